@@ -1,0 +1,3 @@
+from llmtrade.cli import main
+
+main()

@@ -1,0 +1,311 @@
+"""The `llmtrade` command line: parse, load config, run, print.
+
+Start-up speed matters (cron, shell completion, `--help`), so this module imports only typer and
+the standard library at the top; each command imports the heavy parts (pydantic models,
+psycopg, the embedded server) when it runs. Those imports are the lazy ones the style guide
+allows and each is marked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from llmtrade import __version__
+from llmtrade.console import Output, print_error
+from llmtrade.errors import LlmtradeError, UsageError
+
+if TYPE_CHECKING:
+    from llmtrade.clock import Clock
+    from llmtrade.config.loader import LoadedConfig
+    from llmtrade.settings import Settings
+    from llmtrade.storage.bootstrap import Storage
+
+
+class _Group(TyperGroup):
+    """Turns every LlmtradeError raised by any subcommand into a message and its exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LlmtradeError as exc:
+            print_error(str(exc))
+            ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="llmtrade",
+    help="Run a committee of LLM portfolio managers on paper accounts, with every step recorded.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Show and check the YAML configuration.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The PostgreSQL database: where it is, migrations, the embedded server.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+
+class _State:
+    """What the root options chose, shared with subcommands through click's context object."""
+
+    def __init__(self, config_dir: Path | None):
+        self.config_dir_option = config_dir
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from llmtrade.settings import load_settings  # lazy: pydantic-settings costs ~0.1 s
+
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def config_dir(self) -> Path | None:
+        return self.config_dir_option or self.settings.config_dir
+
+    def config(self) -> LoadedConfig:
+        from llmtrade.config.loader import load_config  # lazy: yaml + pydantic models
+
+        return load_config(self.config_dir)
+
+    def clock(self) -> Clock:
+        from llmtrade.clock import make_clock
+
+        return make_clock(self.settings.now)
+
+    def storage(self) -> Storage:
+        from llmtrade.storage.bootstrap import open_storage  # lazy: psycopg and the embedded server
+
+        return open_storage(self.settings, self.clock())
+
+
+def _state(ctx: typer.Context) -> _State:
+    state = ctx.find_root().obj
+    assert isinstance(state, _State)
+    return state
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmtrade {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config folder (default: $LLMTRADE_CONFIG_DIR, else packaged defaults)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = _State(config)
+
+
+# ------------------------------------------------------------------ init and config
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the YAML files into.")] = Path("llmtrade-config"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
+) -> None:
+    """Write editable copies of the default configuration."""
+    from llmtrade.config.loader import write_defaults  # lazy: see module docstring
+
+    written = write_defaults(directory, overwrite=force)
+    out = Output()
+    for path in written:
+        out.line(f"wrote {path}")
+    out.line(f"use it with: export LLMTRADE_CONFIG_DIR={directory.resolve()}  (or --config {directory})")
+
+
+@config_app.command("validate")
+def config_validate(ctx: typer.Context) -> None:
+    """Check the configuration; exits non-zero and names every problem when it is invalid."""
+    loaded = _state(ctx).config()
+    Output().line(f"configuration OK ({loaded.source})")
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """Print the resolved configuration and which secrets are set (values masked)."""
+    state = _state(ctx)
+    loaded = state.config()
+    secrets = _secret_status(loaded, state.settings)
+    if as_json:
+        data = {"source": loaded.source, "config": loaded.config.model_dump(mode="json"), "environment": secrets}
+        typer.echo(json.dumps(data, indent=2))
+        return
+    import yaml  # lazy: only this command prints YAML
+
+    out = Output()
+    out.heading(f"configuration from {loaded.source}")
+    for section, model in loaded.config:
+        out.line(f"# {section}.yaml")
+        out.line(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False, width=110).rstrip())
+    out.table("environment", ["variable", "value"], sorted(secrets.items()))
+
+
+def _secret_status(loaded: LoadedConfig, settings: Settings) -> dict[str, str]:
+    """Each variable the config names, masked: enough to tell which key is set, never the key."""
+    config = loaded.config
+    names = {p.api_key_env for p in config.models.providers.values() if p.api_key_env}
+    for account in config.accounts.accounts:
+        if account.alpaca:
+            names |= {account.alpaca.key_env, account.alpaca.secret_env}
+    status = {name: _mask(os.environ.get(name)) for name in names}
+    status["DATABASE_URL"] = _mask(settings.database_url) if settings.database_url else "not set (embedded)"
+    return status
+
+
+def _mask(value: str | None) -> str:
+    if not value:
+        return "not set"
+    return f"set (…{value[-4:]})" if len(value) >= 12 else "set"
+
+
+# ------------------------------------------------------------------ database
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Where the database is, which migrations ran, how many events it holds."""
+    from llmtrade.storage import migrations  # lazy: see module docstring
+
+    with _state(ctx).storage() as storage:
+        ran = migrations.applied(storage.conn)
+        count = storage.events.count()
+        pending = [m for m in migrations.available() if m.number not in {a.number for a in ran}]
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "database": storage.location.description,
+                        "embedded": storage.location.embedded,
+                        "migrations": [
+                            {"number": m.number, "name": m.name, "applied_at": m.applied_at.isoformat()} for m in ran
+                        ],
+                        "pending": [m.number for m in pending],
+                        "events": count,
+                    }
+                )
+            )
+            return
+        out = Output()
+        out.pairs(
+            [
+                ("database", storage.location.description),
+                ("migrations applied now", ", ".join(f"{m.number:04d}" for m in storage.migrated_now) or "none"),
+                ("events", count),
+            ]
+        )
+        out.table(
+            "migrations",
+            ["number", "name", "applied at"],
+            [(f"{m.number:04d}", m.name, m.applied_at.isoformat(timespec="seconds")) for m in ran],
+        )
+
+
+@db_app.command("migrate")
+def db_migrate(ctx: typer.Context) -> None:
+    """Apply any migrations not yet applied (every command also does this on start)."""
+    with _state(ctx).storage() as storage:
+        applied = storage.migrated_now
+        Output().line(
+            "applied " + ", ".join(f"{m.number:04d}_{m.name}" for m in applied) if applied else "already up to date"
+        )
+
+
+@db_app.command("stop")
+def db_stop(ctx: typer.Context) -> None:
+    """Stop the embedded PostgreSQL server (the next command starts it again)."""
+    from llmtrade.storage.database import stop_embedded  # lazy: see module docstring
+
+    settings = _state(ctx).settings
+    if settings.database_url:
+        raise UsageError("DATABASE_URL is set: llmtrade does not manage that server")
+    stopped = stop_embedded(settings.pgdata)
+    Output().line(
+        f"stopped the embedded server in {settings.pgdata}" if stopped else "the embedded server is not running"
+    )
+
+
+# ------------------------------------------------------------------ events
+
+
+def _parse_week(value: str | None) -> date | None:
+    if value is None:
+        return None
+    from llmtrade.domain.weeks import week_id_for
+
+    try:
+        return week_id_for(date.fromisoformat(value))
+    except ValueError:
+        raise UsageError(f"--week {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    week: Annotated[
+        str | None, typer.Option(help="Any date in the week (YYYY-MM-DD); the week's Wednesday is used.")
+    ] = None,
+    type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Event type; repeat for several.")] = None,
+    account: Annotated[str | None, typer.Option(help="Account id, e.g. acct_3.")] = None,
+    run: Annotated[str | None, typer.Option(help="Run id.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Stream name.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events (oldest first).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines: one event per line.")] = False,
+) -> None:
+    """List recorded events, oldest first."""
+    week_id = _parse_week(week)
+    with _state(ctx).storage() as storage:
+        found = storage.events.read(
+            week_id=week_id, run_id=run, type=type or None, account_id=account, stream=stream, limit=limit
+        )
+    if as_json:
+        for event in found:
+            typer.echo(event.model_dump_json())
+        return
+    Output().table(
+        f"{len(found)} events",
+        ["id", "occurred at", "type", "stream", "v", "week", "account", "payload"],
+        [
+            (
+                e.id,
+                e.occurred_at.isoformat(timespec="seconds"),
+                e.type,
+                e.stream,
+                e.version,
+                e.week_id or "",
+                e.account_id or "",
+                _short(json.dumps(e.payload, separators=(",", ":"))),
+            )
+            for e in found
+        ],
+    )
+
+
+def _short(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,79 @@
+"""Terminal output: rich tables on a terminal, plain tab-separated text when piped.
+
+Cron mails and `| grep` pipelines get stable plain text; people at a terminal get tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+class Output:
+    def __init__(self, *, stream: Any = None, force_plain: bool | None = None):
+        self._stream = stream or sys.stdout
+        is_tty = hasattr(self._stream, "isatty") and self._stream.isatty()
+        self.plain = (not is_tty) if force_plain is None else force_plain
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console  # lazy: rich is only needed once something is printed
+
+            self._console = Console(file=self._stream, highlight=False, soft_wrap=self.plain)
+        return self._console
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        if self.plain:
+            print(text, file=self._stream)
+        else:
+            self.console.print(text, style=style, markup=False)
+
+    def heading(self, text: str) -> None:
+        if self.plain:
+            print(f"== {text}", file=self._stream)
+        else:
+            self.console.rule(text, style="bold")
+
+    def pairs(self, rows: Sequence[tuple[str, Any]]) -> None:
+        """Key/value lines, aligned on a terminal."""
+        if self.plain:
+            for key, value in rows:
+                print(f"{key}: {value}", file=self._stream)
+            return
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in rows:
+            table.add_row(key, str(value))
+        self.console.print(table)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if self.plain:
+            print(f"# {title}", file=self._stream)
+            print("\t".join(columns), file=self._stream)
+            for row in rows:
+                print("\t".join("" if v is None else str(v) for v in row), file=self._stream)
+            return
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        self.console.print(table)
+
+
+def print_error(message: str) -> None:
+    """Errors go to stderr, in red on a terminal."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(f"error: {message}", style="bold red", markup=False)
+    else:
+        print(f"error: {message}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Domain records shared by every layer: frozen pydantic models, no I/O."""

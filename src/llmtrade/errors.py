@@ -1,0 +1,117 @@
+"""Every error llmtrade raises on purpose.
+
+Two families, after freqtrade: an OperationalError stops the command and explains what to fix
+(bad config, bad arguments, a refused order); a TemporaryError is worth retrying with backoff
+(rate limits, timeouts, a database that is still starting). The CLI turns both into a message
+and an exit code; neither ever reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LlmtradeError(Exception):
+    """Base of all llmtrade errors; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class OperationalError(LlmtradeError):
+    """Stop and explain: retrying will not help until someone changes something."""
+
+
+class TemporaryError(LlmtradeError):
+    """Worth retrying: the same call may succeed later."""
+
+    # EX_TEMPFAIL from sysexits.h, so cron wrappers can tell "try again" from "fix me".
+    exit_code = 75
+
+
+class UsageError(OperationalError):
+    """A command-line argument or environment setting that cannot be used."""
+
+    exit_code = 2
+
+
+class ConfigError(OperationalError):
+    """A configuration file that cannot be used; names the file, the field path and the bad value."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, problems: list[ConfigProblem] | None = None, message: str | None = None):
+        self.file = file
+        self.problems = problems or []
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = f"invalid configuration in {self.file}"
+        if self.message:
+            head += f": {self.message}"
+        lines = [head]
+        lines += [f"  - {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+class ConfigProblem:
+    """One thing wrong in a config file: where (dotted field path), what, and the offending value."""
+
+    _MISSING = object()
+
+    def __init__(self, path: str, message: str, value: Any = _MISSING):
+        self.path = path
+        self.message = message
+        self.value = value
+
+    def __str__(self) -> str:
+        where = self.path or "(top level)"
+        text = f"{where}: {self.message}"
+        if self.value is not self._MISSING:
+            text += f" (got {self.value!r})"
+        return text
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem({self.path!r}, {self.message!r})"
+
+
+class DatabaseError(OperationalError):
+    """The database could not be reached, started or migrated."""
+
+
+class DatabaseUnavailable(TemporaryError):
+    """The database did not answer; a later attempt may succeed."""
+
+
+class ConcurrencyError(OperationalError):
+    """Another writer appended to the same stream first (optimistic concurrency)."""
+
+    def __init__(self, stream: str, version: int):
+        self.stream = stream
+        self.version = version
+        super().__init__(f"stream {stream!r} already has an event at version {version}: another writer got there first")
+
+
+class AppendOnlyViolation(OperationalError):
+    """Somebody tried to change or remove a stored event."""
+
+
+class MissingContextKey(LlmtradeError):
+    """A stage read a context key that no earlier stage set (a wiring bug, not a user mistake)."""
+
+    def __init__(self, key: str, available: list[str]):
+        self.key = key
+        self.available = available
+        have = ", ".join(sorted(available)) or "nothing"
+        super().__init__(f"pipeline context has no {key!r}; it holds {have}")
+
+
+class StageError(LlmtradeError):
+    """A pipeline stage raised; carries the stage's name and keeps the original as __cause__."""
+
+    def __init__(self, stage: str, cause: BaseException):
+        self.stage = stage
+        self.cause = cause
+        # Keep the cause's exit code so a temporary failure inside a stage still exits 75.
+        self.exit_code = getattr(cause, "exit_code", 1)
+        super().__init__(f"stage {stage!r} failed: {cause}")

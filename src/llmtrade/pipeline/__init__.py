@@ -1,0 +1,1 @@
+"""Stage, Pipeline and the immutable PipelineContext that flows between stages."""

@@ -1,0 +1,68 @@
+"""PipelineContext: the frozen bag of typed values handed from stage to stage.
+
+A stage never mutates the context; `with_value` returns a new one. Keys are typed objects, not
+strings, so a stage asks for `RESEARCH_PACKS` and gets a `list[ResearchPack]`, and reading a key
+no earlier stage set raises MissingContextKey instead of returning None.
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import date
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from llmtrade.errors import MissingContextKey
+
+T = TypeVar("T")
+
+
+class ContextKey(Generic[T]):
+    """A named, typed slot in the context. Two keys with the same name are the same slot."""
+
+    def __init__(self, name: str, value_type: Any):
+        self.name = name
+        self.value_type = value_type
+        # isinstance works on classes, not on list[Pitch]; check the container type for those.
+        self._runtime_type = typing.get_origin(value_type) or value_type
+
+    def check(self, value: object) -> None:
+        if isinstance(self._runtime_type, type) and not isinstance(value, self._runtime_type):
+            raise TypeError(f"context key {self.name!r} holds {self.value_type!r}, not {type(value).__name__}")
+
+    def __repr__(self) -> str:
+        return f"ContextKey({self.name!r})"
+
+
+class PipelineContext(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    run_id: str
+    week_id: date | None = None
+    values: MappingProxyType[str, Any] = Field(default_factory=lambda: MappingProxyType({}))
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _read_only(cls, value: Any) -> MappingProxyType[str, Any]:
+        return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+    def get(self, key: ContextKey[T]) -> T:
+        try:
+            return self.values[key.name]
+        except KeyError:
+            raise MissingContextKey(key.name, list(self.values)) from None
+
+    def has(self, key: ContextKey[Any]) -> bool:
+        return key.name in self.values
+
+    def with_value(self, key: ContextKey[T], value: T) -> PipelineContext:
+        key.check(value)
+        return self.model_copy(update={"values": MappingProxyType({**self.values, key.name: value})})
+
+    def with_values(self, *pairs: tuple[ContextKey[Any], Any]) -> PipelineContext:
+        context = self
+        for key, value in pairs:
+            context = context.with_value(key, value)
+        return context

@@ -1,0 +1,65 @@
+"""Settings read from the environment (and a `.env` file in the working directory).
+
+Only secrets and machine-specific switches live here; what the committee does is in the YAML
+config. `.env.template` at the repository root lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmtrade.errors import UsageError
+
+
+def default_home() -> Path:
+    """The user's data directory (XDG on Linux, the platform's usual place elsewhere)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "llmtrade"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "llmtrade"
+    return Path.home() / ".local" / "share" / "llmtrade"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    home: Path = Field(default_factory=default_home, alias="LLMTRADE_HOME")
+    config_dir: Path | None = Field(default=None, alias="LLMTRADE_CONFIG_DIR")
+    now: datetime | None = Field(default=None, alias="LLMTRADE_NOW")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+
+    @field_validator("now")
+    @classmethod
+    def _now_has_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-01-07T08:00:00-05:00")
+        return value
+
+    @field_validator("database_url", "config_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value becomes a UsageError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"])
+            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+        raise UsageError("bad environment setting: " + "; ".join(problems)) from None

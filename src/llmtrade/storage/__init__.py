@@ -1,0 +1,1 @@
+"""PostgreSQL: the connection (embedded or DATABASE_URL), migrations, the event store."""

