@@ -27,9 +27,7 @@ def default_home() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
 
     home: Path = Field(default_factory=default_home, alias="LLMTRADE_HOME")
     config_dir: Path | None = Field(default=None, alias="LLMTRADE_CONFIG_DIR")

@@ -1,0 +1,44 @@
+"""Settings from the environment and `.env`, and the one clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from llmtrade.clock import FixedClock, SystemClock, make_clock
+from llmtrade.errors import UsageError
+from llmtrade.settings import default_home, load_settings
+
+
+def test_home_defaults_to_the_user_data_directory_not_to_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMTRADE_HOME")
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", "/somewhere/me")
+    settings = load_settings()
+    assert settings.home == Path("/somewhere/me/.local/share/llmtrade") == default_home()
+    assert settings.pgdata == settings.home / "pgdata"
+
+
+def test_settings_come_from_the_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    Path(".env").write_text("DATABASE_URL=postgresql://u@h/db\nLLMTRADE_NOW=2026-01-07T08:00:00-05:00\n")
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(tmp_path / "cfg"))
+    settings = load_settings()
+    assert settings.database_url == "postgresql://u@h/db"
+    assert settings.config_dir == tmp_path / "cfg"
+    assert settings.now == datetime(2026, 1, 7, 13, 0, tzinfo=UTC)
+
+
+def test_a_naive_llmtrade_now_is_refused_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00")
+    with pytest.raises(UsageError, match=r"LLMTRADE_NOW='2026-01-07T08:00:00': .*needs a UTC offset"):
+        load_settings()
+
+
+def test_the_clock_is_fixed_by_llmtrade_now_and_real_otherwise() -> None:
+    fixed = datetime(2026, 1, 7, 13, 0, tzinfo=UTC)
+    assert make_clock(fixed).now() == fixed
+    assert isinstance(make_clock(fixed), FixedClock)
+    assert isinstance(make_clock(None), SystemClock)
+    assert make_clock(None).now().tzinfo is not None
