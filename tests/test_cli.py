@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from llmtrade import __version__
 from llmtrade.cli import app
 from llmtrade.domain.events import NewEvent
+from llmtrade.storage import migrations
 from llmtrade.storage.bootstrap import Storage
 
 runner = CliRunner()
@@ -39,12 +40,13 @@ def test_db_status_as_a_subprocess_reports_location_migrations_and_count(cli_env
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("database: DATABASE_URL (")
-    assert "migrations applied now: 0001" in lines
+    shipped = migrations.available()
+    assert "migrations applied now: " + ", ".join(f"{m.number:04d}" for m in shipped) in lines
     assert "events: 0" in lines
     assert "0001\tevent_store\t" in result.stdout  # piped: plain tab-separated text, no box drawing
     assert "│" not in result.stdout
     again = json.loads(_llmtrade("db", "status", "--json", env=cli_env).stdout)
-    assert again["pending"] == [] and [m["number"] for m in again["migrations"]] == [1]
+    assert again["pending"] == [] and [m["number"] for m in again["migrations"]] == [m.number for m in shipped]
 
 
 def test_db_status_starts_the_embedded_server_under_llmtrade_home(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +64,8 @@ def test_db_status_starts_the_embedded_server_under_llmtrade_home(tmp_path, monk
 
 def test_db_migrate_says_when_there_is_nothing_to_do(cli_env: dict[str, str]) -> None:
     first = runner.invoke(app, ["db", "migrate"])
-    assert first.exit_code == 0 and "applied 0001_event_store" in first.output
+    names = ", ".join(f"{m.number:04d}_{m.name}" for m in migrations.available())
+    assert first.exit_code == 0 and first.output.strip() == f"applied {names}"
     second = runner.invoke(app, ["db", "migrate"])
     assert second.exit_code == 0 and "already up to date" in second.output
 

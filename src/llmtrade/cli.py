@@ -303,6 +303,103 @@ def events(
     )
 
 
+# ------------------------------------------------------------------ council
+
+
+@app.command()
+def council(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="The question for the council.")],
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use the deterministic rules provider, no network.")
+    ] = False,
+    replay: Annotated[bool, typer.Option("--replay", help="Answer only from the cache of earlier live calls.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Ask every council model, have them rank each other anonymously, and let the chairman answer."""
+    if not query.strip():
+        raise UsageError("the query is empty")
+    import asyncio  # lazy: see module docstring
+
+    from llmtrade.council.general import GeneralCouncil
+    from llmtrade.domain.council import CouncilConvened
+    from llmtrade.domain.events import NewEvent
+    from llmtrade.domain.runs import new_run_id
+    from llmtrade.pipeline import council_stages as stages
+    from llmtrade.pipeline.context import PipelineContext
+    from llmtrade.pipeline.pipeline import Pipeline
+    from llmtrade.pipeline.runs import RunLog
+    from llmtrade.pipeline.session import open_session
+    from llmtrade.reports import mode_banner, print_council, usage_json
+
+    state = _state(ctx)
+    loaded = state.config()
+    clock = state.clock()
+    with state.storage() as storage:
+        session = open_session(
+            state.settings, loaded, clock, storage, config_dir=state.config_dir, offline=offline, replay=replay
+        )
+        print_error_banner(mode_banner(session.decision))
+        models = loaded.config.models
+        members = models.council.models or list(models.pms)
+        chairman = models.council.chairman or models.chairman
+        run_id = new_run_id(clock.now())
+        run = RunLog(storage.events, run_id=run_id, command="council")
+        run.started(
+            arguments={"query": query, "offline": offline, "replay": replay},
+            mode=session.decision.mode.value,
+            mode_reason=session.decision.reason,
+            config_source=loaded.source,
+        )
+        body = GeneralCouncil(session.gateway, session.prompts, members, chairman, run_id)
+        storage.events.append(
+            [
+                NewEvent.of(
+                    CouncilConvened(query=query, members=[m.model for m in members], chairman=chairman.model),
+                    stream=stages.council_stream(run_id),
+                    run_id=run_id,
+                )
+            ]
+        )
+        pipeline = Pipeline(stages.council_stages(body, storage.events), storage.events)
+
+        async def go() -> PipelineContext:
+            try:
+                return await pipeline.run(PipelineContext(run_id=run_id).with_value(stages.QUERY, query))
+            finally:
+                await session.aclose()
+
+        try:
+            result = asyncio.run(go())
+        except BaseException as exc:
+            run.failed(exc)
+            raise
+        failures = result.get(stages.FAILURES)
+        duration = run.finished(session.gateway.totals, degraded=bool(failures))
+    report = {
+        "run_id": run_id,
+        "mode": session.decision.mode.value,
+        "query": query,
+        "answers": [a.model_dump() for a in result.get(stages.ANSWERS)],
+        "failures": [{"model": f.model, "stage": f.stage, "error": str(f.error)} for f in failures],
+        "rankings": [r.model_dump() for r in result.get(stages.RANKINGS)],
+        "standings": [row.model_dump() for row in result.get(stages.STANDINGS)],
+        "chairman": chairman.model,
+        "verdict": result.get(stages.VERDICT).answer,
+        "usage": usage_json(session.gateway.totals),
+        "duration_ms": round(duration, 1),
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        print_council(Output(), report, session.gateway.totals)
+
+
+def print_error_banner(text: str) -> None:
+    """The mode banner goes to stderr, so `--json` output on stdout stays clean."""
+    print_error(text, prefix="")
+
+
 def _short(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 

@@ -69,11 +69,11 @@ class Output:
         self.console.print(table)
 
 
-def print_error(message: str) -> None:
-    """Errors go to stderr, in red on a terminal."""
+def print_error(message: str, *, prefix: str = "error: ") -> None:
+    """Errors (and the mode banner) go to stderr, in bold on a terminal."""
     if sys.stderr.isatty():
         from rich.console import Console
 
-        Console(stderr=True, highlight=False).print(f"error: {message}", style="bold red", markup=False)
+        Console(stderr=True, highlight=False).print(f"{prefix}{message}", style="bold red", markup=False)
     else:
-        print(f"error: {message}", file=sys.stderr)
+        print(f"{prefix}{message}", file=sys.stderr)

@@ -115,3 +115,30 @@ class StageError(LlmtradeError):
         # Keep the cause's exit code so a temporary failure inside a stage still exits 75.
         self.exit_code = getattr(cause, "exit_code", 1)
         super().__init__(f"stage {stage!r} failed: {cause}")
+
+
+class PromptError(OperationalError):
+    """A prompt template could not be rendered (missing variable, syntax error, unknown template)."""
+
+
+class LLMUnavailable(TemporaryError):
+    """A model provider did not answer after every retry (rate limit, 5xx, timeout, connection)."""
+
+
+class LLMRequestRejected(OperationalError):
+    """A provider refused the request itself (bad key, unknown model, bad parameters): retrying won't help."""
+
+
+class InvalidLLMOutput(OperationalError):
+    """A model's answer did not fit the schema, even after one repair attempt."""
+
+    def __init__(self, model: str, role: str, problem: str, answer: str):
+        self.model = model
+        self.role = role
+        self.problem = problem
+        self.answer = answer
+        super().__init__(f"{model} gave an invalid {role} answer after a repair attempt: {problem}")
+
+
+class ReplayMiss(OperationalError):
+    """`--replay` asked for a call that the cache does not hold."""

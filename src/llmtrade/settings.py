@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     config_dir: Path | None = Field(default=None, alias="LLMTRADE_CONFIG_DIR")
     now: datetime | None = Field(default=None, alias="LLMTRADE_NOW")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    llm_base_url: str | None = Field(default=None, alias="LLMTRADE_LLM_BASE_URL")
+    llm_api_key: str | None = Field(default=None, alias="LLMTRADE_LLM_API_KEY")
+    prompts_dir: Path | None = Field(default=None, alias="LLMTRADE_PROMPTS_DIR")
 
     @field_validator("now")
     @classmethod
@@ -41,7 +44,7 @@ class Settings(BaseSettings):
             raise ValueError("needs a UTC offset, e.g. 2026-01-07T08:00:00-05:00")
         return value
 
-    @field_validator("database_url", "config_dir", mode="before")
+    @field_validator("database_url", "config_dir", "llm_base_url", "llm_api_key", "prompts_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -49,6 +52,17 @@ class Settings(BaseSettings):
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"
+
+    def secret(self, name: str) -> str | None:
+        """A variable named by the config (an API key): the environment first, then `.env`."""
+        value = os.environ.get(name) or _dotenv().get(name)
+        return value or None
+
+
+def _dotenv() -> dict[str, str | None]:
+    from dotenv import dotenv_values  # lazy: only commands that need keys read .env for them
+
+    return dict(dotenv_values(".env")) if Path(".env").is_file() else {}
 
 
 def load_settings(**overrides: object) -> Settings:

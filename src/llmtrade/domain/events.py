@@ -7,8 +7,9 @@ database and the name in code cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +66,12 @@ class NewEvent(BaseModel):
         )
 
 
+class EventSink(Protocol):
+    """Anything events can be appended to (the EventStore); lets upper layers record without knowing it."""
+
+    def append(self, events: Sequence[NewEvent]) -> object: ...
+
+
 class StoredEvent(NewEvent):
     """An event as stored: immutable, with its global id and its version within its stream."""
 
@@ -87,3 +94,35 @@ class StageFailed(EventPayload):
     duration_ms: float
     error_type: str
     error: str
+
+
+class LLMCallCompleted(EventPayload):
+    """One request to a model and its answer (from the provider, the offline rules or the cache)."""
+
+    role: str
+    provider: str
+    model: str
+    source: str  # live | rules | cache
+    messages: list[dict[str, str]]
+    answer: str
+    schema_name: str | None
+    outcome: str  # ok | invalid (a repair follows or the role fails) | repaired
+    problem: str | None = None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    attempts: int
+    cache_key: str
+
+
+class LLMCallFailed(EventPayload):
+    """A request that got no usable answer from its provider (after every retry)."""
+
+    role: str
+    provider: str
+    model: str
+    messages: list[dict[str, str]]
+    error_type: str
+    error: str
+    cache_key: str

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol
 
-from llmtrade.domain.events import EventPayload, NewEvent, StageCompleted, StageFailed, StageStarted
+from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StageCompleted, StageFailed, StageStarted
 from llmtrade.errors import StageError
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.stage import Stage
-
-
-class EventSink(Protocol):
-    """Where the pipeline records its events (the EventStore satisfies this)."""
-
-    def append(self, events: Sequence[NewEvent]) -> object: ...
 
 
 def run_stream(run_id: str) -> str:

@@ -1,0 +1,1 @@
+"""The committee: anonymous peer review, aggregation, the chairman; the general-purpose council."""

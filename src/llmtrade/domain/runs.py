@@ -1,0 +1,39 @@
+"""A run: one invocation of a command (run-weekly, council, checkpoint...), with its mode on record."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from llmtrade.domain.events import EventPayload
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable by time, unique across machines: 20260107T130000Z-3f9a1c."""
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+class RunStarted(EventPayload):
+    command: str
+    arguments: dict[str, str | int | float | bool | None]
+    mode: str  # live | offline | replay
+    mode_reason: str
+    config_source: str
+    version: str
+
+
+class RunFinished(EventPayload):
+    command: str
+    degraded: bool
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    duration_ms: float
+
+
+class RunFailed(EventPayload):
+    command: str
+    error_type: str
+    error: str
+    duration_ms: float

@@ -1,0 +1,1 @@
+"""The LLM layer: an OpenAI-compatible client, structured answers, recording, cache, offline rules."""

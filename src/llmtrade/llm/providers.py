@@ -1,0 +1,59 @@
+"""Which mode a command runs in, and the provider clients for live mode.
+
+Offline is chosen by `--offline`, or automatically when a configured provider's key is not set;
+`LLMTRADE_LLM_BASE_URL` / `LLMTRADE_LLM_API_KEY` point every provider at one server (a local
+Ollama or vLLM needs no key). Modes never mix within a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmtrade.config.models import ModelsConfig
+from llmtrade.errors import UsageError
+from llmtrade.llm.gateway import LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModeDecision:
+    mode: LLMMode
+    reason: str
+
+
+def decide_mode(models: ModelsConfig, settings: Settings, *, offline: bool, replay: bool) -> ModeDecision:
+    if offline and replay:
+        raise UsageError("--offline and --replay exclude each other: offline uses rules, replay uses cached answers")
+    if replay:
+        return ModeDecision(LLMMode.REPLAY, "--replay: answers come only from the cache of earlier live calls")
+    if offline:
+        return ModeDecision(LLMMode.OFFLINE, "--offline given")
+    if settings.llm_base_url:
+        return ModeDecision(LLMMode.LIVE, f"every provider points at LLMTRADE_LLM_BASE_URL={settings.llm_base_url}")
+    used = sorted({ref.provider for _, ref in models.model_refs()})
+    missing = [
+        f"{models.providers[name].api_key_env} (provider {name})"
+        for name in used
+        if models.providers[name].api_key_env and not settings.secret(models.providers[name].api_key_env)
+    ]
+    if missing and not settings.llm_api_key:
+        return ModeDecision(LLMMode.OFFLINE, "no key set: " + ", ".join(missing))
+    names = ", ".join(f"{n} at {models.providers[n].base_url}" for n in used)
+    return ModeDecision(LLMMode.LIVE, f"live models: {names}")
+
+
+def build_clients(models: ModelsConfig, settings: Settings) -> dict[str, OpenAICompatibleClient]:
+    clients = {}
+    for name, provider in models.providers.items():
+        key = settings.llm_api_key or (settings.secret(provider.api_key_env) if provider.api_key_env else None)
+        clients[name] = OpenAICompatibleClient(
+            name,
+            settings.llm_base_url or str(provider.base_url),
+            key,
+            timeout_seconds=provider.timeout_seconds,
+            max_concurrency=provider.max_concurrency,
+            max_retries=provider.max_retries,
+            structured_outputs=provider.structured_outputs,
+        )
+    return clients

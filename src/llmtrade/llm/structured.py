@@ -1,0 +1,84 @@
+"""Structured answers: the JSON schema sent to the model, and validating what comes back.
+
+Validation happens here whatever the provider promised: a strict `json_schema` response format
+is a request, not a guarantee, and local servers often ignore it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+class AnswerInvalid(Exception):
+    """The answer is not valid JSON or does not fit the schema; the message says how, briefly."""
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema in the form strict structured outputs require.
+
+    Every object lists all its properties as required and forbids others; defaults are dropped
+    because strict mode does not accept them (our output models have no optional fields).
+    """
+    schema = model.model_json_schema()
+    _tighten(schema)
+    return schema
+
+
+def _tighten(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("default", None)
+        if node.get("type") == "object" and "properties" in node:
+            node["additionalProperties"] = False
+            node["required"] = list(node["properties"])
+        for value in node.values():
+            _tighten(value)
+    elif isinstance(node, list):
+        for value in node:
+            _tighten(value)
+
+
+def parse_answer(text: str, model: type[T]) -> T:
+    """Parse and validate; raises AnswerInvalid with a message a model can act on."""
+    match = _FENCE.match(text)
+    body = match.group(1) if match else text.strip()
+    if not body:
+        raise AnswerInvalid("the answer was empty; a JSON object was required")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise AnswerInvalid(
+            f"the answer is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise AnswerInvalid(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}{shown}")
+    more = len(exc.errors()) - 10
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
+
+
+def repair_prompt(problem: str) -> str:
+    return (
+        "Your previous answer could not be used: "
+        f"{problem}.\n"
+        "Answer again with only a JSON object that satisfies the schema exactly: no prose, no code fences."
+    )

@@ -1,0 +1,52 @@
+"""Records of the LLM layer: what is sent, what comes back, and how it went."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChatMessage(_Frozen):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Usage(_Frozen):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # USD; None when neither the provider nor models.yaml prices say.
+    cost_usd: float | None = None
+
+
+class ChatRequest(_Frozen):
+    model: str
+    messages: tuple[ChatMessage, ...]
+    temperature: float = 0.7
+    max_tokens: int = 4000
+    # JSON schema of the wanted answer, with its name; None for free text.
+    schema_name: str | None = None
+    json_schema: dict | None = None
+
+
+class ChatReply(_Frozen):
+    """A provider's answer to one request (after any retries)."""
+
+    content: str
+    usage: Usage
+    attempts: int
+    latency_ms: float
+    provider: str
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    REPAIRED = "repaired"  # first answer invalid, the repair attempt fixed it
+    INVALID = "invalid"  # still invalid after the repair attempt
+    FAILED = "failed"  # the provider never answered (or refused)
+    CACHED = "cached"  # answered from the replay cache

@@ -1,0 +1,63 @@
+"""Recording a run's start and end, so every command's mode and outcome are on file."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+from llmtrade import __version__
+from llmtrade.domain.events import EventPayload, EventSink, NewEvent
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.llm.gateway import UsageTotals
+from llmtrade.pipeline.pipeline import run_stream
+
+
+class RunLog:
+    def __init__(self, events: EventSink, *, run_id: str, command: str, week_id: date | None = None):
+        self._events = events
+        self.run_id = run_id
+        self.command = command
+        self.week_id = week_id
+        self._started = time.perf_counter()
+
+    def started(self, *, arguments: dict, mode: str, mode_reason: str, config_source: str) -> None:
+        self._append(
+            RunStarted(
+                command=self.command,
+                arguments=arguments,
+                mode=mode,
+                mode_reason=mode_reason,
+                config_source=config_source,
+                version=__version__,
+            )
+        )
+
+    def finished(self, totals: UsageTotals, *, degraded: bool) -> float:
+        duration = self.elapsed_ms()
+        self._append(
+            RunFinished(
+                command=self.command,
+                degraded=degraded,
+                llm_calls=totals.calls,
+                prompt_tokens=totals.prompt_tokens,
+                completion_tokens=totals.completion_tokens,
+                cost_usd=totals.cost_usd,
+                duration_ms=duration,
+            )
+        )
+        return duration
+
+    def failed(self, error: BaseException) -> None:
+        self._append(
+            RunFailed(
+                command=self.command, error_type=type(error).__name__, error=str(error), duration_ms=self.elapsed_ms()
+            )
+        )
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._started) * 1000
+
+    def _append(self, payload: EventPayload) -> None:
+        self._events.append(
+            [NewEvent.of(payload, stream=run_stream(self.run_id), week_id=self.week_id, run_id=self.run_id)]
+        )

@@ -1,0 +1,39 @@
+"""The replay cache of model answers, keyed by a hash of everything that shaped the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+
+
+class AnswerCache:
+    def __init__(self, conn: psycopg.Connection):
+        self._conn = conn
+
+    def get(self, key: str) -> CachedAnswer | None:
+        row = self._conn.execute(
+            "SELECT content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache WHERE key = %s", (key,)
+        ).fetchone()
+        return CachedAnswer(*row) if row else None
+
+    def put(self, key: str, model: str, answer: CachedAnswer) -> None:
+        # The newest answer wins: a live rerun refreshes what a later replay will see.
+        self._conn.execute(
+            """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)
+               VALUES (%s, %s, %s, %s, %s, %s)
+               ON CONFLICT (key) DO UPDATE SET content = excluded.content,
+                   prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+                   cost_usd = excluded.cost_usd, created_at = now()""",
+            (key, model, answer.content, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd),
+        )
