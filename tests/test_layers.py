@@ -1,0 +1,62 @@
+"""The layers of DESIGN.md section 3 import one way only: each module imports its own layer or lower."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import llmtrade
+
+PACKAGE = Path(llmtrade.__file__).parent
+
+# Lower number = lower layer. A module may import from its own layer or any lower one.
+RANK = {
+    "errors": 0,
+    "domain": 1,
+    "clock": 1,
+    "settings": 1,
+    "config": 2,
+    "storage": 3,
+    "market": 4,
+    "llm": 5,
+    "prompts": 5,
+    "agents": 6,
+    "discovery": 6,
+    "council": 7,
+    "pipeline": 8,
+    "console": 9,
+    "reports": 9,
+    "cli": 10,
+}
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else "__init__"
+
+
+def _imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return [name for name in found if name.startswith("llmtrade.")]
+
+
+def test_every_module_belongs_to_a_known_layer() -> None:
+    layers = {p.relative_to(PACKAGE).parts[0].removesuffix(".py") for p in PACKAGE.rglob("*.py")}
+    assert layers - {"__init__", "__main__"} <= set(RANK)
+
+
+def test_imports_point_down_only() -> None:
+    violations = []
+    for path in PACKAGE.rglob("*.py"):
+        layer = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if layer in ("__init__", "__main__"):
+            continue
+        for imported in _imports(path):
+            target = _layer(imported)
+            if target in RANK and RANK[target] > RANK[layer]:
+                violations.append(f"{path.relative_to(PACKAGE)} ({layer}) imports {imported} ({target})")
+    assert violations == []
