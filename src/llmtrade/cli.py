@@ -51,8 +51,10 @@ config_app = typer.Typer(help="Show and check the YAML configuration.", no_args_
 db_app = typer.Typer(
     help="The PostgreSQL database: where it is, migrations, the embedded server.", no_args_is_help=True
 )
+market_app = typer.Typer(help="Prices and indicators as the committee would see them.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(market_app, name="market")
 
 
 class _State:
@@ -255,10 +257,8 @@ def _parse_week(value: str | None) -> date | None:
         return None
     from llmtrade.domain.weeks import week_id_for
 
-    try:
-        return week_id_for(date.fromisoformat(value))
-    except ValueError:
-        raise UsageError(f"--week {value!r} is not a date (use YYYY-MM-DD)") from None
+    day = _parse_date(value, "--week")
+    return week_id_for(day) if day else None
 
 
 @app.command()
@@ -393,6 +393,183 @@ def council(
         typer.echo(json.dumps(report, indent=2))
     else:
         print_council(Output(), report, session.gateway.totals)
+
+
+# ------------------------------------------------------------------ market and research
+
+
+def _market(
+    state: _State, storage: Storage, loaded: LoadedConfig, *, live: bool, run_id: str | None, week_id: date | None
+):
+    from llmtrade.market.calendar import TradingCalendar  # lazy: see module docstring
+    from llmtrade.market.providers import build_providers, provider_names
+    from llmtrade.market.service import MarketData, Recording
+    from llmtrade.storage.bar_cache import BarCache
+
+    assets = loaded.config.assets
+    names = provider_names(assets, state.settings, live=live)
+    providers = build_providers(assets, state.settings, names)
+    return MarketData(providers, BarCache(storage.conn), TradingCalendar(), Recording(storage.events, run_id, week_id))
+
+
+def _is_live(state: _State, loaded: LoadedConfig, offline: bool) -> tuple[bool, str]:
+    from llmtrade.llm.gateway import LLMMode  # lazy: see module docstring
+    from llmtrade.llm.providers import decide_mode
+    from llmtrade.reports import mode_banner
+
+    decision = decide_mode(loaded.config.models, state.settings, offline=offline, replay=False)
+    return decision.mode is LLMMode.LIVE, mode_banner(decision)
+
+
+@market_app.command("bars")
+def market_bars(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="A symbol of the universe, e.g. SPY.")],
+    days: Annotated[int, typer.Option("--days", min=1, max=3000, help="Sessions to show.")] = 10,
+    offline: Annotated[bool, typer.Option("--offline", help="Offline market (CSV folder or synthetic).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines, one bar per line.")] = False,
+) -> None:
+    """The last daily bars of SYMBOL complete as of now, marked with their source."""
+    from datetime import timedelta
+
+    state = _state(ctx)
+    loaded = state.config()
+    symbol = symbol.upper()
+    if loaded.config.assets.instrument(symbol) is None:
+        raise UsageError(f"{symbol} is not in the universe ({', '.join(loaded.config.assets.symbols)})")
+    live, banner = _is_live(state, loaded, offline)
+    print_error_banner(banner)
+    with state.storage() as storage:
+        market = _market(state, storage, loaded, live=live, run_id=None, week_id=None)
+        now = state.clock().now()
+        end = market.calendar.last_completed_session(now)
+        if end is None:
+            raise UsageError(f"no completed session before {now.isoformat()}")
+        series = market.bars([symbol], end - timedelta(days=int(days * 1.5) + 10), end)
+    bars = series.bars[symbol][-days:]
+    if as_json:
+        for bar in bars:
+            typer.echo(bar.model_dump_json())
+        return
+    label = "SYNTHETIC prices" if series.synthetic else "prices"
+    Output().table(
+        f"{symbol}: {label} from {series.provider}{' (cache)' if series.from_cache else ''}, as of {now.isoformat()}",
+        ["day", "open", "high", "low", "close", "volume", "source"],
+        [
+            (b.day, f"{b.open:.2f}", f"{b.high:.2f}", f"{b.low:.2f}", f"{b.close:.2f}", int(b.volume), b.source)
+            for b in bars
+        ],
+    )
+
+
+@market_app.command("snapshot")
+def market_snapshot(
+    ctx: typer.Context,
+    offline: Annotated[bool, typer.Option("--offline", help="Offline market (CSV folder or synthetic).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Indicators for the whole universe as of now: what the committee would see."""
+    from llmtrade.market.snapshot import take_snapshot  # lazy: see module docstring
+    from llmtrade.reports import print_snapshot
+
+    state = _state(ctx)
+    loaded = state.config()
+    live, banner = _is_live(state, loaded, offline)
+    print_error_banner(banner)
+    with state.storage() as storage:
+        market = _market(state, storage, loaded, live=live, run_id=None, week_id=None)
+        snapshot = take_snapshot(market, loaded.config.assets.symbols, state.clock().now())
+    if as_json:
+        typer.echo(snapshot.model_dump_json(indent=2))
+    else:
+        print_snapshot(Output(), snapshot)
+
+
+@app.command()
+def research(
+    ctx: typer.Context,
+    week: Annotated[str | None, typer.Option(help="Any date in the week (YYYY-MM-DD); default: this week.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Rules provider and offline market, no network.")] = False,
+    replay: Annotated[bool, typer.Option("--replay", help="Answer only from the cache of earlier live calls.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the packs as JSON.")] = False,
+) -> None:
+    """Build (or show, when already built) the week's market snapshot and research packs."""
+    import asyncio  # lazy: see module docstring
+
+    from llmtrade.domain.runs import new_run_id
+    from llmtrade.llm.gateway import LLMMode
+    from llmtrade.pipeline import research_stages as stages
+    from llmtrade.pipeline.context import PipelineContext
+    from llmtrade.pipeline.pipeline import Pipeline
+    from llmtrade.pipeline.runs import RunLog
+    from llmtrade.pipeline.session import open_session
+    from llmtrade.pipeline.weeks import resolve_week
+    from llmtrade.reports import mode_banner, print_research
+
+    state = _state(ctx)
+    loaded = state.config()
+    clock = state.clock()
+    now = clock.now()
+    week_id, asof = resolve_week(now, _parse_date(week, "--week"), loaded.config.schedule)
+    with state.storage() as storage:
+        session = open_session(
+            state.settings, loaded, clock, storage, config_dir=state.config_dir, offline=offline, replay=replay
+        )
+        print_error_banner(mode_banner(session.decision))
+        already = stages.stored_packs(storage.events, week_id) is not None
+        run_id = new_run_id(now)
+        market = _market(
+            state, storage, loaded, live=session.decision.mode is not LLMMode.OFFLINE, run_id=run_id, week_id=week_id
+        )
+        config = loaded.config
+        pipeline = Pipeline(
+            [
+                stages.MarketSnapshotStage(market, config.assets.symbols, storage.events),
+                stages.ResearchStage(
+                    session.gateway, session.prompts, config.models.research, config.assets.universe, storage.events
+                ),
+            ],
+            storage.events,
+        )
+        run = RunLog(storage.events, run_id=run_id, command="research", week_id=week_id)
+        run.started(
+            arguments={"week": week, "offline": offline, "replay": replay},
+            mode=session.decision.mode.value,
+            mode_reason=session.decision.reason,
+            config_source=loaded.source,
+        )
+        context = PipelineContext(run_id=run_id, week_id=week_id).with_value(stages.ASOF, asof)
+
+        async def go() -> PipelineContext:
+            try:
+                return await pipeline.run(context)
+            finally:
+                await session.aclose()
+
+        try:
+            result = asyncio.run(go())
+        except BaseException as exc:
+            run.failed(exc)
+            raise
+        degraded = result.get(stages.DEGRADED)
+        run.finished(session.gateway.totals, degraded=bool(degraded))
+    packs = result.get(stages.RESEARCH_PACKS)
+    if as_json:
+        typer.echo(json.dumps([p.model_dump(mode="json") for p in packs], indent=2))
+        return
+    out = Output()
+    if already:
+        out.line(f"week {week_id}: research was already done; showing the stored packs (they are frozen)")
+    print_research(out, packs, degraded)
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
 
 
 def print_error_banner(text: str) -> None:

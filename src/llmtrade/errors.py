@@ -142,3 +142,11 @@ class InvalidLLMOutput(OperationalError):
 
 class ReplayMiss(OperationalError):
     """`--replay` asked for a call that the cache does not hold."""
+
+
+class MarketDataError(OperationalError):
+    """Market data that cannot be used: a malformed file, an unknown symbol, no provider left."""
+
+
+class MarketDataUnavailable(TemporaryError):
+    """A market data provider did not answer or answered nothing; another provider (or later) may."""

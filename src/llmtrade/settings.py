@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(default=None, alias="LLMTRADE_LLM_BASE_URL")
     llm_api_key: str | None = Field(default=None, alias="LLMTRADE_LLM_API_KEY")
     prompts_dir: Path | None = Field(default=None, alias="LLMTRADE_PROMPTS_DIR")
+    market_providers: str | None = Field(default=None, alias="LLMTRADE_MARKET_PROVIDERS")
+    market_csv_dir: Path | None = Field(default=None, alias="LLMTRADE_MARKET_CSV_DIR")
+    alpaca_data_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_DATA_URL")
 
     @field_validator("now")
     @classmethod
@@ -44,7 +47,17 @@ class Settings(BaseSettings):
             raise ValueError("needs a UTC offset, e.g. 2026-01-07T08:00:00-05:00")
         return value
 
-    @field_validator("database_url", "config_dir", "llm_base_url", "llm_api_key", "prompts_dir", mode="before")
+    @field_validator(
+        "database_url",
+        "config_dir",
+        "llm_base_url",
+        "llm_api_key",
+        "prompts_dir",
+        "market_providers",
+        "market_csv_dir",
+        "alpaca_data_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -49,8 +49,36 @@ class Instrument(_Model):
     shortable: bool = True
 
 
+MarketProviderName = Literal["alpaca", "yfinance", "csv", "synthetic"]
+
+
+class AlpacaDataKeys(_Model):
+    key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "ALPACA_DATA_KEY"
+    secret_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "ALPACA_DATA_SECRET"
+
+
+class MarketDataConfig(_Model):
+    """Where prices come from. Live runs try `providers` in order; offline runs use csv (when a
+    folder is set) and the synthetic market. LLMTRADE_MARKET_PROVIDERS overrides the order."""
+
+    providers: Annotated[list[MarketProviderName], Field(min_length=1)] = ["alpaca", "yfinance"]
+    csv_dir: str | None = None
+    alpaca_feed: Literal["iex", "sip"] = "iex"
+    alpaca: AlpacaDataKeys = AlpacaDataKeys()
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+    synthetic_seed: int = 7
+
+    @field_validator("providers")
+    @classmethod
+    def _no_repeats(cls, providers: list[str]) -> list[str]:
+        if len(set(providers)) != len(providers):
+            raise ValueError(f"a provider is listed twice: {providers}")
+        return providers
+
+
 class AssetsConfig(_Model):
     universe: Annotated[list[Instrument], Field(min_length=1)]
+    market_data: MarketDataConfig = MarketDataConfig()
 
     @field_validator("universe")
     @classmethod

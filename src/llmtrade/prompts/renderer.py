@@ -28,6 +28,14 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False)
 
 
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1%}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 class PromptRenderer:
     def __init__(self, override_dir: Path | None = None):
         loaders: list[jinja2.BaseLoader] = []
@@ -44,6 +52,8 @@ class PromptRenderer:
             keep_trailing_newline=False,
         )
         self._env.filters["json"] = _to_json
+        self._env.filters["pct"] = _pct
+        self._env.filters["num"] = _num
 
     def render(self, role: str, **variables: Any) -> RenderedPrompt:
         return RenderedPrompt(

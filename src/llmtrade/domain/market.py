@@ -1,0 +1,79 @@
+"""Market records: daily bars and the errors-free values computed from them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmtrade.domain.events import EventPayload
+
+
+class Bar(BaseModel):
+    """One daily bar of one symbol. `day` is the trading session's date in New York."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    day: date
+    open: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    close: float = Field(gt=0)
+    volume: float = Field(ge=0)
+    source: str  # provider name: alpaca, yfinance, csv, synthetic
+    synthetic: bool = False  # True for generated prices; shown and stored wherever the bar goes
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Bar:
+        if self.low > min(self.open, self.close) or self.high < max(self.open, self.close) or self.low > self.high:
+            raise ValueError(
+                f"{self.symbol} {self.day}: inconsistent bar (open {self.open}, high {self.high}, "
+                f"low {self.low}, close {self.close})"
+            )
+        return self
+
+
+class IndicatorSet(BaseModel):
+    """Indicators of `symbol` as of the close of `asof_day`; None wherever the history is too short."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    asof_day: date
+    close: float
+    return_1w: float | None  # 5 sessions
+    return_4w: float | None  # 20 sessions
+    return_12w: float | None  # 60 sessions
+    sma_20: float | None
+    sma_50: float | None
+    sma_200: float | None
+    price_vs_sma_20: float | None  # close / sma - 1
+    price_vs_sma_50: float | None
+    price_vs_sma_200: float | None
+    rsi_14: float | None
+    atr_14: float | None
+    realized_vol_20: float | None  # annualised
+    drawdown_from_52w_high: float | None  # <= 0
+    corr_spy_60: float | None
+    bars_used: int
+    synthetic: bool
+
+
+class MarketDataFetched(EventPayload):
+    provider: str
+    symbols: list[str]
+    start: date
+    end: date
+    bars: int
+    synthetic: bool
+    from_cache: bool
+
+
+class MarketProviderFailed(EventPayload):
+    provider: str
+    symbols: list[str]
+    start: date
+    end: date
+    error_type: str
+    error: str

@@ -1,0 +1,124 @@
+"""The weekly research pack (DESIGN.md section 4) and the market snapshot it carries.
+
+The model writes the findings; llmtrade adds the week, the as-of time, the source and the
+snapshot, then freezes and hashes the pack. Later stages and every checkpoint of the week read
+the stored pack, never fresh research.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from llmtrade.domain.events import EventPayload
+from llmtrade.domain.market import IndicatorSet
+
+Direction = Literal["LONG", "SHORT", "FLAT"]
+Impulse = Literal["up", "down", "neutral"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Text = Field(min_length=1, max_length=2000)
+
+
+class MacroRegime(_Record):
+    risk_mode: Literal["risk_on", "risk_off", "mixed"]
+    rates_impulse: Impulse
+    usd_impulse: Impulse
+    inflation_impulse: Impulse
+    growth_impulse: Impulse
+
+
+class Narrative(_Record):
+    name: str = Field(min_length=1, max_length=200)
+    why_it_moves_prices_this_week: str = Text
+    key_catalysts_next_7d: list[str] = Field(max_length=8)
+    what_would_falsify_it: str = Text
+
+
+class ConsensusMap(_Record):
+    street_consensus: str = Text
+    positioning_guess: str = Text
+    what_market_is_priced_for: str = Text
+    what_would_surprise: str = Text
+
+
+class Candidate(_Record):
+    instrument: str
+    directional_bias: Direction
+    one_week_thesis: str = Text
+    primary_risks: list[str] = Field(min_length=1, max_length=6)
+    watch_indicators: list[str] = Field(min_length=1, max_length=8)
+    invalidation_rule: str = Text
+
+
+class ConfidenceNotes(_Record):
+    known_unknowns: list[str] = Field(max_length=10)
+    data_quality_flags: list[str] = Field(max_length=10)
+
+
+class ResearchFindings(_Record):
+    """What a research provider writes (the LLM's part of the pack)."""
+
+    macro_regime: MacroRegime
+    top_narratives: list[Narrative] = Field(min_length=1, max_length=5)
+    consensus_map: ConsensusMap
+    tradable_candidates: list[Candidate] = Field(min_length=1, max_length=8)
+    event_calendar_next_7d: list[str] = Field(max_length=15)
+    confidence_notes: ConfidenceNotes
+
+
+def findings_schema(symbols: list[str]) -> type[ResearchFindings]:
+    """ResearchFindings whose candidates may only name instruments of the universe."""
+    instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
+    candidate = create_model("Candidate", __base__=Candidate, instrument=(instrument, ...))
+    return create_model(
+        "ResearchFindings",
+        __base__=ResearchFindings,
+        tradable_candidates=(list[candidate], Field(min_length=1, max_length=8)),  # type: ignore[valid-type]
+    )
+
+
+class MarketSnapshot(_Record):
+    """Indicators for the whole universe as of one instant, with where the prices came from."""
+
+    asof: datetime
+    session: date  # the last session complete at `asof`
+    source: str
+    synthetic: bool
+    indicators: dict[str, IndicatorSet]
+
+
+class ResearchPack(ResearchFindings):
+    week_id: date
+    asof_et: datetime
+    research_source: str  # "A: perplexity/sonar-pro (live)" etc.
+    label: str
+    snapshot: MarketSnapshot
+
+    def content_hash(self) -> str:
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class MarketSnapshotTaken(EventPayload):
+    snapshot: MarketSnapshot
+
+
+class ResearchPackBuilt(EventPayload):
+    pack: ResearchPack
+    content_hash: str
+
+
+class ResearchProviderFailed(EventPayload):
+    label: str
+    model: str
+    error_type: str
+    error: str

@@ -1,0 +1,1 @@
+"""Market data providers, the bar cache, the trading calendar, indicators, brokers."""

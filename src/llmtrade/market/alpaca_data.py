@@ -1,0 +1,235 @@
+"""Daily bars from Alpaca's market data API (v2 stocks bars), through alpaca-py.
+
+alpaca-py speaks `requests`, sets no timeout at all and retries only 429/504 on its own, sleeping
+between attempts. We give every request a timeout, widen its retries to the other 5xx answers (a bars
+GET is an idempotent read) and translate what is left into our two error families: a refused key or
+request is a MarketDataError (fix something), anything that may pass is MarketDataUnavailable
+(another provider or a later run may succeed).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+
+if TYPE_CHECKING:
+    from requests import Session
+
+# Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
+# session date is that instant read in New York, never the UTC date.
+_NEW_YORK = ZoneInfo("America/New_York")
+
+# Statuses that mean "the service is struggling", worth alpaca-py's own retry loop. alpaca-py's default is
+# only [429, 504]; a 500/502/503 on a read-only request is just as likely to pass a moment later.
+_RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class AlpacaBarProvider:
+    """Daily bars for US stocks and ETFs from one data feed (`iex` is free), as Alpaca adjusts them by default (raw)."""
+
+    name = "alpaca"
+    synthetic = False
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        *,
+        feed: str = "iex",
+        url_override: str | None = None,
+        timeout_seconds: float = 15.0,
+        retry_attempts: int = 3,
+        retry_wait_seconds: float = 3.0,
+    ):
+        if timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
+        if retry_attempts < 0 or retry_wait_seconds < 0:
+            raise ValueError("retry_attempts and retry_wait_seconds must not be negative")
+        self._api_key = api_key
+        self._secret_key = secret_key
+        self.feed = feed
+        self.url_override = url_override
+        self.timeout_seconds = timeout_seconds
+        # alpaca-py's defaults are 3 retries, 3 s apart; tests lower both so a retry drill takes milliseconds.
+        self.retry_attempts = retry_attempts
+        self.retry_wait_seconds = retry_wait_seconds
+
+    def __repr__(self) -> str:
+        # Never show the keys, not even in a traceback's locals.
+        return f"AlpacaBarProvider(feed={self.feed!r}, url_override={self.url_override!r})"
+
+    def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
+        """Bars per symbol for the New York session dates start..end inclusive, ascending; [] when none."""
+        wanted = list(dict.fromkeys(symbols))  # unique, in the caller's order
+        if not wanted:
+            return {}
+        if start > end:
+            raise MarketDataError(f"alpaca bars: start {start} is after end {end}")
+        raw = self._fetch(wanted, start, end)
+        result: dict[str, list[Bar]] = {}
+        for symbol in wanted:
+            bars = [_to_bar(symbol, row) for row in raw.get(symbol) or []]
+            # Alpaca's window is in instants; keep exactly the requested session dates, one bar per date.
+            by_day = {bar.day: bar for bar in bars if start <= bar.day <= end}
+            result[symbol] = [by_day[day] for day in sorted(by_day)]
+        return result
+
+    def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, Any]:
+        """Raw bar dicts per symbol, every page followed, or one of our errors."""
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        import requests
+        from alpaca.common.exceptions import APIError
+        from alpaca.data.enums import Adjustment, DataFeed
+        from alpaca.data.historical.stock import StockHistoricalDataClient
+        from alpaca.data.requests import StockBarsRequest
+        from alpaca.data.timeframe import TimeFrame
+
+        try:
+            feed = DataFeed(self.feed)
+        except ValueError:
+            known = ", ".join(member.value for member in DataFeed)
+            raise MarketDataError(f"unknown alpaca data feed {self.feed!r} (expected one of {known})") from None
+
+        request = StockBarsRequest(
+            symbol_or_symbols=symbols,
+            timeframe=TimeFrame.Day,
+            # Midnight to the last second of the New York days, so no session at either edge is cut off.
+            start=datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK),
+            end=datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=_NEW_YORK) - timedelta(seconds=1),
+            feed=feed,
+            # Split-adjusted: an unadjusted split looks like a crash to every return and average.
+            # Dividends stay unadjusted, as in the CSV and yfinance bars (auto_adjust=False).
+            adjustment=Adjustment.SPLIT,
+        )
+        # raw_data: plain dicts keyed by symbol. We build our own Bar anyway, and alpaca-py's models
+        # would only add a second, stricter parse that fails with less helpful messages.
+        client = StockHistoricalDataClient(
+            api_key=self._api_key, secret_key=self._secret_key, raw_data=True, url_override=self.url_override
+        )
+        # StockHistoricalDataClient does not forward retry settings to RESTClient (alpaca-py 0.44), so we
+        # set the attributes RESTClient.__init__ would have set from them.
+        client._retry = self.retry_attempts
+        client._retry_wait = self.retry_wait_seconds
+        client._retry_codes = list(_RETRY_STATUSES)
+        _impose_timeout(client._session, self.timeout_seconds)
+        where = self.url_override or "data.alpaca.markets"
+        try:
+            return client.get_stock_bars(request)
+        except requests.Timeout as exc:
+            raise MarketDataUnavailable(
+                f"alpaca market data ({where}) did not answer within {self.timeout_seconds:g}s: {exc}"
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise MarketDataUnavailable(f"could not reach alpaca market data ({where}): {exc}") from exc
+        except requests.RequestException as exc:
+            # Includes a 200 whose body is not JSON: typically a proxy or maintenance page, so temporary.
+            raise MarketDataUnavailable(f"alpaca market data ({where}) failed: {exc}") from exc
+        except APIError as exc:
+            raise _api_error(exc, self.feed, self.retry_attempts) from exc
+        except ValueError as exc:
+            # alpaca-py's own complaint about a response with none of the keys it knows.
+            raise MarketDataError(f"alpaca market data answered in an unexpected shape: {exc}") from exc
+        finally:
+            client._session.close()
+
+
+def _impose_timeout(session: Session, timeout_seconds: float) -> None:
+    """Give every request on `session` a connect and read timeout unless the caller passed one.
+
+    alpaca-py calls `session.request(...)` without `timeout`, so a stalled server would hang the run
+    forever. Mounting a transport adapter is the hook requests itself offers for per-session transport
+    policy (Session.mount is public API): it touches none of alpaca-py's private request methods, keeps
+    the session's headers and cookies, and covers every call the client makes, pagination included.
+    Overriding RESTClient._one_request instead would copy alpaca-py's error handling into our code.
+    """
+    adapter = _timeout_adapter_class()(timeout_seconds)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+@cache
+def _timeout_adapter_class() -> type:
+    # lazy: requests comes in with alpaca-py; defined on first use so importing this module stays cheap
+    from requests.adapters import HTTPAdapter
+
+    class TimeoutHTTPAdapter(HTTPAdapter):
+        def __init__(self, timeout_seconds: float, **kwargs: Any):
+            self.timeout_seconds = timeout_seconds
+            super().__init__(**kwargs)
+
+        def send(self, request: Any, stream: bool = False, timeout: Any = None, **kwargs: Any) -> Any:
+            # An explicit per-call timeout still wins; only the missing one gets our default.
+            chosen = self.timeout_seconds if timeout is None else timeout
+            return super().send(request, stream=stream, timeout=chosen, **kwargs)
+
+    return TimeoutHTTPAdapter
+
+
+def _api_error(exc: Any, feed: str, retries: int) -> MarketDataError | MarketDataUnavailable:
+    """Our error for an HTTP error alpaca-py raised (after its own retries, for the retryable statuses)."""
+    status = exc.status_code
+    detail = _message(str(exc))
+    if status in (401, 403):
+        return MarketDataError(
+            f"alpaca refused the market data request: check the keys (market_data.alpaca key_env/secret_env "
+            f"in assets.yaml, ALPACA_DATA_KEY/ALPACA_DATA_SECRET by default) and that they may read the "
+            f"{feed!r} feed (HTTP {status}: {detail})"
+        )
+    # Also 5xx statuses outside the retry list (505, a CDN's 52x): the service, not our request, is at fault.
+    if status is not None and (status == 429 or status >= 500):
+        return MarketDataUnavailable(
+            f"alpaca market data still failing after {retries + 1} attempt(s) (HTTP {status}: {detail})"
+        )
+    return MarketDataError(f"alpaca rejected the market data request (HTTP {status}: {detail})")
+
+
+def _message(body: str) -> str:
+    """Alpaca's `{"message": ...}` when the body has one, else the body itself, clipped."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        return parsed["message"]
+    return body.strip()[:200] or "empty body"
+
+
+def _to_bar(symbol: str, row: Any) -> Bar:
+    """One raw Alpaca bar ({"t", "o", "h", "l", "c", "v", ...}) as our Bar; prices may come as strings."""
+    stamp = row.get("t") if isinstance(row, dict) else None
+    try:
+        if not isinstance(row, dict):
+            raise ValueError(f"expected an object, got {row!r}")
+        instant = datetime.fromisoformat(str(stamp))
+        if instant.utcoffset() is None:
+            raise ValueError("timestamp has no time zone")
+        return Bar(
+            symbol=symbol,
+            day=instant.astimezone(_NEW_YORK).date(),
+            open=row.get("o"),
+            high=row.get("h"),
+            low=row.get("l"),
+            close=row.get("c"),
+            volume=row.get("v"),
+            source="alpaca",
+            synthetic=False,
+        )
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise MarketDataError(f"alpaca sent an unusable bar for {symbol} at {stamp!r}: {_short(exc)}") from None
+
+
+def _short(exc: Exception) -> str:
+    """A one-line reason: pydantic's first error rather than its multi-line report."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}" if where else first["msg"]
+    return str(exc)

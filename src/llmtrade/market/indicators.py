@@ -1,0 +1,154 @@
+"""Point-in-time indicators of one symbol, computed from the daily bars that exist at the as-of time.
+
+Pure functions over plain floats: no I/O and no numpy, so the numbers are easy to check by hand
+and the module costs nothing to import. The caller decides what "exists" means (only bars whose
+session has closed, see TradingCalendar.last_completed_session); everything here uses the last
+bar as "today" and never looks past it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from datetime import date
+from itertools import pairwise
+
+from llmtrade.domain.market import Bar, IndicatorSet
+from llmtrade.errors import MarketDataError
+
+TRADING_DAYS_PER_YEAR = 252
+_WILDER_PERIOD = 14
+_CORRELATION_WINDOW = 60
+
+
+def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = None) -> IndicatorSet:
+    """Every indicator of the symbol in `bars` (one symbol, strictly ascending by day) as of its last bar.
+
+    RSI and ATR use Wilder's smoothing from the first bar given, so they depend a little on how much
+    history is passed; give at least a year when the values matter. The 52-week high is the highest
+    high of the last 252 bars, or of all bars when fewer were given. `spy_bars` feeds corr_spy_60 only.
+    """
+    _check_series(bars, "bars")
+    if spy_bars:
+        _check_series(spy_bars, "spy_bars")
+    last = bars[-1]
+    closes = [bar.close for bar in bars]
+    sma_20 = _sma(closes, 20)
+    sma_50 = _sma(closes, 50)
+    sma_200 = _sma(closes, 200)
+    corr = _correlation_with_spy(bars, spy_bars) if spy_bars else None
+    # A synthetic SPY series taints the correlation, and so the record, as much as a synthetic price does.
+    synthetic = any(bar.synthetic for bar in bars) or (
+        corr is not None and any(bar.synthetic for bar in spy_bars or ())
+    )
+    return IndicatorSet(
+        symbol=last.symbol,
+        asof_day=last.day,
+        close=last.close,
+        return_1w=_simple_return(closes, 5),
+        return_4w=_simple_return(closes, 20),
+        return_12w=_simple_return(closes, 60),
+        sma_20=sma_20,
+        sma_50=sma_50,
+        sma_200=sma_200,
+        price_vs_sma_20=_relative(last.close, sma_20),
+        price_vs_sma_50=_relative(last.close, sma_50),
+        price_vs_sma_200=_relative(last.close, sma_200),
+        rsi_14=_rsi(closes, _WILDER_PERIOD),
+        atr_14=_atr(bars, _WILDER_PERIOD),
+        realized_vol_20=_realized_vol(closes, 20),
+        drawdown_from_52w_high=last.close / max(bar.high for bar in bars[-TRADING_DAYS_PER_YEAR:]) - 1,
+        corr_spy_60=corr,
+        bars_used=len(bars),
+        synthetic=synthetic,
+    )
+
+
+def _check_series(bars: Sequence[Bar], name: str) -> None:
+    # Mixed symbols or out-of-order days would give plausible-looking wrong numbers, so refuse them loudly.
+    if not bars:
+        raise MarketDataError(f"no {name} to compute indicators from")
+    symbols = {bar.symbol for bar in bars}
+    if len(symbols) > 1:
+        raise MarketDataError(f"{name} mix symbols {sorted(symbols)}; indicators need one symbol")
+    for before, after in pairwise(bars):
+        if after.day <= before.day:
+            raise MarketDataError(
+                f"{name} for {after.symbol} are not strictly ascending by day: {before.day} is followed by {after.day}"
+            )
+
+
+def _simple_return(closes: list[float], sessions: int) -> float | None:
+    if len(closes) <= sessions:
+        return None
+    return closes[-1] / closes[-1 - sessions] - 1
+
+
+def _sma(closes: list[float], window: int) -> float | None:
+    return statistics.fmean(closes[-window:]) if len(closes) >= window else None
+
+
+def _relative(close: float, reference: float | None) -> float | None:
+    return None if reference is None else close / reference - 1
+
+
+def _wilder(values: list[float], period: int) -> float | None:
+    """Wilder's running average: a plain mean of the first `period` values, then (prev * (n-1) + x) / n."""
+    if len(values) < period:
+        return None
+    average = statistics.fmean(values[:period])
+    for value in values[period:]:
+        average = (average * (period - 1) + value) / period
+    return average
+
+
+def _rsi(closes: list[float], period: int) -> float | None:
+    changes = [after - before for before, after in pairwise(closes)]
+    average_gain = _wilder([max(change, 0.0) for change in changes], period)
+    average_loss = _wilder([max(-change, 0.0) for change in changes], period)
+    if average_gain is None or average_loss is None:
+        return None
+    if average_loss == 0:
+        return 100.0
+    return 100 - 100 / (1 + average_gain / average_loss)
+
+
+def _atr(bars: Sequence[Bar], period: int) -> float | None:
+    # True range needs yesterday's close, so the first bar only serves as the second bar's reference.
+    true_ranges = [
+        max(bar.high - bar.low, abs(bar.high - previous.close), abs(bar.low - previous.close))
+        for previous, bar in pairwise(bars)
+    ]
+    return _wilder(true_ranges, period)
+
+
+def _realized_vol(closes: list[float], window: int) -> float | None:
+    if len(closes) <= window:
+        return None
+    recent = closes[-window - 1 :]
+    log_returns = [math.log(after / before) for before, after in pairwise(recent)]
+    return statistics.stdev(log_returns) * math.sqrt(TRADING_DAYS_PER_YEAR)
+
+
+def _daily_returns(bars: Sequence[Bar]) -> dict[date, float]:
+    """Simple return of each bar over the bar before it, keyed by the later bar's day."""
+    return {bar.day: bar.close / previous.close - 1 for previous, bar in pairwise(bars)}
+
+
+def _correlation_with_spy(bars: Sequence[Bar], spy_bars: Sequence[Bar]) -> float | None:
+    ours = _daily_returns(bars)
+    spy = _daily_returns(spy_bars)
+    # Aligning by date keeps a missing bar on either side from pairing Monday's move with Tuesday's.
+    common = sorted(ours.keys() & spy.keys())[-_CORRELATION_WINDOW:]
+    if len(common) < _CORRELATION_WINDOW:
+        return None
+    xs = [ours[day] for day in common]
+    ys = [spy[day] for day in common]
+    if xs == ys:
+        return 1.0  # exact, where the formula could round to 0.9999999999999999
+    try:
+        correlation = statistics.correlation(xs, ys)
+    except statistics.StatisticsError:
+        return None  # a flat series has no defined correlation
+    return max(-1.0, min(1.0, correlation))

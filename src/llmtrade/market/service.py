@@ -1,0 +1,126 @@
+"""The market data service: providers in order, the cache first, every fallback on record.
+
+Reads are point-in-time: `bars_asof(symbols, T)` ends at the last session whose close is at or
+before T, so nothing the committee sees could not have been known at T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from llmtrade.domain.events import EventPayload, EventSink, NewEvent
+from llmtrade.domain.market import Bar, MarketDataFetched, MarketProviderFailed
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.provider import BarProvider
+from llmtrade.storage.bar_cache import BarCache
+
+
+@dataclass(frozen=True)
+class BarSeries:
+    bars: dict[str, list[Bar]]
+    provider: str
+    from_cache: bool
+    synthetic: bool
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Where the service records fetches and fallbacks."""
+
+    events: EventSink
+    run_id: str | None = None
+    week_id: date | None = None
+
+
+class MarketData:
+    def __init__(
+        self,
+        providers: Sequence[BarProvider],
+        cache: BarCache,
+        calendar: TradingCalendar,
+        recording: Recording | None = None,
+    ):
+        if not providers:
+            raise MarketDataError("no market data provider is configured")
+        self.providers = list(providers)
+        self._cache = cache
+        self.calendar = calendar
+        self._recording = recording
+
+    def bars_asof(self, symbols: Sequence[str], asof: datetime, *, sessions: int = 300) -> BarSeries:
+        """About `sessions` sessions of history ending at the last session complete at `asof`."""
+        end = self.calendar.last_completed_session(asof)
+        if end is None:
+            raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
+        # Calendar days per session is about 1.45 (weekends, holidays); pad for safety.
+        start = end - timedelta(days=int(sessions * 1.5) + 10)
+        series = self.bars(symbols, start, end)
+        return series
+
+    def bars(self, symbols: Sequence[str], start: date, end: date) -> BarSeries:
+        wanted = list(dict.fromkeys(symbols))
+        failures: list[str] = []
+        for provider in self.providers:
+            if self._cache.covers(wanted, start, end, synthetic=provider.synthetic):
+                cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic)
+                self._record(
+                    MarketDataFetched(
+                        **self._common(provider, wanted, start, end),
+                        bars=_count(cached),
+                        synthetic=provider.synthetic,
+                        from_cache=True,
+                    )
+                )
+                return BarSeries(cached, _source(cached, provider.name), True, provider.synthetic, start, end)
+            try:
+                fetched = provider.daily_bars(wanted, start, end)
+                empty = [s for s in wanted if not fetched.get(s)]
+                if empty:
+                    raise MarketDataUnavailable(f"{provider.name} returned no bars for {', '.join(empty)}")
+            except MarketDataUnavailable as exc:
+                failures.append(f"{provider.name}: {exc}")
+                self._record(
+                    MarketProviderFailed(
+                        **self._common(provider, wanted, start, end), error_type=type(exc).__name__, error=str(exc)
+                    )
+                )
+                continue
+            bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
+            self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
+            self._record(
+                MarketDataFetched(
+                    **self._common(provider, wanted, start, end),
+                    bars=_count(bars),
+                    synthetic=provider.synthetic,
+                    from_cache=False,
+                )
+            )
+            return BarSeries(bars, provider.name, False, provider.synthetic, start, end)
+        raise MarketDataError(
+            f"no market data provider could supply {', '.join(wanted)} for {start}..{end}: " + "; ".join(failures)
+        )
+
+    @staticmethod
+    def _common(provider: BarProvider, symbols: list[str], start: date, end: date) -> dict:
+        return {"provider": provider.name, "symbols": symbols, "start": start, "end": end}
+
+    def _record(self, payload: EventPayload) -> None:
+        if self._recording is None:
+            return
+        rec = self._recording
+        stream = f"market:{rec.run_id}" if rec.run_id else "market"
+        self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
+
+
+def _count(bars: dict[str, list[Bar]]) -> int:
+    return sum(len(series) for series in bars.values())
+
+
+def _source(bars: dict[str, list[Bar]], fallback: str) -> str:
+    sources = sorted({b.source for series in bars.values() for b in series})
+    return ",".join(sources) or fallback

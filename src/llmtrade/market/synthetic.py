@@ -1,0 +1,149 @@
+"""A seeded synthetic market for offline runs: clearly labelled, never used by a live run.
+
+Six correlated factors (equity, rates, credit, usd, gold, oil) drive every instrument through
+its asset class, with volatilities of the right order per class and a two-state regime (calm,
+stressed) that switches now and then, so the committee has trends, sell-offs and flights to
+quality to reason about. The path is generated from a fixed origin in a fixed order, so a bar
+never depends on which range or symbols were asked for: point-in-time reads stay consistent.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from datetime import date
+from functools import lru_cache
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataError
+from llmtrade.market.calendar import TradingCalendar
+
+ORIGIN = date(2015, 1, 2)
+FACTORS = ("equity", "rates", "credit", "usd", "gold", "oil")
+# Annualised factor volatility in the calm regime.
+FACTOR_VOL = {"equity": 0.16, "rates": 0.12, "credit": 0.07, "usd": 0.07, "gold": 0.14, "oil": 0.32}
+# Annualised drift per regime.
+DRIFT = {
+    "calm": {"equity": 0.10, "rates": 0.01, "credit": 0.05, "usd": 0.00, "gold": 0.04, "oil": 0.03},
+    "stressed": {"equity": -0.35, "rates": 0.12, "credit": -0.15, "usd": 0.10, "gold": 0.10, "oil": -0.30},
+}
+VOL_MULTIPLIER = {"calm": 1.0, "stressed": 2.2}
+SWITCH = {"calm": 1 / 150, "stressed": 1 / 35}  # daily chance of leaving the regime
+CORRELATION = {
+    ("equity", "credit"): 0.65,
+    ("equity", "rates"): -0.25,
+    ("equity", "oil"): 0.35,
+    ("equity", "usd"): -0.15,
+    ("rates", "credit"): 0.20,
+    ("usd", "gold"): -0.40,
+    ("usd", "oil"): -0.20,
+    ("gold", "rates"): 0.25,
+}
+# Per instrument: (asset-class factor loading, idiosyncratic annualised vol, starting price).
+KNOWN = {
+    "SPY": (1.00, 0.02, 470.0),
+    "QQQ": (1.25, 0.06, 400.0),
+    "IWM": (1.20, 0.08, 200.0),
+    "TLT": (1.00, 0.03, 95.0),
+    "IEF": (0.45, 0.015, 96.0),
+    "HYG": (1.00, 0.02, 77.0),
+    "LQD": (0.80, 0.03, 108.0),
+    "UUP": (1.00, 0.01, 28.0),
+    "GLD": (1.00, 0.01, 185.0),
+    "IAU": (1.00, 0.01, 38.0),
+    "USO": (1.00, 0.05, 72.0),
+    "BNO": (0.95, 0.06, 27.0),
+}
+TRADING_DAYS = 252
+
+
+class SyntheticMarket:
+    name = "synthetic"
+    synthetic = True
+
+    def __init__(self, asset_classes: Mapping[str, str], seed: int = 7):
+        unknown_class = {s: c for s, c in asset_classes.items() if _factor(c) is None}
+        if unknown_class:
+            raise MarketDataError(f"synthetic market has no factor for {unknown_class}")
+        self._classes = dict(asset_classes)
+        self._seed = seed
+        self._calendar = TradingCalendar()
+
+    def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
+        unknown = [s for s in symbols if s not in self._classes]
+        if unknown:
+            raise MarketDataError(f"synthetic market does not know {', '.join(unknown)} (not in the universe)")
+        if end < ORIGIN:
+            return {s: [] for s in symbols}
+        sessions = tuple(self._calendar.sessions_between(ORIGIN, end))
+        path = _generate(tuple(sorted(self._classes.items())), self._seed, sessions)
+        return {s: [b for b in path[s] if start <= b.day <= end] for s in symbols}
+
+
+def _factor(asset_class: str) -> str | None:
+    return asset_class if asset_class in FACTORS else None
+
+
+@lru_cache(maxsize=4)
+def _generate(classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]) -> dict[str, list[Bar]]:
+    rng = random.Random(seed)
+    chol = _cholesky([[_corr(a, b) for b in FACTORS] for a in FACTORS])
+    symbols = [s for s, _ in classes]
+    price = {s: KNOWN.get(s, (1.0, 0.03, 100.0))[2] for s in symbols}
+    bars: dict[str, list[Bar]] = {s: [] for s in symbols}
+    regime = "calm"
+    dt = 1 / TRADING_DAYS
+    for day in sessions:
+        if rng.random() < SWITCH[regime]:
+            regime = "stressed" if regime == "calm" else "calm"
+        shocks = [rng.gauss(0, 1) for _ in FACTORS]
+        correlated = [sum(chol[i][k] * shocks[k] for k in range(i + 1)) for i in range(len(FACTORS))]
+        factor_return = {
+            f: DRIFT[regime][f] * dt + FACTOR_VOL[f] * VOL_MULTIPLIER[regime] * math.sqrt(dt) * correlated[i]
+            for i, f in enumerate(FACTORS)
+        }
+        for symbol, asset_class in classes:
+            beta, idio, _ = KNOWN.get(symbol, (1.0, 0.03, 100.0))
+            day_return = beta * factor_return[asset_class] + idio * math.sqrt(dt) * rng.gauss(0, 1)
+            day_vol = FACTOR_VOL[asset_class] * VOL_MULTIPLIER[regime] * beta * math.sqrt(dt)
+            previous = price[symbol]
+            close = previous * math.exp(day_return)
+            open_ = previous * math.exp(0.25 * day_vol * rng.gauss(0, 1))
+            high = max(open_, close) * (1 + abs(rng.gauss(0, 0.4)) * day_vol)
+            low = min(open_, close) * (1 - min(abs(rng.gauss(0, 0.4)) * day_vol, 0.5))
+            volume = round(1_000_000 * math.exp(rng.gauss(0, 0.3)) * (1.6 if regime == "stressed" else 1.0))
+            bars[symbol].append(
+                Bar(
+                    symbol=symbol,
+                    day=day,
+                    open=round(open_, 4),
+                    high=round(high, 4),
+                    low=round(low, 4),
+                    close=round(close, 4),
+                    volume=volume,
+                    source="synthetic",
+                    synthetic=True,
+                )
+            )
+            price[symbol] = close
+    return bars
+
+
+def _corr(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
+    return CORRELATION.get((a, b), CORRELATION.get((b, a), 0.0))
+
+
+def _cholesky(matrix: list[list[float]]) -> list[list[float]]:
+    n = len(matrix)
+    lower = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1):
+            total = sum(lower[i][k] * lower[j][k] for k in range(j))
+            if i == j:
+                lower[i][j] = math.sqrt(matrix[i][i] - total)
+            else:
+                lower[i][j] = (matrix[i][j] - total) / lower[j][j]
+    return lower

@@ -1,0 +1,19 @@
+"""A provider that cannot run (no keys): it fails like an outage, so the fallback is recorded."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataUnavailable
+
+
+class UnavailableProvider:
+    synthetic = False
+
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+
+    def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
+        raise MarketDataUnavailable(f"{self.name} is not available: {self.reason}")

@@ -1,0 +1,159 @@
+"""The market snapshot and research stages of the week.
+
+Both are done once per week: their outputs are stored on the week's streams at version 1, and a
+later run (or a checkpoint) reads what is stored instead of looking again. Two runs racing to
+write them cannot both succeed: the loser reloads the winner's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+
+from llmtrade.agents import researcher
+from llmtrade.config.models import Instrument, ResearchProviderRef
+from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.research import (
+    MarketSnapshot,
+    MarketSnapshotTaken,
+    ResearchPack,
+    ResearchPackBuilt,
+    ResearchProviderFailed,
+)
+from llmtrade.errors import ConcurrencyError, LlmtradeError, OperationalError
+from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.market.service import MarketData
+from llmtrade.market.snapshot import take_snapshot
+from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.storage.event_store import EventStore
+
+ASOF = ContextKey("asof", datetime)
+SNAPSHOT = ContextKey("market_snapshot", MarketSnapshot)
+RESEARCH_PACKS = ContextKey("research_packs", list[ResearchPack])
+DEGRADED = ContextKey("degraded", list[str])
+
+
+def snapshot_stream(week_id: date) -> str:
+    return f"week:{week_id}:snapshot"
+
+
+def research_stream(week_id: date) -> str:
+    return f"week:{week_id}:research"
+
+
+def stored_snapshot(events: EventStore, week_id: date) -> MarketSnapshot | None:
+    found = events.read(stream=snapshot_stream(week_id), type=MarketSnapshotTaken.event_type(), limit=1)
+    return MarketSnapshotTaken.from_event(found[0]).snapshot if found else None
+
+
+def stored_packs(events: EventStore, week_id: date) -> list[ResearchPack] | None:
+    stream = events.read(stream=research_stream(week_id))
+    if not stream:
+        return None
+    return [ResearchPackBuilt.from_event(e).pack for e in stream if e.type == ResearchPackBuilt.event_type()]
+
+
+def _week(context: PipelineContext) -> date:
+    if context.week_id is None:
+        raise OperationalError("the research stages need a week")
+    return context.week_id
+
+
+class MarketSnapshotStage:
+    name = "market_snapshot"
+
+    def __init__(self, market: MarketData, symbols: list[str], events: EventStore):
+        self.market = market
+        self.symbols = symbols
+        self.events = events
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        week_id = _week(context)
+        snapshot = stored_snapshot(self.events, week_id)
+        if snapshot is None:
+            snapshot = take_snapshot(self.market, self.symbols, context.get(ASOF))
+            event = NewEvent.of(
+                MarketSnapshotTaken(snapshot=snapshot),
+                stream=snapshot_stream(week_id),
+                week_id=week_id,
+                run_id=context.run_id,
+            )
+            try:
+                self.events.append([event], expected_versions={snapshot_stream(week_id): 0})
+            except ConcurrencyError:
+                snapshot = stored_snapshot(self.events, week_id) or snapshot
+        return context.with_value(SNAPSHOT, snapshot)
+
+
+class ResearchStage:
+    name = "research"
+
+    def __init__(
+        self,
+        gateway: LLMGateway,
+        prompts: PromptRenderer,
+        providers: list[ResearchProviderRef],
+        universe: list[Instrument],
+        events: EventStore,
+    ):
+        self.gateway = gateway
+        self.prompts = prompts
+        self.providers = providers
+        self.universe = universe
+        self.events = events
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        week_id = _week(context)
+        packs = stored_packs(self.events, week_id)
+        if packs is None:
+            packs = await self._research(context, week_id)
+        if not packs:
+            raise OperationalError(f"no research pack for week {week_id}: every research provider failed")
+        degraded: list[str] = []
+        missing = len(self.providers) - len(packs)
+        if missing > 0:
+            degraded.append(f"research: {missing} of {len(self.providers)} providers failed")
+        previous = context.get(DEGRADED) if context.has(DEGRADED) else []
+        return context.with_values((RESEARCH_PACKS, packs), (DEGRADED, [*previous, *degraded]))
+
+    async def _research(self, context: PipelineContext, week_id: date) -> list[ResearchPack]:
+        snapshot = context.get(SNAPSHOT)
+        asof = context.get(ASOF)
+        site = CallSite(role=researcher.ROLE, run_id=context.run_id, week_id=week_id)
+        results = await asyncio.gather(
+            *(
+                researcher.research(self.gateway, self.prompts, ref, self.universe, snapshot, week_id, asof, site)
+                for ref in self.providers
+            ),
+            return_exceptions=True,
+        )
+        packs: list[ResearchPack] = []
+        payloads: list[EventPayload] = []
+        for ref, result in zip(self.providers, results, strict=True):
+            if isinstance(result, LlmtradeError):
+                payloads.append(
+                    ResearchProviderFailed(
+                        label=ref.id, model=ref.model, error_type=type(result).__name__, error=str(result)
+                    )
+                )
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            pack = ResearchPack(
+                **result.model_dump(),
+                week_id=week_id,
+                asof_et=asof,
+                research_source=f"{ref.id}: {ref.model} ({self.gateway.mode.value})",
+                label=ref.id,
+                snapshot=snapshot,
+            )
+            packs.append(pack)
+            payloads.append(ResearchPackBuilt(pack=pack, content_hash=pack.content_hash()))
+        stream = research_stream(week_id)
+        events = [NewEvent.of(p, stream=stream, week_id=week_id, run_id=context.run_id) for p in payloads]
+        try:
+            self.events.append(events, expected_versions={stream: 0})
+        except ConcurrencyError:
+            return stored_packs(self.events, week_id) or packs
+        return packs

@@ -1,0 +1,219 @@
+"""AlpacaBarProvider through the real alpaca-py client, against a fake Alpaca server on loopback.
+
+Nothing of alpaca-py is mocked: what is tested is the request it really sends (query, headers,
+pagination), the JSON it really parses and the exceptions it really raises, translated into ours.
+Timeouts and retry waits are tiny so the failure drills stay fast.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_data import AlpacaBarProvider
+from tests.fakes.alpaca_server import FakeAlpacaServer
+
+KEY_ID = "test-key-id"
+SECRET = "test-secret"
+RETRIES = 2  # alpaca-py's retry loop: RETRIES + 1 attempts in all
+PAGE_SIZE = 4  # small, so a couple of weeks of two symbols spans several pages
+
+# January 2026 sessions (Monday 5th to Friday 16th), stamped as Alpaca stamps daily bars in winter.
+WINTER_DAYS = [date(2026, 1, d) for d in (5, 6, 7, 8, 9, 12, 13, 14, 15, 16)]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeAlpacaServer]:
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET, page_size=PAGE_SIZE) as fake:
+        yield fake
+
+
+def provider_for(server: FakeAlpacaServer, *, secret: str = SECRET, timeout: float = 0.3) -> AlpacaBarProvider:
+    return AlpacaBarProvider(
+        KEY_ID,
+        secret,
+        url_override=server.base_url,
+        timeout_seconds=timeout,
+        retry_attempts=RETRIES,
+        retry_wait_seconds=0.01,
+    )
+
+
+def row(day: date, close: float, *, as_strings: bool = False) -> dict[str, object]:
+    """An Alpaca daily bar for `day` (stamped 05:00Z, New York midnight in winter) closing at `close`."""
+    prices = {"o": close - 1, "h": close + 2, "l": close - 2, "c": close}
+    if as_strings:  # some Alpaca endpoints send money as strings; the provider must read both
+        prices = {name: f"{value:.2f}" for name, value in prices.items()}
+    return {"t": f"{day.isoformat()}T05:00:00Z", **prices, "v": 1_000_000, "n": 5000, "vw": close}
+
+
+def bar_requests(server: FakeAlpacaServer) -> list[dict[str, str]]:
+    return [request.query for request in server.requests if request.path == "/v2/stocks/bars"]
+
+
+def load_two_symbols(server: FakeAlpacaServer) -> None:
+    # Loaded newest first, to show the ascending order comes from the provider, not from loading order.
+    server.add_bars("SPY", [row(day, 600 + i) for i, day in reversed(list(enumerate(WINTER_DAYS)))])
+    server.add_bars("QQQ", [row(day, 500 + i, as_strings=True) for i, day in enumerate(WINTER_DAYS)])
+
+
+def test_two_symbols_over_several_pages_come_back_complete_sorted_and_converted(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+
+    bars = provider_for(server).daily_bars(["SPY", "QQQ"], date(2026, 1, 5), date(2026, 1, 16))
+
+    assert len(bar_requests(server)) == 5  # 20 bars, 4 a page: every page token was followed
+    assert bar_requests(server)[0].get("page_token") is None
+    assert all(query.get("page_token") for query in bar_requests(server)[1:])
+    assert set(bars) == {"SPY", "QQQ"}
+    assert [bar.day for bar in bars["SPY"]] == WINTER_DAYS
+    assert [bar.day for bar in bars["QQQ"]] == WINTER_DAYS
+    assert bars["SPY"][0] == Bar(
+        symbol="SPY",
+        day=date(2026, 1, 5),
+        open=599,
+        high=602,
+        low=598,
+        close=600,
+        volume=1_000_000,
+        source="alpaca",
+        synthetic=False,
+    )
+    assert [bar.close for bar in bars["SPY"]] == [600 + i for i in range(10)]
+    assert [bar.close for bar in bars["QQQ"]] == [500 + i for i in range(10)]  # sent as strings
+    assert all(bar.source == "alpaca" and not bar.synthetic for bar in bars["SPY"] + bars["QQQ"])
+
+
+def test_day_is_the_new_york_session_date_of_the_timestamp(server: FakeAlpacaServer) -> None:
+    server.add_bars(
+        "SPY",
+        [
+            {**row(date(2026, 1, 5), 600), "t": "2026-01-05T05:00:00Z"},  # winter: New York midnight is 05:00Z
+            {**row(date(2026, 7, 6), 610), "t": "2026-07-06T04:00:00Z"},  # summer: 04:00Z
+            # 21:00 on the 7th in New York is already the 8th in UTC: the session is still the 7th.
+            {**row(date(2026, 7, 7), 620), "t": "2026-07-08T01:00:00Z"},
+        ],
+    )
+
+    bars = provider_for(server).daily_bars(["SPY"], date(2026, 1, 1), date(2026, 7, 31))
+
+    assert [(bar.day, bar.close) for bar in bars["SPY"]] == [
+        (date(2026, 1, 5), 600),
+        (date(2026, 7, 6), 610),
+        (date(2026, 7, 7), 620),
+    ]
+
+
+def test_date_range_is_honoured_inclusively(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+
+    bars = provider_for(server).daily_bars(["SPY", "QQQ"], date(2026, 1, 7), date(2026, 1, 13))
+
+    expected = [date(2026, 1, 7), date(2026, 1, 8), date(2026, 1, 9), date(2026, 1, 12), date(2026, 1, 13)]
+    assert [bar.day for bar in bars["SPY"]] == expected
+    assert [bar.day for bar in bars["QQQ"]] == expected
+
+
+def test_symbol_without_bars_maps_to_an_empty_list(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+
+    bars = provider_for(server).daily_bars(["SPY", "GLD"], date(2026, 1, 5), date(2026, 1, 6))
+
+    assert [bar.day for bar in bars["SPY"]] == [date(2026, 1, 5), date(2026, 1, 6)]
+    assert bars["GLD"] == []
+
+
+def test_feed_iex_split_adjustment_and_the_daily_timeframe_are_sent_in_the_query(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+
+    provider_for(server).daily_bars(["SPY", "QQQ"], date(2026, 1, 5), date(2026, 1, 16))
+
+    queries = bar_requests(server)
+    assert queries
+    assert all(query["feed"] == "iex" for query in queries)
+    assert all(query["timeframe"] == "1Day" for query in queries)
+    assert all(query["adjustment"] == "split" for query in queries)
+    assert all(query["symbols"] == "SPY,QQQ" for query in queries)
+
+
+def test_wrong_keys_raise_market_data_error(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+
+    with pytest.raises(MarketDataError, match="alpaca refused the market data request: check the keys") as caught:
+        provider_for(server, secret="not-the-secret").daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 16))
+
+    assert "HTTP 401" in str(caught.value)
+    assert "not-the-secret" not in str(caught.value)
+    assert len(server.requests) == 1  # a refused key is not retried
+    assert server.requests[0].headers["APCA-API-KEY-ID"] == KEY_ID
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_server_error_repeated_past_alpaca_py_retries_raises_unavailable(server: FakeAlpacaServer, status: int) -> None:
+    load_two_symbols(server)
+    server.fail_next(status, times=RETRIES + 1)
+
+    with pytest.raises(MarketDataUnavailable, match=rf"alpaca .*HTTP {status}"):
+        provider_for(server).daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 16))
+
+    assert len(server.requests) == RETRIES + 1
+
+
+def test_server_error_within_alpaca_py_retries_still_returns_bars(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+    server.fail_next(500, times=RETRIES)
+
+    bars = provider_for(server).daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+
+    assert [bar.day for bar in bars["SPY"]] == WINTER_DAYS[:5]
+
+
+def test_answer_slower_than_the_timeout_raises_unavailable(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+    server.delay_next(1.5)
+
+    with pytest.raises(MarketDataUnavailable, match=r"alpaca market data .* did not answer within 0.3s"):
+        provider_for(server, timeout=0.3).daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 16))
+
+
+def test_unreachable_server_raises_unavailable() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago and has no listener now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=f"http://127.0.0.1:{port}", timeout_seconds=0.3)
+
+    with pytest.raises(MarketDataUnavailable, match="could not reach alpaca market data"):
+        provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 16))
+
+
+def test_invalid_bar_raises_market_data_error_naming_symbol_and_timestamp(server: FakeAlpacaServer) -> None:
+    server.add_bars("SPY", [row(date(2026, 1, 5), 600), {**row(date(2026, 1, 6), 601), "l": 700}])
+
+    with pytest.raises(MarketDataError, match=r"SPY at '2026-01-06T05:00:00Z'.*inconsistent bar"):
+        provider_for(server).daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 16))
+
+
+def test_unknown_feed_raises_market_data_error_before_any_request(server: FakeAlpacaServer) -> None:
+    provider = AlpacaBarProvider(KEY_ID, SECRET, feed="nasdaq", url_override=server.base_url)
+
+    with pytest.raises(MarketDataError, match="unknown alpaca data feed 'nasdaq'"):
+        provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 16))
+
+    assert server.requests == []
+
+
+def test_importing_the_provider_does_not_import_alpaca_py() -> None:
+    code = (
+        "import sys, llmtrade.market.alpaca_data; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alpaca', 'requests')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "[]"
