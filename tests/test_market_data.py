@@ -1,0 +1,203 @@
+"""The market data service on a real PostgreSQL: fallback order, cache, point-in-time, CSV, yfinance."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas
+import pytest
+
+from llmtrade.config.loader import load_config
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataError, MarketDataUnavailable, UsageError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.csv_folder import CsvFolderProvider, read_csv
+from llmtrade.market.providers import build_providers, provider_names
+from llmtrade.market.service import MarketData, Recording
+from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.market.unavailable import UnavailableProvider
+from llmtrade.market.yfinance_data import YFinanceProvider
+from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage
+
+CLASSES = {"SPY": "equity", "TLT": "rates"}
+
+
+def write_csv(folder: Path, symbol: str, start: date, end: date) -> None:
+    """A CSV of the synthetic market's bars, in the documented format plus an extra column."""
+    bars = SyntheticMarket(CLASSES).daily_bars([symbol], start, end)[symbol]
+    lines = ["Date,Ticker,Open,High,Low,Close,Volume"]
+    lines += [f"{b.day},{symbol},{b.open},{b.high},{b.low},{b.close},{int(b.volume)}" for b in bars]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+
+
+class Counting:
+    """Wraps a provider to count how often it is asked."""
+
+    def __init__(self, inner: CsvFolderProvider):
+        self.inner = inner
+        self.name = inner.name
+        self.synthetic = inner.synthetic
+        self.calls = 0
+
+    def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
+        self.calls += 1
+        return self.inner.daily_bars(symbols, start, end)
+
+
+def _market(storage: Storage, *providers: object) -> MarketData:
+    return MarketData(list(providers), BarCache(storage.conn), TradingCalendar(), Recording(storage.events, "r1"))  # type: ignore[arg-type]
+
+
+def test_the_next_provider_answers_when_the_first_fails_and_the_fallback_is_recorded(
+    storage: Storage, tmp_path: Path
+) -> None:
+    write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 9))
+    market = _market(storage, UnavailableProvider("alpaca", "no keys"), CsvFolderProvider(tmp_path / "csv"))
+    series = market.bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
+    assert series.provider == "csv" and not series.from_cache
+    assert [b.day for b in series.bars["SPY"]] == TradingCalendar().sessions_between(date(2026, 1, 2), date(2026, 1, 9))
+    types = [e.type for e in storage.events.read(run_id="r1")]
+    assert types == ["MarketProviderFailed", "MarketDataFetched"]
+    failed = storage.events.read(type="MarketProviderFailed")[0].payload
+    assert failed["provider"] == "alpaca" and "no keys" in failed["error"]
+
+
+def test_when_every_provider_fails_the_error_names_each_failure(storage: Storage, tmp_path: Path) -> None:
+    market = _market(storage, UnavailableProvider("alpaca", "no keys"), CsvFolderProvider(tmp_path / "missing"))
+    with pytest.raises(MarketDataError) as caught:
+        market.bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
+    assert "alpaca: alpaca is not available: no keys" in str(caught.value)
+    assert "csv: csv folder" in str(caught.value) and "does not exist" in str(caught.value)
+
+
+def test_a_second_request_for_the_same_range_makes_no_provider_call(storage: Storage, tmp_path: Path) -> None:
+    write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 9))
+    provider = Counting(CsvFolderProvider(tmp_path / "csv"))
+    market = _market(storage, provider)
+    first = market.bars(["SPY"], date(2025, 12, 20), date(2026, 1, 9))
+    second = market.bars(["SPY"], date(2025, 12, 20), date(2026, 1, 9))
+    inside = market.bars(["SPY"], date(2026, 1, 2), date(2026, 1, 6))
+    assert provider.calls == 1
+    assert second.from_cache and second.bars == first.bars
+    assert inside.from_cache and [b.day for b in inside.bars["SPY"]] == [
+        date(2026, 1, 2),
+        date(2026, 1, 5),
+        date(2026, 1, 6),
+    ]
+
+
+def test_a_point_in_time_read_never_sees_a_bar_not_complete_at_that_time(storage: Storage, tmp_path: Path) -> None:
+    write_csv(tmp_path / "csv", "SPY", date(2025, 1, 1), date(2026, 1, 9))
+    market = _market(storage, CsvFolderProvider(tmp_path / "csv"))
+    market.bars(["SPY"], date(2025, 1, 1), date(2026, 1, 9))  # the cache now holds later bars too
+    before_close = datetime(2026, 1, 7, 20, 59, tzinfo=UTC)  # Wednesday 15:59 New York
+    after_close = datetime(2026, 1, 7, 21, 0, tzinfo=UTC)  # Wednesday 16:00 New York
+    assert market.bars_asof(["SPY"], before_close, sessions=20).bars["SPY"][-1].day == date(2026, 1, 6)
+    assert market.bars_asof(["SPY"], after_close, sessions=20).bars["SPY"][-1].day == date(2026, 1, 7)
+
+
+def test_real_and_synthetic_bars_never_share_the_cache(storage: Storage, tmp_path: Path) -> None:
+    synthetic = SyntheticMarket(CLASSES)
+    market = _market(storage, synthetic)
+    market.bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
+    cache = BarCache(storage.conn)
+    assert cache.covers(["SPY"], date(2026, 1, 2), date(2026, 1, 9), synthetic=True)
+    assert not cache.covers(["SPY"], date(2026, 1, 2), date(2026, 1, 9), synthetic=False)
+    assert cache.read(["SPY"], date(2026, 1, 2), date(2026, 1, 9), synthetic=False) == {"SPY": []}
+    assert all(
+        b.synthetic and b.source == "synthetic"
+        for b in market.bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9)).bars["SPY"]
+    )
+
+
+def test_the_synthetic_market_is_seeded_and_point_in_time_consistent() -> None:
+    market = SyntheticMarket(CLASSES, seed=3)
+    long = market.daily_bars(["SPY", "TLT"], date(2025, 1, 1), date(2026, 1, 9))
+    short = SyntheticMarket(CLASSES, seed=3).daily_bars(["SPY"], date(2025, 6, 2), date(2025, 6, 6))
+    assert short["SPY"] == [b for b in long["SPY"] if date(2025, 6, 2) <= b.day <= date(2025, 6, 6)]
+    assert SyntheticMarket(CLASSES, seed=4).daily_bars(["SPY"], date(2025, 6, 2), date(2025, 6, 6)) != short
+    assert [b.day for b in long["SPY"]] == TradingCalendar().sessions_between(date(2025, 1, 1), date(2026, 1, 9))
+    with pytest.raises(MarketDataError, match="does not know BTC"):
+        market.daily_bars(["BTC"], date(2025, 1, 1), date(2025, 1, 9))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("Date,Open,High,Low,Volume\n2026-01-02,1,2,0.5,10\n", "SPY.csv, line 1: missing column(s) Close"),
+        (
+            "Date,Open,High,Low,Close,Volume\n2026-01-02,1,2,0.5,1,10\n02/01/2026,1,2,0.5,1,10\n",
+            "SPY.csv, line 3: unparsable date '02/01/2026'",
+        ),
+        (
+            "Date,Open,High,Low,Close,Volume\n2026-01-02,1,2,0.5,1,10\n2026-01-05,1,2,0.5,-1,10\n",
+            "SPY.csv, line 3: Close -1 is not a positive price",
+        ),
+        (
+            "Date,Open,High,Low,Close,Volume\n2026-01-02,1,2,0.5,abc,10\n",
+            "SPY.csv, line 2: Close 'abc' is not a number",
+        ),
+        (
+            "Date,Open,High,Low,Close,Volume\n2026-01-05,1,2,0.5,1,10\n2026-01-02,1,2,0.5,1,10\n",
+            "SPY.csv, line 3: date 2026-01-02 does not come after",
+        ),
+        (
+            "Date,Open,High,Low,Close,Volume\n2026-01-02,1,0.9,0.5,1,10\n",
+            "SPY.csv, line 2: SPY 2026-01-02: inconsistent bar",
+        ),
+    ],
+)
+def test_a_malformed_csv_is_rejected_naming_the_file_and_line(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "SPY.csv").write_text(content)
+    with pytest.raises(MarketDataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_csv(tmp_path / "SPY.csv", "SPY")
+
+
+def test_yfinance_empty_frame_is_a_failure_not_an_empty_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pandas.DataFrame())
+    with pytest.raises(MarketDataUnavailable, match="yfinance returned no data"):
+        YFinanceProvider().daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
+
+
+def test_yfinance_frames_become_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yfinance
+
+    index = pandas.DatetimeIndex(["2026-01-02", "2026-01-05"], name="Date")
+    columns = pandas.MultiIndex.from_product([["SPY"], ["Open", "High", "Low", "Close", "Adj Close", "Volume"]])
+    frame = pandas.DataFrame(
+        [[1.0, 2.0, 0.5, 1.5, 1.4, 100], [1.5, 2.5, 1.0, 2.0, 1.9, 200]], index=index, columns=columns
+    )
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: frame)
+    bars = YFinanceProvider().daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 5))["SPY"]
+    assert [(b.day, b.close, b.volume, b.source) for b in bars] == [
+        (date(2026, 1, 2), 1.5, 100, "yfinance"),
+        (date(2026, 1, 5), 2.0, 200, "yfinance"),
+    ]
+
+
+def test_live_runs_never_fall_back_to_synthetic_and_offline_runs_default_to_it(tmp_path: Path) -> None:
+    assets = load_config(None).config.assets
+    assert provider_names(assets, Settings(), live=True) == ["alpaca", "yfinance"]
+    assert provider_names(assets, Settings(), live=False) == ["synthetic"]
+    assert provider_names(assets, Settings(LLMTRADE_MARKET_CSV_DIR=tmp_path), live=False) == ["csv"]
+    override = Settings(LLMTRADE_MARKET_PROVIDERS="csv, alpaca,yfinance")
+    assert provider_names(assets, override, live=True) == ["csv", "alpaca", "yfinance"]
+    assert provider_names(assets, Settings(LLMTRADE_MARKET_PROVIDERS="synthetic"), live=True) == ["synthetic"]
+    with pytest.raises(UsageError, match="never falls back to synthetic"):
+        provider_names(assets, Settings(LLMTRADE_MARKET_PROVIDERS="alpaca,synthetic"), live=True)
+    with pytest.raises(UsageError, match="unknown provider"):
+        provider_names(assets, Settings(LLMTRADE_MARKET_PROVIDERS="bloomberg"), live=True)
+
+
+def test_alpaca_without_keys_is_built_as_an_unavailable_provider() -> None:
+    assets = load_config(None).config.assets
+    [alpaca, yahoo] = build_providers(assets, Settings(), ["alpaca", "yfinance"])
+    with pytest.raises(MarketDataUnavailable, match="ALPACA_DATA_KEY / ALPACA_DATA_SECRET not set"):
+        alpaca.daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
+    assert yahoo.name == "yfinance"

@@ -1,0 +1,103 @@
+"""`llmtrade research` and `llmtrade market`: offline on a fresh machine, frozen once built."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
+from llmtrade.domain.research import ResearchPack, ResearchPackBuilt
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+UNIVERSE = load_config(None).config.assets.symbols
+
+
+@pytest.fixture
+def at_thursday(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T12:00:00-05:00")
+    return cli_env
+
+
+def _events(url: str, **filters: object) -> list:
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        return storage.events.read(**filters)
+
+
+def test_research_offline_builds_two_readable_packs_from_the_synthetic_market(at_thursday: dict[str, str]) -> None:
+    result = runner.invoke(app, ["research"])
+    assert result.exit_code == 0, result.output
+    assert "OFFLINE MODE" in result.stderr
+    out = result.stdout
+    assert "SYNTHETIC prices (offline) from synthetic" in out
+    assert "research pack A: A: perplexity/sonar-pro (offline), week 2026-01-07" in out
+    assert "research pack B:" in out and "tradable candidates" in out
+    assert "as of 2026-01-07T08:00:00-05:00" in out  # the week's scheduled run, not Thursday noon
+    built = _events(at_thursday["DATABASE_URL"], type="ResearchPackBuilt")
+    assert len(built) == 2
+    pack = ResearchPackBuilt.from_event(built[0]).pack
+    assert ResearchPackBuilt.from_event(built[0]).content_hash == pack.content_hash()
+    assert pack.snapshot.synthetic and set(pack.snapshot.indicators) == set(UNIVERSE)
+    assert pack.snapshot.session.isoformat() == "2026-01-06"  # Wednesday 08:00: Tuesday is the last complete session
+    assert all(c.instrument in UNIVERSE for c in pack.tradable_candidates)
+
+
+def test_research_is_frozen_once_built_for_the_week(
+    at_thursday: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = json.loads(runner.invoke(app, ["research", "--json"]).stdout)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-12T12:00:00-05:00")  # the next Monday, same week
+    again = runner.invoke(app, ["research", "--json", "--week", "2026-01-09"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == first
+    assert len(_events(at_thursday["DATABASE_URL"], type="ResearchPackBuilt")) == 2
+    assert len(_events(at_thursday["DATABASE_URL"], type="MarketSnapshotTaken")) == 1
+    assert len(_events(at_thursday["DATABASE_URL"], type="LLMCallCompleted")) == 2  # no new research calls
+    plain = runner.invoke(app, ["research", "--week", "2026-01-07"])
+    assert "research was already done; showing the stored packs" in plain.stdout
+
+
+def test_research_json_packs_validate_as_research_packs(at_thursday: dict[str, str]) -> None:
+    packs = json.loads(runner.invoke(app, ["research", "--json"]).stdout)
+    assert [ResearchPack.model_validate(p).label for p in packs] == ["A", "B"]
+
+
+def test_market_bars_and_snapshot_show_their_source(at_thursday: dict[str, str]) -> None:
+    bars = runner.invoke(app, ["market", "bars", "spy", "--days", "3"])
+    assert bars.exit_code == 0, bars.output
+    assert "SPY: SYNTHETIC prices from synthetic" in bars.stdout
+    rows = [line for line in bars.stdout.splitlines() if line.startswith("2026-")]
+    assert [r.split("\t")[0] for r in rows] == ["2026-01-05", "2026-01-06", "2026-01-07"]
+    lines = runner.invoke(app, ["market", "bars", "TLT", "--days", "2", "--json"]).stdout.splitlines()
+    assert [json.loads(line)["synthetic"] for line in lines] == [True, True]
+    snapshot = runner.invoke(app, ["market", "snapshot", "--json"])
+    assert snapshot.exit_code == 0, snapshot.output
+    assert set(json.loads(snapshot.stdout)["indicators"]) == set(UNIVERSE)
+
+
+def test_market_bars_from_a_csv_folder(
+    at_thursday: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "GLD.csv").write_text(
+        "Date,Open,High,Low,Close,Volume\n2026-01-06,400,401,399,400.5,1000\n2026-01-07,401,402,400,401.5,1100\n"
+    )
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
+    result = runner.invoke(app, ["market", "bars", "GLD", "--days", "5"])
+    assert result.exit_code == 0, result.output
+    assert "GLD: prices from csv" in result.stdout and "401.50" in result.stdout
+
+
+def test_unknown_symbols_and_bad_weeks_are_refused(at_thursday: dict[str, str]) -> None:
+    unknown = runner.invoke(app, ["market", "bars", "BTC"])
+    assert unknown.exit_code == 2 and "BTC is not in the universe" in unknown.stderr
+    bad = runner.invoke(app, ["research", "--week", "someday"])
+    assert bad.exit_code == 2 and "--week 'someday' is not a date" in bad.stderr
