@@ -101,3 +101,28 @@ def test_unknown_symbols_and_bad_weeks_are_refused(at_thursday: dict[str, str]) 
     assert unknown.exit_code == 2 and "BTC is not in the universe" in unknown.stderr
     bad = runner.invoke(app, ["research", "--week", "someday"])
     assert bad.exit_code == 2 and "--week 'someday' is not a date" in bad.stderr
+
+
+def test_research_live_asks_each_provider_in_parallel_with_the_universe_as_an_enum(
+    at_thursday: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.llm_transport import BASE_URL, fake_llm
+
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")  # explicit, so allowed in a live run
+    with fake_llm(delay=0.02) as fake:
+        result = runner.invoke(app, ["research", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "LIVE MODE" in result.stderr
+    assert [r["model"] for r in fake.requests] == ["perplexity/sonar-pro", "google/gemini-3-pro-preview"]
+    assert fake.peak_in_flight == 2
+    schema = fake.requests[0]["response_format"]["json_schema"]["schema"]
+    candidate = schema["$defs"]["Candidate"]["properties"]["instrument"]
+    assert candidate["enum"] == UNIVERSE
+    prompt = fake.requests[0]["messages"][1]["content"]
+    assert "SPY |" in prompt and "SYNTHETIC prices" in prompt
+    packs = [ResearchPack.model_validate(p) for p in json.loads(result.stdout)]
+    assert [p.research_source for p in packs] == [
+        "A: perplexity/sonar-pro (live)",
+        "B: google/gemini-3-pro-preview (live)",
+    ]
