@@ -150,3 +150,15 @@ class MarketDataError(OperationalError):
 
 class MarketDataUnavailable(TemporaryError):
     """A market data provider did not answer or answered nothing; another provider (or later) may."""
+
+
+class LiveTradingRefused(OperationalError):
+    """An order route to a real-money endpoint while live trading is not explicitly enabled."""
+
+
+class BrokerRejected(OperationalError):
+    """The broker refused an order (insufficient buying power, not shortable, market rules)."""
+
+
+class BrokerUnavailable(TemporaryError):
+    """The broker did not answer, and the order's fate could not be established by lookup."""

@@ -9,19 +9,15 @@ request is a MarketDataError (fix something), anything that may pass is MarketDa
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
-
-if TYPE_CHECKING:
-    from requests import Session
+from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
 # session date is that instant read in New York, never the UTC date.
@@ -114,12 +110,8 @@ class AlpacaBarProvider:
         client = StockHistoricalDataClient(
             api_key=self._api_key, secret_key=self._secret_key, raw_data=True, url_override=self.url_override
         )
-        # StockHistoricalDataClient does not forward retry settings to RESTClient (alpaca-py 0.44), so we
-        # set the attributes RESTClient.__init__ would have set from them.
-        client._retry = self.retry_attempts
-        client._retry_wait = self.retry_wait_seconds
-        client._retry_codes = list(_RETRY_STATUSES)
-        _impose_timeout(client._session, self.timeout_seconds)
+        configure_retries(client, self.retry_attempts, self.retry_wait_seconds, _RETRY_STATUSES)
+        impose_timeout(client._session, self.timeout_seconds)
         where = self.url_override or "data.alpaca.markets"
         try:
             return client.get_stock_bars(request)
@@ -141,42 +133,10 @@ class AlpacaBarProvider:
             client._session.close()
 
 
-def _impose_timeout(session: Session, timeout_seconds: float) -> None:
-    """Give every request on `session` a connect and read timeout unless the caller passed one.
-
-    alpaca-py calls `session.request(...)` without `timeout`, so a stalled server would hang the run
-    forever. Mounting a transport adapter is the hook requests itself offers for per-session transport
-    policy (Session.mount is public API): it touches none of alpaca-py's private request methods, keeps
-    the session's headers and cookies, and covers every call the client makes, pagination included.
-    Overriding RESTClient._one_request instead would copy alpaca-py's error handling into our code.
-    """
-    adapter = _timeout_adapter_class()(timeout_seconds)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-
-
-@cache
-def _timeout_adapter_class() -> type:
-    # lazy: requests comes in with alpaca-py; defined on first use so importing this module stays cheap
-    from requests.adapters import HTTPAdapter
-
-    class TimeoutHTTPAdapter(HTTPAdapter):
-        def __init__(self, timeout_seconds: float, **kwargs: Any):
-            self.timeout_seconds = timeout_seconds
-            super().__init__(**kwargs)
-
-        def send(self, request: Any, stream: bool = False, timeout: Any = None, **kwargs: Any) -> Any:
-            # An explicit per-call timeout still wins; only the missing one gets our default.
-            chosen = self.timeout_seconds if timeout is None else timeout
-            return super().send(request, stream=stream, timeout=chosen, **kwargs)
-
-    return TimeoutHTTPAdapter
-
-
 def _api_error(exc: Any, feed: str, retries: int) -> MarketDataError | MarketDataUnavailable:
     """Our error for an HTTP error alpaca-py raised (after its own retries, for the retryable statuses)."""
     status = exc.status_code
-    detail = _message(str(exc))
+    detail = error_message(str(exc))
     if status in (401, 403):
         return MarketDataError(
             f"alpaca refused the market data request: check the keys (market_data.alpaca key_env/secret_env "
@@ -189,17 +149,6 @@ def _api_error(exc: Any, feed: str, retries: int) -> MarketDataError | MarketDat
             f"alpaca market data still failing after {retries + 1} attempt(s) (HTTP {status}: {detail})"
         )
     return MarketDataError(f"alpaca rejected the market data request (HTTP {status}: {detail})")
-
-
-def _message(body: str) -> str:
-    """Alpaca's `{"message": ...}` when the body has one, else the body itself, clipped."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        return parsed["message"]
-    return body.strip()[:200] or "empty body"
 
 
 def _to_bar(symbol: str, row: Any) -> Bar:

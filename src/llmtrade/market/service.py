@@ -105,6 +105,27 @@ class MarketData:
             f"no market data provider could supply {', '.join(wanted)} for {start}..{end}: " + "; ".join(failures)
         )
 
+    def opening_price(self, symbol: str, day: date) -> float | None:
+        """The opening price of `day`'s session, asked of the providers directly.
+
+        The cache is bypassed: during the session a provider's daily bar is still incomplete,
+        and only its open may be used; caching it would leak a partial close into later reads.
+        """
+        for provider in self.providers:
+            try:
+                bars = provider.daily_bars([symbol], day, day).get(symbol) or []
+            except MarketDataUnavailable:
+                continue
+            for bar in bars:
+                if bar.day == day:
+                    return bar.open
+        return None
+
+    def last_closes(self, symbols: Sequence[str], asof: datetime) -> dict[str, float]:
+        """Each symbol's close at the last session complete at `asof` (for valuing positions)."""
+        series = self.bars_asof(symbols, asof, sessions=10)
+        return {s: bars[-1].close for s, bars in series.bars.items() if bars}
+
     @staticmethod
     def _common(provider: BarProvider, symbols: list[str], start: date, end: date) -> dict:
         return {"provider": provider.name, "symbols": symbols, "start": start, "end": end}

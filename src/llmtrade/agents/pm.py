@@ -1,0 +1,102 @@
+"""Portfolio manager: pitches one trade for the week from the frozen research packs.
+
+Offline, each PM takes a different candidate from the packs (by a stable preference of its own),
+follows the candidate's bias, and sets conviction from the strength of the move: a plain
+momentum PM that reads the same numbers a live PM would be shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from datetime import date
+
+from llmtrade.agents.prompting import as_messages
+from llmtrade.config.models import Instrument, PortfolioManager
+from llmtrade.domain.committee import Invalidation, PitchAnswer, Threshold, WatchedIndicator, pitch_answer_schema
+from llmtrade.domain.research import Candidate, ResearchPack
+from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.prompts.renderer import PromptRenderer
+
+ROLE = "pm_pitch"
+
+
+async def pitch(
+    gateway: LLMGateway,
+    prompts: PromptRenderer,
+    pm: PortfolioManager,
+    packs: list[ResearchPack],
+    universe: list[Instrument],
+    week_id: date,
+    site: CallSite,
+) -> PitchAnswer:
+    schema = pitch_answer_schema([i.symbol for i in universe])
+    prompt = prompts.render(ROLE, packs=packs, universe=universe, week_id=week_id, snapshot=packs[0].snapshot)
+    answer = await gateway.ask(
+        pm, as_messages(prompt), site, output=schema, rules=lambda rng: offline_pitch(schema, pm.id, packs, rng)
+    )
+    return answer.value
+
+
+def _preference(pm_id: str) -> int:
+    return int(hashlib.sha256(pm_id.encode()).hexdigest()[:8], 16)
+
+
+def offline_pitch(schema: type[PitchAnswer], pm_id: str, packs: list[ResearchPack], rng: random.Random) -> PitchAnswer:
+    candidates: list[Candidate] = []
+    for pack in packs:
+        for candidate in pack.tradable_candidates:
+            if candidate.instrument not in {c.instrument for c in candidates}:
+                candidates.append(candidate)
+    choice = candidates[_preference(pm_id) % len(candidates)]
+    ind = packs[0].snapshot.indicators[choice.instrument]
+    direction = choice.directional_bias
+    if direction == "FLAT":
+        return schema.model_validate(
+            {
+                "instrument": choice.instrument,
+                "direction": "FLAT",
+                "horizon": "1w",
+                "thesis_bullets": [f"[offline rules] {choice.instrument}: no clear trend; stay flat this week."],
+                "indicators": [_watch("return_1w", ">", 0.02, "a breakout would make a trade worth taking")],
+                "invalidation": {
+                    "text": "A 2% weekly move would end the range.",
+                    "rule": {"indicator": "return_1w", "op": ">", "value": 0.02},
+                },
+                "conviction": 0,
+            }
+        )
+    sign = 1 if direction == "LONG" else -1
+    strength = 0.0
+    if ind.return_4w is not None and ind.realized_vol_20:
+        strength = abs(ind.return_4w) / (ind.realized_vol_20 * math.sqrt(20 / 252))
+    conviction = sign * (2 if strength >= 2.0 else 1)
+    trend_op = ">" if sign > 0 else "<"
+    stop_op = "<" if sign > 0 else ">"
+    return schema.model_validate(
+        {
+            "instrument": choice.instrument,
+            "direction": direction,
+            "horizon": "1w",
+            "thesis_bullets": [
+                f"[offline rules] {choice.one_week_thesis}",
+                f"Momentum of {strength:.1f} sigma over four weeks.",
+            ],
+            "indicators": [
+                _watch("price_vs_sma_20", trend_op, 0.0, "the trend holds while price stays on this side of SMA 20"),
+                _watch("rsi_14", "<" if sign > 0 else ">", 75.0 if sign > 0 else 25.0, "not yet exhausted"),
+            ],
+            "invalidation": Invalidation(
+                text=f"Close {'below' if sign > 0 else 'above'} the 20-day average by more than 2%, or a 5% loss.",
+                rule=Threshold(indicator="price_vs_sma_20", op=stop_op, value=-0.02 * sign),
+            ).model_dump(),
+            "conviction": conviction,
+        }
+    )
+
+
+def _watch(indicator: str, op: str, value: float, why: str) -> dict:
+    return WatchedIndicator(
+        name=indicator, threshold=Threshold(indicator=indicator, op=op, value=value), why=why
+    ).model_dump()

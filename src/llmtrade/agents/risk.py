@@ -1,0 +1,236 @@
+"""The risk gate: every intended trade passes through `check` before an order can exist.
+
+Pure code on purpose (DESIGN.md section 7): no I/O and no model call, so no LLM answer can talk
+its way past a hard limit, and the same inputs always give the same verdict.
+
+The verdict names the signed whole-share position the account should hold in the instrument
+after the trade (replacing any existing one). A rejected verdict always names the position the
+account already holds, so acting on any verdict, approved or not, is safe: a rejection never
+opens, closes or resizes anything. A rejection's reason starts with the rule that refused it;
+every clamp is a RiskAdjustment with the numbers behind it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
+from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
+
+# Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
+UNIVERSE = "universe"
+PRICE = "price"
+CIRCUIT_BREAKER = "circuit_breaker"
+EQUITY = "equity"
+SHORTABLE = "shortable"
+MAX_POSITION_PCT = "max_position_pct"
+MAX_ASSET_CLASS_PCT = "max_asset_class_pct"
+MAX_OPEN_POSITIONS = "max_open_positions"
+CASH = "cash"
+BUYING_POWER = "buying_power"
+
+# Conviction 2 takes the whole single-position limit, conviction 1 half of it. Increasing in
+# |conviction| so that stronger conviction can never mean a smaller position.
+_SIZE_FRACTION = {0: 0.0, 1: 0.5, 2: 1.0}
+
+# Budgets like 0.2 x 100000 are not exact in binary floating point (20000.000000000004, or just
+# below); without the slack a budget of exactly 400 shares could floor to 399.
+_EPSILON = 1e-9
+
+
+def check(
+    intent: TradeIntent,
+    account: AccountSnapshot,
+    price: float,
+    *,
+    assets: AssetsConfig,
+    risk: RiskConfig,
+    prices: Mapping[str, float],
+    broker_shortable: bool = True,
+    halted: bool = False,
+    halt_reason: str = "",
+) -> RiskVerdict:
+    """Decide the position `account` should hold in `intent.instrument`, valued at `price`.
+
+    `prices` values the account's other positions for the asset-class limit (a position without
+    a price there is valued at its average price). `broker_shortable` is the broker's word on
+    whether the instrument can be borrowed today; `halted` is the account's circuit breaker.
+    """
+    symbol = intent.instrument
+    held = account.positions.get(symbol)
+    current = held.qty if held is not None else 0
+    limits = risk.limits
+
+    def reject(rule: str, why: str, adjustments: list[RiskAdjustment] | None = None) -> RiskVerdict:
+        return RiskVerdict(
+            account_id=intent.account_id,
+            instrument=symbol,
+            target_qty=current,
+            approved=False,
+            reason=f"{rule}: {why}; position unchanged at {current}",
+            price=price,
+            adjustments=adjustments or [],
+        )
+
+    def approve(target: int, reason: str, adjustments: list[RiskAdjustment]) -> RiskVerdict:
+        return RiskVerdict(
+            account_id=intent.account_id,
+            instrument=symbol,
+            target_qty=target,
+            approved=True,
+            reason=reason,
+            price=price,
+            adjustments=adjustments,
+        )
+
+    # 1. What can be traded at all, and at a price that means something (NaN fails `> 0` too).
+    instrument = assets.instrument(symbol)
+    if instrument is None:
+        return reject(UNIVERSE, f"{symbol} is not in the tradable universe")
+    if not (price > 0 and math.isfinite(price)):
+        return reject(PRICE, f"price {price} for {symbol} is not a positive number")
+
+    # 2. A halted account trades nothing, not even a close: resuming is the breaker's decision.
+    if halted:
+        return reject(CIRCUIT_BREAKER, f"account {account.account_id} is halted ({halt_reason or 'no reason given'})")
+
+    # 3. Closing only ever reduces risk, so it needs no further limit.
+    if intent.direction == "FLAT" or intent.conviction == 0:
+        return approve(0, f"flat: close {symbol} (from {current})", [])
+
+    # 7. (checked here because every size below is a fraction of equity) Nothing to size against.
+    equity = account.equity
+    if not (equity > 0 and math.isfinite(equity)):
+        return reject(EQUITY, f"equity {equity:.2f} is not positive")
+
+    # 4. Shorts need permission from the limits, the instrument's config and the broker.
+    short = intent.direction == "SHORT"
+    if short:
+        refusals = []
+        if not limits.allow_short:
+            refusals.append("risk limits do not allow short selling")
+        if not instrument.shortable:
+            refusals.append(f"{symbol} is configured as not shortable")
+        if not broker_shortable:
+            refusals.append(f"the broker cannot borrow {symbol}")
+        if refusals:
+            return reject(SHORTABLE, "; ".join(refusals))
+
+    # 5. Size from conviction, as a fraction of the single-position limit, in whole shares. The
+    # sign of the conviction is ignored: direction says which way, conviction only how much.
+    strength = abs(intent.conviction)
+    budget = _SIZE_FRACTION[strength] * limits.max_position_pct * equity
+    sized = _shares(budget, price)
+    qty = sized  # magnitude; the sign is applied at the end
+    adjustments: list[RiskAdjustment] = []
+
+    def clamp(rule: str, cap: int, detail: str) -> None:
+        nonlocal qty
+        if qty > cap:
+            adjustments.append(RiskAdjustment(rule=rule, detail=detail, before_qty=qty, after_qty=cap))
+            qty = cap
+
+    # 6. Hard limits, each clamping the size down and saying why with the numbers.
+    # Sizing already stays inside this one; the check stays so a sizing change cannot bypass it.
+    position_limit = limits.max_position_pct * equity
+    cap = _shares(position_limit, price)
+    clamp(
+        MAX_POSITION_PCT,
+        cap,
+        f"{qty} x {price:.2f} = {qty * price:.2f} exceeds {limits.max_position_pct:.0%} of equity "
+        f"{equity:.2f} = {position_limit:.2f}; at most {cap} shares",
+    )
+
+    # Gross exposure: a short uses up the class's room as much as a long does.
+    other = _class_exposure(account, symbol, instrument.asset_class, assets, prices)
+    class_limit = limits.max_asset_class_pct * equity
+    room = max(class_limit - other, 0.0)
+    cap = _shares(room, price)
+    clamp(
+        MAX_ASSET_CLASS_PCT,
+        cap,
+        f"other {instrument.asset_class.value} positions hold {other:.2f} ({other / equity:.1%} of equity); "
+        f"{qty} x {price:.2f} = {qty * price:.2f} would exceed {limits.max_asset_class_pct:.0%} of equity "
+        f"{equity:.2f} = {class_limit:.2f}; room {room:.2f}, at most {cap} shares",
+    )
+
+    # A new position counts against the limit only if it is actually opened (a size clamped to
+    # zero opens nothing); resizing a position already held never adds one.
+    open_positions = sum(1 for p in account.positions.values() if p.qty != 0)
+    if current == 0 and qty > 0 and open_positions >= limits.max_open_positions:
+        return reject(
+            MAX_OPEN_POSITIONS,
+            f"account already holds {open_positions} positions (limit {limits.max_open_positions}) "
+            f"and none in {symbol}",
+            adjustments,
+        )
+
+    if not short:
+        # Only shares bought beyond an existing long cost cash; the cash a short's cover would
+        # free is not counted, so the check never leans on a trade that has not happened yet.
+        existing_long = max(current, 0)
+        cash = max(account.cash, 0.0)
+        cap = existing_long + _shares(cash, price)
+        buy = max(qty - existing_long, 0)
+        clamp(
+            CASH,
+            cap,
+            f"buying {buy} x {price:.2f} = {buy * price:.2f} exceeds cash {account.cash:.2f}; "
+            f"at most {cap} shares (holding {existing_long} long)",
+        )
+    else:
+        existing_short = max(-current, 0)
+        buying_power = max(account.buying_power, 0.0)
+        cap = existing_short + _shares(buying_power, price)
+        add = max(qty - existing_short, 0)
+        clamp(
+            BUYING_POWER,
+            cap,
+            f"shorting {add} more x {price:.2f} = {add * price:.2f} exceeds buying power "
+            f"{account.buying_power:.2f}; at most {cap} shares short (holding {existing_short} short)",
+        )
+
+    target = -qty if short else qty
+    side = "short" if short else "long"
+    if qty == 0:
+        if adjustments:
+            why = f"clamped to zero by {adjustments[-1].rule}"
+        else:
+            why = f"one share at {price:.2f} costs more than the conviction-{strength} budget {budget:.2f}"
+        return approve(0, f"{side} {symbol} clamped to zero: {why} (from {current})", adjustments)
+    reason = f"{side} {qty} {symbol} at {price:.2f}: conviction {strength} sizes {sized} shares (from {current})"
+    if adjustments:
+        reason += "; clamped by " + ", ".join(a.rule for a in adjustments)
+    return approve(target, reason, adjustments)
+
+
+def _shares(value: float, price: float) -> int:
+    """Whole shares that `value` buys at `price`, never negative."""
+    return max(math.floor(value / price + _EPSILON), 0)
+
+
+def _class_exposure(
+    account: AccountSnapshot,
+    symbol: str,
+    asset_class: AssetClass,
+    assets: AssetsConfig,
+    prices: Mapping[str, float],
+) -> float:
+    """Gross value of the account's other positions in `asset_class`.
+
+    A position outside the universe has no known class and is left out: the gate never let it
+    in, so it can only be a leftover from a broker-side trade.
+    """
+    total = 0.0
+    for other_symbol, position in account.positions.items():
+        if other_symbol == symbol or position.qty == 0:
+            continue
+        other = assets.instrument(other_symbol)
+        if other is None or other.asset_class != asset_class:
+            continue
+        mark = prices.get(other_symbol)
+        if mark is None or not (mark > 0 and math.isfinite(mark)):
+            mark = position.avg_price
+        total += abs(position.qty) * mark
+    return total

@@ -1,0 +1,188 @@
+"""The weekly committee: every PM pitches, every PM reviews every other pitch, the chairman decides.
+
+Reviews are one call per (reviewer, pitch), all N x (N-1) concurrently. Each reviewer sees the
+pitches under its own shuffled letters and never its own pitch; the chairman sees neutral labels.
+No model, PM or account name reaches a reviewer or the chairman.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from llmtrade.agents import chairman as chairman_role
+from llmtrade.agents import pm as pm_role
+from llmtrade.agents import reviewer as reviewer_role
+from llmtrade.config.models import Chairman, Instrument, PortfolioManager
+from llmtrade.council.anonymize import labels_for
+from llmtrade.domain.committee import AggregateScore, Decision, Pitch, PitchAnswer, Review
+from llmtrade.domain.research import ResearchPack
+from llmtrade.errors import LlmtradeError
+from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.prompts.renderer import PromptRenderer
+
+
+@dataclass(frozen=True)
+class PitchFailure:
+    pm: PortfolioManager
+    error: LlmtradeError
+
+
+@dataclass(frozen=True)
+class LabelledReview:
+    review: Review
+    labels: dict[str, str]  # this reviewer's letters -> pitch_id
+
+
+@dataclass(frozen=True)
+class ReviewFailure:
+    reviewer: PortfolioManager
+    pitch_id: str
+    error: LlmtradeError
+
+
+def anonymous(pitch: Pitch) -> PitchAnswer:
+    """The pitch as others see it: what was argued, not who argued it."""
+    return PitchAnswer.model_validate(pitch.model_dump(include=set(PitchAnswer.model_fields)))
+
+
+class Committee:
+    def __init__(
+        self,
+        gateway: LLMGateway,
+        prompts: PromptRenderer,
+        pms: Sequence[PortfolioManager],
+        chairman: Chairman,
+        universe: list[Instrument],
+        week_id: date,
+        run_id: str,
+    ):
+        self.gateway = gateway
+        self.prompts = prompts
+        self.pms = list(pms)
+        self.chairman = chairman
+        self.universe = universe
+        self.week_id = week_id
+        self.run_id = run_id
+
+    async def pitches(self, packs: list[ResearchPack], now: datetime) -> tuple[list[Pitch], list[PitchFailure]]:
+        async def one(pm: PortfolioManager) -> Pitch:
+            site = CallSite(role=pm_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account)
+            answer = await pm_role.pitch(self.gateway, self.prompts, pm, packs, self.universe, self.week_id, site)
+            return Pitch(
+                **answer.model_dump(),
+                idea_id=f"{self.week_id}:{pm.id}",
+                week_id=self.week_id,
+                model=pm.model,
+                pm_id=pm.id,
+                account_id=pm.account,
+                timestamp=now,
+            )
+
+        results = await asyncio.gather(*(one(pm) for pm in self.pms), return_exceptions=True)
+        pitches, failures = [], []
+        for pm, result in zip(self.pms, results, strict=True):
+            if isinstance(result, LlmtradeError):
+                failures.append(PitchFailure(pm, result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                pitches.append(result)
+        return pitches, failures
+
+    async def reviews(
+        self, pitches: list[Pitch], packs: list[ResearchPack]
+    ) -> tuple[list[LabelledReview], list[ReviewFailure]]:
+        by_pm = {p.pm_id: p for p in pitches}
+        jobs: list[tuple[PortfolioManager, Pitch, str, dict[str, str]]] = []
+        for reviewer in self.pms:
+            if reviewer.id not in by_pm:
+                continue  # a PM whose pitch failed does not review: its model is misbehaving this week
+            others = [p.idea_id for p in pitches if p.pm_id != reviewer.id]
+            labels = {
+                f"Pitch {k}": v for k, v in labels_for(others, reader=reviewer.id, salt=str(self.week_id)).items()
+            }
+            for label, idea_id in labels.items():
+                jobs.append((reviewer, next(p for p in pitches if p.idea_id == idea_id), label, labels))
+
+        async def one(reviewer: PortfolioManager, pitch: Pitch, label: str, labels: dict[str, str]) -> LabelledReview:
+            site = CallSite(
+                role=reviewer_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=reviewer.account
+            )
+            answer = await reviewer_role.review(
+                self.gateway, self.prompts, reviewer, label, anonymous(pitch), packs, site
+            )
+            review = Review(
+                **answer.model_dump(),
+                review_id=f"{pitch.idea_id}:by:{reviewer.id}",
+                pitch_id=pitch.idea_id,
+                reviewer_model=reviewer.model,
+                reviewer_pm_id=reviewer.id,
+                anonymized_pitch_id=label,
+            )
+            return LabelledReview(review, labels)
+
+        results = await asyncio.gather(*(one(*job) for job in jobs), return_exceptions=True)
+        reviews, failures = [], []
+        for (reviewer, pitch, _, _), result in zip(jobs, results, strict=True):
+            if isinstance(result, LlmtradeError):
+                failures.append(ReviewFailure(reviewer, pitch.idea_id, result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                reviews.append(result)
+        return reviews, failures
+
+    async def decide(
+        self,
+        pitches: list[Pitch],
+        reviews: list[Review],
+        scores: list[AggregateScore],
+        packs: list[ResearchPack],
+        now: datetime,
+    ) -> tuple[Decision, dict[str, str]]:
+        order = labels_for([p.idea_id for p in pitches], reader="chairman", salt=str(self.week_id))
+        neutral = {f"Pitch {i}": idea_id for i, idea_id in enumerate(order.values(), start=1)}
+        label_of = {idea_id: label for label, idea_id in neutral.items()}
+        shown = {label: anonymous(next(p for p in pitches if p.idea_id == idea)) for label, idea in neutral.items()}
+        by_label: dict[str, list[Review]] = {label: [] for label in neutral}
+        for review in reviews:
+            by_label[label_of[review.pitch_id]].append(review)
+        ranked = [(label_of[s.pitch_id], s) for s in scores]
+        site = CallSite(
+            role=chairman_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=self.chairman.account
+        )
+        answer = await chairman_role.decide(
+            self.gateway, self.prompts, self.chairman, shown, by_label, ranked, packs, self.universe, self.week_id, site
+        )
+        decision = Decision(
+            **answer.model_dump(),
+            decision_id=f"{self.week_id}:chairman",
+            week_id=self.week_id,
+            model=self.chairman.model,
+            account_id=self.chairman.account,
+            timestamp=now,
+        )
+        return decision, neutral
+
+
+def aggregate_scores(pitches: list[Pitch], reviews: list[Review]) -> list[AggregateScore]:
+    """Mean of every score every reviewer gave each pitch; rank 1 is best."""
+    rows = []
+    for pitch in pitches:
+        mine = [r.scores.mean() for r in reviews if r.pitch_id == pitch.idea_id]
+        mean = sum(mine) / len(mine) if mine else 0.0
+        rows.append((mean, pitch))
+    rows.sort(key=lambda row: (-row[0], row[1].pm_id))
+    return [
+        AggregateScore(
+            pitch_id=p.idea_id,
+            pm_id=p.pm_id,
+            mean_score=round(mean, 4),
+            reviews=sum(1 for r in reviews if r.pitch_id == p.idea_id),
+            rank=i,
+        )
+        for i, (mean, p) in enumerate(rows, start=1)
+    ]

@@ -1,0 +1,220 @@
+"""The committee's records (DESIGN.md section 4): pitches, peer reviews and the chairman's decision.
+
+The `*Answer` models are what a model writes; llmtrade adds ids, the week, the model name and
+the time. Instruments are constrained to the universe by building the answer schema per
+universe (see `pitch_answer_schema`), so a model cannot even express an instrument we do not trade.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from llmtrade.domain.events import EventPayload
+
+Direction = Literal["LONG", "SHORT", "FLAT"]
+Horizon = Literal["1w"]
+IndicatorName = Literal[
+    "close",
+    "return_1w",
+    "return_4w",
+    "return_12w",
+    "price_vs_sma_20",
+    "price_vs_sma_50",
+    "price_vs_sma_200",
+    "rsi_14",
+    "realized_vol_20",
+    "drawdown_from_52w_high",
+    "corr_spy_60",
+    "pnl_pct",
+]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Threshold(_Record):
+    """A machine-checkable condition on one indicator of the pitched instrument."""
+
+    indicator: IndicatorName
+    op: Literal["<", "<=", ">", ">="]
+    value: float
+
+    def holds(self, observed: float) -> bool:
+        return {
+            "<": observed < self.value,
+            "<=": observed <= self.value,
+            ">": observed > self.value,
+            ">=": observed >= self.value,
+        }[self.op]
+
+    def describe(self) -> str:
+        return f"{self.indicator} {self.op} {self.value:g}"
+
+
+class WatchedIndicator(_Record):
+    name: str = Field(min_length=1, max_length=120)
+    threshold: Threshold
+    why: str = Field(min_length=1, max_length=500)
+
+
+class Invalidation(_Record):
+    text: str = Field(min_length=1, max_length=1000)
+    rule: Threshold  # when this holds at a checkpoint, the thesis is invalidated
+
+
+def _sign_agrees(direction: str, conviction: int) -> None:
+    if direction == "FLAT" and conviction != 0:
+        raise ValueError("a FLAT pitch must have conviction 0")
+    if direction == "LONG" and conviction <= 0:
+        raise ValueError("a LONG pitch needs a positive conviction (1 or 2)")
+    if direction == "SHORT" and conviction >= 0:
+        raise ValueError("a SHORT pitch needs a negative conviction (-1 or -2)")
+
+
+class PitchAnswer(_Record):
+    instrument: str
+    direction: Direction
+    horizon: Horizon
+    thesis_bullets: list[str] = Field(min_length=1, max_length=5)
+    indicators: list[WatchedIndicator] = Field(min_length=1, max_length=6)
+    invalidation: Invalidation
+    conviction: int = Field(ge=-2, le=2)
+
+    @model_validator(mode="after")
+    def _conviction_matches_direction(self) -> PitchAnswer:
+        _sign_agrees(self.direction, self.conviction)
+        return self
+
+
+def pitch_answer_schema(symbols: list[str]) -> type[PitchAnswer]:
+    instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
+    return create_model("PitchAnswer", __base__=PitchAnswer, instrument=(instrument, ...))
+
+
+class Pitch(PitchAnswer):
+    idea_id: str
+    week_id: date
+    model: str
+    pm_id: str
+    account_id: str
+    timestamp: datetime
+
+
+Score = Field(ge=1, le=10)
+
+
+class ReviewScores(_Record):
+    clarity: int = Score
+    edge_plausibility: int = Score
+    timing_catalyst: int = Score
+    risk_definition: int = Score
+    indicator_integrity: int = Score
+    originality: int = Score
+    tradeability: int = Score
+
+    def mean(self) -> float:
+        values = list(self.model_dump().values())
+        return sum(values) / len(values)
+
+
+class ReviewAnswer(_Record):
+    scores: ReviewScores
+    best_argument_against: str = Field(min_length=1, max_length=2000)
+    one_flip_condition: str = Field(min_length=1, max_length=1000)
+    suggested_fix: str = Field(min_length=1, max_length=1000)
+
+
+class Review(ReviewAnswer):
+    review_id: str
+    pitch_id: str
+    reviewer_model: str
+    reviewer_pm_id: str
+    anonymized_pitch_id: str
+
+
+class SelectedTrade(_Record):
+    instrument: str
+    direction: Direction
+    horizon: Horizon
+
+
+class MonitoringPlan(_Record):
+    checkpoints: list[str] = Field(max_length=10)
+    key_indicators: list[WatchedIndicator] = Field(max_length=6)
+    watch_conditions: list[str] = Field(max_length=10)
+
+
+class DecisionAnswer(_Record):
+    selected_trade: SelectedTrade
+    conviction: int = Field(ge=-2, le=2)
+    rationale: str = Field(min_length=1, max_length=4000)
+    dissent_summary: list[str] = Field(max_length=8)
+    monitoring_plan: MonitoringPlan
+    invalidation: Invalidation
+
+    @model_validator(mode="after")
+    def _conviction_matches_direction(self) -> DecisionAnswer:
+        _sign_agrees(self.selected_trade.direction, self.conviction)
+        return self
+
+
+def decision_answer_schema(symbols: list[str]) -> type[DecisionAnswer]:
+    instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
+    trade = create_model("SelectedTrade", __base__=SelectedTrade, instrument=(instrument, ...))
+    return create_model("DecisionAnswer", __base__=DecisionAnswer, selected_trade=(trade, ...))
+
+
+class Decision(DecisionAnswer):
+    decision_id: str
+    week_id: date
+    model: str
+    account_id: str
+    timestamp: datetime
+
+
+class AggregateScore(_Record):
+    pitch_id: str
+    pm_id: str
+    mean_score: float
+    reviews: int
+    rank: int
+
+
+# ---------------------------------------------------------------- events
+
+
+class PitchSubmitted(EventPayload):
+    pitch: Pitch
+
+
+class PitchFailed(EventPayload):
+    pm_id: str
+    model: str
+    account_id: str
+    error_type: str
+    error: str
+
+
+class ReviewSubmitted(EventPayload):
+    review: Review
+    labels: dict[str, str]  # label shown to this reviewer -> pitch_id
+
+
+class ReviewFailed(EventPayload):
+    reviewer_pm_id: str
+    model: str
+    error_type: str
+    error: str
+
+
+class ReviewsAggregated(EventPayload):
+    scores: list[AggregateScore]
+
+
+class DecisionMade(EventPayload):
+    decision: Decision
+    labels: dict[str, str]  # label shown to the chairman -> pitch_id

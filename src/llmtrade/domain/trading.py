@@ -1,0 +1,136 @@
+"""Trading records: what the risk gate decides, the orders it lets through, fills and positions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmtrade.domain.events import EventPayload
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class Position(_Record):
+    symbol: str
+    qty: int  # signed: positive long, negative short
+    avg_price: float = Field(gt=0)
+
+
+class AccountSnapshot(_Record):
+    """An account as its broker reports it, valued at the given prices."""
+
+    account_id: str
+    cash: float
+    equity: float
+    buying_power: float
+    positions: dict[str, Position]
+
+
+class TradeIntent(_Record):
+    """What an account's owner wants this week, before the risk gate: one instrument, a conviction."""
+
+    account_id: str
+    instrument: str
+    direction: Literal["LONG", "SHORT", "FLAT"]
+    conviction: int = Field(ge=-2, le=2)
+    source: str  # "pitch:<idea_id>", "decision:<decision_id>", "checkpoint:<id>"
+
+
+class RiskAdjustment(_Record):
+    rule: str  # e.g. max_position_pct, max_asset_class_pct, cash, whole_shares
+    detail: str
+    before_qty: int
+    after_qty: int
+
+
+class RiskVerdict(_Record):
+    """The gate's answer: the signed share count the account should hold in the instrument."""
+
+    account_id: str
+    instrument: str
+    target_qty: int
+    approved: bool
+    reason: str
+    price: float
+    adjustments: list[RiskAdjustment]
+
+
+class Order(_Record):
+    client_order_id: str = Field(max_length=48)
+    account_id: str
+    week_id: date
+    symbol: str
+    side: Side
+    qty: int = Field(gt=0)
+    intent: str  # open | close | resize | exit | flip | reduce
+
+
+class OrderStatus(StrEnum):
+    ACCEPTED = "accepted"  # queued (e.g. for the next open)
+    FILLED = "filled"
+    REJECTED = "rejected"
+
+
+class OrderResult(_Record):
+    client_order_id: str
+    status: OrderStatus
+    broker_order_id: str | None = None
+    filled_qty: int = 0
+    fill_price: float | None = None
+    message: str = ""
+
+
+class Fill(_Record):
+    client_order_id: str
+    account_id: str
+    symbol: str
+    side: Side
+    qty: int = Field(gt=0)
+    price: float = Field(gt=0)
+    commission: float = 0.0
+    filled_at: datetime
+
+
+# ---------------------------------------------------------------- events
+
+
+class TradeIntended(EventPayload):
+    intent: TradeIntent
+
+
+class RiskChecked(EventPayload):
+    verdict: RiskVerdict
+
+
+class OrderSubmitted(EventPayload):
+    order: Order
+    broker: str
+    result: OrderResult
+
+
+class OrderRejected(EventPayload):
+    order: Order
+    broker: str
+    reason: str
+
+
+class OrderFilled(EventPayload):
+    fill: Fill
+    broker: str
+
+
+class PaperOrderAccepted(EventPayload):
+    """The paper broker took an order; it fills at `fill_after` (the next open when the market is closed)."""
+
+    order: Order
+    fill_after: datetime

@@ -1,0 +1,92 @@
+"""What every alpaca-py client of ours needs on the wire: a timeout, our retry policy, readable errors.
+
+alpaca-py speaks `requests`, passes no timeout at all and retries 429/504 on its own for every call,
+order submission included. The market data provider widens those retries (a bars GET is an
+idempotent read); the broker turns them off (a resent order is resolved by lookup, never by a blind
+second POST). Both go through the helpers here, so the two clients cannot drift apart.
+
+Nothing here imports requests or alpaca-py at module level: importing it must stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from requests import Session
+
+
+def impose_timeout(session: Session, timeout_seconds: float) -> None:
+    """Give every request on `session` a connect and read timeout unless the caller passed one.
+
+    alpaca-py calls `session.request(...)` without `timeout`, so a stalled server would hang the run
+    forever. Mounting a transport adapter is the hook requests itself offers for per-session transport
+    policy (Session.mount is public API): it touches none of alpaca-py's private request methods, keeps
+    the session's headers and cookies, and covers every call the client makes, pagination included.
+    Overriding RESTClient._one_request instead would copy alpaca-py's error handling into our code.
+    """
+    if timeout_seconds <= 0:
+        raise ValueError("timeout_seconds must be positive")
+    adapter = _timeout_adapter_class()(timeout_seconds)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+def configure_retries(client: Any, attempts: int, wait_seconds: float, statuses: Iterable[int]) -> None:
+    """Set alpaca-py's own retry loop on `client`: `attempts` retries, `wait_seconds` apart, on `statuses`.
+
+    Not every client forwards retry settings to RESTClient (StockHistoricalDataClient and TradingClient
+    do not, alpaca-py 0.44), and RESTClient.__init__ ignores a 0 anyway (`if retry_attempts and ...`),
+    so there is no public way to switch retries off. We set the attributes __init__ would have set.
+    """
+    if attempts < 0 or wait_seconds < 0:
+        raise ValueError("attempts and wait_seconds must not be negative")
+    client._retry = attempts
+    client._retry_wait = wait_seconds
+    client._retry_codes = list(statuses)
+
+
+@cache
+def _timeout_adapter_class() -> type:
+    # lazy: requests comes in with alpaca-py; defined on first use so importing this module stays cheap
+    from requests.adapters import HTTPAdapter
+
+    class TimeoutHTTPAdapter(HTTPAdapter):
+        def __init__(self, timeout_seconds: float, **kwargs: Any):
+            self.timeout_seconds = timeout_seconds
+            super().__init__(**kwargs)
+
+        def send(self, request: Any, stream: bool = False, timeout: Any = None, **kwargs: Any) -> Any:
+            # An explicit per-call timeout still wins; only the missing one gets our default.
+            chosen = self.timeout_seconds if timeout is None else timeout
+            return super().send(request, stream=stream, timeout=chosen, **kwargs)
+
+    return TimeoutHTTPAdapter
+
+
+def error_message(body: str) -> str:
+    """Alpaca's `{"message": ...}` when the body has one, else the body itself, clipped."""
+    parsed = _json_object(body)
+    if parsed is not None and isinstance(parsed.get("message"), str):
+        return parsed["message"]
+    return body.strip()[:200] or "empty body"
+
+
+def error_code(body: str) -> int | None:
+    """Alpaca's numeric `{"code": ...}` (e.g. 40010001) when the body has one."""
+    parsed = _json_object(body)
+    code = parsed.get("code") if parsed is not None else None
+    # bool is an int too; a code of `true` is not a code.
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _json_object(body: str) -> dict[str, Any] | None:
+    # alpaca-py's APIError.code/.message call json.loads unguarded; a proxy's HTML page would raise there.
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

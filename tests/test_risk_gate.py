@@ -1,0 +1,281 @@
+"""The risk gate: conviction sizing, the hard limits, and rejections that never move a position."""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+import pytest
+
+from llmtrade.agents import risk as gate
+from llmtrade.config.loader import load_config
+from llmtrade.config.models import AssetsConfig, Config, RiskConfig
+from llmtrade.domain.trading import AccountSnapshot, Position, RiskVerdict, TradeIntent
+
+
+@pytest.fixture(scope="module")
+def cfg() -> Config:
+    return load_config(None).config
+
+
+def _account(
+    equity: float = 100_000.0,
+    cash: float | None = None,
+    buying_power: float | None = None,
+    positions: dict[str, tuple[int, float]] | None = None,
+) -> AccountSnapshot:
+    return AccountSnapshot(
+        account_id="pm-a",
+        cash=equity if cash is None else cash,
+        equity=equity,
+        buying_power=2 * equity if buying_power is None else buying_power,
+        positions={s: Position(symbol=s, qty=q, avg_price=p) for s, (q, p) in (positions or {}).items()},
+    )
+
+
+def _intent(instrument: str, direction: Literal["LONG", "SHORT", "FLAT"], conviction: int) -> TradeIntent:
+    return TradeIntent(
+        account_id="pm-a", instrument=instrument, direction=direction, conviction=conviction, source="pitch:1"
+    )
+
+
+def _check(
+    cfg: Config,
+    intent: TradeIntent,
+    account: AccountSnapshot,
+    price: float = 50.0,
+    *,
+    assets: AssetsConfig | None = None,
+    risk: RiskConfig | None = None,
+    prices: dict[str, float] | None = None,
+    **flags: object,
+) -> RiskVerdict:
+    return gate.check(
+        intent,
+        account,
+        price,
+        assets=assets or cfg.assets,
+        risk=risk or cfg.risk,
+        prices=prices or {},
+        **flags,  # type: ignore[arg-type]
+    )
+
+
+def _with_limits(cfg: Config, **limits: object) -> RiskConfig:
+    return cfg.risk.model_copy(update={"limits": cfg.risk.limits.model_copy(update=limits)})
+
+
+def _not_shortable(cfg: Config, symbol: str) -> AssetsConfig:
+    universe = [i.model_copy(update={"shortable": False}) if i.symbol == symbol else i for i in cfg.assets.universe]
+    return cfg.assets.model_copy(update={"universe": universe})
+
+
+# ---------------------------------------------------------------- sizing
+
+
+def test_conviction_two_takes_the_full_position_limit_and_one_half_in_whole_shares(cfg: Config) -> None:
+    account = _account(equity=100_000.0)
+    full = _check(cfg, _intent("SPY", "LONG", 2), account, 50.0)
+    half = _check(cfg, _intent("SPY", "LONG", 1), account, 50.0)
+    assert (full.approved, full.target_qty, full.adjustments) == (True, 400, [])
+    assert (half.approved, half.target_qty, half.adjustments) == (True, 200, [])
+    assert full.price == 50.0
+
+    # Shorts size the same way, signed negative; a price that does not divide evenly floors.
+    assert _check(cfg, _intent("SPY", "SHORT", 2), account, 50.0).target_qty == -400
+    assert _check(cfg, _intent("SPY", "SHORT", -1), account, 50.0).target_qty == -200
+    assert _check(cfg, _intent("SPY", "LONG", 2), account, 30.0).target_qty == 666  # 20000 / 30 = 666.67
+
+
+def test_larger_conviction_never_gives_a_smaller_position_and_never_breaks_the_position_limit(cfg: Config) -> None:
+    rng = random.Random(20240607)
+    symbols = cfg.assets.symbols
+    for _ in range(3000):
+        equity = rng.choice([500.0, 10_000.0, 100_000.0, 1_234_567.0]) * rng.uniform(0.1, 3.0)
+        price = rng.choice([0.5, 7.3, 50.0, 412.9, 5_000.0]) * rng.uniform(0.5, 2.0)
+        cash = equity * rng.uniform(-0.2, 1.2)
+        buying_power = equity * rng.uniform(0.0, 2.5)
+        held = rng.sample(symbols, rng.randint(0, 6))
+        positions = {s: (rng.choice([-1, 1]) * rng.randint(1, 500), rng.uniform(1.0, 300.0)) for s in held}
+        prices = {s: rng.uniform(1.0, 300.0) for s in held if rng.random() < 0.7}
+        account = _account(equity=equity, cash=cash, buying_power=buying_power, positions=positions)
+        symbol = rng.choice(symbols)
+        current = positions[symbol][0] if symbol in positions else 0
+        for direction in ("LONG", "SHORT"):
+            strong = _check(cfg, _intent(symbol, direction, 2), account, price, prices=prices)
+            weak = _check(cfg, _intent(symbol, direction, 1), account, price, prices=prices)
+            assert abs(strong.target_qty) >= abs(weak.target_qty), (strong, weak)
+            for verdict in (strong, weak):
+                if verdict.approved:
+                    assert abs(verdict.target_qty) * price <= 0.20 * equity + 1e-6
+                else:
+                    assert verdict.target_qty == current
+
+
+# ---------------------------------------------------------------- clamping limits
+
+
+def test_asset_class_limit_clamps_an_oversized_intent_to_the_room_left(cfg: Config) -> None:
+    # 25% already in SPY (equity): QQQ may take only the remaining 5% of the 30% class limit.
+    account = _account(equity=100_000.0, positions={"SPY": (500, 40.0)})
+    verdict = _check(cfg, _intent("QQQ", "LONG", 2), account, 50.0, prices={"SPY": 50.0})
+    assert verdict.approved and verdict.target_qty == 100
+    [adjustment] = verdict.adjustments
+    assert (adjustment.rule, adjustment.before_qty, adjustment.after_qty) == ("max_asset_class_pct", 400, 100)
+    assert "25000.00" in adjustment.detail and "30000.00" in adjustment.detail and "5000.00" in adjustment.detail
+    assert "max_asset_class_pct" in verdict.reason
+
+
+def test_asset_class_exposure_falls_back_to_avg_price_and_counts_shorts_gross(cfg: Config) -> None:
+    # No price for SPY: valued at its average price 50, and a short uses up the room like a long.
+    account = _account(equity=100_000.0, positions={"SPY": (-500, 50.0), "TLT": (300, 90.0)})
+    verdict = _check(cfg, _intent("IWM", "LONG", 2), account, 50.0, prices={})
+    assert verdict.target_qty == 100
+    assert verdict.adjustments[0].rule == "max_asset_class_pct"
+
+
+def test_asset_class_limit_ignores_other_classes(cfg: Config) -> None:
+    account = _account(equity=100_000.0, positions={"TLT": (300, 90.0), "GLD": (100, 180.0)})
+    assert _check(cfg, _intent("SPY", "LONG", 2), account, 50.0).target_qty == 400
+
+
+def test_a_full_asset_class_clamps_to_zero_approved_with_a_reason(cfg: Config) -> None:
+    account = _account(equity=100_000.0, positions={"SPY": (300, 50.0), "QQQ": (300, 50.0)})
+    verdict = _check(cfg, _intent("IWM", "SHORT", 2), account, 50.0, prices={"SPY": 50.0, "QQQ": 50.0})
+    assert verdict.approved and verdict.target_qty == 0
+    assert "clamped to zero" in verdict.reason and "max_asset_class_pct" in verdict.reason
+    assert [(a.rule, a.before_qty, a.after_qty) for a in verdict.adjustments] == [("max_asset_class_pct", 400, 0)]
+
+
+def test_little_cash_clamps_a_long_by_the_cash_rule(cfg: Config) -> None:
+    account = _account(equity=100_000.0, cash=5_010.0)
+    verdict = _check(cfg, _intent("SPY", "LONG", 2), account, 50.0)
+    assert verdict.approved and verdict.target_qty == 100
+    [adjustment] = verdict.adjustments
+    assert (adjustment.rule, adjustment.before_qty, adjustment.after_qty) == ("cash", 400, 100)
+    assert "20000.00" in adjustment.detail and "5010.00" in adjustment.detail
+
+
+def test_cash_counts_only_shares_bought_beyond_an_existing_long(cfg: Config) -> None:
+    account = _account(equity=100_000.0, cash=2_500.0, positions={"SPY": (300, 45.0)})
+    verdict = _check(cfg, _intent("SPY", "LONG", 2), account, 50.0, prices={"SPY": 50.0})
+    assert verdict.target_qty == 350  # 300 held + 2500 / 50
+    assert [(a.rule, a.before_qty, a.after_qty) for a in verdict.adjustments] == [("cash", 400, 350)]
+    # Shrinking a long costs no cash at all.
+    assert _check(cfg, _intent("SPY", "LONG", 1), account, 50.0).target_qty == 200
+
+
+def test_no_cash_clamps_a_long_to_zero_but_is_still_approved(cfg: Config) -> None:
+    verdict = _check(cfg, _intent("SPY", "LONG", 2), _account(cash=-100.0), 50.0)
+    assert verdict.approved and verdict.target_qty == 0
+    assert "clamped to zero by cash" in verdict.reason
+
+
+def test_little_buying_power_clamps_a_short_by_the_buying_power_rule(cfg: Config) -> None:
+    account = _account(equity=100_000.0, buying_power=3_000.0, positions={"SPY": (-20, 50.0)})
+    verdict = _check(cfg, _intent("SPY", "SHORT", 2), account, 50.0, prices={"SPY": 50.0})
+    assert verdict.target_qty == -80  # 20 already short + 3000 / 50 more
+    [adjustment] = verdict.adjustments
+    assert (adjustment.rule, adjustment.before_qty, adjustment.after_qty) == ("buying_power", 400, 80)
+    assert "3000.00" in adjustment.detail
+
+
+def test_a_share_dearer_than_the_budget_sizes_to_zero_with_a_reason(cfg: Config) -> None:
+    verdict = _check(cfg, _intent("SPY", "LONG", 1), _account(equity=10_000.0), 1_500.0)
+    assert verdict.approved and verdict.target_qty == 0 and verdict.adjustments == []
+    assert "clamped to zero" in verdict.reason and "1000.00" in verdict.reason
+
+
+# ---------------------------------------------------------------- open positions
+
+
+def _ten_positions(cfg: Config) -> dict[str, tuple[int, float]]:
+    return {s: (1, 10.0) for s in cfg.assets.symbols[:10]}
+
+
+def test_max_open_positions_rejects_an_eleventh_position(cfg: Config) -> None:
+    positions = _ten_positions(cfg)
+    eleventh = cfg.assets.symbols[10]
+    verdict = _check(cfg, _intent(eleventh, "LONG", 2), _account(positions=positions), 50.0)
+    assert not verdict.approved and verdict.target_qty == 0
+    assert verdict.reason.startswith("max_open_positions:")
+
+
+def test_max_open_positions_allows_resizing_a_held_position(cfg: Config) -> None:
+    positions = _ten_positions(cfg)
+    held = cfg.assets.symbols[9]
+    verdict = _check(cfg, _intent(held, "LONG", 1), _account(positions=positions), 50.0)
+    assert verdict.approved and verdict.target_qty == 200
+
+
+def test_max_open_positions_follows_the_configured_limit(cfg: Config) -> None:
+    risk = _with_limits(cfg, max_open_positions=2)
+    account = _account(positions={"TLT": (10, 90.0), "GLD": (10, 180.0)})
+    assert not _check(cfg, _intent("SPY", "LONG", 2), account, 50.0, risk=risk).approved
+    assert _check(cfg, _intent("SPY", "LONG", 2), _account(positions={"TLT": (10, 90.0)}), 50.0, risk=risk).approved
+
+
+# ---------------------------------------------------------------- rejections
+
+
+def test_short_on_an_instrument_configured_not_shortable_is_rejected_and_position_unchanged(cfg: Config) -> None:
+    account = _account(positions={"USO": (120, 70.0)})
+    verdict = _check(cfg, _intent("USO", "SHORT", 2), account, 70.0, assets=_not_shortable(cfg, "USO"))
+    assert not verdict.approved and verdict.target_qty == 120
+    assert verdict.reason.startswith("shortable:") and "configured as not shortable" in verdict.reason
+
+
+def test_short_the_broker_cannot_borrow_is_rejected_and_position_unchanged(cfg: Config) -> None:
+    account = _account(positions={"HYG": (-30, 77.0)})
+    verdict = _check(cfg, _intent("HYG", "SHORT", 2), account, 77.0, broker_shortable=False)
+    assert not verdict.approved and verdict.target_qty == -30
+    assert verdict.reason.startswith("shortable:") and "broker" in verdict.reason
+    # The same broker answer does not stop a long.
+    assert _check(cfg, _intent("HYG", "LONG", 1), account, 77.0, broker_shortable=False).approved
+
+
+def test_allow_short_false_rejects_shorts(cfg: Config) -> None:
+    risk = _with_limits(cfg, allow_short=False)
+    verdict = _check(cfg, _intent("SPY", "SHORT", 1), _account(), 50.0, risk=risk)
+    assert not verdict.approved and verdict.target_qty == 0
+    assert verdict.reason.startswith("shortable:") and "do not allow short" in verdict.reason
+    assert _check(cfg, _intent("SPY", "LONG", 1), _account(), 50.0, risk=risk).target_qty == 200
+
+
+def test_a_halted_account_is_rejected_and_its_positions_unchanged(cfg: Config) -> None:
+    account = _account(positions={"SPY": (150, 50.0)})
+    for intent in (_intent("SPY", "LONG", 2), _intent("SPY", "FLAT", 0), _intent("QQQ", "SHORT", 1)):
+        verdict = _check(cfg, intent, account, 50.0, halted=True, halt_reason="drawdown 23% from peak")
+        assert not verdict.approved
+        assert verdict.target_qty == (150 if intent.instrument == "SPY" else 0)
+        assert verdict.reason.startswith("circuit_breaker:") and "drawdown 23% from peak" in verdict.reason
+
+
+def test_an_instrument_outside_the_universe_is_rejected(cfg: Config) -> None:
+    verdict = _check(cfg, _intent("TSLA", "LONG", 2), _account(), 50.0)
+    assert not verdict.approved and verdict.target_qty == 0
+    assert verdict.reason.startswith("universe:") and "TSLA" in verdict.reason
+
+
+def test_a_price_that_is_not_positive_is_rejected(cfg: Config) -> None:
+    account = _account(positions={"SPY": (10, 50.0)})
+    for price in (0.0, -5.0, float("nan")):
+        verdict = _check(cfg, _intent("SPY", "LONG", 2), account, price)
+        assert not verdict.approved and verdict.target_qty == 10 and verdict.reason.startswith("price:")
+
+
+def test_equity_that_is_not_positive_is_rejected(cfg: Config) -> None:
+    account = _account(equity=0.0, cash=0.0, positions={"SPY": (10, 50.0)})
+    verdict = _check(cfg, _intent("SPY", "LONG", 2), account, 50.0)
+    assert not verdict.approved and verdict.target_qty == 10 and verdict.reason.startswith("equity:")
+
+
+# ---------------------------------------------------------------- closing
+
+
+def test_flat_closes_the_position(cfg: Config) -> None:
+    account = _account(positions={"GLD": (-40, 180.0)})
+    for intent in (_intent("GLD", "FLAT", 0), _intent("GLD", "FLAT", 2), _intent("GLD", "LONG", 0)):
+        verdict = _check(cfg, intent, account, 185.0)
+        assert verdict.approved and verdict.target_qty == 0 and verdict.adjustments == []
+        assert verdict.reason.startswith("flat:")
