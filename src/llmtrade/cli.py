@@ -563,6 +563,142 @@ def research(
     print_research(out, packs, degraded)
 
 
+# ------------------------------------------------------------------ the weekly run
+
+
+@app.command("run-weekly")
+def run_weekly(
+    ctx: typer.Context,
+    week: Annotated[str | None, typer.Option(help="Any date in the week (YYYY-MM-DD); default: this week.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything except send orders.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Rules provider, offline market, paper brokers.")] = False,
+    replay: Annotated[bool, typer.Option("--replay", help="Answer only from the cache of earlier live calls.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """The week's committee: research, pitches, anonymous peer review, chairman, risk gate, orders."""
+    import asyncio  # lazy: see module docstring
+
+    from llmtrade.domain.events import NewEvent
+    from llmtrade.domain.runs import WeekCompleted, new_run_id
+    from llmtrade.llm.gateway import LLMMode
+    from llmtrade.market.calendar import TradingCalendar
+    from llmtrade.pipeline import research_stages
+    from llmtrade.pipeline.context import PipelineContext
+    from llmtrade.pipeline.frozen import week_stream
+    from llmtrade.pipeline.runs import RunLog
+    from llmtrade.pipeline.session import open_session
+    from llmtrade.pipeline.weekly import build_desks, completion, week_lock, weekly_pipeline
+    from llmtrade.pipeline.weeks import resolve_week
+    from llmtrade.reports import mode_banner, print_weekly, weekly_report
+
+    state = _state(ctx)
+    loaded = state.config()
+    clock = state.clock()
+    now = clock.now()
+    week_id, asof = resolve_week(now, _parse_date(week, "--week"), loaded.config.schedule)
+    with state.storage() as storage:
+        done = completion(storage.events, week_id)
+        if done is not None:
+            _say_complete(week_id, done.payload, done.occurred_at.isoformat(), as_json)
+            return
+        with week_lock(storage.conn, week_id):
+            done = completion(storage.events, week_id)  # the run we waited behind may have finished it
+            if done is not None:
+                _say_complete(week_id, done.payload, done.occurred_at.isoformat(), as_json)
+                return
+            session = open_session(
+                state.settings, loaded, clock, storage, config_dir=state.config_dir, offline=offline, replay=replay
+            )
+            print_error_banner(mode_banner(session.decision))
+            live = session.decision.mode is not LLMMode.OFFLINE
+            run_id = new_run_id(now)
+            market = _market(state, storage, loaded, live=live, run_id=run_id, week_id=week_id)
+            desks = build_desks(
+                loaded.config, state.settings, storage.events, clock, TradingCalendar(), market, live=live
+            )
+            stored_before = {e.stream for e in storage.events.read(week_id=week_id)}
+            resumed = [
+                name
+                for name, part in (
+                    ("market_snapshot", "snapshot"),
+                    ("research", "research"),
+                    ("pitches", "pitches"),
+                    ("peer_review", "reviews"),
+                    ("chairman", "decision"),
+                    ("risk_gate", "risk"),
+                )
+                if week_stream(week_id, part) in stored_before
+            ]
+            pipeline = weekly_pipeline(session, market, desks, week_id, run_id, dry_run=dry_run)
+            pipeline._observer = _progress(as_json)
+            run = RunLog(storage.events, run_id=run_id, command="run-weekly", week_id=week_id)
+            run.started(
+                arguments={"week": week, "dry_run": dry_run, "offline": offline, "replay": replay},
+                mode=session.decision.mode.value,
+                mode_reason=session.decision.reason,
+                config_source=loaded.source,
+            )
+            context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
+
+            async def go() -> PipelineContext:
+                try:
+                    return await pipeline.run(context)
+                finally:
+                    await session.aclose()
+
+            try:
+                result = asyncio.run(go())
+            except BaseException as exc:
+                run.failed(exc)
+                raise
+            degraded = result.get(research_stages.DEGRADED)
+            if not dry_run:
+                storage.events.append(
+                    [
+                        NewEvent.of(
+                            WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded),
+                            stream=week_stream(week_id, "done"),
+                            week_id=week_id,
+                            run_id=run_id,
+                        )
+                    ],
+                    expected_versions={week_stream(week_id, "done"): 0},
+                )
+            duration = run.finished(session.gateway.totals, degraded=bool(degraded))
+    report = weekly_report(
+        result,
+        run_id=run_id,
+        mode=session.decision.mode.value,
+        dry_run=dry_run,
+        totals=session.gateway.totals,
+        duration_ms=duration,
+        resumed=resumed,
+    )
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        print_weekly(Output(), report, session.gateway.totals)
+
+
+def _say_complete(week_id: date, payload: dict, when: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"week_id": str(week_id), "status": "complete", "completed_by": payload, "at": when}))
+        return
+    Output().line(f"week {week_id} is already complete (run {payload['run_id']} at {when}): nothing to do")
+
+
+def _progress(quiet: bool):
+    """Stage-by-stage progress on stderr, so stdout keeps only the report."""
+
+    def observe(stage: str, state: str, seconds: float | None) -> None:
+        if quiet and state != "failed":
+            return
+        text = f"{stage}: {state}" + (f" in {seconds:.2f} s" if seconds is not None else "")
+        print_error(text, prefix="  ")
+
+    return observe
+
+
 def _parse_date(value: str | None, option: str) -> date | None:
     if value is None:
         return None

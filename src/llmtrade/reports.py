@@ -6,8 +6,11 @@ from typing import Any
 
 from llmtrade.console import Output
 from llmtrade.domain.research import MarketSnapshot, ResearchPack
+from llmtrade.domain.trading import OrderRejected, OrderSubmitted
 from llmtrade.llm.gateway import LLMMode, UsageTotals
 from llmtrade.llm.providers import ModeDecision
+from llmtrade.pipeline import committee_stages, research_stages, trading_stages
+from llmtrade.pipeline.context import PipelineContext
 
 
 def mode_banner(decision: ModeDecision) -> str:
@@ -146,3 +149,153 @@ def print_research(out: Output, packs: list[ResearchPack], degraded: list[str]) 
             out.line(f"note: {note}")
     for item in degraded:
         out.line(f"DEGRADED: {item}", style="bold red")
+
+
+def _outcome(event: OrderSubmitted | OrderRejected) -> dict[str, Any]:
+    if isinstance(event, OrderSubmitted):
+        result = event.result
+        return {"status": result.status.value, "detail": result.message, "fill_price": result.fill_price}
+    return {"status": "rejected", "detail": event.reason, "fill_price": None}
+
+
+def weekly_report(
+    context: PipelineContext,
+    *,
+    run_id: str,
+    mode: str,
+    dry_run: bool,
+    totals: UsageTotals,
+    duration_ms: float,
+    resumed: list[str],
+) -> dict[str, Any]:
+    """Everything the weekly report shows, as plain data (also the --json output)."""
+    snapshot = context.get(research_stages.SNAPSHOT)
+    pitches = context.get(committee_stages.PITCHES)
+    reviews = context.get(committee_stages.REVIEWS)
+    scores = context.get(committee_stages.SCORES)
+    decision = context.get(committee_stages.DECISION)
+    verdicts = context.get(trading_stages.VERDICTS)
+    plans = context.get(trading_stages.PLANS)
+    executed = context.get(trading_stages.EXECUTED)
+    pm_of = {p.idea_id: p.pm_id for p in pitches}
+    matrix: dict[str, dict[str, float]] = {}
+    for review in reviews:
+        matrix.setdefault(review.reviewer_pm_id, {})[pm_of[review.pitch_id]] = round(review.scores.mean(), 2)
+    sent = {e.order.client_order_id: _outcome(e) for e in executed}
+    return {
+        "run_id": run_id,
+        "week_id": str(context.week_id),
+        "mode": mode,
+        "dry_run": dry_run,
+        "resumed_stages": resumed,
+        "market": {"source": snapshot.source, "synthetic": snapshot.synthetic, "session": str(snapshot.session)},
+        "research": [p.research_source for p in context.get(research_stages.RESEARCH_PACKS)],
+        "pitches": [
+            {
+                "pm": p.pm_id,
+                "model": p.model,
+                "account": p.account_id,
+                "instrument": p.instrument,
+                "direction": p.direction,
+                "conviction": p.conviction,
+                "thesis": p.thesis_bullets,
+            }
+            for p in pitches
+        ],
+        "failed_pms": context.get(committee_stages.FAILED_PMS),
+        "review_matrix": matrix,
+        "ranking": [s.model_dump() for s in scores],
+        "decision": {
+            "instrument": decision.selected_trade.instrument,
+            "direction": decision.selected_trade.direction,
+            "conviction": decision.conviction,
+            "rationale": decision.rationale,
+            "dissent": decision.dissent_summary,
+        },
+        "risk": [v.model_dump() for v in verdicts],
+        "orders": [
+            {
+                **o.model_dump(mode="json"),
+                "broker": plan.broker,
+                **sent.get(
+                    o.client_order_id, {"status": "planned" if dry_run else "unsent", "detail": "", "fill_price": None}
+                ),
+            }
+            for plan in plans
+            for o in plan.orders
+        ],
+        "degraded": context.get(research_stages.DEGRADED),
+        "usage": usage_json(totals),
+        "duration_ms": round(duration_ms, 1),
+    }
+
+
+def print_weekly(out: Output, report: dict[str, Any], totals: UsageTotals) -> None:
+    market = report["market"]
+    title = f"week {report['week_id']}: {'DRY RUN, ' if report['dry_run'] else ''}{report['mode']} mode"
+    out.heading(title)
+    out.line(
+        f"prices: {'SYNTHETIC ' if market['synthetic'] else ''}{market['source']}, last session {market['session']}"
+    )
+    if report["resumed_stages"]:
+        out.line("resumed: " + ", ".join(report["resumed_stages"]) + " loaded from the stored week")
+    out.table(
+        "pitches",
+        ["pm", "model", "account", "instrument", "direction", "conviction"],
+        [
+            (p["pm"], p["model"], p["account"], p["instrument"], p["direction"], f"{p['conviction']:+d}")
+            for p in report["pitches"]
+        ],
+    )
+    pms = [p["pm"] for p in report["pitches"]]
+    out.table(
+        "review scores (mean of 7 criteria; rows review columns)",
+        ["reviewer", *pms],
+        [(r, *(report["review_matrix"].get(r, {}).get(c, "") for c in pms)) for r in pms],
+    )
+    out.table(
+        "aggregate ranking",
+        ["rank", "pm", "mean score", "reviews"],
+        [(s["rank"], s["pm_id"], f"{s['mean_score']:.2f}", s["reviews"]) for s in report["ranking"]],
+    )
+    d = report["decision"]
+    out.heading(f"chairman: {d['direction']} {d['instrument']} at conviction {d['conviction']:+d}")
+    out.line(d["rationale"])
+    for item in d["dissent"]:
+        out.line(f"dissent: {item}")
+    out.table(
+        "risk gate",
+        ["account", "instrument", "target qty", "approved", "reason", "adjustments"],
+        [
+            (
+                v["account_id"],
+                v["instrument"] or "-",
+                v["target_qty"],
+                "yes" if v["approved"] else "NO",
+                v["reason"],
+                "; ".join(f"{a['rule']}: {a['detail']}" for a in v["adjustments"]) or "-",
+            )
+            for v in report["risk"]
+        ],
+    )
+    out.table(
+        "orders",
+        ["account", "broker", "side", "qty", "symbol", "intent", "status", "client_order_id", "detail"],
+        [
+            (
+                o["account_id"],
+                o["broker"],
+                o["side"],
+                o["qty"],
+                o["symbol"],
+                o["intent"],
+                o["status"],
+                o["client_order_id"],
+                o["detail"],
+            )
+            for o in report["orders"]
+        ],
+    )
+    for note in report["degraded"]:
+        out.line(f"DEGRADED: {note}", style="bold red")
+    out.pairs([*usage_rows(totals), ("duration", f"{report['duration_ms'] / 1000:.1f} s"), ("run", report["run_id"])])

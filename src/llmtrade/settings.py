@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     market_providers: str | None = Field(default=None, alias="LLMTRADE_MARKET_PROVIDERS")
     market_csv_dir: Path | None = Field(default=None, alias="LLMTRADE_MARKET_CSV_DIR")
     alpaca_data_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_DATA_URL")
+    alpaca_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_URL")
 
     @field_validator("now")
     @classmethod

@@ -2,12 +2,16 @@
 
 alpaca-py clients take `url_override=server.base_url` and append `/v2/...` themselves, so the trading
 and the market data endpoints can share this one server: their paths never collide. Requests are
-dispatched through a routing table of (method, path regex) -> handler; today it serves market data
-(GET /v2/stocks/bars), and accounts, orders and positions slot in as more rows of the same table.
+dispatched through a routing table of (method, path regex) -> handler: market data (GET /v2/stocks/bars)
+and trading (account, positions, market orders, order lookup by client_order_id, assets).
 
 Like Alpaca, it checks the APCA-API-KEY-ID / APCA-API-SECRET-KEY headers on every request and
 paginates with opaque `next_page_token`s; the page size is small by default so that tests exercise
-pagination without loading thousands of bars. It uses nothing outside the standard library.
+pagination without loading thousands of bars. Trading JSON is shaped for alpaca-py's strict models
+(TradeAccount, Position, Order, Asset): money and quantities as strings, enums in Alpaca's spelling.
+Orders are unique by client_order_id (a reuse is answered 422, code 40010001, as Alpaca does); with
+`fill_immediately` (the market is open) a market order fills at once at the price given by `set_price`,
+otherwise it is "accepted" and waits for `fill_open_orders`. It uses nothing outside the standard library.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -61,6 +66,25 @@ class FakeRequest:
 class FakeResponse(NamedTuple):
     status: int
     body: Any
+
+
+@dataclass
+class _RouteFailure:
+    """A failure armed by `fail_route`: the next `times` matching requests are answered with `status`."""
+
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    times: int
+    after_processing: bool
+    delay_seconds: float
+
+
+@dataclass
+class _Holding:
+    qty: int  # signed: negative is short
+    avg_entry_price: float
+    signed_qty: bool = True  # False: a short is served with a positive qty and only side "short"
 
 
 Handler = Callable[[FakeRequest], FakeResponse]
@@ -108,8 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeAlpacaServer:
     """Alpaca's REST API, the parts our code uses, on 127.0.0.1 from a background thread.
 
-    Load bars with `add_bars`; make the next requests fail with `fail_next` or stall with `delay_next`.
-    Every request, even a refused one, is appended to `requests`.
+    Load bars with `add_bars`; set up the trading account with `set_account`, `set_price`, `set_position`
+    and `add_asset`; make the next requests fail with `fail_next` (any route) or `fail_route` (one route,
+    optionally after the request was processed) or stall with `delay_next`. Every request, even a refused
+    one, is appended to `requests`; orders are kept in `orders`, keyed by client_order_id.
     """
 
     def __init__(
@@ -119,6 +145,8 @@ class FakeAlpacaServer:
         secret_key: str = DEFAULT_SECRET_KEY,
         page_size: int = 50,
         port: int = 0,
+        cash: float = 100_000.0,
+        fill_immediately: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -130,12 +158,29 @@ class FakeAlpacaServer:
         self._bars: dict[str, dict[datetime, dict[str, Any]]] = {}
         self._failures: deque[int] = deque()
         self._delays: deque[float] = deque()
+        self._route_failures: list[_RouteFailure] = []
+        # Trading state. `fill_immediately` may be flipped by a test at any time: True is "the market is open".
+        self.fill_immediately = fill_immediately
+        self.account_uuid = str(uuid.uuid4())
+        self.orders: dict[str, dict[str, Any]] = {}  # Alpaca order JSON by client_order_id, in arrival order
+        self._cash = float(cash)
+        self._buying_power_over_cash = 0.0  # buying power moves with cash, at this distance from it
+        self._equity: float | None = None  # None: cash plus positions at market
+        self._prices: dict[str, float] = {}
+        self._holdings: dict[str, _Holding] = {}
+        self._assets: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         # The routing table: first match wins. New endpoints (GET /v2/account, POST /v2/orders, ...) are rows here.
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.route("GET", r"/v2/stocks/bars", self._stock_bars)
+        self.route("GET", r"/v2/account", self._account)
+        self.route("GET", r"/v2/positions", self._positions)
+        self.route("POST", r"/v2/orders", self._submit_order)
+        self.route("GET", r"/v2/orders:by_client_order_id", self._order_by_client_id)
+        self.route("GET", r"/v2/orders/(?P<order_id>[^/]+)", self._order_by_id)
+        self.route("GET", r"/v2/assets/(?P<symbol>[^/]+)", self._asset)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -203,17 +248,91 @@ class FakeAlpacaServer:
         with self._lock:
             self._failures.extend([status] * times)
 
+    def fail_route(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        *,
+        times: int = 1,
+        after_processing: bool = False,
+        delay_seconds: float = 0.0,
+    ) -> None:
+        """Answer the next `times` requests to `method` + `path_pattern` (full match) with `status`.
+
+        With `after_processing`, the request is first served as usual (an order is stored, filled, booked)
+        and only the answer is replaced: a gateway's 504 after Alpaca accepted the order. `delay_seconds`
+        sleeps before answering (after processing, if so), to make a client time out instead.
+        """
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._route_failures.append(
+                _RouteFailure(method.upper(), re.compile(path_pattern), status, times, after_processing, delay_seconds)
+            )
+
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """Sleep `seconds` before answering each of the next `times` requests, to exercise client timeouts."""
         with self._lock:
             self._delays.extend([seconds] * times)
 
     def reset(self) -> None:
-        """Forget recorded requests and pending failures and delays; loaded bars stay."""
+        """Forget recorded requests and pending failures and delays; bars, account, orders and positions stay."""
         with self._lock:
             self.requests.clear()
             self._failures.clear()
             self._delays.clear()
+            self._route_failures.clear()
+
+    def count(self, method: str, path: str) -> int:
+        """How many `method` requests to exactly `path` arrived (refused ones included)."""
+        with self._lock:
+            return sum(1 for request in self.requests if request.method == method.upper() and request.path == path)
+
+    def set_account(
+        self, *, cash: float | None = None, buying_power: float | None = None, equity: float | None = None
+    ) -> None:
+        """Cash, buying power (else equal to cash; then it moves with cash) and a fixed equity (else computed)."""
+        with self._lock:
+            if cash is not None:
+                self._cash = float(cash)
+            if buying_power is not None:
+                self._buying_power_over_cash = float(buying_power) - self._cash
+            if equity is not None:
+                self._equity = float(equity)
+
+    def set_price(self, symbol: str, price: float) -> None:
+        """The market price of `symbol`: fills, buying power checks and position values use it."""
+        if price <= 0:
+            raise ValueError("price must be positive")
+        with self._lock:
+            self._prices[symbol] = float(price)
+
+    def set_position(self, symbol: str, qty: int, avg_entry_price: float, *, signed_qty: bool = True) -> None:
+        """Hold `qty` shares (negative: short). `signed_qty=False` serves a short's qty as a positive number."""
+        with self._lock:
+            if qty == 0:
+                self._holdings.pop(symbol, None)
+            else:
+                self._holdings[symbol] = _Holding(qty, float(avg_entry_price), signed_qty)
+
+    def add_asset(self, symbol: str, *, shortable: bool = False, tradable: bool = True) -> None:
+        """Make `symbol` a known asset; symbols with a price from `set_price` are known (not shortable) anyway."""
+        with self._lock:
+            self._assets[symbol] = {"shortable": shortable, "tradable": tradable}
+
+    def fill_open_orders(self) -> list[str]:
+        """The market opens: every accepted order fills at its symbol's price; returns their client_order_ids."""
+        with self._lock:
+            filled = []
+            for client_order_id, order in self.orders.items():
+                if order["status"] == "accepted":
+                    price = self._prices.get(order["symbol"])
+                    if price is None:
+                        raise ValueError(f"no price for {order['symbol']}: call set_price first")
+                    self._fill(order, price)
+                    filled.append(client_order_id)
+            return filled
 
     # ----------------------------------------------------------------- dispatch
 
@@ -225,26 +344,59 @@ class FakeAlpacaServer:
             delay = self._delays.popleft() if self._delays else None
             failure = self._failures.popleft() if self._failures else None
             routes = list(self._routes)
+            armed = self._take_route_failure(method, split.path) if failure is None else None
         if delay is not None:
             time.sleep(delay)
         if failure is not None:
-            return FakeResponse(failure, {"message": f"fake failure: {HTTPStatus(failure).phrase.lower()}"})
+            return _failure(failure)
+        if armed is not None and not armed.after_processing:
+            time.sleep(armed.delay_seconds)
+            return _failure(armed.status)
+        response = self._serve(method, split.path, query, headers, raw_body, routes)
+        if armed is not None:
+            # The work is done (an order stored and booked); only the answer is lost on the way back.
+            time.sleep(armed.delay_seconds)
+            return _failure(armed.status)
+        return response
+
+    def _take_route_failure(self, method: str, path: str) -> _RouteFailure | None:
+        """The first armed route failure matching this request, one use of it spent (call under the lock)."""
+        for armed in self._route_failures:
+            if armed.method == method and armed.pattern.fullmatch(path):
+                armed.times -= 1
+                if armed.times == 0:
+                    self._route_failures.remove(armed)
+                return armed
+        return None
+
+    def _serve(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        raw_body: bytes,
+        routes: list[tuple[str, re.Pattern[str], Handler]],
+    ) -> FakeResponse:
         # Header names are case-insensitive on the wire; compare them as such.
         lowered = {name.lower(): value for name, value in headers.items()}
         if lowered.get("apca-api-key-id") != self.key_id or lowered.get("apca-api-secret-key") != self.secret_key:
             return FakeResponse(HTTPStatus.UNAUTHORIZED, {"message": "forbidden"})
         for route_method, pattern, handler in routes:
-            match = pattern.fullmatch(split.path)
+            match = pattern.fullmatch(path)
             if match and route_method == method:
                 try:
                     body = json.loads(raw_body) if raw_body else None
                 except ValueError:
                     return FakeResponse(HTTPStatus.BAD_REQUEST, {"message": "request body is not JSON"})
-                request = FakeRequest(method, split.path, query, headers, match, body)
+                request = FakeRequest(method, path, query, headers, match, body)
                 try:
                     return handler(request)
                 except _BadRequest as exc:
-                    return FakeResponse(exc.status, {"message": exc.message})
+                    error: dict[str, Any] = {"message": exc.message}
+                    if exc.code is not None:
+                        error = {"code": exc.code, **error}
+                    return FakeResponse(exc.status, error)
         return FakeResponse(HTTPStatus.NOT_FOUND, {"message": "endpoint not found"})
 
     # ----------------------------------------------------------------- market data
@@ -282,12 +434,252 @@ class FakeAlpacaServer:
         token = _encode_token(following) if following < len(matching) else None
         return FakeResponse(HTTPStatus.OK, {"bars": bars, "next_page_token": token})
 
+    # ----------------------------------------------------------------- trading
+
+    def _account(self, request: FakeRequest) -> FakeResponse:
+        """GET /v2/account: a paper margin account, money as strings, as TradeAccount reads it."""
+        with self._lock:
+            cash = self._cash
+            long_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty > 0)
+            short_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty < 0)
+            equity = self._equity if self._equity is not None else cash + long_value + short_value
+            buying_power = cash + self._buying_power_over_cash
+        return FakeResponse(
+            HTTPStatus.OK,
+            {
+                "id": self.account_uuid,
+                "account_number": "PA3FAKE00001",
+                "status": "ACTIVE",
+                "crypto_status": "ACTIVE",
+                "currency": "USD",
+                "buying_power": _number(buying_power),
+                "regt_buying_power": _number(buying_power),
+                "daytrading_buying_power": "0",
+                "non_marginable_buying_power": _number(max(cash, 0.0)),
+                "options_buying_power": _number(max(cash, 0.0)),
+                "cash": _number(cash),
+                "accrued_fees": "0",
+                "pending_transfer_in": "0",
+                "pending_transfer_out": "0",
+                "portfolio_value": _number(equity),
+                "pattern_day_trader": False,
+                "trading_blocked": False,
+                "transfers_blocked": False,
+                "account_blocked": False,
+                "created_at": "2025-01-02T15:00:00.000000Z",
+                "trade_suspended_by_user": False,
+                "multiplier": "2",
+                "shorting_enabled": True,
+                "equity": _number(equity),
+                "last_equity": _number(equity),
+                "long_market_value": _number(long_value),
+                "short_market_value": _number(short_value),
+                "initial_margin": "0",
+                "maintenance_margin": "0",
+                "last_maintenance_margin": "0",
+                "sma": "0",
+                "daytrade_count": 0,
+                "options_approved_level": 0,
+                "options_trading_level": 0,
+            },
+        )
+
+    def _positions(self, request: FakeRequest) -> FakeResponse:
+        """GET /v2/positions: open positions; a short has side "short" and (by default) a negative qty."""
+        with self._lock:
+            rows = [self._position_json(symbol, holding) for symbol, holding in sorted(self._holdings.items())]
+        return FakeResponse(HTTPStatus.OK, rows)
+
+    def _submit_order(self, request: FakeRequest) -> FakeResponse:
+        """POST /v2/orders: a market DAY order, unique by client_order_id; filled at once if the market is open."""
+        body = request.body
+        if not isinstance(body, dict):
+            raise _BadRequest("request body must be a JSON object", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        symbol = body.get("symbol")
+        side = body.get("side")
+        if not isinstance(symbol, str) or not symbol:
+            raise _BadRequest("symbol is required", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        if side not in ("buy", "sell"):
+            raise _BadRequest(f"invalid side {side!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        if body.get("type") != "market":
+            raise _BadRequest("the fake takes market orders only", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        if body.get("time_in_force") not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
+            raise _BadRequest("invalid time_in_force", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        qty = _whole_qty(body.get("qty"))
+        client_order_id = body.get("client_order_id") or str(uuid.uuid4())
+        with self._lock:
+            if client_order_id in self.orders:
+                raise _BadRequest("client_order_id must be unique", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+            price = self._prices.get(symbol)
+            buying_power = self._cash + self._buying_power_over_cash
+            if side == "buy" and price is not None and qty * price > buying_power:
+                raise _BadRequest("insufficient buying power", HTTPStatus.FORBIDDEN, 40310000)
+            held = self._holdings[symbol].qty if symbol in self._holdings else 0
+            if side == "sell" and qty > max(held, 0) and not self._assets.get(symbol, {}).get("shortable", False):
+                raise _BadRequest(f'asset "{symbol}" cannot be sold short', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+            if self.fill_immediately and price is None:
+                # A test set-up mistake, made loud: Alpaca would fill at the market, the fake needs a price.
+                raise _BadRequest(f"fake: no price for {symbol}; call set_price", HTTPStatus.UNPROCESSABLE_ENTITY)
+            now = _now()
+            order = {
+                "id": str(uuid.uuid4()),
+                "client_order_id": client_order_id,
+                "created_at": now,
+                "updated_at": now,
+                "submitted_at": now,
+                "filled_at": None,
+                "expired_at": None,
+                "expires_at": None,
+                "canceled_at": None,
+                "failed_at": None,
+                "replaced_at": None,
+                "replaced_by": None,
+                "replaces": None,
+                "asset_id": _asset_id(symbol),
+                "symbol": symbol,
+                "asset_class": "us_equity",
+                "notional": None,
+                "qty": str(qty),
+                "filled_qty": "0",
+                "filled_avg_price": None,
+                "order_class": "",  # Alpaca sends "" for simple orders; alpaca-py reads it as "simple"
+                "order_type": "market",
+                "type": "market",
+                "side": side,
+                # Closing means trading against what is held: buying back a short, selling a long.
+                "position_intent": f"{side}_to_close"
+                if (held < 0 if side == "buy" else held > 0)
+                else f"{side}_to_open",
+                "time_in_force": body["time_in_force"],
+                "limit_price": None,
+                "stop_price": None,
+                "status": "accepted",
+                "extended_hours": bool(body.get("extended_hours", False)),
+                "legs": None,
+                "trail_percent": None,
+                "trail_price": None,
+                "hwm": None,
+                "source": None,
+                "subtag": None,
+            }
+            if self.fill_immediately and price is not None:
+                self._fill(order, price)
+            self.orders[client_order_id] = order
+            return FakeResponse(HTTPStatus.OK, dict(order))
+
+    def _order_by_client_id(self, request: FakeRequest) -> FakeResponse:
+        """GET /v2/orders:by_client_order_id?client_order_id=...: the order, or 404 as Alpaca answers."""
+        client_order_id = request.query.get("client_order_id")
+        if not client_order_id:
+            raise _BadRequest("client_order_id is required", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        with self._lock:
+            order = self.orders.get(client_order_id)
+            if order is None:
+                raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
+            return FakeResponse(HTTPStatus.OK, dict(order))
+
+    def _order_by_id(self, request: FakeRequest) -> FakeResponse:
+        """GET /v2/orders/{order_id}."""
+        order_id = request.match["order_id"]
+        with self._lock:
+            for order in self.orders.values():
+                if order["id"] == order_id:
+                    return FakeResponse(HTTPStatus.OK, dict(order))
+        raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
+
+    def _asset(self, request: FakeRequest) -> FakeResponse:
+        """GET /v2/assets/{symbol}: a US equity; 404 for a symbol neither added nor priced."""
+        symbol = request.match["symbol"]
+        with self._lock:
+            known = self._assets.get(symbol)
+            if known is None and symbol not in self._prices:
+                raise _BadRequest(f"asset not found for {symbol}", HTTPStatus.NOT_FOUND, 40410000)
+            traits = known or {"shortable": False, "tradable": True}
+        return FakeResponse(
+            HTTPStatus.OK,
+            {
+                "id": _asset_id(symbol),
+                "class": "us_equity",
+                "exchange": "ARCA",
+                "symbol": symbol,
+                "name": f"{symbol} (fake)",
+                "status": "active",
+                "tradable": traits["tradable"],
+                "marginable": True,
+                "maintenance_margin_requirement": 30,
+                "shortable": traits["shortable"],
+                "easy_to_borrow": traits["shortable"],
+                "fractionable": True,
+                "attributes": [],
+            },
+        )
+
+    def _mark(self, symbol: str, holding: _Holding) -> float:
+        """The price a holding is valued at: the set market price, else what was paid (call under the lock)."""
+        return self._prices.get(symbol, holding.avg_entry_price)
+
+    def _position_json(self, symbol: str, holding: _Holding) -> dict[str, Any]:
+        """One position as Alpaca sends it (call under the lock)."""
+        mark = self._mark(symbol, holding)
+        market_value = holding.qty * mark
+        cost_basis = holding.qty * holding.avg_entry_price
+        unrealized = market_value - cost_basis
+        shown_qty = holding.qty if holding.signed_qty else abs(holding.qty)
+        return {
+            "asset_id": _asset_id(symbol),
+            "symbol": symbol,
+            "exchange": "ARCA",
+            "asset_class": "us_equity",
+            "asset_marginable": True,
+            "qty": str(shown_qty),
+            "qty_available": str(shown_qty),
+            "avg_entry_price": _number(holding.avg_entry_price),
+            "side": "long" if holding.qty > 0 else "short",
+            "market_value": _number(market_value),
+            "cost_basis": _number(cost_basis),
+            "unrealized_pl": _number(unrealized),
+            "unrealized_plpc": _number(unrealized / abs(cost_basis)) if cost_basis else "0",
+            "unrealized_intraday_pl": "0",
+            "unrealized_intraday_plpc": "0",
+            "current_price": _number(mark),
+            "lastday_price": _number(mark),
+            "change_today": "0",
+        }
+
+    def _fill(self, order: dict[str, Any], price: float) -> None:
+        """Fill `order` completely at `price`, booking cash and the position (call under the lock)."""
+        qty = int(order["qty"])
+        delta = qty if order["side"] == "buy" else -qty
+        now = _now()
+        order.update(
+            status="filled", filled_qty=str(qty), filled_avg_price=_number(price), filled_at=now, updated_at=now
+        )
+        self._cash -= delta * price
+        symbol = order["symbol"]
+        before = self._holdings.get(symbol)
+        old_qty = before.qty if before else 0
+        new_qty = old_qty + delta
+        if new_qty == 0:
+            self._holdings.pop(symbol, None)
+        elif before is None or old_qty * new_qty < 0:
+            self._holdings[symbol] = _Holding(new_qty, price)  # opened, or flipped through zero
+        elif abs(new_qty) > abs(old_qty):
+            average = (old_qty * before.avg_entry_price + delta * price) / new_qty  # added to: weighted average
+            self._holdings[symbol] = _Holding(new_qty, average, before.signed_qty)
+        else:
+            self._holdings[symbol] = _Holding(new_qty, before.avg_entry_price, before.signed_qty)  # reduced
+
 
 class _BadRequest(Exception):
-    def __init__(self, message: str, status: int = HTTPStatus.BAD_REQUEST):
+    def __init__(self, message: str, status: int = HTTPStatus.BAD_REQUEST, code: int | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code  # Alpaca's numeric error code, e.g. 40010001
+
+
+def _failure(status: int) -> FakeResponse:
+    return FakeResponse(status, {"message": f"fake failure: {HTTPStatus(status).phrase.lower()}"})
 
 
 def _alpaca_bar(row: Mapping[str, Any] | Bar) -> dict[str, Any]:
@@ -357,3 +749,32 @@ def _decode_token(token: str) -> int:
         return int(value)
     except ValueError:
         raise _BadRequest(f"invalid page_token {token!r}") from None
+
+
+def _whole_qty(value: Any) -> int:
+    """A positive whole share count from JSON (alpaca-py sends qty as a float, e.g. 5.0; Alpaca also takes "5")."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _BadRequest(f"invalid qty {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001) from None
+    if number <= 0 or not number.is_integer():
+        # Alpaca takes fractional market orders; the fake keeps to the whole shares llmtrade sends.
+        raise _BadRequest(
+            f"qty must be a positive whole number, got {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001
+        )
+    return int(number)
+
+
+def _number(value: float) -> str:
+    """Money as Alpaca sends it: a string, no exponent, no trailing zeros ("100000", "-1012.5")."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _asset_id(symbol: str) -> str:
+    # Stable per symbol, as Alpaca's asset ids are.
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-alpaca-asset:{symbol}"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

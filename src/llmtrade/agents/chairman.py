@@ -29,7 +29,9 @@ async def decide(
 ) -> DecisionAnswer:
     """`pitches` and `reviews` are keyed by neutral labels; `scores` lists (label, score), best first."""
     schema = decision_answer_schema([i.symbol for i in universe])
-    prompt = prompts.render(ROLE, pitches=pitches, reviews=reviews, scores=scores, packs=packs, week_id=week_id)
+    prompt = prompts.render(
+        ROLE, pitches=pitches, reviews=reviews, scores=scores, week_id=week_id, snapshot=packs[0].snapshot
+    )
     answer = await gateway.ask(
         chairman,
         as_messages(prompt),
@@ -67,7 +69,7 @@ def offline_decision(
     mean = dict(scores)[label].mean_score
     sign = 1 if chosen.conviction > 0 else -1
     conviction = chosen.conviction if mean >= 6.5 else sign
-    dissent = [r.best_argument_against for r in reviews.get(label, [])][:3]
+    dissent = list(dict.fromkeys(r.best_argument_against for r in reviews.get(label, [])))[:3]
     return schema.model_validate(
         {
             "selected_trade": {"instrument": chosen.instrument, "direction": chosen.direction, "horizon": "1w"},

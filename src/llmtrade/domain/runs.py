@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 from llmtrade.domain.events import EventPayload
 
 
 def new_run_id(now: datetime) -> str:
     """Sortable by time, unique across machines: 20260107T130000Z-3f9a1c."""
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
 class RunStarted(EventPayload):
@@ -37,3 +37,11 @@ class RunFailed(EventPayload):
     error_type: str
     error: str
     duration_ms: float
+
+
+class WeekCompleted(EventPayload):
+    """The weekly run finished every stage for the week; a later run-weekly does nothing."""
+
+    run_id: str
+    degraded: bool
+    notes: list[str]

@@ -134,3 +134,22 @@ class PaperOrderAccepted(EventPayload):
 
     order: Order
     fill_after: datetime
+
+
+class OrdersPlanned(EventPayload):
+    """The account's orders for the week, frozen before any is sent (a resume sends this plan)."""
+
+    account_id: str
+    broker: str
+    orders: list[Order]
+    positions_before: dict[str, Position]
+
+
+class AccountHalted(EventPayload):
+    account_id: str
+    reason: str
+
+
+class AccountResumed(EventPayload):
+    account_id: str
+    reason: str

@@ -1,0 +1,379 @@
+"""The Alpaca broker: account, positions and market orders through alpaca-py's TradingClient (paper by default).
+
+Orders are made idempotent by their client_order_id, never by retrying blindly. alpaca-py's own retry
+loop (429/504, on every call) is switched off here: a 504 on POST /v2/orders may come back after Alpaca
+accepted the order, and a second POST would either buy twice or bounce off the duplicate check. So a
+submission that ends ambiguously (timeout, dropped connection, 429, 5xx) is settled by looking the order
+up by its client_order_id: found, it is the answer; not found, Alpaca never got it and the caller may
+simply rerun, which sends it again under the same id. A duplicate-id refusal (422, code 40010001) is
+answered the same way, by returning the order Alpaca already holds. `submit` POSTs at most once.
+
+A real-money endpoint (paper=False, or a url_override on api.alpaca.markets) is refused at construction,
+before any request, unless live trading was explicitly enabled in risk.yaml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult, OrderStatus, Position
+from llmtrade.errors import (
+    BrokerRejected,
+    BrokerUnavailable,
+    LiveTradingRefused,
+    LlmtradeError,
+    OperationalError,
+    TemporaryError,
+)
+from llmtrade.market.alpaca_http import configure_retries, error_code, error_message, impose_timeout
+
+T = TypeVar("T")
+
+# alpaca-py's BaseURL.TRADING_PAPER / TRADING_LIVE, spelled out so that building a broker (and refusing a
+# live one) imports nothing of alpaca-py.
+_PAPER_URL = "https://paper-api.alpaca.markets"
+_LIVE_URL = "https://api.alpaca.markets"
+_LIVE_HOST = "api.alpaca.markets"
+
+# Alpaca's code for an invalid order request. It covers many validation errors, so the message decides
+# whether it is the duplicate client_order_id.
+_INVALID_REQUEST_CODE = 40010001
+
+# alpaca-py OrderStatus values, as strings so this module need not import alpaca-py. Everything that is
+# neither filled nor dead (new, accepted, pending_new, partially_filled, held, done_for_day, ...) is still
+# working at Alpaca: ACCEPTED.
+_FILLED_STATUSES = frozenset({"filled"})
+_DEAD_STATUSES = frozenset({"rejected", "canceled", "expired"})
+
+_KEYS_HINT = "check the account's keys (alpaca.key_env / alpaca.secret_env in accounts.yaml)"
+
+
+class AlpacaBroker:
+    """One Alpaca account; `account_id` is our name for it, the keys decide which Alpaca account it is."""
+
+    name = "alpaca"
+
+    def __init__(
+        self,
+        account_id: str,
+        api_key: str,
+        secret_key: str,
+        *,
+        paper: bool = True,
+        url_override: str | None = None,
+        timeout_seconds: float = 15.0,
+        live_trading_enabled: bool = False,
+    ):
+        if timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
+        self.account_id = account_id
+        self.paper = paper
+        self.url_override = url_override
+        self.timeout_seconds = timeout_seconds
+        self.endpoint = url_override or (_PAPER_URL if paper else _LIVE_URL)
+        # A paper flag with a live URL is still real money: the host decides as much as the flag.
+        self.live = not paper or (url_override is not None and _host(url_override) == _LIVE_HOST)
+        if self.live and not live_trading_enabled:
+            raise LiveTradingRefused(
+                f"refusing to trade account {account_id!r} on Alpaca's live, real-money endpoint ({self.endpoint}): "
+                "live trading is not enabled. Set `live_trading_enabled: true` in risk.yaml to allow it, "
+                "or trade on paper."
+            )
+        self._api_key = api_key
+        self._secret_key = secret_key
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        # Never show the keys, not even in a traceback's locals.
+        return f"AlpacaBroker(account_id={self.account_id!r}, endpoint={self.endpoint!r}, live={self.live})"
+
+    def close(self) -> None:
+        """Release the pooled connection; the broker opens a new one if used again."""
+        if self._client is not None:
+            self._client._session.close()
+            self._client = None
+
+    # ----------------------------------------------------------------- Broker protocol
+
+    def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
+        client = self._trading_client()
+        found = self._read("the account", client.get_account)
+        held = self._read("the positions", client.get_all_positions)
+        positions: dict[str, Position] = {}
+        for raw in held:
+            position = _position(raw, prices)
+            if position is not None:
+                positions[position.symbol] = position
+        return AccountSnapshot(
+            account_id=self.account_id,
+            cash=_money(found.cash, "account cash"),
+            equity=_money(found.equity, "account equity"),
+            buying_power=_money(found.buying_power, "account buying_power"),
+            positions=positions,
+        )
+
+    def submit(self, order: Order) -> OrderResult:
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        import requests
+        from alpaca.common.exceptions import APIError
+        from alpaca.trading.enums import OrderSide, TimeInForce
+        from alpaca.trading.requests import MarketOrderRequest
+
+        request = MarketOrderRequest(
+            symbol=order.symbol,
+            qty=order.qty,
+            side=OrderSide(order.side.value),
+            # DAY: sent while the market is closed, Alpaca queues it for the next open, as the weekly run wants.
+            time_in_force=TimeInForce.DAY,
+            client_order_id=order.client_order_id,
+        )
+        client = self._trading_client()
+        try:
+            placed = client.submit_order(request)
+        except APIError as exc:
+            status, body = exc.status_code, str(exc)
+            if status == 422 and _is_duplicate_id(body):
+                return self._already_known(order)
+            if status is not None and 400 <= status < 500 and status != 429:
+                raise BrokerRejected(_refusal(f"alpaca rejected order {_describe(order)}", status, body)) from exc
+            # 429 and 5xx (a gateway's 504 included) say nothing about whether the order got through.
+            return self._settle_by_lookup(order, f"HTTP {status}: {error_message(body)}", exc)
+        except requests.RequestException as exc:
+            # Timeout, reset connection, or a 2xx whose body is not JSON: the POST may have landed.
+            return self._settle_by_lookup(order, _transport_detail(exc, self.timeout_seconds), exc)
+        except ValidationError as exc:
+            raise OperationalError(
+                f"alpaca accepted order {_describe(order)} but answered in a shape alpaca-py cannot read "
+                f"({_short(exc)}); a rerun will not send it twice (same client_order_id)"
+            ) from exc
+        return _result(placed)
+
+    def find(self, client_order_id: str) -> OrderResult | None:
+        found = self._lookup(client_order_id)
+        return None if found is None else _result(found)
+
+    def is_shortable(self, symbol: str) -> bool:
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.common.exceptions import APIError
+
+        client = self._trading_client()
+
+        def get() -> Any:
+            try:
+                return client.get_asset(symbol)
+            except APIError as exc:
+                # An asset Alpaca does not know cannot be shorted; buying it fails at submit with Alpaca's reason.
+                if exc.status_code == 404:
+                    return None
+                raise
+
+        asset = self._read(f"asset {symbol}", get)
+        return asset is not None and bool(asset.shortable)
+
+    # ----------------------------------------------------------------- internals
+
+    def _trading_client(self) -> Any:
+        if self._client is None:
+            # lazy: alpaca-py is heavy; keeps CLI start-up fast
+            from alpaca.trading.client import TradingClient
+
+            client = TradingClient(
+                api_key=self._api_key, secret_key=self._secret_key, paper=self.paper, url_override=self.url_override
+            )
+            # No retries at all: see the module docstring. Reads fail fast too; the caller's rerun retries them.
+            configure_retries(client, 0, 0, ())
+            impose_timeout(client._session, self.timeout_seconds)
+            self._client = client
+        return self._client
+
+    def _lookup(self, client_order_id: str) -> Any:
+        """Alpaca's order (alpaca-py model) with this client_order_id, or None when it has none."""
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.common.exceptions import APIError
+
+        client = self._trading_client()
+
+        def get() -> Any:
+            try:
+                return client.get_order_by_client_id(client_order_id)
+            except APIError as exc:
+                if exc.status_code == 404:
+                    return None
+                raise
+
+        return self._read(f"the lookup of order {client_order_id}", get)
+
+    def _settle_by_lookup(self, order: Order, failure: str, cause: BaseException) -> OrderResult:
+        """After a submission that may or may not have landed: the order if Alpaca has it, else an error."""
+        try:
+            found = self._lookup(order.client_order_id)
+        except LlmtradeError as lookup_error:
+            kind = BrokerUnavailable if isinstance(lookup_error, TemporaryError) else OperationalError
+            raise kind(
+                f"alpaca did not confirm order {_describe(order)} ({failure}) and looking it up failed too "
+                f"({lookup_error}): whether alpaca received it is unknown. A rerun looks it up again and sends "
+                "it only if alpaca never got it (same client_order_id, so never twice)."
+            ) from cause
+        if found is None:
+            raise BrokerUnavailable(
+                f"alpaca did not receive order {_describe(order)} ({failure}); a lookup by client_order_id "
+                "found nothing. A rerun will send it again with the same client_order_id."
+            ) from cause
+        return self._same_order(order, found)
+
+    def _already_known(self, order: Order) -> OrderResult:
+        """Alpaca refused a duplicate client_order_id: the order it already holds is the answer."""
+        found = self._lookup(order.client_order_id)
+        if found is None:
+            raise BrokerUnavailable(
+                f"alpaca says client_order_id {order.client_order_id} is already used, yet a lookup by it found "
+                "no order; try again later"
+            )
+        return self._same_order(order, found)
+
+    def _same_order(self, order: Order, found: Any) -> OrderResult:
+        """`found` as our result, unless the id names a different order (an id reused by mistake)."""
+        side = _enum_value(found.side)
+        qty = _decimal(found.qty)
+        if (found.symbol or "").upper() != order.symbol.upper() or side != order.side.value or qty != order.qty:
+            raise BrokerRejected(
+                f"client_order_id {order.client_order_id} already names a different order at alpaca "
+                f"({side} {found.qty} {found.symbol}, id {found.id}), not {order.side.value} {order.qty} "
+                f"{order.symbol}: refusing to take it for this one"
+            )
+        return _result(found)
+
+    def _read(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, with everything it may raise translated into our error families."""
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        import requests
+        from alpaca.common.exceptions import APIError
+
+        try:
+            return call()
+        except requests.RequestException as exc:
+            raise BrokerUnavailable(
+                f"alpaca ({self.endpoint}) failed {what}: {_transport_detail(exc, self.timeout_seconds)}"
+            ) from exc
+        except APIError as exc:
+            status, body = exc.status_code, str(exc)
+            if status is None or status == 429 or status >= 500:
+                raise BrokerUnavailable(
+                    f"alpaca ({self.endpoint}) failed {what} (HTTP {status}: {error_message(body)})"
+                ) from exc
+            raise BrokerRejected(_refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
+        except ValidationError as exc:
+            raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {_short(exc)}") from exc
+
+
+def _host(url: str) -> str:
+    # urlsplit finds a host only after "//"; a bare "api.alpaca.markets" must not slip through as a path.
+    split = urlsplit(url if "//" in url else f"//{url}")
+    return (split.hostname or "").rstrip(".")
+
+
+def _is_duplicate_id(body: str) -> bool:
+    message = error_message(body).lower()
+    return error_code(body) == _INVALID_REQUEST_CODE and "client_order_id" in message and "unique" in message
+
+
+def _refusal(head: str, status: int, body: str) -> str:
+    detail = error_message(body)
+    text = f"{head}: {detail} (HTTP {status})"
+    # Alpaca answers bad keys with 401, or with a bare 403 "forbidden"; a 403 with a reason is about the order.
+    if status == 401 or (status == 403 and detail.strip().lower() in ("forbidden", "unauthorized")):
+        text += f"; {_KEYS_HINT}"
+    return text
+
+
+def _transport_detail(exc: Exception, timeout_seconds: float) -> str:
+    # lazy: alpaca-py is heavy; keeps CLI start-up fast (requests comes with it)
+    import requests
+
+    # ConnectTimeout is both; it means "never connected", so ConnectionError is checked first.
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not connect or the connection dropped: {exc}"
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {timeout_seconds:g}s"
+    return f"unusable answer: {exc}"
+
+
+def _describe(order: Order) -> str:
+    return f"{order.client_order_id} ({order.side.value} {order.qty} {order.symbol})"
+
+
+def _result(found: Any) -> OrderResult:
+    """An alpaca-py Order as our OrderResult."""
+    status = _enum_value(found.status)
+    filled_qty = int(_decimal(found.filled_qty) or 0)
+    price = found.filled_avg_price
+    fill_price = float(price) if filled_qty > 0 and price not in (None, "") else None
+    if status in _FILLED_STATUSES:
+        ours = OrderStatus.FILLED
+    elif status in _DEAD_STATUSES:
+        ours = OrderStatus.REJECTED
+    else:
+        ours = OrderStatus.ACCEPTED
+    message = f"alpaca status {status}"
+    if filled_qty > 0 and status not in _FILLED_STATUSES:
+        message += f", {filled_qty} of {found.qty} filled"
+    return OrderResult(
+        client_order_id=found.client_order_id,
+        status=ours,
+        broker_order_id=str(found.id),
+        filled_qty=filled_qty,
+        fill_price=fill_price,
+        message=message,
+    )
+
+
+def _position(raw: Any, prices: Mapping[str, float]) -> Position | None:
+    """An alpaca-py Position as ours (signed whole shares), or None when less than one share is held."""
+    qty = _decimal(raw.qty)
+    if qty is None:
+        raise OperationalError(f"alpaca sent position {raw.symbol} without a quantity")
+    # Alpaca sends a short as side "short" with a negative qty; trust the side even if the sign is missing.
+    signed = -abs(qty) if _enum_value(raw.side) == "short" else abs(qty)
+    # Whole shares only: we trade whole shares, and a fractional remainder cannot be sold by our orders anyway.
+    whole = int(signed)
+    if whole == 0:
+        return None
+    avg = _decimal(raw.avg_entry_price)
+    avg_price = float(avg) if avg is not None and avg > 0 else prices.get(raw.symbol)
+    if avg_price is None or avg_price <= 0:
+        raise OperationalError(f"alpaca sent position {raw.symbol} without an average entry price and none was given")
+    return Position(symbol=raw.symbol, qty=whole, avg_price=avg_price)
+
+
+def _money(value: Any, field: str) -> float:
+    amount = _decimal(value)
+    if amount is None:
+        raise OperationalError(f"alpaca sent no {field} (got {value!r})")
+    return float(amount)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    # Money and quantities arrive as strings ("1000.5", "-10"); Decimal reads them without float noise.
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _enum_value(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _short(exc: ValidationError) -> str:
+    """A one-line reason: pydantic's first error rather than its multi-line report."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]

@@ -1,0 +1,142 @@
+"""Assembling and guarding `run-weekly`: the per-week lock, the accounts' brokers, the stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import TYPE_CHECKING
+
+from llmtrade.clock import Clock
+from llmtrade.config.models import BrokerKind, Config
+from llmtrade.council.committee import Committee
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.runs import WeekCompleted
+from llmtrade.errors import OperationalError
+from llmtrade.market.alpaca_broker import AlpacaBroker
+from llmtrade.market.broker import Broker
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.paper_broker import PaperBroker
+from llmtrade.market.service import MarketData
+from llmtrade.pipeline.committee_stages import ChairmanStage, PitchStage, ReviewStage
+from llmtrade.pipeline.frozen import week_stream
+from llmtrade.pipeline.pipeline import Pipeline, StageObserver
+from llmtrade.pipeline.research_stages import MarketSnapshotStage, ResearchStage
+from llmtrade.pipeline.session import Session
+from llmtrade.pipeline.trading_stages import Desk, ExecutionStage, RiskStage
+from llmtrade.settings import Settings
+from llmtrade.storage.event_store import EventStore
+
+if TYPE_CHECKING:
+    import psycopg
+
+# Advisory-lock keys: a fixed namespace in the high bits, the week's day number in the low bits.
+_LOCK_NAMESPACE = 0x4C54_5700_0000_0000
+
+
+def completion(events: EventStore, week_id: date) -> StoredEvent | None:
+    found = events.read(stream=week_stream(week_id, "done"), type=WeekCompleted.event_type(), limit=1)
+    return found[0] if found else None
+
+
+@contextmanager
+def week_lock(conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> Iterator[None]:
+    """Hold the week's advisory lock for the duration; a second run of the same week stops at once."""
+    key = _LOCK_NAMESPACE + week_id.toordinal()
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    if not row or not row[0]:
+        raise OperationalError(
+            f"another {command} for week {week_id} is running (advisory lock {key:#x} is held); "
+            "let it finish, then run again: completed stages are not repeated"
+        )
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def build_desks(
+    config: Config,
+    settings: Settings,
+    events: EventStore,
+    clock: Clock,
+    calendar: TradingCalendar,
+    market: MarketData,
+    *,
+    live: bool,
+) -> list[Desk]:
+    """One broker per account: Alpaca when the account's keys are set in a live run, else paper.
+
+    An offline run never touches a live account, whatever the config says."""
+    desks = []
+    shortable = frozenset(i.symbol for i in config.assets.universe if i.shortable)
+    for account in config.accounts.accounts:
+        keys = account.alpaca
+        key = settings.secret(keys.key_env) if keys else None
+        secret = settings.secret(keys.secret_env) if keys else None
+        use_alpaca = live and account.broker is not BrokerKind.PAPER and bool(key and secret)
+        if account.broker is BrokerKind.ALPACA and live and not use_alpaca:
+            raise OperationalError(
+                f"account {account.id} uses broker alpaca but {keys.key_env if keys else '?'} / "
+                f"{keys.secret_env if keys else '?'} are not set"
+            )
+        broker: Broker
+        if use_alpaca and key and secret:
+            broker = AlpacaBroker(
+                account.id,
+                key,
+                secret,
+                url_override=settings.alpaca_url,
+                timeout_seconds=config.accounts.alpaca.request_timeout_seconds,
+                live_trading_enabled=config.risk.live_trading_enabled,
+            )
+        else:
+            broker = PaperBroker(
+                account.id,
+                starting_cash=account.starting_cash,
+                events=events,
+                clock=clock,
+                calendar=calendar,
+                prices=market,
+                slippage_bps=config.accounts.paper.slippage_bps,
+                commission_per_order=config.accounts.paper.commission_per_order,
+                shortable=shortable,
+            )
+        desks.append(Desk(account, broker))
+    return desks
+
+
+def weekly_pipeline(
+    session: Session,
+    market: MarketData,
+    desks: list[Desk],
+    week_id: date,
+    run_id: str,
+    *,
+    dry_run: bool,
+    observer: StageObserver | None = None,
+) -> Pipeline:
+    config = session.loaded.config
+    events = session.storage.events
+    committee = Committee(
+        session.gateway,
+        session.prompts,
+        config.models.pms,
+        config.models.chairman,
+        config.assets.universe,
+        week_id,
+        run_id,
+    )
+    return Pipeline(
+        [
+            MarketSnapshotStage(market, config.assets.symbols, events),
+            ResearchStage(session.gateway, session.prompts, config.models.research, config.assets.universe, events),
+            PitchStage(committee, events, session.clock),
+            ReviewStage(committee, events, session.clock),
+            ChairmanStage(committee, events, session.clock),
+            RiskStage(desks, config, events, week_id),
+            ExecutionStage(desks, events, week_id, dry_run=dry_run),
+        ],
+        events,
+        observer,
+    )
