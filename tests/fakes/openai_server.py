@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -325,9 +326,16 @@ class FakeOpenAIServer:
     is what a concurrency benchmark wants to check.
     """
 
-    def __init__(self, latency: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        port: int = 0,
+        answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.latency = latency
         self.port = port
+        # What a request gets when it does not fail: completion_for unless a test needs smarter answers.
+        self.answer = answer or completion_for
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -404,7 +412,7 @@ class FakeOpenAIServer:
             return status, headers, _error_body(status, f"fake failure: {HTTPStatus(status).phrase}")
         if not isinstance(body, dict) or "model" not in body:
             return HTTPStatus.BAD_REQUEST, {}, _error_body(HTTPStatus.BAD_REQUEST, "the body needs a model")
-        return HTTPStatus.OK, {}, completion_for(body)
+        return HTTPStatus.OK, {}, self.answer(body)
 
 
 def _seconds(value: float) -> str:

@@ -1,0 +1,60 @@
+"""Valid answers for the committee's roles, for fake LLM servers in tests and benchmarks.
+
+The generic schema-instance generator cannot know cross-field rules (a LONG pitch needs a positive
+conviction), so pitches and decisions are written here; everything else falls back to it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.fakes.openai_server import completion_for
+
+
+def _enum(schema: dict[str, Any], *path: str) -> list[str]:
+    node: Any = schema
+    for key in path:
+        node = node[key]
+        if "$ref" in node:
+            node = schema["$defs"][node["$ref"].split("/")[-1]]
+    return node["enum"]
+
+
+def _threshold(indicator: str = "price_vs_sma_20", op: str = "<", value: float = -0.02) -> dict[str, Any]:
+    return {"indicator": indicator, "op": op, "value": value}
+
+
+def pitch_for(schema: dict[str, Any], model: str, direction: str = "LONG", conviction: int = 2) -> dict[str, Any]:
+    symbols = _enum(schema, "properties", "instrument")
+    return {
+        "instrument": symbols[sum(map(ord, model)) % len(symbols)],
+        "direction": direction,
+        "horizon": "1w",
+        "thesis_bullets": ["Trend and carry agree.", "Positioning is light."],
+        "indicators": [{"name": "trend", "threshold": _threshold("price_vs_sma_20", ">", 0.0), "why": "trend intact"}],
+        "invalidation": {"text": "A close 2% under the 20-day average.", "rule": _threshold()},
+        "conviction": conviction,
+    }
+
+
+def decision_for(schema: dict[str, Any]) -> dict[str, Any]:
+    symbols = _enum(schema["$defs"]["SelectedTrade"], "properties", "instrument")
+    return {
+        "selected_trade": {"instrument": symbols[0], "direction": "LONG", "horizon": "1w"},
+        "conviction": 1,
+        "rationale": "The best-reviewed pitch, at half size.",
+        "dissent_summary": ["One reviewer thinks the move is priced."],
+        "monitoring_plan": {"checkpoints": ["12:00"], "key_indicators": [], "watch_conditions": ["gap down"]},
+        "invalidation": {"text": "A close 2% under the 20-day average.", "rule": _threshold()},
+    }
+
+
+def committee_answer(body: dict[str, Any]) -> dict[str, Any]:
+    reply = completion_for(body)
+    fmt = body.get("response_format", {}).get("json_schema")
+    if fmt and fmt["name"] == "PitchAnswer":
+        reply["choices"][0]["message"]["content"] = json.dumps(pitch_for(fmt["schema"], body["model"]))
+    elif fmt and fmt["name"] == "DecisionAnswer":
+        reply["choices"][0]["message"]["content"] = json.dumps(decision_for(fmt["schema"]))
+    return reply

@@ -1,0 +1,156 @@
+"""The paper broker against a real event store, and the week roll's order planning."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from llmtrade.clock import FixedClock
+from llmtrade.domain.trading import Order, OrderStatus, Position, Side
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.order_plan import client_order_id, plan_orders
+from llmtrade.market.paper_broker import PaperBroker, apply_fill, ledger_stream
+from llmtrade.storage.bootstrap import Storage
+
+WEEK = date(2026, 1, 7)
+BEFORE_OPEN = datetime(2026, 1, 7, 13, 0, tzinfo=UTC)  # 08:00 New York
+DURING = datetime(2026, 1, 7, 17, 0, tzinfo=UTC)  # 12:00 New York
+
+
+class Opens:
+    def __init__(self, prices: dict[tuple[str, date], float]):
+        self.prices = prices
+
+    def opening_price(self, symbol: str, day: date) -> float | None:
+        return self.prices.get((symbol, day))
+
+
+class Clock(FixedClock):
+    def set(self, instant: datetime) -> None:
+        self._instant = instant
+
+
+def _broker(storage: Storage, clock: FixedClock, opens: Opens, **kw: float) -> PaperBroker:
+    return PaperBroker(
+        "acct_1",
+        starting_cash=100_000.0,
+        events=storage.events,
+        clock=clock,
+        calendar=TradingCalendar(),
+        prices=opens,
+        **kw,
+    )
+
+
+def _order(symbol: str, side: Side, qty: int, intent: str = "open") -> Order:
+    return Order(
+        client_order_id=client_order_id(WEEK, "acct_1", symbol, intent),
+        account_id="acct_1",
+        week_id=WEEK,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        intent=intent,
+    )
+
+
+def test_an_order_while_closed_queues_for_the_next_open_and_fills_at_its_price_with_slippage(storage: Storage) -> None:
+    clock = Clock(BEFORE_OPEN)
+    broker = _broker(storage, clock, Opens({("TLT", WEEK): 90.0}), slippage_bps=10)
+    result = broker.submit(_order("TLT", Side.BUY, 100))
+    assert result.status is OrderStatus.ACCEPTED and "2026-01-07T09:30:00-05:00" in result.message
+    assert broker.account({"TLT": 91.0}).positions == {}
+    clock.set(DURING)
+    account = broker.account({"TLT": 91.0})
+    assert account.positions == {"TLT": Position(symbol="TLT", qty=100, avg_price=90.09)}
+    assert account.cash == pytest.approx(100_000 - 100 * 90.09)
+    assert account.equity == pytest.approx(account.cash + 100 * 91.0)
+    assert broker.find(result.client_order_id).status is OrderStatus.FILLED
+
+
+def test_an_order_while_open_fills_at_once_at_the_latest_price(storage: Storage) -> None:
+    broker = _broker(
+        storage, FixedClock(DURING), Opens({("SPY", WEEK): 500.0}), slippage_bps=0, commission_per_order=1.0
+    )
+    result = broker.submit(_order("SPY", Side.SELL, 10))
+    assert (result.status, result.fill_price, result.filled_qty) == (OrderStatus.FILLED, 500.0, 10)
+    account = broker.account({"SPY": 490.0})
+    assert account.positions["SPY"].qty == -10
+    assert account.cash == pytest.approx(100_000 + 5000 - 1)
+    assert account.equity == pytest.approx(100_000 + 5000 - 1 - 4900)  # short gained 100, paid 1 commission
+
+
+def test_submitting_the_same_client_order_id_twice_places_one_order(storage: Storage) -> None:
+    broker = _broker(storage, FixedClock(DURING), Opens({("SPY", WEEK): 500.0}))
+    first = broker.submit(_order("SPY", Side.BUY, 10))
+    second = broker.submit(_order("SPY", Side.BUY, 10))
+    assert first == second
+    ledger = storage.events.read_stream(ledger_stream("acct_1"))
+    assert [e.type for e in ledger] == ["PaperOrderAccepted", "OrderFilled"]
+    assert broker.account({"SPY": 500.0}).positions["SPY"].qty == 10
+
+
+def test_balances_are_rebuilt_from_the_ledger_events(storage: Storage) -> None:
+    opens = Opens({("SPY", WEEK): 500.0, ("TLT", WEEK): 90.0})
+    broker = _broker(storage, FixedClock(DURING), opens, slippage_bps=0)
+    broker.submit(_order("SPY", Side.BUY, 10))
+    broker.submit(_order("SPY", Side.SELL, 4, "reduce"))
+    broker.submit(_order("TLT", Side.SELL, 20))
+    rebuilt = _broker(storage, FixedClock(DURING), opens, slippage_bps=0)  # a new process, same events
+    assert rebuilt.account({}) == broker.account({})
+    assert rebuilt.account({}).positions == {
+        "SPY": Position(symbol="SPY", qty=6, avg_price=500.0),
+        "TLT": Position(symbol="TLT", qty=-20, avg_price=90.0),
+    }
+
+
+def test_an_order_without_an_opening_price_stays_queued(storage: Storage) -> None:
+    broker = _broker(storage, FixedClock(DURING), Opens({}))
+    assert broker.submit(_order("GLD", Side.BUY, 5)).status is OrderStatus.ACCEPTED
+    assert broker.account({}).positions == {}
+
+
+@pytest.mark.parametrize(
+    ("qty", "avg", "signed", "price", "expected"),
+    [
+        (0, 0.0, 10, 100.0, (10, 100.0)),
+        (10, 100.0, 10, 110.0, (20, 105.0)),
+        (10, 100.0, -4, 120.0, (6, 100.0)),
+        (10, 100.0, -10, 120.0, (0, 0.0)),
+        (10, 100.0, -15, 120.0, (-5, 120.0)),
+        (-10, 50.0, -10, 40.0, (-20, 45.0)),
+    ],
+)
+def test_apply_fill_keeps_average_cost(qty: int, avg: float, signed: int, price: float, expected: tuple) -> None:
+    assert apply_fill(qty, avg, signed, price) == expected
+
+
+def _pos(symbol: str, qty: int) -> Position:
+    return Position(symbol=symbol, qty=qty, avg_price=100.0)
+
+
+def test_the_week_roll_closes_what_is_not_kept_and_resizes_what_is() -> None:
+    held = {"GLD": _pos("GLD", 50), "TLT": _pos("TLT", 100)}
+    orders = plan_orders(WEEK, "acct_1", held, "TLT", 60)
+    assert [(o.symbol, o.side, o.qty, o.intent) for o in orders] == [
+        ("GLD", Side.SELL, 50, "close"),
+        ("TLT", Side.SELL, 40, "resize"),
+    ]
+    assert plan_orders(WEEK, "acct_1", {"TLT": _pos("TLT", 100)}, "TLT", 100) == []
+
+
+def test_changing_side_closes_then_opens_and_flat_closes_everything() -> None:
+    flip = plan_orders(WEEK, "acct_1", {"SPY": _pos("SPY", 30)}, "SPY", -20)
+    assert [(o.side, o.qty, o.intent) for o in flip] == [(Side.SELL, 30, "close"), (Side.SELL, 20, "open")]
+    flat = plan_orders(WEEK, "acct_1", {"SPY": _pos("SPY", 30), "QQQ": _pos("QQQ", -5)}, "", 0)
+    assert [(o.symbol, o.side, o.qty) for o in flat] == [("QQQ", Side.BUY, 5), ("SPY", Side.SELL, 30)]
+
+
+def test_client_order_ids_are_deterministic_distinct_and_at_most_48_characters() -> None:
+    assert client_order_id(WEEK, "acct_1", "SPY", "open") == "lt-20260107-acct_1-SPY-open"
+    assert client_order_id(WEEK, "acct_1", "SPY", "open") == client_order_id(WEEK, "acct_1", "SPY", "open")
+    assert client_order_id(WEEK, "acct_1", "SPY", "open") != client_order_id(WEEK, "acct_1", "SPY", "close")
+    long_account = "a" * 32
+    ids = {client_order_id(WEEK, long_account, s, "resize") for s in ("SPY", "QQQ")}
+    assert len(ids) == 2 and all(len(i) <= 48 for i in ids)

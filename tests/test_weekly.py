@@ -1,0 +1,236 @@
+"""`llmtrade run-weekly` end to end on a real PostgreSQL: offline run, resume, idempotence, locking,
+degraded PMs, dry runs and the live-endpoint refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import WeekCompleted
+from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
+from llmtrade.pipeline import committee_stages, research_stages, trading_stages
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from tests.fakes.committee_answers import committee_answer
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
+
+
+@pytest.fixture
+def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    return cli_env["DATABASE_URL"]
+
+
+def _events(url: str, **filters: Any) -> list[Any]:
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        return storage.events.read(**filters)
+
+
+def _count(url: str) -> Counter[str]:
+    return Counter(e.type for e in _events(url))
+
+
+def test_offline_run_has_4_pitches_12_reviews_a_decision_the_gate_and_orders_for_every_non_flat_account(
+    week: str,
+) -> None:
+    result = runner.invoke(app, ["run-weekly", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "OFFLINE MODE" in result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["pitches"]) == 4
+    assert sum(len(row) for row in report["review_matrix"].values()) == 12
+    assert report["decision"]["instrument"] and report["market"]["synthetic"] is True
+    assert len(report["risk"]) == 5  # four PMs and the chairman; the FLAT baseline has no intent
+    accounts_with_orders = {o["account_id"] for o in report["orders"]}
+    non_flat = {p["account"] for p in report["pitches"] if p["direction"] != "FLAT"}
+    if report["decision"]["direction"] != "FLAT":
+        non_flat.add("acct_5")
+    assert accounts_with_orders == non_flat
+    assert "acct_6" not in accounts_with_orders
+    assert all(o["status"] == "accepted" and o["broker"] == "paper" for o in report["orders"])  # queued for the open
+    counts = _count(week)
+    assert (counts["PitchSubmitted"], counts["ReviewSubmitted"], counts["DecisionMade"]) == (4, 12, 1)
+    assert counts["RiskChecked"] == 5 and counts["OrderSubmitted"] == len(report["orders"])
+    assert counts["LLMCallCompleted"] == 2 + 4 + 12 + 1
+    assert counts["WeekCompleted"] == 1
+
+
+def test_a_second_run_of_the_same_week_adds_nothing(week: str) -> None:
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    before = _count(week)
+    again = runner.invoke(app, ["run-weekly"])
+    assert again.exit_code == 0
+    assert "week 2026-01-07 is already complete" in again.stdout and "nothing to do" in again.stdout
+    assert _count(week) == before
+
+
+STAGES = ["market_snapshot", "research", "pitches", "peer_review", "chairman", "risk_gate", "execution"]
+STAGE_CLASSES = {
+    "market_snapshot": research_stages.MarketSnapshotStage,
+    "research": research_stages.ResearchStage,
+    "pitches": committee_stages.PitchStage,
+    "peer_review": committee_stages.ReviewStage,
+    "chairman": committee_stages.ChairmanStage,
+    "risk_gate": trading_stages.RiskStage,
+    "execution": trading_stages.ExecutionStage,
+}
+
+
+@pytest.mark.parametrize("completed", STAGES)
+def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
+    week: str, completed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run dies right after `completed` finished; the rerun does the rest, once."""
+    index = STAGES.index(completed)
+    if index + 1 < len(STAGES):
+        victim = STAGE_CLASSES[STAGES[index + 1]]
+        monkeypatch.setattr(victim, "run", _killed)
+        crashed = runner.invoke(app, ["run-weekly"])
+        monkeypatch.undo()
+        monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+        monkeypatch.setenv("DATABASE_URL", week)
+    else:  # killed after execution, before the week was marked complete
+        original = NewEvent.of.__func__
+
+        def die_on_completion(cls: type, payload: Any, **kw: Any) -> Any:
+            if isinstance(payload, WeekCompleted):
+                raise KeyboardInterrupt
+            return original(cls, payload, **kw)
+
+        monkeypatch.setattr(NewEvent, "of", classmethod(die_on_completion))
+        crashed = runner.invoke(app, ["run-weekly"])
+        monkeypatch.undo()
+        monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+        monkeypatch.setenv("DATABASE_URL", week)
+    assert crashed.exit_code != 0
+    resumed = runner.invoke(app, ["run-weekly", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads(resumed.stdout)
+    assert report["resumed_stages"] == [s for s in STAGES[: index + 1] if s != "execution"]
+    completed_stages = Counter(e.payload["stage"] for e in _events(week, type="StageCompleted"))
+    assert completed_stages[completed] == 2  # ran, then loaded on resume
+    calls = Counter(e.payload["role"] for e in _events(week, type="LLMCallCompleted"))
+    assert calls == {"research": 2, "pm_pitch": 4, "peer_review": 12, "chairman_decision": 1}  # nothing asked twice
+    submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in _events(week, type="OrderSubmitted")]
+    assert len(submitted) == len(set(submitted)) == len(report["orders"])
+    accepted = [
+        PaperOrderAccepted.from_event(e).order.client_order_id for e in _events(week, type="PaperOrderAccepted")
+    ]
+    assert sorted(accepted) == sorted(submitted)  # each order reached the broker exactly once
+
+
+async def _killed(self: object, context: object) -> object:
+    raise KeyboardInterrupt  # like a kill: not an LlmtradeError, nothing handles it gracefully
+
+
+def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crash falls between the broker accepting an order and our event recording it."""
+    original = trading_stages.ExecutionStage._send
+    calls = {"n": 0}
+
+    def send_then_die(broker: Any, order: Any) -> Any:
+        original(broker, order)
+        calls["n"] += 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trading_stages.ExecutionStage, "_send", staticmethod(send_then_die))
+    assert runner.invoke(app, ["run-weekly"]).exit_code != 0
+    assert calls["n"] == 1
+    monkeypatch.undo()
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    monkeypatch.setenv("DATABASE_URL", week)
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    accepted = [
+        PaperOrderAccepted.from_event(e).order.client_order_id for e in _events(week, type="PaperOrderAccepted")
+    ]
+    assert len(accepted) == len(set(accepted))
+    assert len(_events(week, type="OrderSubmitted")) == len(accepted)
+
+
+def test_two_concurrent_runs_of_one_week_produce_one_set_of_events(week: str) -> None:
+    env = {**os.environ, "DATABASE_URL": week, "LLMTRADE_NOW": WEDNESDAY_8AM}
+    command = [sys.executable, "-m", "llmtrade", "run-weekly"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outcomes = [(*p.communicate(timeout=120), p.returncode) for p in (first, second)]
+    codes = sorted(code for _, _, code in outcomes)
+    assert codes[0] == 0
+    loser = next((o for o in outcomes if o[2] != 0), None)
+    if loser is not None:
+        assert "is running (advisory lock" in loser[1]
+    counts = _count(week)
+    assert counts["WeekCompleted"] == 1
+    assert (counts["PitchSubmitted"], counts["ReviewSubmitted"], counts["DecisionMade"]) == (4, 12, 1)
+    assert counts["PaperOrderAccepted"] == counts["OrderSubmitted"]
+    assert counts["LLMCallCompleted"] == 19
+
+
+def test_an_invalid_pm_answer_degrades_only_that_account(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+
+    def grok_cannot_pitch(body: dict[str, Any]) -> dict[str, Any]:
+        reply = committee_answer(body)
+        fmt = body.get("response_format", {}).get("json_schema", {})
+        if body["model"] == "x-ai/grok-4" and fmt.get("name") == "PitchAnswer":
+            reply["choices"][0]["message"]["content"] = "I would rather not commit to a trade."
+        return reply
+
+    with fake_llm() as fake:
+        fake.answer = grok_cannot_pitch
+        result = runner.invoke(app, ["run-weekly", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["failed_pms"] == ["grok"]
+    assert [p["pm"] for p in report["pitches"]] == ["gpt", "gemini", "sonnet"]
+    assert any("PM grok" in note and "acct_4 stays flat" in note for note in report["degraded"])
+    assert sum(len(row) for row in report["review_matrix"].values()) == 6  # 3 x 2: grok does not review
+    acct_4 = next(v for v in report["risk"] if v["account_id"] == "acct_4")
+    assert acct_4["target_qty"] == 0 and acct_4["approved"]
+    assert not [o for o in report["orders"] if o["account_id"] == "acct_4"]
+    assert {o["account_id"] for o in report["orders"]} >= {"acct_1", "acct_2", "acct_3", "acct_5"}
+    [failed] = _events(week, type="PitchFailed")
+    assert failed.payload["pm_id"] == "grok" and failed.account_id == "acct_4"
+    assert "after a repair attempt" in failed.payload["error"]
+    [finished] = _events(week, type="RunFinished")
+    assert finished.payload["degraded"] is True
+
+
+def test_dry_run_does_everything_but_send_orders(week: str) -> None:
+    dry = runner.invoke(app, ["run-weekly", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    report = json.loads(dry.stdout)
+    assert report["dry_run"] and report["orders"] and all(o["status"] == "planned" for o in report["orders"])
+    counts = _count(week)
+    assert counts["OrderSubmitted"] == 0 and counts["PaperOrderAccepted"] == 0 and counts["WeekCompleted"] == 0
+    real = json.loads(runner.invoke(app, ["run-weekly", "--json"]).stdout)
+    assert [o["client_order_id"] for o in real["orders"]] == [o["client_order_id"] for o in report["orders"]]
+    assert _count(week)["OrderSubmitted"] == len(report["orders"])
+
+
+def test_a_live_endpoint_configuration_is_refused(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    monkeypatch.setenv("ALPACA_ACCT_1_KEY", "key")
+    monkeypatch.setenv("ALPACA_ACCT_1_SECRET", "secret")
+    monkeypatch.setenv("LLMTRADE_ALPACA_URL", "https://api.alpaca.markets")
+    with fake_llm() as fake:
+        result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 1
+    assert "live_trading_enabled: true" in result.stderr
+    assert fake.requests == []  # refused before any model was asked
+    assert _count(week)["OrderSubmitted"] == 0
