@@ -15,6 +15,7 @@ RANK = {
     "domain": 1,
     "clock": 1,
     "settings": 1,
+    "paths": 0,
     "config": 2,
     "storage": 3,
     "market": 4,

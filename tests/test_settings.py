@@ -9,7 +9,8 @@ import pytest
 
 from llmtrade.clock import FixedClock, SystemClock, make_clock
 from llmtrade.errors import UsageError
-from llmtrade.settings import default_home, load_settings
+from llmtrade.paths import default_home
+from llmtrade.settings import load_settings
 
 
 def test_home_defaults_to_the_user_data_directory_not_to_home(monkeypatch: pytest.MonkeyPatch) -> None:

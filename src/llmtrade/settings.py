@@ -14,16 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmtrade.errors import UsageError
-
-
-def default_home() -> Path:
-    """The user's data directory (XDG on Linux, the platform's usual place elsewhere)."""
-    xdg = os.environ.get("XDG_DATA_HOME")
-    if xdg:
-        return Path(xdg) / "llmtrade"
-    if os.name == "nt":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "llmtrade"
-    return Path.home() / ".local" / "share" / "llmtrade"
+from llmtrade.paths import default_home
 
 
 class Settings(BaseSettings):

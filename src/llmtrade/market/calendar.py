@@ -8,15 +8,20 @@ pandas is touched on the first call only and never at import time.
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import os
 import warnings
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import MarketDataError
+from llmtrade.paths import home
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -40,7 +45,17 @@ class _Schedule:
 
 @cache
 def _schedule() -> _Schedule:
-    # Building XNYS costs ~0.1 s and importing it ~0.4 s: do both once per process, on first use.
+    # Importing exchange_calendars (and pandas) costs ~0.4 s, which every cron command would pay; the
+    # schedule it yields is kept on disk instead and rebuilt when the library changes or the horizon runs short.
+    cached = _read_cache(_cache_file())
+    if cached is not None:
+        return cached
+    schedule = _build()
+    _write_cache(_cache_file(), schedule)
+    return schedule
+
+
+def _build() -> _Schedule:
     import exchange_calendars  # lazy: keeps CLI start-up fast
 
     last_day = datetime.now(NEW_YORK).date() + _HORIZON
@@ -53,14 +68,48 @@ def _schedule() -> _Schedule:
     days = [stamp.date() for stamp in table.index]
     opens = [stamp.to_pydatetime().astimezone(UTC) for stamp in table["open"]]
     closes = [stamp.to_pydatetime().astimezone(UTC) for stamp in table["close"]]
-    return _Schedule(
-        first_day=_FIRST_DAY,
-        last_day=last_day,
-        days=days,
-        opens=opens,
-        closes=closes,
-        index={day: i for i, day in enumerate(days)},
-    )
+    return _Schedule(_FIRST_DAY, last_day, days, opens, closes, {day: i for i, day in enumerate(days)})
+
+
+def _cache_file() -> Path:
+    try:
+        version = importlib.metadata.version("exchange_calendars")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return home() / "cache" / f"xnys-{version}.json"
+
+
+def _read_cache(path: Path) -> _Schedule | None:
+    try:
+        data = json.loads(path.read_text())
+        first_day, last_day = date.fromisoformat(data["first_day"]), date.fromisoformat(data["last_day"])
+    except (OSError, ValueError, KeyError):
+        return None
+    if first_day != _FIRST_DAY or last_day < datetime.now(NEW_YORK).date() + _HORIZON / 2:
+        return None  # built for another range, or its horizon is running out: rebuild
+    days = [date.fromordinal(n) for n in data["days"]]
+    opens = [datetime.fromtimestamp(t, UTC) for t in data["opens"]]
+    closes = [datetime.fromtimestamp(t, UTC) for t in data["closes"]]
+    if not (len(days) == len(opens) == len(closes)):
+        return None
+    return _Schedule(first_day, last_day, days, opens, closes, {day: i for i, day in enumerate(days)})
+
+
+def _write_cache(path: Path, schedule: _Schedule) -> None:
+    data = {
+        "first_day": schedule.first_day.isoformat(),
+        "last_day": schedule.last_day.isoformat(),
+        "days": [d.toordinal() for d in schedule.days],
+        "opens": [int(t.timestamp()) for t in schedule.opens],
+        "closes": [int(t.timestamp()) for t in schedule.closes],
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(data))
+        partial.replace(path)  # atomic: a concurrent reader sees the old file or the new one
+    except OSError:
+        pass  # a read-only home only costs speed, never correctness
 
 
 def _require_aware(at: datetime) -> None:

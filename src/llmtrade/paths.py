@@ -1,0 +1,21 @@
+"""Where llmtrade keeps its files, without importing anything heavy (the calendar needs it early)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def default_home() -> Path:
+    """The user's data directory (XDG on Linux, the platform's usual place elsewhere)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "llmtrade"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "llmtrade"
+    return Path.home() / ".local" / "share" / "llmtrade"
+
+
+def home() -> Path:
+    """LLMTRADE_HOME when set, else the default."""
+    return Path(os.environ.get("LLMTRADE_HOME") or default_home())
