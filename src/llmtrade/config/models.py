@@ -146,7 +146,7 @@ class Provider(_Model):
     base_url: HttpUrl
     api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=900)] = 120.0
-    max_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    max_concurrency: Annotated[int, Field(ge=1, le=64)] = 16
     max_retries: Annotated[int, Field(ge=0, le=10)] = 4
     structured_outputs: bool = True
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +22,7 @@ class AnswerInvalid(Exception):
     """The answer is not valid JSON or does not fit the schema; the message says how, briefly."""
 
 
+@lru_cache(maxsize=256)
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema in the form strict structured outputs require.
 
@@ -29,6 +31,7 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """
     schema = model.model_json_schema()
     _tighten(schema)
+    # Cached per model class (12 concurrent reviews share one); callers must not mutate it.
     return schema
 
 

@@ -108,9 +108,14 @@ class MarketData:
     def opening_price(self, symbol: str, day: date) -> float | None:
         """The opening price of `day`'s session, asked of the providers directly.
 
-        The cache is bypassed: during the session a provider's daily bar is still incomplete,
-        and only its open may be used; caching it would leak a partial close into later reads.
+        A cached bar is used when there is one (the cache only holds complete sessions). Otherwise
+        the providers are asked directly and the answer is not cached: during the session a daily
+        bar is still incomplete, and caching it would leak a partial close into later reads.
         """
+        for provider in self.providers:
+            cached = self._cache.read([symbol], day, day, synthetic=provider.synthetic)[symbol]
+            if cached:
+                return cached[0].open
         for provider in self.providers:
             try:
                 bars = provider.daily_bars([symbol], day, day).get(symbol) or []

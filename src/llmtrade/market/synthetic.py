@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
@@ -76,9 +77,18 @@ class SyntheticMarket:
             raise MarketDataError(f"synthetic market does not know {', '.join(unknown)} (not in the universe)")
         if end < ORIGIN:
             return {s: [] for s in symbols}
-        sessions = tuple(self._calendar.sessions_between(ORIGIN, end))
+        # The whole path through the calendar's horizon, once per process: every later request is a
+        # slice of it, and a bar never depends on the range asked for.
+        sessions = tuple(self._calendar.sessions_between(ORIGIN, self._calendar.last_day))
+        if end > sessions[-1]:
+            raise MarketDataError(f"the synthetic market ends at {sessions[-1]}; {end} is past the calendar")
         path = _generate(tuple(sorted(self._classes.items())), self._seed, sessions)
-        return {s: [b for b in path[s] if start <= b.day <= end] for s in symbols}
+        return {s: _slice(path[s], start, end) for s in symbols}
+
+
+def _slice(bars: list[Bar], start: date, end: date) -> list[Bar]:
+    days = [b.day for b in bars]
+    return bars[bisect_left(days, start) : bisect_right(days, end)]
 
 
 def _factor(asset_class: str) -> str | None:
