@@ -105,6 +105,20 @@ def test_balances_are_rebuilt_from_the_ledger_events(storage: Storage) -> None:
     }
 
 
+def test_realised_and_unrealised_pnl_for_longs_and_shorts(storage: Storage) -> None:
+    clock = Clock(DURING)
+    opens = Opens({("SPY", WEEK): 500.0, ("TLT", WEEK): 90.0, ("SPY", date(2026, 1, 8)): 520.0})
+    broker = _broker(storage, clock, opens, slippage_bps=0, commission_per_order=1.0)
+    broker.submit(_order("SPY", Side.BUY, 10))
+    broker.submit(_order("TLT", Side.SELL, 20))
+    clock.set(datetime(2026, 1, 8, 17, 0, tzinfo=UTC))
+    broker.submit(_order("SPY", Side.SELL, 4, "reduce"))  # sells 4 at 520: +80 realised
+    account = broker.account({"SPY": 530.0, "TLT": 85.0})
+    assert account.realized_pnl == pytest.approx(4 * 20 - 3 * 1.0)  # three orders' commission
+    assert account.unrealized_pnl == pytest.approx(6 * 30 + 20 * 5)  # SPY up 30 on 6; TLT short down 5 on 20
+    assert account.equity == pytest.approx(100_000 + account.realized_pnl + account.unrealized_pnl)
+
+
 def test_an_order_without_an_opening_price_stays_queued(storage: Storage) -> None:
     broker = _broker(storage, FixedClock(DURING), Opens({}))
     assert broker.submit(_order("GLD", Side.BUY, 5)).status is OrderStatus.ACCEPTED

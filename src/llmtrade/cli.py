@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,6 +25,7 @@ from llmtrade.errors import LlmtradeError, UsageError
 if TYPE_CHECKING:
     from llmtrade.clock import Clock
     from llmtrade.config.loader import LoadedConfig
+    from llmtrade.market.service import MarketData
     from llmtrade.settings import Settings
     from llmtrade.storage.bootstrap import Storage
 
@@ -400,7 +402,7 @@ def council(
 
 def _market(
     state: _State, storage: Storage, loaded: LoadedConfig, *, live: bool, run_id: str | None, week_id: date | None
-):
+) -> MarketData:
     from llmtrade.market.calendar import TradingCalendar  # lazy: see module docstring
     from llmtrade.market.providers import build_providers, provider_names
     from llmtrade.market.service import MarketData, Recording
@@ -629,8 +631,15 @@ def run_weekly(
                 )
                 if week_stream(week_id, part) in stored_before
             ]
-            pipeline = weekly_pipeline(session, market, desks, week_id, run_id, dry_run=dry_run)
-            pipeline._observer = _progress(as_json)
+            pipeline = weekly_pipeline(
+                session,
+                market,
+                desks,
+                week_id,
+                run_id,
+                dry_run=dry_run,
+                observer=_progress(as_json, lambda: session.gateway.totals.calls),
+            )
             run = RunLog(storage.events, run_id=run_id, command="run-weekly", week_id=week_id)
             run.started(
                 arguments={"week": week, "dry_run": dry_run, "offline": offline, "replay": replay},
@@ -687,13 +696,18 @@ def _say_complete(week_id: date, payload: dict, when: str, as_json: bool) -> Non
     Output().line(f"week {week_id} is already complete (run {payload['run_id']} at {when}): nothing to do")
 
 
-def _progress(quiet: bool):
-    """Stage-by-stage progress on stderr, so stdout keeps only the report."""
+def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, float | None], None]:
+    """Stage-by-stage progress on stderr (stdout keeps only the report), with each stage's model calls."""
+    seen = {"calls": 0}
 
     def observe(stage: str, state: str, seconds: float | None) -> None:
+        made = calls() - seen["calls"]
+        seen["calls"] = calls()
         if quiet and state != "failed":
             return
-        text = f"{stage}: {state}" + (f" in {seconds:.2f} s" if seconds is not None else "")
+        text = f"{stage}: {state}"
+        if seconds is not None:
+            text += f" in {seconds:.2f} s" + (f" ({made} model calls)" if made else "")
         print_error(text, prefix="  ")
 
     return observe

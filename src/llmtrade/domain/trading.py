@@ -34,6 +34,9 @@ class AccountSnapshot(_Record):
     equity: float
     buying_power: float
     positions: dict[str, Position]
+    # Known to the paper broker from its ledger; brokers that do not report them leave None.
+    realized_pnl: float | None = None
+    unrealized_pnl: float | None = None
 
 
 class TradeIntent(_Record):

@@ -67,16 +67,19 @@ class PaperBroker:
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         self.settle()
-        cash, positions = self._fold()
+        cash, positions, realized = self._fold()
         marks = {s: prices.get(s, p.avg_price) for s, p in positions.items()}
         exposure = sum(abs(p.qty) * marks[s] for s, p in positions.items())
         equity = cash + sum(p.qty * marks[s] for s, p in positions.items())
+        unrealized = sum(p.qty * (marks[s] - p.avg_price) for s, p in positions.items())
         return AccountSnapshot(
             account_id=self.account_id,
             cash=round(cash, 2),
             equity=round(equity, 2),
             buying_power=round(max(0.0, equity - exposure), 2),
             positions=positions,
+            realized_pnl=round(realized, 2),
+            unrealized_pnl=round(unrealized, 2),
         )
 
     def submit(self, order: Order) -> OrderResult:
@@ -160,16 +163,20 @@ class PaperBroker:
                 fills[fill.client_order_id] = fill
         return accepted, fills
 
-    def _fold(self) -> tuple[float, dict[str, Position]]:
+    def _fold(self) -> tuple[float, dict[str, Position], float]:
+        """Cash, positions and realised P/L (net of commissions) from the fills, in order."""
         cash = self.starting_cash
+        realized = 0.0
         held: dict[str, tuple[int, float]] = {}
         for fill in self.fills():
             signed = fill.qty if fill.side is Side.BUY else -fill.qty
             cash -= signed * fill.price + fill.commission
             qty, avg = held.get(fill.symbol, (0, 0.0))
+            closed = min(abs(qty), abs(signed)) if qty and (qty > 0) != (signed > 0) else 0
+            realized += closed * (fill.price - avg) * (1 if qty > 0 else -1) - fill.commission
             held[fill.symbol] = apply_fill(qty, avg, signed, fill.price)
         positions = {s: Position(symbol=s, qty=q, avg_price=round(a, 4)) for s, (q, a) in held.items() if q != 0}
-        return cash, positions
+        return cash, positions, realized
 
     def _append(self, payload: PaperOrderAccepted | OrderFilled, week_id: date | None = None) -> None:
         order_week = payload.order.week_id if isinstance(payload, PaperOrderAccepted) else week_id
