@@ -321,8 +321,6 @@ def council(
     """Ask every council model, have them rank each other anonymously, and let the chairman answer."""
     if not query.strip():
         raise UsageError("the query is empty")
-    import asyncio  # lazy: see module docstring
-
     from llmtrade.council.general import GeneralCouncil
     from llmtrade.domain.council import CouncilConvened
     from llmtrade.domain.events import NewEvent
@@ -330,7 +328,7 @@ def council(
     from llmtrade.pipeline import council_stages as stages
     from llmtrade.pipeline.context import PipelineContext
     from llmtrade.pipeline.pipeline import Pipeline
-    from llmtrade.pipeline.runs import RunLog
+    from llmtrade.pipeline.runs import execute, start_run
     from llmtrade.pipeline.session import open_session
     from llmtrade.reports import mode_banner, print_council, usage_json
 
@@ -346,12 +344,8 @@ def council(
         members = models.council.models or list(models.pms)
         chairman = models.council.chairman or models.chairman
         run_id = new_run_id(clock.now())
-        run = RunLog(storage.events, run_id=run_id, command="council")
-        run.started(
-            arguments={"query": query, "offline": offline, "replay": replay},
-            mode=session.decision.mode.value,
-            mode_reason=session.decision.reason,
-            config_source=loaded.source,
+        run = start_run(
+            session, run_id=run_id, command="council", arguments={"query": query, "offline": offline, "replay": replay}
         )
         body = GeneralCouncil(session.gateway, session.prompts, members, chairman, run_id)
         storage.events.append(
@@ -364,18 +358,7 @@ def council(
             ]
         )
         pipeline = Pipeline(stages.council_stages(body, storage.events), storage.events)
-
-        async def go() -> PipelineContext:
-            try:
-                return await pipeline.run(PipelineContext(run_id=run_id).with_value(stages.QUERY, query))
-            finally:
-                await session.aclose()
-
-        try:
-            result = asyncio.run(go())
-        except BaseException as exc:
-            run.failed(exc)
-            raise
+        result = execute(pipeline, PipelineContext(run_id=run_id).with_value(stages.QUERY, query), session, run)
         failures = result.get(stages.FAILURES)
         duration = run.finished(session.gateway.totals, degraded=bool(failures))
     report = {
@@ -496,14 +479,12 @@ def research(
     as_json: Annotated[bool, typer.Option("--json", help="Print the packs as JSON.")] = False,
 ) -> None:
     """Build (or show, when already built) the week's market snapshot and research packs."""
-    import asyncio  # lazy: see module docstring
-
     from llmtrade.domain.runs import new_run_id
     from llmtrade.llm.gateway import LLMMode
     from llmtrade.pipeline import research_stages as stages
     from llmtrade.pipeline.context import PipelineContext
     from llmtrade.pipeline.pipeline import Pipeline
-    from llmtrade.pipeline.runs import RunLog
+    from llmtrade.pipeline.runs import execute, start_run
     from llmtrade.pipeline.session import open_session
     from llmtrade.pipeline.weeks import resolve_week
     from llmtrade.reports import mode_banner, print_research
@@ -533,26 +514,15 @@ def research(
             ],
             storage.events,
         )
-        run = RunLog(storage.events, run_id=run_id, command="research", week_id=week_id)
-        run.started(
+        run = start_run(
+            session,
+            run_id=run_id,
+            command="research",
             arguments={"week": week, "offline": offline, "replay": replay},
-            mode=session.decision.mode.value,
-            mode_reason=session.decision.reason,
-            config_source=loaded.source,
+            week_id=week_id,
         )
         context = PipelineContext(run_id=run_id, week_id=week_id).with_value(stages.ASOF, asof)
-
-        async def go() -> PipelineContext:
-            try:
-                return await pipeline.run(context)
-            finally:
-                await session.aclose()
-
-        try:
-            result = asyncio.run(go())
-        except BaseException as exc:
-            run.failed(exc)
-            raise
+        result = execute(pipeline, context, session, run)
         degraded = result.get(stages.DEGRADED)
         run.finished(session.gateway.totals, degraded=bool(degraded))
     packs = result.get(stages.RESEARCH_PACKS)
@@ -578,8 +548,6 @@ def run_weekly(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """The week's committee: research, pitches, anonymous peer review, chairman, risk gate, orders."""
-    import asyncio  # lazy: see module docstring
-
     from llmtrade.domain.events import NewEvent
     from llmtrade.domain.runs import WeekCompleted, new_run_id
     from llmtrade.llm.gateway import LLMMode
@@ -587,7 +555,7 @@ def run_weekly(
     from llmtrade.pipeline import research_stages
     from llmtrade.pipeline.context import PipelineContext
     from llmtrade.pipeline.frozen import week_stream
-    from llmtrade.pipeline.runs import RunLog
+    from llmtrade.pipeline.runs import execute, start_run
     from llmtrade.pipeline.session import open_session
     from llmtrade.pipeline.weekly import build_desks, completion, week_lock, weekly_pipeline
     from llmtrade.pipeline.weeks import resolve_week
@@ -640,26 +608,15 @@ def run_weekly(
                 dry_run=dry_run,
                 observer=_progress(as_json, lambda: session.gateway.totals.calls),
             )
-            run = RunLog(storage.events, run_id=run_id, command="run-weekly", week_id=week_id)
-            run.started(
+            run = start_run(
+                session,
+                run_id=run_id,
+                command="run-weekly",
                 arguments={"week": week, "dry_run": dry_run, "offline": offline, "replay": replay},
-                mode=session.decision.mode.value,
-                mode_reason=session.decision.reason,
-                config_source=loaded.source,
+                week_id=week_id,
             )
             context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
-
-            async def go() -> PipelineContext:
-                try:
-                    return await pipeline.run(context)
-                finally:
-                    await session.aclose()
-
-            try:
-                result = asyncio.run(go())
-            except BaseException as exc:
-                run.failed(exc)
-                raise
+            result = execute(pipeline, context, session, run)
             degraded = result.get(research_stages.DEGRADED)
             if not dry_run:
                 storage.events.append(

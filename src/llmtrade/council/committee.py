@@ -7,7 +7,6 @@ No model, PM or account name reaches a reviewer or the chairman.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +16,7 @@ from llmtrade.agents import pm as pm_role
 from llmtrade.agents import reviewer as reviewer_role
 from llmtrade.config.models import Chairman, Instrument, PortfolioManager
 from llmtrade.council.anonymize import labels_for
+from llmtrade.council.fanout import gather_settled
 from llmtrade.domain.committee import AggregateScore, Decision, Pitch, PitchAnswer, Review
 from llmtrade.domain.research import ResearchPack
 from llmtrade.errors import LlmtradeError
@@ -81,16 +81,8 @@ class Committee:
                 timestamp=now,
             )
 
-        results = await asyncio.gather(*(one(pm) for pm in self.pms), return_exceptions=True)
-        pitches, failures = [], []
-        for pm, result in zip(self.pms, results, strict=True):
-            if isinstance(result, LlmtradeError):
-                failures.append(PitchFailure(pm, result))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                pitches.append(result)
-        return pitches, failures
+        answered, failed = await gather_settled(self.pms, [one(pm) for pm in self.pms])
+        return [pitch for _, pitch in answered], [PitchFailure(pm, error) for pm, error in failed]
 
     async def reviews(
         self, pitches: list[Pitch], packs: list[ResearchPack]
@@ -124,16 +116,11 @@ class Committee:
             )
             return LabelledReview(review, labels)
 
-        results = await asyncio.gather(*(one(*job) for job in jobs), return_exceptions=True)
-        reviews, failures = [], []
-        for (reviewer, pitch, _, _), result in zip(jobs, results, strict=True):
-            if isinstance(result, LlmtradeError):
-                failures.append(ReviewFailure(reviewer, pitch.idea_id, result))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                reviews.append(result)
-        return reviews, failures
+        answered, failed = await gather_settled(jobs, [one(*job) for job in jobs])
+        return (
+            [review for _, review in answered],
+            [ReviewFailure(reviewer, pitch.idea_id, error) for (reviewer, pitch, _, _), error in failed],
+        )
 
     async def decide(
         self,

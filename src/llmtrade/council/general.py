@@ -10,7 +10,6 @@ A member that fails is recorded and left out; the council needs two answers to g
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from llmtrade.agents import council_chair, council_member, council_ranker
 from llmtrade.config.models import ModelRef
 from llmtrade.council.aggregate import mean_ranks
 from llmtrade.council.anonymize import labels_for
+from llmtrade.council.fanout import gather_settled
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
 from llmtrade.errors import LlmtradeError, OperationalError
 from llmtrade.llm.gateway import CallSite, LLMGateway
@@ -59,21 +59,15 @@ class GeneralCouncil:
         self.run_id = run_id
 
     async def answers(self, query: str) -> tuple[list[CouncilAnswer], list[MemberFailure]]:
-        results = await asyncio.gather(
-            *(
+        answered, failed = await gather_settled(
+            self.members,
+            [
                 council_member.answer(self.gateway, self.prompts, ref, query, self._site("council_answer"))
                 for ref in self.members
-            ),
-            return_exceptions=True,
+            ],
         )
-        answers, failures = [], []
-        for ref, result in zip(self.members, results, strict=True):
-            if isinstance(result, LlmtradeError):
-                failures.append(MemberFailure(ref.model, "answers", result))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                answers.append(CouncilAnswer(model=ref.model, text=result.value))
+        answers = [CouncilAnswer(model=ref.model, text=answer.value) for ref, answer in answered]
+        failures = [MemberFailure(ref.model, "answers", error) for ref, error in failed]
         if len(answers) < 2:
             reasons = "; ".join(f"{f.model}: {f.error}" for f in failures)
             raise OperationalError(f"the council needs at least two answers, got {len(answers)} ({reasons})")
@@ -99,15 +93,9 @@ class GeneralCouncil:
             )
 
         reviewers = list(texts)
-        results = await asyncio.gather(*(one(r) for r in reviewers), return_exceptions=True)
-        rankings, failures = [], []
-        for reviewer, result in zip(reviewers, results, strict=True):
-            if isinstance(result, LlmtradeError):
-                failures.append(MemberFailure(reviewer, "rankings", result))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                rankings.append(result)
+        ranked, failed = await gather_settled(reviewers, [one(r) for r in reviewers])
+        rankings = [ranking for _, ranking in ranked]
+        failures = [MemberFailure(reviewer, "rankings", error) for reviewer, error in failed]
         if not rankings:
             reasons = "; ".join(f"{f.model}: {f.error}" for f in failures)
             raise OperationalError(f"no council member produced a usable ranking ({reasons})")

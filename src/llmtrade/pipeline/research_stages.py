@@ -7,12 +7,12 @@ write them cannot both succeed: the loser reloads the winner's.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 
 from llmtrade.agents import researcher
 from llmtrade.config.models import Instrument, ResearchProviderRef
-from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.council.fanout import gather_settled
+from llmtrade.domain.events import EventPayload
 from llmtrade.domain.research import (
     MarketSnapshot,
     MarketSnapshotTaken,
@@ -20,11 +20,12 @@ from llmtrade.domain.research import (
     ResearchPackBuilt,
     ResearchProviderFailed,
 )
-from llmtrade.errors import ConcurrencyError, LlmtradeError, OperationalError
+from llmtrade.errors import OperationalError
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.pipeline.frozen import once
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
 
@@ -42,13 +43,9 @@ def research_stream(week_id: date) -> str:
     return f"week:{week_id}:research"
 
 
-def stored_snapshot(events: EventStore, week_id: date) -> MarketSnapshot | None:
-    found = events.read(stream=snapshot_stream(week_id), type=MarketSnapshotTaken.event_type(), limit=1)
-    return MarketSnapshotTaken.from_event(found[0]).snapshot if found else None
-
-
 def stored_packs(events: EventStore, week_id: date) -> list[ResearchPack] | None:
-    stream = events.read(stream=research_stream(week_id))
+    """The week's frozen packs (checkpoints read these), or None before research ran."""
+    stream = events.read_stream(research_stream(week_id))
     if not stream:
         return None
     return [ResearchPackBuilt.from_event(e).pack for e in stream if e.type == ResearchPackBuilt.event_type()]
@@ -70,20 +67,12 @@ class MarketSnapshotStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         week_id = _week(context)
-        snapshot = stored_snapshot(self.events, week_id)
-        if snapshot is None:
-            snapshot = take_snapshot(self.market, self.symbols, context.get(ASOF))
-            event = NewEvent.of(
-                MarketSnapshotTaken(snapshot=snapshot),
-                stream=snapshot_stream(week_id),
-                week_id=week_id,
-                run_id=context.run_id,
-            )
-            try:
-                self.events.append([event], expected_versions={snapshot_stream(week_id): 0})
-            except ConcurrencyError:
-                snapshot = stored_snapshot(self.events, week_id) or snapshot
-        return context.with_value(SNAPSHOT, snapshot)
+
+        async def build() -> list[EventPayload]:
+            return [MarketSnapshotTaken(snapshot=take_snapshot(self.market, self.symbols, context.get(ASOF)))]
+
+        stored, _ = await once(self.events, snapshot_stream(week_id), build, week_id=week_id, run_id=context.run_id)
+        return context.with_value(SNAPSHOT, MarketSnapshotTaken.from_event(stored[0]).snapshot)
 
 
 class ResearchStage:
@@ -105,9 +94,14 @@ class ResearchStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         week_id = _week(context)
-        packs = stored_packs(self.events, week_id)
-        if packs is None:
-            packs = await self._research(context, week_id)
+        stored, _ = await once(
+            self.events,
+            research_stream(week_id),
+            lambda: self._research(context, week_id),
+            week_id=week_id,
+            run_id=context.run_id,
+        )
+        packs = [ResearchPackBuilt.from_event(e).pack for e in stored if e.type == ResearchPackBuilt.event_type()]
         if not packs:
             raise OperationalError(f"no research pack for week {week_id}: every research provider failed")
         degraded: list[str] = []
@@ -117,43 +111,30 @@ class ResearchStage:
         previous = context.get(DEGRADED) if context.has(DEGRADED) else []
         return context.with_values((RESEARCH_PACKS, packs), (DEGRADED, [*previous, *degraded]))
 
-    async def _research(self, context: PipelineContext, week_id: date) -> list[ResearchPack]:
+    async def _research(self, context: PipelineContext, week_id: date) -> list[EventPayload]:
         snapshot = context.get(SNAPSHOT)
         asof = context.get(ASOF)
         site = CallSite(role=researcher.ROLE, run_id=context.run_id, week_id=week_id)
-        results = await asyncio.gather(
-            *(
+        answered, failed = await gather_settled(
+            self.providers,
+            [
                 researcher.research(self.gateway, self.prompts, ref, self.universe, snapshot, week_id, asof, site)
                 for ref in self.providers
-            ),
-            return_exceptions=True,
+            ],
         )
-        packs: list[ResearchPack] = []
         payloads: list[EventPayload] = []
-        for ref, result in zip(self.providers, results, strict=True):
-            if isinstance(result, LlmtradeError):
-                payloads.append(
-                    ResearchProviderFailed(
-                        label=ref.id, model=ref.model, error_type=type(result).__name__, error=str(result)
-                    )
-                )
-                continue
-            if isinstance(result, BaseException):
-                raise result
+        for ref, findings in answered:
             pack = ResearchPack(
-                **result.model_dump(),
+                **findings.model_dump(),
                 week_id=week_id,
                 asof_et=asof,
                 research_source=f"{ref.id}: {ref.model} ({self.gateway.mode.value})",
                 label=ref.id,
                 snapshot=snapshot,
             )
-            packs.append(pack)
             payloads.append(ResearchPackBuilt(pack=pack, content_hash=pack.content_hash()))
-        stream = research_stream(week_id)
-        events = [NewEvent.of(p, stream=stream, week_id=week_id, run_id=context.run_id) for p in payloads]
-        try:
-            self.events.append(events, expected_versions={stream: 0})
-        except ConcurrencyError:
-            return stored_packs(self.events, week_id) or packs
-        return packs
+        for ref, error in failed:
+            payloads.append(
+                ResearchProviderFailed(label=ref.id, model=ref.model, error_type=type(error).__name__, error=str(error))
+            )
+        return payloads

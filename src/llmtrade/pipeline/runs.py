@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import date
 
@@ -9,10 +10,14 @@ from llmtrade import __version__
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.llm.gateway import UsageTotals
-from llmtrade.pipeline.pipeline import run_stream
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.pipeline.pipeline import Pipeline, run_stream
+from llmtrade.pipeline.session import Session
 
 
 class RunLog:
+    """A run's RunStarted / RunFinished / RunFailed events on its run stream."""
+
     def __init__(self, events: EventSink, *, run_id: str, command: str, week_id: date | None = None):
         self._events = events
         self.run_id = run_id
@@ -61,3 +66,31 @@ class RunLog:
         self._events.append(
             [NewEvent.of(payload, stream=run_stream(self.run_id), week_id=self.week_id, run_id=self.run_id)]
         )
+
+
+def execute(pipeline: Pipeline, context: PipelineContext, session: Session, run: RunLog) -> PipelineContext:
+    """Run the pipeline to the end (closing the model clients whatever happens); a failure is recorded."""
+
+    async def go() -> PipelineContext:
+        try:
+            return await pipeline.run(context)
+        finally:
+            await session.aclose()
+
+    try:
+        return asyncio.run(go())
+    except BaseException as exc:
+        run.failed(exc)
+        raise
+
+
+def start_run(session: Session, *, run_id: str, command: str, arguments: dict, week_id: date | None = None) -> RunLog:
+    """Open the run's log and record how it runs: mode, why that mode, which config."""
+    run = RunLog(session.storage.events, run_id=run_id, command=command, week_id=week_id)
+    run.started(
+        arguments=arguments,
+        mode=session.decision.mode.value,
+        mode_reason=session.decision.reason,
+        config_source=session.loaded.source,
+    )
+    return run

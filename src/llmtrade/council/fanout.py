@@ -1,0 +1,32 @@
+"""Concurrent calls whose failures are expected: run them all, keep the answers, collect the failures.
+
+An LlmtradeError (a provider down, an answer still invalid after repair) fails one member, not the
+committee; any other exception is a bug and is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+from llmtrade.errors import LlmtradeError
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+async def gather_settled(
+    keys: Sequence[K], calls: Sequence[Awaitable[V]]
+) -> tuple[list[tuple[K, V]], list[tuple[K, LlmtradeError]]]:
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    answered: list[tuple[K, V]] = []
+    failed: list[tuple[K, LlmtradeError]] = []
+    for key, result in zip(keys, results, strict=True):
+        if isinstance(result, LlmtradeError):
+            failed.append((key, result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            answered.append((key, result))
+    return answered, failed
