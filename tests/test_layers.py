@@ -27,6 +27,7 @@ RANK = {
     "pipeline": 8,
     "console": 9,
     "reports": 9,
+    "jobs": 9,
     "cli": 10,
 }
 

@@ -139,7 +139,7 @@ async def _killed(self: object, context: object) -> object:
 
 def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The crash falls between the broker accepting an order and our event recording it."""
-    original = trading_stages.ExecutionStage._send
+    original = trading_stages._send
     calls = {"n": 0}
 
     def send_then_die(broker: Any, order: Any) -> Any:
@@ -147,7 +147,7 @@ def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch
         calls["n"] += 1
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trading_stages.ExecutionStage, "_send", staticmethod(send_then_die))
+    monkeypatch.setattr(trading_stages, "_send", send_then_die)
     assert runner.invoke(app, ["run-weekly"]).exit_code != 0
     assert calls["n"] == 1
     monkeypatch.undo()

@@ -25,6 +25,7 @@ from llmtrade.errors import LlmtradeError, UsageError
 if TYPE_CHECKING:
     from llmtrade.clock import Clock
     from llmtrade.config.loader import LoadedConfig
+    from llmtrade.jobs import App
     from llmtrade.market.service import MarketData
     from llmtrade.settings import Settings
     from llmtrade.storage.bootstrap import Storage
@@ -54,9 +55,13 @@ db_app = typer.Typer(
     help="The PostgreSQL database: where it is, migrations, the embedded server.", no_args_is_help=True
 )
 market_app = typer.Typer(help="Prices and indicators as the committee would see them.", no_args_is_help=True)
+trading_app = typer.Typer(help="The global kill switch: status, disable, enable.", no_args_is_help=True)
+breaker_app = typer.Typer(help="Per-account circuit breakers.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(market_app, name="market")
+app.add_typer(trading_app, name="trading")
+app.add_typer(breaker_app, name="breaker")
 
 
 class _State:
@@ -358,7 +363,7 @@ def council(
             ]
         )
         pipeline = Pipeline(stages.council_stages(body, storage.events), storage.events)
-        result = execute(pipeline, PipelineContext(run_id=run_id).with_value(stages.QUERY, query), session, run)
+        result = execute(pipeline.run(PipelineContext(run_id=run_id).with_value(stages.QUERY, query)), session, run)
         failures = result.get(stages.FAILURES)
         duration = run.finished(session.gateway.totals, degraded=bool(failures))
     report = {
@@ -522,7 +527,7 @@ def research(
             week_id=week_id,
         )
         context = PipelineContext(run_id=run_id, week_id=week_id).with_value(stages.ASOF, asof)
-        result = execute(pipeline, context, session, run)
+        result = execute(pipeline.run(context), session, run)
         degraded = result.get(stages.DEGRADED)
         run.finished(session.gateway.totals, degraded=bool(degraded))
     packs = result.get(stages.RESEARCH_PACKS)
@@ -548,109 +553,106 @@ def run_weekly(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """The week's committee: research, pitches, anonymous peer review, chairman, risk gate, orders."""
-    from llmtrade.domain.events import NewEvent
-    from llmtrade.domain.runs import WeekCompleted, new_run_id
-    from llmtrade.llm.gateway import LLMMode
-    from llmtrade.market.calendar import TradingCalendar
-    from llmtrade.pipeline import research_stages
-    from llmtrade.pipeline.context import PipelineContext
-    from llmtrade.pipeline.frozen import week_stream
-    from llmtrade.pipeline.runs import execute, start_run
-    from llmtrade.pipeline.session import open_session
-    from llmtrade.pipeline.weekly import build_desks, completion, week_lock, weekly_pipeline
-    from llmtrade.pipeline.weeks import resolve_week
-    from llmtrade.reports import mode_banner, print_weekly, weekly_report
+    from llmtrade import jobs  # lazy: see module docstring
+    from llmtrade.reports import print_weekly
 
-    state = _state(ctx)
-    loaded = state.config()
-    clock = state.clock()
-    now = clock.now()
-    week_id, asof = resolve_week(now, _parse_date(week, "--week"), loaded.config.schedule)
-    with state.storage() as storage:
-        done = completion(storage.events, week_id)
-        if done is not None:
-            _say_complete(week_id, done.payload, done.occurred_at.isoformat(), as_json)
-            return
-        with week_lock(storage.conn, week_id):
-            done = completion(storage.events, week_id)  # the run we waited behind may have finished it
-            if done is not None:
-                _say_complete(week_id, done.payload, done.occurred_at.isoformat(), as_json)
-                return
-            session = open_session(
-                state.settings, loaded, clock, storage, config_dir=state.config_dir, offline=offline, replay=replay
-            )
-            print_error_banner(mode_banner(session.decision))
-            live = session.decision.mode is not LLMMode.OFFLINE
-            run_id = new_run_id(now)
-            market = _market(state, storage, loaded, live=live, run_id=run_id, week_id=week_id)
-            desks = build_desks(
-                loaded.config, state.settings, storage.events, clock, TradingCalendar(), market, live=live
-            )
-            stored_before = {e.stream for e in storage.events.read(week_id=week_id)}
-            resumed = [
-                name
-                for name, part in (
-                    ("market_snapshot", "snapshot"),
-                    ("research", "research"),
-                    ("pitches", "pitches"),
-                    ("peer_review", "reviews"),
-                    ("chairman", "decision"),
-                    ("risk_gate", "risk"),
-                )
-                if week_stream(week_id, part) in stored_before
-            ]
-            pipeline = weekly_pipeline(
-                session,
-                market,
-                desks,
-                week_id,
-                run_id,
-                dry_run=dry_run,
-                observer=_progress(as_json, lambda: session.gateway.totals.calls),
-            )
-            run = start_run(
-                session,
-                run_id=run_id,
-                command="run-weekly",
-                arguments={"week": week, "dry_run": dry_run, "offline": offline, "replay": replay},
-                week_id=week_id,
-            )
-            context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
-            result = execute(pipeline, context, session, run)
-            degraded = result.get(research_stages.DEGRADED)
-            if not dry_run:
-                storage.events.append(
-                    [
-                        NewEvent.of(
-                            WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded),
-                            stream=week_stream(week_id, "done"),
-                            week_id=week_id,
-                            run_id=run_id,
-                        )
-                    ],
-                    expected_versions={week_stream(week_id, "done"): 0},
-                )
-            duration = run.finished(session.gateway.totals, degraded=bool(degraded))
-    report = weekly_report(
-        result,
-        run_id=run_id,
-        mode=session.decision.mode.value,
+    report = jobs.weekly(
+        _app(ctx),
+        week=_parse_date(week, "--week"),
         dry_run=dry_run,
-        totals=session.gateway.totals,
-        duration_ms=duration,
-        resumed=resumed,
+        offline=offline,
+        replay=replay,
+        observer=lambda calls: _progress(as_json, calls),
+    )
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    elif report.get("status") == "complete":
+        Output().line(
+            f"week {report['week_id']} is already complete (run {report['completed_by']['run_id']} "
+            f"at {report['at']}): nothing to do"
+        )
+    else:
+        print_weekly(Output(), report)
+
+
+@app.command()
+def checkpoint(
+    ctx: typer.Context,
+    time: Annotated[str, typer.Argument(help="A configured checkpoint time, e.g. 12:00 (New York).")],
+    week: Annotated[str | None, typer.Option(help="Any date in the week (YYYY-MM-DD); default: this week.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide, but record and send nothing.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Rules provider, offline market, paper brokers.")] = False,
+    replay: Annotated[bool, typer.Option("--replay", help="Answer only from the cache of earlier live calls.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Every account holding a position re-judges it from the week's frozen inputs: STAY, EXIT, FLIP, REDUCE."""
+    from llmtrade import jobs  # lazy: see module docstring
+    from llmtrade.reports import print_checkpoint
+
+    report = jobs.checkpoint(
+        _app(ctx), time, week=_parse_date(week, "--week"), dry_run=dry_run, offline=offline, replay=replay
     )
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        print_weekly(Output(), report, session.gateway.totals)
+        print_checkpoint(Output(), report)
 
 
-def _say_complete(week_id: date, payload: dict, when: str, as_json: bool) -> None:
+@trading_app.command("status")
+def trading_status(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """Whether orders may be placed (the global kill switch)."""
+    from llmtrade.pipeline.controls import trading_enabled  # lazy: see module docstring
+
+    with _state(ctx).storage() as storage:
+        enabled, why = trading_enabled(storage.events)
     if as_json:
-        typer.echo(json.dumps({"week_id": str(week_id), "status": "complete", "completed_by": payload, "at": when}))
-        return
-    Output().line(f"week {week_id} is already complete (run {payload['run_id']} at {when}): nothing to do")
+        typer.echo(json.dumps({"enabled": enabled, "reason": why}))
+    else:
+        Output().line("trading is enabled" if enabled else f"trading is DISABLED: {why}")
+
+
+@trading_app.command("disable")
+def trading_disable(
+    ctx: typer.Context, reason: Annotated[str, typer.Option(help="Why; recorded with the event.")] = "disabled by hand"
+) -> None:
+    """Stop all order placement, for every account, until `trading enable`."""
+    from llmtrade.pipeline.controls import set_trading  # lazy: see module docstring
+
+    with _state(ctx).storage() as storage:
+        set_trading(storage.events, False, reason)
+    Output().line(f"trading disabled: {reason}")
+
+
+@trading_app.command("enable")
+def trading_enable(
+    ctx: typer.Context, reason: Annotated[str, typer.Option(help="Why; recorded with the event.")] = "enabled by hand"
+) -> None:
+    """Allow order placement again."""
+    from llmtrade.pipeline.controls import set_trading  # lazy: see module docstring
+
+    with _state(ctx).storage() as storage:
+        set_trading(storage.events, True, reason)
+    Output().line(f"trading enabled: {reason}")
+
+
+@breaker_app.command("reset")
+def breaker_reset(ctx: typer.Context, account: Annotated[str, typer.Argument(help="Account id, e.g. acct_3.")]) -> None:
+    """Resume a halted account by hand (its drawdown peak restarts from its current equity)."""
+    from llmtrade import jobs  # lazy: see module docstring
+
+    state = jobs.reset_breaker(_app(ctx), account)
+    Output().line(f"{account}: breaker reset; trading resumes (peak equity now {state.peak_equity:,.2f})")
+
+
+def _app(ctx: typer.Context) -> App:
+    from llmtrade.jobs import App  # lazy: see module docstring
+
+    state = _state(ctx)
+    return App(
+        state.settings, state.config(), state.clock(), state.config_dir, lambda text: print_error(text, prefix="")
+    )
 
 
 def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, float | None], None]:

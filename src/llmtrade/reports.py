@@ -32,6 +32,22 @@ def usage_rows(totals: UsageTotals) -> list[tuple[str, Any]]:
     ]
 
 
+def _footer(out: Output, report: dict[str, Any]) -> None:
+    usage = report["usage"]
+    cost = f"${usage['cost_usd']:.4f}"
+    if usage["unpriced_calls"]:
+        cost += f" (+{usage['unpriced_calls']} calls with no known price)"
+    out.pairs(
+        [
+            ("model calls", usage["calls"]),
+            ("tokens", f"{usage['prompt_tokens']} in / {usage['completion_tokens']} out"),
+            ("cost", cost),
+            ("duration", f"{report['duration_ms'] / 1000:.1f} s"),
+            ("run", report["run_id"]),
+        ]
+    )
+
+
 def usage_json(totals: UsageTotals) -> dict[str, Any]:
     return {
         "calls": totals.calls,
@@ -230,7 +246,7 @@ def weekly_report(
     }
 
 
-def print_weekly(out: Output, report: dict[str, Any], totals: UsageTotals) -> None:
+def print_weekly(out: Output, report: dict[str, Any]) -> None:
     market = report["market"]
     title = f"week {report['week_id']}: {'DRY RUN, ' if report['dry_run'] else ''}{report['mode']} mode"
     out.heading(title)
@@ -298,4 +314,66 @@ def print_weekly(out: Output, report: dict[str, Any], totals: UsageTotals) -> No
     )
     for note in report["degraded"]:
         out.line(f"DEGRADED: {note}", style="bold red")
-    out.pairs([*usage_rows(totals), ("duration", f"{report['duration_ms'] / 1000:.1f} s"), ("run", report["run_id"])])
+    _footer(out, report)
+
+
+def checkpoint_report(
+    outcomes: list[Any],
+    *,
+    week_id: Any,
+    day: Any,
+    time: str,
+    run_id: str,
+    mode: str,
+    dry_run: bool,
+    repeated: bool,
+    totals: UsageTotals,
+    duration_ms: float,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "week_id": str(week_id),
+        "day": str(day),
+        "time": time,
+        "mode": mode,
+        "dry_run": dry_run,
+        "repeated": repeated,
+        "accounts": [
+            {
+                "account_id": o.account_id,
+                "skipped": o.skipped,
+                "checkpoint": o.checkpoint.model_dump(mode="json") if o.checkpoint else None,
+                "verdict": o.verdict.model_dump(mode="json") if o.verdict else None,
+                "orders": [order.model_dump(mode="json") for order in o.orders.orders] if o.orders else [],
+            }
+            for o in outcomes
+        ],
+        "usage": usage_json(totals),
+        "duration_ms": round(duration_ms, 1),
+    }
+
+
+def print_checkpoint(out: Output, report: dict[str, Any]) -> None:
+    title = f"checkpoint {report['day']} {report['time']} (week {report['week_id']}, {report['mode']} mode)"
+    out.heading(title + (", DRY RUN" if report["dry_run"] else ""))
+    if report["repeated"]:
+        out.line("this checkpoint was already done: showing what it decided (nothing was repeated)")
+    rows = []
+    for a in report["accounts"]:
+        cp = a["checkpoint"]
+        if cp is None:
+            rows.append((a["account_id"], "-", "skipped", "", a["skipped"], ""))
+            continue
+        orders = "; ".join(f"{o['side']} {o['qty']} {o['symbol']}" for o in a["orders"]) or "-"
+        rows.append(
+            (
+                a["account_id"],
+                cp["instrument"],
+                cp["action"],
+                f"{cp['conviction_before']:+d} -> {cp['conviction_after']:+d}",
+                ("[rule] " if cp["invalidation_triggered"] else "") + cp["reason_delta"],
+                orders,
+            )
+        )
+    out.table("accounts", ["account", "instrument", "action", "conviction", "reason", "orders"], rows)
+    _footer(out, report)

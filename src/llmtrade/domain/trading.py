@@ -156,3 +156,32 @@ class AccountHalted(EventPayload):
 class AccountResumed(EventPayload):
     account_id: str
     reason: str
+
+
+HaltCause = Literal["drawdown", "losses"]
+
+
+class BreakerState(_Record):
+    """One account's breaker between observations.
+
+    `reason` is the latest transition's reason ("" before any). `manual` is true while the latest
+    transition is a reset by hand. `halted_for` names the rule that halted the account, and so the
+    rule that may resume it; None on a halted state means the cause is unknown (a state rebuilt
+    from an old event), and then either rule may resume it.
+    """
+
+    account_id: str
+    halted: bool
+    reason: str
+    peak_equity: float
+    consecutive_losses: int
+    consecutive_wins: int
+    manual: bool = False
+    halted_for: HaltCause | None = None
+
+
+class BreakerUpdated(EventPayload):
+    """The breaker's state after an observation that changed it (the latest one is current)."""
+
+    state: BreakerState
+    trades_seen: int

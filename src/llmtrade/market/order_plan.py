@@ -27,16 +27,18 @@ def client_order_id(week_id: date, account_id: str, symbol: str, intent: str) ->
 
 
 def plan_orders(
-    week_id: date, account_id: str, positions: Mapping[str, Position], symbol: str, target_qty: int
+    week_id: date, account_id: str, positions: Mapping[str, Position], symbol: str, target_qty: int, *, tag: str = ""
 ) -> list[Order]:
-    """Orders that take `positions` to holding exactly `target_qty` of `symbol` and nothing else."""
+    """Orders that take `positions` to holding exactly `target_qty` of `symbol` and nothing else.
+
+    `tag` tells apart orders of the same week with the same intent (a checkpoint's day and time)."""
     orders: list[Order] = []
 
     def order(sym: str, signed: int, intent: str) -> None:
         side = Side.BUY if signed > 0 else Side.SELL
         orders.append(
             Order(
-                client_order_id=client_order_id(week_id, account_id, sym, intent),
+                client_order_id=client_order_id(week_id, account_id, sym, f"{intent}-{tag}" if tag else intent),
                 account_id=account_id,
                 week_id=week_id,
                 symbol=sym,

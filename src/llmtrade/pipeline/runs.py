@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from datetime import date
+from typing import Any, TypeVar
 
 from llmtrade import __version__
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.llm.gateway import UsageTotals
-from llmtrade.pipeline.context import PipelineContext
-from llmtrade.pipeline.pipeline import Pipeline, run_stream
+from llmtrade.pipeline.pipeline import run_stream
 from llmtrade.pipeline.session import Session
+
+T = TypeVar("T")
 
 
 class RunLog:
@@ -68,12 +71,12 @@ class RunLog:
         )
 
 
-def execute(pipeline: Pipeline, context: PipelineContext, session: Session, run: RunLog) -> PipelineContext:
-    """Run the pipeline to the end (closing the model clients whatever happens); a failure is recorded."""
+def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
+    """Run a job to the end (closing the model clients whatever happens); a failure is recorded."""
 
-    async def go() -> PipelineContext:
+    async def go() -> T:
         try:
-            return await pipeline.run(context)
+            return await work
         finally:
             await session.aclose()
 

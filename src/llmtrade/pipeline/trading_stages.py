@@ -15,8 +15,9 @@ from datetime import date
 
 from llmtrade.agents import risk
 from llmtrade.config.models import Account, AccountRole, Config
+from llmtrade.domain.checkpoints import AccountValued, OrderBlocked
 from llmtrade.domain.committee import Decision, Pitch
-from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
+from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.trading import (
     AccountHalted,
     AccountResumed,
@@ -31,11 +32,13 @@ from llmtrade.domain.trading import (
     TradeIntended,
     TradeIntent,
 )
-from llmtrade.errors import BrokerRejected
+from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.market.broker import Broker
 from llmtrade.market.order_plan import plan_orders
+from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.pipeline.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.pipeline.controls import evaluate_breaker, trading_enabled
 from llmtrade.pipeline.frozen import once, week_stream
 from llmtrade.pipeline.research_stages import SNAPSHOT
 from llmtrade.storage.event_store import EventStore
@@ -114,6 +117,11 @@ class RiskStage:
         self.events = events
         self.week_id = week_id
 
+    def _value(self, desk: Desk, account: AccountSnapshot, run_id: str) -> None:
+        value_account(
+            self.events, desk, account, self.config, occasion="week start", week_id=self.week_id, run_id=run_id
+        )
+
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
         prices = {s: ind.close for s, ind in snapshot.indicators.items()}
@@ -125,8 +133,10 @@ class RiskStage:
             for desk in self.desks:
                 intent = intent_for(desk.account, pitches, failed, decision, pm_of)
                 if intent is None:
+                    self._value(desk, desk.broker.account(prices), context.run_id)  # the FLAT baseline is valued too
                     continue
                 before = desk.broker.account(prices)
+                self._value(desk, before, context.run_id)
                 stop, why = halted(self.events, desk.account.id)
                 if intent.direction == "FLAT" and not intent.instrument:
                     verdict = RiskVerdict(
@@ -183,6 +193,48 @@ class RiskStage:
         return context.with_values((VERDICTS, verdicts), (PLANS, plans))
 
 
+def value_account(
+    events: EventStore,
+    desk: Desk,
+    account: AccountSnapshot,
+    config: Config,
+    *,
+    occasion: str,
+    week_id: date,
+    run_id: str,
+) -> None:
+    """Record the account's equity and let its circuit breaker see it (and any newly closed trades)."""
+    events.append(
+        [
+            NewEvent.of(
+                AccountValued(
+                    account_id=account.account_id,
+                    equity=account.equity,
+                    cash=account.cash,
+                    realized_pnl=account.realized_pnl,
+                    unrealized_pnl=account.unrealized_pnl,
+                    occasion=occasion,
+                ),
+                stream=f"valuations:{account.account_id}",
+                account_id=account.account_id,
+                week_id=week_id,
+                run_id=run_id,
+            )
+        ]
+    )
+    fills = desk.broker.fills() if isinstance(desk.broker, PaperBroker) else []
+    evaluate_breaker(
+        events,
+        account.account_id,
+        starting_equity=desk.account.starting_cash,
+        equity=account.equity,
+        fills=fills,
+        config=config.risk.circuit_breaker,
+        week_id=week_id,
+        run_id=run_id,
+    )
+
+
 def _account_of(payload: EventPayload) -> str | None:
     if isinstance(payload, TradeIntended):
         return payload.intent.account_id
@@ -203,48 +255,62 @@ class ExecutionStage:
         self.dry_run = dry_run
 
     async def run(self, context: PipelineContext) -> PipelineContext:
-        stream = week_stream(self.week_id, "orders")
         if self.dry_run:
             return context.with_value(EXECUTED, [])
-        done = {
-            _order_of(e).client_order_id: e
-            for e in self.events.read_stream(stream)
-            if e.type in (OrderSubmitted.event_type(), OrderRejected.event_type())
-        }
+        stream = week_stream(self.week_id, "orders")
         for plan in context.get(PLANS):
-            broker = self.desks[plan.account_id].broker
-            for order in plan.orders:
-                if order.client_order_id in done:
-                    continue  # sent by an earlier (interrupted) run of this week
-                payload = self._send(broker, order)
-                self.events.append(
-                    [
-                        NewEvent.of(
-                            payload,
-                            stream=stream,
-                            week_id=self.week_id,
-                            run_id=context.run_id,
-                            account_id=order.account_id,
-                        )
-                    ]
-                )
-        executed = [
-            OrderSubmitted.from_event(e) if e.type == OrderSubmitted.event_type() else OrderRejected.from_event(e)
-            for e in self.events.read_stream(stream)
-            if e.type in (OrderSubmitted.event_type(), OrderRejected.event_type())
-        ]
-        return context.with_value(EXECUTED, executed)
-
-    @staticmethod
-    def _send(broker: Broker, order: Order) -> OrderSubmitted | OrderRejected:
-        try:
-            result: OrderResult = broker.submit(order)
-        except BrokerRejected as exc:
-            return OrderRejected(order=order, broker=broker.name, reason=str(exc))
-        return OrderSubmitted(order=order, broker=broker.name, result=result)
+            send_orders(
+                self.events,
+                self.desks[plan.account_id].broker,
+                plan.orders,
+                stream=stream,
+                week_id=self.week_id,
+                run_id=context.run_id,
+            )
+        return context.with_value(EXECUTED, recorded_orders(self.events, stream))
 
 
-def _order_of(event: StoredEvent) -> Order:
-    if event.type == OrderSubmitted.event_type():
-        return OrderSubmitted.from_event(event).order
-    return OrderRejected.from_event(event).order
+def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | OrderRejected]:
+    return [
+        OrderSubmitted.from_event(e) if e.type == OrderSubmitted.event_type() else OrderRejected.from_event(e)
+        for e in events.read_stream(stream)
+        if e.type in (OrderSubmitted.event_type(), OrderRejected.event_type())
+    ]
+
+
+def send_orders(
+    events: EventStore, broker: Broker, orders: list[Order], *, stream: str, week_id: date, run_id: str
+) -> None:
+    """Send each order not yet recorded on `stream`; the kill switch is checked before every order.
+
+    An order is recorded right after the broker answers; if the process dies in between, the rerun
+    submits the same client_order_id again and the broker hands back the order it already has."""
+    done = {o.order.client_order_id for o in recorded_orders(events, stream)}
+    blocked = 0
+    for order in orders:
+        if order.client_order_id in done:
+            continue  # sent by an earlier (interrupted) run
+        enabled, why = trading_enabled(events)
+        if not enabled:
+            blocked += 1
+            payload: EventPayload = OrderBlocked(
+                client_order_id=order.client_order_id, account_id=order.account_id, reason=f"kill switch: {why}"
+            )
+        else:
+            payload = _send(broker, order)
+        events.append(
+            [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
+        )
+    if blocked:
+        raise OperationalError(
+            f"trading is disabled ({why}): {blocked} order(s) not sent. "
+            "`llmtrade trading enable`, then run the same command again to send them"
+        )
+
+
+def _send(broker: Broker, order: Order) -> OrderSubmitted | OrderRejected:
+    try:
+        result: OrderResult = broker.submit(order)
+    except BrokerRejected as exc:
+        return OrderRejected(order=order, broker=broker.name, reason=str(exc))
+    return OrderSubmitted(order=order, broker=broker.name, result=result)

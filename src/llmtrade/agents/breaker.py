@@ -1,0 +1,229 @@
+"""The per-account circuit breaker (DESIGN.md section 7): when to halt an account and when to let it trade again.
+
+Pure code, like the risk gate: the caller feeds it equity marks and closed trades' realised P/L,
+keeps the returned state (as events) and records each Transition as an AccountHalted or
+AccountResumed event. Nothing here reads a clock, a database or a broker.
+
+Two halt rules, each with its own way back:
+
+* drawdown: equity more than `halt_drawdown_pct` below its peak halts the account; it resumes
+  once the drawdown is back below `resume_drawdown_pct` (the gap between the two keeps an account
+  hovering near the limit from flapping).
+* losses: `halt_consecutive_losses` losing trades in a row halt it; `resume_consecutive_wins`
+  winning trades in a row, counted from the halt, resume it.
+
+Each halt resumes only by its own rule. Otherwise an account halted for ten straight losses while
+its drawdown is a mild 3% would be resumed by the very next equity mark, and the loss rule would
+mean nothing. An account halted for losses whose drawdown then passes the limit is halted again
+for the drawdown: that is the deeper problem, and its recovery is the one to wait for. A human
+can resume any halt with `manual_reset`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, Fill, HaltCause, Side
+from llmtrade.market.paper_broker import apply_fill
+
+DRAWDOWN = "drawdown"
+LOSSES = "losses"
+MANUAL_REASON = "reset by hand"
+
+# Drawdowns come from a division, so "exactly 20%" can land a hair either side of 0.2 in binary
+# floating point; the slack makes "exactly at a limit" mean what it says (neither halt nor resume).
+_EPSILON = 1e-9
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Transition(_Record):
+    """A halt or a resume, with the numbers behind it. Equity numbers are None when a trade caused it."""
+
+    account_id: str
+    kind: Literal["halted", "resumed"]
+    reason: str
+    drawdown: float | None = None
+    peak: float | None = None
+    equity: float | None = None
+
+    def event(self) -> AccountHalted | AccountResumed:
+        """The event payload the caller appends for this transition."""
+        if self.kind == "halted":
+            return AccountHalted(account_id=self.account_id, reason=self.reason)
+        return AccountResumed(account_id=self.account_id, reason=self.reason)
+
+
+def initial_state(account_id: str, starting_equity: float) -> BreakerState:
+    _require_finite("starting_equity", starting_equity)
+    return BreakerState(
+        account_id=account_id,
+        halted=False,
+        reason="",
+        peak_equity=starting_equity,
+        consecutive_losses=0,
+        consecutive_wins=0,
+    )
+
+
+def drawdown(equity: float, peak: float) -> float:
+    """1 - equity/peak: the fraction lost from the peak (0 when there is no positive peak to measure from)."""
+    if peak <= 0:
+        return 0.0
+    return max(0.0, 1.0 - equity / peak)
+
+
+def observe_equity(
+    state: BreakerState, equity: float, config: CircuitBreaker
+) -> tuple[BreakerState, Transition | None]:
+    """Take a new equity mark: raise the peak, then halt or resume on the drawdown from it."""
+    _require_finite("equity", equity)
+    peak = max(state.peak_equity, equity)
+    dd = drawdown(equity, peak)
+    state = state.model_copy(update={"peak_equity": peak})
+
+    # Strictly greater: a drawdown of exactly the limit is still within it.
+    if dd > config.halt_drawdown_pct + _EPSILON and state.halted_for != DRAWDOWN:
+        # Also for an account already halted for losses: from now on it waits for the drawdown to recover.
+        reason = f"drawdown {dd:.1%} from peak {peak:,.2f} exceeds {_limit(config.halt_drawdown_pct)}"
+        return _halt(state, reason, DRAWDOWN, dd, peak, equity)
+
+    if state.halted and state.halted_for != LOSSES and dd < config.resume_drawdown_pct - _EPSILON:
+        reason = f"drawdown {dd:.1%} from peak {peak:,.2f} is back below {_limit(config.resume_drawdown_pct)}"
+        return _resume(state, reason, dd, peak, equity)
+
+    return state, None
+
+
+def observe_trade(state: BreakerState, pnl: float, config: CircuitBreaker) -> tuple[BreakerState, Transition | None]:
+    """Take one closed trade's realised P/L: count the streak, then halt or resume on it."""
+    _require_finite("pnl", pnl)
+    if pnl < 0:
+        state = state.model_copy(update={"consecutive_losses": state.consecutive_losses + 1, "consecutive_wins": 0})
+    elif pnl > 0:
+        state = state.model_copy(update={"consecutive_wins": state.consecutive_wins + 1, "consecutive_losses": 0})
+    else:
+        # A trade that broke exactly even says nothing either way, so it neither extends nor breaks a streak.
+        return state, None
+
+    if not state.halted and state.consecutive_losses >= config.halt_consecutive_losses:
+        reason = (
+            f"{state.consecutive_losses} consecutive losing trades "
+            f"(limit {config.halt_consecutive_losses}); last lost {-pnl:,.2f}"
+        )
+        return _halt(state, reason, LOSSES, None, None, None)
+
+    if state.halted and state.halted_for != DRAWDOWN and state.consecutive_wins >= config.resume_consecutive_wins:
+        reason = f"{state.consecutive_wins} consecutive winning trades since the halt"
+        return _resume(state, reason, None, None, None)
+
+    return state, None
+
+
+def manual_reset(state: BreakerState, equity: float) -> tuple[BreakerState, Transition]:
+    """Resume by hand, from any state.
+
+    The peak restarts at today's equity: measured from the old peak, an account reset deep in a
+    drawdown would be halted again by its next equity mark. The streaks restart too, so nine old
+    losses cannot halt it again after one more.
+    """
+    _require_finite("equity", equity)
+    old_peak = max(state.peak_equity, equity)
+    new_state = state.model_copy(
+        update={
+            "halted": False,
+            "reason": MANUAL_REASON,
+            "peak_equity": equity,
+            "consecutive_losses": 0,
+            "consecutive_wins": 0,
+            "manual": True,
+            "halted_for": None,
+        }
+    )
+    # The transition keeps the numbers as they were at the reset, against the peak it forgets.
+    transition = Transition(
+        account_id=state.account_id,
+        kind="resumed",
+        reason=MANUAL_REASON,
+        drawdown=drawdown(equity, old_peak),
+        peak=old_peak,
+        equity=equity,
+    )
+    return new_state, transition
+
+
+def closed_trade_pnls(fills: Sequence[Fill]) -> list[float]:
+    """Realised P/L of each fill that reduces, closes or flips a position, in fill order.
+
+    Average-cost accounting exactly as the paper broker folds its ledger (`apply_fill`): a reducing
+    fill realises (price - average cost) per share closed, signed by the side it closes, less the
+    fill's whole commission. A fill that crosses through zero closes the old position (one P/L)
+    and opens the remainder at its price. Fills that only open or add realise nothing here; their
+    commission is part of the cost the account pays, but no trade has been decided yet.
+
+    Positions are tracked per account and symbol, so fills of several accounts can be passed
+    together. Amounts are rounded to cents: average costs come from a division, and float noise
+    of a millionth of a cent must not turn an even trade into a win or a loss.
+    """
+    held: dict[tuple[str, str], tuple[int, float]] = {}
+    pnls: list[float] = []
+    for fill in fills:
+        key = (fill.account_id, fill.symbol)
+        signed = fill.qty if fill.side is Side.BUY else -fill.qty
+        qty, avg = held.get(key, (0, 0.0))
+        if qty != 0 and (qty > 0) != (signed > 0):
+            closed = min(abs(qty), abs(signed))
+            direction = 1 if qty > 0 else -1  # a long gains when the price rose, a short when it fell
+            pnl = closed * (fill.price - avg) * direction - fill.commission
+            pnls.append(round(pnl, 2) + 0.0)  # + 0.0 turns a rounded -0.0 into 0.0
+        held[key] = apply_fill(qty, avg, signed, fill.price)
+    return pnls
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _halt(
+    state: BreakerState,
+    reason: str,
+    cause: HaltCause,
+    dd: float | None,
+    peak: float | None,
+    equity: float | None,
+) -> tuple[BreakerState, Transition]:
+    # Wins count from the halt: a win streak that began before it must not resume the account.
+    new_state = state.model_copy(
+        update={"halted": True, "reason": reason, "halted_for": cause, "consecutive_wins": 0, "manual": False}
+    )
+    transition = Transition(
+        account_id=state.account_id, kind="halted", reason=reason, drawdown=dd, peak=peak, equity=equity
+    )
+    return new_state, transition
+
+
+def _resume(
+    state: BreakerState, reason: str, dd: float | None, peak: float | None, equity: float | None
+) -> tuple[BreakerState, Transition]:
+    new_state = state.model_copy(update={"halted": False, "reason": reason, "halted_for": None, "manual": False})
+    transition = Transition(
+        account_id=state.account_id, kind="resumed", reason=reason, drawdown=dd, peak=peak, equity=equity
+    )
+    return new_state, transition
+
+
+def _limit(fraction: float) -> str:
+    """A configured limit as a percentage without float noise: 0.2 -> "20%", 0.175 -> "17.5%"."""
+    return f"{round(fraction * 100, 4):g}%"
+
+
+def _require_finite(name: str, value: float) -> None:
+    # NaN compares false with everything, so it would silently never halt; refuse it instead.
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")

@@ -1,0 +1,128 @@
+"""Mid-week checkpoints and the weekly postmortem (DESIGN.md section 4).
+
+A checkpoint judges a held position from the week's frozen inputs only: the pitch's (or the
+decision's) indicators and thresholds, current prices and the account's P/L. No new research.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmtrade.domain.events import EventPayload
+
+Action = Literal["STAY", "EXIT", "FLIP", "REDUCE"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CheckpointAnswer(_Record):
+    """What the account's owner writes at a checkpoint."""
+
+    action: Action
+    conviction_after: int = Field(ge=-2, le=2)
+    reason_delta: str = Field(min_length=1, max_length=2000)
+
+
+class Checkpoint(_Record):
+    checkpoint_id: str
+    week_id: date
+    day: date
+    time: str
+    account_id: str
+    instrument: str
+    conviction_before: int
+    conviction_after: int
+    action: Action
+    reason_delta: str
+    indicators_snapshot: dict[str, float | None]
+    invalidation_triggered: bool
+    decided_by: Literal["invalidation_rule", "owner"]
+
+
+class PostmortemAnswer(_Record):
+    what_the_thesis_got_right: str = Field(min_length=1, max_length=2000)
+    what_it_got_wrong: str = Field(min_length=1, max_length=2000)
+    lessons: list[str] = Field(min_length=1, max_length=5)
+
+
+class IndicatorOutcome(_Record):
+    indicator: str
+    threshold: str
+    observed: float | None
+    held: bool | None  # None when the value is unknown
+
+
+class Postmortem(_Record):
+    week_id: date
+    account_id: str
+    instrument: str | None
+    direction: str | None
+    start_equity: float
+    end_equity: float
+    realized_pnl: float
+    unrealized_pnl: float
+    week_pnl: float
+    week_return: float
+    instrument_return: float | None
+    indicators: list[IndicatorOutcome]
+    reflection: PostmortemAnswer | None
+
+
+# ---------------------------------------------------------------- events
+
+
+class CheckpointTaken(EventPayload):
+    checkpoint: Checkpoint
+
+
+class CheckpointSkipped(EventPayload):
+    account_id: str
+    reason: str
+
+
+class CheckpointCompleted(EventPayload):
+    """Every account was handled for this week, day and time (the run-due marker)."""
+
+    week_id: date
+    day: date
+    time: str
+    run_id: str
+
+
+class PostmortemWritten(EventPayload):
+    postmortem: Postmortem
+
+
+class PostmortemCompleted(EventPayload):
+    week_id: date
+    run_id: str
+
+
+class AccountValued(EventPayload):
+    """An account's equity at a moment that matters (week start, checkpoint, postmortem)."""
+
+    account_id: str
+    equity: float
+    cash: float
+    realized_pnl: float | None
+    unrealized_pnl: float | None
+    occasion: str
+
+
+class TradingDisabled(EventPayload):
+    reason: str
+
+
+class TradingEnabled(EventPayload):
+    reason: str
+
+
+class OrderBlocked(EventPayload):
+    client_order_id: str
+    account_id: str
+    reason: str

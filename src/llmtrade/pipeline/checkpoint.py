@@ -1,0 +1,387 @@
+"""`llmtrade checkpoint HH:MM`: every account holding a position re-judges it from frozen inputs.
+
+For each account (owners asked in parallel): the week's frozen trade (its PM's pitch, or the
+chairman's decision), current prices and the account's P/L. The machine-checkable invalidation
+rule is evaluated first, in code: when it holds, the account exits without asking anyone. Otherwise
+the owner answers STAY, EXIT, FLIP or REDUCE. Actions go through the risk gate and the broker. Each
+account's checkpoint is written once per week, day and time, so a repeat changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from llmtrade.agents import checkpointer, risk
+from llmtrade.config.models import AccountRole, Config, ModelRef
+from llmtrade.council.fanout import gather_settled
+from llmtrade.domain.checkpoints import (
+    Checkpoint,
+    CheckpointAnswer,
+    CheckpointCompleted,
+    CheckpointSkipped,
+    CheckpointTaken,
+)
+from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
+from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict, TradeIntent
+from llmtrade.errors import OperationalError
+from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.market.calendar import new_york_date
+from llmtrade.market.indicators import compute_indicators
+from llmtrade.market.order_plan import plan_orders
+from llmtrade.market.service import MarketData
+from llmtrade.pipeline.frozen import week_stream
+from llmtrade.pipeline.trading_stages import Desk, halted, send_orders, value_account
+from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.storage.event_store import EventStore
+
+
+@dataclass(frozen=True)
+class FrozenTrade:
+    """What the account committed to on Wednesday; checkpoints may read nothing newer."""
+
+    instrument: str
+    direction: str
+    conviction: int
+    thesis: list[str]
+    watched: list[WatchedIndicator]
+    invalidation: Invalidation
+    owner: ModelRef
+
+
+@dataclass(frozen=True)
+class Outcome:
+    account_id: str
+    checkpoint: Checkpoint | None
+    skipped: str | None
+    orders: OrdersPlanned | None
+    verdict: RiskVerdict | None
+
+
+def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | None = None) -> str:
+    suffix = f":{account_id}" if account_id else ""
+    return week_stream(week_id, f"checkpoint:{day}T{time}{suffix}")
+
+
+def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) -> FrozenTrade | None:
+    account = desk.account
+    if account.role is AccountRole.CHAIRMAN:
+        found = events.read(stream=week_stream(week_id, "decision"), type=DecisionMade.event_type())
+        if not found:
+            return None
+        decision = DecisionMade.from_event(found[0]).decision
+        return FrozenTrade(
+            decision.selected_trade.instrument,
+            decision.selected_trade.direction,
+            decision.conviction,
+            [decision.rationale],
+            decision.monitoring_plan.key_indicators,
+            decision.invalidation,
+            config.models.chairman,
+        )
+    for event in events.read(stream=week_stream(week_id, "pitches"), type=PitchSubmitted.event_type()):
+        pitch = PitchSubmitted.from_event(event).pitch
+        if pitch.account_id == account.id:
+            owner = next(pm for pm in config.models.pms if pm.id == pitch.pm_id)
+            return FrozenTrade(
+                pitch.instrument,
+                pitch.direction,
+                pitch.conviction,
+                pitch.thesis_bullets,
+                pitch.indicators,
+                pitch.invalidation,
+                owner,
+            )
+    return None
+
+
+def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: FrozenTrade) -> int:
+    """The latest checkpoint's conviction for the account this week, else Wednesday's."""
+    taken = [
+        CheckpointTaken.from_event(e).checkpoint
+        for e in events.read(week_id=week_id, account_id=account_id, type=CheckpointTaken.event_type())
+    ]
+    return taken[-1].conviction_after if taken else frozen.conviction
+
+
+def current_prices(market: MarketData, symbols: list[str], now: datetime) -> dict[str, float]:
+    """The latest price a daily feed knows: today's open once the session has opened, else the last close."""
+    prices = market.last_closes(symbols, now)
+    day = new_york_date(now)
+    if market.calendar.is_session(day) and now >= market.calendar.session_open(day):
+        for symbol in symbols:
+            opened = market.opening_price(symbol, day)
+            if opened is not None:
+                prices[symbol] = opened
+    return prices
+
+
+def indicator_values(market: MarketData, symbol: str, now: datetime, price: float, position_pnl_pct: float) -> dict:
+    """The watched quantities now: indicators as of the last complete session, with the price-based
+    ones moved to the current price, and the position's P/L."""
+    series = market.bars_asof([symbol, "SPY"], now, sessions=300)
+    ind = compute_indicators(series.bars[symbol], series.bars.get("SPY") or None)
+    values: dict[str, float | None] = {
+        name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None
+    }
+    values["close"] = price
+    for window in (20, 50, 200):
+        sma = getattr(ind, f"sma_{window}")
+        values[f"price_vs_sma_{window}"] = price / sma - 1 if sma else None
+    values["pnl_pct"] = position_pnl_pct
+    return values
+
+
+class CheckpointRun:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        events: EventStore,
+        gateway: LLMGateway,
+        prompts: PromptRenderer,
+        market: MarketData,
+        desks: list[Desk],
+        week_id: date,
+        day: date,
+        time: str,
+        now: datetime,
+        run_id: str,
+        dry_run: bool,
+    ):
+        self.config = config
+        self.events = events
+        self.gateway = gateway
+        self.prompts = prompts
+        self.market = market
+        self.desks = desks
+        self.week_id = week_id
+        self.day = day
+        self.time = time
+        self.now = now
+        self.run_id = run_id
+        self.dry_run = dry_run
+
+    async def run(self) -> list[Outcome]:
+        prices = current_prices(self.market, self.config.assets.symbols, self.now)
+        outcomes: dict[str, Outcome] = {}
+        asks = []
+        for desk in self.desks:
+            account_id = desk.account.id
+            stored = self.events.read_stream(checkpoint_stream(self.week_id, self.day, self.time, account_id))
+            if stored:
+                outcomes[account_id] = _outcome_from(account_id, stored)
+                continue
+            prepared = self._prepare(desk, prices)
+            if isinstance(prepared, Outcome):
+                outcomes[account_id] = prepared
+            else:
+                asks.append(prepared)
+        answered, failed = await gather_settled([p.desk.account.id for p in asks], [self._ask(p) for p in asks])
+        results = {account_id: answer for account_id, answer in answered}
+        for prepared in asks:
+            account_id = prepared.desk.account.id
+            if account_id in results:
+                outcomes[account_id] = self._decide(prepared, results[account_id], prices)
+        for account_id, error in failed:
+            outcomes[account_id] = Outcome(account_id, None, f"owner failed to answer: {error}", None, None)
+        if not self.dry_run:
+            self._record_and_send(outcomes)
+        return [outcomes[d.account.id] for d in self.desks]
+
+    # ------------------------------------------------------------------ per account
+
+    def _prepare(self, desk: Desk, prices: dict[str, float]) -> _Prepared | Outcome:
+        account_id = desk.account.id
+        if desk.account.role is AccountRole.FLAT:
+            return Outcome(account_id, None, "FLAT baseline: never trades", None, None)
+        account = desk.broker.account(prices)
+        if not self.dry_run:
+            value_account(
+                self.events,
+                desk,
+                account,
+                self.config,
+                occasion=f"checkpoint {self.day} {self.time}",
+                week_id=self.week_id,
+                run_id=self.run_id,
+            )
+        frozen = frozen_trade(self.events, self.week_id, desk, self.config)
+        if frozen is None:
+            return Outcome(account_id, None, "no trade frozen for this week (was run-weekly run?)", None, None)
+        position = account.positions.get(frozen.instrument)
+        if position is None or position.qty == 0:
+            return Outcome(account_id, None, f"flat: no {frozen.instrument} position held", None, None)
+        price = prices[frozen.instrument]
+        pnl_pct = (price / position.avg_price - 1) * (1 if position.qty > 0 else -1)
+        values = indicator_values(self.market, frozen.instrument, self.now, price, pnl_pct)
+        before = conviction_now(self.events, self.week_id, account_id, frozen)
+        if before == 0 or (before > 0) != (position.qty > 0):
+            before = 1 if position.qty > 0 else -1  # the position is the truth; conviction follows its side
+        rule = frozen.invalidation.rule
+        observed = values.get(rule.indicator)
+        triggered = observed is not None and rule.holds(observed)
+        return _Prepared(desk, account, frozen, values, before, pnl_pct, triggered)
+
+    async def _ask(self, prepared: _Prepared) -> CheckpointAnswer:
+        if prepared.triggered:
+            rule = prepared.frozen.invalidation.rule
+            reason = f"invalidation rule holds: {rule.describe()} (now {prepared.values.get(rule.indicator):.4g})"
+            return CheckpointAnswer(action="EXIT", conviction_after=0, reason_delta=reason)
+        site = CallSite(
+            role=checkpointer.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=prepared.desk.account.id
+        )
+        return await checkpointer.check(
+            self.gateway,
+            self.prompts,
+            prepared.frozen.owner,
+            instrument=prepared.frozen.instrument,
+            direction="LONG" if prepared.before > 0 else "SHORT",
+            conviction=prepared.before,
+            thesis=prepared.frozen.thesis,
+            watched=prepared.frozen.watched,
+            values=prepared.values,
+            pnl_pct=prepared.pnl_pct,
+            time=self.time,
+            site=site,
+        )
+
+    def _decide(self, prepared: _Prepared, answer: CheckpointAnswer, prices: dict[str, float]) -> Outcome:
+        desk, frozen = prepared.desk, prepared.frozen
+        account_id = desk.account.id
+        held = prepared.account.positions[frozen.instrument].qty
+        checkpoint = Checkpoint(
+            checkpoint_id=f"{self.week_id}:{self.day}T{self.time}:{account_id}",
+            week_id=self.week_id,
+            day=self.day,
+            time=self.time,
+            account_id=account_id,
+            instrument=frozen.instrument,
+            conviction_before=prepared.before,
+            conviction_after=answer.conviction_after,
+            action=answer.action,
+            reason_delta=answer.reason_delta,
+            indicators_snapshot=prepared.values,
+            invalidation_triggered=prepared.triggered,
+            decided_by="invalidation_rule" if prepared.triggered else "owner",
+        )
+        if answer.action == "STAY":
+            return Outcome(account_id, checkpoint, None, None, None)
+        direction = "FLAT" if answer.action == "EXIT" else ("LONG" if answer.conviction_after > 0 else "SHORT")
+        intent = TradeIntent(
+            account_id=account_id,
+            instrument=frozen.instrument,
+            direction=direction,
+            conviction=answer.conviction_after,
+            source=f"checkpoint:{checkpoint.checkpoint_id}",
+        )
+        stop, why = halted(self.events, account_id)
+        verdict = risk.check(
+            intent,
+            prepared.account,
+            prices[frozen.instrument],
+            assets=self.config.assets,
+            risk=self.config.risk,
+            prices=prices,
+            broker_shortable=desk.broker.is_shortable(frozen.instrument) if direction == "SHORT" else True,
+            halted=stop,
+            halt_reason=why,
+        )
+        if verdict.approved and answer.action == "REDUCE":
+            # REDUCE halves what is held, unless the gate's limits want even less.
+            half = int(held / 2)
+            target = half if abs(half) <= abs(verdict.target_qty) else verdict.target_qty
+            verdict = verdict.model_copy(update={"target_qty": target, "reason": f"REDUCE halves {held} to {target}"})
+        target = verdict.target_qty if verdict.approved else held
+        tag = f"{self.day:%m%d}T{self.time.replace(':', '')}"
+        orders = plan_orders(
+            self.week_id,
+            account_id,
+            {frozen.instrument: prepared.account.positions[frozen.instrument]},
+            frozen.instrument,
+            target,
+            tag=tag,
+        )
+        plan = OrdersPlanned(
+            account_id=account_id,
+            broker=desk.broker.name,
+            orders=orders,
+            positions_before=prepared.account.positions,
+        )
+        return Outcome(account_id, checkpoint, None, plan, verdict)
+
+    # ------------------------------------------------------------------ recording
+
+    def _record_and_send(self, outcomes: dict[str, Outcome]) -> None:
+        desks = {d.account.id: d for d in self.desks}
+        for account_id, outcome in outcomes.items():
+            stream = checkpoint_stream(self.week_id, self.day, self.time, account_id)
+            payloads: list[EventPayload] = []
+            if outcome.checkpoint is not None:
+                payloads.append(CheckpointTaken(checkpoint=outcome.checkpoint))
+            else:
+                payloads.append(CheckpointSkipped(account_id=account_id, reason=outcome.skipped or ""))
+            if outcome.verdict is not None:
+                payloads.append(RiskChecked(verdict=outcome.verdict))
+            if outcome.orders is not None:
+                payloads.append(outcome.orders)
+            if not self.events.read_stream(stream):
+                self.events.append(
+                    [
+                        NewEvent.of(p, stream=stream, week_id=self.week_id, run_id=self.run_id, account_id=account_id)
+                        for p in payloads
+                    ],
+                    expected_versions={stream: 0},
+                )
+            if outcome.orders is not None and outcome.orders.orders:
+                send_orders(
+                    self.events,
+                    desks[account_id].broker,
+                    outcome.orders.orders,
+                    stream=week_stream(self.week_id, "orders"),
+                    week_id=self.week_id,
+                    run_id=self.run_id,
+                )
+        marker = checkpoint_stream(self.week_id, self.day, self.time)
+        if not self.events.read_stream(marker):
+            self.events.append(
+                [
+                    NewEvent.of(
+                        CheckpointCompleted(week_id=self.week_id, day=self.day, time=self.time, run_id=self.run_id),
+                        stream=marker,
+                        week_id=self.week_id,
+                        run_id=self.run_id,
+                    )
+                ],
+                expected_versions={marker: 0},
+            )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    desk: Desk
+    account: AccountSnapshot
+    frozen: FrozenTrade
+    values: dict[str, float | None]
+    before: int
+    pnl_pct: float
+    triggered: bool
+
+
+def _outcome_from(account_id: str, stored: list) -> Outcome:
+    checkpoint = next(
+        (CheckpointTaken.from_event(e).checkpoint for e in stored if e.type == CheckpointTaken.event_type()), None
+    )
+    skipped = next(
+        (CheckpointSkipped.from_event(e).reason for e in stored if e.type == CheckpointSkipped.event_type()), None
+    )
+    verdict = next((RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()), None)
+    orders = next((OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()), None)
+    return Outcome(account_id, checkpoint, skipped, orders, verdict)
+
+
+def require_checkpoint_time(config: Config, time: str) -> None:
+    if time not in config.schedule.checkpoints:
+        valid = ", ".join(config.schedule.checkpoints)
+        raise OperationalError(f"{time!r} is not a configured checkpoint time; valid: {valid}")

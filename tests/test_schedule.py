@@ -1,0 +1,283 @@
+"""The job schedule: when the weekly run, the checkpoints and the postmortem fire, and what `run-due` runs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from llmtrade.config.loader import load_config
+from llmtrade.config.models import PostmortemRun, ScheduleConfig, Weekday
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.pipeline.schedule import (
+    Job,
+    JobKind,
+    crontab_lines,
+    due_jobs,
+    jobs_between,
+    next_fires,
+    week_jobs,
+)
+
+NEW_YORK = ZoneInfo("America/New_York")
+TOKYO = ZoneInfo("Asia/Tokyo")
+CHECKPOINTS = ["09:00", "12:00", "14:00", "15:50"]
+
+
+@pytest.fixture
+def schedule() -> ScheduleConfig:
+    return load_config(None).config.schedule
+
+
+@pytest.fixture
+def calendar() -> TradingCalendar:
+    return TradingCalendar()
+
+
+def ny(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NEW_YORK)
+
+
+def of_kind(jobs: list[Job], kind: JobKind) -> list[Job]:
+    return [job for job in jobs if job.kind is kind]
+
+
+def keys(jobs: list[Job]) -> list[str]:
+    return [job.key for job in jobs]
+
+
+def done_before(schedule: ScheduleConfig, calendar: TradingCalendar, at: datetime) -> set[str]:
+    """Keys of every job that fired in the month before `at`: a machine that never missed anything."""
+    return set(keys(jobs_between(schedule, calendar, at - timedelta(days=30), at)))
+
+
+# ---------------------------------------------------------------- what fires when
+
+
+def test_normal_week_has_weekly_run_twenty_checkpoints_and_postmortem(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    jobs = week_jobs(schedule, calendar, date(2026, 1, 7))
+
+    weekly = of_kind(jobs, JobKind.WEEKLY)
+    assert len(weekly) == 1
+    assert weekly[0].at == ny(2026, 1, 7, 8)
+    assert weekly[0].key == "weekly:2026-01-07"
+
+    checkpoints = of_kind(jobs, JobKind.CHECKPOINT)
+    sessions = [date(2026, 1, 7), date(2026, 1, 8), date(2026, 1, 9), date(2026, 1, 12), date(2026, 1, 13)]
+    assert [(job.day, job.time) for job in checkpoints] == [(day, t) for day in sessions for t in CHECKPOINTS]
+    assert len(checkpoints) == 20
+    assert {job.week_id for job in checkpoints} == {date(2026, 1, 7)}
+    assert "checkpoint:2026-01-08T12:00" in keys(checkpoints)
+
+    postmortem = of_kind(jobs, JobKind.POSTMORTEM)
+    assert len(postmortem) == 1
+    assert postmortem[0].at == ny(2026, 1, 13, 16, 30)
+    assert postmortem[0].key == "postmortem:2026-01-07"
+    assert postmortem[0].week_id == date(2026, 1, 7)
+
+    assert [job.at for job in jobs] == sorted(job.at for job in jobs)
+    assert all(job.at.tzinfo is NEW_YORK for job in jobs)
+
+
+def test_jobs_between_is_half_open_and_sorted(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    jobs = jobs_between(schedule, calendar, ny(2026, 1, 7, 8), ny(2026, 1, 7, 12))
+    assert keys(jobs) == ["weekly:2026-01-07", "checkpoint:2026-01-07T09:00"]
+
+    whole = jobs_between(schedule, calendar, ny(2026, 1, 1, 0), ny(2026, 1, 20, 0))
+    assert [job.at for job in whole] == sorted(job.at for job in whole)
+    assert "postmortem:2025-12-31" in keys(whole)
+    assert "weekly:2026-01-14" in keys(whole)
+
+
+def test_jobs_between_reads_any_time_zone_as_the_same_instant(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    start = ny(2026, 1, 7, 8).astimezone(TOKYO)
+    end = ny(2026, 1, 7, 12).astimezone(TOKYO)
+    assert keys(jobs_between(schedule, calendar, start, end)) == ["weekly:2026-01-07", "checkpoint:2026-01-07T09:00"]
+
+
+def test_naive_datetimes_are_refused(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        due_jobs(schedule, calendar, datetime(2026, 1, 7, 8), done=set())
+
+
+def test_wednesday_holiday_moves_weekly_run_to_thursday_of_the_same_week(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    # 2025-01-01, New Year's Day, is a Wednesday.
+    jobs = week_jobs(schedule, calendar, date(2025, 1, 1))
+
+    weekly = of_kind(jobs, JobKind.WEEKLY)
+    assert len(weekly) == 1
+    assert weekly[0].at == ny(2025, 1, 2, 8)
+    assert weekly[0].week_id == date(2025, 1, 1)
+    assert weekly[0].key == "weekly:2025-01-01"
+
+    checkpoints = of_kind(jobs, JobKind.CHECKPOINT)
+    assert checkpoints[0].at == ny(2025, 1, 2, 9)
+    assert {job.day for job in checkpoints} == {date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6), date(2025, 1, 7)}
+    assert len(checkpoints) == 16
+
+
+def test_early_close_skips_late_checkpoints_and_holiday_has_none(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    # Thanksgiving 2025-11-27 is closed; Friday 2025-11-28 closes at 13:00.
+    checkpoints = of_kind(week_jobs(schedule, calendar, date(2025, 11, 26)), JobKind.CHECKPOINT)
+
+    assert not [job for job in checkpoints if job.day == date(2025, 11, 27)]
+    assert [job.time for job in checkpoints if job.day == date(2025, 11, 28)] == ["09:00", "12:00"]
+    assert [job.time for job in checkpoints if job.day == date(2025, 12, 1)] == CHECKPOINTS
+    assert len(checkpoints) == 4 + 2 + 4 + 4
+
+
+def test_tuesday_holiday_moves_postmortem_back_to_monday(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    # Christmas 2018-12-25 was a Tuesday; Monday 2018-12-24 was a session (early close).
+    postmortem = of_kind(week_jobs(schedule, calendar, date(2018, 12, 19)), JobKind.POSTMORTEM)
+    assert len(postmortem) == 1
+    assert postmortem[0].at == ny(2018, 12, 24, 16, 30)
+    assert postmortem[0].key == "postmortem:2018-12-19"
+
+
+def test_wednesday_postmortem_on_the_run_day_comes_before_the_next_weekly_run(calendar: TradingCalendar) -> None:
+    # A postmortem configured after the next weekly run is pulled forward to it, and ordered first.
+    late = ScheduleConfig(postmortem=PostmortemRun(day=Weekday.WEDNESDAY, time="16:30"))
+    jobs = jobs_between(late, calendar, ny(2026, 1, 14, 0), ny(2026, 1, 14, 10))
+    assert keys(jobs) == ["postmortem:2026-01-07", "weekly:2026-01-14", "checkpoint:2026-01-14T09:00"]
+    assert jobs[0].at == jobs[1].at == ny(2026, 1, 14, 8)
+
+
+# ---------------------------------------------------------------- what run-due runs
+
+
+def test_due_before_the_weekly_run_is_nothing_when_last_week_is_done(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    now = ny(2026, 1, 7, 7, 59)
+    assert due_jobs(schedule, calendar, now, done_before(schedule, calendar, now)) == []
+
+
+def test_due_at_the_weekly_run_time_is_the_weekly_run(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    now = ny(2026, 1, 7, 8)
+    assert keys(due_jobs(schedule, calendar, now, done_before(schedule, calendar, now))) == ["weekly:2026-01-07"]
+
+
+def test_due_after_the_weekly_run_is_done_is_nothing(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    now = ny(2026, 1, 7, 8, 5)
+    done = done_before(schedule, calendar, now)
+    assert "weekly:2026-01-07" in done
+    assert due_jobs(schedule, calendar, now, done) == []
+
+
+def test_due_just_after_noon_is_the_noon_checkpoint(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    done = done_before(schedule, calendar, ny(2026, 1, 7, 12))  # everything before the 12:00 checkpoint
+    now = ny(2026, 1, 7, 12, 3)
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["checkpoint:2026-01-07T12:00"]
+
+
+def test_due_with_missed_checkpoints_is_only_the_latest(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    now = ny(2026, 1, 7, 14, 30)
+    done = done_before(schedule, calendar, now) - {
+        "checkpoint:2026-01-07T09:00",
+        "checkpoint:2026-01-07T12:00",
+        "checkpoint:2026-01-07T14:00",
+    }
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["checkpoint:2026-01-07T14:00"]
+
+
+def test_due_with_latest_checkpoint_done_ignores_earlier_missed_ones(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    now = ny(2026, 1, 7, 14, 30)
+    done = done_before(schedule, calendar, now) - {"checkpoint:2026-01-07T12:00"}
+    assert due_jobs(schedule, calendar, now, done) == []
+
+
+def test_due_after_downtime_runs_weekly_run_first_then_only_todays_latest_checkpoint(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    # The machine was off from Wednesday 07:00 to Thursday 10:00.
+    done = done_before(schedule, calendar, ny(2026, 1, 7, 7))
+    now = ny(2026, 1, 8, 10)
+
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["weekly:2026-01-07"]
+
+    done = done | {"weekly:2026-01-07"}
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["checkpoint:2026-01-08T09:00"]
+
+
+def test_due_on_tuesday_evening_is_the_postmortem(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    done = done_before(schedule, calendar, ny(2026, 1, 13, 16, 30))  # everything before the postmortem
+    now = ny(2026, 1, 13, 16, 31)
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["postmortem:2026-01-07"]
+
+
+def test_due_after_missing_postmortem_and_weekly_run_is_both_postmortem_first(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    # Off from Tuesday 16:00 to the next Wednesday 09:00: missed the postmortem, the weekly run and 09:00.
+    done = done_before(schedule, calendar, ny(2026, 1, 13, 16))
+    now = ny(2026, 1, 14, 9)
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["postmortem:2026-01-07", "weekly:2026-01-14"]
+
+
+def test_due_weekly_run_is_dropped_once_the_next_weekly_run_has_come(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    # Off for a whole week: last week's run is superseded by this week's, but its postmortem is still due.
+    done = done_before(schedule, calendar, ny(2026, 1, 7, 7))
+    now = ny(2026, 1, 14, 8, 5)
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["postmortem:2026-01-07", "weekly:2026-01-14"]
+
+
+def test_due_postmortem_beyond_the_lookback_is_dropped(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    now = ny(2026, 1, 14, 17)
+    done = done_before(schedule, calendar, now) - {"postmortem:2026-01-07"}
+    assert keys(due_jobs(schedule, calendar, now, done)) == ["postmortem:2026-01-07"]
+    assert due_jobs(schedule, calendar, now, done, lookback=timedelta(hours=12)) == []
+
+
+# ---------------------------------------------------------------- next fires and cron
+
+
+def test_next_fires_skips_weekends_and_holidays(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    # Friday 2025-11-28 after its 13:00 close: the weekend comes next, then Monday.
+    fires = next_fires(schedule, calendar, ny(2025, 11, 28, 12, 0), count=6)
+    assert keys(fires) == [
+        "checkpoint:2025-12-01T09:00",
+        "checkpoint:2025-12-01T12:00",
+        "checkpoint:2025-12-01T14:00",
+        "checkpoint:2025-12-01T15:50",
+        "checkpoint:2025-12-02T09:00",
+        "checkpoint:2025-12-02T12:00",
+    ]
+
+    # Tuesday 2024-12-31 evening: New Year's Day (Wednesday) is skipped, the weekly run is on Thursday.
+    fires = next_fires(schedule, calendar, ny(2024, 12, 31, 16, 30), count=2)
+    assert keys(fires) == ["weekly:2025-01-01", "checkpoint:2025-01-02T09:00"]
+    assert all(job.at.weekday() < 5 for job in fires)
+    assert fires[0].at == ny(2025, 1, 2, 8)
+
+
+def test_next_fires_is_strictly_after_now(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
+    fires = next_fires(schedule, calendar, ny(2026, 1, 7, 8), count=3)
+    assert keys(fires) == ["checkpoint:2026-01-07T09:00", "checkpoint:2026-01-07T12:00", "checkpoint:2026-01-07T14:00"]
+    assert next_fires(schedule, calendar, ny(2026, 1, 7, 8), count=0) == []
+
+
+def test_crontab_lines_run_run_due_on_weekdays_in_new_york_time() -> None:
+    lines = crontab_lines("/opt/llmtrade/bin/llmtrade")
+    assert "CRON_TZ=America/New_York" in lines
+    assert lines[0].startswith("#")
+    assert lines[-1] == "*/5 * * * 1-5 /opt/llmtrade/bin/llmtrade run-due >> ~/llmtrade-cron.log 2>&1"
+
+
+def test_crontab_lines_take_interval_and_log_path_and_escape_percent() -> None:
+    line = crontab_lines("/opt/my tools/llmtrade", every_minutes=10, log="/var/log/llm%trade.log")[-1]
+    assert line == r"*/10 * * * 1-5 '/opt/my tools/llmtrade' run-due >> /var/log/llm\%trade.log 2>&1"
+    with pytest.raises(ValueError, match="every_minutes"):
+        crontab_lines("llmtrade", every_minutes=0)
