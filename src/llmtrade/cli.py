@@ -57,11 +57,13 @@ db_app = typer.Typer(
 market_app = typer.Typer(help="Prices and indicators as the committee would see them.", no_args_is_help=True)
 trading_app = typer.Typer(help="The global kill switch: status, disable, enable.", no_args_is_help=True)
 breaker_app = typer.Typer(help="Per-account circuit breakers.", no_args_is_help=True)
+schedule_app = typer.Typer(help="When the weekly run, checkpoints and postmortem fire.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(market_app, name="market")
 app.add_typer(trading_app, name="trading")
 app.add_typer(breaker_app, name="breaker")
+app.add_typer(schedule_app, name="schedule")
 
 
 class _State:
@@ -491,6 +493,7 @@ def research(
     from llmtrade.pipeline.pipeline import Pipeline
     from llmtrade.pipeline.runs import execute, start_run
     from llmtrade.pipeline.session import open_session
+    from llmtrade.pipeline.weekly import require_same_mode
     from llmtrade.pipeline.weeks import resolve_week
     from llmtrade.reports import mode_banner, print_research
 
@@ -504,6 +507,7 @@ def research(
             state.settings, loaded, clock, storage, config_dir=state.config_dir, offline=offline, replay=replay
         )
         print_error_banner(mode_banner(session.decision))
+        require_same_mode(storage.events, week_id, session.decision.mode)
         already = stages.stored_packs(storage.events, week_id) is not None
         run_id = new_run_id(now)
         market = _market(
@@ -644,6 +648,110 @@ def breaker_reset(ctx: typer.Context, account: Annotated[str, typer.Argument(hel
 
     state = jobs.reset_breaker(_app(ctx), account)
     Output().line(f"{account}: breaker reset; trading resumes (peak equity now {state.peak_equity:,.2f})")
+
+
+@app.command()
+def postmortem(
+    ctx: typer.Context,
+    week: Annotated[str | None, typer.Option(help="Any date in the week to review; default: last week.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Rules provider, offline market.")] = False,
+    replay: Annotated[bool, typer.Option("--replay", help="Answer only from the cache of earlier live calls.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Score a finished week per account: P/L, the thesis against what happened, frozen indicators, reflections."""
+    from llmtrade import jobs  # lazy: see module docstring
+    from llmtrade.reports import print_postmortem
+
+    report = jobs.postmortem(_app(ctx), week=_parse_date(week, "--week"), offline=offline, replay=replay)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        print_postmortem(Output(), report)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    offline: Annotated[bool, typer.Option("--offline", help="Value positions with the offline market.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Each account's equity, P/L, returns against FLAT and SPY, drawdown, hit rate, positions and breaker."""
+    from llmtrade import jobs  # lazy: see module docstring
+    from llmtrade.reports import print_status
+
+    report = jobs.status(_app(ctx), offline=offline)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        print_status(Output(), report)
+
+
+@schedule_app.command("show")
+def schedule_show(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("--count", min=1, max=200, help="How many fire times.")] = 12,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The next fire times of the weekly run, checkpoints and postmortem, in New York and local time."""
+    from llmtrade.market.calendar import TradingCalendar  # lazy: see module docstring
+    from llmtrade.pipeline.schedule import next_fires
+
+    state = _state(ctx)
+    jobs_ahead = next_fires(state.config().config.schedule, TradingCalendar(), state.clock().now(), count)
+    rows = [
+        {
+            "job": job.key,
+            "kind": job.kind.value,
+            "week_id": str(job.week_id),
+            "new_york": job.at.isoformat(),
+            "local": job.at.astimezone().isoformat(),
+        }
+        for job in jobs_ahead
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    Output().table(
+        "next fire times (weekends and NYSE holidays skipped)",
+        ["kind", "week", "New York", "local"],
+        [(r["kind"], r["week_id"], r["new_york"], r["local"]) for r in rows],
+    )
+
+
+@schedule_app.command("crontab")
+def schedule_crontab(
+    every: Annotated[int, typer.Option("--every", min=1, max=60, help="Minutes between run-due wake-ups.")] = 5,
+    log: Annotated[str, typer.Option("--log", help="Where cron's output goes.")] = "~/llmtrade-cron.log",
+) -> None:
+    """Crontab lines that drive everything through `llmtrade run-due`."""
+    import shutil  # lazy: see module docstring
+    import sys
+
+    from llmtrade.pipeline.schedule import crontab_lines
+
+    executable = shutil.which("llmtrade") or str(Path(sys.executable).parent / "llmtrade")
+    for line in crontab_lines(executable, every_minutes=every, log=log):
+        typer.echo(line)
+
+
+@app.command("run-due")
+def run_due(
+    ctx: typer.Context,
+    offline: Annotated[bool, typer.Option("--offline", help="Run the due jobs offline.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the jobs' reports as JSON.")] = False,
+) -> None:
+    """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
+    from llmtrade import jobs  # lazy: see module docstring
+
+    results = jobs.run_due(_app(ctx), offline=offline)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+        return
+    out = Output()
+    if not results:
+        out.line("nothing is due")
+    for result in results:
+        out.line(f"ran {result['job']}")
 
 
 def _app(ctx: typer.Context) -> App:

@@ -9,32 +9,50 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from llmtrade.agents.breaker import closed_trade_pnls
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
+from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.runs import WeekCompleted, new_run_id
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted, new_run_id
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import LlmtradeError, OperationalError, UsageError
 from llmtrade.llm.gateway import LLMMode
+from llmtrade.llm.providers import decide_mode
 from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, period_return, total_return
+from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.pipeline import research_stages
 from llmtrade.pipeline.checkpoint import CheckpointRun, checkpoint_stream, require_checkpoint_time
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.pipeline.controls import breaker_state, trading_enabled
 from llmtrade.pipeline.controls import reset_breaker as reset_breaker_events
 from llmtrade.pipeline.frozen import week_stream
+from llmtrade.pipeline.postmortem import PostmortemRun, postmortem_stream
 from llmtrade.pipeline.runs import execute, start_run
+from llmtrade.pipeline.schedule import Job, JobKind, due_jobs, weekly_key
 from llmtrade.pipeline.session import Session, open_session
-from llmtrade.pipeline.weekly import build_desks, completion, week_lock, weekly_pipeline
+from llmtrade.pipeline.weekly import (
+    build_desks,
+    completion,
+    require_current_week,
+    require_same_mode,
+    week_lock,
+    weekly_pipeline,
+)
 from llmtrade.pipeline.weeks import resolve_week
-from llmtrade.reports import checkpoint_report, mode_banner, weekly_report
+from llmtrade.reports import checkpoint_report, mode_banner, usage_json, weekly_report
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.projections import project_week_summaries
 
 RESUMABLE = (
     ("market_snapshot", "snapshot"),
@@ -85,7 +103,11 @@ def weekly(
     now = app.clock.now()
     config = app.loaded.config
     week_id, asof = resolve_week(now, week, config.schedule)
+    if not dry_run:
+        require_current_week(week_id, now, command="run-weekly")
+    mode = decide_mode(config.models, app.settings, offline=offline, replay=replay).mode
     with app.storage() as storage:
+        require_same_mode(storage.events, week_id, mode)
         done = completion(storage.events, week_id)
         if done is not None:
             return _complete(week_id, done.payload, done.occurred_at)
@@ -93,6 +115,11 @@ def weekly(
             done = completion(storage.events, week_id)  # the run we waited behind may have finished it
             if done is not None:
                 return _complete(week_id, done.payload, done.occurred_at)
+            previous = previous_week_needs_postmortem(storage, week_id)
+            if previous is not None and not dry_run:
+                # DESIGN's first stage: last week's postmortem closes it before this week opens.
+                app.say(f"postmortem of week {previous} first")
+                _postmortem(app, storage, app.session(storage, offline=offline, replay=replay), previous, now)
             session = app.session(storage, offline=offline, replay=replay)
             live = session.decision.mode is not LLMMode.OFFLINE
             run_id = new_run_id(now)
@@ -166,7 +193,11 @@ def checkpoint(app: App, time: str, *, week: date | None, dry_run: bool, offline
     if not calendar.is_session(day):
         raise UsageError(f"{day} is not a trading session: no checkpoint today")
     week_id, _ = resolve_week(now, week, config.schedule)
+    if not dry_run:
+        require_current_week(week_id, now, command="checkpoint")
+    mode = decide_mode(config.models, app.settings, offline=offline, replay=replay).mode
     with app.storage() as storage:
+        require_same_mode(storage.events, week_id, mode)
         if completion(storage.events, week_id) is None and not storage.events.read_stream(week_stream(week_id, "risk")):
             raise OperationalError(f"week {week_id} has no weekly run yet: run `llmtrade run-weekly` first")
         with week_lock(storage.conn, week_id, command="checkpoint"):
@@ -231,3 +262,200 @@ def reset_breaker(app: App, account_id: str) -> Any:
         prices = market.last_closes(config.assets.symbols, app.clock.now())
         equity = desk.broker.account(prices).equity
         return reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
+
+
+def postmortem(app: App, *, week: date | None, offline: bool, replay: bool) -> dict[str, Any]:
+    """The postmortem of `week` (default: the week before the current one)."""
+    now = app.clock.now()
+    week_id = week_id_for(week) if week else week_id_for(new_york_date(now)) - timedelta(days=7)
+    with app.storage() as storage:
+        if completion(storage.events, week_id) is None:
+            raise OperationalError(f"week {week_id} has no completed weekly run: nothing to review")
+        require_same_mode(
+            storage.events,
+            week_id,
+            decide_mode(app.loaded.config.models, app.settings, offline=offline, replay=replay).mode,
+        )
+        session = app.session(storage, offline=offline, replay=replay)
+        report = _postmortem(app, storage, session, week_id, now)
+    return report
+
+
+def _postmortem(app: App, storage: Storage, session: Session, week_id: date, now: datetime) -> dict[str, Any]:
+    config = app.loaded.config
+    live = session.decision.mode is not LLMMode.OFFLINE
+    run_id = new_run_id(now)
+    market = app.market(storage, live=live, run_id=run_id, week_id=week_id)
+    desks = build_desks(config, app.settings, storage.events, app.clock, TradingCalendar(), market, live=live)
+    run = start_run(session, run_id=run_id, command="postmortem", arguments={"week": str(week_id)}, week_id=week_id)
+    body = PostmortemRun(
+        config=config,
+        events=storage.events,
+        gateway=session.gateway,
+        prompts=session.prompts,
+        market=market,
+        desks=desks,
+        week_id=week_id,
+        now=now,
+        run_id=run_id,
+    )
+    written, built = execute(body.run(), session, run)
+    project_week_summaries(storage.conn, storage.events)
+    duration = run.finished(session.gateway.totals, degraded=False)
+    return {
+        "run_id": run_id,
+        "week_id": str(week_id),
+        "written_now": built,
+        "accounts": [pm.model_dump(mode="json") for pm in written],
+        "usage": usage_json(session.gateway.totals),
+        "duration_ms": round(duration, 1),
+    }
+
+
+def previous_week_needs_postmortem(storage: Storage, week_id: date) -> date | None:
+    previous = week_id - timedelta(days=7)
+    if completion(storage.events, previous) is None:
+        return None
+    if storage.events.read_stream(postmortem_stream(previous)):
+        return None
+    return previous
+
+
+def done_keys(events: EventStore) -> set[str]:
+    """Keys of the scheduled jobs already done, as pipeline.schedule names them."""
+    keys: set[str] = set()
+    for event in events.read(
+        type=[WeekCompleted.event_type(), CheckpointCompleted.event_type(), PostmortemCompleted.event_type()]
+    ):
+        if event.type == WeekCompleted.event_type() and event.week_id:
+            keys.add(weekly_key(event.week_id))
+        elif event.type == CheckpointCompleted.event_type():
+            done = CheckpointCompleted.from_event(event)
+            keys.add(f"checkpoint:{done.day}T{done.time}")
+        elif event.type == PostmortemCompleted.event_type():
+            keys.add(f"postmortem:{PostmortemCompleted.from_event(event).week_id}")
+    return keys
+
+
+def due(app: App) -> list[Job]:
+    """The scheduled jobs due now and not done; a postmortem only for a week that was actually run."""
+    with app.storage() as storage:
+        done = done_keys(storage.events)
+        jobs = due_jobs(app.loaded.config.schedule, TradingCalendar(), app.clock.now(), done)
+        return [
+            job
+            for job in jobs
+            if job.kind is not JobKind.POSTMORTEM or completion(storage.events, job.week_id) is not None
+        ]
+
+
+def run_due(app: App, *, offline: bool = False) -> list[dict[str, Any]]:
+    """Run whatever is due and not yet done, in order; nothing else."""
+    results: list[dict[str, Any]] = []
+    for job in due(app):
+        app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
+        if job.kind is JobKind.POSTMORTEM:
+            report = postmortem(app, week=job.week_id, offline=offline, replay=False)
+        elif job.kind is JobKind.WEEKLY:
+            report = weekly(app, week=job.week_id, dry_run=False, offline=offline, replay=False)
+        else:
+            report = checkpoint(app, job.time, week=job.week_id, dry_run=False, offline=offline, replay=False)
+        results.append({"job": job.key, "kind": job.kind.value, "report": report})
+    return results
+
+
+def status(app: App, *, offline: bool = False) -> dict[str, Any]:
+    """Every account's standing, the controls, the last runs, and what the models cost."""
+    now = app.clock.now()
+    config = app.loaded.config
+    week_id = week_id_for(new_york_date(now))
+    with app.storage() as storage:
+        events = storage.events
+        live = decide_mode(config.models, app.settings, offline=offline, replay=False).mode is not LLMMode.OFFLINE
+        market = app.market(storage, live=live, run_id=None, week_id=None)
+        desks = build_desks(config, app.settings, events, app.clock, TradingCalendar(), market, live=live)
+        valuations = [AccountValued.from_event(e) for e in events.read(type=AccountValued.event_type())]
+        first = events.read(type=AccountValued.event_type(), limit=1)
+        try:
+            prices = market.last_closes(config.assets.symbols, now)
+            spy_start = market.last_closes(["SPY"], first[0].occurred_at).get("SPY") if first else None
+        except LlmtradeError as exc:
+            app.say(f"prices unavailable ({exc}); positions are valued at cost")
+            prices, spy_start = {}, None
+        spy_return = period_return(spy_start, prices["SPY"]) if spy_start and "SPY" in prices else None
+        accounts = [_standing(events, desk, prices, valuations, week_id, config) for desk in desks]
+        flat = next((a for a in accounts if a["role"] == "flat"), None)
+        for row in accounts:
+            row["vs_flat"] = excess_return(row["total_return"], flat["total_return"]) if flat else None
+            row["vs_spy"] = excess_return(row["total_return"], spy_return) if spy_return is not None else None
+        enabled, why = trading_enabled(events)
+        runs = _last_runs(events)
+        finished = [e for e in events.read(type=RunFinished.event_type())]
+    return {
+        "asof": now.isoformat(),
+        "week_id": str(week_id),
+        "trading_enabled": enabled,
+        "kill_switch_reason": why,
+        "spy_return_since_start": spy_return,
+        "accounts": accounts,
+        "last_runs": runs,
+        "usage": {
+            "this_week": _usage([e for e in finished if e.week_id == week_id]),
+            "to_date": _usage(finished),
+        },
+    }
+
+
+def _standing(
+    events: EventStore, desk: Any, prices: dict[str, float], valuations: list[AccountValued], week_id: date, config: Any
+) -> dict[str, Any]:
+    account = desk.broker.account(prices)
+    start_cash = desk.account.starting_cash
+    mine = [v for v in valuations if v.account_id == desk.account.id]
+    week_start_events = events.read(
+        week_id=week_id, account_id=desk.account.id, type=AccountValued.event_type(), limit=1
+    )
+    week_start = AccountValued.from_event(week_start_events[0]).equity if week_start_events else None
+    fills = desk.broker.fills() if isinstance(desk.broker, PaperBroker) else []
+    breaker, _ = breaker_state(events, desk.account.id, start_cash)
+    return {
+        "account_id": desk.account.id,
+        "name": desk.account.name,
+        "role": desk.account.role.value,
+        "broker": desk.broker.name,
+        "equity": account.equity,
+        "cash": account.cash,
+        "week_pnl": None if week_start is None else round(account.equity - week_start, 2),
+        "total_return": total_return(start_cash, account.equity),
+        "max_drawdown": max_drawdown([start_cash, *(v.equity for v in mine), account.equity]),
+        "hit_rate": hit_rate(closed_trade_pnls(fills)),
+        "positions": [p.model_dump() for p in account.positions.values()],
+        "halted": breaker.halted,
+        "breaker_reason": breaker.reason,
+    }
+
+
+def _last_runs(events: EventStore) -> dict[str, dict[str, Any]]:
+    started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
+    ended = {e.run_id: e for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type()])}
+    last: dict[str, dict[str, Any]] = {}
+    for run_id, event in started.items():
+        end = ended.get(run_id)
+        last[event.payload["command"]] = {
+            "run_id": run_id,
+            "at": event.occurred_at.isoformat(),
+            "mode": event.payload["mode"],
+            "outcome": "running or killed" if end is None else ("failed" if end.type == "RunFailed" else "finished"),
+            "degraded": bool(end and end.payload.get("degraded")),
+            "error": end.payload.get("error") if end is not None and end.type == "RunFailed" else None,
+        }
+    return last
+
+
+def _usage(finished: list[Any]) -> dict[str, Any]:
+    return {
+        "calls": sum(e.payload["llm_calls"] for e in finished),
+        "prompt_tokens": sum(e.payload["prompt_tokens"] for e in finished),
+        "completion_tokens": sum(e.payload["completion_tokens"] for e in finished),
+        "cost_usd": round(sum(e.payload["cost_usd"] for e in finished), 6),
+    }

@@ -377,3 +377,102 @@ def print_checkpoint(out: Output, report: dict[str, Any]) -> None:
         )
     out.table("accounts", ["account", "instrument", "action", "conviction", "reason", "orders"], rows)
     _footer(out, report)
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
+def print_postmortem(out: Output, report: dict[str, Any]) -> None:
+    out.heading(f"postmortem of week {report['week_id']}" + ("" if report["written_now"] else " (stored; not redone)"))
+    out.table(
+        "accounts",
+        ["account", "trade", "start", "end", "week P/L", "return", "instrument move", "realised", "unrealised"],
+        [
+            (
+                a["account_id"],
+                f"{a['direction']} {a['instrument']}" if a["instrument"] else "flat",
+                _money(a["start_equity"]),
+                _money(a["end_equity"]),
+                _money(a["week_pnl"]),
+                _pct(a["week_return"]),
+                _pct(a["instrument_return"]),
+                _money(a["realized_pnl"]),
+                _money(a["unrealized_pnl"]),
+            )
+            for a in report["accounts"]
+        ],
+    )
+    for a in report["accounts"]:
+        if a["indicators"]:
+            held = ", ".join(
+                f"{i['threshold']} {'held' if i['held'] else 'broke' if i['held'] is False else 'unknown'}"
+                for i in a["indicators"]
+            )
+            out.line(f"{a['account_id']} indicators: {held}")
+        if a["reflection"]:
+            r = a["reflection"]
+            out.line(f"{a['account_id']} right: {r['what_the_thesis_got_right']}")
+            out.line(f"{a['account_id']} wrong: {r['what_it_got_wrong']}")
+            out.line(f"{a['account_id']} lessons: {'; '.join(r['lessons'])}")
+
+
+def print_status(out: Output, report: dict[str, Any]) -> None:
+    switch = "enabled" if report["trading_enabled"] else f"DISABLED ({report['kill_switch_reason']})"
+    out.heading(f"status as of {report['asof']} (week {report['week_id']}): trading {switch}")
+    out.table(
+        "accounts",
+        [
+            "account",
+            "role",
+            "broker",
+            "equity",
+            "week P/L",
+            "total",
+            "max DD",
+            "hit rate",
+            "vs FLAT",
+            "vs SPY",
+            "breaker",
+            "positions",
+        ],
+        [
+            (
+                a["account_id"],
+                a["role"],
+                a["broker"],
+                _money(a["equity"]),
+                _money(a["week_pnl"]),
+                _pct(a["total_return"]),
+                _pct(-a["max_drawdown"]),
+                "n/a" if a["hit_rate"] is None else f"{a['hit_rate']:.0%}",
+                _pct(a["vs_flat"]),
+                _pct(a["vs_spy"]),
+                f"HALTED: {a['breaker_reason']}" if a["halted"] else "ok",
+                ", ".join(f"{p['qty']:+d} {p['symbol']} @ {p['avg_price']:.2f}" for p in a["positions"]) or "-",
+            )
+            for a in report["accounts"]
+        ],
+    )
+    out.table(
+        "last runs",
+        ["command", "at", "mode", "outcome", "degraded"],
+        [
+            (
+                command,
+                r["at"],
+                r["mode"],
+                r["outcome"] + (f": {r['error']}" if r["error"] else ""),
+                "yes" if r["degraded"] else "no",
+            )
+            for command, r in sorted(report["last_runs"].items())
+        ],
+    )
+    week, total = report["usage"]["this_week"], report["usage"]["to_date"]
+    out.pairs(
+        [
+            ("model calls this week", f"{week['calls']} (${week['cost_usd']:.4f})"),
+            ("model calls to date", f"{total['calls']} (${total['cost_usd']:.4f})"),
+            ("SPY since the first run", _pct(report["spy_return_since_start"])),
+        ]
+    )

@@ -148,6 +148,12 @@ class PaperBroker:
             done.append(fill)
         return done
 
+    def open_orders(self) -> list[Order]:
+        """Orders accepted but not filled yet (queued for the open)."""
+        self.settle()
+        accepted, fills = self._ledger()
+        return [a.order for cid, a in accepted.items() if cid not in fills]
+
     def fills(self) -> list[Fill]:
         return list(self._ledger()[1].values())
 

@@ -30,9 +30,17 @@ from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import compute_indicators
 from llmtrade.market.order_plan import plan_orders
+from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.market.service import MarketData
 from llmtrade.pipeline.frozen import week_stream
-from llmtrade.pipeline.trading_stages import Desk, halted, send_orders, value_account
+from llmtrade.pipeline.trading_stages import (
+    Desk,
+    halted,
+    recorded_orders,
+    require_plan_still_fits,
+    send_orders,
+    value_account,
+)
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
 
@@ -197,6 +205,8 @@ class CheckpointRun:
         if desk.account.role is AccountRole.FLAT:
             return Outcome(account_id, None, "FLAT baseline: never trades", None, None)
         account = desk.broker.account(prices)
+        if isinstance(desk.broker, PaperBroker) and desk.broker.open_orders():
+            return Outcome(account_id, None, "orders still queued for the open: nothing to judge yet", None, None)
         if not self.dry_run:
             value_account(
                 self.events,
@@ -335,6 +345,10 @@ class CheckpointRun:
                     expected_versions={stream: 0},
                 )
             if outcome.orders is not None and outcome.orders.orders:
+                orders_stream = week_stream(self.week_id, "orders")
+                require_plan_still_fits(
+                    outcome.orders, desks[account_id].broker, recorded_orders(self.events, orders_stream)
+                )
                 send_orders(
                     self.events,
                     desks[account_id].broker,

@@ -55,6 +55,11 @@ class PitchStage(_CommitteeStage):
 
         async def build() -> list[EventPayload]:
             pitches, failures = await self.committee.pitches(packs, self.clock.now())
+            if not pitches:
+                # Store nothing: a rerun must be able to ask again once the models answer.
+                raise OperationalError(
+                    "every PM failed to pitch: " + "; ".join(f"{f.pm.id}: {f.error}" for f in failures)
+                )
             return [
                 *(PitchSubmitted(pitch=p) for p in pitches),
                 *(

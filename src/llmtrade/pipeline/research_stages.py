@@ -20,7 +20,7 @@ from llmtrade.domain.research import (
     ResearchPackBuilt,
     ResearchProviderFailed,
 )
-from llmtrade.errors import OperationalError
+from llmtrade.errors import OperationalError, TemporaryError
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import take_snapshot
@@ -122,6 +122,11 @@ class ResearchStage:
                 for ref in self.providers
             ],
         )
+        if not answered:
+            # Store nothing: a rerun must be able to try again once the providers answer.
+            reasons = "; ".join(f"{ref.id} ({ref.model}): {error}" for ref, error in failed)
+            temporary = all(isinstance(error, TemporaryError) for _, error in failed)
+            raise (TemporaryError if temporary else OperationalError)(f"every research provider failed: {reasons}")
         payloads: list[EventPayload] = []
         for ref, findings in answered:
             pack = ResearchPack(

@@ -111,13 +111,16 @@ def after_roll(account: AccountSnapshot, keep: str, prices: Mapping[str, float])
 class RiskStage:
     name = "risk_gate"
 
-    def __init__(self, desks: list[Desk], config: Config, events: EventStore, week_id: date):
+    def __init__(self, desks: list[Desk], config: Config, events: EventStore, week_id: date, *, dry_run: bool = False):
         self.desks = desks
         self.config = config
         self.events = events
         self.week_id = week_id
+        self.dry_run = dry_run
 
     def _value(self, desk: Desk, account: AccountSnapshot, run_id: str) -> None:
+        if self.dry_run:
+            return  # a dry run leaves no trace on accounts or breakers
         value_account(
             self.events, desk, account, self.config, occasion="week start", week_id=self.week_id, run_id=run_id
         )
@@ -136,6 +139,13 @@ class RiskStage:
                     self._value(desk, desk.broker.account(prices), context.run_id)  # the FLAT baseline is valued too
                     continue
                 before = desk.broker.account(prices)
+                queued = desk.broker.open_orders() if isinstance(desk.broker, PaperBroker) else []
+                if queued:
+                    # Planning against positions that queued orders are about to change would double them.
+                    ids = ", ".join(o.client_order_id for o in queued)
+                    raise OperationalError(
+                        f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
+                    )
                 self._value(desk, before, context.run_id)
                 stop, why = halted(self.events, desk.account.id)
                 if intent.direction == "FLAT" and not intent.instrument:
@@ -180,13 +190,15 @@ class RiskStage:
                 ]
             return payloads
 
+        stream = week_stream(self.week_id, "risk")
+        if self.dry_run and not self.events.read_stream(stream):
+            # A dry run's plan is shown, never stored: the real run must plan from the account as it is then.
+            payloads = await build()
+            verdicts = [p.verdict for p in payloads if isinstance(p, RiskChecked)]
+            plans = [p for p in payloads if isinstance(p, OrdersPlanned)]
+            return context.with_values((VERDICTS, verdicts), (PLANS, plans))
         stored, _ = await once(
-            self.events,
-            week_stream(self.week_id, "risk"),
-            build,
-            week_id=self.week_id,
-            run_id=context.run_id,
-            account_of=_account_of,
+            self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
         )
         verdicts = [RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()]
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
@@ -259,15 +271,41 @@ class ExecutionStage:
             return context.with_value(EXECUTED, [])
         stream = week_stream(self.week_id, "orders")
         for plan in context.get(PLANS):
+            broker = self.desks[plan.account_id].broker
+            require_plan_still_fits(plan, broker, recorded_orders(self.events, stream))
             send_orders(
                 self.events,
-                self.desks[plan.account_id].broker,
+                broker,
                 plan.orders,
                 stream=stream,
                 week_id=self.week_id,
                 run_id=context.run_id,
             )
         return context.with_value(EXECUTED, recorded_orders(self.events, stream))
+
+
+def require_plan_still_fits(
+    plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | OrderRejected]
+) -> None:
+    """Send a frozen plan only to the broker it was made for, and only while the account holds what
+    the plan was computed from: a plan sent against other positions would trade outside the gate."""
+    if not plan.orders:
+        return
+    if broker.name != plan.broker:
+        raise OperationalError(
+            f"account {plan.account_id}'s orders were planned for the {plan.broker} broker, but it now uses "
+            f"{broker.name}; nothing sent"
+        )
+    sent = {r.order.client_order_id for r in recorded}
+    if any(o.client_order_id in sent for o in plan.orders):
+        return  # resuming a plan part-sent: its own orders may already have moved the positions
+    now = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
+    then = {s: p.qty for s, p in plan.positions_before.items() if p.qty}
+    if now != then:
+        raise OperationalError(
+            f"account {plan.account_id}'s positions changed since its orders were planned "
+            f"(planned from {then or 'nothing'}, now {now or 'nothing'}); nothing sent"
+        )
 
 
 def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | OrderRejected]:

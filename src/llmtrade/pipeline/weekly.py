@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from llmtrade.clock import Clock
 from llmtrade.config.models import BrokerKind, Config
 from llmtrade.council.committee import Committee
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.runs import WeekCompleted
-from llmtrade.errors import OperationalError
+from llmtrade.domain.runs import RunStarted, WeekCompleted
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.alpaca_broker import AlpacaBroker
 from llmtrade.market.broker import Broker
-from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.market.service import MarketData
 from llmtrade.pipeline.committee_stages import ChairmanStage, PitchStage, ReviewStage
@@ -32,6 +34,36 @@ if TYPE_CHECKING:
 
 # Advisory-lock keys: a fixed namespace in the high bits, the week's day number in the low bits.
 _LOCK_NAMESPACE = 0x4C54_5700_0000_0000
+
+
+def week_mode(events: EventStore, week_id: date) -> str | None:
+    """The mode of the run that first stored anything for the week (None for an untouched week)."""
+    first = events.read(week_id=week_id, type=RunStarted.event_type(), limit=1)
+    return first[0].payload["mode"] if first else None
+
+
+def require_same_mode(events: EventStore, week_id: date, mode: LLMMode) -> None:
+    """A week is offline or live from its first run to its last: never a mix of the two."""
+    started = week_mode(events, week_id)
+    if started is None:
+        return
+    was_offline, is_offline = started == LLMMode.OFFLINE.value, mode is LLMMode.OFFLINE
+    if was_offline != is_offline:
+        raise OperationalError(
+            f"week {week_id} was started in {started} mode; a {mode.value} run cannot continue it "
+            "(its research, decisions and orders would mix synthetic and real). Use a separate database "
+            "(LLMTRADE_HOME or DATABASE_URL) for offline trials"
+        )
+
+
+def require_current_week(week_id: date, now: datetime, *, command: str) -> None:
+    """Orders are only ever placed for the week that is running now."""
+    current = week_id_for(new_york_date(now))
+    if week_id != current:
+        raise UsageError(
+            f"{command} trades only the current week ({current}); week {week_id} is not it. "
+            "Use --dry-run to look at another week without trading"
+        )
 
 
 def completion(events: EventStore, week_id: date) -> StoredEvent | None:
@@ -134,7 +166,7 @@ def weekly_pipeline(
             PitchStage(committee, events, session.clock),
             ReviewStage(committee, events, session.clock),
             ChairmanStage(committee, events, session.clock),
-            RiskStage(desks, config, events, week_id),
+            RiskStage(desks, config, events, week_id, dry_run=dry_run),
             ExecutionStage(desks, events, week_id, dry_run=dry_run),
         ],
         events,

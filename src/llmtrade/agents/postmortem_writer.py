@@ -1,0 +1,67 @@
+"""Postmortem writer: the account's owner reflects on its week, given what actually happened."""
+
+from __future__ import annotations
+
+import random
+
+from llmtrade.agents.prompting import as_messages
+from llmtrade.config.models import ModelRef
+from llmtrade.domain.checkpoints import IndicatorOutcome, PostmortemAnswer
+from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.prompts.renderer import PromptRenderer
+
+ROLE = "postmortem"
+
+
+async def reflect(
+    gateway: LLMGateway,
+    prompts: PromptRenderer,
+    owner: ModelRef,
+    *,
+    instrument: str,
+    direction: str,
+    thesis: list[str],
+    week_return: float,
+    instrument_return: float | None,
+    indicators: list[IndicatorOutcome],
+    site: CallSite,
+) -> PostmortemAnswer:
+    prompt = prompts.render(
+        ROLE,
+        instrument=instrument,
+        direction=direction,
+        thesis=thesis,
+        week_return=week_return,
+        instrument_return=instrument_return,
+        indicators=indicators,
+    )
+    answer = await gateway.ask(
+        owner,
+        as_messages(prompt),
+        site,
+        output=PostmortemAnswer,
+        rules=lambda rng: offline_reflection(direction, week_return, instrument_return, indicators, rng),
+    )
+    return answer.value
+
+
+def offline_reflection(
+    direction: str,
+    week_return: float,
+    instrument_return: float | None,
+    indicators: list[IndicatorOutcome],
+    rng: random.Random,
+) -> PostmortemAnswer:
+    move = "n/a" if instrument_return is None else f"{instrument_return:+.2%}"
+    held = [i.threshold for i in indicators if i.held]
+    broke = [i.threshold for i in indicators if i.held is False]
+    right = f"[offline rules] the account made {week_return:+.2%}; the instrument moved {move}."
+    if held:
+        right += " Still true: " + "; ".join(held) + "."
+    wrong = "Broken: " + "; ".join(broke) + "." if broke else "No watched threshold broke."
+    lesson = "Keep sizing with conviction." if week_return >= 0 else "Cut faster when the first threshold breaks."
+    return PostmortemAnswer(
+        what_the_thesis_got_right=right,
+        what_it_got_wrong=f"[offline rules] {direction}: {wrong}",
+        lessons=[lesson],
+    )

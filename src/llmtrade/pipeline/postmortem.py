@@ -1,0 +1,166 @@
+"""The week's postmortem: per account, what the week did to it, the frozen thesis against what
+happened, each frozen indicator against its threshold, and the owner's short reflection.
+
+Written once per week (with a completion marker), projected into `week_summaries`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from llmtrade.agents import postmortem_writer
+from llmtrade.config.models import AccountRole, Config
+from llmtrade.council.fanout import gather_settled
+from llmtrade.domain.checkpoints import (
+    AccountValued,
+    IndicatorOutcome,
+    Postmortem,
+    PostmortemAnswer,
+    PostmortemCompleted,
+    PostmortemWritten,
+)
+from llmtrade.domain.events import EventPayload
+from llmtrade.domain.research import MarketSnapshotTaken
+from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.market.service import MarketData
+from llmtrade.pipeline.checkpoint import FrozenTrade, frozen_trade, indicator_values
+from llmtrade.pipeline.frozen import once, week_stream
+from llmtrade.pipeline.research_stages import snapshot_stream
+from llmtrade.pipeline.trading_stages import Desk
+from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.storage.event_store import EventStore
+
+
+def postmortem_stream(week_id: date) -> str:
+    return week_stream(week_id, "postmortem")
+
+
+def week_start(events: EventStore, week_id: date, account_id: str) -> AccountValued | None:
+    for event in events.read(week_id=week_id, account_id=account_id, type=AccountValued.event_type()):
+        valued = AccountValued.from_event(event)
+        if valued.occasion == "week start":
+            return valued
+    return None
+
+
+class PostmortemRun:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        events: EventStore,
+        gateway: LLMGateway,
+        prompts: PromptRenderer,
+        market: MarketData,
+        desks: list[Desk],
+        week_id: date,
+        now: datetime,
+        run_id: str,
+    ):
+        self.config = config
+        self.events = events
+        self.gateway = gateway
+        self.prompts = prompts
+        self.market = market
+        self.desks = desks
+        self.week_id = week_id
+        self.now = now
+        self.run_id = run_id
+
+    async def run(self) -> tuple[list[Postmortem], bool]:
+        """(postmortems, written_now): a week's postmortem is written once, then read back."""
+        stored, built = await once(
+            self.events,
+            postmortem_stream(self.week_id),
+            self._build,
+            week_id=self.week_id,
+            run_id=self.run_id,
+            account_of=lambda p: p.postmortem.account_id if isinstance(p, PostmortemWritten) else None,
+        )
+        written = [
+            PostmortemWritten.from_event(e).postmortem for e in stored if e.type == PostmortemWritten.event_type()
+        ]
+        return written, built
+
+    async def _build(self) -> list[EventPayload]:
+        prices = self.market.last_closes(self.config.assets.symbols, self.now)
+        snapshot_events = self.events.read(stream=snapshot_stream(self.week_id), type=MarketSnapshotTaken.event_type())
+        opening = MarketSnapshotTaken.from_event(snapshot_events[0]).snapshot if snapshot_events else None
+        drafts: list[tuple[Desk, Postmortem, FrozenTrade | None]] = []
+        for desk in self.desks:
+            start = week_start(self.events, self.week_id, desk.account.id)
+            if start is None:
+                continue  # the account was not part of this week's run
+            account = desk.broker.account(prices)
+            frozen = (
+                None
+                if desk.account.role is AccountRole.FLAT
+                else frozen_trade(self.events, self.week_id, desk, self.config)
+            )
+            instrument = frozen.instrument if frozen else None
+            instrument_return = None
+            if instrument and opening and instrument in opening.indicators and instrument in prices:
+                instrument_return = prices[instrument] / opening.indicators[instrument].close - 1
+            week_pnl = account.equity - start.equity
+            outcomes: list[IndicatorOutcome] = []
+            if frozen and instrument in prices:
+                values = indicator_values(
+                    self.market, frozen.instrument, self.now, prices[frozen.instrument], week_pnl / start.equity
+                )
+                for threshold in [*(w.threshold for w in frozen.watched), frozen.invalidation.rule]:
+                    observed = values.get(threshold.indicator)
+                    outcomes.append(
+                        IndicatorOutcome(
+                            indicator=threshold.indicator,
+                            threshold=threshold.describe(),
+                            observed=observed,
+                            held=None if observed is None else threshold.holds(observed),
+                        )
+                    )
+            drafts.append(
+                (
+                    desk,
+                    Postmortem(
+                        week_id=self.week_id,
+                        account_id=desk.account.id,
+                        instrument=instrument,
+                        direction=frozen.direction if frozen else None,
+                        start_equity=start.equity,
+                        end_equity=account.equity,
+                        realized_pnl=round((account.realized_pnl or 0.0) - (start.realized_pnl or 0.0), 2),
+                        unrealized_pnl=account.unrealized_pnl or 0.0,
+                        week_pnl=round(week_pnl, 2),
+                        week_return=week_pnl / start.equity,
+                        instrument_return=instrument_return,
+                        indicators=outcomes,
+                        reflection=None,
+                    ),
+                    frozen,
+                )
+            )
+        with_owner = [(desk, pm, frozen) for desk, pm, frozen in drafts if frozen is not None]
+        answered, _failed = await gather_settled(
+            [desk.account.id for desk, _, _ in with_owner], [self._reflect(pm, frozen) for _, pm, frozen in with_owner]
+        )
+        reflections = dict(answered)
+        payloads: list[EventPayload] = [
+            PostmortemWritten(postmortem=pm.model_copy(update={"reflection": reflections.get(desk.account.id)}))
+            for desk, pm, _ in drafts
+        ]
+        payloads.append(PostmortemCompleted(week_id=self.week_id, run_id=self.run_id))
+        return payloads
+
+    async def _reflect(self, pm: Postmortem, frozen: FrozenTrade) -> PostmortemAnswer:
+        site = CallSite(role=postmortem_writer.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account_id)
+        return await postmortem_writer.reflect(
+            self.gateway,
+            self.prompts,
+            frozen.owner,
+            instrument=frozen.instrument,
+            direction=frozen.direction,
+            thesis=frozen.thesis,
+            week_return=pm.week_return,
+            instrument_return=pm.instrument_return,
+            indicators=pm.indicators,
+            site=site,
+        )

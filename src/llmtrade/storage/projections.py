@@ -1,0 +1,46 @@
+"""Derived tables, rebuilt from events on demand: they can always be dropped and recomputed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llmtrade.domain.checkpoints import PostmortemWritten
+from llmtrade.storage.event_store import EventStore
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
+    """Upsert a week_summaries row for every PostmortemWritten event; returns the rows written."""
+    written = 0
+    with conn.transaction():
+        for event in events.read(type=PostmortemWritten.event_type()):
+            pm = PostmortemWritten.from_event(event).postmortem
+            conn.execute(
+                """INSERT INTO week_summaries (week_id, account_id, instrument, direction, start_equity, end_equity,
+                       week_pnl, week_return, realized_pnl, unrealized_pnl, instrument_return, event_id)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (week_id, account_id) DO UPDATE SET instrument = excluded.instrument,
+                       direction = excluded.direction, start_equity = excluded.start_equity,
+                       end_equity = excluded.end_equity, week_pnl = excluded.week_pnl,
+                       week_return = excluded.week_return, realized_pnl = excluded.realized_pnl,
+                       unrealized_pnl = excluded.unrealized_pnl, instrument_return = excluded.instrument_return,
+                       event_id = excluded.event_id""",
+                (
+                    pm.week_id,
+                    pm.account_id,
+                    pm.instrument,
+                    pm.direction,
+                    pm.start_equity,
+                    pm.end_equity,
+                    pm.week_pnl,
+                    pm.week_return,
+                    pm.realized_pnl,
+                    pm.unrealized_pnl,
+                    pm.instrument_return,
+                    event.id,
+                ),
+            )
+            written += 1
+    return written
