@@ -39,6 +39,7 @@ from llmtrade.pipeline.trading_stages import (
     recorded_orders,
     require_plan_still_fits,
     send_orders,
+    stop_if_blocked,
     value_account,
 )
 from llmtrade.prompts.renderer import PromptRenderer
@@ -325,6 +326,7 @@ class CheckpointRun:
 
     def _record_and_send(self, outcomes: dict[str, Outcome]) -> None:
         desks = {d.account.id: d for d in self.desks}
+        blocked = 0
         for account_id, outcome in outcomes.items():
             stream = checkpoint_stream(self.week_id, self.day, self.time, account_id)
             payloads: list[EventPayload] = []
@@ -349,7 +351,7 @@ class CheckpointRun:
                 require_plan_still_fits(
                     outcome.orders, desks[account_id].broker, recorded_orders(self.events, orders_stream)
                 )
-                send_orders(
+                blocked += send_orders(
                     self.events,
                     desks[account_id].broker,
                     outcome.orders.orders,
@@ -357,6 +359,7 @@ class CheckpointRun:
                     week_id=self.week_id,
                     run_id=self.run_id,
                 )
+        stop_if_blocked(self.events, blocked)  # the checkpoint is not complete until its orders went out
         marker = checkpoint_stream(self.week_id, self.day, self.time)
         if not self.events.read_stream(marker):
             self.events.append(

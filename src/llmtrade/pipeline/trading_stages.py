@@ -270,10 +270,11 @@ class ExecutionStage:
         if self.dry_run:
             return context.with_value(EXECUTED, [])
         stream = week_stream(self.week_id, "orders")
+        blocked = 0
         for plan in context.get(PLANS):
             broker = self.desks[plan.account_id].broker
             require_plan_still_fits(plan, broker, recorded_orders(self.events, stream))
-            send_orders(
+            blocked += send_orders(
                 self.events,
                 broker,
                 plan.orders,
@@ -281,6 +282,7 @@ class ExecutionStage:
                 week_id=self.week_id,
                 run_id=context.run_id,
             )
+        stop_if_blocked(self.events, blocked)
         return context.with_value(EXECUTED, recorded_orders(self.events, stream))
 
 
@@ -318,8 +320,9 @@ def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | Or
 
 def send_orders(
     events: EventStore, broker: Broker, orders: list[Order], *, stream: str, week_id: date, run_id: str
-) -> None:
+) -> int:
     """Send each order not yet recorded on `stream`; the kill switch is checked before every order.
+    Returns how many orders the kill switch blocked (recorded as OrderBlocked, left to a rerun).
 
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
@@ -339,7 +342,12 @@ def send_orders(
         events.append(
             [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
         )
+    return blocked
+
+
+def stop_if_blocked(events: EventStore, blocked: int) -> None:
     if blocked:
+        _, why = trading_enabled(events)
         raise OperationalError(
             f"trading is disabled ({why}): {blocked} order(s) not sent. "
             "`llmtrade trading enable`, then run the same command again to send them"
