@@ -341,11 +341,15 @@ def due(app: App) -> list[Job]:
     """The scheduled jobs due now and not done; a postmortem only for a week that was actually run."""
     with app.storage() as storage:
         done = done_keys(storage.events)
-        jobs = due_jobs(app.loaded.config.schedule, TradingCalendar(), app.clock.now(), done)
+        now = app.clock.now()
+        current = week_id_for(new_york_date(now))
+        jobs = due_jobs(app.loaded.config.schedule, TradingCalendar(), now, done)
         return [
             job
             for job in jobs
-            if job.kind is not JobKind.POSTMORTEM or completion(storage.events, job.week_id) is not None
+            # Only this week trades; a postmortem only reviews a week that was run.
+            if (job.kind is JobKind.POSTMORTEM and completion(storage.events, job.week_id) is not None)
+            or (job.kind is not JobKind.POSTMORTEM and job.week_id == current)
         ]
 
 

@@ -1,0 +1,54 @@
+"""`llmtrade run-due` at a series of simulated clock times runs exactly the jobs that are due."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+
+runner = CliRunner()
+
+
+def _due_at(monkeypatch: pytest.MonkeyPatch, instant: str) -> list[str]:
+    monkeypatch.setenv("LLMTRADE_NOW", instant)
+    result = runner.invoke(app, ["run-due", "--json"])
+    assert result.exit_code == 0, result.output
+    return [r["job"] for r in json.loads(result.stdout)]
+
+
+def test_a_normal_week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    timeline = [
+        ("2026-01-07T07:55:00-05:00", []),
+        ("2026-01-07T08:00:00-05:00", ["weekly:2026-01-07"]),
+        ("2026-01-07T08:03:00-05:00", []),
+        ("2026-01-07T09:02:00-05:00", ["checkpoint:2026-01-07T09:00"]),
+        ("2026-01-07T12:01:00-05:00", ["checkpoint:2026-01-07T12:00"]),
+        ("2026-01-07T12:06:00-05:00", []),
+        ("2026-01-10T12:00:00-05:00", []),  # Saturday
+        ("2026-01-13T15:51:00-05:00", ["checkpoint:2026-01-13T15:50"]),
+        ("2026-01-13T16:31:00-05:00", ["postmortem:2026-01-07"]),
+        ("2026-01-14T08:00:00-05:00", ["weekly:2026-01-14"]),
+    ]
+    for instant, expected in timeline:
+        assert _due_at(monkeypatch, instant) == expected, instant
+
+
+def test_a_week_whose_wednesday_is_a_holiday(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _due_at(monkeypatch, "2025-01-01T08:05:00-05:00") == []  # New Year's Day: no session
+    assert _due_at(monkeypatch, "2025-01-02T08:01:00-05:00") == ["weekly:2025-01-01"]
+    assert _due_at(monkeypatch, "2025-01-02T09:01:00-05:00") == ["checkpoint:2025-01-02T09:00"]
+
+
+def test_a_machine_that_was_off_for_a_day_catches_up_safely(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Off from Tuesday evening to Thursday 10:00: Wednesday's run and checkpoints were missed.
+    assert _due_at(monkeypatch, "2026-01-08T10:00:00-05:00") == ["weekly:2026-01-07"]
+    assert _due_at(monkeypatch, "2026-01-08T10:05:00-05:00") == ["checkpoint:2026-01-08T09:00"]
+    assert _due_at(monkeypatch, "2026-01-08T10:10:00-05:00") == []
+    report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert report["last_runs"]["run-weekly"]["outcome"] == "finished"
+    assert report["last_runs"]["checkpoint"]["outcome"] == "finished"

@@ -1,0 +1,138 @@
+"""The guards found in review: offline and live never share a week, only the current week trades,
+a total failure is not frozen into the week, and a frozen plan is only sent where and as it was made."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.domain.trading import Order, OrdersPlanned, Position, Side
+from llmtrade.errors import OperationalError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.paper_broker import PaperBroker
+from llmtrade.pipeline.trading_stages import require_plan_still_fits
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from tests.fakes.committee_answers import committee_answer
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def wednesday(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    return cli_env["DATABASE_URL"]
+
+
+def _types(url: str) -> list[str]:
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        return [e.type for e in storage.events.read()]
+
+
+def test_a_live_run_refuses_a_week_started_offline(wednesday: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner.invoke(app, ["research"]).exit_code == 0  # offline: synthetic prices, rules research
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    with fake_llm() as fake:
+        result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 1
+    assert "week 2026-01-07 was started in offline mode; a live run cannot continue it" in result.stderr
+    assert fake.requests == []
+    assert "OrderSubmitted" not in _types(wednesday)
+
+
+def test_only_the_current_week_trades(wednesday: str) -> None:
+    future = runner.invoke(app, ["run-weekly", "--week", "2031-01-01"])
+    assert future.exit_code == 2 and "trades only the current week (2026-01-07)" in future.stderr
+    past = runner.invoke(app, ["run-weekly", "--week", "2025-12-31"])
+    assert past.exit_code == 2
+    look = runner.invoke(app, ["run-weekly", "--week", "2025-12-31", "--dry-run", "--json"])
+    assert look.exit_code == 0, look.output
+    assert json.loads(look.stdout)["dry_run"] is True
+    assert "OrderSubmitted" not in _types(wednesday) and "OrdersPlanned" not in _types(wednesday)
+
+
+def test_a_dry_run_stores_no_order_plan(wednesday: str) -> None:
+    assert runner.invoke(app, ["run-weekly", "--dry-run"]).exit_code == 0
+    types = _types(wednesday)
+    assert "PitchSubmitted" in types  # the committee's work is kept
+    assert "OrdersPlanned" not in types and "AccountValued" not in types
+
+
+def test_a_total_failure_is_not_frozen_into_the_week(wednesday: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    with fake_llm() as fake:
+        fake.then(*(httpx.Response(401, json={"error": {"message": "key revoked"}}) for _ in range(2)))
+        failed = runner.invoke(app, ["run-weekly"])
+    assert failed.exit_code != 0
+    assert "every research provider failed" in failed.stderr
+    assert "ResearchProviderFailed" not in _types(wednesday) and "ResearchPackBuilt" not in _types(wednesday)
+    with fake_llm() as fake:
+        fake.answer = committee_answer
+        again = runner.invoke(app, ["run-weekly", "--json"])
+    assert again.exit_code == 0, again.output
+    assert len(json.loads(again.stdout)["pitches"]) == 4
+
+
+def _plan(positions_before: dict[str, Position], broker: str = "paper") -> OrdersPlanned:
+    order = Order(
+        client_order_id="lt-20260107-acct_1-GLD-close",
+        account_id="acct_1",
+        week_id=date(2026, 1, 7),
+        symbol="GLD",
+        side=Side.SELL,
+        qty=10,
+        intent="close",
+    )
+    return OrdersPlanned(account_id="acct_1", broker=broker, orders=[order], positions_before=positions_before)
+
+
+def test_a_plan_is_sent_only_to_its_broker_and_only_if_positions_are_as_planned(storage: Storage) -> None:
+    class Opens:
+        def opening_price(self, symbol: str, day: date) -> float | None:
+            return None
+
+    broker = PaperBroker(
+        "acct_1",
+        starting_cash=100_000,
+        events=storage.events,
+        clock=FixedClock(FIXED_NOW),
+        calendar=TradingCalendar(),
+        prices=Opens(),
+    )
+    held = {"GLD": Position(symbol="GLD", qty=10, avg_price=100.0)}
+    with pytest.raises(OperationalError, match=r"positions changed since its orders were planned"):
+        require_plan_still_fits(_plan(held), broker, [])  # the paper account holds nothing
+    with pytest.raises(OperationalError, match="planned for the alpaca broker, but it now uses paper"):
+        require_plan_still_fits(_plan({}, broker="alpaca"), broker, [])
+    require_plan_still_fits(_plan({}), broker, [])  # as planned: no error
+
+
+def test_status_and_schedule_are_readable_and_have_json(wednesday: str) -> None:
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0, status.output
+    for column in ("equity", "week P/L", "vs FLAT", "vs SPY", "breaker", "positions"):
+        assert column in status.stdout
+    assert "trading enabled" in status.stdout
+    data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert len(data["accounts"]) == 6 and data["last_runs"]["run-weekly"]["outcome"] == "finished"
+    shown = runner.invoke(app, ["schedule", "show", "--count", "3"])
+    assert shown.exit_code == 0 and "New York" in shown.stdout
+    fires = json.loads(runner.invoke(app, ["schedule", "show", "--count", "3", "--json"]).stdout)
+    assert [f["job"] for f in fires] == [
+        "checkpoint:2026-01-07T09:00",
+        "checkpoint:2026-01-07T12:00",
+        "checkpoint:2026-01-07T14:00",
+    ]
+    cron = runner.invoke(app, ["schedule", "crontab"]).stdout
+    assert "CRON_TZ=America/New_York" in cron and "run-due" in cron
