@@ -52,3 +52,16 @@ def test_a_machine_that_was_off_for_a_day_catches_up_safely(
     report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     assert report["last_runs"]["run-weekly"]["outcome"] == "finished"
     assert report["last_runs"]["checkpoint"]["outcome"] == "finished"
+
+
+def test_run_weekly_closes_last_week_with_its_postmortem_first(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert "postmortem of week 2026-01-07 first" in result.stderr
+    reviewed = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
+    assert reviewed["written_now"] is False and len(reviewed["accounts"]) == 6
