@@ -444,7 +444,7 @@ def print_status(out: Output, report: dict[str, Any]) -> None:
                 _money(a["equity"]),
                 _money(a["week_pnl"]),
                 _pct(a["total_return"]),
-                _pct(-a["max_drawdown"]),
+                _pct(-a["max_drawdown"] if a["max_drawdown"] else 0.0),
                 "n/a" if a["hit_rate"] is None else f"{a['hit_rate']:.0%}",
                 _pct(a["vs_flat"]),
                 _pct(a["vs_spy"]),
