@@ -47,6 +47,7 @@ from llmtrade.pipeline.weekly import (
     weekly_pipeline,
 )
 from llmtrade.pipeline.weeks import resolve_week
+from llmtrade.pipeline.workbench import Workbench
 from llmtrade.reports import checkpoint_report, mode_banner, usage_json, weekly_report
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -81,6 +82,18 @@ class App:
         )
         self.say(mode_banner(session.decision))
         return session
+
+    def workbench(self, storage: Storage, session: Session, *, week_id: date, now: datetime) -> Workbench:
+        """Prices and accounts for one run of a week's job, in the session's mode."""
+        live = session.decision.mode is not LLMMode.OFFLINE
+        run_id = new_run_id(now)
+        market = self.market(storage, live=live, run_id=run_id, week_id=week_id)
+        desks = build_desks(
+            self.loaded.config, self.settings, storage.events, self.clock, TradingCalendar(), market, live=live
+        )
+        return Workbench(
+            self.loaded.config, storage.events, session.gateway, session.prompts, market, desks, week_id, now, run_id
+        )
 
     def market(self, storage: Storage, *, live: bool, run_id: str | None, week_id: date | None) -> MarketData:
         assets = self.loaded.config.assets
@@ -189,8 +202,7 @@ def checkpoint(app: App, time: str, *, week: date | None, dry_run: bool, offline
         raise UsageError(str(exc)) from None
     now = app.clock.now()
     day = new_york_date(now)
-    calendar = TradingCalendar()
-    if not calendar.is_session(day):
+    if not TradingCalendar().is_session(day):
         raise UsageError(f"{day} is not a trading session: no checkpoint today")
     week_id, _ = resolve_week(now, week, config.schedule)
     if not dry_run:
@@ -202,32 +214,16 @@ def checkpoint(app: App, time: str, *, week: date | None, dry_run: bool, offline
             raise OperationalError(f"week {week_id} has no weekly run yet: run `llmtrade run-weekly` first")
         with week_lock(storage.conn, week_id, command="checkpoint"):
             session = app.session(storage, offline=offline, replay=replay)
-            live = session.decision.mode is not LLMMode.OFFLINE
-            run_id = new_run_id(now)
-            market = app.market(storage, live=live, run_id=run_id, week_id=week_id)
-            desks = build_desks(config, app.settings, storage.events, app.clock, calendar, market, live=live)
+            bench = app.workbench(storage, session, week_id=week_id, now=now)
             already = bool(storage.events.read_stream(checkpoint_stream(week_id, day, time)))
             run = start_run(
                 session,
-                run_id=run_id,
+                run_id=bench.run_id,
                 command="checkpoint",
                 arguments={"time": time, "week": str(week) if week else None, "dry_run": dry_run},
                 week_id=week_id,
             )
-            body = CheckpointRun(
-                config=config,
-                events=storage.events,
-                gateway=session.gateway,
-                prompts=session.prompts,
-                market=market,
-                desks=desks,
-                week_id=week_id,
-                day=day,
-                time=time,
-                now=now,
-                run_id=run_id,
-                dry_run=dry_run,
-            )
+            body = CheckpointRun(bench, day=day, time=time, dry_run=dry_run)
             outcomes = execute(body.run(), session, run)
             failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
             duration = run.finished(session.gateway.totals, degraded=bool(failed))
@@ -236,7 +232,7 @@ def checkpoint(app: App, time: str, *, week: date | None, dry_run: bool, offline
         week_id=week_id,
         day=day,
         time=time,
-        run_id=run_id,
+        run_id=bench.run_id,
         mode=session.decision.mode.value,
         dry_run=dry_run,
         repeated=already,
@@ -282,23 +278,10 @@ def postmortem(app: App, *, week: date | None, offline: bool, replay: bool) -> d
 
 
 def _postmortem(app: App, storage: Storage, session: Session, week_id: date, now: datetime) -> dict[str, Any]:
-    config = app.loaded.config
-    live = session.decision.mode is not LLMMode.OFFLINE
-    run_id = new_run_id(now)
-    market = app.market(storage, live=live, run_id=run_id, week_id=week_id)
-    desks = build_desks(config, app.settings, storage.events, app.clock, TradingCalendar(), market, live=live)
+    bench = app.workbench(storage, session, week_id=week_id, now=now)
+    run_id = bench.run_id
     run = start_run(session, run_id=run_id, command="postmortem", arguments={"week": str(week_id)}, week_id=week_id)
-    body = PostmortemRun(
-        config=config,
-        events=storage.events,
-        gateway=session.gateway,
-        prompts=session.prompts,
-        market=market,
-        desks=desks,
-        week_id=week_id,
-        now=now,
-        run_id=run_id,
-    )
+    body = PostmortemRun(bench)
     written, built = execute(body.run(), session, run)
     project_week_summaries(storage.conn, storage.events)
     duration = run.finished(session.gateway.totals, degraded=False)

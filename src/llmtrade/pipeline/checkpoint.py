@@ -26,7 +26,7 @@ from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict, TradeIntent
 from llmtrade.errors import OperationalError
-from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.llm.gateway import CallSite
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import compute_indicators
 from llmtrade.market.order_plan import plan_orders
@@ -42,7 +42,7 @@ from llmtrade.pipeline.trading_stages import (
     stop_if_blocked,
     value_account,
 )
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.pipeline.workbench import Workbench
 from llmtrade.storage.event_store import EventStore
 
 
@@ -143,33 +143,17 @@ def indicator_values(market: MarketData, symbol: str, now: datetime, price: floa
 
 
 class CheckpointRun:
-    def __init__(
-        self,
-        *,
-        config: Config,
-        events: EventStore,
-        gateway: LLMGateway,
-        prompts: PromptRenderer,
-        market: MarketData,
-        desks: list[Desk],
-        week_id: date,
-        day: date,
-        time: str,
-        now: datetime,
-        run_id: str,
-        dry_run: bool,
-    ):
-        self.config = config
-        self.events = events
-        self.gateway = gateway
-        self.prompts = prompts
-        self.market = market
-        self.desks = desks
-        self.week_id = week_id
+    def __init__(self, bench: Workbench, *, day: date, time: str, dry_run: bool):
+        self.bench = bench
+        self.config = bench.config
+        self.events = bench.events
+        self.market = bench.market
+        self.desks = bench.desks
+        self.week_id = bench.week_id
+        self.now = bench.now
+        self.run_id = bench.run_id
         self.day = day
         self.time = time
-        self.now = now
-        self.run_id = run_id
         self.dry_run = dry_run
 
     async def run(self) -> list[Outcome]:
@@ -244,8 +228,8 @@ class CheckpointRun:
             role=checkpointer.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=prepared.desk.account.id
         )
         return await checkpointer.check(
-            self.gateway,
-            self.prompts,
+            self.bench.gateway,
+            self.bench.prompts,
             prepared.frozen.owner,
             instrument=prepared.frozen.instrument,
             direction="LONG" if prepared.before > 0 else "SHORT",

@@ -6,10 +6,10 @@ Written once per week (with a completion marker), projected into `week_summaries
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from llmtrade.agents import postmortem_writer
-from llmtrade.config.models import AccountRole, Config
+from llmtrade.config.models import AccountRole
 from llmtrade.council.fanout import gather_settled
 from llmtrade.domain.checkpoints import (
     AccountValued,
@@ -21,13 +21,12 @@ from llmtrade.domain.checkpoints import (
 )
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.research import MarketSnapshotTaken
-from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.market.service import MarketData
+from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.checkpoint import FrozenTrade, frozen_trade, indicator_values
 from llmtrade.pipeline.frozen import once, week_stream
 from llmtrade.pipeline.research_stages import snapshot_stream
 from llmtrade.pipeline.trading_stages import Desk
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.pipeline.workbench import Workbench
 from llmtrade.storage.event_store import EventStore
 
 
@@ -44,28 +43,15 @@ def week_start(events: EventStore, week_id: date, account_id: str) -> AccountVal
 
 
 class PostmortemRun:
-    def __init__(
-        self,
-        *,
-        config: Config,
-        events: EventStore,
-        gateway: LLMGateway,
-        prompts: PromptRenderer,
-        market: MarketData,
-        desks: list[Desk],
-        week_id: date,
-        now: datetime,
-        run_id: str,
-    ):
-        self.config = config
-        self.events = events
-        self.gateway = gateway
-        self.prompts = prompts
-        self.market = market
-        self.desks = desks
-        self.week_id = week_id
-        self.now = now
-        self.run_id = run_id
+    def __init__(self, bench: Workbench):
+        self.bench = bench
+        self.config = bench.config
+        self.events = bench.events
+        self.market = bench.market
+        self.desks = bench.desks
+        self.week_id = bench.week_id
+        self.now = bench.now
+        self.run_id = bench.run_id
 
     async def run(self) -> tuple[list[Postmortem], bool]:
         """(postmortems, written_now): a week's postmortem is written once, then read back."""
@@ -153,8 +139,8 @@ class PostmortemRun:
     async def _reflect(self, pm: Postmortem, frozen: FrozenTrade) -> PostmortemAnswer:
         site = CallSite(role=postmortem_writer.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account_id)
         return await postmortem_writer.reflect(
-            self.gateway,
-            self.prompts,
+            self.bench.gateway,
+            self.bench.prompts,
             frozen.owner,
             instrument=frozen.instrument,
             direction=frozen.direction,

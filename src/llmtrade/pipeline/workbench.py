@@ -1,0 +1,26 @@
+"""What a job of the week works with, gathered once: config, events, models, prompts, prices, accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from llmtrade.config.models import Config
+from llmtrade.llm.gateway import LLMGateway
+from llmtrade.market.service import MarketData
+from llmtrade.pipeline.trading_stages import Desk
+from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.storage.event_store import EventStore
+
+
+@dataclass(frozen=True)
+class Workbench:
+    config: Config
+    events: EventStore
+    gateway: LLMGateway
+    prompts: PromptRenderer
+    market: MarketData
+    desks: list[Desk]
+    week_id: date
+    now: datetime
+    run_id: str
