@@ -149,7 +149,9 @@ def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch
 
     monkeypatch.setattr(trading_stages, "_send", send_then_die)
     assert runner.invoke(app, ["run-weekly"]).exit_code != 0
-    assert calls["n"] == 1
+    # Accounts execute in parallel: each may have had one order accepted but unrecorded at the crash.
+    assert 1 <= calls["n"] <= 5
+    assert _events(week, type="OrderSubmitted") == []  # none of them was recorded
     monkeypatch.undo()
     monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
     monkeypatch.setenv("DATABASE_URL", week)

@@ -9,6 +9,7 @@ resumed run never sends an order twice (and the broker refuses a reused client_o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -270,19 +271,25 @@ class ExecutionStage:
         if self.dry_run:
             return context.with_value(EXECUTED, [])
         stream = week_stream(self.week_id, "orders")
-        blocked = 0
-        for plan in context.get(PLANS):
-            broker = self.desks[plan.account_id].broker
-            require_plan_still_fits(plan, broker, recorded_orders(self.events, stream))
-            blocked += send_orders(
-                self.events,
-                broker,
-                plan.orders,
-                stream=stream,
-                week_id=self.week_id,
-                run_id=context.run_id,
+        plans = [p for p in context.get(PLANS) if p.orders]
+        for plan in plans:  # every check before any order goes out
+            require_plan_still_fits(plan, self.desks[plan.account_id].broker, recorded_orders(self.events, stream))
+        # Accounts are independent: their brokers' round trips overlap (brokers are synchronous clients).
+        blocked = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    send_orders,
+                    self.events,
+                    self.desks[plan.account_id].broker,
+                    plan.orders,
+                    stream=stream,
+                    week_id=self.week_id,
+                    run_id=context.run_id,
+                )
+                for plan in plans
             )
-        stop_if_blocked(self.events, blocked)
+        )
+        stop_if_blocked(self.events, sum(blocked))
         return context.with_value(EXECUTED, recorded_orders(self.events, stream))
 
 

@@ -8,6 +8,7 @@ the loser gets a ConcurrencyError instead of a silently interleaved history.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,9 @@ class EventStore:
     def __init__(self, conn: psycopg.Connection, clock: Clock):
         self._conn = conn
         self._clock = clock
+        # One connection serves every thread of a command (accounts execute in parallel); a lock
+        # keeps each append's transaction whole instead of interleaving statements from two threads.
+        self._lock = threading.RLock()
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -46,7 +50,7 @@ class EventStore:
         stored: list[StoredEvent] = []
         next_version: dict[str, int] = {}
         try:
-            with self._conn.transaction():
+            with self._lock, self._conn.transaction():
                 for event in events:
                     if event.stream not in next_version:
                         head = self.stream_version(event.stream)
@@ -124,13 +128,16 @@ class EventStore:
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)
-        return [_to_event(row) for row in self._conn.execute(sql, params).fetchall()]
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [_to_event(row) for row in rows]
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)
 
     def count(self) -> int:
-        row = self._conn.execute("SELECT count(*) FROM events").fetchone()
+        with self._lock:
+            row = self._conn.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0
 
 

@@ -1,0 +1,80 @@
+"""The execution stage sends every account's orders concurrently, each once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping
+from datetime import date
+
+from llmtrade.config.loader import load_config
+from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult, OrdersPlanned, OrderStatus, Side
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.pipeline.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage
+from llmtrade.storage.bootstrap import Storage
+
+WEEK = date(2026, 1, 7)
+ACCOUNTS = load_config(None).config.accounts.accounts[:5]
+
+
+class SlowBroker:
+    """A broker whose every submit takes a while, counting how many are in flight at once."""
+
+    name = "slow"
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
+        return AccountSnapshot(account_id="x", cash=0, equity=0, buying_power=0, positions={})
+
+    def submit(self, order: Order) -> OrderResult:
+        with SlowBroker.lock:
+            SlowBroker.in_flight += 1
+            SlowBroker.peak = max(SlowBroker.peak, SlowBroker.in_flight)
+        time.sleep(0.05)
+        with SlowBroker.lock:
+            SlowBroker.in_flight -= 1
+        self.submitted.append(order.client_order_id)
+        return OrderResult(client_order_id=order.client_order_id, status=OrderStatus.ACCEPTED)
+
+    def find(self, client_order_id: str) -> OrderResult | None:
+        return None
+
+    def is_shortable(self, symbol: str) -> bool:
+        return True
+
+
+def test_accounts_execute_in_parallel_and_each_order_is_sent_once(storage: Storage) -> None:
+    desks = [Desk(account, SlowBroker()) for account in ACCOUNTS]
+    plans = [
+        OrdersPlanned(
+            account_id=account.id,
+            broker="slow",
+            orders=[
+                Order(
+                    client_order_id=f"lt-20260107-{account.id}-SPY-open",
+                    account_id=account.id,
+                    week_id=WEEK,
+                    symbol="SPY",
+                    side=Side.BUY,
+                    qty=1,
+                    intent="open",
+                )
+            ],
+            positions_before={},
+        )
+        for account in ACCOUNTS
+    ]
+    context = PipelineContext(run_id="r", week_id=WEEK).with_value(PLANS, plans)
+    stage = ExecutionStage(desks, storage.events, WEEK, dry_run=False)
+    result = asyncio.run(stage.run(context))
+    assert SlowBroker.peak > 1  # several accounts' submissions overlapped
+    assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
+    assert len(result.get(EXECUTED)) == len(ACCOUNTS)
+    asyncio.run(stage.run(context))  # a rerun sends nothing new
+    assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
