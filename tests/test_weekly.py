@@ -133,6 +133,10 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     assert sorted(accepted) == sorted(submitted)  # each order reached the broker exactly once
 
 
+class SimulatedCrash(RuntimeError):
+    """The process dying mid-way (a KeyboardInterrupt from a worker thread would upset asyncio itself)."""
+
+
 async def _killed(self: object, context: object) -> object:
     raise KeyboardInterrupt  # like a kill: not an LlmtradeError, nothing handles it gracefully
 
@@ -145,7 +149,7 @@ def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch
     def send_then_die(broker: Any, order: Any) -> Any:
         original(broker, order)
         calls["n"] += 1
-        raise KeyboardInterrupt
+        raise SimulatedCrash  # in a worker thread; not an LlmtradeError, so nothing handles it
 
     monkeypatch.setattr(trading_stages, "_send", send_then_die)
     assert runner.invoke(app, ["run-weekly"]).exit_code != 0

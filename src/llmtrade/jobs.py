@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.providers import decide_mode
-from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, period_return, total_return
 from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.market.providers import build_providers, provider_names
@@ -36,7 +37,7 @@ from llmtrade.pipeline.controls import reset_breaker as reset_breaker_events
 from llmtrade.pipeline.frozen import week_stream
 from llmtrade.pipeline.postmortem import PostmortemRun, postmortem_stream
 from llmtrade.pipeline.runs import execute, start_run
-from llmtrade.pipeline.schedule import Job, JobKind, due_jobs, weekly_key
+from llmtrade.pipeline.schedule import Job, JobKind, due_jobs, week_jobs, weekly_key
 from llmtrade.pipeline.session import Session, open_session
 from llmtrade.pipeline.weekly import (
     build_desks,
@@ -202,16 +203,24 @@ def checkpoint(app: App, time: str, *, week: date | None, dry_run: bool, offline
         raise UsageError(str(exc)) from None
     now = app.clock.now()
     day = new_york_date(now)
-    if not TradingCalendar().is_session(day):
+    calendar = TradingCalendar()
+    if not calendar.is_session(day):
         raise UsageError(f"{day} is not a trading session: no checkpoint today")
+    hour, minute = (int(part) for part in time.split(":"))
+    scheduled = datetime.combine(day, dt_time(hour, minute), NEW_YORK)
+    if now < scheduled:
+        raise UsageError(f"the {time} checkpoint is not due yet (it is {now.astimezone(NEW_YORK):%H:%M} in New York)")
+    if now >= calendar.session_close(day) and not dry_run:
+        raise UsageError(f"the {day} session has closed: its {time} checkpoint can no longer trade")
     week_id, _ = resolve_week(now, week, config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="checkpoint")
     mode = decide_mode(config.models, app.settings, offline=offline, replay=replay).mode
     with app.storage() as storage:
         require_same_mode(storage.events, week_id, mode)
-        if completion(storage.events, week_id) is None and not storage.events.read_stream(week_stream(week_id, "risk")):
-            raise OperationalError(f"week {week_id} has no weekly run yet: run `llmtrade run-weekly` first")
+        if completion(storage.events, week_id) is None and not dry_run:
+            # Before the week's own orders are out, a checkpoint would act on last week's positions.
+            raise OperationalError(f"week {week_id}'s weekly run has not completed: run `llmtrade run-weekly` first")
         with week_lock(storage.conn, week_id, command="checkpoint"):
             session = app.session(storage, offline=offline, replay=replay)
             bench = app.workbench(storage, session, week_id=week_id, now=now)
@@ -263,10 +272,16 @@ def reset_breaker(app: App, account_id: str) -> Any:
 def postmortem(app: App, *, week: date | None, offline: bool, replay: bool) -> dict[str, Any]:
     """The postmortem of `week` (default: the week before the current one)."""
     now = app.clock.now()
+    config = app.loaded.config
     week_id = week_id_for(week) if week else week_id_for(new_york_date(now)) - timedelta(days=7)
     with app.storage() as storage:
         if completion(storage.events, week_id) is None:
             raise OperationalError(f"week {week_id} has no completed weekly run: nothing to review")
+        scheduled = next(
+            j for j in week_jobs(config.schedule, TradingCalendar(), week_id) if j.kind is JobKind.POSTMORTEM
+        )
+        if now < scheduled.at:
+            raise UsageError(f"week {week_id} is not over: its postmortem is due at {scheduled.at.isoformat()}")
         require_same_mode(
             storage.events,
             week_id,

@@ -119,13 +119,13 @@ def due_jobs(
     done: Collection[str],
     lookback: timedelta = timedelta(days=8),
 ) -> list[Job]:
-    """What to run at `now` given the keys already done: postmortems, then the weekly run, then a checkpoint.
+    """What to run at `now` given the keys already done, in the order they were scheduled.
 
     Catch-up after downtime runs only what still makes sense:
     - a weekly run stays due until the next week's weekly run time;
     - a postmortem stays due as long as it is within `lookback`;
     - only today's latest checkpoint can be due (a later checkpoint supersedes earlier ones, and yesterday's
-      views are stale), and only once its week's weekly run is done.
+      views are stale), only once its week's weekly run is done, and only until the session closes.
     """
     _require_aware(now)
     if lookback < timedelta(0):
@@ -144,9 +144,12 @@ def due_jobs(
     if todays:
         latest = todays[-1]
         # A checkpoint revises the weekly run's positions; without that run there is nothing to revise yet.
-        if latest.key not in done and weekly_key(latest.week_id) in done:
+        # After the close its prices are stale and its orders would wait for tomorrow: not due any more.
+        in_session = now < calendar.session_close(latest.day)
+        if latest.key not in done and weekly_key(latest.week_id) in done and in_session:
             checkpoints.append(latest)
-    return postmortems + weeklies + checkpoints
+    # In time order: a machine back after a long pause catches up in the order things were meant to happen.
+    return sorted(postmortems + weeklies + checkpoints, key=lambda job: (job.at, _RANK[job.kind]))
 
 
 def next_fires(schedule: ScheduleConfig, calendar: TradingCalendar, now: datetime, count: int = 10) -> list[Job]:
