@@ -29,6 +29,7 @@ def test_a_normal_week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch)
         ("2026-01-07T12:06:00-05:00", []),
         ("2026-01-10T12:00:00-05:00", []),  # Saturday
         ("2026-01-13T15:51:00-05:00", ["checkpoint:2026-01-13T15:50"]),
+        ("2026-01-13T15:55:00-05:00", []),
         ("2026-01-13T16:31:00-05:00", ["postmortem:2026-01-07"]),
         ("2026-01-14T08:00:00-05:00", ["weekly:2026-01-14"]),
     ]
@@ -65,3 +66,10 @@ def test_run_weekly_closes_last_week_with_its_postmortem_first(
     assert "postmortem of week 2026-01-07 first" in result.stderr
     reviewed = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
     assert reviewed["written_now"] is False and len(reviewed["accounts"]) == 6
+
+
+def test_a_checkpoint_missed_until_after_the_close_is_not_run(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _due_at(monkeypatch, "2026-01-07T08:00:00-05:00") == ["weekly:2026-01-07"]
+    assert _due_at(monkeypatch, "2026-01-07T17:00:00-05:00") == []  # 15:50 missed: stale after the close

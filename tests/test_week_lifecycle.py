@@ -224,6 +224,8 @@ def test_the_postmortem_scores_each_account_and_fills_the_week_summary(
     assert spy["week_pnl"] == pytest.approx(spy["end_equity"] - spy["start_equity"])
     assert spy["week_pnl"] == pytest.approx(spy["realized_pnl"], abs=0.01)
     assert spy["reflection"]["lessons"]
+    for row in rows.values():  # realised and unrealised are both changes over the week
+        assert row["realized_pnl"] + row["unrealized_pnl"] == pytest.approx(row["week_pnl"], abs=0.02)
     invalidation = next(i for i in spy["indicators"] if i["indicator"] == "close")
     assert invalidation["held"] is True  # the stop rule still holds at the week's end
     again = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
@@ -321,3 +323,45 @@ def test_a_halted_account_gets_no_orders_and_can_be_reset_by_hand(week: Any) -> 
     assert reset.exit_code == 0 and "breaker reset" in reset.stdout
     with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
         assert halted(storage.events, "acct_3") == (False, "")
+
+
+def test_after_a_flip_the_original_stop_no_longer_applies(week: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, _, _ = week
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 0  # acct_2 flips TLT short
+    asked = len(fake.requests)
+    stay_short = {"action": "STAY", "conviction_after": -1, "reason_delta": "the short works"}
+    monkeypatch.setitem(CHECKPOINT_ANSWERS, "google/gemini-3-pro-preview", stay_short)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:00:00-05:00")
+    report = json.loads(runner.invoke(app, ["checkpoint", "14:00", "--json"]).stdout)
+    acct_2 = next(a for a in report["accounts"] if a["account_id"] == "acct_2")
+    assert acct_2["checkpoint"] is not None, acct_2["skipped"]
+    acct_2 = acct_2["checkpoint"]
+    assert acct_2["conviction_before"] == -1 and acct_2["decided_by"] == "owner"
+    asked_now = [r for r in fake.requests[asked:] if r["model"] == "google/gemini-3-pro-preview"]
+    prompt = asked_now[0]["messages"][1]["content"]
+    assert "Flipped at an earlier checkpoint" in prompt and "SHORT TLT" in prompt
+
+
+def test_checkpoints_and_postmortems_only_run_when_their_time_has_come(
+    week: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T11:00:00-05:00")
+    early = runner.invoke(app, ["checkpoint", "12:00"])
+    assert early.exit_code == 2 and "not due yet" in early.stderr
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T16:30:00-05:00")
+    late = runner.invoke(app, ["checkpoint", "15:50"])
+    assert late.exit_code == 2 and "session has closed" in late.stderr
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T12:00:00-05:00")
+    mid_week = runner.invoke(app, ["postmortem", "--week", "2026-01-07"])
+    assert mid_week.exit_code == 2 and "is not over" in mid_week.stderr
+
+
+def test_status_counts_the_cost_of_runs_that_failed(week: Any) -> None:
+    assert runner.invoke(app, ["trading", "disable"]).exit_code == 0
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 1  # the models answered; the orders were blocked
+    report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert report["usage"]["this_week"]["calls"] == 19 and report["usage"]["to_date"]["calls"] == 19
+    assert report["last_runs"]["run-weekly"]["outcome"] == "failed"

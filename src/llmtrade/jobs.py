@@ -18,7 +18,7 @@ from llmtrade.agents.breaker import closed_trade_pnls
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import LLMCallCompleted, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted, new_run_id
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
@@ -250,6 +250,21 @@ def checkpoint(app: App, time: str, *, week: date | None, dry_run: bool, offline
     )
 
 
+def trading_mode_is_live(app: App, events: EventStore, *, offline: bool = False) -> bool:
+    """Whether accounts here are traded live: what the latest trading run did, else what keys allow.
+
+    Read-only commands must value accounts the way they were traded; valuing a live week with the
+    offline market would settle paper orders at synthetic prices."""
+    if offline:
+        return False
+    latest = [
+        e for e in events.read(type=RunStarted.event_type()) if e.payload["command"] in ("run-weekly", "checkpoint")
+    ]
+    if latest:
+        return latest[-1].payload["mode"] != LLMMode.OFFLINE.value
+    return decide_mode(app.loaded.config.models, app.settings, offline=False, replay=False).mode is not LLMMode.OFFLINE
+
+
 def reset_breaker(app: App, account_id: str) -> Any:
     """Resume a halted account by hand; its peak restarts at its current equity."""
     config = app.loaded.config
@@ -258,10 +273,11 @@ def reset_breaker(app: App, account_id: str) -> Any:
         known = ", ".join(a.id for a in config.accounts.accounts)
         raise UsageError(f"no account {account_id!r} (known: {known})")
     with app.storage() as storage:
-        market = app.market(storage, live=False, run_id=None, week_id=None)
+        live = trading_mode_is_live(app, storage.events)
+        market = app.market(storage, live=live, run_id=None, week_id=None)
         desk = next(
             d
-            for d in build_desks(config, app.settings, storage.events, app.clock, TradingCalendar(), market, live=False)
+            for d in build_desks(config, app.settings, storage.events, app.clock, TradingCalendar(), market, live=live)
             if d.account.id == account_id
         )
         prices = market.last_closes(config.assets.symbols, app.clock.now())
@@ -373,7 +389,7 @@ def status(app: App, *, offline: bool = False) -> dict[str, Any]:
     week_id = week_id_for(new_york_date(now))
     with app.storage() as storage:
         events = storage.events
-        live = decide_mode(config.models, app.settings, offline=offline, replay=False).mode is not LLMMode.OFFLINE
+        live = trading_mode_is_live(app, events, offline=offline)
         market = app.market(storage, live=live, run_id=None, week_id=None)
         desks = build_desks(config, app.settings, events, app.clock, TradingCalendar(), market, live=live)
         valuations = [AccountValued.from_event(e) for e in events.read(type=AccountValued.event_type())]
@@ -392,7 +408,8 @@ def status(app: App, *, offline: bool = False) -> dict[str, Any]:
             row["vs_spy"] = excess_return(row["total_return"], spy_return) if spy_return is not None else None
         enabled, why = trading_enabled(events)
         runs = _last_runs(events)
-        finished = [e for e in events.read(type=RunFinished.event_type())]
+        # Every model call, whether its run finished, failed or was killed: all of them cost money.
+        calls = events.read(type=LLMCallCompleted.event_type())
     return {
         "asof": now.isoformat(),
         "week_id": str(week_id),
@@ -402,8 +419,8 @@ def status(app: App, *, offline: bool = False) -> dict[str, Any]:
         "accounts": accounts,
         "last_runs": runs,
         "usage": {
-            "this_week": _usage([e for e in finished if e.week_id == week_id]),
-            "to_date": _usage(finished),
+            "this_week": _usage([e for e in calls if e.week_id == week_id]),
+            "to_date": _usage(calls),
         },
     }
 
@@ -454,10 +471,10 @@ def _last_runs(events: EventStore) -> dict[str, dict[str, Any]]:
     return last
 
 
-def _usage(finished: list[Any]) -> dict[str, Any]:
+def _usage(calls: list[Any]) -> dict[str, Any]:
     return {
-        "calls": sum(e.payload["llm_calls"] for e in finished),
-        "prompt_tokens": sum(e.payload["prompt_tokens"] for e in finished),
-        "completion_tokens": sum(e.payload["completion_tokens"] for e in finished),
-        "cost_usd": round(sum(e.payload["cost_usd"] for e in finished), 6),
+        "calls": len(calls),
+        "prompt_tokens": sum(e.payload["prompt_tokens"] for e in calls),
+        "completion_tokens": sum(e.payload["completion_tokens"] for e in calls),
+        "cost_usd": round(sum(e.payload["cost_usd"] or 0.0 for e in calls), 6),
     }

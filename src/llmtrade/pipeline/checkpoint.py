@@ -92,7 +92,10 @@ def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) 
     for event in events.read(stream=week_stream(week_id, "pitches"), type=PitchSubmitted.event_type()):
         pitch = PitchSubmitted.from_event(event).pitch
         if pitch.account_id == account.id:
-            owner = next(pm for pm in config.models.pms if pm.id == pitch.pm_id)
+            # The PM may have been renamed or removed since Wednesday: its pitch's model still owns the trade.
+            owner = next((pm for pm in config.models.pms if pm.id == pitch.pm_id), None) or ModelRef(
+                model=pitch.model, provider=next(iter(config.models.providers))
+            )
             return FrozenTrade(
                 pitch.instrument,
                 pitch.direction,
@@ -214,10 +217,12 @@ class CheckpointRun:
         before = conviction_now(self.events, self.week_id, account_id, frozen)
         if before == 0 or (before > 0) != (position.qty > 0):
             before = 1 if position.qty > 0 else -1  # the position is the truth; conviction follows its side
+        # After a FLIP the frozen stop and thresholds argue for the other side: they no longer apply.
+        flipped = (position.qty > 0) != (frozen.conviction > 0)
         rule = frozen.invalidation.rule
         observed = values.get(rule.indicator)
-        triggered = observed is not None and rule.holds(observed)
-        return _Prepared(desk, account, frozen, values, before, pnl_pct, triggered)
+        triggered = not flipped and observed is not None and rule.holds(observed)
+        return _Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped)
 
     async def _ask(self, prepared: _Prepared) -> CheckpointAnswer:
         if prepared.triggered:
@@ -234,8 +239,12 @@ class CheckpointRun:
             instrument=prepared.frozen.instrument,
             direction="LONG" if prepared.before > 0 else "SHORT",
             conviction=prepared.before,
-            thesis=prepared.frozen.thesis,
-            watched=prepared.frozen.watched,
+            thesis=(
+                [f"Flipped at an earlier checkpoint against Wednesday's thesis: {b}" for b in prepared.frozen.thesis]
+                if prepared.flipped
+                else prepared.frozen.thesis
+            ),
+            watched=[] if prepared.flipped else prepared.frozen.watched,
             values=prepared.values,
             pnl_pct=prepared.pnl_pct,
             time=self.time,
@@ -368,6 +377,7 @@ class _Prepared:
     before: int
     pnl_pct: float
     triggered: bool
+    flipped: bool
 
 
 def _outcome_from(account_id: str, stored: list) -> Outcome:

@@ -6,7 +6,7 @@ Written once per week (with a completion marker), projected into `week_summaries
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.config.models import AccountRole
@@ -78,6 +78,11 @@ class PostmortemRun:
             if start is None:
                 continue  # the account was not part of this week's run
             account = desk.broker.account(prices)
+            # A postmortem written late ends the week where the next one began, not at today's prices.
+            next_start = week_start(self.events, self.week_id + timedelta(days=7), desk.account.id)
+            end_equity = next_start.equity if next_start else account.equity
+            end_realized = (next_start.realized_pnl if next_start else account.realized_pnl) or 0.0
+            end_unrealized = (next_start.unrealized_pnl if next_start else account.unrealized_pnl) or 0.0
             frozen = (
                 None
                 if desk.account.role is AccountRole.FLAT
@@ -87,7 +92,7 @@ class PostmortemRun:
             instrument_return = None
             if instrument and opening and instrument in opening.indicators and instrument in prices:
                 instrument_return = prices[instrument] / opening.indicators[instrument].close - 1
-            week_pnl = account.equity - start.equity
+            week_pnl = end_equity - start.equity
             outcomes: list[IndicatorOutcome] = []
             if frozen and instrument in prices:
                 values = indicator_values(
@@ -112,9 +117,10 @@ class PostmortemRun:
                         instrument=instrument,
                         direction=frozen.direction if frozen else None,
                         start_equity=start.equity,
-                        end_equity=account.equity,
-                        realized_pnl=round((account.realized_pnl or 0.0) - (start.realized_pnl or 0.0), 2),
-                        unrealized_pnl=account.unrealized_pnl or 0.0,
+                        end_equity=end_equity,
+                        # Both as changes over the week, so realised + unrealised = the week's P/L.
+                        realized_pnl=round(end_realized - (start.realized_pnl or 0.0), 2),
+                        unrealized_pnl=round(end_unrealized - (start.unrealized_pnl or 0.0), 2),
                         week_pnl=round(week_pnl, 2),
                         week_return=week_pnl / start.equity,
                         instrument_return=instrument_return,
