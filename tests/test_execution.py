@@ -6,12 +6,15 @@ import asyncio
 import threading
 import time
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 
+from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult, OrdersPlanned, OrderStatus, Side
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.pipeline.context import PipelineContext
-from llmtrade.pipeline.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage
+from llmtrade.pipeline.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage, halted, revaluer, send_orders
 from llmtrade.storage.bootstrap import Storage
 
 WEEK = date(2026, 1, 7)
@@ -71,10 +74,53 @@ def test_accounts_execute_in_parallel_and_each_order_is_sent_once(storage: Stora
         for account in ACCOUNTS
     ]
     context = PipelineContext(run_id="r", week_id=WEEK).with_value(PLANS, plans)
-    stage = ExecutionStage(desks, storage.events, WEEK, dry_run=False)
+    stage = ExecutionStage(desks, storage.events, WEEK, load_config(None).config, dry_run=False)
     result = asyncio.run(stage.run(context))
     assert SlowBroker.peak > 1  # several accounts' submissions overlapped
     assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
     assert len(result.get(EXECUTED)) == len(ACCOUNTS)
     asyncio.run(stage.run(context))  # a rerun sends nothing new
     assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
+
+
+def test_the_breaker_stops_the_next_order_once_a_fill_trips_it(storage: Storage) -> None:
+    config = load_config(None).config
+
+    class Opens:
+        def opening_price(self, symbol: str, day: date) -> float | None:
+            return 100.0
+
+    account = config.accounts.accounts[0]
+    broker = PaperBroker(
+        account.id,
+        starting_cash=account.starting_cash,
+        events=storage.events,
+        clock=FixedClock(datetime(2026, 1, 7, 17, 0, tzinfo=UTC)),  # market open: fills at once
+        calendar=TradingCalendar(),
+        prices=Opens(),
+        slippage_bps=5,  # every round trip loses its slippage: a losing trade
+    )
+    desk = Desk(account, broker)
+    after = revaluer(storage.events, desk, config, {"SPY": 100.0}, week_id=WEEK, run_id="r")
+
+    def order(n: int, side: Side) -> Order:
+        return Order(
+            client_order_id=f"t-{n}-{side.value}",
+            account_id=account.id,
+            week_id=WEEK,
+            symbol="SPY",
+            side=side,
+            qty=1,
+            intent="open",
+        )
+
+    trips = [order(n, side) for n in range(9) for side in (Side.BUY, Side.SELL)]
+    send_orders(storage.events, broker, trips, stream="orders", week_id=WEEK, run_id="r", after_fill=after)
+    assert halted(storage.events, account.id) == (False, "")  # nine losses: not yet
+    tenth = [order(9, Side.BUY), order(9, Side.SELL), order(10, Side.BUY)]
+    send_orders(storage.events, broker, tenth, stream="orders", week_id=WEEK, run_id="r", after_fill=after)
+    stop, why = halted(storage.events, account.id)
+    assert stop and "10" in why
+    blocked = storage.events.read(type="OrderBlocked")
+    assert [b.payload["client_order_id"] for b in blocked] == ["t-10-buy"]
+    assert blocked[0].payload["reason"].startswith("circuit breaker:")

@@ -45,6 +45,7 @@ from llmtrade.pipeline.weekly import (
     require_current_week,
     require_same_mode,
     week_lock,
+    week_mode,
     weekly_pipeline,
 )
 from llmtrade.pipeline.weeks import resolve_week
@@ -130,6 +131,11 @@ def weekly(
             if done is not None:
                 return _complete(week_id, done.payload, done.occurred_at)
             previous = previous_week_needs_postmortem(storage, week_id)
+            if previous is not None and (week_mode(storage.events, previous) == LLMMode.OFFLINE.value) != (
+                mode is LLMMode.OFFLINE
+            ):
+                app.say(f"week {previous} ran in another mode: its postmortem is left to `llmtrade postmortem`")
+                previous = None
             if previous is not None and not dry_run:
                 # DESIGN's first stage: last week's postmortem closes it before this week opens.
                 app.say(f"postmortem of week {previous} first")
@@ -303,8 +309,9 @@ def postmortem(app: App, *, week: date | None, offline: bool, replay: bool) -> d
             week_id,
             decide_mode(app.loaded.config.models, app.settings, offline=offline, replay=replay).mode,
         )
-        session = app.session(storage, offline=offline, replay=replay)
-        report = _postmortem(app, storage, session, week_id, now)
+        with week_lock(storage.conn, week_id, command="postmortem"):
+            session = app.session(storage, offline=offline, replay=replay)
+            report = _postmortem(app, storage, session, week_id, now)
     return report
 
 

@@ -38,6 +38,7 @@ from llmtrade.pipeline.trading_stages import (
     halted,
     recorded_orders,
     require_plan_still_fits,
+    revaluer,
     send_orders,
     stop_if_blocked,
     value_account,
@@ -183,7 +184,7 @@ class CheckpointRun:
         for account_id, error in failed:
             outcomes[account_id] = Outcome(account_id, None, f"owner failed to answer: {error}", None, None)
         if not self.dry_run:
-            self._record_and_send(outcomes)
+            self._record_and_send(outcomes, prices)
         return [outcomes[d.account.id] for d in self.desks]
 
     # ------------------------------------------------------------------ per account
@@ -317,7 +318,7 @@ class CheckpointRun:
 
     # ------------------------------------------------------------------ recording
 
-    def _record_and_send(self, outcomes: dict[str, Outcome]) -> None:
+    def _record_and_send(self, outcomes: dict[str, Outcome], prices: dict[str, float]) -> None:
         desks = {d.account.id: d for d in self.desks}
         blocked = 0
         for account_id, outcome in outcomes.items():
@@ -351,6 +352,9 @@ class CheckpointRun:
                     stream=week_stream(self.week_id, "orders"),
                     week_id=self.week_id,
                     run_id=self.run_id,
+                    after_fill=revaluer(
+                        self.events, desks[account_id], self.config, prices, week_id=self.week_id, run_id=self.run_id
+                    ),
                 )
         stop_if_blocked(self.events, blocked)  # the checkpoint is not complete until its orders went out
         marker = checkpoint_stream(self.week_id, self.day, self.time)

@@ -10,7 +10,7 @@ resumed run never sends an order twice (and the broker refuses a reused client_o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,6 +27,7 @@ from llmtrade.domain.trading import (
     OrderRejected,
     OrderResult,
     OrdersPlanned,
+    OrderStatus,
     OrderSubmitted,
     RiskChecked,
     RiskVerdict,
@@ -261,11 +262,15 @@ def _account_of(payload: EventPayload) -> str | None:
 class ExecutionStage:
     name = "execution"
 
-    def __init__(self, desks: list[Desk], events: EventStore, week_id: date, *, dry_run: bool):
+    def __init__(self, desks: list[Desk], events: EventStore, week_id: date, config: Config, *, dry_run: bool):
         self.desks = {d.account.id: d for d in desks}
         self.events = events
         self.week_id = week_id
+        self.config = config
         self.dry_run = dry_run
+
+    def _revalue(self, desk: Desk, prices: Mapping[str, float], run_id: str) -> Callable[[], None]:
+        return revaluer(self.events, desk, self.config, prices, week_id=self.week_id, run_id=run_id)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.dry_run:
@@ -275,6 +280,8 @@ class ExecutionStage:
         for plan in plans:  # every check before any order goes out
             require_plan_still_fits(plan, self.desks[plan.account_id].broker, recorded_orders(self.events, stream))
         # Accounts are independent: their brokers' round trips overlap (brokers are synchronous clients).
+        snapshot = context.get(SNAPSHOT) if context.has(SNAPSHOT) else None
+        prices = {s: ind.close for s, ind in snapshot.indicators.items()} if snapshot else {}
         blocked = await asyncio.gather(
             *(
                 asyncio.to_thread(
@@ -285,6 +292,7 @@ class ExecutionStage:
                     stream=stream,
                     week_id=self.week_id,
                     run_id=context.run_id,
+                    after_fill=self._revalue(self.desks[plan.account_id], prices, context.run_id),
                 )
                 for plan in plans
             )
@@ -317,6 +325,19 @@ def require_plan_still_fits(
         )
 
 
+def revaluer(
+    events: EventStore, desk: Desk, config: Config, prices: Mapping[str, float], *, week_id: date, run_id: str
+) -> Callable[[], None]:
+    """What runs after a fill: value the account, so its breaker sees the trade before the next order."""
+
+    def revalue() -> None:
+        value_account(
+            events, desk, desk.broker.account(prices), config, occasion="after fill", week_id=week_id, run_id=run_id
+        )
+
+    return revalue
+
+
 def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | OrderRejected]:
     return [
         OrderSubmitted.from_event(e) if e.type == OrderSubmitted.event_type() else OrderRejected.from_event(e)
@@ -326,7 +347,14 @@ def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | Or
 
 
 def send_orders(
-    events: EventStore, broker: Broker, orders: list[Order], *, stream: str, week_id: date, run_id: str
+    events: EventStore,
+    broker: Broker,
+    orders: list[Order],
+    *,
+    stream: str,
+    week_id: date,
+    run_id: str,
+    after_fill: Callable[[], None] | None = None,
 ) -> int:
     """Send each order not yet recorded on `stream`; the kill switch is checked before every order.
     Returns how many orders the kill switch blocked (recorded as OrderBlocked, left to a rerun).
@@ -339,16 +367,31 @@ def send_orders(
         if order.client_order_id in done:
             continue  # sent by an earlier (interrupted) run
         enabled, why = trading_enabled(events)
+        stop, halt_reason = halted(events, order.account_id)
+        payload: EventPayload
         if not enabled:
             blocked += 1
-            payload: EventPayload = OrderBlocked(
+            payload = OrderBlocked(
                 client_order_id=order.client_order_id, account_id=order.account_id, reason=f"kill switch: {why}"
+            )
+        elif stop:
+            # The breaker tripped after the plan was made (e.g. on this plan's own closing trade).
+            payload = OrderBlocked(
+                client_order_id=order.client_order_id,
+                account_id=order.account_id,
+                reason=f"circuit breaker: {halt_reason}",
             )
         else:
             payload = _send(broker, order)
         events.append(
             [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
         )
+        if (
+            after_fill is not None
+            and isinstance(payload, OrderSubmitted)
+            and payload.result.status is OrderStatus.FILLED
+        ):
+            after_fill()  # lets the breaker see the fill before the next order
     return blocked
 
 

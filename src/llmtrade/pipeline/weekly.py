@@ -167,7 +167,7 @@ def weekly_pipeline(
             ReviewStage(committee, events, session.clock),
             ChairmanStage(committee, events, session.clock),
             RiskStage(desks, config, events, week_id, dry_run=dry_run),
-            ExecutionStage(desks, events, week_id, dry_run=dry_run),
+            ExecutionStage(desks, events, week_id, config, dry_run=dry_run),
         ],
         events,
         observer,
