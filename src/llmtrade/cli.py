@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from llmtrade.clock import Clock
     from llmtrade.config.loader import LoadedConfig
     from llmtrade.jobs import App
-    from llmtrade.market.service import MarketData
     from llmtrade.settings import Settings
     from llmtrade.storage.bootstrap import Storage
 
@@ -384,24 +383,10 @@ def council(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
-        print_council(Output(), report, session.gateway.totals)
+        print_council(Output(), report)
 
 
 # ------------------------------------------------------------------ market and research
-
-
-def _market(
-    state: _State, storage: Storage, loaded: LoadedConfig, *, live: bool, run_id: str | None, week_id: date | None
-) -> MarketData:
-    from llmtrade.market.calendar import TradingCalendar  # lazy: see module docstring
-    from llmtrade.market.providers import build_providers, provider_names
-    from llmtrade.market.service import MarketData, Recording
-    from llmtrade.storage.bar_cache import BarCache
-
-    assets = loaded.config.assets
-    names = provider_names(assets, state.settings, live=live)
-    providers = build_providers(assets, state.settings, names)
-    return MarketData(providers, BarCache(storage.conn), TradingCalendar(), Recording(storage.events, run_id, week_id))
 
 
 def _is_live(state: _State, loaded: LoadedConfig, offline: bool) -> tuple[bool, str]:
@@ -432,7 +417,7 @@ def market_bars(
     live, banner = _is_live(state, loaded, offline)
     print_error_banner(banner)
     with state.storage() as storage:
-        market = _market(state, storage, loaded, live=live, run_id=None, week_id=None)
+        market = _app(ctx, loaded).market(storage, live=live, run_id=None, week_id=None)
         now = state.clock().now()
         end = market.calendar.last_completed_session(now)
         if end is None:
@@ -469,7 +454,7 @@ def market_snapshot(
     live, banner = _is_live(state, loaded, offline)
     print_error_banner(banner)
     with state.storage() as storage:
-        market = _market(state, storage, loaded, live=live, run_id=None, week_id=None)
+        market = _app(ctx, loaded).market(storage, live=live, run_id=None, week_id=None)
         snapshot = take_snapshot(market, loaded.config.assets.symbols, state.clock().now())
     if as_json:
         typer.echo(snapshot.model_dump_json(indent=2))
@@ -510,8 +495,8 @@ def research(
         require_same_mode(storage.events, week_id, session.decision.mode)
         already = stages.stored_packs(storage.events, week_id) is not None
         run_id = new_run_id(now)
-        market = _market(
-            state, storage, loaded, live=session.decision.mode is not LLMMode.OFFLINE, run_id=run_id, week_id=week_id
+        market = _app(ctx, loaded).market(
+            storage, live=session.decision.mode is not LLMMode.OFFLINE, run_id=run_id, week_id=week_id
         )
         config = loaded.config
         pipeline = Pipeline(
@@ -754,13 +739,13 @@ def run_due(
         out.line(f"ran {result['job']}")
 
 
-def _app(ctx: typer.Context) -> App:
+def _app(ctx: typer.Context, loaded: LoadedConfig | None = None) -> App:
+    """The jobs' view of this invocation; `loaded` spares re-reading a config the command already has."""
     from llmtrade.jobs import App  # lazy: see module docstring
 
     state = _state(ctx)
-    return App(
-        state.settings, state.config(), state.clock(), state.config_dir, lambda text: print_error(text, prefix="")
-    )
+    config = loaded or state.config()
+    return App(state.settings, config, state.clock(), state.config_dir, lambda text: print_error(text, prefix=""))
 
 
 def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, float | None], None]:

@@ -21,17 +21,6 @@ def mode_banner(decision: ModeDecision) -> str:
     return f"LIVE MODE: {decision.reason}"
 
 
-def usage_rows(totals: UsageTotals) -> list[tuple[str, Any]]:
-    cost = f"${totals.cost_usd:.4f}"
-    if totals.unpriced_calls:
-        cost += f" (+{totals.unpriced_calls} calls with no known price)"
-    return [
-        ("model calls", totals.calls),
-        ("tokens", f"{totals.prompt_tokens} in / {totals.completion_tokens} out"),
-        ("cost", cost),
-    ]
-
-
 def _footer(out: Output, report: dict[str, Any]) -> None:
     usage = report["usage"]
     cost = f"${usage['cost_usd']:.4f}"
@@ -58,7 +47,7 @@ def usage_json(totals: UsageTotals) -> dict[str, Any]:
     }
 
 
-def print_council(out: Output, result: dict[str, Any], totals: UsageTotals) -> None:
+def print_council(out: Output, result: dict[str, Any]) -> None:
     out.heading("answers")
     for answer in result["answers"]:
         out.line(f"[{answer['model']}]", style="bold cyan")
@@ -74,7 +63,7 @@ def print_council(out: Output, result: dict[str, Any], totals: UsageTotals) -> N
     out.heading(f"chairman ({result['chairman']})")
     out.line(result["verdict"])
     out.line()
-    out.pairs([*usage_rows(totals), ("duration", f"{result['duration_ms'] / 1000:.1f} s"), ("run", result["run_id"])])
+    _footer(out, result)
 
 
 def _pct(value: float | None) -> str:
