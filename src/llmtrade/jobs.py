@@ -203,10 +203,7 @@ def _complete(week_id: date, payload: dict, when: datetime) -> dict[str, Any]:
 def checkpoint(app: App, time: str, *, week: date | None, dry_run: bool, offline: bool, replay: bool) -> dict[str, Any]:
     """One checkpoint for every account of the week (see pipeline/checkpoint.py)."""
     config = app.loaded.config
-    try:
-        require_checkpoint_time(config, time)
-    except OperationalError as exc:
-        raise UsageError(str(exc)) from None
+    require_checkpoint_time(config, time)
     now = app.clock.now()
     day = new_york_date(now)
     calendar = TradingCalendar()

@@ -25,7 +25,7 @@ from llmtrade.domain.checkpoints import (
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict, TradeIntent
-from llmtrade.errors import OperationalError
+from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import CallSite
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import compute_indicators
@@ -149,24 +149,19 @@ def indicator_values(market: MarketData, symbol: str, now: datetime, price: floa
 class CheckpointRun:
     def __init__(self, bench: Workbench, *, day: date, time: str, dry_run: bool):
         self.bench = bench
-        self.config = bench.config
-        self.events = bench.events
-        self.market = bench.market
-        self.desks = bench.desks
-        self.week_id = bench.week_id
-        self.now = bench.now
-        self.run_id = bench.run_id
         self.day = day
         self.time = time
         self.dry_run = dry_run
 
     async def run(self) -> list[Outcome]:
-        prices = current_prices(self.market, self.config.assets.symbols, self.now)
+        prices = current_prices(self.bench.market, self.bench.config.assets.symbols, self.bench.now)
         outcomes: dict[str, Outcome] = {}
         asks = []
-        for desk in self.desks:
+        for desk in self.bench.desks:
             account_id = desk.account.id
-            stored = self.events.read_stream(checkpoint_stream(self.week_id, self.day, self.time, account_id))
+            stored = self.bench.events.read_stream(
+                checkpoint_stream(self.bench.week_id, self.day, self.time, account_id)
+            )
             if stored:
                 outcomes[account_id] = _outcome_from(account_id, stored)
                 continue
@@ -185,7 +180,7 @@ class CheckpointRun:
             outcomes[account_id] = Outcome(account_id, None, f"owner failed to answer: {error}", None, None)
         if not self.dry_run:
             self._record_and_send(outcomes, prices)
-        return [outcomes[d.account.id] for d in self.desks]
+        return [outcomes[d.account.id] for d in self.bench.desks]
 
     # ------------------------------------------------------------------ per account
 
@@ -198,15 +193,15 @@ class CheckpointRun:
             return Outcome(account_id, None, "orders still queued for the open: nothing to judge yet", None, None)
         if not self.dry_run:
             value_account(
-                self.events,
+                self.bench.events,
                 desk,
                 account,
-                self.config,
+                self.bench.config,
                 occasion=f"checkpoint {self.day} {self.time}",
-                week_id=self.week_id,
-                run_id=self.run_id,
+                week_id=self.bench.week_id,
+                run_id=self.bench.run_id,
             )
-        frozen = frozen_trade(self.events, self.week_id, desk, self.config)
+        frozen = frozen_trade(self.bench.events, self.bench.week_id, desk, self.bench.config)
         if frozen is None:
             return Outcome(account_id, None, "no trade frozen for this week (was run-weekly run?)", None, None)
         position = account.positions.get(frozen.instrument)
@@ -214,8 +209,8 @@ class CheckpointRun:
             return Outcome(account_id, None, f"flat: no {frozen.instrument} position held", None, None)
         price = prices[frozen.instrument]
         pnl_pct = (price / position.avg_price - 1) * (1 if position.qty > 0 else -1)
-        values = indicator_values(self.market, frozen.instrument, self.now, price, pnl_pct)
-        before = conviction_now(self.events, self.week_id, account_id, frozen)
+        values = indicator_values(self.bench.market, frozen.instrument, self.bench.now, price, pnl_pct)
+        before = conviction_now(self.bench.events, self.bench.week_id, account_id, frozen)
         if before == 0 or (before > 0) != (position.qty > 0):
             before = 1 if position.qty > 0 else -1  # the position is the truth; conviction follows its side
         # After a FLIP the frozen stop and thresholds argue for the other side: they no longer apply.
@@ -231,7 +226,10 @@ class CheckpointRun:
             reason = f"invalidation rule holds: {rule.describe()} (now {prepared.values.get(rule.indicator):.4g})"
             return CheckpointAnswer(action="EXIT", conviction_after=0, reason_delta=reason)
         site = CallSite(
-            role=checkpointer.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=prepared.desk.account.id
+            role=checkpointer.ROLE,
+            run_id=self.bench.run_id,
+            week_id=self.bench.week_id,
+            account_id=prepared.desk.account.id,
         )
         return await checkpointer.check(
             self.bench.gateway,
@@ -257,8 +255,8 @@ class CheckpointRun:
         account_id = desk.account.id
         held = prepared.account.positions[frozen.instrument].qty
         checkpoint = Checkpoint(
-            checkpoint_id=f"{self.week_id}:{self.day}T{self.time}:{account_id}",
-            week_id=self.week_id,
+            checkpoint_id=f"{self.bench.week_id}:{self.day}T{self.time}:{account_id}",
+            week_id=self.bench.week_id,
             day=self.day,
             time=self.time,
             account_id=account_id,
@@ -281,13 +279,13 @@ class CheckpointRun:
             conviction=answer.conviction_after,
             source=f"checkpoint:{checkpoint.checkpoint_id}",
         )
-        stop, why = halted(self.events, account_id)
+        stop, why = halted(self.bench.events, account_id)
         verdict = risk.check(
             intent,
             prepared.account,
             prices[frozen.instrument],
-            assets=self.config.assets,
-            risk=self.config.risk,
+            assets=self.bench.config.assets,
+            risk=self.bench.config.risk,
             prices=prices,
             broker_shortable=desk.broker.is_shortable(frozen.instrument) if direction == "SHORT" else True,
             halted=stop,
@@ -301,7 +299,7 @@ class CheckpointRun:
         target = verdict.target_qty if verdict.approved else held
         tag = f"{self.day:%m%d}T{self.time.replace(':', '')}"
         orders = plan_orders(
-            self.week_id,
+            self.bench.week_id,
             account_id,
             {frozen.instrument: prepared.account.positions[frozen.instrument]},
             frozen.instrument,
@@ -319,10 +317,10 @@ class CheckpointRun:
     # ------------------------------------------------------------------ recording
 
     def _record_and_send(self, outcomes: dict[str, Outcome], prices: dict[str, float]) -> None:
-        desks = {d.account.id: d for d in self.desks}
+        desks = {d.account.id: d for d in self.bench.desks}
         blocked = 0
         for account_id, outcome in outcomes.items():
-            stream = checkpoint_stream(self.week_id, self.day, self.time, account_id)
+            stream = checkpoint_stream(self.bench.week_id, self.day, self.time, account_id)
             payloads: list[EventPayload] = []
             if outcome.checkpoint is not None:
                 payloads.append(CheckpointTaken(checkpoint=outcome.checkpoint))
@@ -332,40 +330,53 @@ class CheckpointRun:
                 payloads.append(RiskChecked(verdict=outcome.verdict))
             if outcome.orders is not None:
                 payloads.append(outcome.orders)
-            if not self.events.read_stream(stream):
-                self.events.append(
+            if not self.bench.events.read_stream(stream):
+                self.bench.events.append(
                     [
-                        NewEvent.of(p, stream=stream, week_id=self.week_id, run_id=self.run_id, account_id=account_id)
+                        NewEvent.of(
+                            p,
+                            stream=stream,
+                            week_id=self.bench.week_id,
+                            run_id=self.bench.run_id,
+                            account_id=account_id,
+                        )
                         for p in payloads
                     ],
                     expected_versions={stream: 0},
                 )
             if outcome.orders is not None and outcome.orders.orders:
-                orders_stream = week_stream(self.week_id, "orders")
+                orders_stream = week_stream(self.bench.week_id, "orders")
                 require_plan_still_fits(
-                    outcome.orders, desks[account_id].broker, recorded_orders(self.events, orders_stream)
+                    outcome.orders, desks[account_id].broker, recorded_orders(self.bench.events, orders_stream)
                 )
                 blocked += send_orders(
-                    self.events,
+                    self.bench.events,
                     desks[account_id].broker,
                     outcome.orders.orders,
-                    stream=week_stream(self.week_id, "orders"),
-                    week_id=self.week_id,
-                    run_id=self.run_id,
+                    stream=week_stream(self.bench.week_id, "orders"),
+                    week_id=self.bench.week_id,
+                    run_id=self.bench.run_id,
                     after_fill=revaluer(
-                        self.events, desks[account_id], self.config, prices, week_id=self.week_id, run_id=self.run_id
+                        self.bench.events,
+                        desks[account_id],
+                        self.bench.config,
+                        prices,
+                        week_id=self.bench.week_id,
+                        run_id=self.bench.run_id,
                     ),
                 )
-        stop_if_blocked(self.events, blocked)  # the checkpoint is not complete until its orders went out
-        marker = checkpoint_stream(self.week_id, self.day, self.time)
-        if not self.events.read_stream(marker):
-            self.events.append(
+        stop_if_blocked(self.bench.events, blocked)  # the checkpoint is not complete until its orders went out
+        marker = checkpoint_stream(self.bench.week_id, self.day, self.time)
+        if not self.bench.events.read_stream(marker):
+            self.bench.events.append(
                 [
                     NewEvent.of(
-                        CheckpointCompleted(week_id=self.week_id, day=self.day, time=self.time, run_id=self.run_id),
+                        CheckpointCompleted(
+                            week_id=self.bench.week_id, day=self.day, time=self.time, run_id=self.bench.run_id
+                        ),
                         stream=marker,
-                        week_id=self.week_id,
-                        run_id=self.run_id,
+                        week_id=self.bench.week_id,
+                        run_id=self.bench.run_id,
                     )
                 ],
                 expected_versions={marker: 0},
@@ -399,4 +410,4 @@ def _outcome_from(account_id: str, stored: list) -> Outcome:
 def require_checkpoint_time(config: Config, time: str) -> None:
     if time not in config.schedule.checkpoints:
         valid = ", ".join(config.schedule.checkpoints)
-        raise OperationalError(f"{time!r} is not a configured checkpoint time; valid: {valid}")
+        raise UsageError(f"{time!r} is not a configured checkpoint time; valid: {valid}")

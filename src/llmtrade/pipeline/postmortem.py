@@ -45,22 +45,15 @@ def week_start(events: EventStore, week_id: date, account_id: str) -> AccountVal
 class PostmortemRun:
     def __init__(self, bench: Workbench):
         self.bench = bench
-        self.config = bench.config
-        self.events = bench.events
-        self.market = bench.market
-        self.desks = bench.desks
-        self.week_id = bench.week_id
-        self.now = bench.now
-        self.run_id = bench.run_id
 
     async def run(self) -> tuple[list[Postmortem], bool]:
         """(postmortems, written_now): a week's postmortem is written once, then read back."""
         stored, built = await once(
-            self.events,
-            postmortem_stream(self.week_id),
+            self.bench.events,
+            postmortem_stream(self.bench.week_id),
             self._build,
-            week_id=self.week_id,
-            run_id=self.run_id,
+            week_id=self.bench.week_id,
+            run_id=self.bench.run_id,
             account_of=lambda p: p.postmortem.account_id if isinstance(p, PostmortemWritten) else None,
         )
         written = [
@@ -69,24 +62,26 @@ class PostmortemRun:
         return written, built
 
     async def _build(self) -> list[EventPayload]:
-        prices = self.market.last_closes(self.config.assets.symbols, self.now)
-        snapshot_events = self.events.read(stream=snapshot_stream(self.week_id), type=MarketSnapshotTaken.event_type())
+        prices = self.bench.market.last_closes(self.bench.config.assets.symbols, self.bench.now)
+        snapshot_events = self.bench.events.read(
+            stream=snapshot_stream(self.bench.week_id), type=MarketSnapshotTaken.event_type()
+        )
         opening = MarketSnapshotTaken.from_event(snapshot_events[0]).snapshot if snapshot_events else None
         drafts: list[tuple[Desk, Postmortem, FrozenTrade | None]] = []
-        for desk in self.desks:
-            start = week_start(self.events, self.week_id, desk.account.id)
+        for desk in self.bench.desks:
+            start = week_start(self.bench.events, self.bench.week_id, desk.account.id)
             if start is None:
                 continue  # the account was not part of this week's run
             account = desk.broker.account(prices)
             # A postmortem written late ends the week where the next one began, not at today's prices.
-            next_start = week_start(self.events, self.week_id + timedelta(days=7), desk.account.id)
+            next_start = week_start(self.bench.events, self.bench.week_id + timedelta(days=7), desk.account.id)
             end_equity = next_start.equity if next_start else account.equity
             end_realized = (next_start.realized_pnl if next_start else account.realized_pnl) or 0.0
             end_unrealized = (next_start.unrealized_pnl if next_start else account.unrealized_pnl) or 0.0
             frozen = (
                 None
                 if desk.account.role is AccountRole.FLAT
-                else frozen_trade(self.events, self.week_id, desk, self.config)
+                else frozen_trade(self.bench.events, self.bench.week_id, desk, self.bench.config)
             )
             instrument = frozen.instrument if frozen else None
             instrument_return = None
@@ -96,7 +91,11 @@ class PostmortemRun:
             outcomes: list[IndicatorOutcome] = []
             if frozen and instrument in prices:
                 values = indicator_values(
-                    self.market, frozen.instrument, self.now, prices[frozen.instrument], week_pnl / start.equity
+                    self.bench.market,
+                    frozen.instrument,
+                    self.bench.now,
+                    prices[frozen.instrument],
+                    week_pnl / start.equity,
                 )
                 for threshold in [*(w.threshold for w in frozen.watched), frozen.invalidation.rule]:
                     observed = values.get(threshold.indicator)
@@ -112,7 +111,7 @@ class PostmortemRun:
                 (
                     desk,
                     Postmortem(
-                        week_id=self.week_id,
+                        week_id=self.bench.week_id,
                         account_id=desk.account.id,
                         instrument=instrument,
                         direction=frozen.direction if frozen else None,
@@ -139,11 +138,13 @@ class PostmortemRun:
             PostmortemWritten(postmortem=pm.model_copy(update={"reflection": reflections.get(desk.account.id)}))
             for desk, pm, _ in drafts
         ]
-        payloads.append(PostmortemCompleted(week_id=self.week_id, run_id=self.run_id))
+        payloads.append(PostmortemCompleted(week_id=self.bench.week_id, run_id=self.bench.run_id))
         return payloads
 
     async def _reflect(self, pm: Postmortem, frozen: FrozenTrade) -> PostmortemAnswer:
-        site = CallSite(role=postmortem_writer.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account_id)
+        site = CallSite(
+            role=postmortem_writer.ROLE, run_id=self.bench.run_id, week_id=self.bench.week_id, account_id=pm.account_id
+        )
         return await postmortem_writer.reflect(
             self.bench.gateway,
             self.bench.prompts,
