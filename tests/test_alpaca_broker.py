@@ -16,10 +16,10 @@ from datetime import date
 
 import pytest
 
+from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.trading import AccountSnapshot, Order, OrderStatus, Position, Side
 from llmtrade.errors import BrokerRejected, BrokerUnavailable, LiveTradingRefused
-from llmtrade.market.alpaca_broker import AlpacaBroker
-from llmtrade.market.broker import Broker
 from tests.fakes.alpaca_server import FakeAlpacaServer
 
 KEY_ID = "test-key-id"
@@ -321,7 +321,7 @@ def test_repr_never_shows_the_keys(server: FakeAlpacaServer) -> None:
 
 def test_importing_the_broker_does_not_import_alpaca_py() -> None:
     code = (
-        "import sys, llmtrade.market.alpaca_broker; "
+        "import sys, llmtrade.brokers.alpaca; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alpaca', 'requests')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from llmtrade.agents.breaker import (
+from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, Side
+from llmtrade.risk.breaker import (
     BreakerState,
     Transition,
     closed_trade_pnls,
@@ -16,8 +18,6 @@ from llmtrade.agents.breaker import (
     observe_equity,
     observe_trade,
 )
-from llmtrade.config.models import CircuitBreaker
-from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, Side
 
 CONFIG = CircuitBreaker()  # 20% halt, 10 losses, 15% resume, 3 wins
 START = 100_000.0

@@ -8,14 +8,14 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
+from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult, OrdersPlanned, OrderStatus, Side
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.pipeline.context import PipelineContext
-from llmtrade.pipeline.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage, halted, revaluer, send_orders
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage, halted, revaluer, send_orders
 
 WEEK = date(2026, 1, 7)
 ACCOUNTS = load_config(None).config.accounts.accounts[:5]

@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from llmtrade.brokers.order_plan import client_order_id, plan_orders
+from llmtrade.brokers.paper import PaperBroker, apply_fill
 from llmtrade.clock import FixedClock
+from llmtrade.domain.streams import ledger_stream
 from llmtrade.domain.trading import Order, OrderStatus, Position, Side
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.order_plan import client_order_id, plan_orders
-from llmtrade.market.paper_broker import PaperBroker, apply_fill, ledger_stream
 from llmtrade.storage.bootstrap import Storage
 
 WEEK = date(2026, 1, 7)

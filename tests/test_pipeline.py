@@ -9,9 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from llmtrade.domain.events import StageCompleted, StageFailed
+from llmtrade.domain.streams import run_stream
 from llmtrade.errors import MissingContextKey, StageError, TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
-from llmtrade.pipeline.pipeline import Pipeline, run_stream
+from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.storage.bootstrap import Storage
 
 QUERY = ContextKey("query", str)

@@ -7,10 +7,10 @@ from typing import Literal
 
 import pytest
 
-from llmtrade.agents import risk as gate
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import AssetsConfig, Config, RiskConfig
 from llmtrade.domain.trading import AccountSnapshot, Position, RiskVerdict, TradeIntent
+from llmtrade.risk import gate
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,15 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.brokers.paper import PaperBroker
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.domain.trading import Order, OrdersPlanned, Position, Side
 from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.paper_broker import PaperBroker
-from llmtrade.pipeline.trading_stages import require_plan_still_fits
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.workflows.trading_stages import require_plan_still_fits
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW

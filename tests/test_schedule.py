@@ -10,7 +10,7 @@ import pytest
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import PostmortemRun, ScheduleConfig, Weekday
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.pipeline.schedule import (
+from llmtrade.workflows.schedule import (
     Job,
     JobKind,
     crontab_lines,

@@ -18,9 +18,9 @@ from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
-from llmtrade.pipeline import committee_stages, research_stages, trading_stages
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
+from llmtrade.workflows import committee_stages, research_stages, trading_stages
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW

@@ -327,16 +327,16 @@ def council(
     """Ask every council model, have them rank each other anonymously, and let the chairman answer."""
     if not query.strip():
         raise UsageError("the query is empty")
+    from llmtrade.app.runs import execute, start_run
+    from llmtrade.app.session import open_session
     from llmtrade.council.general import GeneralCouncil
     from llmtrade.domain.council import CouncilConvened
     from llmtrade.domain.events import NewEvent
     from llmtrade.domain.runs import new_run_id
-    from llmtrade.pipeline import council_stages as stages
     from llmtrade.pipeline.context import PipelineContext
     from llmtrade.pipeline.pipeline import Pipeline
-    from llmtrade.pipeline.runs import execute, start_run
-    from llmtrade.pipeline.session import open_session
     from llmtrade.reports import mode_banner, print_council, usage_json
+    from llmtrade.workflows import council_stages as stages
 
     state = _state(ctx)
     loaded = state.config()
@@ -471,16 +471,16 @@ def research(
     as_json: Annotated[bool, typer.Option("--json", help="Print the packs as JSON.")] = False,
 ) -> None:
     """Build (or show, when already built) the week's market snapshot and research packs."""
+    from llmtrade.app.runs import execute, start_run
+    from llmtrade.app.session import open_session
     from llmtrade.domain.runs import new_run_id
     from llmtrade.llm.gateway import LLMMode
-    from llmtrade.pipeline import research_stages as stages
     from llmtrade.pipeline.context import PipelineContext
     from llmtrade.pipeline.pipeline import Pipeline
-    from llmtrade.pipeline.runs import execute, start_run
-    from llmtrade.pipeline.session import open_session
-    from llmtrade.pipeline.weekly import require_same_mode
-    from llmtrade.pipeline.weeks import resolve_week
     from llmtrade.reports import mode_banner, print_research
+    from llmtrade.workflows import research_stages as stages
+    from llmtrade.workflows.weekly import require_same_mode
+    from llmtrade.workflows.weeks import resolve_week
 
     state = _state(ctx)
     loaded = state.config()
@@ -592,7 +592,7 @@ def trading_status(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """Whether orders may be placed (the global kill switch)."""
-    from llmtrade.pipeline.controls import trading_enabled  # lazy: see module docstring
+    from llmtrade.risk.controls import trading_enabled  # lazy: see module docstring
 
     with _state(ctx).storage() as storage:
         enabled, why = trading_enabled(storage.events)
@@ -607,7 +607,7 @@ def trading_disable(
     ctx: typer.Context, reason: Annotated[str, typer.Option(help="Why; recorded with the event.")] = "disabled by hand"
 ) -> None:
     """Stop all order placement, for every account, until `trading enable`."""
-    from llmtrade.pipeline.controls import set_trading  # lazy: see module docstring
+    from llmtrade.risk.controls import set_trading  # lazy: see module docstring
 
     with _state(ctx).storage() as storage:
         set_trading(storage.events, False, reason)
@@ -619,7 +619,7 @@ def trading_enable(
     ctx: typer.Context, reason: Annotated[str, typer.Option(help="Why; recorded with the event.")] = "enabled by hand"
 ) -> None:
     """Allow order placement again."""
-    from llmtrade.pipeline.controls import set_trading  # lazy: see module docstring
+    from llmtrade.risk.controls import set_trading  # lazy: see module docstring
 
     with _state(ctx).storage() as storage:
         set_trading(storage.events, True, reason)
@@ -679,7 +679,7 @@ def schedule_show(
 ) -> None:
     """The next fire times of the weekly run, checkpoints and postmortem, in New York and local time."""
     from llmtrade.market.calendar import TradingCalendar  # lazy: see module docstring
-    from llmtrade.pipeline.schedule import next_fires
+    from llmtrade.workflows.schedule import next_fires
 
     state = _state(ctx)
     jobs_ahead = next_fires(state.config().config.schedule, TradingCalendar(), state.clock().now(), count)
@@ -712,7 +712,7 @@ def schedule_crontab(
     import shutil  # lazy: see module docstring
     import sys
 
-    from llmtrade.pipeline.schedule import crontab_lines
+    from llmtrade.workflows.schedule import crontab_lines
 
     executable = shutil.which("llmtrade") or str(Path(sys.executable).parent / "llmtrade")
     for line in crontab_lines(executable, every_minutes=every, log=log):

@@ -14,32 +14,38 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
-from llmtrade.agents.breaker import closed_trade_pnls
+from llmtrade.app.runs import execute, start_run
+from llmtrade.app.session import Session, open_session
+from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted, new_run_id
+from llmtrade.domain.streams import checkpoint_stream, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.providers import decide_mode
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, period_return, total_return
-from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData, Recording
-from llmtrade.pipeline import research_stages
-from llmtrade.pipeline.checkpoint import CheckpointRun, checkpoint_stream, require_checkpoint_time
 from llmtrade.pipeline.context import PipelineContext
-from llmtrade.pipeline.controls import breaker_state, trading_enabled
-from llmtrade.pipeline.controls import reset_breaker as reset_breaker_events
-from llmtrade.pipeline.frozen import week_stream
-from llmtrade.pipeline.postmortem import PostmortemRun, postmortem_stream
-from llmtrade.pipeline.runs import execute, start_run
-from llmtrade.pipeline.schedule import Job, JobKind, due_jobs, week_jobs, weekly_key
-from llmtrade.pipeline.session import Session, open_session
-from llmtrade.pipeline.weekly import (
+from llmtrade.reports import checkpoint_report, mode_banner, usage_json, weekly_report
+from llmtrade.risk.breaker import closed_trade_pnls
+from llmtrade.risk.controls import breaker_state, trading_enabled
+from llmtrade.risk.controls import reset_breaker as reset_breaker_events
+from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.projections import project_week_summaries
+from llmtrade.workflows import research_stages
+from llmtrade.workflows.checkpoint import CheckpointRun, require_checkpoint_time
+from llmtrade.workflows.postmortem import PostmortemRun, postmortem_stream
+from llmtrade.workflows.schedule import Job, JobKind, due_jobs, week_jobs, weekly_key
+from llmtrade.workflows.weekly import (
     build_desks,
     completion,
     require_current_week,
@@ -48,14 +54,8 @@ from llmtrade.pipeline.weekly import (
     week_mode,
     weekly_pipeline,
 )
-from llmtrade.pipeline.weeks import resolve_week
-from llmtrade.pipeline.workbench import Workbench
-from llmtrade.reports import checkpoint_report, mode_banner, usage_json, weekly_report
-from llmtrade.settings import Settings
-from llmtrade.storage.bar_cache import BarCache
-from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.projections import project_week_summaries
+from llmtrade.workflows.weeks import resolve_week
+from llmtrade.workflows.workbench import Workbench
 
 RESUMABLE = (
     ("market_snapshot", "snapshot"),
@@ -141,18 +141,13 @@ def weekly(
                 app.say(f"postmortem of week {previous} first")
                 _postmortem(app, storage, app.session(storage, offline=offline, replay=replay), previous, now)
             session = app.session(storage, offline=offline, replay=replay)
-            live = session.decision.mode is not LLMMode.OFFLINE
-            run_id = new_run_id(now)
-            market = app.market(storage, live=live, run_id=run_id, week_id=week_id)
-            desks = build_desks(config, app.settings, storage.events, app.clock, TradingCalendar(), market, live=live)
+            bench = app.workbench(storage, session, week_id=week_id, now=now)
+            run_id = bench.run_id
             stored_before = {e.stream for e in storage.events.read(week_id=week_id)}
             resumed = [name for name, part in RESUMABLE if week_stream(week_id, part) in stored_before]
             pipeline = weekly_pipeline(
-                session,
-                market,
-                desks,
-                week_id,
-                run_id,
+                bench,
+                app.clock,
                 dry_run=dry_run,
                 observer=observer(lambda: session.gateway.totals.calls) if observer else None,
             )

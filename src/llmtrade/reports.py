@@ -9,8 +9,8 @@ from llmtrade.domain.research import MarketSnapshot, ResearchPack
 from llmtrade.domain.trading import OrderRejected, OrderSubmitted
 from llmtrade.llm.gateway import LLMMode, UsageTotals
 from llmtrade.llm.providers import ModeDecision
-from llmtrade.pipeline import committee_stages, research_stages, trading_stages
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.workflows import committee_stages, research_stages, trading_stages
 
 
 def mode_banner(decision: ModeDecision) -> str:

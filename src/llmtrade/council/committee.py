@@ -16,10 +16,10 @@ from llmtrade.agents import pm as pm_role
 from llmtrade.agents import reviewer as reviewer_role
 from llmtrade.config.models import Chairman, Instrument, PortfolioManager
 from llmtrade.council.anonymize import labels_for
-from llmtrade.council.fanout import gather_settled
 from llmtrade.domain.committee import AggregateScore, Decision, Pitch, PitchAnswer, Review
 from llmtrade.domain.research import ResearchPack
 from llmtrade.errors import LlmtradeError
+from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
 

@@ -17,9 +17,9 @@ from llmtrade.agents import council_chair, council_member, council_ranker
 from llmtrade.config.models import ModelRef
 from llmtrade.council.aggregate import mean_ranks
 from llmtrade.council.anonymize import labels_for
-from llmtrade.council.fanout import gather_settled
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
 from llmtrade.errors import LlmtradeError, OperationalError
+from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from llmtrade.config.models import ModelRef, Price
 from llmtrade.domain.events import EventPayload, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
+from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import InvalidLLMOutput, LLMRequestRejected, LLMUnavailable, ReplayMiss
 from llmtrade.llm.structured import AnswerInvalid, parse_answer, repair_prompt, strict_schema
 from llmtrade.llm.types import ChatMessage, ChatReply, ChatRequest, Usage
@@ -271,7 +272,7 @@ class LLMGateway:
             [
                 NewEvent.of(
                     payload,
-                    stream=f"llm:{site.run_id}",
+                    stream=llm_stream(site.run_id),
                     week_id=site.week_id,
                     account_id=site.account_id,
                     run_id=site.run_id,

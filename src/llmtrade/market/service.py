@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.market import Bar, MarketDataFetched, MarketProviderFailed
+from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
@@ -139,7 +140,7 @@ class MarketData:
         if self._recording is None:
             return
         rec = self._recording
-        stream = f"market:{rec.run_id}" if rec.run_id else "market"
+        stream = market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
 
 

@@ -15,10 +15,6 @@ from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
 
-def week_stream(week_id: date, part: str) -> str:
-    return f"week:{week_id}:{part}"
-
-
 async def once(
     events: EventStore,
     stream: str,

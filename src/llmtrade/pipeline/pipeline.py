@@ -6,14 +6,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StageCompleted, StageFailed, StageStarted
+from llmtrade.domain.streams import run_stream
 from llmtrade.errors import StageError
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.stage import Stage
-
-
-def run_stream(run_id: str) -> str:
-    return f"run:{run_id}"
-
 
 # Told of each stage as it starts ("started", None) and ends ("completed" or "failed", seconds).
 StageObserver = Callable[[str, str, float | None], None]

@@ -8,9 +8,9 @@ from datetime import date, datetime
 from llmtrade.config.models import Config
 from llmtrade.llm.gateway import LLMGateway
 from llmtrade.market.service import MarketData
-from llmtrade.pipeline.trading_stages import Desk
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.trading_stages import Desk
 
 
 @dataclass(frozen=True)

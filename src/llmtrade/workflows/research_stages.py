@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from llmtrade.agents import researcher
 from llmtrade.config.models import Instrument, ResearchProviderRef
-from llmtrade.council.fanout import gather_settled
+from llmtrade.domain import streams
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.research import (
     MarketSnapshot,
@@ -21,6 +21,7 @@ from llmtrade.domain.research import (
     ResearchProviderFailed,
 )
 from llmtrade.errors import OperationalError, TemporaryError
+from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import take_snapshot
@@ -36,11 +37,11 @@ DEGRADED = ContextKey("degraded", list[str])
 
 
 def snapshot_stream(week_id: date) -> str:
-    return f"week:{week_id}:snapshot"
+    return streams.week_stream(week_id, streams.SNAPSHOT)
 
 
 def research_stream(week_id: date) -> str:
-    return f"week:{week_id}:research"
+    return streams.week_stream(week_id, streams.RESEARCH)
 
 
 def stored_packs(events: EventStore, week_id: date) -> list[ResearchPack] | None:

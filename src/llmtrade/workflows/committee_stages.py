@@ -17,11 +17,12 @@ from llmtrade.domain.committee import (
     ReviewSubmitted,
 )
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.streams import week_stream
 from llmtrade.errors import OperationalError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
-from llmtrade.pipeline.frozen import once, week_stream
-from llmtrade.pipeline.research_stages import DEGRADED, RESEARCH_PACKS
+from llmtrade.pipeline.frozen import once
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.research_stages import DEGRADED, RESEARCH_PACKS
 
 PITCHES = ContextKey("pitches", list[Pitch])
 FAILED_PMS = ContextKey("failed_pms", list[str])

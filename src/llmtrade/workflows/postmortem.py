@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.config.models import AccountRole
-from llmtrade.council.fanout import gather_settled
+from llmtrade.domain import streams
 from llmtrade.domain.checkpoints import (
     AccountValued,
     IndicatorOutcome,
@@ -21,17 +21,19 @@ from llmtrade.domain.checkpoints import (
 )
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.research import MarketSnapshotTaken
+from llmtrade.domain.streams import week_stream
+from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
-from llmtrade.pipeline.checkpoint import FrozenTrade, frozen_trade, indicator_values
-from llmtrade.pipeline.frozen import once, week_stream
-from llmtrade.pipeline.research_stages import snapshot_stream
-from llmtrade.pipeline.trading_stages import Desk
-from llmtrade.pipeline.workbench import Workbench
+from llmtrade.pipeline.frozen import once
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.checkpoint import FrozenTrade, frozen_trade, indicator_values
+from llmtrade.workflows.research_stages import snapshot_stream
+from llmtrade.workflows.trading_stages import Desk
+from llmtrade.workflows.workbench import Workbench
 
 
 def postmortem_stream(week_id: date) -> str:
-    return week_stream(week_id, "postmortem")
+    return week_stream(week_id, streams.POSTMORTEM)
 
 
 def week_start(events: EventStore, week_id: date, account_id: str) -> AccountValued | None:

@@ -27,9 +27,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.brokers.paper import apply_fill
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, Fill, HaltCause, Side
-from llmtrade.market.paper_broker import apply_fill
 
 DRAWDOWN = "drawdown"
 LOSSES = "losses"

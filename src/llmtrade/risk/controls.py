@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from llmtrade.agents import breaker
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, BreakerUpdated, Fill
+from llmtrade.risk import breaker
 from llmtrade.storage.event_store import EventStore
-
-KILL_SWITCH = "trading"
 
 
 def trading_enabled(events: EventStore) -> tuple[bool, str]:
@@ -25,10 +24,6 @@ def trading_enabled(events: EventStore) -> tuple[bool, str]:
 def set_trading(events: EventStore, enabled: bool, reason: str) -> None:
     payload: EventPayload = TradingEnabled(reason=reason) if enabled else TradingDisabled(reason=reason)
     events.append([NewEvent.of(payload, stream=KILL_SWITCH)])
-
-
-def breaker_stream(account_id: str) -> str:
-    return f"breaker:{account_id}"
 
 
 def breaker_state(events: EventStore, account_id: str, starting_equity: float) -> tuple[BreakerState, int]:

@@ -14,6 +14,7 @@ from llmtrade.domain.council import (
     Ranking,
 )
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
+from llmtrade.domain.streams import council_stream
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 
 QUERY = ContextKey("query", str)
@@ -22,10 +23,6 @@ RANKINGS = ContextKey("council_rankings", list[Ranking])
 STANDINGS = ContextKey("council_standings", list[RankAggregate])
 FAILURES = ContextKey("council_failures", list[MemberFailure])
 VERDICT = ContextKey("council_verdict", Verdict)
-
-
-def council_stream(run_id: str) -> str:
-    return f"council:{run_id}"
 
 
 class _CouncilStage:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from llmtrade.agents import checkpointer, risk
+from llmtrade.agents import checkpointer
+from llmtrade.brokers.order_plan import plan_orders
+from llmtrade.brokers.paper import PaperBroker
 from llmtrade.config.models import AccountRole, Config, ModelRef
-from llmtrade.council.fanout import gather_settled
 from llmtrade.domain.checkpoints import (
     Checkpoint,
     CheckpointAnswer,
@@ -24,16 +25,17 @@ from llmtrade.domain.checkpoints import (
 )
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
 from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.streams import checkpoint_stream, week_stream
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict, TradeIntent
 from llmtrade.errors import UsageError
+from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import compute_indicators
-from llmtrade.market.order_plan import plan_orders
-from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.market.service import MarketData
-from llmtrade.pipeline.frozen import week_stream
-from llmtrade.pipeline.trading_stages import (
+from llmtrade.risk import gate as risk
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.trading_stages import (
     Desk,
     halted,
     recorded_orders,
@@ -43,8 +45,7 @@ from llmtrade.pipeline.trading_stages import (
     stop_if_blocked,
     value_account,
 )
-from llmtrade.pipeline.workbench import Workbench
-from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.workbench import Workbench
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,6 @@ class Outcome:
     skipped: str | None
     orders: OrdersPlanned | None
     verdict: RiskVerdict | None
-
-
-def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | None = None) -> str:
-    suffix = f":{account_id}" if account_id else ""
-    return week_stream(week_id, f"checkpoint:{day}T{time}{suffix}")
 
 
 def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) -> FrozenTrade | None:

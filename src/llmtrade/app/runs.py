@@ -9,11 +9,11 @@ from datetime import date
 from typing import Any, TypeVar
 
 from llmtrade import __version__
+from llmtrade.app.session import Session
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.streams import run_stream
 from llmtrade.llm.gateway import UsageTotals
-from llmtrade.pipeline.pipeline import run_stream
-from llmtrade.pipeline.session import Session
 
 T = TypeVar("T")
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
     Fill,
@@ -31,10 +32,6 @@ from llmtrade.storage.event_store import EventStore
 
 class OpeningPrices(Protocol):
     def opening_price(self, symbol: str, day: date) -> float | None: ...
-
-
-def ledger_stream(account_id: str) -> str:
-    return f"paper:{account_id}"
 
 
 class PaperBroker:

@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from llmtrade.agents import risk
+from llmtrade.brokers.order_plan import plan_orders
+from llmtrade.brokers.paper import PaperBroker
+from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import Account, AccountRole, Config
 from llmtrade.domain.checkpoints import AccountValued, OrderBlocked
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.streams import valuations_stream, week_stream
 from llmtrade.domain.trading import (
     AccountHalted,
     AccountResumed,
@@ -35,15 +38,13 @@ from llmtrade.domain.trading import (
     TradeIntent,
 )
 from llmtrade.errors import BrokerRejected, OperationalError
-from llmtrade.market.broker import Broker
-from llmtrade.market.order_plan import plan_orders
-from llmtrade.market.paper_broker import PaperBroker
-from llmtrade.pipeline.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.pipeline.context import ContextKey, PipelineContext
-from llmtrade.pipeline.controls import evaluate_breaker, trading_enabled
-from llmtrade.pipeline.frozen import once, week_stream
-from llmtrade.pipeline.research_stages import SNAPSHOT
+from llmtrade.pipeline.frozen import once
+from llmtrade.risk import gate as risk
+from llmtrade.risk.controls import evaluate_breaker, trading_enabled
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
+from llmtrade.workflows.research_stages import SNAPSHOT
 
 VERDICTS = ContextKey("risk_verdicts", list[RiskVerdict])
 PLANS = ContextKey("order_plans", list[OrdersPlanned])
@@ -229,7 +230,7 @@ def value_account(
                     unrealized_pnl=account.unrealized_pnl,
                     occasion=occasion,
                 ),
-                stream=f"valuations:{account.account_id}",
+                stream=valuations_stream(account.account_id),
                 account_id=account.account_id,
                 week_id=week_id,
                 run_id=run_id,

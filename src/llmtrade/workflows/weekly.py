@@ -7,27 +7,27 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.paper import PaperBroker
+from llmtrade.brokers.protocol import Broker
 from llmtrade.clock import Clock
 from llmtrade.config.models import BrokerKind, Config
 from llmtrade.council.committee import Committee
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunStarted, WeekCompleted
+from llmtrade.domain.streams import week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.llm.gateway import LLMMode
-from llmtrade.market.alpaca_broker import AlpacaBroker
-from llmtrade.market.broker import Broker
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.paper_broker import PaperBroker
 from llmtrade.market.service import MarketData
-from llmtrade.pipeline.committee_stages import ChairmanStage, PitchStage, ReviewStage
-from llmtrade.pipeline.frozen import week_stream
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
-from llmtrade.pipeline.research_stages import MarketSnapshotStage, ResearchStage
-from llmtrade.pipeline.session import Session
-from llmtrade.pipeline.trading_stages import Desk, ExecutionStage, RiskStage
 from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.committee_stages import ChairmanStage, PitchStage, ReviewStage
+from llmtrade.workflows.research_stages import MarketSnapshotStage, ResearchStage
+from llmtrade.workflows.trading_stages import Desk, ExecutionStage, RiskStage
+from llmtrade.workflows.workbench import Workbench
 
 if TYPE_CHECKING:
     import psycopg
@@ -139,33 +139,25 @@ def build_desks(
 
 
 def weekly_pipeline(
-    session: Session,
-    market: MarketData,
-    desks: list[Desk],
-    week_id: date,
-    run_id: str,
-    *,
-    dry_run: bool,
-    observer: StageObserver | None = None,
+    bench: Workbench, clock: Clock, *, dry_run: bool, observer: StageObserver | None = None
 ) -> Pipeline:
-    config = session.loaded.config
-    events = session.storage.events
+    config, events, week_id, desks = bench.config, bench.events, bench.week_id, bench.desks
     committee = Committee(
-        session.gateway,
-        session.prompts,
+        bench.gateway,
+        bench.prompts,
         config.models.pms,
         config.models.chairman,
         config.assets.universe,
         week_id,
-        run_id,
+        bench.run_id,
     )
     return Pipeline(
         [
-            MarketSnapshotStage(market, config.assets.symbols, events),
-            ResearchStage(session.gateway, session.prompts, config.models.research, config.assets.universe, events),
-            PitchStage(committee, events, session.clock),
-            ReviewStage(committee, events, session.clock),
-            ChairmanStage(committee, events, session.clock),
+            MarketSnapshotStage(bench.market, config.assets.symbols, events),
+            ResearchStage(bench.gateway, bench.prompts, config.models.research, config.assets.universe, events),
+            PitchStage(committee, events, clock),
+            ReviewStage(committee, events, clock),
+            ChairmanStage(committee, events, clock),
             RiskStage(desks, config, events, week_id, dry_run=dry_run),
             ExecutionStage(desks, events, week_id, config, dry_run=dry_run),
         ],

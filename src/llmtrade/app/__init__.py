@@ -1,0 +1,1 @@
+"""The application: one place that decides the mode and builds what a run needs; the jobs."""

@@ -1,0 +1,1 @@
+"""Brokers: the Broker protocol, its implementations (paper, Alpaca), order plans."""

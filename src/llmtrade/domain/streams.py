@@ -1,0 +1,76 @@
+"""Every event stream's name, in one place.
+
+A stream is the unit of optimistic concurrency (unique stream + version) and of "written once":
+the week's stage streams are written at version 0 only, so a rerun finds them and loads them. Any
+module that reads or writes a stream names it through a function here, so a new stream cannot
+collide with an old one and a reader cannot drift from its writer.
+
+| stream                                   | written by                    | holds                          |
+|------------------------------------------|-------------------------------|--------------------------------|
+| run:{run_id}                             | every command                 | run and stage start/end        |
+| llm:{run_id}                             | the LLM gateway               | model calls                    |
+| market / market:{run_id}                 | market data                   | provider fallbacks, fetches    |
+| council:{run_id}                         | `council`                     | the general council            |
+| week:{week}:{part}                       | the week's stages (once)      | snapshot, research, pitches... |
+| week:{week}:checkpoint:{day}T{hh:mm}[:acct] | checkpoints (once)         | a checkpoint per account       |
+| week:{week}:done                         | `run-weekly`                  | the week's completion          |
+| paper:{account}                          | the paper broker              | its ledger (accepted, fills)   |
+| valuations:{account}                     | valuations                    | equity marks                   |
+| breaker:{account}                        | the circuit breaker           | its state and transitions      |
+| trading                                  | `trading enable/disable`      | the kill switch                |
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+KILL_SWITCH = "trading"
+
+# The week's write-once parts, in the order the weekly run writes them.
+SNAPSHOT = "snapshot"
+RESEARCH = "research"
+PITCHES = "pitches"
+REVIEWS = "reviews"
+DECISION = "decision"
+RISK = "risk"
+ORDERS = "orders"
+DONE = "done"
+POSTMORTEM = "postmortem"
+
+
+def run_stream(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def llm_stream(run_id: str) -> str:
+    return f"llm:{run_id}"
+
+
+def market_stream(run_id: str | None) -> str:
+    return f"market:{run_id}" if run_id else "market"
+
+
+def council_stream(run_id: str) -> str:
+    return f"council:{run_id}"
+
+
+def week_stream(week_id: date, part: str) -> str:
+    return f"week:{week_id}:{part}"
+
+
+def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | None = None) -> str:
+    """One account's checkpoint at `day` `time` (HH:MM, New York); without an account, its completion marker."""
+    suffix = f":{account_id}" if account_id else ""
+    return week_stream(week_id, f"checkpoint:{day}T{time}{suffix}")
+
+
+def ledger_stream(account_id: str) -> str:
+    return f"paper:{account_id}"
+
+
+def valuations_stream(account_id: str) -> str:
+    return f"valuations:{account_id}"
+
+
+def breaker_stream(account_id: str) -> str:
+    return f"breaker:{account_id}"
