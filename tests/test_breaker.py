@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.ledger import closed_trade_pnls
 from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, Side
 from llmtrade.risk.breaker import (
     BreakerState,
     Transition,
-    closed_trade_pnls,
     initial_state,
     manual_reset,
     observe_equity,

@@ -14,8 +14,9 @@ from llmtrade.config.loader import load_config
 from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult, OrdersPlanned, OrderStatus, Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.risk.controls import halted
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage, halted, revaluer, send_orders
+from llmtrade.workflows.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage, revaluer, send_orders
 
 WEEK = date(2026, 1, 7)
 ACCOUNTS = load_config(None).config.accounts.accounts[:5]

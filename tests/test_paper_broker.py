@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from llmtrade.brokers.order_plan import client_order_id, plan_orders
-from llmtrade.brokers.paper import PaperBroker, apply_fill
+from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import FixedClock
+from llmtrade.domain.ledger import apply_fill
 from llmtrade.domain.streams import ledger_stream
 from llmtrade.domain.trading import Order, OrderStatus, Position, Side
 from llmtrade.market.calendar import TradingCalendar

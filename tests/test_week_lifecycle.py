@@ -21,10 +21,9 @@ from llmtrade.config.loader import load_config
 from llmtrade.domain.checkpoints import CheckpointTaken
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.market.synthetic import SyntheticMarket
-from llmtrade.risk.controls import evaluate_breaker
+from llmtrade.risk.controls import evaluate_breaker, halted
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.workflows.trading_stages import halted
 from tests.fakes.committee_answers import committee_answer, decision_for
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW

@@ -21,6 +21,7 @@ from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, NewEvent
+from llmtrade.domain.ledger import closed_trade_pnls
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted, new_run_id
 from llmtrade.domain.streams import checkpoint_stream, week_stream
 from llmtrade.domain.weeks import week_id_for
@@ -33,14 +34,13 @@ from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.reports import checkpoint_report, mode_banner, usage_json, weekly_report
-from llmtrade.risk.breaker import closed_trade_pnls
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.projections import project_week_summaries
+from llmtrade.storage.projections import project_week_summaries, week_start_valuation
 from llmtrade.workflows import research_stages
 from llmtrade.workflows.checkpoint import CheckpointRun, require_checkpoint_time
 from llmtrade.workflows.postmortem import PostmortemRun, postmortem_stream
@@ -430,10 +430,8 @@ def _standing(
     account = desk.broker.account(prices)
     start_cash = desk.account.starting_cash
     mine = [v for v in valuations if v.account_id == desk.account.id]
-    week_start_events = events.read(
-        week_id=week_id, account_id=desk.account.id, type=AccountValued.event_type(), limit=1
-    )
-    week_start = AccountValued.from_event(week_start_events[0]).equity if week_start_events else None
+    started = week_start_valuation(events, week_id, desk.account.id)
+    week_start = started.equity if started else None
     fills = desk.broker.fills() if isinstance(desk.broker, PaperBroker) else []
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.ledger import fold
 from llmtrade.domain.streams import ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -168,18 +169,8 @@ class PaperBroker:
 
     def _fold(self) -> tuple[float, dict[str, Position], float]:
         """Cash, positions and realised P/L (net of commissions) from the fills, in order."""
-        cash = self.starting_cash
-        realized = 0.0
-        held: dict[str, tuple[int, float]] = {}
-        for fill in self.fills():
-            signed = fill.qty if fill.side is Side.BUY else -fill.qty
-            cash -= signed * fill.price + fill.commission
-            qty, avg = held.get(fill.symbol, (0, 0.0))
-            closed = min(abs(qty), abs(signed)) if qty and (qty > 0) != (signed > 0) else 0
-            realized += closed * (fill.price - avg) * (1 if qty > 0 else -1) - fill.commission
-            held[fill.symbol] = apply_fill(qty, avg, signed, fill.price)
-        positions = {s: Position(symbol=s, qty=q, avg_price=round(a, 4)) for s, (q, a) in held.items() if q != 0}
-        return cash, positions, realized
+        ledger = fold(self.fills(), self.starting_cash)
+        return ledger.cash, ledger.positions, ledger.realized_pnl
 
     def _append(self, payload: PaperOrderAccepted | OrderFilled, week_id: date | None = None) -> None:
         order_week = payload.order.week_id if isinstance(payload, PaperOrderAccepted) else week_id
@@ -190,15 +181,3 @@ class PaperBroker:
                 )
             ]
         )
-
-
-def apply_fill(qty: int, avg: float, signed: int, price: float) -> tuple[int, float]:
-    """New (quantity, average price) after a fill of `signed` shares at `price`."""
-    new_qty = qty + signed
-    if qty == 0 or (qty > 0) == (signed > 0):
-        return new_qty, (abs(qty) * avg + abs(signed) * price) / abs(new_qty)
-    if new_qty == 0:
-        return 0, 0.0
-    if (new_qty > 0) == (qty > 0):
-        return new_qty, avg  # reduced: the remaining shares keep their cost
-    return new_qty, price  # crossed through zero: the remainder opened at this price

@@ -22,14 +22,12 @@ can resume any halt with `manual_reset`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.brokers.paper import apply_fill
 from llmtrade.config.models import CircuitBreaker
-from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, Fill, HaltCause, Side
+from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, HaltCause
 
 DRAWDOWN = "drawdown"
 LOSSES = "losses"
@@ -157,34 +155,6 @@ def manual_reset(state: BreakerState, equity: float) -> tuple[BreakerState, Tran
         equity=equity,
     )
     return new_state, transition
-
-
-def closed_trade_pnls(fills: Sequence[Fill]) -> list[float]:
-    """Realised P/L of each fill that reduces, closes or flips a position, in fill order.
-
-    Average-cost accounting exactly as the paper broker folds its ledger (`apply_fill`): a reducing
-    fill realises (price - average cost) per share closed, signed by the side it closes, less the
-    fill's whole commission. A fill that crosses through zero closes the old position (one P/L)
-    and opens the remainder at its price. Fills that only open or add realise nothing here; their
-    commission is part of the cost the account pays, but no trade has been decided yet.
-
-    Positions are tracked per account and symbol, so fills of several accounts can be passed
-    together. Amounts are rounded to cents: average costs come from a division, and float noise
-    of a millionth of a cent must not turn an even trade into a win or a loss.
-    """
-    held: dict[tuple[str, str], tuple[int, float]] = {}
-    pnls: list[float] = []
-    for fill in fills:
-        key = (fill.account_id, fill.symbol)
-        signed = fill.qty if fill.side is Side.BUY else -fill.qty
-        qty, avg = held.get(key, (0, 0.0))
-        if qty != 0 and (qty > 0) != (signed > 0):
-            closed = min(abs(qty), abs(signed))
-            direction = 1 if qty > 0 else -1  # a long gains when the price rose, a short when it fell
-            pnl = closed * (fill.price - avg) * direction - fill.commission
-            pnls.append(round(pnl, 2) + 0.0)  # + 0.0 turns a rounded -0.0 into 0.0
-        held[key] = apply_fill(qty, avg, signed, fill.price)
-    return pnls
 
 
 # ---------------------------------------------------------------- helpers

@@ -8,6 +8,7 @@ from datetime import date
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.ledger import closed_trade_pnls
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, BreakerUpdated, Fill
 from llmtrade.risk import breaker
@@ -34,6 +35,15 @@ def breaker_state(events: EventStore, account_id: str, starting_equity: float) -
     return last.state, last.trades_seen
 
 
+def halted(events: EventStore, account_id: str) -> tuple[bool, str]:
+    """Whether the account's circuit breaker holds it now, and why: its latest recorded state."""
+    found = events.read(stream=breaker_stream(account_id), type=BreakerUpdated.event_type())
+    if not found:
+        return False, ""
+    state = BreakerUpdated.from_event(found[-1]).state
+    return state.halted, state.reason if state.halted else ""
+
+
 def evaluate_breaker(
     events: EventStore,
     account_id: str,
@@ -49,7 +59,7 @@ def evaluate_breaker(
     state, seen = breaker_state(events, account_id, starting_equity)
     before = state
     payloads: list[EventPayload] = []
-    pnls = breaker.closed_trade_pnls(fills)
+    pnls = closed_trade_pnls(fills)
     for pnl in pnls[seen:]:
         state, transition = breaker.observe_trade(state, pnl, config)
         payloads += _transition(account_id, transition)

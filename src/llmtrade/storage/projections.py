@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
-from llmtrade.domain.checkpoints import PostmortemWritten
+from llmtrade.domain.checkpoints import AccountValued, PostmortemWritten
 from llmtrade.storage.event_store import EventStore
 
 if TYPE_CHECKING:
     import psycopg
+
+
+WEEK_START = "week start"
+
+
+def week_start_valuation(events: EventStore, week_id: date, account_id: str) -> AccountValued | None:
+    """The account's equity when the week's run began (its "week start" valuation), or None."""
+    for event in events.read(week_id=week_id, account_id=account_id, type=AccountValued.event_type()):
+        valued = AccountValued.from_event(event)
+        if valued.occasion == WEEK_START:
+            return valued
+    return None
 
 
 def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:

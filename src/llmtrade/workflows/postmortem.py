@@ -12,7 +12,6 @@ from llmtrade.agents import postmortem_writer
 from llmtrade.config.models import AccountRole
 from llmtrade.domain import streams
 from llmtrade.domain.checkpoints import (
-    AccountValued,
     IndicatorOutcome,
     Postmortem,
     PostmortemAnswer,
@@ -25,7 +24,7 @@ from llmtrade.domain.streams import week_stream
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.frozen import once
-from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.projections import week_start_valuation
 from llmtrade.workflows.checkpoint import FrozenTrade, frozen_trade, indicator_values
 from llmtrade.workflows.research_stages import snapshot_stream
 from llmtrade.workflows.trading_stages import Desk
@@ -34,14 +33,6 @@ from llmtrade.workflows.workbench import Workbench
 
 def postmortem_stream(week_id: date) -> str:
     return week_stream(week_id, streams.POSTMORTEM)
-
-
-def week_start(events: EventStore, week_id: date, account_id: str) -> AccountValued | None:
-    for event in events.read(week_id=week_id, account_id=account_id, type=AccountValued.event_type()):
-        valued = AccountValued.from_event(event)
-        if valued.occasion == "week start":
-            return valued
-    return None
 
 
 class PostmortemRun:
@@ -71,12 +62,14 @@ class PostmortemRun:
         opening = MarketSnapshotTaken.from_event(snapshot_events[0]).snapshot if snapshot_events else None
         drafts: list[tuple[Desk, Postmortem, FrozenTrade | None]] = []
         for desk in self.bench.desks:
-            start = week_start(self.bench.events, self.bench.week_id, desk.account.id)
+            start = week_start_valuation(self.bench.events, self.bench.week_id, desk.account.id)
             if start is None:
                 continue  # the account was not part of this week's run
             account = desk.broker.account(prices)
             # A postmortem written late ends the week where the next one began, not at today's prices.
-            next_start = week_start(self.bench.events, self.bench.week_id + timedelta(days=7), desk.account.id)
+            next_start = week_start_valuation(
+                self.bench.events, self.bench.week_id + timedelta(days=7), desk.account.id
+            )
             end_equity = next_start.equity if next_start else account.equity
             end_realized = (next_start.realized_pnl if next_start else account.realized_pnl) or 0.0
             end_unrealized = (next_start.unrealized_pnl if next_start else account.unrealized_pnl) or 0.0

@@ -23,8 +23,6 @@ from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.streams import valuations_stream, week_stream
 from llmtrade.domain.trading import (
-    AccountHalted,
-    AccountResumed,
     AccountSnapshot,
     Order,
     OrderRejected,
@@ -41,8 +39,9 @@ from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.risk import gate as risk
-from llmtrade.risk.controls import evaluate_breaker, trading_enabled
+from llmtrade.risk.controls import evaluate_breaker, halted, trading_enabled
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.projections import WEEK_START
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.research_stages import SNAPSHOT
 
@@ -57,14 +56,6 @@ class Desk:
 
     account: Account
     broker: Broker
-
-
-def halted(events: EventStore, account_id: str) -> tuple[bool, str]:
-    """The circuit breaker's latest word on the account (halts and resumes are events)."""
-    found = events.read(account_id=account_id, type=[AccountHalted.event_type(), AccountResumed.event_type()])
-    if not found or found[-1].type == AccountResumed.event_type():
-        return False, ""
-    return True, AccountHalted.from_event(found[-1]).reason
 
 
 def intent_for(
@@ -124,9 +115,7 @@ class RiskStage:
     def _value(self, desk: Desk, account: AccountSnapshot, run_id: str) -> None:
         if self.dry_run:
             return  # a dry run leaves no trace on accounts or breakers
-        value_account(
-            self.events, desk, account, self.config, occasion="week start", week_id=self.week_id, run_id=run_id
-        )
+        value_account(self.events, desk, account, self.config, occasion=WEEK_START, week_id=self.week_id, run_id=run_id)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
