@@ -15,21 +15,55 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventPayload(BaseModel):
-    """Base of typed event payloads; the subclass name is the event type."""
+    """Base of typed event payloads; the subclass name is the event type.
+
+    Old events keep loading after a payload changes shape (after pyeventsourcing's
+    `class_version` and `upcast_vN_vN+1`): raise the class's `schema_version` and add a static
+    method `upcast_v{N}_v{N+1}(payload: dict) -> dict` for each step. Every event is stored with
+    the version it was written at, and `from_event` applies the steps from that version up before
+    validating. A class whose chain has a gap fails when it is defined, not when an old event is read.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: ClassVar[int] = 1
 
     @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        missing = [
+            f"upcast_v{n}_v{n + 1}" for n in range(1, cls.schema_version) if not hasattr(cls, f"upcast_v{n}_v{n + 1}")
+        ]
+        if missing:
+            raise TypeError(
+                f"{cls.__name__} is at schema_version {cls.schema_version} but has no {', '.join(missing)}: "
+                "events stored at older versions could not be read"
+            )
+
+    @classmethod
     def event_type(cls) -> str:
         return cls.__name__
+
+    @classmethod
+    def upcast(cls, payload: dict[str, Any], version: int) -> dict[str, Any]:
+        """`payload`, stored at schema `version`, brought up to this class's `schema_version`.
+
+        Raises ValueError for a version newer than this code (an event written by a later llmtrade)."""
+        if version > cls.schema_version:
+            raise ValueError(
+                f"{cls.__name__} event is at schema version {version}, newer than this llmtrade knows "
+                f"({cls.schema_version}): upgrade llmtrade to read it"
+            )
+        data = dict(payload)
+        for n in range(max(version, 1), cls.schema_version):
+            data = getattr(cls, f"upcast_v{n}_v{n + 1}")(data)
+        return data
 
     @classmethod
     def from_event(cls, event: StoredEvent) -> Self:
         if event.type != cls.event_type():
             raise ValueError(f"event {event.id} is a {event.type}, not a {cls.event_type()}")
-        return cls.model_validate(event.payload)
+        return cls.model_validate(cls.upcast(event.payload, event.schema_version))
 
 
 class NewEvent(BaseModel):
