@@ -9,18 +9,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.records import Record
 
 Action = Literal["STAY", "EXIT", "FLIP", "REDUCE"]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CheckpointAnswer(_Record):
+class CheckpointAnswer(Record):
     """What the account's owner writes at a checkpoint."""
 
     action: Action
@@ -28,7 +25,7 @@ class CheckpointAnswer(_Record):
     reason_delta: str = Field(min_length=1, max_length=2000)
 
 
-class Checkpoint(_Record):
+class Checkpoint(Record):
     checkpoint_id: str
     week_id: date
     day: date
@@ -44,20 +41,20 @@ class Checkpoint(_Record):
     decided_by: Literal["invalidation_rule", "owner"]
 
 
-class PostmortemAnswer(_Record):
+class PostmortemAnswer(Record):
     what_the_thesis_got_right: str = Field(min_length=1, max_length=2000)
     what_it_got_wrong: str = Field(min_length=1, max_length=2000)
     lessons: list[str] = Field(min_length=1, max_length=5)
 
 
-class IndicatorOutcome(_Record):
+class IndicatorOutcome(Record):
     indicator: str
     threshold: str
     observed: float | None
     held: bool | None  # None when the value is unknown
 
 
-class Postmortem(_Record):
+class Postmortem(Record):
     week_id: date
     account_id: str
     instrument: str | None

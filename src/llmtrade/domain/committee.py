@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import Field, create_model, model_validator
 
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.records import Direction, Record
 
-Direction = Literal["LONG", "SHORT", "FLAT"]
 Horizon = Literal["1w"]
 IndicatorName = Literal[
     "close",
@@ -32,11 +32,7 @@ IndicatorName = Literal[
 ]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Threshold(_Record):
+class Threshold(Record):
     """A machine-checkable condition on one indicator of the pitched instrument."""
 
     indicator: IndicatorName
@@ -55,13 +51,13 @@ class Threshold(_Record):
         return f"{self.indicator} {self.op} {self.value:g}"
 
 
-class WatchedIndicator(_Record):
+class WatchedIndicator(Record):
     name: str = Field(min_length=1, max_length=120)
     threshold: Threshold
     why: str = Field(min_length=1, max_length=500)
 
 
-class Invalidation(_Record):
+class Invalidation(Record):
     text: str = Field(min_length=1, max_length=1000)
     rule: Threshold  # when this holds at a checkpoint, the thesis is invalidated
 
@@ -75,7 +71,7 @@ def _sign_agrees(direction: str, conviction: int) -> None:
         raise ValueError("a SHORT pitch needs a negative conviction (-1 or -2)")
 
 
-class PitchAnswer(_Record):
+class PitchAnswer(Record):
     instrument: str
     direction: Direction
     horizon: Horizon
@@ -107,7 +103,7 @@ class Pitch(PitchAnswer):
 Score = Field(ge=1, le=10)
 
 
-class ReviewScores(_Record):
+class ReviewScores(Record):
     clarity: int = Score
     edge_plausibility: int = Score
     timing_catalyst: int = Score
@@ -121,7 +117,7 @@ class ReviewScores(_Record):
         return sum(values) / len(values)
 
 
-class ReviewAnswer(_Record):
+class ReviewAnswer(Record):
     scores: ReviewScores
     best_argument_against: str = Field(min_length=1, max_length=2000)
     one_flip_condition: str = Field(min_length=1, max_length=1000)
@@ -136,19 +132,19 @@ class Review(ReviewAnswer):
     anonymized_pitch_id: str
 
 
-class SelectedTrade(_Record):
+class SelectedTrade(Record):
     instrument: str
     direction: Direction
     horizon: Horizon
 
 
-class MonitoringPlan(_Record):
+class MonitoringPlan(Record):
     checkpoints: list[str] = Field(max_length=10)
     key_indicators: list[WatchedIndicator] = Field(max_length=6)
     watch_conditions: list[str] = Field(max_length=10)
 
 
-class DecisionAnswer(_Record):
+class DecisionAnswer(Record):
     selected_trade: SelectedTrade
     conviction: int = Field(ge=-2, le=2)
     rationale: str = Field(min_length=1, max_length=4000)
@@ -176,7 +172,7 @@ class Decision(DecisionAnswer):
     timestamp: datetime
 
 
-class AggregateScore(_Record):
+class AggregateScore(Record):
     pitch_id: str
     pm_id: str
     mean_score: float

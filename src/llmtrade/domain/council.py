@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.records import Record
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CouncilAnswer(_Record):
+class CouncilAnswer(Record):
     model: str
     text: str
 
 
-class Ranking(_Record):
+class Ranking(Record):
     """One reviewer's ranking, translated back from its private labels to models."""
 
     reviewer: str
@@ -25,7 +20,7 @@ class Ranking(_Record):
     critiques: dict[str, str]  # model -> the reviewer's assessment of its answer
 
 
-class RankAggregate(_Record):
+class RankAggregate(Record):
     model: str
     mean_rank: float
     votes: int

@@ -12,23 +12,19 @@ import json
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import Field, create_model
 
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.market import IndicatorSet
+from llmtrade.domain.records import Direction, Record
 
-Direction = Literal["LONG", "SHORT", "FLAT"]
 Impulse = Literal["up", "down", "neutral"]
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 Text = Field(min_length=1, max_length=2000)
 
 
-class MacroRegime(_Record):
+class MacroRegime(Record):
     risk_mode: Literal["risk_on", "risk_off", "mixed"]
     rates_impulse: Impulse
     usd_impulse: Impulse
@@ -36,21 +32,21 @@ class MacroRegime(_Record):
     growth_impulse: Impulse
 
 
-class Narrative(_Record):
+class Narrative(Record):
     name: str = Field(min_length=1, max_length=200)
     why_it_moves_prices_this_week: str = Text
     key_catalysts_next_7d: list[str] = Field(max_length=8)
     what_would_falsify_it: str = Text
 
 
-class ConsensusMap(_Record):
+class ConsensusMap(Record):
     street_consensus: str = Text
     positioning_guess: str = Text
     what_market_is_priced_for: str = Text
     what_would_surprise: str = Text
 
 
-class Candidate(_Record):
+class Candidate(Record):
     instrument: str
     directional_bias: Direction
     one_week_thesis: str = Text
@@ -59,12 +55,12 @@ class Candidate(_Record):
     invalidation_rule: str = Text
 
 
-class ConfidenceNotes(_Record):
+class ConfidenceNotes(Record):
     known_unknowns: list[str] = Field(max_length=10)
     data_quality_flags: list[str] = Field(max_length=10)
 
 
-class ResearchFindings(_Record):
+class ResearchFindings(Record):
     """What a research provider writes (the LLM's part of the pack)."""
 
     macro_regime: MacroRegime
@@ -86,7 +82,7 @@ def findings_schema(symbols: list[str]) -> type[ResearchFindings]:
     )
 
 
-class MarketSnapshot(_Record):
+class MarketSnapshot(Record):
     """Indicators for the whole universe as of one instant, with where the prices came from."""
 
     asof: datetime

@@ -6,13 +6,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from llmtrade.domain.records import Direction, Record
 
 
 class Side(StrEnum):
@@ -20,13 +17,13 @@ class Side(StrEnum):
     SELL = "sell"
 
 
-class Position(_Record):
+class Position(Record):
     symbol: str
     qty: int  # signed: positive long, negative short
     avg_price: float = Field(gt=0)
 
 
-class AccountSnapshot(_Record):
+class AccountSnapshot(Record):
     """An account as its broker reports it, valued at the given prices."""
 
     account_id: str
@@ -39,24 +36,24 @@ class AccountSnapshot(_Record):
     unrealized_pnl: float | None = None
 
 
-class TradeIntent(_Record):
+class TradeIntent(Record):
     """What an account's owner wants this week, before the risk gate: one instrument, a conviction."""
 
     account_id: str
     instrument: str
-    direction: Literal["LONG", "SHORT", "FLAT"]
+    direction: Direction
     conviction: int = Field(ge=-2, le=2)
     source: str  # "pitch:<idea_id>", "decision:<decision_id>", "checkpoint:<id>"
 
 
-class RiskAdjustment(_Record):
+class RiskAdjustment(Record):
     rule: str  # e.g. max_position_pct, max_asset_class_pct, cash, whole_shares
     detail: str
     before_qty: int
     after_qty: int
 
 
-class RiskVerdict(_Record):
+class RiskVerdict(Record):
     """The gate's answer: the signed share count the account should hold in the instrument."""
 
     account_id: str
@@ -68,7 +65,7 @@ class RiskVerdict(_Record):
     adjustments: list[RiskAdjustment]
 
 
-class Order(_Record):
+class Order(Record):
     client_order_id: str = Field(max_length=48)
     account_id: str
     week_id: date
@@ -84,7 +81,7 @@ class OrderStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class OrderResult(_Record):
+class OrderResult(Record):
     client_order_id: str
     status: OrderStatus
     broker_order_id: str | None = None
@@ -93,7 +90,7 @@ class OrderResult(_Record):
     message: str = ""
 
 
-class Fill(_Record):
+class Fill(Record):
     client_order_id: str
     account_id: str
     symbol: str
@@ -161,7 +158,7 @@ class AccountResumed(EventPayload):
 HaltCause = Literal["drawdown", "losses"]
 
 
-class BreakerState(_Record):
+class BreakerState(Record):
     """One account's breaker between observations.
 
     `reason` is the latest transition's reason ("" before any). `manual` is true while the latest

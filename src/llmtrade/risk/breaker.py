@@ -24,9 +24,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.records import Record
 from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, HaltCause
 
 DRAWDOWN = "drawdown"
@@ -38,11 +37,7 @@ MANUAL_REASON = "reset by hand"
 _EPSILON = 1e-9
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Transition(_Record):
+class Transition(Record):
     """A halt or a resume, with the numbers behind it. Equity numbers are None when a trade caused it."""
 
     account_id: str
