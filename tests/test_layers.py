@@ -30,9 +30,7 @@ RANK = {
     "pipeline": 8,
     "workflows": 9,
     "app": 10,
-    "console": 11,
-    "reports": 11,
-    "jobs": 11,
+    "console": 11,  # the renderers are in commands/render
     "commands": 12,
     "cli": 13,
 }
