@@ -36,6 +36,8 @@ def test_every_json_output_of_the_week_validates_against_its_published_schema(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    _valid(_json("market", "snapshot", "--offline"), "market", "snapshot")
+    _valid(_json("research"), "research")
     weekly = _json("run-weekly")
     _valid(weekly, "run-weekly")
     assert weekly["orders"] and weekly["mode"] == "offline"

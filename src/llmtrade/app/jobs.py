@@ -105,14 +105,13 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 dry_run=dry_run,
                 observer=observer(lambda: session.gateway.totals.calls) if observer else None,
             )
-            arguments = {"week": str(week) if week else None, "dry_run": dry_run, "offline": app.offline}
-            run = start_run(
-                session,
-                run_id=run_id,
-                command="run-weekly",
-                arguments={**arguments, "replay": app.replay},
-                week_id=week_id,
-            )
+            arguments = {
+                "week": str(week) if week else None,
+                "dry_run": dry_run,
+                "offline": app.offline,
+                "replay": app.replay,
+            }
+            run = start_run(session, run_id=run_id, command="run-weekly", arguments=arguments, week_id=week_id)
             context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
             result = execute(pipeline.run(context), session, run)
             degraded = result.get(research_stages.DEGRADED)
