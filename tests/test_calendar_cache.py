@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -28,4 +31,19 @@ def test_a_corrupt_or_short_cache_is_ignored(tmp_path: Path) -> None:
 
 
 def test_commands_write_the_cache_under_llmtrade_home(clean_environment: Path) -> None:
-    assert calendar._cache_file().parent == clean_environment / "cache"
+    cache = clean_environment / "cache"
+    assert calendar._cache_file().parent == cache
+    assert not cache.exists()
+    # A real command in a fresh process (this process's schedule is memoised): it must leave the
+    # schedule on disk under LLMTRADE_HOME, readable and equal to what exchange_calendars builds.
+    shown = subprocess.run(
+        [sys.executable, "-m", "llmtrade", "schedule", "show", "--count", "1"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    written = calendar._read_cache(calendar._cache_file())
+    assert written is not None
+    assert written.days == calendar._build().days

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -117,12 +117,22 @@ def test_bad_arguments_exit_non_zero_with_a_message(cli_env: dict[str, str]) -> 
 
 
 def test_llmtrade_now_fixes_the_clock_for_every_command(storage: Storage, cli_env: dict[str, str]) -> None:
+    # What a command computes from "now": the next fire time moves with LLMTRADE_NOW (and would be
+    # the real date without it).
+    for now, first in (
+        ("2026-03-04T08:00:00-05:00", "2026-03-04T09:00:00-05:00"),
+        ("2026-03-11T08:30:00-04:00", "2026-03-11T09:00:00-04:00"),
+    ):
+        shown = _llmtrade("schedule", "show", "--json", "--count", "1", env={**cli_env, "LLMTRADE_NOW": now})
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)[0]["new_york"] == first
+    # What a command records: the event's time is the fixed one.
     env = {**cli_env, "LLMTRADE_NOW": "2026-03-04T08:00:00-05:00"}
-    result = _llmtrade("db", "status", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    from llmtrade.settings import load_settings
-
-    assert load_settings(LLMTRADE_NOW="2026-03-04T08:00:00-05:00").now.isoformat() == "2026-03-04T08:00:00-05:00"
+    assert _llmtrade("trading", "disable", "--reason", "clock test", env=env).returncode == 0
+    listed = _llmtrade("events", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    last = json.loads(listed.stdout.splitlines()[-1])
+    assert datetime.fromisoformat(last["occurred_at"]) == datetime.fromisoformat("2026-03-04T08:00:00-05:00")
 
 
 def test_a_bad_environment_setting_is_named(cli_env: dict[str, str]) -> None:

@@ -118,3 +118,21 @@ def test_typed_payloads_name_the_event_type(storage: Storage) -> None:
     [stored] = storage.events.append([NewEvent.of(StageStarted(stage="research"), stream="run:x", run_id="x")])
     assert stored.type == "StageStarted"
     assert StageStarted.from_event(stored).stage == "research"
+
+
+def test_a_draft_view_reads_its_own_appends_and_writes_nothing(storage: Storage) -> None:
+    storage.events.append([_event(n=1, week_id=WEEK), _event(stream="other", n=2)])
+    draft = storage.events.draft()
+    added = draft.append([_event(n=3, week_id=WEEK), _event(stream="new", n=4)])
+    assert [(e.stream, e.version) for e in added] == [("week:2026-01-07", 2), ("new", 1)]
+    assert [e.payload["n"] for e in draft.read_stream("week:2026-01-07")] == [1, 3]
+    assert [e.payload["n"] for e in draft.read(week_id=WEEK)] == [1, 3]
+    assert [e.payload["n"] for e in draft.read()] == [1, 2, 3, 4]  # oldest first, the draft's last
+    assert [e.payload["n"] for e in draft.read(limit=3)] == [1, 2, 3]
+    assert draft.stream_version("new") == 1 and draft.count() == 4
+    with pytest.raises(ConcurrencyError):
+        draft.append([_event(stream="new", n=5)], expected_versions={"new": 0})
+    # The database never saw the draft's events.
+    assert storage.events.count() == 2
+    assert storage.events.stream_version("new") == 0
+    assert storage.events.draft().count() == 2

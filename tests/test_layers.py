@@ -30,9 +30,7 @@ RANK = {
     "pipeline": 8,
     "workflows": 9,
     "app": 10,
-    "console": 11,
-    "reports": 11,
-    "jobs": 11,
+    "console": 11,  # the renderers are in commands/render
     "commands": 12,
     "cli": 13,
 }
@@ -68,3 +66,17 @@ def test_imports_point_down_only() -> None:
             if target in RANK and RANK[target] > RANK[layer]:
                 violations.append(f"{path.relative_to(PACKAGE)} ({layer}) imports {imported} ({target})")
     assert violations == []
+
+
+def _mentions(text: str) -> list[str]:
+    return sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if text in path.read_text())
+
+
+def test_the_mode_is_decided_in_one_place() -> None:
+    # llm/providers.py defines decide_mode; the application container is its only caller.
+    assert _mentions("decide_mode(") == ["app/container.py", "llm/providers.py"]
+
+
+def test_shared_options_are_declared_once() -> None:
+    for flag in ('"--json"', '"--offline"', '"--replay"', '"--dry-run"'):
+        assert _mentions(flag) == ["commands/options.py"], flag

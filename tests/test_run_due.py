@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import cache
+from typing import Any
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -12,11 +15,18 @@ from llmtrade.cli import app
 runner = CliRunner()
 
 
+@cache
+def _published_schema() -> dict[str, Any]:
+    return json.loads(runner.invoke(app, ["schema", "run-due"]).stdout)
+
+
 def _due_at(monkeypatch: pytest.MonkeyPatch, instant: str) -> list[str]:
     monkeypatch.setenv("LLMTRADE_NOW", instant)
     result = runner.invoke(app, ["run-due", "--json"])
     assert result.exit_code == 0, result.output
-    return [r["job"] for r in json.loads(result.stdout)]
+    ran = json.loads(result.stdout)
+    jsonschema.validate(ran, _published_schema(), cls=jsonschema.Draft202012Validator)
+    return [r["job"] for r in ran]
 
 
 def test_a_normal_week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

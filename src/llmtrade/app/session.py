@@ -1,4 +1,7 @@
-"""Everything a model-using command needs, opened once: storage, config, mode, gateway, prompts."""
+"""One run's model access: the gateway (with its usage totals) over the run's event store.
+
+The mode and the prompts are decided by the container, once per invocation; a session only binds
+them to the storage a run writes to (the real store, or a dry run's draft view)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.llm.gateway import LLMGateway, LLMMode
-from llmtrade.llm.providers import ModeDecision, build_clients, decide_mode
+from llmtrade.llm.providers import ModeDecision, build_clients
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
@@ -44,11 +47,11 @@ def open_session(
     clock: Clock,
     storage: Storage,
     *,
-    config_dir: Path | None,
-    offline: bool,
-    replay: bool,
+    decision: ModeDecision,
+    prompts: PromptRenderer,
 ) -> Session:
-    decision = decide_mode(loaded.config.models, settings, offline=offline, replay=replay)
+    # A gateway per run, not per invocation: its HTTP clients belong to one event loop (each job
+    # runs in its own asyncio.run) and its totals are that run's usage report.
     clients = build_clients(loaded.config.models, settings) if decision.mode is LLMMode.LIVE else {}
     gateway = LLMGateway(
         mode=decision.mode,
@@ -57,6 +60,4 @@ def open_session(
         events=storage.events,
         cache=AnswerCache(storage.conn),
     )
-    return Session(
-        settings, loaded, clock, storage, decision, gateway, PromptRenderer(prompts_dir(settings, config_dir))
-    )
+    return Session(settings, loaded, clock, storage, decision, gateway, prompts)

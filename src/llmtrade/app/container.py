@@ -1,0 +1,144 @@
+"""One place builds a run: the invocation's mode, gateway, prompts, calendar, market and desks.
+
+Every command and `run-due` go through a Container made once per invocation from the command's
+flags. The mode is decided here, once (`decision`); everything a job needs is built from that
+decision, so no job can price with one mode and trade with another. Storage is opened per job,
+either persisting or as a draft view (`persist=False`) whose appends never reach the database:
+read-only commands and dry runs run the same code without writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from functools import cached_property
+from pathlib import Path
+
+from llmtrade.app.session import Session, open_session, prompts_dir
+from llmtrade.clock import Clock
+from llmtrade.config.loader import LoadedConfig
+from llmtrade.domain.runs import RunStarted, new_run_id
+from llmtrade.llm.gateway import LLMMode
+from llmtrade.llm.providers import ModeDecision, decide_mode
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.providers import build_providers, provider_names
+from llmtrade.market.service import MarketData, Recording
+from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.trading_stages import Desk
+from llmtrade.workflows.weekly import build_desks
+from llmtrade.workflows.workbench import Workbench
+
+
+def mode_banner(decision: ModeDecision) -> str:
+    if decision.mode is LLMMode.OFFLINE:
+        return f"OFFLINE MODE: rules provider, not model output ({decision.reason})"
+    if decision.mode is LLMMode.REPLAY:
+        return f"REPLAY MODE: {decision.reason}"
+    return f"LIVE MODE: {decision.reason}"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    loaded: LoadedConfig
+    clock: Clock
+    config_dir: Path | None
+    say: Callable[[str], None]
+    offline: bool = False
+    replay: bool = False
+    _announced: bool = field(default=False, init=False)
+
+    # ------------------------------------------------------------ decided once per invocation
+
+    @cached_property
+    def decision(self) -> ModeDecision:
+        """The invocation's mode: the only call of decide_mode in the application."""
+        return decide_mode(self.loaded.config.models, self.settings, offline=self.offline, replay=self.replay)
+
+    @property
+    def mode(self) -> LLMMode:
+        return self.decision.mode
+
+    @property
+    def live(self) -> bool:
+        """Live market data and brokers: any mode but offline (a replay prices like the run it replays)."""
+        return self.decision.mode is not LLMMode.OFFLINE
+
+    @cached_property
+    def calendar(self) -> TradingCalendar:
+        return TradingCalendar()
+
+    @cached_property
+    def prompts(self) -> PromptRenderer:
+        return PromptRenderer(prompts_dir(self.settings, self.config_dir))
+
+    def announce(self) -> None:
+        """The mode banner, on stderr, once per invocation (however many jobs run-due runs)."""
+        if not self._announced:
+            self._announced = True
+            self.say(mode_banner(self.decision))
+
+    # ------------------------------------------------------------ built per job
+
+    @contextmanager
+    def storage(self, *, persist: bool = True) -> Iterator[Storage]:
+        """The database; with persist=False a draft view whose appends stay in this process."""
+        with open_storage(self.settings, self.clock) as storage:
+            yield storage if persist else replace(storage, events=storage.events.draft())
+
+    def session(self, storage: Storage) -> Session:
+        self.announce()
+        return open_session(
+            self.settings, self.loaded, self.clock, storage, decision=self.decision, prompts=self.prompts
+        )
+
+    def market(
+        self,
+        storage: Storage,
+        *,
+        live: bool | None = None,
+        run_id: str | None = None,
+        week_id: date | None = None,
+        record: bool = True,
+    ) -> MarketData:
+        """Prices in the invocation's mode (or `live` as given); `record=False` records no fetch events."""
+        use_live = self.live if live is None else live
+        assets = self.loaded.config.assets
+        providers = build_providers(assets, self.settings, provider_names(assets, self.settings, live=use_live))
+        recording = Recording(storage.events, run_id, week_id) if record else None
+        return MarketData(providers, BarCache(storage.conn), self.calendar, recording)
+
+    def desks(self, storage: Storage, market: MarketData, *, live: bool | None = None) -> list[Desk]:
+        use_live = self.live if live is None else live
+        return build_desks(
+            self.loaded.config, self.settings, storage.events, self.clock, self.calendar, market, live=use_live
+        )
+
+    def workbench(self, storage: Storage, session: Session, *, week_id: date, now: datetime) -> Workbench:
+        """Prices and accounts for one run of a week's job, in the invocation's mode."""
+        run_id = new_run_id(now)
+        market = self.market(storage, run_id=run_id, week_id=week_id)
+        desks = self.desks(storage, market)
+        return Workbench(
+            self.loaded.config, storage.events, session.gateway, session.prompts, market, desks, week_id, now, run_id
+        )
+
+    def trading_is_live(self, events: EventStore) -> bool:
+        """How accounts here are traded: what the latest trading run did, else this invocation's mode.
+
+        Read-only commands must value accounts the way they were traded; valuing a live week with the
+        offline market would settle paper orders at synthetic prices."""
+        if self.offline:
+            return False
+        latest = [
+            e for e in events.read(type=RunStarted.event_type()) if e.payload["command"] in ("run-weekly", "checkpoint")
+        ]
+        if latest:
+            return latest[-1].payload["mode"] != LLMMode.OFFLINE.value
+        return self.live

@@ -1,0 +1,61 @@
+"""Whether a job may run now: due times, trading sessions, the previous week's postmortem.
+
+The week lock, same-mode and current-week guards live with the weekly workflow
+(`workflows/weekly.py`) and are called from the jobs; these are the ones that depend on the clock
+and schedule as the application sees them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
+
+from llmtrade.config.models import Config
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.checkpoint import require_checkpoint_time
+from llmtrade.workflows.postmortem import postmortem_stream
+from llmtrade.workflows.schedule import JobKind, week_jobs
+from llmtrade.workflows.weekly import completion
+
+
+def require_checkpoint_due(
+    config: Config, calendar: TradingCalendar, time: str, now: datetime, *, dry_run: bool
+) -> date:
+    """The session day of a checkpoint that may run now; a dry run may look after the close."""
+    require_checkpoint_time(config, time)
+    day = new_york_date(now)
+    if not calendar.is_session(day):
+        raise UsageError(f"{day} is not a trading session: no checkpoint today")
+    hour, minute = (int(part) for part in time.split(":"))
+    scheduled = datetime.combine(day, dt_time(hour, minute), NEW_YORK)
+    if now < scheduled:
+        raise UsageError(f"the {time} checkpoint is not due yet (it is {now.astimezone(NEW_YORK):%H:%M} in New York)")
+    if now >= calendar.session_close(day) and not dry_run:
+        raise UsageError(f"the {day} session has closed: its {time} checkpoint can no longer trade")
+    return day
+
+
+def require_week_run(storage: Storage, week_id: date, *, dry_run: bool) -> None:
+    if completion(storage.events, week_id) is None and not dry_run:
+        # Before the week's own orders are out, a checkpoint would act on last week's positions.
+        raise OperationalError(f"week {week_id}'s weekly run has not completed: run `llmtrade run-weekly` first")
+
+
+def require_postmortem_due(
+    storage: Storage, config: Config, calendar: TradingCalendar, week_id: date, now: datetime
+) -> None:
+    if completion(storage.events, week_id) is None:
+        raise OperationalError(f"week {week_id} has no completed weekly run: nothing to review")
+    scheduled = next(j for j in week_jobs(config.schedule, calendar, week_id) if j.kind is JobKind.POSTMORTEM)
+    if now < scheduled.at:
+        raise UsageError(f"week {week_id} is not over: its postmortem is due at {scheduled.at.isoformat()}")
+
+
+def previous_week_needs_postmortem(storage: Storage, week_id: date) -> date | None:
+    previous = week_id - timedelta(days=7)
+    if completion(storage.events, previous) is None:
+        return None
+    if storage.events.read_stream(postmortem_stream(previous)):
+        return None
+    return previous

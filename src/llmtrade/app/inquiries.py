@@ -1,0 +1,142 @@
+"""Commands that ask rather than trade: the general council, the week's research, market data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from llmtrade.app.container import Container
+from llmtrade.app.outcomes import council_result
+from llmtrade.app.results import CouncilResult, ResearchPacks, ResearchResult, SnapshotResult
+from llmtrade.app.runs import execute, start_run
+from llmtrade.council.general import GeneralCouncil
+from llmtrade.domain.council import CouncilConvened
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import new_run_id
+from llmtrade.errors import UsageError
+from llmtrade.market.service import BarSeries
+from llmtrade.market.snapshot import take_snapshot
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.pipeline.pipeline import Pipeline
+from llmtrade.workflows import council_stages, research_stages
+from llmtrade.workflows.weekly import require_same_mode
+from llmtrade.workflows.weeks import resolve_week
+
+
+def council(app: Container, query: str) -> CouncilResult:
+    """Ask every council model, have them rank each other anonymously, and let the chairman answer."""
+    if not query.strip():
+        raise UsageError("the query is empty")
+    models = app.loaded.config.models
+    members = models.council.models or list(models.pms)
+    chairman = models.council.chairman or models.chairman
+    with app.storage() as storage:
+        session = app.session(storage)
+        run_id = new_run_id(app.clock.now())
+        run = start_run(
+            session,
+            run_id=run_id,
+            command="council",
+            arguments={"query": query, "offline": app.offline, "replay": app.replay},
+        )
+        body = GeneralCouncil(session.gateway, session.prompts, members, chairman, run_id)
+        storage.events.append(
+            [
+                NewEvent.of(
+                    CouncilConvened(query=query, members=[m.model for m in members], chairman=chairman.model),
+                    stream=council_stages.council_stream(run_id),
+                    run_id=run_id,
+                )
+            ]
+        )
+        pipeline = Pipeline(council_stages.council_stages(body, storage.events), storage.events)
+        context = PipelineContext(run_id=run_id).with_value(council_stages.QUERY, query)
+        result = execute(pipeline.run(context), session, run)
+        duration = run.finished(session.gateway.totals, degraded=bool(result.get(council_stages.FAILURES)))
+    return council_result(
+        result,
+        run_id=run_id,
+        mode=app.mode.value,
+        query=query,
+        chairman=chairman.model,
+        totals=session.gateway.totals,
+        duration_ms=duration,
+    )
+
+
+def research(app: Container, *, week: date | None) -> ResearchResult:
+    """Build (or load, when already built) the week's market snapshot and research packs."""
+    now = app.clock.now()
+    config = app.loaded.config
+    week_id, asof = resolve_week(now, week, config.schedule)
+    with app.storage() as storage:
+        session = app.session(storage)
+        require_same_mode(storage.events, week_id, app.mode)
+        already = research_stages.stored_packs(storage.events, week_id) is not None
+        run_id = new_run_id(now)
+        market = app.market(storage, run_id=run_id, week_id=week_id)
+        pipeline = Pipeline(
+            [
+                research_stages.MarketSnapshotStage(market, config.assets.symbols, storage.events),
+                research_stages.ResearchStage(
+                    session.gateway, session.prompts, config.models.research, config.assets.universe, storage.events
+                ),
+            ],
+            storage.events,
+        )
+        run = start_run(
+            session,
+            run_id=run_id,
+            command="research",
+            arguments={"week": str(week) if week else None, "offline": app.offline, "replay": app.replay},
+            week_id=week_id,
+        )
+        context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
+        result = execute(pipeline.run(context), session, run)
+        degraded = result.get(research_stages.DEGRADED)
+        run.finished(session.gateway.totals, degraded=bool(degraded))
+    return ResearchResult(
+        week_id=week_id,
+        already_done=already,
+        packs=ResearchPacks(result.get(research_stages.RESEARCH_PACKS)),
+        degraded=degraded,
+    )
+
+
+@dataclass(frozen=True)
+class BarsView:
+    """The last bars of one symbol, with where they came from (printed as JSON Lines or a table)."""
+
+    symbol: str
+    asof: datetime
+    series: BarSeries
+    days: int
+
+    @property
+    def bars(self) -> list:
+        return self.series.bars[self.symbol][-self.days :]
+
+
+def market_bars(app: Container, symbol: str, days: int) -> BarsView:
+    """The last daily bars of `symbol` complete as of now, in the invocation's mode."""
+    config = app.loaded.config
+    symbol = symbol.upper()
+    if config.assets.instrument(symbol) is None:
+        raise UsageError(f"{symbol} is not in the universe ({', '.join(config.assets.symbols)})")
+    app.announce()
+    with app.storage() as storage:
+        market = app.market(storage)
+        now = app.clock.now()
+        end = market.calendar.last_completed_session(now)
+        if end is None:
+            raise UsageError(f"no completed session before {now.isoformat()}")
+        series = market.bars([symbol], end - timedelta(days=int(days * 1.5) + 10), end)
+    return BarsView(symbol, now, series, days)
+
+
+def market_snapshot(app: Container) -> SnapshotResult:
+    """Indicators for the whole universe as of now: what the committee would see."""
+    app.announce()
+    with app.storage() as storage:
+        market = app.market(storage)
+        return SnapshotResult(take_snapshot(market, app.loaded.config.assets.symbols, app.clock.now()))

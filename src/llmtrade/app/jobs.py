@@ -1,0 +1,248 @@
+"""The jobs cron runs: the weekly run, a checkpoint, the postmortem, run-due; and a breaker reset.
+
+The CLI's commands and `run-due` both call these, so a job run by hand and a job run by the
+scheduler are the same code. Each takes the invocation's Container (mode decided once, everything
+built there) and returns a typed result; messages meant for a person go through `Container.say`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from llmtrade.app.container import Container
+from llmtrade.app.guards import (
+    previous_week_needs_postmortem,
+    require_checkpoint_due,
+    require_postmortem_due,
+    require_week_run,
+)
+from llmtrade.app.outcomes import checkpoint_result, weekly_result
+from llmtrade.app.queries import due
+from llmtrade.app.results import (
+    BreakerReset,
+    CheckpointResult,
+    DueJobRun,
+    PostmortemResult,
+    RunDueResult,
+    Usage,
+    WeekAlreadyComplete,
+    WeeklyOutcome,
+)
+from llmtrade.app.runs import execute, start_run
+from llmtrade.app.session import Session
+from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.runs import WeekCompleted
+from llmtrade.domain.streams import checkpoint_stream, week_stream
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import UsageError
+from llmtrade.llm.gateway import LLMMode
+from llmtrade.market.calendar import new_york_date
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.risk.controls import reset_breaker as reset_breaker_events
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.projections import project_week_summaries
+from llmtrade.workflows import research_stages
+from llmtrade.workflows.checkpoint import CheckpointRun
+from llmtrade.workflows.postmortem import PostmortemRun
+from llmtrade.workflows.schedule import JobKind
+from llmtrade.workflows.weekly import (
+    completion,
+    require_current_week,
+    require_same_mode,
+    week_lock,
+    week_mode,
+    weekly_pipeline,
+)
+from llmtrade.workflows.weeks import resolve_week
+
+# Stages whose output a resumed week loads instead of redoing, with the week stream that holds it.
+RESUMABLE = (
+    ("market_snapshot", "snapshot"),
+    ("research", "research"),
+    ("pitches", "pitches"),
+    ("peer_review", "reviews"),
+    ("chairman", "decision"),
+    ("risk_gate", "risk"),
+)
+
+Observer = Callable[[Callable[[], int]], Callable[[str, str, float | None], None]]
+
+
+def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observer | None = None) -> WeeklyOutcome:
+    """The week's committee, or WeekAlreadyComplete for a finished week."""
+    now = app.clock.now()
+    week_id, asof = resolve_week(now, week, app.loaded.config.schedule)
+    if not dry_run:
+        require_current_week(week_id, now, command="run-weekly")
+    with app.storage() as storage:
+        require_same_mode(storage.events, week_id, app.mode)
+        done = completion(storage.events, week_id)
+        if done is not None:
+            return _complete(week_id, done)
+        with week_lock(storage.conn, week_id):
+            done = completion(storage.events, week_id)  # the run we waited behind may have finished it
+            if done is not None:
+                return _complete(week_id, done)
+            previous = previous_week_needs_postmortem(storage, week_id)
+            if previous is not None and (week_mode(storage.events, previous) == LLMMode.OFFLINE.value) != (
+                app.mode is LLMMode.OFFLINE
+            ):
+                app.say(f"week {previous} ran in another mode: its postmortem is left to `llmtrade postmortem`")
+                previous = None
+            if previous is not None and not dry_run:
+                # DESIGN's first stage: last week's postmortem closes it before this week opens.
+                app.say(f"postmortem of week {previous} first")
+                _postmortem(app, storage, previous, now)
+            session = app.session(storage)
+            bench = app.workbench(storage, session, week_id=week_id, now=now)
+            run_id = bench.run_id
+            stored_before = {e.stream for e in storage.events.read(week_id=week_id)}
+            resumed = [name for name, part in RESUMABLE if week_stream(week_id, part) in stored_before]
+            pipeline = weekly_pipeline(
+                bench,
+                app.clock,
+                dry_run=dry_run,
+                observer=observer(lambda: session.gateway.totals.calls) if observer else None,
+            )
+            arguments = {
+                "week": str(week) if week else None,
+                "dry_run": dry_run,
+                "offline": app.offline,
+                "replay": app.replay,
+            }
+            run = start_run(session, run_id=run_id, command="run-weekly", arguments=arguments, week_id=week_id)
+            context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
+            result = execute(pipeline.run(context), session, run)
+            degraded = result.get(research_stages.DEGRADED)
+            if not dry_run:
+                done_stream = week_stream(week_id, "done")
+                storage.events.append(
+                    [
+                        NewEvent.of(
+                            WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded),
+                            stream=done_stream,
+                            week_id=week_id,
+                            run_id=run_id,
+                        )
+                    ],
+                    expected_versions={done_stream: 0},
+                )
+            duration = run.finished(session.gateway.totals, degraded=bool(degraded))
+    return weekly_result(
+        result,
+        run_id=run_id,
+        mode=app.mode.value,
+        dry_run=dry_run,
+        totals=session.gateway.totals,
+        duration_ms=duration,
+        resumed=resumed,
+    )
+
+
+def _complete(week_id: date, done: StoredEvent) -> WeekAlreadyComplete:
+    return WeekAlreadyComplete(week_id=week_id, completed_by=done.payload, at=done.occurred_at.isoformat())
+
+
+def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -> CheckpointResult:
+    """One checkpoint for every account of the week (see workflows/checkpoint.py).
+
+    A dry run runs against a draft view of the store: the owners are asked and the orders planned
+    exactly as for real, but no event (run, model call, price fetch, fill) reaches the database."""
+    config = app.loaded.config
+    now = app.clock.now()
+    day = require_checkpoint_due(config, app.calendar, time, now, dry_run=dry_run)
+    week_id, _ = resolve_week(now, week, config.schedule)
+    if not dry_run:
+        require_current_week(week_id, now, command="checkpoint")
+    with app.storage(persist=not dry_run) as storage:
+        require_same_mode(storage.events, week_id, app.mode)
+        require_week_run(storage, week_id, dry_run=dry_run)
+        with week_lock(storage.conn, week_id, command="checkpoint"):
+            session = app.session(storage)
+            bench = app.workbench(storage, session, week_id=week_id, now=now)
+            already = bool(storage.events.read_stream(checkpoint_stream(week_id, day, time)))
+            run = start_run(
+                session,
+                run_id=bench.run_id,
+                command="checkpoint",
+                arguments={"time": time, "week": str(week) if week else None, "dry_run": dry_run},
+                week_id=week_id,
+            )
+            outcomes = execute(CheckpointRun(bench, day=day, time=time, dry_run=dry_run).run(), session, run)
+            failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
+            duration = run.finished(session.gateway.totals, degraded=bool(failed))
+    return checkpoint_result(
+        outcomes,
+        week_id=week_id,
+        day=day,
+        time=time,
+        run_id=bench.run_id,
+        mode=app.mode.value,
+        dry_run=dry_run,
+        repeated=already,
+        totals=session.gateway.totals,
+        duration_ms=duration,
+    )
+
+
+def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
+    """The postmortem of `week` (default: the week before the current one)."""
+    now = app.clock.now()
+    week_id = week_id_for(week) if week else week_id_for(new_york_date(now)) - timedelta(days=7)
+    with app.storage() as storage:
+        require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
+        require_same_mode(storage.events, week_id, app.mode)
+        with week_lock(storage.conn, week_id, command="postmortem"):
+            return _postmortem(app, storage, week_id, now)
+
+
+def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) -> PostmortemResult:
+    session: Session = app.session(storage)
+    bench = app.workbench(storage, session, week_id=week_id, now=now)
+    run = start_run(
+        session, run_id=bench.run_id, command="postmortem", arguments={"week": str(week_id)}, week_id=week_id
+    )
+    written, built = execute(PostmortemRun(bench).run(), session, run)
+    project_week_summaries(storage.conn, storage.events)
+    duration = run.finished(session.gateway.totals, degraded=False)
+    return PostmortemResult(
+        run_id=bench.run_id,
+        week_id=week_id,
+        written_now=built,
+        accounts=written,
+        usage=Usage.of(session.gateway.totals),
+        duration_ms=round(duration, 1),
+    )
+
+
+def run_due(app: Container) -> RunDueResult:
+    """Run whatever is due and not yet done, in order; nothing else."""
+    results: list[DueJobRun] = []
+    for job in due(app):
+        app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
+        if job.kind is JobKind.POSTMORTEM:
+            report = postmortem(app, week=job.week_id)
+        elif job.kind is JobKind.WEEKLY:
+            report = weekly(app, week=job.week_id, dry_run=False)
+        else:
+            report = checkpoint(app, job.time, week=job.week_id, dry_run=False)
+        results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
+    return RunDueResult(results)
+
+
+def reset_breaker(app: Container, account_id: str) -> BreakerReset:
+    """Resume a halted account by hand; its peak restarts at its current equity."""
+    config = app.loaded.config
+    account = config.accounts.account(account_id)
+    if account is None:
+        known = ", ".join(a.id for a in config.accounts.accounts)
+        raise UsageError(f"no account {account_id!r} (known: {known})")
+    with app.storage() as storage:
+        live = app.trading_is_live(storage.events)
+        # Valuing the account is a read: its price fetches are not this command's record.
+        market = app.market(storage, live=live, record=False)
+        desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
+        equity = desk.broker.account(market.last_closes(config.assets.symbols, app.clock.now())).equity
+        state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
+    return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

@@ -1,0 +1,156 @@
+"""Results built from what the pipelines return: the only code that reads their context keys."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.app.results import (
+    CheckpointAccount,
+    CheckpointResult,
+    CouncilFailure,
+    CouncilResult,
+    DecisionRow,
+    MarketSource,
+    PitchRow,
+    PlannedOrder,
+    Usage,
+    WeeklyResult,
+)
+from llmtrade.domain.trading import OrderRejected, OrderSubmitted
+from llmtrade.llm.gateway import UsageTotals
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.workflows import committee_stages, council_stages, research_stages, trading_stages
+from llmtrade.workflows.checkpoint import Outcome
+
+
+def _sent(event: OrderSubmitted | OrderRejected) -> dict:
+    if isinstance(event, OrderSubmitted):
+        result = event.result
+        return {"status": result.status.value, "detail": result.message, "fill_price": result.fill_price}
+    return {"status": "rejected", "detail": event.reason, "fill_price": None}
+
+
+def weekly_result(
+    context: PipelineContext,
+    *,
+    run_id: str,
+    mode: str,
+    dry_run: bool,
+    totals: UsageTotals,
+    duration_ms: float,
+    resumed: list[str],
+) -> WeeklyResult:
+    snapshot = context.get(research_stages.SNAPSHOT)
+    pitches = context.get(committee_stages.PITCHES)
+    decision = context.get(committee_stages.DECISION)
+    pm_of = {p.idea_id: p.pm_id for p in pitches}
+    matrix: dict[str, dict[str, float]] = {}
+    for review in context.get(committee_stages.REVIEWS):
+        matrix.setdefault(review.reviewer_pm_id, {})[pm_of[review.pitch_id]] = round(review.scores.mean(), 2)
+    sent = {e.order.client_order_id: _sent(e) for e in context.get(trading_stages.EXECUTED)}
+    # An order the run did not reach is "planned" in a dry run (by design) and "unsent" otherwise.
+    missing = {"status": "planned" if dry_run else "unsent", "detail": "", "fill_price": None}
+    return WeeklyResult(
+        run_id=run_id,
+        week_id=context.week_id,
+        mode=mode,
+        dry_run=dry_run,
+        resumed_stages=resumed,
+        market=MarketSource(source=snapshot.source, synthetic=snapshot.synthetic, session=snapshot.session),
+        research=[p.research_source for p in context.get(research_stages.RESEARCH_PACKS)],
+        pitches=[
+            PitchRow(
+                pm=p.pm_id,
+                model=p.model,
+                account=p.account_id,
+                instrument=p.instrument,
+                direction=p.direction,
+                conviction=p.conviction,
+                thesis=p.thesis_bullets,
+            )
+            for p in pitches
+        ],
+        failed_pms=context.get(committee_stages.FAILED_PMS),
+        review_matrix=matrix,
+        ranking=context.get(committee_stages.SCORES),
+        decision=DecisionRow(
+            instrument=decision.selected_trade.instrument,
+            direction=decision.selected_trade.direction,
+            conviction=decision.conviction,
+            rationale=decision.rationale,
+            dissent=decision.dissent_summary,
+        ),
+        risk=context.get(trading_stages.VERDICTS),
+        orders=[
+            PlannedOrder(**o.model_dump(), broker=plan.broker, **sent.get(o.client_order_id, missing))
+            for plan in context.get(trading_stages.PLANS)
+            for o in plan.orders
+        ],
+        degraded=context.get(research_stages.DEGRADED),
+        usage=Usage.of(totals),
+        duration_ms=round(duration_ms, 1),
+    )
+
+
+def checkpoint_result(
+    outcomes: list[Outcome],
+    *,
+    week_id: date,
+    day: date,
+    time: str,
+    run_id: str,
+    mode: str,
+    dry_run: bool,
+    repeated: bool,
+    totals: UsageTotals,
+    duration_ms: float,
+) -> CheckpointResult:
+    return CheckpointResult(
+        run_id=run_id,
+        week_id=week_id,
+        day=day,
+        time=time,
+        mode=mode,
+        dry_run=dry_run,
+        repeated=repeated,
+        accounts=[
+            CheckpointAccount(
+                account_id=o.account_id,
+                skipped=o.skipped,
+                checkpoint=o.checkpoint,
+                verdict=o.verdict,
+                orders=list(o.orders.orders) if o.orders else [],
+            )
+            for o in outcomes
+        ],
+        usage=Usage.of(totals),
+        duration_ms=round(duration_ms, 1),
+    )
+
+
+def council_result(
+    context: PipelineContext,
+    *,
+    run_id: str,
+    mode: str,
+    query: str,
+    chairman: str,
+    totals: UsageTotals,
+    duration_ms: float,
+) -> CouncilResult:
+    return CouncilResult(
+        run_id=run_id,
+        mode=mode,
+        query=query,
+        answers=context.get(council_stages.ANSWERS),
+        failures=[
+            CouncilFailure(model=f.model, stage=f.stage, error=str(f.error))
+            for f in context.get(council_stages.FAILURES)
+        ],
+        rankings=context.get(council_stages.RANKINGS),
+        standings=context.get(council_stages.STANDINGS),
+        chairman=chairman,
+        verdict=context.get(council_stages.VERDICT).answer,
+        usage=Usage.of(totals),
+        duration_ms=round(duration_ms, 1),
+    )

@@ -1,0 +1,159 @@
+"""Read-only questions: each account's standing, the last runs, usage, which jobs are due.
+
+Queries open storage as a draft view and fetch prices without recording them, so asking writes
+nothing: whatever a broker does while valuing an account stays in this process."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.app.container import Container
+from llmtrade.app.results import AccountStanding, LastRun, StatusResult, StatusUsage, UsageSum
+from llmtrade.config.models import AccountRole
+from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
+from llmtrade.domain.events import LLMCallCompleted, StoredEvent
+from llmtrade.domain.ledger import closed_trade_pnls
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import LlmtradeError
+from llmtrade.market.calendar import new_york_date
+from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, period_return, total_return
+from llmtrade.risk.controls import breaker_state, trading_enabled
+from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.projections import week_start_valuation
+from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
+from llmtrade.workflows.trading_stages import Desk
+from llmtrade.workflows.weekly import completion
+
+
+def status(app: Container) -> StatusResult:
+    """Every account's standing, the controls, the last runs, and what the models cost."""
+    now = app.clock.now()
+    config = app.loaded.config
+    week_id = week_id_for(new_york_date(now))
+    with app.storage(persist=False) as storage:
+        events = storage.events
+        live = app.trading_is_live(events)
+        market = app.market(storage, live=live, record=False)
+        desks = app.desks(storage, market, live=live)
+        valuations = [AccountValued.from_event(e) for e in events.read(type=AccountValued.event_type())]
+        first = events.read(type=AccountValued.event_type(), limit=1)
+        try:
+            prices = market.last_closes(config.assets.symbols, now)
+            spy_start = market.last_closes(["SPY"], first[0].occurred_at).get("SPY") if first else None
+        except LlmtradeError as exc:
+            app.say(f"prices unavailable ({exc}); positions are valued at cost")
+            prices, spy_start = {}, None
+        spy_return = period_return(spy_start, prices["SPY"]) if spy_start and "SPY" in prices else None
+        rows = [_standing(events, desk, prices, valuations, week_id) for desk in desks]
+        flat = next((r for r in rows if r["role"] == AccountRole.FLAT.value), None)
+        accounts = [
+            AccountStanding(
+                **row,
+                vs_flat=excess_return(row["total_return"], flat["total_return"]) if flat else None,
+                vs_spy=excess_return(row["total_return"], spy_return) if spy_return is not None else None,
+            )
+            for row in rows
+        ]
+        enabled, why = trading_enabled(events)
+        runs = last_runs(events)
+        # Every model call, whether its run finished, failed or was killed: all of them cost money.
+        calls = events.read(type=LLMCallCompleted.event_type())
+    return StatusResult(
+        asof=now.isoformat(),
+        week_id=week_id,
+        trading_enabled=enabled,
+        kill_switch_reason=why,
+        spy_return_since_start=spy_return,
+        accounts=accounts,
+        last_runs=runs,
+        usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),
+    )
+
+
+def _standing(
+    events: EventStore, desk: Desk, prices: dict[str, float], valuations: list[AccountValued], week_id: date
+) -> dict:
+    account = desk.broker.account(prices)
+    start_cash = desk.account.starting_cash
+    mine = [v for v in valuations if v.account_id == desk.account.id]
+    started = week_start_valuation(events, week_id, desk.account.id)
+    week_start = started.equity if started else None
+    # Only brokers that keep their own fills report them (today the paper broker); others count none.
+    fills = desk.broker.fills() if hasattr(desk.broker, "fills") else []
+    breaker, _ = breaker_state(events, desk.account.id, start_cash)
+    return {
+        "account_id": desk.account.id,
+        "name": desk.account.name,
+        "role": desk.account.role.value,
+        "broker": desk.broker.name,
+        "equity": account.equity,
+        "cash": account.cash,
+        "week_pnl": None if week_start is None else round(account.equity - week_start, 2),
+        "total_return": total_return(start_cash, account.equity),
+        "max_drawdown": max_drawdown([start_cash, *(v.equity for v in mine), account.equity]),
+        "hit_rate": hit_rate(closed_trade_pnls(fills)),
+        "positions": list(account.positions.values()),
+        "halted": breaker.halted,
+        "breaker_reason": breaker.reason,
+    }
+
+
+def last_runs(events: EventStore) -> dict[str, LastRun]:
+    """The latest run of each command and how it ended."""
+    started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
+    ended = {e.run_id: e for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type()])}
+    last: dict[str, LastRun] = {}
+    for run_id, event in started.items():
+        end = ended.get(run_id)
+        failed = end is not None and end.type == RunFailed.event_type()
+        last[event.payload["command"]] = LastRun(
+            run_id=run_id or "",
+            at=event.occurred_at.isoformat(),
+            mode=event.payload["mode"],
+            outcome="running or killed" if end is None else ("failed" if failed else "finished"),
+            degraded=bool(end and end.payload.get("degraded")),
+            error=end.payload.get("error") if failed and end is not None else None,
+        )
+    return last
+
+
+def usage(calls: list[StoredEvent]) -> UsageSum:
+    return UsageSum(
+        calls=len(calls),
+        prompt_tokens=sum(e.payload["prompt_tokens"] for e in calls),
+        completion_tokens=sum(e.payload["completion_tokens"] for e in calls),
+        cost_usd=round(sum(e.payload["cost_usd"] or 0.0 for e in calls), 6),
+    )
+
+
+def done_keys(events: EventStore) -> set[str]:
+    """Keys of the scheduled jobs already done, as workflows.schedule names them."""
+    keys: set[str] = set()
+    for event in events.read(
+        type=[WeekCompleted.event_type(), CheckpointCompleted.event_type(), PostmortemCompleted.event_type()]
+    ):
+        if event.type == WeekCompleted.event_type() and event.week_id:
+            keys.add(weekly_key(event.week_id))
+        elif event.type == CheckpointCompleted.event_type():
+            done = CheckpointCompleted.from_event(event)
+            keys.add(f"checkpoint:{done.day}T{done.time}")
+        elif event.type == PostmortemCompleted.event_type():
+            keys.add(f"postmortem:{PostmortemCompleted.from_event(event).week_id}")
+    return keys
+
+
+def due(app: Container) -> list[Job]:
+    """The scheduled jobs due now and not done; a postmortem only for a week that was actually run."""
+    with app.storage(persist=False) as storage:
+        done = done_keys(storage.events)
+        now = app.clock.now()
+        current = week_id_for(new_york_date(now))
+        jobs = due_jobs(app.loaded.config.schedule, app.calendar, now, done)
+        return [
+            job
+            for job in jobs
+            # Only this week trades; a postmortem only reviews a week that was run.
+            if (job.kind is JobKind.POSTMORTEM and completion(storage.events, job.week_id) is not None)
+            or (job.kind is not JobKind.POSTMORTEM and job.week_id == current)
+        ]

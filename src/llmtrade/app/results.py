@@ -1,0 +1,276 @@
+"""What every job returns: frozen, typed results (the `--json` output is their dump).
+
+The JSON a command prints is a public contract (cron wrappers and dashboards parse it), so the
+field names and values are those the dict reports had; the models add a published schema
+(`llmtrade schema COMMAND`). Timestamps that were printed with `isoformat()` stay strings, so
+their text does not change; dates are typed (pydantic writes them exactly as `str(date)` did).
+Results are built here, in the app layer, from what the pipelines return: presentation code
+only renders them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, RootModel
+
+from llmtrade.domain.checkpoints import Checkpoint, Postmortem
+from llmtrade.domain.committee import AggregateScore
+from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
+from llmtrade.domain.research import MarketSnapshot, ResearchPack
+from llmtrade.domain.trading import Order, Position, RiskVerdict
+from llmtrade.llm.gateway import UsageTotals
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Usage(Result):
+    """What a run's model calls cost."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    unpriced_calls: int
+
+    @classmethod
+    def of(cls, totals: UsageTotals) -> Usage:
+        return cls(
+            calls=totals.calls,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            cost_usd=round(totals.cost_usd, 6),
+            unpriced_calls=totals.unpriced_calls,
+        )
+
+
+# ---------------------------------------------------------------- run-weekly
+
+
+class MarketSource(Result):
+    source: str
+    synthetic: bool
+    session: date
+
+
+class PitchRow(Result):
+    pm: str
+    model: str
+    account: str
+    instrument: str
+    direction: str
+    conviction: int
+    thesis: list[str]
+
+
+class DecisionRow(Result):
+    instrument: str
+    direction: str
+    conviction: int
+    rationale: str
+    dissent: list[str]
+
+
+class PlannedOrder(Order):
+    """An order of the plan with what became of it (planned in a dry run, unsent if not reached)."""
+
+    broker: str
+    status: str
+    detail: str
+    fill_price: float | None
+
+
+class WeeklyResult(Result):
+    run_id: str
+    week_id: date
+    mode: str
+    dry_run: bool
+    resumed_stages: list[str]
+    market: MarketSource
+    research: list[str]
+    pitches: list[PitchRow]
+    failed_pms: list[str]
+    review_matrix: dict[str, dict[str, float]]
+    ranking: list[AggregateScore]
+    decision: DecisionRow
+    risk: list[RiskVerdict]
+    orders: list[PlannedOrder]
+    degraded: list[str]
+    usage: Usage
+    duration_ms: float
+
+
+class WeekAlreadyComplete(Result):
+    """run-weekly on a finished week: nothing was run, this says who finished it and when."""
+
+    week_id: date
+    status: Literal["complete"] = "complete"
+    completed_by: dict[str, Any]
+    at: str
+
+
+# ---------------------------------------------------------------- checkpoint and postmortem
+
+
+class CheckpointAccount(Result):
+    account_id: str
+    skipped: str | None
+    checkpoint: Checkpoint | None
+    verdict: RiskVerdict | None
+    orders: list[Order]
+
+
+class CheckpointResult(Result):
+    run_id: str
+    week_id: date
+    day: date
+    time: str
+    mode: str
+    dry_run: bool
+    repeated: bool
+    accounts: list[CheckpointAccount]
+    usage: Usage
+    duration_ms: float
+
+
+class PostmortemResult(Result):
+    run_id: str
+    week_id: date
+    written_now: bool
+    accounts: list[Postmortem]
+    usage: Usage
+    duration_ms: float
+
+
+# ---------------------------------------------------------------- status
+
+
+class AccountStanding(Result):
+    account_id: str
+    name: str
+    role: str
+    broker: str
+    equity: float
+    cash: float
+    week_pnl: float | None
+    total_return: float | None
+    max_drawdown: float | None
+    hit_rate: float | None
+    positions: list[Position]
+    halted: bool
+    breaker_reason: str | None
+    vs_flat: float | None
+    vs_spy: float | None
+
+
+class LastRun(Result):
+    run_id: str
+    at: str
+    mode: str
+    outcome: Literal["finished", "failed", "running or killed"]
+    degraded: bool
+    error: str | None
+
+
+class UsageSum(Result):
+    """Recorded model calls over a period (from events, so it includes runs that failed)."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+class StatusUsage(Result):
+    this_week: UsageSum
+    to_date: UsageSum
+
+
+class StatusResult(Result):
+    asof: str
+    week_id: date
+    trading_enabled: bool
+    kill_switch_reason: str | None
+    spy_return_since_start: float | None
+    accounts: list[AccountStanding]
+    last_runs: dict[str, LastRun]
+    usage: StatusUsage
+
+
+# ---------------------------------------------------------------- council, research, market
+
+
+class CouncilFailure(Result):
+    model: str
+    stage: str
+    error: str
+
+
+class CouncilResult(Result):
+    run_id: str
+    mode: str
+    query: str
+    answers: list[CouncilAnswer]
+    failures: list[CouncilFailure]
+    rankings: list[Ranking]
+    standings: list[RankAggregate]
+    chairman: str
+    verdict: str
+    usage: Usage
+    duration_ms: float
+
+
+class ResearchPacks(RootModel[list[ResearchPack]]):
+    """`research --json`: the week's packs (each carries its market snapshot)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class ResearchResult(Result):
+    week_id: date
+    already_done: bool  # the packs were frozen by an earlier run and are shown, not rebuilt
+    packs: ResearchPacks
+    degraded: list[str]
+
+
+class SnapshotResult(RootModel[MarketSnapshot]):
+    model_config = ConfigDict(frozen=True)
+
+
+# ---------------------------------------------------------------- run-due
+
+
+WeeklyOutcome = WeeklyResult | WeekAlreadyComplete
+
+
+class DueJobRun(Result):
+    job: str
+    kind: Literal["weekly", "checkpoint", "postmortem"]
+    report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | PostmortemResult
+
+
+class RunDueResult(RootModel[list[DueJobRun]]):
+    """`run-due --json`: one entry per job run, in order (an empty list when nothing was due)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class BreakerReset(Result):
+    account_id: str
+    peak_equity: float
+
+
+# The `--json` document of each command, for `llmtrade schema COMMAND`.
+DOCUMENTS: dict[str, Any] = {
+    "run-weekly": WeeklyOutcome,
+    "checkpoint": CheckpointResult,
+    "postmortem": PostmortemResult,
+    "status": StatusResult,
+    "council": CouncilResult,
+    "research": ResearchPacks,
+    "market snapshot": SnapshotResult,
+    "run-due": RunDueResult,
+}

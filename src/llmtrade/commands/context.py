@@ -1,0 +1,76 @@
+"""What the root options chose, and the application container a command runs in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from llmtrade.console import print_error
+
+if TYPE_CHECKING:
+    from llmtrade.app.container import Container
+    from llmtrade.clock import Clock
+    from llmtrade.config.loader import LoadedConfig
+    from llmtrade.settings import Settings
+    from llmtrade.storage.bootstrap import Storage
+
+
+class State:
+    """The root options, shared with subcommands through click's context object."""
+
+    def __init__(self, config_dir: Path | None):
+        self.config_dir_option = config_dir
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from llmtrade.settings import load_settings  # lazy: pydantic-settings costs ~0.1 s
+
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def config_dir(self) -> Path | None:
+        return self.config_dir_option or self.settings.config_dir
+
+    def config(self) -> LoadedConfig:
+        from llmtrade.config.loader import load_config  # lazy: yaml + pydantic models
+
+        return load_config(self.config_dir)
+
+    def clock(self) -> Clock:
+        from llmtrade.clock import make_clock
+
+        return make_clock(self.settings.now)
+
+    def storage(self) -> Storage:
+        from llmtrade.storage.bootstrap import open_storage  # lazy: psycopg and the embedded server
+
+        return open_storage(self.settings, self.clock())
+
+
+def state(ctx: typer.Context) -> State:
+    found = ctx.find_root().obj
+    assert isinstance(found, State)
+    return found
+
+
+def say(text: str) -> None:
+    """Messages for a person (mode banner, progress) go to stderr: stdout keeps only the result."""
+    print_error(text, prefix="")
+
+
+def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False) -> Container:
+    """The invocation's application container: its mode is decided from these flags, once."""
+    from llmtrade.app.container import Container  # lazy: see package docstring
+
+    root = state(ctx)
+    return Container(root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay)
+
+
+def echo_json(result: object) -> None:
+    """A typed result's JSON document (a pydantic model or root model)."""
+    typer.echo(result.model_dump_json(indent=2))  # type: ignore[attr-defined]

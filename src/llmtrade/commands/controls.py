@@ -1,0 +1,79 @@
+"""Where things stand and the hand controls: status, the kill switch, the breakers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from llmtrade.commands.context import container, echo_json, state
+from llmtrade.commands.options import Json, Offline
+from llmtrade.console import Output
+
+trading_app = typer.Typer(help="The global kill switch: status, disable, enable.", no_args_is_help=True)
+breaker_app = typer.Typer(help="Per-account circuit breakers.", no_args_is_help=True)
+
+
+def status(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:
+    """Each account's equity, P/L, returns against FLAT and SPY, drawdown, hit rate, positions and breaker."""
+    from llmtrade.app import queries  # lazy: see package docstring
+    from llmtrade.commands.render.status import print_status
+
+    result = queries.status(container(ctx, offline=offline))
+    if as_json:
+        echo_json(result)
+    else:
+        print_status(Output(), result)
+
+
+@trading_app.command("status")
+def trading_status(ctx: typer.Context, as_json: Json = False) -> None:
+    """Whether orders may be placed (the global kill switch)."""
+    from llmtrade.risk.controls import trading_enabled  # lazy: see package docstring
+
+    with state(ctx).storage() as storage:
+        enabled, why = trading_enabled(storage.events)
+    if as_json:
+        typer.echo(json.dumps({"enabled": enabled, "reason": why}))
+    else:
+        Output().line("trading is enabled" if enabled else f"trading is DISABLED: {why}")
+
+
+@trading_app.command("disable")
+def trading_disable(
+    ctx: typer.Context, reason: Annotated[str, typer.Option(help="Why; recorded with the event.")] = "disabled by hand"
+) -> None:
+    """Stop all order placement, for every account, until `trading enable`."""
+    from llmtrade.risk.controls import set_trading  # lazy: see package docstring
+
+    with state(ctx).storage() as storage:
+        set_trading(storage.events, False, reason)
+    Output().line(f"trading disabled: {reason}")
+
+
+@trading_app.command("enable")
+def trading_enable(
+    ctx: typer.Context, reason: Annotated[str, typer.Option(help="Why; recorded with the event.")] = "enabled by hand"
+) -> None:
+    """Allow order placement again."""
+    from llmtrade.risk.controls import set_trading  # lazy: see package docstring
+
+    with state(ctx).storage() as storage:
+        set_trading(storage.events, True, reason)
+    Output().line(f"trading enabled: {reason}")
+
+
+@breaker_app.command("reset")
+def breaker_reset(ctx: typer.Context, account: Annotated[str, typer.Argument(help="Account id, e.g. acct_3.")]) -> None:
+    """Resume a halted account by hand (its drawdown peak restarts from its current equity)."""
+    from llmtrade.app import jobs  # lazy: see package docstring
+
+    reset = jobs.reset_breaker(container(ctx), account)
+    Output().line(f"{account}: breaker reset; trading resumes (peak equity now {reset.peak_equity:,.2f})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(status)
+    app.add_typer(trading_app, name="trading")
+    app.add_typer(breaker_app, name="breaker")

@@ -1,0 +1,42 @@
+"""Options shared by many commands, declared once (typer `Annotated` aliases), and their parsing."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from llmtrade.errors import UsageError
+
+Json = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (`llmtrade schema COMMAND` describes it).")
+]
+JsonLines = Annotated[bool, typer.Option("--json", help="JSON Lines: one record per line.")]
+Offline = Annotated[
+    bool,
+    typer.Option(
+        "--offline", help="Offline: the deterministic rules provider, offline market, paper brokers; no network."
+    ),
+]
+Replay = Annotated[bool, typer.Option("--replay", help="Answer only from the cache of earlier live calls.")]
+Week = Annotated[
+    str | None,
+    typer.Option("--week", help="Any date in the week (YYYY-MM-DD); the week's Wednesday is used. Default: this week."),
+]
+PastWeek = Annotated[
+    str | None, typer.Option("--week", help="Any date in the week to review (YYYY-MM-DD); default: last week.")
+]
+DryRun = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Decide everything but send no order (a checkpoint's dry run records nothing)."),
+]
+
+
+def parse_date(value: str | None, option: str = "--week") -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None

@@ -1,0 +1,34 @@
+"""Formatting shared by the renderers."""
+
+from __future__ import annotations
+
+from llmtrade.app.results import Usage
+from llmtrade.console import Output
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1%}"
+
+
+def num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def money(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
+def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> None:
+    """What a run cost and how long it took, under every report of a run that called models."""
+    cost = f"${usage.cost_usd:.4f}"
+    if usage.unpriced_calls:
+        cost += f" (+{usage.unpriced_calls} calls with no known price)"
+    out.pairs(
+        [
+            ("model calls", usage.calls),
+            ("tokens", f"{usage.prompt_tokens} in / {usage.completion_tokens} out"),
+            ("cost", cost),
+            ("duration", f"{duration_ms / 1000:.1f} s"),
+            ("run", run_id),
+        ]
+    )

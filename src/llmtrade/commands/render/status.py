@@ -1,0 +1,62 @@
+"""The status report."""
+
+from __future__ import annotations
+
+from llmtrade.app.results import StatusResult
+from llmtrade.commands.render.common import money, pct
+from llmtrade.console import Output
+
+
+def print_status(out: Output, report: StatusResult) -> None:
+    switch = "enabled" if report.trading_enabled else f"DISABLED ({report.kill_switch_reason})"
+    out.heading(f"status as of {report.asof} (week {report.week_id}): trading {switch}")
+    out.table(
+        "accounts",
+        [
+            "account",
+            "role",
+            "broker",
+            "equity",
+            "week P/L",
+            "total",
+            "max DD",
+            "hit rate",
+            "vs FLAT",
+            "vs SPY",
+            "breaker",
+            "positions",
+        ],
+        [
+            (
+                a.account_id,
+                a.role,
+                a.broker,
+                money(a.equity),
+                money(a.week_pnl),
+                pct(a.total_return),
+                pct(-a.max_drawdown if a.max_drawdown else 0.0),
+                "n/a" if a.hit_rate is None else f"{a.hit_rate:.0%}",
+                pct(a.vs_flat),
+                pct(a.vs_spy),
+                f"HALTED: {a.breaker_reason}" if a.halted else "ok",
+                ", ".join(f"{p.qty:+d} {p.symbol} @ {p.avg_price:.2f}" for p in a.positions) or "-",
+            )
+            for a in report.accounts
+        ],
+    )
+    out.table(
+        "last runs",
+        ["command", "at", "mode", "outcome", "degraded"],
+        [
+            (command, r.at, r.mode, r.outcome + (f": {r.error}" if r.error else ""), "yes" if r.degraded else "no")
+            for command, r in sorted(report.last_runs.items())
+        ],
+    )
+    week, total = report.usage.this_week, report.usage.to_date
+    out.pairs(
+        [
+            ("model calls this week", f"{week.calls} (${week.cost_usd:.4f})"),
+            ("model calls to date", f"{total.calls} (${total.cost_usd:.4f})"),
+            ("SPY since the first run", pct(report.spy_return_since_start)),
+        ]
+    )

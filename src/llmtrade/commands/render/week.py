@@ -1,0 +1,127 @@
+"""The weekly run, checkpoint and postmortem reports."""
+
+from __future__ import annotations
+
+from llmtrade.app.results import CheckpointResult, PostmortemResult, WeekAlreadyComplete, WeeklyResult
+from llmtrade.commands.render.common import footer, money, pct
+from llmtrade.console import Output
+
+
+def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> None:
+    if isinstance(report, WeekAlreadyComplete):
+        out.line(
+            f"week {report.week_id} is already complete (run {report.completed_by['run_id']} "
+            f"at {report.at}): nothing to do"
+        )
+        return
+    market = report.market
+    out.heading(f"week {report.week_id}: {'DRY RUN, ' if report.dry_run else ''}{report.mode} mode")
+    out.line(f"prices: {'SYNTHETIC ' if market.synthetic else ''}{market.source}, last session {market.session}")
+    if report.resumed_stages:
+        out.line("resumed: " + ", ".join(report.resumed_stages) + " loaded from the stored week")
+    out.table(
+        "pitches",
+        ["pm", "model", "account", "instrument", "direction", "conviction"],
+        [(p.pm, p.model, p.account, p.instrument, p.direction, f"{p.conviction:+d}") for p in report.pitches],
+    )
+    pms = [p.pm for p in report.pitches]
+    out.table(
+        "review scores (mean of 7 criteria; rows review columns)",
+        ["reviewer", *pms],
+        [(r, *(report.review_matrix.get(r, {}).get(c, "") for c in pms)) for r in pms],
+    )
+    out.table(
+        "aggregate ranking",
+        ["rank", "pm", "mean score", "reviews"],
+        [(s.rank, s.pm_id, f"{s.mean_score:.2f}", s.reviews) for s in report.ranking],
+    )
+    d = report.decision
+    out.heading(f"chairman: {d.direction} {d.instrument} at conviction {d.conviction:+d}")
+    out.line(d.rationale)
+    for item in d.dissent:
+        out.line(f"dissent: {item}")
+    out.table(
+        "risk gate",
+        ["account", "instrument", "target qty", "approved", "reason", "adjustments"],
+        [
+            (
+                v.account_id,
+                v.instrument or "-",
+                v.target_qty,
+                "yes" if v.approved else "NO",
+                v.reason,
+                "; ".join(f"{a.rule}: {a.detail}" for a in v.adjustments) or "-",
+            )
+            for v in report.risk
+        ],
+    )
+    out.table(
+        "orders",
+        ["account", "broker", "side", "qty", "symbol", "intent", "status", "client_order_id", "detail"],
+        [
+            (o.account_id, o.broker, o.side, o.qty, o.symbol, o.intent, o.status, o.client_order_id, o.detail)
+            for o in report.orders
+        ],
+    )
+    for note in report.degraded:
+        out.line(f"DEGRADED: {note}", style="bold red")
+    footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
+
+
+def print_checkpoint(out: Output, report: CheckpointResult) -> None:
+    title = f"checkpoint {report.day} {report.time} (week {report.week_id}, {report.mode} mode)"
+    out.heading(title + (", DRY RUN" if report.dry_run else ""))
+    if report.repeated:
+        out.line("this checkpoint was already done: showing what it decided (nothing was repeated)")
+    rows = []
+    for a in report.accounts:
+        cp = a.checkpoint
+        if cp is None:
+            rows.append((a.account_id, "-", "skipped", "", a.skipped, ""))
+            continue
+        orders = "; ".join(f"{o.side} {o.qty} {o.symbol}" for o in a.orders) or "-"
+        rows.append(
+            (
+                a.account_id,
+                cp.instrument,
+                cp.action,
+                f"{cp.conviction_before:+d} -> {cp.conviction_after:+d}",
+                ("[rule] " if cp.invalidation_triggered else "") + cp.reason_delta,
+                orders,
+            )
+        )
+    out.table("accounts", ["account", "instrument", "action", "conviction", "reason", "orders"], rows)
+    footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
+
+
+def print_postmortem(out: Output, report: PostmortemResult) -> None:
+    out.heading(f"postmortem of week {report.week_id}" + ("" if report.written_now else " (stored; not redone)"))
+    out.table(
+        "accounts",
+        ["account", "trade", "start", "end", "week P/L", "return", "instrument move", "realised", "unrealised"],
+        [
+            (
+                a.account_id,
+                f"{a.direction} {a.instrument}" if a.instrument else "flat",
+                money(a.start_equity),
+                money(a.end_equity),
+                money(a.week_pnl),
+                pct(a.week_return),
+                pct(a.instrument_return),
+                money(a.realized_pnl),
+                money(a.unrealized_pnl),
+            )
+            for a in report.accounts
+        ],
+    )
+    for a in report.accounts:
+        if a.indicators:
+            held = ", ".join(
+                f"{i.threshold} {'held' if i.held else 'broke' if i.held is False else 'unknown'}" for i in a.indicators
+            )
+            out.line(f"{a.account_id} indicators: {held}")
+        if a.reflection:
+            r = a.reflection
+            out.line(f"{a.account_id} right: {r.what_the_thesis_got_right}")
+            out.line(f"{a.account_id} wrong: {r.what_it_got_wrong}")
+            out.line(f"{a.account_id} lessons: {'; '.join(r.lessons)}")

@@ -1,0 +1,83 @@
+"""When jobs fire and running what is due: schedule show/crontab, run-due."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmtrade.commands.context import container, echo_json, state
+from llmtrade.commands.options import Json, Offline
+from llmtrade.console import Output
+
+schedule_app = typer.Typer(help="When the weekly run, checkpoints and postmortem fire.", no_args_is_help=True)
+
+
+@schedule_app.command("show")
+def schedule_show(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("--count", min=1, max=200, help="How many fire times.")] = 12,
+    as_json: Json = False,
+) -> None:
+    """The next fire times of the weekly run, checkpoints and postmortem, in New York and local time."""
+    from llmtrade.market.calendar import TradingCalendar  # lazy: see package docstring
+    from llmtrade.workflows.schedule import next_fires
+
+    root = state(ctx)
+    jobs_ahead = next_fires(root.config().config.schedule, TradingCalendar(), root.clock().now(), count)
+    rows = [
+        {
+            "job": job.key,
+            "kind": job.kind.value,
+            "week_id": str(job.week_id),
+            "new_york": job.at.isoformat(),
+            "local": job.at.astimezone().isoformat(),
+        }
+        for job in jobs_ahead
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    Output().table(
+        "next fire times (weekends and NYSE holidays skipped)",
+        ["kind", "week", "New York", "local"],
+        [(r["kind"], r["week_id"], r["new_york"], r["local"]) for r in rows],
+    )
+
+
+@schedule_app.command("crontab")
+def schedule_crontab(
+    every: Annotated[int, typer.Option("--every", min=1, max=60, help="Minutes between run-due wake-ups.")] = 5,
+    log: Annotated[str, typer.Option("--log", help="Where cron's output goes.")] = "~/llmtrade-cron.log",
+) -> None:
+    """Crontab lines that drive everything through `llmtrade run-due`."""
+    import shutil  # lazy: see package docstring
+    import sys
+
+    from llmtrade.workflows.schedule import crontab_lines
+
+    executable = shutil.which("llmtrade") or str(Path(sys.executable).parent / "llmtrade")
+    for line in crontab_lines(executable, every_minutes=every, log=log):
+        typer.echo(line)
+
+
+def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:
+    """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
+    from llmtrade.app import jobs  # lazy: see package docstring
+
+    results = jobs.run_due(container(ctx, offline=offline))
+    if as_json:
+        echo_json(results)
+        return
+    out = Output()
+    if not results.root:
+        out.line("nothing is due")
+    for result in results.root:
+        out.line(f"ran {result.job}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schedule_app, name="schedule")
+    app.command("run-due")(run_due)

@@ -1,0 +1,33 @@
+"""`llmtrade schema COMMAND`: the JSON Schema of a command's `--json` output."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from llmtrade.errors import UsageError
+
+
+def schema(
+    command: Annotated[list[str], typer.Argument(help="The command, e.g. run-weekly, status, market snapshot.")],
+) -> None:
+    """Print the JSON Schema of COMMAND's `--json` output (a public contract)."""
+    import json  # lazy: see package docstring
+
+    from pydantic import TypeAdapter
+
+    from llmtrade.app.results import DOCUMENTS
+
+    name = " ".join(command)
+    document = DOCUMENTS.get(name)
+    if document is None:
+        raise UsageError(f"no JSON schema for {name!r}: commands with one are {', '.join(sorted(DOCUMENTS))}")
+    published = TypeAdapter(document).json_schema(mode="serialization")
+    published = {"$schema": "https://json-schema.org/draft/2020-12/schema", **published}
+    published.setdefault("title", name)
+    typer.echo(json.dumps(published, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(schema)

@@ -1,0 +1,199 @@
+"""Setting up and looking inside: init, config, db, events."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmtrade.commands.context import state
+from llmtrade.commands.options import Json, JsonLines, Week, parse_date
+from llmtrade.console import Output
+from llmtrade.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmtrade.config.loader import LoadedConfig
+    from llmtrade.settings import Settings
+
+config_app = typer.Typer(help="Show and check the YAML configuration.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The PostgreSQL database: where it is, migrations, the embedded server.", no_args_is_help=True
+)
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the YAML files into.")] = Path("llmtrade-config"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
+) -> None:
+    """Write editable copies of the default configuration."""
+    from llmtrade.config.loader import write_defaults  # lazy: see package docstring
+
+    written = write_defaults(directory, overwrite=force)
+    out = Output()
+    for path in written:
+        out.line(f"wrote {path}")
+    out.line(f"use it with: export LLMTRADE_CONFIG_DIR={directory.resolve()}  (or --config {directory})")
+
+
+@config_app.command("validate")
+def config_validate(ctx: typer.Context) -> None:
+    """Check the configuration; exits non-zero and names every problem when it is invalid."""
+    loaded = state(ctx).config()
+    Output().line(f"configuration OK ({loaded.source})")
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: Json = False) -> None:
+    """Print the resolved configuration and which secrets are set (values masked)."""
+    root = state(ctx)
+    loaded = root.config()
+    secrets = _secret_status(loaded, root.settings)
+    if as_json:
+        data = {"source": loaded.source, "config": loaded.config.model_dump(mode="json"), "environment": secrets}
+        typer.echo(json.dumps(data, indent=2))
+        return
+    import yaml  # lazy: only this command prints YAML
+
+    out = Output()
+    out.heading(f"configuration from {loaded.source}")
+    for section, model in loaded.config:
+        out.line(f"# {section}.yaml")
+        out.line(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False, width=110).rstrip())
+    out.table("environment", ["variable", "value"], sorted(secrets.items()))
+
+
+def _secret_status(loaded: LoadedConfig, settings: Settings) -> dict[str, str]:
+    """Each variable the config names, masked: enough to tell which key is set, never the key."""
+    config = loaded.config
+    names = {p.api_key_env for p in config.models.providers.values() if p.api_key_env}
+    for account in config.accounts.accounts:
+        if account.alpaca:
+            names |= {account.alpaca.key_env, account.alpaca.secret_env}
+    status = {name: _mask(os.environ.get(name)) for name in names}
+    status["DATABASE_URL"] = _mask(settings.database_url) if settings.database_url else "not set (embedded)"
+    return status
+
+
+def _mask(value: str | None) -> str:
+    if not value:
+        return "not set"
+    return f"set (…{value[-4:]})" if len(value) >= 12 else "set"
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context, as_json: Json = False) -> None:
+    """Where the database is, which migrations ran, how many events it holds."""
+    from llmtrade.storage import migrations  # lazy: see package docstring
+
+    with state(ctx).storage() as storage:
+        ran = migrations.applied(storage.conn)
+        count = storage.events.count()
+        pending = [m for m in migrations.available() if m.number not in {a.number for a in ran}]
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "database": storage.location.description,
+                        "embedded": storage.location.embedded,
+                        "migrations": [
+                            {"number": m.number, "name": m.name, "applied_at": m.applied_at.isoformat()} for m in ran
+                        ],
+                        "pending": [m.number for m in pending],
+                        "events": count,
+                    }
+                )
+            )
+            return
+        out = Output()
+        out.pairs(
+            [
+                ("database", storage.location.description),
+                ("migrations applied now", ", ".join(f"{m.number:04d}" for m in storage.migrated_now) or "none"),
+                ("events", count),
+            ]
+        )
+        out.table(
+            "migrations",
+            ["number", "name", "applied at"],
+            [(f"{m.number:04d}", m.name, m.applied_at.isoformat(timespec="seconds")) for m in ran],
+        )
+
+
+@db_app.command("migrate")
+def db_migrate(ctx: typer.Context) -> None:
+    """Apply any migrations not yet applied (every command also does this on start)."""
+    with state(ctx).storage() as storage:
+        applied = storage.migrated_now
+        Output().line(
+            "applied " + ", ".join(f"{m.number:04d}_{m.name}" for m in applied) if applied else "already up to date"
+        )
+
+
+@db_app.command("stop")
+def db_stop(ctx: typer.Context) -> None:
+    """Stop the embedded PostgreSQL server (the next command starts it again)."""
+    from llmtrade.storage.database import stop_embedded  # lazy: see package docstring
+
+    settings = state(ctx).settings
+    if settings.database_url:
+        raise UsageError("DATABASE_URL is set: llmtrade does not manage that server")
+    stopped = stop_embedded(settings.pgdata)
+    Output().line(
+        f"stopped the embedded server in {settings.pgdata}" if stopped else "the embedded server is not running"
+    )
+
+
+def events(
+    ctx: typer.Context,
+    week: Week = None,
+    type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Event type; repeat for several.")] = None,
+    account: Annotated[str | None, typer.Option(help="Account id, e.g. acct_3.")] = None,
+    run: Annotated[str | None, typer.Option(help="Run id.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Stream name.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events (oldest first).")] = None,
+    as_json: JsonLines = False,
+) -> None:
+    """List recorded events, oldest first."""
+    from llmtrade.domain.weeks import week_id_for  # lazy: see package docstring
+
+    day = parse_date(week)
+    week_id = week_id_for(day) if day else None
+    with state(ctx).storage() as storage:
+        found = storage.events.read(
+            week_id=week_id, run_id=run, type=type or None, account_id=account, stream=stream, limit=limit
+        )
+    if as_json:
+        for event in found:
+            typer.echo(event.model_dump_json())
+        return
+    Output().table(
+        f"{len(found)} events",
+        ["id", "occurred at", "type", "stream", "v", "week", "account", "payload"],
+        [
+            (
+                e.id,
+                e.occurred_at.isoformat(timespec="seconds"),
+                e.type,
+                e.stream,
+                e.version,
+                e.week_id or "",
+                e.account_id or "",
+                _short(json.dumps(e.payload, separators=(",", ":"))),
+            )
+            for e in found
+        ],
+    )
+
+
+def _short(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.add_typer(config_app, name="config")
+    app.add_typer(db_app, name="db")
+    app.command()(events)

@@ -1,0 +1,95 @@
+"""The week's jobs: run-weekly, checkpoint, postmortem."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.options import DryRun, Json, Offline, PastWeek, Replay, Week, parse_date
+from llmtrade.console import Output, print_error
+
+
+def run_weekly(
+    ctx: typer.Context,
+    week: Week = None,
+    dry_run: DryRun = False,
+    offline: Offline = False,
+    replay: Replay = False,
+    as_json: Json = False,
+) -> None:
+    """The week's committee: research, pitches, anonymous peer review, chairman, risk gate, orders."""
+    from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.commands.render.week import print_weekly
+
+    result = jobs.weekly(
+        container(ctx, offline=offline, replay=replay),
+        week=parse_date(week),
+        dry_run=dry_run,
+        observer=lambda calls: _progress(as_json, calls),
+    )
+    if as_json:
+        echo_json(result)
+    else:
+        print_weekly(Output(), result)
+
+
+def checkpoint(
+    ctx: typer.Context,
+    time: Annotated[str, typer.Argument(help="A configured checkpoint time, e.g. 12:00 (New York).")],
+    week: Week = None,
+    dry_run: DryRun = False,
+    offline: Offline = False,
+    replay: Replay = False,
+    as_json: Json = False,
+) -> None:
+    """Every account holding a position re-judges it from the week's frozen inputs: STAY, EXIT, FLIP, REDUCE."""
+    from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.commands.render.week import print_checkpoint
+
+    result = jobs.checkpoint(
+        container(ctx, offline=offline, replay=replay), time, week=parse_date(week), dry_run=dry_run
+    )
+    if as_json:
+        echo_json(result)
+    else:
+        print_checkpoint(Output(), result)
+
+
+def postmortem(
+    ctx: typer.Context, week: PastWeek = None, offline: Offline = False, replay: Replay = False, as_json: Json = False
+) -> None:
+    """Score a finished week per account: P/L, the thesis against what happened, frozen indicators, reflections."""
+    from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.commands.render.week import print_postmortem
+
+    result = jobs.postmortem(container(ctx, offline=offline, replay=replay), week=parse_date(week))
+    if as_json:
+        echo_json(result)
+    else:
+        print_postmortem(Output(), result)
+
+
+def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, float | None], None]:
+    """Stage-by-stage progress on stderr (stdout keeps only the report), with each stage's model calls."""
+    seen = {"calls": 0}
+
+    def observe(stage: str, state: str, seconds: float | None) -> None:
+        made = calls() - seen["calls"]
+        seen["calls"] = calls()
+        if quiet and state != "failed":
+            return
+        text = f"{stage}: {state}"
+        if seconds is not None:
+            text += f" in {seconds:.2f} s" + (f" ({made} model calls)" if made else "")
+        print_error(text, prefix="  ")
+
+    return observe
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run-weekly")(run_weekly)
+    app.command()(checkpoint)
+    app.command()(postmortem)

@@ -1,0 +1,76 @@
+"""`llmtrade schema COMMAND` publishes the JSON Schema of each `--json` output, and the output obeys it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+
+runner = CliRunner()
+
+
+def _schema(*command: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["schema", *command])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def _json(*command: str) -> Any:
+    result = runner.invoke(app, [*command, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _valid(document: Any, *command: str) -> None:
+    jsonschema.validate(document, _schema(*command), cls=jsonschema.Draft202012Validator)
+
+
+def test_every_json_output_of_the_week_validates_against_its_published_schema(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    _valid(_json("market", "snapshot", "--offline"), "market", "snapshot")
+    _valid(_json("research"), "research")
+    weekly = _json("run-weekly")
+    _valid(weekly, "run-weekly")
+    assert weekly["orders"] and weekly["mode"] == "offline"
+    complete = _json("run-weekly")
+    assert complete["status"] == "complete"
+    _valid(complete, "run-weekly")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+    _valid(_json("checkpoint", "12:00"), "checkpoint")
+    status = _json("status")
+    _valid(status, "status")
+    assert {a["account_id"] for a in status["accounts"]} >= {"acct_1", "acct_5"}
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+    postmortem = _json("postmortem", "--week", "2026-01-07")
+    _valid(postmortem, "postmortem")
+    assert postmortem["written_now"] is True
+
+
+def test_the_council_output_validates_against_its_schema(cli_env: dict[str, str]) -> None:
+    council = _json("council", "Is the dollar strong?", "--offline")
+    _valid(council, "council")
+    assert council["verdict"] and council["standings"]
+
+
+def test_a_schema_catches_a_broken_output(cli_env: dict[str, str]) -> None:
+    council = _json("council", "Is the dollar strong?", "--offline")
+    del council["verdict"]
+    with pytest.raises(jsonschema.ValidationError):
+        _valid(council, "council")
+
+
+def test_an_unknown_command_is_a_usage_error_that_lists_the_commands() -> None:
+    result = runner.invoke(app, ["schema", "nonsense"])
+    assert result.exit_code == 2
+    assert "no JSON schema for 'nonsense'" in result.stderr
+    for command in ("run-weekly", "checkpoint", "postmortem", "status", "council", "run-due"):
+        assert command in result.stderr
