@@ -255,7 +255,7 @@ def test_find_returns_the_order_as_it_is_now(server: FakeAlpacaServer) -> None:
         ("partially_filled", OrderStatus.ACCEPTED),
         ("done_for_day", OrderStatus.ACCEPTED),
         ("rejected", OrderStatus.REJECTED),
-        ("canceled", OrderStatus.REJECTED),
+        ("canceled", OrderStatus.CANCELED),
         ("expired", OrderStatus.REJECTED),
     ],
 )
