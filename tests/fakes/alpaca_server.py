@@ -170,6 +170,9 @@ class FakeAlpacaServer:
         self._prices: dict[str, float] = {}
         self._holdings: dict[str, _Holding] = {}
         self._assets: dict[str, dict[str, Any]] = {}
+        # True: a DELETE finds its order just filled (at its symbol's price), as happens at Alpaca when the
+        # fill wins the race between a client's lookup and its cancel.
+        self.fill_before_cancel = False
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -629,6 +632,8 @@ class FakeAlpacaServer:
             order = next((o for o in self.orders.values() if o["id"] == order_id), None)
             if order is None:
                 raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
+            if self.fill_before_cancel and order["status"] not in _CLOSED_STATUSES:
+                self._fill(order, self._prices[order["symbol"]])
             if order["status"] in _CLOSED_STATUSES:
                 raise _BadRequest(
                     f'order is already in "{order["status"]}" state', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000
