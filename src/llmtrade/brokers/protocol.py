@@ -1,6 +1,6 @@
 """What every broker offers. Implementations: the local paper broker and Alpaca (paper by default).
 
-This docstring and the methods' are the contract; tests/brokers/contract.py checks it against every
+This docstring and the methods' are the contract; tests/test_broker_contract.py checks it against every
 broker. Units: quantities are whole shares (signed only in `Position.qty`: negative is short), money
 is in the account's currency, instants are timezone-aware datetimes.
 

@@ -7,7 +7,7 @@ The rules for which broker an account gets live here and nowhere else:
 - broker alpaca in a live run without keys is an OperationalError naming the environment variables.
 
 Adding a broker is one module, one line in FACTORIES (and a BrokerKind value), and a fixture for the
-contract suite (tests/brokers/contract.py). No code outside its module and this one knows its class.
+contract suite (a Venue in tests/brokers/venues.py). No code outside its module and this one knows its class.
 """
 
 from __future__ import annotations
