@@ -110,6 +110,7 @@ def test_open_orders_lists_a_queued_order_and_not_a_filled_one(venue: Venue) -> 
         10,
     )
     assert listed[0].status is OrderStatus.ACCEPTED and listed[0].filled_qty == 0
+    assert listed[0].submitted_at is not None and listed[0].submitted_at.tzinfo is not None
 
     venue.open_session({"SPY": 500.0, "QQQ": 400.0})
     filled = broker.submit(order("QQQ", Side.BUY, 5))

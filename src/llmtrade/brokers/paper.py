@@ -56,6 +56,7 @@ class _Book:
     """The ledger as read: accepted orders (in acceptance order), cancels, recorded fills, the stream head."""
 
     accepted: dict[str, PaperOrderAccepted] = field(default_factory=dict)
+    accepted_at: dict[str, datetime] = field(default_factory=dict)
     canceled: dict[str, PaperOrderCanceled] = field(default_factory=dict)
     recorded: dict[str, Fill] = field(default_factory=dict)
     version: int = 0
@@ -140,7 +141,7 @@ class PaperBroker:
                 qty=a.order.qty,
                 status=OrderStatus.ACCEPTED,
                 broker_order_id=_broker_id(cid),
-                submitted_at=None,
+                submitted_at=book.accepted_at[cid],
             )
             for cid, a in book.accepted.items()
             if cid not in filled and cid not in book.canceled
@@ -189,6 +190,7 @@ class PaperBroker:
             if event.type == PaperOrderAccepted.event_type() and event.stream == ledger:
                 accepted = PaperOrderAccepted.from_event(event)
                 book.accepted[accepted.order.client_order_id] = accepted
+                book.accepted_at[accepted.order.client_order_id] = event.occurred_at
             elif event.type == PaperOrderCanceled.event_type() and event.stream == ledger:
                 canceled = PaperOrderCanceled.from_event(event)
                 book.canceled[canceled.client_order_id] = canceled
