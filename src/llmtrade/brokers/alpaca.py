@@ -8,6 +8,10 @@ up by its client_order_id: found, it is the answer; not found, Alpaca never got 
 simply rerun, which sends it again under the same id. A duplicate-id refusal (422, code 40010001) is
 answered the same way, by returning the order Alpaca already holds. `submit` POSTs at most once.
 
+Open orders and fills come from GET /v2/orders (paged by submission time, 500 at most per answer); a
+fill is an order's filled quantity and average price so far, so a partial fill of a working order counts.
+A cancel looks the order up by client_order_id and DELETEs it; a 422 (it filled or ended first) is no error.
+
 A real-money endpoint (paper=False, or a url_override on api.alpaca.markets) is refused at construction,
 before any request, unless live trading was explicitly enabled in risk.yaml.
 """
