@@ -8,18 +8,22 @@ lookup, with exactly one POST on the wire (alpaca-py's own 429/504 retry is swit
 
 from __future__ import annotations
 
+import inspect
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.trading import AccountSnapshot, Order, OrderStatus, Position, Side
 from llmtrade.errors import BrokerRejected, BrokerUnavailable, LiveTradingRefused
+from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 
 KEY_ID = "test-key-id"
@@ -52,9 +56,15 @@ def order(client_order_id: str = "w2026-01-05-pm-alpha-SPY-open", **changes: obj
 
 
 def test_broker_satisfies_the_protocol(server: FakeAlpacaServer) -> None:
+    """Every member of the protocol, with its parameters (the contract suite checks what they do)."""
     broker: Broker = broker_for(server)
+    methods = [m for m, v in vars(Broker).items() if not m.startswith("_") and callable(v)]
 
-    assert broker.name == "alpaca"
+    assert set(methods) == {"account", "submit", "find", "open_orders", "fills", "cancel", "is_shortable"}
+    for method in methods:
+        ours = list(inspect.signature(getattr(broker, method)).parameters)
+        assert ours == list(inspect.signature(getattr(Broker, method)).parameters)[1:], method
+    assert (broker.name, broker.account_id) == ("alpaca", "pm-alpha")
 
 
 def test_account_snapshot_reads_string_money_and_long_and_short_positions(server: FakeAlpacaServer) -> None:
@@ -255,7 +265,7 @@ def test_find_returns_the_order_as_it_is_now(server: FakeAlpacaServer) -> None:
         ("partially_filled", OrderStatus.ACCEPTED),
         ("done_for_day", OrderStatus.ACCEPTED),
         ("rejected", OrderStatus.REJECTED),
-        ("canceled", OrderStatus.REJECTED),
+        ("canceled", OrderStatus.CANCELED),
         ("expired", OrderStatus.REJECTED),
     ],
 )
@@ -327,3 +337,159 @@ def test_importing_the_broker_does_not_import_alpaca_py() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert result.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------- open orders, fills, cancel
+
+
+def _clone_filled(server: FakeAlpacaServer, template: str, count: int, submitted_at: list[str]) -> None:
+    """`count` more filled orders shaped like `template`, submitted at the given instants (ties allowed)."""
+    base = server.orders[template]
+    for index in range(count):
+        cid = f"clone-{index:05d}"
+        server.orders[cid] = {
+            **base,
+            "id": str(uuid.uuid4()),
+            "client_order_id": cid,
+            "submitted_at": submitted_at[index],
+            "filled_at": submitted_at[index],
+        }
+
+
+def test_fills_page_through_more_orders_than_one_answer_holds_even_with_ties_at_a_page_edge(
+    server: FakeAlpacaServer,
+) -> None:
+    server.fill_immediately = True
+    server.set_price("SPY", 600)
+    broker = broker_for(server)
+    broker.submit(order())
+    # 1,100 more orders; 20 of them share one instant that straddles the edge of the first page of 500.
+    newest_first = sorted(
+        (f"2025-06-01T14:{m:02d}:{s:02d}.000000Z" for m in range(60) for s in range(60)), reverse=True
+    )
+    stamps = newest_first[:490] + [newest_first[490]] * 20 + newest_first[510:1100]
+    _clone_filled(server, order().client_order_id, len(stamps), stamps)
+
+    fills = broker.fills()
+
+    assert len(fills) == 1101
+    assert len({f.client_order_id for f in fills}) == 1101
+    assert fills == sorted(fills, key=lambda f: f.filled_at)
+    lists = [r for r in server.requests if r.method == "GET" and r.path == ORDERS]
+    assert len(lists) == 3
+    assert all(r.query["limit"] == "500" and r.query["status"] == "all" for r in lists)
+
+
+def test_the_fake_cuts_a_larger_limit_to_500_as_alpaca_does(server: FakeAlpacaServer) -> None:
+    server.fill_immediately = True
+    server.set_price("SPY", 600)
+    broker_for(server).submit(order())
+    _clone_filled(server, order().client_order_id, 600, [f"2025-06-01T14:00:00.{i:06d}Z" for i in range(600)])
+    import requests
+
+    answer = requests.get(
+        f"{server.base_url}/v2/orders",
+        params={"status": "all", "limit": "1000"},
+        headers={"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET},
+        timeout=5,
+    )
+
+    assert len(answer.json()) == 500
+    assert answer.json()[0]["filled_avg_price"] == "600"  # money as a string
+
+
+def test_fills_since_asks_for_orders_submitted_a_week_earlier_and_keeps_fills_from_since(
+    server: FakeAlpacaServer,
+) -> None:
+    server.fill_immediately = True
+    server.set_price("SPY", 600)
+    broker = broker_for(server)
+    broker.submit(order())
+    since = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+    server.orders[order().client_order_id].update(
+        submitted_at="2026-01-02T22:00:00.000000Z", filled_at="2026-01-05T14:30:00.000000Z"
+    )
+
+    fills = broker.fills(since=since)
+
+    assert [f.filled_at for f in fills] == [since]  # submitted before `since`, filled at it: kept
+    listed = [r for r in server.requests if r.path == ORDERS and r.method == "GET"][-1]
+    assert datetime.fromisoformat(listed.query["after"]) == since - timedelta(days=7)
+    assert broker.fills(since=since + timedelta(microseconds=1)) == []
+
+
+def test_a_partial_fill_is_an_open_order_and_a_fill_but_is_recorded_only_once_complete(
+    server: FakeAlpacaServer, storage: Storage
+) -> None:
+    server.set_price("SPY", 600)
+    broker = broker_for(server)
+    broker.submit(order())
+    server.partially_fill(order().client_order_id, 4, 600)
+
+    (working,) = broker.open_orders()
+    (partial,) = broker.fills()
+
+    assert (working.client_order_id, working.filled_qty, working.qty) == (order().client_order_id, 4, 10)
+    assert (partial.qty, partial.price) == (4, 600.0)
+    assert record_new_fills(storage.events, broker, week_id=order().week_id, run_id="r1") == []
+
+    server.set_price("SPY", 610)
+    server.fill_open_orders()
+    (recorded,) = record_new_fills(storage.events, broker, week_id=order().week_id, run_id="r2")
+
+    assert (recorded.qty, recorded.price) == (10, 606.0)  # 4 at 600 and 6 at 610
+    assert broker.open_orders() == []
+
+
+def test_cancel_that_loses_the_race_to_a_fill_returns_the_fill_without_an_error(server: FakeAlpacaServer) -> None:
+    server.set_price("SPY", 600)
+    broker = broker_for(server)
+    queued = broker.submit(order())
+    server.fill_before_cancel = True
+
+    answer = broker.cancel(queued.client_order_id)
+
+    assert answer is not None
+    assert (answer.status, answer.filled_qty) == (OrderStatus.FILLED, 10)
+    assert server.count("DELETE", f"{ORDERS}/{queued.broker_order_id}") == 1  # answered 422, then looked up
+
+
+def test_cancel_of_a_filled_order_sends_no_delete(server: FakeAlpacaServer) -> None:
+    server.fill_immediately = True
+    server.set_price("SPY", 600)
+    broker = broker_for(server)
+    filled = broker.submit(order())
+
+    answer = broker.cancel(filled.client_order_id)
+
+    assert answer is not None and answer.status is OrderStatus.FILLED
+    assert [r for r in server.requests if r.method == "DELETE"] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(503, BrokerUnavailable), (429, BrokerUnavailable), (403, BrokerRejected)]
+)
+def test_listing_orders_maps_failures_into_our_error_families(
+    server: FakeAlpacaServer, status: int, error: type[Exception]
+) -> None:
+    server.fail_route("GET", ORDERS, status, times=2)
+    broker = broker_for(server)
+
+    with pytest.raises(error, match="the orders"):
+        broker.open_orders()
+    with pytest.raises(error, match="the orders"):
+        broker.fills()
+
+
+def test_a_failed_delete_is_unavailable_and_a_second_cancel_completes_it(server: FakeAlpacaServer) -> None:
+    server.set_price("SPY", 600)
+    broker = broker_for(server)
+    queued = broker.submit(order())
+    server.fail_route("DELETE", f"{ORDERS}/.*", 504)
+
+    with pytest.raises(BrokerUnavailable, match="the cancel of order"):
+        broker.cancel(queued.client_order_id)
+    answer = broker.cancel(queued.client_order_id)
+
+    assert answer is not None and answer.status is OrderStatus.CANCELED
+    assert broker.open_orders() == []

@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id, plan_orders
 from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import FixedClock
+from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import apply_fill
-from llmtrade.domain.streams import ledger_stream
-from llmtrade.domain.trading import Order, OrderStatus, Position, Side
+from llmtrade.domain.streams import fill_stream, ledger_stream
+from llmtrade.domain.trading import Fill, Order, OrderFilled, OrderStatus, Position, Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
 
@@ -89,7 +91,7 @@ def test_submitting_the_same_client_order_id_twice_places_one_order(storage: Sto
     second = broker.submit(_order("SPY", Side.BUY, 10))
     assert first == second
     ledger = storage.events.read_stream(ledger_stream("acct_1"))
-    assert [e.type for e in ledger] == ["PaperOrderAccepted", "OrderFilled"]
+    assert [e.type for e in ledger] == ["PaperOrderAccepted"]  # the fill is derived, not written by a read
     assert broker.account({"SPY": 500.0}).positions["SPY"].qty == 10
 
 
@@ -170,3 +172,66 @@ def test_client_order_ids_are_deterministic_distinct_and_at_most_48_characters()
     long_account = "a" * 32
     ids = {client_order_id(WEEK, long_account, s, "resize") for s in ("SPY", "QQQ")}
     assert len(ids) == 2 and all(len(i) <= 48 for i in ids)
+
+
+# ------------------------------------------------------------------ fills derived, recorded once
+
+
+def test_a_recorded_fill_is_the_fact_even_if_the_price_data_changes_later(storage: Storage) -> None:
+    opens = Opens({("SPY", WEEK): 500.0})
+    broker = _broker(storage, FixedClock(DURING), opens, slippage_bps=0)
+    broker.submit(_order("SPY", Side.BUY, 10))
+    opens.prices[("SPY", WEEK)] = 505.0  # the data is revised before anyone recorded the fill
+    assert [f.price for f in broker.fills()] == [505.0]  # a derived fill follows the data ...
+
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="r1")
+    opens.prices[("SPY", WEEK)] = 999.0
+
+    assert [f.price for f in broker.fills()] == [505.0]  # ... a recorded one does not
+    assert broker.account({}).positions["SPY"].avg_price == 505.0
+    assert storage.events.read_stream(fill_stream("acct_1", _order("SPY", Side.BUY, 10).client_order_id))
+
+
+def test_fills_written_to_the_ledger_by_an_older_version_are_kept_and_not_recorded_twice(storage: Storage) -> None:
+    broker = _broker(storage, FixedClock(DURING), Opens({("SPY", WEEK): 500.0}), slippage_bps=0)
+    placed = broker.submit(_order("SPY", Side.BUY, 10))
+    old = Fill(
+        client_order_id=placed.client_order_id,
+        account_id="acct_1",
+        symbol="SPY",
+        side=Side.BUY,
+        qty=10,
+        price=498.0,
+        filled_at=DURING,
+    )
+    storage.events.append(
+        [NewEvent.of(OrderFilled(fill=old, broker="paper"), stream=ledger_stream("acct_1"), account_id="acct_1")]
+    )
+
+    assert broker.fills() == [old]
+    assert record_new_fills(storage.events, broker, week_id=WEEK, run_id="r1") == []
+
+
+def test_a_cancel_after_the_fill_time_comes_too_late_even_before_the_price_is_known(storage: Storage) -> None:
+    clock = Clock(BEFORE_OPEN)
+    broker = _broker(storage, clock, Opens({}))
+    queued = broker.submit(_order("GLD", Side.BUY, 5))
+    clock.set(DURING)  # past the open; the opening price is not in the data yet
+    count = storage.events.count()
+
+    answer = broker.cancel(queued.client_order_id)
+
+    assert answer is not None and answer.status is OrderStatus.ACCEPTED
+    assert storage.events.count() == count
+    assert [o.client_order_id for o in broker.open_orders()] == [queued.client_order_id]
+
+
+def test_a_cancel_is_a_ledger_event_and_a_second_one_adds_nothing(storage: Storage) -> None:
+    broker = _broker(storage, FixedClock(BEFORE_OPEN), Opens({("SPY", WEEK): 500.0}))
+    queued = broker.submit(_order("SPY", Side.BUY, 10))
+
+    broker.cancel(queued.client_order_id)
+    broker.cancel(queued.client_order_id)
+
+    ledger = storage.events.read_stream(ledger_stream("acct_1"))
+    assert [e.type for e in ledger] == ["PaperOrderAccepted", "PaperOrderCanceled"]

@@ -118,7 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send_json(self, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
+        # 204 No Content has no body at all, as Alpaca answers a successful cancel.
+        payload = b"" if status == HTTPStatus.NO_CONTENT else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -169,6 +170,9 @@ class FakeAlpacaServer:
         self._prices: dict[str, float] = {}
         self._holdings: dict[str, _Holding] = {}
         self._assets: dict[str, dict[str, Any]] = {}
+        # True: a DELETE finds its order just filled (at its symbol's price), as happens at Alpaca when the
+        # fill wins the race between a client's lookup and its cancel.
+        self.fill_before_cancel = False
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -179,7 +183,9 @@ class FakeAlpacaServer:
         self.route("GET", r"/v2/positions", self._positions)
         self.route("POST", r"/v2/orders", self._submit_order)
         self.route("GET", r"/v2/orders:by_client_order_id", self._order_by_client_id)
+        self.route("GET", r"/v2/orders", self._list_orders)
         self.route("GET", r"/v2/orders/(?P<order_id>[^/]+)", self._order_by_id)
+        self.route("DELETE", r"/v2/orders/(?P<order_id>[^/]+)", self._cancel_order)
         self.route("GET", r"/v2/assets/(?P<symbol>[^/]+)", self._asset)
 
     # ----------------------------------------------------------------- lifecycle
@@ -321,12 +327,20 @@ class FakeAlpacaServer:
         with self._lock:
             self._assets[symbol] = {"shortable": shortable, "tradable": tradable}
 
+    def partially_fill(self, client_order_id: str, qty: int, price: float) -> None:
+        """Fill `qty` shares of a working order at `price`: it stays open as "partially_filled"."""
+        with self._lock:
+            order = self.orders[client_order_id]
+            if not 0 < qty < int(order["qty"]):
+                raise ValueError("a partial fill is more than nothing and less than the order")
+            self._fill(order, price, qty=qty)
+
     def fill_open_orders(self) -> list[str]:
         """The market opens: every accepted order fills at its symbol's price; returns their client_order_ids."""
         with self._lock:
             filled = []
             for client_order_id, order in self.orders.items():
-                if order["status"] == "accepted":
+                if order["status"] in ("accepted", "new", "partially_filled"):
                     price = self._prices.get(order["symbol"])
                     if price is None:
                         raise ValueError(f"no price for {order['symbol']}: call set_price first")
@@ -587,6 +601,47 @@ class FakeAlpacaServer:
                     return FakeResponse(HTTPStatus.OK, dict(order))
         raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
 
+    def _list_orders(self, request: FakeRequest) -> FakeResponse:
+        """GET /v2/orders: Alpaca's list. `status` open (default) | closed | all; `limit` default 50, cut to 500
+        without notice; `after`/`until` exclusive bounds on submission time; `direction` desc (default) | asc."""
+        query = request.query
+        status = query.get("status") or "open"
+        if status not in ("open", "closed", "all"):
+            raise _BadRequest(f"invalid status {status!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        direction = query.get("direction") or "desc"
+        if direction not in ("asc", "desc"):
+            raise _BadRequest(f"invalid direction {direction!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        limit = min(_positive_int(query.get("limit"), "limit") or 50, 500)
+        after = _parse_instant(query["after"], end_of_day=False) if query.get("after") else None
+        until = _parse_instant(query["until"], end_of_day=False) if query.get("until") else None
+        with self._lock:
+            chosen = [
+                dict(order)
+                for order in self.orders.values()
+                if (status == "all" or (order["status"] in _CLOSED_STATUSES) == (status == "closed"))
+                and (after is None or _instant(order["submitted_at"]) > after)
+                and (until is None or _instant(order["submitted_at"]) < until)
+            ]
+        chosen.sort(key=lambda order: _instant(order["submitted_at"]), reverse=direction == "desc")
+        return FakeResponse(HTTPStatus.OK, chosen[:limit])
+
+    def _cancel_order(self, request: FakeRequest) -> FakeResponse:
+        """DELETE /v2/orders/{order_id}: 204 with no body; 422 when the order is already filled or ended."""
+        order_id = request.match["order_id"]
+        with self._lock:
+            order = next((o for o in self.orders.values() if o["id"] == order_id), None)
+            if order is None:
+                raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
+            if self.fill_before_cancel and order["status"] not in _CLOSED_STATUSES:
+                self._fill(order, self._prices[order["symbol"]])
+            if order["status"] in _CLOSED_STATUSES:
+                raise _BadRequest(
+                    f'order is already in "{order["status"]}" state', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000
+                )
+            now = _now()
+            order.update(status="canceled", canceled_at=now, updated_at=now)
+        return FakeResponse(HTTPStatus.NO_CONTENT, None)
+
     def _asset(self, request: FakeRequest) -> FakeResponse:
         """GET /v2/assets/{symbol}: a US equity; 404 for a symbol neither added nor priced."""
         symbol = request.match["symbol"]
@@ -646,13 +701,24 @@ class FakeAlpacaServer:
             "change_today": "0",
         }
 
-    def _fill(self, order: dict[str, Any], price: float) -> None:
-        """Fill `order` completely at `price`, booking cash and the position (call under the lock)."""
-        qty = int(order["qty"])
+    def _fill(self, order: dict[str, Any], price: float, *, qty: int | None = None) -> None:
+        """Fill `qty` more shares of `order` (default: all that remain) at `price`, booking cash and the
+        position (call under the lock). Like Alpaca, `filled_at` is stamped only once the order is complete,
+        and `filled_avg_price` is the average over every share filled so far."""
+        before_qty = int(order["filled_qty"])
+        qty = int(order["qty"]) - before_qty if qty is None else qty
         delta = qty if order["side"] == "buy" else -qty
         now = _now()
+        total = before_qty + qty
+        before_avg = float(order["filled_avg_price"] or 0)
+        average = (before_qty * before_avg + qty * price) / total
+        complete = total == int(order["qty"])
         order.update(
-            status="filled", filled_qty=str(qty), filled_avg_price=_number(price), filled_at=now, updated_at=now
+            status="filled" if complete else "partially_filled",
+            filled_qty=str(total),
+            filled_avg_price=_number(average),
+            filled_at=now if complete else None,
+            updated_at=now,
         )
         self._cash -= delta * price
         symbol = order["symbol"]
@@ -774,6 +840,14 @@ def _number(value: float) -> str:
 def _asset_id(symbol: str) -> str:
     # Stable per symbol, as Alpaca's asset ids are.
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-alpaca-asset:{symbol}"))
+
+
+# Statuses GET /v2/orders?status=closed lists; every other status is open.
+_CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _now() -> str:

@@ -80,7 +80,7 @@ def _standing(
     started = week_start_valuation(events, week_id, desk.account.id)
     week_start = started.equity if started else None
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
-    fills = desk.broker.fills() if hasattr(desk.broker, "fills") else []
+    fills = desk.broker.fills()
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
         "account_id": desk.account.id,

@@ -8,6 +8,10 @@ up by its client_order_id: found, it is the answer; not found, Alpaca never got 
 simply rerun, which sends it again under the same id. A duplicate-id refusal (422, code 40010001) is
 answered the same way, by returning the order Alpaca already holds. `submit` POSTs at most once.
 
+Open orders and fills come from GET /v2/orders (paged by submission time, 500 at most per answer); a
+fill is an order's filled quantity and average price so far, so a partial fill of a working order counts.
+A cancel looks the order up by client_order_id and DELETEs it; a 422 (it filled or ended first) is no error.
+
 A real-money endpoint (paper=False, or a url_override on api.alpaca.markets) is refused at construction,
 before any request, unless live trading was explicitly enabled in risk.yaml.
 """
@@ -15,13 +19,24 @@ before any request, unless live trading was explicitly enabled in risk.yaml.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult, OrderStatus, Position
+from llmtrade.brokers.alpaca_orders import (
+    decimal,
+    enum_value,
+    is_working,
+    money,
+    short,
+    to_broker_order,
+    to_fill,
+    to_position,
+    to_result,
+)
+from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderResult, Position
 from llmtrade.errors import (
     BrokerRejected,
     BrokerUnavailable,
@@ -44,11 +59,11 @@ _LIVE_HOST = "api.alpaca.markets"
 # whether it is the duplicate client_order_id.
 _INVALID_REQUEST_CODE = 40010001
 
-# alpaca-py OrderStatus values, as strings so this module need not import alpaca-py. Everything that is
-# neither filled nor dead (new, accepted, pending_new, partially_filled, held, done_for_day, ...) is still
-# working at Alpaca: ACCEPTED.
-_FILLED_STATUSES = frozenset({"filled"})
-_DEAD_STATUSES = frozenset({"rejected", "canceled", "expired"})
+# GET /v2/orders answers at most 500 orders a request (a larger limit is cut to 500 without notice).
+_PAGE = 500
+# How long before its fill an order of ours may have been submitted: DAY orders, at most a long weekend
+# plus a holiday in the queue; a week covers it with room.
+_SUBMITTED_BEFORE_FILL = timedelta(days=7)
 
 _KEYS_HINT = "check the account's keys (alpaca.key_env / alpaca.secret_env in accounts.yaml)"
 
@@ -106,14 +121,14 @@ class AlpacaBroker:
         held = self._read("the positions", client.get_all_positions)
         positions: dict[str, Position] = {}
         for raw in held:
-            position = _position(raw, prices)
+            position = to_position(raw, prices)
             if position is not None:
                 positions[position.symbol] = position
         return AccountSnapshot(
             account_id=self.account_id,
-            cash=_money(found.cash, "account cash"),
-            equity=_money(found.equity, "account equity"),
-            buying_power=_money(found.buying_power, "account buying_power"),
+            cash=money(found.cash, "account cash"),
+            equity=money(found.equity, "account equity"),
+            buying_power=money(found.buying_power, "account buying_power"),
             positions=positions,
         )
 
@@ -149,13 +164,51 @@ class AlpacaBroker:
         except ValidationError as exc:
             raise OperationalError(
                 f"alpaca accepted order {_describe(order)} but answered in a shape alpaca-py cannot read "
-                f"({_short(exc)}); a rerun will not send it twice (same client_order_id)"
+                f"({short(exc)}); a rerun will not send it twice (same client_order_id)"
             ) from exc
-        return _result(placed)
+        return to_result(placed)
 
     def find(self, client_order_id: str) -> OrderResult | None:
         found = self._lookup(client_order_id)
-        return None if found is None else _result(found)
+        return None if found is None else to_result(found)
+
+    def open_orders(self) -> list[BrokerOrder]:
+        orders = self._orders("open", after=None)
+        return [to_broker_order(o) for o in orders if is_working(o)]
+
+    def fills(self, since: datetime | None = None) -> list[Fill]:
+        # GET /v2/orders filters by submission time, not fill time: an order sent before `since` may fill
+        # after it (a DAY order queued over a weekend and a holiday), so the query reaches back further
+        # than `since` and the fill time decides below.
+        after = None if since is None else since - _SUBMITTED_BEFORE_FILL
+        fills = [f for f in (to_fill(o, self.account_id) for o in self._orders("all", after=after)) if f is not None]
+        fills.sort(key=lambda f: f.filled_at)
+        return [f for f in fills if since is None or f.filled_at >= since]
+
+    def cancel(self, client_order_id: str) -> OrderResult | None:
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.common.exceptions import APIError
+
+        found = self._lookup(client_order_id)
+        if found is None:
+            return None
+        if not is_working(found):
+            return to_result(found)  # filled or ended already: nothing to cancel, and not an error
+        client = self._trading_client()
+
+        def delete() -> None:
+            try:
+                client.cancel_order_by_id(found.id)
+            except APIError as exc:
+                # 422: the order filled or ended between our lookup and the DELETE; its state says which.
+                if exc.status_code != 422:
+                    raise
+
+        self._read(f"the cancel of order {client_order_id}", delete)
+        # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel
+        # while Alpaca works on it, or filled when the fill won the race) comes from a lookup.
+        after = self._lookup(client_order_id)
+        return to_result(after if after is not None else found)
 
     def is_shortable(self, symbol: str) -> bool:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
@@ -208,6 +261,43 @@ class AlpacaBroker:
 
         return self._read(f"the lookup of order {client_order_id}", get)
 
+    def _orders(self, status: str, *, after: datetime | None) -> list[Any]:
+        """Every order with `status` ("open", "closed", "all") submitted after `after`, each once.
+
+        GET /v2/orders has no page token: it returns at most `limit` (max 500) orders, newest first, and
+        the next page is asked with `until` (exclusive, on submission time). Orders submitted in the same
+        instant as the last one of a page would fall between pages, so the next page's `until` is a
+        microsecond past that instant and the orders seen twice are dropped by id.
+        """
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.common.enums import Sort
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        client = self._trading_client()
+        seen: dict[str, Any] = {}
+        until: datetime | None = None
+        while True:
+            request = GetOrdersRequest(
+                status=QueryOrderStatus(status),
+                limit=_PAGE,
+                after=after,
+                until=until,
+                direction=Sort.DESC,
+                nested=False,
+            )
+            page = self._read("the orders", lambda request=request: client.get_orders(request))
+            fresh = [o for o in page if str(o.id) not in seen]
+            seen.update((str(o.id), o) for o in page)
+            if len(page) < _PAGE:
+                break
+            if not fresh:
+                raise OperationalError(
+                    f"alpaca returned more than {_PAGE} orders submitted in one instant; cannot page past them"
+                )
+            until = min(o.submitted_at for o in page) + timedelta(microseconds=1)
+        return sorted(seen.values(), key=lambda o: o.submitted_at)
+
     def _settle_by_lookup(self, order: Order, failure: str, cause: BaseException) -> OrderResult:
         """After a submission that may or may not have landed: the order if Alpaca has it, else an error."""
         try:
@@ -238,15 +328,15 @@ class AlpacaBroker:
 
     def _same_order(self, order: Order, found: Any) -> OrderResult:
         """`found` as our result, unless the id names a different order (an id reused by mistake)."""
-        side = _enum_value(found.side)
-        qty = _decimal(found.qty)
+        side = enum_value(found.side)
+        qty = decimal(found.qty)
         if (found.symbol or "").upper() != order.symbol.upper() or side != order.side.value or qty != order.qty:
             raise BrokerRejected(
                 f"client_order_id {order.client_order_id} already names a different order at alpaca "
                 f"({side} {found.qty} {found.symbol}, id {found.id}), not {order.side.value} {order.qty} "
                 f"{order.symbol}: refusing to take it for this one"
             )
-        return _result(found)
+        return to_result(found)
 
     def _read(self, what: str, call: Callable[[], T]) -> T:
         """`call()`, with everything it may raise translated into our error families."""
@@ -268,7 +358,7 @@ class AlpacaBroker:
                 ) from exc
             raise BrokerRejected(_refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
         except ValidationError as exc:
-            raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {_short(exc)}") from exc
+            raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {short(exc)}") from exc
 
 
 def _host(url: str) -> str:
@@ -305,75 +395,3 @@ def _transport_detail(exc: Exception, timeout_seconds: float) -> str:
 
 def _describe(order: Order) -> str:
     return f"{order.client_order_id} ({order.side.value} {order.qty} {order.symbol})"
-
-
-def _result(found: Any) -> OrderResult:
-    """An alpaca-py Order as our OrderResult."""
-    status = _enum_value(found.status)
-    filled_qty = int(_decimal(found.filled_qty) or 0)
-    price = found.filled_avg_price
-    fill_price = float(price) if filled_qty > 0 and price not in (None, "") else None
-    if status in _FILLED_STATUSES:
-        ours = OrderStatus.FILLED
-    elif status in _DEAD_STATUSES:
-        ours = OrderStatus.REJECTED
-    else:
-        ours = OrderStatus.ACCEPTED
-    message = f"alpaca status {status}"
-    if filled_qty > 0 and status not in _FILLED_STATUSES:
-        message += f", {filled_qty} of {found.qty} filled"
-    return OrderResult(
-        client_order_id=found.client_order_id,
-        status=ours,
-        broker_order_id=str(found.id),
-        filled_qty=filled_qty,
-        fill_price=fill_price,
-        message=message,
-    )
-
-
-def _position(raw: Any, prices: Mapping[str, float]) -> Position | None:
-    """An alpaca-py Position as ours (signed whole shares), or None when less than one share is held."""
-    qty = _decimal(raw.qty)
-    if qty is None:
-        raise OperationalError(f"alpaca sent position {raw.symbol} without a quantity")
-    # Alpaca sends a short as side "short" with a negative qty; trust the side even if the sign is missing.
-    signed = -abs(qty) if _enum_value(raw.side) == "short" else abs(qty)
-    # Whole shares only: we trade whole shares, and a fractional remainder cannot be sold by our orders anyway.
-    whole = int(signed)
-    if whole == 0:
-        return None
-    avg = _decimal(raw.avg_entry_price)
-    avg_price = float(avg) if avg is not None and avg > 0 else prices.get(raw.symbol)
-    if avg_price is None or avg_price <= 0:
-        raise OperationalError(f"alpaca sent position {raw.symbol} without an average entry price and none was given")
-    return Position(symbol=raw.symbol, qty=whole, avg_price=avg_price)
-
-
-def _money(value: Any, field: str) -> float:
-    amount = _decimal(value)
-    if amount is None:
-        raise OperationalError(f"alpaca sent no {field} (got {value!r})")
-    return float(amount)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    # Money and quantities arrive as strings ("1000.5", "-10"); Decimal reads them without float noise.
-    if value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _enum_value(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
-def _short(exc: ValidationError) -> str:
-    """A one-line reason: pydantic's first error rather than its multi-line report."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]

@@ -3,36 +3,63 @@
 Market orders fill at the next session's open when the market is closed, and at the latest price
 when it is open: with daily bars that is the session's opening price, the most recent price a
 daily feed knows during the session. Slippage moves every fill against the trader; commission is
-per order. Nothing is stored but events, so `account()` is a fold over the ledger.
+per order.
+
+Why reads write nothing: the ledger stream (`paper:{account}`) holds what the broker was told, the
+accepted orders and the cancels. A fill is a deterministic function of an accepted order, the
+calendar and the opening price of its fill day (plus slippage and commission), so `account()`,
+`find()`, `open_orders()` and `fills()` derive fills instead of appending them; a read that wrote
+would make `status` and dry runs change the database, and two readers would race to write the same
+fill. Putting fills in the audit log is a separate, explicit, idempotent write (brokers/fills.py).
+Once a fill is recorded there (or was written to the ledger by an older version), the recorded fill
+is the fact and is used as is: a later revision of the price data cannot move a booked trade, and
+no price needs looking up again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Protocol
 
 from llmtrade.clock import Clock
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import fold
 from llmtrade.domain.streams import ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
+    BrokerOrder,
     Fill,
     Order,
     OrderFilled,
     OrderResult,
     OrderStatus,
     PaperOrderAccepted,
-    Position,
+    PaperOrderCanceled,
     Side,
 )
+from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.storage.event_store import EventStore
+
+_LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
 
 
 class OpeningPrices(Protocol):
     def opening_price(self, symbol: str, day: date) -> float | None: ...
+
+
+@dataclass
+class _Book:
+    """The ledger as read: accepted orders (in acceptance order), cancels, recorded fills, the stream head."""
+
+    accepted: dict[str, PaperOrderAccepted] = field(default_factory=dict)
+    accepted_at: dict[str, datetime] = field(default_factory=dict)
+    canceled: dict[str, PaperOrderCanceled] = field(default_factory=dict)
+    recorded: dict[str, Fill] = field(default_factory=dict)
+    version: int = 0
 
 
 class PaperBroker:
@@ -64,120 +91,181 @@ class PaperBroker:
     # ------------------------------------------------------------------ Broker
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
-        self.settle()
-        cash, positions, realized = self._fold()
+        ledger = fold(self.fills(), self.starting_cash)
+        positions = ledger.positions
         marks = {s: prices.get(s, p.avg_price) for s, p in positions.items()}
         exposure = sum(abs(p.qty) * marks[s] for s, p in positions.items())
-        equity = cash + sum(p.qty * marks[s] for s, p in positions.items())
+        equity = ledger.cash + sum(p.qty * marks[s] for s, p in positions.items())
         unrealized = sum(p.qty * (marks[s] - p.avg_price) for s, p in positions.items())
         return AccountSnapshot(
             account_id=self.account_id,
-            cash=round(cash, 2),
+            cash=round(ledger.cash, 2),
             equity=round(equity, 2),
             buying_power=round(max(0.0, equity - exposure), 2),
             positions=positions,
-            realized_pnl=round(realized, 2),
+            realized_pnl=round(ledger.realized_pnl, 2),
             unrealized_pnl=round(unrealized, 2),
         )
 
     def submit(self, order: Order) -> OrderResult:
-        existing = self.find(order.client_order_id)
-        if existing is not None:
-            return existing  # idempotent: a rerun gets the order it already placed
-        now = self._clock.now()
-        fill_after = now if self._calendar.is_open(now) else self._calendar.next_open(now)
-        self._append(PaperOrderAccepted(order=order, fill_after=fill_after))
-        self.settle()
-        return self.find(order.client_order_id) or OrderResult(
-            client_order_id=order.client_order_id, status=OrderStatus.ACCEPTED
-        )
+        book = self._book()
+        if order.client_order_id not in book.accepted:
+            now = self._clock.now()
+            fill_after = now if self._calendar.is_open(now) else self._calendar.next_open(now)
+            accepted = PaperOrderAccepted(order=order, fill_after=fill_after)
+            # At the head we read: two processes submitting the same id cannot both append it. If someone
+            # appended first and it was this order, the lookup below finds it.
+            with suppress(ConcurrencyError):
+                self._append(accepted, order.week_id, expected=book.version)
+        found = self.find(order.client_order_id)
+        if found is None:
+            # The ledger moved under us with other orders: try again from its new head.
+            return self.submit(order)
+        return found  # idempotent: a rerun gets the order it already placed
 
     def find(self, client_order_id: str) -> OrderResult | None:
-        accepted, fills = self._ledger()
-        if client_order_id not in accepted:
+        book = self._book()
+        if client_order_id not in book.accepted:
             return None
-        fill = fills.get(client_order_id)
-        if fill is None:
-            when = accepted[client_order_id].fill_after
-            return OrderResult(
-                client_order_id=client_order_id,
+        return self._result(book, client_order_id, self._fills_of(book))
+
+    def open_orders(self) -> list[BrokerOrder]:
+        """Orders accepted, neither filled nor canceled: queued for their fill time or for its price."""
+        book = self._book()
+        filled = self._fills_of(book)
+        return [
+            BrokerOrder(
+                client_order_id=cid,
+                symbol=a.order.symbol,
+                side=a.order.side,
+                qty=a.order.qty,
                 status=OrderStatus.ACCEPTED,
-                broker_order_id=f"paper-{client_order_id}",
-                message=f"queued for {when.isoformat()}",
+                broker_order_id=_broker_id(cid),
+                submitted_at=book.accepted_at[cid],
             )
-        return OrderResult(
-            client_order_id=client_order_id,
-            status=OrderStatus.FILLED,
-            broker_order_id=f"paper-{client_order_id}",
-            filled_qty=fill.qty,
-            fill_price=fill.price,
-        )
+            for cid, a in book.accepted.items()
+            if cid not in filled and cid not in book.canceled
+        ]
+
+    def fills(self, since: datetime | None = None) -> list[Fill]:
+        book = self._book()
+        fills = list(self._fills_of(book).values())
+        # Fill order: by fill time, then by acceptance (orders queued for one open fill in the order sent).
+        rank = {cid: i for i, cid in enumerate(book.accepted)}
+        fills.sort(key=lambda f: (f.filled_at, rank.get(f.client_order_id, -1)))
+        return [f for f in fills if since is None or f.filled_at >= since]
+
+    def cancel(self, client_order_id: str) -> OrderResult | None:
+        """Cancel a queued order before its fill time; after it, the order has filled (or will, once its
+        opening price is known), so the cancel comes too late and the order's state is returned."""
+        book = self._book()
+        if client_order_id not in book.accepted:
+            return None
+        filled = self._fills_of(book)
+        pending = book.accepted[client_order_id]
+        now = self._clock.now()
+        if client_order_id not in filled and client_order_id not in book.canceled and now < pending.fill_after:
+            canceled = PaperOrderCanceled(client_order_id=client_order_id, canceled_at=now)
+            try:
+                self._append(canceled, pending.order.week_id, expected=book.version)
+            except ConcurrencyError:
+                return self.cancel(client_order_id)  # the ledger moved: decide again on what it says now
+            return self.find(client_order_id)
+        return self._result(book, client_order_id, filled)
 
     def is_shortable(self, symbol: str) -> bool:
         return self._shortable is None or symbol in self._shortable
 
-    # ------------------------------------------------------------------ fills
+    # ------------------------------------------------------------------ internals
 
-    def settle(self) -> list[Fill]:
-        """Fill every queued order whose time has come and whose opening price is known."""
-        now = self._clock.now()
-        accepted, fills = self._ledger()
-        done = []
-        for cid, pending in accepted.items():
-            if cid in fills or pending.fill_after > now:
-                continue
-            day = new_york_date(pending.fill_after)
-            price = self._prices.opening_price(pending.order.symbol, day)
-            if price is None:
-                continue  # no price yet: try again on the next look
-            order = pending.order
-            slipped = price * (1 + self._slippage) if order.side is Side.BUY else price * (1 - self._slippage)
-            fill = Fill(
-                client_order_id=cid,
-                account_id=self.account_id,
-                symbol=order.symbol,
-                side=order.side,
-                qty=order.qty,
-                price=round(slipped, 4),
-                commission=self._commission,
-                filled_at=pending.fill_after,
-            )
-            self._append(OrderFilled(fill=fill, broker=self.name), week_id=order.week_id)
-            done.append(fill)
-        return done
-
-    def open_orders(self) -> list[Order]:
-        """Orders accepted but not filled yet (queued for the open)."""
-        self.settle()
-        accepted, fills = self._ledger()
-        return [a.order for cid, a in accepted.items() if cid not in fills]
-
-    def fills(self) -> list[Fill]:
-        return list(self._ledger()[1].values())
-
-    def _ledger(self) -> tuple[dict[str, PaperOrderAccepted], dict[str, Fill]]:
-        accepted: dict[str, PaperOrderAccepted] = {}
-        fills: dict[str, Fill] = {}
-        for event in self._events.read_stream(ledger_stream(self.account_id)):
-            if event.type == PaperOrderAccepted.event_type():
-                payload = PaperOrderAccepted.from_event(event)
-                accepted[payload.order.client_order_id] = payload
+    def _book(self) -> _Book:
+        book = _Book()
+        ledger = ledger_stream(self.account_id)
+        # One read: the ledger stream, and OrderFilled events of this account recorded on fill streams.
+        found = self._events.read(account_id=self.account_id, type=_LEDGER_TYPES)
+        fills: list[StoredEvent] = []
+        for event in found:
+            if event.stream == ledger:
+                book.version = max(book.version, event.version)
+            if event.type == PaperOrderAccepted.event_type() and event.stream == ledger:
+                accepted = PaperOrderAccepted.from_event(event)
+                book.accepted[accepted.order.client_order_id] = accepted
+                book.accepted_at[accepted.order.client_order_id] = event.occurred_at
+            elif event.type == PaperOrderCanceled.event_type() and event.stream == ledger:
+                canceled = PaperOrderCanceled.from_event(event)
+                book.canceled[canceled.client_order_id] = canceled
             elif event.type == OrderFilled.event_type():
-                fill = OrderFilled.from_event(event).fill
-                fills[fill.client_order_id] = fill
-        return accepted, fills
+                fills.append(event)
+        for event in fills:
+            filled = OrderFilled.from_event(event)
+            # Only this broker's fills of orders in this ledger: an Alpaca fill of the same account is not ours.
+            if filled.broker == self.name and filled.fill.client_order_id in book.accepted:
+                book.recorded.setdefault(filled.fill.client_order_id, filled.fill)
+        return book
 
-    def _fold(self) -> tuple[float, dict[str, Position], float]:
-        """Cash, positions and realised P/L (net of commissions) from the fills, in order."""
-        ledger = fold(self.fills(), self.starting_cash)
-        return ledger.cash, ledger.positions, ledger.realized_pnl
+    def _fills_of(self, book: _Book) -> dict[str, Fill]:
+        """Every order's fill: the recorded one, else derived when its time has come and its price is known."""
+        now = self._clock.now()
+        fills: dict[str, Fill] = {}
+        for cid, pending in book.accepted.items():
+            if cid in book.recorded:
+                fills[cid] = book.recorded[cid]
+            elif cid not in book.canceled and pending.fill_after <= now:
+                fill = self._derive(pending)
+                if fill is not None:
+                    fills[cid] = fill
+        return fills
 
-    def _append(self, payload: PaperOrderAccepted | OrderFilled, week_id: date | None = None) -> None:
-        order_week = payload.order.week_id if isinstance(payload, PaperOrderAccepted) else week_id
-        self._events.append(
-            [
-                NewEvent.of(
-                    payload, stream=ledger_stream(self.account_id), week_id=order_week, account_id=self.account_id
-                )
-            ]
+    def _derive(self, pending: PaperOrderAccepted) -> Fill | None:
+        order = pending.order
+        price = self._prices.opening_price(order.symbol, new_york_date(pending.fill_after))
+        if price is None:
+            return None  # no price yet: the order stays queued until the data has it
+        slipped = price * (1 + self._slippage) if order.side is Side.BUY else price * (1 - self._slippage)
+        return Fill(
+            client_order_id=order.client_order_id,
+            account_id=self.account_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            price=round(slipped, 4),
+            commission=self._commission,
+            filled_at=pending.fill_after,
         )
+
+    def _result(self, book: _Book, client_order_id: str, fills: Mapping[str, Fill]) -> OrderResult:
+        fill = fills.get(client_order_id)
+        if fill is not None:
+            return OrderResult(
+                client_order_id=client_order_id,
+                status=OrderStatus.FILLED,
+                broker_order_id=_broker_id(client_order_id),
+                filled_qty=fill.qty,
+                fill_price=fill.price,
+            )
+        canceled = book.canceled.get(client_order_id)
+        if canceled is not None:
+            return OrderResult(
+                client_order_id=client_order_id,
+                status=OrderStatus.CANCELED,
+                broker_order_id=_broker_id(client_order_id),
+                message=f"canceled at {canceled.canceled_at.isoformat()}",
+            )
+        when = book.accepted[client_order_id].fill_after
+        return OrderResult(
+            client_order_id=client_order_id,
+            status=OrderStatus.ACCEPTED,
+            broker_order_id=_broker_id(client_order_id),
+            message=f"queued for {when.isoformat()}",
+        )
+
+    def _append(self, payload: PaperOrderAccepted | PaperOrderCanceled, week_id: date, *, expected: int) -> None:
+        stream = ledger_stream(self.account_id)
+        self._events.append(
+            [NewEvent.of(payload, stream=stream, week_id=week_id, account_id=self.account_id)],
+            expected_versions={stream: expected},
+        )
+
+
+def _broker_id(client_order_id: str) -> str:
+    return f"paper-{client_order_id}"

@@ -1,31 +1,79 @@
 """What every broker offers. Implementations: the local paper broker and Alpaca (paper by default).
 
-`submit` must be idempotent by client_order_id: submitting an order whose id the broker already
-knows returns that order, never a second one. That is what makes reruns, retries and crash
-recovery safe.
+This docstring and the methods' are the contract; tests/test_broker_contract.py checks it against every
+broker. Units: quantities are whole shares (signed only in `Position.qty`: negative is short), money
+is in the account's currency, instants are timezone-aware datetimes.
+
+Errors: a broker that cannot be reached or answers 429/5xx raises BrokerUnavailable (temporary: a rerun
+may succeed); a broker that refuses a request raises BrokerRejected (operational: stop and explain);
+an answer in a shape we cannot read raises OperationalError. Nothing else escapes a broker.
+
+Idempotency: `submit` is idempotent by client_order_id (submitting an id the broker already knows
+returns that order, never a second one), which is what makes reruns, retries and crash recovery
+safe; `cancel` is idempotent too. Reads (`account`, `find`, `open_orders`, `fills`, `is_shortable`)
+write nothing: no events, no HTTP writes. Recording fills in the audit log is an explicit write of
+its own (brokers/fills.py `record_new_fills`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Protocol
 
-from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult
+from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderResult
 
 
 class Broker(Protocol):
-    name: str
+    name: str  # the registry's name for this kind of broker: "paper", "alpaca"
+    account_id: str  # our id of the account (accounts.yaml), not the broker's
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
-        """Cash, equity, buying power and positions; `prices` values positions the broker cannot."""
+        """Cash, equity, buying power and positions now.
+
+        `prices` (symbol -> price) values positions the broker cannot value itself; a broker that
+        knows its own marks may ignore it. A read: writes nothing.
+        """
         ...
 
     def submit(self, order: Order) -> OrderResult:
-        """Send a market order (or return the existing one with the same client_order_id)."""
+        """Send a market order; return the broker's order (or the existing one with the same client_order_id).
+
+        The result is ACCEPTED (queued or working), FILLED, or REJECTED. A refusal raises BrokerRejected;
+        an answer that leaves unknown whether the order landed is settled by looking it up, never by
+        sending it twice.
+        """
         ...
 
     def find(self, client_order_id: str) -> OrderResult | None:
-        """The order with this client_order_id, or None when the broker never received it."""
+        """The order with this client_order_id as it is now, or None when the broker never received it."""
         ...
 
-    def is_shortable(self, symbol: str) -> bool: ...
+    def open_orders(self) -> list[BrokerOrder]:
+        """Orders accepted but neither fully filled nor dead (canceled, expired, rejected), oldest first.
+
+        A partially filled order that is still working is listed, with its `filled_qty`.
+        """
+        ...
+
+    def fills(self, since: datetime | None = None) -> list[Fill]:
+        """Executions, one per order that has filled shares, in fill order (oldest first).
+
+        A Fill carries the order's filled quantity so far and its average price, net of nothing
+        (commission apart). `since` keeps only fills with `filled_at >= since`. A read: it derives or
+        fetches fills, it does not record them.
+        """
+        ...
+
+    def cancel(self, client_order_id: str) -> OrderResult | None:
+        """Cancel an open order and return its state afterwards.
+
+        None when the broker never had the order. Canceling an order that is already filled or dead is
+        not an error: its state is returned unchanged (idempotent: a second cancel answers like the first).
+        A broker that cancels asynchronously may answer ACCEPTED while the cancel is pending.
+        """
+        ...
+
+    def is_shortable(self, symbol: str) -> bool:
+        """Whether `symbol` may be sold short on this account now; an unknown symbol is not shortable."""
+        ...

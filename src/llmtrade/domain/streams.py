@@ -14,7 +14,8 @@ collide with an old one and a reader cannot drift from its writer.
 | week:{week}:{part}                       | the week's stages (once)      | snapshot, research, pitches... |
 | week:{week}:checkpoint:{day}T{hh:mm}[:acct] | checkpoints (once)         | a checkpoint per account       |
 | week:{week}:done                         | `run-weekly`                  | the week's completion          |
-| paper:{account}                          | the paper broker              | its ledger (accepted, fills)   |
+| paper:{account}                          | the paper broker              | accepted and canceled orders   |
+| fill:{account}:{client_order_id}         | brokers.fills (once)          | the order's OrderFilled        |
 | valuations:{account}                     | valuations                    | equity marks                   |
 | breaker:{account}                        | the circuit breaker           | its state and transitions      |
 | trading                                  | `trading enable/disable`      | the kill switch                |
@@ -66,6 +67,11 @@ def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | Non
 
 def ledger_stream(account_id: str) -> str:
     return f"paper:{account_id}"
+
+
+def fill_stream(account_id: str, client_order_id: str) -> str:
+    """Write-once: the audit log's OrderFilled of one order (see brokers/fills.py)."""
+    return f"fill:{account_id}:{client_order_id}"
 
 
 def valuations_stream(account_id: str) -> str:

@@ -76,9 +76,10 @@ class Order(Record):
 
 
 class OrderStatus(StrEnum):
-    ACCEPTED = "accepted"  # queued (e.g. for the next open)
+    ACCEPTED = "accepted"  # queued (e.g. for the next open) or working: may still fill
     FILLED = "filled"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # refused, or ended by the broker (expired) without our asking
+    CANCELED = "canceled"  # ended by our cancel; any shares filled before it stay filled
 
 
 class OrderResult(Record):
@@ -88,6 +89,19 @@ class OrderResult(Record):
     filled_qty: int = 0
     fill_price: float | None = None
     message: str = ""
+
+
+class BrokerOrder(Record):
+    """An order a broker holds, as `Broker.open_orders()` lists it. Quantities are whole shares."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int = Field(gt=0)
+    status: OrderStatus
+    filled_qty: int = Field(default=0, ge=0)  # shares filled so far (a partial fill of a working order)
+    broker_order_id: str | None = None
+    submitted_at: datetime | None = None
 
 
 class Fill(Record):
@@ -134,6 +148,13 @@ class PaperOrderAccepted(EventPayload):
 
     order: Order
     fill_after: datetime
+
+
+class PaperOrderCanceled(EventPayload):
+    """The paper broker canceled a queued order before its fill time; it never fills."""
+
+    client_order_id: str
+    canceled_at: datetime
 
 
 class OrdersPlanned(EventPayload):

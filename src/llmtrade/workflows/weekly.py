@@ -7,11 +7,9 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from llmtrade.brokers.alpaca import AlpacaBroker
-from llmtrade.brokers.paper import PaperBroker
-from llmtrade.brokers.protocol import Broker
+from llmtrade.brokers.registry import open_broker
 from llmtrade.clock import Clock
-from llmtrade.config.models import BrokerKind, Config
+from llmtrade.config.models import Config
 from llmtrade.council.committee import Committee
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunStarted, WeekCompleted
@@ -97,45 +95,23 @@ def build_desks(
     *,
     live: bool,
 ) -> list[Desk]:
-    """One broker per account: Alpaca when the account's keys are set in a live run, else paper.
-
-    An offline run never touches a live account, whatever the config says."""
-    desks = []
-    shortable = frozenset(i.symbol for i in config.assets.universe if i.shortable)
-    for account in config.accounts.accounts:
-        keys = account.alpaca
-        key = settings.secret(keys.key_env) if keys else None
-        secret = settings.secret(keys.secret_env) if keys else None
-        use_alpaca = live and account.broker is not BrokerKind.PAPER and bool(key and secret)
-        if account.broker is BrokerKind.ALPACA and live and not use_alpaca:
-            raise OperationalError(
-                f"account {account.id} uses broker alpaca but {keys.key_env if keys else '?'} / "
-                f"{keys.secret_env if keys else '?'} are not set"
-            )
-        broker: Broker
-        if use_alpaca and key and secret:
-            broker = AlpacaBroker(
-                account.id,
-                key,
-                secret,
-                url_override=settings.alpaca_url,
-                timeout_seconds=config.accounts.alpaca.request_timeout_seconds,
-                live_trading_enabled=config.risk.live_trading_enabled,
-            )
-        else:
-            broker = PaperBroker(
-                account.id,
-                starting_cash=account.starting_cash,
+    """One broker per account, chosen by the broker registry (an offline run always gets paper)."""
+    return [
+        Desk(
+            account,
+            open_broker(
+                account,
+                live=live,
+                settings=settings,
+                config=config,
                 events=events,
                 clock=clock,
                 calendar=calendar,
                 prices=market,
-                slippage_bps=config.accounts.paper.slippage_bps,
-                commission_per_order=config.accounts.paper.commission_per_order,
-                shortable=shortable,
-            )
-        desks.append(Desk(account, broker))
-    return desks
+            ),
+        )
+        for account in config.accounts.accounts
+    ]
 
 
 def weekly_pipeline(

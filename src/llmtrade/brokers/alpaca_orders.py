@@ -1,0 +1,151 @@
+"""Alpaca's answers (alpaca-py models) as our records: orders, fills, positions, money.
+
+Kept apart from brokers/alpaca.py, which talks to Alpaca; this module only reads what came back.
+Nothing here imports alpaca-py: fields are read by name, enums by their string values, so importing
+the broker stays cheap. Money and quantities arrive as strings ("1000.5", "-10"); Decimal reads them
+without float noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmtrade.domain.trading import BrokerOrder, Fill, OrderResult, OrderStatus, Position, Side
+from llmtrade.errors import OperationalError
+
+# alpaca-py OrderStatus values, as strings so this module need not import alpaca-py. Everything that is
+# neither filled nor ended (new, accepted, pending_new, partially_filled, held, done_for_day,
+# pending_cancel, ...) is still working at Alpaca: ACCEPTED, and listed by GET /v2/orders?status=open.
+FILLED_STATUSES = frozenset({"filled"})
+CANCELED_STATUSES = frozenset({"canceled"})
+DEAD_STATUSES = frozenset({"rejected", "expired", "replaced", "stopped", "suspended"})
+
+
+def order_status(found: Any) -> OrderStatus:
+    status = enum_value(found.status)
+    if status in FILLED_STATUSES:
+        return OrderStatus.FILLED
+    if status in CANCELED_STATUSES:
+        return OrderStatus.CANCELED
+    if status in DEAD_STATUSES:
+        return OrderStatus.REJECTED
+    return OrderStatus.ACCEPTED
+
+
+def is_working(found: Any) -> bool:
+    return order_status(found) is OrderStatus.ACCEPTED
+
+
+def filled_qty(found: Any) -> int:
+    # Whole shares: we trade whole shares; a fractional remainder is not ours to account for.
+    return int(decimal(found.filled_qty) or 0)
+
+
+def to_result(found: Any) -> OrderResult:
+    """An alpaca-py Order as our OrderResult."""
+    status = enum_value(found.status)
+    done = filled_qty(found)
+    price = decimal(found.filled_avg_price)
+    message = f"alpaca status {status}"
+    if done > 0 and status not in FILLED_STATUSES:
+        message += f", {done} of {found.qty} filled"
+    return OrderResult(
+        client_order_id=found.client_order_id,
+        status=order_status(found),
+        broker_order_id=str(found.id),
+        filled_qty=done,
+        fill_price=float(price) if done > 0 and price is not None else None,
+        message=message,
+    )
+
+
+def to_broker_order(found: Any) -> BrokerOrder:
+    qty = decimal(found.qty)
+    if qty is None or int(qty) <= 0:
+        raise OperationalError(
+            f"alpaca sent order {found.client_order_id} without a whole share quantity ({found.qty!r})"
+        )
+    return BrokerOrder(
+        client_order_id=found.client_order_id,
+        symbol=found.symbol,
+        side=Side(enum_value(found.side)),
+        qty=int(qty),
+        status=order_status(found),
+        filled_qty=filled_qty(found),
+        broker_order_id=str(found.id),
+        submitted_at=found.submitted_at,
+    )
+
+
+def to_fill(found: Any, account_id: str) -> Fill | None:
+    """The order's execution so far (quantity and average price), or None when nothing has filled."""
+    done = filled_qty(found)
+    price = decimal(found.filled_avg_price)
+    if done <= 0 or price is None or price <= 0:
+        return None
+    # Alpaca stamps filled_at when the order is complete; a partial fill of a working order has only its
+    # last update time, which is when its latest shares filled.
+    when: datetime | None = found.filled_at or found.updated_at
+    if when is None:
+        raise OperationalError(f"alpaca sent filled order {found.client_order_id} without filled_at or updated_at")
+    return Fill(
+        client_order_id=found.client_order_id,
+        account_id=account_id,
+        symbol=found.symbol,
+        side=Side(enum_value(found.side)),
+        qty=done,
+        price=float(price),
+        commission=0.0,  # Alpaca charges no commission on US equities; regulatory fees are not per order
+        filled_at=when,
+    )
+
+
+def to_position(raw: Any, prices: Mapping[str, float]) -> Position | None:
+    """An alpaca-py Position as ours (signed whole shares), or None when less than one share is held."""
+    qty = decimal(raw.qty)
+    if qty is None:
+        raise OperationalError(f"alpaca sent position {raw.symbol} without a quantity")
+    # Alpaca sends a short as side "short" with a negative qty; trust the side even if the sign is missing.
+    signed = -abs(qty) if enum_value(raw.side) == "short" else abs(qty)
+    # Whole shares only: we trade whole shares, and a fractional remainder cannot be sold by our orders anyway.
+    whole = int(signed)
+    if whole == 0:
+        return None
+    avg = decimal(raw.avg_entry_price)
+    avg_price = float(avg) if avg is not None and avg > 0 else prices.get(raw.symbol)
+    if avg_price is None or avg_price <= 0:
+        raise OperationalError(f"alpaca sent position {raw.symbol} without an average entry price and none was given")
+    return Position(symbol=raw.symbol, qty=whole, avg_price=avg_price)
+
+
+def money(value: Any, field: str) -> float:
+    amount = decimal(value)
+    if amount is None:
+        raise OperationalError(f"alpaca sent no {field} (got {value!r})")
+    return float(amount)
+
+
+def decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def enum_value(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def short(exc: ValidationError) -> str:
+    """A one-line reason: pydantic's first error rather than its multi-line report."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]

@@ -1,0 +1,63 @@
+"""Putting a broker's fills in the audit log: once per order, for any broker, safe to run concurrently.
+
+Broker reads write nothing (brokers/protocol.py), so the OrderFilled events that make "what did
+account 3 trade on Thursday?" answerable from events are written here, explicitly. Each order's fill
+goes to a write-once stream of its own (`fill:{account}:{client_order_id}`) at expected version 0:
+two processes recording the same fill cannot both win, and the loser simply skips it, as
+pipeline/frozen.py `once` does for the week's stages.
+
+An order still working (a partial fill of an open order) is not recorded yet: its fill may still
+grow, and the audit log holds one OrderFilled per order with its final quantity and average price.
+It is recorded on the first call after the order is done (filled, canceled or expired).
+
+Call it wherever a run has looked at an account's fills (after execution, at a checkpoint, before a
+postmortem): it costs two reads when there is nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.brokers.protocol import Broker
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import fill_stream
+from llmtrade.domain.trading import Fill, OrderFilled
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_store import EventStore
+
+
+def recorded_fill_ids(events: EventStore, broker: Broker) -> set[str]:
+    """client_order_ids of the broker's fills already in the audit log (on any stream, older ledgers too)."""
+    found = events.read(account_id=broker.account_id, type=OrderFilled.event_type())
+    recorded = (OrderFilled.from_event(e) for e in found)
+    return {r.fill.client_order_id for r in recorded if r.broker == broker.name}
+
+
+def record_new_fills(events: EventStore, broker: Broker, *, week_id: date | None, run_id: str | None) -> list[Fill]:
+    """Append an OrderFilled event for each of the broker's fills not yet recorded; return those appended.
+
+    Idempotent and race-safe: a fill is written once per client_order_id whoever calls this and however
+    often. `week_id` and `run_id` label the events (the run that noticed the fill)."""
+    fills = broker.fills()
+    if not fills:
+        return []
+    done = recorded_fill_ids(events, broker)
+    still_working = {o.client_order_id for o in broker.open_orders()}
+    appended: list[Fill] = []
+    for fill in fills:
+        if fill.client_order_id in done or fill.client_order_id in still_working:
+            continue
+        stream = fill_stream(broker.account_id, fill.client_order_id)
+        event = NewEvent.of(
+            OrderFilled(fill=fill, broker=broker.name),
+            stream=stream,
+            week_id=week_id,
+            account_id=broker.account_id,
+            run_id=run_id,
+        )
+        try:
+            events.append([event], expected_versions={stream: 0})
+        except ConcurrencyError:
+            continue  # another process recorded it between our read and our write: once is enough
+        appended.append(fill)
+    return appended

@@ -1,0 +1,124 @@
+"""Brokers by name: accounts.yaml says `broker: paper | alpaca | auto`; one registry of factories builds them.
+
+The rules for which broker an account gets live here and nowhere else:
+- an offline run always gets paper, whatever the config says (an offline run never touches a live account);
+- a live run gets Alpaca when the account's broker is alpaca or auto and its keys are set; auto without
+  keys is paper;
+- broker alpaca in a live run without keys is an OperationalError naming the environment variables.
+
+Adding a broker is one module, one line in FACTORIES (and a BrokerKind value), and a fixture for the
+contract suite (a Venue in tests/brokers/venues.py). No code outside its module and this one knows its class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llmtrade.brokers.paper import OpeningPrices, PaperBroker
+from llmtrade.brokers.protocol import Broker
+from llmtrade.clock import Clock
+from llmtrade.config.models import Account, BrokerKind, Config
+from llmtrade.errors import OperationalError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.settings import Settings
+from llmtrade.storage.event_store import EventStore
+
+
+@dataclass(frozen=True)
+class BrokerContext:
+    """Everything a factory may need to build one account's broker."""
+
+    account: Account
+    settings: Settings
+    config: Config
+    events: EventStore
+    clock: Clock
+    calendar: TradingCalendar
+    prices: OpeningPrices
+
+
+Factory = Callable[[BrokerContext], Broker]
+
+
+def _paper(ctx: BrokerContext) -> Broker:
+    return PaperBroker(
+        ctx.account.id,
+        starting_cash=ctx.account.starting_cash,
+        events=ctx.events,
+        clock=ctx.clock,
+        calendar=ctx.calendar,
+        prices=ctx.prices,
+        slippage_bps=ctx.config.accounts.paper.slippage_bps,
+        commission_per_order=ctx.config.accounts.paper.commission_per_order,
+        shortable=frozenset(i.symbol for i in ctx.config.assets.universe if i.shortable),
+    )
+
+
+def _alpaca(ctx: BrokerContext) -> Broker:
+    # The module is cheap to import (alpaca-py itself loads on first use), but only live runs need it.
+    from llmtrade.brokers.alpaca import AlpacaBroker
+
+    key, secret = _keys(ctx.account, ctx.settings)
+    if not (key and secret):
+        raise OperationalError(_missing_keys(ctx.account))
+    return AlpacaBroker(
+        ctx.account.id,
+        key,
+        secret,
+        url_override=ctx.settings.alpaca_url,
+        timeout_seconds=ctx.config.accounts.alpaca.request_timeout_seconds,
+        live_trading_enabled=ctx.config.risk.live_trading_enabled,
+    )
+
+
+FACTORIES: dict[str, Factory] = {
+    BrokerKind.PAPER.value: _paper,
+    BrokerKind.ALPACA.value: _alpaca,
+}
+
+
+def broker_name(account: Account, *, live: bool, settings: Settings) -> str:
+    """The registry name of the broker this account gets in this run (see the module docstring)."""
+    if not live or account.broker is BrokerKind.PAPER:
+        return BrokerKind.PAPER.value
+    key, secret = _keys(account, settings)
+    if account.broker is BrokerKind.AUTO:
+        return BrokerKind.ALPACA.value if key and secret else BrokerKind.PAPER.value
+    if account.broker is BrokerKind.ALPACA and not (key and secret):
+        raise OperationalError(_missing_keys(account))
+    return account.broker.value
+
+
+def open_broker(
+    account: Account,
+    *,
+    live: bool,
+    settings: Settings,
+    config: Config,
+    events: EventStore,
+    clock: Clock,
+    calendar: TradingCalendar,
+    prices: OpeningPrices,
+) -> Broker:
+    """The account's broker for this run, built by the factory registered under its name."""
+    name = broker_name(account, live=live, settings=settings)
+    factory = FACTORIES.get(name)
+    if factory is None:
+        raise OperationalError(f"account {account.id}: no broker is registered as {name!r} ({', '.join(FACTORIES)})")
+    return factory(BrokerContext(account, settings, config, events, clock, calendar, prices))
+
+
+def _keys(account: Account, settings: Settings) -> tuple[str | None, str | None]:
+    keys = account.alpaca
+    if keys is None:
+        return None, None
+    return settings.secret(keys.key_env), settings.secret(keys.secret_env)
+
+
+def _missing_keys(account: Account) -> str:
+    keys = account.alpaca
+    return (
+        f"account {account.id} uses broker alpaca but {keys.key_env if keys else '?'} / "
+        f"{keys.secret_env if keys else '?'} are not set"
+    )
