@@ -20,7 +20,7 @@ from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.workflows import committee_stages, research_stages, trading_stages
+from llmtrade.workflows import committee_stages, execution, research_stages, trading_stages
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW
@@ -143,7 +143,7 @@ async def _killed(self: object, context: object) -> object:
 
 def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The crash falls between the broker accepting an order and our event recording it."""
-    original = trading_stages._send
+    original = execution._send
     calls = {"n": 0}
 
     def send_then_die(broker: Any, order: Any) -> Any:
@@ -151,7 +151,7 @@ def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch
         calls["n"] += 1
         raise SimulatedCrash  # in a worker thread; not an LlmtradeError, so nothing handles it
 
-    monkeypatch.setattr(trading_stages, "_send", send_then_die)
+    monkeypatch.setattr(execution, "_send", send_then_die)
     assert runner.invoke(app, ["run-weekly"]).exit_code != 0
     # Accounts execute in parallel: each may have had one order accepted but unrecorded at the crash.
     assert 1 <= calls["n"] <= 5
