@@ -88,7 +88,9 @@ def test_accounts_execute_in_parallel_and_each_order_is_sent_once(storage: Stora
     assert SlowBroker.peak > 1  # several accounts' submissions overlapped
     assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
     assert len(result.get(EXECUTED)) == len(ACCOUNTS)
-    asyncio.run(stage.run(context))  # a rerun sends nothing new
+    assert result.loaded == ()
+    rerun = asyncio.run(stage.run(context))  # a rerun sends nothing new
+    assert rerun.loaded == ("execution",)
     assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
 
 

@@ -123,6 +123,9 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     assert report["resumed_stages"] == [s for s in STAGES[: index + 1] if s != "execution"]
     completed_stages = Counter(e.payload["stage"] for e in _events(week, type="StageCompleted"))
     assert completed_stages[completed] == 2  # ran, then loaded on resume
+    # The resumed run's own stage events say which stages loaded their stored output.
+    rerun = _events(week, type="StageCompleted", run_id=report["run_id"])
+    assert [e.payload["stage"] for e in rerun if e.payload["loaded"]] == STAGES[: index + 1]
     calls = Counter(e.payload["role"] for e in _events(week, type="LLMCallCompleted"))
     assert calls == {"research": 2, "pm_pitch": 4, "peer_review": 12, "chairman_decision": 1}  # nothing asked twice
     submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in _events(week, type="OrderSubmitted")]

@@ -12,8 +12,10 @@ collide with an old one and a reader cannot drift from its writer.
 | market / market:{run_id}                 | market data                   | provider fallbacks, fetches    |
 | council:{run_id}                         | `council`                     | the general council            |
 | week:{week}:{part}                       | the week's stages (once)      | snapshot, research, pitches... |
-| week:{week}:checkpoint:{day}T{hh:mm}[:acct] | checkpoints (once)         | a checkpoint per account       |
-| week:{week}:postmortem[-reflections]    | the postmortem (once)         | owners' reflections, the report|
+| week:{week}:checkpoint:{day}T{hh:mm}:{acct} | checkpoint ask, then decide | judgement; verdict and plan |
+| week:{week}:checkpoint:{day}T{hh:mm}     | checkpoint complete (once)    | its completion marker          |
+| week:{week}:postmortem-reflections       | postmortem reflect (once)     | the owners' reflections        |
+| week:{week}:postmortem                   | postmortem record (once)      | the postmortem and its marker  |
 | week:{week}:done                         | `run-weekly`                  | the week's completion          |
 | paper:{account}                          | the paper broker              | its ledger (accepted, fills)   |
 | valuations:{account}                     | valuations                    | equity marks                   |

@@ -141,10 +141,8 @@ class ExecuteStage:
             return context.with_value(SENT, [])  # a dry run sends nothing
         bench = self.bench
         stream = week_stream(bench.week_id, ORDERS)
-        plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None and o.orders.orders]
-        ours = {order.client_order_id for plan in plans for order in plan.orders}
-        before = {r.order.client_order_id for r in recorded_orders(bench.events, stream)}
-        await execute_plans(
+        plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None]
+        already_sent = await execute_plans(
             bench.events,
             {d.account.id: d for d in bench.desks},
             plans,
@@ -154,10 +152,10 @@ class ExecuteStage:
             week_id=bench.week_id,
             run_id=bench.run_id,
         )
+        ours = {order.client_order_id for plan in plans for order in plan.orders}
         sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours]
         result = context.with_value(SENT, sent)
-        # Every order already recorded by an earlier run: nothing was sent now.
-        return result.with_loaded(self.name) if ours and ours <= before else result
+        return result.with_loaded(self.name) if already_sent else result
 
 
 class CompleteStage:

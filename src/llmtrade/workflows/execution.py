@@ -187,11 +187,15 @@ async def execute_plans(
     stream: str,
     week_id: date,
     run_id: str,
-) -> None:
+) -> bool:
     """Check every plan, then send them (accounts in parallel); raise if the kill switch held any back.
+    Returns True when there were orders and an earlier run had recorded every one (nothing new to send),
+    which is how a resumed stage knows it loaded rather than ran.
 
     Every check comes before any order goes out, so one account's stale plan stops them all."""
     plans = [p for p in plans if p.orders]
+    ours = {order.client_order_id for plan in plans for order in plan.orders}
+    already = ours <= {r.order.client_order_id for r in recorded_orders(events, stream)}
     for plan in plans:
         require_plan_still_fits(plan, desks[plan.account_id].broker, recorded_orders(events, stream))
     # Accounts are independent: their brokers' round trips overlap (brokers are synchronous clients).
@@ -211,6 +215,7 @@ async def execute_plans(
         )
     )
     stop_if_blocked(events, sum(blocked))
+    return bool(ours) and already
 
 
 def stop_if_blocked(events: EventStore, blocked: int) -> None:

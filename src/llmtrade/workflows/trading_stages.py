@@ -214,7 +214,7 @@ class ExecutionStage:
         if self.dry_run:
             return context.with_value(EXECUTED, [])
         stream = week_stream(self.week_id, ORDERS)
-        await execute_plans(
+        already_sent = await execute_plans(
             self.events,
             self.desks,
             context.get(PLANS),
@@ -224,4 +224,5 @@ class ExecutionStage:
             week_id=self.week_id,
             run_id=context.run_id,
         )
-        return context.with_value(EXECUTED, recorded_orders(self.events, stream))
+        result = context.with_value(EXECUTED, recorded_orders(self.events, stream))
+        return result.with_loaded(self.name) if already_sent else result
