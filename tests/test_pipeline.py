@@ -233,3 +233,23 @@ def test_a_stage_completed_event_written_before_the_loaded_field_still_loads(sto
         [NewEvent(type="StageCompleted", stream=run_stream("old"), payload={"stage": "research", "duration_ms": 1.0})]
     )
     assert StageCompleted.from_event(old[0]).loaded is False
+
+
+class Peeks:
+    """Reads the query without declaring it."""
+
+    name = "peeks"
+    reads = ()
+    writes = ()
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        context.get(QUERY)
+        return context
+
+
+def test_a_stage_sees_only_the_keys_it_declares_and_the_rest_flow_past_it(storage: Storage) -> None:
+    context = PipelineContext(run_id="r4").with_value(QUERY, "q")
+    with pytest.raises(StageError, match="pipeline context has no 'query'"):
+        asyncio.run(Pipeline([Peeks()], storage.events).run(context))
+    result = asyncio.run(Pipeline([Never(), Answer()], storage.events).run(context))
+    assert result.get(QUERY) == "q" and result.get(ANSWERS) == ["q-0", "q-1", "q-2"]

@@ -84,6 +84,20 @@ class PipelineContext(BaseModel):
     def with_report(self, report: StageReport) -> PipelineContext:
         return self.model_copy(update={"reports": (*self.reports, report)})
 
+    def only(self, keys: tuple[ContextKey[Any], ...]) -> PipelineContext:
+        """This context holding just `keys`: what a stage that declared them as its reads is shown."""
+        wanted = {key.name for key in keys}
+        return self.model_copy(
+            update={"values": MappingProxyType({k: v for k, v in self.values.items() if k in wanted})}
+        )
+
+    def merged(self, outputs: PipelineContext, keys: tuple[ContextKey[Any], ...]) -> PipelineContext:
+        """This context plus `outputs`' values for `keys` (and its loaded marks)."""
+        written = {key.name: outputs.values[key.name] for key in keys}
+        return self.model_copy(
+            update={"values": MappingProxyType({**self.values, **written}), "loaded": outputs.loaded}
+        )
+
     def keys(self) -> frozenset[str]:
         return frozenset(self.values)
 

@@ -62,11 +62,13 @@ class Pipeline:
             self._record(context, StageStarted(stage=stage.name))
             self._observer(stage.name, "started", None)
             started = time.perf_counter()
+            # The stage is shown only what it declared it reads, so an undeclared read fails at once.
+            visible = context.only(stage.reads)
             try:
-                result = await stage.run(context)
+                result = await stage.run(visible)
                 if not isinstance(result, PipelineContext):
                     raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
-                _require_outputs(stage, context, result)
+                _require_outputs(stage, visible, result)
             except Exception as exc:
                 elapsed = (time.perf_counter() - started) * 1000
                 self._record(
@@ -80,7 +82,7 @@ class Pipeline:
             self._record(context, StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded))
             self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
             report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
-            context = result.with_report(report)
+            context = context.merged(result, stage.writes).with_report(report)
         return context
 
     def _record(self, context: PipelineContext, payload: EventPayload) -> None:
@@ -96,15 +98,15 @@ def check_wiring(stages: Sequence[Stage], provided: set[str], source: str) -> No
         for key in stage.reads:
             if key.name in available:
                 continue
-            later = [s.name for s in stages[index:] if key.name in {k.name for k in s.writes}]
+            later = [s.name for s in stages[index + 1 :] if key.name in {k.name for k in s.writes}]
             hint = (
                 f"stage(s) {', '.join(later)} write it, but only after"
                 if later
                 else "no stage of this pipeline writes it"
             )
             raise PipelineWiringError(
-                f"stage {stage.name!r} reads {key.name!r}, which {source} do not provide and no earlier stage "
-                f"writes ({hint}; add it to the pipeline's inputs or put its writer first)",
+                f"stage {stage.name!r} reads {key.name!r}, which is neither in {source} nor written by an "
+                f"earlier stage ({hint}; add it to the pipeline's inputs or put its writer first)",
                 stage=stage.name,
                 key=key.name,
             )

@@ -8,6 +8,7 @@ A stage is one step of a Pipeline. It has:
   be provided by the caller (the pipeline's `inputs`, present in the initial context) or written by
   an earlier stage; the Pipeline checks this when it is built and again before its first stage runs,
   so a wiring mistake stops the run before any model is called or any order is sent.
+  The stage is shown only these keys: reading any other raises MissingContextKey.
 - `writes: tuple[ContextKey, ...]` -- every context key the stage sets. The returned context must
   hold each of them, and no key the stage did not declare (the Pipeline checks after the stage).
 - `async run(context) -> context` -- do the work (fanning out inside if it likes) and return a NEW
