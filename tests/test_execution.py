@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime
 from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
-from llmtrade.domain.trading import AccountSnapshot, Order, OrderResult, OrdersPlanned, OrderStatus, Side
+from llmtrade.domain.trading import AccountSnapshot, Fill, Order, OrderResult, OrdersPlanned, OrderStatus, Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.risk.controls import halted
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.trading_stages import EXECUTED, PLANS, Desk, ExecutionStage, revaluer, send_orders
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution import PRICES, revaluer, send_orders
+from llmtrade.workflows.trading_stages import EXECUTED, PLANS, ExecutionStage
 
 WEEK = date(2026, 1, 7)
 ACCOUNTS = load_config(None).config.accounts.accounts[:5]
@@ -52,6 +54,12 @@ class SlowBroker:
     def is_shortable(self, symbol: str) -> bool:
         return True
 
+    def open_orders(self) -> list[Order]:
+        return []
+
+    def fills(self, since: datetime | None = None) -> list[Fill]:
+        return []
+
 
 def test_accounts_execute_in_parallel_and_each_order_is_sent_once(storage: Storage) -> None:
     desks = [Desk(account, SlowBroker()) for account in ACCOUNTS]
@@ -74,13 +82,15 @@ def test_accounts_execute_in_parallel_and_each_order_is_sent_once(storage: Stora
         )
         for account in ACCOUNTS
     ]
-    context = PipelineContext(run_id="r", week_id=WEEK).with_value(PLANS, plans)
+    context = PipelineContext(run_id="r", week_id=WEEK).with_values((PLANS, plans), (PRICES, {"SPY": 100.0}))
     stage = ExecutionStage(desks, storage.events, WEEK, load_config(None).config, dry_run=False)
     result = asyncio.run(stage.run(context))
     assert SlowBroker.peak > 1  # several accounts' submissions overlapped
     assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
     assert len(result.get(EXECUTED)) == len(ACCOUNTS)
-    asyncio.run(stage.run(context))  # a rerun sends nothing new
+    assert result.loaded == ()
+    rerun = asyncio.run(stage.run(context))  # a rerun sends nothing new
+    assert rerun.loaded == ("execution",)
     assert [len(d.broker.submitted) for d in desks] == [1] * len(ACCOUNTS)
 
 

@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from llmtrade.domain.events import StageCompleted, StageFailed
+from llmtrade.domain.events import NewEvent, StageCompleted, StageFailed
 from llmtrade.domain.streams import run_stream
-from llmtrade.errors import MissingContextKey, StageError, TemporaryError
+from llmtrade.errors import MissingContextKey, PipelineWiringError, StageError, TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.storage.bootstrap import Storage
@@ -22,6 +22,8 @@ WEEK = date(2026, 1, 7)
 
 class Answer:
     name = "answer"
+    reads = (QUERY,)
+    writes = (ANSWERS,)
 
     def __init__(self) -> None:
         self.in_flight = 0
@@ -43,6 +45,8 @@ class Answer:
 
 class Never:
     name = "never"
+    reads = ()
+    writes = ()
     ran = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -52,6 +56,8 @@ class Never:
 
 class Broken:
     name = "broken"
+    reads = ()
+    writes = ()
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         raise TemporaryError("provider is down")
@@ -112,3 +118,138 @@ def test_a_failing_stage_is_recorded_and_wrapped_with_its_name(storage: Storage)
 def test_stage_names_must_be_unique(storage: Storage) -> None:
     with pytest.raises(ValueError, match="unique"):
         Pipeline([Answer(), Answer()], storage.events)
+
+
+# ---------------------------------------------------------------- the stage contract and the wiring
+
+
+class Loads:
+    """A stage whose output was stored by an earlier run: it marks itself loaded."""
+
+    name = "loads"
+    reads = (QUERY,)
+    writes = (ANSWERS,)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        return context.with_value(ANSWERS, ["stored"]).with_loaded(self.name)
+
+
+class Sloppy:
+    """Writes a key it never declared."""
+
+    name = "sloppy"
+    reads = ()
+    writes = ()
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        return context.with_value(ANSWERS, ["undeclared"])
+
+
+class Lazy:
+    """Declares a key it then does not write."""
+
+    name = "lazy"
+    reads = ()
+    writes = (ANSWERS,)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        return context
+
+
+class Needs:
+    """Reads the answers, which only the stage after it writes."""
+
+    name = "needs"
+    reads = (ANSWERS,)
+    writes = ()
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        return context
+
+
+class Undeclared:
+    name = "undeclared"
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        return context
+
+
+def test_a_missing_input_is_refused_when_the_pipeline_is_built(storage: Storage) -> None:
+    with pytest.raises(PipelineWiringError) as caught:
+        Pipeline([Answer()], storage.events, inputs=())
+    assert (caught.value.stage, caught.value.key) == ("answer", "query")
+    assert "stage 'answer' reads 'query'" in str(caught.value) and "no stage of this pipeline writes it" in str(
+        caught.value
+    )
+    Pipeline([Answer()], storage.events, inputs=(QUERY,))  # provided: fine
+
+
+def test_the_wiring_error_names_a_stage_that_writes_the_key_too_late(storage: Storage) -> None:
+    with pytest.raises(PipelineWiringError, match=r"stage\(s\) answer write it, but only after"):
+        Pipeline([Never(), Needs(), Answer()], storage.events, inputs=(QUERY,))
+    writes_query = type("AsksQuery", (Never,), {"name": "asks", "reads": (), "writes": (QUERY,)})
+    Pipeline([writes_query(), Answer()], storage.events, inputs=())  # an earlier stage provides it
+
+
+def test_run_refuses_a_context_without_the_declared_inputs_before_any_stage_starts(storage: Storage) -> None:
+    stage = Answer()
+    pipeline = Pipeline([stage], storage.events, inputs=(QUERY,))
+    with pytest.raises(PipelineWiringError, match="lacks declared input"):
+        asyncio.run(pipeline.run(PipelineContext(run_id="w1")))
+    undeclared = Pipeline([stage], storage.events)  # no inputs promised: checked against the context itself
+    with pytest.raises(PipelineWiringError, match="stage 'answer' reads 'query'"):
+        asyncio.run(undeclared.run(PipelineContext(run_id="w1")))
+    assert stage.peak_in_flight == 0
+    assert storage.events.read(run_id="w1") == []  # not even a StageStarted
+
+
+def test_a_stage_must_declare_what_it_reads_and_writes(storage: Storage) -> None:
+    with pytest.raises(PipelineWiringError, match="must declare `reads`"):
+        Pipeline([Undeclared()], storage.events)  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(("stage", "message"), [(Sloppy(), "without declaring it"), (Lazy(), "did not write it")])
+def test_a_stage_that_breaks_its_declaration_fails(storage: Storage, stage: object, message: str) -> None:
+    with pytest.raises(StageError, match=message):
+        asyncio.run(Pipeline([stage], storage.events).run(PipelineContext(run_id="w2")))  # type: ignore[list-item]
+    assert [e.type for e in storage.events.read(run_id="w2")] == ["StageStarted", "StageFailed"]
+
+
+def test_a_stage_that_loads_its_stored_output_is_reported_as_loaded(storage: Storage) -> None:
+    seen: list[tuple[str, str]] = []
+    pipeline = Pipeline(
+        [Loads(), Never()], storage.events, lambda stage, state, _: seen.append((stage, state)), inputs=(QUERY,)
+    )
+    result = asyncio.run(pipeline.run(PipelineContext(run_id="r3").with_value(QUERY, "q")))
+    assert result.loaded == ("loads",)
+    assert [(r.name, r.outcome) for r in result.reports] == [("loads", "loaded"), ("never", "ran")]
+    assert seen == [("loads", "started"), ("loads", "loaded"), ("never", "started"), ("never", "completed")]
+    completed = [StageCompleted.from_event(e) for e in storage.events.read(run_id="r3", type="StageCompleted")]
+    assert [(c.stage, c.loaded) for c in completed] == [("loads", True), ("never", False)]
+
+
+def test_a_stage_completed_event_written_before_the_loaded_field_still_loads(storage: Storage) -> None:
+    old = storage.events.append(
+        [NewEvent(type="StageCompleted", stream=run_stream("old"), payload={"stage": "research", "duration_ms": 1.0})]
+    )
+    assert StageCompleted.from_event(old[0]).loaded is False
+
+
+class Peeks:
+    """Reads the query without declaring it."""
+
+    name = "peeks"
+    reads = ()
+    writes = ()
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        context.get(QUERY)
+        return context
+
+
+def test_a_stage_sees_only_the_keys_it_declares_and_the_rest_flow_past_it(storage: Storage) -> None:
+    context = PipelineContext(run_id="r4").with_value(QUERY, "q")
+    with pytest.raises(StageError, match="pipeline context has no 'query'"):
+        asyncio.run(Pipeline([Peeks()], storage.events).run(context))
+    result = asyncio.run(Pipeline([Never(), Answer()], storage.events).run(context))
+    assert result.get(QUERY) == "q" and result.get(ANSWERS) == ["q-0", "q-1", "q-2"]

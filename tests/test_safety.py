@@ -18,7 +18,7 @@ from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.workflows.trading_stages import require_plan_still_fits
+from llmtrade.workflows.execution import require_plan_still_fits
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW

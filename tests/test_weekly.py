@@ -20,7 +20,7 @@ from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.workflows import committee_stages, research_stages, trading_stages
+from llmtrade.workflows import committee_stages, execution, research_stages, trading_stages
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW
@@ -123,6 +123,9 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     assert report["resumed_stages"] == [s for s in STAGES[: index + 1] if s != "execution"]
     completed_stages = Counter(e.payload["stage"] for e in _events(week, type="StageCompleted"))
     assert completed_stages[completed] == 2  # ran, then loaded on resume
+    # The resumed run's own stage events say which stages loaded their stored output.
+    rerun = _events(week, type="StageCompleted", run_id=report["run_id"])
+    assert [e.payload["stage"] for e in rerun if e.payload["loaded"]] == STAGES[: index + 1]
     calls = Counter(e.payload["role"] for e in _events(week, type="LLMCallCompleted"))
     assert calls == {"research": 2, "pm_pitch": 4, "peer_review": 12, "chairman_decision": 1}  # nothing asked twice
     submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in _events(week, type="OrderSubmitted")]
@@ -143,7 +146,7 @@ async def _killed(self: object, context: object) -> object:
 
 def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The crash falls between the broker accepting an order and our event recording it."""
-    original = trading_stages._send
+    original = execution._send
     calls = {"n": 0}
 
     def send_then_die(broker: Any, order: Any) -> Any:
@@ -151,7 +154,7 @@ def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch
         calls["n"] += 1
         raise SimulatedCrash  # in a worker thread; not an LlmtradeError, so nothing handles it
 
-    monkeypatch.setattr(trading_stages, "_send", send_then_die)
+    monkeypatch.setattr(execution, "_send", send_then_die)
     assert runner.invoke(app, ["run-weekly"]).exit_code != 0
     # Accounts execute in parallel: each may have had one order accepted but unrecorded at the crash.
     assert 1 <= calls["n"] <= 5

@@ -106,6 +106,17 @@ class MissingContextKey(LlmtradeError):
         super().__init__(f"pipeline context has no {key!r}; it holds {have}")
 
 
+class PipelineWiringError(OperationalError):
+    """A pipeline whose stages do not fit together: a stage reads a key that neither the caller provides
+    nor an earlier stage writes (raised before any stage runs, so before any model is called), or a
+    stage that did not write what it declared."""
+
+    def __init__(self, message: str, *, stage: str, key: str):
+        self.stage = stage
+        self.key = key
+        super().__init__(f"pipeline wiring: {message}")
+
+
 class StageError(LlmtradeError):
     """A pipeline stage raised; carries the stage's name and keeps the original as __cause__."""
 

@@ -95,6 +95,15 @@ class PostmortemWritten(EventPayload):
     postmortem: Postmortem
 
 
+class PostmortemReflected(EventPayload):
+    """An owner's reflection on its account's week (None when it failed to answer), stored before the
+    postmortem is written, so a postmortem resumed after a crash does not ask the owner again."""
+
+    account_id: str
+    reflection: PostmortemAnswer | None
+    error: str | None = None
+
+
 class PostmortemCompleted(EventPayload):
     week_id: date
     run_id: str

@@ -121,6 +121,9 @@ class StageStarted(EventPayload):
 class StageCompleted(EventPayload):
     stage: str
     duration_ms: float
+    # True when the stage found its write-once output stored and loaded it (a resumed run);
+    # events written before this field existed load as False.
+    loaded: bool = False
 
 
 class StageFailed(EventPayload):

@@ -12,7 +12,10 @@ collide with an old one and a reader cannot drift from its writer.
 | market / market:{run_id}                 | market data                   | provider fallbacks, fetches    |
 | council:{run_id}                         | `council`                     | the general council            |
 | week:{week}:{part}                       | the week's stages (once)      | snapshot, research, pitches... |
-| week:{week}:checkpoint:{day}T{hh:mm}[:acct] | checkpoints (once)         | a checkpoint per account       |
+| week:{week}:checkpoint:{day}T{hh:mm}:{acct} | checkpoint ask, then decide | judgement; verdict and plan |
+| week:{week}:checkpoint:{day}T{hh:mm}     | checkpoint complete (once)    | its completion marker          |
+| week:{week}:postmortem-reflections       | postmortem reflect (once)     | the owners' reflections        |
+| week:{week}:postmortem                   | postmortem record (once)      | the postmortem and its marker  |
 | week:{week}:done                         | `run-weekly`                  | the week's completion          |
 | paper:{account}                          | the paper broker              | accepted and canceled orders   |
 | fill:{account}:{client_order_id}         | brokers.fills (once)          | the order's OrderFilled        |
@@ -37,6 +40,7 @@ RISK = "risk"
 ORDERS = "orders"
 DONE = "done"
 POSTMORTEM = "postmortem"
+POSTMORTEM_REFLECTIONS = "postmortem-reflections"
 
 
 def run_stream(run_id: str) -> str:
@@ -63,6 +67,15 @@ def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | Non
     """One account's checkpoint at `day` `time` (HH:MM, New York); without an account, its completion marker."""
     suffix = f":{account_id}" if account_id else ""
     return week_stream(week_id, f"checkpoint:{day}T{time}{suffix}")
+
+
+def postmortem_stream(week_id: date) -> str:
+    return week_stream(week_id, POSTMORTEM)
+
+
+def postmortem_reflections_stream(week_id: date) -> str:
+    """The owners' reflections, stored by the postmortem's reflect stage before the report is written."""
+    return week_stream(week_id, POSTMORTEM_REFLECTIONS)
 
 
 def ledger_stream(account_id: str) -> str:

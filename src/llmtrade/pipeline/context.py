@@ -10,7 +10,7 @@ from __future__ import annotations
 import typing
 from datetime import date
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -36,12 +36,26 @@ class ContextKey(Generic[T]):
         return f"ContextKey({self.name!r})"
 
 
+class StageReport(BaseModel):
+    """How one stage of a run went: it did its work now (`ran`) or found its output stored (`loaded`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    outcome: Literal["ran", "loaded"]
+    seconds: float
+
+
 class PipelineContext(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     run_id: str
     week_id: date | None = None
     values: MappingProxyType[str, Any] = Field(default_factory=lambda: MappingProxyType({}))
+    # Names of the stages that found their output stored (set by the stages themselves) ...
+    loaded: tuple[str, ...] = ()
+    # ... and one report per finished stage, in order (appended by the Pipeline).
+    reports: tuple[StageReport, ...] = ()
 
     @field_validator("values", mode="before")
     @classmethod
@@ -60,6 +74,32 @@ class PipelineContext(BaseModel):
     def with_value(self, key: ContextKey[T], value: T) -> PipelineContext:
         key.check(value)
         return self.model_copy(update={"values": MappingProxyType({**self.values, key.name: value})})
+
+    def with_loaded(self, stage: str) -> PipelineContext:
+        """This context, noting that `stage` loaded its stored output instead of working again."""
+        if stage in self.loaded:
+            return self
+        return self.model_copy(update={"loaded": (*self.loaded, stage)})
+
+    def with_report(self, report: StageReport) -> PipelineContext:
+        return self.model_copy(update={"reports": (*self.reports, report)})
+
+    def only(self, keys: tuple[ContextKey[Any], ...]) -> PipelineContext:
+        """This context holding just `keys`: what a stage that declared them as its reads is shown."""
+        wanted = {key.name for key in keys}
+        return self.model_copy(
+            update={"values": MappingProxyType({k: v for k, v in self.values.items() if k in wanted})}
+        )
+
+    def merged(self, outputs: PipelineContext, keys: tuple[ContextKey[Any], ...]) -> PipelineContext:
+        """This context plus `outputs`' values for `keys` (and its loaded marks)."""
+        written = {key.name: outputs.values[key.name] for key in keys}
+        return self.model_copy(
+            update={"values": MappingProxyType({**self.values, **written}), "loaded": outputs.loaded}
+        )
+
+    def keys(self) -> frozenset[str]:
+        return frozenset(self.values)
 
     def with_values(self, *pairs: tuple[ContextKey[Any], Any]) -> PipelineContext:
         context = self

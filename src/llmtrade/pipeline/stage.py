@@ -1,15 +1,40 @@
-"""A Stage: a name and an async `run(context) -> context`. Stages may fan out inside themselves."""
+"""What a stage is: the source of truth for every Stage in llmtrade.
+
+A stage is one step of a Pipeline. It has:
+
+- `name: str` -- unique within its pipeline; it names the stage's StageStarted/StageCompleted/
+  StageFailed events on the run stream and its line in progress output.
+- `reads: tuple[ContextKey, ...]` -- every context key the stage reads with `context.get`. Each must
+  be provided by the caller (the pipeline's `inputs`, present in the initial context) or written by
+  an earlier stage; the Pipeline checks this when it is built and again before its first stage runs,
+  so a wiring mistake stops the run before any model is called or any order is sent.
+  The stage is shown only these keys: reading any other raises MissingContextKey.
+- `writes: tuple[ContextKey, ...]` -- every context key the stage sets. The returned context must
+  hold each of them, and no key the stage did not declare (the Pipeline checks after the stage).
+- `async run(context) -> context` -- do the work (fanning out inside if it likes) and return a NEW
+  context (PipelineContext is frozen) holding the stage's outputs.
+
+A stage whose output is written once (a week stream, a checkpoint stream) and that found it already
+stored returns `context.with_loaded(self.name)`: the Pipeline then reports the stage as loaded
+rather than ran (StageCompleted.loaded, `PipelineContext.loaded`, `PipelineContext.reports`), so a
+resumed run can say which stages it skipped without re-reading the streams.
+
+Stages hold their collaborators (gateway, events, brokers) from construction; the context carries
+only values that flow between stages.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from llmtrade.pipeline.context import PipelineContext
+from llmtrade.pipeline.context import ContextKey, PipelineContext
 
 
 @runtime_checkable
 class Stage(Protocol):
     name: str
+    reads: tuple[ContextKey[Any], ...]
+    writes: tuple[ContextKey[Any], ...]
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         """Do this stage's work and return a new context holding its outputs."""

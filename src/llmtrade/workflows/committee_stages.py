@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmtrade.clock import Clock
 from llmtrade.council.committee import Committee, aggregate_scores
 from llmtrade.domain.committee import (
@@ -32,12 +34,13 @@ DECISION = ContextKey("decision", Decision)
 
 
 def _degrade(context: PipelineContext, *notes: str) -> list[str]:
-    previous = context.get(DEGRADED) if context.has(DEGRADED) else []
-    return [*previous, *notes]
+    return [*context.get(DEGRADED), *notes]
 
 
 class _CommitteeStage:
     name = ""
+    reads: tuple[ContextKey[Any], ...] = ()
+    writes: tuple[ContextKey[Any], ...] = ()
 
     def __init__(self, committee: Committee, events: EventStore, clock: Clock):
         self.committee = committee
@@ -50,6 +53,8 @@ class _CommitteeStage:
 
 class PitchStage(_CommitteeStage):
     name = "pitches"
+    reads = (RESEARCH_PACKS, DEGRADED)
+    writes = (PITCHES, FAILED_PMS, DEGRADED)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         packs = context.get(RESEARCH_PACKS)
@@ -75,7 +80,7 @@ class PitchStage(_CommitteeStage):
                 ),
             ]
 
-        stored, _ = await once(
+        stored, built = await once(
             self.events,
             self._stream("pitches"),
             build,
@@ -90,13 +95,16 @@ class PitchStage(_CommitteeStage):
         if not pitches:
             raise OperationalError("every PM failed to pitch: " + "; ".join(f"{f.pm_id}: {f.error}" for f in failed))
         notes = [f"PM {f.pm_id} ({f.model}) failed to pitch; account {f.account_id} stays flat" for f in failed]
-        return context.with_values(
+        result = context.with_values(
             (PITCHES, pitches), (FAILED_PMS, [f.pm_id for f in failed]), (DEGRADED, _degrade(context, *notes))
         )
+        return result if built else result.with_loaded(self.name)
 
 
 class ReviewStage(_CommitteeStage):
     name = "peer_review"
+    reads = (PITCHES, RESEARCH_PACKS, DEGRADED)
+    writes = (REVIEWS, SCORES, DEGRADED)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         pitches = context.get(PITCHES)
@@ -119,7 +127,7 @@ class ReviewStage(_CommitteeStage):
                 ReviewsAggregated(scores=aggregate_scores(pitches, reviews)),
             ]
 
-        stored, _ = await once(
+        stored, built = await once(
             self.events, self._stream("reviews"), build, week_id=self.committee.week_id, run_id=context.run_id
         )
         reviews = [ReviewSubmitted.from_event(e).review for e in stored if e.type == ReviewSubmitted.event_type()]
@@ -128,11 +136,14 @@ class ReviewStage(_CommitteeStage):
             ReviewsAggregated.from_event(e).scores for e in stored if e.type == ReviewsAggregated.event_type()
         )
         notes = [f"review by {f.reviewer_pm_id} failed: {f.error}" for f in failed]
-        return context.with_values((REVIEWS, reviews), (SCORES, scores), (DEGRADED, _degrade(context, *notes)))
+        result = context.with_values((REVIEWS, reviews), (SCORES, scores), (DEGRADED, _degrade(context, *notes)))
+        return result if built else result.with_loaded(self.name)
 
 
 class ChairmanStage(_CommitteeStage):
     name = "chairman"
+    reads = (PITCHES, REVIEWS, SCORES, RESEARCH_PACKS)
+    writes = (DECISION,)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         pitches, reviews, scores = context.get(PITCHES), context.get(REVIEWS), context.get(SCORES)
@@ -142,7 +153,7 @@ class ChairmanStage(_CommitteeStage):
             decision, labels = await self.committee.decide(pitches, reviews, scores, packs, self.clock.now())
             return [DecisionMade(decision=decision, labels=labels)]
 
-        stored, _ = await once(
+        stored, built = await once(
             self.events,
             self._stream("decision"),
             build,
@@ -150,4 +161,5 @@ class ChairmanStage(_CommitteeStage):
             run_id=context.run_id,
             account_of=lambda _: self.committee.chairman.account,
         )
-        return context.with_value(DECISION, DecisionMade.from_event(stored[0]).decision)
+        result = context.with_value(DECISION, DecisionMade.from_event(stored[0]).decision)
+        return result if built else result.with_loaded(self.name)

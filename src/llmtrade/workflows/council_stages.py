@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmtrade.council.general import GeneralCouncil, MemberFailure, Verdict
 from llmtrade.domain.council import (
     CouncilAnswer,
@@ -27,6 +29,8 @@ VERDICT = ContextKey("council_verdict", Verdict)
 
 class _CouncilStage:
     name = ""
+    reads: tuple[ContextKey[Any], ...] = ()
+    writes: tuple[ContextKey[Any], ...] = ()
 
     def __init__(self, council: GeneralCouncil, events: EventSink):
         self.council = council
@@ -47,6 +51,8 @@ class _CouncilStage:
 
 class AnswersStage(_CouncilStage):
     name = "answers"
+    reads = (QUERY,)
+    writes = (ANSWERS, FAILURES)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         answers, failures = await self.council.answers(context.get(QUERY))
@@ -58,6 +64,8 @@ class AnswersStage(_CouncilStage):
 
 class RankingsStage(_CouncilStage):
     name = "rankings"
+    reads = (QUERY, ANSWERS, FAILURES)
+    writes = (RANKINGS, STANDINGS, FAILURES)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         rankings, failures = await self.council.rankings(context.get(QUERY), context.get(ANSWERS))
@@ -80,6 +88,8 @@ class RankingsStage(_CouncilStage):
 
 class ChairmanStage(_CouncilStage):
     name = "chairman"
+    reads = (QUERY, ANSWERS, STANDINGS)
+    writes = (VERDICT,)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         verdict = await self.council.conclude(context.get(QUERY), context.get(ANSWERS), context.get(STANDINGS))

@@ -60,6 +60,8 @@ def _week(context: PipelineContext) -> date:
 
 class MarketSnapshotStage:
     name = "market_snapshot"
+    reads = (ASOF,)
+    writes = (SNAPSHOT,)
 
     def __init__(self, market: MarketData, symbols: list[str], events: EventStore):
         self.market = market
@@ -72,12 +74,16 @@ class MarketSnapshotStage:
         async def build() -> list[EventPayload]:
             return [MarketSnapshotTaken(snapshot=take_snapshot(self.market, self.symbols, context.get(ASOF)))]
 
-        stored, _ = await once(self.events, snapshot_stream(week_id), build, week_id=week_id, run_id=context.run_id)
-        return context.with_value(SNAPSHOT, MarketSnapshotTaken.from_event(stored[0]).snapshot)
+        stored, built = await once(self.events, snapshot_stream(week_id), build, week_id=week_id, run_id=context.run_id)
+        result = context.with_value(SNAPSHOT, MarketSnapshotTaken.from_event(stored[0]).snapshot)
+        return result if built else result.with_loaded(self.name)
 
 
 class ResearchStage:
     name = "research"
+    reads = (SNAPSHOT, ASOF)
+    # Research starts the run's list of degradations; later stages add to it.
+    writes = (RESEARCH_PACKS, DEGRADED)
 
     def __init__(
         self,
@@ -95,7 +101,7 @@ class ResearchStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         week_id = _week(context)
-        stored, _ = await once(
+        stored, built = await once(
             self.events,
             research_stream(week_id),
             lambda: self._research(context, week_id),
@@ -109,8 +115,8 @@ class ResearchStage:
         missing = len(self.providers) - len(packs)
         if missing > 0:
             degraded.append(f"research: {missing} of {len(self.providers)} providers failed")
-        previous = context.get(DEGRADED) if context.has(DEGRADED) else []
-        return context.with_values((RESEARCH_PACKS, packs), (DEGRADED, [*previous, *degraded]))
+        result = context.with_values((RESEARCH_PACKS, packs), (DEGRADED, degraded))
+        return result if built else result.with_loaded(self.name)
 
     async def _research(self, context: PipelineContext, week_id: date) -> list[EventPayload]:
         snapshot = context.get(SNAPSHOT)

@@ -23,8 +23,9 @@ from llmtrade.pipeline.pipeline import Pipeline, StageObserver
 from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import ChairmanStage, PitchStage, ReviewStage
-from llmtrade.workflows.research_stages import MarketSnapshotStage, ResearchStage
-from llmtrade.workflows.trading_stages import Desk, ExecutionStage, RiskStage
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.research_stages import ASOF, MarketSnapshotStage, ResearchStage
+from llmtrade.workflows.trading_stages import ExecutionStage, RiskStage
 from llmtrade.workflows.workbench import Workbench
 
 if TYPE_CHECKING:
@@ -139,4 +140,5 @@ def weekly_pipeline(
         ],
         events,
         observer,
+        inputs=(ASOF,),
     )

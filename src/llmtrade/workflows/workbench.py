@@ -10,7 +10,7 @@ from llmtrade.llm.gateway import LLMGateway
 from llmtrade.market.service import MarketData
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows.trading_stages import Desk
+from llmtrade.workflows.desk import Desk
 
 
 @dataclass(frozen=True)

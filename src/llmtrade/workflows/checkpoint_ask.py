@@ -1,0 +1,257 @@
+"""The checkpoint's first two stages: prepare each account (in code), then ask the owners.
+
+prepare: prices now; for every account whose checkpoint is not stored yet, its valuation (the
+breaker sees it), the week's frozen trade, the watched indicators now, and the machine-checkable
+invalidation rule, evaluated in code. Accounts with nothing to judge are skipped with a reason.
+ask: the owners of the prepared accounts, in parallel (an account whose rule holds exits without
+asking anyone). Each account's checkpoint (CheckpointTaken, or CheckpointSkipped) is the first event
+of its write-once stream, stored before anything is decided, so a rerun never asks an owner twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from llmtrade.agents import checkpointer
+from llmtrade.config.models import AccountRole
+from llmtrade.domain.checkpoints import (
+    Checkpoint,
+    CheckpointAnswer,
+    CheckpointSkipped,
+    CheckpointTaken,
+)
+from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
+from llmtrade.domain.streams import checkpoint_stream
+from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict
+from llmtrade.fanout import gather_settled
+from llmtrade.llm.gateway import CallSite
+from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
+from llmtrade.workflows.frozen_trade import FrozenTrade, current_prices, frozen_trade, indicator_values
+from llmtrade.workflows.workbench import Workbench
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One account's checkpoint as it stands: judged (checkpoint) or skipped, then decided (verdict, orders)."""
+
+    account_id: str
+    checkpoint: Checkpoint | None
+    skipped: str | None
+    orders: OrdersPlanned | None
+    verdict: RiskVerdict | None
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Which checkpoint: the New York day and the configured time (HH:MM)."""
+
+    day: date
+    time: str
+
+    def stream(self, week_id: date, account_id: str | None = None) -> str:
+        return checkpoint_stream(week_id, self.day, self.time, account_id)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An account ready to be judged: everything its owner is shown, computed in code."""
+
+    desk: Desk
+    account: AccountSnapshot
+    frozen: FrozenTrade
+    values: dict[str, float | None]
+    before: int
+    pnl_pct: float
+    triggered: bool
+    flipped: bool
+
+
+STORED = ContextKey("checkpoint_stored", dict[str, Outcome])  # accounts whose checkpoint a run stored earlier
+ASKING = ContextKey("checkpoint_asking", list[Prepared])  # accounts whose owner (or rule) judges now
+SKIPS = ContextKey("checkpoint_skips", dict[str, str])  # accounts skipped now, and why
+ANSWERED = ContextKey("checkpoint_answered", dict[str, Outcome])  # every account, judged or skipped
+
+
+def outcome_from(account_id: str, stored: list[StoredEvent]) -> Outcome:
+    """An account's checkpoint as far as its stream holds it (the decision may be missing after a crash)."""
+    checkpoint = next(
+        (CheckpointTaken.from_event(e).checkpoint for e in stored if e.type == CheckpointTaken.event_type()), None
+    )
+    skipped = next(
+        (CheckpointSkipped.from_event(e).reason for e in stored if e.type == CheckpointSkipped.event_type()), None
+    )
+    verdict = next((RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()), None)
+    orders = next((OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()), None)
+    return Outcome(account_id, checkpoint, skipped, orders, verdict)
+
+
+def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: FrozenTrade) -> int:
+    """The latest checkpoint's conviction for the account this week, else Wednesday's."""
+    taken = [
+        CheckpointTaken.from_event(e).checkpoint
+        for e in events.read(week_id=week_id, account_id=account_id, type=CheckpointTaken.event_type())
+    ]
+    return taken[-1].conviction_after if taken else frozen.conviction
+
+
+class PrepareStage:
+    name = "prepare"
+    reads = ()
+    writes = (PRICES, STORED, ASKING, SKIPS)
+
+    def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
+        self.bench = bench
+        self.slot = slot
+        self.dry_run = dry_run
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench = self.bench
+        prices = current_prices(bench.market, bench.config.assets.symbols, bench.now)
+        stored: dict[str, Outcome] = {}
+        asking: list[Prepared] = []
+        skips: dict[str, str] = {}
+        for desk in bench.desks:
+            account_id = desk.account.id
+            found = bench.events.read_stream(self.slot.stream(bench.week_id, account_id))
+            if found:
+                stored[account_id] = outcome_from(account_id, found)  # judged by an earlier run: not again
+                continue
+            prepared = self._prepare(desk, prices)
+            if isinstance(prepared, str):
+                skips[account_id] = prepared
+            else:
+                asking.append(prepared)
+        result = context.with_values((PRICES, prices), (STORED, stored), (ASKING, asking), (SKIPS, skips))
+        return result if asking or skips else result.with_loaded(self.name)
+
+    def _prepare(self, desk: Desk, prices: dict[str, float]) -> Prepared | str:
+        """The account ready to be judged, or why there is nothing to judge."""
+        bench = self.bench
+        if desk.account.role is AccountRole.FLAT:
+            return "FLAT baseline: never trades"
+        account = desk.broker.account(prices)
+        if queued_order_ids(desk):
+            return "orders still queued for the open: nothing to judge yet"
+        if not self.dry_run:
+            value_account(
+                bench.events,
+                desk,
+                account,
+                bench.config,
+                occasion=f"checkpoint {self.slot.day} {self.slot.time}",
+                week_id=bench.week_id,
+                run_id=bench.run_id,
+            )
+        frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config)
+        if frozen is None:
+            return "no trade frozen for this week (was run-weekly run?)"
+        position = account.positions.get(frozen.instrument)
+        if position is None or position.qty == 0:
+            return f"flat: no {frozen.instrument} position held"
+        price = prices[frozen.instrument]
+        pnl_pct = (price / position.avg_price - 1) * (1 if position.qty > 0 else -1)
+        values = indicator_values(bench.market, frozen.instrument, bench.now, price, pnl_pct)
+        before = conviction_now(bench.events, bench.week_id, desk.account.id, frozen)
+        if before == 0 or (before > 0) != (position.qty > 0):
+            before = 1 if position.qty > 0 else -1  # the position is the truth; conviction follows its side
+        # After a FLIP the frozen stop and thresholds argue for the other side: they no longer apply.
+        flipped = (position.qty > 0) != (frozen.conviction > 0)
+        rule = frozen.invalidation.rule
+        observed = values.get(rule.indicator)
+        triggered = not flipped and observed is not None and rule.holds(observed)
+        return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped)
+
+
+class AskStage:
+    name = "ask"
+    reads = (STORED, ASKING, SKIPS)
+    writes = (ANSWERED,)
+
+    def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
+        self.bench = bench
+        self.slot = slot
+        self.dry_run = dry_run
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        asking = context.get(ASKING)
+        answered, failed = await gather_settled([p.desk.account.id for p in asking], [self._ask(p) for p in asking])
+        answers = dict(answered)
+        new: dict[str, Outcome] = {}
+        for prepared in asking:
+            account_id = prepared.desk.account.id
+            if account_id in answers:
+                new[account_id] = Outcome(account_id, self._checkpoint(prepared, answers[account_id]), None, None, None)
+        for account_id, error in failed:
+            new[account_id] = Outcome(account_id, None, f"owner failed to answer: {error}", None, None)
+        for account_id, reason in context.get(SKIPS).items():
+            new[account_id] = Outcome(account_id, None, reason, None, None)
+        if new and not self.dry_run:
+            self._store(new)
+        result = context.with_value(ANSWERED, {**context.get(STORED), **new})
+        return result if new else result.with_loaded(self.name)
+
+    def _store(self, new: dict[str, Outcome]) -> None:
+        """Each account's judgement opens its checkpoint stream; all accounts in one transaction."""
+        bench = self.bench
+        batch = []
+        for account_id, outcome in new.items():
+            payload: EventPayload = (
+                CheckpointTaken(checkpoint=outcome.checkpoint)
+                if outcome.checkpoint is not None
+                else CheckpointSkipped(account_id=account_id, reason=outcome.skipped or "")
+            )
+            stream = self.slot.stream(bench.week_id, account_id)
+            batch.append(
+                NewEvent.of(payload, stream=stream, week_id=bench.week_id, run_id=bench.run_id, account_id=account_id)
+            )
+        bench.events.append(batch, expected_versions={event.stream: 0 for event in batch})
+
+    async def _ask(self, prepared: Prepared) -> CheckpointAnswer:
+        if prepared.triggered:
+            rule = prepared.frozen.invalidation.rule
+            reason = f"invalidation rule holds: {rule.describe()} (now {prepared.values.get(rule.indicator):.4g})"
+            return CheckpointAnswer(action="EXIT", conviction_after=0, reason_delta=reason)
+        bench = self.bench
+        site = CallSite(
+            role=checkpointer.ROLE, run_id=bench.run_id, week_id=bench.week_id, account_id=prepared.desk.account.id
+        )
+        return await checkpointer.check(
+            bench.gateway,
+            bench.prompts,
+            prepared.frozen.owner,
+            instrument=prepared.frozen.instrument,
+            direction="LONG" if prepared.before > 0 else "SHORT",
+            conviction=prepared.before,
+            thesis=(
+                [f"Flipped at an earlier checkpoint against Wednesday's thesis: {b}" for b in prepared.frozen.thesis]
+                if prepared.flipped
+                else prepared.frozen.thesis
+            ),
+            watched=[] if prepared.flipped else prepared.frozen.watched,
+            values=prepared.values,
+            pnl_pct=prepared.pnl_pct,
+            time=self.slot.time,
+            site=site,
+        )
+
+    def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
+        bench, account_id = self.bench, prepared.desk.account.id
+        return Checkpoint(
+            checkpoint_id=f"{bench.week_id}:{self.slot.day}T{self.slot.time}:{account_id}",
+            week_id=bench.week_id,
+            day=self.slot.day,
+            time=self.slot.time,
+            account_id=account_id,
+            instrument=prepared.frozen.instrument,
+            conviction_before=prepared.before,
+            conviction_after=answer.conviction_after,
+            action=answer.action,
+            reason_delta=answer.reason_delta,
+            indicators_snapshot=prepared.values,
+            invalidation_triggered=prepared.triggered,
+            decided_by="invalidation_rule" if prepared.triggered else "owner",
+        )

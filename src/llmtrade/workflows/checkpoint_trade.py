@@ -1,0 +1,187 @@
+"""The checkpoint's last three stages: decide (risk gate and order plan), execute, complete.
+
+decide: every judged account whose action trades (EXIT, FLIP, REDUCE) goes through the risk gate;
+its verdict and order plan follow its judgement on its checkpoint stream, written once, so a rerun
+plans nothing twice. execute: the plans are sent through workflows/execution.py, the same code as
+the weekly run's (nothing already recorded is sent again). complete: the checkpoint's marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from llmtrade.brokers.order_plan import plan_orders
+from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import ORDERS, week_stream
+from llmtrade.domain.trading import (
+    AccountSnapshot,
+    OrderRejected,
+    OrdersPlanned,
+    OrderSubmitted,
+    RiskChecked,
+    RiskVerdict,
+    TradeIntent,
+)
+from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.risk import gate as risk
+from llmtrade.risk.controls import halted
+from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, Outcome, Slot
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution import PRICES, execute_plans, recorded_orders
+from llmtrade.workflows.workbench import Workbench
+
+OUTCOMES = ContextKey("checkpoint_outcomes", list[Outcome])  # every account, in the desks' order
+SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # this checkpoint's orders
+
+
+class DecideStage:
+    name = "decide"
+    reads = (ANSWERED, ASKING, PRICES)
+    writes = (OUTCOMES,)
+
+    def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
+        self.bench = bench
+        self.slot = slot
+        self.dry_run = dry_run
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench, prices, answered = self.bench, context.get(PRICES), context.get(ANSWERED)
+        # The accounts judged in this run were valued moments ago; one resumed after a crash is read again.
+        snapshots = {p.desk.account.id: p.account for p in context.get(ASKING)}
+        outcomes: list[Outcome] = []
+        decided: list[Outcome] = []
+        for desk in bench.desks:
+            outcome = answered[desk.account.id]
+            checkpoint = outcome.checkpoint
+            if checkpoint is None or checkpoint.action == "STAY" or outcome.orders is not None:
+                outcomes.append(outcome)  # nothing to trade, or decided by an earlier run
+                continue
+            account = snapshots.get(desk.account.id) or desk.broker.account(prices)
+            verdict, plan = self._decide(desk, checkpoint, account, prices)
+            outcome = replace(outcome, verdict=verdict, orders=plan)
+            outcomes.append(outcome)
+            decided.append(outcome)
+        if decided and not self.dry_run:
+            self._store(decided)
+        result = context.with_value(OUTCOMES, outcomes)
+        return result if decided else result.with_loaded(self.name)
+
+    def _decide(
+        self, desk: Desk, checkpoint: Checkpoint, account: AccountSnapshot, prices: dict[str, float]
+    ) -> tuple[RiskVerdict, OrdersPlanned]:
+        bench, account_id, instrument = self.bench, desk.account.id, checkpoint.instrument
+        position = account.positions.get(instrument)
+        held = position.qty if position else 0
+        action = checkpoint.action
+        direction = "FLAT" if action == "EXIT" else ("LONG" if checkpoint.conviction_after > 0 else "SHORT")
+        intent = TradeIntent(
+            account_id=account_id,
+            instrument=instrument,
+            direction=direction,
+            conviction=checkpoint.conviction_after,
+            source=f"checkpoint:{checkpoint.checkpoint_id}",
+        )
+        stop, why = halted(bench.events, account_id)
+        verdict = risk.check(
+            intent,
+            account,
+            prices[instrument],
+            assets=bench.config.assets,
+            risk=bench.config.risk,
+            prices=prices,
+            broker_shortable=desk.broker.is_shortable(instrument) if direction == "SHORT" else True,
+            halted=stop,
+            halt_reason=why,
+        )
+        if verdict.approved and action == "REDUCE":
+            # REDUCE halves what is held, unless the gate's limits want even less.
+            half = int(held / 2)
+            target = half if abs(half) <= abs(verdict.target_qty) else verdict.target_qty
+            verdict = verdict.model_copy(update={"target_qty": target, "reason": f"REDUCE halves {held} to {target}"})
+        target = verdict.target_qty if verdict.approved else held
+        tag = f"{self.slot.day:%m%d}T{self.slot.time.replace(':', '')}"
+        orders = plan_orders(
+            bench.week_id, account_id, {instrument: position} if position else {}, instrument, target, tag=tag
+        )
+        plan = OrdersPlanned(
+            account_id=account_id, broker=desk.broker.name, orders=orders, positions_before=account.positions
+        )
+        return verdict, plan
+
+    def _store(self, decided: list[Outcome]) -> None:
+        """Each decision follows its account's judgement (version 1) on the account's checkpoint stream."""
+        bench = self.bench
+        batch = [
+            NewEvent.of(
+                payload,
+                stream=self.slot.stream(bench.week_id, o.account_id),
+                week_id=bench.week_id,
+                run_id=bench.run_id,
+                account_id=o.account_id,
+            )
+            for o in decided
+            for payload in (RiskChecked(verdict=o.verdict), o.orders)
+            if payload is not None
+        ]
+        bench.events.append(batch, expected_versions={event.stream: 1 for event in batch})
+
+
+class ExecuteStage:
+    name = "execute"
+    reads = (OUTCOMES, PRICES)
+    writes = (SENT,)
+
+    def __init__(self, bench: Workbench, *, dry_run: bool):
+        self.bench = bench
+        self.dry_run = dry_run
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        if self.dry_run:
+            return context.with_value(SENT, [])  # a dry run sends nothing
+        bench = self.bench
+        stream = week_stream(bench.week_id, ORDERS)
+        plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None]
+        already_sent = await execute_plans(
+            bench.events,
+            {d.account.id: d for d in bench.desks},
+            plans,
+            bench.config,
+            context.get(PRICES),
+            stream=stream,
+            week_id=bench.week_id,
+            run_id=bench.run_id,
+        )
+        ours = {order.client_order_id for plan in plans for order in plan.orders}
+        sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours]
+        result = context.with_value(SENT, sent)
+        return result.with_loaded(self.name) if already_sent else result
+
+
+class CompleteStage:
+    """The checkpoint's marker: `run-due` and `schedule` count the checkpoint done once it is written."""
+
+    name = "complete"
+    reads = ()
+    writes = ()
+
+    def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
+        self.bench = bench
+        self.slot = slot
+        self.dry_run = dry_run
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench = self.bench
+        marker = self.slot.stream(bench.week_id)
+        if self.dry_run:
+            return context
+        if bench.events.read_stream(marker):
+            return context.with_loaded(self.name)
+        completed = CheckpointCompleted(
+            week_id=bench.week_id, day=self.slot.day, time=self.slot.time, run_id=bench.run_id
+        )
+        bench.events.append(
+            [NewEvent.of(completed, stream=marker, week_id=bench.week_id, run_id=bench.run_id)],
+            expected_versions={marker: 0},
+        )
+        return context

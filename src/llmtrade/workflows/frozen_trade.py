@@ -1,0 +1,93 @@
+"""What checkpoints and the postmortem judge a week by: the trade frozen on Wednesday, and prices and
+indicators now. Checkpoints may read nothing newer than the frozen trade (no new research mid-week).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from llmtrade.config.models import AccountRole, Config, ModelRef
+from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
+from llmtrade.domain.streams import DECISION, PITCHES, week_stream
+from llmtrade.market.calendar import new_york_date
+from llmtrade.market.indicators import compute_indicators
+from llmtrade.market.service import MarketData
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.desk import Desk
+
+
+@dataclass(frozen=True)
+class FrozenTrade:
+    """What the account committed to on Wednesday."""
+
+    instrument: str
+    direction: str
+    conviction: int
+    thesis: list[str]
+    watched: list[WatchedIndicator]
+    invalidation: Invalidation
+    owner: ModelRef
+
+
+def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) -> FrozenTrade | None:
+    account = desk.account
+    if account.role is AccountRole.CHAIRMAN:
+        found = events.read(stream=week_stream(week_id, DECISION), type=DecisionMade.event_type())
+        if not found:
+            return None
+        decision = DecisionMade.from_event(found[0]).decision
+        return FrozenTrade(
+            decision.selected_trade.instrument,
+            decision.selected_trade.direction,
+            decision.conviction,
+            [decision.rationale],
+            decision.monitoring_plan.key_indicators,
+            decision.invalidation,
+            config.models.chairman,
+        )
+    for event in events.read(stream=week_stream(week_id, PITCHES), type=PitchSubmitted.event_type()):
+        pitch = PitchSubmitted.from_event(event).pitch
+        if pitch.account_id == account.id:
+            # The PM may have been renamed or removed since Wednesday: its pitch's model still owns the trade.
+            owner = next((pm for pm in config.models.pms if pm.id == pitch.pm_id), None) or ModelRef(
+                model=pitch.model, provider=next(iter(config.models.providers))
+            )
+            return FrozenTrade(
+                pitch.instrument,
+                pitch.direction,
+                pitch.conviction,
+                pitch.thesis_bullets,
+                pitch.indicators,
+                pitch.invalidation,
+                owner,
+            )
+    return None
+
+
+def current_prices(market: MarketData, symbols: list[str], now: datetime) -> dict[str, float]:
+    """The latest price a daily feed knows: today's open once the session has opened, else the last close."""
+    prices = market.last_closes(symbols, now)
+    day = new_york_date(now)
+    if market.calendar.is_session(day) and now >= market.calendar.session_open(day):
+        for symbol in symbols:
+            opened = market.opening_price(symbol, day)
+            if opened is not None:
+                prices[symbol] = opened
+    return prices
+
+
+def indicator_values(market: MarketData, symbol: str, now: datetime, price: float, position_pnl_pct: float) -> dict:
+    """The watched quantities now: indicators as of the last complete session, with the price-based
+    ones moved to the current price, and the position's P/L."""
+    series = market.bars_asof([symbol, "SPY"], now, sessions=300)
+    ind = compute_indicators(series.bars[symbol], series.bars.get("SPY") or None)
+    values: dict[str, float | None] = {
+        name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None
+    }
+    values["close"] = price
+    for window in (20, 50, 200):
+        sma = getattr(ind, f"sma_{window}")
+        values[f"price_vs_sma_{window}"] = price / sma - 1 if sma else None
+    values["pnl_pct"] = position_pnl_pct
+    return values

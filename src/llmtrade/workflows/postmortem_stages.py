@@ -1,0 +1,232 @@
+"""The postmortem's stages: gather (in code) -> reflect (the owners, in parallel) -> record.
+
+gather: per account, what the week did to it, its frozen trade and each frozen indicator against
+its threshold. reflect: each owner's short reflection, stored once on the week's reflections
+stream before anything else, so a rerun after a crash never asks an owner twice. record: the
+postmortem itself, written once per week with its completion marker (then projected into
+`week_summaries` by the caller). Once the postmortem is written, every stage loads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from llmtrade.agents import postmortem_writer
+from llmtrade.config.models import AccountRole
+from llmtrade.domain.checkpoints import (
+    IndicatorOutcome,
+    Postmortem,
+    PostmortemAnswer,
+    PostmortemCompleted,
+    PostmortemReflected,
+    PostmortemWritten,
+)
+from llmtrade.domain.events import EventPayload
+from llmtrade.domain.research import MarketSnapshotTaken
+from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, postmortem_stream, week_stream
+from llmtrade.fanout import gather_settled
+from llmtrade.llm.gateway import CallSite
+from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.pipeline.frozen import once
+from llmtrade.storage.projections import week_start_valuation
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values
+from llmtrade.workflows.workbench import Workbench
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One account's postmortem before its owner's reflection; `frozen` is None when nobody owns a trade."""
+
+    postmortem: Postmortem
+    frozen: FrozenTrade | None
+
+
+DRAFTS = ContextKey("postmortem_drafts", list[Draft])
+REFLECTIONS = ContextKey("postmortem_reflections", dict[str, PostmortemAnswer | None])
+POSTMORTEMS = ContextKey("postmortems", list[Postmortem])
+WRITTEN_NOW = ContextKey("postmortem_written_now", bool)
+
+
+def written(bench: Workbench) -> list[Postmortem] | None:
+    """The week's postmortem as stored, or None before it was written."""
+    stored = bench.events.read_stream(postmortem_stream(bench.week_id))
+    if not stored:
+        return None
+    return [PostmortemWritten.from_event(e).postmortem for e in stored if e.type == PostmortemWritten.event_type()]
+
+
+class GatherStage:
+    name = "gather"
+    reads = ()
+    writes = (DRAFTS,)
+
+    def __init__(self, bench: Workbench):
+        self.bench = bench
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        stored = written(self.bench)
+        if stored is not None:
+            return context.with_value(DRAFTS, [Draft(pm, None) for pm in stored]).with_loaded(self.name)
+        bench = self.bench
+        prices = bench.market.last_closes(bench.config.assets.symbols, bench.now)
+        snapshots = bench.events.read(
+            stream=week_stream(bench.week_id, SNAPSHOT), type=MarketSnapshotTaken.event_type()
+        )
+        opening = MarketSnapshotTaken.from_event(snapshots[0]).snapshot if snapshots else None
+        drafts: list[Draft] = []
+        for desk in bench.desks:
+            draft = self._draft(desk, prices, opening)
+            if draft is not None:
+                drafts.append(draft)
+        return context.with_value(DRAFTS, drafts)
+
+    def _draft(self, desk: Desk, prices: dict[str, float], opening: object) -> Draft | None:
+        bench = self.bench
+        start = week_start_valuation(bench.events, bench.week_id, desk.account.id)
+        if start is None:
+            return None  # the account was not part of this week's run
+        account = desk.broker.account(prices)
+        # A postmortem written late ends the week where the next one began, not at today's prices.
+        next_start = week_start_valuation(bench.events, bench.week_id + timedelta(days=7), desk.account.id)
+        end_equity = next_start.equity if next_start else account.equity
+        end_realized = (next_start.realized_pnl if next_start else account.realized_pnl) or 0.0
+        end_unrealized = (next_start.unrealized_pnl if next_start else account.unrealized_pnl) or 0.0
+        frozen = (
+            None
+            if desk.account.role is AccountRole.FLAT
+            else frozen_trade(bench.events, bench.week_id, desk, bench.config)
+        )
+        instrument = frozen.instrument if frozen else None
+        indicators = getattr(opening, "indicators", {})
+        instrument_return = None
+        if instrument and instrument in indicators and instrument in prices:
+            instrument_return = prices[instrument] / indicators[instrument].close - 1
+        week_pnl = end_equity - start.equity
+        outcomes: list[IndicatorOutcome] = []
+        if frozen and instrument in prices:
+            values = indicator_values(
+                bench.market, frozen.instrument, bench.now, prices[frozen.instrument], week_pnl / start.equity
+            )
+            for threshold in [*(w.threshold for w in frozen.watched), frozen.invalidation.rule]:
+                observed = values.get(threshold.indicator)
+                outcomes.append(
+                    IndicatorOutcome(
+                        indicator=threshold.indicator,
+                        threshold=threshold.describe(),
+                        observed=observed,
+                        held=None if observed is None else threshold.holds(observed),
+                    )
+                )
+        postmortem = Postmortem(
+            week_id=bench.week_id,
+            account_id=desk.account.id,
+            instrument=instrument,
+            direction=frozen.direction if frozen else None,
+            start_equity=start.equity,
+            end_equity=end_equity,
+            # Both as changes over the week, so realised + unrealised = the week's P/L.
+            realized_pnl=round(end_realized - (start.realized_pnl or 0.0), 2),
+            unrealized_pnl=round(end_unrealized - (start.unrealized_pnl or 0.0), 2),
+            week_pnl=round(week_pnl, 2),
+            week_return=week_pnl / start.equity,
+            instrument_return=instrument_return,
+            indicators=outcomes,
+            reflection=None,
+        )
+        return Draft(postmortem, frozen)
+
+
+class ReflectStage:
+    name = "reflect"
+    reads = (DRAFTS,)
+    writes = (REFLECTIONS,)
+
+    def __init__(self, bench: Workbench):
+        self.bench = bench
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench = self.bench
+        stored = written(bench)
+        if stored is not None:
+            return context.with_value(REFLECTIONS, {pm.account_id: pm.reflection for pm in stored}).with_loaded(
+                self.name
+            )
+        drafts = [d for d in context.get(DRAFTS) if d.frozen is not None]
+
+        async def build() -> list[EventPayload]:
+            answered, failed = await gather_settled(
+                [d.postmortem.account_id for d in drafts], [self._reflect(d) for d in drafts]
+            )
+            return [
+                *(PostmortemReflected(account_id=a, reflection=answer) for a, answer in answered),
+                *(PostmortemReflected(account_id=a, reflection=None, error=str(error)) for a, error in failed),
+            ]
+
+        events, built = await once(
+            bench.events,
+            postmortem_reflections_stream(bench.week_id),
+            build,
+            week_id=bench.week_id,
+            run_id=bench.run_id,
+            account_of=lambda p: p.account_id if isinstance(p, PostmortemReflected) else None,
+        )
+        reflected = [PostmortemReflected.from_event(e) for e in events if e.type == PostmortemReflected.event_type()]
+        result = context.with_value(REFLECTIONS, {r.account_id: r.reflection for r in reflected})
+        return result if built else result.with_loaded(self.name)
+
+    async def _reflect(self, draft: Draft) -> PostmortemAnswer:
+        bench, pm, frozen = self.bench, draft.postmortem, draft.frozen
+        assert frozen is not None  # only owned trades are reflected on
+        site = CallSite(
+            role=postmortem_writer.ROLE, run_id=bench.run_id, week_id=bench.week_id, account_id=pm.account_id
+        )
+        return await postmortem_writer.reflect(
+            bench.gateway,
+            bench.prompts,
+            frozen.owner,
+            instrument=frozen.instrument,
+            direction=frozen.direction,
+            thesis=frozen.thesis,
+            week_return=pm.week_return,
+            instrument_return=pm.instrument_return,
+            indicators=pm.indicators,
+            site=site,
+        )
+
+
+class RecordStage:
+    name = "record"
+    reads = (DRAFTS, REFLECTIONS)
+    writes = (POSTMORTEMS, WRITTEN_NOW)
+
+    def __init__(self, bench: Workbench):
+        self.bench = bench
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench = self.bench
+        drafts, reflections = context.get(DRAFTS), context.get(REFLECTIONS)
+
+        async def build() -> list[EventPayload]:
+            payloads: list[EventPayload] = [
+                PostmortemWritten(
+                    postmortem=d.postmortem.model_copy(update={"reflection": reflections.get(d.postmortem.account_id)})
+                )
+                for d in drafts
+            ]
+            return [*payloads, PostmortemCompleted(week_id=bench.week_id, run_id=bench.run_id)]
+
+        stored, built = await once(
+            bench.events,
+            postmortem_stream(bench.week_id),
+            build,
+            week_id=bench.week_id,
+            run_id=bench.run_id,
+            account_of=lambda p: p.postmortem.account_id if isinstance(p, PostmortemWritten) else None,
+        )
+        postmortems = [
+            PostmortemWritten.from_event(e).postmortem for e in stored if e.type == PostmortemWritten.event_type()
+        ]
+        result = context.with_values((POSTMORTEMS, postmortems), (WRITTEN_NOW, built))
+        return result if built else result.with_loaded(self.name)

@@ -1,0 +1,203 @@
+"""Checkpoints and postmortems as Pipelines of Stages, on a real PostgreSQL: each stage is recorded,
+and a run killed after any stage resumes from the next one (stored stages load, no owner is asked
+twice, no order is sent twice). Models are scripted at the HTTP transport; prices come from CSV."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
+from llmtrade.errors import BrokerUnavailable
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.workflows import execution
+from llmtrade.workflows.checkpoint_ask import AskStage
+from llmtrade.workflows.checkpoint_trade import CompleteStage, DecideStage, ExecuteStage
+from llmtrade.workflows.postmortem_stages import RecordStage
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import FIXED_NOW
+from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
+
+runner = CliRunner()
+CHECKPOINT_STAGES = ["prepare", "ask", "decide", "execute", "complete"]
+
+
+@pytest.fixture
+def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The week's committee has run (Wednesday 08:00); it is now 12:00, when the checkpoint is due."""
+    closes = write_market(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    with fake_llm() as fake:
+        fake.answer = scripted(closes)
+        weekly = runner.invoke(app, ["run-weekly"])
+        assert weekly.exit_code == 0, weekly.output
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+        yield fake, cli_env["DATABASE_URL"]
+
+
+def _events(url: str, **filters: Any) -> list[Any]:
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        return storage.events.read(**filters)
+
+
+def _stages(url: str, run_id: str) -> list[tuple[str, str, bool | None]]:
+    return [
+        (e.type, e.payload["stage"], e.payload.get("loaded"))
+        for e in _events(url, run_id=run_id)
+        if e.type in ("StageStarted", "StageCompleted", "StageFailed")
+    ]
+
+
+def _loaded(url: str, run_id: str) -> list[str]:
+    return [stage for kind, stage, loaded in _stages(url, run_id) if kind == "StageCompleted" and loaded]
+
+
+def _asked(fake: Any, since: int, schema: str) -> list[str]:
+    return [
+        r["model"]
+        for r in fake.requests[since:]
+        if r.get("response_format", {}).get("json_schema", {}).get("name") == schema
+    ]
+
+
+def _orders_sent_once(url: str) -> None:
+    submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in _events(url, type="OrderSubmitted")]
+    accepted = [PaperOrderAccepted.from_event(e).order.client_order_id for e in _events(url, type="PaperOrderAccepted")]
+    assert len(submitted) == len(set(submitted))
+    assert sorted(accepted) == sorted(submitted)  # each order reached the broker exactly once
+
+
+async def _killed(self: object, context: object) -> object:
+    raise KeyboardInterrupt  # like a kill: not an LlmtradeError, nothing handles it gracefully
+
+
+def test_a_checkpoint_records_each_stage_and_a_repeat_loads_them_all(week: Any) -> None:
+    _, url = week
+    first = json.loads(runner.invoke(app, ["checkpoint", "12:00", "--json"]).stdout)
+    expected = [
+        (kind, s, None if kind == "StageStarted" else False)
+        for s in CHECKPOINT_STAGES
+        for kind in ("StageStarted", "StageCompleted")
+    ]
+    assert _stages(url, first["run_id"]) == expected
+    again = json.loads(runner.invoke(app, ["checkpoint", "12:00", "--json"]).stdout)
+    assert _loaded(url, again["run_id"]) == CHECKPOINT_STAGES
+    assert again["accounts"] == first["accounts"]
+
+
+RESUMED = {  # the stage killed -> the stages the rerun loads
+    AskStage: [],  # prepare stores nothing: it is simply done again
+    DecideStage: ["prepare", "ask"],
+    ExecuteStage: ["prepare", "ask", "decide"],
+    CompleteStage: ["prepare", "ask", "decide", "execute"],
+}
+
+
+@pytest.mark.parametrize("victim", list(RESUMED), ids=lambda v: v.name)
+def test_a_checkpoint_killed_before_a_stage_resumes_there(week: Any, victim: type) -> None:
+    fake, url = week
+    asked_before = len(fake.requests)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(victim, "run", _killed)
+        crashed = runner.invoke(app, ["checkpoint", "12:00"])
+    assert crashed.exit_code != 0
+    assert _events(url, type="CheckpointCompleted") == []
+    resumed = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads(resumed.stdout)
+    assert _loaded(url, report["run_id"]) == RESUMED[victim]
+    # Every owner asked exactly once over both runs: the rule decides for SPY without asking anyone.
+    assert sorted(_asked(fake, asked_before, "CheckpointDecision")) == sorted(CHECKPOINT_ANSWERS)
+    by_account = {a["account_id"]: a for a in report["accounts"]}
+    assert by_account["acct_1"]["checkpoint"]["action"] == "EXIT"
+    assert by_account["acct_2"]["checkpoint"]["action"] == "FLIP" and by_account["acct_2"]["orders"]
+    counts = Counter(e.type for e in _events(url))
+    assert (counts["CheckpointTaken"], counts["CheckpointCompleted"]) == (5, 1)
+    assert counts["OrdersPlanned"] == 5 + 4  # the week's five plans, then one each for acct_1, 2, 3 and 5
+    _orders_sent_once(url)
+
+
+def test_a_broker_that_fails_mid_checkpoint_leaves_the_decisions_for_the_rerun(
+    week: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url = week
+    asked_before = len(fake.requests)
+    original = execution._send
+    calls = {"n": 0}
+
+    def down_after_first(broker: Any, order: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise BrokerUnavailable("broker timed out and the order could not be found")
+        return original(broker, order)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(execution, "_send", down_after_first)
+        failed = runner.invoke(app, ["checkpoint", "12:00"])
+    assert failed.exit_code == BrokerUnavailable.exit_code
+    planned = len(_events(url, type="OrdersPlanned"))
+    resumed = json.loads(runner.invoke(app, ["checkpoint", "12:00", "--json"]).stdout)
+    assert _loaded(url, resumed["run_id"]) == ["prepare", "ask", "decide"]
+    assert len(_events(url, type="OrdersPlanned")) == planned  # the plans were not made again
+    assert sorted(_asked(fake, asked_before, "CheckpointDecision")) == sorted(CHECKPOINT_ANSWERS)
+    _orders_sent_once(url)
+
+
+def test_a_dry_run_checkpoint_stores_no_judgement_plan_or_order(week: Any) -> None:
+    _, url = week
+    before = Counter(e.type for e in _events(url))
+    dry = runner.invoke(app, ["checkpoint", "12:00", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    by_account = {a["account_id"]: a for a in json.loads(dry.stdout)["accounts"]}
+    assert by_account["acct_1"]["checkpoint"]["action"] == "EXIT" and by_account["acct_1"]["orders"]
+    after = Counter(e.type for e in _events(url))
+    for kind in (
+        "CheckpointTaken",
+        "CheckpointSkipped",
+        "RiskChecked",
+        "OrdersPlanned",
+        "OrderSubmitted",
+        "CheckpointCompleted",
+        "AccountValued",
+    ):
+        assert after[kind] == before[kind], kind
+
+
+def test_a_postmortem_killed_after_reflecting_resumes_without_asking_again(
+    week: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url = week
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+    asked_before = len(fake.requests)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RecordStage, "run", _killed)
+        crashed = runner.invoke(app, ["postmortem", "--week", "2026-01-07"])
+    assert crashed.exit_code != 0
+    assert len(_events(url, type="PostmortemReflected")) == 5  # acct_1..5 have an owner; the baseline has none
+    assert _events(url, type="PostmortemWritten") == []
+    reflected = len(_asked(fake, asked_before, "PostmortemAnswer"))
+    assert reflected == 5
+    resumed = runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads(resumed.stdout)
+    assert report["written_now"] is True
+    assert _loaded(url, report["run_id"]) == ["reflect"]
+    assert len(_asked(fake, asked_before, "PostmortemAnswer")) == reflected  # nobody was asked again
+    assert all(a["reflection"] for a in report["accounts"] if a["account_id"] != "acct_6")
+    stages = _stages(url, report["run_id"])
+    assert [s for kind, s, _ in stages if kind == "StageStarted"] == ["gather", "reflect", "record"]
+    again = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
+    assert again["written_now"] is False and again["accounts"] == report["accounts"]
+    assert _loaded(url, again["run_id"]) == ["gather", "reflect", "record"]
+    assert len(_events(url, type="PostmortemCompleted")) == 1
