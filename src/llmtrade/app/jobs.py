@@ -56,16 +56,6 @@ from llmtrade.workflows.weekly import (
 )
 from llmtrade.workflows.weeks import resolve_week
 
-# Stages whose output a resumed week loads instead of redoing, with the week stream that holds it.
-RESUMABLE = (
-    ("market_snapshot", "snapshot"),
-    ("research", "research"),
-    ("pitches", "pitches"),
-    ("peer_review", "reviews"),
-    ("chairman", "decision"),
-    ("risk_gate", "risk"),
-)
-
 Observer = Callable[[Callable[[], int]], Callable[[str, str, float | None], None]]
 
 
@@ -97,8 +87,6 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             session = app.session(storage)
             bench = app.workbench(storage, session, week_id=week_id, now=now)
             run_id = bench.run_id
-            stored_before = {e.stream for e in storage.events.read(week_id=week_id)}
-            resumed = [name for name, part in RESUMABLE if week_stream(week_id, part) in stored_before]
             pipeline = weekly_pipeline(
                 bench,
                 app.clock,
@@ -136,7 +124,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         dry_run=dry_run,
         totals=session.gateway.totals,
         duration_ms=duration,
-        resumed=resumed,
+        resumed=list(result.loaded),
     )
 
 

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
+from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import AccountValued, OrderBlocked
@@ -52,7 +53,11 @@ def value_account(
     week_id: date,
     run_id: str,
 ) -> None:
-    """Record the account's equity and let its circuit breaker see it (and any newly closed trades)."""
+    """Record the account's equity and its new fills, and let its circuit breaker see both.
+
+    Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
+    where the broker's fills reach the audit log, once per order."""
+    record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id)
     events.append(
         [
             NewEvent.of(
