@@ -31,6 +31,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
+from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import checkpoint_stream, week_stream
@@ -104,7 +105,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             result = execute(pipeline.run(context), session, run)
             degraded = result.get(research_stages.DEGRADED)
             if not dry_run:
-                done_stream = week_stream(week_id, "done")
+                done_stream = week_stream(week_id, streams.DONE)
                 storage.events.append(
                     [
                         NewEvent.of(

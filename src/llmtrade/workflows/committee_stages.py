@@ -6,6 +6,7 @@ from typing import Any
 
 from llmtrade.clock import Clock
 from llmtrade.council.committee import Committee, aggregate_scores
+from llmtrade.domain import streams
 from llmtrade.domain.committee import (
     AggregateScore,
     Decision,
@@ -82,7 +83,7 @@ class PitchStage(_CommitteeStage):
 
         stored, built = await once(
             self.events,
-            self._stream("pitches"),
+            self._stream(streams.PITCHES),
             build,
             week_id=self.committee.week_id,
             run_id=context.run_id,
@@ -128,7 +129,7 @@ class ReviewStage(_CommitteeStage):
             ]
 
         stored, built = await once(
-            self.events, self._stream("reviews"), build, week_id=self.committee.week_id, run_id=context.run_id
+            self.events, self._stream(streams.REVIEWS), build, week_id=self.committee.week_id, run_id=context.run_id
         )
         reviews = [ReviewSubmitted.from_event(e).review for e in stored if e.type == ReviewSubmitted.event_type()]
         failed = [ReviewFailed.from_event(e) for e in stored if e.type == ReviewFailed.event_type()]
@@ -155,7 +156,7 @@ class ChairmanStage(_CommitteeStage):
 
         stored, built = await once(
             self.events,
-            self._stream("decision"),
+            self._stream(streams.DECISION),
             build,
             week_id=self.committee.week_id,
             run_id=context.run_id,

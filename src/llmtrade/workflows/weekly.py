@@ -11,6 +11,7 @@ from llmtrade.brokers.registry import open_broker
 from llmtrade.clock import Clock
 from llmtrade.config.models import Config
 from llmtrade.council.committee import Committee
+from llmtrade.domain import streams
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunStarted, WeekCompleted
 from llmtrade.domain.streams import week_stream
@@ -66,7 +67,7 @@ def require_current_week(week_id: date, now: datetime, *, command: str) -> None:
 
 
 def completion(events: EventStore, week_id: date) -> StoredEvent | None:
-    found = events.read(stream=week_stream(week_id, "done"), type=WeekCompleted.event_type(), limit=1)
+    found = events.read(stream=week_stream(week_id, streams.DONE), type=WeekCompleted.event_type(), limit=1)
     return found[0] if found else None
 
 
