@@ -201,3 +201,12 @@ def test_alpaca_without_keys_is_built_as_an_unavailable_provider() -> None:
     with pytest.raises(MarketDataUnavailable, match="ALPACA_DATA_KEY / ALPACA_DATA_SECRET not set"):
         alpaca.daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
     assert yahoo.name == "yfinance"
+
+
+def test_every_provider_name_the_config_accepts_has_exactly_one_factory() -> None:
+    import typing
+
+    from llmtrade.config.models import MarketProviderName
+    from llmtrade.market.providers import FACTORIES
+
+    assert set(FACTORIES) == set(typing.get_args(MarketProviderName))

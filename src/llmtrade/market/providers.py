@@ -8,6 +8,7 @@ the synthetic market, and touch no network.
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 from llmtrade.config.models import AssetsConfig, MarketProviderName
@@ -44,37 +45,52 @@ def provider_names(assets: AssetsConfig, settings: Settings, *, live: bool) -> l
     return names
 
 
-def build_providers(assets: AssetsConfig, settings: Settings, names: list[str]) -> list[BarProvider]:
+ProviderFactory = Callable[[AssetsConfig, Settings], BarProvider]
+
+
+def _csv(assets: AssetsConfig, settings: Settings) -> BarProvider:
+    folder = _csv_dir(assets, settings)
+    if folder is None:
+        raise UsageError("market provider csv needs market_data.csv_dir in assets.yaml or LLMTRADE_MARKET_CSV_DIR")
+    return CsvFolderProvider(folder)
+
+
+def _synthetic(assets: AssetsConfig, settings: Settings) -> BarProvider:
+    classes = {i.symbol: i.asset_class.value for i in assets.universe}
+    return SyntheticMarket(classes, seed=assets.market_data.synthetic_seed)
+
+
+def _yfinance(assets: AssetsConfig, settings: Settings) -> BarProvider:
+    return YFinanceProvider(timeout_seconds=assets.market_data.request_timeout_seconds)
+
+
+def _alpaca(assets: AssetsConfig, settings: Settings) -> BarProvider:
     data = assets.market_data
-    built: list[BarProvider] = []
-    for name in names:
-        if name == "csv":
-            folder = _csv_dir(assets, settings)
-            if folder is None:
-                raise UsageError(
-                    "market provider csv needs market_data.csv_dir in assets.yaml or LLMTRADE_MARKET_CSV_DIR"
-                )
-            built.append(CsvFolderProvider(folder))
-        elif name == "synthetic":
-            classes = {i.symbol: i.asset_class.value for i in assets.universe}
-            built.append(SyntheticMarket(classes, seed=data.synthetic_seed))
-        elif name == "yfinance":
-            built.append(YFinanceProvider(timeout_seconds=data.request_timeout_seconds))
-        elif name == "alpaca":
-            key, secret = settings.secret(data.alpaca.key_env), settings.secret(data.alpaca.secret_env)
-            if not key or not secret:
-                built.append(UnavailableProvider("alpaca", f"{data.alpaca.key_env} / {data.alpaca.secret_env} not set"))
-            else:
-                built.append(
-                    AlpacaBarProvider(
-                        key,
-                        secret,
-                        feed=data.alpaca_feed,
-                        url_override=settings.alpaca_data_url,
-                        timeout_seconds=data.request_timeout_seconds,
-                    )
-                )
-    return built
+    key, secret = settings.secret(data.alpaca.key_env), settings.secret(data.alpaca.secret_env)
+    if not key or not secret:
+        return UnavailableProvider("alpaca", f"{data.alpaca.key_env} / {data.alpaca.secret_env} not set")
+    return AlpacaBarProvider(
+        key,
+        secret,
+        feed=data.alpaca_feed,
+        url_override=settings.alpaca_data_url,
+        timeout_seconds=data.request_timeout_seconds,
+    )
+
+
+# The one place a provider name becomes a provider. Adding one: its module, a line here, and its
+# name in config.models.MarketProviderName (which validates assets.yaml and the environment).
+FACTORIES: dict[str, ProviderFactory] = {
+    "csv": _csv,
+    "synthetic": _synthetic,
+    "yfinance": _yfinance,
+    "alpaca": _alpaca,
+}
+
+
+def build_providers(assets: AssetsConfig, settings: Settings, names: list[str]) -> list[BarProvider]:
+    """The providers named, in order (the first that answers wins; the rest are fallbacks)."""
+    return [FACTORIES[name](assets, settings) for name in names]
 
 
 def _csv_dir(assets: AssetsConfig, settings: Settings) -> Path | None:
