@@ -1,1 +1,1 @@
-"""Market data providers, the bar cache, the trading calendar, indicators, brokers."""
+"""Market data: providers (validated before caching), the bar cache, the trading calendar, indicators."""
