@@ -179,8 +179,9 @@ def test_client_order_ids_are_deterministic_distinct_and_at_most_48_characters()
 
 def test_a_recorded_fill_is_the_fact_even_if_the_price_data_changes_later(storage: Storage) -> None:
     opens = Opens({("SPY", WEEK): 500.0})
+    # Queued before the open, so nothing pins the fill until someone records it.
+    _broker(storage, FixedClock(BEFORE_OPEN), opens, slippage_bps=0).submit(_order("SPY", Side.BUY, 10))
     broker = _broker(storage, FixedClock(DURING), opens, slippage_bps=0)
-    broker.submit(_order("SPY", Side.BUY, 10))
     opens.prices[("SPY", WEEK)] = 505.0  # the data is revised before anyone recorded the fill
     assert [f.price for f in broker.fills()] == [505.0]  # a derived fill follows the data ...
 
@@ -193,8 +194,9 @@ def test_a_recorded_fill_is_the_fact_even_if_the_price_data_changes_later(storag
 
 
 def test_fills_written_to_the_ledger_by_an_older_version_are_kept_and_not_recorded_twice(storage: Storage) -> None:
-    broker = _broker(storage, FixedClock(DURING), Opens({("SPY", WEEK): 500.0}), slippage_bps=0)
-    placed = broker.submit(_order("SPY", Side.BUY, 10))
+    opens = Opens({("SPY", WEEK): 500.0})
+    placed = _broker(storage, FixedClock(BEFORE_OPEN), opens, slippage_bps=0).submit(_order("SPY", Side.BUY, 10))
+    broker = _broker(storage, FixedClock(DURING), opens, slippage_bps=0)
     old = Fill(
         client_order_id=placed.client_order_id,
         account_id="acct_1",
@@ -210,6 +212,20 @@ def test_fills_written_to_the_ledger_by_an_older_version_are_kept_and_not_record
 
     assert broker.fills() == [old]
     assert record_new_fills(storage.events, broker, week_id=WEEK, run_id="r1") == []
+
+
+def test_an_order_that_fills_at_once_is_pinned_by_submit_at_the_price_it_reports(storage: Storage) -> None:
+    opens = Opens({("SPY", WEEK): 500.0})
+    broker = _broker(storage, FixedClock(DURING), opens, slippage_bps=0)
+
+    placed = broker.submit(_order("SPY", Side.BUY, 10))
+    opens.prices[("SPY", WEEK)] = 505.0  # a later answer of the data feed
+
+    assert placed.fill_price == 500.0
+    assert [f.price for f in broker.fills()] == [500.0]
+    assert record_new_fills(storage.events, broker, week_id=WEEK, run_id="r1") == []  # already recorded
+    (pinned,) = storage.events.read(type=OrderFilled.event_type())
+    assert pinned.week_id == WEEK and OrderFilled.from_event(pinned).fill.price == 500.0
 
 
 def test_a_cancel_after_the_fill_time_comes_too_late_even_before_the_price_is_known(storage: Storage) -> None:

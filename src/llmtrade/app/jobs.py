@@ -66,7 +66,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     week_id, asof = resolve_week(now, week, app.loaded.config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="run-weekly")
-    with app.storage() as storage:
+    with app.storage(persist=not dry_run) as storage:
         require_same_mode(storage.events, week_id, app.mode)
         done = completion(storage.events, week_id)
         if done is not None:

@@ -20,10 +20,12 @@ from llmtrade.errors import OperationalError
 
 # alpaca-py OrderStatus values, as strings so this module need not import alpaca-py. Everything that is
 # neither filled nor ended (new, accepted, pending_new, partially_filled, held, done_for_day,
-# pending_cancel, ...) is still working at Alpaca: ACCEPTED, and listed by GET /v2/orders?status=open.
+# pending_cancel, stopped, suspended, ...) is still working at Alpaca: ACCEPTED, and listed by
+# GET /v2/orders?status=open. "stopped" is a trade guaranteed but not yet made; "suspended" may trade
+# again; taking either for dead would let a plan be made against positions about to change.
 FILLED_STATUSES = frozenset({"filled"})
 CANCELED_STATUSES = frozenset({"canceled"})
-DEAD_STATUSES = frozenset({"rejected", "expired", "replaced", "stopped", "suspended"})
+DEAD_STATUSES = frozenset({"rejected", "expired", "replaced"})
 
 
 def order_status(found: Any) -> OrderStatus:

@@ -21,7 +21,7 @@ from datetime import date
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import fill_stream
-from llmtrade.domain.trading import Fill, OrderFilled
+from llmtrade.domain.trading import Fill, OrderFilled, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -33,16 +33,29 @@ def recorded_fill_ids(events: EventStore, broker: Broker) -> set[str]:
     return {r.fill.client_order_id for r in recorded if r.broker == broker.name}
 
 
+def order_weeks(events: EventStore, account_id: str) -> dict[str, date]:
+    """client_order_id -> the week whose plan sent it, from the account's OrderSubmitted events."""
+    weeks: dict[str, date] = {}
+    for event in events.read(account_id=account_id, type=OrderSubmitted.event_type()):
+        order = OrderSubmitted.from_event(event).order
+        weeks[order.client_order_id] = order.week_id
+    return weeks
+
+
 def record_new_fills(events: EventStore, broker: Broker, *, week_id: date | None, run_id: str | None) -> list[Fill]:
     """Append an OrderFilled event for each of the broker's fills not yet recorded; return those appended.
 
     Idempotent and race-safe: a fill is written once per client_order_id whoever calls this and however
-    often. `week_id` and `run_id` label the events (the run that noticed the fill)."""
+    often. Each event is labelled with its order's week (from the OrderSubmitted that sent it), else
+    with `week_id`; `run_id` is the run that noticed the fill."""
+    # Open orders first: an order that completes between the two reads is then still "working" and
+    # waits for the next call, instead of its stale partial fill being recorded as final.
+    still_working = {o.client_order_id for o in broker.open_orders()}
     fills = broker.fills()
     if not fills:
         return []
     done = recorded_fill_ids(events, broker)
-    still_working = {o.client_order_id for o in broker.open_orders()}
+    weeks = order_weeks(events, broker.account_id)
     appended: list[Fill] = []
     for fill in fills:
         if fill.client_order_id in done or fill.client_order_id in still_working:
@@ -51,7 +64,7 @@ def record_new_fills(events: EventStore, broker: Broker, *, week_id: date | None
         event = NewEvent.of(
             OrderFilled(fill=fill, broker=broker.name),
             stream=stream,
-            week_id=week_id,
+            week_id=weeks.get(fill.client_order_id, week_id),
             account_id=broker.account_id,
             run_id=run_id,
         )

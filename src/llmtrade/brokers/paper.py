@@ -11,7 +11,9 @@ calendar and the opening price of its fill day (plus slippage and commission), s
 `find()`, `open_orders()` and `fills()` derive fills instead of appending them; a read that wrote
 would make `status` and dry runs change the database, and two readers would race to write the same
 fill. Putting fills in the audit log is a separate, explicit, idempotent write (brokers/fills.py).
-Once a fill is recorded there (or was written to the ledger by an older version), the recorded fill
+An order that fills at once (submitted while the market is open) is pinned by
+`submit` itself, a write, so the price recorded with the order is the one every read sees. Once a
+fill is recorded (or was written to the ledger by an older version), the recorded fill
 is the fact and is used as is: a later revision of the price data cannot move a booked trade, and
 no price needs looking up again.
 """
@@ -27,7 +29,7 @@ from typing import Protocol
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import fold
-from llmtrade.domain.streams import ledger_stream
+from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
     BrokerOrder,
@@ -117,11 +119,17 @@ class PaperBroker:
             # appended first and it was this order, the lookup below finds it.
             with suppress(ConcurrencyError):
                 self._append(accepted, order.week_id, expected=book.version)
-        found = self.find(order.client_order_id)
-        if found is None:
+        book = self._book()
+        if order.client_order_id not in book.accepted:
             # The ledger moved under us with other orders: try again from its new head.
             return self.submit(order)
-        return found  # idempotent: a rerun gets the order it already placed
+        fills = self._fills_of(book)
+        if order.client_order_id in fills and order.client_order_id not in book.recorded:
+            # Filled at once (the market is open): submit is a write, so the fill is pinned now. The
+            # price the caller records with the order is then the price every later read sees, even
+            # if the data feed answers differently or not at all afterwards.
+            self._pin(fills[order.client_order_id], order.week_id)
+        return self._result(book, order.client_order_id, fills)  # idempotent: a rerun gets the same order
 
     def find(self, client_order_id: str) -> OrderResult | None:
         book = self._book()
@@ -265,6 +273,22 @@ class PaperBroker:
             [NewEvent.of(payload, stream=stream, week_id=week_id, account_id=self.account_id)],
             expected_versions={stream: expected},
         )
+
+    def _pin(self, fill: Fill, week_id: date) -> None:
+        """Record `fill` once, on its own write-once stream (as brokers/fills.py does)."""
+        stream = fill_stream(self.account_id, fill.client_order_id)
+        with suppress(ConcurrencyError):  # another process pinned it first: same order, same fill
+            self._events.append(
+                [
+                    NewEvent.of(
+                        OrderFilled(fill=fill, broker=self.name),
+                        stream=stream,
+                        week_id=week_id,
+                        account_id=self.account_id,
+                    )
+                ],
+                expected_versions={stream: 0},
+            )
 
 
 def _broker_id(client_order_id: str) -> str:

@@ -124,6 +124,11 @@ def require_plan_still_fits(
     sent = {r.order.client_order_id for r in recorded}
     if any(o.client_order_id in sent for o in plan.orders):
         return  # resuming a plan part-sent: its own orders may already have moved the positions
+    # Ask the broker before assuming: a run that died after the broker took an order but before it
+    # was recorded left that order to fill, and its fill is the "change" a positions check would see.
+    # Resent under the same client_order_id, the broker hands back the order it already has.
+    if any(broker.find(o.client_order_id) is not None for o in plan.orders):
+        return
     now = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
     then = {s: p.qty for s, p in plan.positions_before.items() if p.qty}
     if now != then:
