@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -149,3 +150,19 @@ def test_an_unreachable_database_url_is_a_temporary_error_not_a_traceback() -> N
     assert result.returncode == 75
     assert result.stderr.startswith("error: cannot connect to the database")
     assert "Traceback" not in result.stderr
+
+
+def test_a_database_url_that_is_not_one_is_a_usage_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "notaurl")
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "DATABASE_URL 'notaurl' is not a PostgreSQL connection URL" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_init_into_a_path_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("x")
+    result = CliRunner().invoke(app, ["init", str(in_the_way)])
+    assert result.exit_code == 2
+    assert f"cannot create the config folder {in_the_way}" in result.output

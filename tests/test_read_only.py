@@ -47,6 +47,8 @@ def completed_week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
         ["events", "--json"],
         ["schedule", "show"],
         ["config", "show"],
+        ["trading", "status", "--json"],
+        ["db", "status", "--json"],
     ],
     ids=" ".join,
 )

@@ -74,3 +74,18 @@ def test_an_unknown_command_is_a_usage_error_that_lists_the_commands() -> None:
     assert "no JSON schema for 'nonsense'" in result.stderr
     for command in ("run-weekly", "checkpoint", "postmortem", "status", "council", "run-due"):
         assert command in result.stderr
+
+
+def test_the_small_read_only_commands_publish_schemas_their_json_obeys(cli_env: dict[str, str]) -> None:
+    config = _json("config", "show")
+    _valid(config, "config", "show")
+    assert config["environment"]["DATABASE_URL"].startswith("set")  # the test database, masked
+    database = _json("db", "status")
+    _valid(database, "db", "status")
+    assert database["pending"] == [] and database["events"] >= 0
+    schedule = _json("schedule", "show")
+    _valid(schedule, "schedule", "show")
+    assert len(schedule) == 12 and {"weekly", "checkpoint", "postmortem"} >= {f["kind"] for f in schedule}
+    kill_switch = _json("trading", "status")
+    _valid(kill_switch, "trading", "status")
+    assert kill_switch == {"enabled": True, "reason": ""}

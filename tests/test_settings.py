@@ -43,3 +43,12 @@ def test_the_clock_is_fixed_by_llmtrade_now_and_real_otherwise() -> None:
     assert isinstance(make_clock(fixed), FixedClock)
     assert isinstance(make_clock(None), SystemClock)
     assert make_clock(None).now().tzinfo is not None
+
+
+def test_the_env_template_copied_to_dotenv_as_the_readme_says_loads_with_everything_unset() -> None:
+    template = Path(__file__).resolve().parents[1] / ".env.template"
+    Path(".env").write_text(template.read_text())
+
+    settings = load_settings()
+
+    assert settings.now is None and settings.database_url is None

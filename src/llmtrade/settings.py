@@ -18,7 +18,10 @@ from llmtrade.paths import default_home
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+    # An empty value (`LLMTRADE_NOW=` as .env.template has it) means "not set", as the template says.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     home: Path = Field(default_factory=default_home, alias="LLMTRADE_HOME")
     config_dir: Path | None = Field(default=None, alias="LLMTRADE_CONFIG_DIR")

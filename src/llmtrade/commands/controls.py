@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -30,14 +29,13 @@ def status(ctx: typer.Context, offline: Offline = False, as_json: Json = False) 
 @trading_app.command("status")
 def trading_status(ctx: typer.Context, as_json: Json = False) -> None:
     """Whether orders may be placed (the global kill switch)."""
-    from llmtrade.risk.controls import trading_enabled  # lazy: see package docstring
+    from llmtrade.app.housekeeping import trading_status as kill_switch  # lazy: see package docstring
 
-    with state(ctx).storage() as storage:
-        enabled, why = trading_enabled(storage.events)
+    found = kill_switch(container(ctx))
     if as_json:
-        typer.echo(json.dumps({"enabled": enabled, "reason": why}))
+        echo_json(found)
     else:
-        Output().line("trading is enabled" if enabled else f"trading is DISABLED: {why}")
+        Output().line("trading is enabled" if found.enabled else f"trading is DISABLED: {found.reason}")
 
 
 @trading_app.command("disable")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json, state
+from llmtrade.commands.context import container, echo_json
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
 
@@ -22,28 +21,16 @@ def schedule_show(
     as_json: Json = False,
 ) -> None:
     """The next fire times of the weekly run, checkpoints and postmortem, in New York and local time."""
-    from llmtrade.market.calendar import TradingCalendar  # lazy: see package docstring
-    from llmtrade.workflows.schedule import next_fires
+    from llmtrade.app.housekeeping import schedule_view  # lazy: see package docstring
 
-    root = state(ctx)
-    jobs_ahead = next_fires(root.config().config.schedule, TradingCalendar(), root.clock().now(), count)
-    rows = [
-        {
-            "job": job.key,
-            "kind": job.kind.value,
-            "week_id": str(job.week_id),
-            "new_york": job.at.isoformat(),
-            "local": job.at.astimezone().isoformat(),
-        }
-        for job in jobs_ahead
-    ]
+    view = schedule_view(container(ctx), count)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(view)
         return
     Output().table(
         "next fire times (weekends and NYSE holidays skipped)",
         ["kind", "week", "New York", "local"],
-        [(r["kind"], r["week_id"], r["new_york"], r["local"]) for r in rows],
+        [(f.kind, f.week_id, f.new_york, f.local) for f in view.root],
     )
 
 

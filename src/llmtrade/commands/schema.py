@@ -17,12 +17,13 @@ def schema(
 
     from pydantic import TypeAdapter
 
-    from llmtrade.app.results import DOCUMENTS
+    from llmtrade.app import housekeeping, results
 
+    documents = {**results.DOCUMENTS, **housekeeping.DOCUMENTS}
     name = " ".join(command)
-    document = DOCUMENTS.get(name)
+    document = documents.get(name)
     if document is None:
-        raise UsageError(f"no JSON schema for {name!r}: commands with one are {', '.join(sorted(DOCUMENTS))}")
+        raise UsageError(f"no JSON schema for {name!r}: commands with one are {', '.join(sorted(documents))}")
     published = TypeAdapter(document).json_schema(mode="serialization")
     published = {"$schema": "https://json-schema.org/draft/2020-12/schema", **published}
     published.setdefault("title", name)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import state
+from llmtrade.commands.context import container, echo_json, state
 from llmtrade.commands.options import Json, JsonLines, Week, parse_date
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
 
 if TYPE_CHECKING:
-    from llmtrade.config.loader import LoadedConfig
-    from llmtrade.settings import Settings
+    pass
 
 config_app = typer.Typer(help="Show and check the YAML configuration.", no_args_is_help=True)
 db_app = typer.Typer(
@@ -48,78 +46,44 @@ def config_validate(ctx: typer.Context) -> None:
 @config_app.command("show")
 def config_show(ctx: typer.Context, as_json: Json = False) -> None:
     """Print the resolved configuration and which secrets are set (values masked)."""
-    root = state(ctx)
-    loaded = root.config()
-    secrets = _secret_status(loaded, root.settings)
+    from llmtrade.app.housekeeping import config_view  # lazy: see package docstring
+
+    view = config_view(container(ctx))
     if as_json:
-        data = {"source": loaded.source, "config": loaded.config.model_dump(mode="json"), "environment": secrets}
-        typer.echo(json.dumps(data, indent=2))
+        echo_json(view)
         return
     import yaml  # lazy: only this command prints YAML
 
     out = Output()
-    out.heading(f"configuration from {loaded.source}")
-    for section, model in loaded.config:
+    out.heading(f"configuration from {view.source}")
+    for section, values in view.config.items():
         out.line(f"# {section}.yaml")
-        out.line(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False, width=110).rstrip())
-    out.table("environment", ["variable", "value"], sorted(secrets.items()))
-
-
-def _secret_status(loaded: LoadedConfig, settings: Settings) -> dict[str, str]:
-    """Each variable the config names, masked: enough to tell which key is set, never the key."""
-    config = loaded.config
-    names = {p.api_key_env for p in config.models.providers.values() if p.api_key_env}
-    for account in config.accounts.accounts:
-        if account.alpaca:
-            names |= {account.alpaca.key_env, account.alpaca.secret_env}
-    status = {name: _mask(os.environ.get(name)) for name in names}
-    status["DATABASE_URL"] = _mask(settings.database_url) if settings.database_url else "not set (embedded)"
-    return status
-
-
-def _mask(value: str | None) -> str:
-    if not value:
-        return "not set"
-    return f"set (…{value[-4:]})" if len(value) >= 12 else "set"
+        out.line(yaml.safe_dump(values, sort_keys=False, width=110).rstrip())
+    out.table("environment", ["variable", "value"], sorted(view.environment.items()))
 
 
 @db_app.command("status")
 def db_status(ctx: typer.Context, as_json: Json = False) -> None:
     """Where the database is, which migrations ran, how many events it holds."""
-    from llmtrade.storage import migrations  # lazy: see package docstring
+    from llmtrade.app.housekeeping import database_status  # lazy: see package docstring
 
-    with state(ctx).storage() as storage:
-        ran = migrations.applied(storage.conn)
-        count = storage.events.count()
-        pending = [m for m in migrations.available() if m.number not in {a.number for a in ran}]
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "database": storage.location.description,
-                        "embedded": storage.location.embedded,
-                        "migrations": [
-                            {"number": m.number, "name": m.name, "applied_at": m.applied_at.isoformat()} for m in ran
-                        ],
-                        "pending": [m.number for m in pending],
-                        "events": count,
-                    }
-                )
-            )
-            return
-        out = Output()
-        out.pairs(
-            [
-                ("database", storage.location.description),
-                ("migrations applied now", ", ".join(f"{m.number:04d}" for m in storage.migrated_now) or "none"),
-                ("events", count),
-            ]
-        )
-        out.table(
-            "migrations",
-            ["number", "name", "applied at"],
-            [(f"{m.number:04d}", m.name, m.applied_at.isoformat(timespec="seconds")) for m in ran],
-        )
+    found = database_status(container(ctx))
+    if as_json:
+        echo_json(found)
+        return
+    out = Output()
+    out.pairs(
+        [
+            ("database", found.database),
+            ("migrations applied now", ", ".join(f"{n:04d}" for n in found.applied_now) or "none"),
+            ("events", found.events),
+        ]
+    )
+    out.table(
+        "migrations",
+        ["number", "name", "applied at"],
+        [(f"{m.number:04d}", m.name, m.applied_at) for m in found.migrations],
+    )
 
 
 @db_app.command("migrate")

@@ -58,7 +58,10 @@ def parse_file(label: str, text: str, model: type[BaseModel]) -> BaseModel:
 def write_defaults(target: Path, *, overwrite: bool = False) -> list[Path]:
     """Copy the packaged defaults into `target`; refuses to overwrite unless asked."""
     target = target.expanduser()
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission, a read-only or virtual file system
+        raise UsageError(f"cannot create the config folder {target}: {exc.strerror or exc}") from exc
     existing = [target / name for name in CONFIG_FILES if (target / name).exists()]
     if existing and not overwrite:
         names = ", ".join(p.name for p in existing)
@@ -66,7 +69,10 @@ def write_defaults(target: Path, *, overwrite: bool = False) -> list[Path]:
     written = []
     for name in CONFIG_FILES:
         path = target / name
-        path.write_text(packaged_defaults().joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        try:
+            path.write_text(packaged_defaults().joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
         written.append(path)
     return written
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from llmtrade.errors import DatabaseError, DatabaseUnavailable
+from llmtrade.errors import DatabaseError, DatabaseUnavailable, UsageError
 from llmtrade.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,6 +83,14 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"cannot connect to the database: {str(exc).strip()}") from exc
+    except psycopg.ProgrammingError as exc:
+        # libpq could not even parse it: a setting to fix, not an outage to wait out.
+        password = urlsplit(url).password
+        reason = str(exc).strip().replace(password, "***") if password else str(exc).strip()
+        raise UsageError(
+            f"DATABASE_URL {_redact(url)!r} is not a PostgreSQL connection URL ({reason}); "
+            "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or unset it for the embedded server"
+        ) from exc
 
 
 def _ensure_database(admin_url: str, name: str) -> None:
@@ -91,8 +99,9 @@ def _ensure_database(admin_url: str, name: str) -> None:
         if not exists:
             import psycopg.errors  # lazy, as in connect()
 
-            # Another command may create it between our check and our CREATE.
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+            # Another command may create it between our check and our CREATE; PostgreSQL reports that
+            # race as DuplicateDatabase or, when both CREATEs run at once, as a UniqueViolation.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 conn.execute(f'CREATE DATABASE "{name}"')
 
 
