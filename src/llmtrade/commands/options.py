@@ -29,7 +29,7 @@ PastWeek = Annotated[
 ]
 DryRun = Annotated[
     bool,
-    typer.Option("--dry-run", help="Decide everything but send no order (a checkpoint's dry run records nothing)."),
+    typer.Option("--dry-run", help="Decide everything but send no order and store nothing."),
 ]
 
 
