@@ -226,7 +226,8 @@ def test_the_postmortem_scores_each_account_and_fills_the_week_summary(
     for row in rows.values():  # realised and unrealised are both changes over the week
         assert row["realized_pnl"] + row["unrealized_pnl"] == pytest.approx(row["week_pnl"], abs=0.02)
     invalidation = next(i for i in spy["indicators"] if i["indicator"] == "close")
-    assert invalidation["held"] is True  # the stop rule still holds at the week's end
+    # The stop rule still fires at the week's end: the thesis stays broken (held is the thesis's side).
+    assert invalidation["role"] == "invalidation" and invalidation["held"] is False
     again = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
     assert again["written_now"] is False and again["accounts"] == report["accounts"]
     with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
@@ -364,3 +365,21 @@ def test_status_counts_the_cost_of_runs_that_failed(week: Any) -> None:
     report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     assert report["usage"]["this_week"]["calls"] == 19 and report["usage"]["to_date"]["calls"] == 19
     assert report["last_runs"]["run-weekly"]["outcome"] == "failed"
+
+
+def test_the_postmortem_reports_the_exit_rule_as_fired_or_not_never_as_a_broken_indicator() -> None:
+    import random
+
+    from llmtrade.agents.postmortem_writer import offline_reflection
+    from llmtrade.domain.checkpoints import IndicatorOutcome
+
+    quiet = IndicatorOutcome(
+        indicator="price_vs_sma_20", threshold="price_vs_sma_20 < -0.02", observed=0.02, held=True, role="invalidation"
+    )
+    watched = IndicatorOutcome(indicator="rsi_14", threshold="rsi_14 < 75", observed=80.0, held=False)
+
+    answer = offline_reflection("LONG", 0.01, 0.01, [watched, quiet], random.Random(0))
+
+    assert "Broken: rsi_14 < 75." in answer.what_it_got_wrong
+    assert "price_vs_sma_20" not in answer.what_it_got_wrong
+    assert "exit rule price_vs_sma_20 < -0.02 did not fire" in answer.what_the_thesis_got_right

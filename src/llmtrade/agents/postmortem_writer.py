@@ -53,8 +53,8 @@ def offline_reflection(
     rng: random.Random,
 ) -> PostmortemAnswer:
     move = "n/a" if instrument_return is None else f"{instrument_return:+.2%}"
-    held = [i.threshold for i in indicators if i.held]
-    broke = [i.threshold for i in indicators if i.held is False]
+    held = [_label(i) for i in indicators if i.held]
+    broke = [_label(i) for i in indicators if i.held is False]
     right = f"[offline rules] the account made {week_return:+.2%}; the instrument moved {move}."
     if held:
         right += " Still true: " + "; ".join(held) + "."
@@ -65,3 +65,10 @@ def offline_reflection(
         what_it_got_wrong=f"[offline rules] {direction}: {wrong}",
         lessons=[lesson],
     )
+
+
+def _label(outcome: IndicatorOutcome) -> str:
+    """A watched threshold as written; the invalidation rule by what its outcome means."""
+    if outcome.role == "invalidation":
+        return f"exit rule {outcome.threshold} {'did not fire' if outcome.held else 'fired'}"
+    return outcome.threshold

@@ -48,10 +48,15 @@ class PostmortemAnswer(Record):
 
 
 class IndicatorOutcome(Record):
+    """A frozen threshold at the week's end. `held` is whether the thesis's side of it held: for a
+    watched indicator, its threshold still holds; for the invalidation rule, the rule did NOT fire
+    (the rule firing is the thesis breaking). None when the value is unknown."""
+
     indicator: str
     threshold: str
     observed: float | None
-    held: bool | None  # None when the value is unknown
+    held: bool | None
+    role: Literal["watched", "invalidation"] = "watched"
 
 
 class Postmortem(Record):

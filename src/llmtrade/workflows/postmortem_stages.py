@@ -109,7 +109,7 @@ class GatherStage:
             values = indicator_values(
                 bench.market, frozen.instrument, bench.now, prices[frozen.instrument], week_pnl / start.equity
             )
-            for threshold in [*(w.threshold for w in frozen.watched), frozen.invalidation.rule]:
+            for threshold in (w.threshold for w in frozen.watched):
                 observed = values.get(threshold.indicator)
                 outcomes.append(
                     IndicatorOutcome(
@@ -119,6 +119,18 @@ class GatherStage:
                         held=None if observed is None else threshold.holds(observed),
                     )
                 )
+            rule = frozen.invalidation.rule
+            observed = values.get(rule.indicator)
+            outcomes.append(
+                IndicatorOutcome(
+                    indicator=rule.indicator,
+                    threshold=rule.describe(),
+                    observed=observed,
+                    # The thesis survives while its invalidation rule does not fire.
+                    held=None if observed is None else not rule.holds(observed),
+                    role="invalidation",
+                )
+            )
         postmortem = Postmortem(
             week_id=bench.week_id,
             account_id=desk.account.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from llmtrade.app.results import CheckpointResult, PostmortemResult, WeekAlreadyComplete, WeeklyResult
 from llmtrade.commands.render.common import footer, money, pct
 from llmtrade.console import Output
+from llmtrade.domain.checkpoints import IndicatorOutcome
 
 
 def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> None:
@@ -116,12 +117,18 @@ def print_postmortem(out: Output, report: PostmortemResult) -> None:
     )
     for a in report.accounts:
         if a.indicators:
-            held = ", ".join(
-                f"{i.threshold} {'held' if i.held else 'broke' if i.held is False else 'unknown'}" for i in a.indicators
-            )
+            held = ", ".join(_indicator(i) for i in a.indicators)
             out.line(f"{a.account_id} indicators: {held}")
         if a.reflection:
             r = a.reflection
             out.line(f"{a.account_id} right: {r.what_the_thesis_got_right}")
             out.line(f"{a.account_id} wrong: {r.what_it_got_wrong}")
             out.line(f"{a.account_id} lessons: {'; '.join(r.lessons)}")
+
+
+def _indicator(outcome: IndicatorOutcome) -> str:
+    if outcome.held is None:
+        return f"{outcome.threshold} unknown"
+    if outcome.role == "invalidation":
+        return f"exit rule {outcome.threshold} {'did not fire' if outcome.held else 'FIRED'}"
+    return f"{outcome.threshold} {'held' if outcome.held else 'broke'}"
