@@ -105,7 +105,8 @@ def test_loader_reports_the_problem_as_a_structured_error(tmp_path: Path) -> Non
 
 def test_a_pm_bound_to_a_non_pm_account_is_refused(tmp_path: Path) -> None:
     folder = _config_dir(tmp_path, "models.yaml", "account: acct_3}", "account: acct_6}")
-    with pytest.raises(ConfigError, match=r"pms\[2\].account: account has role flat, not pm \(got 'acct_6'\)"):
+    expected = r"pms\[2\].account: account has role flat in accounts.yaml, not pm \(got 'acct_6'\)"
+    with pytest.raises(ConfigError, match=expected):
         load_config(folder)
 
 

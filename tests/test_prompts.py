@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llmtrade.errors import PromptError
+from llmtrade.errors import ConfigError, PromptError
 from llmtrade.prompts.renderer import PromptRenderer
 
 
@@ -35,5 +35,6 @@ def test_an_unknown_template_and_a_syntax_error_are_explained(tmp_path: Path) ->
     with pytest.raises(PromptError, match=r"nonexistent\.system\.j2 not found"):
         PromptRenderer().render("nonexistent")
     (tmp_path / "council_answer.user.j2").write_text("{% if query %}unclosed")
-    with pytest.raises(PromptError, match=r"council_answer\.user\.j2, line 1"):
-        PromptRenderer(tmp_path).render("council_answer", query="x")
+    # An override is parsed when the renderer is built, before a run spends any model call.
+    with pytest.raises(ConfigError, match=r"council_answer\.user\.j2\n  - line 1: template syntax error"):
+        PromptRenderer(tmp_path)

@@ -8,6 +8,7 @@ and an exit code; neither ever reaches the user as a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -35,15 +36,36 @@ class UsageError(OperationalError):
 
 
 class ConfigError(OperationalError):
-    """A configuration file that cannot be used; names the file, the field path and the bad value."""
+    """A configuration file that cannot be used; names the file, the field path and the bad value.
+
+    `more` carries the other files' errors, so one message reports every broken file at once."""
 
     exit_code = 2
 
-    def __init__(self, file: str, problems: list[ConfigProblem] | None = None, message: str | None = None):
+    def __init__(
+        self,
+        file: str,
+        problems: list[ConfigProblem] | None = None,
+        message: str | None = None,
+        *,
+        more: Sequence[ConfigError] = (),
+    ):
         self.file = file
         self.problems = problems or []
         self.message = message
+        self.more = tuple(e for error in more for e in error.each)
         super().__init__(str(self))
+
+    @classmethod
+    def combine(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error reporting every file in `errors` (at least one), in the order given."""
+        first, *rest = errors
+        return cls(first.file, first.problems, first.message, more=[*first.more, *rest])
+
+    @property
+    def each(self) -> tuple[ConfigError, ...]:
+        """This file's error and every other file's, one per file."""
+        return (ConfigError(self.file, self.problems, self.message), *self.more) if self.more else (self,)
 
     def __str__(self) -> str:
         head = f"invalid configuration in {self.file}"
@@ -51,6 +73,7 @@ class ConfigError(OperationalError):
             head += f": {self.message}"
         lines = [head]
         lines += [f"  - {problem}" for problem in self.problems]
+        lines += [str(other) for other in self.more]
         return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from datetime import date
 
 from llmtrade.app.container import Container
 from llmtrade.app.results import AccountStanding, LastRun, StatusResult, StatusUsage, UsageSum
-from llmtrade.config.models import AccountRole
+from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.ledger import closed_trade_pnls
@@ -40,11 +40,11 @@ def status(app: Container) -> StatusResult:
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
             prices = market.last_closes(config.assets.symbols, now)
-            spy_start = market.last_closes(["SPY"], first[0].occurred_at).get("SPY") if first else None
+            spy_start = market.last_closes([BENCHMARK], first[0].occurred_at).get(BENCHMARK) if first else None
         except LlmtradeError as exc:
             app.say(f"prices unavailable ({exc}); positions are valued at cost")
             prices, spy_start = {}, None
-        spy_return = period_return(spy_start, prices["SPY"]) if spy_start and "SPY" in prices else None
+        spy_return = period_return(spy_start, prices[BENCHMARK]) if spy_start and BENCHMARK in prices else None
         rows = [_standing(events, desk, prices, valuations, week_id) for desk in desks]
         flat = next((r for r in rows if r["role"] == AccountRole.FLAT.value), None)
         accounts = [

@@ -11,7 +11,7 @@ import typer
 from llmtrade.commands.context import container, echo_json, state
 from llmtrade.commands.options import Json, JsonLines, Week, parse_date
 from llmtrade.console import Output
-from llmtrade.errors import UsageError
+from llmtrade.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     pass
@@ -38,9 +38,24 @@ def init(
 
 @config_app.command("validate")
 def config_validate(ctx: typer.Context) -> None:
-    """Check the configuration; exits non-zero and names every problem when it is invalid."""
-    loaded = state(ctx).config()
-    Output().line(f"configuration OK ({loaded.source})")
+    """Check the configuration and any prompt overrides; exits 2 and names every problem when invalid."""
+    from llmtrade.app.session import prompts_dir  # lazy: see package docstring
+    from llmtrade.prompts.renderer import PromptRenderer
+
+    root = state(ctx)
+    errors: list[ConfigError] = []
+    try:
+        loaded = root.config()
+    except ConfigError as exc:
+        errors.append(exc)
+    overrides = prompts_dir(root.settings, root.config_dir)
+    try:
+        PromptRenderer(overrides)  # reads and parses every override template
+    except ConfigError as exc:
+        errors.append(exc)
+    if errors:
+        raise ConfigError.combine(errors)
+    Output().line(f"configuration OK ({loaded.source})" + (f"; prompt overrides from {overrides}" if overrides else ""))
 
 
 @config_app.command("show")

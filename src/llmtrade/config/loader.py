@@ -11,7 +11,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from llmtrade.config.models import CONFIG_FILES, AccountRole, Config
+from llmtrade.config import rules
+from llmtrade.config.files import read_text
+from llmtrade.config.models import CONFIG_FILES, Config
 from llmtrade.errors import ConfigError, ConfigProblem, UsageError
 
 PACKAGED = "packaged defaults"
@@ -29,25 +31,42 @@ def packaged_defaults() -> Traversable:
 
 
 def load_config(config_dir: Path | None = None) -> LoadedConfig:
-    """Read the five files from `config_dir`, or the packaged defaults when it is None."""
+    """Read the five files from `config_dir`, or the packaged defaults when it is None.
+
+    Every file is read and checked before anything is refused, so one error reports every broken
+    file and every broken rule (config/rules.py), not just the first."""
     if config_dir is None:
         folder: Traversable | Path = packaged_defaults()
         source = PACKAGED
     else:
         folder = config_dir.expanduser()
         source = str(folder)
-        if not folder.is_dir():
+        if not folder.exists():
             raise UsageError(f"config folder {folder} does not exist (create one with `llmtrade init {folder}`)")
+        if not folder.is_dir():
+            raise UsageError(f"config folder {folder} is a file, not a folder (`llmtrade init DIR` writes one)")
     parts: dict[str, BaseModel] = {}
+    errors: dict[str, ConfigError] = {}
     for filename, model in CONFIG_FILES.items():
-        entry = folder.joinpath(filename)
-        label = f"{source}/{filename}" if source != PACKAGED else f"{filename} ({PACKAGED})"
-        if not entry.is_file():
-            raise ConfigError(label, message="file is missing (`llmtrade init DIR` writes a complete set)")
-        parts[filename.removesuffix(".yaml")] = _parse(label, entry.read_text(encoding="utf-8"), model)
-    config = Config(**parts)
-    _cross_check(config, source)
+        label = _label(source, filename)
+        try:
+            text = read_text(folder.joinpath(filename), label, restore="`llmtrade init DIR` writes a complete set")
+            parts[filename] = _parse(label, text, model)
+        except ConfigError as exc:
+            errors[filename] = exc
+    found: dict[str, list[ConfigProblem]] = {}
+    for finding in rules.check(parts):
+        found.setdefault(finding.file, []).append(finding.problem)
+    for filename, problems in found.items():
+        errors[filename] = ConfigError(_label(source, filename), problems)
+    if errors:
+        raise ConfigError.combine([errors[name] for name in CONFIG_FILES if name in errors])
+    config = Config(**{name.removesuffix(".yaml"): part for name, part in parts.items()})
     return LoadedConfig(config, source)
+
+
+def _label(source: str, filename: str) -> str:
+    return f"{source}/{filename}" if source != PACKAGED else f"{filename} ({PACKAGED})"
 
 
 def parse_file(label: str, text: str, model: type[BaseModel]) -> BaseModel:
@@ -77,16 +96,31 @@ def write_defaults(target: Path, *, overwrite: bool = False) -> list[Path]:
     return written
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML keeps the last silently, so a
+    second `live_trading_enabled:` further down would win unseen."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse(label: str, text: str, model: type[BaseModel]) -> BaseModel:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(label, [ConfigProblem(where, f"malformed YAML: {problem}")]) from None
+        raise ConfigError(label, [_yaml_problem(text, exc)]) from None
     if data is None:
-        raise ConfigError(label, message="file is empty; expected a YAML mapping")
+        raise ConfigError(
+            label, message="file is empty; expected a YAML mapping (`llmtrade init DIR` writes a complete file)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(label, [ConfigProblem("", "expected a YAML mapping at the top level", data)])
     try:
@@ -95,12 +129,39 @@ def _parse(label: str, text: str, model: type[BaseModel]) -> BaseModel:
         raise ConfigError(label, [_problem(err) for err in exc.errors()]) from None
 
 
+def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+    elif isinstance(exc, yaml.reader.ReaderError):  # a control character YAML does not allow
+        before = text[: exc.position]
+        where = f"line {before.count(chr(10)) + 1}, column {exc.position - (before.rfind(chr(10)) + 1) + 1}"
+        return ConfigProblem(where, f"malformed YAML: character {exc.character!r} is not allowed; remove it")
+    else:
+        where = ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigProblem(where, f"malformed YAML: {problem}")
+
+
+# YAML 1.1 reads some unquoted words as other types; a hint says so when the type is then refused.
+_HINTS = {
+    bool: "YAML reads unquoted yes/no/on/off/true/false as booleans: quote it if you meant text",
+    int: 'YAML reads an unquoted 9:00 or 16:30 as a number (base 60): quote times, e.g. "08:00"',
+}
+
+
 def _problem(err: Any) -> ConfigProblem:
     path = _path(err["loc"])
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         return ConfigProblem(path, "unknown key (not a setting of this file)")
     value = err.get("input")
+    if err["type"] == "string_type" and type(value) in _HINTS:
+        message += f" ({_HINTS[type(value)]})"
+    elif err["type"] in ("bool_type", "float_type", "int_type") and isinstance(value, str):
+        # Strict scalars (config/models.py): a quoted "true" or "5" is refused rather than guessed at.
+        wanted = {"bool_type": "true or false", "float_type": "a number", "int_type": "a whole number"}[err["type"]]
+        message = f"must be {wanted}, written without quotes"
     if isinstance(value, (dict, list)):
         return ConfigProblem(path, message)  # the message names the culprit; dumping the whole list does not help
     return ConfigProblem(path, message, value)
@@ -114,46 +175,3 @@ def _path(loc: tuple[Any, ...]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-def _cross_check(config: Config, source: str) -> None:
-    """Rules that tie one file to another; reported against the file that holds the reference."""
-
-    def label(name: str) -> str:
-        return f"{source}/{name}" if source != PACKAGED else f"{name} ({PACKAGED})"
-
-    models, accounts = config.models, config.accounts
-    problems: list[ConfigProblem] = []
-    for where, ref in models.model_refs():
-        if ref.provider not in models.providers:
-            known = ", ".join(sorted(models.providers))
-            problems.append(ConfigProblem(f"{where}.provider", f"no such provider (known: {known})", ref.provider))
-    seen: dict[str, str] = {}
-    for i, pm in enumerate(models.pms):
-        account = accounts.account(pm.account)
-        path = f"pms[{i}].account"
-        if account is None:
-            known = ", ".join(a.id for a in accounts.accounts)
-            problems.append(ConfigProblem(path, f"no such account in accounts.yaml (known: {known})", pm.account))
-        elif account.role is not AccountRole.PM:
-            problems.append(ConfigProblem(path, f"account has role {account.role.value}, not pm", pm.account))
-        elif pm.account in seen:
-            problems.append(ConfigProblem(path, f"account already belongs to PM {seen[pm.account]}", pm.account))
-        else:
-            seen[pm.account] = pm.id
-    chair = accounts.account(models.chairman.account)
-    if chair is None:
-        problems.append(ConfigProblem("chairman.account", "no such account in accounts.yaml", models.chairman.account))
-    elif chair.role is not AccountRole.CHAIRMAN:
-        problems.append(
-            ConfigProblem("chairman.account", f"account has role {chair.role.value}, not chairman", chair.id)
-        )
-    if problems:
-        raise ConfigError(label("models.yaml"), problems)
-    orphans = [
-        ConfigProblem(f"accounts[{i}].id", "role pm, but no PM in models.yaml trades it", a.id)
-        for i, a in enumerate(accounts.accounts)
-        if a.role is AccountRole.PM and a.id not in seen
-    ]
-    if orphans:
-        raise ConfigError(label("accounts.yaml"), orphans)

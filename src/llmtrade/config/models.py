@@ -1,7 +1,8 @@
 """Pydantic models of the five YAML files (DESIGN.md section 6).
 
 Every model refuses unknown keys, so a typo is an error rather than a silently ignored setting.
-Rules that span files (a PM bound to an account that does not exist) live in `Config`.
+Rules over several entries or several files (unique ids, a PM bound to an account that does not
+exist, the benchmark in the universe) live in config/rules.py, which reports all of them at once.
 """
 
 from __future__ import annotations
@@ -10,7 +11,17 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    Strict,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -21,7 +32,15 @@ class _Model(BaseModel):
 
 
 Identifier = Annotated[str, Field(pattern=_IDENT, max_length=32)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+# Strict scalars: pydantic's lax mode reads "yes", "on", 1 and "true" as True, and true or "5" as a
+# number. A safety switch (live_trading_enabled) must be a real YAML boolean, and a setting that
+# sizes money must be a real YAML number: a quoted or boolean value is a mistake to report, not to
+# guess at. Integers are still accepted where a float is expected; inf and nan never are (a starting
+# cash of .inf passes `gt=0`).
+Flag = StrictBool
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Count = StrictInt
+Fraction = Annotated[Number, Field(gt=0, le=1)]
 
 
 def _check_time(value: str) -> str:
@@ -46,7 +65,7 @@ class Instrument(_Model):
     symbol: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9.]{0,9}$")]
     asset_class: AssetClass
     name: str = ""
-    shortable: bool = True
+    shortable: Flag = True
 
 
 MarketProviderName = Literal["alpaca", "yfinance", "csv", "synthetic"]
@@ -65,8 +84,8 @@ class MarketDataConfig(_Model):
     csv_dir: str | None = None
     alpaca_feed: Literal["iex", "sip"] = "iex"
     alpaca: AlpacaDataKeys = AlpacaDataKeys()
-    request_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
-    synthetic_seed: int = 7
+    request_timeout_seconds: Annotated[Number, Field(gt=0, le=120)] = 15.0
+    synthetic_seed: Count = 7
 
     @field_validator("providers")
     @classmethod
@@ -76,19 +95,16 @@ class MarketDataConfig(_Model):
         return providers
 
 
+# The market benchmark: indicators' corr_spy, the researcher's risk mode and `status`'s "vs SPY" all
+# read it, and the market layer asks the providers for it by this name. It is not a setting because
+# those readers name it too; config/rules.py requires it in the universe, so every provider (the
+# synthetic market knows only the universe) can price it and a run never fails on it halfway.
+BENCHMARK = "SPY"
+
+
 class AssetsConfig(_Model):
     universe: Annotated[list[Instrument], Field(min_length=1)]
     market_data: MarketDataConfig = MarketDataConfig()
-
-    @field_validator("universe")
-    @classmethod
-    def _symbols_unique(cls, universe: list[Instrument]) -> list[Instrument]:
-        seen: set[str] = set()
-        for index, instrument in enumerate(universe):
-            if instrument.symbol in seen:
-                raise ValueError(f"instrument {instrument.symbol} is listed twice (again at universe[{index}])")
-            seen.add(instrument.symbol)
-        return universe
 
     @property
     def symbols(self) -> list[str]:
@@ -145,24 +161,24 @@ class ScheduleConfig(_Model):
 class Provider(_Model):
     base_url: HttpUrl
     api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
-    timeout_seconds: Annotated[float, Field(gt=0, le=900)] = 120.0
-    max_concurrency: Annotated[int, Field(ge=1, le=64)] = 16
-    max_retries: Annotated[int, Field(ge=0, le=10)] = 4
-    structured_outputs: bool = True
+    timeout_seconds: Annotated[Number, Field(gt=0, le=900)] = 120.0
+    max_concurrency: Annotated[Count, Field(ge=1, le=64)] = 16
+    max_retries: Annotated[Count, Field(ge=0, le=10)] = 4
+    structured_outputs: Flag = True
 
 
 class Price(_Model):
     """USD per million tokens, used when the provider does not report the cost itself."""
 
-    input_per_mtok: Annotated[float, Field(ge=0)]
-    output_per_mtok: Annotated[float, Field(ge=0)]
+    input_per_mtok: Annotated[Number, Field(ge=0)]
+    output_per_mtok: Annotated[Number, Field(ge=0)]
 
 
 class ModelRef(_Model):
     model: Annotated[str, Field(min_length=1)]
     provider: Identifier = "openrouter"
-    temperature: Annotated[float, Field(ge=0, le=2)] = 0.7
-    max_tokens: Annotated[int, Field(ge=1)] = 4000
+    temperature: Annotated[Number, Field(ge=0, le=2)] = 0.7
+    max_tokens: Annotated[Count, Field(ge=1)] = 4000
 
 
 class PortfolioManager(ModelRef):
@@ -193,13 +209,6 @@ class ModelsConfig(_Model):
     research: Annotated[list[ResearchProviderRef], Field(min_length=1, max_length=4)]
     council: CouncilConfig = CouncilConfig()
     prices: dict[str, Price] = {}
-
-    @model_validator(mode="after")
-    def _pm_ids_unique(self) -> ModelsConfig:
-        ids = [pm.id for pm in self.pms]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"PM ids must be unique, got {ids}")
-        return self
 
     def model_refs(self) -> list[tuple[str, ModelRef]]:
         """Every model reference with its field path, for cross-checks and listings."""
@@ -237,7 +246,7 @@ class Account(_Model):
     name: str = ""
     role: AccountRole
     broker: BrokerKind = BrokerKind.AUTO
-    starting_cash: Annotated[float, Field(gt=0)] = 100_000.0
+    starting_cash: Annotated[Number, Field(gt=0)] = 100_000.0
     alpaca: AlpacaKeys | None = None
 
     @model_validator(mode="after")
@@ -248,31 +257,19 @@ class Account(_Model):
 
 
 class PaperBrokerConfig(_Model):
-    slippage_bps: Annotated[float, Field(ge=0, le=500)] = 5.0
-    commission_per_order: Annotated[float, Field(ge=0)] = 0.0
+    slippage_bps: Annotated[Number, Field(ge=0, le=500)] = 5.0
+    commission_per_order: Annotated[Number, Field(ge=0)] = 0.0
 
 
 class AlpacaConfig(_Model):
     paper_url: HttpUrl = HttpUrl("https://paper-api.alpaca.markets")
-    request_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+    request_timeout_seconds: Annotated[Number, Field(gt=0, le=120)] = 15.0
 
 
 class AccountsConfig(_Model):
     accounts: Annotated[list[Account], Field(min_length=1)]
     paper: PaperBrokerConfig = PaperBrokerConfig()
     alpaca: AlpacaConfig = AlpacaConfig()
-
-    @model_validator(mode="after")
-    def _one_of_each(self) -> AccountsConfig:
-        ids = [a.id for a in self.accounts]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"account ids must be unique; repeated: {', '.join(dupes)}")
-        for role in (AccountRole.CHAIRMAN, AccountRole.FLAT):
-            count = sum(1 for a in self.accounts if a.role is role)
-            if count != 1:
-                raise ValueError(f"exactly one account must have role {role.value}, found {count}")
-        return self
 
     def account(self, account_id: str) -> Account | None:
         return next((a for a in self.accounts if a.id == account_id), None)
@@ -284,15 +281,15 @@ class AccountsConfig(_Model):
 class HardLimits(_Model):
     max_position_pct: Fraction = 0.20
     max_asset_class_pct: Fraction = 0.30
-    max_open_positions: Annotated[int, Field(ge=1, le=100)] = 10
-    allow_short: bool = True
+    max_open_positions: Annotated[Count, Field(ge=1, le=100)] = 10
+    allow_short: Flag = True
 
 
 class CircuitBreaker(_Model):
     halt_drawdown_pct: Fraction = 0.20
-    halt_consecutive_losses: Annotated[int, Field(ge=1)] = 10
+    halt_consecutive_losses: Annotated[Count, Field(ge=1)] = 10
     resume_drawdown_pct: Fraction = 0.15
-    resume_consecutive_wins: Annotated[int, Field(ge=1)] = 3
+    resume_consecutive_wins: Annotated[Count, Field(ge=1)] = 3
 
     @model_validator(mode="after")
     def _resume_below_halt(self) -> CircuitBreaker:
@@ -308,7 +305,7 @@ class RiskConfig(_Model):
     limits: HardLimits = HardLimits()
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     # Orders against a live (real-money) Alpaca endpoint are refused unless this is true.
-    live_trading_enabled: bool = False
+    live_trading_enabled: Flag = False
 
 
 # ---------------------------------------------------------------- all of it

@@ -13,7 +13,8 @@ from typing import Any
 
 import jinja2
 
-from llmtrade.errors import PromptError
+from llmtrade.config.files import read_text
+from llmtrade.errors import ConfigError, ConfigProblem, PromptError
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class PromptRenderer:
     def __init__(self, override_dir: Path | None = None):
         loaders: list[jinja2.BaseLoader] = []
         if override_dir is not None:
-            loaders.append(jinja2.FileSystemLoader(str(override_dir)))
+            # utf-8-sig: a byte-order mark (Windows editors) would otherwise start the prompt.
+            loaders.append(jinja2.FileSystemLoader(str(override_dir), encoding="utf-8-sig"))
         loaders.append(jinja2.PackageLoader("llmtrade", "prompts"))
         self.override_dir = override_dir
         self._env = jinja2.Environment(
@@ -54,6 +56,8 @@ class PromptRenderer:
         self._env.filters["json"] = _to_json
         self._env.filters["pct"] = _pct
         self._env.filters["num"] = _num
+        if override_dir is not None:
+            self._check_overrides(override_dir)
 
     def render(self, role: str, **variables: Any) -> RenderedPrompt:
         return RenderedPrompt(
@@ -67,6 +71,32 @@ class PromptRenderer:
             return str(self.override_dir / template)
         return "packaged"
 
+    def _check_overrides(self, folder: Path) -> None:
+        """Read and parse every override now, before a run spends a model call: a template that is not
+        UTF-8, does not parse, or overrides nothing (a misspelt name is silently unused) is a
+        ConfigError naming the file and line. Names starting with '_' are partials for {% include %}."""
+        if not folder.is_dir():
+            what = "does not exist" if not folder.exists() else "is not a folder"
+            raise ConfigError(str(folder), message=f"the prompt override folder {what} (LLMTRADE_PROMPTS_DIR)")
+        packaged = set(jinja2.PackageLoader("llmtrade", "prompts").list_templates())
+        errors: list[ConfigError] = []
+        for path in sorted(folder.glob("*.j2")):
+            try:
+                if path.name not in packaged and not path.name.startswith("_"):
+                    known = ", ".join(sorted(n for n in packaged if not n.startswith("_")))
+                    raise ConfigError(
+                        str(path), message=f"overrides no packaged template; rename it to one of: {known}"
+                    )
+                text = read_text(path, str(path), restore="remove the override to use the packaged template")
+                self._env.parse(text, path.name, str(path))
+            except ConfigError as exc:
+                errors.append(exc)
+            except jinja2.TemplateSyntaxError as exc:
+                problem = ConfigProblem(f"line {exc.lineno}", f"template syntax error: {exc.message}")
+                errors.append(ConfigError(str(path), [problem]))
+        if errors:
+            raise ConfigError.combine(errors)
+
     def _render(self, name: str, variables: dict[str, Any]) -> str:
         try:
             return self._env.get_template(name).render(**variables).strip()
@@ -77,3 +107,5 @@ class PromptRenderer:
             raise PromptError(f"prompt template {name}: {exc.message} (variables given: {given})") from None
         except jinja2.TemplateSyntaxError as exc:
             raise PromptError(f"prompt template {exc.filename or name}, line {exc.lineno}: {exc.message}") from None
+        except UnicodeDecodeError as exc:  # an override changed after the check in __init__
+            raise PromptError(f"prompt template {name} is not UTF-8 ({exc.reason}); save it as UTF-8") from None

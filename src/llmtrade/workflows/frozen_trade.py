@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from llmtrade.config.models import AccountRole, Config, ModelRef
+from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
@@ -80,8 +80,8 @@ def current_prices(market: MarketData, symbols: list[str], now: datetime) -> dic
 def indicator_values(market: MarketData, symbol: str, now: datetime, price: float, position_pnl_pct: float) -> dict:
     """The watched quantities now: indicators as of the last complete session, with the price-based
     ones moved to the current price, and the position's P/L."""
-    series = market.bars_asof([symbol, "SPY"], now, sessions=300)
-    ind = compute_indicators(series.bars[symbol], series.bars.get("SPY") or None)
+    series = market.bars_asof([symbol, BENCHMARK], now, sessions=300)
+    ind = compute_indicators(series.bars[symbol], series.bars.get(BENCHMARK) or None)
     values: dict[str, float | None] = {
         name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None
     }

@@ -1,0 +1,232 @@
+"""Rules over several entries of a file or over several files: what a run depends on beyond each
+field's own type. Checked at every load (so every command refuses a config that cannot run) and by
+`config validate`.
+
+Each rule names the files it reads and yields every problem it finds; a rule runs when all its files
+parsed, so a broken file does not hide the other files' problems. A problem is reported against the
+file that holds the offending value, and its message names the other file when one is involved.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llmtrade.config.models import (
+    BENCHMARK,
+    AccountRole,
+    AccountsConfig,
+    AssetsConfig,
+    ModelsConfig,
+    ScheduleConfig,
+)
+from llmtrade.errors import ConfigProblem
+
+# The regular NYSE close in New York time: a checkpoint at or after it is skipped on every day
+# (workflows/schedule.py), so configuring one is a mistake, not a no-op to allow.
+SESSION_CLOSE = "16:00"
+# Anonymous labels are the letters A..Z (council/anonymize.py).
+MAX_LABELS = 26
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str  # e.g. "models.yaml"
+    problem: ConfigProblem
+
+
+Parts = Mapping[str, Any]  # file name -> its parsed model, for the files that parsed
+Rule = Callable[..., Iterator[Finding]]
+RULES: list[tuple[tuple[str, ...], Rule]] = []
+
+
+def rule(*files: str) -> Callable[[Rule], Rule]:
+    def register(check: Rule) -> Rule:
+        RULES.append((files, check))
+        return check
+
+    return register
+
+
+def check(parts: Parts) -> list[Finding]:
+    """Every problem every applicable rule finds, in rule order."""
+    found: list[Finding] = []
+    for files, check_rule in RULES:
+        if all(name in parts for name in files):
+            found += check_rule(*(parts[name] for name in files))
+    return found
+
+
+def _repeats(values: list[str]) -> set[str]:
+    return {value for value, count in Counter(values).items() if count > 1}
+
+
+def _later_repeats(values: list[str]) -> Iterator[tuple[int, str]]:
+    """Index and value of every entry that repeats an earlier one."""
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            yield index, value
+        seen.add(value)
+
+
+# ---------------------------------------------------------------- assets.yaml
+
+
+@rule("assets.yaml")
+def _symbols_unique(assets: AssetsConfig) -> Iterator[Finding]:
+    for i, symbol in _later_repeats(assets.symbols):
+        yield Finding("assets.yaml", ConfigProblem(f"universe[{i}].symbol", f"{symbol} is listed twice", symbol))
+
+
+@rule("assets.yaml")
+def _benchmark_in_universe(assets: AssetsConfig) -> Iterator[Finding]:
+    if BENCHMARK not in assets.symbols:
+        yield Finding(
+            "assets.yaml",
+            ConfigProblem(
+                "universe",
+                f"the benchmark {BENCHMARK} is not in the universe; every run prices it (correlation to "
+                f"{BENCHMARK}, the researcher's risk mode, status 'vs {BENCHMARK}'): add "
+                f"{{symbol: {BENCHMARK}, asset_class: equity}}",
+            ),
+        )
+
+
+# ---------------------------------------------------------------- schedule.yaml
+
+
+@rule("schedule.yaml")
+def _checkpoints_within_session(schedule: ScheduleConfig) -> Iterator[Finding]:
+    for i, hhmm in enumerate(schedule.checkpoints):
+        if hhmm >= SESSION_CLOSE:
+            yield Finding(
+                "schedule.yaml",
+                ConfigProblem(
+                    f"checkpoints[{i}]",
+                    f"is at or after the {SESSION_CLOSE} close (New York), so it would never run; "
+                    "use a time before the close, e.g. 15:50",
+                    hhmm,
+                ),
+            )
+
+
+# ---------------------------------------------------------------- models.yaml
+
+
+@rule("models.yaml")
+def _model_ids_unique(models: ModelsConfig) -> Iterator[Finding]:
+    for i, pm_id in _later_repeats([pm.id for pm in models.pms]):
+        yield Finding("models.yaml", ConfigProblem(f"pms[{i}].id", "PM id is used twice (ids must be unique)", pm_id))
+    for i, label in _later_repeats([r.id for r in models.research]):
+        yield Finding(
+            "models.yaml", ConfigProblem(f"research[{i}].id", "research id is used twice (it labels the pack)", label)
+        )
+    if len(models.pms) > MAX_LABELS:
+        yield Finding("models.yaml", ConfigProblem("pms", f"at most {MAX_LABELS} PMs (reviews label them A to Z)"))
+
+
+@rule("models.yaml")
+def _providers_exist(models: ModelsConfig) -> Iterator[Finding]:
+    known = ", ".join(sorted(models.providers))
+    for where, ref in models.model_refs():
+        if ref.provider not in models.providers:
+            yield Finding(
+                "models.yaml",
+                ConfigProblem(f"{where}.provider", f"no such provider (known: {known})", ref.provider),
+            )
+
+
+@rule("models.yaml")
+def _council_has_two_members(models: ModelsConfig) -> Iterator[Finding]:
+    # An empty list means "the PMs" (app/inquiries.py); one member cannot be ranked by peers.
+    members = models.council.models
+    if members is not None and len(members) == 1:
+        yield Finding(
+            "models.yaml",
+            ConfigProblem("council.models", "a council needs at least two members (or none: the PMs are used)"),
+        )
+
+
+# ---------------------------------------------------------------- accounts.yaml
+
+
+@rule("accounts.yaml")
+def _account_ids_and_roles(accounts: AccountsConfig) -> Iterator[Finding]:
+    for i, account_id in _later_repeats([a.id for a in accounts.accounts]):
+        yield Finding("accounts.yaml", ConfigProblem(f"accounts[{i}].id", "account id is used twice", account_id))
+    for role in (AccountRole.CHAIRMAN, AccountRole.FLAT):
+        holders = [a.id for a in accounts.accounts if a.role is role]
+        if len(holders) != 1:
+            yield Finding(
+                "accounts.yaml",
+                ConfigProblem(
+                    "accounts",
+                    f"exactly one account must have role {role.value}, found {len(holders)}"
+                    + (f" ({', '.join(holders)})" if holders else ""),
+                ),
+            )
+
+
+@rule("accounts.yaml")
+def _alpaca_keys_not_shared(accounts: AccountsConfig) -> Iterator[Finding]:
+    # Two accounts on one Alpaca account would trade each other's positions and mix their P/L.
+    keyed = [(i, a.alpaca.key_env) for i, a in enumerate(accounts.accounts) if a.alpaca is not None]
+    shared = _repeats([env for _, env in keyed])
+    for i, env in keyed:
+        if env in shared:
+            yield Finding(
+                "accounts.yaml",
+                ConfigProblem(
+                    f"accounts[{i}].alpaca.key_env", "another account uses the same Alpaca key variable", env
+                ),
+            )
+
+
+# ---------------------------------------------------------------- models.yaml against accounts.yaml
+
+
+@rule("models.yaml", "accounts.yaml")
+def _pm_and_chairman_accounts(models: ModelsConfig, accounts: AccountsConfig) -> Iterator[Finding]:
+    known = ", ".join(a.id for a in accounts.accounts)
+    owner: dict[str, str] = {}
+    for i, pm in enumerate(models.pms):
+        account, path = accounts.account(pm.account), f"pms[{i}].account"
+        if account is None:
+            yield Finding(
+                "models.yaml", ConfigProblem(path, f"no such account in accounts.yaml (known: {known})", pm.account)
+            )
+        elif account.role is not AccountRole.PM:
+            yield Finding(
+                "models.yaml",
+                ConfigProblem(path, f"account has role {account.role.value} in accounts.yaml, not pm", pm.account),
+            )
+        elif pm.account in owner:
+            yield Finding(
+                "models.yaml", ConfigProblem(path, f"account already belongs to PM {owner[pm.account]}", pm.account)
+            )
+        else:
+            owner[pm.account] = pm.id
+    chair = accounts.account(models.chairman.account)
+    if chair is None:
+        yield Finding(
+            "models.yaml",
+            ConfigProblem(
+                "chairman.account", f"no such account in accounts.yaml (known: {known})", models.chairman.account
+            ),
+        )
+    elif chair.role is not AccountRole.CHAIRMAN:
+        yield Finding(
+            "models.yaml",
+            ConfigProblem(
+                "chairman.account", f"account has role {chair.role.value} in accounts.yaml, not chairman", chair.id
+            ),
+        )
+    for i, account in enumerate(accounts.accounts):
+        if account.role is AccountRole.PM and account.id not in owner:
+            yield Finding(
+                "accounts.yaml",
+                ConfigProblem(f"accounts[{i}].id", "role pm, but no PM in models.yaml trades it", account.id),
+            )

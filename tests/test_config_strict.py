@@ -1,0 +1,344 @@
+"""The config, strictly: real booleans and numbers only, every rule a run depends on checked at load,
+and every unreadable or mis-encoded file (YAML or prompt override) an exit 2 naming the file and line.
+
+Each case goes through `llmtrade config validate` and a command that runs (`run-weekly --dry-run`):
+both must refuse the config, exit 2, name the file, and never print a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+from typer.testing import CliRunner, Result
+
+from llmtrade.cli import app
+from llmtrade.config.files import read_text
+from llmtrade.config.loader import load_config, write_defaults
+from llmtrade.config.models import CONFIG_FILES
+from llmtrade.errors import ConfigError
+
+runner = CliRunner()
+COMMANDS = [["config", "validate"], ["run-weekly", "--dry-run", "--offline"]]
+WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
+
+
+def _folder(tmp_path: Path, *edits: tuple[str, str, str]) -> Path:
+    """The packaged defaults with each (file, old, new) replacement applied once."""
+    folder = tmp_path / "cfg"
+    if not folder.exists():
+        write_defaults(folder)
+    for filename, old, new in edits:
+        path = folder / filename
+        text = path.read_text()
+        assert old in text, f"fixture text {old!r} not in {filename}"
+        path.write_text(text.replace(old, new, 1))
+    return folder
+
+
+def _refused(folder: Path, command: list[str], *expected: str) -> Result:
+    result = runner.invoke(app, ["--config", str(folder), *command])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for text in expected:
+        assert text in result.output, f"{text!r} not in:\n{result.output}"
+    return result
+
+
+# ---------------------------------------------------------------- strict booleans and numbers
+
+
+LIVE = "live_trading_enabled: false"
+STRICT_CASES = {
+    "live yes": ("risk.yaml", LIVE, 'live_trading_enabled: "yes"', "live_trading_enabled", "'yes'"),
+    "live true quoted": ("risk.yaml", LIVE, 'live_trading_enabled: "true"', "live_trading_enabled", "'true'"),
+    "live 1": ("risk.yaml", LIVE, "live_trading_enabled: 1", "live_trading_enabled", "(got 1)"),
+    "live on quoted": ("risk.yaml", LIVE, "live_trading_enabled: 'on'", "live_trading_enabled", "'on'"),
+    "allow_short no": ("risk.yaml", "allow_short: true", 'allow_short: "no"', "limits.allow_short", "'no'"),
+    "shortable": (
+        "assets.yaml",
+        "{symbol: QQQ, asset_class: equity,",
+        "{symbol: QQQ, asset_class: equity, shortable: 'true',",
+        "universe[1].shortable",
+        "'true'",
+    ),
+    "structured_outputs": (
+        "models.yaml",
+        "max_retries: 4",
+        "max_retries: 4\n    structured_outputs: 0",
+        "providers.openrouter.structured_outputs",
+        "(got 0)",
+    ),
+    "cash as text": (
+        "accounts.yaml",
+        "{id: acct_6, name: FLAT baseline, role: flat}",
+        "{id: acct_6, name: FLAT baseline, role: flat, starting_cash: '100000'}",
+        "accounts[5].starting_cash",
+        "'100000'",
+    ),
+    "cash infinite": (
+        "accounts.yaml",
+        "{id: acct_6, name: FLAT baseline, role: flat}",
+        "{id: acct_6, name: FLAT baseline, role: flat, starting_cash: .inf}",
+        "accounts[5].starting_cash",
+        "finite number",
+    ),
+    "slippage as text": ("accounts.yaml", "slippage_bps: 5", 'slippage_bps: "5"', "paper.slippage_bps", "'5'"),
+    "slippage boolean": ("accounts.yaml", "slippage_bps: 5", "slippage_bps: yes", "paper.slippage_bps", "True"),
+    "positions boolean": ("risk.yaml", "max_open_positions: 10", "max_open_positions: on", "limits.max", "True"),
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("case", list(STRICT_CASES))
+def test_switches_and_money_accept_only_real_booleans_and_numbers(
+    tmp_path: Path, case: str, command: list[str]
+) -> None:
+    filename, old, new, field_path, value = STRICT_CASES[case]
+    folder = _folder(tmp_path, (filename, old, new))
+    _refused(folder, command, f"invalid configuration in {folder / filename}", field_path, value)
+
+
+def test_real_booleans_and_integers_for_floats_are_accepted(tmp_path: Path) -> None:
+    folder = _folder(
+        tmp_path,
+        ("risk.yaml", LIVE, "live_trading_enabled: true"),
+        ("accounts.yaml", "slippage_bps: 5", "slippage_bps: 5.5"),
+    )
+    config = load_config(folder).config
+    assert config.risk.live_trading_enabled is True
+    assert config.accounts.paper.slippage_bps == 5.5
+    assert config.accounts.accounts[0].starting_cash == 100_000.0
+
+
+def _scalar_fields(model: type[BaseModel], path: str = "") -> typing.Iterator[tuple[str, type, list[object]]]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+        for arg in args:
+            inner = typing.get_args(arg)
+            for candidate in (arg, *inner):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    yield from _scalar_fields(candidate, f"{path}{name}.")
+            if arg in (bool, int, float):
+                yield f"{path}{name}", arg, list(field.metadata)
+
+
+def test_every_boolean_and_number_in_the_five_files_is_strict() -> None:
+    # A field added later (a provider option, a market-data switch) is caught here, not in production.
+    lax = []
+    for filename, model in CONFIG_FILES.items():
+        for path, kind, metadata in _scalar_fields(model):
+            strict = any(type(m).__name__ == "Strict" and getattr(m, "strict", False) for m in metadata)
+            finite = kind is not float or any(getattr(m, "allow_inf_nan", True) is False for m in metadata)
+            if not (strict and finite):
+                lax.append(f"{filename}: {path} ({kind.__name__})")
+    assert lax == [], "use Flag / Number / Count from config/models.py"
+
+
+def test_yaml_words_read_as_booleans_or_numbers_get_a_hint(tmp_path: Path) -> None:
+    folder = _folder(
+        tmp_path,
+        ("assets.yaml", "{symbol: UUP,", "{symbol: ON,"),
+        ("schedule.yaml", 'weekly_run: {day: wednesday, time: "08:00"}', "weekly_run: {day: wednesday, time: 9:00}"),
+    )
+    _refused(folder, ["config", "validate"], "universe[7].symbol", "quote it", "weekly_run.time", 'e.g. "08:00"')
+
+
+# ---------------------------------------------------------------- rules a run depends on
+
+
+RULE_CASES = {
+    "no benchmark": (
+        "assets.yaml",
+        "  - {symbol: SPY, asset_class: equity, name: SPDR S&P 500 ETF}\n",
+        "",
+        "universe: the benchmark SPY is not in the universe",
+    ),
+    "symbol twice": ("assets.yaml", "{symbol: IAU,", "{symbol: GLD,", "universe[9].symbol: GLD is listed twice"),
+    "checkpoint after close": ("schedule.yaml", '"15:50"]', '"16:30"]', "checkpoints[3]: is at or after the 16:00"),
+    "pm id twice": (
+        "models.yaml",
+        "{id: grok,",
+        "{id: gpt,",
+        "pms[3].id: PM id is used twice (ids must be unique) (got 'gpt')",
+    ),
+    "research id twice": ("models.yaml", "{id: B,", "{id: A,", "research[1].id: research id is used twice"),
+    "unknown provider": (
+        "models.yaml",
+        "provider: openrouter, temperature: 0.2}",
+        "provider: groq, temperature: 0.2}",
+        "research[0].provider: no such provider (known: openrouter) (got 'groq')",
+    ),
+    "council of one": ("models.yaml", "council: {}", "council: {models: [{model: a/b}]}", "council.models: a council"),
+    "pm account missing": ("models.yaml", "account: acct_3}", "account: acct_9}", "pms[2].account: no such account"),
+    "chairman not chairman": (
+        "models.yaml",
+        "account: acct_5, temperature: 0.3}",
+        "account: acct_6, temperature: 0.3}",
+        "chairman.account: account has role flat in accounts.yaml, not chairman",
+    ),
+    "two flat": ("accounts.yaml", "role: chairman,", "role: flat,", "exactly one account must have role flat, found 2"),
+    "account id twice": ("accounts.yaml", "{id: acct_6,", "{id: acct_1,", "accounts[5].id: account id is used twice"),
+    "alpaca keys shared": (
+        "accounts.yaml",
+        "key_env: ALPACA_ACCT_2_KEY",
+        "key_env: ALPACA_ACCT_1_KEY",
+        "accounts[1].alpaca.key_env: another account uses the same Alpaca key variable",
+    ),
+    "yaml key twice": ("risk.yaml", LIVE, f"{LIVE}\nlive_trading_enabled: true", "key 'live_trading_enabled' is given"),
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("case", list(RULE_CASES))
+def test_every_rule_a_run_depends_on_is_checked_at_load(tmp_path: Path, case: str, command: list[str]) -> None:
+    filename, old, new, message = RULE_CASES[case]
+    folder = _folder(tmp_path, (filename, old, new))
+    _refused(folder, command, f"invalid configuration in {folder / filename}", message)
+
+
+def test_every_broken_file_and_rule_is_reported_at_once(tmp_path: Path) -> None:
+    folder = _folder(
+        tmp_path,
+        ("risk.yaml", LIVE, 'live_trading_enabled: "yes"'),
+        ("assets.yaml", "  - {symbol: SPY, asset_class: equity, name: SPDR S&P 500 ETF}\n", ""),
+        ("schedule.yaml", '"15:50"]', '"16:30"]'),
+        ("models.yaml", "account: acct_3}", "account: acct_9}"),
+        ("models.yaml", "{id: grok,", "{id: gpt,"),
+        ("accounts.yaml", "role: chairman,", "role: flat,"),
+    )
+    result = _refused(folder, ["config", "validate"])
+    for filename in CONFIG_FILES:
+        assert f"invalid configuration in {folder / filename}" in result.output
+    for text in ("live_trading_enabled", "benchmark SPY", "checkpoints[3]", "pms[2].account", "pms[3].id", "found 2"):
+        assert text in result.output
+    # models.yaml against accounts.yaml: the chairman's account now has role flat, which is named too.
+    assert "chairman.account: account has role flat" in result.output
+
+
+def test_a_broken_file_does_not_hide_the_rules_of_the_others(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, ("assets.yaml", "universe:", "universe: ["), ("models.yaml", "{id: grok,", "{id: gpt,"))
+    _refused(folder, ["config", "validate"], f"{folder / 'assets.yaml'}\n  - line", "pms[3].id: PM id is used twice")
+
+
+# ---------------------------------------------------------------- unreadable and mis-encoded files
+
+
+def test_a_file_that_is_not_utf8_names_the_line_and_what_to_do(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    path = folder / "assets.yaml"
+    path.write_bytes(path.read_bytes().replace(b"SPDR Gold Shares", "SPDR Gold Shares \u00e9".encode("latin-1")))
+    line = path.read_bytes().split(b"\n").index(next(x for x in path.read_bytes().split(b"\n") if b"\xe9" in x)) + 1
+    for command in COMMANDS:
+        _refused(
+            folder, command, f"invalid configuration in {path}", f"line {line}, column", "0xE9 is not UTF-8", "iconv"
+        )
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    for filename in CONFIG_FILES:
+        path = folder / filename
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_config(folder).config == load_config(None).config
+    (folder / "risk.yaml").write_bytes(b"\xef\xbb\xbf# caf\xe9\n")  # the mark does not shift the column
+    _refused(folder, ["config", "validate"], "line 1, column 6: byte 0xE9 is not UTF-8")
+
+
+def test_a_file_that_cannot_be_read_is_explained_whoever_runs_the_tests() -> None:
+    # Root reads any file, so the permission case is also driven through a file object that refuses.
+    class Refusing:
+        def __init__(self, error: OSError):
+            self.error = error
+
+        def read_bytes(self) -> bytes:
+            raise self.error
+
+    with pytest.raises(ConfigError, match=r"x.yaml: cannot be read \(permission denied\): give your user read"):
+        read_text(Refusing(PermissionError(13, "Permission denied")), "x.yaml", restore="")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"x.yaml: cannot be read: Input/output error"):
+        read_text(Refusing(OSError(5, "Input/output error")), "x.yaml", restore="")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_folder_an_empty_file_and_a_control_character_are_explained(tmp_path: Path, command: list[str]) -> None:
+    folder = _folder(tmp_path)
+    (folder / "risk.yaml").unlink()
+    (folder / "risk.yaml").mkdir()
+    (folder / "schedule.yaml").write_text("")
+    (folder / "models.yaml").write_text((folder / "models.yaml").read_text().replace("pms:", "pms:\x07", 1))
+    _refused(
+        folder,
+        command,
+        f"{folder / 'risk.yaml'}: is a folder, not a file",
+        f"{folder / 'schedule.yaml'}: file is empty",
+        f"{folder / 'models.yaml'}\n  - line",
+        "is not allowed",
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_a_file_without_read_permission_is_explained(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    (folder / "accounts.yaml").chmod(0)
+    try:
+        for command in COMMANDS:
+            _refused(folder, command, f"{folder / 'accounts.yaml'}: cannot be read (permission denied)")
+    finally:
+        (folder / "accounts.yaml").chmod(0o644)
+
+
+def test_a_config_folder_that_is_a_file_is_explained(tmp_path: Path) -> None:
+    (tmp_path / "cfg").write_text("not a folder")
+    _refused(tmp_path / "cfg", ["config", "validate"], "is a file, not a folder")
+
+
+# ---------------------------------------------------------------- prompt overrides
+
+
+PROMPT_CASES = {
+    "not utf-8": ("pm_pitch.user.j2", "Pitch \u00e9".encode("latin-1"), "line 1, column 7: byte 0xE9 is not UTF-8"),
+    "syntax error": ("pm_pitch.user.j2", b"one\n{% if x %}\nunclosed", "line 3: template syntax error"),
+    "misspelt name": ("pm_pitch.usr.j2", b"text", "overrides no packaged template"),
+}
+
+
+@pytest.mark.parametrize("case", list(PROMPT_CASES))
+def test_a_broken_prompt_override_is_refused_before_any_model_call(
+    tmp_path: Path, case: str, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, content, message = PROMPT_CASES[case]
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / name).write_bytes(content)
+    monkeypatch.setenv("LLMTRADE_PROMPTS_DIR", str(prompts))
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    for command in (["config", "validate"], ["run-weekly", "--dry-run"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert f"invalid configuration in {prompts / name}" in result.output
+        assert message in result.output and "Traceback" not in result.output
+
+
+def test_config_validate_reports_the_config_and_the_prompts_together(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, ("risk.yaml", LIVE, "live_trading_enabled: 1"))
+    (folder / "prompts").mkdir()
+    (folder / "prompts" / "pm_pitch.user.j2").write_text("{{ unclosed")
+    _refused(folder, ["config", "validate"], "live_trading_enabled", f"{folder / 'prompts' / 'pm_pitch.user.j2'}")
+
+
+def test_a_prompt_override_with_a_byte_order_mark_renders_without_it(tmp_path: Path) -> None:
+    from llmtrade.prompts.renderer import PromptRenderer
+
+    (tmp_path / "council_answer.system.j2").write_bytes(b"\xef\xbb\xbfAnswer briefly.")
+    assert PromptRenderer(tmp_path).render("council_answer", query="Hi?").system == "Answer briefly."
+    folder = _folder(tmp_path)
+    (folder / "prompts").mkdir()
+    (folder / "prompts" / "council_answer.system.j2").write_bytes(b"\xef\xbb\xbfAnswer briefly.")
+    ok = runner.invoke(app, ["--config", str(folder), "config", "validate"])
+    assert ok.exit_code == 0 and "prompt overrides from" in ok.output, ok.output
