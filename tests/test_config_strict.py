@@ -342,3 +342,17 @@ def test_a_prompt_override_with_a_byte_order_mark_renders_without_it(tmp_path: P
     (folder / "prompts" / "council_answer.system.j2").write_bytes(b"\xef\xbb\xbfAnswer briefly.")
     ok = runner.invoke(app, ["--config", str(folder), "config", "validate"])
     assert ok.exit_code == 0 and "prompt overrides from" in ok.output, ok.output
+
+
+def test_a_missing_prompt_override_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRADE_PROMPTS_DIR", str(tmp_path / "nowhere"))
+    result = runner.invoke(app, ["config", "validate"])
+    assert result.exit_code == 2 and "the prompt override folder does not exist" in result.output, result.output
+
+
+def test_every_asset_class_the_class_limit_groups_by_can_be_priced_offline() -> None:
+    # The 30% rule groups by AssetClass; the synthetic market must have a factor for each one.
+    from llmtrade.config.models import AssetClass
+    from llmtrade.market.synthetic import FACTORS
+
+    assert {c.value for c in AssetClass} <= set(FACTORS)

@@ -6,11 +6,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from llmtrade.cli import app
 from llmtrade.clock import FixedClock, SystemClock, make_clock
 from llmtrade.errors import UsageError
 from llmtrade.paths import default_home
 from llmtrade.settings import load_settings
+
+runner = CliRunner()
 
 
 def test_home_defaults_to_the_user_data_directory_not_to_home(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,3 +56,21 @@ def test_the_env_template_copied_to_dotenv_as_the_readme_says_loads_with_everyth
     settings = load_settings()
 
     assert settings.now is None and settings.database_url is None
+
+
+def test_a_dotenv_that_is_not_utf8_or_is_a_folder_exits_2_naming_it(tmp_path: Path) -> None:
+    # The conftest runs each test in an empty working directory, where `.env` is looked for.
+    Path(".env").write_bytes(b"OPENROUTER_API_KEY=sk\nLLMTRADE_NOW=caf\xe9\n")
+    result = runner.invoke(app, ["config", "validate"])
+    assert result.exit_code == 2, result.output
+    assert f"{Path('.env').resolve()}, line 2, column 17: byte 0xE9 is not UTF-8" in result.output
+    assert "Traceback" not in result.output
+    Path(".env").unlink()
+    Path(".env").mkdir()
+    result = runner.invoke(app, ["config", "validate"])
+    assert result.exit_code == 2 and ".env is a folder" in result.output, result.output
+
+
+def test_a_dotenv_with_a_byte_order_mark_is_read() -> None:
+    Path(".env").write_bytes(b"\xef\xbb\xbfLLMTRADE_NOW=2026-01-07T08:00:00-05:00\n")
+    assert load_settings().now == datetime.fromisoformat("2026-01-07T08:00:00-05:00")

@@ -19,3 +19,12 @@ def default_home() -> Path:
 def home() -> Path:
     """LLMTRADE_HOME when set, else the default."""
     return Path(os.environ.get("LLMTRADE_HOME") or default_home())
+
+
+def utf8_error_at(exc: UnicodeDecodeError) -> tuple[int, int, str]:
+    """Line, column (1-based, as an editor counts) and the hex of the byte a UTF-8 decode refused.
+
+    exc.object is what the codec saw (after any byte-order mark with utf-8-sig)."""
+    data, start = exc.object, exc.start
+    before = data[:start]
+    return before.count(b"\n") + 1, start - (before.rfind(b"\n") + 1) + 1, data[start : start + 1].hex().upper()

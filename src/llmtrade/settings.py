@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmtrade.errors import UsageError
-from llmtrade.paths import default_home
+from llmtrade.paths import default_home, utf8_error_at
 
 
 class Settings(BaseSettings):
@@ -73,8 +73,27 @@ def _dotenv() -> dict[str, str | None]:
     return dict(dotenv_values(".env")) if Path(".env").is_file() else {}
 
 
+def _check_dotenv(path: Path = Path(".env")) -> None:
+    """python-dotenv raises a bare UnicodeDecodeError or OSError on a `.env` it cannot read: name the
+    file, the line and what to do instead (a byte-order mark is fine: dotenv drops it)."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise UsageError(f"{path.resolve()} is a folder; llmtrade reads secrets from a .env file: move it aside")
+    try:
+        path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path.resolve()}: {exc.strerror or exc}; check its permissions") from None
+    except UnicodeDecodeError as exc:
+        line, column, byte = utf8_error_at(exc)
+        raise UsageError(
+            f"{path.resolve()}, line {line}, column {column}: byte 0x{byte} is not UTF-8; save the file as UTF-8"
+        ) from None
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; a bad value becomes a UsageError naming the variable."""
+    _check_dotenv()
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from llmtrade.errors import ConfigError, ConfigProblem
+from llmtrade.paths import utf8_error_at
 
 
 def read_text(path: Path | Traversable, label: str, *, restore: str) -> str:
@@ -34,12 +35,7 @@ def read_text(path: Path | Traversable, label: str, *, restore: str) -> str:
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> ConfigProblem:
-    # exc.object is the text after any byte-order mark, so line and column count as an editor does.
-    data, start = exc.object, exc.start
-    before = data[:start]
-    line = before.count(b"\n") + 1
-    column = start - (before.rfind(b"\n") + 1) + 1
-    byte = data[start : start + 1].hex().upper()
+    line, column, byte = utf8_error_at(exc)
     return ConfigProblem(
         f"line {line}, column {column}",
         f"byte 0x{byte} is not UTF-8; save the file as UTF-8 "
