@@ -160,7 +160,13 @@ RULE_CASES = {
         "universe: the benchmark SPY is not in the universe",
     ),
     "symbol twice": ("assets.yaml", "{symbol: IAU,", "{symbol: GLD,", "universe[9].symbol: GLD is listed twice"),
-    "checkpoint after close": ("schedule.yaml", '"15:50"]', '"16:30"]', "checkpoints[3]: is at or after the 16:00"),
+    "checkpoint after close": (
+        "schedule.yaml",
+        '"15:50"]',
+        '"16:30"]',
+        "checkpoints: is at or after the 16:00 close (New York), so it would never run; "
+        "use a time before the close, e.g. 15:50 (got '16:30')",
+    ),
     "pm id twice": (
         "models.yaml",
         "{id: grok,",
@@ -215,8 +221,9 @@ def test_every_broken_file_and_rule_is_reported_at_once(tmp_path: Path) -> None:
     result = _refused(folder, ["config", "validate"])
     for filename in CONFIG_FILES:
         assert f"invalid configuration in {folder / filename}" in result.output
-    for text in ("live_trading_enabled", "benchmark SPY", "checkpoints[3]", "pms[2].account", "pms[3].id", "found 2"):
+    for text in ("live_trading_enabled", "benchmark SPY", "checkpoints: is at", "pms[2].account", "found 2"):
         assert text in result.output
+    assert "pms[3].id: PM id is used twice" in result.output
     # models.yaml against accounts.yaml: the chairman's account now has role flat, which is named too.
     assert "chairman.account: account has role flat" in result.output
 

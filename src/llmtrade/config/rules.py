@@ -100,12 +100,13 @@ def _benchmark_in_universe(assets: AssetsConfig) -> Iterator[Finding]:
 
 @rule("schedule.yaml")
 def _checkpoints_within_session(schedule: ScheduleConfig) -> Iterator[Finding]:
-    for i, hhmm in enumerate(schedule.checkpoints):
+    # No index in the path: ScheduleConfig sorts the times, so an index would not match the file.
+    for hhmm in schedule.checkpoints:
         if hhmm >= SESSION_CLOSE:
             yield Finding(
                 "schedule.yaml",
                 ConfigProblem(
-                    f"checkpoints[{i}]",
+                    "checkpoints",
                     f"is at or after the {SESSION_CLOSE} close (New York), so it would never run; "
                     "use a time before the close, e.g. 15:50",
                     hhmm,
