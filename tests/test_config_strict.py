@@ -7,7 +7,6 @@ both must refuse the config, exit 2, name the file, and never print a traceback.
 
 from __future__ import annotations
 
-import os
 import types
 import typing
 from pathlib import Path
@@ -287,17 +286,6 @@ def test_a_folder_an_empty_file_and_a_control_character_are_explained(tmp_path: 
         f"{folder / 'models.yaml'}\n  - line",
         "is not allowed",
     )
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_a_file_without_read_permission_is_explained(tmp_path: Path) -> None:
-    folder = _folder(tmp_path)
-    (folder / "accounts.yaml").chmod(0)
-    try:
-        for command in COMMANDS:
-            _refused(folder, command, f"{folder / 'accounts.yaml'}: cannot be read (permission denied)")
-    finally:
-        (folder / "accounts.yaml").chmod(0o644)
 
 
 def test_a_config_folder_that_is_a_file_is_explained(tmp_path: Path) -> None:
