@@ -220,7 +220,7 @@ class LLMGateway:
             usage = Usage(prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0)
             return _Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
         client = self._clients[ref.provider]
-        reply = await self._send(client, ref, request, site, key, note)
+        reply, note = await self._send(client, ref, request, site, key, note)
         usage = self._priced(ref.model, reply.usage)
         if self._cache is not None:
             self._cache.put(
@@ -234,8 +234,9 @@ class LLMGateway:
 
     async def _send(
         self, client: ProviderClient, ref: ModelRef, request: ChatRequest, site: CallSite, key: str, note: str | None
-    ) -> ChatReply:
-        """Send in the strongest response format this (provider, model) accepts, stepping down on refusal."""
+    ) -> tuple[ChatReply, str | None]:
+        """Send in the strongest response format this (provider, model) accepts, stepping down on refusal;
+        returns the reply and the note for its event (which format was refused, if any)."""
         remembered = (client.name, ref.model)
         while True:
             wire = request
@@ -245,14 +246,15 @@ class LLMGateway:
                 mode = self.response_modes.get(remembered, first)
                 wire = _in_mode(request, mode)
             try:
-                return await client.send(wire)
+                return await client.send(wire), note
             except StructuredOutputRefused as exc:
                 self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
                 if not later:
                     raise
                 self.response_modes[remembered] = later[0]
-                note = f"{mode} refused by the provider; asked again in {later[0]} mode"
+                step = f"{mode} refused by the provider; asked again in {later[0]} mode"
+                note = f"{note}; {step}" if note else step
             except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
                 self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 raise
