@@ -225,7 +225,7 @@ def completion_for(request: dict[str, Any]) -> dict[str, Any]:
     """A chat-completions response body for a parsed request body, shaped like OpenAI's."""
     model = request["model"]
     response_format = request.get("response_format") or {}
-    prompted = _schema_in_prompt(request)
+    prompted = schema_in_prompt(request)
     if response_format.get("type") == "json_schema":
         content = json.dumps(instance_for_schema(response_format["json_schema"]["schema"]))
     elif prompted is not None:  # json_object or plain text with the schema in the prompt: follow it
@@ -255,7 +255,7 @@ def completion_for(request: dict[str, Any]) -> dict[str, Any]:
 _SCHEMA_MARKER = "JSON schema exactly, with no prose and no code fences:\n"
 
 
-def _schema_in_prompt(request: dict[str, Any]) -> dict[str, Any] | None:
+def schema_in_prompt(request: dict[str, Any]) -> dict[str, Any] | None:
     """The schema a json_object or plain-text request spells out in its prompt, as a model would read it."""
     for message in reversed(request.get("messages", [])):
         text = _message_text(message)
