@@ -137,9 +137,12 @@ class LLMGateway:
             first = await self._exchange(ref, request, site, rendered)
         except LLMTruncated as exc:
             # Recorded as failed already; ask again with room to finish, and for less.
-            bigger = min(max(request.max_tokens * 2, request.max_tokens + 1), MAX_REPAIR_TOKENS)
-            bigger = max(bigger, request.max_tokens)
-            note = f"repair after truncation: max_tokens {request.max_tokens} -> {bigger}, asked for a shorter answer"
+            bigger = max(min(request.max_tokens * 2, MAX_REPAIR_TOKENS), request.max_tokens)
+            note = (
+                f"repair after truncation: max_tokens {request.max_tokens} -> {bigger}, asked for a shorter answer"
+                if bigger > request.max_tokens
+                else f"repair after truncation: max_tokens already at the cap {bigger}, asked for a shorter answer"
+            )
             repair = request.model_copy(
                 update={
                     "max_tokens": bigger,
