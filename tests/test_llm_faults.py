@@ -247,6 +247,14 @@ def test_a_short_retry_after_is_still_waited_and_the_cap_is_configurable(storage
             _text(_gateway(storage, max_retry_after_seconds=10))
 
 
+def test_a_retry_after_given_as_a_far_http_date_fails_at_once(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.rate_limited("Wed, 21 Oct 2099 07:28:00 GMT", "Too many requests"))
+        with pytest.raises(LLMRateLimited, match="Retry-After"):
+            _text(_gateway(storage))
+    assert len(fake.requests) == 1
+
+
 def test_a_rate_limit_relayed_inside_a_200_follows_the_same_rules(storage: Storage) -> None:
     with fake_llm() as fake:
         fake.then(f.error_body(200, 429, "Rate limit exceeded: limit_rpd/google/gemini", "Google"))

@@ -103,6 +103,11 @@ def test_finish_reason_length_is_a_truncation_carrying_the_partial_text() -> Non
     assert caught.value.content == '{"thesis": "rates are' and caught.value.completion_tokens == 20
 
 
+def test_a_native_max_tokens_reported_as_stop_is_still_a_truncation() -> None:
+    with pytest.raises(LLMTruncated, match="native MAX_TOKENS"):
+        _norm(_body({"content": "half an ans"}, "stop", native_finish_reason="MAX_TOKENS"))
+
+
 def test_finish_reason_error_with_partial_text_carries_the_upstream_reason() -> None:
     error = {"code": 502, "message": "Upstream error", "metadata": {"provider_name": "Chutes", "raw": "reset"}}
     with pytest.raises(LLMUpstreamError) as caught:

@@ -184,6 +184,8 @@ class OpenAICompatibleClient:
                 raise _Retryable(f"no answer within {self._timeout:g} s") from None
             except httpx.TransportError as exc:
                 raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
+            except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: still a failed call, not a crash
+                raise _Retryable(f"unreadable response: {exc or type(exc).__name__}") from None
         status = response.status_code
         if status == 429:
             self._check_rate_limit(response, model)

@@ -32,6 +32,7 @@ _CLOSE_ONLY = re.compile(r"^(.*?)</(think|thinking|reasoning)>\s*", re.DOTALL | 
 _TEXT_PART_TYPES = frozenset({"text", "output_text"})
 _REASONING_PART_TYPES = frozenset({"reasoning", "thinking"})
 _RAW_LIMIT = 500
+_NATIVE_TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens"})
 
 
 class NormalReply(BaseModel):
@@ -134,7 +135,8 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
         detail = error_detail(choice["error"]) if choice.get("error") else "no error detail given"
         got = f"; {len(text)} characters of partial text discarded" if text else ""
         raise LLMUpstreamError(f"{who} failed mid-answer ({why}): {detail}{got}", **partial)
-    if finish == "length":
+    # Some routes normalise a native MAX_TOKENS to "stop"; the native reason is the truth then.
+    if finish == "length" or str(native).lower() in _NATIVE_TRUNCATION:
         raise LLMTruncated(
             f"{who} was cut off at max_tokens ({why}, {usage.completion_tokens} completion tokens, "
             f"{len(text)} characters of answer): the answer is incomplete",
