@@ -196,3 +196,54 @@ class BrokerRejected(OperationalError):
 
 class BrokerUnavailable(TemporaryError):
     """The broker did not answer, and the order's fate could not be established by lookup."""
+
+
+class LLMRateLimited(LLMUnavailable):
+    """A rate limit this run cannot wait out (a daily quota, or a Retry-After beyond the configured cap):
+    still temporary (exit 75, a later run may succeed), but failed at once instead of retried for minutes."""
+
+
+class StructuredOutputRefused(LLMRequestRejected):
+    """The provider refused the response format (json_schema, strict mode or one of the schema's keywords);
+    the gateway falls back to a weaker format rather than failing the role."""
+
+
+class LLMBadReply(LlmtradeError):
+    """A provider answered, but the answer cannot be used as one. Carries what came back (partial text,
+    reasoning, finish reason, token counts) so the call's event keeps it, and the provider's own reason."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        content: str = "",
+        reasoning: str | None = None,
+        finish_reason: str | None = None,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = None,
+    ):
+        self.content = content
+        self.reasoning = reasoning
+        self.finish_reason = finish_reason
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.cost_usd = cost_usd
+        super().__init__(message)
+
+
+class LLMTruncated(LLMBadReply, OperationalError):
+    """The answer was cut at max_tokens (finish_reason "length"): what came is not the whole answer."""
+
+
+class LLMContentFiltered(LLMBadReply, OperationalError):
+    """The provider withheld the answer (finish_reason "content_filter") or the model refused."""
+
+
+class LLMUpstreamError(LLMBadReply, TemporaryError):
+    """An error inside an HTTP 200 body (OpenRouter relays a provider's failure that way, mid-answer or
+    instead of any choice): the same request may succeed later."""
+
+
+class LLMEmptyAnswer(LLMBadReply, OperationalError):
+    """No answer text at all (content null or blank, or only a think block)."""

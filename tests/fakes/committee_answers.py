@@ -7,9 +7,13 @@ conviction), so pitches and decisions are written here; everything else falls ba
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from tests.fakes.openai_server import completion_for
+from tests.fakes.openai_server import completion_for, schema_in_prompt
+
+# How llmtrade names the answer when the schema rides in the prompt (json_object and text modes).
+_PROMPTED_NAME = re.compile(r"a JSON object \(the (\w+)\)")
 
 
 def _enum(schema: dict[str, Any], *path: str) -> list[str]:
@@ -52,9 +56,17 @@ def decision_for(schema: dict[str, Any]) -> dict[str, Any]:
 
 def committee_answer(body: dict[str, Any]) -> dict[str, Any]:
     reply = completion_for(body)
-    fmt = body.get("response_format", {}).get("json_schema")
+    fmt = (body.get("response_format") or {}).get("json_schema") or _prompted_format(body)
     if fmt and fmt["name"] == "PitchAnswer":
         reply["choices"][0]["message"]["content"] = json.dumps(pitch_for(fmt["schema"], body["model"]))
     elif fmt and fmt["name"] == "DecisionAnswer":
         reply["choices"][0]["message"]["content"] = json.dumps(decision_for(fmt["schema"]))
     return reply
+
+
+def _prompted_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    schema = schema_in_prompt(body)
+    if schema is None:
+        return None
+    match = _PROMPTED_NAME.search(body["messages"][-1].get("content") or "")
+    return {"name": match.group(1), "schema": schema} if match else None

@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 import respx
 
+from tests.fakes.llm_faults import Fault
 from tests.fakes.openai_server import completion_for
 
 BASE_URL = "https://llm.test/v1"
 
-Script = httpx.Response | Exception | str | Callable[[dict[str, Any]], httpx.Response]
+# A step from tests/fakes/llm_faults.py returns a Fault; a plain callable may return a Response.
+Script = httpx.Response | Exception | str | Fault | Callable[[dict[str, Any]], httpx.Response | Fault]
 
 
 class FakeLLM:
@@ -33,6 +35,8 @@ class FakeLLM:
         self.peak_in_flight = 0
         self._script: deque[Script] = deque()
         self.answer: Callable[[dict[str, Any]], dict[str, Any]] = completion_for
+        # What every request gets once the script is empty, when set (e.g. a provider refusing json_schema).
+        self.behaviour: Callable[[dict[str, Any]], httpx.Response | Fault] | None = None
 
     def then(self, *steps: Script) -> FakeLLM:
         """Queue what the next requests get: a Response, an exception to raise, or answer content."""
@@ -48,23 +52,31 @@ class FakeLLM:
         try:
             if self.delay:
                 await asyncio.sleep(self.delay)
-            step = self._script.popleft() if self._script else None
+            step = self._script.popleft() if self._script else self.behaviour
             if isinstance(step, Exception):
                 raise step
             if isinstance(step, httpx.Response):
                 return step
+            if isinstance(step, Fault):
+                return _response(step)
             if isinstance(step, str):
                 reply = completion_for(body)
                 reply["choices"][0]["message"]["content"] = step
                 return httpx.Response(200, json=reply)
             if callable(step):
-                return step(body)
+                result = step(body)
+                return _response(result) if isinstance(result, Fault) else result
             return httpx.Response(200, json=self.answer(body))
         finally:
             self.in_flight -= 1
 
     def prompts_text(self) -> list[str]:
         return ["\n".join(m["content"] for m in body["messages"]) for body in self.requests]
+
+
+def _response(fault: Fault) -> httpx.Response:
+    headers = {"content-type": "application/json", **fault.headers}
+    return httpx.Response(fault.status, content=fault.payload(), headers=headers)
 
 
 @contextmanager

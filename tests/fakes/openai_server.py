@@ -225,8 +225,11 @@ def completion_for(request: dict[str, Any]) -> dict[str, Any]:
     """A chat-completions response body for a parsed request body, shaped like OpenAI's."""
     model = request["model"]
     response_format = request.get("response_format") or {}
+    prompted = schema_in_prompt(request)
     if response_format.get("type") == "json_schema":
         content = json.dumps(instance_for_schema(response_format["json_schema"]["schema"]))
+    elif prompted is not None:  # json_object or plain text with the schema in the prompt: follow it
+        content = json.dumps(instance_for_schema(prompted))
     else:
         content = f"This is a canned answer from the fake {model}."
     prompt = "".join(_message_text(message) for message in request.get("messages", []))
@@ -246,6 +249,23 @@ def completion_for(request: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+# How llmtrade asks for JSON when the wire format carries no schema (llm/structured.schema_instruction).
+_SCHEMA_MARKER = "JSON schema exactly, with no prose and no code fences:\n"
+
+
+def schema_in_prompt(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a json_object or plain-text request spells out in its prompt, as a model would read it."""
+    for message in reversed(request.get("messages", [])):
+        text = _message_text(message)
+        if _SCHEMA_MARKER in text:
+            try:
+                schema = json.loads(text.split(_SCHEMA_MARKER, 1)[1])
+            except ValueError:
+                return None
+            return schema if isinstance(schema, dict) else None
+    return None
 
 
 def _message_text(message: dict[str, Any]) -> str:
@@ -296,7 +316,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.BAD_REQUEST, _error_body(HTTPStatus.BAD_REQUEST, "body is not JSON"))
             return
         status, headers, answer = self.server.fake._answer(body)
-        self._send_json(status, answer, headers)
+        if isinstance(answer, bytes):  # a scripted fault: sent byte for byte, JSON or not
+            self._send_raw(status, answer, headers)
+        else:
+            self._send_json(status, answer, headers)
 
     def do_GET(self) -> None:
         path = self.path.partition("?")[0]
@@ -305,7 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_PATCH = do_DELETE = do_GET
 
     def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode()
+        self._send_raw(status, json.dumps(body).encode(), headers)
+
+    def _send_raw(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -340,6 +365,9 @@ class FakeOpenAIServer:
         self.max_in_flight = 0
         self._in_flight = 0
         self._failures: deque[tuple[int, float | None]] = deque()
+        # Scripted misbehaviour (tests/fakes/llm_faults.py): queued steps first, then `behaviour` if set.
+        self._steps: deque[Callable[[dict[str, Any]], Any]] = deque()
+        self.behaviour: Callable[[dict[str, Any]], Any] | None = None
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -393,12 +421,19 @@ class FakeOpenAIServer:
         with self._lock:
             self._failures.extend([(status, retry_after)] * times)
 
-    def _answer(self, body: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def then(self, *steps: Callable[[dict[str, Any]], Any]) -> FakeOpenAIServer:
+        """Queue faults for the next requests (builders from tests/fakes/llm_faults.py)."""
+        with self._lock:
+            self._steps.extend(steps)
+        return self
+
+    def _answer(self, body: Any) -> tuple[int, dict[str, str], dict[str, Any] | bytes]:
         """Status, extra headers and JSON body for one parsed request, after sleeping the latency."""
         with self._lock:
             if isinstance(body, dict):
                 self.requests.append(body)
             failure = self._failures.popleft() if self._failures else None
+            step = self._steps.popleft() if self._steps and failure is None else self.behaviour
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
@@ -412,6 +447,9 @@ class FakeOpenAIServer:
             return status, headers, _error_body(status, f"fake failure: {HTTPStatus(status).phrase}")
         if not isinstance(body, dict) or "model" not in body:
             return HTTPStatus.BAD_REQUEST, {}, _error_body(HTTPStatus.BAD_REQUEST, "the body needs a model")
+        if step is not None:
+            fault = step(body)
+            return fault.status, dict(fault.headers), fault.payload()
         return HTTPStatus.OK, {}, self.answer(body)
 
 

@@ -165,6 +165,11 @@ class Provider(_Model):
     max_concurrency: Annotated[Count, Field(ge=1, le=64)] = 16
     max_retries: Annotated[Count, Field(ge=0, le=10)] = 4
     structured_outputs: Flag = True
+    # Reasoning models sometimes leave `content` empty and put everything in `reasoning`; using that
+    # as the answer is a choice (it may be half-finished thinking), so it is off unless set here.
+    reasoning_as_answer: Flag = False
+    # A 429 asking to wait longer than this fails at once (exit 75) instead of holding the run.
+    max_retry_after_seconds: Annotated[Number, Field(ge=0, le=3600)] = 120.0
 
 
 class Price(_Model):

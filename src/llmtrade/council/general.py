@@ -5,7 +5,8 @@
    own answer and never a model name;
 3. the chairman sees the answers under neutral labels and the mean ranks, and answers for all.
 
-A member that fails is recorded and left out; the council needs two answers to go on.
+A member that fails is recorded and left out; the council needs two answers to go on. An empty,
+truncated or errored reply is a failure (the gateway's reply normaliser raises it), never an answer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from llmtrade.config.models import ModelRef
 from llmtrade.council.aggregate import mean_ranks
 from llmtrade.council.anonymize import labels_for
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
-from llmtrade.errors import LlmtradeError, OperationalError
+from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
@@ -70,7 +71,11 @@ class GeneralCouncil:
         failures = [MemberFailure(ref.model, "answers", error) for ref, error in failed]
         if len(answers) < 2:
             reasons = "; ".join(f"{f.model}: {f.error}" for f in failures)
-            raise OperationalError(f"the council needs at least two answers, got {len(answers)} ({reasons})")
+            message = f"the council needs at least two answers, got {len(answers)} ({reasons})"
+            # Rate limits and outages pass: exit 75 so a scheduler tries again rather than paging someone.
+            if all(isinstance(f.error, TemporaryError) for f in failures):
+                raise TemporaryError(message)
+            raise OperationalError(message)
         return answers, failures
 
     async def rankings(self, query: str, answers: Sequence[CouncilAnswer]) -> tuple[list[Ranking], list[MemberFailure]]:

@@ -151,10 +151,19 @@ class LLMCallCompleted(EventPayload):
     latency_ms: float
     attempts: int
     cache_key: str
+    # What the reply normaliser found besides the answer; defaulted so events stored before keep loading.
+    reasoning: str | None = None  # the provider's reasoning field (reasoning / reasoning_content)
+    think: str | None = None  # a <think> block stripped from the front of the answer
+    answer_from: str = "content"  # content | reasoning (only when the provider is configured to allow it)
+    response_mode: str | None = None  # json_schema | json_object | text: which format answered
+    finish_reason: str | None = None
+    max_tokens: int | None = None
+    note: str | None = None  # e.g. a repair after truncation that raised max_tokens
 
 
 class LLMCallFailed(EventPayload):
-    """A request that got no usable answer from its provider (after every retry)."""
+    """A request that got no usable answer from its provider (after every retry), or whose reply the
+    normaliser rejected (truncated, filtered, empty, an upstream error inside a 200)."""
 
     role: str
     provider: str
@@ -163,3 +172,12 @@ class LLMCallFailed(EventPayload):
     error_type: str
     error: str
     cache_key: str
+    # What did come back, when something did; defaulted so events stored before keep loading.
+    answer: str | None = None
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    response_mode: str | None = None
+    max_tokens: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    note: str | None = None

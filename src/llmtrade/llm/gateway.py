@@ -3,6 +3,12 @@
 It picks the answer's source by mode (a live provider, the offline rules, or the replay cache),
 validates structured answers with one repair attempt, records every request as an event, fills
 the replay cache, and keeps the run's token and cost totals.
+
+Every call is recorded whatever went wrong: an answer as LLMCallCompleted, anything else (no
+answer, a refusal, a reply the normaliser rejected: truncated, filtered, empty, an upstream error)
+as LLMCallFailed with what did come back. Structured answers step down by capability: json_schema
+strict, then json_object, then JSON asked for in the prompt; the mode a (provider, model) could do
+is remembered for the rest of the run, and each event says which mode answered.
 """
 
 from __future__ import annotations
@@ -12,23 +18,42 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from llmtrade.config.models import ModelRef, Price
 from llmtrade.domain.events import EventPayload, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import InvalidLLMOutput, LLMRequestRejected, LLMUnavailable, ReplayMiss
-from llmtrade.llm.structured import AnswerInvalid, parse_answer, repair_prompt, strict_schema
-from llmtrade.llm.types import ChatMessage, ChatReply, ChatRequest, Usage
+from llmtrade.errors import (
+    InvalidLLMOutput,
+    LLMBadReply,
+    LLMEmptyAnswer,
+    LLMRequestRejected,
+    LLMTruncated,
+    LLMUnavailable,
+    ReplayMiss,
+    StructuredOutputRefused,
+)
+from llmtrade.llm.records import Answer, CallSite, UsageTotals, sum_usage
+from llmtrade.llm.structured import (
+    AnswerInvalid,
+    parse_answer,
+    repair_prompt,
+    schema_instruction,
+    strict_schema,
+    truncation_prompt,
+)
+from llmtrade.llm.types import RESPONSE_MODES, ChatMessage, ChatReply, ChatRequest, ResponseMode, Usage
 from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+
+# A repair after truncation doubles max_tokens up to this; past it, only "answer shorter" is left.
+MAX_REPAIR_TOKENS = 32768
 
 
 class LLMMode(StrEnum):
@@ -46,49 +71,6 @@ class ProviderClient(Protocol):
 
 
 @dataclass(frozen=True)
-class CallSite:
-    """Who is asking, for the record: the role and the run, week and account it works for."""
-
-    role: str
-    run_id: str
-    week_id: date | None = None
-    account_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Answer(Generic[T]):
-    value: T
-    model: str
-    usage: Usage
-    repaired: bool = False
-
-
-@dataclass
-class UsageTotals:
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced_calls: int = 0
-    by_model: dict[str, Usage] = field(default_factory=dict)
-
-    def add(self, model: str, usage: Usage) -> None:
-        self.calls += 1
-        self.prompt_tokens += usage.prompt_tokens
-        self.completion_tokens += usage.completion_tokens
-        if usage.cost_usd is None:
-            self.unpriced_calls += 1
-        else:
-            self.cost_usd += usage.cost_usd
-        before = self.by_model.get(model, Usage(cost_usd=0.0))
-        self.by_model[model] = Usage(
-            prompt_tokens=before.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=before.completion_tokens + usage.completion_tokens,
-            cost_usd=(before.cost_usd or 0.0) + (usage.cost_usd or 0.0),
-        )
-
-
-@dataclass(frozen=True)
 class _Exchange:
     content: str
     usage: Usage
@@ -97,6 +79,8 @@ class _Exchange:
     attempts: int
     latency_ms: float
     key: str
+    reply: ChatReply | None = None  # live calls only: what the normaliser found besides the text
+    note: str | None = None
 
 
 class LLMGateway:
@@ -115,6 +99,8 @@ class LLMGateway:
         self._events = events
         self._cache = cache
         self.totals = UsageTotals()
+        # (provider, model) -> the strongest response format it accepted (or the last left) this run.
+        self.response_modes: dict[tuple[str, str], ResponseMode] = {}
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -140,34 +126,64 @@ class LLMGateway:
     ) -> Answer[M]:
         """A structured answer validated into `output`, with one repair attempt on invalid output."""
         request = self._request(ref, messages, output)
-        first = await self._exchange(ref, request, site, lambda rng: rules(rng).model_dump_json())
-        try:
-            value = parse_answer(first.content, output)
-        except AnswerInvalid as exc:
-            problem = str(exc)
-            self._record(site, ref, request, first, outcome="invalid", problem=problem)
-        else:
-            self._record(site, ref, request, first, outcome="ok")
-            return Answer(value, ref.model, first.usage)
 
-        repair = request.model_copy(
-            update={
-                "messages": (
-                    *request.messages,
-                    ChatMessage(role="assistant", content=first.content),
-                    ChatMessage(role="user", content=repair_prompt(problem)),
-                )
-            }
-        )
-        second = await self._exchange(ref, repair, site, lambda rng: rules(rng).model_dump_json())
-        usage = _sum(first.usage, second.usage)
+        def rendered(rng: random.Random) -> str:
+            return rules(rng).model_dump_json()
+
+        problem: str
+        note: str | None = None
+        spent = Usage()  # the first answer's tokens, when one came (a rejected reply is counted where recorded)
+        try:
+            first = await self._exchange(ref, request, site, rendered)
+        except LLMTruncated as exc:
+            # Recorded as failed already; ask again with room to finish, and for less.
+            bigger = max(min(request.max_tokens * 2, MAX_REPAIR_TOKENS), request.max_tokens)
+            note = (
+                f"repair after truncation: max_tokens {request.max_tokens} -> {bigger}, asked for a shorter answer"
+                if bigger > request.max_tokens
+                else f"repair after truncation: max_tokens already at the cap {bigger}, asked for a shorter answer"
+            )
+            repair = request.model_copy(
+                update={
+                    "max_tokens": bigger,
+                    "messages": (*request.messages, ChatMessage(role="user", content=truncation_prompt(bigger))),
+                }
+            )
+            problem = str(exc)
+        except LLMEmptyAnswer as exc:
+            note = "repair after an empty answer"
+            problem = str(exc)
+            repair = request.model_copy(
+                update={"messages": (*request.messages, ChatMessage(role="user", content=repair_prompt(problem)))}
+            )
+        else:
+            try:
+                value = parse_answer(first.content, output)
+            except AnswerInvalid as exc:
+                problem = str(exc)
+                self._record(site, ref, request, first, outcome="invalid", problem=problem)
+            else:
+                self._record(site, ref, request, first, outcome="ok")
+                return Answer(value, ref.model, first.usage)
+            spent = first.usage
+            repair = request.model_copy(
+                update={
+                    "messages": (
+                        *request.messages,
+                        ChatMessage(role="assistant", content=first.content),
+                        ChatMessage(role="user", content=repair_prompt(problem)),
+                    )
+                }
+            )
+
+        second = await self._exchange(ref, repair, site, rendered, note=note)
         try:
             value = parse_answer(second.content, output)
         except AnswerInvalid as again:
             self._record(site, ref, repair, second, outcome="invalid", problem=str(again))
             raise InvalidLLMOutput(ref.model, site.role, str(again), second.content) from None
-        self._record(site, ref, repair, second, outcome="repaired")
-        return Answer(value, ref.model, usage, repaired=True)
+        self._record(site, ref, repair, second, outcome="repaired", problem=problem)
+        return Answer(value, ref.model, sum_usage(spent, second.usage), repaired=True)
 
     # ------------------------------------------------------------------ internals
 
@@ -182,7 +198,13 @@ class LLMGateway:
         )
 
     async def _exchange(
-        self, ref: ModelRef, request: ChatRequest, site: CallSite, rules: Callable[[random.Random], str]
+        self,
+        ref: ModelRef,
+        request: ChatRequest,
+        site: CallSite,
+        rules: Callable[[random.Random], str],
+        *,
+        note: str | None = None,
     ) -> _Exchange:
         key = cache_key(request)
         if self.mode is LLMMode.OFFLINE:
@@ -201,22 +223,7 @@ class LLMGateway:
             usage = Usage(prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0)
             return _Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
         client = self._clients[ref.provider]
-        try:
-            reply = await client.send(request)
-        except (LLMUnavailable, LLMRequestRejected) as exc:
-            self._append(
-                site,
-                LLMCallFailed(
-                    role=site.role,
-                    provider=client.name,
-                    model=ref.model,
-                    messages=[m.model_dump() for m in request.messages],
-                    error_type=type(exc).__name__,
-                    error=str(exc),
-                    cache_key=key,
-                ),
-            )
-            raise
+        reply, note = await self._send(client, ref, request, site, key, note)
         usage = self._priced(ref.model, reply.usage)
         if self._cache is not None:
             self._cache.put(
@@ -224,7 +231,81 @@ class LLMGateway:
                 ref.model,
                 CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd),
             )
-        return _Exchange(reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key)
+        return _Exchange(
+            reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note
+        )
+
+    async def _send(
+        self, client: ProviderClient, ref: ModelRef, request: ChatRequest, site: CallSite, key: str, note: str | None
+    ) -> tuple[ChatReply, str | None]:
+        """Send in the strongest response format this (provider, model) accepts, stepping down on refusal;
+        returns the reply and the note for its event (which format was refused, if any)."""
+        remembered = (client.name, ref.model)
+        while True:
+            wire = request
+            mode: ResponseMode | None = None
+            if request.json_schema is not None:
+                first: ResponseMode = "json_schema" if getattr(client, "structured_outputs", True) else "json_object"
+                mode = self.response_modes.get(remembered, first)
+                wire = _in_mode(request, mode)
+            try:
+                return await client.send(wire), note
+            except StructuredOutputRefused as exc:
+                self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
+                later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
+                if not later:
+                    raise
+                self.response_modes[remembered] = later[0]
+                step = f"{mode} refused by the provider; asked again in {later[0]} mode"
+                note = f"{note}; {step}" if note else step
+            except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
+                self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
+                raise
+
+    def _failed(
+        self,
+        site: CallSite,
+        ref: ModelRef,
+        provider: str,
+        request: ChatRequest,
+        key: str,
+        exc: Exception,
+        *,
+        mode: ResponseMode | None,
+        note: str | None,
+    ) -> None:
+        bad = exc if isinstance(exc, LLMBadReply) else None
+        if bad is not None:
+            # The tokens were spent even though the answer is unusable: they count in the run's totals.
+            self.totals.add(
+                ref.model,
+                self._priced(
+                    ref.model,
+                    Usage(
+                        prompt_tokens=bad.prompt_tokens, completion_tokens=bad.completion_tokens, cost_usd=bad.cost_usd
+                    ),
+                ),
+            )
+        self._append(
+            site,
+            LLMCallFailed(
+                role=site.role,
+                provider=provider,
+                model=ref.model,
+                messages=[m.model_dump() for m in request.messages],
+                error_type=type(exc).__name__,
+                error=str(exc),
+                cache_key=key,
+                answer=bad.content if bad else None,
+                reasoning=bad.reasoning if bad else None,
+                finish_reason=bad.finish_reason if bad else None,
+                response_mode=mode,
+                max_tokens=request.max_tokens,
+                prompt_tokens=bad.prompt_tokens if bad else 0,
+                completion_tokens=bad.completion_tokens if bad else 0,
+                note=note,
+            ),
+        )
 
     def _priced(self, model: str, usage: Usage) -> Usage:
         if usage.cost_usd is not None:
@@ -246,6 +327,7 @@ class LLMGateway:
         problem: str | None = None,
     ) -> None:
         self.totals.add(ref.model, exchange.usage)
+        reply = exchange.reply
         self._append(
             site,
             LLMCallCompleted(
@@ -264,6 +346,13 @@ class LLMGateway:
                 latency_ms=exchange.latency_ms,
                 attempts=exchange.attempts,
                 cache_key=exchange.key,
+                reasoning=reply.reasoning if reply else None,
+                think=reply.think if reply else None,
+                answer_from=reply.answer_from if reply else "content",
+                response_mode=reply.response_mode if reply else None,
+                finish_reason=reply.finish_reason if reply else None,
+                max_tokens=request.max_tokens,
+                note=exchange.note,
             ),
         )
 
@@ -293,10 +382,11 @@ def cache_key(request: ChatRequest) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _sum(a: Usage, b: Usage) -> Usage:
-    cost = None if a.cost_usd is None and b.cost_usd is None else (a.cost_usd or 0.0) + (b.cost_usd or 0.0)
-    return Usage(
-        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
-        completion_tokens=a.completion_tokens + b.completion_tokens,
-        cost_usd=cost,
+def _in_mode(request: ChatRequest, mode: ResponseMode) -> ChatRequest:
+    """The request as sent in `mode`; json_object and text carry no schema on the wire, so the prompt does."""
+    if mode == "json_schema":
+        return request.model_copy(update={"response_mode": mode})
+    instruction = ChatMessage(
+        role="user", content=schema_instruction(request.schema_name or "answer", request.json_schema or {})
     )
+    return request.model_copy(update={"response_mode": mode, "messages": (*request.messages, instruction)})

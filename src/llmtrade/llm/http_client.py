@@ -1,9 +1,12 @@
 """An async client for OpenAI-compatible chat completions (OpenRouter, OpenAI, Ollama, vLLM, ...).
 
 Temporary failures (429, 5xx, timeouts, dropped connections) are retried with exponential backoff
-that honours Retry-After, within a bounded number of attempts and a bounded total time. Anything
-else the server refuses (401, 404, 400) is an OperationalError at once: retrying a bad key only
-burns time.
+that honours Retry-After, within a bounded number of attempts and a bounded total time. A rate
+limit the run cannot wait out (a daily quota, or a Retry-After beyond `max_retry_after_seconds`)
+fails at once as LLMRateLimited. Anything else the server refuses (401, 404, 400) is an
+OperationalError at once: retrying a bad key only burns time; a refusal of the response format is
+StructuredOutputRefused, so the gateway can ask again in a weaker format. Every 200 body goes
+through the reply normaliser (llm/replies.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,13 +31,23 @@ from tenacity import (
     stop_after_delay,
 )
 
-from llmtrade.errors import LLMRequestRejected, LLMUnavailable
-from llmtrade.llm.types import ChatReply, ChatRequest, Usage
+from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, StructuredOutputRefused
+from llmtrade.llm.replies import body_error, error_detail, normalise_reply
+from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
-# A Retry-After longer than this is treated as "not within this run's patience".
-_MAX_RETRY_AFTER = 60.0
+# Words of a rate limit that resets on a calendar, not in seconds (OpenRouter's free-models-per-day,
+# OpenAI's "exceeded your current quota", Gemini's per-day limits): waiting inside the run is pointless.
+_QUOTA = re.compile(
+    r"per[ -]?day|daily|\bRPD\b|quota|billing|insufficient[_ ]credits|limit_rpd|free-models-per-day", re.IGNORECASE
+)
+# How providers word a refusal of response_format or one of the schema's keywords.
+_FORMAT_REFUSED = re.compile(
+    r"response_format|json_schema|json[ _]schema|structured[ _-]?output|json[ _]mode|json_object|strict"
+    r"|guided[ _]decoding|grammar|schema|additionalProperties|requested parameters",
+    re.IGNORECASE,
+)
 
 
 class _Retryable(Exception):
@@ -54,6 +68,8 @@ class OpenAICompatibleClient:
         max_retries: int = 4,
         max_total_seconds: float = 300.0,
         structured_outputs: bool = True,
+        reasoning_as_answer: bool = False,
+        max_retry_after_seconds: float = 120.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.name = name
@@ -63,7 +79,10 @@ class OpenAICompatibleClient:
         self._limit = asyncio.Semaphore(max_concurrency)
         self._max_retries = max_retries
         self._max_total = max_total_seconds
-        self._structured = structured_outputs
+        # Read by the gateway to pick the first response format to try.
+        self.structured_outputs = structured_outputs
+        self._reasoning_as_answer = reasoning_as_answer
+        self._max_retry_after = max_retry_after_seconds
         self._sleep = sleep
         # OpenRouter reports each call's cost when asked; other servers may reject the extra field.
         self._ask_for_cost = urlsplit(self.base_url).hostname == "openrouter.ai"
@@ -76,7 +95,8 @@ class OpenAICompatibleClient:
 
     async def send(self, request: ChatRequest) -> ChatReply:
         """Send one request, retrying temporary failures; returns the first answer received."""
-        body = self._body(request)
+        mode = self._mode(request)
+        body = self._body(request, mode)
         attempts = 0
         started = time.perf_counter()
         retrying = AsyncRetrying(
@@ -90,24 +110,46 @@ class OpenAICompatibleClient:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    data = await self._post(body, request.model)
+                    data = await self._post(body, request.model, mode)
         except _Retryable as exc:
             elapsed = time.perf_counter() - started
             raise LLMUnavailable(
                 f"{self.name} did not answer {request.model} after {attempts} attempt(s) in {elapsed:.1f} s: {exc}"
             ) from None
         latency_ms = (time.perf_counter() - started) * 1000
-        return self._reply(data, request.model, attempts, latency_ms)
+        # Raises an LLMBadReply subclass when the 200 carries no usable answer.
+        normal = normalise_reply(
+            data, provider=self.name, model=request.model, reasoning_as_answer=self._reasoning_as_answer
+        )
+        return ChatReply(
+            content=normal.text,
+            usage=normal.usage,
+            attempts=attempts,
+            latency_ms=latency_ms,
+            provider=self.name,
+            finish_reason=normal.finish_reason,
+            reasoning=normal.reasoning,
+            think=normal.think,
+            answer_from=normal.answer_from,
+            response_mode=mode,
+        )
+
+    def _mode(self, request: ChatRequest) -> ResponseMode | None:
+        if request.json_schema is None:
+            return None
+        if request.response_mode is not None:
+            return request.response_mode
+        return "json_schema" if self.structured_outputs else "json_object"
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), _MAX_RETRY_AFTER)
+            return min(max(exc.retry_after, 0.0), self._max_retry_after)
         # Exponential with jitter, so a committee's parallel calls do not retry in lockstep.
         backoff = min(_BACKOFF_FIRST * 2 ** (state.attempt_number - 1), _BACKOFF_MAX)
         return backoff + random.uniform(0, _BACKOFF_FIRST)
 
-    def _body(self, request: ChatRequest) -> dict[str, Any]:
+    def _body(self, request: ChatRequest, mode: ResponseMode | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [m.model_dump() for m in request.messages],
@@ -115,7 +157,7 @@ class OpenAICompatibleClient:
             "max_tokens": request.max_tokens,
         }
         if request.json_schema is not None:
-            if self._structured:
+            if mode == "json_schema":
                 body["response_format"] = {
                     "type": "json_schema",
                     "json_schema": {
@@ -124,13 +166,14 @@ class OpenAICompatibleClient:
                         "strict": True,
                     },
                 }
-            else:
+            elif mode == "json_object":
                 body["response_format"] = {"type": "json_object"}
+            # "text": no response_format at all; the schema is in the prompt (the gateway put it there)
         if self._ask_for_cost:
             body["usage"] = {"include": True}
         return body
 
-    async def _post(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+    async def _post(self, body: dict[str, Any], model: str, mode: ResponseMode | None) -> Any:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             self._http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self._timeout))
@@ -141,36 +184,48 @@ class OpenAICompatibleClient:
                 raise _Retryable(f"no answer within {self._timeout:g} s") from None
             except httpx.TransportError as exc:
                 raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
+            except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: still a failed call, not a crash
+                raise _Retryable(f"unreadable response: {exc or type(exc).__name__}") from None
         status = response.status_code
+        if status == 429:
+            self._check_rate_limit(response, model)
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}: {_error_text(response)}", _retry_after(response))
         if status >= 400:
-            raise LLMRequestRejected(
-                f"{self.name} refused the request for {model}: HTTP {status}: {_error_text(response)}"
-            )
+            reason = _error_text(response)
+            message = f"{self.name} refused the request for {model}: HTTP {status}: {reason}"
+            if mode in ("json_schema", "json_object") and status in (400, 404, 422) and _FORMAT_REFUSED.search(reason):
+                raise StructuredOutputRefused(f"{message} (response format {mode})")
+            raise LLMRequestRejected(message)
         try:
             data = response.json()
-            data["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retryable(
-                f"HTTP {status} with a body that is not a chat completion: {response.text[:200]!r}"
-            ) from None
+        except ValueError:
+            raise _Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
+        error = body_error(data)
+        if isinstance(error, dict) and _is_rate_limit(error):
+            # OpenRouter relays an upstream 429 inside a 200: same rules as a real one.
+            self._check_rate_limit(response, model, error_detail(error))
+            raise _Retryable(f"HTTP 200 carrying a rate limit: {error_detail(error)}", _retry_after(response))
         return data
 
-    def _reply(self, data: dict[str, Any], model: str, attempts: int, latency_ms: float) -> ChatReply:
-        usage = data.get("usage") or {}
-        cost = usage.get("cost")
-        return ChatReply(
-            content=data["choices"][0]["message"].get("content") or "",
-            usage=Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-                cost_usd=float(cost) if cost is not None else None,
-            ),
-            attempts=attempts,
-            latency_ms=latency_ms,
-            provider=self.name,
-        )
+    def _check_rate_limit(self, response: httpx.Response, model: str, text: str | None = None) -> None:
+        """Fail at once on a limit that will not lift within the run's patience."""
+        text = text or _error_text(response)
+        wait = _retry_after(response)
+        if _QUOTA.search(text):
+            raise LLMRateLimited(
+                f"{self.name} rate-limited {model} by a quota that resets later ({text}); "
+                "not retried: try again after the quota resets, or use another provider or model"
+            )
+        if wait is not None and wait > self._max_retry_after:
+            raise LLMRateLimited(
+                f"{self.name} rate-limited {model} and asked to wait {wait:.0f} s (Retry-After), longer than "
+                f"the {self._max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
+            )
+
+
+def _is_rate_limit(error: dict[str, Any]) -> bool:
+    return str(error.get("code")) == "429" or "rate limit" in str(error.get("message", "")).lower()
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -193,10 +248,9 @@ def _error_text(response: httpx.Response) -> str:
         data = response.json()
     except ValueError:
         return response.text[:200] or response.reason_phrase
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
+    if isinstance(data, dict) and data.get("error"):
+        # The message plus OpenRouter's metadata (provider_name, raw): the real reason lives there.
+        return error_detail(data["error"])
+    if isinstance(data, dict) and isinstance(data.get("detail"), str):  # vLLM / FastAPI style
+        return data["detail"][:300]
     return json.dumps(data)[:300]

@@ -55,5 +55,7 @@ def build_clients(models: ModelsConfig, settings: Settings) -> dict[str, OpenAIC
             max_concurrency=provider.max_concurrency,
             max_retries=provider.max_retries,
             structured_outputs=provider.structured_outputs,
+            reasoning_as_answer=provider.reasoning_as_answer,
+            max_retry_after_seconds=provider.max_retry_after_seconds,
         )
     return clients

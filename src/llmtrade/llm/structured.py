@@ -57,9 +57,15 @@ def parse_answer(text: str, model: type[T]) -> T:
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise AnswerInvalid(
-            f"the answer is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
+        inner = _extract_object(body)
+        try:
+            data = json.loads(inner) if inner is not None else None
+        except json.JSONDecodeError:
+            data = None
+        if data is None:
+            raise AnswerInvalid(
+                f"the answer is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+            ) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -77,6 +83,28 @@ def describe(exc: ValidationError) -> str:
     if more > 0:
         parts.append(f"... and {more} more")
     return "; ".join(parts)
+
+
+def _extract_object(text: str) -> str | None:
+    """The outermost {...} of an answer wrapped in prose (plain-text mode has no format to hold it to)."""
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else None
+
+
+def schema_instruction(name: str, schema: dict[str, Any]) -> str:
+    """What json_object and plain-text modes add to the prompt: they carry no schema on the wire."""
+    return (
+        f"Answer with only a JSON object (the {name}) that satisfies this JSON schema exactly, with no prose "
+        f"and no code fences:\n{json.dumps(schema, separators=(',', ':'))}"
+    )
+
+
+def truncation_prompt(max_tokens: int) -> str:
+    return (
+        f"Your previous answer was cut off at the token limit before it was complete. Answer again, "
+        f"more briefly (well under {max_tokens} tokens: shorter texts, no repetition), with only a JSON "
+        "object that satisfies the schema exactly: no prose, no code fences."
+    )
 
 
 def repair_prompt(problem: str) -> str:

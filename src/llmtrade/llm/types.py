@@ -12,6 +12,11 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Strongest first: a strict schema, then "some JSON object", then JSON asked for in the prompt alone.
+ResponseMode = Literal["json_schema", "json_object", "text"]
+RESPONSE_MODES: tuple[ResponseMode, ...] = ("json_schema", "json_object", "text")
+
+
 class ChatMessage(_Frozen):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -32,6 +37,9 @@ class ChatRequest(_Frozen):
     # JSON schema of the wanted answer, with its name; None for free text.
     schema_name: str | None = None
     json_schema: dict | None = None
+    # How the schema is asked for on the wire; the gateway steps down when a provider refuses one.
+    # None keeps the client's default (json_schema, or json_object where structured outputs are off).
+    response_mode: ResponseMode | None = None
 
 
 class ChatReply(_Frozen):
@@ -42,6 +50,11 @@ class ChatReply(_Frozen):
     attempts: int
     latency_ms: float
     provider: str
+    finish_reason: str | None = None
+    reasoning: str | None = None
+    think: str | None = None
+    answer_from: Literal["content", "reasoning"] = "content"
+    response_mode: ResponseMode | None = None
 
 
 class Outcome(StrEnum):

@@ -1,0 +1,63 @@
+"""What a gateway call returns and what a run adds up: the caller's identity, the answer, the totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Generic, TypeVar
+
+from llmtrade.llm.types import Usage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Who is asking, for the record: the role and the run, week and account it works for."""
+
+    role: str
+    run_id: str
+    week_id: date | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    value: T
+    model: str
+    usage: Usage
+    repaired: bool = False
+
+
+@dataclass
+class UsageTotals:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    by_model: dict[str, Usage] = field(default_factory=dict)
+
+    def add(self, model: str, usage: Usage) -> None:
+        self.calls += 1
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        if usage.cost_usd is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost_usd += usage.cost_usd
+        before = self.by_model.get(model, Usage(cost_usd=0.0))
+        self.by_model[model] = Usage(
+            prompt_tokens=before.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=before.completion_tokens + usage.completion_tokens,
+            cost_usd=(before.cost_usd or 0.0) + (usage.cost_usd or 0.0),
+        )
+
+
+def sum_usage(a: Usage, b: Usage) -> Usage:
+    cost = None if a.cost_usd is None and b.cost_usd is None else (a.cost_usd or 0.0) + (b.cost_usd or 0.0)
+    return Usage(
+        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
+        completion_tokens=a.completion_tokens + b.completion_tokens,
+        cost_usd=cost,
+    )

@@ -1,0 +1,243 @@
+"""One reply normaliser: every shape an OpenAI-compatible server answers with becomes either a clean
+answer or a typed error that carries the provider's own reason.
+
+Shapes seen in the wild (OpenAI, OpenRouter and the providers behind it, vLLM, Ollama):
+- `message.content` a string, null, or a list of parts (`{"type": "text", "text": ...}`);
+- the text only in `message.reasoning` / `reasoning_content` (reasoning models with a small budget);
+- a `<think>...</think>` block before the answer (DeepSeek-R1, Qwen3 without a reasoning parser), or
+  only the closing tag when the chat template opened the block in the prompt;
+- `message.refusal` set instead of content;
+- `finish_reason` "length" (cut at max_tokens), "content_filter", "error" (OpenRouter relays an
+  upstream failure inside an HTTP 200, with `choices[].error`), "tool_calls";
+- an HTTP 200 whose body is an error object and no choices at all.
+Nothing here raises anything but LLMBadReply subclasses: a reply we cannot read is a failed call,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llmtrade.errors import LLMContentFiltered, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
+from llmtrade.llm.types import Usage
+
+# Opening tag at the very start (after whitespace); some templates emit only the closing tag.
+_THINK = re.compile(r"^\s*<(think|thinking|reasoning)>(.*?)</\1>\s*", re.DOTALL | re.IGNORECASE)
+_UNCLOSED = re.compile(r"^\s*<(think|thinking|reasoning)>(.*)$", re.DOTALL | re.IGNORECASE)
+_CLOSE_ONLY = re.compile(r"^(.*?)</(think|thinking|reasoning)>\s*", re.DOTALL | re.IGNORECASE)
+_TEXT_PART_TYPES = frozenset({"text", "output_text"})
+_REASONING_PART_TYPES = frozenset({"reasoning", "thinking"})
+_RAW_LIMIT = 500
+_NATIVE_TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens"})
+
+
+class NormalReply(BaseModel):
+    """A usable answer, and what came with it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    usage: Usage
+    finish_reason: str | None = None
+    reasoning: str | None = None
+    think: str | None = None
+    # "reasoning" only when the provider is configured to accept the reasoning field as the answer.
+    answer_from: Literal["content", "reasoning"] = "content"
+
+
+def error_detail(error: Any) -> str:
+    """An error object's message with the provider's real reason (OpenRouter's metadata.raw and
+    metadata.provider_name), which is where the useful part is: the top-level message is often
+    only "Provider returned error"."""
+    if isinstance(error, str):
+        return error[:_RAW_LIMIT]
+    if not isinstance(error, dict):
+        return json.dumps(error, default=str)[:_RAW_LIMIT]
+    message = str(error.get("message") or error.get("type") or "no message")
+    code = error.get("code")
+    parts = [message if code in (None, "") else f"{message} (code {code})"]
+    metadata = error.get("metadata")
+    if isinstance(metadata, dict):
+        provider = metadata.get("provider_name")
+        raw = metadata.get("raw")
+        reasons = metadata.get("reasons")
+        if provider:
+            parts.append(f"upstream provider {provider}")
+        if raw not in (None, ""):
+            parts.append(f"says: {_raw_text(raw)}")
+        if reasons:
+            parts.append(f"flagged: {reasons}")
+    return "; ".join(parts)[: _RAW_LIMIT * 2]
+
+
+def body_error(data: Any) -> Any | None:
+    """The error object of a body that is an error rather than a completion, else None."""
+    if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+        return data["error"]
+    return None
+
+
+def parse_usage(data: Any) -> Usage:
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return Usage()
+    cost = _number(usage.get("cost"))
+    return Usage(
+        prompt_tokens=int(_number(usage.get("prompt_tokens")) or 0),
+        completion_tokens=int(_number(usage.get("completion_tokens")) or 0),
+        cost_usd=cost,
+    )
+
+
+def split_think(text: str) -> tuple[str, str | None]:
+    """(answer, think block) for a text that may start with a think block, closed or not."""
+    match = _THINK.match(text)
+    if match:
+        return text[match.end() :], match.group(2).strip()
+    match = _UNCLOSED.match(text)
+    if match:  # all thinking, never closed: nothing after it is an answer
+        return "", match.group(2).strip()
+    if "<think" not in text.lower():
+        match = _CLOSE_ONLY.match(text)
+        if match:
+            return text[match.end() :], match.group(1).strip()
+    return text, None
+
+
+def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer: bool = False) -> NormalReply:
+    """The answer in a parsed chat-completions body, or the typed reason there is none."""
+    usage = parse_usage(data)
+    who = f"{provider} ({model})"
+    error = body_error(data)
+    if error is not None:
+        raise LLMUpstreamError(f"{who} answered HTTP 200 with an error: {error_detail(error)}", **_spent(usage))
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        shown = json.dumps(data, default=str)[:200]
+        raise LLMUpstreamError(f"{who} answered with no choice to read: {shown}", **_spent(usage))
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    finish = choice.get("finish_reason")
+    finish = str(finish) if finish is not None else None
+    native = choice.get("native_finish_reason")
+    content, part_reasoning = _content(message.get("content"))
+    reasoning = _reasoning(message) or part_reasoning
+    text, think = split_think(content)
+    text = text.strip()
+    partial = {"content": text, "reasoning": reasoning, "finish_reason": finish, **_spent(usage)}
+    why = f"finish_reason {finish}" + (f", native {native}" if native and native != finish else "")
+
+    if choice.get("error") or finish == "error":
+        detail = error_detail(choice["error"]) if choice.get("error") else "no error detail given"
+        got = f"; {len(text)} characters of partial text discarded" if text else ""
+        raise LLMUpstreamError(f"{who} failed mid-answer ({why}): {detail}{got}", **partial)
+    # Some routes normalise a native MAX_TOKENS to "stop"; the native reason is the truth then.
+    if finish == "length" or str(native).lower() in _NATIVE_TRUNCATION:
+        raise LLMTruncated(
+            f"{who} was cut off at max_tokens ({why}, {usage.completion_tokens} completion tokens, "
+            f"{len(text)} characters of answer): the answer is incomplete",
+            **partial,
+        )
+    if finish == "content_filter":
+        raise LLMContentFiltered(f"{who} withheld the answer ({why}): the provider's content filter", **partial)
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal.strip() and not text:
+        raise LLMContentFiltered(f"{who} refused to answer: {refusal.strip()[:_RAW_LIMIT]}", **partial)
+    if text:
+        return NormalReply(text=text, usage=usage, finish_reason=finish, reasoning=reasoning, think=think)
+    if reasoning and reasoning_as_answer:
+        answer, extra = split_think(reasoning)
+        if answer.strip():
+            return NormalReply(
+                text=answer.strip(),
+                usage=usage,
+                finish_reason=finish,
+                reasoning=reasoning,
+                think=think or extra,
+                answer_from="reasoning",
+            )
+    if reasoning:
+        hint = (
+            "; the text is only in the reasoning field (set reasoning_as_answer: true for provider "
+            f"{provider} in models.yaml to accept it as the answer, or raise max_tokens)"
+        )
+    elif think:
+        hint = "; there was only a think block"
+    elif message.get("tool_calls") or finish in ("tool_calls", "function_call"):
+        hint = "; the model called a tool instead of answering"
+    else:
+        hint = ""
+    raise LLMEmptyAnswer(f"{who} gave an empty answer ({why}){hint}", **partial)
+
+
+def _content(content: Any) -> tuple[str, str | None]:
+    """Text of `message.content`, whatever its shape, and any reasoning parts it carried."""
+    if content is None:
+        return "", None
+    if isinstance(content, str):
+        return content, None
+    if isinstance(content, list):
+        texts: list[str] = []
+        reasoning: list[str] = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict):
+                kind = part.get("type", "text")
+                value = part.get("text")
+                if isinstance(value, dict):  # {"text": {"value": ...}} in some SDK-shaped servers
+                    value = value.get("value")
+                if not isinstance(value, str):
+                    value = part.get("thinking") if isinstance(part.get("thinking"), str) else None
+                if value is None:
+                    continue
+                (reasoning if kind in _REASONING_PART_TYPES else texts).append(value)
+            # image or audio parts carry no text we could use
+        return "".join(texts), ("".join(reasoning) or None)
+    return str(content), None
+
+
+def _reasoning(message: dict[str, Any]) -> str | None:
+    for key in ("reasoning", "reasoning_content"):
+        value = message.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    details = message.get("reasoning_details")
+    if isinstance(details, list):
+        text = "".join(d.get("text", "") for d in details if isinstance(d, dict) and isinstance(d.get("text"), str))
+        return text or None
+    return None
+
+
+def _raw_text(raw: Any) -> str:
+    """metadata.raw is often a JSON string of the upstream body; show its message when it has one."""
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return raw[:_RAW_LIMIT]
+        raw = parsed
+    if isinstance(raw, dict):
+        inner = raw.get("error", raw)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:_RAW_LIMIT]
+    return json.dumps(raw, default=str)[:_RAW_LIMIT]
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _spent(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+    }

@@ -1,0 +1,159 @@
+"""Replies the way real OpenAI-compatible providers misbehave, for the respx fake and the loopback server.
+
+Each builder returns a Step: a function of the request body giving a Fault (status, JSON or raw
+body, headers), so a fault can carry a schema-valid answer for the request it answers. The shapes
+follow the public formats and bug reports:
+- OpenAI: `content` null with `refusal`; `finish_reason` length / content_filter / tool_calls;
+- OpenRouter: errors inside HTTP 200 (`{"error": ...}` with no choices, or `finish_reason: "error"`
+  with `choices[].error`), 4xx bodies whose real reason is in `error.metadata.raw` and
+  `metadata.provider_name`, `reasoning` on the message, `native_finish_reason`, 429 for daily
+  free-model quotas with a Retry-After of hours;
+- vLLM: `reasoning_content`; DeepSeek-R1 / Qwen3: `<think>...</think>` before the answer;
+- providers that refuse `response_format: json_schema` (or json_object) with a 400.
+Standard library only, like openai_server.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.openai_server import completion_for
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int
+    body: dict[str, Any] | str  # a str is sent as is: a body that is not JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def payload(self) -> bytes:
+        return (self.body if isinstance(self.body, str) else json.dumps(self.body)).encode()
+
+
+Step = Callable[[dict[str, Any]], Fault]
+
+
+def good_content(request: dict[str, Any]) -> str:
+    """What a well-behaved model would answer this request with (schema-valid JSON when one is asked)."""
+    return completion_for(request)["choices"][0]["message"]["content"]
+
+
+def _reply(
+    request: dict[str, Any],
+    *,
+    content: Any,
+    finish: str | None = "stop",
+    **message_extra: Any,
+) -> dict[str, Any]:
+    body = completion_for(request)
+    choice = body["choices"][0]
+    choice["message"] = {"role": "assistant", "content": content, **message_extra}
+    choice["finish_reason"] = finish
+    return body
+
+
+def answer(content: str | None = None) -> Step:
+    """A normal answer: `content`, or the good answer for the request."""
+    return lambda req: Fault(200, _reply(req, content=good_content(req) if content is None else content))
+
+
+def reasoning_only(text: str | None = None, *, key: str = "reasoning") -> Step:
+    """content null, the text only in `reasoning` (OpenRouter) or `reasoning_content` (vLLM, DeepSeek)."""
+    return lambda req: Fault(200, _reply(req, content=None, **{key: good_content(req) if text is None else text}))
+
+
+def content_parts(*texts: str) -> Step:
+    """content as a list of parts; with no texts, the good answer split in two parts."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        chunks = list(texts)
+        if not chunks:
+            good = good_content(req)
+            chunks = [good[: len(good) // 2], good[len(good) // 2 :]]
+        parts = [{"type": "text", "text": t} for t in chunks]
+        return Fault(200, _reply(req, content=parts))
+
+    return step
+
+
+def think_then(thinking: str = "Let me weigh this carefully first.", text: str | None = None) -> Step:
+    """A <think> block before the answer, as DeepSeek-R1 / Qwen3 emit without a reasoning parser."""
+    return lambda req: Fault(
+        200, _reply(req, content=f"<think>\n{thinking}\n</think>\n\n{good_content(req) if text is None else text}")
+    )
+
+
+def truncated(fraction: float = 0.5) -> Step:
+    """The answer cut at max_tokens: the first part of the good answer, finish_reason length."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        good = good_content(req)
+        return Fault(200, _reply(req, content=good[: max(1, int(len(good) * fraction))], finish="length"))
+
+    return step
+
+
+def error_mid_answer(partial: str = "The outlook is", provider: str = "Chutes") -> Step:
+    """OpenRouter: HTTP 200, finish_reason "error", partial text and the upstream error on the choice."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        body = _reply(req, content=partial, finish="error")
+        body["choices"][0]["native_finish_reason"] = "error"
+        body["choices"][0]["error"] = {
+            "code": 502,
+            "message": "Upstream error from provider",
+            "metadata": {"provider_name": provider, "raw": "connection reset by peer"},
+        }
+        return Fault(200, body)
+
+    return step
+
+
+def content_filter(partial: str = "") -> Step:
+    return lambda req: Fault(200, _reply(req, content=partial or None, finish="content_filter"))
+
+
+def refusal(text: str = "I can't help with that.") -> Step:
+    """OpenAI structured outputs: content null and the model's refusal in `message.refusal`."""
+    return lambda req: Fault(200, _reply(req, content=None, refusal=text))
+
+
+def tool_call_only() -> Step:
+    calls = [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]
+    return lambda req: Fault(200, _reply(req, content=None, finish="tool_calls", tool_calls=calls))
+
+
+def error_body(
+    status: int = 200, code: int = 502, message: str = "Provider returned error", provider: str = "", raw: str = ""
+) -> Step:
+    """An OpenRouter error body; with status 200 it is the 'error inside a 200' case (no choices)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if provider or raw:
+        error["metadata"] = {"provider_name": provider, "raw": raw}
+    return lambda req: Fault(status, {"error": error})
+
+
+def rate_limited(retry_after: str | None = "86400", message: str = "Rate limit exceeded: free-models-per-day") -> Step:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return lambda req: Fault(429, {"error": {"code": 429, "message": message}}, headers)
+
+
+def malformed(text: str = "<html><body>502 Bad Gateway</body></html>") -> Step:
+    """HTTP 200 whose body is not JSON (a proxy's error page)."""
+    return lambda req: Fault(200, text)
+
+
+def refuses_format(*modes: str, status: int = 400, provider: str = "DeepInfra") -> Step:
+    """Refuse requests whose response_format type is in `modes` the way OpenRouter relays it; answer the rest."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        kind = (req.get("response_format") or {}).get("type")
+        if kind in modes:
+            raw = json.dumps({"error": {"message": f"response_format of type {kind} is not supported for this model"}})
+            return error_body(status, status, "Provider returned error", provider, raw)(req)
+        return answer()(req)
+
+    return step

@@ -1,0 +1,330 @@
+"""The gateway against providers that misbehave the way real ones do (tests/fakes/llm_faults.py):
+each shape ends in a correct answer recorded as such, or a clear failure recorded as LLMCallFailed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any, Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from llmtrade.config.models import ModelRef
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
+from llmtrade.errors import (
+    LLMContentFiltered,
+    LLMEmptyAnswer,
+    LLMRateLimited,
+    LLMRequestRejected,
+    LLMTruncated,
+    LLMUnavailable,
+    LLMUpstreamError,
+    StructuredOutputRefused,
+)
+from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.types import ChatMessage
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.llm_cache import AnswerCache
+from tests.fakes import llm_faults as f
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.fakes.openai_server import FakeOpenAIServer
+
+REF = ModelRef(model="m/pm", provider="fake", max_tokens=1000)
+SITE = CallSite(role="pm_pitch", run_id="run-1", account_id="acct_1")
+MESSAGES = (ChatMessage(role="system", content="You are a PM."), ChatMessage(role="user", content="Pitch."))
+
+
+class Pitch(BaseModel):
+    instrument: Literal["SPY", "TLT", "GLD"]
+    conviction: int = Field(ge=-2, le=2)
+    thesis: str
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def _gateway(storage: Storage, base_url: str = BASE_URL, sleeps: Sleeps | None = None, **kw: Any) -> LLMGateway:
+    client = OpenAICompatibleClient("fake", base_url, "k", sleep=sleeps or Sleeps(), **kw)
+    return LLMGateway(
+        mode=LLMMode.LIVE, clients={"fake": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
+    )
+
+
+def _rules(rng: random.Random) -> Pitch:
+    return Pitch(instrument="SPY", conviction=1, thesis="rules")
+
+
+def _ask(gateway: LLMGateway) -> Any:
+    return asyncio.run(gateway.ask(REF, MESSAGES, SITE, output=Pitch, rules=_rules))
+
+
+def _text(gateway: LLMGateway) -> Any:
+    return asyncio.run(gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "rules"))
+
+
+def _done(storage: Storage) -> list[LLMCallCompleted]:
+    return [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+
+
+def _failed(storage: Storage) -> list[LLMCallFailed]:
+    return [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
+
+
+# ---------------------------------------------------------------- answers that are fine once cleaned
+
+
+def test_a_think_block_before_the_json_is_stripped_and_kept_in_the_event(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.think_then("Rates look heavy."))
+        answer = _ask(_gateway(storage))
+    assert not answer.repaired and answer.value.instrument in ("SPY", "TLT", "GLD")
+    [call] = _done(storage)
+    assert (call.outcome, call.think, call.response_mode) == ("ok", "Rates look heavy.", "json_schema")
+    assert not call.answer.startswith("<think>")
+
+
+def test_a_free_text_answer_is_returned_without_its_think_block(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.think_then("private musing", "The public answer."))
+        answer = _text(_gateway(storage))
+    assert answer.value == "The public answer."
+    assert _done(storage)[0].think == "private musing"
+
+
+def test_content_as_parts_is_joined_into_a_valid_answer(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.content_parts())
+        answer = _ask(_gateway(storage))
+    assert not answer.repaired and _done(storage)[0].outcome == "ok"
+
+
+def test_reasoning_is_the_answer_only_when_configured_and_the_event_says_so(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.reasoning_only(key="reasoning_content"))
+        answer = _ask(_gateway(storage, reasoning_as_answer=True))
+    assert not answer.repaired
+    [call] = _done(storage)
+    assert call.answer_from == "reasoning" and call.reasoning == call.answer
+
+
+def test_reasoning_only_without_the_option_is_a_recorded_empty_answer_then_a_repair(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.reasoning_only(), f.answer())
+        answer = _ask(_gateway(storage))
+    assert answer.repaired
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMEmptyAnswer" and "reasoning_as_answer" in failed.error
+    assert failed.reasoning and failed.answer == ""
+    assert [c.outcome for c in _done(storage)] == ["repaired"]
+    assert _done(storage)[0].note == "repair after an empty answer"
+
+
+def test_free_text_with_only_reasoning_fails_and_is_never_an_empty_answer(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.reasoning_only("thinking about it"))
+        with pytest.raises(LLMEmptyAnswer):
+            _text(_gateway(storage))
+    assert _done(storage) == [] and _failed(storage)[0].reasoning == "thinking about it"
+
+
+# ---------------------------------------------------------------- truncation
+
+
+def test_a_truncated_structured_answer_is_repaired_with_a_larger_max_tokens(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.truncated(), f.answer())
+        answer = _ask(_gateway(storage))
+    assert answer.repaired
+    assert [r["max_tokens"] for r in fake.requests] == [1000, 2000]
+    assert "cut off at the token limit" in fake.requests[1]["messages"][-1]["content"]
+    [failed] = _failed(storage)
+    assert (failed.error_type, failed.finish_reason, failed.max_tokens) == ("LLMTruncated", "length", 1000)
+    assert failed.answer and "cut off at max_tokens" in failed.error
+    [call] = _done(storage)
+    assert call.max_tokens == 2000 and "max_tokens 1000 -> 2000" in (call.note or "")
+
+
+def test_a_second_truncation_fails_the_role_with_the_typed_error(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.truncated(), f.truncated())
+        with pytest.raises(LLMTruncated):
+            _ask(_gateway(storage))
+    assert [e.error_type for e in _failed(storage)] == ["LLMTruncated", "LLMTruncated"]
+    assert _done(storage) == []
+
+
+def test_a_truncated_free_text_answer_is_a_failure_not_an_answer(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.truncated())
+        with pytest.raises(LLMTruncated):
+            _text(_gateway(storage))
+    assert _done(storage) == [] and _failed(storage)[0].finish_reason == "length"
+
+
+# ---------------------------------------------------------------- errors inside 200s, filters, refusals
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "words"),
+    [
+        (f.error_mid_answer(), LLMUpstreamError, ["failed mid-answer", "Chutes", "connection reset by peer"]),
+        (
+            f.error_body(200, 502, "Provider returned error", "Together", "upstream timeout"),
+            LLMUpstreamError,
+            ["Together", "upstream timeout"],
+        ),
+        (f.content_filter(), LLMContentFiltered, ["content filter"]),
+        (f.refusal("I can't help with that."), LLMContentFiltered, ["refused to answer: I can't help"]),
+        (f.tool_call_only(), LLMEmptyAnswer, ["called a tool"]),
+    ],
+)
+def test_a_reply_that_is_no_answer_fails_clearly_and_is_recorded(
+    storage: Storage, step: Any, error: type[Exception], words: list[str]
+) -> None:
+    with fake_llm() as fake:
+        fake.then(step)
+        with pytest.raises(error) as caught:
+            _text(_gateway(storage))
+    [failed] = _failed(storage)
+    assert failed.error_type == error.__name__
+    for word in words:
+        assert word in str(caught.value) and word in failed.error
+    assert _done(storage) == []
+
+
+def test_an_openrouter_400_shows_the_upstream_provider_and_its_raw_reason(storage: Storage) -> None:
+    raw = json.dumps({"error": {"message": "temperature is not supported with this model"}})
+    with fake_llm() as fake:
+        fake.then(f.error_body(400, 400, "Provider returned error", "OpenAI", raw))
+        with pytest.raises(LLMRequestRejected) as caught:
+            _text(_gateway(storage))
+    assert "upstream provider OpenAI" in str(caught.value)
+    assert "temperature is not supported with this model" in str(caught.value)
+    assert "temperature is not supported" in _failed(storage)[0].error
+
+
+# ---------------------------------------------------------------- rate limits and broken bodies
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "message", "why"),
+    [
+        ("86400", "Rate limit exceeded", "asked to wait 86400 s"),
+        ("5", "Rate limit exceeded: free-models-per-day", "quota that resets later"),
+        (None, "You exceeded your current quota, please check your plan and billing details.", "quota"),
+    ],
+)
+def test_a_rate_limit_the_run_cannot_wait_out_fails_at_once(
+    storage: Storage, retry_after: str | None, message: str, why: str
+) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(f.rate_limited(retry_after, message))
+        with pytest.raises(LLMRateLimited) as caught:
+            _text(_gateway(storage, sleeps=sleeps))
+    assert len(fake.requests) == 1 and sleeps.calls == []
+    assert why in str(caught.value) and caught.value.exit_code == 75
+    assert _failed(storage)[0].error_type == "LLMRateLimited"
+
+
+def test_a_short_retry_after_is_still_waited_and_the_cap_is_configurable(storage: Storage) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(f.rate_limited("30", "slow down"))
+        assert _text(_gateway(storage, sleeps=sleeps)).value
+    assert sleeps.calls == [30.0]
+    with fake_llm() as fake:
+        fake.then(f.rate_limited("30", "slow down"))
+        with pytest.raises(LLMRateLimited, match="longer than the 10 s"):
+            _text(_gateway(storage, max_retry_after_seconds=10))
+
+
+def test_a_retry_after_given_as_a_far_http_date_fails_at_once(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.rate_limited("Wed, 21 Oct 2099 07:28:00 GMT", "Too many requests"))
+        with pytest.raises(LLMRateLimited, match="Retry-After"):
+            _text(_gateway(storage))
+    assert len(fake.requests) == 1
+
+
+def test_a_rate_limit_relayed_inside_a_200_follows_the_same_rules(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.error_body(200, 429, "Rate limit exceeded: limit_rpd/google/gemini", "Google"))
+        with pytest.raises(LLMRateLimited):
+            _text(_gateway(storage))
+    assert len(fake.requests) == 1
+
+
+def test_a_body_that_is_not_json_is_retried_then_reported_and_recorded(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.malformed(), f.answer("Fine."))
+        assert _text(_gateway(storage)).value == "Fine."
+    with fake_llm() as fake:
+        fake.then(*(f.malformed() for _ in range(5)))
+        with pytest.raises(LLMUnavailable, match="not JSON"):
+            _text(_gateway(storage))
+    assert _failed(storage)[-1].error_type == "LLMUnavailable"
+
+
+# ---------------------------------------------------------------- structured output by capability
+
+
+def test_a_refused_json_schema_falls_back_to_json_object_then_text_and_is_remembered(storage: Storage) -> None:
+    gateway = _gateway(storage)
+    with fake_llm() as fake:
+        fake.behaviour = f.refuses_format("json_schema", "json_object")
+        first = _ask(gateway)
+        second = _ask(gateway)
+    assert not first.repaired and not second.repaired
+    kinds = [(r.get("response_format") or {}).get("type", "text") for r in fake.requests]
+    assert kinds == ["json_schema", "json_object", "text", "text"]  # the second ask starts where the first ended
+    assert "satisfies this JSON schema exactly" in fake.requests[2]["messages"][-1]["content"]
+    failed = _failed(storage)
+    assert [(e.error_type, e.response_mode) for e in failed] == [
+        ("StructuredOutputRefused", "json_schema"),
+        ("StructuredOutputRefused", "json_object"),
+    ]
+    assert "DeepInfra" in failed[0].error and "not supported" in failed[0].error
+    assert [c.response_mode for c in _done(storage)] == ["text", "text"]
+    assert "json_object refused" in (_done(storage)[0].note or "")
+    assert gateway.response_modes == {("fake", "m/pm"): "text"}
+
+
+def test_a_404_about_structured_outputs_steps_down_too_but_a_plain_404_does_not(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.error_body(404, 404, "No endpoints found that support the requested parameters: response_format"))
+        answer = _ask(_gateway(storage))
+    assert not answer.repaired and _done(storage)[0].response_mode == "json_object"
+    with fake_llm() as fake:
+        fake.then(f.error_body(404, 404, "No endpoints found for m/pm"))
+        with pytest.raises(LLMRequestRejected) as caught:
+            _ask(_gateway(storage))
+    assert not isinstance(caught.value, StructuredOutputRefused)
+
+
+def test_the_fallback_chain_against_the_loopback_server(storage: Storage) -> None:
+    with FakeOpenAIServer() as server:
+        server.behaviour = f.refuses_format("json_schema", "json_object")
+        answer = _ask(_gateway(storage, server.base_url))
+        server.behaviour = None
+        server.then(f.truncated(), f.think_then())
+        repaired = _ask(_gateway(storage, server.base_url))
+    assert not answer.repaired and repaired.repaired
+    assert [r["max_tokens"] for r in server.requests[-2:]] == [1000, 2000]
+    assert [c.response_mode for c in _done(storage)] == ["text", "json_schema"]
+
+
+def test_the_loopback_server_sends_faults_byte_for_byte(storage: Storage) -> None:
+    with FakeOpenAIServer() as server:
+        server.then(f.malformed(), f.error_mid_answer())
+        with pytest.raises(LLMUpstreamError, match="Chutes"):
+            _text(_gateway(storage, server.base_url))
+    assert len(server.requests) == 2
