@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
+from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
 # session date is that instant read in New York, never the UTC date.
@@ -172,7 +173,17 @@ def _to_bar(symbol: str, row: Any) -> Bar:
             synthetic=False,
         )
     except (ValidationError, ValueError, TypeError) as exc:
-        raise MarketDataError(f"alpaca sent an unusable bar for {symbol} at {stamp!r}: {_short(exc)}") from None
+        # A rejection, not a stop: the service records it and asks the next provider for the range.
+        raise SeriesRejected(
+            [
+                BarProblem(
+                    symbol=symbol,
+                    kind=ProblemKind.BAD_PRICE,
+                    days=[],
+                    reason=f"alpaca sent an unusable bar for {symbol} at {stamp!r}: {_short(exc)}",
+                )
+            ]
+        ) from None
 
 
 def _short(exc: Exception) -> str:
