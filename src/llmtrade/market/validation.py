@@ -135,8 +135,9 @@ def _bar_problems(bar: Bar) -> list[tuple[ProblemKind, str]]:
     out: list[tuple[ProblemKind, str]] = []
     prices = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
     bad = {name: value for name, value in prices.items() if not (math.isfinite(value) and value > 0)}
-    for name, value in bad.items():
-        out.append((ProblemKind.BAD_PRICE, f"{bar.day}: {name} {value} is not a finite positive price"))
+    if bad:
+        named = ", ".join(f"{name} {value}" for name, value in bad.items())
+        out.append((ProblemKind.BAD_PRICE, f"{bar.day}: {named} not a finite positive price"))
     if not (math.isfinite(bar.volume) and bar.volume >= 0):
         out.append((ProblemKind.BAD_VOLUME, f"{bar.day}: volume {bar.volume} is not a finite non-negative number"))
     if not bad and (
