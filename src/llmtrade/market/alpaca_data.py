@@ -74,9 +74,12 @@ class AlpacaBarProvider:
         result: dict[str, list[Bar]] = {}
         for symbol in wanted:
             bars = [_to_bar(symbol, row) for row in raw.get(symbol) or []]
-            # Alpaca's window is in instants; keep exactly the requested session dates, one bar per date.
-            by_day = {bar.day: bar for bar in bars if start <= bar.day <= end}
-            result[symbol] = [by_day[day] for day in sorted(by_day)]
+            # Alpaca's window is in instants; keep exactly the requested session dates. The same bar
+            # twice (pages overlapping) is one bar; two different bars for one date are passed on, so
+            # the validator rejects the series rather than this code picking one at random.
+            in_range = [bar for bar in bars if start <= bar.day <= end]
+            unique = list({(bar.day, bar): bar for bar in in_range}.values())
+            result[symbol] = sorted(unique, key=lambda bar: bar.day)
         return result
 
     def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, Any]:

@@ -32,6 +32,8 @@ from llmtrade.errors import MarketDataError
 
 # How many dates one problem lists in its message; the event keeps them all.
 _SHOWN = 5
+# How many problems one rejection's message spells out.
+_SHOWN_PROBLEMS = 3
 
 
 class ProblemKind(StrEnum):
@@ -82,7 +84,12 @@ class SeriesRejected(MarketDataError):
         if not problems:
             raise ValueError("SeriesRejected needs at least one problem")
         self.problems = list(problems)
-        super().__init__("; ".join(p.message() for p in self.problems))
+        # Twelve symbols with the same stale tail would make a wall of text; every problem is in the events.
+        shown = "; ".join(p.message() for p in self.problems[:_SHOWN_PROBLEMS])
+        more = len(self.problems) - _SHOWN_PROBLEMS
+        super().__init__(
+            shown + (f"; and {more} more problem(s), each recorded as MarketDataRejected" if more > 0 else "")
+        )
 
 
 Locate = Callable[[str], str | None]
