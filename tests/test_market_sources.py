@@ -189,3 +189,25 @@ def test_market_bars_on_a_bad_folder_exits_clearly_and_shows_the_full_range_once
     assert fixed.exit_code == 0, fixed.output
     shown = [line.split("\t")[0] for line in fixed.stdout.splitlines() if line.startswith("202")]
     assert shown == [d.isoformat() for d in SESSIONS if d <= date(2026, 1, 7)][-10:]
+
+
+@pytest.mark.parametrize(("second_close", "rejected"), [(None, False), (1.0, True)])
+def test_alpaca_sending_one_date_twice_is_one_bar_or_a_rejection(
+    storage: Storage, tmp_path: Path, second_close: float | None, rejected: bool
+) -> None:
+    # Two stamps on the same New York date (midnight, and mid-session as some feeds stamp): the
+    # same bar twice is harmless; two different bars for one session cannot both be true.
+    write(tmp_path / "csv", "SPY", rows())
+    bars = good_bars()
+    twin = next(b for b in bars if b.day == date(2026, 1, 6))
+    close = twin.close if second_close is None else twin.low
+    extra = {"t": "2026-01-06T15:00:00Z", "o": twin.open, "h": twin.high, "l": twin.low, "c": close, "v": twin.volume}
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=50) as server:
+        server.add_bars("SPY", [*bars, extra])
+        alpaca = AlpacaBarProvider("k", "s", url_override=server.base_url, timeout_seconds=2, retry_attempts=0)
+        series = market(storage, alpaca, CsvFolderProvider(tmp_path / "csv")).bars(["SPY"], START, END)
+    assert [b.day for b in series.bars["SPY"]] == SESSIONS
+    assert series.provider == ("csv" if rejected else "alpaca")
+    assert [(e["kind"], e["days"]) for e in rejections(storage)] == (
+        [("duplicate", ["2026-01-06"])] if rejected else []
+    )
