@@ -128,26 +128,26 @@ def test_the_synthetic_market_is_seeded_and_point_in_time_consistent() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("Date,Open,High,Low,Volume\n2026-01-02,1,2,0.5,10\n", "SPY.csv, line 1: missing column(s) Close"),
+        ("Date,Open,High,Low,Volume\n2026-01-02,1,2,0.5,10\n", "SPY.csv, line 1: SPY: missing column(s) Close"),
         (
             "Date,Open,High,Low,Close,Volume\n2026-01-02,1,2,0.5,1,10\n02/01/2026,1,2,0.5,1,10\n",
-            "SPY.csv, line 3: unparsable date '02/01/2026'",
+            "SPY.csv, line 3: SPY: unparsable date '02/01/2026'",
         ),
         (
             "Date,Open,High,Low,Close,Volume\n2026-01-02,1,2,0.5,1,10\n2026-01-05,1,2,0.5,-1,10\n",
-            "SPY.csv, line 3: Close -1 is not a positive price",
+            "SPY.csv, line 3: SPY: 2026-01-05: Close -1 is not a positive price",
         ),
         (
             "Date,Open,High,Low,Close,Volume\n2026-01-02,1,2,0.5,abc,10\n",
-            "SPY.csv, line 2: Close 'abc' is not a number",
+            "SPY.csv, line 2: SPY: 2026-01-02: Close 'abc' is not a number",
         ),
         (
             "Date,Open,High,Low,Close,Volume\n2026-01-05,1,2,0.5,1,10\n2026-01-02,1,2,0.5,1,10\n",
-            "SPY.csv, line 3: date 2026-01-02 does not come after",
+            "SPY.csv, line 3: SPY: date 2026-01-02 does not come after",
         ),
         (
             "Date,Open,High,Low,Close,Volume\n2026-01-02,1,0.9,0.5,1,10\n",
-            "SPY.csv, line 2: SPY 2026-01-02: inconsistent bar",
+            "SPY.csv, line 2: SPY: SPY 2026-01-02: inconsistent bar",
         ),
     ],
 )

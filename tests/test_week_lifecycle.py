@@ -31,6 +31,7 @@ from tests.support import FIXED_NOW
 runner = CliRunner()
 CONFIG = load_config(None).config
 TUESDAY, WEDNESDAY = date(2026, 1, 6), date(2026, 1, 7)
+AFTER_WEDNESDAY = [date(2026, 1, d) for d in (8, 9, 12, 13)]  # through the postmortem's session
 PITCHES = {  # model -> (instrument, conviction)
     "openai/gpt-5.1": ("SPY", 2),
     "google/gemini-3-pro-preview": ("TLT", 2),
@@ -45,7 +46,7 @@ CHECKPOINT_ANSWERS = {  # the owners who are asked at 12:00
 
 
 def write_market(folder: Path) -> dict[str, float]:
-    """A year of the synthetic market to Tuesday, then Wednesday's bars: SPY opens 10% down."""
+    """A year of the synthetic market to Tuesday, then Wednesday's bars: SPY opens 10% down; flat after."""
     classes = {i.symbol: i.asset_class.value for i in CONFIG.assets.universe}
     history = SyntheticMarket(classes, seed=11).daily_bars(list(classes), date(2025, 1, 1), TUESDAY)
     folder.mkdir()
@@ -56,6 +57,9 @@ def write_market(folder: Path) -> dict[str, float]:
         wed_open = last.close * (0.90 if symbol == "SPY" else 1.0)
         rows = [f"{b.day},{b.open},{b.high},{b.low},{b.close},{int(b.volume)}" for b in bars]
         rows.append(f"{WEDNESDAY},{wed_open},{max(wed_open, last.close)},{wed_open * 0.99},{wed_open},1000000")
+        # Then flat through the postmortem's Tuesday: a stale file is refused (market/validation.py), and
+        # flat bars leave every price the week is judged at where Wednesday's close put it.
+        rows += [f"{day},{wed_open},{wed_open},{wed_open},{wed_open},1000000" for day in AFTER_WEDNESDAY]
         (folder / f"{symbol}.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
     return tuesday_close
 

@@ -12,7 +12,8 @@ from llmtrade.domain.events import EventPayload
 class Bar(BaseModel):
     """One daily bar of one symbol. `day` is the trading session's date in New York."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # An infinite price passes gt=0; refusing inf and NaN here keeps them out of every path at once.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     symbol: str
     day: date
@@ -77,3 +78,21 @@ class MarketProviderFailed(EventPayload):
     end: date
     error_type: str
     error: str
+
+
+class MarketDataRejected(EventPayload):
+    """A provider's (or the cache's) bars for a range failed validation and were neither cached nor used.
+
+    One event per problem: `symbol` and `days` say which bars, `kind` and `reason` why, `where` the
+    file (and line) when the data came from one. `symbols`, `start` and `end` are the request.
+    """
+
+    provider: str
+    symbols: list[str]
+    start: date
+    end: date
+    symbol: str
+    kind: str
+    days: list[date]
+    reason: str
+    where: str | None = None

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
+from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
 # session date is that instant read in New York, never the UTC date.
@@ -73,9 +74,12 @@ class AlpacaBarProvider:
         result: dict[str, list[Bar]] = {}
         for symbol in wanted:
             bars = [_to_bar(symbol, row) for row in raw.get(symbol) or []]
-            # Alpaca's window is in instants; keep exactly the requested session dates, one bar per date.
-            by_day = {bar.day: bar for bar in bars if start <= bar.day <= end}
-            result[symbol] = [by_day[day] for day in sorted(by_day)]
+            # Alpaca's window is in instants; keep exactly the requested session dates. The same bar
+            # twice (pages overlapping) is one bar; two different bars for one date are passed on, so
+            # the validator rejects the series rather than this code picking one at random.
+            in_range = [bar for bar in bars if start <= bar.day <= end]
+            unique = list({(bar.day, bar): bar for bar in in_range}.values())
+            result[symbol] = sorted(unique, key=lambda bar: bar.day)
         return result
 
     def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, Any]:
@@ -172,7 +176,17 @@ def _to_bar(symbol: str, row: Any) -> Bar:
             synthetic=False,
         )
     except (ValidationError, ValueError, TypeError) as exc:
-        raise MarketDataError(f"alpaca sent an unusable bar for {symbol} at {stamp!r}: {_short(exc)}") from None
+        # A rejection, not a stop: the service records it and asks the next provider for the range.
+        raise SeriesRejected(
+            [
+                BarProblem(
+                    symbol=symbol,
+                    kind=ProblemKind.BAD_PRICE,
+                    days=[],
+                    reason=f"alpaca sent an unusable bar for {symbol} at {stamp!r}: {_short(exc)}",
+                )
+            ]
+        ) from None
 
 
 def _short(exc: Exception) -> str:

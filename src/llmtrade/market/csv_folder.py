@@ -1,20 +1,23 @@
 """Daily bars from a folder of CSV files, one per symbol (`SPY.csv`: Date,Open,High,Low,Close,Volume).
 
-Extra columns are ignored. A malformed file is an error naming the file and line, never a silent
-skip: a missing row would quietly shift every indicator computed from it.
+Extra columns are ignored. A malformed file is refused (SeriesRejected) naming the file, line and
+what to do, never a silent skip: a missing row would quietly shift every indicator computed from
+it. Files are UTF-8, with or without a byte-order mark. Missing sessions are found by the market
+service's validator (market/validation.py), which names this file through `origin`.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
+import math
 from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
 
@@ -32,39 +35,102 @@ class CsvFolderProvider:
         missing = [s for s in symbols if not (self.folder / f"{s}.csv").is_file()]
         if missing:
             raise MarketDataUnavailable(f"csv folder {self.folder} has no file for {', '.join(missing)}")
-        return {s: [b for b in read_csv(self.folder / f"{s}.csv", s) if start <= b.day <= end] for s in symbols}
+        return {s: [b for b in read_csv(self._file(s), s) if start <= b.day <= end] for s in symbols}
+
+    def origin(self, symbol: str) -> str:
+        """The file a symbol's bars come from, so a rejection can name it."""
+        return str(self._file(symbol))
+
+    def _file(self, symbol: str) -> Path:
+        return self.folder / f"{symbol}.csv"
 
 
 def read_csv(path: Path, symbol: str) -> list[Bar]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        absent = [c for c in REQUIRED if c not in columns]
-        if absent:
-            raise MarketDataError(f"{path}, line 1: missing column(s) {', '.join(absent)} (has {', '.join(columns)})")
-        bars: list[Bar] = []
-        for line, row in enumerate(reader, start=2):
-            bars.append(_bar(path, line, symbol, row))
-    for line, (before, after) in enumerate(itertools.pairwise(bars), start=3):
-        if after.day <= before.day:
-            raise MarketDataError(f"{path}, line {line}: date {after.day} does not come after {before.day}")
+    """Every bar in `path`, or SeriesRejected naming the file, line and what to do."""
+    rows = _lines(path, symbol)
+    reader = csv.DictReader(rows)
+    columns = reader.fieldnames or []
+    absent = [c for c in REQUIRED if c not in columns]
+    if absent:
+        raise _rejected(
+            path,
+            1,
+            symbol,
+            None,
+            ProblemKind.UNREADABLE,
+            f"missing column(s) {', '.join(absent)} (has {', '.join(columns)})",
+        )
+    bars: list[Bar] = []
+    seen: dict[date, int] = {}
+    for row in reader:
+        line = reader.line_num
+        bar = _bar(path, line, symbol, row)
+        if bar.day in seen:
+            raise _rejected(
+                path,
+                line,
+                symbol,
+                bar.day,
+                ProblemKind.DUPLICATE,
+                f"date {bar.day} appears again (first on line {seen[bar.day]})",
+            )
+        if bars and bar.day < bars[-1].day:
+            raise _rejected(
+                path, line, symbol, bar.day, ProblemKind.UNORDERED, f"date {bar.day} does not come after {bars[-1].day}"
+            )
+        seen[bar.day] = line
+        bars.append(bar)
     return bars
+
+
+def _lines(path: Path, symbol: str) -> list[str]:
+    """The file's lines, decoded as UTF-8; a leading byte-order mark (Excel's "CSV UTF-8") is accepted."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # Count lines up to the offending byte, so the user can find it; Latin-1/Windows-1252 exports
+        # (a "é" in a header, a "€" in a note column) are the usual culprits.
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start : exc.start + 1].hex().upper()
+        raise _rejected(
+            path,
+            line,
+            symbol,
+            None,
+            ProblemKind.UNREADABLE,
+            f"byte 0x{byte} is not UTF-8 (the file looks Latin-1 or Windows-1252 encoded): save it as UTF-8",
+        ) from None
+    return text.splitlines(keepends=True)
+
+
+def _rejected(path: Path, line: int, symbol: str, day: date | None, kind: ProblemKind, reason: str) -> SeriesRejected:
+    return SeriesRejected(
+        [BarProblem(symbol=symbol, kind=kind, days=[day] if day else [], reason=reason, where=f"{path}, line {line}")]
+    )
 
 
 def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
     try:
-        day = date.fromisoformat(row["Date"].strip()[:10])
+        day = date.fromisoformat((row["Date"] or "").strip()[:10])
     except ValueError:
-        raise MarketDataError(f"{path}, line {line}: unparsable date {row['Date']!r} (expected YYYY-MM-DD)") from None
+        raise _rejected(
+            path, line, symbol, None, ProblemKind.UNREADABLE, f"unparsable date {row['Date']!r} (expected YYYY-MM-DD)"
+        ) from None
     values: dict[str, float] = {}
     for column in REQUIRED[1:]:
         text = (row.get(column) or "").strip()
+        kind = ProblemKind.BAD_VOLUME if column == "Volume" else ProblemKind.BAD_PRICE
         try:
             values[column] = float(text)
         except ValueError:
-            raise MarketDataError(f"{path}, line {line}: {column} {text!r} is not a number") from None
+            raise _rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a number") from None
+        # float() reads "nan" and "inf" happily; a bar with either would poison every average.
+        if not math.isfinite(values[column]):
+            raise _rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a finite number")
         if values[column] < 0 or (column != "Volume" and values[column] == 0):
-            raise MarketDataError(f"{path}, line {line}: {column} {text} is not a positive price")
+            what = "a non-negative volume" if column == "Volume" else "a positive price"
+            raise _rejected(path, line, symbol, day, kind, f"{day}: {column} {text} is not {what}")
     try:
         return Bar(
             symbol=symbol,
@@ -78,4 +144,4 @@ def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
         )
     except ValidationError as exc:
         problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise MarketDataError(f"{path}, line {line}: {problem}") from None
+        raise _rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, problem) from None

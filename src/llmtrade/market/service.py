@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
-from llmtrade.domain.market import Bar, MarketDataFetched, MarketProviderFailed
+from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed
 from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
+from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 
 
@@ -64,38 +65,50 @@ class MarketData:
         return series
 
     def bars(self, symbols: Sequence[str], start: date, end: date) -> BarSeries:
+        """Bars of every symbol for start..end from the first provider whose answer is valid.
+
+        Every answer, the cache's included, goes through `validation.validate_bars` against the NYSE
+        sessions of the range. A rejected answer is recorded (one MarketDataRejected per problem) and
+        the next provider is asked; only a valid answer is stored, so only complete ranges are ever
+        recorded as covered. When no provider is left the error names every failure, and it is
+        operational (exit 1), never "try again": a provider that answered with a hole, a duplicate or
+        a bad value answers the same on the next wake-up, and a stale feed at run time (the weekly
+        run is hours after the close) is a feed to look at, not a delay to wait out.
+        """
         wanted = list(dict.fromkeys(symbols))
+        sessions = self.calendar.sessions_between(start, end)
         failures: list[str] = []
         for provider in self.providers:
-            if self._cache.covers(wanted, start, end, synthetic=provider.synthetic):
-                cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic)
-                self._record(
-                    MarketDataFetched(
-                        **self._common(provider, wanted, start, end),
-                        bars=_count(cached),
-                        synthetic=provider.synthetic,
-                        from_cache=True,
-                    )
-                )
-                return BarSeries(cached, _source(cached, provider.name), True, provider.synthetic, start, end)
+            cached = self._cached(provider, wanted, start, end, sessions)
+            if cached is not None:
+                return cached
             try:
                 fetched = provider.daily_bars(wanted, start, end)
                 empty = [s for s in wanted if not fetched.get(s)]
                 if empty:
                     raise MarketDataUnavailable(f"{provider.name} returned no bars for {', '.join(empty)}")
+                bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
+                problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None))
+                if problems:
+                    raise SeriesRejected(problems)
+            except SeriesRejected as exc:
+                failures.append(f"{provider.name}: {exc}")
+                self._reject(provider.name, exc.problems, wanted, start, end)
+                continue
             except MarketDataUnavailable as exc:
                 failures.append(f"{provider.name}: {exc}")
                 self._record(
                     MarketProviderFailed(
-                        **self._common(provider, wanted, start, end), error_type=type(exc).__name__, error=str(exc)
+                        **self._common(provider.name, wanted, start, end),
+                        error_type=type(exc).__name__,
+                        error=str(exc),
                     )
                 )
                 continue
-            bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
             self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
             self._record(
                 MarketDataFetched(
-                    **self._common(provider, wanted, start, end),
+                    **self._common(provider.name, wanted, start, end),
                     bars=_count(bars),
                     synthetic=provider.synthetic,
                     from_cache=False,
@@ -105,6 +118,43 @@ class MarketData:
         raise MarketDataError(
             f"no market data provider could supply {', '.join(wanted)} for {start}..{end}: " + "; ".join(failures)
         )
+
+    def _cached(
+        self, provider: BarProvider, wanted: list[str], start: date, end: date, sessions: list[date]
+    ) -> BarSeries | None:
+        """The cached series when the cache covers the range and what it holds is still valid."""
+        if not self._cache.covers(wanted, start, end, synthetic=provider.synthetic):
+            return None
+        cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic)
+        # A range recorded as covered before validation existed may hide a hole; check it like any
+        # answer, and forget the coverage so the provider is asked afresh (and the event is written once).
+        problems = validate_bars(cached, sessions)
+        if problems:
+            self._reject("cache", problems, wanted, start, end)
+            self._cache.forget(wanted, start, end, synthetic=provider.synthetic)
+            return None
+        self._record(
+            MarketDataFetched(
+                **self._common(provider.name, wanted, start, end),
+                bars=_count(cached),
+                synthetic=provider.synthetic,
+                from_cache=True,
+            )
+        )
+        return BarSeries(cached, _source(cached, provider.name), True, provider.synthetic, start, end)
+
+    def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
+        for problem in problems:
+            self._record(
+                MarketDataRejected(
+                    **self._common(provider, wanted, start, end),
+                    symbol=problem.symbol,
+                    kind=problem.kind.value,
+                    days=problem.days,
+                    reason=problem.reason,
+                    where=problem.where,
+                )
+            )
 
     def opening_price(self, symbol: str, day: date) -> float | None:
         """The opening price of `day`'s session, asked of the providers directly.
@@ -120,7 +170,7 @@ class MarketData:
         for provider in self.providers:
             try:
                 bars = provider.daily_bars([symbol], day, day).get(symbol) or []
-            except MarketDataUnavailable:
+            except (MarketDataUnavailable, SeriesRejected):
                 continue
             for bar in bars:
                 if bar.day == day:
@@ -133,8 +183,8 @@ class MarketData:
         return {s: bars[-1].close for s, bars in series.bars.items() if bars}
 
     @staticmethod
-    def _common(provider: BarProvider, symbols: list[str], start: date, end: date) -> dict:
-        return {"provider": provider.name, "symbols": symbols, "start": start, "end": end}
+    def _common(provider: str, symbols: list[str], start: date, end: date) -> dict:
+        return {"provider": provider, "symbols": symbols, "start": start, "end": end}
 
     def _record(self, payload: EventPayload) -> None:
         if self._recording is None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from llmtrade.domain.research import MarketSnapshot
+from llmtrade.errors import MarketDataError
 from llmtrade.market.indicators import compute_indicators
 from llmtrade.market.service import MarketData
+from llmtrade.market.validation import SeriesRejected, validate_bars
 
 # Enough sessions for the 200-day average and the 52-week high.
 HISTORY_SESSIONS = 300
@@ -15,11 +17,18 @@ HISTORY_SESSIONS = 300
 def take_snapshot(market: MarketData, symbols: list[str], asof: datetime) -> MarketSnapshot:
     wanted = list(dict.fromkeys([*symbols, "SPY"])) if "SPY" not in symbols else list(symbols)
     series = market.bars_asof(wanted, asof, sessions=HISTORY_SESSIONS)
+    # The service validates what it returns; checking again here is what lets this function promise
+    # that no indicator is computed across a gap and that "last session" is a session every symbol
+    # has a bar for, whatever MarketData (or a stand-in) handed over.
+    problems = validate_bars(series.bars, market.calendar.sessions_between(series.start, series.end))
+    if problems:
+        raise MarketDataError(f"market snapshot as of {asof.isoformat()} refused: {SeriesRejected(problems)}")
+    session = market.calendar.last_completed_session(asof)
     spy = series.bars.get("SPY") or None
     indicators = {symbol: compute_indicators(series.bars[symbol], spy) for symbol in symbols}
     return MarketSnapshot(
         asof=asof,
-        session=max(ind.asof_day for ind in indicators.values()),
+        session=session or max(ind.asof_day for ind in indicators.values()),
         source=series.provider + (" (cache)" if series.from_cache else ""),
         synthetic=series.synthetic,
         indicators=indicators,

@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 
 class YFinanceProvider:
@@ -56,25 +57,47 @@ def _bars(frame: Any, symbol: str) -> list[Bar]:
         table = frame[symbol]
     else:
         table = frame
-    table = table.dropna(subset=["Open", "High", "Low", "Close"])
+    # A multi-symbol download pads each symbol with all-NaN rows on the dates only another symbol has
+    # (and Yahoo sometimes sends an all-NaN twin of the latest row): those rows are "no bar", and a
+    # session left without one is then reported by the validator as missing. A row with only some
+    # prices NaN is a broken bar, and rejects the series.
+    table = table.dropna(how="all", subset=["Open", "High", "Low", "Close"])
     if table.empty:
         raise MarketDataUnavailable(f"yfinance returned nothing for {symbol}")
     bars = []
     for stamp, row in table.iterrows():
+        day = _session_day(stamp)
+        volume = row.get("Volume", 0)
         try:
             bars.append(
                 Bar(
                     symbol=symbol,
-                    day=stamp.date(),
+                    day=day,
                     open=float(row["Open"]),
                     high=float(row["High"]),
                     low=float(row["Low"]),
                     close=float(row["Close"]),
-                    volume=float(row.get("Volume", 0) or 0),
+                    volume=float(0 if volume is None else volume),
                     source="yfinance",
                 )
             )
         except ValidationError as exc:
-            problem = exc.errors()[0]["msg"]
-            raise MarketDataError(f"yfinance bar for {symbol} on {stamp.date()} is unusable: {problem}") from None
+            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}".lstrip(": ") for e in exc.errors())
+            kind = (
+                ProblemKind.BAD_VOLUME if all(e["loc"] == ("volume",) for e in exc.errors()) else ProblemKind.BAD_PRICE
+            )
+            raise SeriesRejected(
+                [BarProblem(symbol=symbol, kind=kind, days=[day], reason=f"{day}: unusable yfinance bar: {problem}")]
+            ) from None
     return bars
+
+
+def _session_day(stamp: Any) -> date:
+    """The New York session date of a yfinance index stamp.
+
+    Daily stamps are usually midnight in the exchange's zone, but some yfinance versions and Yahoo
+    answers carry UTC stamps; the UTC date of an evening instant is the next day, so read it in New York.
+    """
+    if getattr(stamp, "tzinfo", None) is not None:
+        return stamp.tz_convert("America/New_York").date()
+    return stamp.date()

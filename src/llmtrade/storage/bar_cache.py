@@ -1,4 +1,10 @@
-"""The PostgreSQL cache of daily bars: upserted, and asked first, so a range is fetched once."""
+"""The PostgreSQL cache of daily bars: upserted, and asked first, so a range is fetched once.
+
+A range recorded in market_fetches is a promise that the bars in it are complete: `store` is only
+ever called with bars that passed market.validation for exactly that range (the market service
+guarantees it). A range found wanting later (a row written before validation existed) is dropped
+with `forget` (bars and records), so the next read asks the provider again instead of trusting the hole.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,23 @@ class BarCache:
             (synthetic, list(symbols), start, end),
         ).fetchone()
         return row is not None and row[0] == len(set(symbols))
+
+    def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        """Drop the bars of these symbols in start..end and every recorded fetch overlapping that range.
+
+        Both go: a bad bar left behind (a Sunday bar from a timezone shift) would fail every later read,
+        and a fetch record left overlapping the range would vouch for bars no longer there.
+        """
+        with self._conn.transaction():
+            self._conn.execute(
+                """DELETE FROM market_fetches
+                   WHERE synthetic = %s AND symbol = ANY(%s) AND start_day <= %s AND end_day >= %s""",
+                (synthetic, list(symbols), end, start),
+            )
+            self._conn.execute(
+                "DELETE FROM market_bars WHERE synthetic = %s AND symbol = ANY(%s) AND day BETWEEN %s AND %s",
+                (synthetic, list(symbols), start, end),
+            )
 
     def store(
         self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool

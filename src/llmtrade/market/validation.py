@@ -1,0 +1,197 @@
+"""One validator for every provider's daily bars, run before a bar is cached or used.
+
+A provider's answer for a range is either wholly valid or rejected for that range: a series with
+a hole in it would quietly shift every return and average computed from it (a 4-week return
+reaching back 21 sessions instead of 20), and a cached hole would outlive the fix. So the checks
+are all-or-nothing per request:
+
+- every NYSE session from the series' first bar through the end of the range is present (history
+  may start later than asked: an instrument listed recently, or a file that starts later, is
+  short, not broken); the latest session missing is reported as a stale series;
+- no bar on a day that is not a session (a timezone shift lands bars on Sundays);
+- dates strictly ascending, none twice (yfinance's well-known duplicated last row);
+- prices finite and positive, low <= open, close <= high; volume finite and not negative.
+
+Bars normally cannot carry NaN or a high below the low (the Bar model refuses them), but a
+provider building bars with `model_construct`, or a row that slipped through another path, is
+checked all the same: this module is the single gate, not a second opinion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from enum import StrEnum
+from itertools import pairwise
+
+from pydantic import BaseModel, ConfigDict
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataError
+
+# How many dates one problem lists in its message; the event keeps them all.
+_SHOWN = 5
+# How many problems one rejection's message spells out.
+_SHOWN_PROBLEMS = 3
+
+
+class ProblemKind(StrEnum):
+    MISSING_SESSION = "missing_session"
+    STALE = "stale"  # the latest session(s) of the range missing
+    NOT_A_SESSION = "not_a_session"
+    DUPLICATE = "duplicate"
+    UNORDERED = "unordered"
+    BAD_PRICE = "bad_price"
+    BAD_VOLUME = "bad_volume"
+    INCONSISTENT = "inconsistent"
+    UNREADABLE = "unreadable"  # a file that cannot be decoded or parsed at all
+
+
+ADVICE = {
+    ProblemKind.MISSING_SESSION: "add the missing session(s) or re-export the data",
+    ProblemKind.STALE: "update the data through the latest session",
+    ProblemKind.NOT_A_SESSION: "remove the row(s) or fix their dates (a timezone shift moves bars onto closed days)",
+    ProblemKind.DUPLICATE: "keep one row per date",
+    ProblemKind.UNORDERED: "sort the rows by date",
+    ProblemKind.BAD_PRICE: "fill in a finite, positive price or re-export the data",
+    ProblemKind.BAD_VOLUME: "fill in a finite, non-negative volume or re-export the data",
+    ProblemKind.INCONSISTENT: "fix the prices so that low <= open, close <= high",
+    ProblemKind.UNREADABLE: "fix the file and run again",
+}
+
+
+class BarProblem(BaseModel):
+    """One reason a provider's series was rejected: which symbol, which dates, where, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    kind: ProblemKind
+    days: list[date]
+    reason: str
+    where: str | None = None  # a file (and line) when the data came from one
+
+    def message(self) -> str:
+        place = f"{self.where}: " if self.where else ""
+        return f"{place}{self.symbol}: {self.reason}; {ADVICE[self.kind]}"
+
+
+class SeriesRejected(MarketDataError):
+    """A provider's answer failed validation; the service records it and asks the next provider."""
+
+    def __init__(self, problems: Sequence[BarProblem]):
+        if not problems:
+            raise ValueError("SeriesRejected needs at least one problem")
+        self.problems = list(problems)
+        # Twelve symbols with the same stale tail would make a wall of text; every problem is in the events.
+        shown = "; ".join(p.message() for p in self.problems[:_SHOWN_PROBLEMS])
+        more = len(self.problems) - _SHOWN_PROBLEMS
+        super().__init__(
+            shown + (f"; and {more} more problem(s), each recorded as MarketDataRejected" if more > 0 else "")
+        )
+
+
+Locate = Callable[[str], str | None]
+
+
+def validate_bars(
+    bars: Mapping[str, Sequence[Bar]],
+    sessions: Sequence[date],
+    *,
+    where: Locate | None = None,
+) -> list[BarProblem]:
+    """Every problem in `bars` (per symbol) against `sessions`, the NYSE sessions of the range asked for.
+
+    `where(symbol)` names the file a symbol's bars came from, so messages can point at it.
+    An empty list means the whole answer may be cached and used.
+    """
+    problems: list[BarProblem] = []
+    for symbol, series in bars.items():
+        problems += validate_series(symbol, series, sessions, where=where(symbol) if where else None)
+    return problems
+
+
+def validate_series(
+    symbol: str, bars: Sequence[Bar], sessions: Sequence[date], *, where: str | None = None
+) -> list[BarProblem]:
+    def problem(kind: ProblemKind, days: Sequence[date], reason: str) -> BarProblem:
+        return BarProblem(symbol=symbol, kind=kind, days=sorted(set(days)), reason=reason, where=where)
+
+    found: list[BarProblem] = []
+    for bar in bars:
+        found += [problem(kind, [bar.day], reason) for kind, reason in _bar_problems(bar)]
+    days = [bar.day for bar in bars]
+    duplicates = sorted({d for d in days if days.count(d) > 1})
+    if duplicates:
+        found.append(problem(ProblemKind.DUPLICATE, duplicates, f"more than one bar for {_dates(duplicates)}"))
+    backwards = [after for before, after in pairwise(days) if after < before]
+    if backwards:
+        found.append(problem(ProblemKind.UNORDERED, backwards, f"bars out of date order at {_dates(backwards)}"))
+    known = set(sessions)
+    closed = sorted({d for d in days if d not in known and sessions and sessions[0] <= d <= sessions[-1]})
+    if closed:
+        found.append(
+            problem(ProblemKind.NOT_A_SESSION, closed, f"bars on {_dates(closed)}, which are not NYSE sessions")
+        )
+    found += _gaps(problem, set(days), sessions)
+    return found
+
+
+def _bar_problems(bar: Bar) -> list[tuple[ProblemKind, str]]:
+    out: list[tuple[ProblemKind, str]] = []
+    prices = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
+    bad = {name: value for name, value in prices.items() if not (math.isfinite(value) and value > 0)}
+    if bad:
+        named = ", ".join(f"{name} {value}" for name, value in bad.items())
+        out.append((ProblemKind.BAD_PRICE, f"{bar.day}: {named} not a finite positive price"))
+    if not (math.isfinite(bar.volume) and bar.volume >= 0):
+        out.append((ProblemKind.BAD_VOLUME, f"{bar.day}: volume {bar.volume} is not a finite non-negative number"))
+    if not bad and (
+        bar.high < bar.low or not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
+    ):
+        out.append(
+            (
+                ProblemKind.INCONSISTENT,
+                f"{bar.day}: inconsistent bar (open {bar.open}, high {bar.high}, low {bar.low}, close {bar.close})",
+            )
+        )
+    return out
+
+
+def _gaps(problem: Callable[..., BarProblem], have: set[date], sessions: Sequence[date]) -> list[BarProblem]:
+    """Missing sessions from the first bar in range through the range's end."""
+    inside = sorted(d for d in have if sessions and sessions[0] <= d <= sessions[-1])
+    if not sessions:
+        return []
+    if not inside:
+        return [problem(ProblemKind.STALE, [sessions[-1]], f"no bar between {sessions[0]} and {sessions[-1]}")]
+    expected = [d for d in sessions if d >= inside[0]]
+    missing = [d for d in expected if d not in have]
+    # Sessions after the last bar are a stale tail (the feed has not caught up); the rest are holes.
+    tail = [d for d in missing if d > inside[-1]]
+    holes = [d for d in missing if d < inside[-1]]
+    found = []
+    if holes:
+        found.append(
+            problem(
+                ProblemKind.MISSING_SESSION,
+                holes,
+                f"missing {len(holes)} NYSE session(s) between {inside[0]} and {inside[-1]}: {_dates(holes)}",
+            )
+        )
+    if tail:
+        found.append(
+            problem(
+                ProblemKind.STALE,
+                tail,
+                f"stale: the last bar is {inside[-1]} but the range ends at session {sessions[-1]} "
+                f"({len(tail)} session(s) missing: {_dates(tail)})",
+            )
+        )
+    return found
+
+
+def _dates(days: Sequence[date]) -> str:
+    shown = ", ".join(d.isoformat() for d in days[:_SHOWN])
+    return shown + (f" and {len(days) - _SHOWN} more" if len(days) > _SHOWN else "")
