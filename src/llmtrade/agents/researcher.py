@@ -11,7 +11,7 @@ import random
 from datetime import date, datetime
 
 from llmtrade.agents.prompting import as_messages
-from llmtrade.config.models import Instrument, ResearchProviderRef
+from llmtrade.config.models import BENCHMARK, Instrument, ResearchProviderRef
 from llmtrade.domain.market import IndicatorSet
 from llmtrade.domain.research import (
     Candidate,
@@ -72,7 +72,7 @@ def offline_findings(
     def ret(symbol: str) -> float | None:
         return ind[symbol].return_4w if symbol in ind else None
 
-    spy = ind.get("SPY")
+    spy = ind.get(BENCHMARK)
     risk_mode = "mixed"
     if spy and spy.return_4w is not None and spy.price_vs_sma_50 is not None:
         if spy.return_4w > 0.01 and spy.price_vs_sma_50 > 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.errors import MarketDataError
 from llmtrade.market.indicators import compute_indicators
@@ -15,7 +16,7 @@ HISTORY_SESSIONS = 300
 
 
 def take_snapshot(market: MarketData, symbols: list[str], asof: datetime) -> MarketSnapshot:
-    wanted = list(dict.fromkeys([*symbols, "SPY"])) if "SPY" not in symbols else list(symbols)
+    wanted = list(dict.fromkeys([*symbols, BENCHMARK]))
     series = market.bars_asof(wanted, asof, sessions=HISTORY_SESSIONS)
     # The service validates what it returns; checking again here is what lets this function promise
     # that no indicator is computed across a gap and that "last session" is a session every symbol
@@ -24,7 +25,7 @@ def take_snapshot(market: MarketData, symbols: list[str], asof: datetime) -> Mar
     if problems:
         raise MarketDataError(f"market snapshot as of {asof.isoformat()} refused: {SeriesRejected(problems)}")
     session = market.calendar.last_completed_session(asof)
-    spy = series.bars.get("SPY") or None
+    spy = series.bars.get(BENCHMARK) or None
     indicators = {symbol: compute_indicators(series.bars[symbol], spy) for symbol in symbols}
     return MarketSnapshot(
         asof=asof,
