@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from llmtrade.llm.structured import repair_prompt  # noqa: E402 - needs the repo root on sys.path
 from tests.fakes.openai_server import FakeOpenAIServer, completion_for  # noqa: E402
@@ -137,6 +137,8 @@ def main() -> int:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LLMTRADE_", "OPENROUTER_", "ALPACA_"))}
         base.pop("DATABASE_URL", None)
         base |= {"LLMTRADE_HOME": home, "LLMTRADE_LLM_BASE_URL": server.base_url, "LLMTRADE_LLM_API_KEY": "bench"}
+        # The command runs this checkout's code, not whatever the venv's editable install points at.
+        base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), base.get("PYTHONPATH")]))
         results = []
         try:
             if args.only in (None, "weekly"):
