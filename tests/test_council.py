@@ -108,7 +108,9 @@ def test_reviewers_see_the_others_answers_but_never_their_own_nor_any_model_name
         for name in [*MEMBERS, CHAIRMAN, "gpt", "gemini", "sonnet", "grok"]:
             assert name not in prompt
         schema = body["response_format"]["json_schema"]["schema"]
-        assert schema["properties"]["assessments"]["minItems"] == 3 == schema["properties"]["assessments"]["maxItems"]
+        per_label = schema["$defs"]["Assessments"]  # one required property per label shown, no others
+        assert len(per_label["required"]) == 3 == len(per_label["properties"])
+        assert per_label["additionalProperties"] is False
     report = json.loads(result.stdout)
     for ranking in report["rankings"]:
         assert ranking["reviewer"] not in ranking["critiques"]

@@ -75,7 +75,6 @@ def scripted(tuesday_close: dict[str, float]) -> Any:
             instrument, conviction = PITCHES[body["model"]]
             content = {
                 "instrument": instrument,
-                "direction": "LONG",
                 "horizon": "1w",
                 "thesis_bullets": ["Trend up."],
                 "indicators": [
@@ -89,11 +88,15 @@ def scripted(tuesday_close: dict[str, float]) -> Any:
             }
         elif fmt.get("name") == "DecisionAnswer":
             content = decision_for(fmt["schema"]) | {
-                "selected_trade": {"instrument": "SPY", "direction": "LONG", "horizon": "1w"},
+                "selected_trade": {"instrument": "SPY", "horizon": "1w"},
                 "invalidation": {"text": "A 3% drop.", "rule": spy_stop},
             }
         elif fmt.get("name") == "CheckpointDecision":
-            content = CHECKPOINT_ANSWERS[body["model"]]
+            scripted_move = CHECKPOINT_ANSWERS[body["model"]]
+            content = {
+                "move": {"action": scripted_move["action"], "conviction_after": scripted_move["conviction_after"]},
+                "reason_delta": scripted_move["reason_delta"],
+            }
         if content is not None:
             reply["choices"][0]["message"]["content"] = json.dumps(content)
         return reply

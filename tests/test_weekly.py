@@ -220,6 +220,9 @@ def test_an_invalid_pm_answer_degrades_only_that_account(week: str, monkeypatch:
 
 
 def test_dry_run_does_everything_but_send_orders(week: str) -> None:
+    # Warm the bar cache first: the snapshot's source ("synthetic" or "synthetic (cache)") and row order
+    # are in every prompt, and offline answers are seeded by the prompt, so both runs must read alike.
+    assert runner.invoke(app, ["market", "snapshot"]).exit_code == 0
     dry = runner.invoke(app, ["run-weekly", "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
     report = json.loads(dry.stdout)

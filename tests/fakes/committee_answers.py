@@ -1,7 +1,7 @@
 """Valid answers for the committee's roles, for fake LLM servers in tests and benchmarks.
 
-The generic schema-instance generator cannot know cross-field rules (a LONG pitch needs a positive
-conviction), so pitches and decisions are written here; everything else falls back to it.
+Pitches and decisions are written here so tests get a sensible trade (a real instrument, a
+positive conviction); everything else falls back to the generic schema-instance generator.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ def _threshold(indicator: str = "price_vs_sma_20", op: str = "<", value: float =
     return {"indicator": indicator, "op": op, "value": value}
 
 
-def pitch_for(schema: dict[str, Any], model: str, direction: str = "LONG", conviction: int = 2) -> dict[str, Any]:
+def pitch_for(schema: dict[str, Any], model: str, conviction: int = 2) -> dict[str, Any]:
+    """A pitch whose direction is its conviction's sign (2: a strong LONG)."""
     symbols = _enum(schema, "properties", "instrument")
     return {
         "instrument": symbols[sum(map(ord, model)) % len(symbols)],
-        "direction": direction,
         "horizon": "1w",
         "thesis_bullets": ["Trend and carry agree.", "Positioning is light."],
         "indicators": [{"name": "trend", "threshold": _threshold("price_vs_sma_20", ">", 0.0), "why": "trend intact"}],
@@ -45,7 +45,7 @@ def pitch_for(schema: dict[str, Any], model: str, direction: str = "LONG", convi
 def decision_for(schema: dict[str, Any]) -> dict[str, Any]:
     symbols = _enum(schema["$defs"]["SelectedTrade"], "properties", "instrument")
     return {
-        "selected_trade": {"instrument": symbols[0], "direction": "LONG", "horizon": "1w"},
+        "selected_trade": {"instrument": symbols[0], "horizon": "1w"},
         "conviction": 1,
         "rationale": "The best-reviewed pitch, at half size.",
         "dissent_summary": ["One reviewer thinks the move is priced."],

@@ -7,7 +7,14 @@ from datetime import date
 
 from llmtrade.agents.prompting import as_messages
 from llmtrade.config.models import Chairman, Instrument
-from llmtrade.domain.committee import AggregateScore, DecisionAnswer, PitchAnswer, Review, decision_answer_schema
+from llmtrade.domain.committee import (
+    AggregateScore,
+    DecisionAnswer,
+    DecisionReply,
+    PitchAnswer,
+    Review,
+    decision_reply_schema,
+)
 from llmtrade.domain.research import ResearchPack
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
@@ -28,7 +35,7 @@ async def decide(
     site: CallSite,
 ) -> DecisionAnswer:
     """`pitches` and `reviews` are keyed by neutral labels; `scores` lists (label, score), best first."""
-    schema = decision_answer_schema([i.symbol for i in universe])
+    schema = decision_reply_schema([i.symbol for i in universe])
     prompt = prompts.render(
         ROLE, pitches=pitches, reviews=reviews, scores=scores, week_id=week_id, snapshot=packs[0].snapshot
     )
@@ -39,16 +46,16 @@ async def decide(
         output=schema,
         rules=lambda rng: offline_decision(schema, pitches, reviews, scores, rng),
     )
-    return answer.value
+    return answer.value.to_answer()
 
 
 def offline_decision(
-    schema: type[DecisionAnswer],
+    schema: type[DecisionReply],
     pitches: dict[str, PitchAnswer],
     reviews: dict[str, list[Review]],
     scores: list[tuple[str, AggregateScore]],
     rng: random.Random,
-) -> DecisionAnswer:
+) -> DecisionReply:
     """Back the best-scored pitch that takes a position; flat when none does."""
     ranked = [label for label, _ in scores if pitches[label].direction != "FLAT"]
     if not ranked:
@@ -56,7 +63,7 @@ def offline_decision(
         chosen = pitches[label]
         return schema.model_validate(
             {
-                "selected_trade": {"instrument": chosen.instrument, "direction": "FLAT", "horizon": "1w"},
+                "selected_trade": {"instrument": chosen.instrument, "horizon": "1w"},
                 "conviction": 0,
                 "rationale": "[offline rules] No pitch takes a position; the council stays flat.",
                 "dissent_summary": [],
@@ -72,7 +79,7 @@ def offline_decision(
     dissent = list(dict.fromkeys(r.best_argument_against for r in reviews.get(label, [])))[:3]
     return schema.model_validate(
         {
-            "selected_trade": {"instrument": chosen.instrument, "direction": chosen.direction, "horizon": "1w"},
+            "selected_trade": {"instrument": chosen.instrument, "horizon": "1w"},
             "conviction": conviction,
             "rationale": (
                 f"[offline rules] {label} scored best among the pitches that take a position "

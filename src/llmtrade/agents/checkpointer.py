@@ -8,13 +8,15 @@ threshold, exit on a loss beyond 3%, and otherwise stay.
 from __future__ import annotations
 
 import random
+from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import Field, create_model
 
 from llmtrade.agents.prompting import as_messages
 from llmtrade.config.models import ModelRef
-from llmtrade.domain.checkpoints import CheckpointAnswer
+from llmtrade.domain.checkpoints import CheckpointAnswer, CheckpointReply
 from llmtrade.domain.committee import WatchedIndicator
+from llmtrade.domain.records import Record
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
 
@@ -54,30 +56,41 @@ async def check(
         as_messages(prompt),
         site,
         output=schema,
-        rules=lambda rng: schema.model_validate(offline_check(conviction, watched, values, pnl_pct, rng).model_dump()),
+        rules=lambda rng: _as_reply(schema, offline_check(conviction, watched, values, pnl_pct, rng)),
     )
-    return answer.value
+    return answer.value.to_answer()
 
 
-def answer_schema(before: int) -> type[CheckpointAnswer]:
-    """CheckpointAnswer that must agree with the position held (conviction `before`, never 0 here)."""
+def _as_reply(schema: type[CheckpointReply], answer: CheckpointAnswer) -> CheckpointReply:
+    move = {"action": answer.action, "conviction_after": answer.conviction_after}
+    return schema.model_validate({"move": move, "reason_delta": answer.reason_delta})
+
+
+def answer_schema(before: int) -> type[CheckpointReply]:
+    """The reply for a position held at conviction `before` (never 0 here).
+
+    The action and the new conviction agree by construction: the model picks one of three moves,
+    each an object whose enums allow only the convictions that move can take (an `anyOf`, which
+    strict mode supports; `oneOf` and `if`/`then` it does not).
+    """
     side = 1 if before > 0 else -1
-
-    class CheckpointDecision(CheckpointAnswer):
-        @model_validator(mode="after")
-        def _agrees_with_the_position(self) -> CheckpointDecision:
-            after = self.conviction_after * side
-            if self.action == "EXIT" and self.conviction_after != 0:
-                raise ValueError("EXIT closes the position: conviction_after must be 0")
-            if self.action == "FLIP" and after >= 0:
-                raise ValueError(
-                    f"FLIP reverses the position: conviction_after must have the opposite sign of {before}"
-                )
-            if self.action in ("STAY", "REDUCE") and after <= 0:
-                raise ValueError(f"{self.action} keeps the side: conviction_after must have the sign of {before}")
-            return self
-
-    return CheckpointDecision
+    keep: Any = Literal[side, 2 * side]  # type: ignore[valid-type]
+    flip: Any = Literal[-side, -2 * side]  # type: ignore[valid-type]
+    hold = create_model(
+        "Hold",
+        __base__=Record,
+        action=(Literal["STAY", "REDUCE"], Field(description="STAY keeps the position, REDUCE halves it")),
+        conviction_after=(keep, Field(description=f"the same side as {before:+d}")),
+    )
+    exit_ = create_model("Exit", __base__=Record, action=(Literal["EXIT"], ...), conviction_after=(Literal[0], ...))
+    reverse = create_model(
+        "Flip",
+        __base__=Record,
+        action=(Literal["FLIP"], ...),
+        conviction_after=(flip, Field(description=f"the side opposite {before:+d}")),
+    )
+    move: Any = hold | exit_ | reverse
+    return create_model("CheckpointDecision", __base__=CheckpointReply, move=(move, ...))
 
 
 def offline_check(

@@ -1,18 +1,21 @@
-"""Council ranker: assesses and ranks the other members' answers, shown under private labels.
+"""Council ranker: assesses and scores the other members' answers, shown under private labels.
 
-The schema is built per reviewer: its labels are the only values it may use, it must assess
-every answer it was shown exactly once, and its ranking must be a permutation of those labels.
+The schema is built per reviewer from the labels it is shown: `assessments` has one required
+property per label (and no others), so every answer is assessed exactly once by construction. The
+order is not a separate list that could disagree with the assessments: it follows from the
+scores, ties broken by label (letters are shuffled per reviewer, so that favours no one model).
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from llmtrade.agents.prompting import as_messages
 from llmtrade.config.models import ModelRef
+from llmtrade.domain.committee import Score
 from llmtrade.llm.gateway import Answer, CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
 
@@ -23,29 +26,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def ranking_schema(labels: list[str]) -> type[BaseModel]:
-    """The answer model for a reviewer shown `labels`."""
-    label_type: Any = Literal[tuple(labels)]  # type: ignore[valid-type]
-    n = len(labels)
+class Assessment(_Strict):
+    critique: str = Field(min_length=1, max_length=3000)
+    score: Score = Field(description="1 (worst) to 10 (best)")
 
-    class Assessment(_Strict):
-        label: label_type
-        critique: str = Field(min_length=1, max_length=3000)
 
-    class CouncilRanking(_Strict):
-        assessments: list[Assessment] = Field(min_length=n, max_length=n)
-        ranking: list[label_type] = Field(min_length=n, max_length=n, description="labels, best first")
+class RankingReply(_Strict):
+    """A reviewer's assessments, one per label shown; subclassed per call by `ranking_schema`."""
 
-        @model_validator(mode="after")
-        def _covers_every_label(self) -> CouncilRanking:
-            assessed = [a.label for a in self.assessments]
-            if sorted(assessed) != sorted(labels):
-                raise ValueError(f"assess each of {sorted(labels)} exactly once, got {assessed}")
-            if sorted(self.ranking) != sorted(labels):
-                raise ValueError(f"ranking must list each of {sorted(labels)} exactly once, got {self.ranking}")
-            return self
+    assessments: Any
 
-    return CouncilRanking
+    def by_label(self) -> dict[str, Assessment]:
+        return {label: getattr(self.assessments, label) for label in type(self.assessments).model_fields}
+
+    def order(self) -> list[str]:
+        """Labels, best first: higher score first, then by label."""
+        rows = self.by_label()
+        return sorted(rows, key=lambda label: (-rows[label].score, label))
+
+
+def ranking_schema(labels: list[str]) -> type[RankingReply]:
+    """The answer model for a reviewer shown `labels` (identifiers such as "A", "B")."""
+    fields: dict[str, Any] = {label: (Assessment, ...) for label in labels}
+    per_label = create_model("Assessments", __base__=_Strict, **fields)
+    return create_model("CouncilRanking", __base__=RankingReply, assessments=(per_label, ...))
 
 
 async def rank(
@@ -55,7 +59,7 @@ async def rank(
     query: str,
     shown: dict[str, str],
     site: CallSite,
-) -> Answer[Any]:
+) -> Answer[RankingReply]:
     """`shown` maps label -> answer text; returns the validated ranking model."""
     labels = list(shown)
     schema = ranking_schema(labels)
@@ -65,15 +69,15 @@ async def rank(
     )
 
 
-def offline_ranking(schema: type[BaseModel], shown: dict[str, str], rng: random.Random) -> BaseModel:
-    """Prefer answers that give more numbered points, then a seeded tie-break."""
-    score = {label: (text.count("\n"), rng.random()) for label, text in shown.items()}
-    order = sorted(shown, key=lambda label: score[label], reverse=True)
-    assessments = [
-        {
-            "label": label,
+def offline_ranking(schema: type[RankingReply], shown: dict[str, str], rng: random.Random) -> RankingReply:
+    """Prefer answers that give more numbered points, then a seeded tie-break: scores 10, 9, 8, ..."""
+    key = {label: (text.count("\n"), rng.random()) for label, text in shown.items()}
+    order = sorted(shown, key=lambda label: key[label], reverse=True)
+    assessments = {
+        label: {
             "critique": f"[offline rules] {shown[label].count(chr(10))} supporting lines; ranked by structure.",
+            "score": max(1, 10 - place),
         }
-        for label in shown
-    ]
-    return schema.model_validate({"assessments": assessments, "ranking": order})
+        for place, label in enumerate(order)
+    }
+    return schema.model_validate({"assessments": assessments})

@@ -14,7 +14,14 @@ from datetime import date
 
 from llmtrade.agents.prompting import as_messages
 from llmtrade.config.models import Instrument, PortfolioManager
-from llmtrade.domain.committee import Invalidation, PitchAnswer, Threshold, WatchedIndicator, pitch_answer_schema
+from llmtrade.domain.committee import (
+    Invalidation,
+    PitchAnswer,
+    PitchReply,
+    Threshold,
+    WatchedIndicator,
+    pitch_reply_schema,
+)
 from llmtrade.domain.research import Candidate, ResearchPack
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
@@ -31,19 +38,20 @@ async def pitch(
     week_id: date,
     site: CallSite,
 ) -> PitchAnswer:
-    schema = pitch_answer_schema([i.symbol for i in universe])
+    schema = pitch_reply_schema([i.symbol for i in universe])
     prompt = prompts.render(ROLE, packs=packs, universe=universe, week_id=week_id, snapshot=packs[0].snapshot)
     answer = await gateway.ask(
         pm, as_messages(prompt), site, output=schema, rules=lambda rng: offline_pitch(schema, pm.id, packs, rng)
     )
-    return answer.value
+    return answer.value.to_answer()
 
 
 def _preference(pm_id: str) -> int:
     return int(hashlib.sha256(pm_id.encode()).hexdigest()[:8], 16)
 
 
-def offline_pitch(schema: type[PitchAnswer], pm_id: str, packs: list[ResearchPack], rng: random.Random) -> PitchAnswer:
+def offline_pitch(schema: type[PitchReply], pm_id: str, packs: list[ResearchPack], rng: random.Random) -> PitchReply:
+    """A reply in the shape a model writes (the gateway validates it like one); FLAT is conviction 0."""
     candidates: list[Candidate] = []
     for pack in packs:
         for candidate in pack.tradable_candidates:
@@ -56,7 +64,6 @@ def offline_pitch(schema: type[PitchAnswer], pm_id: str, packs: list[ResearchPac
         return schema.model_validate(
             {
                 "instrument": choice.instrument,
-                "direction": "FLAT",
                 "horizon": "1w",
                 "thesis_bullets": [f"[offline rules] {choice.instrument}: no clear trend; stay flat this week."],
                 "indicators": [_watch("return_1w", ">", 0.02, "a breakout would make a trade worth taking")],
@@ -77,7 +84,6 @@ def offline_pitch(schema: type[PitchAnswer], pm_id: str, packs: list[ResearchPac
     return schema.model_validate(
         {
             "instrument": choice.instrument,
-            "direction": direction,
             "horizon": "1w",
             "thesis_bullets": [
                 f"[offline rules] {choice.one_week_thesis}",

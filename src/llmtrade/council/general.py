@@ -93,8 +93,8 @@ class GeneralCouncil:
             return Ranking(
                 reviewer=reviewer,
                 labels=labels,
-                order=[labels[label] for label in ranked.ranking],
-                critiques={labels[a.label]: a.critique for a in ranked.assessments},
+                order=[labels[label] for label in ranked.order()],
+                critiques={labels[label]: a.critique for label, a in ranked.by_label().items()},
             )
 
         reviewers = list(texts)

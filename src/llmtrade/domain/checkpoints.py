@@ -25,6 +25,24 @@ class CheckpointAnswer(Record):
     reason_delta: str = Field(min_length=1, max_length=2000)
 
 
+class Move(Record):
+    action: Action
+    conviction_after: int
+
+
+class CheckpointReply(Record):
+    """What the owner writes: a move (built per position, see `agents.checkpointer.answer_schema`,
+    so its action and conviction agree) and why."""
+
+    move: Move
+    reason_delta: str = Field(min_length=1, max_length=2000)
+
+    def to_answer(self) -> CheckpointAnswer:
+        return CheckpointAnswer(
+            action=self.move.action, conviction_after=self.move.conviction_after, reason_delta=self.reason_delta
+        )
+
+
 class Checkpoint(Record):
     checkpoint_id: str
     week_id: date

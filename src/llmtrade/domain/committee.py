@@ -1,8 +1,13 @@
 """The committee's records (DESIGN.md section 4): pitches, peer reviews and the chairman's decision.
 
-The `*Answer` models are what a model writes; llmtrade adds ids, the week, the model name and
-the time. Instruments are constrained to the universe by building the answer schema per
-universe (see `pitch_answer_schema`), so a model cannot even express an instrument we do not trade.
+The `*Reply` models are what a model writes (their JSON schema is what it is sent); the `*Answer`
+records are built from them, and llmtrade adds ids, the week, the model name and the time.
+
+A strict-mode model may return any instance of the schema it is given, so every rule that can be
+is in the schema: instruments are an enum of the universe (the schema is built per universe, see
+`pitch_reply_schema`), scores and conviction are enums, and the model never writes a direction
+next to a conviction: it writes one conviction from -2 to +2 and the direction is its sign, so
+the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -14,6 +19,14 @@ from pydantic import Field, create_model, model_validator
 
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.records import Direction, Record
+
+# Small integer ranges are enums, not minimum/maximum: every strict-mode implementation enforces an
+# enum, while numeric bounds are refused or ignored by some providers.
+Conviction = Literal[-2, -1, 0, 1, 2]
+CONVICTION_HELP = (
+    "-2 strong short, -1 short, 0 flat (no position), +1 long, +2 strong long; "
+    "the direction is the sign and the size follows the magnitude"
+)
 
 Horizon = Literal["1w"]
 IndicatorName = Literal[
@@ -86,9 +99,29 @@ class PitchAnswer(Record):
         return self
 
 
-def pitch_answer_schema(symbols: list[str]) -> type[PitchAnswer]:
+def direction_of(conviction: int) -> Direction:
+    """The side a conviction stands for: the one place direction is derived from conviction."""
+    return "LONG" if conviction > 0 else "SHORT" if conviction < 0 else "FLAT"
+
+
+class PitchReply(Record):
+    """What a PM writes: a pitch without a direction, which follows from the conviction's sign."""
+
+    instrument: str
+    horizon: Horizon
+    thesis_bullets: list[str] = Field(min_length=1, max_length=5)
+    indicators: list[WatchedIndicator] = Field(min_length=1, max_length=6)
+    invalidation: Invalidation
+    conviction: Conviction = Field(description=CONVICTION_HELP)
+
+    def to_answer(self) -> PitchAnswer:
+        return PitchAnswer(**self.model_dump(), direction=direction_of(self.conviction))
+
+
+def pitch_reply_schema(symbols: list[str]) -> type[PitchReply]:
+    # Named PitchAnswer on the wire (the response format's name), as before the reply/answer split.
     instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
-    return create_model("PitchAnswer", __base__=PitchAnswer, instrument=(instrument, ...))
+    return create_model("PitchAnswer", __base__=PitchReply, instrument=(instrument, ...))
 
 
 class Pitch(PitchAnswer):
@@ -100,17 +133,18 @@ class Pitch(PitchAnswer):
     timestamp: datetime
 
 
-Score = Field(ge=1, le=10)
+# 1 (worst) to 10 (best), an enum for the same reason as Conviction.
+Score = Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
 class ReviewScores(Record):
-    clarity: int = Score
-    edge_plausibility: int = Score
-    timing_catalyst: int = Score
-    risk_definition: int = Score
-    indicator_integrity: int = Score
-    originality: int = Score
-    tradeability: int = Score
+    clarity: Score
+    edge_plausibility: Score
+    timing_catalyst: Score
+    risk_definition: Score
+    indicator_integrity: Score
+    originality: Score
+    tradeability: Score
 
     def mean(self) -> float:
         values = list(self.model_dump().values())
@@ -158,10 +192,33 @@ class DecisionAnswer(Record):
         return self
 
 
-def decision_answer_schema(symbols: list[str]) -> type[DecisionAnswer]:
+class TradeChoice(Record):
+    """The chairman's instrument and horizon; the direction follows from its conviction."""
+
+    instrument: str
+    horizon: Horizon
+
+
+class DecisionReply(Record):
+    """What the chairman writes: one conviction, from which the trade's direction follows."""
+
+    selected_trade: TradeChoice
+    conviction: Conviction = Field(description=CONVICTION_HELP)
+    rationale: str = Field(min_length=1, max_length=4000)
+    dissent_summary: list[str] = Field(max_length=8)
+    monitoring_plan: MonitoringPlan
+    invalidation: Invalidation
+
+    def to_answer(self) -> DecisionAnswer:
+        data = self.model_dump()
+        trade = data.pop("selected_trade")
+        return DecisionAnswer(**data, selected_trade=SelectedTrade(**trade, direction=direction_of(self.conviction)))
+
+
+def decision_reply_schema(symbols: list[str]) -> type[DecisionReply]:
     instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
-    trade = create_model("SelectedTrade", __base__=SelectedTrade, instrument=(instrument, ...))
-    return create_model("DecisionAnswer", __base__=DecisionAnswer, selected_trade=(trade, ...))
+    trade = create_model("SelectedTrade", __base__=TradeChoice, instrument=(instrument, ...))
+    return create_model("DecisionAnswer", __base__=DecisionReply, selected_trade=(trade, ...))
 
 
 class Decision(DecisionAnswer):

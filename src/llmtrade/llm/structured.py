@@ -38,6 +38,9 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
 def _tighten(node: Any) -> None:
     if isinstance(node, dict):
         node.pop("default", None)
+        if "const" in node:
+            # A one-value Literal (a move's action): `enum` is the form every strict mode accepts.
+            node["enum"] = [node.pop("const")]
         if node.get("type") == "object" and "properties" in node:
             node["additionalProperties"] = False
             node["required"] = list(node["properties"])
