@@ -16,6 +16,7 @@ postmortem): it costs two reads when there is nothing new.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.protocol import Broker
@@ -42,16 +43,39 @@ def order_weeks(events: EventStore, account_id: str) -> dict[str, date]:
     return weeks
 
 
-def record_new_fills(events: EventStore, broker: Broker, *, week_id: date | None, run_id: str | None) -> list[Fill]:
+@dataclass(frozen=True)
+class Observed:
+    """One look at a broker's executions: its fills, and the orders still working when it was taken."""
+
+    fills: list[Fill]
+    working: frozenset[str]  # client_order_ids of open orders (their fills may still grow)
+
+
+def observe(broker: Broker) -> Observed:
+    """The broker's fills and working orders, read in the order that keeps a partial fill from passing as final.
+
+    Open orders first: an order that completes between the two reads is then still "working" and waits
+    for the next look, instead of its stale partial fill being recorded as final."""
+    working = frozenset(o.client_order_id for o in broker.open_orders())
+    return Observed(fills=broker.fills(), working=working)
+
+
+def record_new_fills(
+    events: EventStore,
+    broker: Broker,
+    *,
+    week_id: date | None,
+    run_id: str | None,
+    observed: Observed | None = None,
+) -> list[Fill]:
     """Append an OrderFilled event for each of the broker's fills not yet recorded; return those appended.
 
     Idempotent and race-safe: a fill is written once per client_order_id whoever calls this and however
     often. Each event is labelled with its order's week (from the OrderSubmitted that sent it), else
-    with `week_id`; `run_id` is the run that noticed the fill."""
-    # Open orders first: an order that completes between the two reads is then still "working" and
-    # waits for the next call, instead of its stale partial fill being recorded as final.
-    still_working = {o.client_order_id for o in broker.open_orders()}
-    fills = broker.fills()
+    with `week_id`; `run_id` is the run that noticed the fill. `observed` is a look the caller already
+    took with `observe(broker)` (so a caller that needs the fills too reads the broker once)."""
+    seen = observed or observe(broker)
+    still_working, fills = seen.working, seen.fills
     if not fills:
         return []
     done = recorded_fill_ids(events, broker)

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
-from llmtrade.brokers.fills import record_new_fills
+from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import AccountValued, OrderBlocked
@@ -57,7 +57,8 @@ def value_account(
 
     Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
     where the broker's fills reach the audit log, once per order."""
-    record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id)
+    observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
+    record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
     events.append(
         [
             NewEvent.of(
@@ -81,7 +82,7 @@ def value_account(
         account.account_id,
         starting_equity=desk.account.starting_cash,
         equity=account.equity,
-        fills=desk.broker.fills(),
+        fills=observed.fills,
         config=config.risk.circuit_breaker,
         week_id=week_id,
         run_id=run_id,
