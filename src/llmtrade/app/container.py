@@ -30,7 +30,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows.trading_stages import Desk
+from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.weekly import build_desks
 from llmtrade.workflows.workbench import Workbench
 

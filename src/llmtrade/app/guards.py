@@ -10,11 +10,11 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 
 from llmtrade.config.models import Config
+from llmtrade.domain.streams import postmortem_stream
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import require_checkpoint_time
-from llmtrade.workflows.postmortem import postmortem_stream
 from llmtrade.workflows.schedule import JobKind, week_jobs
 from llmtrade.workflows.weekly import completion
 

@@ -21,8 +21,8 @@ from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, perio
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
+from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
-from llmtrade.workflows.trading_stages import Desk
 from llmtrade.workflows.weekly import completion
 
 

@@ -12,13 +12,12 @@ with a completion marker (projected into `week_summaries` by the caller); a reru
 from __future__ import annotations
 
 from llmtrade.domain.checkpoints import Postmortem
-from llmtrade.domain.streams import postmortem_stream
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
 from llmtrade.workflows.postmortem_stages import POSTMORTEMS, WRITTEN_NOW, GatherStage, RecordStage, ReflectStage
 from llmtrade.workflows.workbench import Workbench
 
-__all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_pipeline", "postmortem_stream"]
+__all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_pipeline"]
 
 
 def postmortem_pipeline(bench: Workbench, observer: StageObserver | None = None) -> Pipeline:
