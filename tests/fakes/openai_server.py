@@ -428,7 +428,12 @@ class FakeOpenAIServer:
         return self
 
     def _answer(self, body: Any) -> tuple[int, dict[str, str], dict[str, Any] | bytes]:
-        """Status, extra headers and JSON body for one parsed request, after sleeping the latency."""
+        """Status, extra headers and JSON body for one parsed request, `latency` seconds after it arrived.
+
+        The answer is built first and the rest of the latency slept after, so a slow `answer` (random
+        instances of a large schema) is part of the round trip, as generation is at a real provider.
+        """
+        arrived = time.perf_counter()
         with self._lock:
             if isinstance(body, dict):
                 self.requests.append(body)
@@ -437,10 +442,16 @@ class FakeOpenAIServer:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            time.sleep(self.latency)
+            result = self._result(body, failure, step)
+            time.sleep(max(0.0, self.latency - (time.perf_counter() - arrived)))
         finally:
             with self._lock:
                 self._in_flight -= 1
+        return result
+
+    def _result(
+        self, body: Any, failure: tuple[int, float | None] | None, step: Callable[[dict[str, Any]], Any] | None
+    ) -> tuple[int, dict[str, str], dict[str, Any] | bytes]:
         if failure is not None:
             status, retry_after = failure
             headers = {} if retry_after is None else {"Retry-After": _seconds(retry_after)}

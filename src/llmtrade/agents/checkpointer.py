@@ -8,6 +8,7 @@ threshold, exit on a loss beyond 3%, and otherwise stay.
 from __future__ import annotations
 
 import random
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, create_model
@@ -66,6 +67,7 @@ def _as_reply(schema: type[CheckpointReply], answer: CheckpointAnswer) -> Checkp
     return schema.model_validate({"move": move, "reason_delta": answer.reason_delta})
 
 
+@cache
 def answer_schema(before: int) -> type[CheckpointReply]:
     """The reply for a position held at conviction `before` (never 0 here).
 

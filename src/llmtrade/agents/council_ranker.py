@@ -9,6 +9,7 @@ scores, ties broken by label (letters are shuffled per reviewer, so that favours
 from __future__ import annotations
 
 import random
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -47,6 +48,12 @@ class RankingReply(_Strict):
 
 def ranking_schema(labels: list[str]) -> type[RankingReply]:
     """The answer model for a reviewer shown `labels` (identifiers such as "A", "B")."""
+    return _ranking_schema(tuple(labels))
+
+
+@cache
+def _ranking_schema(labels: tuple[str, ...]) -> type[RankingReply]:
+    # Cached per label set: one class per answer shape, so strict_schema's per-class cache serves every call.
     fields: dict[str, Any] = {label: (Assessment, ...) for label in labels}
     per_label = create_model("Assessments", __base__=_Strict, **fields)
     return create_model("CouncilRanking", __base__=RankingReply, assessments=(per_label, ...))

@@ -21,6 +21,7 @@ from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain.runs import RunStarted, new_run_id
 from llmtrade.llm.gateway import LLMMode
+from llmtrade.llm.http_client import warm_up as http_warm_up
 from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.providers import build_providers, provider_names
@@ -76,7 +77,9 @@ class Container:
 
     @cached_property
     def prompts(self) -> PromptRenderer:
-        return PromptRenderer(prompts_dir(self.settings, self.config_dir))
+        renderer = PromptRenderer(prompts_dir(self.settings, self.config_dir))
+        renderer.warm_up()
+        return renderer
 
     def announce(self) -> None:
         """The mode banner, on stderr, once per invocation (however many jobs run-due runs)."""
@@ -87,10 +90,22 @@ class Container:
     # ------------------------------------------------------------ built per job
 
     @contextmanager
-    def storage(self, *, persist: bool = True) -> Iterator[Storage]:
-        """The database; with persist=False a draft view whose appends stay in this process."""
+    def storage(self, *, persist: bool = True, models: bool = False) -> Iterator[Storage]:
+        """The database; with persist=False a draft view whose appends stay in this process.
+
+        `models=True` for a job that will ask models: their prompt templates, and in live mode the
+        HTTP clients' TLS set-up, get ready on background threads while the database starts, instead
+        of in front of the first model call.
+        """
+        if models:
+            self.warm_up()
         with open_storage(self.settings, self.clock) as storage:
             yield storage if persist else replace(storage, events=storage.events.draft())
+
+    def warm_up(self) -> None:
+        _ = self.prompts  # built once; building starts compiling its templates
+        if self.decision.mode is LLMMode.LIVE:
+            http_warm_up()
 
     def session(self, storage: Storage) -> Session:
         self.announce()

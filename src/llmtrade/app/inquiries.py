@@ -30,7 +30,7 @@ def council(app: Container, query: str) -> CouncilResult:
     models = app.loaded.config.models
     members = models.council.models or list(models.pms)
     chairman = models.council.chairman or models.chairman
-    with app.storage() as storage:
+    with app.storage(models=True) as storage:
         session = app.session(storage)
         run_id = new_run_id(app.clock.now())
         run = start_run(
@@ -69,7 +69,7 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
     now = app.clock.now()
     config = app.loaded.config
     week_id, asof = resolve_week(now, week, config.schedule)
-    with app.storage() as storage:
+    with app.storage(models=True) as storage:
         session = app.session(storage)
         require_same_mode(storage.events, week_id, app.mode)
         already = research_stages.stored_packs(storage.events, week_id) is not None

@@ -66,7 +66,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     week_id, asof = resolve_week(now, week, app.loaded.config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="run-weekly")
-    with app.storage(persist=not dry_run) as storage:
+    with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
         done = completion(storage.events, week_id)
         if done is not None:
@@ -144,7 +144,7 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
     week_id, _ = resolve_week(now, week, config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="checkpoint")
-    with app.storage(persist=not dry_run) as storage:
+    with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
         require_week_run(storage, week_id, dry_run=dry_run)
         with week_lock(storage.conn, week_id, command="checkpoint"):
@@ -179,7 +179,7 @@ def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
     """The postmortem of `week` (default: the week before the current one)."""
     now = app.clock.now()
     week_id = week_id_for(week) if week else week_id_for(new_york_date(now)) - timedelta(days=7)
-    with app.storage() as storage:
+    with app.storage(models=True) as storage:
         require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
         require_same_mode(storage.events, week_id, app.mode)
         with week_lock(storage.conn, week_id, command="postmortem"):

@@ -13,6 +13,7 @@ the two cannot disagree.
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, create_model, model_validator
@@ -119,6 +120,12 @@ class PitchReply(Record):
 
 
 def pitch_reply_schema(symbols: list[str]) -> type[PitchReply]:
+    return _pitch_reply_schema(tuple(symbols))
+
+
+@cache
+def _pitch_reply_schema(symbols: tuple[str, ...]) -> type[PitchReply]:
+    # Cached per universe: one class per answer shape, so strict_schema's per-class cache serves every call.
     # Named PitchAnswer on the wire (the response format's name), as before the reply/answer split.
     instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
     return create_model("PitchAnswer", __base__=PitchReply, instrument=(instrument, ...))
@@ -216,6 +223,12 @@ class DecisionReply(Record):
 
 
 def decision_reply_schema(symbols: list[str]) -> type[DecisionReply]:
+    return _decision_reply_schema(tuple(symbols))
+
+
+@cache
+def _decision_reply_schema(symbols: tuple[str, ...]) -> type[DecisionReply]:
+    # Cached per universe: one class per answer shape, so strict_schema's per-class cache serves every call.
     instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
     trade = create_model("SelectedTrade", __base__=TradeChoice, instrument=(instrument, ...))
     return create_model("DecisionAnswer", __base__=DecisionReply, selected_trade=(trade, ...))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, create_model
@@ -73,6 +74,12 @@ class ResearchFindings(Record):
 
 def findings_schema(symbols: list[str]) -> type[ResearchFindings]:
     """ResearchFindings whose candidates may only name instruments of the universe."""
+    return _findings_schema(tuple(symbols))
+
+
+@cache
+def _findings_schema(symbols: tuple[str, ...]) -> type[ResearchFindings]:
+    # Cached per universe: one class per answer shape, so strict_schema's per-class cache serves every call.
     instrument: Any = Literal[tuple(symbols)]  # type: ignore[valid-type]
     candidate = create_model("Candidate", __base__=Candidate, instrument=(instrument, ...))
     return create_model(

@@ -16,6 +16,8 @@ import email.utils
 import json
 import random
 import re
+import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -48,6 +50,37 @@ _FORMAT_REFUSED = re.compile(
     r"|guided[ _]decoding|grammar|schema|additionalProperties|requested parameters",
     re.IGNORECASE,
 )
+
+
+_tls_lock = threading.Lock()
+_tls_context: ssl.SSLContext | None = None
+
+
+def shared_tls_context() -> ssl.SSLContext:
+    """One TLS context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR) for every client of the process.
+
+    Loading the CA bundle takes 30-50 ms; httpx does it again for every AsyncClient built without a
+    context, and each provider client builds one, on its first call, inside the run's critical path.
+    """
+    global _tls_context
+    with _tls_lock:
+        if _tls_context is None:
+            _tls_context = httpx.create_ssl_context(trust_env=True)
+        return _tls_context
+
+
+def warm_up(*, tls: bool = False) -> None:
+    """Import what httpx imports on its first request and, with `tls`, build the shared TLS context,
+    on a background thread while the run does other work (the database, the market snapshot), so
+    the first model call does not wait for them."""
+    threading.Thread(target=_warm, args=(tls,), name="llmtrade-http-warm-up", daemon=True).start()
+
+
+def _warm(tls: bool) -> None:
+    import anyio._backends._asyncio  # noqa: F401 - httpcore's async backend, imported lazily by the first request
+
+    if tls:
+        shared_tls_context()
 
 
 class _Retryable(Exception):
@@ -87,6 +120,7 @@ class OpenAICompatibleClient:
         # OpenRouter reports each call's cost when asked; other servers may reject the extra field.
         self._ask_for_cost = urlsplit(self.base_url).hostname == "openrouter.ai"
         self._http: httpx.AsyncClient | None = None
+        warm_up(tls=self.base_url.startswith("https:"))
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -176,7 +210,10 @@ class OpenAICompatibleClient:
     async def _post(self, body: dict[str, Any], model: str, mode: ResponseMode | None) -> Any:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-            self._http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self._timeout))
+            # A plain-HTTP base URL (a local vLLM or Ollama) never does TLS (redirects are not followed),
+            # so it needs no CA bundle; https gets the process's shared context.
+            verify: ssl.SSLContext | bool = shared_tls_context() if self.base_url.startswith("https:") else False
+            self._http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self._timeout), verify=verify)
         async with self._limit:
             try:
                 response = await self._http.post(f"{self.base_url}/chat/completions", json=body)
