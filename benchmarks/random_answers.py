@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -163,6 +164,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--only", choices=["weekly", "council"])
     args = parser.parse_args()
+    # A benchmark stopped with kill (SIGTERM) still stops its embedded server and removes its home.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     llmtrade = Path(sys.executable).parent / "llmtrade"
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as home, FakeOpenAIServer(latency=args.latency, answer=random_answer) as server:
