@@ -108,7 +108,8 @@ class ResearchStage:
         self.providers = providers
         self.universe = universe
         self.events = events
-        self.window = window or Window(None, datetime.max.replace(tzinfo=UTC))
+        # Without a window (no schedule to take a deadline from) temporary failures stop every run.
+        self.window = window or Window(None, datetime.now(UTC))
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         week_id = _week(context)
