@@ -135,13 +135,25 @@ class Container:
             self.loaded.config, self.settings, storage.events, self.clock, self.calendar, market, live=use_live
         )
 
-    def workbench(self, storage: Storage, session: Session, *, week_id: date, now: datetime) -> Workbench:
-        """Prices and accounts for one run of a week's job, in the invocation's mode."""
+    def workbench(
+        self, storage: Storage, session: Session, *, week_id: date, now: datetime, deadline: datetime | None = None
+    ) -> Workbench:
+        """Prices and accounts for one run of a week's job, in the invocation's mode; `deadline`: until when
+        its stages retry temporary model failures (workflows/schedule.py `retry_deadline`)."""
         run_id = new_run_id(now)
         market = self.market(storage, run_id=run_id, week_id=week_id)
         desks = self.desks(storage, market)
         return Workbench(
-            self.loaded.config, storage.events, session.gateway, session.prompts, market, desks, week_id, now, run_id
+            self.loaded.config,
+            storage.events,
+            session.gateway,
+            session.prompts,
+            market,
+            desks,
+            week_id,
+            now,
+            run_id,
+            deadline,
         )
 
     def trading_is_live(self, events: EventStore) -> bool:

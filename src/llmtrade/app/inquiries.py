@@ -18,7 +18,9 @@ from llmtrade.market.service import BarSeries
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline
+from llmtrade.pipeline.retry import Window
 from llmtrade.workflows import council_stages, research_stages
+from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import require_same_mode
 from llmtrade.workflows.weeks import resolve_week
 
@@ -79,7 +81,13 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
             [
                 research_stages.MarketSnapshotStage(market, config.assets.symbols, storage.events),
                 research_stages.ResearchStage(
-                    session.gateway, session.prompts, config.models.research, config.assets.universe, storage.events
+                    session.gateway,
+                    session.prompts,
+                    config.models.research,
+                    config.assets.universe,
+                    storage.events,
+                    # The week's research is the weekly run's: the same retry deadline.
+                    Window(retry_deadline(config.schedule, app.calendar, JobKind.WEEKLY, week_id), now),
                 ),
             ],
             storage.events,

@@ -46,7 +46,7 @@ from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
 from llmtrade.workflows.checkpoint import CheckpointRun
 from llmtrade.workflows.postmortem import PostmortemRun
-from llmtrade.workflows.schedule import JobKind
+from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import (
     completion,
     require_current_week,
@@ -86,7 +86,8 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 app.say(f"postmortem of week {previous} first")
                 _postmortem(app, storage, previous, now)
             session = app.session(storage)
-            bench = app.workbench(storage, session, week_id=week_id, now=now)
+            deadline = retry_deadline(app.loaded.config.schedule, app.calendar, JobKind.WEEKLY, week_id)
+            bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
             run_id = bench.run_id
             pipeline = weekly_pipeline(
                 bench,
@@ -149,7 +150,8 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
         require_week_run(storage, week_id, dry_run=dry_run)
         with week_lock(storage.conn, week_id, command="checkpoint"):
             session = app.session(storage)
-            bench = app.workbench(storage, session, week_id=week_id, now=now)
+            deadline = retry_deadline(config.schedule, app.calendar, JobKind.CHECKPOINT, week_id, day, time)
+            bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
             already = bool(storage.events.read_stream(checkpoint_stream(week_id, day, time)))
             run = start_run(
                 session,
@@ -188,7 +190,8 @@ def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
 
 def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) -> PostmortemResult:
     session: Session = app.session(storage)
-    bench = app.workbench(storage, session, week_id=week_id, now=now)
+    deadline = retry_deadline(app.loaded.config.schedule, app.calendar, JobKind.POSTMORTEM, week_id)
+    bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
     run = start_run(
         session, run_id=bench.run_id, command="postmortem", arguments={"week": str(week_id)}, week_id=week_id
     )

@@ -55,7 +55,14 @@ def config_validate(ctx: typer.Context) -> None:
         errors.append(exc)
     if errors:
         raise ConfigError.combine(errors)
-    Output().line(f"configuration OK ({loaded.source})" + (f"; prompt overrides from {overrides}" if overrides else ""))
+    out = Output()
+    out.line(f"configuration OK ({loaded.source})" + (f"; prompt overrides from {overrides}" if overrides else ""))
+    until = loaded.config.schedule.retry_until
+    out.line(
+        "temporary model failures are retried "
+        + (f"for {until} minutes after a job's time" if not isinstance(until, str) else "until the next scheduled job")
+        + " (schedule.yaml retry_until), then the job goes on without them"
+    )
 
 
 @config_app.command("show")

@@ -139,11 +139,18 @@ class PostmortemRun(_Model):
     _time = field_validator("time")(_check_time)
 
 
+# How long a job keeps retrying the model calls that failed for a temporary reason (unreachable, timeout,
+# 429, 5xx): "next_job" (until the job scheduled after it: the weekly run's first checkpoint, the next
+# checkpoint of the day or the close, the next weekly run for a postmortem), or minutes after the job's time.
+RetryUntil = Literal["next_job"] | Annotated[Count, Field(ge=0, le=7 * 24 * 60)]
+
+
 class ScheduleConfig(_Model):
     timezone: Literal["America/New_York"] = "America/New_York"
     weekly_run: WeeklyRun = WeeklyRun()
     checkpoints: Annotated[list[str], Field(min_length=0)] = ["09:00", "12:00", "14:00", "15:50"]
     postmortem: PostmortemRun = PostmortemRun()
+    retry_until: RetryUntil = "next_job"
 
     @field_validator("checkpoints")
     @classmethod

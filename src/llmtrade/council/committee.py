@@ -7,7 +7,7 @@ No model, PM or account name reaches a reviewer or the chairman.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -67,7 +67,12 @@ class Committee:
         self.week_id = week_id
         self.run_id = run_id
 
-    async def pitches(self, packs: list[ResearchPack], now: datetime) -> tuple[list[Pitch], list[PitchFailure]]:
+    async def pitches(
+        self, packs: list[ResearchPack], now: datetime, only: Collection[str] | None = None
+    ) -> tuple[list[Pitch], list[PitchFailure]]:
+        """Every PM's pitch (or only those of the PM ids in `only`: a rerun asks only who has none)."""
+        pms = [pm for pm in self.pms if only is None or pm.id in only]
+
         async def one(pm: PortfolioManager) -> Pitch:
             site = CallSite(role=pm_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account)
             answer = await pm_role.pitch(self.gateway, self.prompts, pm, packs, self.universe, self.week_id, site)
@@ -81,23 +86,14 @@ class Committee:
                 timestamp=now,
             )
 
-        answered, failed = await gather_settled(self.pms, [one(pm) for pm in self.pms])
+        answered, failed = await gather_settled(pms, [one(pm) for pm in pms])
         return [pitch for _, pitch in answered], [PitchFailure(pm, error) for pm, error in failed]
 
     async def reviews(
-        self, pitches: list[Pitch], packs: list[ResearchPack]
+        self, pitches: list[Pitch], packs: list[ResearchPack], only: Collection[str] | None = None
     ) -> tuple[list[LabelledReview], list[ReviewFailure]]:
-        by_pm = {p.pm_id: p for p in pitches}
-        jobs: list[tuple[PortfolioManager, Pitch, str, dict[str, str]]] = []
-        for reviewer in self.pms:
-            if reviewer.id not in by_pm:
-                continue  # a PM whose pitch failed does not review: its model is misbehaving this week
-            others = [p.idea_id for p in pitches if p.pm_id != reviewer.id]
-            labels = {
-                f"Pitch {k}": v for k, v in labels_for(others, reader=reviewer.id, salt=str(self.week_id)).items()
-            }
-            for label, idea_id in labels.items():
-                jobs.append((reviewer, next(p for p in pitches if p.idea_id == idea_id), label, labels))
+        """Every review of every other PM's pitch (or only those whose review_id is in `only`)."""
+        jobs = [job for job in self._review_jobs(pitches) if only is None or review_id(job[0], job[1]) in only]
 
         async def one(reviewer: PortfolioManager, pitch: Pitch, label: str, labels: dict[str, str]) -> LabelledReview:
             site = CallSite(
@@ -108,7 +104,7 @@ class Committee:
             )
             review = Review(
                 **answer.model_dump(),
-                review_id=f"{pitch.idea_id}:by:{reviewer.id}",
+                review_id=review_id(reviewer, pitch),
                 pitch_id=pitch.idea_id,
                 reviewer_model=reviewer.model,
                 reviewer_pm_id=reviewer.id,
@@ -121,6 +117,24 @@ class Committee:
             [review for _, review in answered],
             [ReviewFailure(reviewer, pitch.idea_id, error) for (reviewer, pitch, _, _), error in failed],
         )
+
+    def review_ids(self, pitches: list[Pitch]) -> list[str]:
+        """The id of every review the committee asks for these pitches, in the order it asks them."""
+        return [review_id(reviewer, pitch) for reviewer, pitch, _, _ in self._review_jobs(pitches)]
+
+    def _review_jobs(self, pitches: list[Pitch]) -> list[tuple[PortfolioManager, Pitch, str, dict[str, str]]]:
+        by_pm = {p.pm_id: p for p in pitches}
+        jobs: list[tuple[PortfolioManager, Pitch, str, dict[str, str]]] = []
+        for reviewer in self.pms:
+            if reviewer.id not in by_pm:
+                continue  # a PM whose pitch failed does not review: its model is misbehaving this week
+            others = [p.idea_id for p in pitches if p.pm_id != reviewer.id]
+            labels = {
+                f"Pitch {k}": v for k, v in labels_for(others, reader=reviewer.id, salt=str(self.week_id)).items()
+            }
+            for label, idea_id in labels.items():
+                jobs.append((reviewer, next(p for p in pitches if p.idea_id == idea_id), label, labels))
+        return jobs
 
     async def decide(
         self,
@@ -153,6 +167,10 @@ class Committee:
             timestamp=now,
         )
         return decision, neutral
+
+
+def review_id(reviewer: PortfolioManager, pitch: Pitch) -> str:
+    return f"{pitch.idea_id}:by:{reviewer.id}"
 
 
 def aggregate_scores(pitches: list[Pitch], reviews: list[Review]) -> list[AggregateScore]:

@@ -275,6 +275,8 @@ class ReviewFailed(EventPayload):
     model: str
     error_type: str
     error: str
+    # The pitch the review was of; None on events stored before reviews were retried one by one.
+    pitch_id: str | None = None
 
 
 class ReviewsAggregated(EventPayload):

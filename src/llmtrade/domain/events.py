@@ -133,6 +133,41 @@ class StageFailed(EventPayload):
     error: str
 
 
+class AnswerHeld(EventPayload):
+    """One role's answer to a week's stage that then stopped because other roles failed for a temporary
+    reason. Kept on the stage's held stream (streams.held_stream) so a rerun uses it instead of paying for
+    the same question again; the stage's write-once stream gets the answer only when the stage settles.
+
+    `key` names the role within the stage (a research provider id, a PM id, a review id, an account id);
+    `answer` is the payload of the event the stage will store (`answer_type`, at `answer_version`)."""
+
+    stage: str
+    key: str
+    answer_type: str
+    answer_version: int
+    answer: dict[str, Any]
+
+
+class StageDeferred(EventPayload):
+    """A week's stage stopped before its retry deadline because these roles failed for a temporary reason
+    (unreachable, timeout, 429, 5xx); nothing final was stored, and a rerun asks them again."""
+
+    stage: str
+    waiting: list[str]  # role keys
+    errors: list[str]  # "key: ErrorType: message", one per waiting role
+    deadline: datetime | None  # None: no deadline, every rerun retries
+
+
+class InputsMissing(EventPayload):
+    """A week's stage went on without these roles' answers: their temporary failures lasted past the
+    stage's retry deadline, so their absence is now final (and the run is degraded)."""
+
+    stage: str
+    missing: list[str]  # role keys
+    errors: list[str]  # "key: ErrorType: message"
+    deadline: datetime | None
+
+
 class LLMCallCompleted(EventPayload):
     """One request to a model and its answer (from the provider, the offline rules or the cache)."""
 

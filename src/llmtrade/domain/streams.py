@@ -12,6 +12,7 @@ collide with an old one and a reader cannot drift from its writer.
 | market / market:{run_id}                 | market data                   | provider fallbacks, fetches    |
 | council:{run_id}                         | `council`                     | the general council            |
 | week:{week}:{part}                       | the week's stages (once)      | snapshot, research, pitches... |
+| week:{week}:{part}:held                  | a stage deferred (appended)   | answers kept for its rerun     |
 | week:{week}:checkpoint:{day}T{hh:mm}:{acct} | checkpoint ask, then decide | judgement; verdict and plan |
 | week:{week}:checkpoint:{day}T{hh:mm}     | checkpoint complete (once)    | its completion marker          |
 | week:{week}:postmortem-reflections       | postmortem reflect (once)     | the owners' reflections        |
@@ -61,6 +62,12 @@ def council_stream(run_id: str) -> str:
 
 def week_stream(week_id: date, part: str) -> str:
     return f"week:{week_id}:{part}"
+
+
+def held_stream(stream: str) -> str:
+    """Where a stage whose write-once `stream` is not written yet keeps the answers it already has (AnswerHeld)
+    and why it stopped (StageDeferred); appended to by each deferred run, never final."""
+    return f"{stream}:held"
 
 
 def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | None = None) -> str:

@@ -6,6 +6,8 @@ invalidation rule, evaluated in code. Accounts with nothing to judge are skipped
 ask: the owners of the prepared accounts, in parallel (an account whose rule holds exits without
 asking anyone). Each account's checkpoint (CheckpointTaken, or CheckpointSkipped) is the first event
 of its write-once stream, stored before anything is decided, so a rerun never asks an owner twice.
+An owner whose call failed for a temporary reason is retried by reruns until the checkpoint's deadline
+(schedule.yaml `retry_until`; see AskStage.run), never frozen as skipped before it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
     CheckpointTaken,
 )
-from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
-from llmtrade.domain.streams import checkpoint_stream
+from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent, StageDeferred, StoredEvent
+from llmtrade.domain.streams import checkpoint_stream, held_stream
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict
+from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.pipeline.retry import is_temporary
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
@@ -177,25 +181,53 @@ class AskStage:
         self.dry_run = dry_run
 
     async def run(self, context: PipelineContext) -> PipelineContext:
+        """Ask the prepared accounts' owners; store every account's judgement (or skip) on its stream.
+
+        An owner whose call failed for a temporary reason is not stored as skipped before the checkpoint's
+        deadline (the bench's window): the others are stored, StageDeferred is recorded and a
+        TemporaryError (exit 75) stops the run, so a rerun asks that owner alone (the others' streams are
+        loaded, never asked again). From the deadline on it is stored as skipped, with InputsMissing."""
         asking = context.get(ASKING)
         answered, failed = await gather_settled([p.desk.account.id for p in asking], [self._ask(p) for p in asking])
         answers = dict(answered)
+        temporary = {account_id: error for account_id, error in failed if is_temporary(error)}
+        waiting = temporary if self.bench.window.open else {}
         new: dict[str, Outcome] = {}
         for prepared in asking:
             account_id = prepared.desk.account.id
             if account_id in answers:
                 new[account_id] = Outcome(account_id, self._checkpoint(prepared, answers[account_id]), None, None, None)
         for account_id, error in failed:
-            new[account_id] = Outcome(account_id, None, f"owner failed to answer: {error}", None, None)
+            if account_id in waiting:
+                continue
+            late = " (still unavailable at the deadline)" if account_id in temporary else ""
+            new[account_id] = Outcome(account_id, None, f"owner failed to answer{late}: {error}", None, None)
         for account_id, reason in context.get(SKIPS).items():
             new[account_id] = Outcome(account_id, None, reason, None, None)
         if new and not self.dry_run:
-            self._store(new)
+            self._store(new, {a: e for a, e in temporary.items() if a not in waiting})
+        if waiting:
+            self._defer(waiting)
         result = context.with_value(ANSWERED, {**context.get(STORED), **new})
         return result if new else result.with_loaded(self.name)
 
-    def _store(self, new: dict[str, Outcome]) -> None:
-        """Each account's judgement opens its checkpoint stream; all accounts in one transaction."""
+    def _defer(self, waiting: dict[str, LlmtradeError]) -> None:
+        bench = self.bench
+        reasons = [f"{account_id}: {type(error).__name__}: {error}" for account_id, error in waiting.items()]
+        if not self.dry_run:
+            deferred = StageDeferred(stage=self.name, waiting=list(waiting), errors=reasons, deadline=bench.deadline)
+            stream = held_stream(self.slot.stream(bench.week_id))
+            bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+        until = f"until {bench.deadline.isoformat()}" if bench.deadline else "on every rerun"
+        raise TemporaryError(
+            f"checkpoint {self.slot.day} {self.slot.time}: waiting for the owner(s) of {', '.join(waiting)} "
+            f"({'; '.join(reasons)}); the other accounts are stored. A rerun asks them again {until}, "
+            "then skips them"
+        )
+
+    def _store(self, new: dict[str, Outcome], missing: dict[str, LlmtradeError]) -> None:
+        """Each account's judgement opens its checkpoint stream; all accounts in one transaction.
+        `missing`: accounts whose owner was still unavailable at the deadline (InputsMissing follows)."""
         bench = self.bench
         batch = []
         for account_id, outcome in new.items():
@@ -208,6 +240,16 @@ class AskStage:
             batch.append(
                 NewEvent.of(payload, stream=stream, week_id=bench.week_id, run_id=bench.run_id, account_id=account_id)
             )
+            if account_id in missing:
+                gap = InputsMissing(
+                    stage=self.name,
+                    missing=[account_id],
+                    errors=[f"{account_id}: {type(missing[account_id]).__name__}: {missing[account_id]}"],
+                    deadline=bench.deadline,
+                )
+                batch.append(
+                    NewEvent.of(gap, stream=stream, week_id=bench.week_id, run_id=bench.run_id, account_id=account_id)
+                )
         bench.events.append(batch, expected_versions={event.stream: 0 for event in batch})
 
     async def _ask(self, prepared: Prepared) -> CheckpointAnswer:

@@ -1,11 +1,15 @@
-"""Pitches, peer review and the chairman's decision as pipeline stages of the weekly run."""
+"""Pitches, peer review and the chairman's decision as pipeline stages of the weekly run.
+
+Each stage freezes its outcome once for the week (pipeline/frozen.py), but only final failures are
+frozen: a role whose call failed for a temporary reason is asked again by a rerun until the stage's
+deadline (pipeline/retry.py; the deadline is schedule.yaml `retry_until`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from llmtrade.clock import Clock
-from llmtrade.council.committee import Committee, aggregate_scores
+from llmtrade.council.committee import Committee, aggregate_scores, review_id
 from llmtrade.domain import streams
 from llmtrade.domain.committee import (
     AggregateScore,
@@ -19,11 +23,12 @@ from llmtrade.domain.committee import (
     ReviewsAggregated,
     ReviewSubmitted,
 )
-from llmtrade.domain.events import EventPayload
+from llmtrade.domain.events import EventPayload, InputsMissing, StoredEvent
 from llmtrade.domain.streams import week_stream
-from llmtrade.errors import OperationalError
+from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
+from llmtrade.pipeline.retry import Window, is_temporary, settle
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.research_stages import DEGRADED, RESEARCH_PACKS
 
@@ -43,42 +48,70 @@ class _CommitteeStage:
     reads: tuple[ContextKey[Any], ...] = ()
     writes: tuple[ContextKey[Any], ...] = ()
 
-    def __init__(self, committee: Committee, events: EventStore, clock: Clock):
+    def __init__(self, committee: Committee, events: EventStore, clock: Clock, window: Window | None = None):
         self.committee = committee
         self.events = events
         self.clock = clock
+        # Without a window (no schedule to take a deadline from) temporary failures stop every run.
+        self.window = window or Window(None, clock.now())
 
     def _stream(self, part: str) -> str:
         return week_stream(self.committee.week_id, part)
 
 
 class PitchStage(_CommitteeStage):
+    """Every PM's pitch, frozen once for the week on the pitches stream.
+
+    A PM whose answer stayed invalid after its repair (or whose request was refused) is frozen as
+    PitchFailed at once. A PM whose call failed for a temporary reason is not: before the deadline the
+    stage stops with a TemporaryError (exit 75), keeping the pitches it got on the held stream, and a
+    rerun asks only the PMs without one; from the deadline on the PM is frozen as PitchFailed too, with
+    InputsMissing, and the degraded notes say its account stays flat (pipeline/retry.py)."""
+
     name = "pitches"
     reads = (RESEARCH_PACKS, DEGRADED)
     writes = (PITCHES, FAILED_PMS, DEGRADED)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         packs = context.get(RESEARCH_PACKS)
+        pms = {pm.id: pm for pm in self.committee.pms}
+
+        async def ask(keys: list[str]) -> tuple[dict[str, PitchSubmitted], dict[str, LlmtradeError]]:
+            pitches, failures = await self.committee.pitches(packs, self.clock.now(), only=set(keys))
+            return {p.pm_id: PitchSubmitted(pitch=p) for p in pitches}, {f.pm.id: f.error for f in failures}
 
         async def build() -> list[EventPayload]:
-            pitches, failures = await self.committee.pitches(packs, self.clock.now())
-            if not pitches:
+            settled = await settle(
+                self.events,
+                stage=self.name,
+                stream=self._stream(streams.PITCHES),
+                keys=list(pms),
+                answer_type=PitchSubmitted,
+                ask=ask,
+                window=self.window,
+                week_id=self.committee.week_id,
+                run_id=context.run_id,
+                account_of=lambda key: pms[key].account,
+            )
+            failed = {**settled.failed, **settled.missing}
+            if not settled.answers:
                 # Store nothing: a rerun must be able to ask again once the models answer.
-                raise OperationalError(
-                    "every PM failed to pitch: " + "; ".join(f"{f.pm.id}: {f.error}" for f in failures)
-                )
+                reason = "; ".join(f"{key}: {error}" for key, error in failed.items())
+                temporary = all(is_temporary(error) for error in failed.values())
+                raise (TemporaryError if temporary else OperationalError)(f"every PM failed to pitch: {reason}")
             return [
-                *(PitchSubmitted(pitch=p) for p in pitches),
+                *settled.answers.values(),
                 *(
                     PitchFailed(
-                        pm_id=f.pm.id,
-                        model=f.pm.model,
-                        account_id=f.pm.account,
-                        error_type=type(f.error).__name__,
-                        error=str(f.error),
+                        pm_id=key,
+                        model=pms[key].model,
+                        account_id=pms[key].account,
+                        error_type=type(error).__name__,
+                        error=str(error),
                     )
-                    for f in failures
+                    for key, error in failed.items()
                 ),
+                *settled.inputs_missing(self.name),
             ]
 
         stored, built = await once(
@@ -95,7 +128,13 @@ class PitchStage(_CommitteeStage):
         failed = [PitchFailed.from_event(e) for e in stored if e.type == PitchFailed.event_type()]
         if not pitches:
             raise OperationalError("every PM failed to pitch: " + "; ".join(f"{f.pm_id}: {f.error}" for f in failed))
-        notes = [f"PM {f.pm_id} ({f.model}) failed to pitch; account {f.account_id} stays flat" for f in failed]
+        late = {key for e in _missing(stored) for key in e.missing}
+        notes = [
+            f"PM {f.pm_id} ({f.model}) failed to pitch"
+            + (" (its provider was still unavailable at the deadline)" if f.pm_id in late else "")
+            + f"; account {f.account_id} stays flat"
+            for f in failed
+        ]
         result = context.with_values(
             (PITCHES, pitches), (FAILED_PMS, [f.pm_id for f in failed]), (DEGRADED, _degrade(context, *notes))
         )
@@ -103,6 +142,16 @@ class PitchStage(_CommitteeStage):
 
 
 class ReviewStage(_CommitteeStage):
+    """Every PM's review of every other pitch (N x (N-1) calls), frozen once with the aggregate scores.
+
+    A review still invalid after its repair is frozen as ReviewFailed at once. A review whose call failed
+    for a temporary reason is not: before the deadline the stage stops with a TemporaryError (exit 75)
+    and keeps the reviews it got on the held stream; a rerun asks only the missing (reviewer, pitch)
+    pairs, so the matrix fills up without paying twice. From the deadline on the missing reviews are
+    frozen as ReviewFailed with InputsMissing naming them, the scores are aggregated from the reviews
+    there are, and the degraded notes name every missing review (and say so when none is left for the
+    chairman to read)."""
+
     name = "peer_review"
     reads = (PITCHES, RESEARCH_PACKS, DEGRADED)
     writes = (REVIEWS, SCORES, DEGRADED)
@@ -110,21 +159,48 @@ class ReviewStage(_CommitteeStage):
     async def run(self, context: PipelineContext) -> PipelineContext:
         pitches = context.get(PITCHES)
         packs = context.get(RESEARCH_PACKS)
+        pms = {pm.id: pm for pm in self.committee.pms}
+        reviewer_of = {
+            review_id(pms[p.pm_id], pitch): pms[p.pm_id]
+            for p in pitches
+            for pitch in pitches
+            if p.pm_id in pms and pitch.pm_id != p.pm_id
+        }
+        pitch_of = {key: key.split(":by:")[0] for key in reviewer_of}
+
+        async def ask(keys: list[str]) -> tuple[dict[str, ReviewSubmitted], dict[str, LlmtradeError]]:
+            labelled, failures = await self.committee.reviews(pitches, packs, only=set(keys))
+            answers = {lr.review.review_id: ReviewSubmitted(review=lr.review, labels=lr.labels) for lr in labelled}
+            errors = {f"{f.pitch_id}:by:{f.reviewer.id}": f.error for f in failures}
+            return answers, errors
 
         async def build() -> list[EventPayload]:
-            labelled, failures = await self.committee.reviews(pitches, packs)
-            reviews = [lr.review for lr in labelled]
+            settled = await settle(
+                self.events,
+                stage=self.name,
+                stream=self._stream(streams.REVIEWS),
+                keys=self.committee.review_ids(pitches),
+                answer_type=ReviewSubmitted,
+                ask=ask,
+                window=self.window,
+                week_id=self.committee.week_id,
+                run_id=context.run_id,
+                account_of=lambda key: reviewer_of[key].account,
+            )
+            reviews = [answer.review for answer in settled.answers.values()]
             return [
-                *(ReviewSubmitted(review=lr.review, labels=lr.labels) for lr in labelled),
+                *settled.answers.values(),
                 *(
                     ReviewFailed(
-                        reviewer_pm_id=f.reviewer.id,
-                        model=f.reviewer.model,
-                        error_type=type(f.error).__name__,
-                        error=str(f.error),
+                        reviewer_pm_id=reviewer_of[key].id,
+                        model=reviewer_of[key].model,
+                        error_type=type(error).__name__,
+                        error=str(error),
+                        pitch_id=pitch_of[key],
                     )
-                    for f in failures
+                    for key, error in {**settled.failed, **settled.missing}.items()
                 ),
+                *settled.inputs_missing(self.name),
                 ReviewsAggregated(scores=aggregate_scores(pitches, reviews)),
             ]
 
@@ -136,12 +212,29 @@ class ReviewStage(_CommitteeStage):
         scores = next(
             ReviewsAggregated.from_event(e).scores for e in stored if e.type == ReviewsAggregated.event_type()
         )
-        notes = [f"review by {f.reviewer_pm_id} failed: {f.error}" for f in failed]
+        notes = [
+            f"review by {f.reviewer_pm_id}" + (f" of {f.pitch_id}" if f.pitch_id else "") + f" failed: {f.error}"
+            for f in failed
+        ]
+        for gap in _missing(stored):
+            notes.append(
+                f"peer review: {len(gap.missing)} review(s) still unavailable at the deadline, the chairman decides "
+                f"without them: {', '.join(gap.missing)}"
+            )
+        if failed and not reviews:
+            notes.append("peer review: no review at all; the chairman decides on an empty review matrix")
         result = context.with_values((REVIEWS, reviews), (SCORES, scores), (DEGRADED, _degrade(context, *notes)))
         return result if built else result.with_loaded(self.name)
 
 
 class ChairmanStage(_CommitteeStage):
+    """The chairman's decision, frozen once on the decision stream.
+
+    There is no degraded form of a decision (without one nothing can be traded), so a chairman call that
+    fails stores nothing: a temporary failure stops the run with exit 75 whatever the deadline, and a rerun
+    (or the next `run-due`, until the next week's run supersedes this one) asks again; the stages before it
+    load what they froze, so only the chairman is asked."""
+
     name = "chairman"
     reads = (PITCHES, REVIEWS, SCORES, RESEARCH_PACKS)
     writes = (DECISION,)
@@ -164,3 +257,7 @@ class ChairmanStage(_CommitteeStage):
         )
         result = context.with_value(DECISION, DecisionMade.from_event(stored[0]).decision)
         return result if built else result.with_loaded(self.name)
+
+
+def _missing(stored: list[StoredEvent]) -> list[InputsMissing]:
+    return [InputsMissing.from_event(e) for e in stored if e.type == InputsMissing.event_type()]

@@ -2,7 +2,10 @@
 
 gather: per account, what the week did to it, its frozen trade and each frozen indicator against
 its threshold. reflect: each owner's short reflection, stored once on the week's reflections
-stream before anything else, so a rerun after a crash never asks an owner twice. record: the
+stream before anything else, so a rerun after a crash never asks an owner twice. An owner whose call
+failed for a temporary reason is retried by reruns until the postmortem's deadline (by default the next
+weekly run; pipeline/retry.py): before it the stage stops with exit 75 and keeps the reflections it got,
+after it the reflection is stored as missing, with InputsMissing naming the account. record: the
 postmortem itself, written once per week with its completion marker (then projected into
 `week_summaries` by the caller). Once the postmortem is written, every stage loads it.
 """
@@ -25,10 +28,12 @@ from llmtrade.domain.checkpoints import (
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, postmortem_stream, week_stream
+from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
+from llmtrade.pipeline.retry import settle
 from llmtrade.storage.projections import week_start_valuation
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values
@@ -167,13 +172,38 @@ class ReflectStage:
             )
         drafts = [d for d in context.get(DRAFTS) if d.frozen is not None]
 
+        by_account = {d.postmortem.account_id: d for d in drafts}
+
+        async def ask(keys: list[str]) -> tuple[dict[str, PostmortemReflected], dict[str, LlmtradeError]]:
+            answered, failed = await gather_settled(keys, [self._reflect(by_account[key]) for key in keys])
+            reflected = {a: PostmortemReflected(account_id=a, reflection=answer) for a, answer in answered}
+            return reflected, dict(failed)
+
         async def build() -> list[EventPayload]:
-            answered, failed = await gather_settled(
-                [d.postmortem.account_id for d in drafts], [self._reflect(d) for d in drafts]
+            settled = await settle(
+                bench.events,
+                stage=self.name,
+                stream=postmortem_reflections_stream(bench.week_id),
+                keys=list(by_account),
+                answer_type=PostmortemReflected,
+                ask=ask,
+                window=bench.window,
+                week_id=bench.week_id,
+                run_id=bench.run_id,
+                account_of=lambda key: key,
             )
+            late = " (still unavailable at the deadline)"
             return [
-                *(PostmortemReflected(account_id=a, reflection=answer) for a, answer in answered),
-                *(PostmortemReflected(account_id=a, reflection=None, error=str(error)) for a, error in failed),
+                *settled.answers.values(),
+                *(
+                    PostmortemReflected(account_id=a, reflection=None, error=str(error))
+                    for a, error in settled.failed.items()
+                ),
+                *(
+                    PostmortemReflected(account_id=a, reflection=None, error=f"{error}{late}")
+                    for a, error in settled.missing.items()
+                ),
+                *settled.inputs_missing(self.name),
             ]
 
         events, built = await once(
@@ -182,7 +212,7 @@ class ReflectStage:
             build,
             week_id=bench.week_id,
             run_id=bench.run_id,
-            account_of=lambda p: p.account_id if isinstance(p, PostmortemReflected) else None,
+            account_of=lambda p: getattr(p, "account_id", None),
         )
         reflected = [PostmortemReflected.from_event(e) for e in events if e.type == PostmortemReflected.event_type()]
         result = context.with_value(REFLECTIONS, {r.account_id: r.reflection for r in reflected})

@@ -7,12 +7,12 @@ write them cannot both succeed: the loser reloads the winner's.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from llmtrade.agents import researcher
 from llmtrade.config.models import Instrument, ResearchProviderRef
 from llmtrade.domain import streams
-from llmtrade.domain.events import EventPayload
+from llmtrade.domain.events import EventPayload, InputsMissing
 from llmtrade.domain.research import (
     MarketSnapshot,
     MarketSnapshotTaken,
@@ -20,13 +20,14 @@ from llmtrade.domain.research import (
     ResearchPackBuilt,
     ResearchProviderFailed,
 )
-from llmtrade.errors import OperationalError, TemporaryError
+from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
+from llmtrade.pipeline.retry import Window, is_temporary, settle
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
 
@@ -80,6 +81,14 @@ class MarketSnapshotStage:
 
 
 class ResearchStage:
+    """Every research provider's pack, frozen once for the week on the research stream.
+
+    A provider that failed for good (an answer invalid after its repair, a refused request) is frozen as
+    ResearchProviderFailed. One that failed for a temporary reason is not: before `window`'s deadline
+    the stage stops with a TemporaryError (exit 75) and keeps the packs it got on the held stream, so a
+    rerun asks only the providers without one; from the deadline on it goes on without them, stores
+    InputsMissing and names them in the degraded notes (pipeline/retry.py)."""
+
     name = "research"
     reads = (SNAPSHOT, ASOF)
     # Research starts the run's list of degradations; later stages add to it.
@@ -92,12 +101,15 @@ class ResearchStage:
         providers: list[ResearchProviderRef],
         universe: list[Instrument],
         events: EventStore,
+        window: Window | None = None,
     ):
         self.gateway = gateway
         self.prompts = prompts
         self.providers = providers
         self.universe = universe
         self.events = events
+        # Without a window (no schedule to take a deadline from) temporary failures stop every run.
+        self.window = window or Window(None, datetime.now(UTC))
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         week_id = _week(context)
@@ -115,6 +127,8 @@ class ResearchStage:
         missing = len(self.providers) - len(packs)
         if missing > 0:
             degraded.append(f"research: {missing} of {len(self.providers)} providers failed")
+        for gap in (InputsMissing.from_event(e) for e in stored if e.type == InputsMissing.event_type()):
+            degraded.append(f"research: no pack from {', '.join(gap.missing)} (still unavailable at the deadline)")
         result = context.with_values((RESEARCH_PACKS, packs), (DEGRADED, degraded))
         return result if built else result.with_loaded(self.name)
 
@@ -122,31 +136,52 @@ class ResearchStage:
         snapshot = context.get(SNAPSHOT)
         asof = context.get(ASOF)
         site = CallSite(role=researcher.ROLE, run_id=context.run_id, week_id=week_id)
-        answered, failed = await gather_settled(
-            self.providers,
-            [
-                researcher.research(self.gateway, self.prompts, ref, self.universe, snapshot, week_id, asof, site)
-                for ref in self.providers
-            ],
+        by_id = {ref.id: ref for ref in self.providers}
+
+        async def ask(keys: list[str]) -> tuple[dict[str, ResearchPackBuilt], dict[str, LlmtradeError]]:
+            refs = [by_id[key] for key in keys]
+            answered, failed = await gather_settled(
+                refs,
+                [
+                    researcher.research(self.gateway, self.prompts, ref, self.universe, snapshot, week_id, asof, site)
+                    for ref in refs
+                ],
+            )
+            packs = {}
+            for ref, findings in answered:
+                pack = ResearchPack(
+                    **findings.model_dump(),
+                    week_id=week_id,
+                    asof_et=asof,
+                    research_source=f"{ref.id}: {ref.model} ({self.gateway.mode.value})",
+                    label=ref.id,
+                    snapshot=snapshot,
+                )
+                packs[ref.id] = ResearchPackBuilt(pack=pack, content_hash=pack.content_hash())
+            return packs, {ref.id: error for ref, error in failed}
+
+        settled = await settle(
+            self.events,
+            stage=self.name,
+            stream=research_stream(week_id),
+            keys=list(by_id),
+            answer_type=ResearchPackBuilt,
+            ask=ask,
+            window=self.window,
+            week_id=week_id,
+            run_id=context.run_id,
         )
-        if not answered:
+        failed = {**settled.failed, **settled.missing}
+        if not settled.answers:
             # Store nothing: a rerun must be able to try again once the providers answer.
-            reasons = "; ".join(f"{ref.id} ({ref.model}): {error}" for ref, error in failed)
-            temporary = all(isinstance(error, TemporaryError) for _, error in failed)
+            reasons = "; ".join(f"{key} ({by_id[key].model}): {error}" for key, error in failed.items())
+            temporary = all(is_temporary(error) for error in failed.values())
             raise (TemporaryError if temporary else OperationalError)(f"every research provider failed: {reasons}")
-        payloads: list[EventPayload] = []
-        for ref, findings in answered:
-            pack = ResearchPack(
-                **findings.model_dump(),
-                week_id=week_id,
-                asof_et=asof,
-                research_source=f"{ref.id}: {ref.model} ({self.gateway.mode.value})",
-                label=ref.id,
-                snapshot=snapshot,
-            )
-            payloads.append(ResearchPackBuilt(pack=pack, content_hash=pack.content_hash()))
-        for ref, error in failed:
+        payloads: list[EventPayload] = list(settled.answers.values())
+        for key, error in failed.items():
             payloads.append(
-                ResearchProviderFailed(label=ref.id, model=ref.model, error_type=type(error).__name__, error=str(error))
+                ResearchProviderFailed(
+                    label=key, model=by_id[key].model, error_type=type(error).__name__, error=str(error)
+                )
             )
-        return payloads
+        return [*payloads, *settled.inputs_missing(self.name)]

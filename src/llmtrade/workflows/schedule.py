@@ -152,6 +152,43 @@ def due_jobs(
     return sorted(postmortems + weeklies + checkpoints, key=lambda job: (job.at, _RANK[job.kind]))
 
 
+def retry_deadline(
+    schedule: ScheduleConfig,
+    calendar: TradingCalendar,
+    kind: JobKind,
+    week_id: date,
+    day: date | None = None,
+    hhmm: str | None = None,
+) -> datetime | None:
+    """Until when a job of `week_id` retries model calls that failed for a temporary reason (`retry_until`).
+
+    "next_job": the weekly run until its first checkpoint (else its session's close); a checkpoint (`day`,
+    `hhmm`) until the next checkpoint of that day (else the close); a postmortem until the next weekly
+    run. A number: that many minutes after the job's scheduled time. None when the week has no such job
+    (no session): nothing to wait for, so every rerun retries."""
+    _require_wednesday(week_id)
+    weekly = _weekly_run(schedule, calendar, week_id)
+    if kind is JobKind.WEEKLY:
+        job = weekly
+    elif kind is JobKind.POSTMORTEM:
+        job = _postmortem(schedule, calendar, week_id)
+    else:
+        if day is None or hhmm is None:
+            raise ValueError("a checkpoint's deadline needs its day and time")
+        job = _job(JobKind.CHECKPOINT, week_id, day, hhmm)
+    if job is None:
+        return None
+    if not isinstance(schedule.retry_until, str):
+        return job.at + timedelta(minutes=schedule.retry_until)
+    if kind is JobKind.POSTMORTEM:
+        return _next_weekly_at(schedule, calendar, week_id) or job.at + _WEEK
+    close = calendar.session_close(job.day) if calendar.is_session(job.day) else job.at
+    later = [
+        c.at for c in (_checkpoints(schedule, calendar, weekly) if weekly else ()) if c.day == job.day and c.at > job.at
+    ]
+    return min([*later, max(close, job.at)])
+
+
 def next_fires(schedule: ScheduleConfig, calendar: TradingCalendar, now: datetime, count: int = 10) -> list[Job]:
     """The next `count` jobs strictly after `now`, in time order."""
     _require_aware(now)

@@ -132,10 +132,12 @@ def weekly_pipeline(
     return Pipeline(
         [
             MarketSnapshotStage(bench.market, config.assets.symbols, events),
-            ResearchStage(bench.gateway, bench.prompts, config.models.research, config.assets.universe, events),
-            PitchStage(committee, events, clock),
-            ReviewStage(committee, events, clock),
-            ChairmanStage(committee, events, clock),
+            ResearchStage(
+                bench.gateway, bench.prompts, config.models.research, config.assets.universe, events, bench.window
+            ),
+            PitchStage(committee, events, clock, bench.window),
+            ReviewStage(committee, events, clock, bench.window),
+            ChairmanStage(committee, events, clock, bench.window),
             RiskStage(desks, config, events, week_id, dry_run=dry_run),
             ExecutionStage(desks, events, week_id, config, dry_run=dry_run),
         ],

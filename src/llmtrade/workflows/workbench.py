@@ -8,6 +8,7 @@ from datetime import date, datetime
 from llmtrade.config.models import Config
 from llmtrade.llm.gateway import LLMGateway
 from llmtrade.market.service import MarketData
+from llmtrade.pipeline.retry import Window
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
@@ -24,3 +25,10 @@ class Workbench:
     week_id: date
     now: datetime
     run_id: str
+    # Until when this job's stages retry model calls that failed for a temporary reason (None: on every
+    # rerun); see pipeline/retry.py and workflows/schedule.py `retry_deadline`.
+    deadline: datetime | None = None
+
+    @property
+    def window(self) -> Window:
+        return Window(self.deadline, self.now)

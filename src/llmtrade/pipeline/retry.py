@@ -1,0 +1,147 @@
+"""Only final failures are frozen into the week: a stage's roles that failed for a temporary reason are retried.
+
+A week's stage asks several roles (research providers, PMs, reviewers, owners) and freezes what they
+said into its write-once stream (pipeline/frozen.py). Some failures are final: an answer still invalid
+after its repair, a request the provider refused, a truncated or filtered answer. Others are temporary
+(the TemporaryError family: a provider unreachable, a timeout, a 429, a 5xx, an upstream error relayed
+inside a 200) and must not be frozen: the same question may be answered in ten minutes.
+
+`settle` asks the roles a stage still needs and sorts what came back:
+- before the stage's deadline, temporary failures stop the stage: the answers it did get are appended to
+  the stage's held stream (AnswerHeld), with StageDeferred naming the roles it waits for, and a
+  TemporaryError (exit 75) is raised. Nothing final is stored, so a rerun (or the next `run-due`)
+  settles again: it takes the held answers as they are and asks only the roles without one, so no
+  answered role is paid for twice;
+- at or after the deadline the temporary failures are final too: the stage goes on without those roles
+  and returns them as `missing`, for the stage to store InputsMissing and name them in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Generic, TypeVar
+
+from llmtrade.domain.events import AnswerHeld, EventPayload, InputsMissing, NewEvent, StageDeferred
+from llmtrade.domain.streams import held_stream
+from llmtrade.errors import LlmtradeError, TemporaryError
+from llmtrade.storage.event_store import EventStore
+
+P = TypeVar("P", bound=EventPayload)
+
+
+@dataclass(frozen=True)
+class Window:
+    """When a stage stops retrying: `deadline` (None: never) compared with the run's `now`."""
+
+    deadline: datetime | None
+    now: datetime
+
+    @property
+    def open(self) -> bool:
+        return self.deadline is None or self.now < self.deadline
+
+
+@dataclass(frozen=True)
+class Settled(Generic[P]):
+    """What a stage has to freeze: `answers` (role key -> answer payload, in the order of the keys asked),
+    `failed` (final failures: key -> error) and `missing` (temporary failures past the deadline)."""
+
+    answers: dict[str, P]
+    failed: dict[str, LlmtradeError]
+    missing: dict[str, LlmtradeError]
+    deadline: datetime | None
+
+    def inputs_missing(self, stage: str) -> list[InputsMissing]:
+        """The event naming the missing roles, or nothing when every role answered or failed for good."""
+        if not self.missing:
+            return []
+        return [
+            InputsMissing(
+                stage=stage, missing=list(self.missing), errors=_reasons(self.missing), deadline=self.deadline
+            )
+        ]
+
+
+def is_temporary(error: BaseException) -> bool:
+    """A failure worth asking again later (TemporaryError: unreachable, timeout, 429, 5xx, upstream error)."""
+    return isinstance(error, TemporaryError)
+
+
+async def settle(
+    events: EventStore,
+    *,
+    stage: str,
+    stream: str,
+    keys: Sequence[str],
+    answer_type: type[P],
+    ask: Callable[[list[str]], Awaitable[tuple[dict[str, P], dict[str, LlmtradeError]]]],
+    window: Window,
+    week_id: date,
+    run_id: str,
+    account_of: Callable[[str], str | None] = lambda _: None,
+) -> Settled[P]:
+    """Ask the roles in `keys` that hold no answer on `stream`'s held stream; sort the outcome (module doc).
+
+    `ask(keys)` returns (answers, failures) by key. Raises TemporaryError, after holding the new answers,
+    while the window is open and a role failed for a temporary reason."""
+    held = _held(events, stream, stage, answer_type, set(keys))
+    todo = [key for key in keys if key not in held]
+    fresh, failures = await ask(todo) if todo else ({}, {})
+    temporary = {key: error for key, error in failures.items() if is_temporary(error)}
+    final = {key: error for key, error in failures.items() if key not in temporary}
+    if temporary and window.open:
+        batch = [
+            AnswerHeld(
+                stage=stage,
+                key=key,
+                answer_type=answer.event_type(),
+                answer_version=answer.schema_version,
+                answer=answer.model_dump(mode="json"),
+            )
+            for key, answer in fresh.items()
+        ]
+        deferred = StageDeferred(
+            stage=stage, waiting=list(temporary), errors=_reasons(temporary), deadline=window.deadline
+        )
+        target = held_stream(stream)
+        events.append(
+            [
+                *(
+                    NewEvent.of(p, stream=target, week_id=week_id, run_id=run_id, account_id=account_of(p.key))
+                    for p in batch
+                ),
+                NewEvent.of(deferred, stream=target, week_id=week_id, run_id=run_id),
+            ]
+        )
+        until = f"until {window.deadline.isoformat()}" if window.deadline else "on every rerun"
+        kept = f"; kept {len(held) + len(fresh)} answer(s) for the rerun" if held or fresh else ""
+        raise TemporaryError(
+            f"{stage}: waiting for {', '.join(temporary)} ({'; '.join(_reasons(temporary))}){kept}. "
+            f"Nothing final was stored: a rerun asks them again {until}, then goes on without them"
+        )
+    answers = {**held, **fresh}
+    return Settled(
+        answers={key: answers[key] for key in keys if key in answers},
+        failed=final,
+        missing=temporary,
+        deadline=window.deadline,
+    )
+
+
+def _held(events: EventStore, stream: str, stage: str, answer_type: type[P], keys: set[str]) -> dict[str, P]:
+    """The answers earlier deferred runs kept for `stage`, by key (the first one kept wins)."""
+    found: dict[str, P] = {}
+    for event in events.read(stream=held_stream(stream), type=AnswerHeld.event_type()):
+        held = AnswerHeld.from_event(event)
+        if held.stage != stage or held.key not in keys or held.key in found:
+            continue
+        if held.answer_type != answer_type.event_type():
+            continue
+        found[held.key] = answer_type.model_validate(answer_type.upcast(held.answer, held.answer_version))
+    return found
+
+
+def _reasons(errors: dict[str, LlmtradeError]) -> list[str]:
+    return [f"{key}: {type(error).__name__}: {error}" for key, error in errors.items()]
