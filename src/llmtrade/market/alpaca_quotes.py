@@ -118,7 +118,7 @@ def _instant(row: dict[str, Any]) -> datetime | None:
         head, dot, tail = text.partition(".")
         if dot:
             digits = "".join(ch for ch in tail if ch.isdigit())
-            text = f"{head}.{digits[:6]}{tail[len(digits):]}"
+            text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
         instant = datetime.fromisoformat(text)
     except ValueError:
         return None

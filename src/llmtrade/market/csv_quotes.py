@@ -131,4 +131,3 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
 def intraday_file(folder: Path, symbol: str) -> Path:
     """Where `symbol`'s intraday file lives in a CSV folder (it may not exist)."""
     return folder / INTRADAY_DIR / f"{symbol}.csv"
-
