@@ -25,7 +25,7 @@ from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import Quote, QuoteFetched, QuoteRefused
 from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
-from llmtrade.market.calendar import new_york_date
+from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.service import MarketData, Recording
 
@@ -110,8 +110,7 @@ class QuoteService:
         left = [s for s in wanted if s not in found]
         if left:
             raise MarketDataUnavailable(
-                f"no quote provider has a current price for {', '.join(left)} at {asked.isoformat()}: "
-                + "; ".join(failures)
+                f"no quote provider has a current price for {', '.join(left)} at {_ny(asked)}: " + "; ".join(failures)
             )
         return {s: found[s] for s in wanted}
 
@@ -122,15 +121,15 @@ class QuoteService:
         if quote.symbol != symbol:
             return "invalid", f"asked for {symbol}, answered {quote.symbol}"
         if quote.as_of > cutoff:
-            return "after-now", f"{symbol} priced at {quote.as_of.isoformat()}, after now ({cutoff.isoformat()})"
+            return "after-now", f"{symbol} priced at {_ny(quote.as_of)}, after now ({_ny(cutoff)})"
         if quote.as_of < opens:
             return "before-open", (
-                f"{symbol}'s latest price is from {quote.as_of.isoformat()}, before today's open ({opens.isoformat()})"
+                f"{symbol}'s latest price is from {_ny(quote.as_of)}, before today's open ({_ny(opens)})"
             )
         age = cutoff - quote.as_of
         if age > self.staleness:
             return "stale", (
-                f"{symbol}'s latest price is {_minutes(age)} old (at {quote.as_of.isoformat()}), "
+                f"{symbol}'s latest price is {_minutes(age)} old (at {_ny(quote.as_of)}), "
                 f"over the {_minutes(self.staleness)} staleness limit"
             )
         return None
@@ -171,3 +170,8 @@ class QuoteService:
 def _minutes(span: timedelta) -> str:
     minutes = span.total_seconds() / 60
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def _ny(instant: datetime) -> str:
+    """An instant as New York reads it, for messages (the exchange's clock, whatever the feed's zone)."""
+    return instant.astimezone(NEW_YORK).isoformat()
