@@ -250,3 +250,19 @@ def test_the_clock_is_read_again_once_the_answers_are_in() -> None:
     market = MarketData([SyntheticMarket(CLASSES)], BarCache.__new__(BarCache), CALENDAR)
     service = QuoteService([JustAfterTheFirstReading()], market, Ticking(), staleness=STALENESS)
     assert service.quote("SPY").as_of == datetime(2026, 1, 7, 17, 0, 2, tzinfo=UTC)
+
+
+def test_the_container_offers_quotes_from_the_runs_providers_recorded_with_its_run(database_url: str) -> None:
+    from llmtrade.app.container import Container
+
+    settings = Settings(DATABASE_URL=database_url)
+    container = Container(
+        settings, load_config(None), FixedClock(at(DAY, 12, 0)), None, say=lambda _: None, offline=True
+    )
+    with container.storage() as storage:
+        market = container.market(storage, run_id="run-q", week_id=DAY)
+        quote = container.quotes(storage, market).quote("SPY")
+        assert (quote.kind, quote.synthetic, quote.as_of) == ("synthetic-path", True, at(DAY, 12, 0))
+        [fetched] = storage.events.read(type="QuoteFetched", run_id="run-q")
+        assert fetched.week_id == DAY and fetched.stream == "market:run-q"
+        assert fetched.payload["quotes"][0]["price"] == quote.price
