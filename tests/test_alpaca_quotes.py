@@ -162,3 +162,14 @@ def test_the_fake_refuses_a_parameter_the_real_endpoint_refuses(
         timeout=2,
     )
     assert answer.status_code == 400 and "unexpected query parameter(s): limit" in answer.text
+
+
+def test_a_failing_quotes_endpoint_costs_the_midpoint_not_the_trade(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 600.0, at(11, 50))
+    latest.set_quote("SPY", 600.9, 601.1, at(11, 59))
+    server.fail_route("GET", r"/v2/stocks/quotes/latest", 503, times=3)  # through alpaca-py's retries
+    quote = provider_for(server).latest(["SPY"], NOON)["SPY"]
+    assert (quote.kind, quote.price) == ("trade", 600.0)
+    assert server.count("GET", "/v2/stocks/quotes/latest") == 3

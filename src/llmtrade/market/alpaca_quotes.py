@@ -15,6 +15,7 @@ key is a MarketDataError. An empty body (alpaca-py then fails inside its own par
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +70,6 @@ class AlpacaQuotes:
 
     def _fetch(self, symbols: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
-        import requests
-        from alpaca.common.exceptions import APIError
         from alpaca.data.enums import DataFeed
         from alpaca.data.historical.stock import StockHistoricalDataClient
         from alpaca.data.requests import StockLatestQuoteRequest, StockLatestTradeRequest
@@ -86,9 +85,26 @@ class AlpacaQuotes:
         configure_retries(client, self.retry_attempts, self.retry_wait_seconds, _RETRY_STATUSES)
         impose_timeout(client._session, self.timeout_seconds)
         where = self.url_override or "data.alpaca.markets"
+        trade_request = StockLatestTradeRequest(symbol_or_symbols=symbols, feed=feed)
+        quote_request = StockLatestQuoteRequest(symbol_or_symbols=symbols, feed=feed)
         try:
-            trades = client.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols=symbols, feed=feed))
-            quotes = client.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols=symbols, feed=feed))
+            trades = self._ask(where, lambda: client.get_stock_latest_trade(trade_request))
+            try:
+                quotes = self._ask(where, lambda: client.get_stock_latest_quote(quote_request))
+            except MarketDataUnavailable:
+                # The trades are in hand; a quotes endpoint that fails now only costs the midpoints.
+                quotes = {}
+        finally:
+            client._session.close()
+        return _symbol_map(trades), _symbol_map(quotes)
+
+    def _ask(self, where: str, call: Callable[[], Any]) -> Any:
+        """One alpaca-py call, its failures translated into our two error families."""
+        import requests
+        from alpaca.common.exceptions import APIError
+
+        try:
+            return call()
         except requests.Timeout as exc:
             raise MarketDataUnavailable(
                 f"alpaca latest prices ({where}) did not answer within {self.timeout_seconds:g}s: {exc}"
@@ -102,9 +118,6 @@ class AlpacaQuotes:
         except (ValueError, TypeError) as exc:
             # alpaca-py parsing an empty body (TypeError) or one with none of its keys (ValueError).
             raise MarketDataUnavailable(f"alpaca latest prices ({where}) answered with no usable body: {exc}") from exc
-        finally:
-            client._session.close()
-        return _symbol_map(trades), _symbol_map(quotes)
 
 
 def _symbol_map(raw: Any) -> dict[str, Any]:

@@ -21,3 +21,12 @@ class QuoteProvider(Protocol):
         provider cannot answer now (another may), MarketDataError when its data are unusable.
         """
         ...
+
+
+class QuoteSource(Protocol):
+    """What a consumer of prices now needs (the paper broker's fills, a checkpoint's price): QuoteService."""
+
+    def quote(self, symbol: str, now: datetime | None = None) -> Quote:
+        """`symbol`'s price at `now` (default: the clock's now); as_of is never after now. Raises
+        MarketDataUnavailable (exit 75) when no provider has a current price in session."""
+        ...
