@@ -173,3 +173,14 @@ def test_a_failing_quotes_endpoint_costs_the_midpoint_not_the_trade(
     quote = provider_for(server).latest(["SPY"], NOON)["SPY"]
     assert (quote.kind, quote.price) == ("trade", 600.0)
     assert server.count("GET", "/v2/stocks/quotes/latest") == 3
+
+
+def test_a_trade_stamped_after_now_or_unreadable_is_not_a_price(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 601.0, NOON + timedelta(seconds=2))  # Alpaca's clock ahead of ours
+    latest.set_trade("TLT", "n/a", at(11, 59))  # a price that is not a number
+    quotes = service(storage, server).quotes(["SPY", "TLT"])
+    assert {q.provider for q in quotes.values()} == {"synthetic"}
+    refused = {r.payload["symbols"][0]: r.payload["reason"] for r in storage.events.read(type="QuoteRefused")}
+    assert refused == {"SPY": "after-now", "TLT": "missing"}
