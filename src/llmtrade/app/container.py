@@ -25,6 +25,8 @@ from llmtrade.llm.http_client import warm_up as http_warm_up
 from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.providers import build_providers, provider_names
+from llmtrade.market.quote_providers import build_quotes
+from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
@@ -128,6 +130,14 @@ class Container:
         providers = build_providers(assets, self.settings, provider_names(assets, self.settings, live=use_live))
         recording = Recording(storage.events, run_id, week_id) if record else None
         return MarketData(providers, BarCache(storage.conn), self.calendar, recording)
+
+    def quotes(self, storage: Storage, market: MarketData, *, live: bool | None = None) -> QuoteService:
+        """Prices now (intraday), from the same providers in the same order as `market`'s daily bars;
+        fetches and refusals are recorded where `market` records (its run and week)."""
+        use_live = self.live if live is None else live
+        assets = self.loaded.config.assets
+        names = provider_names(assets, self.settings, live=use_live)
+        return build_quotes(assets, self.settings, names, market, self.clock, market.recording)
 
     def desks(self, storage: Storage, market: MarketData, *, live: bool | None = None) -> list[Desk]:
         use_live = self.live if live is None else live

@@ -86,6 +86,8 @@ class MarketDataConfig(_Model):
     alpaca: AlpacaDataKeys = AlpacaDataKeys()
     request_timeout_seconds: Annotated[Number, Field(gt=0, le=120)] = 15.0
     synthetic_seed: Count = 7
+    # How old an in-session price may be before the quote service refuses it and asks the next provider.
+    quote_staleness_seconds: Annotated[Number, Field(gt=0, le=86_400)] = 900.0
 
     @field_validator("providers")
     @classmethod

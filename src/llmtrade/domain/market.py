@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from llmtrade.domain.events import EventPayload
 
@@ -96,3 +97,59 @@ class MarketDataRejected(EventPayload):
     days: list[date]
     reason: str
     where: str | None = None
+
+
+# ---------------------------------------------------------------- intraday quotes (issue 12)
+
+# What kind of observation a quote is: a real trade, a quote midpoint, the close of an intraday bar, a row of
+# an intraday file, a point of the synthetic market's intraday path, the last session's close (the market
+# is closed), or a modelled price between a daily bar's open and close (see market/intraday_path.py).
+QuoteKind = Literal["trade", "quote-mid", "bar-close", "intraday-file", "synthetic-path", "close", "daily-bridge"]
+
+
+class Quote(BaseModel):
+    """The price of `symbol` at the clock's now, and where and when it was observed.
+
+    `as_of` is the instant of the trade, bar end or path point it came from, never after the now it
+    answers; `provider` + `kind` is its source (`source` joins them, e.g. "alpaca trade"); `approximation`
+    is True for a price modelled from daily bars, never a price anybody traded at; kind "close" says the
+    market was closed at now and the price is the last session's close (as_of: that session's close).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    symbol: str
+    price: float = Field(gt=0)
+    as_of: AwareDatetime
+    provider: str
+    kind: QuoteKind
+    approximation: bool = False
+    synthetic: bool = False
+
+    @property
+    def source(self) -> str:
+        return f"{self.provider} {self.kind}"
+
+    @property
+    def closed(self) -> bool:
+        """The market was closed at now: the price is the last session's close."""
+        return self.kind == "close"
+
+
+class QuoteFetched(EventPayload):
+    """A quote provider answered for `symbols` at `now` (one event per answer; `quotes` are the prices)."""
+
+    provider: str
+    symbols: list[str]
+    now: datetime
+    quotes: list[Quote]
+
+
+class QuoteRefused(EventPayload):
+    """A quote provider failed or its answer broke a rule (stale, after now, before the open); the next was tried."""
+
+    provider: str
+    symbols: list[str]
+    now: datetime
+    reason: str  # unavailable | stale | after-now | before-open | missing | invalid
+    error: str

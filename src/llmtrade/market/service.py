@@ -54,6 +54,11 @@ class MarketData:
         self.calendar = calendar
         self._recording = recording
 
+    @property
+    def recording(self) -> Recording | None:
+        """Where this service records (the quote service built over it records there too)."""
+        return self._recording
+
     def bars_asof(self, symbols: Sequence[str], asof: datetime, *, sessions: int = 300) -> BarSeries:
         """About `sessions` sessions of history ending at the last session complete at `asof`."""
         end = self.calendar.last_completed_session(asof)

@@ -1,0 +1,164 @@
+"""The latest price from Alpaca's market data API (v2 stocks latest trades and quotes), through alpaca-py.
+
+Each symbol's price is its latest trade, or the midpoint of its latest quote when that is newer (a quiet
+ETF on the free IEX feed may not have traded for minutes while its quote moves). What Alpaca answers is
+taken as it is, and its known ways of being wrong are left to the quote service to refuse: a "latest"
+trade from days or months ago (alpacahq/Alpaca-API#267), a pre-market print before the open. A quote
+with a zero or missing side (alpacahq/alpaca-trade-api-js#129) or a crossed book has no midpoint and is
+ignored. A symbol Alpaca has nothing for is simply absent from its answer, and so from ours.
+
+Timeouts, retries and errors are the daily-bar provider's (alpaca_http.py): 429 and 5xx are retried by
+alpaca-py's own loop, then reported as MarketDataUnavailable so the next provider is asked; a refused
+key is a MarketDataError. An empty body (alpaca-py then fails inside its own parser) is unavailable too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from llmtrade.domain.market import Quote
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_data import _RETRY_STATUSES, _api_error
+from llmtrade.market.alpaca_http import configure_retries, impose_timeout
+
+
+class AlpacaQuotes:
+    name = "alpaca"
+    synthetic = False
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        *,
+        feed: str = "iex",
+        url_override: str | None = None,
+        timeout_seconds: float = 15.0,
+        retry_attempts: int = 3,
+        retry_wait_seconds: float = 3.0,
+    ):
+        if timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
+        self._api_key = api_key
+        self._secret_key = secret_key
+        self.feed = feed
+        self.url_override = url_override
+        self.timeout_seconds = timeout_seconds
+        self.retry_attempts = retry_attempts
+        self.retry_wait_seconds = retry_wait_seconds
+
+    def __repr__(self) -> str:
+        # Never show the keys, not even in a traceback's locals.
+        return f"AlpacaQuotes(feed={self.feed!r}, url_override={self.url_override!r})"
+
+    def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        """Each symbol's latest trade or quote midpoint, whichever is newer; `now` is not sent (Alpaca
+        answers "latest" as of its own clock, and the service refuses anything stamped after now)."""
+        wanted = list(dict.fromkeys(symbols))
+        if not wanted:
+            return {}
+        trades, quotes = self._fetch(wanted)
+        result: dict[str, Quote] = {}
+        for symbol in wanted:
+            candidates = [c for c in (_trade(symbol, trades.get(symbol)), _midpoint(symbol, quotes.get(symbol))) if c]
+            if candidates:
+                result[symbol] = max(candidates, key=lambda q: q.as_of)
+        return result
+
+    def _fetch(self, symbols: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.data.enums import DataFeed
+        from alpaca.data.historical.stock import StockHistoricalDataClient
+        from alpaca.data.requests import StockLatestQuoteRequest, StockLatestTradeRequest
+
+        try:
+            feed = DataFeed(self.feed)
+        except ValueError:
+            known = ", ".join(member.value for member in DataFeed)
+            raise MarketDataError(f"unknown alpaca data feed {self.feed!r} (expected one of {known})") from None
+        client = StockHistoricalDataClient(
+            api_key=self._api_key, secret_key=self._secret_key, raw_data=True, url_override=self.url_override
+        )
+        configure_retries(client, self.retry_attempts, self.retry_wait_seconds, _RETRY_STATUSES)
+        impose_timeout(client._session, self.timeout_seconds)
+        where = self.url_override or "data.alpaca.markets"
+        trade_request = StockLatestTradeRequest(symbol_or_symbols=symbols, feed=feed)
+        quote_request = StockLatestQuoteRequest(symbol_or_symbols=symbols, feed=feed)
+        try:
+            trades = self._ask(where, lambda: client.get_stock_latest_trade(trade_request))
+            try:
+                quotes = self._ask(where, lambda: client.get_stock_latest_quote(quote_request))
+            except MarketDataUnavailable:
+                # The trades are in hand; a quotes endpoint that fails now only costs the midpoints.
+                quotes = {}
+        finally:
+            client._session.close()
+        return _symbol_map(trades), _symbol_map(quotes)
+
+    def _ask(self, where: str, call: Callable[[], Any]) -> Any:
+        """One alpaca-py call, its failures translated into our two error families."""
+        import requests
+        from alpaca.common.exceptions import APIError
+
+        try:
+            return call()
+        except requests.Timeout as exc:
+            raise MarketDataUnavailable(
+                f"alpaca latest prices ({where}) did not answer within {self.timeout_seconds:g}s: {exc}"
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise MarketDataUnavailable(f"could not reach alpaca market data ({where}): {exc}") from exc
+        except requests.RequestException as exc:
+            raise MarketDataUnavailable(f"alpaca latest prices ({where}) failed: {exc}") from exc
+        except APIError as exc:
+            raise _api_error(exc, self.feed, self.retry_attempts) from exc
+        except (ValueError, TypeError) as exc:
+            # alpaca-py parsing an empty body (TypeError) or one with none of its keys (ValueError).
+            raise MarketDataUnavailable(f"alpaca latest prices ({where}) answered with no usable body: {exc}") from exc
+
+
+def _symbol_map(raw: Any) -> dict[str, Any]:
+    return raw if isinstance(raw, dict) else {}
+
+
+def _instant(row: dict[str, Any]) -> datetime | None:
+    try:
+        # Alpaca stamps in RFC 3339 with nanoseconds ("...T14:30:00.123456789Z"); Python keeps microseconds.
+        text = str(row.get("t"))
+        head, dot, tail = text.partition(".")
+        if dot:
+            digits = "".join(ch for ch in tail if ch.isdigit())
+            text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return instant if instant.utcoffset() is not None else None
+
+
+def _price(value: Any) -> float | None:
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        return None
+    return price if math.isfinite(price) and price > 0 else None
+
+
+def _trade(symbol: str, row: Any) -> Quote | None:
+    if not isinstance(row, dict):
+        return None
+    instant, price = _instant(row), _price(row.get("p"))
+    if instant is None or price is None:
+        return None
+    return Quote(symbol=symbol, price=price, as_of=instant, provider="alpaca", kind="trade")
+
+
+def _midpoint(symbol: str, row: Any) -> Quote | None:
+    if not isinstance(row, dict):
+        return None
+    instant, bid, ask = _instant(row), _price(row.get("bp")), _price(row.get("ap"))
+    if instant is None or bid is None or ask is None or ask < bid:
+        return None
+    return Quote(symbol=symbol, price=round((bid + ask) / 2, 4), as_of=instant, provider="alpaca", kind="quote-mid")

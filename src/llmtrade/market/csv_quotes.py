@@ -1,0 +1,133 @@
+"""Intraday prices from a CSV folder: real intraday files when there are some, else a labelled approximation.
+
+Layout, next to the daily files (`SPY.csv`):
+
+    intraday/SPY.csv      Timestamp,Price
+                          2026-01-05T10:31:00-05:00,588.12
+                          2026-01-05T10:32:00-05:00,588.30
+
+one row per observed price, ascending, each timestamp with its UTC offset (or `Z`); extra columns are
+ignored. Exporting bars? Stamp each row with the bar's END and give its close: a bar stamped with its
+start would put its close before it happened. A symbol's price at `now` is its last row at or before
+`now` (kind "intraday-file"); the service refuses it when it is older than the staleness limit.
+
+A symbol without an intraday file is priced from its daily row for the day by the same Brownian bridge
+as the synthetic market (intraday_path.py): kind "daily-bridge", `approximation=True`, shown as such
+wherever the quote goes. It is a model of where the price could have been, not a price anyone traded;
+it is used rather than the open (a price from before the order) or a straight line to the close (which
+would tell the reader the day's direction).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from bisect import bisect_right
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from llmtrade.domain.market import Quote
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.csv_folder import CsvFolderProvider
+from llmtrade.market.intraday_path import bridge_path, point_at, session_minutes
+
+INTRADAY_DIR = "intraday"
+# The bridge's seed for CSV days: fixed, so a drill prices a day the same way on every run.
+_BRIDGE_SEED = "csv"
+
+
+class CsvQuotes:
+    name = "csv"
+    synthetic = False
+
+    def __init__(self, folder: Path, calendar: TradingCalendar):
+        self.folder = folder
+        self._daily = CsvFolderProvider(folder)
+        self._calendar = calendar
+
+    def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        """Intraday file rows where a file exists, daily-bridge approximations for the rest (see module doc)."""
+        if not self.folder.is_dir():
+            raise MarketDataUnavailable(f"csv folder {self.folder} does not exist")
+        quotes: dict[str, Quote] = {}
+        approximated = []
+        for symbol in symbols:
+            path = intraday_file(self.folder, symbol)
+            if path.is_file():
+                quote = _from_file(path, symbol, now)
+                if quote is not None:
+                    quotes[symbol] = quote
+            else:
+                approximated.append(symbol)
+        if approximated:
+            quotes.update(self._bridged(approximated, now))
+        return quotes
+
+    def _bridged(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        day = new_york_date(now)
+        opens, closes = self._calendar.session_open(day), self._calendar.session_close(day)
+        minutes = session_minutes(opens, closes)
+        present = [s for s in symbols if (self.folder / f"{s}.csv").is_file()]
+        bars = self._daily.daily_bars(present, day, day) if present else {}
+        quotes = {}
+        for symbol in present:
+            for bar in bars.get(symbol) or []:
+                index, at = point_at(opens, minutes, now)
+                price = bridge_path(bar, minutes, _BRIDGE_SEED)[index]
+                quotes[symbol] = Quote(
+                    symbol=symbol, price=price, as_of=at, provider=self.name, kind="daily-bridge", approximation=True
+                )
+        return quotes
+
+
+def _from_file(path: Path, symbol: str, now: datetime) -> Quote | None:
+    stat = path.stat()
+    stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+    i = bisect_right(stamps, now.timestamp()) - 1
+    if i < 0:
+        return None
+    return Quote(
+        symbol=symbol,
+        price=prices[i],
+        as_of=datetime.fromtimestamp(stamps[i], now.tzinfo),
+        provider="csv",
+        kind="intraday-file",
+    )
+
+
+@lru_cache(maxsize=64)
+def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float]]:
+    """(POSIX timestamps, prices) of an intraday file, ascending; cached until the file changes."""
+    stamps: list[float] = []
+    prices: list[float] = []
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MarketDataError(f"{path}: unreadable intraday file ({exc}); save it as UTF-8 text") from None
+    reader = csv.DictReader(text.splitlines())
+    absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
+    if absent:
+        raise MarketDataError(f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)")
+    for row in reader:
+        where = f"{path}, line {reader.line_num}"
+        try:
+            instant = datetime.fromisoformat((row["Timestamp"] or "").strip())
+            price = float((row["Price"] or "").strip())
+        except ValueError:
+            raise MarketDataError(f"{where}: unreadable row {row!r} (expected an ISO timestamp and a number)") from None
+        if instant.utcoffset() is None:
+            raise MarketDataError(f"{where}: timestamp {row['Timestamp']!r} has no UTC offset (add -05:00 or Z)")
+        if not math.isfinite(price) or price <= 0:
+            raise MarketDataError(f"{where}: price {row['Price']!r} is not a positive number")
+        if stamps and instant.timestamp() <= stamps[-1]:
+            raise MarketDataError(f"{where}: {instant.isoformat()} does not come after the row before it")
+        stamps.append(instant.timestamp())
+        prices.append(price)
+    return stamps, prices
+
+
+def intraday_file(folder: Path, symbol: str) -> Path:
+    """Where `symbol`'s intraday file lives in a CSV folder (it may not exist)."""
+    return folder / INTRADAY_DIR / f"{symbol}.csv"

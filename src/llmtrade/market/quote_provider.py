@@ -1,0 +1,32 @@
+"""What every intraday quote provider offers: each symbol's latest in-session price at or before now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from llmtrade.domain.market import Quote
+
+
+class QuoteProvider(Protocol):
+    name: str
+    synthetic: bool
+
+    def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        """The latest price of each symbol at or before `now` (timezone-aware, the session open at `now`).
+
+        A symbol the provider has nothing for is left out (the service asks the next provider for it).
+        The service, not the provider, enforces the rules: nothing stamped after now, nothing from before
+        the session's open, nothing older than the staleness limit. Raises MarketDataUnavailable when the
+        provider cannot answer now (another may), MarketDataError when its data are unusable.
+        """
+        ...
+
+
+class QuoteSource(Protocol):
+    """What a consumer of prices now needs (the paper broker's fills, a checkpoint's price): QuoteService."""
+
+    def quote(self, symbol: str, now: datetime | None = None) -> Quote:
+        """`symbol`'s price at `now` (default: the clock's now); as_of is never after now. Raises
+        MarketDataUnavailable (exit 75) when no provider has a current price in session."""
+        ...

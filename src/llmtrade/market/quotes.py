@@ -1,0 +1,177 @@
+"""The quote service: the price of a symbol now, with its source and timestamp, providers in order.
+
+Point-in-time rules, the same for every provider:
+
+- the market is open at now: each provider in the configured order is asked for the symbols still
+  without a price; an answer stamped after now, before the session's open (yesterday's trade, a
+  pre-market print) or older than the staleness limit is refused (QuoteRefused) and the next
+  provider is asked; the first valid answer is recorded (QuoteFetched);
+- the market is closed at now (before the open, after the close, a weekend or holiday): the price is
+  the last completed session's close from the daily bars (MarketData: cached, validated), kind
+  "close", stamped at that session's close; nobody can trade at another price until the next open.
+
+A live clock moves while a provider answers: without an explicit `now` the service reads the clock
+before asking (is the market open?) and again when the answers are in, and that second reading is the
+"now" no quote may be stamped after. With a fixed clock both readings are the same instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from llmtrade.clock import Clock
+from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.market import Quote, QuoteFetched, QuoteRefused
+from llmtrade.domain.streams import market_stream
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.calendar import NEW_YORK, new_york_date
+from llmtrade.market.quote_provider import QuoteProvider
+from llmtrade.market.service import MarketData, Recording
+
+
+class QuoteService:
+    """Prices now. `staleness` is how old an in-session price may be (e.g. 15 minutes) before it is refused."""
+
+    def __init__(
+        self,
+        providers: Sequence[QuoteProvider],
+        market: MarketData,
+        clock: Clock,
+        *,
+        staleness: timedelta,
+        recording: Recording | None = None,
+    ):
+        if not providers:
+            raise MarketDataError("no quote provider is configured")
+        if staleness <= timedelta(0):
+            raise ValueError("staleness must be positive")
+        self.providers = list(providers)
+        self.market = market
+        self._clock = clock
+        self.staleness = staleness
+        self._recording = recording
+
+    def quote(self, symbol: str, now: datetime | None = None) -> Quote:
+        """`symbol`'s price at `now` (default: the clock's now). Errors as `quotes`."""
+        return self.quotes([symbol], now)[symbol]
+
+    def quotes(self, symbols: Sequence[str], now: datetime | None = None) -> dict[str, Quote]:
+        """Every symbol's price at `now` (timezone-aware; default: the clock's now), keyed by symbol.
+
+        Raises MarketDataUnavailable (temporary: exit 75) when the market is open and no provider has a
+        valid price for some symbol, naming every provider's refusal; MarketDataError when the market is
+        closed and the daily bars cannot give the last close.
+        """
+        wanted = list(dict.fromkeys(symbols))
+        if not wanted:
+            return {}
+        asked = now or self._clock.now()
+        calendar = self.market.calendar
+        if not calendar.is_open(asked):
+            return self._closes(wanted, asked)
+        opens = calendar.session_open(new_york_date(asked))
+        found: dict[str, Quote] = {}
+        failures: list[str] = []
+        for provider in self.providers:
+            missing = [s for s in wanted if s not in found]
+            if not missing:
+                break
+            try:
+                answer = provider.latest(missing, asked)
+            except MarketDataUnavailable as exc:
+                failures.append(f"{provider.name}: {exc}")
+                self._record(
+                    QuoteRefused(
+                        provider=provider.name, symbols=missing, now=asked, reason="unavailable", error=str(exc)
+                    )
+                )
+                continue
+            cutoff = now or self._clock.now()
+            accepted: list[Quote] = []
+            for symbol in missing:
+                quote = answer.get(symbol)
+                problem = self._problem(symbol, quote, cutoff, opens)
+                if problem is None and quote is not None:
+                    accepted.append(quote)
+                    continue
+                reason, error = problem or ("missing", "")
+                failures.append(f"{provider.name}: {error}")
+                self._record(
+                    QuoteRefused(provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error)
+                )
+            if accepted:
+                found.update({q.symbol: q for q in accepted})
+                self._record(
+                    QuoteFetched(
+                        provider=provider.name, symbols=[q.symbol for q in accepted], now=cutoff, quotes=accepted
+                    )
+                )
+        left = [s for s in wanted if s not in found]
+        if left:
+            raise MarketDataUnavailable(
+                f"no quote provider has a current price for {', '.join(left)} at {_ny(asked)}: " + "; ".join(failures)
+            )
+        return {s: found[s] for s in wanted}
+
+    def _problem(self, symbol: str, quote: Quote | None, cutoff: datetime, opens: datetime) -> tuple[str, str] | None:
+        """Why `quote` may not be `symbol`'s price at `cutoff` in the session opened at `opens`; None if it may."""
+        if quote is None:
+            return "missing", f"no price for {symbol}"
+        if quote.symbol != symbol:
+            return "invalid", f"asked for {symbol}, answered {quote.symbol}"
+        if quote.as_of > cutoff:
+            return "after-now", f"{symbol} priced at {_ny(quote.as_of)}, after now ({_ny(cutoff)})"
+        if quote.as_of < opens:
+            return "before-open", (
+                f"{symbol}'s latest price is from {_ny(quote.as_of)}, before today's open ({_ny(opens)})"
+            )
+        age = cutoff - quote.as_of
+        if age > self.staleness:
+            return "stale", (
+                f"{symbol}'s latest price is {_minutes(age)} old (at {_ny(quote.as_of)}), "
+                f"over the {_minutes(self.staleness)} staleness limit"
+            )
+        return None
+
+    def _closes(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        """The last completed session's close of each symbol, from the validated daily bars."""
+        series = self.market.bars_asof(symbols, now, sessions=10)
+        quotes: dict[str, Quote] = {}
+        for symbol in symbols:
+            bars = series.bars.get(symbol) or []
+            if not bars:
+                raise MarketDataError(f"no daily close of {symbol} before {now.isoformat()}")
+            last = bars[-1]
+            quotes[symbol] = Quote(
+                symbol=symbol,
+                price=last.close,
+                as_of=self.market.calendar.session_close(last.day),
+                provider=last.source,
+                kind="close",
+                synthetic=last.synthetic,
+            )
+        by_provider: dict[str, list[Quote]] = {}
+        for quote in quotes.values():
+            by_provider.setdefault(quote.provider, []).append(quote)
+        for provider, batch in by_provider.items():
+            self._record(QuoteFetched(provider=provider, symbols=[q.symbol for q in batch], now=now, quotes=batch))
+        return quotes
+
+    def _record(self, payload: EventPayload) -> None:
+        if self._recording is None:
+            return
+        rec = self._recording
+        rec.events.append(
+            [NewEvent.of(payload, stream=market_stream(rec.run_id), run_id=rec.run_id, week_id=rec.week_id)]
+        )
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = span.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def _ny(instant: datetime) -> str:
+    """An instant as New York reads it, for messages (the exchange's clock, whatever the feed's zone)."""
+    return instant.astimezone(NEW_YORK).isoformat()

@@ -1,0 +1,45 @@
+"""Intraday prices of the synthetic market: its daily bars walked minute by minute (intraday_path.py).
+
+Consistent with the daily bars by construction: the 09:30 price is the day's open, the path touches the
+day's high and low and ends at its close, so a checkpoint's quote and the evening's bar never disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from llmtrade.domain.market import Quote
+from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.intraday_path import bridge_path, point_at, session_minutes
+from llmtrade.market.synthetic import SyntheticMarket
+
+
+class SyntheticQuotes:
+    name = "synthetic"
+    synthetic = True
+
+    def __init__(self, market: SyntheticMarket, calendar: TradingCalendar, seed: int = 7):
+        self._market = market
+        self._calendar = calendar
+        self._seed = str(seed)
+
+    def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        """The path's price at the last minute mark at or before `now` (the open at 09:30:00)."""
+        day = new_york_date(now)
+        opens, closes = self._calendar.session_open(day), self._calendar.session_close(day)
+        minutes = session_minutes(opens, closes)
+        bars = self._market.daily_bars(symbols, day, day)
+        quotes: dict[str, Quote] = {}
+        for symbol in symbols:
+            for bar in bars.get(symbol) or []:
+                index, at = point_at(opens, minutes, now)
+                path = bridge_path(bar, minutes, self._seed)
+                quotes[symbol] = Quote(
+                    symbol=symbol,
+                    price=path[index],
+                    as_of=at,
+                    provider=self.name,
+                    kind="synthetic-path",
+                    synthetic=True,
+                )
+        return quotes

@@ -1,0 +1,85 @@
+"""The latest price from Yahoo Finance's 1-minute bars through yfinance, a fallback for live runs.
+
+Yahoo stamps an intraday bar with its START, and its last row during the session is the minute still
+being traded (sometimes a row stamped at the second of the latest print). A bar's close is known at its
+end, so a bar is used only once its end is at or before now, and the quote is stamped with that end:
+kind "bar-close", never later than now. Yahoo keeps 1-minute bars for about 30 days; an older `now` gets
+nothing, which, like any empty answer, is MarketDataUnavailable (yfinance does not raise offline either).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from llmtrade.domain.market import Quote
+from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.calendar import TradingCalendar, new_york_date
+
+_BAR = timedelta(minutes=1)
+
+
+class YFinanceQuotes:
+    name = "yfinance"
+    synthetic = False
+
+    def __init__(self, calendar: TradingCalendar, timeout_seconds: float = 15.0, session: Any = None):
+        self._calendar = calendar
+        self._timeout = timeout_seconds
+        # A requests/curl_cffi session for yfinance to use; None lets yfinance make its own (tests pass one
+        # whose transport serves Yahoo-shaped answers).
+        self._session = session
+
+    def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        """The close of each symbol's last 1-minute bar that ended at or before `now`, in today's session."""
+        import yfinance  # lazy: yfinance pulls in pandas and curl_cffi; keeps CLI start-up fast
+
+        opens = self._calendar.session_open(new_york_date(now))
+        try:
+            frame = yfinance.download(
+                symbols,
+                start=opens,
+                end=now + _BAR,
+                interval="1m",
+                prepost=False,
+                auto_adjust=False,
+                actions=False,
+                progress=False,
+                threads=False,
+                group_by="ticker",
+                timeout=self._timeout,
+                session=self._session,
+            )
+        except Exception as exc:  # yfinance wraps network trouble in many exception types
+            raise MarketDataUnavailable(f"yfinance intraday failed: {type(exc).__name__}: {exc}") from exc
+        if frame is None or frame.empty:
+            raise MarketDataUnavailable(
+                "yfinance returned no intraday bars (offline, unknown symbols, or older than Yahoo keeps 1-minute bars)"
+            )
+        quotes: dict[str, Quote] = {}
+        for symbol in symbols:
+            quote = _last_complete(frame, symbol, now)
+            if quote is not None:
+                quotes[symbol] = quote
+        return quotes
+
+
+def _last_complete(frame: Any, symbol: str, now: datetime) -> Quote | None:
+    if frame.columns.nlevels > 1:
+        if symbol not in frame.columns.get_level_values(0):
+            return None
+        table = frame[symbol]
+    else:
+        table = frame
+    best: Quote | None = None
+    for stamp, row in table.iterrows():
+        if getattr(stamp, "tzinfo", None) is None:
+            continue  # an intraday stamp without a zone cannot be placed in time
+        ends = stamp.to_pydatetime() + _BAR
+        close = row.get("Close")
+        if ends > now or close is None or not math.isfinite(float(close)) or float(close) <= 0:
+            continue
+        if best is None or ends > best.as_of:
+            best = Quote(symbol=symbol, price=round(float(close), 4), as_of=ends, provider="yfinance", kind="bar-close")
+    return best

@@ -1,0 +1,132 @@
+"""Yahoo Finance at the transport: a requests session whose adapter answers as Yahoo's servers do.
+
+yfinance is used as it is (cookie, crumb, the v8 chart API, its own parsing and clean-up); only the
+bytes on the wire are ours. The chart answer follows Yahoo's shape for `interval=1m`: bars stamped with
+their START, `meta.tradingPeriods` for the regular session, and, as Yahoo does during the session, a
+last row for the minute still being traded. Nothing leaves the process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+
+
+@dataclass
+class YahooIntraday:
+    """1-minute bars per symbol: (bar start, close); `status` answers every chart request when set."""
+
+    bars: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
+    session_open: datetime | None = None
+    session_close: datetime | None = None
+    status: int | None = None
+    charts: list[dict[str, str]] = field(default_factory=list)  # the chart requests' query parameters
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        adapter = _Adapter(self)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def chart(self, symbol: str) -> dict[str, Any]:
+        rows = self.bars.get(symbol) or []
+        if not rows:
+            return {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
+        assert self.session_open is not None and self.session_close is not None
+        period = {
+            "timezone": "EST",
+            "start": int(self.session_open.timestamp()),
+            "end": int(self.session_close.timestamp()),
+            "gmtoffset": -18000,
+        }
+        closes = [price for _, price in rows]
+        return {
+            "chart": {
+                "result": [
+                    {
+                        "meta": {
+                            "currency": "USD",
+                            "symbol": symbol,
+                            "exchangeName": "PCX",
+                            "instrumentType": "ETF",
+                            "firstTradeDate": 728317800,
+                            "regularMarketTime": int(rows[-1][0].timestamp()),
+                            "gmtoffset": -18000,
+                            "timezone": "EST",
+                            "exchangeTimezoneName": "America/New_York",
+                            "regularMarketPrice": closes[-1],
+                            "chartPreviousClose": closes[0],
+                            "priceHint": 2,
+                            "currentTradingPeriod": {
+                                "pre": {**period, "start": period["start"] - 19800, "end": period["start"]},
+                                "regular": period,
+                                "post": {**period, "start": period["end"], "end": period["end"] + 14400},
+                            },
+                            "tradingPeriods": [[period]],
+                            "dataGranularity": "1m",
+                            "range": "",
+                            "validRanges": ["1d", "5d", "1mo"],
+                        },
+                        "timestamp": [int(start.timestamp()) for start, _ in rows],
+                        "indicators": {
+                            "quote": [
+                                {
+                                    "open": closes,
+                                    "high": closes,
+                                    "low": closes,
+                                    "close": closes,
+                                    "volume": [1000] * len(rows),
+                                }
+                            ],
+                        },
+                    }
+                ],
+                "error": None,
+            }
+        }
+
+
+class _Adapter(BaseAdapter):
+    def __init__(self, yahoo: YahooIntraday):
+        super().__init__()
+        self.yahoo = yahoo
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url = urlsplit(request.url or "")
+        if url.hostname == "fc.yahoo.com":
+            return _response(request, 404, "")  # Yahoo answers 404 but sets the cookie
+        if url.path == "/v1/test/getcrumb":
+            return _response(request, 200, "fake-crumb")
+        if url.path.startswith("/v8/finance/chart/"):
+            symbol = url.path.rsplit("/", 1)[1]
+            self.yahoo.charts.append({k: v[-1] for k, v in parse_qs(url.query).items()})
+            if self.yahoo.status is not None:
+                return _response(request, self.yahoo.status, "Too Many Requests" if self.yahoo.status == 429 else "")
+            return _response(request, 200, json.dumps(self.yahoo.chart(symbol)))
+        return _response(request, 404, "")
+
+    def close(self) -> None:
+        pass
+
+
+def _response(request: requests.PreparedRequest, status: int, body: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body.encode()
+    response.headers["Content-Type"] = "application/json" if body.startswith("{") else "text/plain"
+    response.url = request.url or ""
+    response.request = request
+    response.encoding = "utf-8"
+    return response
+
+
+def minute_bars(start: datetime, count: int, first: float, step: float) -> list[tuple[datetime, float]]:
+    """`count` 1-minute bars from `start`, closing at first, first + step, ..."""
+    return [(start + timedelta(minutes=k), round(first + k * step, 4)) for k in range(count)]

@@ -1,0 +1,186 @@
+"""AlpacaQuotes through the real alpaca-py client against the fake Alpaca's latest-trade/quote endpoints.
+
+Nothing of alpaca-py is mocked: the requests it really sends, the JSON it really parses and the
+exceptions it really raises (including on an empty body) meet the quote service's rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from llmtrade.clock import FixedClock
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_quotes import AlpacaQuotes
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.quotes import QuoteService
+from llmtrade.market.service import MarketData, Recording
+from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.market.synthetic_quotes import SyntheticQuotes
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage
+from tests.fakes.alpaca_latest import FakeLatestPrices
+from tests.fakes.alpaca_server import FakeAlpacaServer
+
+KEY_ID = "test-key-id"
+SECRET = "test-secret"
+DAY = date(2026, 1, 7)
+CALENDAR = TradingCalendar()
+
+
+def at(hh: int, mm: int, ss: int = 0, day: date = DAY) -> datetime:
+    return datetime.combine(day, time(hh, mm, ss), tzinfo=NEW_YORK)
+
+
+NOON = at(12, 0)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeAlpacaServer]:
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture
+def latest(server: FakeAlpacaServer) -> FakeLatestPrices:
+    return FakeLatestPrices.install(server)
+
+
+def provider_for(server: FakeAlpacaServer, *, secret: str = SECRET) -> AlpacaQuotes:
+    return AlpacaQuotes(
+        KEY_ID, secret, url_override=server.base_url, timeout_seconds=0.5, retry_attempts=2, retry_wait_seconds=0.01
+    )
+
+
+def service(storage: Storage, server: FakeAlpacaServer) -> QuoteService:
+    synthetic = SyntheticMarket({"SPY": "equity", "TLT": "rates"})
+    market = MarketData([synthetic], BarCache(storage.conn), CALENDAR, Recording(storage.events, "r1"))
+    providers = [provider_for(server), SyntheticQuotes(synthetic, CALENDAR)]
+    return QuoteService(
+        providers, market, FixedClock(NOON), staleness=timedelta(minutes=15), recording=Recording(storage.events, "r1")
+    )
+
+
+def test_the_latest_trade_is_the_price_stamped_with_its_own_time(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 601.25, at(11, 59, 30))
+    latest.set_trade("TLT", "88.10", at(11, 58))  # a price as a string is still a price
+    quotes = provider_for(server).latest(["SPY", "TLT"], NOON)
+    assert (quotes["SPY"].price, quotes["SPY"].kind, quotes["SPY"].source) == (601.25, "trade", "alpaca trade")
+    assert quotes["SPY"].as_of == at(11, 59, 30)  # nanosecond stamp read to the microsecond, in its zone
+    assert quotes["TLT"].price == 88.10
+    [trades] = [r for r in server.requests if r.path == "/v2/stocks/trades/latest"]
+    assert trades.query == {"symbols": "SPY,TLT", "feed": "iex"}  # no limit, no page token: the endpoint refuses both
+
+
+def test_a_newer_quote_midpoint_wins_and_a_one_sided_quote_is_ignored(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 600.0, at(11, 50))
+    latest.set_quote("SPY", 600.9, 601.1, at(11, 59))
+    latest.set_trade("TLT", 88.0, at(11, 55))
+    latest.set_quote("TLT", 0, 88.5, at(11, 59, 50))  # no bid: no midpoint, the trade stands
+    quotes = provider_for(server).latest(["SPY", "TLT"], NOON)
+    assert (quotes["SPY"].kind, quotes["SPY"].price, quotes["SPY"].as_of) == ("quote-mid", 601.0, at(11, 59))
+    assert (quotes["TLT"].kind, quotes["TLT"].price) == ("trade", 88.0)
+
+
+def test_a_symbol_alpaca_has_nothing_for_is_priced_by_the_next_provider(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 601.0, at(11, 59))
+    quotes = service(storage, server).quotes(["SPY", "TLT"])
+    assert quotes["SPY"].provider == "alpaca" and quotes["TLT"].provider == "synthetic"
+    refused = [e.payload for e in storage.events.read(type="QuoteRefused")]
+    assert [(r["provider"], r["symbols"], r["reason"]) for r in refused] == [("alpaca", ["TLT"], "missing")]
+
+
+def test_a_months_old_latest_trade_is_refused_not_traded_on(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    # alpacahq/Alpaca-API#267: "latest" served a trade from August in December.
+    latest.set_trade("SPY", 540.0, datetime(2025, 8, 14, 15, 59, tzinfo=NEW_YORK))
+    quote = service(storage, server).quote("SPY")
+    assert quote.provider == "synthetic"
+    [refused] = [e.payload for e in storage.events.read(type="QuoteRefused")]
+    assert refused["reason"] == "before-open" and "2025-08-14T15:59:00" in refused["error"]
+
+
+def test_outside_the_session_the_last_close_is_the_price_not_an_after_hours_print(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 999.0, at(19, 45))  # an after-hours trade
+    quote = service(storage, server).quote("SPY", at(20, 0))
+    assert quote.kind == "close" and quote.as_of == at(16, 0)
+    assert quote.price != 999.0
+    assert server.count("GET", "/v2/stocks/trades/latest") == 0  # closed: the feed is not even asked
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_struggling_feed_is_retried_then_unavailable(
+    server: FakeAlpacaServer, latest: FakeLatestPrices, status: int
+) -> None:
+    latest.set_trade("SPY", 601.0, at(11, 59))
+    server.fail_next(status, times=1)
+    assert provider_for(server).latest(["SPY"], NOON)["SPY"].price == 601.0  # alpaca-py's retry passed it
+    server.fail_next(status, times=3)
+    with pytest.raises(MarketDataUnavailable, match=f"HTTP {status}"):
+        provider_for(server).latest(["SPY"], NOON)
+
+
+def test_an_empty_body_is_unavailable_and_the_next_provider_answers(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 601.0, at(11, 59))
+    latest.empty_next()
+    with pytest.raises(MarketDataUnavailable, match="no usable body"):
+        provider_for(server).latest(["SPY"], NOON)
+    latest.empty_next()
+    assert service(storage, server).quote("SPY").provider == "synthetic"
+    [refused] = [e.payload for e in storage.events.read(type="QuoteRefused")]
+    assert refused["reason"] == "unavailable"
+
+
+def test_a_refused_key_is_an_error_to_fix_not_a_fallback(server: FakeAlpacaServer, latest: FakeLatestPrices) -> None:
+    with pytest.raises(MarketDataError, match="check the keys") as caught:
+        provider_for(server, secret="wrong").latest(["SPY"], NOON)
+    assert not isinstance(caught.value, MarketDataUnavailable)
+
+
+def test_the_fake_refuses_a_parameter_the_real_endpoint_refuses(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    import requests
+
+    answer = requests.get(
+        f"{server.base_url}/v2/stocks/trades/latest",
+        params={"symbols": "SPY", "limit": 1},
+        headers={"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET},
+        timeout=2,
+    )
+    assert answer.status_code == 400 and "unexpected query parameter(s): limit" in answer.text
+
+
+def test_a_failing_quotes_endpoint_costs_the_midpoint_not_the_trade(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 600.0, at(11, 50))
+    latest.set_quote("SPY", 600.9, 601.1, at(11, 59))
+    server.fail_route("GET", r"/v2/stocks/quotes/latest", 503, times=3)  # through alpaca-py's retries
+    quote = provider_for(server).latest(["SPY"], NOON)["SPY"]
+    assert (quote.kind, quote.price) == ("trade", 600.0)
+    assert server.count("GET", "/v2/stocks/quotes/latest") == 3
+
+
+def test_a_trade_stamped_after_now_or_unreadable_is_not_a_price(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    latest.set_trade("SPY", 601.0, NOON + timedelta(seconds=2))  # Alpaca's clock ahead of ours
+    latest.set_trade("TLT", "n/a", at(11, 59))  # a price that is not a number
+    quotes = service(storage, server).quotes(["SPY", "TLT"])
+    assert {q.provider for q in quotes.values()} == {"synthetic"}
+    refused = {r.payload["symbols"][0]: r.payload["reason"] for r in storage.events.read(type="QuoteRefused")}
+    assert refused == {"SPY": "after-now", "TLT": "missing"}
