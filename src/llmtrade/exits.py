@@ -119,7 +119,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
     link: BaseException | None = exc
     while link is not None and all(link is not s for s in seen):
         seen.append(link)
-        link = link.__cause__ or link.__context__
+        cause = link.cause if isinstance(link, StageError) else None  # also when built without `from`
+        link = link.__cause__ or cause or link.__context__
     return seen
 
 
