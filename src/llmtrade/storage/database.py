@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import psycopg
 
 EMBEDDED_DBNAME = "llmtrade"
+# Serialises database creation on the embedded server (storage/migrations.py has its own for the schema).
+_CREATE_LOCK = 0x11_77_ADE1
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,10 @@ def _bad_url(url: str, exc: Exception) -> UsageError:
 
 
 def _ensure_database(admin_url: str, name: str) -> None:
+    """Create the database unless it exists; several commands starting on a fresh home at once take turns."""
     with connect(admin_url) as conn:
+        # A session lock (released when the connection closes): the check and the CREATE are one step.
+        conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             import psycopg.errors  # lazy, as in connect()
