@@ -11,13 +11,15 @@ import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import llmtrade
+from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.trading import AccountHalted, BreakerUpdated, Fill, Side
@@ -25,6 +27,7 @@ from llmtrade.risk import controls
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
+from llmtrade.workflows.weekly import week_lock
 from tests.support import FIXED_NOW
 
 # The code under test, not whatever copy is installed: the subprocesses run in a temporary folder.
@@ -201,3 +204,16 @@ def test_a_manual_reset_racing_an_evaluation_is_not_lost(
     assert controls.breaker_state(storage.events, "acct-1", 100_000.0)[1] == 1  # the trade was still seen
     versions = [e.version for e in storage.events.read(stream="breaker:acct-1")]
     assert versions == list(range(1, len(versions) + 1))
+
+
+def test_a_run_behind_another_of_the_same_week_exits_75_to_be_retried(
+    storage: Storage, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    week = date(2026, 1, 7)
+    with week_lock(storage.conn, week):  # another process's run of the week, still going
+        blocked = CliRunner().invoke(app, ["run-weekly"])
+    assert blocked.exit_code == 75, blocked.output
+    assert "another run-weekly for week 2026-01-07 is running" in blocked.stderr
+    assert storage.events.read(type="RunStarted") == []  # it stopped before recording anything
+    assert CliRunner().invoke(app, ["run-weekly"]).exit_code == 0  # the retry, once the other ended

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ from llmtrade.exits import classify
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from tests.fakes.committee_answers import committee_answer
+from tests.fakes.llm_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support import FIXED_NOW
 
@@ -166,3 +168,71 @@ def test_the_exit_table_looks_through_stages_and_knows_a_full_local_disk() -> No
     bug = classify(StageError("pitches", KeyError("x")))
     assert bug is not None and bug.code == 1 and bug.message.startswith("stage 'pitches' failed")
     assert classify(KeyError("x")) is None  # an unknown failure keeps its traceback
+
+
+# ---------------------------------------------------------------- one outage, one exit code everywhere
+
+
+@pytest.fixture
+def no_retries(tmp_path: Path) -> Path:
+    """The packaged configuration with max_retries 0, so an outage is met at once instead of backed off."""
+    folder = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(folder)]).exit_code == 0
+    models = folder / "models.yaml"
+    text = models.read_text(encoding="utf-8")
+    assert "max_retries: 4" in text
+    models.write_text(text.replace("max_retries: 4", "max_retries: 0"), encoding="utf-8")
+    return folder
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [["council", "Is cash still king?"], ["run-weekly"]], ids=" ".join)
+def test_an_unreachable_provider_exits_75_from_the_council_and_the_weekly_run_alike(
+    cli_env: dict[str, str], no_retries: Path, command: list[str]
+) -> None:
+    env = {
+        **cli_env,
+        "LLMTRADE_NOW": WEDNESDAY_8AM,
+        "LLMTRADE_LLM_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1",
+        "LLMTRADE_MARKET_PROVIDERS": "synthetic",
+        "PYTHONPATH": SOURCE,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "llmtrade", "--config", str(no_retries), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 75, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = _error_lines(result.stderr)
+    assert "did not answer" in line
+
+
+def test_a_provider_lost_after_the_council_answered_exits_75_not_1(
+    cli_env: dict[str, str], no_retries: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered = {"n": 0}
+    lock = threading.Lock()
+
+    def then_down(body: dict[str, Any]) -> Fault:
+        with lock:
+            answered["n"] += 1
+            up = answered["n"] <= 4  # the four members' answers; the rankings meet an outage
+        if up:
+            return Fault(200, committee_answer(body))
+        return Fault(503, {"error": {"message": "upstream unavailable", "code": 503}})
+
+    with FakeOpenAIServer() as server:
+        server.behaviour = then_down
+        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", server.base_url)
+        result = runner.invoke(app, ["--config", str(no_retries), "council", "Is cash still king?"])
+    assert result.exit_code == 75, result.output
+    [line] = _error_lines(result.stderr)
+    assert "no council member produced a usable ranking" in line

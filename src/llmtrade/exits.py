@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import errno
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmtrade.errors import LlmtradeError, StageError
+from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError
 
 TEMPORARY = 75
 
@@ -107,6 +108,15 @@ def exit_code_of(exc: BaseException) -> int:
     """The exit code `exc` would give; 1 for a failure the table does not know."""
     found = classify(exc)
     return found.code if found else 1
+
+
+def all_failed(message: str, errors: Sequence[BaseException]) -> LlmtradeError:
+    """One error for a step none of whose calls succeeded (every council member, every research
+    provider): temporary (75) when each failure was, so the same outage exits the same way in every
+    command and a scheduler retries it; otherwise operational (1), as someone has to look."""
+    if errors and all(exit_code_of(e) == TEMPORARY for e in errors):
+        return TemporaryError(message)
+    return OperationalError(message)
 
 
 def one_line(text: str) -> str:
