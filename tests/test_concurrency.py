@@ -19,10 +19,12 @@ import pytest
 from typer.testing import CliRunner
 
 import llmtrade
+from llmtrade.brokers.fills import record_valuation
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.models import CircuitBreaker
-from llmtrade.domain.trading import AccountHalted, BreakerUpdated, Fill, Side
+from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.trading import AccountHalted, AccountSnapshot, BreakerUpdated, Fill, Side
 from llmtrade.risk import controls
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
@@ -217,3 +219,41 @@ def test_a_run_behind_another_of_the_same_week_exits_75_to_be_retried(
     assert "another run-weekly for week 2026-01-07 is running" in blocked.stderr
     assert storage.events.read(type="RunStarted") == []  # it stopped before recording anything
     assert CliRunner().invoke(app, ["run-weekly"]).exit_code == 0  # the retry, once the other ended
+
+
+def _snapshot(equity: float) -> AccountSnapshot:
+    return AccountSnapshot(account_id="acct-1", cash=equity, equity=equity, buying_power=equity, positions={})
+
+
+def test_a_named_valuation_is_recorded_once_however_many_processes_value_it(
+    storage: Storage, database_url: str
+) -> None:
+    start = threading.Barrier(3, timeout=10)
+    week = date(2026, 1, 7)
+
+    def value(equity: float) -> bool:
+        with open_storage(Settings(DATABASE_URL=database_url), FixedClock(FIXED_NOW)) as mine:
+            start.wait()
+            return record_valuation(
+                mine.events, _snapshot(equity), occasion="checkpoint 2026-01-08 12:00", week_id=week, run_id=None
+            )
+
+    with ThreadPoolExecutor(3) as pool:
+        appended = list(pool.map(value, [100_000.0, 100_001.0, 100_002.0]))
+    assert appended.count(True) == 1
+    [valued] = storage.events.read(type=AccountValued.event_type())
+    assert valued.payload["occasion"] == "checkpoint 2026-01-08 12:00"
+    # A rerun of the same occasion keeps the first valuation; a different occasion is its own.
+    assert not record_valuation(
+        storage.events, _snapshot(1.0), occasion="checkpoint 2026-01-08 12:00", week_id=week, run_id=None
+    )
+    assert record_valuation(
+        storage.events, _snapshot(1.0), occasion="checkpoint 2026-01-08 15:00", week_id=week, run_id=None
+    )
+
+
+def test_valuations_after_each_fill_are_each_recorded(storage: Storage) -> None:
+    week = date(2026, 1, 7)
+    for equity in (100_000.0, 99_000.0):
+        assert record_valuation(storage.events, _snapshot(equity), occasion="after fill", week_id=week, run_id="r")
+    assert [e.payload["equity"] for e in storage.events.read(type=AccountValued.event_type())] == [100_000.0, 99_000.0]
