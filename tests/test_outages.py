@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from llmtrade.errors import StageError
 from llmtrade.exits import classify
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.database import stop_embedded
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -99,6 +101,44 @@ def test_a_database_session_terminated_mid_run_exits_75_in_one_line_and_the_reru
         assert rerun.returncode == 0, rerun.stderr
         assert json.loads(rerun.stdout)["orders"]
     assert _types(url).count("WeekCompleted") == 1
+
+
+def test_the_embedded_server_stopped_mid_run_exits_75_in_one_line_and_the_rerun_restarts_it(
+    clean_environment: Path,
+) -> None:
+    home = clean_environment  # LLMTRADE_HOME; the fixture stops its server after the test
+    arrived, release = threading.Event(), threading.Event()
+
+    def held(body: dict[str, Any]) -> dict[str, Any]:
+        arrived.set()
+        release.wait(30)
+        return committee_answer(body)
+
+    with FakeOpenAIServer(answer=held) as server:
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "LLMTRADE_NOW": WEDNESDAY_8AM,
+            "LLMTRADE_LLM_BASE_URL": server.base_url,
+            "LLMTRADE_MARKET_PROVIDERS": "synthetic",
+            "PYTHONPATH": SOURCE,
+        }
+        command = [sys.executable, "-m", "llmtrade", "run-weekly", "--json"]
+        running = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert arrived.wait(60), "the run never asked a model"
+            assert stop_embedded(home / "pgdata")  # `llmtrade db stop`, mid-run
+        finally:
+            release.set()
+        _, stderr = running.communicate(timeout=120)
+        assert running.returncode == 75, stderr
+        assert "Traceback" not in stderr
+        [line] = _error_lines(stderr)
+        assert "database" in line and "run the command again when it is back" in line
+
+        server.answer = committee_answer
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+        assert json.loads(rerun.stdout)["orders"]
 
 
 def test_a_full_database_disk_exits_75_naming_it_and_the_rerun_completes(
