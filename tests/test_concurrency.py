@@ -24,11 +24,13 @@ from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.events import NewEvent
 from llmtrade.domain.trading import AccountHalted, AccountSnapshot, BreakerUpdated, Fill, Side
 from llmtrade.risk import controls
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.weekly import week_lock
 from tests.support import FIXED_NOW
 
@@ -258,3 +260,35 @@ def test_valuations_after_each_fill_are_each_recorded(storage: Storage) -> None:
     for equity in (100_000.0, 99_000.0):
         assert record_valuation(storage.events, _snapshot(equity), occasion="after fill", week_id=week, run_id="r")
     assert [e.payload["equity"] for e in storage.events.read(type=AccountValued.event_type())] == [100_000.0, 99_000.0]
+
+
+def test_writers_appending_at_the_head_of_a_shared_stream_all_land(
+    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `market bars` in two processes both record a fetch on the shared `market` stream, with no
+    # expected version: the one that read the head second used to fail with ConcurrencyError (exit 1).
+    all_read = threading.Barrier(4, timeout=10)
+    first_read: set[int] = set()
+    real_head = EventStore.stream_version
+
+    def head_then_wait(self: EventStore, stream: str) -> int:
+        found = real_head(self, stream)
+        if threading.get_ident() not in first_read:
+            first_read.add(threading.get_ident())
+            all_read.wait()  # every writer holds head 0 before any inserts
+        return found
+
+    monkeypatch.setattr(EventStore, "stream_version", head_then_wait)
+
+    def write(n: int) -> int:
+        with open_storage(Settings(DATABASE_URL=database_url), FixedClock(FIXED_NOW)) as mine:
+            for i in range(5):
+                mine.events.append([NewEvent(type="MarketDataFetched", stream="market", payload={"n": n * 10 + i})])
+        return n
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sorted(pool.map(write, range(4))) == [0, 1, 2, 3]
+    monkeypatch.undo()
+    landed = storage.events.read_stream("market")
+    assert [e.version for e in landed] == list(range(1, 21))
+    assert sorted(e.payload["n"] for e in landed) == sorted(n * 10 + i for n in range(4) for i in range(5))

@@ -3,9 +3,10 @@
 Our own errors carry their code (errors.py: OperationalError 1, UsageError and ConfigError 2,
 TemporaryError 75). Failures of the environment arrive as other libraries' exceptions (psycopg when
 the database stops, is terminated or fills its disk; OSError when a local disk is full) and may be
-chained behind the errors raised while a dying run tried to record its end, so `classify` walks the
-chain from the outermost exception inwards and the first row that matches decides. Every command
-goes through `cli.py`, which is the only caller: no command maps an error on its own.
+chained behind the errors raised while a dying run tried to record its end ("the connection is
+closed"), so `classify` walks the chain from the outermost exception inwards: one of our errors met
+first decides; otherwise the innermost environment failure does, as it says why. Every command goes
+through `cli.py`, which is the only caller: no command maps an error on its own.
 
 Rows name classes by dotted path and are looked up in `sys.modules` only, so this module imports
 nothing heavy: an exception of a library that was never imported cannot have been raised.
@@ -54,6 +55,8 @@ TABLE: tuple[Row, ...] = (
         TEMPORARY,
         "a concurrent transaction deadlocked with this one",
     ),
+    Row("psycopg.errors.QueryCanceled", TEMPORARY, "a database statement was cancelled (a timeout or an operator)"),
+    Row("psycopg.errors.LockNotAvailable", TEMPORARY, "a database lock was not available"),
     Row("psycopg.OperationalError", TEMPORARY, "the connection to the database was lost"),
     Row("builtins.OSError", TEMPORARY, "the disk is full", frozenset({errno.ENOSPC, errno.EDQUOT})),
 )
