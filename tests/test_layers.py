@@ -12,6 +12,7 @@ PACKAGE = Path(llmtrade.__file__).parent
 # Lower number = lower layer. A module may import from its own layer or any lower one.
 RANK = {
     "errors": 0,
+    "exits": 0,
     "paths": 0,
     "fanout": 0,
     "domain": 1,

@@ -12,23 +12,30 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from llmtrade import __version__
 from llmtrade.commands import asking, controls, schedule, schema, setup, week
 from llmtrade.commands.context import State
 from llmtrade.console import print_error
-from llmtrade.errors import LlmtradeError
+from llmtrade.exits import classify
 
 
 class _Group(TyperGroup):
-    """Turns every LlmtradeError raised by any subcommand into a message and its exit code."""
+    """Turns every failure the table in exits.py knows (ours, the database's, a full disk) raised by any
+    subcommand into a message and its exit code; anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LlmtradeError as exc:
-            print_error(str(exc))
-            ctx.exit(exc.exit_code)
+        except (TyperException, typer.Exit, typer.Abort):
+            raise  # typer's own flow: --help, bad arguments, ctx.exit
+        except Exception as exc:
+            failure = classify(exc)
+            if failure is None:
+                raise
+            print_error(failure.message)
+            ctx.exit(failure.code)
 
 
 app = typer.Typer(

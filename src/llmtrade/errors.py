@@ -146,8 +146,11 @@ class StageError(LlmtradeError):
     def __init__(self, stage: str, cause: BaseException):
         self.stage = stage
         self.cause = cause
-        # Keep the cause's exit code so a temporary failure inside a stage still exits 75.
-        self.exit_code = getattr(cause, "exit_code", 1)
+        # Keep the cause's exit code so a temporary failure inside a stage (ours, or the database's) still
+        # exits 75: the one table in exits.py decides.
+        from llmtrade.exits import exit_code_of  # lazy: exits.py imports this module
+
+        self.exit_code = exit_code_of(cause)
         super().__init__(f"stage {stage!r} failed: {cause}")
 
 

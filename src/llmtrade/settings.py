@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
+        # Blank counts as empty: `DATABASE_URL= ` would otherwise reach libpq as "connect to the default".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def pgdata(self) -> Path:

@@ -1,4 +1,5 @@
-"""Putting a broker's fills in the audit log: once per order, for any broker, safe to run concurrently.
+"""Putting a broker's fills (and the account's valuations) in the audit log: once each, for any broker,
+safe to run concurrently.
 
 Broker reads write nothing (brokers/protocol.py), so the OrderFilled events that make "what did
 account 3 trade on Thursday?" answerable from events are written here, explicitly. Each order's fill
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.protocol import Broker
+from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.streams import fill_stream
-from llmtrade.domain.trading import Fill, OrderFilled, OrderSubmitted
+from llmtrade.domain.streams import fill_stream, valuation_stream, valuations_stream
+from llmtrade.domain.trading import AccountSnapshot, Fill, OrderFilled, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -98,3 +100,41 @@ def record_new_fills(
             continue  # another process recorded it between our read and our write: once is enough
         appended.append(fill)
     return appended
+
+
+# Occasions that happen many times a week: each is its own observation, not a repeat of the last.
+RECURRING_OCCASIONS = frozenset({"after fill"})
+
+
+def record_valuation(
+    events: EventStore,
+    account: AccountSnapshot,
+    *,
+    occasion: str,
+    week_id: date | None,
+    run_id: str | None,
+) -> bool:
+    """Append the account's AccountValued for `occasion`; True when appended.
+
+    A named occasion of a week ("week start", "checkpoint 2026-01-08 12:00") is valued once: its
+    event goes to a write-once stream, so a rerun after a crash, or a second process, finds it there
+    and leaves the first valuation standing. Recurring occasions ("after fill") are appended each time."""
+    payload = AccountValued(
+        account_id=account.account_id,
+        equity=account.equity,
+        cash=account.cash,
+        realized_pnl=account.realized_pnl,
+        unrealized_pnl=account.unrealized_pnl,
+        occasion=occasion,
+    )
+    if occasion in RECURRING_OCCASIONS:
+        stream, expected = valuations_stream(account.account_id), None
+    else:
+        stream = valuation_stream(account.account_id, week_id, occasion)
+        expected = {stream: 0}
+    event = NewEvent.of(payload, stream=stream, account_id=account.account_id, week_id=week_id, run_id=run_id)
+    try:
+        events.append([event], expected_versions=expected)
+    except ConcurrencyError:
+        return False  # valued for this occasion already (an earlier run, or another process just now)
+    return True

@@ -19,7 +19,8 @@ from llmtrade.config.models import ModelRef
 from llmtrade.council.aggregate import mean_ranks
 from llmtrade.council.anonymize import labels_for
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
-from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
+from llmtrade.errors import LlmtradeError, OperationalError
+from llmtrade.exits import all_failed
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
@@ -71,11 +72,9 @@ class GeneralCouncil:
         failures = [MemberFailure(ref.model, "answers", error) for ref, error in failed]
         if len(answers) < 2:
             reasons = "; ".join(f"{f.model}: {f.error}" for f in failures)
-            message = f"the council needs at least two answers, got {len(answers)} ({reasons})"
             # Rate limits and outages pass: exit 75 so a scheduler tries again rather than paging someone.
-            if all(isinstance(f.error, TemporaryError) for f in failures):
-                raise TemporaryError(message)
-            raise OperationalError(message)
+            message = f"the council needs at least two answers, got {len(answers)} ({reasons})"
+            raise all_failed(message, [f.error for f in failures])
         return answers, failures
 
     async def rankings(self, query: str, answers: Sequence[CouncilAnswer]) -> tuple[list[Ranking], list[MemberFailure]]:
@@ -103,7 +102,8 @@ class GeneralCouncil:
         failures = [MemberFailure(reviewer, "rankings", error) for reviewer, error in failed]
         if not rankings:
             reasons = "; ".join(f"{f.model}: {f.error}" for f in failures)
-            raise OperationalError(f"no council member produced a usable ranking ({reasons})")
+            message = f"no council member produced a usable ranking ({reasons})"
+            raise all_failed(message, [f.error for f in failures])
         return rankings, failures
 
     def aggregate(self, rankings: Sequence[Ranking]) -> list[RankAggregate]:

@@ -95,7 +95,13 @@ def fill_stream(account_id: str, client_order_id: str) -> str:
 
 
 def valuations_stream(account_id: str) -> str:
+    """Valuations that may recur within a week (after each fill)."""
     return f"valuations:{account_id}"
+
+
+def valuation_stream(account_id: str, week_id: date | None, occasion: str) -> str:
+    """Write-once: the account's one valuation for a named occasion of a week (week start, a checkpoint)."""
+    return f"valuation:{account_id}:{week_id}:{occasion}"
 
 
 def breaker_stream(account_id: str) -> str:

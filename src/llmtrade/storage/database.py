@@ -8,6 +8,7 @@ left running, so later commands connect in milliseconds instead of paying a star
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     import psycopg
 
 EMBEDDED_DBNAME = "llmtrade"
+# Serialises database creation on the embedded server (storage/migrations.py has its own for the schema).
+_CREATE_LOCK = 0x11_77_ADE1
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class DatabaseLocation:
 def locate(settings: Settings) -> DatabaseLocation:
     """Find (and for the embedded server, start) the database the settings point at."""
     if settings.database_url:
+        check_url(settings.database_url)
         return DatabaseLocation(settings.database_url, f"DATABASE_URL ({_redact(settings.database_url)})", False)
     return start_embedded(settings.pgdata)
 
@@ -76,25 +80,62 @@ def stop_embedded(pgdata: Path) -> bool:
     return True
 
 
+# libpq's words for a value it cannot use (port, sslmode, a timeout...): a setting to fix, not an outage.
+_BAD_SETTING = re.compile(r"invalid (port number|integer value|[\w ]+ value)|could not match \d+ (port numbers|host)")
+
+
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
+    """A connection to `url`. Raises DatabaseUnavailable (exit 75) when the server does not answer, and
+    UsageError (exit 2) naming DATABASE_URL when the URL itself cannot work."""
     import psycopg  # lazy: psycopg costs ~0.1 s to import, --help must not pay it
 
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"cannot connect to the database: {str(exc).strip()}") from exc
+        if _BAD_SETTING.search(str(exc)):
+            raise _bad_url(url, exc) from exc
+        raise DatabaseUnavailable(f"cannot connect to the database: {' '.join(str(exc).split())}") from exc
     except psycopg.ProgrammingError as exc:
         # libpq could not even parse it: a setting to fix, not an outage to wait out.
-        password = urlsplit(url).password
-        reason = str(exc).strip().replace(password, "***") if password else str(exc).strip()
-        raise UsageError(
-            f"DATABASE_URL {_redact(url)!r} is not a PostgreSQL connection URL ({reason}); "
-            "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or unset it for the embedded server"
-        ) from exc
+        raise _bad_url(url, exc) from exc
+
+
+def check_url(url: str) -> None:
+    """Refuse (UsageError, exit 2, naming DATABASE_URL) a URL that cannot work whatever the server does:
+    one libpq cannot parse, one that names nothing, a port that is not a number from 1 to 65535."""
+    from psycopg.conninfo import conninfo_to_dict  # lazy, as in connect()
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception as exc:  # psycopg.ProgrammingError; anything else libpq says is as unusable
+        raise _bad_url(url, exc) from exc
+    if not parts:
+        raise _bad_url(url, ValueError("it names no host, database or user"))
+    for port in str(parts.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise _bad_url(url, ValueError(f"port {port!r} is not a number from 1 to 65535"))
+
+
+def _bad_url(url: str, exc: Exception) -> UsageError:
+    try:
+        password = urlsplit(url).password if "://" in url else None
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        password = None
+    # libpq quotes the whole URL in some messages: show it redacted, and never a password of any length.
+    reason = " ".join(str(exc).replace(url, _redact(url)).split())
+    if password:
+        reason = reason.replace(f":{password}@", ":***@")
+    return UsageError(
+        f"DATABASE_URL {_redact(url)!r} is not a PostgreSQL connection URL ({reason}); "
+        "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or unset it for the embedded server"
+    )
 
 
 def _ensure_database(admin_url: str, name: str) -> None:
+    """Create the database unless it exists; several commands starting on a fresh home at once take turns."""
     with connect(admin_url) as conn:
+        # A session lock (released when the connection closes): the check and the CREATE are one step.
+        conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             import psycopg.errors  # lazy, as in connect()
@@ -107,7 +148,10 @@ def _ensure_database(admin_url: str, name: str) -> None:
 
 def _redact(url: str) -> str:
     """Drop the password from a URL before it is shown."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not even splittable: hide anything that looks like user:password@
+        return re.sub(r"://[^@/]*@", "://***@", url)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         parts = parts._replace(netloc=netloc)

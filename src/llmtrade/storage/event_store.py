@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import psycopg
 
 _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
+# Each lost race on a stream's head means another writer appended; this many in a row is a livelock.
+_HEAD_ATTEMPTS = 20
 _COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
 
 
@@ -37,15 +39,26 @@ class EventStore:
     ) -> list[StoredEvent]:
         """Append a batch atomically.
 
-        Without an expected version a stream's events go after its current head. With one, the
-        append fails with ConcurrencyError unless the stream is still at exactly that version.
+        Without an expected version a stream's events go after its current head, whatever it is by
+        then: a writer in another process that takes the head first (the shared `market` stream,
+        the kill switch) makes this one append after it, not fail. With one, the append fails with
+        ConcurrencyError unless the stream is still at exactly that version.
         """
         if not events:
             return []
+        expected = dict(expected_versions or {})
+        for _ in range(_HEAD_ATTEMPTS - 1):
+            try:
+                return self._append_once(events, expected)
+            except ConcurrencyError as exc:
+                if exc.stream in expected:
+                    raise  # the caller asked for that version: losing it is the answer
+        return self._append_once(events, expected)
+
+    def _append_once(self, events: Sequence[NewEvent], expected: Mapping[str, int]) -> list[StoredEvent]:
         import psycopg.errors  # lazy: keeps `llmtrade --help` free of psycopg
         from psycopg.types.json import Jsonb
 
-        expected = dict(expected_versions or {})
         occurred_at = self._clock.now()
         stored: list[StoredEvent] = []
         next_version: dict[str, int] = {}

@@ -80,6 +80,8 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
                         (migration.number, migration.name),
                     )
             except Exception as exc:
+                if _is_outage(exc):
+                    raise  # the server went away or filled its disk: exit 75 (exits.py), not a bad migration
                 raise DatabaseError(f"migration {migration.number:04d}_{migration.name} failed: {exc}") from exc
             done.append(migration)
     return done
@@ -88,3 +90,9 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
 def _has_table(conn: psycopg.Connection) -> bool:
     row = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
     return row is not None and row[0] is not None
+
+
+def _is_outage(exc: Exception) -> bool:
+    import psycopg  # lazy, as everywhere in storage
+
+    return isinstance(exc, psycopg.OperationalError)

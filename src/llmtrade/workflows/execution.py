@@ -13,12 +13,11 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
-from llmtrade.brokers.fills import observe, record_new_fills
+from llmtrade.brokers.fills import observe, record_new_fills, record_valuation
 from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import Config
-from llmtrade.domain.checkpoints import AccountValued, OrderBlocked
+from llmtrade.domain.checkpoints import OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
-from llmtrade.domain.streams import valuations_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
     Order,
@@ -59,24 +58,7 @@ def value_account(
     where the broker's fills reach the audit log, once per order."""
     observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
-    events.append(
-        [
-            NewEvent.of(
-                AccountValued(
-                    account_id=account.account_id,
-                    equity=account.equity,
-                    cash=account.cash,
-                    realized_pnl=account.realized_pnl,
-                    unrealized_pnl=account.unrealized_pnl,
-                    occasion=occasion,
-                ),
-                stream=valuations_stream(account.account_id),
-                account_id=account.account_id,
-                week_id=week_id,
-                run_id=run_id,
-            )
-        ]
-    )
+    record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
     evaluate_breaker(
         events,
         account.account_id,

@@ -16,7 +16,7 @@ from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunStarted, WeekCompleted
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import OperationalError, TemporaryError, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.service import MarketData
@@ -77,7 +77,8 @@ def week_lock(conn: psycopg.Connection, week_id: date, command: str = "run-weekl
     key = _LOCK_NAMESPACE + week_id.toordinal()
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
     if not row or not row[0]:
-        raise OperationalError(
+        # Temporary (exit 75): once the other run ends, trying again finishes the job or finds it done.
+        raise TemporaryError(
             f"another {command} for week {week_id} is running (advisory lock {key:#x} is held); "
             "let it finish, then run again: completed stages are not repeated"
         )

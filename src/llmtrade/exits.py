@@ -1,0 +1,149 @@
+"""The one table from a failure to the CLI's exit code and its one-line message.
+
+Our own errors carry their code (errors.py: OperationalError 1, UsageError and ConfigError 2,
+TemporaryError 75). Failures of the environment arrive as other libraries' exceptions (psycopg when
+the database stops, is terminated or fills its disk; OSError when a local disk is full) and may be
+chained behind the errors raised while a dying run tried to record its end ("the connection is
+closed"), so `classify` walks the chain from the outermost exception inwards: one of our errors met
+first decides; otherwise the innermost environment failure does, as it says why. Every command goes
+through `cli.py`, which is the only caller: no command maps an error on its own.
+
+Rows name classes by dotted path and are looked up in `sys.modules` only, so this module imports
+nothing heavy: an exception of a library that was never imported cannot have been raised.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError
+
+TEMPORARY = 75
+
+
+@dataclass(frozen=True)
+class Row:
+    """One kind of failure: the class (dotted path), the exit code, and what happened (what was lost), for the message.
+
+    `code` None means "the code the exception's class declares" (our own errors). `errnos`, when set,
+    narrows an OSError row to those error numbers."""
+
+    kind: str
+    code: int | None
+    what: str = ""
+    errnos: frozenset[int] = frozenset()
+
+
+# Most specific first: the first row whose class the exception is an instance of decides.
+TABLE: tuple[Row, ...] = (
+    Row("llmtrade.errors.LlmtradeError", None),
+    # psycopg maps SQLSTATE classes 08 (connection), 53 (resources) and 57 (operator intervention) to
+    # OperationalError subclasses; all of them are the server or the link, never the command.
+    Row("psycopg.errors.DiskFull", TEMPORARY, "the database server's disk is full"),
+    Row("psycopg.errors.OutOfMemory", TEMPORARY, "the database server ran out of memory"),
+    Row("psycopg.errors.TooManyConnections", TEMPORARY, "the database server refused the connection: too many clients"),
+    Row("psycopg.errors.InsufficientResources", TEMPORARY, "the database server ran out of resources"),
+    Row("psycopg.errors.AdminShutdown", TEMPORARY, "the database server was shut down or ended this session"),
+    Row("psycopg.errors.CrashShutdown", TEMPORARY, "the database server crashed"),
+    Row("psycopg.errors.CannotConnectNow", TEMPORARY, "the database server is starting or stopping"),
+    Row("psycopg.errors.SerializationFailure", TEMPORARY, "a concurrent transaction on the database got in the way"),
+    Row(
+        "psycopg.errors.DeadlockDetected",
+        TEMPORARY,
+        "a concurrent transaction deadlocked with this one",
+    ),
+    Row("psycopg.errors.QueryCanceled", TEMPORARY, "a database statement was cancelled (a timeout or an operator)"),
+    Row("psycopg.errors.LockNotAvailable", TEMPORARY, "a database lock was not available"),
+    Row("psycopg.OperationalError", TEMPORARY, "the connection to the database was lost"),
+    Row("builtins.OSError", TEMPORARY, "the disk is full", frozenset({errno.ENOSPC, errno.EDQUOT})),
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the CLI prints (one line for environment failures) and the code it exits with."""
+
+    code: int
+    message: str
+
+
+def classify(exc: BaseException) -> Failure | None:
+    """The exit code and message for `exc`, or None for a failure the table does not know (a bug).
+
+    A StageError is looked through to its cause, so a database lost inside a stage reads the same as
+    one lost between stages; its stage's name is kept in the message."""
+    outer: StageError | None = None
+    stage = ""
+    lost: tuple[Row, BaseException] | None = None
+    for link in _chain(exc):
+        if isinstance(link, StageError):
+            outer = outer or link
+            stage = outer.stage
+            continue
+        row = _row_for(link)
+        if row is None:
+            continue
+        if row.code is None and lost is None:
+            assert isinstance(link, LlmtradeError)
+            return Failure(link.exit_code, str(link) if not stage else f"stage {stage!r} failed: {link}")
+        if row.code is not None:
+            # Keep going: the innermost one says why ("terminating connection due to administrator
+            # command"), the outer ones only that later statements found the connection closed.
+            lost = (row, link)
+    if lost is not None:
+        row, link = lost
+        assert row.code is not None
+        where = f" (in stage {stage!r})" if stage else ""
+        detail = one_line(str(link)) or type(link).__name__
+        return Failure(
+            row.code,
+            f"{row.what}{where}: {detail}; run the command again when it is back "
+            "(what was recorded is kept, completed stages are not repeated)",
+        )
+    # A stage that failed on something unexpected is still that stage's failure, not a traceback.
+    return Failure(outer.exit_code, str(outer)) if outer is not None else None
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code `exc` would give; 1 for a failure the table does not know."""
+    found = classify(exc)
+    return found.code if found else 1
+
+
+def all_failed(message: str, errors: Sequence[BaseException]) -> LlmtradeError:
+    """One error for a step none of whose calls succeeded (every council member, every research
+    provider): temporary (75) when each failure was, so the same outage exits the same way in every
+    command and a scheduler retries it; otherwise operational (1), as someone has to look."""
+    if errors and all(exit_code_of(e) == TEMPORARY for e in errors):
+        return TemporaryError(message)
+    return OperationalError(message)
+
+
+def one_line(text: str) -> str:
+    """Driver messages span lines ("...failed\\n\\tIs the server running...?"); a cron mail wants one."""
+    return " ".join(text.split())
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and all(link is not s for s in seen):
+        seen.append(link)
+        cause = link.cause if isinstance(link, StageError) else None  # also when built without `from`
+        link = link.__cause__ or cause or link.__context__
+    return seen
+
+
+def _row_for(exc: BaseException) -> Row | None:
+    for row in TABLE:
+        module, _, name = row.kind.rpartition(".")
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is None or not isinstance(exc, cls):
+            continue
+        if row.errnos and getattr(exc, "errno", None) not in row.errnos:
+            continue
+        return row
+    return None
