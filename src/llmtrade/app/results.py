@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from llmtrade.domain.checkpoints import Checkpoint, Postmortem
+from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
 from llmtrade.domain.research import MarketSnapshot, ResearchPack
@@ -250,6 +250,8 @@ class DueJobRun(Result):
     job: str
     kind: Literal["weekly", "checkpoint", "postmortem"]
     report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | PostmortemResult
+    # An event checkpoint (a price move, not the schedule): why it fired.
+    trigger: EventCheckpointTriggered | None = None
 
 
 class RunDueResult(RootModel[list[DueJobRun]]):
