@@ -7,6 +7,8 @@ STAY, so an event checkpoint changes no position; what it fires, records and rep
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import llmtrade
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import write_defaults
@@ -28,6 +31,8 @@ from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
 
 runner = CliRunner()
 EVENT_KEY = "checkpoint:2026-01-07T13:17:event:acct_4"
+# The code under test, not whatever copy is installed (as tests/test_concurrency.py).
+SOURCE = str(Path(llmtrade.__file__).parents[1])
 
 
 def _intraday(folder: Path, symbol: str, base: float, moves: list[tuple[str, float]]) -> None:
@@ -210,3 +215,51 @@ def test_config_validate_shows_the_event_checkpoint_setting(tmp_path: Path, monk
     assert result.exit_code == 0, result.output
     assert "event checkpoint when an instrument moves more than 5% since its last checkpoint" in result.stdout
     assert "at most once per account every 90 minutes" in result.stdout
+
+
+def test_two_run_dues_at_once_fire_each_account_once(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real processes, offline owners: every held instrument jumps 7% at 13:10; two run-dues at 13:17."""
+    closes = write_market(tmp_path / "csv")
+    for symbol, close in closes.items():
+        _intraday(tmp_path / "csv", symbol, close * (0.90 if symbol == "SPY" else 1.0), [("13:10", 1.07)])
+    env = {
+        **cli_env,
+        "PYTHONPATH": SOURCE,
+        "LLMTRADE_MARKET_PROVIDERS": "csv",
+        "LLMTRADE_MARKET_CSV_DIR": str(tmp_path / "csv"),
+        "LLMTRADE_CONFIG_DIR": str(_config(tmp_path / "config")),
+    }
+    for instant in ("2026-01-07T08:00:00-05:00", "2026-01-07T12:01:00-05:00"):
+        done = subprocess.run(
+            [sys.executable, "-m", "llmtrade", "run-due", "--offline"],
+            env={**env, "LLMTRADE_NOW": instant},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    url = cli_env["DATABASE_URL"]
+    held = {e.account_id for e in _events(url, type="CheckpointTaken") if e.payload["checkpoint"]["action"] != "EXIT"}
+    assert held  # the premise: some account still holds its instrument after 12:00
+    both = {**env, "LLMTRADE_NOW": "2026-01-07T13:17:00-05:00"}
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-m", "llmtrade", "run-due", "--offline", "--json"],
+            env=both,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300) for process in running]
+    assert [p.returncode for p in running] == [0, 0], [err for _, err in outputs]
+    assert not any("Traceback" in err for _, err in outputs)
+    ran = [r["job"] for out, _ in outputs for r in json.loads(out)]
+    fired = _events(url, type="EventCheckpointTriggered")
+    assert sorted(e.account_id for e in fired) == sorted(held)  # once each, whichever process fired it
+    assert sorted(ran) == sorted(f"checkpoint:2026-01-07T13:17:event:{a}" for a in held)
+    markers = [e.payload["time"] for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    assert sorted(markers) == sorted(f"13:17:event:{a}" for a in held)
