@@ -91,6 +91,12 @@ def _through_noon(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T12:01:00-05:00")] == ["checkpoint:2026-01-07T12:00"]
 
 
+def _status(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 def _asked(fake: Any, since: int) -> list[str]:
     return [
         r["model"]
@@ -158,10 +164,17 @@ def test_a_run_stopped_after_the_firing_is_resumed_under_the_same_key_not_fired_
     _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
     assert len(_events(url, type="EventCheckpointTriggered")) == 1
     assert not [e for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    [line] = _status(monkeypatch)["event_checkpoints"]
+    assert (line["job"], line["symbol"], line["completed"]) == (EVENT_KEY, "QQQ", False)
     fake.behaviour = None
     [ran] = _run_due(monkeypatch, "2026-01-07T13:24:00-05:00")
     assert ran["job"] == EVENT_KEY and ran["report"]["accounts"][0]["checkpoint"]["action"] == "STAY"
     assert len(_events(url, type="EventCheckpointTriggered")) == 1
+    [line] = _status(monkeypatch)["event_checkpoints"]
+    assert line["completed"] is True and line["move"] == pytest.approx(0.07, abs=1e-4)
+    shown = runner.invoke(app, ["status"])
+    assert shown.exit_code == 0, shown.output
+    assert EVENT_KEY in shown.stdout and "+7.0%" in shown.stdout
     assert _run_due(monkeypatch, "2026-01-07T13:29:00-05:00") == []
 
 
@@ -215,6 +228,9 @@ def test_config_validate_shows_the_event_checkpoint_setting(tmp_path: Path, monk
     assert result.exit_code == 0, result.output
     assert "event checkpoint when an instrument moves more than 5% since its last checkpoint" in result.stdout
     assert "at most once per account every 90 minutes" in result.stdout
+    listed = runner.invoke(app, ["schedule", "show"])
+    assert listed.exit_code == 0, listed.output
+    assert "more than 5.00% since its last checkpoint, at most once every 90 minutes" in listed.stdout
 
 
 def test_two_run_dues_at_once_fire_each_account_once(

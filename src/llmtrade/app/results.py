@@ -189,6 +189,20 @@ class StatusUsage(Result):
     to_date: UsageSum
 
 
+class EventCheckpointLine(Result):
+    """An event checkpoint fired this week (run-due, a price move) and whether it has completed."""
+
+    job: str
+    account_id: str
+    symbol: str
+    move: float
+    reference_price: float
+    reference_at: str
+    price: float
+    price_at: str
+    completed: bool
+
+
 class StatusResult(Result):
     asof: str
     week_id: date
@@ -198,6 +212,7 @@ class StatusResult(Result):
     accounts: list[AccountStanding]
     last_runs: dict[str, LastRun]
     usage: StatusUsage
+    event_checkpoints: list[EventCheckpointLine] = []
 
 
 # ---------------------------------------------------------------- council, research, market
