@@ -37,7 +37,7 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
     if not setting.enabled or not app.calendar.is_open(now):
         return []
     week_id = week_id_for(new_york_date(now))
-    with app.storage(models=True) as storage, ExitStack() as stack:
+    with app.storage() as storage, ExitStack() as stack:
         if completion(storage.events, week_id) is None:
             return []
         require_same_mode(storage.events, week_id, app.mode)
