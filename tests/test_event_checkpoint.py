@@ -22,9 +22,12 @@ import llmtrade
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import write_defaults
+from llmtrade.config.models import EventCheckpoint
+from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
+from llmtrade.workflows.event_checkpoint import Reference, decide
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW
 from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
@@ -139,7 +142,7 @@ def test_a_7pct_move_fires_one_checkpoint_for_that_account_and_records_why(
 def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
     market: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, url, _, _ = market
+    fake, url, closes, _ = market
     _through_noon(monkeypatch)
     assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T13:17:00-05:00")] == [EVENT_KEY]
     since, count = len(fake.requests), len(_events(url))
@@ -151,6 +154,12 @@ def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
     assert len(_events(url)) == count  # a run-due that fires nothing writes nothing
     later = _run_due(monkeypatch, "2026-01-07T14:18:00-05:00")
     assert [r["job"] for r in later] == ["checkpoint:2026-01-07T14:18:event:acct_4"]
+    # Measured from the price acct_4 was re-judged at (13:17's quote), not from noon's.
+    trigger = later[0]["trigger"]
+    assert trigger["reference_checkpoint"] == "2026-01-07:2026-01-07T13:17:event:acct_4:acct_4"
+    assert trigger["reference_price"] == pytest.approx(closes["QQQ"] * 1.07, rel=1e-4)
+    assert datetime.fromisoformat(trigger["reference_at"]) == datetime(2026, 1, 7, 13, 15, tzinfo=NEW_YORK)
+    assert trigger["move"] == pytest.approx(1.15 / 1.07 - 1, abs=1e-4)
     assert len(_events(url, type="EventCheckpointTriggered")) == 2
 
 
@@ -279,3 +288,40 @@ def test_two_run_dues_at_once_fire_each_account_once(
     assert sorted(ran) == sorted(f"checkpoint:2026-01-07T13:17:event:{a}" for a in held)
     markers = [e.payload["time"] for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
     assert sorted(markers) == sorted(f"13:17:event:{a}" for a in held)
+
+
+NOON = datetime(2026, 1, 8, 12, 0, tzinfo=NEW_YORK)
+REFERENCE = Reference("2026-01-07:2026-01-08T12:00:acct_2", "TLT", 100.0, NOON)
+
+
+def _quote(price: float, at: datetime, kind: str = "trade") -> Quote:
+    return Quote(symbol="TLT", price=price, as_of=at, provider="alpaca", kind=kind)  # type: ignore[arg-type]
+
+
+def test_a_fall_fires_like_a_rise_and_a_move_of_exactly_the_threshold_does_not() -> None:
+    setting, now = EventCheckpoint(), NOON + timedelta(minutes=77)
+    fell = decide(setting, "acct_2", REFERENCE, _quote(94.0, now - timedelta(minutes=1)), now, None)
+    assert (
+        fell is not None
+        and fell.move == pytest.approx(-0.06)
+        and fell.key == "checkpoint:2026-01-08T13:17:event:acct_2"
+    )
+    assert (fell.day, fell.time, fell.price_source) == (now.date(), "13:17", "alpaca trade")
+    assert decide(setting, "acct_2", REFERENCE, _quote(105.0, now), now, None) is None
+    assert decide(setting, "acct_2", REFERENCE, _quote(95.0, now), now, None) is None
+
+
+def test_a_closed_market_or_a_quote_no_newer_than_the_reference_fires_nothing() -> None:
+    setting, now = EventCheckpoint(), NOON + timedelta(hours=5)
+    assert decide(setting, "acct_2", REFERENCE, _quote(90.0, NOON + timedelta(hours=4), "close"), now, None) is None
+    assert decide(setting, "acct_2", REFERENCE, _quote(90.0, NOON), now, None) is None
+
+
+def test_the_interval_counts_from_the_last_firing_of_the_account() -> None:
+    setting, quote = EventCheckpoint(min_interval_minutes=60), _quote(110.0, NOON + timedelta(hours=2))
+    first = decide(setting, "acct_2", REFERENCE, quote, NOON + timedelta(minutes=61), None)
+    assert first is not None
+    later = NOON + timedelta(hours=2)
+    assert decide(setting, "acct_2", REFERENCE, quote, later - timedelta(minutes=2), first) is None  # 59 min
+    assert decide(setting, "acct_2", REFERENCE, quote, later + timedelta(minutes=1), first) is not None  # 60 min
+    assert decide(EventCheckpoint(threshold=None), "acct_2", REFERENCE, quote, later, None) is None

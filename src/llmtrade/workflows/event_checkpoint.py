@@ -37,16 +37,23 @@ class Reference:
 def reference_price(events: EventStore, week_id: date, account_id: str) -> Reference | None:
     """The account's last checkpoint price this week; None when there is nothing held to re-judge.
 
-    The one place that reads a checkpoint's recorded price: the checkpoint keeps it as its
-    indicators' "close" (the price it judged), stamped here at the checkpoint's own time."""
+    The one place that reads a checkpoint's recorded price. A scheduled checkpoint keeps it as its
+    indicators' "close" (the price it judged), stamped here at the checkpoint's own time; an event
+    checkpoint's reference is the quote its firing recorded (price and quote time), the price the
+    account was re-judged at."""
     found = events.read(
         week_id=week_id, account_id=account_id, type=[CheckpointTaken.event_type(), CheckpointSkipped.event_type()]
     )
     if not found or found[-1].type != CheckpointTaken.event_type():
         return None
     checkpoint = CheckpointTaken.from_event(found[-1]).checkpoint
+    if checkpoint.action == "EXIT":
+        return None
+    for trigger in reversed(fired(events, week_id, account_id)):
+        if checkpoint.checkpoint_id == f"{week_id}:{trigger.day}T{trigger.time}:event:{account_id}:{account_id}":
+            return Reference(checkpoint.checkpoint_id, trigger.symbol, trigger.price, trigger.price_at)
     price = checkpoint.indicators_snapshot.get("close")
-    if checkpoint.action == "EXIT" or not price:
+    if not price:
         return None
     hour, minute = (int(part) for part in checkpoint.time.split(":"))
     at = datetime.combine(checkpoint.day, time(hour, minute), NEW_YORK)
@@ -90,7 +97,9 @@ def decide(
         return None
     if quote.closed or quote.as_of <= reference.at:
         return None
-    move = quote.price / reference.price - 1
+    # Rounded before the comparison: 105 / 100 - 1 is 0.05000000000000004, and a move of exactly the
+    # threshold must not fire.
+    move = round(quote.price / reference.price - 1, 9)
     if abs(move) <= setting.threshold:
         return None
     local = now.astimezone(NEW_YORK)
