@@ -46,7 +46,8 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
         except TemporaryError as exc:
             app.say(f"event checkpoints left to the next run-due: {exc}")
             return []
-        triggers = _unfinished(storage, week_id, now) + _fire(app, storage, week_id, now)
+        unfinished = _unfinished(storage, week_id, now)
+        triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in unfinished})
         results = []
         for trigger in triggers:
             app.say(
@@ -73,10 +74,12 @@ def _unfinished(storage: Storage, week_id: date, now: datetime) -> list[EventChe
     return [t for t in rule.fired(storage.events, week_id) if t.day == today and t.key not in done]
 
 
-def _fire(app: Container, storage: Storage, week_id: date, now: datetime) -> list[EventCheckpointTriggered]:
-    """Record a trigger for each account whose instrument moved beyond the threshold; return them."""
+def _fire(
+    app: Container, storage: Storage, week_id: date, now: datetime, pending: set[str]
+) -> list[EventCheckpointTriggered]:
+    """Record a trigger for each account (not `pending` already) whose instrument moved beyond the
+    threshold; return them."""
     events, setting = storage.events, app.loaded.config.schedule.event_checkpoint
-    pending = {t.account_id for t in _unfinished(storage, week_id, now)}
     market = app.market(storage, record=False)
     quotes = app.quotes(storage, market)
     new: list[EventCheckpointTriggered] = []
