@@ -161,6 +161,8 @@ def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
     assert datetime.fromisoformat(trigger["reference_at"]) == datetime(2026, 1, 7, 13, 15, tzinfo=NEW_YORK)
     assert trigger["move"] == pytest.approx(1.15 / 1.07 - 1, abs=1e-4)
     assert len(_events(url, type="EventCheckpointTriggered")) == 2
+    # Re-judged at 14:18's price, QQQ has not moved since: nothing fires however long after.
+    assert _run_due(monkeypatch, "2026-01-07T15:30:00-05:00") == []
 
 
 def test_a_run_stopped_after_the_firing_is_resumed_under_the_same_key_not_fired_again(
@@ -206,9 +208,12 @@ def test_a_below_threshold_move_fires_nothing(market: Any, monkeypatch: pytest.M
     monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config(tmp_path / "ten", threshold=0.10)))
     _through_noon(monkeypatch)
     assert _run_due(monkeypatch, "2026-01-07T13:17:00-05:00") == []  # +7% is under 10%
-    [ran] = _run_due(monkeypatch, "2026-01-07T13:45:00-05:00")  # +15% is over it
-    assert ran["trigger"]["move"] == pytest.approx(0.15, abs=1e-4) and ran["trigger"]["threshold"] == 0.10
-    assert len(_events(url, type="EventCheckpointTriggered")) == 1
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:45:00-05:00")
+    said = runner.invoke(app, ["run-due"])  # +15% is over it
+    assert said.exit_code == 0, said.output
+    assert "ran checkpoint:2026-01-07T13:45:event:acct_4 (QQQ +15.00%" in said.stdout
+    [fired] = _events(url, type="EventCheckpointTriggered")
+    assert fired.payload["move"] == pytest.approx(0.15, abs=1e-4) and fired.payload["threshold"] == 0.10
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,16 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     if not results.root:
         out.line("nothing is due")
     for result in results.root:
-        out.line(f"ran {result.job}")
+        why = result.trigger
+        out.line(
+            f"ran {result.job}"
+            + (
+                f" ({why.symbol} {why.move:+.2%}: {why.reference_price:.2f} at {why.reference_at.isoformat()}"
+                f" -> {why.price:.2f} at {why.price_at.isoformat()})"
+                if why
+                else ""
+            )
+        )
 
 
 def register(app: typer.Typer) -> None:
