@@ -63,7 +63,7 @@ def print_status(out: Output, report: StatusResult) -> None:
                     pct(e.move),
                     f"{e.reference_price:.2f} at {e.reference_at}",
                     f"{e.price:.2f} at {e.price_at}",
-                    "done" if e.completed else "not finished: the next run-due resumes it",
+                    "done" if e.completed else "not finished (run-due resumes it while its session is open)",
                 )
                 for e in report.event_checkpoints
             ],
