@@ -146,16 +146,17 @@ class CountingAlpaca:
         server._routes.insert(0, ("POST", re.compile(r"/v2/orders"), counting))
 
     def snapshot(self) -> dict[str, Any]:
+        """The server's trading state and the submissions counted so far."""
         with self.server._lock:
-            return {name: copy.deepcopy(getattr(self.server, name)) for name in self.STATE} | {
-                "fill_immediately": self.server.fill_immediately
-            }
+            state = {name: copy.deepcopy(getattr(self.server, name)) for name in self.STATE}
+        return state | {"fill_immediately": self.server.fill_immediately, "submitted": Counter(self.submitted)}
 
     def restore(self, state: dict[str, Any]) -> None:
         with self.server._lock:
             for name, value in state.items():
-                setattr(self.server, name, copy.deepcopy(value))
-        self.submitted.clear()
+                if name != "submitted":
+                    setattr(self.server, name, copy.deepcopy(value))
+        self.submitted = Counter(state["submitted"])
         self.server.reset()
 
     def positions(self) -> dict[str, int]:
