@@ -1,8 +1,11 @@
-"""Every crash point of run-weekly and of a checkpoint, then a rerun: the week completes, nothing twice.
+"""Crash points of run-weekly and of a checkpoint, then a rerun: the week completes, nothing twice.
 
 The harness (tests/crash_points.py) counts the event appends of a clean run and kills a run before
-and after each one in turn (dying before the OrderSubmitted append is the order window: the broker
-has the order, our log does not). Each crash gets a fresh copy of a prepared database. After a
+and after them in turn (dying before the OrderSubmitted append is the order window: the broker has
+the order, our log does not). The points are enumerated from the clean run, never listed: by
+default the order path's writes, each kind per stage at its first and last occurrence (`_points`);
+`CRASH_EVERY_POINT=1 pytest tests/test_crash_points.py` dies around every append (a few minutes
+per test). Each crash gets a fresh copy of a prepared database. After a
 weekly crash at 08:00 the clock moves to 10:00, so an order queued for the open has filled before
 the rerun; a checkpoint runs at 12:00, when orders fill at once. Paper accounts everywhere; in the
 Alpaca tests acct_1 trades through the real alpaca-py client against the fake Alpaca server.
@@ -49,7 +52,7 @@ ALPACA_ACCOUNT = "acct_1"
 
 
 _PRIMED: dict[str, str] = {}
-# Every append before and after (about four minutes a test for paper); else see `_spread`.
+# Every append, before and after (minutes per test); else a sample, see `_points`.
 EVERY_POINT = os.environ.get("CRASH_EVERY_POINT") == "1"
 
 
@@ -165,20 +168,36 @@ def alpaca(monkeypatch: pytest.MonkeyPatch, world: World) -> Iterator[CountingAl
         yield CountingAlpaca(server)
 
 
-def _points(types: list[str], *, money_only: bool) -> list[tuple[int, str]]:
-    """Where to die: before and after each append of a clean run (`types` are their event types).
+# The writes of the order path: the plan, the broker's ledger, the order's record, its fill, completion.
+MONEY = {
+    "OrdersPlanned",
+    "PaperOrderAccepted",
+    "OrderSubmitted",
+    "OrderRejected",
+    "OrderFilled",
+    "WeekCompleted",
+    "CheckpointCompleted",
+}
 
-    Unless EVERY_POINT: consecutive appends of one type (the twelve review calls, the six week-start
-    valuations) are covered at the two ends of their run, since the ones between leave the same kind
-    of state; `money_only` keeps the appends of the money path (plans, orders, the ledger, fills,
-    valuations, completion) and the first of each stage."""
-    money = ("Order", "Plan", "Completed", "AccountValued", "Breaker", "StageStarted")
-    keep = []
+
+def _points(types: list[str], *, after: bool = True) -> list[tuple[int, str]]:
+    """Where to die: before (and `after`) appends of a clean run (`types`: each append's event types).
+
+    With CRASH_EVERY_POINT=1, around every append. Otherwise, to keep the suite's time in bounds,
+    the order path's writes (MONEY), each kind of them in each stage at its first and last
+    occurrence (the second of five alike orders leaves the same kind of state as the first)."""
+    if EVERY_POINT:
+        return [(i, when) for i in range(len(types)) for when in ("before", "after")]
+    first: dict[tuple[int, str], int] = {}
+    last: dict[tuple[int, str], int] = {}
+    stage = 0
     for i, kind in enumerate(types):
-        edge = i == 0 or i == len(types) - 1 or types[i - 1] != kind or types[i + 1] != kind
-        if EVERY_POINT or (edge and (not money_only or any(m in kind for m in money))):
-            keep.append(i)
-    return [(i, when) for i in keep for when in ("before", "after")]
+        stage += kind == "StageStarted"
+        first.setdefault((stage, kind), i)
+        last[(stage, kind)] = i
+    edges = sorted(set(first.values()) | set(last.values()))
+    keep = [i for i in edges if MONEY & set(types[i].split(","))]
+    return [(i, when) for i in keep for when in (("before", "after") if after else ("before",))]
 
 
 def _weekly_points(runs: Runs, alpaca: CountingAlpaca | None) -> list[str]:
@@ -195,7 +214,8 @@ def _weekly_points(runs: Runs, alpaca: CountingAlpaca | None) -> list[str]:
     runs.invoke(["run-weekly"], OPENED)  # a plan made after the open, as a rerun makes it after an early crash
     goldens.append(positions_by_orders(runs.events(runs.databases[-1])))
     found: list[str] = []
-    for index, when in _points(types, money_only=alpaca is not None):
+    # Alpaca: the order window (before each record); paper covers the rest.
+    for index, when in _points(types, after=alpaca is None):
         if alpaca and state:
             alpaca.restore(state)
         name = runs.fresh(primed)
@@ -237,7 +257,8 @@ def _checkpoint_points(runs: Runs, alpaca: CountingAlpaca | None) -> list[str]:
     goldens = [positions_by_orders(clean)]
     assert any(t == "OrderSubmitted" for _, t, _ in clean[len(runs.events(week)) :]), "the checkpoint trades"
     found: list[str] = []
-    for index, when in _points(types, money_only=alpaca is not None):
+    # Alpaca: the order window (before each record); paper covers the rest.
+    for index, when in _points(types, after=alpaca is None):
         if alpaca and state:
             alpaca.restore(state)
         name = runs.fresh(week)
@@ -261,13 +282,13 @@ def _checkpoint_points(runs: Runs, alpaca: CountingAlpaca | None) -> list[str]:
     return found
 
 
-def test_run_weekly_killed_at_every_write_completes_the_week_on_the_rerun_sending_each_order_once(
+def test_run_weekly_killed_around_its_writes_completes_the_week_on_the_rerun_sending_each_order_once(
     runs: Runs,
 ) -> None:
     assert _weekly_points(runs, None) == []
 
 
-def test_a_checkpoint_killed_at_every_write_completes_on_the_rerun_sending_each_order_once(runs: Runs) -> None:
+def test_a_checkpoint_killed_around_its_writes_completes_on_the_rerun_sending_each_order_once(runs: Runs) -> None:
     assert _checkpoint_points(runs, None) == []
 
 
