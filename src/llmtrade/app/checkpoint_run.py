@@ -14,8 +14,9 @@ from llmtrade.app.outcomes import checkpoint_result
 from llmtrade.app.results import CheckpointResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.checkpoint import CheckpointRun
+from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
 from llmtrade.workflows.checkpoint_ask import Slot
+from llmtrade.workflows.execution import ABANDONED, abandonment_note
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 
 
@@ -40,9 +41,15 @@ def run_checkpoint(
     already = bool(storage.events.read_stream(slot.stream(week_id)))
     run = start_run(session, run_id=bench.run_id, command="checkpoint", arguments=arguments, week_id=week_id)
     job = CheckpointRun(bench, day=slot.day, time=slot.time, dry_run=dry_run, event_for=slot.event_for)
-    outcomes = execute(job.run(), session, run)
+    done = execute(job.run_pipeline(), session, run)
+    abandoned = {a.account_id: abandonment_note(a) for a in done.get(ABANDONED)}
+    for note in abandoned.values():
+        app.say(note)
+    outcomes = [
+        replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o for o in done.get(OUTCOMES)
+    ]
     failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
-    duration = run.finished(session.gateway.totals, degraded=bool(failed))
+    duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned))
     return checkpoint_result(
         outcomes,
         week_id=week_id,

@@ -47,6 +47,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
 from llmtrade.workflows.checkpoint_ask import Slot
+from llmtrade.workflows.execution import ABANDONED, abandonment_note
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import (
@@ -106,7 +107,11 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             run = start_run(session, run_id=run_id, command="run-weekly", arguments=arguments, week_id=week_id)
             context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
             result = execute(pipeline.run(context), session, run)
-            degraded = result.get(research_stages.DEGRADED)
+            abandoned = [abandonment_note(a) for a in result.get(ABANDONED)]
+            for note in abandoned:
+                app.say(note)
+            degraded = result.get(research_stages.DEGRADED) + abandoned
+            result = result.with_value(research_stages.DEGRADED, degraded)
             if not dry_run:
                 done_stream = week_stream(week_id, streams.DONE)
                 storage.events.append(
