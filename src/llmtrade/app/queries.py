@@ -8,7 +8,14 @@ from __future__ import annotations
 from datetime import date
 
 from llmtrade.app.container import Container
-from llmtrade.app.results import AccountStanding, LastRun, StatusResult, StatusUsage, UsageSum
+from llmtrade.app.results import (
+    AccountStanding,
+    EventCheckpointLine,
+    LastRun,
+    StatusResult,
+    StatusUsage,
+    UsageSum,
+)
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
@@ -22,6 +29,7 @@ from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.event_checkpoint import fired
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
 from llmtrade.workflows.weekly import completion
 
@@ -59,6 +67,7 @@ def status(app: Container) -> StatusResult:
         runs = last_runs(events)
         # Every model call, whether its run finished, failed or was killed: all of them cost money.
         calls = events.read(type=LLMCallCompleted.event_type())
+        fired_now = event_checkpoint_lines(events, week_id)
     return StatusResult(
         asof=now.isoformat(),
         week_id=week_id,
@@ -68,7 +77,27 @@ def status(app: Container) -> StatusResult:
         accounts=accounts,
         last_runs=runs,
         usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),
+        event_checkpoints=fired_now,
     )
+
+
+def event_checkpoint_lines(events: EventStore, week_id: date) -> list[EventCheckpointLine]:
+    """The week's event checkpoints (workflows/event_checkpoint.py), each with whether it completed."""
+    done = done_keys(events)
+    return [
+        EventCheckpointLine(
+            job=t.key,
+            account_id=t.account_id,
+            symbol=t.symbol,
+            move=t.move,
+            reference_price=t.reference_price,
+            reference_at=t.reference_at.isoformat(),
+            price=t.price,
+            price_at=t.price_at.isoformat(),
+            completed=t.key in done,
+        )
+        for t in fired(events, week_id)
+    ]
 
 
 def _standing(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from llmtrade.domain.checkpoints import Checkpoint, Postmortem
+from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
 from llmtrade.domain.research import MarketSnapshot, ResearchPack
@@ -189,6 +189,20 @@ class StatusUsage(Result):
     to_date: UsageSum
 
 
+class EventCheckpointLine(Result):
+    """An event checkpoint fired this week (run-due, a price move) and whether it has completed."""
+
+    job: str
+    account_id: str
+    symbol: str
+    move: float
+    reference_price: float
+    reference_at: str
+    price: float
+    price_at: str
+    completed: bool
+
+
 class StatusResult(Result):
     asof: str
     week_id: date
@@ -198,6 +212,7 @@ class StatusResult(Result):
     accounts: list[AccountStanding]
     last_runs: dict[str, LastRun]
     usage: StatusUsage
+    event_checkpoints: list[EventCheckpointLine] = []
 
 
 # ---------------------------------------------------------------- council, research, market
@@ -250,6 +265,8 @@ class DueJobRun(Result):
     job: str
     kind: Literal["weekly", "checkpoint", "postmortem"]
     report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | PostmortemResult
+    # An event checkpoint (a price move, not the schedule): why it fired.
+    trigger: EventCheckpointTriggered | None = None
 
 
 class RunDueResult(RootModel[list[DueJobRun]]):

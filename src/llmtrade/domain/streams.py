@@ -15,6 +15,7 @@ collide with an old one and a reader cannot drift from its writer.
 | week:{week}:{part}:held                  | a stage deferred (appended)   | answers kept for its rerun     |
 | week:{week}:checkpoint:{day}T{hh:mm}:{acct} | checkpoint ask, then decide | judgement; verdict and plan |
 | week:{week}:checkpoint:{day}T{hh:mm}     | checkpoint complete (once)    | its completion marker          |
+| week:{week}:event-checkpoints:{acct}     | run-due (appended, versioned) | why an event checkpoint fired  |
 | week:{week}:postmortem-reflections       | postmortem reflect (once)     | the owners' reflections        |
 | week:{week}:postmortem                   | postmortem record (once)      | the postmortem and its marker  |
 | week:{week}:done                         | `run-weekly`                  | the week's completion          |
@@ -74,6 +75,12 @@ def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | Non
     """One account's checkpoint at `day` `time` (HH:MM, New York); without an account, its completion marker."""
     suffix = f":{account_id}" if account_id else ""
     return week_stream(week_id, f"checkpoint:{day}T{time}{suffix}")
+
+
+def event_checkpoint_stream(week_id: date, account_id: str) -> str:
+    """Appended at the version read: each EventCheckpointTriggered of the account this week, so two
+    run-dues deciding at once cannot both fire."""
+    return week_stream(week_id, f"event-checkpoints:{account_id}")
 
 
 def postmortem_stream(week_id: date) -> str:

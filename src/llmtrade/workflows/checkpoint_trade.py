@@ -100,9 +100,8 @@ class DecideStage:
             target = half if abs(half) <= abs(verdict.target_qty) else verdict.target_qty
             verdict = verdict.model_copy(update={"target_qty": target, "reason": f"REDUCE halves {held} to {target}"})
         target = verdict.target_qty if verdict.approved else held
-        tag = f"{self.slot.day:%m%d}T{self.slot.time.replace(':', '')}"
         orders = plan_orders(
-            bench.week_id, account_id, {instrument: position} if position else {}, instrument, target, tag=tag
+            bench.week_id, account_id, {instrument: position} if position else {}, instrument, target, tag=self.slot.tag
         )
         plan = OrdersPlanned(
             account_id=account_id, broker=desk.broker.name, orders=orders, positions_before=account.positions
@@ -178,7 +177,7 @@ class CompleteStage:
         if bench.events.read_stream(marker):
             return context.with_loaded(self.name)
         completed = CheckpointCompleted(
-            week_id=bench.week_id, day=self.slot.day, time=self.slot.time, run_id=bench.run_id
+            week_id=bench.week_id, day=self.slot.day, time=self.slot.label, run_id=bench.run_id
         )
         bench.events.append(
             [NewEvent.of(completed, stream=marker, week_id=bench.week_id, run_id=bench.run_id)],
