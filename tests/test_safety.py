@@ -110,10 +110,10 @@ def test_a_plan_is_sent_only_to_its_broker_and_only_if_positions_are_as_planned(
     )
     held = {"GLD": Position(symbol="GLD", qty=10, avg_price=100.0)}
     with pytest.raises(OperationalError, match=r"positions changed since its orders were planned"):
-        require_plan_still_fits(_plan(held), broker, [])  # the paper account holds nothing
+        require_plan_still_fits(storage.events, _plan(held), broker, [])  # the paper account holds nothing
     with pytest.raises(OperationalError, match="planned for the alpaca broker, but it now uses paper"):
-        require_plan_still_fits(_plan({}, broker="alpaca"), broker, [])
-    require_plan_still_fits(_plan({}), broker, [])  # as planned: no error
+        require_plan_still_fits(storage.events, _plan({}, broker="alpaca"), broker, [])
+    require_plan_still_fits(storage.events, _plan({}), broker, [])  # as planned: no error
 
 
 def test_status_and_schedule_are_readable_and_have_json(wednesday: str) -> None:

@@ -15,9 +15,11 @@ from datetime import date
 
 from llmtrade.brokers.fills import observe, record_new_fills, record_valuation
 from llmtrade.brokers.protocol import Broker
+from llmtrade.brokers.reconcile import look, managed_positions
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.trading import (
     AccountSnapshot,
     Order,
@@ -64,7 +66,7 @@ def value_account(
         account.account_id,
         starting_equity=desk.account.starting_cash,
         equity=account.equity,
-        fills=observed.fills,
+        fills=[f for f in observed.fills if is_ours(f.client_order_id)],  # trades made by hand are not its
         config=config.risk.circuit_breaker,
         week_id=week_id,
         run_id=run_id,
@@ -77,9 +79,8 @@ def revaluer(
     """What runs after a fill: value the account, so its breaker sees the trade before the next order."""
 
     def revalue() -> None:
-        value_account(
-            events, desk, desk.broker.account(prices), config, occasion="after fill", week_id=week_id, run_id=run_id
-        )
+        account = look(events, desk.broker, desk.broker.account(prices), prices).managed  # only what it manages
+        value_account(events, desk, account, config, occasion="after fill", week_id=week_id, run_id=run_id)
 
     return revalue
 
@@ -93,7 +94,7 @@ def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | Or
 
 
 def require_plan_still_fits(
-    plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | OrderRejected]
+    events: EventStore, plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | OrderRejected]
 ) -> None:
     """Send a frozen plan only to the broker it was made for, and only while the account holds what
     the plan was computed from: a plan sent against other positions would trade outside the gate."""
@@ -112,7 +113,7 @@ def require_plan_still_fits(
     # Resent under the same client_order_id, the broker hands back the order it already has.
     if any(broker.find(o.client_order_id) is not None for o in plan.orders):
         return
-    now = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
+    now = managed_positions(events, broker)  # a position made by hand is not the plan's business
     then = {s: p.qty for s, p in plan.positions_before.items() if p.qty}
     if now != then:
         raise OperationalError(
@@ -190,7 +191,7 @@ async def execute_plans(
     ours = {order.client_order_id for plan in plans for order in plan.orders}
     already = ours <= {r.order.client_order_id for r in recorded_orders(events, stream)}
     for plan in plans:
-        require_plan_still_fits(plan, desks[plan.account_id].broker, recorded_orders(events, stream))
+        require_plan_still_fits(events, plan, desks[plan.account_id].broker, recorded_orders(events, stream))
     # Accounts are independent: their brokers' round trips overlap (brokers are synchronous clients).
     blocked = await asyncio.gather(
         *(
