@@ -9,7 +9,7 @@ from datetime import date
 
 from llmtrade.app.container import Container
 from llmtrade.app.results import AccountStanding, DifferenceLine, LastRun, StatusResult, StatusUsage, UsageSum
-from llmtrade.brokers.reconcile import look
+from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
@@ -84,7 +84,8 @@ def _standing(
     started = week_start_valuation(events, week_id, desk.account.id)
     week_start = started.equity if started else None
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
-    fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id)]
+    ours = our_order_ids(events, desk.account.id)
+    fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
         "account_id": desk.account.id,

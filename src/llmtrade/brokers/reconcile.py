@@ -27,7 +27,7 @@ from llmtrade.domain.reconciliation import (
     reconcile,
 )
 from llmtrade.domain.streams import managed_stream, reconciliation_stream
-from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned
+from llmtrade.domain.trading import AccountSnapshot, OrderRejected, OrdersPlanned, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -42,10 +42,20 @@ class Reconciliation:
     managed: AccountSnapshot
 
 
-def planned_ids(events: EventStore, account_id: str) -> set[str]:
-    """client_order_ids of every order llmtrade planned for the account."""
-    found = events.read(account_id=account_id, type=OrdersPlanned.event_type())
-    return {o.client_order_id for e in found for o in OrdersPlanned.from_event(e).orders}
+def our_order_ids(events: EventStore, account_id: str) -> set[str]:
+    """client_order_ids of every order llmtrade planned, sent or had refused for the account."""
+    ids: set[str] = set()
+    for e in events.read(
+        account_id=account_id,
+        type=[OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type()],
+    ):
+        if e.type == OrdersPlanned.event_type():
+            ids.update(o.client_order_id for o in OrdersPlanned.from_event(e).orders)
+        elif e.type == OrderSubmitted.event_type():
+            ids.add(OrderSubmitted.from_event(e).order.client_order_id)
+        else:
+            ids.add(OrderRejected.from_event(e).order.client_order_id)
+    return ids
 
 
 def adoptions(events: EventStore, account_id: str) -> tuple[list[PositionAdopted], list[PositionReleased]]:
@@ -59,7 +69,7 @@ def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: M
     """The account (as `broker.account(prices)` gave it) reconciled with llmtrade's records. A read.
 
     Raises what the broker's reads raise (BrokerUnavailable, BrokerRejected, OperationalError)."""
-    planned = planned_ids(events, broker.account_id)
+    planned = our_order_ids(events, broker.account_id)
     working = broker.open_orders()
     fills = broker.fills()
     adopted, released = adoptions(events, broker.account_id)

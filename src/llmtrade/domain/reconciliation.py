@@ -16,7 +16,7 @@ Everything here is pure: broker views and ledger views in, differences and snaps
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Literal
 
 from pydantic import Field
@@ -119,9 +119,9 @@ class PositionReleased(EventPayload):
 # ---------------------------------------------------------------- pure functions
 
 
-def is_ours(client_order_id: str, planned: Iterable[str] = ()) -> bool:
-    """Whether llmtrade sent this order: one of its planned ids, or an id in its own format."""
-    return client_order_id.startswith(OUR_ORDER_PREFIX) or client_order_id in set(planned)
+def is_ours(client_order_id: str, planned: Collection[str] = ()) -> bool:
+    """Whether llmtrade sent this order: one of its planned (or sent) ids, or an id in its own format."""
+    return client_order_id.startswith(OUR_ORDER_PREFIX) or client_order_id in planned
 
 
 def ledger_view(

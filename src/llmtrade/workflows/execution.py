@@ -15,7 +15,7 @@ from datetime import date
 
 from llmtrade.brokers.fills import observe, record_new_fills, record_valuation
 from llmtrade.brokers.protocol import Broker
-from llmtrade.brokers.reconcile import look, managed_positions
+from llmtrade.brokers.reconcile import look, managed_positions, our_order_ids
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
@@ -59,6 +59,7 @@ def value_account(
     Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
     where the broker's fills reach the audit log, once per order."""
     observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
+    ours = our_order_ids(events, account.account_id)
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
     record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
     evaluate_breaker(
@@ -66,7 +67,7 @@ def value_account(
         account.account_id,
         starting_equity=desk.account.starting_cash,
         equity=account.equity,
-        fills=[f for f in observed.fills if is_ours(f.client_order_id)],  # trades made by hand are not its
+        fills=[f for f in observed.fills if is_ours(f.client_order_id, ours)],  # trades made by hand are not its
         config=config.risk.circuit_breaker,
         week_id=week_id,
         run_id=run_id,
