@@ -82,7 +82,7 @@ def test_every_kind_of_difference_is_found_and_matching_books_have_none() -> Non
         _fill("lt-20260105-acct_1-TLT-open", "TLT", Side.BUY, 5),
         _fill("web-1", "GLD", Side.BUY, 7),  # made by hand
     ]
-    ledger = ledger_view(fills, planned=(), adopted=(), released=())
+    ledger = ledger_view(fills, planned=())
     positions = {"SPY": _pos("SPY", 12), "GLD": _pos("GLD", 7)}  # 2 SPY added by hand; TLT sold by hand
     orders = [
         BrokerOrder(client_order_id="web-2", symbol="IWM", side=Side.SELL, qty=3, status=OrderStatus.ACCEPTED),
@@ -111,7 +111,7 @@ def test_every_kind_of_difference_is_found_and_matching_books_have_none() -> Non
     assert (partial.filled_qty, partial.remaining_qty) == (4, 6)  # tracked: filled and still to fill
     assert found["unknown_fill", "GLD"].client_order_id == "web-1"
     mine = [f for f in fills if f.client_order_id != "web-1"]
-    assert reconcile({"SPY": _pos("SPY", 10), "TLT": _pos("TLT", 5)}, [], mine, ledger_view(mine, (), (), ())) == []
+    assert reconcile({"SPY": _pos("SPY", 10), "TLT": _pos("TLT", 5)}, [], mine, ledger_view(mine, ())) == []
 
 
 def test_a_difference_keeps_its_key_until_it_changes() -> None:
@@ -124,12 +124,19 @@ def test_a_difference_keeps_its_key_until_it_changes() -> None:
 
 
 def test_adopted_shares_are_managed_and_released_ones_are_not() -> None:
-    adopted = [PositionAdopted(account_id="acct_1", symbol="GLD", qty=7, avg_price=100.0)]
-    ledger = ledger_view([], (), adopted, ())
+    adopted = PositionAdopted(account_id="acct_1", symbol="GLD", qty=7, avg_price=100.0, price=130.0)
+    ledger = ledger_view([], (), [adopted])
     assert reconcile({"GLD": _pos("GLD", 7)}, [], [], ledger) == []
-    released = [PositionReleased(account_id="acct_1", symbol="GLD", qty=7)]
-    after = ledger_view([], (), adopted, released)
+    account = AccountSnapshot(
+        account_id="acct_1", cash=99_300.0, equity=100_350.0, buying_power=0.0, positions={"GLD": _pos("GLD", 7)}
+    )
+    # Adopted at 130 after costing 100: the 210 made before adoption is not the PM's; the 105 since is.
+    view = managed_view(account, ledger, {"GLD": 150.0})
+    assert (view.positions["GLD"].qty, view.equity) == (7, 100_140.0)
+    released = PositionReleased(account_id="acct_1", symbol="GLD", qty=7)
+    after = ledger_view([], (), [adopted, released])
     assert [d.kind for d in reconcile({"GLD": _pos("GLD", 7)}, [], [], after)] == ["unmanaged_position"]
+    assert managed_view(account, after, {"GLD": 150.0}).equity == 100_000.0
 
 
 def test_the_managed_view_leaves_out_a_hand_made_position_and_its_gain() -> None:

@@ -32,7 +32,7 @@ def _known(app: Container, account_id: str) -> None:
 @contextmanager
 def _looking(
     app: Container, *, persist: bool
-) -> Iterator[tuple[EventStore, dict[str, Reconciliation], dict[str, int]]]:
+) -> Iterator[tuple[EventStore, dict[str, Reconciliation], dict[str, int], dict[str, float]]]:
     """Every account reconciled now (a read), by account id, with the store to write to and each
     account's `managed:` stream version as it was before the look (the version to append at)."""
     config = app.loaded.config
@@ -45,14 +45,14 @@ def _looking(
             d.account.id: look(storage.events, d.broker, d.broker.account(prices), prices)
             for d in app.desks(storage, market, live=live)
         }
-        yield storage.events, seen, heads
+        yield storage.events, seen, heads, prices
 
 
 def listing(app: Container, account_id: str | None = None) -> ManagedAccounts:
     """Each account's managed positions and its differences with the broker now. Writes nothing."""
     if account_id is not None:
         _known(app, account_id)
-    with _looking(app, persist=False) as (_events, seen, _heads):
+    with _looking(app, persist=False) as (_events, seen, _heads, _prices):
         return ManagedAccounts(
             [
                 ManagedAccount(
@@ -73,7 +73,7 @@ def adopt(app: Container, account_id: str, symbol: str) -> PositionChange:
     Raises UsageError for an unknown account or when every share is already managed (or none is held)."""
     _known(app, account_id)
     symbol = symbol.upper()
-    with _looking(app, persist=True) as (events, seen, heads):
+    with _looking(app, persist=True) as (events, seen, heads, prices):
         found = seen[account_id]
         held = found.account.positions.get(symbol)
         broker_qty = held.qty if held else 0
@@ -87,7 +87,10 @@ def adopt(app: Container, account_id: str, symbol: str) -> PositionChange:
                 f"`llmtrade positions release {account_id} {symbol}` first, then adopt"
             )
         adopted = broker_qty - ledger_qty  # after this the ledger holds exactly what the broker does
-        payload = PositionAdopted(account_id=account_id, symbol=symbol, qty=adopted, avg_price=held.avg_price)
+        price = prices.get(symbol, held.avg_price)  # what the shares made before today is not the PM's
+        payload = PositionAdopted(
+            account_id=account_id, symbol=symbol, qty=adopted, avg_price=held.avg_price, price=price
+        )
         _append(events, account_id, payload, heads[account_id])
     return PositionChange(action="adopted", account_id=account_id, symbol=symbol, qty=adopted, managed_qty=broker_qty)
 
@@ -98,7 +101,7 @@ def release(app: Container, account_id: str, symbol: str) -> PositionChange:
     Raises UsageError for an unknown account or a symbol llmtrade's records hold none of."""
     _known(app, account_id)
     symbol = symbol.upper()
-    with _looking(app, persist=True) as (events, seen, heads):
+    with _looking(app, persist=True) as (events, seen, heads, _prices):
         ledger_qty = seen[account_id].ledger.qty(symbol)
         if ledger_qty == 0:
             raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to release")

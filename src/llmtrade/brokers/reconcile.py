@@ -58,11 +58,15 @@ def our_order_ids(events: EventStore, account_id: str) -> set[str]:
     return ids
 
 
-def adoptions(events: EventStore, account_id: str) -> tuple[list[PositionAdopted], list[PositionReleased]]:
-    stored = events.read_stream(managed_stream(account_id))
-    adopted = [PositionAdopted.from_event(e) for e in stored if e.type == PositionAdopted.event_type()]
-    released = [PositionReleased.from_event(e) for e in stored if e.type == PositionReleased.event_type()]
-    return adopted, released
+def adoptions(events: EventStore, account_id: str) -> list[PositionAdopted | PositionReleased]:
+    """The user's adoptions and releases for the account, in the order recorded."""
+    changes: list[PositionAdopted | PositionReleased] = []
+    for e in events.read_stream(managed_stream(account_id)):
+        if e.type == PositionAdopted.event_type():
+            changes.append(PositionAdopted.from_event(e))
+        elif e.type == PositionReleased.event_type():
+            changes.append(PositionReleased.from_event(e))
+    return changes
 
 
 def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: Mapping[str, float]) -> Reconciliation:
@@ -72,8 +76,7 @@ def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: M
     planned = our_order_ids(events, broker.account_id)
     working = broker.open_orders()
     fills = broker.fills()
-    adopted, released = adoptions(events, broker.account_id)
-    ledger = ledger_view(fills, planned, adopted, released)
+    ledger = ledger_view(fills, planned, adoptions(events, broker.account_id))
     differences = reconcile(account.positions, working, fills, ledger, planned)
     return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))
 

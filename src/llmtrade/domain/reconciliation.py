@@ -79,6 +79,10 @@ class LedgerView(Record):
     own: dict[str, int] = Field(default_factory=dict)
     adopted: dict[str, int] = Field(default_factory=dict)
     released: dict[str, int] = Field(default_factory=dict)
+    # Per symbol, the P/L adopted shares had made before they were adopted (account currency): not the
+    # PM's, whether the shares are still held (unrealised) or sold since (realised). Dropped on release,
+    # when the shares are nobody's business but the user's again.
+    adopted_pnl: dict[str, float] = Field(default_factory=dict)
 
     def qty(self, symbol: str) -> int:
         return self.own.get(symbol, 0) + self.adopted.get(symbol, 0) - self.released.get(symbol, 0)
@@ -100,12 +104,19 @@ class ReconciliationDifferenceFound(EventPayload):
 
 
 class PositionAdopted(EventPayload):
-    """The user handed llmtrade `qty` signed shares of `symbol` it did not open: from now on they are managed."""
+    """The user handed llmtrade `qty` signed shares of `symbol` it did not open: from now on they are managed.
+
+    `avg_price` is the broker's average cost of the shares, `price` the market price at adoption; the
+    P/L between the two was made before llmtrade held them and is never credited to the account."""
 
     account_id: str
     symbol: str
     qty: int
     avg_price: float = Field(gt=0)
+    price: float = Field(gt=0)
+
+    def prior_pnl(self) -> float:
+        return self.qty * (self.price - self.avg_price)
 
 
 class PositionReleased(EventPayload):
@@ -125,24 +136,26 @@ def is_ours(client_order_id: str, planned: Collection[str] = ()) -> bool:
 
 
 def ledger_view(
-    fills: Iterable[Fill],
-    planned: Iterable[str],
-    adopted: Iterable[PositionAdopted],
-    released: Iterable[PositionReleased],
+    fills: Iterable[Fill], planned: Iterable[str], changes: Iterable[PositionAdopted | PositionReleased] = ()
 ) -> LedgerView:
-    """The ledger from the broker's fills (only llmtrade's own orders count), adoptions and releases."""
+    """The ledger from the broker's fills (only llmtrade's own orders count) and the user's adoptions and
+    releases, in the order they were recorded."""
     planned_ids = set(planned)
     own: dict[str, int] = {}
     for fill in fills:
         if is_ours(fill.client_order_id, planned_ids):
             own[fill.symbol] = own.get(fill.symbol, 0) + signed_qty(fill)
     took: dict[str, int] = {}
-    for a in adopted:
-        took[a.symbol] = took.get(a.symbol, 0) + a.qty
     gave: dict[str, int] = {}
-    for r in released:
-        gave[r.symbol] = gave.get(r.symbol, 0) + r.qty
-    return LedgerView(own=own, adopted=took, released=gave)
+    prior: dict[str, float] = {}
+    for change in changes:
+        if isinstance(change, PositionAdopted):
+            took[change.symbol] = took.get(change.symbol, 0) + change.qty
+            prior[change.symbol] = prior.get(change.symbol, 0.0) + change.prior_pnl()
+        else:
+            gave[change.symbol] = gave.get(change.symbol, 0) + change.qty
+            prior.pop(change.symbol, None)
+    return LedgerView(own=own, adopted=took, released=gave, adopted_pnl=prior)
 
 
 def managed_qty(broker_qty: int, ledger_qty: int) -> int:
@@ -225,7 +238,8 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
     """The account as llmtrade manages it: only managed shares, and equity without the others' P/L.
 
     Shares llmtrade does not manage are left out of `positions`; their unrealised P/L (at `prices`,
-    else the broker's average cost) is taken out of equity, so neither sizing nor a return credits
+    else the broker's average cost) is taken out of equity, and so is what adopted shares made before
+    their adoption, so neither sizing nor a return credits
     the account with a trade its owner never made. Their cost stays in equity, as the cash that bought
     them came from the account. Cash and buying power are the broker's: they bound what can be spent."""
     positions: dict[str, Position] = {}
@@ -236,9 +250,10 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
             positions[symbol] = position.model_copy(update={"qty": mine})
         other = position.qty - mine
         foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
-    if positions == account.positions:
+    if positions == account.positions and not ledger.adopted_pnl:
         return account
     unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl - foreign_pnl, 2)
+    not_ours = foreign_pnl + sum(ledger.adopted_pnl.values())
     return account.model_copy(
-        update={"positions": positions, "equity": round(account.equity - foreign_pnl, 2), "unrealized_pnl": unrealized}
+        update={"positions": positions, "equity": round(account.equity - not_ours, 2), "unrealized_pnl": unrealized}
     )
