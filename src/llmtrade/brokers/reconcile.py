@@ -73,10 +73,10 @@ def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: M
     """The account (as `broker.account(prices)` gave it) reconciled with llmtrade's records. A read.
 
     Raises what the broker's reads raise (BrokerUnavailable, BrokerRejected, OperationalError)."""
-    planned = our_order_ids(events, broker.account_id)
+    planned = our_order_ids(events, account.account_id)
     working = broker.open_orders()
     fills = broker.fills()
-    ledger = ledger_view(fills, planned, adoptions(events, broker.account_id))
+    ledger = ledger_view(fills, planned, adoptions(events, account.account_id))
     differences = reconcile(account.positions, working, fills, ledger, planned)
     return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))
 
@@ -129,7 +129,7 @@ def reconcile_account(
     seen = look(events, broker, account, prices)
     if record:
         record_differences(
-            events, broker.account_id, seen.differences, occasion=occasion, week_id=week_id, run_id=run_id
+            events, account.account_id, seen.differences, occasion=occasion, week_id=week_id, run_id=run_id
         )
     return seen.managed
 
