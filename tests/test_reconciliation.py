@@ -284,3 +284,17 @@ def test_a_partial_fill_of_our_order_is_tracked_with_filled_and_remaining(
     assert (found["kind"], found["filled_qty"], found["remaining_qty"]) == ("partial_fill", 4, 6)
     seen = look(storage.events, broker, broker.account(prices), prices)
     assert seen.managed.positions["SPY"].qty == 4  # the filled part is ours, and managed
+
+
+def test_an_order_left_open_by_hand_is_reported_and_does_not_hold_up_the_week(
+    storage: Storage, alpaca: FakeAlpacaServer
+) -> None:
+    alpaca.fill_immediately = False  # the market is closed: the hand-made order waits for the open
+    hand = trade_by_hand(alpaca, "GLD", 20)
+    desk = Desk(ACCOUNT, _broker(alpaca))
+
+    planned = asyncio.run(RiskStage([desk], CONFIG, storage.events, WEEK).run(_context({"SPY": 100.0, "GLD": 100.0})))
+
+    assert [(o.symbol, o.intent) for o in planned.get(PLANS)[0].orders] == [("SPY", "open")]
+    [found] = [e.payload["difference"] for e in _found(storage)]
+    assert (found["kind"], found["client_order_id"], found["remaining_qty"]) == ("unknown_order", hand, 20)

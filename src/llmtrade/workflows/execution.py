@@ -40,8 +40,9 @@ PRICES = ContextKey("prices", dict[str, float])
 
 
 def queued_order_ids(desk: Desk) -> list[str]:
-    """Orders the account's broker accepted but has not filled (e.g. queued for the open)."""
-    return [order.client_order_id for order in desk.broker.open_orders()]
+    """llmtrade's orders the account's broker accepted but has not filled (e.g. queued for the open);
+    an order made by hand is reconciliation's business (an `unknown_order` difference), not a reason to wait."""
+    return [order.client_order_id for order in desk.broker.open_orders() if is_ours(order.client_order_id)]
 
 
 def value_account(
