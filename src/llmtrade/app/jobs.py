@@ -33,6 +33,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
+from llmtrade.brokers.reconcile import look
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
@@ -228,6 +229,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
-        equity = desk.broker.account(market.last_closes(config.assets.symbols, app.clock.now())).equity
+        prices = market.last_closes(config.assets.symbols, app.clock.now())
+        equity = look(storage.events, desk.broker, desk.broker.account(prices), prices).managed.equity
         state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

@@ -10,16 +10,19 @@ from datetime import date
 from llmtrade.app.container import Container
 from llmtrade.app.results import (
     AccountStanding,
+    DifferenceLine,
     EventCheckpointLine,
     LastRun,
     StatusResult,
     StatusUsage,
     UsageSum,
 )
+from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.ledger import closed_trade_pnls
+from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
@@ -103,13 +106,16 @@ def event_checkpoint_lines(events: EventStore, week_id: date) -> list[EventCheck
 def _standing(
     events: EventStore, desk: Desk, prices: dict[str, float], valuations: list[AccountValued], week_id: date
 ) -> dict:
-    account = desk.broker.account(prices)
+    # Only what llmtrade manages counts: a position made by hand is listed as a difference, not credited.
+    seen = look(events, desk.broker, desk.broker.account(prices), prices)
+    account = seen.managed
     start_cash = desk.account.starting_cash
     mine = [v for v in valuations if v.account_id == desk.account.id]
     started = week_start_valuation(events, week_id, desk.account.id)
     week_start = started.equity if started else None
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
-    fills = desk.broker.fills()
+    ours = our_order_ids(events, desk.account.id)
+    fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
         "account_id": desk.account.id,
@@ -125,7 +131,15 @@ def _standing(
         "positions": list(account.positions.values()),
         "halted": breaker.halted,
         "breaker_reason": breaker.reason,
+        "differences": difference_lines(events, desk.account.id, seen.differences),
     }
+
+
+def difference_lines(events: EventStore, account_id: str, live: list[Difference]) -> list[DifferenceLine]:
+    """The account's differences now, each with when it was first recorded (None: not yet)."""
+    found = events.read(account_id=account_id, type=ReconciliationDifferenceFound.event_type())
+    first = {ReconciliationDifferenceFound.from_event(e).difference.key(): e.occurred_at.isoformat() for e in found}
+    return [DifferenceLine(difference=d, recorded_at=first.get(d.key())) for d in live]
 
 
 def last_runs(events: EventStore) -> dict[str, LastRun]:

@@ -113,3 +113,13 @@ def valuation_stream(account_id: str, week_id: date | None, occasion: str) -> st
 
 def breaker_stream(account_id: str) -> str:
     return f"breaker:{account_id}"
+
+
+def reconciliation_stream(account_id: str, key: str) -> str:
+    """Write-once: one difference between an account's broker and llmtrade's records (see brokers/reconcile.py)."""
+    return f"reconciliation:{account_id}:{key}"
+
+
+def managed_stream(account_id: str) -> str:
+    """The positions the user adopted into, or released from, llmtrade's management."""
+    return f"managed:{account_id}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.agents import checkpointer
+from llmtrade.brokers.reconcile import reconcile_account
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
     Checkpoint,
@@ -149,7 +150,16 @@ class PrepareStage:
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
-        account = desk.broker.account(prices)
+        account = reconcile_account(
+            bench.events,
+            desk.broker,
+            desk.broker.account(prices),
+            prices,
+            occasion=f"checkpoint {self.slot.day} {self.slot.time}",
+            week_id=bench.week_id,
+            run_id=bench.run_id,
+            record=not self.dry_run,
+        )
         if queued_order_ids(desk):
             return "orders still queued for the open: nothing to judge yet"
         if not self.dry_run:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from llmtrade.brokers.order_plan import plan_orders
+from llmtrade.brokers.reconcile import look
 from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import ORDERS, week_stream
@@ -57,7 +58,10 @@ class DecideStage:
             if checkpoint is None or checkpoint.action == "STAY" or outcome.orders is not None:
                 outcomes.append(outcome)  # nothing to trade, or decided by an earlier run
                 continue
-            account = snapshots.get(desk.account.id) or desk.broker.account(prices)
+            account = (
+                snapshots.get(desk.account.id)
+                or look(bench.events, desk.broker, desk.broker.account(prices), prices).managed
+            )
             verdict, plan = self._decide(desk, checkpoint, account, prices)
             outcome = replace(outcome, verdict=verdict, orders=plan)
             outcomes.append(outcome)

@@ -44,6 +44,16 @@ def print_status(out: Output, report: StatusResult) -> None:
             for a in report.accounts
         ],
     )
+    differences = [(a.account_id, line) for a in report.accounts for line in a.differences]
+    if differences:
+        out.table(
+            "broker differences (left alone unless adopted: `llmtrade positions adopt ACCOUNT SYMBOL`)",
+            ["account", "kind", "symbol", "detail", "recorded"],
+            [
+                (account, d.difference.kind, d.difference.symbol, d.difference.detail, d.recorded_at or "not yet")
+                for account, d in differences
+            ],
+        )
     out.table(
         "last runs",
         ["command", "at", "mode", "outcome", "degraded"],
