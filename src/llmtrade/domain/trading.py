@@ -138,6 +138,16 @@ class OrderRejected(EventPayload):
     reason: str
 
 
+class LegHeldBack(EventPayload):
+    """A plan's opening leg not sent yet: it waits for `waiting_for` (the close of the same symbol) to fill.
+
+    On the orders stream, once per order; the same or a later run (rerun, checkpoint) sends it when the
+    close has filled. Never both legs of a side change at the broker at once."""
+
+    order: Order
+    waiting_for: str  # the client_order_id of the close
+
+
 class OrderFilled(EventPayload):
     fill: Fill
     broker: str
