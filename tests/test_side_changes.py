@@ -4,6 +4,7 @@ first, the opening leg only once the close has filled; a refused leg is recorded
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
@@ -130,3 +131,75 @@ def test_a_second_sell_while_the_close_is_working_is_refused_with_alpacas_body(s
 
     with pytest.raises(BrokerRejected, match=r"insufficient qty available for order \(requested: 16, available: 0\)"):
         broker.submit(opening)
+
+
+def _flip_run(storage: Storage, server: FakeAlpacaServer, account_id: str, stream: str, *, from_step: int) -> None:
+    """The flip's life from `from_step`: 1 plan sent (close queued, open held back), 2 the open fills the
+    close, 3 the next run sends the held-back leg."""
+    account = ACCOUNT.model_copy(update={"id": account_id})
+    broker = AlpacaBroker(account_id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    desk = Desk(account, broker)
+    held = {"SPY": Position(symbol="SPY", qty=10, avg_price=590)}
+    plan = OrdersPlanned(
+        account_id=account_id,
+        broker=broker.name,
+        orders=plan_orders(WEEK, account_id, held, "SPY", -16),
+        positions_before=held,
+    )
+    args = {"stream": stream, "week_id": WEEK, "run_id": "r"}
+    if from_step <= 1:
+        asyncio.run(execute_plans(storage.events, {account_id: desk}, [plan], CONFIG, {"SPY": 600.0}, **args))  # type: ignore[arg-type]
+    if from_step <= 2 and not server.fill_immediately:
+        server.fill_open_orders()
+        server.fill_immediately = True
+    asyncio.run(resume_unfinished(storage.events, {account_id: desk}, CONFIG, {"SPY": 600.0}, **args))  # type: ignore[arg-type]
+
+
+def test_a_flip_killed_around_each_of_its_writes_ends_short_with_each_leg_sent_once(storage: Storage) -> None:
+    from tests.crash_points import Crash, dying
+
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as clean_server, dying(None) as clean:
+        clean_server.set_price("SPY", 600)
+        clean_server.add_asset("SPY", shortable=True)
+        clean_server.set_position("SPY", 10, 590)
+        _flip_run(storage, clean_server, "acct_clean", "orders:clean", from_step=1)
+    assert "LegHeldBack" in clean.types  # the pending leg's write is one of the points
+    points = [
+        i
+        for i, kinds in enumerate(clean.types)
+        if {"LegHeldBack", "OrderSubmitted", "OrderFilled"} & set(kinds.split(","))
+    ]
+    assert points
+    found: list[str] = []
+    for index in points:
+        for when in ("before", "after"):
+            account_id, stream = f"acct_{index}{when[0]}", f"orders:{index}{when}"
+            with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+                server.set_price("SPY", 600)
+                server.add_asset("SPY", shortable=True)
+                server.set_position("SPY", 10, 590)
+                step = 1
+                with dying(index, when) as state:  # type: ignore[arg-type]
+                    try:
+                        _flip_run(storage, server, account_id, stream, from_step=1)
+                    except Crash:
+                        step = 1 if not server.fill_immediately else 3
+                if not state.dead:
+                    found.append(f"{when} {index}: did not die")
+                _flip_run(storage, server, account_id, stream, from_step=step)  # the rerun
+                submitted = Counter(
+                    OrderSubmitted.from_event(e).order.client_order_id
+                    for e in storage.events.read_stream(stream)
+                    if e.type == OrderSubmitted.event_type()
+                )
+                positions = {
+                    s: p.qty
+                    for s, p in AlpacaBroker(account_id, KEY_ID, SECRET, url_override=server.base_url)
+                    .account({})
+                    .positions.items()
+                }
+                if positions != {"SPY": -16} or sorted(submitted.values()) != [1, 1] or len(server.orders) != 2:
+                    found.append(
+                        f"{when} {index} ({clean.types[index]}): {positions} {dict(submitted)} {list(server.orders)}"
+                    )
+    assert found == []
