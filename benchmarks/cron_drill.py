@@ -163,7 +163,8 @@ def main() -> int:
         finally:
             server.cleanup()
     print(
-        f"{args.weeks} weeks from {args.first}, {sum(exits.values())} run-due calls in {elapsed:.0f} s; exits {dict(exits)}"
+        f"{args.weeks} weeks from {args.first}, {sum(exits.values())} run-due calls in {elapsed:.0f} s; "
+        f"exits {dict(exits)}"
     )
     print(
         f"fills: {figures['fills']}, priced before their order (> {staleness.seconds // 60} min): "
