@@ -25,14 +25,23 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 FIRST_WEEK = date(2026, 1, 7)  # a Wednesday
 CHECKPOINTS = ["12:00", "14:00", "15:50"]  # Wednesday's, after the weekly run and the open
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def at(day: date, hhmm: str) -> str:
+    """LLMTRADE_NOW for `hhmm` New York time on `day` (the offset follows daylight saving time)."""
+    hour, minute = map(int, hhmm.split(":"))
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=NEW_YORK).isoformat()
+
 
 DUPLICATES = {
     "orders": """
@@ -112,13 +121,13 @@ class Soak:
     def week(self, week: date, kills: int) -> int:
         """Kill this week's run-weekly and up to `kills - 1` of its checkpoints; returns the kills used."""
         used = 0
-        self.kill_at_random("weekly", ["run-weekly"], f"{week}T08:00:00-05:00")
+        self.kill_at_random("weekly", ["run-weekly"], at(week, "08:00"))
         rerun = self.rng.choice([["run-due"], ["run-weekly"]])
-        self.rerun("weekly", rerun, f"{week}T10:00:00-05:00", done=(f"week:{week}:done", "WeekCompleted"))
+        self.rerun("weekly", rerun, at(week, "10:00"), done=(f"week:{week}:done", "WeekCompleted"))
         used += 1
         for time_ in CHECKPOINTS[: kills - used]:
             args = ["checkpoint", time_]
-            now = f"{week}T{time_}:00-05:00"
+            now = at(week, time_)
             self.kill_at_random("checkpoint", args, now)
             self.rerun("checkpoint", args, now, done=(f"week:{week}:checkpoint:{week}T{time_}", "CheckpointCompleted"))
             used += 1

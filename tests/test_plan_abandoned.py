@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -25,7 +26,9 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import execute_plans
 from tests.crash_points import Crash, dying
+from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.test_checkpoint_stages import _events, week  # noqa: F401 - `week` is a fixture
+from tests.test_week_lifecycle import scripted, write_market
 
 WEEK = date(2026, 1, 7)
 MIDDAY = datetime(2026, 1, 7, 17, 0, tzinfo=UTC)  # the session is open: paper orders fill at once
@@ -162,3 +165,42 @@ def test_a_checkpoint_whose_plan_no_longer_fits_says_so_and_completes_degraded(
     others = {p.payload["account_id"] for p in planned} - {account_id}
     sent = {e.payload["order"]["account_id"] for e in _events(url, type="OrderSubmitted")}
     assert others <= sent  # the other accounts' checkpoint orders went out
+
+
+def test_a_weekly_plan_that_no_longer_fits_completes_the_week_degraded_and_names_the_account(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = cli_env["DATABASE_URL"]
+    closes = write_market(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    with fake_llm() as fake:
+        fake.answer = scripted(closes)
+        with dying("OrdersPlanned", "after"), pytest.raises(Crash):  # the week's plans stored, nothing sent
+            runner.invoke(app, ["run-weekly"])
+        plans = [p for p in _events(url, type="OrdersPlanned") if p.payload["orders"]]
+        account_id = plans[0].payload["account_id"]
+        with open_storage(Settings(DATABASE_URL=url), FixedClock(MIDDAY)) as storage:
+            broker = PaperBroker(
+                account_id,
+                starting_cash=100_000,
+                events=storage.events,
+                clock=FixedClock(MIDDAY),
+                calendar=TradingCalendar(),
+                prices=Opens(),
+            )
+            broker.submit(_order(account_id, "by-hand", qty=1))  # traded by hand before the rerun
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T10:00:00-05:00")
+
+        rerun = runner.invoke(app, ["run-weekly"])
+
+    assert rerun.exit_code == 0, rerun.output
+    assert f"account {account_id}'s plan abandoned" in rerun.output
+    (done,) = _events(url, type="WeekCompleted")
+    assert done.payload["degraded"] is True
+    assert any(account_id in note and "abandoned" in note for note in done.payload["notes"])
+    sent = {e.payload["order"]["account_id"] for e in _events(url, type="OrderSubmitted")}
+    assert account_id not in sent
+    assert {p.payload["account_id"] for p in plans[1:]} <= sent  # the other accounts traded
