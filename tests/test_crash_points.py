@@ -174,6 +174,8 @@ MONEY = {
     "PaperOrderAccepted",
     "OrderSubmitted",
     "OrderRejected",
+    "LegHeldBack",
+    "PlanAbandoned",
     "OrderFilled",
     "WeekCompleted",
     "CheckpointCompleted",

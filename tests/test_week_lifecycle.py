@@ -8,7 +8,7 @@ wants; the models are scripted at the HTTP transport (respx), so each owner's an
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.checkpoints import CheckpointTaken
+from llmtrade.domain.market import QuoteFetched
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.risk.controls import evaluate_breaker, halted
@@ -159,9 +160,13 @@ def test_a_scripted_week_exits_by_rule_flips_and_reduces(week: Any, monkeypatch:
     acct_1 = next(a for a in statuses if a["account_id"] == "acct_1")
     wednesday_open = closes["SPY"] * 0.90
     slip = CONFIG.accounts.paper.slippage_bps / 10_000
-    # bought at Wednesday's open (plus slippage) and sold at the same open (less slippage)
+    noon = datetime.fromisoformat("2026-01-07T12:00:00-05:00")
+    with open_storage(Settings(DATABASE_URL=week[1]), FixedClock(FIXED_NOW)) as storage:
+        fetched = [QuoteFetched.from_event(e) for e in storage.events.read(type=QuoteFetched.event_type())]
+    [spy_at_noon] = {q.price for f in fetched if f.now == noon for q in f.quotes if q.symbol == "SPY"}
+    # bought at Wednesday's open (plus slippage), sold at the 12:00 price the checkpoint saw (less slippage)
     assert acct_1["cash"] == pytest.approx(
-        100_000 - spy * wednesday_open * (1 + slip) + spy * wednesday_open * (1 - slip), abs=0.05
+        100_000 - spy * wednesday_open * (1 + slip) + spy * spy_at_noon * (1 - slip), abs=0.05
     )
 
 

@@ -529,6 +529,9 @@ class FakeAlpacaServer:
             if side == "buy" and price is not None and qty * price > buying_power:
                 raise _BadRequest("insufficient buying power", HTTPStatus.FORBIDDEN, 40310000)
             held = self._holdings[symbol].qty if symbol in self._holdings else 0
+            refusal = self._insufficient_qty(symbol, side, qty, held)
+            if refusal is not None:
+                return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
             if side == "sell" and qty > max(held, 0) and not self._assets.get(symbol, {}).get("shortable", False):
                 raise _BadRequest(f'asset "{symbol}" cannot be sold short', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
             if self.fill_immediately and price is None:
@@ -580,6 +583,31 @@ class FakeAlpacaServer:
                 self._fill(order, price)
             self.orders[client_order_id] = order
             return FakeResponse(HTTPStatus.OK, dict(order))
+
+    def _insufficient_qty(self, symbol: str, side: str, qty: int, held: int) -> dict[str, Any] | None:
+        """Alpaca's 403 for an order against a position (selling a long, buying back a short) that asks for
+        more than is held minus what open orders on the same side already hold ("held_for_orders"): one
+        order never crosses through zero, and a second close while the first is working is refused."""
+        closing = held > 0 if side == "sell" else held < 0
+        if not closing:
+            return None
+        working = [
+            o
+            for o in self.orders.values()
+            if o["symbol"] == symbol and o["side"] == side and o["status"] not in _CLOSED_STATUSES
+        ]
+        held_for_orders = sum(int(o["qty"]) - int(o["filled_qty"]) for o in working)
+        available = max(abs(held) - held_for_orders, 0)
+        if qty <= available:
+            return None
+        return {
+            "code": 40310000,
+            "existing_qty": str(abs(held)),
+            "held_for_orders": str(held_for_orders),
+            "message": f"insufficient qty available for order (requested: {qty}, available: {available})",
+            "related_orders": [o["id"] for o in working],
+            "symbol": symbol,
+        }
 
     def _order_by_client_id(self, request: FakeRequest) -> FakeResponse:
         """GET /v2/orders:by_client_order_id?client_order_id=...: the order, or 404 as Alpaca answers."""

@@ -16,7 +16,7 @@ from llmtrade.app.runs import execute, start_run
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
 from llmtrade.workflows.checkpoint_ask import Slot
-from llmtrade.workflows.execution import ABANDONED, abandonment_note
+from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 
 
@@ -49,7 +49,11 @@ def run_checkpoint(
         replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o for o in done.get(OUTCOMES)
     ]
     failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
-    duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned))
+    # Orders refused or held back for their close: resent by a rerun or the next checkpoint (workflows/legs.py).
+    unfinished = done.get(UNFINISHED) if not dry_run else []
+    for note in unfinished:
+        app.say(note)
+    duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned or unfinished))
     return checkpoint_result(
         outcomes,
         week_id=week_id,

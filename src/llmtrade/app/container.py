@@ -141,8 +141,16 @@ class Container:
 
     def desks(self, storage: Storage, market: MarketData, *, live: bool | None = None) -> list[Desk]:
         use_live = self.live if live is None else live
+        quotes = self.quotes(storage, market, live=use_live)
         return build_desks(
-            self.loaded.config, self.settings, storage.events, self.clock, self.calendar, market, live=use_live
+            self.loaded.config,
+            self.settings,
+            storage.events,
+            self.clock,
+            self.calendar,
+            market,
+            live=use_live,
+            quotes=quotes,
         )
 
     def workbench(
@@ -153,6 +161,7 @@ class Container:
         run_id = new_run_id(now)
         market = self.market(storage, run_id=run_id, week_id=week_id)
         desks = self.desks(storage, market)
+        quotes = self.quotes(storage, market)
         return Workbench(
             self.loaded.config,
             storage.events,
@@ -164,6 +173,7 @@ class Container:
             now,
             run_id,
             deadline,
+            quotes,
         )
 
     def trading_is_live(self, events: EventStore) -> bool:

@@ -48,7 +48,8 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
 from llmtrade.workflows.checkpoint_ask import Slot
-from llmtrade.workflows.execution import ABANDONED, abandonment_note
+from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
+from llmtrade.workflows.legs import unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import (
@@ -72,12 +73,14 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         require_current_week(week_id, now, command="run-weekly")
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
+        # A complete week with orders refused or held back is run again: its frozen stages replay, execution retries.
+        retry = bool(unfinished_orders(storage.events, week_stream(week_id, streams.ORDERS)))
         done = completion(storage.events, week_id)
-        if done is not None:
+        if done is not None and not retry:
             return _complete(week_id, done)
         with week_lock(storage.conn, week_id):
             done = completion(storage.events, week_id)  # the run we waited behind may have finished it
-            if done is not None:
+            if done is not None and not retry:
                 return _complete(week_id, done)
             previous = previous_week_needs_postmortem(storage, week_id)
             if previous is not None and (week_mode(storage.events, previous) == LLMMode.OFFLINE.value) != (
@@ -111,9 +114,11 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             abandoned = [abandonment_note(a) for a in result.get(ABANDONED)]
             for note in abandoned:
                 app.say(note)
-            degraded = result.get(research_stages.DEGRADED) + abandoned
+            for note in result.get(UNFINISHED):
+                app.say(note)
+            degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED)
             result = result.with_value(research_stages.DEGRADED, degraded)
-            if not dry_run:
+            if not dry_run and done is None:
                 done_stream = week_stream(week_id, streams.DONE)
                 storage.events.append(
                     [

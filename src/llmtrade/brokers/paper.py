@@ -1,9 +1,10 @@
 """The local paper broker: simulated fills, a ledger kept as events, balances rebuilt from them.
 
-Market orders fill at the next session's open when the market is closed, and at the latest price
-when it is open: with daily bars that is the session's opening price, the most recent price a
-daily feed knows during the session. Slippage moves every fill against the trader; commission is
-per order.
+Market orders fill at the next session's open when the market is closed, and at the quote at the
+time of the order when it is open (QuoteSource: the quote service, whose price is never stamped after
+now); the fill's `price_source` says which ("synthetic path", "csv open", ...). With no current price
+(MarketDataUnavailable, exit 75) the order is not taken: it is never filled at a made-up price.
+Slippage moves every fill against the trader; commission is per order.
 
 Why reads write nothing: the ledger stream (`paper:{account}`) holds what the broker was told, the
 accepted orders and the cancels. A fill is a deterministic function of an accepted order, the
@@ -44,6 +45,7 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.storage.event_store import EventStore
 
 _LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
@@ -79,6 +81,7 @@ class PaperBroker:
         slippage_bps: float = 5.0,
         commission_per_order: float = 0.0,
         shortable: frozenset[str] | None = None,
+        quotes: QuoteSource | None = None,
     ):
         self.account_id = account_id
         self.starting_cash = starting_cash
@@ -89,6 +92,8 @@ class PaperBroker:
         self._slippage = slippage_bps / 10_000
         self._commission = commission_per_order
         self._shortable = shortable
+        # None: in-session orders fill at the session's open (the daily-bar behaviour older ledgers used).
+        self._quotes = quotes
 
     # ------------------------------------------------------------------ Broker
 
@@ -113,8 +118,12 @@ class PaperBroker:
         book = self._book()
         if order.client_order_id not in book.accepted:
             now = self._clock.now()
-            fill_after = now if self._calendar.is_open(now) else self._calendar.next_open(now)
-            accepted = PaperOrderAccepted(order=order, fill_after=fill_after)
+            if self._calendar.is_open(now):
+                # The price now, taken before the order is: MarketDataUnavailable leaves it untaken (a rerun sends it).
+                quote = self._quotes.quote(order.symbol, now) if self._quotes is not None else None
+                accepted = PaperOrderAccepted(order=order, fill_after=now, quote=quote)
+            else:
+                accepted = PaperOrderAccepted(order=order, fill_after=self._calendar.next_open(now))
             # At the head we read: two processes submitting the same id cannot both append it. If someone
             # appended first and it was this order, the lookup below finds it.
             with suppress(ConcurrencyError):
@@ -226,7 +235,12 @@ class PaperBroker:
 
     def _derive(self, pending: PaperOrderAccepted) -> Fill | None:
         order = pending.order
-        price = self._prices.opening_price(order.symbol, new_york_date(pending.fill_after))
+        if pending.quote is not None:
+            price: float | None = pending.quote.price
+            source = pending.quote.source
+        else:
+            price = self._prices.opening_price(order.symbol, new_york_date(pending.fill_after))
+            source = "daily open"
         if price is None:
             return None  # no price yet: the order stays queued until the data has it
         slipped = price * (1 + self._slippage) if order.side is Side.BUY else price * (1 - self._slippage)
@@ -239,6 +253,7 @@ class PaperBroker:
             price=round(slipped, 4),
             commission=self._commission,
             filled_at=pending.fill_after,
+            price_source=source,
         )
 
     def _result(self, book: _Book, client_order_id: str, fills: Mapping[str, Fill]) -> OrderResult:

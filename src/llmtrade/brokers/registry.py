@@ -21,6 +21,7 @@ from llmtrade.clock import Clock
 from llmtrade.config.models import Account, BrokerKind, Config
 from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
 
@@ -36,6 +37,7 @@ class BrokerContext:
     clock: Clock
     calendar: TradingCalendar
     prices: OpeningPrices
+    quotes: QuoteSource | None = None  # prices now, for paper fills in session
 
 
 Factory = Callable[[BrokerContext], Broker]
@@ -52,6 +54,7 @@ def _paper(ctx: BrokerContext) -> Broker:
         slippage_bps=ctx.config.accounts.paper.slippage_bps,
         commission_per_order=ctx.config.accounts.paper.commission_per_order,
         shortable=frozenset(i.symbol for i in ctx.config.assets.universe if i.shortable),
+        quotes=ctx.quotes,
     )
 
 
@@ -100,13 +103,14 @@ def open_broker(
     clock: Clock,
     calendar: TradingCalendar,
     prices: OpeningPrices,
+    quotes: QuoteSource | None = None,
 ) -> Broker:
     """The account's broker for this run, built by the factory registered under its name."""
     name = broker_name(account, live=live, settings=settings)
     factory = FACTORIES.get(name)
     if factory is None:
         raise OperationalError(f"account {account.id}: no broker is registered as {name!r} ({', '.join(FACTORIES)})")
-    return factory(BrokerContext(account, settings, config, events, clock, calendar, prices))
+    return factory(BrokerContext(account, settings, config, events, clock, calendar, prices, quotes))
 
 
 def _keys(account: Account, settings: Settings) -> tuple[str | None, str | None]:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.market import Quote
 from llmtrade.domain.records import Record
 
 Action = Literal["STAY", "EXIT", "FLIP", "REDUCE"]
@@ -57,6 +58,9 @@ class Checkpoint(Record):
     indicators_snapshot: dict[str, float | None]
     invalidation_triggered: bool
     decided_by: Literal["invalidation_rule", "owner"]
+    # The instrument's price the checkpoint judged ("close" in the snapshot is this price), dated, with
+    # its source; None on checkpoints taken before prices came from the quote service.
+    price: Quote | None = None
 
 
 class PostmortemAnswer(Record):

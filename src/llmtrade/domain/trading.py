@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.market import Quote
 from llmtrade.domain.records import Direction, Record
 
 
@@ -113,6 +114,8 @@ class Fill(Record):
     price: float = Field(gt=0)
     commission: float = 0.0
     filled_at: datetime
+    # Where the price came from, e.g. "synthetic path" or "csv open" (paper); "" when the broker does not say.
+    price_source: str = ""
 
 
 # ---------------------------------------------------------------- events
@@ -138,16 +141,38 @@ class OrderRejected(EventPayload):
     reason: str
 
 
+class LegHeldBack(EventPayload):
+    """A plan's opening leg not sent yet: it waits for `waiting_for` (the close of the same symbol) to fill.
+
+    On the orders stream, once per order; the same or a later run (rerun, checkpoint) sends it when the
+    close has filled. Never both legs of a side change at the broker at once."""
+
+    order: Order
+    waiting_for: str  # the client_order_id of the close
+
+
 class OrderFilled(EventPayload):
     fill: Fill
     broker: str
 
 
 class PaperOrderAccepted(EventPayload):
-    """The paper broker took an order; it fills at `fill_after` (the next open when the market is closed)."""
+    """The paper broker took an order; it fills at `fill_after` (the next open when the market is closed).
+
+    `quote` is the price at `fill_after` for an order taken in session (before slippage): a fill is
+    re-derived on every read, and a price "now" cannot be asked again for a past instant. None for an
+    order queued for the next open (priced by that session's opening price) and for events of schema 1."""
+
+    schema_version: ClassVar[int] = 2
 
     order: Order
     fill_after: datetime
+    quote: Quote | None = None
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        # Schema 1 orders filled at their fill day's open: no quote was taken.
+        return {**payload, "quote": None}
 
 
 class PaperOrderCanceled(EventPayload):

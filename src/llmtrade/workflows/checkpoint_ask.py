@@ -25,6 +25,7 @@ from llmtrade.domain.checkpoints import (
     CheckpointTaken,
 )
 from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent, StageDeferred, StoredEvent
+from llmtrade.domain.market import Quote
 from llmtrade.domain.streams import checkpoint_stream, held_stream
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict
 from llmtrade.errors import LlmtradeError, TemporaryError
@@ -35,7 +36,13 @@ from llmtrade.pipeline.retry import is_temporary
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
-from llmtrade.workflows.frozen_trade import FrozenTrade, current_prices, frozen_trade, indicator_values
+from llmtrade.workflows.frozen_trade import (
+    FrozenTrade,
+    current_prices,
+    current_quotes,
+    frozen_trade,
+    indicator_values,
+)
 from llmtrade.workflows.workbench import Workbench
 
 
@@ -85,6 +92,7 @@ class Prepared:
     pnl_pct: float
     triggered: bool
     flipped: bool
+    quote: Quote | None = None  # the instrument's price now, dated, with its source
 
 
 STORED = ContextKey("checkpoint_stored", dict[str, Outcome])  # accounts whose checkpoint a run stored earlier
@@ -124,10 +132,17 @@ class PrepareStage:
         self.bench = bench
         self.slot = slot
         self.dry_run = dry_run
+        self._quotes: dict[str, Quote] = {}
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
-        prices = current_prices(bench.market, bench.config.assets.symbols, bench.now)
+        quotes = current_quotes(bench.quotes, bench.config.assets.symbols, bench.now) if bench.quotes else {}
+        prices = (
+            {s: q.price for s, q in quotes.items()}
+            if quotes
+            else current_prices(bench.market, bench.config.assets.symbols, bench.now)
+        )
+        self._quotes = quotes
         stored: dict[str, Outcome] = {}
         asking: list[Prepared] = []
         skips: dict[str, str] = {}
@@ -189,7 +204,8 @@ class PrepareStage:
         rule = frozen.invalidation.rule
         observed = values.get(rule.indicator)
         triggered = not flipped and observed is not None and rule.holds(observed)
-        return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped)
+        quote = self._quotes.get(frozen.instrument)
+        return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote)
 
 
 class AskStage:
@@ -316,6 +332,7 @@ class AskStage:
             action=answer.action,
             reason_delta=answer.reason_delta,
             indicators_snapshot=prepared.values,
+            price=prepared.quote,
             invalidation_triggered=prepared.triggered,
             decided_by="invalidation_rule" if prepared.triggered else "owner",
         )

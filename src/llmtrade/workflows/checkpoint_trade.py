@@ -29,7 +29,8 @@ from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, Outcome, Slot
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import ABANDONED, PRICES, execute_plans, recorded_orders
+from llmtrade.workflows.execution import ABANDONED, PRICES, UNFINISHED, execute_plans, recorded_orders
+from llmtrade.workflows.legs import resume_unfinished
 from llmtrade.workflows.workbench import Workbench
 
 OUTCOMES = ContextKey("checkpoint_outcomes", list[Outcome])  # every account, in the desks' order
@@ -133,7 +134,7 @@ class DecideStage:
 class ExecuteStage:
     name = "execute"
     reads = (OUTCOMES, PRICES)
-    writes = (SENT, ABANDONED)
+    writes = (SENT, ABANDONED, UNFINISHED)
 
     def __init__(self, bench: Workbench, *, dry_run: bool):
         self.bench = bench
@@ -141,13 +142,27 @@ class ExecuteStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.dry_run:
-            return context.with_values((SENT, []), (ABANDONED, []))  # a dry run sends nothing
+            return context.with_values((SENT, []), (ABANDONED, []), (UNFINISHED, []))  # a dry run sends nothing
         bench = self.bench
         stream = week_stream(bench.week_id, ORDERS)
         plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None]
+        # The week's orders left undone (refused, or a leg waiting for its close) go first, unless this
+        # checkpoint planned the account anew: its plan starts from what the account holds now.
+        desks = {d.account.id: d for d in bench.desks}
+        resumed = await resume_unfinished(
+            bench.events,
+            desks,
+            bench.config,
+            context.get(PRICES),
+            stream=stream,
+            week_id=bench.week_id,
+            run_id=bench.run_id,
+            superseded=frozenset(p.account_id for p in plans if p.orders),
+            own=frozenset(o.client_order_id for p in plans for o in p.orders),
+        )
         execution = await execute_plans(
             bench.events,
-            {d.account.id: d for d in bench.desks},
+            desks,
             plans,
             bench.config,
             context.get(PRICES),
@@ -157,8 +172,9 @@ class ExecuteStage:
         )
         ours = {order.client_order_id for plan in plans for order in plan.orders}
         sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours]
-        result = context.with_values((SENT, sent), (ABANDONED, execution.abandoned))
-        return result.with_loaded(self.name) if execution.already_sent else result
+        unfinished = resumed + execution.unfinished
+        result = context.with_values((SENT, sent), (ABANDONED, execution.abandoned), (UNFINISHED, unfinished))
+        return result.with_loaded(self.name) if execution.already_sent and not unfinished else result
 
 
 class CompleteStage:

@@ -27,6 +27,7 @@ from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.trading import (
     AccountSnapshot,
+    LegHeldBack,
     Order,
     OrderRejected,
     OrderResult,
@@ -45,6 +46,8 @@ from llmtrade.workflows.desk import Desk
 PRICES = ContextKey("prices", dict[str, float])
 # Plans not sent because they no longer fit the account (this run's or an earlier one's): a degraded run.
 ABANDONED = ContextKey("abandoned_plans", list[PlanAbandoned])
+# Orders refused by the broker or legs waiting for their close, one line each: a degraded run.
+UNFINISHED = ContextKey("unfinished_orders", list[str])
 
 
 def queued_order_ids(desk: Desk) -> list[str]:
@@ -174,6 +177,15 @@ def misfit(
     )
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What `send_orders` left undone: orders the kill switch blocked, legs held back, orders refused."""
+
+    blocked: int
+    held_back: list[LegHeldBack]
+    refused: list[OrderRejected]
+
+
 def send_orders(
     events: EventStore,
     broker: Broker,
@@ -183,17 +195,51 @@ def send_orders(
     week_id: date,
     run_id: str,
     after_fill: Callable[[], None] | None = None,
-) -> int:
-    """Send each order not yet recorded on `stream`; the kill switch is checked before every order.
-    Returns how many orders the kill switch blocked (recorded as OrderBlocked, left to a rerun).
+) -> Sent:
+    """Send each order not yet accepted on `stream`; the kill switch is checked before every order.
+
+    A side change's opening leg goes only once its close (the plan's earlier close of the same symbol)
+    has filled; until then it is held back (LegHeldBack, once) for a rerun or the next checkpoint, so
+    the broker never holds both legs at once. An order the broker refused (OrderRejected, with its
+    reason) is sent again by the next call. Returns what was left undone; the kill switch's blocks are
+    recorded as OrderBlocked and left to a rerun.
 
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
-    done = {o.order.client_order_id for o in recorded_orders(events, stream)}
+    history = events.read_stream(stream)
+    done = {
+        OrderSubmitted.from_event(e).order.client_order_id for e in history if e.type == OrderSubmitted.event_type()
+    }
+    held = {
+        LegHeldBack.from_event(e).order.client_order_id: LegHeldBack.from_event(e)
+        for e in history
+        if e.type == LegHeldBack.event_type()
+    }
+    closes: dict[str, str] = {}  # symbol -> the client_order_id of the latest close of it in `orders`
+    result = Sent(blocked=0, held_back=[], refused=[])
     blocked = 0
     for order in orders:
+        waiting_for = closes.get(order.symbol) if order.intent == "open" else None
+        if waiting_for is None and order.client_order_id in held:
+            waiting_for = held[order.client_order_id].waiting_for
+        if order.intent == "close":
+            closes[order.symbol] = order.client_order_id
         if order.client_order_id in done:
             continue  # sent by an earlier (interrupted) run
+        if waiting_for is not None:
+            close = broker.find(waiting_for)
+            if close is None or close.status is not OrderStatus.FILLED:
+                pending = held.get(order.client_order_id) or LegHeldBack(order=order, waiting_for=waiting_for)
+                if order.client_order_id not in held:
+                    events.append(
+                        [
+                            NewEvent.of(
+                                pending, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id
+                            )
+                        ]
+                    )
+                result.held_back.append(pending)
+                continue
         enabled, why = trading_enabled(events)
         stop, halt_reason = halted(events, order.account_id)
         payload: EventPayload
@@ -214,13 +260,24 @@ def send_orders(
         events.append(
             [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
         )
+        if isinstance(payload, OrderRejected):
+            result.refused.append(payload)
         if (
             after_fill is not None
             and isinstance(payload, OrderSubmitted)
             and payload.result.status is OrderStatus.FILLED
         ):
             after_fill()  # lets the breaker see the fill before the next order
-    return blocked
+    return Sent(blocked=blocked, held_back=result.held_back, refused=result.refused)
+
+
+def unfinished_note(item: LegHeldBack | OrderRejected) -> str:
+    """The one line a person reads about an order left undone, and what happens to it next."""
+    order = item.order
+    what = f"account {order.account_id}'s {order.intent} {order.side.value} {order.qty} {order.symbol}"
+    if isinstance(item, LegHeldBack):
+        return f"{what} held back until its close {item.waiting_for} fills; a rerun or the next checkpoint sends it"
+    return f"{what} refused by {item.broker}: {item.reason}; a rerun or the next checkpoint retries it while valid"
 
 
 @dataclass(frozen=True)
@@ -230,6 +287,7 @@ class Execution:
 
     already_sent: bool
     abandoned: list[PlanAbandoned]
+    unfinished: list[str]  # unfinished_note of each order refused or held back in this call
 
 
 def execute_plan(
@@ -242,10 +300,10 @@ def execute_plan(
     stream: str,
     week_id: date,
     run_id: str,
-) -> tuple[int, PlanAbandoned | None]:
+) -> tuple[Sent, PlanAbandoned | None]:
     """One account: look its planned orders up at the broker, then check the plan, then send the rest.
 
-    Returns (orders the kill switch blocked, the plan's abandonment if it was abandoned now)."""
+    Returns (what `send_orders` left undone, the plan's abandonment if it was abandoned now)."""
     after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
     recovered = recover_orders(events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id)
     if any(r.result.status is OrderStatus.FILLED for r in recovered):
@@ -255,11 +313,11 @@ def execute_plan(
         events.append(
             [NewEvent.of(abandoned, stream=stream, week_id=week_id, run_id=run_id, account_id=plan.account_id)]
         )
-        return 0, abandoned
-    blocked = send_orders(
+        return Sent(0, [], []), abandoned
+    sent = send_orders(
         events, desk.broker, plan.orders, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
     )
-    return blocked, None
+    return sent, None
 
 
 async def execute_plans(
@@ -282,7 +340,7 @@ async def execute_plans(
     earlier = abandoned_plans(events, stream)
     given_up = {cid for a in earlier for cid in a.client_order_ids}
     live = [p for p in plans if not any(o.client_order_id in given_up for o in p.orders)]
-    recorded = {r.order.client_order_id for r in recorded_orders(events, stream)}
+    recorded = {r.order.client_order_id for r in recorded_orders(events, stream) if isinstance(r, OrderSubmitted)}
     already = bool(plans) and all(o.client_order_id in recorded for p in live for o in p.orders)
     # Brokers are synchronous clients: their round trips overlap on threads.
     outcomes = await asyncio.gather(
@@ -301,10 +359,11 @@ async def execute_plans(
             for plan in live
         )
     )
-    stop_if_blocked(events, sum(blocked for blocked, _ in outcomes))
+    stop_if_blocked(events, sum(sent.blocked for sent, _ in outcomes))
     ours = {o.client_order_id for p in plans for o in p.orders}
     mine = [a for a in earlier if set(a.client_order_ids) & ours]
-    return Execution(already_sent=already, abandoned=mine + [a for _, a in outcomes if a is not None])
+    notes = [unfinished_note(item) for sent, _ in outcomes for item in [*sent.refused, *sent.held_back]]
+    return Execution(already_sent=already, abandoned=mine + [a for _, a in outcomes if a is not None], unfinished=notes)
 
 
 def abandonment_note(abandoned: PlanAbandoned) -> str:

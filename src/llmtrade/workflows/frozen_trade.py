@@ -9,9 +9,11 @@ from datetime import date, datetime
 
 from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
+from llmtrade.domain.market import Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import compute_indicators
+from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
@@ -65,8 +67,20 @@ def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) 
     return None
 
 
-def current_prices(market: MarketData, symbols: list[str], now: datetime) -> dict[str, float]:
-    """The latest price a daily feed knows: today's open once the session has opened, else the last close."""
+def current_quotes(quotes: QuoteSource, symbols: list[str], now: datetime) -> dict[str, Quote]:
+    """Each symbol's price at `now` with its source and time (the quote service: intraday in session,
+    the last close when the market is closed). Raises MarketDataUnavailable (exit 75) in session
+    when some symbol has no current price."""
+    return {symbol: quotes.quote(symbol, now) for symbol in dict.fromkeys(symbols)}
+
+
+def current_prices(
+    market: MarketData, symbols: list[str], now: datetime, quotes: QuoteSource | None = None
+) -> dict[str, float]:
+    """Prices now: from `quotes` when given (see `current_quotes`); without it, the latest price a daily
+    feed knows (today's open once the session has opened, else the last close)."""
+    if quotes is not None:
+        return {symbol: quote.price for symbol, quote in current_quotes(quotes, symbols, now).items()}
     prices = market.last_closes(symbols, now)
     day = new_york_date(now)
     if market.calendar.is_session(day) and now >= market.calendar.session_open(day):

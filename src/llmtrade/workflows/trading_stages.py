@@ -40,6 +40,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
     ABANDONED,
     PRICES,
+    UNFINISHED,
     execute_plans,
     queued_order_ids,
     recorded_orders,
@@ -219,7 +220,7 @@ class ExecutionStage:
 
     name = "execution"
     reads = (PLANS, PRICES)
-    writes = (EXECUTED, ABANDONED)
+    writes = (EXECUTED, ABANDONED, UNFINISHED)
 
     def __init__(self, desks: list[Desk], events: EventStore, week_id: date, config: Config, *, dry_run: bool):
         self.desks = {d.account.id: d for d in desks}
@@ -230,7 +231,7 @@ class ExecutionStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.dry_run:
-            return context.with_values((EXECUTED, []), (ABANDONED, []))
+            return context.with_values((EXECUTED, []), (ABANDONED, []), (UNFINISHED, []))
         stream = week_stream(self.week_id, ORDERS)
         execution = await execute_plans(
             self.events,
@@ -242,5 +243,9 @@ class ExecutionStage:
             week_id=self.week_id,
             run_id=context.run_id,
         )
-        result = context.with_values((EXECUTED, recorded_orders(self.events, stream)), (ABANDONED, execution.abandoned))
+        result = context.with_values(
+            (EXECUTED, recorded_orders(self.events, stream)),
+            (ABANDONED, execution.abandoned),
+            (UNFINISHED, execution.unfinished),
+        )
         return result.with_loaded(self.name) if execution.already_sent else result

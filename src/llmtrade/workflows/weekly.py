@@ -19,6 +19,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, TemporaryError, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
 from llmtrade.settings import Settings
@@ -97,8 +98,10 @@ def build_desks(
     market: MarketData,
     *,
     live: bool,
+    quotes: QuoteSource | None = None,
 ) -> list[Desk]:
-    """One broker per account, chosen by the broker registry (an offline run always gets paper)."""
+    """One broker per account, chosen by the broker registry (an offline run always gets paper);
+    `quotes` prices paper orders taken in session."""
     return [
         Desk(
             account,
@@ -111,6 +114,7 @@ def build_desks(
                 clock=clock,
                 calendar=calendar,
                 prices=market,
+                quotes=quotes,
             ),
         )
         for account in config.accounts.accounts

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from llmtrade.config.models import Config
 from llmtrade.llm.gateway import LLMGateway
+from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
 from llmtrade.pipeline.retry import Window
 from llmtrade.prompts.renderer import PromptRenderer
@@ -28,6 +29,8 @@ class Workbench:
     # Until when this job's stages retry model calls that failed for a temporary reason (None: on every
     # rerun); see pipeline/retry.py and workflows/schedule.py `retry_deadline`.
     deadline: datetime | None = None
+    # Prices now (the quote service): a checkpoint's prices; None falls back to the daily bars.
+    quotes: QuoteSource | None = None
 
     @property
     def window(self) -> Window:

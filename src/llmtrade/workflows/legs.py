@@ -1,0 +1,112 @@
+"""Orders a run left undone (refused by the broker, or an opening leg held back for its close), and
+sending them again: on a rerun of the week and at every checkpoint, while they are still valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import date
+
+from llmtrade.config.models import Config
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.trading import LegHeldBack, Order, OrderRejected, OrderSubmitted, PlanAbandoned, Position
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution import revaluer, send_orders, stop_if_blocked, unfinished_note
+
+
+def unfinished_orders(events: EventStore, stream: str, account_id: str | None = None) -> list[Order]:
+    """Orders on `stream` whose latest record is a refusal or a held-back leg, and whose plan was not
+    abandoned: what a rerun or the next checkpoint sends (if still valid). Oldest first."""
+    latest: dict[str, Order] = {}
+    given_up: set[str] = set()
+    for event in events.read_stream(stream):
+        if event.type == PlanAbandoned.event_type():
+            given_up.update(PlanAbandoned.from_event(event).client_order_ids)
+        elif event.type in (OrderRejected.event_type(), LegHeldBack.event_type()):
+            order = (OrderRejected if event.type == OrderRejected.event_type() else LegHeldBack).from_event(event).order
+            latest[order.client_order_id] = order
+        elif event.type == OrderSubmitted.event_type():
+            latest.pop(OrderSubmitted.from_event(event).order.client_order_id, None)
+    return [
+        o for cid, o in latest.items() if cid not in given_up and (account_id is None or o.account_id == account_id)
+    ]
+
+
+def still_valid(order: Order, positions: Mapping[str, Position]) -> bool:
+    """Whether a refused order or a held-back leg still does what its plan meant, given what is held now.
+
+    A close must find the position it closes (same side, at least its size); an opening leg must find
+    the symbol flat (its close filled, nothing opened since)."""
+    held = positions[order.symbol].qty if order.symbol in positions else 0
+    if order.intent == "close":
+        return (held > 0 if order.side.value == "sell" else held < 0) and abs(held) >= order.qty
+    if order.intent == "open":
+        return held == 0
+    return True
+
+
+async def resume_unfinished(
+    events: EventStore,
+    desks: Mapping[str, Desk],
+    config: Config,
+    prices: Mapping[str, float],
+    *,
+    stream: str,
+    week_id: date,
+    run_id: str,
+    superseded: frozenset[str] = frozenset(),
+    own: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Send again the orders on `stream` refused earlier or held back for their close, while still valid.
+
+    Accounts in `superseded` have a newer plan (this checkpoint's): their unfinished orders are
+    abandoned (PlanAbandoned, once) instead. An order no longer valid for what the account holds
+    (`still_valid`) is abandoned too. Orders in `own` (the caller's own plans) are left to the caller.
+    Returns the notes of what is still undone."""
+    notes: list[str] = []
+
+    def resume(desk: Desk) -> list[str]:
+        account_id = desk.account.id
+        left = [o for o in unfinished_orders(events, stream, account_id) if o.client_order_id not in own]
+        if not left:
+            return []
+        positions = desk.broker.account(prices).positions
+        sendable = [] if account_id in superseded else [o for o in left if _resumable(o, left, positions)]
+        dropped = [o for o in left if o not in sendable]
+        if dropped:
+            reason = (
+                "superseded by a newer plan for the account"
+                if account_id in superseded
+                else "no longer valid for what the account holds"
+            )
+            gone = PlanAbandoned(
+                account_id=account_id,
+                broker=desk.broker.name,
+                reason=reason,
+                client_order_ids=[o.client_order_id for o in dropped],
+                planned_positions={},
+                actual_positions={s: p.qty for s, p in positions.items() if p.qty},
+            )
+            events.append([NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)])
+        after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
+        sent = send_orders(
+            events, desk.broker, sendable, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
+        )
+        stop_if_blocked(events, sent.blocked)
+        return [unfinished_note(item) for item in [*sent.refused, *sent.held_back]]
+
+    for found in await asyncio.gather(*(asyncio.to_thread(resume, desk) for desk in desks.values())):
+        notes += found
+    return notes
+
+
+def _resumable(order: Order, left: list[Order], positions: Mapping[str, Position]) -> bool:
+    """A held-back leg whose close is still to come is valid while the close is; others by `still_valid`."""
+    if order.intent == "open" and any(o.symbol == order.symbol and o.intent == "close" for o in left):
+        return True
+    if order.intent == "open" and order.symbol in positions and positions[order.symbol].qty:
+        # Its close was sent and is waiting at the broker: send_orders keeps holding the leg back.
+        return True
+    return still_valid(order, positions)

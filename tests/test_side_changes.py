@@ -1,0 +1,205 @@
+"""Side changes in sequence against the fake Alpaca, through the real alpaca-py client: the close goes
+first, the opening leg only once the close has filled; a refused leg is recorded, reported, and retried."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.order_plan import plan_orders
+from llmtrade.config.loader import load_config
+from llmtrade.domain.trading import LegHeldBack, OrderRejected, OrdersPlanned, OrderSubmitted, Position
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution import Execution, execute_plans
+from llmtrade.workflows.legs import resume_unfinished
+from tests.fakes.alpaca_server import FakeAlpacaServer
+
+KEY_ID = "test-key-id"
+SECRET = "test-secret"
+WEEK = date(2026, 1, 7)
+CONFIG = load_config(None).config
+ACCOUNT = CONFIG.accounts.accounts[0]
+STREAM = "week:2026-01-07:orders"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeAlpacaServer]:
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as fake:
+        fake.set_price("SPY", 600)
+        fake.add_asset("SPY", shortable=True)
+        fake.set_position("SPY", 10, 590)
+        yield fake
+
+
+def flip(broker: AlpacaBroker) -> OrdersPlanned:
+    held = {"SPY": Position(symbol="SPY", qty=10, avg_price=590)}
+    orders = plan_orders(WEEK, ACCOUNT.id, held, "SPY", -16)
+    return OrdersPlanned(account_id=ACCOUNT.id, broker=broker.name, orders=orders, positions_before=held)
+
+
+def run(storage: Storage, desk: Desk, plan: OrdersPlanned) -> Execution:
+    return asyncio.run(
+        execute_plans(
+            storage.events, {ACCOUNT.id: desk}, [plan], CONFIG, {"SPY": 600.0}, stream=STREAM, week_id=WEEK, run_id="r"
+        )
+    )
+
+
+def sent_to_broker(server: FakeAlpacaServer) -> list[str]:
+    """client_order_ids of the orders the broker holds, in the order they arrived (refused ones are not held)."""
+    return list(server.orders)
+
+
+def test_flip_sends_the_open_only_after_the_close_fills_and_ends_short(
+    storage: Storage, server: FakeAlpacaServer
+) -> None:
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    desk = Desk(ACCOUNT, broker)
+    plan = flip(broker)
+    close, opening = plan.orders
+    assert (close.intent, opening.intent) == ("close", "open")
+
+    first = run(storage, desk, plan)  # the close is accepted and waits (market closed): the open is held back
+    assert sent_to_broker(server) == [close.client_order_id]
+    assert any("held back" in note for note in first.unfinished)
+    held = [e for e in storage.events.read_stream(STREAM) if e.type == LegHeldBack.event_type()]
+    assert [LegHeldBack.from_event(e).order.client_order_id for e in held] == [opening.client_order_id]
+
+    again = run(storage, desk, plan)  # a rerun before the fill holds it back again, without a second record
+    assert sent_to_broker(server) == [close.client_order_id]
+    assert (
+        again.unfinished
+        and len([e for e in storage.events.read_stream(STREAM) if e.type == LegHeldBack.event_type()]) == 1
+    )
+
+    server.fill_open_orders()  # the market opens: the close fills, the account is flat
+    notes = asyncio.run(
+        resume_unfinished(
+            storage.events, {ACCOUNT.id: desk}, CONFIG, {"SPY": 600.0}, stream=STREAM, week_id=WEEK, run_id="c"
+        )
+    )
+    assert notes == []
+    assert sent_to_broker(server) == [close.client_order_id, opening.client_order_id]
+    server.fill_open_orders()
+    assert broker.account({}).positions["SPY"].qty == -16
+
+
+def test_refused_leg_marks_the_run_unfinished_and_a_rerun_retries_it(
+    storage: Storage, server: FakeAlpacaServer
+) -> None:
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    desk = Desk(ACCOUNT, broker)
+    server.fill_immediately = True  # the market is open: the close fills at once
+    server.add_asset("SPY", shortable=False)  # ... and the broker refuses the short
+    plan = flip(broker)
+    close, opening = plan.orders
+
+    first = run(storage, desk, plan)
+    refusals = [
+        OrderRejected.from_event(e) for e in storage.events.read_stream(STREAM) if e.type == OrderRejected.event_type()
+    ]
+    assert [r.order.client_order_id for r in refusals] == [opening.client_order_id]
+    assert "cannot be sold short" in refusals[0].reason
+    assert any("refused" in note and "cannot be sold short" in note for note in first.unfinished)
+    assert broker.account({}).positions == {}
+
+    server.add_asset("SPY", shortable=True)
+    second = run(storage, desk, plan)  # the rerun retries the refused leg, and only it
+    assert second.unfinished == []
+    assert sent_to_broker(server) == [close.client_order_id, opening.client_order_id]
+    assert server.count("POST", "/v2/orders") == 3  # close, refused open, retried open
+    submitted = [
+        OrderSubmitted.from_event(e).order.client_order_id
+        for e in storage.events.read_stream(STREAM)
+        if e.type == OrderSubmitted.event_type()
+    ]
+    assert submitted == [close.client_order_id, opening.client_order_id]
+    assert broker.account({}).positions["SPY"].qty == -16
+
+
+def test_a_second_sell_while_the_close_is_working_is_refused_with_alpacas_body(server: FakeAlpacaServer) -> None:
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    close, opening = flip(broker).orders
+    broker.submit(close)  # accepted, working: its 10 shares are held for it
+    from llmtrade.errors import BrokerRejected
+
+    with pytest.raises(BrokerRejected, match=r"insufficient qty available for order \(requested: 16, available: 0\)"):
+        broker.submit(opening)
+
+
+def _flip_run(storage: Storage, server: FakeAlpacaServer, account_id: str, stream: str, *, from_step: int) -> None:
+    """The flip's life from `from_step`: 1 plan sent (close queued, open held back), 2 the open fills the
+    close, 3 the next run sends the held-back leg."""
+    account = ACCOUNT.model_copy(update={"id": account_id})
+    broker = AlpacaBroker(account_id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    desk = Desk(account, broker)
+    held = {"SPY": Position(symbol="SPY", qty=10, avg_price=590)}
+    plan = OrdersPlanned(
+        account_id=account_id,
+        broker=broker.name,
+        orders=plan_orders(WEEK, account_id, held, "SPY", -16),
+        positions_before=held,
+    )
+    args = {"stream": stream, "week_id": WEEK, "run_id": "r"}
+    if from_step <= 1:
+        asyncio.run(execute_plans(storage.events, {account_id: desk}, [plan], CONFIG, {"SPY": 600.0}, **args))  # type: ignore[arg-type]
+    if from_step <= 2 and not server.fill_immediately:
+        server.fill_open_orders()
+        server.fill_immediately = True
+    asyncio.run(resume_unfinished(storage.events, {account_id: desk}, CONFIG, {"SPY": 600.0}, **args))  # type: ignore[arg-type]
+
+
+def test_a_flip_killed_around_each_of_its_writes_ends_short_with_each_leg_sent_once(storage: Storage) -> None:
+    from tests.crash_points import Crash, dying
+
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as clean_server, dying(None) as clean:
+        clean_server.set_price("SPY", 600)
+        clean_server.add_asset("SPY", shortable=True)
+        clean_server.set_position("SPY", 10, 590)
+        _flip_run(storage, clean_server, "acct_clean", "orders:clean", from_step=1)
+    assert "LegHeldBack" in clean.types  # the pending leg's write is one of the points
+    points = [
+        i
+        for i, kinds in enumerate(clean.types)
+        if {"LegHeldBack", "OrderSubmitted", "OrderFilled"} & set(kinds.split(","))
+    ]
+    assert points
+    found: list[str] = []
+    for index in points:
+        for when in ("before", "after"):
+            account_id, stream = f"acct_{index}{when[0]}", f"orders:{index}{when}"
+            with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+                server.set_price("SPY", 600)
+                server.add_asset("SPY", shortable=True)
+                server.set_position("SPY", 10, 590)
+                step = 1
+                with dying(index, when) as state:  # type: ignore[arg-type]
+                    try:
+                        _flip_run(storage, server, account_id, stream, from_step=1)
+                    except Crash:
+                        step = 1 if not server.fill_immediately else 3
+                if not state.dead:
+                    found.append(f"{when} {index}: did not die")
+                _flip_run(storage, server, account_id, stream, from_step=step)  # the rerun
+                submitted = Counter(
+                    OrderSubmitted.from_event(e).order.client_order_id
+                    for e in storage.events.read_stream(stream)
+                    if e.type == OrderSubmitted.event_type()
+                )
+                positions = {
+                    s: p.qty
+                    for s, p in AlpacaBroker(account_id, KEY_ID, SECRET, url_override=server.base_url)
+                    .account({})
+                    .positions.items()
+                }
+                if positions != {"SPY": -16} or sorted(submitted.values()) != [1, 1] or len(server.orders) != 2:
+                    found.append(
+                        f"{when} {index} ({clean.types[index]}): {positions} {dict(submitted)} {list(server.orders)}"
+                    )
+    assert found == []
