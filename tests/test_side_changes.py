@@ -13,6 +13,9 @@ import pytest
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.config.loader import load_config
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.reconciliation import PositionAdopted
+from llmtrade.domain.streams import managed_stream
 from llmtrade.domain.trading import LegHeldBack, OrderRejected, OrdersPlanned, OrderSubmitted, Position
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
@@ -35,6 +38,13 @@ def server() -> Iterator[FakeAlpacaServer]:
         fake.add_asset("SPY", shortable=True)
         fake.set_position("SPY", 10, 590)
         yield fake
+
+
+def held_by_llmtrade(storage: Storage, account_id: str) -> None:
+    """The +10 SPY the fake holds is llmtrade's (as after an earlier week), not a position made by hand:
+    reconciliation manages only what llmtrade opened or was given."""
+    adopted = PositionAdopted(account_id=account_id, symbol="SPY", qty=10, avg_price=590, price=600)
+    storage.events.append([NewEvent.of(adopted, stream=managed_stream(account_id), account_id=account_id)])
 
 
 def flip(broker: AlpacaBroker) -> OrdersPlanned:
@@ -61,6 +71,7 @@ def test_flip_sends_the_open_only_after_the_close_fills_and_ends_short(
 ) -> None:
     broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
     desk = Desk(ACCOUNT, broker)
+    held_by_llmtrade(storage, ACCOUNT.id)
     plan = flip(broker)
     close, opening = plan.orders
     assert (close.intent, opening.intent) == ("close", "open")
@@ -97,6 +108,7 @@ def test_refused_leg_marks_the_run_unfinished_and_a_rerun_retries_it(
     desk = Desk(ACCOUNT, broker)
     server.fill_immediately = True  # the market is open: the close fills at once
     server.add_asset("SPY", shortable=False)  # ... and the broker refuses the short
+    held_by_llmtrade(storage, ACCOUNT.id)
     plan = flip(broker)
     close, opening = plan.orders
 
@@ -162,6 +174,7 @@ def test_a_flip_killed_around_each_of_its_writes_ends_short_with_each_leg_sent_o
         clean_server.set_price("SPY", 600)
         clean_server.add_asset("SPY", shortable=True)
         clean_server.set_position("SPY", 10, 590)
+        held_by_llmtrade(storage, "acct_clean")
         _flip_run(storage, clean_server, "acct_clean", "orders:clean", from_step=1)
     assert "LegHeldBack" in clean.types  # the pending leg's write is one of the points
     points = [
@@ -178,6 +191,7 @@ def test_a_flip_killed_around_each_of_its_writes_ends_short_with_each_leg_sent_o
                 server.set_price("SPY", 600)
                 server.add_asset("SPY", shortable=True)
                 server.set_position("SPY", 10, 590)
+                held_by_llmtrade(storage, account_id)
                 step = 1
                 with dying(index, when) as state:  # type: ignore[arg-type]
                     try:
