@@ -63,6 +63,9 @@ class RiskVerdict(Record):
     reason: str
     price: float
     adjustments: list[RiskAdjustment]
+    # Set only for a halted account: the target the gate would have approved without the halt (None
+    # when it would have refused too). Its shadow trades are valued from it, never sent.
+    shadow_qty: int | None = None
 
 
 class Order(Record):
@@ -174,6 +177,25 @@ class AccountHalted(EventPayload):
 class AccountResumed(EventPayload):
     account_id: str
     reason: str
+
+
+class ShadowTraded(EventPayload):
+    """A fill a halted account would have had (its gate's uncut verdict), valued but never sent.
+
+    Kept on the account's breaker stream after the halt it belongs to; its round trips count toward
+    the wins that resume a loss-streak halt. `source` names the decision (a week, a checkpoint)."""
+
+    fill: Fill
+    source: str
+
+
+class QueuedOrderCanceled(EventPayload):
+    """An order queued at the broker that would open or add, canceled because the account halted."""
+
+    account_id: str
+    client_order_id: str
+    reason: str
+    status: OrderStatus | None  # the order's state after the cancel (None: the broker never had it)
 
 
 HaltCause = Literal["drawdown", "losses"]

@@ -2,8 +2,10 @@
 
 A plan is frozen before it is sent. Each order is sent only if not yet recorded on the orders
 stream, so a resumed run never sends an order twice (and the broker refuses a reused
-client_order_id anyway). The kill switch and the circuit breaker are checked before every order,
-and after every fill the account is valued so its breaker sees the trade before the next order.
+client_order_id anyway). The kill switch and the circuit breaker are checked before every order
+(a halted account's orders go only if they reduce risk, risk/halt.py), and after every fill the
+account is valued so its breaker sees the trade before the next order; a halt cancels the queued
+orders that would open or add.
 Brokers are reached only through the Broker protocol.
 """
 
@@ -29,7 +31,8 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.pipeline.context import ContextKey
-from llmtrade.risk.controls import evaluate_breaker, halted, trading_enabled
+from llmtrade.risk.controls import cancel_opening_orders, evaluate_breaker, halted, trading_enabled
+from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 
@@ -59,7 +62,7 @@ def value_account(
     observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
     record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
-    evaluate_breaker(
+    state = evaluate_breaker(
         events,
         account.account_id,
         starting_equity=desk.account.starting_cash,
@@ -69,6 +72,8 @@ def value_account(
         week_id=week_id,
         run_id=run_id,
     )
+    if state.halted:
+        cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)
 
 
 def revaluer(
@@ -149,12 +154,12 @@ def send_orders(
             payload = OrderBlocked(
                 client_order_id=order.client_order_id, account_id=order.account_id, reason=f"kill switch: {why}"
             )
-        elif stop:
-            # The breaker tripped after the plan was made (e.g. on this plan's own closing trade).
+        elif stop and not may_send(order, _pending(broker, order.symbol)):
+            # Halted (maybe by this plan's own closing trade): only what reduces risk still goes.
             payload = OrderBlocked(
                 client_order_id=order.client_order_id,
                 account_id=order.account_id,
-                reason=f"circuit breaker: {halt_reason}",
+                reason=f"circuit breaker: {halt_reason}; a halted account may only reduce or close",
             )
         else:
             payload = _send(broker, order)
@@ -218,6 +223,11 @@ def stop_if_blocked(events: EventStore, blocked: int) -> None:
             f"trading is disabled ({why}): {blocked} order(s) not sent. "
             "`llmtrade trading enable`, then run the same command again to send them"
         )
+
+
+def _pending(broker: Broker, symbol: str) -> int:
+    """The account's signed position in `symbol` once the orders it has queued at the broker fill."""
+    return pending_position(broker.account({}).positions, broker.open_orders(), symbol)
 
 
 def _send(broker: Broker, order: Order) -> OrderSubmitted | OrderRejected:
