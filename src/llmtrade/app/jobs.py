@@ -17,7 +17,7 @@ from llmtrade.app.guards import (
     require_postmortem_due,
     require_week_run,
 )
-from llmtrade.app.outcomes import checkpoint_result, weekly_result
+from llmtrade.app.outcomes import checkpoint_result, order_refusals, weekly_result
 from llmtrade.app.queries import due
 from llmtrade.app.results import (
     BreakerReset,
@@ -163,6 +163,7 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
             outcomes = execute(CheckpointRun(bench, day=day, time=time, dry_run=dry_run).run(), session, run)
             failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
             duration = run.finished(session.gateway.totals, degraded=bool(failed))
+            refused = order_refusals(storage.events, week_id)
     return checkpoint_result(
         outcomes,
         week_id=week_id,
@@ -174,6 +175,7 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
         repeated=already,
         totals=session.gateway.totals,
         duration_ms=duration,
+        refused=refused,
     )
 
 
