@@ -11,10 +11,18 @@ import pytest
 from llmtrade.brokers.paper import PaperBroker
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import Config
-from llmtrade.domain.trading import AccountSnapshot, Fill, Order, RiskVerdict, Side, TradeIntent
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill, Order, RiskVerdict, Side, TradeIntent
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.risk import gate
-from llmtrade.risk.controls import breaker_state, cancel_opening_orders, evaluate_breaker, halted, record_shadow
+from llmtrade.risk.controls import (
+    UNCOUNTED,
+    breaker_state,
+    cancel_opening_orders,
+    evaluate_breaker,
+    halted,
+    record_shadow,
+)
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import revaluer, send_orders
@@ -307,3 +315,42 @@ def test_a_drawdown_halt_keeps_no_shadow_book(storage: Storage, config: Config) 
         _shadow_week(storage, config, n, price)
     assert storage.events.read(type="ShadowTraded") == []
     assert halted(storage.events, "acct_1")[0]  # only the drawdown's recovery (or a hand) lifts it
+
+
+def test_a_state_recorded_when_every_reducing_fill_was_a_trade_is_recounted_in_round_trips(
+    storage: Storage, config: Config
+) -> None:
+    # Version 1 counted 30 "trades" (reducing fills); in round trips these fills are 2 trades. Trusting
+    # the old count would ignore the next 28 trades; the evaluation takes the 2 as seen instead.
+    old = {
+        "state": {
+            "account_id": "acct_1",
+            "halted": False,
+            "reason": "",
+            "peak_equity": 100_000.0,
+            "consecutive_losses": 9,
+            "consecutive_wins": 0,
+        },
+        "trades_seen": 30,
+    }
+    storage.events.append(
+        [NewEvent(type="BreakerUpdated", stream="breaker:acct_1", payload=old, account_id="acct_1", schema_version=1)]
+    )
+    assert breaker_state(storage.events, "acct_1", 100_000) == (BreakerState.model_validate(old["state"]), UNCOUNTED)
+    fills = _losing_trips("acct_1", 2)
+
+    def evaluate(fills: list[Fill]) -> BreakerState:
+        return evaluate_breaker(
+            storage.events,
+            "acct_1",
+            starting_equity=100_000,
+            equity=100_000,
+            fills=fills,
+            config=config.risk.circuit_breaker,
+            week_id=WEEK,
+            run_id="r",
+        )
+
+    assert not evaluate(fills).halted  # the two old trades are not counted again
+    assert breaker_state(storage.events, "acct_1", 100_000)[1] == 2
+    assert evaluate(_losing_trips("acct_1", 3)).halted  # one new losing round trip: the tenth loss

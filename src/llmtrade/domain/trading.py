@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -221,7 +221,17 @@ class BreakerState(Record):
 
 
 class BreakerUpdated(EventPayload):
-    """The breaker's state after an observation that changed it (the latest one is current)."""
+    """The breaker's state after an observation that changed it (the latest one is current).
+
+    `trades_seen` counts closed trades as round trips (domain/ledger.py). Version 1 counted every
+    reducing fill instead; such a state reads with `round_trips` False, and its count means nothing now."""
+
+    schema_version: ClassVar[int] = 2
 
     state: BreakerState
     trades_seen: int
+    round_trips: bool = True
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, "round_trips": False}

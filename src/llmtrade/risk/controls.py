@@ -35,6 +35,10 @@ from llmtrade.storage.event_store import EventStore
 # Each lost race means another writer made progress; this many in a row is a livelock, not bad luck.
 _ATTEMPTS = 5
 
+# "How many trades has the breaker seen" for a state written when trades were counted per reducing
+# fill: unknown in round trips, so the next evaluation takes every trade closed so far as seen.
+UNCOUNTED = -1
+
 
 def trading_enabled(events: EventStore) -> tuple[bool, str]:
     found = events.read(stream=KILL_SWITCH)
@@ -56,14 +60,15 @@ def breaker_state(events: EventStore, account_id: str, starting_equity: float) -
 
 def read_breaker(events: EventStore, account_id: str, starting_equity: float) -> tuple[BreakerState, int, int]:
     """breaker_state, plus the breaker stream's version when it was read: a write made from this state
-    is appended at that version, so two evaluators of the same account cannot both record a change."""
+    is appended at that version, so two evaluators of the same account cannot both record a change.
+    The count is UNCOUNTED for a state recorded when trades were counted per reducing fill."""
     found = events.read_stream(breaker_stream(account_id))
     version = found[-1].version if found else 0
     updates = [e for e in found if e.type == BreakerUpdated.event_type()]
     if not updates:
         return breaker.initial_state(account_id, starting_equity), 0, version
     last = BreakerUpdated.from_event(updates[-1])
-    return last.state, last.trades_seen, version
+    return last.state, last.trades_seen if last.round_trips else UNCOUNTED, version
 
 
 def halted(events: EventStore, account_id: str) -> tuple[bool, str]:
@@ -95,13 +100,16 @@ def evaluate_breaker(
     for _ in range(_ATTEMPTS):
         state, seen, version = read_breaker(events, account_id, starting_equity)
         before = state
+        recount = seen == UNCOUNTED
+        if recount:
+            seen = len(pnls)  # counted the old way: from here on, trades are round trips
         payloads: list[EventPayload] = []
         for pnl in pnls[seen:]:
             state, transition = breaker.observe_trade(state, pnl, config)
             payloads += _transition(account_id, transition)
         state, transition = breaker.observe_equity(state, equity, config)
         payloads += _transition(account_id, transition)
-        if state != before or len(pnls) != seen:
+        if recount or state != before or len(pnls) != seen:
             payloads.insert(0, BreakerUpdated(state=state, trades_seen=len(pnls)))
         if not payloads:
             return state
@@ -118,7 +126,7 @@ def reset_breaker(events: EventStore, account_id: str, *, starting_equity: float
     for _ in range(_ATTEMPTS):
         state, seen, version = read_breaker(events, account_id, starting_equity)
         state, transition = breaker.manual_reset(state, equity)
-        payloads = [BreakerUpdated(state=state, trades_seen=seen), *_transition(account_id, transition)]
+        payloads = [_updated(state, seen), *_transition(account_id, transition)]
         try:
             _append_at(events, account_id, version, payloads, week_id=None, run_id=None)
         except ConcurrencyError:
@@ -176,7 +184,7 @@ def record_shadow(
         for pnl in closed_trade_pnls([*before, *new])[len(closed_trade_pnls(before)) :]:
             state, transition = breaker.observe_trade(state, pnl, config, shadow=True)
             transitions += _transition(account_id, transition)
-        payloads += [BreakerUpdated(state=state, trades_seen=seen), *transitions]
+        payloads += [_updated(state, seen), *transitions]
         try:
             _append_at(events, account_id, version, payloads, week_id=week_id, run_id=run_id)
         except ConcurrencyError:
@@ -216,6 +224,11 @@ def cancel_opening_orders(
             ]
         )
     return canceled
+
+
+def _updated(state: BreakerState, seen: int) -> BreakerUpdated:
+    """A new state that keeps the trade count as it was read (an old-style count stays marked as one)."""
+    return BreakerUpdated(state=state, trades_seen=max(seen, 0), round_trips=seen != UNCOUNTED)
 
 
 def _shadow_book(found: list[StoredEvent]) -> list[ShadowTraded]:
