@@ -3,24 +3,43 @@ only closes (the table says so), and a halted account's week pick is kept as a s
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import date
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.app.outcomes import order_refusals
+from llmtrade.app.results import CheckpointAccount, CheckpointResult, Usage
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
+from llmtrade.commands.render.week import print_checkpoint
 from llmtrade.config.loader import load_config
-from llmtrade.domain.trading import Fill, Side
+from llmtrade.console import Output
+from llmtrade.domain.checkpoints import Checkpoint, OrderBlocked
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import ORDERS, week_stream
+from llmtrade.domain.trading import (
+    Fill,
+    Order,
+    OrderRejected,
+    OrderResult,
+    OrderStatus,
+    OrderSubmitted,
+    RiskVerdict,
+    Side,
+)
 from llmtrade.risk.controls import evaluate_breaker, halted
 from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.bootstrap import Storage, open_storage
 from tests.support import FIXED_NOW
 from tests.test_week_lifecycle import week  # noqa: F401  (the scripted week: SPY opens 10% down)
 
 runner = CliRunner()
 CONFIG = load_config(None).config
+WEEK = date(2026, 1, 7)
 
 
 def _halt(url: str, *accounts: str) -> None:
@@ -104,3 +123,86 @@ def test_a_halted_account_opens_nothing_and_its_week_pick_is_a_shadow_trade(
         assert len(storage.events.read(type="ShadowTraded", account_id="acct_3")) == 1
     status = runner.invoke(app, ["status"])
     assert "(0 trades)" in status.stdout
+
+
+def _account(action: str, orders: list[Order], refused: dict[str, str], verdict: RiskVerdict) -> CheckpointAccount:
+    checkpoint = Checkpoint(
+        checkpoint_id="c1",
+        week_id=WEEK,
+        day=WEEK,
+        time="12:00",
+        account_id="acct_1",
+        instrument="SPY",
+        conviction_before=2,
+        conviction_after=-1 if action == "FLIP" else 0,
+        action=action,  # type: ignore[arg-type]
+        reason_delta="why",
+        indicators_snapshot={},
+        invalidation_triggered=False,
+        decided_by="owner",
+    )
+    return CheckpointAccount(
+        account_id="acct_1", skipped=None, checkpoint=checkpoint, verdict=verdict, orders=orders, refused=refused
+    )
+
+
+def test_the_checkpoint_table_says_when_a_move_was_refused_or_not_sent() -> None:
+    def order(name: str, side: Side, qty: int) -> Order:
+        return Order(
+            client_order_id=name, account_id="acct_1", week_id=WEEK, symbol="SPY", side=side, qty=qty, intent=name
+        )
+
+    def verdict(approved: bool, reason: str) -> RiskVerdict:
+        return RiskVerdict(
+            account_id="acct_1",
+            instrument="SPY",
+            target_qty=0,
+            approved=approved,
+            reason=reason,
+            price=1,
+            adjustments=[],
+        )
+
+    close, reopen = order("close", Side.SELL, 10), order("open", Side.SELL, 16)
+    blocked = {"open": "circuit breaker: 10 consecutive losing trades; a halted account may only reduce or close"}
+    report = CheckpointResult(
+        run_id="r",
+        week_id=WEEK,
+        day=WEEK,
+        time="12:00",
+        mode="offline",
+        dry_run=False,
+        repeated=False,
+        accounts=[
+            _account("EXIT", [close], {"close": "kill switch: maintenance"}, verdict(True, "flat")),
+            _account("FLIP", [close, reopen], blocked, verdict(True, "short")),
+            _account("EXIT", [], {}, verdict(False, "price: price 0 for SPY is not a positive number")),
+        ],
+        usage=Usage(calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0, unpriced_calls=0),
+        duration_ms=1,
+    )
+    stream = io.StringIO()
+    print_checkpoint(Output(stream=stream, force_plain=True), report)
+    rows = [line.split("\t") for line in stream.getvalue().splitlines() if line.startswith("acct_1")]
+    assert [row[2] for row in rows] == ["EXIT NOT SENT", "FLIP (partly not sent)", "EXIT REFUSED (price)"]
+    assert rows[0][5] == "sell 10 SPY NOT SENT (kill switch: maintenance)"
+    assert rows[1][5].startswith("sell 10 SPY; sell 16 SPY NOT SENT (circuit breaker: 10 consecutive")
+
+
+def test_order_refusals_are_the_weeks_blocked_and_rejected_orders_not_sent_since(storage: Storage) -> None:
+    def order(name: str) -> Order:
+        return Order(
+            client_order_id=name, account_id="acct_1", week_id=WEEK, symbol="SPY", side=Side.SELL, qty=1, intent="x"
+        )
+
+    stream = week_stream(WEEK, ORDERS)
+    payloads = [
+        OrderBlocked(client_order_id="a", account_id="acct_1", reason="kill switch: off"),
+        OrderRejected(order=order("b"), broker="alpaca", reason="insufficient qty available"),
+        OrderBlocked(client_order_id="c", account_id="acct_1", reason="kill switch: off"),
+        OrderSubmitted(
+            order=order("c"), broker="paper", result=OrderResult(client_order_id="c", status=OrderStatus.FILLED)
+        ),
+    ]
+    storage.events.append([NewEvent.of(p, stream=stream, week_id=WEEK) for p in payloads])
+    assert order_refusals(storage.events, WEEK) == {"a": "kill switch: off", "b": "insufficient qty available"}

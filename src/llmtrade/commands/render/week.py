@@ -116,7 +116,7 @@ def _action(action: str, account: CheckpointAccount) -> str:
     if verdict is not None and verdict.shadow_qty is not None and verdict.shadow_qty != verdict.target_qty:
         return f"{action} cut to {verdict.target_qty:+d} (halted: may only reduce)"
     if account.refused:
-        return f"{action} NOT SENT"
+        return f"{action} NOT SENT" if len(account.refused) == len(account.orders) else f"{action} (partly not sent)"
     return action
 
 
