@@ -35,7 +35,7 @@ from llmtrade.risk.controls import evaluate_breaker, halted
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from tests.support import FIXED_NOW
-from tests.test_week_lifecycle import week  # noqa: F401  (the scripted week: SPY opens 10% down)
+from tests.test_week_lifecycle import PITCHES, week  # noqa: F401  (the scripted week: SPY opens 10% down)
 
 runner = CliRunner()
 CONFIG = load_config(None).config
@@ -206,3 +206,24 @@ def test_order_refusals_are_the_weeks_blocked_and_rejected_orders_not_sent_since
     ]
     storage.events.append([NewEvent.of(p, stream=stream, week_id=WEEK) for p in payloads])
     assert order_refusals(storage.events, WEEK) == {"a": "kill switch: off", "b": "insufficient qty available"}
+
+
+def test_a_halted_accounts_next_week_closes_what_it_holds_when_it_picks_another_instrument(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, url, _ = week
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    assert _positions(monkeypatch, "2026-01-07T12:00:00-05:00")["acct_1"]["SPY"] > 0
+    _halt(url, "acct_1")
+    monkeypatch.setitem(PITCHES, "openai/gpt-5.1", ("QQQ", 2))  # the next week it picks something else
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    report = json.loads(runner.invoke(app, ["run-weekly", "--json"]).stdout)
+    acct_1 = next(v for v in report["risk"] if v["account_id"] == "acct_1")
+    assert acct_1["instrument"] == "QQQ" and acct_1["approved"] is False
+    [close] = [o for o in report["orders"] if o["account_id"] == "acct_1"]
+    assert (close["symbol"], close["side"], close["intent"]) == ("SPY", "sell", "close")  # the roll still closes
+    assert close["status"] == "accepted"  # sent, queued for the open (the test's prices end the day before)
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        [shadow] = [e.payload["fill"] for e in storage.events.read(type="ShadowTraded", account_id="acct_1")]
+        assert (shadow["symbol"], shadow["side"]) == ("QQQ", "buy")
