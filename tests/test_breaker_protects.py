@@ -4,17 +4,21 @@ after winning shadow trades (what the halted account would have traded, valued, 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from llmtrade.brokers.paper import PaperBroker
+from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import Config
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill, Order, RiskVerdict, Side, TradeIntent
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.risk import gate
+from llmtrade.risk import controls, gate
 from llmtrade.risk.controls import (
     UNCOUNTED,
     breaker_state,
@@ -23,7 +27,8 @@ from llmtrade.risk.controls import (
     halted,
     record_shadow,
 )
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import revaluer, send_orders
 
@@ -354,3 +359,44 @@ def test_a_state_recorded_when_every_reducing_fill_was_a_trade_is_recounted_in_r
     assert not evaluate(fills).halted  # the two old trades are not counted again
     assert breaker_state(storage.events, "acct_1", 100_000)[1] == 2
     assert evaluate(_losing_trips("acct_1", 3)).halted  # one new losing round trip: the tenth loss
+
+
+def test_two_processes_recording_the_same_shadow_trade_at_once_record_it_once(
+    storage: Storage, database_url: str, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A weekly run and its rerun both read the halted breaker before either writes.
+    _halt_for_losses(storage, config, "acct_1")
+    both_read = threading.Barrier(2, timeout=10)
+    first_read: set[int] = set()
+    real_read = controls.read_breaker
+
+    def read_then_wait(*args: Any, **kwargs: Any) -> Any:
+        found = real_read(*args, **kwargs)
+        if threading.get_ident() not in first_read:
+            first_read.add(threading.get_ident())
+            both_read.wait()
+        return found
+
+    monkeypatch.setattr(controls, "read_breaker", read_then_wait)
+
+    def record(_: int) -> None:
+        with open_storage(Settings(DATABASE_URL=database_url), FixedClock(OPEN)) as mine:
+            controls.record_shadow(
+                mine.events,
+                _week_verdict(config, 100.0),
+                starting_equity=100_000,
+                config=config.risk.circuit_breaker,
+                prices={"SPY": 100.0},
+                roll=True,
+                source="week 1",
+                at=OPEN,
+                week_id=WEEK,
+                run_id="r",
+            )
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(record, range(2)))
+    monkeypatch.undo()
+    assert len(storage.events.read(type="ShadowTraded")) == 1
+    versions = [e.version for e in storage.events.read(stream="breaker:acct_1")]
+    assert versions == list(range(1, len(versions) + 1))
