@@ -240,8 +240,9 @@ def _halted(free: RiskVerdict, current: int, account_id: str, why: str) -> RiskV
             "approved": True,
             "target_qty": allowed,
             "shadow_qty": shadow,
-            "reason": f"{CIRCUIT_BREAKER}: {halted}: only the reducing part, {current:+d} -> {allowed:+d} "
-            f"(wanted {free.target_qty:+d})",
+            "reason": f"{CIRCUIT_BREAKER}: {halted}: "
+            + (f"held at {current:+d}, may not add" if allowed == current else f"{current:+d} -> {allowed:+d} only")
+            + f" (wanted {free.target_qty:+d})",
             "adjustments": [*free.adjustments, cut],
         }
     )
