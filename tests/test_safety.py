@@ -14,11 +14,10 @@ from llmtrade.brokers.paper import PaperBroker
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.domain.trading import Order, OrdersPlanned, Position, Side
-from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.workflows.execution import require_plan_still_fits
+from llmtrade.workflows.execution import misfit
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW
@@ -109,11 +108,12 @@ def test_a_plan_is_sent_only_to_its_broker_and_only_if_positions_are_as_planned(
         prices=Opens(),
     )
     held = {"GLD": Position(symbol="GLD", qty=10, avg_price=100.0)}
-    with pytest.raises(OperationalError, match=r"positions changed since its orders were planned"):
-        require_plan_still_fits(_plan(held), broker, [])  # the paper account holds nothing
-    with pytest.raises(OperationalError, match="planned for the alpaca broker, but it now uses paper"):
-        require_plan_still_fits(_plan({}, broker="alpaca"), broker, [])
-    require_plan_still_fits(_plan({}), broker, [])  # as planned: no error
+    moved = misfit(_plan(held), broker, [])  # the paper account holds nothing
+    assert moved is not None and "positions changed since its orders were planned" in moved.reason
+    assert (moved.planned_positions, moved.actual_positions) == ({"GLD": 10}, {})
+    elsewhere = misfit(_plan({}, broker="alpaca"), broker, [])
+    assert elsewhere is not None and "planned for the alpaca broker, but the account now uses paper" in elsewhere.reason
+    assert misfit(_plan({}), broker, []) is None  # as planned: it may be sent
 
 
 def test_status_and_schedule_are_readable_and_have_json(wednesday: str) -> None:

@@ -8,6 +8,7 @@ built there) and returns a typed result; messages meant for a person go through 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
@@ -44,7 +45,8 @@ from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
-from llmtrade.workflows.checkpoint import CheckpointRun
+from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
+from llmtrade.workflows.execution import ABANDONED, abandonment_note
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import (
@@ -104,7 +106,11 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             run = start_run(session, run_id=run_id, command="run-weekly", arguments=arguments, week_id=week_id)
             context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
             result = execute(pipeline.run(context), session, run)
-            degraded = result.get(research_stages.DEGRADED)
+            abandoned = [abandonment_note(a) for a in result.get(ABANDONED)]
+            for note in abandoned:
+                app.say(note)
+            degraded = result.get(research_stages.DEGRADED) + abandoned
+            result = result.with_value(research_stages.DEGRADED, degraded)
             if not dry_run:
                 done_stream = week_stream(week_id, streams.DONE)
                 storage.events.append(
@@ -160,9 +166,16 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
                 arguments={"time": time, "week": str(week) if week else None, "dry_run": dry_run},
                 week_id=week_id,
             )
-            outcomes = execute(CheckpointRun(bench, day=day, time=time, dry_run=dry_run).run(), session, run)
+            done = execute(CheckpointRun(bench, day=day, time=time, dry_run=dry_run).run_pipeline(), session, run)
+            abandoned = {a.account_id: abandonment_note(a) for a in done.get(ABANDONED)}
+            for note in abandoned.values():
+                app.say(note)
+            outcomes = [
+                replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o
+                for o in done.get(OUTCOMES)
+            ]
             failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
-            duration = run.finished(session.gateway.totals, degraded=bool(failed))
+            duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned))
             refused = order_refusals(storage.events, week_id)
     return checkpoint_result(
         outcomes,

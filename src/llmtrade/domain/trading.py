@@ -169,6 +169,21 @@ class OrdersPlanned(EventPayload):
     positions_before: dict[str, Position]
 
 
+class PlanAbandoned(EventPayload):
+    """A frozen plan that will not be sent, for a reason a person can act on; on the orders stream.
+
+    Written once per plan (its `client_order_ids` identify it): a rerun reports it again and sends
+    none of its orders. Positions are whole shares by symbol (negative is short), as the plan assumed
+    them (`planned_positions`) and as the broker holds them now (`actual_positions`)."""
+
+    account_id: str
+    broker: str
+    reason: str
+    client_order_ids: list[str]
+    planned_positions: dict[str, int]
+    actual_positions: dict[str, int]
+
+
 class AccountHalted(EventPayload):
     account_id: str
     reason: str

@@ -28,7 +28,7 @@ from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, Outcome, Slot
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import PRICES, execute_plans, recorded_orders
+from llmtrade.workflows.execution import ABANDONED, PRICES, execute_plans, recorded_orders
 from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.workbench import Workbench
 
@@ -145,7 +145,7 @@ class DecideStage:
 class ExecuteStage:
     name = "execute"
     reads = (OUTCOMES, PRICES)
-    writes = (SENT,)
+    writes = (SENT, ABANDONED)
 
     def __init__(self, bench: Workbench, *, dry_run: bool):
         self.bench = bench
@@ -153,11 +153,11 @@ class ExecuteStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.dry_run:
-            return context.with_value(SENT, [])  # a dry run sends nothing
+            return context.with_values((SENT, []), (ABANDONED, []))  # a dry run sends nothing
         bench = self.bench
         stream = week_stream(bench.week_id, ORDERS)
         plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None]
-        already_sent = await execute_plans(
+        execution = await execute_plans(
             bench.events,
             {d.account.id: d for d in bench.desks},
             plans,
@@ -169,8 +169,8 @@ class ExecuteStage:
         )
         ours = {order.client_order_id for plan in plans for order in plan.orders}
         sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours]
-        result = context.with_value(SENT, sent)
-        return result.with_loaded(self.name) if already_sent else result
+        result = context.with_values((SENT, sent), (ABANDONED, execution.abandoned))
+        return result.with_loaded(self.name) if execution.already_sent else result
 
 
 class CompleteStage:

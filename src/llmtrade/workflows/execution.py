@@ -2,10 +2,13 @@
 
 A plan is frozen before it is sent. Each order is sent only if not yet recorded on the orders
 stream, so a resumed run never sends an order twice (and the broker refuses a reused
-client_order_id anyway). The kill switch and the circuit breaker are checked before every order
-(a halted account's orders go only if they reduce risk, risk/halt.py), and after every fill the
-account is valued so its breaker sees the trade before the next order; a halt cancels the queued
-orders that would open or add.
+client_order_id anyway). Recovery looks at the broker first: a planned order the broker holds but
+the stream does not (the run died between the two) is recorded from the broker's answer before the
+plan is compared with the account's positions; a plan that no longer fits is abandoned for that
+account alone (PlanAbandoned), and the other accounts still trade. The kill switch and the
+circuit breaker are checked before every order (a halted account's orders go only if they reduce
+risk, risk/halt.py), and after every fill the account is valued so its breaker sees the trade
+before the next order; a halt cancels the queued orders that would open or add.
 Brokers are reached only through the Broker protocol.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.fills import observe, record_new_fills, record_valuation
@@ -28,6 +32,7 @@ from llmtrade.domain.trading import (
     OrdersPlanned,
     OrderStatus,
     OrderSubmitted,
+    PlanAbandoned,
 )
 from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.pipeline.context import ContextKey
@@ -38,6 +43,8 @@ from llmtrade.workflows.desk import Desk
 
 # The prices a plan was made at; execution values accounts at them after each fill.
 PRICES = ContextKey("prices", dict[str, float])
+# Plans not sent because they no longer fit the account (this run's or an earlier one's): a degraded run.
+ABANDONED = ContextKey("abandoned_plans", list[PlanAbandoned])
 
 
 def queued_order_ids(desk: Desk) -> list[str]:
@@ -97,33 +104,73 @@ def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | Or
     ]
 
 
-def require_plan_still_fits(
-    plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | OrderRejected]
-) -> None:
-    """Send a frozen plan only to the broker it was made for, and only while the account holds what
-    the plan was computed from: a plan sent against other positions would trade outside the gate."""
-    if not plan.orders:
-        return
+def abandoned_plans(events: EventStore, stream: str) -> list[PlanAbandoned]:
+    """Plans an earlier run gave up on (recorded on `stream`): reported again, never sent."""
+    return [PlanAbandoned.from_event(e) for e in events.read_stream(stream) if e.type == PlanAbandoned.event_type()]
+
+
+def recover_orders(
+    events: EventStore, broker: Broker, plan: OrdersPlanned, *, stream: str, week_id: date, run_id: str
+) -> list[OrderSubmitted]:
+    """Record the plan's orders the broker holds but `stream` does not, as the run that sent them would have.
+
+    A run that died after the broker accepted an order and before OrderSubmitted was appended left the
+    order at the broker (where it may have filled since); its record is the broker's own answer now.
+    Returns the orders recorded here. A plan made for another broker is not looked up (see `misfit`)."""
     if broker.name != plan.broker:
-        raise OperationalError(
-            f"account {plan.account_id}'s orders were planned for the {plan.broker} broker, but it now uses "
-            f"{broker.name}; nothing sent"
+        return []
+    done = {r.order.client_order_id for r in recorded_orders(events, stream)}
+    recovered: list[OrderSubmitted] = []
+    for order in plan.orders:
+        if order.client_order_id in done:
+            continue
+        found = broker.find(order.client_order_id)
+        if found is None:
+            continue  # never reached the broker: send_orders sends it
+        payload = OrderSubmitted(order=order, broker=broker.name, result=found)
+        events.append(
+            [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
+        )
+        recovered.append(payload)
+    return recovered
+
+
+def misfit(plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | OrderRejected]) -> PlanAbandoned | None:
+    """Why a frozen plan must not be sent (checked after `recover_orders`), or None when it may be.
+
+    A plan goes only to the broker it was made for, and only while the account holds what the plan
+    was computed from: a plan sent against other positions would trade outside the gate. Once any of
+    its orders is recorded, its own orders may have moved the positions, so the check no longer applies."""
+    if not plan.orders:
+        return None
+    ids = [o.client_order_id for o in plan.orders]
+    then = {s: p.qty for s, p in plan.positions_before.items() if p.qty}
+    if broker.name != plan.broker:
+        return PlanAbandoned(
+            account_id=plan.account_id,
+            broker=plan.broker,
+            reason=f"planned for the {plan.broker} broker, but the account now uses {broker.name}",
+            client_order_ids=ids,
+            planned_positions=then,
+            actual_positions={},
         )
     sent = {r.order.client_order_id for r in recorded}
-    if any(o.client_order_id in sent for o in plan.orders):
-        return  # resuming a plan part-sent: its own orders may already have moved the positions
-    # Ask the broker before assuming: a run that died after the broker took an order but before it
-    # was recorded left that order to fill, and its fill is the "change" a positions check would see.
-    # Resent under the same client_order_id, the broker hands back the order it already has.
-    if any(broker.find(o.client_order_id) is not None for o in plan.orders):
-        return
+    if any(i in sent for i in ids):
+        return None  # resuming a plan part-sent
     now = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
-    then = {s: p.qty for s, p in plan.positions_before.items() if p.qty}
-    if now != then:
-        raise OperationalError(
-            f"account {plan.account_id}'s positions changed since its orders were planned "
-            f"(planned from {then or 'nothing'}, now {now or 'nothing'}); nothing sent"
-        )
+    if now == then:
+        return None
+    return PlanAbandoned(
+        account_id=plan.account_id,
+        broker=plan.broker,
+        reason=(
+            f"positions changed since its orders were planned (planned from {then or 'nothing'}, "
+            f"now {now or 'nothing'}); none of its orders is at the broker, so nothing was sent"
+        ),
+        client_order_ids=ids,
+        planned_positions=then,
+        actual_positions=now,
+    )
 
 
 def send_orders(
@@ -175,6 +222,45 @@ def send_orders(
     return blocked
 
 
+@dataclass(frozen=True)
+class Execution:
+    """What `execute_plans` did: whether every order had been recorded by an earlier run, and the
+    plans abandoned (now or by an earlier run), which make the run degraded."""
+
+    already_sent: bool
+    abandoned: list[PlanAbandoned]
+
+
+def execute_plan(
+    events: EventStore,
+    desk: Desk,
+    plan: OrdersPlanned,
+    config: Config,
+    prices: Mapping[str, float],
+    *,
+    stream: str,
+    week_id: date,
+    run_id: str,
+) -> tuple[int, PlanAbandoned | None]:
+    """One account: look its planned orders up at the broker, then check the plan, then send the rest.
+
+    Returns (orders the kill switch blocked, the plan's abandonment if it was abandoned now)."""
+    after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
+    recovered = recover_orders(events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id)
+    if any(r.result.status is OrderStatus.FILLED for r in recovered):
+        after_fill()  # the recovered fills reach the audit log and the breaker before anything is sent
+    abandoned = misfit(plan, desk.broker, recorded_orders(events, stream))
+    if abandoned is not None:
+        events.append(
+            [NewEvent.of(abandoned, stream=stream, week_id=week_id, run_id=run_id, account_id=plan.account_id)]
+        )
+        return 0, abandoned
+    blocked = send_orders(
+        events, desk.broker, plan.orders, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
+    )
+    return blocked, None
+
+
 async def execute_plans(
     events: EventStore,
     desks: Mapping[str, Desk],
@@ -185,35 +271,47 @@ async def execute_plans(
     stream: str,
     week_id: date,
     run_id: str,
-) -> bool:
-    """Check every plan, then send them (accounts in parallel); raise if the kill switch held any back.
-    Returns True when there were orders and an earlier run had recorded every one (nothing new to send),
-    which is how a resumed stage knows it loaded rather than ran.
+) -> Execution:
+    """Send every plan not abandoned, accounts in parallel; raise if the kill switch held any order back.
 
-    Every check comes before any order goes out, so one account's stale plan stops them all."""
+    Accounts are independent: one account's plan that no longer fits is abandoned (a PlanAbandoned
+    event on `stream`, once) and the others still trade. A plan abandoned by an earlier run is
+    reported again and never sent."""
     plans = [p for p in plans if p.orders]
-    ours = {order.client_order_id for plan in plans for order in plan.orders}
-    already = ours <= {r.order.client_order_id for r in recorded_orders(events, stream)}
-    for plan in plans:
-        require_plan_still_fits(plan, desks[plan.account_id].broker, recorded_orders(events, stream))
-    # Accounts are independent: their brokers' round trips overlap (brokers are synchronous clients).
-    blocked = await asyncio.gather(
+    earlier = abandoned_plans(events, stream)
+    given_up = {cid for a in earlier for cid in a.client_order_ids}
+    live = [p for p in plans if not any(o.client_order_id in given_up for o in p.orders)]
+    recorded = {r.order.client_order_id for r in recorded_orders(events, stream)}
+    already = bool(plans) and all(o.client_order_id in recorded for p in live for o in p.orders)
+    # Brokers are synchronous clients: their round trips overlap on threads.
+    outcomes = await asyncio.gather(
         *(
             asyncio.to_thread(
-                send_orders,
+                execute_plan,
                 events,
-                desks[plan.account_id].broker,
-                plan.orders,
+                desks[plan.account_id],
+                plan,
+                config,
+                prices,
                 stream=stream,
                 week_id=week_id,
                 run_id=run_id,
-                after_fill=revaluer(events, desks[plan.account_id], config, prices, week_id=week_id, run_id=run_id),
             )
-            for plan in plans
+            for plan in live
         )
     )
-    stop_if_blocked(events, sum(blocked))
-    return bool(ours) and already
+    stop_if_blocked(events, sum(blocked for blocked, _ in outcomes))
+    ours = {o.client_order_id for p in plans for o in p.orders}
+    mine = [a for a in earlier if set(a.client_order_ids) & ours]
+    return Execution(already_sent=already, abandoned=mine + [a for _, a in outcomes if a is not None])
+
+
+def abandonment_note(abandoned: PlanAbandoned) -> str:
+    """The one line a person reads: which account, why, and what to do."""
+    return (
+        f"account {abandoned.account_id}'s plan abandoned: {abandoned.reason}. Its orders will not be sent; "
+        "check the account at its broker (the next week plans from what it holds)"
+    )
 
 
 def stop_if_blocked(events: EventStore, blocked: int) -> None:

@@ -36,7 +36,14 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import WEEK_START
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import PRICES, execute_plans, queued_order_ids, recorded_orders, value_account
+from llmtrade.workflows.execution import (
+    ABANDONED,
+    PRICES,
+    execute_plans,
+    queued_order_ids,
+    recorded_orders,
+    value_account,
+)
 from llmtrade.workflows.research_stages import SNAPSHOT
 from llmtrade.workflows.shadow import record_shadow_trade
 
@@ -215,7 +222,7 @@ class ExecutionStage:
 
     name = "execution"
     reads = (PLANS, PRICES)
-    writes = (EXECUTED,)
+    writes = (EXECUTED, ABANDONED)
 
     def __init__(self, desks: list[Desk], events: EventStore, week_id: date, config: Config, *, dry_run: bool):
         self.desks = {d.account.id: d for d in desks}
@@ -226,9 +233,9 @@ class ExecutionStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.dry_run:
-            return context.with_value(EXECUTED, [])
+            return context.with_values((EXECUTED, []), (ABANDONED, []))
         stream = week_stream(self.week_id, ORDERS)
-        already_sent = await execute_plans(
+        execution = await execute_plans(
             self.events,
             self.desks,
             context.get(PLANS),
@@ -238,5 +245,5 @@ class ExecutionStage:
             week_id=self.week_id,
             run_id=context.run_id,
         )
-        result = context.with_value(EXECUTED, recorded_orders(self.events, stream))
-        return result.with_loaded(self.name) if already_sent else result
+        result = context.with_values((EXECUTED, recorded_orders(self.events, stream)), (ABANDONED, execution.abandoned))
+        return result.with_loaded(self.name) if execution.already_sent else result
