@@ -108,12 +108,12 @@ def test_a_plan_is_sent_only_to_its_broker_and_only_if_positions_are_as_planned(
         prices=Opens(),
     )
     held = {"GLD": Position(symbol="GLD", qty=10, avg_price=100.0)}
-    moved = misfit(_plan(held), broker, [])  # the paper account holds nothing
+    moved = misfit(storage.events, _plan(held), broker, [])  # the paper account holds nothing
     assert moved is not None and "positions changed since its orders were planned" in moved.reason
     assert (moved.planned_positions, moved.actual_positions) == ({"GLD": 10}, {})
-    elsewhere = misfit(_plan({}, broker="alpaca"), broker, [])
+    elsewhere = misfit(storage.events, _plan({}, broker="alpaca"), broker, [])
     assert elsewhere is not None and "planned for the alpaca broker, but the account now uses paper" in elsewhere.reason
-    assert misfit(_plan({}), broker, []) is None  # as planned: it may be sent
+    assert misfit(storage.events, _plan({}), broker, []) is None  # as planned: it may be sent
 
 
 def test_status_and_schedule_are_readable_and_have_json(wednesday: str) -> None:

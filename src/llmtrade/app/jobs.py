@@ -8,17 +8,18 @@ built there) and returns a typed result; messages meant for a person go through 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
+from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
     require_checkpoint_due,
     require_postmortem_due,
     require_week_run,
 )
-from llmtrade.app.outcomes import checkpoint_result, order_refusals, weekly_result
+from llmtrade.app.outcomes import weekly_result
 from llmtrade.app.queries import due
 from llmtrade.app.results import (
     BreakerReset,
@@ -32,10 +33,11 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
+from llmtrade.brokers.reconcile import look
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
-from llmtrade.domain.streams import checkpoint_stream, week_stream
+from llmtrade.domain.streams import week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
@@ -45,7 +47,7 @@ from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
-from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
+from llmtrade.workflows.checkpoint_ask import Slot
 from llmtrade.workflows.execution import ABANDONED, abandonment_note
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.schedule import JobKind, retry_deadline
@@ -155,41 +157,15 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
         require_same_mode(storage.events, week_id, app.mode)
         require_week_run(storage, week_id, dry_run=dry_run)
         with week_lock(storage.conn, week_id, command="checkpoint"):
-            session = app.session(storage)
-            deadline = retry_deadline(config.schedule, app.calendar, JobKind.CHECKPOINT, week_id, day, time)
-            bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
-            already = bool(storage.events.read_stream(checkpoint_stream(week_id, day, time)))
-            run = start_run(
-                session,
-                run_id=bench.run_id,
-                command="checkpoint",
-                arguments={"time": time, "week": str(week) if week else None, "dry_run": dry_run},
+            return run_checkpoint(
+                app,
+                storage,
                 week_id=week_id,
+                slot=Slot(day, time),
+                now=now,
+                dry_run=dry_run,
+                arguments={"time": time, "week": str(week) if week else None, "dry_run": dry_run},
             )
-            done = execute(CheckpointRun(bench, day=day, time=time, dry_run=dry_run).run_pipeline(), session, run)
-            abandoned = {a.account_id: abandonment_note(a) for a in done.get(ABANDONED)}
-            for note in abandoned.values():
-                app.say(note)
-            outcomes = [
-                replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o
-                for o in done.get(OUTCOMES)
-            ]
-            failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
-            duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned))
-            refused = order_refusals(storage.events, week_id)
-    return checkpoint_result(
-        outcomes,
-        week_id=week_id,
-        day=day,
-        time=time,
-        run_id=bench.run_id,
-        mode=app.mode.value,
-        dry_run=dry_run,
-        repeated=already,
-        totals=session.gateway.totals,
-        duration_ms=duration,
-        refused=refused,
-    )
 
 
 def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
@@ -224,7 +200,8 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
 
 
 def run_due(app: Container) -> RunDueResult:
-    """Run whatever is due and not yet done, in order; nothing else."""
+    """Run whatever is due and not yet done, in order, then any event checkpoint a price move calls for
+    (see app/event_checkpoints.py); nothing else."""
     results: list[DueJobRun] = []
     for job in due(app):
         app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
@@ -235,6 +212,8 @@ def run_due(app: Container) -> RunDueResult:
         else:
             report = checkpoint(app, job.time, week=job.week_id, dry_run=False)
         results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
+    # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
+    results.extend(run_event_checkpoints(app))
     return RunDueResult(results)
 
 
@@ -250,6 +229,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
-        equity = desk.broker.account(market.last_closes(config.assets.symbols, app.clock.now())).equity
+        prices = market.last_closes(config.assets.symbols, app.clock.now())
+        equity = look(storage.events, desk.broker, desk.broker.account(prices), prices).managed.equity
         state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

@@ -8,11 +8,21 @@ from __future__ import annotations
 from datetime import date
 
 from llmtrade.app.container import Container
-from llmtrade.app.results import AccountStanding, LastRun, StatusResult, StatusUsage, UsageSum
+from llmtrade.app.results import (
+    AccountStanding,
+    DifferenceLine,
+    EventCheckpointLine,
+    LastRun,
+    StatusResult,
+    StatusUsage,
+    UsageSum,
+)
+from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.ledger import closed_trade_pnls
+from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
@@ -22,6 +32,7 @@ from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.event_checkpoint import fired
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
 from llmtrade.workflows.weekly import completion
 
@@ -59,6 +70,7 @@ def status(app: Container) -> StatusResult:
         runs = last_runs(events)
         # Every model call, whether its run finished, failed or was killed: all of them cost money.
         calls = events.read(type=LLMCallCompleted.event_type())
+        fired_now = event_checkpoint_lines(events, week_id)
     return StatusResult(
         asof=now.isoformat(),
         week_id=week_id,
@@ -68,19 +80,42 @@ def status(app: Container) -> StatusResult:
         accounts=accounts,
         last_runs=runs,
         usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),
+        event_checkpoints=fired_now,
     )
+
+
+def event_checkpoint_lines(events: EventStore, week_id: date) -> list[EventCheckpointLine]:
+    """The week's event checkpoints (workflows/event_checkpoint.py), each with whether it completed."""
+    done = done_keys(events)
+    return [
+        EventCheckpointLine(
+            job=t.key,
+            account_id=t.account_id,
+            symbol=t.symbol,
+            move=t.move,
+            reference_price=t.reference_price,
+            reference_at=t.reference_at.isoformat(),
+            price=t.price,
+            price_at=t.price_at.isoformat(),
+            completed=t.key in done,
+        )
+        for t in fired(events, week_id)
+    ]
 
 
 def _standing(
     events: EventStore, desk: Desk, prices: dict[str, float], valuations: list[AccountValued], week_id: date
 ) -> dict:
-    account = desk.broker.account(prices)
+    # Only what llmtrade manages counts: a position made by hand is listed as a difference, not credited.
+    seen = look(events, desk.broker, desk.broker.account(prices), prices)
+    account = seen.managed
     start_cash = desk.account.starting_cash
     mine = [v for v in valuations if v.account_id == desk.account.id]
     started = week_start_valuation(events, week_id, desk.account.id)
     week_start = started.equity if started else None
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
-    fills = desk.broker.fills()
+    ours = our_order_ids(events, desk.account.id)
+    fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
     trades = closed_trade_pnls(fills)  # round trips: a resize is not a trade
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
@@ -98,7 +133,15 @@ def _standing(
         "positions": list(account.positions.values()),
         "halted": breaker.halted,
         "breaker_reason": breaker.reason,
+        "differences": difference_lines(events, desk.account.id, seen.differences),
     }
+
+
+def difference_lines(events: EventStore, account_id: str, live: list[Difference]) -> list[DifferenceLine]:
+    """The account's differences now, each with when it was first recorded (None: not yet)."""
+    found = events.read(account_id=account_id, type=ReconciliationDifferenceFound.event_type())
+    first = {ReconciliationDifferenceFound.from_event(e).difference.key(): e.occurred_at.isoformat() for e in found}
+    return [DifferenceLine(difference=d, recorded_at=first.get(d.key())) for d in live]
 
 
 def last_runs(events: EventStore) -> dict[str, LastRun]:

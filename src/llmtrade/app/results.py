@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from llmtrade.domain.checkpoints import Checkpoint, Postmortem
+from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
+from llmtrade.domain.reconciliation import Difference
 from llmtrade.domain.research import MarketSnapshot, ResearchPack
 from llmtrade.domain.trading import Order, Position, RiskVerdict
 from llmtrade.llm.gateway import UsageTotals
@@ -167,6 +168,16 @@ class AccountStanding(Result):
     breaker_reason: str | None
     vs_flat: float | None
     vs_spy: float | None
+    # Reconciliation with the broker (positions above and equity are what llmtrade manages).
+    differences: list[DifferenceLine] = []
+
+
+class DifferenceLine(Result):
+    """A difference between the broker and llmtrade's records as it stands now; `recorded_at` is when
+    a run or checkpoint first recorded it (None: seen only now, recorded by the next run)."""
+
+    difference: Difference
+    recorded_at: str | None
 
 
 class LastRun(Result):
@@ -192,6 +203,20 @@ class StatusUsage(Result):
     to_date: UsageSum
 
 
+class EventCheckpointLine(Result):
+    """An event checkpoint fired this week (run-due, a price move) and whether it has completed."""
+
+    job: str
+    account_id: str
+    symbol: str
+    move: float
+    reference_price: float
+    reference_at: str
+    price: float
+    price_at: str
+    completed: bool
+
+
 class StatusResult(Result):
     asof: str
     week_id: date
@@ -201,6 +226,7 @@ class StatusResult(Result):
     accounts: list[AccountStanding]
     last_runs: dict[str, LastRun]
     usage: StatusUsage
+    event_checkpoints: list[EventCheckpointLine] = []
 
 
 # ---------------------------------------------------------------- council, research, market
@@ -243,6 +269,35 @@ class SnapshotResult(RootModel[MarketSnapshot]):
     model_config = ConfigDict(frozen=True)
 
 
+# ---------------------------------------------------------------- positions
+
+
+class ManagedAccount(Result):
+    """One account at its broker: what llmtrade manages, what the broker holds, and how they differ now."""
+
+    account_id: str
+    managed: list[Position]
+    broker: list[Position]
+    differences: list[DifferenceLine]
+
+
+class ManagedAccounts(RootModel[list[ManagedAccount]]):
+    """`positions list --json`."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class PositionChange(Result):
+    """`positions adopt|release --json`: signed shares handed to (adopted) or taken from (released) llmtrade,
+    and the shares of the symbol it manages afterwards."""
+
+    action: Literal["adopted", "released"]
+    account_id: str
+    symbol: str
+    qty: int
+    managed_qty: int
+
+
 # ---------------------------------------------------------------- run-due
 
 
@@ -253,6 +308,8 @@ class DueJobRun(Result):
     job: str
     kind: Literal["weekly", "checkpoint", "postmortem"]
     report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | PostmortemResult
+    # An event checkpoint (a price move, not the schedule): why it fired.
+    trigger: EventCheckpointTriggered | None = None
 
 
 class RunDueResult(RootModel[list[DueJobRun]]):
@@ -276,4 +333,7 @@ DOCUMENTS: dict[str, Any] = {
     "research": ResearchPacks,
     "market snapshot": SnapshotResult,
     "run-due": RunDueResult,
+    "positions list": ManagedAccounts,
+    "positions adopt": PositionChange,
+    "positions release": PositionChange,
 }

@@ -23,15 +23,24 @@ def schedule_show(
     """The next fire times of the weekly run, checkpoints and postmortem, in New York and local time."""
     from llmtrade.app.housekeeping import schedule_view  # lazy: see package docstring
 
-    view = schedule_view(container(ctx), count)
+    app = container(ctx)
+    view = schedule_view(app, count)
     if as_json:
         echo_json(view)
         return
-    Output().table(
+    out = Output()
+    out.table(
         "next fire times (weekends and NYSE holidays skipped)",
         ["kind", "week", "New York", "local"],
         [(f.kind, f.week_id, f.new_york, f.local) for f in view.root],
     )
+    event = app.loaded.config.schedule.event_checkpoint
+    if event.threshold:
+        out.line(
+            f"plus an event checkpoint (run by run-due) for an account whose instrument moves more than "
+            f"{event.threshold:.2%} since its last checkpoint, at most once every {event.min_interval_minutes} "
+            "minutes per account; `status` lists the ones fired this week"
+        )
 
 
 @schedule_app.command("crontab")
@@ -62,7 +71,16 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     if not results.root:
         out.line("nothing is due")
     for result in results.root:
-        out.line(f"ran {result.job}")
+        why = result.trigger
+        out.line(
+            f"ran {result.job}"
+            + (
+                f" ({why.symbol} {why.move:+.2%}: {why.reference_price:.2f} at {why.reference_at.isoformat()}"
+                f" -> {why.price:.2f} at {why.price_at.isoformat()})"
+                if why
+                else ""
+            )
+        )
 
 
 def register(app: typer.Typer) -> None:

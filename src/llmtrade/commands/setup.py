@@ -63,6 +63,16 @@ def config_validate(ctx: typer.Context) -> None:
         + (f"for {until} minutes after a job's time" if not isinstance(until, str) else "until the next scheduled job")
         + " (schedule.yaml retry_until), then the job goes on without them"
     )
+    event = loaded.config.schedule.event_checkpoint
+    if event.threshold:
+        move = f"{event.threshold:.2%}".replace(".00%", "%")
+        out.line(
+            f"run-due adds an event checkpoint when an instrument moves more than {move} since its last "
+            f"checkpoint, at most once per account every {event.min_interval_minutes} minutes "
+            "(schedule.yaml event_checkpoint)"
+        )
+    else:
+        out.line("event checkpoints are off (schedule.yaml event_checkpoint.threshold is 0 or null)")
 
 
 @config_app.command("show")

@@ -147,12 +147,28 @@ class PostmortemRun(_Model):
 RetryUntil = Literal["next_job"] | Annotated[Count, Field(ge=0, le=7 * 24 * 60)]
 
 
+class EventCheckpoint(_Model):
+    """An extra checkpoint for an account whose instrument moved since its last checkpoint (run by `run-due`).
+
+    `threshold`: the move, as a fraction of the last checkpoint's price (0.05 = 5%), beyond which the
+    account is checked again; 0 or null turns event checkpoints off. `min_interval_minutes`: at most one
+    event checkpoint per account within this many minutes."""
+
+    threshold: Annotated[Number, Field(ge=0, lt=1)] | None = 0.05
+    min_interval_minutes: Annotated[Count, Field(ge=1, le=24 * 60)] = 60
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.threshold)
+
+
 class ScheduleConfig(_Model):
     timezone: Literal["America/New_York"] = "America/New_York"
     weekly_run: WeeklyRun = WeeklyRun()
     checkpoints: Annotated[list[str], Field(min_length=0)] = ["09:00", "12:00", "14:00", "15:50"]
     postmortem: PostmortemRun = PostmortemRun()
     retry_until: RetryUntil = "next_job"
+    event_checkpoint: EventCheckpoint = EventCheckpoint()
 
     @field_validator("checkpoints")
     @classmethod

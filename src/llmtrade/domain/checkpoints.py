@@ -6,7 +6,7 @@ decision's) indicators and thresholds, current prices and the account's P/L. No 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -112,6 +112,28 @@ class CheckpointCompleted(EventPayload):
     day: date
     time: str
     run_id: str
+
+
+class EventCheckpointTriggered(EventPayload):
+    """`run-due` fires an extra checkpoint for `account_id`: `symbol` moved `move` (a signed fraction,
+    0.062 = +6.2%) from `reference_price` (recorded by checkpoint `reference_checkpoint` at
+    `reference_at`) to `price` (quoted at `price_at` by `price_source`), beyond `threshold`.
+    `key` is the extra checkpoint's job key (checkpoint:DAYTHH:MM:event:ACCOUNT); `day` and `time`
+    (HH:MM, New York) its slot."""
+
+    key: str
+    account_id: str
+    day: date
+    time: str
+    symbol: str
+    reference_checkpoint: str
+    reference_price: float
+    reference_at: datetime
+    price: float
+    price_at: datetime
+    price_source: str
+    move: float
+    threshold: float
 
 
 class PostmortemWritten(EventPayload):

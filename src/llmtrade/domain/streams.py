@@ -15,6 +15,7 @@ collide with an old one and a reader cannot drift from its writer.
 | week:{week}:{part}:held                  | a stage deferred (appended)   | answers kept for its rerun     |
 | week:{week}:checkpoint:{day}T{hh:mm}:{acct} | checkpoint ask, then decide | judgement; verdict and plan |
 | week:{week}:checkpoint:{day}T{hh:mm}     | checkpoint complete (once)    | its completion marker          |
+| week:{week}:event-checkpoints:{acct}     | run-due (appended, versioned) | why an event checkpoint fired  |
 | week:{week}:postmortem-reflections       | postmortem reflect (once)     | the owners' reflections        |
 | week:{week}:postmortem                   | postmortem record (once)      | the postmortem and its marker  |
 | week:{week}:done                         | `run-weekly`                  | the week's completion          |
@@ -76,6 +77,12 @@ def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | Non
     return week_stream(week_id, f"checkpoint:{day}T{time}{suffix}")
 
 
+def event_checkpoint_stream(week_id: date, account_id: str) -> str:
+    """Appended at the version read: each EventCheckpointTriggered of the account this week, so two
+    run-dues deciding at once cannot both fire."""
+    return week_stream(week_id, f"event-checkpoints:{account_id}")
+
+
 def postmortem_stream(week_id: date) -> str:
     return week_stream(week_id, POSTMORTEM)
 
@@ -106,3 +113,13 @@ def valuation_stream(account_id: str, week_id: date | None, occasion: str) -> st
 
 def breaker_stream(account_id: str) -> str:
     return f"breaker:{account_id}"
+
+
+def reconciliation_stream(account_id: str, key: str) -> str:
+    """Write-once: one difference between an account's broker and llmtrade's records (see brokers/reconcile.py)."""
+    return f"reconciliation:{account_id}:{key}"
+
+
+def managed_stream(account_id: str) -> str:
+    """The positions the user adopted into, or released from, llmtrade's management."""
+    return f"managed:{account_id}"

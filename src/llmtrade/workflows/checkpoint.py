@@ -31,9 +31,16 @@ __all__ = ["OUTCOMES", "CheckpointRun", "Outcome", "checkpoint_pipeline", "requi
 
 
 def checkpoint_pipeline(
-    bench: Workbench, *, day: date, time: str, dry_run: bool, observer: StageObserver | None = None
+    bench: Workbench,
+    *,
+    day: date,
+    time: str,
+    dry_run: bool,
+    observer: StageObserver | None = None,
+    event_for: str | None = None,
 ) -> Pipeline:
-    slot = Slot(day, time)
+    """`event_for`: an event checkpoint of that account (its own streams; pass a bench with its desk alone)."""
+    slot = Slot(day, time, event_for)
     return Pipeline(
         [
             PrepareStage(bench, slot, dry_run=dry_run),
@@ -49,9 +56,20 @@ def checkpoint_pipeline(
 
 
 class CheckpointRun:
-    def __init__(self, bench: Workbench, *, day: date, time: str, dry_run: bool, observer: StageObserver | None = None):
+    def __init__(
+        self,
+        bench: Workbench,
+        *,
+        day: date,
+        time: str,
+        dry_run: bool,
+        observer: StageObserver | None = None,
+        event_for: str | None = None,
+    ):
         self.bench = bench
-        self.pipeline = checkpoint_pipeline(bench, day=day, time=time, dry_run=dry_run, observer=observer)
+        self.pipeline = checkpoint_pipeline(
+            bench, day=day, time=time, dry_run=dry_run, observer=observer, event_for=event_for
+        )
 
     async def run_pipeline(self) -> PipelineContext:
         """The finished context: OUTCOMES, plus `.loaded` and `.reports` (which stages ran or loaded)."""

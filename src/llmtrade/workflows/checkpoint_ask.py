@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.agents import checkpointer
+from llmtrade.brokers.reconcile import reconcile_account
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
     Checkpoint,
@@ -51,13 +52,25 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Slot:
-    """Which checkpoint: the New York day and the configured time (HH:MM)."""
+    """Which checkpoint: the New York day and the time (HH:MM); `event_for`: the account of an event
+    checkpoint (fired by a price move at `time`), which gets its own streams, label and order ids."""
 
     day: date
     time: str
+    event_for: str | None = None
+
+    @property
+    def label(self) -> str:
+        """`time`, or `time:event:ACCOUNT` for an event checkpoint: what its key and streams are named by."""
+        return self.time if self.event_for is None else f"{self.time}:event:{self.event_for}"
+
+    @property
+    def tag(self) -> str:
+        """What tells this checkpoint's orders apart from the week's other orders of the same intent."""
+        return f"{self.day:%m%d}T{self.time.replace(':', '')}" + ("E" if self.event_for else "")
 
     def stream(self, week_id: date, account_id: str | None = None) -> str:
-        return checkpoint_stream(week_id, self.day, self.time, account_id)
+        return checkpoint_stream(week_id, self.day, self.label, account_id)
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,16 @@ class PrepareStage:
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
-        account = desk.broker.account(prices)
+        account = reconcile_account(
+            bench.events,
+            desk.broker,
+            desk.broker.account(prices),
+            prices,
+            occasion=f"checkpoint {self.slot.day} {self.slot.time}",
+            week_id=bench.week_id,
+            run_id=bench.run_id,
+            record=not self.dry_run,
+        )
         if queued_order_ids(desk):
             return "orders still queued for the open: nothing to judge yet"
         if not self.dry_run:
@@ -146,7 +168,7 @@ class PrepareStage:
                 desk,
                 account,
                 bench.config,
-                occasion=f"checkpoint {self.slot.day} {self.slot.time}",
+                occasion=f"checkpoint {self.slot.day} {self.slot.label}",
                 week_id=bench.week_id,
                 run_id=bench.run_id,
             )
@@ -220,7 +242,7 @@ class AskStage:
             bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
         until = f"until {bench.deadline.isoformat()}" if bench.deadline else "on every rerun"
         raise TemporaryError(
-            f"checkpoint {self.slot.day} {self.slot.time}: waiting for the owner(s) of {', '.join(waiting)} "
+            f"checkpoint {self.slot.day} {self.slot.label}: waiting for the owner(s) of {', '.join(waiting)} "
             f"({'; '.join(reasons)}); the other accounts are stored. A rerun asks them again {until}, "
             "then skips them"
         )
@@ -283,7 +305,7 @@ class AskStage:
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
         bench, account_id = self.bench, prepared.desk.account.id
         return Checkpoint(
-            checkpoint_id=f"{bench.week_id}:{self.slot.day}T{self.slot.time}:{account_id}",
+            checkpoint_id=f"{bench.week_id}:{self.slot.day}T{self.slot.label}:{account_id}",
             week_id=bench.week_id,
             day=self.slot.day,
             time=self.slot.time,

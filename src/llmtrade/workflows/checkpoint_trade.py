@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from llmtrade.brokers.order_plan import plan_orders
+from llmtrade.brokers.reconcile import look
 from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import ORDERS, week_stream
@@ -58,7 +59,10 @@ class DecideStage:
             if checkpoint is None or checkpoint.action == "STAY" or outcome.orders is not None:
                 outcomes.append(outcome)  # nothing to trade, or decided by an earlier run
                 continue
-            account = snapshots.get(desk.account.id) or desk.broker.account(prices)
+            account = (
+                snapshots.get(desk.account.id)
+                or look(bench.events, desk.broker, desk.broker.account(prices), prices).managed
+            )
             verdict, plan = self._decide(desk, checkpoint, account, prices)
             outcome = replace(outcome, verdict=verdict, orders=plan)
             outcomes.append(outcome)
@@ -115,9 +119,8 @@ class DecideStage:
             target = half if abs(half) <= abs(verdict.target_qty) else verdict.target_qty
             verdict = verdict.model_copy(update={"target_qty": target, "reason": f"REDUCE halves {held} to {target}"})
         target = verdict.target_qty if verdict.approved else held
-        tag = f"{self.slot.day:%m%d}T{self.slot.time.replace(':', '')}"
         orders = plan_orders(
-            bench.week_id, account_id, {instrument: position} if position else {}, instrument, target, tag=tag
+            bench.week_id, account_id, {instrument: position} if position else {}, instrument, target, tag=self.slot.tag
         )
         plan = OrdersPlanned(
             account_id=account_id, broker=desk.broker.name, orders=orders, positions_before=account.positions
@@ -193,7 +196,7 @@ class CompleteStage:
         if bench.events.read_stream(marker):
             return context.with_loaded(self.name)
         completed = CheckpointCompleted(
-            week_id=bench.week_id, day=self.slot.day, time=self.slot.time, run_id=bench.run_id
+            week_id=bench.week_id, day=self.slot.day, time=self.slot.label, run_id=bench.run_id
         )
         bench.events.append(
             [NewEvent.of(completed, stream=marker, week_id=bench.week_id, run_id=bench.run_id)],

@@ -21,9 +21,11 @@ from datetime import date
 
 from llmtrade.brokers.fills import observe, record_new_fills, record_valuation
 from llmtrade.brokers.protocol import Broker
+from llmtrade.brokers.reconcile import look, managed_positions, our_order_ids
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.trading import (
     AccountSnapshot,
     Order,
@@ -48,8 +50,9 @@ ABANDONED = ContextKey("abandoned_plans", list[PlanAbandoned])
 
 
 def queued_order_ids(desk: Desk) -> list[str]:
-    """Orders the account's broker accepted but has not filled (e.g. queued for the open)."""
-    return [order.client_order_id for order in desk.broker.open_orders()]
+    """llmtrade's orders the account's broker accepted but has not filled (e.g. queued for the open);
+    an order made by hand is reconciliation's business (an `unknown_order` difference), not a reason to wait."""
+    return [order.client_order_id for order in desk.broker.open_orders() if is_ours(order.client_order_id)]
 
 
 def value_account(
@@ -67,6 +70,7 @@ def value_account(
     Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
     where the broker's fills reach the audit log, once per order."""
     observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
+    ours = our_order_ids(events, account.account_id)
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
     record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
     state = evaluate_breaker(
@@ -74,7 +78,7 @@ def value_account(
         account.account_id,
         starting_equity=desk.account.starting_cash,
         equity=account.equity,
-        fills=observed.fills,
+        fills=[f for f in observed.fills if is_ours(f.client_order_id, ours)],  # trades made by hand are not its
         config=config.risk.circuit_breaker,
         week_id=week_id,
         run_id=run_id,
@@ -89,9 +93,8 @@ def revaluer(
     """What runs after a fill: value the account, so its breaker sees the trade before the next order."""
 
     def revalue() -> None:
-        value_account(
-            events, desk, desk.broker.account(prices), config, occasion="after fill", week_id=week_id, run_id=run_id
-        )
+        account = look(events, desk.broker, desk.broker.account(prices), prices).managed  # only what it manages
+        value_account(events, desk, account, config, occasion="after fill", week_id=week_id, run_id=run_id)
 
     return revalue
 
@@ -135,7 +138,9 @@ def recover_orders(
     return recovered
 
 
-def misfit(plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | OrderRejected]) -> PlanAbandoned | None:
+def misfit(
+    events: EventStore, plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | OrderRejected]
+) -> PlanAbandoned | None:
     """Why a frozen plan must not be sent (checked after `recover_orders`), or None when it may be.
 
     A plan goes only to the broker it was made for, and only while the account holds what the plan
@@ -157,7 +162,7 @@ def misfit(plan: OrdersPlanned, broker: Broker, recorded: list[OrderSubmitted | 
     sent = {r.order.client_order_id for r in recorded}
     if any(i in sent for i in ids):
         return None  # resuming a plan part-sent
-    now = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
+    now = managed_positions(events, broker)  # a position made by hand is not the plan's business
     if now == then:
         return None
     return PlanAbandoned(
@@ -249,7 +254,7 @@ def execute_plan(
     recovered = recover_orders(events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id)
     if any(r.result.status is OrderStatus.FILLED for r in recovered):
         after_fill()  # the recovered fills reach the audit log and the breaker before anything is sent
-    abandoned = misfit(plan, desk.broker, recorded_orders(events, stream))
+    abandoned = misfit(events, plan, desk.broker, recorded_orders(events, stream))
     if abandoned is not None:
         events.append(
             [NewEvent.of(abandoned, stream=stream, week_id=week_id, run_id=run_id, account_id=plan.account_id)]

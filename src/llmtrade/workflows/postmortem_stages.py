@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from llmtrade.agents import postmortem_writer
+from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
     IndicatorOutcome,
@@ -92,7 +93,7 @@ class GatherStage:
         start = week_start_valuation(bench.events, bench.week_id, desk.account.id)
         if start is None:
             return None  # the account was not part of this week's run
-        account = desk.broker.account(prices)
+        account = look(bench.events, desk.broker, desk.broker.account(prices), prices).managed  # what it manages
         # A postmortem written late ends the week where the next one began, not at today's prices.
         next_start = week_start_valuation(bench.events, bench.week_id + timedelta(days=7), desk.account.id)
         end_equity = next_start.equity if next_start else account.equity

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from llmtrade.brokers.order_plan import plan_orders
+from llmtrade.brokers.reconcile import reconcile_account
 from llmtrade.config.models import Account, AccountRole, Config
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload
@@ -123,10 +124,20 @@ class RiskStage:
             payloads: list[EventPayload] = []
             for desk in self.desks:
                 intent = intent_for(desk.account, pitches, failed, decision, pm_of)
+                # Only what llmtrade manages: a position made by hand is reported, and left out of everything.
+                before = reconcile_account(
+                    self.events,
+                    desk.broker,
+                    desk.broker.account(prices),
+                    prices,
+                    occasion=WEEK_START,
+                    week_id=self.week_id,
+                    run_id=context.run_id,
+                    record=not self.dry_run,
+                )
                 if intent is None:
-                    self._value(desk, desk.broker.account(prices), context.run_id)  # the FLAT baseline is valued too
+                    self._value(desk, before, context.run_id)  # the FLAT baseline is valued too
                     continue
-                before = desk.broker.account(prices)
                 queued = queued_order_ids(desk)
                 if queued:
                     # Planning against positions that queued orders are about to change would double them.

@@ -44,6 +44,16 @@ def print_status(out: Output, report: StatusResult) -> None:
             for a in report.accounts
         ],
     )
+    differences = [(a.account_id, line) for a in report.accounts for line in a.differences]
+    if differences:
+        out.table(
+            "broker differences (left alone unless adopted: `llmtrade positions adopt ACCOUNT SYMBOL`)",
+            ["account", "kind", "symbol", "detail", "recorded"],
+            [
+                (account, d.difference.kind, d.difference.symbol, d.difference.detail, d.recorded_at or "not yet")
+                for account, d in differences
+            ],
+        )
     out.table(
         "last runs",
         ["command", "at", "mode", "outcome", "degraded"],
@@ -52,6 +62,22 @@ def print_status(out: Output, report: StatusResult) -> None:
             for command, r in sorted(report.last_runs.items())
         ],
     )
+    if report.event_checkpoints:
+        out.table(
+            "event checkpoints this week (a price move since the last checkpoint)",
+            ["job", "symbol", "move", "from", "to", "state"],
+            [
+                (
+                    e.job,
+                    e.symbol,
+                    pct(e.move),
+                    f"{e.reference_price:.2f} at {e.reference_at}",
+                    f"{e.price:.2f} at {e.price_at}",
+                    "done" if e.completed else "not finished (run-due resumes it while its session is open)",
+                )
+                for e in report.event_checkpoints
+            ],
+        )
     week, total = report.usage.this_week, report.usage.to_date
     out.pairs(
         [

@@ -1,0 +1,65 @@
+"""One checkpoint run inside a job's storage and week lock: the scheduled checkpoint and the event one.
+
+`jobs.checkpoint` (a configured time, every account) and `event_checkpoints` (a price move, one account)
+share this, so an event checkpoint is the same pipeline with the same stages and frozen inputs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+from llmtrade.app.container import Container
+from llmtrade.app.outcomes import checkpoint_result, order_refusals
+from llmtrade.app.results import CheckpointResult
+from llmtrade.app.runs import execute, start_run
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
+from llmtrade.workflows.checkpoint_ask import Slot
+from llmtrade.workflows.execution import ABANDONED, abandonment_note
+from llmtrade.workflows.schedule import JobKind, retry_deadline
+
+
+def run_checkpoint(
+    app: Container,
+    storage: Storage,
+    *,
+    week_id: date,
+    slot: Slot,
+    now: datetime,
+    dry_run: bool,
+    arguments: dict[str, Any],
+) -> CheckpointResult:
+    """The checkpoint `slot` of `week_id`; the caller holds the week lock. An event slot (`event_for`)
+    judges that account alone: the workbench keeps its desk only, and nothing else changes."""
+    config = app.loaded.config
+    session = app.session(storage)
+    deadline = retry_deadline(config.schedule, app.calendar, JobKind.CHECKPOINT, week_id, slot.day, slot.time)
+    bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
+    if slot.event_for is not None:
+        bench = replace(bench, desks=[d for d in bench.desks if d.account.id == slot.event_for])
+    already = bool(storage.events.read_stream(slot.stream(week_id)))
+    run = start_run(session, run_id=bench.run_id, command="checkpoint", arguments=arguments, week_id=week_id)
+    job = CheckpointRun(bench, day=slot.day, time=slot.time, dry_run=dry_run, event_for=slot.event_for)
+    done = execute(job.run_pipeline(), session, run)
+    abandoned = {a.account_id: abandonment_note(a) for a in done.get(ABANDONED)}
+    for note in abandoned.values():
+        app.say(note)
+    outcomes = [
+        replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o for o in done.get(OUTCOMES)
+    ]
+    failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
+    duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned))
+    return checkpoint_result(
+        outcomes,
+        week_id=week_id,
+        day=slot.day,
+        time=slot.label,
+        run_id=bench.run_id,
+        mode=app.mode.value,
+        dry_run=dry_run,
+        repeated=already,
+        totals=session.gateway.totals,
+        duration_ms=duration,
+        refused=order_refusals(storage.events, week_id),
+    )

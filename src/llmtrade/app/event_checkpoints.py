@@ -1,0 +1,107 @@
+"""`run-due`'s event checkpoints: an extra checkpoint for an account whose instrument moved too far.
+
+After the scheduled jobs, while the market is open and this week's weekly run is done, under the
+week lock: first any event checkpoint fired today and not completed (a run that crashed or was
+stopped is resumed under its own key, never fired again), then, per account, the price now from the
+quote service against its last checkpoint's price (workflows/event_checkpoint.py decides). A firing
+is recorded (EventCheckpointTriggered, appended at the version read, so two processes cannot both
+fire) before its checkpoint runs for that account alone. Another process holding the week lock leaves
+this to the next `run-due`; a symbol without a price now is reported and skipped.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import date, datetime
+
+from llmtrade.app.checkpoint_run import run_checkpoint
+from llmtrade.app.container import Container
+from llmtrade.app.queries import done_keys
+from llmtrade.app.results import DueJobRun
+from llmtrade.config.models import AccountRole
+from llmtrade.domain.checkpoints import EventCheckpointTriggered
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import LlmtradeError, TemporaryError
+from llmtrade.market.calendar import new_york_date
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows import event_checkpoint as rule
+from llmtrade.workflows.checkpoint_ask import Slot
+from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
+
+
+def run_event_checkpoints(app: Container) -> list[DueJobRun]:
+    """Every event checkpoint run now, in order (see the module docstring); [] when none is called for."""
+    setting = app.loaded.config.schedule.event_checkpoint
+    now = app.clock.now()
+    if not setting.enabled or not app.calendar.is_open(now):
+        return []
+    week_id = week_id_for(new_york_date(now))
+    with app.storage() as storage, ExitStack() as stack:
+        if completion(storage.events, week_id) is None:
+            return []
+        require_same_mode(storage.events, week_id, app.mode)
+        try:
+            stack.enter_context(week_lock(storage.conn, week_id, command="run-due"))
+        except TemporaryError as exc:
+            app.say(f"event checkpoints left to the next run-due: {exc}")
+            return []
+        unfinished = _unfinished(storage, week_id, now)
+        triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in unfinished})
+        results = []
+        for trigger in triggers:
+            app.say(
+                f"due: {trigger.key} ({trigger.symbol} {trigger.move:+.2%} from {trigger.reference_price:.2f} "
+                f"at {trigger.reference_at.isoformat()} to {trigger.price:.2f} at {trigger.price_at.isoformat()})"
+            )
+            report = run_checkpoint(
+                app,
+                storage,
+                week_id=week_id,
+                slot=Slot(trigger.day, trigger.time, trigger.account_id),
+                now=now,
+                dry_run=False,
+                arguments={"time": trigger.time, "event": trigger.key, "dry_run": False},
+            )
+            results.append(DueJobRun(job=trigger.key, kind="checkpoint", report=report, trigger=trigger))
+    return results
+
+
+def _unfinished(storage: Storage, week_id: date, now: datetime) -> list[EventCheckpointTriggered]:
+    """Today's fired event checkpoints without their completion marker (an earlier run stopped)."""
+    done = done_keys(storage.events)
+    today = new_york_date(now)
+    return [t for t in rule.fired(storage.events, week_id) if t.day == today and t.key not in done]
+
+
+def _fire(
+    app: Container, storage: Storage, week_id: date, now: datetime, pending: set[str]
+) -> list[EventCheckpointTriggered]:
+    """Record a trigger for each account (not `pending` already) whose instrument moved beyond the
+    threshold; return them."""
+    events, setting = storage.events, app.loaded.config.schedule.event_checkpoint
+    market = app.market(storage, record=False)
+    quotes = app.quotes(storage, market)
+    new: list[EventCheckpointTriggered] = []
+    for account in app.loaded.config.accounts.accounts:
+        if account.role is AccountRole.FLAT or account.id in pending:
+            continue
+        reference = rule.reference_price(events, week_id, account.id)
+        if reference is None:
+            continue
+        last = rule.last_fired(events, account.id)
+        try:
+            quote = quotes.quote(reference.symbol, now)
+        except LlmtradeError as exc:
+            app.say(f"{account.id}: no price for {reference.symbol} now, no event checkpoint ({exc})")
+            continue
+        trigger = rule.decide(setting, account.id, reference, quote, now, last)
+        if trigger is None:
+            continue
+        stream = rule.stream_of(week_id, account.id)
+        events.append(
+            [NewEvent.of(trigger, stream=stream, week_id=week_id, account_id=account.id)],
+            expected_versions={stream: len(events.read_stream(stream))},
+        )
+        new.append(trigger)
+    return new

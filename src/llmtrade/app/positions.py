@@ -1,0 +1,126 @@
+"""What llmtrade manages at each account's broker: list, adopt a position made by hand, release one.
+
+llmtrade trades only what it opened and what the user adopted (domain/reconciliation.py). `adopt`
+hands it the shares of a symbol it holds at the broker but does not manage (all of them, signed);
+`release` takes back every share of a symbol it manages, which also clears a ledger quantity the
+broker no longer holds. Both are events on the account's `managed:` stream, appended at the version
+read, so two hands at once cannot both adopt the same shares. Listing is a read: it writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from llmtrade.app.container import Container
+from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
+from llmtrade.brokers.reconcile import Reconciliation, look
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
+from llmtrade.domain.streams import managed_stream
+from llmtrade.errors import ConcurrencyError, TemporaryError, UsageError
+from llmtrade.storage.event_store import EventStore
+
+
+def _known(app: Container, account_id: str) -> None:
+    accounts = app.loaded.config.accounts
+    if accounts.account(account_id) is None:
+        known = ", ".join(a.id for a in accounts.accounts)
+        raise UsageError(f"no account {account_id!r} (known: {known})")
+
+
+@contextmanager
+def _looking(
+    app: Container, *, persist: bool
+) -> Iterator[tuple[EventStore, dict[str, Reconciliation], dict[str, int], dict[str, float]]]:
+    """Every account reconciled now (a read), by account id, with the store to write to and each
+    account's `managed:` stream version as it was before the look (the version to append at)."""
+    config = app.loaded.config
+    with app.storage(persist=persist) as storage:
+        heads = {a.id: storage.events.stream_version(managed_stream(a.id)) for a in config.accounts.accounts}
+        live = app.trading_is_live(storage.events)
+        market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
+        prices = market.last_closes(config.assets.symbols, app.clock.now())
+        seen = {
+            d.account.id: look(storage.events, d.broker, d.broker.account(prices), prices)
+            for d in app.desks(storage, market, live=live)
+        }
+        yield storage.events, seen, heads, prices
+
+
+def listing(app: Container, account_id: str | None = None) -> ManagedAccounts:
+    """Each account's managed positions and its differences with the broker now. Writes nothing."""
+    if account_id is not None:
+        _known(app, account_id)
+    with _looking(app, persist=False) as (_events, seen, _heads, _prices):
+        return ManagedAccounts(
+            [
+                ManagedAccount(
+                    account_id=aid,
+                    managed=list(r.managed.positions.values()),
+                    broker=list(r.account.positions.values()),
+                    differences=[DifferenceLine(difference=d, recorded_at=None) for d in r.differences],
+                )
+                for aid, r in seen.items()
+                if account_id is None or aid == account_id
+            ]
+        )
+
+
+def adopt(app: Container, account_id: str, symbol: str) -> PositionChange:
+    """Hand llmtrade the shares of `symbol` it holds at the broker but does not manage.
+
+    Raises UsageError for an unknown account or when every share is already managed (or none is held)."""
+    _known(app, account_id)
+    symbol = symbol.upper()
+    with _looking(app, persist=True) as (events, seen, heads, prices):
+        found = seen[account_id]
+        held = found.account.positions.get(symbol)
+        broker_qty = held.qty if held else 0
+        ledger_qty = found.ledger.qty(symbol)
+        free = broker_qty - managed_qty(broker_qty, ledger_qty)
+        if held is None or free == 0:
+            raise UsageError(f"{account_id} holds no {symbol} at its broker that llmtrade does not manage already")
+        if ledger_qty and (ledger_qty > 0) != (broker_qty > 0):
+            raise UsageError(
+                f"{account_id}: llmtrade's records hold {ledger_qty} {symbol} but the broker {broker_qty}; "
+                f"`llmtrade positions release {account_id} {symbol}` first, then adopt"
+            )
+        adopted = broker_qty - ledger_qty  # after this the ledger holds exactly what the broker does
+        price = prices.get(symbol, held.avg_price)  # what the shares made before today is not the PM's
+        payload = PositionAdopted(
+            account_id=account_id, symbol=symbol, qty=adopted, avg_price=held.avg_price, price=price
+        )
+        _append(events, account_id, payload, heads[account_id])
+    return PositionChange(action="adopted", account_id=account_id, symbol=symbol, qty=adopted, managed_qty=broker_qty)
+
+
+def release(app: Container, account_id: str, symbol: str) -> PositionChange:
+    """Take back every share of `symbol` from llmtrade: it will leave them alone from now on.
+
+    Raises UsageError for an unknown account or a symbol llmtrade's records hold none of."""
+    _known(app, account_id)
+    symbol = symbol.upper()
+    with _looking(app, persist=True) as (events, seen, heads, _prices):
+        ledger_qty = seen[account_id].ledger.qty(symbol)
+        if ledger_qty == 0:
+            raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to release")
+        _append(
+            events,
+            account_id,
+            PositionReleased(account_id=account_id, symbol=symbol, qty=ledger_qty),
+            heads[account_id],
+        )
+    return PositionChange(action="released", account_id=account_id, symbol=symbol, qty=ledger_qty, managed_qty=0)
+
+
+def _append(events: EventStore, account_id: str, payload: PositionAdopted | PositionReleased, head: int) -> None:
+    stream = managed_stream(account_id)
+    event = NewEvent.of(payload, stream=stream, account_id=account_id)
+    try:
+        events.append([event], expected_versions={stream: head})
+    except ConcurrencyError as exc:
+        raise TemporaryError(
+            f"{account_id}'s managed positions changed while this command ran (another adopt or release); "
+            "run it again to act on what it finds then"
+        ) from exc

@@ -1,0 +1,140 @@
+"""Reconciling an account at its broker with llmtrade's records, and its managed view.
+
+`look` is a read: it asks the broker for positions, open orders and fills and the event store for
+what llmtrade planned, adopted and released, and writes nothing (`status` uses it). `reconcile_account`
+is the write path the weekly run and every checkpoint call where they value an account: each
+difference is recorded once, on a write-once stream of its own (`reconciliation:{account}:{key}`),
+however many runs see it; and it returns the managed view of the account, the only one sizing,
+order plans and valuations may use (domain/reconciliation.py says what is managed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from llmtrade.brokers.protocol import Broker
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.reconciliation import (
+    Difference,
+    LedgerView,
+    PositionAdopted,
+    PositionReleased,
+    ReconciliationDifferenceFound,
+    ledger_view,
+    managed_view,
+    reconcile,
+)
+from llmtrade.domain.streams import managed_stream, reconciliation_stream
+from llmtrade.domain.trading import AccountSnapshot, OrderRejected, OrdersPlanned, OrderSubmitted
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_store import EventStore
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """One look at an account: the broker's snapshot, llmtrade's ledger, their differences, the managed view."""
+
+    account: AccountSnapshot
+    ledger: LedgerView
+    differences: list[Difference]
+    managed: AccountSnapshot
+
+
+def our_order_ids(events: EventStore, account_id: str) -> set[str]:
+    """client_order_ids of every order llmtrade planned, sent or had refused for the account."""
+    ids: set[str] = set()
+    for e in events.read(
+        account_id=account_id,
+        type=[OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type()],
+    ):
+        if e.type == OrdersPlanned.event_type():
+            ids.update(o.client_order_id for o in OrdersPlanned.from_event(e).orders)
+        elif e.type == OrderSubmitted.event_type():
+            ids.add(OrderSubmitted.from_event(e).order.client_order_id)
+        else:
+            ids.add(OrderRejected.from_event(e).order.client_order_id)
+    return ids
+
+
+def adoptions(events: EventStore, account_id: str) -> list[PositionAdopted | PositionReleased]:
+    """The user's adoptions and releases for the account, in the order recorded."""
+    changes: list[PositionAdopted | PositionReleased] = []
+    for e in events.read_stream(managed_stream(account_id)):
+        if e.type == PositionAdopted.event_type():
+            changes.append(PositionAdopted.from_event(e))
+        elif e.type == PositionReleased.event_type():
+            changes.append(PositionReleased.from_event(e))
+    return changes
+
+
+def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: Mapping[str, float]) -> Reconciliation:
+    """The account (as `broker.account(prices)` gave it) reconciled with llmtrade's records. A read.
+
+    Raises what the broker's reads raise (BrokerUnavailable, BrokerRejected, OperationalError)."""
+    planned = our_order_ids(events, account.account_id)
+    working = broker.open_orders()
+    fills = broker.fills()
+    ledger = ledger_view(fills, planned, adoptions(events, account.account_id))
+    differences = reconcile(account.positions, working, fills, ledger, planned)
+    return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))
+
+
+def recorded_keys(events: EventStore, account_id: str) -> set[str]:
+    """Keys of the account's differences already recorded."""
+    found = events.read(account_id=account_id, type=ReconciliationDifferenceFound.event_type())
+    return {ReconciliationDifferenceFound.from_event(e).difference.key() for e in found}
+
+
+def record_differences(
+    events: EventStore,
+    account_id: str,
+    differences: list[Difference],
+    *,
+    occasion: str,
+    week_id: date | None,
+    run_id: str | None,
+) -> list[Difference]:
+    """Append a ReconciliationDifferenceFound for each difference not yet recorded; return those appended."""
+    known = recorded_keys(events, account_id)
+    appended: list[Difference] = []
+    for difference in differences:
+        key = difference.key()
+        if key in known:
+            continue
+        stream = reconciliation_stream(account_id, key)
+        payload = ReconciliationDifferenceFound(account_id=account_id, difference=difference, occasion=occasion)
+        event = NewEvent.of(payload, stream=stream, account_id=account_id, week_id=week_id, run_id=run_id)
+        try:
+            events.append([event], expected_versions={stream: 0})
+        except ConcurrencyError:
+            continue  # another process recorded the same difference first: once is enough
+        appended.append(difference)
+    return appended
+
+
+def reconcile_account(
+    events: EventStore,
+    broker: Broker,
+    account: AccountSnapshot,
+    prices: Mapping[str, float],
+    *,
+    occasion: str,
+    week_id: date | None,
+    run_id: str | None,
+    record: bool = True,
+) -> AccountSnapshot:
+    """Record the account's new differences (unless `record` is false: a dry run) and return its managed view."""
+    seen = look(events, broker, account, prices)
+    if record:
+        record_differences(
+            events, account.account_id, seen.differences, occasion=occasion, week_id=week_id, run_id=run_id
+        )
+    return seen.managed
+
+
+def managed_positions(events: EventStore, broker: Broker) -> dict[str, int]:
+    """symbol -> signed shares llmtrade manages at the broker now (what a frozen plan is checked against). A read."""
+    seen = look(events, broker, broker.account({}), {})
+    return {s: p.qty for s, p in seen.managed.positions.items() if p.qty}

@@ -1,0 +1,65 @@
+"""What llmtrade manages at the brokers: list, adopt a position made by hand, release one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.options import Json, Offline
+from llmtrade.console import Output
+
+positions_app = typer.Typer(
+    help="Positions llmtrade manages; one made by hand at the broker is left alone unless adopted.",
+    no_args_is_help=True,
+)
+
+AccountArg = Annotated[str, typer.Argument(help="Account id, e.g. acct_3.")]
+SymbolArg = Annotated[str, typer.Argument(help="Symbol, e.g. GLD.")]
+
+
+@positions_app.command("list")
+def list_positions(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Argument(help="Account id; all accounts when left out.")] = None,
+    offline: Offline = False,
+    as_json: Json = False,
+) -> None:
+    """Each account's managed positions, what its broker holds, and how they differ now. Writes nothing."""
+    from llmtrade.app import positions  # lazy: see package docstring
+    from llmtrade.commands.render.positions import print_managed
+
+    found = positions.listing(container(ctx, offline=offline), account)
+    if as_json:
+        echo_json(found)
+    else:
+        print_managed(Output(), found)
+
+
+@positions_app.command("adopt")
+def adopt(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json: Json = False) -> None:
+    """Hand llmtrade the shares of SYMBOL at ACCOUNT's broker that it did not open: it may trade them now."""
+    from llmtrade.app import positions  # lazy: see package docstring
+
+    change = positions.adopt(container(ctx), account, symbol)
+    if as_json:
+        echo_json(change)
+    else:
+        Output().line(f"{account}: adopted {change.qty:+d} {change.symbol}; llmtrade manages {change.managed_qty:+d}")
+
+
+@positions_app.command("release")
+def release(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json: Json = False) -> None:
+    """Take SYMBOL in ACCOUNT back from llmtrade: it will not trade those shares again."""
+    from llmtrade.app import positions  # lazy: see package docstring
+
+    change = positions.release(container(ctx), account, symbol)
+    if as_json:
+        echo_json(change)
+    else:
+        Output().line(f"{account}: released {change.qty:+d} {change.symbol}; llmtrade manages none of it now")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(positions_app, name="positions")

@@ -1,0 +1,259 @@
+"""Reconciliation: the broker's account against llmtrade's own records, and what llmtrade manages.
+
+llmtrade manages only what it opened (fills of its own orders) and what the user adopted by hand
+(`llmtrade positions adopt`). Everything else at the broker (a position bought in the broker's web
+page, an order llmtrade never sent) is reported as a difference and left alone: it is never sold by
+the week's roll, never resized, and counts in neither sizing nor performance.
+
+The ledger's quantity of a symbol is additive, so it does not depend on the order in which fills and
+adoptions happened: (net shares of llmtrade's own fills) + (shares adopted) - (shares released).
+The managed quantity is that, clipped to what the broker actually holds on the same side (llmtrade
+cannot trade shares that are not there).
+
+Everything here is pure: broker views and ledger views in, differences and snapshots out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Mapping
+from typing import Literal
+
+from pydantic import Field
+
+from llmtrade.domain.events import EventPayload
+from llmtrade.domain.ledger import signed_qty
+from llmtrade.domain.records import Record
+from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Position
+
+# The prefix of every client_order_id llmtrade sends (brokers/order_plan.py `client_order_id`).
+OUR_ORDER_PREFIX = "lt-"
+
+DifferenceKind = Literal[
+    "unmanaged_position",  # the broker holds shares llmtrade never opened nor adopted
+    "quantity_mismatch",  # both hold the symbol, in different quantities
+    "position_missing",  # llmtrade's records hold shares the broker does not have
+    "unknown_order",  # an open order at the broker that llmtrade never sent
+    "unknown_fill",  # an execution at the broker of an order llmtrade never sent
+    "partial_fill",  # an order of llmtrade's still working with part of it filled
+]
+
+
+class Difference(Record):
+    """One way the broker's account differs from llmtrade's records. Quantities are signed whole shares
+    (negative: short) for positions; for orders and fills they are the order's unsigned share counts.
+
+    `broker_qty`/`ledger_qty`: what each side holds of `symbol` (positions). `filled_qty` and
+    `remaining_qty`: an order's shares filled so far and still to fill (orders and fills)."""
+
+    kind: DifferenceKind
+    symbol: str
+    broker_qty: int = 0
+    ledger_qty: int = 0
+    client_order_id: str | None = None
+    filled_qty: int = 0
+    remaining_qty: int = 0
+    detail: str = ""
+
+    def key(self) -> str:
+        """Identity of this difference: the same difference observed again has the same key, a changed
+        one (another quantity, another partial fill) a new one. Short and safe for a stream name."""
+        raw = "|".join(
+            str(v)
+            for v in (
+                self.kind,
+                self.symbol,
+                self.broker_qty,
+                self.ledger_qty,
+                self.client_order_id,
+                self.filled_qty,
+                self.remaining_qty,
+            )
+        )
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class LedgerView(Record):
+    """What llmtrade's records say an account holds: per symbol, shares from its own fills, adopted and released."""
+
+    own: dict[str, int] = Field(default_factory=dict)
+    adopted: dict[str, int] = Field(default_factory=dict)
+    released: dict[str, int] = Field(default_factory=dict)
+    # Per symbol, the P/L adopted shares had made before they were adopted (account currency): not the
+    # PM's, whether the shares are still held (unrealised) or sold since (realised). Dropped on release,
+    # when the shares are nobody's business but the user's again.
+    adopted_pnl: dict[str, float] = Field(default_factory=dict)
+
+    def qty(self, symbol: str) -> int:
+        return self.own.get(symbol, 0) + self.adopted.get(symbol, 0) - self.released.get(symbol, 0)
+
+    def symbols(self) -> set[str]:
+        return {s for s in {*self.own, *self.adopted, *self.released} if self.qty(s) != 0}
+
+
+# ---------------------------------------------------------------- events
+
+
+class ReconciliationDifferenceFound(EventPayload):
+    """A difference between the broker and llmtrade's records, recorded once (per account and `key`)
+    the first time a run or checkpoint saw it; `occasion` says which ("week start", "checkpoint ...")."""
+
+    account_id: str
+    difference: Difference
+    occasion: str
+
+
+class PositionAdopted(EventPayload):
+    """The user handed llmtrade `qty` signed shares of `symbol` it did not open: from now on they are managed.
+
+    `avg_price` is the broker's average cost of the shares, `price` the market price at adoption; the
+    P/L between the two was made before llmtrade held them and is never credited to the account."""
+
+    account_id: str
+    symbol: str
+    qty: int
+    avg_price: float = Field(gt=0)
+    price: float = Field(gt=0)
+
+    def prior_pnl(self) -> float:
+        return self.qty * (self.price - self.avg_price)
+
+
+class PositionReleased(EventPayload):
+    """The user took `qty` signed shares of `symbol` back from llmtrade: they are left alone from now on."""
+
+    account_id: str
+    symbol: str
+    qty: int
+
+
+# ---------------------------------------------------------------- pure functions
+
+
+def is_ours(client_order_id: str, planned: Collection[str] = ()) -> bool:
+    """Whether llmtrade sent this order: one of its planned (or sent) ids, or an id in its own format."""
+    return client_order_id.startswith(OUR_ORDER_PREFIX) or client_order_id in planned
+
+
+def ledger_view(
+    fills: Iterable[Fill], planned: Iterable[str], changes: Iterable[PositionAdopted | PositionReleased] = ()
+) -> LedgerView:
+    """The ledger from the broker's fills (only llmtrade's own orders count) and the user's adoptions and
+    releases, in the order they were recorded."""
+    planned_ids = set(planned)
+    own: dict[str, int] = {}
+    for fill in fills:
+        if is_ours(fill.client_order_id, planned_ids):
+            own[fill.symbol] = own.get(fill.symbol, 0) + signed_qty(fill)
+    took: dict[str, int] = {}
+    gave: dict[str, int] = {}
+    prior: dict[str, float] = {}
+    for change in changes:
+        if isinstance(change, PositionAdopted):
+            took[change.symbol] = took.get(change.symbol, 0) + change.qty
+            prior[change.symbol] = prior.get(change.symbol, 0.0) + change.prior_pnl()
+        else:
+            gave[change.symbol] = gave.get(change.symbol, 0) + change.qty
+            prior.pop(change.symbol, None)
+    return LedgerView(own=own, adopted=took, released=gave, adopted_pnl=prior)
+
+
+def managed_qty(broker_qty: int, ledger_qty: int) -> int:
+    """The shares llmtrade manages: its ledger's, but never more than the broker holds on that side."""
+    if broker_qty == 0 or ledger_qty == 0 or (broker_qty > 0) != (ledger_qty > 0):
+        return 0
+    return ledger_qty if abs(ledger_qty) <= abs(broker_qty) else broker_qty
+
+
+def reconcile(
+    positions: Mapping[str, Position],
+    open_orders: Iterable[BrokerOrder],
+    fills: Iterable[Fill],
+    ledger: LedgerView,
+    planned: Iterable[str] = (),
+) -> list[Difference]:
+    """Every difference between the broker (positions, open orders, fills) and the ledger, symbols sorted.
+
+    Positions: each symbol where the broker's signed quantity is not the ledger's. Orders: each open
+    order llmtrade did not send, and each of its own working orders with part filled (tracked with
+    filled and remaining shares). Fills: each execution of an order llmtrade did not send."""
+    planned_ids = set(planned)
+    found: list[Difference] = []
+    held = {s: p.qty for s, p in positions.items() if p.qty != 0}
+    for symbol in sorted({*held, *ledger.symbols()}):
+        broker, mine = held.get(symbol, 0), ledger.qty(symbol)
+        if broker == mine:
+            continue
+        if mine == 0:
+            kind: DifferenceKind = "unmanaged_position"
+            detail = f"the broker holds {broker} {symbol} that llmtrade did not open: left alone"
+        elif broker == 0:
+            kind, detail = "position_missing", f"llmtrade's records hold {mine} {symbol}; the broker holds none"
+        else:
+            kind = "quantity_mismatch"
+            detail = (
+                f"the broker holds {broker} {symbol}, llmtrade's records {mine}; it manages {managed_qty(broker, mine)}"
+            )
+        found.append(Difference(kind=kind, symbol=symbol, broker_qty=broker, ledger_qty=mine, detail=detail))
+    for order in open_orders:
+        remaining = order.qty - order.filled_qty
+        if not is_ours(order.client_order_id, planned_ids):
+            found.append(
+                Difference(
+                    kind="unknown_order",
+                    symbol=order.symbol,
+                    client_order_id=order.client_order_id,
+                    filled_qty=order.filled_qty,
+                    remaining_qty=remaining,
+                    detail=f"open order {order.side.value} {order.qty} {order.symbol} not sent by llmtrade",
+                )
+            )
+        elif order.filled_qty > 0:
+            found.append(
+                Difference(
+                    kind="partial_fill",
+                    symbol=order.symbol,
+                    client_order_id=order.client_order_id,
+                    filled_qty=order.filled_qty,
+                    remaining_qty=remaining,
+                    detail=f"{order.side.value} {order.qty} {order.symbol}: {order.filled_qty} filled, "
+                    f"{remaining} working",
+                )
+            )
+    for fill in fills:
+        if not is_ours(fill.client_order_id, planned_ids):
+            found.append(
+                Difference(
+                    kind="unknown_fill",
+                    symbol=fill.symbol,
+                    client_order_id=fill.client_order_id,
+                    filled_qty=fill.qty,
+                    detail=f"{fill.side.value} {fill.qty} {fill.symbol} at {fill.price:.2f} not sent by llmtrade",
+                )
+            )
+    return found
+
+
+def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[str, float]) -> AccountSnapshot:
+    """The account as llmtrade manages it: only managed shares, and equity without the others' P/L.
+
+    Shares llmtrade does not manage are left out of `positions`; their unrealised P/L (at `prices`,
+    else the broker's average cost) is taken out of equity, and so is what adopted shares made before
+    their adoption, so neither sizing nor a return credits
+    the account with a trade its owner never made. Their cost stays in equity, as the cash that bought
+    them came from the account. Cash and buying power are the broker's: they bound what can be spent."""
+    positions: dict[str, Position] = {}
+    foreign_pnl = 0.0
+    for symbol, position in account.positions.items():
+        mine = managed_qty(position.qty, ledger.qty(symbol))
+        if mine:
+            positions[symbol] = position.model_copy(update={"qty": mine})
+        other = position.qty - mine
+        foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
+    if positions == account.positions and not ledger.adopted_pnl:
+        return account
+    unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl - foreign_pnl, 2)
+    not_ours = foreign_pnl + sum(ledger.adopted_pnl.values())
+    return account.model_copy(
+        update={"positions": positions, "equity": round(account.equity - not_ours, 2), "unrealized_pnl": unrealized}
+    )

@@ -1,0 +1,332 @@
+"""Event checkpoints through `run-due` with the clock set, on a real PostgreSQL: a CSV folder whose
+intraday file (market/csv_quotes.py) moves QQQ 7% after the 12:00 checkpoint; acct_4 holds QQQ.
+
+The models are scripted at the HTTP transport (tests/test_week_lifecycle.py): acct_4's owner answers
+STAY, so an event checkpoint changes no position; what it fires, records and repeats is the subject."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import llmtrade
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import write_defaults
+from llmtrade.config.models import EventCheckpoint
+from llmtrade.domain.market import Quote
+from llmtrade.market.calendar import NEW_YORK
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.workflows.event_checkpoint import Reference, decide
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import FIXED_NOW
+from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
+
+runner = CliRunner()
+EVENT_KEY = "checkpoint:2026-01-07T13:17:event:acct_4"
+# The code under test, not whatever copy is installed (as tests/test_concurrency.py).
+SOURCE = str(Path(llmtrade.__file__).parents[1])
+
+
+def _intraday(folder: Path, symbol: str, base: float, moves: list[tuple[str, float]]) -> None:
+    """Every 5 minutes of Wednesday's session at `base`, times `factor` from each (HH:MM, factor) on."""
+    rows = ["Timestamp,Price"]
+    at = datetime(2026, 1, 7, 9, 30, tzinfo=NEW_YORK)
+    while at <= datetime(2026, 1, 7, 16, 0, tzinfo=NEW_YORK):
+        factor = 1.0
+        for hhmm, moved in moves:
+            if f"{at:%H:%M}" >= hhmm:
+                factor = moved
+        rows.append(f"{at.isoformat()},{round(base * factor, 4)}")
+        at += timedelta(minutes=5)
+    (folder / "intraday").mkdir(exist_ok=True)
+    (folder / "intraday" / f"{symbol}.csv").write_text("\n".join(rows) + "\n")
+
+
+def _config(folder: Path, **event: Any) -> Path:
+    """The defaults with one checkpoint a day (12:00), so only price moves add checkpoints after it."""
+    write_defaults(folder)
+    schedule = yaml.safe_load((folder / "schedule.yaml").read_text())
+    schedule["checkpoints"] = ["12:00"]
+    schedule["event_checkpoint"] = {**schedule["event_checkpoint"], **event}
+    (folder / "schedule.yaml").write_text(yaml.safe_dump(schedule))
+    return folder
+
+
+@pytest.fixture
+def market(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    closes = write_market(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config(tmp_path / "config")))
+    # The flat CSV week holds QQQ at Tuesday's close; its intraday file jumps 7% at 13:10, 15% at 13:40.
+    _intraday(tmp_path / "csv", "QQQ", closes["QQQ"], [("13:10", 1.07), ("13:40", 1.15)])
+    with fake_llm() as fake:
+        fake.answer = scripted(closes)
+        yield fake, cli_env["DATABASE_URL"], closes, tmp_path
+
+
+def _run_due(monkeypatch: pytest.MonkeyPatch, instant: str, exit_code: int = 0) -> list[dict[str, Any]]:
+    monkeypatch.setenv("LLMTRADE_NOW", instant)
+    result = runner.invoke(app, ["run-due", "--json"])
+    assert result.exit_code == exit_code, result.output
+    return json.loads(result.stdout) if exit_code == 0 else []
+
+
+def _events(url: str, **filters: Any) -> list[Any]:
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        return storage.events.read(**filters)
+
+
+def _through_noon(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T08:00:00-05:00")] == ["weekly:2026-01-07"]
+    assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T12:01:00-05:00")] == ["checkpoint:2026-01-07T12:00"]
+
+
+def _status(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _asked(fake: Any, since: int) -> list[str]:
+    return [
+        r["model"]
+        for r in fake.requests[since:]
+        if r.get("response_format", {}).get("json_schema", {}).get("name") == "CheckpointDecision"
+    ]
+
+
+def test_a_7pct_move_fires_one_checkpoint_for_that_account_and_records_why(
+    market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url, closes, _ = market
+    _through_noon(monkeypatch)
+    assert _run_due(monkeypatch, "2026-01-07T13:05:00-05:00") == []  # QQQ has not moved yet
+    since = len(fake.requests)
+    [ran] = _run_due(monkeypatch, "2026-01-07T13:17:00-05:00")
+    assert ran["job"] == EVENT_KEY and ran["kind"] == "checkpoint"
+    trigger = ran["trigger"]
+    assert trigger["symbol"] == "QQQ" and trigger["account_id"] == "acct_4"
+    assert trigger["reference_price"] == pytest.approx(closes["QQQ"])
+    assert datetime.fromisoformat(trigger["reference_at"]) == datetime(2026, 1, 7, 12, 0, tzinfo=NEW_YORK)
+    assert trigger["price"] == pytest.approx(closes["QQQ"] * 1.07, rel=1e-4)
+    assert datetime.fromisoformat(trigger["price_at"]) == datetime(2026, 1, 7, 13, 15, tzinfo=NEW_YORK)
+    assert trigger["price_source"] == "csv intraday-file"
+    assert trigger["move"] == pytest.approx(0.07, abs=1e-4) and trigger["threshold"] == 0.05
+    # An honest checkpoint of that account alone: its owner judged it from the week's frozen trade.
+    report = ran["report"]
+    assert [a["account_id"] for a in report["accounts"]] == ["acct_4"]
+    assert report["accounts"][0]["checkpoint"]["action"] == "STAY"
+    assert report["time"] == "13:17:event:acct_4"
+    assert _asked(fake, since) == ["x-ai/grok-4"]
+    [stored] = _events(url, type="EventCheckpointTriggered")
+    assert stored.account_id == "acct_4" and stored.week_id == WEDNESDAY
+    [marker] = [e for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    assert marker.stream == "week:2026-01-07:checkpoint:2026-01-07T13:17:event:acct_4"
+    [taken] = _events(url, type="CheckpointTaken", stream=f"{marker.stream}:acct_4")
+    assert taken.payload["checkpoint"]["time"] == "13:17"
+
+
+def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
+    market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url, closes, _ = market
+    _through_noon(monkeypatch)
+    assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T13:17:00-05:00")] == [EVENT_KEY]
+    since, count = len(fake.requests), len(_events(url))
+    assert _run_due(monkeypatch, "2026-01-07T13:17:30-05:00") == []  # the same minute again
+    assert _run_due(monkeypatch, "2026-01-07T13:22:00-05:00") == []
+    # 13:50: QQQ is 15% above noon and 7.5% above 13:17, but acct_4 fired 33 minutes ago.
+    assert _run_due(monkeypatch, "2026-01-07T13:50:00-05:00") == []
+    assert _asked(fake, since) == []
+    assert len(_events(url)) == count  # a run-due that fires nothing writes nothing
+    later = _run_due(monkeypatch, "2026-01-07T14:18:00-05:00")
+    assert [r["job"] for r in later] == ["checkpoint:2026-01-07T14:18:event:acct_4"]
+    # Measured from the price acct_4 was re-judged at (13:17's quote), not from noon's.
+    trigger = later[0]["trigger"]
+    assert trigger["reference_checkpoint"] == "2026-01-07:2026-01-07T13:17:event:acct_4:acct_4"
+    assert trigger["reference_price"] == pytest.approx(closes["QQQ"] * 1.07, rel=1e-4)
+    assert datetime.fromisoformat(trigger["reference_at"]) == datetime(2026, 1, 7, 13, 15, tzinfo=NEW_YORK)
+    assert trigger["move"] == pytest.approx(1.15 / 1.07 - 1, abs=1e-4)
+    assert len(_events(url, type="EventCheckpointTriggered")) == 2
+    # Re-judged at 14:18's price, QQQ has not moved since: nothing fires however long after.
+    assert _run_due(monkeypatch, "2026-01-07T15:30:00-05:00") == []
+
+
+def test_a_run_stopped_after_the_firing_is_resumed_under_the_same_key_not_fired_again(
+    market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url, _, _ = market
+    _through_noon(monkeypatch)
+    # The owner's provider is down at 13:17: the firing is stored, the checkpoint waits (exit 75).
+    fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
+    _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
+    assert len(_events(url, type="EventCheckpointTriggered")) == 1
+    assert not [e for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    [line] = _status(monkeypatch)["event_checkpoints"]
+    assert (line["job"], line["symbol"], line["completed"]) == (EVENT_KEY, "QQQ", False)
+    fake.behaviour = None
+    [ran] = _run_due(monkeypatch, "2026-01-07T13:24:00-05:00")
+    assert ran["job"] == EVENT_KEY and ran["report"]["accounts"][0]["checkpoint"]["action"] == "STAY"
+    assert len(_events(url, type="EventCheckpointTriggered")) == 1
+    [line] = _status(monkeypatch)["event_checkpoints"]
+    assert line["completed"] is True and line["move"] == pytest.approx(0.07, abs=1e-4)
+    shown = runner.invoke(app, ["status"])
+    assert shown.exit_code == 0, shown.output
+    assert EVENT_KEY in shown.stdout and "+7.0%" in shown.stdout
+    assert _run_due(monkeypatch, "2026-01-07T13:29:00-05:00") == []
+
+
+def test_threshold_zero_or_null_turns_event_checkpoints_off(
+    market: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _, url, _, _ = market
+    for value, folder in ((0, "off-zero"), (None, "off-null")):
+        monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config(tmp_path / folder, threshold=value)))
+        validated = runner.invoke(app, ["config", "validate"])
+        assert validated.exit_code == 0, validated.output
+        assert "event checkpoints are off" in validated.stdout
+    _through_noon(monkeypatch)
+    assert _run_due(monkeypatch, "2026-01-07T13:17:00-05:00") == []
+    assert _events(url, type="EventCheckpointTriggered") == []
+
+
+def test_a_below_threshold_move_fires_nothing(market: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _, url, _, _ = market
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config(tmp_path / "ten", threshold=0.10)))
+    _through_noon(monkeypatch)
+    assert _run_due(monkeypatch, "2026-01-07T13:17:00-05:00") == []  # +7% is under 10%
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:45:00-05:00")
+    said = runner.invoke(app, ["run-due"])  # +15% is over it
+    assert said.exit_code == 0, said.output
+    assert "ran checkpoint:2026-01-07T13:45:event:acct_4 (QQQ +15.00%" in said.stdout
+    [fired] = _events(url, type="EventCheckpointTriggered")
+    assert fired.payload["move"] == pytest.approx(0.15, abs=1e-4) and fired.payload["threshold"] == 0.10
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({"threshold": "5%"}, "threshold"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": True}, "threshold"),
+        ({"min_interval_minutes": 0}, "min_interval_minutes"),
+        ({"min_interval_minutes": "60"}, "min_interval_minutes"),
+        ({"every": 5}, "every"),
+    ],
+)
+def test_config_validate_refuses_a_loose_event_checkpoint_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], problem: str
+) -> None:
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config(tmp_path / "config", **event)))
+    result = runner.invoke(app, ["config", "validate"])
+    assert result.exit_code == 2, result.output
+    assert "event_checkpoint" in result.output and problem in result.output
+
+
+def test_config_validate_shows_the_event_checkpoint_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config(tmp_path / "config", min_interval_minutes=90)))
+    result = runner.invoke(app, ["config", "validate"])
+    assert result.exit_code == 0, result.output
+    assert "event checkpoint when an instrument moves more than 5% since its last checkpoint" in result.stdout
+    assert "at most once per account every 90 minutes" in result.stdout
+    listed = runner.invoke(app, ["schedule", "show"])
+    assert listed.exit_code == 0, listed.output
+    assert "more than 5.00% since its last checkpoint, at most once every 90 minutes" in listed.stdout
+
+
+def test_two_run_dues_at_once_fire_each_account_once(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real processes, offline owners: every held instrument jumps 7% at 13:10; two run-dues at 13:17."""
+    closes = write_market(tmp_path / "csv")
+    for symbol, close in closes.items():
+        _intraday(tmp_path / "csv", symbol, close * (0.90 if symbol == "SPY" else 1.0), [("13:10", 1.07)])
+    env = {
+        **cli_env,
+        "PYTHONPATH": SOURCE,
+        "LLMTRADE_MARKET_PROVIDERS": "csv",
+        "LLMTRADE_MARKET_CSV_DIR": str(tmp_path / "csv"),
+        "LLMTRADE_CONFIG_DIR": str(_config(tmp_path / "config")),
+    }
+    for instant in ("2026-01-07T08:00:00-05:00", "2026-01-07T12:01:00-05:00"):
+        done = subprocess.run(
+            [sys.executable, "-m", "llmtrade", "run-due", "--offline"],
+            env={**env, "LLMTRADE_NOW": instant},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    url = cli_env["DATABASE_URL"]
+    held = {e.account_id for e in _events(url, type="CheckpointTaken") if e.payload["checkpoint"]["action"] != "EXIT"}
+    assert held  # the premise: some account still holds its instrument after 12:00
+    both = {**env, "LLMTRADE_NOW": "2026-01-07T13:17:00-05:00"}
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-m", "llmtrade", "run-due", "--offline", "--json"],
+            env=both,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300) for process in running]
+    assert [p.returncode for p in running] == [0, 0], [err for _, err in outputs]
+    assert not any("Traceback" in err for _, err in outputs)
+    ran = [r["job"] for out, _ in outputs for r in json.loads(out)]
+    fired = _events(url, type="EventCheckpointTriggered")
+    assert sorted(e.account_id for e in fired) == sorted(held)  # once each, whichever process fired it
+    assert sorted(ran) == sorted(f"checkpoint:2026-01-07T13:17:event:{a}" for a in held)
+    markers = [e.payload["time"] for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    assert sorted(markers) == sorted(f"13:17:event:{a}" for a in held)
+
+
+NOON = datetime(2026, 1, 8, 12, 0, tzinfo=NEW_YORK)
+REFERENCE = Reference("2026-01-07:2026-01-08T12:00:acct_2", "TLT", 100.0, NOON)
+
+
+def _quote(price: float, at: datetime, kind: str = "trade") -> Quote:
+    return Quote(symbol="TLT", price=price, as_of=at, provider="alpaca", kind=kind)  # type: ignore[arg-type]
+
+
+def test_a_fall_fires_like_a_rise_and_a_move_of_exactly_the_threshold_does_not() -> None:
+    setting, now = EventCheckpoint(), NOON + timedelta(minutes=77)
+    fell = decide(setting, "acct_2", REFERENCE, _quote(94.0, now - timedelta(minutes=1)), now, None)
+    assert (
+        fell is not None
+        and fell.move == pytest.approx(-0.06)
+        and fell.key == "checkpoint:2026-01-08T13:17:event:acct_2"
+    )
+    assert (fell.day, fell.time, fell.price_source) == (now.date(), "13:17", "alpaca trade")
+    assert decide(setting, "acct_2", REFERENCE, _quote(105.0, now), now, None) is None
+    assert decide(setting, "acct_2", REFERENCE, _quote(95.0, now), now, None) is None
+
+
+def test_a_closed_market_or_a_quote_no_newer_than_the_reference_fires_nothing() -> None:
+    setting, now = EventCheckpoint(), NOON + timedelta(hours=5)
+    assert decide(setting, "acct_2", REFERENCE, _quote(90.0, NOON + timedelta(hours=4), "close"), now, None) is None
+    assert decide(setting, "acct_2", REFERENCE, _quote(90.0, NOON), now, None) is None
+
+
+def test_the_interval_counts_from_the_last_firing_of_the_account() -> None:
+    setting, quote = EventCheckpoint(min_interval_minutes=60), _quote(110.0, NOON + timedelta(hours=2))
+    first = decide(setting, "acct_2", REFERENCE, quote, NOON + timedelta(minutes=61), None)
+    assert first is not None
+    later = NOON + timedelta(hours=2)
+    assert decide(setting, "acct_2", REFERENCE, quote, later - timedelta(minutes=2), first) is None  # 59 min
+    assert decide(setting, "acct_2", REFERENCE, quote, later + timedelta(minutes=1), first) is not None  # 60 min
+    assert decide(EventCheckpoint(threshold=None), "acct_2", REFERENCE, quote, later, None) is None
