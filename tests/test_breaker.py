@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from llmtrade.config.models import CircuitBreaker
-from llmtrade.domain.ledger import closed_trade_pnls
+from llmtrade.domain.ledger import closed_trade_pnls, round_trips
 from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, Side
 from llmtrade.risk.breaker import (
     BreakerState,
@@ -379,10 +379,21 @@ def test_closed_trade_pnls_of_a_long_built_in_two_buys_and_closed_at_once() -> N
     assert pnls == [600.0]
 
 
-def test_closed_trade_pnls_of_a_partial_close_keep_the_remaining_cost() -> None:
-    # 40 sold at 55 against a cost of 50: +200; the other 60 keep their cost of 50 and sell at 45: -300.
+def test_a_partial_close_is_not_a_trade_until_the_position_is_flat() -> None:
+    # 40 sold at 55 against a cost of 50 (+200), the other 60 at 45 (-300): one trade of -100.
     pnls = closed_trade_pnls(_fills(("SPY", BUY, 100, 50.0), ("SPY", SELL, 40, 55.0), ("SPY", SELL, 60, 45.0)))
-    assert pnls == [200.0, -300.0]
+    assert pnls == [-100.0]
+
+
+def test_ten_one_share_resizes_are_no_trades_at_all() -> None:
+    # A position trimmed and topped up a share at a time, each trim a hair below cost: the old
+    # accounting counted ten losing trades; it is one position, still open, so no trade yet.
+    specs: list[tuple[str, Side, int, float]] = [("SPY", BUY, 100, 50.0)]
+    for _ in range(10):
+        specs += [("SPY", SELL, 1, 49.97), ("SPY", BUY, 1, 50.03)]
+    assert closed_trade_pnls(_fills(*specs)) == []
+    trips = round_trips(_fills(*specs, ("SPY", SELL, 100, 51.0)))
+    assert len(trips) == 1 and trips[0].fills == 22 and trips[0].direction == "LONG"
 
 
 def test_closed_trade_pnls_of_shorts_gain_when_the_price_falls() -> None:
@@ -400,24 +411,25 @@ def test_closed_trade_pnls_of_a_fill_crossing_through_zero() -> None:
     assert pnls == [200.0, 50.0]
 
 
-def test_closed_trade_pnls_are_net_of_the_closing_fills_commission() -> None:
-    # Bought 100 at 10 (commission 1, an opening cost, not a trade result); sold at 10.50 with
-    # commission 1: 100 x 0.50 - 1 = 49. A second round trip at the same price loses its commission.
-    pnls = closed_trade_pnls(
-        _fills(
-            ("SPY", BUY, 100, 10.0, 1.0),
-            ("SPY", SELL, 100, 10.5, 1.0),
-            ("SPY", BUY, 10, 20.0, 1.0),
-            ("SPY", SELL, 10, 20.0, 1.0),
-        )
+def test_a_trades_pnl_is_net_of_the_entry_commission_too() -> None:
+    # Bought 100 at 10 (commission 1), sold at 10.50 (commission 1): 100 x 0.50 - 1 - 1 = 48. A
+    # second round trip at the same price loses both its commissions.
+    fills = _fills(
+        ("SPY", BUY, 100, 10.0, 1.0),
+        ("SPY", SELL, 100, 10.5, 1.0),
+        ("SPY", BUY, 10, 20.0, 1.0),
+        ("SPY", SELL, 10, 20.0, 1.0),
     )
-    assert pnls == [49.0, -1.0]
+    assert closed_trade_pnls(fills) == [48.0, -2.0]
+    assert [t.commissions for t in round_trips(fills)] == [2.0, 2.0]
 
 
-def test_closed_trade_pnls_charge_a_crossing_fills_whole_commission_to_the_closed_part() -> None:
-    # As the paper broker does: the fill's commission is realised with it, all at once.
-    pnls = closed_trade_pnls(_fills(("QQQ", BUY, 100, 10.0), ("QQQ", SELL, 150, 12.0, 2.5)))
-    assert pnls == [197.5]
+def test_a_crossing_fills_commission_is_shared_by_shares_between_the_two_trades() -> None:
+    # 150 sold at 12 with commission 3: 100 shares close the long (+200 - 2), 50 open the short,
+    # which carries the other 1 and is covered at 12 with commission 3: -1 - 3 = -4.
+    fills = _fills(("QQQ", BUY, 100, 10.0), ("QQQ", SELL, 150, 12.0, 3.0), ("QQQ", BUY, 50, 12.0, 3.0))
+    trips = round_trips(fills)
+    assert [(t.direction, t.pnl) for t in trips] == [("LONG", 198.0), ("SHORT", -4.0)]
 
 
 def test_closed_trade_pnls_track_each_symbol_and_account_on_its_own() -> None:

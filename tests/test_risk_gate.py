@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+from datetime import date
 from typing import Literal
 
 import pytest
 
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import AssetsConfig, Config, RiskConfig
-from llmtrade.domain.trading import AccountSnapshot, Position, RiskVerdict, TradeIntent
+from llmtrade.domain.trading import AccountSnapshot, Order, Position, RiskVerdict, Side, TradeIntent
 from llmtrade.risk import gate
+from llmtrade.risk.halt import may_send
 
 
 @pytest.fixture(scope="module")
@@ -242,13 +244,52 @@ def test_allow_short_false_rejects_shorts(cfg: Config) -> None:
     assert _check(cfg, _intent("SPY", "LONG", 1), _account(), 50.0, risk=risk).target_qty == 200
 
 
-def test_a_halted_account_is_rejected_and_its_positions_unchanged(cfg: Config) -> None:
+HALT = {"halted": True, "halt_reason": "10 consecutive losing trades"}
+
+
+def test_a_halted_account_may_close_or_reduce_what_it_holds(cfg: Config) -> None:
     account = _account(positions={"SPY": (150, 50.0)})
-    for intent in (_intent("SPY", "LONG", 2), _intent("SPY", "FLAT", 0), _intent("QQQ", "SHORT", 1)):
-        verdict = _check(cfg, intent, account, 50.0, halted=True, halt_reason="drawdown 23% from peak")
-        assert not verdict.approved
-        assert verdict.target_qty == (150 if intent.instrument == "SPY" else 0)
-        assert verdict.reason.startswith("circuit_breaker:") and "drawdown 23% from peak" in verdict.reason
+    exit_ = _check(cfg, _intent("SPY", "FLAT", 0), account, 50.0, **HALT)
+    assert exit_.approved and exit_.target_qty == 0 and exit_.shadow_qty == 0
+    assert "halted (10 consecutive losing trades)" in exit_.reason
+    smaller = _check(cfg, _intent("SPY", "LONG", 1), account, 50.0, **HALT)  # conviction 1 sizes 200, held 150
+    assert smaller.approved and smaller.target_qty == 150 and smaller.shadow_qty == 200
+    assert smaller.adjustments[-1].rule == "circuit_breaker"
+    small = _check(cfg, _intent("SPY", "LONG", 1), _account(positions={"SPY": (300, 50.0)}), 50.0, **HALT)
+    assert small.approved and small.target_qty == 200  # cut from 300 to the gate's 200: a reduce goes
+
+
+def test_a_halted_account_never_opens_adds_or_takes_a_side_changes_open_leg(cfg: Config) -> None:
+    flat = _account()
+    opened = _check(cfg, _intent("SPY", "LONG", 2), flat, 50.0, **HALT)
+    assert not opened.approved and opened.target_qty == 0 and opened.shadow_qty == 400
+    assert opened.reason.startswith("circuit_breaker:") and "10 consecutive losing trades" in opened.reason
+    held = _account(positions={"SPY": (150, 50.0)})
+    added = _check(cfg, _intent("SPY", "LONG", 2), held, 50.0, **HALT)
+    assert added.target_qty == 150 and added.shadow_qty == 400  # held, not added to
+    flipped = _check(cfg, _intent("SPY", "SHORT", 2), held, 50.0, **HALT)
+    assert flipped.approved and flipped.target_qty == 0 and flipped.shadow_qty == -400  # the close only
+    other = _check(cfg, _intent("QQQ", "SHORT", 1), held, 50.0, **HALT)
+    assert not other.approved and other.target_qty == 0
+
+
+def test_a_running_account_has_no_shadow(cfg: Config) -> None:
+    assert _check(cfg, _intent("SPY", "LONG", 2), _account(), 50.0).shadow_qty is None
+
+
+def test_the_halt_decision_is_a_function_of_the_order_and_the_position() -> None:
+    def order(side: Side, qty: int) -> Order:
+        return Order(
+            client_order_id="x", account_id="a", week_id=date(2026, 1, 5), symbol="SPY", side=side, qty=qty, intent="x"
+        )
+
+    assert may_send(order(Side.SELL, 10), 10)  # an EXIT
+    assert may_send(order(Side.SELL, 4), 10)  # a REDUCE
+    assert may_send(order(Side.BUY, 10), -10)  # covering a short
+    assert not may_send(order(Side.SELL, 16), 10)  # through zero: the open leg of a flip
+    assert not may_send(order(Side.BUY, 1), 10)  # an add
+    assert not may_send(order(Side.BUY, 1), 0)  # an open
+    assert not may_send(order(Side.SELL, 1), -10)  # adding to a short
 
 
 def test_an_instrument_outside_the_universe_is_rejected(cfg: Config) -> None:

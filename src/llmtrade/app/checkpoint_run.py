@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from llmtrade.app.container import Container
-from llmtrade.app.outcomes import checkpoint_result
+from llmtrade.app.outcomes import checkpoint_result, order_refusals
 from llmtrade.app.results import CheckpointResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.storage.bootstrap import Storage
@@ -65,4 +65,5 @@ def run_checkpoint(
         repeated=already,
         totals=session.gateway.totals,
         duration_ms=duration,
+        refused=order_refusals(storage.events, week_id),
     )

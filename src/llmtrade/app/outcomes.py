@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from llmtrade.app.results import (
@@ -16,9 +17,12 @@ from llmtrade.app.results import (
     Usage,
     WeeklyResult,
 )
+from llmtrade.domain.checkpoints import OrderBlocked
+from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import OrderRejected, OrderSubmitted
 from llmtrade.llm.gateway import UsageTotals
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows import committee_stages, council_stages, research_stages, trading_stages
 from llmtrade.workflows.checkpoint import Outcome
 
@@ -92,6 +96,21 @@ def weekly_result(
     )
 
 
+def order_refusals(events: EventStore, week_id: date) -> dict[str, str]:
+    """The week's orders that did not go out, and why: blocked before sending, or refused by the broker."""
+    refused: dict[str, str] = {}
+    for event in events.read_stream(week_stream(week_id, ORDERS)):
+        if event.type == OrderBlocked.event_type():
+            blocked = OrderBlocked.from_event(event)
+            refused[blocked.client_order_id] = blocked.reason
+        elif event.type == OrderRejected.event_type():
+            rejected = OrderRejected.from_event(event)
+            refused[rejected.order.client_order_id] = rejected.reason
+        elif event.type == OrderSubmitted.event_type():
+            refused.pop(OrderSubmitted.from_event(event).order.client_order_id, None)  # sent by a later run
+    return refused
+
+
 def checkpoint_result(
     outcomes: list[Outcome],
     *,
@@ -104,7 +123,10 @@ def checkpoint_result(
     repeated: bool,
     totals: UsageTotals,
     duration_ms: float,
+    refused: Mapping[str, str] | None = None,
 ) -> CheckpointResult:
+    """`refused`: client_order_id -> reason, for orders that did not go out (see `order_refusals`)."""
+    refused = refused or {}
     return CheckpointResult(
         run_id=run_id,
         week_id=week_id,
@@ -120,6 +142,11 @@ def checkpoint_result(
                 checkpoint=o.checkpoint,
                 verdict=o.verdict,
                 orders=list(o.orders.orders) if o.orders else [],
+                refused={
+                    order.client_order_id: refused[order.client_order_id]
+                    for order in (o.orders.orders if o.orders else [])
+                    if order.client_order_id in refused
+                },
             )
             for o in outcomes
         ],

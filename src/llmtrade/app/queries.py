@@ -116,6 +116,7 @@ def _standing(
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
     ours = our_order_ids(events, desk.account.id)
     fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
+    trades = closed_trade_pnls(fills)  # round trips: a resize is not a trade
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
         "account_id": desk.account.id,
@@ -127,7 +128,8 @@ def _standing(
         "week_pnl": None if week_start is None else round(account.equity - week_start, 2),
         "total_return": total_return(start_cash, account.equity),
         "max_drawdown": max_drawdown([start_cash, *(v.equity for v in mine), account.equity]),
-        "hit_rate": hit_rate(closed_trade_pnls(fills)),
+        "hit_rate": hit_rate(trades),
+        "trades": len(trades),
         "positions": list(account.positions.values()),
         "halted": breaker.halted,
         "breaker_reason": breaker.reason,

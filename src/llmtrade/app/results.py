@@ -122,6 +122,8 @@ class CheckpointAccount(Result):
     checkpoint: Checkpoint | None
     verdict: RiskVerdict | None
     orders: list[Order]
+    # client_order_id -> why it did not go out (blocked by the kill switch or the breaker, refused by the broker)
+    refused: dict[str, str] = {}
 
 
 class CheckpointResult(Result):
@@ -160,6 +162,7 @@ class AccountStanding(Result):
     total_return: float | None
     max_drawdown: float | None
     hit_rate: float | None
+    trades: int = 0  # closed trades (round trips) the hit rate is over; even ones count in neither wins nor losses
     positions: list[Position]
     halted: bool
     breaker_reason: str | None

@@ -9,14 +9,20 @@ price to the quantity-weighted mean; reducing it realises (price - average) per 
 signed by the side closed, and leaves the remaining shares at their old average; a fill that
 crosses zero closes the old position and opens the remainder at the fill price. Commissions are
 cash paid and count against realised P/L.
+
+A trade (`round_trips`: what the breaker's streaks and the hit rate count) is a position from open
+to flat or to a side change, net of all its commissions; adding to it or trimming it is not a trade.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.domain.records import Record
 from llmtrade.domain.trading import Fill, Position, Side
 
 
@@ -62,28 +68,87 @@ def fold(fills: Iterable[Fill], starting_cash: float) -> Ledger:
     return Ledger(cash=cash, positions=positions, realized_pnl=realized)
 
 
-def closed_trade_pnls(fills: Iterable[Fill]) -> list[float]:
-    """Realised P/L of each fill that reduces, closes or flips a position, in fill order.
+class RoundTrip(Record):
+    """One trade: a position from open to flat (or to the fill that changed its side).
 
-    A reducing fill realises (price - average cost) per share closed, signed by the side it
-    closes, less the fill's whole commission. A fill that crosses through zero closes the old
-    position (one P/L) and opens the remainder at its price. Fills that only open or add realise
-    nothing here.
+    `pnl` is in account currency, net of every fill's commission (the entry's too) and of slippage
+    (which is in the fill prices); resizes in between are part of the trade, not trades of their own.
+    """
 
-    Positions are tracked per account and symbol, so fills of several accounts can be passed
-    together. Amounts are rounded to cents: average costs come from a division, and float noise
-    of a millionth of a cent must not turn an even trade into a win or a loss.
+    account_id: str
+    symbol: str
+    direction: Literal["LONG", "SHORT"]
+    opened_at: datetime
+    closed_at: datetime
+    fills: int  # how many fills made it, the opening and closing ones included
+    commissions: float
+    pnl: float
+
+
+def round_trips(fills: Iterable[Fill]) -> list[RoundTrip]:
+    """Every trade the fills closed, in the order they closed (open trades are left out).
+
+    A fill that crosses through zero closes the trade (its commission shared by shares between the
+    closing and the opening part) and opens the next one at its price. Positions are tracked per
+    account and symbol, so fills of several accounts can be passed together. P/L is rounded to
+    cents: average costs come from a division, and float noise of a millionth of a cent must not
+    turn an even trade into a win or a loss.
     """
     held: dict[tuple[str, str], tuple[int, float]] = {}
-    pnls: list[float] = []
+    open_trips: dict[tuple[str, str], _Trip] = {}
+    done: list[RoundTrip] = []
     for fill in fills:
         key = (fill.account_id, fill.symbol)
         signed = signed_qty(fill)
         qty, avg = held.get(key, (0, 0.0))
+        trip = open_trips.get(key)
+        if qty == 0 or trip is None:
+            trip = open_trips[key] = _Trip(opened_at=fill.filled_at, long=signed > 0)
         if qty != 0 and (qty > 0) != (signed > 0):
             closed = min(abs(qty), abs(signed))
             direction = 1 if qty > 0 else -1  # a long gains when the price rose, a short when it fell
-            pnl = closed * (fill.price - avg) * direction - fill.commission
-            pnls.append(round(pnl, 2) + 0.0)  # + 0.0 turns a rounded -0.0 into 0.0
+            share = fill.commission * closed / abs(signed)
+            trip.add(closed * (fill.price - avg) * direction, share)
+            if abs(signed) >= abs(qty):
+                done.append(trip.close(fill))
+                del open_trips[key]
+                if abs(signed) > abs(qty):  # crossed: the remainder opens the next trade
+                    reopened = open_trips[key] = _Trip(opened_at=fill.filled_at, long=signed > 0)
+                    reopened.add(0.0, fill.commission - share)
+        else:
+            trip.add(0.0, fill.commission)
         held[key] = apply_fill(qty, avg, signed, fill.price)
-    return pnls
+    return done
+
+
+def closed_trade_pnls(fills: Iterable[Fill]) -> list[float]:
+    """Each closed trade's P/L (see `round_trips`), in the order the trades closed."""
+    return [trip.pnl for trip in round_trips(fills)]
+
+
+class _Trip:
+    """A trade still open: what it has realised so far and what it has paid."""
+
+    def __init__(self, *, opened_at: datetime, long: bool) -> None:
+        self.opened_at = opened_at
+        self.long = long
+        self.gross = 0.0
+        self.commissions = 0.0
+        self.fills = 0
+
+    def add(self, realised: float, commission: float) -> None:
+        self.gross += realised
+        self.commissions += commission
+        self.fills += 1
+
+    def close(self, fill: Fill) -> RoundTrip:
+        return RoundTrip(
+            account_id=fill.account_id,
+            symbol=fill.symbol,
+            direction="LONG" if self.long else "SHORT",
+            opened_at=self.opened_at,
+            closed_at=fill.filled_at,
+            fills=self.fills,
+            commissions=round(self.commissions, 2) + 0.0,
+            pnl=round(self.gross - self.commissions, 2) + 0.0,  # + 0.0 turns a rounded -0.0 into 0.0
+        )

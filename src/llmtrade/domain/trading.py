@@ -64,6 +64,9 @@ class RiskVerdict(Record):
     reason: str
     price: float
     adjustments: list[RiskAdjustment]
+    # Set only for a halted account: the target the gate would have approved without the halt (None
+    # when it would have refused too). Its shadow trades are valued from it, never sent.
+    shadow_qty: int | None = None
 
 
 class Order(Record):
@@ -216,6 +219,25 @@ class AccountResumed(EventPayload):
     reason: str
 
 
+class ShadowTraded(EventPayload):
+    """A fill a halted account would have had (its gate's uncut verdict), valued but never sent.
+
+    Kept on the account's breaker stream after the halt it belongs to; its round trips count toward
+    the wins that resume a loss-streak halt. `source` names the decision (a week, a checkpoint)."""
+
+    fill: Fill
+    source: str
+
+
+class QueuedOrderCanceled(EventPayload):
+    """An order queued at the broker that would open or add, canceled because the account halted."""
+
+    account_id: str
+    client_order_id: str
+    reason: str
+    status: OrderStatus | None  # the order's state after the cancel (None: the broker never had it)
+
+
 HaltCause = Literal["drawdown", "losses"]
 
 
@@ -239,7 +261,17 @@ class BreakerState(Record):
 
 
 class BreakerUpdated(EventPayload):
-    """The breaker's state after an observation that changed it (the latest one is current)."""
+    """The breaker's state after an observation that changed it (the latest one is current).
+
+    `trades_seen` counts closed trades as round trips (domain/ledger.py). Version 1 counted every
+    reducing fill instead; such a state reads with `round_trips` False, and its count means nothing now."""
+
+    schema_version: ClassVar[int] = 2
 
     state: BreakerState
     trades_seen: int
+    round_trips: bool = True
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, "round_trips": False}

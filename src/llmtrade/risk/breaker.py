@@ -10,7 +10,9 @@ Two halt rules, each with its own way back:
   once the drawdown is back below `resume_drawdown_pct` (the gap between the two keeps an account
   hovering near the limit from flapping).
 * losses: `halt_consecutive_losses` losing trades in a row halt it; `resume_consecutive_wins`
-  winning trades in a row, counted from the halt, resume it.
+  winning trades in a row, counted from the halt, resume it. A trade is a round trip (open to
+  flat or to a side change, domain/ledger.py), so resizes are not trades; a halted account cannot
+  open, so its wins are mostly shadow trades (what it would have traded, risk/shadow.py).
 
 Each halt resumes only by its own rule. Otherwise an account halted for ten straight losses while
 its drawdown is a mild 3% would be resumed by the very next equity mark, and the loss rule would
@@ -95,8 +97,13 @@ def observe_equity(
     return state, None
 
 
-def observe_trade(state: BreakerState, pnl: float, config: CircuitBreaker) -> tuple[BreakerState, Transition | None]:
-    """Take one closed trade's realised P/L: count the streak, then halt or resume on it."""
+def observe_trade(
+    state: BreakerState, pnl: float, config: CircuitBreaker, *, shadow: bool = False
+) -> tuple[BreakerState, Transition | None]:
+    """Take one closed trade's P/L (a round trip, net of costs): count the streak, then halt or resume on it.
+
+    `shadow`: a trade the halted account would have made (risk/shadow.py); it counts like a real one
+    toward the wins that resume a loss halt, and its name is in the reason."""
     _require_finite("pnl", pnl)
     if pnl < 0:
         state = state.model_copy(update={"consecutive_losses": state.consecutive_losses + 1, "consecutive_wins": 0})
@@ -114,7 +121,8 @@ def observe_trade(state: BreakerState, pnl: float, config: CircuitBreaker) -> tu
         return _halt(state, reason, LOSSES, None, None, None)
 
     if state.halted and state.halted_for != DRAWDOWN and state.consecutive_wins >= config.resume_consecutive_wins:
-        reason = f"{state.consecutive_wins} consecutive winning trades since the halt"
+        kind = "shadow trades" if shadow else "trades"
+        reason = f"{state.consecutive_wins} consecutive winning {kind} since the halt"
         return _resume(state, reason, None, None, None)
 
     return state, None

@@ -1,22 +1,43 @@
 """The controls every order passes before it is sent: the global kill switch and each account's
-circuit breaker. Both live in events, so their history is as auditable as the trades."""
+circuit breaker. Both live in events, so their history is as auditable as the trades.
+
+A halted account's breaker stream also holds its shadow trades (`record_shadow`) and the queued
+opening orders its halt canceled (`cancel_opening_orders`)."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping
+from datetime import date, datetime
 
+from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
-from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.ledger import closed_trade_pnls
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
-from llmtrade.domain.trading import AccountHalted, AccountResumed, BreakerState, BreakerUpdated, Fill
+from llmtrade.domain.trading import (
+    AccountHalted,
+    AccountResumed,
+    BreakerState,
+    BreakerUpdated,
+    Fill,
+    Position,
+    QueuedOrderCanceled,
+    RiskVerdict,
+    ShadowTraded,
+)
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk import breaker
+from llmtrade.risk.halt import opening_orders
+from llmtrade.risk.shadow import shadow_fills
 from llmtrade.storage.event_store import EventStore
 
 # Each lost race means another writer made progress; this many in a row is a livelock, not bad luck.
 _ATTEMPTS = 5
+
+# "How many trades has the breaker seen" for a state written when trades were counted per reducing
+# fill: unknown in round trips, so the next evaluation takes every trade closed so far as seen.
+UNCOUNTED = -1
 
 
 def trading_enabled(events: EventStore) -> tuple[bool, str]:
@@ -39,14 +60,15 @@ def breaker_state(events: EventStore, account_id: str, starting_equity: float) -
 
 def read_breaker(events: EventStore, account_id: str, starting_equity: float) -> tuple[BreakerState, int, int]:
     """breaker_state, plus the breaker stream's version when it was read: a write made from this state
-    is appended at that version, so two evaluators of the same account cannot both record a change."""
+    is appended at that version, so two evaluators of the same account cannot both record a change.
+    The count is UNCOUNTED for a state recorded when trades were counted per reducing fill."""
     found = events.read_stream(breaker_stream(account_id))
     version = found[-1].version if found else 0
     updates = [e for e in found if e.type == BreakerUpdated.event_type()]
     if not updates:
         return breaker.initial_state(account_id, starting_equity), 0, version
     last = BreakerUpdated.from_event(updates[-1])
-    return last.state, last.trades_seen, version
+    return last.state, last.trades_seen if last.round_trips else UNCOUNTED, version
 
 
 def halted(events: EventStore, account_id: str) -> tuple[bool, str]:
@@ -78,13 +100,16 @@ def evaluate_breaker(
     for _ in range(_ATTEMPTS):
         state, seen, version = read_breaker(events, account_id, starting_equity)
         before = state
+        recount = seen == UNCOUNTED
+        if recount:
+            seen = len(pnls)  # counted the old way: from here on, trades are round trips
         payloads: list[EventPayload] = []
         for pnl in pnls[seen:]:
             state, transition = breaker.observe_trade(state, pnl, config)
             payloads += _transition(account_id, transition)
         state, transition = breaker.observe_equity(state, equity, config)
         payloads += _transition(account_id, transition)
-        if state != before or len(pnls) != seen:
+        if recount or state != before or len(pnls) != seen:
             payloads.insert(0, BreakerUpdated(state=state, trades_seen=len(pnls)))
         if not payloads:
             return state
@@ -101,13 +126,116 @@ def reset_breaker(events: EventStore, account_id: str, *, starting_equity: float
     for _ in range(_ATTEMPTS):
         state, seen, version = read_breaker(events, account_id, starting_equity)
         state, transition = breaker.manual_reset(state, equity)
-        payloads = [BreakerUpdated(state=state, trades_seen=seen), *_transition(account_id, transition)]
+        payloads = [_updated(state, seen), *_transition(account_id, transition)]
         try:
             _append_at(events, account_id, version, payloads, week_id=None, run_id=None)
         except ConcurrencyError:
             continue
         return state
     raise ConcurrencyError(breaker_stream(account_id), version + 1)
+
+
+def record_shadow(
+    events: EventStore,
+    verdict: RiskVerdict,
+    *,
+    starting_equity: float,
+    config: CircuitBreaker,
+    prices: Mapping[str, float],
+    roll: bool,
+    source: str,
+    at: datetime,
+    slippage_bps: float = 0.0,
+    commission: float = 0.0,
+    week_id: date | None,
+    run_id: str | None,
+) -> BreakerState:
+    """Record what the halted account would have traded on `verdict` (its `shadow_qty`), and count
+    the shadow trades that closes toward resuming the halt. Returns the breaker state after it.
+
+    Nothing is recorded for a running account, for a drawdown halt (only recovery lifts it, so
+    shadow losses would only pad the next loss streak) or for a `source` already recorded since the
+    halt (a rerun of the same decision). Written at the breaker stream's version, like evaluations."""
+    account_id = verdict.account_id
+    for _ in range(_ATTEMPTS):
+        state, seen, version = read_breaker(events, account_id, starting_equity)
+        if not state.halted or state.halted_for == breaker.DRAWDOWN:
+            return state
+        book = _shadow_book(events.read_stream(breaker_stream(account_id)))
+        if any(s.source == source for s in book):
+            return state
+        before = [s.fill for s in book]
+        new = shadow_fills(
+            account_id,
+            before,
+            instrument=verdict.instrument,
+            target=verdict.shadow_qty,
+            prices=prices,
+            roll=roll,
+            source=source,
+            at=at,
+            slippage_bps=slippage_bps,
+            commission=commission,
+        )
+        if not new:
+            return state
+        payloads: list[EventPayload] = [ShadowTraded(fill=f, source=source) for f in new]
+        transitions: list[EventPayload] = []
+        for pnl in closed_trade_pnls([*before, *new])[len(closed_trade_pnls(before)) :]:
+            state, transition = breaker.observe_trade(state, pnl, config, shadow=True)
+            transitions += _transition(account_id, transition)
+        payloads += [_updated(state, seen), *transitions]
+        try:
+            _append_at(events, account_id, version, payloads, week_id=week_id, run_id=run_id)
+        except ConcurrencyError:
+            continue
+        return state
+    raise ConcurrencyError(breaker_stream(account_id), version + 1)
+
+
+def cancel_opening_orders(
+    events: EventStore,
+    broker: Broker,
+    positions: Mapping[str, Position],
+    reason: str,
+    *,
+    week_id: date | None,
+    run_id: str | None,
+) -> list[QueuedOrderCanceled]:
+    """Cancel the halted account's queued orders that would open or add (risk/halt.py `opening_orders`);
+    each cancel is an event on its breaker stream. Closes queued ahead of them stay queued."""
+    canceled: list[QueuedOrderCanceled] = []
+    for order in opening_orders(positions, broker.open_orders()):
+        result = broker.cancel(order.client_order_id)
+        canceled.append(
+            QueuedOrderCanceled(
+                account_id=broker.account_id,
+                client_order_id=order.client_order_id,
+                reason=f"circuit breaker: {reason}; a halted account may not open or add",
+                status=None if result is None else result.status,
+            )
+        )
+    if canceled:
+        stream = breaker_stream(broker.account_id)
+        events.append(
+            [
+                NewEvent.of(c, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)
+                for c in canceled
+            ]
+        )
+    return canceled
+
+
+def _updated(state: BreakerState, seen: int) -> BreakerUpdated:
+    """A new state that keeps the trade count as it was read (an old-style count stays marked as one)."""
+    return BreakerUpdated(state=state, trades_seen=max(seen, 0), round_trips=seen != UNCOUNTED)
+
+
+def _shadow_book(found: list[StoredEvent]) -> list[ShadowTraded]:
+    """The shadow fills since the account's latest halt: each halt starts a flat shadow book."""
+    halts = [n for n, e in enumerate(found) if e.type == AccountHalted.event_type()]
+    since = found[halts[-1] + 1 :] if halts else found
+    return [ShadowTraded.from_event(e) for e in since if e.type == ShadowTraded.event_type()]
 
 
 def _append_at(

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
+from llmtrade.risk.halt import reducing_target
 
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
 UNIVERSE = "universe"
@@ -55,7 +56,10 @@ def check(
 
     `prices` values the account's other positions for the asset-class limit (a position without
     a price there is valued at its average price). `broker_shortable` is the broker's word on
-    whether the instrument can be borrowed today; `halted` is the account's circuit breaker.
+    whether the instrument can be borrowed today; `halted` is the account's circuit breaker: a
+    halted account gets only the risk-reducing part of the running verdict (a close, a smaller
+    position on the same side, a position held but not added to), with `shadow_qty` set to the
+    target it would have got; from flat it is refused.
     """
     symbol = intent.instrument
     held = account.positions.get(symbol)
@@ -91,9 +95,11 @@ def check(
     if not (price > 0 and math.isfinite(price)):
         return reject(PRICE, f"price {price} for {symbol} is not a positive number")
 
-    # 2. A halted account trades nothing, not even a close: resuming is the breaker's decision.
+    # 2. A halted account may reduce or close, never open or add (risk/halt.py): the verdict is the
+    # one it would get running, cut back to its risk-reducing part, and that uncut target is its shadow.
     if halted:
-        return reject(CIRCUIT_BREAKER, f"account {account.account_id} is halted ({halt_reason or 'no reason given'})")
+        free = check(intent, account, price, assets=assets, risk=risk, prices=prices, broker_shortable=broker_shortable)
+        return _halted(free, current, account.account_id, halt_reason or "no reason given")
 
     # 3. Closing only ever reduces risk, so it needs no further limit.
     if intent.direction == "FLAT" or intent.conviction == 0:
@@ -203,6 +209,43 @@ def check(
     if adjustments:
         reason += "; clamped by " + ", ".join(a.rule for a in adjustments)
     return approve(target, reason, adjustments)
+
+
+def _halted(free: RiskVerdict, current: int, account_id: str, why: str) -> RiskVerdict:
+    """`free` (the running verdict) as a halted account holding `current` may act on it."""
+    shadow = free.target_qty if free.approved else None
+    allowed = reducing_target(current, free.target_qty)
+    halted = f"account {account_id} is halted ({why})"
+    if allowed == free.target_qty:
+        # Nothing to cut: a close, a reduce, or a verdict that changes nothing.
+        return free.model_copy(update={"shadow_qty": shadow, "reason": f"{halted}; allowed: {free.reason}"})
+    if current == 0:
+        return free.model_copy(
+            update={
+                "approved": False,
+                "target_qty": 0,
+                "shadow_qty": shadow,
+                "reason": f"{CIRCUIT_BREAKER}: {halted}: may not open {free.target_qty:+d}; position unchanged at 0",
+            }
+        )
+    cut = RiskAdjustment(
+        rule=CIRCUIT_BREAKER,
+        detail=f"{halted}: a halted account may only reduce or close; {current:+d} -> {allowed:+d}, "
+        f"not {free.target_qty:+d}",
+        before_qty=abs(free.target_qty),
+        after_qty=abs(allowed),
+    )
+    return free.model_copy(
+        update={
+            "approved": True,
+            "target_qty": allowed,
+            "shadow_qty": shadow,
+            "reason": f"{CIRCUIT_BREAKER}: {halted}: "
+            + (f"held at {current:+d}, may not add" if allowed == current else f"{current:+d} -> {allowed:+d} only")
+            + f" (wanted {free.target_qty:+d})",
+            "adjustments": [*free.adjustments, cut],
+        }
+    )
 
 
 def _shares(value: float, price: float) -> int:

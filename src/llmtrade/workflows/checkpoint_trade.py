@@ -31,6 +31,7 @@ from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, Outcome, Slot
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import ABANDONED, PRICES, UNFINISHED, execute_plans, recorded_orders
 from llmtrade.workflows.legs import resume_unfinished
+from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.workbench import Workbench
 
 OUTCOMES = ContextKey("checkpoint_outcomes", list[Outcome])  # every account, in the desks' order
@@ -99,6 +100,20 @@ class DecideStage:
             halted=stop,
             halt_reason=why,
         )
+        if stop and not self.dry_run:
+            source = f"checkpoint {checkpoint.checkpoint_id}"
+            record_shadow_trade(
+                bench.events,
+                desk,
+                bench.config,
+                verdict,
+                prices,
+                roll=False,
+                source=source,
+                at=bench.now,
+                week_id=bench.week_id,
+                run_id=bench.run_id,
+            )
         if verdict.approved and action == "REDUCE":
             # REDUCE halves what is held, unless the gate's limits want even less.
             half = int(held / 2)

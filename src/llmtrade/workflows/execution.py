@@ -6,8 +6,9 @@ client_order_id anyway). Recovery looks at the broker first: a planned order the
 the stream does not (the run died between the two) is recorded from the broker's answer before the
 plan is compared with the account's positions; a plan that no longer fits is abandoned for that
 account alone (PlanAbandoned), and the other accounts still trade. The kill switch and the
-circuit breaker are checked before every order, and after every fill the account is valued so its
-breaker sees the trade before the next order.
+circuit breaker are checked before every order (a halted account's orders go only if they reduce
+risk, risk/halt.py), and after every fill the account is valued so its breaker sees the trade
+before the next order; a halt cancels the queued orders that would open or add.
 Brokers are reached only through the Broker protocol.
 """
 
@@ -38,7 +39,8 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.pipeline.context import ContextKey
-from llmtrade.risk.controls import evaluate_breaker, halted, trading_enabled
+from llmtrade.risk.controls import cancel_opening_orders, evaluate_breaker, halted, trading_enabled
+from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 
@@ -74,7 +76,7 @@ def value_account(
     ours = our_order_ids(events, account.account_id)
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
     record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
-    evaluate_breaker(
+    state = evaluate_breaker(
         events,
         account.account_id,
         starting_equity=desk.account.starting_cash,
@@ -84,6 +86,8 @@ def value_account(
         week_id=week_id,
         run_id=run_id,
     )
+    if state.halted:
+        cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)
 
 
 def revaluer(
@@ -248,12 +252,12 @@ def send_orders(
             payload = OrderBlocked(
                 client_order_id=order.client_order_id, account_id=order.account_id, reason=f"kill switch: {why}"
             )
-        elif stop:
-            # The breaker tripped after the plan was made (e.g. on this plan's own closing trade).
+        elif stop and not may_send(order, _pending(broker, order.symbol)):
+            # Halted (maybe by this plan's own closing trade): only what reduces risk still goes.
             payload = OrderBlocked(
                 client_order_id=order.client_order_id,
                 account_id=order.account_id,
-                reason=f"circuit breaker: {halt_reason}",
+                reason=f"circuit breaker: {halt_reason}; a halted account may only reduce or close",
             )
         else:
             payload = _send(broker, order)
@@ -381,6 +385,11 @@ def stop_if_blocked(events: EventStore, blocked: int) -> None:
             f"trading is disabled ({why}): {blocked} order(s) not sent. "
             "`llmtrade trading enable`, then run the same command again to send them"
         )
+
+
+def _pending(broker: Broker, symbol: str) -> int:
+    """The account's signed position in `symbol` once the orders it has queued at the broker fill."""
+    return pending_position(broker.account({}).positions, broker.open_orders(), symbol)
 
 
 def _send(broker: Broker, order: Order) -> OrderSubmitted | OrderRejected:

@@ -47,6 +47,7 @@ from llmtrade.workflows.execution import (
     value_account,
 )
 from llmtrade.workflows.research_stages import SNAPSHOT
+from llmtrade.workflows.shadow import record_shadow_trade
 
 VERDICTS = ContextKey("risk_verdicts", list[RiskVerdict])
 PLANS = ContextKey("order_plans", list[OrdersPlanned])
@@ -152,10 +153,11 @@ class RiskStage:
                         account_id=desk.account.id,
                         instrument="",
                         target_qty=0,
-                        approved=not stop,
-                        reason=why or "no pitch: flat for the week",
+                        approved=True,  # closing everything only reduces risk, halted or not
+                        reason="no pitch: flat for the week" + (f" (halted: {why})" if stop else ""),
                         price=1.0,
                         adjustments=[],
+                        shadow_qty=0 if stop else None,
                     )
                 else:
                     shortable = desk.broker.is_shortable(intent.instrument) if intent.direction == "SHORT" else True
@@ -170,12 +172,24 @@ class RiskStage:
                         halted=stop,
                         halt_reason=why,
                     )
-                orders = (
-                    []
-                    if stop
-                    else plan_orders(
-                        self.week_id, desk.account.id, before.positions, verdict.instrument, verdict.target_qty
+                if stop and not self.dry_run:
+                    at = snapshot.asof
+                    source = f"week {self.week_id}"
+                    record_shadow_trade(
+                        self.events,
+                        desk,
+                        self.config,
+                        verdict,
+                        prices,
+                        roll=True,
+                        source=source,
+                        at=at,
+                        week_id=self.week_id,
+                        run_id=context.run_id,
                     )
+                # A halted account's verdict is already cut to what reduces risk; its roll still closes.
+                orders = plan_orders(
+                    self.week_id, desk.account.id, before.positions, verdict.instrument, verdict.target_qty
                 )
                 payloads += [
                     TradeIntended(intent=intent),

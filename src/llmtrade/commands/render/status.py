@@ -35,7 +35,7 @@ def print_status(out: Output, report: StatusResult) -> None:
                 money(a.week_pnl),
                 pct(a.total_return),
                 pct(-a.max_drawdown if a.max_drawdown else 0.0),
-                "n/a" if a.hit_rate is None else f"{a.hit_rate:.0%}",
+                ("n/a" if a.hit_rate is None else f"{a.hit_rate:.0%}") + f" ({a.trades} trades)",
                 pct(a.vs_flat),
                 pct(a.vs_spy),
                 f"HALTED: {a.breaker_reason}" if a.halted else "ok",

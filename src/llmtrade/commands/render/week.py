@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from llmtrade.app.results import CheckpointResult, PostmortemResult, WeekAlreadyComplete, WeeklyResult
+from llmtrade.app.results import (
+    CheckpointAccount,
+    CheckpointResult,
+    PostmortemResult,
+    WeekAlreadyComplete,
+    WeeklyResult,
+)
 from llmtrade.commands.render.common import footer, money, pct
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
@@ -80,12 +86,19 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
         if cp is None:
             rows.append((a.account_id, "-", "skipped", "", a.skipped, ""))
             continue
-        orders = "; ".join(f"{o.side} {o.qty} {o.symbol}" for o in a.orders) or "-"
+        orders = (
+            "; ".join(
+                f"{o.side} {o.qty} {o.symbol}"
+                + (f" NOT SENT ({a.refused[o.client_order_id]})" if o.client_order_id in a.refused else "")
+                for o in a.orders
+            )
+            or "-"
+        )
         rows.append(
             (
                 a.account_id,
                 cp.instrument,
-                cp.action,
+                _action(cp.action, a),
                 f"{cp.conviction_before:+d} -> {cp.conviction_after:+d}",
                 ("[rule] " if cp.invalidation_triggered else "") + cp.reason_delta,
                 orders,
@@ -93,6 +106,18 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
         )
     out.table("accounts", ["account", "instrument", "action", "conviction", "reason", "orders"], rows)
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
+
+
+def _action(action: str, account: CheckpointAccount) -> str:
+    """The move as it was carried out: refused by the gate, cut by a halt, or blocked before sending."""
+    verdict = account.verdict
+    if action != "STAY" and verdict is not None and not verdict.approved:
+        return f"{action} REFUSED ({verdict.reason.split(':')[0]})"
+    if verdict is not None and verdict.shadow_qty is not None and verdict.shadow_qty != verdict.target_qty:
+        return f"{action} cut to {verdict.target_qty:+d} (halted: may only reduce)"
+    if account.refused:
+        return f"{action} NOT SENT" if len(account.refused) == len(account.orders) else f"{action} (partly not sent)"
+    return action
 
 
 def print_postmortem(out: Output, report: PostmortemResult) -> None:

@@ -1,0 +1,68 @@
+"""What a halted account may still do: reduce or close risk, never open or add (DESIGN.md section 7).
+
+Pure code, like the gate: the callers pass the position (and the orders the broker still holds for
+it) and get a verdict; nothing here reads a broker or the event store. A halt exists to stop new
+bets, not to trap the account in the one that lost: an EXIT, a REDUCE and the week roll's close all
+go out; an open, an add or the opening leg of a side change do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from llmtrade.domain.trading import BrokerOrder, Order, OrderStatus, Position, Side
+
+
+def reducing_target(current: int, target: int) -> int:
+    """The part of going from `current` to `target` (signed shares) that only reduces risk.
+
+    A target on the same side and no larger is kept; a larger one stops at `current` (no add); a
+    target of zero or on the other side stops at zero (the close of a side change, without its open).
+    From flat nothing reduces, so the answer is 0.
+    """
+    if current == 0 or target == 0 or (current > 0) != (target > 0):
+        return 0
+    return target if abs(target) <= abs(current) else current
+
+
+def reduces(side: Side, qty: int, position: int) -> bool:
+    """Whether an order of `qty` shares on `side` only moves `position` (signed) toward zero, not past it."""
+    signed = qty if side is Side.BUY else -qty
+    return position != 0 and (position > 0) != (signed > 0) and abs(signed) <= abs(position)
+
+
+def may_send(order: Order, position: int) -> bool:
+    """Whether a halted account may send `order`, holding `position` signed shares of its symbol
+    (counting what orders already queued at the broker will do to it, see `pending_position`)."""
+    return reduces(order.side, order.qty, position)
+
+
+def pending_position(positions: Mapping[str, Position], queued: Iterable[BrokerOrder], symbol: str) -> int:
+    """Signed shares of `symbol` once the orders still working at the broker have filled.
+
+    Two closes queued for the same open must not both pass as reducing a position only one of them closes."""
+    held = positions[symbol].qty if symbol in positions else 0
+    for order in queued:
+        if order.symbol == symbol and order.status is OrderStatus.ACCEPTED:
+            remaining = order.qty - order.filled_qty
+            held += remaining if order.side is Side.BUY else -remaining
+    return held
+
+
+def opening_orders(positions: Mapping[str, Position], queued: Sequence[BrokerOrder]) -> list[BrokerOrder]:
+    """The queued orders a halt cancels: those that would open or add, taken oldest first, each
+    judged against the position as the orders before it leave it (a close queued ahead stays)."""
+    held = {symbol: position.qty for symbol, position in positions.items()}
+    cancel: list[BrokerOrder] = []
+    for order in queued:
+        if order.status is not OrderStatus.ACCEPTED:
+            continue
+        remaining = order.qty - order.filled_qty
+        if remaining <= 0:
+            continue
+        position = held.get(order.symbol, 0)
+        if reduces(order.side, remaining, position):
+            held[order.symbol] = position + (remaining if order.side is Side.BUY else -remaining)
+        else:
+            cancel.append(order)
+    return cancel
