@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
-from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
+from llmtrade.market.alpaca_http import data_api_error, data_client
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
@@ -26,7 +26,6 @@ _NEW_YORK = ZoneInfo("America/New_York")
 
 # Statuses that mean "the service is struggling", worth alpaca-py's own retry loop. alpaca-py's default is
 # only [429, 504]; a 500/502/503 on a read-only request is just as likely to pass a moment later.
-_RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 class AlpacaBarProvider:
@@ -87,16 +86,21 @@ class AlpacaBarProvider:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         import requests
         from alpaca.common.exceptions import APIError
-        from alpaca.data.enums import Adjustment, DataFeed
-        from alpaca.data.historical.stock import StockHistoricalDataClient
+        from alpaca.data.enums import Adjustment
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
 
-        try:
-            feed = DataFeed(self.feed)
-        except ValueError:
-            known = ", ".join(member.value for member in DataFeed)
-            raise MarketDataError(f"unknown alpaca data feed {self.feed!r} (expected one of {known})") from None
+        # raw_data: plain dicts keyed by symbol. We build our own Bar anyway, and alpaca-py's models
+        # would only add a second, stricter parse that fails with less helpful messages.
+        client, feed = data_client(
+            self._api_key,
+            self._secret_key,
+            feed=self.feed,
+            url_override=self.url_override,
+            timeout_seconds=self.timeout_seconds,
+            retry_attempts=self.retry_attempts,
+            retry_wait_seconds=self.retry_wait_seconds,
+        )
 
         request = StockBarsRequest(
             symbol_or_symbols=symbols,
@@ -109,13 +113,6 @@ class AlpacaBarProvider:
             # Dividends stay unadjusted, as in the CSV and yfinance bars (auto_adjust=False).
             adjustment=Adjustment.SPLIT,
         )
-        # raw_data: plain dicts keyed by symbol. We build our own Bar anyway, and alpaca-py's models
-        # would only add a second, stricter parse that fails with less helpful messages.
-        client = StockHistoricalDataClient(
-            api_key=self._api_key, secret_key=self._secret_key, raw_data=True, url_override=self.url_override
-        )
-        configure_retries(client, self.retry_attempts, self.retry_wait_seconds, _RETRY_STATUSES)
-        impose_timeout(client._session, self.timeout_seconds)
         where = self.url_override or "data.alpaca.markets"
         try:
             return client.get_stock_bars(request)
@@ -129,30 +126,12 @@ class AlpacaBarProvider:
             # Includes a 200 whose body is not JSON: typically a proxy or maintenance page, so temporary.
             raise MarketDataUnavailable(f"alpaca market data ({where}) failed: {exc}") from exc
         except APIError as exc:
-            raise _api_error(exc, self.feed, self.retry_attempts) from exc
+            raise data_api_error(exc, self.feed, self.retry_attempts) from exc
         except ValueError as exc:
             # alpaca-py's own complaint about a response with none of the keys it knows.
             raise MarketDataError(f"alpaca market data answered in an unexpected shape: {exc}") from exc
         finally:
             client._session.close()
-
-
-def _api_error(exc: Any, feed: str, retries: int) -> MarketDataError | MarketDataUnavailable:
-    """Our error for an HTTP error alpaca-py raised (after its own retries, for the retryable statuses)."""
-    status = exc.status_code
-    detail = error_message(str(exc))
-    if status in (401, 403):
-        return MarketDataError(
-            f"alpaca refused the market data request: check the keys (market_data.alpaca key_env/secret_env "
-            f"in assets.yaml, ALPACA_DATA_KEY/ALPACA_DATA_SECRET by default) and that they may read the "
-            f"{feed!r} feed (HTTP {status}: {detail})"
-        )
-    # Also 5xx statuses outside the retry list (505, a CDN's 52x): the service, not our request, is at fault.
-    if status is not None and (status == 429 or status >= 500):
-        return MarketDataUnavailable(
-            f"alpaca market data still failing after {retries + 1} attempt(s) (HTTP {status}: {detail})"
-        )
-    return MarketDataError(f"alpaca rejected the market data request (HTTP {status}: {detail})")
 
 
 def _to_bar(symbol: str, row: Any) -> Bar:

@@ -15,8 +15,62 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+
 if TYPE_CHECKING:
     from requests import Session
+
+
+# Statuses a market-data read retries: a GET of bars or prices is idempotent, so widening alpaca-py's 429/504.
+DATA_RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+def data_client(
+    api_key: str,
+    secret_key: str,
+    *,
+    feed: str,
+    url_override: str | None,
+    timeout_seconds: float,
+    retry_attempts: int,
+    retry_wait_seconds: float,
+) -> tuple[Any, Any]:
+    """(StockHistoricalDataClient, DataFeed) for the daily-bar and the latest-price providers alike:
+    raw dicts (we build our own records), our timeout, and retries on DATA_RETRY_STATUSES.
+
+    Raises MarketDataError for a feed alpaca-py does not know. The caller closes `client._session`."""
+    # lazy: alpaca-py is heavy; keeps CLI start-up fast
+    from alpaca.data.enums import DataFeed
+    from alpaca.data.historical.stock import StockHistoricalDataClient
+
+    try:
+        data_feed = DataFeed(feed)
+    except ValueError:
+        known = ", ".join(member.value for member in DataFeed)
+        raise MarketDataError(f"unknown alpaca data feed {feed!r} (expected one of {known})") from None
+    client = StockHistoricalDataClient(api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url_override)
+    configure_retries(client, retry_attempts, retry_wait_seconds, DATA_RETRY_STATUSES)
+    impose_timeout(client._session, timeout_seconds)
+    return client, data_feed
+
+
+def data_api_error(exc: Any, feed: str, retries: int) -> MarketDataError | MarketDataUnavailable:
+    """Our error (MarketDataError or MarketDataUnavailable) for an HTTP error alpaca-py raised on a
+    market-data read, after its own retries for the retryable statuses."""
+    status = exc.status_code
+    detail = error_message(str(exc))
+    if status in (401, 403):
+        return MarketDataError(
+            f"alpaca refused the market data request: check the keys (market_data.alpaca key_env/secret_env "
+            f"in assets.yaml, ALPACA_DATA_KEY/ALPACA_DATA_SECRET by default) and that they may read the "
+            f"{feed!r} feed (HTTP {status}: {detail})"
+        )
+    # Also 5xx statuses outside the retry list (505, a CDN's 52x): the service, not our request, is at fault.
+    if status is not None and (status == 429 or status >= 500):
+        return MarketDataUnavailable(
+            f"alpaca market data still failing after {retries + 1} attempt(s) (HTTP {status}: {detail})"
+        )
+    return MarketDataError(f"alpaca rejected the market data request (HTTP {status}: {detail})")
 
 
 def impose_timeout(session: Session, timeout_seconds: float) -> None:

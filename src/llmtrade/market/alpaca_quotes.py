@@ -20,9 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from llmtrade.domain.market import Quote
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
-from llmtrade.market.alpaca_data import _RETRY_STATUSES, _api_error
-from llmtrade.market.alpaca_http import configure_retries, impose_timeout
+from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.alpaca_http import data_api_error, data_client
 
 
 class AlpacaQuotes:
@@ -70,20 +69,17 @@ class AlpacaQuotes:
 
     def _fetch(self, symbols: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
-        from alpaca.data.enums import DataFeed
-        from alpaca.data.historical.stock import StockHistoricalDataClient
         from alpaca.data.requests import StockLatestQuoteRequest, StockLatestTradeRequest
 
-        try:
-            feed = DataFeed(self.feed)
-        except ValueError:
-            known = ", ".join(member.value for member in DataFeed)
-            raise MarketDataError(f"unknown alpaca data feed {self.feed!r} (expected one of {known})") from None
-        client = StockHistoricalDataClient(
-            api_key=self._api_key, secret_key=self._secret_key, raw_data=True, url_override=self.url_override
+        client, feed = data_client(
+            self._api_key,
+            self._secret_key,
+            feed=self.feed,
+            url_override=self.url_override,
+            timeout_seconds=self.timeout_seconds,
+            retry_attempts=self.retry_attempts,
+            retry_wait_seconds=self.retry_wait_seconds,
         )
-        configure_retries(client, self.retry_attempts, self.retry_wait_seconds, _RETRY_STATUSES)
-        impose_timeout(client._session, self.timeout_seconds)
         where = self.url_override or "data.alpaca.markets"
         trade_request = StockLatestTradeRequest(symbol_or_symbols=symbols, feed=feed)
         quote_request = StockLatestQuoteRequest(symbol_or_symbols=symbols, feed=feed)
@@ -114,7 +110,7 @@ class AlpacaQuotes:
         except requests.RequestException as exc:
             raise MarketDataUnavailable(f"alpaca latest prices ({where}) failed: {exc}") from exc
         except APIError as exc:
-            raise _api_error(exc, self.feed, self.retry_attempts) from exc
+            raise data_api_error(exc, self.feed, self.retry_attempts) from exc
         except (ValueError, TypeError) as exc:
             # alpaca-py parsing an empty body (TypeError) or one with none of its keys (ValueError).
             raise MarketDataUnavailable(f"alpaca latest prices ({where}) answered with no usable body: {exc}") from exc
