@@ -36,7 +36,7 @@ def provider_names(assets: AssetsConfig, settings: Settings, *, live: bool) -> l
     elif live:
         names = list(assets.market_data.providers)
     else:
-        names = ["csv"] if _csv_dir(assets, settings) else ["synthetic"]
+        names = ["csv"] if csv_dir(assets, settings) else ["synthetic"]
     if live and "synthetic" in names and len(names) > 1:
         raise UsageError(
             f"market providers {names}: a live run never falls back to synthetic prices; "
@@ -49,7 +49,7 @@ ProviderFactory = Callable[[AssetsConfig, Settings], BarProvider]
 
 
 def _csv(assets: AssetsConfig, settings: Settings) -> BarProvider:
-    folder = _csv_dir(assets, settings)
+    folder = csv_dir(assets, settings)
     if folder is None:
         raise UsageError("market provider csv needs market_data.csv_dir in assets.yaml or LLMTRADE_MARKET_CSV_DIR")
     return CsvFolderProvider(folder)
@@ -93,7 +93,8 @@ def build_providers(assets: AssetsConfig, settings: Settings, names: list[str]) 
     return [FACTORIES[name](assets, settings) for name in names]
 
 
-def _csv_dir(assets: AssetsConfig, settings: Settings) -> Path | None:
+def csv_dir(assets: AssetsConfig, settings: Settings) -> Path | None:
+    """The CSV folder the daily bars and the quotes read: LLMTRADE_MARKET_CSV_DIR, else assets.yaml; None if unset."""
     if settings.market_csv_dir is not None:
         return settings.market_csv_dir
     return Path(assets.market_data.csv_dir).expanduser() if assets.market_data.csv_dir else None

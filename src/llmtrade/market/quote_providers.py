@@ -17,7 +17,7 @@ from llmtrade.errors import MarketDataUnavailable, UsageError
 from llmtrade.market.alpaca_quotes import AlpacaQuotes
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_quotes import CsvQuotes
-from llmtrade.market.providers import _csv_dir
+from llmtrade.market.providers import csv_dir
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
@@ -43,7 +43,7 @@ class _NoQuotes:
 
 
 def _csv(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) -> QuoteProvider:
-    folder = _csv_dir(assets, settings)
+    folder = csv_dir(assets, settings)
     if folder is None:
         raise UsageError("market provider csv needs market_data.csv_dir in assets.yaml or LLMTRADE_MARKET_CSV_DIR")
     return CsvQuotes(folder, calendar)
