@@ -23,6 +23,7 @@ RANK = {
     "market": 4,
     "brokers": 5,
     "risk": 5,
+    "analytics": 5,
     "llm": 5,
     "prompts": 5,
     "agents": 6,

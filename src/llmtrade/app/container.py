@@ -32,6 +32,7 @@ from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.weekly import build_desks
@@ -55,6 +56,8 @@ class Container:
     say: Callable[[str], None]
     offline: bool = False
     replay: bool = False
+    # A database of its own on the same server (a backtest's books), instead of the live one.
+    database: str | None = None
     _announced: bool = field(default=False, init=False)
 
     # ------------------------------------------------------------ decided once per invocation
@@ -101,7 +104,8 @@ class Container:
         """
         if models:
             self.warm_up()
-        with open_storage(self.settings, self.clock) as storage:
+        location = sibling(locate(self.settings), self.database) if self.database else None
+        with open_storage(self.settings, self.clock, location=location) as storage:
             yield storage if persist else replace(storage, events=storage.events.draft())
 
     def warm_up(self) -> None:

@@ -64,6 +64,32 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
     return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
 
 
+_DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def sibling(location: DatabaseLocation, name: str) -> DatabaseLocation:
+    """The database `name` on the same server as `location`, created when missing.
+
+    A backtest keeps its books in a database of its own (`llmtrade_bt_<name>`), so no query of the
+    live books can see a backtest's events, and dropping one touches nothing else. On a server
+    reached through DATABASE_URL the user needs the CREATEDB privilege, or the database made by hand.
+    Raises UsageError for a name PostgreSQL would need quoting for."""
+    if not _DATABASE_NAME.match(name):
+        raise UsageError(f"database name {name!r}: use lower-case letters, digits and _ (at most 63)")
+    parts = urlsplit(location.url)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    try:
+        _ensure_database(location.url, name)
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:  # psycopg's InsufficientPrivilege and kin: say what to do
+        raise DatabaseError(
+            f"could not create the database {name!r} on {location.description}: {' '.join(str(exc).split())}. "
+            f"Create it by hand (CREATE DATABASE {name}) or grant CREATEDB."
+        ) from exc
+    return DatabaseLocation(url, f"{location.description}, database {name}", location.embedded, location.pgdata)
+
+
 def stop_embedded(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
     with warnings.catch_warnings():

@@ -1,0 +1,1 @@
+"""Performance analytics: equity curves, baselines and the statistics a leaderboard shows (pure)."""

@@ -1,0 +1,88 @@
+"""The records a leaderboard and a report are made of. Frozen; built by `analytics/` and `app/`,
+rendered by `commands/render/` (terminal, --json) and the HTML report.
+
+Units: money in USD; returns as fractions (0.012 = +1.2%); annualised figures use 252 sessions a
+year; dates are New York session dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from llmtrade.domain.records import Record
+
+CurveKind = Literal["account", "baseline"]
+
+
+class Curve(Record):
+    """One account's (or baseline's) value at each session's close, oldest first.
+
+    `equity[i]` is the marked-to-market value at the close of `sessions[i]`; `gross_exposure[i]` is
+    the sum of |position value| over equity then (0 for cash). The first entry is the starting value."""
+
+    name: str  # an account id, or a baseline: FLAT, SPY, EQUAL_WEIGHT
+    kind: CurveKind
+    sessions: tuple[date, ...]
+    equity: tuple[float, ...]
+    gross_exposure: tuple[float, ...]
+
+
+class Interval(Record):
+    """A point estimate with its two-sided confidence interval (None when there is too little data)."""
+
+    estimate: float | None
+    low: float | None
+    high: float | None
+    level: float = 0.95
+
+
+class Standing(Record):
+    """One row of the leaderboard: an account or a baseline over the leaderboard's sessions."""
+
+    name: str
+    kind: CurveKind
+    sessions: int  # daily returns used
+    weeks: float  # sessions / 5
+    total_return: float
+    cagr: float | None
+    volatility: float | None  # annualised standard deviation of daily returns
+    sharpe: Interval  # annualised, zero risk-free rate; stationary-bootstrap interval
+    sortino: float | None
+    max_drawdown: float  # as a positive fraction of the peak
+    max_drawdown_sessions: int  # longest peak-to-recovery span, in sessions
+    calmar: float | None
+    trades: int  # round trips closed (domain/ledger.py round_trips)
+    hit_rate: float | None  # winning round trips / trades
+    turnover: float | None  # annualised traded notional / average equity
+    avg_gross_exposure: float
+    costs_usd: float  # commissions (and fees) paid
+    excess_vs_flat: Interval  # annualised mean daily excess return
+    excess_vs_spy: Interval
+    psr: float | None  # probabilistic Sharpe ratio: P(true Sharpe > 0) (Bailey & Lopez de Prado 2012)
+    dsr: float | None  # deflated Sharpe ratio for `Leaderboard.trials` (Bailey & Lopez de Prado 2014)
+    weeks_needed: float | None  # minimum track record length to tell it from FLAT at 95%, in weeks
+
+
+class Period(Record):
+    """The standings over part of the range, e.g. weeks before or after a model's knowledge cutoff."""
+
+    label: str  # e.g. "before knowledge cutoff 2024-06-01 (gpt-x)"
+    start: date
+    end: date
+    standings: tuple[Standing, ...]
+
+
+class Leaderboard(Record):
+    """Every account and baseline over one source's sessions, with how the intervals were made."""
+
+    source: str  # "live" or "backtest NAME"
+    start: date
+    end: date
+    sessions: int
+    trials: int  # accounts and configurations compared (the deflated Sharpe's N)
+    bootstrap: str  # e.g. "stationary bootstrap (arch), mean block 5 sessions, 2000 resamples, seed 7"
+    standings: tuple[Standing, ...]
+    periods: tuple[Period, ...] = ()
+    curves: tuple[Curve, ...] = ()
+    notes: tuple[str, ...] = ()
