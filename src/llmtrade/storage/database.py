@@ -67,6 +67,17 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
 _DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
+_BACKTEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+
+
+def backtest_database(name: str) -> str:
+    """The database a backtest named `name` keeps its books in: `llmtrade_bt_<name>`, lower-cased, - as _.
+    Raises UsageError for a name that is not 1-40 letters, digits, _ or - (starting with a letter or digit)."""
+    if not _BACKTEST_NAME.match(name):
+        raise UsageError(f"backtest name {name!r}: use 1-40 letters, digits, _ or -, starting with a letter or digit")
+    return f"llmtrade_bt_{name.lower().replace('-', '_')}"
+
+
 def sibling(location: DatabaseLocation, name: str) -> DatabaseLocation:
     """The database `name` on the same server as `location`, created when missing.
 
