@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -46,8 +47,18 @@ class CsvFolderProvider:
 
 
 def read_csv(path: Path, symbol: str) -> list[Bar]:
-    """Every bar in `path`, or SeriesRejected naming the file, line and what to do."""
-    rows = _lines(path, symbol)
+    """Every bar in `path`, or SeriesRejected naming the file, line and what to do.
+
+    Parsed once per content of the file: a drill or a backtest asks for the same ten years of bars
+    thousands of times in one process. The key is the bytes themselves, not the modification time (whose
+    clock ticks in milliseconds), so a corrected file is always read afresh; reading is cheap, parsing is
+    not. A refused file is not remembered, so it is refused again on every call."""
+    return list(_parsed(path, symbol, path.read_bytes()))
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: Path, symbol: str, raw: bytes) -> tuple[Bar, ...]:
+    rows = _lines(path, symbol, raw)
     reader = csv.DictReader(rows)
     columns = reader.fieldnames or []
     absent = [c for c in REQUIRED if c not in columns]
@@ -80,12 +91,11 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
             )
         seen[bar.day] = line
         bars.append(bar)
-    return bars
+    return tuple(bars)
 
 
-def _lines(path: Path, symbol: str) -> list[str]:
+def _lines(path: Path, symbol: str, raw: bytes) -> list[str]:
     """The file's lines, decoded as UTF-8; a leading byte-order mark (Excel's "CSV UTF-8") is accepted."""
-    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
