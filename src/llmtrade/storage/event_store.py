@@ -3,13 +3,24 @@
 Appends of one batch go in one transaction. Each stream's versions are dense and start at 1;
 (stream, version) is unique in the table, so two writers racing on a stream cannot both win:
 the loser gets a ConcurrencyError instead of a silently interleaved history.
+
+Reads of one account's events (the paper book, reconciliation, fills, the breaker: several per stage,
+each over the account's whole history) are served from an in-process copy of that account's events,
+brought up to date on every read by asking PostgreSQL only for what is newer, so a look costs the new
+events, not the history. Every read still asks the database, so another process's appends are seen.
+Ids come from a sequence, and a transaction can commit a lower id after a higher one is visible; the
+same statement therefore counts the account's events, and a count that does not match the copy plus
+what is newer (an id committed late) reloads the copy whole. The table is append-only (a trigger
+refuses UPDATE, DELETE and TRUNCATE), so a count can only grow.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +37,22 @@ _HEAD_ATTEMPTS = 20
 _COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
 
 
+@dataclass
+class _AccountEvents:
+    """One account's events as last read, oldest first, and the same events by type."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    by_type: dict[str, list[StoredEvent]] = field(default_factory=dict)
+
+    def add(self, event: StoredEvent) -> None:
+        self.events.append(event)
+        self.by_type.setdefault(event.type, []).append(event)
+
+    @property
+    def last_id(self) -> int:
+        return self.events[-1].id if self.events else 0
+
+
 class EventStore:
     def __init__(self, conn: psycopg.Connection, clock: Clock):
         self._conn = conn
@@ -33,6 +60,7 @@ class EventStore:
         # One connection serves every thread of a command (accounts execute in parallel); a lock
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
+        self._accounts: dict[str, _AccountEvents] = {}
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -116,6 +144,10 @@ class EventStore:
         limit: int | None = None,
     ) -> list[StoredEvent]:
         """Events matching every given filter, oldest first."""
+        if account_id is not None:
+            return self._account_read(
+                account_id, week_id=week_id, run_id=run_id, type=type, stream=stream, after_id=after_id, limit=limit
+            )
         where: list[str] = []
         params: list[Any] = []
         for column, value in (
@@ -147,6 +179,61 @@ class EventStore:
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)
+
+    def _account_read(
+        self,
+        account_id: str,
+        *,
+        week_id: date | None,
+        run_id: str | None,
+        type: str | Iterable[str] | None,
+        stream: str | None,
+        after_id: int | None,
+        limit: int | None,
+    ) -> list[StoredEvent]:
+        with self._lock:
+            known = self._refreshed(account_id)
+            if type is None:
+                candidates: Iterable[StoredEvent] = known.events
+            else:
+                types = [type] if isinstance(type, str) else list(dict.fromkeys(type))
+                lists = [known.by_type.get(t, []) for t in types]
+                candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
+            found: list[StoredEvent] = []
+            for event in candidates:
+                if (
+                    (week_id is None or event.week_id == week_id)
+                    and (run_id is None or event.run_id == run_id)
+                    and (stream is None or event.stream == stream)
+                    and (after_id is None or event.id > after_id)
+                ):
+                    found.append(event)
+                    if limit is not None and len(found) >= limit:
+                        break
+            return found
+
+    def _refreshed(self, account_id: str) -> _AccountEvents:
+        """The account's events, brought up to date in one statement (one snapshot): the count of all of
+        them and those newer than the last one held. A count that disagrees reloads them whole."""
+        known = self._accounts.get(account_id) or _AccountEvents()
+        rows = self._conn.execute(
+            f"""SELECT n.total, e.* FROM (SELECT count(*) AS total FROM events WHERE account_id = %s) n
+                LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM events WHERE account_id = %s AND id > %s) e ON true
+                ORDER BY e.id""",
+            (account_id, account_id, known.last_id),
+        ).fetchall()
+        total = int(rows[0][0])
+        newer = [_to_event(row[1:]) for row in rows if row[1] is not None]
+        if len(known.events) + len(newer) != total:
+            if known.events:
+                self._accounts.pop(account_id, None)
+                return self._refreshed(account_id)
+            # Nothing held yet and still no agreement cannot happen within one snapshot.
+            raise RuntimeError(f"events of account {account_id}: counted {total}, read {len(newer)}")
+        for event in newer:
+            known.add(event)
+        self._accounts[account_id] = known
+        return known
 
     def count(self) -> int:
         with self._lock:

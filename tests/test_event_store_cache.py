@@ -1,0 +1,81 @@
+"""The event store's in-process copy of an account's events must never hide what PostgreSQL holds."""
+
+from __future__ import annotations
+
+import psycopg
+
+from llmtrade.clock import FixedClock
+from llmtrade.domain.events import NewEvent
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
+from tests.support import FIXED_NOW
+
+
+def _event(n: int, *, stream: str = "s", type: str = "PitchReceived", account_id: str = "acct_1") -> NewEvent:
+    return NewEvent(type=type, stream=stream, payload={"n": n}, account_id=account_id)
+
+
+def _ns(events: EventStore, **filters: object) -> list[int]:
+    return [e.payload["n"] for e in events.read(account_id="acct_1", **filters)]
+
+
+def test_an_account_read_sees_what_another_process_appended_after_it(storage: Storage, database_url: str) -> None:
+    storage.events.append([_event(1)])
+    assert _ns(storage.events) == [1]
+    with psycopg.connect(database_url, autocommit=True) as other:
+        EventStore(other, FixedClock(FIXED_NOW)).append([_event(2), _event(3, type="OrderSubmitted")])
+    assert _ns(storage.events) == [1, 2, 3]
+    assert _ns(storage.events, type="OrderSubmitted") == [3]
+    assert _ns(storage.events, type=["OrderSubmitted", "PitchReceived"]) == [1, 2, 3]
+
+
+def test_an_id_committed_after_a_higher_one_was_read_is_not_lost(storage: Storage, database_url: str) -> None:
+    # Ids come from a sequence: a transaction that took id N can commit after one that took N+1 was read.
+    with psycopg.connect(database_url, autocommit=True) as slow:
+        slow.execute("BEGIN")
+        slow.execute(
+            """INSERT INTO events (type, stream, version, account_id, occurred_at, payload, schema_version)
+               VALUES ('PitchReceived', 'slow', 1, 'acct_1', now(), '{"n": 1}', 1)"""
+        )
+        storage.events.append([_event(2)])
+        assert _ns(storage.events) == [2]
+        slow.execute("COMMIT")
+    assert _ns(storage.events) == [1, 2]
+    assert _ns(storage.events, type="PitchReceived") == [1, 2]
+    assert _ns(storage.events, stream="slow") == [1]
+
+
+def test_a_read_inside_a_rolled_back_transaction_leaves_nothing_behind(storage: Storage) -> None:
+    storage.events.append([_event(1)])
+
+    class Abandoned(Exception):
+        pass
+
+    try:
+        with storage.conn.transaction():
+            storage.events.append([_event(2)])
+            assert _ns(storage.events) == [1, 2]
+            raise Abandoned
+    except Abandoned:
+        pass
+    assert _ns(storage.events) == [1]
+    storage.events.append([_event(3)])
+    assert _ns(storage.events) == [1, 3]
+
+
+def test_filters_and_limit_apply_to_an_account_read(storage: Storage) -> None:
+    storage.events.append([_event(1), _event(2, stream="t"), _event(3), _event(4, account_id="acct_2")])
+    first = storage.events.read(account_id="acct_1")[0].id
+    assert _ns(storage.events, stream="t") == [2]
+    assert _ns(storage.events, after_id=first) == [2, 3]
+    assert _ns(storage.events, limit=2) == [1, 2]
+    assert [e.payload["n"] for e in storage.events.read(account_id="acct_2")] == [4]
+
+
+def test_a_draft_sees_its_own_appends_and_the_store_does_not(storage: Storage) -> None:
+    storage.events.append([_event(1)])
+    assert _ns(storage.events) == [1]
+    draft = storage.events.draft()
+    draft.append([_event(2)])
+    assert _ns(draft) == [1, 2]
+    assert _ns(storage.events) == [1]
