@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.migrations import migrate
 from tests.support import FIXED_NOW
 
 
@@ -79,3 +82,32 @@ def test_a_draft_sees_its_own_appends_and_the_store_does_not(storage: Storage) -
     draft.append([_event(2)])
     assert _ns(draft) == [1, 2]
     assert _ns(storage.events) == [1]
+
+
+def test_stores_of_one_database_share_what_was_read_and_still_see_each_others_appends(
+    storage: Storage, database_url: str
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as b_conn:
+        a, b = storage.events, EventStore(b_conn, FixedClock(FIXED_NOW))
+        a.append([_event(1, stream="breaker")])
+        assert _ns(a) == [1] and [e.payload["n"] for e in a.read_stream("breaker")] == [1]
+        b.append([_event(2, stream="breaker")])
+        assert _ns(a) == [1, 2] and _ns(b) == [1, 2]
+        assert [e.version for e in a.read_stream("breaker")] == [1, 2]
+        assert [e.version for e in b.read_stream("breaker")] == [1, 2]
+
+
+def test_a_database_made_again_under_the_same_name_is_not_read_from_the_old_copy(pg_admin_url: str) -> None:
+    name = f"t_again_{uuid.uuid4().hex[:8]}"
+    head, _, query = pg_admin_url.partition("?")
+    url = f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    for kept in ([1, 2, 3], [4]):
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn)
+            store = EventStore(conn, FixedClock(FIXED_NOW))
+            store.append([_event(n, stream="again") for n in kept])
+            assert _ns(store) == kept
+            assert [e.payload["n"] for e in store.read_stream("again")] == kept

@@ -11,7 +11,13 @@ events, not the history. Every read still asks the database, so another process'
 Ids come from a sequence, and a transaction can commit a lower id after a higher one is visible; the
 same statement therefore counts the account's events, and a count that does not match the copy plus
 what is newer (an id committed late) reloads the copy whole. The table is append-only (a trigger
-refuses UPDATE, DELETE and TRUNCATE), so a count can only grow.
+refuses UPDATE, DELETE and TRUNCATE), so a count can only grow. Reads of one stream (a breaker, the
+kill switch) are kept the same way by version: a stream's versions become visible densely and in
+order (a writer of version n+1 read n committed), so what is newer is all there is to ask for.
+Only what was read outside a transaction is kept: inside one, a read may see rows a rollback undoes.
+The copies belong to the process, per database (server, name and the database's oid, so a database
+dropped and made again is a new one): every job a drill or a backtest runs opens its own store, and
+each would otherwise read the whole history again.
 """
 
 from __future__ import annotations
@@ -38,8 +44,8 @@ _COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at,
 
 
 @dataclass
-class _AccountEvents:
-    """One account's events as last read, oldest first, and the same events by type."""
+class _Held:
+    """Events of one account or stream as last read, oldest first, and the same events by type."""
 
     events: list[StoredEvent] = field(default_factory=list)
     by_type: dict[str, list[StoredEvent]] = field(default_factory=dict)
@@ -53,6 +59,19 @@ class _AccountEvents:
         return self.events[-1].id if self.events else 0
 
 
+@dataclass
+class _Copies:
+    """What one database's stores in this process have read, shared by them under one lock."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    accounts: dict[str, _Held] = field(default_factory=dict)
+    streams: dict[str, _Held] = field(default_factory=dict)
+
+
+_COPIES: dict[tuple[object, ...], _Copies] = {}
+_COPIES_LOCK = threading.Lock()
+
+
 class EventStore:
     def __init__(self, conn: psycopg.Connection, clock: Clock):
         self._conn = conn
@@ -60,7 +79,7 @@ class EventStore:
         # One connection serves every thread of a command (accounts execute in parallel); a lock
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
-        self._accounts: dict[str, _AccountEvents] = {}
+        self._held: _Copies | None = None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -144,10 +163,15 @@ class EventStore:
         limit: int | None = None,
     ) -> list[StoredEvent]:
         """Events matching every given filter, oldest first."""
-        if account_id is not None:
-            return self._account_read(
-                account_id, week_id=week_id, run_id=run_id, type=type, stream=stream, after_id=after_id, limit=limit
-            )
+        with self._lock:
+            if (account_id is not None or stream is not None) and self._settled():
+                copies = self._copies()
+                with copies.lock:
+                    if account_id is not None:
+                        held = self._refreshed(copies, account_id)
+                        return _matching(held, week_id, run_id, type, stream, after_id, limit)
+                    held = self._stream_refreshed(copies, stream)  # type: ignore[arg-type]  # not None here
+                    return _matching(held, week_id, run_id, type, None, after_id, limit)
         where: list[str] = []
         params: list[Any] = []
         for column, value in (
@@ -180,42 +204,27 @@ class EventStore:
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)
 
-    def _account_read(
-        self,
-        account_id: str,
-        *,
-        week_id: date | None,
-        run_id: str | None,
-        type: str | Iterable[str] | None,
-        stream: str | None,
-        after_id: int | None,
-        limit: int | None,
-    ) -> list[StoredEvent]:
-        with self._lock:
-            known = self._refreshed(account_id)
-            if type is None:
-                candidates: Iterable[StoredEvent] = known.events
-            else:
-                types = [type] if isinstance(type, str) else list(dict.fromkeys(type))
-                lists = [known.by_type.get(t, []) for t in types]
-                candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
-            found: list[StoredEvent] = []
-            for event in candidates:
-                if (
-                    (week_id is None or event.week_id == week_id)
-                    and (run_id is None or event.run_id == run_id)
-                    and (stream is None or event.stream == stream)
-                    and (after_id is None or event.id > after_id)
-                ):
-                    found.append(event)
-                    if limit is not None and len(found) >= limit:
-                        break
-            return found
+    def _settled(self) -> bool:
+        """Whether the connection is outside a transaction, so every row a read sees is committed."""
+        from psycopg.pq import TransactionStatus  # lazy, as psycopg is everywhere here
 
-    def _refreshed(self, account_id: str) -> _AccountEvents:
+        return self._conn.info.transaction_status is TransactionStatus.IDLE
+
+    def _copies(self) -> _Copies:
+        if self._held is None:
+            row = self._conn.execute(
+                "SELECT oid, pg_postmaster_start_time() FROM pg_database WHERE datname = current_database()"
+            ).fetchone()
+            info = self._conn.info
+            key = (info.host, info.port, info.dbname, *(row or ()))
+            with _COPIES_LOCK:
+                self._held = _COPIES.setdefault(key, _Copies())
+        return self._held
+
+    def _refreshed(self, copies: _Copies, account_id: str) -> _Held:
         """The account's events, brought up to date in one statement (one snapshot): the count of all of
         them and those newer than the last one held. A count that disagrees reloads them whole."""
-        known = self._accounts.get(account_id) or _AccountEvents()
+        known = copies.accounts.get(account_id) or _Held()
         rows = self._conn.execute(
             f"""SELECT n.total, e.* FROM (SELECT count(*) AS total FROM events WHERE account_id = %s) n
                 LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM events WHERE account_id = %s AND id > %s) e ON true
@@ -224,16 +233,37 @@ class EventStore:
         ).fetchall()
         total = int(rows[0][0])
         newer = [_to_event(row[1:]) for row in rows if row[1] is not None]
-        if len(known.events) + len(newer) != total:
-            if known.events:
-                self._accounts.pop(account_id, None)
-                return self._refreshed(account_id)
-            # Nothing held yet and still no agreement cannot happen within one snapshot.
-            raise RuntimeError(f"events of account {account_id}: counted {total}, read {len(newer)}")
+        if known.events and len(known.events) + len(newer) != total:
+            copies.accounts.pop(account_id, None)
+            return self._refreshed(copies, account_id)  # holds nothing now, so it cannot come back here
         for event in newer:
             known.add(event)
-        self._accounts[account_id] = known
+        copies.accounts[account_id] = known
         return known
+
+    def _stream_refreshed(self, copies: _Copies, stream: str) -> _Held:
+        """The stream's events, brought up to date with the versions after the last one held."""
+        known = copies.streams.get(stream) or _Held()
+        last = known.events[-1].version if known.events else 0
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE stream = %s AND version > %s ORDER BY version", (stream, last)
+        ).fetchall()
+        for row in rows:
+            event = _to_event(row)
+            if event.version != last + 1:
+                # Not the next version: never expected (versions are dense), so trust nothing held.
+                copies.streams.pop(stream, None)
+                return self._uncached_stream(stream)
+            known.add(event)
+            last = event.version
+        copies.streams[stream] = known
+        return known
+
+    def _uncached_stream(self, stream: str) -> _Held:
+        held = _Held()
+        for row in self._conn.execute(f"SELECT {_COLUMNS} FROM events WHERE stream = %s ORDER BY id", (stream,)):
+            held.add(_to_event(row))
+        return held
 
     def count(self) -> int:
         with self._lock:
@@ -331,6 +361,36 @@ class DraftEventStore(EventStore):
 
     def count(self) -> int:
         return super().count() + len(self._pending)
+
+
+def _matching(
+    held: _Held,
+    week_id: date | None,
+    run_id: str | None,
+    type: str | Iterable[str] | None,
+    stream: str | None,
+    after_id: int | None,
+    limit: int | None,
+) -> list[StoredEvent]:
+    """The held events that pass every filter, oldest first."""
+    if type is None:
+        candidates: Iterable[StoredEvent] = held.events
+    else:
+        types = [type] if isinstance(type, str) else list(dict.fromkeys(type))
+        lists = [held.by_type.get(t, []) for t in types]
+        candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
+    found: list[StoredEvent] = []
+    for event in candidates:
+        if (
+            (week_id is None or event.week_id == week_id)
+            and (run_id is None or event.run_id == run_id)
+            and (stream is None or event.stream == stream)
+            and (after_id is None or event.id > after_id)
+        ):
+            found.append(event)
+            if limit is not None and len(found) >= limit:
+                break
+    return found
 
 
 def _to_event(row: Any) -> StoredEvent:
