@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 import psycopg
+import pytest
 
 from llmtrade.clock import FixedClock
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import NewEvent, StageCompleted, StageStarted
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.migrations import migrate
@@ -111,3 +112,17 @@ def test_a_database_made_again_under_the_same_name_is_not_read_from_the_old_copy
             store.append([_event(n, stream="again") for n in kept])
             assert _ns(store) == kept
             assert [e.payload["n"] for e in store.read_stream("again")] == kept
+
+
+def test_a_payload_is_parsed_once_per_event_and_never_served_for_another_event(storage: Storage) -> None:
+    storage.events.append([NewEvent.of(StageStarted(stage="first"), stream="s", account_id="acct_1")])
+    held = storage.events.read(account_id="acct_1")[0]
+    assert storage.events.payload(StageStarted, held) is storage.events.payload(StageStarted, held)
+    # A draft's event may carry the id a stored event has; it gets its own payload, not the stored one's.
+    draft = storage.events.draft()
+    mine = draft.append([NewEvent.of(StageStarted(stage="second"), stream="t", account_id="acct_1")])[0]
+    twin = mine.model_copy(update={"id": held.id})
+    assert draft.payload(StageStarted, twin).stage == "second"
+    assert draft.payload(StageStarted, held).stage == "first"
+    with pytest.raises(ValueError, match="not a StageCompleted"):
+        storage.events.payload(StageCompleted, held)

@@ -4,35 +4,22 @@ Appends of one batch go in one transaction. Each stream's versions are dense and
 (stream, version) is unique in the table, so two writers racing on a stream cannot both win:
 the loser gets a ConcurrencyError instead of a silently interleaved history.
 
-Reads of one account's events (the paper book, reconciliation, fills, the breaker: several per stage,
-each over the account's whole history) are served from an in-process copy of that account's events,
-brought up to date on every read by asking PostgreSQL only for what is newer, so a look costs the new
-events, not the history. Every read still asks the database, so another process's appends are seen.
-Ids come from a sequence, and a transaction can commit a lower id after a higher one is visible; the
-same statement therefore counts the account's events, and a count that does not match the copy plus
-what is newer (an id committed late) reloads the copy whole. The table is append-only (a trigger
-refuses UPDATE, DELETE and TRUNCATE), so a count can only grow. Reads of one stream (a breaker, the
-kill switch) are kept the same way by version: a stream's versions become visible densely and in
-order (a writer of version n+1 read n committed), so what is newer is all there is to ask for.
-Only what was read outside a transaction is kept: inside one, a read may see rows a rollback undoes.
-The copies belong to the process, per database (server, name and the database's oid, so a database
-dropped and made again is a new one): every job a drill or a backtest runs opens its own store, and
-each would otherwise read the whole history again.
+Reads by account, by type or by stream are served from in-process copies brought up to date by what
+is newer (storage/event_copies.py), so a look costs the new events, not the whole history.
 """
 
 from __future__ import annotations
 
-import heapq
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.clock import Clock
-from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
 
 if TYPE_CHECKING:
     import psycopg
@@ -40,36 +27,8 @@ if TYPE_CHECKING:
 _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
 # Each lost race on a stream's head means another writer appended; this many in a row is a livelock.
 _HEAD_ATTEMPTS = 20
-_COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
-
-
-@dataclass
-class _Held:
-    """Events of one account or stream as last read, oldest first, and the same events by type."""
-
-    events: list[StoredEvent] = field(default_factory=list)
-    by_type: dict[str, list[StoredEvent]] = field(default_factory=dict)
-
-    def add(self, event: StoredEvent) -> None:
-        self.events.append(event)
-        self.by_type.setdefault(event.type, []).append(event)
-
-    @property
-    def last_id(self) -> int:
-        return self.events[-1].id if self.events else 0
-
-
-@dataclass
-class _Copies:
-    """What one database's stores in this process have read, shared by them under one lock."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    accounts: dict[str, _Held] = field(default_factory=dict)
-    streams: dict[str, _Held] = field(default_factory=dict)
-
-
-_COPIES: dict[tuple[object, ...], _Copies] = {}
-_COPIES_LOCK = threading.Lock()
+_COLUMNS = COLUMNS
+P = TypeVar("P", bound=EventPayload)
 
 
 class EventStore:
@@ -79,7 +38,7 @@ class EventStore:
         # One connection serves every thread of a command (accounts execute in parallel); a lock
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
-        self._held: _Copies | None = None
+        self._copies: Copies | None = None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -163,15 +122,28 @@ class EventStore:
         limit: int | None = None,
     ) -> list[StoredEvent]:
         """Events matching every given filter, oldest first."""
+        # By type alone only when nothing narrower is asked: a run's or a week's events are few, a type's many.
+        by_type = type is not None and week_id is None and run_id is None and limit is None
         with self._lock:
-            if (account_id is not None or stream is not None) and self._settled():
-                copies = self._copies()
+            if (account_id is not None or stream is not None or by_type) and self._settled():
+                copies = self._copies_held()
                 with copies.lock:
                     if account_id is not None:
-                        held = self._refreshed(copies, account_id)
-                        return _matching(held, week_id, run_id, type, stream, after_id, limit)
-                    held = self._stream_refreshed(copies, stream)  # type: ignore[arg-type]  # not None here
-                    return _matching(held, week_id, run_id, type, None, after_id, limit)
+                        held = copies.account(self._conn, account_id, _to_event)
+                    elif stream is not None:
+                        held = copies.stream(self._conn, stream, _to_event)
+                    else:
+                        held = copies.types(self._conn, _types(type), _to_event)
+                    return matching(
+                        held,
+                        week_id=week_id,
+                        run_id=run_id,
+                        type=type,
+                        account_id=account_id,
+                        stream=stream,
+                        after_id=after_id,
+                        limit=limit,
+                    )
         where: list[str] = []
         params: list[Any] = []
         for column, value in (
@@ -184,9 +156,8 @@ class EventStore:
                 where.append(f"{column} = %s")
                 params.append(value)
         if type is not None:
-            types = [type] if isinstance(type, str) else list(type)
             where.append("type = ANY(%s)")
-            params.append(types)
+            params.append(_types(type))
         if after_id is not None:
             where.append("id > %s")
             params.append(after_id)
@@ -210,60 +181,19 @@ class EventStore:
 
         return self._conn.info.transaction_status is TransactionStatus.IDLE
 
-    def _copies(self) -> _Copies:
-        if self._held is None:
-            row = self._conn.execute(
-                "SELECT oid, pg_postmaster_start_time() FROM pg_database WHERE datname = current_database()"
-            ).fetchone()
-            info = self._conn.info
-            key = (info.host, info.port, info.dbname, *(row or ()))
-            with _COPIES_LOCK:
-                self._held = _COPIES.setdefault(key, _Copies())
-        return self._held
+    def payload(self, cls: type[P], event: StoredEvent) -> P:
+        """`cls.from_event(event)`, parsed once per event this process has read from the database.
 
-    def _refreshed(self, copies: _Copies, account_id: str) -> _Held:
-        """The account's events, brought up to date in one statement (one snapshot): the count of all of
-        them and those newer than the last one held. A count that disagrees reloads them whole."""
-        known = copies.accounts.get(account_id) or _Held()
-        rows = self._conn.execute(
-            f"""SELECT n.total, e.* FROM (SELECT count(*) AS total FROM events WHERE account_id = %s) n
-                LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM events WHERE account_id = %s AND id > %s) e ON true
-                ORDER BY e.id""",
-            (account_id, account_id, known.last_id),
-        ).fetchall()
-        total = int(rows[0][0])
-        newer = [_to_event(row[1:]) for row in rows if row[1] is not None]
-        if known.events and len(known.events) + len(newer) != total:
-            copies.accounts.pop(account_id, None)
-            return self._refreshed(copies, account_id)  # holds nothing now, so it cannot come back here
-        for event in newer:
-            known.add(event)
-        copies.accounts[account_id] = known
-        return known
+        Raises what from_event raises (ValueError for an event of another type)."""
+        copies = self._copies
+        if copies is None:
+            return cls.from_event(event)
+        return copies.payload(cls, event)
 
-    def _stream_refreshed(self, copies: _Copies, stream: str) -> _Held:
-        """The stream's events, brought up to date with the versions after the last one held."""
-        known = copies.streams.get(stream) or _Held()
-        last = known.events[-1].version if known.events else 0
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = %s AND version > %s ORDER BY version", (stream, last)
-        ).fetchall()
-        for row in rows:
-            event = _to_event(row)
-            if event.version != last + 1:
-                # Not the next version: never expected (versions are dense), so trust nothing held.
-                copies.streams.pop(stream, None)
-                return self._uncached_stream(stream)
-            known.add(event)
-            last = event.version
-        copies.streams[stream] = known
-        return known
-
-    def _uncached_stream(self, stream: str) -> _Held:
-        held = _Held()
-        for row in self._conn.execute(f"SELECT {_COLUMNS} FROM events WHERE stream = %s ORDER BY id", (stream,)):
-            held.add(_to_event(row))
-        return held
+    def _copies_held(self) -> Copies:
+        if self._copies is None:
+            self._copies = copies_of(self._conn)
+        return self._copies
 
     def count(self) -> int:
         with self._lock:
@@ -363,34 +293,8 @@ class DraftEventStore(EventStore):
         return super().count() + len(self._pending)
 
 
-def _matching(
-    held: _Held,
-    week_id: date | None,
-    run_id: str | None,
-    type: str | Iterable[str] | None,
-    stream: str | None,
-    after_id: int | None,
-    limit: int | None,
-) -> list[StoredEvent]:
-    """The held events that pass every filter, oldest first."""
-    if type is None:
-        candidates: Iterable[StoredEvent] = held.events
-    else:
-        types = [type] if isinstance(type, str) else list(dict.fromkeys(type))
-        lists = [held.by_type.get(t, []) for t in types]
-        candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
-    found: list[StoredEvent] = []
-    for event in candidates:
-        if (
-            (week_id is None or event.week_id == week_id)
-            and (run_id is None or event.run_id == run_id)
-            and (stream is None or event.stream == stream)
-            and (after_id is None or event.id > after_id)
-        ):
-            found.append(event)
-            if limit is not None and len(found) >= limit:
-                break
-    return found
+def _types(type: str | Iterable[str] | None) -> list[str]:
+    return [] if type is None else [type] if isinstance(type, str) else list(type)
 
 
 def _to_event(row: Any) -> StoredEvent:
