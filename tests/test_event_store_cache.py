@@ -43,8 +43,10 @@ def test_an_id_committed_after_a_higher_one_was_read_is_not_lost(storage: Storag
         )
         storage.events.append([_event(2)])
         assert _ns(storage.events) == [2]
+        assert [e.payload["n"] for e in storage.events.read(type="PitchReceived")] == [2]
         slow.execute("COMMIT")
     assert _ns(storage.events) == [1, 2]
+    assert [e.payload["n"] for e in storage.events.read(type="PitchReceived")] == [1, 2]
     assert _ns(storage.events, type="PitchReceived") == [1, 2]
     assert _ns(storage.events, stream="slow") == [1]
 
