@@ -335,6 +335,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     # Keep-alive: one connection carries many requests, so every answer has its Content-Length.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes; with Nagle's algorithm on a kept-alive connection the body
+    # waits for the client's delayed ACK of the headers (about 40 ms a reply), a stall no provider has.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         path = self.path.partition("?")[0]
