@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from llmtrade.analytics.records import Curve
 from llmtrade.domain.ledger import fold, round_trips
@@ -42,18 +42,53 @@ Closes = Mapping[str, Mapping[date, float]]  # symbol -> session -> close
 class Track(Record):
     """A curve and what its trading did over it (a baseline's trades are its rebalancing orders).
 
-    `trades`: round trips closed (domain/ledger.py); `wins`: those with P/L > 0; `costs_usd`: commissions
-    paid; `traded_usd`: the notional of every fill (shares x price), for turnover."""
+    Activity is cumulative, one entry per curve point, so any span of sessions can be cut out
+    (`between`): `trades[i]` round trips closed (domain/ledger.py) by then, `wins[i]` those with P/L > 0,
+    `costs_usd[i]` commissions paid, `traded_usd[i]` the notional of every fill (shares x price), for
+    turnover. An account's fill counts at the first close at or after it; a baseline's order at a
+    close counts at the next one (the first whose value it changes)."""
 
     curve: Curve
-    trades: int = 0
-    wins: int = 0
-    costs_usd: float = 0.0
-    traded_usd: float = 0.0
+    trades: tuple[int, ...]
+    wins: tuple[int, ...]
+    costs_usd: tuple[float, ...]
+    traded_usd: tuple[float, ...]
+
+    def between(self, first: int, last: int) -> Track:
+        """The track from curve point `first` to `last`, both included, its activity counted after `first`."""
+        c = self.curve
+        span = slice(first, last + 1)
+        curve = c.model_copy(
+            update={"sessions": c.sessions[span], "equity": c.equity[span], "gross_exposure": c.gross_exposure[span]}
+        )
+
+        def cut(values: tuple, kind: type) -> tuple:
+            return tuple(kind(v - values[first]) for v in values[span])
+
+        return Track(
+            curve=curve,
+            trades=cut(self.trades, int),
+            wins=cut(self.wins, int),
+            costs_usd=cut(self.costs_usd, float),
+            traded_usd=cut(self.traded_usd, float),
+        )
+
+    @property
+    def trade_count(self) -> int:
+        return self.trades[-1] if self.trades else 0
 
     @property
     def hit_rate(self) -> float | None:
-        return self.wins / self.trades if self.trades else None
+        trades = self.trade_count
+        return self.wins[-1] / trades if trades else None
+
+    @property
+    def costs(self) -> float:
+        return self.costs_usd[-1] if self.costs_usd else 0.0
+
+    @property
+    def traded(self) -> float:
+        return self.traded_usd[-1] if self.traded_usd else 0.0
 
 
 class Costs(Record):
@@ -78,16 +113,23 @@ def account_track(
     if len(sessions) != len(closes_at):
         raise ValueError(f"{len(sessions)} sessions but {len(closes_at)} closing times")
     ordered = sorted(fills, key=lambda f: f.filled_at)  # stable: fills at the same instant keep their order
+    used = [f for f in ordered if closes_at and f.filled_at <= closes_at[-1]]
+    closed = [(t.closed_at, t.pnl > 0) for t in round_trips(used)]
     cash = starting_cash
     held: dict[str, int] = {}
     last_price: dict[str, float] = {}
     equity: list[float] = []
     exposure: list[float] = []
-    seen = 0
+    trades: list[int] = []
+    wins: list[int] = []
+    costs: list[float] = []
+    traded: list[float] = []
+    seen = trips = won = 0
+    paid = notional = 0.0
     for day, closed_at in zip(sessions, closes_at, strict=True):
         new: list[Fill] = []
-        while seen < len(ordered) and ordered[seen].filled_at <= closed_at:
-            new.append(ordered[seen])
+        while seen < len(used) and used[seen].filled_at <= closed_at:
+            new.append(used[seen])
             seen += 1
         if new:
             # Folding only the new fills from zero gives the change in cash and in each position.
@@ -96,23 +138,25 @@ def account_track(
             for fill in new:
                 held.setdefault(fill.symbol, 0)
                 last_price[fill.symbol] = fill.price
+                paid += fill.commission
+                notional += fill.qty * fill.price
             for symbol in {f.symbol for f in new}:
                 moved = change.positions.get(symbol)
                 held[symbol] += moved.qty if moved else 0
+        while trips < len(closed) and closed[trips][0] <= closed_at:
+            won += closed[trips][1]
+            trips += 1
         value, gross = _mark(held, day, closes, last_price)
         equity.append(cash + value)
         exposure.append(gross / (cash + value) if cash + value > 0 else 0.0)
-    used = ordered[:seen]
-    trips = round_trips(used)
-    return Track(
-        curve=Curve(
-            name=name, kind="account", sessions=tuple(sessions), equity=tuple(equity), gross_exposure=tuple(exposure)
-        ),
-        trades=len(trips),
-        wins=sum(1 for t in trips if t.pnl > 0),
-        costs_usd=math.fsum(f.commission for f in used),
-        traded_usd=math.fsum(f.qty * f.price for f in used),
+        trades.append(trips)
+        wins.append(won)
+        costs.append(paid)
+        traded.append(notional)
+    curve = Curve(
+        name=name, kind="account", sessions=tuple(sessions), equity=tuple(equity), gross_exposure=tuple(exposure)
     )
+    return Track(curve=curve, trades=tuple(trades), wins=tuple(wins), costs_usd=tuple(costs), traded_usd=tuple(traded))
 
 
 def flat_track(sessions: Sequence[date], starting_cash: float) -> Track:
@@ -121,7 +165,7 @@ def flat_track(sessions: Sequence[date], starting_cash: float) -> Track:
     curve = Curve(
         name=FLAT, kind="baseline", sessions=tuple(sessions), equity=(starting_cash,) * n, gross_exposure=(0.0,) * n
     )
-    return Track(curve=curve)
+    return Track(curve=curve, trades=(0,) * n, wins=(0,) * n, costs_usd=(0.0,) * n, traded_usd=(0.0,) * n)
 
 
 def buy_and_hold_track(
@@ -162,13 +206,19 @@ def _rebalanced(
     last_price: dict[str, float] = {}
     equity: list[float] = []
     exposure: list[float] = []
-    fills: list[tuple[str, int, float]] = []  # (symbol, signed shares, price) for round trips
-    spent = traded = 0.0
+    orders: list[tuple[str, int, float]] = []  # (symbol, signed shares, price paid), for round trips
+    done: list[int] = []  # orders placed before each curve point
+    spent: list[float] = []
+    traded: list[float] = []
+    paid = notional = 0.0
     for i, day in enumerate(sessions):
         value, gross = _mark(held, day, closes, last_price)
         total = cash + value
         equity.append(total)
         exposure.append(gross / total if total > 0 else 0.0)
+        done.append(len(orders))
+        spent.append(paid)
+        traded.append(notional)
         if not rebalance(i):
             continue
         prices = {s: closes.get(s, {}).get(day) for s in symbols}
@@ -183,22 +233,25 @@ def _rebalanced(
             change = target - held[symbol]
             if change == 0:
                 continue
-            paid = price * (1 + slip) if change > 0 else price * (1 - slip)
-            cash -= change * paid + costs.commission
+            fill_price = price * (1 + slip) if change > 0 else price * (1 - slip)
+            cash -= change * fill_price + costs.commission
             held[symbol] = target
-            spent += costs.commission
-            traded += abs(change) * paid
-            fills.append((symbol, change, paid))
-    trips, wins = _trips(fills, costs.commission)
+            paid += costs.commission
+            notional += abs(change) * fill_price
+            orders.append((symbol, change, fill_price))
+    closed_after = _trips(orders, costs.commission)  # (order index closing it, won)
+    trades = tuple(sum(1 for at, _ in closed_after if at < placed) for placed in done)
+    wins = tuple(sum(1 for at, won in closed_after if at < placed and won) for placed in done)
     curve = Curve(
         name=name, kind="baseline", sessions=tuple(sessions), equity=tuple(equity), gross_exposure=tuple(exposure)
     )
-    return Track(curve=curve, trades=trips, wins=wins, costs_usd=spent, traded_usd=traded)
+    return Track(curve=curve, trades=trades, wins=wins, costs_usd=tuple(spent), traded_usd=tuple(traded))
 
 
-def _trips(fills: list[tuple[str, int, float]], commission: float) -> tuple[int, int]:
-    """Round trips of a baseline's orders (long only: a position sold down to zero), and the winners."""
-    at = datetime(2000, 1, 1, tzinfo=UTC)  # order matters, not time: round_trips reads fills in order
+def _trips(orders: list[tuple[str, int, float]], commission: float) -> list[tuple[int, bool]]:
+    """The round trips of a baseline's orders (long only: a position sold down to zero), each as the index
+    of the order that closed it and whether it made money."""
+    # round_trips reads fills in order; the order's index stands in for its time.
     as_fills = [
         Fill(
             client_order_id=f"baseline-{i}",
@@ -208,12 +261,14 @@ def _trips(fills: list[tuple[str, int, float]], commission: float) -> tuple[int,
             qty=abs(change),
             price=price,
             commission=commission,
-            filled_at=at,
+            filled_at=_EPOCH + timedelta(seconds=i),
         )
-        for i, (symbol, change, price) in enumerate(fills)
+        for i, (symbol, change, price) in enumerate(orders)
     ]
-    trips = round_trips(as_fills)
-    return len(trips), sum(1 for t in trips if t.pnl > 0)
+    return [(int(t.closed_at.timestamp() - _EPOCH.timestamp()), t.pnl > 0) for t in round_trips(as_fills)]
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _mark(held: Mapping[str, int], day: date, closes: Closes, last_price: dict[str, float]) -> tuple[float, float]:

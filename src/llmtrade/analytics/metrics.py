@@ -39,6 +39,9 @@ SEED = 7
 EULER_GAMMA = 0.5772156649015329
 # Below this a standard deviation is float noise on a constant series, not risk.
 _TINY = 1e-12
+# Fewer daily returns than this give no interval: a bootstrap of a handful of sessions (all up, say)
+# resamples only what happened and would claim a certainty four weeks of data cannot give.
+MIN_RETURNS_FOR_INTERVAL = 20
 # A bootstrap interval needs most resamples to give a statistic (a resample of a short series can be constant).
 _MIN_FINITE_SHARE = 0.9
 
@@ -47,7 +50,8 @@ def bootstrap_description(reps: int = RESAMPLES, seed: int = SEED) -> str:
     """How the intervals are made, for the leaderboard's `bootstrap` field."""
     return (
         f"stationary bootstrap (arch), mean block ceil(n^(1/3)) sessions for n daily returns, "
-        f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals"
+        f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals; none under {MIN_RETURNS_FOR_INTERVAL} "
+        "daily returns"
     )
 
 
@@ -242,10 +246,11 @@ def block_length(n: int) -> int:
 
 def sharpe_interval(returns: Sequence[float], *, reps: int = RESAMPLES, seed: int = SEED) -> Interval:
     """The annualised Sharpe ratio with its stationary-bootstrap percentile interval. All None when the
-    Sharpe is undefined; low/high None when fewer than 90% of resamples give one."""
+    Sharpe is undefined; low/high None under `MIN_RETURNS_FOR_INTERVAL` returns or when fewer than 90% of
+    resamples give a Sharpe ratio."""
     estimate = sharpe(returns)
-    if estimate is None:
-        return Interval(estimate=None, low=None, high=None, level=LEVEL)
+    if estimate is None or len(returns) < MIN_RETURNS_FOR_INTERVAL:
+        return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
     import numpy as np
 
     samples = _resampled(returns, reps, seed)
@@ -259,11 +264,12 @@ def excess_interval(
     returns: Sequence[float], other: Sequence[float], *, reps: int = RESAMPLES, seed: int = SEED
 ) -> Interval:
     """`mean_excess` with its stationary-bootstrap percentile interval (the two series resampled together,
-    by session). low/high None when the excess has zero variance (e.g. FLAT over FLAT) or n < 2."""
+    by session). low/high None when the excess has zero variance (e.g. FLAT over FLAT) or there are fewer
+    than `MIN_RETURNS_FOR_INTERVAL` returns."""
     estimate = mean_excess(returns, other)
     diff = [r - o for r, o in zip(returns, other, strict=True)]
     sd = _sd(diff)
-    if estimate is None or sd is None or sd < _TINY:
+    if estimate is None or sd is None or sd < _TINY or len(diff) < MIN_RETURNS_FOR_INTERVAL:
         return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
     values = _resampled(diff, reps, seed).mean(axis=1) * SESSIONS_PER_YEAR
     return _interval(estimate, values)
