@@ -56,6 +56,11 @@ def test_a_buy_marked_at_the_close_then_sold_gives_exact_equity_trades_and_costs
     assert track.costs_usd == (0.0, 1.0, 1.0, 2.0)
     assert track.traded == pytest.approx(1000.0 + 1080.0)
     assert fold([BUY, SELL], 10_000.0).cash == pytest.approx(track.curve.equity[-1])  # the one accounting
+    assert track.slippage is None  # not told what the broker's fills paid
+    paper = curves.account_track(
+        "acct_1", [BUY, SELL], starting_cash=10_000.0, sessions=DAYS, closes_at=CLOSES_AT, closes=XYZ, slippage_bps=5
+    )
+    assert paper.slippage == pytest.approx(2080.0 * 0.0005)
 
 
 def test_a_fill_after_the_last_close_is_not_in_the_curve() -> None:
@@ -99,6 +104,7 @@ def test_spy_buys_whole_shares_at_the_first_close_after_slippage_and_commission(
     # floor(9999 / 100.1) = 99 shares; cash left 10000 - 99 x 100.1 - 1 = 89.1.
     assert track.curve.equity == pytest.approx((10_000.0, 89.1 + 99 * 110, 89.1 + 99 * 99, 89.1 + 99 * 100))
     assert track.costs_usd == (0.0, 1.0, 1.0, 1.0) and track.trade_count == 0
+    assert track.slippage == pytest.approx(99 * 100.1 * 0.001)
     assert track.curve.gross_exposure[1] == pytest.approx(99 * 110 / (89.1 + 99 * 110))
 
 

@@ -4,9 +4,11 @@ configured accounts only, knowledge-cutoff periods, trials and deflation; and a 
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from dataclasses import replace
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,11 +18,12 @@ from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import build_leaderboard
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
-from llmtrade.config.loader import LoadedConfig, load_config
+from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
+from llmtrade.errors import ConfigError
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
@@ -151,3 +154,23 @@ def test_a_backtests_books_are_read_from_its_own_database(cli_env: dict[str, str
     # The live books are empty: nothing of the backtest leaks into them.
     live = runner.invoke(cli, ["leaderboard", "--json"])
     assert live.exit_code == 2 and "no trading in these books yet" in live.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "where"),
+    [
+        ('"2024-09-30"', "pms[0].knowledge_cutoff"),  # a string, not a date
+        ("yes", "pms[0].knowledge_cutoff"),
+        ("2024-13-01", "line 19, column"),  # date-shaped but no date: PyYAML's own ValueError, reported
+    ],
+    ids=["quoted", "boolean", "no such month"],
+)
+def test_a_knowledge_cutoff_must_be_a_yaml_date(tmp_path: Path, written: str, where: str) -> None:
+    folder = tmp_path / "config"
+    shutil.copytree(Path(str(packaged_defaults())), folder)
+    models = folder / "models.yaml"
+    models.write_text(models.read_text().replace("knowledge_cutoff: 2024-09-30", f"knowledge_cutoff: {written}"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(folder)
+    [problem] = caught.value.problems
+    assert problem.path.startswith(where)

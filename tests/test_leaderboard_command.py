@@ -66,6 +66,8 @@ def test_json_ranks_every_account_and_baseline_over_the_books_sessions_and_is_by
     assert traders, "the offline week filled no order: nothing to rank"
     for account in traders:
         assert rows[account]["avg_gross_exposure"] > 0
+        # Paper fills at 5 bps: the slippage estimate is 5 bps of what was traded.
+        assert rows[account]["slippage_usd"] > 0
     assert any("synthetic" in note for note in board["notes"])
     # Five sessions are too few for an interval: nothing is told from FLAT, and the note says so.
     assert all(rows[a]["sharpe"]["low"] is None for a in ACCOUNTS)
@@ -78,7 +80,8 @@ def test_the_table_shows_every_row_with_intervals_trades_and_costs(traded: str) 
     out = result.stdout
     for name in [*ACCOUNTS, "FLAT", "SPY", "EQUAL_WEIGHT"]:
         assert f"\n{name}\t" in out
-    assert "Sharpe [95%]" in out and "vs FLAT/yr [95%]" in out and "costs" in out and "trades" in out
+    for column in ("Sharpe [95%]", "vs FLAT/yr [95%]", "vs SPY/yr [95%]", "trades", "commissions", "slippage~"):
+        assert column in out
     assert "intervals: stationary bootstrap (arch)" in out
 
 

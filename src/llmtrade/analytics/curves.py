@@ -53,6 +53,9 @@ class Track(Record):
     wins: tuple[int, ...]
     costs_usd: tuple[float, ...]
     traded_usd: tuple[float, ...]
+    # The slippage its fills paid, in basis points of the traded notional, when known (the paper broker's
+    # setting); None for fills of a broker that does not say.
+    slippage_bps: float | None = None
 
     def between(self, first: int, last: int) -> Track:
         """The track from curve point `first` to `last`, both included, its activity counted after `first`."""
@@ -71,6 +74,7 @@ class Track(Record):
             wins=cut(self.wins, int),
             costs_usd=cut(self.costs_usd, float),
             traded_usd=cut(self.traded_usd, float),
+            slippage_bps=self.slippage_bps,
         )
 
     @property
@@ -90,6 +94,11 @@ class Track(Record):
     def traded(self) -> float:
         return self.traded_usd[-1] if self.traded_usd else 0.0
 
+    @property
+    def slippage(self) -> float | None:
+        """Slippage paid, estimated as traded notional x `slippage_bps` (USD); None when the rate is unknown."""
+        return None if self.slippage_bps is None else self.traded * self.slippage_bps / 10_000
+
 
 class Costs(Record):
     """The paper broker's costs: `slippage_bps` against the price (buys pay more), `commission` per order."""
@@ -106,9 +115,11 @@ def account_track(
     sessions: Sequence[date],
     closes_at: Sequence[datetime],
     closes: Closes,
+    slippage_bps: float | None = None,
 ) -> Track:
     """The account's curve at each session's close (`closes_at[i]` is when `sessions[i]` closed, tz-aware)
-    from its fills in fill-time order; fills after the last close are left out. Raises ValueError when
+    from its fills in fill-time order; fills after the last close are left out. `slippage_bps`: what its
+    fills paid (see Track), None when unknown. Raises ValueError when
     sessions and closes_at differ in length."""
     if len(sessions) != len(closes_at):
         raise ValueError(f"{len(sessions)} sessions but {len(closes_at)} closing times")
@@ -156,7 +167,14 @@ def account_track(
     curve = Curve(
         name=name, kind="account", sessions=tuple(sessions), equity=tuple(equity), gross_exposure=tuple(exposure)
     )
-    return Track(curve=curve, trades=tuple(trades), wins=tuple(wins), costs_usd=tuple(costs), traded_usd=tuple(traded))
+    return Track(
+        curve=curve,
+        trades=tuple(trades),
+        wins=tuple(wins),
+        costs_usd=tuple(costs),
+        traded_usd=tuple(traded),
+        slippage_bps=slippage_bps,
+    )
 
 
 def flat_track(sessions: Sequence[date], starting_cash: float) -> Track:
@@ -165,7 +183,8 @@ def flat_track(sessions: Sequence[date], starting_cash: float) -> Track:
     curve = Curve(
         name=FLAT, kind="baseline", sessions=tuple(sessions), equity=(starting_cash,) * n, gross_exposure=(0.0,) * n
     )
-    return Track(curve=curve, trades=(0,) * n, wins=(0,) * n, costs_usd=(0.0,) * n, traded_usd=(0.0,) * n)
+    zeros = (0.0,) * n
+    return Track(curve=curve, trades=(0,) * n, wins=(0,) * n, costs_usd=zeros, traded_usd=zeros, slippage_bps=0.0)
 
 
 def buy_and_hold_track(
@@ -245,7 +264,14 @@ def _rebalanced(
     curve = Curve(
         name=name, kind="baseline", sessions=tuple(sessions), equity=tuple(equity), gross_exposure=tuple(exposure)
     )
-    return Track(curve=curve, trades=trades, wins=wins, costs_usd=tuple(spent), traded_usd=tuple(traded))
+    return Track(
+        curve=curve,
+        trades=trades,
+        wins=wins,
+        costs_usd=tuple(spent),
+        traded_usd=tuple(traded),
+        slippage_bps=costs.slippage_bps,
+    )
 
 
 def _trips(orders: list[tuple[str, int, float]], commission: float) -> list[tuple[int, bool]]:

@@ -89,6 +89,7 @@ def standing(
         psr=metrics.probabilistic_sharpe(returns),
         dsr=metrics.deflated_sharpe(returns, trials, sharpe_variance),
         weeks_needed=None if min_trl is None else min_trl / SESSIONS_PER_WEEK,
+        slippage_usd=track.slippage,
     )
 
 

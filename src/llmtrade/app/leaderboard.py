@@ -40,6 +40,7 @@ from llmtrade.storage.event_store import EventStore
 
 TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
 TRIAL_ROLES = (AccountRole.PM, AccountRole.CHAIRMAN)
+PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
 
 
 def leaderboard(app: Container, *, backtest: str | None = None) -> Leaderboard:
@@ -68,7 +69,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     run or fill yet, MarketDataError (exit 1) when the closes of the range cannot be had."""
     config = app.loaded.config
     events = storage.events
-    fills = _fills(events, {a.id for a in config.accounts.accounts})
+    fills, brokers = _fills(events, {a.id for a in config.accounts.accounts})
     first_at, last_at = _span(events, fills)
     calendar = app.calendar
     start = calendar.last_completed_session(first_at) or calendar.next_session(calendar.first_day)
@@ -80,7 +81,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     series = market.bars(symbols, start, end)
     closes = {s: {bar.day: bar.close for bar in bars} for s, bars in series.bars.items()}
 
-    tracks = _tracks(config, fills, sessions, closes_at, closes)
+    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     trials = len(trial_names)
     board = standings(tracks, trials=trials, trial_names=trial_names)
@@ -112,14 +113,18 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     )
 
 
-def _fills(events: EventStore, accounts: set[str]) -> list[Fill]:
-    """Every recorded fill of the configured accounts, once per order, in the order recorded."""
+def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]]]:
+    """Every recorded fill of the configured accounts, once per order, in the order recorded; and the
+    brokers that filled each account's orders."""
     found: dict[tuple[str, str], Fill] = {}
+    brokers: dict[str, set[str]] = {}
     for event in events.read(type=OrderFilled.event_type()):
-        fill = OrderFilled.from_event(event).fill
+        filled = OrderFilled.from_event(event)
+        fill = filled.fill
         if fill.account_id in accounts:
             found.setdefault((fill.account_id, fill.client_order_id), fill)
-    return list(found.values())
+            brokers.setdefault(fill.account_id, set()).add(filled.broker)
+    return list(found.values()), brokers
 
 
 def _span(events: EventStore, fills: Sequence[Fill]) -> tuple[datetime, datetime]:
@@ -138,11 +143,13 @@ def _span(events: EventStore, fills: Sequence[Fill]) -> tuple[datetime, datetime
 def _tracks(
     config: Config,
     fills: list[Fill],
+    brokers: dict[str, set[str]],
     sessions: list[date],
     closes_at: list[datetime],
     closes: curves.Closes,
 ) -> list[curves.Track]:
     accounts = config.accounts.accounts
+    paper = config.accounts.paper
     tracks = [
         curves.account_track(
             account.id,
@@ -151,11 +158,12 @@ def _tracks(
             sessions=sessions,
             closes_at=closes_at,
             closes=closes,
+            # Only the paper broker's slippage is known; another broker's is in its prices, unmeasured.
+            slippage_bps=paper.slippage_bps if brokers.get(account.id, set()) <= {PAPER} else None,
         )
         for account in accounts
     ]
     cash = _baseline_cash(config)
-    paper = config.accounts.paper
     costs = curves.Costs(slippage_bps=paper.slippage_bps, commission=paper.commission_per_order)
     tracks += [
         curves.flat_track(sessions, cash),
