@@ -23,7 +23,8 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
-from llmtrade.errors import ConfigError
+from llmtrade.errors import ConfigError, MarketDataError
+from llmtrade.exits import classify
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
@@ -174,3 +175,15 @@ def test_a_knowledge_cutoff_must_be_a_yaml_date(tmp_path: Path, written: str, wh
         load_config(folder)
     [problem] = caught.value.problems
     assert problem.path.startswith(where)
+
+
+def test_a_traded_symbol_the_market_cannot_price_fails_as_an_operational_error(
+    storage: Storage, database_url: str
+) -> None:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    gone = _fill("acct_1", "o9", Side.BUY, 5, 50.0, _ny(date(2024, 11, 6), 9, 30)).model_copy(update={"symbol": "GONE"})
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], [gone])
+    with pytest.raises(MarketDataError, match="GONE") as caught:
+        build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    assert classify(caught.value).code == 1
