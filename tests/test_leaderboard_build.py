@@ -20,13 +20,16 @@ from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
-from llmtrade.errors import ConfigError, MarketDataError
+from llmtrade.errors import ConfigError, MarketDataError, OperationalError
 from llmtrade.exits import classify
 from llmtrade.market.calendar import NEW_YORK
+from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import backtest_database, locate, sibling
 from llmtrade.storage.event_store import EventStore
@@ -187,3 +190,56 @@ def test_a_traded_symbol_the_market_cannot_price_fails_as_an_operational_error(
     with pytest.raises(MarketDataError, match="GONE") as caught:
         build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
     assert classify(caught.value).code == 1
+
+
+def _priced_real(events: EventStore, clock: _Clock) -> None:
+    clock.instant = LAST_RUN
+    fetched = MarketDataFetched(
+        provider="csv",
+        symbols=["SPY"],
+        start=date(2024, 1, 2),
+        end=date(2025, 2, 25),
+        bars=1,
+        synthetic=False,
+        from_cache=False,
+    )
+    events.append([NewEvent.of(fetched, stream="market")])
+
+
+def test_books_priced_with_real_prices_are_valued_at_the_real_bars_in_their_cache(
+    storage: Storage, database_url: str
+) -> None:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+    _priced_real(events, clock)
+    start, end = date(2024, 11, 5), date(2025, 2, 25)
+    universe = {i.symbol: i.asset_class.value for i in load_config(None).config.assets.universe}
+    # "Real" bars as a backtest's CSV folder would have put them in its cache: twice the synthetic prices.
+    made = SyntheticMarket(universe, seed=3).daily_bars(list(universe), start, end)
+    real = {
+        s: [
+            b.model_copy(
+                update={k: getattr(b, k) * 2 for k in ("open", "high", "low", "close")}
+                | {"source": "csv", "synthetic": False}
+            )
+            for b in bars
+        ]
+        for s, bars in made.items()
+    }
+    BarCache(storage.conn).store(real, start, end, provider="csv", synthetic=False)
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    acct_1 = board.curves[0]
+    spy_close = {b.day: b.close for b in real["SPY"]}
+    # Bought 20 SPY at 570 on 2024-11-06, marked at that day's real close.
+    assert acct_1.equity[1] == pytest.approx(100_000 - 20 * 570 + 20 * spy_close[date(2024, 11, 6)])
+    assert not any("synthetic" in n for n in board.notes)
+
+
+def test_books_priced_with_real_prices_are_not_valued_at_synthetic_ones(storage: Storage, database_url: str) -> None:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+    _priced_real(events, clock)
+    with pytest.raises(OperationalError, match="priced with real prices, but only synthetic ones"):
+        build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")

@@ -6,8 +6,8 @@ Read-only. The books are the store's events: the accounts' fills (OrderFilled) a
   still holds its starting cash then, and the baselines buy at that close;
 - it ends at the last session closed when the last trading run (or fill) happened: a close no run had
   seen yet is not in the books, and neither is any fill after it.
-Closes come from the market service (the bar cache first), priced the way the accounts were traded
-(`Container.trading_is_live`), and never past the end.
+Closes are of the kind the books' runs were priced with (real or synthetic: `_closes`), from the bar cache
+first, and never past the end.
 
 `trials` (the deflated Sharpe's N) is the number of accounts compared: the PM accounts and the chairman's
 (a deterministic rules PM, when configured with an account, is one of them). A sweep of configurations
@@ -21,7 +21,7 @@ split there into two periods, and a note says which part is evidence.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -30,10 +30,13 @@ from llmtrade.analytics.records import Leaderboard, Period, Standing
 from llmtrade.analytics.standings import standings
 from llmtrade.app.container import Container
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
+from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import UsageError
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.validation import validate_bars
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from llmtrade.storage.event_store import EventStore
@@ -77,9 +80,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     sessions = calendar.sessions_between(start, end)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
-    market = app.market(storage, live=app.trading_is_live(events), record=False)
-    series = market.bars(symbols, start, end)
-    closes = {s: {bar.day: bar.close for bar in bars} for s, bars in series.bars.items()}
+    closes, synthetic = _closes(app, storage, symbols, sessions)
 
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
@@ -94,7 +95,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *cutoff_notes,
         *_fee_notes(config),
     ]
-    if series.synthetic:
+    if synthetic:
         notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
     undecided = _undecided(board)
     if undecided:
@@ -111,6 +112,44 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
     )
+
+
+def _closes(app: Container, storage: Storage, symbols: list[str], sessions: list[date]) -> tuple[curves.Closes, bool]:
+    """Each symbol's close at each session, and whether they are synthetic, priced as the books were.
+
+    The books' runs recorded what priced them (MarketDataFetched: real or synthetic prices). Bars of that
+    kind in the bar cache covering the range come first (a backtest fetches its history into its cache up
+    front, whatever folder or provider it came from); else the market service, in the mode the accounts
+    were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
+    at synthetic prices (or the reverse) would rank fiction."""
+    start, end = sessions[0], sessions[-1]
+    priced = _priced_synthetic(storage.events)
+    if priced is not None:
+        cache = BarCache(storage.conn)
+        if cache.covers(symbols, start, end, synthetic=priced):
+            cached = cache.read(symbols, start, end, synthetic=priced)
+            if not validate_bars(cached, sessions):
+                return _by_day(cached), priced
+    market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
+    series = market.bars(symbols, start, end)
+    if priced is not None and series.synthetic != priced:
+        kinds = {True: "synthetic", False: "real"}
+        raise OperationalError(
+            f"the books were priced with {kinds[priced]} prices, but only {kinds[series.synthetic]} ones "
+            f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
+            "keys the books were run with"
+        )
+    return _by_day(series.bars), series.synthetic
+
+
+def _priced_synthetic(events: EventStore) -> bool | None:
+    """Whether the books' latest recorded price fetch was synthetic; None when no run recorded one."""
+    fetched = events.read(type=MarketDataFetched.event_type())
+    return MarketDataFetched.from_event(fetched[-1]).synthetic if fetched else None
+
+
+def _by_day(bars: Mapping[str, Sequence[Bar]]) -> curves.Closes:
+    return {symbol: {bar.day: bar.close for bar in series} for symbol, series in bars.items()}
 
 
 def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]]]:
