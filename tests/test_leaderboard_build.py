@@ -58,7 +58,7 @@ def _write_books(events: EventStore, clock: _Clock, runs: list[datetime], fills:
         started = RunStarted(
             command="run-weekly", arguments={}, mode="offline", mode_reason="test", config_source="test", version="0"
         )
-        events.append([NewEvent.of(started, stream=run_stream(at.isoformat()))])
+        events.append([NewEvent.of(started, stream=run_stream(at.isoformat()), run_id=at.isoformat())])
     for fill in fills:
         clock.instant = fill.filled_at
         stream = fill_stream(fill.account_id, fill.client_order_id)
@@ -203,7 +203,10 @@ def _priced_real(events: EventStore, clock: _Clock) -> None:
         synthetic=False,
         from_cache=False,
     )
-    events.append([NewEvent.of(fetched, stream="market")])
+    events.append([NewEvent.of(fetched, stream="market", run_id=LAST_RUN.isoformat())])  # the last run's fetch
+    # A later look at synthetic prices by `market bars` (no trading run) says nothing about the books.
+    look = fetched.model_copy(update={"provider": "synthetic", "synthetic": True})
+    events.append([NewEvent.of(look, stream="market", run_id="market-bars")])
 
 
 def test_books_priced_with_real_prices_are_valued_at_the_real_bars_in_their_cache(

@@ -44,6 +44,7 @@ from llmtrade.storage.event_store import EventStore
 TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
 TRIAL_ROLES = (AccountRole.PM, AccountRole.CHAIRMAN)
 PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
+_RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type()]
 
 
 def leaderboard(app: Container, *, backtest: str | None = None) -> Leaderboard:
@@ -73,14 +74,15 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     config = app.loaded.config
     events = storage.events
     fills, brokers = _fills(events, {a.id for a in config.accounts.accounts})
-    first_at, last_at = _span(events, fills)
+    runs = [e for e in events.read(type=_RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
+    first_at, last_at = _span([e.occurred_at for e in runs], fills)
     calendar = app.calendar
     start = calendar.last_completed_session(first_at) or calendar.next_session(calendar.first_day)
     end = max(start, calendar.last_completed_session(last_at) or start)
     sessions = calendar.sessions_between(start, end)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
-    closes, synthetic = _closes(app, storage, symbols, sessions)
+    closes, synthetic = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
 
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
@@ -114,16 +116,19 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     )
 
 
-def _closes(app: Container, storage: Storage, symbols: list[str], sessions: list[date]) -> tuple[curves.Closes, bool]:
+def _closes(
+    app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
+) -> tuple[curves.Closes, bool]:
     """Each symbol's close at each session, and whether they are synthetic, priced as the books were.
 
-    The books' runs recorded what priced them (MarketDataFetched: real or synthetic prices). Bars of that
+    The books' trading runs (`run_ids`) recorded what priced them (MarketDataFetched: real or synthetic
+    prices; a `market bars` look of another kind is not theirs). Bars of that
     kind in the bar cache covering the range come first (a backtest fetches its history into its cache up
     front, whatever folder or provider it came from); else the market service, in the mode the accounts
     were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
     at synthetic prices (or the reverse) would rank fiction."""
     start, end = sessions[0], sessions[-1]
-    priced = _priced_synthetic(storage.events)
+    priced = _priced_synthetic(storage.events, run_ids)
     if priced is not None:
         cache = BarCache(storage.conn)
         if cache.covers(symbols, start, end, synthetic=priced):
@@ -142,9 +147,9 @@ def _closes(app: Container, storage: Storage, symbols: list[str], sessions: list
     return _by_day(series.bars), series.synthetic
 
 
-def _priced_synthetic(events: EventStore) -> bool | None:
-    """Whether the books' latest recorded price fetch was synthetic; None when no run recorded one."""
-    fetched = events.read(type=MarketDataFetched.event_type())
+def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
+    """Whether the trading runs' latest recorded price fetch was synthetic; None when none recorded one."""
+    fetched = [e for e in events.read(type=MarketDataFetched.event_type()) if e.run_id in run_ids]
     return MarketDataFetched.from_event(fetched[-1]).synthetic if fetched else None
 
 
@@ -166,11 +171,9 @@ def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str
     return list(found.values()), brokers
 
 
-def _span(events: EventStore, fills: Sequence[Fill]) -> tuple[datetime, datetime]:
-    """When the books start and end: the first and last trading run or fill."""
-    types = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type()]
-    times = [e.occurred_at for e in events.read(type=types) if e.payload.get("command") in TRADING_COMMANDS]
-    times += [f.filled_at for f in fills]
+def _span(run_times: list[datetime], fills: Sequence[Fill]) -> tuple[datetime, datetime]:
+    """When the books start and end: the first and last trading run's event or fill."""
+    times = [*run_times, *(f.filled_at for f in fills)]
     if not times:
         raise UsageError(
             "no trading in these books yet: no weekly run, checkpoint or fill to rank "
