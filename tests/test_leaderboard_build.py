@@ -129,6 +129,8 @@ def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Stora
     assert rows_after["acct_1"].trades == 1  # the sale on 2025-01-15 closed the trade after the cutoff
     assert {s.name: s for s in before.standings}["acct_1"].trades == 0
     assert any("only the period after it is evidence" in n for n in board.notes)
+    # Eight weeks of one trade tell no account from FLAT, after the cutoff either.
+    assert any(n.startswith(f"{after.label}: no account is distinguishable from FLAT yet") for n in board.notes)
 
 
 def test_books_entirely_before_the_cutoff_say_they_are_not_evidence(books: Storage, database_url: str) -> None:

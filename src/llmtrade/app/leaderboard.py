@@ -102,6 +102,11 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     undecided = _undecided(board)
     if undecided:
         notes.append(undecided)
+    if periods:  # the weeks after the cutoff are the evidence: say whether they tell anyone apart
+        after = periods[-1]
+        undecided_after = _undecided(after.standings)
+        if undecided_after:
+            notes.append(f"{after.label}: {undecided_after}")
     return Leaderboard(
         source=source,
         start=sessions[0],
