@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
+from llmtrade.analytics.records import Leaderboard
 from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
@@ -336,4 +337,5 @@ DOCUMENTS: dict[str, Any] = {
     "positions list": ManagedAccounts,
     "positions adopt": PositionChange,
     "positions release": PositionChange,
+    "leaderboard": Leaderboard,
 }
