@@ -48,7 +48,9 @@ def curve(name: str, drift: float, n: int = 40) -> Curve:
 
 
 def standing(name: str, sharpe: float | None) -> Standing:
-    interval = Interval(estimate=sharpe, low=None if sharpe is None else sharpe - 1.5, high=None if sharpe is None else sharpe + 1.5)
+    interval = Interval(
+        estimate=sharpe, low=None if sharpe is None else sharpe - 1.5, high=None if sharpe is None else sharpe + 1.5
+    )
     excess = Interval(estimate=0.01, low=-0.05, high=0.07)
     return Standing(
         name=name,
@@ -98,26 +100,136 @@ def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 
     return WeekReport(
         week_id=week_id,
         pitches=(
-            PitchLine(event_id=i, pm="gpt", model="m/gpt", account_id="acct_1", instrument="SPY", direction="LONG", conviction=2, thesis=(thesis,)),
-            PitchLine(event_id=i + 1, pm="grok", model="m/grok", account_id="acct_2", instrument="TLT", direction="SHORT", conviction=-1, thesis=("Rates up.",)),
+            PitchLine(
+                event_id=i,
+                pm="gpt",
+                model="m/gpt",
+                account_id="acct_1",
+                instrument="SPY",
+                direction="LONG",
+                conviction=2,
+                thesis=(thesis,),
+            ),
+            PitchLine(
+                event_id=i + 1,
+                pm="grok",
+                model="m/grok",
+                account_id="acct_2",
+                instrument="TLT",
+                direction="SHORT",
+                conviction=-1,
+                thesis=("Rates up.",),
+            ),
         ),
         failed_pitches=(),
         reviews=(
-            ReviewCell(event_id=i + 2, reviewer="gpt", reviewed="grok", label="Pitch A", mean_score=6.5, argument_against=thesis),
-            ReviewCell(event_id=i + 3, reviewer="grok", reviewed="gpt", label="Pitch A", mean_score=7.25, argument_against="noise"),
+            ReviewCell(
+                event_id=i + 2,
+                reviewer="gpt",
+                reviewed="grok",
+                label="Pitch A",
+                mean_score=6.5,
+                argument_against=thesis,
+            ),
+            ReviewCell(
+                event_id=i + 3,
+                reviewer="grok",
+                reviewed="gpt",
+                label="Pitch A",
+                mean_score=7.25,
+                argument_against="noise",
+            ),
         ),
         ranking=(
             RankLine(event_id=i + 4, pm="gpt", rank=1, mean_score=7.25, reviews=1),
             RankLine(event_id=i + 4, pm="grok", rank=2, mean_score=6.5, reviews=1),
         ),
-        chairman=ChairmanLine(event_id=i + 5, model="m/gem", account_id="acct_5", instrument="SPY", direction="LONG", conviction=1, rationale=thesis, dissent=("too early",)),
-        sized=(SizedLine(event_id=i + 6, account_id="acct_1", instrument="SPY", target_qty=30, price=470.1, approved=True, reason="long 30", occasion="weekly run"),),
-        orders=(OrderLine(event_id=i + 7, account_id="acct_1", client_order_id="lt-1", symbol="SPY", side="buy", qty=30, intent="open", status="accepted", detail="queued"),),
-        fills=(FillLine(event_id=i + 8, account_id="acct_1", client_order_id="lt-1", symbol="SPY", side="buy", qty=30, price=470.5, commission=0.0, filled_at="2024-01-03T09:30:00-05:00"),),
-        checkpoints=(CheckpointLine(event_id=i + 9, day=week_id, time="12:00", account_id="acct_1", instrument="SPY", action="STAY", conviction_before=2, conviction_after=2, decided_by="owner", invalidation_triggered=False, reason=thesis),),
-        postmortems=(PostmortemLine(event_id=i + 10, account_id="acct_1", instrument="SPY", direction="LONG", start_equity=100_000, end_equity=100_300, week_pnl=300, week_return=0.003, instrument_return=0.01, thesis_right=True, held=("rsi_14 < 75",), broken=(), got_right=thesis, got_wrong="timing", lessons=(thesis,)),),
-        cost=WeekCost(calls=19, failed_calls=0, prompt_tokens=1000, completion_tokens=500, cost_usd=cost, unpriced_calls=0),
-    )  # fmt: skip
+        chairman=ChairmanLine(
+            event_id=i + 5,
+            model="m/gem",
+            account_id="acct_5",
+            instrument="SPY",
+            direction="LONG",
+            conviction=1,
+            rationale=thesis,
+            dissent=("too early",),
+        ),
+        sized=(
+            SizedLine(
+                event_id=i + 6,
+                account_id="acct_1",
+                instrument="SPY",
+                target_qty=30,
+                price=470.1,
+                approved=True,
+                reason="long 30",
+                occasion="weekly run",
+            ),
+        ),
+        orders=(
+            OrderLine(
+                event_id=i + 7,
+                account_id="acct_1",
+                client_order_id="lt-1",
+                symbol="SPY",
+                side="buy",
+                qty=30,
+                intent="open",
+                status="accepted",
+                detail="queued",
+            ),
+        ),
+        fills=(
+            FillLine(
+                event_id=i + 8,
+                account_id="acct_1",
+                client_order_id="lt-1",
+                symbol="SPY",
+                side="buy",
+                qty=30,
+                price=470.5,
+                commission=0.0,
+                filled_at="2024-01-03T09:30:00-05:00",
+            ),
+        ),
+        checkpoints=(
+            CheckpointLine(
+                event_id=i + 9,
+                day=week_id,
+                time="12:00",
+                account_id="acct_1",
+                instrument="SPY",
+                action="STAY",
+                conviction_before=2,
+                conviction_after=2,
+                decided_by="owner",
+                invalidation_triggered=False,
+                reason=thesis,
+            ),
+        ),
+        postmortems=(
+            PostmortemLine(
+                event_id=i + 10,
+                account_id="acct_1",
+                instrument="SPY",
+                direction="LONG",
+                start_equity=100_000,
+                end_equity=100_300,
+                week_pnl=300,
+                week_return=0.003,
+                instrument_return=0.01,
+                thesis_right=True,
+                held=("rsi_14 < 75",),
+                broken=(),
+                got_right=thesis,
+                got_wrong="timing",
+                lessons=(thesis,),
+            ),
+        ),
+        cost=WeekCost(
+            calls=19, failed_calls=0, prompt_tokens=1000, completion_tokens=500, cost_usd=cost, unpriced_calls=0
+        ),
+    )
 
 
 def report(thesis: str = "Trend up.") -> Report:
@@ -236,7 +348,9 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
     assert len(anchors) == len(set(anchors))
     cited = set(data.event_ids())
     assert {f"event-{i}" for i in cited} == set(anchors)
-    links = {attrs["href"] for tag, attrs in tags.tags if tag == "a" and (attrs.get("href") or "").startswith("#event-")}
+    links = {
+        attrs["href"] for tag, attrs in tags.tags if tag == "a" and (attrs.get("href") or "").startswith("#event-")
+    }
     assert links == {f"#event-{i}" for i in cited}
     for event_id in cited:
         assert f">#{event_id}</a>" in html
@@ -249,7 +363,7 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
 def test_cost_per_week_is_listed_and_totalled() -> None:
     html = render_report(report(), leaderboard())
     assert "38 model calls, 0.75 USD in all." in html
-    assert "<td class=\"n\">0.250000</td>" in html and "<td class=\"n\">0.500000</td>" in html
+    assert '<td class="n">0.250000</td>' in html and '<td class="n">0.500000</td>' in html
 
 
 def test_a_leaderboard_without_curves_and_a_report_without_weeks_still_render() -> None:

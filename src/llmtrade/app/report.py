@@ -87,7 +87,7 @@ def write_report(app: Container, *, source: str, database: str | None, output: P
 
     Reads only: storage is opened as a draft view, so nothing the leaderboard's valuations do is kept."""
     _check_target(output.expanduser())  # before any work: a wrong path is the commonest mistake
-    from llmtrade.app.leaderboard import build_leaderboard  # type: ignore[import-not-found]  # connected at merge
+    from llmtrade.app.leaderboard import build_leaderboard  # lazy; the leaderboard worker's module, joined at merge
 
     books = replace(app, database=database) if database else app
     with books.storage(persist=False) as storage:

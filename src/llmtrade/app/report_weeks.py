@@ -112,7 +112,9 @@ def _pitch(event: StoredEvent) -> PitchLine:
 
 def _pitch_failure(event: StoredEvent) -> PitchFailure:
     failed = PitchFailed.from_event(event)
-    return PitchFailure(event_id=event.id, pm=failed.pm_id, model=failed.model, error=f"{failed.error_type}: {failed.error}")
+    return PitchFailure(
+        event_id=event.id, pm=failed.pm_id, model=failed.model, error=f"{failed.error_type}: {failed.error}"
+    )
 
 
 def _review(event: StoredEvent, pm_of: dict[str, str]) -> ReviewCell:

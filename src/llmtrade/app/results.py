@@ -345,4 +345,5 @@ DOCUMENTS: dict[str, Any] = {
     "positions list": ManagedAccounts,
     "positions adopt": PositionChange,
     "positions release": PositionChange,
+    "report": ReportWritten,
 }

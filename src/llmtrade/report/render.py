@@ -70,7 +70,8 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
     from markupsafe import Markup  # installed with jinja2
 
     def safe(svg: str | None) -> Markup | None:
-        return Markup(svg) if svg is not None else None  # noqa: S704 - our own matplotlib SVG, not model text
+        # Our own matplotlib SVG (its text escaped by matplotlib), never model text.
+        return Markup(svg) if svg is not None else None
 
     standings = leaderboard.standings
     figures = {
@@ -78,7 +79,9 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         "drawdown": safe(charts.drawdown_chart(leaderboard.curves)),
         "sharpe": safe(charts.interval_chart(standings, "sharpe", "Sharpe (annualised), 95% interval", "sharpe")),
         "excess_flat": safe(
-            charts.interval_chart(standings, "excess_vs_flat", "Excess return vs FLAT (% a year)", "xflat", percent=True)
+            charts.interval_chart(
+                standings, "excess_vs_flat", "Excess return vs FLAT (% a year)", "xflat", percent=True
+            )
         ),
         "excess_spy": safe(
             charts.interval_chart(standings, "excess_vs_spy", "Excess return vs SPY (% a year)", "xspy", percent=True)
@@ -86,11 +89,15 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         "cost": safe(charts.cost_chart(report.weeks)),
     }
     total_cost = round(sum(w.cost.cost_usd for w in report.weeks), 6)
-    return _environment().get_template(TEMPLATE).render(
-        report=report,
-        board=leaderboard,
-        figures=figures,
-        total_cost=total_cost,
-        total_calls=sum(w.cost.calls for w in report.weeks),
-        review_matrix=review_matrix,
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            report=report,
+            board=leaderboard,
+            figures=figures,
+            total_cost=total_cost,
+            total_calls=sum(w.cost.calls for w in report.weeks),
+            review_matrix=review_matrix,
+        )
     )
