@@ -3,10 +3,15 @@ event anchored; built from a Leaderboard and a Report made by hand (no database)
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import date, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
+import llmtrade
 from llmtrade.analytics.records import Curve, Interval, Leaderboard, Period, Standing
 from llmtrade.app.report_records import (
     AccountLine,
@@ -270,6 +275,22 @@ def parsed(html: str) -> _Tags:
     return tags
 
 
+def test_the_command_line_starts_without_the_reports_libraries() -> None:
+    """`llmtrade --help` and `llmtrade report --help` load neither jinja2 nor matplotlib (start-up time)."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from llmtrade.cli import app\n"
+        "for args in (['--help'], ['report', '--help']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'matplotlib', 'numpy')"
+        " or m.startswith('llmtrade.report')))\n"
+    )
+    here = {**os.environ, "PYTHONPATH": str(Path(llmtrade.__file__).resolve().parents[1])}  # this checkout
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=here)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_page_refers_to_nothing_outside_itself() -> None:
     html = render_report(report(), leaderboard())
     tags = parsed(html)
@@ -330,11 +351,14 @@ def test_the_same_inputs_give_the_same_bytes() -> None:
 
 
 def test_model_text_is_escaped_not_run() -> None:
-    html = render_report(report(thesis=EVIL), leaderboard())
+    board = leaderboard()
+    named = board.model_copy(update={"curves": (*board.curves, curve(EVIL + " $x_1$", 0.0))})
+    html = render_report(report(thesis=EVIL), named)
     tags = parsed(html)
     assert not any(tag == "script" for tag, _ in tags.tags)
     assert EVIL not in html
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
+    assert '>&lt;script&gt;alert("pwned")&lt;/script&gt; $x_1$</text>' in html  # a legend: text, not math
     # Into attributes too: the review cell's tooltip carries the argument against.
     titles = [attrs["title"] for tag, attrs in tags.tags if tag == "td" and attrs.get("title")]
     assert any(EVIL in (t or "") for t in titles)  # the parser unescapes it: it stayed an attribute value

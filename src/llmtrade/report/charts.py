@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec
 
 from llmtrade.analytics.records import Curve, Interval, Standing
 from llmtrade.app.report_records import WeekReport
@@ -25,23 +27,52 @@ _ID = re.compile(r'(\sid=)"([^"]+)"')
 _REFERENCE = re.compile(r'((?:href=")|(?:url\())#')
 
 
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure  # lazy: matplotlib is loaded only when a report is drawn
+# In force while a chart is drawn, not only saved: texts read them when they are made.
+SETTINGS = {
+    "svg.fonttype": "none",
+    "font.size": 10,
+    "text.parse_math": False,  # a name with $ signs is a name, not TeX to typeset (or to fail on)
+    "text.usetex": False,
+}
+P = ParamSpec("P")
+_COMMENT = re.compile(r"\s*<!--.*?-->", re.DOTALL)  # matplotlib escapes "--" inside its comments
 
-    figure = Figure(figsize=(width, height), dpi=72, layout="constrained")
-    return figure
+
+@contextmanager
+def _drawing() -> Iterator[None]:
+    import matplotlib  # lazy: matplotlib is loaded only when a report is drawn
+
+    with matplotlib.rc_context(SETTINGS):
+        yield
+
+
+def _drawn(chart: Callable[P, str | None]) -> Callable[P, str | None]:
+    """`chart` run with SETTINGS in force."""
+
+    @wraps(chart)
+    def draw(*args: P.args, **kwargs: P.kwargs) -> str | None:
+        with _drawing():
+            return chart(*args, **kwargs)
+
+    return draw
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=72, layout="constrained")
 
 
 def _svg(figure: Any, salt: str) -> str:
     import matplotlib
 
-    with matplotlib.rc_context({"svg.hashsalt": f"llmtrade-{salt}", "svg.fonttype": "none", "font.size": 10}):
+    with matplotlib.rc_context({"svg.hashsalt": f"llmtrade-{salt}"}):
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     # Inline SVG in HTML needs neither the XML declaration nor the DOCTYPE; the metadata names a URL.
     text = text[text.index("<svg") :]
-    text = _METADATA.sub("", text)
+    text = _COMMENT.sub("", _METADATA.sub("", text))
     # matplotlib names its groups figure_1, axes_1... in every chart: prefix every id and every reference
     # to one with the chart's name, so the page's ids stay unique and each reference finds its own chart.
     text = _ID.sub(lambda m: f'{m.group(1)}"{salt}-{m.group(2)}"', text)
@@ -56,6 +87,7 @@ def _style(curve: Curve, index: int) -> dict[str, Any]:
     return {"color": PALETTE[index % len(PALETTE)], "linestyle": "-", "linewidth": 1.4}
 
 
+@_drawn
 def equity_chart(curves: Sequence[Curve]) -> str | None:
     """Each account's and baseline's equity (USD) at each session's close; None without curves."""
     if not curves:
@@ -80,6 +112,7 @@ def drawdowns(equity: Sequence[float]) -> list[float]:
     return falls
 
 
+@_drawn
 def drawdown_chart(curves: Sequence[Curve]) -> str | None:
     if not curves:
         return None
@@ -93,6 +126,7 @@ def drawdown_chart(curves: Sequence[Curve]) -> str | None:
     return _svg(figure, "drawdown")
 
 
+@_drawn
 def interval_chart(
     standings: Sequence[Standing], field: str, title: str, salt: str, *, percent: bool = False
 ) -> str | None:
@@ -122,6 +156,7 @@ def interval_chart(
     return _svg(figure, salt)
 
 
+@_drawn
 def cost_chart(weeks: Sequence[WeekReport]) -> str | None:
     """The models' cost (USD) per week as bars; None when no week has calls."""
     if not any(w.cost.calls for w in weeks):
