@@ -397,5 +397,14 @@ def test_a_leaderboard_without_curves_and_a_report_without_weeks_still_render() 
     assert "<svg" not in html
 
 
+def test_numbers_that_round_to_zero_print_without_a_minus_sign() -> None:
+    board = leaderboard()
+    flat = board.standings[2].model_copy(update={"total_return": -1e-12, "max_drawdown": 0.0, "cagr": -0.0})
+    html = render_report(report(), board.model_copy(update={"standings": (flat,)}))
+    row = re.search(r"<tr class=\"baseline\"><td>FLAT</td>.*?</tr>", html)
+    assert row is not None and "-0.0" not in row.group(0)
+    assert '<td class="n">+0.00%</td>' in row.group(0)
+
+
 def test_drawdown_is_the_fall_from_the_running_peak() -> None:
     assert drawdowns([100, 110, 99, 121, 110]) == [0.0, 0.0, 99 / 110 - 1, 0.0, 110 / 121 - 1]

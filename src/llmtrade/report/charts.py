@@ -135,7 +135,7 @@ def interval_chart(
     scale = 100.0 if percent else 1.0
     if not standings:
         return None
-    figure = _figure(5.4, 0.42 * len(standings) + 1.1)
+    figure = _figure(4.5, 0.34 * len(standings) + 1.0)
     axes = figure.add_subplot()
     names = [s.name for s in standings]
     rows = list(range(len(standings)))[::-1]  # first standing on top

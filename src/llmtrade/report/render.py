@@ -36,16 +36,17 @@ def _environment() -> Any:
     return environment
 
 
+# Rounded first, then + 0.0: a value that rounds to zero prints as 0, never as "-0.00".
 def _pct(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{100 * value:+.{digits}f}%"
+    return "n/a" if value is None else f"{round(100 * value, digits) + 0.0:+.{digits}f}%"
 
 
 def _money(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.2f}"
+    return "n/a" if value is None else f"{round(value, 2) + 0.0:,.2f}"
 
 
 def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return "n/a" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
 
 
 def _interval(interval: Interval, percent: bool = False) -> str:
