@@ -4,7 +4,11 @@ week's call events, and the report file is written atomically or refused naming 
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import types
+import uuid
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -15,6 +19,7 @@ from typer.testing import CliRunner
 from llmtrade.app.container import Container
 from llmtrade.app.report import build_report, save_report
 from llmtrade.app.report_records import Report
+from llmtrade.app.results import ReportWritten
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
@@ -221,3 +226,49 @@ def test_the_command_takes_a_backtest_or_the_live_books_not_both(cli_env: dict[s
     assert both.exit_code == 2 and "not both" in both.stderr
     bad = runner.invoke(app, ["report", "--backtest", "no spaces", "-o", str(tmp_path / "r.html")])
     assert bad.exit_code == 2 and "backtest name" in bad.stderr
+
+
+@pytest.fixture
+def boards(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
+    """A stand-in for `llmtrade.app.leaderboard` (another branch's module) that records what it was asked:
+    (source, the container's database)."""
+    asked: list[tuple[str, str | None]] = []
+
+    def build_leaderboard(books: Container, storage: object, *, source: str) -> object:
+        asked.append((source, books.database))
+        return leaderboard().model_copy(update={"source": source})
+
+    module = types.ModuleType("llmtrade.app.leaderboard")
+    module.build_leaderboard = build_leaderboard  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "llmtrade.app.leaderboard", module)
+    return asked
+
+
+def test_the_command_writes_the_live_books_report(
+    recorded: Container, boards: list[tuple[str, str | None]], tmp_path: Path
+) -> None:
+    output = tmp_path / "live.html"
+    result = runner.invoke(app, ["report", "--live", "-o", str(output), "--json"])
+    assert result.exit_code == 0, result.output
+    written = ReportWritten.model_validate(json.loads(result.stdout))
+    assert (written.path, written.bytes, written.weeks, written.accounts) == (str(output), output.stat().st_size, 1, 6)
+    assert boards == [("live", None)]
+    html = output.read_text()
+    report, _ = _report(recorded)
+    assert html == render_report(report, leaderboard().model_copy(update={"source": "live"}))
+    again = runner.invoke(app, ["report", "-o", str(output)])
+    assert again.exit_code == 0 and f"wrote {output}" in again.stdout
+    assert output.read_text() == html  # the same books give the same bytes
+
+
+def test_a_backtest_report_reads_the_backtests_database_never_the_live_books(
+    recorded: Container, boards: list[tuple[str, str | None]], tmp_path: Path
+) -> None:
+    name = f"rep-{uuid.uuid4().hex[:8]}"
+    output = tmp_path / "backtest.html"
+    result = runner.invoke(app, ["report", "--backtest", name, "-o", str(output), "--json"])
+    assert result.exit_code == 0, result.output
+    assert boards == [(f"backtest {name}", f"llmtrade_bt_{name.replace('-', '_')}")]
+    written = ReportWritten.model_validate(json.loads(result.stdout))
+    assert written.weeks == 0  # the live week recorded by the fixture is not in the backtest's books
+    assert f"llmtrade report: backtest {name}" in output.read_text()

@@ -164,7 +164,9 @@ def cost_chart(weeks: Sequence[WeekReport]) -> str | None:
     figure = _figure(11, 2.8)
     axes = figure.add_subplot()
     days: list[date] = [w.week_id for w in weeks]
-    axes.bar(days, [w.cost.cost_usd for w in weeks], width=4, color="#9467bd")
+    # One line per week in one collection: a bar patch per week costs seconds over a 520-week backtest.
+    axes.vlines(days, 0, [w.cost.cost_usd for w in weeks], color="#9467bd", linewidth=3)
+    axes.set_ylim(bottom=0)
     axes.set_title("Model cost per week (USD)")
     axes.grid(True, axis="y", alpha=0.3)
     return _svg(figure, "cost")
