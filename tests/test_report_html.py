@@ -350,6 +350,27 @@ def test_the_same_inputs_give_the_same_bytes() -> None:
     assert render_report(report(thesis="Trend down."), leaderboard()) != first
 
 
+def test_separate_processes_give_the_same_bytes() -> None:
+    """What a second `llmtrade report` run sees: a new process, another hash seed, a fresh matplotlib."""
+    source = Path(llmtrade.__file__).resolve().parents[1]
+    probe = (
+        "import sys\n"
+        "from tests.test_report_html import leaderboard, report\n"
+        "from llmtrade.report.render import render_report\n"
+        "sys.stdout.buffer.write(render_report(report(), leaderboard()).encode())\n"
+    )
+    pages = [
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{source.parent}", "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert pages[0] == pages[1] == render_report(report(), leaderboard()).encode()
+
+
 def test_model_text_is_escaped_not_run() -> None:
     board = leaderboard()
     named = board.model_copy(update={"curves": (*board.curves, curve(EVIL + " $x_1$", 0.0))})
