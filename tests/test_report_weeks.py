@@ -19,14 +19,16 @@ from typer.testing import CliRunner
 from llmtrade.app.container import Container
 from llmtrade.app.report import build_report, save_report
 from llmtrade.app.report_records import Report
+from llmtrade.app.report_weeks import week_report
 from llmtrade.app.results import ReportWritten
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
-from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, PostmortemWritten
-from llmtrade.domain.committee import DecisionMade, PitchSubmitted, ReviewSubmitted
-from llmtrade.domain.events import LLMCallCompleted, NewEvent
-from llmtrade.domain.trading import OrderFilled, OrderSubmitted, RiskChecked
+from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, OrderBlocked, PostmortemWritten
+from llmtrade.domain.committee import DecisionMade, PitchFailed, PitchSubmitted, ReviewSubmitted
+from llmtrade.domain.events import EventPayload, LLMCallCompleted, NewEvent, StoredEvent
+from llmtrade.domain.streams import checkpoint_stream
+from llmtrade.domain.trading import Order, OrderFilled, OrderRejected, OrderSubmitted, RiskChecked, Side
 from llmtrade.errors import UsageError
 from llmtrade.report.render import render_report
 from llmtrade.settings import Settings
@@ -272,3 +274,41 @@ def test_a_backtest_report_reads_the_backtests_database_never_the_live_books(
     written = ReportWritten.model_validate(json.loads(result.stdout))
     assert written.weeks == 0  # the live week recorded by the fixture is not in the backtest's books
     assert f"llmtrade report: backtest {name}" in output.read_text()
+
+
+def _stored(payload: EventPayload, event_id: int, stream: str) -> StoredEvent:
+    new = NewEvent.of(payload, stream=stream, week_id=WEEK)
+    return StoredEvent(**new.model_dump(), id=event_id, version=1, occurred_at=FIXED_NOW)
+
+
+def test_refused_orders_failed_pitches_and_skipped_checkpoints_keep_their_ids_and_reasons() -> None:
+    order = Order(
+        client_order_id="lt-x", account_id="acct_2", week_id=WEEK, symbol="TLT", side=Side.SELL, qty=5, intent="close"
+    )
+    events = [
+        _stored(
+            PitchFailed(pm_id="grok", model="x-ai/grok-4", account_id="acct_4", error_type="LLMTruncated", error="cut"),
+            3,
+            "week:p",
+        ),
+        _stored(OrderRejected(order=order, broker="alpaca", reason="insufficient buying power"), 9, "week:o"),
+        _stored(OrderBlocked(client_order_id="lt-y", account_id="acct_3", reason="kill switch"), 7, "week:o"),
+        _stored(
+            CheckpointSkipped(account_id="acct_1", reason="no position"),
+            5,
+            checkpoint_stream(WEEK, date(2026, 1, 8), "09:00", "acct_1"),
+        ),
+    ]
+    week = week_report(WEEK, events)
+    assert [(f.event_id, f.pm, f.error) for f in week.failed_pitches] == [(3, "grok", "LLMTruncated: cut")]
+    assert [(o.event_id, o.status, o.detail, o.symbol) for o in week.orders] == [
+        (7, "blocked", "kill switch", ""),
+        (9, "rejected", "insufficient buying power", "TLT"),
+    ]  # in the order they happened
+    [skipped] = week.checkpoints
+    assert (skipped.event_id, skipped.action, skipped.day, skipped.time) == (5, "SKIPPED", date(2026, 1, 8), "09:00")
+    assert week.chairman is None and week.cost.calls == 0
+    html = render_report(Report(source="live", accounts=(), weeks=(week,)), leaderboard())
+    for event_id in (3, 5, 7, 9):
+        assert f'id="event-{event_id}"' in html
+    assert "did not pitch: LLMTruncated: cut" in html and "No decision recorded." in html

@@ -190,9 +190,12 @@ def _order(event: StoredEvent) -> OrderLine:
             status="blocked",
             detail=blocked.reason,
         )
-    sent = OrderSubmitted.from_event(event) if event.type == OrderSubmitted.event_type() else None
-    rejected = OrderRejected.from_event(event) if sent is None else None
-    order = sent.order if sent else rejected.order  # type: ignore[union-attr]
+    if event.type == OrderSubmitted.event_type():
+        sent = OrderSubmitted.from_event(event)
+        order, status, detail = sent.order, sent.result.status.value, sent.result.message
+    else:
+        rejected = OrderRejected.from_event(event)
+        order, status, detail = rejected.order, "rejected", rejected.reason
     return OrderLine(
         event_id=event.id,
         account_id=order.account_id,
@@ -201,8 +204,8 @@ def _order(event: StoredEvent) -> OrderLine:
         side=order.side.value,
         qty=order.qty,
         intent=order.intent,
-        status=sent.result.status.value if sent else "rejected",
-        detail=sent.result.message if sent else rejected.reason,  # type: ignore[union-attr]
+        status=status,
+        detail=detail,
     )
 
 
