@@ -312,3 +312,12 @@ def test_refused_orders_failed_pitches_and_skipped_checkpoints_keep_their_ids_an
     for event_id in (3, 5, 7, 9):
         assert f'id="event-{event_id}"' in html
     assert "did not pitch: LLMTruncated: cut" in html and "No decision recorded." in html
+
+
+def test_a_folder_that_is_not_writable_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests run as root here, for whom every folder is writable: ask os.access the way a user would be told.
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    output = tmp_path / "report.html"
+    with pytest.raises(UsageError, match=f"report path {output}: folder {tmp_path} is not writable"):
+        save_report(Report(source="live", accounts=(), weeks=()), leaderboard(), output)
+    assert not output.exists()
