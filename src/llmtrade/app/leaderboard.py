@@ -47,21 +47,28 @@ PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
 _RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type()]
 
 
+def books(app: Container, backtest: str | None) -> tuple[Container, str]:
+    """Where the books are read: `app` itself for the live books, or a copy opening the backtest named
+    `backtest` (its own database); and the source's label ("live", "backtest NAME").
+
+    Raises UsageError (exit 2) for a backtest that does not exist, without creating its database."""
+    if backtest is None:
+        return app, "live"
+    name = backtest_database(backtest)
+    if not database_exists(locate(app.settings), name):
+        raise UsageError(
+            f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
+            "first, or leave out --backtest for the live books"
+        )
+    return replace(app, database=name), f"backtest {backtest}"
+
+
 def leaderboard(app: Container, *, backtest: str | None = None) -> Leaderboard:
     """The leaderboard of the live books, or of the backtest named `backtest` (its own database).
 
     Read-only: storage is a draft view and no fetch is recorded. Raises UsageError (exit 2) for a backtest
     that does not exist (without creating its database) or books with nothing to rank yet."""
-    source = "live"
-    if backtest is not None:
-        name = backtest_database(backtest)
-        if not database_exists(locate(app.settings), name):
-            raise UsageError(
-                f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
-                "first, or leave out --backtest for the live books"
-            )
-        app = replace(app, database=name)
-        source = f"backtest {backtest}"
+    app, source = books(app, backtest)
     with app.storage(persist=False) as storage:
         return build_leaderboard(app, storage, source=source)
 

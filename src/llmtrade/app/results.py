@@ -324,6 +324,15 @@ class BreakerReset(Result):
     peak_equity: float
 
 
+class ReportWritten(Result):
+    """`report`: the HTML file written (`path`, `bytes` long) and what it covers."""
+
+    path: str
+    bytes: int
+    weeks: int
+    accounts: int
+
+
 # The `--json` document of each command, for `llmtrade schema COMMAND`.
 DOCUMENTS: dict[str, Any] = {
     "run-weekly": WeeklyOutcome,
@@ -338,4 +347,5 @@ DOCUMENTS: dict[str, Any] = {
     "positions adopt": PositionChange,
     "positions release": PositionChange,
     "leaderboard": Leaderboard,
+    "report": ReportWritten,
 }
