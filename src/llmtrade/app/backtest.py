@@ -25,11 +25,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from llmtrade.app.backtest_audit import compare, dry_run_cut_off, record, sample
-from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.queries import done_keys
-from llmtrade.app.results import AuditWeek, BacktestResult, BacktestTiming
+from llmtrade.app.results import AuditWeek, BacktestResult, BacktestTiming, WeeklyResult
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
@@ -109,7 +109,7 @@ def backtest(
     ran: Counter[str] = Counter()
     audits: list[AuditWeek] = []
     calls = degraded = 0
-    with app.held() as storage:
+    with one_thread_at_a_time(), app.held() as storage:
         events = storage.events
         finished = check_resume(events, inputs)
         todo = [w for w in weeks if w not in finished]
@@ -211,11 +211,10 @@ def _audited_weekly(app: BacktestContainer, job: Job, spent: Counter[str]) -> Au
     draft = dry_run_cut_off(app, job.week_id, cutoff)
     spent["audit"] += time.perf_counter() - tick
     outcome = weekly(app, week=job.week_id, dry_run=False)
-    run_id = getattr(outcome, "run_id", None)
+    if not isinstance(outcome, WeeklyResult):  # already complete (a resume): nothing fresh to compare with
+        return AuditWeek(week_id=job.week_id, passed=True, calls=0)
     with app.storage() as storage:
-        if run_id is None:  # already complete (a resume): nothing fresh to compare with
-            return AuditWeek(week_id=job.week_id, passed=True, calls=0)
-        audit = compare(storage.events, job.week_id, run_id, draft)
+        audit = compare(storage.events, job.week_id, outcome, draft)
         record(storage.events, audit, draft.items)
     return audit
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.app.backtest_container import BacktestContainer
-from llmtrade.app.results import AuditWeek
+from llmtrade.app.results import AuditWeek, WeeklyResult
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import LookaheadAuditFailed, LookaheadAuditPassed
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
@@ -25,14 +25,14 @@ from llmtrade.domain.runs import CountedRunIds, issued_by
 from llmtrade.errors import LlmtradeError
 from llmtrade.storage.event_store import EventStore
 
-# The weekly run's stage outputs that must not depend on later bars (orders are not sent by a dry run).
+# The weekly run's stage outputs that must not depend on later bars. A dry run stores no risk stage (its
+# plan is shown, never stored) and sends no order: the risk gate's verdicts are compared from the results.
 COMPARED_STREAMS = (
     streams.SNAPSHOT,
     streams.RESEARCH,
     streams.PITCHES,
     streams.REVIEWS,
     streams.DECISION,
-    streams.RISK,
 )
 
 
@@ -69,15 +69,14 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
     finally:
         app.cutoff = None
     draft = app.last_draft
-    run_id = getattr(result, "run_id", None)
-    if draft is None or run_id is None:
+    if draft is None or not isinstance(result, WeeklyResult):
         return Draft({}, error="the dry run did not run the week")
-    return Draft(_items(draft, week_id, run_id))
+    return Draft(_items(draft, week_id, result))
 
 
-def compare(events: EventStore, week_id: date, real_run_id: str, draft: Draft) -> AuditWeek:
+def compare(events: EventStore, week_id: date, real_run: WeeklyResult, draft: Draft) -> AuditWeek:
     """The real run of the week against the cut-off dry run: passed, or the first difference."""
-    real = _items(events, week_id, real_run_id)
+    real = _items(events, week_id, real_run)
     calls = sum(1 for key in real if key.startswith("llm:"))
     if draft.error is not None:
         return AuditWeek(
@@ -119,10 +118,10 @@ def first_difference(a: str, b: str) -> tuple[int, str, str]:
     return n, (left[n - 1] if n <= len(left) else "(nothing)"), (right[n - 1] if n <= len(right) else "(nothing)")
 
 
-def _items(events: EventStore, week_id: date, run_id: str) -> dict[str, str]:
+def _items(events: EventStore, week_id: date, run: WeeklyResult) -> dict[str, str]:
     items: dict[str, str] = {}
     seen: dict[str, int] = defaultdict(int)
-    for event in events.read(run_id=run_id, type=LLMCallCompleted.event_type()):
+    for event in events.read(run_id=run.run_id, type=LLMCallCompleted.event_type()):
         call = LLMCallCompleted.from_event(event)
         key = f"llm:{call.role}#{seen[call.role]}"
         seen[call.role] += 1
@@ -133,6 +132,8 @@ def _items(events: EventStore, week_id: date, run_id: str) -> dict[str, str]:
         found = events.read_stream(stream)
         if found:
             items[f"stream:{part}"] = "\n".join(_text(e) for e in found)
+    verdicts = [v.model_dump(mode="json") for v in run.risk]
+    items["risk:verdicts"] = json.dumps(verdicts, indent=1, sort_keys=True)
     return items
 
 
@@ -141,7 +142,7 @@ def _text(event: StoredEvent) -> str:
 
 
 def _order(key: str) -> tuple[int, str, int]:
-    # Model calls first (the prompts, in the order a role asked them), then the stage outputs.
+    # Model calls first (the prompts, in the order a role asked them), then the stage outputs, then the gate.
     kind, _, rest = key.partition(":")
     name, _, n = rest.partition("#")
-    return (0 if kind == "llm" else 1, name, int(n) if n.isdigit() else 0)
+    return ({"llm": 0, "stream": 1}.get(kind, 2), name, int(n) if n.isdigit() else 0)

@@ -7,12 +7,16 @@ the paper broker are live's; what differs is only what a replay of history must 
 - every account trades on the paper broker and prices come from the offline providers (the CSV folder,
   else the synthetic market), whatever accounts.yaml and the mode say: a backtest never touches a
   live account or asks a live feed, even in `--replay` mode;
+- the accounts' broker round trips, which live overlaps on threads, run one after another
+  (`one_thread_at_a_time`), so the books' events come in the same order on every run;
 - while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -81,3 +85,27 @@ class BacktestContainer(Container):
             return market
         return CutoffMarket.over(market, storage.conn, self.cutoff)
 
+
+
+class _OneWorkerPolicy(asyncio.DefaultEventLoopPolicy):
+    """Event loops whose `to_thread` work runs on a single worker, in the order it was handed over."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="backtest"))
+        return loop
+
+
+@contextmanager
+def one_thread_at_a_time() -> Iterator[None]:
+    """Within this block every job's `asyncio.run` runs its threads one at a time (see the module docstring).
+
+    Live overlaps the accounts' broker calls on threads (workflows/execution.py), so which account's order
+    reaches the books first depends on the scheduler; a replay must not. With the paper broker there is no
+    network wait to overlap, so little is lost."""
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(_OneWorkerPolicy())
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(previous)
