@@ -82,7 +82,8 @@ def compare(events: EventStore, week_id: date, real_run: WeeklyResult, draft: Dr
         return AuditWeek(
             week_id=week_id, passed=False, calls=calls, role="run", line=0, real="(ran)", audited=draft.error
         )
-    for key in sorted(set(real) | set(draft.items), key=_order):
+    # In the real run's order (the first call asked, then the stages), so the first difference is the earliest.
+    for key in [*real, *(k for k in draft.items if k not in real)]:
         mine, theirs = real.get(key, ""), draft.items.get(key, "")
         if mine != theirs:
             line, a, b = first_difference(mine, theirs)
@@ -95,7 +96,7 @@ def record(events: EventStore, audit: AuditWeek, compared: Iterable[str]) -> Non
 
     if audit.passed:
         payload: LookaheadAuditPassed | LookaheadAuditFailed = LookaheadAuditPassed(
-            week_id=audit.week_id, calls=audit.calls, compared=sorted(compared, key=_order)
+            week_id=audit.week_id, calls=audit.calls, compared=list(compared)
         )
     else:
         payload = LookaheadAuditFailed(
@@ -140,9 +141,3 @@ def _items(events: EventStore, week_id: date, run: WeeklyResult) -> dict[str, st
 def _text(event: StoredEvent) -> str:
     return f"{event.type}\n" + json.dumps(event.payload, indent=1, sort_keys=True, default=str)
 
-
-def _order(key: str) -> tuple[int, str, int]:
-    # Model calls first (the prompts, in the order a role asked them), then the stage outputs, then the gate.
-    kind, _, rest = key.partition(":")
-    name, _, n = rest.partition("#")
-    return ({"llm": 0, "stream": 1}.get(kind, 2), name, int(n) if n.isdigit() else 0)
