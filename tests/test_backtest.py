@@ -67,7 +67,8 @@ def _dump(url: str) -> list[str]:
 
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT id, type, stream, version, week_id, account_id, run_id, occurred_at, payload FROM events ORDER BY id"
+            "SELECT id, type, stream, version, week_id, account_id, run_id, occurred_at, payload"
+            " FROM events ORDER BY id"
         ).fetchall()
     out = []
     for id_, type_, stream, version, week, account, run, at, payload in rows:
@@ -199,9 +200,7 @@ def test_a_backtest_leaves_the_live_books_untouched(books: Books) -> None:
     assert _dump(books.live_url) == books.live_before
 
 
-def test_live_status_does_not_see_the_backtest_accounts_fills(
-    books: Books, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_live_status_does_not_see_the_backtest_accounts_fills(books: Books, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _events(books.a_url, "OrderFilled"), "the backtest must have filled orders for this test to mean anything"
     monkeypatch.setenv("DATABASE_URL", books.live_url)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-20T17:00:00-05:00")
@@ -230,7 +229,13 @@ def test_a_backtest_puts_every_account_on_the_paper_broker_even_in_replay_mode_w
     # Outside a backtest these accounts would trade at Alpaca: the test below means something.
     assert broker_name(loaded.config.accounts.accounts[0], live=live.live, settings=settings) == "alpaca"
     app = BacktestContainer(
-        settings, loaded, FixedClock(datetime_now()), None, lambda _t: None, replay=True, database=backtest_database(_unique())
+        settings,
+        loaded,
+        FixedClock(datetime_now()),
+        None,
+        lambda _t: None,
+        replay=True,
+        database=backtest_database(_unique()),
     )
     with app.held() as storage:
         desks = app.desks(storage, app.market(storage))
@@ -260,11 +265,8 @@ def test_rerunning_with_another_start_or_config_is_refused(
     shutil.copytree(Path(str(packaged_defaults())), config)
     accounts = config / "accounts.yaml"
     accounts.write_text(accounts.read_text().replace("slippage_bps: 5", "slippage_bps: 6"))
-    other_config = runner.invoke(
-        cli,
-        ["--config", str(config), "backtest", "--from", "2026-01-07", "--to", "2026-01-14", "--offline"]
-        + ["--name", books.a.name],
-    )
+    args = ["--config", str(config), "backtest", "--from", "2026-01-07", "--to", "2026-01-14", "--offline"]
+    other_config = runner.invoke(cli, [*args, "--name", books.a.name])
     assert other_config.exit_code == 2, other_config.output
     assert "config hash" in other_config.stderr
     assert "give a new --name" in other_config.stderr

@@ -50,7 +50,9 @@ class SteppingClock:
         if instant.utcoffset() is None:
             raise ValueError("a stepping clock needs a timezone-aware instant")
         if instant < self._instant:
-            raise ValueError(f"a stepping clock only moves forward: {instant.isoformat()} < {self._instant.isoformat()}")
+            raise ValueError(
+                f"a stepping clock only moves forward: {instant.isoformat()} < {self._instant.isoformat()}"
+            )
         self._instant = instant
 
 

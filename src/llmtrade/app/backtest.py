@@ -33,7 +33,7 @@ from llmtrade.app.results import AuditWeek, BacktestResult, BacktestTiming, Week
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestFinished, BacktestStarted, BacktestWeekDone
+from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.domain.weeks import week_id_for
@@ -90,7 +90,9 @@ def backtest(
     if not any(plan.values()):
         raise UsageError(f"no scheduled job between {spec.first} and {spec.last}")
     # The backtest reads the CSV folder given, else the config's; a live provider list never applies.
-    settings = settings.model_copy(update={"market_csv_dir": spec.csv or settings.market_csv_dir, "market_providers": None})
+    settings = settings.model_copy(
+        update={"market_csv_dir": spec.csv or settings.market_csv_dir, "market_providers": None}
+    )
     first_job = next(jobs[0] for jobs in plan.values() if jobs)
     clock = SteppingClock(first_job.at)
     app = BacktestContainer(

@@ -140,4 +140,3 @@ def _items(events: EventStore, week_id: date, run: WeeklyResult) -> dict[str, st
 
 def _text(event: StoredEvent) -> str:
     return f"{event.type}\n" + json.dumps(event.payload, indent=1, sort_keys=True, default=str)
-

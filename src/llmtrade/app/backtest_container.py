@@ -90,7 +90,6 @@ class BacktestContainer(Container):
         return CutoffMarket.over(market, storage.conn, self.cutoff)
 
 
-
 class _OneWorkerPolicy(asyncio.DefaultEventLoopPolicy):
     """Event loops whose `to_thread` work runs on a single worker, in the order it was handed over."""
 

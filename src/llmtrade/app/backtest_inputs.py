@@ -50,7 +50,10 @@ class Inputs:
         if folder is not None:
             data, data_hash = f"csv:{folder.resolve()}", _folder_hash(folder)
         else:
-            data, data_hash = "synthetic", hashlib.sha256(f"synthetic:{config.assets.market_data.synthetic_seed}".encode()).hexdigest()
+            data, data_hash = (
+                "synthetic",
+                hashlib.sha256(f"synthetic:{config.assets.market_data.synthetic_seed}".encode()).hexdigest(),
+            )
         config_hash = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
         return cls(name, start, end, app.mode.value, config_hash, data, data_hash)
 

@@ -67,7 +67,14 @@ def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | Non
         yield None, (lambda _text: None) if quiet else say
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     bar = Progress(

@@ -23,8 +23,16 @@ def print_backtest(out: Output, report: BacktestResult) -> None:
         "accounts at the end",
         ["account", "role", "equity", "return", "max drawdown", "trades", "vs FLAT", "vs SPY"],
         [
-            (a.account_id, a.role, money(a.equity), pct(a.total_return), pct(a.max_drawdown), a.trades)
-            + (pct(a.vs_flat), pct(a.vs_spy))
+            (
+                a.account_id,
+                a.role,
+                money(a.equity),
+                pct(a.total_return),
+                pct(a.max_drawdown),
+                a.trades,
+                pct(a.vs_flat),
+                pct(a.vs_spy),
+            )
             for a in report.accounts
         ],
     )
