@@ -289,6 +289,11 @@ def test_a_replay_miss_fails_naming_the_call(cli_env: dict[str, str]) -> None:
 # ---------------------------------------------------------------- a killed backtest
 
 
+class Killed(BaseException):
+    """The process dying at that point: no `except Exception` handler sees it (a KeyboardInterrupt raised in a
+    worker thread would stop the test run itself)."""
+
+
 def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_twice(
     books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
 ) -> None:
@@ -361,3 +366,37 @@ def test_the_audit_catches_a_planted_leak(
     monkeypatch.setattr(MarketData, "bars_asof", honest)
     with pytest.raises(OperationalError, match="failed its look-ahead audit"):
         _run(books.live_url, tmp_path, name, last=FIRST, audit=1)
+
+
+def test_a_backtest_killed_inside_a_weekly_run_sends_no_order_twice_when_resumed(
+    books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
+) -> None:
+    from llmtrade.workflows import execution
+
+    name = _unique()
+    real = execution.execute_plan
+    sent_before_kill: list[str] = []
+
+    def killed_at_acct_3(events: Any, desk: Any, plan: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs["week_id"] == LAST and plan.account_id == "acct_3":
+            raise Killed  # mid-run: acct_1 and acct_2's orders of the week are at the broker by then
+        if kwargs["week_id"] == LAST:
+            sent_before_kill.append(plan.account_id)
+        return real(events, desk, plan, *args, **kwargs)
+
+    monkeypatch.setattr(execution, "execute_plan", killed_at_acct_3)
+    with pytest.raises(Killed):
+        _run(books.live_url, tmp_path, name, audit=0)
+    # The other accounts' threads were already handed their plans; acct_3's orders never left.
+    assert sent_before_kill[:2] == ["acct_1", "acct_2"] and "acct_3" not in sent_before_kill
+    monkeypatch.setattr(execution, "execute_plan", real)
+
+    resumed = _run(books.live_url, tmp_path, name, audit=0)
+
+    url = _url(pg_admin_url, backtest_database(name))
+    accepted = [p["order"]["client_order_id"] for p in _events(url, "PaperOrderAccepted")]
+    assert any("-20260114-acct_1-" in c for c in accepted)
+    assert len(accepted) == len(set(accepted))
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST), str(LAST)]
+    assert resumed.weeks_run == 1
+    assert resumed.accounts == books.a.accounts
