@@ -20,11 +20,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from llmtrade.app.backtest_audit import compare, dry_run_cut_off, record, sample
+from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
@@ -107,10 +107,7 @@ def backtest(
     )
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)
-    spent: Counter[str] = Counter()
-    ran: Counter[str] = Counter()
-    audits: list[AuditWeek] = []
-    calls = degraded = 0
+    tally = _Tally()
     with one_thread_at_a_time(), app.held() as storage:
         events = storage.events
         finished = check_resume(events, inputs)
@@ -126,36 +123,15 @@ def backtest(
         report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=0, week_id=None))
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:
-                week_calls = 0
+                before = tally.calls
                 for job in plan[week_id]:
-                    if job.key in done:
-                        continue
-                    clock.set(job.at)
-                    tick = time.perf_counter()
-                    if job.kind is JobKind.WEEKLY and week_id in audited:
-                        audits.append(_audited_weekly(app, job, spent))
-                    else:
-                        outcome = _run(app, job)
-                        week_calls += outcome[0]
-                        degraded += outcome[1]
-                    spent[job.kind.value] += time.perf_counter() - tick
-                    ran[job.kind.value] += 1
-                    if audits and audits[-1].week_id == week_id and job.kind is JobKind.WEEKLY:
-                        week_calls += audits[-1].calls
-                        if not audits[-1].passed:
-                            raise OperationalError(_leak_message(audits[-1]))
-                calls += week_calls
-                events.append(
-                    [
-                        NewEvent.of(
-                            BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=week_calls),
-                            stream=streams.BACKTEST,
-                            week_id=week_id,
-                        )
-                    ]
-                )
+                    if job.key not in done:
+                        clock.set(job.at)
+                        _step(app, job, audit=week_id in audited, tally=tally)
+                week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)
+                events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
                 finished.add(week_id)
-                report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=calls, week_id=week_id))
+                report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=tally.calls, week_id=week_id))
         if todo:
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
         # Valued at the range's last scheduled instant, however much of it this invocation ran.
@@ -172,15 +148,15 @@ def backtest(
         weeks=len(weeks),
         weeks_done_before=len(weeks) - len(todo),
         weeks_run=len(todo),
-        jobs=dict(sorted(ran.items())),
-        llm_calls=calls,
-        degraded_runs=degraded,
+        jobs=dict(sorted(tally.ran.items())),
+        llm_calls=tally.calls,
+        degraded_runs=tally.degraded,
         accounts=accounts,
-        audit=audits,
+        audit=tally.audits,
         timing=BacktestTiming(
             seconds=round(seconds, 3),
             seconds_per_week=round(seconds / len(todo), 3) if todo else None,
-            by_kind={k: round(v, 3) for k, v in sorted(spent.items())},
+            by_kind={k: round(v, 3) for k, v in sorted(tally.spent.items())},
         ),
     )
 
@@ -192,40 +168,66 @@ def _weeks(first: date, last: date) -> list[date]:
     return [start + n * _WEEK for n in range((end - start) // _WEEK + 1)]
 
 
-def _run(app: BacktestContainer, job: Job) -> tuple[int, int]:
-    """Run one scheduled job as run-due would; (model calls, 1 if the run was degraded)."""
+@dataclass
+class _Tally:
+    """What this invocation ran: jobs and seconds per kind, model calls, degraded runs, audited weeks."""
+
+    ran: Counter[str] = field(default_factory=Counter)
+    spent: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    degraded: int = 0
+    audits: list[AuditWeek] = field(default_factory=list)
+
+
+def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> None:
+    """Run one scheduled job as run-due would (a weekly run preceded by its look-ahead audit when `audit`)."""
+    tick = time.perf_counter()
+    tally.ran[job.kind.value] += 1
     if job.kind is JobKind.POSTMORTEM:
-        report = postmortem(app, week=job.week_id)
-        return report.usage.calls, 0
-    if job.kind is JobKind.WEEKLY:
+        tally.calls += postmortem(app, week=job.week_id).usage.calls
+    elif job.kind is JobKind.CHECKPOINT:
+        result = checkpoint(app, job.time, week=job.week_id, dry_run=False)
+        tally.calls += result.usage.calls
+        tally.degraded += any(a.skipped and a.skipped.startswith("owner failed") for a in result.accounts)
+    else:
+        audited_before = tally.spent["audit"]
+        draft = _cut_off_run(app, job, tally) if audit else None
+        tick += tally.spent["audit"] - audited_before  # the audit's own time is counted apart
         outcome = weekly(app, week=job.week_id, dry_run=False)
-        usage = getattr(outcome, "usage", None)
-        return (usage.calls if usage else 0), int(bool(getattr(outcome, "degraded", None)))
-    result = checkpoint(app, job.time, week=job.week_id, dry_run=False)
-    return result.usage.calls, int(any(o.skipped and o.skipped.startswith("owner failed") for o in result.accounts))
+        if isinstance(outcome, WeeklyResult):
+            tally.calls += outcome.usage.calls
+            tally.degraded += bool(outcome.degraded)
+        if draft is not None:
+            _compare(app, job, outcome, draft, tally)
+    tally.spent[job.kind.value] += time.perf_counter() - tick
 
 
-def _audited_weekly(app: BacktestContainer, job: Job, spent: Counter[str]) -> AuditWeek:
-    """The week's weekly run, preceded by its cut-off dry run and followed by the comparison (recorded)."""
+def _cut_off_run(app: BacktestContainer, job: Job, tally: _Tally) -> Draft:
+    """The week's weekly run as a dry run that can see no bar after its as-of session (app/backtest_audit.py)."""
     tick = time.perf_counter()
     _, asof = resolve_week(app.clock.now(), job.week_id, app.loaded.config.schedule)
     # Worked out here from session closes, not with the market's own helper: a leak planted in that helper
     # must not move the wall it is tested against.
     day = asof.astimezone(NEW_YORK).date()
     sessions = app.calendar.sessions_between(day - timedelta(days=14), day)
-    closed = [day for day in sessions if app.calendar.session_close(day) <= asof]
+    closed = [s for s in sessions if app.calendar.session_close(s) <= asof]
     if not closed:
         raise OperationalError(f"week {job.week_id}: no completed session before {asof.isoformat()} to audit from")
-    cutoff = closed[-1]
-    draft = dry_run_cut_off(app, job.week_id, cutoff)
-    spent["audit"] += time.perf_counter() - tick
-    outcome = weekly(app, week=job.week_id, dry_run=False)
+    draft = dry_run_cut_off(app, job.week_id, closed[-1])
+    tally.spent["audit"] += time.perf_counter() - tick
+    return draft
+
+
+def _compare(app: BacktestContainer, job: Job, outcome: object, draft: Draft, tally: _Tally) -> None:
+    """The real run against the cut-off one, recorded; a difference stops the backtest (exit 1)."""
     if not isinstance(outcome, WeeklyResult):  # already complete (a resume): nothing fresh to compare with
-        return AuditWeek(week_id=job.week_id, passed=True, calls=0)
+        return
     with app.storage() as storage:
         audit = compare(storage.events, job.week_id, outcome, draft)
         record(storage.events, audit, draft.items)
-    return audit
+    tally.audits.append(audit)
+    if not audit.passed:
+        raise OperationalError(_leak_message(audit))
 
 
 def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date]) -> None:
