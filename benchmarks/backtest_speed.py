@@ -24,6 +24,7 @@ import tempfile
 import time
 import warnings
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import yaml
@@ -76,20 +77,34 @@ def main() -> int:
                     name=f"speed{n}", first=first, last=last, offline=True, replay=False, audit=args.audit
                 )
                 profiler = cProfile.Profile() if args.profile and n == 0 else None
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
+                marks: list[float] = []
+                mark = marks.append
                 if profiler:
                     profiler.enable()
-                result = backtest(settings, loaded, folder, spec, say=lambda _t: None)
+                result = backtest(
+                    settings,
+                    loaded,
+                    folder,
+                    spec,
+                    say=lambda _t: None,
+                    progress=lambda _p, mark=mark: mark(time.perf_counter()),
+                )
                 if profiler:
                     profiler.disable()
-                wall = time.perf_counter() - started
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu
                 kinds = ", ".join(f"{k} {v:.1f} s" for k, v in result.timing.by_kind.items())
                 jobs = ", ".join(f"{v} {k}" for k, v in result.jobs.items())
                 print(
                     f"{result.start}..{result.end}: {result.weeks_run} weeks x {len(result.accounts)} accounts, "
-                    f"{jobs}; {wall:.1f} s wall ({wall / max(result.weeks_run, 1):.2f} s/week); {kinds}; "
-                    f"{result.llm_calls} rules calls"
+                    f"{jobs}; {wall:.1f} s wall ({wall / max(result.weeks_run, 1):.2f} s/week), "
+                    f"{cpu:.1f} s CPU in this process; {kinds}; {result.llm_calls} rules calls"
                 )
+                # Does a week cost more as the books grow? The first and the last few weeks' wall time.
+                weeks = [b - a for a, b in pairwise(marks)]
+                if len(weeks) >= 8:
+                    head, tail = weeks[:4], weeks[-4:]
+                    print(f"  s/week: first 4 weeks {sum(head) / 4:.2f}, last 4 weeks {sum(tail) / 4:.2f}")
                 if profiler:
                     out = io.StringIO()
                     pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(25)
