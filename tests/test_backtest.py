@@ -93,6 +93,7 @@ class Books:
     a_url: str
     b_url: str
     steps: list[Progress]
+    unaudited_url: str
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,8 @@ def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
     a_name, b_name = _unique(), _unique()
     a = _run(live_url, home, a_name, progress=steps.append)
     b = _run(live_url, home, b_name)
+    unaudited = _unique()
+    _run(live_url, home, unaudited, audit=0)
     return Books(
         live_url,
         live_before,
@@ -118,6 +121,7 @@ def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
         _url(pg_admin_url, backtest_database(a_name)),
         _url(pg_admin_url, backtest_database(b_name)),
         steps,
+        _url(pg_admin_url, backtest_database(unaudited)),
     )
 
 
@@ -338,6 +342,19 @@ def test_the_audit_passes_on_the_clean_pipeline_and_is_recorded(books: Books) ->
     assert [p["week_id"] for p in passed] == [str(FIRST), str(LAST)]
     assert any(c.startswith("llm:") for c in passed[0]["compared"])
     assert "risk:verdicts" in passed[0]["compared"]
+
+
+def test_the_audits_dry_runs_leave_nothing_in_the_books_but_their_verdicts(books: Books) -> None:
+    def without_ids(url: str) -> list[str]:
+        rows = [json.loads(line) for line in _dump(url)]
+        # The verdicts sit on the backtest's own stream, so its versions shift; every other stream must match.
+        return [
+            json.dumps([*row[1:3], None if row[2] == "backtest" else row[3], *row[4:]])
+            for row in rows
+            if not row[1].startswith("LookaheadAudit")
+        ]
+
+    assert without_ids(books.a_url) == without_ids(books.unaudited_url)
 
 
 def test_the_audit_catches_a_planted_leak(
