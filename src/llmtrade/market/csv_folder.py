@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -35,7 +36,7 @@ class CsvFolderProvider:
         missing = [s for s in symbols if not (self.folder / f"{s}.csv").is_file()]
         if missing:
             raise MarketDataUnavailable(f"csv folder {self.folder} has no file for {', '.join(missing)}")
-        return {s: [b for b in read_csv(self._file(s), s) if start <= b.day <= end] for s in symbols}
+        return {s: [b for b in _parsed(self._file(s), s) if start <= b.day <= end] for s in symbols}
 
     def origin(self, symbol: str) -> str:
         """The file a symbol's bars come from, so a rejection can name it."""
@@ -43,6 +44,18 @@ class CsvFolderProvider:
 
     def _file(self, symbol: str) -> Path:
         return self.folder / f"{symbol}.csv"
+
+
+def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:
+    # A checkpoint prices every symbol from its daily file, many times a session in a backtest: parse a file
+    # once per version of it (its size and modification time), not once per read. Bars are frozen.
+    stat = path.stat()
+    return _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[Bar, ...]:
+    return tuple(read_csv(path, symbol))
 
 
 def read_csv(path: Path, symbol: str) -> list[Bar]:
