@@ -32,6 +32,7 @@ RANK = {
     "pipeline": 8,
     "workflows": 9,
     "app": 10,
+    "report": 10,  # the HTML report: renders app/report_records; app/report.py writes it
     "console": 11,  # the renderers are in commands/render
     "commands": 12,
     "cli": 13,

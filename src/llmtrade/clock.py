@@ -1,7 +1,8 @@
 """The one clock every command reads.
 
 Real time in production; a fixed instant from LLMTRADE_NOW for tests, drills and replays, so
-that "what is due now" and "which week is this" are reproducible.
+that "what is due now" and "which week is this" are reproducible; a stepping clock for a backtest,
+moved to each scheduled instant in turn.
 """
 
 from __future__ import annotations
@@ -29,6 +30,30 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self._instant
+
+
+class SteppingClock:
+    """A clock a backtest moves by hand: `now()` is the instant last set, until `set` moves it again.
+
+    Time only moves forward (ValueError otherwise): a backtest replays the schedule in order, and an
+    event stamped earlier than the one before it would break the books' time order."""
+
+    def __init__(self, instant: datetime):
+        if instant.utcoffset() is None:
+            raise ValueError("a stepping clock needs a timezone-aware instant")
+        self._instant = instant
+
+    def now(self) -> datetime:
+        return self._instant
+
+    def set(self, instant: datetime) -> None:
+        if instant.utcoffset() is None:
+            raise ValueError("a stepping clock needs a timezone-aware instant")
+        if instant < self._instant:
+            raise ValueError(
+                f"a stepping clock only moves forward: {instant.isoformat()} < {self._instant.isoformat()}"
+            )
+        self._instant = instant
 
 
 def make_clock(fixed: datetime | None) -> Clock:

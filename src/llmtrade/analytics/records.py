@@ -62,6 +62,8 @@ class Standing(Record):
     psr: float | None  # probabilistic Sharpe ratio: P(true Sharpe > 0) (Bailey & Lopez de Prado 2012)
     dsr: float | None  # deflated Sharpe ratio for `Leaderboard.trials` (Bailey & Lopez de Prado 2014)
     weeks_needed: float | None  # minimum track record length to tell it from FLAT at 95%, in weeks
+    # Slippage paid, estimated: traded notional x the paper broker's slippage_bps (None for another broker's fills).
+    slippage_usd: float | None = None
 
 
 class Period(Record):

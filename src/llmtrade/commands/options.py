@@ -27,6 +27,10 @@ Week = Annotated[
 PastWeek = Annotated[
     str | None, typer.Option("--week", help="Any date in the week to review (YYYY-MM-DD); default: last week.")
 ]
+Backtest = Annotated[
+    str | None, typer.Option("--backtest", help="Read the books of the backtest NAME instead of the live ones.")
+]
+LiveBooks = Annotated[bool, typer.Option("--live", help="Read the live books (the default).")]
 DryRun = Annotated[
     bool,
     typer.Option("--dry-run", help="Decide everything but send no order and store nothing."),

@@ -8,6 +8,7 @@ exist, the benchmark in the universe) live in config/rules.py, which reports all
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -209,6 +210,9 @@ class ModelRef(_Model):
     provider: Identifier = "openrouter"
     temperature: Annotated[Number, Field(ge=0, le=2)] = 0.7
     max_tokens: Annotated[Count, Field(ge=1)] = 4000
+    # The last day the model's training data may cover (a YAML date, YYYY-MM-DD); the leaderboard splits
+    # the weeks before it (the model may have read what happened next) from those after. None: unknown.
+    knowledge_cutoff: Annotated[date, Strict()] | None = None
 
 
 class PortfolioManager(ModelRef):

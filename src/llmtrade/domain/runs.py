@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from llmtrade.domain.events import EventPayload
 
+# Who issues run ids in this context: None is the live default (random suffix); a backtest installs
+# a deterministic issuer so two replays of the same history name their runs alike.
+_issuer: ContextVar[Callable[[datetime], str] | None] = ContextVar("run_id_issuer", default=None)
+
 
 def new_run_id(now: datetime) -> str:
-    """Sortable by time, unique across machines: 20260107T130000Z-3f9a1c."""
-    return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    """Sortable by time, unique across machines: 20260107T130000Z-3f9a1c (the suffix random, or under
+    `issued_by` whatever that issuer gives)."""
+    issue = _issuer.get()
+    if issue is not None:
+        return issue(now)
+    return f"{_stamp(now)}-{secrets.token_hex(3)}"
+
+
+@contextmanager
+def issued_by(issuer: Callable[[datetime], str]) -> Iterator[None]:
+    """Within this block (and tasks and threads started from it), `new_run_id` asks `issuer`."""
+    token = _issuer.set(issuer)
+    try:
+        yield
+    finally:
+        _issuer.reset(token)
+
+
+class CountedRunIds:
+    """Deterministic run ids: the instant's stamp and a suffix hashed from (`salt`, instant, n), n counting
+    the runs issued at that instant; an id in `taken` (runs already on record, e.g. of a backtest that is
+    resuming) is skipped, so a resumed run never reuses a stream. Same history in, same ids out."""
+
+    def __init__(self, salt: str, taken: Collection[str] = ()):
+        self._salt = salt
+        self._taken = set(taken)
+        self._counts: dict[str, int] = {}
+
+    def __call__(self, now: datetime) -> str:
+        stamp = _stamp(now)
+        while True:
+            n = self._counts.get(stamp, 0)
+            self._counts[stamp] = n + 1
+            digest = hashlib.sha256(f"{self._salt}|{stamp}|{n}".encode()).hexdigest()[:6]
+            run_id = f"{stamp}-{digest}"
+            if run_id not in self._taken:
+                self._taken.add(run_id)
+                return run_id
+
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 class RunStarted(EventPayload):

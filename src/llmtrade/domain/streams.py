@@ -24,6 +24,7 @@ collide with an old one and a reader cannot drift from its writer.
 | valuations:{account}                     | valuations                    | equity marks                   |
 | breaker:{account}                        | the circuit breaker           | its state and transitions      |
 | trading                                  | `trading enable/disable`      | the kill switch                |
+| backtest                                 | `backtest` (its own database) | its inputs, weeks done, audit  |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 from datetime import date
 
 KILL_SWITCH = "trading"
+BACKTEST = "backtest"
 
 # The week's write-once parts, in the order the weekly run writes them.
 SNAPSHOT = "snapshot"

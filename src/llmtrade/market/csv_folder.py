@@ -36,7 +36,7 @@ class CsvFolderProvider:
         missing = [s for s in symbols if not (self.folder / f"{s}.csv").is_file()]
         if missing:
             raise MarketDataUnavailable(f"csv folder {self.folder} has no file for {', '.join(missing)}")
-        return {s: [b for b in read_csv(self._file(s), s) if start <= b.day <= end] for s in symbols}
+        return {s: [b for b in _parsed(self._file(s), s) if start <= b.day <= end] for s in symbols}
 
     def origin(self, symbol: str) -> str:
         """The file a symbol's bars come from, so a rejection can name it."""
@@ -46,19 +46,21 @@ class CsvFolderProvider:
         return self.folder / f"{symbol}.csv"
 
 
+def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:
+    # A checkpoint prices every symbol from its daily file, many times a session in a backtest: parse a file
+    # once per version of it (its size and modification time), not once per read. Bars are frozen.
+    stat = path.stat()
+    return _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[Bar, ...]:
+    return tuple(read_csv(path, symbol))
+
+
 def read_csv(path: Path, symbol: str) -> list[Bar]:
-    """Every bar in `path`, or SeriesRejected naming the file, line and what to do.
-
-    Parsed once per content of the file: a drill or a backtest asks for the same ten years of bars
-    thousands of times in one process. The key is the bytes themselves, not the modification time (whose
-    clock ticks in milliseconds), so a corrected file is always read afresh; reading is cheap, parsing is
-    not. A refused file is not remembered, so it is refused again on every call."""
-    return list(_parsed(path, symbol, path.read_bytes()))
-
-
-@lru_cache(maxsize=64)
-def _parsed(path: Path, symbol: str, raw: bytes) -> tuple[Bar, ...]:
-    rows = _lines(path, symbol, raw)
+    """Every bar in `path`, or SeriesRejected naming the file, line and what to do."""
+    rows = _lines(path, symbol)
     reader = csv.DictReader(rows)
     columns = reader.fieldnames or []
     absent = [c for c in REQUIRED if c not in columns]
@@ -91,11 +93,12 @@ def _parsed(path: Path, symbol: str, raw: bytes) -> tuple[Bar, ...]:
             )
         seen[bar.day] = line
         bars.append(bar)
-    return tuple(bars)
+    return bars
 
 
-def _lines(path: Path, symbol: str, raw: bytes) -> list[str]:
+def _lines(path: Path, symbol: str) -> list[str]:
     """The file's lines, decoded as UTF-8; a leading byte-order mark (Excel's "CSV UTF-8") is accepted."""
+    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -101,6 +101,13 @@ def sibling(location: DatabaseLocation, name: str) -> DatabaseLocation:
     return DatabaseLocation(url, f"{location.description}, database {name}", location.embedded, location.pgdata)
 
 
+def database_exists(location: DatabaseLocation, name: str) -> bool:
+    """Whether the server at `location` has a database called `name`. Read-only: unlike `sibling`, it never
+    creates one (a command that only reads a backtest's books must not make an empty one)."""
+    with connect(location.url) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
 def stop_embedded(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
     with warnings.catch_warnings():

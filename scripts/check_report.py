@@ -1,0 +1,169 @@
+"""Open an `llmtrade report` HTML file in headless Chromium, check what it rendered, and take a screenshot.
+
+    python scripts/check_report.py report.html [--screenshot docs/report.png] [--window-size 1400,2000]
+
+Chromium runs with a fresh profile, no sandbox (root in a container), no GPU, no background or component
+traffic, and every host name resolving to nothing, so a page that needed the network would show it. The
+DOM Chromium built (`--dump-dom`) is checked: every chart a div.chart holding an <svg> with drawn paths,
+the leaderboard and week tables present, every `#event-N` link landing on an element, no text that
+means a failure (Traceback, undefined, NaN). Exit 0 when all hold, 1 with the failures listed, 2 when
+Chromium or the file is missing. Needs Debian's `chromium` (apt-get install chromium); the test suite
+does not: it checks the same page by parsing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # no host resolves: the page must not need one
+]
+FAILURE_TEXT = re.compile(r"Traceback|\bundefined\b|\bNaN\b|jinja2\.|Internal Server Error")
+
+
+class Dom(HTMLParser):
+    """What the checks need from the DOM: charts and their SVGs, tables, ids, links, visible text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.tables: list[str] = []
+        self.charts: dict[str, int] = {}  # chart id -> <path> elements drawn inside it
+        self.svgs = 0
+        self.text: list[str] = []
+        self._chart: str | None = None
+        self._depth = 0
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id"):
+            self.ids.add(found["id"] or "")
+        if tag == "a" and found.get("href"):
+            self.links.append(found["href"] or "")
+        if tag == "table":
+            self.tables.append(found.get("class") or "")
+        if tag == "svg":
+            self.svgs += 1
+        if tag in ("style", "script", "title"):
+            self._hidden += 1
+        if tag == "div" and found.get("class") == "chart":
+            self._chart, self._depth = found.get("id") or f"chart-{len(self.charts)}", 0
+            self.charts[self._chart] = 0
+        elif self._chart is not None:
+            if tag == "path":
+                self.charts[self._chart] += 1
+            if tag == "div":
+                self._depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "title"):
+            self._hidden = max(0, self._hidden - 1)
+        if tag == "div" and self._chart is not None:
+            if self._depth == 0:
+                self._chart = None
+            else:
+                self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.text.append(data)
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def run(browser: str, page: Path, extra: list[str]) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="check-report-") as profile:
+        command = [browser, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()]
+        return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+
+
+def check(dom: Dom, source: str) -> list[str]:
+    problems = []
+    if not dom.charts:
+        problems.append("no charts (div.chart) in the DOM")
+    for chart, paths in dom.charts.items():
+        if paths == 0:
+            problems.append(f"chart {chart} drew nothing (no <path> in its SVG)")
+    if dom.svgs != source.count("<svg"):
+        problems.append(f"the DOM has {dom.svgs} <svg> elements, the file {source.count('<svg')}")
+    for table in ("leaderboard", "costs"):
+        if table not in dom.tables:
+            problems.append(f"no {table} table")
+    dangling = sorted({link for link in dom.links if link.startswith("#") and link[1:] not in dom.ids})
+    if dangling:
+        problems.append(f"{len(dangling)} links land nowhere, e.g. {dangling[:5]}")
+    external = sorted({link for link in dom.links if not link.startswith("#")})
+    if external:
+        problems.append(f"links leave the page: {external[:5]}")
+    text = " ".join(dom.text)
+    bad = sorted(set(FAILURE_TEXT.findall(text)))
+    if bad:
+        problems.append(f"error text on the page: {bad}")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--screenshot", type=Path, help="Write a PNG of the page's top here.")
+    parser.add_argument("--window-size", default="1400,2000", help="Width,height of the screenshot in pixels.")
+    args = parser.parse_args()
+    browser = chromium()
+    if browser is None:
+        print("no Chromium found: apt-get install -y chromium", file=sys.stderr)
+        return 2
+    if not args.report.is_file():
+        print(f"no report at {args.report}", file=sys.stderr)
+        return 2
+    source = args.report.read_text(encoding="utf-8")
+    dumped = run(browser, args.report, ["--dump-dom"])
+    if dumped.returncode != 0 or "<html" not in dumped.stdout:
+        print(f"Chromium failed ({dumped.returncode}): {dumped.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    dom = Dom()
+    dom.feed(dumped.stdout)
+    problems = check(dom, source)
+    anchors = sum(1 for i in dom.ids if i.startswith("event-"))
+    print(
+        f"{args.report}: {len(source.encode()):,} bytes; Chromium built {len(dom.charts)} charts "
+        f"({', '.join(f'{c}: {n} paths' for c, n in dom.charts.items())}), {len(dom.tables)} tables, "
+        f"{anchors} event anchors, {len(dom.links)} links"
+    )
+    if args.screenshot:
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        size = f"--window-size={args.window_size}"
+        shot = run(browser, args.report, [f"--screenshot={args.screenshot.resolve()}", size])
+        if shot.returncode != 0 or not args.screenshot.is_file():
+            problems.append(f"no screenshot ({shot.returncode}): {shot.stderr[-500:]}")
+        else:
+            print(f"screenshot: {args.screenshot} ({args.screenshot.stat().st_size:,} bytes)")
+    for problem in problems:
+        print(f"FAIL: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""Performance statistics of a daily equity series, with honest uncertainty (pure; numpy, scipy, arch).
+
+Conventions, everywhere in this module:
+- a series is equity at consecutive session closes, oldest first; its daily returns are
+  `equity[t] / equity[t-1] - 1` (fractions: 0.012 = +1.2%);
+- annualised figures use 252 sessions a year (`SESSIONS_PER_YEAR`); Sharpe and Sortino use a zero
+  risk-free rate (cash earns nothing on the paper accounts, so FLAT is the hurdle);
+- "per-session" Sharpe (PSR, DSR, MinTRL) is mean / sample standard deviation (ddof 1), not annualised;
+- skewness and kurtosis are the sample moments (biased, kurtosis not excess: 3 for a normal), as in
+  Bailey & Lopez de Prado's formulas;
+- degenerate inputs (no return, one return, zero variance: FLAT itself) give None, never NaN, inf or an
+  exception.
+
+Intervals come from the stationary bootstrap (Politis & Romano 1994) in `arch` with a fixed seed, so the
+same books give the same bytes. The mean block length is `block_length(n)` = ceil(n ** (1/3)) sessions:
+n^(1/3) is the rate at which the optimal mean block of the stationary bootstrap grows (Politis & White
+2004); a fixed rule (not a per-series estimate) keeps every series of a leaderboard on the same resamples,
+so the intervals of two accounts over the same sessions are paired. Intervals are percentile intervals.
+
+numpy, scipy and arch are imported inside the functions: `llmtrade --help` must not pay for them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from llmtrade.analytics.records import Interval
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SESSIONS_PER_YEAR = 252
+LEVEL = 0.95
+RESAMPLES = 2000
+SEED = 7
+EULER_GAMMA = 0.5772156649015329
+# Below this a standard deviation is float noise on a constant series, not risk.
+_TINY = 1e-12
+# Fewer daily returns than this give no interval: a bootstrap of a handful of sessions (all up, say)
+# resamples only what happened and would claim a certainty four weeks of data cannot give.
+MIN_RETURNS_FOR_INTERVAL = 20
+# A bootstrap interval needs most resamples to give a statistic (a resample of a short series can be constant).
+_MIN_FINITE_SHARE = 0.9
+
+
+def bootstrap_description(reps: int = RESAMPLES, seed: int = SEED) -> str:
+    """How the intervals are made, for the leaderboard's `bootstrap` field."""
+    return (
+        f"stationary bootstrap (arch), mean block ceil(n^(1/3)) sessions for n daily returns, "
+        f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals; none under {MIN_RETURNS_FOR_INTERVAL} "
+        "daily returns"
+    )
+
+
+# ---------------------------------------------------------------- point estimates
+
+
+def daily_returns(equity: Sequence[float]) -> list[float]:
+    """Simple returns between consecutive closes; [] for fewer than two points. Raises ValueError on a
+    non-positive equity (a return is undefined after a wipe-out)."""
+    if any(e <= 0 for e in equity):
+        raise ValueError("equity must be positive to have returns")
+    return [equity[i] / equity[i - 1] - 1.0 for i in range(1, len(equity))]
+
+
+def total_return(equity: Sequence[float]) -> float | None:
+    """Last / first - 1, as a fraction; None for an empty series."""
+    if not equity or equity[0] <= 0:
+        return None
+    return equity[-1] / equity[0] - 1.0
+
+
+def cagr(equity: Sequence[float]) -> float | None:
+    """Compound annual growth rate, (last / first) ** (252 / n) - 1 over n daily returns; None when n < 1
+    or the series ends at or below zero."""
+    n = len(equity) - 1
+    if n < 1 or equity[0] <= 0 or equity[-1] <= 0:
+        return None
+    return _finite((equity[-1] / equity[0]) ** (SESSIONS_PER_YEAR / n) - 1.0)
+
+
+def volatility(returns: Sequence[float]) -> float | None:
+    """Annualised sample standard deviation of daily returns (ddof 1, x sqrt(252)); None when n < 2."""
+    sd = _sd(returns)
+    return None if sd is None else sd * math.sqrt(SESSIONS_PER_YEAR)
+
+
+def sharpe(returns: Sequence[float]) -> float | None:
+    """Annualised Sharpe ratio, mean / sd x sqrt(252), zero risk-free; None when n < 2 or sd is 0."""
+    per = session_sharpe(returns)
+    return None if per is None else per * math.sqrt(SESSIONS_PER_YEAR)
+
+
+def session_sharpe(returns: Sequence[float]) -> float | None:
+    """Per-session Sharpe ratio, mean / sd (ddof 1); None when n < 2 or sd is 0."""
+    sd = _sd(returns)
+    if sd is None or sd < _TINY:
+        return None
+    return math.fsum(returns) / len(returns) / sd
+
+
+def sortino(returns: Sequence[float]) -> float | None:
+    """Annualised Sortino ratio (Sortino & Price 1994), target 0: mean / downside deviation x sqrt(252),
+    where the downside deviation is sqrt(mean(min(r, 0)^2)) over every session. None when n < 2 or
+    there is no losing session."""
+    n = len(returns)
+    if n < 2:
+        return None
+    downside = math.sqrt(math.fsum(min(r, 0.0) ** 2 for r in returns) / n)
+    if downside < _TINY:
+        return None
+    return math.fsum(returns) / n / downside * math.sqrt(SESSIONS_PER_YEAR)
+
+
+def max_drawdown(equity: Sequence[float]) -> tuple[float, int]:
+    """(depth, sessions) of the deepest fall from a running peak.
+
+    depth: 1 - trough / peak, a positive fraction (0.0 for a series that never falls). sessions: the
+    length of that drawdown, from its peak to the first close back at or above the peak, or to the
+    last close when it never recovered (0 when there is no drawdown). Of equally deep drawdowns, the first."""
+    depth, length = 0.0, 0
+    peak_at, falling = 0, 0.0  # the current peak and how deep the fall from it has gone
+    for i, value in enumerate(equity):
+        if value >= equity[peak_at]:
+            if falling > depth:  # a drawdown ends here, recovered
+                depth, length = falling, i - peak_at
+            peak_at, falling = i, 0.0
+        else:
+            falling = max(falling, 1.0 - value / equity[peak_at])
+    if falling > depth:  # still under water at the last close
+        depth, length = falling, len(equity) - 1 - peak_at
+    return depth, length
+
+
+def calmar(growth: float | None, drawdown: float) -> float | None:
+    """CAGR / max drawdown; None without a CAGR or a drawdown."""
+    if growth is None or drawdown < _TINY:
+        return None
+    return _finite(growth / drawdown)
+
+
+def moments(returns: Sequence[float]) -> tuple[float, float] | None:
+    """(skewness, kurtosis) of the returns, biased sample moments, kurtosis not excess; None when n < 2
+    or the variance is 0."""
+    n = len(returns)
+    if n < 2:
+        return None
+    mean = math.fsum(returns) / n
+    m2 = math.fsum((r - mean) ** 2 for r in returns) / n
+    if math.sqrt(m2) < _TINY:
+        return None
+    m3 = math.fsum((r - mean) ** 3 for r in returns) / n
+    m4 = math.fsum((r - mean) ** 4 for r in returns) / n
+    return m3 / m2**1.5, m4 / m2**2
+
+
+def probabilistic_sharpe(returns: Sequence[float], benchmark: float = 0.0) -> float | None:
+    """PSR (Bailey & Lopez de Prado 2012, "The Sharpe Ratio Efficient Frontier", J. of Risk 15(2), eq. 10):
+    the probability that the true per-session Sharpe ratio exceeds `benchmark` (per session), given n
+    returns, their skewness g3 and kurtosis g4:
+
+        PSR = Phi( (SR - SR*) sqrt(n - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2) )
+
+    A probability in [0, 1]; None for degenerate inputs (n < 3, zero variance)."""
+    sr = session_sharpe(returns)
+    shape = moments(returns)
+    if sr is None or shape is None or len(returns) < 3:
+        return None
+    skew, kurt = shape
+    denominator = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    if denominator <= 0:
+        return None
+    from scipy.stats import norm
+
+    return _finite(float(norm.cdf((sr - benchmark) * math.sqrt(len(returns) - 1) / math.sqrt(denominator))))
+
+
+def expected_max_sharpe(trials: int, variance: float) -> float:
+    """The expected largest per-session Sharpe of `trials` strategies whose true Sharpe is 0, given the
+    variance of their estimated per-session Sharpes (Bailey & Lopez de Prado 2014, "The Deflated Sharpe
+    Ratio", J. of Portfolio Management 40(5), eq. 2; gamma is Euler-Mascheroni):
+
+        SR0 = sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N) + gamma Phi^-1(1 - 1/(N e)))
+
+    0.0 for a single trial (nothing was selected)."""
+    if trials < 2 or variance <= 0:
+        return 0.0
+    from scipy.stats import norm
+
+    spread = (1 - EULER_GAMMA) * norm.ppf(1 - 1 / trials) + EULER_GAMMA * norm.ppf(1 - 1 / (trials * math.e))
+    return math.sqrt(variance) * float(spread)
+
+
+def deflated_sharpe(returns: Sequence[float], trials: int, sharpe_variance: float | None) -> float | None:
+    """DSR (Bailey & Lopez de Prado 2014): PSR against the Sharpe ratio the best of `trials` zero-skill
+    strategies would show by luck (`expected_max_sharpe`). `sharpe_variance` is the variance of the
+    trials' per-session Sharpe ratios. A probability; None when degenerate or the variance is unknown."""
+    if sharpe_variance is None or trials < 1:
+        return None
+    return probabilistic_sharpe(returns, expected_max_sharpe(trials, sharpe_variance))
+
+
+def min_track_record(returns: Sequence[float], *, level: float = LEVEL) -> float | None:
+    """Minimum track record length (Bailey & Lopez de Prado 2012, eq. 11) to tell the account from FLAT
+    (Sharpe 0) at `level`, one-sided in the direction of its Sharpe, in sessions:
+
+        MinTRL = 1 + (1 - g3 SR + (g4 - 1) / 4 SR^2) (Phi^-1(level) / SR)^2
+
+    None when the Sharpe is undefined or exactly 0 (no length would do) or the inputs are degenerate."""
+    sr = session_sharpe(returns)
+    shape = moments(returns)
+    if sr is None or shape is None or abs(sr) < _TINY:
+        return None
+    skew, kurt = shape
+    signed = abs(sr)
+    # A negative Sharpe is told from FLAT the same way, with the skew read in its direction.
+    skew = skew if sr > 0 else -skew
+    factor = 1.0 - skew * signed + (kurt - 1.0) / 4.0 * signed * signed
+    if factor <= 0:
+        return None
+    from scipy.stats import norm
+
+    return _finite(1.0 + factor * (float(norm.ppf(level)) / signed) ** 2)
+
+
+def mean_excess(returns: Sequence[float], other: Sequence[float]) -> float | None:
+    """Annualised mean daily excess return over `other` (same sessions): mean(r - o) x 252; None when empty.
+    Raises ValueError when the two series differ in length."""
+    if len(returns) != len(other):
+        raise ValueError(f"excess return of series of {len(returns)} and {len(other)} sessions")
+    if not returns:
+        return None
+    return math.fsum(r - o for r, o in zip(returns, other, strict=True)) / len(returns) * SESSIONS_PER_YEAR
+
+
+# ---------------------------------------------------------------- bootstrap intervals
+
+
+def block_length(n: int) -> int:
+    """The stationary bootstrap's mean block length for n daily returns: ceil(n ** (1/3)), at least 1."""
+    return max(1, math.ceil(n ** (1 / 3) - 1e-9))
+
+
+def sharpe_interval(returns: Sequence[float], *, reps: int = RESAMPLES, seed: int = SEED) -> Interval:
+    """The annualised Sharpe ratio with its stationary-bootstrap percentile interval. All None when the
+    Sharpe is undefined; low/high None under `MIN_RETURNS_FOR_INTERVAL` returns or when fewer than 90% of
+    resamples give a Sharpe ratio."""
+    estimate = sharpe(returns)
+    if estimate is None or len(returns) < MIN_RETURNS_FOR_INTERVAL:
+        return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
+    import numpy as np
+
+    samples = _resampled(returns, reps, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = samples.std(axis=1, ddof=1)
+        values = np.where(sd >= _TINY, samples.mean(axis=1) / sd, np.nan) * math.sqrt(SESSIONS_PER_YEAR)
+    return _interval(estimate, values)
+
+
+def excess_interval(
+    returns: Sequence[float], other: Sequence[float], *, reps: int = RESAMPLES, seed: int = SEED
+) -> Interval:
+    """`mean_excess` with its stationary-bootstrap percentile interval (the two series resampled together,
+    by session). low/high None when the excess has zero variance (e.g. FLAT over FLAT) or there are fewer
+    than `MIN_RETURNS_FOR_INTERVAL` returns."""
+    estimate = mean_excess(returns, other)
+    diff = [r - o for r, o in zip(returns, other, strict=True)]
+    sd = _sd(diff)
+    if estimate is None or sd is None or sd < _TINY or len(diff) < MIN_RETURNS_FOR_INTERVAL:
+        return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
+    values = _resampled(diff, reps, seed).mean(axis=1) * SESSIONS_PER_YEAR
+    return _interval(estimate, values)
+
+
+def _resampled(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
+    import numpy as np
+
+    return np.asarray(values, dtype=float)[_indices(len(values), block_length(len(values)), reps, seed)]
+
+
+@lru_cache(maxsize=4)
+def _indices(n: int, block: int, reps: int, seed: int) -> np.ndarray:
+    """`reps` stationary-bootstrap index draws of length n: the same for every series of n sessions, so
+    the resamples of two accounts over the same sessions are paired (and computed once)."""
+    import numpy as np
+    from arch.bootstrap import StationaryBootstrap
+
+    bootstrap = StationaryBootstrap(block, np.arange(n), seed=seed)
+    draws = np.stack([data[0][0] for data in bootstrap.bootstrap(reps)])
+    draws.setflags(write=False)
+    return draws
+
+
+def _interval(estimate: float, values: np.ndarray) -> Interval:
+    import numpy as np
+
+    finite = values[np.isfinite(values)]
+    if finite.size < _MIN_FINITE_SHARE * values.size:
+        return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return Interval(estimate=estimate, low=float(low), high=float(high), level=LEVEL)
+
+
+def _sd(values: Sequence[float]) -> float | None:
+    n = len(values)
+    if n < 2:
+        return None
+    mean = math.fsum(values) / n
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,116 @@
+"""The leaderboard's rows: every statistic of `metrics.py` for each track over the same sessions (pure).
+
+A row compares its curve with FLAT and SPY over the same sessions, so every track given to `standings`
+must share its sessions. The deflated Sharpe ratio is given to the accounts that are trials (the
+accounts compared, whose best one a reader would pick): its N is `trials`, and the variance of the
+trials' Sharpe ratios is estimated from the trials present (at least two with a Sharpe ratio, else
+None). Baselines are not selected from trials, so they get none.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Collection, Sequence
+
+from llmtrade.analytics import metrics
+from llmtrade.analytics.curves import FLAT, SPY, Track
+from llmtrade.analytics.records import Interval, Standing
+
+SESSIONS_PER_WEEK = 5
+
+
+def standings(tracks: Sequence[Track], *, trials: int, trial_names: Collection[str]) -> tuple[Standing, ...]:
+    """One Standing per track, in the order given. FLAT and SPY are looked up among the baselines (a
+    missing one leaves its excess interval empty). Raises ValueError when the tracks' sessions differ."""
+    if len({t.curve.sessions for t in tracks}) > 1:
+        raise ValueError("every track of a leaderboard must cover the same sessions")
+    returns = {t.curve.name: _returns(t) for t in tracks}
+    baselines = {t.curve.name: returns[t.curve.name] for t in tracks if t.curve.kind == "baseline"}
+    flat = baselines.get(FLAT)
+    spy = baselines.get(SPY)
+    per_session = [
+        metrics.session_sharpe(returns[t.curve.name])
+        for t in tracks
+        if t.curve.kind == "account" and t.curve.name in trial_names
+    ]
+    known = [s for s in per_session if s is not None]
+    variance = statistics.variance(known) if len(known) >= 2 else None
+    return tuple(
+        standing(
+            t,
+            returns[t.curve.name],
+            flat=flat,
+            spy=spy,
+            trials=trials,
+            sharpe_variance=variance if t.curve.kind == "account" and t.curve.name in trial_names else None,
+        )
+        for t in tracks
+    )
+
+
+def standing(
+    track: Track,
+    returns: Sequence[float],
+    *,
+    flat: Sequence[float] | None,
+    spy: Sequence[float] | None,
+    trials: int,
+    sharpe_variance: float | None,
+) -> Standing:
+    """The row of one track; `returns` are its daily returns (`_returns`). `sharpe_variance` None gives no DSR."""
+    curve = track.curve
+    equity = curve.equity
+    n = len(returns)
+    growth = metrics.cagr(equity) if n else None
+    depth, length = metrics.max_drawdown(equity)
+    min_trl = metrics.min_track_record(returns)
+    after_start = curve.gross_exposure[1:]
+    return Standing(
+        name=curve.name,
+        kind=curve.kind,
+        sessions=n,
+        weeks=n / SESSIONS_PER_WEEK,
+        total_return=metrics.total_return(equity) or 0.0,
+        cagr=growth,
+        volatility=metrics.volatility(returns),
+        sharpe=metrics.sharpe_interval(returns),
+        sortino=metrics.sortino(returns),
+        max_drawdown=depth,
+        max_drawdown_sessions=length,
+        calmar=metrics.calmar(growth, depth),
+        trades=track.trade_count,
+        hit_rate=track.hit_rate,
+        turnover=turnover(track.traded, equity),
+        avg_gross_exposure=math.fsum(after_start) / len(after_start) if after_start else 0.0,
+        costs_usd=track.costs,
+        excess_vs_flat=_excess(returns, flat),
+        excess_vs_spy=_excess(returns, spy),
+        psr=metrics.probabilistic_sharpe(returns),
+        dsr=metrics.deflated_sharpe(returns, trials, sharpe_variance),
+        weeks_needed=None if min_trl is None else min_trl / SESSIONS_PER_WEEK,
+        slippage_usd=track.slippage,
+    )
+
+
+def turnover(traded_usd: float, equity: Sequence[float]) -> float | None:
+    """Annualised turnover: traded notional / average equity x 252 / n for n daily returns; None when n < 1."""
+    n = len(equity) - 1
+    if n < 1:
+        return None
+    average = math.fsum(equity) / len(equity)
+    return traded_usd / average * metrics.SESSIONS_PER_YEAR / n if average > 0 else None
+
+
+def _excess(returns: Sequence[float], other: Sequence[float] | None) -> Interval:
+    if other is None or len(other) != len(returns):  # no such baseline, or one side was wiped out
+        return Interval(estimate=None, low=None, high=None, level=metrics.LEVEL)
+    return metrics.excess_interval(returns, other)
+
+
+def _returns(track: Track) -> list[float]:
+    """Daily returns; none at all for a curve that reached zero (no return is defined after a wipe-out)."""
+    try:
+        return metrics.daily_returns(track.curve.equity)
+    except ValueError:
+        return []

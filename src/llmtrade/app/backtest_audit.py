@@ -1,0 +1,142 @@
+"""The look-ahead audit: does a week's weekly run read anything it could not have known at its as-of time?
+
+For a sampled week, just before the real weekly run and at the same instant, the weekly job runs as a dry
+run (a draft view: nothing reaches the database) in a market that holds no bar after the week's as-of
+session (app/backtest_market.py). Then the real run goes as usual. If the pipeline is point-in-time the
+two asked the same prompts and reached the same decisions; any difference means the real run saw a later
+bar. The first difference (the model call's role or the stage's stream, the line, both texts) is
+recorded as LookaheadAuditFailed on the backtest stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.results import AuditWeek, WeeklyResult
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import LookaheadAuditFailed, LookaheadAuditPassed
+from llmtrade.domain.events import LLMCallCompleted, StoredEvent
+from llmtrade.domain.runs import CountedRunIds, issued_by
+from llmtrade.errors import LlmtradeError
+from llmtrade.storage.event_store import EventStore
+
+# The weekly run's stage outputs that must not depend on later bars. A dry run stores no risk stage (its
+# plan is shown, never stored) and sends no order: the risk gate's verdicts are compared from the results.
+COMPARED_STREAMS = (
+    streams.SNAPSHOT,
+    streams.RESEARCH,
+    streams.PITCHES,
+    streams.REVIEWS,
+    streams.DECISION,
+)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the cut-off dry run asked and decided, as comparable texts keyed by what they are."""
+
+    items: dict[str, str]
+    error: str | None = None
+
+
+def sample(weeks: list[date], count: int) -> set[date]:
+    """`count` weeks spread evenly over the range, first and last included: the same every time."""
+    if count <= 0 or not weeks:
+        return set()
+    if count >= len(weeks):
+        return set(weeks)
+    if count == 1:
+        return {weeks[0]}
+    return {weeks[round(i * (len(weeks) - 1) / (count - 1))] for i in range(count)}
+
+
+def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draft:
+    """The weekly run of `week_id` as a dry run that can see no bar after `cutoff`; what it asked and decided."""
+    from llmtrade.app.jobs import weekly  # jobs imports the container: keep this module importable alone
+
+    app.cutoff = cutoff
+    try:
+        # Its own run ids, so the real run is named the same whether or not its week was audited.
+        with issued_by(CountedRunIds("lookahead-audit")):
+            result = weekly(app, week=week_id, dry_run=True)
+    except LlmtradeError as exc:
+        return Draft({}, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        app.cutoff = None
+    draft = app.last_draft
+    if draft is None or not isinstance(result, WeeklyResult):
+        return Draft({}, error="the dry run did not run the week")
+    return Draft(_items(draft, week_id, result))
+
+
+def compare(events: EventStore, week_id: date, real_run: WeeklyResult, draft: Draft) -> AuditWeek:
+    """The real run of the week against the cut-off dry run: passed, or the first difference."""
+    real = _items(events, week_id, real_run)
+    calls = sum(1 for key in real if key.startswith("llm:"))
+    if draft.error is not None:
+        return AuditWeek(
+            week_id=week_id, passed=False, calls=calls, role="run", line=0, real="(ran)", audited=draft.error
+        )
+    # In the real run's order (the first call asked, then the stages), so the first difference is the earliest.
+    for key in [*real, *(k for k in draft.items if k not in real)]:
+        mine, theirs = real.get(key, ""), draft.items.get(key, "")
+        if mine != theirs:
+            line, a, b = first_difference(mine, theirs)
+            return AuditWeek(week_id=week_id, passed=False, calls=calls, role=key, line=line, real=a, audited=b)
+    return AuditWeek(week_id=week_id, passed=True, calls=calls)
+
+
+def record(events: EventStore, audit: AuditWeek, compared: Iterable[str]) -> None:
+    from llmtrade.domain.events import NewEvent
+
+    if audit.passed:
+        payload: LookaheadAuditPassed | LookaheadAuditFailed = LookaheadAuditPassed(
+            week_id=audit.week_id, calls=audit.calls, compared=list(compared)
+        )
+    else:
+        payload = LookaheadAuditFailed(
+            week_id=audit.week_id,
+            role=audit.role or "",
+            line=audit.line or 0,
+            real=audit.real or "",
+            audited=audit.audited or "",
+        )
+    events.append([NewEvent.of(payload, stream=streams.BACKTEST, week_id=audit.week_id)])
+
+
+def first_difference(a: str, b: str) -> tuple[int, str, str]:
+    """(1-based line number, a's line, b's line) of the first line where `a` and `b` differ."""
+    left, right = a.splitlines(), b.splitlines()
+    for n, (x, y) in enumerate(zip(left, right, strict=False), start=1):
+        if x != y:
+            return n, x, y
+    n = min(len(left), len(right)) + 1
+    return n, (left[n - 1] if n <= len(left) else "(nothing)"), (right[n - 1] if n <= len(right) else "(nothing)")
+
+
+def _items(events: EventStore, week_id: date, run: WeeklyResult) -> dict[str, str]:
+    items: dict[str, str] = {}
+    seen: dict[str, int] = defaultdict(int)
+    for event in events.read(run_id=run.run_id, type=LLMCallCompleted.event_type()):
+        call = LLMCallCompleted.from_event(event)
+        key = f"llm:{call.role}#{seen[call.role]}"
+        seen[call.role] += 1
+        prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in call.messages)
+        items[key] = f"{prompt}\n[answer] {call.answer}"
+    for part in COMPARED_STREAMS:
+        stream = streams.week_stream(week_id, part)
+        found = events.read_stream(stream)
+        if found:
+            items[f"stream:{part}"] = "\n".join(_text(e) for e in found)
+    verdicts = [v.model_dump(mode="json") for v in run.risk]
+    items["risk:verdicts"] = json.dumps(verdicts, indent=1, sort_keys=True)
+    return items
+
+
+def _text(event: StoredEvent) -> str:
+    return f"{event.type}\n" + json.dumps(event.payload, indent=1, sort_keys=True, default=str)

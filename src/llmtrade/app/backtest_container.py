@@ -1,0 +1,114 @@
+"""The one Container a backtest runs every job in: its own database, one connection, paper books only.
+
+A backtest calls the jobs cron calls (app/jobs.py) with this container, so the stages, the risk gate and
+the paper broker are live's; what differs is only what a replay of history must change:
+- the database is the backtest's own (`llmtrade_bt_<name>`), opened once and held for the whole backtest
+  (every job's `storage()` hands out the same connection; a draft view over it for dry runs);
+- every account trades on the paper broker and prices come from the offline providers (the CSV folder,
+  else the synthetic market), whatever accounts.yaml and the mode say: a backtest never touches a
+  live account or asks a live feed, even in `--replay` mode;
+- the accounts' broker round trips, which live overlaps on threads, run one after another
+  (`one_thread_at_a_time`), so the books' events come in the same order on every run;
+- while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from llmtrade.app.backtest_market import CutoffMarket
+from llmtrade.app.container import Container
+from llmtrade.market.service import MarketData
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.database import locate, sibling
+from llmtrade.storage.event_store import DraftEventStore, EventStore
+
+
+@dataclass
+class BacktestContainer(Container):
+    # The look-ahead audit's cut: while set, markets built here hold no bar after this session day.
+    cutoff: date | None = None
+    _held: Storage | None = field(default=None, init=False)
+    # The draft view handed to the last dry run, so the audit can read what that run recorded.
+    last_draft: DraftEventStore | None = field(default=None, init=False)
+
+    @property
+    def live(self) -> bool:
+        """Never: offline market providers and the paper broker for every account, in any mode."""
+        return False
+
+    def trading_is_live(self, events: EventStore) -> bool:
+        return False
+
+    @contextmanager
+    def held(self) -> Iterator[Storage]:
+        """Open the backtest's database for the container's life; every job's `storage()` reuses it."""
+        if self.database is None:
+            raise ValueError("a backtest container needs its database")
+        location = sibling(locate(self.settings), self.database)
+        self._held = open_storage(self.settings, self.clock, location=location)
+        # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
+        # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from
+        # what is there; the live books keep PostgreSQL's default.
+        self._held.conn.execute("SET synchronous_commit TO off")
+        try:
+            yield self._held
+        finally:
+            self._held.close()
+            self._held = None
+
+    @contextmanager
+    def storage(self, *, persist: bool = True, models: bool = False) -> Iterator[Storage]:
+        if self._held is None:
+            raise RuntimeError("BacktestContainer.storage() outside held()")
+        if models:
+            self.warm_up()
+        if persist:
+            yield self._held
+            return
+        draft = self._held.events.draft()
+        self.last_draft = draft
+        yield replace(self._held, events=draft)
+
+    def market(
+        self,
+        storage: Storage,
+        *,
+        live: bool | None = None,
+        run_id: str | None = None,
+        week_id: date | None = None,
+        record: bool = True,
+    ) -> MarketData:
+        market = super().market(storage, live=False, run_id=run_id, week_id=week_id, record=record)
+        if self.cutoff is None:
+            return market
+        return CutoffMarket.over(market, storage.conn, self.cutoff)
+
+
+class _OneWorkerPolicy(asyncio.DefaultEventLoopPolicy):
+    """Event loops whose `to_thread` work runs on a single worker, in the order it was handed over."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="backtest"))
+        return loop
+
+
+@contextmanager
+def one_thread_at_a_time() -> Iterator[None]:
+    """Within this block every job's `asyncio.run` runs its threads one at a time (see the module docstring).
+
+    Live overlaps the accounts' broker calls on threads (workflows/execution.py), so which account's order
+    reaches the books first depends on the scheduler; a replay must not. With the paper broker there is no
+    network wait to overlap, so little is lost."""
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(_OneWorkerPolicy())
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(previous)

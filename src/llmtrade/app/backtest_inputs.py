@@ -1,0 +1,124 @@
+"""What makes a backtest the same backtest: its inputs, checked on every rerun; its progress; its leaderboard.
+
+A backtest's name stands for one replay: the first week, the models' mode, the config and the prices. A
+rerun with any of them changed would mix two experiments in one set of books, so it is refused; with the
+same inputs it resumes (the last week may move, to extend a backtest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from llmtrade import __version__
+from llmtrade.analytics.records import Leaderboard
+from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import BacktestStarted, BacktestWeekDone, LookaheadAuditFailed
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.providers import csv_dir
+from llmtrade.storage.event_store import EventStore
+
+
+@dataclass(frozen=True)
+class Progress:
+    """After each finished week: weeks done of the range (resumed ones included), model calls made now."""
+
+    weeks_done: int
+    weeks: int
+    calls: int
+    week_id: date | None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    name: str
+    start: date
+    end: date
+    mode: str
+    config_hash: str
+    data: str
+    data_hash: str
+
+    @classmethod
+    def of(cls, app: BacktestContainer, name: str, start: date, end: date) -> Inputs:
+        config = app.loaded.config
+        folder = csv_dir(config.assets, app.settings)
+        if folder is not None:
+            data, data_hash = f"csv:{folder.resolve()}", _folder_hash(folder)
+        else:
+            data, data_hash = (
+                "synthetic",
+                hashlib.sha256(f"synthetic:{config.assets.market_data.synthetic_seed}".encode()).hexdigest(),
+            )
+        config_hash = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+        return cls(name, start, end, app.mode.value, config_hash, data, data_hash)
+
+    def started(self, *, resumed_after: date | None) -> BacktestStarted:
+        return BacktestStarted(
+            name=self.name,
+            start=self.start,
+            end=self.end,
+            mode=self.mode,
+            config_hash=self.config_hash,
+            data=self.data,
+            data_hash=self.data_hash,
+            version=__version__,
+            resumed_after=resumed_after,
+        )
+
+
+def check_resume(events: EventStore, inputs: Inputs) -> set[date]:
+    """The weeks an earlier run of this backtest finished; UsageError when its inputs differ from `inputs`,
+    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one)."""
+    stream = events.read_stream(streams.BACKTEST)
+    first = next((e for e in stream if e.type == BacktestStarted.event_type()), None)
+    if first is None:
+        if events.count():
+            raise UsageError(
+                f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
+            )
+        return set()
+    was = BacktestStarted.from_event(first)
+    differences = [
+        f"{label} {old} (now {new})"
+        for label, old, new in (
+            ("first week", was.start, inputs.start),
+            ("mode", was.mode, inputs.mode),
+            ("config hash", was.config_hash[:12], inputs.config_hash[:12]),
+            ("prices", was.data, inputs.data),
+            ("price data hash", was.data_hash[:12], inputs.data_hash[:12]),
+        )
+        if old != new
+    ]
+    if differences:
+        raise UsageError(
+            f"backtest {inputs.name!r} was started with other inputs: " + "; ".join(differences) + ". "
+            "Rerun it with the same inputs to resume, or give a new --name"
+        )
+    failed = [LookaheadAuditFailed.from_event(e) for e in stream if e.type == LookaheadAuditFailed.event_type()]
+    if failed:
+        leak = failed[0]
+        raise OperationalError(
+            f"backtest {inputs.name!r} failed its look-ahead audit at week {leak.week_id} ({leak.role}, "
+            f"line {leak.line}); its results are not evidence: fix the leak and start a new backtest"
+        )
+    return {BacktestWeekDone.from_event(e).week_id for e in stream if e.type == BacktestWeekDone.event_type()}
+
+
+def standings(app: BacktestContainer, name: str) -> Leaderboard:
+    """The backtest's leaderboard at its clock (its last instant): the same builder, the same numbers, as
+    `llmtrade leaderboard --backtest NAME` and the report."""
+    from llmtrade.app.leaderboard import build_leaderboard  # lazy: numpy, scipy and arch come with it
+
+    with app.storage(persist=False) as storage:
+        return build_leaderboard(app, storage, source=f"backtest {name}")
+
+
+def _folder_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,325 @@
+"""The leaderboard: every account and baseline over the books' sessions, with honest uncertainty.
+
+Read-only. The books are the store's events: the accounts' fills (OrderFilled) and the runs that traded
+(run-weekly, checkpoint, postmortem, run-due). The range is point-in-time:
+- it starts at the last session closed when the first trading run (or fill) happened: every account
+  still holds its starting cash then, and the baselines buy at that close;
+- it ends at the last session closed when the last trading run (or fill) happened: a close no run had
+  seen yet is not in the books, and neither is any fill after it.
+Closes are of the kind the books' runs were priced with (real or synthetic: `_closes`), from the bar cache
+first, and never past the end.
+
+`trials` (the deflated Sharpe's N) is the number of accounts compared: the PM accounts and the chairman's
+(a deterministic rules PM, when configured with an account, is one of them). A sweep of configurations
+will pass more. The FLAT account is the hurdle, not a trial.
+
+Knowledge cutoffs (models.yaml `knowledge_cutoff`): a week that starts on or before the latest cutoff of
+the models that trade (PMs and chairman) is one a model may have read about in training; the weeks are
+split there into two periods, and a note says which part is evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+
+from llmtrade.analytics import curves, metrics
+from llmtrade.analytics.records import Leaderboard, Period, Standing
+from llmtrade.analytics.standings import standings
+from llmtrade.app.container import Container
+from llmtrade.config.models import BENCHMARK, AccountRole, Config
+from llmtrade.domain.market import Bar, MarketDataFetched
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.trading import Fill, OrderFilled
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.validation import validate_bars
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.database import backtest_database, database_exists, locate
+from llmtrade.storage.event_store import EventStore
+
+TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
+TRIAL_ROLES = (AccountRole.PM, AccountRole.CHAIRMAN)
+PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
+_RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type()]
+
+
+def books(app: Container, backtest: str | None) -> tuple[Container, str]:
+    """Where the books are read: `app` itself for the live books, or a copy opening the backtest named
+    `backtest` (its own database); and the source's label ("live", "backtest NAME").
+
+    Raises UsageError (exit 2) for a backtest that does not exist, without creating its database."""
+    if backtest is None:
+        return app, "live"
+    name = backtest_database(backtest)
+    if not database_exists(locate(app.settings), name):
+        raise UsageError(
+            f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
+            "first, or leave out --backtest for the live books"
+        )
+    return replace(app, database=name), f"backtest {backtest}"
+
+
+def leaderboard(app: Container, *, backtest: str | None = None) -> Leaderboard:
+    """The leaderboard of the live books, or of the backtest named `backtest` (its own database).
+
+    Read-only: storage is a draft view and no fetch is recorded. Raises UsageError (exit 2) for a backtest
+    that does not exist (without creating its database) or books with nothing to rank yet."""
+    app, source = books(app, backtest)
+    with app.storage(persist=False) as storage:
+        return build_leaderboard(app, storage, source=source)
+
+
+def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leaderboard:
+    """Every account of the config and the baselines (FLAT, SPY, EQUAL_WEIGHT) over the books in `storage`.
+
+    `source` labels it ("live", "backtest NAME"). Raises UsageError (exit 2) when the books hold no trading
+    run or fill yet, MarketDataError (exit 1) when the closes of the range cannot be had."""
+    config = app.loaded.config
+    events = storage.events
+    fills, brokers = _fills(events, {a.id for a in config.accounts.accounts})
+    runs = [e for e in events.read(type=_RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
+    first_at, last_at = _span([e.occurred_at for e in runs], fills)
+    calendar = app.calendar
+    start = calendar.last_completed_session(first_at) or calendar.next_session(calendar.first_day)
+    end = max(start, calendar.last_completed_session(last_at) or start)
+    sessions = calendar.sessions_between(start, end)
+    closes_at = [calendar.session_close(day) for day in sessions]
+    symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
+    closes, synthetic = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
+
+    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes)
+    trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
+    trials = len(trial_names)
+    board = standings(tracks, trials=trials, trial_names=trial_names)
+    periods, cutoff_notes = _periods(config, tracks, trials, trial_names)
+    notes = [
+        f"from the close of {sessions[0]} to the close of {sessions[-1]}: {len(sessions) - 1} daily returns; "
+        "nothing after the last session in the books",
+        f"trials = {trials}: the accounts compared (PMs and the chairman); the deflated Sharpe assumes the best "
+        "of that many was picked",
+        *cutoff_notes,
+        *_fee_notes(config),
+    ]
+    if synthetic:
+        notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
+    undecided = _undecided(board)
+    if undecided:
+        notes.append(undecided)
+    if periods:  # the weeks after the cutoff are the evidence: say whether they tell anyone apart
+        after = periods[-1]
+        undecided_after = _undecided(after.standings)
+        if undecided_after:
+            notes.append(f"{after.label}: {undecided_after}")
+    return Leaderboard(
+        source=source,
+        start=sessions[0],
+        end=sessions[-1],
+        sessions=len(sessions) - 1,
+        trials=trials,
+        bootstrap=metrics.bootstrap_description(),
+        standings=board,
+        periods=periods,
+        curves=tuple(t.curve for t in tracks),
+        notes=tuple(notes),
+    )
+
+
+def _closes(
+    app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
+) -> tuple[curves.Closes, bool]:
+    """Each symbol's close at each session, and whether they are synthetic, priced as the books were.
+
+    The books' trading runs (`run_ids`) recorded what priced them (MarketDataFetched: real or synthetic
+    prices; a `market bars` look of another kind is not theirs). Bars of that
+    kind in the bar cache covering the range come first (a backtest fetches its history into its cache up
+    front, whatever folder or provider it came from); else the market service, in the mode the accounts
+    were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
+    at synthetic prices (or the reverse) would rank fiction."""
+    start, end = sessions[0], sessions[-1]
+    priced = _priced_synthetic(storage.events, run_ids)
+    if priced is not None:
+        cache = BarCache(storage.conn)
+        if cache.covers(symbols, start, end, synthetic=priced):
+            cached = cache.read(symbols, start, end, synthetic=priced)
+            if not validate_bars(cached, sessions):
+                return _by_day(cached), priced
+    market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
+    series = market.bars(symbols, start, end)
+    if priced is not None and series.synthetic != priced:
+        kinds = {True: "synthetic", False: "real"}
+        raise OperationalError(
+            f"the books were priced with {kinds[priced]} prices, but only {kinds[series.synthetic]} ones "
+            f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
+            "keys the books were run with"
+        )
+    return _by_day(series.bars), series.synthetic
+
+
+def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
+    """Whether the trading runs' latest recorded price fetch was synthetic; None when none recorded one."""
+    fetched = [e for e in events.read(type=MarketDataFetched.event_type()) if e.run_id in run_ids]
+    return MarketDataFetched.from_event(fetched[-1]).synthetic if fetched else None
+
+
+def _by_day(bars: Mapping[str, Sequence[Bar]]) -> curves.Closes:
+    return {symbol: {bar.day: bar.close for bar in series} for symbol, series in bars.items()}
+
+
+def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]]]:
+    """Every recorded fill of the configured accounts, once per order, in the order recorded; and the
+    brokers that filled each account's orders."""
+    found: dict[tuple[str, str], Fill] = {}
+    brokers: dict[str, set[str]] = {}
+    for event in events.read(type=OrderFilled.event_type()):
+        filled = OrderFilled.from_event(event)
+        fill = filled.fill
+        if fill.account_id in accounts:
+            found.setdefault((fill.account_id, fill.client_order_id), fill)
+            brokers.setdefault(fill.account_id, set()).add(filled.broker)
+    return list(found.values()), brokers
+
+
+def _span(run_times: list[datetime], fills: Sequence[Fill]) -> tuple[datetime, datetime]:
+    """When the books start and end: the first and last trading run's event or fill."""
+    times = [*run_times, *(f.filled_at for f in fills)]
+    if not times:
+        raise UsageError(
+            "no trading in these books yet: no weekly run, checkpoint or fill to rank "
+            "(run `llmtrade run-weekly`, or a backtest, first)"
+        )
+    return min(times), max(times)
+
+
+def _tracks(
+    config: Config,
+    fills: list[Fill],
+    brokers: dict[str, set[str]],
+    sessions: list[date],
+    closes_at: list[datetime],
+    closes: curves.Closes,
+) -> list[curves.Track]:
+    accounts = config.accounts.accounts
+    paper = config.accounts.paper
+    tracks = [
+        curves.account_track(
+            account.id,
+            [f for f in fills if f.account_id == account.id],
+            starting_cash=account.starting_cash,
+            sessions=sessions,
+            closes_at=closes_at,
+            closes=closes,
+            # Only the paper broker's slippage is known; another broker's is in its prices, unmeasured.
+            slippage_bps=paper.slippage_bps if brokers.get(account.id, set()) <= {PAPER} else None,
+        )
+        for account in accounts
+    ]
+    cash = _baseline_cash(config)
+    costs = curves.Costs(slippage_bps=paper.slippage_bps, commission=paper.commission_per_order)
+    tracks += [
+        curves.flat_track(sessions, cash),
+        curves.buy_and_hold_track(BENCHMARK, sessions, closes, cash, costs),
+        curves.equal_weight_track(config.assets.symbols, sessions, closes, cash, costs),
+    ]
+    return tracks
+
+
+def _baseline_cash(config: Config) -> float:
+    """The baselines start where the accounts do: the first trading account's starting cash."""
+    accounts = config.accounts.accounts
+    trading = [a for a in accounts if a.role in TRIAL_ROLES] or accounts
+    return trading[0].starting_cash
+
+
+def _fee_notes(config: Config) -> list[str]:
+    notes = []
+    if len({a.starting_cash for a in config.accounts.accounts}) > 1:
+        notes.append(
+            f"accounts start with different cash; the baselines start with {_baseline_cash(config):,.0f} "
+            "(returns compare, dollar costs do not)"
+        )
+    paper = config.accounts.paper
+    notes.append(
+        f"baselines pay the paper broker's costs: {paper.slippage_bps:g} bps slippage, "
+        f"{paper.commission_per_order:g} USD per order; EQUAL_WEIGHT rebalances at the close of each week's "
+        "first session"
+    )
+    return notes
+
+
+def _periods(
+    config: Config, tracks: list[curves.Track], trials: int, trial_names: set[str]
+) -> tuple[tuple[Period, ...], list[str]]:
+    """The weeks before and after the trading models' latest knowledge cutoff, and notes about them."""
+    models = [(f"{pm.id} ({pm.model})", pm.knowledge_cutoff) for pm in config.models.pms]
+    models.append((f"chairman ({config.models.chairman.model})", config.models.chairman.knowledge_cutoff))
+    unknown = [name for name, cutoff in models if cutoff is None]
+    known = [(name, cutoff) for name, cutoff in models if cutoff is not None]
+    notes = []
+    if unknown:
+        notes.append(
+            f"no knowledge_cutoff in models.yaml for {', '.join(unknown)}: any week may be one that model has "
+            "read about in training"
+        )
+    if not known:
+        return (), notes
+    cutoff = max(c for _, c in known)
+    latest = ", ".join(name for name, c in known if c == cutoff)
+    sessions = tracks[0].curve.sessions
+    # Return i (from close i-1 to close i) is clean when its whole week began after the cutoff.
+    first_clean = next((i for i in range(1, len(sessions)) if week_id_for(sessions[i]) > cutoff), None)
+    if first_clean is None:
+        notes.append(
+            f"every week is on or before the latest knowledge cutoff ({cutoff}, {latest}): the models may have "
+            "read this future in training, so these results are not evidence of skill"
+        )
+        return (), notes
+    if first_clean == 1:
+        notes.append(f"every week is after every model's knowledge cutoff (the latest: {cutoff}, {latest})")
+        return (), notes
+    split = first_clean - 1  # the last close before the first clean week: the periods share it
+    last = len(sessions) - 1
+    notes.append(
+        f"weeks up to {sessions[split]} are on or before the latest knowledge cutoff ({cutoff}, {latest}): "
+        "the models may have read this future, so only the period after it is evidence"
+    )
+    spans = [
+        (f"before knowledge cutoff {cutoff} ({latest}): the models may have read this future", 0, split),
+        (f"after knowledge cutoff {cutoff} ({latest})", split, last),
+    ]
+    periods = tuple(
+        Period(
+            label=label,
+            start=sessions[first],
+            end=sessions[to],
+            standings=standings([t.between(first, to) for t in tracks], trials=trials, trial_names=trial_names),
+        )
+        for label, first, to in spans
+    )
+    return periods, notes
+
+
+def _undecided(board: Sequence[Standing]) -> str | None:
+    """The note when no account's interval excludes zero: how much data there is and about how much more
+    the nearest account needs (its minimum track record length vs FLAT)."""
+    accounts = [s for s in board if s.kind == "account"]
+    if not accounts or any(_excludes_zero(s.sharpe.low, s.sharpe.high) for s in accounts):
+        return None
+    if any(_excludes_zero(s.excess_vs_flat.low, s.excess_vs_flat.high) for s in accounts):
+        return None
+    weeks = max(s.weeks for s in accounts)
+    more = [max(0.0, s.weeks_needed - s.weeks) for s in accounts if s.weeks_needed is not None]
+    if not more:
+        needed = "no account has a Sharpe ratio to estimate how many more are needed"
+    elif min(more) < 1:
+        needed = "the nearest account has its minimum track record length, yet its intervals still contain zero"
+    else:
+        needed = f"about {math.ceil(min(more))} more needed"
+    return f"no account is distinguishable from FLAT yet: {weeks:.1f} weeks of data, {needed}"
+
+
+def _excludes_zero(low: float | None, high: float | None) -> bool:
+    return low is not None and high is not None and (low > 0 or high < 0)

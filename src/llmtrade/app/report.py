@@ -1,0 +1,96 @@
+"""`llmtrade report`: the leaderboard and every recorded week as one self-contained HTML file.
+
+`build_report` reads the weeks from the event store (read-only); `save_report` renders them with the
+leaderboard (`report/render.py`) and writes the file atomically; `write_report` is the job the command
+runs: both, on the live books or a backtest's database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+from llmtrade.analytics.records import Leaderboard
+from llmtrade.app.container import Container
+from llmtrade.app.report_records import AccountLine, Report
+from llmtrade.app.report_weeks import TYPES, week_report
+from llmtrade.app.results import ReportWritten
+from llmtrade.domain.events import StoredEvent
+from llmtrade.errors import UsageError
+from llmtrade.storage.bootstrap import Storage
+
+
+def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> Report:
+    """Every week with recorded events in `storage`, oldest first, and the configured accounts.
+
+    Reads only (one query); events without a week (council, market fetches) are not part of any week."""
+    weeks: dict[date, list[StoredEvent]] = defaultdict(list)
+    for event in storage.events.read(type=list(TYPES)):
+        if event.week_id is not None:
+            weeks[event.week_id].append(event)
+    accounts = app.loaded.config.accounts.accounts
+    return Report(
+        source=leaderboard.source,
+        accounts=tuple(
+            AccountLine(account_id=a.id, name=a.name, role=a.role.value, starting_cash=a.starting_cash)
+            for a in accounts
+        ),
+        weeks=tuple(week_report(week_id, weeks[week_id]) for week_id in sorted(weeks)),
+    )
+
+
+def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> ReportWritten:
+    """Render `report` and `leaderboard` to `output`, atomically: a temporary file in the same folder,
+    then a rename, so a reader never sees half a report and a failed write leaves the old file.
+
+    Raises UsageError (exit 2) naming the path when its folder is missing or not writable, or the path
+    is a folder."""
+    target = output.expanduser()
+    _check_target(target)
+    from llmtrade.report.render import render_report  # lazy: jinja2 and matplotlib only for this command
+
+    data = render_report(report, leaderboard).encode("utf-8")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it 0600; a report is meant to be opened and shared
+        os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
+    return ReportWritten(path=str(target), bytes=len(data), weeks=len(report.weeks), accounts=len(report.accounts))
+
+
+def _check_target(target: Path) -> None:
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"report path {target} is a folder: give a file name, e.g. {target / 'report.html'}")
+    if not folder.is_dir():
+        raise UsageError(f"report path {target}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"report path {target}: folder {folder} is not writable")
+
+
+def write_report(app: Container, *, backtest: str | None, output: Path) -> ReportWritten:
+    """The `report` job: the leaderboard of the live books or of the backtest named `backtest` (see
+    `app/leaderboard.py books`) and their weeks, written to `output` (see `save_report`).
+
+    Reads only: storage is opened as a draft view, so nothing the leaderboard's valuations do is kept.
+    Raises UsageError (exit 2) for an unusable output path (before any work) or an unknown backtest."""
+    _check_target(output.expanduser())  # before any work: a wrong path is the commonest mistake
+    from llmtrade.app.leaderboard import books, build_leaderboard  # lazy: numpy and arch come with it
+
+    reader, source = books(app, backtest)
+    with reader.storage(persist=False) as storage:
+        leaderboard = build_leaderboard(reader, storage, source=source)
+        report = build_report(reader, storage, leaderboard)
+    return save_report(report, leaderboard, output)

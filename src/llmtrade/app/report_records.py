@@ -1,0 +1,215 @@
+"""What the HTML report shows besides the leaderboard: the weeks as the event store recorded them.
+
+Every line carries `event_id`, the id of the stored event it was read from, so a reader of the report
+can find the event (`llmtrade events`) and the report can link to it (`#event-<id>`). Frozen; built
+by `app/report.py` (`build_report`), rendered by `report/` (`render_report`).
+
+Units: money in USD, returns as fractions (0.012 = +1.2%), times as ISO-8601 strings in New York time
+where the event stored them so.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.app.results import Result
+
+
+class AccountLine(Result):
+    """An account as configured (accounts.yaml)."""
+
+    account_id: str
+    name: str
+    role: str
+    starting_cash: float
+
+
+class PitchLine(Result):
+    """A PM's pitch (PitchSubmitted)."""
+
+    event_id: int
+    pm: str
+    model: str
+    account_id: str
+    instrument: str
+    direction: str
+    conviction: int  # -2..+2
+    thesis: tuple[str, ...]
+
+
+class PitchFailure(Result):
+    """A PM that failed to pitch (PitchFailed)."""
+
+    event_id: int
+    pm: str
+    model: str
+    error: str
+
+
+class ReviewCell(Result):
+    """One anonymous peer review (ReviewSubmitted): `reviewer` scored `reviewed`'s pitch, shown to it as
+    `label`; `mean_score` is the mean of its seven 1-10 scores."""
+
+    event_id: int
+    reviewer: str  # the reviewing PM's id
+    reviewed: str  # the pitching PM's id
+    label: str
+    mean_score: float
+    argument_against: str
+
+
+class RankLine(Result):
+    """A pitch's place in the aggregated peer review (ReviewsAggregated); 1 is best."""
+
+    event_id: int
+    pm: str
+    rank: int
+    mean_score: float
+    reviews: int
+
+
+class ChairmanLine(Result):
+    """The chairman's decision (DecisionMade)."""
+
+    event_id: int
+    model: str
+    account_id: str
+    instrument: str
+    direction: str
+    conviction: int
+    rationale: str
+    dissent: tuple[str, ...]
+
+
+class SizedLine(Result):
+    """The risk gate's verdict on one account's intent (RiskChecked): the position it sized."""
+
+    event_id: int
+    account_id: str
+    instrument: str
+    target_qty: int  # signed shares: positive long, negative short
+    price: float
+    approved: bool
+    reason: str
+    occasion: str  # "weekly run" or "checkpoint DAY HH:MM"
+
+
+class OrderLine(Result):
+    """An order's fate (OrderSubmitted, OrderRejected or OrderBlocked)."""
+
+    event_id: int
+    account_id: str
+    client_order_id: str
+    symbol: str
+    side: str  # buy | sell ("" when blocked before an order record existed)
+    qty: int
+    intent: str
+    status: str  # the broker's status, "rejected" or "blocked"
+    detail: str
+
+
+class FillLine(Result):
+    """A fill in the audit log (OrderFilled)."""
+
+    event_id: int
+    account_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: int
+    price: float
+    commission: float
+    filled_at: str
+
+
+class CheckpointLine(Result):
+    """One account at one checkpoint (CheckpointTaken, or CheckpointSkipped with `action` "SKIPPED")."""
+
+    event_id: int
+    day: date
+    time: str  # HH:MM New York
+    account_id: str
+    instrument: str | None
+    action: str  # STAY | EXIT | FLIP | REDUCE | SKIPPED
+    conviction_before: int | None
+    conviction_after: int | None
+    decided_by: str | None  # invalidation_rule | owner
+    invalidation_triggered: bool
+    reason: str
+
+
+class PostmortemLine(Result):
+    """One account's week scored (PostmortemWritten). `thesis_right`: did the instrument move the way the
+    position bet (None for no position or an unknown move); `held`/`broken`: frozen thresholds whose
+    thesis side held or broke at the week's end."""
+
+    event_id: int
+    account_id: str
+    instrument: str | None
+    direction: str | None
+    start_equity: float
+    end_equity: float
+    week_pnl: float
+    week_return: float
+    instrument_return: float | None
+    thesis_right: bool | None
+    held: tuple[str, ...]
+    broken: tuple[str, ...]
+    got_right: str | None
+    got_wrong: str | None
+    lessons: tuple[str, ...]
+
+
+class WeekCost(Result):
+    """The week's model calls (LLMCallCompleted; failures counted apart): what they cost."""
+
+    calls: int
+    failed_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    unpriced_calls: int  # calls whose provider gave no price (cost_usd null): not in cost_usd
+
+
+class WeekReport(Result):
+    """Everything recorded for one week (its Wednesday), in the order the week happened."""
+
+    week_id: date
+    pitches: tuple[PitchLine, ...]
+    failed_pitches: tuple[PitchFailure, ...]
+    reviews: tuple[ReviewCell, ...]
+    ranking: tuple[RankLine, ...]
+    chairman: ChairmanLine | None
+    sized: tuple[SizedLine, ...]
+    orders: tuple[OrderLine, ...]
+    fills: tuple[FillLine, ...]
+    checkpoints: tuple[CheckpointLine, ...]
+    postmortems: tuple[PostmortemLine, ...]
+    cost: WeekCost
+
+
+class Report(Result):
+    """The report's data: the accounts and every week with recorded events, oldest first."""
+
+    source: str  # "live" or "backtest NAME"
+    accounts: tuple[AccountLine, ...]
+    weeks: tuple[WeekReport, ...]
+
+    def event_ids(self) -> list[int]:
+        """Every event id the report cites, in the order it shows them."""
+        ids: list[int] = []
+        for week in self.weeks:
+            for group in (
+                week.pitches,
+                week.failed_pitches,
+                week.reviews,
+                week.ranking,
+                (week.chairman,) if week.chairman else (),
+                week.sized,
+                week.orders,
+                week.fills,
+                week.checkpoints,
+                week.postmortems,
+            ):
+                ids += [line.event_id for line in group]
+        return ids

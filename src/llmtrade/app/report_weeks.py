@@ -1,0 +1,299 @@
+"""Each week's report lines read from its stored events: one reader per event type, each keeping the id.
+
+Pure over StoredEvents: `week_report` takes the week's events (any order, any types) and returns the
+week as the report shows it; nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from llmtrade.app.report_records import (
+    ChairmanLine,
+    CheckpointLine,
+    FillLine,
+    OrderLine,
+    PitchFailure,
+    PitchLine,
+    PostmortemLine,
+    RankLine,
+    ReviewCell,
+    SizedLine,
+    WeekCost,
+    WeekReport,
+)
+from llmtrade.domain.checkpoints import (
+    CheckpointSkipped,
+    CheckpointTaken,
+    OrderBlocked,
+    Postmortem,
+    PostmortemWritten,
+)
+from llmtrade.domain.committee import (
+    DecisionMade,
+    PitchFailed,
+    PitchSubmitted,
+    ReviewsAggregated,
+    ReviewSubmitted,
+)
+from llmtrade.domain.events import EventPayload, LLMCallCompleted, LLMCallFailed, StoredEvent
+from llmtrade.domain.trading import OrderFilled, OrderRejected, OrderSubmitted, RiskChecked
+
+# The event types the report reads; everything else a week recorded is left out.
+READ: tuple[type[EventPayload], ...] = (
+    PitchSubmitted,
+    PitchFailed,
+    ReviewSubmitted,
+    ReviewsAggregated,
+    DecisionMade,
+    RiskChecked,
+    OrderSubmitted,
+    OrderRejected,
+    OrderBlocked,
+    OrderFilled,
+    CheckpointTaken,
+    CheckpointSkipped,
+    PostmortemWritten,
+    LLMCallCompleted,
+    LLMCallFailed,
+)
+TYPES = tuple(t.event_type() for t in READ)
+
+
+def week_report(week_id: date, events: Sequence[StoredEvent]) -> WeekReport:
+    """The week's lines from its events, oldest event first within each kind."""
+    of: dict[str, list[StoredEvent]] = {name: [] for name in TYPES}
+    for event in sorted(events, key=lambda e: e.id):
+        if event.type in of:
+            of[event.type].append(event)
+    pitches = [_pitch(e) for e in of[PitchSubmitted.event_type()]]
+    stored = [PitchSubmitted.from_event(e).pitch for e in of[PitchSubmitted.event_type()]]
+    pm_of = {p.idea_id: p.pm_id for p in stored}
+    decisions = of[DecisionMade.event_type()]
+    return WeekReport(
+        week_id=week_id,
+        pitches=tuple(pitches),
+        failed_pitches=tuple(_pitch_failure(e) for e in of[PitchFailed.event_type()]),
+        reviews=tuple(_review(e, pm_of) for e in of[ReviewSubmitted.event_type()]),
+        ranking=tuple(line for e in of[ReviewsAggregated.event_type()][-1:] for line in _ranking(e)),
+        chairman=_chairman(decisions[-1]) if decisions else None,
+        sized=tuple(_sized(e) for e in of[RiskChecked.event_type()]),
+        orders=tuple(
+            _order(e)
+            for e in sorted(
+                of[OrderSubmitted.event_type()] + of[OrderRejected.event_type()] + of[OrderBlocked.event_type()],
+                key=lambda e: e.id,
+            )
+        ),
+        fills=tuple(_fill(e) for e in of[OrderFilled.event_type()]),
+        checkpoints=tuple(
+            _checkpoint(e)
+            for e in sorted(of[CheckpointTaken.event_type()] + of[CheckpointSkipped.event_type()], key=lambda e: e.id)
+        ),
+        postmortems=tuple(_postmortem(e) for e in of[PostmortemWritten.event_type()]),
+        cost=_cost(of[LLMCallCompleted.event_type()], of[LLMCallFailed.event_type()]),
+    )
+
+
+def _pitch(event: StoredEvent) -> PitchLine:
+    pitch = PitchSubmitted.from_event(event).pitch
+    return PitchLine(
+        event_id=event.id,
+        pm=pitch.pm_id,
+        model=pitch.model,
+        account_id=pitch.account_id,
+        instrument=pitch.instrument,
+        direction=pitch.direction,
+        conviction=pitch.conviction,
+        thesis=tuple(pitch.thesis_bullets),
+    )
+
+
+def _pitch_failure(event: StoredEvent) -> PitchFailure:
+    failed = PitchFailed.from_event(event)
+    return PitchFailure(
+        event_id=event.id, pm=failed.pm_id, model=failed.model, error=f"{failed.error_type}: {failed.error}"
+    )
+
+
+def _review(event: StoredEvent, pm_of: dict[str, str]) -> ReviewCell:
+    review = ReviewSubmitted.from_event(event).review
+    return ReviewCell(
+        event_id=event.id,
+        reviewer=review.reviewer_pm_id,
+        # A pitch not in the week's pitches cannot happen in a stored week; its id is shown rather than dropped.
+        reviewed=pm_of.get(review.pitch_id, review.pitch_id),
+        label=review.anonymized_pitch_id,
+        mean_score=round(review.scores.mean(), 2),
+        argument_against=review.best_argument_against,
+    )
+
+
+def _ranking(event: StoredEvent) -> list[RankLine]:
+    scores = ReviewsAggregated.from_event(event).scores
+    return [
+        RankLine(event_id=event.id, pm=s.pm_id, rank=s.rank, mean_score=round(s.mean_score, 2), reviews=s.reviews)
+        for s in sorted(scores, key=lambda s: s.rank)
+    ]
+
+
+def _chairman(event: StoredEvent) -> ChairmanLine:
+    decision = DecisionMade.from_event(event).decision
+    return ChairmanLine(
+        event_id=event.id,
+        model=decision.model,
+        account_id=decision.account_id,
+        instrument=decision.selected_trade.instrument,
+        direction=decision.selected_trade.direction,
+        conviction=decision.conviction,
+        rationale=decision.rationale,
+        dissent=tuple(decision.dissent_summary),
+    )
+
+
+def _slot(stream: str) -> tuple[date, str] | None:
+    """(day, HH:MM) of a checkpoint stream (domain/streams.py checkpoint_stream), None for another stream."""
+    _, found, rest = stream.partition(":checkpoint:")
+    if not found:
+        return None
+    day, _, clock = rest.partition("T")
+    return date.fromisoformat(day), clock[:5]
+
+
+def _sized(event: StoredEvent) -> SizedLine:
+    verdict = RiskChecked.from_event(event).verdict
+    slot = _slot(event.stream)
+    return SizedLine(
+        event_id=event.id,
+        account_id=verdict.account_id,
+        instrument=verdict.instrument,
+        target_qty=verdict.target_qty,
+        price=verdict.price,
+        approved=verdict.approved,
+        reason=verdict.reason,
+        occasion=f"checkpoint {slot[0]} {slot[1]}" if slot else "weekly run",
+    )
+
+
+def _order(event: StoredEvent) -> OrderLine:
+    if event.type == OrderBlocked.event_type():
+        blocked = OrderBlocked.from_event(event)
+        return OrderLine(
+            event_id=event.id,
+            account_id=blocked.account_id,
+            client_order_id=blocked.client_order_id,
+            symbol="",
+            side="",
+            qty=0,
+            intent="",
+            status="blocked",
+            detail=blocked.reason,
+        )
+    if event.type == OrderSubmitted.event_type():
+        sent = OrderSubmitted.from_event(event)
+        order, status, detail = sent.order, sent.result.status.value, sent.result.message
+    else:
+        rejected = OrderRejected.from_event(event)
+        order, status, detail = rejected.order, "rejected", rejected.reason
+    return OrderLine(
+        event_id=event.id,
+        account_id=order.account_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side.value,
+        qty=order.qty,
+        intent=order.intent,
+        status=status,
+        detail=detail,
+    )
+
+
+def _fill(event: StoredEvent) -> FillLine:
+    fill = OrderFilled.from_event(event).fill
+    return FillLine(
+        event_id=event.id,
+        account_id=fill.account_id,
+        client_order_id=fill.client_order_id,
+        symbol=fill.symbol,
+        side=fill.side.value,
+        qty=fill.qty,
+        price=fill.price,
+        commission=fill.commission,
+        filled_at=fill.filled_at.isoformat(),
+    )
+
+
+def _checkpoint(event: StoredEvent) -> CheckpointLine:
+    if event.type == CheckpointSkipped.event_type():
+        skipped = CheckpointSkipped.from_event(event)
+        day, time = _slot(event.stream) or (event.occurred_at.date(), "")
+        return CheckpointLine(
+            event_id=event.id,
+            day=day,
+            time=time,
+            account_id=skipped.account_id,
+            instrument=None,
+            action="SKIPPED",
+            conviction_before=None,
+            conviction_after=None,
+            decided_by=None,
+            invalidation_triggered=False,
+            reason=skipped.reason,
+        )
+    taken = CheckpointTaken.from_event(event).checkpoint
+    return CheckpointLine(
+        event_id=event.id,
+        day=taken.day,
+        time=taken.time,
+        account_id=taken.account_id,
+        instrument=taken.instrument,
+        action=taken.action,
+        conviction_before=taken.conviction_before,
+        conviction_after=taken.conviction_after,
+        decided_by=taken.decided_by,
+        invalidation_triggered=taken.invalidation_triggered,
+        reason=taken.reason_delta,
+    )
+
+
+def thesis_right(postmortem: Postmortem) -> bool | None:
+    """Whether the instrument moved the way the position bet: LONG and up, or SHORT and down."""
+    move = postmortem.instrument_return
+    if move is None or postmortem.direction not in ("LONG", "SHORT"):
+        return None
+    return move > 0 if postmortem.direction == "LONG" else move < 0
+
+
+def _postmortem(event: StoredEvent) -> PostmortemLine:
+    pm = PostmortemWritten.from_event(event).postmortem
+    reflection = pm.reflection
+    return PostmortemLine(
+        event_id=event.id,
+        account_id=pm.account_id,
+        instrument=pm.instrument,
+        direction=pm.direction,
+        start_equity=pm.start_equity,
+        end_equity=pm.end_equity,
+        week_pnl=pm.week_pnl,
+        week_return=pm.week_return,
+        instrument_return=pm.instrument_return,
+        thesis_right=thesis_right(pm),
+        held=tuple(i.threshold for i in pm.indicators if i.held is True),
+        broken=tuple(i.threshold for i in pm.indicators if i.held is False),
+        got_right=reflection.what_the_thesis_got_right if reflection else None,
+        got_wrong=reflection.what_it_got_wrong if reflection else None,
+        lessons=tuple(reflection.lessons) if reflection else (),
+    )
+
+
+def _cost(calls: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCost:
+    priced = [e.payload["cost_usd"] for e in calls if e.payload.get("cost_usd") is not None]
+    return WeekCost(
+        calls=len(calls),
+        failed_calls=len(failed),
+        prompt_tokens=sum(e.payload["prompt_tokens"] for e in calls),
+        completion_tokens=sum(e.payload["completion_tokens"] for e in calls),
+        cost_usd=round(sum(priced), 6),
+        unpriced_calls=len(calls) - len(priced),
+    )

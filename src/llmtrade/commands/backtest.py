@@ -1,0 +1,102 @@
+"""`llmtrade backtest`: replay weeks of history exactly as cron would, into a database of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmtrade.commands.context import echo_json, say, state
+from llmtrade.commands.options import Json, Offline, Replay, parse_date
+from llmtrade.console import Output
+from llmtrade.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmtrade.app.backtest_inputs import Progress
+
+
+def backtest(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="First week: any date in it (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--to", help="Last week: any date in it (YYYY-MM-DD).")],
+    name: Annotated[
+        str, typer.Option("--name", help="The backtest's name; its books are the database llmtrade_bt_NAME.")
+    ] = "default",
+    offline: Offline = False,
+    replay: Replay = False,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Folder of daily prices, one SYMBOL.csv each (default: market_data.csv_dir)."),
+    ] = None,
+    audit: Annotated[
+        int, typer.Option("--audit", min=0, help="Look-ahead audit of N weeks spread over the range.")
+    ] = 0,
+    as_json: Json = False,
+) -> None:
+    """Every weekly run, checkpoint and postmortem of the range, as cron would run them, on paper books of its own.
+
+    Rerunning a name with the same inputs resumes after the last finished week; other inputs are refused."""
+    from llmtrade.app.backtest import BacktestSpec  # lazy: see package docstring
+    from llmtrade.app.backtest import backtest as run
+    from llmtrade.commands.render.backtest import print_backtest
+
+    first, last = parse_date(start, "--from"), parse_date(end, "--to")
+    assert first is not None and last is not None
+    if csv is not None and not csv.is_dir():
+        raise UsageError(f"--csv {csv}: no such folder")
+    root = state(ctx)
+    spec = BacktestSpec(name=name, first=first, last=last, offline=offline, replay=replay, csv=csv, audit=audit)
+    with _progress(quiet=as_json) as (report, note):
+        result = run(root.settings, root.config(), root.config_dir, spec, say=note, progress=report)
+    if as_json:
+        echo_json(result)
+    else:
+        print_backtest(Output(), result)
+
+
+@contextmanager
+def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | None, Callable[[str], None]]]:
+    """A progress bar on stderr (weeks, ETA, model calls) when it is a terminal and --json is off; the
+    jobs' messages print above it. Otherwise no bar, and messages go to stderr as for any command."""
+    import sys
+
+    if quiet or not sys.stderr.isatty():
+        yield None, (lambda _text: None) if quiet else say
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("weeks"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[calls]} model calls  {task.fields[week]}"),
+        console=console,
+        transient=False,
+    )
+    task = bar.add_task("weeks", total=None, calls=0, week="")
+
+    def report(step: Progress) -> None:
+        bar.update(task, total=step.weeks, completed=step.weeks_done, calls=step.calls, week=str(step.week_id or ""))
+
+    with bar:
+        yield report, lambda text: console.print(text, markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(backtest)

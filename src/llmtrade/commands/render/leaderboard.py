@@ -1,0 +1,92 @@
+"""The leaderboard in the terminal: two tables per period (returns and risk; trading and evidence), then notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from llmtrade.analytics.records import Interval, Leaderboard, Standing
+from llmtrade.commands.render.common import money, num, pct
+from llmtrade.console import Output
+
+
+def print_leaderboard(out: Output, board: Leaderboard) -> None:
+    out.heading(
+        f"leaderboard: {board.source}, {board.start} to {board.end} "
+        f"({board.sessions} sessions, {board.sessions / 5:.1f} weeks), {board.trials} trials"
+    )
+    _tables(out, "whole range", board.standings)
+    for period in board.periods:
+        _tables(out, f"{period.label}, {period.start} to {period.end}", period.standings)
+    out.line(f"intervals: {board.bootstrap}")
+    for note in board.notes:
+        out.line(f"note: {note}")
+
+
+def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
+    out.table(
+        f"{title}: returns and risk",
+        ["name", "kind", "weeks", "total", "CAGR", "vol", "Sharpe [95%]", "Sortino", "max DD", "DD sessions", "Calmar"],
+        [
+            (
+                s.name,
+                s.kind,
+                f"{s.weeks:.1f}",
+                pct(s.total_return),
+                pct(s.cagr),
+                _fraction(s.volatility),
+                interval(s.sharpe, num),
+                num(s.sortino),
+                _fraction(s.max_drawdown),
+                s.max_drawdown_sessions,
+                num(s.calmar),
+            )
+            for s in rows
+        ],
+    )
+    out.table(
+        f"{title}: trading and evidence",
+        [
+            "name",
+            "trades",
+            "hit rate",
+            "turnover/yr",
+            "avg gross",
+            "commissions",
+            "slippage~",
+            "vs FLAT/yr [95%]",
+            "vs SPY/yr [95%]",
+            "PSR",
+            "DSR",
+            "weeks needed",
+        ],
+        [
+            (
+                s.name,
+                s.trades,
+                "n/a" if s.hit_rate is None else f"{s.hit_rate:.0%}",
+                num(s.turnover),
+                _fraction(s.avg_gross_exposure),
+                money(s.costs_usd),
+                money(s.slippage_usd),
+                interval(s.excess_vs_flat, pct),
+                interval(s.excess_vs_spy, pct),
+                _fraction(s.psr),
+                _fraction(s.dsr),
+                "n/a" if s.weeks_needed is None else f"{s.weeks_needed:.0f}",
+            )
+            for s in rows
+        ],
+    )
+
+
+def interval(value: Interval, show: Callable[[float | None], str]) -> str:
+    """`estimate [low, high]`, with n/a for what is missing; `show` formats one number."""
+    if value.estimate is None:
+        return "n/a"
+    if value.low is None or value.high is None:
+        return f"{show(value.estimate)} [n/a]"
+    return f"{show(value.estimate)} [{show(value.low)}, {show(value.high)}]"
+
+
+def _fraction(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

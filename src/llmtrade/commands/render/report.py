@@ -1,0 +1,10 @@
+"""The `report` command's line: which file was written and what it covers."""
+
+from __future__ import annotations
+
+from llmtrade.app.results import ReportWritten
+from llmtrade.console import Output
+
+
+def print_written(out: Output, written: ReportWritten) -> None:
+    out.line(f"wrote {written.path} ({written.bytes:,} bytes): {written.weeks} weeks, {written.accounts} accounts")

@@ -1,0 +1,40 @@
+"""`llmtrade report`: the leaderboard and every recorded week as one self-contained HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.options import Backtest, Json, LiveBooks
+from llmtrade.console import Output
+from llmtrade.errors import UsageError
+
+
+def report(
+    ctx: typer.Context,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The HTML file to write (replaced atomically if it exists).")
+    ],
+    backtest: Backtest = None,
+    live: LiveBooks = False,
+    as_json: Json = False,
+) -> None:
+    """Write one self-contained HTML file: equity curves against FLAT, SPY and equal weight, drawdowns, the
+    leaderboard with its intervals, every week's decisions linked to their event ids, and cost per week."""
+    from llmtrade.app.report import write_report  # lazy: see package docstring
+    from llmtrade.commands.render.report import print_written
+
+    if backtest is not None and live:
+        raise UsageError("--backtest and --live name different books: give one of them")
+    written = write_report(container(ctx), backtest=backtest, output=output)
+    if as_json:
+        echo_json(written)
+    else:
+        print_written(Output(), written)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)

@@ -1,0 +1,61 @@
+"""A backtest's own record: what it replays, each week it finished, how it ended, and its look-ahead audit.
+
+These live on the `backtest` stream (streams.BACKTEST) of the backtest's own database, beside the books
+the replayed jobs write. A rerun of the same name reads them to refuse different inputs and to resume
+after the last finished week.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.domain.events import EventPayload
+
+
+class BacktestStarted(EventPayload):
+    """An invocation of `llmtrade backtest`. The first one fixes the inputs; a later one with the same inputs
+    resumes (`resumed_after`: the last week already finished, None on a fresh start)."""
+
+    name: str
+    start: date  # first week (a Wednesday)
+    end: date  # last week (a Wednesday)
+    mode: str  # offline | replay
+    config_hash: str  # sha256 of the loaded config
+    data: str  # where prices come from, e.g. "csv:/data/etf"
+    data_hash: str  # sha256 of the price files (or the synthetic seed)
+    version: str
+    resumed_after: date | None = None
+
+
+class BacktestWeekDone(EventPayload):
+    """Every scheduled job of `week_id` (weekly run, checkpoints, postmortem) ran; a resume starts after it."""
+
+    week_id: date
+    jobs: int
+    llm_calls: int
+
+
+class BacktestFinished(EventPayload):
+    """Every week of the range is done."""
+
+    name: str
+    weeks: int
+
+
+class LookaheadAuditPassed(EventPayload):
+    """The week's weekly run, replayed as a dry run that could not see any bar after its as-of time, asked
+    the same prompts and reached the same decisions as the real run."""
+
+    week_id: date
+    calls: int
+    compared: list[str]  # what was compared: "llm:<role>#n", "stream:<name>"
+
+
+class LookaheadAuditFailed(EventPayload):
+    """The week's weekly run differed once bars after its as-of time were removed: it read the future."""
+
+    week_id: date
+    role: str  # the LLM role or the stage stream that differed first
+    line: int  # 1-based line of the first difference within that item
+    real: str  # the real run's line
+    audited: str  # the cut-off run's line

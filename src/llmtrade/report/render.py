@@ -1,0 +1,104 @@
+"""The report as one HTML page: `render_report(report, leaderboard) -> str`.
+
+Self-contained and offline: styles are inline, charts are inline SVG (`report/charts.py`), and nothing
+refers to another file or host (no src, no external href, no url()). Every text a model wrote (theses,
+rationales, reasons, reflections) and every name goes through Jinja's autoescape, so it is shown, never
+run. Every cited event has an anchor `#event-<id>` on the line that shows it, with the id visible.
+Deterministic: no clock, no randomness; the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from llmtrade.analytics.records import Interval, Leaderboard
+from llmtrade.app.report_records import Report, ReviewCell, WeekReport
+from llmtrade.report import charts
+
+TEMPLATE = "report.html.j2"
+
+
+@cache
+def _environment() -> Any:
+    import jinja2  # lazy: only the report command renders HTML
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,  # every value is escaped unless marked safe; only our own SVG is
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(pct=_pct, money=_money, num=_num, interval=_interval)
+    return environment
+
+
+# Rounded first, then + 0.0: a value that rounds to zero prints as 0, never as "-0.00".
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{round(100 * value, digits) + 0.0:+.{digits}f}%"
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{round(value, 2) + 0.0:,.2f}"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
+
+
+def _interval(interval: Interval, percent: bool = False) -> str:
+    show = _pct if percent else _num
+    if interval.estimate is None:
+        return "n/a"
+    if interval.low is None or interval.high is None:
+        return show(interval.estimate)
+    return f"{show(interval.estimate)} [{show(interval.low)}, {show(interval.high)}]"
+
+
+def review_matrix(week: WeekReport) -> tuple[list[str], list[str], dict[tuple[str, str], ReviewCell]]:
+    """(reviewers, reviewed PMs, (reviewer, reviewed) -> review), names sorted: who scored whom."""
+    cells = {(r.reviewer, r.reviewed): r for r in week.reviews}
+    reviewers = sorted({r.reviewer for r in week.reviews})
+    reviewed = sorted({r.reviewed for r in week.reviews})
+    return reviewers, reviewed, cells
+
+
+def render_report(report: Report, leaderboard: Leaderboard) -> str:
+    """The whole page as a string (UTF-8 text, ends with a newline)."""
+    from markupsafe import Markup  # installed with jinja2
+
+    def safe(svg: str | None) -> Markup | None:
+        # Our own matplotlib SVG (its text escaped by matplotlib), never model text.
+        return Markup(svg) if svg is not None else None
+
+    standings = leaderboard.standings
+    figures = {
+        "equity": safe(charts.equity_chart(leaderboard.curves)),
+        "drawdown": safe(charts.drawdown_chart(leaderboard.curves)),
+        "sharpe": safe(charts.interval_chart(standings, "sharpe", "Sharpe (annualised), 95% interval", "sharpe")),
+        "excess_flat": safe(
+            charts.interval_chart(
+                standings, "excess_vs_flat", "Excess return vs FLAT (% a year)", "xflat", percent=True
+            )
+        ),
+        "excess_spy": safe(
+            charts.interval_chart(standings, "excess_vs_spy", "Excess return vs SPY (% a year)", "xspy", percent=True)
+        ),
+        "cost": safe(charts.cost_chart(report.weeks)),
+    }
+    total_cost = round(sum(w.cost.cost_usd for w in report.weeks), 6)
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            report=report,
+            board=leaderboard,
+            figures=figures,
+            total_cost=total_cost,
+            total_calls=sum(w.cost.calls for w in report.weeks),
+            review_matrix=review_matrix,
+        )
+    )

@@ -1,0 +1,148 @@
+"""Equity curves from hand-made fills (exact equity, trades, costs), and the baselines from prices alone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from llmtrade.analytics import curves
+from llmtrade.analytics.records import Curve
+from llmtrade.analytics.standings import standings
+from llmtrade.domain.ledger import fold
+from llmtrade.domain.trading import Fill, Side
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+
+CAL = TradingCalendar()
+MON, TUE, WED, THU = date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7), date(2026, 1, 8)
+DAYS = [MON, TUE, WED, THU]
+CLOSES_AT = [CAL.session_close(d) for d in DAYS]
+
+
+def _at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=NEW_YORK)
+
+
+def _fill(cid: str, side: Side, qty: int, price: float, at: datetime, symbol: str = "XYZ") -> Fill:
+    return Fill(
+        client_order_id=cid,
+        account_id="acct_1",
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        price=price,
+        commission=1.0,
+        filled_at=at,
+    )
+
+
+BUY = _fill("b1", Side.BUY, 10, 100.0, _at(TUE, 10))
+SELL = _fill("s1", Side.SELL, 10, 108.0, _at(THU, 11))
+XYZ = {"XYZ": {MON: 99.0, TUE: 105.0, WED: 110.0, THU: 90.0}}
+
+
+def _track(fills: list[Fill], closes: curves.Closes = XYZ) -> curves.Track:
+    return curves.account_track(
+        "acct_1", fills, starting_cash=10_000.0, sessions=DAYS, closes_at=CLOSES_AT, closes=closes
+    )
+
+
+def test_a_buy_marked_at_the_close_then_sold_gives_exact_equity_trades_and_costs() -> None:
+    track = _track([SELL, BUY])  # out of order on purpose: the curve reads them by fill time
+    # Monday: cash. Tuesday: 8999 cash + 10 x 105. Wednesday: + 10 x 110. Thursday: sold at 108, flat.
+    assert track.curve.equity == pytest.approx((10_000.0, 10_049.0, 10_099.0, 10_078.0))
+    assert track.curve.gross_exposure == pytest.approx((0.0, 1050 / 10_049, 1100 / 10_099, 0.0))
+    assert track.trades == (0, 0, 0, 1) and track.wins == (0, 0, 0, 1) and track.hit_rate == 1.0
+    assert track.costs_usd == (0.0, 1.0, 1.0, 2.0)
+    assert track.traded == pytest.approx(1000.0 + 1080.0)
+    assert fold([BUY, SELL], 10_000.0).cash == pytest.approx(track.curve.equity[-1])  # the one accounting
+    assert track.slippage is None  # not told what the broker's fills paid
+    paper = curves.account_track(
+        "acct_1", [BUY, SELL], starting_cash=10_000.0, sessions=DAYS, closes_at=CLOSES_AT, closes=XYZ, slippage_bps=5
+    )
+    assert paper.slippage == pytest.approx(2080.0 * 0.0005)
+
+
+def test_a_fill_after_the_last_close_is_not_in_the_curve() -> None:
+    late = _fill("late", Side.BUY, 5, 90.0, _at(date(2026, 1, 9), 10))
+    track = _track([BUY, late])
+    assert track.curve.equity[-1] == pytest.approx(8999.0 + 10 * 90.0)
+    assert track.traded == pytest.approx(1000.0)
+
+
+def test_a_day_without_a_close_keeps_the_last_close() -> None:
+    gappy = {"XYZ": {MON: 99.0, TUE: 105.0, THU: 90.0}}  # no Wednesday bar
+    assert _track([BUY], gappy).curve.equity == pytest.approx((10_000.0, 10_049.0, 10_049.0, 9_899.0))
+
+
+def test_a_short_gains_when_the_price_falls() -> None:
+    short = _fill("sh", Side.SELL, 10, 110.0, _at(WED, 10))
+    track = _track([short])
+    # Cash 10000 + 1100 - 1; short 10 marked at 110 then 90.
+    assert track.curve.equity == pytest.approx((10_000.0, 10_000.0, 9_999.0, 10_199.0))
+    assert track.curve.gross_exposure[-1] == pytest.approx(900 / 10_199)
+
+
+def test_between_cuts_the_curve_and_counts_only_the_activity_inside() -> None:
+    track = _track([BUY, SELL])
+    later = track.between(1, 3)
+    assert later.curve.sessions == (TUE, WED, THU)
+    assert later.curve.equity == track.curve.equity[1:]
+    assert later.costs == 1.0 and later.trade_count == 1 and later.traded == pytest.approx(1080.0)
+
+
+def test_flat_is_constant_cash() -> None:
+    flat = curves.flat_track(DAYS, 10_000.0)
+    assert flat.curve.equity == (10_000.0,) * 4 and flat.curve.gross_exposure == (0.0,) * 4
+    assert flat.curve.kind == "baseline" and flat.curve.name == "FLAT"
+
+
+def test_spy_buys_whole_shares_at_the_first_close_after_slippage_and_commission() -> None:
+    spy = {"SPY": {MON: 100.0, TUE: 110.0, WED: 99.0, THU: 100.0}}
+    costs = curves.Costs(slippage_bps=10, commission=1.0)
+    track = curves.buy_and_hold_track("SPY", DAYS, spy, 10_000.0, costs)
+    # floor(9999 / 100.1) = 99 shares; cash left 10000 - 99 x 100.1 - 1 = 89.1.
+    assert track.curve.equity == pytest.approx((10_000.0, 89.1 + 99 * 110, 89.1 + 99 * 99, 89.1 + 99 * 100))
+    assert track.costs_usd == (0.0, 1.0, 1.0, 1.0) and track.trade_count == 0
+    assert track.slippage == pytest.approx(99 * 100.1 * 0.001)
+    assert track.curve.gross_exposure[1] == pytest.approx(99 * 110 / (89.1 + 99 * 110))
+
+
+def test_equal_weight_rebalances_at_the_close_of_each_weeks_first_session() -> None:
+    closes = {"A": {MON: 100.0, TUE: 100.0, WED: 200.0, THU: 200.0}, "B": dict.fromkeys(DAYS, 100.0)}
+    track = curves.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
+    # Monday: 50 A + 50 B. Wednesday starts llmtrade's week: worth 15000, rebalanced to 37 A + 75 B
+    # (selling 13 A for 2600, buying 25 B for 2500: 100 cash).
+    assert track.curve.equity == pytest.approx((10_000.0, 10_000.0, 15_000.0, 15_000.0))
+    assert track.traded == pytest.approx(5000 + 5000 + 2600 + 2500)
+    assert track.trade_count == 0  # trimming a holding is not a round trip
+
+
+def test_a_baseline_without_a_close_to_trade_at_is_refused() -> None:
+    with pytest.raises(ValueError, match="no close of B on 2026-01-05"):
+        curves.equal_weight_track(["A", "B"], DAYS, {"A": dict.fromkeys(DAYS, 1.0)}, 10_000.0, curves.Costs())
+
+
+def test_standings_deflate_only_the_trials_and_keep_flat_free_of_nan() -> None:
+    a = _track([BUY, SELL])
+    b = _track([BUY]).model_copy(update={"curve": _track([BUY]).curve.model_copy(update={"name": "acct_2"})})
+    rows = standings([a, b, curves.flat_track(DAYS, 10_000.0)], trials=2, trial_names={"acct_1", "acct_2"})
+    by_name = {r.name: r for r in rows}
+    assert by_name["acct_1"].dsr is not None and by_name["FLAT"].dsr is None
+    assert by_name["FLAT"].sharpe.estimate is None and by_name["FLAT"].volatility == 0.0
+    assert by_name["acct_1"].excess_vs_flat.estimate == pytest.approx(
+        sum(x / y - 1 for x, y in zip(a.curve.equity[1:], a.curve.equity[:-1], strict=True)) / 3 * 252
+    )
+    assert by_name["acct_1"].excess_vs_spy.estimate is None  # no SPY baseline given
+    assert "NaN" not in rows[2].model_dump_json() and "Infinity" not in rows[2].model_dump_json()
+
+
+def test_standings_refuse_tracks_over_different_sessions() -> None:
+    short = curves.flat_track(DAYS[:3], 10_000.0)
+    with pytest.raises(ValueError, match="same sessions"):
+        standings([_track([]), short], trials=1, trial_names=set())
+
+
+def test_curve_records_are_frozen() -> None:
+    with pytest.raises(ValueError):
+        Curve(name="x", kind="account", sessions=(), equity=(), gross_exposure=()).name = "y"  # type: ignore[misc]

@@ -1,0 +1,443 @@
+"""`llmtrade backtest`: the schedule replayed in one process, deterministic, resumable, apart from the live books.
+
+Two 2-week offline backtests on the synthetic market (with the look-ahead audit on both weeks) are run
+once per module and shared; the tests that need a backtest of their own (a kill, a planted leak) run
+one or two weeks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.app import backtest as backtest_module
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.backtest_inputs import Progress
+from llmtrade.app.results import BacktestResult
+from llmtrade.cli import app as cli
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config, packaged_defaults
+from llmtrade.domain.events import NewEvent
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.database import backtest_database
+
+runner = CliRunner()
+FIRST, LAST = date(2026, 1, 7), date(2026, 1, 14)
+# Keys that hold wall time: the one thing two runs of a backtest may disagree on.
+WALL_TIME = {"duration_ms", "latency_ms"}
+
+
+def _url(admin_url: str, dbname: str) -> str:
+    head, _, query = admin_url.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{dbname}" + (f"?{query}" if query else "")
+
+
+def _unique() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def _run(
+    live_url: str, home: Path, name: str, *, first: date = FIRST, last: date = LAST, audit: int = 2, **kw: Any
+) -> BacktestResult:
+    settings = Settings(DATABASE_URL=live_url, LLMTRADE_HOME=str(home))
+    spec = BacktestSpec(name=name, first=first, last=last, offline=True, replay=False, audit=audit)
+    return backtest(settings, load_config(None), None, spec, say=lambda _t: None, **kw)
+
+
+def _dump(url: str) -> list[str]:
+    """Every event of a database in id order, wall time and the backtest's own name left out."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in WALL_TIME}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT id, type, stream, version, week_id, account_id, run_id, occurred_at, payload"
+            " FROM events ORDER BY id"
+        ).fetchall()
+    out = []
+    for id_, type_, stream, version, week, account, run, at, payload in rows:
+        body = strip(payload)
+        if type_ in ("BacktestStarted", "BacktestFinished"):
+            body.pop("name")
+        out.append(json.dumps([id_, type_, stream, version, str(week), account, run, at.isoformat(), body]))
+    return out
+
+
+def _events(url: str, kind: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT payload FROM events WHERE type = %s ORDER BY id", (kind,))]
+
+
+@dataclass(frozen=True)
+class Books:
+    live_url: str
+    live_before: list[str]
+    a: BacktestResult
+    b: BacktestResult
+    a_url: str
+    b_url: str
+    steps: list[Progress]
+    unaudited_url: str
+
+
+@pytest.fixture(scope="module")
+def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
+    live = _unique()
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{live}"')
+    live_url = _url(pg_admin_url, live)
+    # The live books hold something of their own before any backtest runs.
+    with open_storage(Settings(DATABASE_URL=live_url), FixedClock(datetime_now())) as storage:
+        storage.events.append([NewEvent(type="LiveMarker", stream="live-marker", payload={"n": 1})])
+    live_before = _dump(live_url)
+    home = tmp_path_factory.mktemp("bt-home")
+    steps: list[Progress] = []
+    a_name, b_name = _unique(), _unique()
+    a = _run(live_url, home, a_name, progress=steps.append)
+    b = _run(live_url, home, b_name)
+    unaudited = _unique()
+    _run(live_url, home, unaudited, audit=0)
+    return Books(
+        live_url,
+        live_before,
+        a,
+        b,
+        _url(pg_admin_url, backtest_database(a_name)),
+        _url(pg_admin_url, backtest_database(b_name)),
+        steps,
+        _url(pg_admin_url, backtest_database(unaudited)),
+    )
+
+
+def datetime_now() -> Any:
+    from tests.support import FIXED_NOW
+
+    return FIXED_NOW
+
+
+# ---------------------------------------------------------------- what it runs
+
+
+def test_every_scheduled_job_of_the_range_runs_once_on_the_stepped_clock(books: Books) -> None:
+    # 2026-01-07..13: 5 sessions x 4 checkpoints; 2026-01-14..20: MLK day leaves 4 sessions.
+    assert books.a.jobs == {"weekly": 2, "checkpoint": 36, "postmortem": 2}
+    assert (books.a.weeks, books.a.weeks_run, books.a.weeks_done_before) == (2, 2, 0)
+    with psycopg.connect(books.a_url) as conn:
+        at = dict(conn.execute("SELECT payload->>'time', occurred_at FROM events WHERE type = 'CheckpointCompleted'"))
+        runs = Counter(r[0] for r in conn.execute("SELECT payload->>'command' FROM events WHERE type = 'RunStarted'"))
+    # Each checkpoint's events carry the checkpoint's own instant, not the wall clock.
+    assert set(at) == {"09:00", "12:00", "14:00", "15:50"}
+    # The audit's dry runs stored nothing: only the real runs are on record.
+    assert runs == {"run-weekly": 2, "checkpoint": 36, "postmortem": 2}
+    accounts = [s for s in books.a.leaderboard.standings if s.kind == "account"]
+    assert len(accounts) == 6 and any(a.trades > 0 or a.slippage_usd for a in accounts)
+
+
+def test_progress_reports_each_finished_week(books: Books) -> None:
+    assert [(s.weeks_done, s.weeks) for s in books.steps] == [(0, 2), (1, 2), (2, 2)]
+    assert [s.week_id for s in books.steps] == [None, FIRST, LAST]
+    assert books.steps[-1].calls == books.a.llm_calls > 0
+
+
+# ---------------------------------------------------------------- deterministic
+
+
+def test_the_same_backtest_twice_gives_identical_books_and_result(books: Books) -> None:
+    a, b = _dump(books.a_url), _dump(books.b_url)
+    assert len(a) > 1000
+    assert a == b
+    same: dict[str, Any] = {"timing": True, "name": True, "database": True, "leaderboard": {"source"}}
+    assert books.a.model_dump(exclude=same) == books.b.model_dump(exclude=same)
+
+
+def test_the_backtests_leaderboard_json_and_report_agree_and_repeat_byte_for_byte(
+    books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", books.live_url)
+    pages, boards = [], []
+    for result in (books.a, books.b):
+        board = runner.invoke(cli, ["leaderboard", "--backtest", result.name, "--json"])
+        assert board.exit_code == 0, board.output
+        # The command's leaderboard is the one the backtest reported at its end.
+        assert json.loads(board.stdout) == json.loads(result.leaderboard.model_dump_json())
+        boards.append(board.stdout.replace(result.name, "NAME"))
+        page = tmp_path / f"{result.name}.html"
+        written = runner.invoke(cli, ["report", "--backtest", result.name, "-o", str(page)])
+        assert written.exit_code == 0, written.output
+        html = page.read_text()
+        # The page shows the same Sharpe figures as the JSON.
+        for row in result.leaderboard.standings:
+            if row.sharpe.estimate is not None:
+                assert f"{row.sharpe.estimate:.2f}" in html
+        pages.append(html.replace(result.name, "NAME"))
+    assert boards[0] == boards[1]
+    assert pages[0] == pages[1]
+
+
+def test_live_run_ids_stay_random_and_a_backtest_issues_them_deterministically() -> None:
+    from datetime import UTC, datetime
+
+    from llmtrade.domain.runs import CountedRunIds, issued_by, new_run_id
+
+    now = datetime(2026, 1, 7, 13, tzinfo=UTC)
+    assert new_run_id(now) != new_run_id(now)
+    with issued_by(CountedRunIds("backtest")):
+        first = [new_run_id(now), new_run_id(now)]
+    with issued_by(CountedRunIds("backtest")):
+        again = [new_run_id(now), new_run_id(now)]
+    assert first == again and first[0] != first[1]
+    # An id already on record (a resumed backtest) is never issued again.
+    with issued_by(CountedRunIds("backtest", taken={first[0]})):
+        assert new_run_id(now) == first[1]
+    assert new_run_id(now) not in first
+
+
+def test_the_stepping_clock_only_moves_forward() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from llmtrade.clock import SteppingClock
+
+    start = datetime(2026, 1, 7, 13, tzinfo=UTC)
+    clock = SteppingClock(start)
+    clock.set(start + timedelta(hours=1))
+    assert clock.now() == start + timedelta(hours=1)
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.set(start)
+
+
+# ---------------------------------------------------------------- apart from the live books
+
+
+def test_a_backtest_leaves_the_live_books_untouched(books: Books) -> None:
+    assert _dump(books.live_url) == books.live_before
+
+
+def test_live_status_does_not_see_the_backtest_accounts_fills(books: Books, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _events(books.a_url, "OrderFilled"), "the backtest must have filled orders for this test to mean anything"
+    monkeypatch.setenv("DATABASE_URL", books.live_url)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-20T17:00:00-05:00")
+    result = runner.invoke(cli, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [a["trades"] for a in report["accounts"]] == [0] * 6
+    assert {a["equity"] for a in report["accounts"]} == {100000.0}
+    traded = {a.name for a in books.a.leaderboard.standings if a.kind == "account" and a.slippage_usd}
+    assert traded, "some backtest account traded"
+
+
+def test_a_backtest_puts_every_account_on_the_paper_broker_even_in_replay_mode_with_alpaca_keys(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path
+) -> None:
+    from llmtrade.app.backtest_container import BacktestContainer
+    from llmtrade.app.container import Container
+    from llmtrade.brokers.registry import broker_name
+
+    for n in range(1, 6):
+        monkeypatch.setenv(f"ALPACA_ACCT_{n}_KEY", "key")
+        monkeypatch.setenv(f"ALPACA_ACCT_{n}_SECRET", "secret")
+    settings = Settings(DATABASE_URL=database_url)
+    loaded = load_config(None)
+    live = Container(settings, loaded, FixedClock(datetime_now()), None, lambda _t: None, replay=True)
+    # Outside a backtest these accounts would trade at Alpaca: the test below means something.
+    assert broker_name(loaded.config.accounts.accounts[0], live=live.live, settings=settings) == "alpaca"
+    app = BacktestContainer(
+        settings,
+        loaded,
+        FixedClock(datetime_now()),
+        None,
+        lambda _t: None,
+        replay=True,
+        database=backtest_database(_unique()),
+    )
+    with app.held() as storage:
+        desks = app.desks(storage, app.market(storage))
+    assert [d.broker.name for d in desks] == ["paper"] * 6
+
+
+# ---------------------------------------------------------------- one name, one experiment
+
+
+def test_rerunning_with_the_same_inputs_resumes_and_has_nothing_left(books: Books, pg_admin_url: str) -> None:
+    before = _dump(books.a_url)
+    again = _run(books.live_url, Path("."), books.a.name)
+    assert (again.weeks_done_before, again.weeks_run, again.jobs) == (2, 0, {})
+    assert again.leaderboard.model_dump(exclude={"source"}) == books.a.leaderboard.model_dump(exclude={"source"})
+    assert _dump(books.a_url) == before  # nothing run, nothing recorded
+
+
+def test_rerunning_with_another_start_or_config_is_refused(
+    books: Books, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    other_start = runner.invoke(
+        cli, ["backtest", "--from", "2025-12-31", "--to", "2026-01-14", "--offline", "--name", books.a.name]
+    )
+    assert other_start.exit_code == 2, other_start.output
+    assert "first week 2026-01-07 (now 2025-12-31)" in other_start.stderr
+    config = tmp_path / "config"
+    shutil.copytree(Path(str(packaged_defaults())), config)
+    accounts = config / "accounts.yaml"
+    accounts.write_text(accounts.read_text().replace("slippage_bps: 5", "slippage_bps: 6"))
+    args = ["--config", str(config), "backtest", "--from", "2026-01-07", "--to", "2026-01-14", "--offline"]
+    other_config = runner.invoke(cli, [*args, "--name", books.a.name])
+    assert other_config.exit_code == 2, other_config.output
+    assert "config hash" in other_config.stderr
+    assert "give a new --name" in other_config.stderr
+
+
+def test_a_backtest_needs_offline_or_replay(cli_env: dict[str, str]) -> None:
+    result = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--name", _unique()])
+    assert result.exit_code == 2
+    assert "--offline" in result.stderr and "--replay" in result.stderr
+
+
+def test_a_replay_miss_fails_naming_the_call(cli_env: dict[str, str]) -> None:
+    result = runner.invoke(
+        cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--replay", "--name", _unique()]
+    )
+    assert result.exit_code == 1, result.output
+    assert "--replay: no cached answer for the" in result.stderr
+
+
+# ---------------------------------------------------------------- a killed backtest
+
+
+class Killed(BaseException):
+    """The process dying at that point: no `except Exception` handler sees it (a KeyboardInterrupt raised in a
+    worker thread would stop the test run itself)."""
+
+
+def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_twice(
+    books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
+) -> None:
+    name = _unique()
+    real = backtest_module.checkpoint
+    calls = {"n": 0}
+
+    def killed_on_the_25th(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 25:  # the 5th checkpoint of the second week
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backtest_module, "checkpoint", killed_on_the_25th)
+    with pytest.raises(KeyboardInterrupt):
+        _run(books.live_url, tmp_path, name)
+    url = _url(pg_admin_url, backtest_database(name))
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
+    monkeypatch.setattr(backtest_module, "checkpoint", real)
+
+    resumed = _run(books.live_url, tmp_path, name)
+
+    assert (resumed.weeks_done_before, resumed.weeks_run) == (1, 1)
+    assert resumed.jobs == {"checkpoint": 16 - 4, "postmortem": 1}  # the rest of week 2 only
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST), str(LAST)]
+    accepted = [p["order"]["client_order_id"] for p in _events(url, "PaperOrderAccepted")]
+    filled = [p["fill"]["client_order_id"] for p in _events(url, "OrderFilled")]
+    assert accepted and len(accepted) == len(set(accepted))
+    assert len(filled) == len(set(filled))
+    completed = [(p["day"], p["time"]) for p in _events(url, "CheckpointCompleted")]
+    assert len(completed) == len(set(completed)) == 36
+    # The books end where an uninterrupted run of the same backtest ends.
+    assert resumed.leaderboard.model_dump(exclude={"source"}) == books.a.leaderboard.model_dump(exclude={"source"})
+
+
+# ---------------------------------------------------------------- the look-ahead audit
+
+
+def test_the_audit_passes_on_the_clean_pipeline_and_is_recorded(books: Books) -> None:
+    assert [(a.week_id, a.passed) for a in books.a.audit] == [(FIRST, True), (LAST, True)]
+    passed = _events(books.a_url, "LookaheadAuditPassed")
+    assert [p["week_id"] for p in passed] == [str(FIRST), str(LAST)]
+    assert any(c.startswith("llm:") for c in passed[0]["compared"])
+    assert "risk:verdicts" in passed[0]["compared"]
+
+
+def test_the_audits_dry_runs_leave_nothing_in_the_books_but_their_verdicts(books: Books) -> None:
+    def without_ids(url: str) -> list[str]:
+        rows = [json.loads(line) for line in _dump(url)]
+        # The verdicts sit on the backtest's own stream, so its versions shift; every other stream must match.
+        return [
+            json.dumps([*row[1:3], None if row[2] == "backtest" else row[3], *row[4:]])
+            for row in rows
+            if not row[1].startswith("LookaheadAudit")
+        ]
+
+    assert without_ids(books.a_url) == without_ids(books.unaudited_url)
+
+
+def test_the_audit_catches_a_planted_leak(
+    books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
+) -> None:
+    from datetime import timedelta
+
+    from llmtrade.errors import OperationalError
+    from llmtrade.market.service import MarketData
+
+    honest = MarketData.bars_asof
+
+    def one_session_ahead(self: MarketData, symbols: Any, asof: Any, *, sessions: int = 300) -> Any:
+        return honest(self, symbols, asof + timedelta(days=1), sessions=sessions)  # reads tomorrow's close
+
+    monkeypatch.setattr(MarketData, "bars_asof", one_session_ahead)
+    name = _unique()
+    with pytest.raises(OperationalError, match="look-ahead audit failed for week 2026-01-07"):
+        _run(books.live_url, tmp_path, name, last=FIRST, audit=1)
+    url = _url(pg_admin_url, backtest_database(name))
+    [leak] = _events(url, "LookaheadAuditFailed")
+    assert leak["week_id"] == str(FIRST)
+    assert leak["role"].startswith(("llm:", "stream:")) and leak["line"] >= 1
+    assert leak["real"] != leak["audited"]
+    # Its books are not evidence: the same backtest refuses to go on.
+    monkeypatch.setattr(MarketData, "bars_asof", honest)
+    with pytest.raises(OperationalError, match="failed its look-ahead audit"):
+        _run(books.live_url, tmp_path, name, last=FIRST, audit=1)
+
+
+def test_a_backtest_killed_inside_a_weekly_run_sends_no_order_twice_when_resumed(
+    books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
+) -> None:
+    from llmtrade.workflows import execution
+
+    name = _unique()
+    real = execution.execute_plan
+    sent_before_kill: list[str] = []
+
+    def killed_at_acct_3(events: Any, desk: Any, plan: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs["week_id"] == LAST and plan.account_id == "acct_3":
+            raise Killed  # mid-run: acct_1 and acct_2's orders of the week are at the broker by then
+        if kwargs["week_id"] == LAST:
+            sent_before_kill.append(plan.account_id)
+        return real(events, desk, plan, *args, **kwargs)
+
+    monkeypatch.setattr(execution, "execute_plan", killed_at_acct_3)
+    with pytest.raises(Killed):
+        _run(books.live_url, tmp_path, name, audit=0)
+    # The other accounts' threads were already handed their plans; acct_3's orders never left.
+    assert sent_before_kill[:2] == ["acct_1", "acct_2"] and "acct_3" not in sent_before_kill
+    monkeypatch.setattr(execution, "execute_plan", real)
+
+    resumed = _run(books.live_url, tmp_path, name, audit=0)
+
+    url = _url(pg_admin_url, backtest_database(name))
+    accepted = [p["order"]["client_order_id"] for p in _events(url, "PaperOrderAccepted")]
+    assert any("-20260114-acct_1-" in c for c in accepted)
+    assert len(accepted) == len(set(accepted))
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST), str(LAST)]
+    assert resumed.weeks_run == 1
+    assert resumed.leaderboard.model_dump(exclude={"source"}) == books.a.leaderboard.model_dump(exclude={"source"})

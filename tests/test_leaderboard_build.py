@@ -1,0 +1,250 @@
+"""`build_leaderboard` on a real PostgreSQL from hand-written books: the range the runs span, fills of the
+configured accounts only, knowledge-cutoff periods, trials and deflation; and a backtest's own books."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.analytics.records import Leaderboard
+from llmtrade.app.container import Container
+from llmtrade.app.leaderboard import build_leaderboard
+from llmtrade.cli import app as cli
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import MarketDataFetched
+from llmtrade.domain.runs import RunStarted
+from llmtrade.domain.streams import fill_stream, run_stream
+from llmtrade.domain.trading import Fill, OrderFilled, Side
+from llmtrade.errors import ConfigError, MarketDataError, OperationalError
+from llmtrade.exits import classify
+from llmtrade.market.calendar import NEW_YORK
+from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.database import backtest_database, locate, sibling
+from llmtrade.storage.event_store import EventStore
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+
+
+class _Clock:
+    """A clock the test moves: each event is stored at the time the books say it happened."""
+
+    def __init__(self) -> None:
+        self.instant = FIXED_NOW
+
+    def now(self) -> datetime:
+        return self.instant
+
+
+def _ny(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=NEW_YORK)
+
+
+def _write_books(events: EventStore, clock: _Clock, runs: list[datetime], fills: list[Fill]) -> None:
+    for at in runs:
+        clock.instant = at
+        started = RunStarted(
+            command="run-weekly", arguments={}, mode="offline", mode_reason="test", config_source="test", version="0"
+        )
+        events.append([NewEvent.of(started, stream=run_stream(at.isoformat()), run_id=at.isoformat())])
+    for fill in fills:
+        clock.instant = fill.filled_at
+        stream = fill_stream(fill.account_id, fill.client_order_id)
+        events.append([NewEvent.of(OrderFilled(fill=fill, broker="paper"), stream=stream, account_id=fill.account_id)])
+
+
+def _fill(account: str, cid: str, side: Side, qty: int, price: float, at: datetime) -> Fill:
+    return Fill(client_order_id=cid, account_id=account, symbol="SPY", side=side, qty=qty, price=price, filled_at=at)
+
+
+def _container(database_url: str, cutoff: date | None) -> Container:
+    loaded = load_config(None)
+    models = loaded.config.models
+    pms = [pm.model_copy(update={"knowledge_cutoff": cutoff}) for pm in models.pms]
+    chairman = models.chairman.model_copy(update={"knowledge_cutoff": cutoff})
+    config = loaded.config.model_copy(update={"models": models.model_copy(update={"pms": pms, "chairman": chairman})})
+    return Container(
+        Settings(DATABASE_URL=database_url),
+        LoadedConfig(config, loaded.source),
+        FixedClock(FIXED_NOW),
+        None,
+        lambda _: None,
+        offline=True,
+    )
+
+
+FIRST_RUN = _ny(date(2024, 11, 6), 8)  # a Wednesday: Tuesday 2024-11-05 is the last close before it
+LAST_RUN = _ny(date(2025, 2, 25), 16, 30)  # a Tuesday's postmortem, after the close
+FILLS = [
+    _fill("acct_1", "o1", Side.BUY, 20, 570.0, _ny(date(2024, 11, 6), 9, 30)),
+    _fill("acct_1", "o2", Side.SELL, 20, 600.0, _ny(date(2025, 1, 15), 9, 30)),
+    _fill("acct_9", "o3", Side.BUY, 20, 570.0, _ny(date(2024, 11, 6), 9, 30)),  # not a configured account
+]
+
+
+@pytest.fixture
+def books(storage: Storage) -> Storage:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS)
+    return replace(storage, events=events)
+
+
+def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_run_saw(
+    books: Storage, database_url: str
+) -> None:
+    board = build_leaderboard(_container(database_url, None), books, source="live")
+    assert (board.start, board.end) == (date(2024, 11, 5), date(2025, 2, 25))
+    assert board.sessions == len(board.curves[0].sessions) - 1
+    rows = {s.name: s for s in board.standings}
+    assert rows["acct_1"].trades == 1 and rows["acct_1"].hit_rate is not None
+    assert "acct_9" not in rows
+    assert board.trials == 5
+    assert all(rows[name].dsr is None for name in ("FLAT", "SPY", "EQUAL_WEIGHT"))
+    assert any(n.startswith("no knowledge_cutoff in models.yaml for gpt") for n in board.notes)
+    assert board.periods == ()
+
+
+def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Storage, database_url: str) -> None:
+    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), books, source="live")
+    before, after = board.periods
+    # The week of 2025-01-01 (a holiday Wednesday) is the first that began after the cutoff.
+    assert (before.start, before.end) == (date(2024, 11, 5), date(2024, 12, 31))
+    assert (after.start, after.end) == (date(2024, 12, 31), date(2025, 2, 25))
+    assert "may have read this future" in before.label
+    assert before.standings[0].sessions + after.standings[0].sessions == board.standings[0].sessions
+    rows_after = {s.name: s for s in after.standings}
+    assert rows_after["acct_1"].trades == 1  # the sale on 2025-01-15 closed the trade after the cutoff
+    assert {s.name: s for s in before.standings}["acct_1"].trades == 0
+    assert any("only the period after it is evidence" in n for n in board.notes)
+    # Eight weeks of one trade tell no account from FLAT, after the cutoff either.
+    assert any(n.startswith(f"{after.label}: no account is distinguishable from FLAT yet") for n in board.notes)
+
+
+def test_books_entirely_before_the_cutoff_say_they_are_not_evidence(books: Storage, database_url: str) -> None:
+    board = build_leaderboard(_container(database_url, date(2025, 6, 30)), books, source="live")
+    assert board.periods == ()
+    assert any("not evidence of skill" in n for n in board.notes)
+
+
+def test_the_same_books_give_the_same_bytes(books: Storage, database_url: str) -> None:
+    container = _container(database_url, date(2024, 12, 31))
+    first = build_leaderboard(container, books, source="live").model_dump_json()
+    again = build_leaderboard(container, books, source="live").model_dump_json()
+    assert first == again
+    assert Leaderboard.model_validate_json(first).standings[0].name == "acct_1"
+
+
+def test_a_backtests_books_are_read_from_its_own_database(cli_env: dict[str, str]) -> None:
+    name = f"lb{uuid.uuid4().hex[:8]}"
+    location = sibling(locate(Settings(DATABASE_URL=cli_env["DATABASE_URL"])), backtest_database(name))
+    clock = _Clock()
+    with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), clock, location=location) as storage:
+        _write_books(storage.events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+    result = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json"])
+    assert result.exit_code == 0, result.output
+    board = json.loads(result.stdout)
+    assert board["source"] == f"backtest {name}" and board["start"] == "2024-11-05"
+    # The live books are empty: nothing of the backtest leaks into them.
+    live = runner.invoke(cli, ["leaderboard", "--json"])
+    assert live.exit_code == 2 and "no trading in these books yet" in live.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "where"),
+    [
+        ('"2024-09-30"', "pms[0].knowledge_cutoff"),  # a string, not a date
+        ("yes", "pms[0].knowledge_cutoff"),
+        ("2024-13-01", "line 19, column"),  # date-shaped but no date: PyYAML's own ValueError, reported
+    ],
+    ids=["quoted", "boolean", "no such month"],
+)
+def test_a_knowledge_cutoff_must_be_a_yaml_date(tmp_path: Path, written: str, where: str) -> None:
+    folder = tmp_path / "config"
+    shutil.copytree(Path(str(packaged_defaults())), folder)
+    models = folder / "models.yaml"
+    models.write_text(models.read_text().replace("knowledge_cutoff: 2024-09-30", f"knowledge_cutoff: {written}"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(folder)
+    [problem] = caught.value.problems
+    assert problem.path.startswith(where)
+
+
+def test_a_traded_symbol_the_market_cannot_price_fails_as_an_operational_error(
+    storage: Storage, database_url: str
+) -> None:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    gone = _fill("acct_1", "o9", Side.BUY, 5, 50.0, _ny(date(2024, 11, 6), 9, 30)).model_copy(update={"symbol": "GONE"})
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], [gone])
+    with pytest.raises(MarketDataError, match="GONE") as caught:
+        build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    assert classify(caught.value).code == 1
+
+
+def _priced_real(events: EventStore, clock: _Clock) -> None:
+    clock.instant = LAST_RUN
+    fetched = MarketDataFetched(
+        provider="csv",
+        symbols=["SPY"],
+        start=date(2024, 1, 2),
+        end=date(2025, 2, 25),
+        bars=1,
+        synthetic=False,
+        from_cache=False,
+    )
+    events.append([NewEvent.of(fetched, stream="market", run_id=LAST_RUN.isoformat())])  # the last run's fetch
+    # A later look at synthetic prices by `market bars` (no trading run) says nothing about the books.
+    look = fetched.model_copy(update={"provider": "synthetic", "synthetic": True})
+    events.append([NewEvent.of(look, stream="market", run_id="market-bars")])
+
+
+def test_books_priced_with_real_prices_are_valued_at_the_real_bars_in_their_cache(
+    storage: Storage, database_url: str
+) -> None:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+    _priced_real(events, clock)
+    start, end = date(2024, 11, 5), date(2025, 2, 25)
+    universe = {i.symbol: i.asset_class.value for i in load_config(None).config.assets.universe}
+    # "Real" bars as a backtest's CSV folder would have put them in its cache: twice the synthetic prices.
+    made = SyntheticMarket(universe, seed=3).daily_bars(list(universe), start, end)
+    real = {
+        s: [
+            b.model_copy(
+                update={k: getattr(b, k) * 2 for k in ("open", "high", "low", "close")}
+                | {"source": "csv", "synthetic": False}
+            )
+            for b in bars
+        ]
+        for s, bars in made.items()
+    }
+    BarCache(storage.conn).store(real, start, end, provider="csv", synthetic=False)
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    acct_1 = board.curves[0]
+    spy_close = {b.day: b.close for b in real["SPY"]}
+    # Bought 20 SPY at 570 on 2024-11-06, marked at that day's real close.
+    assert acct_1.equity[1] == pytest.approx(100_000 - 20 * 570 + 20 * spy_close[date(2024, 11, 6)])
+    assert not any("synthetic" in n for n in board.notes)
+
+
+def test_books_priced_with_real_prices_are_not_valued_at_synthetic_ones(storage: Storage, database_url: str) -> None:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+    _priced_real(events, clock)
+    with pytest.raises(OperationalError, match="priced with real prices, but only synthetic ones"):
+        build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")

@@ -1,0 +1,113 @@
+"""`llmtrade leaderboard` end to end on a real PostgreSQL, after a short offline week (synthetic market,
+rules provider, paper brokers): the table, the JSON document and its schema, stable bytes, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.domain.trading import OrderFilled
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.database import backtest_database
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+ACCOUNTS = ["acct_1", "acct_2", "acct_3", "acct_4", "acct_5", "acct_6"]
+
+
+def _at(monkeypatch: pytest.MonkeyPatch, instant: str) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", instant)
+
+
+@pytest.fixture
+def traded(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """A week run offline: the weekly run, a checkpoint the next day, the postmortem after the week."""
+    _at(monkeypatch, "2026-01-07T08:00:00-05:00")
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    _at(monkeypatch, "2026-01-08T12:00:00-05:00")
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 0
+    _at(monkeypatch, "2026-01-13T16:30:00-05:00")
+    done = runner.invoke(app, ["postmortem", "--week", "2026-01-07"])
+    assert done.exit_code == 0, done.output
+    _at(monkeypatch, "2026-01-20T10:00:00-05:00")  # later: the books still end where the runs did
+    return cli_env["DATABASE_URL"]
+
+
+def _fills(url: str) -> list[OrderFilled]:
+    from llmtrade.clock import FixedClock
+
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        return [OrderFilled.from_event(e) for e in storage.events.read(type=OrderFilled.event_type())]
+
+
+def test_json_ranks_every_account_and_baseline_over_the_books_sessions_and_is_byte_identical(traded: str) -> None:
+    first = runner.invoke(app, ["leaderboard", "--json"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["leaderboard", "--live", "--json"])
+    assert second.exit_code == 0, second.output
+    assert first.stdout == second.stdout
+    board = json.loads(first.stdout)
+    names = [s["name"] for s in board["standings"]]
+    assert names == [*ACCOUNTS, "FLAT", "SPY", "EQUAL_WEIGHT"]
+    # From Tuesday's close (the last before the weekly run) to the postmortem's Tuesday close.
+    assert (board["start"], board["end"], board["sessions"]) == ("2026-01-06", "2026-01-13", 5)
+    assert board["source"] == "live" and board["trials"] == 5
+    assert [c["name"] for c in board["curves"]] == names
+    assert all(c["equity"][0] == 100_000.0 for c in board["curves"])
+    rows = {s["name"]: s for s in board["standings"]}
+    assert rows["FLAT"]["sharpe"]["estimate"] is None and rows["FLAT"]["total_return"] == 0.0
+    assert rows["acct_6"]["trades"] == 0 and rows["acct_6"]["avg_gross_exposure"] == 0.0
+    traders = {f.fill.account_id for f in _fills(traded)}
+    assert traders, "the offline week filled no order: nothing to rank"
+    for account in traders:
+        assert rows[account]["avg_gross_exposure"] > 0
+        # Paper fills at 5 bps: the slippage estimate is 5 bps of what was traded.
+        assert rows[account]["slippage_usd"] > 0
+    assert any("synthetic" in note for note in board["notes"])
+    # Five sessions are too few for an interval: nothing is told from FLAT, and the note says so.
+    assert all(rows[a]["sharpe"]["low"] is None for a in ACCOUNTS)
+    assert any(note.startswith("no account is distinguishable from FLAT yet: 1.0 weeks") for note in board["notes"])
+
+
+def test_the_table_shows_every_row_with_intervals_trades_and_costs(traded: str) -> None:
+    result = runner.invoke(app, ["leaderboard"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for name in [*ACCOUNTS, "FLAT", "SPY", "EQUAL_WEIGHT"]:
+        assert f"\n{name}\t" in out
+    for column in ("Sharpe [95%]", "vs FLAT/yr [95%]", "vs SPY/yr [95%]", "trades", "commissions", "slippage~"):
+        assert column in out
+    assert "intervals: stationary bootstrap (arch)" in out
+
+
+def test_schema_of_the_leaderboard_is_published() -> None:
+    result = runner.invoke(app, ["schema", "leaderboard"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    assert {"standings", "periods", "curves", "trials", "bootstrap"} <= set(schema["properties"])
+
+
+def test_an_unknown_backtest_exits_2_and_creates_no_database(cli_env: dict[str, str], pg_admin_url: str) -> None:
+    result = runner.invoke(app, ["leaderboard", "--backtest", "nosuch", "--json"])
+    assert result.exit_code == 2
+    assert "no backtest named 'nosuch'" in result.stderr
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (backtest_database("nosuch"),))
+        assert found.fetchone() is None
+
+
+def test_backtest_and_live_together_are_refused(cli_env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["leaderboard", "--backtest", "x", "--live"])
+    assert result.exit_code == 2
+    assert "--backtest and --live" in result.stderr
+
+
+def test_books_with_no_trading_yet_exit_2_with_what_to_do(cli_env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["leaderboard"])
+    assert result.exit_code == 2
+    assert "no trading in these books yet" in result.stderr

@@ -1,0 +1,431 @@
+"""The HTML report's page: self-contained (nothing fetched), deterministic, model text escaped, every cited
+event anchored; built from a Leaderboard and a Report made by hand (no database)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import llmtrade
+from llmtrade.analytics.records import Curve, Interval, Leaderboard, Period, Standing
+from llmtrade.app.report_records import (
+    AccountLine,
+    ChairmanLine,
+    CheckpointLine,
+    FillLine,
+    OrderLine,
+    PitchLine,
+    PostmortemLine,
+    RankLine,
+    Report,
+    ReviewCell,
+    SizedLine,
+    WeekCost,
+    WeekReport,
+)
+from llmtrade.report.charts import drawdowns
+from llmtrade.report.render import render_report
+
+START = date(2024, 1, 3)
+NAMES = ("acct_1", "acct_2", "FLAT", "SPY", "EQUAL_WEIGHT")
+EVIL = '<script>alert("pwned")</script>'
+
+
+def _sessions(n: int) -> tuple[date, ...]:
+    days, day = [], START
+    while len(days) < n:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return tuple(days)
+
+
+def curve(name: str, drift: float, n: int = 40) -> Curve:
+    sessions = _sessions(n)
+    equity = tuple(round(100_000 * (1 + drift * i + (0.004 if i % 7 == 3 else 0.0)), 2) for i in range(n))
+    kind = "account" if name.startswith("acct") else "baseline"
+    return Curve(name=name, kind=kind, sessions=sessions, equity=equity, gross_exposure=tuple(0.1 for _ in sessions))
+
+
+def standing(name: str, sharpe: float | None) -> Standing:
+    interval = Interval(
+        estimate=sharpe, low=None if sharpe is None else sharpe - 1.5, high=None if sharpe is None else sharpe + 1.5
+    )
+    excess = Interval(estimate=0.01, low=-0.05, high=0.07)
+    return Standing(
+        name=name,
+        kind="account" if name.startswith("acct") else "baseline",
+        sessions=39,
+        weeks=7.8,
+        total_return=0.012,
+        cagr=0.08,
+        volatility=0.11,
+        sharpe=interval,
+        sortino=0.9,
+        max_drawdown=0.031,
+        max_drawdown_sessions=9,
+        calmar=2.6,
+        trades=7,
+        hit_rate=0.57,
+        turnover=3.2,
+        avg_gross_exposure=0.07,
+        costs_usd=12.5,
+        excess_vs_flat=excess,
+        excess_vs_spy=Interval(estimate=None, low=None, high=None),
+        psr=0.61,
+        dsr=0.33,
+        weeks_needed=140.0,
+    )
+
+
+def leaderboard() -> Leaderboard:
+    standings = tuple(standing(name, 0.4 * i if name != "SPY" else None) for i, name in enumerate(NAMES))
+    drifts = {"acct_1": 0.0004, "acct_2": -0.0003, "FLAT": 0.0, "SPY": 0.0006, "EQUAL_WEIGHT": 0.0002}
+    return Leaderboard(
+        source="backtest demo",
+        start=START,
+        end=_sessions(40)[-1],
+        sessions=40,
+        trials=2,
+        bootstrap="stationary bootstrap (arch), mean block 5 sessions, 2000 resamples, seed 7",
+        standings=standings,
+        periods=(Period(label="after knowledge cutoff", start=START, end=_sessions(40)[-1], standings=standings[:2]),),
+        curves=tuple(curve(name, drifts[name]) for name in NAMES),
+        notes=("every interval contains zero",),
+    )
+
+
+def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 0.25) -> WeekReport:
+    i = first_id
+    return WeekReport(
+        week_id=week_id,
+        pitches=(
+            PitchLine(
+                event_id=i,
+                pm="gpt",
+                model="m/gpt",
+                account_id="acct_1",
+                instrument="SPY",
+                direction="LONG",
+                conviction=2,
+                thesis=(thesis,),
+            ),
+            PitchLine(
+                event_id=i + 1,
+                pm="grok",
+                model="m/grok",
+                account_id="acct_2",
+                instrument="TLT",
+                direction="SHORT",
+                conviction=-1,
+                thesis=("Rates up.",),
+            ),
+        ),
+        failed_pitches=(),
+        reviews=(
+            ReviewCell(
+                event_id=i + 2,
+                reviewer="gpt",
+                reviewed="grok",
+                label="Pitch A",
+                mean_score=6.5,
+                argument_against=thesis,
+            ),
+            ReviewCell(
+                event_id=i + 3,
+                reviewer="grok",
+                reviewed="gpt",
+                label="Pitch A",
+                mean_score=7.25,
+                argument_against="noise",
+            ),
+        ),
+        ranking=(
+            RankLine(event_id=i + 4, pm="gpt", rank=1, mean_score=7.25, reviews=1),
+            RankLine(event_id=i + 4, pm="grok", rank=2, mean_score=6.5, reviews=1),
+        ),
+        chairman=ChairmanLine(
+            event_id=i + 5,
+            model="m/gem",
+            account_id="acct_5",
+            instrument="SPY",
+            direction="LONG",
+            conviction=1,
+            rationale=thesis,
+            dissent=("too early",),
+        ),
+        sized=(
+            SizedLine(
+                event_id=i + 6,
+                account_id="acct_1",
+                instrument="SPY",
+                target_qty=30,
+                price=470.1,
+                approved=True,
+                reason="long 30",
+                occasion="weekly run",
+            ),
+        ),
+        orders=(
+            OrderLine(
+                event_id=i + 7,
+                account_id="acct_1",
+                client_order_id="lt-1",
+                symbol="SPY",
+                side="buy",
+                qty=30,
+                intent="open",
+                status="accepted",
+                detail="queued",
+            ),
+        ),
+        fills=(
+            FillLine(
+                event_id=i + 8,
+                account_id="acct_1",
+                client_order_id="lt-1",
+                symbol="SPY",
+                side="buy",
+                qty=30,
+                price=470.5,
+                commission=0.0,
+                filled_at="2024-01-03T09:30:00-05:00",
+            ),
+        ),
+        checkpoints=(
+            CheckpointLine(
+                event_id=i + 9,
+                day=week_id,
+                time="12:00",
+                account_id="acct_1",
+                instrument="SPY",
+                action="STAY",
+                conviction_before=2,
+                conviction_after=2,
+                decided_by="owner",
+                invalidation_triggered=False,
+                reason=thesis,
+            ),
+        ),
+        postmortems=(
+            PostmortemLine(
+                event_id=i + 10,
+                account_id="acct_1",
+                instrument="SPY",
+                direction="LONG",
+                start_equity=100_000,
+                end_equity=100_300,
+                week_pnl=300,
+                week_return=0.003,
+                instrument_return=0.01,
+                thesis_right=True,
+                held=("rsi_14 < 75",),
+                broken=(),
+                got_right=thesis,
+                got_wrong="timing",
+                lessons=(thesis,),
+            ),
+        ),
+        cost=WeekCost(
+            calls=19, failed_calls=0, prompt_tokens=1000, completion_tokens=500, cost_usd=cost, unpriced_calls=0
+        ),
+    )
+
+
+def report(thesis: str = "Trend up.") -> Report:
+    return Report(
+        source="backtest demo",
+        accounts=(AccountLine(account_id="acct_1", name="GPT", role="pm", starting_cash=100_000.0),),
+        weeks=(week(START, 100, thesis), week(START + timedelta(days=7), 200, thesis, cost=0.5)),
+    )
+
+
+class _Tags(HTMLParser):
+    """Every start tag's attributes, and the text of <script> and <style> elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self.styles: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in = tag if tag in ("script", "style") else None
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "script":
+            self.scripts.append(data)
+        elif self._in == "style":
+            self.styles.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = None
+
+
+def parsed(html: str) -> _Tags:
+    tags = _Tags()
+    tags.feed(html)
+    return tags
+
+
+def test_the_command_line_starts_without_the_reports_libraries() -> None:
+    """`llmtrade --help` and `llmtrade report --help` load neither jinja2 nor matplotlib (start-up time)."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from llmtrade.cli import app\n"
+        "for args in (['--help'], ['report', '--help']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'matplotlib', 'numpy')"
+        " or m.startswith('llmtrade.report')))\n"
+    )
+    here = {**os.environ, "PYTHONPATH": str(Path(llmtrade.__file__).resolve().parents[1])}  # this checkout
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=here)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_page_refers_to_nothing_outside_itself() -> None:
+    html = render_report(report(), leaderboard())
+    tags = parsed(html)
+    references = [
+        (tag, name, value)
+        for tag, attrs in tags.tags
+        for name, value in attrs.items()
+        if name in ("src", "href", "xlink:href", "srcset", "data", "action", "poster", "background")
+    ]
+    assert references, "the page links its event ids and weeks"
+    assert [r for r in references if not (r[2] or "").startswith("#")] == []
+    assert {tag for tag, _ in tags.tags}.isdisjoint({"script", "link", "iframe", "img", "object", "embed"})
+    urls = re.findall(r"url\(\s*['\"]?([^)'\"]*)", html)
+    assert [u for u in urls if not u.startswith("#")] == []
+    # No host named anywhere but an SVG namespace (an identifier, never fetched).
+    hosts = re.findall(r"(?:https?:)?//[\w.-]+\.\w+[^\s\"'<>]*", html)
+    assert [h for h in hosts if h != "http://www.w3.org/2000/svg"] == []
+    assert "@import" not in html
+
+
+def test_the_charts_are_inline_svg_for_curves_drawdowns_intervals_and_costs() -> None:
+    html = render_report(report(), leaderboard())
+    tags = parsed(html)
+    charts = [attrs["id"] for tag, attrs in tags.tags if tag == "div" and attrs.get("class") == "chart"]
+    assert charts == [
+        "chart-equity",
+        "chart-drawdown",
+        "chart-sharpe",
+        "chart-excess_flat",
+        "chart-excess_spy",
+        "chart-cost",
+    ]
+    assert html.count("<svg") == 6
+    for name in NAMES:  # every account and baseline is in the equity chart's legend and the table
+        assert html.count(f">{name}<") >= 2
+    # SVG element ids must not repeat across the charts: one page, one id space.
+    ids = [attrs["id"] for _, attrs in tags.tags if attrs.get("id")]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_leaderboard_shows_intervals_trade_counts_and_costs() -> None:
+    html = render_report(report(), leaderboard())
+    row = re.search(r"<tr class=\"account\"><td>acct_2</td>.*?</tr>", html)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
+    assert cells[5] == "0.40 [-1.10, 1.90]"  # Sharpe with its interval
+    assert cells[9] == "7" and cells[13] == "12.50"  # trades, costs
+    assert cells[14] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
+    assert cells[15] == "n/a"  # no excess vs SPY: said, not invented
+    assert "after knowledge cutoff" in html and "every interval contains zero" in html
+
+
+def test_the_same_inputs_give_the_same_bytes() -> None:
+    first = render_report(report(), leaderboard())
+    second = render_report(report(), leaderboard())
+    assert first.encode() == second.encode()
+    assert render_report(report(thesis="Trend down."), leaderboard()) != first
+
+
+def test_separate_processes_give_the_same_bytes() -> None:
+    """What a second `llmtrade report` run sees: a new process, another hash seed, a fresh matplotlib."""
+    source = Path(llmtrade.__file__).resolve().parents[1]
+    probe = (
+        "import sys\n"
+        "from tests.test_report_html import leaderboard, report\n"
+        "from llmtrade.report.render import render_report\n"
+        "sys.stdout.buffer.write(render_report(report(), leaderboard()).encode())\n"
+    )
+    pages = [
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{source.parent}", "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert pages[0] == pages[1] == render_report(report(), leaderboard()).encode()
+
+
+def test_model_text_is_escaped_not_run() -> None:
+    board = leaderboard()
+    named = board.model_copy(update={"curves": (*board.curves, curve(EVIL + " $x_1$", 0.0))})
+    html = render_report(report(thesis=EVIL), named)
+    tags = parsed(html)
+    assert not any(tag == "script" for tag, _ in tags.tags)
+    assert EVIL not in html
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
+    assert '>&lt;script&gt;alert("pwned")&lt;/script&gt; $x_1$</text>' in html  # a legend: text, not math
+    # Into attributes too: the review cell's tooltip carries the argument against.
+    titles = [attrs["title"] for tag, attrs in tags.tags if tag == "td" and attrs.get("title")]
+    assert any(EVIL in (t or "") for t in titles)  # the parser unescapes it: it stayed an attribute value
+
+
+def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
+    data = report()
+    html = render_report(data, leaderboard())
+    tags = parsed(html)
+    anchors = [attrs["id"] for _, attrs in tags.tags if (attrs.get("id") or "").startswith("event-")]
+    assert len(anchors) == len(set(anchors))
+    cited = set(data.event_ids())
+    assert {f"event-{i}" for i in cited} == set(anchors)
+    links = {
+        attrs["href"] for tag, attrs in tags.tags if tag == "a" and (attrs.get("href") or "").startswith("#event-")
+    }
+    assert links == {f"#event-{i}" for i in cited}
+    for event_id in cited:
+        assert f">#{event_id}</a>" in html
+    # Every internal link lands somewhere.
+    targets = {attrs["id"] for _, attrs in tags.tags if attrs.get("id")}
+    hrefs = {attrs["href"][1:] for tag, attrs in tags.tags if tag == "a" and attrs.get("href")}
+    assert hrefs <= targets
+
+
+def test_cost_per_week_is_listed_and_totalled() -> None:
+    html = render_report(report(), leaderboard())
+    assert "38 model calls, 0.75 USD in all." in html
+    assert '<td class="n">0.250000</td>' in html and '<td class="n">0.500000</td>' in html
+
+
+def test_a_leaderboard_without_curves_and_a_report_without_weeks_still_render() -> None:
+    bare = leaderboard().model_copy(update={"curves": (), "standings": (), "periods": ()})
+    html = render_report(Report(source="live", accounts=(), weeks=()), bare)
+    assert "No equity curves" in html and "No recorded weeks" in html
+    assert "<svg" not in html
+
+
+def test_numbers_that_round_to_zero_print_without_a_minus_sign() -> None:
+    board = leaderboard()
+    flat = board.standings[2].model_copy(update={"total_return": -1e-12, "max_drawdown": 0.0, "cagr": -0.0})
+    html = render_report(report(), board.model_copy(update={"standings": (flat,)}))
+    row = re.search(r"<tr class=\"baseline\"><td>FLAT</td>.*?</tr>", html)
+    assert row is not None and "-0.0" not in row.group(0)
+    assert '<td class="n">+0.00%</td>' in row.group(0)
+
+
+def test_drawdown_is_the_fall_from_the_running_peak() -> None:
+    assert drawdowns([100, 110, 99, 121, 110]) == [0.0, 0.0, 99 / 110 - 1, 0.0, 110 / 121 - 1]

@@ -1,0 +1,308 @@
+"""The report's weeks read from a real offline week on PostgreSQL (run-weekly, checkpoints, postmortem through
+the CLI): every decision appears with the id of the event it came from, cost per week is the sum of the
+week's call events, and the report file is written atomically or refused naming its path."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.analytics.records import Leaderboard
+from llmtrade.app.container import Container
+from llmtrade.app.leaderboard import leaderboard as leaderboard_of
+from llmtrade.app.report import build_report, save_report
+from llmtrade.app.report_records import Report
+from llmtrade.app.report_weeks import week_report
+from llmtrade.app.results import ReportWritten
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
+from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, OrderBlocked, PostmortemWritten
+from llmtrade.domain.committee import DecisionMade, PitchFailed, PitchSubmitted, ReviewSubmitted
+from llmtrade.domain.events import EventPayload, LLMCallCompleted, NewEvent, StoredEvent
+from llmtrade.domain.streams import checkpoint_stream
+from llmtrade.domain.trading import Order, OrderFilled, OrderRejected, OrderSubmitted, RiskChecked, Side
+from llmtrade.errors import UsageError
+from llmtrade.report.render import render_report
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database, database_exists, locate
+from tests.support import FIXED_NOW
+from tests.test_report_html import leaderboard
+
+runner = CliRunner()
+WEEK = date(2026, 1, 7)
+TIMELINE = (  # the week as cron runs it: the weekly run, two checkpoints, the postmortem
+    "2026-01-07T08:00:00-05:00",
+    "2026-01-07T12:01:00-05:00",
+    "2026-01-13T15:51:00-05:00",
+    "2026-01-13T16:31:00-05:00",
+)
+
+
+@pytest.fixture
+def recorded(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Container:
+    for instant in TIMELINE:
+        monkeypatch.setenv("LLMTRADE_NOW", instant)
+        result = runner.invoke(app, ["run-due", "--offline"])
+        assert result.exit_code == 0, result.output
+    return Container(
+        Settings(DATABASE_URL=cli_env["DATABASE_URL"]),
+        load_config(None),
+        FixedClock(FIXED_NOW),
+        None,
+        say=lambda _: None,
+        offline=True,
+    )
+
+
+def _report(container: Container, board: Leaderboard | None = None) -> tuple[Report, list]:
+    with container.storage(persist=False) as storage:
+        return build_report(container, storage, board or leaderboard()), storage.events.read()
+
+
+def test_an_offline_weeks_decisions_appear_with_their_event_ids(recorded: Container) -> None:
+    report, events = _report(recorded)
+    [week] = report.weeks
+    assert week.week_id == WEEK
+
+    def ids(kind: type) -> list[int]:
+        return [e.id for e in events if e.type == kind.event_type()]
+
+    assert [p.event_id for p in week.pitches] == ids(PitchSubmitted)
+    stored_pitches = [PitchSubmitted.from_event(e).pitch for e in events if e.type == "PitchSubmitted"]
+    assert [(p.pm, p.instrument, p.direction, p.conviction, p.thesis) for p in week.pitches] == [
+        (p.pm_id, p.instrument, p.direction, p.conviction, tuple(p.thesis_bullets)) for p in stored_pitches
+    ]
+    assert len(week.reviews) == 12 and [r.event_id for r in week.reviews] == ids(ReviewSubmitted)
+    assert all(r.reviewer != r.reviewed for r in week.reviews)  # nobody reviews their own pitch
+    assert Counter(r.reviewed for r in week.reviews) == Counter({p.pm: 3 for p in week.pitches})
+    [decision] = [DecisionMade.from_event(e).decision for e in events if e.type == "DecisionMade"]
+    assert week.chairman is not None and week.chairman.event_id == ids(DecisionMade)[0]
+    assert (week.chairman.instrument, week.chairman.conviction) == (
+        decision.selected_trade.instrument,
+        decision.conviction,
+    )
+    assert [s.event_id for s in week.sized] == ids(RiskChecked)
+    assert {s.occasion for s in week.sized} >= {"weekly run"}
+    assert [o.event_id for o in week.orders] == ids(OrderSubmitted)
+    assert [f.event_id for f in week.fills] == ids(OrderFilled) and week.fills
+    taken = {e.id: CheckpointTaken.from_event(e).checkpoint for e in events if e.type == "CheckpointTaken"}
+    assert taken and {k.event_id for k in week.checkpoints} == set(taken) | set(ids(CheckpointSkipped))
+    for line in week.checkpoints:
+        if line.event_id in taken:
+            stored = taken[line.event_id]
+            assert (line.account_id, line.action, line.day, line.time) == (
+                stored.account_id,
+                stored.action,
+                stored.day,
+                stored.time,
+            )
+    assert [m.event_id for m in week.postmortems] == ids(PostmortemWritten)
+    for line in week.postmortems:
+        stored = next(PostmortemWritten.from_event(e).postmortem for e in events if e.id == line.event_id)
+        assert (line.account_id, line.week_pnl, line.instrument) == (
+            stored.account_id,
+            stored.week_pnl,
+            stored.instrument,
+        )
+
+    html = render_report(report, leaderboard())
+    cited = set(report.event_ids())
+    assert cited >= {line.event_id for line in (*week.pitches, *week.reviews, week.chairman, *week.fills)}
+    for event_id in cited:  # pitches, reviews, ranking, chairman, sizing, orders, fills, checkpoints, postmortems
+        assert html.count(f'id="event-{event_id}"') == 1
+        assert f'href="#event-{event_id}">#{event_id}</a>' in html
+    for pitch in week.pitches:
+        assert pitch.thesis[0].replace("'", "&#39;") in html  # as escaped text
+
+
+def _call(cost: float | None, tokens: int) -> LLMCallCompleted:
+    return LLMCallCompleted(
+        role="pm",
+        provider="openrouter",
+        model="m/x",
+        source="live",
+        messages=[],
+        answer="{}",
+        schema_name=None,
+        outcome="ok",
+        prompt_tokens=tokens,
+        completion_tokens=tokens // 2,
+        cost_usd=cost,
+        latency_ms=1.0,
+        attempts=1,
+        cache_key="k",
+    )
+
+
+def test_cost_per_week_is_the_sum_of_the_weeks_call_events(recorded: Container) -> None:
+    later = date(2026, 1, 14)
+    with recorded.storage() as storage:
+        storage.events.append(
+            [
+                NewEvent.of(_call(0.0125, 1000), stream="llm:test", week_id=WEEK),
+                NewEvent.of(_call(0.5, 300), stream="llm:test", week_id=WEEK),
+                NewEvent.of(_call(None, 40), stream="llm:test", week_id=WEEK),  # a provider with no price
+                NewEvent.of(_call(2.0, 10), stream="llm:test", week_id=later),
+                NewEvent.of(_call(9.0, 10), stream="llm:test"),  # no week (a council): in no week's cost
+            ]
+        )
+    report, events = _report(recorded)
+    assert [w.week_id for w in report.weeks] == [WEEK, later]
+    for week in report.weeks:
+        calls = [e for e in events if e.type == "LLMCallCompleted" and e.week_id == week.week_id]
+        assert week.cost.calls == len(calls)
+        assert week.cost.cost_usd == pytest.approx(sum(e.payload["cost_usd"] or 0.0 for e in calls))
+        assert week.cost.prompt_tokens == sum(e.payload["prompt_tokens"] for e in calls)
+        assert week.cost.completion_tokens == sum(e.payload["completion_tokens"] for e in calls)
+    assert report.weeks[0].cost.cost_usd == pytest.approx(0.5125)
+    assert report.weeks[0].cost.unpriced_calls == 1
+    assert report.weeks[1].cost.cost_usd == pytest.approx(2.0) and report.weeks[1].pitches == ()
+    html = render_report(report, leaderboard())
+    assert "0.512500" in html and "2.000000" in html
+
+
+def test_the_report_file_is_written_whole_and_replaces_the_old_one(recorded: Container, tmp_path: Path) -> None:
+    report, _ = _report(recorded)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "report.html"
+    target.write_text("old")
+    written = save_report(report, leaderboard(), target)
+    data = target.read_bytes()
+    assert written.bytes == len(data) and written.weeks == 1 and written.accounts == 6
+    assert data == render_report(report, leaderboard()).encode()
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html"]  # no temporary file left behind
+    again = folder / "again.html"
+    save_report(report, leaderboard(), again)
+    assert again.read_bytes() == data  # the same inputs give the same file
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+    recorded: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report, _ = _report(recorded)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "report.html"
+    target.write_text("old")
+
+    def full_disk(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(UsageError, match=f"cannot write the report to {target}: No space left on device"):
+        save_report(report, leaderboard(), target)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html"]
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder", "under a file"])
+def test_an_unusable_output_path_is_refused_naming_it(where: str, tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    output = {
+        "missing folder": tmp_path / "nope" / "report.html",
+        "a folder": tmp_path,
+        "under a file": tmp_path / "plain" / "report.html",
+    }[where]
+    with pytest.raises(UsageError, match=str(output)):
+        save_report(Report(source="live", accounts=(), weeks=()), leaderboard(), output)
+
+
+def test_the_command_refuses_a_missing_folder_with_exit_2_before_any_work(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    output = tmp_path / "nope" / "report.html"
+    result = runner.invoke(app, ["report", "-o", str(output)])
+    assert result.exit_code == 2, result.output
+    assert f"folder {output.parent} does not exist" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_the_command_takes_a_backtest_or_the_live_books_not_both(cli_env: dict[str, str], tmp_path: Path) -> None:
+    both = runner.invoke(app, ["report", "--backtest", "b1", "--live", "-o", str(tmp_path / "r.html")])
+    assert both.exit_code == 2 and "give one of them" in both.stderr
+    bad = runner.invoke(app, ["report", "--backtest", "no spaces", "-o", str(tmp_path / "r.html")])
+    assert bad.exit_code == 2 and "backtest name" in bad.stderr
+
+
+def test_the_command_writes_the_live_books_report_with_the_leaderboards_numbers(
+    recorded: Container, tmp_path: Path
+) -> None:
+    output = tmp_path / "live.html"
+    result = runner.invoke(app, ["report", "--live", "-o", str(output), "--json"])
+    assert result.exit_code == 0, result.output
+    written = ReportWritten.model_validate(json.loads(result.stdout))
+    assert (written.path, written.bytes, written.weeks, written.accounts) == (str(output), output.stat().st_size, 1, 6)
+    html = output.read_text()
+    board = leaderboard_of(recorded)
+    report, _ = _report(recorded, board)
+    assert html == render_report(report, board)  # the page is the leaderboard the command shows, nothing else
+    shown = json.loads(runner.invoke(app, ["leaderboard", "--json"]).stdout)
+    assert shown == json.loads(board.model_dump_json())
+    again = runner.invoke(app, ["report", "-o", str(output)])
+    assert again.exit_code == 0 and f"wrote {output}" in again.stdout
+    assert output.read_text() == html  # the same books give the same bytes
+
+
+def test_a_report_of_an_unknown_backtest_exits_2_and_creates_no_database(recorded: Container, tmp_path: Path) -> None:
+    name = f"rep-{uuid.uuid4().hex[:8]}"
+    output = tmp_path / "backtest.html"
+    result = runner.invoke(app, ["report", "--backtest", name, "-o", str(output)])
+    assert result.exit_code == 2 and f"no backtest named {name!r}" in result.stderr
+    assert not output.exists()
+    assert not database_exists(locate(recorded.settings), backtest_database(name))
+
+
+def _stored(payload: EventPayload, event_id: int, stream: str) -> StoredEvent:
+    new = NewEvent.of(payload, stream=stream, week_id=WEEK)
+    return StoredEvent(**new.model_dump(), id=event_id, version=1, occurred_at=FIXED_NOW)
+
+
+def test_refused_orders_failed_pitches_and_skipped_checkpoints_keep_their_ids_and_reasons() -> None:
+    order = Order(
+        client_order_id="lt-x", account_id="acct_2", week_id=WEEK, symbol="TLT", side=Side.SELL, qty=5, intent="close"
+    )
+    events = [
+        _stored(
+            PitchFailed(pm_id="grok", model="x-ai/grok-4", account_id="acct_4", error_type="LLMTruncated", error="cut"),
+            3,
+            "week:p",
+        ),
+        _stored(OrderRejected(order=order, broker="alpaca", reason="insufficient buying power"), 9, "week:o"),
+        _stored(OrderBlocked(client_order_id="lt-y", account_id="acct_3", reason="kill switch"), 7, "week:o"),
+        _stored(
+            CheckpointSkipped(account_id="acct_1", reason="no position"),
+            5,
+            checkpoint_stream(WEEK, date(2026, 1, 8), "09:00", "acct_1"),
+        ),
+    ]
+    week = week_report(WEEK, events)
+    assert [(f.event_id, f.pm, f.error) for f in week.failed_pitches] == [(3, "grok", "LLMTruncated: cut")]
+    assert [(o.event_id, o.status, o.detail, o.symbol) for o in week.orders] == [
+        (7, "blocked", "kill switch", ""),
+        (9, "rejected", "insufficient buying power", "TLT"),
+    ]  # in the order they happened
+    [skipped] = week.checkpoints
+    assert (skipped.event_id, skipped.action, skipped.day, skipped.time) == (5, "SKIPPED", date(2026, 1, 8), "09:00")
+    assert week.chairman is None and week.cost.calls == 0
+    html = render_report(Report(source="live", accounts=(), weeks=(week,)), leaderboard())
+    for event_id in (3, 5, 7, 9):
+        assert f'id="event-{event_id}"' in html
+    assert "did not pitch: LLMTruncated: cut" in html and "No decision recorded." in html
+
+
+def test_a_folder_that_is_not_writable_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests run as root here, for whom every folder is writable: ask os.access the way a user would be told.
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    output = tmp_path / "report.html"
+    with pytest.raises(UsageError, match=f"report path {output}: folder {tmp_path} is not writable"):
+        save_report(Report(source="live", accounts=(), weeks=()), leaderboard(), output)
+    assert not output.exists()
