@@ -128,3 +128,20 @@ def test_a_payload_is_parsed_once_per_event_and_never_served_for_another_event(s
     assert draft.payload(StageStarted, held).stage == "first"
     with pytest.raises(ValueError, match="not a StageCompleted"):
         storage.events.payload(StageCompleted, held)
+
+
+def test_an_account_read_of_more_types_than_held_reads_them_all(storage: Storage, database_url: str) -> None:
+    storage.events.append([_event(1), _event(2, type="OrderSubmitted")])
+    assert _ns(storage.events, type="OrderSubmitted") == [2]
+    assert _ns(storage.events, type=["PitchReceived", "OrderSubmitted"]) == [1, 2]
+    with psycopg.connect(database_url, autocommit=True) as slow:
+        slow.execute("BEGIN")
+        slow.execute(
+            """INSERT INTO events (type, stream, version, account_id, occurred_at, payload, schema_version)
+               VALUES ('OrderSubmitted', 'slow', 1, 'acct_1', now(), '{"n": 3}', 1)"""
+        )
+        storage.events.append([_event(4, type="LLMCalled")])  # a type no read held: still counted
+        assert _ns(storage.events, type="OrderSubmitted") == [2]
+        slow.execute("COMMIT")
+    assert _ns(storage.events, type="OrderSubmitted") == [2, 3]
+    assert _ns(storage.events) == [1, 2, 3, 4]

@@ -39,10 +39,16 @@ COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, 
 
 @dataclass
 class Held:
-    """Events as last read, oldest first, and the same events by type."""
+    """Events as last read, oldest first, and the same events by type.
+
+    For a counted copy: `types` are the types it holds (None: every type), `total` how many rows of
+    its selection (of every type) there were and `top` the highest id among them, when last read."""
 
     events: list[StoredEvent] = field(default_factory=list)
     by_type: dict[str, list[StoredEvent]] = field(default_factory=dict)
+    types: frozenset[str] | None = None
+    total: int = 0
+    top: int = 0
 
     def add(self, event: StoredEvent) -> None:
         self.events.append(event)
@@ -60,12 +66,21 @@ class Copies:
     # identity check tells a held event from a draft view's event that happens to share its id.
     parsed: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
 
-    def account(self, conn: psycopg.Connection, account_id: str, to_event: Callable[[Any], StoredEvent]) -> Held:
-        return self._counted(conn, ("account", account_id), "account_id = %s", account_id, to_event)
+    def account(
+        self,
+        conn: psycopg.Connection,
+        account_id: str,
+        types: list[str] | None,
+        to_event: Callable[[Any], StoredEvent],
+    ) -> Held:
+        """The account's events of `types` (None: all): an account's model calls are many and large, and
+        most reads want its orders and fills, so a copy holds the types asked for so far."""
+        wanted = None if types is None else frozenset(types)
+        return self._counted(conn, ("account", account_id), "account_id = %s", account_id, wanted, to_event)
 
     def types(self, conn: psycopg.Connection, types: list[str], to_event: Callable[[Any], StoredEvent]) -> Held:
         key = tuple(sorted(set(types)))
-        return self._counted(conn, ("types", key), "type = ANY(%s)", list(key), to_event)
+        return self._counted(conn, ("types", key), "type = ANY(%s)", list(key), None, to_event)
 
     def _counted(
         self,
@@ -73,23 +88,39 @@ class Copies:
         key: tuple[str, object],
         where: str,
         value: object,
+        wanted: frozenset[str] | None,
         to_event: Callable[[Any], StoredEvent],
     ) -> Held:
-        known = self.counted.get(key) or Held()
-        last = known.events[-1].id if known.events else 0
+        known = self.counted.get(key)
+        if known is not None and known.types is not None and (wanted is None or not wanted <= known.types):
+            # Types not held yet: read the selection again for all of them at once.
+            known = Held(types=None if wanted is None else known.types | wanted)
+        known = known or Held(types=wanted)
+        fresh = not known.total
+        only = "" if known.types is None else "AND type = ANY(%s)"
+        params: list[Any] = [known.top, value, value, known.top]
+        if known.types is not None:
+            params.append(sorted(known.types))
+        # One statement, one snapshot: every row of the selection counted (and those after the highest
+        # id held), and the rows after that id of the types held.
         rows = conn.execute(
-            f"""SELECT n.total, e.* FROM (SELECT count(*) AS total FROM events WHERE {where}) n
-                LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events WHERE {where} AND id > %s) e ON true
+            f"""SELECT n.total, n.newer, n.top, e.* FROM (
+                    SELECT count(*) AS total, count(*) FILTER (WHERE id > %s) AS newer,
+                           coalesce(max(id), 0) AS top
+                    FROM events WHERE {where}) n
+                LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events WHERE {where} AND id > %s {only}) e ON true
                 ORDER BY e.id""",
-            (value, value, last),
+            params,
         ).fetchall()
-        total = int(rows[0][0])
-        newer = [to_event(row[1:]) for row in rows if row[1] is not None]
-        if known.events and len(known.events) + len(newer) != total:
-            self.counted.pop(key, None)  # an id committed late: start again from nothing
-            return self._counted(conn, key, where, value, to_event)
-        for event in newer:
-            known.add(event)
+        total, newer, top = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+        if not fresh and total != known.total + newer:
+            # An id at or below the highest held was committed since: start again from nothing.
+            self.counted.pop(key, None)
+            return self._counted(conn, key, where, value, known.types, to_event)
+        for row in rows:
+            if row[3] is not None:
+                known.add(to_event(row[3:]))
+        known.total, known.top = total, top
         self.counted[key] = known
         return known
 

@@ -129,7 +129,7 @@ class EventStore:
                 copies = self._copies_held()
                 with copies.lock:
                     if account_id is not None:
-                        held = copies.account(self._conn, account_id, _to_event)
+                        held = copies.account(self._conn, account_id, None if type is None else _types(type), _to_event)
                     elif stream is not None:
                         held = copies.stream(self._conn, stream, _to_event)
                     else:
