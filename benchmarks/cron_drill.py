@@ -14,12 +14,15 @@ Reported, from the events:
   checkpoint times saw (from the quote service's QuoteFetched events);
 - runs that exited non-zero, and degraded runs.
 
-    python benchmarks/cron_drill.py [--weeks 26] [--first 2026-01-07] [--csv ../shared/data/etf]
+    python benchmarks/cron_drill.py [--weeks 26] [--first 2026-01-07] [--csv ../shared/data/etf] [--profile FILE]
+
+Also printed: the seconds each simulated week took (its cost must not grow with the history held).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import shutil
 import sys
@@ -126,6 +129,7 @@ def main() -> int:
     parser.add_argument("--weeks", type=int, default=26)
     parser.add_argument("--first", type=date.fromisoformat, default=date(2026, 1, 7), help="a Wednesday")
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the last week's calls to this file")
     args = parser.parse_args()
     if not args.csv.is_dir():
         print(f"no CSV folder at {args.csv}", file=sys.stderr)
@@ -151,13 +155,30 @@ def main() -> int:
             }
             started = time.perf_counter()
             problems: list[str] = []
+            # Seconds spent per simulated week (its weekly run, checkpoints and postmortem), in order.
+            per_week: list[float] = []
+            # The same in CPU seconds of this process: steadier than wall time on a shared machine
+            # (the database server's own work is not in it).
+            cpu_week: list[float] = []
+            profiler = cProfile.Profile() if args.profile else None
             for instant in instants(args.first, args.weeks):
+                if instant.weekday() == 2 and instant.hour == 8:
+                    per_week.append(0.0)
+                    cpu_week.append(0.0)
+                    if profiler is not None and len(per_week) == args.weeks:
+                        profiler.enable()
                 os.environ["LLMTRADE_NOW"] = instant.isoformat()
+                called, cpu = time.perf_counter(), time.process_time()
                 result = runner.invoke(app, ["run-due", "--offline"])
+                per_week[-1] += time.perf_counter() - called
+                cpu_week[-1] += time.process_time() - cpu
                 exits[result.exit_code] += 1
                 if result.exit_code != 0:
                     problems.append(f"{instant.isoformat()}: exit {result.exit_code}: {result.output[-300:]}")
             elapsed = time.perf_counter() - started
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             staleness = timedelta(seconds=900)
             figures = measure(url, staleness)
         finally:
@@ -166,6 +187,8 @@ def main() -> int:
         f"{args.weeks} weeks from {args.first}, {sum(exits.values())} run-due calls in {elapsed:.0f} s; "
         f"exits {dict(exits)}"
     )
+    print("seconds per simulated week: " + ", ".join(f"{s:.1f}" for s in per_week))
+    print("CPU seconds per simulated week (this process): " + ", ".join(f"{s:.1f}" for s in cpu_week))
     print(
         f"fills: {figures['fills']}, priced before their order (> {staleness.seconds // 60} min): "
         f"{figures['priced_before_order']}, largest order-minus-price lag {figures['max_lag_s']:.0f} s"

@@ -145,6 +145,34 @@ def test_server_answers_chat_completions_over_loopback(server: FakeOpenAIServer)
     assert server.requests == [request, request]  # the 404 was not a chat request
 
 
+def test_server_keeps_a_connection_alive_across_requests_as_providers_do(server: FakeOpenAIServer) -> None:
+    ports: list[int] = []
+
+    def remember(response: httpx.Response) -> None:
+        stream = response.extensions["network_stream"]
+        ports.append(stream.get_extra_info("client_addr")[1])
+
+    with httpx.Client(base_url=server.base_url, timeout=5, event_hooks={"response": [remember]}) as client:
+        answers = [client.post("/chat/completions", json=_chat_request()) for _ in range(3)]
+        refused = client.post("/embeddings", json={"model": "fake/pm-1", "input": "x"})  # its body is read too
+        after = client.post("/chat/completions", json=_chat_request())
+
+    assert [a.status_code for a in answers] == [200, 200, 200] and after.status_code == 200
+    assert all(a.http_version == "HTTP/1.1" for a in answers)
+    assert refused.status_code == 404
+    assert len(set(ports)) == 1  # one TCP connection carried all five
+
+
+def test_stop_closes_kept_alive_connections_so_the_next_request_fails() -> None:
+    server = FakeOpenAIServer().start()
+    with httpx.Client(base_url=server.base_url, timeout=5) as client:
+        assert client.post("/chat/completions", json=_chat_request()).status_code == 200
+        server.stop()
+        with pytest.raises(httpx.TransportError):
+            client.post("/chat/completions", json=_chat_request())
+    assert server.requests == [_chat_request()]
+
+
 def test_server_overlaps_eight_concurrent_requests() -> None:
     with FakeOpenAIServer(latency=0.2) as server, httpx.Client(base_url=server.base_url, timeout=5) as client:
 

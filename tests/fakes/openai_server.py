@@ -11,8 +11,10 @@ It binds to loopback only and uses nothing outside the standard library, so impo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import socket
 import sys
 import threading
 import time
@@ -290,11 +292,39 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
 
 
 class _Server(ThreadingHTTPServer):
-    """Threaded server with a backlog deep enough for bursts of concurrent clients, and quiet about hang-ups."""
+    """Threaded server with a backlog deep enough for bursts of concurrent clients, and quiet about hang-ups.
+
+    Connections are kept alive between requests (HTTP/1.1, as real providers serve), so the server keeps
+    track of them: stopping it closes every one, and a client's next request fails as it would against a
+    provider that went away, instead of being answered by a handler thread that outlived its server."""
 
     daemon_threads = True
     request_queue_size = 128
     fake: FakeOpenAIServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> int:
+        """Shut every open connection down (its handler sees the end of its input and returns); how many."""
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # closed by its client in the meantime
+                connection.shutdown(socket.SHUT_RDWR)
+        return len(open_now)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up is not a bug here
@@ -303,13 +333,18 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # Keep-alive: one connection carries many requests, so every answer has its Content-Length.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes; with Nagle's algorithm on a kept-alive connection the body
+    # waits for the client's delayed ACK of the headers (about 40 ms a reply), a stall no provider has.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         path = self.path.partition("?")[0]
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))  # read even when refused: keep-alive
         if path not in COMPLETION_PATHS:
             self._send_json(HTTPStatus.NOT_FOUND, _error_body(HTTPStatus.NOT_FOUND, f"no route for POST {path}"))
             return
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         try:
             body = json.loads(raw)
         except ValueError:
@@ -323,6 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.partition("?")[0]
+        self.close_connection = True  # a body this route does not read must not be taken for the next request
         self._send_json(HTTPStatus.NOT_FOUND, _error_body(HTTPStatus.NOT_FOUND, f"no route for {self.command} {path}"))
 
     do_PUT = do_PATCH = do_DELETE = do_GET
@@ -392,11 +428,13 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
-        """Stop accepting requests; requests already sleeping finish on their own daemon threads."""
+        """Stop accepting requests and close every open connection, kept-alive or in the middle of a request
+        (whose client then sees the connection drop, as from a provider that went away)."""
         if self._server is None or self._thread is None:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self._thread.join()
         self._server = None
         self._thread = None

@@ -32,7 +32,7 @@ from llmtrade.storage.event_store import EventStore
 def recorded_fill_ids(events: EventStore, broker: Broker) -> set[str]:
     """client_order_ids of the broker's fills already in the audit log (on any stream, older ledgers too)."""
     found = events.read(account_id=broker.account_id, type=OrderFilled.event_type())
-    recorded = (OrderFilled.from_event(e) for e in found)
+    recorded = (events.payload(OrderFilled, e) for e in found)
     return {r.fill.client_order_id for r in recorded if r.broker == broker.name}
 
 
@@ -40,7 +40,7 @@ def order_weeks(events: EventStore, account_id: str) -> dict[str, date]:
     """client_order_id -> the week whose plan sent it, from the account's OrderSubmitted events."""
     weeks: dict[str, date] = {}
     for event in events.read(account_id=account_id, type=OrderSubmitted.event_type()):
-        order = OrderSubmitted.from_event(event).order
+        order = events.payload(OrderSubmitted, event).order
         weeks[order.client_order_id] = order.week_id
     return weeks
 

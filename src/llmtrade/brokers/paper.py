@@ -205,16 +205,16 @@ class PaperBroker:
             if event.stream == ledger:
                 book.version = max(book.version, event.version)
             if event.type == PaperOrderAccepted.event_type() and event.stream == ledger:
-                accepted = PaperOrderAccepted.from_event(event)
+                accepted = self._events.payload(PaperOrderAccepted, event)
                 book.accepted[accepted.order.client_order_id] = accepted
                 book.accepted_at[accepted.order.client_order_id] = event.occurred_at
             elif event.type == PaperOrderCanceled.event_type() and event.stream == ledger:
-                canceled = PaperOrderCanceled.from_event(event)
+                canceled = self._events.payload(PaperOrderCanceled, event)
                 book.canceled[canceled.client_order_id] = canceled
             elif event.type == OrderFilled.event_type():
                 fills.append(event)
         for event in fills:
-            filled = OrderFilled.from_event(event)
+            filled = self._events.payload(OrderFilled, event)
             # Only this broker's fills of orders in this ledger: an Alpaca fill of the same account is not ours.
             if filled.broker == self.name and filled.fill.client_order_id in book.accepted:
                 book.recorded.setdefault(filled.fill.client_order_id, filled.fill)

@@ -50,11 +50,11 @@ def our_order_ids(events: EventStore, account_id: str) -> set[str]:
         type=[OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type()],
     ):
         if e.type == OrdersPlanned.event_type():
-            ids.update(o.client_order_id for o in OrdersPlanned.from_event(e).orders)
+            ids.update(o.client_order_id for o in events.payload(OrdersPlanned, e).orders)
         elif e.type == OrderSubmitted.event_type():
-            ids.add(OrderSubmitted.from_event(e).order.client_order_id)
+            ids.add(events.payload(OrderSubmitted, e).order.client_order_id)
         else:
-            ids.add(OrderRejected.from_event(e).order.client_order_id)
+            ids.add(events.payload(OrderRejected, e).order.client_order_id)
     return ids
 
 
@@ -63,9 +63,9 @@ def adoptions(events: EventStore, account_id: str) -> list[PositionAdopted | Pos
     changes: list[PositionAdopted | PositionReleased] = []
     for e in events.read_stream(managed_stream(account_id)):
         if e.type == PositionAdopted.event_type():
-            changes.append(PositionAdopted.from_event(e))
+            changes.append(events.payload(PositionAdopted, e))
         elif e.type == PositionReleased.event_type():
-            changes.append(PositionReleased.from_event(e))
+            changes.append(events.payload(PositionReleased, e))
     return changes
 
 
@@ -84,7 +84,7 @@ def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: M
 def recorded_keys(events: EventStore, account_id: str) -> set[str]:
     """Keys of the account's differences already recorded."""
     found = events.read(account_id=account_id, type=ReconciliationDifferenceFound.event_type())
-    return {ReconciliationDifferenceFound.from_event(e).difference.key() for e in found}
+    return {events.payload(ReconciliationDifferenceFound, e).difference.key() for e in found}
 
 
 def record_differences(

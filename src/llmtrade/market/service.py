@@ -28,6 +28,8 @@ class BarSeries:
     synthetic: bool
     start: date
     end: date
+    # Passed validation.validate_bars against the sessions of start..end (MarketData returns no other).
+    validated: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ class MarketData:
                     from_cache=False,
                 )
             )
-            return BarSeries(bars, provider.name, False, provider.synthetic, start, end)
+            return BarSeries(bars, provider.name, False, provider.synthetic, start, end, validated=True)
         raise MarketDataError(
             f"no market data provider could supply {', '.join(wanted)} for {start}..{end}: " + "; ".join(failures)
         )
@@ -146,7 +148,7 @@ class MarketData:
                 from_cache=True,
             )
         )
-        return BarSeries(cached, _source(cached, provider.name), True, provider.synthetic, start, end)
+        return BarSeries(cached, _source(cached, provider.name), True, provider.synthetic, start, end, validated=True)
 
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
         for problem in problems:

@@ -3,6 +3,9 @@
 Appends of one batch go in one transaction. Each stream's versions are dense and start at 1;
 (stream, version) is unique in the table, so two writers racing on a stream cannot both win:
 the loser gets a ConcurrencyError instead of a silently interleaved history.
+
+Reads by account, by type or by stream are served from in-process copies brought up to date by what
+is newer (storage/event_copies.py), so a look costs the new events, not the whole history.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.clock import Clock
-from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
 
 if TYPE_CHECKING:
     import psycopg
@@ -23,7 +27,8 @@ if TYPE_CHECKING:
 _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
 # Each lost race on a stream's head means another writer appended; this many in a row is a livelock.
 _HEAD_ATTEMPTS = 20
-_COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
+_COLUMNS = COLUMNS
+P = TypeVar("P", bound=EventPayload)
 
 
 class EventStore:
@@ -33,6 +38,7 @@ class EventStore:
         # One connection serves every thread of a command (accounts execute in parallel); a lock
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
+        self._copies: Copies | None = None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -116,6 +122,28 @@ class EventStore:
         limit: int | None = None,
     ) -> list[StoredEvent]:
         """Events matching every given filter, oldest first."""
+        # By type alone only when nothing narrower is asked: a run's or a week's events are few, a type's many.
+        by_type = type is not None and week_id is None and run_id is None and limit is None
+        with self._lock:
+            if (account_id is not None or stream is not None or by_type) and self._settled():
+                copies = self._copies_held()
+                with copies.lock:
+                    if account_id is not None:
+                        held = copies.account(self._conn, account_id, None if type is None else _types(type), _to_event)
+                    elif stream is not None:
+                        held = copies.stream(self._conn, stream, _to_event)
+                    else:
+                        held = copies.types(self._conn, _types(type), _to_event)
+                    return matching(
+                        held,
+                        week_id=week_id,
+                        run_id=run_id,
+                        type=type,
+                        account_id=account_id,
+                        stream=stream,
+                        after_id=after_id,
+                        limit=limit,
+                    )
         where: list[str] = []
         params: list[Any] = []
         for column, value in (
@@ -128,9 +156,8 @@ class EventStore:
                 where.append(f"{column} = %s")
                 params.append(value)
         if type is not None:
-            types = [type] if isinstance(type, str) else list(type)
             where.append("type = ANY(%s)")
-            params.append(types)
+            params.append(_types(type))
         if after_id is not None:
             where.append("id > %s")
             params.append(after_id)
@@ -147,6 +174,26 @@ class EventStore:
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)
+
+    def _settled(self) -> bool:
+        """Whether the connection is outside a transaction, so every row a read sees is committed."""
+        from psycopg.pq import TransactionStatus  # lazy, as psycopg is everywhere here
+
+        return self._conn.info.transaction_status is TransactionStatus.IDLE
+
+    def payload(self, cls: type[P], event: StoredEvent) -> P:
+        """`cls.from_event(event)`, parsed once per event this process has read from the database.
+
+        Raises what from_event raises (ValueError for an event of another type)."""
+        copies = self._copies
+        if copies is None:
+            return cls.from_event(event)
+        return copies.payload(cls, event)
+
+    def _copies_held(self) -> Copies:
+        if self._copies is None:
+            self._copies = copies_of(self._conn)
+        return self._copies
 
     def count(self) -> int:
         with self._lock:
@@ -244,6 +291,10 @@ class DraftEventStore(EventStore):
 
     def count(self) -> int:
         return super().count() + len(self._pending)
+
+
+def _types(type: str | Iterable[str] | None) -> list[str]:
+    return [] if type is None else [type] if isinstance(type, str) else list(type)
 
 
 def _to_event(row: Any) -> StoredEvent:

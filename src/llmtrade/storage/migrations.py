@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,12 @@ class AppliedMigration:
 
 def available() -> list[Migration]:
     """The migrations shipped in the package, in order."""
+    return list(_shipped())
+
+
+@cache
+def _shipped() -> tuple[Migration, ...]:
+    # The package's files do not change while it runs; a drill or a backtest opens storage per job.
     found = []
     for entry in resources.files("llmtrade.storage").joinpath("migrations").iterdir():
         match = _NAME.match(entry.name)
@@ -47,7 +54,7 @@ def available() -> list[Migration]:
     numbers = [m.number for m in found]
     if len(set(numbers)) != len(numbers):
         raise DatabaseError(f"two migrations share a number: {numbers}")
-    return found
+    return tuple(found)
 
 
 def applied(conn: psycopg.Connection) -> list[AppliedMigration]:
@@ -59,6 +66,8 @@ def applied(conn: psycopg.Connection) -> list[AppliedMigration]:
 
 def migrate(conn: psycopg.Connection) -> list[Migration]:
     """Apply every migration not yet applied; returns the ones applied now (empty when up to date)."""
+    if _up_to_date(conn):
+        return []  # the common case, without the lock: a number is recorded only once its migration committed
     done: list[Migration] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -85,6 +94,13 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
                 raise DatabaseError(f"migration {migration.number:04d}_{migration.name} failed: {exc}") from exc
             done.append(migration)
     return done
+
+
+def _up_to_date(conn: psycopg.Connection) -> bool:
+    if not _has_table(conn):
+        return False
+    have = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+    return all(m.number in have for m in _shipped())
 
 
 def _has_table(conn: psycopg.Connection) -> bool:

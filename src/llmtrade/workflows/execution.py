@@ -104,7 +104,7 @@ def revaluer(
 
 def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | OrderRejected]:
     return [
-        OrderSubmitted.from_event(e) if e.type == OrderSubmitted.event_type() else OrderRejected.from_event(e)
+        events.payload(OrderSubmitted, e) if e.type == OrderSubmitted.event_type() else events.payload(OrderRejected, e)
         for e in events.read_stream(stream)
         if e.type in (OrderSubmitted.event_type(), OrderRejected.event_type())
     ]

@@ -1,0 +1,200 @@
+"""In-process copies of the events a store's reads keep asking for, brought up to date by what is newer.
+
+An account's events (the paper book, reconciliation, fills: several reads per stage, each over the
+account's whole history), a set of types (the jobs done, the runs started) and a stream (a breaker,
+the kill switch) are held here, and every read asks PostgreSQL only for what is newer than the copy:
+a look costs the new events, not the history, and another process's appends are still seen.
+
+Ids come from a sequence, and a transaction can commit a lower id after a higher one was read. An
+account's or a type's refresh is therefore one statement (one snapshot) that also counts all the
+matching rows; a count that does not match the copy plus what is newer (an id committed late) reloads
+the copy whole. The table is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), so a count
+only grows. A stream's versions become visible densely and in order (the writer of version n+1 read
+n committed), so a stream asks for the versions after its last. Callers keep nothing read inside a
+transaction (a rollback could undo it): see EventStore.read.
+
+Copies belong to the process, per database (its server, name, oid and the server's start time, so a
+database dropped and made again is a new one): every job a drill or a backtest runs opens a store of
+its own, and each would otherwise read the whole history again. A parsed payload is kept beside its
+event, so a fold over the history does not validate every old event again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from llmtrade.domain.events import EventPayload, StoredEvent
+
+if TYPE_CHECKING:
+    import psycopg
+
+P = TypeVar("P", bound=EventPayload)
+COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
+
+
+@dataclass
+class Held:
+    """Events as last read, oldest first, and the same events by type.
+
+    For a counted copy: `types` are the types it holds (None: every type), `total` how many rows of
+    its selection (of every type) there were and `top` the highest id among them, when last read."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    by_type: dict[str, list[StoredEvent]] = field(default_factory=dict)
+    types: frozenset[str] | None = None
+    total: int = 0
+    top: int = 0
+
+    def add(self, event: StoredEvent) -> None:
+        self.events.append(event)
+        self.by_type.setdefault(event.type, []).append(event)
+
+
+@dataclass
+class Copies:
+    """What one database's stores in this process have read; callers hold `lock` around every call."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counted: dict[tuple[str, object], Held] = field(default_factory=dict)
+    streams: dict[str, Held] = field(default_factory=dict)
+    # event id -> (the event, the payload class, the payload): the event itself is kept, so an
+    # identity check tells a held event from a draft view's event that happens to share its id.
+    parsed: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
+
+    def account(
+        self,
+        conn: psycopg.Connection,
+        account_id: str,
+        types: list[str] | None,
+        to_event: Callable[[Any], StoredEvent],
+    ) -> Held:
+        """The account's events of `types` (None: all): an account's model calls are many and large, and
+        most reads want its orders and fills, so a copy holds the types asked for so far."""
+        wanted = None if types is None else frozenset(types)
+        return self._counted(conn, ("account", account_id), "account_id = %s", account_id, wanted, to_event)
+
+    def types(self, conn: psycopg.Connection, types: list[str], to_event: Callable[[Any], StoredEvent]) -> Held:
+        key = tuple(sorted(set(types)))
+        return self._counted(conn, ("types", key), "type = ANY(%s)", list(key), None, to_event)
+
+    def _counted(
+        self,
+        conn: psycopg.Connection,
+        key: tuple[str, object],
+        where: str,
+        value: object,
+        wanted: frozenset[str] | None,
+        to_event: Callable[[Any], StoredEvent],
+    ) -> Held:
+        known = self.counted.get(key)
+        if known is not None and known.types is not None and (wanted is None or not wanted <= known.types):
+            # Types not held yet: read the selection again for all of them at once.
+            known = Held(types=None if wanted is None else known.types | wanted)
+        known = known or Held(types=wanted)
+        fresh = not known.total
+        only = "" if known.types is None else "AND type = ANY(%s)"
+        params: list[Any] = [known.top, value, value, known.top]
+        if known.types is not None:
+            params.append(sorted(known.types))
+        # One statement, one snapshot: every row of the selection counted (and those after the highest
+        # id held), and the rows after that id of the types held.
+        rows = conn.execute(
+            f"""SELECT n.total, n.newer, n.top, e.* FROM (
+                    SELECT count(*) AS total, count(*) FILTER (WHERE id > %s) AS newer,
+                           coalesce(max(id), 0) AS top
+                    FROM events WHERE {where}) n
+                LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events WHERE {where} AND id > %s {only}) e ON true
+                ORDER BY e.id""",
+            params,
+        ).fetchall()
+        total, newer, top = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+        if not fresh and total != known.total + newer:
+            # An id at or below the highest held was committed since: start again from nothing.
+            self.counted.pop(key, None)
+            return self._counted(conn, key, where, value, known.types, to_event)
+        for row in rows:
+            if row[3] is not None:
+                known.add(to_event(row[3:]))
+        known.total, known.top = total, top
+        self.counted[key] = known
+        return known
+
+    def stream(self, conn: psycopg.Connection, stream: str, to_event: Callable[[Any], StoredEvent]) -> Held:
+        known = self.streams.get(stream) or Held()
+        last = known.events[-1].version if known.events else 0
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM events WHERE stream = %s AND version > %s ORDER BY version", (stream, last)
+        ).fetchall()
+        for row in rows:
+            event = to_event(row)
+            if event.version != last + 1:
+                # Not the next version: never expected (versions are dense), so trust nothing held.
+                self.streams.pop(stream, None)
+                whole = Held()
+                for again in conn.execute(f"SELECT {COLUMNS} FROM events WHERE stream = %s ORDER BY id", (stream,)):
+                    whole.add(to_event(again))
+                return whole
+            known.add(event)
+            last = event.version
+        self.streams[stream] = known
+        return known
+
+    def payload(self, cls: type[P], event: StoredEvent) -> P:
+        kept = self.parsed.get(event.id)
+        if kept is not None and kept[0] is event and kept[1] is cls:
+            return kept[2]  # type: ignore[return-value]  # kept for this class just above
+        parsed = cls.from_event(event)
+        self.parsed[event.id] = (event, cls, parsed)
+        return parsed
+
+
+_COPIES: dict[tuple[object, ...], Copies] = {}
+_COPIES_LOCK = threading.Lock()
+
+
+def copies_of(conn: psycopg.Connection) -> Copies:
+    """The copies of the database `conn` is connected to (one query: which database it is)."""
+    row = conn.execute(
+        "SELECT oid, pg_postmaster_start_time() FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    key = (conn.info.host, conn.info.port, conn.info.dbname, *(row or ()))
+    with _COPIES_LOCK:
+        return _COPIES.setdefault(key, Copies())
+
+
+def matching(
+    held: Held,
+    *,
+    week_id: date | None,
+    run_id: str | None,
+    type: str | Iterable[str] | None,
+    account_id: str | None,
+    stream: str | None,
+    after_id: int | None,
+    limit: int | None,
+) -> list[StoredEvent]:
+    """The held events that pass every filter, oldest first."""
+    if type is None:
+        candidates: Iterable[StoredEvent] = held.events
+    else:
+        types = [type] if isinstance(type, str) else list(dict.fromkeys(type))
+        lists = [held.by_type.get(t, []) for t in types]
+        candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
+    found: list[StoredEvent] = []
+    for event in candidates:
+        if (
+            (week_id is None or event.week_id == week_id)
+            and (run_id is None or event.run_id == run_id)
+            and (account_id is None or event.account_id == account_id)
+            and (stream is None or event.stream == stream)
+            and (after_id is None or event.id > after_id)
+        ):
+            found.append(event)
+            if limit is not None and len(found) >= limit:
+                break
+    return found
