@@ -95,8 +95,9 @@ def main() -> int:
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu
                 kinds = ", ".join(f"{k} {v:.1f} s" for k, v in result.timing.by_kind.items())
                 jobs = ", ".join(f"{v} {k}" for k, v in result.jobs.items())
+                accounts = sum(s.kind == "account" for s in result.leaderboard.standings)
                 print(
-                    f"{result.start}..{result.end}: {result.weeks_run} weeks x {len(result.accounts)} accounts, "
+                    f"{result.start}..{result.end}: {result.weeks_run} weeks x {accounts} accounts, "
                     f"{jobs}; {wall:.1f} s wall ({wall / max(result.weeks_run, 1):.2f} s/week), "
                     f"{cpu:.1f} s CPU in this process; {kinds}; {result.llm_calls} rules calls"
                 )
