@@ -72,6 +72,8 @@ def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> Non
     )
     for note in report.degraded:
         out.line(f"DEGRADED: {note}", style="bold red")
+    for note in report.held_back:
+        out.line(f"HELD BACK: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
 
 
@@ -105,6 +107,8 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
             )
         )
     out.table("accounts", ["account", "instrument", "action", "conviction", "reason", "orders"], rows)
+    for note in report.held_back:
+        out.line(f"HELD BACK: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
 
 
