@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
@@ -49,6 +50,10 @@ def flipped_week(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
     alpaca.restore(state)
     name = runs.fresh(primed)
     short(runs, name, alpaca)
+    with psycopg.connect(url_of(runs.world.admin, name)) as conn:
+        # The primed copy of the cached bars leaves market_fetches' id sequence at 1: a later fetch
+        # (the postmortem's) would reuse an id.
+        conn.execute("SELECT setval(pg_get_serial_sequence('market_fetches', 'id'), max(id)) FROM market_fetches")
     return name
 
 
@@ -108,3 +113,13 @@ def test_a_checkpoint_whose_resent_leg_is_refused_is_degraded(runs: Runs, alpaca
     assert [e["order"]["intent"] for e in refused] == ["open"]
     finished = [e for _, t, e in runs.events(name) if t == "RunFinished"]
     assert finished[-1]["degraded"] is True
+
+
+def test_a_leg_whose_close_never_fills_is_reported_by_the_weeks_postmortem(runs: Runs, alpaca: CountingAlpaca) -> None:  # noqa: F811
+    flipped_week(runs, alpaca)
+    runs.invoke(["run-weekly"], WEEKLY)  # the close stays queued all week: the leg is never sent
+    runs.monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+    result = runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"])
+    assert result.exit_code == 0, result.output
+    never = json.loads(result.stdout)["never_sent"]
+    assert len(never) == 1 and held_back_note(never[0])

@@ -198,6 +198,10 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     written, built = execute(PostmortemRun(bench).run(), session, run)
     project_week_summaries(storage.conn, storage.events)
     duration = run.finished(session.gateway.totals, degraded=False)
+    # A leg still held back now was never sent (its close never filled): said here, as the week closes.
+    never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
+    for note in never_sent:
+        app.say(f"never sent: {note}")
     return PostmortemResult(
         run_id=bench.run_id,
         week_id=week_id,
@@ -205,6 +209,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         accounts=written,
         usage=Usage.of(session.gateway.totals),
         duration_ms=round(duration, 1),
+        never_sent=never_sent,
     )
 
 

@@ -153,6 +153,8 @@ class PostmortemResult(Result):
     accounts: list[Postmortem]
     usage: Usage
     duration_ms: float
+    # Opening legs still held back for a close that never filled before the week closed: never sent.
+    never_sent: list[str] = []
 
 
 # ---------------------------------------------------------------- status

@@ -153,6 +153,8 @@ def print_postmortem(out: Output, report: PostmortemResult) -> None:
             out.line(f"{a.account_id} right: {r.what_the_thesis_got_right}")
             out.line(f"{a.account_id} wrong: {r.what_it_got_wrong}")
             out.line(f"{a.account_id} lessons: {'; '.join(r.lessons)}")
+    for note in report.never_sent:
+        out.line(f"NEVER SENT: {note}")
 
 
 def _indicator(outcome: IndicatorOutcome) -> str:
