@@ -20,7 +20,7 @@ from llmtrade.domain.trading import LegHeldBack, OrderRejected, OrdersPlanned, O
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import Execution, execute_plans
-from llmtrade.workflows.legs import resume_unfinished
+from llmtrade.workflows.legs import held_back_notes, resume_unfinished
 from tests.fakes.alpaca_server import FakeAlpacaServer
 
 KEY_ID = "test-key-id"
@@ -78,16 +78,15 @@ def test_flip_sends_the_open_only_after_the_close_fills_and_ends_short(
 
     first = run(storage, desk, plan)  # the close is accepted and waits (market closed): the open is held back
     assert sent_to_broker(server) == [close.client_order_id]
-    assert any("held back" in note for note in first.unfinished)
+    assert first.unfinished == []  # a held-back leg is not a refusal: it does not degrade the run
+    assert [n for n in held_back_notes(storage.events, STREAM) if "held back" in n and "SPY" in n] != []
     held = [e for e in storage.events.read_stream(STREAM) if e.type == LegHeldBack.event_type()]
     assert [LegHeldBack.from_event(e).order.client_order_id for e in held] == [opening.client_order_id]
 
     again = run(storage, desk, plan)  # a rerun before the fill holds it back again, without a second record
     assert sent_to_broker(server) == [close.client_order_id]
-    assert (
-        again.unfinished
-        and len([e for e in storage.events.read_stream(STREAM) if e.type == LegHeldBack.event_type()]) == 1
-    )
+    assert again.unfinished == [] and len(held_back_notes(storage.events, STREAM)) == 1
+    assert len([e for e in storage.events.read_stream(STREAM) if e.type == LegHeldBack.event_type()]) == 1
 
     server.fill_open_orders()  # the market opens: the close fills, the account is flat
     notes = asyncio.run(
@@ -97,6 +96,7 @@ def test_flip_sends_the_open_only_after_the_close_fills_and_ends_short(
     )
     assert notes == []
     assert sent_to_broker(server) == [close.client_order_id, opening.client_order_id]
+    assert held_back_notes(storage.events, STREAM) == []  # sent: no longer reported as held back
     server.fill_open_orders()
     assert broker.account({}).positions["SPY"].qty == -16
 

@@ -13,10 +13,12 @@ from llmtrade.app.container import Container
 from llmtrade.app.outcomes import checkpoint_result, order_refusals
 from llmtrade.app.results import CheckpointResult
 from llmtrade.app.runs import execute, start_run
+from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
 from llmtrade.workflows.checkpoint_ask import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
+from llmtrade.workflows.legs import held_back_notes
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 
 
@@ -49,9 +51,13 @@ def run_checkpoint(
         replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o for o in done.get(OUTCOMES)
     ]
     failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
-    # Orders refused or held back for their close: resent by a rerun or the next checkpoint (workflows/legs.py).
+    # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.
     unfinished = done.get(UNFINISHED) if not dry_run else []
     for note in unfinished:
+        app.say(note)
+    # Legs held back for their close are the design working: reported, not degraded.
+    held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)
+    for note in held_back:
         app.say(note)
     duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned or unfinished))
     return checkpoint_result(
@@ -66,4 +72,4 @@ def run_checkpoint(
         totals=session.gateway.totals,
         duration_ms=duration,
         refused=order_refusals(storage.events, week_id),
-    )
+    ).model_copy(update={"held_back": held_back})

@@ -49,7 +49,7 @@ from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
 from llmtrade.workflows.checkpoint_ask import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
-from llmtrade.workflows.legs import unfinished_orders
+from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import (
@@ -116,14 +116,18 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 app.say(note)
             for note in result.get(UNFINISHED):
                 app.say(note)
+            # Refused orders degrade the run; a leg held back for its close is the design working (workflows/legs.py).
             degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED)
+            held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
+            for note in held_back:
+                app.say(note)
             result = result.with_value(research_stages.DEGRADED, degraded)
             if not dry_run and done is None:
                 done_stream = week_stream(week_id, streams.DONE)
                 storage.events.append(
                     [
                         NewEvent.of(
-                            WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded),
+                            WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded + held_back),
                             stream=done_stream,
                             week_id=week_id,
                             run_id=run_id,
@@ -140,7 +144,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         totals=session.gateway.totals,
         duration_ms=duration,
         resumed=list(result.loaded),
-    )
+    ).model_copy(update={"held_back": held_back})
 
 
 def _complete(week_id: date, done: StoredEvent) -> WeekAlreadyComplete:
@@ -194,6 +198,10 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     written, built = execute(PostmortemRun(bench).run(), session, run)
     project_week_summaries(storage.conn, storage.events)
     duration = run.finished(session.gateway.totals, degraded=False)
+    # A leg still held back now was never sent (its close never filled): said here, as the week closes.
+    never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
+    for note in never_sent:
+        app.say(f"never sent: {note}")
     return PostmortemResult(
         run_id=bench.run_id,
         week_id=week_id,
@@ -201,6 +209,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         accounts=written,
         usage=Usage.of(session.gateway.totals),
         duration_ms=round(duration, 1),
+        never_sent=never_sent,
     )
 
 

@@ -100,9 +100,13 @@ class WeeklyResult(Result):
     decision: DecisionRow
     risk: list[RiskVerdict]
     orders: list[PlannedOrder]
+    # Orders refused by the broker or blocked make the run degraded and are among these notes.
     degraded: list[str]
     usage: Usage
     duration_ms: float
+    # Opening legs still held back until their close fills (one line each): not degraded; a rerun
+    # or the next checkpoint sends them. Empty in a dry run.
+    held_back: list[str] = []
 
 
 class WeekAlreadyComplete(Result):
@@ -138,6 +142,8 @@ class CheckpointResult(Result):
     accounts: list[CheckpointAccount]
     usage: Usage
     duration_ms: float
+    # Opening legs of the week still held back until their close fills: reported, not degraded.
+    held_back: list[str] = []
 
 
 class PostmortemResult(Result):
@@ -147,6 +153,8 @@ class PostmortemResult(Result):
     accounts: list[Postmortem]
     usage: Usage
     duration_ms: float
+    # Opening legs still held back for a close that never filled before the week closed: never sent.
+    never_sent: list[str] = []
 
 
 # ---------------------------------------------------------------- status

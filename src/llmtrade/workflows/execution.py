@@ -48,7 +48,7 @@ from llmtrade.workflows.desk import Desk
 PRICES = ContextKey("prices", dict[str, float])
 # Plans not sent because they no longer fit the account (this run's or an earlier one's): a degraded run.
 ABANDONED = ContextKey("abandoned_plans", list[PlanAbandoned])
-# Orders refused by the broker or legs waiting for their close, one line each: a degraded run.
+# Orders refused by the broker, one line each: a degraded run (held-back legs are not: legs.held_back_notes).
 UNFINISHED = ContextKey("unfinished_orders", list[str])
 
 
@@ -291,7 +291,7 @@ class Execution:
 
     already_sent: bool
     abandoned: list[PlanAbandoned]
-    unfinished: list[str]  # unfinished_note of each order refused or held back in this call
+    unfinished: list[str]  # unfinished_note of each order refused in this call (held-back legs are not)
 
 
 def execute_plan(
@@ -366,7 +366,7 @@ async def execute_plans(
     stop_if_blocked(events, sum(sent.blocked for sent, _ in outcomes))
     ours = {o.client_order_id for p in plans for o in p.orders}
     mine = [a for a in earlier if set(a.client_order_ids) & ours]
-    notes = [unfinished_note(item) for sent, _ in outcomes for item in [*sent.refused, *sent.held_back]]
+    notes = [unfinished_note(item) for sent, _ in outcomes for item in sent.refused]
     return Execution(already_sent=already, abandoned=mine + [a for _, a in outcomes if a is not None], unfinished=notes)
 
 

@@ -16,21 +16,36 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import revaluer, send_orders, stop_if_blocked, unfinished_note
 
 
-def unfinished_orders(events: EventStore, stream: str, account_id: str | None = None) -> list[Order]:
-    """Orders on `stream` whose latest record is a refusal or a held-back leg, and whose plan was not
-    abandoned: what a rerun or the next checkpoint sends (if still valid). Oldest first."""
-    latest: dict[str, Order] = {}
+def _undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHeldBack]:
+    """client_order_id -> the latest refusal or hold-back of each order on `stream` not sent since and
+    whose plan was not abandoned. Oldest first."""
+    latest: dict[str, OrderRejected | LegHeldBack] = {}
     given_up: set[str] = set()
     for event in events.read_stream(stream):
         if event.type == PlanAbandoned.event_type():
             given_up.update(PlanAbandoned.from_event(event).client_order_ids)
         elif event.type in (OrderRejected.event_type(), LegHeldBack.event_type()):
-            order = (OrderRejected if event.type == OrderRejected.event_type() else LegHeldBack).from_event(event).order
-            latest[order.client_order_id] = order
+            record = (OrderRejected if event.type == OrderRejected.event_type() else LegHeldBack).from_event(event)
+            latest[record.order.client_order_id] = record
         elif event.type == OrderSubmitted.event_type():
             latest.pop(OrderSubmitted.from_event(event).order.client_order_id, None)
+    return {cid: r for cid, r in latest.items() if cid not in given_up}
+
+
+def unfinished_orders(events: EventStore, stream: str, account_id: str | None = None) -> list[Order]:
+    """Orders on `stream` whose latest record is a refusal or a held-back leg, and whose plan was not
+    abandoned: what a rerun or the next checkpoint sends (if still valid). Oldest first."""
+    return [r.order for r in _undone(events, stream).values() if account_id is None or r.order.account_id == account_id]
+
+
+def held_back_notes(events: EventStore, stream: str, account_id: str | None = None) -> list[str]:
+    """One line (`unfinished_note`) per opening leg on `stream` still held back for its close: not sent
+    yet, not abandoned. Reported, but not a degraded run: a rerun or the next checkpoint sends it; one
+    whose close never fills stays listed here on every later run of the week."""
     return [
-        o for cid, o in latest.items() if cid not in given_up and (account_id is None or o.account_id == account_id)
+        unfinished_note(r)
+        for r in _undone(events, stream).values()
+        if isinstance(r, LegHeldBack) and (account_id is None or r.order.account_id == account_id)
     ]
 
 
@@ -64,7 +79,7 @@ async def resume_unfinished(
     Accounts in `superseded` have a newer plan (this checkpoint's): their unfinished orders are
     abandoned (PlanAbandoned, once) instead. An order no longer valid for what the account holds
     (`still_valid`) is abandoned too. Orders in `own` (the caller's own plans) are left to the caller.
-    Returns the notes of what is still undone."""
+    Returns the notes of the orders refused again (legs still held back: `held_back_notes`)."""
     notes: list[str] = []
 
     def resume(desk: Desk) -> list[str]:
@@ -95,7 +110,7 @@ async def resume_unfinished(
             events, desk.broker, sendable, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
         )
         stop_if_blocked(events, sent.blocked)
-        return [unfinished_note(item) for item in [*sent.refused, *sent.held_back]]
+        return [unfinished_note(item) for item in sent.refused]
 
     for found in await asyncio.gather(*(asyncio.to_thread(resume, desk) for desk in desks.values())):
         notes += found

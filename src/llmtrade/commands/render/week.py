@@ -72,6 +72,8 @@ def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> Non
     )
     for note in report.degraded:
         out.line(f"DEGRADED: {note}", style="bold red")
+    for note in report.held_back:
+        out.line(f"HELD BACK: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
 
 
@@ -105,6 +107,8 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
             )
         )
     out.table("accounts", ["account", "instrument", "action", "conviction", "reason", "orders"], rows)
+    for note in report.held_back:
+        out.line(f"HELD BACK: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
 
 
@@ -149,6 +153,8 @@ def print_postmortem(out: Output, report: PostmortemResult) -> None:
             out.line(f"{a.account_id} right: {r.what_the_thesis_got_right}")
             out.line(f"{a.account_id} wrong: {r.what_it_got_wrong}")
             out.line(f"{a.account_id} lessons: {'; '.join(r.lessons)}")
+    for note in report.never_sent:
+        out.line(f"NEVER SENT: {note}")
 
 
 def _indicator(outcome: IndicatorOutcome) -> str:
