@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.backtest_inputs import Progress
-from llmtrade.app.results import BacktestResult
+from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, packaged_defaults

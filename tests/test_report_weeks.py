@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.container import Container
+from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.leaderboard import leaderboard as leaderboard_of
 from llmtrade.app.report import build_report, save_report
 from llmtrade.app.report_records import Report
 from llmtrade.app.report_weeks import week_report
-from llmtrade.app.results import ReportWritten
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config

@@ -27,9 +27,10 @@ from pathlib import Path
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
+from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.queries import done_keys
-from llmtrade.app.results import AuditWeek, BacktestResult, BacktestTiming, WeeklyResult
+from llmtrade.app.results import WeeklyResult
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.app.backtest_container import BacktestContainer
-from llmtrade.app.results import AuditWeek, WeeklyResult
+from llmtrade.app.evaluation_results import AuditWeek
+from llmtrade.app.results import WeeklyResult
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import LookaheadAuditFailed, LookaheadAuditPassed
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.container import Container
+from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
-from llmtrade.app.results import ReportWritten
 from llmtrade.domain.events import StoredEvent
 from llmtrade.errors import UsageError
 from llmtrade.storage.bootstrap import Storage

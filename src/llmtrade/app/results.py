@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from llmtrade.analytics.records import Leaderboard
 from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
@@ -332,59 +331,6 @@ class BreakerReset(Result):
     peak_equity: float
 
 
-class ReportWritten(Result):
-    """`report`: the HTML file written (`path`, `bytes` long) and what it covers."""
-
-    path: str
-    bytes: int
-    weeks: int
-    accounts: int
-
-
-# ---------------------------------------------------------------- backtest
-
-
-class AuditWeek(Result):
-    """One audited week: passed, or where its cut-off rerun first differed from the real run."""
-
-    week_id: date
-    passed: bool
-    calls: int
-    role: str | None = None
-    line: int | None = None
-    real: str | None = None
-    audited: str | None = None
-
-
-class BacktestTiming(Result):
-    """Wall time: the one part of a backtest's result that differs between two runs of it."""
-
-    seconds: float
-    seconds_per_week: float | None
-    by_kind: dict[str, float]  # seconds spent in each kind of job (weekly, checkpoint, postmortem, audit)
-
-
-class BacktestResult(Result):
-    """`backtest --json`. Two runs of the same backtest give the same document but for `timing` (and
-    `name`/`database`, when they were given different names)."""
-
-    name: str
-    database: str
-    start: date  # first week (a Wednesday)
-    end: date  # last week
-    mode: str
-    prices: str  # where prices came from, e.g. "csv:/data/etf" or "synthetic"
-    weeks: int  # weeks in the range
-    weeks_done_before: int  # finished by an earlier invocation (a resume)
-    weeks_run: int
-    jobs: dict[str, int]  # jobs run now, per kind
-    llm_calls: int  # model calls made now
-    degraded_runs: int
-    leaderboard: Leaderboard  # as `leaderboard --backtest NAME` shows it, at the range's end
-    audit: list[AuditWeek]
-    timing: BacktestTiming
-
-
 # The `--json` document of each command, for `llmtrade schema COMMAND`.
 DOCUMENTS: dict[str, Any] = {
     "run-weekly": WeeklyOutcome,
@@ -398,7 +344,4 @@ DOCUMENTS: dict[str, Any] = {
     "positions list": ManagedAccounts,
     "positions adopt": PositionChange,
     "positions release": PositionChange,
-    "leaderboard": Leaderboard,
-    "report": ReportWritten,
-    "backtest": BacktestResult,
 }

@@ -17,9 +17,9 @@ def schema(
 
     from pydantic import TypeAdapter
 
-    from llmtrade.app import housekeeping, results
+    from llmtrade.app import evaluation_results, housekeeping, results
 
-    documents = {**results.DOCUMENTS, **housekeeping.DOCUMENTS}
+    documents = {**results.DOCUMENTS, **housekeeping.DOCUMENTS, **evaluation_results.DOCUMENTS}
     name = " ".join(command)
     document = documents.get(name)
     if document is None:

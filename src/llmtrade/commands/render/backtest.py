@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmtrade.app.results import BacktestResult
+from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.commands.render.leaderboard import print_leaderboard
 from llmtrade.console import Output
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmtrade.app.results import ReportWritten
+from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.console import Output
 
 

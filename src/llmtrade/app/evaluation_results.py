@@ -1,0 +1,67 @@
+"""What the evaluation commands return: `backtest`, `leaderboard` (the Leaderboard record itself) and
+`report`. Frozen, like every result; `--json` is their dump and DOCUMENTS publishes their schemas."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from llmtrade.analytics.records import Leaderboard
+from llmtrade.app.results import Result
+
+
+class ReportWritten(Result):
+    """`report`: the HTML file written (`path`, `bytes` long) and what it covers."""
+
+    path: str
+    bytes: int
+    weeks: int
+    accounts: int
+
+
+class AuditWeek(Result):
+    """One audited week: passed, or where its cut-off rerun first differed from the real run."""
+
+    week_id: date
+    passed: bool
+    calls: int
+    role: str | None = None
+    line: int | None = None
+    real: str | None = None
+    audited: str | None = None
+
+
+class BacktestTiming(Result):
+    """Wall time: the one part of a backtest's result that differs between two runs of it."""
+
+    seconds: float
+    seconds_per_week: float | None
+    by_kind: dict[str, float]  # seconds spent in each kind of job (weekly, checkpoint, postmortem, audit)
+
+
+class BacktestResult(Result):
+    """`backtest --json`. Two runs of the same backtest give the same document but for `timing` (and
+    `name`/`database`, when they were given different names)."""
+
+    name: str
+    database: str
+    start: date  # first week (a Wednesday)
+    end: date  # last week
+    mode: str
+    prices: str  # where prices came from, e.g. "csv:/data/etf" or "synthetic"
+    weeks: int  # weeks in the range
+    weeks_done_before: int  # finished by an earlier invocation (a resume)
+    weeks_run: int
+    jobs: dict[str, int]  # jobs run now, per kind
+    llm_calls: int  # model calls made now
+    degraded_runs: int
+    leaderboard: Leaderboard  # as `leaderboard --backtest NAME` shows it, at the range's end
+    audit: list[AuditWeek]
+    timing: BacktestTiming
+
+
+DOCUMENTS: dict[str, Any] = {
+    "leaderboard": Leaderboard,
+    "report": ReportWritten,
+    "backtest": BacktestResult,
+}
