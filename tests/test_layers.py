@@ -28,6 +28,7 @@ RANK = {
     "prompts": 5,
     "agents": 6,
     "discovery": 6,
+    "memory": 6,  # uses llm (embeddings) and storage; agents and workflows read it
     "council": 7,
     "pipeline": 8,
     "workflows": 9,

@@ -236,6 +236,26 @@ class CouncilConfig(_Model):
     chairman: ModelRef | None = None
 
 
+class EmbeddingModel(_Model):
+    """An OpenAI-compatible `/embeddings` model for the memory's text vectors."""
+
+    model: Annotated[str, Field(min_length=1)]
+    provider: Identifier = "openrouter"
+    dimensions: Annotated[Count, Field(ge=1, le=4096)] | None = None  # None: the model's own
+
+
+class MemoryConfig(_Model):
+    """The committee's memory of past setups and outcomes (memory/). Off: no prompt shows a memory, no
+    validator runs, nothing is recalled (for ablations); what happened is still recorded as events, so a
+    memory switched on later can be rebuilt from them."""
+
+    enabled: Flag = True
+    # None: the packaged offline embedder (no network); a model: its vectors, recorded with model and dims.
+    embedding: EmbeddingModel | None = None
+    setups_per_role: Annotated[Count, Field(ge=0, le=20)] = 5  # similar past setups shown to one role
+    token_budget: Annotated[Count, Field(ge=0, le=8000)] = 800  # memory text per prompt, in tokens (~4 chars)
+
+
 class ModelsConfig(_Model):
     providers: Annotated[dict[Identifier, Provider], Field(min_length=1)]
     pms: Annotated[list[PortfolioManager], Field(min_length=2)]
@@ -243,6 +263,7 @@ class ModelsConfig(_Model):
     research: Annotated[list[ResearchProviderRef], Field(min_length=1, max_length=4)]
     council: CouncilConfig = CouncilConfig()
     prices: dict[str, Price] = {}
+    memory: MemoryConfig = MemoryConfig()
 
     def model_refs(self) -> list[tuple[str, ModelRef]]:
         """Every model reference with its field path, for cross-checks and listings."""

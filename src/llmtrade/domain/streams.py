@@ -25,6 +25,8 @@ collide with an old one and a reader cannot drift from its writer.
 | breaker:{account}                        | the circuit breaker           | its state and transitions      |
 | trading                                  | `trading enable/disable`      | the kill switch                |
 | backtest                                 | `backtest` (its own database) | its inputs, weeks done, audit  |
+| week:{week}:memory:{part}                | memory (once per part)        | setups, outcomes, lessons...   |
+| recall:{run_id}                          | memory reads (appended)       | what each role was shown       |
 """
 
 from __future__ import annotations
@@ -125,3 +127,14 @@ def reconciliation_stream(account_id: str, key: str) -> str:
 def managed_stream(account_id: str) -> str:
     """The positions the user adopted into, or released from, llmtrade's management."""
     return f"managed:{account_id}"
+
+
+def memory_stream(week_id: date, part: str) -> str:
+    """Write-once: one part of the week's memory ("condition", "symbols", "pitches", "decision",
+    "outcomes", "lessons"); a rerun finds it written and writes nothing twice."""
+    return week_stream(week_id, f"memory:{part}")
+
+
+def recall_stream(run_id: str) -> str:
+    """What each role of one run was shown of the memory (MemoryRecalled), appended."""
+    return f"recall:{run_id}"
