@@ -108,6 +108,11 @@ class Runs:
                     ):
                         for chunk in rows:
                             into.write(chunk)
+                # COPY does not move a bigserial's sequence: without this a later fetch would reuse id 1.
+                target.execute(
+                    "SELECT setval(pg_get_serial_sequence('market_fetches', 'id'), "
+                    "(SELECT coalesce(max(id), 1) FROM market_fetches))"
+                )
             _PRIMED["primed"] = primed
         return _PRIMED["primed"]
 
