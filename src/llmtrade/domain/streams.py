@@ -138,3 +138,8 @@ def memory_stream(week_id: date, part: str) -> str:
 def recall_stream(run_id: str) -> str:
     """What each role of one run was shown of the memory (MemoryRecalled), appended."""
     return f"recall:{run_id}"
+
+
+# Symbol discovery (issue 15): every run's picker scores and watchlist; the manual edits, appended.
+DISCOVERY = "discovery"
+WATCHLIST_EDITS = "watchlist-edits"

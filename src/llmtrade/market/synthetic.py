@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 
+from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.calendar import TradingCalendar
@@ -63,16 +64,21 @@ class SyntheticMarket:
     name = "synthetic"
     synthetic = True
 
-    def __init__(self, asset_classes: Mapping[str, str], seed: int = 7):
-        unknown_class = {s: c for s, c in asset_classes.items() if _factor(c) is None}
+    def __init__(self, asset_classes: Mapping[str, str], seed: int = 7, extra: Mapping[str, str] | None = None):
+        """`asset_classes` (symbol -> class) drive the factor path; `extra` symbols (discovery's candidates)
+        ride on that path with a random stream of their own each, so adding or dropping one never moves
+        another symbol's bars."""
+        extra = {s: c for s, c in (extra or {}).items() if s not in asset_classes}
+        unknown_class = {s: c for s, c in {**asset_classes, **extra}.items() if _factor(c) is None}
         if unknown_class:
             raise MarketDataError(f"synthetic market has no factor for {unknown_class}")
         self._classes = dict(asset_classes)
+        self._extra = extra
         self._seed = seed
         self._calendar = TradingCalendar()
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
-        unknown = [s for s in symbols if s not in self._classes]
+        unknown = [s for s in symbols if s not in self._classes and s not in self._extra]
         if unknown:
             raise MarketDataError(f"synthetic market does not know {', '.join(unknown)} (not in the universe)")
         if end < ORIGIN:
@@ -82,8 +88,41 @@ class SyntheticMarket:
         sessions = tuple(self._calendar.sessions_between(ORIGIN, self._calendar.last_day))
         if end > sessions[-1]:
             raise MarketDataError(f"the synthetic market ends at {sessions[-1]}; {end} is past the calendar")
-        path = _generate(tuple(sorted(self._classes.items())), self._seed, sessions)
-        return {s: _slice(path[s], start, end) for s in symbols}
+        classes = tuple(sorted(self._classes.items()))
+        path, _ = _generate(classes, self._seed, sessions)
+        out = {}
+        for s in symbols:
+            if s in path:
+                out[s] = _slice(path[s], start, end)
+            else:
+                rows = _generate_extra(s, self._extra[s], classes, self._seed, sessions)
+                out[s] = [_bar(s, row) for row in _slice_rows(rows, start, end)]
+        return out
+
+
+def candidate_classes() -> dict[str, str]:
+    """Discovery's packaged candidates by asset class: the extra symbols an offline market prices."""
+    return {c.symbol: c.asset_class.value for c in packaged_candidates()}
+
+
+def _slice_rows(rows: list[tuple[date, float, float, float, float, int]], start: date, end: date) -> list:
+    days = [r[0] for r in rows]
+    return rows[bisect_left(days, start) : bisect_right(days, end)]
+
+
+def _bar(symbol: str, row: tuple[date, float, float, float, float, int]) -> Bar:
+    day, open_, high, low, close, volume = row
+    return Bar(
+        symbol=symbol,
+        day=day,
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
+        source="synthetic",
+        synthetic=True,
+    )
 
 
 def _slice(bars: list[Bar], start: date, end: date) -> list[Bar]:
@@ -96,12 +135,16 @@ def _factor(asset_class: str) -> str | None:
 
 
 @lru_cache(maxsize=4)
-def _generate(classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]) -> dict[str, list[Bar]]:
+def _generate(
+    classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]
+) -> tuple[dict[str, list[Bar]], list[tuple[str, dict[str, float]]]]:
+    """The universe's bars, and the (regime, factor returns) of every session that extra symbols ride on."""
     rng = random.Random(seed)
     chol = _cholesky([[_corr(a, b) for b in FACTORS] for a in FACTORS])
     symbols = [s for s, _ in classes]
     price = {s: KNOWN.get(s, (1.0, 0.03, 100.0))[2] for s in symbols}
     bars: dict[str, list[Bar]] = {s: [] for s in symbols}
+    factors: list[tuple[str, dict[str, float]]] = []
     regime = "calm"
     dt = 1 / TRADING_DAYS
     for day in sessions:
@@ -113,6 +156,7 @@ def _generate(classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[d
             f: DRIFT[regime][f] * dt + FACTOR_VOL[f] * VOL_MULTIPLIER[regime] * math.sqrt(dt) * correlated[i]
             for i, f in enumerate(FACTORS)
         }
+        factors.append((regime, factor_return))
         for symbol, asset_class in classes:
             beta, idio, _ = KNOWN.get(symbol, (1.0, 0.03, 100.0))
             day_return = beta * factor_return[asset_class] + idio * math.sqrt(dt) * rng.gauss(0, 1)
@@ -137,7 +181,38 @@ def _generate(classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[d
                 )
             )
             price[symbol] = close
-    return bars
+    return bars, factors
+
+
+@lru_cache(maxsize=512)
+def _generate_extra(
+    symbol: str, asset_class: str, classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]
+) -> list[tuple[date, float, float, float, float, int]]:
+    """One extra symbol's bars: its own loading, idiosyncratic vol, price and liquidity, drawn from a
+    stream seeded by (seed, symbol), on the universe's factor path."""
+    _, factors = _generate(classes, seed, sessions)
+    rng = random.Random(f"{seed}:{symbol}")
+    beta = rng.uniform(0.6, 1.5)
+    idio = rng.uniform(0.02, 0.35) if asset_class == "equity" else rng.uniform(0.01, 0.08)
+    previous = math.exp(rng.uniform(math.log(15.0), math.log(600.0)))
+    # Liquidity spans the metric picker's 1M-share line: median about 3M shares a session.
+    base_volume = math.exp(rng.uniform(math.log(2e5), math.log(4e7)))
+    # Wider typical ranges for thinner names, so the spread estimate varies with liquidity.
+    range_scale = 0.4 * (1 + max(0.0, math.log(3e6 / base_volume)) / 2)
+    dt = 1 / TRADING_DAYS
+    # Plain rows: a Bar is built only for the sessions asked for (a model per session of the horizon is slow).
+    out: list[tuple[date, float, float, float, float, int]] = []
+    for day, (regime, factor_return) in zip(sessions, factors, strict=True):
+        day_return = beta * factor_return[asset_class] + idio * math.sqrt(dt) * rng.gauss(0, 1)
+        day_vol = FACTOR_VOL[asset_class] * VOL_MULTIPLIER[regime] * beta * math.sqrt(dt) + idio * math.sqrt(dt)
+        close = previous * math.exp(day_return)
+        open_ = previous * math.exp(0.25 * day_vol * rng.gauss(0, 1))
+        high = max(open_, close) * (1 + abs(rng.gauss(0, range_scale)) * day_vol)
+        low = min(open_, close) * (1 - min(abs(rng.gauss(0, range_scale)) * day_vol, 0.5))
+        volume = round(base_volume * math.exp(rng.gauss(0, 0.3)) * (1.6 if regime == "stressed" else 1.0))
+        out.append((day, round(open_, 4), round(high, 4), round(low, 4), round(close, 4), volume))
+        previous = close
+    return out
 
 
 def _corr(a: str, b: str) -> float:
