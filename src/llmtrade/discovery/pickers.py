@@ -63,8 +63,8 @@ def volatility_membership(volatility: float) -> float:
 
 
 def momentum_membership(momentum: float) -> float:
-    """0.5 flat, 1 at +10% or more over the momentum window, 0 at -10% or less."""
-    return min(max(0.5 + momentum / 0.20, 0.0), 1.0)
+    """0.5 flat, 1 at +20% or more over the momentum window, 0 at -20% or less, linear between."""
+    return min(max(0.5 + momentum / 0.40, 0.0), 1.0)
 
 
 def balance_memberships(candidates: Sequence[CandidateFeatures]) -> dict[str, float]:

@@ -19,12 +19,17 @@ class Watchlist:
     include: dict[str, str] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
 
-    @property
-    def symbols(self) -> list[str]:
-        return [e.symbol for e in self.latest.entries] if self.latest else []
-
-    def entries(self) -> list[WatchlistEntry]:
-        return list(self.latest.entries) if self.latest else []
+    def effective(self, size: int) -> list[WatchlistEntry]:
+        """What the committee sees: the includes first, then the last run's entries not excluded, at most `size`."""
+        chosen = [
+            WatchlistEntry(symbol=s, asset_class=c, rank=1, score=0.0, manual=True) for s, c in self.include.items()
+        ]
+        taken = set(self.include)
+        for entry in self.latest.entries if self.latest else []:
+            if entry.symbol not in taken and entry.symbol not in self.exclude:
+                chosen.append(entry)
+                taken.add(entry.symbol)
+        return [e.model_copy(update={"rank": i}) for i, e in enumerate(chosen[:size], start=1)]
 
 
 def fold(discovery: list[StoredEvent], edits: list[StoredEvent]) -> Watchlist:

@@ -1,0 +1,123 @@
+"""`discover` (run every picker now) and `watchlist show|add|remove`."""
+
+from __future__ import annotations
+
+from llmtrade.app.container import Container
+from llmtrade.app.discovery_results import DiscoverResult, PickerTop, WatchlistResult
+from llmtrade.app.runs import execute, start_run
+from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
+from llmtrade.discovery.run import discover as run_discovery
+from llmtrade.discovery.watchlist import Watchlist, fold
+from llmtrade.domain.discovery import WatchlistEdited
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import new_run_id
+from llmtrade.domain.streams import DISCOVERY, WATCHLIST_EDITS
+from llmtrade.errors import UsageError
+from llmtrade.llm.gateway import CallSite
+from llmtrade.storage.bootstrap import Storage
+
+TOP = 10
+
+
+def current_watchlist(storage: Storage) -> Watchlist:
+    return fold(storage.events.read(stream=DISCOVERY), storage.events.read(stream=WATCHLIST_EDITS))
+
+
+def _candidates(app: Container) -> tuple[list[CandidateInstrument], str]:
+    """Offline: the packaged list. Live with Alpaca data keys: the packaged list narrowed by Alpaca's assets API."""
+    packaged = list(packaged_candidates())
+    if not app.live:
+        return packaged, "packaged"
+    data = app.loaded.config.assets.market_data
+    key, secret = app.settings.secret(data.alpaca.key_env), app.settings.secret(data.alpaca.secret_env)
+    if not (key and secret):
+        return packaged, "packaged (no Alpaca keys for the assets API)"
+    # lazy: alpaca-py is heavy; keeps CLI start-up fast
+    from alpaca.trading.client import TradingClient
+
+    from llmtrade.discovery.candidates import alpaca_candidates
+
+    client = TradingClient(api_key=key, secret_key=secret, paper=True, url_override=app.settings.alpaca_url)
+    return alpaca_candidates(client, packaged), "alpaca"
+
+
+def discover(app: Container) -> DiscoverResult:
+    """Score every candidate with every picker as of now, record it, and set the watchlist."""
+    config = app.loaded.config
+    settings = config.assets.discovery
+    with app.storage(models=True) as storage:
+        session = app.session(storage)
+        now = app.clock.now()
+        run_id = new_run_id(now)
+        candidates, source = _candidates(app)
+        market = app.market(storage, run_id=run_id)
+        current = current_watchlist(storage)
+        run = start_run(
+            session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
+        )
+        found = execute(
+            run_discovery(
+                market,
+                candidates,
+                settings,
+                gateway=session.gateway,
+                prompts=session.prompts,
+                ref=config.models.research[0],
+                asof=now,
+                site=CallSite(role="picker", run_id=run_id),
+                current=current,
+            ),
+            session,
+            run,
+        )
+        storage.events.append(found.events(run_id))
+        run.finished(session.gateway.totals, degraded=False)
+    return DiscoverResult(
+        run_id=run_id,
+        asof=found.asof,
+        session=found.session,
+        source=source,
+        candidates=len(found.candidates),
+        skipped=found.skipped,
+        pickers=[PickerTop(picker=name, top=rows[:TOP]) for name, rows in found.scores.items()],
+        watchlist=found.watchlist,
+        disagreements=found.disagreements,
+        dropped=found.dropped,
+        llm_model=found.llm_model,
+        llm_cost_usd=found.llm_cost_usd,
+        market_view=found.market_view,
+    )
+
+
+def _view(app: Container, watchlist: Watchlist) -> WatchlistResult:
+    latest = watchlist.latest
+    return WatchlistResult(
+        asof=latest.asof if latest else None,
+        entries=watchlist.effective(app.loaded.config.assets.discovery.watchlist_size),
+        include=list(watchlist.include),
+        exclude=watchlist.exclude,
+        disagreements=latest.disagreements if latest else [],
+        universe_mode=app.loaded.config.assets.discovery.universe_mode,
+    )
+
+
+def watchlist_show(app: Container) -> WatchlistResult:
+    """The last discovery run's watchlist and the manual edits in force."""
+    with app.storage() as storage:
+        return _view(app, current_watchlist(storage))
+
+
+def watchlist_edit(app: Container, symbol: str, action: str) -> WatchlistResult:
+    """Include (`add`) or exclude (`remove`) a candidate from the next watchlists; recorded as an event.
+
+    Raises UsageError for a symbol that is neither a candidate nor in the universe (its asset class,
+    which the risk gate sizes by, would be unknown)."""
+    symbol = symbol.upper()
+    known = {c.symbol: c.asset_class.value for c in packaged_candidates()}
+    known |= {i.symbol: i.asset_class.value for i in app.loaded.config.assets.universe}
+    if symbol not in known:
+        raise UsageError(f"{symbol} is not a discovery candidate (config/defaults/candidates.yaml) nor in the universe")
+    with app.storage() as storage:
+        edit = WatchlistEdited(symbol=symbol, action=action, asset_class=known[symbol])  # type: ignore[arg-type]
+        storage.events.append([NewEvent.of(edit, stream=WATCHLIST_EDITS)])
+        return _view(app, current_watchlist(storage))
