@@ -29,4 +29,3 @@ def test_offline_discover_sets_a_watchlist_of_at_most_twenty_candidates(
     assert {p["picker"] for p in found["pickers"]} == {"metric", "fuzzy", "llm", "random", "momentum", "ensemble"}
     shown = _json("watchlist", "show")
     assert [e["symbol"] for e in shown["entries"]] == [e["symbol"] for e in found["watchlist"]]
-

@@ -132,3 +132,23 @@ def _picker_reply_schema(symbols: tuple[str, ...], most: int) -> type[PickerRepl
         __base__=PickerReply,
         picks=(list[pick], Field(min_length=1, max_length=most)),  # type: ignore[valid-type]
     )
+
+
+class UniverseInstrument(Record):
+    symbol: str
+    asset_class: str
+    name: str = ""
+    shortable: bool = True
+    discovered: bool = False  # from the watchlist, not assets.yaml's universe
+
+
+class UniverseFixed(EventPayload):
+    """The instruments the committee may trade this week, fixed by the week's first job and read by
+    every later one (reruns, checkpoints, the postmortem), so all of them see the same list.
+
+    mode: the configured universe mode; watchlist_asof: the discovery run the watchlist came from
+    (None when there was none yet, and the static universe stood in)."""
+
+    mode: str
+    instruments: list[UniverseInstrument]
+    watchlist_asof: datetime | None = None

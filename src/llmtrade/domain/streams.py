@@ -143,3 +143,4 @@ def recall_stream(run_id: str) -> str:
 # Symbol discovery (issue 15): every run's picker scores and watchlist; the manual edits, appended.
 DISCOVERY = "discovery"
 WATCHLIST_EDITS = "watchlist-edits"
+UNIVERSE = "universe"  # week:{week}:universe, written once by the week's first job when discovery feeds the committee
