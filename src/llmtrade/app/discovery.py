@@ -6,6 +6,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.discovery_results import DiscoverResult, PickerTop, WatchlistResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
+from llmtrade.discovery.candidates import alpaca_candidates, trading_client
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, fold
 from llmtrade.domain.discovery import WatchlistEdited
@@ -32,12 +33,9 @@ def _candidates(app: Container) -> tuple[list[CandidateInstrument], str]:
     key, secret = app.settings.secret(data.alpaca.key_env), app.settings.secret(data.alpaca.secret_env)
     if not (key and secret):
         return packaged, "packaged (no Alpaca keys for the assets API)"
-    # lazy: alpaca-py is heavy; keeps CLI start-up fast
-    from alpaca.trading.client import TradingClient
-
-    from llmtrade.discovery.candidates import alpaca_candidates
-
-    client = TradingClient(api_key=key, secret_key=secret, paper=True, url_override=app.settings.alpaca_url)
+    client = trading_client(
+        key, secret, url_override=app.settings.alpaca_url, timeout_seconds=data.request_timeout_seconds
+    )
     return alpaca_candidates(client, packaged), "alpaca"
 
 

@@ -14,6 +14,18 @@ from typing import Any
 
 from llmtrade.config.candidates import CandidateInstrument
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_http import configure_retries, impose_timeout
+
+
+def trading_client(key: str, secret: str, *, url_override: str | None, timeout_seconds: float) -> Any:
+    """alpaca-py's TradingClient for the assets API: no retries of its own (a rerun retries), a timeout."""
+    # lazy: alpaca-py is heavy; keeps CLI start-up fast
+    from alpaca.trading.client import TradingClient
+
+    client = TradingClient(api_key=key, secret_key=secret, paper=True, url_override=url_override)
+    configure_retries(client, 0, 0, ())
+    impose_timeout(client._session, timeout_seconds)
+    return client
 
 
 def alpaca_candidates(client: Any, packaged: Sequence[CandidateInstrument]) -> list[CandidateInstrument]:
