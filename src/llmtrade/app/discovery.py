@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from llmtrade.app.container import Container
 from llmtrade.app.discovery_results import DiscoverResult, PickerTop, WatchlistResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
+from llmtrade.discovery import outcomes
 from llmtrade.discovery.candidates import alpaca_candidates, trading_client
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, fold
 from llmtrade.domain.discovery import WatchlistEdited
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
-from llmtrade.domain.streams import DISCOVERY, WATCHLIST_EDITS
-from llmtrade.errors import UsageError
+from llmtrade.domain.streams import DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
+from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.llm.gateway import CallSite
 from llmtrade.storage.bootstrap import Storage
 
@@ -119,3 +122,35 @@ def watchlist_edit(app: Container, symbol: str, action: str) -> WatchlistResult:
         edit = WatchlistEdited(symbol=symbol, action=action, asset_class=known[symbol])  # type: ignore[arg-type]
         storage.events.append([NewEvent.of(edit, stream=WATCHLIST_EDITS)])
         return _view(app, current_watchlist(storage))
+
+
+def fill_forward_returns(app: Container) -> int:
+    """Record every discovery forward return matured by now (run-due's daily job); how many were recorded."""
+    with app.storage() as storage:
+        last = app.calendar.last_completed_session(app.clock.now())
+        if last is None or current_watchlist(storage).latest is None:
+            return 0  # discovery never ran here: nothing to measure, and no market to build
+        try:
+            return len(outcomes.fill(storage.events, app.market(storage), last))
+        except LlmtradeError as exc:  # prices not there yet: the next run-due fills them
+            app.say(f"discovery forward returns not filled ({exc}); the next run-due tries again")
+            return 0
+
+
+def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | None:
+    """run-due's discovery before a weekly run, once a week: when the watchlist feeds the committee (universe
+    mode watchlist or both), or in static mode once `discover` has run here (the pickers are being measured).
+    None when the week's universe is already fixed or a run already judged the last complete session. A
+    failure is said and the weekly run goes on with the last watchlist: discovery never stops the week."""
+    static = app.loaded.config.assets.discovery.universe_mode == "static"
+    with app.storage() as storage:
+        fixed = storage.events.stream_version(week_stream(week_id, UNIVERSE)) > 0
+        last = app.calendar.last_completed_session(app.clock.now())
+        latest = current_watchlist(storage).latest
+    if fixed or (latest is None and static) or (latest is not None and latest.session == last):
+        return None
+    try:
+        return discover(app)
+    except LlmtradeError as exc:
+        app.say(f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands")
+        return None

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
+from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
@@ -222,12 +223,14 @@ def run_due(app: Container) -> RunDueResult:
         if job.kind is JobKind.POSTMORTEM:
             report = postmortem(app, week=job.week_id)
         elif job.kind is JobKind.WEEKLY:
+            discover_before_weekly(app, job.week_id)  # issue 15: the week's watchlist first
             report = weekly(app, week=job.week_id, dry_run=False)
         else:
             report = checkpoint(app, job.time, week=job.week_id, dry_run=False)
         results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
     results.extend(run_event_checkpoints(app))
+    fill_forward_returns(app)  # discovery's matured outcomes (issue 15), daily with run-due
     return RunDueResult(results)
 
 

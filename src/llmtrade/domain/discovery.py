@@ -152,3 +152,22 @@ class UniverseFixed(EventPayload):
     mode: str
     instruments: list[UniverseInstrument]
     watchlist_asof: datetime | None = None
+
+
+HORIZONS: tuple[int, ...] = (1, 5, 20)  # sessions after the as-of session
+
+
+class ForwardReturns(EventPayload):
+    """Every candidate's return from the close of `session` (a discovery run's as-of session) to the close
+    `horizon` sessions later (`matured`), raw and in excess of SPY's. Written once per (session, horizon),
+    only after `matured` has closed: an outcome is never visible before it happened."""
+
+    session: date
+    horizon: int
+    matured: date
+    benchmark_return: float
+    returns: dict[str, float]
+
+    def excess(self, symbol: str) -> float | None:
+        raw = self.returns.get(symbol)
+        return None if raw is None else raw - self.benchmark_return

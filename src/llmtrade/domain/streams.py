@@ -144,3 +144,8 @@ def recall_stream(run_id: str) -> str:
 DISCOVERY = "discovery"
 WATCHLIST_EDITS = "watchlist-edits"
 UNIVERSE = "universe"  # week:{week}:universe, written once by the week's first job when discovery feeds the committee
+
+
+def forward_returns_stream(session: date, horizon: int) -> str:
+    """Discovery's forward returns from `session` over `horizon` sessions: written once, when matured."""
+    return f"discovery-returns:{session}:{horizon}"
