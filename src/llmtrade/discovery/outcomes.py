@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from llmtrade.config.models import BENCHMARK
+from llmtrade.config.models import BENCHMARK, EnsembleWeights
+from llmtrade.discovery.performance import refit_weights
 from llmtrade.domain.discovery import HORIZONS, ForwardReturns, SuggestionsMade
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import DISCOVERY, forward_returns_stream
@@ -78,3 +79,10 @@ def matured(events: EventStore, asof_session: date) -> list[ForwardReturns]:
     """Every recorded forward return whose horizon had closed by `asof_session` (point-in-time)."""
     found = [ForwardReturns.from_event(e) for e in events.read(type=ForwardReturns.event_type())]
     return [f for f in found if f.matured <= asof_session]
+
+
+def weights_asof(events: EventStore, asof_session: date, *, horizon: int, default: EnsembleWeights) -> EnsembleWeights:
+    """The ensemble weights re-fitted from what had matured by `asof_session`, and from nothing later."""
+    return refit_weights(
+        judged(events.read(stream=DISCOVERY)), matured(events, asof_session), horizon=horizon, default=default
+    )
