@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import date
 
 from llmtrade.app.container import Container
-from llmtrade.app.discovery_results import DiscoverResult, PickerTop, WatchlistResult
+from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.candidates import alpaca_candidates, trading_client
+from llmtrade.discovery.performance import evaluate, refit_weights
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, fold
-from llmtrade.domain.discovery import WatchlistEdited
+from llmtrade.domain.discovery import HORIZONS, WatchlistEdited
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
@@ -72,6 +73,8 @@ def discover(app: Container) -> DiscoverResult:
             run,
         )
         storage.events.append(found.events(run_id))
+        # The earlier runs' outcomes that have matured by now, with the prices already at hand.
+        outcomes.fill(storage.events, market, found.session)
         run.finished(session.gateway.totals, degraded=False)
     return DiscoverResult(
         run_id=run_id,
@@ -154,3 +157,25 @@ def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | No
     except LlmtradeError as exc:
         app.say(f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands")
         return None
+
+
+def performance(app: Container, *, horizon: int) -> PerformanceResult:
+    """Every picker's record at `horizon` sessions, from the forward returns matured by now (a read)."""
+    if horizon not in HORIZONS:
+        raise UsageError(f"--horizon must be one of {', '.join(map(str, HORIZONS))} sessions, not {horizon}")
+    settings = app.loaded.config.assets.discovery
+    last = app.calendar.last_completed_session(app.clock.now())
+    with app.storage(persist=False) as storage:
+        judged = outcomes.judged(storage.events.read(stream=DISCOVERY))
+        matured = outcomes.matured(storage.events, last) if last else []
+    at = [m for m in matured if m.horizon == horizon]
+    return PerformanceResult(
+        asof_session=last,
+        horizon=horizon,
+        top=settings.watchlist_size,
+        judged_sessions=len(judged),
+        matured_sessions=len({m.session for m in at}),
+        pickers=evaluate(judged, at, horizon=horizon, top=settings.watchlist_size),
+        weights=settings.ensemble_weights,
+        refit_weights=refit_weights(judged, at, horizon=horizon, default=settings.ensemble_weights),
+    )

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.config.models import EnsembleWeights
+from llmtrade.discovery.performance import PickerPerformance
 from llmtrade.domain.discovery import Disagreement, Suggestion, WatchlistEntry
 
 
@@ -46,8 +48,22 @@ class WatchlistResult(_Result):
     universe_mode: str
 
 
+class PerformanceResult(_Result):
+    """Per picker at one horizon, from what had matured by `asof_session`; see discovery/performance.py."""
+
+    asof_session: date | None
+    horizon: int  # sessions
+    top: int  # how many of each picker's best count as its picks (the watchlist size)
+    judged_sessions: int
+    matured_sessions: int
+    pickers: list[PickerPerformance]
+    weights: EnsembleWeights  # configured
+    refit_weights: EnsembleWeights  # re-fitted from the matured outcomes alone
+
+
 DOCUMENTS: dict[str, Any] = {
     "discover": DiscoverResult,
+    "discover performance": PerformanceResult,
     "watchlist show": WatchlistResult,
     "watchlist add": WatchlistResult,
     "watchlist remove": WatchlistResult,

@@ -14,8 +14,18 @@ watchlist_app = typer.Typer(help="The discovered watchlist and its manual includ
 Symbol = Annotated[str, typer.Argument(help="A discovery candidate's ticker, e.g. XLE.")]
 
 
+discover_app = typer.Typer(
+    help="Score every discovery candidate with every picker now, and set the watchlist (`discover performance`: "
+    "how each picker's suggestions turned out).",
+    invoke_without_command=True,
+)
+
+
+@discover_app.callback()
 def discover(ctx: typer.Context, offline: Offline = False, replay: Replay = False, as_json: Json = False) -> None:
     """Score every discovery candidate with every picker now, and set the watchlist."""
+    if ctx.invoked_subcommand is not None:
+        return
     from llmtrade.app import discovery  # lazy: see package docstring
     from llmtrade.commands.render.discover import print_discover
 
@@ -24,6 +34,21 @@ def discover(ctx: typer.Context, offline: Offline = False, replay: Replay = Fals
         echo_json(result)
     else:
         print_discover(Output(), result)
+
+
+@discover_app.command("performance")
+def performance(
+    ctx: typer.Context,
+    horizon: Annotated[int, typer.Option("--horizon", help="Forward-return horizon in sessions: 1, 5 or 20.")] = 5,
+    as_json: Json = False,
+) -> None:
+    """Per picker and the ensemble: rank IC with its HAC t, hit rate vs SPY, top minus median, turnover,
+    coverage and LLM cost per week, against the random and momentum controls."""
+    from llmtrade.app import discovery  # lazy: see package docstring
+    from llmtrade.commands.render.discover import print_performance
+
+    result = discovery.performance(container(ctx), horizon=horizon)
+    echo_json(result) if as_json else print_performance(Output(), result)
 
 
 @watchlist_app.command("show")
@@ -57,5 +82,5 @@ def watchlist_remove(ctx: typer.Context, symbol: Symbol, as_json: Json = False) 
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(discover)
+    app.add_typer(discover_app, name="discover")
     app.add_typer(watchlist_app, name="watchlist")
