@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -13,17 +14,19 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.clock import SystemClock
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.config.models import DiscoveryConfig
-from llmtrade.discovery.universe import week_config
+from llmtrade.discovery.universe import priced_symbols, week_config
 from llmtrade.domain.committee import PitchSubmitted
 from llmtrade.domain.discovery import UniverseFixed, WatchlistEntry, WatchlistSet
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, week_stream
-from llmtrade.domain.trading import AccountSnapshot, Position, RiskChecked, TradeIntent
+from llmtrade.domain.trading import AccountSnapshot, OrderFilled, Position, RiskChecked, TradeIntent
 from llmtrade.risk import gate
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
 
 runner = CliRunner()
 NOW = "2026-01-07T08:00:00-05:00"
@@ -44,13 +47,12 @@ def _run(config: Path, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def _events(database_url: str, type_: type, **filters: object) -> list:
-    from llmtrade.clock import SystemClock
-    from llmtrade.settings import Settings
-    from llmtrade.storage.bootstrap import open_storage
+def _store(database_url: str) -> AbstractContextManager[Storage]:
+    return open_storage(Settings(DATABASE_URL=database_url), SystemClock())
 
-    with open_storage(Settings(DATABASE_URL=database_url), SystemClock()) as storage:
-        assert isinstance(storage, Storage)
+
+def _events(database_url: str, type_: type, **filters: object) -> list:
+    with _store(database_url) as storage:
         return [type_.from_event(e) for e in storage.events.read(type=type_.event_type(), **filters)]
 
 
@@ -107,6 +109,35 @@ def test_the_weeks_universe_is_fixed_once_and_a_later_discovery_does_not_move_it
     assert fixed == [first]
 
 
+def test_a_held_symbol_that_left_the_watchlist_stays_in_next_weeks_universe_and_is_priced(
+    cli_env: dict[str, str], database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    config = _config(tmp_path, "watchlist")
+    static = set(load_config(config).config.assets.symbols)
+    _run(config, "discover", "--offline")
+    _run(config, "run-weekly", "--offline")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+    _run(config, "checkpoint", "12:00")  # records the paper fills of the morning
+    fills = [f.fill for f in _events(database_url, OrderFilled)]
+    held = sorted({f.symbol for f in fills} - static)
+    assert held, "no discovered symbol was bought"
+    for symbol in held:
+        _run(config, "watchlist", "remove", symbol)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    _run(config, "run-weekly", "--offline")
+    (week2,) = _events(database_url, UniverseFixed, stream=week_stream(date(2026, 1, 14), UNIVERSE))
+    kept = {i.symbol: i for i in week2.instruments}
+    still = [s for s in held if _net(fills, s)]
+    assert still and all(kept[s].held and kept[s].discovered for s in still)
+    loaded = load_config(config).config
+    with _store(database_url) as storage:
+        assert set(still) <= set(priced_symbols(loaded, storage.events))  # status and positions price them
+        static_config = load_config(None).config
+        assert priced_symbols(static_config, storage.events) == static_config.assets.symbols
+    assert _run(config, "status")["accounts"]
+
+
 def test_static_mode_records_no_universe_and_trades_the_configured_list(
     cli_env: dict[str, str], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,3 +175,7 @@ def test_the_gate_sizes_a_discovered_symbol_by_its_asset_class(storage: Storage)
     assert sized.approved and sized.target_qty == 250  # 5,000 of room at 20.00
     (clamp,) = [a for a in sized.adjustments if a.rule == "max_asset_class_pct"]
     assert "other credit positions hold 25000.00" in clamp.detail
+
+
+def _net(fills: list, symbol: str) -> int:
+    return sum(f.qty if f.side == "buy" else -f.qty for f in fills if f.symbol == symbol)

@@ -35,6 +35,7 @@ from llmtrade.app.results import (
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.brokers.reconcile import look
+from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
@@ -246,7 +247,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
-        prices = market.last_closes(config.assets.symbols, app.clock.now())
+        prices = market.last_closes(priced_symbols(config, storage.events), app.clock.now())
         equity = look(storage.events, desk.broker, desk.broker.account(prices), prices).managed.equity
         state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

@@ -16,7 +16,9 @@ from llmtrade.config.models import BENCHMARK, AssetClass, Config, Instrument
 from llmtrade.discovery.watchlist import fold
 from llmtrade.domain.discovery import UniverseFixed, UniverseInstrument
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.ledger import signed_qty
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
+from llmtrade.domain.trading import OrderFilled
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -51,6 +53,25 @@ def week_config(config: Config, events: EventStore, week_id: date, run_id: str) 
     return config.model_copy(update={"assets": config.assets.model_copy(update={"universe": universe})})
 
 
+def held_symbols(events: EventStore) -> set[str]:
+    """Symbols some account holds now by its recorded fills (net quantity not zero)."""
+    net: dict[tuple[str, str], int] = {}
+    for event in events.read(type=OrderFilled.event_type()):
+        fill = OrderFilled.from_event(event).fill
+        key = (fill.account_id, fill.symbol)
+        net[key] = net.get(key, 0) + signed_qty(fill)
+    return {symbol for (_, symbol), qty in net.items() if qty}
+
+
+def priced_symbols(config: Config, events: EventStore) -> list[str]:
+    """What a read (status, positions) prices: the universe, and with discovery feeding the committee also
+    every held symbol discovery knows (a watchlist symbol of an earlier week); static mode: the universe."""
+    if config.assets.discovery.universe_mode == "static":
+        return config.assets.symbols
+    known = {c.symbol for c in packaged_candidates()}
+    return list(dict.fromkeys([*config.assets.symbols, *sorted(held_symbols(events) & known)]))
+
+
 def _build(config: Config, events: EventStore) -> UniverseFixed:
     settings = config.assets.discovery
     watchlist = fold(events.read(stream=DISCOVERY), events.read(stream=WATCHLIST_EDITS))
@@ -78,6 +99,20 @@ def _build(config: Config, events: EventStore) -> UniverseFixed:
             )
         )
         taken.add(entry.symbol)
+    # What an account still holds stays tradable (to close or resize) and priced, though it left the watchlist.
+    for symbol in sorted(held_symbols(events) - taken):
+        known = packaged.get(symbol)
+        if known is not None:
+            keep.append(
+                UniverseInstrument(
+                    symbol=symbol,
+                    asset_class=known.asset_class.value,
+                    name=known.name,
+                    shortable=known.shortable,
+                    discovered=True,
+                    held=True,
+                )
+            )
     return UniverseFixed(
         mode=settings.universe_mode,
         instruments=keep,

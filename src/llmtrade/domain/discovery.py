@@ -140,6 +140,7 @@ class UniverseInstrument(Record):
     name: str = ""
     shortable: bool = True
     discovered: bool = False  # from the watchlist, not assets.yaml's universe
+    held: bool = False  # off this week's watchlist, kept because an account holds it
 
 
 class UniverseFixed(EventPayload):
