@@ -20,7 +20,7 @@ from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.config.models import DiscoveryConfig
 from llmtrade.discovery.universe import priced_symbols, week_config
 from llmtrade.domain.committee import PitchSubmitted
-from llmtrade.domain.discovery import UniverseFixed, WatchlistEntry, WatchlistSet
+from llmtrade.domain.discovery import ForwardReturns, SuggestionsMade, UniverseFixed, WatchlistEntry, WatchlistSet
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, week_stream
 from llmtrade.domain.trading import AccountSnapshot, OrderFilled, Position, RiskChecked, TradeIntent
@@ -179,3 +179,22 @@ def test_the_gate_sizes_a_discovered_symbol_by_its_asset_class(storage: Storage)
 
 def _net(fills: list, symbol: str) -> int:
     return sum(f.qty if f.side == "buy" else -f.qty for f in fills if f.symbol == symbol)
+
+
+def test_run_due_discovers_before_the_weekly_run_and_fills_matured_returns_daily(
+    cli_env: dict[str, str], database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, "watchlist")
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    due = _run(config, "run-due")
+    assert "weekly" in [r["kind"] for r in due]
+    judged = _events(database_url, SuggestionsMade)
+    assert {m.picker for m in judged} == {"metric", "fuzzy", "llm", "random", "momentum", "ensemble"}
+    (fixed,) = _events(database_url, UniverseFixed)
+    assert any(i.discovered for i in fixed.instruments)  # the discovery came first, and the week used it
+    assert _events(database_url, ForwardReturns) == []
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T18:00:00-05:00")
+    _run(config, "run-due")
+    assert len(_events(database_url, SuggestionsMade)) == len(judged)  # once a week, not every run-due
+    # 2026-01-06 + 1 session matured on the 7th; + 5 sessions (the 13th) not yet.
+    assert [(r.session, r.horizon) for r in _events(database_url, ForwardReturns)] == [(date(2026, 1, 6), 1)]
