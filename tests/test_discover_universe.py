@@ -36,7 +36,9 @@ def _config(tmp_path: Path, mode: str) -> Path:
     folder = tmp_path / "config"
     shutil.copytree(Path(str(packaged_defaults())), folder)
     assets = folder / "assets.yaml"
-    assets.write_text(assets.read_text() + f"\ndiscovery:\n  universe_mode: {mode}\n")
+    text = assets.read_text()
+    assert "  universe_mode: static\n" in text
+    assets.write_text(text.replace("  universe_mode: static\n", f"  universe_mode: {mode}\n"))
     assert load_config(folder).config.assets.discovery.universe_mode == mode
     return folder
 
