@@ -73,8 +73,12 @@ def discover(app: Container) -> DiscoverResult:
             run,
         )
         storage.events.append(found.events(run_id))
-        # The earlier runs' outcomes that have matured by now, with the prices already at hand.
-        outcomes.fill(storage.events, market, found.session)
+        # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
+        # missing for that span leave them to run-due's daily job rather than failing a finished run.
+        try:
+            outcomes.fill(storage.events, market, found.session)
+        except LlmtradeError as exc:
+            app.say(f"discovery forward returns not filled ({exc}); run-due fills them later")
         run.finished(session.gateway.totals, degraded=False)
     return DiscoverResult(
         run_id=run_id,
