@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from llmtrade.agents import checkpointer, council_ranker
 from llmtrade.domain.checkpoints import PostmortemAnswer
 from llmtrade.domain.committee import PitchAnswer, ReviewAnswer, decision_reply_schema, pitch_reply_schema
+from llmtrade.domain.discovery import picker_reply_schema
 from llmtrade.domain.research import findings_schema
 from llmtrade.llm.structured import strict_schema
 from tests.fakes.random_instances import random_instance
@@ -53,6 +54,7 @@ def answer_models() -> dict[str, list[type[BaseModel]]]:
         "checkpoint": [checkpointer.answer_schema(before) for before in (-2, -1, 1, 2)],
         "postmortem": [PostmortemAnswer],
         "council_ranking": [council_ranker.ranking_schema(list(labels)) for labels in ("A", "AB", "ABC", "ABCDEFG")],
+        "picker": [picker_reply_schema(SYMBOLS, most) for most in (1, 3, 10)],
     }
 
 
@@ -77,6 +79,7 @@ def test_every_role_that_asks_for_a_structured_answer_is_covered() -> None:
         "checkpointer": "checkpoint",
         "postmortem_writer": "postmortem",
         "council_ranker": "council_ranking",
+        "picker": "picker",
     }
     assert asking == set(roles), "a new role asks for a structured answer: add its models to answer_models()"
     assert set(roles.values()) == set(answer_models())

@@ -186,6 +186,7 @@ class FakeAlpacaServer:
         self.route("GET", r"/v2/orders", self._list_orders)
         self.route("GET", r"/v2/orders/(?P<order_id>[^/]+)", self._order_by_id)
         self.route("DELETE", r"/v2/orders/(?P<order_id>[^/]+)", self._cancel_order)
+        self.route("GET", r"/v2/assets", self._assets_list)
         self.route("GET", r"/v2/assets/(?P<symbol>[^/]+)", self._asset)
 
     # ----------------------------------------------------------------- lifecycle
@@ -322,10 +323,32 @@ class FakeAlpacaServer:
             else:
                 self._holdings[symbol] = _Holding(qty, float(avg_entry_price), signed_qty)
 
-    def add_asset(self, symbol: str, *, shortable: bool = False, tradable: bool = True) -> None:
-        """Make `symbol` a known asset; symbols with a price from `set_price` are known (not shortable) anyway."""
+    def add_asset(
+        self,
+        symbol: str,
+        *,
+        shortable: bool = False,
+        tradable: bool = True,
+        status: str = "active",
+        name: str | None = None,
+        fractionable: bool = True,
+        easy_to_borrow: bool | None = None,
+        exchange: str = "ARCA",
+    ) -> None:
+        """Make `symbol` a known asset; symbols with a price from `set_price` are known (not shortable) anyway.
+
+        `name` "" is an asset Alpaca lists without a name (it does, for some); `easy_to_borrow` defaults
+        to `shortable`."""
         with self._lock:
-            self._assets[symbol] = {"shortable": shortable, "tradable": tradable}
+            self._assets[symbol] = {
+                "shortable": shortable,
+                "tradable": tradable,
+                "status": status,
+                "name": f"{symbol} (fake)" if name is None else name,
+                "fractionable": fractionable,
+                "easy_to_borrow": shortable if easy_to_borrow is None else easy_to_borrow,
+                "exchange": exchange,
+            }
 
     def partially_fill(self, client_order_id: str, qty: int, price: float) -> None:
         """Fill `qty` shares of a working order at `price`: it stays open as "partially_filled"."""
@@ -677,25 +700,28 @@ class FakeAlpacaServer:
             known = self._assets.get(symbol)
             if known is None and symbol not in self._prices:
                 raise _BadRequest(f"asset not found for {symbol}", HTTPStatus.NOT_FOUND, 40410000)
-            traits = known or {"shortable": False, "tradable": True}
-        return FakeResponse(
-            HTTPStatus.OK,
-            {
-                "id": _asset_id(symbol),
-                "class": "us_equity",
-                "exchange": "ARCA",
-                "symbol": symbol,
-                "name": f"{symbol} (fake)",
-                "status": "active",
-                "tradable": traits["tradable"],
-                "marginable": True,
-                "maintenance_margin_requirement": 30,
-                "shortable": traits["shortable"],
-                "easy_to_borrow": traits["shortable"],
-                "fractionable": True,
-                "attributes": [],
-            },
-        )
+        return FakeResponse(HTTPStatus.OK, _asset_json(symbol, known or {}))
+
+    def _assets_list(self, request: FakeRequest) -> FakeResponse:
+        """GET /v2/assets: one bare JSON array (no pagination) of every known asset, as Alpaca answers it:
+        inactive assets too unless `status=active`; `asset_class` filters by class (all here are us_equity,
+        Alpaca's default; ETFs carry no flag of their own); `exchange` filters by listing venue."""
+        status = request.query.get("status")
+        asset_class = request.query.get("asset_class", "us_equity")
+        exchange = request.query.get("exchange")
+        if status not in (None, "active", "inactive"):
+            raise _BadRequest(f"invalid status {status}", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+        with self._lock:
+            known = {symbol: {} for symbol in self._prices} | dict(self._assets)
+        rows = [_asset_json(symbol, traits) for symbol, traits in sorted(known.items())]
+        rows = [
+            r
+            for r in rows
+            if (status is None or r["status"] == status)
+            and r["class"] == asset_class
+            and (exchange is None or r["exchange"] == exchange)
+        ]
+        return FakeResponse(HTTPStatus.OK, rows)
 
     def _mark(self, symbol: str, holding: _Holding) -> float:
         """The price a holding is valued at: the set market price, else what was paid (call under the lock)."""
@@ -863,6 +889,26 @@ def _number(value: float) -> str:
     """Money as Alpaca sends it: a string, no exponent, no trailing zeros ("100000", "-1012.5")."""
     text = f"{value:.4f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def _asset_json(symbol: str, traits: Mapping[str, Any]) -> dict[str, Any]:
+    """An asset as Alpaca's assets API writes it; `traits` from add_asset (defaults: a priced, unshortable ETF)."""
+    shortable = traits.get("shortable", False)
+    return {
+        "id": _asset_id(symbol),
+        "class": "us_equity",
+        "exchange": traits.get("exchange", "ARCA"),
+        "symbol": symbol,
+        "name": traits.get("name", f"{symbol} (fake)"),
+        "status": traits.get("status", "active"),
+        "tradable": traits.get("tradable", True),
+        "marginable": True,
+        "maintenance_margin_requirement": 30,
+        "shortable": shortable,
+        "easy_to_borrow": traits.get("easy_to_borrow", shortable),
+        "fractionable": traits.get("fractionable", True),
+        "attributes": [],
+    }
 
 
 def _asset_id(symbol: str) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 from llmtrade.app.session import Session, open_session, prompts_dir
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.models import Config
+from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.http_client import warm_up as http_warm_up
@@ -143,11 +145,14 @@ class Container:
         names = provider_names(assets, self.settings, live=use_live)
         return build_quotes(assets, self.settings, names, market, self.clock, market.recording)
 
-    def desks(self, storage: Storage, market: MarketData, *, live: bool | None = None) -> list[Desk]:
+    def desks(
+        self, storage: Storage, market: MarketData, *, live: bool | None = None, config: Config | None = None
+    ) -> list[Desk]:
+        """`config`: the week's (its universe decides what a paper account may short); default the loaded one."""
         use_live = self.live if live is None else live
         quotes = self.quotes(storage, market, live=use_live)
         return build_desks(
-            self.loaded.config,
+            config or self.loaded.config,
             self.settings,
             storage.events,
             self.clock,
@@ -164,10 +169,12 @@ class Container:
         its stages retry temporary model failures (workflows/schedule.py `retry_deadline`)."""
         run_id = new_run_id(now)
         market = self.market(storage, run_id=run_id, week_id=week_id)
-        desks = self.desks(storage, market)
+        # The week's universe (issue 15): the static list, or the watchlist fixed once for the week.
+        config = week_config(self.loaded.config, storage.events, week_id, run_id)
+        desks = self.desks(storage, market, config=config)
         quotes = self.quotes(storage, market)
         return Workbench(
-            self.loaded.config,
+            config,
             storage.events,
             session.gateway,
             session.prompts,

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
+from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
@@ -34,6 +35,7 @@ from llmtrade.app.results import (
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.brokers.reconcile import look
+from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
@@ -222,12 +224,14 @@ def run_due(app: Container) -> RunDueResult:
         if job.kind is JobKind.POSTMORTEM:
             report = postmortem(app, week=job.week_id)
         elif job.kind is JobKind.WEEKLY:
+            discover_before_weekly(app, job.week_id)  # issue 15: the week's watchlist first
             report = weekly(app, week=job.week_id, dry_run=False)
         else:
             report = checkpoint(app, job.time, week=job.week_id, dry_run=False)
         results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
     results.extend(run_event_checkpoints(app))
+    fill_forward_returns(app)  # discovery's matured outcomes (issue 15), daily with run-due
     return RunDueResult(results)
 
 
@@ -243,7 +247,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
-        prices = market.last_closes(config.assets.symbols, app.clock.now())
+        prices = market.last_closes(priced_symbols(config, storage.events), app.clock.now())
         equity = look(storage.events, desk.broker, desk.broker.account(prices), prices).managed.equity
         state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

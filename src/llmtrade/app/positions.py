@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from llmtrade.app.container import Container
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
 from llmtrade.brokers.reconcile import Reconciliation, look
+from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
 from llmtrade.domain.streams import managed_stream
@@ -40,7 +41,7 @@ def _looking(
         heads = {a.id: storage.events.stream_version(managed_stream(a.id)) for a in config.accounts.accounts}
         live = app.trading_is_live(storage.events)
         market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
-        prices = market.last_closes(config.assets.symbols, app.clock.now())
+        prices = market.last_closes(priced_symbols(config, storage.events), app.clock.now())
         seen = {
             d.account.id: look(storage.events, d.broker, d.broker.account(prices), prices)
             for d in app.desks(storage, market, live=live)

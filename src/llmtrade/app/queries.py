@@ -19,6 +19,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.config.models import BENCHMARK, AccountRole
+from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.ledger import closed_trade_pnls
@@ -50,7 +51,7 @@ def status(app: Container) -> StatusResult:
         valuations = [AccountValued.from_event(e) for e in events.read(type=AccountValued.event_type())]
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
-            prices = market.last_closes(config.assets.symbols, now)
+            prices = market.last_closes(priced_symbols(config, storage.events), now)
             spy_start = market.last_closes([BENCHMARK], first[0].occurred_at).get(BENCHMARK) if first else None
         except LlmtradeError as exc:
             app.say(f"prices unavailable ({exc}); positions are valued at cost")

@@ -105,9 +105,62 @@ class MarketDataConfig(_Model):
 BENCHMARK = "SPY"
 
 
+# ---------------------------------------------------------------- assets.yaml: discovery (issue 15)
+
+
+class FuzzyWeights(_Model):
+    """How the fuzzy picker weighs its 0-1 memberships; they must add up to 1."""
+
+    liquidity: Annotated[Number, Field(ge=0, le=1)] = 0.30
+    volatility: Annotated[Number, Field(ge=0, le=1)] = 0.25
+    momentum: Annotated[Number, Field(ge=0, le=1)] = 0.35
+    balance: Annotated[Number, Field(ge=0, le=1)] = 0.10
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> FuzzyWeights:
+        total = self.liquidity + self.volatility + self.momentum + self.balance
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"fuzzy weights must add up to 1, not {total:g}")
+        return self
+
+
+class EnsembleWeights(_Model):
+    """How the ensemble weighs the three pickers' 0-1 scores; they must add up to 1."""
+
+    metric: Annotated[Number, Field(ge=0, le=1)] = 0.3
+    fuzzy: Annotated[Number, Field(ge=0, le=1)] = 0.4
+    llm: Annotated[Number, Field(ge=0, le=1)] = 0.3
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> EnsembleWeights:
+        total = self.metric + self.fuzzy + self.llm
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"ensemble weights must add up to 1, not {total:g}")
+        return self
+
+
+class DiscoveryConfig(_Model):
+    """Symbol discovery: which symbols the committee sees, and how the pickers judge candidates.
+
+    universe_mode: static (assets.yaml's universe only), watchlist (the week's watchlist plus SPY,
+    the benchmark every reader needs), or both (the universe and the watchlist)."""
+
+    universe_mode: Literal["static", "watchlist", "both"] = "static"
+    watchlist_size: Annotated[Count, Field(ge=1, le=50)] = 20
+    min_avg_volume: Annotated[Number, Field(ge=0)] = 1_000_000.0  # shares a session, 20-session mean
+    max_spread: Annotated[Number, Field(gt=0, le=1)] = 0.01  # Corwin-Schultz spread estimate, a fraction of price
+    min_price: Annotated[Number, Field(ge=0)] = 5.0
+    max_price: Annotated[Number, Field(gt=0)] = 2_000.0
+    fuzzy_weights: FuzzyWeights = FuzzyWeights()
+    fuzzy_min_score: Annotated[Number, Field(ge=0, le=1)] = 0.3
+    ensemble_weights: EnsembleWeights = EnsembleWeights()
+    llm_picks: Annotated[Count, Field(ge=1, le=30)] = 10
+
+
 class AssetsConfig(_Model):
     universe: Annotated[list[Instrument], Field(min_length=1)]
     market_data: MarketDataConfig = MarketDataConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
 
     @property
     def symbols(self) -> list[str]:

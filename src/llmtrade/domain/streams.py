@@ -138,3 +138,14 @@ def memory_stream(week_id: date, part: str) -> str:
 def recall_stream(run_id: str) -> str:
     """What each role of one run was shown of the memory (MemoryRecalled), appended."""
     return f"recall:{run_id}"
+
+
+# Symbol discovery (issue 15): every run's picker scores and watchlist; the manual edits, appended.
+DISCOVERY = "discovery"
+WATCHLIST_EDITS = "watchlist-edits"
+UNIVERSE = "universe"  # week:{week}:universe, written once by the week's first job when discovery feeds the committee
+
+
+def forward_returns_stream(session: date, horizon: int) -> str:
+    """Discovery's forward returns from `session` over `horizon` sessions: written once, when matured."""
+    return f"discovery-returns:{session}:{horizon}"

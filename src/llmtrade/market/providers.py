@@ -16,7 +16,7 @@ from llmtrade.errors import UsageError
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.market.unavailable import UnavailableProvider
 from llmtrade.market.yfinance_data import YFinanceProvider
 from llmtrade.settings import Settings
@@ -57,7 +57,7 @@ def _csv(assets: AssetsConfig, settings: Settings) -> BarProvider:
 
 def _synthetic(assets: AssetsConfig, settings: Settings) -> BarProvider:
     classes = {i.symbol: i.asset_class.value for i in assets.universe}
-    return SyntheticMarket(classes, seed=assets.market_data.synthetic_seed)
+    return SyntheticMarket(classes, extra=candidate_classes(), seed=assets.market_data.synthetic_seed)
 
 
 def _yfinance(assets: AssetsConfig, settings: Settings) -> BarProvider:

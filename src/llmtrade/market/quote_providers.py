@@ -21,7 +21,7 @@ from llmtrade.market.providers import csv_dir
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
-from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.market.synthetic_quotes import SyntheticQuotes
 from llmtrade.market.yfinance_quotes import YFinanceQuotes
 from llmtrade.settings import Settings
@@ -52,7 +52,7 @@ def _csv(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) ->
 def _synthetic(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) -> QuoteProvider:
     classes = {i.symbol: i.asset_class.value for i in assets.universe}
     seed = assets.market_data.synthetic_seed
-    return SyntheticQuotes(SyntheticMarket(classes, seed=seed), calendar, seed=seed)
+    return SyntheticQuotes(SyntheticMarket(classes, extra=candidate_classes(), seed=seed), calendar, seed=seed)
 
 
 def _yfinance(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) -> QuoteProvider:

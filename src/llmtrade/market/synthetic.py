@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 
+from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.calendar import TradingCalendar
@@ -63,16 +65,21 @@ class SyntheticMarket:
     name = "synthetic"
     synthetic = True
 
-    def __init__(self, asset_classes: Mapping[str, str], seed: int = 7):
-        unknown_class = {s: c for s, c in asset_classes.items() if _factor(c) is None}
+    def __init__(self, asset_classes: Mapping[str, str], seed: int = 7, extra: Mapping[str, str] | None = None):
+        """`asset_classes` (symbol -> class) drive the factor path; `extra` symbols (discovery's candidates)
+        ride on that path with a random stream of their own each, so adding or dropping one never moves
+        another symbol's bars."""
+        extra = {s: c for s, c in (extra or {}).items() if s not in asset_classes}
+        unknown_class = {s: c for s, c in {**asset_classes, **extra}.items() if _factor(c) is None}
         if unknown_class:
             raise MarketDataError(f"synthetic market has no factor for {unknown_class}")
         self._classes = dict(asset_classes)
+        self._extra = extra
         self._seed = seed
         self._calendar = TradingCalendar()
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
-        unknown = [s for s in symbols if s not in self._classes]
+        unknown = [s for s in symbols if s not in self._classes and s not in self._extra]
         if unknown:
             raise MarketDataError(f"synthetic market does not know {', '.join(unknown)} (not in the universe)")
         if end < ORIGIN:
@@ -82,8 +89,41 @@ class SyntheticMarket:
         sessions = tuple(self._calendar.sessions_between(ORIGIN, self._calendar.last_day))
         if end > sessions[-1]:
             raise MarketDataError(f"the synthetic market ends at {sessions[-1]}; {end} is past the calendar")
-        path = _generate(tuple(sorted(self._classes.items())), self._seed, sessions)
-        return {s: _slice(path[s], start, end) for s in symbols}
+        classes = tuple(sorted(self._classes.items()))
+        path, _ = _generate(classes, self._seed, sessions)
+        out = {}
+        for s in symbols:
+            if s in path:
+                out[s] = _slice(path[s], start, end)
+            else:
+                rows = _generate_extra(s, self._extra[s], classes, self._seed, sessions)
+                out[s] = [_bar(s, row) for row in _slice_rows(rows, start, end)]
+        return out
+
+
+def candidate_classes() -> dict[str, str]:
+    """Discovery's packaged candidates by asset class: the extra symbols an offline market prices."""
+    return {c.symbol: c.asset_class.value for c in packaged_candidates()}
+
+
+def _slice_rows(rows: list[tuple[date, float, float, float, float, int]], start: date, end: date) -> list:
+    days = [r[0] for r in rows]
+    return rows[bisect_left(days, start) : bisect_right(days, end)]
+
+
+def _bar(symbol: str, row: tuple[date, float, float, float, float, int]) -> Bar:
+    day, open_, high, low, close, volume = row
+    return Bar(
+        symbol=symbol,
+        day=day,
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
+        source="synthetic",
+        synthetic=True,
+    )
 
 
 def _slice(bars: list[Bar], start: date, end: date) -> list[Bar]:
@@ -96,12 +136,16 @@ def _factor(asset_class: str) -> str | None:
 
 
 @lru_cache(maxsize=4)
-def _generate(classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]) -> dict[str, list[Bar]]:
+def _generate(
+    classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]
+) -> tuple[dict[str, list[Bar]], list[tuple[str, dict[str, float]]]]:
+    """The universe's bars, and the (regime, factor returns) of every session that extra symbols ride on."""
     rng = random.Random(seed)
     chol = _cholesky([[_corr(a, b) for b in FACTORS] for a in FACTORS])
     symbols = [s for s, _ in classes]
     price = {s: KNOWN.get(s, (1.0, 0.03, 100.0))[2] for s in symbols}
     bars: dict[str, list[Bar]] = {s: [] for s in symbols}
+    factors: list[tuple[str, dict[str, float]]] = []
     regime = "calm"
     dt = 1 / TRADING_DAYS
     for day in sessions:
@@ -113,6 +157,7 @@ def _generate(classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[d
             f: DRIFT[regime][f] * dt + FACTOR_VOL[f] * VOL_MULTIPLIER[regime] * math.sqrt(dt) * correlated[i]
             for i, f in enumerate(FACTORS)
         }
+        factors.append((regime, factor_return))
         for symbol, asset_class in classes:
             beta, idio, _ = KNOWN.get(symbol, (1.0, 0.03, 100.0))
             day_return = beta * factor_return[asset_class] + idio * math.sqrt(dt) * rng.gauss(0, 1)
@@ -137,7 +182,63 @@ def _generate(classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[d
                 )
             )
             price[symbol] = close
-    return bars
+    return bars, factors
+
+
+@lru_cache(maxsize=512)
+def _generate_extra(
+    symbol: str, asset_class: str, classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]
+) -> list[tuple[date, float, float, float, float, int]]:
+    """One extra symbol's bars: its own loading, idiosyncratic vol, price and liquidity, drawn from a
+    stream seeded by (seed, symbol), on the universe's factor path. Vectorised (numpy): a hundred
+    candidates over the calendar's whole horizon in well under a second."""
+    import numpy as np  # lazy: only discovery's candidates need it here
+
+    regime_scale, factor_return = _class_path(classes, seed, sessions, asset_class)
+    rng = np.random.default_rng(zlib.crc32(f"synthetic:{seed}:{symbol}".encode()))
+    beta = rng.uniform(0.6, 1.5)
+    idio = rng.uniform(0.02, 0.35) if asset_class == "equity" else rng.uniform(0.01, 0.08)
+    start = rng.uniform(math.log(15.0), math.log(600.0))
+    # Liquidity spans the metric picker's 1M-share line: median about 3M shares a session.
+    base_volume = math.exp(rng.uniform(math.log(2e5), math.log(4e7)))
+    # Wider typical ranges for thinner names, so the spread estimate varies with liquidity.
+    range_scale = 0.4 * (1 + max(0.0, math.log(3e6 / base_volume)) / 2)
+    z = rng.standard_normal((5, len(sessions)))
+    root_dt = math.sqrt(1 / TRADING_DAYS)
+    scale = np.asarray(regime_scale)
+    day_return = beta * np.asarray(factor_return) + idio * root_dt * z[0]
+    day_vol = FACTOR_VOL[asset_class] * scale * beta * root_dt + idio * root_dt
+    log_close = start + np.cumsum(day_return)
+    close = np.exp(log_close)
+    previous = np.exp(np.concatenate(([start], log_close[:-1])))
+    open_ = previous * np.exp(0.25 * day_vol * z[1])
+    high = np.maximum(open_, close) * (1 + np.abs(range_scale * z[2]) * day_vol)
+    low = np.minimum(open_, close) * (1 - np.minimum(np.abs(range_scale * z[3]) * day_vol, 0.5))
+    stressed = np.where(scale > 1.0, 1.6, 1.0)
+    volume = np.rint(base_volume * np.exp(0.3 * z[4]) * stressed)
+    rows = zip(
+        sessions,
+        np.round(open_, 4).tolist(),
+        np.round(high, 4).tolist(),
+        np.round(low, 4).tolist(),
+        np.round(close, 4).tolist(),
+        volume.astype(int).tolist(),
+        strict=True,
+    )
+    # Plain rows: a Bar is built only for the sessions asked for (a model per session of the horizon is slow).
+    return list(rows)
+
+
+@lru_cache(maxsize=16)
+def _class_path(
+    classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...], asset_class: str
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per session: the regime's volatility multiplier and `asset_class`'s factor return, from the universe's path."""
+    _, factors = _generate(classes, seed, sessions)
+    return (
+        tuple(VOL_MULTIPLIER[regime] for regime, _ in factors),
+        tuple(returns[asset_class] for _, returns in factors),
+    )
 
 
 def _corr(a: str, b: str) -> float:

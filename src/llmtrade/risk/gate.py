@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
 from llmtrade.risk.halt import reducing_target
@@ -262,15 +263,17 @@ def _class_exposure(
 ) -> float:
     """Gross value of the account's other positions in `asset_class`.
 
-    A position outside the universe has no known class and is left out: the gate never let it
-    in, so it can only be a leftover from a broker-side trade.
+    A position outside this week's universe is classed by discovery's candidate list (a symbol an
+    earlier week's watchlist let in, issue 15); one in neither has no known class and is left out:
+    it can only be a leftover from a broker-side trade.
     """
+    classes = {c.symbol: c.asset_class for c in packaged_candidates()}
     total = 0.0
     for other_symbol, position in account.positions.items():
         if other_symbol == symbol or position.qty == 0:
             continue
         other = assets.instrument(other_symbol)
-        if other is None or other.asset_class != asset_class:
+        if (other.asset_class if other else classes.get(other_symbol)) != asset_class:
             continue
         mark = prices.get(other_symbol)
         if mark is None or not (mark > 0 and math.isfinite(mark)):

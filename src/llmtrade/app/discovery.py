@@ -1,0 +1,185 @@
+"""`discover` (run every picker now) and `watchlist show|add|remove`."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.app.container import Container
+from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
+from llmtrade.app.runs import execute, start_run
+from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
+from llmtrade.discovery import outcomes
+from llmtrade.discovery.candidates import alpaca_candidates, trading_client
+from llmtrade.discovery.performance import evaluate, refit_weights
+from llmtrade.discovery.run import discover as run_discovery
+from llmtrade.discovery.watchlist import Watchlist, fold
+from llmtrade.domain.discovery import HORIZONS, WatchlistEdited
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import new_run_id
+from llmtrade.domain.streams import DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
+from llmtrade.errors import LlmtradeError, UsageError
+from llmtrade.llm.gateway import CallSite
+from llmtrade.storage.bootstrap import Storage
+
+TOP = 10
+
+
+def current_watchlist(storage: Storage) -> Watchlist:
+    return fold(storage.events.read(stream=DISCOVERY), storage.events.read(stream=WATCHLIST_EDITS))
+
+
+def _candidates(app: Container) -> tuple[list[CandidateInstrument], str]:
+    """Offline: the packaged list. Live with Alpaca data keys: the packaged list narrowed by Alpaca's assets API."""
+    packaged = list(packaged_candidates())
+    if not app.live:
+        return packaged, "packaged"
+    data = app.loaded.config.assets.market_data
+    key, secret = app.settings.secret(data.alpaca.key_env), app.settings.secret(data.alpaca.secret_env)
+    if not (key and secret):
+        return packaged, "packaged (no Alpaca keys for the assets API)"
+    client = trading_client(
+        key, secret, url_override=app.settings.alpaca_url, timeout_seconds=data.request_timeout_seconds
+    )
+    return alpaca_candidates(client, packaged), "alpaca"
+
+
+def discover(app: Container) -> DiscoverResult:
+    """Score every candidate with every picker as of now, record it, and set the watchlist."""
+    config = app.loaded.config
+    settings = config.assets.discovery
+    with app.storage(models=True) as storage:
+        session = app.session(storage)
+        now = app.clock.now()
+        run_id = new_run_id(now)
+        candidates, source = _candidates(app)
+        market = app.market(storage, run_id=run_id)
+        current = current_watchlist(storage)
+        run = start_run(
+            session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
+        )
+        found = execute(
+            run_discovery(
+                market,
+                candidates,
+                settings,
+                gateway=session.gateway,
+                prompts=session.prompts,
+                ref=config.models.research[0],
+                asof=now,
+                site=CallSite(role="picker", run_id=run_id),
+                current=current,
+            ),
+            session,
+            run,
+        )
+        storage.events.append(found.events(run_id))
+        # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
+        # missing for that span leave them to run-due's daily job rather than failing a finished run.
+        try:
+            outcomes.fill(storage.events, market, found.session)
+        except LlmtradeError as exc:
+            app.say(f"discovery forward returns not filled ({exc}); run-due fills them later")
+        run.finished(session.gateway.totals, degraded=False)
+    return DiscoverResult(
+        run_id=run_id,
+        asof=found.asof,
+        session=found.session,
+        source=source,
+        candidates=len(found.candidates),
+        skipped=found.skipped,
+        pickers=[PickerTop(picker=name, top=rows[:TOP]) for name, rows in found.scores.items()],
+        watchlist=found.watchlist,
+        disagreements=found.disagreements,
+        dropped=found.dropped,
+        llm_model=found.llm_model,
+        llm_cost_usd=found.llm_cost_usd,
+        market_view=found.market_view,
+    )
+
+
+def _view(app: Container, watchlist: Watchlist) -> WatchlistResult:
+    latest = watchlist.latest
+    return WatchlistResult(
+        asof=latest.asof if latest else None,
+        entries=watchlist.effective(app.loaded.config.assets.discovery.watchlist_size),
+        include=list(watchlist.include),
+        exclude=watchlist.exclude,
+        disagreements=latest.disagreements if latest else [],
+        universe_mode=app.loaded.config.assets.discovery.universe_mode,
+    )
+
+
+def watchlist_show(app: Container) -> WatchlistResult:
+    """The last discovery run's watchlist and the manual edits in force."""
+    with app.storage() as storage:
+        return _view(app, current_watchlist(storage))
+
+
+def watchlist_edit(app: Container, symbol: str, action: str) -> WatchlistResult:
+    """Include (`add`) or exclude (`remove`) a candidate from the next watchlists; recorded as an event.
+
+    Raises UsageError for a symbol that is neither a candidate nor in the universe (its asset class,
+    which the risk gate sizes by, would be unknown)."""
+    symbol = symbol.upper()
+    known = {c.symbol: c.asset_class.value for c in packaged_candidates()}
+    known |= {i.symbol: i.asset_class.value for i in app.loaded.config.assets.universe}
+    if symbol not in known:
+        raise UsageError(f"{symbol} is not a discovery candidate (config/defaults/candidates.yaml) nor in the universe")
+    with app.storage() as storage:
+        edit = WatchlistEdited(symbol=symbol, action=action, asset_class=known[symbol])  # type: ignore[arg-type]
+        storage.events.append([NewEvent.of(edit, stream=WATCHLIST_EDITS)])
+        return _view(app, current_watchlist(storage))
+
+
+def fill_forward_returns(app: Container) -> int:
+    """Record every discovery forward return matured by now (run-due's daily job); how many were recorded."""
+    with app.storage() as storage:
+        last = app.calendar.last_completed_session(app.clock.now())
+        if last is None or current_watchlist(storage).latest is None:
+            return 0  # discovery never ran here: nothing to measure, and no market to build
+        try:
+            return len(outcomes.fill(storage.events, app.market(storage), last))
+        except LlmtradeError as exc:  # prices not there yet: the next run-due fills them
+            app.say(f"discovery forward returns not filled ({exc}); the next run-due tries again")
+            return 0
+
+
+def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | None:
+    """run-due's discovery before a weekly run, once a week: when the watchlist feeds the committee (universe
+    mode watchlist or both), or in static mode once `discover` has run here (the pickers are being measured).
+    None when the week's universe is already fixed or a run already judged the last complete session. A
+    failure is said and the weekly run goes on with the last watchlist: discovery never stops the week."""
+    static = app.loaded.config.assets.discovery.universe_mode == "static"
+    with app.storage() as storage:
+        fixed = storage.events.stream_version(week_stream(week_id, UNIVERSE)) > 0
+        last = app.calendar.last_completed_session(app.clock.now())
+        latest = current_watchlist(storage).latest
+    if fixed or (latest is None and static) or (latest is not None and latest.session == last):
+        return None
+    try:
+        return discover(app)
+    except LlmtradeError as exc:
+        app.say(f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands")
+        return None
+
+
+def performance(app: Container, *, horizon: int) -> PerformanceResult:
+    """Every picker's record at `horizon` sessions, from the forward returns matured by now (a read)."""
+    if horizon not in HORIZONS:
+        raise UsageError(f"--horizon must be one of {', '.join(map(str, HORIZONS))} sessions, not {horizon}")
+    settings = app.loaded.config.assets.discovery
+    last = app.calendar.last_completed_session(app.clock.now())
+    with app.storage(persist=False) as storage:
+        judged = outcomes.judged(storage.events.read(stream=DISCOVERY))
+        matured = outcomes.matured(storage.events, last) if last else []
+    at = [m for m in matured if m.horizon == horizon]
+    return PerformanceResult(
+        asof_session=last,
+        horizon=horizon,
+        top=settings.watchlist_size,
+        judged_sessions=len(judged),
+        matured_sessions=len({m.session for m in at}),
+        pickers=evaluate(judged, at, horizon=horizon, top=settings.watchlist_size),
+        weights=settings.ensemble_weights,
+        refit_weights=refit_weights(judged, at, horizon=horizon, default=settings.ensemble_weights),
+    )

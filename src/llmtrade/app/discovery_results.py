@@ -1,0 +1,70 @@
+"""The frozen results of `discover` and `watchlist`: `--json` is their dump, DOCUMENTS their schemas."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from llmtrade.config.models import EnsembleWeights
+from llmtrade.discovery.performance import PickerPerformance
+from llmtrade.domain.discovery import Disagreement, Suggestion, WatchlistEntry
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PickerTop(_Result):
+    """One picker's best suggestions this run (its full ranking is in the run's SuggestionsMade event)."""
+
+    picker: str
+    top: list[Suggestion]
+
+
+class DiscoverResult(_Result):
+    run_id: str
+    asof: datetime
+    session: date
+    source: str  # where the candidates came from: packaged, or alpaca (packaged narrowed by the assets API)
+    candidates: int
+    skipped: list[str]  # candidates with too little history to judge
+    pickers: list[PickerTop]
+    watchlist: list[WatchlistEntry]
+    disagreements: list[Disagreement]
+    dropped: list[str]  # LLM picks that resolved to no candidate
+    llm_model: str
+    llm_cost_usd: float | None
+    market_view: str
+
+
+class WatchlistResult(_Result):
+    asof: datetime | None  # the discovery run the list comes from; None before the first
+    entries: list[WatchlistEntry]
+    include: list[str]
+    exclude: list[str]
+    disagreements: list[Disagreement]
+    universe_mode: str
+
+
+class PerformanceResult(_Result):
+    """Per picker at one horizon, from what had matured by `asof_session`; see discovery/performance.py."""
+
+    asof_session: date | None
+    horizon: int  # sessions
+    top: int  # how many of each picker's best count as its picks (the watchlist size)
+    judged_sessions: int
+    matured_sessions: int
+    pickers: list[PickerPerformance]
+    weights: EnsembleWeights  # configured
+    refit_weights: EnsembleWeights  # re-fitted from the matured outcomes alone
+
+
+DOCUMENTS: dict[str, Any] = {
+    "discover": DiscoverResult,
+    "discover performance": PerformanceResult,
+    "watchlist show": WatchlistResult,
+    "watchlist add": WatchlistResult,
+    "watchlist remove": WatchlistResult,
+}

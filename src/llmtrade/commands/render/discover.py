@@ -1,0 +1,117 @@
+"""`discover` and `watchlist`: the pickers' best, the watchlist, and where the pickers disagree."""
+
+from __future__ import annotations
+
+from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, WatchlistResult
+from llmtrade.console import Output
+from llmtrade.domain.discovery import Disagreement, WatchlistEntry
+
+
+def _watchlist(out: Output, title: str, entries: list[WatchlistEntry]) -> None:
+    out.table(
+        title,
+        ["rank", "symbol", "class", "score", "manual"],
+        [(e.rank, e.symbol, e.asset_class, f"{e.score:.3f}", "yes" if e.manual else "") for e in entries],
+    )
+
+
+def _disagreements(out: Output, rows: list[Disagreement]) -> None:
+    if rows:
+        out.table(
+            "disagreement: the LLM picks what the metric picker rejects",
+            ["symbol", "LLM rank", "metric says"],
+            [(d.symbol, d.llm_rank, d.metric_reason) for d in rows],
+        )
+
+
+def print_discover(out: Output, result: DiscoverResult) -> None:
+    out.pairs(
+        [
+            ("run", result.run_id),
+            ("as of", f"{result.asof.isoformat()} (session {result.session})"),
+            ("candidates", f"{result.candidates} from {result.source}"),
+            ("skipped", ", ".join(result.skipped) or "none"),
+            (
+                "LLM picker",
+                f"{result.llm_model} (cost {result.llm_cost_usd if result.llm_cost_usd is not None else '?'})",
+            ),
+            ("market view", result.market_view),
+        ]
+    )
+    for picker in result.pickers:
+        out.table(
+            f"{picker.picker}: best {len(picker.top)}",
+            ["rank", "symbol", "score", "why"],
+            [(s.rank, s.symbol, f"{s.score:.3f}", s.reason) for s in picker.top],
+        )
+    _watchlist(out, f"watchlist ({len(result.watchlist)})", result.watchlist)
+    _disagreements(out, result.disagreements)
+    if result.dropped:
+        out.line(f"LLM picks matching no candidate (dropped): {', '.join(result.dropped)}", style="yellow")
+
+
+def print_watchlist(out: Output, result: WatchlistResult) -> None:
+    when = result.asof.isoformat() if result.asof else "no discovery run yet"
+    out.pairs(
+        [
+            ("from", when),
+            ("universe mode", result.universe_mode),
+            ("included", ", ".join(result.include) or "none"),
+            ("excluded", ", ".join(result.exclude) or "none"),
+        ]
+    )
+    _watchlist(out, f"watchlist ({len(result.entries)})", result.entries)
+    _disagreements(out, result.disagreements)
+
+
+_PERFORMANCE_COLUMNS = ["picker", "sessions", "rank IC", "HAC t", "hit vs SPY", "top-median", "turnover"]
+_PERFORMANCE_COLUMNS += ["coverage", "USD/week", "ensemble minus (95%)"]
+
+
+def _f(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_performance(out: Output, result: PerformanceResult) -> None:
+    out.pairs(
+        [
+            ("as of session", str(result.asof_session) if result.asof_session else "none complete"),
+            ("horizon", f"{result.horizon} sessions, excess over SPY"),
+            ("judged sessions", f"{result.judged_sessions} ({result.matured_sessions} matured)"),
+            ("top", f"best {result.top} of each picker count as its picks"),
+        ]
+    )
+    rows = []
+    for p in result.pickers:
+        diff = p.ensemble_minus
+        interval = (
+            "-"
+            if diff is None
+            else f"{_f(diff.estimate)} [{_f(diff.low)}, {_f(diff.high)}]"
+            if diff.low is not None
+            else f"{_f(diff.estimate)} (too few sessions for an interval)"
+        )
+        rows.append(
+            (
+                p.picker,
+                p.sessions,
+                _f(p.mean_ic),
+                _f(p.ic_t_hac, ".2f"),
+                _f(p.hit_rate, ".1%"),
+                _f(p.top_minus_median, "+.2%"),
+                _f(p.turnover, ".1%"),
+                _f(p.coverage, ".0%"),
+                f"{p.cost_per_week_usd:.4f}",
+                interval,
+            )
+        )
+    out.table(
+        "pickers (random and momentum are the controls)",
+        _PERFORMANCE_COLUMNS,
+        rows,
+    )
+    w, r = result.weights, result.refit_weights
+    out.line(
+        f"ensemble weights: configured metric {w.metric:.2f} fuzzy {w.fuzzy:.2f} llm {w.llm:.2f}; "
+        f"re-fitted from matured outcomes metric {r.metric:.2f} fuzzy {r.fuzzy:.2f} llm {r.llm:.2f}"
+    )

@@ -1,0 +1,56 @@
+"""What the pickers see of each candidate as of a session: price, liquidity, spread, volatility, momentum.
+
+The spread is the Corwin-Schultz (2012) high-low estimator: over two consecutive sessions the
+high/low range holds both the volatility and the bid-ask spread, but volatility grows with the
+window and the spread does not, so comparing the two-day range with the two one-day ranges isolates
+the spread. Negative estimates (the range was all volatility) count as 0; the estimate is averaged
+over the last 20 session pairs. It needs only daily bars, which every provider has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from llmtrade.domain.discovery import CandidateFeatures
+from llmtrade.domain.market import Bar
+
+WINDOW = 20  # sessions for volume, spread and volatility
+MOMENTUM_SESSIONS = 60  # about three months
+MIN_SESSIONS = MOMENTUM_SESSIONS + 1
+_K = 3 - 2 * math.sqrt(2)
+
+
+def corwin_schultz(first: Bar, second: Bar) -> float:
+    """The spread estimate (a fraction of price) from two consecutive sessions' highs and lows; >= 0."""
+    beta = math.log(first.high / first.low) ** 2 + math.log(second.high / second.low) ** 2
+    gamma = math.log(max(first.high, second.high) / min(first.low, second.low)) ** 2
+    alpha = (math.sqrt(2 * beta) - math.sqrt(beta)) / _K - math.sqrt(gamma / _K)
+    spread = 2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha))
+    return max(spread, 0.0)
+
+
+def features(
+    symbol: str, bars: Sequence[Bar], *, asset_class: str, name: str = "", sector: str = ""
+) -> CandidateFeatures | None:
+    """The candidate's features from its bars (oldest first, ending at the as-of session), or None
+    when it has fewer than MIN_SESSIONS bars (too new to judge: not a candidate this time)."""
+    if len(bars) < MIN_SESSIONS:
+        return None
+    recent = bars[-WINDOW:]
+    pairs = list(zip(bars[-WINDOW - 1 : -1], recent, strict=True))
+    returns = [math.log(b.close / a.close) for a, b in pairs]
+    mean = sum(returns) / len(returns)
+    variance = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    return CandidateFeatures(
+        symbol=symbol,
+        name=name,
+        asset_class=asset_class,
+        sector=sector,
+        sessions=len(bars),
+        price=bars[-1].close,
+        avg_volume=sum(b.volume for b in recent) / len(recent),
+        spread=sum(corwin_schultz(a, b) for a, b in pairs) / len(pairs),
+        volatility=math.sqrt(variance * 252),
+        momentum=bars[-1].close / bars[-1 - MOMENTUM_SESSIONS].close - 1,
+    )

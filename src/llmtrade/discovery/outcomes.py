@@ -1,0 +1,88 @@
+"""Forward returns of discovery's suggestions: filled in once matured, read point-in-time.
+
+For each session a discovery run judged, and each horizon in HORIZONS, once the session `horizon`
+sessions later has closed, every judged symbol's close-to-close return and SPY's are recorded once
+(ForwardReturns on its own write-once stream). Readers take only what had matured by their as-of
+session, so a backtest's statistics never see a return before it happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from llmtrade.config.models import BENCHMARK, EnsembleWeights
+from llmtrade.discovery.performance import refit_weights
+from llmtrade.domain.discovery import HORIZONS, ForwardReturns, SuggestionsMade
+from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.streams import DISCOVERY, forward_returns_stream
+from llmtrade.errors import ConcurrencyError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.service import MarketData
+from llmtrade.storage.event_store import EventStore
+
+
+def judged(events: Sequence[StoredEvent]) -> dict[date, list[SuggestionsMade]]:
+    """Each judged session's suggestions, the last run of the session only (one per picker)."""
+    by_session: dict[date, dict[str, SuggestionsMade]] = {}
+    for event in events:
+        if event.type == SuggestionsMade.event_type():
+            made = SuggestionsMade.from_event(event)
+            by_session.setdefault(made.session, {})[made.picker] = made
+    return {day: list(pickers.values()) for day, pickers in sorted(by_session.items())}
+
+
+def maturity(calendar: TradingCalendar, session: date, horizon: int) -> date:
+    """The session `horizon` sessions after `session`."""
+    day = session
+    for _ in range(horizon):
+        day = calendar.next_session(day)
+    return day
+
+
+def fill(events: EventStore, market: MarketData, last_session: date) -> list[ForwardReturns]:
+    """Record every forward return that has matured by `last_session` (the last complete session) and is
+    not recorded yet; returns what was recorded now."""
+    written: list[ForwardReturns] = []
+    for session, made in judged(events.read(stream=DISCOVERY)).items():
+        symbols = sorted({s.symbol for m in made for s in m.suggestions} | {BENCHMARK})
+        for horizon in HORIZONS:
+            matured = maturity(market.calendar, session, horizon)
+            stream = forward_returns_stream(session, horizon)
+            if matured > last_session or events.stream_version(stream):
+                continue
+            bars = market.bars(symbols, session, matured).bars
+            closes = {s: (rows[0], rows[-1]) for s, rows in bars.items() if rows}
+            returns = {
+                s: first_last[1].close / first_last[0].close - 1
+                for s, first_last in closes.items()
+                if first_last[0].day == session and first_last[1].day == matured
+            }
+            if BENCHMARK not in returns:
+                continue  # no benchmark close for the span: nothing to measure against yet
+            outcome = ForwardReturns(
+                session=session,
+                horizon=horizon,
+                matured=matured,
+                benchmark_return=returns[BENCHMARK],
+                returns=returns,
+            )
+            try:
+                events.append([NewEvent.of(outcome, stream=stream)], expected_versions={stream: 0})
+            except ConcurrencyError:
+                continue  # another run recorded it first: the same numbers
+            written.append(outcome)
+    return written
+
+
+def matured(events: EventStore, asof_session: date) -> list[ForwardReturns]:
+    """Every recorded forward return whose horizon had closed by `asof_session` (point-in-time)."""
+    found = [ForwardReturns.from_event(e) for e in events.read(type=ForwardReturns.event_type())]
+    return [f for f in found if f.matured <= asof_session]
+
+
+def weights_asof(events: EventStore, asof_session: date, *, horizon: int, default: EnsembleWeights) -> EnsembleWeights:
+    """The ensemble weights re-fitted from what had matured by `asof_session`, and from nothing later."""
+    return refit_weights(
+        judged(events.read(stream=DISCOVERY)), matured(events, asof_session), horizon=horizon, default=default
+    )

@@ -1,0 +1,166 @@
+"""One discovery run: every candidate's features as of a session, every picker's judgement, the
+ensemble, the watchlist and the disagreements, and the events that record them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from llmtrade.agents import picker as llm_picker
+from llmtrade.config.candidates import CandidateInstrument
+from llmtrade.config.models import BENCHMARK, DiscoveryConfig, ModelRef
+from llmtrade.discovery import ensemble, pickers
+from llmtrade.discovery.features import MIN_SESSIONS, features
+from llmtrade.discovery.watchlist import Watchlist
+from llmtrade.domain.discovery import (
+    CandidateFeatures,
+    Disagreement,
+    Suggestion,
+    SuggestionsMade,
+    WatchlistEntry,
+    WatchlistSet,
+)
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import DISCOVERY
+from llmtrade.errors import MarketDataError
+from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.market.service import MarketData
+from llmtrade.prompts.renderer import PromptRenderer
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What one run found. `scores` has every picker's suggestions (every candidate, ranked)."""
+
+    asof: datetime
+    session: date
+    candidates: list[CandidateFeatures]
+    skipped: list[str]  # candidates without enough history to judge
+    scores: dict[str, list[Suggestion]]
+    watchlist: list[WatchlistEntry]
+    disagreements: list[Disagreement]
+    dropped: list[str]  # the LLM picker's answers that resolved to no candidate
+    llm_model: str
+    llm_cost_usd: float | None
+    market_view: str
+
+    def events(self, run_id: str) -> list[NewEvent]:
+        made = [
+            SuggestionsMade(
+                picker=name,  # type: ignore[arg-type]
+                asof=self.asof,
+                session=self.session,
+                suggestions=rows,
+                cost_usd=(self.llm_cost_usd or 0.0) if name == "llm" else 0.0,
+                model=self.llm_model if name == "llm" else None,
+            )
+            for name, rows in self.scores.items()
+        ]
+        listed = WatchlistSet(
+            asof=self.asof, session=self.session, entries=self.watchlist, disagreements=self.disagreements
+        )
+        return [NewEvent.of(p, stream=DISCOVERY, run_id=run_id) for p in [*made, listed]]
+
+
+def candidate_features(
+    market: MarketData, candidates: Sequence[CandidateInstrument], asof: datetime
+) -> tuple[date, list[CandidateFeatures], list[str]]:
+    """The last complete session at `asof`, each candidate's features as of it, and the ones skipped."""
+    session = market.calendar.last_completed_session(asof)
+    if session is None:
+        raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
+    series = market.bars_asof([c.symbol for c in candidates], asof, sessions=MIN_SESSIONS + 5)
+    found, skipped = [], []
+    for c in candidates:
+        row = features(
+            c.symbol, series.bars.get(c.symbol, []), asset_class=c.asset_class.value, name=c.name, sector=c.sector
+        )
+        if row is None:
+            skipped.append(c.symbol)
+        else:
+            found.append(row)
+    return session, found, skipped
+
+
+def condition(candidates: Sequence[CandidateFeatures]) -> str:
+    """The market condition in one line, from the benchmark's features (what the LLM picker is told)."""
+    spy = next((c for c in candidates if c.symbol == BENCHMARK), None)
+    if spy is None:
+        return "unknown (no benchmark data)"
+    trend = "rising" if spy.momentum > 0.02 else "falling" if spy.momentum < -0.02 else "flat"
+    return f"{BENCHMARK} {trend}: {spy.momentum:+.1%} over the momentum window at {spy.volatility:.0%} volatility"
+
+
+async def discover(
+    market: MarketData,
+    candidates: Sequence[CandidateInstrument],
+    settings: DiscoveryConfig,
+    *,
+    gateway: LLMGateway,
+    prompts: PromptRenderer,
+    ref: ModelRef,
+    asof: datetime,
+    site: CallSite,
+    current: Watchlist,
+) -> Discovery:
+    """Score every candidate with every picker and build the watchlist (with `current`'s manual edits)."""
+    session, rows, skipped = candidate_features(market, candidates, asof)
+    if not rows:
+        raise MarketDataError("no discovery candidate has enough history to judge")
+    picked = await llm_picker.pick(
+        gateway,
+        prompts,
+        ref,
+        rows,
+        condition=condition(rows),
+        asof=asof,
+        session=session,
+        most=settings.llm_picks,
+        site=site,
+    )
+    llm = _llm_suggestions(rows, picked.picks)
+    metric = pickers.metric(rows, settings)
+    fuzzy = pickers.fuzzy(rows, settings)
+    combined = ensemble.combine(metric, fuzzy, llm, settings.ensemble_weights)
+    classes = {c.symbol: c.asset_class for c in rows} | current.include
+    return Discovery(
+        asof=asof,
+        session=session,
+        candidates=rows,
+        skipped=skipped,
+        scores={
+            "metric": metric,
+            "fuzzy": fuzzy,
+            "llm": llm,
+            "random": pickers.random_control(rows, session),
+            "momentum": pickers.momentum(rows),
+            "ensemble": combined,
+        },
+        watchlist=ensemble.watchlist(
+            combined,
+            classes,
+            size=settings.watchlist_size,
+            include=[s for s in current.include if s in classes],
+            exclude=current.exclude,
+        ),
+        disagreements=ensemble.disagreements(metric, llm),
+        dropped=picked.dropped,
+        llm_model=picked.model,
+        llm_cost_usd=picked.cost_usd,
+        market_view=picked.market_view,
+    )
+
+
+def _llm_suggestions(rows: Sequence[CandidateFeatures], picks: Sequence[tuple[str, str]]) -> list[Suggestion]:
+    """The picks ranked first (score 1 for the first down to 1/k for the k-th), then every other
+    candidate at score 0 in symbol order, so the LLM picker too has judged the whole set."""
+    k = len(picks)
+    out = [
+        Suggestion(symbol=s, rank=i + 1, score=round(1 - i / k, 6), reason=reason)
+        for i, (s, reason) in enumerate(picks)
+    ]
+    chosen = {s for s, _ in picks}
+    rest = sorted(c.symbol for c in rows if c.symbol not in chosen)
+    out += [Suggestion(symbol=s, rank=k + 1 + i, score=0.0, reason="not picked") for i, s in enumerate(rest)]
+    return out

@@ -1,0 +1,58 @@
+"""The current watchlist, folded from the events: the last run's list and the manual edits since."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llmtrade.domain.discovery import WatchlistEdited, WatchlistEntry, WatchlistSet
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.streams import DISCOVERY, WATCHLIST_EDITS
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    """The last discovery run's watchlist (None before the first), and the manual includes and excludes
+    in force (symbol -> asset class for includes)."""
+
+    latest: WatchlistSet | None
+    latest_id: int | None
+    include: dict[str, str] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=list)
+
+    def effective(self, size: int) -> list[WatchlistEntry]:
+        """What the committee sees: the includes first, then the last run's entries not excluded, at most `size`."""
+        chosen = [
+            WatchlistEntry(symbol=s, asset_class=c, rank=1, score=0.0, manual=True) for s, c in self.include.items()
+        ]
+        taken = set(self.include)
+        for entry in self.latest.entries if self.latest else []:
+            if entry.symbol not in taken and entry.symbol not in self.exclude:
+                chosen.append(entry)
+                taken.add(entry.symbol)
+        return [e.model_copy(update={"rank": i}) for i, e in enumerate(chosen[:size], start=1)]
+
+
+def fold(discovery: list[StoredEvent], edits: list[StoredEvent]) -> Watchlist:
+    """`discovery`: the discovery stream's events; `edits`: the watchlist-edits stream's, oldest first."""
+    latest: WatchlistSet | None = None
+    latest_id: int | None = None
+    for event in discovery:
+        if event.type == WatchlistSet.event_type():
+            latest, latest_id = WatchlistSet.from_event(event), event.id
+    include: dict[str, str] = {}
+    exclude: list[str] = []
+    for event in edits:
+        if event.type != WatchlistEdited.event_type():
+            continue
+        edit = WatchlistEdited.from_event(event)
+        include.pop(edit.symbol, None)
+        if edit.symbol in exclude:
+            exclude.remove(edit.symbol)
+        if edit.action == "include":
+            include[edit.symbol] = edit.asset_class
+        elif edit.action == "exclude":
+            exclude.append(edit.symbol)
+    return Watchlist(latest, latest_id, include, exclude)
+
+
+STREAMS = (DISCOVERY, WATCHLIST_EDITS)

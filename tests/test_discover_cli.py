@@ -1,0 +1,79 @@
+"""`discover` and `watchlist` end to end, offline, against the real embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+
+runner = CliRunner()
+NOW = "2026-01-07T08:00:00-05:00"
+
+
+def _json(*args: str) -> dict:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_offline_discover_sets_a_watchlist_of_at_most_twenty_candidates(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    found = _json("discover", "--offline")
+    assert found["candidates"] >= 100
+    assert 1 <= len(found["watchlist"]) <= 20
+    assert {p["picker"] for p in found["pickers"]} == {"metric", "fuzzy", "llm", "random", "momentum", "ensemble"}
+    shown = _json("watchlist", "show")
+    assert [e["symbol"] for e in shown["entries"]] == [e["symbol"] for e in found["watchlist"]]
+
+
+def test_discover_performance_fills_once_forward_returns_mature(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    _json("discover", "--offline")
+    empty = _json("discover", "performance")
+    assert (empty["judged_sessions"], empty["matured_sessions"]) == (1, 0)
+    assert {p["picker"] for p in empty["pickers"]} == {"metric", "fuzzy", "llm", "random", "momentum", "ensemble"}
+    assert all(p["mean_ic"] is None for p in empty["pickers"])
+    # A week later: 2026-01-06 + 5 sessions = 2026-01-13 has closed; + 20 sessions has not.
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T06:00:00-05:00")
+    _json("discover", "--offline")
+    five = _json("discover", "performance", "--horizon", "5")
+    assert (five["judged_sessions"], five["matured_sessions"]) == (2, 1)
+    by = {p["picker"]: p for p in five["pickers"]}
+    assert by["ensemble"]["mean_ic"] is not None and -1 <= by["ensemble"]["mean_ic"] <= 1
+    assert by["ensemble"]["coverage"] == 0.5
+    assert by["ensemble"]["turnover"] is not None
+    assert by["fuzzy"]["ensemble_minus"]["estimate"] is not None
+    assert _json("discover", "performance", "--horizon", "20")["matured_sessions"] == 0
+    wrong = runner.invoke(app, ["discover", "performance", "--horizon", "7"])
+    assert wrong.exit_code == 2 and "1, 5, 20" in wrong.output
+    shown = runner.invoke(app, ["discover", "performance"])
+    assert shown.exit_code == 0, shown.output
+    assert "ensemble minus (95%)" in shown.output and "re-fitted from matured outcomes" in shown.output
+
+
+def test_watchlist_edits_are_recorded_and_refused_for_unknown_symbols(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    before = runner.invoke(app, ["watchlist", "show"])
+    assert before.exit_code == 0 and "no discovery run yet" in before.output
+    found = _json("discover", "--offline")
+    first = found["watchlist"][0]["symbol"]
+    added = _json("watchlist", "add", "xom")
+    assert added["entries"][0] == {"symbol": "XOM", "asset_class": "equity", "rank": 1, "score": 0.0, "manual": True}
+    removed = _json("watchlist", "remove", first)
+    assert first not in {e["symbol"] for e in removed["entries"]} and removed["exclude"] == [first]
+    assert len(removed["entries"]) <= 20
+    again = _json("watchlist", "add", first)  # an add undoes a remove
+    assert again["exclude"] == [] and first in again["include"]
+    unknown = runner.invoke(app, ["watchlist", "add", "ZZZZ"])
+    assert unknown.exit_code == 2 and "not a discovery candidate" in unknown.output
+    human = runner.invoke(app, ["discover", "--offline"])
+    assert human.exit_code == 0 and "watchlist (" in human.output

@@ -1,0 +1,115 @@
+"""The LLM picker never yields a symbol outside the candidates: names resolve to tickers or are dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, date, datetime
+
+from llmtrade.agents import picker
+from llmtrade.config.models import ModelRef
+from llmtrade.domain.discovery import CandidateFeatures, PickerPick, picker_reply_schema
+from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.structured import strict_schema
+from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.llm_cache import AnswerCache
+from tests.fakes import llm_faults as f
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.random_instances import random_instance
+
+REF = ModelRef(model="m/picker", provider="fake", max_tokens=1000)
+SITE = CallSite(role="picker", run_id="run-1")
+NAMES = {
+    "AAPL": "Apple Inc.",
+    "MSFT": "Microsoft Corporation",
+    "SPY": "SPDR S&P 500 ETF",
+    "BRK.B": "Berkshire Hathaway",
+}
+
+
+def _candidates() -> list[CandidateFeatures]:
+    return [
+        CandidateFeatures(
+            symbol=s,
+            name=n,
+            asset_class="equity",
+            sessions=100,
+            price=100.0,
+            avg_volume=2e6 + i,
+            spread=0.001,
+            volatility=0.2,
+            momentum=0.01 * i,
+        )
+        for i, (s, n) in enumerate(NAMES.items())
+    ]
+
+
+def _pick(storage: Storage, base_url: str) -> picker.Picks:
+    client = OpenAICompatibleClient("fake", base_url, "k")
+    gateway = LLMGateway(
+        mode=LLMMode.LIVE, clients={"fake": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
+    )
+
+    async def go() -> picker.Picks:
+        try:
+            return await picker.pick(
+                gateway,
+                PromptRenderer(),
+                REF,
+                _candidates(),
+                condition="SPY flat",
+                asof=datetime(2026, 1, 7, 13, tzinfo=UTC),
+                session=date(2026, 1, 6),
+                most=6,
+                site=SITE,
+            )
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_names_from_a_provider_without_strict_mode_resolve_to_candidates_or_are_dropped(storage: Storage) -> None:
+    reply = {
+        "market_view": "Quiet.",
+        "picks": [
+            {"symbol": "Apple Inc", "reason": "a name, not a ticker"},
+            {"symbol": "msft", "reason": "lower case"},
+            {"symbol": "Zzyzx Holdings", "reason": "not a candidate"},
+            {"symbol": "AAPL", "reason": "again"},
+            {"symbol": "NVDA", "reason": "a real ticker, but not a candidate"},
+            {"symbol": "brk.b", "reason": "dotted ticker"},
+        ],
+    }
+    with FakeOpenAIServer() as server:
+        server.then(f.answer(json.dumps(reply)))
+        picks = _pick(storage, server.base_url)
+        sent = json.dumps(server.requests[-1])
+    assert [s for s, _ in picks.picks] == ["AAPL", "MSFT", "BRK.B"]
+    assert picks.picks[0][1] == "a name, not a ticker"  # the first mention's reason
+    assert picks.dropped == ["Zzyzx Holdings", "NVDA"]
+    assert '"enum": ["AAPL", "MSFT", "SPY", "BRK.B"]' in sent  # the schema the model saw lists only candidates
+
+
+def test_random_answers_never_resolve_outside_the_candidates() -> None:
+    candidates = _candidates()
+    schema = strict_schema(picker_reply_schema([c.symbol for c in candidates], 5))
+    noise = ["Apple", "Microsoft Corp", "S&P 500", "Tesla", "QQQ", "", "  spy  ", "Berkshire"]
+    for seed in range(200):
+        rng = random.Random(seed)
+        reply = random_instance(schema, rng)
+        extra = [PickerPick(symbol=rng.choice(noise), reason="noise") for _ in range(3)]
+        picks, dropped = picker.resolve([PickerPick(**p) for p in reply["picks"]] + extra, candidates)
+        symbols = [s for s, _ in picks]
+        assert set(symbols) <= set(NAMES) and len(symbols) == len(set(symbols))
+        assert len(picks) + len(dropped) <= len(reply["picks"]) + 3
+
+
+def test_the_offline_rules_pick_liquid_candidates_by_risk_adjusted_momentum() -> None:
+    candidates = _candidates()
+    schema = picker_reply_schema([c.symbol for c in candidates], 2)
+    reply = picker.offline_picks(schema, candidates, 2, random.Random(0))
+    assert [p.symbol for p in reply.picks] == ["BRK.B", "SPY"]  # highest momentum at equal volatility
