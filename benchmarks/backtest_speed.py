@@ -18,6 +18,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import re
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from llmtrade.app.backtest import BacktestSpec, backtest  # noqa: E402
 from llmtrade.config.loader import load_config  # noqa: E402
 from llmtrade.settings import Settings  # noqa: E402
 
+_WALL = re.compile(r'"(duration_ms|latency_ms)": [0-9.e+-]+')
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "etf"
 
 
@@ -50,12 +52,39 @@ def config_dir(target: Path, csv: Path) -> Path:
     return target
 
 
+def dump(folder: Path, name: str, result: object, settings: Settings) -> None:
+    """The leaderboard's JSON and a sha256 over every stored event (all columns, id order)."""
+    import hashlib
+
+    from llmtrade.storage.database import backtest_database, connect, locate, sibling
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.leaderboard.json").write_text(result.leaderboard.model_dump_json(indent=1))  # type: ignore[attr-defined]
+    location = sibling(locate(settings), backtest_database(name))
+    digest = hashlib.sha256()
+    with connect(location.url) as conn:
+        rows = conn.execute(
+            "SELECT id, type, stream, version, week_id, account_id, run_id, occurred_at, "
+            "payload::text, schema_version FROM events ORDER BY id"
+        ).fetchall()
+    # Wall-time measurements (stage durations, call latencies) and the temporary config path differ run to run.
+    lines = [_WALL.sub(r'"\1": _', repr(row)).replace(str(settings.home.parent), "TMP") for row in rows]
+    for line in lines:
+        digest.update(line.encode())
+    (folder / f"{name}.events.txt").write_text("\n".join(lines))
+    (folder / f"{name}.events.sha256").write_text(f"{len(rows)} events {digest.hexdigest()}\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--range", action="append", dest="ranges", help="FROM:TO (dates); repeatable")
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     parser.add_argument("--audit", type=int, default=0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--top", type=int, default=25, help="how many functions --profile lists")
+    parser.add_argument(
+        "--dump", type=Path, help="write each range's leaderboard JSON and a digest of its events here (to diff)"
+    )
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key for --profile (cumulative, tottime)")
     args = parser.parse_args()
     ranges = [tuple(date.fromisoformat(d) for d in r.split(":")) for r in (args.ranges or ["2024-01-03:2024-12-25"])]
@@ -106,9 +135,11 @@ def main() -> int:
                 if len(weeks) >= 8:
                     head, tail = weeks[:4], weeks[-4:]
                     print(f"  s/week: first 4 weeks {sum(head) / 4:.2f}, last 4 weeks {sum(tail) / 4:.2f}")
+                if args.dump:
+                    dump(args.dump, f"speed{n}", result, settings)
                 if profiler:
                     out = io.StringIO()
-                    pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(25)
+                    pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
                     print(out.getvalue())
         finally:
             server.cleanup()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import psycopg
@@ -11,11 +13,21 @@ import pytest
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent, StageStarted
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.event_store import EventStore
 from tests.support import FIXED_NOW
 
 WEEK = date(2026, 1, 7)
+
+
+@pytest.fixture(params=["shared", "exclusive"])
+def storage(request: pytest.FixtureRequest, database_url: str, clock: FixedClock) -> Iterator[Storage]:
+    """Every contract below holds for the store live runs use and for a backtest's exclusive one."""
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as opened:
+        if request.param == "exclusive":
+            opened = replace(opened, events=EventStore(opened.conn, clock, exclusive=True))
+        yield opened
 
 
 def _event(stream: str = "week:2026-01-07", type: str = "PitchReceived", **kw: object) -> NewEvent:

@@ -3,7 +3,9 @@
 A backtest calls the jobs cron calls (app/jobs.py) with this container, so the stages, the risk gate and
 the paper broker are live's; what differs is only what a replay of history must change:
 - the database is the backtest's own (`llmtrade_bt_<name>`), opened once and held for the whole backtest
-  (every job's `storage()` hands out the same connection; a draft view over it for dry runs);
+  (every job's `storage()` hands out the same connection; a draft view over it for dry runs), by one
+  process at a time (an advisory lock), so its event store is `exclusive`: heads and copies are kept
+  current from its own appends instead of asked for (storage/event_store.py);
 - every account trades on the paper broker and prices come from the offline providers (the CSV folder,
   else the synthetic market), whatever accounts.yaml and the mode say: a backtest never touches a
   live account or asks a live feed, even in `--replay` mode;
@@ -23,10 +25,14 @@ from datetime import date
 
 from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.container import Container
+from llmtrade.errors import UsageError
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import DraftEventStore, EventStore
+
+# A session advisory lock on the backtest's own database: one process writes its books at a time.
+_SOLE_WRITER = 0x11_77_B7_01
 
 
 @dataclass
@@ -51,7 +57,15 @@ class BacktestContainer(Container):
         if self.database is None:
             raise ValueError("a backtest container needs its database")
         location = sibling(locate(self.settings), self.database)
-        self._held = open_storage(self.settings, self.clock, location=location)
+        opened = open_storage(self.settings, self.clock, location=location)
+        locked = opened.conn.execute("SELECT pg_try_advisory_lock(%s)", (_SOLE_WRITER,)).fetchone()
+        if not (locked and locked[0]):
+            opened.close()
+            raise UsageError(
+                f"the backtest database {self.database} is in use by another process (a backtest of the same "
+                "name still running?); wait for it to finish or stop it, then run this again"
+            )
+        self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True))
         # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
         # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from
         # what is there; the live books keep PostgreSQL's default.

@@ -56,6 +56,22 @@ class Held:
 
 
 @dataclass
+class Sole:
+    """What a store that is its database's only writer (a backtest's) knows without asking PostgreSQL:
+    each stream's head, and which copies are current (`("stream", name)` or a counted copy's key).
+
+    Its own appends keep both up to date (Copies.feed); anything it cannot vouch for (an append inside a
+    caller's transaction, a lost race that proves another writer) empties it, and reads ask again."""
+
+    heads: dict[str, int] = field(default_factory=dict)
+    current: set[tuple[str, object]] = field(default_factory=set)
+
+    def forget(self) -> None:
+        self.heads.clear()
+        self.current.clear()
+
+
+@dataclass
 class Copies:
     """What one database's stores in this process have read; callers hold `lock` around every call."""
 
@@ -72,15 +88,61 @@ class Copies:
         account_id: str,
         types: list[str] | None,
         to_event: Callable[[Any], StoredEvent],
+        sole: Sole | None = None,
     ) -> Held:
         """The account's events of `types` (None: all): an account's model calls are many and large, and
         most reads want its orders and fills, so a copy holds the types asked for so far."""
         wanted = None if types is None else frozenset(types)
-        return self._counted(conn, ("account", account_id), "account_id = %s", account_id, wanted, to_event)
+        key = ("account", account_id)
+        known = self.counted.get(key)
+        if (
+            sole is not None
+            and known is not None
+            and key in sole.current
+            and (known.types is None or (wanted is not None and wanted <= known.types))
+        ):
+            return known
+        held = self._counted(conn, key, "account_id = %s", account_id, wanted, to_event)
+        if sole is not None:
+            sole.current.add(key)
+        return held
 
-    def types(self, conn: psycopg.Connection, types: list[str], to_event: Callable[[Any], StoredEvent]) -> Held:
-        key = tuple(sorted(set(types)))
-        return self._counted(conn, ("types", key), "type = ANY(%s)", list(key), None, to_event)
+    def types(
+        self,
+        conn: psycopg.Connection,
+        types: list[str],
+        to_event: Callable[[Any], StoredEvent],
+        sole: Sole | None = None,
+    ) -> Held:
+        key = ("types", tuple(sorted(set(types))))
+        known = self.counted.get(key)
+        if sole is not None and known is not None and key in sole.current:
+            return known
+        held = self._counted(conn, key, "type = ANY(%s)", list(key[1]), None, to_event)
+        if sole is not None:
+            sole.current.add(key)
+        return held
+
+    def feed(self, events: list[StoredEvent], sole: Sole) -> None:
+        """What the sole writer just committed, added to every copy it belongs to (ids ascending), so a
+        current copy stays current without a query. A copy's count and top move with it, so a store that
+        does ask (another process's view of the same copies) still finds its check consistent."""
+        for event in events:
+            for (kind, value), held in self.counted.items():
+                if (kind == "account" and event.account_id == value) or (kind == "types" and event.type in value):
+                    held.total += 1
+                    held.top = max(held.top, event.id)
+                    if held.types is None or event.type in held.types:
+                        held.add(event)
+            stream = self.streams.get(event.stream)
+            if stream is not None:
+                last = stream.events[-1].version if stream.events else 0
+                if event.version == last + 1:
+                    stream.add(event)
+                else:  # not the next version: never expected, so the copy is read again
+                    self.streams.pop(event.stream, None)
+                    sole.current.discard(("stream", event.stream))
+            sole.heads[event.stream] = event.version
 
     def _counted(
         self,
@@ -124,7 +186,23 @@ class Copies:
         self.counted[key] = known
         return known
 
-    def stream(self, conn: psycopg.Connection, stream: str, to_event: Callable[[Any], StoredEvent]) -> Held:
+    def stream(
+        self,
+        conn: psycopg.Connection,
+        stream: str,
+        to_event: Callable[[Any], StoredEvent],
+        sole: Sole | None = None,
+    ) -> Held:
+        if sole is not None:
+            held = self.streams.get(stream)
+            if held is not None and ("stream", stream) in sole.current:
+                return held
+            held = self._stream(conn, stream, to_event)
+            sole.current.add(("stream", stream))
+            return held
+        return self._stream(conn, stream, to_event)
+
+    def _stream(self, conn: psycopg.Connection, stream: str, to_event: Callable[[Any], StoredEvent]) -> Held:
         known = self.streams.get(stream) or Held()
         last = known.events[-1].version if known.events else 0
         rows = conn.execute(
