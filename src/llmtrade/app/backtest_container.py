@@ -27,6 +27,7 @@ from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.container import Container
 from llmtrade.errors import UsageError
 from llmtrade.market.service import MarketData
+from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import DraftEventStore, EventStore
@@ -40,6 +41,7 @@ class BacktestContainer(Container):
     # The look-ahead audit's cut: while set, markets built here hold no bar after this session day.
     cutoff: date | None = None
     _held: Storage | None = field(default=None, init=False)
+    _bar_cache: HeldBarCache | None = field(default=None, init=False)
     # The draft view handed to the last dry run, so the audit can read what that run recorded.
     last_draft: DraftEventStore | None = field(default=None, init=False)
 
@@ -66,6 +68,7 @@ class BacktestContainer(Container):
                 "name still running?); wait for it to finish or stop it, then run this again"
             )
         self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True))
+        self._bar_cache = HeldBarCache(opened.conn)
         # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
         # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from
         # what is there; the live books keep PostgreSQL's default.
@@ -75,6 +78,7 @@ class BacktestContainer(Container):
         finally:
             self._held.close()
             self._held = None
+            self._bar_cache = None
 
     @contextmanager
     def storage(self, *, persist: bool = True, models: bool = False) -> Iterator[Storage]:
@@ -88,6 +92,12 @@ class BacktestContainer(Container):
         draft = self._held.events.draft()
         self.last_draft = draft
         yield replace(self._held, events=draft)
+
+    def bar_cache(self, storage: Storage) -> BarCache:
+        """One in-memory bar cache over the held connection for the whole backtest (storage/bar_cache.py)."""
+        if self._bar_cache is None or self._held is None or storage.conn is not self._held.conn:
+            return super().bar_cache(storage)
+        return self._bar_cache
 
     def market(
         self,

@@ -65,10 +65,21 @@ class Sole:
 
     heads: dict[str, int] = field(default_factory=dict)
     current: set[tuple[str, object]] = field(default_factory=set)
+    # Every stream's head is in `heads` (read once, all at once): a stream not there has no events.
+    complete: bool = False
 
     def forget(self) -> None:
         self.heads.clear()
         self.current.clear()
+        self.complete = False
+
+    def head(self, conn: psycopg.Connection, stream: str) -> int:
+        """The stream's head, from memory once every head has been read (one query per `forget`)."""
+        if not self.complete:
+            rows = conn.execute("SELECT stream, max(version) FROM events GROUP BY stream").fetchall()
+            self.heads = {name: int(version) for name, version in rows}
+            self.complete = True
+        return self.heads.get(stream, 0)
 
 
 @dataclass
@@ -196,6 +207,10 @@ class Copies:
         if sole is not None:
             held = self.streams.get(stream)
             if held is not None and ("stream", stream) in sole.current:
+                return held
+            if held is None and sole.complete and stream not in sole.heads:
+                held = self.streams[stream] = Held()  # no events yet: nothing to ask for
+                sole.current.add(("stream", stream))
                 return held
             held = self._stream(conn, stream, to_event)
             sole.current.add(("stream", stream))

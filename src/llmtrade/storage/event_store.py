@@ -174,13 +174,8 @@ class EventStore:
         """The version of the stream's last event; 0 for a stream with no events."""
         sole = self._sole
         if sole is not None and self._settled():
-            head = sole.heads.get(stream)
-            if head is None:
-                head = sole.heads[stream] = self._stream_head(stream)
-            return head
-        return self._stream_head(stream)
-
-    def _stream_head(self, stream: str) -> int:
+            with self._lock:
+                return sole.head(self._conn, stream)
         row = self._conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = %s", (stream,)).fetchone()
         return int(row[0]) if row else 0
 
