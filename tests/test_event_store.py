@@ -68,6 +68,7 @@ def test_reads_filter_by_week_run_type_account_and_stream(storage: Storage) -> N
 
 def test_update_is_refused_by_the_trigger(storage: Storage) -> None:
     storage.events.append([_event(n=1)])
+    storage.events.flush()
     with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: UPDATE refused"):
         storage.conn.execute("UPDATE events SET payload = '{}'")
     assert storage.events.read()[0].payload == {"n": 1}
@@ -75,6 +76,7 @@ def test_update_is_refused_by_the_trigger(storage: Storage) -> None:
 
 def test_delete_and_truncate_are_refused_by_the_trigger(storage: Storage) -> None:
     storage.events.append([_event(n=1)])
+    storage.events.flush()
     with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: DELETE refused"):
         storage.conn.execute("DELETE FROM events")
     with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: TRUNCATE refused"):
@@ -104,6 +106,7 @@ def test_two_writers_racing_on_one_stream_leave_one_winner(storage: Storage) -> 
         gate.wait()
         try:
             store.append([_event(stream="race", n=n)], expected_versions={"race": 0})
+            store.flush()  # an exclusive store writes here, and learns here that it was not alone
             outcomes.append("ok")
         except ConcurrencyError:
             outcomes.append("conflict")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -75,6 +75,12 @@ class BacktestContainer(Container):
         self._held.conn.execute("SET synchronous_commit TO off")
         try:
             yield self._held
+            self._held.events.flush()
+        except BaseException:
+            # What the jobs before the failure recorded is kept, as live keeps it; the failure is what is raised.
+            with suppress(Exception):
+                self._held.events.flush()
+            raise
         finally:
             self._held.close()
             self._held = None

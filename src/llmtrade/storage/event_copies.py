@@ -67,6 +67,8 @@ class Sole:
     current: set[tuple[str, object]] = field(default_factory=set)
     # Every stream's head is in `heads` (read once, all at once): a stream not there has no events.
     complete: bool = False
+    # Writes what the sole writer holds, before any query reads the table (storage/sole_writer.py).
+    flush: Callable[[], None] = lambda: None
 
     def forget(self) -> None:
         self.heads.clear()
@@ -76,6 +78,7 @@ class Sole:
     def head(self, conn: psycopg.Connection, stream: str) -> int:
         """The stream's head, from memory once every head has been read (one query per `forget`)."""
         if not self.complete:
+            self.flush()
             rows = conn.execute("SELECT stream, max(version) FROM events GROUP BY stream").fetchall()
             self.heads = {name: int(version) for name, version in rows}
             self.complete = True
@@ -113,6 +116,8 @@ class Copies:
             and (known.types is None or (wanted is not None and wanted <= known.types))
         ):
             return known
+        if sole is not None:
+            sole.flush()
         held = self._counted(conn, key, "account_id = %s", account_id, wanted, to_event)
         if sole is not None:
             sole.current.add(key)
@@ -129,6 +134,8 @@ class Copies:
         known = self.counted.get(key)
         if sole is not None and known is not None and key in sole.current:
             return known
+        if sole is not None:
+            sole.flush()
         held = self._counted(conn, key, "type = ANY(%s)", list(key[1]), None, to_event)
         if sole is not None:
             sole.current.add(key)
@@ -212,6 +219,7 @@ class Copies:
                 held = self.streams[stream] = Held()  # no events yet: nothing to ask for
                 sole.current.add(("stream", stream))
                 return held
+            sole.flush()
             held = self._stream(conn, stream, to_event)
             sole.current.add(("stream", stream))
             return held

@@ -7,12 +7,9 @@ the loser gets a ConcurrencyError instead of a silently interleaved history.
 Reads by account, by type or by stream are served from in-process copies brought up to date by what
 is newer (storage/event_copies.py), so a look costs the new events, not the whole history.
 
-A store opened `exclusive` (a backtest's, on a database no other process writes) is the only writer it
-trusts: it keeps each stream's head and its copies current from its own appends, so a read or a head
-costs no query, and a batch is one INSERT statement (atomic on its own: one round trip, no BEGIN/COMMIT).
-The unique (stream, version) key still guards it: a writer it did not expect makes its append fail with
-ConcurrencyError (and the retry without an expected version goes after the real head), and from then on
-it asks PostgreSQL again.
+A store opened `exclusive` (a backtest's, on a database no other process writes) hands its appends to
+storage/sole_writer.py: they are held in memory (reads see them at once) and written by `flush`, all in
+one transaction; a read the copies cannot answer flushes first. Every other store writes at append.
 """
 
 from __future__ import annotations
@@ -20,13 +17,15 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.event_copies import COLUMNS, Copies, Sole, copies_of, matching
+from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
+from llmtrade.storage.sole_writer import SoleWriter
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,7 +45,7 @@ class EventStore:
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
         self._copies: Copies | None = None
-        self._sole: Sole | None = Sole() if exclusive else None
+        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held()) if exclusive else None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -63,8 +62,8 @@ class EventStore:
         expected = dict(expected_versions or {})
         for _ in range(_HEAD_ATTEMPTS - 1):
             try:
-                if self._sole is not None:
-                    return self._append_sole(events, expected, self._sole)
+                if self._writer is not None:
+                    return self._writer.append(events, expected, self._clock.now())
                 return self._append_once(events, expected)
             except ConcurrencyError as exc:
                 if exc.stream in expected:
@@ -115,67 +114,10 @@ class EventStore:
             raise ConcurrencyError(match.group(1), int(match.group(2))) from exc
         return stored
 
-    def _append_sole(self, events: Sequence[NewEvent], expected: Mapping[str, int], sole: Sole) -> list[StoredEvent]:
-        """The exclusive store's append: versions from the heads it keeps, the batch in one statement."""
-        import psycopg.errors  # lazy, as in _append_once
-        from psycopg.types.json import Jsonb
-
-        with self._lock:
-            if not self._settled():
-                # Inside a caller's transaction, which may yet roll back: nothing it writes can be vouched for.
-                sole.forget()
-                stored = self._append_once(events, expected)
-                sole.forget()
-                return stored
-            occurred_at = self._clock.now()
-            next_version: dict[str, int] = {}
-            params: list[Any] = []
-            for event in events:
-                if event.stream not in next_version:
-                    head = self.stream_version(event.stream)
-                    want = expected.get(event.stream, head)
-                    if head != want:
-                        raise ConcurrencyError(event.stream, want + 1)
-                    next_version[event.stream] = head + 1
-                version = next_version[event.stream]
-                next_version[event.stream] = version + 1
-                params += (
-                    event.type,
-                    event.stream,
-                    version,
-                    event.week_id,
-                    event.account_id,
-                    event.run_id,
-                    occurred_at,
-                    Jsonb(event.payload),
-                    event.schema_version,
-                )
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(events))
-            try:
-                rows = self._conn.execute(
-                    f"""INSERT INTO events (type, stream, version, week_id, account_id, run_id,
-                                            occurred_at, payload, schema_version)
-                        VALUES {values} RETURNING {_COLUMNS}""",
-                    params,
-                ).fetchall()
-            except psycopg.errors.UniqueViolation as exc:
-                sole.forget()  # another writer after all: ask PostgreSQL from now on
-                match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
-                if match is None:
-                    raise
-                raise ConcurrencyError(match.group(1), int(match.group(2))) from exc
-            stored = sorted((_to_event(row) for row in rows), key=lambda e: e.id)
-            copies = self._copies_held()
-            with copies.lock:
-                copies.feed(stored, sole)
-            return stored
-
     def stream_version(self, stream: str) -> int:
         """The version of the stream's last event; 0 for a stream with no events."""
-        sole = self._sole
-        if sole is not None and self._settled():
-            with self._lock:
-                return sole.head(self._conn, stream)
+        if self._writer is not None:
+            return self._writer.head(stream)
         row = self._conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = %s", (stream,)).fetchone()
         return int(row[0]) if row else 0
 
@@ -193,11 +135,13 @@ class EventStore:
         """Events matching every given filter, oldest first."""
         # By type alone only when nothing narrower is asked: a run's or a week's events are few, a type's many.
         by_type = type is not None and week_id is None and run_id is None and limit is None
-        with self._lock:
-            if (account_id is not None or stream is not None or by_type) and self._settled():
+        writer = self._writer
+        with self._lock, writer.lock if writer is not None else nullcontext():
+            # The sole writer's copies hold its own appends, committed or not: no need to wait for a commit.
+            if (account_id is not None or stream is not None or by_type) and (writer is not None or self._settled()):
                 copies = self._copies_held()
                 with copies.lock:
-                    sole = self._sole
+                    sole = writer.state if writer is not None else None
                     if account_id is not None:
                         wanted = None if type is None else _types(type)
                         held = copies.account(self._conn, account_id, wanted, _to_event, sole)
@@ -240,8 +184,15 @@ class EventStore:
             sql += " LIMIT %s"
             params.append(limit)
         with self._lock:
+            self.flush()
             rows = self._conn.execute(sql, params).fetchall()
         return [_to_event(row) for row in rows]
+
+    def flush(self) -> None:
+        """Write what an exclusive store holds (storage/sole_writer.py); nothing to do for any other.
+        Raises ConcurrencyError when another writer took one of the held versions."""
+        if self._writer is not None:
+            self._writer.flush()
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)
@@ -268,6 +219,7 @@ class EventStore:
 
     def count(self) -> int:
         with self._lock:
+            self.flush()
             row = self._conn.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0
 
@@ -277,7 +229,7 @@ class EventStore:
         The code under it runs exactly as it would for real (it reads back what it appended, streams
         keep their versions), but nothing reaches the database."""
         draft = DraftEventStore(self._conn, self._clock)
-        draft._sole = self._sole  # reads what the store knows; its own appends never reach it
+        draft._writer = self._writer  # reads what the store holds; the draft's own appends never reach it
         return draft
 
 
@@ -297,6 +249,8 @@ class DraftEventStore(EventStore):
         expected = dict(expected_versions or {})
         occurred_at = self._clock.now()
         with self._lock:
+            if self._next_id is None and self._writer is not None:
+                self._next_id = self._writer.next_id()
             if self._next_id is None:
                 # Draft ids follow the stored ones, so "oldest first" still holds across both.
                 row = self._conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
