@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     import psycopg
 
 P = TypeVar("P", bound=EventPayload)
+# Week copies the sole writer keeps (the week running, the one before, and one the audit may read).
+_WEEKS_KEPT = 3
 COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
 
 
@@ -141,13 +143,33 @@ class Copies:
             sole.current.add(key)
         return held
 
+    def week(self, conn: psycopg.Connection, week_id: date, to_event: Callable[[Any], StoredEvent], sole: Sole) -> Held:
+        """The week's events, for the sole writer only (a run-due guard reads a week's first run per job).
+        The last few weeks read are kept: a backtest moves on, and a week's model calls are large."""
+        key = ("week", week_id)
+        known = self.counted.get(key)
+        if known is not None and key in sole.current:
+            return known
+        sole.flush()
+        held = self._counted(conn, key, "week_id = %s", week_id, None, to_event)
+        sole.current.add(key)
+        weeks = [k for k in self.counted if k[0] == "week" and k != key]
+        for old in weeks[: max(0, len(weeks) - _WEEKS_KEPT + 1)]:
+            self.counted.pop(old, None)
+            sole.current.discard(old)
+        return held
+
     def feed(self, events: list[StoredEvent], sole: Sole) -> None:
         """What the sole writer just committed, added to every copy it belongs to (ids ascending), so a
         current copy stays current without a query. A copy's count and top move with it, so a store that
         does ask (another process's view of the same copies) still finds its check consistent."""
         for event in events:
             for (kind, value), held in self.counted.items():
-                if (kind == "account" and event.account_id == value) or (kind == "types" and event.type in value):
+                if (
+                    (kind == "account" and event.account_id == value)
+                    or (kind == "types" and event.type in value)  # type: ignore[operator]  # a tuple of types
+                    or (kind == "week" and event.week_id == value)
+                ):
                     held.total += 1
                     held.top = max(held.top, event.id)
                     if held.types is None or event.type in held.types:

@@ -138,11 +138,16 @@ class EventStore:
         writer = self._writer
         with self._lock, writer.lock if writer is not None else nullcontext():
             # The sole writer's copies hold its own appends, committed or not: no need to wait for a commit.
-            if (account_id is not None or stream is not None or by_type) and (writer is not None or self._settled()):
+            by_week = writer is not None and week_id is not None and run_id is None
+            if (account_id is not None or stream is not None or by_type or by_week) and (
+                writer is not None or self._settled()
+            ):
                 copies = self._copies_held()
                 with copies.lock:
                     sole = writer.state if writer is not None else None
-                    if account_id is not None:
+                    if account_id is None and stream is None and sole is not None and week_id is not None:
+                        held = copies.week(self._conn, week_id, _to_event, sole)
+                    elif account_id is not None:
                         wanted = None if type is None else _types(type)
                         held = copies.account(self._conn, account_id, wanted, _to_event, sole)
                     elif stream is not None:

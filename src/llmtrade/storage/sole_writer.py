@@ -7,8 +7,8 @@ is most of a week's time. An `exclusive` store (storage/event_store.py) hands it
   (their payloads in jsonb's key order and JSON's values, as a read from PostgreSQL would give them);
 - the in-process copies (storage/event_copies.py) are fed at once, so every read by account, type or
   stream sees the append; a read the copies cannot answer (by week, by run, a count) flushes first;
-- `flush` writes everything held in one transaction (one multi-row INSERT per 1,000 events, ids given,
-  the id sequence moved past them). The backtest flushes after each week's BacktestWeekDone, so a week
+- `flush` writes everything held in one transaction (one COPY, ids given, the id sequence moved past
+  them). The backtest flushes after each week's BacktestWeekDone, so a week
   is on disk whole or not at all, and a killed backtest resumes after the last week it finished.
 
 The unique (stream, version) key still guards the table: a writer that was not expected makes the flush
@@ -32,9 +32,9 @@ from llmtrade.storage.event_copies import Copies, Sole
 if TYPE_CHECKING:
     import psycopg
 
-_CHUNK = 1000
 _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
-_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+_COPY = """COPY events (id, type, stream, version, week_id, account_id, run_id, occurred_at, payload,
+                         schema_version) FROM STDIN"""
 
 
 class SoleWriter:
@@ -111,36 +111,31 @@ class SoleWriter:
                 return
             held, self.pending = self.pending, []
             try:
-                with self.conn.transaction():
-                    for start in range(0, len(held), _CHUNK):
-                        chunk = held[start : start + _CHUNK]
-                        params: list[Any] = []
-                        for event, text in chunk:
-                            params += (
-                                event.id,
-                                event.type,
-                                event.stream,
-                                event.version,
-                                event.week_id,
-                                event.account_id,
-                                event.run_id,
-                                event.occurred_at,
-                                text,
-                                event.schema_version,
+                with self.conn.transaction(), self.conn.cursor() as cursor:
+                    with cursor.copy(_COPY) as copy:
+                        for event, text in held:
+                            copy.write_row(
+                                (
+                                    event.id,
+                                    event.type,
+                                    event.stream,
+                                    event.version,
+                                    event.week_id,
+                                    event.account_id,
+                                    event.run_id,
+                                    event.occurred_at,
+                                    text,
+                                    event.schema_version,
+                                )
                             )
-                        self.conn.execute(
-                            f"""INSERT INTO events (id, type, stream, version, week_id, account_id, run_id,
-                                                    occurred_at, payload, schema_version)
-                                VALUES {", ".join([_ROW] * len(chunk))}""",
-                            params,
-                        )
-                    self.conn.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
+                    cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
             except psycopg.errors.UniqueViolation as exc:
                 self._drop()
+                # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
                 match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
-                if match is None:
-                    raise
-                raise ConcurrencyError(match.group(1), int(match.group(2))) from exc
+                first = held[0][0]
+                stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
+                raise ConcurrencyError(stream, version) from exc
 
     def _drop(self) -> None:
         """Forget everything known without asking: another writer was there after all."""
