@@ -32,6 +32,15 @@ class BarCache:
         ).fetchone()
         return row is not None and row[0] == len(set(symbols))
 
+    def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
+        """Whether this range, as read from here, already passed validation (never, for a cache on a
+        database others may write: the rows may have changed since)."""
+        return False
+
+    def vouch(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        """The range, as read from here, passed validation."""
+        return None
+
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         """Drop the bars of these symbols in start..end and every recorded fetch overlapping that range.
 
@@ -107,6 +116,13 @@ class HeldBarCache(BarCache):
         super().__init__(conn)
         self._bars: dict[tuple[bool, str], tuple[list[date], list[Bar]]] = {}
         self._fetches: dict[tuple[bool, str], list[tuple[date, date]]] = {}
+        self._vouched: set[tuple[bool, tuple[str, ...], date, date]] = set()
+
+    def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
+        return (synthetic, tuple(symbols), start, end) in self._vouched
+
+    def vouch(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        self._vouched.add((synthetic, tuple(symbols), start, end))
 
     def covers(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
         return all(
@@ -132,7 +148,9 @@ class HeldBarCache(BarCache):
         self._drop(symbols, synthetic)
 
     def _drop(self, symbols: Iterable[str], synthetic: bool) -> None:
-        for symbol in symbols:
+        names = set(symbols)
+        self._vouched = {v for v in self._vouched if v[0] != synthetic or not set(v[1]) & names}
+        for symbol in names:
             self._bars.pop((synthetic, symbol), None)
             self._fetches.pop((synthetic, symbol), None)
 

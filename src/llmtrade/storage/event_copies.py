@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -52,9 +53,13 @@ class Held:
     total: int = 0
     top: int = 0
 
+    # The same events by week: a read of one week's costs that week, not the history.
+    by_week: dict[date | None, list[StoredEvent]] = field(default_factory=dict)
+
     def add(self, event: StoredEvent) -> None:
         self.events.append(event)
         self.by_type.setdefault(event.type, []).append(event)
+        self.by_week.setdefault(event.week_id, []).append(event)
 
 
 @dataclass
@@ -302,11 +307,17 @@ def matching(
     limit: int | None,
 ) -> list[StoredEvent]:
     """The held events that pass every filter, oldest first."""
-    if type is None:
-        candidates: Iterable[StoredEvent] = held.events
+    types = None if type is None else [type] if isinstance(type, str) else list(dict.fromkeys(type))
+    if week_id is not None and (types is None or len(types) > 1 or len(held.by_type.get(types[0], ())) > 64):
+        # The week's events are few, whatever the history: filter those rather than a type's history.
+        candidates: Iterable[StoredEvent] = held.by_week.get(week_id, [])
+        if types is not None:
+            wanted = set(types)
+            candidates = [e for e in candidates if e.type in wanted]
+    elif types is None:
+        candidates = _after(held.events, after_id)
     else:
-        types = [type] if isinstance(type, str) else list(dict.fromkeys(type))
-        lists = [held.by_type.get(t, []) for t in types]
+        lists = [_after(held.by_type.get(t, []), after_id) for t in types]
         candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
     found: list[StoredEvent] = []
     for event in candidates:
@@ -321,3 +332,10 @@ def matching(
             if limit is not None and len(found) >= limit:
                 break
     return found
+
+
+def _after(events: list[StoredEvent], after_id: int | None) -> list[StoredEvent]:
+    """The events (ascending ids) after `after_id`: a bisect, so a look for what is new costs what is new."""
+    if after_id is None:
+        return events
+    return events[bisect_right(events, after_id, key=lambda e: e.id) :]

@@ -90,7 +90,7 @@ class SoleWriter:
                     account_id=event.account_id,
                     run_id=event.run_id,
                     occurred_at=occurred_at,
-                    payload=as_jsonb(json.loads(text)),
+                    payload=json.loads(text, object_pairs_hook=_jsonb_object),
                     schema_version=event.schema_version,
                 )
                 stored.append(one)
@@ -147,10 +147,7 @@ class SoleWriter:
             self.copies.streams.clear()
 
 
-def as_jsonb(value: Any) -> Any:
-    """`value` (parsed JSON) with every object's keys in jsonb's order: shorter keys first, then bytewise."""
-    if isinstance(value, dict):
-        return {k: as_jsonb(value[k]) for k in sorted(value, key=lambda k: (len(k.encode()), k.encode()))}
-    if isinstance(value, list):
-        return [as_jsonb(v) for v in value]
-    return value
+def _jsonb_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A parsed JSON object with its keys in jsonb's order (shorter keys first, then bytewise), as a read
+    from PostgreSQL gives them; a later key wins, as in jsonb."""
+    return dict(sorted(dict(pairs).items(), key=lambda kv: (len(kv[0].encode()), kv[0].encode())))
