@@ -82,6 +82,7 @@ class BacktestContainer(Container):
                 self._held.events.flush()
             raise
         finally:
+            self._held.events.abandon()  # whatever a failed flush left behind was never written
             self._held.close()
             self._held = None
             self._bar_cache = None

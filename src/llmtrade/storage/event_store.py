@@ -193,6 +193,11 @@ class EventStore:
             rows = self._conn.execute(sql, params).fetchall()
         return [_to_event(row) for row in rows]
 
+    def abandon(self) -> None:
+        """Forget what an exclusive store holds unwritten (it closes without a flush); nothing for any other."""
+        if self._writer is not None:
+            self._writer.abandon()
+
     def flush(self) -> None:
         """Write what an exclusive store holds (storage/sole_writer.py); nothing to do for any other.
         Raises ConcurrencyError when another writer took one of the held versions."""

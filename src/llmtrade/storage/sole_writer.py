@@ -137,6 +137,13 @@ class SoleWriter:
                 stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
                 raise ConcurrencyError(stream, version) from exc
 
+    def abandon(self) -> None:
+        """Give up what is held and unwritten (the store is closing without a flush): this process's copies
+        hold it too, and a later store on the same database must not read events that were never written."""
+        with self.lock:
+            if self.pending:
+                self._drop()
+
     def _drop(self) -> None:
         """Forget everything known without asking: another writer was there after all."""
         self.pending = []
