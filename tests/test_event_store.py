@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import psycopg
@@ -11,11 +13,21 @@ import pytest
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent, StageStarted
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.event_store import EventStore
 from tests.support import FIXED_NOW
 
 WEEK = date(2026, 1, 7)
+
+
+@pytest.fixture(params=["shared", "exclusive"])
+def storage(request: pytest.FixtureRequest, database_url: str, clock: FixedClock) -> Iterator[Storage]:
+    """Every contract below holds for the store live runs use and for a backtest's exclusive one."""
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as opened:
+        if request.param == "exclusive":
+            opened = replace(opened, events=EventStore(opened.conn, clock, exclusive=True))
+        yield opened
 
 
 def _event(stream: str = "week:2026-01-07", type: str = "PitchReceived", **kw: object) -> NewEvent:
@@ -56,6 +68,7 @@ def test_reads_filter_by_week_run_type_account_and_stream(storage: Storage) -> N
 
 def test_update_is_refused_by_the_trigger(storage: Storage) -> None:
     storage.events.append([_event(n=1)])
+    storage.events.flush()
     with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: UPDATE refused"):
         storage.conn.execute("UPDATE events SET payload = '{}'")
     assert storage.events.read()[0].payload == {"n": 1}
@@ -63,6 +76,7 @@ def test_update_is_refused_by_the_trigger(storage: Storage) -> None:
 
 def test_delete_and_truncate_are_refused_by_the_trigger(storage: Storage) -> None:
     storage.events.append([_event(n=1)])
+    storage.events.flush()
     with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: DELETE refused"):
         storage.conn.execute("DELETE FROM events")
     with pytest.raises(psycopg.errors.RestrictViolation, match="append-only: TRUNCATE refused"):
@@ -92,6 +106,7 @@ def test_two_writers_racing_on_one_stream_leave_one_winner(storage: Storage) -> 
         gate.wait()
         try:
             store.append([_event(stream="race", n=n)], expected_versions={"race": 0})
+            store.flush()  # an exclusive store writes here, and learns here that it was not alone
             outcomes.append("ok")
         except ConcurrencyError:
             outcomes.append("conflict")

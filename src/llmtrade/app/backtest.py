@@ -131,10 +131,13 @@ def backtest(
                         _step(app, job, audit=week_id in audited, tally=tally)
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
+                # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it.
+                events.flush()
                 finished.add(week_id)
                 report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=tally.calls, week_id=week_id))
         if todo:
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
+            events.flush()
         # Valued at the range's last scheduled instant, however much of it this invocation ran.
         clock.set(max(clock.now(), max(job.at for jobs in plan.values() for job in jobs)))
         board = standings(app, spec.name)

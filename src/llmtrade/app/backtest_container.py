@@ -3,7 +3,9 @@
 A backtest calls the jobs cron calls (app/jobs.py) with this container, so the stages, the risk gate and
 the paper broker are live's; what differs is only what a replay of history must change:
 - the database is the backtest's own (`llmtrade_bt_<name>`), opened once and held for the whole backtest
-  (every job's `storage()` hands out the same connection; a draft view over it for dry runs);
+  (every job's `storage()` hands out the same connection; a draft view over it for dry runs), by one
+  process at a time (an advisory lock), so its event store is `exclusive`: heads and copies are kept
+  current from its own appends instead of asked for (storage/event_store.py);
 - every account trades on the paper broker and prices come from the offline providers (the CSV folder,
   else the synthetic market), whatever accounts.yaml and the mode say: a backtest never touches a
   live account or asks a live feed, even in `--replay` mode;
@@ -17,16 +19,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.container import Container
+from llmtrade.errors import UsageError
 from llmtrade.market.service import MarketData
+from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import DraftEventStore, EventStore
+
+# A session advisory lock on the backtest's own database: one process writes its books at a time.
+_SOLE_WRITER = 0x11_77_B7_01
 
 
 @dataclass
@@ -34,6 +41,7 @@ class BacktestContainer(Container):
     # The look-ahead audit's cut: while set, markets built here hold no bar after this session day.
     cutoff: date | None = None
     _held: Storage | None = field(default=None, init=False)
+    _bar_cache: HeldBarCache | None = field(default=None, init=False)
     # The draft view handed to the last dry run, so the audit can read what that run recorded.
     last_draft: DraftEventStore | None = field(default=None, init=False)
 
@@ -51,16 +59,33 @@ class BacktestContainer(Container):
         if self.database is None:
             raise ValueError("a backtest container needs its database")
         location = sibling(locate(self.settings), self.database)
-        self._held = open_storage(self.settings, self.clock, location=location)
+        opened = open_storage(self.settings, self.clock, location=location)
+        locked = opened.conn.execute("SELECT pg_try_advisory_lock(%s)", (_SOLE_WRITER,)).fetchone()
+        if not (locked and locked[0]):
+            opened.close()
+            raise UsageError(
+                f"the backtest database {self.database} is in use by another process (a backtest of the same "
+                "name still running?); wait for it to finish or stop it, then run this again"
+            )
+        self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True))
+        self._bar_cache = HeldBarCache(opened.conn)
         # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
         # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from
         # what is there; the live books keep PostgreSQL's default.
         self._held.conn.execute("SET synchronous_commit TO off")
         try:
             yield self._held
+            self._held.events.flush()
+        except BaseException:
+            # What the jobs before the failure recorded is kept, as live keeps it; the failure is what is raised.
+            with suppress(Exception):
+                self._held.events.flush()
+            raise
         finally:
+            self._held.events.abandon()  # whatever a failed flush left behind was never written
             self._held.close()
             self._held = None
+            self._bar_cache = None
 
     @contextmanager
     def storage(self, *, persist: bool = True, models: bool = False) -> Iterator[Storage]:
@@ -74,6 +99,12 @@ class BacktestContainer(Container):
         draft = self._held.events.draft()
         self.last_draft = draft
         yield replace(self._held, events=draft)
+
+    def bar_cache(self, storage: Storage) -> BarCache:
+        """One in-memory bar cache over the held connection for the whole backtest (storage/bar_cache.py)."""
+        if self._bar_cache is None or self._held is None or storage.conn is not self._held.conn:
+            return super().bar_cache(storage)
+        return self._bar_cache
 
     def market(
         self,

@@ -135,7 +135,11 @@ class Container:
         assets = self.loaded.config.assets
         providers = build_providers(assets, self.settings, provider_names(assets, self.settings, live=use_live))
         recording = Recording(storage.events, run_id, week_id) if record else None
-        return MarketData(providers, BarCache(storage.conn), self.calendar, recording)
+        return MarketData(providers, self.bar_cache(storage), self.calendar, recording)
+
+    def bar_cache(self, storage: Storage) -> BarCache:
+        """The bar cache a market built for `storage` reads (a backtest keeps one in memory for its run)."""
+        return BarCache(storage.conn)
 
     def quotes(self, storage: Storage, market: MarketData, *, live: bool | None = None) -> QuoteService:
         """Prices now (intraday), from the same providers in the same order as `market`'s daily bars;

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date
 from itertools import pairwise
@@ -63,6 +65,34 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
         bars_used=len(bars),
         synthetic=synthetic,
     )
+
+
+_SAME_BARS: OrderedDict[tuple[int, ...], tuple[Sequence[Bar], Sequence[Bar] | None, IndicatorSet]] = OrderedDict()
+_SAME_BARS_KEPT = 64
+_SAME_BARS_LOCK = threading.Lock()
+
+
+def indicators_of(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = None) -> IndicatorSet:
+    """`compute_indicators`, computed once for the same bar objects: a backtest's checkpoints ask for the
+    same symbol's same sessions (one in-memory bar cache, so the very same frozen Bars) several times a day.
+
+    Keyed by the identity of the first and last bar and the length of each series, the series themselves
+    kept beside the answer (so no id is reused while its entry lives): bars are frozen, so the same objects
+    give the same indicators. Bars read afresh (other objects) are simply computed again."""
+    key = (id(bars[0]), id(bars[-1]), len(bars)) if bars else ()
+    if spy_bars:
+        key += (id(spy_bars[0]), id(spy_bars[-1]), len(spy_bars))
+    with _SAME_BARS_LOCK:
+        kept = _SAME_BARS.get(key) if key else None
+        if kept is not None:
+            _SAME_BARS.move_to_end(key)
+            return kept[2]
+    computed = compute_indicators(bars, spy_bars)
+    with _SAME_BARS_LOCK:
+        _SAME_BARS[key] = (bars, spy_bars, computed)
+        if len(_SAME_BARS) > _SAME_BARS_KEPT:
+            _SAME_BARS.popitem(last=False)
+    return computed
 
 
 def _check_series(bars: Sequence[Bar], name: str) -> None:

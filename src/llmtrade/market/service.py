@@ -135,7 +135,11 @@ class MarketData:
         cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic)
         # A range recorded as covered before validation existed may hide a hole; check it like any
         # answer, and forget the coverage so the provider is asked afresh (and the event is written once).
-        problems = validate_bars(cached, sessions)
+        # A cache that has already seen this very range pass (a backtest's, in memory) is not asked twice.
+        vouched = self._cache.vouched(wanted, start, end, synthetic=provider.synthetic)
+        problems = [] if vouched else validate_bars(cached, sessions)
+        if not problems:
+            self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
         if problems:
             self._reject("cache", problems, wanted, start, end)
             self._cache.forget(wanted, start, end, synthetic=provider.synthetic)

@@ -8,7 +8,8 @@ with `forget` (bars and records), so the next read asks the provider again inste
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,15 @@ class BarCache:
             (synthetic, list(symbols), start, end),
         ).fetchone()
         return row is not None and row[0] == len(set(symbols))
+
+    def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
+        """Whether this range, as read from here, already passed validation (never, for a cache on a
+        database others may write: the rows may have changed since)."""
+        return False
+
+    def vouch(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        """The range, as read from here, passed validation."""
+        return None
 
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         """Drop the bars of these symbols in start..end and every recorded fetch overlapping that range.
@@ -92,3 +102,71 @@ class BarCache:
                 )
             )
         return out
+
+
+class HeldBarCache(BarCache):
+    """A bar cache on a database no other process writes (a backtest's), held in memory once read.
+
+    Each symbol's cached bars and recorded fetches are read once, then every `covers` and `read` is
+    answered from memory (a range is a bisect of the symbol's days, so a read costs its bars, not the
+    history); `store` and `forget` write through and drop what they touch. The answers are the ones the
+    database would give, so reads stay exactly as point-in-time as the queries they replace."""
+
+    def __init__(self, conn: psycopg.Connection):
+        super().__init__(conn)
+        self._bars: dict[tuple[bool, str], tuple[list[date], list[Bar]]] = {}
+        self._fetches: dict[tuple[bool, str], list[tuple[date, date]]] = {}
+        self._vouched: set[tuple[bool, tuple[str, ...], date, date]] = set()
+
+    def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
+        return (synthetic, tuple(symbols), start, end) in self._vouched
+
+    def vouch(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        self._vouched.add((synthetic, tuple(symbols), start, end))
+
+    def covers(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
+        return all(
+            any(first <= start and last >= end for first, last in self._fetched(symbol, synthetic))
+            for symbol in set(symbols)
+        )
+
+    def read(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> dict[str, list[Bar]]:
+        out: dict[str, list[Bar]] = {}
+        for symbol in symbols:
+            days, bars = self._series(symbol, synthetic)
+            out[symbol] = bars[bisect_left(days, start) : bisect_right(days, end)]
+        return out
+
+    def store(
+        self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool
+    ) -> None:
+        super().store(bars, start, end, provider=provider, synthetic=synthetic)
+        self._drop(bars, synthetic)
+
+    def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        super().forget(symbols, start, end, synthetic=synthetic)
+        self._drop(symbols, synthetic)
+
+    def _drop(self, symbols: Iterable[str], synthetic: bool) -> None:
+        names = set(symbols)
+        self._vouched = {v for v in self._vouched if v[0] != synthetic or not set(v[1]) & names}
+        for symbol in names:
+            self._bars.pop((synthetic, symbol), None)
+            self._fetches.pop((synthetic, symbol), None)
+
+    def _fetched(self, symbol: str, synthetic: bool) -> list[tuple[date, date]]:
+        key = (synthetic, symbol)
+        if key not in self._fetches:
+            rows = self._conn.execute(
+                "SELECT start_day, end_day FROM market_fetches WHERE synthetic = %s AND symbol = %s",
+                (synthetic, symbol),
+            ).fetchall()
+            self._fetches[key] = [(first, last) for first, last in rows]
+        return self._fetches[key]
+
+    def _series(self, symbol: str, synthetic: bool) -> tuple[list[date], list[Bar]]:
+        key = (synthetic, symbol)
+        if key not in self._bars:
+            bars = BarCache.read(self, [symbol], date.min, date.max, synthetic=synthetic)[symbol]
+            self._bars[key] = ([b.day for b in bars], bars)
+        return self._bars[key]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     import psycopg
 
 P = TypeVar("P", bound=EventPayload)
+# Week copies the sole writer keeps (the week running, the one before, and one the audit may read).
+_WEEKS_KEPT = 3
 COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
 
 
@@ -50,9 +53,43 @@ class Held:
     total: int = 0
     top: int = 0
 
+    # The same events by week: a read of one week's costs that week, not the history.
+    by_week: dict[date | None, list[StoredEvent]] = field(default_factory=dict)
+
     def add(self, event: StoredEvent) -> None:
         self.events.append(event)
         self.by_type.setdefault(event.type, []).append(event)
+        self.by_week.setdefault(event.week_id, []).append(event)
+
+
+@dataclass
+class Sole:
+    """What a store that is its database's only writer (a backtest's) knows without asking PostgreSQL:
+    each stream's head, and which copies are current (`("stream", name)` or a counted copy's key).
+
+    Its own appends keep both up to date (Copies.feed); anything it cannot vouch for (an append inside a
+    caller's transaction, a lost race that proves another writer) empties it, and reads ask again."""
+
+    heads: dict[str, int] = field(default_factory=dict)
+    current: set[tuple[str, object]] = field(default_factory=set)
+    # Every stream's head is in `heads` (read once, all at once): a stream not there has no events.
+    complete: bool = False
+    # Writes what the sole writer holds, before any query reads the table (storage/sole_writer.py).
+    flush: Callable[[], None] = lambda: None
+
+    def forget(self) -> None:
+        self.heads.clear()
+        self.current.clear()
+        self.complete = False
+
+    def head(self, conn: psycopg.Connection, stream: str) -> int:
+        """The stream's head, from memory once every head has been read (one query per `forget`)."""
+        if not self.complete:
+            self.flush()
+            rows = conn.execute("SELECT stream, max(version) FROM events GROUP BY stream").fetchall()
+            self.heads = {name: int(version) for name, version in rows}
+            self.complete = True
+        return self.heads.get(stream, 0)
 
 
 @dataclass
@@ -72,15 +109,85 @@ class Copies:
         account_id: str,
         types: list[str] | None,
         to_event: Callable[[Any], StoredEvent],
+        sole: Sole | None = None,
     ) -> Held:
         """The account's events of `types` (None: all): an account's model calls are many and large, and
         most reads want its orders and fills, so a copy holds the types asked for so far."""
         wanted = None if types is None else frozenset(types)
-        return self._counted(conn, ("account", account_id), "account_id = %s", account_id, wanted, to_event)
+        key = ("account", account_id)
+        known = self.counted.get(key)
+        if (
+            sole is not None
+            and known is not None
+            and key in sole.current
+            and (known.types is None or (wanted is not None and wanted <= known.types))
+        ):
+            return known
+        if sole is not None:
+            sole.flush()
+        held = self._counted(conn, key, "account_id = %s", account_id, wanted, to_event)
+        if sole is not None:
+            sole.current.add(key)
+        return held
 
-    def types(self, conn: psycopg.Connection, types: list[str], to_event: Callable[[Any], StoredEvent]) -> Held:
-        key = tuple(sorted(set(types)))
-        return self._counted(conn, ("types", key), "type = ANY(%s)", list(key), None, to_event)
+    def types(
+        self,
+        conn: psycopg.Connection,
+        types: list[str],
+        to_event: Callable[[Any], StoredEvent],
+        sole: Sole | None = None,
+    ) -> Held:
+        key = ("types", tuple(sorted(set(types))))
+        known = self.counted.get(key)
+        if sole is not None and known is not None and key in sole.current:
+            return known
+        if sole is not None:
+            sole.flush()
+        held = self._counted(conn, key, "type = ANY(%s)", list(key[1]), None, to_event)
+        if sole is not None:
+            sole.current.add(key)
+        return held
+
+    def week(self, conn: psycopg.Connection, week_id: date, to_event: Callable[[Any], StoredEvent], sole: Sole) -> Held:
+        """The week's events, for the sole writer only (a run-due guard reads a week's first run per job).
+        The last few weeks read are kept: a backtest moves on, and a week's model calls are large."""
+        key = ("week", week_id)
+        known = self.counted.get(key)
+        if known is not None and key in sole.current:
+            return known
+        sole.flush()
+        held = self._counted(conn, key, "week_id = %s", week_id, None, to_event)
+        sole.current.add(key)
+        weeks = [k for k in self.counted if k[0] == "week" and k != key]
+        for old in weeks[: max(0, len(weeks) - _WEEKS_KEPT + 1)]:
+            self.counted.pop(old, None)
+            sole.current.discard(old)
+        return held
+
+    def feed(self, events: list[StoredEvent], sole: Sole) -> None:
+        """What the sole writer just committed, added to every copy it belongs to (ids ascending), so a
+        current copy stays current without a query. A copy's count and top move with it, so a store that
+        does ask (another process's view of the same copies) still finds its check consistent."""
+        for event in events:
+            for (kind, value), held in self.counted.items():
+                if (
+                    (kind == "account" and event.account_id == value)
+                    or (kind == "types" and event.type in value)  # type: ignore[operator]  # a tuple of types
+                    or (kind == "week" and event.week_id == value)
+                ):
+                    held.total += 1
+                    held.top = max(held.top, event.id)
+                    if held.types is None or event.type in held.types:
+                        held.add(event)
+            stream = self.streams.get(event.stream)
+            if stream is not None:
+                last = stream.events[-1].version if stream.events else 0
+                if event.version == last + 1:
+                    stream.add(event)
+                else:  # not the next version: never expected, so the copy is read again
+                    self.streams.pop(event.stream, None)
+                    sole.current.discard(("stream", event.stream))
+            sole.heads[event.stream] = event.version
 
     def _counted(
         self,
@@ -124,7 +231,28 @@ class Copies:
         self.counted[key] = known
         return known
 
-    def stream(self, conn: psycopg.Connection, stream: str, to_event: Callable[[Any], StoredEvent]) -> Held:
+    def stream(
+        self,
+        conn: psycopg.Connection,
+        stream: str,
+        to_event: Callable[[Any], StoredEvent],
+        sole: Sole | None = None,
+    ) -> Held:
+        if sole is not None:
+            held = self.streams.get(stream)
+            if held is not None and ("stream", stream) in sole.current:
+                return held
+            if held is None and sole.complete and stream not in sole.heads:
+                held = self.streams[stream] = Held()  # no events yet: nothing to ask for
+                sole.current.add(("stream", stream))
+                return held
+            sole.flush()
+            held = self._stream(conn, stream, to_event)
+            sole.current.add(("stream", stream))
+            return held
+        return self._stream(conn, stream, to_event)
+
+    def _stream(self, conn: psycopg.Connection, stream: str, to_event: Callable[[Any], StoredEvent]) -> Held:
         known = self.streams.get(stream) or Held()
         last = known.events[-1].version if known.events else 0
         rows = conn.execute(
@@ -179,11 +307,17 @@ def matching(
     limit: int | None,
 ) -> list[StoredEvent]:
     """The held events that pass every filter, oldest first."""
-    if type is None:
-        candidates: Iterable[StoredEvent] = held.events
+    types = None if type is None else [type] if isinstance(type, str) else list(dict.fromkeys(type))
+    if week_id is not None and (types is None or len(types) > 1 or len(held.by_type.get(types[0], ())) > 64):
+        # The week's events are few, whatever the history: filter those rather than a type's history.
+        candidates: Iterable[StoredEvent] = held.by_week.get(week_id, [])
+        if types is not None:
+            wanted = set(types)
+            candidates = [e for e in candidates if e.type in wanted]
+    elif types is None:
+        candidates = _after(held.events, after_id)
     else:
-        types = [type] if isinstance(type, str) else list(dict.fromkeys(type))
-        lists = [held.by_type.get(t, []) for t in types]
+        lists = [_after(held.by_type.get(t, []), after_id) for t in types]
         candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
     found: list[StoredEvent] = []
     for event in candidates:
@@ -198,3 +332,10 @@ def matching(
             if limit is not None and len(found) >= limit:
                 break
     return found
+
+
+def _after(events: list[StoredEvent], after_id: int | None) -> list[StoredEvent]:
+    """The events (ascending ids) after `after_id`: a bisect, so a look for what is new costs what is new."""
+    if after_id is None:
+        return events
+    return events[bisect_right(events, after_id, key=lambda e: e.id) :]

@@ -6,6 +6,10 @@ the loser gets a ConcurrencyError instead of a silently interleaved history.
 
 Reads by account, by type or by stream are served from in-process copies brought up to date by what
 is newer (storage/event_copies.py), so a look costs the new events, not the whole history.
+
+A store opened `exclusive` (a backtest's, on a database no other process writes) hands its appends to
+storage/sole_writer.py: they are held in memory (reads see them at once) and written by `flush`, all in
+one transaction; a read the copies cannot answer flushes first. Every other store writes at append.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,6 +25,7 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
+from llmtrade.storage.sole_writer import SoleWriter
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,13 +38,14 @@ P = TypeVar("P", bound=EventPayload)
 
 
 class EventStore:
-    def __init__(self, conn: psycopg.Connection, clock: Clock):
+    def __init__(self, conn: psycopg.Connection, clock: Clock, *, exclusive: bool = False):
         self._conn = conn
         self._clock = clock
         # One connection serves every thread of a command (accounts execute in parallel); a lock
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
         self._copies: Copies | None = None
+        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held()) if exclusive else None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -55,6 +62,8 @@ class EventStore:
         expected = dict(expected_versions or {})
         for _ in range(_HEAD_ATTEMPTS - 1):
             try:
+                if self._writer is not None:
+                    return self._writer.append(events, expected, self._clock.now())
                 return self._append_once(events, expected)
             except ConcurrencyError as exc:
                 if exc.stream in expected:
@@ -107,6 +116,8 @@ class EventStore:
 
     def stream_version(self, stream: str) -> int:
         """The version of the stream's last event; 0 for a stream with no events."""
+        if self._writer is not None:
+            return self._writer.head(stream)
         row = self._conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = %s", (stream,)).fetchone()
         return int(row[0]) if row else 0
 
@@ -124,16 +135,25 @@ class EventStore:
         """Events matching every given filter, oldest first."""
         # By type alone only when nothing narrower is asked: a run's or a week's events are few, a type's many.
         by_type = type is not None and week_id is None and run_id is None and limit is None
-        with self._lock:
-            if (account_id is not None or stream is not None or by_type) and self._settled():
+        writer = self._writer
+        with self._lock, writer.lock if writer is not None else nullcontext():
+            # The sole writer's copies hold its own appends, committed or not: no need to wait for a commit.
+            by_week = writer is not None and week_id is not None and run_id is None
+            if (account_id is not None or stream is not None or by_type or by_week) and (
+                writer is not None or self._settled()
+            ):
                 copies = self._copies_held()
                 with copies.lock:
-                    if account_id is not None:
-                        held = copies.account(self._conn, account_id, None if type is None else _types(type), _to_event)
+                    sole = writer.state if writer is not None else None
+                    if account_id is None and stream is None and sole is not None and week_id is not None:
+                        held = copies.week(self._conn, week_id, _to_event, sole)
+                    elif account_id is not None:
+                        wanted = None if type is None else _types(type)
+                        held = copies.account(self._conn, account_id, wanted, _to_event, sole)
                     elif stream is not None:
-                        held = copies.stream(self._conn, stream, _to_event)
+                        held = copies.stream(self._conn, stream, _to_event, sole)
                     else:
-                        held = copies.types(self._conn, _types(type), _to_event)
+                        held = copies.types(self._conn, _types(type), _to_event, sole)
                     return matching(
                         held,
                         week_id=week_id,
@@ -169,8 +189,20 @@ class EventStore:
             sql += " LIMIT %s"
             params.append(limit)
         with self._lock:
+            self.flush()
             rows = self._conn.execute(sql, params).fetchall()
         return [_to_event(row) for row in rows]
+
+    def abandon(self) -> None:
+        """Forget what an exclusive store holds unwritten (it closes without a flush); nothing for any other."""
+        if self._writer is not None:
+            self._writer.abandon()
+
+    def flush(self) -> None:
+        """Write what an exclusive store holds (storage/sole_writer.py); nothing to do for any other.
+        Raises ConcurrencyError when another writer took one of the held versions."""
+        if self._writer is not None:
+            self._writer.flush()
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)
@@ -197,6 +229,7 @@ class EventStore:
 
     def count(self) -> int:
         with self._lock:
+            self.flush()
             row = self._conn.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0
 
@@ -205,7 +238,9 @@ class EventStore:
 
         The code under it runs exactly as it would for real (it reads back what it appended, streams
         keep their versions), but nothing reaches the database."""
-        return DraftEventStore(self._conn, self._clock)
+        draft = DraftEventStore(self._conn, self._clock)
+        draft._writer = self._writer  # reads what the store holds; the draft's own appends never reach it
+        return draft
 
 
 class DraftEventStore(EventStore):
@@ -224,6 +259,8 @@ class DraftEventStore(EventStore):
         expected = dict(expected_versions or {})
         occurred_at = self._clock.now()
         with self._lock:
+            if self._next_id is None and self._writer is not None:
+                self._next_id = self._writer.next_id()
             if self._next_id is None:
                 # Draft ids follow the stored ones, so "oldest first" still holds across both.
                 row = self._conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()

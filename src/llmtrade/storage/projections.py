@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from llmtrade.domain.checkpoints import AccountValued, PostmortemWritten
+from llmtrade.domain.checkpoints import AccountValued, Postmortem, PostmortemWritten
 from llmtrade.storage.event_store import EventStore
 
 if TYPE_CHECKING:
@@ -25,35 +25,54 @@ def week_start_valuation(events: EventStore, week_id: date, account_id: str) -> 
 
 
 def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
-    """Upsert a week_summaries row for every PostmortemWritten event; returns the rows written."""
-    written = 0
+    """Bring week_summaries up to date with the PostmortemWritten events; returns the rows written.
+
+    Each (week, account) row holds that week's latest postmortem (the one with the highest event id, as
+    an upsert of every event in id order would leave it). Only rows the table does not already hold at
+    that event are written, in one batch: a postmortem writes its own week's rows, not every week's again
+    (a 520-week backtest would otherwise upsert 3,120 rows at its last postmortem)."""
+    latest: dict[tuple[date, str], tuple[int, Postmortem]] = {}
+    for event in events.read(type=PostmortemWritten.event_type()):
+        pm = events.payload(PostmortemWritten, event).postmortem
+        latest[(pm.week_id, pm.account_id)] = (event.id, pm)
     with conn.transaction():
-        for event in events.read(type=PostmortemWritten.event_type()):
-            pm = PostmortemWritten.from_event(event).postmortem
-            conn.execute(
-                """INSERT INTO week_summaries (week_id, account_id, instrument, direction, start_equity, end_equity,
-                       week_pnl, week_return, realized_pnl, unrealized_pnl, instrument_return, event_id)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (week_id, account_id) DO UPDATE SET instrument = excluded.instrument,
-                       direction = excluded.direction, start_equity = excluded.start_equity,
-                       end_equity = excluded.end_equity, week_pnl = excluded.week_pnl,
-                       week_return = excluded.week_return, realized_pnl = excluded.realized_pnl,
-                       unrealized_pnl = excluded.unrealized_pnl, instrument_return = excluded.instrument_return,
-                       event_id = excluded.event_id""",
-                (
-                    pm.week_id,
-                    pm.account_id,
-                    pm.instrument,
-                    pm.direction,
-                    pm.start_equity,
-                    pm.end_equity,
-                    pm.week_pnl,
-                    pm.week_return,
-                    pm.realized_pnl,
-                    pm.unrealized_pnl,
-                    pm.instrument_return,
-                    event.id,
-                ),
+        held = {
+            (week_id, account_id): event_id
+            for week_id, account_id, event_id in conn.execute(
+                "SELECT week_id, account_id, event_id FROM week_summaries"
+            ).fetchall()
+        }
+        rows = [
+            (
+                pm.week_id,
+                pm.account_id,
+                pm.instrument,
+                pm.direction,
+                pm.start_equity,
+                pm.end_equity,
+                pm.week_pnl,
+                pm.week_return,
+                pm.realized_pnl,
+                pm.unrealized_pnl,
+                pm.instrument_return,
+                event_id,
             )
-            written += 1
-    return written
+            for key, (event_id, pm) in latest.items()
+            if held.get(key) != event_id
+        ]
+        if rows:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    """INSERT INTO week_summaries (week_id, account_id, instrument, direction, start_equity,
+                           end_equity, week_pnl, week_return, realized_pnl, unrealized_pnl, instrument_return,
+                           event_id)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (week_id, account_id) DO UPDATE SET instrument = excluded.instrument,
+                           direction = excluded.direction, start_equity = excluded.start_equity,
+                           end_equity = excluded.end_equity, week_pnl = excluded.week_pnl,
+                           week_return = excluded.week_return, realized_pnl = excluded.realized_pnl,
+                           unrealized_pnl = excluded.unrealized_pnl,
+                           instrument_return = excluded.instrument_return, event_id = excluded.event_id""",
+                    rows,
+                )
+    return len(rows)

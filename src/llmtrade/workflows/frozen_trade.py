@@ -12,7 +12,7 @@ from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted
 from llmtrade.domain.market import Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
-from llmtrade.market.indicators import compute_indicators
+from llmtrade.market.indicators import indicators_of
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
 from llmtrade.storage.event_store import EventStore
@@ -95,7 +95,7 @@ def indicator_values(market: MarketData, symbol: str, now: datetime, price: floa
     """The watched quantities now: indicators as of the last complete session, with the price-based
     ones moved to the current price, and the position's P/L."""
     series = market.bars_asof([symbol, BENCHMARK], now, sessions=300)
-    ind = compute_indicators(series.bars[symbol], series.bars.get(BENCHMARK) or None)
+    ind = indicators_of(series.bars[symbol], series.bars.get(BENCHMARK) or None)
     values: dict[str, float | None] = {
         name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None
     }

@@ -1,0 +1,160 @@
+"""The writes of an event store that is its database's only writer (a backtest's): held, then written at once.
+
+A backtest appends some 700 events a week, most of them one at a time; one INSERT (and its commit) each
+is most of a week's time. An `exclusive` store (storage/event_store.py) hands its appends here instead:
+- versions come from each stream's head and ids from the table's highest id, both read once and then
+  kept in memory, so an append costs no query; the append's StoredEvents are what the database will hold
+  (their payloads in jsonb's key order and JSON's values, as a read from PostgreSQL would give them);
+- the in-process copies (storage/event_copies.py) are fed at once, so every read by account, type or
+  stream sees the append; a read the copies cannot answer (by week, by run, a count) flushes first;
+- `flush` writes everything held in one transaction (one COPY, ids given, the id sequence moved past
+  them). The backtest flushes after each week's BacktestWeekDone, so a week
+  is on disk whole or not at all, and a killed backtest resumes after the last week it finished.
+
+The unique (stream, version) key still guards the table: a writer that was not expected makes the flush
+fail with ConcurrencyError, and everything held is dropped (memory and copies), so the next read asks
+PostgreSQL again. The backtest holds an advisory lock on its database so that cannot happen by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_copies import Copies, Sole
+
+if TYPE_CHECKING:
+    import psycopg
+
+_DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
+_COPY = """COPY events (id, type, stream, version, week_id, account_id, run_id, occurred_at, payload,
+                         schema_version) FROM STDIN"""
+
+
+class SoleWriter:
+    """Appends held in memory until `flush`; `lock` is taken before the copies' lock, never after."""
+
+    def __init__(self, conn: psycopg.Connection, copies: Copies):
+        self.conn = conn
+        self.copies = copies
+        self.lock = threading.RLock()
+        self.state = Sole(flush=self.flush)
+        self.pending: list[tuple[StoredEvent, str]] = []
+        self._next_id: int | None = None
+
+    def head(self, stream: str) -> int:
+        with self.lock:
+            return self.state.head(self.conn, stream)
+
+    def next_id(self) -> int:
+        """The id the next append gets (a draft view numbers its events from here)."""
+        with self.lock:
+            if self._next_id is None:
+                self.flush()
+                row = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+                self._next_id = (int(row[0]) if row else 0) + 1
+            return self._next_id
+
+    def append(
+        self, events: Sequence[NewEvent], expected: Mapping[str, int], occurred_at: datetime
+    ) -> list[StoredEvent]:
+        """The batch as the database will store it; ConcurrencyError when an expected version is not the head."""
+        with self.lock:
+            next_id = self.next_id()
+            next_version: dict[str, int] = {}
+            for event in events:
+                if event.stream not in next_version:
+                    head = self.head(event.stream)
+                    want = expected.get(event.stream, head)
+                    if head != want:
+                        raise ConcurrencyError(event.stream, want + 1)
+                    next_version[event.stream] = head + 1
+            stored: list[StoredEvent] = []
+            held: list[tuple[StoredEvent, str]] = []
+            for event in events:
+                version = next_version[event.stream]
+                next_version[event.stream] = version + 1
+                text = json.dumps(event.payload)
+                one = StoredEvent(
+                    id=next_id + len(stored),
+                    type=event.type,
+                    stream=event.stream,
+                    version=version,
+                    week_id=event.week_id,
+                    account_id=event.account_id,
+                    run_id=event.run_id,
+                    occurred_at=occurred_at,
+                    payload=json.loads(text, object_pairs_hook=_jsonb_object),
+                    schema_version=event.schema_version,
+                )
+                stored.append(one)
+                held.append((one, text))
+            self._next_id = next_id + len(stored)
+            self.pending.extend(held)
+            with self.copies.lock:
+                self.copies.feed(stored, self.state)
+            return stored
+
+    def flush(self) -> None:
+        """Write every held event in one transaction. ConcurrencyError (everything held dropped) when another
+        writer took one of their versions."""
+        import psycopg.errors  # lazy, as everywhere in storage
+
+        with self.lock:
+            if not self.pending:
+                return
+            held, self.pending = self.pending, []
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cursor:
+                    with cursor.copy(_COPY) as copy:
+                        for event, text in held:
+                            copy.write_row(
+                                (
+                                    event.id,
+                                    event.type,
+                                    event.stream,
+                                    event.version,
+                                    event.week_id,
+                                    event.account_id,
+                                    event.run_id,
+                                    event.occurred_at,
+                                    text,
+                                    event.schema_version,
+                                )
+                            )
+                    cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
+            except psycopg.errors.UniqueViolation as exc:
+                self._drop()
+                # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
+                match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
+                first = held[0][0]
+                stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
+                raise ConcurrencyError(stream, version) from exc
+
+    def abandon(self) -> None:
+        """Give up what is held and unwritten (the store is closing without a flush): this process's copies
+        hold it too, and a later store on the same database must not read events that were never written."""
+        with self.lock:
+            if self.pending:
+                self._drop()
+
+    def _drop(self) -> None:
+        """Forget everything known without asking: another writer was there after all."""
+        self.pending = []
+        self._next_id = None
+        self.state.forget()
+        with self.copies.lock:
+            self.copies.counted.clear()
+            self.copies.streams.clear()
+
+
+def _jsonb_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A parsed JSON object with its keys in jsonb's order (shorter keys first, then bytewise), as a read
+    from PostgreSQL gives them; a later key wins, as in jsonb."""
+    return dict(sorted(dict(pairs).items(), key=lambda kv: (len(kv[0].encode()), kv[0].encode())))

@@ -1,0 +1,73 @@
+"""A backtest's writes are held in memory and reach its database a week at a time (storage/sole_writer.py):
+a process killed before a week was written loses that week only, and the resumed backtest ends where an
+uninterrupted one does. Its database has one writer: a second process is refused while the first runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.clock import SteppingClock
+from llmtrade.config.loader import load_config
+from llmtrade.errors import UsageError
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database
+from llmtrade.storage.sole_writer import SoleWriter
+from tests.support import FIXED_NOW
+from tests.test_backtest import FIRST, LAST, Killed, _events, _run, _unique, _url
+
+
+@pytest.fixture
+def live_url(database_url: str) -> str:
+    return database_url
+
+
+def test_a_backtest_killed_before_its_week_was_written_redoes_that_week_and_ends_as_an_uninterrupted_one(
+    live_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
+) -> None:
+    whole = _run(live_url, tmp_path, _unique(), audit=0)
+    name = _unique()
+    real = SoleWriter.flush
+
+    def dies_writing_the_second_week(self: SoleWriter) -> None:
+        # The process dies with the second week's last events (and its BacktestWeekDone) still in memory.
+        if any(e.type == "BacktestWeekDone" and e.week_id == LAST for e, _ in self.pending):
+            raise Killed
+        real(self)
+
+    monkeypatch.setattr(SoleWriter, "flush", dies_writing_the_second_week)
+    with pytest.raises(Killed):
+        _run(live_url, tmp_path, name, audit=0)
+    url = _url(pg_admin_url, backtest_database(name))
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
+    assert not [p for p in _events(url, "PostmortemCompleted") if p["week_id"] == str(LAST)]
+    monkeypatch.setattr(SoleWriter, "flush", real)
+
+    resumed = _run(live_url, tmp_path, name, audit=0)
+
+    assert (resumed.weeks_done_before, resumed.weeks_run) == (1, 1)
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST), str(LAST)]
+    accepted = [p["order"]["client_order_id"] for p in _events(url, "PaperOrderAccepted")]
+    assert accepted and len(accepted) == len(set(accepted))
+    completed = [(p["day"], p["time"]) for p in _events(url, "CheckpointCompleted")]
+    assert len(completed) == len(set(completed))
+    assert resumed.leaderboard.model_dump(exclude={"source"}) == whole.leaderboard.model_dump(exclude={"source"})
+
+
+def test_a_second_process_on_a_running_backtests_database_is_refused(live_url: str, tmp_path: Path) -> None:
+    settings = Settings(DATABASE_URL=live_url, LLMTRADE_HOME=str(tmp_path))
+    loaded = load_config(None)
+    database = backtest_database(_unique())
+
+    def container() -> BacktestContainer:
+        clock = SteppingClock(FIXED_NOW)
+        return BacktestContainer(
+            settings, loaded, clock, None, lambda _t: None, offline=True, replay=False, database=database
+        )
+
+    with container().held(), pytest.raises(UsageError, match="in use by another process"), container().held():
+        pass
+    with container().held() as storage:  # released when the first one closed
+        assert storage.events.count() == 0

@@ -1,0 +1,173 @@
+"""The exclusive event store (a backtest's): appends held in memory, seen by every read, written whole at flush,
+and exactly what a store that writes at once would have stored. And the backtest's in-memory bar cache."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+
+from llmtrade.clock import FixedClock
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import Bar
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.bar_cache import BarCache, HeldBarCache
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
+from tests.support import FIXED_NOW
+
+WEEK = date(2026, 1, 7)
+
+
+def _batches() -> list[list[NewEvent]]:
+    # Keys in no particular order, nested objects, floats and ints: what jsonb reorders or renders.
+    payload = {"zeta": 1, "a": {"yy": 0.1 + 0.2, "b": [1, {"kk": 2, "k": 1.5e-7}]}, "mid": "x"}
+    return [
+        [NewEvent(type="PitchReceived", stream="week:a", payload=payload, week_id=WEEK, account_id="acct_1")],
+        [
+            NewEvent(type="OrderSubmitted", stream="ledger:acct_1", payload={"n": 2}, account_id="acct_1"),
+            NewEvent(type="PitchReceived", stream="week:a", payload={"n": 3}, week_id=WEEK, run_id="r1"),
+        ],
+        [NewEvent(type="RunStarted", stream="run:r1", payload={"mode": "offline"}, week_id=WEEK, run_id="r1")],
+    ]
+
+
+def _rows(url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT id, type, stream, version, week_id, account_id, run_id, occurred_at, payload::text,"
+            " schema_version FROM events ORDER BY id"
+        ).fetchall()
+
+
+def _fresh(url: str) -> str:
+    head, _, query = url.partition("?")
+    name = f"t_{__import__('uuid').uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def test_held_appends_are_read_at_once_but_reach_the_database_only_at_flush(
+    storage: Storage, database_url: str
+) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    # A copy's first read asks PostgreSQL (writing what is held first); from then on appends keep it current.
+    assert store.read_stream("week:a") == store.read(account_id="acct_1") == store.read(type="PitchReceived") == []
+    assert store.read(week_id=WEEK) == []
+    for batch in _batches():
+        store.append(batch)
+    # Every kind of read sees them: by account, stream, type, week (copies) and by run (which flushes).
+    assert [e.version for e in store.read_stream("week:a")] == [1, 2]
+    assert [e.type for e in store.read(account_id="acct_1")] == ["PitchReceived", "OrderSubmitted"]
+    assert [e.stream for e in store.read(type="PitchReceived")] == ["week:a", "week:a"]
+    assert [e.type for e in store.read(week_id=WEEK, type=["RunStarted", "PitchReceived"])] == [
+        "PitchReceived",
+        "PitchReceived",
+        "RunStarted",
+    ]
+    assert store.stream_version("week:a") == 2 and store.stream_version("never") == 0
+    assert _rows(database_url) == []  # nothing written yet
+    assert [e.type for e in store.read(run_id="r1")] == ["PitchReceived", "RunStarted"]  # SQL: flushed first
+    assert len(_rows(database_url)) == 4
+
+
+def test_a_flush_stores_exactly_what_a_store_writing_at_once_stores(storage: Storage, database_url: str) -> None:
+    other_url = _fresh(database_url)
+    clock = FixedClock(FIXED_NOW)
+    held = EventStore(storage.conn, clock, exclusive=True)
+    returned = [e for batch in _batches() for e in held.append(batch)]
+    held.flush()
+    with psycopg.connect(other_url, autocommit=True) as conn:
+        from llmtrade.storage.migrations import migrate
+
+        migrate(conn)
+        direct = EventStore(conn, clock)
+        written = [e for batch in _batches() for e in direct.append(batch)]
+    assert _rows(database_url) == _rows(other_url)
+    # What the append handed back is what a read from PostgreSQL gives: same ids, versions, key order, floats.
+    assert [e.model_dump() for e in returned] == [e.model_dump() for e in written]
+    assert [list(e.payload) for e in returned] == [list(e.payload) for e in written]
+    # The id sequence moved past the held ids: a writer that takes ids from it later does not collide.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        [after] = EventStore(conn, clock).append([NewEvent(type="X", stream="later", payload={})])
+    assert after.id == returned[-1].id + 1
+
+
+def test_an_expected_version_is_checked_against_the_held_head(storage: Storage, database_url: str) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    store.append([NewEvent(type="A", stream="s", payload={})], expected_versions={"s": 0})
+    with pytest.raises(ConcurrencyError):
+        store.append([NewEvent(type="A", stream="s", payload={})], expected_versions={"s": 0})
+    store.append([NewEvent(type="A", stream="s", payload={})], expected_versions={"s": 1})
+    store.flush()
+    assert [r[3] for r in _rows(database_url)] == [1, 2]
+
+
+def test_a_flush_that_loses_to_another_writer_drops_what_it_held_and_reads_the_database_again(
+    storage: Storage, database_url: str
+) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    assert store.read_stream("s") == []
+    store.append([NewEvent(type="Mine", stream="s", payload={}, account_id="acct_1")])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        EventStore(conn, FixedClock(FIXED_NOW)).append([NewEvent(type="Theirs", stream="s", payload={})])
+    with pytest.raises(ConcurrencyError) as lost:
+        store.flush()
+    assert lost.value.stream == "s"
+    assert [e.type for e in store.read_stream("s")] == ["Theirs"]
+    assert store.read(account_id="acct_1") == []
+    assert store.stream_version("s") == 1
+
+
+def test_a_draft_over_the_exclusive_store_sees_its_held_events_and_adds_none(
+    storage: Storage, database_url: str
+) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    store.append([NewEvent(type="A", stream="s", payload={"n": 1})])
+    draft = store.draft()
+    [mine] = draft.append([NewEvent(type="A", stream="s", payload={"n": 2})])
+    assert (mine.id, mine.version) == (2, 2)
+    assert [e.payload["n"] for e in draft.read_stream("s")] == [1, 2]
+    store.flush()
+    assert [r[3] for r in _rows(database_url)] == [1]
+    assert [e.payload["n"] for e in store.read_stream("s")] == [1]
+
+
+def _bars(symbol: str, first: date, days: int) -> list[Bar]:
+    out = []
+    for n in range(days):
+        day = first + timedelta(days=n)
+        price = 100.0 + n
+        out.append(
+            Bar(symbol=symbol, day=day, open=price, high=price + 1, low=price - 1, close=price, volume=10, source="t")
+        )
+    return out
+
+
+def test_the_held_bar_cache_answers_as_the_database_does_and_sees_what_it_stores(storage: Storage) -> None:
+    plain, held = BarCache(storage.conn), HeldBarCache(storage.conn)
+    start = date(2026, 1, 5)
+    held.store({"SPY": _bars("SPY", start, 5)}, start, start + timedelta(days=4), provider="t", synthetic=False)
+    for cache in (plain, held):
+        assert cache.covers(["SPY"], start, start + timedelta(days=4), synthetic=False)
+        assert not cache.covers(["SPY"], start, start + timedelta(days=5), synthetic=False)
+        assert not cache.covers(["SPY", "QQQ"], start, start, synthetic=False)
+        assert not cache.covers(["SPY"], start, start, synthetic=True)
+    ranges = [(start, start + timedelta(days=2)), (start + timedelta(days=1), date(2027, 1, 1)), (date.min, start)]
+    for first, last in ranges:
+        assert held.read(["SPY", "QQQ"], first, last, synthetic=False) == plain.read(
+            ["SPY", "QQQ"], first, last, synthetic=False
+        )
+    # A later store (more history) is seen by the next read, as the database would show it.
+    later = start + timedelta(days=5)
+    held.store({"SPY": _bars("SPY", later, 3)}, later, later + timedelta(days=2), provider="t", synthetic=False)
+    assert len(held.read(["SPY"], start, date(2027, 1, 1), synthetic=False)["SPY"]) == 8
+    held.vouch(["SPY"], start, later, synthetic=False)
+    assert held.vouched(["SPY"], start, later, synthetic=False) and not plain.vouched(
+        ["SPY"], start, later, synthetic=False
+    )
+    held.forget(["SPY"], start, later, synthetic=False)  # what is forgotten is no longer vouched for
+    assert not held.vouched(["SPY"], start, later, synthetic=False)
+    assert held.read(["SPY"], start, later, synthetic=False) == plain.read(["SPY"], start, later, synthetic=False)

@@ -1,0 +1,60 @@
+"""week_summaries: each (week, account) row holds its latest postmortem, and a projection writes only what changed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.domain.checkpoints import Postmortem, PostmortemWritten
+from llmtrade.domain.events import NewEvent
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.projections import project_week_summaries
+
+W1, W2 = date(2026, 1, 7), date(2026, 1, 14)
+
+
+def _written(storage: Storage, week_id: date, account_id: str, end_equity: float) -> int:
+    pm = Postmortem(
+        week_id=week_id,
+        account_id=account_id,
+        instrument="SPY",
+        direction="LONG",
+        start_equity=100_000.0,
+        end_equity=end_equity,
+        realized_pnl=0.0,
+        unrealized_pnl=end_equity - 100_000.0,
+        week_pnl=end_equity - 100_000.0,
+        week_return=end_equity / 100_000.0 - 1,
+        instrument_return=None,
+        indicators=[],
+        reflection=None,
+    )
+    [stored] = storage.events.append(
+        [NewEvent.of(PostmortemWritten(postmortem=pm), stream=f"pm:{week_id}:{account_id}", week_id=week_id)]
+    )
+    return stored.id
+
+
+def _rows(storage: Storage) -> list[tuple[object, ...]]:
+    return storage.conn.execute(
+        "SELECT week_id, account_id, end_equity, event_id FROM week_summaries ORDER BY week_id, account_id"
+    ).fetchall()
+
+
+def test_a_projection_writes_new_and_newer_postmortems_only_and_keeps_each_weeks_latest(storage: Storage) -> None:
+    a1 = _written(storage, W1, "acct_1", 101_000.0)
+    b1 = _written(storage, W1, "acct_2", 99_000.0)
+    assert project_week_summaries(storage.conn, storage.events) == 2
+    assert project_week_summaries(storage.conn, storage.events) == 0  # nothing new: nothing written
+    a2 = _written(storage, W2, "acct_1", 102_000.0)
+    again = _written(storage, W1, "acct_2", 98_000.0)  # a later postmortem of an already projected week
+    assert project_week_summaries(storage.conn, storage.events) == 2
+    assert _rows(storage) == [
+        (W1, "acct_1", 101_000.0, a1),
+        (W1, "acct_2", 98_000.0, again),
+        (W2, "acct_1", 102_000.0, a2),
+    ]
+    assert b1 < again
+    # The table can be dropped and rebuilt from the events.
+    storage.conn.execute("DELETE FROM week_summaries")
+    assert project_week_summaries(storage.conn, storage.events) == 3
+    assert [r[3] for r in _rows(storage)] == [a1, again, a2]
