@@ -5,6 +5,7 @@ each, opening prices asked once, answer schemas built ahead. Against the real ev
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -72,6 +73,17 @@ class Counting:
 class Broken:
     def append(self, events: Sequence[NewEvent], **kw: Any) -> object:
         raise OperationalError("the database went away")
+
+
+class Slow:
+    """The real store, each append a little slow (a batch is still being written when the next comes)."""
+
+    def __init__(self, events: EventStore):
+        self.events = events
+
+    def append(self, events: Sequence[NewEvent], **kw: Any) -> object:
+        time.sleep(0.2)
+        return self.events.append(events, **kw)
 
 
 def _event(i: int) -> NewEvent:
@@ -319,3 +331,20 @@ def test_the_weekly_answer_schemas_built_ahead_are_the_ones_the_roles_use() -> N
     after = strict_schema.cache_info()
     assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)
     assert schema["properties"]["instrument"]["enum"] == symbols
+
+
+def test_a_recorder_serves_one_event_loop_after_another(storage: Storage) -> None:
+    recorder = Recorder(Slow(storage.events), None)
+
+    async def abandoned() -> None:
+        first = asyncio.create_task(recorder.write(_event(0)))
+        await asyncio.sleep(0.05)  # its batch is being written
+        second = asyncio.create_task(recorder.write(_event(1)))  # queued behind it
+        await asyncio.sleep(0)
+        first.cancel()
+        second.cancel()  # the run ends now: asyncio.run cancels the writer in the middle of its work
+
+    asyncio.run(abandoned())
+    asyncio.run(asyncio.wait_for(recorder.write(_event(2)), timeout=10))  # the next job's loop, same gateway
+    stored = [e.payload["stage"] for e in storage.events.read_stream("run:recorder-test")]
+    assert sorted(stored) == ["s0", "s1", "s2"]  # the record left queued is written too

@@ -45,10 +45,15 @@ class Recorder:
         self._cache = cache
         self._queue: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def write(self, event: NewEvent, entry: CacheEntry | None = None) -> None:
         """Store `event` (and `entry` in the replay cache, when given); raises what the store raised."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A gateway used by several asyncio.run calls (a backtest's jobs): a writer of an earlier loop is gone
+            # (cancelled when its run ended); what it left queued is written by this loop's writer.
+            self._loop, self._writer = loop, None
         pending = _Pending(event, entry, loop.create_future())
         self._queue.append(pending)
         if self._writer is None or self._writer.done():
@@ -57,17 +62,19 @@ class Recorder:
         await asyncio.shield(pending.done)
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue:
             batch, self._queue = self._queue, []
             try:
                 await asyncio.to_thread(self._store, batch)
             except Exception as exc:
                 for item in batch:
-                    if not item.done.done():
+                    if item.done.get_loop() is loop and not item.done.done():
                         item.done.set_exception(exc)
             else:
                 for item in batch:
-                    if not item.done.done():
+                    # A record left by an earlier loop's cancelled caller is stored; nobody waits for it.
+                    if item.done.get_loop() is loop and not item.done.done():
                         item.done.set_result(None)
 
     def _store(self, batch: list[_Pending]) -> None:
