@@ -15,6 +15,7 @@ import pytest
 from llmtrade.agents import schemas
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.paper import PaperBroker
+from llmtrade.brokers.reconcile import record_differences
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import ModelRef
@@ -348,3 +349,24 @@ def test_a_recorder_serves_one_event_loop_after_another(storage: Storage) -> Non
     asyncio.run(asyncio.wait_for(recorder.write(_event(2)), timeout=10))  # the next job's loop, same gateway
     stored = [e.payload["stage"] for e in storage.events.read_stream("run:recorder-test")]
     assert sorted(stored) == ["s0", "s1", "s2"]  # the record left queued is written too
+
+
+class Reads:
+    """The real store, counting reads."""
+
+    def __init__(self, events: EventStore):
+        self.events = events
+        self.reads = 0
+
+    def read(self, **kw: Any) -> Any:
+        self.reads += 1
+        return self.events.read(**kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.events, name)
+
+
+def test_an_account_without_differences_costs_no_read_of_the_recorded_ones(storage: Storage) -> None:
+    store = Reads(storage.events)
+    appended = record_differences(store, ACCOUNT.id, [], occasion="week start", week_id=WEEK, run_id="r1")  # type: ignore[arg-type]
+    assert (appended, store.reads) == ([], 0)
