@@ -35,7 +35,7 @@ from llmtrade.domain.trading import (
 from llmtrade.errors import OperationalError, StageError
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
-from llmtrade.llm.recorder import Recorder
+from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.structured import strict_schema
 from llmtrade.llm.types import ChatMessage
 from llmtrade.market.calendar import TradingCalendar
@@ -43,7 +43,7 @@ from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.llm_cache import AnswerCache
+from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.valuation import value_account
 from tests.fakes.llm_transport import BASE_URL, fake_llm
@@ -370,3 +370,13 @@ def test_an_account_without_differences_costs_no_read_of_the_recorded_ones(stora
     store = Reads(storage.events)
     appended = record_differences(store, ACCOUNT.id, [], occasion="week start", week_id=WEEK, run_id="r1")  # type: ignore[arg-type]
     assert (appended, store.reads) == ([], 0)
+
+
+def test_an_answer_is_not_cached_when_its_calls_record_could_not_be_stored(storage: Storage) -> None:
+    recorder = Recorder(Broken(), AnswerCache(storage.conn))
+    entry = CacheEntry("k1", "m/pm", CachedAnswer("answer", 1, 1, None))
+    with pytest.raises(OperationalError):
+        asyncio.run(recorder.write(_event(1), entry))
+    assert AnswerCache(storage.conn).get("k1") is None  # one transaction: neither the record nor the answer
+    asyncio.run(Recorder(storage.events, AnswerCache(storage.conn)).write(_event(2), entry))
+    assert AnswerCache(storage.conn).get("k1") == CachedAnswer("answer", 1, 1, None)

@@ -4,8 +4,8 @@ A stage asks its models concurrently (twelve reviews at once), so their replies 
 Written one by one on the event loop, each record (an LLMCallCompleted or LLMCallFailed event,
 and the replay-cache entry of a live answer) held up the replies behind it by a transaction
 each. Here a reply's record joins a queue; one writer at a time takes everything queued and
-writes it on a worker thread: the cache entries in one transaction, then every event in one
-EventSink.append (one transaction), while the loop goes on reading the other replies.
+writes it on a worker thread, the cache entries and every event (one EventSink.append) in one
+transaction, while the loop goes on reading the other replies.
 
 The guarantee is unchanged: `write` returns only once its record is stored, so a caller never
 uses an answer whose call is not on file, and a write that fails raises in every caller whose
@@ -78,7 +78,11 @@ class Recorder:
                         item.done.set_result(None)
 
     def _store(self, batch: list[_Pending]) -> None:
-        if self._cache is not None:
-            entries = [(i.entry.key, i.entry.model, i.entry.answer) for i in batch if i.entry is not None]
+        events = [item.event for item in batch]
+        entries = [(i.entry.key, i.entry.model, i.entry.answer) for i in batch if i.entry is not None]
+        if self._cache is None or not entries:
+            self._events.append(events)
+            return
+        with self._cache.transaction():  # the answers and their calls' records: one commit
             self._cache.put_many(entries)
-        self._events.append([item.event for item in batch])
+            self._events.append(events)

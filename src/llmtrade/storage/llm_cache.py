@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,10 @@ class AnswerCache:
         self._conn.execute(
             _PUT, (key, model, answer.content, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd)
         )
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """A transaction on the cache's connection: what else is written on it inside commits with the puts."""
+        return self._conn.transaction()
 
     def put_many(self, entries: Sequence[tuple[str, str, CachedAnswer]]) -> None:
         """(key, model, answer) entries stored as `put` stores each, in one transaction (one commit)."""
