@@ -170,12 +170,13 @@ def _flip_run(storage: Storage, server: FakeAlpacaServer, account_id: str, strea
 def test_a_flip_killed_around_each_of_its_writes_ends_short_with_each_leg_sent_once(storage: Storage) -> None:
     from tests.crash_points import Crash, dying
 
-    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as clean_server, dying(None) as clean:
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as clean_server:
         clean_server.set_price("SPY", 600)
         clean_server.add_asset("SPY", shortable=True)
         clean_server.set_position("SPY", 10, 590)
-        held_by_llmtrade(storage, "acct_clean")
-        _flip_run(storage, clean_server, "acct_clean", "orders:clean", from_step=1)
+        held_by_llmtrade(storage, "acct_clean")  # before counting, as for the crashing runs: the same indices
+        with dying(None) as clean:
+            _flip_run(storage, clean_server, "acct_clean", "orders:clean", from_step=1)
     assert "LegHeldBack" in clean.types  # the pending leg's write is one of the points
     points = [
         i

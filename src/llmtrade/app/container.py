@@ -16,6 +16,7 @@ from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 
+from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.session import Session, open_session, prompts_dir
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
@@ -114,6 +115,7 @@ class Container:
         _ = self.prompts  # built once; building starts compiling its templates
         if self.decision.mode is LLMMode.LIVE:
             http_warm_up()
+            schemas_warm_up([i.symbol for i in self.loaded.config.assets.universe])
 
     def session(self, storage: Storage) -> Session:
         self.announce()

@@ -76,30 +76,39 @@ def record_new_fills(
     often. Each event is labelled with its order's week (from the OrderSubmitted that sent it), else
     with `week_id`; `run_id` is the run that noticed the fill. `observed` is a look the caller already
     took with `observe(broker)` (so a caller that needs the fills too reads the broker once)."""
-    seen = observed or observe(broker)
-    still_working, fills = seen.working, seen.fills
-    if not fills:
-        return []
-    done = recorded_fill_ids(events, broker)
-    weeks = order_weeks(events, broker.account_id)
     appended: list[Fill] = []
-    for fill in fills:
-        if fill.client_order_id in done or fill.client_order_id in still_working:
-            continue
-        stream = fill_stream(broker.account_id, fill.client_order_id)
-        event = NewEvent.of(
-            OrderFilled(fill=fill, broker=broker.name),
-            stream=stream,
-            week_id=weeks.get(fill.client_order_id, week_id),
-            account_id=broker.account_id,
-            run_id=run_id,
-        )
+    for fill, event in new_fill_events(events, broker, observed or observe(broker), week_id=week_id, run_id=run_id):
         try:
-            events.append([event], expected_versions={stream: 0})
+            events.append([event], expected_versions={event.stream: 0})
         except ConcurrencyError:
             continue  # another process recorded it between our read and our write: once is enough
         appended.append(fill)
     return appended
+
+
+def new_fill_events(
+    events: EventStore, broker: Broker, observed: Observed, *, week_id: date | None, run_id: str | None
+) -> list[tuple[Fill, NewEvent]]:
+    """The OrderFilled event of each observed fill not yet recorded (each for its own write-once
+    stream, to be appended at expected version 0), as `record_new_fills` labels them."""
+    if not observed.fills:
+        return []
+    done = recorded_fill_ids(events, broker)
+    weeks = order_weeks(events, broker.account_id)
+    return [
+        (
+            fill,
+            NewEvent.of(
+                OrderFilled(fill=fill, broker=broker.name),
+                stream=fill_stream(broker.account_id, fill.client_order_id),
+                week_id=weeks.get(fill.client_order_id, week_id),
+                account_id=broker.account_id,
+                run_id=run_id,
+            ),
+        )
+        for fill in observed.fills
+        if fill.client_order_id not in done and fill.client_order_id not in observed.working
+    ]
 
 
 # Occasions that happen many times a week: each is its own observation, not a repeat of the last.
@@ -119,6 +128,18 @@ def record_valuation(
     A named occasion of a week ("week start", "checkpoint 2026-01-08 12:00") is valued once: its
     event goes to a write-once stream, so a rerun after a crash, or a second process, finds it there
     and leaves the first valuation standing. Recurring occasions ("after fill") are appended each time."""
+    event, expected = valuation_event(account, occasion=occasion, week_id=week_id, run_id=run_id)
+    try:
+        events.append([event], expected_versions=expected)
+    except ConcurrencyError:
+        return False  # valued for this occasion already (an earlier run, or another process just now)
+    return True
+
+
+def valuation_event(
+    account: AccountSnapshot, *, occasion: str, week_id: date | None, run_id: str | None
+) -> tuple[NewEvent, dict[str, int] | None]:
+    """The account's AccountValued for `occasion` and the expected version to append it at (None: after the head)."""
     payload = AccountValued(
         account_id=account.account_id,
         equity=account.equity,
@@ -132,9 +153,4 @@ def record_valuation(
     else:
         stream = valuation_stream(account.account_id, week_id, occasion)
         expected = {stream: 0}
-    event = NewEvent.of(payload, stream=stream, account_id=account.account_id, week_id=week_id, run_id=run_id)
-    try:
-        events.append([event], expected_versions=expected)
-    except ConcurrencyError:
-        return False  # valued for this occasion already (an earlier run, or another process just now)
-    return True
+    return NewEvent.of(payload, stream=stream, account_id=account.account_id, week_id=week_id, run_id=run_id), expected

@@ -94,6 +94,9 @@ class PaperBroker:
         self._shortable = shortable
         # None: in-session orders fill at the session's open (the daily-bar behaviour older ledgers used).
         self._quotes = quotes
+        # A session's opening price, once known, is final: asked of the market once per process, not on
+        # every look at a queued order (each look at the book derives every unrecorded fill again).
+        self._opens: dict[tuple[str, date], float] = {}
 
     # ------------------------------------------------------------------ Broker
 
@@ -239,7 +242,7 @@ class PaperBroker:
             price: float | None = pending.quote.price
             source = pending.quote.source
         else:
-            price = self._prices.opening_price(order.symbol, new_york_date(pending.fill_after))
+            price = self._opening(order.symbol, new_york_date(pending.fill_after))
             source = "daily open"
         if price is None:
             return None  # no price yet: the order stays queued until the data has it
@@ -255,6 +258,14 @@ class PaperBroker:
             filled_at=pending.fill_after,
             price_source=source,
         )
+
+    def _opening(self, symbol: str, day: date) -> float | None:
+        price = self._opens.get((symbol, day))
+        if price is None:
+            price = self._prices.opening_price(symbol, day)
+            if price is not None:  # not known yet: the next look asks again
+                self._opens[(symbol, day)] = price
+        return price
 
     def _result(self, book: _Book, client_order_id: str, fills: Mapping[str, Fill]) -> OrderResult:
         fill = fills.get(client_order_id)

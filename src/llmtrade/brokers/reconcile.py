@@ -97,6 +97,8 @@ def record_differences(
     run_id: str | None,
 ) -> list[Difference]:
     """Append a ReconciliationDifferenceFound for each difference not yet recorded; return those appended."""
+    if not differences:
+        return []  # the usual case: no read of what was recorded before
     known = recorded_keys(events, account_id)
     appended: list[Difference] = []
     for difference in differences:

@@ -37,6 +37,7 @@ from llmtrade.errors import (
     ReplayMiss,
     StructuredOutputRefused,
 )
+from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import Answer, CallSite, UsageTotals, sum_usage
 from llmtrade.llm.structured import (
     AnswerInvalid,
@@ -81,6 +82,7 @@ class _Exchange:
     key: str
     reply: ChatReply | None = None  # live calls only: what the normaliser found besides the text
     note: str | None = None
+    entry: CacheEntry | None = None  # live calls only: stored in the replay cache with the call's record
 
 
 class LLMGateway:
@@ -98,6 +100,7 @@ class LLMGateway:
         self._prices = dict(prices)
         self._events = events
         self._cache = cache
+        self._recorder = Recorder(events, cache)
         self.totals = UsageTotals()
         # (provider, model) -> the strongest response format it accepted (or the last left) this run.
         self.response_modes: dict[tuple[str, str], ResponseMode] = {}
@@ -112,7 +115,7 @@ class LLMGateway:
         """A free-text answer."""
         request = self._request(ref, messages, None)
         exchange = await self._exchange(ref, request, site, lambda rng: rules(rng))
-        self._record(site, ref, request, exchange, outcome="ok")
+        await self._record(site, ref, request, exchange, outcome="ok")
         return Answer(exchange.content, ref.model, exchange.usage)
 
     async def ask(
@@ -161,9 +164,9 @@ class LLMGateway:
                 value = parse_answer(first.content, output)
             except AnswerInvalid as exc:
                 problem = str(exc)
-                self._record(site, ref, request, first, outcome="invalid", problem=problem)
+                await self._record(site, ref, request, first, outcome="invalid", problem=problem)
             else:
-                self._record(site, ref, request, first, outcome="ok")
+                await self._record(site, ref, request, first, outcome="ok")
                 return Answer(value, ref.model, first.usage)
             spent = first.usage
             repair = request.model_copy(
@@ -180,9 +183,9 @@ class LLMGateway:
         try:
             value = parse_answer(second.content, output)
         except AnswerInvalid as again:
-            self._record(site, ref, repair, second, outcome="invalid", problem=str(again))
+            await self._record(site, ref, repair, second, outcome="invalid", problem=str(again))
             raise InvalidLLMOutput(ref.model, site.role, str(again), second.content) from None
-        self._record(site, ref, repair, second, outcome="repaired", problem=problem)
+        await self._record(site, ref, repair, second, outcome="repaired", problem=problem)
         return Answer(value, ref.model, sum_usage(spent, second.usage), repaired=True)
 
     # ------------------------------------------------------------------ internals
@@ -225,14 +228,12 @@ class LLMGateway:
         client = self._clients[ref.provider]
         reply, note = await self._send(client, ref, request, site, key, note)
         usage = self._priced(ref.model, reply.usage)
-        if self._cache is not None:
-            self._cache.put(
-                key,
-                ref.model,
-                CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd),
-            )
+        # Cached with the call's record (one batch, off the event loop): see llm/recorder.py.
+        entry = CacheEntry(
+            key, ref.model, CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+        )
         return _Exchange(
-            reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note
+            reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note, entry
         )
 
     async def _send(
@@ -251,7 +252,7 @@ class LLMGateway:
             try:
                 return await client.send(wire), note
             except StructuredOutputRefused as exc:
-                self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
+                await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
                 if not later:
                     raise
@@ -259,10 +260,10 @@ class LLMGateway:
                 step = f"{mode} refused by the provider; asked again in {later[0]} mode"
                 note = f"{note}; {step}" if note else step
             except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
-                self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
+                await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 raise
 
-    def _failed(
+    async def _failed(
         self,
         site: CallSite,
         ref: ModelRef,
@@ -286,7 +287,7 @@ class LLMGateway:
                     ),
                 ),
             )
-        self._append(
+        await self._append(
             site,
             LLMCallFailed(
                 role=site.role,
@@ -316,7 +317,7 @@ class LLMGateway:
         cost = (usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok) / 1e6
         return usage.model_copy(update={"cost_usd": cost})
 
-    def _record(
+    async def _record(
         self,
         site: CallSite,
         ref: ModelRef,
@@ -328,7 +329,7 @@ class LLMGateway:
     ) -> None:
         self.totals.add(ref.model, exchange.usage)
         reply = exchange.reply
-        self._append(
+        await self._append(
             site,
             LLMCallCompleted(
                 role=site.role,
@@ -354,20 +355,19 @@ class LLMGateway:
                 max_tokens=request.max_tokens,
                 note=exchange.note,
             ),
+            exchange.entry,
         )
 
-    def _append(self, site: CallSite, payload: EventPayload) -> None:
-        self._events.append(
-            [
-                NewEvent.of(
-                    payload,
-                    stream=llm_stream(site.run_id),
-                    week_id=site.week_id,
-                    account_id=site.account_id,
-                    run_id=site.run_id,
-                )
-            ]
+    async def _append(self, site: CallSite, payload: EventPayload, entry: CacheEntry | None = None) -> None:
+        """Returns once the call's record (and `entry`, in the replay cache) is stored; llm/recorder.py."""
+        event = NewEvent.of(
+            payload,
+            stream=llm_stream(site.run_id),
+            week_id=site.week_id,
+            account_id=site.account_id,
+            run_id=site.run_id,
         )
+        await self._recorder.write(event, entry)
 
 
 def cache_key(request: ChatRequest) -> str:

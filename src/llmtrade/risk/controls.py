@@ -96,21 +96,10 @@ def evaluate_breaker(
     Safe to run from several processes at once (a checkpoint, a breaker reset, a second run): the
     change is appended at the version it was computed from, and a writer that lost the race folds
     the same observation into the winner's state instead, so a halt is recorded once, not twice."""
-    pnls = closed_trade_pnls(fills)
     for _ in range(_ATTEMPTS):
-        state, seen, version = read_breaker(events, account_id, starting_equity)
-        before = state
-        recount = seen == UNCOUNTED
-        if recount:
-            seen = len(pnls)  # counted the old way: from here on, trades are round trips
-        payloads: list[EventPayload] = []
-        for pnl in pnls[seen:]:
-            state, transition = breaker.observe_trade(state, pnl, config)
-            payloads += _transition(account_id, transition)
-        state, transition = breaker.observe_equity(state, equity, config)
-        payloads += _transition(account_id, transition)
-        if recount or state != before or len(pnls) != seen:
-            payloads.insert(0, BreakerUpdated(state=state, trades_seen=len(pnls)))
+        state, payloads, version = breaker_change(
+            events, account_id, starting_equity=starting_equity, equity=equity, fills=fills, config=config
+        )
         if not payloads:
             return state
         try:
@@ -119,6 +108,34 @@ def evaluate_breaker(
             continue  # another evaluator wrote first: start again from its state
         return state
     raise ConcurrencyError(breaker_stream(account_id), version + 1)
+
+
+def breaker_change(
+    events: EventStore,
+    account_id: str,
+    *,
+    starting_equity: float,
+    equity: float,
+    fills: list[Fill],
+    config: CircuitBreaker,
+) -> tuple[BreakerState, list[EventPayload], int]:
+    """What `evaluate_breaker` would record now: (the new state, its events on the breaker stream, the
+    stream's version they must be appended at). No events when nothing changed. A read."""
+    pnls = closed_trade_pnls(fills)
+    state, seen, version = read_breaker(events, account_id, starting_equity)
+    before = state
+    recount = seen == UNCOUNTED
+    if recount:
+        seen = len(pnls)  # counted the old way: from here on, trades are round trips
+    payloads: list[EventPayload] = []
+    for pnl in pnls[seen:]:
+        state, transition = breaker.observe_trade(state, pnl, config)
+        payloads += _transition(account_id, transition)
+    state, transition = breaker.observe_equity(state, equity, config)
+    payloads += _transition(account_id, transition)
+    if recount or state != before or len(pnls) != seen:
+        payloads.insert(0, BreakerUpdated(state=state, trades_seen=len(pnls)))
+    return state, payloads, version
 
 
 def reset_breaker(events: EventStore, account_id: str, *, starting_equity: float, equity: float) -> BreakerState:
@@ -247,11 +264,18 @@ def _append_at(
     week_id: date | None,
     run_id: str | None,
 ) -> None:
-    stream = breaker_stream(account_id)
     events.append(
-        [NewEvent.of(p, stream=stream, account_id=account_id, week_id=week_id, run_id=run_id) for p in payloads],
-        expected_versions={stream: version},
+        breaker_events(account_id, payloads, week_id=week_id, run_id=run_id),
+        expected_versions={breaker_stream(account_id): version},
     )
+
+
+def breaker_events(
+    account_id: str, payloads: list[EventPayload], *, week_id: date | None, run_id: str | None
+) -> list[NewEvent]:
+    """`payloads` as events of the account's breaker stream (appended at the version they were computed from)."""
+    stream = breaker_stream(account_id)
+    return [NewEvent.of(p, stream=stream, account_id=account_id, week_id=week_id, run_id=run_id) for p in payloads]
 
 
 def _transition(account_id: str, transition: breaker.Transition | None) -> list[EventPayload]:

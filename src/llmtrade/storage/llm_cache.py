@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,10 +32,26 @@ class AnswerCache:
     def put(self, key: str, model: str, answer: CachedAnswer) -> None:
         # The newest answer wins: a live rerun refreshes what a later replay will see.
         self._conn.execute(
-            """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)
-               VALUES (%s, %s, %s, %s, %s, %s)
-               ON CONFLICT (key) DO UPDATE SET content = excluded.content,
-                   prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-                   cost_usd = excluded.cost_usd, created_at = now()""",
-            (key, model, answer.content, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd),
+            _PUT, (key, model, answer.content, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd)
         )
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """A transaction on the cache's connection: what else is written on it inside commits with the puts."""
+        return self._conn.transaction()
+
+    def put_many(self, entries: Sequence[tuple[str, str, CachedAnswer]]) -> None:
+        """(key, model, answer) entries stored as `put` stores each, in one transaction (one commit)."""
+        if not entries:
+            return
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.executemany(
+                _PUT,
+                [(k, m, a.content, a.prompt_tokens, a.completion_tokens, a.cost_usd) for k, m, a in entries],
+            )
+
+
+_PUT = """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)
+          VALUES (%s, %s, %s, %s, %s, %s)
+          ON CONFLICT (key) DO UPDATE SET content = excluded.content,
+              prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+              cost_usd = excluded.cost_usd, created_at = now()"""

@@ -19,15 +19,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from llmtrade.brokers.fills import observe, record_new_fills, record_valuation
 from llmtrade.brokers.protocol import Broker
-from llmtrade.brokers.reconcile import look, managed_positions, our_order_ids
+from llmtrade.brokers.reconcile import look, managed_positions
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.trading import (
-    AccountSnapshot,
     LegHeldBack,
     Order,
     OrderRejected,
@@ -39,10 +37,11 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.pipeline.context import ContextKey
-from llmtrade.risk.controls import cancel_opening_orders, evaluate_breaker, halted, trading_enabled
+from llmtrade.risk.controls import halted, trading_enabled
 from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.valuation import value_account
 
 # The prices a plan was made at; execution values accounts at them after each fill.
 PRICES = ContextKey("prices", dict[str, float])
@@ -56,38 +55,6 @@ def queued_order_ids(desk: Desk) -> list[str]:
     """llmtrade's orders the account's broker accepted but has not filled (e.g. queued for the open);
     an order made by hand is reconciliation's business (an `unknown_order` difference), not a reason to wait."""
     return [order.client_order_id for order in desk.broker.open_orders() if is_ours(order.client_order_id)]
-
-
-def value_account(
-    events: EventStore,
-    desk: Desk,
-    account: AccountSnapshot,
-    config: Config,
-    *,
-    occasion: str,
-    week_id: date,
-    run_id: str,
-) -> None:
-    """Record the account's equity and its new fills, and let its circuit breaker see both.
-
-    Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
-    where the broker's fills reach the audit log, once per order."""
-    observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
-    ours = our_order_ids(events, account.account_id)
-    record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
-    record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
-    state = evaluate_breaker(
-        events,
-        account.account_id,
-        starting_equity=desk.account.starting_cash,
-        equity=account.equity,
-        fills=[f for f in observed.fills if is_ours(f.client_order_id, ours)],  # trades made by hand are not its
-        config=config.risk.circuit_breaker,
-        week_id=week_id,
-        run_id=run_id,
-    )
-    if state.halted:
-        cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)
 
 
 def revaluer(

@@ -1,0 +1,88 @@
+"""Writing the gateway's records off the event loop, several calls' records in one transaction.
+
+A stage asks its models concurrently (twelve reviews at once), so their replies arrive together.
+Written one by one on the event loop, each record (an LLMCallCompleted or LLMCallFailed event,
+and the replay-cache entry of a live answer) held up the replies behind it by a transaction
+each. Here a reply's record joins a queue; one writer at a time takes everything queued and
+writes it on a worker thread, the cache entries and every event (one EventSink.append) in one
+transaction, while the loop goes on reading the other replies.
+
+The guarantee is unchanged: `write` returns only once its record is stored, so a caller never
+uses an answer whose call is not on file, and a write that fails raises in every caller whose
+record it carried. A caller cancelled while waiting does not cancel the write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from llmtrade.domain.events import EventSink, NewEvent
+from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A live answer for the replay cache, under its request's content address."""
+
+    key: str
+    model: str
+    answer: CachedAnswer
+
+
+@dataclass
+class _Pending:
+    event: NewEvent
+    entry: CacheEntry | None
+    done: asyncio.Future[None] = field(repr=False)
+
+
+class Recorder:
+    """Stores call records in batches: `await write(...)` returns once its own record is stored."""
+
+    def __init__(self, events: EventSink, cache: AnswerCache | None):
+        self._events = events
+        self._cache = cache
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def write(self, event: NewEvent, entry: CacheEntry | None = None) -> None:
+        """Store `event` (and `entry` in the replay cache, when given); raises what the store raised."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A gateway used by several asyncio.run calls (a backtest's jobs): a writer of an earlier loop is gone
+            # (cancelled when its run ended); what it left queued is written by this loop's writer.
+            self._loop, self._writer = loop, None
+        pending = _Pending(event, entry, loop.create_future())
+        self._queue.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._drain())
+        # Shielded: a caller cancelled now must not leave its (or another caller's) record unwritten.
+        await asyncio.shield(pending.done)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self._store, batch)
+            except Exception as exc:
+                for item in batch:
+                    if item.done.get_loop() is loop and not item.done.done():
+                        item.done.set_exception(exc)
+            else:
+                for item in batch:
+                    # A record left by an earlier loop's cancelled caller is stored; nobody waits for it.
+                    if item.done.get_loop() is loop and not item.done.done():
+                        item.done.set_result(None)
+
+    def _store(self, batch: list[_Pending]) -> None:
+        events = [item.event for item in batch]
+        entries = [(i.entry.key, i.entry.model, i.entry.answer) for i in batch if i.entry is not None]
+        if self._cache is None or not entries:
+            self._events.append(events)
+            return
+        with self._cache.transaction():  # the answers and their calls' records: one commit
+            self._cache.put_many(entries)
+            self._events.append(events)

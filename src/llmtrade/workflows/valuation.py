@@ -1,0 +1,95 @@
+"""Valuing an account: its new fills into the audit log, its equity, and its circuit breaker.
+
+The weekly risk gate values every account at the week start and execution after every fill, so the
+breaker sees each trade before the next order. What one valuation writes (the new fills, each on
+its write-once stream; the valuation, once per named occasion; the breaker's change, at the
+version it was computed from) goes in one transaction: the six accounts of a week start cost six
+commits, not one per record. The batch carries every one of those expected versions, so it is
+stored whole or not at all; when any of them was taken (a rerun finding its valuation there,
+another process recording the same fill or breaker change) it is written the careful way, each
+record on its own with its own race handling (brokers/fills.py, risk/controls.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.brokers.fills import (
+    new_fill_events,
+    observe,
+    record_new_fills,
+    record_valuation,
+    valuation_event,
+)
+from llmtrade.brokers.reconcile import our_order_ids
+from llmtrade.config.models import Config
+from llmtrade.domain.reconciliation import is_ours
+from llmtrade.domain.trading import AccountSnapshot, BreakerState
+from llmtrade.errors import ConcurrencyError
+from llmtrade.risk.controls import breaker_change, breaker_events, cancel_opening_orders, evaluate_breaker
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.desk import Desk
+
+
+def value_account(
+    events: EventStore,
+    desk: Desk,
+    account: AccountSnapshot,
+    config: Config,
+    *,
+    occasion: str,
+    week_id: date,
+    run_id: str,
+) -> None:
+    """Record the account's equity and its new fills, and let its circuit breaker see both.
+
+    Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
+    where the broker's fills reach the audit log, once per order. A halt cancels the account's
+    queued orders that would open or add. Raises what the broker's reads and the store raise."""
+    observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
+    ours = our_order_ids(events, account.account_id)
+    fills = [f for f in observed.fills if is_ours(f.client_order_id, ours)]  # trades made by hand are not its
+    starting = desk.account.starting_cash
+    breaker = config.risk.circuit_breaker
+    state, changes, version = breaker_change(
+        events, account.account_id, starting_equity=starting, equity=account.equity, fills=fills, config=breaker
+    )
+    new = [event for _, event in new_fill_events(events, desk.broker, observed, week_id=week_id, run_id=run_id)]
+    valued, at = valuation_event(account, occasion=occasion, week_id=week_id, run_id=run_id)
+    batch = [*new, valued, *breaker_events(account.account_id, changes, week_id=week_id, run_id=run_id)]
+    expected = {event.stream: 0 for event in new} | (at or {})
+    if changes:
+        expected[batch[-1].stream] = version
+    try:
+        events.append(batch, expected_versions=expected)
+    except ConcurrencyError:
+        state = _one_by_one(events, desk, account, config, occasion=occasion, week_id=week_id, run_id=run_id)
+    if state.halted:
+        cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)
+
+
+def _one_by_one(
+    events: EventStore,
+    desk: Desk,
+    account: AccountSnapshot,
+    config: Config,
+    *,
+    occasion: str,
+    week_id: date,
+    run_id: str,
+) -> BreakerState:
+    """The valuation written record by record, each once whoever else is writing it; the breaker's state."""
+    observed = observe(desk.broker)
+    ours = our_order_ids(events, account.account_id)
+    record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
+    record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
+    return evaluate_breaker(
+        events,
+        account.account_id,
+        starting_equity=desk.account.starting_cash,
+        equity=account.equity,
+        fills=[f for f in observed.fills if is_ours(f.client_order_id, ours)],
+        config=config.risk.circuit_breaker,
+        week_id=week_id,
+        run_id=run_id,
+    )
