@@ -275,6 +275,24 @@ def excess_interval(
     return _interval(estimate, values)
 
 
+def paired_mean_interval(
+    returns: Sequence[float], other: Sequence[float], *, minimum: int, reps: int = RESAMPLES, seed: int = SEED
+) -> Interval:
+    """The mean of the paired differences returns[i] - other[i] (same periods, not annualised), with its
+    stationary-bootstrap percentile interval (the pairs resampled together). low/high None under `minimum`
+    pairs or when the differences do not vary. Raises ValueError when the two series differ in length."""
+    if len(returns) != len(other):
+        raise ValueError(f"paired difference of series of {len(returns)} and {len(other)} periods")
+    diff = [r - o for r, o in zip(returns, other, strict=True)]
+    if not diff:
+        return Interval(estimate=None, low=None, high=None, level=LEVEL)
+    estimate = math.fsum(diff) / len(diff)
+    sd = _sd(diff)
+    if sd is None or sd < _TINY or len(diff) < minimum:
+        return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
+    return _interval(estimate, _resampled(diff, reps, seed).mean(axis=1))
+
+
 def _resampled(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
     import numpy as np
 
