@@ -28,6 +28,7 @@ from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.quote_providers import build_quotes
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
+from llmtrade.memory.protocol import Memory
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -107,6 +108,12 @@ class Container:
         location = sibling(locate(self.settings), self.database) if self.database else None
         with open_storage(self.settings, self.clock, location=location) as storage:
             yield storage if persist else replace(storage, events=storage.events.draft())
+
+    def memory(self, storage: Storage) -> Memory | None:
+        """The committee's memory over `storage`, or None when models.yaml switches it off (app/memory_build.py)."""
+        from llmtrade.app.memory_build import build_memory  # lazy: the embedder loads only when memory is used
+
+        return build_memory(self.loaded.config.models.memory, storage, self.settings, self.clock, self.mode)
 
     def warm_up(self) -> None:
         _ = self.prompts  # built once; building starts compiling its templates
