@@ -173,6 +173,11 @@ class Container:
         market = self.market(storage, run_id=run_id, week_id=week_id)
         desks = self.desks(storage, market)
         quotes = self.quotes(storage, market)
+        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
+
+        # Remembered with memory off too, so switching it on later finds the weeks run meanwhile; only recall,
+        # the prompts' memory and the validator follow `memory.enabled` (workflows/memory_stages.py).
+        writing = self.loaded.config.models.memory.model_copy(update={"enabled": True})
         return Workbench(
             self.loaded.config,
             storage.events,
@@ -185,6 +190,7 @@ class Container:
             run_id,
             deadline,
             quotes,
+            build_memory(writing, storage, self.settings, self.clock, self.mode),
         )
 
     def trading_is_live(self, events: EventStore) -> bool:

@@ -117,9 +117,17 @@ class _MemoryStage:
     def settings(self) -> MemoryConfig:
         return self.bench.config.models.memory
 
-    def _remember(self, items: list, context: PipelineContext) -> None:
+    def _remembered(self, part: str) -> bool:
+        """Whether the week's memory already holds `part` (one `remember` call writes a part whole)."""
+        return bool(self.bench.events.read_stream(streams.memory_stream(self.bench.week_id, part)))
+
+    def _remember(self, items: list, context: PipelineContext, *, part: str) -> bool:
+        """Remember `items` unless the part is stored; True when it was (the stage then reports it loaded)."""
+        if self._remembered(part):
+            return True
         if self.bench.memory is not None and not self.dry_run and items:
             self.bench.memory.remember(items, week_id=self.bench.week_id, run_id=context.run_id)
+        return False
 
 
 class RememberResearchStage(_MemoryStage):
@@ -132,10 +140,9 @@ class RememberResearchStage(_MemoryStage):
     async def run(self, context: PipelineContext) -> PipelineContext:
         condition = market_condition(context.get(SNAPSHOT), self.bench.week_id)
         notes = symbol_notes(context.get(RESEARCH_PACKS))
-        self._remember(
-            [ConditionRemembered(condition=condition), *(SymbolNoteRemembered(note=n) for n in notes)], context
-        )
-        return context.with_value(CONDITION, condition)
+        items = [ConditionRemembered(condition=condition), *(SymbolNoteRemembered(note=n) for n in notes)]
+        result = context.with_value(CONDITION, condition)
+        return result.with_loaded(self.name) if self._remember(items, context, part="condition") else result
 
 
 class RecallStage(_MemoryStage):
@@ -181,8 +188,8 @@ class RememberPitchesStage(_MemoryStage):
     writes = ()
 
     async def run(self, context: PipelineContext) -> PipelineContext:
-        self._remember([SetupRemembered(setup=pitch_setup(p)) for p in context.get(PITCHES)], context)
-        return context
+        items = [SetupRemembered(setup=pitch_setup(p)) for p in context.get(PITCHES)]
+        return context.with_loaded(self.name) if self._remember(items, context, part="pitches") else context
 
 
 class RememberDecisionStage(_MemoryStage):
@@ -193,8 +200,8 @@ class RememberDecisionStage(_MemoryStage):
     writes = ()
 
     async def run(self, context: PipelineContext) -> PipelineContext:
-        self._remember([SetupRemembered(setup=decision_setup(context.get(DECISION)))], context)
-        return context
+        items = [SetupRemembered(setup=decision_setup(context.get(DECISION)))]
+        return context.with_loaded(self.name) if self._remember(items, context, part="decision") else context
 
 
 class ValidatorStage(_MemoryStage):
