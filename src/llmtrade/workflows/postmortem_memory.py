@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from llmtrade.domain.committee import DecisionMade, PitchSubmitted
 from llmtrade.domain.memory import LessonRemembered, OutcomeRemembered, Setup
-from llmtrade.domain.streams import DECISION, PITCHES, week_stream
+from llmtrade.domain.streams import DECISION, PITCHES, memory_stream, week_stream
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.workflows.memory_records import closing_memories, decision_setup, pitch_setup
 from llmtrade.workflows.postmortem_stages import POSTMORTEMS
@@ -39,6 +39,8 @@ class RememberOutcomesStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
+        if bench.events.read_stream(memory_stream(bench.week_id, "outcomes")):
+            return context.with_loaded(self.name)  # one `remember` wrote the outcomes and lessons together
         if bench.memory is None:
             return context
         outcomes, lessons = closing_memories(week_setups(bench), context.get(POSTMORTEMS), bench.now)
