@@ -109,11 +109,12 @@ class Container:
         with open_storage(self.settings, self.clock, location=location) as storage:
             yield storage if persist else replace(storage, events=storage.events.draft())
 
-    def memory(self, storage: Storage) -> Memory | None:
-        """The committee's memory over `storage`, or None when models.yaml switches it off (app/memory_build.py)."""
-        from llmtrade.app.memory_build import build_memory  # lazy: the embedder loads only when memory is used
+    def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
+        """The committee's memory over `storage` (embedding calls recorded under `run_id`), or None when
+        models.yaml switches it off; which embedder it uses: app/memory_build.py."""
+        from llmtrade.app.memory_build import build_memory  # lazy: only a job that uses the memory pays for it
 
-        return build_memory(self.loaded.config.models.memory, storage, self.settings, self.clock, self.mode)
+        return build_memory(self.loaded.config.models, storage, self.settings, self.mode, run_id=run_id)
 
     def warm_up(self) -> None:
         _ = self.prompts  # built once; building starts compiling its templates
