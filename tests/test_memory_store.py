@@ -167,11 +167,39 @@ def test_rebuild_reproduces_the_tables(memory: PgMemory, storage: Storage) -> No
 
 
 def test_a_memory_known_after_as_of_is_never_recalled(memory: PgMemory) -> None:
+    """Property over 30 simulated weeks and 40 as-of times around the outcomes' instant: every read returns
+    exactly the memories known strictly before as-of (asked for more hits than exist), never one after."""
     weeks = _weeks(30)
-    _fill(memory, weeks)
+    rng = random.Random(7)
+    known: dict[str, datetime] = {}  # memory id -> when it became visible (a setup: when its outcome did)
+    for week_id in weeks:
+        items = week_items(week_id, rng)
+        # A lesson written a month late: its week is old, but it must stay hidden until it was written.
+        late = Lesson(
+            memory_id=f"lesson:{week_id}:acct-pm-a:late",
+            week_id=week_id,
+            known_at=_friday(week_id) + timedelta(days=30),
+            account_id="acct-pm-a",
+            instrument="SPY",
+            text=f"LATE {week_id}",
+        )
+        items.append(LessonRemembered(lesson=late))
+        memory.remember(items, week_id=week_id, run_id=None)
+        for item in items:
+            if isinstance(item, ConditionRemembered):
+                known[item.condition.memory_id] = item.condition.known_at
+            elif isinstance(item, OutcomeRemembered):
+                known[item.outcome.setup_id] = item.outcome.known_at
+            elif isinstance(item, SymbolNoteRemembered):
+                known[item.note.memory_id] = item.note.known_at
+            elif isinstance(item, LessonRemembered):
+                known[item.lesson.memory_id] = item.lesson.known_at
+    lessons_known = {mid: at for mid, at in known.items() if mid.startswith("lesson:")}
+    late_texts = {f"LATE {w}": _friday(w) + timedelta(days=30) for w in weeks}
     rng = random.Random(11)
     for _ in range(40):
-        as_of = _friday(rng.choice(weeks)) + timedelta(hours=rng.choice((-1, 0, 1, 60)))
+        as_of = _friday(rng.choice(weeks)) + timedelta(hours=rng.choice((-1, 0, 1, 60)), days=rng.choice((0, 0, 35)))
+        visible = {mid for mid, at in known.items() if at < as_of}
         query = SetupQuery(
             instrument=rng.choice(INSTRUMENTS),
             direction="LONG",
@@ -180,16 +208,20 @@ def test_a_memory_known_after_as_of_is_never_recalled(memory: PgMemory) -> None:
             indicators=("rsi_14 < 70",),
             condition=week_items(weeks[0], rng)[0].condition,
         )
-        for hit in memory.similar_setups(query, as_of=as_of, limit=10):
+        setups = memory.similar_setups(query, as_of=as_of, limit=200)
+        assert {h.memory_id for h in setups} == {m for m in visible if m.startswith("setup:")}
+        for hit in setups:
             assert hit.outcome is not None and hit.outcome.known_at < as_of
             assert hit.setup is not None and hit.setup.known_at < as_of
-        for hit in memory.similar_conditions(query.condition, as_of=as_of, limit=10):
-            assert hit.condition is not None and hit.condition.known_at < as_of
-        for hit in memory.symbol_context(query.instrument, as_of=as_of, limit=10):
-            if hit.note is not None:
-                assert hit.note.known_at < as_of
-            if hit.outcome is not None:
-                assert hit.outcome.known_at < as_of
+            assert all(late_texts.get(text, as_of) < as_of for text in hit.lessons if text.startswith("LATE"))
+        conditions = memory.similar_conditions(query.condition, as_of=as_of, limit=200)
+        assert {h.memory_id for h in conditions} == {m for m in visible if m.startswith("condition:")} - {
+            query.condition.memory_id
+        }
+        for hit in memory.symbol_context("SPY", as_of=as_of, limit=500):
+            assert hit.memory_id in visible or (hit.kind == "setup" and hit.outcome.known_at < as_of)
+            if hit.kind == "lesson":
+                assert lessons_known[hit.memory_id] < as_of
 
 
 def _queries(weeks: list[date]) -> list[tuple[SetupQuery, datetime]]:
