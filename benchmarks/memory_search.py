@@ -3,7 +3,9 @@
 Fills a fresh database (PostgreSQL with pgvector, started here as the tests do) through the real write path
 (`PgMemory.remember`: events, projection, the packaged embedder, memory/conditions.py's feature names) with
 `--weeks` weeks of `--per-week` setups each (100k by default: 520 weeks x 193), their outcomes, lessons and
-symbol notes, then times `--queries` point-in-time reads:
+symbol notes (`--fill bulk`, the default, writes the projection `remember` writes without its events and
+builds the HNSW index after the load: 100k rows through the event store take ~30 min on a busy 2-core
+machine; `--fill remember` goes through it), then times `--queries` point-in-time reads:
 
 - similar setups (top 10, the full protocol call: embedding the query, the numeric and the text rankings, the
   fusion, loading outcomes and lessons): p50/p95/p99 in ms; target p95 <= 5 ms;
@@ -12,7 +14,7 @@ symbol notes, then times `--queries` point-in-time reads:
 - symbol context (top 10): p50/p95/p99 in ms; target p95 <= 3 ms.
 
     python benchmarks/memory_search.py [--weeks 520] [--per-week 193] [--queries 300]
-        [--ef-search 40,100] [--m 16] [--ef-construction 64]   (index parameters to try)
+        [--ef-search 40,100] [--m 16] [--ef-construction 64] [--fill bulk|remember]
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
 """
@@ -215,6 +217,9 @@ def main() -> int:
     parser.add_argument("--ef-search", default="40,100")
     parser.add_argument("--m", type=int, default=None)
     parser.add_argument("--ef-construction", type=int, default=None)
+    parser.add_argument(
+        "--fill", choices=("bulk", "remember"), default="bulk", help="bulk: the projection only; remember: with events"
+    )
     args = parser.parse_args()
 
     with warnings.catch_warnings():
@@ -235,24 +240,39 @@ def main() -> int:
         state = [0.0] * len(FEATURES)
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
+        m, efc = args.m or 16, args.ef_construction or 64
+        if args.fill == "bulk":
+            # The index is built once after the load (as one would for a bulk load), not row by row.
+            storage.conn.execute("DROP INDEX memory_setups_embedding_256")
+        event_id = 0
         for n, week_id in enumerate(weeks, start=1):
             items = week_items(week_id, args.per_week, rng, state)
             conditions[week_id] = items[0].condition
-            memory.remember(items, week_id=week_id, run_id=None)
+            if args.fill == "remember":
+                memory.remember(items, week_id=week_id, run_id=None)
+            else:
+                # The projection remember() writes, with the same embedder, minus the events.
+                vectors = memory._embed_items(items)
+                batch = []
+                for item in items:
+                    event_id += 1
+                    batch.append((item, event_id))
+                with storage.conn.transaction():
+                    memory._project(batch, vectors)
             if n % 52 == 0:
                 print(f"  {n} weeks written ({time.perf_counter() - began:.0f} s)", flush=True)
         rows = storage.conn.execute("SELECT count(*) FROM memory_setups").fetchone()[0]
-        print(f"filled: {rows} setups in {time.perf_counter() - began:.0f} s")
-        if args.m or args.ef_construction:
-            m, efc = args.m or 16, args.ef_construction or 64
+        print(f"filled ({args.fill}): {rows} setups in {time.perf_counter() - began:.0f} s", flush=True)
+        if args.fill == "bulk" or args.m or args.ef_construction:
             t = time.perf_counter()
-            storage.conn.execute("DROP INDEX memory_setups_embedding_256")
+            storage.conn.execute("DROP INDEX IF EXISTS memory_setups_embedding_256")
+            storage.conn.execute("SET maintenance_work_mem = '512MB'")
             storage.conn.execute(
                 f"""CREATE INDEX memory_setups_embedding_256 ON memory_setups
                     USING hnsw ((embedding::vector(256)) vector_cosine_ops) WITH (m = {m}, ef_construction = {efc})
                     WHERE embedding_dims = 256"""
             )
-            print(f"index rebuilt with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s")
+            print(f"HNSW index built with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s", flush=True)
         storage.conn.execute("ANALYZE")
         size = storage.conn.execute("SELECT pg_size_pretty(pg_relation_size('memory_setups_embedding_256'))").fetchone()
         print(f"HNSW index size: {size[0]}")

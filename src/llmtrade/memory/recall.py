@@ -12,9 +12,12 @@ Similar setups fuse two rankings by reciprocal rank (RRF, k = 60):
   recall), exactly for any other model's; only vectors of the current model count.
 A hit's `score` is 1 / (its RRF sum): smaller = closer.
 
-Round trips are what a read costs on a busy machine (~0.3-0.5 ms each), so a similar-setups read makes three:
-the text ranking with the conditions' version (pipelined), the numeric ranking, the hits with their lessons.
-The conditions (one row a week) are held in the process and re-read only when their version changes.
+Round trips are what a read costs on a busy machine (~0.2-0.5 ms each), so a similar-setups read makes four:
+the HNSW settings with the conditions' version, the text ranking, the numeric ranking, the hits with their
+lessons; a symbol-context read makes one. The conditions (one row a week) are held in the process and re-read
+only when their version changes. hnsw.ef_search and hnsw.iterative_scan are set for the session (they only
+change HNSW index scans, and only the memory has one), in the same statement that reads the version, so a
+rolled-back outer transaction cannot leave a read without them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ RRF_K = 60
 HNSW_DIMS = 256  # the dimension count migration 0005's HNSW index is built for
 _CANDIDATES = 4  # each ranking contributes this many times `limit` candidates to the fusion
 _VERSION = "SELECT count(*), coalesce(max(event_id), 0) FROM memory_conditions"
+_SETTINGS_AND_VERSION = """SELECT count(*), coalesce(max(event_id), 0),
+    set_config('hnsw.ef_search', %s, false), set_config('hnsw.iterative_scan', 'relaxed_order', false)
+    FROM memory_conditions"""
+# The numeric ranking's fast path reads only the setups of the nearest weeks; this many weeks are asked for.
+_NEAREST_WEEKS = 64
 
 
 class ConditionHistory:
@@ -131,12 +139,9 @@ def similar_setups(
     history = history or ConditionHistory()
     depth = max(limit * _CANDIDATES, 20)
     vector = vector_literal(embedder.embed([setup_text(query.thesis, query.indicators)])[0])
-    with conn.pipeline():
-        text_cursor = _text_query(conn, embedder, vector, as_of=as_of, depth=depth, ef=ef, exact=exact)
-        version_cursor = conn.execute(_VERSION)
-    text_hits = _ranked(text_cursor.fetchall())
-    version = version_cursor.fetchone()
-    numeric_hits = _numeric_ranking(conn, query, history, (int(version[0]), int(version[1])), as_of=as_of, depth=depth)
+    row = conn.execute(_SETTINGS_AND_VERSION, (str(max(ef, depth)),)).fetchone()
+    text_hits = _ranked(_text_query(conn, embedder, vector, as_of=as_of, depth=depth, exact=exact).fetchall())
+    numeric_hits = _numeric_ranking(conn, query, history, (int(row[0]), int(row[1])), as_of=as_of, depth=depth)
     fused: dict[str, float] = {}
     for ranking in (text_hits, numeric_hits):
         for rank, mid in enumerate(ranking, start=1):
@@ -156,29 +161,22 @@ def text_ranking(
     exact: bool = False,
 ) -> list[str]:
     """The ids of the `depth` visible setups whose text vector is nearest `vector` (pgvector text form)."""
-    with conn.pipeline():
-        cursor = _text_query(conn, embedder, vector, as_of=as_of, depth=depth, ef=ef, exact=exact)
-    return _ranked(cursor.fetchall())
+    conn.execute(_SETTINGS_AND_VERSION, (str(max(ef, depth)),)).fetchone()
+    return _ranked(_text_query(conn, embedder, vector, as_of=as_of, depth=depth, exact=exact).fetchall())
 
 
 def _text_query(
-    conn: psycopg.Connection, embedder: Embedder, vector: str, *, as_of: datetime, depth: int, ef: int, exact: bool
+    conn: psycopg.Connection, embedder: Embedder, vector: str, *, as_of: datetime, depth: int, exact: bool
 ) -> Any:
-    """Sends the text ranking's query (inside a pipeline) and returns its cursor."""
+    """Runs the text ranking's query (the HNSW settings already set) and returns its cursor."""
     if embedder.dims == HNSW_DIMS and not exact:
-        with conn.transaction():
-            # Iterative scan: the index keeps walking until `depth` rows pass the point-in-time filter.
-            conn.execute(
-                """SELECT set_config('hnsw.ef_search', %s, true),
-                          set_config('hnsw.iterative_scan', 'relaxed_order', true)""",
-                (str(max(ef, depth)),),
-            )
-            return conn.execute(
-                """SELECT memory_id, embedding::vector(256) <=> %s::vector(256) AS d FROM memory_setups
-                   WHERE embedding_dims = 256 AND embedding_model = %s AND outcome_known_at < %s
-                   ORDER BY embedding::vector(256) <=> %s::vector(256) LIMIT %s""",
-                (vector, embedder.model, as_of, vector, depth),
-            )
+        # Iterative scan: the index keeps walking until `depth` rows pass the point-in-time filter.
+        return conn.execute(
+            """SELECT memory_id, embedding::vector(256) <=> %s::vector(256) AS d FROM memory_setups
+               WHERE embedding_dims = 256 AND embedding_model = %s AND outcome_known_at < %s
+               ORDER BY embedding::vector(256) <=> %s::vector(256) LIMIT %s""",
+            (vector, embedder.model, as_of, vector, depth),
+        )
     return conn.execute(
         """SELECT memory_id, embedding <=> %s::vector AS d FROM memory_setups
            WHERE embedding_dims = %s AND embedding_model = %s AND outcome_known_at < %s
@@ -201,13 +199,30 @@ def _numeric_ranking(
     as_of: datetime,
     depth: int,
 ) -> list[str]:
+    """Setups of the query's instrument ordered by (other direction, |conviction difference|, week distance,
+    id). Fast path: the first tier (same direction and conviction) in the nearest weeks, through the btree on
+    (instrument, direction, conviction, week_id); when that gives `depth` rows they are exactly the general
+    ordering's first `depth` (every farther week is farther), else the general query runs."""
     weeks: list[date] = []
     dists: list[float] = []
     if query.condition is not None:
         history.refresh(conn, version)
-        for d, _, row in history.distances(query.condition, as_of):
+        for d, _, row in sorted(history.distances(query.condition, as_of), key=lambda t: (t[0], t[1])):
             weeks.append(row[1])
             dists.append(d)
+    if len(weeks) > _NEAREST_WEEKS:
+        # Every week as near as the last one taken comes along, so a tie at the edge cannot split.
+        edge = dists[_NEAREST_WEEKS - 1]
+        cut = next((i for i, d in enumerate(dists) if d > edge), len(dists))
+        rows = conn.execute(
+            """SELECT s.memory_id FROM memory_setups s
+               JOIN unnest(%s::date[], %s::float8[]) AS w(week_id, d) ON w.week_id = s.week_id
+               WHERE s.instrument = %s AND s.direction = %s AND s.conviction = %s AND s.outcome_known_at < %s
+               ORDER BY w.d, s.memory_id LIMIT %s""",
+            (weeks[:cut], dists[:cut], query.instrument, query.direction, query.conviction, as_of, depth),
+        ).fetchall()
+        if len(rows) == depth:
+            return [r[0] for r in rows]
     rows = conn.execute(
         """SELECT s.memory_id FROM memory_setups s
            LEFT JOIN unnest(%s::date[], %s::float8[]) AS w(week_id, d) ON w.week_id = s.week_id
@@ -256,50 +271,48 @@ def symbol_context(
     first (ties by id); the score is the memory's age at `as_of`, in days. Exact btree-filtered search."""
     if limit <= 0:
         return ()
-    with conn.pipeline():  # three independent reads, one round trip
-        cursors = [
-            conn.execute(
-                """SELECT memory_id, week_id, known_at, text FROM memory_symbols
-                   WHERE instrument = %s AND known_at < %s ORDER BY known_at DESC, memory_id LIMIT %s""",
-                (instrument, as_of, limit),
-            ),
-            conn.execute(
-                """SELECT memory_id, outcome_known_at FROM memory_setups WHERE instrument = %s
-                   AND outcome_known_at < %s ORDER BY outcome_known_at DESC, memory_id LIMIT %s""",
-                (instrument, as_of, limit),
-            ),
-            conn.execute(
-                """SELECT memory_id, week_id, known_at, account_id, text FROM memory_lessons
-                   WHERE instrument = %s AND known_at < %s ORDER BY known_at DESC, memory_id LIMIT %s""",
-                (instrument, as_of, limit),
-            ),
-        ]
-    notes, setups, lessons = (c.fetchall() for c in cursors)
-    merged: list[tuple[datetime, str, str, Any]] = []
-    merged += [(r[2], r[0], "symbol", r) for r in notes]
-    merged += [(r[1], r[0], "setup", r) for r in setups]
-    merged += [(r[2], r[0], "lesson", r) for r in lessons]
-    merged.sort(key=lambda t: (-t[0].timestamp(), t[1]))
-    merged = merged[:limit]
-    setup_hits = {
-        r.memory_id: r
-        for r in _setup_recollections(
-            conn, [m for _, m, k, _ in merged if k == "setup"], [0.0] * len(merged), as_of=as_of
-        )
-    }
+    # One round trip: the newest of each kind (each through its btree on instrument and time), merged here.
+    rows = conn.execute(
+        """(SELECT 'symbol' AS kind, memory_id, week_id, known_at, text, NULL::jsonb AS record,
+                   NULL::jsonb AS outcome, NULL::text[] AS lessons
+            FROM memory_symbols WHERE instrument = %(i)s AND known_at < %(t)s
+            ORDER BY known_at DESC, memory_id LIMIT %(n)s)
+           UNION ALL
+           (SELECT 'setup', s.memory_id, s.week_id, s.outcome_known_at, NULL, s.record, s.outcome,
+                   ARRAY(SELECT l.text FROM memory_lessons l WHERE l.week_id = s.week_id
+                         AND l.account_id = s.account_id AND l.known_at < %(t)s ORDER BY l.memory_id)
+            FROM memory_setups s WHERE s.instrument = %(i)s AND s.outcome_known_at < %(t)s
+            ORDER BY s.outcome_known_at DESC, s.memory_id LIMIT %(n)s)
+           UNION ALL
+           (SELECT 'lesson', memory_id, week_id, known_at, text, NULL, NULL, NULL
+            FROM memory_lessons WHERE instrument = %(i)s AND known_at < %(t)s
+            ORDER BY known_at DESC, memory_id LIMIT %(n)s)""",
+        {"i": instrument, "t": as_of, "n": limit},
+    ).fetchall()
+    merged = sorted(rows, key=lambda r: (-r[3].timestamp(), r[1]))[:limit]
     out: list[Recollection] = []
-    for rank, (known, mid, kind, row) in enumerate(merged, start=1):
+    for rank, (kind, mid, week_id, known, text, record, outcome, lessons) in enumerate(merged, start=1):
         age = (as_of - known).total_seconds() / 86400
         if kind == "symbol":
-            note = SymbolNote(memory_id=mid, week_id=row[1], known_at=row[2], instrument=instrument, text=row[3])
-            out.append(Recollection(memory_id=mid, kind="symbol", week_id=row[1], rank=rank, score=age, note=note))
+            note = SymbolNote(memory_id=mid, week_id=week_id, known_at=known, instrument=instrument, text=text)
+            out.append(Recollection(memory_id=mid, kind="symbol", week_id=week_id, rank=rank, score=age, note=note))
         elif kind == "lesson":
             out.append(
-                Recollection(memory_id=mid, kind="lesson", week_id=row[1], rank=rank, score=age, lessons=(row[4],))
+                Recollection(memory_id=mid, kind="lesson", week_id=week_id, rank=rank, score=age, lessons=(text,))
             )
         else:
-            hit = setup_hits[mid]
-            out.append(hit.model_copy(update={"rank": rank, "score": age}))
+            out.append(
+                Recollection(
+                    memory_id=mid,
+                    kind="setup",
+                    week_id=week_id,
+                    rank=rank,
+                    score=age,
+                    setup=Setup.model_validate(record),
+                    outcome=Outcome.model_validate(outcome),
+                    lessons=tuple(lessons),
+                )
+            )
     return tuple(out)
 
 

@@ -101,3 +101,6 @@ CREATE TABLE embedding_cache (
     vec         float4[]    NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- The numeric ranking's fast path: one instrument's setups of one direction and conviction in given weeks.
+CREATE INDEX memory_setups_numeric ON memory_setups (instrument, direction, conviction, week_id);
