@@ -8,6 +8,7 @@ memory/recall.py.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,6 +138,9 @@ class PgMemory:
         self._embedder = embedder
         self._lock = threading.RLock()
         self._history = recall.ConditionHistory()
+        # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
+        # connection, and another thread's append must not land inside (and roll back with) this transaction.
+        self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
         self.ef_search = ef_search
 
     @property
@@ -164,7 +168,7 @@ class PgMemory:
             if draft:
                 self._events.append([self._new_event(item, run_id) for item in todo])
                 return
-            with self._conn.transaction():
+            with self._store_lock, self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
                 stored = self._stored([memory_id(item) for item in todo])
                 todo = [item for item in todo if memory_id(item) not in stored]
@@ -179,7 +183,7 @@ class PgMemory:
             items = [_payload(event) for event in events]
             vectors = self._embed_items(items)
             counts = {k: 0 for k in ("condition", "setup", "outcome", "lesson", "symbol")}
-            with self._conn.transaction():
+            with self._store_lock, self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
                 self._conn.execute(f"TRUNCATE {', '.join(TABLES)}")
                 seen: set[str] = set()
