@@ -15,7 +15,19 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from llmtrade import __version__
-from llmtrade.commands import asking, backtest, controls, leaderboard, positions, report, schedule, schema, setup, week
+from llmtrade.commands import (
+    asking,
+    backtest,
+    controls,
+    leaderboard,
+    memory,
+    positions,
+    report,
+    schedule,
+    schema,
+    setup,
+    week,
+)
 from llmtrade.commands.context import State
 from llmtrade.console import print_error
 from llmtrade.exits import classify
@@ -68,7 +80,7 @@ def root(
     ctx.obj = State(config)
 
 
-for group in (setup, asking, week, controls, positions, schedule, schema, backtest, leaderboard, report):
+for group in (setup, asking, week, controls, positions, schedule, schema, backtest, leaderboard, report, memory):
     group.register(app)
 
 

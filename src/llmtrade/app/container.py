@@ -109,11 +109,12 @@ class Container:
         with open_storage(self.settings, self.clock, location=location) as storage:
             yield storage if persist else replace(storage, events=storage.events.draft())
 
-    def memory(self, storage: Storage) -> Memory | None:
-        """The committee's memory over `storage`, or None when models.yaml switches it off (app/memory_build.py)."""
-        from llmtrade.app.memory_build import build_memory  # lazy: the embedder loads only when memory is used
+    def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
+        """The committee's memory over `storage` (embedding calls recorded under `run_id`), or None when
+        models.yaml switches it off; which embedder it uses: app/memory_build.py."""
+        from llmtrade.app.memory_build import build_memory  # lazy: only a job that uses the memory pays for it
 
-        return build_memory(self.loaded.config.models.memory, storage, self.settings, self.clock, self.mode)
+        return build_memory(self.loaded.config.models, storage, self.settings, self.mode, run_id=run_id)
 
     def warm_up(self) -> None:
         _ = self.prompts  # built once; building starts compiling its templates
@@ -177,7 +178,8 @@ class Container:
 
         # Remembered with memory off too, so switching it on later finds the weeks run meanwhile; only recall,
         # the prompts' memory and the validator follow `memory.enabled` (workflows/memory_stages.py).
-        writing = self.loaded.config.models.memory.model_copy(update={"enabled": True})
+        models = self.loaded.config.models
+        writing = models.model_copy(update={"memory": models.memory.model_copy(update={"enabled": True})})
         return Workbench(
             self.loaded.config,
             storage.events,
@@ -190,7 +192,7 @@ class Container:
             run_id,
             deadline,
             quotes,
-            build_memory(writing, storage, self.settings, self.clock, self.mode),
+            build_memory(writing, storage, self.settings, self.mode, run_id=run_id),
         )
 
     def trading_is_live(self, events: EventStore) -> bool:

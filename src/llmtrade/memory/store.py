@@ -8,6 +8,7 @@ memory/recall.py.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,6 +137,10 @@ class PgMemory:
         self._events = events
         self._embedder = embedder
         self._lock = threading.RLock()
+        self._history = recall.ConditionHistory()
+        # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
+        # connection, and another thread's append must not land inside (and roll back with) this transaction.
+        self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
         self.ef_search = ef_search
 
     @property
@@ -163,13 +168,12 @@ class PgMemory:
             if draft:
                 self._events.append([self._new_event(item, run_id) for item in todo])
                 return
-            with self._conn.transaction():
+            with self._store_lock, self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
                 stored = self._stored([memory_id(item) for item in todo])
                 todo = [item for item in todo if memory_id(item) not in stored]
                 appended = self._events.append([self._new_event(item, run_id) for item in todo])
-                for item, event in zip(todo, appended, strict=True):
-                    self._project(item, event.id, vectors.get(memory_id(item)))
+                self._project([(item, event.id) for item, event in zip(todo, appended, strict=True)], vectors)
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
@@ -179,17 +183,19 @@ class PgMemory:
             items = [_payload(event) for event in events]
             vectors = self._embed_items(items)
             counts = {k: 0 for k in ("condition", "setup", "outcome", "lesson", "symbol")}
-            with self._conn.transaction():
+            with self._store_lock, self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
                 self._conn.execute(f"TRUNCATE {', '.join(TABLES)}")
                 seen: set[str] = set()
+                batch: list[tuple[Remembered, int]] = []
                 for item, event in zip(items, events, strict=True):
                     mid = memory_id(item)
                     if mid in seen:
                         continue  # a duplicate from a race before the lock existed: the first one stands
                     seen.add(mid)
-                    self._project(item, event.id, vectors.get(mid))
+                    batch.append((item, event.id))
                     counts[_kind_and_part(item)[0]] += 1
+                self._project(batch, vectors)
         return RebuildCounts(
             conditions=counts["condition"],
             setups=counts["setup"],
@@ -216,114 +222,109 @@ class PgMemory:
         week, account = _week_and_account(item)
         return NewEvent.of(item, stream=memory_stream(week, part), week_id=week, account_id=account, run_id=run_id)
 
-    def _project(self, item: Remembered, event_id: int, vector: list[float] | None) -> None:
-        kind, _ = _kind_and_part(item)
-        mid = memory_id(item)
-        execute = self._conn.execute
-        execute("INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)", (mid, kind, event_id))
+    def _project(self, batch: Sequence[tuple[Remembered, int]], vectors: dict[str, list[float]]) -> None:
+        """Insert the rows of `batch` ((item, its event id), in event order). Tables are filled in a fixed order
+        (setups before outcomes), so an outcome finds its setup in the same batch, and a setup remembered after
+        its outcome picks the outcome up from memory_outcomes."""
         model, dims = self._embedder.model, self._embedder.dims
-        match item:
-            case ConditionRemembered():
-                c = item.condition
-                execute(
-                    """INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-                    (c.memory_id, c.week_id, c.known_at, c.session, list(c.names), list(c.values), event_id),
-                )
-            case SetupRemembered():
-                s = item.setup
-                execute(
-                    """INSERT INTO memory_setups (memory_id, week_id, known_at, source, author, account_id,
-                           instrument, direction, conviction, record, embedding, embedding_model, embedding_dims,
-                           event_id, outcome, outcome_known_at, week_return, outcome_event_id)
-                       SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s,
-                              o.record, o.known_at, o.week_return, o.event_id
-                       FROM (SELECT 1) AS one
-                       LEFT JOIN memory_outcomes o ON o.setup_id = %s""",
-                    (
-                        s.memory_id,
-                        s.week_id,
-                        s.known_at,
-                        s.source,
-                        s.author,
-                        s.account_id,
-                        s.instrument,
-                        str(s.direction),
-                        s.conviction,
-                        _json(s.model_dump(mode="json")),
-                        vector_literal(_need(vector, mid)),
-                        model,
-                        dims,
-                        event_id,
-                        s.memory_id,
-                    ),
-                )
-            case OutcomeRemembered():
-                o = item.outcome
-                record = _json(o.model_dump(mode="json"))
-                execute(
-                    """INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id)
-                       VALUES (%s, %s, %s, %s, %s)""",
-                    (o.setup_id, o.known_at, record, o.week_return, event_id),
-                )
-                execute(
-                    """UPDATE memory_setups SET outcome = %s, outcome_known_at = %s, week_return = %s,
-                           outcome_event_id = %s WHERE memory_id = %s""",
-                    (record, o.known_at, o.week_return, event_id, o.setup_id),
-                )
-            case LessonRemembered():
-                lesson = item.lesson
-                execute(
-                    """INSERT INTO memory_lessons (memory_id, week_id, known_at, account_id, instrument, text,
-                           embedding, embedding_model, embedding_dims, event_id)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
-                    (
-                        lesson.memory_id,
-                        lesson.week_id,
-                        lesson.known_at,
-                        lesson.account_id,
-                        lesson.instrument,
-                        lesson.text,
-                        vector_literal(_need(vector, mid)),
-                        model,
-                        dims,
-                        event_id,
-                    ),
-                )
-            case SymbolNoteRemembered():
-                n = item.note
-                execute(
-                    """INSERT INTO memory_symbols (memory_id, week_id, known_at, instrument, text, embedding,
-                           embedding_model, embedding_dims, event_id)
-                       VALUES (%s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
-                    (
-                        n.memory_id,
-                        n.week_id,
-                        n.known_at,
-                        n.instrument,
-                        n.text,
-                        vector_literal(_need(vector, mid)),
-                        model,
-                        dims,
-                        event_id,
-                    ),
-                )
+        rows: dict[str, list[tuple[Any, ...]]] = {
+            k: [] for k in ("items", "condition", "setup", "outcome", "lesson", "symbol")
+        }
+        for item, event_id in batch:
+            kind, _ = _kind_and_part(item)
+            mid = memory_id(item)
+            rows["items"].append((mid, kind, event_id))
+            match item:
+                case ConditionRemembered():
+                    c = item.condition
+                    rows[kind].append((mid, c.week_id, c.known_at, c.session, list(c.names), list(c.values), event_id))
+                case SetupRemembered():
+                    s = item.setup
+                    vector = vector_literal(_need(vectors.get(mid), mid))
+                    record = _json(s.model_dump(mode="json"))
+                    rows[kind].append(
+                        (mid, s.week_id, s.known_at, s.source, s.author, s.account_id, s.instrument, str(s.direction),
+                         s.conviction, record, vector, model, dims, event_id, mid)
+                    )  # fmt: skip
+                case OutcomeRemembered():
+                    o = item.outcome
+                    rows[kind].append(
+                        (o.setup_id, o.known_at, _json(o.model_dump(mode="json")), o.week_return, event_id)
+                    )
+                case LessonRemembered():
+                    lesson = item.lesson
+                    vector = vector_literal(_need(vectors.get(mid), mid))
+                    rows[kind].append(
+                        (mid, lesson.week_id, lesson.known_at, lesson.account_id, lesson.instrument, lesson.text,
+                         vector, model, dims, event_id)
+                    )  # fmt: skip
+                case SymbolNoteRemembered():
+                    n = item.note
+                    vector = vector_literal(_need(vectors.get(mid), mid))
+                    rows[kind].append((mid, n.week_id, n.known_at, n.instrument, n.text, vector, model, dims, event_id))
+        with self._conn.cursor() as cur:
+            for kind, sql in _INSERTS:
+                if rows[kind]:
+                    cur.executemany(sql, rows[kind])
+            if rows["outcome"]:
+                cur.executemany(_FILL_OUTCOME, [(r[0],) for r in rows["outcome"]])
 
     # ------------------------------------------------------------ reading (memory/recall.py)
 
     def similar_setups(self, query: SetupQuery, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
         with self._lock:
-            return recall.similar_setups(self._conn, self._embedder, query, as_of=as_of, limit=limit, ef=self.ef_search)
+            return recall.similar_setups(
+                self._conn, self._embedder, query, as_of=as_of, limit=limit, history=self._history, ef=self.ef_search
+            )
 
     def similar_conditions(
         self, condition: MarketCondition, *, as_of: datetime, limit: int
     ) -> tuple[Recollection, ...]:
         with self._lock:
-            return recall.similar_conditions(self._conn, condition, as_of=as_of, limit=limit)
+            return recall.similar_conditions(self._conn, condition, as_of=as_of, limit=limit, history=self._history)
 
     def symbol_context(self, instrument: str, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
         with self._lock:
             return recall.symbol_context(self._conn, instrument, as_of=as_of, limit=limit)
+
+
+_INSERTS = (
+    ("items", "INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)"),
+    (
+        "condition",
+        """INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+    ),
+    (
+        "setup",
+        """INSERT INTO memory_setups (memory_id, week_id, known_at, source, author, account_id, instrument,
+               direction, conviction, record, embedding, embedding_model, embedding_dims, event_id,
+               outcome, outcome_known_at, week_return, outcome_event_id)
+           SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s,
+                  o.record, o.known_at, o.week_return, o.event_id
+           FROM (SELECT 1) AS one LEFT JOIN memory_outcomes o ON o.setup_id = %s""",
+    ),
+    (
+        "outcome",
+        """INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id)
+           VALUES (%s, %s, %s, %s, %s)""",
+    ),
+    (
+        "lesson",
+        """INSERT INTO memory_lessons (memory_id, week_id, known_at, account_id, instrument, text, embedding,
+               embedding_model, embedding_dims, event_id)
+           VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
+    ),
+    (
+        "symbol",
+        """INSERT INTO memory_symbols (memory_id, week_id, known_at, instrument, text, embedding, embedding_model,
+               embedding_dims, event_id)
+           VALUES (%s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
+    ),
+)
+_FILL_OUTCOME = """UPDATE memory_setups s SET outcome = o.record, outcome_known_at = o.known_at,
+                       week_return = o.week_return, outcome_event_id = o.event_id
+                   FROM memory_outcomes o WHERE o.setup_id = %s AND s.memory_id = o.setup_id"""
 
 
 def _payload(event: StoredEvent) -> Remembered:

@@ -91,3 +91,16 @@ CREATE TABLE memory_outcomes (
     week_return  float8      NOT NULL,
     event_id     bigint      NOT NULL
 );
+
+-- Vectors already paid for, one per (model, dimensions, text): a rebuild or a replay re-embeds for free.
+-- A cache, not a record: the calls are recorded as EmbeddingCallCompleted/Failed events.
+CREATE TABLE embedding_cache (
+    key         text        PRIMARY KEY,   -- sha256 of model, dimensions and text
+    model       text        NOT NULL,
+    dims        integer     NOT NULL,
+    vec         float4[]    NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- The numeric ranking's fast path: one instrument's setups of one direction and conviction in given weeks.
+CREATE INDEX memory_setups_numeric ON memory_setups (instrument, direction, conviction, week_id);
