@@ -176,10 +176,10 @@ def test_min_losers_above_the_neighbours_is_a_config_error(tmp_path: Path) -> No
     write_defaults(tmp_path)
     models = tmp_path / "models.yaml"
     text = models.read_text()
-    assert "memory: {enabled: true" in text
+    assert "validator_neighbours: 5, validator_min_losers: 3" in text
     models.write_text(
         text.replace(
-            "memory: {enabled: true", "memory: {validator_neighbours: 3, validator_min_losers: 4, enabled: true"
+            "validator_neighbours: 5, validator_min_losers: 3", "validator_neighbours: 3, validator_min_losers: 4"
         )
     )
     with pytest.raises(ConfigError, match="validator_min_losers"):
