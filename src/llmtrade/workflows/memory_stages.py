@@ -42,9 +42,8 @@ from llmtrade.domain.memory import (
 )
 from llmtrade.domain.research import ResearchPack
 from llmtrade.memory.conditions import market_condition
-from llmtrade.memory.protocol import Memory, SetupQuery
+from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
 from llmtrade.pipeline.context import PipelineContext
-from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import DECISION, PITCHES
 from llmtrade.workflows.memory_keys import CONDITION, FLAGS, MEMORY_NOTES
 from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
@@ -63,11 +62,11 @@ def recall_enabled(bench: Workbench) -> bool:
 
 
 def record_recall(
-    events: EventStore, bench: Workbench, *, role: str, as_of: datetime, query: str, shown: Sequence[str], account: str
+    bench: Workbench, *, role: str, as_of: datetime, query: str, shown: Sequence[str], account: str
 ) -> None:
     """One MemoryRecalled on the run's recall stream (appended; a dry run's store is a draft view)."""
     payload = MemoryRecalled(role=role, week_id=bench.week_id, as_of=as_of, query=query, memory_ids=list(shown))
-    events.append(
+    bench.events.append(
         [
             NewEvent.of(
                 payload,
@@ -121,7 +120,7 @@ class _MemoryStage:
         """Whether the week's memory already holds `part` (one `remember` call writes a part whole)."""
         return bool(self.bench.events.read_stream(streams.memory_stream(self.bench.week_id, part)))
 
-    def _remember(self, items: list, context: PipelineContext, *, part: str) -> bool:
+    def _remember(self, items: Sequence[Remembered], context: PipelineContext, *, part: str) -> bool:
         """Remember `items` unless the part is stored; True when it was (the stage then reports it loaded)."""
         if self._remembered(part):
             return True
@@ -174,9 +173,7 @@ class RecallStage(_MemoryStage):
             return context.with_value(MEMORY_NOTES, {})
         query = "setups like the research candidates " + ", ".join(f"{q.direction} {q.instrument}" for q in queries)
         for pm in bench.config.models.pms:
-            record_recall(
-                bench.events, bench, role=f"pm:{pm.id}", as_of=as_of, query=query, shown=shown, account=pm.account
-            )
+            record_recall(bench, role=f"pm:{pm.id}", as_of=as_of, query=query, shown=shown, account=pm.account)
         return context.with_value(MEMORY_NOTES, {pm.id: lines for pm in bench.config.models.pms})
 
 
@@ -238,7 +235,6 @@ class ValidatorStage(_MemoryStage):
             )
             similar = memory.similar_setups(query, as_of=as_of, limit=self.settings.validator_neighbours)
             record_recall(
-                bench.events,
                 bench,
                 role="validator",
                 as_of=as_of,
@@ -272,7 +268,6 @@ def position_memory(
     lines, shown = within_budget(hits, settings.token_budget)
     if lines:
         record_recall(
-            bench.events,
             bench,
             role=f"checkpoint:{account_id}",
             as_of=bench.now,
