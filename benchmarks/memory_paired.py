@@ -80,7 +80,8 @@ def main() -> int:
                 say=lambda _t: None,
             )
             seconds = time.perf_counter() - started
-            url = server.get_uri().rsplit("/", 1)[0] + "/" + result.database
+            head, _, query = server.get_uri().partition("?")
+            url = f"{head.rsplit('/', 1)[0]}/{result.database}" + (f"?{query}" if query else "")
             print(
                 f"{label}: {result.weeks} weeks in {seconds:.1f} s ({seconds / max(result.weeks, 1):.2f} s/week); "
                 f"jobs {result.jobs}; memory events {_counts(url)}"
