@@ -3,10 +3,12 @@ the leaderboard's paired difference (`llmtrade leaderboard --backtest ON --versu
 
     python benchmarks/memory_paired.py [--range 2024-01-03:2024-03-06] [--csv DIR] [--keep DIR]
 
-Offline rules answer for every model (they ignore the memory section, so any difference comes from what the
-memory changes in the prompts the rules do read -- none today -- and is expected to be nil: this measures the
-plumbing and its cost, not the value of memory to a real model). Prints each backtest's wall time, how many
-memories were written and recalled, and the leaderboard with its paired table.
+Offline rules answer for every model and ignore the memory section (the validator's notes too), so the two
+backtests trade alike and the paired difference is expected to be zero: this measures the plumbing and its
+cost, not the value of memory to a real model. Measured 2026-11-30 on 2024-01-03..2024-03-06 (10 weeks, the
+ETF folder, a loaded 2-core machine): every account's weekly difference +0.0% with no interval (the
+differences do not vary); the checkpoints' recall cost about 40 ms per account and checkpoint. Prints each
+backtest's wall time, its memory events, and the leaderboard with its paired table.
 """
 
 from __future__ import annotations
