@@ -22,6 +22,7 @@ Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuil
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -31,6 +32,7 @@ import uuid
 import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -209,6 +211,56 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {q[49]:.2f} ms, p95 {q[94]:.2f} ms, p99 {q[98]:.2f} ms (n={len(samples)})"
 
 
+def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datetime]], ef: int) -> None:
+    """Where a similar-setups read spends its time: each step of recall.similar_setups, timed alone."""
+    steps: dict[str, list[float]] = {}
+
+    def timed(name: str, call: Any) -> Any:
+        t = time.perf_counter()
+        out = call()
+        steps.setdefault(name, []).append((time.perf_counter() - t) * 1000)
+        return out
+
+    embedder = memory.embedder
+    for query, as_of in queries:
+        vector = timed(
+            "embed query", lambda q=query: vector_literal(embedder.embed([setup_text(q.thesis, q.indicators)])[0])
+        )
+        row = timed(
+            "settings+version",
+            lambda: conn.execute(recall._SETTINGS_AND_VERSION, (str(max(ef, 40)),)).fetchone(),
+        )
+        ids = timed(
+            "text ranking",
+            lambda v=vector, a=as_of: recall._text_query(conn, embedder, v, as_of=a, depth=40, exact=False).fetchall(),
+        )
+        timed(
+            "numeric ranking",
+            lambda q=query, a=as_of, r=row: recall._numeric_ranking(
+                conn, q, memory._history, (int(r[0]), int(r[1])), as_of=a, depth=40
+            ),
+        )
+        timed(
+            "hits + lessons",
+            lambda a=as_of, i=ids: recall._setup_recollections(conn, [x[0] for x in i[:10]], [0.0] * 10, as_of=a),
+        )
+    # The server's own execution time of the text query (EXPLAIN ANALYZE): what the index costs without the
+    # client's round trip and scheduling, which dominate on a loaded machine.
+    server: list[float] = []
+    for query, as_of in queries:
+        vector = vector_literal(embedder.embed([setup_text(query.thesis, query.indicators)])[0])
+        plan = conn.execute(
+            """EXPLAIN (ANALYZE, FORMAT JSON) SELECT memory_id, embedding::vector(256) <=> %s::vector(256) AS d
+               FROM memory_setups WHERE embedding_dims = 256 AND embedding_model = %s AND outcome_known_at < %s
+               ORDER BY embedding::vector(256) <=> %s::vector(256) LIMIT 40""",
+            (vector, embedder.model, as_of, vector),
+        ).fetchone()[0]
+        server.append(float(plan[0]["Execution Time"]))
+    steps["text ranking, server execution only"] = server
+    for name, samples in steps.items():
+        print(f"    {name}: {percentiles(samples)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=520)
@@ -298,30 +350,37 @@ def main() -> int:
                 )
             )
         conn = storage.conn
+        # The exact answers do not depend on the index settings: computed once per query.
+        t0 = time.perf_counter()
+        vectors = [vector_literal(embedder.embed([setup_text(q.thesis, q.indicators)])[0]) for q, _ in queries]
+        exact_ms: list[float] = []
+        exact_text: list[list[str]] = []
+        exact_fused: list[set[str]] = []
+        for (query, as_of), vector in zip(queries, vectors, strict=True):
+            t = time.perf_counter()
+            exact_text.append(recall.text_ranking(conn, embedder, vector, as_of=as_of, depth=10, exact=True))
+            exact_ms.append((time.perf_counter() - t) * 1000)
+            hits = recall.similar_setups(conn, embedder, query, as_of=as_of, limit=10, exact=True)
+            exact_fused.append({h.memory_id for h in hits})
+        print(f"exact baselines in {time.perf_counter() - t0:.0f} s; exact text scan (top 10): {percentiles(exact_ms)}")
         for ef in [int(x) for x in args.ef_search.split(",")]:
             memory.ef_search = ef
             for query, as_of in queries[:20]:  # warm the caches
                 memory.similar_setups(query, as_of=as_of, limit=10)
-            timings, ann_recall, fused_recall, exact_ms = [], [], [], []
-            for query, as_of in queries:
+            timings, ann_recall, fused_recall = [], [], []
+            load = os.getloadavg()[0]
+            for (query, as_of), vector, exact, fused in zip(queries, vectors, exact_text, exact_fused, strict=True):
                 t = time.perf_counter()
                 hits = memory.similar_setups(query, as_of=as_of, limit=10)
                 timings.append((time.perf_counter() - t) * 1000)
-                vector = vector_literal(embedder.embed([setup_text(query.thesis, query.indicators)])[0])
                 ann = recall.text_ranking(conn, embedder, vector, as_of=as_of, depth=10, ef=ef)
-                t = time.perf_counter()
-                exact = recall.text_ranking(conn, embedder, vector, as_of=as_of, depth=10, exact=True)
-                exact_ms.append((time.perf_counter() - t) * 1000)
                 ann_recall.append(len(set(ann) & set(exact)) / len(exact))
-                exact_hits = recall.similar_setups(conn, embedder, query, as_of=as_of, limit=10, exact=True)
-                fused_recall.append(
-                    len({h.memory_id for h in hits} & {h.memory_id for h in exact_hits}) / len(exact_hits)
-                )
-            print(f"ef_search={ef}")
+                fused_recall.append(len({h.memory_id for h in hits} & fused) / len(fused))
+            print(f"ef_search={ef} (load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
             print(f"  similar setups (top 10, full call): {percentiles(timings)}")
             print(f"  text ranking recall@10 vs exact: {statistics.fmean(ann_recall):.4f} (min {min(ann_recall):.2f})")
             print(f"  fused top-10 recall vs exact-based fusion: {statistics.fmean(fused_recall):.4f}")
-            print(f"  exact text scan alone (top 10): {percentiles(exact_ms)}")
+            breakdown(conn, memory, queries[:100], ef)
         timings = []
         for query, as_of in queries[:20]:
             memory.symbol_context(query.instrument, as_of=as_of, limit=10)
@@ -329,7 +388,7 @@ def main() -> int:
             t = time.perf_counter()
             memory.symbol_context(query.instrument, as_of=as_of, limit=10)
             timings.append((time.perf_counter() - t) * 1000)
-        print(f"symbol context (top 10): {percentiles(timings)}")
+        print(f"symbol context (top 10): {percentiles(timings)} (load average {os.getloadavg()[0]:.1f})")
     server.cleanup()
     return 0
 

@@ -211,3 +211,49 @@ def test_replay_answers_from_the_cache_and_misses_loudly(storage: Storage) -> No
     assert replay.embed(["a"]) == live
     with pytest.raises(ReplayMiss):
         replay.embed(["never embedded"])
+
+
+def _hashed_vectors(request: httpx.Request) -> httpx.Response:
+    """A stand-in model: 4 numbers per text from its hash, so the same text always gets the same vector."""
+    import hashlib
+    import json
+
+    texts = json.loads(request.content)["input"]
+    data = []
+    for i, text in enumerate(texts):
+        digest = hashlib.sha256(text.encode()).digest()
+        data.append({"index": i, "embedding": [b / 255 - 0.5 for b in digest[:4]]})
+    return httpx.Response(200, json={"data": data, "usage": {"prompt_tokens": len(texts)}})
+
+
+@respx.mock
+def test_a_model_change_is_applied_by_rebuild_and_searched_exactly(storage: Storage) -> None:
+    import random
+    from datetime import date, timedelta
+
+    from llmtrade.memory.embedder import PACKAGED_MODEL, PackagedEmbedder
+    from llmtrade.memory.protocol import SetupQuery
+    from llmtrade.memory.store import PgMemory
+    from tests.test_memory_store import _friday, week_items
+
+    route = respx.post(f"{BASE}/embeddings").mock(side_effect=_hashed_vectors)
+    weeks = [date(2024, 1, 3) + timedelta(weeks=i) for i in range(4)]
+    packaged = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    rng = random.Random(9)
+    for week_id in weeks:
+        packaged.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
+    remote = PgMemory(storage.conn, storage.events, _embeddings(storage, dims=4))
+    query = SetupQuery(instrument="SPY", direction="LONG", conviction=1, thesis="momentum breakout")
+    as_of = _friday(weeks[-1]) + timedelta(days=1)
+    before = remote.similar_setups(query, as_of=as_of, limit=50)
+    # Only vectors of the current model are searched: before the rebuild only the numeric part (SPY) answers.
+    assert before and all(h.setup is not None and h.setup.instrument == "SPY" for h in before)
+    assert len(packaged.similar_setups(query, as_of=as_of, limit=50)) == 12
+    remote.rebuild()
+    models = storage.conn.execute("SELECT DISTINCT embedding_model, embedding_dims FROM memory_setups").fetchall()
+    assert models == [(MODEL, 4)] and PACKAGED_MODEL not in str(models)
+    after = remote.similar_setups(query, as_of=as_of, limit=50)
+    assert len(after) == 12 > len(before)  # every setup, through the exact text search over 4-dim vectors
+    calls = route.call_count
+    remote.rebuild()  # every text is cached now: a second rebuild costs no call
+    assert route.call_count == calls

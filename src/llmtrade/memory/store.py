@@ -226,7 +226,9 @@ class PgMemory:
         """Insert the rows of `batch` ((item, its event id), in event order). Tables are filled in a fixed order
         (setups before outcomes), so an outcome finds its setup in the same batch, and a setup remembered after
         its outcome picks the outcome up from memory_outcomes."""
-        model, dims = self._embedder.model, self._embedder.dims
+        # Only rows with text need the embedder's size (a configured model may learn it from a call).
+        texts = any(isinstance(i, SetupRemembered | LessonRemembered | SymbolNoteRemembered) for i, _ in batch)
+        model, dims = (self._embedder.model, self._embedder.dims) if texts else ("", 0)
         rows: dict[str, list[tuple[Any, ...]]] = {
             k: [] for k in ("items", "condition", "setup", "outcome", "lesson", "symbol")
         }
