@@ -196,8 +196,13 @@ def test_a_postmortem_killed_after_reflecting_resumes_without_asking_again(
     assert len(_asked(fake, asked_before, "PostmortemAnswer")) == reflected  # nobody was asked again
     assert all(a["reflection"] for a in report["accounts"] if a["account_id"] != "acct_6")
     stages = _stages(url, report["run_id"])
-    assert [s for kind, s, _ in stages if kind == "StageStarted"] == ["gather", "reflect", "record"]
+    assert [s for kind, s, _ in stages if kind == "StageStarted"] == [
+        "gather",
+        "reflect",
+        "record",
+        "remember_outcomes",
+    ]
     again = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
     assert again["written_now"] is False and again["accounts"] == report["accounts"]
-    assert _loaded(url, again["run_id"]) == ["gather", "reflect", "record"]
+    assert _loaded(url, again["run_id"]) == ["gather", "reflect", "record", "remember_outcomes"]
     assert len(_events(url, type="PostmortemCompleted")) == 1

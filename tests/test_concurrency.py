@@ -28,6 +28,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.trading import AccountHalted, AccountSnapshot, BreakerUpdated, Fill, Side
 from llmtrade.risk import controls
 from llmtrade.settings import Settings
+from llmtrade.storage import migrations
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
 from llmtrade.storage.event_store import EventStore
@@ -36,6 +37,7 @@ from tests.support import FIXED_NOW
 
 # The code under test, not whatever copy is installed: the subprocesses run in a temporary folder.
 SOURCE = str(Path(llmtrade.__file__).parents[1])
+SHIPPED = [m.number for m in migrations.available()]
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -103,7 +105,7 @@ def test_three_first_use_commands_on_a_fresh_home_share_its_start(
                 assert code == 0, err
                 assert "Traceback" not in err
             report = json.loads(done[0][1])
-            assert [m["number"] for m in report["migrations"]] == [1, 2, 3, 4]  # each applied once, all there
+            assert [m["number"] for m in report["migrations"]] == SHIPPED  # each applied once, all there
         finally:
             stop_embedded(home / "pgdata")
 

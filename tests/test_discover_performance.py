@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from llmtrade.analytics.metrics import mean_difference_interval
+from llmtrade.analytics.metrics import paired_mean_interval
 from llmtrade.config.models import EnsembleWeights
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.performance import evaluate
@@ -111,14 +111,14 @@ def test_excess_returns_are_measured_against_spy() -> None:
 def test_the_difference_interval_is_a_seeded_stationary_bootstrap() -> None:
     a = [0.1 * (i % 5) for i in range(30)]
     b = [0.05 * (i % 3) for i in range(30)]
-    interval = mean_difference_interval(a, b, min_n=8)
+    interval = paired_mean_interval(a, b, minimum=8)
     assert interval.estimate == pytest.approx(sum(a) / 30 - sum(b) / 30)
     assert interval.low is not None and interval.high is not None
     assert interval.low < interval.estimate < interval.high
-    assert mean_difference_interval(a, b, min_n=8) == interval  # same seed, same numbers
-    assert mean_difference_interval(a[:5], b[:5], min_n=8).low is None
+    assert paired_mean_interval(a, b, minimum=8) == interval  # same seed, same numbers
+    assert paired_mean_interval(a[:5], b[:5], minimum=8).low is None
     with pytest.raises(ValueError):
-        mean_difference_interval(a, b[:3])
+        paired_mean_interval(a, b[:3])
 
 
 def test_ensemble_weights_are_refit_only_from_matured_outcomes(storage: Storage) -> None:

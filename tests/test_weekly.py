@@ -20,7 +20,7 @@ from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.workflows import committee_stages, execution, research_stages, trading_stages
+from llmtrade.workflows import committee_stages, execution, memory_stages, research_stages, trading_stages
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import FIXED_NOW
@@ -78,13 +78,32 @@ def test_a_second_run_of_the_same_week_adds_nothing(week: str) -> None:
     assert _count(week) == before
 
 
-STAGES = ["market_snapshot", "research", "pitches", "peer_review", "chairman", "risk_gate", "execution"]
+ALL_STAGES = [
+    "market_snapshot",
+    "research",
+    "remember_research",
+    "recall",
+    "pitches",
+    "remember_pitches",
+    "peer_review",
+    "validator",
+    "chairman",
+    "remember_decision",
+    "risk_gate",
+    "execution",
+]
+# Where the run is killed: after each stage that stores something. recall and validator store nothing of
+# their own; a rerun reports them loaded once the stage they feed (pitches, chairman) is stored.
+STAGES = [s for s in ALL_STAGES if s not in ("recall", "validator")]
 STAGE_CLASSES = {
     "market_snapshot": research_stages.MarketSnapshotStage,
     "research": research_stages.ResearchStage,
+    "remember_research": memory_stages.RememberResearchStage,
     "pitches": committee_stages.PitchStage,
+    "remember_pitches": memory_stages.RememberPitchesStage,
     "peer_review": committee_stages.ReviewStage,
     "chairman": committee_stages.ChairmanStage,
+    "remember_decision": memory_stages.RememberDecisionStage,
     "risk_gate": trading_stages.RiskStage,
     "execution": trading_stages.ExecutionStage,
 }
@@ -120,12 +139,13 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     resumed = runner.invoke(app, ["run-weekly", "--json"])
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
-    assert report["resumed_stages"] == STAGES[: index + 1]
+    loaded = ALL_STAGES[: ALL_STAGES.index(completed) + 1]
+    assert report["resumed_stages"] == loaded
     completed_stages = Counter(e.payload["stage"] for e in _events(week, type="StageCompleted"))
     assert completed_stages[completed] == 2  # ran, then loaded on resume
     # The resumed run's own stage events say which stages loaded their stored output.
     rerun = _events(week, type="StageCompleted", run_id=report["run_id"])
-    assert [e.payload["stage"] for e in rerun if e.payload["loaded"]] == STAGES[: index + 1]
+    assert [e.payload["stage"] for e in rerun if e.payload["loaded"]] == loaded
     calls = Counter(e.payload["role"] for e in _events(week, type="LLMCallCompleted"))
     assert calls == {"research": 2, "pm_pitch": 4, "peer_review": 12, "chairman_decision": 1}  # nothing asked twice
     submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in _events(week, type="OrderSubmitted")]

@@ -56,7 +56,7 @@ def test_a_weekly_pipeline_missing_a_stage_is_refused_when_built(storage: Storag
     recorder = Recorder()
     stages = weekly_pipeline(_bench(storage, recorder), FixedClock(NOW), dry_run=False).stages
     without_research = [s for s in stages if s.name != "research"]
-    with pytest.raises(PipelineWiringError, match="stage 'pitches' reads 'research_packs'"):
+    with pytest.raises(PipelineWiringError, match="stage 'remember_research' reads 'research_packs'"):
         Pipeline(without_research, storage.events, inputs=(research_stages.ASOF,))
     assert recorder.used == []
 
@@ -76,5 +76,5 @@ def test_every_workflow_is_wired_and_every_stage_declares_its_keys(storage: Stor
         for stage in stages:
             assert isinstance(stage.reads, tuple) and isinstance(stage.writes, tuple), (name, stage.name)
     assert [s.name for s in workflows["checkpoint"][0]] == ["prepare", "ask", "decide", "execute", "complete"]
-    assert [s.name for s in workflows["postmortem"][0]] == ["gather", "reflect", "record"]
+    assert [s.name for s in workflows["postmortem"][0]] == ["gather", "reflect", "record", "remember_outcomes"]
     assert recorder.used == []

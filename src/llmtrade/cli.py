@@ -21,6 +21,7 @@ from llmtrade.commands import (
     controls,
     discover,
     leaderboard,
+    memory,
     positions,
     report,
     schedule,
@@ -80,7 +81,20 @@ def root(
     ctx.obj = State(config)
 
 
-for group in (setup, asking, week, controls, positions, schedule, schema, backtest, leaderboard, report, discover):
+for group in (
+    setup,
+    asking,
+    week,
+    controls,
+    positions,
+    schedule,
+    schema,
+    backtest,
+    leaderboard,
+    report,
+    discover,
+    memory,
+):
     group.register(app)
 
 

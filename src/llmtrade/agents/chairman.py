@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.agents.prompting import as_messages
@@ -33,11 +34,19 @@ async def decide(
     universe: list[Instrument],
     week_id: date,
     site: CallSite,
+    flags: Sequence[tuple[str, str]] = (),
 ) -> DecisionAnswer:
-    """`pitches` and `reviews` are keyed by neutral labels; `scores` lists (label, score), best first."""
+    """`pitches` and `reviews` are keyed by neutral labels; `scores` lists (label, score), best first; `flags`
+    the validator's notes as (label, note), shown in the prompt (none: no such section)."""
     schema = decision_reply_schema([i.symbol for i in universe])
     prompt = prompts.render(
-        ROLE, pitches=pitches, reviews=reviews, scores=scores, week_id=week_id, snapshot=packs[0].snapshot
+        ROLE,
+        pitches=pitches,
+        reviews=reviews,
+        scores=scores,
+        week_id=week_id,
+        snapshot=packs[0].snapshot,
+        flags=tuple(flags),
     )
     answer = await gateway.ask(
         chairman,

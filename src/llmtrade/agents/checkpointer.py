@@ -8,6 +8,7 @@ threshold, exit on a loss beyond 3%, and otherwise stay.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -39,7 +40,9 @@ async def check(
     pnl_pct: float,
     time: str,
     site: CallSite,
+    memory: Sequence[str] = (),
 ) -> CheckpointAnswer:
+    """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt)."""
     prompt = prompts.render(
         ROLE,
         instrument=instrument,
@@ -50,6 +53,7 @@ async def check(
         values=values,
         pnl_pct=pnl_pct,
         time=time,
+        memory=tuple(memory),
     )
     schema = answer_schema(conviction)
     answer = await gateway.ask(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.agents.prompting import as_messages
@@ -37,9 +38,14 @@ async def pitch(
     universe: list[Instrument],
     week_id: date,
     site: CallSite,
+    memory: Sequence[str] = (),
 ) -> PitchAnswer:
+    """`memory`: the "Similar past setups" lines (agents/memory_notes.py); empty, the prompt has no such section.
+    The offline rules ignore it, but it is part of the prompt, so of the replay cache key."""
     schema = pitch_reply_schema([i.symbol for i in universe])
-    prompt = prompts.render(ROLE, packs=packs, universe=universe, week_id=week_id, snapshot=packs[0].snapshot)
+    prompt = prompts.render(
+        ROLE, packs=packs, universe=universe, week_id=week_id, snapshot=packs[0].snapshot, memory=tuple(memory)
+    )
     answer = await gateway.ask(
         pm, as_messages(prompt), site, output=schema, rules=lambda rng: offline_pitch(schema, pm.id, packs, rng)
     )

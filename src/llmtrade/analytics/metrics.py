@@ -275,23 +275,25 @@ def excess_interval(
     return _interval(estimate, values)
 
 
-def mean_difference_interval(
-    values: Sequence[float],
+def paired_mean_interval(
+    returns: Sequence[float],
     other: Sequence[float],
     *,
-    min_n: int = MIN_RETURNS_FOR_INTERVAL,
+    minimum: int = MIN_RETURNS_FOR_INTERVAL,
     reps: int = RESAMPLES,
     seed: int = SEED,
 ) -> Interval:
-    """mean(values - other), paired by position, with its stationary-bootstrap percentile interval (not
-    annualised: for per-run statistics such as discovery's rank ICs). low/high None under `min_n` pairs or
-    when the difference is constant. Raises ValueError when the two series differ in length."""
-    if len(values) != len(other):
-        raise ValueError(f"difference of series of {len(values)} and {len(other)} values")
-    diff = [a - b for a, b in zip(values, other, strict=True)]
-    estimate = math.fsum(diff) / len(diff) if diff else None
+    """The mean of the paired differences returns[i] - other[i] (same periods, not annualised), with its
+    stationary-bootstrap percentile interval (the pairs resampled together). low/high None under `minimum`
+    pairs or when the differences do not vary. Raises ValueError when the two series differ in length."""
+    if len(returns) != len(other):
+        raise ValueError(f"paired difference of series of {len(returns)} and {len(other)} periods")
+    diff = [r - o for r, o in zip(returns, other, strict=True)]
+    if not diff:
+        return Interval(estimate=None, low=None, high=None, level=LEVEL)
+    estimate = math.fsum(diff) / len(diff)
     sd = _sd(diff)
-    if estimate is None or sd is None or sd < _TINY or len(diff) < min_n:
+    if sd is None or sd < _TINY or len(diff) < minimum:
         return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
     return _interval(estimate, _resampled(diff, reps, seed).mean(axis=1))
 

@@ -75,6 +75,30 @@ class Period(Record):
     standings: tuple[Standing, ...]
 
 
+class PairedDifference(Record):
+    """One account in two books over the same weeks (e.g. a backtest with memory on and one with it off):
+    the week-by-week difference of its returns, `on` minus `off`."""
+
+    name: str  # the account id, in both books
+    weeks: int  # weekly returns paired
+    return_on: float  # total return over the paired weeks, in the first books
+    return_off: float  # ... and in the second
+    weekly: Interval  # mean weekly return difference on - off, a fraction per week (not annualised)
+    daily: Interval  # annualised mean daily return difference on - off (as `excess_vs_flat` is computed)
+    weeks_better: int  # weeks whose return was higher in the first books
+
+
+class Pairing(Record):
+    """How a leaderboard's accounts compare with the same accounts in other books (`leaderboard --versus`)."""
+
+    versus: str  # the other books' label, e.g. "backtest OFF"
+    start: date
+    end: date
+    weeks: int
+    differences: tuple[PairedDifference, ...]
+    notes: tuple[str, ...] = ()
+
+
 class Leaderboard(Record):
     """Every account and baseline over one source's sessions, with how the intervals were made."""
 
@@ -88,3 +112,4 @@ class Leaderboard(Record):
     periods: tuple[Period, ...] = ()
     curves: tuple[Curve, ...] = ()
     notes: tuple[str, ...] = ()
+    paired: Pairing | None = None  # `--versus`: these books' accounts minus the other books', week by week

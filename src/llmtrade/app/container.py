@@ -31,6 +31,7 @@ from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.quote_providers import build_quotes
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
+from llmtrade.memory.protocol import Memory
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -111,6 +112,13 @@ class Container:
         with open_storage(self.settings, self.clock, location=location) as storage:
             yield storage if persist else replace(storage, events=storage.events.draft())
 
+    def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
+        """The committee's memory over `storage` (embedding calls recorded under `run_id`), or None when
+        models.yaml switches it off; which embedder it uses: app/memory_build.py."""
+        from llmtrade.app.memory_build import build_memory  # lazy: only a job that uses the memory pays for it
+
+        return build_memory(self.loaded.config.models, storage, self.settings, self.mode, run_id=run_id)
+
     def warm_up(self) -> None:
         _ = self.prompts  # built once; building starts compiling its templates
         if self.decision.mode is LLMMode.LIVE:
@@ -179,6 +187,12 @@ class Container:
         config = week_config(self.loaded.config, storage.events, week_id, run_id)
         desks = self.desks(storage, market, config=config)
         quotes = self.quotes(storage, market)
+        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
+
+        # Remembered with memory off too, so switching it on later finds the weeks run meanwhile; only recall,
+        # the prompts' memory and the validator follow `memory.enabled` (workflows/memory_stages.py).
+        models = self.loaded.config.models
+        writing = models.model_copy(update={"memory": models.memory.model_copy(update={"enabled": True})})
         return Workbench(
             config,
             storage.events,
@@ -191,6 +205,7 @@ class Container:
             run_id,
             deadline,
             quotes,
+            build_memory(writing, storage, self.settings, self.mode, run_id=run_id),
         )
 
     def trading_is_live(self, events: EventStore) -> bool:

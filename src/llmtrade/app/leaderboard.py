@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import date, datetime
 
 from llmtrade.analytics import curves, metrics
+from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Period, Standing
 from llmtrade.analytics.standings import standings
 from llmtrade.app.container import Container
@@ -63,14 +64,26 @@ def books(app: Container, backtest: str | None) -> tuple[Container, str]:
     return replace(app, database=name), f"backtest {backtest}"
 
 
-def leaderboard(app: Container, *, backtest: str | None = None) -> Leaderboard:
-    """The leaderboard of the live books, or of the backtest named `backtest` (its own database).
+def leaderboard(app: Container, *, backtest: str | None = None, versus: str | None = None) -> Leaderboard:
+    """The leaderboard of the live books, or of the backtest named `backtest` (its own database); with
+    `versus` (another backtest's name), also each account's weekly-return difference between the two books
+    with its interval (`Leaderboard.paired`, analytics/paired.py), e.g. a backtest with memory on versus the
+    same weeks with memory off.
 
     Read-only: storage is a draft view and no fetch is recorded. Raises UsageError (exit 2) for a backtest
-    that does not exist (without creating its database) or books with nothing to rank yet."""
-    app, source = books(app, backtest)
-    with app.storage(persist=False) as storage:
-        return build_leaderboard(app, storage, source=source)
+    that does not exist (without creating its database), `versus` naming the same books, or books with
+    nothing to rank yet."""
+    if versus is not None and versus == backtest:
+        raise UsageError(f"--versus {versus} names the same books as --backtest: compare two different backtests")
+    books_app, source = books(app, backtest)
+    with books_app.storage(persist=False) as storage:
+        board = build_leaderboard(books_app, storage, source=source)
+    if versus is None:
+        return board
+    other_app, other_source = books(app, versus)
+    with other_app.storage(persist=False) as storage:
+        other = build_leaderboard(other_app, storage, source=other_source)
+    return board.model_copy(update={"paired": pairing(board, other)})
 
 
 def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leaderboard:

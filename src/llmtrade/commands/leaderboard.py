@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from llmtrade.commands.context import container, echo_json
@@ -9,8 +11,19 @@ from llmtrade.commands.options import Backtest, Json, LiveBooks
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
 
+Versus = Annotated[
+    str | None,
+    typer.Option(
+        "--versus",
+        help="Pair every account with its twin in the backtest NAME, week by week: the weekly-return difference "
+        "(these books minus NAME's) with a stationary-bootstrap interval, e.g. memory on versus memory off.",
+    ),
+]
 
-def leaderboard(ctx: typer.Context, backtest: Backtest = None, live: LiveBooks = False, as_json: Json = False) -> None:
+
+def leaderboard(
+    ctx: typer.Context, backtest: Backtest = None, live: LiveBooks = False, versus: Versus = None, as_json: Json = False
+) -> None:
     """Rank every account against FLAT, SPY and an equal-weight universe: returns, risk, Sharpe with a
     bootstrap interval, costs, trades, and how many weeks are still needed to tell each from FLAT."""
     from llmtrade.app.leaderboard import leaderboard as build  # lazy: see package docstring
@@ -18,7 +31,7 @@ def leaderboard(ctx: typer.Context, backtest: Backtest = None, live: LiveBooks =
 
     if backtest is not None and live:
         raise UsageError("--backtest and --live name different books: give one of them")
-    result = build(container(ctx), backtest=backtest)
+    result = build(container(ctx), backtest=backtest, versus=versus)
     if as_json:
         echo_json(result)
     else:

@@ -17,13 +17,14 @@ def schema(
 
     from pydantic import TypeAdapter
 
-    from llmtrade.app import discovery_results, evaluation_results, housekeeping, results
+    from llmtrade.app import discovery_results, evaluation_results, housekeeping, memory_results, results
 
     documents = {
         **results.DOCUMENTS,
         **housekeeping.DOCUMENTS,
         **evaluation_results.DOCUMENTS,
         **discovery_results.DOCUMENTS,
+        **memory_results.DOCUMENTS,
     }
     name = " ".join(command)
     document = documents.get(name)

@@ -307,6 +307,20 @@ class MemoryConfig(_Model):
     embedding: EmbeddingModel | None = None
     setups_per_role: Annotated[Count, Field(ge=0, le=20)] = 5  # similar past setups shown to one role
     token_budget: Annotated[Count, Field(ge=0, le=8000)] = 800  # memory text per prompt, in tokens (~4 chars)
+    # The validator (agents/validator.py) compares each pitch with its `validator_neighbours` most similar past
+    # setups whose outcome is known, and flags it when at least `validator_min_losers` of them lost money
+    # (week return below zero). It only informs the chairman; the risk gate is unchanged.
+    validator_neighbours: Annotated[Count, Field(ge=1, le=20)] = 5
+    validator_min_losers: Annotated[Count, Field(ge=1, le=20)] = 3
+
+    @model_validator(mode="after")
+    def _losers_within_neighbours(self) -> MemoryConfig:
+        if self.validator_min_losers > self.validator_neighbours:
+            raise ValueError(
+                f"validator_min_losers ({self.validator_min_losers}) cannot exceed validator_neighbours "
+                f"({self.validator_neighbours}): no pitch could ever be flagged"
+            )
+        return self
 
 
 class ModelsConfig(_Model):

@@ -7,7 +7,7 @@ No model, PM or account name reaches a reviewer or the chairman.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -17,6 +17,7 @@ from llmtrade.agents import reviewer as reviewer_role
 from llmtrade.config.models import Chairman, Instrument, PortfolioManager
 from llmtrade.council.anonymize import labels_for
 from llmtrade.domain.committee import AggregateScore, Decision, Pitch, PitchAnswer, Review
+from llmtrade.domain.memory import SetupFlag
 from llmtrade.domain.research import ResearchPack
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
@@ -68,14 +69,28 @@ class Committee:
         self.run_id = run_id
 
     async def pitches(
-        self, packs: list[ResearchPack], now: datetime, only: Collection[str] | None = None
+        self,
+        packs: list[ResearchPack],
+        now: datetime,
+        only: Collection[str] | None = None,
+        memory: Mapping[str, Sequence[str]] | None = None,
     ) -> tuple[list[Pitch], list[PitchFailure]]:
-        """Every PM's pitch (or only those of the PM ids in `only`: a rerun asks only who has none)."""
+        """Every PM's pitch (or only those of the PM ids in `only`: a rerun asks only who has none); `memory`:
+        each PM's "Similar past setups" lines by PM id (a PM without any is shown no memory)."""
         pms = [pm for pm in self.pms if only is None or pm.id in only]
 
         async def one(pm: PortfolioManager) -> Pitch:
             site = CallSite(role=pm_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account)
-            answer = await pm_role.pitch(self.gateway, self.prompts, pm, packs, self.universe, self.week_id, site)
+            answer = await pm_role.pitch(
+                self.gateway,
+                self.prompts,
+                pm,
+                packs,
+                self.universe,
+                self.week_id,
+                site,
+                memory=(memory or {}).get(pm.id, ()),
+            )
             return Pitch(
                 **answer.model_dump(),
                 idea_id=f"{self.week_id}:{pm.id}",
@@ -143,7 +158,10 @@ class Committee:
         scores: list[AggregateScore],
         packs: list[ResearchPack],
         now: datetime,
+        flags: Sequence[SetupFlag] = (),
     ) -> tuple[Decision, dict[str, str]]:
+        """The chairman's decision and its neutral labels; `flags` (the validator's) are shown under the
+        flagged pitch's neutral label, never its PM."""
         order = labels_for([p.idea_id for p in pitches], reader="chairman", salt=str(self.week_id))
         neutral = {f"Pitch {i}": idea_id for i, idea_id in enumerate(order.values(), start=1)}
         label_of = {idea_id: label for label, idea_id in neutral.items()}
@@ -155,8 +173,19 @@ class Committee:
         site = CallSite(
             role=chairman_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=self.chairman.account
         )
+        notes = [(label_of[flag.idea_id], flag.note) for flag in flags if flag.idea_id in label_of]
         answer = await chairman_role.decide(
-            self.gateway, self.prompts, self.chairman, shown, by_label, ranked, packs, self.universe, self.week_id, site
+            self.gateway,
+            self.prompts,
+            self.chairman,
+            shown,
+            by_label,
+            ranked,
+            packs,
+            self.universe,
+            self.week_id,
+            site,
+            flags=sorted(notes),
         )
         decision = Decision(
             **answer.model_dump(),

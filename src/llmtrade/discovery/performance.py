@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from llmtrade.analytics.metrics import mean_difference_interval
+from llmtrade.analytics.metrics import paired_mean_interval
 from llmtrade.analytics.records import Interval
 from llmtrade.config.models import EnsembleWeights
 from llmtrade.discovery.statistics import median, newey_west_t, spearman
@@ -110,8 +110,8 @@ def evaluate(
     for row in rows:
         if row.picker != "ensemble" and ensemble:
             common = sorted(set(ensemble) & set(ics[row.picker]))
-            interval = mean_difference_interval(
-                [ensemble[d] for d in common], [ics[row.picker][d] for d in common], min_n=MIN_DIFFERENCES
+            interval = paired_mean_interval(
+                [ensemble[d] for d in common], [ics[row.picker][d] for d in common], minimum=MIN_DIFFERENCES
             )
             row = row.model_copy(update={"ensemble_minus": interval if common else None})
         out.append(row)

@@ -43,6 +43,7 @@ from llmtrade.workflows.frozen_trade import (
     frozen_trade,
     indicator_values,
 )
+from llmtrade.workflows.memory_stages import position_memory
 from llmtrade.workflows.workbench import Workbench
 
 
@@ -299,12 +300,21 @@ class AskStage:
         site = CallSite(
             role=checkpointer.ROLE, run_id=bench.run_id, week_id=bench.week_id, account_id=prepared.desk.account.id
         )
+        direction = "LONG" if prepared.before > 0 else "SHORT"
+        memory = position_memory(
+            bench,
+            account_id=prepared.desk.account.id,
+            instrument=prepared.frozen.instrument,
+            direction=direction,
+            conviction=prepared.before,
+            thesis=prepared.frozen.thesis,
+        )
         return await checkpointer.check(
             bench.gateway,
             bench.prompts,
             prepared.frozen.owner,
             instrument=prepared.frozen.instrument,
-            direction="LONG" if prepared.before > 0 else "SHORT",
+            direction=direction,
             conviction=prepared.before,
             thesis=(
                 [f"Flipped at an earlier checkpoint against Wednesday's thesis: {b}" for b in prepared.frozen.thesis]
@@ -316,6 +326,7 @@ class AskStage:
             pnl_pct=prepared.pnl_pct,
             time=self.slot.time,
             site=site,
+            memory=memory,
         )
 
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:

@@ -30,6 +30,7 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import Window, is_temporary, settle
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES
 from llmtrade.workflows.research_stages import DEGRADED, RESEARCH_PACKS
 
 PITCHES = ContextKey("pitches", list[Pitch])
@@ -69,7 +70,7 @@ class PitchStage(_CommitteeStage):
     InputsMissing, and the degraded notes say its account stays flat (pipeline/retry.py)."""
 
     name = "pitches"
-    reads = (RESEARCH_PACKS, DEGRADED)
+    reads = (RESEARCH_PACKS, DEGRADED, MEMORY_NOTES)
     writes = (PITCHES, FAILED_PMS, DEGRADED)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -77,7 +78,9 @@ class PitchStage(_CommitteeStage):
         pms = {pm.id: pm for pm in self.committee.pms}
 
         async def ask(keys: list[str]) -> tuple[dict[str, PitchSubmitted], dict[str, LlmtradeError]]:
-            pitches, failures = await self.committee.pitches(packs, self.clock.now(), only=set(keys))
+            pitches, failures = await self.committee.pitches(
+                packs, self.clock.now(), only=set(keys), memory=context.get(MEMORY_NOTES)
+            )
             return {p.pm_id: PitchSubmitted(pitch=p) for p in pitches}, {f.pm.id: f.error for f in failures}
 
         async def build() -> list[EventPayload]:
@@ -236,7 +239,7 @@ class ChairmanStage(_CommitteeStage):
     load what they froze, so only the chairman is asked."""
 
     name = "chairman"
-    reads = (PITCHES, REVIEWS, SCORES, RESEARCH_PACKS)
+    reads = (PITCHES, REVIEWS, SCORES, RESEARCH_PACKS, FLAGS)
     writes = (DECISION,)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -244,7 +247,9 @@ class ChairmanStage(_CommitteeStage):
         packs = context.get(RESEARCH_PACKS)
 
         async def build() -> list[EventPayload]:
-            decision, labels = await self.committee.decide(pitches, reviews, scores, packs, self.clock.now())
+            decision, labels = await self.committee.decide(
+                pitches, reviews, scores, packs, self.clock.now(), flags=context.get(FLAGS)
+            )
             return [DecisionMade(decision=decision, labels=labels)]
 
         stored, built = await once(

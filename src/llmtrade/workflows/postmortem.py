@@ -3,10 +3,11 @@ happened, each frozen indicator against its threshold, and the owner's short ref
 
 A Pipeline of three stages (events on the run stream, progress through the observer):
 
-    gather -> reflect -> record
+    gather -> reflect -> record -> remember_outcomes
 
 The reflections are stored once before the postmortem is written, and the postmortem once per week
-with a completion marker (projected into `week_summaries` by the caller); a rerun loads both.
+with a completion marker (projected into `week_summaries` by the caller); a rerun loads both. Then the
+week's outcomes and lessons go into the committee's memory (workflows/postmortem_memory.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from llmtrade.domain.checkpoints import Postmortem
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
+from llmtrade.workflows.postmortem_memory import RememberOutcomesStage
 from llmtrade.workflows.postmortem_stages import POSTMORTEMS, WRITTEN_NOW, GatherStage, RecordStage, ReflectStage
 from llmtrade.workflows.workbench import Workbench
 
@@ -21,7 +23,8 @@ __all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_pipeline"]
 
 
 def postmortem_pipeline(bench: Workbench, observer: StageObserver | None = None) -> Pipeline:
-    return Pipeline([GatherStage(bench), ReflectStage(bench), RecordStage(bench)], bench.events, observer, inputs=())
+    stages = [GatherStage(bench), ReflectStage(bench), RecordStage(bench), RememberOutcomesStage(bench)]
+    return Pipeline(stages, bench.events, observer, inputs=())
 
 
 class PostmortemRun:

@@ -26,6 +26,13 @@ from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import ChairmanStage, PitchStage, ReviewStage
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.memory_stages import (
+    RecallStage,
+    RememberDecisionStage,
+    RememberPitchesStage,
+    RememberResearchStage,
+    ValidatorStage,
+)
 from llmtrade.workflows.research_stages import ASOF, MarketSnapshotStage, ResearchStage
 from llmtrade.workflows.trading_stages import ExecutionStage, RiskStage
 from llmtrade.workflows.workbench import Workbench
@@ -140,9 +147,14 @@ def weekly_pipeline(
             ResearchStage(
                 bench.gateway, bench.prompts, config.models.research, config.assets.universe, events, bench.window
             ),
+            RememberResearchStage(bench, dry_run=dry_run),
+            RecallStage(bench, dry_run=dry_run),
             PitchStage(committee, events, clock, bench.window),
+            RememberPitchesStage(bench, dry_run=dry_run),
             ReviewStage(committee, events, clock, bench.window),
+            ValidatorStage(bench, dry_run=dry_run),
             ChairmanStage(committee, events, clock, bench.window),
+            RememberDecisionStage(bench, dry_run=dry_run),
             RiskStage(desks, config, events, week_id, dry_run=dry_run),
             ExecutionStage(desks, events, week_id, config, dry_run=dry_run),
         ],

@@ -9,6 +9,7 @@ from llmtrade.config.models import Config
 from llmtrade.llm.gateway import LLMGateway
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
+from llmtrade.memory.protocol import Memory
 from llmtrade.pipeline.retry import Window
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
@@ -31,6 +32,9 @@ class Workbench:
     deadline: datetime | None = None
     # Prices now (the quote service): a checkpoint's prices; None falls back to the daily bars.
     quotes: QuoteSource | None = None
+    # The committee's memory (None: none is kept); whether prompts show it is `config.models.memory.enabled`
+    # (workflows/memory_stages.py).
+    memory: Memory | None = None
 
     @property
     def window(self) -> Window:

@@ -17,6 +17,8 @@ def print_leaderboard(out: Output, board: Leaderboard) -> None:
     _tables(out, "whole range", board.standings)
     for period in board.periods:
         _tables(out, f"{period.label}, {period.start} to {period.end}", period.standings)
+    if board.paired is not None:
+        _paired(out, board)
     out.line(f"intervals: {board.bootstrap}")
     for note in board.notes:
         out.line(f"note: {note}")
@@ -77,6 +79,28 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
             for s in rows
         ],
     )
+
+
+def _paired(out: Output, board: Leaderboard) -> None:
+    paired = board.paired
+    assert paired is not None
+    out.table(
+        f"{board.source} versus {paired.versus}, {paired.start} to {paired.end} ({paired.weeks} weeks paired)",
+        ["name", "return", "versus", "weekly diff [95%]", "daily diff/yr [95%]", "weeks better"],
+        [
+            (
+                d.name,
+                pct(d.return_on),
+                pct(d.return_off),
+                interval(d.weekly, pct),
+                interval(d.daily, pct),
+                f"{d.weeks_better} of {d.weeks}",
+            )
+            for d in paired.differences
+        ],
+    )
+    for note in paired.notes:
+        out.line(f"note: {note}")
 
 
 def interval(value: Interval, show: Callable[[float | None], str]) -> str:

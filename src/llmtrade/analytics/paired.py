@@ -1,0 +1,101 @@
+"""Two books of the same accounts over the same weeks, compared week by week (pure).
+
+`leaderboard --backtest ON --versus OFF`: each account's weekly returns in ON minus its weekly returns in OFF.
+A week's return runs from the close of the previous week's last session (the range's first close for the first
+week) to the close of its own last session; weeks are New York weeks (domain/weeks.py). The differences are
+paired by week, so what both books share (the market, the schedule) cancels and what differs (e.g. memory on or
+off) is left. Intervals: metrics.py's stationary bootstrap over the paired weeks (`paired_mean_interval`) and,
+for the daily returns, `excess_interval`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from llmtrade.analytics import metrics
+from llmtrade.analytics.records import Curve, Leaderboard, PairedDifference, Pairing
+from llmtrade.domain.weeks import week_id_for
+
+# A percentile interval from fewer paired weeks than this says more about the resampling than the books.
+MIN_WEEKS_FOR_INTERVAL = 8
+
+
+def week_ends(sessions: Sequence[date]) -> list[int]:
+    """The index of each week's last session among `sessions[1:]`, oldest first (sessions[0] is the start)."""
+    ends: dict[date, int] = {}
+    for i in range(1, len(sessions)):
+        ends[week_id_for(sessions[i])] = i
+    return list(ends.values())
+
+
+def weekly_returns(equity: Sequence[float], ends: Sequence[int]) -> list[float]:
+    """Each week's return from the previous week's end (index 0 for the first) to its own end."""
+    returns = []
+    start = 0
+    for end in ends:
+        returns.append(equity[end] / equity[start] - 1 if equity[start] > 0 else 0.0)
+        start = end
+    return returns
+
+
+def _on(curve: Curve, sessions: Sequence[date]) -> list[float]:
+    by_day = dict(zip(curve.sessions, curve.equity, strict=True))
+    return [by_day[day] for day in sessions]
+
+
+def _daily(equity: Sequence[float]) -> list[float]:
+    """Daily returns; none for a curve that reached zero (the daily interval is then left empty)."""
+    try:
+        return metrics.daily_returns(equity)
+    except ValueError:
+        return []
+
+
+def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
+    """Every account curve of `board` that `versus` also has, over the sessions both cover."""
+    other = {c.name: c for c in versus.curves if c.kind == "account"}
+    mine = [c for c in board.curves if c.kind == "account" and c.name in other]
+    notes: list[str] = []
+    common = sorted(
+        set(board.curves[0].sessions if board.curves else ()) & set(versus.curves[0].sessions if versus.curves else ())
+    )
+    if board.start != versus.start or board.end != versus.end:
+        notes.append(
+            f"the two books cover different sessions ({board.start}..{board.end} and {versus.start}..{versus.end}); "
+            "only the sessions both cover are paired"
+        )
+    missing = sorted({c.name for c in board.curves if c.kind == "account"} ^ set(other))
+    if missing:
+        notes.append(f"accounts in only one of the books are left out: {', '.join(missing)}")
+    ends = week_ends(common)
+    differences = []
+    for curve in mine:
+        on, off = _on(curve, common), _on(other[curve.name], common)
+        weekly_on, weekly_off = weekly_returns(on, ends), weekly_returns(off, ends)
+        daily_on, daily_off = _daily(on), _daily(off)
+        differences.append(
+            PairedDifference(
+                name=curve.name,
+                weeks=len(ends),
+                return_on=on[-1] / on[0] - 1 if on and on[0] > 0 else 0.0,
+                return_off=off[-1] / off[0] - 1 if off and off[0] > 0 else 0.0,
+                weekly=metrics.paired_mean_interval(weekly_on, weekly_off, minimum=MIN_WEEKS_FOR_INTERVAL),
+                daily=(
+                    metrics.excess_interval(daily_on, daily_off)
+                    if len(daily_on) == len(daily_off)
+                    else metrics.Interval(estimate=None, low=None, high=None)
+                ),
+                weeks_better=sum(1 for a, b in zip(weekly_on, weekly_off, strict=True) if a > b),
+            )
+        )
+    if len(ends) < MIN_WEEKS_FOR_INTERVAL:
+        notes.append(f"{len(ends)} paired weeks: no weekly interval under {MIN_WEEKS_FOR_INTERVAL}")
+    return Pairing(
+        versus=versus.source,
+        start=common[0] if common else board.start,
+        end=common[-1] if common else board.end,
+        weeks=len(ends),
+        differences=tuple(differences),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,59 @@
+"""Which Memory a run gets: none when models.yaml switches it off, else PgMemory with the right embedder.
+
+The embedder: the packaged offline model (memory/embedder.py) when no embedding model is configured or the
+run is offline; otherwise the configured OpenAI-compatible model (llm/embeddings.py), live, or from its cache
+in replay mode. Vectors are searched only against vectors of the same model, so an offline run over a memory
+embedded by a remote model ranks setups by the numeric part alone; `memory rebuild` re-embeds everything
+with the embedder the invocation has.
+"""
+
+from __future__ import annotations
+
+from llmtrade.config.models import MemoryConfig, ModelsConfig
+from llmtrade.llm.embeddings import EmbeddingClient, Embeddings
+from llmtrade.llm.gateway import LLMMode
+from llmtrade.memory.embedder import Embedder, PackagedEmbedder
+from llmtrade.memory.store import PgMemory
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.memory_embedding_cache import EmbeddingCache
+
+
+def build_memory(
+    models: ModelsConfig, storage: Storage, settings: Settings, mode: LLMMode, *, run_id: str | None = None
+) -> PgMemory | None:
+    """None when `models.memory.enabled` is false."""
+    if not models.memory.enabled:
+        return None
+    return PgMemory(storage.conn, storage.events, embedder_for(models, storage, settings, mode, run_id=run_id))
+
+
+def embedder_for(
+    models: ModelsConfig, storage: Storage, settings: Settings, mode: LLMMode, *, run_id: str | None = None
+) -> Embedder:
+    config: MemoryConfig = models.memory
+    chosen = config.embedding
+    if chosen is None or mode is LLMMode.OFFLINE:
+        return PackagedEmbedder()
+    client = None
+    if mode is LLMMode.LIVE:
+        provider = models.providers[chosen.provider]
+        key = settings.llm_api_key or (settings.secret(provider.api_key_env) if provider.api_key_env else None)
+        client = EmbeddingClient(
+            chosen.provider,
+            settings.llm_base_url or str(provider.base_url),
+            key,
+            timeout_seconds=provider.timeout_seconds,
+            max_retries=provider.max_retries,
+            max_retry_after_seconds=provider.max_retry_after_seconds,
+        )
+    return Embeddings(
+        client,
+        chosen.model,
+        provider=chosen.provider,
+        dimensions=chosen.dimensions,
+        events=storage.events,
+        cache=EmbeddingCache(storage.conn),
+        run_id=run_id,
+        replay=mode is LLMMode.REPLAY,
+    )

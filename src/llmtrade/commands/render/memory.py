@@ -1,0 +1,75 @@
+"""The `memory` commands' terminal output."""
+
+from __future__ import annotations
+
+from llmtrade.app.memory_results import MemoryRebuilt, MemorySearch, MemoryShown, MemoryStats
+from llmtrade.console import Output
+from llmtrade.domain.memory import Recollection
+
+
+def _summary(hit: Recollection) -> str:
+    if hit.setup is not None:
+        s = hit.setup
+        ending = ""
+        if hit.outcome is not None:
+            o = hit.outcome
+            verdict = {True: "right", False: "wrong", None: "-"}[o.thesis_right]
+            ending = f" -> {o.week_return:+.2%} ({verdict})"
+        first = s.thesis.splitlines()[0] if s.thesis else ""
+        return f"{s.instrument} {s.direction} {s.conviction:+d} by {s.author}{ending}: {first[:70]}"
+    if hit.condition is not None:
+        return f"week {hit.week_id} (session {hit.condition.session})"
+    if hit.note is not None:
+        return f"{hit.note.instrument}: {hit.note.text[:80]}"
+    return " / ".join(hit.lessons)[:90]
+
+
+def print_search(out: Output, result: MemorySearch) -> None:
+    what = "setups like the text" if result.by == "text" else f"weeks like {result.query}"
+    out.line(f"{what}, known before {result.as_of.isoformat()}:")
+    if not result.hits:
+        out.line("  nothing remembered matches")
+        return
+    out.table(
+        "",
+        ["#", "memory id", "score", "what"],
+        [[h.rank, h.memory_id, f"{h.score:.3f}", _summary(h)] for h in result.hits],
+    )
+
+
+def print_shown(out: Output, shown: MemoryShown) -> None:
+    out.heading(f"{shown.memory_id} ({shown.kind}, event {shown.event_id})")
+    for record in (shown.setup, shown.outcome, shown.condition, shown.lesson, shown.note):
+        if record is not None:
+            out.pairs([(k, v) for k, v in record.model_dump(mode="json").items()])
+    for lesson in shown.lessons:
+        out.line(f"lesson: {lesson}")
+
+
+def print_stats(out: Output, stats: MemoryStats) -> None:
+    out.pairs(
+        [
+            ("enabled", "yes" if stats.enabled else "no (models.yaml memory.enabled)"),
+            ("weeks", f"{stats.first_week} .. {stats.last_week}" if stats.first_week else "none"),
+            ("conditions", stats.conditions),
+            ("setups", f"{stats.setups} ({stats.setups_with_outcome} with their outcome)"),
+            ("lessons", stats.lessons),
+            ("symbol notes", stats.symbol_notes),
+            ("events", stats.events),
+            ("embedder", stats.embedder),
+        ]
+    )
+    stale = [e for e in stats.embeddings if not e.current]
+    for use in stats.embeddings:
+        mark = "" if use.current else "  (not the current model: `llmtrade memory rebuild` re-embeds)"
+        out.line(f"  {use.table}: {use.rows} vectors from {use.model} ({use.dimensions} dims){mark}")
+    if stale:
+        out.line(f"{sum(e.rows for e in stale)} vectors are not searched until the memory is rebuilt")
+
+
+def print_rebuilt(out: Output, rebuilt: MemoryRebuilt) -> None:
+    out.line(
+        f"rebuilt the memory in {rebuilt.seconds:.1f} s with {rebuilt.embedding_model} ({rebuilt.dimensions} dims): "
+        f"{rebuilt.conditions} conditions, {rebuilt.setups} setups, {rebuilt.outcomes} outcomes, "
+        f"{rebuilt.lessons} lessons, {rebuilt.symbol_notes} symbol notes"
+    )

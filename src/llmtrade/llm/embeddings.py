@@ -1,0 +1,312 @@
+"""Text vectors from OpenAI-compatible `/embeddings` endpoints (OpenAI, OpenRouter, vLLM, Ollama...).
+
+`EmbeddingClient.post` sends one batch: `{"model", "input": [texts], "encoding_format": "float",
+"dimensions"?}` and reads `{"data": [{"index", "embedding": [floats]}], "usage": {"prompt_tokens", "cost"?}}`.
+The same error split as chat calls (llm/http_client.py): 429 and 5xx, timeouts and dropped connections are
+retried with backoff (honouring Retry-After) and end as LLMUnavailable (exit 75); a quota or a wait beyond the
+cap is LLMRateLimited at once; any other 4xx is LLMRequestRejected with the provider's reason (OpenRouter's
+error.metadata included); a 200 whose body is not one vector per input is EmbeddingMalformed, and vectors of
+the wrong size EmbeddingDimensionMismatch (both exit 1: asking again gets the same answer).
+
+`Embeddings` (the memory's Embedder for a configured model) adds the per-text cache (storage/
+memory_embedding_cache.py) and records every batch as EmbeddingCallCompleted / EmbeddingCallFailed; in replay
+mode it answers from the cache only (ReplayMiss otherwise). Values are rounded to float32, what pgvector keeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from llmtrade.domain.events import EmbeddingCallCompleted, EmbeddingCallFailed, EventSink, NewEvent
+from llmtrade.domain.streams import llm_stream
+from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, OperationalError, ReplayMiss
+from llmtrade.llm.http_client import _QUOTA, _error_text, _retry_after, shared_tls_context
+from llmtrade.llm.replies import body_error, error_detail
+from llmtrade.storage.memory_embedding_cache import EmbeddingCache
+
+_BACKOFF_FIRST = 0.5
+_BACKOFF_MAX = 20.0
+
+
+class EmbeddingMalformed(OperationalError):
+    """A 200 from an /embeddings endpoint that is not one vector of numbers per input."""
+
+
+class EmbeddingDimensionMismatch(OperationalError):
+    """Vectors of another size than asked (or than the model's earlier vectors): the memory cannot mix them."""
+
+
+@dataclass(frozen=True)
+class EmbeddingReply:
+    vectors: list[list[float]]  # one per input, in input order, float32 values
+    prompt_tokens: int
+    cost_usd: float | None
+    attempts: int
+    latency_ms: float
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EmbeddingClient:
+    """One provider's `/embeddings` endpoint, synchronous (the memory's reads and writes are)."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout_seconds: float = 60.0,
+        max_retries: int = 4,
+        max_total_seconds: float = 300.0,
+        max_retry_after_seconds: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout_seconds
+        self._max_retries = max_retries
+        self._max_total = max_total_seconds
+        self._max_retry_after = max_retry_after_seconds
+        self._sleep = sleep
+        self._http: httpx.Client | None = None
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def post(self, model: str, texts: Sequence[str], *, dimensions: int | None = None) -> EmbeddingReply:
+        """Vectors for `texts`, retrying temporary failures. Raises the errors in the module docstring."""
+        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        started = time.perf_counter()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                data = self._send(body, model)
+                break
+            except _Retryable as exc:
+                elapsed = time.perf_counter() - started
+                if attempts > self._max_retries or elapsed >= self._max_total:
+                    raise LLMUnavailable(
+                        f"{self.name} did not embed with {model} after {attempts} attempt(s) in {elapsed:.1f} s: {exc}"
+                    ) from None
+                self._sleep(self._wait(exc, attempts))
+        vectors = _vectors(data, len(texts), self.name, model)
+        sizes = {len(v) for v in vectors}
+        if len(sizes) > 1 or (dimensions is not None and sizes != {dimensions}):
+            want = f"{dimensions}" if dimensions is not None else "one size"
+            raise EmbeddingDimensionMismatch(
+                f"{self.name} returned vectors of {sorted(sizes)} dimensions from {model}, expected {want}"
+            )
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        cost = usage.get("cost")
+        return EmbeddingReply(
+            vectors=vectors,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            cost_usd=float(cost) if isinstance(cost, int | float) else None,
+            attempts=attempts,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _wait(self, exc: _Retryable, attempt: int) -> float:
+        if exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self._max_retry_after)
+        return min(_BACKOFF_FIRST * 2 ** (attempt - 1), _BACKOFF_MAX) + random.uniform(0, _BACKOFF_FIRST)
+
+    def _send(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        if self._http is None:
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            verify: Any = shared_tls_context() if self.base_url.startswith("https:") else False
+            self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(self._timeout), verify=verify)
+        try:
+            response = self._http.post(f"{self.base_url}/embeddings", json=body)
+        except httpx.TimeoutException:
+            raise _Retryable(f"no answer within {self._timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
+        status = response.status_code
+        if status == 429:
+            self._check_rate_limit(_error_text(response), _retry_after(response), model)
+        if status == 429 or status >= 500:
+            raise _Retryable(f"HTTP {status}: {_error_text(response)}", _retry_after(response))
+        if status >= 400:
+            raise LLMRequestRejected(
+                f"{self.name} refused to embed with {model}: HTTP {status}: {_error_text(response)}"
+            )
+        try:
+            data = response.json()
+        except ValueError:
+            raise _Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
+        error = body_error(data) if isinstance(data, dict) and not data.get("data") else None
+        if error is not None:
+            # OpenRouter relays an upstream failure inside a 200: a rate limit or a 5xx is worth waiting for.
+            detail = error_detail(error)
+            code = str(error.get("code")) if isinstance(error, dict) else ""
+            if code == "429" or "rate limit" in detail.lower():
+                self._check_rate_limit(detail, _retry_after(response), model)
+                raise _Retryable(f"HTTP 200 carrying a rate limit: {detail}", _retry_after(response))
+            if code.startswith("5"):
+                raise _Retryable(f"HTTP 200 carrying an upstream error: {detail}")
+            raise LLMRequestRejected(f"{self.name} refused to embed with {model}: {detail}")
+        if not isinstance(data, dict):
+            raise EmbeddingMalformed(f"{self.name} answered {model}'s embeddings with {json.dumps(data)[:200]}")
+        return data
+
+    def _check_rate_limit(self, text: str, wait: float | None, model: str) -> None:
+        if _QUOTA.search(text):
+            raise LLMRateLimited(f"{self.name} rate-limited {model} by a quota that resets later ({text})")
+        if wait is not None and wait > self._max_retry_after:
+            raise LLMRateLimited(
+                f"{self.name} rate-limited {model} and asked to wait {wait:.0f} s, longer than "
+                f"the {self._max_retry_after:g} s allowed: {text}"
+            )
+
+
+def _vectors(data: dict[str, Any], count: int, provider: str, model: str) -> list[list[float]]:
+    items = data.get("data")
+    if not isinstance(items, list) or len(items) != count:
+        got = len(items) if isinstance(items, list) else type(items).__name__
+        raise EmbeddingMalformed(f"{provider} returned {got} embeddings from {model} for {count} input(s)")
+    by_index: dict[int, list[float]] = {}
+    for position, item in enumerate(items):
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        index = item.get("index", position) if isinstance(item, dict) else position
+        if (
+            not isinstance(vector, list)
+            or not vector
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
+        ):
+            raise EmbeddingMalformed(f"{provider} returned an embedding from {model} that is not a list of numbers")
+        if not isinstance(index, int) or not 0 <= index < count or index in by_index:
+            raise EmbeddingMalformed(f"{provider} returned embeddings from {model} with bad indexes")
+        by_index[index] = [_f32(x) for x in vector]
+    return [by_index[i] for i in range(count)]
+
+
+def _f32(x: float) -> float:
+    import struct
+
+    return struct.unpack("f", struct.pack("f", float(x)))[0]
+
+
+def text_key(model: str, dims: int | None, text: str) -> str:
+    return hashlib.sha256(json.dumps([model, dims, text], separators=(",", ":")).encode()).hexdigest()
+
+
+class Embeddings:
+    """`embed()` for the memory: a configured model's vectors, cached per text and recorded per batch.
+
+    `replay=True` answers only from the cache (ReplayMiss for a text it does not hold)."""
+
+    def __init__(
+        self,
+        client: EmbeddingClient | None,
+        model: str,
+        *,
+        provider: str,
+        dimensions: int | None,
+        events: EventSink,
+        cache: EmbeddingCache,
+        run_id: str | None = None,
+        role: str = "memory",
+        replay: bool = False,
+    ):
+        self._client = client
+        self.model = model
+        self._provider = provider
+        self._dimensions = dimensions
+        self._events = events
+        self._cache = cache
+        self._stream = llm_stream(run_id or "memory")
+        self._run_id = run_id
+        self._role = role
+        self._replay = replay
+        self._dims: int | None = dimensions
+
+    @property
+    def dims(self) -> int:
+        """The vectors' size: as configured, else learned from the model (one probe text, cached)."""
+        if self._dims is None:
+            self._dims = len(self.embed(["dimension probe"])[0])
+        return self._dims
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order. Raises what EmbeddingClient.post raises, or ReplayMiss."""
+        if not texts:
+            return []
+        keys = [text_key(self.model, self._dimensions, t) for t in texts]
+        batch_key = hashlib.sha256("".join(keys).encode()).hexdigest()
+        held = self._cache.get_many(keys)
+        missing = [i for i, k in enumerate(keys) if k not in held]
+        chars = sum(len(t) for t in texts)
+        reply: EmbeddingReply | None = None
+        if missing:
+            if self._replay or self._client is None:
+                raise ReplayMiss(
+                    f"--replay: no cached vector from {self.model} for {len(missing)} of {len(texts)} text(s); "
+                    "run live once first, or drop --replay"
+                )
+            try:
+                reply = self._client.post(self.model, [texts[i] for i in missing], dimensions=self._dimensions)
+                if self._dims is not None and {len(v) for v in reply.vectors} != {self._dims}:
+                    raise EmbeddingDimensionMismatch(
+                        f"{self.model} returned {len(reply.vectors[0])} dimensions, earlier vectors had {self._dims}"
+                    )
+            except (LLMUnavailable, LLMRequestRejected, EmbeddingMalformed, EmbeddingDimensionMismatch) as exc:
+                self._append(
+                    EmbeddingCallFailed(
+                        role=self._role,
+                        provider=self._provider,
+                        model=self.model,
+                        inputs=len(texts),
+                        input_chars=chars,
+                        error_type=type(exc).__name__,
+                        error=str(exc),
+                        batch_key=batch_key,
+                    )
+                )
+                raise
+            fresh = {keys[i]: v for i, v in zip(missing, reply.vectors, strict=True)}
+            self._cache.put_many(self.model, len(reply.vectors[0]), fresh)
+            held.update(fresh)
+        vectors = [held[k] for k in keys]
+        self._append(
+            EmbeddingCallCompleted(
+                role=self._role,
+                provider=self._provider,
+                model=self.model,
+                source="live" if reply else "cache",
+                inputs=len(texts),
+                cached=len(texts) - len(missing),
+                input_chars=chars,
+                dimensions=len(vectors[0]),
+                prompt_tokens=reply.prompt_tokens if reply else 0,
+                cost_usd=reply.cost_usd if reply else 0.0,
+                latency_ms=reply.latency_ms if reply else 0.0,
+                attempts=reply.attempts if reply else 0,
+                batch_key=batch_key,
+            )
+        )
+        if self._dims is None:
+            self._dims = len(vectors[0])
+        return vectors
+
+    def _append(self, payload: EmbeddingCallCompleted | EmbeddingCallFailed) -> None:
+        self._events.append([NewEvent.of(payload, stream=self._stream, run_id=self._run_id)])

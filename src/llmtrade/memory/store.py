@@ -1,0 +1,348 @@
+"""The memory in PostgreSQL: `remember` appends the *Remembered events and projects them into the
+pgvector tables (migration 0005) in one transaction; `rebuild` replays the events into empty tables.
+
+The events are the source of truth; the tables are a projection that can be dropped and rebuilt at any
+time (and must be, after a change of embedding model: `memory rebuild` re-embeds). Retrieval is in
+memory/recall.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.memory import (
+    ConditionRemembered,
+    LessonRemembered,
+    OutcomeRemembered,
+    Recollection,
+    SetupRemembered,
+    SymbolNoteRemembered,
+)
+from llmtrade.domain.streams import memory_stream
+from llmtrade.memory import recall
+from llmtrade.memory.embedder import Embedder
+from llmtrade.memory.protocol import Remembered, SetupQuery
+from llmtrade.storage.event_store import DraftEventStore, EventStore
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from llmtrade.domain.memory import MarketCondition
+
+# Serialises writers of the memory across processes, so two reruns cannot both write one memory id.
+_MEMORY_LOCK = 0x11_77_ADE5
+TABLES = ("memory_items", "memory_outcomes", "memory_conditions", "memory_setups", "memory_lessons", "memory_symbols")
+EVENT_TYPES = tuple(
+    c.event_type()
+    for c in (ConditionRemembered, SetupRemembered, OutcomeRemembered, LessonRemembered, SymbolNoteRemembered)
+)
+_EMBED_BATCH = 256
+
+
+def memory_id(item: Remembered) -> str:
+    """The item's memory id; an outcome's is "outcome:" + its setup's."""
+    match item:
+        case ConditionRemembered():
+            return item.condition.memory_id
+        case SetupRemembered():
+            return item.setup.memory_id
+        case OutcomeRemembered():
+            return f"outcome:{item.outcome.setup_id}"
+        case LessonRemembered():
+            return item.lesson.memory_id
+        case SymbolNoteRemembered():
+            return item.note.memory_id
+
+
+def _kind_and_part(item: Remembered) -> tuple[str, str]:
+    """(kind in memory_items, the memory stream's part) of an item."""
+    match item:
+        case ConditionRemembered():
+            return "condition", "condition"
+        case SetupRemembered():
+            return "setup", "pitches" if item.setup.source == "pitch" else "decision"
+        case OutcomeRemembered():
+            return "outcome", "outcomes"
+        case LessonRemembered():
+            return "lesson", "lessons"
+        case SymbolNoteRemembered():
+            return "symbol", "symbols"
+
+
+def _week_and_account(item: Remembered) -> tuple[date, str | None]:
+    match item:
+        case ConditionRemembered():
+            return item.condition.week_id, None
+        case SetupRemembered():
+            return item.setup.week_id, item.setup.account_id
+        case OutcomeRemembered():
+            return item.outcome.week_id, item.outcome.account_id
+        case LessonRemembered():
+            return item.lesson.week_id, item.lesson.account_id
+        case SymbolNoteRemembered():
+            return item.note.week_id, None
+
+
+def setup_text(thesis: str, indicators: Sequence[str], invalidation: str | None = None) -> str:
+    """What a setup's text vector is made from: the thesis, then the indicators and the invalidation rule."""
+    parts = [thesis.strip(), *indicators]
+    if invalidation:
+        parts.append(invalidation)
+    return "\n".join(p for p in parts if p)
+
+
+def _text(item: Remembered) -> str | None:
+    match item:
+        case SetupRemembered():
+            s = item.setup
+            return setup_text(s.thesis, s.indicators, s.invalidation)
+        case LessonRemembered():
+            return item.lesson.text
+        case SymbolNoteRemembered():
+            return item.note.text
+        case _:
+            return None
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form; passed as text and cast, so no type registration is needed on the connection."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+@dataclass(frozen=True)
+class RebuildCounts:
+    """Rows written by a rebuild, per kind (events replayed)."""
+
+    conditions: int
+    setups: int
+    outcomes: int
+    lessons: int
+    symbols: int
+
+
+class PgMemory:
+    """`Memory` (memory/protocol.py) over PostgreSQL with pgvector.
+
+    With a draft event store (dry runs, read-only commands) `remember` appends to the draft only and
+    projects nothing: the tables hold only what the events in the database say."""
+
+    def __init__(self, conn: psycopg.Connection, events: EventStore, embedder: Embedder, *, ef_search: int = 100):
+        self._conn = conn
+        self._events = events
+        self._embedder = embedder
+        self._lock = threading.RLock()
+        self._history = recall.ConditionHistory()
+        # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
+        # connection, and another thread's append must not land inside (and roll back with) this transaction.
+        self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
+        self.ef_search = ef_search
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    # ------------------------------------------------------------ writing
+
+    def remember(self, items: Sequence[Remembered], *, week_id: date, run_id: str | None) -> None:
+        """Append each item not yet stored as an event (stream `week:{week}:memory:{part}`) and project it, in
+        one transaction. `week_id` is the run's week; each event carries its item's own week."""
+        fresh: dict[str, Remembered] = {}
+        for item in items:
+            fresh.setdefault(memory_id(item), item)
+        if not fresh:
+            return
+        draft = isinstance(self._events, DraftEventStore)
+        with self._lock:
+            stored = self._stored(list(fresh))
+            todo = [item for mid, item in fresh.items() if mid not in stored]
+            if not todo:
+                return
+            # Embed outside the transaction (a remote model may be slow); ids found stored meanwhile are dropped.
+            vectors = self._embed_items(todo)
+            if draft:
+                self._events.append([self._new_event(item, run_id) for item in todo])
+                return
+            with self._store_lock, self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
+                stored = self._stored([memory_id(item) for item in todo])
+                todo = [item for item in todo if memory_id(item) not in stored]
+                appended = self._events.append([self._new_event(item, run_id) for item in todo])
+                self._project([(item, event.id) for item, event in zip(todo, appended, strict=True)], vectors)
+
+    def rebuild(self) -> RebuildCounts:
+        """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
+        with the current embedder. Deterministic: the same events give the same rows."""
+        with self._lock:
+            events = self._events.read(type=list(EVENT_TYPES))
+            items = [_payload(event) for event in events]
+            vectors = self._embed_items(items)
+            counts = {k: 0 for k in ("condition", "setup", "outcome", "lesson", "symbol")}
+            with self._store_lock, self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
+                self._conn.execute(f"TRUNCATE {', '.join(TABLES)}")
+                seen: set[str] = set()
+                batch: list[tuple[Remembered, int]] = []
+                for item, event in zip(items, events, strict=True):
+                    mid = memory_id(item)
+                    if mid in seen:
+                        continue  # a duplicate from a race before the lock existed: the first one stands
+                    seen.add(mid)
+                    batch.append((item, event.id))
+                    counts[_kind_and_part(item)[0]] += 1
+                self._project(batch, vectors)
+        return RebuildCounts(
+            conditions=counts["condition"],
+            setups=counts["setup"],
+            outcomes=counts["outcome"],
+            lessons=counts["lesson"],
+            symbols=counts["symbol"],
+        )
+
+    def _stored(self, ids: list[str]) -> set[str]:
+        rows = self._conn.execute("SELECT memory_id FROM memory_items WHERE memory_id = ANY(%s)", (ids,)).fetchall()
+        return {r[0] for r in rows}
+
+    def _embed_items(self, items: Sequence[Remembered]) -> dict[str, list[float]]:
+        texts = [(memory_id(item), text) for item in items if (text := _text(item)) is not None]
+        out: dict[str, list[float]] = {}
+        for start in range(0, len(texts), _EMBED_BATCH):
+            chunk = texts[start : start + _EMBED_BATCH]
+            vectors = self._embedder.embed([t for _, t in chunk])
+            out.update((mid, v) for (mid, _), v in zip(chunk, vectors, strict=True))
+        return out
+
+    def _new_event(self, item: Remembered, run_id: str | None) -> NewEvent:
+        _, part = _kind_and_part(item)
+        week, account = _week_and_account(item)
+        return NewEvent.of(item, stream=memory_stream(week, part), week_id=week, account_id=account, run_id=run_id)
+
+    def _project(self, batch: Sequence[tuple[Remembered, int]], vectors: dict[str, list[float]]) -> None:
+        """Insert the rows of `batch` ((item, its event id), in event order). Tables are filled in a fixed order
+        (setups before outcomes), so an outcome finds its setup in the same batch, and a setup remembered after
+        its outcome picks the outcome up from memory_outcomes."""
+        # Only rows with text need the embedder's size (a configured model may learn it from a call).
+        texts = any(isinstance(i, SetupRemembered | LessonRemembered | SymbolNoteRemembered) for i, _ in batch)
+        model, dims = (self._embedder.model, self._embedder.dims) if texts else ("", 0)
+        rows: dict[str, list[tuple[Any, ...]]] = {
+            k: [] for k in ("items", "condition", "setup", "outcome", "lesson", "symbol")
+        }
+        for item, event_id in batch:
+            kind, _ = _kind_and_part(item)
+            mid = memory_id(item)
+            rows["items"].append((mid, kind, event_id))
+            match item:
+                case ConditionRemembered():
+                    c = item.condition
+                    rows[kind].append((mid, c.week_id, c.known_at, c.session, list(c.names), list(c.values), event_id))
+                case SetupRemembered():
+                    s = item.setup
+                    vector = vector_literal(_need(vectors.get(mid), mid))
+                    record = _json(s.model_dump(mode="json"))
+                    rows[kind].append(
+                        (mid, s.week_id, s.known_at, s.source, s.author, s.account_id, s.instrument, str(s.direction),
+                         s.conviction, record, vector, model, dims, event_id, mid)
+                    )  # fmt: skip
+                case OutcomeRemembered():
+                    o = item.outcome
+                    rows[kind].append(
+                        (o.setup_id, o.known_at, _json(o.model_dump(mode="json")), o.week_return, event_id)
+                    )
+                case LessonRemembered():
+                    lesson = item.lesson
+                    vector = vector_literal(_need(vectors.get(mid), mid))
+                    rows[kind].append(
+                        (mid, lesson.week_id, lesson.known_at, lesson.account_id, lesson.instrument, lesson.text,
+                         vector, model, dims, event_id)
+                    )  # fmt: skip
+                case SymbolNoteRemembered():
+                    n = item.note
+                    vector = vector_literal(_need(vectors.get(mid), mid))
+                    rows[kind].append((mid, n.week_id, n.known_at, n.instrument, n.text, vector, model, dims, event_id))
+        with self._conn.cursor() as cur:
+            for kind, sql in _INSERTS:
+                if rows[kind]:
+                    cur.executemany(sql, rows[kind])
+            if rows["outcome"]:
+                cur.executemany(_FILL_OUTCOME, [(r[0],) for r in rows["outcome"]])
+
+    # ------------------------------------------------------------ reading (memory/recall.py)
+
+    def similar_setups(self, query: SetupQuery, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
+        with self._lock:
+            return recall.similar_setups(
+                self._conn, self._embedder, query, as_of=as_of, limit=limit, history=self._history, ef=self.ef_search
+            )
+
+    def similar_conditions(
+        self, condition: MarketCondition, *, as_of: datetime, limit: int
+    ) -> tuple[Recollection, ...]:
+        with self._lock:
+            return recall.similar_conditions(self._conn, condition, as_of=as_of, limit=limit, history=self._history)
+
+    def symbol_context(self, instrument: str, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
+        with self._lock:
+            return recall.symbol_context(self._conn, instrument, as_of=as_of, limit=limit)
+
+
+_INSERTS = (
+    ("items", "INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)"),
+    (
+        "condition",
+        """INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+    ),
+    (
+        "setup",
+        """INSERT INTO memory_setups (memory_id, week_id, known_at, source, author, account_id, instrument,
+               direction, conviction, record, embedding, embedding_model, embedding_dims, event_id,
+               outcome, outcome_known_at, week_return, outcome_event_id)
+           SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s,
+                  o.record, o.known_at, o.week_return, o.event_id
+           FROM (SELECT 1) AS one LEFT JOIN memory_outcomes o ON o.setup_id = %s""",
+    ),
+    (
+        "outcome",
+        """INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id)
+           VALUES (%s, %s, %s, %s, %s)""",
+    ),
+    (
+        "lesson",
+        """INSERT INTO memory_lessons (memory_id, week_id, known_at, account_id, instrument, text, embedding,
+               embedding_model, embedding_dims, event_id)
+           VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
+    ),
+    (
+        "symbol",
+        """INSERT INTO memory_symbols (memory_id, week_id, known_at, instrument, text, embedding, embedding_model,
+               embedding_dims, event_id)
+           VALUES (%s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
+    ),
+)
+_FILL_OUTCOME = """UPDATE memory_setups s SET outcome = o.record, outcome_known_at = o.known_at,
+                       week_return = o.week_return, outcome_event_id = o.event_id
+                   FROM memory_outcomes o WHERE o.setup_id = %s AND s.memory_id = o.setup_id"""
+
+
+def _payload(event: StoredEvent) -> Remembered:
+    for cls in (ConditionRemembered, SetupRemembered, OutcomeRemembered, LessonRemembered, SymbolNoteRemembered):
+        if event.type == cls.event_type():
+            return cls.from_event(event)
+    raise ValueError(f"event {event.id} ({event.type}) is not a memory event")
+
+
+def _need(vector: list[float] | None, mid: str) -> list[float]:
+    if vector is None:  # pragma: no cover - every text item is embedded before it is projected
+        raise ValueError(f"{mid} has no vector")
+    return vector
+
+
+def _json(data: dict[str, Any]) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(data)

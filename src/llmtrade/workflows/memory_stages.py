@@ -1,0 +1,278 @@
+"""The committee's memory in the weekly run: what it remembers, what each role is shown, the validator.
+
+    snapshot -> research -> remember_research -> recall -> pitches -> remember_pitches -> peer_review
+             -> validator -> chairman -> remember_decision -> risk_gate -> execution
+
+Writing and reading are switched separately, on purpose:
+
+- *remembering* (the week's market condition, a note per instrument per research pack, a setup per pitch and
+  for the decision; outcomes and lessons at the postmortem, workflows/postmortem_memory.py) happens whenever the
+  run has a `Memory`, whether `memory.enabled` is on or off, so a memory switched on later already knows the
+  weeks run while it was off. `Memory.remember` keeps the first item stored under a memory id, so a rerun
+  writes nothing twice. A dry run remembers nothing.
+- *recall* (the PMs' and checkpoints' "Similar past setups") and the *validator* run only with
+  `memory.enabled`. Off, no prompt has a memory section and the prompts are byte for byte those of a run
+  without memory; the chairman sees no validator notes.
+
+Every read is as of the run's as-of time (`ASOF`: the snapshot's), so a memory whose outcome was known after
+it is never shown, and a backtest's look-ahead audit (a market cut off at the as-of session) recalls the same.
+Every retrieval a role is shown is recorded as MemoryRecalled on the run's recall stream (role, as-of time,
+memory ids in the order shown): "which memories did this decision see?" is a query on that stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from llmtrade.agents import validator
+from llmtrade.agents.memory_notes import interleave, within_budget
+from llmtrade.config.models import MemoryConfig
+from llmtrade.domain import streams
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.memory import (
+    ConditionRemembered,
+    MarketCondition,
+    MemoryRecalled,
+    Recollection,
+    SetupFlag,
+    SetupFlagged,
+    SetupRemembered,
+    SymbolNoteRemembered,
+)
+from llmtrade.domain.research import ResearchPack
+from llmtrade.memory.conditions import market_condition
+from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.workflows.committee_stages import DECISION, PITCHES
+from llmtrade.workflows.memory_keys import CONDITION, FLAGS, MEMORY_NOTES
+from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
+from llmtrade.workflows.research_stages import ASOF, RESEARCH_PACKS, SNAPSHOT
+from llmtrade.workflows.workbench import Workbench
+
+# Past weeks whose market condition is shown beside the setups (one line each, after them).
+SIMILAR_WEEKS = 2
+# Notes per research candidate's instrument (the newest first), after the setups and the weeks.
+NOTES_PER_INSTRUMENT = 1
+
+
+def recall_enabled(bench: Workbench) -> bool:
+    """Whether prompts show the memory and the validator runs: `memory.enabled` and a memory to read."""
+    return bench.memory is not None and bench.config.models.memory.enabled
+
+
+def record_recall(
+    bench: Workbench, *, role: str, as_of: datetime, query: str, shown: Sequence[str], account: str
+) -> None:
+    """One MemoryRecalled on the run's recall stream (appended; a dry run's store is a draft view)."""
+    payload = MemoryRecalled(role=role, week_id=bench.week_id, as_of=as_of, query=query, memory_ids=list(shown))
+    bench.events.append(
+        [
+            NewEvent.of(
+                payload,
+                stream=streams.recall_stream(bench.run_id),
+                week_id=bench.week_id,
+                run_id=bench.run_id,
+                account_id=account,
+            )
+        ]
+    )
+
+
+def setups_like(memory: Memory, queries: Sequence[SetupQuery], *, as_of: datetime, limit: int) -> list[Recollection]:
+    """The setups most like any of `queries`, interleaved by rank (each query's best first), `limit` at most."""
+    if limit == 0:
+        return []
+    return interleave([memory.similar_setups(q, as_of=as_of, limit=limit) for q in queries])[:limit]
+
+
+def candidate_queries(packs: Sequence[ResearchPack], condition: MarketCondition | None) -> list[SetupQuery]:
+    """One query per instrument the research packs put forward, in the packs' order (first pack's first)."""
+    queries: dict[str, SetupQuery] = {}
+    for pack in packs:
+        for c in pack.tradable_candidates:
+            sign = {"LONG": 1, "SHORT": -1}.get(c.directional_bias, 0)
+            queries.setdefault(
+                c.instrument,
+                SetupQuery(
+                    instrument=c.instrument,
+                    direction=c.directional_bias,
+                    conviction=sign,
+                    thesis=c.one_week_thesis,
+                    condition=condition,
+                ),
+            )
+    return list(queries.values())
+
+
+class _MemoryStage:
+    name = ""
+
+    def __init__(self, bench: Workbench, *, dry_run: bool):
+        self.bench = bench
+        self.dry_run = dry_run
+
+    @property
+    def settings(self) -> MemoryConfig:
+        return self.bench.config.models.memory
+
+    def _remembered(self, part: str) -> bool:
+        """Whether the week's memory already holds `part` (one `remember` call writes a part whole)."""
+        return bool(self.bench.events.read_stream(streams.memory_stream(self.bench.week_id, part)))
+
+    def _remember(self, items: Sequence[Remembered], context: PipelineContext, *, part: str) -> bool:
+        """Remember `items` unless the part is stored; True when it was (the stage then reports it loaded)."""
+        if self._remembered(part):
+            return True
+        if self.bench.memory is not None and not self.dry_run and items:
+            self.bench.memory.remember(items, week_id=self.bench.week_id, run_id=context.run_id)
+        return False
+
+
+class RememberResearchStage(_MemoryStage):
+    """The week's market condition (from the snapshot) and the research packs' notes per instrument."""
+
+    name = "remember_research"
+    reads = (SNAPSHOT, RESEARCH_PACKS)
+    writes = (CONDITION,)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        condition = market_condition(context.get(SNAPSHOT), self.bench.week_id)
+        notes = symbol_notes(context.get(RESEARCH_PACKS))
+        items = [ConditionRemembered(condition=condition), *(SymbolNoteRemembered(note=n) for n in notes)]
+        result = context.with_value(CONDITION, condition)
+        return result.with_loaded(self.name) if self._remember(items, context, part="condition") else result
+
+
+class RecallStage(_MemoryStage):
+    """Each PM's "Similar past setups": the past setups most like the research candidates (with outcomes and
+    lessons), the past weeks most like this one, the latest notes on the candidates' instruments; cut to the
+    token budget, most similar first. Every PM is shown the same lines (the query is built from the research
+    packs all of them read, before any has pitched), each recorded as its own MemoryRecalled. Nothing to
+    show (memory off, an empty memory, pitches already stored): no lines and no event."""
+
+    name = "recall"
+    reads = (RESEARCH_PACKS, CONDITION, ASOF)
+    writes = (MEMORY_NOTES,)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench, memory = self.bench, self.bench.memory
+        pitched = bench.events.read_stream(streams.week_stream(bench.week_id, streams.PITCHES))
+        if memory is None or not recall_enabled(bench) or pitched:
+            result = context.with_value(MEMORY_NOTES, {})
+            return result.with_loaded(self.name) if pitched else result
+        as_of, packs, condition = context.get(ASOF), context.get(RESEARCH_PACKS), context.get(CONDITION)
+        queries = candidate_queries(packs, condition)
+        setups = setups_like(memory, queries, as_of=as_of, limit=self.settings.setups_per_role)
+        weeks = memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
+        notes = interleave(
+            [memory.symbol_context(q.instrument, as_of=as_of, limit=NOTES_PER_INSTRUMENT) for q in queries]
+        )
+        lines, shown = within_budget([*setups, *weeks, *notes], self.settings.token_budget)
+        if not lines:
+            return context.with_value(MEMORY_NOTES, {})
+        query = "setups like the research candidates " + ", ".join(f"{q.direction} {q.instrument}" for q in queries)
+        for pm in bench.config.models.pms:
+            record_recall(bench, role=f"pm:{pm.id}", as_of=as_of, query=query, shown=shown, account=pm.account)
+        return context.with_value(MEMORY_NOTES, {pm.id: lines for pm in bench.config.models.pms})
+
+
+class RememberPitchesStage(_MemoryStage):
+    """A setup per pitch, as it was made."""
+
+    name = "remember_pitches"
+    reads = (PITCHES,)
+    writes = ()
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        items = [SetupRemembered(setup=pitch_setup(p)) for p in context.get(PITCHES)]
+        return context.with_loaded(self.name) if self._remember(items, context, part="pitches") else context
+
+
+class RememberDecisionStage(_MemoryStage):
+    """The chairman's decision as a setup."""
+
+    name = "remember_decision"
+    reads = (DECISION,)
+    writes = ()
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        items = [SetupRemembered(setup=decision_setup(context.get(DECISION)))]
+        return context.with_loaded(self.name) if self._remember(items, context, part="decision") else context
+
+
+class ValidatorStage(_MemoryStage):
+    """After peer review, before the chairman: each pitch that takes a position against its most similar past
+    setups with a known outcome (agents/validator.py). Its flags are frozen once for the week on the memory's
+    "flags" stream (SetupFlagged, none when nothing was flagged) and shown to the chairman; each pitch's
+    retrieval is a MemoryRecalled of role "validator". Once the decision is stored, the flags are loaded."""
+
+    name = "validator"
+    reads = (PITCHES, CONDITION, ASOF)
+    writes = (FLAGS,)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench, memory = self.bench, self.bench.memory
+        stream = streams.memory_stream(bench.week_id, "flags")
+        stored = [SetupFlagged.from_event(e).flag for e in bench.events.read_stream(stream)]
+        decided = bench.events.read_stream(streams.week_stream(bench.week_id, streams.DECISION))
+        if stored or decided:
+            return context.with_value(FLAGS, stored).with_loaded(self.name)
+        if memory is None or not recall_enabled(bench):
+            return context.with_value(FLAGS, [])
+        as_of, condition = context.get(ASOF), context.get(CONDITION)
+        flags: list[SetupFlag] = []
+        for pitch in context.get(PITCHES):
+            if pitch.direction == "FLAT":
+                continue
+            query = SetupQuery(
+                instrument=pitch.instrument,
+                direction=pitch.direction,
+                conviction=pitch.conviction,
+                thesis="\n".join(pitch.thesis_bullets),
+                indicators=tuple(w.threshold.describe() for w in pitch.indicators),
+                condition=condition,
+            )
+            similar = memory.similar_setups(query, as_of=as_of, limit=self.settings.validator_neighbours)
+            record_recall(
+                bench,
+                role="validator",
+                as_of=as_of,
+                query=f"setups like {pitch.idea_id}: {pitch.direction} {pitch.instrument}",
+                shown=[hit.memory_id for hit in similar],
+                account=pitch.account_id,
+            )
+            flag = validator.judge(pitch, similar, min_losers=self.settings.validator_min_losers)
+            if flag is not None:
+                flags.append(flag)
+        if flags and not self.dry_run:
+            batch = [
+                NewEvent.of(SetupFlagged(flag=f), stream=stream, week_id=bench.week_id, run_id=context.run_id)
+                for f in flags
+            ]
+            bench.events.append(batch, expected_versions={stream: 0})
+        return context.with_value(FLAGS, flags)
+
+
+def position_memory(
+    bench: Workbench, *, account_id: str, instrument: str, direction: str, conviction: int, thesis: Sequence[str]
+) -> tuple[str, ...]:
+    """A checkpoint's "Similar past setups" for one account's position, as of the checkpoint's time
+    (`bench.now`), cut to the token budget; recorded as MemoryRecalled (role "checkpoint:{account}") when
+    anything is shown. Empty with memory off or nothing visible."""
+    memory, settings = bench.memory, bench.config.models.memory
+    if memory is None or not recall_enabled(bench):
+        return ()
+    query = SetupQuery(instrument=instrument, direction=direction, conviction=conviction, thesis="\n".join(thesis))
+    hits = setups_like(memory, [query], as_of=bench.now, limit=settings.setups_per_role)
+    lines, shown = within_budget(hits, settings.token_budget)
+    if lines:
+        record_recall(
+            bench,
+            role=f"checkpoint:{account_id}",
+            as_of=bench.now,
+            query=f"setups like the position {direction} {instrument}",
+            shown=shown,
+            account=account_id,
+        )
+    return lines

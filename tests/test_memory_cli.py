@@ -1,0 +1,95 @@
+"""`llmtrade memory search | show | stats | rebuild`: against a real database, with --json validated against
+`llmtrade schema`, and the exit codes of a bad request."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, timedelta
+from typing import Any
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.memory.embedder import PACKAGED_MODEL, PackagedEmbedder
+from llmtrade.memory.store import PgMemory
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from tests.support import FIXED_NOW
+from tests.test_memory_store import week_items
+
+runner = CliRunner()
+WEEKS = [date(2024, 1, 3) + timedelta(weeks=i) for i in range(8)]
+
+
+@pytest.fixture
+def remembered(cli_env: dict[str, str], database_url: str) -> None:
+    with open_storage(Settings(DATABASE_URL=database_url), FixedClock(FIXED_NOW)) as storage:
+        memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+        rng = random.Random(5)
+        for week_id in WEEKS:
+            memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
+
+
+def _json(*command: str) -> Any:
+    result = runner.invoke(app, [*command, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    schema_name = command[:2]
+    published = runner.invoke(app, ["schema", *schema_name])
+    assert published.exit_code == 0, published.output
+    jsonschema.validate(document, json.loads(published.stdout), cls=jsonschema.Draft202012Validator)
+    return document
+
+
+def test_search_by_text_returns_setups_with_outcomes_known_before_as_of(remembered: None) -> None:
+    as_of = "2024-02-03T00:00:00+00:00"  # after the first four weeks' Friday outcomes only
+    found = _json("memory", "search", "momentum breakout above the 50 day average", "--as-of", as_of, "--limit", "5")
+    assert found["by"] == "text" and found["embedding_model"] == PACKAGED_MODEL
+    assert 0 < len(found["hits"]) <= 5
+    assert [h["rank"] for h in found["hits"]] == list(range(1, len(found["hits"]) + 1))
+    assert all(h["outcome"]["known_at"] < as_of and h["week_id"] < "2024-01-31" for h in found["hits"])
+
+
+def test_search_by_week_ranks_only_earlier_weeks(remembered: None) -> None:
+    found = _json("memory", "search", "--week", str(WEEKS[5] + timedelta(days=2)))
+    assert found["by"] == "week" and found["query"] == str(WEEKS[5])
+    assert {h["week_id"] for h in found["hits"]} == {str(w) for w in WEEKS[:5]}
+
+
+def test_show_prints_a_setup_with_its_outcome_and_event(remembered: None) -> None:
+    memory_id = f"setup:{WEEKS[0]}:pitch:pm-a"
+    shown = _json("memory", "show", memory_id)
+    assert shown["kind"] == "setup" and shown["setup"]["memory_id"] == memory_id
+    assert shown["outcome"]["setup_id"] == memory_id and shown["event_id"] > 0
+    assert len(shown["lessons"]) == 1
+
+
+def test_stats_and_rebuild_agree_with_what_was_remembered(remembered: None) -> None:
+    stats = _json("memory", "stats")
+    assert (stats["conditions"], stats["setups"], stats["setups_with_outcome"]) == (8, 24, 24)
+    assert stats["first_week"] == str(WEEKS[0]) and stats["last_week"] == str(WEEKS[-1])
+    assert all(e["current"] and e["model"] == PACKAGED_MODEL for e in stats["embeddings"])
+    rebuilt = _json("memory", "rebuild")
+    assert (rebuilt["conditions"], rebuilt["setups"], rebuilt["outcomes"]) == (8, 24, 24)
+    assert _json("memory", "stats") == stats
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["memory", "show", "setup:1999-01-06:pitch:nobody"],
+        ["memory", "search"],
+        ["memory", "search", "text", "--week", "2024-01-03"],
+        ["memory", "search", "--week", "1999-01-06"],
+        ["memory", "search", "text", "--as-of", "2024-01-03T00:00"],
+    ],
+    ids=["unknown-id", "nothing-to-search", "both", "week-not-remembered", "naive-as-of"],
+)
+def test_a_bad_request_exits_2_with_a_message(remembered: None, command: list[str]) -> None:
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "Traceback" not in result.output

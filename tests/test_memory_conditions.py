@@ -1,0 +1,126 @@
+"""A week's market condition from its snapshot (pure), and how conditions are compared point-in-time."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from llmtrade.domain.market import IndicatorSet
+from llmtrade.domain.memory import ConditionRemembered, MarketCondition
+from llmtrade.domain.research import MarketSnapshot
+from llmtrade.memory.conditions import FEATURES, Scale, distance, market_condition
+from llmtrade.memory.embedder import PackagedEmbedder
+from llmtrade.memory.recall import _VERSION, ConditionHistory
+from llmtrade.memory.store import PgMemory
+from llmtrade.storage.bootstrap import Storage
+
+ASOF = datetime(2025, 1, 8, 13, tzinfo=UTC)
+
+
+def _set(symbol: str, **values: float | None) -> IndicatorSet:
+    base: dict[str, float | None] = dict.fromkeys(
+        [
+            "return_1w",
+            "return_4w",
+            "return_12w",
+            "sma_20",
+            "sma_50",
+            "sma_200",
+            "price_vs_sma_20",
+            "price_vs_sma_50",
+            "price_vs_sma_200",
+            "rsi_14",
+            "atr_14",
+            "realized_vol_20",
+            "drawdown_from_52w_high",
+            "corr_spy_60",
+        ]
+    )
+    base.update(values)
+    return IndicatorSet(symbol=symbol, asof_day=date(2025, 1, 7), close=100.0, bars_used=260, synthetic=False, **base)
+
+
+def _snapshot(*sets: IndicatorSet) -> MarketSnapshot:
+    return MarketSnapshot(
+        asof=ASOF, session=date(2025, 1, 7), source="test", synthetic=False, indicators={s.symbol: s for s in sets}
+    )
+
+
+def test_features_come_from_the_right_instruments_with_none_where_missing() -> None:
+    snapshot = _snapshot(
+        _set("SPY", return_1w=0.01, return_4w=0.02, realized_vol_20=0.15, rsi_14=60.0, price_vs_sma_50=0.03),
+        _set("QQQ", return_1w=0.03, return_4w=0.04, realized_vol_20=0.25, corr_spy_60=0.9, price_vs_sma_50=-0.01),
+        _set("TLT", return_4w=-0.02, corr_spy_60=-0.3),
+        _set("SHY", return_4w=0.001),
+    )
+    condition = market_condition(snapshot, date(2025, 1, 8))
+    values = dict(zip(condition.names, condition.values, strict=True))
+    assert condition.names == FEATURES and condition.memory_id == "condition:2025-01-08"
+    assert condition.known_at == ASOF and condition.session == date(2025, 1, 7)
+    assert values["spy_return_1w"] == 0.01 and values["spy_rsi_14"] == 60.0
+    assert values["universe_return_1w"] == pytest.approx(0.02)  # SPY and QQQ; TLT and SHY have none
+    assert values["universe_corr_spy"] == pytest.approx(0.3)  # QQQ 0.9 and TLT -0.3; SPY itself left out
+    assert values["breadth_above_sma50"] == 0.5
+    assert values["rates_long_4w"] == -0.02 and values["rates_short_4w"] == 0.001
+    assert values["curve_4w"] == pytest.approx(-0.021)
+    assert values["rates_mid_4w"] is None and values["dollar_4w"] is None  # no IEF, no UUP
+    assert values["spy_return_12w"] is None and values["spy_drawdown"] is None
+
+
+def test_an_empty_universe_gives_every_feature_none() -> None:
+    condition = market_condition(_snapshot(), date(2025, 1, 8))
+    assert condition.values == (None,) * len(FEATURES)
+
+
+def _conditions(n: int, seed: int = 3) -> list[MarketCondition]:
+    rng = random.Random(seed)
+    start = date(2024, 1, 3)
+    return [
+        MarketCondition(
+            memory_id=f"condition:{start + timedelta(weeks=i)}",
+            week_id=start + timedelta(weeks=i),
+            known_at=datetime.combine(start + timedelta(weeks=i), datetime.min.time(), UTC),
+            session=start + timedelta(weeks=i, days=-1),
+            names=FEATURES,
+            values=tuple(None if rng.random() < 0.15 else rng.gauss(0, 1 + j) for j in range(len(FEATURES))),
+        )
+        for i in range(n)
+    ]
+
+
+def _history(storage: Storage, conditions: list[MarketCondition]) -> ConditionHistory:
+    """The conditions remembered in the real tables, and a ConditionHistory read from them."""
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    memory.remember([ConditionRemembered(condition=c) for c in conditions], week_id=conditions[0].week_id, run_id=None)
+    version = storage.conn.execute(_VERSION).fetchone()
+    history = ConditionHistory()
+    history.refresh(storage.conn, (int(version[0]), int(version[1])))
+    return history
+
+
+def test_the_held_history_computes_the_reference_z_score_distance(storage: Storage) -> None:
+    conditions = _conditions(30)
+    target = conditions[-1]
+    as_of = target.known_at + timedelta(hours=1)
+    scale = Scale([(c.names, c.values) for c in conditions])
+    expected = {
+        c.memory_id: distance(scale.z(target.names, target.values), scale.z(c.names, c.values)) for c in conditions
+    }
+    got = {mid: d for d, mid, _ in _history(storage, conditions).distances(target, as_of)}
+    assert got.keys() == {k for k, v in expected.items() if math.isfinite(v)}
+    for mid, d in got.items():
+        assert d == pytest.approx(expected[mid], rel=1e-9)
+
+
+def test_a_later_week_does_not_change_how_earlier_weeks_compare(storage: Storage) -> None:
+    conditions = _conditions(20)
+    as_of = conditions[9].known_at + timedelta(hours=1)  # weeks 0..9 are known
+    history = _history(storage, conditions[:10])
+    before = history.distances(conditions[9], as_of)
+    extreme = conditions[15].model_copy(update={"values": tuple(1e6 for _ in FEATURES)})
+    later = _history(storage, [*conditions[10:15], extreme, *conditions[16:]])
+    assert later.distances(conditions[9], as_of) == before
+    assert len(before) == 10

@@ -1,0 +1,114 @@
+"""The memory offline: the packaged embedder loads and the whole memory works with the network cut off;
+the container builds the memory only when models.yaml switches it on."""
+
+from __future__ import annotations
+
+import random
+import socket
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+
+from llmtrade.app.container import Container
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import LoadedConfig, load_config
+from llmtrade.memory import embedder as embedder_module
+from llmtrade.memory.embedder import PACKAGED_DIMS, PACKAGED_MODEL, PackagedEmbedder
+from llmtrade.memory.protocol import SetupQuery
+from llmtrade.memory.store import PgMemory
+from llmtrade.settings import Settings
+from tests.support import FIXED_NOW
+from tests.test_memory_store import _friday, week_items
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Every name lookup and connect to anything but a Unix socket or loopback is refused and remembered."""
+    attempts: list[object] = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host not in (None, "127.0.0.1", "::1", "localhost"):
+            attempts.append(host)
+            raise socket.gaierror(f"network blocked in this test: {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def allowed(sock: socket.socket, address: object) -> bool:
+        if sock.family == socket.AF_UNIX:
+            return True
+        host = address[0] if isinstance(address, tuple) else str(address)
+        return host in ("127.0.0.1", "::1", "localhost")
+
+    def connect(sock: socket.socket, address: object) -> None:
+        if not allowed(sock, address):
+            attempts.append(address)
+            raise ConnectionRefusedError(f"network blocked in this test: {address}")
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        if not allowed(sock, address):
+            attempts.append(address)
+            return 111
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    # Without a cached home for the hub, a loader that tried to download would have to connect.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HOME", "/nonexistent-home")
+    embedder_module._load_packaged.cache_clear()
+    yield attempts
+    embedder_module._load_packaged.cache_clear()
+
+
+def _container(database_url: str, *, enabled: bool) -> Container:
+    loaded = load_config(None)
+    models = loaded.config.models
+    memory = models.memory.model_copy(update={"enabled": enabled})
+    config = loaded.config.model_copy(update={"models": models.model_copy(update={"memory": memory})})
+    return Container(
+        Settings(DATABASE_URL=database_url),
+        LoadedConfig(config, loaded.source),
+        FixedClock(FIXED_NOW),
+        None,
+        lambda _: None,
+        offline=True,
+    )
+
+
+def test_the_offline_memory_makes_no_network_call(database_url: str, no_network: list[object]) -> None:
+    container = _container(database_url, enabled=True)
+    with container.storage() as storage:
+        memory = container.memory(storage)
+        assert isinstance(memory, PgMemory)
+        assert (memory.embedder.model, memory.embedder.dims) == (PACKAGED_MODEL, PACKAGED_DIMS)
+        rng = random.Random(3)
+        weeks = [date(2024, 1, 1) + timedelta(weeks=i) for i in range(4)]
+        for week_id in weeks:
+            memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
+        query = SetupQuery(instrument="SPY", direction="LONG", conviction=1, thesis="momentum breakout")
+        hits = memory.similar_setups(query, as_of=_friday(weeks[-1]) + timedelta(days=1), limit=5)
+        assert hits and all(h.outcome is not None for h in hits)
+        stored = storage.conn.execute("SELECT DISTINCT embedding_model, embedding_dims FROM memory_setups").fetchall()
+        assert stored == [(PACKAGED_MODEL, PACKAGED_DIMS)]
+    assert no_network == []
+
+
+def test_the_packaged_vectors_are_unit_length_and_deterministic(no_network: list[object]) -> None:
+    first = PackagedEmbedder().embed(["long SPY: momentum, rsi_14 < 70", "short TLT: rates rising"])
+    embedder_module._load_packaged.cache_clear()
+    again = PackagedEmbedder().embed(["long SPY: momentum, rsi_14 < 70", "short TLT: rates rising"])
+    assert first == again
+    assert all(len(v) == PACKAGED_DIMS for v in first)
+    assert all(abs(sum(x * x for x in v) - 1.0) < 1e-4 for v in first)
+    assert no_network == []
+
+
+def test_memory_switched_off_is_none(database_url: str) -> None:
+    container = _container(database_url, enabled=False)
+    with container.storage() as storage:
+        assert container.memory(storage) is None
