@@ -3,8 +3,10 @@ the container builds the memory only when models.yaml switches it on."""
 
 from __future__ import annotations
 
+import math
 import random
 import socket
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -14,7 +16,7 @@ from llmtrade.app.container import Container
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config
 from llmtrade.memory import embedder as embedder_module
-from llmtrade.memory.embedder import PACKAGED_DIMS, PACKAGED_MODEL, PackagedEmbedder
+from llmtrade.memory.embedder import BLANK, PACKAGED_DIMS, PACKAGED_MODEL, PackagedEmbedder
 from llmtrade.memory.protocol import SetupQuery
 from llmtrade.memory.store import PgMemory
 from llmtrade.settings import Settings
@@ -106,6 +108,26 @@ def test_the_packaged_vectors_are_unit_length_and_deterministic(no_network: list
     assert all(len(v) == PACKAGED_DIMS for v in first)
     assert all(abs(sum(x * x for x in v) - 1.0) < 1e-4 for v in first)
     assert no_network == []
+
+
+def test_an_empty_text_gets_the_blank_unit_vector_not_nan(no_network: list[object]) -> None:
+    # A random-but-valid postmortem lesson can be "": wordllama's zero vector / zero norm was NaN and
+    # PostgreSQL refused the row ("NaN not allowed in vector"), failing remember_outcomes.
+    empty, text = PackagedEmbedder().embed(["", "short TLT: rates rising"])
+    assert empty == list(BLANK)
+    assert all(math.isfinite(x) for x in text) and text != list(BLANK)
+
+
+def test_the_embedder_loads_its_model_in_the_background_once(no_network: list[object]) -> None:
+    PackagedEmbedder()
+    for _ in range(200):  # a loaded model within 10 s, with no embed asked for
+        if embedder_module._loaded():
+            break
+        time.sleep(0.05)
+    assert embedder_module._loaded()
+    loaded = embedder_module._load_packaged()
+    PackagedEmbedder().embed(["x"])
+    assert embedder_module._load_packaged() is loaded
 
 
 def test_memory_switched_off_is_none(database_url: str) -> None:

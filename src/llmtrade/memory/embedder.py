@@ -9,6 +9,8 @@ the tokenizer under a directory name the wheel does not use and then falls back 
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
 from collections.abc import Sequence
 from functools import cache
@@ -38,21 +40,57 @@ class Embedder(Protocol):
 
 
 class PackagedEmbedder:
-    """The offline embedder: WordLlama's packaged 256-dimension model, loaded once per process."""
+    """The offline embedder: WordLlama's packaged 256-dimension model, loaded once per process.
+
+    Made, it starts loading the model (~0.3-0.6 s) on a background thread, so a weekly run's first
+    `remember` finds it loaded instead of loading it between two model round trips. A text with no
+    tokens (the empty string) has no direction; it gets `BLANK`, a fixed unit vector, never NaN (which
+    pgvector refuses)."""
 
     model = PACKAGED_MODEL
     dims = PACKAGED_DIMS
 
+    def __init__(self) -> None:
+        if not _loaded():
+            threading.Thread(target=_warm, name="embedder-warm-up", daemon=True).start()
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        inference = _load_packaged()
-        with _LOCK:  # the tokenizer is shared; keep batches whole across threads
+        import numpy as np  # wordllama's own dependency; loaded with the model
+
+        inference = _packaged()
+        # The empty text's zero vector divided by its zero norm is NaN by design, replaced below.
+        with _LOCK, np.errstate(invalid="ignore", divide="ignore"):  # the tokenizer is shared; keep batches whole
             vectors = inference.embed(list(texts), norm=True)
-        return [[float(x) for x in row] for row in vectors]
+        return [_finite(row) for row in vectors]
 
 
+BLANK: tuple[float, ...] = (1.0,) + (0.0,) * (PACKAGED_DIMS - 1)
 _LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
+
+
+def _finite(row: Sequence[float]) -> list[float]:
+    """`row` as floats; BLANK when normalising it gave NaN (a text with no tokens has no length)."""
+    values = [float(x) for x in row]
+    return values if all(math.isfinite(x) for x in values) else list(BLANK)
+
+
+def _warm() -> None:
+    # Best effort, possibly at interpreter exit: a failure here is met again, and reported, by the first embed.
+    with contextlib.suppress(Exception):
+        _packaged()
+
+
+def _loaded() -> bool:
+    return _load_packaged.cache_info().currsize > 0
+
+
+def _packaged() -> WordLlamaInference:
+    # The warm-up thread and the first embed may ask at once; the model is loaded once.
+    with _LOAD_LOCK:
+        return _load_packaged()
 
 
 @cache
