@@ -118,6 +118,34 @@ def test_an_empty_text_gets_the_blank_unit_vector_not_nan(no_network: list[objec
     assert all(math.isfinite(x) for x in text) and text != list(BLANK)
 
 
+def test_the_vectors_are_wordllamas_own_pooling_without_its_padding(no_network: list[object]) -> None:
+    # Texts of very different lengths: WordLlama pads them to the longest; pooling each alone must agree.
+    rng = random.Random(5)
+    words = [
+        "long",
+        "short",
+        "SPY",
+        "TLT",
+        "momentum",
+        "breakout",
+        "rates",
+        "rising",
+        "rsi_14",
+        "<",
+        "70",
+        "conviction",
+        "thesis",
+    ]
+    texts = ["x", *(" ".join(rng.choice(words) for _ in range(rng.randint(1, 250))) for _ in range(12))]
+    ours = PackagedEmbedder().embed(texts)
+    theirs = embedder_module._packaged().embed(texts, norm=True)
+    assert len(ours) == len(texts)
+    assert (
+        max(abs(a - float(b)) for row, other in zip(ours, theirs, strict=True) for a, b in zip(row, other, strict=True))
+        < 1e-6
+    )
+
+
 def test_the_embedder_loads_its_model_in_the_background_once(no_network: list[object]) -> None:
     PackagedEmbedder()
     for _ in range(200):  # a loaded model within 10 s, with no embed asked for
