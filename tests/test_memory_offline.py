@@ -3,12 +3,17 @@ the container builds the memory only when models.yaml switches it on."""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import random
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +167,22 @@ def test_memory_switched_off_is_none(database_url: str) -> None:
     container = _container(database_url, enabled=False)
     with container.storage() as storage:
         assert container.memory(storage) is None
+
+
+def test_loading_the_model_leaves_the_root_logger_as_it_was() -> None:
+    # wordllama's import calls logging.basicConfig(level=INFO): left in place, psycopg's warnings were printed
+    # beside the one-line error of a run whose database stopped (tests/test_outages.py). A fresh interpreter,
+    # so the import really happens.
+    code = (
+        "import logging\n"
+        "from llmtrade.memory.embedder import _packaged\n"
+        "_packaged()\n"
+        "root = logging.getLogger()\n"
+        "print(len(root.handlers), root.level)\n"
+    )
+    src = str(Path(embedder_module.__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", str(logging.WARNING)]

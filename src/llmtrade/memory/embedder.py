@@ -10,6 +10,7 @@ the tokenizer under a directory name the wheel does not use and then falls back 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import threading
 from collections.abc import Sequence
@@ -112,7 +113,16 @@ def _load_packaged() -> WordLlamaInference:
 
         from safetensors import safe_open
         from tokenizers import Tokenizer
+
+        # Importing wordllama calls logging.basicConfig(level=INFO), which would print every library's INFO
+        # and WARNING lines on stderr from then on (a one-line error would no longer be one line); undo it.
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
         from wordllama.inference import WordLlamaInference
+
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
     except ImportError as exc:  # pragma: no cover - a broken install
         raise OperationalError(f"the offline embedder needs the wordllama package: {exc}") from exc
     root = resources.files("wordllama")
