@@ -3,10 +3,17 @@ the container builds the memory only when models.yaml switches it on."""
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import random
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +21,7 @@ from llmtrade.app.container import Container
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config
 from llmtrade.memory import embedder as embedder_module
-from llmtrade.memory.embedder import PACKAGED_DIMS, PACKAGED_MODEL, PackagedEmbedder
+from llmtrade.memory.embedder import BLANK, PACKAGED_DIMS, PACKAGED_MODEL, PackagedEmbedder
 from llmtrade.memory.protocol import SetupQuery
 from llmtrade.memory.store import PgMemory
 from llmtrade.settings import Settings
@@ -108,7 +115,74 @@ def test_the_packaged_vectors_are_unit_length_and_deterministic(no_network: list
     assert no_network == []
 
 
+def test_an_empty_text_gets_the_blank_unit_vector_not_nan(no_network: list[object]) -> None:
+    # A random-but-valid postmortem lesson can be "": wordllama's zero vector / zero norm was NaN and
+    # PostgreSQL refused the row ("NaN not allowed in vector"), failing remember_outcomes.
+    empty, text = PackagedEmbedder().embed(["", "short TLT: rates rising"])
+    assert empty == list(BLANK)
+    assert all(math.isfinite(x) for x in text) and text != list(BLANK)
+
+
+def test_the_vectors_are_wordllamas_own_pooling_without_its_padding(no_network: list[object]) -> None:
+    # Texts of very different lengths: WordLlama pads them to the longest; pooling each alone must agree.
+    rng = random.Random(5)
+    words = [
+        "long",
+        "short",
+        "SPY",
+        "TLT",
+        "momentum",
+        "breakout",
+        "rates",
+        "rising",
+        "rsi_14",
+        "<",
+        "70",
+        "conviction",
+        "thesis",
+    ]
+    texts = ["x", *(" ".join(rng.choice(words) for _ in range(rng.randint(1, 250))) for _ in range(12))]
+    ours = PackagedEmbedder().embed(texts)
+    theirs = embedder_module._packaged().embed(texts, norm=True)
+    assert len(ours) == len(texts)
+    assert (
+        max(abs(a - float(b)) for row, other in zip(ours, theirs, strict=True) for a, b in zip(row, other, strict=True))
+        < 1e-6
+    )
+
+
+def test_the_embedder_loads_its_model_in_the_background_once(no_network: list[object]) -> None:
+    PackagedEmbedder()
+    for _ in range(200):  # a loaded model within 10 s, with no embed asked for
+        if embedder_module._loaded():
+            break
+        time.sleep(0.05)
+    assert embedder_module._loaded()
+    loaded = embedder_module._load_packaged()
+    PackagedEmbedder().embed(["x"])
+    assert embedder_module._load_packaged() is loaded
+
+
 def test_memory_switched_off_is_none(database_url: str) -> None:
     container = _container(database_url, enabled=False)
     with container.storage() as storage:
         assert container.memory(storage) is None
+
+
+def test_loading_the_model_leaves_the_root_logger_as_it_was() -> None:
+    # wordllama's import calls logging.basicConfig(level=INFO): left in place, psycopg's warnings were printed
+    # beside the one-line error of a run whose database stopped (tests/test_outages.py). A fresh interpreter,
+    # so the import really happens.
+    code = (
+        "import logging\n"
+        "from llmtrade.memory.embedder import _packaged\n"
+        "_packaged()\n"
+        "root = logging.getLogger()\n"
+        "print(len(root.handlers), root.level)\n"
+    )
+    src = str(Path(embedder_module.__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", str(logging.WARNING)]

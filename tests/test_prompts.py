@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import jinja2
 import pytest
+from pytest import MonkeyPatch
 
+from llmtrade.domain.market import IndicatorSet
+from llmtrade.domain.research import MarketSnapshot
 from llmtrade.errors import ConfigError, PromptError
 from llmtrade.prompts.renderer import PromptRenderer
 
@@ -38,3 +43,51 @@ def test_an_unknown_template_and_a_syntax_error_are_explained(tmp_path: Path) ->
     # An override is parsed when the renderer is built, before a run spends any model call.
     with pytest.raises(ConfigError, match=r"council_answer\.user\.j2\n  - line 1: template syntax error"):
         PromptRenderer(tmp_path)
+
+
+def _market(close: float) -> MarketSnapshot:
+    names = "return_1w return_4w return_12w sma_20 sma_50 sma_200 price_vs_sma_20 price_vs_sma_50 price_vs_sma_200"
+    names += " rsi_14 atr_14 realized_vol_20 drawdown_from_52w_high corr_spy_60"
+    values = dict.fromkeys(names.split(), 0.0123)
+    sets = {
+        s: IndicatorSet(symbol=s, asof_day=date(2025, 1, 7), close=close, bars_used=260, synthetic=True, **values)
+        for s in ("SPY", "QQQ", "TLT")
+    }
+    return MarketSnapshot(
+        asof=datetime(2025, 1, 8, 13, tzinfo=UTC), session=date(2025, 1, 7), source="t", synthetic=True, indicators=sets
+    )
+
+
+def test_the_shared_snapshot_table_is_byte_for_byte_the_include(tmp_path: Path) -> None:
+    # The packaged templates show the table through snapshot_table() (rendered once per snapshot); an
+    # override still written with the include must give the same prompt, newlines and all.
+    packaged = jinja2.PackageLoader("llmtrade", "prompts")
+    for name in ("peer_review.user.j2", "pm_pitch.user.j2", "research.user.j2", "chairman_decision.user.j2"):
+        source = packaged.get_source(jinja2.Environment(), name)[0]
+        assert "snapshot_table(snapshot)" in source
+        (tmp_path / name).write_text(source.replace("{{ snapshot_table(snapshot) }}", '{% include "_snapshot.j2" %}'))
+    snapshot = _market(101.5)
+    variables = {"label": "B", "pitch": {"idea": "x"}, "snapshot": snapshot}
+    assert PromptRenderer().render("peer_review", **variables) == PromptRenderer(tmp_path).render(
+        "peer_review", **variables
+    )
+    assert "SPY | 101.5 | +1.2%" in PromptRenderer().render("peer_review", **variables).user
+
+
+def test_the_snapshot_table_renders_once_per_snapshot_and_afresh_for_a_new_one(monkeypatch: MonkeyPatch) -> None:
+    renderer = PromptRenderer()
+    renders: list[str] = []
+    real = renderer._env.get_template
+
+    def counting(name: str, *args: object, **kwargs: object) -> jinja2.Template:
+        renders.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(renderer._env, "get_template", counting)
+    first = _market(101.5)
+    prompts = [renderer.render("peer_review", label=x, pitch={}, snapshot=first).user for x in "ABCD"]
+    assert renders.count("_snapshot.j2") == 1
+    assert all("SPY | 101.5" in p for p in prompts)
+    moved = renderer.render("peer_review", label="A", pitch={}, snapshot=_market(99.0)).user
+    assert renders.count("_snapshot.j2") == 2
+    assert "SPY | 99.0" in moved and "101.5" not in moved

@@ -9,6 +9,9 @@ the tokenizer under a directory name the wheel does not use and then falls back 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import threading
 from collections.abc import Sequence
 from functools import cache
@@ -38,21 +41,69 @@ class Embedder(Protocol):
 
 
 class PackagedEmbedder:
-    """The offline embedder: WordLlama's packaged 256-dimension model, loaded once per process."""
+    """The offline embedder: WordLlama's packaged 256-dimension model, loaded once per process.
+
+    Made, it starts loading the model (~0.3-0.6 s) on a background thread, so a weekly run's first
+    `remember` finds it loaded instead of loading it between two model round trips. A text with no
+    tokens (the empty string) has no direction; it gets `BLANK`, a fixed unit vector, never NaN (which
+    pgvector refuses)."""
 
     model = PACKAGED_MODEL
     dims = PACKAGED_DIMS
 
+    def __init__(self) -> None:
+        if not _loaded():
+            threading.Thread(target=_warm, name="embedder-warm-up", daemon=True).start()
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        inference = _load_packaged()
+        import numpy as np  # wordllama's own dependency; loaded with the model
+
+        inference = _packaged()
         with _LOCK:  # the tokenizer is shared; keep batches whole across threads
-            vectors = inference.embed(list(texts), norm=True)
-        return [[float(x) for x in row] for row in vectors]
+            encoded = inference.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        # WordLlama's own `embed` pads the batch to its longest text and pools (texts x longest x 256) floats;
+        # pooling each text's own tokens is the same mean (to float32 rounding) at a fraction of the work.
+        table = inference.embedding
+        vectors: list[list[float]] = []
+        for enc in encoded:
+            ids = np.asarray(enc.ids, dtype=np.int64)[np.asarray(enc.attention_mask, dtype=bool)]
+            if ids.size == 0:
+                vectors.append(list(BLANK))
+                continue
+            np.clip(ids, 0, table.shape[0] - 1, out=ids)  # as WordLlama does with an out-of-range id
+            pooled = table[ids].sum(axis=0, dtype=np.float32) / np.float32(ids.size)
+            norm = float(np.linalg.norm(pooled))
+            vectors.append(_finite((pooled / norm).tolist()) if norm > 0 else list(BLANK))
+        return vectors
 
 
+BLANK: tuple[float, ...] = (1.0,) + (0.0,) * (PACKAGED_DIMS - 1)
 _LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
+
+
+def _finite(row: Sequence[float]) -> list[float]:
+    """`row` as floats; BLANK if any is not finite."""
+    values = [float(x) for x in row]
+    return values if all(math.isfinite(x) for x in values) else list(BLANK)
+
+
+def _warm() -> None:
+    # Best effort, possibly at interpreter exit: a failure here is met again, and reported, by the first embed.
+    with contextlib.suppress(Exception):
+        _packaged()
+
+
+def _loaded() -> bool:
+    return _load_packaged.cache_info().currsize > 0
+
+
+def _packaged() -> WordLlamaInference:
+    # The warm-up thread and the first embed may ask at once; the model is loaded once.
+    with _LOAD_LOCK:
+        return _load_packaged()
 
 
 @cache
@@ -62,7 +113,16 @@ def _load_packaged() -> WordLlamaInference:
 
         from safetensors import safe_open
         from tokenizers import Tokenizer
+
+        # Importing wordllama calls logging.basicConfig(level=INFO), which would print every library's INFO
+        # and WARNING lines on stderr from then on (a one-line error would no longer be one line); undo it.
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
         from wordllama.inference import WordLlamaInference
+
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
     except ImportError as exc:  # pragma: no cover - a broken install
         raise OperationalError(f"the offline embedder needs the wordllama package: {exc}") from exc
     root = resources.files("wordllama")

@@ -58,6 +58,8 @@ class PromptRenderer:
         self._env.filters["json"] = _to_json
         self._env.filters["pct"] = _pct
         self._env.filters["num"] = _num
+        self._env.globals["snapshot_table"] = self._snapshot_table
+        self._snapshot_cache: tuple[Any, str] | None = None
         if override_dir is not None:
             self._check_overrides(override_dir)
 
@@ -74,6 +76,18 @@ class PromptRenderer:
         for name in self._env.list_templates(extensions=["j2"]):
             with contextlib.suppress(jinja2.TemplateError, UnicodeDecodeError, OSError):
                 self._env.get_template(name)
+
+    def _snapshot_table(self, snapshot: Any) -> str:
+        """`_snapshot.j2` rendered for `snapshot` (its trailing newline left to the caller's line), once per
+        snapshot object: a weekly run renders ~20 prompts over one snapshot, 12 of them (peer review) before
+        any request goes out, and the table is the bulk of each. Keyed by identity, and the snapshot is held,
+        so a new or changed snapshot (a frozen model is changed only by making a new one) renders afresh."""
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        text = self._env.get_template("_snapshot.j2").render(snapshot=snapshot).removesuffix("\n")
+        self._snapshot_cache = (snapshot, text)
+        return text
 
     def render(self, role: str, **variables: Any) -> RenderedPrompt:
         return RenderedPrompt(
