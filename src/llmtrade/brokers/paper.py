@@ -17,6 +17,11 @@ An order that fills at once (submitted while the market is open) is pinned by
 fill is recorded (or was written to the ledger by an older version), the recorded fill
 is the fact and is used as is: a later revision of the price data cannot move a booked trade, and
 no price needs looking up again.
+
+The book is a running fold of the ledger (EventStore.fold): a read folds only the ledger events new since
+the last one, keeps the recorded fills in fill order with the account after them, and derives only the
+fills of orders still pending (neither recorded nor canceled), so a read costs what is new and pending,
+not the account's history.
 """
 
 from __future__ import annotations

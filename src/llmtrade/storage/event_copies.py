@@ -17,6 +17,10 @@ Copies belong to the process, per database (its server, name, oid and the server
 database dropped and made again is a new one): every job a drill or a backtest runs opens a store of
 its own, and each would otherwise read the whole history again. A parsed payload is kept beside its
 event, so a fold over the history does not validate every old event again.
+
+A memoised fold (EventStore.fold: the paper book, the ids of our orders) is kept here beside the copy
+it read and how many events of each type it has folded; the next call folds only the events the copy
+gained since. A copy read again whole is a new Held, so a fold kept against the old one starts again.
 """
 
 from __future__ import annotations
