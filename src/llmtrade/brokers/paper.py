@@ -29,10 +29,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from llmtrade.brokers.paper_book import Book, advance
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Folding, fold
@@ -59,32 +59,6 @@ _LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(
 
 class OpeningPrices(Protocol):
     def opening_price(self, symbol: str, day: date) -> float | None: ...
-
-
-@dataclass(frozen=True)
-class _Book:
-    """The ledger as read, folded one batch of new events at a time (EventStore.fold); never changed in
-    place (`advanced` copies what it changes), as every caller shares the kept book.
-
-    `accepted` is in acceptance order (`rank` its index); `recorded` every fill this broker recorded,
-    the first per order; `booked` the recorded fills of accepted orders in fill order (by
-    (filled_at, rank)) and `folding` the account after them; `pending` the accepted orders neither
-    recorded nor canceled (in acceptance order): the only ones whose fill is derived on a read."""
-
-    starting_cash: float
-    accepted: Mapping[str, PaperOrderAccepted] = field(default_factory=dict)
-    accepted_at: Mapping[str, datetime] = field(default_factory=dict)
-    rank: Mapping[str, int] = field(default_factory=dict)
-    canceled: Mapping[str, PaperOrderCanceled] = field(default_factory=dict)
-    recorded: Mapping[str, Fill] = field(default_factory=dict)
-    booked: tuple[tuple[tuple[datetime, int], Fill], ...] = ()
-    folding: Folding | None = None
-    pending: Mapping[str, None] = field(default_factory=dict)
-    version: int = 0
-
-    def booked_fill(self, client_order_id: str) -> Fill | None:
-        """The recorded fill of an accepted order, if one was recorded."""
-        return self.recorded.get(client_order_id) if client_order_id in self.accepted else None
 
 
 class PaperBroker:
@@ -202,7 +176,7 @@ class PaperBroker:
         return fills if since is None else [f for f in fills if f.filled_at >= since]
 
     @staticmethod
-    def _sorted_fills(book: _Book, derived: list[tuple[tuple[datetime, int], Fill]]) -> list[Fill]:
+    def _sorted_fills(book: Book, derived: list[tuple[tuple[datetime, int], Fill]]) -> list[Fill]:
         """Every fill in fill order: by fill time, then by acceptance (orders queued for one open fill in
         the order sent). `derived` is sorted the same way; booked fills already are."""
         if not derived:
@@ -232,20 +206,20 @@ class PaperBroker:
 
     # ------------------------------------------------------------------ internals
 
-    def _book(self) -> _Book:
+    def _book(self) -> Book:
         # One memoised fold of the ledger stream and this account's OrderFilled events (on fill streams).
-        def step(book: _Book, new: list[StoredEvent]) -> _Book:
-            return _advance(book, new, self._events, ledger_stream(self.account_id), self.name)
+        def step(book: Book, new: list[StoredEvent]) -> Book:
+            return advance(book, new, self._events, ledger_stream(self.account_id), self.name)
 
         return self._events.fold(
             ("paper-book", self.name, self.starting_cash),
             account_id=self.account_id,
             types=_LEDGER_TYPES,
-            start=_Book(starting_cash=self.starting_cash, folding=Folding.start(self.starting_cash)),
+            start=Book(starting_cash=self.starting_cash, folding=Folding.start(self.starting_cash)),
             step=step,
         )
 
-    def _derived(self, book: _Book) -> dict[str, Fill]:
+    def _derived(self, book: Book) -> dict[str, Fill]:
         """The fills of the pending orders whose time has come and whose price is known, by order."""
         now = self._clock.now()
         fills: dict[str, Fill] = {}
@@ -257,7 +231,7 @@ class PaperBroker:
                     fills[cid] = fill
         return fills
 
-    def _fill(self, book: _Book, client_order_id: str, derived: Mapping[str, Fill]) -> Fill | None:
+    def _fill(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> Fill | None:
         return book.booked_fill(client_order_id) or derived.get(client_order_id)
 
     def _derive(self, pending: PaperOrderAccepted) -> Fill | None:
@@ -291,7 +265,7 @@ class PaperBroker:
                 self._opens[(symbol, day)] = price
         return price
 
-    def _result(self, book: _Book, client_order_id: str, derived: Mapping[str, Fill]) -> OrderResult:
+    def _result(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> OrderResult:
         fill = self._fill(book, client_order_id, derived)
         if fill is not None:
             return OrderResult(
@@ -339,66 +313,6 @@ class PaperBroker:
                 ],
                 expected_versions={stream: 0},
             )
-
-
-def _advance(book: _Book, new: list[StoredEvent], events: EventStore, ledger: str, broker: str) -> _Book:
-    """`book` with the events `new` (ids ascending) folded in, as a new book: what `book` holds is copied
-    before it is changed. A recorded fill may come before its order's acceptance (the two were read
-    together, whatever their ids), and a fill recorded out of fill order puts the booked fills in order
-    again and folds them anew."""
-    accepted, accepted_at, rank = dict(book.accepted), dict(book.accepted_at), dict(book.rank)
-    canceled, recorded, pending = dict(book.canceled), dict(book.recorded), dict(book.pending)
-    version = book.version
-    newly: list[str] = []  # orders whose recorded fill is now booked (accepted and recorded, either first)
-    for event in new:
-        if event.stream == ledger:
-            version = max(version, event.version)
-        if event.type == PaperOrderAccepted.event_type() and event.stream == ledger:
-            order = events.payload(PaperOrderAccepted, event)
-            cid = order.order.client_order_id
-            first = cid not in accepted
-            if first:
-                rank[cid] = len(rank)
-            accepted[cid] = order
-            accepted_at[cid] = event.occurred_at
-            if first and cid in recorded:
-                newly.append(cid)
-            elif first and cid not in canceled:
-                pending[cid] = None
-        elif event.type == PaperOrderCanceled.event_type() and event.stream == ledger:
-            cancel = events.payload(PaperOrderCanceled, event)
-            canceled[cancel.client_order_id] = cancel
-            pending.pop(cancel.client_order_id, None)
-        elif event.type == OrderFilled.event_type():
-            filled = events.payload(OrderFilled, event)
-            cid = filled.fill.client_order_id
-            # Only this broker's fills: an Alpaca fill of the same account is not ours. The first one counts.
-            if filled.broker == broker and cid not in recorded:
-                recorded[cid] = filled.fill
-                if cid in accepted:
-                    newly.append(cid)
-                    pending.pop(cid, None)
-    booked, folding = book.booked, book.folding
-    if newly:
-        more = sorted(((recorded[c].filled_at, rank[c]), recorded[c]) for c in dict.fromkeys(newly))
-        if folding is not None and (not booked or more[0][0] > booked[-1][0]):
-            folding = folding.advance(f for _, f in more)
-            booked = (*booked, *more)
-        else:
-            booked = tuple(sorted((*booked, *more), key=lambda kf: kf[0]))
-            folding = Folding.start(book.starting_cash).advance(f for _, f in booked)
-    return _Book(
-        starting_cash=book.starting_cash,
-        accepted=accepted,
-        accepted_at=accepted_at,
-        rank=rank,
-        canceled=canceled,
-        recorded=recorded,
-        booked=booked,
-        folding=folding,
-        pending=pending,
-        version=version,
-    )
 
 
 def _broker_id(client_order_id: str) -> str:
