@@ -12,7 +12,7 @@ On a shared machine CPU seconds in this process are the steadier figure: wall ti
 cores other processes hold.
 
     python benchmarks/backtest_speed.py [--range 2024-01-03:2024-12-25 ...] [--csv DIR | --synthetic]
-        [--audit N] [--dump DIR] [--profile [--top N] [--sort tottime]]
+        [--audit N] [--dump DIR] [--profile [--top N] [--sort tottime] [--callers NAME]]
 
 The issue's target is 520 weeks x 6 accounts with every checkpoint in <= 60 s on a 2-core machine.
 """
@@ -146,6 +146,7 @@ def main() -> int:
     parser.add_argument("--audit", type=int, default=0)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25, help="how many functions --profile lists")
+    parser.add_argument("--callers", help="with --profile: also list who calls the functions matching this")
     parser.add_argument(
         "--dump", type=Path, help="write each range's leaderboard JSON and a digest of its events here (to diff)"
     )
@@ -238,7 +239,10 @@ def run(
         dump(args.dump, spec.name, result, settings)
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
+        stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
+        stats.print_stats(args.top)
+        if args.callers:
+            stats.print_callers(args.callers)
         print(out.getvalue())
 
 

@@ -17,19 +17,25 @@ An order that fills at once (submitted while the market is open) is pinned by
 fill is recorded (or was written to the ledger by an older version), the recorded fill
 is the fact and is used as is: a later revision of the price data cannot move a booked trade, and
 no price needs looking up again.
+
+The book is a running fold of the ledger (EventStore.fold): a read folds only the ledger events new since
+the last one, keeps the recorded fills in fill order with the account after them, and derives only the
+fills of orders still pending (neither recorded nor canceled), so a read costs what is new and pending,
+not the account's history.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from llmtrade.brokers.paper_book import Book, advance
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.ledger import fold
+from llmtrade.domain.ledger import Folding, fold
 from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -53,17 +59,6 @@ _LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(
 
 class OpeningPrices(Protocol):
     def opening_price(self, symbol: str, day: date) -> float | None: ...
-
-
-@dataclass
-class _Book:
-    """The ledger as read: accepted orders (in acceptance order), cancels, recorded fills, the stream head."""
-
-    accepted: dict[str, PaperOrderAccepted] = field(default_factory=dict)
-    accepted_at: dict[str, datetime] = field(default_factory=dict)
-    canceled: dict[str, PaperOrderCanceled] = field(default_factory=dict)
-    recorded: dict[str, Fill] = field(default_factory=dict)
-    version: int = 0
 
 
 class PaperBroker:
@@ -101,7 +96,14 @@ class PaperBroker:
     # ------------------------------------------------------------------ Broker
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
-        ledger = fold(self.fills(), self.starting_cash)
+        book = self._book()
+        derived = sorted(((f.filled_at, book.rank[cid]), f) for cid, f in self._derived(book).items())
+        if book.folding is not None and (not derived or not book.booked or derived[0][0] > book.booked[-1][0]):
+            # The usual case: what is derived fills after everything recorded, so the recorded fills' running
+            # fold carries on over it (the same sums in the same order as a fold of every fill).
+            ledger = book.folding.advance(f for _, f in derived).ledger()
+        else:
+            ledger = fold(self._sorted_fills(book, derived), self.starting_cash)
         positions = ledger.positions
         marks = {s: prices.get(s, p.avg_price) for s, p in positions.items()}
         exposure = sum(abs(p.qty) * marks[s] for s, p in positions.items())
@@ -135,24 +137,24 @@ class PaperBroker:
         if order.client_order_id not in book.accepted:
             # The ledger moved under us with other orders: try again from its new head.
             return self.submit(order)
-        fills = self._fills_of(book)
-        if order.client_order_id in fills and order.client_order_id not in book.recorded:
+        derived = self._derived(book)
+        if order.client_order_id in derived:
             # Filled at once (the market is open): submit is a write, so the fill is pinned now. The
             # price the caller records with the order is then the price every later read sees, even
             # if the data feed answers differently or not at all afterwards.
-            self._pin(fills[order.client_order_id], order.week_id)
-        return self._result(book, order.client_order_id, fills)  # idempotent: a rerun gets the same order
+            self._pin(derived[order.client_order_id], order.week_id)
+        return self._result(book, order.client_order_id, derived)  # idempotent: a rerun gets the same order
 
     def find(self, client_order_id: str) -> OrderResult | None:
         book = self._book()
         if client_order_id not in book.accepted:
             return None
-        return self._result(book, client_order_id, self._fills_of(book))
+        return self._result(book, client_order_id, self._derived(book))
 
     def open_orders(self) -> list[BrokerOrder]:
         """Orders accepted, neither filled nor canceled: queued for their fill time or for its price."""
         book = self._book()
-        filled = self._fills_of(book)
+        derived = self._derived(book)
         return [
             BrokerOrder(
                 client_order_id=cid,
@@ -163,17 +165,23 @@ class PaperBroker:
                 broker_order_id=_broker_id(cid),
                 submitted_at=book.accepted_at[cid],
             )
-            for cid, a in book.accepted.items()
-            if cid not in filled and cid not in book.canceled
+            for cid, a in ((cid, book.accepted[cid]) for cid in book.pending)
+            if cid not in derived
         ]
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
         book = self._book()
-        fills = list(self._fills_of(book).values())
-        # Fill order: by fill time, then by acceptance (orders queued for one open fill in the order sent).
-        rank = {cid: i for i, cid in enumerate(book.accepted)}
-        fills.sort(key=lambda f: (f.filled_at, rank.get(f.client_order_id, -1)))
-        return [f for f in fills if since is None or f.filled_at >= since]
+        derived = sorted(((f.filled_at, book.rank[cid]), f) for cid, f in self._derived(book).items())
+        fills = self._sorted_fills(book, derived)
+        return fills if since is None else [f for f in fills if f.filled_at >= since]
+
+    @staticmethod
+    def _sorted_fills(book: Book, derived: list[tuple[tuple[datetime, int], Fill]]) -> list[Fill]:
+        """Every fill in fill order: by fill time, then by acceptance (orders queued for one open fill in
+        the order sent). `derived` is sorted the same way; booked fills already are."""
+        if not derived:
+            return [f for _, f in book.booked]
+        return [f for _, f in heapq.merge(book.booked, derived, key=lambda kf: kf[0])]
 
     def cancel(self, client_order_id: str) -> OrderResult | None:
         """Cancel a queued order before its fill time; after it, the order has filled (or will, once its
@@ -181,60 +189,50 @@ class PaperBroker:
         book = self._book()
         if client_order_id not in book.accepted:
             return None
-        filled = self._fills_of(book)
+        derived = self._derived(book)
         pending = book.accepted[client_order_id]
         now = self._clock.now()
-        if client_order_id not in filled and client_order_id not in book.canceled and now < pending.fill_after:
+        if client_order_id in book.pending and client_order_id not in derived and now < pending.fill_after:
             canceled = PaperOrderCanceled(client_order_id=client_order_id, canceled_at=now)
             try:
                 self._append(canceled, pending.order.week_id, expected=book.version)
             except ConcurrencyError:
                 return self.cancel(client_order_id)  # the ledger moved: decide again on what it says now
             return self.find(client_order_id)
-        return self._result(book, client_order_id, filled)
+        return self._result(book, client_order_id, derived)
 
     def is_shortable(self, symbol: str) -> bool:
         return self._shortable is None or symbol in self._shortable
 
     # ------------------------------------------------------------------ internals
 
-    def _book(self) -> _Book:
-        book = _Book()
-        ledger = ledger_stream(self.account_id)
-        # One read: the ledger stream, and OrderFilled events of this account recorded on fill streams.
-        found = self._events.read(account_id=self.account_id, type=_LEDGER_TYPES)
-        fills: list[StoredEvent] = []
-        for event in found:
-            if event.stream == ledger:
-                book.version = max(book.version, event.version)
-            if event.type == PaperOrderAccepted.event_type() and event.stream == ledger:
-                accepted = self._events.payload(PaperOrderAccepted, event)
-                book.accepted[accepted.order.client_order_id] = accepted
-                book.accepted_at[accepted.order.client_order_id] = event.occurred_at
-            elif event.type == PaperOrderCanceled.event_type() and event.stream == ledger:
-                canceled = self._events.payload(PaperOrderCanceled, event)
-                book.canceled[canceled.client_order_id] = canceled
-            elif event.type == OrderFilled.event_type():
-                fills.append(event)
-        for event in fills:
-            filled = self._events.payload(OrderFilled, event)
-            # Only this broker's fills of orders in this ledger: an Alpaca fill of the same account is not ours.
-            if filled.broker == self.name and filled.fill.client_order_id in book.accepted:
-                book.recorded.setdefault(filled.fill.client_order_id, filled.fill)
-        return book
+    def _book(self) -> Book:
+        # One memoised fold of the ledger stream and this account's OrderFilled events (on fill streams).
+        def step(book: Book, new: list[StoredEvent]) -> Book:
+            return advance(book, new, self._events, ledger_stream(self.account_id), self.name)
 
-    def _fills_of(self, book: _Book) -> dict[str, Fill]:
-        """Every order's fill: the recorded one, else derived when its time has come and its price is known."""
+        return self._events.fold(
+            ("paper-book", self.name, self.starting_cash),
+            account_id=self.account_id,
+            types=_LEDGER_TYPES,
+            start=Book(starting_cash=self.starting_cash, folding=Folding.start(self.starting_cash)),
+            step=step,
+        )
+
+    def _derived(self, book: Book) -> dict[str, Fill]:
+        """The fills of the pending orders whose time has come and whose price is known, by order."""
         now = self._clock.now()
         fills: dict[str, Fill] = {}
-        for cid, pending in book.accepted.items():
-            if cid in book.recorded:
-                fills[cid] = book.recorded[cid]
-            elif cid not in book.canceled and pending.fill_after <= now:
+        for cid in book.pending:
+            pending = book.accepted[cid]
+            if pending.fill_after <= now:
                 fill = self._derive(pending)
                 if fill is not None:
                     fills[cid] = fill
         return fills
+
+    def _fill(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> Fill | None:
+        return book.booked_fill(client_order_id) or derived.get(client_order_id)
 
     def _derive(self, pending: PaperOrderAccepted) -> Fill | None:
         order = pending.order
@@ -267,8 +265,8 @@ class PaperBroker:
                 self._opens[(symbol, day)] = price
         return price
 
-    def _result(self, book: _Book, client_order_id: str, fills: Mapping[str, Fill]) -> OrderResult:
-        fill = fills.get(client_order_id)
+    def _result(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> OrderResult:
+        fill = self._fill(book, client_order_id, derived)
         if fill is not None:
             return OrderResult(
                 client_order_id=client_order_id,

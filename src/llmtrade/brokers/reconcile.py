@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.protocol import Broker
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.reconciliation import (
     Difference,
     LedgerView,
@@ -42,20 +42,26 @@ class Reconciliation:
     managed: AccountSnapshot
 
 
-def our_order_ids(events: EventStore, account_id: str) -> set[str]:
-    """client_order_ids of every order llmtrade planned, sent or had refused for the account."""
-    ids: set[str] = set()
-    for e in events.read(
-        account_id=account_id,
-        type=[OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type()],
-    ):
-        if e.type == OrdersPlanned.event_type():
-            ids.update(o.client_order_id for o in events.payload(OrdersPlanned, e).orders)
-        elif e.type == OrderSubmitted.event_type():
-            ids.add(events.payload(OrderSubmitted, e).order.client_order_id)
-        else:
-            ids.add(events.payload(OrderRejected, e).order.client_order_id)
-    return ids
+_OUR_ORDER_TYPES = (OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type())
+
+
+def our_order_ids(events: EventStore, account_id: str) -> frozenset[str]:
+    """client_order_ids of every order llmtrade planned, sent or had refused for the account.
+
+    A memoised fold (EventStore.fold): a call reads only the orders newer than the last call's."""
+
+    def step(ids: frozenset[str], new: list[StoredEvent]) -> frozenset[str]:
+        more: set[str] = set()
+        for e in new:
+            if e.type == OrdersPlanned.event_type():
+                more.update(o.client_order_id for o in events.payload(OrdersPlanned, e).orders)
+            elif e.type == OrderSubmitted.event_type():
+                more.add(events.payload(OrderSubmitted, e).order.client_order_id)
+            else:
+                more.add(events.payload(OrderRejected, e).order.client_order_id)
+        return ids | more if more - ids else ids
+
+    return events.fold("our-order-ids", account_id=account_id, types=_OUR_ORDER_TYPES, start=frozenset(), step=step)
 
 
 def adoptions(events: EventStore, account_id: str) -> list[PositionAdopted | PositionReleased]:

@@ -16,7 +16,8 @@ to flat or to a side change, net of all its commissions; adding to it or trimmin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -54,18 +55,41 @@ def signed_qty(fill: Fill) -> int:
 
 def fold(fills: Iterable[Fill], starting_cash: float) -> Ledger:
     """The account after `fills`, in the order given (fill order)."""
-    cash = starting_cash
-    realized = 0.0
-    held: dict[str, tuple[int, float]] = {}
-    for fill in fills:
-        signed = signed_qty(fill)
-        cash -= signed * fill.price + fill.commission
-        qty, avg = held.get(fill.symbol, (0, 0.0))
-        closed = min(abs(qty), abs(signed)) if qty and (qty > 0) != (signed > 0) else 0
-        realized += closed * (fill.price - avg) * (1 if qty > 0 else -1) - fill.commission
-        held[fill.symbol] = apply_fill(qty, avg, signed, fill.price)
-    positions = {s: Position(symbol=s, qty=q, avg_price=round(a, 4)) for s, (q, a) in held.items() if q != 0}
-    return Ledger(cash=cash, positions=positions, realized_pnl=realized)
+    return Folding.start(starting_cash).advance(fills).ledger()
+
+
+@dataclass(frozen=True)
+class Folding:
+    """A fold of fills part done: `advance` by later fills gives what `fold` over all of them gives, to the
+    bit (the same sums in the same order), so a running account costs its new fills, not its history.
+
+    Average prices are kept unrounded (rounding happens in `ledger`); `held` is never changed in place."""
+
+    cash: float
+    realized: float
+    held: Mapping[str, tuple[int, float]]
+
+    @classmethod
+    def start(cls, starting_cash: float) -> Folding:
+        return cls(cash=starting_cash, realized=0.0, held={})
+
+    def advance(self, fills: Iterable[Fill]) -> Folding:
+        """This fold carried on over `fills` (in fill order); self is left as it was."""
+        cash = self.cash
+        realized = self.realized
+        held = dict(self.held)
+        for fill in fills:
+            signed = signed_qty(fill)
+            cash -= signed * fill.price + fill.commission
+            qty, avg = held.get(fill.symbol, (0, 0.0))
+            closed = min(abs(qty), abs(signed)) if qty and (qty > 0) != (signed > 0) else 0
+            realized += closed * (fill.price - avg) * (1 if qty > 0 else -1) - fill.commission
+            held[fill.symbol] = apply_fill(qty, avg, signed, fill.price)
+        return Folding(cash=cash, realized=realized, held=held)
+
+    def ledger(self) -> Ledger:
+        positions = {s: Position(symbol=s, qty=q, avg_price=round(a, 4)) for s, (q, a) in self.held.items() if q != 0}
+        return Ledger(cash=self.cash, positions=positions, realized_pnl=self.realized)
 
 
 class RoundTrip(Record):

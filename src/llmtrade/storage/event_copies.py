@@ -17,6 +17,10 @@ Copies belong to the process, per database (its server, name, oid and the server
 database dropped and made again is a new one): every job a drill or a backtest runs opens a store of
 its own, and each would otherwise read the whole history again. A parsed payload is kept beside its
 event, so a fold over the history does not validate every old event again.
+
+A memoised fold (EventStore.fold: the paper book, the ids of our orders) is kept here beside the copy
+it read and how many events of each type it has folded; the next call folds only the events the copy
+gained since. A copy read again whole is a new Held, so a fold kept against the old one starts again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import heapq
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     import psycopg
 
 P = TypeVar("P", bound=EventPayload)
+S = TypeVar("S")
 # Week copies the sole writer keeps (the week running, the one before, and one the audit may read).
 _WEEKS_KEPT = 3
 COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
@@ -102,6 +107,33 @@ class Copies:
     # event id -> (the event, the payload class, the payload): the event itself is kept, so an
     # identity check tells a held event from a draft view's event that happens to share its id.
     parsed: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
+    # A memoised fold's key -> (the copy it read, how many events of each type it has folded, its state).
+    folds: dict[Hashable, tuple[Held, dict[str, int], Any]] = field(default_factory=dict)
+
+    def fold_base(
+        self, key: Hashable, held: Held, types: Sequence[str], start: S
+    ) -> tuple[S, list[StoredEvent], dict[str, int]]:
+        """The fold's last state, the events of `types` the copy `held` has gained since (ids ascending),
+        and how many of each type that makes folded (for `fold_keep`).
+
+        A copy read again whole (an id committed late, a lost flush, new types) is a new Held: the
+        fold starts again from `start` over all of it, so a state never misses an event below its last."""
+        kept = self.folds.get(key)
+        if kept is None or kept[0] is not held:
+            state, seen = start, dict.fromkeys(types, 0)
+        else:
+            state, seen = kept[2], kept[1]
+        lists = {t: held.by_type.get(t, []) for t in types}
+        tails = [events[seen.get(t, 0) :] for t, events in lists.items()]
+        tails = [tail for tail in tails if tail]
+        counts = {t: len(events) for t, events in lists.items()}
+        if len(tails) <= 1:
+            return state, tails[0] if tails else [], counts
+        return state, list(heapq.merge(*tails, key=lambda e: e.id)), counts
+
+    def fold_keep(self, key: Hashable, held: Held, counts: dict[str, int], state: object) -> None:
+        """Remember `state` as the fold of the first `counts` events of each type `held` holds."""
+        self.folds[key] = (held, counts, state)
 
     def account(
         self,

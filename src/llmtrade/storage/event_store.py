@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +35,7 @@ _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
 _HEAD_ATTEMPTS = 20
 _COLUMNS = COLUMNS
 P = TypeVar("P", bound=EventPayload)
+S = TypeVar("S")
 
 
 class EventStore:
@@ -193,6 +194,42 @@ class EventStore:
             rows = self._conn.execute(sql, params).fetchall()
         return [_to_event(row) for row in rows]
 
+    def fold(
+        self,
+        key: Hashable,
+        *,
+        account_id: str,
+        types: Sequence[str],
+        start: S,
+        step: Callable[[S, list[StoredEvent]], S],
+    ) -> S:
+        """`step(start, events)` over the account's events of `types` (oldest first), memoised per process.
+
+        The state is kept under `key` (which must name `step`, `start` and everything else the state
+        depends on, the account and types aside) beside how far it has read; the next call passes only
+        the events newer than that, so a call costs what is new, not the history. `step` must not change
+        the state it is given (return a new one): every caller gets the kept state itself. A copy read
+        again whole (another process committed an id below ours late, a lost flush) starts the fold
+        again; inside a transaction (a rollback could undo what is read) nothing is kept."""
+        wanted = list(dict.fromkeys(types))
+        writer = self._writer
+        with self._lock, writer.lock if writer is not None else nullcontext():
+            if writer is None and not self._settled():
+                # The stored events only (EventStore.read, not a draft's): a draft adds its own after.
+                return step(start, EventStore.read(self, account_id=account_id, type=wanted))
+            copies = self._copies_held()
+            memo = ("fold", account_id, tuple(wanted), key)
+            with copies.lock:
+                sole = writer.state if writer is not None else None
+                held = copies.account(self._conn, account_id, wanted, _to_event, sole)
+                state, new, counts = copies.fold_base(memo, held, wanted, start)
+            if not new:
+                return state
+            state = step(state, new)
+            with copies.lock:
+                copies.fold_keep(memo, held, counts, state)
+            return state
+
     def abandon(self) -> None:
         """Forget what an exclusive store holds unwritten (it closes without a flush); nothing for any other."""
         if self._writer is not None:
@@ -325,6 +362,23 @@ class DraftEventStore(EventStore):
         ]
         found = stored + mine
         return found if limit is None else found[:limit]
+
+    def fold(
+        self,
+        key: Hashable,
+        *,
+        account_id: str,
+        types: Sequence[str],
+        start: S,
+        step: Callable[[S, list[StoredEvent]], S],
+    ) -> S:
+        """The stored events' memoised fold, then this view's own appends on top (kept by no one: they
+        go with the draft)."""
+        state = super().fold(key, account_id=account_id, types=types, start=start, step=step)
+        wanted = set(types)
+        with self._lock:
+            mine = [e for e in self._pending if e.account_id == account_id and e.type in wanted]
+        return step(state, mine) if mine else state
 
     def count(self) -> int:
         return super().count() + len(self._pending)

@@ -152,6 +152,7 @@ class SoleWriter:
         with self.copies.lock:
             self.copies.counted.clear()
             self.copies.streams.clear()
+            self.copies.folds.clear()
 
 
 def _jsonb_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""The paper broker's book: its ledger stream and recorded fills, folded one batch of new events at a time.
+
+brokers/paper.py reads it through EventStore.fold, so a read of the book costs the events new since the
+last one. Every book is shared by every caller of that fold: `advance` copies what it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.ledger import Folding
+from llmtrade.domain.trading import Fill, OrderFilled, PaperOrderAccepted, PaperOrderCanceled
+from llmtrade.storage.event_store import EventStore
+
+
+@dataclass(frozen=True)
+class Book:
+    """The ledger as read, folded one batch of new events at a time (EventStore.fold); never changed in
+    place (`advanced` copies what it changes), as every caller shares the kept book.
+
+    `accepted` is in acceptance order (`rank` its index); `recorded` every fill this broker recorded,
+    the first per order; `booked` the recorded fills of accepted orders in fill order (by
+    (filled_at, rank)) and `folding` the account after them; `pending` the accepted orders neither
+    recorded nor canceled (in acceptance order): the only ones whose fill is derived on a read."""
+
+    starting_cash: float
+    accepted: Mapping[str, PaperOrderAccepted] = field(default_factory=dict)
+    accepted_at: Mapping[str, datetime] = field(default_factory=dict)
+    rank: Mapping[str, int] = field(default_factory=dict)
+    canceled: Mapping[str, PaperOrderCanceled] = field(default_factory=dict)
+    recorded: Mapping[str, Fill] = field(default_factory=dict)
+    booked: tuple[tuple[tuple[datetime, int], Fill], ...] = ()
+    folding: Folding | None = None
+    pending: Mapping[str, None] = field(default_factory=dict)
+    version: int = 0
+
+    def booked_fill(self, client_order_id: str) -> Fill | None:
+        """The recorded fill of an accepted order, if one was recorded."""
+        return self.recorded.get(client_order_id) if client_order_id in self.accepted else None
+
+
+def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str, broker: str) -> Book:
+    """`book` with the events `new` (ids ascending) folded in, as a new book: what `book` holds is copied
+    before it is changed. A recorded fill may come before its order's acceptance (the two were read
+    together, whatever their ids), and a fill recorded out of fill order puts the booked fills in order
+    again and folds them anew."""
+    accepted, accepted_at, rank = dict(book.accepted), dict(book.accepted_at), dict(book.rank)
+    canceled, recorded, pending = dict(book.canceled), dict(book.recorded), dict(book.pending)
+    version = book.version
+    newly: list[str] = []  # orders whose recorded fill is now booked (accepted and recorded, either first)
+    for event in new:
+        if event.stream == ledger:
+            version = max(version, event.version)
+        if event.type == PaperOrderAccepted.event_type() and event.stream == ledger:
+            order = events.payload(PaperOrderAccepted, event)
+            cid = order.order.client_order_id
+            first = cid not in accepted
+            if first:
+                rank[cid] = len(rank)
+            accepted[cid] = order
+            accepted_at[cid] = event.occurred_at
+            if first and cid in recorded:
+                newly.append(cid)
+            elif first and cid not in canceled:
+                pending[cid] = None
+        elif event.type == PaperOrderCanceled.event_type() and event.stream == ledger:
+            cancel = events.payload(PaperOrderCanceled, event)
+            canceled[cancel.client_order_id] = cancel
+            pending.pop(cancel.client_order_id, None)
+        elif event.type == OrderFilled.event_type():
+            filled = events.payload(OrderFilled, event)
+            cid = filled.fill.client_order_id
+            # Only this broker's fills: an Alpaca fill of the same account is not ours. The first one counts.
+            if filled.broker == broker and cid not in recorded:
+                recorded[cid] = filled.fill
+                if cid in accepted:
+                    newly.append(cid)
+                    pending.pop(cid, None)
+    booked, folding = book.booked, book.folding
+    if newly:
+        more = sorted(((recorded[c].filled_at, rank[c]), recorded[c]) for c in dict.fromkeys(newly))
+        if folding is not None and (not booked or more[0][0] > booked[-1][0]):
+            folding = folding.advance(f for _, f in more)
+            booked = (*booked, *more)
+        else:
+            booked = tuple(sorted((*booked, *more), key=lambda kf: kf[0]))
+            folding = Folding.start(book.starting_cash).advance(f for _, f in booked)
+    return Book(
+        starting_cash=book.starting_cash,
+        accepted=accepted,
+        accepted_at=accepted_at,
+        rank=rank,
+        canceled=canceled,
+        recorded=recorded,
+        booked=booked,
+        folding=folding,
+        pending=pending,
+        version=version,
+    )
