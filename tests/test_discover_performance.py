@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from llmtrade.analytics.metrics import paired_mean_interval
-from llmtrade.config.models import EnsembleWeights
+from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.performance import evaluate
 from llmtrade.discovery.statistics import newey_west_t, ranks, spearman

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from llmtrade.config.models import DiscoveryConfig, EnsembleWeights, FuzzyWeights
+from llmtrade.config.sections import DiscoveryConfig, EnsembleWeights, FuzzyWeights
 from llmtrade.discovery import ensemble, pickers
 from llmtrade.discovery.features import MOMENTUM_SESSIONS, corwin_schultz, features
 from llmtrade.domain.discovery import CandidateFeatures, Suggestion

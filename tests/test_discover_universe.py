@@ -17,7 +17,7 @@ from llmtrade.cli import app
 from llmtrade.clock import SystemClock
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.loader import load_config, packaged_defaults
-from llmtrade.config.models import DiscoveryConfig
+from llmtrade.config.sections import DiscoveryConfig
 from llmtrade.discovery.universe import priced_symbols, week_config
 from llmtrade.domain.committee import PitchSubmitted
 from llmtrade.domain.discovery import ForwardReturns, SuggestionsMade, UniverseFixed, WatchlistEntry, WatchlistSet

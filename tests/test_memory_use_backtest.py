@@ -20,7 +20,7 @@ from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
 from llmtrade.config.loader import LoadedConfig, load_config
-from llmtrade.config.models import MemoryConfig
+from llmtrade.config.sections import MemoryConfig
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.config.models import EnsembleWeights
+from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery.performance import PickerPerformance
 from llmtrade.domain.discovery import Disagreement, Suggestion, WatchlistEntry
 

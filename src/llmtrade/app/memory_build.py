@@ -9,7 +9,8 @@ with the embedder the invocation has.
 
 from __future__ import annotations
 
-from llmtrade.config.models import MemoryConfig, ModelsConfig
+from llmtrade.config.models import ModelsConfig
+from llmtrade.config.sections import MemoryConfig
 from llmtrade.llm.embeddings import EmbeddingClient, Embeddings
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.memory.embedder import Embedder, PackagedEmbedder

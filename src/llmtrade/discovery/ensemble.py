@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from llmtrade.config.models import EnsembleWeights
+from llmtrade.config.sections import EnsembleWeights
 from llmtrade.domain.discovery import Disagreement, Suggestion, WatchlistEntry
 
 

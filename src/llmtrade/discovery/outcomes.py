@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from llmtrade.config.models import BENCHMARK, EnsembleWeights
+from llmtrade.config.models import BENCHMARK
+from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery.performance import refit_weights
 from llmtrade.domain.discovery import HORIZONS, ForwardReturns, SuggestionsMade
 from llmtrade.domain.events import NewEvent, StoredEvent

@@ -22,7 +22,7 @@ from datetime import date
 
 from llmtrade.analytics.metrics import paired_mean_interval
 from llmtrade.analytics.records import Interval
-from llmtrade.config.models import EnsembleWeights
+from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery.statistics import median, newey_west_t, spearman
 from llmtrade.domain.discovery import PICKERS, ForwardReturns, SuggestionsMade
 from llmtrade.domain.records import Record

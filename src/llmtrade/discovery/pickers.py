@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date
 
-from llmtrade.config.models import DiscoveryConfig, FuzzyWeights
+from llmtrade.config.sections import DiscoveryConfig, FuzzyWeights
 from llmtrade.domain.discovery import CandidateFeatures, Suggestion
 
 

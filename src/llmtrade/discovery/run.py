@@ -9,7 +9,8 @@ from datetime import date, datetime
 
 from llmtrade.agents import picker as llm_picker
 from llmtrade.config.candidates import CandidateInstrument
-from llmtrade.config.models import BENCHMARK, DiscoveryConfig, ModelRef
+from llmtrade.config.models import BENCHMARK, ModelRef
+from llmtrade.config.sections import DiscoveryConfig
 from llmtrade.discovery import ensemble, pickers
 from llmtrade.discovery.features import MIN_SESSIONS, features
 from llmtrade.discovery.watchlist import Watchlist

@@ -27,7 +27,7 @@ from datetime import datetime
 
 from llmtrade.agents import validator
 from llmtrade.agents.memory_notes import interleave, within_budget
-from llmtrade.config.models import MemoryConfig
+from llmtrade.config.sections import MemoryConfig
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.memory import (
