@@ -25,7 +25,7 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
-from llmtrade.storage.sole_writer import SoleWriter
+from llmtrade.storage.sole_writer import SoleWriter, first_versions
 
 if TYPE_CHECKING:
     import psycopg
@@ -77,16 +77,10 @@ class EventStore:
 
         occurred_at = self._clock.now()
         stored: list[StoredEvent] = []
-        next_version: dict[str, int] = {}
         try:
             with self._lock, self._conn.transaction():
+                next_version = first_versions(events, expected, self.stream_version)
                 for event in events:
-                    if event.stream not in next_version:
-                        head = self.stream_version(event.stream)
-                        want = expected.get(event.stream, head)
-                        if head != want:
-                            raise ConcurrencyError(event.stream, want + 1)
-                        next_version[event.stream] = head + 1
                     version = next_version[event.stream]
                     next_version[event.stream] = version + 1
                     row = self._conn.execute(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -67,14 +67,7 @@ class SoleWriter:
         """The batch as the database will store it; ConcurrencyError when an expected version is not the head."""
         with self.lock:
             next_id = self.next_id()
-            next_version: dict[str, int] = {}
-            for event in events:
-                if event.stream not in next_version:
-                    head = self.head(event.stream)
-                    want = expected.get(event.stream, head)
-                    if head != want:
-                        raise ConcurrencyError(event.stream, want + 1)
-                    next_version[event.stream] = head + 1
+            next_version = first_versions(events, expected, self.head)
             stored: list[StoredEvent] = []
             held: list[tuple[StoredEvent, str]] = []
             for event in events:
@@ -153,6 +146,22 @@ class SoleWriter:
             self.copies.counted.clear()
             self.copies.streams.clear()
             self.copies.folds.clear()
+
+
+def first_versions(
+    events: Sequence[NewEvent], expected: Mapping[str, int], head: Callable[[str], int]
+) -> dict[str, int]:
+    """The version each stream of `events` is appended at: one past its `head`. ConcurrencyError when a
+    stream's head is not the version `expected` names (a stream left out of `expected` takes any head)."""
+    first: dict[str, int] = {}
+    for event in events:
+        if event.stream not in first:
+            now = head(event.stream)
+            want = expected.get(event.stream, now)
+            if now != want:
+                raise ConcurrencyError(event.stream, want + 1)
+            first[event.stream] = now + 1
+    return first
 
 
 def _jsonb_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
