@@ -121,6 +121,21 @@ def test_two_writers_racing_on_one_stream_leave_one_winner(storage: Storage) -> 
     assert len(storage.events.read_stream("race")) == 1
 
 
+def test_an_insert_whose_id_a_sole_writer_already_used_draws_another(database_url: str, clock: FixedClock) -> None:
+    """The sole writer numbers its events itself; a live insert that drew one of those ids before the sole
+    writer moved the sequence past them must not fail with a raw duplicate key (CI saw exactly this race)."""
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as opened:
+        sole = EventStore(opened.conn, clock, exclusive=True)
+        sole.append([_event(stream="backtest", n=1)])
+        sole.flush()
+        # Rewind the sequence, as if the live insert had drawn its id before the sole writer's setval.
+        opened.conn.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), 1, false)")
+        with psycopg.connect(database_url, autocommit=True) as other_conn:
+            live = EventStore(other_conn, clock)
+            stored = live.append([_event(stream="live", n=2)])
+            assert [(e.id, e.stream, e.version) for e in stored] == [(2, "live", 1)]
+
+
 def test_a_batch_is_one_transaction(storage: Storage) -> None:
     storage.events.append([_event(stream="b", n=1)])
     with pytest.raises(ConcurrencyError):

@@ -38,6 +38,10 @@ P = TypeVar("P", bound=EventPayload)
 S = TypeVar("S")
 
 
+class _IdTaken(Exception):
+    """An insert drew an id another writer had already given its own event."""
+
+
 class EventStore:
     def __init__(self, conn: psycopg.Connection, clock: Clock, *, exclusive: bool = False):
         self._conn = conn
@@ -69,6 +73,8 @@ class EventStore:
             except ConcurrencyError as exc:
                 if exc.stream in expected:
                     raise  # the caller asked for that version: losing it is the answer
+            except _IdTaken:
+                continue  # the next try reads the heads again, and loses properly if a version was taken
         return self._append_once(events, expected)
 
     def _append_once(self, events: Sequence[NewEvent], expected: Mapping[str, int]) -> list[StoredEvent]:
@@ -103,6 +109,10 @@ class EventStore:
                     stored.append(_to_event(row))
         except psycopg.errors.UniqueViolation as exc:
             # A writer committed between our head read and our insert.
+            if exc.diag.constraint_name == "events_pkey":
+                # A sole writer (storage/sole_writer.py) numbers its events itself and moves the id sequence
+                # past them when it commits: the id this insert drew was one of those.
+                raise _IdTaken from exc
             match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
             if match is None:
                 raise
