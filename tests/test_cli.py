@@ -36,7 +36,11 @@ def test_version_and_help() -> None:
         assert command in helped.output
 
 
-def test_db_status_as_a_subprocess_reports_location_migrations_and_count(cli_env: dict[str, str]) -> None:
+def test_db_status_as_a_subprocess_reports_location_migrations_and_count(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    cli_env = {**os.environ, "DATABASE_URL": empty_database_url}
     result = _llmtrade("db", "status", env=cli_env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -63,7 +67,8 @@ def test_db_status_starts_the_embedded_server_under_llmtrade_home(tmp_path, monk
     assert stopped.exit_code == 0 and "stopped the embedded server" in stopped.output
 
 
-def test_db_migrate_says_when_there_is_nothing_to_do(cli_env: dict[str, str]) -> None:
+def test_db_migrate_says_when_there_is_nothing_to_do(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
     first = runner.invoke(app, ["db", "migrate"])
     names = ", ".join(f"{m.number:04d}_{m.name}" for m in migrations.available())
     assert first.exit_code == 0 and first.output.strip() == f"applied {names}"

@@ -16,9 +16,9 @@ from llmtrade.storage.database import start_embedded, stop_embedded
 from tests.support import FIXED_NOW
 
 
-def test_migrations_apply_once_and_are_skipped_on_the_next_start(database_url: str) -> None:
+def test_migrations_apply_once_and_are_skipped_on_the_next_start(empty_database_url: str) -> None:
     clock = FixedClock(FIXED_NOW)
-    settings = Settings(DATABASE_URL=database_url)
+    settings = Settings(DATABASE_URL=empty_database_url)
     with open_storage(settings, clock) as first:
         assert [m.number for m in first.migrated_now] == [m.number for m in migrations.available()]
         recorded = migrations.applied(first.conn)
