@@ -199,6 +199,21 @@ def test_each_alert_fires_once_to_each_local_sink_and_not_again_the_same_day(
     assert [a.kind for a in next_day.sent] == ["drawdown", "drawdown"]
 
 
+def test_a_job_that_keeps_failing_is_one_incident_a_day(storage: Storage) -> None:
+    # cron's run-due retries a failing checkpoint every five minutes: one alert today, one tomorrow.
+    for minutes, run_id in ((60, "a"), (55, "b"), (50, "c")):
+        at = EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(minutes=minutes)))
+        failure = RunFailed(command="checkpoint", error_type="StageError", error="boom", duration_ms=1)
+        _append(at, failure, f"run:{run_id}", run_id=run_id, week_id=FIXED_NOW.date())
+    [today] = find_incidents(storage.events, CONFIG, FIXED_NOW, silence=False)
+    assert today.key == "run-failed:checkpoint:2026-01-07:StageError:2026-01-07"
+    tomorrow = EventStore(storage.conn, FixedClock(FIXED_NOW + timedelta(days=1)))
+    failure = RunFailed(command="checkpoint", error_type="StageError", error="boom", duration_ms=1)
+    _append(tomorrow, failure, "run:d", run_id="d", week_id=FIXED_NOW.date())
+    keys = [i.key for i in find_incidents(storage.events, CONFIG, FIXED_NOW + timedelta(days=1), silence=False)]
+    assert keys == [today.key, "run-failed:checkpoint:2026-01-07:StageError:2026-01-08"]
+
+
 def test_an_alert_that_fails_to_send_is_recorded_and_sent_by_the_next_check(storage: Storage) -> None:
     port = _free_port()
     url = f"json://127.0.0.1:{port}/alerts"  # nothing listens yet
@@ -206,14 +221,15 @@ def test_an_alert_that_fails_to_send_is_recorded_and_sent_by_the_next_check(stor
     _append(events, RunFailed(command="run-weekly", error_type="X", error="y", duration_ms=1), "run:r9", run_id="r9")
 
     failed = _check(storage, [url])
-    assert failed.sent == [] and [f.key for f in failed.failed] == ["run-failed:r9"]
+    key = "run-failed:run-weekly:None:X:2026-01-07"
+    assert failed.sent == [] and [f.key for f in failed.failed] == [key]
     [record] = [AlertFailed.from_event(e) for e in storage.events.read(type="AlertFailed")]
     assert record.target == target_of(url) and "127.0.0.1" not in record.target
 
     sink = HttpSink(port)
     try:
         retried = _check(storage, [url])
-        assert [a.key for a in retried.sent] == ["run-failed:r9"]
+        assert [a.key for a in retried.sent] == [key]
         assert [m["title"] for m in sink.received] == ["llmtrade: run-weekly failed (X)"]
         assert _check(storage, [url]).sent == []
     finally:

@@ -1,9 +1,11 @@
 """What deserves an alert, read from the event store.
 
-Two kinds of incident. An event (a run failed or degraded, a breaker halted or resumed an account, a
-budget refused a call, a reconciliation difference) is one incident, keyed by its run or event id, and
-is looked for among the last LOOKBACK of events (so a fresh install does not page for last year, and a
-command that failed to send yesterday still sends today). A state (an account's drawdown past the
+Two kinds of incident. Events are looked for among the last LOOKBACK of them (so a fresh install does
+not page for last year, and an alert that failed to send yesterday is still sent today). A breaker's
+transition and a reconciliation difference are recorded once each, so each is one incident. Runs are
+not: a cron job failing every five minutes is one incident, not a dozen an hour, so a failed or degraded
+run, or a run the budget stopped, is keyed by its command, week and what went wrong, on the New York
+date it happened (the same failure again tomorrow is told again tomorrow). A state (an account's drawdown past the
 threshold, no successful weekly run for `silence_days`, the week's model cost past its budget) is one
 incident per day while it lasts: its key carries the New York date.
 """
@@ -71,7 +73,10 @@ def find_incidents(
                 f"${limit:.4f}. Further live calls this week are refused.",
             )
         )
-    return found
+    unique: dict[str, Incident] = {}
+    for incident in found:
+        unique.setdefault(incident.key, incident)  # the first event of an incident tells it
+    return list(unique.values())
 
 
 def week_cost(conn: psycopg.Connection, config: Config, now: datetime) -> float | None:
@@ -92,7 +97,7 @@ def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
             failed = RunFailed.from_event(event)
             incidents.append(
                 Incident(
-                    f"run-failed:{event.run_id}",
+                    f"run-failed:{failed.command}:{event.week_id}:{failed.error_type}:{_day_of(event)}",
                     "run-failed",
                     f"llmtrade: {failed.command} failed ({failed.error_type})",
                     f"Run {event.run_id} of {failed.command}"
@@ -106,7 +111,7 @@ def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
         if finished.degraded:
             incidents.append(
                 Incident(
-                    f"run-degraded:{event.run_id}",
+                    f"run-degraded:{finished.command}:{event.week_id}:{_day_of(event)}",
                     "run-degraded",
                     f"llmtrade: {finished.command} finished degraded",
                     f"Run {event.run_id} of {finished.command}"
@@ -116,6 +121,10 @@ def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
                 )
             )
     return incidents
+
+
+def _day_of(event: StoredEvent) -> date:
+    return new_york_date(event.occurred_at)
 
 
 def _breakers(found: Iterable[StoredEvent]) -> list[Incident]:
@@ -137,15 +146,16 @@ def _breakers(found: Iterable[StoredEvent]) -> list[Incident]:
 
 
 def _budget(found: Iterable[StoredEvent]) -> list[Incident]:
-    by_run: dict[str | None, StoredEvent] = {}
+    first: dict[str, tuple[StoredEvent, BudgetRefused]] = {}
     for event in found:
-        by_run.setdefault(event.run_id, event)  # the run's first refusal is the one that stopped it
-    incidents = []
-    for run_id, event in by_run.items():
         refused = BudgetRefused.from_event(event)
+        first.setdefault(f"budget:{refused.budget}:{_day_of(event)}", (event, refused))
+    incidents = []
+    for key, (event, refused) in first.items():
+        run_id = event.run_id
         incidents.append(
             Incident(
-                f"budget:{run_id or event.id}",
+                key,
                 "budget",
                 f"llmtrade: the {refused.budget} budget stopped run {run_id}",
                 f"A {refused.role} call to {refused.model} was not sent: {refused.reason}. The run stopped.",
