@@ -25,6 +25,7 @@ RANK = {
     "risk": 5,
     "analytics": 5,
     "llm": 5,
+    "alerts": 5,  # incidents from the store, sent through apprise; app/alerting.py calls it after each job
     "prompts": 5,
     "agents": 6,
     "discovery": 6,

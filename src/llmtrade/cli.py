@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 
 from llmtrade import __version__
 from llmtrade.commands import (
+    ask,
     asking,
     backtest,
     controls,
@@ -84,6 +85,7 @@ def root(
 for group in (
     setup,
     asking,
+    ask,
     week,
     controls,
     positions,

@@ -177,6 +177,17 @@ class InvalidLLMOutput(OperationalError):
         super().__init__(f"{model} gave an invalid {role} answer after a repair attempt: {problem}")
 
 
+class RunStopped(OperationalError):
+    """A failure that ends the whole run, not one member of a committee: fanout.gather_settled raises it
+    instead of collecting it, so no stage freezes it as one role's final answer."""
+
+
+class BudgetExceeded(RunStopped):
+    """A model call refused before it was sent: what is spent plus its worst case would pass a dollar budget
+    (models.yaml `budget:`), or its model has no price while a budget is set. Exit 1: waiting does not help;
+    raise the budget or wait for the next week's."""
+
+
 class ReplayMiss(OperationalError):
     """`--replay` asked for a call that the cache does not hold."""
 

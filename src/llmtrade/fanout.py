@@ -1,7 +1,7 @@
 """Concurrent calls whose failures are expected: run them all, keep the answers, collect the failures.
 
 An LlmtradeError (a provider down, an answer still invalid after repair) fails one member, not the
-committee; any other exception is a bug and is raised.
+committee; a RunStopped (a budget spent) ends the run and is raised, as is any other exception (a bug).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
-from llmtrade.errors import LlmtradeError
+from llmtrade.errors import LlmtradeError, RunStopped
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -23,7 +23,7 @@ async def gather_settled(
     answered: list[tuple[K, V]] = []
     failed: list[tuple[K, LlmtradeError]] = []
     for key, result in zip(keys, results, strict=True):
-        if isinstance(result, LlmtradeError):
+        if isinstance(result, LlmtradeError) and not isinstance(result, RunStopped):
             failed.append((key, result))
         elif isinstance(result, BaseException):
             raise result

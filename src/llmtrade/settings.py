@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     market_csv_dir: Path | None = Field(default=None, alias="LLMTRADE_MARKET_CSV_DIR")
     alpaca_data_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_DATA_URL")
     alpaca_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_URL")
+    # apprise URLs, comma or space separated (issue 16 alerts); secrets, so never in a file of the repo.
+    alert_urls: str | None = Field(default=None, alias="LLMTRADE_ALERT_URLS")
 
     @field_validator("now")
     @classmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
+from llmtrade.llm.budget import run_budget
 from llmtrade.llm.gateway import LLMGateway, LLMMode
 from llmtrade.llm.providers import ModeDecision, build_clients
 from llmtrade.prompts.renderer import PromptRenderer
@@ -59,5 +60,6 @@ def open_session(
         prices=loaded.config.models.prices,
         events=storage.events,
         cache=AnswerCache(storage.conn),
+        budget=run_budget(loaded.config.models, storage.conn, clock.now()) if decision.mode is LLMMode.LIVE else None,
     )
     return Session(settings, loaded, clock, storage, decision, gateway, prompts)

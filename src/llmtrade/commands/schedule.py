@@ -62,8 +62,11 @@ def schedule_crontab(
 def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:
     """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
     from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.app.alerting import alerting
 
-    results = jobs.run_due(container(ctx, offline=offline))
+    app = container(ctx, offline=offline)
+    with alerting(app, silence=True):  # run-due also notices a cron that stopped succeeding (issue 16)
+        results = jobs.run_due(app)
     if as_json:
         echo_json(results)
         return

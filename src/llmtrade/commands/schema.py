@@ -17,7 +17,7 @@ def schema(
 
     from pydantic import TypeAdapter
 
-    from llmtrade.app import discovery_results, evaluation_results, housekeeping, memory_results, results
+    from llmtrade.app import ask_results, discovery_results, evaluation_results, housekeeping, memory_results, results
 
     documents = {
         **results.DOCUMENTS,
@@ -25,6 +25,7 @@ def schema(
         **evaluation_results.DOCUMENTS,
         **discovery_results.DOCUMENTS,
         **memory_results.DOCUMENTS,
+        **ask_results.DOCUMENTS,
     }
     name = " ".join(command)
     document = documents.get(name)

@@ -22,14 +22,14 @@ def run_weekly(
 ) -> None:
     """The week's committee: research, pitches, anonymous peer review, chairman, risk gate, orders."""
     from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.app.alerting import alerting
     from llmtrade.commands.render.week import print_weekly
 
-    result = jobs.weekly(
-        container(ctx, offline=offline, replay=replay),
-        week=parse_date(week),
-        dry_run=dry_run,
-        observer=lambda calls: _progress(as_json, calls),
-    )
+    app = container(ctx, offline=offline, replay=replay)
+    with alerting(app, enabled=not dry_run):
+        result = jobs.weekly(
+            app, week=parse_date(week), dry_run=dry_run, observer=lambda calls: _progress(as_json, calls)
+        )
     if as_json:
         echo_json(result)
     else:
@@ -47,11 +47,12 @@ def checkpoint(
 ) -> None:
     """Every account holding a position re-judges it from the week's frozen inputs: STAY, EXIT, FLIP, REDUCE."""
     from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.app.alerting import alerting
     from llmtrade.commands.render.week import print_checkpoint
 
-    result = jobs.checkpoint(
-        container(ctx, offline=offline, replay=replay), time, week=parse_date(week), dry_run=dry_run
-    )
+    app = container(ctx, offline=offline, replay=replay)
+    with alerting(app, enabled=not dry_run):
+        result = jobs.checkpoint(app, time, week=parse_date(week), dry_run=dry_run)
     if as_json:
         echo_json(result)
     else:
@@ -63,9 +64,12 @@ def postmortem(
 ) -> None:
     """Score a finished week per account: P/L, the thesis against what happened, frozen indicators, reflections."""
     from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.app.alerting import alerting
     from llmtrade.commands.render.week import print_postmortem
 
-    result = jobs.postmortem(container(ctx, offline=offline, replay=replay), week=parse_date(week))
+    app = container(ctx, offline=offline, replay=replay)
+    with alerting(app):
+        result = jobs.postmortem(app, week=parse_date(week))
     if as_json:
         echo_json(result)
     else:

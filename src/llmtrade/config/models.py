@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, Strict, field_validator, model_validator
 
 from llmtrade.config.scalars import Count, Flag, Fraction, Identifier, Number
-from llmtrade.config.sections import DiscoveryConfig, MemoryConfig
+from llmtrade.config.sections import AlertsConfig, BudgetConfig, DiscoveryConfig, MemoryConfig
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -226,6 +226,7 @@ class ModelsConfig(_Model):
     council: CouncilConfig = CouncilConfig()
     prices: dict[str, Price] = {}
     memory: MemoryConfig = MemoryConfig()
+    budget: BudgetConfig = BudgetConfig()
 
     def model_refs(self) -> list[tuple[str, ModelRef]]:
         """Every model reference with its field path, for cross-checks and listings."""
@@ -323,6 +324,7 @@ class RiskConfig(_Model):
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     # Orders against a live (real-money) Alpaca endpoint are refused unless this is true.
     live_trading_enabled: Flag = False
+    alerts: AlertsConfig = AlertsConfig()
 
 
 # ---------------------------------------------------------------- all of it

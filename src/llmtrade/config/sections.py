@@ -96,3 +96,30 @@ class MemoryConfig(_Model):
                 f"({self.validator_neighbours}): no pitch could ever be flagged"
             )
         return self
+
+
+# ---------------------------------------------------------------- models.yaml: budget (issue 16)
+
+
+class BudgetConfig(_Model):
+    """Dollar ceilings on model calls (USD; None: no ceiling). `per_run_usd` caps one run's calls,
+    `per_week_usd` every call of the week (Wednesday to Wednesday, New York) across runs. With either set,
+    a live call is sent only when what is spent plus its worst case fits, and only for a priced model."""
+
+    per_run_usd: Annotated[Number, Field(gt=0)] | None = None
+    per_week_usd: Annotated[Number, Field(gt=0)] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.per_run_usd is not None or self.per_week_usd is not None
+
+
+# ---------------------------------------------------------------- risk.yaml: alerts (issue 16)
+
+
+class AlertsConfig(_Model):
+    """When an alert fires for a state rather than an event: an account's drawdown from its peak valuation
+    (a fraction, 0.10 = 10 %) and how many days without a successful weekly run `run-due` tolerates."""
+
+    drawdown_pct: Annotated[Number, Field(gt=0, le=1)] = 0.10
+    silence_days: Annotated[Count, Field(ge=1, le=60)] = 8

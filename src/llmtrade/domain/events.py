@@ -218,6 +218,22 @@ class LLMCallFailed(EventPayload):
     note: str | None = None
 
 
+class BudgetRefused(EventPayload):
+    """A model call not sent because of a dollar budget (models.yaml `budget:`; llm/budget.py): `budget`
+    is "run" or "week", `limit_usd` its ceiling, `spent_usd` what its calls cost so far, `reserved_usd`
+    the worst cases of calls still in flight, `worst_case_usd` this call's (None: its model has no price).
+    The run stops here, recorded as failed."""
+
+    role: str
+    model: str
+    budget: str  # run | week
+    limit_usd: float
+    spent_usd: float
+    reserved_usd: float
+    worst_case_usd: float | None
+    reason: str
+
+
 class EmbeddingCallCompleted(EventPayload):
     """One batch of texts turned into vectors by an OpenAI-compatible `/embeddings` model (llm/embeddings.py),
     live or from the cache (`cached` of the `inputs` texts came from it; `source` "cache" when all did)."""

@@ -27,6 +27,7 @@ collide with an old one and a reader cannot drift from its writer.
 | backtest                                 | `backtest` (its own database) | its inputs, weeks done, audit  |
 | week:{week}:memory:{part}                | memory (once per part)        | setups, outcomes, lessons...   |
 | recall:{run_id}                          | memory reads (appended)       | what each role was shown       |
+| alert:{key}@{target}                     | alerts (appended)             | one incident's alert to one URL |
 """
 
 from __future__ import annotations
@@ -149,3 +150,8 @@ UNIVERSE = "universe"  # week:{week}:universe, written once by the week's first 
 def forward_returns_stream(session: date, horizon: int) -> str:
     """Discovery's forward returns from `session` over `horizon` sessions: written once, when matured."""
     return f"discovery-returns:{session}:{horizon}"
+
+
+def alert_stream(key: str, target: str) -> str:
+    """One incident's alert to one target (domain/alerts.py): AlertFailed attempts, then AlertSent once."""
+    return f"alert:{key}@{target}"

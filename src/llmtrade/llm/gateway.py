@@ -28,6 +28,7 @@ from llmtrade.config.models import ModelRef, Price
 from llmtrade.domain.events import EventPayload, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
+    BudgetExceeded,
     InvalidLLMOutput,
     LLMBadReply,
     LLMEmptyAnswer,
@@ -37,6 +38,7 @@ from llmtrade.errors import (
     ReplayMiss,
     StructuredOutputRefused,
 )
+from llmtrade.llm.budget import Budget, BudgetRefused, Hold
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import Answer, CallSite, UsageTotals, sum_usage
 from llmtrade.llm.structured import (
@@ -94,6 +96,7 @@ class LLMGateway:
         prices: Mapping[str, Price],
         events: EventSink,
         cache: AnswerCache | None,
+        budget: Budget | None = None,
     ):
         self.mode = mode
         self._clients = dict(clients)
@@ -101,6 +104,7 @@ class LLMGateway:
         self._events = events
         self._cache = cache
         self._recorder = Recorder(events, cache)
+        self.budget = budget or Budget.unlimited()
         self.totals = UsageTotals()
         # (provider, model) -> the strongest response format it accepted (or the last left) this run.
         self.response_modes: dict[tuple[str, str], ResponseMode] = {}
@@ -226,8 +230,16 @@ class LLMGateway:
             usage = Usage(prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0)
             return _Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
         client = self._clients[ref.provider]
-        reply, note = await self._send(client, ref, request, site, key, note)
+        hold = await self._reserve(site, ref, request)
+        try:
+            reply, note = await self._send(client, ref, request, site, key, note)
+        except BaseException as exc:  # a bad reply's tokens were billed; no reply at all, nothing
+            bad = exc if isinstance(exc, LLMBadReply) else None
+            spent = Usage(prompt_tokens=bad.prompt_tokens, completion_tokens=bad.completion_tokens) if bad else None
+            self.budget.settle(hold, self._priced(ref.model, spent).cost_usd if spent else 0.0)
+            raise
         usage = self._priced(ref.model, reply.usage)
+        self.budget.settle(hold, usage.cost_usd)
         # Cached with the call's record (one batch, off the event loop): see llm/recorder.py.
         entry = CacheEntry(
             key, ref.model, CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
@@ -235,6 +247,14 @@ class LLMGateway:
         return _Exchange(
             reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note, entry
         )
+
+    async def _reserve(self, site: CallSite, ref: ModelRef, request: ChatRequest) -> Hold | None:
+        """Hold the call's worst cost under the budget, or record the refusal and stop the run (llm/budget.py)."""
+        held = self.budget.reserve_request(site.role, request)
+        if isinstance(held, BudgetRefused):
+            await self._append(site, held)
+            raise BudgetExceeded(f"{site.role} call to {ref.model} not sent: {held.reason}")
+        return held
 
     async def _send(
         self, client: ProviderClient, ref: ModelRef, request: ChatRequest, site: CallSite, key: str, note: str | None

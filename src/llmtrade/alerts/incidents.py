@@ -1,0 +1,235 @@
+"""What deserves an alert, read from the event store.
+
+Two kinds of incident. Events are looked for among the last LOOKBACK of them (so a fresh install does
+not page for last year, and an alert that failed to send yesterday is still sent today). A breaker's
+transition and a reconciliation difference are recorded once each, so each is one incident. Runs are
+not: a cron job failing every five minutes is one incident, not a dozen an hour, so a failed or degraded
+run, or a run the budget stopped, is keyed by its command, week and what went wrong, on the New York
+date it happened (the same failure again tomorrow is told again tomorrow). A state (an account's drawdown past the
+threshold, no successful weekly run for `silence_days`, the week's model cost past its budget) is one
+incident per day while it lasts: its key carries the New York date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from llmtrade.config.models import Config
+from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.events import BudgetRefused, StoredEvent
+from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
+from llmtrade.domain.runs import RunFailed, RunFinished
+from llmtrade.domain.trading import AccountHalted, AccountResumed
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.llm.budget import week_spent
+from llmtrade.market.calendar import new_york_date
+from llmtrade.storage.event_store import EventStore
+
+if TYPE_CHECKING:
+    import psycopg
+
+LOOKBACK = timedelta(days=2)
+WEEKLY = "run-weekly"
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One thing to tell a person: `key` names it for "once per incident per day"; text before any cut."""
+
+    key: str
+    kind: str
+    title: str
+    body: str
+    event_ids: list[int] = field(default_factory=list)
+
+
+def find_incidents(
+    events: EventStore, config: Config, now: datetime, *, silence: bool, spent: float | None = None
+) -> list[Incident]:
+    """Every incident the store shows at `now`. `silence`: also look for a missing weekly run (run-due
+    only). `spent`: the week's model cost when the caller knows it (None: not checked)."""
+    since = now - LOOKBACK
+    found: list[Incident] = []
+    found += _runs(_recent(events, [RunFailed.event_type(), RunFinished.event_type()], since))
+    found += _breakers(_recent(events, [AccountHalted.event_type(), AccountResumed.event_type()], since))
+    found += _budget(_recent(events, [BudgetRefused.event_type()], since))
+    found += _reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
+    today = new_york_date(now)
+    found += _drawdowns(events, config.risk.alerts.drawdown_pct, today)
+    if silence:
+        found += _silence(events, config.risk.alerts.silence_days, now, today)
+    limit = config.models.budget.per_week_usd
+    if spent is not None and limit is not None and spent > limit:
+        week = week_id_for(today)
+        found.append(
+            Incident(
+                f"week-cost:{week}:{today}",
+                "week-cost",
+                f"llmtrade: week {week} model cost ${spent:.2f} is over its ${limit:.2f} budget",
+                f"The calls recorded for week {week} cost ${spent:.4f}; models.yaml budget.per_week_usd is "
+                f"${limit:.4f}. Further live calls this week are refused.",
+            )
+        )
+    unique: dict[str, Incident] = {}
+    for incident in found:
+        unique.setdefault(incident.key, incident)  # the first event of an incident tells it
+    return list(unique.values())
+
+
+def week_cost(conn: psycopg.Connection, config: Config, now: datetime) -> float | None:
+    """The current week's model cost from its call records, when a weekly budget is set (else None)."""
+    if config.models.budget.per_week_usd is None:
+        return None
+    return week_spent(conn, week_id_for(new_york_date(now)), config.models.prices)
+
+
+def _recent(events: EventStore, types: list[str], since: datetime) -> list[StoredEvent]:
+    return [e for e in events.read(type=types) if e.occurred_at >= since]
+
+
+def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
+    incidents = []
+    for event in found:
+        if event.type == RunFailed.event_type():
+            failed = RunFailed.from_event(event)
+            incidents.append(
+                Incident(
+                    f"run-failed:{failed.command}:{event.week_id}:{failed.error_type}:{_day_of(event)}",
+                    "run-failed",
+                    f"llmtrade: {failed.command} failed ({failed.error_type})",
+                    f"Run {event.run_id} of {failed.command}"
+                    + (f" for week {event.week_id}" if event.week_id else "")
+                    + f" failed after {failed.duration_ms / 1000:.1f} s: {failed.error_type}: {failed.error}",
+                    [event.id],
+                )
+            )
+            continue
+        finished = RunFinished.from_event(event)
+        if finished.degraded:
+            incidents.append(
+                Incident(
+                    f"run-degraded:{finished.command}:{event.week_id}:{_day_of(event)}",
+                    "run-degraded",
+                    f"llmtrade: {finished.command} finished degraded",
+                    f"Run {event.run_id} of {finished.command}"
+                    + (f" for week {event.week_id}" if event.week_id else "")
+                    + " finished without some of its inputs or orders; `llmtrade status` names them.",
+                    [event.id],
+                )
+            )
+    return incidents
+
+
+def _day_of(event: StoredEvent) -> date:
+    return new_york_date(event.occurred_at)
+
+
+def _breakers(found: Iterable[StoredEvent]) -> list[Incident]:
+    incidents = []
+    for event in found:
+        halted = event.type == AccountHalted.event_type()
+        payload = AccountHalted.from_event(event) if halted else AccountResumed.from_event(event)
+        verb = "halted" if halted else "resumed"
+        incidents.append(
+            Incident(
+                f"breaker:{payload.account_id}:{event.id}",
+                "breaker",
+                f"llmtrade: circuit breaker {verb} {payload.account_id}",
+                f"The circuit breaker {verb} account {payload.account_id}: {payload.reason}",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def _budget(found: Iterable[StoredEvent]) -> list[Incident]:
+    first: dict[str, tuple[StoredEvent, BudgetRefused]] = {}
+    for event in found:
+        refused = BudgetRefused.from_event(event)
+        first.setdefault(f"budget:{refused.budget}:{_day_of(event)}", (event, refused))
+    incidents = []
+    for key, (event, refused) in first.items():
+        run_id = event.run_id
+        incidents.append(
+            Incident(
+                key,
+                "budget",
+                f"llmtrade: the {refused.budget} budget stopped run {run_id}",
+                f"A {refused.role} call to {refused.model} was not sent: {refused.reason}. The run stopped.",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def _reconciliation(found: Iterable[StoredEvent]) -> list[Incident]:
+    incidents = []
+    for event in found:
+        seen = ReconciliationDifferenceFound.from_event(event)
+        d = seen.difference
+        detail = f" ({d.detail})" if d.detail else ""
+        incidents.append(
+            Incident(
+                f"reconciliation:{seen.account_id}:{event.id}",
+                "reconciliation",
+                f"llmtrade: {seen.account_id} broker differs from the records ({d.kind} {d.symbol})",
+                f"At {seen.occasion}, account {seen.account_id}: {d.kind} {d.symbol}, broker {d.broker_qty} "
+                f"vs records {d.ledger_qty}{detail}. `llmtrade positions` shows both sides.",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def _drawdowns(events: EventStore, threshold: float, today: date) -> list[Incident]:
+    peaks: dict[str, tuple[float, StoredEvent]] = {}
+    latest: dict[str, StoredEvent] = {}
+    for event in events.read(type=AccountValued.event_type()):
+        valued = AccountValued.from_event(event)
+        if valued.account_id not in peaks or valued.equity > peaks[valued.account_id][0]:
+            peaks[valued.account_id] = (valued.equity, event)
+        latest[valued.account_id] = event
+    incidents = []
+    for account_id, event in sorted(latest.items()):
+        peak, at_peak = peaks[account_id]
+        valued = AccountValued.from_event(event)
+        equity = valued.equity
+        drawdown = 1 - equity / peak if peak > 0 else 0.0
+        if drawdown >= threshold:
+            incidents.append(
+                Incident(
+                    f"drawdown:{account_id}:{today}",
+                    "drawdown",
+                    f"llmtrade: {account_id} is {drawdown:.1%} below its peak",
+                    f"Account {account_id} was valued at {equity:,.2f} ({valued.occasion}), "
+                    f"{drawdown:.1%} below its peak of {peak:,.2f}; the alert threshold is {threshold:.0%}.",
+                    [at_peak.id, event.id],
+                )
+            )
+    return incidents
+
+
+def _silence(events: EventStore, days: int, now: datetime, today: date) -> list[Incident]:
+    finished = [e for e in events.read(type=RunFinished.event_type()) if e.payload.get("command") == WEEKLY]
+    if finished:
+        last, what = finished[-1].occurred_at, f"the last successful weekly run was {finished[-1].run_id}"
+    else:
+        first = events.read(limit=1)
+        if not first:
+            return []  # nothing has ever run: nothing has gone quiet
+        last, what = first[0].occurred_at, "no weekly run has ever succeeded"
+    if now - last <= timedelta(days=days):
+        return []
+    return [
+        Incident(
+            f"silence:{today}",
+            "silence",
+            f"llmtrade: no successful weekly run in {(now - last).days} days",
+            f"As of {now.isoformat(timespec='minutes')}, {what} (at {last.isoformat(timespec='minutes')}); "
+            f"run-due alerts after {days} days. Check the cron job and `llmtrade status`.",
+            [finished[-1].id] if finished else [],
+        )
+    ]

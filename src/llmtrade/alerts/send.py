@@ -1,0 +1,70 @@
+"""One message to one apprise URL. apprise is imported here, on the first send only (it takes ~0.5 s).
+
+Messages are cut to our own limits first (a title line, a body of a few paragraphs: alerts are read on
+phones); then each service's own limit applies: apprise knows every service's body and title maximum,
+and a URL that does not choose its `overflow=` mode is set to truncate rather than pass the text
+upstream whole (Discord refuses a body over 2000 characters)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+TITLE_MAX = 120
+BODY_MAX = 1500
+_SPLIT = re.compile(r"[\s,]+")
+
+
+def urls_from(value: str | None) -> list[str]:
+    """LLMTRADE_ALERT_URLS split on commas and whitespace (apprise URLs contain neither unescaped)."""
+    return [url for url in _SPLIT.split(value or "") if url]
+
+
+def target_of(url: str) -> str:
+    """A URL's name for the record: its scheme and a hash, never its secret parts."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "unknown"
+    return f"{scheme}:{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` within `limit` characters, cut at a line or word end where one is near, saying what was cut."""
+    if len(text) <= limit:
+        return text
+    note = " [... {} more characters: `llmtrade status` has the rest]"
+    room = limit - len(note.format(len(text)))
+    cut = text[:room]
+    for mark in ("\n", " "):
+        at = cut.rfind(mark)
+        if at > room * 0.6:
+            cut = cut[:at]
+            break
+    return cut.rstrip() + note.format(len(text) - len(cut.rstrip()))
+
+
+def send(url: str, title: str, body: str, *, failure: bool = True) -> str | None:
+    """Send; None when the service took it, else why not (apprise's warnings, or an unknown URL)."""
+    import apprise  # lazy: see the module docstring
+    from apprise.common import NotifyType, OverflowMode
+
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
+        return f"{target_of(url)}: not an apprise URL apprise can use"
+    if "overflow=" not in url:
+        plugin.overflow_mode = OverflowMode.TRUNCATE
+    notifier = apprise.Apprise()
+    notifier.add(plugin)
+    with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as captured:
+        ok = notifier.notify(
+            body=clip(body, BODY_MAX),
+            title=clip(title, TITLE_MAX),
+            notify_type=NotifyType.FAILURE if failure else NotifyType.INFO,
+        )
+        said = captured.getvalue().strip()
+    if ok:
+        return None
+    return _last_lines(said.splitlines()) or f"{target_of(url)}: the service did not accept the alert"
+
+
+def _last_lines(lines: Sequence[str], keep: int = 3) -> str:
+    return " | ".join(line.strip() for line in lines[-keep:])[:500]

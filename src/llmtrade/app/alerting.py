@@ -1,0 +1,48 @@
+"""Alerts after a job: whatever the store shows now that deserves one, sent once per incident per day.
+
+Called by the job commands whether the job succeeded or failed (a failed run's RunFailed is recorded
+before its error leaves the job), so a cron that keeps calling `run-due` reports its own failures and,
+through the silence check that only run-due makes, its own absence of successful weekly runs. Alerting
+never fails the command it follows and never changes its exit code: a problem is said on stderr and
+the unsent alerts are recorded (AlertFailed) for the next command to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
+from llmtrade.alerts.incidents import find_incidents, week_cost
+from llmtrade.alerts.send import send, urls_from
+from llmtrade.app.container import Container
+
+
+def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dispatched | None:
+    """Find the incidents and send them to LLMTRADE_ALERT_URLS; None when no URL is set."""
+    urls = urls_from(app.settings.alert_urls)
+    if not urls:
+        return None
+    now = app.clock.now()
+    with app.storage() as storage:
+        config = app.loaded.config
+        incidents = find_incidents(
+            storage.events, config, now, silence=silence, spent=week_cost(storage.conn, config, now)
+        )
+        done = dispatch(storage.events, incidents, urls, sender)
+    for failed in done.failed:
+        app.say(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
+    return done
+
+
+@contextmanager
+def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> Iterator[None]:
+    """Check for alerts once the block ends, however it ends (`enabled` False: a dry run, which records nothing)."""
+    try:
+        yield
+    finally:
+        if enabled:
+            try:
+                check_alerts(app, silence=silence)
+            except Exception as exc:  # the job's own outcome decides the exit code, never its report
+                app.say(f"alerts not checked: {type(exc).__name__}: {exc}")

@@ -1,0 +1,193 @@
+"""`llmtrade ask "QUESTION"` (issue 16): a model answers from the event store through read-only tools.
+
+Live, the chairman's model gets the question and the tools of storage/ask_queries.py (function calling);
+it may call them for a few rounds, then answers citing event ids as [#123]. Only ids the tools returned
+count as cited: a model cannot cite what it did not read. Every turn is a recorded model call of a run of
+its own (RunStarted/RunFinished on run:{id}, the calls on llm:{id}) under the dollar budget.
+
+Offline (no key, or --offline) no model is asked: the question is read for an account, a run id, a date
+or weekday ("on Thursday": the last one), and words naming event kinds ("exit", "order", "fill",
+"breaker", "failed"...), and the matching events are listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from llmtrade.app.ask_results import AskResult
+from llmtrade.app.container import Container
+from llmtrade.app.runs import RunLog
+from llmtrade.domain.runs import new_run_id
+from llmtrade.llm.budget import run_budget
+from llmtrade.llm.gateway import LLMMode
+from llmtrade.llm.records import CallSite
+from llmtrade.llm.tool_chat import ToolChat
+from llmtrade.market.calendar import NEW_YORK, new_york_date
+from llmtrade.storage.ask_queries import MAX_ROWS, EventsArgs, ReadOnlyEvents, ToolRefused, day_range
+
+MAX_TURNS = 6
+ROLE = "ask"
+SYSTEM = (
+    "You answer questions about llmtrade, a committee of LLM portfolio managers trading paper accounts, "
+    "from its event store only. Use the tools to read events (all read-only; nothing can be changed). "
+    "Answer briefly and cite every event you rely on by id as [#123]. If the events do not say, say so."
+)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b")
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+_CITED = re.compile(r"#(\d+)")
+# Words a person uses for kinds of events, to the event types they mean.
+_KINDS: dict[str, tuple[str, ...]] = {
+    "exit": ("CheckpointTaken", "OrderSubmitted", "OrderFilled", "OrdersPlanned"),
+    "order": ("OrderSubmitted", "OrderRejected", "OrderBlocked", "OrdersPlanned", "LegHeldBack"),
+    "fill": ("OrderFilled",),
+    "reject": ("OrderRejected", "OrderBlocked"),
+    "breaker": ("AccountHalted", "AccountResumed", "BreakerUpdated"),
+    "halt": ("AccountHalted", "BreakerUpdated"),
+    "fail": ("RunFailed", "LLMCallFailed", "StageFailed"),
+    "budget": ("BudgetRefused",),
+    "alert": ("AlertSent", "AlertFailed"),
+    "checkpoint": ("CheckpointTaken", "CheckpointSkipped", "CheckpointCompleted", "EventCheckpointTriggered"),
+    "pitch": ("PitchSubmitted", "PitchFailed"),
+    "decision": ("DecisionMade",),
+    "review": ("ReviewSubmitted", "ReviewFailed"),
+    "postmortem": ("PostmortemWritten", "PostmortemCompleted"),
+}
+
+
+def ask(app: Container, question: str) -> AskResult:
+    """Answer `question` from the store: live with the read-only tools, or offline by listing events."""
+    with app.storage() as storage:
+        tools = ReadOnlyEvents(storage.location.url)
+        try:
+            if app.mode is not LLMMode.LIVE:
+                return offline_answer(
+                    question, tools, app.clock.now(), [a.id for a in app.loaded.config.accounts.accounts]
+                )
+            return _live(app, storage, tools, question)
+        finally:
+            tools.close()
+
+
+def offline_answer(question: str, tools: ReadOnlyEvents, now: datetime, accounts: list[str]) -> AskResult:
+    """The events the question's words point at (see the module docstring), newest first."""
+    filters = read_question(question, now, accounts)
+    args = EventsArgs.model_validate({**filters, "limit": MAX_ROWS})
+    rows = tools.events(args)
+    return AskResult(
+        question=question,
+        mode="offline",
+        cited=[row["id"] for row in rows],
+        events=rows,
+        filters=json.loads(args.model_dump_json(exclude_none=True)),
+    )
+
+
+def read_question(question: str, now: datetime, accounts: list[str]) -> dict[str, Any]:
+    """Filters for EventsArgs from a question's words: account, run id, day, event kinds."""
+    text = question.lower()
+    found: dict[str, Any] = {}
+    named = [a for a in accounts if re.search(rf"\b{re.escape(a.lower())}\b", text)]
+    if named:
+        found["account_id"] = named[0]
+    run = _RUN_ID.search(question)
+    if run:
+        found["run_id"] = run.group(0)
+    day = _day(text, new_york_date(now))
+    if day is not None:
+        found["since"], found["until"] = day_range(day, NEW_YORK)
+    types = sorted({t for word, kinds in _KINDS.items() if word in text for t in kinds})
+    if types:
+        found["types"] = types
+    return found
+
+
+def _day(text: str, today: date) -> date | None:
+    explicit = _DATE.search(text)
+    if explicit:
+        return date.fromisoformat(explicit.group(1))
+    if "yesterday" in text:
+        return today - timedelta(days=1)
+    if "today" in text:
+        return today
+    for n, name in enumerate(_WEEKDAYS):
+        if re.search(rf"\b{name}\b", text):
+            back = (today.weekday() - n) % 7 or 7  # "on Thursday" asked on a Thursday: the one before
+            return today - timedelta(days=back)
+    return None
+
+
+def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) -> AskResult:
+    config = app.loaded.config.models
+    ref = config.chairman
+    provider = config.providers[ref.provider]
+    settings = app.settings
+    now = app.clock.now()
+    run_id = new_run_id(now)
+    app.announce()
+    chat = ToolChat(
+        provider=ref.provider,
+        base_url=settings.llm_base_url or str(provider.base_url),
+        api_key=settings.llm_api_key or (settings.secret(provider.api_key_env) if provider.api_key_env else None),
+        model=ref.model,
+        max_tokens=ref.max_tokens,
+        events=storage.events,
+        price=config.prices.get(ref.model),
+        budget=run_budget(config, storage.conn, now),
+        timeout_seconds=provider.timeout_seconds,
+    )
+    run = RunLog(storage.events, run_id=run_id, command="ask")
+    run.started(
+        arguments={"question": question[:200]},
+        mode=app.mode.value,
+        mode_reason=app.decision.reason,
+        config_source=app.loaded.source,
+    )
+    try:
+        answer, read = asyncio.run(_converse(chat, tools, question, CallSite(role=ROLE, run_id=run_id)))
+    except BaseException as exc:
+        run.failed(exc)
+        raise
+    run.finished(chat.totals, degraded=False)
+    cited = [n for n in dict.fromkeys(int(m) for m in _CITED.findall(answer)) if n in read]
+    return AskResult(question=question, mode="live", answer=answer, cited=cited, run_id=run_id)
+
+
+async def _converse(chat: ToolChat, tools: ReadOnlyEvents, question: str, site: CallSite) -> tuple[str, set[int]]:
+    """The model's final text and the ids of every event the tools showed it."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+    specs = tools.specs()
+    read: set[int] = set()
+    for _ in range(MAX_TURNS):
+        turn = await chat.turn(messages, specs, site)
+        if not turn.calls:
+            return turn.content or "", read
+        messages.append(turn.message)
+        for call in turn.calls:
+            try:
+                result: Any = tools.call(call.name, call.arguments)
+            except ToolRefused as exc:
+                result = {"error": str(exc)}
+            except psycopg.Error as exc:  # PostgreSQL's refusals (read-only, timeout): the model is told
+                result = {"error": f"{type(exc).__name__}: {exc}"}
+            read |= set(_ids(result))
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result, default=str)})
+    messages.append({"role": "user", "content": "Answer now from what you have read, citing event ids."})
+    turn = await chat.turn(messages, [], site)
+    return turn.content or "", read
+
+
+def _ids(found: Any) -> list[int]:
+    """Every event id in a tool's result (rows carry `id` beside `type` and `stream`)."""
+    if isinstance(found, dict):
+        own = [found["id"]] if isinstance(found.get("id"), int) and "stream" in found else []
+        return own + [i for value in found.values() for i in _ids(value)]
+    if isinstance(found, list):
+        return [i for value in found for i in _ids(value)]
+    return []

@@ -1,0 +1,32 @@
+"""Alerts (issue 16): what was sent to whom, and what failed to go, as events, so that "once per incident
+per day" holds across processes and a failed send is retried by the next command.
+
+Each (incident, target) pair has its own stream (streams.alert_stream): an AlertSent on it means done;
+AlertFailed records an attempt that did not reach the service (the next command tries again). A target
+is named by `target` (the URL's scheme and a hash of the whole URL), never by the URL itself, which
+holds the service's secret.
+"""
+
+from __future__ import annotations
+
+from llmtrade.domain.events import EventPayload
+
+
+class AlertSent(EventPayload):
+    """An alert that the notification service accepted."""
+
+    key: str  # the incident, e.g. "run-failed:20260107T130000Z-3f9a1c" or "drawdown:acct_3:2026-01-08"
+    kind: str  # run-failed | run-degraded | breaker | drawdown | silence | budget | week-cost | reconciliation
+    target: str  # "json:3f9a1c2b7d10": scheme and sha256 prefix of the URL
+    title: str
+    body: str
+    event_ids: list[int]  # the events the alert is about
+
+
+class AlertFailed(EventPayload):
+    """An alert that did not reach its service; retried by the next command that checks for alerts."""
+
+    key: str
+    kind: str
+    target: str
+    error: str

@@ -1,0 +1,161 @@
+"""The dollar budget (models.yaml `budget:`): a live model call is sent only when it cannot overspend.
+
+Before a call is sent its worst case is reserved: the prompt's tokens estimated high (a token per 3 bytes
+of the request's JSON; real tokenisers give 3.5-4.5 for English) plus all of `max_tokens`, at the model's
+configured price. The call is refused when the run's spent + reserved + worst case would pass
+`per_run_usd`, or the week's would pass `per_week_usd`; a model with no price is refused whenever a budget
+is set (its cost could not be bounded). After the call the reservation is replaced by what it cost
+(the reply's usage, priced), so calls in flight at once never together pass a ceiling: reserving is
+synchronous, between awaits, so two coroutines of the event loop cannot both take the last dollar.
+
+What the week spent before this process comes from the call records (LLMCallCompleted's cost, and the
+priced tokens of LLMCallFailed) of the week, read once when the budget is built; runs of the same week in
+other processes at the same moment are not seen (the week lock already serialises the weekly jobs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from llmtrade.config.models import ModelsConfig, Price
+from llmtrade.config.sections import BudgetConfig
+from llmtrade.domain.events import BudgetRefused
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.llm.types import ChatRequest
+from llmtrade.market.calendar import new_york_date
+
+if TYPE_CHECKING:
+    import psycopg
+
+# Bytes of request JSON per prompt token, taken low so the estimate is high.
+_BYTES_PER_TOKEN = 3
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One call's reservation (USD), released by `Budget.settle`."""
+
+    model: str
+    amount: float
+
+
+def estimate_prompt_tokens(messages: Sequence[Mapping[str, object]], extra: object = None) -> int:
+    """An upper estimate of a request's prompt tokens: its messages (and schema or tools) as JSON bytes / 3."""
+    size = len(json.dumps(list(messages), ensure_ascii=False).encode())
+    if extra is not None:
+        size += len(json.dumps(extra, ensure_ascii=False).encode())
+    return math.ceil(size / _BYTES_PER_TOKEN)
+
+
+def price_of(price: Price, prompt_tokens: int, completion_tokens: int) -> float:
+    """USD for the tokens at `price` (per million tokens)."""
+    return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
+
+
+class Budget:
+    """A run's view of the ceilings: what it and its week spent, and what calls in flight hold."""
+
+    def __init__(self, config: BudgetConfig, prices: Mapping[str, Price], *, week_spent: float = 0.0):
+        self.config = config
+        self._prices = dict(prices)
+        self.week_before = week_spent  # the week's calls recorded before this run
+        self.run_spent = 0.0
+        self.reserved = 0.0
+
+    @classmethod
+    def unlimited(cls) -> Budget:
+        """No ceiling: every call is sent, nothing is held."""
+        return cls(BudgetConfig(), {})
+
+    @property
+    def active(self) -> bool:
+        return self.config.active
+
+    def reserve(self, role: str, model: str, prompt_tokens: int, max_tokens: int) -> Hold | BudgetRefused:
+        """Hold the call's worst case, or the refusal to record when it does not fit (nothing held then)."""
+        if not self.active:
+            return Hold(model, 0.0)
+        price = self._prices.get(model)
+        worst = None if price is None else price_of(price, prompt_tokens, max_tokens)
+        for name, limit, spent in (
+            ("run", self.config.per_run_usd, self.run_spent),
+            ("week", self.config.per_week_usd, self.week_before + self.run_spent),
+        ):
+            if limit is None:
+                continue
+            if worst is None:
+                reason = (
+                    f"{model} has no price in models.yaml `prices:`, so its cost cannot be kept under the {name} budget"
+                )
+            elif spent + self.reserved + worst > limit:
+                reason = (
+                    f"the {name} budget ${limit:.4f} would be passed: ${spent:.4f} spent, ${self.reserved:.4f} "
+                    f"held by calls in flight, ${worst:.4f} worst case for this {role} call to {model}"
+                )
+            else:
+                continue
+            return BudgetRefused(
+                role=role,
+                model=model,
+                budget=name,
+                limit_usd=limit,
+                spent_usd=round(spent, 6),
+                reserved_usd=round(self.reserved, 6),
+                worst_case_usd=None if worst is None else round(worst, 6),
+                reason=reason,
+            )
+        assert worst is not None  # an active budget refused every unpriced model above
+        self.reserved += worst
+        return Hold(model, worst)
+
+    def reserve_request(self, role: str, request: ChatRequest) -> Hold | BudgetRefused | None:
+        """`reserve` for a chat request (None: no budget is set, nothing to hold)."""
+        if not self.active:
+            return None
+        messages = [m.model_dump() for m in request.messages]
+        tokens = estimate_prompt_tokens(messages, request.json_schema)
+        return self.reserve(role, request.model, tokens, request.max_tokens)
+
+    def settle(self, hold: Hold | None, cost: float | None) -> None:
+        """Release `hold` and count what the call cost (None: unknown, counted as its worst case)."""
+        if hold is None:
+            return
+        self.reserved = max(0.0, self.reserved - hold.amount)
+        self.run_spent += hold.amount if cost is None else cost
+
+
+def week_spent(conn: psycopg.Connection, week_id: date, prices: Mapping[str, Price]) -> float:
+    """USD the week's model calls cost so far, from their records (occurred_at's New York date in the week)."""
+    rows = conn.execute(
+        """
+        SELECT payload->>'model', sum((payload->>'cost_usd')::float8),
+               sum(CASE WHEN payload->>'cost_usd' IS NULL THEN (payload->>'prompt_tokens')::bigint END),
+               sum(CASE WHEN payload->>'cost_usd' IS NULL THEN (payload->>'completion_tokens')::bigint END)
+          FROM events
+         WHERE type = ANY(%s)
+           AND (occurred_at AT TIME ZONE 'America/New_York')::date >= %s
+           AND (occurred_at AT TIME ZONE 'America/New_York')::date < %s + 7
+         GROUP BY 1
+        """,
+        (["LLMCallCompleted", "LLMCallFailed"], week_id, week_id),
+    ).fetchall()
+    total = 0.0
+    for model, cost, prompt, completion in rows:
+        total += float(cost or 0.0)
+        price = prices.get(model)
+        if price is not None and (prompt or completion):
+            total += price_of(price, int(prompt or 0), int(completion or 0))
+    return total
+
+
+def run_budget(models: ModelsConfig, conn: psycopg.Connection, now: datetime) -> Budget:
+    """A run's dollar budget (models.yaml `budget:`), with what the calls of `now`'s week already cost."""
+    if not models.budget.active:
+        return Budget.unlimited()
+    week = week_id_for(new_york_date(now))
+    return Budget(models.budget, models.prices, week_spent=week_spent(conn, week, models.prices))

@@ -1,0 +1,170 @@
+"""One turn of a chat with tools on an OpenAI-compatible `/chat/completions` (function calling), recorded.
+
+`llmtrade ask` needs tool calls, which the gateway's answer path (text or a schema) does not carry; this
+is that path, kept apart so the gateway stays the committee's. Every turn is recorded like any other model
+call (LLMCallCompleted or LLMCallFailed on the run's llm stream, role "ask") and passes the same dollar
+budget (llm/budget.py) before it is sent. Tool calls come back as real servers send them: `tool_calls`
+with `function.arguments` a JSON *string*, which may be malformed; parsing them is the caller's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from llmtrade.config.models import Price
+from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
+from llmtrade.domain.streams import llm_stream
+from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
+from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
+from llmtrade.llm.records import CallSite, UsageTotals
+from llmtrade.llm.types import Usage
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # as sent: a JSON object in a string, or anything else a model wrote there
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the model said: text (its answer, when it calls no tool) and the tools it called."""
+
+    content: str | None
+    calls: list[ToolCall]
+    message: dict[str, Any]  # the assistant message, to send back with the tools' results
+
+
+@dataclass
+class ToolChat:
+    provider: str
+    base_url: str
+    api_key: str | None
+    model: str
+    max_tokens: int
+    events: EventSink
+    price: Price | None
+    budget: Budget = field(default_factory=Budget.unlimited)
+    timeout_seconds: float = 120.0
+    totals: UsageTotals = field(default_factory=UsageTotals)
+
+    async def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite) -> Turn:
+        """Send the conversation; raises BudgetExceeded (not sent), LLMUnavailable, LLMRequestRejected."""
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
+        if tools:
+            body["tools"] = tools
+        key = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+        held = self.budget.reserve(site.role, self.model, estimate_prompt_tokens(messages, tools), self.max_tokens)
+        if isinstance(held, BudgetRefused):
+            self._append(site, held)
+            raise BudgetExceeded(f"{site.role} call to {self.model} not sent: {held.reason}")
+        started = time.perf_counter()
+        try:
+            data = await self._post(body)
+        except (LLMUnavailable, LLMRequestRejected) as exc:
+            self.budget.settle(held, 0.0)
+            self._append(site, self._failed(messages, key, exc))
+            raise
+        latency = (time.perf_counter() - started) * 1000
+        try:
+            message = data["choices"][0]["message"]
+            calls = [
+                ToolCall(str(c.get("id", "")), str(c["function"]["name"]), str(c["function"].get("arguments") or ""))
+                for c in message.get("tool_calls") or []
+            ]
+        except (KeyError, IndexError, TypeError) as exc:
+            self.budget.settle(held, None)
+            error = LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}")
+            self._append(site, self._failed(messages, key, error))
+            raise error from None
+        usage = self._usage(data.get("usage") or {})
+        self.budget.settle(held, usage.cost_usd)
+        self.totals.add(self.model, usage)
+        content = message.get("content") if isinstance(message.get("content"), str) else None
+        answer = content if not calls else json.dumps([c.__dict__ for c in calls])
+        self._append(
+            site,
+            LLMCallCompleted(
+                role=site.role,
+                provider=self.provider,
+                model=self.model,
+                source="live",
+                messages=[_flat(m) for m in messages],
+                answer=answer or "",
+                schema_name=None,
+                outcome="ok",
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=usage.cost_usd,
+                latency_ms=latency,
+                attempts=1,
+                cache_key=key,
+                finish_reason=data["choices"][0].get("finish_reason"),
+                max_tokens=self.max_tokens,
+                note=f"tool calls: {', '.join(c.name for c in calls)}" if calls else None,
+            ),
+        )
+        return Turn(content, calls, {k: v for k, v in message.items() if k in ("role", "content", "tool_calls")})
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        url = f"{self.base_url.rstrip('/')}/chat/completions"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_seconds, headers=headers) as http:
+                response = await http.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"{self.provider} did not answer {self.model}: {exc or type(exc).__name__}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise LLMUnavailable(f"{self.provider} answered {self.model} with HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise LLMRequestRejected(
+                f"{self.provider} refused the request for {self.model}: HTTP {response.status_code}: "
+                f"{response.text[:300]}"
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON") from None
+
+    def _usage(self, raw: dict[str, Any]) -> Usage:
+        prompt, completion = int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0)
+        cost = raw.get("cost")
+        if not isinstance(cost, int | float):
+            cost = price_of(self.price, prompt, completion) if self.price is not None else None
+        return Usage(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
+
+    def _failed(self, messages: list[dict[str, Any]], key: str, exc: Exception) -> LLMCallFailed:
+        return LLMCallFailed(
+            role="ask",
+            provider=self.provider,
+            model=self.model,
+            messages=[_flat(m) for m in messages],
+            error_type=type(exc).__name__,
+            error=str(exc),
+            cache_key=key,
+            max_tokens=self.max_tokens,
+        )
+
+    def _append(self, site: CallSite, payload: LLMCallCompleted | LLMCallFailed | BudgetRefused) -> None:
+        self.events.append(
+            [NewEvent.of(payload, stream=llm_stream(site.run_id), week_id=site.week_id, run_id=site.run_id)]
+        )
+
+
+def _flat(message: dict[str, Any]) -> dict[str, str]:
+    """A chat message as the call records keep them (strings only): tool calls and results as JSON text."""
+    flat = {"role": str(message.get("role", ""))}
+    content = message.get("content")
+    flat["content"] = content if isinstance(content, str) else json.dumps(content)
+    if message.get("tool_calls"):
+        flat["tool_calls"] = json.dumps(message["tool_calls"])
+    if message.get("tool_call_id"):
+        flat["tool_call_id"] = str(message["tool_call_id"])
+    return flat

@@ -1,0 +1,152 @@
+"""`llmtrade ask` (issue 16): read-only tools a model calls through the OpenAI-compatible API, and offline listing.
+
+The loopback fake server answers with tool calls shaped as real servers send them: `tool_calls` whose
+`function.arguments` is a JSON string, here crafted to write or malformed; nothing it does may change
+the store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.domain.events import LLMCallCompleted, NewEvent
+from llmtrade.settings import Settings
+from llmtrade.storage.ask_queries import ReadOnlyEvents, ToolRefused
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.event_store import EventStore
+from tests.fakes.openai_server import FakeOpenAIServer, completion_for
+
+THURSDAY = datetime(2026, 1, 8, 15, 0, tzinfo=UTC)  # 10:00 New York
+FRIDAY = datetime(2026, 1, 9, 15, 0, tzinfo=UTC)
+SATURDAY = "2026-01-10T12:00:00-05:00"
+CRAFTED = "acct_3'; DELETE FROM events; --"
+
+
+def _seed(url: str) -> list[int]:
+    """Three events: acct_3's exit on Thursday, acct_1's order on Thursday, acct_3's fill on Friday."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        from llmtrade.storage import migrations
+
+        migrations.migrate(conn)
+        ids = []
+        for when, account, type_, payload in (
+            (THURSDAY, "acct_3", "OrderSubmitted", {"symbol": "SPY", "reason": "checkpoint EXIT"}),
+            (THURSDAY, "acct_1", "OrderSubmitted", {"symbol": "TLT"}),
+            (FRIDAY, "acct_3", "OrderFilled", {"symbol": "SPY"}),
+        ):
+            [stored] = EventStore(conn, FixedClock(when)).append(
+                [NewEvent(type=type_, stream=f"paper:{account}", account_id=account, payload=payload)]
+            )
+            ids.append(stored.id)
+    return ids
+
+
+def _count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _tool_call(n: int, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _scripted(first_id: int) -> Any:
+    """A model that first calls tools trying to write, then answers citing one read and one invented id."""
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        reply = completion_for(body)
+        message = reply["choices"][0]["message"]
+        if not any(m["role"] == "tool" for m in body["messages"]):
+            message["content"] = None
+            message["tool_calls"] = [
+                _tool_call(1, "events", json.dumps({"account_id": CRAFTED})),
+                _tool_call(2, "events", json.dumps({"types": ["OrderSubmitted'); DROP TABLE events; --"]})),
+                _tool_call(3, "append_event", json.dumps({"type": "OrderFilled", "stream": "paper:acct_3"})),
+                _tool_call(4, "account_orders", '{"account_id": "acct_3", '),  # cut short: malformed JSON
+                _tool_call(5, "account_orders", json.dumps({"account_id": "acct_3"})),
+                _tool_call(6, "events", json.dumps({"limit": 10_000})),
+            ]
+            reply["choices"][0]["finish_reason"] = "tool_calls"
+        else:
+            message["content"] = f"acct_3 exited SPY at its checkpoint [#{first_id}] (see also [#999999])."
+        return reply
+
+    return answer
+
+
+def test_ask_cannot_write_whatever_its_tool_calls_say(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    url = cli_env["DATABASE_URL"]
+    ids = _seed(url)
+    before = _count(url)
+    with FakeOpenAIServer(answer=_scripted(ids[0])) as fake:
+        monkeypatch.setenv("LLMTRADE_NOW", SATURDAY)
+        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)
+        result = CliRunner().invoke(app, ["ask", "why did acct_3 exit on Thursday?", "--json"])
+        requests = list(fake.requests)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == "live" and answer["cited"] == [ids[0]]  # #999999 was never read: not cited
+
+    assert "tools" in requests[0] and {t["function"]["name"] for t in requests[0]["tools"]} == {
+        "events",
+        "run_summary",
+        "runs",
+        "account_orders",
+    }
+    told = {m["tool_call_id"]: json.loads(m["content"]) for m in requests[1]["messages"] if m["role"] == "tool"}
+    assert told["call_1"] == [] and told["call_2"] == []  # bound as values: matched nothing, ran nothing
+    assert "no tool 'append_event'" in told["call_3"]["error"]
+    assert "not JSON" in told["call_4"]["error"]
+    assert [row["id"] for row in told["call_5"]] == [ids[2], ids[0]]
+    assert "do not fit" in told["call_6"]["error"]  # past the row limit
+
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(THURSDAY)) as storage:
+        kept = [e.id for e in storage.events.read() if e.id in ids]
+        calls = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+        types = [e.type for e in storage.events.read()]
+    assert kept == ids  # nothing deleted, nothing changed
+    assert len(calls) == 2 and {c.role for c in calls} == {"ask"}  # every answer recorded like any call
+    assert _count(url) == before + 4  # the two calls, RunStarted and RunFinished: ask's own record only
+    assert types.count("RunFinished") == 1
+
+
+def test_the_tools_connection_refuses_a_write_even_in_sql_of_its_own(database_url: str) -> None:
+    ids = _seed(database_url)
+    tools = ReadOnlyEvents(database_url)
+    try:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            tools._query("DELETE FROM events WHERE id = %s", [ids[0]])
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            tools._query("INSERT INTO events (type, stream, version, occurred_at) VALUES ('X', 's', 1, now())", [])
+        with pytest.raises(ToolRefused):
+            tools.call("run_summary", "not json")
+        assert tools.call("run_summary", json.dumps({"run_id": "nope"}))["events_by_type"] == {}
+    finally:
+        tools.close()
+    assert _count(database_url) == 3
+
+
+def test_offline_ask_lists_the_events_the_question_points_at(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _seed(cli_env["DATABASE_URL"])
+    monkeypatch.setenv("LLMTRADE_NOW", SATURDAY)
+    result = CliRunner().invoke(app, ["ask", "why did acct_3 exit on Thursday?", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == "offline" and answer["answer"] is None
+    assert [e["id"] for e in answer["events"]] == answer["cited"] == [ids[0]]
+    assert answer["filters"]["account_id"] == "acct_3"
+    assert answer["filters"]["since"].startswith("2026-01-08T00:00:00")
+
+    shown = CliRunner().invoke(app, ["ask", "what happened to acct_3?", "--offline"])
+    assert shown.exit_code == 0, shown.output
+    assert f"#{ids[2]} " in shown.stdout and f"#{ids[0]} " in shown.stdout and f"#{ids[1]} " not in shown.stdout
