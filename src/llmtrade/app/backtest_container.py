@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.backtest_memory import CachedMemory, RecallCache
@@ -35,6 +36,9 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import DraftEventStore, EventStore
 from llmtrade.workflows.workbench import Workbench
+
+if TYPE_CHECKING:
+    import psycopg
 
 # A session advisory lock on the backtest's own database: one process writes its books at a time.
 _SOLE_WRITER = 0x11_77_B7_01
@@ -116,6 +120,13 @@ class BacktestContainer(Container):
         if bench.memory is None or not packaged or self._held is None or storage.conn is not self._held.conn:
             return bench
         return replace(bench, memory=CachedMemory(bench.memory, storage.conn, self._recall))
+
+    def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:
+        """No lock of the week's: the backtest's whole database is held by this process (`held`: its advisory
+        lock), so no other run of any of its weeks can start; the two statements a job would spend are saved."""
+        if self._held is None or conn is not self._held.conn:
+            return super().week_lock(conn, week_id, command)
+        return nullcontext()
 
     def bar_cache(self, storage: Storage) -> BarCache:
         """One in-memory bar cache over the held connection for the whole backtest (storage/bar_cache.py)."""
