@@ -74,9 +74,7 @@ class SoleWriter:
                 version = next_version[event.stream]
                 next_version[event.stream] = version + 1
                 text = json.dumps(event.payload)
-                # Every field comes from a validated NewEvent or is an int or the clock's datetime: built
-                # without validating again (hundreds of appends a week).
-                one = StoredEvent.model_construct(
+                one = StoredEvent(
                     id=next_id + len(stored),
                     type=event.type,
                     stream=event.stream,
