@@ -12,7 +12,7 @@ On a shared machine CPU seconds in this process are the steadier figure: wall ti
 cores other processes hold.
 
     python benchmarks/backtest_speed.py [--range 2024-01-03:2024-12-25 ...] [--csv DIR | --synthetic]
-        [--audit N] [--dump DIR] [--profile [--top N] [--sort tottime] [--callers NAME]]
+        [--audit N] [--dump DIR] [--profile [--top N] [--sort tottime] [--callers NAME] [--pstats FILE]]
 
 The issue's target is 520 weeks x 6 accounts with every checkpoint in <= 60 s on a 2-core machine.
 """
@@ -151,6 +151,7 @@ def main() -> int:
         "--dump", type=Path, help="write each range's leaderboard JSON and a digest of its events here (to diff)"
     )
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key for --profile (cumulative, tottime)")
+    parser.add_argument("--pstats", type=Path, help="with --profile: also save the raw profile here (pstats file)")
     args = parser.parse_args()
     ranges = [tuple(date.fromisoformat(d) for d in r.split(":")) for r in (args.ranges or ["2024-01-03:2024-12-25"])]
     if not args.synthetic and not args.csv.is_dir():
@@ -238,6 +239,8 @@ def run(
     if args.dump:
         dump(args.dump, spec.name, result, settings)
     if profiler:
+        if args.pstats:
+            profiler.dump_stats(args.pstats)
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
         stats.print_stats(args.top)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import load_config
-from llmtrade.errors import UsageError
+from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from llmtrade.storage.sole_writer import SoleWriter
@@ -71,3 +72,27 @@ def test_a_second_process_on_a_running_backtests_database_is_refused(live_url: s
         pass
     with container().held() as storage:  # released when the first one closed
         assert storage.events.count() == 0
+
+
+def test_a_backtests_jobs_take_no_week_lock_but_other_connections_still_do(
+    live_url: str, tmp_path: Path, database_url: str
+) -> None:
+    settings = Settings(DATABASE_URL=live_url, LLMTRADE_HOME=str(tmp_path))
+    app = BacktestContainer(
+        settings,
+        load_config(None),
+        SteppingClock(FIXED_NOW),
+        None,
+        lambda _t: None,
+        offline=True,
+        replay=False,
+        database=backtest_database(_unique()),
+    )
+    mine = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+    with app.held() as storage, app.week_lock(storage.conn, FIRST, command="checkpoint"):
+        # The whole database is this process's (the sole writer's advisory lock): no week lock is taken.
+        assert storage.conn.execute(mine).fetchone() == (1,)
+    # Any other connection (live's jobs) gets the real week lock: a second run of the week is refused.
+    a, b = psycopg.connect(database_url, autocommit=True), psycopg.connect(database_url, autocommit=True)
+    with a, b, app.week_lock(a, FIRST), pytest.raises(TemporaryError, match="advisory lock"), app.week_lock(b, FIRST):
+        pass

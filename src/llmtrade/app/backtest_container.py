@@ -19,18 +19,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from llmtrade.app.backtest_market import CutoffMarket
+from llmtrade.app.backtest_memory import CachedMemory, RecallCache
 from llmtrade.app.container import Container
+from llmtrade.app.session import Session
 from llmtrade.errors import UsageError
+from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import DraftEventStore, EventStore
+from llmtrade.workflows.workbench import Workbench
+
+if TYPE_CHECKING:
+    import psycopg
 
 # A session advisory lock on the backtest's own database: one process writes its books at a time.
 _SOLE_WRITER = 0x11_77_B7_01
@@ -44,6 +52,8 @@ class BacktestContainer(Container):
     _bar_cache: HeldBarCache | None = field(default=None, init=False)
     # The draft view handed to the last dry run, so the audit can read what that run recorded.
     last_draft: DraftEventStore | None = field(default=None, init=False)
+    # The memory's answers per visible set (app/backtest_memory.py), kept across the backtest's jobs.
+    _recall: RecallCache = field(default_factory=RecallCache, init=False)
 
     @property
     def live(self) -> bool:
@@ -100,6 +110,24 @@ class BacktestContainer(Container):
         self.last_draft = draft
         yield replace(self._held, events=draft)
 
+    def workbench(
+        self, storage: Storage, session: Session, *, week_id: date, now: datetime, deadline: datetime | None = None
+    ) -> Workbench:
+        """Live's workbench; its memory's reads answered once per visible set (app/backtest_memory.py) when
+        its embedder records nothing (the packaged one: offline, or no embedding model configured)."""
+        bench = super().workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
+        packaged = self.mode is LLMMode.OFFLINE or self.loaded.config.models.memory.embedding is None
+        if bench.memory is None or not packaged or self._held is None or storage.conn is not self._held.conn:
+            return bench
+        return replace(bench, memory=CachedMemory(bench.memory, storage.conn, self._recall))
+
+    def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:
+        """No lock of the week's: the backtest's whole database is held by this process (`held`: its advisory
+        lock), so no other run of any of its weeks can start; the two statements a job would spend are saved."""
+        if self._held is None or conn is not self._held.conn:
+            return super().week_lock(conn, week_id, command)
+        return nullcontext()
+
     def bar_cache(self, storage: Storage) -> BarCache:
         """One in-memory bar cache over the held connection for the whole backtest (storage/bar_cache.py)."""
         if self._bar_cache is None or self._held is None or storage.conn is not self._held.conn:
@@ -121,13 +149,43 @@ class BacktestContainer(Container):
         return CutoffMarket.over(market, storage.conn, self.cutoff)
 
 
+class _Worker(ThreadPoolExecutor):
+    """One worker thread for every job of the backtest: a loop closing (which shuts its default executor
+    down) leaves it running; `stop` ends it."""
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+    def stop(self) -> None:
+        super().shutdown(wait=True)
+
+
+class _SharedWorkerLoop(asyncio.SelectorEventLoop):
+    """An event loop whose default executor outlives it: the policy's one worker, shut down by the policy."""
+
+    async def shutdown_default_executor(self) -> None:
+        # asyncio.run ends each job by shutting the default executor down (on a thread started for it); the
+        # worker is the backtest's, kept for the next job instead of a new thread per job.
+        return None
+
+
 class _OneWorkerPolicy(asyncio.DefaultEventLoopPolicy):
-    """Event loops whose `to_thread` work runs on a single worker, in the order it was handed over."""
+    """Event loops whose `to_thread` work runs on a single worker, in the order it was handed over: one
+    worker for every loop the policy makes (`close` shuts it down)."""
+
+    _loop_factory = _SharedWorkerLoop
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._worker = _Worker(max_workers=1, thread_name_prefix="backtest")
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         loop = super().new_event_loop()
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="backtest"))
+        loop.set_default_executor(self._worker)
         return loop
+
+    def close(self) -> None:
+        self._worker.stop()
 
 
 @contextmanager
@@ -138,8 +196,10 @@ def one_thread_at_a_time() -> Iterator[None]:
     reaches the books first depends on the scheduler; a replay must not. With the paper broker there is no
     network wait to overlap, so little is lost."""
     previous = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(_OneWorkerPolicy())
+    policy = _OneWorkerPolicy()
+    asyncio.set_event_loop_policy(policy)
     try:
         yield
     finally:
         asyncio.set_event_loop_policy(previous)
+        policy.close()

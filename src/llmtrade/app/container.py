@@ -10,11 +10,12 @@ read-only commands and dry runs run the same code without writing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.session import Session, open_session, prompts_dir
@@ -39,8 +40,11 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.weekly import build_desks
+from llmtrade.workflows.weekly import build_desks, week_lock
 from llmtrade.workflows.workbench import Workbench
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def mode_banner(decision: ModeDecision) -> str:
@@ -207,6 +211,11 @@ class Container:
             quotes,
             build_memory(writing, storage, self.settings, self.mode, run_id=run_id),
         )
+
+    def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:
+        """The week's advisory lock around a job (workflows/weekly.py `week_lock`): a second run of the week
+        stops at once (TemporaryError)."""
+        return week_lock(conn, week_id, command)
 
     def trading_is_live(self, events: EventStore) -> bool:
         """How accounts here are traded: what the latest trading run did, else this invocation's mode.

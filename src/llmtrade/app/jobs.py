@@ -58,7 +58,6 @@ from llmtrade.workflows.weekly import (
     completion,
     require_current_week,
     require_same_mode,
-    week_lock,
     week_mode,
     weekly_pipeline,
 )
@@ -80,7 +79,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         done = completion(storage.events, week_id)
         if done is not None and not retry:
             return _complete(week_id, done)
-        with week_lock(storage.conn, week_id):
+        with app.week_lock(storage.conn, week_id):
             done = completion(storage.events, week_id)  # the run we waited behind may have finished it
             if done is not None and not retry:
                 return _complete(week_id, done)
@@ -167,7 +166,7 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
         require_week_run(storage, week_id, dry_run=dry_run)
-        with week_lock(storage.conn, week_id, command="checkpoint"):
+        with app.week_lock(storage.conn, week_id, command="checkpoint"):
             return run_checkpoint(
                 app,
                 storage,
@@ -186,7 +185,7 @@ def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
     with app.storage(models=True) as storage:
         require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
         require_same_mode(storage.events, week_id, app.mode)
-        with week_lock(storage.conn, week_id, command="postmortem"):
+        with app.week_lock(storage.conn, week_id, command="postmortem"):
             return _postmortem(app, storage, week_id, now)
 
 

@@ -17,32 +17,51 @@ postmortem): it costs two reads when there is nothing new.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import fill_stream, valuation_stream, valuations_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill, OrderFilled, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
 
-def recorded_fill_ids(events: EventStore, broker: Broker) -> set[str]:
-    """client_order_ids of the broker's fills already in the audit log (on any stream, older ledgers too)."""
-    found = events.read(account_id=broker.account_id, type=OrderFilled.event_type())
-    recorded = (events.payload(OrderFilled, e) for e in found)
-    return {r.fill.client_order_id for r in recorded if r.broker == broker.name}
+def recorded_fill_ids(events: EventStore, broker: Broker) -> frozenset[str]:
+    """client_order_ids of the broker's fills already in the audit log (on any stream, older ledgers too).
+
+    A memoised fold (EventStore.fold): a call reads only the fills recorded since the last one."""
+    name = broker.name
+
+    def step(ids: frozenset[str], new: list[StoredEvent]) -> frozenset[str]:
+        recorded = (events.payload(OrderFilled, e) for e in new)
+        more = {r.fill.client_order_id for r in recorded if r.broker == name}
+        return ids | more if more - ids else ids
+
+    return events.fold(
+        ("recorded-fill-ids", name),
+        account_id=broker.account_id,
+        types=[OrderFilled.event_type()],
+        start=frozenset(),
+        step=step,
+    )
 
 
-def order_weeks(events: EventStore, account_id: str) -> dict[str, date]:
-    """client_order_id -> the week whose plan sent it, from the account's OrderSubmitted events."""
-    weeks: dict[str, date] = {}
-    for event in events.read(account_id=account_id, type=OrderSubmitted.event_type()):
-        order = events.payload(OrderSubmitted, event).order
-        weeks[order.client_order_id] = order.week_id
-    return weeks
+def order_weeks(events: EventStore, account_id: str) -> Mapping[str, date]:
+    """client_order_id -> the week whose plan sent it, from the account's OrderSubmitted events (the last one
+    of an order wins). A memoised fold: a call reads only the orders sent since the last one; not to be changed."""
+
+    def step(weeks: Mapping[str, date], new: list[StoredEvent]) -> Mapping[str, date]:
+        more = {}
+        for event in new:
+            order = events.payload(OrderSubmitted, event).order
+            more[order.client_order_id] = order.week_id
+        return {**weeks, **more}
+
+    return events.fold("order-weeks", account_id=account_id, types=[OrderSubmitted.event_type()], start={}, step=step)
 
 
 @dataclass(frozen=True)

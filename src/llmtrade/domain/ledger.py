@@ -118,31 +118,43 @@ def round_trips(fills: Iterable[Fill]) -> list[RoundTrip]:
     cents: average costs come from a division, and float noise of a millionth of a cent must not
     turn an even trade into a win or a loss.
     """
-    held: dict[tuple[str, str], tuple[int, float]] = {}
-    open_trips: dict[tuple[str, str], _Trip] = {}
-    done: list[RoundTrip] = []
-    for fill in fills:
-        key = (fill.account_id, fill.symbol)
-        signed = signed_qty(fill)
-        qty, avg = held.get(key, (0, 0.0))
-        trip = open_trips.get(key)
-        if qty == 0 or trip is None:
-            trip = open_trips[key] = _Trip(opened_at=fill.filled_at, long=signed > 0)
-        if qty != 0 and (qty > 0) != (signed > 0):
-            closed = min(abs(qty), abs(signed))
-            direction = 1 if qty > 0 else -1  # a long gains when the price rose, a short when it fell
-            share = fill.commission * closed / abs(signed)
-            trip.add(closed * (fill.price - avg) * direction, share)
-            if abs(signed) >= abs(qty):
-                done.append(trip.close(fill))
-                del open_trips[key]
-                if abs(signed) > abs(qty):  # crossed: the remainder opens the next trade
-                    reopened = open_trips[key] = _Trip(opened_at=fill.filled_at, long=signed > 0)
-                    reopened.add(0.0, fill.commission - share)
-        else:
-            trip.add(0.0, fill.commission)
-        held[key] = apply_fill(qty, avg, signed, fill.price)
-    return done
+    counting = TripCounting()
+    counting.add(fills)
+    return counting.done
+
+
+class TripCounting:
+    """`round_trips` a batch of fills at a time: after `add(a)` then `add(b)`, `done` is `round_trips(a + b)`.
+    Mutable, for one owner (risk/controls.py keeps one per account so a look costs its new fills)."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, str], tuple[int, float]] = {}
+        self.open_trips: dict[tuple[str, str], _Trip] = {}
+        self.done: list[RoundTrip] = []
+
+    def add(self, fills: Iterable[Fill]) -> None:
+        held, open_trips, done = self.held, self.open_trips, self.done
+        for fill in fills:
+            key = (fill.account_id, fill.symbol)
+            signed = signed_qty(fill)
+            qty, avg = held.get(key, (0, 0.0))
+            trip = open_trips.get(key)
+            if qty == 0 or trip is None:
+                trip = open_trips[key] = _Trip(opened_at=fill.filled_at, long=signed > 0)
+            if qty != 0 and (qty > 0) != (signed > 0):
+                closed = min(abs(qty), abs(signed))
+                direction = 1 if qty > 0 else -1  # a long gains when the price rose, a short when it fell
+                share = fill.commission * closed / abs(signed)
+                trip.add(closed * (fill.price - avg) * direction, share)
+                if abs(signed) >= abs(qty):
+                    done.append(trip.close(fill))
+                    del open_trips[key]
+                    if abs(signed) > abs(qty):  # crossed: the remainder opens the next trade
+                        reopened = open_trips[key] = _Trip(opened_at=fill.filled_at, long=signed > 0)
+                        reopened.add(0.0, fill.commission - share)
+            else:
+                trip.add(0.0, fill.commission)
+            held[key] = apply_fill(qty, avg, signed, fill.price)
 
 
 def closed_trade_pnls(fills: Iterable[Fill]) -> list[float]:

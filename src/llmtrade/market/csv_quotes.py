@@ -31,7 +31,7 @@ from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_folder import CsvFolderProvider
-from llmtrade.market.intraday_path import bridge_path, point_at, session_minutes
+from llmtrade.market.intraday_path import bridge_price, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
 # The bridge's seed for CSV days: fixed, so a drill prices a day the same way on every run.
@@ -75,7 +75,7 @@ class CsvQuotes:
         for symbol in present:
             for bar in bars.get(symbol) or []:
                 index, at = point_at(opens, minutes, now)
-                price = bridge_path(bar, minutes, _BRIDGE_SEED)[index]
+                price = bridge_price(bar, minutes, _BRIDGE_SEED, index)
                 quotes[symbol] = Quote(
                     symbol=symbol, price=price, as_of=at, provider=self.name, kind="daily-bridge", approximation=True
                 )

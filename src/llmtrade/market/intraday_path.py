@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -35,7 +37,17 @@ def bridge_path(bar: Bar, minutes: int, seed: str) -> tuple[float, ...]:
 
     Deterministic for (bar, minutes, seed): the same day is priced the same in every process.
     """
-    return _path(bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day.isoformat()}")
+    plan = _plan(bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day.isoformat()}")
+    return tuple(_price(plan, k) for k in range(plan.n + 1))
+
+
+def bridge_price(bar: Bar, minutes: int, seed: str, index: int) -> float:
+    """`bridge_path(bar, minutes, seed)[index]`, to the bit, without pricing the day's other minutes: the
+    seeded draws are made once per day (cached), each asked-for minute costs one point."""
+    plan = _plan(bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day.isoformat()}")
+    if not 0 <= index <= plan.n:
+        raise IndexError(f"minute {index} is outside the session's 0..{plan.n}")
+    return _price(plan, index)
 
 
 def point_at(opens: datetime, minutes: int, now: datetime) -> tuple[int, datetime]:
@@ -45,10 +57,26 @@ def point_at(opens: datetime, minutes: int, now: datetime) -> tuple[int, datetim
     return index, opens + timedelta(minutes=index)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A day's path before any price is computed: its anchors (minute -> open, close, high, low) and, per
+    stretch between two anchors, the seeded random walk the bridge bends; `flat` for a day with no range."""
+
+    n: int
+    open_: float
+    high: float
+    low: float
+    close: float
+    flat: bool
+    anchors: dict[int, float]
+    starts: tuple[int, ...]  # each stretch's first minute, ascending (the last anchor, n, starts none)
+    walks: tuple[tuple[float, ...], ...]  # walks[i][k]: the walk k minutes into stretch i
+
+
 @lru_cache(maxsize=4096)
-def _path(open_: float, high: float, low: float, close: float, n: int, seed: str) -> tuple[float, ...]:
+def _plan(open_: float, high: float, low: float, close: float, n: int, seed: str) -> _Plan:
     if high <= low or n < 2:
-        return tuple([open_] * n + [close])
+        return _Plan(n, open_, high, low, close, True, {}, (), ())
     rng = random.Random(seed)
     anchors = {0: open_, n: close}
     t_high = _touch(rng, high, open_, close, n, taken=set())
@@ -57,15 +85,27 @@ def _path(open_: float, high: float, low: float, close: float, n: int, seed: str
     anchors[t_low] = low
     sigma = _NOISE * math.log(high / low) / math.sqrt(n)
     times = sorted(anchors)
-    path = [open_] * (n + 1)
-    for start, end in itertools.pairwise(times):
-        _bridge(rng, path, start, anchors[start], end, anchors[end], sigma)
-    bounds = (math.log(low), math.log(high))
-    inside = [_reflect(p, *bounds) for p in path]
-    for t, price in anchors.items():
-        inside[t] = price
+    # The draws in the order the whole path has always made them: stretch after stretch, minute after minute.
+    walks = tuple(_walk(rng, end - start, sigma) for start, end in itertools.pairwise(times))
+    return _Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), walks)
+
+
+def _price(plan: _Plan, k: int) -> float:
+    """The path's price at minute `k`: the bridge's point, folded into [low, high], anchors exact, 4 decimals."""
+    if plan.flat:
+        return plan.open_ if k < plan.n else plan.close
+    anchored = plan.anchors.get(k)
+    if anchored is None:
+        i = bisect_right(plan.starts, k) - 1
+        start, walk = plan.starts[i], plan.walks[i]
+        span = len(walk) - 1
+        pa, pb = plan.anchors[start], plan.anchors[start + span]
+        xa, xb = math.log(pa), math.log(pb)
+        share = (k - start) / span
+        point = math.exp(xa + (xb - xa) * share + walk[k - start] - share * walk[span])
+        anchored = _reflect(point, math.log(plan.low), math.log(plan.high))
     # Rounding cannot leave the range: low and high are themselves 4-decimal prices.
-    return tuple(min(high, max(low, round(p, 4))) for p in inside)
+    return min(plan.high, max(plan.low, round(anchored, 4)))
 
 
 def _reflect(price: float, lo: float, hi: float) -> float:
@@ -88,15 +128,9 @@ def _touch(rng: random.Random, level: float, open_: float, close: float, n: int,
             return t
 
 
-def _bridge(rng: random.Random, path: list[float], ta: int, pa: float, tb: int, pb: float, sigma: float) -> None:
-    """Fill path[ta..tb] with a Brownian bridge in log price from pa to pb."""
-    span = tb - ta
-    if span <= 0:
-        return
+def _walk(rng: random.Random, span: int, sigma: float) -> tuple[float, ...]:
+    """A random walk of `span` steps from 0 (span + 1 points): the bridge's noise over one stretch."""
     walk = [0.0]
     for _ in range(span):
         walk.append(walk[-1] + rng.gauss(0.0, sigma))
-    xa, xb = math.log(pa), math.log(pb)
-    for k in range(span + 1):
-        share = k / span
-        path[ta + k] = math.exp(xa + (xb - xa) * share + walk[k] - share * walk[span])
+    return tuple(walk)

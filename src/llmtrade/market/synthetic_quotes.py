@@ -10,7 +10,7 @@ from datetime import datetime
 
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.intraday_path import bridge_path, point_at, session_minutes
+from llmtrade.market.intraday_path import bridge_price, point_at, session_minutes
 from llmtrade.market.synthetic import SyntheticMarket
 
 
@@ -33,10 +33,9 @@ class SyntheticQuotes:
         for symbol in symbols:
             for bar in bars.get(symbol) or []:
                 index, at = point_at(opens, minutes, now)
-                path = bridge_path(bar, minutes, self._seed)
                 quotes[symbol] = Quote(
                     symbol=symbol,
-                    price=path[index],
+                    price=bridge_price(bar, minutes, self._seed, index),
                     as_of=at,
                     provider=self.name,
                     kind="synthetic-path",

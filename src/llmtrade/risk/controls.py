@@ -6,14 +6,15 @@ opening orders its halt canceled (`cancel_opening_orders`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
-from llmtrade.domain.ledger import closed_trade_pnls
+from llmtrade.domain.ledger import TripCounting, closed_trade_pnls
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import (
     AccountHalted,
@@ -38,6 +39,32 @@ _ATTEMPTS = 5
 # "How many trades has the breaker seen" for a state written when trades were counted per reducing
 # fill: unknown in round trips, so the next evaluation takes every trade closed so far as seen.
 UNCOUNTED = -1
+
+
+class _ClosedTrades:
+    """Each account's closed-trade P/Ls as of the fills last asked about, carried on over the fills added
+    since: an account's fills only grow at their end (a late fill that sorts earlier changes the prefix,
+    and the count starts again), so a look costs the new fills, not the account's history."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[list[Fill], TripCounting]] = {}
+
+    def pnls(self, account_id: str, fills: Sequence[Fill]) -> list[float]:
+        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order)."""
+        with self._lock:
+            kept = self._kept.get(account_id)
+            if kept is not None and len(fills) >= len(kept[0]) and list(fills[: len(kept[0])]) == kept[0]:
+                seen, counting = kept
+                counting.add(fills[len(seen) :])
+            else:
+                counting = TripCounting()
+                counting.add(fills)
+            self._kept[account_id] = (list(fills), counting)
+            return [trip.pnl for trip in counting.done]
+
+
+_CLOSED_TRADES = _ClosedTrades()
 
 
 def trading_enabled(events: EventStore) -> tuple[bool, str]:
@@ -121,7 +148,7 @@ def breaker_change(
 ) -> tuple[BreakerState, list[EventPayload], int]:
     """What `evaluate_breaker` would record now: (the new state, its events on the breaker stream, the
     stream's version they must be appended at). No events when nothing changed. A read."""
-    pnls = closed_trade_pnls(fills)
+    pnls = _CLOSED_TRADES.pnls(account_id, fills)
     state, seen, version = read_breaker(events, account_id, starting_equity)
     before = state
     recount = seen == UNCOUNTED

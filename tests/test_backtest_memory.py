@@ -1,0 +1,109 @@
+"""A backtest's memory reads answered once per visible set (app/backtest_memory.py), over the real PgMemory."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+
+from llmtrade.app.backtest_memory import CachedMemory, RecallCache
+from llmtrade.clock import FixedClock
+from llmtrade.memory.embedder import PackagedEmbedder
+from llmtrade.memory.protocol import SetupQuery
+from llmtrade.memory.store import PgMemory
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from tests.conftest import _with_dbname
+from tests.support import FIXED_NOW
+from tests.test_memory_store import INSTRUMENTS, THESES, week_items
+
+WEEKS = [date(2024, 1, 1) + timedelta(weeks=i) for i in range(6)]
+
+
+def _fill(memory: PgMemory | CachedMemory, weeks: list[date]) -> None:
+    rng = random.Random(7)
+    for week_id in WEEKS:
+        items = week_items(week_id, rng)  # drawn for every week, so a week's items do not depend on which are kept
+        if week_id in weeks:
+            memory.remember(items, week_id=week_id, run_id=f"run-{week_id}")
+
+
+def _queries() -> list[SetupQuery]:
+    rng = random.Random(3)
+    condition = week_items(WEEKS[-1], rng)[0].condition
+    return [
+        SetupQuery(
+            instrument=instrument,
+            direction=rng.choice(("LONG", "SHORT")),
+            conviction=rng.choice((-1, 1)),
+            thesis=rng.choice(THESES),
+            condition=condition,
+        )
+        for instrument in INSTRUMENTS[:2]
+    ]
+
+
+def _instants() -> list[datetime]:
+    """Every 23 hours across the weeks: many as-of times between two stored instants, some on them."""
+    start = datetime.combine(WEEKS[0], datetime.min.time(), UTC)
+    return [start + timedelta(hours=23 * n) for n in range(7 * 24 * len(WEEKS) // 23 + 2)]
+
+
+@pytest.fixture(scope="module")
+def filled(pg_admin_url: str) -> Iterator[tuple[PgMemory, Storage]]:
+    """Five weeks remembered, once for the module's reading tests."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with open_storage(Settings(DATABASE_URL=_with_dbname(pg_admin_url, name)), FixedClock(FIXED_NOW)) as storage:
+        memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+        _fill(memory, WEEKS[:5])
+        yield memory, storage
+
+
+def test_cached_reads_answer_what_the_memory_answers_at_every_as_of(filled: tuple[PgMemory, Storage]) -> None:
+    memory, storage = filled
+    cached = CachedMemory(memory, storage.conn, RecallCache())
+    queries = _queries()
+    seen: set[tuple[str, ...]] = set()
+    for as_of in _instants():
+        for query in queries:
+            fresh = memory.similar_setups(query, as_of=as_of, limit=5)
+            assert cached.similar_setups(query, as_of=as_of, limit=5) == fresh, (query.instrument, as_of)
+            seen.add(tuple(r.memory_id for r in fresh))
+        assert query.condition is not None
+        conditions = memory.similar_conditions(query.condition, as_of=as_of, limit=3)
+        assert cached.similar_conditions(query.condition, as_of=as_of, limit=3) == conditions
+        assert cached.symbol_context("SPY", as_of=as_of, limit=4) == memory.symbol_context("SPY", as_of=as_of, limit=4)
+    assert len(seen) > 4  # the as-of times do see different memories: a cache keyed wrongly would show it
+
+
+def test_a_read_is_made_once_while_no_stored_instant_passes(filled: tuple[PgMemory, Storage]) -> None:
+    memory, storage = filled
+    cached = CachedMemory(memory, storage.conn, RecallCache())
+    query = _queries()[0]
+    # Week 4's outcomes are known on its Friday 21:00; nothing is stored after them.
+    saturday = datetime.combine(WEEKS[4] + timedelta(days=5), datetime.min.time(), UTC)
+    first = cached.similar_setups(query, as_of=saturday, limit=5)
+    assert first
+    assert cached.similar_setups(query, as_of=saturday + timedelta(hours=30), limit=5) is first
+    assert cached.similar_setups(query, as_of=saturday + timedelta(days=30), limit=5) is first
+    # Before those outcomes were known the visible set differs: read again, and another answer.
+    assert cached.similar_setups(query, as_of=saturday - timedelta(days=1), limit=5) != first
+
+
+def test_what_is_remembered_through_it_is_seen_by_the_next_read(storage: Storage) -> None:
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    _fill(memory, WEEKS[:3])
+    cached = CachedMemory(memory, storage.conn, RecallCache())
+    later = datetime.combine(WEEKS[-1] + timedelta(days=14), datetime.min.time(), UTC)
+    queries = _queries()
+    before = [cached.similar_setups(q, as_of=later, limit=5) for q in queries]
+    _fill(cached, WEEKS[3:])
+    after = [cached.similar_setups(q, as_of=later, limit=5) for q in queries]
+    assert after == [memory.similar_setups(q, as_of=later, limit=5) for q in queries]
+    assert after != before

@@ -1,0 +1,104 @@
+"""What the backtest's speed-ups must keep: one priced minute is the whole path's, to the bit; every job's
+threads are one worker, the same across jobs, stopped when the backtest ends; trades counted a batch of
+fills at a time are the trades counted at once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from llmtrade.app.backtest_container import one_thread_at_a_time
+from llmtrade.domain.ledger import TripCounting, closed_trade_pnls, round_trips
+from llmtrade.domain.market import Bar
+from llmtrade.domain.trading import Fill, Side
+from llmtrade.market.intraday_path import bridge_path, bridge_price
+from llmtrade.risk import controls
+
+
+def _bars() -> list[Bar]:
+    rng = random.Random(5)
+    bars = []
+    for n in range(30):
+        open_ = round(rng.uniform(20, 600), 4)
+        high = round(open_ * rng.uniform(1.0, 1.04), 4)
+        low = round(open_ * rng.uniform(0.96, 1.0), 4)
+        close = rng.choice([high, low, round(rng.uniform(low, high), 4)])
+        if n % 10 == 0:
+            high = low = open_ = close  # a day with no range: the flat path
+        day = date(2024, 1, 1 + n % 28)
+        bars.append(Bar(symbol=f"S{n}", day=day, open=open_, high=high, low=low, close=close, volume=1, source="csv"))
+    return bars
+
+
+@pytest.mark.parametrize("minutes", [1, 2, 210, 390])
+def test_a_minute_priced_alone_is_the_paths_price_at_that_minute(minutes: int) -> None:
+    for bar in _bars():
+        path = bridge_path(bar, minutes, "csv")
+        assert len(path) == minutes + 1
+        assert [bridge_price(bar, minutes, "csv", k) for k in range(minutes + 1)] == list(path)
+
+
+def test_a_minute_outside_the_session_is_refused() -> None:
+    bar = _bars()[1]
+    with pytest.raises(IndexError):
+        bridge_price(bar, 390, "csv", 391)
+    with pytest.raises(IndexError):
+        bridge_price(bar, 390, "csv", -1)
+
+
+def test_every_jobs_threads_are_one_worker_kept_across_jobs_and_stopped_at_the_end() -> None:
+    before = threading.active_count()
+    with one_thread_at_a_time():
+        names = {asyncio.run(asyncio.to_thread(lambda: threading.current_thread().name)) for _ in range(5)}
+        assert len(names) == 1
+        assert threading.active_count() == before + 1  # no shutdown threads left behind by the jobs' loops
+    assert threading.active_count() == before
+
+
+def _random_fills(seed: int, n: int) -> list[Fill]:
+    """Fills of two accounts over three symbols: opens, adds, trims, closes and crossings through zero."""
+    rng = random.Random(seed)
+    start = datetime(2024, 1, 2, 15, tzinfo=UTC)
+    return [
+        Fill(
+            client_order_id=f"o{seed}-{i}",
+            account_id=rng.choice(("acct_1", "acct_2")),
+            symbol=rng.choice(("SPY", "TLT", "GLD")),
+            side=rng.choice((Side.BUY, Side.SELL)),
+            qty=rng.randint(1, 30),
+            price=round(rng.uniform(90, 110), 4),
+            commission=rng.choice((0.0, 1.0)),
+            filled_at=start + timedelta(hours=i),
+        )
+        for i in range(n)
+    ]
+
+
+def test_round_trips_counted_a_batch_at_a_time_are_those_counted_at_once() -> None:
+    fills = _random_fills(1, 200)
+    whole = round_trips(fills)
+    assert len(whole) > 10
+    rng = random.Random(2)
+    counting, at = TripCounting(), 0
+    while at < len(fills):
+        step = rng.randint(0, 9)
+        counting.add(fills[at : at + step])
+        at += step
+        assert counting.done == round_trips(fills[:at])
+    assert counting.done == whole
+
+
+def test_the_breakers_closed_trades_follow_the_fills_they_are_given_grown_or_reordered() -> None:
+    fills = [f.model_copy(update={"account_id": "acct_memo"}) for f in _random_fills(3, 120)]
+    for n in (10, 40, 41, 120):  # the fills grow at their end, as a book's do
+        assert controls._CLOSED_TRADES.pnls("acct_memo", fills[:n]) == closed_trade_pnls(fills[:n])
+    # A fill recorded late sorts in earlier: the prefix changed, the count starts again.
+    reordered = [fills[5], *fills[:5], *fills[6:]]
+    assert controls._CLOSED_TRADES.pnls("acct_memo", reordered) == closed_trade_pnls(reordered)
+    other = [f.model_copy(update={"price": f.price + 1}) for f in fills[:60]]  # another book, same account id
+    assert controls._CLOSED_TRADES.pnls("acct_memo", other) == closed_trade_pnls(other)
+    assert controls._CLOSED_TRADES.pnls("acct_memo", []) == []
