@@ -9,6 +9,8 @@ databases are dropped, so each backend computes every run itself. Ray is a real 
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +18,16 @@ from typing import Any
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 import llmtrade
+from llmtrade.cli import app as cli
 from llmtrade.config.loader import load_config
 from llmtrade.settings import Settings
 from llmtrade.sweep import work
 from llmtrade.sweep.driver import SweepOptions, SweepResult, run_sweep, sweep_database
 
+runner = CliRunner()
 SRC = str(Path(llmtrade.__file__).resolve().parents[1])
 NAME = f"t{uuid.uuid4().hex[:8]}"
 SWEEP = f"""
@@ -137,6 +142,30 @@ def test_the_sweep_leaderboard_counts_every_configuration_as_trials(serial: dict
     assert {row.backtest for row in board.rows} == {r.backtest for r in serial["result"].runs}
     # Deflated for 10 trials, not for the 5 each run's own leaderboard used: never more probable.
     assert any(row.standing.dsr is not None for row in board.rows)
+
+
+def test_report_sweep_compares_the_runs_in_one_offline_html_file(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    admin_url, settings, _ = place
+    env = {"DATABASE_URL": settings.database_url or ""}
+    output = tmp_path / "sweep.html"
+    result = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(output), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    page = output.read_text()
+    assert json.loads(result.stdout)["bytes"] == len(page.encode())
+    for run in serial["result"].runs:
+        assert run.backtest in page
+        assert run.label in page
+    assert "trials (the deflated Sharpe's N): 10" in page
+    assert "<svg" in page  # the Sharpe intervals, inline
+    assert not re.search(r"(src=|href=|url\()", page)  # nothing fetched: it works offline
+
+    missing = runner.invoke(cli, ["report", "--sweep", "nosuch", "-o", str(output)], env=env)
+    assert missing.exit_code == 2
+    assert "no sweep named 'nosuch'" in missing.stderr
+    with psycopg.connect(admin_url) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'llmtrade_sw_nosuch'").fetchone() is None
 
 
 def test_local_processes_give_the_serial_leaderboard_bytes(

@@ -20,6 +20,8 @@ class SweepStarted(EventPayload):
 
     name: str
     runs: int
+    run_ids: list[str]  # every run of the sweep file, in plan order (the leaderboard's tie order)
+    trials: int  # the PM and chairman accounts of every run: the deflated Sharpe's N
     finished_before: int
     executor: str  # serial | local | ray
     workers: int
@@ -37,6 +39,7 @@ class SweepRunFinished(EventPayload):
     start: date
     end: date
     attempt: int  # 1 for a first try
+    trial_accounts: list[str]  # its PM and chairman accounts: the sweep leaderboard's rows
     leaderboard: dict[str, Any]
 
 

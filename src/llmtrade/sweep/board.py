@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.app.leaderboard import TRIAL_ROLES
 from llmtrade.domain.records import Record
+from llmtrade.domain.sweeps import SweepRunFinished
 from llmtrade.sweep.spec import RunPlan
 
 
@@ -48,34 +48,42 @@ def trials_of(plans: Sequence[RunPlan]) -> int:
     return sum(sum(1 for a in p.config.accounts.accounts if a.role in TRIAL_ROLES) for p in plans)
 
 
-def sweep_leaderboard(name: str, plans: Sequence[RunPlan], boards: Mapping[str, dict[str, Any]]) -> SweepLeaderboard:
-    """The leaderboard of sweep `name` from `boards` (run id -> that run's Leaderboard as JSON), over `plans`."""
-    trials = trials_of(plans)
-    picked: list[tuple[RunPlan, Standing, list[float]]] = []
-    for plan in plans:
-        stored = boards.get(plan.run_id)
-        if stored is None:
+def trial_accounts(plan: RunPlan) -> list[str]:
+    """The run's PM and chairman accounts: the accounts a reader picks the best of."""
+    return sorted(a.id for a in plan.config.accounts.accounts if a.role in TRIAL_ROLES)
+
+
+def sweep_leaderboard(
+    name: str, run_ids: Sequence[str], trials: int, finished: Mapping[str, SweepRunFinished]
+) -> SweepLeaderboard:
+    """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
+    `finished`, deflated for `trials` trials."""
+    picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
+    for run_id in run_ids:
+        run = finished.get(run_id)
+        if run is None:
             continue
-        board = Leaderboard.model_validate(stored)
-        names = {a.id for a in plan.config.accounts.accounts if a.role in TRIAL_ROLES}
+        board = Leaderboard.model_validate(run.leaderboard)
+        names = set(run.trial_accounts)
         curves = {c.name: c for c in board.curves}
         for standing in board.standings:
             if standing.kind == "account" and standing.name in names:
                 curve = curves.get(standing.name)
-                picked.append((plan, standing, _returns(curve.equity) if curve else []))
+                picked.append((run, standing, _returns(curve.equity) if curve else []))
     known = [s for s in (metrics.session_sharpe(r) for _, _, r in picked) if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
     rows = [
         SweepRow(
-            backtest=plan.backtest,
-            label=plan.label,
+            backtest=run.backtest,
+            label=run.label,
             account=standing.name,
             standing=standing.model_copy(update={"dsr": metrics.deflated_sharpe(returns, trials, variance)}),
         )
-        for plan, standing, returns in picked
+        for run, standing, returns in picked
     ]
     order = sorted(range(len(rows)), key=lambda i: (_sharpe_key(rows[i]), i))
-    finished = sum(1 for p in plans if p.run_id in boards)
+    plans = list(run_ids)
+    done = sum(1 for run_id in run_ids if run_id in finished)
     notes = (
         f"trials = {trials}: the PM and chairman accounts of all {len(plans)} runs of the sweep; the deflated "
         "Sharpe assumes the best of that many was picked",
@@ -85,10 +93,10 @@ def sweep_leaderboard(name: str, plans: Sequence[RunPlan], boards: Mapping[str, 
     return SweepLeaderboard(
         name=name,
         runs=len(plans),
-        finished=finished,
+        finished=done,
         trials=trials,
         rows=tuple(rows[i] for i in order),
-        notes=notes if finished == len(plans) else (*notes, f"{len(plans) - finished} run(s) have no result"),
+        notes=notes if done == len(plans) else (*notes, f"{len(plans) - done} run(s) have no result"),
     )
 
 

@@ -31,7 +31,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.sweep import spec as sweep_spec
-from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard
+from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared
@@ -144,7 +144,7 @@ def run_sweep(
     database = sweep_database(sweep.name)
     report = progress or (lambda _p: None)
     with open_storage(settings, SystemClock(), location=sibling(location, database)) as storage:
-        finished = _finished(storage)
+        finished = finished_runs(storage)
         todo = [p for p in plans if p.run_id not in finished]
         executor = open_executor(options.executor, shared, workers=options.workers, address=options.address)
         status = {
@@ -156,6 +156,8 @@ def run_sweep(
             started_event = SweepStarted(
                 name=sweep.name,
                 runs=len(plans),
+                run_ids=[p.run_id for p in plans],
+                trials=trials_of(plans),
                 finished_before=len(plans) - len(todo),
                 executor=executor.name,
                 workers=executor.workers,
@@ -165,8 +167,7 @@ def run_sweep(
             status |= _execute(storage, executor, todo, sweep.retries, len(plans), report)
         finally:
             executor.close()
-        boards = {run_id: event.leaderboard for run_id, event in _finished(storage).items()}
-    board = sweep_leaderboard(sweep.name, plans, boards)
+        board = sweep_leaderboard(sweep.name, [p.run_id for p in plans], trials_of(plans), finished_runs(storage))
     runs = [status[p.run_id] for p in plans]
     return SweepResult(
         name=sweep.name,
@@ -181,7 +182,7 @@ def run_sweep(
     )
 
 
-def _finished(storage: Storage) -> dict[str, SweepRunFinished]:
+def finished_runs(storage: Storage) -> dict[str, SweepRunFinished]:
     events = storage.events.read_stream(streams.SWEEP)
     runs = (SweepRunFinished.from_event(e) for e in events if e.type == SweepRunFinished.event_type())
     return {run.run_id: run for run in runs}
@@ -249,6 +250,7 @@ def _record(storage: Storage, plan: RunPlan, outcome: RunOutcome, *, final: bool
             start=plan.start,
             end=plan.end,
             attempt=outcome.attempt,
+            trial_accounts=trial_accounts(plan),
             leaderboard=outcome.leaderboard,
         )
     else:
