@@ -18,6 +18,7 @@ def schema(
     from pydantic import TypeAdapter
 
     from llmtrade.app import discovery_results, evaluation_results, housekeeping, memory_results, results
+    from llmtrade.sweep import results as sweep_results
 
     documents = {
         **results.DOCUMENTS,
@@ -25,6 +26,7 @@ def schema(
         **evaluation_results.DOCUMENTS,
         **discovery_results.DOCUMENTS,
         **memory_results.DOCUMENTS,
+        **sweep_results.DOCUMENTS,
     }
     name = " ".join(command)
     document = documents.get(name)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmtrade import __version__
-from llmtrade.app.results import Result
 from llmtrade.clock import SystemClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
@@ -31,8 +30,9 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.sweep import spec as sweep_spec
-from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard, trial_accounts, trials_of
+from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
+from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared
 
@@ -57,33 +57,6 @@ class SweepProgress:
     runs: int
     eta_seconds: float | None
     last: str | None  # the label of the run that just finished or failed
-
-
-class SweepRun(Result):
-    """One run of the sweep and how it ended: finished (now or before), failed (after `attempts`), or not run."""
-
-    run_id: str
-    backtest: str
-    label: str
-    status: str  # finished | resumed | failed
-    attempts: int  # attempts made by this invocation
-    seconds: float | None = None  # this invocation's last attempt
-    error: str | None = None
-
-
-class SweepResult(Result):
-    """`backtest sweep --json`: the runs and the sweep's leaderboard. Two sweeps of the same file give the same
-    `leaderboard` whatever the executor and workers (`runs` hold wall times and attempts)."""
-
-    name: str
-    database: str
-    executor: str
-    workers: int
-    runs: list[SweepRun]
-    finished: int
-    failed: int
-    leaderboard: SweepLeaderboard
-    seconds: float
 
 
 def sweep_database(name: str) -> str:

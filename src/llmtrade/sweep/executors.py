@@ -94,10 +94,13 @@ class LocalExecutor:
     def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
         from concurrent.futures import as_completed
 
-        futures = [self._pool.submit(_run_in_pool, task) for task in tasks]
+        futures = {self._pool.submit(_run_in_pool, task): task for task in tasks}
         try:
             for future in as_completed(futures):
-                yield future.result()
+                try:
+                    yield future.result()
+                except Exception as exc:  # the worker process died (killed, out of memory): the run failed
+                    yield lost(futures[future], exc)
         finally:
             for future in futures:
                 future.cancel()
@@ -135,11 +138,15 @@ class RayExecutor:
 
     def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
         ray = self._ray
-        pending = [self._remote.remote(task, self._shared) for task in tasks]
+        refs = {self._remote.remote(task, self._shared): task for task in tasks}
+        pending = list(refs)
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                yield ray.get(done[0])
+                try:
+                    yield ray.get(done[0])
+                except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
+                    yield lost(refs[done[0]], exc)
         finally:
             for ref in pending:
                 ray.cancel(ref)
@@ -147,6 +154,17 @@ class RayExecutor:
     def close(self) -> None:
         if self._started:
             self._ray.shutdown()
+
+
+def lost(task: RunTask, exc: BaseException) -> RunOutcome:
+    """The outcome of a task whose worker was lost before it could hand one back: failed, to be retried."""
+    return RunOutcome(
+        run_id=task.plan.run_id,
+        attempt=task.attempt,
+        error=f"worker lost: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}",
+        seconds=0.0,
+        worker=0,
+    )
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {
