@@ -15,8 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
+from llmtrade.clock import SystemClock
+from llmtrade.config.loader import load_config
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.database import backtest_database, locate, sibling
+from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 from llmtrade.sweep import work
-from llmtrade.sweep.driver import sweep_database
+from llmtrade.sweep.driver import live_answers, prepare, sweep_database
 
 runner = CliRunner()
 
@@ -80,3 +86,26 @@ def test_a_failed_run_is_retried_recorded_and_does_not_stop_the_others(
     again = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"])
     assert again.exit_code == 1
     assert attempts == {"broken": 2}
+
+
+def test_a_replay_sweep_ships_the_live_answer_cache_into_each_runs_database(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path / "home"))
+    location = locate(settings)
+    with open_storage(settings, SystemClock()) as live:
+        AnswerCache(live.conn).put("k1", "openai/gpt-5.1", CachedAnswer('{"a": 1}', 10, 5, 0.001))
+    answers = live_answers(settings, location)
+    assert answers == [("k1", "openai/gpt-5.1", '{"a": 1}', 10, 5, 0.001)]
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: r\nmode: replay\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n")
+    _, shared, plans = prepare(settings, load_config(None), path, None, answers)
+    assert shared.answers == answers
+    more = [*answers, ("k2", "openai/gpt-5.1", "{}", 1, 1, None)]
+    _, _, other = prepare(settings, load_config(None), path, None, more)
+    assert other[0].run_id != plans[0].run_id  # another cache can give other answers: another run
+
+    name = f"r{uuid.uuid4().hex[:8]}"
+    work.seed_answers(settings, name, answers)
+    run_location = sibling(location, backtest_database(name))
+    with psycopg.connect(run_location.url) as conn:
+        assert conn.execute("SELECT key, content FROM llm_cache").fetchall() == [("k1", '{"a": 1}')]

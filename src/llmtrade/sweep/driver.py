@@ -28,13 +28,13 @@ from llmtrade.errors import UsageError
 from llmtrade.market.providers import csv_dir
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.storage.database import locate, sibling
+from llmtrade.storage.database import DatabaseLocation, locate, sibling
 from llmtrade.sweep import spec as sweep_spec
 from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
-from llmtrade.sweep.work import RunOutcome, RunTask, Shared
+from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,11 @@ def sweep_database(name: str) -> str:
 
 
 def prepare(
-    settings: Settings, loaded: LoadedConfig, path: Path, csv: Path | None
+    settings: Settings, loaded: LoadedConfig, path: Path, csv: Path | None, answers: list[Answer] | None = None
 ) -> tuple[SweepFile, Shared, list[RunPlan]]:
-    """The sweep file read and expanded into runs, and what their workers share (prices read once, here).
-    UsageError (exit 2) for a bad sweep file or prices folder."""
+    """The sweep file read and expanded into runs, and what their workers share (prices read once, here;
+    `answers`: the replay cache's rows, for a replay sweep). UsageError (exit 2) for a bad sweep file or
+    prices folder."""
     sweep = sweep_spec.read(path)
     folder = csv or csv_dir(loaded.config.assets, settings)
     prices: dict[str, bytes] | None = None
@@ -82,6 +83,9 @@ def prepare(
     for file_name, data in sorted((prices or {}).items()):
         digest.update(file_name.encode() + b"\0" + data + b"\0")
     fingerprint = f"csv:{digest.hexdigest()}" if prices is not None else "synthetic"
+    if answers is not None:  # a replay's result depends on the answers cached: a new cache, new runs
+        cached = hashlib.sha256(repr(sorted(answers)).encode()).hexdigest()
+        fingerprint += f"|answers:{cached}"
     plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None)
     shared = Shared(
         settings=settings.model_dump(by_alias=True, exclude_none=True, exclude={"market_csv_dir"}),
@@ -89,6 +93,7 @@ def prepare(
         config_source=loaded.source,
         prices=prices,
         prices_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
+        answers=answers,
     )
     return sweep, shared, plans
 
@@ -105,8 +110,9 @@ def run_sweep(
     """Run (or resume) the sweep in `path`. Raises UsageError (exit 2) for a bad sweep file, executor or
     option; a failed run does not raise (see `SweepResult.failed`)."""
     started = time.perf_counter()
-    sweep, shared, plans = prepare(settings, loaded, path, options.csv)
     location = locate(settings)
+    answers = live_answers(settings, location) if sweep_spec.read(path).mode == "replay" else None
+    sweep, shared, plans = prepare(settings, loaded, path, options.csv, answers)
     # The workers write their runs' books to the same server: hand them its address, not "embedded".
     shared = shared.model_copy(
         update={
@@ -153,6 +159,15 @@ def run_sweep(
         leaderboard=board,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def live_answers(settings: Settings, location: DatabaseLocation) -> list[Answer]:
+    """Every answer of the replay cache of the books `settings` name (the live ones), read once by the driver."""
+    with open_storage(settings, SystemClock(), location=location) as live:
+        rows = live.conn.execute(
+            "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache ORDER BY key"
+        ).fetchall()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
 def finished_runs(storage: Storage) -> dict[str, SweepRunFinished]:

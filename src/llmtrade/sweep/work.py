@@ -22,12 +22,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.settings import Settings
 from llmtrade.sweep.spec import RunPlan
+
+# A replay cache entry: key, model, content, prompt tokens, completion tokens, cost (storage/llm_cache.py).
+Answer = tuple[str, str, str, int, int, float | None]
 
 
 class Shared(BaseModel):
     """Shipped once per worker. `settings` are the Settings' values by alias (DATABASE_URL, LLMTRADE_HOME...);
-    `prices` the CSV files by name (None: the synthetic market), fingerprinted by `prices_hash`."""
+    `prices` the CSV files by name (None: the synthetic market), fingerprinted by `prices_hash`; `answers`
+    the replay cache (a replay sweep only), put into each run's database before it starts."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -36,6 +41,7 @@ class Shared(BaseModel):
     config_source: str
     prices: dict[str, bytes] | None
     prices_hash: str
+    answers: list[Answer] | None = None
 
 
 class RunTask(BaseModel):
@@ -89,7 +95,6 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
 def _backtest(plan: RunPlan, shared: Shared) -> dict[str, Any]:
     from llmtrade.app.backtest import BacktestSpec, backtest
     from llmtrade.config.loader import LoadedConfig
-    from llmtrade.settings import Settings
 
     settings = Settings(**shared.settings)
     spec = BacktestSpec(
@@ -101,8 +106,23 @@ def _backtest(plan: RunPlan, shared: Shared) -> dict[str, Any]:
         csv=prices_folder(shared),
     )
     config_dir = Path(shared.config_dir) if shared.config_dir else None
+    if shared.answers:
+        seed_answers(settings, plan.backtest, shared.answers)
     result = backtest(settings, LoadedConfig(plan.config, shared.config_source), config_dir, spec, say=_quiet)
     return result.leaderboard.model_dump(mode="json")
+
+
+def seed_answers(settings: Settings, backtest: str, answers: list[Answer]) -> None:
+    """The replay cache's answers put into the run's own database, where its replay reads them (a backtest
+    reads the cache of the database it writes)."""
+    from llmtrade.clock import SystemClock
+    from llmtrade.storage.bootstrap import open_storage
+    from llmtrade.storage.database import backtest_database, locate, sibling
+    from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
+
+    location = sibling(locate(settings), backtest_database(backtest))
+    with open_storage(settings, SystemClock(), location=location) as storage:
+        AnswerCache(storage.conn).put_many([(k, m, CachedAnswer(c, p, t, u)) for k, m, c, p, t, u in answers])
 
 
 def _quiet(_text: str) -> None:
