@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from llmtrade.errors import UsageError
@@ -128,6 +129,9 @@ class RayExecutor:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None:
                 options["num_cpus"] = workers or os.cpu_count() or 1
+                # The local workers import the llmtrade this driver runs (a checkout on sys.path, not only
+                # the installed one); a cluster's nodes have their own install.
+                options["runtime_env"] = {"env_vars": {"PYTHONPATH": _python_path()}}
             else:
                 options["address"] = address
             ray.init(**options)
@@ -154,6 +158,13 @@ class RayExecutor:
     def close(self) -> None:
         if self._started:
             self._ray.shutdown()
+
+
+def _python_path() -> str:
+    import llmtrade
+
+    here = str(Path(llmtrade.__file__).resolve().parents[1])
+    return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def lost(task: RunTask, exc: BaseException) -> RunOutcome:
