@@ -110,9 +110,13 @@ def run_sweep(
     """Run (or resume) the sweep in `path`. Raises UsageError (exit 2) for a bad sweep file, executor or
     option; a failed run does not raise (see `SweepResult.failed`)."""
     started = time.perf_counter()
-    location = locate(settings)
-    answers = live_answers(settings, location) if sweep_spec.read(path).mode == "replay" else None
+    # The file is checked before any database is reached (a typo costs no server start); a replay sweep's
+    # runs depend on the cached answers, read from the books before the runs are planned.
+    replay = sweep_spec.read(path).mode == "replay"
+    location = locate(settings) if replay else None
+    answers = live_answers(settings, location) if location is not None else None
     sweep, shared, plans = prepare(settings, loaded, path, options.csv, answers)
+    location = location or locate(settings)
     # The workers write their runs' books to the same server: hand them its address, not "embedded".
     shared = shared.model_copy(
         update={
