@@ -129,3 +129,13 @@ def test_an_unknown_executor_and_a_misplaced_address_are_usage_errors() -> None:
         open_executor("threads", shared)
     with pytest.raises(UsageError, match="--address is for --executor ray"):
         open_executor("local", shared, address="auto")
+
+
+def test_the_example_sweep_file_plans_its_runs_offline() -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweep.yaml"
+    sweep = spec.read(example)
+    plans = spec.plan(example, sweep, load_config(None), prices="synthetic", csv=False)
+    assert sweep.mode == "offline"
+    assert len(plans) == 2 * 1 * 2 * 2  # overrides x model sets x memory x seeds
+    assert {p.axes["memory"] for p in plans} == {"on", "off"}
+    assert all(p.end > p.start for p in plans)  # a few weeks, not one
