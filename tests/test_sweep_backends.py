@@ -159,8 +159,8 @@ def test_report_sweep_compares_the_runs_in_one_offline_html_file(
         assert run.label in page
     assert "trials (the deflated Sharpe's N): 10" in page
     assert "<svg" in page  # the Sharpe intervals, inline
-    # Nothing fetched, so it works offline: no src, no link out; url() only to the SVG's own clip paths.
-    assert not re.search(r"(src=|href=|url\((?!#))", page)
+    # Nothing fetched, so it works offline: no src, no link out; href and url() only to the SVG's own parts.
+    assert not re.search(r"(src=|href=\"(?!#)|url\((?!#))", page)
 
     missing = runner.invoke(cli, ["report", "--sweep", "nosuch", "-o", str(output)], env=env)
     assert missing.exit_code == 2
