@@ -35,6 +35,7 @@ RANK = {
     "workflows": 9,
     "app": 10,
     "report": 10,  # the HTML report: renders app/report_records; app/report.py writes it
+    "sweep": 10,  # backtest sweeps: many backtests (app/backtest.py) on one executor interface
     "console": 11,  # the renderers are in commands/render
     "commands": 12,
     "cli": 13,

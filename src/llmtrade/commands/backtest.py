@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 def backtest(
     ctx: typer.Context,
-    start: Annotated[str, typer.Option("--from", help="First week: any date in it (YYYY-MM-DD).")],
-    end: Annotated[str, typer.Option("--to", help="Last week: any date in it (YYYY-MM-DD).")],
+    start: Annotated[str | None, typer.Option("--from", help="First week: any date in it (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last week: any date in it (YYYY-MM-DD).")] = None,
     name: Annotated[
         str, typer.Option("--name", help="The backtest's name; its books are the database llmtrade_bt_NAME.")
     ] = "default",
@@ -38,7 +38,12 @@ def backtest(
 ) -> None:
     """Every weekly run, checkpoint and postmortem of the range, as cron would run them, on paper books of its own.
 
-    Rerunning a name with the same inputs resumes after the last finished week; other inputs are refused."""
+    Rerunning a name with the same inputs resumes after the last finished week; other inputs are refused.
+    `llmtrade backtest sweep SWEEP.yaml` runs many backtests: every combination of a sweep file's axes."""
+    if ctx.invoked_subcommand is not None:
+        return  # `backtest sweep`: the group's own options are not used
+    if start is None or end is None:
+        raise UsageError("backtest needs --from and --to (or `llmtrade backtest sweep SWEEP.yaml`)")
     from llmtrade.app.backtest import BacktestSpec  # lazy: see package docstring
     from llmtrade.app.backtest import backtest as run
     from llmtrade.commands.render.backtest import print_backtest
@@ -99,4 +104,9 @@ def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | Non
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(backtest)
+    from llmtrade.commands import sweep
+
+    group = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+    group.callback()(backtest)
+    sweep.register(group)
+    app.add_typer(group, name="backtest")

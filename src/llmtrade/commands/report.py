@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.context import container, echo_json, state
 from llmtrade.commands.options import Backtest, Json, LiveBooks
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
@@ -20,6 +20,9 @@ def report(
     ],
     backtest: Backtest = None,
     live: LiveBooks = False,
+    sweep: Annotated[
+        str | None, typer.Option("--sweep", help="Compare the runs of the sweep NAME (`llmtrade backtest sweep`).")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Write one self-contained HTML file: equity curves against FLAT, SPY and equal weight, drawdowns, the
@@ -27,9 +30,14 @@ def report(
     from llmtrade.app.report import write_report  # lazy: see package docstring
     from llmtrade.commands.render.report import print_written
 
-    if backtest is not None and live:
-        raise UsageError("--backtest and --live name different books: give one of them")
-    written = write_report(container(ctx), backtest=backtest, output=output)
+    if sum((backtest is not None, live, sweep is not None)) > 1:
+        raise UsageError("--backtest, --live and --sweep name different books: give one of them")
+    if sweep is not None:
+        from llmtrade.sweep.report import write_sweep_report
+
+        written = write_sweep_report(state(ctx).settings, sweep, output)
+    else:
+        written = write_report(container(ctx), backtest=backtest, output=output)
     if as_json:
         echo_json(written)
     else:

@@ -18,6 +18,7 @@ def schema(
     from pydantic import TypeAdapter
 
     from llmtrade.app import ask_results, discovery_results, evaluation_results, housekeeping, memory_results, results
+    from llmtrade.sweep import results as sweep_results
 
     documents = {
         **results.DOCUMENTS,
@@ -26,6 +27,7 @@ def schema(
         **discovery_results.DOCUMENTS,
         **memory_results.DOCUMENTS,
         **ask_results.DOCUMENTS,
+        **sweep_results.DOCUMENTS,
     }
     name = " ".join(command)
     document = documents.get(name)

@@ -25,6 +25,7 @@ collide with an old one and a reader cannot drift from its writer.
 | breaker:{account}                        | the circuit breaker           | its state and transitions      |
 | trading                                  | `trading enable/disable`      | the kill switch                |
 | backtest                                 | `backtest` (its own database) | its inputs, weeks done, audit  |
+| sweep                                    | `backtest sweep` (own database) | runs finished and failed     |
 | week:{week}:memory:{part}                | memory (once per part)        | setups, outcomes, lessons...   |
 | recall:{run_id}                          | memory reads (appended)       | what each role was shown       |
 | alert:{key}@{target}                     | alerts (appended)             | one incident's alert to one URL |
@@ -36,6 +37,7 @@ from datetime import date
 
 KILL_SWITCH = "trading"
 BACKTEST = "backtest"
+SWEEP = "sweep"
 
 # The week's write-once parts, in the order the weekly run writes them.
 SNAPSHOT = "snapshot"

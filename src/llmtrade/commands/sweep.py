@@ -1,0 +1,137 @@
+"""`llmtrade backtest sweep SWEEP.yaml`: every combination of a sweep file's axes as one backtest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmtrade.commands.context import echo_json, state
+from llmtrade.commands.options import Json
+from llmtrade.console import Output
+from llmtrade.errors import OperationalError, UsageError
+
+if TYPE_CHECKING:
+    from llmtrade.sweep.driver import SweepProgress, SweepResult
+
+
+def sweep(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The sweep file (YAML): name, ranges and the axes to combine.")],
+    executor: Annotated[
+        str, typer.Option("--executor", help="Where runs execute: serial (this process), local (processes), ray.")
+    ] = "serial",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray: the cluster to join (auto inside `ray job submit`).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Runs at once for local and ray (default: one per CPU).")
+    ] = 0,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Folder of daily prices, one SYMBOL.csv each (default: the synthetic market)."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Run every combination of the sweep file's axes (config overrides, model sets, memory, seeds, date
+    ranges) as one backtest each; rerunning the file skips every run already finished.
+
+    Exits 1 with a summary when a run still failed after its retries; the other runs are kept."""
+    from llmtrade.sweep.driver import SweepOptions, run_sweep  # lazy: see package docstring
+
+    if not file.is_file():
+        raise UsageError(f"sweep file {file}: no such file")
+    if csv is not None and not csv.is_dir():
+        raise UsageError(f"--csv {csv}: no such folder")
+    root = state(ctx)
+    options = SweepOptions(executor=executor, workers=workers, address=address, csv=csv)
+    with _progress(quiet=as_json) as report:
+        result = run_sweep(root.settings, root.config(), root.config_dir, file, options, progress=report)
+    if as_json:
+        echo_json(result)
+    else:
+        print_sweep(Output(), result)
+    if result.failed:
+        failed = [r for r in result.runs if r.status == "failed"]
+        raise OperationalError(
+            f"sweep {result.name}: {len(failed)} of {len(result.runs)} runs failed after their retries "
+            f"({'; '.join(f'{r.label}: {r.error}' for r in failed)}); rerun the sweep to retry them: "
+            "finished runs are not run again"
+        )
+
+
+def print_sweep(out: Output, result: SweepResult) -> None:
+    board = result.leaderboard
+    out.heading(f"sweep {result.name}: {len(result.runs)} runs on {result.executor} ({result.workers} workers)")
+    out.pairs(
+        [
+            ("database", result.database),
+            ("runs", f"{result.finished} finished, {result.failed} failed"),
+            ("trials", board.trials),
+            ("time", f"{result.seconds:.1f} s"),
+        ]
+    )
+    out.table(
+        "runs",
+        ["backtest", "axes", "status", "attempts", "seconds"],
+        [(r.backtest, r.label, r.status, r.attempts, r.seconds if r.seconds is not None else "") for r in result.runs],
+    )
+    out.table(
+        "leaderboard (best Sharpe first; DSR deflated for every trial of the sweep)",
+        ["run", "account", "return", "Sharpe", "95% interval", "DSR", "max DD"],
+        [
+            (
+                row.label,
+                row.account,
+                f"{row.standing.total_return:+.2%}",
+                _num(row.standing.sharpe.estimate),
+                f"{_num(row.standing.sharpe.low)}..{_num(row.standing.sharpe.high)}",
+                _num(row.standing.dsr),
+                f"{row.standing.max_drawdown:.1%}",
+            )
+            for row in board.rows
+        ],
+    )
+    for note in board.notes:
+        out.line(note)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+@contextmanager
+def _progress(*, quiet: bool) -> Iterator[Callable[[SweepProgress], None] | None]:
+    """The whole sweep's progress on stderr when it is a terminal and --json is off: runs done, running,
+    failed, ETA."""
+    import sys
+
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs  {task.fields[running]} running  {task.fields[failed]} failed  ETA {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task("runs", total=None, running=0, failed=0, eta="?")
+
+    def report(step: SweepProgress) -> None:
+        eta = "?" if step.eta_seconds is None else f"{step.eta_seconds:.0f} s"
+        bar.update(task, total=step.runs, completed=step.done, running=step.running, failed=step.failed, eta=eta)
+
+    with bar:
+        yield report
+
+
+def register(group: typer.Typer) -> None:
+    group.command()(sweep)

@@ -1,0 +1,54 @@
+"""A backtest sweep's own record: what it tries, each run that finished, each attempt that failed.
+
+These live on the `sweep` stream (streams.SWEEP) of the sweep's own database (`llmtrade_sw_<name>`); each
+run's books are a backtest database of their own (`llmtrade_bt_<sweep>-<run hash>`). A rerun of the sweep
+reads them to skip the runs already finished: a run is identified by the hash of its inputs (the config
+after its overrides, the prices' fingerprint, the date range, the mode and the code version), so a finished
+run is never computed again.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from llmtrade.domain.events import EventPayload
+
+
+class SweepStarted(EventPayload):
+    """An invocation of `llmtrade backtest sweep`: how many runs the file names and how many were already done."""
+
+    name: str
+    runs: int
+    run_ids: list[str]  # every run of the sweep file, in plan order (the leaderboard's tie order)
+    trials: int  # the PM and chairman accounts of every run: the deflated Sharpe's N
+    finished_before: int
+    executor: str  # serial | local | ray
+    workers: int
+    version: str
+
+
+class SweepRunFinished(EventPayload):
+    """One run of the sweep finished: its identity, its axes' values and its backtest's leaderboard (the
+    `Leaderboard` record, dumped as JSON), as the worker returned it."""
+
+    run_id: str  # sha256 of the run's inputs (the sweep's content hash)
+    backtest: str  # the backtest name its books are kept under
+    label: str  # e.g. "risk=tight models=default memory=on seed=7 range=2024-01-03..2024-01-24"
+    axes: dict[str, str]
+    start: date
+    end: date
+    attempt: int  # 1 for a first try
+    trial_accounts: list[str]  # its PM and chairman accounts: the sweep leaderboard's rows
+    leaderboard: dict[str, Any]
+
+
+class SweepRunFailed(EventPayload):
+    """One attempt of a run failed; `final` when no retry is left (the sweep then exits non-zero)."""
+
+    run_id: str
+    backtest: str
+    label: str
+    attempt: int
+    final: bool
+    error: str  # the failure's class and message, as the worker caught it

@@ -1,0 +1,112 @@
+"""A sweep's leaderboard: every traded account of every finished run, deflated for all the trials of the sweep.
+
+Each run's own leaderboard (`llmtrade leaderboard --backtest RUN`) deflates its Sharpe ratios for the
+accounts of that run only. Picking the best row of a sweep is picking among every account of every
+configuration tried, so here the deflated Sharpe ratio (Bailey & Lopez de Prado 2014) is recomputed with
+N = `trials`, the trial accounts (PMs and chairman) of every run in the sweep file (finished or not: a
+failed configuration was tried too), and the variance of the per-session Sharpe ratios of every row.
+
+Built from the leaderboards as stored in the sweep's database, in plan order, so the bytes depend only on
+the runs' results, never on which backend ran them, how many workers, or in which order they finished.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+
+from llmtrade.analytics import metrics
+from llmtrade.analytics.records import Leaderboard, Standing
+from llmtrade.app.leaderboard import TRIAL_ROLES
+from llmtrade.domain.records import Record
+from llmtrade.domain.sweeps import SweepRunFinished
+from llmtrade.sweep.spec import RunPlan
+
+
+class SweepRow(Record):
+    """One account of one run: its standing over that run's sessions, its DSR deflated for the sweep."""
+
+    backtest: str  # the run's backtest name: `leaderboard --backtest` / `report --backtest` open its books
+    label: str  # the run's axes, e.g. "overrides=tight models=config memory=off seed=7 range=..."
+    account: str
+    standing: Standing
+
+
+class SweepLeaderboard(Record):
+    """The sweep's rows, best Sharpe estimate first (ties: plan order). `trials` is the deflated Sharpe's N."""
+
+    name: str
+    runs: int  # runs in the sweep file
+    finished: int  # runs with a result
+    trials: int
+    rows: tuple[SweepRow, ...]
+    notes: tuple[str, ...]
+
+
+def trials_of(plans: Sequence[RunPlan]) -> int:
+    """The accounts compared across the sweep: every run's PM and chairman accounts."""
+    return sum(sum(1 for a in p.config.accounts.accounts if a.role in TRIAL_ROLES) for p in plans)
+
+
+def trial_accounts(plan: RunPlan) -> list[str]:
+    """The run's PM and chairman accounts: the accounts a reader picks the best of."""
+    return sorted(a.id for a in plan.config.accounts.accounts if a.role in TRIAL_ROLES)
+
+
+def sweep_leaderboard(
+    name: str, run_ids: Sequence[str], trials: int, finished: Mapping[str, SweepRunFinished]
+) -> SweepLeaderboard:
+    """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
+    `finished`, deflated for `trials` trials."""
+    picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
+    for run_id in run_ids:
+        run = finished.get(run_id)
+        if run is None:
+            continue
+        board = Leaderboard.model_validate(run.leaderboard)
+        names = set(run.trial_accounts)
+        curves = {c.name: c for c in board.curves}
+        for standing in board.standings:
+            if standing.kind == "account" and standing.name in names:
+                curve = curves.get(standing.name)
+                picked.append((run, standing, _returns(curve.equity) if curve else []))
+    known = [s for s in (metrics.session_sharpe(r) for _, _, r in picked) if s is not None]
+    variance = statistics.variance(known) if len(known) >= 2 else None
+    rows = [
+        SweepRow(
+            backtest=run.backtest,
+            label=run.label,
+            account=standing.name,
+            standing=standing.model_copy(update={"dsr": metrics.deflated_sharpe(returns, trials, variance)}),
+        )
+        for run, standing, returns in picked
+    ]
+    order = sorted(range(len(rows)), key=lambda i: (_sharpe_key(rows[i]), i))
+    plans = list(run_ids)
+    done = sum(1 for run_id in run_ids if run_id in finished)
+    notes = (
+        f"trials = {trials}: the PM and chairman accounts of all {len(plans)} runs of the sweep; the deflated "
+        "Sharpe assumes the best of that many was picked",
+        "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
+        "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
+    )
+    return SweepLeaderboard(
+        name=name,
+        runs=len(plans),
+        finished=done,
+        trials=trials,
+        rows=tuple(rows[i] for i in order),
+        notes=notes if done == len(plans) else (*notes, f"{len(plans) - done} run(s) have no result"),
+    )
+
+
+def _returns(equity: Sequence[float]) -> list[float]:
+    try:
+        return metrics.daily_returns(equity)
+    except ValueError:  # a curve that reached zero: no return is defined after it
+        return []
+
+
+def _sharpe_key(row: SweepRow) -> float:
+    estimate = row.standing.sharpe.estimate
+    return -estimate if estimate is not None else float("inf")

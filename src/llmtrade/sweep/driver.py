@@ -1,0 +1,257 @@
+"""`llmtrade backtest sweep`: every combination of a sweep file's axes as one backtest, on one executor.
+
+Where results are written: each run is a whole backtest whose books go to a database of its own
+(`llmtrade_bt_<sweep>-<run hash>`), written by the worker that runs it, on the server the driver's
+settings name (DATABASE_URL, else the embedded server, whose address the driver hands to its workers on
+this machine). The driver alone writes the sweep's record (`llmtrade_sw_<sweep>`, stream `sweep`): a
+SweepRunFinished with the leaderboard the worker returned, or a SweepRunFailed per failed attempt.
+
+Resuming: a run whose id (the hash of its inputs, sweep/spec.py) has a SweepRunFinished is never run again;
+a run that was cut off part-way resumes inside its own backtest after its last finished week.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmtrade import __version__
+from llmtrade.clock import SystemClock
+from llmtrade.config.loader import LoadedConfig
+from llmtrade.domain import streams
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarted
+from llmtrade.errors import UsageError
+from llmtrade.market.providers import csv_dir
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.database import DatabaseLocation, locate, sibling
+from llmtrade.sweep import spec as sweep_spec
+from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
+from llmtrade.sweep.executors import Executor, open_executor
+from llmtrade.sweep.results import SweepResult, SweepRun
+from llmtrade.sweep.spec import RunPlan, SweepFile
+from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How to run a sweep: the executor's name, its workers (0: one per CPU), a Ray address, a CSV folder."""
+
+    executor: str = "serial"
+    workers: int = 0
+    address: str | None = None
+    csv: Path | None = None
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """After each outcome: runs finished (resumed ones included), running now, finally failed, of `runs`."""
+
+    done: int
+    running: int
+    failed: int
+    runs: int
+    eta_seconds: float | None
+    last: str | None  # the label of the run that just finished or failed
+
+
+def sweep_database(name: str) -> str:
+    """The database of sweep `name`'s record: `llmtrade_sw_<name>`, lower-cased, - as _."""
+    return f"llmtrade_sw_{name.lower().replace('-', '_')}"
+
+
+def prepare(
+    settings: Settings, loaded: LoadedConfig, path: Path, csv: Path | None, answers: list[Answer] | None = None
+) -> tuple[SweepFile, Shared, list[RunPlan]]:
+    """The sweep file read and expanded into runs, and what their workers share (prices read once, here;
+    `answers`: the replay cache's rows, for a replay sweep). UsageError (exit 2) for a bad sweep file or
+    prices folder."""
+    sweep = sweep_spec.read(path)
+    folder = csv or csv_dir(loaded.config.assets, settings)
+    prices: dict[str, bytes] | None = None
+    if folder is not None:
+        if not folder.is_dir():
+            raise UsageError(f"prices folder {folder}: no such folder")
+        prices = {file.name: file.read_bytes() for file in sorted(folder.glob("*.csv"))}
+        if not prices:
+            raise UsageError(f"prices folder {folder}: no SYMBOL.csv file in it")
+    digest = hashlib.sha256()
+    for file_name, data in sorted((prices or {}).items()):
+        digest.update(file_name.encode() + b"\0" + data + b"\0")
+    fingerprint = f"csv:{digest.hexdigest()}" if prices is not None else "synthetic"
+    if answers is not None:  # a replay's result depends on the answers cached: a new cache, new runs
+        cached = hashlib.sha256(repr(sorted(answers)).encode()).hexdigest()
+        fingerprint += f"|answers:{cached}"
+    plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None)
+    shared = Shared(
+        settings=settings.model_dump(by_alias=True, exclude_none=True, exclude={"market_csv_dir"}),
+        config_dir=None,
+        config_source=loaded.source,
+        prices=prices,
+        prices_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
+        answers=answers,
+    )
+    return sweep, shared, plans
+
+
+def run_sweep(
+    settings: Settings,
+    loaded: LoadedConfig,
+    config_dir: Path | None,
+    path: Path,
+    options: SweepOptions,
+    *,
+    progress: Callable[[SweepProgress], None] | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep in `path`. Raises UsageError (exit 2) for a bad sweep file, executor or
+    option; a failed run does not raise (see `SweepResult.failed`)."""
+    started = time.perf_counter()
+    # The file is checked before any database is reached (a typo costs no server start); a replay sweep's
+    # runs depend on the cached answers, read from the books before the runs are planned.
+    replay = sweep_spec.read(path).mode == "replay"
+    location = locate(settings) if replay else None
+    answers = live_answers(settings, location) if location is not None else None
+    sweep, shared, plans = prepare(settings, loaded, path, options.csv, answers)
+    location = location or locate(settings)
+    # The workers write their runs' books to the same server: hand them its address, not "embedded".
+    shared = shared.model_copy(
+        update={
+            "settings": {**shared.settings, "DATABASE_URL": location.url},
+            "config_dir": str(config_dir) if config_dir else None,
+        }
+    )
+    database = sweep_database(sweep.name)
+    report = progress or (lambda _p: None)
+    with open_storage(settings, SystemClock(), location=sibling(location, database)) as storage:
+        finished = finished_runs(storage)
+        todo = [p for p in plans if p.run_id not in finished]
+        executor = open_executor(options.executor, shared, workers=options.workers, address=options.address)
+        status = {
+            p.run_id: SweepRun(run_id=p.run_id, backtest=p.backtest, label=p.label, status="resumed", attempts=0)
+            for p in plans
+            if p.run_id in finished
+        }
+        try:
+            started_event = SweepStarted(
+                name=sweep.name,
+                runs=len(plans),
+                run_ids=[p.run_id for p in plans],
+                trials=trials_of(plans),
+                finished_before=len(plans) - len(todo),
+                executor=executor.name,
+                workers=executor.workers,
+                version=__version__,
+            )
+            storage.events.append([NewEvent.of(started_event, stream=streams.SWEEP)])
+            status |= _execute(storage, executor, todo, sweep.retries, len(plans), report)
+        finally:
+            executor.close()
+        board = sweep_leaderboard(sweep.name, [p.run_id for p in plans], trials_of(plans), finished_runs(storage))
+    runs = [status[p.run_id] for p in plans]
+    return SweepResult(
+        name=sweep.name,
+        database=database,
+        executor=executor.name,
+        workers=executor.workers,
+        runs=runs,
+        finished=sum(r.status != "failed" for r in runs),
+        failed=sum(r.status == "failed" for r in runs),
+        leaderboard=board,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def live_answers(settings: Settings, location: DatabaseLocation) -> list[Answer]:
+    """Every answer of the replay cache of the books `settings` name (the live ones), read once by the driver."""
+    with open_storage(settings, SystemClock(), location=location) as live:
+        rows = live.conn.execute(
+            "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache ORDER BY key"
+        ).fetchall()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def finished_runs(storage: Storage) -> dict[str, SweepRunFinished]:
+    events = storage.events.read_stream(streams.SWEEP)
+    runs = (SweepRunFinished.from_event(e) for e in events if e.type == SweepRunFinished.event_type())
+    return {run.run_id: run for run in runs}
+
+
+def _execute(
+    storage: Storage,
+    executor: Executor,
+    todo: list[RunPlan],
+    retries: int,
+    total: int,
+    report: Callable[[SweepProgress], None],
+) -> dict[str, SweepRun]:
+    """Every run of `todo`, each failure retried up to `retries` times; every outcome recorded as it comes."""
+    by_id = {p.run_id: p for p in todo}
+    status: dict[str, SweepRun] = {}
+    done_before = total - len(todo)
+    done = failed = 0
+    spent: list[float] = []
+    tasks = [RunTask(plan=p, attempt=1) for p in todo]
+    report(SweepProgress(done_before, min(executor.workers, len(tasks)), 0, total, None, None))
+    while tasks:
+        again: list[RunTask] = []
+        queued = len(tasks)
+        for outcome in executor.map(tasks):
+            queued -= 1
+            plan = by_id[outcome.run_id]
+            _record(storage, plan, outcome, final=outcome.attempt > retries)
+            spent.append(outcome.seconds)
+            if outcome.error is None:
+                done += 1
+                status[plan.run_id] = _status(plan, outcome, "finished")
+            elif outcome.attempt <= retries:
+                again.append(RunTask(plan=plan, attempt=outcome.attempt + 1))
+            else:
+                failed += 1
+                status[plan.run_id] = _status(plan, outcome, "failed")
+            left = total - done_before - done - failed
+            eta = sum(spent) / len(spent) * left / max(1, executor.workers) if left else 0.0
+            running = min(executor.workers, queued + len(again))
+            report(SweepProgress(done_before + done, running, failed, total, round(eta, 1), plan.label))
+        tasks = again
+    return status
+
+
+def _status(plan: RunPlan, outcome: RunOutcome, status: str) -> SweepRun:
+    return SweepRun(
+        run_id=plan.run_id,
+        backtest=plan.backtest,
+        label=plan.label,
+        status=status,
+        attempts=outcome.attempt,
+        seconds=outcome.seconds,
+        error=outcome.error,
+    )
+
+
+def _record(storage: Storage, plan: RunPlan, outcome: RunOutcome, *, final: bool) -> None:
+    if outcome.error is None and outcome.leaderboard is not None:
+        payload: SweepRunFinished | SweepRunFailed = SweepRunFinished(
+            run_id=plan.run_id,
+            backtest=plan.backtest,
+            label=plan.label,
+            axes=plan.axes,
+            start=plan.start,
+            end=plan.end,
+            attempt=outcome.attempt,
+            trial_accounts=trial_accounts(plan),
+            leaderboard=outcome.leaderboard,
+        )
+    else:
+        payload = SweepRunFailed(
+            run_id=plan.run_id,
+            backtest=plan.backtest,
+            label=plan.label,
+            attempt=outcome.attempt,
+            final=final,
+            error=outcome.error or "no result",
+        )
+    storage.events.append([NewEvent.of(payload, stream=streams.SWEEP)])

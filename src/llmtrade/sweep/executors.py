@@ -1,0 +1,194 @@
+"""Where a sweep's runs execute: one Executor protocol, three backends, chosen by name (`EXECUTORS`).
+
+- `serial` (the default): every run in this process, one after another;
+- `local`: a pool of processes on this machine (concurrent.futures with the spawn start method, so a
+  worker starts clean rather than as a fork of a process holding database connections and threads);
+- `ray`: tasks on a Ray cluster (`pip install "llmtrade[ray]"`; imported only when chosen): a local one
+  started for the sweep, or the one at `address` (`auto` inside `ray job submit`).
+
+The unit of work is a whole run (sweep/work.py `run`). What every run needs (`Shared`: settings, config
+folder, prices) is shipped to each worker once: the process pool's initializer, one `ray.put` whose
+reference every task receives. Runs return their outcome, never raise, so the order in which they finish
+changes nothing the driver records about them (it records each outcome as it comes; the leaderboard is
+built in plan order).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from llmtrade.errors import UsageError
+from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
+
+
+class Executor(Protocol):
+    """Runs tasks and yields each outcome as it finishes (in any order). `workers` is how many run at once."""
+
+    name: str
+    workers: int
+
+    def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+        """Every task's outcome, as each finishes."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers this executor started (a cluster it only joined is left running)."""
+        ...
+
+
+class SerialExecutor:
+    """Every run in this process, in the order given."""
+
+    name = "serial"
+
+    def __init__(self, shared: Shared, workers: int = 1, address: str | None = None) -> None:
+        if address is not None:
+            raise UsageError("--address is for --executor ray: the serial executor runs in this process")
+        self.workers = 1
+        self._shared = shared
+
+    def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+        for task in tasks:
+            yield run(task, self._shared)
+
+    def close(self) -> None:
+        return None
+
+
+_worker_shared: Shared | None = None
+
+
+def _initialise(shared: Shared) -> None:
+    """A pool process's start: keep what every run needs, shipped once (not with every task)."""
+    global _worker_shared
+    _worker_shared = shared
+
+
+def _run_in_pool(task: RunTask) -> RunOutcome:
+    if _worker_shared is None:
+        raise RuntimeError("a sweep worker ran a task before its initializer")
+    return run(task, _worker_shared)
+
+
+class LocalExecutor:
+    """A pool of `workers` spawned processes on this machine."""
+
+    name = "local"
+
+    def __init__(self, shared: Shared, workers: int = 0, address: str | None = None) -> None:
+        if address is not None:
+            raise UsageError("--address is for --executor ray: the local executor uses this machine's processes")
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers or os.cpu_count() or 1
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_initialise,
+            initargs=(shared,),
+        )
+
+    def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+        from concurrent.futures import as_completed
+
+        futures = {self._pool.submit(_run_in_pool, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                try:
+                    yield future.result()
+                except Exception as exc:  # the worker process died (killed, out of memory): the run failed
+                    yield lost(futures[future], exc)
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Ray tasks, one CPU each: a local Ray started for the sweep (`workers` CPUs), or the cluster at
+    `address`, whose CPUs set how many run at once."""
+
+    name = "ray"
+
+    def __init__(self, shared: Shared, workers: int = 0, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise UsageError(
+                'the ray executor needs Ray: pip install "llmtrade[ray]" (or use --executor local)'
+            ) from exc
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address is None:
+                options["num_cpus"] = workers or os.cpu_count() or 1
+                # The local workers import the llmtrade this driver runs (a checkout on sys.path, not only
+                # the installed one); a cluster's nodes have their own install.
+                options["runtime_env"] = {"env_vars": {"PYTHONPATH": _python_path()}}
+            else:
+                options["address"] = address
+            ray.init(**options)
+            self._started = True
+        self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
+        self._shared = ray.put(shared)  # once: every task gets the reference, each node fetches it once
+
+    def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+        ray = self._ray
+        refs = {self._remote.remote(task, self._shared): task for task in tasks}
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                try:
+                    yield ray.get(done[0])
+                except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
+                    yield lost(refs[done[0]], exc)
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+def _python_path() -> str:
+    import llmtrade
+
+    here = str(Path(llmtrade.__file__).resolve().parents[1])
+    return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def lost(task: RunTask, exc: BaseException) -> RunOutcome:
+    """The outcome of a task whose worker was lost before it could hand one back: failed, to be retried."""
+    return RunOutcome(
+        run_id=task.plan.run_id,
+        attempt=task.attempt,
+        error=f"worker lost: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}",
+        seconds=0.0,
+        worker=0,
+    )
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {
+    "serial": SerialExecutor,
+    "local": LocalExecutor,
+    "ray": RayExecutor,
+}
+
+
+def open_executor(name: str, shared: Shared, *, workers: int = 0, address: str | None = None) -> Executor:
+    """The executor `name` (serial | local | ray) with `shared` shipped to its workers. UsageError (exit 2)
+    for an unknown name, an option the backend does not take, or Ray missing."""
+    factory = EXECUTORS.get(name)
+    if factory is None:
+        raise UsageError(f"--executor {name}: choose one of {', '.join(EXECUTORS)}")
+    return factory(shared, workers=workers, address=address)

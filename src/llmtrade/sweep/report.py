@@ -1,0 +1,138 @@
+"""`llmtrade report --sweep NAME -o FILE.html`: the runs of a sweep compared, as one self-contained HTML file.
+
+Read from the sweep's record (`llmtrade_sw_<name>`): the last SweepStarted (every run of the file, in plan
+order, and the trials), each run's SweepRunFinished (its leaderboard) and its failed attempts. The page
+holds the sweep's leaderboard (every trial account of every run, DSR deflated for the sweep), the Sharpe
+ratios with their intervals as an inline SVG, and each run's status. Offline like `report`: inline styles and
+SVG, nothing fetched; every name goes through Jinja's autoescape. Deterministic: the same record gives the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from llmtrade.app.evaluation_results import ReportWritten
+from llmtrade.clock import SystemClock
+from llmtrade.domain import streams
+from llmtrade.domain.sweeps import SweepRunFailed, SweepStarted
+from llmtrade.errors import UsageError
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.database import database_exists, locate
+from llmtrade.storage.database import sibling as on_server
+from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard
+from llmtrade.sweep.driver import finished_runs, sweep_database
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sweep {{ board.name }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child, td.text { text-align: left; }
+.failed { color: #b00020; }
+.note { color: #555; font-size: 0.9em; }
+</style></head><body>
+<h1>Sweep {{ board.name }}</h1>
+<p>{{ board.runs }} runs, {{ board.finished }} finished; trials (the deflated Sharpe's N): {{ board.trials }}.</p>
+{% for note in board.notes %}<p class="note">{{ note }}</p>
+{% endfor %}
+<h2>Leaderboard</h2>
+<table>
+<tr><th>run</th><th>account</th><th>total return</th><th>Sharpe</th><th>95% interval</th><th>PSR</th>
+<th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>backtest</th></tr>
+{% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
+<td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
+<td>{{ num(row.standing.sharpe.low) }} .. {{ num(row.standing.sharpe.high) }}</td>
+<td>{{ num(row.standing.psr) }}</td><td>{{ num(row.standing.dsr) }}</td>
+<td>{{ pct(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
+<td class="text">{{ row.backtest }}</td></tr>
+{% endfor %}</table>
+{% if chart %}<h2>Sharpe ratios and their intervals</h2>
+{{ chart | safe }}
+{% endif %}
+<h2>Runs</h2>
+<table><tr><th>run</th><th>backtest</th><th>status</th><th>failed attempts</th><th>last error</th></tr>
+{% for run in runs %}<tr><td class="text">{{ run.label }}</td><td class="text">{{ run.backtest }}</td>
+<td class="text {{ 'failed' if run.status == 'failed' else '' }}">{{ run.status }}</td>
+<td>{{ run.failures }}</td><td class="text">{{ run.error }}</td></tr>
+{% endfor %}</table>
+<p class="note">Each run's own report: llmtrade report --backtest BACKTEST -o FILE.html</p>
+</body></html>
+"""
+
+
+def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWritten:
+    """The comparison of sweep `name`'s runs written to `output` atomically. Read-only on the database.
+
+    Raises UsageError (exit 2) for an unusable output path or a sweep that does not exist (its database is
+    not created)."""
+    target = output.expanduser()
+    if target.is_dir() or not target.parent.is_dir():
+        raise UsageError(f"report path {target}: give a file in an existing folder")
+    location = locate(settings)
+    database = sweep_database(name)
+    if not database_exists(location, database):
+        raise UsageError(f"no sweep named {name!r} (no database {database}); run `llmtrade backtest sweep` first")
+    with open_storage(settings, SystemClock(), location=on_server(location, database)) as storage:
+        events = storage.events.read_stream(streams.SWEEP)
+        finished = finished_runs(storage)
+    starts = [SweepStarted.from_event(e) for e in events if e.type == SweepStarted.event_type()]
+    if not starts:
+        raise UsageError(f"sweep {name!r} has not started a run yet")
+    started = starts[-1]
+    board = sweep_leaderboard(name, started.run_ids, started.trials, finished)
+    failures = [SweepRunFailed.from_event(e) for e in events if e.type == SweepRunFailed.event_type()]
+    runs = []
+    for run_id in started.run_ids:
+        mine = [f for f in failures if f.run_id == run_id]
+        done = finished.get(run_id)
+        status = "finished" if done else ("failed" if mine and mine[-1].final else "not run")
+        runs.append(
+            {
+                "label": done.label if done else (mine[-1].label if mine else run_id[:12]),
+                "backtest": done.backtest if done else (mine[-1].backtest if mine else ""),
+                "status": status,
+                "failures": len(mine),
+                "error": mine[-1].error if mine and not done else "",
+            }
+        )
+    data = render(board, runs).encode("utf-8")
+    _write(target, data)
+    return ReportWritten(path=str(target), bytes=len(data), weeks=0, accounts=len(board.rows))
+
+
+def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:
+    """The page: autoescaped; the chart is our own SVG (report/charts.py)."""
+    import jinja2  # lazy: only the report renders HTML
+
+    from llmtrade.report import charts
+
+    named = [row.standing.model_copy(update={"name": f"{row.backtest} {row.account}"}) for row in board.rows]
+    chart = charts.interval_chart(named, "sharpe", "annualised Sharpe ratio, 95% interval", "sweep-sharpe")
+    template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_PAGE)
+    return template.render(board=board, runs=runs, chart=chart, pct=_pct, num=_num)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{round(value * 100, 2) + 0.0:.2f}%"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{round(value, 2) + 0.0:.2f}"
+
+
+def _write(target: Path, data: bytes) -> None:
+    """A temporary file beside `target`, then a rename: a reader never sees half a report."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc

@@ -1,0 +1,38 @@
+"""What `llmtrade backtest sweep --json` prints (`SweepResult`), and its published schema (DOCUMENTS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtrade.app.results import Result
+from llmtrade.sweep.board import SweepLeaderboard
+
+
+class SweepRun(Result):
+    """One run of the sweep and how it ended: finished (now or before), failed (after `attempts`), or not run."""
+
+    run_id: str
+    backtest: str
+    label: str
+    status: str  # finished | resumed | failed
+    attempts: int  # attempts made by this invocation
+    seconds: float | None = None  # this invocation's last attempt
+    error: str | None = None
+
+
+class SweepResult(Result):
+    """`backtest sweep --json`: the runs and the sweep's leaderboard. Two sweeps of the same file give the same
+    `leaderboard` whatever the executor and workers (`runs` hold wall times and attempts)."""
+
+    name: str
+    database: str
+    executor: str
+    workers: int
+    runs: list[SweepRun]
+    finished: int
+    failed: int
+    leaderboard: SweepLeaderboard
+    seconds: float
+
+
+DOCUMENTS: dict[str, Any] = {"backtest sweep": SweepResult}

@@ -1,0 +1,235 @@
+"""A sweep file (`llmtrade backtest sweep SWEEP.yaml`): its axes, checked, and every combination as one run.
+
+The file names the axes; every combination of their values is one run (one whole backtest):
+
+    name: demo                    # 1-24 letters, digits, - or _: the sweep's database is llmtrade_sw_<name>
+    mode: offline                 # offline (rules provider) | replay (the cached answers)
+    retries: 1                    # further attempts of a run that failed (0-5)
+    ranges:                       # date ranges, each any date of its first and last week
+      - {from: 2024-01-03, to: 2024-01-24}
+    overrides:                    # named config overrides: dotted paths into the config, as the YAML files nest
+      base: {}
+      tight: {risk.max_position_pct: 0.05}
+    model_sets:                   # named model sets: a PM's id (or `chairman`) -> its model
+      default: {}
+    memory: [true, false]         # the committee's memory on / off (models.yaml memory.enabled)
+    seeds: [7, 11]                # the synthetic market's seed (assets.yaml market_data.synthetic_seed)
+
+Every axis but `ranges` may be left out (one value: the config as it is). A run is identified by the sha256
+of its inputs: the config after its overrides, the prices' fingerprint, the weeks, the mode and the code
+version (`run_id`), so a rerun of the sweep skips every run already finished. Every problem is a UsageError
+(exit 2) naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmtrade import __version__
+from llmtrade.config import rules
+from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.models import Config
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import UsageError
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$"
+_AXIS_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class DateRange(_Strict):
+    first: date = Field(alias="from")
+    last: date = Field(alias="to")
+
+
+class SweepFile(_Strict):
+    """The file as written; `plan` turns it into runs."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    mode: Literal["offline", "replay"] = "offline"
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    ranges: Annotated[list[DateRange], Field(min_length=1)]
+    overrides: dict[Annotated[str, Field(pattern=_AXIS_NAME)], dict[str, Any]] = Field(default_factory=lambda: {})
+    model_sets: dict[Annotated[str, Field(pattern=_AXIS_NAME)], dict[str, str]] = Field(default_factory=lambda: {})
+    memory: Annotated[list[bool], Field(min_length=1)] | None = None
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None
+
+
+class RunPlan(BaseModel):
+    """One combination: its identity (`run_id`, the inputs' sha256), the backtest it is kept under, its
+    axes' values and the config it runs with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    backtest: str  # "<sweep>-<run_id[:12]>": its books are the database llmtrade_bt_<that>
+    label: str
+    axes: dict[str, str]
+    start: date  # first week (a Wednesday)
+    end: date  # last week
+    mode: Literal["offline", "replay"]
+    config: Config
+
+
+def read(path: Path) -> SweepFile:
+    """The sweep file at `path`, parsed and checked. UsageError (exit 2) naming the file and the key."""
+    import yaml  # lazy: only this command reads a sweep file
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"sweep file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"sweep file {path}: not valid YAML ({' '.join(str(exc).split())})") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"sweep file {path}: expected a mapping with name, ranges and the axes")
+    try:
+        sweep = SweepFile.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(f"sweep file {path}: " + "; ".join(_problem(e) for e in exc.errors())) from exc
+    for n, span in enumerate(sweep.ranges):
+        if week_id_for(span.last) < week_id_for(span.first):
+            raise UsageError(f"sweep file {path}: key ranges.{n}: to {span.last} is before from {span.first}")
+    return sweep
+
+
+def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv: bool) -> list[RunPlan]:
+    """Every combination of `sweep`'s axes over `loaded`'s config, in a fixed order (ranges, overrides,
+    model sets, memory, seeds), each with its run id. `prices` is the prices' fingerprint; `csv` says the
+    prices come from files, where a seed changes nothing (more than one seed is then refused).
+
+    UsageError (exit 2) naming the file and key for an override of a setting that does not exist, a value
+    the config refuses, or a model set naming no PM."""
+    if csv and sweep.seeds is not None and len(sweep.seeds) > 1:
+        raise UsageError(
+            f"sweep file {path}: key seeds: the seed is the synthetic market's, and prices come from a CSV "
+            "folder here: several seeds would run the same backtest several times"
+        )
+    overrides = sweep.overrides or {"config": {}}
+    model_sets = sweep.model_sets or {"config": {}}
+    memories: list[bool | None] = list(sweep.memory) if sweep.memory is not None else [None]
+    seeds: list[int | None] = list(sweep.seeds) if sweep.seeds is not None else [None]
+    runs: list[RunPlan] = []
+    seen: dict[str, str] = {}
+    for span, (o_name, o_values), (m_name, m_values), memory, seed in itertools.product(
+        sweep.ranges, overrides.items(), model_sets.items(), memories, seeds
+    ):
+        tree = loaded.config.model_dump(mode="python")
+        for key, value in o_values.items():
+            _set(path, tree, f"overrides.{o_name}", key, value)
+        _models(path, tree, m_name, m_values)
+        if memory is not None:
+            tree["models"]["memory"]["enabled"] = memory
+        if seed is not None:
+            tree["assets"]["market_data"]["synthetic_seed"] = seed
+        config = _validated(path, tree, f"overrides.{o_name} / model_sets.{m_name}")
+        start, end = week_id_for(span.first), week_id_for(span.last)
+        run_id = run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode)
+        axes = {
+            "overrides": o_name,
+            "models": m_name,
+            "memory": "config" if memory is None else ("on" if memory else "off"),
+            "seed": "config" if seed is None else str(seed),
+            "range": f"{start}..{end}",
+        }
+        label = " ".join(f"{k}={v}" for k, v in axes.items())
+        if run_id in seen:
+            raise UsageError(
+                f"sweep file {path}: {label} runs the same backtest as {seen[run_id]} (the same config, prices "
+                "and weeks): drop one of them"
+            )
+        seen[run_id] = label
+        runs.append(
+            RunPlan(
+                run_id=run_id,
+                backtest=f"{sweep.name}-{run_id[:12]}",
+                label=label,
+                axes=axes,
+                start=start,
+                end=end,
+                mode=sweep.mode,
+                config=config,
+            )
+        )
+    return runs
+
+
+def run_hash(config: Config, *, prices: str, start: date, end: date, mode: str) -> str:
+    """sha256 of everything a run's result depends on: config, prices' fingerprint, weeks, mode, code version."""
+    document = {
+        "config": config.model_dump(mode="json"),
+        "prices": prices,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "mode": mode,
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _problem(error: Any) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    return f"key {key}: {error['msg']}"
+
+
+def _set(path: Path, tree: dict[str, Any], where: str, key: str, value: Any) -> None:
+    """Set the dotted `key` (list entries by index) in `tree`; refuses a key the config does not have."""
+    node: Any = tree
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, dict) and part in node:
+            if last:
+                node[part] = copy.deepcopy(value)
+            else:
+                node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            if last:
+                node[int(part)] = copy.deepcopy(value)
+            else:
+                node = node[int(part)]
+        else:
+            known = ", ".join(sorted(map(str, node))) if isinstance(node, dict) else f"0..{len(node) - 1}"
+            raise UsageError(
+                f"sweep file {path}: key {where}.{key}: the config has no {'.'.join(parts[: depth + 1])!r}"
+                + (f" (there: {known})" if known else "")
+            )
+
+
+def _models(path: Path, tree: dict[str, Any], name: str, models: dict[str, str]) -> None:
+    pms = {pm["id"]: pm for pm in tree["models"]["pms"]}
+    for role, model in models.items():
+        if role == "chairman":
+            tree["models"]["chairman"]["model"] = model
+        elif role in pms:
+            pms[role]["model"] = model
+        else:
+            raise UsageError(
+                f"sweep file {path}: key model_sets.{name}.{role}: no PM with that id "
+                f"(PMs: {', '.join(sorted(pms))}; or chairman)"
+            )
+
+
+def _validated(path: Path, tree: dict[str, Any], where: str) -> Config:
+    try:
+        config = Config.model_validate(tree)
+    except ValidationError as exc:
+        raise UsageError(f"sweep file {path}: {where}: " + "; ".join(_problem(e) for e in exc.errors())) from exc
+    parts = {f"{name}.yaml": getattr(config, name) for name in Config.model_fields}
+    findings = rules.check(parts)
+    if findings:
+        raise UsageError(f"sweep file {path}: {where}: " + "; ".join(f"{f.file}: {f.problem}" for f in findings))
+    return config

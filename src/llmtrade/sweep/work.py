@@ -1,0 +1,153 @@
+"""The unit of work of a sweep: one whole backtest (a replay is path-dependent, so weeks are never split).
+
+`run` executes one RunTask in whatever process the executor chose and returns a RunOutcome; it never
+raises for a failed backtest (the failure is the outcome), so an executor need not carry exceptions across
+process or machine boundaries, and one failed run never stops the others.
+
+`Shared` is what every run of the sweep needs and is shipped to each worker once (an initializer, or one
+`ray.put`): the settings (where the database is), the config folder and the prices. A worker writes the
+prices it was shipped into a folder named by their fingerprint, once per process, so every run on a
+machine reads the same path (a backtest records where its prices came from, and a resumed run must find
+the same place).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from llmtrade.settings import Settings
+from llmtrade.sweep.spec import RunPlan
+
+# A replay cache entry: key, model, content, prompt tokens, completion tokens, cost (storage/llm_cache.py).
+Answer = tuple[str, str, str, int, int, float | None]
+
+
+class Shared(BaseModel):
+    """Shipped once per worker. `settings` are the Settings' values by alias (DATABASE_URL, LLMTRADE_HOME...);
+    `prices` the CSV files by name (None: the synthetic market), fingerprinted by `prices_hash`; `answers`
+    the replay cache (a replay sweep only), put into each run's database before it starts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    settings: dict[str, Any]
+    config_dir: str | None
+    config_source: str
+    prices: dict[str, bytes] | None
+    prices_hash: str
+    answers: list[Answer] | None = None
+
+
+class RunTask(BaseModel):
+    """One run to execute: the plan and which attempt this is (1 for the first)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    plan: RunPlan
+    attempt: int
+
+
+class RunOutcome(BaseModel):
+    """What a worker hands back: the run's leaderboard (the Leaderboard record as JSON) or its error."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    attempt: int
+    leaderboard: dict[str, Any] | None = None
+    error: str | None = None
+    seconds: float
+    worker: int  # the process id that ran it (for the benchmark and the progress line)
+
+
+_lock = threading.Lock()
+_folders: dict[str, Path] = {}
+
+
+def run(task: RunTask, shared: Shared) -> RunOutcome:
+    """Run `task`'s backtest (resuming its own database if an earlier attempt got part of the way)."""
+    started = time.perf_counter()
+    try:
+        board = _backtest(task.plan, shared)
+    except Exception as exc:  # any failure of the run is its outcome: recorded, retried, the others go on
+        return RunOutcome(
+            run_id=task.plan.run_id,
+            attempt=task.attempt,
+            error=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+            seconds=round(time.perf_counter() - started, 3),
+            worker=os.getpid(),
+        )
+    return RunOutcome(
+        run_id=task.plan.run_id,
+        attempt=task.attempt,
+        leaderboard=board,
+        seconds=round(time.perf_counter() - started, 3),
+        worker=os.getpid(),
+    )
+
+
+def _backtest(plan: RunPlan, shared: Shared) -> dict[str, Any]:
+    from llmtrade.app.backtest import BacktestSpec, backtest
+    from llmtrade.config.loader import LoadedConfig
+
+    settings = Settings(**shared.settings)
+    spec = BacktestSpec(
+        name=plan.backtest,
+        first=plan.start,
+        last=plan.end,
+        offline=plan.mode == "offline",
+        replay=plan.mode == "replay",
+        csv=prices_folder(shared),
+    )
+    config_dir = Path(shared.config_dir) if shared.config_dir else None
+    if shared.answers:
+        seed_answers(settings, plan.backtest, shared.answers)
+    result = backtest(settings, LoadedConfig(plan.config, shared.config_source), config_dir, spec, say=_quiet)
+    return result.leaderboard.model_dump(mode="json")
+
+
+def seed_answers(settings: Settings, backtest: str, answers: list[Answer]) -> None:
+    """The replay cache's answers put into the run's own database, where its replay reads them (a backtest
+    reads the cache of the database it writes)."""
+    from llmtrade.clock import SystemClock
+    from llmtrade.storage.bootstrap import open_storage
+    from llmtrade.storage.database import backtest_database, locate, sibling
+    from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
+
+    location = sibling(locate(settings), backtest_database(backtest))
+    with open_storage(settings, SystemClock(), location=location) as storage:
+        AnswerCache(storage.conn).put_many([(k, m, CachedAnswer(c, p, t, u)) for k, m, c, p, t, u in answers])
+
+
+def _quiet(_text: str) -> None:
+    """A worker's jobs print nothing: many runs share one terminal; failures come back as outcomes."""
+
+
+def prices_folder(shared: Shared) -> Path | None:
+    """The folder holding the shipped prices on this machine, written once per process (None: synthetic)."""
+    if shared.prices is None:
+        return None
+    with _lock:
+        known = _folders.get(shared.prices_hash)
+        if known is not None and known.is_dir():
+            return known
+        folder = Path(tempfile.gettempdir()) / "llmtrade-sweep-prices" / shared.prices_hash[:32]
+        if not folder.is_dir():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
+            for name, data in sorted(shared.prices.items()):
+                (staging / name).write_bytes(data)
+            try:
+                staging.rename(folder)
+            except OSError:  # another worker on this machine got there first: its copy is the same bytes
+                for file in staging.iterdir():
+                    file.unlink()
+                staging.rmdir()
+        _folders[shared.prices_hash] = folder
+        return folder

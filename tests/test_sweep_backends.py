@@ -1,0 +1,193 @@
+"""`llmtrade backtest sweep` on every executor: the same sweep gives the same leaderboard bytes on serial (one
+worker), local processes and Ray (two workers each), and a killed sweep resumes without recomputing its
+finished runs.
+
+One sweep file (2 configurations x 2 weeks, offline, synthetic market) under one name; between backends its
+databases are dropped, so each backend computes every run itself. Ray is a real local cluster
+(`ray.init(num_cpus=2)`), started once per test session.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+import llmtrade
+from llmtrade.cli import app as cli
+from llmtrade.config.loader import load_config
+from llmtrade.settings import Settings
+from llmtrade.sweep import work
+from llmtrade.sweep.driver import SweepOptions, SweepResult, run_sweep, sweep_database
+
+runner = CliRunner()
+SRC = str(Path(llmtrade.__file__).resolve().parents[1])
+NAME = f"t{uuid.uuid4().hex[:8]}"
+SWEEP = f"""
+name: {NAME}
+retries: 0
+ranges:
+  - {{from: 2026-01-07, to: 2026-01-14}}
+overrides:
+  base: {{}}
+  tight: {{risk.limits.max_position_pct: 0.05}}
+"""
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A real local Ray of two CPUs for the whole session; its workers import this llmtrade."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        object_store_memory=100 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": SRC}},
+    )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def place(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Settings, Path]:
+    """The module's server URL, settings pointing at a database of its own there, and the sweep file."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    head, _, query = pg_admin_url.partition("?")
+    url = f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+    folder = tmp_path_factory.mktemp("sweep")
+    path = folder / "sweep.yaml"
+    path.write_text(SWEEP)
+    return pg_admin_url, Settings(DATABASE_URL=url, LLMTRADE_HOME=str(folder / "home")), path
+
+
+def _drop(admin_url: str) -> None:
+    """Every database of the sweep (its record and its runs' books): the next backend starts from nothing."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s",
+                (sweep_database(NAME), f"llmtrade_bt_{NAME}_%"),
+            )
+        ]
+        for name in names:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _sweep(settings: Settings, path: Path, executor: str, workers: int = 0) -> SweepResult:
+    options = SweepOptions(executor=executor, workers=workers)
+    return run_sweep(settings, load_config(None), None, path, options)
+
+
+class _Stop(BaseException):
+    """Stands for the sweep being killed (Ctrl-C, OOM): not an Exception, so no run catches it."""
+
+
+@pytest.fixture(scope="module")
+def serial(place: tuple[str, Settings, Path]) -> dict[str, Any]:
+    """The sweep on the serial executor, killed after its first run, then run again to the end; every
+    execution of a run counted."""
+    admin_url, settings, path = place
+    _drop(admin_url)
+    executed: list[str] = []
+    real = work._backtest
+
+    def counting(plan: Any, shared: Any, *, stop_after: int | None = None) -> dict[str, Any]:
+        if stop_after is not None and len(executed) == stop_after:
+            raise _Stop
+        executed.append(plan.run_id)
+        return real(plan, shared)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(work, "_backtest", lambda plan, shared: counting(plan, shared, stop_after=1))
+        with pytest.raises(_Stop):
+            _sweep(settings, path, "serial")
+        killed = list(executed)
+        patch.setattr(work, "_backtest", counting)
+        result = _sweep(settings, path, "serial")
+    return {"result": result, "killed": killed, "executed": executed}
+
+
+def test_a_killed_sweep_resumes_without_recomputing_finished_runs(serial: dict[str, Any]) -> None:
+    result: SweepResult = serial["result"]
+    first = serial["killed"]
+    assert len(first) == 1  # the kill came before the second run
+    # Two runs in the file, executed twice in all: the one finished before the kill was not run again.
+    assert len(serial["executed"]) == 2
+    assert serial["executed"][0] == first[0]
+    assert serial["executed"][1] != first[0]
+    statuses = {r.run_id: r.status for r in result.runs}
+    assert statuses[first[0]] == "resumed"
+    assert sorted(statuses.values()) == ["finished", "resumed"]
+    assert result.leaderboard.finished == 2
+    assert result.failed == 0
+
+
+def test_the_sweep_leaderboard_counts_every_configuration_as_trials(serial: dict[str, Any]) -> None:
+    board = serial["result"].leaderboard
+    # The packaged config trades 4 PMs and the chairman: 5 trial accounts per run, 2 runs.
+    assert board.trials == 10
+    assert len(board.rows) == 10
+    assert {row.backtest for row in board.rows} == {r.backtest for r in serial["result"].runs}
+    # Deflated for 10 trials, not for the 5 each run's own leaderboard used: never more probable.
+    assert any(row.standing.dsr is not None for row in board.rows)
+
+
+def test_report_sweep_compares_the_runs_in_one_offline_html_file(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    admin_url, settings, _ = place
+    env = {"DATABASE_URL": settings.database_url or ""}
+    output = tmp_path / "sweep.html"
+    result = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(output), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    page = output.read_text()
+    assert json.loads(result.stdout)["bytes"] == len(page.encode())
+    for run in serial["result"].runs:
+        assert run.backtest in page
+        assert run.label in page
+    assert "trials (the deflated Sharpe's N): 10" in page
+    assert "<svg" in page  # the Sharpe intervals, inline
+    # Nothing fetched, so it works offline: no src, no link out; href and url() only to the SVG's own parts.
+    assert not re.search(r"(src=|href=\"(?!#)|url\((?!#))", page)
+
+    missing = runner.invoke(cli, ["report", "--sweep", "nosuch", "-o", str(output)], env=env)
+    assert missing.exit_code == 2
+    assert "no sweep named 'nosuch'" in missing.stderr
+    with psycopg.connect(admin_url) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'llmtrade_sw_nosuch'").fetchone() is None
+
+
+def test_local_processes_give_the_serial_leaderboard_bytes(
+    serial: dict[str, Any], place: tuple[str, Settings, Path]
+) -> None:
+    admin_url, settings, path = place
+    _drop(admin_url)
+    local = _sweep(settings, path, "local", workers=2)
+    assert local.executor == "local"
+    assert local.workers == 2
+    assert [r.status for r in local.runs] == ["finished", "finished"]
+    assert local.leaderboard.model_dump_json() == serial["result"].leaderboard.model_dump_json()
+
+
+def test_ray_gives_the_serial_leaderboard_bytes(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], ray_cluster: None
+) -> None:
+    admin_url, settings, path = place
+    _drop(admin_url)
+    on_ray = _sweep(settings, path, "ray")
+    assert on_ray.executor == "ray"
+    assert on_ray.workers == 2  # the session's cluster: two CPUs
+    assert [r.status for r in on_ray.runs] == ["finished", "finished"]
+    assert on_ray.leaderboard.model_dump_json() == serial["result"].leaderboard.model_dump_json()

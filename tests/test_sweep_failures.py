@@ -1,0 +1,111 @@
+"""A failed run of a sweep is recorded (SweepRunFailed), retried, and does not stop the others; the sweep then
+exits 1 with a summary naming it, and a rerun retries only it. Serial executor, real backtests (1 week)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app as cli
+from llmtrade.clock import SystemClock
+from llmtrade.config.loader import load_config
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.database import backtest_database, locate, sibling
+from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
+from llmtrade.sweep import work
+from llmtrade.sweep.driver import live_answers, prepare, sweep_database
+
+runner = CliRunner()
+
+
+def test_a_failed_run_is_retried_recorded_and_does_not_stop_the_others(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"f{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"name: {name}\nretries: 1\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n"
+        "overrides: {broken: {}, flaky: {risk.limits.max_position_pct: 0.05}}\n"
+    )
+    attempts: Counter[str] = Counter()
+    real = work._backtest
+
+    def faulty(plan: Any, shared: Any) -> dict[str, Any]:
+        attempts[plan.axes["overrides"]] += 1
+        if plan.axes["overrides"] == "broken":
+            raise RuntimeError("disk on fire")
+        if attempts["flaky"] == 1:
+            raise ConnectionError("the server went away")
+        return real(plan, shared)
+
+    monkeypatch.setattr(work, "_backtest", faulty)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"])
+
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 runs failed after their retries" in result.output
+    assert "overrides=broken" in result.output and "disk on fire" in result.output
+    assert attempts == {"broken": 2, "flaky": 2}  # one retry each; the broken run did not stop the flaky one
+    document = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    published = runner.invoke(cli, ["schema", "backtest", "sweep"])
+    jsonschema.validate(document, json.loads(published.stdout))  # the --json output obeys its published schema
+    by_axis = {r["label"].split()[0]: r for r in document["runs"]}
+    assert by_axis["overrides=flaky"]["status"] == "finished"
+    assert by_axis["overrides=flaky"]["attempts"] == 2
+    assert by_axis["overrides=broken"]["status"] == "failed"
+    assert document["failed"] == 1
+    assert document["leaderboard"]["finished"] == 1
+    assert document["leaderboard"]["trials"] == 10  # the failed configuration was tried too
+
+    head, _, query = database_url.partition("?")
+    record_url = f"{head.rsplit('/', 1)[0]}/{sweep_database(name)}" + (f"?{query}" if query else "")
+    with psycopg.connect(record_url) as conn:
+        rows = conn.execute(
+            "SELECT type, payload->>'label', payload->>'attempt', payload->>'final' FROM events"
+            " WHERE stream = 'sweep' ORDER BY id"
+        ).fetchall()
+    failed = [(label.split()[0], attempt, final) for kind, label, attempt, final in rows if kind == "SweepRunFailed"]
+    assert sorted(failed) == [
+        ("overrides=broken", "1", "false"),
+        ("overrides=broken", "2", "true"),
+        ("overrides=flaky", "1", "false"),
+    ]
+    assert [r[1].split()[0] for r in rows if r[0] == "SweepRunFinished"] == ["overrides=flaky"]
+
+    # The rerun tries the failed run only: the finished one is never run again.
+    attempts.clear()
+    again = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"])
+    assert again.exit_code == 1
+    assert attempts == {"broken": 2}
+
+
+def test_a_replay_sweep_ships_the_live_answer_cache_into_each_runs_database(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path / "home"))
+    location = locate(settings)
+    with open_storage(settings, SystemClock()) as live:
+        AnswerCache(live.conn).put("k1", "openai/gpt-5.1", CachedAnswer('{"a": 1}', 10, 5, 0.001))
+    answers = live_answers(settings, location)
+    assert answers == [("k1", "openai/gpt-5.1", '{"a": 1}', 10, 5, 0.001)]
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: r\nmode: replay\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n")
+    _, shared, plans = prepare(settings, load_config(None), path, None, answers)
+    assert shared.answers == answers
+    more = [*answers, ("k2", "openai/gpt-5.1", "{}", 1, 1, None)]
+    _, _, other = prepare(settings, load_config(None), path, None, more)
+    assert other[0].run_id != plans[0].run_id  # another cache can give other answers: another run
+
+    name = f"r{uuid.uuid4().hex[:8]}"
+    work.seed_answers(settings, name, answers)
+    run_location = sibling(location, backtest_database(name))
+    with psycopg.connect(run_location.url) as conn:
+        assert conn.execute("SELECT key, content FROM llm_cache").fetchall() == [("k1", '{"a": 1}')]

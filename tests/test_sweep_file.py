@@ -1,0 +1,141 @@
+"""The sweep file: every combination of its axes is one run with a content hash; a bad file is refused with
+exit 2 naming the file and the key. No database: these are the checks made before any run starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app as cli
+from llmtrade.config.loader import load_config
+from llmtrade.errors import UsageError
+from llmtrade.settings import Settings
+from llmtrade.sweep import spec
+from llmtrade.sweep.driver import prepare
+from llmtrade.sweep.executors import open_executor
+from llmtrade.sweep.work import Shared, prices_folder
+
+runner = CliRunner()
+BASE = """
+name: demo
+ranges:
+  - {from: 2026-01-07, to: 2026-01-21}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    return path
+
+
+def _plans(tmp_path: Path, text: str, *, prices: str = "synthetic", csv: bool = False) -> list[spec.RunPlan]:
+    path = _write(tmp_path, text)
+    return spec.plan(path, spec.read(path), load_config(None), prices=prices, csv=csv)
+
+
+def test_every_combination_of_the_axes_is_one_run_in_a_fixed_order(tmp_path: Path) -> None:
+    plans = _plans(
+        tmp_path,
+        BASE
+        + "overrides: {base: {}, tight: {risk.limits.max_position_pct: 0.05}}\n"
+        + "memory: [true, false]\nseeds: [7, 8]\n",
+    )
+    assert len(plans) == 8
+    assert len({p.run_id for p in plans}) == 8
+    first = plans[0]
+    assert first.axes == {
+        "overrides": "base",
+        "models": "config",
+        "memory": "on",
+        "seed": "7",
+        "range": "2026-01-07..2026-01-21",
+    }
+    assert first.backtest == f"demo-{first.run_id[:12]}"
+    tight_off_8 = plans[-1]
+    assert tight_off_8.config.risk.limits.max_position_pct == 0.05
+    assert tight_off_8.config.models.memory.enabled is False
+    assert tight_off_8.config.assets.market_data.synthetic_seed == 8
+
+
+def test_the_run_id_is_the_hash_of_config_prices_weeks_and_mode(tmp_path: Path) -> None:
+    synthetic = _plans(tmp_path, BASE)[0]
+    again = _plans(tmp_path, BASE)[0]
+    other_prices = _plans(tmp_path, BASE, prices="csv:abc", csv=True)[0]
+    any_day_of_the_same_weeks = _plans(tmp_path, BASE.replace("2026-01-07", "2026-01-09"))[0]
+    replay = _plans(tmp_path, BASE + "mode: replay\n")[0]
+    assert synthetic.run_id == again.run_id
+    assert synthetic.run_id == any_day_of_the_same_weeks.run_id  # the same weeks: the same backtest
+    assert other_prices.run_id != synthetic.run_id
+    assert replay.run_id != synthetic.run_id
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (BASE + "overrides: {x: {risk.limits.no_such: 1}}\n", "overrides.x.risk.limits.no_such"),
+        (BASE + "overrides: {x: {risk.limits.max_position_pct: 7}}\n", "max_position_pct"),
+        (BASE + "model_sets: {m: {nobody: openai/gpt-5.1}}\n", "model_sets.m.nobody"),
+        (BASE + "seeds: [1, -2]\n", "seeds.1"),
+        (BASE + "retries: 9\n", "retries"),
+        (BASE + "colour: blue\n", "colour"),
+        ("name: demo\n", "ranges"),
+        (BASE.replace("2026-01-21", "2025-12-01"), "ranges.0"),
+        (BASE.replace("name: demo", "name: 'bad name!'"), "name"),
+    ],
+)
+def test_a_bad_sweep_file_exits_2_naming_the_file_and_the_key(tmp_path: Path, text: str, names: str) -> None:
+    path = _write(tmp_path, text)
+    result = runner.invoke(cli, ["backtest", "sweep", str(path)])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output
+    assert names in result.output
+
+
+def test_several_seeds_over_csv_prices_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="key seeds"):
+        _plans(tmp_path, BASE + "seeds: [1, 2]\n", prices="csv:abc", csv=True)
+
+
+def test_a_combination_that_repeats_another_is_refused(tmp_path: Path) -> None:
+    # memory on is the packaged config's own setting: `base` with memory on is the same backtest twice.
+    text = BASE + "overrides: {base: {}, same: {models.memory.enabled: true}}\n"
+    with pytest.raises(UsageError, match="runs the same backtest as"):
+        _plans(tmp_path, text)
+
+
+def test_csv_prices_are_read_once_fingerprinted_and_written_once_per_worker(tmp_path: Path) -> None:
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    (prices / "SPY.csv").write_text("date,open,high,low,close,volume\n")
+    path = _write(tmp_path, BASE)
+    _, shared, plans = prepare(Settings(), load_config(None), path, prices)
+    assert shared.prices == {"SPY.csv": b"date,open,high,low,close,volume\n"}
+    (prices / "SPY.csv").write_text("date,open,high,low,close,volume\n2026-01-02,1,1,1,1,1\n")
+    _, changed, changed_plans = prepare(Settings(), load_config(None), path, prices)
+    assert changed.prices_hash != shared.prices_hash
+    assert changed_plans[0].run_id != plans[0].run_id  # new prices: a new run, never the old result
+    folder = prices_folder(changed)
+    assert folder is not None
+    assert (folder / "SPY.csv").read_bytes() == changed.prices["SPY.csv"]  # type: ignore[index]
+    assert prices_folder(changed) == folder  # the same folder for every run of this worker
+
+
+def test_an_unknown_executor_and_a_misplaced_address_are_usage_errors() -> None:
+    shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+    with pytest.raises(UsageError, match="choose one of serial, local, ray"):
+        open_executor("threads", shared)
+    with pytest.raises(UsageError, match="--address is for --executor ray"):
+        open_executor("local", shared, address="auto")
+
+
+def test_the_example_sweep_file_plans_its_runs_offline() -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweep.yaml"
+    sweep = spec.read(example)
+    plans = spec.plan(example, sweep, load_config(None), prices="synthetic", csv=False)
+    assert sweep.mode == "offline"
+    assert len(plans) == 2 * 1 * 2 * 2  # overrides x model sets x memory x seeds
+    assert {p.axes["memory"] for p in plans} == {"on", "off"}
+    assert all(p.end > p.start for p in plans)  # a few weeks, not one
