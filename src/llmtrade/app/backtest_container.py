@@ -25,12 +25,14 @@ from datetime import date
 
 from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.container import Container
+from llmtrade.config.models import ModelsConfig
 from llmtrade.errors import UsageError
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import DraftEventStore, EventStore
+from llmtrade.workflows.workbench import SideOpener
 
 # A session advisory lock on the backtest's own database: one process writes its books at a time.
 _SOLE_WRITER = 0x11_77_B7_01
@@ -86,6 +88,11 @@ class BacktestContainer(Container):
             self._held.close()
             self._held = None
             self._bar_cache = None
+
+    def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
+        """None: the sole writer holds its appends in this process until it flushes, so a second connection
+        would not see them (and the memory stages write in turn, on the held store)."""
+        return None
 
     @contextmanager
     def storage(self, *, persist: bool = True, models: bool = False) -> Iterator[Storage]:

@@ -20,7 +20,7 @@ from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.session import Session, open_session, prompts_dir
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
-from llmtrade.config.models import Config
+from llmtrade.config.models import Config, ModelsConfig
 from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
 from llmtrade.llm.gateway import LLMMode
@@ -40,7 +40,7 @@ from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.weekly import build_desks
-from llmtrade.workflows.workbench import Workbench
+from llmtrade.workflows.workbench import Side, SideOpener, Workbench
 
 
 def mode_banner(decision: ModeDecision) -> str:
@@ -206,7 +206,20 @@ class Container:
             deadline,
             quotes,
             build_memory(writing, storage, self.settings, self.mode, run_id=run_id),
+            self.side(storage, writing, run_id=run_id),
         )
+
+    def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
+        """Opens the memory over a connection of its own to `storage`'s database, for the memory stages' work
+        off the event loop (workflows/memory_stages.py); a backtest's sole writer has none."""
+        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
+
+        @contextmanager
+        def opened() -> Iterator[Side]:
+            with open_storage(self.settings, self.clock, location=storage.location) as other:
+                yield Side(other.events, build_memory(models, other, self.settings, self.mode, run_id=run_id))
+
+        return opened
 
     def trading_is_live(self, events: EventStore) -> bool:
         """How accounts here are traded: what the latest trading run did, else this invocation's mode.
