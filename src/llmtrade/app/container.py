@@ -9,6 +9,7 @@ read-only commands and dry runs run the same code without writing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,8 @@ class Container:
     # A database of its own on the same server (a backtest's books), instead of the live one.
     database: str | None = None
     _announced: bool = field(default=False, init=False)
+    # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
+    _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
 
     # ------------------------------------------------------------ decided once per invocation
 
@@ -110,7 +113,11 @@ class Container:
             self.warm_up()
         location = sibling(locate(self.settings), self.database) if self.database else None
         with open_storage(self.settings, self.clock, location=location) as storage:
-            yield storage if persist else replace(storage, events=storage.events.draft())
+            try:
+                yield storage if persist else replace(storage, events=storage.events.draft())
+            finally:
+                while self._sides:
+                    self._sides.pop().close()
 
     def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
         """The committee's memory over `storage` (embedding calls recorded under `run_id`), or None when
@@ -214,10 +221,21 @@ class Container:
         off the event loop (workflows/memory_stages.py); a backtest's sole writer has none."""
         from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
 
+        held: list[Side] = []
+        lock = threading.Lock()
+
         @contextmanager
         def opened() -> Iterator[Side]:
-            with open_storage(self.settings, self.clock, location=storage.location) as other:
-                yield Side(other.events, build_memory(models, other, self.settings, self.mode, run_id=run_id))
+            # Opened once, by the first stage that needs it (on its worker thread), and kept for the job:
+            # a connection costs the server a process, and its memory's caches stay warm.
+            with lock:
+                if not held:
+                    other = open_storage(self.settings, self.clock, location=storage.location)
+                    self._sides.append(other)
+                    held.append(
+                        Side(other.events, build_memory(models, other, self.settings, self.mode, run_id=run_id))
+                    )
+                yield held[0]
 
         return opened
 
