@@ -65,6 +65,20 @@ def recall_enabled(bench: Workbench) -> bool:
     return bench.memory is not None and bench.config.models.memory.enabled
 
 
+def recalled(
+    bench: Workbench, *, role: str, as_of: datetime, query: str, shown: Sequence[str], account: str
+) -> NewEvent:
+    """A MemoryRecalled for the run's recall stream: `role` was shown `shown` (memory ids, in order) as of `as_of`."""
+    payload = MemoryRecalled(role=role, week_id=bench.week_id, as_of=as_of, query=query, memory_ids=list(shown))
+    return NewEvent.of(
+        payload,
+        stream=streams.recall_stream(bench.run_id),
+        week_id=bench.week_id,
+        run_id=bench.run_id,
+        account_id=account,
+    )
+
+
 def record_recall(
     bench: Workbench,
     *,
@@ -77,17 +91,8 @@ def record_recall(
 ) -> None:
     """One MemoryRecalled on the run's recall stream, appended to `events` (default the bench's; a dry run's
     store is a draft view)."""
-    payload = MemoryRecalled(role=role, week_id=bench.week_id, as_of=as_of, query=query, memory_ids=list(shown))
     (events or bench.events).append(
-        [
-            NewEvent.of(
-                payload,
-                stream=streams.recall_stream(bench.run_id),
-                week_id=bench.week_id,
-                run_id=bench.run_id,
-                account_id=account,
-            )
-        ]
+        [recalled(bench, role=role, as_of=as_of, query=query, shown=shown, account=account)]
     )
 
 
@@ -156,7 +161,7 @@ class _MemoryStage:
         """`work(events, memory)` on a worker thread over a side connection when there is one, else here on the
         run's own store and memory."""
         opener = self.bench.side
-        if opener is None or self.dry_run:
+        if opener is None or not self.overlaps:
             return work(self.bench.events, self.bench.memory)
 
         def on_side() -> T:
@@ -211,8 +216,13 @@ class RecallStage(_MemoryStage):
         if not lines:
             return context.with_value(MEMORY_NOTES, {})
         query = "setups like the research candidates " + ", ".join(f"{q.direction} {q.instrument}" for q in queries)
-        for pm in bench.config.models.pms:
-            record_recall(bench, role=f"pm:{pm.id}", as_of=as_of, query=query, shown=shown, account=pm.account)
+        # One transaction for every PM's record: a commit each would sit between the research and the pitches.
+        bench.events.append(
+            [
+                recalled(bench, role=f"pm:{pm.id}", as_of=as_of, query=query, shown=shown, account=pm.account)
+                for pm in bench.config.models.pms
+            ]
+        )
         return context.with_value(MEMORY_NOTES, {pm.id: lines for pm in bench.config.models.pms})
 
 
@@ -235,6 +245,12 @@ class RememberDecisionStage(_MemoryStage):
     name = "remember_decision"
     reads = (DECISION,)
     writes = ()
+
+    def __init__(self, bench: Workbench, *, dry_run: bool):
+        super().__init__(bench, dry_run=dry_run)
+        # In turn, not alongside: no model call follows for it to hide behind (the risk gate and execution keep
+        # the interpreter busy), and the decision's setup is stored before any order is sent.
+        self.overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         items = [SetupRemembered(setup=decision_setup(context.get(DECISION)))]
