@@ -183,6 +183,29 @@ class Container:
             quotes=quotes,
         )
 
+    def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
+        """Opens the memory over a connection of its own to `storage`'s database, for the memory stages' work
+        off the event loop (workflows/memory_stages.py); a backtest's sole writer has none."""
+        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
+
+        held: list[Side] = []
+        lock = threading.Lock()
+
+        @contextmanager
+        def opened() -> Iterator[Side]:
+            # Opened once, by the first stage that needs it (on its worker thread), and kept for the job:
+            # a connection costs the server a process, and its memory's caches stay warm.
+            with lock:
+                if not held:
+                    other = open_storage(self.settings, self.clock, location=storage.location)
+                    self._sides.append(other)
+                    held.append(
+                        Side(other.events, build_memory(models, other, self.settings, self.mode, run_id=run_id))
+                    )
+                yield held[0]
+
+        return opened
+
     def workbench(
         self, storage: Storage, session: Session, *, week_id: date, now: datetime, deadline: datetime | None = None
     ) -> Workbench:
@@ -215,29 +238,6 @@ class Container:
             build_memory(writing, storage, self.settings, self.mode, run_id=run_id),
             self.side(storage, writing, run_id=run_id),
         )
-
-    def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
-        """Opens the memory over a connection of its own to `storage`'s database, for the memory stages' work
-        off the event loop (workflows/memory_stages.py); a backtest's sole writer has none."""
-        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
-
-        held: list[Side] = []
-        lock = threading.Lock()
-
-        @contextmanager
-        def opened() -> Iterator[Side]:
-            # Opened once, by the first stage that needs it (on its worker thread), and kept for the job:
-            # a connection costs the server a process, and its memory's caches stay warm.
-            with lock:
-                if not held:
-                    other = open_storage(self.settings, self.clock, location=storage.location)
-                    self._sides.append(other)
-                    held.append(
-                        Side(other.events, build_memory(models, other, self.settings, self.mode, run_id=run_id))
-                    )
-                yield held[0]
-
-        return opened
 
     def trading_is_live(self, events: EventStore) -> bool:
         """How accounts here are traded: what the latest trading run did, else this invocation's mode.
