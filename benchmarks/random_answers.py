@@ -48,7 +48,7 @@ FIRST_WEEK = date(2026, 1, 7)
 MODEL_STAGES = ("research", "pitches", "peer_review", "chairman")
 # The stages that overlap the ones after them (pipeline/stage.py `overlaps`): their time is off the path
 # unless it outlasts what they overlap.
-ALONGSIDE = ("remember_research", "remember_pitches", "validator", "remember_decision")
+ALONGSIDE = ("remember_research", "remember_pitches", "validator")
 REPAIR_MARK = repair_prompt("X").split("X")[0]  # the fixed opening of every repair message
 
 
