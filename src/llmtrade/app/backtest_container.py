@@ -28,6 +28,7 @@ from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.backtest_memory import CachedMemory, RecallCache
 from llmtrade.app.container import Container
 from llmtrade.app.session import Session
+from llmtrade.config.models import ModelsConfig
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.service import MarketData
@@ -35,7 +36,7 @@ from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import DraftEventStore, EventStore
-from llmtrade.workflows.workbench import Workbench
+from llmtrade.workflows.workbench import SideOpener, Workbench
 
 if TYPE_CHECKING:
     import psycopg
@@ -96,6 +97,11 @@ class BacktestContainer(Container):
             self._held.close()
             self._held = None
             self._bar_cache = None
+
+    def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
+        """None: the sole writer holds its appends in this process until it flushes, so a second connection
+        would not see them (and the memory stages write in turn, on the held store)."""
+        return None
 
     @contextmanager
     def storage(self, *, persist: bool = True, models: bool = False) -> Iterator[Storage]:

@@ -9,6 +9,7 @@ read-only commands and dry runs run the same code without writing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.session import Session, open_session, prompts_dir
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
-from llmtrade.config.models import Config
+from llmtrade.config.models import Config, ModelsConfig
 from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
 from llmtrade.llm.gateway import LLMMode
@@ -41,7 +42,7 @@ from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.weekly import build_desks, week_lock
-from llmtrade.workflows.workbench import Workbench
+from llmtrade.workflows.workbench import Side, SideOpener, Workbench
 
 if TYPE_CHECKING:
     import psycopg
@@ -67,6 +68,8 @@ class Container:
     # A database of its own on the same server (a backtest's books), instead of the live one.
     database: str | None = None
     _announced: bool = field(default=False, init=False)
+    # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
+    _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
 
     # ------------------------------------------------------------ decided once per invocation
 
@@ -114,7 +117,11 @@ class Container:
             self.warm_up()
         location = sibling(locate(self.settings), self.database) if self.database else None
         with open_storage(self.settings, self.clock, location=location) as storage:
-            yield storage if persist else replace(storage, events=storage.events.draft())
+            try:
+                yield storage if persist else replace(storage, events=storage.events.draft())
+            finally:
+                while self._sides:
+                    self._sides.pop().close()
 
     def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
         """The committee's memory over `storage` (embedding calls recorded under `run_id`), or None when
@@ -180,6 +187,29 @@ class Container:
             quotes=quotes,
         )
 
+    def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
+        """Opens the memory over a connection of its own to `storage`'s database, for the memory stages' work
+        off the event loop (workflows/memory_stages.py); a backtest's sole writer has none."""
+        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
+
+        held: list[Side] = []
+        lock = threading.Lock()
+
+        @contextmanager
+        def opened() -> Iterator[Side]:
+            # Opened once, by the first stage that needs it (on its worker thread), and kept for the job:
+            # a connection costs the server a process, and its memory's caches stay warm.
+            with lock:
+                if not held:
+                    other = open_storage(self.settings, self.clock, location=storage.location)
+                    self._sides.append(other)
+                    held.append(
+                        Side(other.events, build_memory(models, other, self.settings, self.mode, run_id=run_id))
+                    )
+                yield held[0]
+
+        return opened
+
     def workbench(
         self, storage: Storage, session: Session, *, week_id: date, now: datetime, deadline: datetime | None = None
     ) -> Workbench:
@@ -210,6 +240,7 @@ class Container:
             deadline,
             quotes,
             build_memory(writing, storage, self.settings, self.mode, run_id=run_id),
+            self.side(storage, writing, run_id=run_id),
         )
 
     def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:

@@ -132,13 +132,13 @@ class MarketData:
         """The cached series when the cache covers the range and what it holds is still valid."""
         if not self._cache.covers(wanted, start, end, synthetic=provider.synthetic):
             return None
-        cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic)
         # A range recorded as covered before validation existed may hide a hole; check it like any
         # answer, and forget the coverage so the provider is asked afresh (and the event is written once).
-        # A cache that has already seen this very range pass (a backtest's, in memory) is not asked twice.
+        # A range the cache has already seen pass (market_vouched; a backtest's, in memory) is not checked twice.
         vouched = self._cache.vouched(wanted, start, end, synthetic=provider.synthetic)
+        cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic, trusted=vouched)
         problems = [] if vouched else validate_bars(cached, sessions)
-        if not problems:
+        if not problems and not vouched:
             self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
         if problems:
             self._reject("cache", problems, wanted, start, end)

@@ -7,8 +7,11 @@ really holds). See pipeline/stage.py for the contract a stage keeps.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StageCompleted, StageFailed, StageStarted
@@ -61,40 +64,126 @@ class Pipeline:
         # A stage's StageCompleted goes in one transaction with the next one's StageStarted: nothing
         # happens between the two, and a commit less per stage is a commit less on the critical path.
         completed: list[EventPayload] = []
-        for stage in self.stages:
-            self._record(context, *completed, StageStarted(stage=stage.name))
-            completed = []
-            self._observer(stage.name, "started", None)
-            started = time.perf_counter()
-            # The stage is shown only what it declared it reads, so an undeclared read fails at once.
-            visible = context.only(stage.reads)
-            try:
-                result = await stage.run(visible)
-                if not isinstance(result, PipelineContext):
-                    raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
-                _require_outputs(stage, visible, result)
-            except Exception as exc:
+        alongside: list[_Alongside] = []  # overlapping stages started and not yet joined, oldest first
+        try:
+            for stage in self.stages:
+                # Overlapping stages already done are joined now; one whose writes this stage reads is waited for.
+                wanted = {key.name for key in stage.reads}
+                last = max((i for i, a in enumerate(alongside) if a.task.done() or wanted & a.writes), default=-1)
+                for _ in range(last + 1):
+                    context = await self._join(alongside.pop(0), context, completed)
+                self._record(context, *completed, StageStarted(stage=stage.name))
+                completed = []
+                self._observer(stage.name, "started", None)
+                started = time.perf_counter()
+                # The stage is shown only what it declared it reads, so an undeclared read fails at once.
+                visible = context.only(stage.reads)
+                if getattr(stage, "overlaps", False):
+                    before = alongside[-1].task if alongside else None
+                    task = asyncio.ensure_future(_after(before, stage, visible, started))
+                    alongside.append(_Alongside(stage, visible, task, {key.name for key in stage.writes}))
+                    # Let it start: one that finds its output stored ends at once, and is joined in its place.
+                    await asyncio.sleep(0)
+                    continue
+                try:
+                    result = await stage.run(visible)
+                    if not isinstance(result, PipelineContext):
+                        raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
+                    _require_outputs(stage, visible, result)
+                except Exception as exc:
+                    elapsed = (time.perf_counter() - started) * 1000
+                    self._fail(context, stage, exc, elapsed, completed)
+                    completed = []
+                    raise StageError(stage.name, exc) from exc
                 elapsed = (time.perf_counter() - started) * 1000
-                self._record(
-                    context,
-                    StageFailed(stage=stage.name, duration_ms=elapsed, error_type=type(exc).__name__, error=str(exc)),
-                )
-                self._observer(stage.name, "failed", elapsed / 1000)
-                raise StageError(stage.name, exc) from exc
-            elapsed = (time.perf_counter() - started) * 1000
-            loaded = stage.name in result.loaded and stage.name not in context.loaded
-            completed = [StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded)]
-            self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
-            report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
-            context = context.merged(result, stage.writes).with_report(report)
+                loaded = stage.name in result.loaded and stage.name not in context.loaded
+                completed = [StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded)]
+                self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
+                report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
+                context = context.merged(result, stage.writes).with_report(report)
+            while alongside:
+                context = await self._join(alongside.pop(0), context, completed)
+        finally:
+            # Whatever failed, no overlapping stage is left running: each ends, and its end is recorded.
+            if alongside:
+                await self._settle(alongside, context, completed)
         self._record(context, *completed)
         return context
+
+    async def _join(self, done: _Alongside, context: PipelineContext, completed: list[EventPayload]) -> PipelineContext:
+        """Wait for an overlapping stage and merge what it wrote; its failure fails the run here."""
+        stage = done.stage
+        result, elapsed, error = await asyncio.shield(done.task)
+        if error is not None:
+            self._fail(context, stage, error, elapsed, completed)
+            completed.clear()
+            raise StageError(stage.name, error) from error
+        loaded = stage.name in result.loaded and stage.name not in done.visible.loaded
+        completed.append(StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded))
+        self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
+        report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
+        written = {key.name: result.values[key.name] for key in stage.writes}
+        merged = context.model_copy(update={"values": MappingProxyType({**context.values, **written})})
+        return (merged.with_loaded(stage.name) if loaded else merged).with_report(report)
+
+    async def _settle(
+        self, alongside: list[_Alongside], context: PipelineContext, completed: list[EventPayload]
+    ) -> None:
+        """After a failure: wait for every overlapping stage still running and record how each ended."""
+        for left in alongside:
+            result, elapsed, error = await asyncio.shield(left.task)
+            if error is None:
+                loaded = left.stage.name in result.loaded and left.stage.name not in left.visible.loaded
+                completed.append(StageCompleted(stage=left.stage.name, duration_ms=elapsed, loaded=loaded))
+            else:
+                completed.append(_failed(left.stage, error, elapsed))
+        alongside.clear()
+        self._record(context, *completed)
+        completed.clear()
+
+    def _fail(
+        self, context: PipelineContext, stage: Stage, exc: Exception, elapsed: float, completed: list[EventPayload]
+    ) -> None:
+        self._record(context, *completed, _failed(stage, exc, elapsed))
+        self._observer(stage.name, "failed", elapsed / 1000)
 
     def _record(self, context: PipelineContext, *payloads: EventPayload) -> None:
         stream = run_stream(context.run_id)
         self._events.append(
             [NewEvent.of(p, stream=stream, week_id=context.week_id, run_id=context.run_id) for p in payloads]
         )
+
+
+@dataclass
+class _Alongside:
+    """An overlapping stage started by the pipeline: what it was shown, its task, the keys it writes."""
+
+    stage: Stage
+    visible: PipelineContext
+    task: asyncio.Future[tuple[PipelineContext, float, Exception | None]]
+    writes: set[str]
+
+
+async def _after(
+    before: asyncio.Future[Any] | None, stage: Stage, visible: PipelineContext, started: float
+) -> tuple[PipelineContext, float, Exception | None]:
+    """Run an overlapping stage once the one started before it has ended (they never run at once); returns
+    (its result, its milliseconds, its failure or None). Its time counts from its own start, not its wait."""
+    if before is not None:
+        await asyncio.wait([before])
+        started = time.perf_counter()
+    try:
+        result = await stage.run(visible)
+        if not isinstance(result, PipelineContext):
+            raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
+        _require_outputs(stage, visible, result)
+    except Exception as exc:
+        return visible, (time.perf_counter() - started) * 1000, exc
+    return result, (time.perf_counter() - started) * 1000, None
+
+
+def _failed(stage: Stage, exc: Exception, elapsed: float) -> StageFailed:
+    return StageFailed(stage=stage.name, duration_ms=elapsed, error_type=type(exc).__name__, error=str(exc))
 
 
 def check_wiring(stages: Sequence[Stage], provided: set[str], source: str) -> None:

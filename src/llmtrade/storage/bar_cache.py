@@ -33,13 +33,30 @@ class BarCache:
         return row is not None and row[0] == len(set(symbols))
 
     def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
-        """Whether this range, as read from here, already passed validation (never, for a cache on a
-        database others may write: the rows may have changed since)."""
-        return False
+        """Whether every symbol's bars in this range, as read from here, already passed validation: a vouched
+        range (market_vouched) holds it. Every write of bars (`store`, `forget`) drops the vouches it overlaps."""
+        row = self._conn.execute(
+            """SELECT count(DISTINCT symbol) FROM market_vouched
+               WHERE synthetic = %s AND symbol = ANY(%s) AND start_day <= %s AND end_day >= %s""",
+            (synthetic, list(symbols), start, end),
+        ).fetchone()
+        return row is not None and row[0] == len(set(symbols))
 
     def vouch(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         """The range, as read from here, passed validation."""
-        return None
+        with self._conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO market_vouched (synthetic, symbol, start_day, end_day) VALUES (%s, %s, %s, %s)
+                   ON CONFLICT DO NOTHING""",
+                [(synthetic, symbol, start, end) for symbol in dict.fromkeys(symbols)],
+            )
+
+    def _unvouch(self, symbols: Iterable[str], start: date, end: date, *, synthetic: bool) -> None:
+        self._conn.execute(
+            """DELETE FROM market_vouched
+               WHERE synthetic = %s AND symbol = ANY(%s) AND start_day <= %s AND end_day >= %s""",
+            (synthetic, list(symbols), end, start),
+        )
 
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         """Drop the bars of these symbols in start..end and every recorded fetch overlapping that range.
@@ -48,6 +65,7 @@ class BarCache:
         and a fetch record left overlapping the range would vouch for bars no longer there.
         """
         with self._conn.transaction():
+            self._unvouch(symbols, start, end, synthetic=synthetic)
             self._conn.execute(
                 """DELETE FROM market_fetches
                    WHERE synthetic = %s AND symbol = ANY(%s) AND start_day <= %s AND end_day >= %s""",
@@ -62,6 +80,7 @@ class BarCache:
         self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool
     ) -> None:
         with self._conn.transaction(), self._conn.cursor() as cur:
+            self._unvouch(bars, start, end, synthetic=synthetic)
             cur.executemany(
                 """INSERT INTO market_bars (synthetic, symbol, day, open, high, low, close, volume, source)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -80,16 +99,21 @@ class BarCache:
                 [(synthetic, symbol, start, end, provider) for symbol in bars],
             )
 
-    def read(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> dict[str, list[Bar]]:
+    def read(
+        self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool, trusted: bool = False
+    ) -> dict[str, list[Bar]]:
+        """Each symbol's cached bars in start..end, oldest first. `trusted`: the range is vouched (its rows passed
+        validation as Bars already), so they are built without validating each again."""
         rows = self._conn.execute(
             """SELECT symbol, day, open, high, low, close, volume, source FROM market_bars
                WHERE synthetic = %s AND symbol = ANY(%s) AND day BETWEEN %s AND %s ORDER BY symbol, day""",
             (synthetic, list(symbols), start, end),
         ).fetchall()
         out: dict[str, list[Bar]] = {s: [] for s in symbols}
+        make = Bar.model_construct if trusted else Bar
         for symbol, day, open_, high, low, close, volume, source in rows:
             out[symbol].append(
-                Bar(
+                make(
                     symbol=symbol,
                     day=day,
                     open=open_,
@@ -130,7 +154,9 @@ class HeldBarCache(BarCache):
             for symbol in set(symbols)
         )
 
-    def read(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> dict[str, list[Bar]]:
+    def read(
+        self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool, trusted: bool = False
+    ) -> dict[str, list[Bar]]:
         out: dict[str, list[Bar]] = {}
         for symbol in symbols:
             days, bars = self._series(symbol, synthetic)

@@ -3,9 +3,8 @@ committee_stages.py can read them without importing the memory stages, which rea
 
 from __future__ import annotations
 
-from llmtrade.domain.memory import MarketCondition, SetupFlag
+from llmtrade.domain.memory import SetupFlag
 from llmtrade.pipeline.context import ContextKey
 
-CONDITION = ContextKey("market_condition", MarketCondition)  # the week's, built from its snapshot
 MEMORY_NOTES = ContextKey("memory_notes", dict[str, tuple[str, ...]])  # PM id -> "Similar past setups" lines
 FLAGS = ContextKey("setup_flags", list[SetupFlag])  # the validator's, for the chairman

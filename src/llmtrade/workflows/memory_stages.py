@@ -22,8 +22,10 @@ memory ids in the order shown): "which memories did this decision see?" is a que
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from llmtrade.agents import validator
 from llmtrade.agents.memory_notes import interleave, within_budget
@@ -44,16 +46,18 @@ from llmtrade.domain.research import ResearchPack
 from llmtrade.memory.conditions import market_condition
 from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import DECISION, PITCHES
-from llmtrade.workflows.memory_keys import CONDITION, FLAGS, MEMORY_NOTES
+from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES
 from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
 from llmtrade.workflows.research_stages import ASOF, RESEARCH_PACKS, SNAPSHOT
-from llmtrade.workflows.workbench import Workbench
+from llmtrade.workflows.workbench import Side, Workbench
 
 # Past weeks whose market condition is shown beside the setups (one line each, after them).
 SIMILAR_WEEKS = 2
 # Notes per research candidate's instrument (the newest first), after the setups and the weeks.
 NOTES_PER_INSTRUMENT = 1
+T = TypeVar("T")
 
 
 def recall_enabled(bench: Workbench) -> bool:
@@ -61,21 +65,34 @@ def recall_enabled(bench: Workbench) -> bool:
     return bench.memory is not None and bench.config.models.memory.enabled
 
 
-def record_recall(
+def recalled(
     bench: Workbench, *, role: str, as_of: datetime, query: str, shown: Sequence[str], account: str
-) -> None:
-    """One MemoryRecalled on the run's recall stream (appended; a dry run's store is a draft view)."""
+) -> NewEvent:
+    """A MemoryRecalled for the run's recall stream: `role` was shown `shown` (memory ids, in order) as of `as_of`."""
     payload = MemoryRecalled(role=role, week_id=bench.week_id, as_of=as_of, query=query, memory_ids=list(shown))
-    bench.events.append(
-        [
-            NewEvent.of(
-                payload,
-                stream=streams.recall_stream(bench.run_id),
-                week_id=bench.week_id,
-                run_id=bench.run_id,
-                account_id=account,
-            )
-        ]
+    return NewEvent.of(
+        payload,
+        stream=streams.recall_stream(bench.run_id),
+        week_id=bench.week_id,
+        run_id=bench.run_id,
+        account_id=account,
+    )
+
+
+def record_recall(
+    bench: Workbench,
+    *,
+    role: str,
+    as_of: datetime,
+    query: str,
+    shown: Sequence[str],
+    account: str,
+    events: EventStore | None = None,
+) -> None:
+    """One MemoryRecalled on the run's recall stream, appended to `events` (default the bench's; a dry run's
+    store is a draft view)."""
+    (events or bench.events).append(
+        [recalled(bench, role=role, as_of=as_of, query=query, shown=shown, account=account)]
     )
 
 
@@ -106,11 +123,20 @@ def candidate_queries(packs: Sequence[ResearchPack], condition: MarketCondition 
 
 
 class _MemoryStage:
+    """With a side connection (`Workbench.side`) a memory stage overlaps the stages after it (pipeline/stage.py):
+    it checks on the run's own store whether its part is stored (a resumed run: loaded at once, in its place),
+    then does its reads and writes on a worker thread over the side connection while the next model call is out.
+    Nothing it writes is read by the stages it overlaps: every read of the memory is strictly before the run's
+    as-of time, and this week's items are known at it or later (a note at the as-of time, a setup at its pitch's
+    or decision's time). Its failure fails the run (StageFailed) before the week is marked complete, so a rerun
+    writes what is missing."""
+
     name = ""
 
     def __init__(self, bench: Workbench, *, dry_run: bool):
         self.bench = bench
         self.dry_run = dry_run
+        self.overlaps = bench.side is not None and not dry_run
 
     @property
     def settings(self) -> MemoryConfig:
@@ -120,13 +146,30 @@ class _MemoryStage:
         """Whether the week's memory already holds `part` (one `remember` call writes a part whole)."""
         return bool(self.bench.events.read_stream(streams.memory_stream(self.bench.week_id, part)))
 
-    def _remember(self, items: Sequence[Remembered], context: PipelineContext, *, part: str) -> bool:
+    async def _remember(self, items: Sequence[Remembered], context: PipelineContext, *, part: str) -> bool:
         """Remember `items` unless the part is stored; True when it was (the stage then reports it loaded)."""
         if self._remembered(part):
             return True
         if self.bench.memory is not None and not self.dry_run and items:
-            self.bench.memory.remember(items, week_id=self.bench.week_id, run_id=context.run_id)
+            week_id, run_id = self.bench.week_id, context.run_id
+            await self._on_side(
+                lambda _, memory: memory.remember(items, week_id=week_id, run_id=run_id) if memory else None
+            )
         return False
+
+    async def _on_side(self, work: Callable[[EventStore, Memory | None], T]) -> T:
+        """`work(events, memory)` on a worker thread over a side connection when there is one, else here on the
+        run's own store and memory."""
+        opener = self.bench.side
+        if opener is None or not self.overlaps:
+            return work(self.bench.events, self.bench.memory)
+
+        def on_side() -> T:
+            side: Side
+            with opener() as side:
+                return work(side.events, side.memory)
+
+        return await asyncio.to_thread(on_side)
 
 
 class RememberResearchStage(_MemoryStage):
@@ -134,14 +177,14 @@ class RememberResearchStage(_MemoryStage):
 
     name = "remember_research"
     reads = (SNAPSHOT, RESEARCH_PACKS)
-    writes = (CONDITION,)
+    writes = ()
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         condition = market_condition(context.get(SNAPSHOT), self.bench.week_id)
         notes = symbol_notes(context.get(RESEARCH_PACKS))
         items = [ConditionRemembered(condition=condition), *(SymbolNoteRemembered(note=n) for n in notes)]
-        result = context.with_value(CONDITION, condition)
-        return result.with_loaded(self.name) if self._remember(items, context, part="condition") else result
+        stored = await self._remember(items, context, part="condition")
+        return context.with_loaded(self.name) if stored else context
 
 
 class RecallStage(_MemoryStage):
@@ -152,7 +195,7 @@ class RecallStage(_MemoryStage):
     show (memory off, an empty memory, pitches already stored): no lines and no event."""
 
     name = "recall"
-    reads = (RESEARCH_PACKS, CONDITION, ASOF)
+    reads = (RESEARCH_PACKS, SNAPSHOT, ASOF)
     writes = (MEMORY_NOTES,)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -161,7 +204,8 @@ class RecallStage(_MemoryStage):
         if memory is None or not recall_enabled(bench) or pitched:
             result = context.with_value(MEMORY_NOTES, {})
             return result.with_loaded(self.name) if pitched else result
-        as_of, packs, condition = context.get(ASOF), context.get(RESEARCH_PACKS), context.get(CONDITION)
+        as_of, packs = context.get(ASOF), context.get(RESEARCH_PACKS)
+        condition = market_condition(context.get(SNAPSHOT), bench.week_id)
         queries = candidate_queries(packs, condition)
         setups = setups_like(memory, queries, as_of=as_of, limit=self.settings.setups_per_role)
         weeks = memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
@@ -172,8 +216,13 @@ class RecallStage(_MemoryStage):
         if not lines:
             return context.with_value(MEMORY_NOTES, {})
         query = "setups like the research candidates " + ", ".join(f"{q.direction} {q.instrument}" for q in queries)
-        for pm in bench.config.models.pms:
-            record_recall(bench, role=f"pm:{pm.id}", as_of=as_of, query=query, shown=shown, account=pm.account)
+        # One transaction for every PM's record: a commit each would sit between the research and the pitches.
+        bench.events.append(
+            [
+                recalled(bench, role=f"pm:{pm.id}", as_of=as_of, query=query, shown=shown, account=pm.account)
+                for pm in bench.config.models.pms
+            ]
+        )
         return context.with_value(MEMORY_NOTES, {pm.id: lines for pm in bench.config.models.pms})
 
 
@@ -186,7 +235,8 @@ class RememberPitchesStage(_MemoryStage):
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         items = [SetupRemembered(setup=pitch_setup(p)) for p in context.get(PITCHES)]
-        return context.with_loaded(self.name) if self._remember(items, context, part="pitches") else context
+        stored = await self._remember(items, context, part="pitches")
+        return context.with_loaded(self.name) if stored else context
 
 
 class RememberDecisionStage(_MemoryStage):
@@ -196,9 +246,16 @@ class RememberDecisionStage(_MemoryStage):
     reads = (DECISION,)
     writes = ()
 
+    def __init__(self, bench: Workbench, *, dry_run: bool):
+        super().__init__(bench, dry_run=dry_run)
+        # In turn, not alongside: no model call follows for it to hide behind (the risk gate and execution keep
+        # the interpreter busy), and the decision's setup is stored before any order is sent.
+        self.overlaps = False
+
     async def run(self, context: PipelineContext) -> PipelineContext:
         items = [SetupRemembered(setup=decision_setup(context.get(DECISION)))]
-        return context.with_loaded(self.name) if self._remember(items, context, part="decision") else context
+        stored = await self._remember(items, context, part="decision")
+        return context.with_loaded(self.name) if stored else context
 
 
 class ValidatorStage(_MemoryStage):
@@ -208,50 +265,56 @@ class ValidatorStage(_MemoryStage):
     retrieval is a MemoryRecalled of role "validator". Once the decision is stored, the flags are loaded."""
 
     name = "validator"
-    reads = (PITCHES, CONDITION, ASOF)
+    reads = (PITCHES, SNAPSHOT, ASOF)
     writes = (FLAGS,)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
-        bench, memory = self.bench, self.bench.memory
+        bench = self.bench
         stream = streams.memory_stream(bench.week_id, "flags")
         stored = [SetupFlagged.from_event(e).flag for e in bench.events.read_stream(stream)]
         decided = bench.events.read_stream(streams.week_stream(bench.week_id, streams.DECISION))
         if stored or decided:
             return context.with_value(FLAGS, stored).with_loaded(self.name)
-        if memory is None or not recall_enabled(bench):
+        if bench.memory is None or not recall_enabled(bench):
             return context.with_value(FLAGS, [])
-        as_of, condition = context.get(ASOF), context.get(CONDITION)
-        flags: list[SetupFlag] = []
-        for pitch in context.get(PITCHES):
-            if pitch.direction == "FLAT":
-                continue
-            query = SetupQuery(
-                instrument=pitch.instrument,
-                direction=pitch.direction,
-                conviction=pitch.conviction,
-                thesis="\n".join(pitch.thesis_bullets),
-                indicators=tuple(w.threshold.describe() for w in pitch.indicators),
-                condition=condition,
-            )
-            similar = memory.similar_setups(query, as_of=as_of, limit=self.settings.validator_neighbours)
-            record_recall(
-                bench,
-                role="validator",
-                as_of=as_of,
-                query=f"setups like {pitch.idea_id}: {pitch.direction} {pitch.instrument}",
-                shown=[hit.memory_id for hit in similar],
-                account=pitch.account_id,
-            )
-            flag = validator.judge(pitch, similar, min_losers=self.settings.validator_min_losers)
-            if flag is not None:
-                flags.append(flag)
-        if flags and not self.dry_run:
-            batch = [
-                NewEvent.of(SetupFlagged(flag=f), stream=stream, week_id=bench.week_id, run_id=context.run_id)
-                for f in flags
-            ]
-            bench.events.append(batch, expected_versions={stream: 0})
-        return context.with_value(FLAGS, flags)
+        as_of, pitches = context.get(ASOF), context.get(PITCHES)
+        condition = market_condition(context.get(SNAPSHOT), bench.week_id)
+
+        def judge(events: EventStore, memory: Memory | None) -> list[SetupFlag]:
+            flags: list[SetupFlag] = []
+            for pitch in pitches if memory is not None else ():
+                if pitch.direction == "FLAT":
+                    continue
+                query = SetupQuery(
+                    instrument=pitch.instrument,
+                    direction=pitch.direction,
+                    conviction=pitch.conviction,
+                    thesis="\n".join(pitch.thesis_bullets),
+                    indicators=tuple(w.threshold.describe() for w in pitch.indicators),
+                    condition=condition,
+                )
+                similar = memory.similar_setups(query, as_of=as_of, limit=self.settings.validator_neighbours)
+                record_recall(
+                    bench,
+                    role="validator",
+                    as_of=as_of,
+                    query=f"setups like {pitch.idea_id}: {pitch.direction} {pitch.instrument}",
+                    shown=[hit.memory_id for hit in similar],
+                    account=pitch.account_id,
+                    events=events,
+                )
+                flag = validator.judge(pitch, similar, min_losers=self.settings.validator_min_losers)
+                if flag is not None:
+                    flags.append(flag)
+            if flags and not self.dry_run:
+                batch = [
+                    NewEvent.of(SetupFlagged(flag=f), stream=stream, week_id=bench.week_id, run_id=context.run_id)
+                    for f in flags
+                ]
+                events.append(batch, expected_versions={stream: 0})
+            return flags
+
+        return context.with_value(FLAGS, await self._on_side(judge))
 
 
 def position_memory(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -14,6 +16,20 @@ from llmtrade.pipeline.retry import Window
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
+
+
+@dataclass(frozen=True)
+class Side:
+    """A store and the memory over it on a database connection of their own, for work done on a worker
+    thread while the run goes on (workflows/memory_stages.py): one connection is never used by two
+    threads' transactions at once."""
+
+    events: EventStore
+    memory: Memory | None
+
+
+# Opens a Side (a new connection) and closes it on exit.
+SideOpener = Callable[[], AbstractContextManager[Side]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,9 @@ class Workbench:
     # The committee's memory (None: none is kept); whether prompts show it is `config.models.memory.enabled`
     # (workflows/memory_stages.py).
     memory: Memory | None = None
+    # Opens the memory on a connection of its own, so the memory stages write off the event loop while the
+    # next model call is out (None: they write on `events` in turn, as a dry run or a backtest's sole writer must).
+    side: SideOpener | None = None
 
     @property
     def window(self) -> Window:
