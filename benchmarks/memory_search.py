@@ -7,8 +7,10 @@ symbol notes (`--fill bulk`, the default, writes the projection `remember` write
 builds the HNSW index after the load: 100k rows through the event store take ~30 min on a busy 2-core
 machine; `--fill remember` goes through it), then times `--queries` point-in-time reads:
 
-- similar setups (top 10, the full protocol call: embedding the query, the numeric and the text rankings, the
-  fusion, loading outcomes and lessons): p50/p95/p99 in ms; target p95 <= 5 ms;
+- similar setups (top 10, the full protocol call `PgMemory.similar_setups`: embedding the query, the
+  condition distances, then memory/similar.py's one statement -- text and numeric rankings, the fusion,
+  outcomes and lessons -- in one round trip): p50/p95/p99 in ms; target p95 <= 5 ms; then a breakdown of its
+  steps, the statement's server execution time and that of its HNSW part alone (EXPLAIN ANALYZE);
 - recall@10 of the HNSW text ranking against an exact scan of the same rows (target >= 0.99), and of the
   fused top 10 against the fused top 10 built on the exact scan;
 - symbol context (top 10): p50/p95/p99 in ms; target p95 <= 3 ms.
@@ -17,7 +19,8 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
         [--ef-search 40,100] [--m 16] [--ef-construction 64] [--fill bulk|remember] [--keep DIR | --reuse DIR]
 
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
-(the fill is slow and its time is not a figure; the query timings want a quiet machine).
+(the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
+applies any new migration first (0006 builds the halfvec HNSW index: ~1 min at 100k setups).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
 """
@@ -291,7 +294,7 @@ def main() -> int:
         state = [0.0] * len(FEATURES)
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
-        m, efc = args.m or 16, args.ef_construction or 64
+        m, efc = args.m or 16, args.ef_construction or 128  # migration 0006's
         if args.fill == "bulk" and not args.reuse:
             # The index is built once after the load (as one would for a bulk load), not row by row.
             storage.conn.execute(f"DROP INDEX {INDEX}")

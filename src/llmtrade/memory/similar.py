@@ -1,8 +1,9 @@
 """Similar setups in one round trip: a single SQL statement ranks, fuses and loads the hits.
 
 The statement's CTEs are the two rankings memory/recall.py describes -- text (cosine distance to the query's
-thesis-and-indicators vector; the HNSW index for the packaged embedder's 256 dimensions, an exact scan for any
-other model's) and numeric (same instrument; other direction last, then |conviction difference|, the week's
+thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from migration
+0006's HNSW index over half-precision copies and are ranked by their full-precision distance, for any other
+model's an exact scan) and numeric (same instrument; other direction last, then |conviction difference|, the week's
 condition distance, id) -- fused by reciprocal rank (RRF, k = 60), cut to `limit`, joined to each hit's
 record, outcome and lessons. Ties: the text ranking and the fusion break them by id in code-point order
 (COLLATE "C", as Python sorts strings), the numeric ranking by id in the database's collation.
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     import psycopg
 
 RRF_K = 60
-HNSW_DIMS = 256  # the dimension count migration 0005's HNSW index is built for
+HNSW_DIMS = 256  # the dimension count migration 0006's HNSW index is built for
 CANDIDATES = 4  # each ranking contributes this many times `limit` candidates to the fusion, and at least:
 MIN_DEPTH = 20
 # The HNSW index orders by half-precision distance; this many more candidates than the depth are taken from it
@@ -131,7 +132,8 @@ def similar_setups(
 ) -> tuple[Recollection, ...]:
     """Up to `limit` setups most like `query` whose outcome was known before `as_of`; closest first, each
     with its outcome and its week's lessons known before `as_of`; `score` = 1 / RRF sum (smaller = closer).
-    `exact` skips the HNSW index (the benchmark's baseline); `ef` is hnsw.ef_search (at least the depth).
+    `exact` skips the HNSW index (the benchmark's baseline); `ef` is hnsw.ef_search (at least the depth plus
+    TEXT_SLACK).
     Raises OperationalError if the HNSW settings do not hold or the conditions keep changing under the read."""
     if limit <= 0:
         return ()
