@@ -7,8 +7,10 @@ symbol notes (`--fill bulk`, the default, writes the projection `remember` write
 builds the HNSW index after the load: 100k rows through the event store take ~30 min on a busy 2-core
 machine; `--fill remember` goes through it), then times `--queries` point-in-time reads:
 
-- similar setups (top 10, the full protocol call: embedding the query, the numeric and the text rankings, the
-  fusion, loading outcomes and lessons): p50/p95/p99 in ms; target p95 <= 5 ms;
+- similar setups (top 10, the full protocol call `PgMemory.similar_setups`: embedding the query, the
+  condition distances, then memory/similar.py's one statement -- text and numeric rankings, the fusion,
+  outcomes and lessons -- in one round trip): p50/p95/p99 in ms; target p95 <= 5 ms; then a breakdown of its
+  steps, the statement's server execution time and that of its HNSW part alone (EXPLAIN ANALYZE);
 - recall@10 of the HNSW text ranking against an exact scan of the same rows (target >= 0.99), and of the
   fused top 10 against the fused top 10 built on the exact scan;
 - symbol context (top 10): p50/p95/p99 in ms; target p95 <= 3 ms.
@@ -17,7 +19,8 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
         [--ef-search 40,100] [--m 16] [--ef-construction 64] [--fill bulk|remember] [--keep DIR | --reuse DIR]
 
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
-(the fill is slow and its time is not a figure; the query timings want a quiet machine).
+(the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
+applies any new migration first (0006 builds the halfvec HNSW index: ~1 min at 100k setups).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
 """
@@ -53,7 +56,7 @@ from llmtrade.domain.memory import (  # noqa: E402
     SymbolNote,
     SymbolNoteRemembered,
 )
-from llmtrade.memory import recall  # noqa: E402
+from llmtrade.memory import recall, similar  # noqa: E402
 from llmtrade.memory.conditions import FEATURES  # noqa: E402
 from llmtrade.memory.embedder import PackagedEmbedder  # noqa: E402
 from llmtrade.memory.protocol import SetupQuery  # noqa: E402
@@ -62,6 +65,7 @@ from llmtrade.settings import Settings  # noqa: E402
 from llmtrade.storage.bootstrap import open_storage  # noqa: E402
 from llmtrade.storage.database import DatabaseLocation  # noqa: E402
 
+INDEX = "memory_setups_embedding_256_half"  # migration 0006's HNSW index
 SYMBOLS = [
     "SPY",
     "QQQ",
@@ -215,7 +219,8 @@ def percentiles(samples: list[float]) -> str:
 
 
 def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datetime]], ef: int) -> None:
-    """Where a similar-setups read spends its time: each step of recall.similar_setups, timed alone."""
+    """Where a similar-setups read spends its time: each step of memory/similar.py's one-statement read, timed
+    alone, and the server's own execution time (EXPLAIN ANALYZE) of the statement and of its HNSW part."""
     steps: dict[str, list[float]] = {}
 
     def timed(name: str, call: Any) -> Any:
@@ -225,41 +230,30 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
         return out
 
     embedder = memory.embedder
+    history = memory._history
+    depth = max(10 * similar.CANDIDATES, similar.MIN_DEPTH)
+    sql = similar._statement(embedder.dims == similar.HNSW_DIMS, 10, depth)
+    conn.execute(similar._SETTINGS, (str(max(ef, depth + similar.TEXT_SLACK)),)).fetchone()
+    all_params = []
     for query, as_of in queries:
-        vector = timed(
-            "embed query", lambda q=query: vector_literal(embedder.embed([setup_text(q.thesis, q.indicators)])[0])
-        )
-        row = timed(
-            "settings+version",
-            lambda: conn.execute(recall._SETTINGS_AND_VERSION, (str(max(ef, 40)),)).fetchone(),
-        )
-        ids = timed(
-            "text ranking",
-            lambda v=vector, a=as_of: recall._text_query(conn, embedder, v, as_of=a, depth=40, exact=False).fetchall(),
-        )
-        timed(
-            "numeric ranking",
-            lambda q=query, a=as_of, r=row: recall._numeric_ranking(
-                conn, q, memory._history, (int(r[0]), int(r[1])), as_of=a, depth=40
-            ),
-        )
-        timed(
-            "hits + lessons",
-            lambda a=as_of, i=ids: recall._setup_recollections(conn, [x[0] for x in i[:10]], [0.0] * 10, as_of=a),
-        )
-    # The server's own execution time of the text query (EXPLAIN ANALYZE): what the index costs without the
-    # client's round trip and scheduling, which dominate on a loaded machine.
+        text = setup_text(query.thesis, query.indicators)
+        vector = timed("embed query (uncached)", lambda t=text: vector_literal(embedder.embed([t])[0]))
+        weeks = timed("condition distances (numpy)", lambda q=query, a=as_of: similar._week_params(q, history, a))
+        params = {"v": vector, "model": embedder.model, "dims": embedder.dims, "t": as_of, **weeks}
+        params |= {"instrument": query.instrument, "direction": query.direction, "conviction": query.conviction}
+        all_params.append(params)
+        timed("the statement (one round trip)", lambda p=params: conn.execute(sql, p, prepare=True).fetchall())
     server: list[float] = []
-    for query, as_of in queries:
-        vector = vector_literal(embedder.embed([setup_text(query.thesis, query.indicators)])[0])
-        plan = conn.execute(
-            """EXPLAIN (ANALYZE, FORMAT JSON) SELECT memory_id, embedding::vector(256) <=> %s::vector(256) AS d
-               FROM memory_setups WHERE embedding_dims = 256 AND embedding_model = %s AND outcome_known_at < %s
-               ORDER BY embedding::vector(256) <=> %s::vector(256) LIMIT 40""",
-            (vector, embedder.model, as_of, vector),
-        ).fetchone()[0]
+    hnsw: list[float] = []
+    text_sql = similar._TEXT_HNSW.format(depth=depth, pool=depth + similar.TEXT_SLACK)
+    for params in all_params:
+        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()[0]
         server.append(float(plan[0]["Execution Time"]))
-    steps["text ranking, server execution only"] = server
+        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + text_sql, params).fetchone()[0]
+        hnsw.append(float(plan[0]["Execution Time"]))
+    # The server's own time, without the client's round trip and scheduling (which dominate on a loaded machine).
+    steps["the statement, server execution only"] = server
+    steps["its HNSW text ranking alone, server execution only"] = hnsw
     for name, samples in steps.items():
         print(f"    {name}: {percentiles(samples)}")
 
@@ -300,10 +294,10 @@ def main() -> int:
         state = [0.0] * len(FEATURES)
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
-        m, efc = args.m or 16, args.ef_construction or 64
+        m, efc = args.m or 16, args.ef_construction or 128  # migration 0006's
         if args.fill == "bulk" and not args.reuse:
             # The index is built once after the load (as one would for a bulk load), not row by row.
-            storage.conn.execute("DROP INDEX memory_setups_embedding_256")
+            storage.conn.execute(f"DROP INDEX {INDEX}")
         event_id = 0
         for n, week_id in enumerate(weeks, start=1):
             items = week_items(week_id, args.per_week, rng, state)
@@ -327,16 +321,16 @@ def main() -> int:
         print(f"filled ({args.fill}): {rows} setups in {time.perf_counter() - began:.0f} s", flush=True)
         if (args.fill == "bulk" and not args.reuse) or args.m or args.ef_construction:
             t = time.perf_counter()
-            storage.conn.execute("DROP INDEX IF EXISTS memory_setups_embedding_256")
+            storage.conn.execute(f"DROP INDEX IF EXISTS {INDEX}")
             storage.conn.execute("SET maintenance_work_mem = '512MB'")
             storage.conn.execute(
-                f"""CREATE INDEX memory_setups_embedding_256 ON memory_setups
-                    USING hnsw ((embedding::vector(256)) vector_cosine_ops) WITH (m = {m}, ef_construction = {efc})
+                f"""CREATE INDEX {INDEX} ON memory_setups
+                    USING hnsw ((embedding::halfvec(256)) halfvec_cosine_ops) WITH (m = {m}, ef_construction = {efc})
                     WHERE embedding_dims = 256"""
             )
             print(f"HNSW index built with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s", flush=True)
         storage.conn.execute("ANALYZE")
-        size = storage.conn.execute("SELECT pg_size_pretty(pg_relation_size('memory_setups_embedding_256'))").fetchone()
+        size = storage.conn.execute(f"SELECT pg_size_pretty(pg_relation_size('{INDEX}'))").fetchone()
         print(f"HNSW index size: {size[0]}")
 
         qrng = random.Random(7)

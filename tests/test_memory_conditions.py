@@ -13,7 +13,7 @@ from llmtrade.domain.memory import ConditionRemembered, MarketCondition
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.memory.conditions import FEATURES, Scale, distance, market_condition
 from llmtrade.memory.embedder import PackagedEmbedder
-from llmtrade.memory.recall import _VERSION, ConditionHistory
+from llmtrade.memory.history import _VERSION, ConditionHistory
 from llmtrade.memory.store import PgMemory
 from llmtrade.storage.bootstrap import Storage
 

@@ -317,33 +317,3 @@ def test_the_events_say_what_was_remembered_on_the_weeks_memory_streams(memory: 
         f"week:{week_id}:memory:{part}"
         for part in ("condition", "pitches", "decision", "outcomes", "lessons", "symbols")
     }
-
-
-def test_the_numeric_fast_path_gives_the_general_ordering(
-    memory: PgMemory, storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from llmtrade.memory import recall
-
-    weeks = _weeks(30)
-    _fill(memory, weeks)
-    version = storage.conn.execute(recall._VERSION).fetchone()
-    fast_answers = 0
-    for query, as_of in _queries(weeks) * 2:
-        for depth in (1, 2, 3):
-            args = (storage.conn, query, recall.ConditionHistory(), (int(version[0]), int(version[1])))
-            monkeypatch.setattr(recall, "_NEAREST_WEEKS", 10_000)
-            general = recall._numeric_ranking(*args, as_of=as_of, depth=depth)
-            monkeypatch.setattr(recall, "_NEAREST_WEEKS", 8)
-            executed: list[str] = []
-            real = storage.conn.execute
-
-            def counting(sql: str, *rest: object, real: object = real, executed: list[str] = executed) -> object:
-                executed.append(sql)
-                return real(sql, *rest)  # type: ignore[operator]
-
-            monkeypatch.setattr(storage.conn, "execute", counting)
-            fast = recall._numeric_ranking(*args, as_of=as_of, depth=depth)
-            monkeypatch.undo()
-            assert fast == general
-            fast_answers += sum("LEFT JOIN" in sql for sql in executed) == 0
-    assert fast_answers > 10  # the fast path did answer, not only fall back

@@ -1,0 +1,114 @@
+"""The market conditions held in the process: one row a week, re-read only when the table's version changes,
+compared with numpy (z-scores against the conditions known before an as-of time)."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from llmtrade.domain.memory import MarketCondition
+
+if TYPE_CHECKING:
+    import psycopg
+
+_VERSION = "SELECT count(*), coalesce(max(event_id), 0) FROM memory_conditions"
+
+
+class ConditionHistory:
+    """Every stored condition, held in the process: z-scores and distances against the ones known before an
+    as-of time, computed with numpy. `refresh(version)` re-reads the table when its version changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: tuple[int, int] | None = None
+        self._ids: list[str] = []
+        self._weeks: list[date] = []
+        self._week_text: list[str] = []
+        self._id_rank: np.ndarray = np.empty(0, dtype=np.int64)
+        self._known: np.ndarray = np.empty(0)
+        self._rows: list[tuple[Any, ...]] = []
+        self._names: tuple[str, ...] = ()
+        self._values: np.ndarray = np.empty((0, 0))
+
+    @property
+    def version(self) -> tuple[int, int] | None:
+        """(row count, highest event id) of the table as last read; None before the first read."""
+        return self._version
+
+    @staticmethod
+    def read_version(conn: psycopg.Connection) -> tuple[int, int]:
+        row = conn.execute(_VERSION).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def refresh(self, conn: psycopg.Connection, version: tuple[int, int]) -> None:
+        with self._lock:
+            if version == self._version:
+                return
+            rows = conn.execute(
+                "SELECT memory_id, week_id, known_at, session, names, vals FROM memory_conditions ORDER BY memory_id"
+            ).fetchall()
+            names: list[str] = []
+            for row in rows:
+                names += [n for n in row[4] if n not in names]
+            column = {n: i for i, n in enumerate(names)}
+            values = np.full((len(rows), len(names)), np.nan)
+            for r, row in enumerate(rows):
+                for name, value in zip(row[4], row[5], strict=True):
+                    if value is not None:
+                        values[r, column[name]] = value
+            self._rows = rows
+            self._ids = [r[0] for r in rows]
+            self._weeks = [r[1] for r in rows]
+            self._week_text = [r[1].isoformat() for r in rows]
+            # numpy orders str by code point, as Python does: each id's place in that order breaks ties.
+            self._id_rank = np.argsort(np.argsort(np.array(self._ids, dtype=str))) if rows else np.empty(0, int)
+            self._known = np.array([r[2].timestamp() for r in rows])
+            self._names = tuple(names)
+            self._values = values
+            self._version = version
+
+    def distances(self, condition: MarketCondition, as_of: datetime) -> list[tuple[float, str, tuple[Any, ...]]]:
+        """(distance, memory id, row) of each condition known before `as_of` with a finite distance to
+        `condition`: root-mean-square z-score difference over the features both have, scaled by the spread of
+        the visible history (a feature with fewer than two values or none spread is left out)."""
+        with self._lock:
+            rows, dists = self._scored(condition, as_of)
+            return [(float(d), self._ids[j], self._rows[j]) for j, d in zip(rows.tolist(), dists, strict=True)]
+
+    def nearest_weeks(self, condition: MarketCondition, as_of: datetime) -> tuple[list[str], list[float]]:
+        """The weeks (ISO dates) of the conditions `distances` scores and their distances, nearest first, ties
+        by memory id in code-point order: the same order as sorting `distances` by (distance, id)."""
+        with self._lock:
+            rows, dists = self._scored(condition, as_of)
+            order = np.lexsort((self._id_rank[rows], dists))
+            return [self._week_text[j] for j in rows[order].tolist()], dists[order].tolist()
+
+    def _scored(self, condition: MarketCondition, as_of: datetime) -> tuple[np.ndarray, np.ndarray]:
+        """(row indices, distances) of the visible conditions with a finite distance; the lock is held."""
+        none = (np.empty(0, dtype=np.int64), np.empty(0))
+        visible = np.nonzero(self._known < as_of.timestamp())[0]
+        if visible.size == 0:
+            return none
+        history = self._values[visible]
+        counts = np.sum(~np.isnan(history), axis=0)
+        with warnings.catch_warnings():  # a column with fewer than two values: NaN, left out below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            sd = np.nanstd(history, axis=0, ddof=1) if history.shape[0] > 1 else np.full(history.shape[1], np.nan)
+        usable = (counts >= 2) & np.isfinite(sd) & (sd > 0)
+        target = np.full(len(self._names), np.nan)
+        for name, value in zip(condition.names, condition.values, strict=True):
+            if value is not None and name in self._names:
+                target[self._names.index(name)] = value
+        usable &= ~np.isnan(target)
+        if not usable.any():
+            return none
+        z = (history[:, usable] - target[usable]) / sd[usable]
+        shared = np.sum(~np.isnan(z), axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms = np.sqrt(np.nansum(z * z, axis=1) / shared)
+        keep = (shared > 0) & np.isfinite(rms)
+        return visible[keep], rms[keep]

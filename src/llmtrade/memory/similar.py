@@ -1,0 +1,220 @@
+"""Similar setups in one round trip: a single SQL statement ranks, fuses and loads the hits.
+
+The statement's CTEs are the two rankings memory/recall.py describes -- text (cosine distance to the query's
+thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from migration
+0006's HNSW index over half-precision copies and are ranked by their full-precision distance, for any other
+model's an exact scan) and numeric (same instrument; other direction last, then |conviction difference|, the week's
+condition distance, id) -- fused by reciprocal rank (RRF, k = 60), cut to `limit`, joined to each hit's
+record, outcome and lessons. Ties: the text ranking and the fusion break them by id in code-point order
+(COLLATE "C", as Python sorts strings), the numeric ranking by id in the database's collation.
+
+What the statement depends on besides its parameters is checked by the statement itself, so a read costs one
+round trip when nothing changed:
+- the HNSW session settings (hnsw.ef_search, hnsw.iterative_scan): the statement returns the values it ran
+  with; when they are not the wanted ones (a new connection, a rolled-back transaction that set them, another
+  caller's change) they are set for the session and the statement runs again;
+- the condition history held in the process (the numeric ranking's week distances are computed from it):
+  the statement returns the conditions' version from its own snapshot; when it is not the history's, the
+  history is re-read and the statement runs again.
+The statement is prepared on the server (one per limit and index choice), so it is planned once a session.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from llmtrade.domain.memory import Outcome, Recollection, Setup
+from llmtrade.errors import OperationalError
+from llmtrade.memory.embedder import Embedder
+from llmtrade.memory.history import ConditionHistory
+from llmtrade.memory.protocol import SetupQuery
+
+if TYPE_CHECKING:
+    import psycopg
+
+RRF_K = 60
+HNSW_DIMS = 256  # the dimension count migration 0006's HNSW index is built for
+CANDIDATES = 4  # each ranking contributes this many times `limit` candidates to the fusion, and at least:
+MIN_DEPTH = 20
+# The HNSW index orders by half-precision distance; this many more candidates than the depth are taken from it
+# and ranked by the full-precision distance, so near-ties (and exact ties, up to this many) at the depth's
+# edge fall as they would in an exact search.
+TEXT_SLACK = 8
+# The numeric ranking's fast path reads only the setups of the nearest weeks; this many weeks are asked for.
+NEAREST_WEEKS = 64
+_ATTEMPTS = 4  # a read re-runs when settings or conditions changed under it; more means a writer keeps racing
+
+_TEXT_HNSW = f"""
+    SELECT memory_id, embedding::vector({HNSW_DIMS}) <=> %(v)s::vector({HNSW_DIMS}) AS d FROM memory_setups
+    WHERE embedding_dims = {HNSW_DIMS} AND embedding_model = %(model)s AND outcome_known_at < %(t)s
+    ORDER BY embedding::halfvec({HNSW_DIMS}) <=> %(v)s::vector({HNSW_DIMS})::halfvec({HNSW_DIMS}) LIMIT {{pool}}"""
+_TEXT_EXACT = """
+    SELECT memory_id, embedding <=> %(v)s::vector AS d FROM memory_setups
+    WHERE embedding_dims = %(dims)s AND embedding_model = %(model)s AND outcome_known_at < %(t)s
+    ORDER BY embedding <=> %(v)s::vector, memory_id LIMIT {depth}"""
+
+# Numeric fast path: the first tier (same direction and conviction) in the nearest weeks, one probe a week of
+# the covering btree on (instrument, direction, conviction, week_id) (migration 0006). When it fills `depth`
+# rows they are exactly the general ordering's first `depth` (every setup of that tier in a farther week is
+# farther), and the general ordering, a sort of all the instrument's visible setups, is not run (a one-time
+# filter skips it).
+FAST = """
+    SELECT s.memory_id, w.d
+    FROM unnest((%(weeks)s::date[])[:%(cut)s], (%(dists)s::float8[])[:%(cut)s]) AS w(week_id, d)
+    CROSS JOIN LATERAL (
+        SELECT memory_id FROM memory_setups
+        WHERE instrument = %(instrument)s AND direction = %(direction)s AND conviction = %(conviction)s
+          AND week_id = w.week_id AND outcome_known_at < %(t)s
+        OFFSET 0) AS s  -- kept a subquery: one index probe a week, not a join over all the tier's setups
+    ORDER BY w.d, s.memory_id LIMIT {depth}"""
+_SETUPS = """
+WITH text AS ({text}),
+fast AS MATERIALIZED ({fast}),
+general AS (
+    SELECT memory_id, row_number() OVER (ORDER BY other, gap, d, memory_id) AS r FROM (
+        SELECT s.memory_id, s.direction <> %(direction)s AS other, abs(s.conviction - %(conviction)s) AS gap,
+               coalesce(w.d, 'Infinity'::float8) AS d
+        FROM memory_setups s
+        LEFT JOIN unnest(%(weeks)s::date[], %(dists)s::float8[]) AS w(week_id, d) ON w.week_id = s.week_id
+        WHERE s.instrument = %(instrument)s AND s.outcome_known_at < %(t)s
+        ORDER BY 2, 3, 4, 1 LIMIT {depth}) AS g),
+ranks AS (
+    SELECT memory_id, r FROM (
+        SELECT memory_id, row_number() OVER (ORDER BY d, memory_id COLLATE "C") AS r FROM text) AS t
+    WHERE r <= {depth}
+    UNION ALL
+    SELECT memory_id, row_number() OVER (ORDER BY d, memory_id) FROM fast
+    WHERE (SELECT count(*) FROM fast) = {depth}
+    UNION ALL
+    SELECT memory_id, r FROM general WHERE (SELECT count(*) FROM fast) < {depth}),
+fused AS (
+    SELECT memory_id, sum(1.0::float8 / ({rrf} + r)) AS s FROM ranks
+    GROUP BY memory_id ORDER BY s DESC, memory_id COLLATE "C" LIMIT {limit})
+SELECT meta.n, meta.e, meta.ef, meta.scan, h.memory_id, h.s, h.record, h.outcome, h.lessons
+FROM (SELECT count(*) AS n, coalesce(max(event_id), 0) AS e, current_setting('hnsw.ef_search', true) AS ef,
+             current_setting('hnsw.iterative_scan', true) AS scan FROM memory_conditions) AS meta
+LEFT JOIN LATERAL (
+    SELECT f.memory_id, f.s, m.record, m.outcome,
+           ARRAY(SELECT l.text FROM memory_lessons l
+                 WHERE l.week_id = m.week_id AND l.account_id = m.account_id AND l.known_at < %(t)s
+                 ORDER BY l.memory_id) AS lessons
+    FROM fused f JOIN memory_setups m ON m.memory_id = f.memory_id) AS h ON true
+ORDER BY h.s DESC, h.memory_id COLLATE "C"
+"""
+# The pitch, checkpoint and validator stages ask about the same setup: its vector is made once (per model).
+_QUERY_VECTORS: dict[tuple[str, int, str], str] = {}
+_QUERY_VECTORS_MAX = 512
+_QUERY_VECTORS_LOCK = threading.Lock()
+_SETTINGS = "SELECT set_config('hnsw.ef_search', %s, false), set_config('hnsw.iterative_scan', 'relaxed_order', false)"
+
+
+@cache
+def _statement(hnsw: bool, limit: int, depth: int) -> str:
+    # limit and depth are ints made here, written into the text so the prepared plan knows them.
+    text = (_TEXT_HNSW if hnsw else _TEXT_EXACT).format(depth=depth, pool=depth + TEXT_SLACK)
+    return _SETUPS.format(text=text, fast=FAST.format(depth=depth), depth=depth, limit=limit, rrf=RRF_K)
+
+
+def similar_setups(
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    query: SetupQuery,
+    *,
+    as_of: datetime,
+    limit: int,
+    history: ConditionHistory | None = None,
+    ef: int = 100,
+    exact: bool = False,
+) -> tuple[Recollection, ...]:
+    """Up to `limit` setups most like `query` whose outcome was known before `as_of`; closest first, each
+    with its outcome and its week's lessons known before `as_of`; `score` = 1 / RRF sum (smaller = closer).
+    `exact` skips the HNSW index (the benchmark's baseline); `ef` is hnsw.ef_search (at least the depth plus
+    TEXT_SLACK).
+    Raises OperationalError if the HNSW settings do not hold or the conditions keep changing under the read."""
+    if limit <= 0:
+        return ()
+    from llmtrade.memory.store import setup_text, vector_literal
+
+    history = history or ConditionHistory()
+    depth = max(limit * CANDIDATES, MIN_DEPTH)
+    hnsw = embedder.dims == HNSW_DIMS and not exact
+    ef_wanted = str(max(ef, depth + TEXT_SLACK))
+    text = setup_text(query.thesis, query.indicators)
+    key = (embedder.model, embedder.dims, text)
+    vector = _QUERY_VECTORS.get(key)
+    if vector is None:
+        vector = vector_literal(embedder.embed([text])[0])
+        _remember_vector(key, vector)
+    params: dict[str, Any] = {
+        "v": vector,
+        "model": embedder.model,
+        "dims": embedder.dims,
+        "t": as_of,
+        "instrument": query.instrument,
+        "direction": str(query.direction),
+        "conviction": query.conviction,
+    }
+    sql = _statement(hnsw, limit, depth)
+    if query.condition is not None and history.version is None:
+        history.refresh(conn, history.read_version(conn))
+    for _ in range(_ATTEMPTS):
+        seen = history.version
+        params.update(_week_params(query, history, as_of))
+        rows = conn.execute(sql, params, prepare=True).fetchall()
+        n, e, ef_now, scan = rows[0][:4]
+        if hnsw and (ef_now != ef_wanted or scan != "relaxed_order"):
+            conn.execute(_SETTINGS, (ef_wanted,)).fetchone()
+            continue
+        if query.condition is not None and (int(n), int(e)) != seen:
+            history.refresh(conn, (int(n), int(e)))
+            continue
+        return _recollections([r[4:] for r in rows if r[4] is not None])
+    raise OperationalError("the memory's similar-setups read kept finding its settings or conditions changed")
+
+
+def _remember_vector(key: tuple[str, int, str], vector: str) -> None:
+    with _QUERY_VECTORS_LOCK:
+        if len(_QUERY_VECTORS) >= _QUERY_VECTORS_MAX:
+            del _QUERY_VECTORS[next(iter(_QUERY_VECTORS))]  # the oldest: dicts keep insertion order
+        _QUERY_VECTORS[key] = vector
+
+
+def _week_params(query: SetupQuery, history: ConditionHistory, as_of: datetime) -> dict[str, Any]:
+    """The numeric ranking's weeks and their condition distances, nearest first (ties by memory id), as array
+    literals, and how many of them the fast path reads: the nearest NEAREST_WEEKS, with every week as near
+    as the last one taken (a tie at the edge cannot split). Literals, not lists: psycopg adapts a list item
+    by item, ~1 ms for a decade of weeks."""
+    weeks: list[str] = []
+    dists: list[float] = []
+    if query.condition is not None:
+        weeks, dists = history.nearest_weeks(query.condition, as_of)
+    cut = len(weeks)
+    if cut > NEAREST_WEEKS:
+        edge = dists[NEAREST_WEEKS - 1]
+        cut = next((i for i, d in enumerate(dists) if d > edge), len(dists))
+    # repr gives the shortest text that reads back as the same float8: ties stay ties in SQL.
+    return {"weeks": "{" + ",".join(weeks) + "}", "dists": "{" + ",".join(map(repr, dists)) + "}", "cut": cut}
+
+
+def _recollections(rows: Sequence[Any]) -> tuple[Recollection, ...]:
+    """Rows of (memory_id, RRF sum, record, outcome, lessons), best first, as ranked Recollections."""
+    out = []
+    for rank, (mid, fused, record, outcome, lessons) in enumerate(rows, start=1):
+        setup = Setup.model_validate(record)
+        out.append(
+            Recollection(
+                memory_id=mid,
+                kind="setup",
+                week_id=setup.week_id,
+                rank=rank,
+                score=1.0 / fused,
+                setup=setup,
+                outcome=Outcome.model_validate(outcome),
+                lessons=tuple(lessons),
+            )
+        )
+    return tuple(out)
