@@ -20,7 +20,7 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
 
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
 (the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
-applies any new migration first (0006 builds the halfvec HNSW index: ~1 min at 100k setups).
+applies any new migration first (0007 builds the halfvec HNSW index: ~1 min at 100k setups).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
 """
@@ -65,7 +65,7 @@ from llmtrade.settings import Settings  # noqa: E402
 from llmtrade.storage.bootstrap import open_storage  # noqa: E402
 from llmtrade.storage.database import DatabaseLocation  # noqa: E402
 
-INDEX = "memory_setups_embedding_256_half"  # migration 0006's HNSW index
+INDEX = "memory_setups_embedding_256_half"  # migration 0007's HNSW index
 SYMBOLS = [
     "SPY",
     "QQQ",
@@ -294,7 +294,7 @@ def main() -> int:
         state = [0.0] * len(FEATURES)
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
-        m, efc = args.m or 16, args.ef_construction or 128  # migration 0006's
+        m, efc = args.m or 16, args.ef_construction or 128  # migration 0007's
         if args.fill == "bulk" and not args.reuse:
             # The index is built once after the load (as one would for a bulk load), not row by row.
             storage.conn.execute(f"DROP INDEX {INDEX}")

@@ -217,7 +217,12 @@ def test_the_one_statement_search_returns_the_exact_reference_with_ties_and_the_
     assert tied >= 2 and cut >= 10  # the fixture does exercise tied scores and the cut
 
 
-def test_settings_changed_under_the_search_are_put_back_before_it_answers(filled: PgMemory, storage: Storage) -> None:
+def test_settings_changed_under_the_search_are_put_back_before_it_answers(
+    filled: PgMemory, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmtrade.memory import store
+
+    monkeypatch.setattr(store, "EXACT_BELOW", 0)  # through the index, small as the fixture is
     query, as_of, _ = _reference_queries()[1]
     expected = _answer(filled.similar_setups(query, as_of=as_of, limit=10))
     # Another caller (or a rolled-back transaction) left an index scan that would stop at 1 row, unfiltered.
@@ -277,3 +282,29 @@ def test_the_numeric_fast_path_gives_the_general_ordering(storage: Storage, monk
             }
             fast_answers += len(storage.conn.execute(similar.FAST.format(depth=limit), params).fetchall()) == limit
     assert fast_answers >= 8  # the fast path did answer (10 of these 45 reads), not only fall back
+
+
+def test_a_memory_with_few_setups_reads_them_exactly_and_a_large_one_through_the_index(
+    filled: PgMemory, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of one backtest build two HNSW graphs from different random draws; below EXACT_BELOW setups
+    the reads scan exactly, so the same memories give the same answers in every database."""
+    from llmtrade.memory import recall, store
+
+    asked: list[bool] = []
+    real = recall.similar_setups
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["exact"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recall, "similar_setups", spy)
+    storage.conn.execute("ANALYZE memory_setups")
+    query, as_of, limit = _reference_queries()[0]
+    small = filled.similar_setups(query, as_of=as_of, limit=limit)
+    assert asked == [True]
+    assert [h.memory_id for h in small] == [row[0] for row in _reference(storage, query, as_of, limit)]
+    monkeypatch.setattr(store, "EXACT_BELOW", 0)
+    large = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    large.similar_setups(query, as_of=as_of, limit=limit)
+    assert asked == [True, False]

@@ -2,7 +2,7 @@
 
 The statement's CTEs are the two rankings memory/recall.py describes -- text (cosine distance to the query's
 thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from migration
-0006's HNSW index over half-precision copies and are ranked by their full-precision distance, for any other
+0007's HNSW index over half-precision copies and are ranked by their full-precision distance, for any other
 model's an exact scan) and numeric (same instrument; other direction last, then |conviction difference|, the week's
 condition distance, id) -- fused by reciprocal rank (RRF, k = 60), cut to `limit`, joined to each hit's
 record, outcome and lessons. Ties: the text ranking and the fusion break them by id in code-point order
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import psycopg
 
 RRF_K = 60
-HNSW_DIMS = 256  # the dimension count migration 0006's HNSW index is built for
+HNSW_DIMS = 256  # the dimension count migration 0007's HNSW index is built for
 CANDIDATES = 4  # each ranking contributes this many times `limit` candidates to the fusion, and at least:
 MIN_DEPTH = 20
 # The HNSW index orders by half-precision distance; this many more candidates than the depth are taken from it
@@ -58,7 +58,7 @@ _TEXT_EXACT = """
     ORDER BY embedding <=> %(v)s::vector, memory_id LIMIT {depth}"""
 
 # Numeric fast path: the first tier (same direction and conviction) in the nearest weeks, one probe a week of
-# the covering btree on (instrument, direction, conviction, week_id) (migration 0006). When it fills `depth`
+# the covering btree on (instrument, direction, conviction, week_id) (migration 0007). When it fills `depth`
 # rows they are exactly the general ordering's first `depth` (every setup of that tier in a farther week is
 # farther), and the general ordering, a sort of all the instrument's visible setups, is not run (a one-time
 # filter skips it).

@@ -126,6 +126,10 @@ class RebuildCounts:
     symbols: int
 
 
+# The number of setups below which similar-setup reads scan exactly (see PgMemory._index_pays).
+EXACT_BELOW = 20_000
+
+
 class PgMemory:
     """`Memory` (memory/protocol.py) over PostgreSQL with pgvector.
 
@@ -142,6 +146,8 @@ class PgMemory:
         # connection, and another thread's append must not land inside (and roll back with) this transaction.
         self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
         self.ef_search = ef_search
+        self._estimated_setups: float | None = None
+        self._reads = 0
 
     @property
     def embedder(self) -> Embedder:
@@ -276,8 +282,28 @@ class PgMemory:
     def similar_setups(self, query: SetupQuery, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
         with self._lock:
             return recall.similar_setups(
-                self._conn, self._embedder, query, as_of=as_of, limit=limit, history=self._history, ef=self.ef_search
+                self._conn,
+                self._embedder,
+                query,
+                as_of=as_of,
+                limit=limit,
+                history=self._history,
+                ef=self.ef_search,
+                exact=not self._index_pays(),
             )
+
+    def _index_pays(self) -> bool:
+        """Whether the setups are many enough for the HNSW index. Below EXACT_BELOW an exact scan costs about what
+        the index does and is exact: the index's graph depends on random draws made while it was built, so two
+        databases holding the same memories (two runs of one backtest) could otherwise rank near-ties differently.
+        The planner's row estimate is read, not a count: it is free, and every few hundred reads it is read again."""
+        if self._estimated_setups is None or self._reads % 256 == 0:
+            row = self._conn.execute(
+                "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'memory_setups'::regclass"
+            ).fetchone()
+            self._estimated_setups = float(row[0]) if row else 0.0
+        self._reads += 1
+        return self._estimated_setups >= EXACT_BELOW
 
     def similar_conditions(
         self, condition: MarketCondition, *, as_of: datetime, limit: int
