@@ -12,7 +12,7 @@ import json
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +22,24 @@ import yaml
 from typer.testing import CliRunner
 
 from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.backtest_discovery import HeldBars
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.domain.discovery import PICKERS
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.service import MarketData
+from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import backtest_database
 from tests.support import FIXED_NOW
 
 runner = CliRunner()
 FIRST, LAST = date(2026, 1, 7), date(2026, 1, 21)  # three weeks: 2026-01-07, -14, -21
+CAL = TradingCalendar()
 
 
 def _config(folder: Path, **discovery: Any) -> Path:
@@ -113,7 +118,7 @@ def test_a_backtest_fills_discover_performance_for_every_picker(run: Run, monkey
 
 
 def test_a_forward_return_is_recorded_only_after_its_session_closed_on_the_backtests_clock(run: Run) -> None:
-    calendar = TradingCalendar()
+    calendar = CAL
     recorded = _events(run.url, "ForwardReturns")
     assert sorted((p["session"], p["horizon"]) for _, p in recorded) == [
         (s, h) for s in ("2026-01-06", "2026-01-13", "2026-01-20") for h in (1, 5)
@@ -154,3 +159,19 @@ def test_performance_of_an_unknown_backtest_is_a_usage_error(cli_env: dict[str, 
     shown = runner.invoke(cli, ["discover", "performance", "--backtest", "no-such-backtest"])
     assert shown.exit_code == 2
     assert "no backtest named 'no-such-backtest'" in shown.output
+
+
+def test_held_bars_answer_what_the_market_answers_and_never_a_later_bar(storage: Storage) -> None:
+    symbols = ["SPY", "XLE", "AAPL"]
+    market = MarketData([SyntheticMarket({"SPY": "equity"}, extra=candidate_classes())], BarCache(storage.conn), CAL)
+    held = HeldBars.of(market, market.bars(symbols, date(2025, 6, 2), date(2026, 1, 30)))
+    for asof in (datetime(2026, 1, 7, 13, 0, tzinfo=UTC), datetime(2026, 1, 20, 22, 0, tzinfo=UTC)):
+        assert held.bars_asof(symbols, asof, sessions=66).bars == market.bars_asof(symbols, asof, sessions=66).bars
+        last = CAL.last_completed_session(asof)
+        assert max(b.day for rows in held.bars_asof(symbols, asof).bars.values() for b in rows) == last
+    assert held.bars(symbols, date(2026, 1, 6), date(2026, 1, 13)).bars == (
+        market.bars(symbols, date(2026, 1, 6), date(2026, 1, 13)).bars
+    )
+    # Past what it holds it asks the market rather than answering short.
+    beyond = held.bars(["SPY"], date(2026, 1, 26), date(2026, 2, 3)).bars["SPY"]
+    assert beyond[-1].day == date(2026, 2, 3)

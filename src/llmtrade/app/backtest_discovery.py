@@ -16,17 +16,22 @@ mode; watchlist and both modes always run it, because the committee's universe c
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import current_watchlist, priceable, record_discovery
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
+from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery import outcomes
 from llmtrade.domain.discovery import HORIZONS
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
-from llmtrade.errors import LlmtradeError
+from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.service import BarSeries, MarketData
 from llmtrade.storage.bootstrap import Storage
 
 KIND = "discovery"  # its seconds in the backtest's timing, beside the jobs'
@@ -42,6 +47,7 @@ class BacktestDiscovery:
     app: Container
     candidates: list[CandidateInstrument]
     spent: Counter[str]
+    held: HeldBars | None  # the candidates' bars for the whole backtest; None when they could not be had ahead
     pending: dict[date, set[str]] = field(default_factory=dict)
 
     def before_weekly(self, week_id: date) -> None:
@@ -57,7 +63,7 @@ class BacktestDiscovery:
                 if fixed or (latest is not None and latest.session == last):
                     return
                 try:
-                    _, found = record_discovery(self.app, storage, self.candidates)
+                    _, found = record_discovery(self.app, storage, self.candidates, bars=self.held)
                 except LlmtradeError as exc:
                     self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
                     return
@@ -76,7 +82,7 @@ class BacktestDiscovery:
             if last is None:
                 return 0
             with self.app.storage() as storage:
-                market = self.app.market(storage, record=False)
+                market = self.held or self.app.market(storage, record=False)
                 due = {s: symbols for s, symbols in self.pending.items() if s < last}
                 written = outcomes.record_matured(storage.events, market, last, due)
                 for session in due:
@@ -98,14 +104,51 @@ def start(
         return None
     candidates = priceable(app, packaged_candidates())
     end = app.calendar.last_completed_session(last) or last.date()
+    market = app.market(storage, record=False)
+    held = None
     try:
         if candidates:
-            app.market(storage, record=False).bars([c.symbol for c in candidates], first, end)
-    except LlmtradeError as exc:  # each week's run asks again, and says so if it fails then
+            held = HeldBars.of(market, market.bars(sorted({c.symbol for c in candidates} | {BENCHMARK}), first, end))
+    except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
         app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {
         session: {s.symbol for m in made for s in m.suggestions}
         for session, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()
         if not all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS)
     }
-    return BacktestDiscovery(app, candidates, spent, pending)
+    return BacktestDiscovery(app, candidates, spent, held, pending)
+
+
+@dataclass(frozen=True)
+class HeldBars:
+    """Bars fetched and validated once (`held`), served by slicing: the answers MarketData gives for any
+    range inside the held one, without reading back and validating a hundred series every week. A range
+    or a symbol outside it is asked of `market`. Satisfies discovery/prices.py's DailyBars."""
+
+    market: MarketData
+    held: BarSeries
+    days: dict[str, list[date]]
+
+    @classmethod
+    def of(cls, market: MarketData, held: BarSeries) -> HeldBars:
+        return cls(market, held, {s: [b.day for b in rows] for s, rows in held.bars.items()})
+
+    @property
+    def calendar(self) -> TradingCalendar:
+        return self.market.calendar
+
+    def bars(self, symbols: Sequence[str], start: date, end: date) -> BarSeries:
+        wanted = list(dict.fromkeys(symbols))
+        if start < self.held.start or end > self.held.end or any(s not in self.days for s in wanted):
+            return self.market.bars(wanted, start, end)
+        sliced = {
+            s: self.held.bars[s][bisect_left(self.days[s], start) : bisect_right(self.days[s], end)] for s in wanted
+        }
+        return replace(self.held, bars=sliced, start=start, end=end)
+
+    def bars_asof(self, symbols: Sequence[str], asof: datetime, *, sessions: int = 300) -> BarSeries:
+        """MarketData.bars_asof's window (tests/test_backtest_discovery.py holds them equal), sliced."""
+        end = self.calendar.last_completed_session(asof)
+        if end is None:
+            raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
+        return self.bars(symbols, end - timedelta(days=int(sessions * 1.5) + 10), end)

@@ -13,6 +13,7 @@ from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.candidates import alpaca_candidates, trading_client
 from llmtrade.discovery.performance import evaluate, refit_weights
+from llmtrade.discovery.prices import DailyBars
 from llmtrade.discovery.run import Discovery
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, fold
@@ -86,10 +87,11 @@ def discover(app: Container) -> DiscoverResult:
 
 
 def record_discovery(
-    app: Container, storage: Storage, candidates: Sequence[CandidateInstrument]
+    app: Container, storage: Storage, candidates: Sequence[CandidateInstrument], *, bars: DailyBars | None = None
 ) -> tuple[str, Discovery]:
     """One discovery run over `candidates` as of the clock's now, as a `discover` run (RunStarted ..
-    RunFinished) with its SuggestionsMade and WatchlistSet events; the run id and what it found.
+    RunFinished) with its SuggestionsMade and WatchlistSet events; the run id and what it found. Prices
+    from `bars` when given (a backtest's held bars), else the app's market for the run.
 
     Raises what the run raises (MarketDataError when no candidate has the history to judge; a model's
     failure), the run recorded as failed."""
@@ -97,7 +99,7 @@ def record_discovery(
     session = app.session(storage)
     now = app.clock.now()
     run_id = new_run_id(now)
-    market = app.market(storage, run_id=run_id)
+    market = bars or app.market(storage, run_id=run_id)
     current = current_watchlist(storage)
     run = start_run(
         session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}

@@ -14,12 +14,12 @@ from datetime import date
 from llmtrade.config.models import BENCHMARK
 from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery.performance import refit_weights
+from llmtrade.discovery.prices import DailyBars
 from llmtrade.domain.discovery import HORIZONS, ForwardReturns, SuggestionsMade
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import DISCOVERY, forward_returns_stream
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.service import MarketData
 from llmtrade.storage.event_store import EventStore
 
 
@@ -41,7 +41,7 @@ def maturity(calendar: TradingCalendar, session: date, horizon: int) -> date:
     return day
 
 
-def fill(events: EventStore, market: MarketData, last_session: date) -> list[ForwardReturns]:
+def fill(events: EventStore, market: DailyBars, last_session: date) -> list[ForwardReturns]:
     """Record every forward return that has matured by `last_session` (the last complete session) and is
     not recorded yet; returns what was recorded now."""
     judged_symbols = {
@@ -52,7 +52,7 @@ def fill(events: EventStore, market: MarketData, last_session: date) -> list[For
 
 
 def record_matured(
-    events: EventStore, market: MarketData, last_session: date, judged_symbols: Mapping[date, Iterable[str]]
+    events: EventStore, market: DailyBars, last_session: date, judged_symbols: Mapping[date, Iterable[str]]
 ) -> list[ForwardReturns]:
     """`fill` for the judged sessions given (session -> the symbols judged then), without reading every
     suggestion back (a backtest keeps the sessions still maturing; see app/backtest_discovery.py)."""

@@ -13,6 +13,7 @@ from llmtrade.config.models import BENCHMARK, ModelRef
 from llmtrade.config.sections import DiscoveryConfig
 from llmtrade.discovery import ensemble, pickers
 from llmtrade.discovery.features import MIN_SESSIONS, features
+from llmtrade.discovery.prices import DailyBars
 from llmtrade.discovery.watchlist import Watchlist
 from llmtrade.domain.discovery import (
     CandidateFeatures,
@@ -26,7 +27,6 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import DISCOVERY
 from llmtrade.errors import MarketDataError
 from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.market.service import MarketData
 from llmtrade.prompts.renderer import PromptRenderer
 
 
@@ -65,7 +65,7 @@ class Discovery:
 
 
 def candidate_features(
-    market: MarketData, candidates: Sequence[CandidateInstrument], asof: datetime
+    market: DailyBars, candidates: Sequence[CandidateInstrument], asof: datetime
 ) -> tuple[date, list[CandidateFeatures], list[str]]:
     """The last complete session at `asof`, each candidate's features as of it, and the ones skipped."""
     session = market.calendar.last_completed_session(asof)
@@ -94,7 +94,7 @@ def condition(candidates: Sequence[CandidateFeatures]) -> str:
 
 
 async def discover(
-    market: MarketData,
+    market: DailyBars,
     candidates: Sequence[CandidateInstrument],
     settings: DiscoveryConfig,
     *,
