@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from datetime import UTC, date, datetime
 
 import pytest
-from datetime import UTC, date, datetime
 
 from llmtrade.agents import picker
 from llmtrade.config.models import ModelRef, Price
