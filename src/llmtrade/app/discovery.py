@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from llmtrade.app.container import Container
+from llmtrade.app.discovery_memory import similar_conditions
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
 from llmtrade.app.leaderboard import books
 from llmtrade.app.runs import execute, start_run
@@ -99,14 +100,15 @@ def record_discovery(
     session = app.session(storage)
     now = app.clock.now()
     run_id = new_run_id(now)
-    market = bars or app.market(storage, run_id=run_id)
+    market = app.market(storage, run_id=run_id)
     current = current_watchlist(storage)
     run = start_run(
         session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
     )
+    remembered = similar_conditions(app, storage, market, now=now, run_id=run_id)
     found = execute(
         run_discovery(
-            market,
+            bars or market,
             candidates,
             config.assets.discovery,
             gateway=session.gateway,
@@ -115,6 +117,7 @@ def record_discovery(
             asof=now,
             site=CallSite(role="picker", run_id=run_id),
             current=current,
+            similar_conditions=remembered,
         ),
         session,
         run,

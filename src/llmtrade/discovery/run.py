@@ -104,8 +104,10 @@ async def discover(
     asof: datetime,
     site: CallSite,
     current: Watchlist,
+    similar_conditions: Sequence[str] = (),
 ) -> Discovery:
-    """Score every candidate with every picker and build the watchlist (with `current`'s manual edits)."""
+    """Score every candidate with every picker and build the watchlist (with `current`'s manual edits);
+    `similar_conditions`: the memory's lines the LLM picker is shown (app/discovery_memory.py), if any."""
     session, rows, skipped = candidate_features(market, candidates, asof)
     if not rows:
         raise MarketDataError("no discovery candidate has enough history to judge")
@@ -119,6 +121,7 @@ async def discover(
         session=session,
         most=settings.llm_picks,
         site=site,
+        similar_conditions=similar_conditions,
     )
     llm = _llm_suggestions(rows, picked.picks)
     metric = pickers.metric(rows, settings)
