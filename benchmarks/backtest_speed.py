@@ -109,6 +109,20 @@ class Meter:
                 meter.cpu[job.kind.value] += time.process_time() - tick  # type: ignore[attr-defined]
 
         loop._step = timed_step  # type: ignore[assignment]
+        # Discovery runs beside the jobs (app/backtest_discovery.py): its CPU under its own kind.
+        from llmtrade.app.backtest_discovery import KIND, BacktestDiscovery
+
+        for name in ("before_weekly", "matured"):
+            method = getattr(BacktestDiscovery, name)
+
+            def timed(self: object, *a: object, _method: object = method, **kw: object) -> object:
+                tick = time.process_time()
+                try:
+                    return _method(self, *a, **kw)  # type: ignore[operator]
+                finally:
+                    meter.cpu[KIND] += time.process_time() - tick
+
+            setattr(BacktestDiscovery, name, timed)
         for name in ("execute", "executemany", "copy"):
             original = getattr(psycopg.Cursor, name)
 
