@@ -10,12 +10,12 @@ snapshot, no event, and the picker's prompt is what it was without a memory.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from llmtrade.agents.memory_notes import within_budget
 from llmtrade.app.container import Container
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.memory import MemoryRecalled
+from llmtrade.domain.memory import ConditionRemembered, MemoryRecalled
 from llmtrade.domain.streams import recall_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import MarketDataError
@@ -40,6 +40,8 @@ def similar_conditions(
     if memory is None or not config.models.memory.enabled:
         return ()
     week_id = week_id_for(now.astimezone(NEW_YORK).date())
+    if not _earlier_conditions(storage, now, week_id):
+        return ()  # nothing to compare with (a fresh memory): no snapshot to take
     try:
         snapshot = take_snapshot(market, list(config.assets.symbols), now)
     except MarketDataError as exc:
@@ -62,3 +64,12 @@ def similar_conditions(
         )
         storage.events.append([NewEvent.of(recalled, stream=recall_stream(run_id), week_id=week_id, run_id=run_id)])
     return lines
+
+
+def _earlier_conditions(storage: Storage, now: datetime, week_id: date) -> bool:
+    """Whether the memory holds a condition of another week known before `now` (its events say so)."""
+    for event in storage.events.read(type=ConditionRemembered.event_type()):
+        condition = ConditionRemembered.from_event(event).condition
+        if condition.known_at < now and condition.week_id != week_id:
+            return True
+    return False
