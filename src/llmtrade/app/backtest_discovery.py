@@ -108,7 +108,9 @@ def start(
     held = None
     try:
         if candidates:
-            held = HeldBars.of(market, market.bars(sorted({c.symbol for c in candidates} | {BENCHMARK}), first, end))
+            # The universe too: the picker's memory takes a snapshot of it (app/discovery_memory.py).
+            symbols = {c.symbol for c in candidates} | set(app.loaded.config.assets.symbols) | {BENCHMARK}
+            held = HeldBars.of(market, market.bars(sorted(symbols), first, end))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
         app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {
@@ -123,7 +125,7 @@ def start(
 class HeldBars:
     """Bars fetched and validated once (`held`), served by slicing: the answers MarketData gives for any
     range inside the held one, without reading back and validating a hundred series every week. A range
-    or a symbol outside it is asked of `market`. Satisfies discovery/prices.py's DailyBars."""
+    or a symbol outside it is asked of `market`. Satisfies market/daily_bars.py's DailyBars."""
 
     market: MarketData
     held: BarSeries

@@ -14,7 +14,6 @@ from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.candidates import alpaca_candidates, trading_client
 from llmtrade.discovery.performance import evaluate, refit_weights
-from llmtrade.discovery.prices import DailyBars
 from llmtrade.discovery.run import Discovery
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, fold
@@ -24,6 +23,7 @@ from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import BACKTEST, DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
 from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.llm.gateway import CallSite
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
 
@@ -105,7 +105,7 @@ def record_discovery(
     run = start_run(
         session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
     )
-    remembered = similar_conditions(app, storage, market, now=now, run_id=run_id)
+    remembered = similar_conditions(app, storage, bars or market, now=now, run_id=run_id)
     found = execute(
         run_discovery(
             bars or market,

@@ -20,7 +20,7 @@ from llmtrade.domain.streams import recall_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import MarketDataError
 from llmtrade.market.calendar import NEW_YORK
-from llmtrade.market.service import MarketData
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.memory.conditions import market_condition
 from llmtrade.storage.bootstrap import Storage
@@ -30,7 +30,7 @@ ROLE = "picker"
 
 
 def similar_conditions(
-    app: Container, storage: Storage, market: MarketData, *, now: datetime, run_id: str
+    app: Container, storage: Storage, market: DailyBars, *, now: datetime, run_id: str
 ) -> tuple[str, ...]:
     """The lines the picker's prompt shows under "Similar past conditions" (each "[condition:WEEK] ..."),
     nearest first; () when the memory is off, holds no earlier week, or the universe has no prices now (the

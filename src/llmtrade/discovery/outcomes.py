@@ -14,12 +14,12 @@ from datetime import date
 from llmtrade.config.models import BENCHMARK
 from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery.performance import refit_weights
-from llmtrade.discovery.prices import DailyBars
 from llmtrade.domain.discovery import HORIZONS, ForwardReturns, SuggestionsMade
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import DISCOVERY, forward_returns_stream
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.storage.event_store import EventStore
 
 

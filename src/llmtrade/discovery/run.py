@@ -13,7 +13,6 @@ from llmtrade.config.models import BENCHMARK, ModelRef
 from llmtrade.config.sections import DiscoveryConfig
 from llmtrade.discovery import ensemble, pickers
 from llmtrade.discovery.features import MIN_SESSIONS, features
-from llmtrade.discovery.prices import DailyBars
 from llmtrade.discovery.watchlist import Watchlist
 from llmtrade.domain.discovery import (
     CandidateFeatures,
@@ -27,6 +26,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import DISCOVERY
 from llmtrade.errors import MarketDataError
 from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.prompts.renderer import PromptRenderer
 
 

@@ -1,5 +1,5 @@
-"""What discovery reads of a market: MarketData's calendar and bars, as a protocol, so a backtest can hand it
-the candidates' bars it holds for the whole run (app/backtest_discovery.py) instead of the service."""
+"""What discovery and a snapshot read of a market: MarketData's calendar and bars, as a protocol, so a backtest
+can hand them the bars it holds for the whole run (app/backtest_discovery.py) instead of the service."""
 
 from __future__ import annotations
 
