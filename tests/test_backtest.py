@@ -143,8 +143,8 @@ def test_every_scheduled_job_of_the_range_runs_once_on_the_stepped_clock(books: 
         runs = Counter(r[0] for r in conn.execute("SELECT payload->>'command' FROM events WHERE type = 'RunStarted'"))
     # Each checkpoint's events carry the checkpoint's own instant, not the wall clock.
     assert set(at) == {"09:00", "12:00", "14:00", "15:50"}
-    # The audit's dry runs stored nothing: only the real runs are on record.
-    assert runs == {"run-weekly": 2, "checkpoint": 36, "postmortem": 2}
+    # The audit's dry runs stored nothing: only the real runs are on record (discovery's before each weekly run).
+    assert runs == {"run-weekly": 2, "checkpoint": 36, "postmortem": 2, "discover": 2}
     accounts = [s for s in books.a.leaderboard.standings if s.kind == "account"]
     assert len(accounts) == 6 and any(a.trades > 0 or a.slippage_usd for a in accounts)
 

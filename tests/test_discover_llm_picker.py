@@ -7,8 +7,10 @@ import json
 import random
 from datetime import UTC, date, datetime
 
+import pytest
+
 from llmtrade.agents import picker
-from llmtrade.config.models import ModelRef
+from llmtrade.config.models import ModelRef, Price
 from llmtrade.domain.discovery import CandidateFeatures, PickerPick, picker_reply_schema
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
@@ -47,10 +49,14 @@ def _candidates() -> list[CandidateFeatures]:
     ]
 
 
-def _pick(storage: Storage, base_url: str) -> picker.Picks:
+def _pick(storage: Storage, base_url: str, prices: dict[str, Price] | None = None) -> picker.Picks:
     client = OpenAICompatibleClient("fake", base_url, "k")
     gateway = LLMGateway(
-        mode=LLMMode.LIVE, clients={"fake": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
+        mode=LLMMode.LIVE,
+        clients={"fake": client},
+        prices=prices or {},
+        events=storage.events,
+        cache=AnswerCache(storage.conn),
     )
 
     async def go() -> picker.Picks:
@@ -113,3 +119,35 @@ def test_the_offline_rules_pick_liquid_candidates_by_risk_adjusted_momentum() ->
     schema = picker_reply_schema([c.symbol for c in candidates], 2)
     reply = picker.offline_picks(schema, candidates, 2, random.Random(0))
     assert [p.symbol for p in reply.picks] == ["BRK.B", "SPY"]  # highest momentum at equal volatility
+
+
+PRICE = Price(input_per_mtok=3.0, output_per_mtok=15.0)
+
+
+def _billed(storage: Storage) -> tuple[int, float]:
+    """How many calls the picker made, and what their tokens cost at PRICE, from the calls' own records."""
+    calls = [e.payload for e in storage.events.read(type=["LLMCallCompleted", "LLMCallFailed"])]
+    cost = sum(c["prompt_tokens"] * 3.0 + c["completion_tokens"] * 15.0 for c in calls) / 1e6
+    return len(calls), cost
+
+
+@pytest.mark.parametrize(
+    "first", [f.truncated(0.5), f.answer('{"market_view": "Quiet.", "picks": "AAPL"}')], ids=["truncated", "invalid"]
+)
+def test_the_pickers_cost_counts_the_repaired_call_as_well_as_the_final_one(storage: Storage, first: f.Step) -> None:
+    with FakeOpenAIServer() as server:
+        server.then(first).then(f.answer())
+        picks = _pick(storage, server.base_url, prices={REF.model: PRICE})
+    calls, cost = _billed(storage)
+    assert calls == 2
+    last = storage.events.read(type="LLMCallCompleted")[-1].payload
+    assert last["outcome"] == "repaired"
+    assert picks.cost_usd == pytest.approx(cost)
+    assert picks.cost_usd > (last["prompt_tokens"] * 3.0 + last["completion_tokens"] * 15.0) / 1e6
+
+
+def test_an_unpriced_picker_has_no_cost_rather_than_zero(storage: Storage) -> None:
+    with FakeOpenAIServer() as server:
+        server.then(f.answer())
+        picks = _pick(storage, server.base_url)
+    assert picks.cost_usd is None

@@ -28,7 +28,8 @@ CUTOFF = 0.8  # difflib ratio below which a name resolves to nothing
 
 @dataclass(frozen=True)
 class Picks:
-    """The resolved picks (ticker, reason), best first; what was dropped; the model and its cost (USD or None)."""
+    """The resolved picks (ticker, reason), best first; what was dropped; the model; what every call made for
+    them cost in USD (repairs included), None when no call was priced."""
 
     picks: list[tuple[str, str]]
     dropped: list[str]
@@ -62,11 +63,17 @@ async def pick(
         most=most,
         momentum_sessions=MOMENTUM_SESSIONS,
     )
+    # Every call the answer took counts (a truncated or invalid first answer and its repair, a reply the
+    # provider billed but could not be used): the gateway's totals see each one, the answer's usage not all.
+    totals = gateway.totals
+    cost_before, unpriced_before, calls_before = totals.cost_usd, totals.unpriced_calls, totals.calls
     answer = await gateway.ask(
         ref, as_messages(prompt), site, output=schema, rules=lambda rng: offline_picks(schema, candidates, most, rng)
     )
+    priced = (totals.calls - calls_before) - (totals.unpriced_calls - unpriced_before)
+    cost = totals.cost_usd - cost_before if priced else None
     picks, dropped = resolve(answer.value.picks, candidates)
-    return Picks(picks, dropped, answer.value.market_view, answer.model, answer.usage.cost_usd)
+    return Picks(picks, dropped, answer.value.market_view, answer.model, cost)
 
 
 def resolve(

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
+from llmtrade.app.backtest_discovery import BacktestDiscovery
+from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
@@ -118,6 +120,7 @@ def backtest(
             last_done = max(finished) if finished else None
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
             _prefetch(app, storage, plan, todo)
+        discovery = _start_discovery(app, storage, plan, todo, tally)
         done = done_keys(events)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)
@@ -128,7 +131,11 @@ def backtest(
                 for job in plan[week_id]:
                     if job.key not in done:
                         clock.set(job.at)
+                        if discovery is not None and job.kind is JobKind.WEEKLY:
+                            discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
                         _step(app, job, audit=week_id in audited, tally=tally)
+                if discovery is not None:
+                    discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
                 # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it.
@@ -242,6 +249,17 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     last = app.calendar.last_completed_session(last_instant) or last_instant.date()
     market = app.market(storage, record=False)
     market.bars(app.loaded.config.assets.symbols, first, last)
+
+
+def _start_discovery(
+    app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally
+) -> BacktestDiscovery | None:
+    """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as `_prefetch` does."""
+    jobs = [job for w in todo for job in plan[w]]
+    if not jobs:
+        return None
+    first = min(j.at for j in jobs).date() - _HISTORY
+    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent)
 
 
 def _leak_message(audit: AuditWeek) -> str:

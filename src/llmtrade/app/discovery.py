@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
 
 from llmtrade.app.container import Container
+from llmtrade.app.discovery_memory import similar_conditions
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
+from llmtrade.app.leaderboard import books
 from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.candidates import alpaca_candidates, trading_client
 from llmtrade.discovery.performance import evaluate, refit_weights
+from llmtrade.discovery.run import Discovery
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, fold
 from llmtrade.domain.discovery import HORIZONS, WatchlistEdited
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
-from llmtrade.domain.streams import DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
+from llmtrade.domain.streams import BACKTEST, DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
 from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.llm.gateway import CallSite
+from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
 
 TOP = 10
@@ -32,7 +38,7 @@ def _candidates(app: Container) -> tuple[list[CandidateInstrument], str]:
     """Offline: the packaged list. Live with Alpaca data keys: the packaged list narrowed by Alpaca's assets API."""
     packaged = list(packaged_candidates())
     if not app.live:
-        return packaged, "packaged"
+        return priceable(app, packaged), "packaged"
     data = app.loaded.config.assets.market_data
     key, secret = app.settings.secret(data.alpaca.key_env), app.settings.secret(data.alpaca.secret_env)
     if not (key and secret):
@@ -43,43 +49,27 @@ def _candidates(app: Container) -> tuple[list[CandidateInstrument], str]:
     return alpaca_candidates(client, packaged), "alpaca"
 
 
+def priceable(app: Container, candidates: Sequence[CandidateInstrument]) -> list[CandidateInstrument]:
+    """The candidates an offline market can price: all on the synthetic market, those with a file when a
+    CSV folder is the only provider (the folder refuses a whole request for one missing file)."""
+    assets = app.loaded.config.assets
+    folder = csv_dir(assets, app.settings)
+    if folder is None or provider_names(assets, app.settings, live=False) != ["csv"]:
+        return list(candidates)
+    return [c for c in candidates if (folder / f"{c.symbol}.csv").is_file()]
+
+
 def discover(app: Container) -> DiscoverResult:
     """Score every candidate with every picker as of now, record it, and set the watchlist."""
-    config = app.loaded.config
-    settings = config.assets.discovery
     with app.storage(models=True) as storage:
-        session = app.session(storage)
-        now = app.clock.now()
-        run_id = new_run_id(now)
         candidates, source = _candidates(app)
-        market = app.market(storage, run_id=run_id)
-        current = current_watchlist(storage)
-        run = start_run(
-            session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
-        )
-        found = execute(
-            run_discovery(
-                market,
-                candidates,
-                settings,
-                gateway=session.gateway,
-                prompts=session.prompts,
-                ref=config.models.research[0],
-                asof=now,
-                site=CallSite(role="picker", run_id=run_id),
-                current=current,
-            ),
-            session,
-            run,
-        )
-        storage.events.append(found.events(run_id))
+        run_id, found = record_discovery(app, storage, candidates)
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
         # missing for that span leave them to run-due's daily job rather than failing a finished run.
         try:
-            outcomes.fill(storage.events, market, found.session)
+            outcomes.fill(storage.events, app.market(storage, record=False), found.session)
         except LlmtradeError as exc:
             app.say(f"discovery forward returns not filled ({exc}); run-due fills them later")
-        run.finished(session.gateway.totals, degraded=False)
     return DiscoverResult(
         run_id=run_id,
         asof=found.asof,
@@ -95,6 +85,46 @@ def discover(app: Container) -> DiscoverResult:
         llm_cost_usd=found.llm_cost_usd,
         market_view=found.market_view,
     )
+
+
+def record_discovery(
+    app: Container, storage: Storage, candidates: Sequence[CandidateInstrument], *, bars: DailyBars | None = None
+) -> tuple[str, Discovery]:
+    """One discovery run over `candidates` as of the clock's now, as a `discover` run (RunStarted ..
+    RunFinished) with its SuggestionsMade and WatchlistSet events; the run id and what it found. Prices
+    from `bars` when given (a backtest's held bars), else the app's market for the run.
+
+    Raises what the run raises (MarketDataError when no candidate has the history to judge; a model's
+    failure), the run recorded as failed."""
+    config = app.loaded.config
+    session = app.session(storage)
+    now = app.clock.now()
+    run_id = new_run_id(now)
+    market = app.market(storage, run_id=run_id)
+    current = current_watchlist(storage)
+    run = start_run(
+        session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
+    )
+    remembered = similar_conditions(app, storage, bars or market, now=now, run_id=run_id)
+    found = execute(
+        run_discovery(
+            bars or market,
+            candidates,
+            config.assets.discovery,
+            gateway=session.gateway,
+            prompts=session.prompts,
+            ref=config.models.research[0],
+            asof=now,
+            site=CallSite(role="picker", run_id=run_id),
+            current=current,
+            similar_conditions=remembered,
+        ),
+        session,
+        run,
+    )
+    storage.events.append(found.events(run_id))
+    run.finished(session.gateway.totals, degraded=False)
+    return run_id, found
 
 
 def _view(app: Container, watchlist: Watchlist) -> WatchlistResult:
@@ -163,13 +193,18 @@ def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | No
         return None
 
 
-def performance(app: Container, *, horizon: int) -> PerformanceResult:
-    """Every picker's record at `horizon` sessions, from the forward returns matured by now (a read)."""
+def performance(app: Container, *, horizon: int, backtest: str | None = None) -> PerformanceResult:
+    """Every picker's record at `horizon` sessions, from the forward returns matured by now (a read); with
+    `backtest`, from that backtest's own books, as of its last finished week.
+
+    Raises UsageError (exit 2) for a horizon not in HORIZONS or a backtest that does not exist."""
     if horizon not in HORIZONS:
         raise UsageError(f"--horizon must be one of {', '.join(map(str, HORIZONS))} sessions, not {horizon}")
     settings = app.loaded.config.assets.discovery
-    last = app.calendar.last_completed_session(app.clock.now())
-    with app.storage(persist=False) as storage:
+    books_app, _ = books(app, backtest)
+    with books_app.storage(persist=False) as storage:
+        now = app.clock.now() if backtest is None else _backtest_end(storage)
+        last = app.calendar.last_completed_session(now) if now else None
         judged = outcomes.judged(storage.events.read(stream=DISCOVERY))
         matured = outcomes.matured(storage.events, last) if last else []
     at = [m for m in matured if m.horizon == horizon]
@@ -183,3 +218,9 @@ def performance(app: Container, *, horizon: int) -> PerformanceResult:
         weights=settings.ensemble_weights,
         refit_weights=refit_weights(judged, at, horizon=horizon, default=settings.ensemble_weights),
     )
+
+
+def _backtest_end(storage: Storage) -> datetime | None:
+    """The stepped clock's time at the backtest's last recorded step (its events carry the clock's time)."""
+    last = storage.events.read(stream=BACKTEST)
+    return last[-1].occurred_at if last else None

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from llmtrade.commands.context import container, echo_json
-from llmtrade.commands.options import Json, Offline, Replay
+from llmtrade.commands.options import Backtest, Json, Offline, Replay
 from llmtrade.console import Output
 
 watchlist_app = typer.Typer(help="The discovered watchlist and its manual includes and excludes.", no_args_is_help=True)
@@ -40,14 +40,16 @@ def discover(ctx: typer.Context, offline: Offline = False, replay: Replay = Fals
 def performance(
     ctx: typer.Context,
     horizon: Annotated[int, typer.Option("--horizon", help="Forward-return horizon in sessions: 1, 5 or 20.")] = 5,
+    backtest: Backtest = None,
     as_json: Json = False,
 ) -> None:
     """Per picker and the ensemble: rank IC with its HAC t, hit rate vs SPY, top minus median, turnover,
-    coverage and LLM cost per week, against the random and momentum controls."""
+    coverage and LLM cost per week, against the random and momentum controls (`--backtest NAME`: in that
+    backtest's books)."""
     from llmtrade.app import discovery  # lazy: see package docstring
     from llmtrade.commands.render.discover import print_performance
 
-    result = discovery.performance(container(ctx), horizon=horizon)
+    result = discovery.performance(container(ctx), horizon=horizon, backtest=backtest)
     echo_json(result) if as_json else print_performance(Output(), result)
 
 

@@ -59,6 +59,9 @@ class DiscoveryConfig(_Model):
     fuzzy_min_score: Annotated[Number, Field(ge=0, le=1)] = 0.3
     ensemble_weights: EnsembleWeights = EnsembleWeights()
     llm_picks: Annotated[Count, Field(ge=1, le=30)] = 10
+    # A backtest runs discovery before each weekly run (and records the forward returns as they mature) so
+    # `discover performance --backtest` measures every picker; watchlist and both modes run it whatever this says.
+    in_backtest: Flag = True
 
 
 # ---------------------------------------------------------------- models.yaml: memory

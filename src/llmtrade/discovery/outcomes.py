@@ -8,7 +8,7 @@ session, so a backtest's statistics never see a return before it happened.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 from llmtrade.config.models import BENCHMARK
@@ -19,7 +19,7 @@ from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import DISCOVERY, forward_returns_stream
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.service import MarketData
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.storage.event_store import EventStore
 
 
@@ -41,12 +41,24 @@ def maturity(calendar: TradingCalendar, session: date, horizon: int) -> date:
     return day
 
 
-def fill(events: EventStore, market: MarketData, last_session: date) -> list[ForwardReturns]:
+def fill(events: EventStore, market: DailyBars, last_session: date) -> list[ForwardReturns]:
     """Record every forward return that has matured by `last_session` (the last complete session) and is
     not recorded yet; returns what was recorded now."""
+    judged_symbols = {
+        session: {s.symbol for m in made for s in m.suggestions}
+        for session, made in judged(events.read(stream=DISCOVERY)).items()
+    }
+    return record_matured(events, market, last_session, judged_symbols)
+
+
+def record_matured(
+    events: EventStore, market: DailyBars, last_session: date, judged_symbols: Mapping[date, Iterable[str]]
+) -> list[ForwardReturns]:
+    """`fill` for the judged sessions given (session -> the symbols judged then), without reading every
+    suggestion back (a backtest keeps the sessions still maturing; see app/backtest_discovery.py)."""
     written: list[ForwardReturns] = []
-    for session, made in judged(events.read(stream=DISCOVERY)).items():
-        symbols = sorted({s.symbol for m in made for s in m.suggestions} | {BENCHMARK})
+    for session, judged_now in sorted(judged_symbols.items()):
+        symbols = sorted({*judged_now, BENCHMARK})
         for horizon in HORIZONS:
             matured = maturity(market.calendar, session, horizon)
             stream = forward_returns_stream(session, horizon)

@@ -26,7 +26,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import DISCOVERY
 from llmtrade.errors import MarketDataError
 from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.market.service import MarketData
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.prompts.renderer import PromptRenderer
 
 
@@ -65,7 +65,7 @@ class Discovery:
 
 
 def candidate_features(
-    market: MarketData, candidates: Sequence[CandidateInstrument], asof: datetime
+    market: DailyBars, candidates: Sequence[CandidateInstrument], asof: datetime
 ) -> tuple[date, list[CandidateFeatures], list[str]]:
     """The last complete session at `asof`, each candidate's features as of it, and the ones skipped."""
     session = market.calendar.last_completed_session(asof)
@@ -94,7 +94,7 @@ def condition(candidates: Sequence[CandidateFeatures]) -> str:
 
 
 async def discover(
-    market: MarketData,
+    market: DailyBars,
     candidates: Sequence[CandidateInstrument],
     settings: DiscoveryConfig,
     *,
@@ -104,8 +104,10 @@ async def discover(
     asof: datetime,
     site: CallSite,
     current: Watchlist,
+    similar_conditions: Sequence[str] = (),
 ) -> Discovery:
-    """Score every candidate with every picker and build the watchlist (with `current`'s manual edits)."""
+    """Score every candidate with every picker and build the watchlist (with `current`'s manual edits);
+    `similar_conditions`: the memory's lines the LLM picker is shown (app/discovery_memory.py), if any."""
     session, rows, skipped = candidate_features(market, candidates, asof)
     if not rows:
         raise MarketDataError("no discovery candidate has enough history to judge")
@@ -119,6 +121,7 @@ async def discover(
         session=session,
         most=settings.llm_picks,
         site=site,
+        similar_conditions=similar_conditions,
     )
     llm = _llm_suggestions(rows, picked.picks)
     metric = pickers.metric(rows, settings)

@@ -7,15 +7,15 @@ from datetime import datetime
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.errors import MarketDataError
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.indicators import compute_indicators
-from llmtrade.market.service import MarketData
 from llmtrade.market.validation import SeriesRejected, validate_bars
 
 # Enough sessions for the 200-day average and the 52-week high.
 HISTORY_SESSIONS = 300
 
 
-def take_snapshot(market: MarketData, symbols: list[str], asof: datetime) -> MarketSnapshot:
+def take_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> MarketSnapshot:
     wanted = list(dict.fromkeys([*symbols, BENCHMARK]))
     series = market.bars_asof(wanted, asof, sessions=HISTORY_SESSIONS)
     # No indicator is computed across a gap, and "last session" is a session every symbol has a bar

@@ -94,7 +94,7 @@ class SyntheticMarket:
         out = {}
         for s in symbols:
             if s in path:
-                out[s] = _slice(path[s], start, end)
+                out[s] = [_bar(s, row) for row in _slice_rows(path[s], start, end)]
             else:
                 rows = _generate_extra(s, self._extra[s], classes, self._seed, sessions)
                 out[s] = [_bar(s, row) for row in _slice_rows(rows, start, end)]
@@ -106,7 +106,10 @@ def candidate_classes() -> dict[str, str]:
     return {c.symbol: c.asset_class.value for c in packaged_candidates()}
 
 
-def _slice_rows(rows: list[tuple[date, float, float, float, float, int]], start: date, end: date) -> list:
+_Row = tuple[date, float, float, float, float, int]  # day, open, high, low, close, volume
+
+
+def _slice_rows(rows: list[_Row], start: date, end: date) -> list[_Row]:
     days = [r[0] for r in rows]
     return rows[bisect_left(days, start) : bisect_right(days, end)]
 
@@ -126,11 +129,6 @@ def _bar(symbol: str, row: tuple[date, float, float, float, float, int]) -> Bar:
     )
 
 
-def _slice(bars: list[Bar], start: date, end: date) -> list[Bar]:
-    days = [b.day for b in bars]
-    return bars[bisect_left(days, start) : bisect_right(days, end)]
-
-
 def _factor(asset_class: str) -> str | None:
     return asset_class if asset_class in FACTORS else None
 
@@ -138,13 +136,14 @@ def _factor(asset_class: str) -> str | None:
 @lru_cache(maxsize=4)
 def _generate(
     classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]
-) -> tuple[dict[str, list[Bar]], list[tuple[str, dict[str, float]]]]:
-    """The universe's bars, and the (regime, factor returns) of every session that extra symbols ride on."""
+) -> tuple[dict[str, list[_Row]], list[tuple[str, dict[str, float]]]]:
+    """The universe's bars as plain rows (a Bar is built only for the sessions asked for: most of the horizon
+    never is), and the (regime, factor returns) of every session that extra symbols ride on."""
     rng = random.Random(seed)
     chol = _cholesky([[_corr(a, b) for b in FACTORS] for a in FACTORS])
     symbols = [s for s, _ in classes]
     price = {s: KNOWN.get(s, (1.0, 0.03, 100.0))[2] for s in symbols}
-    bars: dict[str, list[Bar]] = {s: [] for s in symbols}
+    bars: dict[str, list[_Row]] = {s: [] for s in symbols}
     factors: list[tuple[str, dict[str, float]]] = []
     regime = "calm"
     dt = 1 / TRADING_DAYS
@@ -168,19 +167,7 @@ def _generate(
             high = max(open_, close) * (1 + abs(rng.gauss(0, 0.4)) * day_vol)
             low = min(open_, close) * (1 - min(abs(rng.gauss(0, 0.4)) * day_vol, 0.5))
             volume = round(1_000_000 * math.exp(rng.gauss(0, 0.3)) * (1.6 if regime == "stressed" else 1.0))
-            bars[symbol].append(
-                Bar(
-                    symbol=symbol,
-                    day=day,
-                    open=round(open_, 4),
-                    high=round(high, 4),
-                    low=round(low, 4),
-                    close=round(close, 4),
-                    volume=volume,
-                    source="synthetic",
-                    synthetic=True,
-                )
-            )
+            bars[symbol].append((day, round(open_, 4), round(high, 4), round(low, 4), round(close, 4), volume))
             price[symbol] = close
     return bars, factors
 

@@ -1,0 +1,156 @@
+"""Discovery inside a backtest (issue 15): the pickers judge the candidates before each weekly run, as
+`run-due` has them do live, and their forward returns are recorded as the backtest's clock passes them.
+
+Everything lands in the backtest's own database (its container's held storage), never in the live books:
+SuggestionsMade and WatchlistSet in a `discover` run before the week's weekly run, ForwardReturns once
+the session `horizon` sessions after a judged one has closed by the stepped clock (checked after each
+week's jobs), so `discover performance --backtest NAME` reads what a live run would have known by then.
+Point-in-time as live: the candidates' features come from `bars_asof` at the weekly run's instant.
+
+Cost: every candidate's bars are fetched once into the backtest's in-memory bar cache up front (as the
+universe's are), and the sessions still maturing are kept here, so a week's filling reads neither every
+past suggestion back nor any bar it did not need. `discovery.in_backtest: false` turns it off in static
+mode; watchlist and both modes always run it, because the committee's universe comes from it.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from llmtrade.app.container import Container
+from llmtrade.app.discovery import current_watchlist, priceable, record_discovery
+from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
+from llmtrade.config.models import BENCHMARK
+from llmtrade.discovery import outcomes
+from llmtrade.domain.discovery import HORIZONS
+from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
+from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.service import BarSeries, MarketData
+from llmtrade.storage.bootstrap import Storage
+
+KIND = "discovery"  # its seconds in the backtest's timing, beside the jobs'
+
+
+@dataclass
+class BacktestDiscovery:
+    """The backtest's discovery: `before_weekly` runs the pickers, `matured` records forward returns.
+
+    `pending`: each judged session whose forward returns are not all recorded -> the symbols judged then.
+    `spent`: the backtest's seconds per kind, to which this adds its own under KIND."""
+
+    app: Container
+    candidates: list[CandidateInstrument]
+    spent: Counter[str]
+    held: HeldBars | None  # the candidates' bars for the whole backtest; None when they could not be had ahead
+    pending: dict[date, set[str]] = field(default_factory=dict)
+
+    def before_weekly(self, week_id: date) -> None:
+        """Run every picker as of the clock's now and set the watchlist, unless the week's universe is
+        already fixed or a run already judged the last complete session (a resume). A failure (a replay
+        miss, no history yet) is said and the week goes on with the last watchlist, as live."""
+        tick = time.perf_counter()
+        try:
+            with self.app.storage() as storage:
+                fixed = storage.events.stream_version(week_stream(week_id, UNIVERSE)) > 0
+                last = self.app.calendar.last_completed_session(self.app.clock.now())
+                latest = current_watchlist(storage).latest
+                if fixed or (latest is not None and latest.session == last):
+                    return
+                try:
+                    _, found = record_discovery(self.app, storage, self.candidates, bars=self.held)
+                except LlmtradeError as exc:
+                    self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
+                    return
+                judged = {s.symbol for rows in found.scores.values() for s in rows}
+                self.pending.setdefault(found.session, set()).update(judged)
+        finally:
+            self.spent[KIND] += time.perf_counter() - tick
+
+    def matured(self) -> int:
+        """Record the forward returns matured by the clock's last complete session; how many were recorded."""
+        if not self.pending:
+            return 0
+        tick = time.perf_counter()
+        try:
+            last = self.app.calendar.last_completed_session(self.app.clock.now())
+            if last is None:
+                return 0
+            with self.app.storage() as storage:
+                market = self.held or self.app.market(storage, record=False)
+                due = {s: symbols for s, symbols in self.pending.items() if s < last}
+                written = outcomes.record_matured(storage.events, market, last, due)
+                for session in due:
+                    if all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS):
+                        del self.pending[session]
+            return len(written)
+        finally:
+            self.spent[KIND] += time.perf_counter() - tick
+
+
+def start(
+    app: Container, storage: Storage, *, first: date, last: datetime, spent: Counter[str]
+) -> BacktestDiscovery | None:
+    """The backtest's discovery over `storage`, its candidates' bars fetched from `first` (history
+    included) to the last session complete at `last`; None when it is off (static mode, `in_backtest`
+    false). Sessions an earlier, interrupted invocation judged without all their returns are picked up."""
+    settings = app.loaded.config.assets.discovery
+    if settings.universe_mode == "static" and not settings.in_backtest:
+        return None
+    candidates = priceable(app, packaged_candidates())
+    end = app.calendar.last_completed_session(last) or last.date()
+    market = app.market(storage, record=False)
+    held = None
+    try:
+        if candidates:
+            # The universe too: the picker's memory takes a snapshot of it (app/discovery_memory.py).
+            symbols = {c.symbol for c in candidates} | set(app.loaded.config.assets.symbols) | {BENCHMARK}
+            held = HeldBars.of(market, market.bars(sorted(symbols), first, end))
+    except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
+        app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
+    pending = {
+        session: {s.symbol for m in made for s in m.suggestions}
+        for session, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()
+        if not all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS)
+    }
+    return BacktestDiscovery(app, candidates, spent, held, pending)
+
+
+@dataclass(frozen=True)
+class HeldBars:
+    """Bars fetched and validated once (`held`), served by slicing: the answers MarketData gives for any
+    range inside the held one, without reading back and validating a hundred series every week. A range
+    or a symbol outside it is asked of `market`. Satisfies market/daily_bars.py's DailyBars."""
+
+    market: MarketData
+    held: BarSeries
+    days: dict[str, list[date]]
+
+    @classmethod
+    def of(cls, market: MarketData, held: BarSeries) -> HeldBars:
+        return cls(market, held, {s: [b.day for b in rows] for s, rows in held.bars.items()})
+
+    @property
+    def calendar(self) -> TradingCalendar:
+        return self.market.calendar
+
+    def bars(self, symbols: Sequence[str], start: date, end: date) -> BarSeries:
+        wanted = list(dict.fromkeys(symbols))
+        if start < self.held.start or end > self.held.end or any(s not in self.days for s in wanted):
+            return self.market.bars(wanted, start, end)
+        sliced = {
+            s: self.held.bars[s][bisect_left(self.days[s], start) : bisect_right(self.days[s], end)] for s in wanted
+        }
+        return replace(self.held, bars=sliced, start=start, end=end)
+
+    def bars_asof(self, symbols: Sequence[str], asof: datetime, *, sessions: int = 300) -> BarSeries:
+        """MarketData.bars_asof's window (tests/test_backtest_discovery.py holds them equal), sliced."""
+        end = self.calendar.last_completed_session(asof)
+        if end is None:
+            raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
+        return self.bars(symbols, end - timedelta(days=int(sessions * 1.5) + 10), end)

@@ -1,0 +1,177 @@
+"""Discovery inside a backtest (issue 15): the pickers run before each weekly run on the backtest's own books,
+their forward returns are recorded only once matured by the stepped clock, and `discover performance
+--backtest NAME` measures every picker from them.
+
+One three-week offline backtest on the synthetic market in watchlist mode (one checkpoint a day, to keep it
+short) is run once per module and shared; the switch-off test runs one week of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.backtest_discovery import HeldBars
+from llmtrade.app.evaluation_results import BacktestResult
+from llmtrade.cli import app as cli
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config, packaged_defaults
+from llmtrade.domain.discovery import PICKERS
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.service import MarketData
+from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
+from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.database import backtest_database
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+FIRST, LAST = date(2026, 1, 7), date(2026, 1, 21)  # three weeks: 2026-01-07, -14, -21
+CAL = TradingCalendar()
+
+
+def _config(folder: Path, **discovery: Any) -> Path:
+    shutil.copytree(Path(str(packaged_defaults())), folder)
+    assets = yaml.safe_load((folder / "assets.yaml").read_text())
+    assets["discovery"].update(discovery)
+    (folder / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    schedule = yaml.safe_load((folder / "schedule.yaml").read_text())
+    schedule["checkpoints"] = ["15:50"]
+    (folder / "schedule.yaml").write_text(yaml.safe_dump(schedule, sort_keys=False))
+    return folder
+
+
+def _backtest(database_url: str, home: Path, config: Path, name: str, first: date, last: date) -> BacktestResult:
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(home))
+    spec = BacktestSpec(name=name, first=first, last=last, offline=True, replay=False)
+    return backtest(settings, load_config(config), config, spec, say=lambda _t: None)
+
+
+def _events(url: str, kind: str) -> list[tuple[Any, dict[str, Any]]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT occurred_at, payload FROM events WHERE type = %s ORDER BY id", (kind,))
+        return [(at, payload) for at, payload in rows]
+
+
+def _url(admin_url: str, dbname: str) -> str:
+    head, _, query = admin_url.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{dbname}" + (f"?{query}" if query else "")
+
+
+@dataclass(frozen=True)
+class Run:
+    live_url: str
+    name: str
+    url: str
+    result: BacktestResult
+
+
+@pytest.fixture(scope="module")
+def run(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    live = f"t{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{live}"')
+    live_url = _url(pg_admin_url, live)
+    open_storage(Settings(DATABASE_URL=live_url), FixedClock(FIXED_NOW)).close()  # the live books, empty
+    config = _config(tmp_path_factory.mktemp("bt-disc") / "config", universe_mode="watchlist")
+    name = f"d{uuid.uuid4().hex[:10]}"
+    result = _backtest(live_url, tmp_path_factory.mktemp("bt-disc-home"), config, name, FIRST, LAST)
+    return Run(live_url, name, _url(pg_admin_url, backtest_database(name)), result)
+
+
+def _performance(run: Run, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    monkeypatch.setenv("DATABASE_URL", run.live_url)
+    shown = runner.invoke(cli, ["discover", "performance", "--backtest", run.name, *args])
+    assert shown.exit_code == 0, shown.output
+    return json.loads(shown.stdout) if "--json" in args else shown.stdout
+
+
+def test_a_backtest_fills_discover_performance_for_every_picker(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    judged = _events(run.url, "SuggestionsMade")
+    assert sorted({p["session"] for _, p in judged}) == ["2026-01-06", "2026-01-13", "2026-01-20"]
+    assert sorted({p["picker"] for _, p in judged}) == sorted(PICKERS)
+    assert all(len(p["suggestions"]) >= 100 for _, p in judged)  # every candidate judged, every week
+    for horizon in ("1", "5"):
+        shown = _performance(run, monkeypatch, "--horizon", horizon, "--json")
+        assert shown["asof_session"] == "2026-01-27"  # the backtest's last postmortem, not the wall clock
+        assert (shown["judged_sessions"], shown["matured_sessions"]) == (3, 3)
+        by = {p["picker"]: p for p in shown["pickers"]}
+        assert set(by) == set(PICKERS)
+        assert all(p["mean_ic"] is not None and -1 <= p["mean_ic"] <= 1 for p in by.values()), by
+        assert all(p["coverage"] == 1.0 for p in by.values())
+    # 20 sessions after the first judged session is past the backtest's end: nothing to show yet.
+    assert _performance(run, monkeypatch, "--horizon", "20", "--json")["matured_sessions"] == 0
+    assert "ensemble minus (95%)" in _performance(run, monkeypatch)
+    assert run.result.timing.by_kind["discovery"] > 0
+
+
+def test_a_forward_return_is_recorded_only_after_its_session_closed_on_the_backtests_clock(run: Run) -> None:
+    calendar = CAL
+    recorded = _events(run.url, "ForwardReturns")
+    assert sorted((p["session"], p["horizon"]) for _, p in recorded) == [
+        (s, h) for s in ("2026-01-06", "2026-01-13", "2026-01-20") for h in (1, 5)
+    ]
+    for at, outcome in recorded:
+        assert at >= calendar.session_close(date.fromisoformat(outcome["matured"])), outcome["matured"]
+    # Each week's run judged before the next one's returns could be known: the first week's 5-session return
+    # (matured 2026-01-13) is recorded before the second run, the second week's only after the third.
+    runs = {p["session"]: at for at, p in _events(run.url, "SuggestionsMade") if p["picker"] == "ensemble"}
+    five = {p["session"]: at for at, p in recorded if p["horizon"] == 5}
+    assert five["2026-01-06"] < runs["2026-01-13"] < runs["2026-01-20"] < five["2026-01-13"]
+
+
+def test_the_committee_sees_the_backtests_own_watchlist_and_the_live_books_see_no_discovery(run: Run) -> None:
+    fixed = _events(run.url, "UniverseFixed")
+    watchlists = _events(run.url, "WatchlistSet")
+    assert len(fixed) == len(watchlists) == 3
+    for (_, universe), (_, listed) in zip(fixed, watchlists, strict=True):
+        assert universe["mode"] == "watchlist" and universe["watchlist_asof"] == listed["asof"]
+        assert {e["symbol"] for e in listed["entries"]} <= {i["symbol"] for i in universe["instruments"]}
+    for kind in ("SuggestionsMade", "WatchlistSet", "ForwardReturns"):
+        assert _events(run.live_url, kind) == []
+
+
+def test_switched_off_in_static_mode_a_backtest_runs_no_discovery(
+    pg_admin_url: str, database_url: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path / "config", in_backtest=False)
+    name = f"o{uuid.uuid4().hex[:10]}"
+    result = _backtest(database_url, tmp_path / "home", config, name, FIRST, FIRST)
+    assert result.jobs["weekly"] == 1
+    url = _url(pg_admin_url, backtest_database(name))
+    assert _events(url, "SuggestionsMade") == [] and _events(url, "ForwardReturns") == []
+    assert "discovery" not in result.timing.by_kind
+
+
+def test_performance_of_an_unknown_backtest_is_a_usage_error(cli_env: dict[str, str]) -> None:
+    shown = runner.invoke(cli, ["discover", "performance", "--backtest", "no-such-backtest"])
+    assert shown.exit_code == 2
+    assert "no backtest named 'no-such-backtest'" in shown.output
+
+
+def test_held_bars_answer_what_the_market_answers_and_never_a_later_bar(storage: Storage) -> None:
+    symbols = ["SPY", "XLE", "AAPL"]
+    market = MarketData([SyntheticMarket({"SPY": "equity"}, extra=candidate_classes())], BarCache(storage.conn), CAL)
+    held = HeldBars.of(market, market.bars(symbols, date(2025, 6, 2), date(2026, 1, 30)))
+    for asof in (datetime(2026, 1, 7, 13, 0, tzinfo=UTC), datetime(2026, 1, 20, 22, 0, tzinfo=UTC)):
+        assert held.bars_asof(symbols, asof, sessions=66).bars == market.bars_asof(symbols, asof, sessions=66).bars
+        last = CAL.last_completed_session(asof)
+        assert max(b.day for rows in held.bars_asof(symbols, asof).bars.values() for b in rows) == last
+    assert held.bars(symbols, date(2026, 1, 6), date(2026, 1, 13)).bars == (
+        market.bars(symbols, date(2026, 1, 6), date(2026, 1, 13)).bars
+    )
+    # Past what it holds it asks the market rather than answering short.
+    beyond = held.bars(["SPY"], date(2026, 1, 26), date(2026, 2, 3)).bars["SPY"]
+    assert beyond[-1].day == date(2026, 2, 3)
