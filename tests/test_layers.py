@@ -34,6 +34,7 @@ RANK = {
     "workflows": 9,
     "app": 10,
     "report": 10,  # the HTML report: renders app/report_records; app/report.py writes it
+    "observe": 10,  # logs, metrics and run timelines: reads storage; commands/ and cli.py call it
     "console": 11,  # the renderers are in commands/render
     "commands": 12,
     "cli": 13,

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     market_csv_dir: Path | None = Field(default=None, alias="LLMTRADE_MARKET_CSV_DIR")
     alpaca_data_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_DATA_URL")
     alpaca_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_URL")
+    # Observability: the Prometheus text file's folder (default LLMTRADE_HOME/metrics, e.g. node_exporter's
+    # textfile directory) and a Pushgateway to push the same metrics to (none unless set).
+    metrics_dir: Path | None = Field(default=None, alias="LLMTRADE_METRICS_DIR")
+    pushgateway_url: str | None = Field(default=None, alias="LLMTRADE_PUSHGATEWAY_URL")
 
     @field_validator("now")
     @classmethod
@@ -51,6 +55,8 @@ class Settings(BaseSettings):
         "market_providers",
         "market_csv_dir",
         "alpaca_data_url",
+        "metrics_dir",
+        "pushgateway_url",
         mode="before",
     )
     @classmethod

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from llmtrade.app.container import Container
     from llmtrade.clock import Clock
     from llmtrade.config.loader import LoadedConfig
+    from llmtrade.observe.logs import Logging
     from llmtrade.settings import Settings
     from llmtrade.storage.bootstrap import Storage
 
@@ -23,6 +24,9 @@ class State:
     def __init__(self, config_dir: Path | None):
         self.config_dir_option = config_dir
         self._settings: Settings | None = None
+        # Set once a command opens the database: the metrics are written after it (commands/metrics.py).
+        self.used_database = False
+        self.logging: Logging | None = None  # the command's log handlers (observe/logs.py), closed after it
 
     @property
     def settings(self) -> Settings:
@@ -49,7 +53,9 @@ class State:
     def storage(self) -> Storage:
         from llmtrade.storage.bootstrap import open_storage  # lazy: psycopg and the embedded server
 
-        return open_storage(self.settings, self.clock())
+        opened = open_storage(self.settings, self.clock())
+        self.used_database = True
+        return opened
 
 
 def state(ctx: typer.Context) -> State:
@@ -68,7 +74,9 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
     from llmtrade.app.container import Container  # lazy: see package docstring
 
     root = state(ctx)
-    return Container(root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay)
+    built = Container(root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay)
+    root.used_database = True
+    return built
 
 
 def echo_json(result: object) -> None:

@@ -18,6 +18,7 @@ def schema(
     from pydantic import TypeAdapter
 
     from llmtrade.app import discovery_results, evaluation_results, housekeeping, memory_results, results
+    from llmtrade.observe.timeline import RunTrace
 
     documents = {
         **results.DOCUMENTS,
@@ -25,6 +26,7 @@ def schema(
         **evaluation_results.DOCUMENTS,
         **discovery_results.DOCUMENTS,
         **memory_results.DOCUMENTS,
+        "trace": RunTrace,
     }
     name = " ".join(command)
     document = documents.get(name)

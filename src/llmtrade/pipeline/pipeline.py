@@ -13,6 +13,7 @@ from typing import Any
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StageCompleted, StageFailed, StageStarted
 from llmtrade.domain.streams import run_stream
+from llmtrade.domain.tracing import bound
 from llmtrade.errors import PipelineWiringError, StageError
 from llmtrade.pipeline.context import ContextKey, PipelineContext, StageReport
 from llmtrade.pipeline.stage import Stage
@@ -69,7 +70,8 @@ class Pipeline:
             # The stage is shown only what it declared it reads, so an undeclared read fails at once.
             visible = context.only(stage.reads)
             try:
-                result = await stage.run(visible)
+                with bound(stage=stage.name):
+                    result = await stage.run(visible)
                 if not isinstance(result, PipelineContext):
                     raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
                 _require_outputs(stage, visible, result)
