@@ -100,7 +100,7 @@ def trace_run(events: EventStore, run_id: str) -> RunTrace:
     """The run's timeline. Raises UsageError (exit 2) for a run id with no events."""
     found = events.read(run_id=run_id)
     if not found:
-        raise UsageError(f"no run {run_id!r} on record: `llmtrade events --json` lists runs' ids (the run_id field)")
+        raise UsageError(f"no run {run_id!r} on record (`llmtrade events --type RunStarted` lists the runs)")
     return _Builder(run_id, found).build()
 
 
