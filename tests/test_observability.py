@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -28,7 +30,7 @@ from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, NewEvent, St
 from llmtrade.domain.market import MarketProviderFailed
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.domain.trading import BreakerState, BreakerUpdated, RiskAdjustment, RiskChecked, RiskVerdict
-from llmtrade.observe.metrics import publish
+from llmtrade.observe.metrics import registry, write
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from tests.support import FIXED_NOW
@@ -248,8 +250,8 @@ def test_the_metrics_count_what_an_offline_week_does_not_do(storage: Storage, tm
     storage.events.append(
         [NewEvent.of(p, stream=f"s{i}", run_id="r", account_id=a) for i, (p, a) in enumerate(payloads)]
     )
-    published = publish(storage.conn, tmp_path / "prom")
-    samples = _samples(published.path.read_text())
+    path = write(registry(storage.conn), tmp_path / "prom")
+    samples = _samples(path.read_text())
     assert samples[("llmtrade_model_calls_total", (("model", "m/a"), ("result", "ok"), ("source", "cache")))] == 1
     assert samples[("llmtrade_model_calls_total", (("model", "m/a"), ("result", "failed"), ("source", "live")))] == 1
     assert samples[("llmtrade_model_cache_hits_total", (("model", "m/a"),))] == 1
@@ -261,7 +263,7 @@ def test_the_metrics_count_what_an_offline_week_does_not_do(storage: Storage, tm
     assert samples[("llmtrade_hard_limit_clamps_total", (("rule", "max_position_pct"),))] == 1
     assert samples[("llmtrade_hard_limit_clamps_total", (("rule", "whole_shares"),))] == 1
     assert samples[("llmtrade_market_data_fallbacks_total", (("provider", "alpaca"),))] == 2
-    assert not list(published.path.parent.glob("*.prom.*"))  # the temporary file was renamed, not left
+    assert [p.name for p in path.parent.iterdir()] == ["llmtrade.prom"]  # the temporary file was renamed, not left
 
 
 def test_a_failed_run_updates_the_status_metric_but_not_the_last_success_time(history: History) -> None:
@@ -350,3 +352,58 @@ def test_trace_of_an_unknown_run_exits_2_with_a_message(history: History, monkey
     assert result.exit_code == 2
     assert "no run '20990101T000000Z-000000' on record" in result.stderr
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- Pushgateway
+
+
+class _Gateway(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+    status: ClassVar[int] = 200
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Gateway.received.append(("PUT", self.path, body))
+        self.send_response(_Gateway.status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway() -> Iterator[str]:
+    _Gateway.received, _Gateway.status = [], 200
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_metrics_are_pushed_only_when_a_pushgateway_is_configured(
+    history: History, gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", history.url)
+    assert runner.invoke(app, ["status"]).exit_code == 0
+    assert _Gateway.received == []
+    monkeypatch.setenv("LLMTRADE_PUSHGATEWAY_URL", gateway)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    [(method, path, body)] = _Gateway.received
+    assert (method, path) == ("PUT", "/metrics/job/llmtrade")
+    written = (Path(os.environ["LLMTRADE_HOME"]) / "metrics" / "llmtrade.prom").read_text()
+    assert _samples(body.decode()) == _samples(written)
+
+
+def test_a_pushgateway_that_refuses_is_reported_and_the_file_is_still_written(
+    history: History, gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Gateway.status = 500
+    monkeypatch.setenv("DATABASE_URL", history.url)
+    monkeypatch.setenv("LLMTRADE_PUSHGATEWAY_URL", gateway)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0
+    assert f"metrics not pushed to {gateway}" in result.stderr
+    assert (Path(os.environ["LLMTRADE_HOME"]) / "metrics" / "llmtrade.prom").exists()

@@ -30,21 +30,33 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
     outcome or exit code; it is logged and named in one line on stderr."""
     if not root.used_database or _database_failed(error):
         return
+    settings = root.settings
     try:
-        from llmtrade.observe.metrics import publish
+        from llmtrade.observe.metrics import registry, write
         from llmtrade.storage.database import connect, locate
 
-        settings = root.settings
-        folder = settings.metrics_dir or settings.home / "metrics"
         conn = connect(locate(settings).url)
         try:
-            published = publish(conn, folder, settings.pushgateway_url)
+            found = registry(conn)
         finally:
             conn.close()
-        _log.debug("metrics written to %s", published.path)
+        path = write(found, settings.metrics_dir or settings.home / "metrics")
+        _log.debug("metrics written to %s", path)
     except Exception as exc:
-        _log.warning("metrics not written", extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
-        print_error(f"metrics not written: {type(exc).__name__}: {exc}")
+        _not_done("metrics not written", exc)
+        return
+    if settings.pushgateway_url:
+        from llmtrade.observe.metrics import push
+
+        try:
+            push(found, settings.pushgateway_url)
+        except Exception as exc:
+            _not_done(f"metrics not pushed to {settings.pushgateway_url}", exc)
+
+
+def _not_done(what: str, exc: Exception) -> None:
+    _log.warning(what, extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
+    print_error(f"{what}: {type(exc).__name__}: {exc}")
 
 
 def _database_failed(error: BaseException | None) -> bool:

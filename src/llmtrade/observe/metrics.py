@@ -23,7 +23,6 @@ prometheus_client is imported here only: a command pays for it after its work, `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,23 +211,21 @@ def text(conn: psycopg.Connection) -> str:
     return generate_latest(registry(conn)).decode()
 
 
-@dataclass(frozen=True)
-class Published:
-    path: Path
-    pushed_to: str | None
-
-
-def publish(conn: psycopg.Connection, folder: Path, pushgateway: str | None = None) -> Published:
+def write(found: CollectorRegistry, folder: Path) -> Path:
     """Write `folder`/llmtrade.prom atomically (a temporary file renamed over it, as node_exporter's textfile
-    collector needs) and, when `pushgateway` is given, PUT the same metrics there (job "llmtrade").
+    collector needs); returns its path. Raises OSError when the folder cannot be written."""
+    from prometheus_client import write_to_textfile
 
-    Raises OSError when the folder cannot be written, URLError/OSError when the Pushgateway does not answer."""
-    from prometheus_client import push_to_gateway, write_to_textfile
-
-    found = registry(conn)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILE_NAME
     write_to_textfile(str(path), found)
-    if pushgateway:
-        push_to_gateway(pushgateway, job=PUSH_JOB, registry=found, timeout=10)
-    return Published(path, pushgateway or None)
+    return path
+
+
+def push(found: CollectorRegistry, url: str) -> None:
+    """PUT the metrics to the Pushgateway at `url` under job "llmtrade" (replacing what it held for the job).
+
+    Raises OSError (urllib's URLError, HTTPError) when it does not answer or refuses."""
+    from prometheus_client import push_to_gateway
+
+    push_to_gateway(url, job=PUSH_JOB, registry=found, timeout=10)
