@@ -80,3 +80,19 @@ def test_verbose_shows_readable_lines_but_never_repeats_the_run_failure(
     assert re.search(r"^\d\d:\d\d:\d\d INFO +StageCompleted run_id=r1 stage=research duration_ms=12.5$", err, re.M)
     assert "RunFailed" not in err and "{" not in err
     assert [line["msg"] for line in _lines(tmp_path)] == ["StageCompleted", "RunFailed"]  # the file keeps both
+
+
+def test_the_log_file_rotates_at_its_size_and_keeps_five_backups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("llmtrade.observe.logs._MAX_BYTES", 1000)
+    handlers = configure(lambda: tmp_path)
+    try:
+        for n in range(100):
+            _log.info("line", extra={"fields": {"n": n}})
+    finally:
+        handlers.close()
+    folder = tmp_path / "logs"
+    assert sorted(p.name for p in folder.iterdir()) == ["llmtrade.jsonl", *(f"llmtrade.jsonl.{i}" for i in range(1, 6))]
+    assert all(p.stat().st_size <= 1000 for p in folder.iterdir())
+    assert json.loads((folder / "llmtrade.jsonl").read_text().splitlines()[-1])["n"] == 99

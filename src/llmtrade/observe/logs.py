@@ -101,22 +101,38 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 class _LazyFile(logging.Handler):
     """A rotating JSON-lines file, opened on the first line: its folder comes from the settings, which a
-    command reads only when it needs them."""
+    command reads only when it needs them.
+
+    Rotates as RotatingFileHandler does, but counts the bytes it wrote instead of formatting each record a
+    second time to measure it (the standard handler's shouldRollover does): a run writes a line per event."""
+
+    terminator = "\n"
 
     def __init__(self, folder: Callable[[], Path]):
         super().__init__()
         self._folder = folder
         self._file: RotatingFileHandler | None = None
+        self._size = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._file is None:
-            folder = self._folder()
-            folder.mkdir(parents=True, exist_ok=True)
-            self._file = RotatingFileHandler(
-                folder / LOG_FILE, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
-            )
-            self._file.setFormatter(JsonFormatter())
-        self._file.emit(record)
+        try:
+            line = (self.format(record) + self.terminator).encode()
+            if self._file is None:
+                folder = self._folder()
+                folder.mkdir(parents=True, exist_ok=True)
+                self._file = RotatingFileHandler(
+                    folder / LOG_FILE, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
+                )
+                self._size = (folder / LOG_FILE).stat().st_size
+            if self._size and self._size + len(line) > _MAX_BYTES:
+                self._file.doRollover()
+                self._size = 0
+            stream = self._file.stream
+            stream.write(line.decode())
+            stream.flush()  # a line is on disk before the next step runs: a crash loses none
+            self._size += len(line)
+        except Exception:
+            self.handleError(record)
 
     def close(self) -> None:
         if self._file is not None:
@@ -145,6 +161,7 @@ def configure(home: Callable[[], Path], *, json_stderr: bool = False, verbose: b
     logger = logging.getLogger(LOGGER)
     context = _Context()
     file = _LazyFile(lambda: home() / "logs")
+    file.setFormatter(JsonFormatter())
     handlers: list[logging.Handler] = [file]
     if json_stderr:
         err = _Stderr()

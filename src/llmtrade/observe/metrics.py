@@ -54,12 +54,15 @@ SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_m
 FROM events WHERE type = 'StageCompleted' AND NOT coalesce((payload->>'loaded')::boolean, false)
 ORDER BY payload->>'stage', id DESC"""
 _STAGE_FAILURES = "SELECT payload->>'stage', count(*) FROM events WHERE type = 'StageFailed' GROUP BY 1"
+# A call's record holds its messages (kilobytes, toasted): jsonb_to_record reads the few fields with one
+# detoast per row, where one `->>` per field would decompress the whole payload each time (3x slower).
 _CALLS = """
-SELECT payload->>'model', CASE WHEN type = 'LLMCallFailed' THEN 'live' ELSE payload->>'source' END,
+SELECT r.model, CASE WHEN type = 'LLMCallFailed' THEN 'live' ELSE r.source END,
        CASE WHEN type = 'LLMCallFailed' THEN 'failed' ELSE 'ok' END, count(*),
-       coalesce(sum((payload->>'prompt_tokens')::bigint), 0), coalesce(sum((payload->>'completion_tokens')::bigint), 0),
-       coalesce(sum((payload->>'cost_usd')::float8), 0)
-FROM events WHERE type IN ('LLMCallCompleted', 'LLMCallFailed') GROUP BY 1, 2, 3"""
+       coalesce(sum(r.prompt_tokens), 0), coalesce(sum(r.completion_tokens), 0), coalesce(sum(r.cost_usd), 0)
+FROM events, jsonb_to_record(payload)
+     AS r(model text, source text, prompt_tokens bigint, completion_tokens bigint, cost_usd float8)
+WHERE type IN ('LLMCallCompleted', 'LLMCallFailed') GROUP BY 1, 2, 3"""
 _BY_ACCOUNT = """
 SELECT type, coalesce(account_id, payload->'order'->>'account_id', payload->'fill'->>'account_id'), count(*)
 FROM events WHERE type IN ('OrderSubmitted', 'OrderRejected', 'OrderFilled') GROUP BY 1, 2"""
