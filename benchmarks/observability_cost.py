@@ -61,14 +61,18 @@ def _weekly(env: dict[str, str], week: date) -> tuple[dict, float]:
 
 
 def _first_metrics(env: dict[str, str], folder: Path) -> float:
-    """The metrics step in a fresh process: prometheus_client imported, connect, queries, file."""
+    """What the metrics step adds to a command, in a fresh process that already did what a command does
+    before it (settings loaded, psycopg imported): prometheus_client imported, locate, connect, queries, file."""
     code = (
-        "import time; t = time.perf_counter()\n"
+        "import time\n"
         "from pathlib import Path\n"
-        "from llmtrade.observe.metrics import registry, write\n"
+        "import psycopg\n"
         "from llmtrade.settings import load_settings\n"
         "from llmtrade.storage.database import connect, locate\n"
-        "conn = connect(locate(load_settings()).url)\n"
+        "settings = load_settings()\n"
+        "t = time.perf_counter()\n"
+        "from llmtrade.observe.metrics import registry, write\n"
+        "conn = connect(locate(settings).url)\n"
         f"write(registry(conn), Path({str(folder)!r}))\n"
         "print(time.perf_counter() - t)\n"
     )
@@ -97,12 +101,14 @@ def main() -> int:
         env.pop("DATABASE_URL", None)
         env |= {"LLMTRADE_HOME": home_dir, "PYTHONPATH": str(ROOT / "src")}
         try:
-            runs = []
+            runs, walls = [], []
             for i in range(args.weeks):
                 report, wall = _weekly(env, FIRST_WEEK + timedelta(weeks=i))
                 runs.append(report["duration_ms"] / 1000)
+                walls.append(wall)
                 print(f"run-weekly --offline week {i + 1}: run {runs[-1]:.3f} s, command wall {wall:.3f} s")
             run_s = statistics.median(runs[1:] if len(runs) > 1 else runs)
+            wall_s = statistics.median(walls[1:] if len(walls) > 1 else walls)
 
             first_s = _first_metrics(env, home / "metrics-first")
             settings = Settings(LLMTRADE_HOME=home_dir)
@@ -112,6 +118,9 @@ def main() -> int:
                 logging_handlers = configure(lambda: home / "bench-logs")
                 try:
                     log_s = _median(lambda: log_appended(events), 5)
+                    cpu_started = time.process_time()
+                    log_appended(events)
+                    log_cpu_s = time.process_time() - cpu_started
                 finally:
                     logging_handlers.close()
                 folder = home / "metrics"
@@ -132,13 +141,14 @@ def main() -> int:
             stop_embedded(home / "pgdata")
 
     share = (log_s + metrics_s) / run_s
-    print(f"offline run-weekly, median run time: {run_s:.3f} s ({len(events)} events in the last run)")
-    print(f"log lines of one run ({len(events)}): {log_s * 1000:.2f} ms")
+    print(f"load average while measuring: {', '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores)")
+    print(f"offline run-weekly, median run time: {run_s:.3f} s, command wall {wall_s:.3f} s ({len(events)} events)")
+    print(f"log lines of one run ({len(events)}): {log_s * 1000:.2f} ms wall, {log_cpu_s * 1000:.2f} ms CPU")
     print(f"metrics file (connect excluded, queries included), warm: {metrics_s * 1000:.2f} ms")
-    print(f"metrics file in a fresh process (import + connect + queries + file): {first_s * 1000:.1f} ms")
+    print(f"metrics step added to a command (import + locate + connect + queries + file): {first_s * 1000:.1f} ms")
     print(f"metrics file with {total} events ({args.history_calls} live-sized call records): {year_s * 1000:.2f} ms")
     print(f"log + metrics (warm) / run time: {share:.2%} (target <= {LOG_SHARE_TARGET:.0%})")
-    print(f"log + metrics (fresh process) / run time: {(log_s + first_s) / run_s:.2%}")
+    print(f"log + the whole metrics step / command wall time: {(log_s + first_s) / wall_s:.2%}")
     ok = share <= LOG_SHARE_TARGET and max(metrics_s, year_s) <= METRICS_TARGET_S
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
