@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
 from collections import Counter
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 
 import psycopg
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -407,3 +409,14 @@ def test_a_pushgateway_that_refuses_is_reported_and_the_file_is_still_written(
     assert result.exit_code == 0
     assert f"metrics not pushed to {gateway}" in result.stderr
     assert (Path(os.environ["LLMTRADE_HOME"]) / "metrics" / "llmtrade.prom").exists()
+
+
+def test_the_example_alert_rules_parse_and_name_only_metrics_llmtrade_writes(history: History) -> None:
+    rules = Path(__file__).resolve().parents[1] / "docs" / "alerts.rules.yml"
+    loaded = yaml.safe_load(rules.read_text())
+    exprs = [rule["expr"] for group in loaded["groups"] for rule in group["rules"]]
+    assert len(exprs) >= 5
+    named = {name for expr in exprs for name in re.findall(r"llmtrade_[a-z_]+", str(expr))}
+    written = {family.name for family in text_string_to_metric_families(history.prom_after_failure)}
+    # The parser names a counter without its _total suffix.
+    assert named <= written | {f"{name}_total" for name in written}

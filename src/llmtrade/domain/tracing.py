@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from llmtrade.domain.events import StoredEvent
+if TYPE_CHECKING:
+    from llmtrade.domain.events import StoredEvent  # only its shape: configuring the log stays free of pydantic
 
 LOGGER = "llmtrade"
 P = ParamSpec("P")
