@@ -87,19 +87,23 @@ def root(
     log_json: LogJson = False,
     verbose: Verbose = False,
 ) -> None:
+    from llmtrade.domain.tracing import runs_started
     from llmtrade.observe.logs import configure
 
     root = State(config)
+    root.runs_before = len(runs_started())
     root.logging = configure(lambda: root.settings.home, json_stderr=log_json, verbose=verbose)
     ctx.obj = root
 
 
 def _after_command(ctx: typer.Context, error: BaseException | None) -> None:
-    """After every command, success or failure: the metrics (commands/metrics.py), then the log's handlers off."""
+    """After every command, success or failure: the metrics and the runs' traces (commands/metrics.py), then the
+    log's handlers off."""
     root = ctx.obj
     if not isinstance(root, State):
         return  # --help, --version: no command ran
     metrics.publish_after_command(root, error)
+    metrics.export_traces_after_command(root, error)
     if root.logging is not None:
         root.logging.close()
 

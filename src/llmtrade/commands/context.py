@@ -27,6 +27,7 @@ class State:
         # Set once a command opens the database: the metrics are written after it (commands/metrics.py).
         self.used_database = False
         self.logging: Logging | None = None  # the command's log handlers (observe/logs.py), closed after it
+        self.runs_before = 0  # how many runs this process had started before the command (OTel exports the rest)
 
     @property
     def settings(self) -> Settings:

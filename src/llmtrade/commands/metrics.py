@@ -54,16 +54,43 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
             _not_done(f"metrics not pushed to {settings.pushgateway_url}", exc)
 
 
+def export_traces_after_command(root: State, error: BaseException | None) -> None:
+    """Export the runs this command started as OpenTelemetry traces, only when an OTLP endpoint is configured
+    (observe/otel.py). Never raises; a failure is logged and named in one line on stderr."""
+    from llmtrade.domain.tracing import runs_started
+    from llmtrade.observe.otel import configured
+
+    started = runs_started()[root.runs_before :]
+    if not started or not configured() or _database_failed(error):
+        return
+    try:
+        from llmtrade.observe.otel import export_runs
+
+        with root.storage() as storage:
+            sent = export_runs(storage.events, started)
+        _log.debug("exported %d span(s) of %d run(s)", sent, len(started))
+    except Exception as exc:
+        _not_done("traces not exported", exc)
+
+
 def _not_done(what: str, exc: Exception) -> None:
     _log.warning(what, extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
     print_error(f"{what}: {type(exc).__name__}: {exc}")
 
 
 def _database_failed(error: BaseException | None) -> bool:
-    # The command could not reach the database: asking again would wait out the same timeout for nothing.
+    """The command lost or never reached the database (anywhere in the error's chain: a dying run's own
+    error often wraps it): asking again would wait out the same timeout and print a second message."""
     from llmtrade.errors import DatabaseError, DatabaseUnavailable
 
-    return isinstance(error, DatabaseError | DatabaseUnavailable) or type(error).__module__.startswith("psycopg")
+    seen: set[int] = set()
+    link = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, DatabaseError | DatabaseUnavailable) or type(link).__module__.startswith("psycopg"):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
 
 
 def register(app: typer.Typer) -> None:

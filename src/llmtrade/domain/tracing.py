@@ -30,6 +30,8 @@ _EVENTS = logging.getLogger("llmtrade.events")
 # context keeps what it copied.
 _context: ContextVar[Mapping[str, str]] = ContextVar("llmtrade_log_context", default={})  # noqa: B039
 
+_runs_started: list[str] = []  # list.append is atomic: runs started on several threads all land
+
 # Payload fields worth a column in a log line (small scalars); the payload itself stays in the database.
 _SUMMARY = (
     "stage",
@@ -99,10 +101,16 @@ def bound(
 
 def bind_run(run_id: str, week: date | None) -> Mapping[str, str]:
     """Bind a run for the rest of this context (a run's start and end are separate calls); returns what
-    was bound before, for `restore` at the run's end."""
+    was bound before, for `restore` at the run's end. The run joins `runs_started`."""
+    _runs_started.append(run_id)
     previous = _context.get()
     _context.set(_merged(previous, run_id=run_id, week=week, account=None, stage=None))
     return previous
+
+
+def runs_started() -> list[str]:
+    """The ids of the runs this process bound so far, oldest first (a command exports the ones it added)."""
+    return list(_runs_started)
 
 
 def restore(previous: Mapping[str, str]) -> None:

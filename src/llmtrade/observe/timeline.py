@@ -59,7 +59,9 @@ class TraceEntry(_Frozen):
     duration_ms: float | None = None  # a stage's or the run's duration; a call's latency
     detail: str = ""
     model: str | None = None
+    provider: str | None = None
     source: str | None = None  # live | rules | cache
+    error_type: str | None = None  # a failed call's
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
@@ -240,7 +242,9 @@ class _Builder:
             duration_ms=p.get("latency_ms"),
             detail=f"{p['role']}: " + (f"{p['error_type']}: {p['error']}" if failed else p.get("outcome", "")),
             model=p.get("model"),
+            provider=p.get("provider"),
             source="live" if failed else p.get("source"),
+            error_type=p.get("error_type") if failed else None,
             prompt_tokens=p.get("prompt_tokens"),
             completion_tokens=p.get("completion_tokens"),
             cost_usd=cost,
