@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.domain.tracing import trace_id_of
+from llmtrade.observe.otel import export_runs
+from llmtrade.storage.bootstrap import Storage
 
 pytest.importorskip("opentelemetry.sdk", reason="the optional `otel` extra")
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -100,3 +102,12 @@ def test_an_endpoint_that_refuses_is_named_once_and_the_exit_code_stays(
     result, _ = _council(cli_env)
     assert result.stderr.count("traces not exported") == 1, result.stderr
     assert "Failed to export" not in result.stderr  # the exporter's own log line is not a second message
+
+
+def test_runs_not_in_this_database_are_skipped_not_an_error(
+    storage: Storage, receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    # A backtest's runs are recorded in the backtest's own database.
+    assert export_runs(storage.events, ["20260107T130000Z-000000"]) == 0
+    assert _Receiver.received == []

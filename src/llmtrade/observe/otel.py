@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.domain.tracing import trace_id_of
+from llmtrade.errors import UsageError
 from llmtrade.observe.timeline import RunTrace, trace_run
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def export_runs(events: EventStore, run_ids: Sequence[str]) -> int:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    spans = [span for run_id in run_ids for span in _spans(trace_run(events, run_id))]
+    spans = [span for run_id in run_ids if (run := _on_file(events, run_id)) for span in _spans(run)]
     if not spans:
         return 0
     # The exporter logs its own failure too; with no handler of its own, Python's last-resort handler would
@@ -63,6 +64,14 @@ def export_runs(events: EventStore, run_ids: Sequence[str]) -> int:
     if result is not SpanExportResult.SUCCESS:
         raise ExportFailed(f"the OTLP endpoint did not take {len(spans)} span(s)")
     return len(spans)
+
+
+def _on_file(events: EventStore, run_id: str) -> RunTrace | None:
+    # A backtest's runs are in its own database, not the one the command's metrics and traces read.
+    try:
+        return trace_run(events, run_id)
+    except UsageError:
+        return None
 
 
 def _ns(at: datetime) -> int:
