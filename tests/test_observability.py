@@ -299,9 +299,12 @@ def test_the_metrics_go_to_the_configured_folder(history: History, monkeypatch: 
     assert not (Path(os.environ["LLMTRADE_HOME"]) / "metrics").exists()
 
 
-def test_a_command_that_never_opened_the_database_writes_no_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert runner.invoke(app, ["schema", "status"]).exit_code == 0
-    assert not (Path(os.environ["LLMTRADE_HOME"]) / "metrics").exists()
+def test_a_command_that_never_opened_the_database_writes_no_metrics_and_starts_no_server() -> None:
+    # `config show` builds the application container but never opens the database.
+    assert runner.invoke(app, ["config", "show", "--json"]).exit_code == 0
+    home = Path(os.environ["LLMTRADE_HOME"])
+    assert not (home / "metrics").exists()
+    assert not (home / "pgdata").exists()
 
 
 def test_an_unwritable_metrics_folder_is_reported_and_leaves_the_exit_code(

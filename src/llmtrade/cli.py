@@ -7,6 +7,7 @@ modules imports more than typer and the standard library at the top.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,6 +93,8 @@ def root(
 
     root = State(config)
     root.runs_before = len(runs_started())
+    bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
+    root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
     root.logging = configure(lambda: root.settings.home, json_stderr=log_json, verbose=verbose)
     ctx.obj = root
 

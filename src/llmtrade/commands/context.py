@@ -24,8 +24,9 @@ class State:
     def __init__(self, config_dir: Path | None):
         self.config_dir_option = config_dir
         self._settings: Settings | None = None
-        # Set once a command opens the database: the metrics are written after it (commands/metrics.py).
-        self.used_database = False
+        # How many databases this process had opened before the command: the metrics are written after a
+        # command that opened one (commands/metrics.py), and only then.
+        self.opened_before = 0
         self.logging: Logging | None = None  # the command's log handlers (observe/logs.py), closed after it
         self.runs_before = 0  # how many runs this process had started before the command (OTel exports the rest)
 
@@ -54,9 +55,7 @@ class State:
     def storage(self) -> Storage:
         from llmtrade.storage.bootstrap import open_storage  # lazy: psycopg and the embedded server
 
-        opened = open_storage(self.settings, self.clock())
-        self.used_database = True
-        return opened
+        return open_storage(self.settings, self.clock())
 
 
 def state(ctx: typer.Context) -> State:
@@ -75,9 +74,7 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
     from llmtrade.app.container import Container  # lazy: see package docstring
 
     root = state(ctx)
-    built = Container(root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay)
-    root.used_database = True
-    return built
+    return Container(root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay)
 
 
 def echo_json(result: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -28,7 +29,7 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
     """Write the metrics file (and push, when LLMTRADE_PUSHGATEWAY_URL is set) after a command that used the
     database, whether it succeeded or failed. Never raises: a metrics problem does not change the command's
     outcome or exit code; it is logged and named in one line on stderr."""
-    if not root.used_database or _database_failed(error):
+    if _database_failed(error) or not _opened_one(root):
         return
     settings = root.settings
     try:
@@ -76,6 +77,12 @@ def export_traces_after_command(root: State, error: BaseException | None) -> Non
 def _not_done(what: str, exc: Exception) -> None:
     _log.warning(what, extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
     print_error(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _opened_one(root: State) -> bool:
+    # A command that never opened a database (config show, schema) must not start the embedded server for this.
+    bootstrap = sys.modules.get("llmtrade.storage.bootstrap")
+    return bootstrap is not None and bootstrap.opened_count() > root.opened_before
 
 
 def _database_failed(error: BaseException | None) -> bool:
