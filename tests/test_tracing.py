@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import re
@@ -70,10 +71,15 @@ def test_verbose_shows_readable_lines_but_never_repeats_the_run_failure(
 ) -> None:
     handlers = configure(lambda: tmp_path, verbose=True)
     events = logging.getLogger("llmtrade.events")
-    try:
+
+    def log() -> None:
         with bound(run_id="r1", stage="research"):
             events.info("StageCompleted", extra={"fields": {"duration_ms": 12.5}})
             events.error("RunFailed", extra={"fields": {"error": "boom"}})
+
+    try:
+        # An empty context: a run an earlier test started in this thread and never ended leaves its week bound.
+        contextvars.Context().run(log)
     finally:
         handlers.close()
     err = capsys.readouterr().err
