@@ -12,7 +12,8 @@ On a shared machine CPU seconds in this process are the steadier figure: wall ti
 cores other processes hold.
 
     python benchmarks/backtest_speed.py [--range 2024-01-03:2024-12-25 ...] [--csv DIR | --synthetic]
-        [--audit N] [--no-discovery] [--dump DIR] [--profile [--top N] [--sort tottime] [--callers NAME] [--pstats FILE]]
+        [--audit N] [--no-discovery] [--dump DIR]
+        [--profile [--top N] [--sort tottime] [--callers NAME] [--pstats FILE]]
 
 The issue's target is 520 weeks x 6 accounts with every checkpoint in <= 60 s on a 2-core machine.
 """

@@ -36,6 +36,7 @@ RANK = {
     "app": 10,
     "report": 10,  # the HTML report: renders app/report_records; app/report.py writes it
     "sweep": 10,  # backtest sweeps: many backtests (app/backtest.py) on one executor interface
+    "observe": 10,  # logs, metrics and run timelines: reads storage; commands/ and cli.py call it
     "console": 11,  # the renderers are in commands/render
     "commands": 12,
     "cli": 13,

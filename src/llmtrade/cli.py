@@ -7,6 +7,7 @@ modules imports more than typer and the standard library at the top.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,14 +24,17 @@ from llmtrade.commands import (
     discover,
     leaderboard,
     memory,
+    metrics,
     positions,
     report,
     schedule,
     schema,
     setup,
+    trace,
     week,
 )
 from llmtrade.commands.context import State
+from llmtrade.commands.options import LogJson, Verbose
 from llmtrade.console import print_error
 from llmtrade.exits import classify
 
@@ -40,16 +44,20 @@ class _Group(TyperGroup):
     subcommand into a message and its exit code; anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        error: BaseException | None = None
         try:
             return super().invoke(ctx)
         except (TyperException, typer.Exit, typer.Abort):
             raise  # typer's own flow: --help, bad arguments, ctx.exit
         except Exception as exc:
+            error = exc
             failure = classify(exc)
             if failure is None:
                 raise
             print_error(failure.message)
             ctx.exit(failure.code)
+        finally:
+            _after_command(ctx, error)
 
 
 app = typer.Typer(
@@ -78,8 +86,30 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    log_json: LogJson = False,
+    verbose: Verbose = False,
 ) -> None:
-    ctx.obj = State(config)
+    from llmtrade.domain.tracing import runs_started
+    from llmtrade.observe.logs import configure
+
+    root = State(config)
+    root.runs_before = len(runs_started())
+    bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
+    root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
+    root.logging = configure(lambda: root.settings.home, json_stderr=log_json, verbose=verbose)
+    ctx.obj = root
+
+
+def _after_command(ctx: typer.Context, error: BaseException | None) -> None:
+    """After every command, success or failure: the metrics and the runs' traces (commands/metrics.py), then the
+    log's handlers off."""
+    root = ctx.obj
+    if not isinstance(root, State):
+        return  # --help, --version: no command ran
+    metrics.publish_after_command(root, error)
+    metrics.export_traces_after_command(root, error)
+    if root.logging is not None:
+        root.logging.close()
 
 
 for group in (
@@ -96,6 +126,8 @@ for group in (
     report,
     discover,
     memory,
+    trace,
+    metrics,
 ):
     group.register(app)
 

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     alpaca_url: str | None = Field(default=None, alias="LLMTRADE_ALPACA_URL")
     # apprise URLs, comma or space separated (issue 16 alerts); secrets, so never in a file of the repo.
     alert_urls: str | None = Field(default=None, alias="LLMTRADE_ALERT_URLS")
+    # Observability: the Prometheus text file's folder (default LLMTRADE_HOME/metrics, e.g. node_exporter's
+    # textfile directory) and a Pushgateway to push the same metrics to (none unless set).
+    metrics_dir: Path | None = Field(default=None, alias="LLMTRADE_METRICS_DIR")
+    pushgateway_url: str | None = Field(default=None, alias="LLMTRADE_PUSHGATEWAY_URL")
 
     @field_validator("now")
     @classmethod
@@ -53,6 +57,8 @@ class Settings(BaseSettings):
         "market_providers",
         "market_csv_dir",
         "alpaca_data_url",
+        "metrics_dir",
+        "pushgateway_url",
         mode="before",
     )
     @classmethod

@@ -13,6 +13,7 @@ from llmtrade.app.session import Session
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import run_stream
+from llmtrade.domain.tracing import bind_run, restore
 from llmtrade.llm.gateway import UsageTotals
 
 T = TypeVar("T")
@@ -27,6 +28,9 @@ class RunLog:
         self.command = command
         self.week_id = week_id
         self._started = time.perf_counter()
+        # From here to the run's end every log line of this thread (and the tasks and threads it starts)
+        # carries the run's ids; a job after it in the same command binds its own.
+        self._outer_log_context = bind_run(run_id, week_id)
 
     def started(self, *, arguments: dict, mode: str, mode_reason: str, config_source: str) -> None:
         self._append(
@@ -53,6 +57,7 @@ class RunLog:
                 duration_ms=duration,
             )
         )
+        restore(self._outer_log_context)
         return duration
 
     def failed(self, error: BaseException) -> None:
@@ -61,6 +66,7 @@ class RunLog:
                 command=self.command, error_type=type(error).__name__, error=str(error), duration_ms=self.elapsed_ms()
             )
         )
+        restore(self._outer_log_context)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._started) * 1000

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from llmtrade.app.container import Container
     from llmtrade.clock import Clock
     from llmtrade.config.loader import LoadedConfig
+    from llmtrade.observe.logs import Logging
     from llmtrade.settings import Settings
     from llmtrade.storage.bootstrap import Storage
 
@@ -23,6 +24,11 @@ class State:
     def __init__(self, config_dir: Path | None):
         self.config_dir_option = config_dir
         self._settings: Settings | None = None
+        # How many databases this process had opened before the command: the metrics are written after a
+        # command that opened one (commands/metrics.py), and only then.
+        self.opened_before = 0
+        self.logging: Logging | None = None  # the command's log handlers (observe/logs.py), closed after it
+        self.runs_before = 0  # how many runs this process had started before the command (OTel exports the rest)
 
     @property
     def settings(self) -> Settings:

@@ -44,3 +44,15 @@ def parse_date(value: str | None, option: str = "--week") -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+LogJson = Annotated[
+    bool,
+    typer.Option(
+        "--log-json",
+        help="Write the log's JSON lines to stderr too (they always go to LLMTRADE_HOME/logs/llmtrade.jsonl).",
+    ),
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show the log on stderr as readable lines (what ran, when, for whom).")
+]

@@ -18,6 +18,7 @@ def schema(
     from pydantic import TypeAdapter
 
     from llmtrade.app import ask_results, discovery_results, evaluation_results, housekeeping, memory_results, results
+    from llmtrade.observe.timeline import RunTrace
     from llmtrade.sweep import results as sweep_results
 
     documents = {
@@ -28,6 +29,7 @@ def schema(
         **memory_results.DOCUMENTS,
         **ask_results.DOCUMENTS,
         **sweep_results.DOCUMENTS,
+        "trace": RunTrace,
     }
     name = " ".join(command)
     document = documents.get(name)

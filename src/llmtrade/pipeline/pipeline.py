@@ -16,6 +16,7 @@ from typing import Any
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StageCompleted, StageFailed, StageStarted
 from llmtrade.domain.streams import run_stream
+from llmtrade.domain.tracing import bound
 from llmtrade.errors import PipelineWiringError, StageError
 from llmtrade.pipeline.context import ContextKey, PipelineContext, StageReport
 from llmtrade.pipeline.stage import Stage
@@ -86,7 +87,8 @@ class Pipeline:
                     await asyncio.sleep(0)
                     continue
                 try:
-                    result = await stage.run(visible)
+                    with bound(stage=stage.name):
+                        result = await stage.run(visible)
                     if not isinstance(result, PipelineContext):
                         raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
                     _require_outputs(stage, visible, result)
@@ -173,7 +175,8 @@ async def _after(
         await asyncio.wait([before])
         started = time.perf_counter()
     try:
-        result = await stage.run(visible)
+        with bound(stage=stage.name):
+            result = await stage.run(visible)
         if not isinstance(result, PipelineContext):
             raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
         _require_outputs(stage, visible, result)

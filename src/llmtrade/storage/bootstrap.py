@@ -32,8 +32,16 @@ class Storage:
         self.close()
 
 
+_opened = 0  # databases this process opened: the command line writes its metrics after a command that opened one
+
+
+def opened_count() -> int:
+    return _opened
+
+
 def open_storage(settings: Settings, clock: Clock, *, location: DatabaseLocation | None = None) -> Storage:
     """Connect and bring the schema up to date; migrations run automatically on every open."""
+    global _opened
     where = location or locate(settings)
     conn = connect(where.url)
     try:
@@ -41,4 +49,5 @@ def open_storage(settings: Settings, clock: Clock, *, location: DatabaseLocation
     except BaseException:
         conn.close()
         raise
+    _opened += 1
     return Storage(where, conn, EventStore(conn, clock), applied_now)

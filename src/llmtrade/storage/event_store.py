@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
+from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
 from llmtrade.storage.sole_writer import SoleWriter, first_versions
@@ -68,14 +69,14 @@ class EventStore:
         for _ in range(_HEAD_ATTEMPTS - 1):
             try:
                 if self._writer is not None:
-                    return self._writer.append(events, expected, self._clock.now())
-                return self._append_once(events, expected)
+                    return log_appended(self._writer.append(events, expected, self._clock.now()))
+                return log_appended(self._append_once(events, expected))
             except ConcurrencyError as exc:
                 if exc.stream in expected:
                     raise  # the caller asked for that version: losing it is the answer
             except _IdTaken:
                 continue  # the next try reads the heads again, and loses properly if a version was taken
-        return self._append_once(events, expected)
+        return log_appended(self._append_once(events, expected))
 
     def _append_once(self, events: Sequence[NewEvent], expected: Mapping[str, int]) -> list[StoredEvent]:
         import psycopg.errors  # lazy: keeps `llmtrade --help` free of psycopg

@@ -25,6 +25,7 @@ from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.reconciliation import is_ours
+from llmtrade.domain.tracing import for_account
 from llmtrade.domain.trading import (
     LegHeldBack,
     Order,
@@ -317,7 +318,7 @@ async def execute_plans(
     outcomes = await asyncio.gather(
         *(
             asyncio.to_thread(
-                execute_plan,
+                for_account(plan.account_id, execute_plan),
                 events,
                 desks[plan.account_id],
                 plan,

@@ -1,0 +1,104 @@
+"""`llmtrade metrics`: the Prometheus text; and the file (and push) written after every command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from llmtrade.commands.context import state
+from llmtrade.console import print_error
+
+if TYPE_CHECKING:
+    from llmtrade.commands.context import State
+
+_log = logging.getLogger("llmtrade.metrics")
+
+
+def metrics(ctx: typer.Context) -> None:
+    """Print the Prometheus metrics (the text written to LLMTRADE_HOME/metrics/llmtrade.prom), from the events."""
+    from llmtrade.observe.metrics import text  # lazy: prometheus_client
+
+    with state(ctx).storage() as storage:
+        typer.echo(text(storage.conn), nl=False)
+
+
+def publish_after_command(root: State, error: BaseException | None) -> None:
+    """Write the metrics file (and push, when LLMTRADE_PUSHGATEWAY_URL is set) after a command that used the
+    database, whether it succeeded or failed. Never raises: a metrics problem does not change the command's
+    outcome or exit code; it is logged and named in one line on stderr."""
+    if _database_failed(error) or not _opened_one(root):
+        return
+    settings = root.settings
+    try:
+        from llmtrade.observe.metrics import registry, write
+        from llmtrade.storage.database import connect, locate
+
+        conn = connect(locate(settings).url)
+        try:
+            found = registry(conn)
+        finally:
+            conn.close()
+        path = write(found, settings.metrics_dir or settings.home / "metrics")
+        _log.debug("metrics written to %s", path)
+    except Exception as exc:
+        _not_done("metrics not written", exc)
+        return
+    if settings.pushgateway_url:
+        from llmtrade.observe.metrics import push
+
+        try:
+            push(found, settings.pushgateway_url)
+        except Exception as exc:
+            _not_done(f"metrics not pushed to {settings.pushgateway_url}", exc)
+
+
+def export_traces_after_command(root: State, error: BaseException | None) -> None:
+    """Export the runs this command started as OpenTelemetry traces, only when an OTLP endpoint is configured
+    (observe/otel.py). Never raises; a failure is logged and named in one line on stderr."""
+    from llmtrade.domain.tracing import runs_started
+    from llmtrade.observe.otel import configured
+
+    started = runs_started()[root.runs_before :]
+    if not started or not configured() or _database_failed(error):
+        return
+    try:
+        from llmtrade.observe.otel import export_runs
+
+        with root.storage() as storage:
+            sent = export_runs(storage.events, started)
+        _log.debug("exported %d span(s) of %d run(s)", sent, len(started))
+    except Exception as exc:
+        _not_done("traces not exported", exc)
+
+
+def _not_done(what: str, exc: Exception) -> None:
+    _log.warning(what, extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
+    print_error(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _opened_one(root: State) -> bool:
+    # A command that never opened a database (config show, schema) must not start the embedded server for this.
+    bootstrap = sys.modules.get("llmtrade.storage.bootstrap")
+    return bootstrap is not None and bootstrap.opened_count() > root.opened_before
+
+
+def _database_failed(error: BaseException | None) -> bool:
+    """The command lost or never reached the database (anywhere in the error's chain: a dying run's own
+    error often wraps it): asking again would wait out the same timeout and print a second message."""
+    from llmtrade.errors import DatabaseError, DatabaseUnavailable
+
+    seen: set[int] = set()
+    link = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, DatabaseError | DatabaseUnavailable) or type(link).__module__.startswith("psycopg"):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(metrics)

@@ -1,0 +1,85 @@
+"""`llmtrade trace RUN_ID`: one run as a timeline, read from the database alone."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmtrade.commands.context import echo_json, state
+from llmtrade.commands.options import Json
+from llmtrade.console import Output
+
+if TYPE_CHECKING:
+    from llmtrade.observe.timeline import RunTrace
+
+
+def trace(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id, e.g. 20260107T130000Z-3f9a1c.")],
+    as_json: Json = False,
+) -> None:
+    """Show a run as a timeline: stages with durations, model calls with latency, tokens and cost, orders,
+    fills and failures."""
+    from llmtrade.observe.timeline import trace_run  # lazy: see package docstring
+
+    with state(ctx).storage() as storage:
+        found = trace_run(storage.events, run_id)
+    if as_json:
+        echo_json(found)
+    else:
+        print_trace(Output(), found)
+
+
+def print_trace(out: Output, run: RunTrace) -> None:
+    took = "?" if run.duration_ms is None else f"{run.duration_ms / 1000:.1f} s"
+    out.heading(f"run {run.run_id} ({run.command or '?'}, {run.mode or '?'}): {run.status}, {took}")
+    out.pairs(
+        [
+            ("trace id", run.trace_id),
+            ("started", run.started_at.isoformat()),
+            ("model calls", f"{run.model_calls} ({run.prompt_tokens} + {run.completion_tokens} tokens)"),
+            ("cost", f"${run.cost_usd:.4f}"),
+            ("orders / fills", f"{run.orders} / {run.fills}"),
+            ("failures", run.failures),
+        ]
+    )
+    out.table(
+        "stages",
+        ["stage", "outcome", "seconds", "model calls", "cost"],
+        [
+            (
+                s.name,
+                s.outcome,
+                "" if s.duration_ms is None else f"{s.duration_ms / 1000:.2f}",
+                s.model_calls,
+                f"${s.cost_usd:.4f}",
+            )
+            for s in run.stages
+        ],
+    )
+    out.table(
+        "timeline",
+        ["+s", "kind", "what", "stage", "account", "ms", "model", "tokens", "cost", "detail"],
+        [
+            (
+                f"{e.offset_ms / 1000:.2f}",
+                e.kind,
+                e.name,
+                e.stage or "",
+                e.account or "",
+                "" if e.duration_ms is None else f"{e.duration_ms:.0f}",
+                e.model or "",
+                "" if e.prompt_tokens is None else f"{e.prompt_tokens}+{e.completion_tokens or 0}",
+                "" if e.cost_usd is None else f"${e.cost_usd:.4f}",
+                e.detail,
+            )
+            for e in run.entries
+        ],
+    )
+    if run.other_events:
+        out.line("other events: " + ", ".join(f"{name} x{n}" for name, n in run.other_events.items()))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(trace)

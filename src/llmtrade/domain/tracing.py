@@ -1,0 +1,176 @@
+"""What ties a log line, an event and a span to one run: the run's W3C trace id and the log context.
+
+The trace id is derived from the run id, not stored: every event already carries its run id, so the
+same trace id is on every event of a run, and any layer (or another process reading the database)
+gets it back without a lookup. The log context (run, week, account, stage) lives in contextvars, so
+concurrent model calls (asyncio tasks) and the per-account threads (`asyncio.to_thread` copies the
+context) each keep their own. Lines are written through the standard library's `logging` under the
+`llmtrade` logger; `observe/logs.py` decides where they go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from llmtrade.domain.events import StoredEvent  # only its shape: configuring the log stays free of pydantic
+
+LOGGER = "llmtrade"
+P = ParamSpec("P")
+R = TypeVar("R")
+_EVENTS = logging.getLogger("llmtrade.events")
+
+# One immutable mapping per context: a binding replaces it, so a task or thread that copied the
+# context keeps what it copied.
+_context: ContextVar[Mapping[str, str]] = ContextVar("llmtrade_log_context", default={})  # noqa: B039
+
+_runs_started: list[str] = []  # list.append is atomic: runs started on several threads all land
+
+# Payload fields worth a column in a log line (small scalars); the payload itself stays in the database.
+_SUMMARY = (
+    "stage",
+    "duration_ms",
+    "loaded",
+    "role",
+    "model",
+    "source",
+    "outcome",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "error_type",
+    "error",
+    "command",
+    "mode",
+    "degraded",
+    "reason",
+    "provider",
+)
+# Failures a person sees on stderr already (the command's error) are logged but not echoed to the terminal.
+_ERRORS = frozenset({"RunFailed"})
+_WARNINGS = frozenset(
+    {
+        "StageFailed",
+        "StageDeferred",
+        "InputsMissing",
+        "LLMCallFailed",
+        "EmbeddingCallFailed",
+        "MarketProviderFailed",
+        "MarketDataRejected",
+        "OrderRejected",
+        "OrderBlocked",
+        "AccountHalted",
+        "PlanAbandoned",
+        "ReconciliationDifferenceFound",
+    }
+)
+
+
+def trace_id_of(run_id: str) -> str:
+    """The run's W3C trace id: 32 lowercase hex digits, the first 128 bits of sha256(run_id).
+
+    Deterministic (the same run id gives the same trace id in every process) and never the all-zero
+    id W3C Trace Context forbids."""
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:32]
+    return digest if digest.strip("0") else "0" * 31 + "1"
+
+
+def log_context() -> Mapping[str, str]:
+    """The fields bound in this context: run_id, trace_id, week, account, stage (each only where known)."""
+    return _context.get()
+
+
+@contextmanager
+def bound(
+    *, run_id: str | None = None, week: date | None = None, account: str | None = None, stage: str | None = None
+) -> Iterator[None]:
+    """Within this block (and tasks and threads started from it) log lines carry these fields too."""
+    token = _context.set(_merged(_context.get(), run_id=run_id, week=week, account=account, stage=stage))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind_run(run_id: str, week: date | None) -> Mapping[str, str]:
+    """Bind a run for the rest of this context (a run's start and end are separate calls); returns what
+    was bound before, for `restore` at the run's end. The run joins `runs_started`."""
+    _runs_started.append(run_id)
+    previous = _context.get()
+    _context.set(_merged(previous, run_id=run_id, week=week, account=None, stage=None))
+    return previous
+
+
+def runs_started() -> list[str]:
+    """The ids of the runs this process bound so far, oldest first (a command exports the ones it added)."""
+    return list(_runs_started)
+
+
+def restore(previous: Mapping[str, str]) -> None:
+    _context.set(previous)
+
+
+def _merged(
+    base: Mapping[str, str], *, run_id: str | None, week: date | None, account: str | None, stage: str | None
+) -> Mapping[str, str]:
+    fields = dict(base)
+    if run_id is not None:
+        fields["run_id"] = run_id
+        fields["trace_id"] = trace_id_of(run_id)
+    if week is not None:
+        fields["week"] = week.isoformat()
+    if account is not None:
+        fields["account"] = account
+    if stage is not None:
+        fields["stage"] = stage
+    return fields
+
+
+def log_appended(events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    """One log line per stored event (its type, ids and a few scalar fields); returns `events` as a list.
+
+    Costs one level check when logging is not configured at INFO (library use, tests)."""
+    if _EVENTS.isEnabledFor(logging.INFO):
+        for event in events:
+            _EVENTS.log(_level(event.type), event.type, extra={"fields": _fields_of(event)})
+    return list(events)
+
+
+def _level(event_type: str) -> int:
+    if event_type in _ERRORS:
+        return logging.ERROR
+    return logging.WARNING if event_type in _WARNINGS else logging.INFO
+
+
+def _fields_of(event: StoredEvent) -> dict[str, Any]:
+    fields: dict[str, Any] = {"event_id": event.id, "stream": event.stream}
+    if event.run_id is not None:
+        fields["run_id"] = event.run_id
+        fields["trace_id"] = trace_id_of(event.run_id)
+    if event.week_id is not None:
+        fields["week"] = event.week_id.isoformat()
+    if event.account_id is not None:
+        fields["account"] = event.account_id
+    payload = event.payload
+    for key in _SUMMARY:
+        value = payload.get(key)
+        if value is not None and isinstance(value, str | int | float | bool):
+            fields[key] = value
+    return fields
+
+
+def for_account(account: str, work: Callable[P, R]) -> Callable[P, R]:
+    """`work` with `account` bound in the log context while it runs (an account's thread)."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with bound(account=account):
+            return work(*args, **kwargs)
+
+    return run

@@ -1,0 +1,234 @@
+"""Prometheus metrics of llmtrade, read from the event store: right after a crash, the same in every process.
+
+Nothing here counts in memory. Each metric is a query over the `events` table (whose calls are the model
+call records, LLMCallCompleted and LLMCallFailed), so the file written after a command that died half-way
+still says what happened, and `llmtrade metrics` on another machine prints the same text.
+
+Names (all `llmtrade_`), by label:
+- job (the command a run ran: run-weekly, checkpoint, postmortem...): `last_success_timestamp_seconds`
+  (the last RunFinished; a failed run leaves it), `last_run_timestamp_seconds`, `last_run_status`
+  (one series per status ok|degraded|failed, 1 for the last run's), `last_run_duration_seconds`, `runs_total`
+  (also by status)
+- stage: `last_stage_duration_seconds`, `stage_failures_total`
+- model: `model_calls_total` (and source live|rules|cache, result ok|failed), `model_tokens_total` (and kind
+  prompt|completion), `model_cost_usd_total`, `model_cache_hits_total`
+- account: `orders_submitted_total`, `orders_rejected_total`, `fills_total`, `breaker_halted` (1 halted,
+  0 trading; accounts whose breaker never changed are absent), `equity_usd` (the latest valuation)
+- provider: `market_data_fallbacks_total` (a provider failed and the next was asked),
+  `market_data_rejections_total`
+- rule: `hard_limit_clamps_total` (the risk gate's adjustments)
+
+prometheus_client is imported here only: a command pays for it after its work, `--help` never.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import CollectorRegistry
+
+FILE_NAME = "llmtrade.prom"
+PUSH_JOB = "llmtrade"
+_STATUSES = ("ok", "degraded", "failed")
+
+_RUN_ENDS = """
+SELECT payload->>'command', type, coalesce((payload->>'degraded')::boolean, false),
+       extract(epoch FROM occurred_at), coalesce((payload->>'duration_ms')::float8, 0)
+FROM (SELECT DISTINCT ON (payload->>'command') payload, type, occurred_at
+      FROM events WHERE type IN ('RunFinished', 'RunFailed')
+      ORDER BY payload->>'command', id DESC) AS last"""
+_LAST_SUCCESS = """
+SELECT payload->>'command', extract(epoch FROM max(occurred_at))
+FROM events WHERE type = 'RunFinished' GROUP BY 1"""
+_RUN_COUNTS = """
+SELECT payload->>'command',
+       CASE WHEN type = 'RunFailed' THEN 'failed'
+            WHEN (payload->>'degraded')::boolean THEN 'degraded' ELSE 'ok' END, count(*)
+FROM events WHERE type IN ('RunFinished', 'RunFailed') GROUP BY 1, 2"""
+_STAGES = """
+SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_ms')::float8
+FROM events WHERE type = 'StageCompleted' AND NOT coalesce((payload->>'loaded')::boolean, false)
+ORDER BY payload->>'stage', id DESC"""
+_STAGE_FAILURES = "SELECT payload->>'stage', count(*) FROM events WHERE type = 'StageFailed' GROUP BY 1"
+# A call's record holds its messages (kilobytes, toasted): jsonb_to_record reads the few fields with one
+# detoast per row, where one `->>` per field would decompress the whole payload each time (3x slower).
+_CALLS = """
+SELECT r.model, CASE WHEN type = 'LLMCallFailed' THEN 'live' ELSE r.source END,
+       CASE WHEN type = 'LLMCallFailed' THEN 'failed' ELSE 'ok' END, count(*),
+       coalesce(sum(r.prompt_tokens), 0), coalesce(sum(r.completion_tokens), 0), coalesce(sum(r.cost_usd), 0)
+FROM events, jsonb_to_record(payload)
+     AS r(model text, source text, prompt_tokens bigint, completion_tokens bigint, cost_usd float8)
+WHERE type IN ('LLMCallCompleted', 'LLMCallFailed') GROUP BY 1, 2, 3"""
+_BY_ACCOUNT = """
+SELECT type, coalesce(account_id, payload->'order'->>'account_id', payload->'fill'->>'account_id'), count(*)
+FROM events WHERE type IN ('OrderSubmitted', 'OrderRejected', 'OrderFilled') GROUP BY 1, 2"""
+_BREAKERS = """
+SELECT DISTINCT ON (payload->'state'->>'account_id') payload->'state'->>'account_id',
+       (payload->'state'->>'halted')::boolean
+FROM events WHERE type = 'BreakerUpdated' ORDER BY payload->'state'->>'account_id', id DESC"""
+_EQUITY = """
+SELECT DISTINCT ON (payload->>'account_id') payload->>'account_id', (payload->>'equity')::float8
+FROM events WHERE type = 'AccountValued' ORDER BY payload->>'account_id', id DESC"""
+_MARKET = """
+SELECT type, payload->>'provider', count(*)
+FROM events WHERE type IN ('MarketProviderFailed', 'MarketDataRejected') GROUP BY 1, 2"""
+_CLAMPS = """
+SELECT adjustment->>'rule', count(*)
+FROM events, jsonb_array_elements(payload->'verdict'->'adjustments') AS adjustment
+WHERE type = 'RiskChecked' GROUP BY 1"""
+
+
+def _rows(conn: psycopg.Connection, query: str) -> list[tuple[Any, ...]]:
+    return conn.execute(query).fetchall()
+
+
+def snapshot(conn: psycopg.Connection) -> list[Metric]:
+    """Every metric family, read from the event store on `conn` now (one repeatable-read snapshot)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    def gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+        return GaugeMetricFamily(f"llmtrade_{name}", doc, labels=labels)
+
+    def counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
+        return CounterMetricFamily(f"llmtrade_{name}", doc, labels=labels)
+
+    with conn.transaction():
+        # One snapshot for every query: a run ending meanwhile shows in all of them or in none.
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        ends, successes, run_counts = _rows(conn, _RUN_ENDS), _rows(conn, _LAST_SUCCESS), _rows(conn, _RUN_COUNTS)
+        stages, stage_failures, calls = _rows(conn, _STAGES), _rows(conn, _STAGE_FAILURES), _rows(conn, _CALLS)
+        by_account, breakers, equity = _rows(conn, _BY_ACCOUNT), _rows(conn, _BREAKERS), _rows(conn, _EQUITY)
+        market, clamps = _rows(conn, _MARKET), _rows(conn, _CLAMPS)
+
+    success = gauge("last_success_timestamp_seconds", "Unix time of the job's last finished run.", ["job"])
+    for job, at in successes:
+        success.add_metric([job], float(at))
+    last_at = gauge("last_run_timestamp_seconds", "Unix time the job's last run ended (finished or failed).", ["job"])
+    status = gauge("last_run_status", "1 for the status of the job's last run, 0 for the others.", ["job", "status"])
+    duration = gauge("last_run_duration_seconds", "How long the job's last run took.", ["job"])
+    for job, kind, degraded, at, ms in ends:
+        now = "failed" if kind == "RunFailed" else "degraded" if degraded else "ok"
+        last_at.add_metric([job], float(at))
+        duration.add_metric([job], ms / 1000)
+        for name in _STATUSES:
+            status.add_metric([job, name], 1.0 if name == now else 0.0)
+    runs = counter("runs", "Runs ended, by job and status.", ["job", "status"])
+    for job, outcome, n in run_counts:
+        runs.add_metric([job, outcome], n)
+
+    stage = gauge("last_stage_duration_seconds", "How long the stage took the last time it ran.", ["stage"])
+    for name, ms in stages:
+        stage.add_metric([name], ms / 1000)
+    failures = counter("stage_failures", "Stages that failed.", ["stage"])
+    for name, n in stage_failures:
+        failures.add_metric([name], n)
+
+    model_calls = counter("model_calls", "Model calls recorded.", ["model", "source", "result"])
+    tokens = counter("model_tokens", "Tokens of recorded model calls.", ["model", "kind"])
+    cost = counter("model_cost_usd", "Cost of recorded model calls, US dollars.", ["model"])
+    hits = counter("model_cache_hits", "Model answers served from the replay cache.", ["model"])
+    per_model: dict[str, list[float]] = {}
+    for model, source, result, n, prompt, completion, usd in calls:
+        model_calls.add_metric([model, source, result], n)
+        totals = per_model.setdefault(model, [0, 0, 0.0, 0])
+        totals[0] += prompt
+        totals[1] += completion
+        totals[2] += usd
+        totals[3] += n if source == "cache" else 0
+    for model, (prompt, completion, usd, cached) in sorted(per_model.items()):
+        tokens.add_metric([model, "prompt"], prompt)
+        tokens.add_metric([model, "completion"], completion)
+        cost.add_metric([model], usd)
+        hits.add_metric([model], cached)
+
+    families = {
+        "OrderSubmitted": counter("orders_submitted", "Orders sent to a broker.", ["account"]),
+        "OrderRejected": counter("orders_rejected", "Orders a broker refused.", ["account"]),
+        "OrderFilled": counter("fills", "Fills recorded.", ["account"]),
+    }
+    for kind, account, n in by_account:
+        families[kind].add_metric([account or ""], n)
+    halted = gauge("breaker_halted", "1 while the account's circuit breaker halts it.", ["account"])
+    for account, is_halted in breakers:
+        halted.add_metric([account], 1.0 if is_halted else 0.0)
+    equity_usd = gauge("equity_usd", "The account's equity at its latest valuation, US dollars.", ["account"])
+    for account, value in equity:
+        equity_usd.add_metric([account], value)
+
+    fallbacks = counter("market_data_fallbacks", "A market data provider failed; the next was asked.", ["provider"])
+    rejections = counter("market_data_rejections", "Bars a provider gave that failed validation.", ["provider"])
+    for kind, provider, n in market:
+        (fallbacks if kind == "MarketProviderFailed" else rejections).add_metric([provider or ""], n)
+    clamp = counter("hard_limit_clamps", "Orders the risk gate cut or refused, by rule.", ["rule"])
+    for rule, n in clamps:
+        clamp.add_metric([rule or ""], n)
+
+    return [
+        success,
+        last_at,
+        status,
+        duration,
+        runs,
+        stage,
+        failures,
+        model_calls,
+        tokens,
+        cost,
+        hits,
+        *families.values(),
+        halted,
+        equity_usd,
+        fallbacks,
+        rejections,
+        clamp,
+    ]
+
+
+class _Fixed:
+    """A collector that gives the same snapshot every time (the registry keys collectors by identity)."""
+
+    def __init__(self, families: list[Metric]):
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+def registry(conn: psycopg.Connection) -> CollectorRegistry:
+    """A registry holding one snapshot (so the text and the push say the same)."""
+    from prometheus_client import CollectorRegistry
+
+    found = CollectorRegistry(auto_describe=False)
+    found.register(_Fixed(snapshot(conn)))  # type: ignore[arg-type]
+    return found
+
+
+def text(conn: psycopg.Connection) -> str:
+    """The metrics in the Prometheus text exposition format (version 0.0.4)."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry(conn)).decode()
+
+
+def write(found: CollectorRegistry, folder: Path) -> Path:
+    """Write `folder`/llmtrade.prom atomically (a temporary file renamed over it, as node_exporter's textfile
+    collector needs); returns its path. Raises OSError when the folder cannot be written."""
+    from prometheus_client import write_to_textfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FILE_NAME
+    write_to_textfile(str(path), found)
+    return path
+
+
+def push(found: CollectorRegistry, url: str) -> None:
+    """PUT the metrics to the Pushgateway at `url` under job "llmtrade" (replacing what it held for the job).
+
+    Raises OSError (urllib's URLError, HTTPError) when it does not answer or refuses."""
+    from prometheus_client import push_to_gateway
+
+    push_to_gateway(url, job=PUSH_JOB, registry=found, timeout=10)

@@ -1,0 +1,251 @@
+"""A run as a timeline, from the database alone: `llmtrade trace RUN_ID`.
+
+Every event of the run (the events table's run_id) in the order it was stored: the run's start and end,
+each stage with its duration, each model call with its latency, tokens and cost (the call records), the
+orders and fills, and every failure. A model call belongs to the stage that was running when it was
+recorded (stages run one after another within a run, so the events between a StageStarted and its end
+are that stage's). Other events (market data fetched, research stored...) are counted by type.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.tracing import trace_id_of
+from llmtrade.errors import UsageError
+from llmtrade.storage.event_store import EventStore
+
+EntryKind = Literal["run", "stage", "model_call", "order", "fill", "failure"]
+RunStatus = Literal["ok", "degraded", "failed", "unfinished"]
+
+_FAILURES = frozenset(
+    {
+        "StageDeferred",
+        "InputsMissing",
+        "EmbeddingCallFailed",
+        "MarketProviderFailed",
+        "MarketDataRejected",
+        "OrderBlocked",
+        "PlanAbandoned",
+        "AccountHalted",
+        "PitchFailed",
+        "ReviewFailed",
+        "ResearchProviderFailed",
+        "CouncilMemberFailed",
+        "ReconciliationDifferenceFound",
+    }
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TraceEntry(_Frozen):
+    """One line of the timeline. `offset_ms` is from the run's first event; the model fields only on calls."""
+
+    event_id: int
+    at: datetime
+    offset_ms: float
+    kind: EntryKind
+    name: str  # the event type, or the stage's name for a stage
+    stage: str | None
+    account: str | None
+    duration_ms: float | None = None  # a stage's or the run's duration; a call's latency
+    detail: str = ""
+    model: str | None = None
+    provider: str | None = None
+    source: str | None = None  # live | rules | cache
+    error_type: str | None = None  # a failed call's
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+
+
+class StageSpan(_Frozen):
+    name: str
+    outcome: Literal["completed", "loaded", "failed", "unfinished"]
+    started_at: datetime
+    duration_ms: float | None
+    model_calls: int
+    cost_usd: float
+
+
+class RunTrace(_Frozen):
+    """`llmtrade trace RUN_ID --json`: the run, its W3C trace id, its stages and its timeline."""
+
+    run_id: str
+    trace_id: str
+    command: str | None  # None when the run's RunStarted is missing (events of an older llmtrade)
+    mode: str | None
+    status: RunStatus
+    started_at: datetime
+    duration_ms: float | None
+    model_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    orders: int
+    fills: int
+    failures: int
+    stages: list[StageSpan]
+    entries: list[TraceEntry]
+    other_events: dict[str, int]  # type -> count, of the run's events not on the timeline
+
+
+def trace_run(events: EventStore, run_id: str) -> RunTrace:
+    """The run's timeline. Raises UsageError (exit 2) for a run id with no events."""
+    found = events.read(run_id=run_id)
+    if not found:
+        raise UsageError(f"no run {run_id!r} on record (`llmtrade events --type RunStarted` lists the runs)")
+    return _Builder(run_id, found).build()
+
+
+class _Builder:
+    def __init__(self, run_id: str, found: list[StoredEvent]):
+        self.run_id = run_id
+        self.found = found
+        self.origin = found[0].occurred_at
+        self.entries: list[TraceEntry] = []
+        self.stages: list[StageSpan] = []
+        self.open_stage: tuple[str, datetime, int, float] | None = None  # name, started, calls, cost
+        self.others: Counter[str] = Counter()
+        self.command: str | None = None
+        self.mode: str | None = None
+        self.status: RunStatus = "unfinished"
+        self.duration: float | None = None
+
+    def build(self) -> RunTrace:
+        for event in self.found:
+            self._take(event)
+        if self.open_stage is not None:
+            name, started, calls, cost = self.open_stage
+            self.stages.append(
+                StageSpan(
+                    name=name,
+                    outcome="unfinished",
+                    started_at=started,
+                    duration_ms=None,
+                    model_calls=calls,
+                    cost_usd=cost,
+                )
+            )
+        calls = [e for e in self.entries if e.kind == "model_call"]
+        return RunTrace(
+            run_id=self.run_id,
+            trace_id=trace_id_of(self.run_id),
+            command=self.command,
+            mode=self.mode,
+            status=self.status,
+            started_at=self.origin,
+            duration_ms=self.duration,
+            model_calls=len(calls),
+            prompt_tokens=sum(e.prompt_tokens or 0 for e in calls),
+            completion_tokens=sum(e.completion_tokens or 0 for e in calls),
+            cost_usd=sum(e.cost_usd or 0.0 for e in calls),
+            orders=sum(1 for e in self.entries if e.kind == "order"),
+            fills=sum(1 for e in self.entries if e.kind == "fill"),
+            failures=sum(1 for e in self.entries if e.kind == "failure"),
+            stages=self.stages,
+            entries=self.entries,
+            other_events=dict(sorted(self.others.items())),
+        )
+
+    def _entry(self, event: StoredEvent, kind: EntryKind, name: str | None = None, **fields: object) -> None:
+        self.entries.append(
+            TraceEntry(
+                event_id=event.id,
+                at=event.occurred_at,
+                offset_ms=(event.occurred_at - self.origin).total_seconds() * 1000,
+                kind=kind,
+                name=name or event.type,
+                stage=self.open_stage[0] if self.open_stage else None,
+                account=event.account_id,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+
+    def _take(self, event: StoredEvent) -> None:
+        p, kind = event.payload, event.type
+        if kind == "RunStarted":
+            self.command, self.mode = p.get("command"), p.get("mode")
+            self._entry(event, "run", detail=f"{p.get('command')} ({p.get('mode')}: {p.get('mode_reason')})")
+        elif kind in ("RunFinished", "RunFailed"):
+            self.duration = p.get("duration_ms")
+            failed = kind == "RunFailed"
+            self.status = "failed" if failed else "degraded" if p.get("degraded") else "ok"
+            detail = f"{p.get('error_type')}: {p.get('error')}" if failed else self.status
+            self._entry(event, "failure" if failed else "run", duration_ms=self.duration, detail=detail)
+        elif kind == "StageStarted":
+            self.open_stage = (p["stage"], event.occurred_at, 0, 0.0)
+        elif kind in ("StageCompleted", "StageFailed"):
+            self._end_stage(event)
+        elif kind in ("LLMCallCompleted", "LLMCallFailed"):
+            self._call(event)
+        elif kind == "OrderSubmitted":
+            order, result = p["order"], p["result"]
+            self._entry(
+                event,
+                "order",
+                detail=f"{order['side']} {order['qty']} {order['symbol']} ({order['intent']})"
+                f" via {p['broker']}: {result['status']}",
+            )
+        elif kind == "OrderRejected":
+            order = p["order"]
+            self._entry(event, "failure", detail=f"{order['side']} {order['qty']} {order['symbol']}: {p['reason']}")
+        elif kind == "OrderFilled":
+            fill = p["fill"]
+            self._entry(event, "fill", detail=f"{fill['side']} {fill['qty']} {fill['symbol']} @ {fill['price']}")
+        elif kind in _FAILURES:
+            detail = p.get("reason") or p.get("error") or ", ".join(p.get("errors") or []) or ""
+            self._entry(event, "failure", detail=str(detail))
+        else:
+            self.others[kind] += 1
+
+    def _end_stage(self, event: StoredEvent) -> None:
+        p = event.payload
+        failed = event.type == "StageFailed"
+        outcome = "failed" if failed else "loaded" if p.get("loaded") else "completed"
+        calls, cost = (self.open_stage[2], self.open_stage[3]) if self.open_stage else (0, 0.0)
+        started = self.open_stage[1] if self.open_stage else event.occurred_at
+        self.stages.append(
+            StageSpan(
+                name=p["stage"],
+                outcome=outcome,
+                started_at=started,
+                duration_ms=p.get("duration_ms"),
+                model_calls=calls,
+                cost_usd=cost,
+            )
+        )
+        detail = f"{p.get('error_type')}: {p.get('error')}" if failed else outcome
+        self._entry(
+            event, "failure" if failed else "stage", p["stage"], duration_ms=p.get("duration_ms"), detail=detail
+        )
+        self.open_stage = None
+
+    def _call(self, event: StoredEvent) -> None:
+        p = event.payload
+        failed = event.type == "LLMCallFailed"
+        cost = p.get("cost_usd")
+        if self.open_stage is not None:
+            name, started, calls, spent = self.open_stage
+            self.open_stage = (name, started, calls + 1, spent + (cost or 0.0))
+        self._entry(
+            event,
+            "model_call",
+            duration_ms=p.get("latency_ms"),
+            detail=f"{p['role']}: " + (f"{p['error_type']}: {p['error']}" if failed else p.get("outcome", "")),
+            model=p.get("model"),
+            provider=p.get("provider"),
+            source="live" if failed else p.get("source"),
+            error_type=p.get("error_type") if failed else None,
+            prompt_tokens=p.get("prompt_tokens"),
+            completion_tokens=p.get("completion_tokens"),
+            cost_usd=cost,
+        )

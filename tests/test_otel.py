@@ -1,0 +1,113 @@
+"""Issue 16 item 6: runs and model calls as OpenTelemetry spans, sent over OTLP/HTTP to a loopback receiver,
+only when an endpoint is configured."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.domain.tracing import trace_id_of
+from llmtrade.observe.otel import export_runs
+from llmtrade.storage.bootstrap import Storage
+
+pytest.importorskip("opentelemetry.sdk", reason="the optional `otel` extra")
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+runner = CliRunner()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[str, bytes]]] = []
+    status: ClassVar[int] = 200
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append((self.path, body))
+        self.send_response(_Receiver.status)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    _Receiver.received, _Receiver.status = [], 200
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _council(cli_env: dict[str, str]) -> tuple[Any, str]:
+    result = runner.invoke(app, ["council", "Is the dollar strong?", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    return result, json.loads(result.stdout)["run_id"]
+
+
+def _attributes(span: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in span.attributes:
+        value = kv.value
+        out[kv.key] = value.string_value if value.HasField("string_value") else value.int_value
+    return out
+
+
+def test_a_run_and_its_model_calls_are_exported_as_one_trace_with_genai_attributes(
+    cli_env: dict[str, str], receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    _, run_id = _council(cli_env)
+    [(path, body)] = _Receiver.received
+    assert path == "/v1/traces"
+    spans = [
+        span
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert {span.trace_id.hex() for span in spans} == {trace_id_of(run_id)}  # the log lines' trace id
+    [root] = [span for span in spans if not span.parent_span_id]
+    assert root.name == "llmtrade council"
+    assert _attributes(root)["llmtrade.run_id"] == run_id
+    calls = [span for span in spans if span.name.startswith("chat ")]
+    assert len(calls) >= 3  # every member answers, then ranks
+    stages = {span.span_id for span in spans if span.name.startswith("stage ")}
+    assert stages and all(span.parent_span_id in stages for span in calls)
+    first = _attributes(calls[0])
+    assert first["gen_ai.operation.name"] == "chat"
+    assert first["gen_ai.request.model"] == calls[0].name.removeprefix("chat ")
+    assert {"gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.provider.name"} <= first.keys()
+
+
+def test_nothing_is_exported_without_an_endpoint(cli_env: dict[str, str], receiver: str) -> None:
+    _council(cli_env)
+    assert _Receiver.received == []
+
+
+def test_an_endpoint_that_refuses_is_named_once_and_the_exit_code_stays(
+    cli_env: dict[str, str], receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Receiver.status = 400  # not retried by the exporter
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    result, _ = _council(cli_env)
+    assert result.stderr.count("traces not exported") == 1, result.stderr
+    assert "Failed to export" not in result.stderr  # the exporter's own log line is not a second message
+
+
+def test_runs_not_in_this_database_are_skipped_not_an_error(
+    storage: Storage, receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    # A backtest's runs are recorded in the backtest's own database.
+    assert export_runs(storage.events, ["20260107T130000Z-000000"]) == 0
+    assert _Receiver.received == []

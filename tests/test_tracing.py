@@ -1,0 +1,104 @@
+"""The trace id and the log context (domain/tracing.py) and where lines go (observe/logs.py), without a database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from llmtrade.domain.tracing import bind_run, bound, for_account, restore, trace_id_of
+from llmtrade.observe.logs import configure
+
+_log = logging.getLogger("llmtrade.test")
+
+
+def _lines(home: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (home / "logs" / "llmtrade.jsonl").read_text().splitlines()]
+
+
+def test_the_trace_id_is_w3c_shaped_and_derived_from_the_run_id_alone() -> None:
+    first = trace_id_of("20260107T130000Z-3f9a1c")
+    assert re.fullmatch(r"[0-9a-f]{32}", first) and first != "0" * 32
+    assert trace_id_of("20260107T130000Z-3f9a1c") == first
+    assert trace_id_of("20260107T130000Z-3f9a1d") != first
+
+
+def test_concurrent_tasks_and_account_threads_keep_their_own_log_context(tmp_path: Path) -> None:
+    handlers = configure(lambda: tmp_path)
+
+    async def account(name: str) -> None:
+        with bound(account=name):
+            for n in range(3):
+                _log.info("task", extra={"fields": {"n": n}})
+                await asyncio.sleep(0)  # the other task logs in between
+            await asyncio.to_thread(for_account(f"{name}-thread", lambda: _log.info("thread")))
+
+    async def run() -> None:
+        with bound(stage="execution"):
+            await asyncio.gather(account("acct_1"), account("acct_2"))
+
+    outer = bind_run("20260107T130000Z-3f9a1c", date(2026, 1, 7))
+    try:
+        asyncio.run(run())
+        _log.info("after")
+    finally:
+        restore(outer)
+        handlers.close()
+    _log.info("not configured: written nowhere")
+    lines = _lines(tmp_path)
+    assert len(lines) == 9
+    tasks = [line for line in lines if line["msg"] == "task"]
+    assert sorted((line["account"], line["n"]) for line in tasks) == [
+        (a, n) for a in ("acct_1", "acct_2") for n in range(3)
+    ]
+    assert [line["account"] for line in lines[:2]] == ["acct_1", "acct_2"]  # interleaved, each kept its own
+    assert sorted(line["account"] for line in lines if line["msg"] == "thread") == ["acct_1-thread", "acct_2-thread"]
+    assert all(line["run_id"] == "20260107T130000Z-3f9a1c" for line in lines)
+    assert all(line["trace_id"] == trace_id_of("20260107T130000Z-3f9a1c") for line in lines)
+    assert all(line["week"] == "2026-01-07" for line in lines)
+    assert all(line["stage"] == "execution" for line in lines[:-1])
+    assert "stage" not in lines[-1] and "account" not in lines[-1]
+
+
+def test_verbose_shows_readable_lines_but_never_repeats_the_run_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handlers = configure(lambda: tmp_path, verbose=True)
+    events = logging.getLogger("llmtrade.events")
+
+    def log() -> None:
+        with bound(run_id="r1", stage="research"):
+            events.info("StageCompleted", extra={"fields": {"duration_ms": 12.5}})
+            events.error("RunFailed", extra={"fields": {"error": "boom"}})
+
+    try:
+        # An empty context: a run an earlier test started in this thread and never ended leaves its week bound.
+        contextvars.Context().run(log)
+    finally:
+        handlers.close()
+    err = capsys.readouterr().err
+    assert re.search(r"^\d\d:\d\d:\d\d INFO +StageCompleted run_id=r1 stage=research duration_ms=12.5$", err, re.M)
+    assert "RunFailed" not in err and "{" not in err
+    assert [line["msg"] for line in _lines(tmp_path)] == ["StageCompleted", "RunFailed"]  # the file keeps both
+
+
+def test_the_log_file_rotates_at_its_size_and_keeps_five_backups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("llmtrade.observe.logs._MAX_BYTES", 1000)
+    handlers = configure(lambda: tmp_path)
+    try:
+        for n in range(100):
+            _log.info("line", extra={"fields": {"n": n}})
+    finally:
+        handlers.close()
+    folder = tmp_path / "logs"
+    assert sorted(p.name for p in folder.iterdir()) == ["llmtrade.jsonl", *(f"llmtrade.jsonl.{i}" for i in range(1, 6))]
+    assert all(p.stat().st_size <= 1000 for p in folder.iterdir())
+    assert json.loads((folder / "llmtrade.jsonl").read_text().splitlines()[-1])["n"] == 99
