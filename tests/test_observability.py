@@ -423,3 +423,18 @@ def test_the_example_alert_rules_parse_and_name_only_metrics_llmtrade_writes(his
     written = {family.name for family in text_string_to_metric_families(history.prom_after_failure)}
     # The parser names a counter without its _total suffix.
     assert named <= written | {f"{name}_total" for name in written}
+
+
+def test_a_backtest_on_a_fresh_home_writes_no_metrics_error(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backtest writes only its own database; the live one (never migrated) has nothing to measure yet,
+    which is no reason for an error line after a backtest that succeeded."""
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    result = runner.invoke(
+        app, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--offline", "--name", "one"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "metrics not written" not in result.stderr
+    home = Path(os.environ["LLMTRADE_HOME"])
+    assert not (home / "metrics").exists()

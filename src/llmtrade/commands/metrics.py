@@ -38,6 +38,8 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
 
         conn = connect(locate(settings).url)
         try:
+            if conn.execute("SELECT to_regclass('events')").fetchone() == (None,):
+                return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
             found = registry(conn)
         finally:
             conn.close()
