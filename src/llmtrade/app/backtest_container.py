@@ -35,7 +35,8 @@ from llmtrade.market.service import MarketData
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
-from llmtrade.storage.event_store import DraftEventStore, EventStore
+from llmtrade.storage.draft_events import DraftEventStore
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.workbench import SideOpener, Workbench
 
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ from llmtrade.domain.streams import memory_stream
 from llmtrade.memory import recall
 from llmtrade.memory.embedder import Embedder
 from llmtrade.memory.protocol import Remembered, SetupQuery
-from llmtrade.storage.event_store import DraftEventStore, EventStore
+from llmtrade.storage.draft_events import DraftEventStore
+from llmtrade.storage.event_store import EventStore
 
 if TYPE_CHECKING:
     import psycopg

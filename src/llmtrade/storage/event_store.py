@@ -31,6 +31,8 @@ from llmtrade.storage.sole_writer import SoleWriter, first_versions
 if TYPE_CHECKING:
     import psycopg
 
+    from llmtrade.storage.draft_events import DraftEventStore
+
 _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
 # Each lost race on a stream's head means another writer appended; this many in a row is a livelock.
 _HEAD_ATTEMPTS = 20
@@ -280,113 +282,11 @@ class EventStore:
 
         The code under it runs exactly as it would for real (it reads back what it appended, streams
         keep their versions), but nothing reaches the database."""
+        from llmtrade.storage.draft_events import DraftEventStore  # a subclass of this one: imported here
+
         draft = DraftEventStore(self._conn, self._clock)
         draft._writer = self._writer  # reads what the store holds; the draft's own appends never reach it
         return draft
-
-
-class DraftEventStore(EventStore):
-    """Reads see the stored events plus this view's own appends; appends never leave the process."""
-
-    def __init__(self, conn: psycopg.Connection, clock: Clock):
-        super().__init__(conn, clock)
-        self._pending: list[StoredEvent] = []
-        self._next_id: int | None = None
-
-    def append(
-        self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
-    ) -> list[StoredEvent]:
-        if not events:
-            return []
-        expected = dict(expected_versions or {})
-        occurred_at = self._clock.now()
-        with self._lock:
-            if self._next_id is None and self._writer is not None:
-                self._next_id = self._writer.next_id()
-            if self._next_id is None:
-                # Draft ids follow the stored ones, so "oldest first" still holds across both.
-                row = self._conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
-                self._next_id = (int(row[0]) if row else 0) + 1
-            next_version: dict[str, int] = {}
-            batch: list[StoredEvent] = []
-            for event in events:
-                if event.stream not in next_version:
-                    head = self.stream_version(event.stream)
-                    want = expected.get(event.stream, head)
-                    if head != want:
-                        raise ConcurrencyError(event.stream, want + 1)
-                    next_version[event.stream] = head + 1
-                version = next_version[event.stream]
-                next_version[event.stream] = version + 1
-                batch.append(
-                    StoredEvent(
-                        id=self._next_id + len(batch),
-                        type=event.type,
-                        stream=event.stream,
-                        version=version,
-                        week_id=event.week_id,
-                        account_id=event.account_id,
-                        run_id=event.run_id,
-                        occurred_at=occurred_at,
-                        payload=event.payload,
-                        schema_version=event.schema_version,
-                    )
-                )
-            self._next_id += len(batch)
-            self._pending.extend(batch)
-        return batch
-
-    def stream_version(self, stream: str) -> int:
-        mine = [e.version for e in self._pending if e.stream == stream]
-        return max(mine) if mine else super().stream_version(stream)
-
-    def read(
-        self,
-        *,
-        week_id: date | None = None,
-        run_id: str | None = None,
-        type: str | Iterable[str] | None = None,
-        account_id: str | None = None,
-        stream: str | None = None,
-        after_id: int | None = None,
-        limit: int | None = None,
-    ) -> list[StoredEvent]:
-        stored = super().read(
-            week_id=week_id, run_id=run_id, type=type, account_id=account_id, stream=stream, after_id=after_id
-        )
-        types = None if type is None else ({type} if isinstance(type, str) else set(type))
-        mine = [
-            e
-            for e in self._pending
-            if (week_id is None or e.week_id == week_id)
-            and (run_id is None or e.run_id == run_id)
-            and (types is None or e.type in types)
-            and (account_id is None or e.account_id == account_id)
-            and (stream is None or e.stream == stream)
-            and (after_id is None or e.id > after_id)
-        ]
-        found = stored + mine
-        return found if limit is None else found[:limit]
-
-    def fold(
-        self,
-        key: Hashable,
-        *,
-        account_id: str,
-        types: Sequence[str],
-        start: S,
-        step: Callable[[S, list[StoredEvent]], S],
-    ) -> S:
-        """The stored events' memoised fold, then this view's own appends on top (kept by no one: they
-        go with the draft)."""
-        state = super().fold(key, account_id=account_id, types=types, start=start, step=step)
-        wanted = set(types)
-        with self._lock:
-            mine = [e for e in self._pending if e.account_id == account_id and e.type in wanted]
-        return step(state, mine) if mine else state
-
-    def count(self) -> int:
-        return super().count() + len(self._pending)
 
 
 def _types(type: str | Iterable[str] | None) -> list[str]:
