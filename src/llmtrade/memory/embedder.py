@@ -115,14 +115,19 @@ def _load_packaged() -> WordLlamaInference:
         from tokenizers import Tokenizer
 
         # Importing wordllama calls logging.basicConfig(level=INFO), which would print every library's INFO
-        # and WARNING lines on stderr from then on (a one-line error would no longer be one line); undo it.
+        # and WARNING lines on stderr from then on (a one-line error would no longer be one line). basicConfig
+        # does nothing while the root logger has a handler, so one is held there during the import: undoing it
+        # afterwards left a window in which other threads' log lines reached stderr (a sweep's workers).
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
-        from wordllama.inference import WordLlamaInference
-
-        for handler in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(handler)
-        root.setLevel(level)
+        placeholder = logging.NullHandler()
+        root.addHandler(placeholder)
+        try:
+            from wordllama.inference import WordLlamaInference
+        finally:
+            for handler in [h for h in root.handlers if h not in handlers]:
+                root.removeHandler(handler)
+            root.setLevel(level)
     except ImportError as exc:  # pragma: no cover - a broken install
         raise OperationalError(f"the offline embedder needs the wordllama package: {exc}") from exc
     root = resources.files("wordllama")
