@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_discovery import BacktestDiscovery
@@ -58,9 +59,9 @@ _WEEK = timedelta(days=7)
 @dataclass(frozen=True)
 class BacktestSpec:
     """What to replay: `first`..`last` (any dates; their weeks' Wednesdays are used), how models answer
-    (`offline` rules or the `replay` cache), where prices come from (`csv`, else a snapshot of the live
-    providers' history when `fetch_history`, else the config's csv_dir, else the synthetic market), and how
-    many weeks to audit for look-ahead."""
+    (`offline` rules or the `replay` cache, whose misses ask the live models under `live_misses_usd`),
+    where prices come from (`csv`, else a snapshot of the live providers' history when `fetch_history`,
+    else the config's csv_dir, else the synthetic market), and how many weeks to audit for look-ahead."""
 
     name: str
     first: date
@@ -71,6 +72,10 @@ class BacktestSpec:
     audit: int = 0
     # Ask the live providers once, up front, and replay from the snapshot written (app/backtest_history.py).
     fetch_history: bool = False
+    # With `replay`: a cache miss asks the live model, at most this many USD in all (app/backtest_answers.py).
+    live_misses_usd: float | None = None
+    # With `replay`: copy the live books' replay cache in first (a sweep seeds its runs itself).
+    answers_from_live: bool = True
 
 
 def backtest(
@@ -88,8 +93,8 @@ def backtest(
     started = time.perf_counter()
     if not (spec.offline or spec.replay):
         raise UsageError(
-            "a backtest needs --offline (rules provider) or --replay (cached answers); "
-            "live models are not called by a backtest"
+            "a backtest needs --offline (rules provider) or --replay (cached answers); live models are "
+            "called only for --replay's misses, with --live-misses USD"
         )
     weeks = _weeks(spec.first, spec.last)
     calendar = TradingCalendar()
@@ -114,12 +119,18 @@ def backtest(
         say,
         offline=spec.offline,
         replay=spec.replay,
+        live_misses_usd=spec.live_misses_usd,
         database=backtest_database(spec.name),
     )
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)
     tally = _Tally()
-    with one_thread_at_a_time(), app.held() as storage:
+    seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
+    with (
+        one_thread_at_a_time(),
+        app.held() as storage,
+        shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
+    ):
         events = storage.events
         finished = check_resume(events, inputs)
         todo = [w for w in weeks if w not in finished]

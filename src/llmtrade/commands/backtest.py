@@ -39,6 +39,16 @@ def backtest(
             "LLMTRADE_HOME/backtests/NAME/prices (reused on resume).",
         ),
     ] = False,
+    live_misses: Annotated[
+        float | None,
+        typer.Option(
+            "--live-misses",
+            min=0.0,
+            metavar="USD",
+            help="With --replay: a cache miss asks the live model (and is cached), while the backtest's live "
+            "calls cost at most USD in all.",
+        ),
+    ] = None,
     audit: Annotated[
         int, typer.Option("--audit", min=0, help="Look-ahead audit of N weeks spread over the range.")
     ] = 0,
@@ -70,6 +80,7 @@ def backtest(
         csv=csv,
         audit=audit,
         fetch_history=fetch_history,
+        live_misses_usd=live_misses,
     )
     with _progress(quiet=as_json) as (report, note):
         result = run(root.settings, root.config(), root.config_dir, spec, say=note, progress=report)
