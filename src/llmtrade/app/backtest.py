@@ -24,17 +24,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
+from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.queries import done_keys
 from llmtrade.app.results import WeeklyResult
-from llmtrade.clock import SteppingClock
+from llmtrade.clock import SteppingClock, SystemClock
 from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
@@ -56,8 +59,9 @@ _WEEK = timedelta(days=7)
 @dataclass(frozen=True)
 class BacktestSpec:
     """What to replay: `first`..`last` (any dates; their weeks' Wednesdays are used), how models answer
-    (`offline` rules or the `replay` cache), where prices come from (`csv`, else the config's csv_dir,
-    else the synthetic market), and how many weeks to audit for look-ahead."""
+    (`offline` rules or the `replay` cache, whose misses ask the live models under `live_misses_usd`),
+    where prices come from (`csv`, else a snapshot of the live providers' history when `fetch_history`,
+    else the config's csv_dir, else the synthetic market), and how many weeks to audit for look-ahead."""
 
     name: str
     first: date
@@ -66,6 +70,12 @@ class BacktestSpec:
     replay: bool
     csv: Path | None = None
     audit: int = 0
+    # Ask the live providers once, up front, and replay from the snapshot written (app/backtest_history.py).
+    fetch_history: bool = False
+    # With `replay`: a cache miss asks the live model, at most this many USD in all (app/backtest_answers.py).
+    live_misses_usd: float | None = None
+    # With `replay`: copy the live books' replay cache in first (a sweep seeds its runs itself).
+    answers_from_live: bool = True
 
 
 def backtest(
@@ -83,8 +93,8 @@ def backtest(
     started = time.perf_counter()
     if not (spec.offline or spec.replay):
         raise UsageError(
-            "a backtest needs --offline (rules provider) or --replay (cached answers); "
-            "live models are not called by a backtest"
+            "a backtest needs --offline (rules provider) or --replay (cached answers); live models are "
+            "called only for --replay's misses, with --live-misses USD"
         )
     weeks = _weeks(spec.first, spec.last)
     calendar = TradingCalendar()
@@ -92,11 +102,14 @@ def backtest(
     plan = {w: week_jobs(schedule, calendar, w) for w in weeks}
     if not any(plan.values()):
         raise UsageError(f"no scheduled job between {spec.first} and {spec.last}")
-    # The backtest reads the CSV folder given, else the config's; a live provider list never applies.
-    settings = settings.model_copy(
-        update={"market_csv_dir": spec.csv or settings.market_csv_dir, "market_providers": None}
-    )
     first_job = next(jobs[0] for jobs in plan.values() if jobs)
+    folder = spec.csv
+    if spec.fetch_history:
+        folder = _history(settings, loaded, spec, plan, calendar, first_job.at, say=say)
+    # The backtest reads the CSV folder given (or fetched), else the config's; a live provider list never applies.
+    settings = settings.model_copy(
+        update={"market_csv_dir": folder or settings.market_csv_dir, "market_providers": None}
+    )
     clock = SteppingClock(first_job.at)
     app = BacktestContainer(
         settings,
@@ -106,12 +119,18 @@ def backtest(
         say,
         offline=spec.offline,
         replay=spec.replay,
+        live_misses_usd=spec.live_misses_usd,
         database=backtest_database(spec.name),
     )
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)
     tally = _Tally()
-    with one_thread_at_a_time(), app.held() as storage:
+    seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
+    with (
+        one_thread_at_a_time(),
+        app.held() as storage,
+        shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
+    ):
         events = storage.events
         finished = check_resume(events, inputs)
         todo = [w for w in weeks if w not in finished]
@@ -170,6 +189,35 @@ def backtest(
             by_kind={k: round(v, 3) for k, v in sorted(tally.spent.items())},
         ),
     )
+
+
+def _history(
+    settings: Settings,
+    loaded: LoadedConfig,
+    spec: BacktestSpec,
+    plan: dict[date, list[Job]],
+    calendar: TradingCalendar,
+    first_at: datetime,
+    *,
+    say: Callable[[str], None],
+) -> Path:
+    """The backtest's price snapshot for every bar its whole range reads (as `_prefetch` counts them)."""
+    if spec.csv is not None:
+        raise UsageError("--fetch-history and --csv exclude each other: prices come from one source")
+    last_at = max(job.at for jobs in plan.values() for job in jobs)
+    end = calendar.last_completed_session(last_at) or last_at.date()
+    symbols = sorted({*loaded.config.assets.symbols, BENCHMARK})
+    snapshot = fetch_history(
+        settings,
+        loaded,
+        SystemClock(),
+        name=spec.name,
+        symbols=symbols,
+        start=first_at.date() - _HISTORY,
+        end=end,
+        say=say,
+    )
+    return snapshot.folder
 
 
 def _weeks(first: date, last: date) -> list[date]:

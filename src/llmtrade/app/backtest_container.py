@@ -8,7 +8,8 @@ the paper broker are live's; what differs is only what a replay of history must 
   current from its own appends instead of asked for (storage/event_store.py);
 - every account trades on the paper broker and prices come from the offline providers (the CSV folder,
   else the synthetic market), whatever accounts.yaml and the mode say: a backtest never touches a
-  live account or asks a live feed, even in `--replay` mode;
+  live account or asks a live feed while its weeks run, even in `--replay` mode (`--fetch-history` asks
+  once, before the first week: app/backtest_history.py);
 - the accounts' broker round trips, which live overlaps on threads, run one after another
   (`one_thread_at_a_time`), so the books' events come in the same order on every run;
 - while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day.

@@ -65,6 +65,8 @@ class Container:
     say: Callable[[str], None]
     offline: bool = False
     replay: bool = False
+    # With `replay`: a cache miss asks the live model, at most this many USD over the database's calls.
+    live_misses_usd: float | None = None
     # A database of its own on the same server (a backtest's books), instead of the live one.
     database: str | None = None
     _announced: bool = field(default=False, init=False)
@@ -76,7 +78,13 @@ class Container:
     @cached_property
     def decision(self) -> ModeDecision:
         """The invocation's mode: the only call of decide_mode in the application."""
-        return decide_mode(self.loaded.config.models, self.settings, offline=self.offline, replay=self.replay)
+        return decide_mode(
+            self.loaded.config.models,
+            self.settings,
+            offline=self.offline,
+            replay=self.replay,
+            live_misses_usd=self.live_misses_usd,
+        )
 
     @property
     def mode(self) -> LLMMode:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
-from llmtrade.llm.budget import run_budget
+from llmtrade.llm.budget import backtest_budget, run_budget
 from llmtrade.llm.gateway import LLMGateway, LLMMode
 from llmtrade.llm.providers import ModeDecision, build_clients
 from llmtrade.prompts.renderer import PromptRenderer
@@ -53,13 +53,21 @@ def open_session(
 ) -> Session:
     # A gateway per run, not per invocation: its HTTP clients belong to one event loop (each job
     # runs in its own asyncio.run) and its totals are that run's usage report.
-    clients = build_clients(loaded.config.models, settings) if decision.mode is LLMMode.LIVE else {}
+    models = loaded.config.models
+    misses = decision.live_misses_usd
+    sends = decision.mode is LLMMode.LIVE or misses is not None
+    budget = None
+    if decision.mode is LLMMode.LIVE:
+        budget = run_budget(models, storage.conn, clock.now())
+    elif misses is not None:
+        budget = backtest_budget(models, storage.events, misses)
     gateway = LLMGateway(
         mode=decision.mode,
-        clients=clients,
-        prices=loaded.config.models.prices,
+        clients=build_clients(models, settings) if sends else {},
+        prices=models.prices,
         events=storage.events,
         cache=AnswerCache(storage.conn),
-        budget=run_budget(loaded.config.models, storage.conn, clock.now()) if decision.mode is LLMMode.LIVE else None,
+        budget=budget,
+        misses_go_live=misses is not None,
     )
     return Session(settings, loaded, clock, storage, decision, gateway, prompts)

@@ -31,6 +31,24 @@ def backtest(
         Path | None,
         typer.Option("--csv", help="Folder of daily prices, one SYMBOL.csv each (default: market_data.csv_dir)."),
     ] = None,
+    fetch_history: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-history",
+            help="Ask the live market data providers once, up front, and replay from the snapshot written to "
+            "LLMTRADE_HOME/backtests/NAME/prices (reused on resume).",
+        ),
+    ] = False,
+    live_misses: Annotated[
+        float | None,
+        typer.Option(
+            "--live-misses",
+            min=0.0,
+            metavar="USD",
+            help="With --replay: a cache miss asks the live model (and is cached), while the backtest's live "
+            "calls cost at most USD in all.",
+        ),
+    ] = None,
     audit: Annotated[
         int, typer.Option("--audit", min=0, help="Look-ahead audit of N weeks spread over the range.")
     ] = 0,
@@ -53,7 +71,17 @@ def backtest(
     if csv is not None and not csv.is_dir():
         raise UsageError(f"--csv {csv}: no such folder")
     root = state(ctx)
-    spec = BacktestSpec(name=name, first=first, last=last, offline=offline, replay=replay, csv=csv, audit=audit)
+    spec = BacktestSpec(
+        name=name,
+        first=first,
+        last=last,
+        offline=offline,
+        replay=replay,
+        csv=csv,
+        audit=audit,
+        fetch_history=fetch_history,
+        live_misses_usd=live_misses,
+    )
     with _progress(quiet=as_json) as (report, note):
         result = run(root.settings, root.config(), root.config_dir, spec, say=note, progress=report)
     if as_json:

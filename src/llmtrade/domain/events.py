@@ -220,13 +220,14 @@ class LLMCallFailed(EventPayload):
 
 class BudgetRefused(EventPayload):
     """A model call not sent because of a dollar budget (models.yaml `budget:`; llm/budget.py): `budget`
-    is "run" or "week", `limit_usd` its ceiling, `spent_usd` what its calls cost so far, `reserved_usd`
-    the worst cases of calls still in flight, `worst_case_usd` this call's (None: its model has no price).
+    is "run", "week" or "backtest" (`backtest --live-misses`), `limit_usd` its ceiling, `spent_usd` what
+    its calls cost so far, `reserved_usd` the worst cases of calls still in flight, `worst_case_usd` this
+    call's (None: its model has no price).
     The run stops here, recorded as failed."""
 
     role: str
     model: str
-    budget: str  # run | week
+    budget: str  # run | week | backtest
     limit_usd: float
     spent_usd: float
     reserved_usd: float

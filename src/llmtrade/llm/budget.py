@@ -32,6 +32,9 @@ from llmtrade.market.calendar import new_york_date
 if TYPE_CHECKING:
     import psycopg
 
+    from llmtrade.domain.events import StoredEvent
+    from llmtrade.storage.event_store import EventStore
+
 # Bytes of request JSON per prompt token, taken low so the estimate is high.
 _BYTES_PER_TOKEN = 3
 
@@ -60,10 +63,22 @@ def price_of(price: Price, prompt_tokens: int, completion_tokens: int) -> float:
 class Budget:
     """A run's view of the ceilings: what it and its week spent, and what calls in flight hold."""
 
-    def __init__(self, config: BudgetConfig, prices: Mapping[str, Price], *, week_spent: float = 0.0):
+    def __init__(
+        self,
+        config: BudgetConfig,
+        prices: Mapping[str, Price],
+        *,
+        week_spent: float = 0.0,
+        backtest_usd: float | None = None,
+        backtest_spent: float = 0.0,
+    ):
+        """`backtest_usd`: a ceiling over every call recorded in a backtest's database (`backtest --replay
+        --live-misses USD`), of which `backtest_spent` was spent before this run."""
         self.config = config
         self._prices = dict(prices)
         self.week_before = week_spent  # the week's calls recorded before this run
+        self.backtest_usd = backtest_usd
+        self.backtest_before = backtest_spent
         self.run_spent = 0.0
         self.reserved = 0.0
 
@@ -74,7 +89,7 @@ class Budget:
 
     @property
     def active(self) -> bool:
-        return self.config.active
+        return self.config.active or self.backtest_usd is not None
 
     def reserve(self, role: str, model: str, prompt_tokens: int, max_tokens: int) -> Hold | BudgetRefused:
         """Hold the call's worst case, or the refusal to record when it does not fit (nothing held then)."""
@@ -85,6 +100,7 @@ class Budget:
         for name, limit, spent in (
             ("run", self.config.per_run_usd, self.run_spent),
             ("week", self.config.per_week_usd, self.week_before + self.run_spent),
+            ("backtest", self.backtest_usd, self.backtest_before + self.run_spent),
         ):
             if limit is None:
                 continue
@@ -129,6 +145,9 @@ class Budget:
         self.run_spent += hold.amount if cost is None else cost
 
 
+_CALLS = ["LLMCallCompleted", "LLMCallFailed"]
+
+
 def week_spent(conn: psycopg.Connection, week_id: date, prices: Mapping[str, Price]) -> float:
     """USD the week's model calls cost so far, from their records (occurred_at's New York date in the week)."""
     rows = conn.execute(
@@ -142,8 +161,26 @@ def week_spent(conn: psycopg.Connection, week_id: date, prices: Mapping[str, Pri
            AND (occurred_at AT TIME ZONE 'America/New_York')::date < %s + 7
          GROUP BY 1
         """,
-        (["LLMCallCompleted", "LLMCallFailed"], week_id, week_id),
+        (_CALLS, week_id, week_id),
     ).fetchall()
+    return _total(rows, prices)
+
+
+def events_spent(events: Sequence[StoredEvent], prices: Mapping[str, Price]) -> float:
+    """USD the call records among `events` cost: their cost, else their tokens priced (as `week_spent`)."""
+    rows: dict[str, list[float]] = {}
+    for event in events:
+        payload = event.payload
+        row = rows.setdefault(str(payload.get("model")), [0.0, 0, 0])
+        if payload.get("cost_usd") is not None:
+            row[0] += float(payload["cost_usd"])
+        else:
+            row[1] += int(payload.get("prompt_tokens") or 0)
+            row[2] += int(payload.get("completion_tokens") or 0)
+    return _total([(model, cost, prompt, completion) for model, (cost, prompt, completion) in rows.items()], prices)
+
+
+def _total(rows: Sequence[tuple[str, float | None, int | None, int | None]], prices: Mapping[str, Price]) -> float:
     total = 0.0
     for model, cost, prompt, completion in rows:
         total += float(cost or 0.0)
@@ -151,6 +188,16 @@ def week_spent(conn: psycopg.Connection, week_id: date, prices: Mapping[str, Pri
         if price is not None and (prompt or completion):
             total += price_of(price, int(prompt or 0), int(completion or 0))
     return total
+
+
+def backtest_budget(models: ModelsConfig, events: EventStore, limit_usd: float) -> Budget:
+    """A replayed backtest's budget for the calls its cache misses send live: `limit_usd` over every call
+    recorded in its database (read through its event store, whose sole writer's copies hold the calls of
+    jobs not flushed yet), on top of models.yaml's per-run ceiling if one is set (the week's is a live
+    notion: a backtest steps through weeks)."""
+    config = BudgetConfig(per_run_usd=models.budget.per_run_usd)
+    spent = events_spent(events.read(type=_CALLS), models.prices)
+    return Budget(config, models.prices, backtest_usd=limit_usd, backtest_spent=spent)
 
 
 def run_budget(models: ModelsConfig, conn: psycopg.Connection, now: datetime) -> Budget:

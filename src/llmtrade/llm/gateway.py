@@ -97,8 +97,12 @@ class LLMGateway:
         events: EventSink,
         cache: AnswerCache | None,
         budget: Budget | None = None,
+        misses_go_live: bool = False,
     ):
+        """`misses_go_live` (REPLAY only): a cache miss is sent to the live model (through `clients`, under
+        `budget`) and cached, instead of raising ReplayMiss."""
         self.mode = mode
+        self._misses_go_live = misses_go_live
         self._clients = dict(clients)
         self._prices = dict(prices)
         self._events = events
@@ -222,13 +226,16 @@ class LLMGateway:
             return _Exchange(content, Usage(cost_usd=0.0), "rules", "rules", 1, latency, key)
         if self.mode is LLMMode.REPLAY:
             cached = self._cache.get(key) if self._cache else None
-            if cached is None:
+            if cached is not None:
+                usage = Usage(
+                    prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0
+                )
+                return _Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
+            if not self._misses_go_live:
                 raise ReplayMiss(
                     f"--replay: no cached answer for the {site.role} call to {ref.model} (key {key[:12]}); "
-                    "run it live once first, or drop --replay"
+                    "run it live once first, drop --replay, or let misses ask the live model (--live-misses USD)"
                 )
-            usage = Usage(prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0)
-            return _Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
         client = self._clients[ref.provider]
         hold = await self._reserve(site, ref, request)
         try:

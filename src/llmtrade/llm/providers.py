@@ -20,27 +20,53 @@ from llmtrade.settings import Settings
 class ModeDecision:
     mode: LLMMode
     reason: str
+    # REPLAY only: a cache miss is sent to the live model instead of failing, while every call recorded in
+    # the database costs at most this many USD in all (`backtest --replay --live-misses USD`).
+    live_misses_usd: float | None = None
 
 
-def decide_mode(models: ModelsConfig, settings: Settings, *, offline: bool, replay: bool) -> ModeDecision:
+def decide_mode(
+    models: ModelsConfig, settings: Settings, *, offline: bool, replay: bool, live_misses_usd: float | None = None
+) -> ModeDecision:
     if offline and replay:
         raise UsageError("--offline and --replay exclude each other: offline uses rules, replay uses cached answers")
+    if live_misses_usd is not None:
+        if not replay:
+            raise UsageError("--live-misses USD goes with --replay: it lets a cache miss ask the live model")
+        missing = _missing_keys(models, settings)
+        if missing:
+            raise UsageError(f"--live-misses sends cache misses to the live models, but {', '.join(missing)} not set")
+        return ModeDecision(
+            LLMMode.REPLAY,
+            f"--replay: answers from the cache of earlier live calls; a miss asks the live model "
+            f"(at most ${live_misses_usd:.2f} in all, --live-misses)",
+            live_misses_usd,
+        )
     if replay:
         return ModeDecision(LLMMode.REPLAY, "--replay: answers come only from the cache of earlier live calls")
     if offline:
         return ModeDecision(LLMMode.OFFLINE, "--offline given")
     if settings.llm_base_url:
         return ModeDecision(LLMMode.LIVE, f"every provider points at LLMTRADE_LLM_BASE_URL={settings.llm_base_url}")
+    missing = _missing_keys(models, settings)
+    if missing:
+        return ModeDecision(LLMMode.OFFLINE, "no key set: " + ", ".join(missing))
     used = sorted({ref.provider for _, ref in models.model_refs()})
-    missing = [
+    names = ", ".join(f"{n} at {models.providers[n].base_url}" for n in used)
+    return ModeDecision(LLMMode.LIVE, f"live models: {names}")
+
+
+def _missing_keys(models: ModelsConfig, settings: Settings) -> list[str]:
+    """The API key variables the configured models need and the environment lacks (none when
+    LLMTRADE_LLM_BASE_URL or LLMTRADE_LLM_API_KEY points every provider at one server)."""
+    if settings.llm_base_url or settings.llm_api_key:
+        return []
+    used = sorted({ref.provider for _, ref in models.model_refs()})
+    return [
         f"{models.providers[name].api_key_env} (provider {name})"
         for name in used
         if models.providers[name].api_key_env and not settings.secret(models.providers[name].api_key_env)
     ]
-    if missing and not settings.llm_api_key:
-        return ModeDecision(LLMMode.OFFLINE, "no key set: " + ", ".join(missing))
-    names = ", ".join(f"{n} at {models.providers[n].base_url}" for n in used)
-    return ModeDecision(LLMMode.LIVE, f"live models: {names}")
 
 
 def build_clients(models: ModelsConfig, settings: Settings) -> dict[str, OpenAICompatibleClient]:

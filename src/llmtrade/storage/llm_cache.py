@@ -49,6 +49,34 @@ class AnswerCache:
                 [(k, m, a.content, a.prompt_tokens, a.completion_tokens, a.cost_usd) for k, m, a in entries],
             )
 
+    def entries(self) -> list[tuple[str, str, CachedAnswer]]:
+        """Every (key, model, answer), in key order."""
+        rows = self._conn.execute(
+            "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache ORDER BY key"
+        ).fetchall()
+        return [(key, model, CachedAnswer(*rest)) for key, model, *rest in rows]
+
+    def add_missing(self, entries: Sequence[tuple[str, str, CachedAnswer]]) -> int:
+        """Store the entries whose key this cache does not hold yet, in one transaction; returns how many.
+        Unlike `put`, an answer already held is kept: a backtest resumed replays the answers it used."""
+        if not entries:
+            return 0
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            before = self._count(cur)
+            cur.executemany(
+                _ADD,
+                [(k, m, a.content, a.prompt_tokens, a.completion_tokens, a.cost_usd) for k, m, a in entries],
+            )
+            return self._count(cur) - before
+
+    @staticmethod
+    def _count(cur: psycopg.Cursor) -> int:
+        row = cur.execute("SELECT count(*) FROM llm_cache").fetchone()
+        return int(row[0]) if row else 0
+
+
+_ADD = """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)
+          VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING"""
 
 _PUT = """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)
           VALUES (%s, %s, %s, %s, %s, %s)

@@ -104,6 +104,7 @@ def _backtest(plan: RunPlan, shared: Shared) -> dict[str, Any]:
         offline=plan.mode == "offline",
         replay=plan.mode == "replay",
         csv=prices_folder(shared),
+        answers_from_live=False,  # seeded below from the answers shipped with the sweep
     )
     config_dir = Path(shared.config_dir) if shared.config_dir else None
     if shared.answers:

@@ -1,0 +1,41 @@
+"""The replay cache a backtest answers from: the live books' cache of earlier live calls, shared both ways.
+
+A backtest writes a database of its own, and its gateway reads the replay cache of that database
+(storage/llm_cache.py). So a `--replay` backtest first copies in the live cache's answers it does not hold
+yet (an answer it already holds is kept: a resumed backtest replays what it used before); with
+`--live-misses USD` the answers its misses fetched live are copied back to the live cache when it stops,
+finished or not, so the next backtest or live `--replay` reuses them instead of paying again.
+Sweeps seed their runs' databases themselves (sweep/work.py) and skip the first copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from llmtrade.clock import SystemClock
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.llm_cache import AnswerCache
+
+
+@contextmanager
+def shared_answers(
+    settings: Settings, storage: Storage, *, seed: bool, give_back: bool, say: Callable[[str], None]
+) -> Iterator[None]:
+    """Around a backtest on `storage` (its own database): the live cache copied in first when `seed`, the
+    backtest's answers copied out to the live cache at the end when `give_back` (also after a failure)."""
+    own = AnswerCache(storage.conn)
+    if seed:
+        with open_storage(settings, SystemClock()) as live:
+            added = own.add_missing(AnswerCache(live.conn).entries())
+        if added:
+            say(f"replay cache: {added} answers copied in from the live books' cache")
+    try:
+        yield
+    finally:
+        if give_back:
+            with open_storage(settings, SystemClock()) as live:
+                returned = AnswerCache(live.conn).add_missing(own.entries())
+            if returned:
+                say(f"replay cache: {returned} answers fetched live by this backtest added to the live books' cache")

@@ -1,0 +1,161 @@
+"""Provider history for a backtest, fetched once up front into a price snapshot (`backtest --fetch-history`).
+
+Without it a backtest reads a CSV folder (`--csv`, `market_data.csv_dir`) or the synthetic market, and no
+feed is asked while its weeks run. With it, the live providers (assets.yaml `market_data.providers`, or
+LLMTRADE_MARKET_PROVIDERS) are asked once, before the first week, for every bar the range will read --
+through the market service (market/service.py), so the answer is validated against the NYSE sessions, a
+provider that fails or answers with a hole falls back to the next as in a live run, and the live bar cache
+answers when it already covers the range. The bars are then written as a CSV folder,
+`LLMTRADE_HOME/backtests/NAME/prices/` (one `SYMBOL.csv` each, the format `--csv` reads, and a
+`manifest.json`: provider, range, symbols, fetch time), and the backtest reads that folder like any other.
+So its price-data hash pins the backtest's inputs, a resume reads the same bytes without asking the
+provider again, and the folder can be kept, compared or passed to another backtest with `--csv`.
+
+The snapshot is written whole or not at all (a temporary folder renamed into place): a failed fetch leaves
+nothing that a later run could take for a complete one.
+
+Honesty: a provider returns history as it knows it today. Both Alpaca (split-adjusted, market/alpaca_data.py)
+and Yahoo (whose prices are split-adjusted even with auto_adjust=False) divide the bars before a split by
+its ratio, including splits announced after a week's as-of time; dividends stay unadjusted. A CSV folder
+of unadjusted prices avoids that.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from llmtrade.app.container import Container
+from llmtrade.clock import Clock
+from llmtrade.config.loader import LoadedConfig
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataError, OperationalError, UsageError
+from llmtrade.market.providers import build_providers, provider_names
+from llmtrade.market.service import MarketData
+from llmtrade.settings import Settings
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A backtest's price snapshot: its folder, the provider that answered, the range and symbols it holds,
+    and whether this invocation fetched it (False: an earlier one did, and it was reused)."""
+
+    folder: Path
+    provider: str
+    start: date
+    end: date
+    symbols: tuple[str, ...]
+    fetched: bool
+
+
+def snapshot_folder(settings: Settings, name: str) -> Path:
+    """Where backtest `name`'s fetched prices live: LLMTRADE_HOME/backtests/NAME/prices."""
+    return settings.home / "backtests" / name / "prices"
+
+
+def fetch_history(
+    settings: Settings,
+    loaded: LoadedConfig,
+    clock: Clock,
+    *,
+    name: str,
+    symbols: Sequence[str],
+    start: date,
+    end: date,
+    say: Callable[[str], None],
+) -> Snapshot:
+    """The snapshot of `symbols`' daily bars for `start`..`end` (inclusive, New York session dates).
+
+    Reused when the backtest's folder already holds one covering the range and the symbols; otherwise fetched
+    from the live providers and written. Raises UsageError (exit 2) when the only provider configured is the
+    synthetic market or an existing snapshot does not cover what is asked (a longer range is a new backtest),
+    and OperationalError (exit 1) when no provider supplies a complete, valid series (each provider's failure
+    is named). Nothing is written unless every symbol's series passed validation.
+    """
+    folder = snapshot_folder(settings, name)
+    wanted = tuple(dict.fromkeys(symbols))
+    existing = _read_manifest(folder)
+    if existing is not None:
+        missing = sorted(set(wanted) - set(existing.symbols))
+        if existing.start <= start and end <= existing.end and not missing:
+            say(
+                f"backtest {name}: reusing its price snapshot {folder} ({existing.provider}, "
+                f"{existing.start}..{existing.end}); no provider asked"
+            )
+            return existing
+        lacks = f"symbols {', '.join(missing)}" if missing else f"{start}..{end}"
+        raise UsageError(
+            f"backtest {name!r}: its price snapshot {folder} holds {existing.start}..{existing.end} "
+            f"({len(existing.symbols)} symbols) but this run needs {lacks}; its books were priced from that "
+            "snapshot, so give a new --name (or delete the folder and the backtest to start this one again)"
+        )
+    assets = loaded.config.assets
+    names = [n for n in provider_names(assets, settings, live=True) if n != "synthetic"]
+    if not names:
+        raise UsageError(
+            "--fetch-history asks the live market data providers, but only the synthetic market is configured "
+            "(assets.yaml market_data.providers or LLMTRADE_MARKET_PROVIDERS); name alpaca, yfinance or csv"
+        )
+    say(f"backtest {name}: fetching {len(wanted)} symbols' daily bars {start}..{end} from {', '.join(names)}")
+    # The live home's storage: its bar cache is market data, not books, and may already cover the range.
+    app = Container(settings, loaded, clock, None, say)
+    try:
+        with app.storage() as storage:
+            market = MarketData(build_providers(assets, settings, names), app.bar_cache(storage), app.calendar)
+            series = market.bars(wanted, start, end)
+    except MarketDataError as exc:
+        raise OperationalError(f"--fetch-history: {exc}; nothing was written to {folder}") from exc
+    snapshot = Snapshot(folder, series.provider, start, end, wanted, fetched=True)
+    _write(snapshot, series.bars, fetched_at=clock.now())
+    return snapshot
+
+
+def _write(snapshot: Snapshot, bars: dict[str, list[Bar]], *, fetched_at: datetime) -> None:
+    """Every file into a temporary sibling folder, then one rename: the snapshot appears whole or not at all."""
+    folder = snapshot.folder
+    building = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    for symbol in snapshot.symbols:
+        # repr() of a float reads back as the same float, so the backtest sees exactly the bars fetched.
+        lines = ["Date,Open,High,Low,Close,Volume"] + [
+            f"{b.day.isoformat()},{b.open!r},{b.high!r},{b.low!r},{b.close!r},{b.volume!r}" for b in bars[symbol]
+        ]
+        (building / f"{symbol}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = {
+        "provider": snapshot.provider,
+        "start": snapshot.start.isoformat(),
+        "end": snapshot.end.isoformat(),
+        "symbols": list(snapshot.symbols),
+        "fetched_at": fetched_at.astimezone(UTC).isoformat(),
+    }
+    (building / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    building.rename(folder)
+
+
+def _read_manifest(folder: Path) -> Snapshot | None:
+    path = folder / MANIFEST
+    if not path.is_file():
+        if folder.exists():
+            raise UsageError(
+                f"{folder} exists but holds no {MANIFEST}: it is not a complete price snapshot; delete it and run again"
+            )
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Snapshot(
+            folder,
+            str(raw["provider"]),
+            date.fromisoformat(raw["start"]),
+            date.fromisoformat(raw["end"]),
+            tuple(str(s) for s in raw["symbols"]),
+            fetched=False,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a price snapshot manifest ({exc}); delete the folder and run again") from exc

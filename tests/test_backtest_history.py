@@ -1,0 +1,194 @@
+"""`backtest --fetch-history`: provider history fetched once up front, through the real alpaca-py client
+against a loopback Alpaca, validated, written whole as a CSV snapshot, and replayed from that snapshot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.app import backtest as backtest_module
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.backtest_history import fetch_history, snapshot_folder
+from llmtrade.cli import app as cli
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
+from llmtrade.config.models import BENCHMARK
+from llmtrade.domain.market import Bar
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.csv_folder import CsvFolderProvider
+from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+WEEK = date(2026, 1, 7)
+KEY, SECRET = "data-key", "data-secret"
+
+
+@dataclass(frozen=True)
+class Feed:
+    server: FakeAlpacaServer
+    bars: dict[str, list[Bar]]
+
+    def requests(self) -> int:
+        return self.server.count("GET", "/v2/stocks/bars")
+
+
+def _history() -> dict[str, list[Bar]]:
+    """Real-looking bars for the default universe and SPY over everything a one-week backtest reads."""
+    universe = load_config(None).config.assets
+    classes = {i.symbol: i.asset_class.value for i in universe.universe}
+    symbols = sorted({*universe.symbols, BENCHMARK})
+    start = WEEK - backtest_module._HISTORY - timedelta(days=5)
+    return SyntheticMarket(classes, seed=11).daily_bars(symbols, start, WEEK + timedelta(days=10))
+
+
+@pytest.fixture(scope="module")
+def history() -> dict[str, list[Bar]]:
+    return _history()
+
+
+@pytest.fixture
+def feed(history: dict[str, list[Bar]], monkeypatch: pytest.MonkeyPatch) -> Iterator[Feed]:
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET, page_size=10_000) as server:
+        for symbol, rows in history.items():
+            server.add_bars(symbol, rows)
+        yield Feed(server, history)
+
+
+def _settings(database_url: str, home: Path, feed: Feed) -> Settings:
+    return Settings(
+        DATABASE_URL=database_url,
+        LLMTRADE_HOME=str(home),
+        LLMTRADE_MARKET_PROVIDERS="alpaca",
+        LLMTRADE_ALPACA_DATA_URL=feed.server.base_url,
+    )
+
+
+def _run(settings: Settings, name: str, **kw: object) -> object:
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, fetch_history=True, **kw)
+    return backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+
+
+def _started(admin_url: str, name: str) -> dict[str, object]:
+    head, _, query = admin_url.partition("?")
+    url = f"{head.rsplit('/', 1)[0]}/{backtest_database(name)}" + (f"?{query}" if query else "")
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT payload FROM events WHERE type = 'BacktestStarted' ORDER BY id LIMIT 1").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_history_is_fetched_once_written_whole_and_a_resume_asks_no_provider(
+    feed: Feed, database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(database_url, tmp_path, feed)
+    name = f"h{tmp_path.name[-8:].lower().replace('-', '')}"
+    first = _run(settings, name)
+    asked = feed.requests()
+    assert asked >= 1
+    folder = snapshot_folder(settings, name)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["provider"] == "alpaca"
+    assert set(manifest["symbols"]) == set(feed.bars)
+    assert not folder.with_name("prices.partial").exists()
+    # The backtest's inputs name the snapshot, so its hash pins what the books were priced from.
+    assert _started(pg_admin_url, name)["data"] == f"csv:{folder.resolve()}"
+    # The files read back as exactly the bars the provider sent, over the range asked for.
+    start, end = date.fromisoformat(manifest["start"]), date.fromisoformat(manifest["end"])
+    written = CsvFolderProvider(folder).daily_bars(sorted(feed.bars), start, end)
+    fields = ("day", "open", "high", "low", "close", "volume")
+    for symbol, rows in feed.bars.items():
+        sent = [b.model_dump(include=set(fields)) for b in rows if start <= b.day <= end]
+        assert [b.model_dump(include=set(fields)) for b in written[symbol]] == sent
+
+    again = _run(settings, name)
+    assert feed.requests() == asked  # the resume read the snapshot, not the provider
+    assert again.weeks_run == 0 and again.leaderboard.model_dump(exclude={"source"}) == first.leaderboard.model_dump(
+        exclude={"source"}
+    )
+
+
+def test_a_provider_answer_with_a_missing_session_writes_no_snapshot_and_names_the_day(
+    history: dict[str, list[Bar]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    hole = history[BENCHMARK][-12].day
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET, page_size=10_000) as server:
+        for symbol, rows in history.items():
+            server.add_bars(symbol, [b for b in rows if not (symbol == BENCHMARK and b.day == hole)])
+        settings = _settings(database_url, tmp_path, Feed(server, history))
+        with pytest.raises(OperationalError) as failed:
+            _run(settings, "hole")
+    text = str(failed.value)
+    assert "alpaca" in text and BENCHMARK in text and hole.isoformat() in text
+    folder = snapshot_folder(settings, "hole")
+    assert not folder.exists() and not folder.with_name("prices.partial").exists()
+
+
+def test_a_snapshot_that_does_not_cover_a_longer_range_is_refused(
+    feed: Feed, database_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(database_url, tmp_path, feed)
+    symbols = sorted(feed.bars)
+    start = WEEK - backtest_module._HISTORY
+    made = fetch_history(
+        settings,
+        load_config(None),
+        FixedClock(FIXED_NOW),
+        name="short",
+        symbols=symbols,
+        start=start,
+        end=WEEK,
+        say=lambda _t: None,
+    )
+    assert made.fetched and feed.requests() >= 1
+    asked = feed.requests()
+    inside = fetch_history(
+        settings,
+        load_config(None),
+        FixedClock(FIXED_NOW),
+        name="short",
+        symbols=symbols[:2],
+        start=start,
+        end=WEEK - timedelta(days=7),
+        say=lambda _t: None,
+    )
+    assert not inside.fetched and feed.requests() == asked  # a range inside the snapshot is served from it
+    spec = BacktestSpec(
+        name="short",
+        first=WEEK,
+        last=WEEK + timedelta(days=7),
+        offline=True,
+        replay=False,
+        fetch_history=True,
+    )
+    with pytest.raises(UsageError, match="give a new --name"):
+        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+
+
+def test_fetch_history_excludes_csv_and_refuses_a_synthetic_only_feed(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
+    args = ["backtest", "--from", WEEK.isoformat(), "--to", WEEK.isoformat(), "--offline", "--fetch-history"]
+    both = runner.invoke(cli, [*args, "--csv", str(tmp_path)])
+    assert both.exit_code == 2, both.output
+    assert "--fetch-history and --csv exclude each other" in both.stderr
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    synthetic = runner.invoke(cli, [*args, "--name", "syn"])
+    assert synthetic.exit_code == 2, synthetic.output
+    assert "only the synthetic market is configured" in synthetic.stderr
+    assert not (tmp_path / "backtests").exists()
