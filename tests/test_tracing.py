@@ -110,10 +110,17 @@ def test_the_log_file_rotates_at_its_size_and_keeps_five_backups(
 def _stored(n: int, run_id: str = "20260107T130000Z-3f9a1c") -> list[StoredEvent]:
     return [
         StoredEvent(
-            type="StageCompleted", stream=f"s-{i}", payload={"stage": "research", "duration_ms": 1.5},
-            week_id=date(2026, 1, 7), account_id="acct_1", run_id=run_id, schema_version=1, id=i + 1, version=1,
+            type="StageCompleted",
+            stream=f"s-{i}",
+            payload={"stage": "research", "duration_ms": 1.5},
+            week_id=date(2026, 1, 7),
+            account_id="acct_1",
+            run_id=run_id,
+            schema_version=1,
+            id=i + 1,
+            version=1,
             occurred_at=datetime(2026, 1, 7, 13, tzinfo=UTC),
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
 

@@ -38,7 +38,8 @@ _HUMAN_ORDER = ("run_id", "stage", "account", "week")
 _SHOWN_ALREADY = frozenset({"RunFailed"})
 
 
-_ENCODE = json.JSONEncoder(default=str, ensure_ascii=False).encode  # built once: json.dumps(**options) builds one a line
+# Built once: json.dumps with options builds an encoder for every line.
+_ENCODE = json.JSONEncoder(default=str, ensure_ascii=False).encode
 _LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text (replaced whole: thread-safe)
 
