@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import typer
@@ -25,26 +26,47 @@ def metrics(ctx: typer.Context) -> None:
         typer.echo(text(storage.conn), nl=False)
 
 
+def before_command() -> None:
+    """The command's last live database connection is kept for the metrics step (storage/handover.py)."""
+    from llmtrade.storage import handover  # no imports of its own: costs nothing before the command
+
+    handover.enable()
+
+
 def publish_after_command(root: State, error: BaseException | None) -> None:
     """Write the metrics file (and push, when LLMTRADE_PUSHGATEWAY_URL is set) after a command that used the
     database, whether it succeeded or failed. Never raises: a metrics problem does not change the command's
     outcome or exit code; it is logged and named in one line on stderr."""
-    if _database_failed(error) or not _opened_one(root):
-        return
+    from llmtrade.storage import handover
+
+    try:
+        if _database_failed(error) or not _opened_one(root):
+            return
+        _publish(root)
+    finally:
+        handover.finish()
+
+
+def _publish(root: State) -> None:
+    started = time.perf_counter()
     settings = root.settings
     try:
+        from psycopg.errors import UndefinedTable
+
         from llmtrade.observe.metrics import registry, write
+        from llmtrade.storage import handover
         from llmtrade.storage.database import connect, locate
 
-        conn = connect(locate(settings).url)
+        # The command's own live connection when it left one; else locate the database and connect.
+        conn = handover.take() or connect(locate(settings).url)
         try:
-            if conn.execute("SELECT to_regclass('events')").fetchone() == (None,):
-                return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
             found = registry(conn)
+        except UndefinedTable:
+            return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
         finally:
             conn.close()
         path = write(found, settings.metrics_dir or settings.home / "metrics")
-        _log.debug("metrics written to %s", path)
+        _log.debug("metrics written to %s in %.1f ms", path, (time.perf_counter() - started) * 1000)
     except Exception as exc:
         _not_done("metrics not written", exc)
         return
