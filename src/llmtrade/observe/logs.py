@@ -25,11 +25,13 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtrade.domain.tracing import LOGGER, log_context
+
+if TYPE_CHECKING:
+    from logging.handlers import RotatingFileHandler
 
 LOG_FILE = "llmtrade.jsonl"
 _MAX_BYTES = 10 * 1024 * 1024
@@ -154,6 +156,10 @@ class _LazyFile(logging.Handler):
             line = self.format(record) + self.terminator
             size = len(line) if line.isascii() else len(line.encode())
             if self._file is None:
+                # Imported with the first line: logging.handlers brings socket, pickle and queue, which a
+                # command that logs nothing (or only --help) need not load.
+                from logging.handlers import RotatingFileHandler
+
                 folder = self._folder()
                 folder.mkdir(parents=True, exist_ok=True)
                 self._file = RotatingFileHandler(
