@@ -67,8 +67,8 @@ def test_a_command_hands_its_connection_to_the_metrics_step_which_connects_to_no
     real_connect = database.connect
     monkeypatch.setattr(database, "connect", lambda url, **kw: connects.append(url) or real_connect(url, **kw))
     used: list[psycopg.Connection] = []
-    real_registry = observe_metrics.registry
-    monkeypatch.setattr(observe_metrics, "registry", lambda conn: used.append(conn) or real_registry(conn))
+    real_snapshot = observe_metrics.snapshot
+    monkeypatch.setattr(observe_metrics, "snapshot", lambda conn: used.append(conn) or real_snapshot(conn))
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
     assert connects == []  # neither located again nor a new connection
@@ -105,3 +105,26 @@ def test_the_metrics_read_one_snapshot_in_one_statement(database_url: str) -> No
         families = observe_metrics.snapshot(conn)
     assert len(statements) == 1
     assert {f.name for f in families} >= {"llmtrade_runs", "llmtrade_model_calls", "llmtrade_equity_usd"}
+
+
+def test_a_handed_over_connection_the_server_dropped_is_replaced_and_the_file_still_written(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    real_take = handover.take
+    dropped: list[int] = []
+
+    def take_after_a_server_restart() -> psycopg.Connection | None:
+        conn = real_take()
+        if conn is None:
+            return None  # finish() asks too
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        dropped.append(conn.info.backend_pid)
+        return conn
+
+    monkeypatch.setattr(handover, "take", take_after_a_server_restart)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert dropped and "metrics not written" not in result.stderr
+    assert "llmtrade_runs_total" in (Path(str(Settings().home)) / "metrics" / "llmtrade.prom").read_text()
