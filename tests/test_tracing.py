@@ -7,13 +7,16 @@ import contextvars
 import json
 import logging
 import re
-from datetime import date
+import subprocess
+import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from llmtrade.domain.tracing import bind_run, bound, for_account, restore, trace_id_of
-from llmtrade.observe.logs import configure
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.tracing import bind_run, bound, for_account, log_appended, restore, trace_id_of
+from llmtrade.observe.logs import _utc_stamp, configure
 
 _log = logging.getLogger("llmtrade.test")
 
@@ -102,3 +105,72 @@ def test_the_log_file_rotates_at_its_size_and_keeps_five_backups(
     assert sorted(p.name for p in folder.iterdir()) == ["llmtrade.jsonl", *(f"llmtrade.jsonl.{i}" for i in range(1, 6))]
     assert all(p.stat().st_size <= 1000 for p in folder.iterdir())
     assert json.loads((folder / "llmtrade.jsonl").read_text().splitlines()[-1])["n"] == 99
+
+
+def _stored(n: int, run_id: str = "20260107T130000Z-3f9a1c") -> list[StoredEvent]:
+    return [
+        StoredEvent(
+            type="StageCompleted",
+            stream=f"s-{i}",
+            payload={"stage": "research", "duration_ms": 1.5},
+            week_id=date(2026, 1, 7),
+            account_id="acct_1",
+            run_id=run_id,
+            schema_version=1,
+            id=i + 1,
+            version=1,
+            occurred_at=datetime(2026, 1, 7, 13, tzinfo=UTC),
+        )
+        for i in range(n)
+    ]
+
+
+def test_an_appended_batch_is_on_disk_when_its_last_line_is_written_not_at_each_line(tmp_path: Path) -> None:
+    handlers = configure(lambda: tmp_path)
+    try:
+        # Its first two lines wait in the buffer for the third: nothing on disk before the batch's end.
+        logging.getLogger("llmtrade.events").info("first", extra={"more": True})
+        assert (tmp_path / "logs" / "llmtrade.jsonl").read_text() == ""
+        log_appended(_stored(3))
+        lines = _lines(tmp_path)  # read before close: the batch's end flushed it
+    finally:
+        handlers.close()
+    assert [line["msg"] for line in lines] == ["first", *["StageCompleted"] * 3]
+    assert [line["event_id"] for line in lines[1:]] == [1, 2, 3]
+    assert all(line["trace_id"] == trace_id_of("20260107T130000Z-3f9a1c") for line in lines[1:])
+    assert all(line["account"] == "acct_1" and line["week"] == "2026-01-07" for line in lines[1:])
+
+
+def test_a_warning_is_on_disk_at_once_even_inside_a_batch(tmp_path: Path) -> None:
+    handlers = configure(lambda: tmp_path)
+    try:
+        _log.warning("trouble", extra={"more": True})
+        on_disk = _lines(tmp_path)
+    finally:
+        handlers.close()
+    assert [line["msg"] for line in on_disk] == ["trouble"]
+
+
+@pytest.mark.parametrize("ending", ["raise RuntimeError('boom')", "import sys; sys.exit(3)"])
+def test_buffered_lines_reach_the_file_when_the_process_dies_of_an_exception_or_exits(
+    tmp_path: Path, ending: str
+) -> None:
+    # The handler is never closed: only interpreter exit (logging's atexit hook) can write the buffer.
+    code = (
+        "import logging\n"
+        "from pathlib import Path\n"
+        "from llmtrade.observe.logs import configure\n"
+        f"configure(lambda: Path({str(tmp_path)!r}))\n"
+        "for n in range(50):\n"
+        "    logging.getLogger('llmtrade.events').info('line', extra={'more': True, 'fields': {'n': n}})\n"
+        f"{ending}\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert [line["n"] for line in _lines(tmp_path)] == list(range(50))
+
+
+@pytest.mark.parametrize("created", [0.0, 1767790800.0, 1767790800.0005, 1767790800.9999, 1767790801.123456])
+def test_the_line_timestamp_is_iso_utc_to_the_millisecond_like_datetime(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert _utc_stamp(created) == expected

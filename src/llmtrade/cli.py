@@ -97,6 +97,7 @@ def root(
     bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
     root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
     root.logging = configure(lambda: root.settings.home, json_stderr=log_json, verbose=verbose)
+    metrics.before_command()
     ctx.obj = root
 
 

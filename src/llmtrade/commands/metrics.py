@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import typer
@@ -12,39 +13,55 @@ from llmtrade.commands.context import state
 from llmtrade.console import print_error
 
 if TYPE_CHECKING:
+    import psycopg
+
     from llmtrade.commands.context import State
+    from llmtrade.observe.exposition import Family
+    from llmtrade.settings import Settings
 
 _log = logging.getLogger("llmtrade.metrics")
 
 
 def metrics(ctx: typer.Context) -> None:
     """Print the Prometheus metrics (the text written to LLMTRADE_HOME/metrics/llmtrade.prom), from the events."""
-    from llmtrade.observe.metrics import text  # lazy: prometheus_client
+    from llmtrade.observe.metrics import text  # lazy: only this command and the step after a command need it
 
     with state(ctx).storage() as storage:
         typer.echo(text(storage.conn), nl=False)
+
+
+def before_command() -> None:
+    """The command's last live database connection is kept for the metrics step (storage/handover.py)."""
+    from llmtrade.storage import handover  # no imports of its own: costs nothing before the command
+
+    handover.enable()
 
 
 def publish_after_command(root: State, error: BaseException | None) -> None:
     """Write the metrics file (and push, when LLMTRADE_PUSHGATEWAY_URL is set) after a command that used the
     database, whether it succeeded or failed. Never raises: a metrics problem does not change the command's
     outcome or exit code; it is logged and named in one line on stderr."""
-    if _database_failed(error) or not _opened_one(root):
-        return
+    from llmtrade.storage import handover
+
+    try:
+        if _database_failed(error) or not _opened_one(root):
+            return
+        _publish(root)
+    finally:
+        handover.finish()
+
+
+def _publish(root: State) -> None:
+    started = time.perf_counter()
     settings = root.settings
     try:
-        from llmtrade.observe.metrics import registry, write
-        from llmtrade.storage.database import connect, locate
+        found = _read(settings)
+        if found is None:
+            return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
+        from llmtrade.observe.metrics import write
 
-        conn = connect(locate(settings).url)
-        try:
-            if conn.execute("SELECT to_regclass('events')").fetchone() == (None,):
-                return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
-            found = registry(conn)
-        finally:
-            conn.close()
         path = write(found, settings.metrics_dir or settings.home / "metrics")
-        _log.debug("metrics written to %s", path)
+        _log.debug("metrics written to %s in %.1f ms", path, (time.perf_counter() - started) * 1000)
     except Exception as exc:
         _not_done("metrics not written", exc)
         return
@@ -55,6 +72,36 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
             push(found, settings.pushgateway_url)
         except Exception as exc:
             _not_done(f"metrics not pushed to {settings.pushgateway_url}", exc)
+
+
+def _read(settings: Settings) -> list[Family] | None:
+    """The metrics from the command's own live connection when it left one, else from a new one (None: the
+    database has no events table)."""
+    import psycopg
+
+    from llmtrade.storage import handover
+    from llmtrade.storage.database import connect, locate
+
+    handed = handover.take()
+    if handed is not None:
+        try:
+            with handed:
+                return _snapshot(handed)
+        except psycopg.OperationalError:
+            pass  # the server dropped it since the command closed it (a restart, a terminated backend)
+    with connect(locate(settings).url) as conn:
+        return _snapshot(conn)
+
+
+def _snapshot(conn: psycopg.Connection) -> list[Family] | None:
+    from psycopg.errors import UndefinedTable
+
+    from llmtrade.observe.metrics import snapshot
+
+    try:
+        return snapshot(conn)
+    except UndefinedTable:
+        return None
 
 
 def export_traces_after_command(root: State, error: BaseException | None) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 LOGGER = "llmtrade"
 P = ParamSpec("P")
 R = TypeVar("R")
-_EVENTS = logging.getLogger("llmtrade.events")
+EVENTS_LOGGER = "llmtrade.events"
+_EVENTS = logging.getLogger(EVENTS_LOGGER)
 
 # One immutable mapping per context: a binding replaces it, so a task or thread that copied the
 # context keeps what it copied.
@@ -53,6 +55,7 @@ _SUMMARY = (
     "reason",
     "provider",
 )
+_SCALARS = (str, int, float, bool)
 # Failures a person sees on stderr already (the command's error) are logged but not echoed to the terminal.
 _ERRORS = frozenset({"RunFailed"})
 _WARNINGS = frozenset(
@@ -73,6 +76,7 @@ _WARNINGS = frozenset(
 )
 
 
+@lru_cache(maxsize=256)  # a run logs a line per event: one digest per run, not one per line
 def trace_id_of(run_id: str) -> str:
     """The run's W3C trace id: 32 lowercase hex digits, the first 128 bits of sha256(run_id).
 
@@ -136,11 +140,27 @@ def _merged(
 def log_appended(events: Sequence[StoredEvent]) -> list[StoredEvent]:
     """One log line per stored event (its type, ids and a few scalar fields); returns `events` as a list.
 
-    Costs one level check when logging is not configured at INFO (library use, tests)."""
-    if _EVENTS.isEnabledFor(logging.INFO):
-        for event in events:
-            _EVENTS.log(_level(event.type), event.type, extra={"fields": _fields_of(event)})
-    return list(events)
+    Costs one level check when logging is not configured at INFO (library use, tests). When it is, each
+    record is made directly (no caller lookup: the caller is always the event store) and carries this
+    context's log fields, read once for the batch; every record but the batch's last is marked `more`, so
+    a file handler may leave it in its buffer (observe/logs.py flushes at the batch's end)."""
+    stored = list(events)
+    if stored and _EVENTS.isEnabledFor(logging.INFO):
+        context = _context.get()
+        last = len(stored) - 1
+        for n, event in enumerate(stored):
+            record = _EVENTS.makeRecord(
+                EVENTS_LOGGER,
+                _level(event.type),
+                "",
+                0,
+                event.type,
+                None,
+                None,
+                extra={"fields": _fields_of(event), "context": context, "more": n < last},
+            )
+            _EVENTS.handle(record)
+    return stored
 
 
 def _level(event_type: str) -> int:
@@ -155,15 +175,20 @@ def _fields_of(event: StoredEvent) -> dict[str, Any]:
         fields["run_id"] = event.run_id
         fields["trace_id"] = trace_id_of(event.run_id)
     if event.week_id is not None:
-        fields["week"] = event.week_id.isoformat()
+        fields["week"] = _iso(event.week_id)
     if event.account_id is not None:
         fields["account"] = event.account_id
     payload = event.payload
     for key in _SUMMARY:
         value = payload.get(key)
-        if value is not None and isinstance(value, str | int | float | bool):
+        if value is not None and isinstance(value, _SCALARS):
             fields[key] = value
     return fields
+
+
+@lru_cache(maxsize=64)
+def _iso(week: date) -> str:
+    return week.isoformat()
 
 
 def for_account(account: str, work: Callable[P, R]) -> Callable[P, R]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from llmtrade.clock import Clock
 from llmtrade.settings import Settings
-from llmtrade.storage import migrations
+from llmtrade.storage import handover, migrations
 from llmtrade.storage.database import DatabaseLocation, connect, locate
 from llmtrade.storage.event_store import EventStore
 
@@ -21,9 +21,12 @@ class Storage:
     conn: psycopg.Connection
     events: EventStore
     migrated_now: list[migrations.Migration]
+    live: bool = False  # located from the settings (the live books), not a location the caller chose
 
     def close(self) -> None:
-        self.conn.close()
+        # The command line's metrics step reuses the live connection when it is on (storage/handover.py).
+        if not (self.live and handover.park(self.conn)):
+            self.conn.close()
 
     def __enter__(self) -> Storage:
         return self
@@ -50,4 +53,4 @@ def open_storage(settings: Settings, clock: Clock, *, location: DatabaseLocation
         conn.close()
         raise
     _opened += 1
-    return Storage(where, conn, EventStore(conn, clock), applied_now)
+    return Storage(where, conn, EventStore(conn, clock), applied_now, live=location is None)
