@@ -13,8 +13,6 @@ is remembered for the rest of the run, and each event says which mode answered.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,11 +43,11 @@ from llmtrade.llm.structured import (
     AnswerInvalid,
     parse_answer,
     repair_prompt,
-    schema_instruction,
     strict_schema,
     truncation_prompt,
 )
 from llmtrade.llm.types import RESPONSE_MODES, ChatMessage, ChatReply, ChatRequest, ResponseMode, Usage
+from llmtrade.llm.wire import cache_key, in_mode
 from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 
 T = TypeVar("T")
@@ -275,7 +273,7 @@ class LLMGateway:
             if request.json_schema is not None:
                 first: ResponseMode = "json_schema" if getattr(client, "structured_outputs", True) else "json_object"
                 mode = self.response_modes.get(remembered, first)
-                wire = _in_mode(request, mode)
+                wire = in_mode(request, mode)
             try:
                 return await client.send(wire), note
             except StructuredOutputRefused as exc:
@@ -395,25 +393,3 @@ class LLMGateway:
             run_id=site.run_id,
         )
         await self._recorder.write(event, entry)
-
-
-def cache_key(request: ChatRequest) -> str:
-    """Content address of a request: everything that can change the answer, nothing else."""
-    material = {
-        "model": request.model,
-        "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
-        "messages": [m.model_dump() for m in request.messages],
-        "schema": request.json_schema,
-    }
-    return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _in_mode(request: ChatRequest, mode: ResponseMode) -> ChatRequest:
-    """The request as sent in `mode`; json_object and text carry no schema on the wire, so the prompt does."""
-    if mode == "json_schema":
-        return request.model_copy(update={"response_mode": mode})
-    instruction = ChatMessage(
-        role="user", content=schema_instruction(request.schema_name or "answer", request.json_schema or {})
-    )
-    return request.model_copy(update={"response_mode": mode, "messages": (*request.messages, instruction)})
