@@ -22,9 +22,10 @@ The statement is prepared on the server (one per limit and index choice), so it 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.domain.memory import Outcome, Recollection, Setup
@@ -183,21 +184,29 @@ def _remember_vector(key: tuple[str, int, str], vector: str) -> None:
         _QUERY_VECTORS[key] = vector
 
 
-def _week_params(query: SetupQuery, history: ConditionHistory, as_of: datetime) -> dict[str, Any]:
+def _week_params(query: SetupQuery, history: ConditionHistory, as_of: datetime) -> Mapping[str, Any]:
     """The numeric ranking's weeks and their condition distances, nearest first (ties by memory id), as array
     literals, and how many of them the fast path reads: the nearest NEAREST_WEEKS, with every week as near
     as the last one taken (a tie at the edge cannot split). Literals, not lists: psycopg adapts a list item
-    by item, ~1 ms for a decade of weeks."""
-    weeks: list[str] = []
-    dists: list[float] = []
-    if query.condition is not None:
-        weeks, dists = history.nearest_weeks(query.condition, as_of)
+    by item, ~1 ms for a decade of weeks. Kept by the history (a week's reads share the condition and as-of
+    time): read-only."""
+    if query.condition is None:
+        return MappingProxyType({"weeks": "{}", "dists": "{}", "cut": 0})
+    condition = query.condition
+    return history.memo(
+        ("similar.week_params", condition, as_of, NEAREST_WEEKS),
+        lambda: _week_literals(*history.nearest_weeks(condition, as_of)),
+    )
+
+
+def _week_literals(weeks: list[str], dists: list[float]) -> Mapping[str, Any]:
     cut = len(weeks)
     if cut > NEAREST_WEEKS:
         edge = dists[NEAREST_WEEKS - 1]
         cut = next((i for i, d in enumerate(dists) if d > edge), len(dists))
     # repr gives the shortest text that reads back as the same float8: ties stay ties in SQL.
-    return {"weeks": "{" + ",".join(weeks) + "}", "dists": "{" + ",".join(map(repr, dists)) + "}", "cut": cut}
+    literals = {"weeks": "{" + ",".join(weeks) + "}", "dists": "{" + ",".join(map(repr, dists)) + "}", "cut": cut}
+    return MappingProxyType(literals)
 
 
 def _recollections(rows: Sequence[Any]) -> tuple[Recollection, ...]:
