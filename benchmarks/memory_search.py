@@ -23,7 +23,8 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
 
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
 (the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
-applies any new migration first (0007 builds the halfvec HNSW index: ~1 min at 100k setups).
+applies any new migration first (0007 builds the halfvec HNSW index, 0008 rebuilds it with m = 8: ~1 min each
+at 100k setups).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
 """
@@ -68,7 +69,7 @@ from llmtrade.settings import Settings  # noqa: E402
 from llmtrade.storage.bootstrap import open_storage  # noqa: E402
 from llmtrade.storage.database import DatabaseLocation  # noqa: E402
 
-INDEX = "memory_setups_embedding_256_half"  # migration 0007's HNSW index
+INDEX = "memory_setups_embedding_256_half"  # migration 0008's HNSW index (0007's, rebuilt with m = 8)
 SYMBOLS = "SPY QQQ IWM DIA EFA EEM TLT IEF SHY LQD HYG GLD SLV USO UUP XLE XLF XLK XLV VNQ".split()  # noqa: SIM905 -- one line, not twenty
 VIEWS = [
     "momentum is intact: {s} holds above its 50-day average with rising breadth",
@@ -299,7 +300,7 @@ def main() -> int:
         state = [0.0] * len(FEATURES)
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
-        m, efc = args.m or 16, args.ef_construction or 128  # migration 0007's
+        m, efc = args.m or 8, args.ef_construction or 128  # migration 0008's
         if args.fill == "bulk" and not args.reuse:
             # The index is built once after the load (as one would for a bulk load), not row by row.
             storage.conn.execute(f"DROP INDEX {INDEX}")

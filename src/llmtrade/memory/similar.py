@@ -2,11 +2,12 @@
 
 The statement's CTEs are the two rankings memory/recall.py describes -- text (cosine distance to the query's
 thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from migration
-0007's HNSW index over half-precision copies and are ranked by their full-precision distance, for any other
-model's an exact scan) and numeric (same instrument; other direction last, then |conviction difference|, the week's
-condition distance, id) -- fused by reciprocal rank (RRF, k = 60), cut to `limit`, joined to each hit's
-record, outcome and lessons. Ties: the text ranking and the fusion break them by id in code-point order
-(COLLATE "C", as Python sorts strings), the numeric ranking by id in the database's collation.
+0007's HNSW index (rebuilt by 0008 with m = 8) over half-precision copies and are ranked by their
+full-precision distance, for any other model's an exact scan) and numeric (same instrument; other direction
+last, then |conviction difference|, the week's condition distance, id) -- fused by reciprocal rank (RRF, k =
+60), cut to `limit`, joined to each hit's record, outcome and lessons. Ties: the text ranking and the fusion
+break them by id in code-point order (COLLATE "C", as Python sorts strings), the numeric ranking by id in the
+database's collation.
 
 What the statement depends on besides its parameters is checked by the statement itself, so a read costs one
 round trip when nothing changed:
