@@ -361,3 +361,13 @@ def test_a_value_computed_while_the_history_was_re_read_is_not_kept(storage: Sto
     assert history.memo("k", racing) == 1
     assert history.memo("k", lambda: 99) == 99  # not the stale 1: computed again
     assert history.memo("k", lambda: 7) == 99  # and now kept
+
+
+def test_the_week_distances_reach_the_server_bit_for_bit(storage: Storage) -> None:
+    """Sent in binary: every distance (near-ties, the extremes, infinity) arrives as the same float8, so the
+    SQL orders them as numpy did."""
+    storage.conn.adapters.register_dumper(similar._Float8Array, similar._Float8ArrayDumper)
+    values = [0.1 + 0.2, 0.3, 1 / 3, 5e-324, 1.7976931348623157e308, math.inf, 2.0]
+    back = storage.conn.execute("SELECT %s::float8[]", (similar._Float8Array.of(values),)).fetchone()[0]
+    assert back == values and back[0] != back[1]
+    assert storage.conn.execute("SELECT %s::float8[]", (similar._Float8Array.of([]),)).fetchone()[0] == []
