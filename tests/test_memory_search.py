@@ -308,3 +308,66 @@ def test_a_memory_with_few_setups_reads_them_exactly_and_a_large_one_through_the
     large = PgMemory(storage.conn, storage.events, PackagedEmbedder())
     large.similar_setups(query, as_of=as_of, limit=limit)
     assert asked == [True, False]
+
+
+def test_a_weeks_later_reads_reuse_its_condition_distances_until_a_condition_arrives(
+    filled: PgMemory, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pitch, checkpoint and validator reads of one week compare the same condition at the same as-of time:
+    the distances are computed once, and again (to the reference's answer) once another condition is stored."""
+    computed: list[datetime] = []
+    real = ConditionHistory.nearest_weeks
+
+    def counted(self: ConditionHistory, condition: MarketCondition, as_of: datetime) -> Any:
+        computed.append(as_of)
+        return real(self, condition, as_of)
+
+    monkeypatch.setattr(ConditionHistory, "nearest_weeks", counted)
+    query, _, _ = _reference_queries()[1]
+    assert query.condition is not None
+    as_of = _monday(14)
+    other_text = query.model_copy(update={"thesis": "a different pitch in the same week"})
+    first = _answer(filled.similar_setups(query, as_of=as_of, limit=10))
+    filled.similar_setups(other_text, as_of=as_of, limit=10)
+    assert _answer(filled.similar_setups(query, as_of=as_of, limit=10)) == first
+    assert computed == [as_of]
+    filled.similar_setups(query, as_of=as_of + timedelta(days=7), limit=10)  # another week: its own distances
+    assert len(computed) == 2
+    extreme = MarketCondition(
+        memory_id="condition:12",
+        week_id=_monday(12).date(),
+        known_at=_monday(12),
+        session=_monday(12).date() - timedelta(days=3),
+        names=FEATURES,
+        values=tuple(50.0 * (-1) ** i for i in range(len(FEATURES))),
+    )
+    PgMemory(storage.conn, storage.events, PackagedEmbedder()).remember(
+        [ConditionRemembered(condition=extreme)], week_id=extreme.week_id, run_id=None
+    )
+    after = _answer(filled.similar_setups(query, as_of=as_of, limit=10))
+    assert len(computed) == 3 and after == _reference(storage, query, as_of, 10) != first
+
+
+def test_a_value_computed_while_the_history_was_re_read_is_not_kept(storage: Storage) -> None:
+    history = ConditionHistory()
+    history.refresh(storage.conn, history.read_version(storage.conn))
+    calls: list[int] = []
+
+    def racing() -> int:
+        calls.append(1)
+        history.refresh(storage.conn, (-1, -1))  # another reader saw a newer table meanwhile
+        return len(calls)
+
+    assert history.memo("k", racing) == 1
+    assert history.memo("k", lambda: 99) == 99  # not the stale 1: computed again
+    assert history.memo("k", lambda: 7) == 99  # and now kept
+
+
+def test_the_week_distances_reach_the_server_bit_for_bit(storage: Storage) -> None:
+    """Sent in binary: every distance (near-ties, the extremes, infinity) arrives as the same float8, so the
+    SQL orders them as numpy did."""
+    storage.conn.adapters.register_dumper(similar._Float8Array, similar._Float8ArrayDumper)
+    values = [0.1 + 0.2, 0.3, 1 / 3, 5e-324, 1.7976931348623157e308, math.inf, 2.0]
+    back = storage.conn.execute("SELECT %s::float8[]", (similar._Float8Array.of(values),)).fetchone()[0]
+    assert back == values and back[0] != back[1]
+    assert storage.conn.execute("SELECT %s::float8[]", (similar._Float8Array.of([]),)).fetchone()[0] == []

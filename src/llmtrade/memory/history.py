@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable, Hashable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     import psycopg
 
 _VERSION = "SELECT count(*), coalesce(max(event_id), 0) FROM memory_conditions"
+# A week's pitch, checkpoint and validator reads all compare the same condition at the same as-of time: what
+# is derived from that pair is kept (per table version) for this many pairs.
+_MEMO_MAX = 256
+T = TypeVar("T")
 
 
 class ConditionHistory:
@@ -33,6 +38,7 @@ class ConditionHistory:
         self._rows: list[tuple[Any, ...]] = []
         self._names: tuple[str, ...] = ()
         self._values: np.ndarray = np.empty((0, 0))
+        self._memo: dict[Hashable, Any] = {}
 
     @property
     def version(self) -> tuple[int, int] | None:
@@ -70,6 +76,23 @@ class ConditionHistory:
             self._names = tuple(names)
             self._values = values
             self._version = version
+            self._memo = {}
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`'s value, kept under `key` until the table's version changes (callers put in the key
+        everything the value depends on besides the held conditions; the value must not be mutated). A value
+        computed while a refresh ran under it is returned but not kept."""
+        with self._lock:
+            version = self._version
+            if key in self._memo:
+                return self._memo[key]  # type: ignore[no-any-return]
+        value = compute()  # outside the lock: compute reads the history through its own locked methods
+        with self._lock:
+            if self._version == version:
+                if len(self._memo) >= _MEMO_MAX:
+                    del self._memo[next(iter(self._memo))]  # the oldest: dicts keep insertion order
+                self._memo[key] = value
+        return value
 
     def distances(self, condition: MarketCondition, as_of: datetime) -> list[tuple[float, str, tuple[Any, ...]]]:
         """(distance, memory id, row) of each condition known before `as_of` with a finite distance to
