@@ -1,0 +1,135 @@
+"""The backtest's CPU cuts keep what they replace: a held payload is what PostgreSQL gives back, the
+correlation from the series' tails is the whole series' correlation, a checkpoint's quotes asked together
+are the prices asked one by one, and the indicators of one instrument are read once per checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+
+import pytest
+
+from llmtrade.domain.market import Bar, QuoteFetched
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.indicators import compute_indicators
+from llmtrade.market.quotes import QuoteService
+from llmtrade.market.service import MarketData, Recording
+from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.market.synthetic_quotes import SyntheticQuotes
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.sole_writer import _as_read, _jsonb_object
+from llmtrade.workflows.frozen_trade import current_quotes, indicator_values
+
+CALENDAR = TradingCalendar()
+DAY = date(2026, 1, 8)  # a Thursday, a full session
+NOON = datetime.combine(DAY, time(12, 0), tzinfo=NEW_YORK)
+
+
+def _parsed(payload: dict) -> dict:
+    text = json.dumps(payload)
+    return json.loads(text, object_pairs_hook=_jsonb_object)
+
+
+def test_a_held_payload_has_jsonbs_key_order_and_values_as_parsing_its_json_would() -> None:
+    # Byte length decides before the bytes: "é" is two bytes, so it sorts after "z" and before "abc".
+    payload = {"z": 1, "abc": [1.5, -0.0, {"é": None, "b": True, "a": "x"}], "é": (1, 2), "aa": {"k": 10**20}}
+    held = _as_read(payload, json.dumps(payload))
+    assert held == _parsed(payload)
+    assert list(held) == ["z", "aa", "é", "abc"] == list(_parsed(payload))
+    assert list(held["abc"][2]) == ["a", "b", "é"]
+    assert held["é"] == [1, 2] and type(held["é"]) is list  # a tuple comes back a JSON array
+    assert math.copysign(1, held["abc"][1]) == -1  # -0.0 survives, as through json
+
+
+def test_a_payload_json_would_change_is_parsed_from_its_text() -> None:
+    # An int key becomes a string and a NaN a float JSON cannot hold exactly: the direct copy must not guess.
+    for payload in ({"n": {1: "one"}}, {"n": float("nan")}, {"n": [float("inf")]}):
+        text = json.dumps(payload)
+        assert json.dumps(_as_read(payload, text)) == json.dumps(_parsed(payload)) == text
+    assert _as_read({"n": {1: "one"}}, '{"n": {"1": "one"}}') == {"n": {"1": "one"}}
+
+
+def _bars(symbol: str, days: list[date], drift: float) -> list[Bar]:
+    bars, price = [], 100.0
+    for i, day in enumerate(days):
+        price *= 1 + drift * math.sin(i * 0.7 + drift * 50)
+        bars.append(
+            Bar(
+                symbol=symbol,
+                day=day,
+                open=price,
+                high=price * 1.01,
+                low=price * 0.99,
+                close=price,
+                volume=1000,
+                source="test",
+            )
+        )
+    return bars
+
+
+def _reference_correlation(bars: list[Bar], spy: list[Bar]) -> float | None:
+    """The correlation as it was defined before the tails: the whole series' returns, aligned by date."""
+    import statistics
+
+    ours = {b.day: b.close / a.close - 1 for a, b in pairwise(bars)}
+    theirs = {b.day: b.close / a.close - 1 for a, b in pairwise(spy)}
+    common = sorted(ours.keys() & theirs.keys())[-60:]
+    if len(common) < 60:
+        return None
+    return max(-1.0, min(1.0, statistics.correlation([ours[d] for d in common], [theirs[d] for d in common])))
+
+
+@pytest.mark.parametrize("gap", [0, 1, 30, 59, 61, 90, 150])
+def test_the_correlation_from_the_tails_is_the_whole_series_correlation_whatever_spy_misses(gap: int) -> None:
+    days = CALENDAR.sessions_between(date(2024, 1, 2), date(2025, 3, 1))[:300]
+    bars = _bars("QQQ", days, 0.013)
+    # SPY misses `gap` sessions near the end: the last 60 shared days reach further back than the tails.
+    spy = [b for i, b in enumerate(_bars("SPY", days, 0.009)) if not 300 - gap - 5 <= i < 295]
+    got = compute_indicators(bars, spy).corr_spy_60
+    want = _reference_correlation(bars, spy)
+    assert want is not None and got == want
+
+
+def _service(storage: Storage, symbols: dict[str, str]) -> QuoteService:
+    source = SyntheticMarket(symbols)
+    market = MarketData([source], BarCache(storage.conn), CALENDAR, Recording(storage.events, "r1"))
+    return QuoteService(
+        [SyntheticQuotes(source, CALENDAR)],
+        market,
+        _Fixed(NOON),
+        staleness=timedelta(minutes=15),
+        recording=Recording(storage.events, "q1"),
+    )
+
+
+class _Fixed:
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def test_a_checkpoints_quotes_are_asked_together_one_record_and_the_prices_asked_one_by_one(storage: Storage) -> None:
+    service = _service(storage, {"SPY": "equity", "QQQ": "equity", "TLT": "rates"})
+    together = current_quotes(service, ["SPY", "QQQ", "SPY", "TLT"], NOON)
+    [fetched] = [QuoteFetched.from_event(e) for e in storage.events.read(type=QuoteFetched.event_type())]
+    assert list(together) == ["SPY", "QQQ", "TLT"] == fetched.symbols
+    one_by_one = {s: service.quote(s, NOON) for s in ("SPY", "QQQ", "TLT")}
+    assert together == one_by_one
+
+
+def test_accounts_holding_one_instrument_read_its_indicators_once_per_checkpoint(storage: Storage) -> None:
+    service = _service(storage, {"SPY": "equity", "QQQ": "equity"})
+    held: dict = {}
+    first = indicator_values(service.market, "QQQ", NOON, 101.0, 0.01, held=held)
+    second = indicator_values(service.market, "QQQ", NOON, 102.0, -0.02, held=held)
+    reads = storage.events.read(type="MarketDataFetched")
+    assert len(reads) == 1 and list(held) == ["QQQ"]
+    alone = indicator_values(service.market, "QQQ", NOON, 102.0, -0.02)
+    assert second == alone and first["close"] == 101.0 and first["pnl_pct"] == 0.01
+    assert first["rsi_14"] == second["rsi_14"]
