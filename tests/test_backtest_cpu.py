@@ -133,3 +133,40 @@ def test_accounts_holding_one_instrument_read_its_indicators_once_per_checkpoint
     alone = indicator_values(service.market, "QQQ", NOON, 102.0, -0.02)
     assert second == alone and first["close"] == 101.0 and first["pnl_pct"] == 0.01
     assert first["rsi_14"] == second["rsi_14"]
+
+
+class _Counted:
+    """A job's result whose repr is counted: asyncio.run must not format it on the way out."""
+
+    shown = 0
+
+    def __repr__(self) -> str:
+        _Counted.shown += 1
+        return "counted"
+
+
+async def _job() -> list[_Counted]:
+    return [_Counted()]
+
+
+def test_inside_a_backtest_asyncio_run_formats_no_result_and_ctrl_c_still_interrupts() -> None:
+    import asyncio
+    import signal
+
+    from llmtrade.app.backtest import _plain_sigint
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a command (a test runner may differ)
+    try:
+        _Counted.shown = 0
+        asyncio.run(_job())
+        assert _Counted.shown > 0  # what the backtest avoids: Python's own handler makes the exit repr the task
+        _Counted.shown = 0
+        with _plain_sigint():
+            for _ in range(3):
+                asyncio.run(_job())
+            assert _Counted.shown == 0
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
