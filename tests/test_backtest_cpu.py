@@ -170,3 +170,28 @@ def test_inside_a_backtest_asyncio_run_formats_no_result_and_ctrl_c_still_interr
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_range_inside_one_vouched_for_is_vouched_for_only_where_each_symbol_has_bars(storage: Storage) -> None:
+    from llmtrade.storage.bar_cache import HeldBarCache
+
+    days = CALENDAR.sessions_between(date(2024, 1, 2), date(2024, 12, 31))
+    spy, late = _bars("SPY", days, 0.01), _bars("QQQ", days[100:], 0.02)  # QQQ's bars start in May
+    cache = HeldBarCache(storage.conn)
+    cache.store({"SPY": spy, "QQQ": late}, days[0], days[-1], provider="test", synthetic=False)
+    cache.vouch(["SPY", "QQQ"], days[0], days[-1], synthetic=False)
+    assert cache.vouched(["QQQ", "SPY"], days[150], days[200], synthetic=False)
+    assert cache.vouched(["SPY"], days[0], days[10], synthetic=False)
+    # QQQ has no bar in January: validation would call that stale, so it is not vouched for.
+    assert not cache.vouched(["SPY", "QQQ"], days[0], days[10], synthetic=False)
+    assert not cache.vouched(["SPY"], days[0] - timedelta(days=1), days[10], synthetic=False)  # outside the range
+    from llmtrade.market.validation import validate_bars
+
+    for first, last in [(0, 5), (95, 99), (95, 101), (100, 100), (30, 240), (0, len(days) - 1), (200, 251)]:
+        start, end = days[first], days[min(last, len(days) - 1)]
+        bars = cache.read(["SPY", "QQQ"], start, end, synthetic=False)
+        valid = not validate_bars(bars, CALENDAR.sessions_between(start, end))
+        assert cache.vouched(["SPY", "QQQ"], start, end, synthetic=False) == valid, (first, last)
+    cache.store({"SPY": spy[:50]}, days[0], days[49], provider="test", synthetic=False)  # new bars: vouch again
+    assert not cache.vouched(["SPY"], days[0], days[10], synthetic=False)
+    assert cache.vouched(["QQQ"], days[150], days[200], synthetic=False)

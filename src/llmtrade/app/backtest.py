@@ -278,6 +278,9 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     last = app.calendar.last_completed_session(last_instant) or last_instant.date()
     market = app.market(storage, record=False)
     market.bars(app.loaded.config.assets.symbols, first, last)
+    # Read back once from the cache, validated there and vouched for: every later read inside the range
+    # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
+    market.bars(app.loaded.config.assets.symbols, first, last)
 
 
 def _start_discovery(
