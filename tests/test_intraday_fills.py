@@ -128,6 +128,9 @@ class NoPrice:
     def quote(self, symbol: str, now: datetime | None = None) -> Any:
         raise MarketDataUnavailable(f"no quote provider has a current price for {symbol}")
 
+    def quotes(self, symbols: Any, now: datetime | None = None) -> Any:
+        raise MarketDataUnavailable(f"no quote provider has a current price for {', '.join(symbols)}")
+
 
 def test_without_a_current_price_the_order_is_not_taken_and_never_filled_at_a_made_up_price(storage: Storage) -> None:
     clock = Clock(at(DAY, "12:00"))

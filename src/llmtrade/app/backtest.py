@@ -17,9 +17,12 @@ stepped clock, so the same backtest run twice gives the same events and the same
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -128,6 +131,7 @@ def backtest(
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
     with (
         one_thread_at_a_time(),
+        _plain_sigint(),
         app.held() as storage,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
     ):
@@ -238,6 +242,32 @@ class _Tally:
     audits: list[AuditWeek] = field(default_factory=list)
 
 
+@contextmanager
+def _plain_sigint() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as ever, from a handler of our own for the backtest's length.
+
+    Every job runs its coroutine with asyncio.run, which installs its own SIGINT handler when it finds
+    Python's default one, and on the way out asks `signal.getsignal`, whose lookup of that handler in an
+    enum fails with a message holding repr(handler): the finished task and its whole result (a pipeline's
+    context), some 2-5 ms a job. With a handler of ours in place asyncio.run installs none. A killed
+    backtest resumes after its last whole week (see the module doc), so nothing depends on the task's
+    cancellation that asyncio.run's handler would have given."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield  # signals belong to the main thread; another handler already keeps asyncio.run's out
+        return
+    previous = signal.signal(signal.SIGINT, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+
 def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> None:
     """Run one scheduled job as run-due would (a weekly run preceded by its look-ahead audit when `audit`)."""
     tick = time.perf_counter()
@@ -296,6 +326,9 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     last_instant: datetime = max(j.at for j in jobs)
     last = app.calendar.last_completed_session(last_instant) or last_instant.date()
     market = app.market(storage, record=False)
+    market.bars(app.loaded.config.assets.symbols, first, last)
+    # Read back once from the cache, validated there and vouched for: every later read inside the range
+    # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
     market.bars(app.loaded.config.assets.symbols, first, last)
 
 

@@ -35,7 +35,11 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
     if spy_bars:
         _check_series(spy_bars, "spy_bars")
     last = bars[-1]
+    # Each field read once into plain lists: a checkpoint computes some 300 bars' indicators per symbol a day,
+    # and reading a model's attributes in every formula was most of that.
     closes = [bar.close for bar in bars]
+    highs = [bar.high for bar in bars]
+    lows = [bar.low for bar in bars]
     sma_20 = _sma(closes, 20)
     sma_50 = _sma(closes, 50)
     sma_200 = _sma(closes, 200)
@@ -58,9 +62,9 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
         price_vs_sma_50=_relative(last.close, sma_50),
         price_vs_sma_200=_relative(last.close, sma_200),
         rsi_14=_rsi(closes, _WILDER_PERIOD),
-        atr_14=_atr(bars, _WILDER_PERIOD),
+        atr_14=_atr_of(highs, lows, closes, _WILDER_PERIOD),
         realized_vol_20=_realized_vol(closes, 20),
-        drawdown_from_52w_high=last.close / max(bar.high for bar in bars[-TRADING_DAYS_PER_YEAR:]) - 1,
+        drawdown_from_52w_high=last.close / max(highs[-TRADING_DAYS_PER_YEAR:]) - 1,
         corr_spy_60=corr,
         bars_used=len(bars),
         synthetic=synthetic,
@@ -135,8 +139,9 @@ def _wilder(values: list[float], period: int) -> float | None:
 
 def _rsi(closes: list[float], period: int) -> float | None:
     changes = [after - before for before, after in pairwise(closes)]
-    average_gain = _wilder([max(change, 0.0) for change in changes], period)
-    average_loss = _wilder([max(-change, 0.0) for change in changes], period)
+    # `0.0 if c < 0.0 else c` is max(c, 0.0) to the bit (a -0.0 change stays -0.0), without the call.
+    average_gain = _wilder([0.0 if change < 0.0 else change for change in changes], period)
+    average_loss = _wilder([0.0 if change > 0.0 else -change for change in changes], period)
     if average_gain is None or average_loss is None:
         return None
     if average_loss == 0:
@@ -144,11 +149,11 @@ def _rsi(closes: list[float], period: int) -> float | None:
     return 100 - 100 / (1 + average_gain / average_loss)
 
 
-def _atr(bars: Sequence[Bar], period: int) -> float | None:
+def _atr_of(highs: list[float], lows: list[float], closes: list[float], period: int) -> float | None:
     # True range needs yesterday's close, so the first bar only serves as the second bar's reference.
     true_ranges = [
-        max(bar.high - bar.low, abs(bar.high - previous.close), abs(bar.low - previous.close))
-        for previous, bar in pairwise(bars)
+        max(high - low, abs(high - previous), abs(low - previous))
+        for high, low, previous in zip(highs[1:], lows[1:], closes, strict=False)
     ]
     return _wilder(true_ranges, period)
 
@@ -166,11 +171,24 @@ def _daily_returns(bars: Sequence[Bar]) -> dict[date, float]:
     return {bar.day: bar.close / previous.close - 1 for previous, bar in pairwise(bars)}
 
 
-def _correlation_with_spy(bars: Sequence[Bar], spy_bars: Sequence[Bar]) -> float | None:
+def _common_returns(
+    bars: Sequence[Bar], spy_bars: Sequence[Bar]
+) -> tuple[dict[date, float], dict[date, float], list[date]]:
+    """Both series' daily returns and the last window's days they share, ascending."""
     ours = _daily_returns(bars)
     spy = _daily_returns(spy_bars)
     # Aligning by date keeps a missing bar on either side from pairing Monday's move with Tuesday's.
-    common = sorted(ours.keys() & spy.keys())[-_CORRELATION_WINDOW:]
+    return ours, spy, sorted(ours.keys() & spy.keys())[-_CORRELATION_WINDOW:]
+
+
+def _correlation_with_spy(bars: Sequence[Bar], spy_bars: Sequence[Bar]) -> float | None:
+    # The last window's days come from the series' tails whenever the tails share enough of them: a day
+    # both series hold after the earliest of those is in both tails too, and each tail's first bar (the
+    # only one whose return the tail cannot give) is older than all of them. Else the whole series.
+    tail = 2 * _CORRELATION_WINDOW
+    ours, spy, common = _common_returns(bars[-tail:], spy_bars[-tail:])
+    if len(common) < _CORRELATION_WINDOW and (len(bars) > tail or len(spy_bars) > tail):
+        ours, spy, common = _common_returns(bars, spy_bars)
     if len(common) < _CORRELATION_WINDOW:
         return None
     xs = [ours[day] for day in common]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -29,4 +30,9 @@ class QuoteSource(Protocol):
     def quote(self, symbol: str, now: datetime | None = None) -> Quote:
         """`symbol`'s price at `now` (default: the clock's now); as_of is never after now. Raises
         MarketDataUnavailable (exit 75) when no provider has a current price in session."""
+        ...
+
+    def quotes(self, symbols: Sequence[str], now: datetime | None = None) -> dict[str, Quote]:
+        """Every symbol's price at `now`, keyed by symbol, asked together (each provider once, one record
+        per provider's answer). Raises MarketDataUnavailable naming every symbol left without a price."""
         ...

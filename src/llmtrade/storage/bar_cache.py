@@ -141,12 +141,30 @@ class HeldBarCache(BarCache):
         self._bars: dict[tuple[bool, str], tuple[list[date], list[Bar]]] = {}
         self._fetches: dict[tuple[bool, str], list[tuple[date, date]]] = {}
         self._vouched: set[tuple[bool, tuple[str, ...], date, date]] = set()
+        # Per symbol, the ranges whose bars passed validation (what `vouch` was told), for `vouched`'s sub-ranges.
+        self._spans: dict[tuple[bool, str], list[tuple[date, date]]] = {}
 
     def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
-        return (synthetic, tuple(symbols), start, end) in self._vouched
+        """True for a range vouched for, and for any range inside one vouched for each symbol where the
+        symbol has a bar: validation (market/validation.py) judges each symbol alone, and a range that
+        passed has no bad bar, no duplicate, no bar off a session and no session missing from its first
+        bar to its end, so neither has any part of it that holds a bar (a part with none would be stale:
+        that one is checked as asked). A backtest's daily reads slide a window over the range it fetched."""
+        if (synthetic, tuple(symbols), start, end) in self._vouched:
+            return True
+        for symbol in set(symbols):
+            spans = self._spans.get((synthetic, symbol), ())
+            if not any(first <= start and end <= last for first, last in spans):
+                return False
+            days, _ = self._series(symbol, synthetic)
+            if bisect_left(days, start) >= bisect_right(days, end):
+                return False
+        return True
 
     def vouch(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         self._vouched.add((synthetic, tuple(symbols), start, end))
+        for symbol in set(symbols):
+            self._spans.setdefault((synthetic, symbol), []).append((start, end))
 
     def covers(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
         return all(
@@ -177,6 +195,7 @@ class HeldBarCache(BarCache):
         names = set(symbols)
         self._vouched = {v for v in self._vouched if v[0] != synthetic or not set(v[1]) & names}
         for symbol in names:
+            self._spans.pop((synthetic, symbol), None)
             self._bars.pop((synthetic, symbol), None)
             self._fetches.pop((synthetic, symbol), None)
 

@@ -83,7 +83,7 @@ class SoleWriter:
                     account_id=event.account_id,
                     run_id=event.run_id,
                     occurred_at=occurred_at,
-                    payload=json.loads(text, object_pairs_hook=_jsonb_object),
+                    payload=_as_read(event.payload, text),
                     schema_version=event.schema_version,
                 )
                 stored.append(one)
@@ -162,6 +162,49 @@ def first_versions(
                 raise ConcurrencyError(event.stream, want + 1)
             first[event.stream] = now + 1
     return first
+
+
+class _NotPlain(Exception):
+    """A value JSON would turn into something else (a non-string key, a NaN, a type of its own)."""
+
+
+_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _as_read(payload: dict[str, Any], text: str) -> dict[str, Any]:
+    """`payload` as PostgreSQL will give it back (see `_jsonb_object`): rebuilt directly when it holds only
+    plain JSON values (what a model's JSON dump holds), which is what parsing `text` would give, at a
+    fraction of the cost; else parsed from `text`."""
+    try:
+        return _plain(payload)
+    except _NotPlain:
+        return json.loads(text, object_pairs_hook=_jsonb_object)
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        keys = tuple(value)
+        order = _ORDERS.get(keys)
+        if order is None:
+            if any(type(key) is not str for key in keys):
+                raise _NotPlain
+            order = tuple(sorted(keys, key=_jsonb_key))
+            if len(_ORDERS) < 4096:  # payloads share a few hundred key sets; a bound all the same
+                _ORDERS[keys] = order
+        return {key: _plain(value[key]) for key in order}
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float and value - value == 0.0:  # finite: JSON has no NaN or infinity to give back
+        return value
+    raise _NotPlain
+
+
+def _jsonb_key(key: str) -> tuple[int, bytes]:
+    raw = key.encode()
+    return len(raw), raw
 
 
 def _jsonb_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from llmtrade.domain.checkpoints import (
     CheckpointTaken,
 )
 from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent, StageDeferred, StoredEvent
-from llmtrade.domain.market import Quote
+from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import checkpoint_stream, held_stream
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict
 from llmtrade.errors import LlmtradeError, TemporaryError
@@ -117,11 +117,9 @@ def outcome_from(account_id: str, stored: list[StoredEvent]) -> Outcome:
 
 def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: FrozenTrade) -> int:
     """The latest checkpoint's conviction for the account this week, else Wednesday's."""
-    taken = [
-        CheckpointTaken.from_event(e).checkpoint
-        for e in events.read(week_id=week_id, account_id=account_id, type=CheckpointTaken.event_type())
-    ]
-    return taken[-1].conviction_after if taken else frozen.conviction
+    taken = events.read(week_id=week_id, account_id=account_id, type=CheckpointTaken.event_type())
+    # Only the latest counts: parse that one (once per process, the store keeps it), not the week's every one.
+    return events.payload(CheckpointTaken, taken[-1]).checkpoint.conviction_after if taken else frozen.conviction
 
 
 class PrepareStage:
@@ -134,6 +132,8 @@ class PrepareStage:
         self.slot = slot
         self.dry_run = dry_run
         self._quotes: dict[str, Quote] = {}
+        # This run's indicator sets by symbol: every account is judged at the same `now`.
+        self._indicators: dict[str, IndicatorSet] = {}
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
@@ -144,6 +144,7 @@ class PrepareStage:
             else current_prices(bench.market, bench.config.assets.symbols, bench.now)
         )
         self._quotes = quotes
+        self._indicators = {}
         stored: dict[str, Outcome] = {}
         asking: list[Prepared] = []
         skips: dict[str, str] = {}
@@ -196,7 +197,7 @@ class PrepareStage:
             return f"flat: no {frozen.instrument} position held"
         price = prices[frozen.instrument]
         pnl_pct = (price / position.avg_price - 1) * (1 if position.qty > 0 else -1)
-        values = indicator_values(bench.market, frozen.instrument, bench.now, price, pnl_pct)
+        values = indicator_values(bench.market, frozen.instrument, bench.now, price, pnl_pct, held=self._indicators)
         before = conviction_now(bench.events, bench.week_id, desk.account.id, frozen)
         if before == 0 or (before > 0) != (position.qty > 0):
             before = 1 if position.qty > 0 else -1  # the position is the truth; conviction follows its side

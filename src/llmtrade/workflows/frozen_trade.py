@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
-from llmtrade.domain.market import Quote
+from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import indicators_of
@@ -38,7 +38,7 @@ def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) 
         found = events.read(stream=week_stream(week_id, DECISION), type=DecisionMade.event_type())
         if not found:
             return None
-        decision = DecisionMade.from_event(found[0]).decision
+        decision = events.payload(DecisionMade, found[0]).decision
         return FrozenTrade(
             decision.selected_trade.instrument,
             decision.selected_trade.direction,
@@ -49,7 +49,8 @@ def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) 
             config.models.chairman,
         )
     for event in events.read(stream=week_stream(week_id, PITCHES), type=PitchSubmitted.event_type()):
-        pitch = PitchSubmitted.from_event(event).pitch
+        # Parsed once per process (the store keeps it): every checkpoint asks for every account's pitch.
+        pitch = events.payload(PitchSubmitted, event).pitch
         if pitch.account_id == account.id:
             # The PM may have been renamed or removed since Wednesday: its pitch's model still owns the trade.
             owner = next((pm for pm in config.models.pms if pm.id == pitch.pm_id), None) or ModelRef(
@@ -70,8 +71,9 @@ def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) 
 def current_quotes(quotes: QuoteSource, symbols: list[str], now: datetime) -> dict[str, Quote]:
     """Each symbol's price at `now` with its source and time (the quote service: intraday in session,
     the last close when the market is closed). Raises MarketDataUnavailable (exit 75) in session
-    when some symbol has no current price."""
-    return {symbol: quotes.quote(symbol, now) for symbol in dict.fromkeys(symbols)}
+    when some symbol has no current price. Asked together: one provider call and one QuoteFetched for the
+    lot, where one per symbol cost a checkpoint seven of each."""
+    return quotes.quotes(list(dict.fromkeys(symbols)), now)
 
 
 def current_prices(
@@ -91,11 +93,25 @@ def current_prices(
     return prices
 
 
-def indicator_values(market: MarketData, symbol: str, now: datetime, price: float, position_pnl_pct: float) -> dict:
+def indicator_values(
+    market: MarketData,
+    symbol: str,
+    now: datetime,
+    price: float,
+    position_pnl_pct: float,
+    *,
+    held: dict[str, IndicatorSet] | None = None,
+) -> dict:
     """The watched quantities now: indicators as of the last complete session, with the price-based
-    ones moved to the current price, and the position's P/L."""
-    series = market.bars_asof([symbol, BENCHMARK], now, sessions=300)
-    ind = indicators_of(series.bars[symbol], series.bars.get(BENCHMARK) or None)
+    ones moved to the current price, and the position's P/L. `held`: indicator sets already read at
+    this same `now` from this same market, by symbol (filled in here), so accounts holding the same
+    instrument at one checkpoint read its bars once (one MarketDataFetched, not one per account)."""
+    ind = held.get(symbol) if held is not None else None
+    if ind is None:
+        series = market.bars_asof([symbol, BENCHMARK], now, sessions=300)
+        ind = indicators_of(series.bars[symbol], series.bars.get(BENCHMARK) or None)
+        if held is not None:
+            held[symbol] = ind
     values: dict[str, float | None] = {
         name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None
     }
