@@ -143,12 +143,16 @@ def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) ->
         timeout_seconds=provider.timeout_seconds,
     )
     run = RunLog(storage.events, run_id=run_id, command="ask")
-    run.started(
-        arguments={"question": question[:200]},
-        mode=app.mode.value,
-        mode_reason=app.decision.reason,
-        config_source=app.loaded.source,
-    )
+    try:
+        run.started(
+            arguments={"question": question[:200]},
+            mode=app.mode.value,
+            mode_reason=app.decision.reason,
+            config_source=app.loaded.source,
+        )
+    except BaseException:
+        run.unbind()
+        raise
     try:
         answer, read = asyncio.run(_converse(chat, tools, question, CallSite(role=ROLE, run_id=run_id)))
     except BaseException as exc:

@@ -46,7 +46,7 @@ class RunLog:
 
     def finished(self, totals: UsageTotals, *, degraded: bool) -> float:
         duration = self.elapsed_ms()
-        self._append(
+        self._ending(
             RunFinished(
                 command=self.command,
                 degraded=degraded,
@@ -57,16 +57,27 @@ class RunLog:
                 duration_ms=duration,
             )
         )
-        restore(self._outer_log_context)
         return duration
 
     def failed(self, error: BaseException) -> None:
-        self._append(
+        self._ending(
             RunFailed(
                 command=self.command, error_type=type(error).__name__, error=str(error), duration_ms=self.elapsed_ms()
             )
         )
+
+    def unbind(self) -> None:
+        """Give the log lines back the context from before the run (its end calls this; so does a run that
+        could not even record its start)."""
         restore(self._outer_log_context)
+
+    def _ending(self, payload: EventPayload) -> None:
+        # The run's ids leave the log context even when its end cannot be recorded (the database gone):
+        # the next job of the command, or the command's own error line, must not carry them.
+        try:
+            self._append(payload)
+        finally:
+            self.unbind()
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._started) * 1000
@@ -96,10 +107,14 @@ def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
 def start_run(session: Session, *, run_id: str, command: str, arguments: dict, week_id: date | None = None) -> RunLog:
     """Open the run's log and record how it runs: mode, why that mode, which config."""
     run = RunLog(session.storage.events, run_id=run_id, command=command, week_id=week_id)
-    run.started(
-        arguments=arguments,
-        mode=session.decision.mode.value,
-        mode_reason=session.decision.reason,
-        config_source=session.loaded.source,
-    )
+    try:
+        run.started(
+            arguments=arguments,
+            mode=session.decision.mode.value,
+            mode_reason=session.decision.reason,
+            config_source=session.loaded.source,
+        )
+    except BaseException:
+        run.unbind()
+        raise
     return run
