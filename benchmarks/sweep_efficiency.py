@@ -22,6 +22,10 @@ how many of those processes wanted a core at once (state R in /proc, sampled eve
 own CPU is reported apart). A serial pass that wants more than one core, or a parallel pass whose CPU per
 run grows, caps the efficiency on 2 cores whatever the wall clock says.
 
+First it prints the machine's own ceiling: a CPU-bound loop alone, then on --workers processes at once.
+Virtual CPUs that are one host core's two hyperthreads, or that slow down when all are busy, give well under
+100% there, and a sweep cannot beat it: read the sweep's figures against it.
+
 The issue's target: >= 90% on local and Ray with 2 workers on this 2-core machine. On a machine other
 processes share, the wall figures are lower than the code allows: report them as loaded.
 """
@@ -170,6 +174,32 @@ def _states(fds: dict[int, int]) -> str:
     return "".join(found)
 
 
+def _spin(loops: int) -> float:
+    """Pure-Python work with no I/O and little memory: the wall seconds it took in this process."""
+    started = time.perf_counter()
+    total = 0
+    for n in range(loops):
+        total += n * n % 7
+    return time.perf_counter() - started
+
+
+def _ceiling(workers: int, loops: int = 30_000_000) -> str:
+    """What this machine allows at best: the same CPU-bound loop in one process, then in `workers` at once
+    (spawned processes each time). On vCPUs that are a host core's hyperthreads, or that slow down when all
+    are busy, this is well under 100%, and no sweep can do better."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_spin, [1000] * workers))  # the processes started before anything is timed
+        alone = min(pool.submit(_spin, loops).result() for _ in range(2))
+        together = max(pool.map(_spin, [loops] * workers))
+    return (
+        f"machine ceiling: a CPU-bound loop takes {alone:.2f} s alone, {together:.2f} s on {workers} processes"
+        f" at once: {alone / together:.0%} parallel efficiency at best"
+    )
+
+
 def _time(executor: Executor, plans: list[spec.RunPlan], postmaster: int) -> tuple[float, list[float]]:
     before = _cpu(postmaster)
     demand = _Demand(postmaster)
@@ -211,6 +241,7 @@ def main() -> None:
                 prices=None,
                 prices_hash="synthetic",
             )
+            print(_ceiling(args.workers), flush=True)
             offset = 100
             results: dict[str, float] = {}
             for name in args.only.split(","):
