@@ -115,17 +115,20 @@ class LocalExecutor:
             self._pool = self._open()
             return self._pool.submit(_run_in_pool, task)
 
+    def _hand_out(self, waiting: deque[RunTask], running: dict[Future[RunOutcome], RunTask]) -> None:
+        """Submit waiting tasks until one is in flight per worker."""
+        while waiting and len(running) < self.workers:
+            task = waiting.popleft()
+            running[self._submit(task)] = task
+
     def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
         from concurrent.futures import FIRST_COMPLETED, wait
 
         waiting = deque(tasks)
         running: dict[Future[RunOutcome], RunTask] = {}
         try:
-            while waiting or running:
-                # Refilled before the outcomes are handed on: a worker need not wait while the driver records.
-                while waiting and len(running) < self.workers:
-                    task = waiting.popleft()
-                    running[self._submit(task)] = task
+            self._hand_out(waiting, running)
+            while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 outcomes = []
                 for future in finished:
@@ -134,9 +137,8 @@ class LocalExecutor:
                         outcomes.append(future.result())
                     except Exception as exc:  # the worker process died (killed, out of memory): the run failed
                         outcomes.append(lost(task, exc))
-                while waiting and len(running) < self.workers:
-                    task = waiting.popleft()
-                    running[self._submit(task)] = task
+                # Refilled before the outcomes are handed on: a worker need not wait while the driver records.
+                self._hand_out(waiting, running)
                 yield from outcomes
         finally:
             for future in running:
