@@ -16,12 +16,16 @@ built in plan order).
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import UsageError
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 
 class Executor(Protocol):
@@ -74,36 +78,70 @@ def _run_in_pool(task: RunTask) -> RunOutcome:
 
 
 class LocalExecutor:
-    """A pool of `workers` spawned processes on this machine."""
+    """A pool of `workers` spawned processes on this machine.
+
+    At most `workers` tasks are handed to the pool at a time, so when a worker dies (killed, out of memory)
+    the runs lost are exactly the ones in flight: concurrent.futures then breaks the whole pool (its other
+    workers are stopped too), each in-flight run comes back failed (`lost`, retried by the driver) and the
+    runs not yet handed out go to a fresh pool, as does every later `map`."""
 
     name = "local"
 
     def __init__(self, shared: Shared, workers: int = 0, address: str | None = None) -> None:
         if address is not None:
             raise UsageError("--address is for --executor ray: the local executor uses this machine's processes")
+        self.workers = workers or os.cpu_count() or 1
+        self._shared = shared
+        self._pool = self._open()
+
+    def _open(self) -> ProcessPoolExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self.workers = workers or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(
+        return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_initialise,
-            initargs=(shared,),
+            initargs=(self._shared,),
         )
 
-    def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
-        from concurrent.futures import as_completed
+    def _submit(self, task: RunTask) -> Future[RunOutcome]:
+        from concurrent.futures.process import BrokenProcessPool
 
-        futures = {self._pool.submit(_run_in_pool, task): task for task in tasks}
         try:
-            for future in as_completed(futures):
-                try:
-                    yield future.result()
-                except Exception as exc:  # the worker process died (killed, out of memory): the run failed
-                    yield lost(futures[future], exc)
+            return self._pool.submit(_run_in_pool, task)
+        except BrokenProcessPool:  # a worker died in an earlier batch: the pool is gone, start another
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = self._open()
+            return self._pool.submit(_run_in_pool, task)
+
+    def _hand_out(self, waiting: deque[RunTask], running: dict[Future[RunOutcome], RunTask]) -> None:
+        """Submit waiting tasks until one is in flight per worker."""
+        while waiting and len(running) < self.workers:
+            task = waiting.popleft()
+            running[self._submit(task)] = task
+
+    def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        waiting = deque(tasks)
+        running: dict[Future[RunOutcome], RunTask] = {}
+        try:
+            self._hand_out(waiting, running)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                outcomes = []
+                for future in finished:
+                    task = running.pop(future)
+                    try:
+                        outcomes.append(future.result())
+                    except Exception as exc:  # the worker process died (killed, out of memory): the run failed
+                        outcomes.append(lost(task, exc))
+                # Refilled before the outcomes are handed on: a worker need not wait while the driver records.
+                self._hand_out(waiting, running)
+                yield from outcomes
         finally:
-            for future in futures:
+            for future in running:
                 future.cancel()
 
     def close(self) -> None:

@@ -1,0 +1,100 @@
+"""A local-executor worker killed mid-run (SIGKILL, as the OOM killer would): that run comes back failed (`worker
+lost`), the run that was not on it finishes, and the retry the driver then asks for runs on a fresh pool.
+
+The victim's run is held mid-run deterministically: its backtest database exists already (a copy of the
+migrated template) and the test holds a lock on its schema_migrations table, so the worker blocks in its
+first query until the test lets go, after the kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from llmtrade.config.loader import load_config
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database
+from llmtrade.sweep import spec
+from llmtrade.sweep.executors import LocalExecutor
+from llmtrade.sweep.work import RunTask, Shared
+
+
+def _url(admin_url: str, database: str) -> str:
+    head, _, query = admin_url.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+
+
+def _blocked(admin_url: str, database: str) -> bool:
+    """Whether a session in `database` waits for a lock (the victim's worker, inside its run)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (database,)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_a_killed_local_worker_fails_its_run_only_and_the_retry_runs_on_a_fresh_pool(
+    pg_admin_url: str, tmp_path: Path
+) -> None:
+    name = f"k{uuid.uuid4().hex[:8]}"
+    home = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{home}"')
+    settings = Settings(DATABASE_URL=_url(pg_admin_url, home), LLMTRADE_HOME=str(tmp_path / "home"))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"name: {name}\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n"
+        "overrides: {victim: {}, other: {risk.limits.max_position_pct: 0.05}}\n"
+    )
+    victim, other = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    assert victim.axes["overrides"] == "victim"
+    books = backtest_database(victim.backtest)
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{books}" TEMPLATE "llmtrade_migrated" STRATEGY FILE_COPY')
+    holder = psycopg.connect(_url(pg_admin_url, books))
+    holder.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")  # held until rollback
+    shared = Shared(
+        settings=settings.model_dump(by_alias=True, exclude_none=True),
+        config_dir=None,
+        config_source="packaged",
+        prices=None,
+        prices_hash="synthetic",
+    )
+    executor = LocalExecutor(shared, workers=2)
+    try:
+        outcomes = executor.map([RunTask(plan=victim, attempt=1), RunTask(plan=other, attempt=1)])
+        first = next(outcomes)
+        assert (first.run_id, first.error) == (other.run_id, None)  # the other run finished beside the held one
+        assert first.leaderboard is not None
+        deadline = time.monotonic() + 30
+        while not _blocked(pg_admin_url, books):
+            assert time.monotonic() < deadline, "the victim's run never reached its database"
+            time.sleep(0.05)
+        workers = [
+            p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline()) and p.pid != first.worker
+        ]
+        assert len(workers) == 1  # the pool's other process: the one holding the victim's run
+        os.kill(workers[0].pid, signal.SIGKILL)
+        second = next(outcomes)
+        holder.rollback()
+        assert second.run_id == victim.run_id
+        assert second.attempt == 1
+        assert second.error is not None and second.error.startswith("worker lost: BrokenProcessPool")
+        assert second.leaderboard is None
+        with pytest.raises(StopIteration):
+            next(outcomes)
+
+        # The driver's retry of the lost run (attempt 2) on the same executor: a fresh pool runs it.
+        (retried,) = list(executor.map([RunTask(plan=victim, attempt=2)]))
+        assert (retried.run_id, retried.attempt, retried.error) == (victim.run_id, 2, None)
+        assert retried.leaderboard is not None
+        assert retried.worker != workers[0].pid
+    finally:
+        holder.close()
+        executor.close()
