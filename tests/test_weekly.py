@@ -81,12 +81,12 @@ def test_a_second_run_of_the_same_week_adds_nothing(week: str) -> None:
 ALL_STAGES = [
     "market_snapshot",
     "research",
-    "remember_research",
     "recall",
+    "remember_research",
     "pitches",
     "remember_pitches",
-    "peer_review",
     "validator",
+    "peer_review",
     "chairman",
     "remember_decision",
     "risk_gate",
@@ -95,6 +95,8 @@ ALL_STAGES = [
 # Where the run is killed: after each stage that stores something. recall and validator store nothing of
 # their own; a rerun reports them loaded once the stage they feed (pitches, chairman) is stored.
 STAGES = [s for s in ALL_STAGES if s not in ("recall", "validator")]
+# The stage whose stored output makes each of those two report loaded.
+FED = {"recall": "pitches", "validator": "chairman"}
 STAGE_CLASSES = {
     "market_snapshot": research_stages.MarketSnapshotStage,
     "research": research_stages.ResearchStage,
@@ -118,6 +120,11 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     if index + 1 < len(STAGES):
         victim = STAGE_CLASSES[STAGES[index + 1]]
         monkeypatch.setattr(victim, "run", _killed)
+        if issubclass(victim, memory_stages._MemoryStage):
+            # Killed as it starts: alongside, its turn may come only after the stages after it have run.
+            monkeypatch.setattr(
+                victim, "overlaps", property(lambda self: False, lambda self, value: None), raising=False
+            )
         crashed = runner.invoke(app, ["run-weekly"])
         monkeypatch.undo()
         monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
@@ -139,7 +146,8 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     resumed = runner.invoke(app, ["run-weekly", "--json"])
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
-    loaded = ALL_STAGES[: ALL_STAGES.index(completed) + 1]
+    done = ALL_STAGES[: ALL_STAGES.index(completed) + 1]
+    loaded = [s for s in done if FED.get(s, s) in done]
     assert report["resumed_stages"] == loaded
     completed_stages = Counter(e.payload["stage"] for e in _events(week, type="StageCompleted"))
     assert completed_stages[completed] == 2  # ran, then loaded on resume

@@ -1,7 +1,7 @@
 """The committee's memory in the weekly run: what it remembers, what each role is shown, the validator.
 
-    snapshot -> research -> remember_research -> recall -> pitches -> remember_pitches -> peer_review
-             -> validator -> chairman -> remember_decision -> risk_gate -> execution
+    snapshot -> research -> recall -> remember_research -> pitches -> remember_pitches -> validator
+             -> peer_review -> chairman -> remember_decision -> risk_gate -> execution
 
 Writing and reading are switched separately, on purpose:
 
@@ -259,7 +259,8 @@ class RememberDecisionStage(_MemoryStage):
 
 
 class ValidatorStage(_MemoryStage):
-    """After peer review, before the chairman: each pitch that takes a position against its most similar past
+    """After the pitches (alongside the peer review), before the chairman: each pitch that takes a position
+    against its most similar past
     setups with a known outcome (agents/validator.py). Its flags are frozen once for the week on the memory's
     "flags" stream (SetupFlagged, none when nothing was flagged) and shown to the chairman; each pitch's
     retrieval is a MemoryRecalled of role "validator". Once the decision is stored, the flags are loaded."""

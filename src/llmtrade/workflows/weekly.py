@@ -147,12 +147,16 @@ def weekly_pipeline(
             ResearchStage(
                 bench.gateway, bench.prompts, config.models.research, config.assets.universe, events, bench.window
             ),
-            RememberResearchStage(bench, dry_run=dry_run),
+            # Recall before remembering the research: recall is on the path to the pitches, and the memory write
+            # (alongside) would compete with it for the interpreter; started after it, it hides behind the pitches.
             RecallStage(bench, dry_run=dry_run),
+            RememberResearchStage(bench, dry_run=dry_run),
             PitchStage(committee, events, clock, bench.window),
             RememberPitchesStage(bench, dry_run=dry_run),
-            ReviewStage(committee, events, clock, bench.window),
+            # The validator judges the pitches, not the reviews: placed before the review it runs alongside the
+            # reviews' round trip (when it overlaps) instead of between the reviews and the chairman.
             ValidatorStage(bench, dry_run=dry_run),
+            ReviewStage(committee, events, clock, bench.window),
             ChairmanStage(committee, events, clock, bench.window),
             RememberDecisionStage(bench, dry_run=dry_run),
             RiskStage(desks, config, events, week_id, dry_run=dry_run),
