@@ -87,16 +87,18 @@ ALL_STAGES = [
     "remember_pitches",
     "validator",
     "peer_review",
+    "risk_prep",
     "chairman",
     "remember_decision",
     "risk_gate",
     "execution",
 ]
-# Where the run is killed: after each stage that stores something. recall and validator store nothing of
-# their own; a rerun reports them loaded once the stage they feed (pitches, chairman) is stored.
-STAGES = [s for s in ALL_STAGES if s not in ("recall", "validator")]
-# The stage whose stored output makes each of those two report loaded.
-FED = {"recall": "pitches", "validator": "chairman"}
+# Where the run is killed: after each stage that stores something. recall, validator and risk_prep store
+# nothing of their own; a rerun reports them loaded once the stage they feed (pitches, chairman, risk gate) is
+# stored.
+STAGES = [s for s in ALL_STAGES if s not in ("recall", "validator", "risk_prep")]
+# The stage whose stored output makes each of those report loaded.
+FED = {"recall": "pitches", "validator": "chairman", "risk_prep": "risk_gate"}
 STAGE_CLASSES = {
     "market_snapshot": research_stages.MarketSnapshotStage,
     "research": research_stages.ResearchStage,

@@ -34,7 +34,7 @@ from llmtrade.workflows.memory_stages import (
     ValidatorStage,
 )
 from llmtrade.workflows.research_stages import ASOF, MarketSnapshotStage, ResearchStage
-from llmtrade.workflows.trading_stages import ExecutionStage, RiskStage
+from llmtrade.workflows.trading_stages import ExecutionStage, RiskPrepStage, RiskStage
 from llmtrade.workflows.workbench import Workbench
 
 if TYPE_CHECKING:
@@ -157,6 +157,11 @@ def weekly_pipeline(
             # reviews' round trip (when it overlaps) instead of between the reviews and the chairman.
             ValidatorStage(bench, dry_run=dry_run),
             ReviewStage(committee, events, clock, bench.window),
+            # Every account but the chairman's is sized alongside the chairman's round trip; nothing is sent before
+            # the risk gate, after the decision.
+            RiskPrepStage(
+                desks, config, events, week_id, dry_run=dry_run, overlaps=bench.side is not None and not dry_run
+            ),
             ChairmanStage(committee, events, clock, bench.window),
             RememberDecisionStage(bench, dry_run=dry_run),
             RiskStage(desks, config, events, week_id, dry_run=dry_run),
