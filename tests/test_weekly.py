@@ -80,6 +80,7 @@ def test_a_second_run_of_the_same_week_adds_nothing(week: str) -> None:
 
 ALL_STAGES = [
     "market_snapshot",
+    "recall_ahead",
     "research",
     "recall",
     "remember_research",
@@ -93,12 +94,12 @@ ALL_STAGES = [
     "risk_gate",
     "execution",
 ]
-# Where the run is killed: after each stage that stores something. recall, validator and risk_prep store
-# nothing of their own; a rerun reports them loaded once the stage they feed (pitches, chairman, risk gate) is
-# stored.
-STAGES = [s for s in ALL_STAGES if s not in ("recall", "validator", "risk_prep")]
+# Where the run is killed: after each stage that stores something. recall_ahead, recall, validator and risk_prep
+# store nothing of their own; a rerun reports them loaded once the stage they feed (pitches, chairman, risk gate)
+# is stored.
+STAGES = [s for s in ALL_STAGES if s not in ("recall_ahead", "recall", "validator", "risk_prep")]
 # The stage whose stored output makes each of those report loaded.
-FED = {"recall": "pitches", "validator": "chairman", "risk_prep": "risk_gate"}
+FED = {"recall_ahead": "pitches", "recall": "pitches", "validator": "chairman", "risk_prep": "risk_gate"}
 STAGE_CLASSES = {
     "market_snapshot": research_stages.MarketSnapshotStage,
     "research": research_stages.ResearchStage,

@@ -27,6 +27,7 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import ChairmanStage, PitchStage, ReviewStage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.memory_stages import (
+    RecallAheadStage,
     RecallStage,
     RememberDecisionStage,
     RememberPitchesStage,
@@ -144,6 +145,8 @@ def weekly_pipeline(
     return Pipeline(
         [
             MarketSnapshotStage(bench.market, config.assets.symbols, events),
+            # What recall shows besides the setups, read alongside the research's round trip.
+            RecallAheadStage(bench, dry_run=dry_run),
             ResearchStage(
                 bench.gateway, bench.prompts, config.models.research, config.assets.universe, events, bench.window
             ),
