@@ -253,6 +253,9 @@ class RiskStage(_Gate):
     writes = (VERDICTS, PLANS, PRICES)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
+        # Commits are waited for from here on (workflows/weekly.py WeeklyPipeline): the plan's own commit puts it
+        # and every record before it on disk before execution can send anything.
+        self.events.defer_flush(False)
         snapshot = context.get(SNAPSHOT)
         prices = _prices(snapshot)
         pitches, failed, decision = context.get(PITCHES), context.get(FAILED_PMS), context.get(DECISION)

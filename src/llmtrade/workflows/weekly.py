@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmtrade.brokers.registry import open_broker
 from llmtrade.clock import Clock
@@ -21,7 +21,9 @@ from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
+from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
+from llmtrade.pipeline.stage import Stage
 from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import ChairmanStage, PitchStage, ReviewStage
@@ -129,6 +131,27 @@ def build_desks(
     ]
 
 
+class WeeklyPipeline(Pipeline):
+    """The weekly stages, their commits on the run's connection deferred (EventStore.defer_flush) until the risk
+    gate: about forty commits (stage events, call records, the frozen outputs) lie between the snapshot and the
+    decision, each an fsync of several ms on the path between two model round trips when waited for. What a
+    crash of the database server or machine could take back is the run's latest records (a suffix: as if this
+    process had died a moment earlier, which a rerun resumes from); the risk gate waits again, so the frozen plan
+    and everything before it are on disk before any order is sent, and execution's records are waited for each."""
+
+    def __init__(self, stages: Sequence[Stage], events: EventStore, observer: StageObserver | None, **kw: Any):
+        super().__init__(stages, events, observer, **kw)
+        self._store = events
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        self._store.defer_flush(True)
+        try:
+            return await super().run(context)
+        finally:
+            # Whatever happened (a failure, a stage left unfinished), the run's end is recorded durably.
+            self._store.defer_flush(False)
+
+
 def weekly_pipeline(
     bench: Workbench, clock: Clock, *, dry_run: bool, observer: StageObserver | None = None
 ) -> Pipeline:
@@ -142,7 +165,7 @@ def weekly_pipeline(
         week_id,
         bench.run_id,
     )
-    return Pipeline(
+    return WeeklyPipeline(
         [
             MarketSnapshotStage(bench.market, config.assets.symbols, events),
             # What recall shows besides the setups, read alongside the research's round trip.
