@@ -1,7 +1,7 @@
 """When run-weekly's commits wait for the disk (workflows/weekly.py WeeklyPipeline, EventStore.defer_flush): not
-between the snapshot and the decision, always from the risk gate on (the plan, every order) and for the run's
-end, whether the run finished or failed. `run-weekly` offline on a real PostgreSQL, the setting read on the run's
-own connection at each point."""
+between the snapshot and the decision; the frozen plan's commit always (it puts every earlier record on disk
+before any order goes); not the orders' records one by one; the run's end always, whether the run finished or
+failed. `run-weekly` offline on a real PostgreSQL, the setting read on the run's own connection at each point."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from llmtrade.app import runs
 from llmtrade.cli import app
 from llmtrade.errors import OperationalError
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows import committee_stages, execution, trading_stages
 
 runner = CliRunner()
@@ -35,7 +36,13 @@ def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chair
     execution_run = trading_stages.ExecutionStage.run
     send = execution._send
     finished, failed = runs.RunLog.finished, runs.RunLog.failed
+    append = EventStore.append
     store: list[Any] = []
+
+    def appending(self: Any, events: Any, **kw: Any) -> Any:
+        if any(e.type == "OrdersPlanned" for e in events):
+            seen["plan"].append(_waits(self))
+        return append(self, events, **kw)
 
     async def chairman(self: Any, context: Any) -> Any:
         store.append(self.events)
@@ -65,26 +72,28 @@ def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chair
     monkeypatch.setattr(execution, "_send", sending)
     monkeypatch.setattr(runs.RunLog, "finished", at_end(finished, "finished"))
     monkeypatch.setattr(runs.RunLog, "failed", at_end(failed, "failed"))
+    monkeypatch.setattr(EventStore, "append", appending)
 
 
-def test_commits_are_deferred_until_the_risk_gate_and_waited_for_by_the_plan_every_order_and_the_end(
+def test_commits_are_deferred_but_the_plans_and_the_runs_end_wait_for_the_disk(
     week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, list[str]] = {"chairman": [], "execution": [], "send": [], "finished": [], "failed": []}
+    seen: dict[str, list[str]] = {"chairman": [], "plan": [], "execution": [], "send": [], "finished": [], "failed": []}
     _watch(monkeypatch, seen)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 0, result.output
     assert seen["chairman"] == ["off"]
-    assert seen["execution"] == ["on"] and seen["send"] and set(seen["send"]) == {"on"}
+    assert seen["plan"] == ["on"]  # the plan and every record before it are on disk before the first order
+    assert seen["execution"] == ["on"] and seen["send"] and set(seen["send"]) == {"off"}
     assert seen["finished"] == ["on"] and seen["failed"] == []
 
 
 def test_a_run_that_fails_before_the_risk_gate_records_its_failure_with_commits_waited_for_again(
     week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, list[str]] = {"chairman": [], "execution": [], "send": [], "finished": [], "failed": []}
+    seen: dict[str, list[str]] = {"chairman": [], "plan": [], "execution": [], "send": [], "finished": [], "failed": []}
     _watch(monkeypatch, seen, chairman_fails=True)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 1, result.output
-    assert seen["chairman"] == ["off"] and seen["execution"] == seen["send"] == []
+    assert seen["chairman"] == ["off"] and seen["plan"] == seen["execution"] == seen["send"] == []
     assert seen["failed"] == ["on"]

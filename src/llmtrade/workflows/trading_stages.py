@@ -320,16 +320,24 @@ class ExecutionStage:
         if self.dry_run:
             return context.with_values((EXECUTED, []), (ABANDONED, []), (UNFINISHED, []))
         stream = week_stream(self.week_id, ORDERS)
-        execution = await execute_plans(
-            self.events,
-            self.desks,
-            context.get(PLANS),
-            self.config,
-            context.get(PRICES),
-            stream=stream,
-            week_id=self.week_id,
-            run_id=context.run_id,
-        )
+        # The plan is on disk (the risk gate's commit waited for it). The orders' records are not waited for one by
+        # one: a crash of the database server or machine could take back only the latest of them (a suffix), which
+        # is a crash between the broker's answer and its record -- the rerun asks the broker first (recover_orders)
+        # and a paper broker's acceptance is itself one of those records, lost with it or kept with it.
+        self.events.defer_flush(True)
+        try:
+            execution = await execute_plans(
+                self.events,
+                self.desks,
+                context.get(PLANS),
+                self.config,
+                context.get(PRICES),
+                stream=stream,
+                week_id=self.week_id,
+                run_id=context.run_id,
+            )
+        finally:
+            self.events.defer_flush(False)  # the run's end (WeekCompleted, RunFinished) waits, and with it all before
         result = context.with_values(
             (EXECUTED, recorded_orders(self.events, stream)),
             (ABANDONED, execution.abandoned),
