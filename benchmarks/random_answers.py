@@ -10,7 +10,8 @@ by the request, so a run reproduces), free-text requests a canned answer. Target
   reviews, chairman), 3 for the council (answers, rankings, chairman). The run time is the whole
   run's (RunFinished.duration_ms), so it includes work no model waits on: for run-weekly the market
   snapshot, recall, the risk gate and execution, printed per run beside the model-bound stages' own ratio;
-  the memory writes and the validator run alongside the stages after them and are printed apart.
+  the memory reads and writes, the validator and risk_prep (the PM and FLAT accounts' sizing) run alongside
+  the stages after them and are printed apart.
 
     python benchmarks/random_answers.py [--latency 0.5] [--runs 50] [--only weekly|council]
 
@@ -25,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -48,7 +50,7 @@ FIRST_WEEK = date(2026, 1, 7)
 MODEL_STAGES = ("research", "pitches", "peer_review", "chairman")
 # The stages that overlap the ones after them (pipeline/stage.py `overlaps`): their time is off the path
 # unless it outlasts what they overlap.
-ALONGSIDE = ("remember_research", "remember_pitches", "validator")
+ALONGSIDE = ("recall_ahead", "remember_research", "remember_pitches", "validator", "risk_prep")
 REPAIR_MARK = repair_prompt("X").split("X")[0]  # the fixed opening of every repair message
 
 
@@ -83,13 +85,17 @@ def weekly(llmtrade: Path, server: FakeOpenAIServer, base: dict[str, str], runs:
     ratios: list[float] = []
     model_ratios: list[float] = []
     other: dict[str, list[float]] = {}
+    cpus: list[float] = []  # CPU seconds of each run-weekly command (start-up included): less load-sensitive
     repairs = failed = 0
     for i in range(runs):
         week = FIRST_WEEK + timedelta(weeks=i)
         week_env = {**env, "LLMTRADE_NOW": f"{week}T08:00:00-05:00"}
         _run(llmtrade, ["market", "snapshot", "--json"], week_env)
         server.reset()
+        before = _children_cpu()
         report = _run(llmtrade, ["run-weekly", "--json"], week_env)
+        cpu = _children_cpu() - before
+        cpus.append(cpu)
         pms = len(report["pitches"]) + len(report["failed_pms"])
         reviews = sum(len(row) for row in report["review_matrix"].values())
         missing_reviews = len(report["pitches"]) * (len(report["pitches"]) - 1) - reviews
@@ -108,7 +114,7 @@ def weekly(llmtrade: Path, server: FakeOpenAIServer, base: dict[str, str], runs:
         print(
             f"weekly {i + 1:>2} ({week}): {len(server.requests)} calls, {pms} PMs, {reviews} reviews, "
             f"repairs {run_repairs}, failed {run_failed}, run / 4L = {ratio:.3f}, "
-            f"model stages / 4L = {model_bound:.3f}, other stages "
+            f"model stages / 4L = {model_bound:.3f}, command CPU {cpu:.2f} s, other stages "
             + ", ".join(f"{name} {ms:.0f} ms" for name, ms in rest.items())
             + "; alongside "
             + ", ".join(f"{name} {ms:.0f} ms" for name, ms in beside.items())
@@ -120,8 +126,15 @@ def weekly(llmtrade: Path, server: FakeOpenAIServer, base: dict[str, str], runs:
         + ", ".join(f"{name} {statistics.median(ms):.0f} ms" for name, ms in other.items() if name not in ALONGSIDE)
         + "; alongside the next stages (off the path), median: "
         + ", ".join(f"{name} {statistics.median(ms):.0f} ms" for name, ms in other.items() if name in ALONGSIDE)
+        + f"; run-weekly command CPU (user + sys, start-up included) median {statistics.median(cpus):.2f} s"
     )
     return _summary("run-weekly", "4L", runs, repairs, failed, ratios)
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _stage_ms(llmtrade: Path, run_id: str, env: dict[str, str]) -> dict[str, float]:

@@ -59,12 +59,12 @@ def test_a_range_validated_once_is_read_again_without_validating_it_and_the_same
     shared: Storage, validations: list[int]
 ) -> None:
     market = _market(shared, {"VA1": "equity"})
-    fetched = market.bars(["VA1"], START, END)  # the provider's answer: validated, stored
-    first = market.bars(["VA1"], START, END)  # from the cache: validated once more, then vouched
-    assert len(validations) == 2
+    fetched = market.bars(["VA1"], START, END)  # the provider's answer: validated, stored and vouched
+    first = market.bars(["VA1"], START, END)  # from the cache: the range holds exactly those bars
+    assert len(validations) == 1
     again = market.bars(["VA1"], START, END)
     inside = market.bars(["VA1"], date(2025, 12, 1), END)  # a range inside a vouched one
-    assert len(validations) == 2  # neither was validated again
+    assert len(validations) == 1  # none was validated again
     assert again.from_cache and again.validated and again.bars == first.bars == fetched.bars
     assert inside.bars["VA1"] == [b for b in first.bars["VA1"] if b.day >= date(2025, 12, 1)]
     cache = BarCache(shared.conn)
@@ -89,3 +89,20 @@ def test_storing_or_forgetting_bars_over_a_vouched_range_takes_the_vouch_back(
     assert cache.vouched(["VB1"], START, END, synthetic=True)
     cache.forget(["VB1"], date(2025, 12, 1), date(2025, 12, 5), synthetic=True)
     assert not cache.vouched(["VB1"], START, END, synthetic=True)
+
+
+def test_a_fetched_range_is_not_vouched_when_the_cache_holds_a_row_the_answer_lacks(
+    shared: Storage, validations: list[int]
+) -> None:
+    """A bar left from an earlier answer on a day the new one lacks (a Sunday) would be read back with the
+    validated bars: the range is not vouched, so the next read validates it and refuses the Sunday."""
+    market, cache = _market(shared, {"VC1": "equity"}), BarCache(shared.conn)
+    sunday = date(2025, 12, 7)
+    stray = Bar(symbol="VC1", day=sunday, open=10, high=11, low=9, close=10, volume=1, source="old", synthetic=True)
+    cache.store({"VC1": [stray]}, sunday, sunday, provider="old", synthetic=True)
+    fetched = market.bars(["VC1"], START, END)
+    assert not fetched.from_cache and len(validations) == 1
+    assert cache.count(["VC1"], START, END, synthetic=True) == len(fetched.bars["VC1"]) + 1
+    assert not cache.vouched(["VC1"], START, END, synthetic=True)
+    again = market.bars(["VC1"], START, END)  # validated as read: the Sunday is refused, the provider asked afresh
+    assert len(validations) >= 2 and sunday not in {b.day for b in again.bars["VC1"]}

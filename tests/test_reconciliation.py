@@ -46,7 +46,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.research_stages import SNAPSHOT
-from llmtrade.workflows.trading_stages import PLANS, PRICES, ExecutionStage, RiskStage
+from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, ExecutionStage, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.by_hand import trade_by_hand
 
@@ -174,7 +174,11 @@ def _context(prices: dict[str, float]) -> PipelineContext:
     snapshot = MarketSnapshot.model_construct(indicators=indicators)
     pitch = Pitch.model_construct(account_id="acct_1", instrument="SPY", direction="LONG", conviction=2, idea_id="i1")
     return PipelineContext(run_id="run-1", week_id=WEEK).with_values(
-        (SNAPSHOT, snapshot), (PITCHES, [pitch]), (FAILED_PMS, []), (DECISION, Decision.model_construct())
+        (SNAPSHOT, snapshot),
+        (PITCHES, [pitch]),
+        (FAILED_PMS, []),
+        (DECISION, Decision.model_construct()),
+        (PREPARED, {}),
     )
 
 

@@ -80,21 +80,26 @@ def test_a_second_run_of_the_same_week_adds_nothing(week: str) -> None:
 
 ALL_STAGES = [
     "market_snapshot",
+    "recall_ahead",
     "research",
-    "remember_research",
     "recall",
+    "remember_research",
     "pitches",
     "remember_pitches",
-    "peer_review",
     "validator",
+    "peer_review",
+    "risk_prep",
     "chairman",
     "remember_decision",
     "risk_gate",
     "execution",
 ]
-# Where the run is killed: after each stage that stores something. recall and validator store nothing of
-# their own; a rerun reports them loaded once the stage they feed (pitches, chairman) is stored.
-STAGES = [s for s in ALL_STAGES if s not in ("recall", "validator")]
+# Where the run is killed: after each stage that stores something. recall_ahead, recall, validator and risk_prep
+# store nothing of their own; a rerun reports them loaded once the stage they feed (pitches, chairman, risk gate)
+# is stored.
+STAGES = [s for s in ALL_STAGES if s not in ("recall_ahead", "recall", "validator", "risk_prep")]
+# The stage whose stored output makes each of those report loaded.
+FED = {"recall_ahead": "pitches", "recall": "pitches", "validator": "chairman", "risk_prep": "risk_gate"}
 STAGE_CLASSES = {
     "market_snapshot": research_stages.MarketSnapshotStage,
     "research": research_stages.ResearchStage,
@@ -118,6 +123,11 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     if index + 1 < len(STAGES):
         victim = STAGE_CLASSES[STAGES[index + 1]]
         monkeypatch.setattr(victim, "run", _killed)
+        if issubclass(victim, memory_stages._MemoryStage):
+            # Killed as it starts: alongside, its turn may come only after the stages after it have run.
+            monkeypatch.setattr(
+                victim, "overlaps", property(lambda self: False, lambda self, value: None), raising=False
+            )
         crashed = runner.invoke(app, ["run-weekly"])
         monkeypatch.undo()
         monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
@@ -139,7 +149,8 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     resumed = runner.invoke(app, ["run-weekly", "--json"])
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
-    loaded = ALL_STAGES[: ALL_STAGES.index(completed) + 1]
+    done = ALL_STAGES[: ALL_STAGES.index(completed) + 1]
+    loaded = [s for s in done if FED.get(s, s) in done]
     assert report["resumed_stages"] == loaded
     completed_stages = Counter(e.payload["stage"] for e in _events(week, type="StageCompleted"))
     assert completed_stages[completed] == 2  # ran, then loaded on resume

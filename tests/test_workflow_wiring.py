@@ -56,7 +56,7 @@ def test_a_weekly_pipeline_missing_a_stage_is_refused_when_built(storage: Storag
     recorder = Recorder()
     stages = weekly_pipeline(_bench(storage, recorder), FixedClock(NOW), dry_run=False).stages
     without_research = [s for s in stages if s.name != "research"]
-    with pytest.raises(PipelineWiringError, match="stage 'remember_research' reads 'research_packs'"):
+    with pytest.raises(PipelineWiringError, match="stage 'recall' reads 'research_packs'"):
         Pipeline(without_research, storage.events, inputs=(research_stages.ASOF,))
     assert recorder.used == []
 

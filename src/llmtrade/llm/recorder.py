@@ -15,6 +15,7 @@ record it carried. A caller cancelled while waiting does not cancel the write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from llmtrade.domain.events import EventSink, NewEvent
@@ -83,6 +84,9 @@ class Recorder:
         if self._cache is None or not entries:
             self._events.append(events)
             return
-        with self._cache.transaction():  # the answers and their calls' records: one commit
+        # The event store's connection lock (the cache shares its connection) for the whole transaction: another
+        # thread's transaction on it (risk_prep's, alongside the chairman's call) must not nest inside this one.
+        lock = getattr(self._events, "_lock", None) or contextlib.nullcontext()
+        with lock, self._cache.transaction():  # the answers and their calls' records: one commit
             self._cache.put_many(entries)
             self._events.append(events)

@@ -113,6 +113,11 @@ class MarketData:
                 )
                 continue
             self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
+            # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
+            # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
+            # the next read (the weekly run after `market snapshot`) is not validated a second time.
+            if self._cache.count(wanted, start, end, synthetic=provider.synthetic) == _count(bars):
+                self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
             self._record(
                 MarketDataFetched(
                     **self._common(provider.name, wanted, start, end),

@@ -54,6 +54,14 @@ class BarCache:
                 [(synthetic, symbol, start, end) for symbol in dict.fromkeys(symbols)],
             )
 
+    def count(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> int:
+        """How many bars of these symbols the cache holds in start..end (one indexed count, no rows read)."""
+        row = self._conn.execute(
+            "SELECT count(*) FROM market_bars WHERE synthetic = %s AND symbol = ANY(%s) AND day BETWEEN %s AND %s",
+            (synthetic, list(dict.fromkeys(symbols)), start, end),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def _unvouch(self, symbols: Iterable[str], start: date, end: date, *, synthetic: bool) -> None:
         self._conn.execute(
             """DELETE FROM market_vouched

@@ -1,7 +1,7 @@
 """The committee's memory in the weekly run: what it remembers, what each role is shown, the validator.
 
-    snapshot -> research -> remember_research -> recall -> pitches -> remember_pitches -> peer_review
-             -> validator -> chairman -> remember_decision -> risk_gate -> execution
+    snapshot -> recall_ahead -> research -> recall -> remember_research -> pitches -> remember_pitches
+             -> validator -> peer_review -> risk_prep -> chairman -> remember_decision -> risk_gate -> execution
 
 Writing and reading are switched separately, on purpose:
 
@@ -23,7 +23,7 @@ memory ids in the order shown): "which memories did this decision see?" is a que
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -48,7 +48,7 @@ from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import DECISION, PITCHES
-from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES
+from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES, RECALLED_AHEAD
 from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
 from llmtrade.workflows.research_stages import ASOF, RESEARCH_PACKS, SNAPSHOT
 from llmtrade.workflows.workbench import Side, Workbench
@@ -122,6 +122,39 @@ def candidate_queries(packs: Sequence[ResearchPack], condition: MarketCondition 
     return list(queries.values())
 
 
+def read_ahead(
+    memory: Memory, condition: MarketCondition, symbols: Sequence[str], *, as_of: datetime
+) -> dict[str, tuple[Recollection, ...]]:
+    """What recall shows that the research does not decide: the past weeks most like `condition` (key "") and
+    the latest notes on each of `symbols` (key: the symbol), as of `as_of`."""
+    ahead = {s: memory.symbol_context(s, as_of=as_of, limit=NOTES_PER_INSTRUMENT) for s in symbols}
+    return {"": memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS), **ahead}
+
+
+def recall_lines(
+    memory: Memory,
+    queries: Sequence[SetupQuery],
+    condition: MarketCondition,
+    settings: MemoryConfig,
+    *,
+    as_of: datetime,
+    ahead: Mapping[str, tuple[Recollection, ...]],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A PM's "Similar past setups" (lines, memory ids shown): the setups like `queries`, the weeks like this
+    one, the latest notes on the queries' instruments, cut to the token budget. Whatever `ahead` (read_ahead's
+    answer, maybe partial or empty) holds is taken from it, the rest is read now: the lines are the same."""
+    setups = setups_like(memory, queries, as_of=as_of, limit=settings.setups_per_role)
+    weeks = ahead[""] if "" in ahead else memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
+
+    def notes_on(symbol: str) -> tuple[Recollection, ...]:
+        if symbol in ahead:
+            return ahead[symbol]
+        return memory.symbol_context(symbol, as_of=as_of, limit=NOTES_PER_INSTRUMENT)
+
+    notes = interleave([notes_on(q.instrument) for q in queries])
+    return within_budget([*setups, *weeks, *notes], settings.token_budget)
+
+
 class _MemoryStage:
     """With a side connection (`Workbench.side`) a memory stage overlaps the stages after it (pipeline/stage.py):
     it checks on the run's own store whether its part is stored (a resumed run: loaded at once, in its place),
@@ -187,6 +220,32 @@ class RememberResearchStage(_MemoryStage):
         return context.with_loaded(self.name) if stored else context
 
 
+class RecallAheadStage(_MemoryStage):
+    """The part of recall that does not depend on the research (the past weeks most like this one, the latest
+    notes on each universe instrument), read alongside the research's round trip on the side connection, so
+    only the setups like the research candidates are left between the research and the pitches. Nothing when
+    recall will show nothing (memory off, pitches already stored)."""
+
+    name = "recall_ahead"
+    reads = (SNAPSHOT, ASOF)
+    writes = (RECALLED_AHEAD,)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench = self.bench
+        pitched = bench.events.read_stream(streams.week_stream(bench.week_id, streams.PITCHES))
+        if bench.memory is None or not recall_enabled(bench) or pitched:
+            result = context.with_value(RECALLED_AHEAD, {})
+            return result.with_loaded(self.name) if pitched else result
+        as_of = context.get(ASOF)
+        condition = market_condition(context.get(SNAPSHOT), bench.week_id)
+        symbols = [i.symbol for i in bench.config.assets.universe]
+
+        def read(_: EventStore, memory: Memory | None) -> dict[str, tuple[Recollection, ...]]:
+            return read_ahead(memory, condition, symbols, as_of=as_of) if memory is not None else {}
+
+        return context.with_value(RECALLED_AHEAD, await self._on_side(read))
+
+
 class RecallStage(_MemoryStage):
     """Each PM's "Similar past setups": the past setups most like the research candidates (with outcomes and
     lessons), the past weeks most like this one, the latest notes on the candidates' instruments; cut to the
@@ -195,7 +254,7 @@ class RecallStage(_MemoryStage):
     show (memory off, an empty memory, pitches already stored): no lines and no event."""
 
     name = "recall"
-    reads = (RESEARCH_PACKS, SNAPSHOT, ASOF)
+    reads = (RESEARCH_PACKS, SNAPSHOT, ASOF, RECALLED_AHEAD)
     writes = (MEMORY_NOTES,)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -207,12 +266,9 @@ class RecallStage(_MemoryStage):
         as_of, packs = context.get(ASOF), context.get(RESEARCH_PACKS)
         condition = market_condition(context.get(SNAPSHOT), bench.week_id)
         queries = candidate_queries(packs, condition)
-        setups = setups_like(memory, queries, as_of=as_of, limit=self.settings.setups_per_role)
-        weeks = memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
-        notes = interleave(
-            [memory.symbol_context(q.instrument, as_of=as_of, limit=NOTES_PER_INSTRUMENT) for q in queries]
+        lines, shown = recall_lines(
+            memory, queries, condition, self.settings, as_of=as_of, ahead=context.get(RECALLED_AHEAD)
         )
-        lines, shown = within_budget([*setups, *weeks, *notes], self.settings.token_budget)
         if not lines:
             return context.with_value(MEMORY_NOTES, {})
         query = "setups like the research candidates " + ", ".join(f"{q.direction} {q.instrument}" for q in queries)
@@ -259,7 +315,8 @@ class RememberDecisionStage(_MemoryStage):
 
 
 class ValidatorStage(_MemoryStage):
-    """After peer review, before the chairman: each pitch that takes a position against its most similar past
+    """After the pitches (alongside the peer review), before the chairman: each pitch that takes a position
+    against its most similar past
     setups with a known outcome (agents/validator.py). Its flags are frozen once for the week on the memory's
     "flags" stream (SetupFlagged, none when nothing was flagged) and shown to the chairman; each pitch's
     retrieval is a MemoryRecalled of role "validator". Once the decision is stored, the flags are loaded."""

@@ -9,6 +9,7 @@ skipping any order already recorded, so a resumed run never sends an order twice
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import date
 
@@ -17,6 +18,7 @@ from llmtrade.brokers.reconcile import reconcile_account
 from llmtrade.config.models import Account, AccountRole, Config
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.research import MarketSnapshot
 from llmtrade.domain.streams import ORDERS, RISK, week_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -55,11 +57,18 @@ EXECUTED = ContextKey("executed_orders", list[OrderSubmitted | OrderRejected])
 
 
 def intent_for(
-    account: Account, pitches: list[Pitch], failed_pms: list[str], decision: Decision, pm_of: Mapping[str, str]
+    account: Account,
+    pitches: list[Pitch],
+    failed_pms: list[str],
+    decision: Decision | None,
+    pm_of: Mapping[str, str],
 ) -> TradeIntent | None:
+    """The account's intent for the week: None for the FLAT baseline; the chairman's needs the decision."""
     if account.role is AccountRole.FLAT:
         return None
     if account.role is AccountRole.CHAIRMAN:
+        if decision is None:
+            raise ValueError(f"account {account.id} trades the chairman's decision, and there is none yet")
         trade = decision.selected_trade
         return TradeIntent(
             account_id=account.id,
@@ -98,10 +107,13 @@ def after_roll(account: AccountSnapshot, keep: str, prices: Mapping[str, float])
     )
 
 
-class RiskStage:
-    name = "risk_gate"
-    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION)
-    writes = (VERDICTS, PLANS, PRICES)
+# Each account's TradeIntended, RiskChecked and OrdersPlanned, planned before the chairman has decided: every
+# account but the chairman's (risk_prep). Empty when the week's plan is already stored.
+PREPARED = ContextKey("risk_prepared", dict[str, list[EventPayload]])
+
+
+class _Gate:
+    """Sizing one account's intent: reconcile, value (week start), the breaker, the gate, the orders."""
 
     def __init__(self, desks: list[Desk], config: Config, events: EventStore, week_id: date, *, dry_run: bool = False):
         self.desks = desks
@@ -115,92 +127,149 @@ class RiskStage:
             return  # a dry run leaves no trace on accounts or breakers
         value_account(self.events, desk, account, self.config, occasion=WEEK_START, week_id=self.week_id, run_id=run_id)
 
+    def plan(self, desk: Desk, intent: TradeIntent | None, snapshot: MarketSnapshot, run_id: str) -> list[EventPayload]:
+        """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
+        valued). Records the reconciliation, the week-start valuation and a halted account's shadow trade
+        (each once) unless dry. Raises OperationalError while the account has orders queued."""
+        prices = _prices(snapshot)
+        # Only what llmtrade manages: a position made by hand is reported, and left out of everything.
+        before = reconcile_account(
+            self.events,
+            desk.broker,
+            desk.broker.account(prices),
+            prices,
+            occasion=WEEK_START,
+            week_id=self.week_id,
+            run_id=run_id,
+            record=not self.dry_run,
+        )
+        if intent is None:
+            self._value(desk, before, run_id)  # the FLAT baseline is valued too
+            return []
+        queued = queued_order_ids(desk)
+        if queued:
+            # Planning against positions that queued orders are about to change would double them.
+            ids = ", ".join(queued)
+            raise OperationalError(
+                f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
+            )
+        self._value(desk, before, run_id)
+        stop, why = halted(self.events, desk.account.id)
+        if intent.direction == "FLAT" and not intent.instrument:
+            verdict = RiskVerdict(
+                account_id=desk.account.id,
+                instrument="",
+                target_qty=0,
+                approved=True,  # closing everything only reduces risk, halted or not
+                reason="no pitch: flat for the week" + (f" (halted: {why})" if stop else ""),
+                price=1.0,
+                adjustments=[],
+                shadow_qty=0 if stop else None,
+            )
+        else:
+            shortable = desk.broker.is_shortable(intent.instrument) if intent.direction == "SHORT" else True
+            verdict = risk.check(
+                intent,
+                after_roll(before, intent.instrument, prices),
+                prices.get(intent.instrument, 0.0),
+                assets=self.config.assets,
+                risk=self.config.risk,
+                prices=prices,
+                broker_shortable=shortable,
+                halted=stop,
+                halt_reason=why,
+            )
+        if stop and not self.dry_run:
+            record_shadow_trade(
+                self.events,
+                desk,
+                self.config,
+                verdict,
+                prices,
+                roll=True,
+                source=f"week {self.week_id}",
+                at=snapshot.asof,
+                week_id=self.week_id,
+                run_id=run_id,
+            )
+        # A halted account's verdict is already cut to what reduces risk; its roll still closes.
+        orders = plan_orders(self.week_id, desk.account.id, before.positions, verdict.instrument, verdict.target_qty)
+        return [
+            TradeIntended(intent=intent),
+            RiskChecked(verdict=verdict),
+            OrdersPlanned(
+                account_id=desk.account.id, broker=desk.broker.name, orders=orders, positions_before=before.positions
+            ),
+        ]
+
+
+class RiskPrepStage(_Gate):
+    """The risk gate's work for every account but the chairman's, done before the chairman has decided: a PM's
+    account trades its own pitch and the FLAT baseline nothing, so neither waits for the decision. With
+    `overlaps` it runs on a worker thread alongside the chairman's round trip. It only plans: the plans are
+    frozen (and so can be sent) only by the risk gate, after the decision; no order is sent before it. What it
+    records (reconciliation, the week-start valuation, a halted account's shadow trade) is recorded once
+    whichever run gets there first. Nothing to do once the week's plan is stored (loaded)."""
+
+    name = "risk_prep"
+    reads = (SNAPSHOT, PITCHES, FAILED_PMS)
+    writes = (PREPARED,)
+
+    def __init__(
+        self,
+        desks: list[Desk],
+        config: Config,
+        events: EventStore,
+        week_id: date,
+        *,
+        dry_run: bool = False,
+        overlaps: bool = False,
+    ):
+        super().__init__(desks, config, events, week_id, dry_run=dry_run)
+        self.overlaps = overlaps
+
     async def run(self, context: PipelineContext) -> PipelineContext:
+        if self.events.read_stream(week_stream(self.week_id, RISK)):
+            return context.with_value(PREPARED, {}).with_loaded(self.name)
+        snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
+        pm_of = {pm.account: pm.id for pm in self.config.models.pms}
+        desks = [d for d in self.desks if d.account.role is not AccountRole.CHAIRMAN]
+
+        def prepare() -> dict[str, list[EventPayload]]:
+            return {
+                desk.account.id: self.plan(desk, intent_for(desk.account, pitches, failed, None, pm_of), snapshot, run)
+                for desk in desks
+            }
+
+        run = context.run_id
+        # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait.
+        prepared = await asyncio.to_thread(prepare) if self.overlaps else prepare()
+        return context.with_value(PREPARED, prepared)
+
+
+class RiskStage(_Gate):
+    name = "risk_gate"
+    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED)
+    writes = (VERDICTS, PLANS, PRICES)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        # Commits are waited for from here on (workflows/weekly.py WeeklyPipeline): the plan's own commit puts it
+        # and every record before it on disk before execution can send anything.
+        self.events.defer_flush(False)
         snapshot = context.get(SNAPSHOT)
-        prices = {s: ind.close for s, ind in snapshot.indicators.items()}
+        prices = _prices(snapshot)
         pitches, failed, decision = context.get(PITCHES), context.get(FAILED_PMS), context.get(DECISION)
+        prepared = context.get(PREPARED)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
 
         async def build() -> list[EventPayload]:
             payloads: list[EventPayload] = []
             for desk in self.desks:
-                intent = intent_for(desk.account, pitches, failed, decision, pm_of)
-                # Only what llmtrade manages: a position made by hand is reported, and left out of everything.
-                before = reconcile_account(
-                    self.events,
-                    desk.broker,
-                    desk.broker.account(prices),
-                    prices,
-                    occasion=WEEK_START,
-                    week_id=self.week_id,
-                    run_id=context.run_id,
-                    record=not self.dry_run,
-                )
-                if intent is None:
-                    self._value(desk, before, context.run_id)  # the FLAT baseline is valued too
+                if desk.account.id in prepared:
+                    payloads += prepared[desk.account.id]
                     continue
-                queued = queued_order_ids(desk)
-                if queued:
-                    # Planning against positions that queued orders are about to change would double them.
-                    ids = ", ".join(queued)
-                    raise OperationalError(
-                        f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
-                    )
-                self._value(desk, before, context.run_id)
-                stop, why = halted(self.events, desk.account.id)
-                if intent.direction == "FLAT" and not intent.instrument:
-                    verdict = RiskVerdict(
-                        account_id=desk.account.id,
-                        instrument="",
-                        target_qty=0,
-                        approved=True,  # closing everything only reduces risk, halted or not
-                        reason="no pitch: flat for the week" + (f" (halted: {why})" if stop else ""),
-                        price=1.0,
-                        adjustments=[],
-                        shadow_qty=0 if stop else None,
-                    )
-                else:
-                    shortable = desk.broker.is_shortable(intent.instrument) if intent.direction == "SHORT" else True
-                    verdict = risk.check(
-                        intent,
-                        after_roll(before, intent.instrument, prices),
-                        prices.get(intent.instrument, 0.0),
-                        assets=self.config.assets,
-                        risk=self.config.risk,
-                        prices=prices,
-                        broker_shortable=shortable,
-                        halted=stop,
-                        halt_reason=why,
-                    )
-                if stop and not self.dry_run:
-                    at = snapshot.asof
-                    source = f"week {self.week_id}"
-                    record_shadow_trade(
-                        self.events,
-                        desk,
-                        self.config,
-                        verdict,
-                        prices,
-                        roll=True,
-                        source=source,
-                        at=at,
-                        week_id=self.week_id,
-                        run_id=context.run_id,
-                    )
-                # A halted account's verdict is already cut to what reduces risk; its roll still closes.
-                orders = plan_orders(
-                    self.week_id, desk.account.id, before.positions, verdict.instrument, verdict.target_qty
-                )
-                payloads += [
-                    TradeIntended(intent=intent),
-                    RiskChecked(verdict=verdict),
-                    OrdersPlanned(
-                        account_id=desk.account.id,
-                        broker=desk.broker.name,
-                        orders=orders,
-                        positions_before=before.positions,
-                    ),
-                ]
+                intent = intent_for(desk.account, pitches, failed, decision, pm_of)
+                payloads += self.plan(desk, intent, snapshot, context.run_id)
             return payloads
 
         stream = week_stream(self.week_id, RISK)
@@ -217,6 +286,10 @@ class RiskStage:
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
         result = context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, prices))
         return result if built else result.with_loaded(self.name)
+
+
+def _prices(snapshot: MarketSnapshot) -> dict[str, float]:
+    return {s: ind.close for s, ind in snapshot.indicators.items()}
 
 
 def _account_of(payload: EventPayload) -> str | None:
@@ -247,16 +320,24 @@ class ExecutionStage:
         if self.dry_run:
             return context.with_values((EXECUTED, []), (ABANDONED, []), (UNFINISHED, []))
         stream = week_stream(self.week_id, ORDERS)
-        execution = await execute_plans(
-            self.events,
-            self.desks,
-            context.get(PLANS),
-            self.config,
-            context.get(PRICES),
-            stream=stream,
-            week_id=self.week_id,
-            run_id=context.run_id,
-        )
+        # The plan is on disk (the risk gate's commit waited for it). The orders' records are not waited for one by
+        # one: a crash of the database server or machine could take back only the latest of them (a suffix), which
+        # is a crash between the broker's answer and its record -- the rerun asks the broker first (recover_orders)
+        # and a paper broker's acceptance is itself one of those records, lost with it or kept with it.
+        self.events.defer_flush(True)
+        try:
+            execution = await execute_plans(
+                self.events,
+                self.desks,
+                context.get(PLANS),
+                self.config,
+                context.get(PRICES),
+                stream=stream,
+                week_id=self.week_id,
+                run_id=context.run_id,
+            )
+        finally:
+            self.events.defer_flush(False)  # the run's end (WeekCompleted, RunFinished) waits, and with it all before
         result = context.with_values(
             (EXECUTED, recorded_orders(self.events, stream)),
             (ABANDONED, execution.abandoned),

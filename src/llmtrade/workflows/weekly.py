@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmtrade.brokers.registry import open_broker
 from llmtrade.clock import Clock
@@ -21,12 +21,15 @@ from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
+from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
+from llmtrade.pipeline.stage import Stage
 from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import ChairmanStage, PitchStage, ReviewStage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.memory_stages import (
+    RecallAheadStage,
     RecallStage,
     RememberDecisionStage,
     RememberPitchesStage,
@@ -34,7 +37,7 @@ from llmtrade.workflows.memory_stages import (
     ValidatorStage,
 )
 from llmtrade.workflows.research_stages import ASOF, MarketSnapshotStage, ResearchStage
-from llmtrade.workflows.trading_stages import ExecutionStage, RiskStage
+from llmtrade.workflows.trading_stages import ExecutionStage, RiskPrepStage, RiskStage
 from llmtrade.workflows.workbench import Workbench
 
 if TYPE_CHECKING:
@@ -128,6 +131,28 @@ def build_desks(
     ]
 
 
+class WeeklyPipeline(Pipeline):
+    """The weekly stages, their commits on the run's connection deferred (EventStore.defer_flush) until the risk
+    gate: about forty commits (stage events, call records, the frozen outputs) lie between the snapshot and the
+    decision, each an fsync of several ms on the path between two model round trips when waited for. What a
+    crash of the database server or machine could take back is the run's latest records (a suffix: as if this
+    process had died a moment earlier, which a rerun resumes from); the risk gate waits again, so the frozen plan
+    and everything before it are on disk before any order is sent (execution then defers its own records: see
+    trading_stages.ExecutionStage), and the run's end is waited for whatever happened."""
+
+    def __init__(self, stages: Sequence[Stage], events: EventStore, observer: StageObserver | None, **kw: Any):
+        super().__init__(stages, events, observer, **kw)
+        self._store = events
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        self._store.defer_flush(True)
+        try:
+            return await super().run(context)
+        finally:
+            # Whatever happened (a failure, a stage left unfinished), the run's end is recorded durably.
+            self._store.defer_flush(False)
+
+
 def weekly_pipeline(
     bench: Workbench, clock: Clock, *, dry_run: bool, observer: StageObserver | None = None
 ) -> Pipeline:
@@ -141,18 +166,29 @@ def weekly_pipeline(
         week_id,
         bench.run_id,
     )
-    return Pipeline(
+    return WeeklyPipeline(
         [
             MarketSnapshotStage(bench.market, config.assets.symbols, events),
+            # What recall shows besides the setups, read alongside the research's round trip.
+            RecallAheadStage(bench, dry_run=dry_run),
             ResearchStage(
                 bench.gateway, bench.prompts, config.models.research, config.assets.universe, events, bench.window
             ),
-            RememberResearchStage(bench, dry_run=dry_run),
+            # Recall before remembering the research: recall is on the path to the pitches, and the memory write
+            # (alongside) would compete with it for the interpreter; started after it, it hides behind the pitches.
             RecallStage(bench, dry_run=dry_run),
+            RememberResearchStage(bench, dry_run=dry_run),
             PitchStage(committee, events, clock, bench.window),
             RememberPitchesStage(bench, dry_run=dry_run),
-            ReviewStage(committee, events, clock, bench.window),
+            # The validator judges the pitches, not the reviews: placed before the review it runs alongside the
+            # reviews' round trip (when it overlaps) instead of between the reviews and the chairman.
             ValidatorStage(bench, dry_run=dry_run),
+            ReviewStage(committee, events, clock, bench.window),
+            # Every account but the chairman's is sized alongside the chairman's round trip; nothing is sent before
+            # the risk gate, after the decision.
+            RiskPrepStage(
+                desks, config, events, week_id, dry_run=dry_run, overlaps=bench.side is not None and not dry_run
+            ),
             ChairmanStage(committee, events, clock, bench.window),
             RememberDecisionStage(bench, dry_run=dry_run),
             RiskStage(desks, config, events, week_id, dry_run=dry_run),

@@ -1,0 +1,113 @@
+"""The risk gate's work for the PM and FLAT accounts (risk_prep) runs alongside the chairman's round trip, and
+still nothing is planned for good or sent before the chairman has decided. `run-weekly` offline, on a real
+PostgreSQL, with the chairman's stage slowed or failed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.errors import OperationalError
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.workflows import committee_stages, execution, trading_stages
+from tests.support import FIXED_NOW
+
+runner = CliRunner()
+WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
+CHAIRMAN_SECONDS = 0.8
+PLAN_SECONDS = 0.05  # each account's sizing made slow enough that the chairman's start falls among them
+
+
+@pytest.fixture
+def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    return cli_env["DATABASE_URL"]
+
+
+def _events(url: str, **filters: Any) -> list[Any]:
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        return storage.events.read(**filters)
+
+
+def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_order_goes_before_the_decision(
+    week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, list[tuple[float, str]]] = {"chairman": [], "plan": [], "send": []}
+    chairman_run = committee_stages.ChairmanStage.run
+    plan = trading_stages._Gate.plan
+    send = execution._send
+
+    async def slow_chairman(self: Any, context: Any) -> Any:
+        seen["chairman"].append((time.perf_counter(), "start"))
+        await asyncio.sleep(CHAIRMAN_SECONDS)  # the model's round trip
+        try:
+            return await chairman_run(self, context)
+        finally:
+            seen["chairman"].append((time.perf_counter(), "end"))
+
+    def timed_plan(self: Any, desk: Any, *args: Any, **kw: Any) -> Any:
+        on_loop = threading.current_thread() is threading.main_thread()
+        seen["plan"].append((time.perf_counter(), f"{desk.account.role.value}:{'loop' if on_loop else 'thread'}"))
+        time.sleep(PLAN_SECONDS)
+        return plan(self, desk, *args, **kw)
+
+    def timed_send(broker: Any, order: Any) -> Any:
+        seen["send"].append((time.perf_counter(), order.account_id))
+        return send(broker, order)
+
+    monkeypatch.setattr(committee_stages.ChairmanStage, "run", slow_chairman)
+    monkeypatch.setattr(trading_stages._Gate, "plan", timed_plan)
+    monkeypatch.setattr(execution, "_send", timed_send)
+    result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 0, result.output
+    (started, _), (ended, _) = seen["chairman"]
+    early = [(t, who) for t, who in seen["plan"] if not who.startswith("chairman")]
+    late = [(t, who) for t, who in seen["plan"] if who.startswith("chairman")]
+    assert len(early) == 5 and len(late) == 1  # four PMs and the FLAT baseline; the chairman's account
+    # Alongside the chairman's call (started with it, done before its answer), on a worker thread; the chairman's
+    # account only once it has decided.
+    assert all(t < ended and who.endswith(":thread") for t, who in early), (started, ended, early)
+    assert max(t for t, _ in early) > started  # the chairman did not wait for them
+    assert late[0][0] > ended
+    assert seen["send"] and min(t for t, _ in seen["send"]) > late[0][0]
+
+
+def test_a_run_whose_chairman_fails_plans_and_sends_nothing_and_its_rerun_values_each_account_once(
+    week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing_chairman(self: Any, context: Any) -> Any:
+        await asyncio.sleep(0.05)
+        raise OperationalError("the chairman's model refused the request")
+
+    monkeypatch.setattr(committee_stages.ChairmanStage, "run", failing_chairman)
+    failed = runner.invoke(app, ["run-weekly"])
+    assert failed.exit_code == 1, failed.output
+    kinds = Counter(e.type for e in _events(week))
+    assert kinds["OrdersPlanned"] == kinds["RiskChecked"] == 0  # the week's plan is frozen only after a decision
+    assert kinds["OrderSubmitted"] == kinds["PaperOrderAccepted"] == 0
+    # The prepared accounts' end is on record (risk_prep joined before the run failed).
+    ends = {e.payload["stage"] for e in _events(week, type="StageCompleted")}
+    assert "risk_prep" in ends and "risk_gate" not in ends
+
+    monkeypatch.undo()
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    monkeypatch.setenv("DATABASE_URL", week)
+    again = runner.invoke(app, ["run-weekly"])
+    assert again.exit_code == 0, again.output
+    valued = Counter(
+        AccountValued.from_event(e).account_id
+        for e in _events(week, type=AccountValued.event_type())
+        if AccountValued.from_event(e).occasion == "week start"
+    )
+    assert len(valued) == 6 and set(valued.values()) == {1}  # every account, once, whichever run got there first
+    assert Counter(e.type for e in _events(week))["OrdersPlanned"] == 5

@@ -1,0 +1,99 @@
+"""When run-weekly's commits wait for the disk (workflows/weekly.py WeeklyPipeline, EventStore.defer_flush): not
+between the snapshot and the decision; the frozen plan's commit always (it puts every earlier record on disk
+before any order goes); not the orders' records one by one; the run's end always, whether the run finished or
+failed. `run-weekly` offline on a real PostgreSQL, the setting read on the run's own connection at each point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.app import runs
+from llmtrade.cli import app
+from llmtrade.errors import OperationalError
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows import committee_stages, execution, trading_stages
+
+runner = CliRunner()
+WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
+
+
+@pytest.fixture
+def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    return cli_env["DATABASE_URL"]
+
+
+def _waits(events: Any) -> str:
+    """The run connection's synchronous_commit: "on" when a commit waits for the disk."""
+    return events._conn.execute("SHOW synchronous_commit").fetchone()[0]
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chairman_fails: bool = False) -> None:
+    chairman_run = committee_stages.ChairmanStage.run
+    execution_run = trading_stages.ExecutionStage.run
+    send = execution._send
+    finished, failed = runs.RunLog.finished, runs.RunLog.failed
+    append = EventStore.append
+    store: list[Any] = []
+
+    def appending(self: Any, events: Any, **kw: Any) -> Any:
+        if any(e.type == "OrdersPlanned" for e in events):
+            seen["plan"].append(_waits(self))
+        return append(self, events, **kw)
+
+    async def chairman(self: Any, context: Any) -> Any:
+        store.append(self.events)
+        seen["chairman"].append(_waits(self.events))
+        if chairman_fails:
+            raise OperationalError("the chairman's model refused the request")
+        return await chairman_run(self, context)
+
+    async def executing(self: Any, context: Any) -> Any:
+        seen["execution"].append(_waits(self.events))
+        return await execution_run(self, context)
+
+    def sending(broker: Any, order: Any) -> Any:
+        seen["send"].append(_waits(store[0]))
+        return send(broker, order)
+
+    def at_end(original: Any, name: str) -> Any:
+        def recorded(self: Any, *args: Any, **kw: Any) -> Any:
+            if self.command == "run-weekly":
+                seen[name].append(_waits(self._events))
+            return original(self, *args, **kw)
+
+        return recorded
+
+    monkeypatch.setattr(committee_stages.ChairmanStage, "run", chairman)
+    monkeypatch.setattr(trading_stages.ExecutionStage, "run", executing)
+    monkeypatch.setattr(execution, "_send", sending)
+    monkeypatch.setattr(runs.RunLog, "finished", at_end(finished, "finished"))
+    monkeypatch.setattr(runs.RunLog, "failed", at_end(failed, "failed"))
+    monkeypatch.setattr(EventStore, "append", appending)
+
+
+def test_commits_are_deferred_but_the_plans_and_the_runs_end_wait_for_the_disk(
+    week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, list[str]] = {"chairman": [], "plan": [], "execution": [], "send": [], "finished": [], "failed": []}
+    _watch(monkeypatch, seen)
+    result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert seen["chairman"] == ["off"]
+    assert seen["plan"] == ["on"]  # the plan and every record before it are on disk before the first order
+    assert seen["execution"] == ["on"] and seen["send"] and set(seen["send"]) == {"off"}
+    assert seen["finished"] == ["on"] and seen["failed"] == []
+
+
+def test_a_run_that_fails_before_the_risk_gate_records_its_failure_with_commits_waited_for_again(
+    week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, list[str]] = {"chairman": [], "plan": [], "execution": [], "send": [], "finished": [], "failed": []}
+    _watch(monkeypatch, seen, chairman_fails=True)
+    result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 1, result.output
+    assert seen["chairman"] == ["off"] and seen["plan"] == seen["execution"] == seen["send"] == []
+    assert seen["failed"] == ["on"]
