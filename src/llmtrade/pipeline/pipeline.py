@@ -87,11 +87,7 @@ class Pipeline:
                     await asyncio.sleep(0)
                     continue
                 try:
-                    with bound(stage=stage.name):
-                        result = await stage.run(visible)
-                    if not isinstance(result, PipelineContext):
-                        raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
-                    _require_outputs(stage, visible, result)
+                    result = await _checked_run(stage, visible)
                 except Exception as exc:
                     elapsed = (time.perf_counter() - started) * 1000
                     self._fail(context, stage, exc, elapsed, completed)
@@ -175,14 +171,21 @@ async def _after(
         await asyncio.wait([before])
         started = time.perf_counter()
     try:
-        with bound(stage=stage.name):
-            result = await stage.run(visible)
-        if not isinstance(result, PipelineContext):
-            raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
-        _require_outputs(stage, visible, result)
+        result = await _checked_run(stage, visible)
     except Exception as exc:
         return visible, (time.perf_counter() - started) * 1000, exc
     return result, (time.perf_counter() - started) * 1000, None
+
+
+async def _checked_run(stage: Stage, visible: PipelineContext) -> PipelineContext:
+    """The stage run on what it may see, its log lines tagged with its name; raises when it returned anything
+    but a context holding exactly the keys it declared it writes."""
+    with bound(stage=stage.name):
+        result = await stage.run(visible)
+    if not isinstance(result, PipelineContext):
+        raise TypeError(f"returned {type(result).__name__}, not a PipelineContext")
+    _require_outputs(stage, visible, result)
+    return result
 
 
 def _failed(stage: Stage, exc: Exception, elapsed: float) -> StageFailed:
