@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from llmtrade.app.backtest_answers import shared_answers
@@ -108,7 +108,7 @@ def backtest(
     first_job = next(jobs[0] for jobs in plan.values() if jobs)
     folder = spec.csv
     if spec.fetch_history:
-        folder = _history(settings, loaded, spec, plan, calendar, first_job.at, say=say)
+        folder = _history(settings, loaded, spec, plan, calendar, say=say)
     # The backtest reads the CSV folder given (or fetched), else the config's; a live provider list never applies.
     settings = settings.model_copy(
         update={"market_csv_dir": folder or settings.market_csv_dir, "market_providers": None}
@@ -201,27 +201,25 @@ def _history(
     spec: BacktestSpec,
     plan: dict[date, list[Job]],
     calendar: TradingCalendar,
-    first_at: datetime,
     *,
     say: Callable[[str], None],
 ) -> Path:
     """The backtest's price snapshot for every bar its whole range reads (as `_prefetch` counts them)."""
     if spec.csv is not None:
         raise UsageError("--fetch-history and --csv exclude each other: prices come from one source")
-    last_at = max(job.at for jobs in plan.values() for job in jobs)
-    end = calendar.last_completed_session(last_at) or last_at.date()
+    start, end = _span([job for jobs in plan.values() for job in jobs], calendar)
     symbols = sorted({*loaded.config.assets.symbols, BENCHMARK})
     snapshot = fetch_history(
-        settings,
-        loaded,
-        SystemClock(),
-        name=spec.name,
-        symbols=symbols,
-        start=first_at.date() - _HISTORY,
-        end=end,
-        say=say,
+        settings, loaded, SystemClock(), name=spec.name, symbols=symbols, start=start, end=end, say=say
     )
     return snapshot.folder
+
+
+def _span(jobs: list[Job], calendar: TradingCalendar) -> tuple[date, date]:
+    """The sessions `jobs` read: the first one's history (`_HISTORY` before it) to the last session complete
+    at the last one's instant."""
+    last_at = max(job.at for job in jobs)
+    return min(job.at for job in jobs).date() - _HISTORY, calendar.last_completed_session(last_at) or last_at.date()
 
 
 def _weeks(first: date, last: date) -> list[date]:
@@ -321,10 +319,7 @@ def _compare(app: BacktestContainer, job: Job, outcome: object, draft: Draft, ta
 
 def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date]) -> None:
     """Every bar the weeks to run will read, fetched once into the bar cache (reads stay point-in-time)."""
-    jobs = [job for w in todo for job in plan[w]]
-    first = min(j.at for j in jobs).date() - _HISTORY
-    last_instant: datetime = max(j.at for j in jobs)
-    last = app.calendar.last_completed_session(last_instant) or last_instant.date()
+    first, last = _span([job for w in todo for job in plan[w]], app.calendar)
     market = app.market(storage, record=False)
     market.bars(app.loaded.config.assets.symbols, first, last)
     # Read back once from the cache, validated there and vouched for: every later read inside the range
