@@ -20,6 +20,7 @@ from llmtrade.llm.budget import backtest_budget
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support import FIXED_NOW
@@ -145,3 +146,13 @@ def test_the_backtest_budget_counts_calls_its_sole_writer_holds_unflushed(storag
     refused = budget.reserve("pm_pitch", "m/priced", 1_000_000, 1_000_000)
     assert isinstance(refused, BudgetRefused) and refused.budget == "backtest"  # 3.25 + 3.00 > 5.00
     held.abandon()
+
+
+def test_copying_answers_in_keeps_the_ones_held_and_counts_only_the_new(storage: Storage) -> None:
+    """A resumed backtest replays the answers it used: a copy from the live cache never overwrites one."""
+    cache = AnswerCache(storage.conn)
+    used = CachedAnswer("the answer used", 1, 1, 0.1)
+    assert cache.add_missing([("k1", "m", used), ("k2", "m", used)]) == 2
+    assert cache.add_missing([("k1", "m", CachedAnswer("a newer answer", 1, 1, 0.1)), ("k3", "m", used)]) == 1
+    held = cache.get("k1")
+    assert held is not None and held.content == "the answer used"

@@ -62,17 +62,12 @@ class AnswerCache:
         if not entries:
             return 0
         with self._conn.transaction(), self._conn.cursor() as cur:
-            before = self._count(cur)
             cur.executemany(
                 _ADD,
                 [(k, m, a.content, a.prompt_tokens, a.completion_tokens, a.cost_usd) for k, m, a in entries],
             )
-            return self._count(cur) - before
-
-    @staticmethod
-    def _count(cur: psycopg.Cursor) -> int:
-        row = cur.execute("SELECT count(*) FROM llm_cache").fetchone()
-        return int(row[0]) if row else 0
+            # psycopg (3.1+) sums executemany's row counts; a key already held counts 0 (DO NOTHING).
+            return cur.rowcount
 
 
 _ADD = """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)

@@ -29,6 +29,7 @@ from llmtrade.market.providers import csv_dir
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import DatabaseLocation, locate, sibling
+from llmtrade.storage.llm_cache import AnswerCache
 from llmtrade.sweep import spec as sweep_spec
 from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
@@ -168,10 +169,8 @@ def run_sweep(
 def live_answers(settings: Settings, location: DatabaseLocation) -> list[Answer]:
     """Every answer of the replay cache of the books `settings` name (the live ones), read once by the driver."""
     with open_storage(settings, SystemClock(), location=location) as live:
-        rows = live.conn.execute(
-            "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache ORDER BY key"
-        ).fetchall()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+        entries = AnswerCache(live.conn).entries()
+    return [(k, m, a.content, a.prompt_tokens, a.completion_tokens, a.cost_usd) for k, m, a in entries]
 
 
 def finished_runs(storage: Storage) -> dict[str, SweepRunFinished]:
