@@ -11,11 +11,12 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -174,7 +175,19 @@ def test_stop_closes_kept_alive_connections_so_the_next_request_fails() -> None:
 
 
 def test_server_overlaps_eight_concurrent_requests() -> None:
-    with FakeOpenAIServer(latency=0.2) as server, httpx.Client(base_url=server.base_url, timeout=5) as client:
+    # Every answer waits until all eight requests are inside the server at once, so the peak is 8 however
+    # slowly a loaded machine schedules the client threads (a fixed latency made that a race); a server
+    # that served one request at a time would break the barrier and answer 500.
+    everyone_in = threading.Barrier(8, timeout=30)
+
+    def answer_when_all_arrived(request: dict[str, Any]) -> dict[str, Any]:
+        everyone_in.wait()
+        return completion_for(request)
+
+    with (
+        FakeOpenAIServer(answer=answer_when_all_arrived) as server,
+        httpx.Client(base_url=server.base_url, timeout=60) as client,
+    ):
 
         def ask(_: int) -> int:
             return client.post("/chat/completions", json=_chat_request()).status_code
