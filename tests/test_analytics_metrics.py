@@ -244,7 +244,9 @@ def test_a_wiped_out_series_has_no_returns() -> None:
     assert metrics.cagr([100.0, 0.0]) is None
 
 
-@pytest.mark.parametrize(("n", "reps", "seed"), [(1, 5, 7), (2, 50, 7), (27, 200, 7), (130, 300, 7), (260, 40, 11)])
+@pytest.mark.parametrize(
+    ("n", "reps", "seed"), [(1, 5, 7), (2, 50, 7), (27, 200, 7), (130, 300, 7), (260, 40, 11), (2600, 20, 7)]
+)
 def test_bootstrap_indices_are_arch_stationary_bootstraps_to_the_index(n: int, reps: int, seed: int) -> None:
     # The draws are made without importing arch (its import costs a backtest seconds): they must stay arch's.
     from arch.bootstrap import StationaryBootstrap
