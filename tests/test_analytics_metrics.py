@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -268,3 +272,21 @@ def test_normal_quantile_and_cdf_are_scipy_stats_norm_to_the_bit(q: float) -> No
     assert float(ndtri(q)) == float(scipy.stats.norm.ppf(q))
     x = float(scipy.stats.norm.ppf(q))
     assert float(ndtr(x)) == float(scipy.stats.norm.cdf(x))
+
+
+def test_the_metrics_import_neither_arch_nor_scipy_stats() -> None:
+    # Their imports cost a backtest's leaderboard some 2 CPU seconds (arch brings matplotlib and scipy.stats).
+    probe = (
+        "import random, sys\n"
+        "from llmtrade.analytics import metrics\n"
+        "rng = random.Random(1)\n"
+        "r = [rng.gauss(0.001, 0.01) for _ in range(60)]\n"
+        "o = [rng.gauss(0.0, 0.01) for _ in range(60)]\n"
+        "assert metrics.sharpe_interval(r).low is not None and metrics.excess_interval(r, o).low is not None\n"
+        "assert None not in (metrics.probabilistic_sharpe(r), metrics.min_track_record(r))\n"
+        "assert metrics.deflated_sharpe(r, 6, 0.01) is not None\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'arch' or m.startswith('scipy.stats')))\n"
+    )
+    here = {**os.environ, "PYTHONPATH": str(Path(metrics.__file__).resolve().parents[2])}  # this checkout
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=here)
+    assert done.stdout.strip() == "[]"
