@@ -5,9 +5,11 @@ fills at a time are the trades counted at once."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -15,6 +17,7 @@ from llmtrade.app.backtest_container import one_thread_at_a_time
 from llmtrade.domain.ledger import TripCounting, closed_trade_pnls, round_trips
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Fill, Side
+from llmtrade.market import intraday_path
 from llmtrade.market.intraday_path import bridge_path, bridge_price
 from llmtrade.risk import controls
 
@@ -40,6 +43,32 @@ def test_a_minute_priced_alone_is_the_paths_price_at_that_minute(minutes: int) -
         path = bridge_path(bar, minutes, "csv")
         assert len(path) == minutes + 1
         assert [bridge_price(bar, minutes, "csv", k) for k in range(minutes + 1)] == list(path)
+
+
+def _reference_walks(bar: Bar, minutes: int, seed: str) -> tuple[tuple[float, ...], ...]:
+    """The walks as the path first drew them: random.gauss per minute, stretch after stretch."""
+    plan = intraday_path._plan(bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day}")
+    rng = random.Random(f"{seed}:{bar.symbol}:{bar.day}")
+    taken = intraday_path._touch(rng, bar.high, bar.open, bar.close, minutes, taken=set())
+    intraday_path._touch(rng, bar.low, bar.open, bar.close, minutes, taken={taken})
+    sigma = intraday_path._NOISE * math.log(bar.high / bar.low) / math.sqrt(minutes)
+    walks = []
+    for start, end in pairwise([*plan.starts, minutes]):
+        walk = [0.0]
+        for _ in range(end - start):
+            walk.append(walk[-1] + rng.gauss(0.0, sigma))
+        walks.append(tuple(walk))
+    return tuple(walks)
+
+
+@pytest.mark.parametrize("minutes", [2, 3, 210, 389, 390])
+def test_the_paths_draws_are_random_gauss_per_minute_to_the_bit(minutes: int) -> None:
+    # The draws are written out (no gauss call per minute): every quote the backtests priced must stay the same.
+    bars = [b for b in _bars() if b.high > b.low]
+    for bar in bars:
+        plan = intraday_path._plan(bar.open, bar.high, bar.low, bar.close, minutes, f"csv:{bar.symbol}:{bar.day}")
+        assert plan.walks == _reference_walks(bar, minutes, "csv")
+    assert len(bars) > 20
 
 
 def test_a_minute_outside_the_session_is_refused() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from datetime import date, timedelta
 from itertools import pairwise
@@ -239,3 +240,17 @@ def test_empty_and_mixed_symbol_inputs_are_rejected() -> None:
     mixed = [*series()[:5], bar(5, 105, 106, 104, symbol="XYZ")]
     with pytest.raises(MarketDataError, match="mix symbols"):
         compute_indicators(mixed)
+
+
+def test_realized_vols_stdev_is_statistics_stdev_to_the_bit() -> None:
+    # The sample deviation is worked out in integers (statistics' Fractions were a quarter of an indicator
+    # set's time): every realized vol ever computed must stay the same number.
+    from llmtrade.market.indicators import _stdev
+
+    rng = random.Random(13)
+    extremes = [0.0, 5e-324, 1e-300, -2.5e10, 3.0, 1e308, -1e-5]
+    series = [[math.log(rng.uniform(0.9, 1.1)) for _ in range(rng.choice([2, 3, 20, 21, 60]))] for _ in range(3000)]
+    series += [[rng.gauss(0, 1e-3) for _ in range(20)] for _ in range(1000)]
+    series += [[rng.choice(extremes) for _ in range(rng.choice([2, 5, 20]))] for _ in range(1000)]
+    series += [[0.01] * 20, [-0.0, 0.0], [1e308, -1e308]]
+    assert [_stdev(s) for s in series] == [statistics.stdev(s) for s in series]

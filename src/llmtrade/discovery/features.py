@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 from llmtrade.domain.discovery import CandidateFeatures
 from llmtrade.domain.market import Bar
@@ -23,8 +24,15 @@ _K = 3 - 2 * math.sqrt(2)
 
 def corwin_schultz(first: Bar, second: Bar) -> float:
     """The spread estimate (a fraction of price) from two consecutive sessions' highs and lows; >= 0."""
-    beta = math.log(first.high / first.low) ** 2 + math.log(second.high / second.low) ** 2
-    gamma = math.log(max(first.high, second.high) / min(first.low, second.low)) ** 2
+    return _corwin_schultz(first.high, first.low, second.high, second.low)
+
+
+# A week's features read the last 20 session pairs of some hundred candidates, 15 of them the week before's:
+# each pair's estimate is computed once (a pure function of four prices).
+@lru_cache(maxsize=1 << 14)
+def _corwin_schultz(high_1: float, low_1: float, high_2: float, low_2: float) -> float:
+    beta = math.log(high_1 / low_1) ** 2 + math.log(high_2 / low_2) ** 2
+    gamma = math.log(max(high_1, high_2) / min(low_1, low_2)) ** 2
     alpha = (math.sqrt(2 * beta) - math.sqrt(beta)) / _K - math.sqrt(gamma / _K)
     spread = 2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha))
     return max(spread, 0.0)

@@ -9,12 +9,14 @@ bar as "today" and never looks past it.
 from __future__ import annotations
 
 import math
+import operator
 import statistics
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date
-from itertools import pairwise
+from itertools import islice, pairwise
 
 from llmtrade.domain.market import Bar, IndicatorSet
 from llmtrade.errors import MarketDataError
@@ -99,13 +101,20 @@ def indicators_of(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = None) ->
     return computed
 
 
+_SYMBOL = operator.attrgetter("symbol")
+_DAY = operator.attrgetter("day")
+
+
 def _check_series(bars: Sequence[Bar], name: str) -> None:
     # Mixed symbols or out-of-order days would give plausible-looking wrong numbers, so refuse them loudly.
     if not bars:
         raise MarketDataError(f"no {name} to compute indicators from")
-    symbols = {bar.symbol for bar in bars}
+    symbols = set(map(_SYMBOL, bars))
     if len(symbols) > 1:
         raise MarketDataError(f"{name} mix symbols {sorted(symbols)}; indicators need one symbol")
+    days = list(map(_DAY, bars))
+    if all(map(operator.lt, days, islice(days, 1, None))):
+        return  # the usual case, checked in C; the loop below names the first day out of order
     for before, after in pairwise(bars):
         if after.day <= before.day:
             raise MarketDataError(
@@ -163,7 +172,44 @@ def _realized_vol(closes: list[float], window: int) -> float | None:
         return None
     recent = closes[-window - 1 :]
     log_returns = [math.log(after / before) for before, after in pairwise(recent)]
-    return statistics.stdev(log_returns) * math.sqrt(TRADING_DAYS_PER_YEAR)
+    return _stdev(log_returns) * math.sqrt(TRADING_DAYS_PER_YEAR)
+
+
+# Bits the integer square root keeps beyond a double's: enough for round-to-odd to round correctly once.
+_SQRT_BITS = 2 * sys.float_info.mant_dig + 3
+
+
+def _stdev(values: list[float]) -> float:
+    """`statistics.stdev(values)` to the bit, for two or more finite floats, in integers instead of Fractions.
+
+    Both are the correctly rounded square root of the exact sample variance (statistics' own method: the
+    variance summed exactly, then an integer square root rounded to odd), so they agree on every input;
+    statistics builds a Fraction per sum, which was a quarter of an indicator set's time."""
+    count = len(values)
+    ratios = [value.as_integer_ratio() for value in values]
+    # Every denominator is a power of two: bring all to the largest and sum the numerators exactly.
+    shift = max(d for _, d in ratios).bit_length() - 1
+    scaled = [n << (shift - d.bit_length() + 1) for n, d in ratios]
+    total = sum(scaled)
+    # Sample variance = (count * sum(x^2) - sum(x)^2) / (count * (count - 1) * 2^(2 * shift)), exactly.
+    numerator = count * sum(x * x for x in scaled) - total * total
+    denominator = count * (count - 1) << (2 * shift)
+    common = math.gcd(numerator, denominator)
+    return _sqrt_of_fraction(numerator // common, denominator // common)
+
+
+def _sqrt_of_fraction(n: int, m: int) -> float:
+    """sqrt(n / m) correctly rounded (n >= 0, m > 0): statistics' `_float_sqrt_of_frac`, the method of
+    https://bugs.python.org/msg407078 (an integer square root with spare bits, rounded to odd)."""
+    q = (n.bit_length() - m.bit_length() - _SQRT_BITS) // 2
+    if q >= 0:
+        return float(_isqrt_rounded_to_odd(n, m << 2 * q) << q)
+    return _isqrt_rounded_to_odd(n << -2 * q, m) / (1 << -q)
+
+
+def _isqrt_rounded_to_odd(n: int, m: int) -> int:
+    root = math.isqrt(n // m)
+    return root | (root * root * m != n)
 
 
 def _daily_returns(bars: Sequence[Bar]) -> dict[date, float]:

@@ -8,7 +8,7 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.errors import MarketDataError
 from llmtrade.market.daily_bars import DailyBars
-from llmtrade.market.indicators import compute_indicators
+from llmtrade.market.indicators import indicators_of
 from llmtrade.market.validation import SeriesRejected, validate_bars
 
 # Enough sessions for the 200-day average and the 52-week high.
@@ -26,7 +26,9 @@ def take_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
             raise MarketDataError(f"market snapshot as of {asof.isoformat()} refused: {SeriesRejected(problems)}")
     session = market.calendar.last_completed_session(asof)
     spy = series.bars.get(BENCHMARK) or None
-    indicators = {symbol: compute_indicators(series.bars[symbol], spy) for symbol in symbols}
+    # The same bars give the same indicators: a week's snapshots (discovery's memory, then the research) of
+    # one held bar cache compute each symbol once.
+    indicators = {symbol: indicators_of(series.bars[symbol], spy) for symbol in symbols}
     return MarketSnapshot(
         asof=asof,
         session=session or max(ind.asof_day for ind in indicators.values()),

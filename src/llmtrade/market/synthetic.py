@@ -77,6 +77,11 @@ class SyntheticMarket:
         self._extra = extra
         self._seed = seed
         self._calendar = TradingCalendar()
+        # The horizon's sessions and each symbol's rows over it, held by this market: a backtest asks for a
+        # day's bars at every checkpoint, and hashing the horizon (the generators' cache key) or listing its
+        # days to find one was most of such a read.
+        self._sessions: tuple[date, ...] | None = None
+        self._rows: dict[str, list[_Row]] = {}
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         unknown = [s for s in symbols if s not in self._classes and s not in self._extra]
@@ -86,19 +91,26 @@ class SyntheticMarket:
             return {s: [] for s in symbols}
         # The whole path through the calendar's horizon, once per process: every later request is a
         # slice of it, and a bar never depends on the range asked for.
-        sessions = tuple(self._calendar.sessions_between(ORIGIN, self._calendar.last_day))
+        if self._sessions is None:
+            self._sessions = tuple(self._calendar.sessions_between(ORIGIN, self._calendar.last_day))
+        sessions = self._sessions
         if end > sessions[-1]:
             raise MarketDataError(f"the synthetic market ends at {sessions[-1]}; {end} is past the calendar")
-        classes = tuple(sorted(self._classes.items()))
-        path, _ = _generate(classes, self._seed, sessions)
-        out = {}
-        for s in symbols:
-            if s in path:
-                out[s] = [_bar(s, row) for row in _slice_rows(path[s], start, end)]
+        # Every symbol's rows are one per session of the horizon, in order: the sessions index them all.
+        first, last = bisect_left(sessions, start), bisect_right(sessions, end)
+        return {s: [_bar(s, row) for row in self._rows_of(s, sessions)[first:last]] for s in symbols}
+
+    def _rows_of(self, symbol: str, sessions: tuple[date, ...]) -> list[_Row]:
+        rows = self._rows.get(symbol)
+        if rows is None:
+            classes = tuple(sorted(self._classes.items()))
+            path, _ = _generate(classes, self._seed, sessions)
+            if symbol in path:
+                rows = path[symbol]
             else:
-                rows = _generate_extra(s, self._extra[s], classes, self._seed, sessions)
-                out[s] = [_bar(s, row) for row in _slice_rows(rows, start, end)]
-        return out
+                rows = _generate_extra(symbol, self._extra[symbol], classes, self._seed, sessions)
+            self._rows[symbol] = rows
+        return rows
 
 
 def candidate_classes() -> dict[str, str]:
@@ -107,11 +119,6 @@ def candidate_classes() -> dict[str, str]:
 
 
 _Row = tuple[date, float, float, float, float, int]  # day, open, high, low, close, volume
-
-
-def _slice_rows(rows: list[_Row], start: date, end: date) -> list[_Row]:
-    days = [r[0] for r in rows]
-    return rows[bisect_left(days, start) : bisect_right(days, end)]
 
 
 def _bar(symbol: str, row: tuple[date, float, float, float, float, int]) -> Bar:
