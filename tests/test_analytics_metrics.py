@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -248,45 +244,11 @@ def test_a_wiped_out_series_has_no_returns() -> None:
     assert metrics.cagr([100.0, 0.0]) is None
 
 
-@pytest.mark.parametrize(
-    ("n", "reps", "seed"), [(1, 5, 7), (2, 50, 7), (27, 200, 7), (130, 300, 7), (260, 40, 11), (2600, 20, 7)]
-)
-def test_bootstrap_indices_are_arch_stationary_bootstraps_to_the_index(n: int, reps: int, seed: int) -> None:
-    # The draws are made without importing arch (its import costs a backtest seconds): they must stay arch's.
-    from arch.bootstrap import StationaryBootstrap
-
-    block = metrics.block_length(n)
-    metrics._indices.cache_clear()
-    ours = metrics._indices(n, block, reps, seed)
-    theirs = np.stack([data[0][0] for data in StationaryBootstrap(block, np.arange(n), seed=seed).bootstrap(reps)])
-    assert ours.dtype == np.int64 and ours.shape == (reps, n)
-    assert np.array_equal(ours, theirs)
-    assert not ours.flags.writeable
-
-
 @pytest.mark.parametrize("q", [1e-9, 0.01, 0.05, 0.5, 0.9, 0.95, 1 - 1 / 6, 1 - 1 / (6 * math.e), 0.999999])
 def test_normal_quantile_and_cdf_are_scipy_stats_norm_to_the_bit(q: float) -> None:
-    # metrics uses scipy.special's ndtri / ndtr so a leaderboard need not import scipy.stats: the same numbers.
+    # metrics uses scipy.special's ndtri / ndtr for the normal: they must be scipy.stats.norm's numbers.
     from scipy.special import ndtr, ndtri
 
     assert float(ndtri(q)) == float(scipy.stats.norm.ppf(q))
     x = float(scipy.stats.norm.ppf(q))
     assert float(ndtr(x)) == float(scipy.stats.norm.cdf(x))
-
-
-def test_the_metrics_import_neither_arch_nor_scipy_stats() -> None:
-    # Their imports cost a backtest's leaderboard some 2 CPU seconds (arch brings matplotlib and scipy.stats).
-    probe = (
-        "import random, sys\n"
-        "from llmtrade.analytics import metrics\n"
-        "rng = random.Random(1)\n"
-        "r = [rng.gauss(0.001, 0.01) for _ in range(60)]\n"
-        "o = [rng.gauss(0.0, 0.01) for _ in range(60)]\n"
-        "assert metrics.sharpe_interval(r).low is not None and metrics.excess_interval(r, o).low is not None\n"
-        "assert None not in (metrics.probabilistic_sharpe(r), metrics.min_track_record(r))\n"
-        "assert metrics.deflated_sharpe(r, 6, 0.01) is not None\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'arch' or m.startswith('scipy.stats')))\n"
-    )
-    here = {**os.environ, "PYTHONPATH": str(Path(metrics.__file__).resolve().parents[2])}  # this checkout
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=here)
-    assert done.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""Performance statistics of a daily equity series, with honest uncertainty (pure; numpy, scipy.special).
+"""Performance statistics of a daily equity series, with honest uncertainty (pure; numpy, scipy, arch).
 
 Conventions, everywhere in this module:
 - a series is equity at consecutive session closes, oldest first; its daily returns are
@@ -11,18 +11,18 @@ Conventions, everywhere in this module:
 - degenerate inputs (no return, one return, zero variance: FLAT itself) give None, never NaN, inf or an
   exception.
 
-Intervals come from the stationary bootstrap (Politis & Romano 1994) with a fixed seed, so the same books
-give the same bytes: `arch`'s StationaryBootstrap draws, made here with numpy (`_indices`; a test holds them
-equal to arch's to the index), because importing arch imports its whole univariate package, matplotlib
-and scipy.stats with it: some 2 CPU seconds, paid by every backtest for one table. The mean block length
-is `block_length(n)` = ceil(n ** (1/3)) sessions: n^(1/3) is the rate at which the optimal mean block of
-the stationary bootstrap grows (Politis & White 2004); a fixed rule (not a per-series estimate) keeps every
-series of a leaderboard on the same resamples, so the intervals of two accounts over the same sessions are
-paired. Intervals are percentile intervals.
+Intervals come from the stationary bootstrap (Politis & Romano 1994) in `arch` with a fixed seed, so the
+same books give the same bytes. The mean block length is `block_length(n)` = ceil(n ** (1/3)) sessions:
+n^(1/3) is the rate at which the optimal mean block of the stationary bootstrap grows (Politis & White
+2004); a fixed rule (not a per-series estimate) keeps every series of a leaderboard on the same resamples,
+so the intervals of two accounts over the same sessions are paired. Intervals are percentile intervals.
+arch is kept, though importing it costs some 2 CPU seconds a process (it brings its univariate package,
+matplotlib and scipy.stats): a maintained bootstrap beats a copy of its draws that would have to track
+arch's internals.
 
-numpy and scipy.special are imported inside the functions: `llmtrade --help` must not pay for them. The
-normal distribution is scipy.special's ndtr / ndtri, what scipy.stats.norm's cdf / ppf compute (to the
-bit, for the standard normal), without importing scipy.stats.
+numpy, scipy.special and arch are imported inside the functions: `llmtrade --help` must not pay for them.
+The normal distribution is scipy.special's ndtr / ndtri, what scipy.stats.norm's cdf / ppf compute (to the
+bit, for the standard normal).
 """
 
 from __future__ import annotations
@@ -311,33 +311,14 @@ def _resampled(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _indices(n: int, block: int, reps: int, seed: int) -> np.ndarray:
-    """`reps` stationary-bootstrap index draws of length n (a read-only int64 array, reps x n): the same for
-    every series of n sessions, so the resamples of two accounts over the same sessions are paired (and
-    computed once).
-
-    Exactly `arch.bootstrap.StationaryBootstrap(block, np.arange(n), seed=seed).bootstrap(reps)`'s indices:
-    the same generator (numpy's default_rng(seed)), the same draws in the same order (per resample n
-    integers below n, then n uniforms; a uniform at most 1/block starts a new block at its integer, any
-    other continues the block one session on, wrapping at n), with the block walk done as array arithmetic
-    rather than arch's loop per session."""
+    """`reps` stationary-bootstrap index draws of length n (a read-only int64 array, reps x n) from `arch`'s
+    StationaryBootstrap: the same for every series of n sessions, so the resamples of two accounts over the
+    same sessions are paired (and computed once)."""
     import numpy as np
+    from arch.bootstrap import StationaryBootstrap
 
-    rng = np.random.default_rng(seed)
-    draws = np.empty((reps, n), dtype=np.int64)
-    positions = np.arange(n)
-    p = 1.0 / block
-    # A resample at a time: its arrays stay in cache (the whole reps x n matrix at once was five times slower
-    # at ten years of sessions).
-    for rep in range(reps):
-        starts = rng.integers(n, size=n, dtype=np.int64)
-        opens = rng.random(n) <= p
-        opens[0] = True  # the first session always starts a block (arch never reads its uniform)
-        # Each session's block opened at the last opening at or before it; it runs on from that opening's draw.
-        opened = np.maximum.accumulate(np.where(opens, positions, 0))
-        row = starts[opened]
-        row += positions - opened
-        row[row >= n] -= n
-        draws[rep] = row
+    bootstrap = StationaryBootstrap(block, np.arange(n), seed=seed)
+    draws = np.stack([data[0][0] for data in bootstrap.bootstrap(reps)])
     draws.setflags(write=False)
     return draws
 
