@@ -23,7 +23,8 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
 
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
 (the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
-applies any new migration first (0007 builds the halfvec HNSW index, 0008 rebuilds it with m = 8: ~1 min each
+applies any new migration first (0007 builds the halfvec HNSW index, 0008 rebuilds it with m = 8, 0009 moves it to
+a narrow table of the vectors: ~1 min each
 at 100k setups).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
@@ -69,7 +70,7 @@ from llmtrade.settings import Settings  # noqa: E402
 from llmtrade.storage.bootstrap import open_storage  # noqa: E402
 from llmtrade.storage.database import DatabaseLocation  # noqa: E402
 
-INDEX = "memory_setups_embedding_256_half"  # migration 0008's HNSW index (0007's, rebuilt with m = 8)
+INDEX = "memory_setup_vectors_hnsw"  # migration 0009's HNSW index, over its narrow table of the setups' vectors
 SYMBOLS = "SPY QQQ IWM DIA EFA EEM TLT IEF SHY LQD HYG GLD SLV USO UUP XLE XLF XLK XLV VNQ".split()  # noqa: SIM905 -- one line, not twenty
 VIEWS = [
     "momentum is intact: {s} holds above its 50-day average with rising breadth",
@@ -220,7 +221,8 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
     all_params = []
     for query, as_of in queries:
         text = setup_text(query.thesis, query.indicators)
-        vector = timed("embed query (uncached)", lambda t=text: vector_literal(embedder.embed([t])[0]))
+        vector = timed("embed query (uncached)", lambda t=text: similar._Vector.of(embedder.embed([t])[0]))
+        history._memo.clear()  # computed, not found held from the timed reads
         weeks = timed("condition distances (numpy)", lambda q=query, a=as_of: similar._week_params(q, history, a))
         params = {"v": vector, "model": embedder.model, "dims": embedder.dims, "t": as_of, **weeks}
         params |= {"instrument": query.instrument, "direction": query.direction, "conviction": query.conviction}
@@ -230,6 +232,8 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
     hnsw: list[float] = []
     pages: dict[str, list[float]] = {}
     text_sql = similar._TEXT_HNSW.format(depth=depth, pool=depth + similar.TEXT_SLACK)
+    # The plan the reads run: prepared, the statement is planned once (generic), not for each read's values.
+    conn.execute("SET plan_cache_mode = force_generic_plan")
     for params in all_params:
         plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params).fetchone()[0][0]
         server.append(float(plan["Execution Time"]))
@@ -238,6 +242,7 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
             pages.setdefault(name + " read", []).append(read)
         plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + text_sql, params).fetchone()[0]
         hnsw.append(float(plan[0]["Execution Time"]))
+    conn.execute("RESET plan_cache_mode")
     # The server's own time, without the client's round trip and scheduling (which dominate on a loaded machine).
     steps["the statement, server execution only"] = server
     steps["its HNSW text ranking alone, server execution only"] = hnsw
@@ -247,6 +252,20 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
     for name, counts in pages.items():
         q = statistics.quantiles(counts, n=100, method="inclusive")
         print(f"    shared buffers, {name}: p50 {q[49]:.0f}, p95 {q[94]:.0f}, max {max(counts):.0f}")
+
+
+def backend_cpu(conn: Any) -> Any:
+    """A function giving the CPU time (ms) the connection's server process has used so far (Linux's schedstat,
+    in ns; NaN where it cannot be read: another machine's server, another OS)."""
+    path = Path(f"/proc/{conn.info.backend_pid}/schedstat")
+
+    def read() -> float:
+        try:
+            return int(path.read_text().split()[0]) / 1e6
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+
+    return read
 
 
 def buffers(plan: dict[str, Any]) -> dict[str, tuple[int, int]]:
@@ -300,7 +319,7 @@ def main() -> int:
         state = [0.0] * len(FEATURES)
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
-        m, efc = args.m or 8, args.ef_construction or 128  # migration 0008's
+        m, efc = args.m or 8, args.ef_construction or 128  # migrations 0008's and 0009's
         if args.fill == "bulk" and not args.reuse:
             # The index is built once after the load (as one would for a bulk load), not row by row.
             storage.conn.execute(f"DROP INDEX {INDEX}")
@@ -330,9 +349,8 @@ def main() -> int:
             storage.conn.execute(f"DROP INDEX IF EXISTS {INDEX}")
             storage.conn.execute("SET maintenance_work_mem = '512MB'")
             storage.conn.execute(
-                f"""CREATE INDEX {INDEX} ON memory_setups
-                    USING hnsw ((embedding::halfvec(256)) halfvec_cosine_ops) WITH (m = {m}, ef_construction = {efc})
-                    WHERE embedding_dims = 256"""
+                f"""CREATE INDEX {INDEX} ON memory_setup_vectors
+                    USING hnsw ((embedding::halfvec(256)) halfvec_cosine_ops) WITH (m = {m}, ef_construction = {efc})"""
             )
             print(f"HNSW index built with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s", flush=True)
         storage.conn.execute("ANALYZE")
@@ -380,6 +398,8 @@ def main() -> int:
             first: list[float] = []
             again: list[float] = []
             answers = []
+            cpu: dict[str, list[float]] = {"the client thread": [], "the server backend": [], "both": []}
+            backend = backend_cpu(conn)
             load = os.getloadavg()[0]
             # Timed apart from the recall reads below: those set another hnsw.ef_search, which would make every
             # timed call find its settings changed and run its statement twice.
@@ -388,9 +408,14 @@ def main() -> int:
                 # first read); asked again: both are (the same week's checkpoint and validator reads).
                 similar._QUERY_VECTORS.clear()
                 memory._history._memo.clear()
+                server_before, client_before = backend(), time.thread_time()
                 t = time.perf_counter()
                 answers.append(memory.similar_setups(query, as_of=as_of, limit=10))
                 first.append((time.perf_counter() - t) * 1000)
+                client, server_ms = (time.thread_time() - client_before) * 1000, backend() - server_before
+                cpu["the client thread"].append(client)
+                cpu["the server backend"].append(server_ms)
+                cpu["both"].append(client + server_ms)
                 t = time.perf_counter()
                 memory.similar_setups(query, as_of=as_of, limit=10)
                 again.append((time.perf_counter() - t) * 1000)
@@ -404,6 +429,11 @@ def main() -> int:
             print(f"ef_search={ef} (load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
             print(f"  similar setups (top 10, full call, first ask): {percentiles(first)}")
             print(f"  similar setups (top 10, full call, asked again): {percentiles(again)}")
+            if cpu["the server backend"][0] == cpu["the server backend"][0]:  # not NaN: the backend's CPU is readable
+                # CPU time spent, not waited for: what a loaded machine's queueing does not add (quiet, the time
+                # of a read is about this plus ~0.1 ms of socket hand-over).
+                for name, samples in cpu.items():
+                    print(f"    first ask, CPU time of {name}: {percentiles(samples)}")
             print(f"  text ranking recall@10 vs exact: {statistics.fmean(ann_recall):.4f} (min {min(ann_recall):.2f})")
             print(f"  fused top-10 recall vs exact-based fusion: {statistics.fmean(fused_recall):.4f}")
             breakdown(conn, memory, queries[:100], ef)

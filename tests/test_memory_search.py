@@ -208,7 +208,7 @@ def test_the_one_statement_search_returns_the_exact_reference_with_ties_and_the_
             "conviction": 1,
         },
     ).fetchall()
-    assert any("memory_setups_embedding_256_half" in row[0] for row in plan)
+    assert any("memory_setup_vectors_hnsw" in row[0] for row in plan)
     tied = cut = 0
     for query, as_of, limit in _reference_queries():
         expected = _reference(storage, query, as_of, limit)

@@ -1,13 +1,13 @@
 """Similar setups in one round trip: a single SQL statement ranks, fuses and loads the hits.
 
 The statement's CTEs are the two rankings memory/recall.py describes -- text (cosine distance to the query's
-thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from migration
-0007's HNSW index (rebuilt by 0008 with m = 8) over half-precision copies and are ranked by their
-full-precision distance, for any other model's an exact scan) and numeric (same instrument; other direction
-last, then |conviction difference|, the week's condition distance, id) -- fused by reciprocal rank (RRF, k =
-60), cut to `limit`, joined to each hit's record, outcome and lessons. Ties: the text ranking and the fusion
-break them by id in code-point order (COLLATE "C", as Python sorts strings), the numeric ranking by id in the
-database's collation.
+thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from an HNSW
+index (m = 8) over half-precision copies of migration 0009's narrow table of vectors and are ranked by their
+full-precision distance, read from the same narrow rows; for any other model's an exact scan) and numeric
+(same instrument; other direction last, then |conviction difference|, the week's condition distance, id) --
+fused by reciprocal rank (RRF, k = 60), cut to `limit`, joined to each hit's record, outcome and lessons.
+Ties: the text ranking and the fusion break them by id in code-point order (COLLATE "C", as Python sorts
+strings), the numeric ranking by id in the database's collation.
 
 What the statement depends on besides its parameters is checked by the statement itself, so a read costs one
 round trip when nothing changed:
@@ -56,9 +56,11 @@ TEXT_SLACK = 8
 NEAREST_WEEKS = 64
 _ATTEMPTS = 4  # a read re-runs when settings or conditions changed under it; more means a writer keeps racing
 
+# The HNSW candidates come from migration 0009's narrow copy of the 256-dimension vectors (in line, never toasted),
+# whose visible_from is the setup's outcome_known_at.
 _TEXT_HNSW = f"""
-    SELECT memory_id, embedding::vector({HNSW_DIMS}) <=> %(v)s::vector({HNSW_DIMS}) AS d FROM memory_setups
-    WHERE embedding_dims = {HNSW_DIMS} AND embedding_model = %(model)s AND outcome_known_at < %(t)s
+    SELECT memory_id, embedding <=> %(v)s::vector({HNSW_DIMS}) AS d FROM memory_setup_vectors
+    WHERE embedding_model = %(model)s AND visible_from < %(t)s
     ORDER BY embedding::halfvec({HNSW_DIMS}) <=> %(v)s::vector({HNSW_DIMS})::halfvec({HNSW_DIMS}) LIMIT {{pool}}"""
 _TEXT_EXACT = """
     SELECT memory_id, embedding <=> %(v)s::vector AS d FROM memory_setups
