@@ -49,8 +49,6 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
     hnsw: list[float] = []
     pages: dict[str, list[float]] = {}
     text_sql = similar._TEXT_HNSW.format(depth=depth, pool=depth + similar.TEXT_SLACK)
-    # The plan the reads run: prepared, the statement is planned once (generic), not for each read's values.
-    conn.execute("SET plan_cache_mode = force_generic_plan")
     for params in all_params:
         plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params).fetchone()[0][0]
         server.append(float(plan["Execution Time"]))
@@ -59,7 +57,6 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
             pages.setdefault(name + " read", []).append(read)
         plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + text_sql, params).fetchone()[0]
         hnsw.append(float(plan[0]["Execution Time"]))
-    conn.execute("RESET plan_cache_mode")
     # The server's own time, without the client's round trip and scheduling (which dominate on a loaded machine).
     steps["the statement, server execution only"] = server
     steps["its HNSW text ranking alone, server execution only"] = hnsw
