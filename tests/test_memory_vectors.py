@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
+from llmtrade.clock import FixedClock
 from llmtrade.domain.memory import ConditionRemembered, MarketCondition, OutcomeRemembered
 from llmtrade.memory import similar, store
 from llmtrade.memory.conditions import FEATURES, Scale, distance
@@ -17,7 +18,9 @@ from llmtrade.memory.embedder import PackagedEmbedder
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.protocol import SetupQuery
 from llmtrade.memory.store import PgMemory, vector_literal
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from tests.support import FIXED_NOW
 from tests.test_memory_search import _answer, _fixture_items, _monday, _reference, _reference_queries
 from tests.test_memory_store import THESES, _friday, _weeks, week_items
 
@@ -179,3 +182,28 @@ def test_a_week_missing_a_feature_is_scored_by_the_features_it_has(storage: Stor
     for c in conditions:
         expected = distance(scale.z(conditions[0].names, conditions[0].values), scale.z(c.names, c.values))
         assert math.isfinite(expected) and got[c.memory_id] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_migration_copies_the_setups_already_stored(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database filled before 0009 (its setups only in memory_setups) gets every 256-dimension vector copied."""
+    import psycopg
+
+    from llmtrade.storage import migrations
+
+    shipped = migrations.available()
+    monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 9])
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrations.migrate(conn)
+        assert conn.execute("SELECT to_regclass('memory_setup_vectors')").fetchone()[0] is None
+        with open_storage(Settings(DATABASE_URL=empty_database_url), FixedClock(FIXED_NOW)) as storage:
+            memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+            rng = random.Random(4)
+            for week_id in _weeks(3):
+                memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
+        monkeypatch.setattr(migrations, "available", lambda: shipped)
+        assert [m.number for m in migrations.migrate(conn)] == [9]
+        copied = conn.execute(_COPY).fetchall()
+        assert len(copied) == 9 and copied == conn.execute(_SETUP_VECTORS).fetchall()
+        assert all(row[1] is not None for row in copied)
