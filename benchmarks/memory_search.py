@@ -23,7 +23,8 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
 
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
 (the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
-applies any new migration first (0007 builds the halfvec HNSW index, 0008 rebuilds it with m = 8: ~1 min each
+applies any new migration first (0007 builds the halfvec HNSW index, 0008 rebuilds it with m = 8, 0009 moves it to
+a narrow table of the vectors: ~1 min each
 at 100k setups).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
@@ -42,7 +43,6 @@ import uuid
 import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -68,8 +68,9 @@ from llmtrade.memory.store import PgMemory, setup_text, vector_literal  # noqa: 
 from llmtrade.settings import Settings  # noqa: E402
 from llmtrade.storage.bootstrap import open_storage  # noqa: E402
 from llmtrade.storage.database import DatabaseLocation  # noqa: E402
+from memory_search_breakdown import backend_cpu, breakdown, percentiles  # noqa: E402  (this script's folder)
 
-INDEX = "memory_setups_embedding_256_half"  # migration 0008's HNSW index (0007's, rebuilt with m = 8)
+INDEX = "memory_setup_vectors_hnsw"  # migration 0009's HNSW index, over its narrow table of the setups' vectors
 SYMBOLS = "SPY QQQ IWM DIA EFA EEM TLT IEF SHY LQD HYG GLD SLV USO UUP XLE XLF XLK XLV VNQ".split()  # noqa: SIM905 -- one line, not twenty
 VIEWS = [
     "momentum is intact: {s} holds above its 50-day average with rising breadth",
@@ -196,74 +197,6 @@ def week_items(week_id: date, per_week: int, rng: random.Random, state: list[flo
     return items
 
 
-def percentiles(samples: list[float]) -> str:
-    q = statistics.quantiles(samples, n=100, method="inclusive")
-    return f"p50 {q[49]:.2f} ms, p95 {q[94]:.2f} ms, p99 {q[98]:.2f} ms (n={len(samples)})"
-
-
-def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datetime]], ef: int) -> None:
-    """Where a similar-setups read spends its time: each step of memory/similar.py's one-statement read, timed
-    alone, and the server's own execution time (EXPLAIN ANALYZE) of the statement and of its HNSW part."""
-    steps: dict[str, list[float]] = {}
-
-    def timed(name: str, call: Any) -> Any:
-        t = time.perf_counter()
-        out = call()
-        steps.setdefault(name, []).append((time.perf_counter() - t) * 1000)
-        return out
-
-    embedder = memory.embedder
-    history = memory._history
-    depth = max(10 * similar.CANDIDATES, similar.MIN_DEPTH)
-    sql = similar._statement(embedder.dims == similar.HNSW_DIMS, 10, depth)
-    conn.execute(similar._SETTINGS, (str(max(ef, depth + similar.TEXT_SLACK)),)).fetchone()
-    all_params = []
-    for query, as_of in queries:
-        text = setup_text(query.thesis, query.indicators)
-        vector = timed("embed query (uncached)", lambda t=text: vector_literal(embedder.embed([t])[0]))
-        weeks = timed("condition distances (numpy)", lambda q=query, a=as_of: similar._week_params(q, history, a))
-        params = {"v": vector, "model": embedder.model, "dims": embedder.dims, "t": as_of, **weeks}
-        params |= {"instrument": query.instrument, "direction": query.direction, "conviction": query.conviction}
-        all_params.append(params)
-        timed("the statement (one round trip)", lambda p=params: conn.execute(sql, p, prepare=True).fetchall())
-    server: list[float] = []
-    hnsw: list[float] = []
-    pages: dict[str, list[float]] = {}
-    text_sql = similar._TEXT_HNSW.format(depth=depth, pool=depth + similar.TEXT_SLACK)
-    for params in all_params:
-        plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params).fetchone()[0][0]
-        server.append(float(plan["Execution Time"]))
-        for name, (hit, read) in buffers(plan["Plan"]).items():
-            pages.setdefault(name, []).append(hit + read)
-            pages.setdefault(name + " read", []).append(read)
-        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + text_sql, params).fetchone()[0]
-        hnsw.append(float(plan[0]["Execution Time"]))
-    # The server's own time, without the client's round trip and scheduling (which dominate on a loaded machine).
-    steps["the statement, server execution only"] = server
-    steps["its HNSW text ranking alone, server execution only"] = hnsw
-    for name, samples in steps.items():
-        print(f"    {name}: {percentiles(samples)}")
-    # Pages touched do not depend on the machine's load: where the statement's work goes.
-    for name, counts in pages.items():
-        q = statistics.quantiles(counts, n=100, method="inclusive")
-        print(f"    shared buffers, {name}: p50 {q[49]:.0f}, p95 {q[94]:.0f}, max {max(counts):.0f}")
-
-
-def buffers(plan: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """(hit, read) shared buffers of a plan (EXPLAIN FORMAT JSON): the whole statement and its index scans."""
-    out = {"the statement": (plan["Shared Hit Blocks"], plan["Shared Read Blocks"])}
-
-    def walk(node: dict[str, Any]) -> None:
-        if "Index Name" in node:
-            hit, read = out.get(node["Index Name"], (0, 0))
-            out[node["Index Name"]] = (hit + node["Shared Hit Blocks"], read + node["Shared Read Blocks"])
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan)
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=520)
@@ -300,7 +233,7 @@ def main() -> int:
         state = [0.0] * len(FEATURES)
         began = time.perf_counter()
         conditions: dict[date, MarketCondition] = {}
-        m, efc = args.m or 8, args.ef_construction or 128  # migration 0008's
+        m, efc = args.m or 8, args.ef_construction or 128  # migrations 0008's and 0009's
         if args.fill == "bulk" and not args.reuse:
             # The index is built once after the load (as one would for a bulk load), not row by row.
             storage.conn.execute(f"DROP INDEX {INDEX}")
@@ -330,9 +263,8 @@ def main() -> int:
             storage.conn.execute(f"DROP INDEX IF EXISTS {INDEX}")
             storage.conn.execute("SET maintenance_work_mem = '512MB'")
             storage.conn.execute(
-                f"""CREATE INDEX {INDEX} ON memory_setups
-                    USING hnsw ((embedding::halfvec(256)) halfvec_cosine_ops) WITH (m = {m}, ef_construction = {efc})
-                    WHERE embedding_dims = 256"""
+                f"""CREATE INDEX {INDEX} ON memory_setup_vectors
+                    USING hnsw ((embedding::halfvec(256)) halfvec_cosine_ops) WITH (m = {m}, ef_construction = {efc})"""
             )
             print(f"HNSW index built with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s", flush=True)
         storage.conn.execute("ANALYZE")
@@ -380,6 +312,8 @@ def main() -> int:
             first: list[float] = []
             again: list[float] = []
             answers = []
+            cpu: dict[str, list[float]] = {"the client thread": [], "the server backend": [], "both": []}
+            backend = backend_cpu(conn)
             load = os.getloadavg()[0]
             # Timed apart from the recall reads below: those set another hnsw.ef_search, which would make every
             # timed call find its settings changed and run its statement twice.
@@ -388,9 +322,14 @@ def main() -> int:
                 # first read); asked again: both are (the same week's checkpoint and validator reads).
                 similar._QUERY_VECTORS.clear()
                 memory._history._memo.clear()
+                server_before, client_before = backend(), time.thread_time()
                 t = time.perf_counter()
                 answers.append(memory.similar_setups(query, as_of=as_of, limit=10))
                 first.append((time.perf_counter() - t) * 1000)
+                client, server_ms = (time.thread_time() - client_before) * 1000, backend() - server_before
+                cpu["the client thread"].append(client)
+                cpu["the server backend"].append(server_ms)
+                cpu["both"].append(client + server_ms)
                 t = time.perf_counter()
                 memory.similar_setups(query, as_of=as_of, limit=10)
                 again.append((time.perf_counter() - t) * 1000)
@@ -404,6 +343,11 @@ def main() -> int:
             print(f"ef_search={ef} (load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
             print(f"  similar setups (top 10, full call, first ask): {percentiles(first)}")
             print(f"  similar setups (top 10, full call, asked again): {percentiles(again)}")
+            if cpu["the server backend"][0] == cpu["the server backend"][0]:  # not NaN: the backend's CPU is readable
+                # CPU time spent, not waited for: what a loaded machine's queueing does not add (quiet, the time
+                # of a read is about this plus ~0.1 ms of socket hand-over).
+                for name, samples in cpu.items():
+                    print(f"    first ask, CPU time of {name}: {percentiles(samples)}")
             print(f"  text ranking recall@10 vs exact: {statistics.fmean(ann_recall):.4f} (min {min(ann_recall):.2f})")
             print(f"  fused top-10 recall vs exact-based fusion: {statistics.fmean(fused_recall):.4f}")
             breakdown(conn, memory, queries[:100], ef)

@@ -249,9 +249,12 @@ def test_a_model_change_is_applied_by_rebuild_and_searched_exactly(storage: Stor
     # Only vectors of the current model are searched: before the rebuild only the numeric part (SPY) answers.
     assert before and all(h.setup is not None and h.setup.instrument == "SPY" for h in before)
     assert len(packaged.similar_setups(query, as_of=as_of, limit=50)) == 12
+    vectors = "SELECT count(*) FROM memory_setup_vectors"  # the HNSW search's copy: 256 dimensions only
+    assert storage.conn.execute(vectors).fetchone()[0] == 12
     remote.rebuild()
     models = storage.conn.execute("SELECT DISTINCT embedding_model, embedding_dims FROM memory_setups").fetchall()
     assert models == [(MODEL, 4)] and PACKAGED_MODEL not in str(models)
+    assert storage.conn.execute(vectors).fetchone()[0] == 0
     after = remote.similar_setups(query, as_of=as_of, limit=50)
     assert len(after) == 12 > len(before)  # every setup, through the exact text search over 4-dim vectors
     calls = route.call_count

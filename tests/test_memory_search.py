@@ -199,9 +199,16 @@ def test_the_one_statement_search_returns_the_exact_reference_with_ties_and_the_
     plan = storage.conn.execute(
         "EXPLAIN " + similar._statement(True, 5, 20),
         {"v": vector_literal([1.0] + [0.0] * 255), "model": "m", "dims": 256, "t": _monday(12), "weeks": "{}"}
-        | {"dists": "{}", "cut": 0, "instrument": "SPY", "direction": "LONG", "conviction": 1},
+        | {
+            "dists": "{}",
+            "near_weeks": "{}",
+            "near_dists": "{}",
+            "instrument": "SPY",
+            "direction": "LONG",
+            "conviction": 1,
+        },
     ).fetchall()
-    assert any("memory_setups_embedding_256_half" in row[0] for row in plan)
+    assert any("memory_setup_vectors_hnsw" in row[0] for row in plan)
     tied = cut = 0
     for query, as_of, limit in _reference_queries():
         expected = _reference(storage, query, as_of, limit)
@@ -270,7 +277,8 @@ def test_the_numeric_fast_path_gives_the_general_ordering(storage: Storage, monk
     for query, as_of in _queries(weeks):
         for limit in (1, 2, 3):
             with_fast = memory.similar_setups(query, as_of=as_of, limit=limit)
-            monkeypatch.setattr(similar, "_week_params", lambda *a: {**real(*a), "cut": 0})
+            no_near = {k: similar._NO_WEEKS[k] for k in ("near_weeks", "near_dists")}
+            monkeypatch.setattr(similar, "_week_params", lambda *a, no_near=no_near: {**real(*a), **no_near})
             general_only = memory.similar_setups(query, as_of=as_of, limit=limit)
             monkeypatch.setattr(similar, "_week_params", real)
             assert with_fast == general_only

@@ -1,13 +1,13 @@
 """Similar setups in one round trip: a single SQL statement ranks, fuses and loads the hits.
 
 The statement's CTEs are the two rankings memory/recall.py describes -- text (cosine distance to the query's
-thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from migration
-0007's HNSW index (rebuilt by 0008 with m = 8) over half-precision copies and are ranked by their
-full-precision distance, for any other model's an exact scan) and numeric (same instrument; other direction
-last, then |conviction difference|, the week's condition distance, id) -- fused by reciprocal rank (RRF, k =
-60), cut to `limit`, joined to each hit's record, outcome and lessons. Ties: the text ranking and the fusion
-break them by id in code-point order (COLLATE "C", as Python sorts strings), the numeric ranking by id in the
-database's collation.
+thesis-and-indicators vector; for the packaged embedder's 256 dimensions the candidates come from an HNSW
+index (m = 8) over half-precision copies of migration 0009's narrow table of vectors and are ranked by their
+full-precision distance, read from the same narrow rows; for any other model's an exact scan) and numeric
+(same instrument; other direction last, then |conviction difference|, the week's condition distance, id) --
+fused by reciprocal rank (RRF, k = 60), cut to `limit`, joined to each hit's record, outcome and lessons.
+Ties: the text ranking and the fusion break them by id in code-point order (COLLATE "C", as Python sorts
+strings), the numeric ranking by id in the database's collation.
 
 What the statement depends on besides its parameters is checked by the statement itself, so a read costs one
 round trip when nothing changed:
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
@@ -55,9 +56,11 @@ TEXT_SLACK = 8
 NEAREST_WEEKS = 64
 _ATTEMPTS = 4  # a read re-runs when settings or conditions changed under it; more means a writer keeps racing
 
+# The HNSW candidates come from migration 0009's narrow copy of the 256-dimension vectors (in line, never toasted),
+# whose visible_from is the setup's outcome_known_at.
 _TEXT_HNSW = f"""
-    SELECT memory_id, embedding::vector({HNSW_DIMS}) <=> %(v)s::vector({HNSW_DIMS}) AS d FROM memory_setups
-    WHERE embedding_dims = {HNSW_DIMS} AND embedding_model = %(model)s AND outcome_known_at < %(t)s
+    SELECT memory_id, embedding <=> %(v)s::vector({HNSW_DIMS}) AS d FROM memory_setup_vectors
+    WHERE embedding_model = %(model)s AND visible_from < %(t)s
     ORDER BY embedding::halfvec({HNSW_DIMS}) <=> %(v)s::vector({HNSW_DIMS})::halfvec({HNSW_DIMS}) LIMIT {{pool}}"""
 _TEXT_EXACT = """
     SELECT memory_id, embedding <=> %(v)s::vector AS d FROM memory_setups
@@ -72,11 +75,13 @@ _TEXT_EXACT = """
 # a sort of all the instrument's visible setups, is not run (a one-time filter skips it).
 # A row's distance is looked up by its week's place in the array (the weeks are distinct: one condition a week),
 # not joined: the generic plan would join the two by a nested loop over every pair.
+# The nearest weeks and their distances come as arrays of their own (`near_weeks`, `near_dists`), not as slices of
+# the whole history's: a slice in the sort key is made again for every row read (~0.3 ms of server time a read).
 FAST = """
-    SELECT memory_id, (%(dists)s::float8[])[array_position((%(weeks)s::date[])[:%(cut)s], week_id)] AS d
+    SELECT memory_id, (%(near_dists)s::float8[])[array_position(%(near_weeks)s::date[], week_id)] AS d
     FROM memory_setups
     WHERE instrument = %(instrument)s AND direction = %(direction)s AND conviction = %(conviction)s
-      AND week_id = ANY((%(weeks)s::date[])[:%(cut)s]) AND outcome_known_at < %(t)s
+      AND week_id = ANY(%(near_weeks)s::date[]) AND outcome_known_at < %(t)s
     ORDER BY 2, memory_id LIMIT {depth}"""
 _SETUPS = """
 WITH text AS ({text}),
@@ -113,34 +118,84 @@ LEFT JOIN LATERAL (
 ORDER BY h.s DESC, h.memory_id COLLATE "C"
 """
 # The pitch, checkpoint and validator stages ask about the same setup: its vector is made once (per model).
-_QUERY_VECTORS: dict[tuple[str, int, str], str] = {}
+_QUERY_VECTORS: dict[tuple[str, int, str], _Vector] = {}
 _QUERY_VECTORS_MAX = 512
 _QUERY_VECTORS_LOCK = threading.Lock()
-_FLOAT8 = 701  # pg_type oids
-_FLOAT8_ARRAY = 1022
+_FLOAT8, _FLOAT8_ARRAY, _DATE, _DATE_ARRAY = 701, 1022, 1082, 1182  # pg_type oids
+_PG_EPOCH = np.datetime64("2000-01-01", "D")  # a binary date counts days from it
+
+
+def _binary_items(values: Any, element: str) -> bytes:
+    """The items of a one-dimensional array without nulls in PostgreSQL's binary format (each: int4 size, then
+    the value): exact bits, built by numpy in ~10 us where a text literal of a decade of weeks takes ~0.2-0.6 ms
+    to write and more to parse on the server."""
+    items = np.empty(len(values), dtype=[("size", ">i4"), ("value", element)])
+    items["size"] = np.dtype(element).itemsize
+    items["value"] = values
+    return items.tobytes()
+
+
+def _binary_array(items: bytes, count: int, element_oid: int) -> bytes:
+    """`count` items (`_binary_items`, or a prefix of them) with the array header."""
+    header = struct.pack(">iii", 1 if count else 0, 0, element_oid)  # dimensions, has nulls, element type
+    return header + struct.pack(">ii", count, 1) + items if count else header  # length, lower bound
 
 
 class _Float8Array(bytes):
-    """A float8[] already in PostgreSQL's binary array format: exact bits, built by numpy in ~10 us where the
-    text literal of a decade of weekly distances (repr of each) takes ~0.2-0.6 ms."""
+    """A float8[] in binary (the week distances: the same float8 bits in SQL, so ties stay ties)."""
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> _Float8Array:
-        header = struct.pack(">iii", 1 if len(values) else 0, 0, _FLOAT8)  # dimensions, has nulls, element type
-        if not len(values):
-            return cls(header)
-        items = np.empty(len(values), dtype=[("size", ">i4"), ("value", ">f8")])
-        items["size"] = 8
-        items["value"] = values
-        return cls(header + struct.pack(">ii", len(values), 1) + items.tobytes())  # length, lower bound
+    def of(cls, values: Sequence[float] | np.ndarray) -> _Float8Array:
+        return cls(_binary_array(_binary_items(values, ">f8"), len(values), _FLOAT8))
 
 
-class _Float8ArrayDumper(Dumper):
+class _DateArray(bytes):
+    """A date[] in binary, from numpy days (datetime64[D])."""
+
+    @classmethod
+    def of(cls, days: np.ndarray) -> _DateArray:
+        return cls(_binary_array(_binary_items((days - _PG_EPOCH).astype(np.int64), ">i4"), len(days), _DATE))
+
+
+class _Vector(bytes):
+    """A pgvector `vector` in its binary form (int16 dimensions, int16 zero, a big-endian float4 each): the
+    same float4 bits its text form would give, without writing 256 reprs (~0.3 ms) and parsing them again."""
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> _Vector:
+        floats = np.asarray(values, dtype=">f4")
+        return cls(struct.pack(">hh", floats.size, 0) + floats.tobytes())
+
+
+class _BinaryDumper(Dumper):
     format = Format.BINARY
-    oid = _FLOAT8_ARRAY
 
     def dump(self, obj: Any) -> bytes:
         return bytes(obj)
+
+
+class _Float8ArrayDumper(_BinaryDumper):
+    oid = _FLOAT8_ARRAY
+
+
+class _DateArrayDumper(_BinaryDumper):
+    oid = _DATE_ARRAY
+
+
+class _VectorDumper(_BinaryDumper):
+    oid = 0  # the extension's type has no fixed oid: the statement's ::vector cast gives the parameter its type
+
+
+_DUMPERS = ((_Float8Array, _Float8ArrayDumper), (_DateArray, _DateArrayDumper), (_Vector, _VectorDumper))
+_TAUGHT: weakref.WeakSet[Any] = weakref.WeakSet()  # connections whose adapters know the binary forms
+_NO_WEEKS = MappingProxyType(
+    {
+        "weeks": _DateArray.of(np.empty(0, "datetime64[D]")),
+        "dists": _Float8Array.of(()),
+        "near_weeks": _DateArray.of(np.empty(0, "datetime64[D]")),
+        "near_dists": _Float8Array.of(()),
+    }
+)
 
 
 _SETTINGS = "SELECT set_config('hnsw.ef_search', %s, false), set_config('hnsw.iterative_scan', 'relaxed_order', false)"
@@ -171,7 +226,7 @@ def similar_setups(
     Raises OperationalError if the HNSW settings do not hold or the conditions keep changing under the read."""
     if limit <= 0:
         return ()
-    from llmtrade.memory.store import setup_text, vector_literal
+    from llmtrade.memory.store import setup_text
 
     history = history or ConditionHistory()
     depth = max(limit * CANDIDATES, MIN_DEPTH)
@@ -181,7 +236,7 @@ def similar_setups(
     key = (embedder.model, embedder.dims, text)
     vector = _QUERY_VECTORS.get(key)
     if vector is None:
-        vector = vector_literal(embedder.embed([text])[0])
+        vector = _Vector.of(embedder.embed([text])[0])
         _remember_vector(key, vector)
     params: dict[str, Any] = {
         "v": vector,
@@ -195,8 +250,10 @@ def similar_setups(
     sql = _statement(hnsw, limit, depth)
     if query.condition is not None and history.version is None:
         history.refresh(conn, history.read_version(conn))
-    # The connection may predate this module: its own adapters map learns the week distances' binary form.
-    conn.adapters.register_dumper(_Float8Array, _Float8ArrayDumper)
+    if conn not in _TAUGHT:  # the connection may predate this module: its adapters learn the binary forms once
+        for cls, dumper in _DUMPERS:
+            conn.adapters.register_dumper(cls, dumper)
+        _TAUGHT.add(conn)
     for _ in range(_ATTEMPTS):
         seen = history.version
         params.update(_week_params(query, history, as_of))
@@ -212,7 +269,7 @@ def similar_setups(
     raise OperationalError("the memory's similar-setups read kept finding its settings or conditions changed")
 
 
-def _remember_vector(key: tuple[str, int, str], vector: str) -> None:
+def _remember_vector(key: tuple[str, int, str], vector: _Vector) -> None:
     with _QUERY_VECTORS_LOCK:
         if len(_QUERY_VECTORS) >= _QUERY_VECTORS_MAX:
             del _QUERY_VECTORS[next(iter(_QUERY_VECTORS))]  # the oldest: dicts keep insertion order
@@ -220,28 +277,36 @@ def _remember_vector(key: tuple[str, int, str], vector: str) -> None:
 
 
 def _week_params(query: SetupQuery, history: ConditionHistory, as_of: datetime) -> Mapping[str, Any]:
-    """The numeric ranking's weeks and their condition distances, nearest first (ties by memory id), as array
-    a text literal and a binary float8[], and how many of them the fast path reads: the nearest NEAREST_WEEKS,
-    with every week as near as the last one taken (a tie at the edge cannot split). Not lists: psycopg adapts a
-    list item by item, ~1 ms for a decade of weeks. Kept by the history (a week's reads share the condition
-    and as-of time): read-only."""
+    """The numeric ranking's weeks and their condition distances, nearest first (ties by memory id), as binary
+    date[] and float8[] (`weeks`, `dists`), and the nearest NEAREST_WEEKS of them the fast path reads
+    (`near_weeks`, `near_dists`), with every week as near as the last one taken (a tie at the edge cannot
+    split). Not lists: psycopg adapts a list item by item, ~1 ms for a decade of weeks. Kept by the history (a
+    week's reads share the condition and as-of time): read-only."""
     if query.condition is None:
-        return MappingProxyType({"weeks": "{}", "dists": _Float8Array.of(()), "cut": 0})
+        return _NO_WEEKS
     condition = query.condition
     return history.memo(
         ("similar.week_params", condition, as_of, NEAREST_WEEKS),
-        lambda: _week_literals(*history.nearest_weeks(condition, as_of)),
+        lambda: _week_arrays(*history.nearest_weeks(condition, as_of)),
     )
 
 
-def _week_literals(weeks: list[str], dists: list[float]) -> Mapping[str, Any]:
+def _week_arrays(weeks: np.ndarray, dists: np.ndarray) -> Mapping[str, Any]:
     cut = len(weeks)
     if cut > NEAREST_WEEKS:
-        edge = dists[NEAREST_WEEKS - 1]
-        cut = next((i for i, d in enumerate(dists) if d > edge), len(dists))
-    # The distances in binary: the same float8 bits in SQL, so ties stay ties.
-    literals = {"weeks": "{" + ",".join(weeks) + "}", "dists": _Float8Array.of(dists), "cut": cut}
-    return MappingProxyType(literals)
+        # dists ascend: the first week farther than the last one taken ends the cut
+        cut = int(np.searchsorted(dists, dists[NEAREST_WEEKS - 1], side="right"))
+    # Each array's items once; the nearest weeks' arrays are a prefix of them (an item: 4 + 4 or 4 + 8 bytes).
+    days = _binary_items((weeks - _PG_EPOCH).astype(np.int64), ">i4")
+    floats = _binary_items(dists, ">f8")
+    return MappingProxyType(
+        {
+            "weeks": _DateArray(_binary_array(days, len(weeks), _DATE)),
+            "dists": _Float8Array(_binary_array(floats, len(dists), _FLOAT8)),
+            "near_weeks": _DateArray(_binary_array(days[: 8 * cut], cut, _DATE)),
+            "near_dists": _Float8Array(_binary_array(floats[: 12 * cut], cut, _FLOAT8)),
+        }
+    )
 
 
 def _recollections(rows: Sequence[Any]) -> tuple[Recollection, ...]:
