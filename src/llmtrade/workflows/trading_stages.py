@@ -253,9 +253,6 @@ class RiskStage(_Gate):
     writes = (VERDICTS, PLANS, PRICES)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
-        # Commits are waited for from here on (workflows/weekly.py WeeklyPipeline): the plan's own commit puts it
-        # and every record before it on disk before execution can send anything.
-        self.events.defer_flush(False)
         snapshot = context.get(SNAPSHOT)
         prices = _prices(snapshot)
         pitches, failed, decision = context.get(PITCHES), context.get(FAILED_PMS), context.get(DECISION)
@@ -270,6 +267,10 @@ class RiskStage(_Gate):
                     continue
                 intent = intent_for(desk.account, pitches, failed, decision, pm_of)
                 payloads += self.plan(desk, intent, snapshot, context.run_id)
+            # The plan's own commit is the one that waits for the disk (workflows/weekly.py WeeklyPipeline): it puts
+            # the plan and every record before it (this stage's reconciliation and valuation too) on disk before
+            # execution can send anything; the records just before it need not wait one by one.
+            self.events.defer_flush(False)
             return payloads
 
         stream = week_stream(self.week_id, RISK)
@@ -282,6 +283,9 @@ class RiskStage(_Gate):
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
         )
+        # The plan is on disk (its commit waited, here or in the run that stored it): the stage events after it and
+        # the orders' records need not wait again until the run's end, which WeeklyPipeline waits for.
+        self.events.defer_flush(True)
         verdicts = [RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()]
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
         result = context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, prices))
@@ -323,21 +327,19 @@ class ExecutionStage:
         # The plan is on disk (the risk gate's commit waited for it). The orders' records are not waited for one by
         # one: a crash of the database server or machine could take back only the latest of them (a suffix), which
         # is a crash between the broker's answer and its record -- the rerun asks the broker first (recover_orders)
-        # and a paper broker's acceptance is itself one of those records, lost with it or kept with it.
+        # and a paper broker's acceptance is itself one of those records, lost with it or kept with it. The run's
+        # end (WeekCompleted, RunFinished) waits, and with it all before: WeeklyPipeline switches back at its end.
         self.events.defer_flush(True)
-        try:
-            execution = await execute_plans(
-                self.events,
-                self.desks,
-                context.get(PLANS),
-                self.config,
-                context.get(PRICES),
-                stream=stream,
-                week_id=self.week_id,
-                run_id=context.run_id,
-            )
-        finally:
-            self.events.defer_flush(False)  # the run's end (WeekCompleted, RunFinished) waits, and with it all before
+        execution = await execute_plans(
+            self.events,
+            self.desks,
+            context.get(PLANS),
+            self.config,
+            context.get(PRICES),
+            stream=stream,
+            week_id=self.week_id,
+            run_id=context.run_id,
+        )
         result = context.with_values(
             (EXECUTED, recorded_orders(self.events, stream)),
             (ABANDONED, execution.abandoned),
