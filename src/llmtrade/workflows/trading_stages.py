@@ -110,6 +110,9 @@ def after_roll(account: AccountSnapshot, keep: str, prices: Mapping[str, float])
 # Each account's TradeIntended, RiskChecked and OrdersPlanned, planned before the chairman has decided: every
 # account but the chairman's (risk_prep). Empty when the week's plan is already stored.
 PREPARED = ContextKey("risk_prepared", dict[str, list[EventPayload]])
+# The chairman's accounts reconciled and valued (`_Gate.ready`) before the decision, by account id: only their sizing
+# is left for the risk gate. Empty when the week's plan is already stored.
+READY = ContextKey("risk_ready", dict[str, AccountSnapshot])
 
 
 class _Gate:
@@ -127,10 +130,10 @@ class _Gate:
             return  # a dry run leaves no trace on accounts or breakers
         value_account(self.events, desk, account, self.config, occasion=WEEK_START, week_id=self.week_id, run_id=run_id)
 
-    def plan(self, desk: Desk, intent: TradeIntent | None, snapshot: MarketSnapshot, run_id: str) -> list[EventPayload]:
-        """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
-        valued). Records the reconciliation, the week-start valuation and a halted account's shadow trade
-        (each once) unless dry. Raises OperationalError while the account has orders queued."""
+    def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
+        """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
+        recorded once, unless dry). Nothing here depends on the week's intent. Raises OperationalError while an
+        account that `trades` has orders queued."""
         prices = _prices(snapshot)
         # Only what llmtrade manages: a position made by hand is reported, and left out of everything.
         before = reconcile_account(
@@ -143,17 +146,35 @@ class _Gate:
             run_id=run_id,
             record=not self.dry_run,
         )
+        if trades:
+            queued = queued_order_ids(desk)
+            if queued:
+                # Planning against positions that queued orders are about to change would double them.
+                ids = ", ".join(queued)
+                raise OperationalError(
+                    f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
+                )
+        self._value(desk, before, run_id)  # the FLAT baseline is valued too
+        return before
+
+    def plan(
+        self,
+        desk: Desk,
+        intent: TradeIntent | None,
+        snapshot: MarketSnapshot,
+        run_id: str,
+        *,
+        before: AccountSnapshot | None = None,
+    ) -> list[EventPayload]:
+        """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
+        valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
+        answer already) and a halted account's shadow trade (each once) unless dry. Raises OperationalError while
+        the account has orders queued."""
+        prices = _prices(snapshot)
+        if before is None:
+            before = self.ready(desk, snapshot, run_id, trades=intent is not None)
         if intent is None:
-            self._value(desk, before, run_id)  # the FLAT baseline is valued too
             return []
-        queued = queued_order_ids(desk)
-        if queued:
-            # Planning against positions that queued orders are about to change would double them.
-            ids = ", ".join(queued)
-            raise OperationalError(
-                f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
-            )
-        self._value(desk, before, run_id)
         stop, why = halted(self.events, desk.account.id)
         if intent.direction == "FLAT" and not intent.instrument:
             verdict = RiskVerdict(
@@ -213,7 +234,7 @@ class RiskPrepStage(_Gate):
 
     name = "risk_prep"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS)
-    writes = (PREPARED,)
+    writes = (PREPARED, READY)
 
     def __init__(
         self,
@@ -230,33 +251,36 @@ class RiskPrepStage(_Gate):
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.events.read_stream(week_stream(self.week_id, RISK)):
-            return context.with_value(PREPARED, {}).with_loaded(self.name)
+            return context.with_values((PREPARED, {}), (READY, {})).with_loaded(self.name)
         snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
         desks = [d for d in self.desks if d.account.role is not AccountRole.CHAIRMAN]
+        chairs = [d for d in self.desks if d.account.role is AccountRole.CHAIRMAN]
 
-        def prepare() -> dict[str, list[EventPayload]]:
-            return {
+        def prepare() -> tuple[dict[str, list[EventPayload]], dict[str, AccountSnapshot]]:
+            planned = {
                 desk.account.id: self.plan(desk, intent_for(desk.account, pitches, failed, None, pm_of), snapshot, run)
                 for desk in desks
             }
+            # The chairman's account: what does not depend on the decision (reconciled, valued), sized after it.
+            return planned, {desk.account.id: self.ready(desk, snapshot, run) for desk in chairs}
 
         run = context.run_id
         # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait.
-        prepared = await asyncio.to_thread(prepare) if self.overlaps else prepare()
-        return context.with_value(PREPARED, prepared)
+        prepared, ready = await asyncio.to_thread(prepare) if self.overlaps else prepare()
+        return context.with_values((PREPARED, prepared), (READY, ready))
 
 
 class RiskStage(_Gate):
     name = "risk_gate"
-    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED)
+    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY)
     writes = (VERDICTS, PLANS, PRICES)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
         prices = _prices(snapshot)
         pitches, failed, decision = context.get(PITCHES), context.get(FAILED_PMS), context.get(DECISION)
-        prepared = context.get(PREPARED)
+        prepared, ready = context.get(PREPARED), context.get(READY)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
 
         async def build() -> list[EventPayload]:
@@ -266,7 +290,8 @@ class RiskStage(_Gate):
                     payloads += prepared[desk.account.id]
                     continue
                 intent = intent_for(desk.account, pitches, failed, decision, pm_of)
-                payloads += self.plan(desk, intent, snapshot, context.run_id)
+                before = ready.get(desk.account.id)
+                payloads += self.plan(desk, intent, snapshot, context.run_id, before=before)
             # The plan's own commit is the one that waits for the disk (workflows/weekly.py WeeklyPipeline): it puts
             # the plan and every record before it (this stage's reconciliation and valuation too) on disk before
             # execution can send anything; the records just before it need not wait one by one.
