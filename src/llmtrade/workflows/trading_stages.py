@@ -226,11 +226,12 @@ class _Gate:
 
 class RiskPrepStage(_Gate):
     """The risk gate's work for every account but the chairman's, done before the chairman has decided: a PM's
-    account trades its own pitch and the FLAT baseline nothing, so neither waits for the decision. With
-    `overlaps` it runs on a worker thread alongside the chairman's round trip. It only plans: the plans are
-    frozen (and so can be sent) only by the risk gate, after the decision; no order is sent before it. What it
-    records (reconciliation, the week-start valuation, a halted account's shadow trade) is recorded once
-    whichever run gets there first. Nothing to do once the week's plan is stored (loaded)."""
+    account trades its own pitch and the FLAT baseline nothing, so neither waits for the decision; the chairman's
+    account is reconciled and valued (`ready`), its sizing left to the risk gate. With `overlaps` it runs on a
+    worker thread alongside the chairman's round trip. It only plans: the plans are frozen (and so can be sent)
+    only by the risk gate, after the decision; no order is sent before it. What it records (reconciliation, the
+    week-start valuation, a halted account's shadow trade) is recorded once whichever run gets there first.
+    Nothing to do once the week's plan is stored (loaded)."""
 
     name = "risk_prep"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS)
