@@ -166,3 +166,31 @@ def test_a_draft_view_reads_its_own_appends_and_writes_nothing(storage: Storage)
     assert storage.events.count() == 2
     assert storage.events.stream_version("new") == 0
     assert storage.events.draft().count() == 2
+
+
+def test_a_batch_that_loses_its_race_at_the_insert_is_a_concurrency_error_and_leaves_nothing(
+    database_url: str, clock: FixedClock
+) -> None:
+    """A batch's inserts go pipelined in one executemany: the row after a conflicting one must not survive it, and
+    the conflict must still surface as ConcurrencyError naming the stream, not as a raw duplicate key."""
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as opened:
+        events = opened.events
+        events.append([_event(stream="taken", n=1)])
+        # As if another writer committed "taken" 1 between this writer's head read and its insert.
+        events.stream_version = lambda stream: 0  # type: ignore[method-assign]
+        with pytest.raises(ConcurrencyError) as lost:
+            events.append([_event(stream="free", n=2), _event(stream="taken", n=3), _event(stream="free", n=4)])
+        assert lost.value.stream == "taken"
+        del events.stream_version
+        assert events.read_stream("free") == []
+        assert [e.payload["n"] for e in events.read_stream("taken")] == [1]
+
+
+def test_a_batch_comes_back_in_order_with_the_ids_and_versions_the_table_holds(storage: Storage) -> None:
+    batch = [_event(stream=f"s{i % 3}", n=i) for i in range(7)]
+    stored = storage.events.append(batch)
+    storage.events.flush()
+    assert [e.payload["n"] for e in stored] == list(range(7))
+    assert [(e.stream, e.version) for e in stored] == [(f"s{i % 3}", i // 3 + 1) for i in range(7)]
+    table = {row[0]: row[1:] for row in storage.conn.execute("SELECT id, stream, version FROM events").fetchall()}
+    assert {e.id: (e.stream, e.version) for e in stored} == table

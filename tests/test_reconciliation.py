@@ -46,7 +46,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.research_stages import SNAPSHOT
-from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, ExecutionStage, RiskStage
+from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, READY, ExecutionStage, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.by_hand import trade_by_hand
 
@@ -179,6 +179,7 @@ def _context(prices: dict[str, float]) -> PipelineContext:
         (FAILED_PMS, []),
         (DECISION, Decision.model_construct()),
         (PREPARED, {}),
+        (READY, {}),
     )
 
 

@@ -42,9 +42,10 @@ def _events(url: str, **filters: Any) -> list[Any]:
 def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_order_goes_before_the_decision(
     week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, list[tuple[float, str]]] = {"chairman": [], "plan": [], "send": []}
+    seen: dict[str, list[tuple[float, str]]] = {"chairman": [], "plan": [], "ready": [], "send": []}
     chairman_run = committee_stages.ChairmanStage.run
     plan = trading_stages._Gate.plan
+    ready = trading_stages._Gate.ready
     send = execution._send
 
     async def slow_chairman(self: Any, context: Any) -> Any:
@@ -61,12 +62,18 @@ def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_ord
         time.sleep(PLAN_SECONDS)
         return plan(self, desk, *args, **kw)
 
+    def timed_ready(self: Any, desk: Any, *args: Any, **kw: Any) -> Any:
+        on_loop = threading.current_thread() is threading.main_thread()
+        seen["ready"].append((time.perf_counter(), f"{desk.account.role.value}:{'loop' if on_loop else 'thread'}"))
+        return ready(self, desk, *args, **kw)
+
     def timed_send(broker: Any, order: Any) -> Any:
         seen["send"].append((time.perf_counter(), order.account_id))
         return send(broker, order)
 
     monkeypatch.setattr(committee_stages.ChairmanStage, "run", slow_chairman)
     monkeypatch.setattr(trading_stages._Gate, "plan", timed_plan)
+    monkeypatch.setattr(trading_stages._Gate, "ready", timed_ready)
     monkeypatch.setattr(execution, "_send", timed_send)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 0, result.output
@@ -79,6 +86,9 @@ def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_ord
     assert all(t < ended and who.endswith(":thread") for t, who in early), (started, ended, early)
     assert max(t for t, _ in early) > started  # the chairman did not wait for them
     assert late[0][0] > ended
+    # The chairman's account is reconciled and valued alongside the call too, once: only its sizing waits.
+    chair_ready = [(t, who) for t, who in seen["ready"] if who.startswith("chairman")]
+    assert len(chair_ready) == 1 and chair_ready[0][1].endswith(":thread") and chair_ready[0][0] < ended
     assert seen["send"] and min(t for t, _ in seen["send"]) > late[0][0]
 
 

@@ -1,7 +1,8 @@
 """When run-weekly's commits wait for the disk (workflows/weekly.py WeeklyPipeline, EventStore.defer_flush): not
-between the snapshot and the decision; the frozen plan's commit always (it puts every earlier record on disk
-before any order goes); not the orders' records one by one; the run's end always, whether the run finished or
-failed. `run-weekly` offline on a real PostgreSQL, the setting read on the run's own connection at each point."""
+between the snapshot and the decision, nor the risk gate's records before its plan; the frozen plan's commit
+always (it puts every earlier record on disk before any order goes); not the stage events after it nor the
+orders' records one by one; the run's end always, whether the run finished or failed. `run-weekly` offline on a
+real PostgreSQL, the setting read on the run's own connection at each point."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chair
     def appending(self: Any, events: Any, **kw: Any) -> Any:
         if any(e.type == "OrdersPlanned" for e in events):
             seen["plan"].append(_waits(self))
+        elif any(e.type == "AccountValued" for e in events) and store and not seen["plan"]:
+            seen["valued"].append(_waits(self))  # accounts valued once the chairman has begun, before the plan
         return append(self, events, **kw)
 
     async def chairman(self: Any, context: Any) -> Any:
@@ -78,20 +81,37 @@ def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chair
 def test_commits_are_deferred_but_the_plans_and_the_runs_end_wait_for_the_disk(
     week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, list[str]] = {"chairman": [], "plan": [], "execution": [], "send": [], "finished": [], "failed": []}
+    seen: dict[str, list[str]] = {
+        "chairman": [],
+        "valued": [],
+        "plan": [],
+        "execution": [],
+        "send": [],
+        "finished": [],
+        "failed": [],
+    }
     _watch(monkeypatch, seen)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 0, result.output
     assert seen["chairman"] == ["off"]
     assert seen["plan"] == ["on"]  # the plan and every record before it are on disk before the first order
-    assert seen["execution"] == ["on"] and seen["send"] and set(seen["send"]) == {"off"}
+    assert seen["valued"] and set(seen["valued"]) == {"off"}  # made durable by the plan's commit, not one by one
+    assert seen["execution"] == ["off"] and seen["send"] and set(seen["send"]) == {"off"}
     assert seen["finished"] == ["on"] and seen["failed"] == []
 
 
 def test_a_run_that_fails_before_the_risk_gate_records_its_failure_with_commits_waited_for_again(
     week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, list[str]] = {"chairman": [], "plan": [], "execution": [], "send": [], "finished": [], "failed": []}
+    seen: dict[str, list[str]] = {
+        "chairman": [],
+        "valued": [],
+        "plan": [],
+        "execution": [],
+        "send": [],
+        "finished": [],
+        "failed": [],
+    }
     _watch(monkeypatch, seen, chairman_fails=True)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 1, result.output

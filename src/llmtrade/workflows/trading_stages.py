@@ -110,6 +110,9 @@ def after_roll(account: AccountSnapshot, keep: str, prices: Mapping[str, float])
 # Each account's TradeIntended, RiskChecked and OrdersPlanned, planned before the chairman has decided: every
 # account but the chairman's (risk_prep). Empty when the week's plan is already stored.
 PREPARED = ContextKey("risk_prepared", dict[str, list[EventPayload]])
+# The chairman's accounts reconciled and valued (`_Gate.ready`) before the decision, by account id: only their sizing
+# is left for the risk gate. Empty when the week's plan is already stored.
+READY = ContextKey("risk_ready", dict[str, AccountSnapshot])
 
 
 class _Gate:
@@ -127,10 +130,10 @@ class _Gate:
             return  # a dry run leaves no trace on accounts or breakers
         value_account(self.events, desk, account, self.config, occasion=WEEK_START, week_id=self.week_id, run_id=run_id)
 
-    def plan(self, desk: Desk, intent: TradeIntent | None, snapshot: MarketSnapshot, run_id: str) -> list[EventPayload]:
-        """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
-        valued). Records the reconciliation, the week-start valuation and a halted account's shadow trade
-        (each once) unless dry. Raises OperationalError while the account has orders queued."""
+    def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
+        """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
+        recorded once, unless dry). Nothing here depends on the week's intent. Raises OperationalError while an
+        account that `trades` has orders queued."""
         prices = _prices(snapshot)
         # Only what llmtrade manages: a position made by hand is reported, and left out of everything.
         before = reconcile_account(
@@ -143,17 +146,35 @@ class _Gate:
             run_id=run_id,
             record=not self.dry_run,
         )
+        if trades:
+            queued = queued_order_ids(desk)
+            if queued:
+                # Planning against positions that queued orders are about to change would double them.
+                ids = ", ".join(queued)
+                raise OperationalError(
+                    f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
+                )
+        self._value(desk, before, run_id)  # the FLAT baseline is valued too
+        return before
+
+    def plan(
+        self,
+        desk: Desk,
+        intent: TradeIntent | None,
+        snapshot: MarketSnapshot,
+        run_id: str,
+        *,
+        before: AccountSnapshot | None = None,
+    ) -> list[EventPayload]:
+        """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
+        valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
+        answer already) and a halted account's shadow trade (each once) unless dry. Raises OperationalError while
+        the account has orders queued."""
+        prices = _prices(snapshot)
+        if before is None:
+            before = self.ready(desk, snapshot, run_id, trades=intent is not None)
         if intent is None:
-            self._value(desk, before, run_id)  # the FLAT baseline is valued too
             return []
-        queued = queued_order_ids(desk)
-        if queued:
-            # Planning against positions that queued orders are about to change would double them.
-            ids = ", ".join(queued)
-            raise OperationalError(
-                f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
-            )
-        self._value(desk, before, run_id)
         stop, why = halted(self.events, desk.account.id)
         if intent.direction == "FLAT" and not intent.instrument:
             verdict = RiskVerdict(
@@ -205,15 +226,16 @@ class _Gate:
 
 class RiskPrepStage(_Gate):
     """The risk gate's work for every account but the chairman's, done before the chairman has decided: a PM's
-    account trades its own pitch and the FLAT baseline nothing, so neither waits for the decision. With
-    `overlaps` it runs on a worker thread alongside the chairman's round trip. It only plans: the plans are
-    frozen (and so can be sent) only by the risk gate, after the decision; no order is sent before it. What it
-    records (reconciliation, the week-start valuation, a halted account's shadow trade) is recorded once
-    whichever run gets there first. Nothing to do once the week's plan is stored (loaded)."""
+    account trades its own pitch and the FLAT baseline nothing, so neither waits for the decision; the chairman's
+    account is reconciled and valued (`ready`), its sizing left to the risk gate. With `overlaps` it runs on a
+    worker thread alongside the chairman's round trip. It only plans: the plans are frozen (and so can be sent)
+    only by the risk gate, after the decision; no order is sent before it. What it records (reconciliation, the
+    week-start valuation, a halted account's shadow trade) is recorded once whichever run gets there first.
+    Nothing to do once the week's plan is stored (loaded)."""
 
     name = "risk_prep"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS)
-    writes = (PREPARED,)
+    writes = (PREPARED, READY)
 
     def __init__(
         self,
@@ -230,36 +252,36 @@ class RiskPrepStage(_Gate):
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.events.read_stream(week_stream(self.week_id, RISK)):
-            return context.with_value(PREPARED, {}).with_loaded(self.name)
+            return context.with_values((PREPARED, {}), (READY, {})).with_loaded(self.name)
         snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
         desks = [d for d in self.desks if d.account.role is not AccountRole.CHAIRMAN]
+        chairs = [d for d in self.desks if d.account.role is AccountRole.CHAIRMAN]
 
-        def prepare() -> dict[str, list[EventPayload]]:
-            return {
+        def prepare() -> tuple[dict[str, list[EventPayload]], dict[str, AccountSnapshot]]:
+            planned = {
                 desk.account.id: self.plan(desk, intent_for(desk.account, pitches, failed, None, pm_of), snapshot, run)
                 for desk in desks
             }
+            # The chairman's account: what does not depend on the decision (reconciled, valued), sized after it.
+            return planned, {desk.account.id: self.ready(desk, snapshot, run) for desk in chairs}
 
         run = context.run_id
         # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait.
-        prepared = await asyncio.to_thread(prepare) if self.overlaps else prepare()
-        return context.with_value(PREPARED, prepared)
+        prepared, ready = await asyncio.to_thread(prepare) if self.overlaps else prepare()
+        return context.with_values((PREPARED, prepared), (READY, ready))
 
 
 class RiskStage(_Gate):
     name = "risk_gate"
-    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED)
+    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY)
     writes = (VERDICTS, PLANS, PRICES)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
-        # Commits are waited for from here on (workflows/weekly.py WeeklyPipeline): the plan's own commit puts it
-        # and every record before it on disk before execution can send anything.
-        self.events.defer_flush(False)
         snapshot = context.get(SNAPSHOT)
         prices = _prices(snapshot)
         pitches, failed, decision = context.get(PITCHES), context.get(FAILED_PMS), context.get(DECISION)
-        prepared = context.get(PREPARED)
+        prepared, ready = context.get(PREPARED), context.get(READY)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
 
         async def build() -> list[EventPayload]:
@@ -269,7 +291,12 @@ class RiskStage(_Gate):
                     payloads += prepared[desk.account.id]
                     continue
                 intent = intent_for(desk.account, pitches, failed, decision, pm_of)
-                payloads += self.plan(desk, intent, snapshot, context.run_id)
+                before = ready.get(desk.account.id)
+                payloads += self.plan(desk, intent, snapshot, context.run_id, before=before)
+            # The plan's own commit is the one that waits for the disk (workflows/weekly.py WeeklyPipeline): it puts
+            # the plan and every record before it (this stage's reconciliation and valuation too) on disk before
+            # execution can send anything; the records just before it need not wait one by one.
+            self.events.defer_flush(False)
             return payloads
 
         stream = week_stream(self.week_id, RISK)
@@ -282,6 +309,9 @@ class RiskStage(_Gate):
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
         )
+        # The plan is on disk (its commit waited, here or in the run that stored it): the stage events after it and
+        # the orders' records need not wait again until the run's end, which WeeklyPipeline waits for.
+        self.events.defer_flush(True)
         verdicts = [RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()]
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
         result = context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, prices))
@@ -323,21 +353,19 @@ class ExecutionStage:
         # The plan is on disk (the risk gate's commit waited for it). The orders' records are not waited for one by
         # one: a crash of the database server or machine could take back only the latest of them (a suffix), which
         # is a crash between the broker's answer and its record -- the rerun asks the broker first (recover_orders)
-        # and a paper broker's acceptance is itself one of those records, lost with it or kept with it.
+        # and a paper broker's acceptance is itself one of those records, lost with it or kept with it. The run's
+        # end (WeekCompleted, RunFinished) waits, and with it all before: WeeklyPipeline switches back at its end.
         self.events.defer_flush(True)
-        try:
-            execution = await execute_plans(
-                self.events,
-                self.desks,
-                context.get(PLANS),
-                self.config,
-                context.get(PRICES),
-                stream=stream,
-                week_id=self.week_id,
-                run_id=context.run_id,
-            )
-        finally:
-            self.events.defer_flush(False)  # the run's end (WeekCompleted, RunFinished) waits, and with it all before
+        execution = await execute_plans(
+            self.events,
+            self.desks,
+            context.get(PLANS),
+            self.config,
+            context.get(PRICES),
+            stream=stream,
+            week_id=self.week_id,
+            run_id=context.run_id,
+        )
         result = context.with_values(
             (EXECUTED, recorded_orders(self.events, stream)),
             (ABANDONED, execution.abandoned),

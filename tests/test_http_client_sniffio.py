@@ -1,0 +1,33 @@
+"""httpcore asks `import sniffio` for every lock a request sets up; without sniffio installed that must not be a
+search of the whole sys.path each time (it sat on the event loop between the requests of a fan-out)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.machinery
+import sys
+from typing import Any
+
+import pytest
+from httpcore._synchronization import current_async_library
+
+import llmtrade.llm.http_client  # noqa: F401 - importing it is what is tested
+
+
+def test_a_missing_sniffio_is_not_searched_for_on_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    if sys.modules.get("sniffio") is not None:
+        pytest.skip("sniffio is installed here: httpcore imports it once and for all")
+    searched: list[str] = []
+    find_spec = importlib.machinery.PathFinder.find_spec
+
+    def counting(name: str, *args: Any, **kw: Any) -> Any:
+        searched.append(name)
+        return find_spec(name, *args, **kw)
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", counting)
+
+    async def ask() -> list[str]:
+        return [current_async_library() for _ in range(10)]
+
+    assert asyncio.run(ask()) == ["asyncio"] * 10  # httpcore still takes asyncio
+    assert "sniffio" not in searched
