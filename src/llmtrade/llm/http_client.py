@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import importlib.util
 import json
 import random
 import re
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -54,16 +52,6 @@ _FORMAT_REFUSED = re.compile(
 )
 
 
-def _no_sniffio() -> None:
-    """httpcore asks `import sniffio` which async library runs it, for every lock and semaphore a request sets up
-    (about six a request); without sniffio installed each ask is a failed import that searches the whole sys.path
-    again (~0.4 ms), on the event loop, between one request of a fan-out and the next. A None in sys.modules makes
-    that import fail at once, which is what the search concludes anyway (httpcore then takes asyncio)."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_no_sniffio()
 _tls_lock = threading.Lock()
 _tls_context: ssl.SSLContext | None = None
 
