@@ -13,7 +13,10 @@ from httpcore._synchronization import current_async_library
 
 
 def test_sniffio_is_not_searched_for_on_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    current_async_library()  # the first ask may import it
+    async def ask() -> list[str]:
+        return [current_async_library() for _ in range(10)]
+
+    asyncio.run(ask())  # the first ask may import it
     searched: list[str] = []
     find_spec = importlib.machinery.PathFinder.find_spec
 
@@ -22,9 +25,6 @@ def test_sniffio_is_not_searched_for_on_every_request(monkeypatch: pytest.Monkey
         return find_spec(name, *args, **kw)
 
     monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", counting)
-
-    async def ask() -> list[str]:
-        return [current_async_library() for _ in range(10)]
 
     assert asyncio.run(ask()) == ["asyncio"] * 10  # httpcore still takes asyncio
     assert "sniffio" not in searched
