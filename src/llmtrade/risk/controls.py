@@ -91,10 +91,12 @@ def read_breaker(events: EventStore, account_id: str, starting_equity: float) ->
     The count is UNCOUNTED for a state recorded when trades were counted per reducing fill."""
     found = events.read_stream(breaker_stream(account_id))
     version = found[-1].version if found else 0
-    updates = [e for e in found if e.type == BreakerUpdated.event_type()]
-    if not updates:
+    kind = BreakerUpdated.event_type()
+    # The latest state is at or near the stream's end: looked for from there, not through every update.
+    latest = next((e for e in reversed(found) if e.type == kind), None)
+    if latest is None:
         return breaker.initial_state(account_id, starting_equity), 0, version
-    last = BreakerUpdated.from_event(updates[-1])
+    last = BreakerUpdated.from_event(latest)
     return last.state, last.trades_seen if last.round_trips else UNCOUNTED, version
 
 
