@@ -83,7 +83,7 @@ def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: M
     planned = our_order_ids(events, account.account_id)
     working = broker.open_orders()
     # Split once and carried on from the last look: a look costs the fills new since, not the history.
-    fills = view_of(broker.name, broker.account_id, broker.fills())
+    fills = view_of(broker.name, account.account_id, broker.fills())
     ledger = ledger_from(fills.own(planned), adoptions(events, account.account_id))
     differences = reconcile(account.positions, working, fills.others, ledger, planned)
     return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))

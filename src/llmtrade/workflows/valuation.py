@@ -49,7 +49,7 @@ def value_account(
     observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
     ours = our_order_ids(events, account.account_id)
     # Trades made by hand are not its; the split is carried on from the last look (it costs what is new).
-    fills = view_of(desk.broker.name, desk.broker.account_id, observed.fills).ours(ours)
+    fills = view_of(desk.broker.name, account.account_id, observed.fills).ours(ours)
     starting = desk.account.starting_cash
     breaker = config.risk.circuit_breaker
     state, changes, version = breaker_change(
@@ -89,7 +89,7 @@ def _one_by_one(
         account.account_id,
         starting_equity=desk.account.starting_cash,
         equity=account.equity,
-        fills=view_of(desk.broker.name, desk.broker.account_id, observed.fills).ours(ours),
+        fills=view_of(desk.broker.name, account.account_id, observed.fills).ours(ours),
         config=config.risk.circuit_breaker,
         week_id=week_id,
         run_id=run_id,
