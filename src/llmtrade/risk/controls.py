@@ -49,20 +49,22 @@ class _ClosedTrades:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: dict[str, tuple[list[Fill], TripCounting]] = {}
+        self._kept: dict[str, tuple[list[Fill], TripCounting, list[float]]] = {}
 
     def pnls(self, account_id: str, fills: Sequence[Fill]) -> list[float]:
-        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order)."""
+        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order). A new list on every call."""
         with self._lock:
             kept = self._kept.get(account_id)
             if kept is not None and len(fills) >= len(kept[0]) and list(fills[: len(kept[0])]) == kept[0]:
-                seen, counting = kept
+                seen, counting, pnls = kept
                 counting.add(fills[len(seen) :])
             else:
-                counting = TripCounting()
+                counting, pnls = TripCounting(), []
                 counting.add(fills)
-            self._kept[account_id] = (list(fills), counting)
-            return [trip.pnl for trip in counting.done]
+            # Only the trips closed since are looked at; the list is copied whole (at C speed), never changed.
+            pnls = pnls + [trip.pnl for trip in counting.done[len(pnls) :]]
+            self._kept[account_id] = (list(fills), counting, pnls)
+            return list(pnls)
 
 
 _CLOSED_TRADES = _ClosedTrades()
