@@ -107,3 +107,38 @@ def test_what_is_remembered_through_it_is_seen_by_the_next_read(storage: Storage
     after = [cached.similar_setups(q, as_of=later, limit=5) for q in queries]
     assert after == [memory.similar_setups(q, as_of=later, limit=5) for q in queries]
     assert after != before
+
+
+def test_instants_carried_past_a_remember_are_what_a_fresh_read_finds(storage: Storage) -> None:
+    # After each week remembered through the cache, only the rows stored since are read; the instants
+    # (and so every cached answer's key) must be exactly those of a cache that reads everything.
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    cache = RecallCache()
+    cached = CachedMemory(memory, storage.conn, cache)
+    probe = datetime.combine(WEEKS[0], datetime.min.time(), UTC)
+    for week in WEEKS:
+        _fill(cached, [week])
+        cache.visible(storage.conn, probe)
+        fresh = RecallCache()
+        fresh.visible(storage.conn, probe)
+        assert cache.instants == fresh.instants
+    assert cache.instants and len(cache.instants) == len(set(cache.instants))
+
+
+def test_a_row_stored_below_the_highest_id_read_is_not_missed(storage: Storage) -> None:
+    # Rows are found by event id above the highest read; one that comes in under it (another writer, a
+    # rebuild) leaves the row count short of what was read plus what is new: everything is read again.
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    _fill(memory, WEEKS[:2])
+    cache = RecallCache()
+    probe = datetime.combine(WEEKS[-1] + timedelta(days=30), datetime.min.time(), UTC)
+    before = cache.visible(storage.conn, probe)
+    odd = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
+    storage.conn.execute(
+        "INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id) "
+        "VALUES ('nobody', %s, '{}'::jsonb, 0.0, 1)",
+        (odd,),
+    )
+    cache.forget()
+    assert cache.visible(storage.conn, probe) == before + 1
+    assert odd in (cache.instants or [])

@@ -131,3 +131,14 @@ def test_the_breakers_closed_trades_follow_the_fills_they_are_given_grown_or_reo
     other = [f.model_copy(update={"price": f.price + 1}) for f in fills[:60]]  # another book, same account id
     assert controls._CLOSED_TRADES.pnls("acct_memo", other) == closed_trade_pnls(other)
     assert controls._CLOSED_TRADES.pnls("acct_memo", []) == []
+
+
+def test_the_breakers_closed_trades_carried_on_are_not_changed_by_what_a_caller_does_with_them() -> None:
+    # The P/Ls of the trades closed before are kept and only new trips looked at; a list handed out is the
+    # caller's, so changing it must not change the next answer.
+    fills = [f.model_copy(update={"account_id": "acct_kept"}) for f in _random_fills(4, 80)]
+    first = controls._CLOSED_TRADES.pnls("acct_kept", fills[:50])
+    assert first == closed_trade_pnls(fills[:50]) and first
+    first.clear()
+    assert controls._CLOSED_TRADES.pnls("acct_kept", fills) == closed_trade_pnls(fills)
+    assert controls._CLOSED_TRADES.pnls("acct_kept", fills[:50]) == closed_trade_pnls(fills[:50])

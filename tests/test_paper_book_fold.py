@@ -179,3 +179,27 @@ def test_an_exclusive_store_that_loses_its_flush_books_only_what_was_written(
         sole.flush()
 
     assert set(broker.account({}).positions) == {"TLT"}
+
+
+@pytest.mark.parametrize(("recorded_at", "order"), [(DAYS[0], ["open", "add"]), (DAYS[2], ["add", "open"])])
+def test_fills_list_booked_and_derived_fills_in_fill_order(
+    storage: Storage, recorded_at: datetime, order: list[str]
+) -> None:
+    # The derived fill (the next open, DAYS[0]) after the booked one (same time, accepted later: the quick
+    # path, appended) or before it (a fill recorded at a later time: merged in).
+    first, second = _order("SPY", Side.BUY, 10, "open"), _order("SPY", Side.BUY, 5, "add")
+    queued = _broker(storage.events, BEFORE_OPEN)
+    queued.submit(first)
+    queued.submit(second)
+    _record(storage.events, first, 100.0, recorded_at)
+    broker = _broker(storage.events, LATER, Opens({"SPY": 104.0}))
+
+    fills = broker.fills()
+
+    assert [f.client_order_id for f in fills] == [client_order_id(WEEK, "acct_1", "SPY", i) for i in order]
+    assert [f.filled_at for f in fills] == sorted(f.filled_at for f in fills)
+    copies = copies_of(storage.conn)
+    with copies.lock:  # as a new process would fold the ledger: from nothing
+        copies.counted.clear()
+        copies.folds.clear()
+    assert fills == _broker(storage.events, LATER, Opens({"SPY": 104.0})).fills()

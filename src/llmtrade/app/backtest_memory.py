@@ -16,7 +16,7 @@ embedding of its query, and a recorded embedding call must be written every time
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,23 +36,65 @@ _INSTANTS = """SELECT known_at FROM memory_conditions UNION SELECT known_at FROM
     UNION SELECT known_at FROM memory_symbols"""
 
 
+_TABLES = ("memory_conditions", "memory_setups", "memory_outcomes", "memory_lessons", "memory_symbols")
+# The rows stored since the highest event id read last (each table's known_at; a setup's outcome_known_at is
+# an outcome's known_at, already among memory_outcomes'), and every table's row count and highest event id:
+# the new rows and the count before must add up to the count now, or a row came in below that id.
+_COUNTS = (
+    "SELECT "
+    + " + ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)
+    + ", greatest("
+    + ", ".join(f"(SELECT max(event_id) FROM {t})" for t in _TABLES)
+    + ")"
+)
+_SINCE = f"SELECT true, NULL::timestamptz, c.* FROM ({_COUNTS}) c" + "".join(
+    f" UNION ALL SELECT false, known_at, NULL, NULL FROM {t} WHERE event_id > %(e)s" for t in _TABLES
+)
+
+
 @dataclass
 class RecallCache:
-    """What a backtest's memories answered, per visible set; shared by every job's `CachedMemory`."""
+    """What a backtest's memories answered, per visible set; shared by every job's `CachedMemory`.
+
+    The instants are carried from one read to the next: after a `remember` only the rows stored since are
+    read (issue 13: reading every instant again after each one cost the memory's whole history every week)."""
 
     instants: list[datetime] | None = None
     answers: dict[tuple[Any, ...], tuple[Recollection, ...]] = field(default_factory=dict)
+    stale: bool = False
+    _rows: int = 0  # rows of the memory tables the instants were read from
+    _top: int = 0  # the highest event id among them
+    _distinct: set[datetime] = field(default_factory=set)  # the instants, as a set
 
     def forget(self) -> None:
-        """Something was remembered: the instants are read again and no answer is reused."""
-        self.instants = None
+        """Something was remembered: the instants are brought up to date and no answer is reused."""
+        self.stale = True
         self.answers.clear()
 
     def visible(self, conn: psycopg.Connection, as_of: datetime) -> int:
         """How many distinct stored instants are before `as_of` (equal counts: the same rows visible)."""
-        if self.instants is None:
-            self.instants = sorted(row[0] for row in conn.execute(_INSTANTS).fetchall())
+        if self.instants is None or self.stale:
+            self.instants = self._read(conn, self.instants if self.stale else None)
+            self.stale = False
         return bisect_left(self.instants, as_of)
+
+    def _read(self, conn: psycopg.Connection, held: list[datetime] | None) -> list[datetime]:
+        if held is not None:
+            found = conn.execute(_SINCE, {"e": self._top}).fetchall()
+            (_, _, rows, top), *_ = (r for r in found if r[0])  # the counts' row: the one marked true
+            rows, top = int(rows), int(top or 0)
+            new = [r[1] for r in found if not r[0]]
+            if rows == self._rows + len(new):
+                self._rows, self._top = rows, top
+                for instant in set(new) - self._distinct:
+                    insort(held, instant)
+                self._distinct.update(new)
+                return held
+        counted = conn.execute(_COUNTS).fetchone()  # first: rows stored after it are read again next time
+        self._rows, self._top = (int(counted[0]), int(counted[1] or 0)) if counted else (0, 0)
+        instants = sorted(row[0] for row in conn.execute(_INSTANTS).fetchall())
+        self._distinct = set(instants)
+        return instants
 
 
 class CachedMemory:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -114,6 +115,8 @@ def new_fill_events(
         return []
     done = recorded_fill_ids(events, broker)
     weeks = order_weeks(events, broker.account_id)
+    # Only the fills past those known recorded are looked at one by one: a look costs what is new.
+    new = view_of(broker.name, broker.account_id, observed.fills).unrecorded(done, observed.working)
     return [
         (
             fill,
@@ -125,8 +128,7 @@ def new_fill_events(
                 run_id=run_id,
             ),
         )
-        for fill in observed.fills
-        if fill.client_order_id not in done and fill.client_order_id not in observed.working
+        for fill in new
     ]
 
 

@@ -180,7 +180,9 @@ class PaperBroker:
         """Every fill in fill order: by fill time, then by acceptance (orders queued for one open fill in
         the order sent). `derived` is sorted the same way; booked fills already are."""
         if not derived:
-            return [f for _, f in book.booked]
+            return list(book.booked_fills)
+        if not book.booked or derived[0][0] > book.booked[-1][0]:
+            return [*book.booked_fills, *(f for _, f in derived)]  # the usual case: what is derived fills last
         return [f for _, f in heapq.merge(book.booked, derived, key=lambda kf: kf[0])]
 
     def cancel(self, client_order_id: str) -> OrderResult | None:

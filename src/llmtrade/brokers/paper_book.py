@@ -33,6 +33,8 @@ class Book:
     canceled: Mapping[str, PaperOrderCanceled] = field(default_factory=dict)
     recorded: Mapping[str, Fill] = field(default_factory=dict)
     booked: tuple[tuple[tuple[datetime, int], Fill], ...] = ()
+    # The fills of `booked` alone, in the same order: a read of every fill copies this instead of a loop.
+    booked_fills: tuple[Fill, ...] = ()
     folding: Folding | None = None
     pending: Mapping[str, None] = field(default_factory=dict)
     version: int = 0
@@ -79,15 +81,17 @@ def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str,
                 if cid in accepted:
                     newly.append(cid)
                     pending.pop(cid, None)
-    booked, folding = book.booked, book.folding
+    booked, booked_fills, folding = book.booked, book.booked_fills, book.folding
     if newly:
         more = sorted(((recorded[c].filled_at, rank[c]), recorded[c]) for c in dict.fromkeys(newly))
         if folding is not None and (not booked or more[0][0] > booked[-1][0]):
             folding = folding.advance(f for _, f in more)
             booked = (*booked, *more)
+            booked_fills = (*booked_fills, *(f for _, f in more))
         else:
             booked = tuple(sorted((*booked, *more), key=lambda kf: kf[0]))
-            folding = Folding.start(book.starting_cash).advance(f for _, f in booked)
+            booked_fills = tuple(f for _, f in booked)
+            folding = Folding.start(book.starting_cash).advance(booked_fills)
     return Book(
         starting_cash=book.starting_cash,
         accepted=accepted,
@@ -96,6 +100,7 @@ def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str,
         canceled=canceled,
         recorded=recorded,
         booked=booked,
+        booked_fills=booked_fills,
         folding=folding,
         pending=pending,
         version=version,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.reconciliation import (
@@ -22,7 +23,7 @@ from llmtrade.domain.reconciliation import (
     PositionAdopted,
     PositionReleased,
     ReconciliationDifferenceFound,
-    ledger_view,
+    ledger_from,
     managed_view,
     reconcile,
 )
@@ -81,9 +82,10 @@ def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: M
     Raises what the broker's reads raise (BrokerUnavailable, BrokerRejected, OperationalError)."""
     planned = our_order_ids(events, account.account_id)
     working = broker.open_orders()
-    fills = broker.fills()
-    ledger = ledger_view(fills, planned, adoptions(events, account.account_id))
-    differences = reconcile(account.positions, working, fills, ledger, planned)
+    # Split once and carried on from the last look: a look costs the fills new since, not the history.
+    fills = view_of(broker.name, account.account_id, broker.fills())
+    ledger = ledger_from(fills.own(planned), adoptions(events, account.account_id))
+    differences = reconcile(account.positions, working, fills.others, ledger, planned)
     return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))
 
 

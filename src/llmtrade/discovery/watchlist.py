@@ -34,11 +34,10 @@ class Watchlist:
 
 def fold(discovery: list[StoredEvent], edits: list[StoredEvent]) -> Watchlist:
     """`discovery`: the discovery stream's events; `edits`: the watchlist-edits stream's, oldest first."""
-    latest: WatchlistSet | None = None
-    latest_id: int | None = None
-    for event in discovery:
-        if event.type == WatchlistSet.event_type():
-            latest, latest_id = WatchlistSet.from_event(event), event.id
+    # Only the last run's list counts: found from the end and parsed alone, not every run's since the first.
+    last = next((e for e in reversed(discovery) if e.type == WatchlistSet.event_type()), None)
+    latest = WatchlistSet.from_event(last) if last is not None else None
+    latest_id = last.id if last is not None else None
     include: dict[str, str] = {}
     exclude: list[str] = []
     for event in edits:

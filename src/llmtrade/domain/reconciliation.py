@@ -135,16 +135,31 @@ def is_ours(client_order_id: str, planned: Collection[str] = ()) -> bool:
     return client_order_id.startswith(OUR_ORDER_PREFIX) or client_order_id in planned
 
 
+def _id_set(planned: Iterable[str]) -> Collection[str]:
+    # A set given (our_order_ids' frozenset) is used as it is: copying it would cost every order ever planned.
+    return planned if isinstance(planned, (set, frozenset)) else set(planned)
+
+
+def own_shares(fills: Iterable[Fill], planned: Iterable[str]) -> dict[str, int]:
+    """Signed shares per symbol (in order of first appearance) of the fills of llmtrade's own orders."""
+    planned_ids = _id_set(planned)
+    own: dict[str, int] = {}
+    for fill in fills:
+        if is_ours(fill.client_order_id, planned_ids):
+            own[fill.symbol] = own.get(fill.symbol, 0) + signed_qty(fill)
+    return own
+
+
 def ledger_view(
     fills: Iterable[Fill], planned: Iterable[str], changes: Iterable[PositionAdopted | PositionReleased] = ()
 ) -> LedgerView:
     """The ledger from the broker's fills (only llmtrade's own orders count) and the user's adoptions and
     releases, in the order they were recorded."""
-    planned_ids = set(planned)
-    own: dict[str, int] = {}
-    for fill in fills:
-        if is_ours(fill.client_order_id, planned_ids):
-            own[fill.symbol] = own.get(fill.symbol, 0) + signed_qty(fill)
+    return ledger_from(own_shares(fills, planned), changes)
+
+
+def ledger_from(own: dict[str, int], changes: Iterable[PositionAdopted | PositionReleased] = ()) -> LedgerView:
+    """The ledger from `own` (`own_shares` of the broker's fills) and the user's adoptions and releases."""
     took: dict[str, int] = {}
     gave: dict[str, int] = {}
     prior: dict[str, float] = {}
@@ -176,8 +191,9 @@ def reconcile(
 
     Positions: each symbol where the broker's signed quantity is not the ledger's. Orders: each open
     order llmtrade did not send, and each of its own working orders with part filled (tracked with
-    filled and remaining shares). Fills: each execution of an order llmtrade did not send."""
-    planned_ids = set(planned)
+    filled and remaining shares). Fills: each execution of an order llmtrade did not send (a caller may
+    pass only the fills outside llmtrade's id format: the others are its own whatever was planned)."""
+    planned_ids = _id_set(planned)
     found: list[Difference] = []
     held = {s: p.qty for s, p in positions.items() if p.qty != 0}
     for symbol in sorted({*held, *ledger.symbols()}):

@@ -29,6 +29,7 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk import breaker
+from llmtrade.risk.breaker_head import breaker_head
 from llmtrade.risk.halt import opening_orders
 from llmtrade.risk.shadow import shadow_fills
 from llmtrade.storage.event_store import EventStore
@@ -48,20 +49,22 @@ class _ClosedTrades:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: dict[str, tuple[list[Fill], TripCounting]] = {}
+        self._kept: dict[str, tuple[list[Fill], TripCounting, list[float]]] = {}
 
     def pnls(self, account_id: str, fills: Sequence[Fill]) -> list[float]:
-        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order)."""
+        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order). A new list on every call."""
         with self._lock:
             kept = self._kept.get(account_id)
             if kept is not None and len(fills) >= len(kept[0]) and list(fills[: len(kept[0])]) == kept[0]:
-                seen, counting = kept
+                seen, counting, pnls = kept
                 counting.add(fills[len(seen) :])
             else:
-                counting = TripCounting()
+                counting, pnls = TripCounting(), []
                 counting.add(fills)
-            self._kept[account_id] = (list(fills), counting)
-            return [trip.pnl for trip in counting.done]
+            # Only the trips closed since are looked at; the list is copied whole (at C speed), never changed.
+            pnls = pnls + [trip.pnl for trip in counting.done[len(pnls) :]]
+            self._kept[account_id] = (list(fills), counting, pnls)
+            return list(pnls)
 
 
 _CLOSED_TRADES = _ClosedTrades()
@@ -89,21 +92,19 @@ def read_breaker(events: EventStore, account_id: str, starting_equity: float) ->
     """breaker_state, plus the breaker stream's version when it was read: a write made from this state
     is appended at that version, so two evaluators of the same account cannot both record a change.
     The count is UNCOUNTED for a state recorded when trades were counted per reducing fill."""
-    found = events.read_stream(breaker_stream(account_id))
-    version = found[-1].version if found else 0
-    updates = [e for e in found if e.type == BreakerUpdated.event_type()]
-    if not updates:
-        return breaker.initial_state(account_id, starting_equity), 0, version
-    last = BreakerUpdated.from_event(updates[-1])
-    return last.state, last.trades_seen if last.round_trips else UNCOUNTED, version
+    head = breaker_head(events, account_id)  # what is new since the last read, not the stream's history
+    if head.latest_update is None:
+        return breaker.initial_state(account_id, starting_equity), 0, head.version
+    last = BreakerUpdated.from_event(head.latest_update)
+    return last.state, last.trades_seen if last.round_trips else UNCOUNTED, head.version
 
 
 def halted(events: EventStore, account_id: str) -> tuple[bool, str]:
     """Whether the account's circuit breaker holds it now, and why: its latest recorded state."""
-    found = events.read(stream=breaker_stream(account_id), type=BreakerUpdated.event_type())
-    if not found:
+    latest = breaker_head(events, account_id).latest_update
+    if latest is None:
         return False, ""
-    state = BreakerUpdated.from_event(found[-1]).state
+    state = BreakerUpdated.from_event(latest).state
     return state.halted, state.reason if state.halted else ""
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.fills import (
     new_fill_events,
     observe,
@@ -23,7 +24,6 @@ from llmtrade.brokers.fills import (
 )
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
-from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.trading import AccountSnapshot, BreakerState
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk.controls import breaker_change, breaker_events, cancel_opening_orders, evaluate_breaker
@@ -48,7 +48,8 @@ def value_account(
     queued orders that would open or add. Raises what the broker's reads and the store raise."""
     observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
     ours = our_order_ids(events, account.account_id)
-    fills = [f for f in observed.fills if is_ours(f.client_order_id, ours)]  # trades made by hand are not its
+    # Trades made by hand are not its; the split is carried on from the last look (it costs what is new).
+    fills = view_of(desk.broker.name, account.account_id, observed.fills).ours(ours)
     starting = desk.account.starting_cash
     breaker = config.risk.circuit_breaker
     state, changes, version = breaker_change(
@@ -88,7 +89,7 @@ def _one_by_one(
         account.account_id,
         starting_equity=desk.account.starting_cash,
         equity=account.equity,
-        fills=[f for f in observed.fills if is_ours(f.client_order_id, ours)],
+        fills=view_of(desk.broker.name, account.account_id, observed.fills).ours(ours),
         config=config.risk.circuit_breaker,
         week_id=week_id,
         run_id=run_id,
