@@ -30,6 +30,10 @@ def _append(events: EventStore, *payloads: EventPayload) -> None:
     events.append([NewEvent.of(p, stream=stream, account_id=ACCOUNT) for p in payloads])
 
 
+class Abandoned(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
 def _whole(events: EventStore) -> tuple[object, int, int]:
     """What read_breaker must say: from every event of the stream."""
     found = events.read_stream(breaker_stream(ACCOUNT))
@@ -58,9 +62,6 @@ def test_a_rolled_back_write_is_not_taken_for_the_head(storage: Storage) -> None
     _append(events, _state(START + 1))
     before = read_breaker(events, ACCOUNT, START)
 
-    class Abandoned(Exception):
-        pass
-
     with pytest.raises(Abandoned), storage.conn.transaction():
         _append(events, _state(START + 2, halt=True))
         assert read_breaker(events, ACCOUNT, START)[2] == 2 and halted(events, ACCOUNT)[0]
@@ -76,9 +77,6 @@ def test_a_rolled_back_write_alone_leaves_the_head_as_it_was(storage: Storage) -
     events = storage.events
     _append(events, _state(START + 1))
     before = read_breaker(events, ACCOUNT, START)
-
-    class Abandoned(Exception):
-        pass
 
     with pytest.raises(Abandoned), storage.conn.transaction():
         _append(events, _state(START + 2, halt=True))

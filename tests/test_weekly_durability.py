@@ -78,18 +78,15 @@ def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chair
     monkeypatch.setattr(EventStore, "append", appending)
 
 
+def _seen() -> dict[str, list[str]]:
+    """Per watched point, the synchronous_commit setting each visit saw ("on" or "off")."""
+    return {name: [] for name in ("chairman", "valued", "plan", "execution", "send", "finished", "failed")}
+
+
 def test_commits_are_deferred_but_the_plans_and_the_runs_end_wait_for_the_disk(
     week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, list[str]] = {
-        "chairman": [],
-        "valued": [],
-        "plan": [],
-        "execution": [],
-        "send": [],
-        "finished": [],
-        "failed": [],
-    }
+    seen = _seen()
     _watch(monkeypatch, seen)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 0, result.output
@@ -103,15 +100,7 @@ def test_commits_are_deferred_but_the_plans_and_the_runs_end_wait_for_the_disk(
 def test_a_run_that_fails_before_the_risk_gate_records_its_failure_with_commits_waited_for_again(
     week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, list[str]] = {
-        "chairman": [],
-        "valued": [],
-        "plan": [],
-        "execution": [],
-        "send": [],
-        "finished": [],
-        "failed": [],
-    }
+    seen = _seen()
     _watch(monkeypatch, seen, chairman_fails=True)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 1, result.output
