@@ -191,6 +191,18 @@ def _answer(hits: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     return [(h.memory_id, h.rank, h.score, h.lessons) for h in hits]
 
 
+def _extreme_condition() -> MarketCondition:
+    """Week 12's condition, far from every other week: added later, it changes every z-score."""
+    return MarketCondition(
+        memory_id="condition:12",
+        week_id=_monday(12).date(),
+        known_at=_monday(12),
+        session=_monday(12).date() - timedelta(days=3),
+        names=FEATURES,
+        values=tuple(50.0 * (-1) ** i for i in range(len(FEATURES))),
+    )
+
+
 def test_the_one_statement_search_returns_the_exact_reference_with_ties_and_the_point_in_time_cut(
     filled: PgMemory, storage: Storage
 ) -> None:
@@ -248,14 +260,7 @@ def test_a_condition_remembered_elsewhere_is_seen_by_the_next_search(filled: PgM
     assert before == _reference(storage, query, as_of, 10)
     # Another process's memory (its own history) adds a week's condition that changes every z-score.
     other = PgMemory(storage.conn, storage.events, PackagedEmbedder())
-    extreme = MarketCondition(
-        memory_id="condition:12",
-        week_id=_monday(12).date(),
-        known_at=_monday(12),
-        session=_monday(12).date() - timedelta(days=3),
-        names=FEATURES,
-        values=tuple(50.0 * (-1) ** i for i in range(len(FEATURES))),
-    )
+    extreme = _extreme_condition()
     other.remember([ConditionRemembered(condition=extreme)], week_id=extreme.week_id, run_id=None)
     after = _answer(filled.similar_setups(query, as_of=as_of, limit=10))
     assert after == _reference(storage, query, as_of, 10)
@@ -341,14 +346,7 @@ def test_a_weeks_later_reads_reuse_its_condition_distances_until_a_condition_arr
     assert computed == [as_of]
     filled.similar_setups(query, as_of=as_of + timedelta(days=7), limit=10)  # another week: its own distances
     assert len(computed) == 2
-    extreme = MarketCondition(
-        memory_id="condition:12",
-        week_id=_monday(12).date(),
-        known_at=_monday(12),
-        session=_monday(12).date() - timedelta(days=3),
-        names=FEATURES,
-        values=tuple(50.0 * (-1) ** i for i in range(len(FEATURES))),
-    )
+    extreme = _extreme_condition()
     PgMemory(storage.conn, storage.events, PackagedEmbedder()).remember(
         [ConditionRemembered(condition=extreme)], week_id=extreme.week_id, run_id=None
     )
