@@ -19,7 +19,7 @@ from llmtrade.clock import FixedClock
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, WEDNESDAY_8AM
 
 _SCRUB_PREFIXES = ("LLMTRADE_", "ALPACA_", "OPENROUTER_", "OPENAI_")
 _SCRUB_NAMES = ("DATABASE_URL",)
@@ -108,3 +108,10 @@ def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     """Environment for CLI runs against this test's database."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     return {**os.environ, "DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def wednesday_week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """A command's clock set to the Wednesday of FIXED_NOW's week, 08:00 New York: the database URL."""
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    return cli_env["DATABASE_URL"]

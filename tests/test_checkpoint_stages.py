@@ -13,17 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
 from llmtrade.errors import BrokerUnavailable
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows import execution
 from llmtrade.workflows.checkpoint_ask import AskStage
 from llmtrade.workflows.checkpoint_trade import CompleteStage, DecideStage, ExecuteStage
 from llmtrade.workflows.postmortem_stages import RecordStage
 from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import stored_events
 from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
 
 runner = CliRunner()
@@ -46,15 +43,10 @@ def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         yield fake, cli_env["DATABASE_URL"]
 
 
-def _events(url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
-
-
 def _stages(url: str, run_id: str) -> list[tuple[str, str, bool | None]]:
     return [
         (e.type, e.payload["stage"], e.payload.get("loaded"))
-        for e in _events(url, run_id=run_id)
+        for e in stored_events(url, run_id=run_id)
         if e.type in ("StageStarted", "StageCompleted", "StageFailed")
     ]
 
@@ -72,8 +64,10 @@ def _asked(fake: Any, since: int, schema: str) -> list[str]:
 
 
 def _orders_sent_once(url: str) -> None:
-    submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in _events(url, type="OrderSubmitted")]
-    accepted = [PaperOrderAccepted.from_event(e).order.client_order_id for e in _events(url, type="PaperOrderAccepted")]
+    submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in stored_events(url, type="OrderSubmitted")]
+    accepted = [
+        PaperOrderAccepted.from_event(e).order.client_order_id for e in stored_events(url, type="PaperOrderAccepted")
+    ]
     assert len(submitted) == len(set(submitted))
     assert sorted(accepted) == sorted(submitted)  # each order reached the broker exactly once
 
@@ -112,7 +106,7 @@ def test_a_checkpoint_killed_before_a_stage_resumes_there(week: Any, victim: typ
         patch.setattr(victim, "run", _killed)
         crashed = runner.invoke(app, ["checkpoint", "12:00"])
     assert crashed.exit_code != 0
-    assert _events(url, type="CheckpointCompleted") == []
+    assert stored_events(url, type="CheckpointCompleted") == []
     resumed = runner.invoke(app, ["checkpoint", "12:00", "--json"])
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
@@ -122,7 +116,7 @@ def test_a_checkpoint_killed_before_a_stage_resumes_there(week: Any, victim: typ
     by_account = {a["account_id"]: a for a in report["accounts"]}
     assert by_account["acct_1"]["checkpoint"]["action"] == "EXIT"
     assert by_account["acct_2"]["checkpoint"]["action"] == "FLIP" and by_account["acct_2"]["orders"]
-    counts = Counter(e.type for e in _events(url))
+    counts = Counter(e.type for e in stored_events(url))
     assert (counts["CheckpointTaken"], counts["CheckpointCompleted"]) == (5, 1)
     assert counts["OrdersPlanned"] == 5 + 4  # the week's five plans, then one each for acct_1, 2, 3 and 5
     _orders_sent_once(url)
@@ -146,22 +140,22 @@ def test_a_broker_that_fails_mid_checkpoint_leaves_the_decisions_for_the_rerun(
         patch.setattr(execution, "_send", down_after_first)
         failed = runner.invoke(app, ["checkpoint", "12:00"])
     assert failed.exit_code == BrokerUnavailable.exit_code
-    planned = len(_events(url, type="OrdersPlanned"))
+    planned = len(stored_events(url, type="OrdersPlanned"))
     resumed = json.loads(runner.invoke(app, ["checkpoint", "12:00", "--json"]).stdout)
     assert _loaded(url, resumed["run_id"]) == ["prepare", "ask", "decide"]
-    assert len(_events(url, type="OrdersPlanned")) == planned  # the plans were not made again
+    assert len(stored_events(url, type="OrdersPlanned")) == planned  # the plans were not made again
     assert sorted(_asked(fake, asked_before, "CheckpointDecision")) == sorted(CHECKPOINT_ANSWERS)
     _orders_sent_once(url)
 
 
 def test_a_dry_run_checkpoint_stores_no_judgement_plan_or_order(week: Any) -> None:
     _, url = week
-    before = Counter(e.type for e in _events(url))
+    before = Counter(e.type for e in stored_events(url))
     dry = runner.invoke(app, ["checkpoint", "12:00", "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
     by_account = {a["account_id"]: a for a in json.loads(dry.stdout)["accounts"]}
     assert by_account["acct_1"]["checkpoint"]["action"] == "EXIT" and by_account["acct_1"]["orders"]
-    after = Counter(e.type for e in _events(url))
+    after = Counter(e.type for e in stored_events(url))
     for kind in (
         "CheckpointTaken",
         "CheckpointSkipped",
@@ -184,8 +178,8 @@ def test_a_postmortem_killed_after_reflecting_resumes_without_asking_again(
         patch.setattr(RecordStage, "run", _killed)
         crashed = runner.invoke(app, ["postmortem", "--week", "2026-01-07"])
     assert crashed.exit_code != 0
-    assert len(_events(url, type="PostmortemReflected")) == 5  # acct_1..5 have an owner; the baseline has none
-    assert _events(url, type="PostmortemWritten") == []
+    assert len(stored_events(url, type="PostmortemReflected")) == 5  # acct_1..5 have an owner; the baseline has none
+    assert stored_events(url, type="PostmortemWritten") == []
     reflected = len(_asked(fake, asked_before, "PostmortemAnswer"))
     assert reflected == 5
     resumed = runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"])
@@ -205,4 +199,4 @@ def test_a_postmortem_killed_after_reflecting_resumes_without_asking_again(
     again = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
     assert again["written_now"] is False and again["accounts"] == report["accounts"]
     assert _loaded(url, again["run_id"]) == ["gather", "reflect", "record", "remember_outcomes"]
-    assert len(_events(url, type="PostmortemCompleted")) == 1
+    assert len(stored_events(url, type="PostmortemCompleted")) == 1

@@ -33,7 +33,7 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.weekly import week_lock
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, stored_events
 
 # The code under test, not whatever copy is installed: the subprocesses run in a temporary folder.
 SOURCE = str(Path(llmtrade.__file__).parents[1])
@@ -60,11 +60,6 @@ def _all_at_once(commands: list[list[str]], env: dict[str, str]) -> list[tuple[i
     return done
 
 
-def _events(url: str) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read()
-
-
 def test_four_concurrent_status_commands_and_other_readers_add_no_event_and_no_traceback(
     cli_env: dict[str, str],
 ) -> None:
@@ -77,7 +72,7 @@ def test_four_concurrent_status_commands_and_other_readers_add_no_event_and_no_t
         timeout=120,
     )
     assert weekly.returncode == 0, weekly.stderr
-    before = _events(url)
+    before = stored_events(url)
     # At noon the orders placed at 08:00 are due to fill: valuing an account would settle them.
     noon = {**cli_env, "LLMTRADE_NOW": "2026-01-07T12:00:00-05:00"}
     mixed = [["status", "--json"], ["checkpoint", "12:00", "--dry-run"], ["events", "--json"], ["db", "status"]]
@@ -86,7 +81,7 @@ def test_four_concurrent_status_commands_and_other_readers_add_no_event_and_no_t
         assert [code for code, _, _ in done] == [0] * 4, [err for _, _, err in done]
         assert not any("Traceback" in err for _, _, err in done)
         assert any(a["positions"] for a in json.loads(done[0][1])["accounts"])  # the fills were seen
-    after = _events(url)
+    after = stored_events(url)
     assert [e.id for e in after] == [e.id for e in before]
     fills = Counter(e.stream for e in after if e.type == "OrderFilled")
     assert all(n == 1 for n in fills.values())

@@ -20,10 +20,10 @@ from llmtrade.config.files import read_text
 from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.config.models import CONFIG_FILES
 from llmtrade.errors import ConfigError
+from tests.support import WEDNESDAY_8AM
 
 runner = CliRunner()
 COMMANDS = [["config", "validate"], ["run-weekly", "--dry-run", "--offline"]]
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
 
 
 def _folder(tmp_path: Path, *edits: tuple[str, str, str]) -> Path:

@@ -11,13 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
 from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
 from tests.fakes.openai_server import completion_for
-from tests.support import FIXED_NOW
+from tests.support import stored_events
 
 runner = CliRunner()
 QUERY = "Is a 60/40 portfolio still sensible?"
@@ -46,11 +43,6 @@ def live(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FakeLLM:
         yield fake
 
 
-def _events(database_url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=database_url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
-
-
 def test_council_runs_offline_with_a_loud_banner_and_records_everything(cli_env: dict[str, str]) -> None:
     result = runner.invoke(app, ["council", QUERY, "--json"])
     assert result.exit_code == 0, result.output
@@ -63,7 +55,7 @@ def test_council_runs_offline_with_a_loud_banner_and_records_everything(cli_env:
     assert sorted(row["model"] for row in report["standings"]) == sorted(MEMBERS)
     assert report["verdict"].startswith("[offline rules synthesis]")
     assert report["usage"]["calls"] == 9
-    types = [e.type for e in _events(cli_env["DATABASE_URL"], run_id=report["run_id"])]
+    types = [e.type for e in stored_events(cli_env["DATABASE_URL"], run_id=report["run_id"])]
     assert types.count("LLMCallCompleted") == 9
     assert types.count("CouncilMemberAnswered") == 4 and types.count("CouncilMemberRanked") == 4
     for expected in ("RunStarted", "CouncilConvened", "CouncilRankingsAggregated", "CouncilConcluded", "RunFinished"):
@@ -135,7 +127,7 @@ def test_a_member_that_fails_is_left_out_and_the_run_is_marked_degraded(live: Fa
     assert [f["model"] for f in report["failures"]] == ["x-ai/grok-4"]
     assert "model not found" in report["failures"][0]["error"]
     assert len(report["answers"]) == 3 and all(len(r["critiques"]) == 2 for r in report["rankings"])
-    [finished] = _events(cli_env["DATABASE_URL"], type="RunFinished", run_id=report["run_id"])
+    [finished] = stored_events(cli_env["DATABASE_URL"], type="RunFinished", run_id=report["run_id"])
     assert finished.payload["degraded"] is True
 
 

@@ -20,16 +20,13 @@ from typer.testing import CliRunner
 
 import llmtrade
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
 from llmtrade.config.loader import write_defaults
 from llmtrade.config.models import EventCheckpoint
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import NEW_YORK
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows.event_checkpoint import Reference, decide
 from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import stored_events
 from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
 
 runner = CliRunner()
@@ -84,11 +81,6 @@ def _run_due(monkeypatch: pytest.MonkeyPatch, instant: str, exit_code: int = 0) 
     return json.loads(result.stdout) if exit_code == 0 else []
 
 
-def _events(url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
-
-
 def _through_noon(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T08:00:00-05:00")] == ["weekly:2026-01-07"]
     assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T12:01:00-05:00")] == ["checkpoint:2026-01-07T12:00"]
@@ -131,11 +123,11 @@ def test_a_7pct_move_fires_one_checkpoint_for_that_account_and_records_why(
     assert report["accounts"][0]["checkpoint"]["action"] == "STAY"
     assert report["time"] == "13:17:event:acct_4"
     assert _asked(fake, since) == ["x-ai/grok-4"]
-    [stored] = _events(url, type="EventCheckpointTriggered")
+    [stored] = stored_events(url, type="EventCheckpointTriggered")
     assert stored.account_id == "acct_4" and stored.week_id == WEDNESDAY
-    [marker] = [e for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    [marker] = [e for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
     assert marker.stream == "week:2026-01-07:checkpoint:2026-01-07T13:17:event:acct_4"
-    [taken] = _events(url, type="CheckpointTaken", stream=f"{marker.stream}:acct_4")
+    [taken] = stored_events(url, type="CheckpointTaken", stream=f"{marker.stream}:acct_4")
     assert taken.payload["checkpoint"]["time"] == "13:17"
 
 
@@ -145,13 +137,13 @@ def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
     fake, url, closes, _ = market
     _through_noon(monkeypatch)
     assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T13:17:00-05:00")] == [EVENT_KEY]
-    since, count = len(fake.requests), len(_events(url))
+    since, count = len(fake.requests), len(stored_events(url))
     assert _run_due(monkeypatch, "2026-01-07T13:17:30-05:00") == []  # the same minute again
     assert _run_due(monkeypatch, "2026-01-07T13:22:00-05:00") == []
     # 13:50: QQQ is 15% above noon and 7.5% above 13:17, but acct_4 fired 33 minutes ago.
     assert _run_due(monkeypatch, "2026-01-07T13:50:00-05:00") == []
     assert _asked(fake, since) == []
-    assert len(_events(url)) == count  # a run-due that fires nothing writes nothing
+    assert len(stored_events(url)) == count  # a run-due that fires nothing writes nothing
     later = _run_due(monkeypatch, "2026-01-07T14:18:00-05:00")
     assert [r["job"] for r in later] == ["checkpoint:2026-01-07T14:18:event:acct_4"]
     # Measured from the price acct_4 was re-judged at (13:17's quote), not from noon's.
@@ -160,7 +152,7 @@ def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
     assert trigger["reference_price"] == pytest.approx(closes["QQQ"] * 1.07, rel=1e-4)
     assert datetime.fromisoformat(trigger["reference_at"]) == datetime(2026, 1, 7, 13, 15, tzinfo=NEW_YORK)
     assert trigger["move"] == pytest.approx(1.15 / 1.07 - 1, abs=1e-4)
-    assert len(_events(url, type="EventCheckpointTriggered")) == 2
+    assert len(stored_events(url, type="EventCheckpointTriggered")) == 2
     # Re-judged at 14:18's price, QQQ has not moved since: nothing fires however long after.
     assert _run_due(monkeypatch, "2026-01-07T15:30:00-05:00") == []
 
@@ -173,14 +165,14 @@ def test_a_run_stopped_after_the_firing_is_resumed_under_the_same_key_not_fired_
     # The owner's provider is down at 13:17: the firing is stored, the checkpoint waits (exit 75).
     fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
     _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
-    assert len(_events(url, type="EventCheckpointTriggered")) == 1
-    assert not [e for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    assert len(stored_events(url, type="EventCheckpointTriggered")) == 1
+    assert not [e for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
     [line] = _status(monkeypatch)["event_checkpoints"]
     assert (line["job"], line["symbol"], line["completed"]) == (EVENT_KEY, "QQQ", False)
     fake.behaviour = None
     [ran] = _run_due(monkeypatch, "2026-01-07T13:24:00-05:00")
     assert ran["job"] == EVENT_KEY and ran["report"]["accounts"][0]["checkpoint"]["action"] == "STAY"
-    assert len(_events(url, type="EventCheckpointTriggered")) == 1
+    assert len(stored_events(url, type="EventCheckpointTriggered")) == 1
     [line] = _status(monkeypatch)["event_checkpoints"]
     assert line["completed"] is True and line["move"] == pytest.approx(0.07, abs=1e-4)
     shown = runner.invoke(app, ["status"])
@@ -200,7 +192,7 @@ def test_threshold_zero_or_null_turns_event_checkpoints_off(
         assert "event checkpoints are off" in validated.stdout
     _through_noon(monkeypatch)
     assert _run_due(monkeypatch, "2026-01-07T13:17:00-05:00") == []
-    assert _events(url, type="EventCheckpointTriggered") == []
+    assert stored_events(url, type="EventCheckpointTriggered") == []
 
 
 def test_a_below_threshold_move_fires_nothing(market: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -212,7 +204,7 @@ def test_a_below_threshold_move_fires_nothing(market: Any, monkeypatch: pytest.M
     said = runner.invoke(app, ["run-due"])  # +15% is over it
     assert said.exit_code == 0, said.output
     assert "ran checkpoint:2026-01-07T13:45:event:acct_4 (QQQ +15.00%" in said.stdout
-    [fired] = _events(url, type="EventCheckpointTriggered")
+    [fired] = stored_events(url, type="EventCheckpointTriggered")
     assert fired.payload["move"] == pytest.approx(0.15, abs=1e-4) and fired.payload["threshold"] == 0.10
 
 
@@ -271,7 +263,9 @@ def test_two_run_dues_at_once_fire_each_account_once(
         )
         assert done.returncode == 0, done.stderr
     url = cli_env["DATABASE_URL"]
-    held = {e.account_id for e in _events(url, type="CheckpointTaken") if e.payload["checkpoint"]["action"] != "EXIT"}
+    held = {
+        e.account_id for e in stored_events(url, type="CheckpointTaken") if e.payload["checkpoint"]["action"] != "EXIT"
+    }
     assert held  # the premise: some account still holds its instrument after 12:00
     both = {**env, "LLMTRADE_NOW": "2026-01-07T13:17:00-05:00"}
     running = [
@@ -288,10 +282,12 @@ def test_two_run_dues_at_once_fire_each_account_once(
     assert [p.returncode for p in running] == [0, 0], [err for _, err in outputs]
     assert not any("Traceback" in err for _, err in outputs)
     ran = [r["job"] for out, _ in outputs for r in json.loads(out)]
-    fired = _events(url, type="EventCheckpointTriggered")
+    fired = stored_events(url, type="EventCheckpointTriggered")
     assert sorted(e.account_id for e in fired) == sorted(held)  # once each, whichever process fired it
     assert sorted(ran) == sorted(f"checkpoint:2026-01-07T13:17:event:{a}" for a in held)
-    markers = [e.payload["time"] for e in _events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]]
+    markers = [
+        e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.payload["time"]
+    ]
     assert sorted(markers) == sorted(f"13:17:event:{a}" for a in held)
 
 

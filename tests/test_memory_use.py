@@ -25,21 +25,15 @@ from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows import committee_stages
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, stored_events
 
 runner = CliRunner()
 NY = ZoneInfo("America/New_York")
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
 PAST_WEEKS = (date(2025, 12, 8), date(2025, 12, 15), date(2025, 12, 22))
 LATE_WEEK = date(2025, 12, 29)  # its outcome becomes known the day after this week's run
 LATE_KNOWN = datetime(2026, 1, 8, 9, tzinfo=NY)
 MEMORY_ROLES = ("pm_pitch", "checkpoint", "chairman_decision")
 CITED = re.compile(r"\[((?:setup|condition|symbol|lesson):[^\]]+)\]")
-
-
-def _events(url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
 
 
 def _setup(week: date, instrument: str, direction: str) -> Setup:
@@ -92,35 +86,33 @@ def plant_losers(url: str) -> tuple[set[str], set[str]]:
 
 def _prompts(url: str, role: str) -> list[str]:
     return [
-        e.payload["messages"][-1]["content"] for e in _events(url, type="LLMCallCompleted") if e.payload["role"] == role
+        e.payload["messages"][-1]["content"]
+        for e in stored_events(url, type="LLMCallCompleted")
+        if e.payload["role"] == role
     ]
 
 
-@pytest.fixture
-def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    return cli_env["DATABASE_URL"]
-
-
-def test_the_validators_flag_reaches_the_chairmans_prompt_and_pms_see_only_outcomes_known_before(week: str) -> None:
-    visible, late = plant_losers(week)
+def test_the_validators_flag_reaches_the_chairmans_prompt_and_pms_see_only_outcomes_known_before(
+    wednesday_week: str,
+) -> None:
+    visible, late = plant_losers(wednesday_week)
     result = runner.invoke(app, ["run-weekly", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     taking = [p for p in report["pitches"] if p["direction"] != "FLAT"]
     assert taking, "the offline PMs took no position this week: nothing for the validator to judge"
 
-    flags = [e.payload["flag"] for e in _events(week, type="SetupFlagged")]
+    flags = [e.payload["flag"] for e in stored_events(wednesday_week, type="SetupFlagged")]
     assert sorted(f["pm_id"] for f in flags) == sorted(p["pm"] for p in taking)
     for flag in flags:
         assert flag["losers"] >= 3 and set(flag["similar"]) <= visible and flag["mean_return"] == pytest.approx(-0.015)
-    (chairman,) = _prompts(week, "chairman_decision")
+    (chairman,) = _prompts(wednesday_week, "chairman_decision")
     assert "The validator's notes" in chairman
     for flag in flags:
         assert flag["note"] in chairman  # under the pitch's neutral label, never its PM
     assert not any(f"pm_id {f['pm_id']}" in chairman for f in flags)
 
-    pitches = _prompts(week, "pm_pitch")
+    pitches = _prompts(wednesday_week, "pm_pitch")
     assert len(pitches) == 4 and all("Similar past setups" in p for p in pitches)
     cited = {mid for p in pitches for mid in CITED.findall(p)}
     assert cited and cited & visible
@@ -128,7 +120,7 @@ def test_the_validators_flag_reaches_the_chairmans_prompt_and_pms_see_only_outco
     assert not any(mid in chairman for mid in late)
 
     # Every retrieval is on record: which memories did each PM's pitch see, and the validator's?
-    recalls = [e.payload for e in _events(week, type="MemoryRecalled")]
+    recalls = [e.payload for e in stored_events(wednesday_week, type="MemoryRecalled")]
     by_role = Counter(r["role"] for r in recalls)
     assert {role for role in by_role if role.startswith("pm:")} == {f"pm:{p['pm']}" for p in report["pitches"]}
     assert by_role["validator"] == len(taking)
@@ -139,19 +131,21 @@ def test_the_validators_flag_reaches_the_chairmans_prompt_and_pms_see_only_outco
 
 
 def test_a_checkpoint_is_shown_past_setups_like_its_position_and_the_recall_is_recorded(
-    week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    visible, late = plant_losers(week)
+    visible, late = plant_losers(wednesday_week)
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
     checkpoint = runner.invoke(app, ["checkpoint", "12:00", "--json"])
     assert checkpoint.exit_code == 0, checkpoint.output
-    prompts = _prompts(week, "checkpoint")
+    prompts = _prompts(wednesday_week, "checkpoint")
     assert prompts and all("Similar past setups" in p for p in prompts)
-    recalls = [e for e in _events(week, type="MemoryRecalled") if e.payload["role"].startswith("checkpoint:")]
+    recalls = [
+        e for e in stored_events(wednesday_week, type="MemoryRecalled") if e.payload["role"].startswith("checkpoint:")
+    ]
     assert sorted(e.payload["role"] for e in recalls) == sorted(
         "checkpoint:" + e.account_id
-        for e in _events(week, type="LLMCallCompleted")
+        for e in stored_events(wednesday_week, type="LLMCallCompleted")
         if e.payload["role"] == "checkpoint"
     )
     for recall in recalls:
@@ -166,9 +160,9 @@ def _without_memory(source: str) -> str:
 
 
 def test_switching_memory_off_removes_it_from_every_prompt_byte_for_byte(
-    week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    plant_losers(week)  # there is plenty to show: memory off must show none of it
+    plant_losers(wednesday_week)  # there is plenty to show: memory off must show none of it
     config = tmp_path / "cfg"
     write_defaults(config)
     models = config / "models.yaml"
@@ -202,10 +196,13 @@ def test_switching_memory_off_removes_it_from_every_prompt_byte_for_byte(
         if role in MEMORY_ROLES:
             assert user == original(old, role, **variables).user, role
         assert "Similar past setups" not in user and "validator" not in user
-    assert _events(week, type="MemoryRecalled") == [] and _events(week, type="SetupFlagged") == []
+    assert (
+        stored_events(wednesday_week, type="MemoryRecalled") == []
+        and stored_events(wednesday_week, type="SetupFlagged") == []
+    )
     # Memory off still remembers (so switching it on later finds these weeks): the week's setups are written.
     planted = len((*PAST_WEEKS, LATE_WEEK)) * 2 * len(load_config(None).config.assets.symbols)
-    assert len(_events(week, type="SetupRemembered")) == planted + 5
+    assert len(stored_events(wednesday_week, type="SetupRemembered")) == planted + 5
 
 
 def _memory_id(payload: dict[str, Any]) -> str:
@@ -215,21 +212,21 @@ def _memory_id(payload: dict[str, Any]) -> str:
     return record["memory_id"]
 
 
-def test_a_rerun_writes_no_memory_twice(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rerun_writes_no_memory_twice(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def killed(self: object, context: object) -> object:
         raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as patch:  # dies after the pitches were remembered
         patch.setattr(committee_stages.ReviewStage, "run", killed)
         assert runner.invoke(app, ["run-weekly"]).exit_code != 0
-    assert len(_events(week, type="SetupRemembered")) == 4
+    assert len(stored_events(wednesday_week, type="SetupRemembered")) == 4
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
     for _ in range(2):
         done = runner.invoke(app, ["postmortem", "--week", "2026-01-07"])
         assert done.exit_code == 0, done.output
     kinds = ("ConditionRemembered", "SetupRemembered", "SymbolNoteRemembered", "OutcomeRemembered", "LessonRemembered")
-    events = [e for e in _events(week) if e.type in kinds]
+    events = [e for e in stored_events(wednesday_week) if e.type in kinds]
     ids = [_memory_id(e.payload) for e in events]
     assert len(ids) == len(set(ids))
     counts = Counter(e.type for e in events)

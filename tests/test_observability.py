@@ -27,15 +27,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
-from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, NewEvent, StoredEvent
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.market import MarketProviderFailed
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.domain.trading import BreakerState, BreakerUpdated, RiskAdjustment, RiskChecked, RiskVerdict
 from llmtrade.observe.metrics import registry, write
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import Storage, open_storage
-from tests.support import FIXED_NOW
+from llmtrade.storage.bootstrap import Storage
+from tests.support import stored_events
 
 runner = CliRunner()
 FIRST_WEEK = "2026-01-07T08:00:00-05:00"
@@ -119,11 +117,6 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def _events(url: str) -> list[StoredEvent]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read()
-
-
 # ---------------------------------------------------------------- logs
 
 
@@ -171,7 +164,7 @@ def test_log_json_writes_the_same_lines_to_stderr_and_the_default_writes_none(
 
 def test_the_metrics_file_parses_and_its_values_match_the_event_store(history: History) -> None:
     samples = _samples(history.prom_after_failure)
-    events = _events(history.url)
+    events = stored_events(history.url)
     # What the file says after the failed run is what the events said then: both weeks' events, minus
     # what the tests after the fixture added (none of these types).
     calls = [e for e in events if e.type == "LLMCallCompleted"]
@@ -327,7 +320,7 @@ def test_trace_shows_the_run_as_a_timeline_from_the_database(history: History, m
     shown = runner.invoke(app, ["trace", history.ok_run, "--json"])
     assert shown.exit_code == 0, shown.output
     run = json.loads(shown.stdout)
-    events = [e for e in _events(history.url) if e.run_id == history.ok_run]
+    events = [e for e in stored_events(history.url) if e.run_id == history.ok_run]
     calls = [e for e in events if e.type == "LLMCallCompleted"]
     assert run["trace_id"] == trace_id_of(history.ok_run)
     assert (run["command"], run["status"]) == ("run-weekly", "ok")

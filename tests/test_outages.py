@@ -30,10 +30,9 @@ from llmtrade.storage.database import stop_embedded
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, WEDNESDAY_8AM
 
 runner = CliRunner()
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
 # The code under test, not whatever copy is installed: the subprocess runs in a temporary folder.
 SOURCE = str(Path(llmtrade.__file__).parents[1])
 

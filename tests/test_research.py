@@ -9,12 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.research import ResearchPack, ResearchPackBuilt
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
-from tests.support import FIXED_NOW
+from tests.support import stored_events
 
 runner = CliRunner()
 UNIVERSE = load_config(None).config.assets.symbols
@@ -26,11 +23,6 @@ def at_thursday(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dic
     return cli_env
 
 
-def _events(url: str, **filters: object) -> list:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
-
-
 def test_research_offline_builds_two_readable_packs_from_the_synthetic_market(at_thursday: dict[str, str]) -> None:
     result = runner.invoke(app, ["research"])
     assert result.exit_code == 0, result.output
@@ -40,7 +32,7 @@ def test_research_offline_builds_two_readable_packs_from_the_synthetic_market(at
     assert "research pack A: A: perplexity/sonar-pro (offline), week 2026-01-07" in out
     assert "research pack B:" in out and "tradable candidates" in out
     assert "as of 2026-01-07T08:00:00-05:00" in out  # the week's scheduled run, not Thursday noon
-    built = _events(at_thursday["DATABASE_URL"], type="ResearchPackBuilt")
+    built = stored_events(at_thursday["DATABASE_URL"], type="ResearchPackBuilt")
     assert len(built) == 2
     pack = ResearchPackBuilt.from_event(built[0]).pack
     assert ResearchPackBuilt.from_event(built[0]).content_hash == pack.content_hash()
@@ -57,9 +49,9 @@ def test_research_is_frozen_once_built_for_the_week(
     again = runner.invoke(app, ["research", "--json", "--week", "2026-01-09"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == first
-    assert len(_events(at_thursday["DATABASE_URL"], type="ResearchPackBuilt")) == 2
-    assert len(_events(at_thursday["DATABASE_URL"], type="MarketSnapshotTaken")) == 1
-    assert len(_events(at_thursday["DATABASE_URL"], type="LLMCallCompleted")) == 2  # no new research calls
+    assert len(stored_events(at_thursday["DATABASE_URL"], type="ResearchPackBuilt")) == 2
+    assert len(stored_events(at_thursday["DATABASE_URL"], type="MarketSnapshotTaken")) == 1
+    assert len(stored_events(at_thursday["DATABASE_URL"], type="LLMCallCompleted")) == 2  # no new research calls
     plain = runner.invoke(app, ["research", "--week", "2026-01-07"])
     assert "research was already done; showing the stored packs" in plain.stdout
 

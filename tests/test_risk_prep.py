@@ -14,33 +14,18 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.errors import OperationalError
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows import committee_stages, execution, trading_stages
-from tests.support import FIXED_NOW
+from tests.support import WEDNESDAY_8AM, stored_events
 
 runner = CliRunner()
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
 CHAIRMAN_SECONDS = 1.5  # wide enough that five slowed sizings finish inside it on a loaded 2-core CI machine
 PLAN_SECONDS = 0.05  # each account's sizing made slow enough that the chairman's start falls among them
 
 
-@pytest.fixture
-def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    return cli_env["DATABASE_URL"]
-
-
-def _events(url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
-
-
 def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_order_goes_before_the_decision(
-    week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, list[tuple[float, str]]] = {"chairman": [], "plan": [], "ready": [], "send": []}
     chairman_run = committee_stages.ChairmanStage.run
@@ -93,7 +78,7 @@ def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_ord
 
 
 def test_a_run_whose_chairman_fails_plans_and_sends_nothing_and_its_rerun_values_each_account_once(
-    week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def failing_chairman(self: Any, context: Any) -> Any:
         await asyncio.sleep(0.05)
@@ -102,22 +87,22 @@ def test_a_run_whose_chairman_fails_plans_and_sends_nothing_and_its_rerun_values
     monkeypatch.setattr(committee_stages.ChairmanStage, "run", failing_chairman)
     failed = runner.invoke(app, ["run-weekly"])
     assert failed.exit_code == 1, failed.output
-    kinds = Counter(e.type for e in _events(week))
+    kinds = Counter(e.type for e in stored_events(wednesday_week))
     assert kinds["OrdersPlanned"] == kinds["RiskChecked"] == 0  # the week's plan is frozen only after a decision
     assert kinds["OrderSubmitted"] == kinds["PaperOrderAccepted"] == 0
     # The prepared accounts' end is on record (risk_prep joined before the run failed).
-    ends = {e.payload["stage"] for e in _events(week, type="StageCompleted")}
+    ends = {e.payload["stage"] for e in stored_events(wednesday_week, type="StageCompleted")}
     assert "risk_prep" in ends and "risk_gate" not in ends
 
     monkeypatch.undo()
     monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    monkeypatch.setenv("DATABASE_URL", week)
+    monkeypatch.setenv("DATABASE_URL", wednesday_week)
     again = runner.invoke(app, ["run-weekly"])
     assert again.exit_code == 0, again.output
     valued = Counter(
         AccountValued.from_event(e).account_id
-        for e in _events(week, type=AccountValued.event_type())
+        for e in stored_events(wednesday_week, type=AccountValued.event_type())
         if AccountValued.from_event(e).occasion == "week start"
     )
     assert len(valued) == 6 and set(valued.values()) == {1}  # every account, once, whichever run got there first
-    assert Counter(e.type for e in _events(week))["OrdersPlanned"] == 5
+    assert Counter(e.type for e in stored_events(wednesday_week))["OrdersPlanned"] == 5

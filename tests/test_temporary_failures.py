@@ -18,18 +18,14 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
 from tests.fakes import llm_faults as f
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
 from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import WEDNESDAY_8AM, stored_events
 
 runner = CliRunner()
 WEEK = "2026-01-07"
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
 BEFORE_DEADLINE = "2026-01-07T08:20:00-05:00"  # the default deadline is the first checkpoint, 09:00
 PAST_DEADLINE = "2026-01-07T09:05:00-05:00"
 GROK = "x-ai/grok-4"
@@ -70,13 +66,8 @@ def _asked(fake: FakeLLM, since: int) -> dict[str, int]:
     return counts
 
 
-def _events(url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
-
-
 def _stream(url: str, part: str) -> list[str]:
-    return [e.type for e in _events(url, stream=f"week:{WEEK}:{part}")]
+    return [e.type for e in stored_events(url, stream=f"week:{WEEK}:{part}")]
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, at: str, *args: str) -> Any:
@@ -98,7 +89,7 @@ def test_reviews_lost_to_an_outage_are_asked_again_and_the_review_matrix_is_full
     assert _stream(url, "reviews") == []  # nothing final: a rerun is not told to load an empty matrix
     assert _stream(url, "decision") == []
     assert _stream(url, "reviews:held").count("AnswerHeld") == 9  # grok's 3 of 12 reviews are waiting
-    [deferred] = _events(url, type="StageDeferred")
+    [deferred] = stored_events(url, type="StageDeferred")
     assert deferred.payload["stage"] == "peer_review" and len(deferred.payload["waiting"]) == 3
     assert all(w.endswith(":by:grok") for w in deferred.payload["waiting"])
 
@@ -130,12 +121,12 @@ def test_reviews_still_down_at_the_deadline_give_a_degraded_decision_that_names_
     [note] = [d for d in report["degraded"] if "still unavailable at the deadline" in d]
     assert note.count(":by:grok") == 3 and "chairman decides without them" in note
     assert _asked(live, before) == {"ReviewAnswer": 3, "DecisionAnswer": 1}  # asked once more, then given up
-    [missing] = _events(url, type="InputsMissing")
+    [missing] = stored_events(url, type="InputsMissing")
     assert missing.payload["stage"] == "peer_review" and len(missing.payload["missing"]) == 3
-    failed = _events(url, stream=f"week:{WEEK}:reviews", type="ReviewFailed")
+    failed = stored_events(url, stream=f"week:{WEEK}:reviews", type="ReviewFailed")
     assert {e.payload["reviewer_pm_id"] for e in failed} == {"grok"}
     assert {e.payload["pitch_id"] for e in failed} == {f"{WEEK}:gpt", f"{WEEK}:gemini", f"{WEEK}:sonnet"}
-    [done] = _events(url, type="WeekCompleted")
+    [done] = stored_events(url, type="WeekCompleted")
     assert done.payload["degraded"] and any(":by:grok" in n for n in done.payload["notes"])
 
 
@@ -149,9 +140,9 @@ def test_a_review_still_invalid_after_its_repair_is_final_at_once(
     report = json.loads(result.stdout)
     assert "grok" not in report["review_matrix"]
     assert sum("review by grok" in d for d in report["degraded"]) == 3
-    failed = _events(url, stream=f"week:{WEEK}:reviews", type="ReviewFailed")
+    failed = stored_events(url, stream=f"week:{WEEK}:reviews", type="ReviewFailed")
     assert len(failed) == 3 and {e.payload["error_type"] for e in failed} == {"InvalidLLMOutput"}
-    assert _events(url, type="StageDeferred") == [] and _events(url, type="InputsMissing") == []
+    assert stored_events(url, type="StageDeferred") == [] and stored_events(url, type="InputsMissing") == []
 
 
 def test_an_empty_review_matrix_is_never_silent(
@@ -166,7 +157,7 @@ def test_an_empty_review_matrix_is_never_silent(
     report = json.loads(result.stdout)
     assert report["review_matrix"] == {}
     assert any("empty review matrix" in d for d in report["degraded"])
-    [missing] = _events(cli_env["DATABASE_URL"], type="InputsMissing")
+    [missing] = stored_events(cli_env["DATABASE_URL"], type="InputsMissing")
     assert len(missing.payload["missing"]) == 12
 
 
@@ -181,7 +172,7 @@ def test_a_pitch_lost_to_an_outage_is_asked_again_alone(
     first = _run(monkeypatch, WEDNESDAY_8AM)
     assert first.exit_code == 75, first.output
     assert "pitches: waiting for grok" in first.output
-    assert _stream(url, "pitches") == [] and _events(url, type="PitchFailed") == []
+    assert _stream(url, "pitches") == [] and stored_events(url, type="PitchFailed") == []
     assert _stream(url, "pitches:held") == ["AnswerHeld"] * 3 + ["StageDeferred"]
 
     live.behaviour = None
@@ -204,7 +195,7 @@ def test_a_pitch_still_down_at_the_deadline_leaves_its_account_flat_and_says_why
     report = json.loads(result.stdout)
     assert report["failed_pms"] == ["grok"]
     assert any("grok" in d and "still unavailable at the deadline" in d for d in report["degraded"])
-    [missing] = _events(cli_env["DATABASE_URL"], type="InputsMissing")
+    [missing] = stored_events(cli_env["DATABASE_URL"], type="InputsMissing")
     assert missing.payload == {**missing.payload, "stage": "pitches", "missing": ["grok"]}
 
 
@@ -216,7 +207,7 @@ def test_research_lost_to_an_outage_is_asked_again_alone(
     first = _run(monkeypatch, WEDNESDAY_8AM)
     assert first.exit_code == 75, first.output
     assert "research: waiting for A" in first.output
-    assert _stream(url, "research") == [] and _events(url, type="ResearchProviderFailed") == []
+    assert _stream(url, "research") == [] and stored_events(url, type="ResearchProviderFailed") == []
     assert _asked(live, 0) == {"ResearchFindings": 2}  # no PM pitched on half the research
 
     live.behaviour = None
@@ -236,7 +227,7 @@ def test_research_still_down_at_the_deadline_goes_on_with_the_packs_there_are(
     report = json.loads(result.stdout)
     assert len(report["research"]) == 1
     assert any(d.startswith("research: no pack from A") for d in report["degraded"])
-    [failed] = _events(cli_env["DATABASE_URL"], type="ResearchProviderFailed")
+    [failed] = stored_events(cli_env["DATABASE_URL"], type="ResearchProviderFailed")
     assert failed.payload["label"] == "A" and failed.payload["error_type"] == "LLMRateLimited"
 
 

@@ -14,38 +14,23 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows import committee_stages, execution, memory_stages, research_stages, trading_stages
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import WEDNESDAY_8AM, stored_events
 
 runner = CliRunner()
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
-
-
-@pytest.fixture
-def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    return cli_env["DATABASE_URL"]
-
-
-def _events(url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
 
 
 def _count(url: str) -> Counter[str]:
-    return Counter(e.type for e in _events(url))
+    return Counter(e.type for e in stored_events(url))
 
 
 def test_offline_run_has_4_pitches_12_reviews_a_decision_the_gate_and_orders_for_every_non_flat_account(
-    week: str,
+    wednesday_week: str,
 ) -> None:
     result = runner.invoke(app, ["run-weekly", "--json"])
     assert result.exit_code == 0, result.output
@@ -62,20 +47,20 @@ def test_offline_run_has_4_pitches_12_reviews_a_decision_the_gate_and_orders_for
     assert accounts_with_orders == non_flat
     assert "acct_6" not in accounts_with_orders
     assert all(o["status"] == "accepted" and o["broker"] == "paper" for o in report["orders"])  # queued for the open
-    counts = _count(week)
+    counts = _count(wednesday_week)
     assert (counts["PitchSubmitted"], counts["ReviewSubmitted"], counts["DecisionMade"]) == (4, 12, 1)
     assert counts["RiskChecked"] == 5 and counts["OrderSubmitted"] == len(report["orders"])
     assert counts["LLMCallCompleted"] == 2 + 4 + 12 + 1
     assert counts["WeekCompleted"] == 1
 
 
-def test_a_second_run_of_the_same_week_adds_nothing(week: str) -> None:
+def test_a_second_run_of_the_same_week_adds_nothing(wednesday_week: str) -> None:
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
-    before = _count(week)
+    before = _count(wednesday_week)
     again = runner.invoke(app, ["run-weekly"])
     assert again.exit_code == 0
     assert "week 2026-01-07 is already complete" in again.stdout and "nothing to do" in again.stdout
-    assert _count(week) == before
+    assert _count(wednesday_week) == before
 
 
 ALL_STAGES = [
@@ -116,7 +101,7 @@ STAGE_CLASSES = {
 
 @pytest.mark.parametrize("completed", STAGES)
 def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
-    week: str, completed: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, completed: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run dies right after `completed` finished; the rerun does the rest, once."""
     index = STAGES.index(completed)
@@ -131,7 +116,7 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
         crashed = runner.invoke(app, ["run-weekly"])
         monkeypatch.undo()
         monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-        monkeypatch.setenv("DATABASE_URL", week)
+        monkeypatch.setenv("DATABASE_URL", wednesday_week)
     else:  # killed after execution, before the week was marked complete
         original = NewEvent.of.__func__
 
@@ -144,7 +129,7 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
         crashed = runner.invoke(app, ["run-weekly"])
         monkeypatch.undo()
         monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-        monkeypatch.setenv("DATABASE_URL", week)
+        monkeypatch.setenv("DATABASE_URL", wednesday_week)
     assert crashed.exit_code != 0
     resumed = runner.invoke(app, ["run-weekly", "--json"])
     assert resumed.exit_code == 0, resumed.output
@@ -152,17 +137,20 @@ def test_a_run_killed_after_a_stage_resumes_without_repeating_stages_or_orders(
     done = ALL_STAGES[: ALL_STAGES.index(completed) + 1]
     loaded = [s for s in done if FED.get(s, s) in done]
     assert report["resumed_stages"] == loaded
-    completed_stages = Counter(e.payload["stage"] for e in _events(week, type="StageCompleted"))
+    completed_stages = Counter(e.payload["stage"] for e in stored_events(wednesday_week, type="StageCompleted"))
     assert completed_stages[completed] == 2  # ran, then loaded on resume
     # The resumed run's own stage events say which stages loaded their stored output.
-    rerun = _events(week, type="StageCompleted", run_id=report["run_id"])
+    rerun = stored_events(wednesday_week, type="StageCompleted", run_id=report["run_id"])
     assert [e.payload["stage"] for e in rerun if e.payload["loaded"]] == loaded
-    calls = Counter(e.payload["role"] for e in _events(week, type="LLMCallCompleted"))
+    calls = Counter(e.payload["role"] for e in stored_events(wednesday_week, type="LLMCallCompleted"))
     assert calls == {"research": 2, "pm_pitch": 4, "peer_review": 12, "chairman_decision": 1}  # nothing asked twice
-    submitted = [OrderSubmitted.from_event(e).order.client_order_id for e in _events(week, type="OrderSubmitted")]
+    submitted = [
+        OrderSubmitted.from_event(e).order.client_order_id for e in stored_events(wednesday_week, type="OrderSubmitted")
+    ]
     assert len(submitted) == len(set(submitted)) == len(report["orders"])
     accepted = [
-        PaperOrderAccepted.from_event(e).order.client_order_id for e in _events(week, type="PaperOrderAccepted")
+        PaperOrderAccepted.from_event(e).order.client_order_id
+        for e in stored_events(wednesday_week, type="PaperOrderAccepted")
     ]
     assert sorted(accepted) == sorted(submitted)  # each order reached the broker exactly once
 
@@ -175,7 +163,7 @@ async def _killed(self: object, context: object) -> object:
     raise KeyboardInterrupt  # like a kill: not an LlmtradeError, nothing handles it gracefully
 
 
-def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_order_sent_but_not_recorded_is_not_sent_again(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The crash falls between the broker accepting an order and our event recording it."""
     original = execution._send
     calls = {"n": 0}
@@ -189,20 +177,21 @@ def test_an_order_sent_but_not_recorded_is_not_sent_again(week: str, monkeypatch
     assert runner.invoke(app, ["run-weekly"]).exit_code != 0
     # Accounts execute in parallel: each may have had one order accepted but unrecorded at the crash.
     assert 1 <= calls["n"] <= 5
-    assert _events(week, type="OrderSubmitted") == []  # none of them was recorded
+    assert stored_events(wednesday_week, type="OrderSubmitted") == []  # none of them was recorded
     monkeypatch.undo()
     monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    monkeypatch.setenv("DATABASE_URL", week)
+    monkeypatch.setenv("DATABASE_URL", wednesday_week)
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     accepted = [
-        PaperOrderAccepted.from_event(e).order.client_order_id for e in _events(week, type="PaperOrderAccepted")
+        PaperOrderAccepted.from_event(e).order.client_order_id
+        for e in stored_events(wednesday_week, type="PaperOrderAccepted")
     ]
     assert len(accepted) == len(set(accepted))
-    assert len(_events(week, type="OrderSubmitted")) == len(accepted)
+    assert len(stored_events(wednesday_week, type="OrderSubmitted")) == len(accepted)
 
 
-def test_two_concurrent_runs_of_one_week_produce_one_set_of_events(week: str) -> None:
-    env = {**os.environ, "DATABASE_URL": week, "LLMTRADE_NOW": WEDNESDAY_8AM}
+def test_two_concurrent_runs_of_one_week_produce_one_set_of_events(wednesday_week: str) -> None:
+    env = {**os.environ, "DATABASE_URL": wednesday_week, "LLMTRADE_NOW": WEDNESDAY_8AM}
     command = [sys.executable, "-m", "llmtrade", "run-weekly"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -212,14 +201,14 @@ def test_two_concurrent_runs_of_one_week_produce_one_set_of_events(week: str) ->
     loser = next((o for o in outcomes if o[2] != 0), None)
     if loser is not None:
         assert "is running (advisory lock" in loser[1]
-    counts = _count(week)
+    counts = _count(wednesday_week)
     assert counts["WeekCompleted"] == 1
     assert (counts["PitchSubmitted"], counts["ReviewSubmitted"], counts["DecisionMade"]) == (4, 12, 1)
     assert counts["PaperOrderAccepted"] == counts["OrderSubmitted"]
     assert counts["LLMCallCompleted"] == 19
 
 
-def test_an_invalid_pm_answer_degrades_only_that_account(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_invalid_pm_answer_degrades_only_that_account(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
 
@@ -243,14 +232,14 @@ def test_an_invalid_pm_answer_degrades_only_that_account(week: str, monkeypatch:
     assert acct_4["target_qty"] == 0 and acct_4["approved"]
     assert not [o for o in report["orders"] if o["account_id"] == "acct_4"]
     assert {o["account_id"] for o in report["orders"]} >= {"acct_1", "acct_2", "acct_3", "acct_5"}
-    [failed] = _events(week, type="PitchFailed")
+    [failed] = stored_events(wednesday_week, type="PitchFailed")
     assert failed.payload["pm_id"] == "grok" and failed.account_id == "acct_4"
     assert "after a repair attempt" in failed.payload["error"]
-    [finished] = _events(week, type="RunFinished")
+    [finished] = stored_events(wednesday_week, type="RunFinished")
     assert finished.payload["degraded"] is True
 
 
-def test_dry_run_does_everything_but_send_orders(week: str) -> None:
+def test_dry_run_does_everything_but_send_orders(wednesday_week: str) -> None:
     # Warm the bar cache first: the snapshot's source ("synthetic" or "synthetic (cache)") and row order
     # are in every prompt, and offline answers are seeded by the prompt, so both runs must read alike.
     assert runner.invoke(app, ["market", "snapshot"]).exit_code == 0
@@ -258,14 +247,14 @@ def test_dry_run_does_everything_but_send_orders(week: str) -> None:
     assert dry.exit_code == 0, dry.output
     report = json.loads(dry.stdout)
     assert report["dry_run"] and report["orders"] and all(o["status"] == "planned" for o in report["orders"])
-    counts = _count(week)
+    counts = _count(wednesday_week)
     assert counts["OrderSubmitted"] == 0 and counts["PaperOrderAccepted"] == 0 and counts["WeekCompleted"] == 0
     real = json.loads(runner.invoke(app, ["run-weekly", "--json"]).stdout)
     assert [o["client_order_id"] for o in real["orders"]] == [o["client_order_id"] for o in report["orders"]]
-    assert _count(week)["OrderSubmitted"] == len(report["orders"])
+    assert _count(wednesday_week)["OrderSubmitted"] == len(report["orders"])
 
 
-def test_a_live_endpoint_configuration_is_refused(week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_live_endpoint_configuration_is_refused(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
     monkeypatch.setenv("ALPACA_ACCT_1_KEY", "key")
@@ -276,4 +265,4 @@ def test_a_live_endpoint_configuration_is_refused(week: str, monkeypatch: pytest
     assert result.exit_code == 1
     assert "live_trading_enabled: true" in result.stderr
     assert fake.requests == []  # refused before any model was asked
-    assert _count(week)["OrderSubmitted"] == 0
+    assert _count(wednesday_week)["OrderSubmitted"] == 0

@@ -18,13 +18,6 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows import committee_stages, execution, trading_stages
 
 runner = CliRunner()
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
-
-
-@pytest.fixture
-def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    return cli_env["DATABASE_URL"]
 
 
 def _waits(events: Any) -> str:
@@ -84,7 +77,7 @@ def _seen() -> dict[str, list[str]]:
 
 
 def test_commits_are_deferred_but_the_plans_and_the_runs_end_wait_for_the_disk(
-    week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = _seen()
     _watch(monkeypatch, seen)
@@ -98,7 +91,7 @@ def test_commits_are_deferred_but_the_plans_and_the_runs_end_wait_for_the_disk(
 
 
 def test_a_run_that_fails_before_the_risk_gate_records_its_failure_with_commits_waited_for_again(
-    week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = _seen()
     _watch(monkeypatch, seen, chairman_fails=True)

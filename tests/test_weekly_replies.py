@@ -11,17 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import open_storage
 from tests.fakes import llm_faults as f
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
 from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import WEDNESDAY_8AM, stored_events
 
 runner = CliRunner()
-WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
 GROK = "x-ai/grok-4"
 
 
@@ -53,18 +49,13 @@ def _grok_pitch(make: Callable[[dict[str, Any]], Fault]) -> Callable[[dict[str, 
     return route
 
 
-def _events(url: str, **filters: Any) -> list[Any]:
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
-        return storage.events.read(**filters)
-
-
 def test_a_think_block_before_a_valid_pitch_is_a_valid_pitch(live: FakeLLM, cli_env: dict[str, str]) -> None:
     live.behaviour = _grok_pitch(lambda b: f.think_then("Weighing TLT against GLD.", _good(b))(b))
     result = runner.invoke(app, ["run-weekly", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["failed_pms"] == [] and len(report["pitches"]) == 4
-    thinks = [e.payload["think"] for e in _events(cli_env["DATABASE_URL"], type="LLMCallCompleted")]
+    thinks = [e.payload["think"] for e in stored_events(cli_env["DATABASE_URL"], type="LLMCallCompleted")]
     assert "Weighing TLT against GLD." in thinks
 
 
@@ -86,9 +77,9 @@ def test_a_truncated_pitch_is_repaired_with_a_larger_max_tokens(live: FakeLLM, c
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["failed_pms"] == []
     assert seen[1] == 2 * seen[0]
-    [failed] = _events(cli_env["DATABASE_URL"], type="LLMCallFailed")
+    [failed] = stored_events(cli_env["DATABASE_URL"], type="LLMCallFailed")
     assert failed.payload["error_type"] == "LLMTruncated" and failed.payload["max_tokens"] == seen[0]
-    notes = [e.payload["note"] for e in _events(cli_env["DATABASE_URL"], type="LLMCallCompleted")]
+    notes = [e.payload["note"] for e in stored_events(cli_env["DATABASE_URL"], type="LLMCallCompleted")]
     assert any(n and f"max_tokens {seen[0]} -> {seen[1]}" in n for n in notes)
 
 
@@ -98,7 +89,7 @@ def test_a_pitch_truncated_twice_fails_that_pm_with_the_word_truncation(live: Fa
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["failed_pms"] == ["grok"]
-    [failed] = _events(cli_env["DATABASE_URL"], type="PitchFailed")
+    [failed] = stored_events(cli_env["DATABASE_URL"], type="PitchFailed")
     assert "cut off at max_tokens" in failed.payload["error"]
 
 
@@ -116,9 +107,9 @@ def test_a_provider_refusing_json_schema_runs_the_week_in_json_object_mode(
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["degraded"] == [] or all("PM" not in d for d in report["degraded"])
-    modes = {e.payload["response_mode"] for e in _events(cli_env["DATABASE_URL"], type="LLMCallCompleted")}
+    modes = {e.payload["response_mode"] for e in stored_events(cli_env["DATABASE_URL"], type="LLMCallCompleted")}
     assert "json_object" in modes and "json_schema" not in modes
-    refused = _events(cli_env["DATABASE_URL"], type="LLMCallFailed")
+    refused = stored_events(cli_env["DATABASE_URL"], type="LLMCallFailed")
     # Each model is refused once per run (calls already in flight may each see it), then remembered.
     assert refused and all(e.payload["error_type"] == "StructuredOutputRefused" for e in refused)
     assert len(refused) < 12
