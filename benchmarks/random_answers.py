@@ -185,12 +185,23 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--only", choices=["weekly", "council"])
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="run in this LLMTRADE_HOME and keep it afterwards (to inspect or profile the late weeks' state)",
+    )
     args = parser.parse_args()
     # A benchmark stopped with kill (SIGTERM) still stops its embedded server and removes its home.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     llmtrade = Path(sys.executable).parent / "llmtrade"
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as home, FakeOpenAIServer(latency=args.latency, answer=random_answer) as server:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        FakeOpenAIServer(latency=args.latency, answer=random_answer) as server,
+    ):
+        home = str(args.home.resolve()) if args.home else scratch
+        if args.home:
+            args.home.mkdir(parents=True, exist_ok=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LLMTRADE_", "OPENROUTER_", "ALPACA_"))}
         base.pop("DATABASE_URL", None)
         base |= {"LLMTRADE_HOME": home, "LLMTRADE_LLM_BASE_URL": server.base_url, "LLMTRADE_LLM_API_KEY": "bench"}
