@@ -250,28 +250,28 @@ class Copies:
             else:
                 missing = sorted(wanted - known.types)
         known = known or Held(types=wanted)
-        params: list[Any] = [value]
-        since = ""  # a first read: every row
-        if known.horizon is not None:
+        parts: list[str] = []
+        params: list[Any] = []
+        if known.horizon is None:
+            parts.append(_whole(where, known.types))
+            params += [value, *([sorted(known.types)] if known.types is not None else [])]
+        else:
             # Every row the last read could see is held: one it could not was written by a transaction at or
-            # after its snapshot's xmin.
-            since = "AND (txid >= %s::xid8 OR type = ANY(%s))" if missing else "AND txid >= %s::xid8"
-            params += [str(known.horizon), missing] if missing else [str(known.horizon)]
-        inner = outer = ""
-        if known.types is not None:
-            # Past the fence (OFFSET 0) on a refresh: the planner must not AND in a type index (the types' whole
-            # history) when the few rows found by (selection, txid) are all it needs.
-            if since:
-                outer = "WHERE type = ANY(%s)"
-            else:
-                inner = "AND type = ANY(%s)"
-            params.append(sorted(known.types | frozenset(missing)))
+            # after its snapshot's xmin. The types held are filtered past the fence (OFFSET 0): the planner must
+            # not AND in a type index (the types' whole history) when the few rows found by txid are all it needs.
+            held = "" if known.types is None else "WHERE type = ANY(%s)"
+            parts.append(
+                f"SELECT * FROM (SELECT {COLUMNS} FROM events WHERE {where} AND txid >= %s::xid8 OFFSET 0) r {held}"
+            )
+            params += [value, str(known.horizon), *([sorted(known.types)] if known.types is not None else [])]
+            if missing:
+                parts.append(_whole(where, frozenset(missing)))
+                params += [value, missing]
         # One statement, one snapshot: its xmin (the next refresh's horizon) and the rows it adds.
         rows = conn.execute(
             f"""SELECT h.horizon, e.* FROM (
                     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h
-                LEFT JOIN LATERAL (SELECT * FROM (SELECT {COLUMNS} FROM events
-                    WHERE {where} {since} {inner} OFFSET 0) f {outer}) e ON true
+                LEFT JOIN LATERAL ({" UNION ALL ".join(parts)}) e ON true
                 ORDER BY e.id""",
             params,
         ).fetchall()
@@ -401,6 +401,11 @@ def matching(
             if limit is not None and len(found) >= limit:
                 break
     return found
+
+
+def _whole(where: str, types: frozenset[str] | None) -> str:
+    """Every row `where` selects, of `types` (None: every type)."""
+    return f"SELECT {COLUMNS} FROM events WHERE {where}" + ("" if types is None else " AND type = ANY(%s)")
 
 
 def _merge(held: Held, added: list[StoredEvent], types: frozenset[str]) -> None:

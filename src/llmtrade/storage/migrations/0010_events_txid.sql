@@ -16,3 +16,6 @@ ALTER TABLE events ADD COLUMN txid xid8;
 ALTER TABLE events ALTER COLUMN txid SET DEFAULT pg_current_xact_id();
 CREATE INDEX events_account_txid_idx ON events (account_id, txid);
 CREATE INDEX events_type_txid_idx ON events (type, txid);
+-- A copy's first read of an account's types (the paper book's, the orders') goes through those types' rows only,
+-- not the account's model calls (a fifth of its rows, most of its bytes).
+CREATE INDEX events_account_type_idx ON events (account_id, type, id);
