@@ -17,6 +17,10 @@ by the request, so a run reproduces), free-text requests a canned answer. Target
 
 Each weekly run is a new week (successive Wednesdays 08:00) in a throwaway LLMTRADE_HOME, prices
 from the synthetic market, the bar cache warmed by `market snapshot` first as in weekly_latency.py.
+`--home DIR` runs in DIR and keeps it, so the state after N weeks can be inspected or a later week
+profiled from a copy of it. Each run-weekly also runs the previous week's postmortem first (app/jobs.py),
+so the accounts are valued and the week closed as cron's postmortem would; positions roll weekly (each
+account holds its one pitch), so what grows is the history, not the books.
 """
 
 from __future__ import annotations
