@@ -17,6 +17,10 @@ by the request, so a run reproduces), free-text requests a canned answer. Target
 
 Each weekly run is a new week (successive Wednesdays 08:00) in a throwaway LLMTRADE_HOME, prices
 from the synthetic market, the bar cache warmed by `market snapshot` first as in weekly_latency.py.
+`--home DIR` runs in DIR and keeps it, so the state after N weeks can be inspected or a later week
+profiled from a copy of it. Each run-weekly also runs the previous week's postmortem first (app/jobs.py),
+so the accounts are valued and the week closed as cron's postmortem would; positions roll weekly (each
+account holds its one pitch), so what grows is the history, not the books.
 """
 
 from __future__ import annotations
@@ -185,12 +189,23 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--only", choices=["weekly", "council"])
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="run in this LLMTRADE_HOME and keep it afterwards (to inspect or profile the late weeks' state)",
+    )
     args = parser.parse_args()
     # A benchmark stopped with kill (SIGTERM) still stops its embedded server and removes its home.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     llmtrade = Path(sys.executable).parent / "llmtrade"
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as home, FakeOpenAIServer(latency=args.latency, answer=random_answer) as server:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        FakeOpenAIServer(latency=args.latency, answer=random_answer) as server,
+    ):
+        home = str(args.home.resolve()) if args.home else scratch
+        if args.home:
+            args.home.mkdir(parents=True, exist_ok=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LLMTRADE_", "OPENROUTER_", "ALPACA_"))}
         base.pop("DATABASE_URL", None)
         base |= {"LLMTRADE_HOME": home, "LLMTRADE_LLM_BASE_URL": server.base_url, "LLMTRADE_LLM_API_KEY": "bench"}

@@ -5,13 +5,16 @@ account's whole history), a set of types (the jobs done, the runs started) and a
 the kill switch) are held here, and every read asks PostgreSQL only for what is newer than the copy:
 a look costs the new events, not the history, and another process's appends are still seen.
 
-Ids come from a sequence, and a transaction can commit a lower id after a higher one was read. An
-account's or a type's refresh is therefore one statement (one snapshot) that also counts all the
-matching rows; a count that does not match the copy plus what is newer (an id committed late) reloads
-the copy whole. The table is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), so a count
-only grows. A stream's versions become visible densely and in order (the writer of version n+1 read
-n committed), so a stream asks for the versions after its last. Callers keep nothing read inside a
-transaction (a rollback could undo it): see EventStore.read.
+Ids come from a sequence, and a transaction can commit a lower id after a higher one was read. A row
+the last refresh did not see was written by a transaction still running then or begun since, so its
+`txid` (migration 0010) is at least that refresh's snapshot xmin: an account's or a type's refresh is one
+statement (one snapshot) asking for the rows written at or after the last snapshot's xmin (indexed with
+the account and the type), which costs what is new and the transactions still recent then, not the
+history (counting the selection's rows, as this once did, cost its history at every look). A row among
+them at or below the highest id held, and not held (an id committed late), reloads the copy whole. A
+stream's versions become visible densely and in order (the writer of version n+1 read n committed), so a
+stream asks for the versions after its last. Callers keep nothing read inside a transaction (a rollback
+could undo it): see EventStore.read.
 
 Copies belong to the process, per database (its server, name, oid and the server's start time, so a
 database dropped and made again is a new one): every job a drill or a backtest runs opens a store of
@@ -49,14 +52,17 @@ COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, 
 class Held:
     """Events as last read, oldest first, and the same events by type.
 
-    For a counted copy: `types` are the types it holds (None: every type), `total` how many rows of
-    its selection (of every type) there were and `top` the highest id among them, when last read."""
+    For a counted copy: `types` are the types it holds (None: every type), `top` the highest id it has
+    seen (held, or fed by the sole writer), and `horizon` the snapshot xmin of its last read from
+    PostgreSQL (None: never read), below which every transaction had finished then."""
 
     events: list[StoredEvent] = field(default_factory=list)
     by_type: dict[str, list[StoredEvent]] = field(default_factory=dict)
     types: frozenset[str] | None = None
-    total: int = 0
     top: int = 0
+    horizon: int | None = None
+    # Whether a sole writer fed it events since it was last read from PostgreSQL (they may be unwritten yet).
+    fed: bool = False
 
     # The same events by week: a read of one week's costs that week, not the history.
     by_week: dict[date | None, list[StoredEvent]] = field(default_factory=dict)
@@ -157,7 +163,7 @@ class Copies:
             return known
         if sole is not None:
             sole.flush()
-        held = self._counted(conn, key, "account_id = %s", account_id, wanted, to_event)
+        held = self._counted(conn, key, "account_id = %s", account_id, wanted, to_event, sole is not None)
         if sole is not None:
             sole.current.add(key)
         return held
@@ -175,7 +181,7 @@ class Copies:
             return known
         if sole is not None:
             sole.flush()
-        held = self._counted(conn, key, "type = ANY(%s)", list(key[1]), None, to_event)
+        held = self._counted(conn, key, "type = ANY(%s)", list(key[1]), None, to_event, sole is not None)
         if sole is not None:
             sole.current.add(key)
         return held
@@ -188,7 +194,7 @@ class Copies:
         if known is not None and key in sole.current:
             return known
         sole.flush()
-        held = self._counted(conn, key, "week_id = %s", week_id, None, to_event)
+        held = self._counted(conn, key, "week_id = %s", week_id, None, to_event, True)
         sole.current.add(key)
         weeks = [k for k in self.counted if k[0] == "week" and k != key]
         for old in weeks[: max(0, len(weeks) - _WEEKS_KEPT + 1)]:
@@ -198,8 +204,8 @@ class Copies:
 
     def feed(self, events: list[StoredEvent], sole: Sole) -> None:
         """What the sole writer just committed, added to every copy it belongs to (ids ascending), so a
-        current copy stays current without a query. A copy's count and top move with it, so a store that
-        does ask (another process's view of the same copies) still finds its check consistent."""
+        current copy stays current without a query. A copy's top moves with it; a store that does ask
+        later gets these rows back as written since its horizon, and finds them held."""
         for event in events:
             for (kind, value), held in self.counted.items():
                 if (
@@ -207,8 +213,8 @@ class Copies:
                     or (kind == "types" and event.type in value)  # type: ignore[operator]  # a tuple of types
                     or (kind == "week" and event.week_id == value)
                 ):
-                    held.total += 1
                     held.top = max(held.top, event.id)
+                    held.fed = True
                     if held.types is None or event.type in held.types:
                         held.add(event)
             stream = self.streams.get(event.stream)
@@ -229,37 +235,68 @@ class Copies:
         value: object,
         wanted: frozenset[str] | None,
         to_event: Callable[[Any], StoredEvent],
+        sole: bool,
     ) -> Held:
+        """The copy of the rows `where` selects, refreshed. `sole`: the caller is the sole writer, which has just
+        flushed, so what it fed the copy is written; anyone else reads a fed copy again whole (a sole writer's
+        appends it may not have written are not its to see)."""
         known = self.counted.get(key)
+        if known is not None and known.fed and not sole:
+            known = None
+        missing: list[str] = []  # types asked for and not held: read whole, beside the refresh of those held
         if known is not None and known.types is not None and (wanted is None or not wanted <= known.types):
-            # Types not held yet: read the selection again for all of them at once.
-            known = Held(types=None if wanted is None else known.types | wanted)
+            if wanted is None:
+                known = None  # every type: the selection read again whole
+            else:
+                missing = sorted(wanted - known.types)
         known = known or Held(types=wanted)
-        fresh = not known.total
-        only = "" if known.types is None else "AND type = ANY(%s)"
-        params: list[Any] = [known.top, value, value, known.top]
-        if known.types is not None:
-            params.append(sorted(known.types))
-        # One statement, one snapshot: every row of the selection counted (and those after the highest
-        # id held), and the rows after that id of the types held.
+        parts: list[str] = []
+        params: list[Any] = []
+        if known.horizon is None:
+            parts.append(_whole(where, known.types))
+            params += [value, *([sorted(known.types)] if known.types is not None else [])]
+        else:
+            # Every row the last read could see is held: one it could not was written by a transaction at or
+            # after its snapshot's xmin. The types held are filtered past the fence (OFFSET 0): the planner must
+            # not AND in a type index (the types' whole history) when the few rows found by txid are all it needs.
+            held = "" if known.types is None else "WHERE type = ANY(%s)"
+            parts.append(
+                f"SELECT * FROM (SELECT {COLUMNS} FROM events WHERE {where} AND txid >= %s::xid8 OFFSET 0) r {held}"
+            )
+            params += [value, str(known.horizon), *([sorted(known.types)] if known.types is not None else [])]
+            if missing:
+                parts.append(_whole(where, frozenset(missing)))
+                params += [value, missing]
+        # One statement, one snapshot: its xmin (the next refresh's horizon) and the rows it adds.
         rows = conn.execute(
-            f"""SELECT n.total, n.newer, n.top, e.* FROM (
-                    SELECT count(*) AS total, count(*) FILTER (WHERE id > %s) AS newer,
-                           coalesce(max(id), 0) AS top
-                    FROM events WHERE {where}) n
-                LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events WHERE {where} AND id > %s {only}) e ON true
+            f"""SELECT h.horizon, e.* FROM (
+                    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h
+                LEFT JOIN LATERAL ({" UNION ALL ".join(parts)}) e ON true
                 ORDER BY e.id""",
             params,
         ).fetchall()
-        total, newer, top = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
-        if not fresh and total != known.total + newer:
-            # An id at or below the highest held was committed since: start again from nothing.
-            self.counted.pop(key, None)
-            return self._counted(conn, key, where, value, known.types, to_event)
+        top = known.top
+        added: list[StoredEvent] = []
+        new_types = frozenset(missing)
         for row in rows:
-            if row[3] is not None:
-                known.add(to_event(row[3:]))
-        known.total, known.top = total, top
+            if row[1] is None:
+                continue  # the LEFT JOIN's row when nothing matched
+            event = to_event(row[1:])
+            if event.type in new_types:
+                added.append(event)
+            elif event.id <= known.top:
+                if _holds(known, event):
+                    continue  # seen by the last read: its transaction was merely still recent then
+                # An id at or below the highest held was committed since: start again from nothing.
+                self.counted.pop(key, None)
+                types = None if known.types is None else known.types | new_types
+                return self._counted(conn, key, where, value, types, to_event, sole)
+            else:
+                known.add(event)
+            top = max(top, event.id)
+        if missing:
+            _merge(known, added, new_types)
+        known.top, known.horizon, known.fed = top, int(rows[0][0]), False
         self.counted[key] = known
         return known
 
@@ -364,6 +401,36 @@ def matching(
             if limit is not None and len(found) >= limit:
                 break
     return found
+
+
+def _whole(where: str, types: frozenset[str] | None) -> str:
+    """Every row `where` selects, of `types` (None: every type)."""
+    return f"SELECT {COLUMNS} FROM events WHERE {where}" + ("" if types is None else " AND type = ANY(%s)")
+
+
+def _merge(held: Held, added: list[StoredEvent], types: frozenset[str]) -> None:
+    """Hold `types` too, whose events (ids ascending) are `added`: merged in id order, so the lists of the types
+    held already (and the folds kept over them) stay as they were."""
+    held.types = None if held.types is None else held.types | types
+    for event in added:
+        held.by_type.setdefault(event.type, []).append(event)
+    if not added:
+        return
+    held.events = list(heapq.merge(held.events, added, key=lambda e: e.id))
+    weeks: dict[date | None, list[StoredEvent]] = {}
+    for event in added:
+        weeks.setdefault(event.week_id, []).append(event)
+    for week, events in weeks.items():
+        held.by_week[week] = list(heapq.merge(held.by_week.get(week, []), events, key=lambda e: e.id))
+
+
+def _holds(held: Held, event: StoredEvent) -> bool:
+    """Whether `held` (ids ascending) holds `event` (the same id, stream and version)."""
+    at = bisect_right(held.events, event.id, key=lambda e: e.id)
+    if at == 0:
+        return False
+    kept = held.events[at - 1]
+    return kept.id == event.id and kept.stream == event.stream and kept.version == event.version
 
 
 def _after(events: list[StoredEvent], after_id: int | None) -> list[StoredEvent]:
