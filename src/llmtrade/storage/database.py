@@ -83,7 +83,7 @@ def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> Non
     # directory (initdb wants an empty one), and two commands starting on a fresh home take turns.
     with server._lock:
         server.ensure_pgdata_inited()
-        write_server_settings(server.pgdata, settings if settings is not None else server_settings(_memory_bytes()))
+        write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
 
 
 def server_settings(memory_bytes: int | None) -> dict[str, str]:
@@ -123,7 +123,8 @@ def _replace_if_different(path: Path, text: str) -> bool:
     return True
 
 
-def _memory_bytes() -> int | None:
+def machine_memory() -> int | None:
+    """This machine's RAM in bytes; None where it cannot be read."""
     try:
         import psutil  # pgserver's own dependency, already imported by it
 

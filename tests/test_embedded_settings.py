@@ -1,0 +1,83 @@
+"""The embedded server's own settings (storage/database.py): sized for the memory's search, written before each
+start, never applied by restarting a running server, and overridden by the user's ALTER SYSTEM."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from llmtrade.storage import database
+from llmtrade.storage.database import (
+    SETTINGS_FILE,
+    connect,
+    server_settings,
+    start_embedded,
+    stop_embedded,
+    write_server_settings,
+)
+
+GIB = 1024**3
+
+
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [
+        (None, "512MB"),  # unknown RAM: the fixed size
+        (16 * GIB, "512MB"),  # plenty: the cap
+        (1 * GIB, "256MB"),  # a quarter of a small machine's RAM
+        (256 * 1024**2, "128MB"),  # never below PostgreSQL's own default
+    ],
+)
+def test_shared_buffers_are_sized_for_the_machine(memory: int | None, expected: str) -> None:
+    assert server_settings(memory) == {"shared_buffers": expected}
+
+
+def test_the_settings_file_is_included_once_and_rewritten_only_when_it_changes(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "pgdata"
+    tmp_path.mkdir()
+    (tmp_path / "postgresql.conf").write_text("max_connections = 100\n# Add settings for extensions here\n")
+    assert write_server_settings(tmp_path, {"shared_buffers": "512MB"}) is True
+    assert write_server_settings(tmp_path, {"shared_buffers": "512MB"}) is False  # the same bytes: untouched
+    main = (tmp_path / "postgresql.conf").read_text()
+    assert main.startswith("max_connections = 100\n")  # the user's lines are kept
+    assert main.splitlines().count(f"include_if_exists = '{SETTINGS_FILE}'") == 1
+    assert "shared_buffers = '512MB'" in (tmp_path / SETTINGS_FILE).read_text()
+    assert write_server_settings(tmp_path, {"shared_buffers": "256MB"}) is True
+    assert "shared_buffers = '256MB'" in (tmp_path / SETTINGS_FILE).read_text()
+    assert (tmp_path / "postgresql.conf").read_text() == main  # the include is not added twice
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["postgresql.conf", SETTINGS_FILE])  # no temporary left
+
+
+def _shown(url: str) -> tuple[str, object]:
+    with connect(url) as conn:
+        row = conn.execute("SELECT current_setting('shared_buffers'), pg_postmaster_start_time()").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_settings_apply_at_the_next_start_and_alter_system_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pgdata = tmp_path / "home" / "pgdata"
+    monkeypatch.setattr(database, "machine_memory", lambda: 16 * GIB)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            # A fresh home: initialised and started with the sized settings, not PostgreSQL's default 128MB.
+            size, started = _shown(start_embedded(pgdata).url)
+            assert size == "512MB"
+
+            # A new size while the server runs: written for the next start; the running server is not restarted.
+            monkeypatch.setattr(database, "SHARED_BUFFERS_MB", 160)
+            assert _shown(start_embedded(pgdata).url) == ("512MB", started)
+            assert "shared_buffers = '160MB'" in (pgdata / SETTINGS_FILE).read_text()
+            assert stop_embedded(pgdata)
+            assert _shown(start_embedded(pgdata).url)[0] == "160MB"
+
+            # The user's ALTER SYSTEM (postgresql.auto.conf) is read after llmtrade's file: it wins.
+            with connect(start_embedded(pgdata).url) as conn:
+                conn.execute("ALTER SYSTEM SET shared_buffers = '144MB'")
+            assert stop_embedded(pgdata)
+            assert _shown(start_embedded(pgdata).url)[0] == "144MB"
+        finally:
+            stop_embedded(pgdata)
