@@ -336,7 +336,8 @@ def main() -> int:
             exact_fused.append({h.memory_id for h in hits})
         if exact_ms:
             print(
-                f"exact baselines in {time.perf_counter() - t0:.0f} s; exact text scan (top 10): {percentiles(exact_ms)}"
+                f"exact baselines in {time.perf_counter() - t0:.0f} s; "
+                f"exact text scan (top 10): {percentiles(exact_ms)}"
             )
         for ef in [int(x) for x in args.ef_search.split(",")]:
             memory.ef_search = ef

@@ -57,7 +57,9 @@ def _shown(url: str) -> tuple[str, object]:
     return row[0], row[1]
 
 
-def test_settings_apply_at_the_next_start_and_alter_system_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_apply_at_the_next_start_and_alter_system_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pgdata = tmp_path / "home" / "pgdata"
     monkeypatch.setattr(database, "machine_memory", lambda: 16 * GIB)
     with warnings.catch_warnings():
