@@ -3,14 +3,18 @@ start, never applied by restarting a running server, and overridden by the user'
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from llmtrade.cli import app
 from llmtrade.storage import database
 from llmtrade.storage.database import (
     SETTINGS_FILE,
+    awaiting_restart,
     connect,
     server_settings,
     start_embedded,
@@ -19,6 +23,7 @@ from llmtrade.storage.database import (
 )
 
 GIB = 1024**3
+runner = CliRunner()
 
 
 @pytest.mark.parametrize(
@@ -73,8 +78,13 @@ def test_settings_apply_at_the_next_start_and_alter_system_wins(
             monkeypatch.setattr(database, "SHARED_BUFFERS_MB", 160)
             assert _shown(start_embedded(pgdata).url) == ("512MB", started)
             assert "shared_buffers = '160MB'" in (pgdata / SETTINGS_FILE).read_text()
+            with connect(start_embedded(pgdata).url) as conn:
+                assert awaiting_restart(conn) == [("shared_buffers", "512MB", "160MB")]
             assert stop_embedded(pgdata)
-            assert _shown(start_embedded(pgdata).url)[0] == "160MB"
+            url = start_embedded(pgdata).url
+            assert _shown(url)[0] == "160MB"
+            with connect(url) as conn:
+                assert awaiting_restart(conn) == []
 
             # The user's ALTER SYSTEM (postgresql.auto.conf) is read after llmtrade's file: it wins.
             with connect(start_embedded(pgdata).url) as conn:
@@ -83,3 +93,30 @@ def test_settings_apply_at_the_next_start_and_alter_system_wins(
             assert _shown(start_embedded(pgdata).url)[0] == "144MB"
         finally:
             stop_embedded(pgdata)
+
+
+def test_db_status_says_which_settings_wait_for_a_restart_and_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The status itself is read from a real server above (awaiting_restart); here, how `db status` shows it.
+    from llmtrade.app import housekeeping
+
+    def status(embedded: bool) -> housekeeping.DatabaseStatus:
+        return housekeeping.DatabaseStatus(
+            database="somewhere",
+            embedded=embedded,
+            migrations=[],
+            pending=[],
+            events=0,
+            applied_now=[],
+            awaiting_restart=[housekeeping.AwaitingRestart(name="shared_buffers", running="128MB", next_start="512MB")],
+        )
+
+    monkeypatch.setattr(housekeeping, "database_status", lambda app: status(True))
+    shown = runner.invoke(app, ["db", "status"])
+    assert shown.exit_code == 0, shown.output
+    assert "shared_buffers is 128MB now, 512MB once the server restarts (`llmtrade db stop`; the next command" in (
+        " ".join(shown.output.split())
+    )
+    data = json.loads(runner.invoke(app, ["db", "status", "--json"]).output)
+    assert data["awaiting_restart"] == [{"name": "shared_buffers", "running": "128MB", "next_start": "512MB"}]
+    monkeypatch.setattr(housekeeping, "database_status", lambda app: status(False))
+    assert "(restart the server)" in runner.invoke(app, ["db", "status"]).output  # DATABASE_URL: not ours to stop

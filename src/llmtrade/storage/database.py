@@ -123,6 +123,23 @@ def _replace_if_different(path: Path, text: str) -> bool:
     return True
 
 
+def awaiting_restart(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    """The settings the server's configuration files now give that it cannot take until it restarts (e.g. a new
+    shared_buffers written by `write_server_settings` while it ran): (name, running value, value at the next
+    start), by name. Empty when there are none, or when the server does not let this user read its files."""
+    import psycopg  # lazy, as in connect()
+
+    try:
+        rows = conn.execute(
+            """SELECT f.name, current_setting(f.name), f.setting FROM pg_file_settings f
+               WHERE f.error = 'setting could not be applied' ORDER BY f.name, f.seqno"""
+        ).fetchall()
+    except psycopg.errors.InsufficientPrivilege:  # someone else's server (DATABASE_URL), not a superuser
+        return []
+    # A name may appear once per file that sets it; the last one read is the one the next start takes.
+    return sorted({name: (name, running, later) for name, running, later in rows}.values())
+
+
 def machine_memory() -> int | None:
     """This machine's RAM in bytes; None where it cannot be read."""
     try:
