@@ -249,6 +249,13 @@ def main() -> int:
         help="the server's shared_buffers, e.g. 128MB (default: what the embedded server is started with here)",
     )
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another server setting for this run's start (repeat for several), e.g. io_method=worker",
+    )
+    parser.add_argument(
         "--warm",
         type=int,
         default=20,
@@ -283,6 +290,7 @@ def main() -> int:
     settings = server_settings(machine_memory())
     if args.shared_buffers:
         settings["shared_buffers"] = args.shared_buffers
+    settings |= dict(s.split("=", 1) for s in args.setting)
     prepare_embedded(server, settings)
     server.start()
     name = "bench" if kept else f"bench_{uuid.uuid4().hex[:8]}"
@@ -334,7 +342,10 @@ def main() -> int:
             print(f"HNSW index built with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s", flush=True)
         storage.conn.execute("ANALYZE")
         size = storage.conn.execute(f"SELECT pg_size_pretty(pg_relation_size('{INDEX}'))").fetchone()
-        print(f"HNSW index size: {size[0]}; shared_buffers {storage.conn.execute('SHOW shared_buffers').fetchone()[0]}")
+        shown = storage.conn.execute(
+            "SELECT current_setting('shared_buffers'), current_setting('io_method', true)"
+        ).fetchone()
+        print(f"HNSW index size: {size[0]}; shared_buffers {shown[0]}, io_method {shown[1]}")
 
         queries = make_queries(random.Random(7), args.queries, weeks, conditions)
         # Other queries of the same kind (another seed): asked first, untimed, so the server's buffers hold what
