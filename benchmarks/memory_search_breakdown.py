@@ -1,5 +1,6 @@
 """Where benchmarks/memory_search.py's similar-setups read spends its time: each step timed alone, the server's
-execution time and shared buffers of the statement (EXPLAIN), and the CPU time of the server backend."""
+execution time and shared buffers of the statement (EXPLAIN), and the CPU time of the server backend; its timed
+passes (first ask, asked again) and the walk that brings the whole HNSW graph into shared_buffers."""
 
 from __future__ import annotations
 
