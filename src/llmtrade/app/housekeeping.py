@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import ConfigDict, RootModel
+from pydantic import ConfigDict, Field, RootModel
 
 from llmtrade.app.container import Container
 from llmtrade.app.results import Result
@@ -32,8 +32,17 @@ class AppliedMigration(Result):
     applied_at: str
 
 
+class AwaitingRestart(Result):
+    """A server setting its configuration files changed that it takes only when it next starts."""
+
+    name: str
+    running: str
+    next_start: str
+
+
 class DatabaseStatus(Result):
-    """`db status --json`: where the database is, the migrations applied and pending, the event count."""
+    """`db status --json`: where the database is, the migrations applied and pending, the event count, and the
+    server settings waiting for a restart (e.g. the embedded server's shared_buffers after an upgrade)."""
 
     database: str
     embedded: bool
@@ -41,6 +50,7 @@ class DatabaseStatus(Result):
     pending: list[int]
     events: int
     applied_now: list[int]  # migrations this very command applied (every command migrates on start)
+    awaiting_restart: list[AwaitingRestart] = Field(default_factory=list)
 
 
 class FireTime(Result):
@@ -89,6 +99,7 @@ def config_view(app: Container) -> ConfigView:
 
 def database_status(app: Container) -> DatabaseStatus:
     from llmtrade.storage import migrations  # lazy: psycopg
+    from llmtrade.storage.database import awaiting_restart
 
     with app.storage(persist=False) as storage:
         ran = migrations.applied(storage.conn)
@@ -102,6 +113,9 @@ def database_status(app: Container) -> DatabaseStatus:
             pending=[m.number for m in migrations.available() if m.number not in done],
             events=storage.events.count(),
             applied_now=[m.number for m in storage.migrated_now],
+            awaiting_restart=[
+                AwaitingRestart(name=n, running=r, next_start=x) for n, r, x in awaiting_restart(storage.conn)
+            ],
         )
 
 

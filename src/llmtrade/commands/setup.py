@@ -111,6 +111,10 @@ def db_status(ctx: typer.Context, as_json: Json = False) -> None:
             ("events", found.events),
         ]
     )
+    for setting in found.awaiting_restart:
+        # Never applied by restarting a server behind the user's back: say how.
+        how = "`llmtrade db stop`; the next command starts it" if found.embedded else "restart the server"
+        out.line(f"{setting.name} is {setting.running} now, {setting.next_start} once the server restarts ({how})")
     out.table(
         "migrations",
         ["number", "name", "applied at"],

