@@ -110,14 +110,17 @@ def test_what_is_remembered_through_it_is_seen_by_the_next_read(storage: Storage
 
 
 def test_instants_carried_past_a_remember_are_what_a_fresh_read_finds(storage: Storage) -> None:
-    # After each week remembered through the cache, only the rows stored since are read; the instants
-    # (and so every cached answer's key) must be exactly those of a cache that reads everything.
+    # After each week remembered through the cache, its items' instants are added without reading the tables;
+    # the instants (and so every cached answer's key) must be exactly those of a cache that reads everything.
     memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
     cache = RecallCache()
     cached = CachedMemory(memory, storage.conn, cache)
     probe = datetime.combine(WEEKS[0], datetime.min.time(), UTC)
+    cache.visible(storage.conn, probe)
     for week in WEEKS:
         _fill(cached, [week])
+        _fill(cached, [week])  # remembered again: nothing stored, nothing added
+        assert not cache.stale  # nothing left to read from the tables
         cache.visible(storage.conn, probe)
         fresh = RecallCache()
         fresh.visible(storage.conn, probe)
