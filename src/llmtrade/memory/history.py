@@ -94,13 +94,16 @@ class ConditionHistory:
             for name, value in zip(row[4], row[5], strict=True):
                 if value is not None:
                     values[r, column[name]] = value
+        held = len(self._rows)
         self._rows = [*self._rows, *rows]
-        self._ids = [r[0] for r in self._rows]
-        self._weeks = [r[1] for r in self._rows]
-        self._week_days = np.array(self._weeks, dtype="datetime64[D]")
+        self._ids = [*self._ids[:held], *(r[0] for r in rows)]
+        self._weeks = [*self._weeks[:held], *(r[1] for r in rows)]
+        self._week_days = np.concatenate(
+            [self._week_days[:held], np.array([r[1] for r in rows], dtype="datetime64[D]")]
+        )
         # numpy orders str by code point, as Python does: each id's place in that order breaks ties.
         self._id_rank = np.argsort(np.argsort(np.array(self._ids, dtype=str))) if self._rows else np.empty(0, int)
-        self._known = np.array([r[2].timestamp() for r in self._rows])
+        self._known = np.concatenate([self._known[:held], np.array([r[2].timestamp() for r in rows], dtype=float)])
         self._names = tuple(names)
         self._values = values
         self._columns = column
