@@ -7,6 +7,7 @@ one or two weeks.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import uuid
@@ -94,6 +95,7 @@ class Books:
     b_url: str
     steps: list[Progress]
     unaudited_url: str
+    frozen: list[int]  # the heap's frozen objects at each progress report (app/backtest.py `_weekly_heap`)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +110,9 @@ def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
     live_before = _dump(live_url)
     home = tmp_path_factory.mktemp("bt-home")
     steps: list[Progress] = []
+    frozen: list[int] = []
     a_name, b_name = _unique(), _unique()
-    a = _run(live_url, home, a_name, progress=steps.append)
+    a = _run(live_url, home, a_name, progress=lambda p: (steps.append(p), frozen.append(gc.get_freeze_count())))
     b = _run(live_url, home, b_name)
     unaudited = _unique()
     _run(live_url, home, unaudited, audit=0)
@@ -122,6 +125,7 @@ def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
         _url(pg_admin_url, backtest_database(b_name)),
         steps,
         _url(pg_admin_url, backtest_database(unaudited)),
+        frozen,
     )
 
 
@@ -153,6 +157,11 @@ def test_progress_reports_each_finished_week(books: Books) -> None:
     assert [(s.weeks_done, s.weeks) for s in books.steps] == [(0, 2), (1, 2), (2, 2)]
     assert [s.week_id for s in books.steps] == [None, FIRST, LAST]
     assert books.steps[-1].calls == books.a.llm_calls > 0
+
+
+def test_each_finished_week_freezes_the_heap_and_the_backtest_unfreezes_it(books: Books) -> None:
+    assert books.frozen[0] == 0 < books.frozen[1] <= books.frozen[2]
+    assert gc.get_freeze_count() == 0
 
 
 # ---------------------------------------------------------------- deterministic

@@ -110,14 +110,17 @@ def test_what_is_remembered_through_it_is_seen_by_the_next_read(storage: Storage
 
 
 def test_instants_carried_past_a_remember_are_what_a_fresh_read_finds(storage: Storage) -> None:
-    # After each week remembered through the cache, only the rows stored since are read; the instants
-    # (and so every cached answer's key) must be exactly those of a cache that reads everything.
+    # After each week remembered through the cache, its items' instants are added without reading the tables;
+    # the instants (and so every cached answer's key) must be exactly those of a cache that reads everything.
     memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
     cache = RecallCache()
     cached = CachedMemory(memory, storage.conn, cache)
     probe = datetime.combine(WEEKS[0], datetime.min.time(), UTC)
+    cache.visible(storage.conn, probe)
     for week in WEEKS:
         _fill(cached, [week])
+        _fill(cached, [week])  # remembered again: nothing stored, nothing added
+        assert not cache.stale  # nothing left to read from the tables
         cache.visible(storage.conn, probe)
         fresh = RecallCache()
         fresh.visible(storage.conn, probe)
@@ -142,3 +145,41 @@ def test_a_row_stored_below_the_highest_id_read_is_not_missed(storage: Storage) 
     cache.forget()
     assert cache.visible(storage.conn, probe) == before + 1
     assert odd in (cache.instants or [])
+
+
+def test_memories_built_over_one_condition_history_read_only_the_rows_stored_since(storage: Storage) -> None:
+    # A backtest's jobs each build a memory (app/backtest_container.py); over the one held history, the second
+    # job's read brings it up to date from the newer rows, where a history of its own would read every week.
+    from llmtrade.app.memory_build import build_memory
+    from llmtrade.config.loader import load_config
+    from llmtrade.llm.gateway import LLMMode
+    from llmtrade.memory.history import ConditionHistory
+
+    models = load_config(None).config.models
+    history = ConditionHistory()
+    settings = Settings(DATABASE_URL="postgresql://unused")
+    first = build_memory(models, storage, settings, LLMMode.OFFLINE, history=history)
+    assert first is not None
+    _fill(first, WEEKS[:3])
+    condition = week_items(WEEKS[-1], random.Random(3))[0].condition
+    later = datetime.combine(WEEKS[-1] + timedelta(days=14), datetime.min.time(), UTC)
+    assert first.similar_conditions(condition, as_of=later, limit=3)
+    _fill(first, WEEKS[3:4])
+    second = build_memory(models, storage, settings, LLMMode.OFFLINE, history=history)
+    assert second is not None
+    sent: list[str] = []
+    execute = storage.conn.execute
+
+    def spied(query: str, *args: object, **kw: object) -> object:
+        sent.append(query)
+        return execute(query, *args, **kw)  # type: ignore[arg-type]
+
+    storage.conn.execute = spied  # type: ignore[method-assign]
+    try:
+        shared = second.similar_conditions(condition, as_of=later, limit=3)
+    finally:
+        del storage.conn.execute
+    own = PgMemory(storage.conn, storage.events, PackagedEmbedder()).similar_conditions(condition, as_of=later, limit=3)
+    assert shared == own
+    reads = [q for q in sent if "FROM memory_conditions" in q and "vals" in q]
+    assert reads and all("WHERE event_id >" in q for q in reads)

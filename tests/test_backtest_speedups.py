@@ -142,3 +142,44 @@ def test_the_breakers_closed_trades_carried_on_are_not_changed_by_what_a_caller_
     first.clear()
     assert controls._CLOSED_TRADES.pnls("acct_kept", fills) == closed_trade_pnls(fills)
     assert controls._CLOSED_TRADES.pnls("acct_kept", fills[:50]) == closed_trade_pnls(fills[:50])
+
+
+def test_each_settled_week_is_frozen_its_garbage_collected_first_and_all_unfrozen_at_the_end() -> None:
+    import gc
+    import weakref
+
+    from llmtrade.app.backtest import _weekly_heap
+
+    class Node:
+        pass
+
+    assert gc.get_freeze_count() == 0
+    with _weekly_heap() as settle:
+        kept = [Node() for _ in range(50)]
+        cycle = Node()
+        cycle.me = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        del cycle
+        settle()
+        assert gone() is None  # the week's cyclic garbage went before the freeze, not into it
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(kept)
+        more = [Node() for _ in range(50)]
+        settle()
+        assert gc.get_freeze_count() >= frozen + len(more)
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was() -> None:
+    import gc
+
+    from llmtrade.app.backtest import _weekly_heap
+
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with _weekly_heap() as settle:
+            settle()
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()

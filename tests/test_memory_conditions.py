@@ -124,3 +124,75 @@ def test_a_later_week_does_not_change_how_earlier_weeks_compare(storage: Storage
     later = _history(storage, [*conditions[10:15], extreme, *conditions[16:]])
     assert later.distances(conditions[9], as_of) == before
     assert len(before) == 10
+
+
+def _held(history: ConditionHistory) -> list[object]:
+    """Everything a ConditionHistory holds and computes from, arrays as bytes (equal to the bit)."""
+    arrays = [history._week_days, history._id_rank, history._known, history._values, history._gappy]
+    return [
+        history._rows,
+        history._ids,
+        history._weeks,
+        history._names,
+        history._columns,
+        [(a.dtype.str, a.shape, a.tobytes()) for a in arrays],
+    ]
+
+
+def _version(storage: Storage) -> tuple[int, int]:
+    row = storage.conn.execute(_VERSION).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def test_a_history_brought_up_week_by_week_holds_what_a_whole_read_holds(storage: Storage) -> None:
+    conditions = _conditions(12)
+    # Weeks missing features, and a feature no earlier week had: the held columns and gaps must follow.
+    conditions[4] = conditions[4].model_copy(update={"values": (None, *conditions[4].values[1:])})
+    conditions[7] = conditions[7].model_copy(
+        update={"names": (*conditions[7].names, "extra"), "values": (*conditions[7].values, 0.5)}
+    )
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    carried = ConditionHistory()
+    reads: list[str] = []
+    execute = storage.conn.execute
+
+    def counted(query: str, *args: object, **kw: object) -> object:
+        reads.append(query)
+        return execute(query, *args, **kw)  # type: ignore[arg-type]
+
+    for condition in conditions:
+        memory.remember([ConditionRemembered(condition=condition)], week_id=condition.week_id, run_id=None)
+        version = _version(storage)
+        storage.conn.execute = counted  # type: ignore[method-assign]
+        try:
+            carried.refresh(storage.conn, version)
+        finally:
+            del storage.conn.execute
+        whole = ConditionHistory()
+        whole.refresh(storage.conn, _version(storage))
+        assert _held(carried) == _held(whole)
+        target = condition.model_copy(update={"known_at": condition.known_at + timedelta(days=1)})
+        assert carried.distances(target, target.known_at) == whole.distances(target, target.known_at)
+    assert len(reads) == len(conditions)
+    assert sum("WHERE event_id" not in q for q in reads) == 1  # the first read only: later weeks read their own row
+
+
+def test_a_row_stored_under_the_highest_event_id_read_makes_the_history_read_whole(storage: Storage) -> None:
+    conditions = _conditions(6)
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    first = [ConditionRemembered(condition=c) for c in conditions[:4]]
+    memory.remember(first, week_id=conditions[0].week_id, run_id=None)
+    history = ConditionHistory()
+    history.refresh(storage.conn, _version(storage))
+    late = conditions[5]
+    storage.conn.execute(
+        "INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s, 1)",
+        (late.memory_id, late.week_id, late.known_at, late.session, list(late.names), list(late.values)),
+    )
+    memory.remember([ConditionRemembered(condition=conditions[4])], week_id=conditions[4].week_id, run_id=None)
+    history.refresh(storage.conn, _version(storage))
+    whole = ConditionHistory()
+    whole.refresh(storage.conn, _version(storage))
+    assert _held(history) == _held(whole)
+    assert late.memory_id in history._ids

@@ -207,3 +207,38 @@ def test_the_migration_copies_the_setups_already_stored(
         copied = conn.execute(_COPY).fetchall()
         assert len(copied) == 9 and copied == conn.execute(_SETUP_VECTORS).fetchall()
         assert all(row[1] is not None for row in copied)
+
+
+def test_the_exact_search_of_the_packaged_vectors_scans_the_narrow_table_and_gives_the_reference(
+    storage: Storage,
+) -> None:
+    """Below store.EXACT_BELOW (a backtest's memory) the exact text ranking reads memory_setup_vectors, never the
+    wide memory_setups rows, and answers exactly as the reference does."""
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    memory.remember(_fixture_items(), week_id=_monday(0).date(), run_id=None)
+    text = similar._TEXT_EXACT_NARROW.format(depth=20)
+    plan = [
+        row[0]
+        for row in storage.conn.execute(
+            "EXPLAIN " + text, {"v": vector_literal([1.0] + [0.0] * 255), "model": "m", "t": _monday(12)}
+        ).fetchall()
+    ]
+    assert any("memory_setup_vectors" in line for line in plan)
+    assert not any("memory_setups " in f"{line} " for line in plan)
+    sent: list[str] = []
+    execute = storage.conn.execute
+
+    def spied(query: str, *args: object, **kw: object) -> object:
+        sent.append(query)
+        return execute(query, *args, **kw)  # type: ignore[arg-type]
+
+    for query, as_of, limit in _reference_queries():
+        storage.conn.execute = spied  # type: ignore[method-assign]
+        try:
+            found = memory.similar_setups(query, as_of=as_of, limit=limit)
+        finally:
+            del storage.conn.execute
+        assert _answer(found) == _reference(storage, query, as_of, limit)
+    searches = [q for q in sent if "WITH text AS" in q]
+    assert searches and all(similar._TEXT_EXACT_NARROW.format(depth=20) in q for q in searches if "LIMIT 20" in q)
+    assert not any("FROM memory_setups\n    WHERE embedding_dims" in q for q in searches)

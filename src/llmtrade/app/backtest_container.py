@@ -33,6 +33,8 @@ from llmtrade.config.models import ModelsConfig
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.service import MarketData
+from llmtrade.memory.history import ConditionHistory
+from llmtrade.memory.protocol import Memory
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
@@ -57,6 +59,8 @@ class BacktestContainer(Container):
     last_draft: DraftEventStore | None = field(default=None, init=False)
     # The memory's answers per visible set (app/backtest_memory.py), kept across the backtest's jobs.
     _recall: RecallCache = field(default_factory=RecallCache, init=False)
+    # The memory's conditions held for every job's memory (memory/history.py), kept across the backtest's jobs.
+    _conditions: ConditionHistory = field(default_factory=ConditionHistory, init=False)
 
     @property
     def live(self) -> bool:
@@ -124,10 +128,28 @@ class BacktestContainer(Container):
         """Live's workbench; its memory's reads answered once per visible set (app/backtest_memory.py) when
         its embedder records nothing (the packaged one: offline, or no embedding model configured)."""
         bench = super().workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
-        packaged = self.mode is LLMMode.OFFLINE or self.loaded.config.models.memory.embedding is None
-        if bench.memory is None or not packaged or self._held is None or storage.conn is not self._held.conn:
+        if bench.memory is None or self._held is None or storage.conn is not self._held.conn:
             return bench
-        return replace(bench, memory=CachedMemory(bench.memory, storage.conn, self._recall))
+        # Live's memory (remembering whatever `memory.enabled` says), with the backtest's one condition history.
+        models = self.loaded.config.models
+        writing = models.model_copy(update={"memory": models.memory.model_copy(update={"enabled": True})})
+        memory = self._built(writing, storage, run_id=bench.run_id)
+        if memory is None:
+            return bench
+        packaged = self.mode is LLMMode.OFFLINE or models.memory.embedding is None
+        return replace(bench, memory=CachedMemory(memory, storage.conn, self._recall) if packaged else memory)
+
+    def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
+        if self._held is None or storage.conn is not self._held.conn:
+            return super().memory(storage, run_id=run_id)
+        return self._built(self.loaded.config.models, storage, run_id=run_id)
+
+    def _built(self, models: ModelsConfig, storage: Storage, *, run_id: str | None) -> Memory | None:
+        """The memory live builds, holding the backtest's one condition history: each job's memory brings it up
+        to date from the rows stored since instead of reading every week's condition again (issue 13)."""
+        from llmtrade.app.memory_build import build_memory  # lazy, as Container.memory
+
+        return build_memory(models, storage, self.settings, self.mode, run_id=run_id, history=self._conditions)
 
     def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:
         """No lock of the week's: the backtest's whole database is held by this process (`held`: its advisory

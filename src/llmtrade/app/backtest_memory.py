@@ -7,8 +7,8 @@ same answer for both. A backtest's checkpoints ask the same position's "similar 
 checkpoint of a week, and nothing is remembered between them: one read a week serves them all.
 
 Similar setups and similar conditions are kept; symbol context is not (its scores are ages at `as_of`).
-`RecallCache` holds the sorted instants of every memory row (read once, re-read after any `remember`
-through it, which also empties the answers) and the answers keyed by (read, arguments, how many instants
+`RecallCache` holds the sorted instants of every memory row (read once; a `remember` through it adds its
+items' instants and empties the answers) and the answers keyed by (read, arguments, how many instants
 precede `as_of`). Only a backtest, its database's only writer, may use it: another process's rows would go
 unseen. It is used only with an embedder that records nothing (the packaged one): a cached read skips the
 embedding of its query, and a recorded embedding call must be written every time it happens.
@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from llmtrade.domain.memory import MarketCondition, Recollection
+from llmtrade.domain.memory import (
+    ConditionRemembered,
+    LessonRemembered,
+    MarketCondition,
+    OutcomeRemembered,
+    Recollection,
+    SetupRemembered,
+    SymbolNoteRemembered,
+)
 from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
 
 if TYPE_CHECKING:
@@ -36,65 +44,61 @@ _INSTANTS = """SELECT known_at FROM memory_conditions UNION SELECT known_at FROM
     UNION SELECT known_at FROM memory_symbols"""
 
 
-_TABLES = ("memory_conditions", "memory_setups", "memory_outcomes", "memory_lessons", "memory_symbols")
-# The rows stored since the highest event id read last (each table's known_at; a setup's outcome_known_at is
-# an outcome's known_at, already among memory_outcomes'), and every table's row count and highest event id:
-# the new rows and the count before must add up to the count now, or a row came in below that id.
-_COUNTS = (
-    "SELECT "
-    + " + ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)
-    + ", greatest("
-    + ", ".join(f"(SELECT max(event_id) FROM {t})" for t in _TABLES)
-    + ")"
-)
-_SINCE = f"SELECT true, NULL::timestamptz, c.* FROM ({_COUNTS}) c" + "".join(
-    f" UNION ALL SELECT false, known_at, NULL, NULL FROM {t} WHERE event_id > %(e)s" for t in _TABLES
-)
-
-
 @dataclass
 class RecallCache:
     """What a backtest's memories answered, per visible set; shared by every job's `CachedMemory`.
 
-    The instants are carried from one read to the next: after a `remember` only the rows stored since are
-    read (issue 13: reading every instant again after each one cost the memory's whole history every week)."""
+    The instants are carried from one read to the next: what a `remember` through a CachedMemory stores has
+    the instants of its items (each row's known_at is its item's; a setup's outcome_known_at an outcome's), so
+    they are added without a query (issue 13: reading the tables again after each `remember`, even only the
+    rows stored since, cost the memory's whole history every week: no index on event_id, and the row counts)."""
 
     instants: list[datetime] | None = None
     answers: dict[tuple[Any, ...], tuple[Recollection, ...]] = field(default_factory=dict)
     stale: bool = False
-    _rows: int = 0  # rows of the memory tables the instants were read from
-    _top: int = 0  # the highest event id among them
     _distinct: set[datetime] = field(default_factory=set)  # the instants, as a set
 
     def forget(self) -> None:
-        """Something was remembered: the instants are brought up to date and no answer is reused."""
+        """Something may have been stored that this cache did not see: everything is read again, no answer reused."""
         self.stale = True
         self.answers.clear()
+
+    def learned(self, items: Sequence[Remembered]) -> None:
+        """`items` were remembered (or were already stored): their instants join the held ones, no answer is
+        reused. Instants of items a failed `remember` did not store are kept too: a superset only splits the
+        visible sets finer (a read more), never joins two that differ."""
+        self.answers.clear()
+        found = [_instant(item) for item in items]
+        if self.instants is None or self.stale or any(f is None for f in found):
+            self.stale = True  # not read yet, or an item whose instant is unknown here: read everything next
+            return
+        for instant in {f for f in found if f is not None} - self._distinct:
+            insort(self.instants, instant)
+            self._distinct.add(instant)
 
     def visible(self, conn: psycopg.Connection, as_of: datetime) -> int:
         """How many distinct stored instants are before `as_of` (equal counts: the same rows visible)."""
         if self.instants is None or self.stale:
-            self.instants = self._read(conn, self.instants if self.stale else None)
+            self.instants = sorted(row[0] for row in conn.execute(_INSTANTS).fetchall())
+            self._distinct = set(self.instants)
             self.stale = False
         return bisect_left(self.instants, as_of)
 
-    def _read(self, conn: psycopg.Connection, held: list[datetime] | None) -> list[datetime]:
-        if held is not None:
-            found = conn.execute(_SINCE, {"e": self._top}).fetchall()
-            (_, _, rows, top), *_ = (r for r in found if r[0])  # the counts' row: the one marked true
-            rows, top = int(rows), int(top or 0)
-            new = [r[1] for r in found if not r[0]]
-            if rows == self._rows + len(new):
-                self._rows, self._top = rows, top
-                for instant in set(new) - self._distinct:
-                    insort(held, instant)
-                self._distinct.update(new)
-                return held
-        counted = conn.execute(_COUNTS).fetchone()  # first: rows stored after it are read again next time
-        self._rows, self._top = (int(counted[0]), int(counted[1] or 0)) if counted else (0, 0)
-        instants = sorted(row[0] for row in conn.execute(_INSTANTS).fetchall())
-        self._distinct = set(instants)
-        return instants
+
+def _instant(item: Remembered) -> datetime | None:
+    """The instant the row `item` projects to is visible from (memory/store.py `_project`); None if unknown."""
+    match item:
+        case ConditionRemembered():
+            return item.condition.known_at
+        case SetupRemembered():
+            return item.setup.known_at
+        case OutcomeRemembered():
+            return item.outcome.known_at
+        case LessonRemembered():
+            return item.lesson.known_at
+        case SymbolNoteRemembered():
+            return item.note.known_at
+    return None
 
 
 class CachedMemory:
@@ -109,7 +113,7 @@ class CachedMemory:
         try:
             self._inner.remember(items, week_id=week_id, run_id=run_id)
         finally:
-            self._cache.forget()
+            self._cache.learned(items)
 
     def similar_setups(self, query: SetupQuery, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
         key = ("setups", query.model_dump_json(), limit, self._cache.visible(self._conn, as_of))

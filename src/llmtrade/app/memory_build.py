@@ -14,6 +14,7 @@ from llmtrade.config.sections import MemoryConfig
 from llmtrade.llm.embeddings import EmbeddingClient, Embeddings
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.memory.embedder import Embedder, PackagedEmbedder
+from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.store import PgMemory
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
@@ -21,12 +22,19 @@ from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 
 
 def build_memory(
-    models: ModelsConfig, storage: Storage, settings: Settings, mode: LLMMode, *, run_id: str | None = None
+    models: ModelsConfig,
+    storage: Storage,
+    settings: Settings,
+    mode: LLMMode,
+    *,
+    run_id: str | None = None,
+    history: ConditionHistory | None = None,
 ) -> PgMemory | None:
-    """None when `models.memory.enabled` is false."""
+    """None when `models.memory.enabled` is false; `history`: conditions held across memories (PgMemory)."""
     if not models.memory.enabled:
         return None
-    return PgMemory(storage.conn, storage.events, embedder_for(models, storage, settings, mode, run_id=run_id))
+    embedder = embedder_for(models, storage, settings, mode, run_id=run_id)
+    return PgMemory(storage.conn, storage.events, embedder, history=history)
 
 
 def embedder_for(

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import psycopg
 
 _VERSION = "SELECT count(*), coalesce(max(event_id), 0) FROM memory_conditions"
+_ALL = "SELECT memory_id, week_id, known_at, session, names, vals FROM memory_conditions ORDER BY memory_id"
+_NEWER = """SELECT memory_id, week_id, known_at, session, names, vals, memory_id > %(last)s FROM memory_conditions
+    WHERE event_id > %(e)s ORDER BY memory_id"""
 # A week's pitch, checkpoint and validator reads all compare the same condition at the same as-of time: what
 # is derived from that pair is kept (per table version) for this many pairs.
 _MEMO_MAX = 256
@@ -53,34 +56,58 @@ class ConditionHistory:
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def refresh(self, conn: psycopg.Connection, version: tuple[int, int]) -> None:
+        """Bring the held conditions to the table's `version`: only the rows stored since the last read when they
+        extend it (every one above its highest event id, all sorting after its last id, the count adding up),
+        else every row again (issue 13: a backtest's weekly run and discovery re-read the whole history each
+        week). Either way the held state is what reading every row would give, to the bit."""
         with self._lock:
             if version == self._version:
                 return
-            rows = conn.execute(
-                "SELECT memory_id, week_id, known_at, session, names, vals FROM memory_conditions ORDER BY memory_id"
-            ).fetchall()
-            names: list[str] = []
-            for row in rows:
-                names += [n for n in row[4] if n not in names]
-            column = {n: i for i, n in enumerate(names)}
-            values = np.full((len(rows), len(names)), np.nan)
-            for r, row in enumerate(rows):
-                for name, value in zip(row[4], row[5], strict=True):
-                    if value is not None:
-                        values[r, column[name]] = value
-            self._rows = rows
-            self._ids = [r[0] for r in rows]
-            self._weeks = [r[1] for r in rows]
-            self._week_days = np.array(self._weeks, dtype="datetime64[D]")
-            # numpy orders str by code point, as Python does: each id's place in that order breaks ties.
-            self._id_rank = np.argsort(np.argsort(np.array(self._ids, dtype=str))) if rows else np.empty(0, int)
-            self._known = np.array([r[2].timestamp() for r in rows])
-            self._names = tuple(names)
-            self._values = values
-            self._columns = column
-            self._gappy = np.isnan(values).any(axis=1)
+            rows = self._newer(conn, version)
+            if rows is None:
+                rows = conn.execute(_ALL).fetchall()
+                self._rows, self._names, self._values = [], (), np.empty((0, 0))
+            self._extend(rows)
             self._version = version
             self._memo = {}
+
+    def _newer(self, conn: psycopg.Connection, version: tuple[int, int]) -> list[tuple[Any, ...]] | None:
+        """The rows stored since the last read, in the order a read of every row would give them after the held
+        ones; None when they do not simply extend what is held (first read, fewer rows, a row under the top)."""
+        if self._version is None or not self._rows or version[0] < self._version[0]:
+            return None
+        found = conn.execute(_NEWER, {"e": self._version[1], "last": self._ids[-1]}).fetchall()
+        # The database's collation decides ORDER BY memory_id: it is asked whether each new id sorts after the last.
+        if len(found) != version[0] - self._version[0] or not all(r[6] for r in found):
+            return None
+        return [r[:6] for r in found]
+
+    def _extend(self, rows: list[tuple[Any, ...]]) -> None:
+        """Append `rows` (in read order) to the held conditions, as building them from all the rows would."""
+        names = list(self._names)
+        for row in rows:
+            names += [n for n in row[4] if n not in names]
+        column = {n: i for i, n in enumerate(names)}
+        values = np.full((len(self._rows) + len(rows), len(names)), np.nan)
+        values[: len(self._rows), : len(self._names)] = self._values
+        for r, row in enumerate(rows, start=len(self._rows)):
+            for name, value in zip(row[4], row[5], strict=True):
+                if value is not None:
+                    values[r, column[name]] = value
+        held = len(self._rows)
+        self._rows = [*self._rows, *rows]
+        self._ids = [*self._ids[:held], *(r[0] for r in rows)]
+        self._weeks = [*self._weeks[:held], *(r[1] for r in rows)]
+        self._week_days = np.concatenate(
+            [self._week_days[:held], np.array([r[1] for r in rows], dtype="datetime64[D]")]
+        )
+        # numpy orders str by code point, as Python does: each id's place in that order breaks ties.
+        self._id_rank = np.argsort(np.argsort(np.array(self._ids, dtype=str))) if self._rows else np.empty(0, int)
+        self._known = np.concatenate([self._known[:held], np.array([r[2].timestamp() for r in rows], dtype=float)])
+        self._names = tuple(names)
+        self._values = values
+        self._columns = column
+        self._gappy = np.isnan(values).any(axis=1)
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """`compute()`'s value, kept under `key` until the table's version changes (callers put in the key

@@ -137,12 +137,22 @@ class PgMemory:
     With a draft event store (dry runs, read-only commands) `remember` appends to the draft only and
     projects nothing: the tables hold only what the events in the database say."""
 
-    def __init__(self, conn: psycopg.Connection, events: EventStore, embedder: Embedder, *, ef_search: int = 100):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        events: EventStore,
+        embedder: Embedder,
+        *,
+        ef_search: int = 100,
+        history: recall.ConditionHistory | None = None,
+    ):
+        """`history`: the conditions held in the process, shared by memories over the same database (a backtest's
+        jobs: each brings it up to date from the rows stored since, memory/history.py); else one of its own."""
         self._conn = conn
         self._events = events
         self._embedder = embedder
         self._lock = threading.RLock()
-        self._history = recall.ConditionHistory()
+        self._history = history or recall.ConditionHistory()
         # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
         # connection, and another thread's append must not land inside (and roll back with) this transaction.
         self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
