@@ -203,7 +203,7 @@ def test_the_migration_copies_the_setups_already_stored(
             for week_id in _weeks(3):
                 memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
         monkeypatch.setattr(migrations, "available", lambda: shipped)
-        assert [m.number for m in migrations.migrate(conn)] == [9]
+        assert [m.number for m in migrations.migrate(conn)] == [m.number for m in shipped if m.number >= 9]
         copied = conn.execute(_COPY).fetchall()
         assert len(copied) == 9 and copied == conn.execute(_SETUP_VECTORS).fetchall()
         assert all(row[1] is not None for row in copied)

@@ -27,7 +27,8 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import execute_plans
 from tests.crash_points import Crash, dying
 from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.test_checkpoint_stages import _events, week  # noqa: F401 - `week` is a fixture
+from tests.support import stored_events
+from tests.test_checkpoint_stages import week  # noqa: F401 - `week` is a fixture
 from tests.test_week_lifecycle import scripted, write_market
 
 WEEK = date(2026, 1, 7)
@@ -140,7 +141,7 @@ def test_a_checkpoint_whose_plan_no_longer_fits_says_so_and_completes_degraded(
     _fake, url = week
     with dying("OrdersPlanned", "after"), pytest.raises(Crash):  # dies once its plans are stored, before any order
         runner.invoke(app, ["checkpoint", "12:00"])
-    planned = _events(url, type="OrdersPlanned")
+    planned = stored_events(url, type="OrdersPlanned")
     account_id = next(p.payload["account_id"] for p in planned if p.payload["orders"])
     # Someone trades that account by hand before the rerun (not one of the plan's orders).
     with open_storage(Settings(DATABASE_URL=url), FixedClock(MIDDAY)) as storage:
@@ -158,12 +159,12 @@ def test_a_checkpoint_whose_plan_no_longer_fits_says_so_and_completes_degraded(
 
     assert rerun.exit_code == 0, rerun.output
     assert f"account {account_id}'s plan abandoned: positions changed" in rerun.output
-    (abandoned,) = _events(url, type="PlanAbandoned")
+    (abandoned,) = stored_events(url, type="PlanAbandoned")
     assert abandoned.payload["account_id"] == account_id
-    assert len(_events(url, type="CheckpointCompleted")) == 1
-    assert _events(url, type="RunFinished")[-1].payload["degraded"] is True
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
+    assert stored_events(url, type="RunFinished")[-1].payload["degraded"] is True
     others = {p.payload["account_id"] for p in planned} - {account_id}
-    sent = {e.payload["order"]["account_id"] for e in _events(url, type="OrderSubmitted")}
+    sent = {e.payload["order"]["account_id"] for e in stored_events(url, type="OrderSubmitted")}
     assert others <= sent  # the other accounts' checkpoint orders went out
 
 
@@ -180,7 +181,7 @@ def test_a_weekly_plan_that_no_longer_fits_completes_the_week_degraded_and_names
         fake.answer = scripted(closes)
         with dying("OrdersPlanned", "after"), pytest.raises(Crash):  # the week's plans stored, nothing sent
             runner.invoke(app, ["run-weekly"])
-        plans = [p for p in _events(url, type="OrdersPlanned") if p.payload["orders"]]
+        plans = [p for p in stored_events(url, type="OrdersPlanned") if p.payload["orders"]]
         account_id = plans[0].payload["account_id"]
         with open_storage(Settings(DATABASE_URL=url), FixedClock(MIDDAY)) as storage:
             broker = PaperBroker(
@@ -198,9 +199,9 @@ def test_a_weekly_plan_that_no_longer_fits_completes_the_week_degraded_and_names
 
     assert rerun.exit_code == 0, rerun.output
     assert f"account {account_id}'s plan abandoned" in rerun.output
-    (done,) = _events(url, type="WeekCompleted")
+    (done,) = stored_events(url, type="WeekCompleted")
     assert done.payload["degraded"] is True
     assert any(account_id in note and "abandoned" in note for note in done.payload["notes"])
-    sent = {e.payload["order"]["account_id"] for e in _events(url, type="OrderSubmitted")}
+    sent = {e.payload["order"]["account_id"] for e in stored_events(url, type="OrderSubmitted")}
     assert account_id not in sent
     assert {p.payload["account_id"] for p in plans[1:]} <= sent  # the other accounts traded

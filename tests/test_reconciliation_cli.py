@@ -17,7 +17,8 @@ from llmtrade.domain.trading import Order, Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from tests.test_checkpoint_stages import _events, week  # noqa: F401 - `week` is a fixture
+from tests.support import stored_events
+from tests.test_checkpoint_stages import week  # noqa: F401 - `week` is a fixture
 
 runner = CliRunner()
 NOON = datetime(2026, 1, 7, 12, 0, tzinfo=ZoneInfo("America/New_York"))
@@ -69,11 +70,11 @@ def test_status_credits_no_hand_made_gain_and_a_checkpoint_records_the_differenc
     before = _status()["acct_1"]
     assert before["differences"] == []
     _trade_by_hand(url, "GLD", 100)
-    count = len(_events(url))
+    count = len(stored_events(url))
 
     after = _status()["acct_1"]
 
-    assert len(_events(url)) == count  # status writes nothing
+    assert len(stored_events(url)) == count  # status writes nothing
     assert after["equity"] == before["equity"]  # the hand-made GLD's gain is not the PM's
     assert after["total_return"] == before["total_return"]
     assert "GLD" not in {p["symbol"] for p in after["positions"]}
@@ -82,12 +83,12 @@ def test_status_credits_no_hand_made_gain_and_a_checkpoint_records_the_differenc
 
     first = runner.invoke(app, ["checkpoint", "12:00"])
     assert first.exit_code == 0, first.output
-    found = _events(url, type="ReconciliationDifferenceFound")
+    found = stored_events(url, type="ReconciliationDifferenceFound")
     assert sorted(e.payload["difference"]["kind"] for e in found) == ["unknown_fill", "unmanaged_position"]
-    mine = [e.payload["order"] for e in _events(url, type="OrderSubmitted", account_id="acct_1")]
+    mine = [e.payload["order"] for e in stored_events(url, type="OrderSubmitted", account_id="acct_1")]
     assert not [o for o in mine if o["symbol"] == "GLD"]  # the hand-made GLD is not traded
     runner.invoke(app, ["checkpoint", "12:00"])  # a rerun records nothing twice
-    assert len(_events(url, type="ReconciliationDifferenceFound")) == 2
+    assert len(stored_events(url, type="ReconciliationDifferenceFound")) == 2
     assert all(d["recorded_at"] for d in _status()["acct_1"]["differences"])
     plain = runner.invoke(app, ["status"])
     assert "unmanaged_position" in plain.output and "GLD" in plain.output

@@ -29,8 +29,9 @@ from llmtrade.workflows import execution
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import stored_events
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
-from tests.test_checkpoint_stages import _events, week  # noqa: F401 - `week` is a fixture
+from tests.test_checkpoint_stages import week  # noqa: F401 - `week` is a fixture
 
 runner = CliRunner()
 # Wednesday 2026-01-07 12:00 in New York: the session is open, so a paper order fills at once.
@@ -56,16 +57,18 @@ def test_a_checkpoint_killed_after_the_broker_took_an_order_resumes_and_sends_no
         _die_after_the_broker_took_it(patch)
         crashed = runner.invoke(app, ["checkpoint", "12:00"])
     assert crashed.exit_code != 0
-    accepted = [e.payload["order"]["client_order_id"] for e in _events(url, type="PaperOrderAccepted")]
-    unrecorded = set(accepted) - {e.payload["order"]["client_order_id"] for e in _events(url, type="OrderSubmitted")}
+    accepted = [e.payload["order"]["client_order_id"] for e in stored_events(url, type="PaperOrderAccepted")]
+    unrecorded = set(accepted) - {
+        e.payload["order"]["client_order_id"] for e in stored_events(url, type="OrderSubmitted")
+    }
     assert unrecorded  # the broker has (and, market open, has filled) an order we never recorded
 
     resumed = runner.invoke(app, ["checkpoint", "12:00"])
 
     assert resumed.exit_code == 0, resumed.output
-    submitted = [e.payload["order"]["client_order_id"] for e in _events(url, type="OrderSubmitted")]
+    submitted = [e.payload["order"]["client_order_id"] for e in stored_events(url, type="OrderSubmitted")]
     assert unrecorded <= set(submitted)  # recorded now, from the broker's own answer
-    accepted_after = [e.payload["order"]["client_order_id"] for e in _events(url, type="PaperOrderAccepted")]
+    accepted_after = [e.payload["order"]["client_order_id"] for e in stored_events(url, type="PaperOrderAccepted")]
     assert len(accepted_after) == len(set(accepted_after))  # no order reached the broker twice
 
 
@@ -83,7 +86,7 @@ def test_a_weekly_run_killed_after_the_broker_took_an_order_resumes_after_the_op
 
     assert rerun.exit_code == 0, rerun.output
     accepted = [
-        e.payload["order"]["client_order_id"] for e in _events(cli_env["DATABASE_URL"], type="PaperOrderAccepted")
+        e.payload["order"]["client_order_id"] for e in stored_events(cli_env["DATABASE_URL"], type="PaperOrderAccepted")
     ]
     assert accepted and len(accepted) == len(set(accepted))
 
@@ -242,4 +245,4 @@ def test_an_offline_dry_run_leaves_the_week_open_to_the_live_run(
         live = runner.invoke(app, ["run-weekly"])
 
     assert live.exit_code == 0, live.output
-    assert {e.payload["mode"] for e in _events(cli_env["DATABASE_URL"], type="RunStarted")} == {"live"}
+    assert {e.payload["mode"] for e in stored_events(cli_env["DATABASE_URL"], type="RunStarted")} == {"live"}

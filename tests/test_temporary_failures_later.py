@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from tests.fakes import llm_faults as f
 from tests.fakes.llm_faults import Fault
-from tests.test_checkpoint_stages import _asked, _events, week
+from tests.support import stored_events
+from tests.test_checkpoint_stages import _asked, week
 
 __all__ = ["week"]  # the fixture: the week's committee has run, it is Wednesday 12:00
 
@@ -41,9 +42,9 @@ def test_a_checkpoint_owner_lost_to_an_outage_is_asked_again_alone(week: Any, mo
     assert "waiting for the owner(s) of acct_4" in first.output
     asked = _asked(fake, before, "CheckpointDecision")
     assert GROK in asked
-    assert _events(url, stream=f"{SLOT}:acct_4") == []  # not frozen as skipped
-    assert _events(url, stream=f"{SLOT}:acct_2")  # the owners who answered are stored
-    assert _events(url, type="CheckpointCompleted") == []
+    assert stored_events(url, stream=f"{SLOT}:acct_4") == []  # not frozen as skipped
+    assert stored_events(url, stream=f"{SLOT}:acct_2")  # the owners who answered are stored
+    assert stored_events(url, type="CheckpointCompleted") == []
 
     fake.behaviour = None
     again = len(fake.requests)
@@ -51,9 +52,9 @@ def test_a_checkpoint_owner_lost_to_an_outage_is_asked_again_alone(week: Any, mo
     second = runner.invoke(app, ["checkpoint", "12:00", "--json"])
     assert second.exit_code == 0, second.output
     assert _asked(fake, again, "CheckpointDecision") == [GROK]  # nobody who answered is paid for twice
-    [taken] = _events(url, stream=f"{SLOT}:acct_4", type="CheckpointTaken")
+    [taken] = stored_events(url, stream=f"{SLOT}:acct_4", type="CheckpointTaken")
     assert taken.payload["checkpoint"]["decided_by"] == "owner"
-    assert len(_events(url, type="CheckpointCompleted")) == 1
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
 
 
 def test_a_checkpoint_owner_still_down_at_the_deadline_is_skipped_and_named(
@@ -65,11 +66,11 @@ def test_a_checkpoint_owner_still_down_at_the_deadline_is_skipped_and_named(
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:01:00-05:00")  # the 14:00 checkpoint is the deadline
     late = runner.invoke(app, ["checkpoint", "12:00", "--json"])
     assert late.exit_code == 0, late.output
-    [skipped] = _events(url, stream=f"{SLOT}:acct_4", type="CheckpointSkipped")
+    [skipped] = stored_events(url, stream=f"{SLOT}:acct_4", type="CheckpointSkipped")
     assert "still unavailable at the deadline" in skipped.payload["reason"]
-    [missing] = _events(url, type="InputsMissing")
+    [missing] = stored_events(url, type="InputsMissing")
     assert missing.payload["stage"] == "ask" and missing.payload["missing"] == ["acct_4"]
-    assert len(_events(url, type="CheckpointCompleted")) == 1
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
 
 
 def test_a_postmortem_reflection_lost_to_an_outage_is_asked_again_alone(
@@ -80,7 +81,7 @@ def test_a_postmortem_reflection_lost_to_an_outage_is_asked_again_alone(
     fake.behaviour = _down_for(fake, GROK, "PostmortemAnswer")
     first = runner.invoke(app, ["postmortem", "--week", "2026-01-07"])
     assert first.exit_code == 75, first.output
-    assert _events(url, type="PostmortemReflected") == [] and _events(url, type="PostmortemWritten") == []
+    assert stored_events(url, type="PostmortemReflected") == [] and stored_events(url, type="PostmortemWritten") == []
     fake.behaviour = None
     before = len(fake.requests)
     second = runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"])
@@ -103,5 +104,5 @@ def test_a_postmortem_reflection_still_down_at_the_next_weekly_run_is_written_wi
     report = json.loads(late.stdout)
     [grok] = [a for a in report["accounts"] if a["account_id"] == "acct_4"]
     assert grok["reflection"] is None
-    [missing] = _events(url, type="InputsMissing")
+    [missing] = stored_events(url, type="InputsMissing")
     assert missing.payload["stage"] == "reflect" and missing.payload["missing"] == ["acct_4"]
