@@ -106,6 +106,7 @@ class Meter:
         # With `count`: what each job kind costs in things, not seconds (kind -> what -> how many).
         self.kind = "outside"
         self.counts: dict[str, Counter[str]] = {}
+        self.models: dict[str, Counter[str]] = {}
         meter = self
         step = loop._step
 
@@ -173,6 +174,8 @@ class Meter:
 
             def counted(*a: Any, **kw: Any) -> Any:
                 meter.tally(what, size(a) if size else 1)
+                if owner is pydantic.BaseModel:  # which models: the class (or the instance's class)
+                    meter.models.setdefault(meter.kind, Counter())[getattr(a[0], "__name__", type(a[0]).__name__)] += 1
                 return function(*a, **kw)
 
             setattr(owner, name, wrap(counted) if wrap else counted)
@@ -332,7 +335,11 @@ def run(
         jobs_of = result.jobs.get(kind, 0) or 1
         per = ", ".join(f"{n / jobs_of:.1f} {what}" for what, n in sorted(things.items()))
         print(f"  {kind} per job ({jobs_of}): {per}")
+        common = meter.models.get(kind, Counter()).most_common(12)
+        if common:
+            print("    models per job: " + ", ".join(f"{name} {n / jobs_of:.1f}" for name, n in common))
     meter.counts.clear()
+    meter.models.clear()
     outside = wall - sum(result.timing.by_kind.values())
     print(f"  outside the jobs (database, prefetch, leaderboard): {outside:.1f} s wall")
     print(

@@ -179,11 +179,14 @@ def send_orders(
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
     history = events.read_stream(stream)
+    # The week's orders stream is read by every send: each event parsed once per process (events.payload).
     done = {
-        OrderSubmitted.from_event(e).order.client_order_id for e in history if e.type == OrderSubmitted.event_type()
+        events.payload(OrderSubmitted, e).order.client_order_id
+        for e in history
+        if e.type == OrderSubmitted.event_type()
     }
     held = {
-        LegHeldBack.from_event(e).order.client_order_id: LegHeldBack.from_event(e)
+        events.payload(LegHeldBack, e).order.client_order_id: events.payload(LegHeldBack, e)
         for e in history
         if e.type == LegHeldBack.event_type()
     }
