@@ -92,6 +92,10 @@ class PaperBroker:
         # A session's opening price, once known, is final: asked of the market once per process, not on
         # every look at a queued order (each look at the book derives every unrecorded fill again).
         self._opens: dict[tuple[str, date], float] = {}
+        # The fold's start and step, made once: a checkpoint reads the book several times per account, and a
+        # read that finds nothing new costs little else. The start is never changed (advance copies).
+        self._start = Book(starting_cash=starting_cash, folding=Folding.start(starting_cash))
+        self._ledger = ledger_stream(account_id)
 
     # ------------------------------------------------------------------ Broker
 
@@ -210,16 +214,16 @@ class PaperBroker:
 
     def _book(self) -> Book:
         # One memoised fold of the ledger stream and this account's OrderFilled events (on fill streams).
-        def step(book: Book, new: list[StoredEvent]) -> Book:
-            return advance(book, new, self._events, ledger_stream(self.account_id), self.name)
-
         return self._events.fold(
             ("paper-book", self.name, self.starting_cash),
             account_id=self.account_id,
             types=_LEDGER_TYPES,
-            start=Book(starting_cash=self.starting_cash, folding=Folding.start(self.starting_cash)),
-            step=step,
+            start=self._start,
+            step=self._step,
         )
+
+    def _step(self, book: Book, new: list[StoredEvent]) -> Book:
+        return advance(book, new, self._events, self._ledger, self.name)
 
     def _derived(self, book: Book) -> dict[str, Fill]:
         """The fills of the pending orders whose time has come and whose price is known, by order."""
