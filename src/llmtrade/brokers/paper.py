@@ -30,6 +30,7 @@ import heapq
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Protocol
 
 from llmtrade.brokers.paper_book import Book, advance
@@ -92,9 +93,6 @@ class PaperBroker:
         # A session's opening price, once known, is final: asked of the market once per process, not on
         # every look at a queued order (each look at the book derives every unrecorded fill again).
         self._opens: dict[tuple[str, date], float] = {}
-        # The fold's start and step, made once: a checkpoint reads the book several times per account, and a
-        # read that finds nothing new costs little else. The start is never changed (advance copies).
-        self._start = Book(starting_cash=starting_cash, folding=Folding.start(starting_cash))
         self._ledger = ledger_stream(account_id)
 
     # ------------------------------------------------------------------ Broker
@@ -218,7 +216,7 @@ class PaperBroker:
             ("paper-book", self.name, self.starting_cash),
             account_id=self.account_id,
             types=_LEDGER_TYPES,
-            start=self._start,
+            start=_start(self.starting_cash),
             step=self._step,
         )
 
@@ -319,6 +317,13 @@ class PaperBroker:
                 ],
                 expected_versions={stream: 0},
             )
+
+
+@lru_cache(maxsize=64)
+def _start(starting_cash: float) -> Book:
+    """The empty book the fold starts from, one per starting cash, shared: a read of the book that finds nothing
+    new costs little else, and a job builds a broker per account. Never changed (paper_book.advance copies)."""
+    return Book(starting_cash=starting_cash, folding=Folding.start(starting_cash))
 
 
 def _broker_id(client_order_id: str) -> str:
