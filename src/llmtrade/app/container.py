@@ -29,8 +29,10 @@ from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.http_client import warm_up as http_warm_up
 from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
-from llmtrade.market.quote_providers import build_quotes
+from llmtrade.market.quote_provider import QuoteProvider
+from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.memory.protocol import Memory
@@ -162,9 +164,17 @@ class Container:
         """Prices in the invocation's mode (or `live` as given); `record=False` records no fetch events."""
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
-        providers = build_providers(assets, self.settings, provider_names(assets, self.settings, live=use_live))
+        providers = self.bar_providers(provider_names(assets, self.settings, live=use_live))
         recording = Recording(storage.events, run_id, week_id) if record else None
         return MarketData(providers, self.bar_cache(storage), self.calendar, recording)
+
+    def bar_providers(self, names: list[str]) -> list[BarProvider]:
+        """The daily-bar providers named, in order, built afresh (a backtest keeps them: app/backtest_container.py)."""
+        return build_providers(self.loaded.config.assets, self.settings, names)
+
+    def quote_providers(self, names: list[str]) -> list[QuoteProvider]:
+        """The quote providers named, in order, built afresh (a backtest keeps them, as `bar_providers`)."""
+        return quote_providers(self.loaded.config.assets, self.settings, names, self.calendar)
 
     def bar_cache(self, storage: Storage) -> BarCache:
         """The bar cache a market built for `storage` reads (a backtest keeps one in memory for its run)."""
@@ -176,14 +186,21 @@ class Container:
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
-        return build_quotes(assets, self.settings, names, market, self.clock, market.recording)
+        return quote_service(assets, self.quote_providers(names), market, self.clock, market.recording)
 
     def desks(
-        self, storage: Storage, market: MarketData, *, live: bool | None = None, config: Config | None = None
+        self,
+        storage: Storage,
+        market: MarketData,
+        *,
+        live: bool | None = None,
+        config: Config | None = None,
+        quotes: QuoteService | None = None,
     ) -> list[Desk]:
-        """`config`: the week's (its universe decides what a paper account may short); default the loaded one."""
+        """`config`: the week's (its universe decides what a paper account may short); default the loaded one.
+        `quotes`: the job's quote service over `market` (`quotes`), when the caller has built it already."""
         use_live = self.live if live is None else live
-        quotes = self.quotes(storage, market, live=use_live)
+        quotes = quotes if quotes is not None else self.quotes(storage, market, live=use_live)
         return build_desks(
             config or self.loaded.config,
             self.settings,
@@ -227,8 +244,8 @@ class Container:
         market = self.market(storage, run_id=run_id, week_id=week_id)
         # The week's universe (issue 15): the static list, or the watchlist fixed once for the week.
         config = week_config(self.loaded.config, storage.events, week_id, run_id)
-        desks = self.desks(storage, market, config=config)
         quotes = self.quotes(storage, market)
+        desks = self.desks(storage, market, config=config, quotes=quotes)  # one quote service for the job
         from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
 
         # Remembered with memory off too, so switching it on later finds the weeks run meanwhile; only recall,

@@ -26,7 +26,7 @@ from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import fill_stream, valuation_stream, valuations_stream
-from llmtrade.domain.trading import AccountSnapshot, Fill, OrderFilled, OrderSubmitted
+from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, OrderFilled, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -71,6 +71,7 @@ class Observed:
 
     fills: list[Fill]
     working: frozenset[str]  # client_order_ids of open orders (their fills may still grow)
+    orders: tuple[BrokerOrder, ...] = ()  # those open orders as the broker listed them (reconciliation reads them)
 
 
 def observe(broker: Broker) -> Observed:
@@ -78,8 +79,8 @@ def observe(broker: Broker) -> Observed:
 
     Open orders first: an order that completes between the two reads is then still "working" and waits
     for the next look, instead of its stale partial fill being recorded as final."""
-    working = frozenset(o.client_order_id for o in broker.open_orders())
-    return Observed(fills=broker.fills(), working=working)
+    orders = tuple(broker.open_orders())
+    return Observed(fills=broker.fills(), working=frozenset(o.client_order_id for o in orders), orders=orders)
 
 
 def record_new_fills(

@@ -30,6 +30,7 @@ import heapq
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Protocol
 
 from llmtrade.brokers.paper_book import Book, advance
@@ -92,6 +93,7 @@ class PaperBroker:
         # A session's opening price, once known, is final: asked of the market once per process, not on
         # every look at a queued order (each look at the book derives every unrecorded fill again).
         self._opens: dict[tuple[str, date], float] = {}
+        self._ledger = ledger_stream(account_id)
 
     # ------------------------------------------------------------------ Broker
 
@@ -210,16 +212,16 @@ class PaperBroker:
 
     def _book(self) -> Book:
         # One memoised fold of the ledger stream and this account's OrderFilled events (on fill streams).
-        def step(book: Book, new: list[StoredEvent]) -> Book:
-            return advance(book, new, self._events, ledger_stream(self.account_id), self.name)
-
         return self._events.fold(
             ("paper-book", self.name, self.starting_cash),
             account_id=self.account_id,
             types=_LEDGER_TYPES,
-            start=Book(starting_cash=self.starting_cash, folding=Folding.start(self.starting_cash)),
-            step=step,
+            start=_start(self.starting_cash),
+            step=self._step,
         )
+
+    def _step(self, book: Book, new: list[StoredEvent]) -> Book:
+        return advance(book, new, self._events, self._ledger, self.name)
 
     def _derived(self, book: Book) -> dict[str, Fill]:
         """The fills of the pending orders whose time has come and whose price is known, by order."""
@@ -315,6 +317,13 @@ class PaperBroker:
                 ],
                 expected_versions={stream: 0},
             )
+
+
+@lru_cache(maxsize=64)
+def _start(starting_cash: float) -> Book:
+    """The empty book the fold starts from, one per starting cash, shared: a read of the book that finds nothing
+    new costs little else, and a job builds a broker per account. Never changed (paper_book.advance copies)."""
+    return Book(starting_cash=starting_cash, folding=Folding.start(starting_cash))
 
 
 def _broker_id(client_order_id: str) -> str:

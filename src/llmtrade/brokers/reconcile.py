@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
+from llmtrade.brokers.fills import Observed, observe
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.reconciliation import (
@@ -76,16 +77,25 @@ def adoptions(events: EventStore, account_id: str) -> list[PositionAdopted | Pos
     return changes
 
 
-def look(events: EventStore, broker: Broker, account: AccountSnapshot, prices: Mapping[str, float]) -> Reconciliation:
+def look(
+    events: EventStore,
+    broker: Broker,
+    account: AccountSnapshot,
+    prices: Mapping[str, float],
+    *,
+    observed: Observed | None = None,
+) -> Reconciliation:
     """The account (as `broker.account(prices)` gave it) reconciled with llmtrade's records. A read.
 
+    `observed`: the broker's open orders and fills as `fills.observe` read them just after `account` (a caller
+    that values the account too reads the broker once); default: read now, in the same order.
     Raises what the broker's reads raise (BrokerUnavailable, BrokerRejected, OperationalError)."""
     planned = our_order_ids(events, account.account_id)
-    working = broker.open_orders()
+    seen = observed if observed is not None else observe(broker)
     # Split once and carried on from the last look: a look costs the fills new since, not the history.
-    fills = view_of(broker.name, account.account_id, broker.fills())
+    fills = view_of(broker.name, account.account_id, seen.fills)
     ledger = ledger_from(fills.own(planned), adoptions(events, account.account_id))
-    differences = reconcile(account.positions, working, fills.others, ledger, planned)
+    differences = reconcile(account.positions, seen.orders, fills.others, ledger, planned)
     return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))
 
 
@@ -134,9 +144,11 @@ def reconcile_account(
     week_id: date | None,
     run_id: str | None,
     record: bool = True,
+    observed: Observed | None = None,
 ) -> AccountSnapshot:
-    """Record the account's new differences (unless `record` is false: a dry run) and return its managed view."""
-    seen = look(events, broker, account, prices)
+    """Record the account's new differences (unless `record` is false: a dry run) and return its managed view.
+    `observed`: as `look`'s."""
+    seen = look(events, broker, account, prices, observed=observed)
     if record:
         record_differences(
             events, account.account_id, seen.differences, occasion=occasion, week_id=week_id, run_id=run_id

@@ -92,6 +92,23 @@ def build_quotes(
     recording: Recording | None = None,
 ) -> QuoteService:
     """The quote service over the providers named, in order, with assets.yaml's staleness limit."""
-    providers = [QUOTE_FACTORIES[name](assets, settings, market.calendar) for name in names]
+    return quote_service(assets, quote_providers(assets, settings, names, market.calendar), market, clock, recording)
+
+
+def quote_providers(
+    assets: AssetsConfig, settings: Settings, names: list[str], calendar: TradingCalendar
+) -> list[QuoteProvider]:
+    """The quote providers named, in order (a backtest builds them once and reuses them: they hold no run's state)."""
+    return [QUOTE_FACTORIES[name](assets, settings, calendar) for name in names]
+
+
+def quote_service(
+    assets: AssetsConfig,
+    providers: list[QuoteProvider],
+    market: MarketData,
+    clock: Clock,
+    recording: Recording | None = None,
+) -> QuoteService:
+    """The quote service over `providers` (from `quote_providers`), with assets.yaml's staleness limit."""
     staleness = timedelta(seconds=assets.market_data.quote_staleness_seconds)
     return QuoteService(providers, market, clock, staleness=staleness, recording=recording)

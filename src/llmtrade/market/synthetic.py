@@ -13,7 +13,7 @@ import math
 import random
 import zlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from functools import lru_cache
 
@@ -70,18 +70,22 @@ class SyntheticMarket:
         ride on that path with a random stream of their own each, so adding or dropping one never moves
         another symbol's bars."""
         extra = {s: c for s, c in (extra or {}).items() if s not in asset_classes}
-        unknown_class = {s: c for s, c in {**asset_classes, **extra}.items() if _factor(c) is None}
-        if unknown_class:
-            raise MarketDataError(f"synthetic market has no factor for {unknown_class}")
         self._classes = dict(asset_classes)
         self._extra = extra
         self._seed = seed
-        self._calendar = TradingCalendar()
-        # The horizon's sessions and each symbol's rows over it, held by this market: a backtest asks for a
-        # day's bars at every checkpoint, and hashing the horizon (the generators' cache key) or listing its
-        # days to find one was most of such a read.
-        self._sessions: tuple[date, ...] | None = None
-        self._rows: dict[str, list[_Row]] = {}
+        # One path per (universe, candidates, seed) in the process, shared by every market built on them: a
+        # backtest builds its providers anew for each job (some 20 a week), and generating or even looking up
+        # the path per market (hashing the horizon's sessions) was most of a checkpoint's quote.
+        key = (tuple(sorted(self._classes.items())), tuple(sorted(extra.items())), seed)
+        shared = _SHARED.get(key)
+        if shared is None:
+            unknown_class = {s: c for s, c in {**asset_classes, **extra}.items() if _factor(c) is None}
+            if unknown_class:
+                raise MarketDataError(f"synthetic market has no factor for {unknown_class}")
+            shared = _Shared(key[0])
+            if len(_SHARED) < 16:  # a process sees one or two universes; a bound all the same
+                _SHARED[key] = shared
+        self._shared = shared
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         unknown = [s for s in symbols if s not in self._classes and s not in self._extra]
@@ -91,30 +95,63 @@ class SyntheticMarket:
             return {s: [] for s in symbols}
         # The whole path through the calendar's horizon, once per process: every later request is a
         # slice of it, and a bar never depends on the range asked for.
-        if self._sessions is None:
-            self._sessions = tuple(self._calendar.sessions_between(ORIGIN, self._calendar.last_day))
-        sessions = self._sessions
+        sessions = self._shared.sessions()
         if end > sessions[-1]:
             raise MarketDataError(f"the synthetic market ends at {sessions[-1]}; {end} is past the calendar")
         # Every symbol's rows are one per session of the horizon, in order: the sessions index them all.
         first, last = bisect_left(sessions, start), bisect_right(sessions, end)
-        return {s: [_bar(s, row) for row in self._rows_of(s, sessions)[first:last]] for s in symbols}
+        if last - first == 1:  # one session (a quote, a fill): its Bars are kept, a day is asked for again and again
+            return {s: [self._shared.bar(s, first, self._rows_of)] for s in symbols}
+        return {s: [_bar(s, row) for row in self._rows_of(s)[first:last]] for s in symbols}
 
-    def _rows_of(self, symbol: str, sessions: tuple[date, ...]) -> list[_Row]:
-        rows = self._rows.get(symbol)
+    def _rows_of(self, symbol: str) -> list[_Row]:
+        shared = self._shared
+        rows = shared.rows.get(symbol)
         if rows is None:
-            classes = tuple(sorted(self._classes.items()))
-            path, _ = _generate(classes, self._seed, sessions)
+            sessions = shared.sessions()
+            path, _ = _generate(shared.classes, self._seed, sessions)
             if symbol in path:
                 rows = path[symbol]
             else:
-                rows = _generate_extra(symbol, self._extra[symbol], classes, self._seed, sessions)
-            self._rows[symbol] = rows
+                rows = _generate_extra(symbol, self._extra[symbol], shared.classes, self._seed, sessions)
+            shared.rows[symbol] = rows
         return rows
+
+
+class _Shared:
+    """What every market on one (universe, candidates, seed) shares: the horizon's sessions, each symbol's
+    rows over it, and the Bars of single sessions already asked for (frozen models: safe to hand out twice)."""
+
+    def __init__(self, classes: tuple[tuple[str, str], ...]):
+        self.classes = classes
+        self.rows: dict[str, list[_Row]] = {}
+        self.day_bars: dict[tuple[str, int], Bar] = {}
+        self._sessions: tuple[date, ...] | None = None
+
+    def sessions(self) -> tuple[date, ...]:
+        if self._sessions is None:
+            calendar = TradingCalendar()
+            self._sessions = tuple(calendar.sessions_between(ORIGIN, calendar.last_day))
+        return self._sessions
+
+    def bar(self, symbol: str, index: int, rows_of: Callable[[str], list[_Row]]) -> Bar:
+        bar = self.day_bars.get((symbol, index))
+        if bar is None:
+            bar = self.day_bars[(symbol, index)] = _bar(symbol, rows_of(symbol)[index])
+        return bar
+
+
+_SHARED: dict[tuple[object, ...], _Shared] = {}
 
 
 def candidate_classes() -> dict[str, str]:
     """Discovery's packaged candidates by asset class: the extra symbols an offline market prices."""
+    return dict(_candidate_classes())
+
+
+@lru_cache(maxsize=1)
+def _candidate_classes() -> dict[str, str]:
+    # The packaged list is read once per process: every offline market of a backtest's jobs is built with it.
     return {c.symbol: c.asset_class.value for c in packaged_candidates()}
 
 

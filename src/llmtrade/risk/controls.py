@@ -95,7 +95,7 @@ def read_breaker(events: EventStore, account_id: str, starting_equity: float) ->
     head = breaker_head(events, account_id)  # what is new since the last read, not the stream's history
     if head.latest_update is None:
         return breaker.initial_state(account_id, starting_equity), 0, head.version
-    last = BreakerUpdated.from_event(head.latest_update)
+    last = events.payload(BreakerUpdated, head.latest_update)  # read at every valuation: parsed once
     return last.state, last.trades_seen if last.round_trips else UNCOUNTED, head.version
 
 
@@ -104,7 +104,7 @@ def halted(events: EventStore, account_id: str) -> tuple[bool, str]:
     latest = breaker_head(events, account_id).latest_update
     if latest is None:
         return False, ""
-    state = BreakerUpdated.from_event(latest).state
+    state = events.payload(BreakerUpdated, latest).state
     return state.halted, state.reason if state.halted else ""
 
 

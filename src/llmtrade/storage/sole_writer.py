@@ -181,6 +181,9 @@ def _as_read(payload: dict[str, Any], text: str) -> dict[str, Any]:
         return json.loads(text, object_pairs_hook=_jsonb_object)
 
 
+_SCALARS = frozenset((str, int, bool, type(None)))
+
+
 def _plain(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
@@ -192,8 +195,22 @@ def _plain(value: Any) -> Any:
             order = tuple(sorted(keys, key=_jsonb_key))
             if len(_ORDERS) < 4096:  # payloads share a few hundred key sets; a bound all the same
                 _ORDERS[keys] = order
-        return {key: _plain(value[key]) for key in order}
+        out = {}
+        for key in order:
+            # Most values are scalars: taken here, without a call each (this was most of an append).
+            item = value[key]
+            if type(item) in _SCALARS or (type(item) is float and item - item == 0.0):
+                out[key] = item
+            else:
+                out[key] = _plain(item)
+        return out
     if kind is list or kind is tuple:
+        # A list of scalars (messages' texts, symbols, prices) is checked in one pass over its types.
+        types = set(map(type, value))
+        if types <= _SCALARS:
+            return list(value)
+        if types <= _SCALARS | {float} and all(x - x == 0.0 for x in value if type(x) is float):
+            return list(value)
         return [_plain(item) for item in value]
     if kind is str or kind is int or kind is bool or value is None:
         return value

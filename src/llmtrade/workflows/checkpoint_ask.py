@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.agents import checkpointer
+from llmtrade.brokers.fills import observe
 from llmtrade.brokers.reconcile import reconcile_account
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
@@ -167,17 +168,22 @@ class PrepareStage:
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
+        snapshot = desk.broker.account(prices)
+        # One look at the broker's orders and fills (after the account, as reconciliation reads them) serves the
+        # reconciliation, the queue check and the valuation: nothing between them changes the broker's books.
+        observed = observe(desk.broker)
         account = reconcile_account(
             bench.events,
             desk.broker,
-            desk.broker.account(prices),
+            snapshot,
             prices,
             occasion=f"checkpoint {self.slot.day} {self.slot.time}",
             week_id=bench.week_id,
             run_id=bench.run_id,
             record=not self.dry_run,
+            observed=observed,
         )
-        if queued_order_ids(desk):
+        if queued_order_ids(desk, observed.orders):
             return "orders still queued for the open: nothing to judge yet"
         if not self.dry_run:
             value_account(
@@ -188,6 +194,7 @@ class PrepareStage:
                 occasion=f"checkpoint {self.slot.day} {self.slot.label}",
                 week_id=bench.week_id,
                 run_id=bench.run_id,
+                observed=observed,
             )
         frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config)
         if frozen is None:

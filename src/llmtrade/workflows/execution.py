@@ -27,6 +27,7 @@ from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.tracing import for_account
 from llmtrade.domain.trading import (
+    BrokerOrder,
     LegHeldBack,
     Order,
     OrderRejected,
@@ -52,10 +53,12 @@ ABANDONED = ContextKey("abandoned_plans", list[PlanAbandoned])
 UNFINISHED = ContextKey("unfinished_orders", list[str])
 
 
-def queued_order_ids(desk: Desk) -> list[str]:
+def queued_order_ids(desk: Desk, orders: Sequence[BrokerOrder] | None = None) -> list[str]:
     """llmtrade's orders the account's broker accepted but has not filled (e.g. queued for the open);
-    an order made by hand is reconciliation's business (an `unknown_order` difference), not a reason to wait."""
-    return [order.client_order_id for order in desk.broker.open_orders() if is_ours(order.client_order_id)]
+    an order made by hand is reconciliation's business (an `unknown_order` difference), not a reason to wait.
+    `orders`: the broker's open orders as the caller just read them; default: read now."""
+    listed = desk.broker.open_orders() if orders is None else orders
+    return [order.client_order_id for order in listed if is_ours(order.client_order_id)]
 
 
 def revaluer(
@@ -179,11 +182,14 @@ def send_orders(
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
     history = events.read_stream(stream)
+    # The week's orders stream is read by every send: each event parsed once per process (events.payload).
     done = {
-        OrderSubmitted.from_event(e).order.client_order_id for e in history if e.type == OrderSubmitted.event_type()
+        events.payload(OrderSubmitted, e).order.client_order_id
+        for e in history
+        if e.type == OrderSubmitted.event_type()
     }
     held = {
-        LegHeldBack.from_event(e).order.client_order_id: LegHeldBack.from_event(e)
+        events.payload(LegHeldBack, e).order.client_order_id: events.payload(LegHeldBack, e)
         for e in history
         if e.type == LegHeldBack.event_type()
     }

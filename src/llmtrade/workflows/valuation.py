@@ -16,6 +16,7 @@ from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.fills import (
+    Observed,
     new_fill_events,
     observe,
     record_new_fills,
@@ -40,13 +41,17 @@ def value_account(
     occasion: str,
     week_id: date,
     run_id: str,
+    observed: Observed | None = None,
 ) -> None:
     """Record the account's equity and its new fills, and let its circuit breaker see both.
 
     Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
     where the broker's fills reach the audit log, once per order. A halt cancels the account's
-    queued orders that would open or add. Raises what the broker's reads and the store raise."""
-    observed = observe(desk.broker)  # one look at the broker serves the audit log and the breaker
+    queued orders that would open or add. `observed`: the look at the broker (`fills.observe`) taken with
+    `account` when the caller has one (a checkpoint's reconciliation). Raises what the broker's reads and
+    the store raise."""
+    # One look at the broker serves the audit log and the breaker.
+    observed = observed if observed is not None else observe(desk.broker)
     ours = our_order_ids(events, account.account_id)
     # Trades made by hand are not its; the split is carried on from the last look (it costs what is new).
     fills = view_of(desk.broker.name, account.account_id, observed.fills).ours(ours)

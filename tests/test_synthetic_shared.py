@@ -1,0 +1,66 @@
+"""Markets built on one universe share one path (a backtest builds its providers anew for every job), and
+a single session's bars, kept once asked for, are the bars a range read gives."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from llmtrade.errors import MarketDataError
+from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
+from llmtrade.storage.sole_writer import _as_read, _jsonb_object
+
+UNIVERSE = {"SPY": "equity", "TLT": "rates", "GLD": "gold"}
+DAY = date(2024, 3, 6)
+
+
+def test_a_single_sessions_bars_are_the_range_reads_bars_for_that_day() -> None:
+    market = SyntheticMarket(UNIVERSE, extra={"AAPL": "equity"})
+    one = market.daily_bars(["SPY", "AAPL"], DAY, DAY)
+    again = SyntheticMarket(UNIVERSE, extra={"AAPL": "equity"}).daily_bars(["SPY", "AAPL"], DAY, DAY)
+    assert one == again and [b.day for b in one["SPY"]] == [DAY] and len(one["AAPL"]) == 1
+    assert one["SPY"][0] == SyntheticMarket(UNIVERSE).daily_bars(["SPY"], date(2024, 3, 1), DAY)["SPY"][-1]
+
+
+def test_markets_on_another_seed_or_universe_do_not_share_a_path() -> None:
+    seven = SyntheticMarket(UNIVERSE).daily_bars(["SPY"], DAY, DAY)["SPY"][0]
+    eight = SyntheticMarket(UNIVERSE, seed=8).daily_bars(["SPY"], DAY, DAY)["SPY"][0]
+    wider = SyntheticMarket({**UNIVERSE, "QQQ": "equity"}).daily_bars(["SPY"], DAY, DAY)["SPY"][0]
+    assert seven.close != eight.close
+    # Another universe draws its shocks in another order: SPY moves with it.
+    assert wider.close != seven.close
+
+
+def test_a_symbol_outside_the_universe_or_an_unknown_class_still_fails_on_a_shared_path() -> None:
+    SyntheticMarket(UNIVERSE).daily_bars(["SPY"], DAY, DAY)
+    with pytest.raises(MarketDataError, match="does not know AAPL"):
+        SyntheticMarket(UNIVERSE).daily_bars(["AAPL"], DAY, DAY)
+    with pytest.raises(MarketDataError, match="no factor"):
+        SyntheticMarket({**UNIVERSE, "XYZ": "crypto"})
+    with pytest.raises(MarketDataError, match="no factor"):  # not remembered as built after failing
+        SyntheticMarket({**UNIVERSE, "XYZ": "crypto"})
+
+
+def test_the_candidates_classes_are_a_copy_each_call() -> None:
+    first = candidate_classes()
+    first.clear()
+    assert candidate_classes() and "AAPL" in candidate_classes()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"b": ["x", 1, True, None, 2.5], "a": ("t", 1.0), "cc": [{"z": 1, "y": [0.1, -0.0]}]},
+        {"m": [1.0, float("nan")], "k": "v"},  # NaN is no JSON value: parsed from the text instead
+        {"m": [1, float("inf")]},
+        {"e": [json.JSONDecodeError.__name__, 3], "n": {"2": 2, "10": 10}},
+    ],
+)
+def test_a_held_payload_is_what_postgresql_would_give_back(payload: dict[str, object]) -> None:
+    text = json.dumps(payload)
+    held = _as_read(payload, text)
+    expected = json.loads(text, object_pairs_hook=_jsonb_object)
+    assert json.dumps(held) == json.dumps(expected)
+    assert list(held) == list(expected)
