@@ -18,6 +18,7 @@ from llmtrade.storage.database import backtest_database
 from llmtrade.storage.sole_writer import SoleWriter
 from tests.support import FIXED_NOW
 from tests.test_backtest import FIRST, LAST, Killed, _events, _run, _unique, _url
+from tests.test_backtest_providers_kept import offline_backtest
 
 
 @pytest.fixture
@@ -77,17 +78,7 @@ def test_a_second_process_on_a_running_backtests_database_is_refused(live_url: s
 def test_a_backtests_jobs_take_no_week_lock_but_other_connections_still_do(
     live_url: str, tmp_path: Path, database_url: str
 ) -> None:
-    settings = Settings(DATABASE_URL=live_url, LLMTRADE_HOME=str(tmp_path))
-    app = BacktestContainer(
-        settings,
-        load_config(None),
-        SteppingClock(FIXED_NOW),
-        None,
-        lambda _t: None,
-        offline=True,
-        replay=False,
-        database=backtest_database(_unique()),
-    )
+    app = offline_backtest(live_url, tmp_path)
     mine = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
     with app.held() as storage, app.week_lock(storage.conn, FIRST, command="checkpoint"):
         # The whole database is this process's (the sole writer's advisory lock): no week lock is taken.

@@ -22,7 +22,8 @@ WEEK = date(2026, 1, 5)
 CUT = date(2026, 1, 5)  # the audit's cut: the Monday; the Tuesday's bar must stay out of sight
 
 
-def _app(database_url: str, tmp_path: Path) -> BacktestContainer:
+def offline_backtest(database_url: str, tmp_path: Path) -> BacktestContainer:
+    """A container for an offline backtest in a database of its own, beside the live one at `database_url`."""
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     return BacktestContainer(
         settings,
@@ -39,7 +40,7 @@ def _app(database_url: str, tmp_path: Path) -> BacktestContainer:
 def test_a_backtests_jobs_share_its_providers_yet_each_keeps_its_own_run_and_cutoff(
     database_url: str, tmp_path: Path
 ) -> None:
-    app = _app(database_url, tmp_path)
+    app = offline_backtest(database_url, tmp_path)
     symbol = app.loaded.config.assets.symbols[0]
     with app.held() as storage:
         first = app.market(storage, run_id="r1", week_id=WEEK)
