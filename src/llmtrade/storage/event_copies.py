@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import heapq
 import threading
-from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.domain.events import EventPayload, StoredEvent
+from llmtrade.storage.held_events import Held, after
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,31 +46,6 @@ S = TypeVar("S")
 # Week copies the sole writer keeps (the week running, the one before, and one the audit may read).
 _WEEKS_KEPT = 3
 COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
-
-
-@dataclass
-class Held:
-    """Events as last read, oldest first, and the same events by type.
-
-    For a counted copy: `types` are the types it holds (None: every type), `top` the highest id it has
-    seen (held, or fed by the sole writer), and `horizon` the snapshot xmin of its last read from
-    PostgreSQL (None: never read), below which every transaction had finished then."""
-
-    events: list[StoredEvent] = field(default_factory=list)
-    by_type: dict[str, list[StoredEvent]] = field(default_factory=dict)
-    types: frozenset[str] | None = None
-    top: int = 0
-    horizon: int | None = None
-    # Whether a sole writer fed it events since it was last read from PostgreSQL (they may be unwritten yet).
-    fed: bool = False
-
-    # The same events by week: a read of one week's costs that week, not the history.
-    by_week: dict[date | None, list[StoredEvent]] = field(default_factory=dict)
-
-    def add(self, event: StoredEvent) -> None:
-        self.events.append(event)
-        self.by_type.setdefault(event.type, []).append(event)
-        self.by_week.setdefault(event.week_id, []).append(event)
 
 
 @dataclass
@@ -285,7 +260,7 @@ class Copies:
             if event.type in new_types:
                 added.append(event)
             elif event.id <= known.top:
-                if _holds(known, event):
+                if known.holds(event):
                     continue  # seen by the last read: its transaction was merely still recent then
                 # An id at or below the highest held was committed since: start again from nothing.
                 self.counted.pop(key, None)
@@ -295,7 +270,7 @@ class Copies:
                 known.add(event)
             top = max(top, event.id)
         if missing:
-            _merge(known, added, new_types)
+            known.merge(added, new_types)
         known.top, known.horizon, known.fed = top, int(rows[0][0]), False
         self.counted[key] = known
         return known
@@ -384,9 +359,9 @@ def matching(
             wanted = set(types)
             candidates = [e for e in candidates if e.type in wanted]
     elif types is None:
-        candidates = _after(held.events, after_id)
+        candidates = after(held.events, after_id)
     else:
-        lists = [_after(held.by_type.get(t, []), after_id) for t in types]
+        lists = [after(held.by_type.get(t, []), after_id) for t in types]
         candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
     found: list[StoredEvent] = []
     for event in candidates:
@@ -406,35 +381,3 @@ def matching(
 def _whole(where: str, types: frozenset[str] | None) -> str:
     """Every row `where` selects, of `types` (None: every type)."""
     return f"SELECT {COLUMNS} FROM events WHERE {where}" + ("" if types is None else " AND type = ANY(%s)")
-
-
-def _merge(held: Held, added: list[StoredEvent], types: frozenset[str]) -> None:
-    """Hold `types` too, whose events (ids ascending) are `added`: merged in id order, so the lists of the types
-    held already (and the folds kept over them) stay as they were."""
-    held.types = None if held.types is None else held.types | types
-    for event in added:
-        held.by_type.setdefault(event.type, []).append(event)
-    if not added:
-        return
-    held.events = list(heapq.merge(held.events, added, key=lambda e: e.id))
-    weeks: dict[date | None, list[StoredEvent]] = {}
-    for event in added:
-        weeks.setdefault(event.week_id, []).append(event)
-    for week, events in weeks.items():
-        held.by_week[week] = list(heapq.merge(held.by_week.get(week, []), events, key=lambda e: e.id))
-
-
-def _holds(held: Held, event: StoredEvent) -> bool:
-    """Whether `held` (ids ascending) holds `event` (the same id, stream and version)."""
-    at = bisect_right(held.events, event.id, key=lambda e: e.id)
-    if at == 0:
-        return False
-    kept = held.events[at - 1]
-    return kept.id == event.id and kept.stream == event.stream and kept.version == event.version
-
-
-def _after(events: list[StoredEvent], after_id: int | None) -> list[StoredEvent]:
-    """The events (ascending ids) after `after_id`: a bisect, so a look for what is new costs what is new."""
-    if after_id is None:
-        return events
-    return events[bisect_right(events, after_id, key=lambda e: e.id) :]
