@@ -247,3 +247,33 @@ def test_latest_values_keep_the_highest_id_not_the_last_committed(conn: psycopg.
     )  # a lower id than the one counted, committed after it
     assert dict(refresh(conn)[8])["acct_9"] == 5.0
     assert refresh(conn) == aggregate(conn)
+
+
+def test_a_refresh_reads_by_the_horizon_even_after_many_in_one_session(conn: psycopg.Connection) -> None:
+    """The events table is not read again: no sequential scan, and the index finds only what is new (a plan
+    cached for any horizon, as plpgsql would choose after five calls in a session, reads every event again)."""
+    conn.execute(
+        """INSERT INTO events (type, stream, version, account_id, occurred_at, payload)
+           SELECT 'OrderFilled', 'fill-' || n, 1, 'acct_1', %s, '{"fill": {"account_id": "acct_1"}}'
+           FROM generate_series(1, 5000) AS n""",
+        (_START,),
+    )
+    conn.execute("ANALYZE events")
+    conn.execute("SET plan_cache_mode = force_generic_plan")  # what plpgsql may choose after five calls anyway
+    for _ in range(8):
+        refresh(conn)
+    _insert(conn, _batch(random.Random(12), 0))
+    with conn.transaction():  # the session's reads not yet reported, before and after: what the refresh read
+        before = _events_read(conn)
+        refresh(conn)
+        sequential, by_index = (after - earlier for after, earlier in zip(_events_read(conn), before, strict=True))
+    assert sequential == 0
+    assert by_index == 14  # the new events the metrics read, one of each type
+
+
+def _events_read(conn: psycopg.Connection) -> tuple[int, int]:
+    found = conn.execute(
+        "SELECT seq_tup_read, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables WHERE relname = 'events'"
+    ).fetchone()
+    assert found is not None
+    return int(found[0]), int(found[1])

@@ -43,14 +43,18 @@ CREATE TABLE metric_latest (
 
 -- The refresh and the read, in one call (one round trip). Under READ COMMITTED each statement of a plpgsql
 -- function takes its own snapshot: the state row is locked first, so the statement that reads the events (and
--- records its snapshot's xmin as the next horizon) sees everything the previous refresh committed.
+-- records its snapshot's xmin as the next horizon) sees everything the previous refresh committed. Custom plans
+-- only: a plan cached for any horizon (plpgsql's generic plan, chosen after five calls in a session) cannot
+-- use the (type, txid) index for "txid >= horizon", and reads every event of the types again.
 CREATE FUNCTION metric_totals_refresh() RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     -- Raise it with any change to what is folded below: the next refresh then rebuilds the totals from every event.
     logic CONSTANT integer := 1;
     was_timeout text := current_setting('lock_timeout');
     state metric_totals_state;
+    since xid8;  -- the horizon as read under the lock
+    seen_before bigint[];
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'metric_totals_refresh needs READ COMMITTED (one snapshot a statement), not %',
@@ -71,9 +75,11 @@ BEGIN
         state.horizon := NULL;
         state.counted := '{}';
     END IF;
+    since := state.horizon;
+    seen_before := state.counted;
 
     WITH scanned AS MATERIALIZED (
-        SELECT e.id, e.txid, e.type, e.occurred_at, e.account_id, e.id = ANY (state.counted) AS seen,
+        SELECT e.id, e.txid, e.type, e.occurred_at, e.account_id, e.id = ANY (seen_before) AS seen,
                -- a call's record is kilobytes (toasted): only the few fields, with one detoast (jsonb_to_record)
                CASE WHEN e.type NOT IN ('LLMCallCompleted', 'LLMCallFailed') THEN e.payload END AS payload,
                r.model, r.source, r.prompt_tokens, r.completion_tokens, r.cost_usd
@@ -84,10 +90,10 @@ BEGIN
         WHERE e.type IN ('RunFinished', 'RunFailed', 'StageCompleted', 'StageFailed', 'LLMCallCompleted',
                          'LLMCallFailed', 'OrderSubmitted', 'OrderRejected', 'OrderFilled', 'BreakerUpdated',
                          'AccountValued', 'MarketProviderFailed', 'MarketDataRejected', 'RiskChecked')
-          AND (state.horizon IS NULL OR e.txid >= state.horizon)
+          AND (since IS NULL OR e.txid >= since)
     ),
     fresh AS (SELECT * FROM scanned WHERE NOT seen),
-    horizon AS (SELECT greatest(state.horizon, pg_snapshot_xmin(pg_current_snapshot())) AS h),
+    horizon AS (SELECT greatest(since, pg_snapshot_xmin(pg_current_snapshot())) AS h),
     counts AS (
         SELECT 'runs' AS family,
                ARRAY[payload->>'command', CASE WHEN type = 'RunFailed' THEN 'failed'
