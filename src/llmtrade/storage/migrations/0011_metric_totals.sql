@@ -45,9 +45,10 @@ CREATE TABLE metric_latest (
 -- function takes its own snapshot: the state row is locked first, so the statement that reads the events (and
 -- records its snapshot's xmin as the next horizon) sees everything the previous refresh committed. Custom plans
 -- only: a plan cached for any horizon (plpgsql's generic plan, chosen after five calls in a session) cannot
--- use the (type, txid) index for "txid >= horizon", and reads every event of the types again.
+-- use the (type, txid) index for "txid >= horizon", and reads every event of the types again. No JIT: compiling
+-- costs tens of milliseconds, more than any of these statements (the first refresh over a long history included).
 CREATE FUNCTION metric_totals_refresh() RETURNS json
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 DECLARE
     -- Raise it with any change to what is folded below: the next refresh then rebuilds the totals from every event.
     logic CONSTANT integer := 1;
