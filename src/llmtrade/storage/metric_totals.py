@@ -136,6 +136,26 @@ def _as_json_rows(query: str, width: int) -> str:
 _AGGREGATE = "SELECT json_build_array(" + ",\n".join(_as_json_rows(query, width) for query, width in _QUERIES) + ")"
 
 
+# A family of the projection's tables -> its place in FAMILIES and the columns its rows take after the labels:
+# metric_counts' rows are [family, labels, n, prompt, completion, cost], metric_latest's [family, labels, kind,
+# flag, at, value].
+_COUNTED = {
+    "runs": (2, (2,)),
+    "stage_failures": (4, (2,)),
+    "calls": (5, (2, 3, 4, 5)),
+    "by_account": (6, (2,)),
+    "market": (9, (2,)),
+    "clamps": (10, (2,)),
+}
+_LATEST = {
+    "run_end": (0, (2, 3, 4, 5)),
+    "success": (1, (4,)),
+    "stage": (3, (5,)),
+    "breaker": (7, (3,)),
+    "equity": (8, (5,)),
+}
+
+
 def refresh(conn: psycopg.Connection) -> list[list[list[Any]]]:
     """Fold the events written since the last refresh into the totals and return every family's rows (a list
     per name of FAMILIES, each row a list of the values the comments there name, labels ascending).
@@ -145,7 +165,13 @@ def refresh(conn: psycopg.Connection) -> list[list[list[Any]]]:
     psycopg.errors.UndefinedFunction before migration 0011; in a caller's transaction a failure aborts it."""
     found = conn.execute("SELECT metric_totals_refresh()").fetchone()
     assert found is not None  # a SELECT without FROM gives one row
-    return list(found[0])
+    counted, latest = found[0]
+    rows: list[list[list[Any]]] = [[] for _ in FAMILIES]
+    for table, places in ((counted, _COUNTED), (latest, _LATEST)):
+        for row in table:  # ordered by family, then labels
+            place, columns = places[row[0]]
+            rows[place].append([*row[1], *(row[c] for c in columns)])
+    return rows
 
 
 def aggregate(conn: psycopg.Connection) -> list[list[list[Any]]]:

@@ -166,29 +166,12 @@ BEGIN
         rows_read = (SELECT count(*) FROM scanned),
         rows_added = (SELECT count(*) FROM fresh);
 
+    -- Every row, by family and labels; storage/metric_totals.py gives each family its columns.
     RETURN json_build_array(
-        (SELECT coalesce(json_agg(json_build_array(labels[1], kind, flag, at, value) ORDER BY labels), '[]')
-         FROM metric_latest WHERE family = 'run_end'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], at) ORDER BY labels), '[]')
-         FROM metric_latest WHERE family = 'success'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], labels[2], n) ORDER BY labels), '[]')
-         FROM metric_counts WHERE family = 'runs'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], value) ORDER BY labels), '[]')
-         FROM metric_latest WHERE family = 'stage'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], n) ORDER BY labels), '[]')
-         FROM metric_counts WHERE family = 'stage_failures'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], labels[2], labels[3], n, prompt, completion,
-                                                   cost::float8) ORDER BY labels), '[]')
-         FROM metric_counts WHERE family = 'calls'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], labels[2], n) ORDER BY labels), '[]')
-         FROM metric_counts WHERE family = 'by_account'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], flag) ORDER BY labels), '[]')
-         FROM metric_latest WHERE family = 'breaker'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], value) ORDER BY labels), '[]')
-         FROM metric_latest WHERE family = 'equity'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], labels[2], n) ORDER BY labels), '[]')
-         FROM metric_counts WHERE family = 'market'),
-        (SELECT coalesce(json_agg(json_build_array(labels[1], n) ORDER BY labels), '[]')
-         FROM metric_counts WHERE family = 'clamps'));
+        (SELECT coalesce(json_agg(json_build_array(family, labels, n, prompt, completion, cost::float8)
+                                  ORDER BY family, labels), '[]')
+         FROM metric_counts),
+        (SELECT coalesce(json_agg(json_build_array(family, labels, kind, flag, at, value) ORDER BY family, labels), '[]')
+         FROM metric_latest));
 END;
 $$;
