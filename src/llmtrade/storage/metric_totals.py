@@ -29,9 +29,12 @@ last bits).
 
 The function carries a logic version: raising it (a migration replacing the function) empties the totals and
 the horizon, and the next refresh reads every event once -- as the first refresh after migration 0011 does on
-a database with history. Events are never removed (migration 0001 refuses UPDATE, DELETE and TRUNCATE); a
-database restored on another server (whose xids are unrelated) shows as a horizon past that server's next xid
-and is rebuilt the same way.
+a database with history. Events are never removed (migration 0001 refuses UPDATE, DELETE and TRUNCATE; a
+backtest's events live in a database of its own). A dump restored on another server keeps the totals, the
+horizon and the events' txids: where that server's xids are ahead, every event written there is above the
+horizon and counted as usual; where they are behind, the horizon is past the server's next xid, which the
+refresh takes as a sign to rebuild (the same way): the first command's metrics step after the restore does,
+long before that server's xids could reach the horizon.
 
 `aggregate` is the full aggregate over every event (one statement, one snapshot), the same rows in the same
 order: what the metrics fall back to when the projection cannot be written (a read-only database, a stuck
