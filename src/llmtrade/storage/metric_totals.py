@@ -34,7 +34,7 @@ backtest's events live in a database of its own). A dump restored on another ser
 horizon and the events' txids: where that server's xids are ahead, every event written there is above the
 horizon and counted as usual; where they are behind, the horizon is past the server's next xid, which the
 refresh takes as a sign to rebuild (the same way): the first command's metrics step after the restore does,
-long before that server's xids could reach the horizon.
+in the usual case well before that server's xids reach the horizon.
 
 `aggregate` is the full aggregate over every event (one statement, one snapshot), the same rows in the same
 order: what the metrics fall back to when the projection cannot be written (a read-only database, a stuck
