@@ -277,3 +277,13 @@ def _events_read(conn: psycopg.Connection) -> tuple[int, int]:
     ).fetchone()
     assert found is not None
     return int(found[0]), int(found[1])
+
+
+def test_in_a_callers_transaction_its_commit_still_waits_for_the_disk(database_url: str) -> None:
+    """Only a refresh that is its own transaction commits without waiting: the caller's events must be durable."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET synchronous_commit = on")  # the test server's default is off (conftest)
+        refresh(conn)
+        _insert(conn, _batch(random.Random(13), 0))
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+        conn.commit()

@@ -1,6 +1,6 @@
 """The metrics' totals (observe/metrics.py) as a projection of the events, brought up to date by what is new.
 
-`refresh` calls `metric_totals_refresh()` (migration 0011): one round trip that folds the events written since
+`refresh` calls `metric_totals_refresh(alone)` (migration 0011): one round trip that folds the events written since
 the last refresh into the tables metric_counts (sums: runs, stage failures, model calls with their tokens and
 cost, orders and fills, market data failures, clamps) and metric_latest (the value of the highest-ranked event:
 a job's last run and last success, a stage's last duration, a breaker, an equity), then returns every family's
@@ -166,7 +166,8 @@ def refresh(conn: psycopg.Connection) -> list[list[list[Any]]]:
     One statement. Needs READ COMMITTED (the default) and a writable database. Raises psycopg.Error when the
     projection cannot be written (read-only, a lock held over 5 s: nothing of it is kept) or
     psycopg.errors.UndefinedFunction before migration 0011; in a caller's transaction a failure aborts it."""
-    found = conn.execute("SELECT metric_totals_refresh()").fetchone()
+    # Autocommit: the call is its own transaction, so its commit may skip waiting for the disk (see the function).
+    found = conn.execute("SELECT metric_totals_refresh(%s)", (conn.autocommit,)).fetchone()
     assert found is not None  # a SELECT without FROM gives one row
     counted, latest = found[0]
     rows: list[list[list[Any]]] = [[] for _ in FAMILIES]

@@ -47,7 +47,7 @@ CREATE TABLE metric_latest (
 -- only: a plan cached for any horizon (plpgsql's generic plan, chosen after five calls in a session) cannot
 -- use the (type, txid) index for "txid >= horizon", and reads every event of the types again. No JIT: compiling
 -- costs tens of milliseconds, more than any of these statements (the first refresh over a long history included).
-CREATE FUNCTION metric_totals_refresh() RETURNS json
+CREATE FUNCTION metric_totals_refresh(alone boolean) RETURNS json
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 DECLARE
     -- Raise it with any change to what is folded below: the next refresh then rebuilds the totals from every event.
@@ -60,6 +60,13 @@ BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'metric_totals_refresh needs READ COMMITTED (one snapshot a statement), not %',
             current_setting('transaction_isolation') USING ERRCODE = 'feature_not_supported';
+    END IF;
+    -- The totals are derived: a crash that loses the last refresh loses its horizon with them, and the next one
+    -- reads those events again. So, when the call is a transaction of its own (`alone`: nothing the caller writes,
+    -- whose events must be durable, commits with it), its commit need not wait for the WAL to reach the disk (a
+    -- third of a refresh's time, measured on a loaded machine).
+    IF alone THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
     END IF;
     -- A refresh holding the lock takes milliseconds; waiting longer means something is stuck: give up (the caller
     -- falls back to the full aggregate) rather than hold the command's exit. A shorter timeout set is kept.
