@@ -64,7 +64,7 @@ BEGIN
     -- The totals are derived: a crash that loses the last refresh loses its horizon with them, and the next one
     -- reads those events again. So, when the call is a transaction of its own (`alone`: nothing the caller writes,
     -- whose events must be durable, commits with it), its commit need not wait for the WAL to reach the disk (a
-    -- third of a refresh's time, measured on a loaded machine).
+    -- quarter of a refresh's time, measured on a loaded machine).
     IF alone THEN
         PERFORM set_config('synchronous_commit', 'off', true);
     END IF;
