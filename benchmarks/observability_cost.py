@@ -1,6 +1,6 @@
 """What the log and the metrics cost (issue 16): at most 1% of an offline run-weekly; the metrics file in 50 ms.
 
-    python benchmarks/observability_cost.py [--weeks 3] [--history-calls 2000] [--steps 3]
+    python benchmarks/observability_cost.py [--weeks 3] [--history-calls 8000] [--steps 3]
 
 Offline run-weekly runs as a command (a subprocess, `python -m llmtrade run-weekly --offline --json`) on
 successive Wednesdays in a throwaway LLMTRADE_HOME with its embedded database; the first week (which starts
@@ -20,8 +20,13 @@ pad the denominator. Then, against that database:
   the database opened and closed, so its connection was handed over): `publish_after_command`, i.e.
   prometheus_client's import, the one statement, the text file written atomically; median of --steps;
 - metrics warm (in this process, everything imported): the statement and the file, median of 20; and the
-  same after --history-calls more model-call records with live-sized messages (8 KB each): about a year of
-  weekly runs with a live committee. These two are the "writing the metrics file at most 50 ms" figures.
+  same after --history-calls more model-call records with live-sized messages (8 KB each): 8,000 is about two
+  years of weekly runs with a live committee (~75 call records a week); and after as many again (twice that
+  history), to show the figure does not grow with it. The totals are a projection brought up to date by each
+  read (storage/metric_totals.py): the first read after the history was appended folds it, the median is what
+  a read costs once caught up. So each is also measured after 100 new call records (a committee's run and more),
+  appended before every one of 7 reads: what a step after a live run costs, folding included. These are the
+  "writing the metrics file at most 50 ms" figures.
 
 Two shares, labelled apart:
 - against the COMMAND (compared with the 1% target): (log set-up + log lines + metrics step) / the wall time
@@ -125,7 +130,7 @@ def _lines_of(log_file: Path, run_id: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description="the cost of logging and metrics")
     parser.add_argument("--weeks", type=int, default=3)
-    parser.add_argument("--history-calls", type=int, default=2000)
+    parser.add_argument("--history-calls", type=int, default=8000, help="about two years of a live committee")
     parser.add_argument("--steps", type=int, default=3, help="fresh processes timing log set-up and metrics step")
     args = parser.parse_args()
 
@@ -185,14 +190,27 @@ def main() -> int:
                     cost_usd=0.004, latency_ms=900.0, attempts=1, cache_key="k",
                 )  # fmt: skip
                 batch = [NewEvent.of(call, stream=f"bench-{n}", run_id=f"bench-{n // 40}") for n in range(100)]
-                logging_handlers = configure(lambda: home / "bench-logs")  # appends log as a command's would
-                try:
-                    for _ in range(args.history_calls // 100):
+
+                def history(calls: int) -> None:
+                    logging_handlers = configure(lambda: home / "bench-logs")  # appends log as a command's would
+                    try:
+                        for _ in range(calls // 100):
+                            storage.events.append(batch)
+                    finally:
+                        logging_handlers.close()
+
+                def after_a_run() -> float:
+                    spent = []
+                    for _ in range(7):
                         storage.events.append(batch)
-                finally:
-                    logging_handlers.close()
-                total = storage.events.count()
-                year_s = _median(lambda: write(registry(storage.conn), folder), 20)
+                        spent.append(_median(lambda: write(registry(storage.conn), folder), 1))
+                    return statistics.median(spent)
+
+                aged = []  # (events, metrics file warm, metrics file after 100 new call records)
+                for _ in range(2):
+                    history(args.history_calls)
+                    total = storage.events.count()
+                    aged.append((total, _median(lambda: write(registry(storage.conn), folder), 20), after_a_run()))
         finally:
             stop_embedded(home / "pgdata")
 
@@ -214,7 +232,11 @@ def main() -> int:
         f"{step_cpu_s * 1000:.2f} ms CPU (the server's share of the statement is not in this process's CPU)"
     )
     print(f"metrics file, warm: {metrics_s * 1000:.2f} ms")
-    print(f"metrics file, warm, {total} events ({args.history_calls} live-sized call records): {year_s * 1000:.2f} ms")
+    for times, (total, warm_s, fold_s) in enumerate(aged, start=1):
+        print(
+            f"metrics file, warm, {total} events ({times * args.history_calls} live-sized call records): "
+            f"{warm_s * 1000:.2f} ms; after 100 new call records: {fold_s * 1000:.2f} ms"
+        )
     print(
         f"COMMAND share (the target): (log set-up + log lines + metrics step) / command wall = "
         f"{command_cost * 1000:.1f} ms / {wall_s:.3f} s = {command_share:.2%} (target <= {SHARE_TARGET:.0%})"
@@ -223,7 +245,7 @@ def main() -> int:
         f"RUN share (for comparison): (log lines + metrics warm) / run time = "
         f"{(log_s + metrics_s) * 1000:.1f} ms / {run_s:.3f} s = {run_share:.2%}"
     )
-    ok = command_share <= SHARE_TARGET and max(metrics_s, year_s) <= METRICS_TARGET_S
+    ok = command_share <= SHARE_TARGET and max(metrics_s, *(max(w, f) for _, w, f in aged)) <= METRICS_TARGET_S
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

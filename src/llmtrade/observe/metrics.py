@@ -1,8 +1,10 @@
 """Prometheus metrics of llmtrade, read from the event store: right after a crash, the same in every process.
 
-Nothing here counts in memory. Each metric is a query over the `events` table (whose calls are the model
-call records, LLMCallCompleted and LLMCallFailed), so the file written after a command that died half-way
-still says what happened, and `llmtrade metrics` on another machine prints the same text.
+Nothing here counts in memory. Every metric comes from the `events` table (whose calls are the model call
+records, LLMCallCompleted and LLMCallFailed), through a projection of its totals that each read first brings up
+to date with the events written since the last (storage/metric_totals.py: the read costs what is new, not the
+history), so the file written after a command that died half-way still says what happened, and `llmtrade
+metrics` on another machine prints the same text.
 
 Names (all `llmtrade_`), by label:
 - job (the command a run ran: run-weekly, checkpoint, postmortem...): `last_success_timestamp_seconds`
@@ -24,10 +26,12 @@ itself is imported only to push (its import alone cost about 1% of an offline ru
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmtrade.observe.exposition import Family, render, to_collector, write_textfile
+from llmtrade.storage import metric_totals
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,85 +39,12 @@ if TYPE_CHECKING:
 FILE_NAME = "llmtrade.prom"
 PUSH_JOB = "llmtrade"
 _STATUSES = ("ok", "degraded", "failed")
-
-_RUN_ENDS = """
-SELECT payload->>'command', type, coalesce((payload->>'degraded')::boolean, false),
-       extract(epoch FROM occurred_at), coalesce((payload->>'duration_ms')::float8, 0)
-FROM (SELECT DISTINCT ON (payload->>'command') payload, type, occurred_at
-      FROM events WHERE type IN ('RunFinished', 'RunFailed')
-      ORDER BY payload->>'command', id DESC) AS last"""
-_LAST_SUCCESS = """
-SELECT payload->>'command', extract(epoch FROM max(occurred_at))
-FROM events WHERE type = 'RunFinished' GROUP BY 1"""
-_RUN_COUNTS = """
-SELECT payload->>'command',
-       CASE WHEN type = 'RunFailed' THEN 'failed'
-            WHEN (payload->>'degraded')::boolean THEN 'degraded' ELSE 'ok' END, count(*)
-FROM events WHERE type IN ('RunFinished', 'RunFailed') GROUP BY 1, 2"""
-_STAGES = """
-SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_ms')::float8
-FROM events WHERE type = 'StageCompleted' AND NOT coalesce((payload->>'loaded')::boolean, false)
-ORDER BY payload->>'stage', id DESC"""
-_STAGE_FAILURES = "SELECT payload->>'stage', count(*) FROM events WHERE type = 'StageFailed' GROUP BY 1"
-# A call's record holds its messages (kilobytes, toasted): jsonb_to_record reads the few fields with one
-# detoast per row, where one `->>` per field would decompress the whole payload each time (3x slower).
-_CALLS = """
-SELECT r.model, CASE WHEN type = 'LLMCallFailed' THEN 'live' ELSE r.source END,
-       CASE WHEN type = 'LLMCallFailed' THEN 'failed' ELSE 'ok' END, count(*),
-       coalesce(sum(r.prompt_tokens), 0), coalesce(sum(r.completion_tokens), 0), coalesce(sum(r.cost_usd), 0)
-FROM events, jsonb_to_record(payload)
-     AS r(model text, source text, prompt_tokens bigint, completion_tokens bigint, cost_usd float8)
-WHERE type IN ('LLMCallCompleted', 'LLMCallFailed') GROUP BY 1, 2, 3"""
-_BY_ACCOUNT = """
-SELECT type, coalesce(account_id, payload->'order'->>'account_id', payload->'fill'->>'account_id'), count(*)
-FROM events WHERE type IN ('OrderSubmitted', 'OrderRejected', 'OrderFilled') GROUP BY 1, 2"""
-_BREAKERS = """
-SELECT DISTINCT ON (payload->'state'->>'account_id') payload->'state'->>'account_id',
-       (payload->'state'->>'halted')::boolean
-FROM events WHERE type = 'BreakerUpdated' ORDER BY payload->'state'->>'account_id', id DESC"""
-_EQUITY = """
-SELECT DISTINCT ON (payload->>'account_id') payload->>'account_id', (payload->>'equity')::float8
-FROM events WHERE type = 'AccountValued' ORDER BY payload->>'account_id', id DESC"""
-_MARKET = """
-SELECT type, payload->>'provider', count(*)
-FROM events WHERE type IN ('MarketProviderFailed', 'MarketDataRejected') GROUP BY 1, 2"""
-_CLAMPS = """
-SELECT adjustment->>'rule', count(*)
-FROM events, jsonb_array_elements(payload->'verdict'->'adjustments') AS adjustment
-WHERE type = 'RiskChecked' GROUP BY 1"""
-
-
-# (query, its number of columns), in the order `snapshot` reads them.
-_QUERIES = (
-    (_RUN_ENDS, 5),
-    (_LAST_SUCCESS, 2),
-    (_RUN_COUNTS, 3),
-    (_STAGES, 2),
-    (_STAGE_FAILURES, 2),
-    (_CALLS, 7),
-    (_BY_ACCOUNT, 3),
-    (_BREAKERS, 2),
-    (_EQUITY, 2),
-    (_MARKET, 3),
-    (_CLAMPS, 2),
-)
-
-
-def _as_json_rows(query: str, width: int) -> str:
-    columns = [f"c{n}" for n in range(width)]
-    row = ", ".join(f"q.{c}" for c in columns)
-    return f"(SELECT coalesce(json_agg(json_build_array({row})), '[]') FROM ({query}) AS q({', '.join(columns)}))"
-
-
-# Every query in one statement, each one's rows as a JSON array: one round trip instead of fourteen (a
-# transaction's BEGIN, SET and COMMIT and a query each), which on a busy machine was most of the time as
-# each one waits for the server's process to be scheduled; and one statement reads one snapshot, so a run
-# ending meanwhile shows in every metric or in none without a repeatable-read transaction.
-_SNAPSHOT = "SELECT " + ",\n".join(_as_json_rows(query, width) for query, width in _QUERIES)
+_log = logging.getLogger("llmtrade.metrics")
 
 
 def snapshot(conn: psycopg.Connection) -> list[Family]:
-    """Every metric family, read from the event store on `conn` now (one statement, so one snapshot).
+    """Every metric family, read from the event store on `conn` now (one statement, so one snapshot): the totals
+    projection brought up to date (storage/metric_totals.py), or, when it cannot be written, the full aggregate.
 
     Raises psycopg.errors.UndefinedTable when the database has no events table (never migrated)."""
 
@@ -123,9 +54,9 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
     def counter(name: str, doc: str, labels: list[str]) -> Family:
         return Family(f"llmtrade_{name}", "counter", doc, tuple(labels))
 
-    found = conn.execute(_SNAPSHOT).fetchone()
-    assert found is not None  # a SELECT without FROM gives one row
-    ends, successes, run_counts, stages, stage_failures, calls, by_account, breakers, equity, market, clamps = found
+    ends, successes, run_counts, stages, stage_failures, calls, by_account, breakers, equity, market, clamps = _rows(
+        conn
+    )
 
     success = gauge("last_success_timestamp_seconds", "Unix time of the job's last finished run.", ["job"])
     for job, at in successes:
@@ -209,6 +140,26 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
         rejections,
         clamp,
     ]
+
+
+def _rows(conn: psycopg.Connection) -> list[list[list[Any]]]:
+    """The families' rows from the projection; from the full aggregate when the projection cannot be written
+    (a read-only database or role, a refresh stuck behind a lock): slower, the same text, logged."""
+    import psycopg
+
+    try:
+        if conn.autocommit:
+            return metric_totals.refresh(conn)
+        with conn.transaction():  # a savepoint: a failed refresh leaves the caller's transaction usable
+            return metric_totals.refresh(conn)
+    except psycopg.Error as exc:
+        if conn.closed or conn.broken:
+            raise  # the connection is gone: the caller connects again (commands/metrics.py)
+        _log.warning(
+            "metric totals not refreshed; aggregated over every event instead",
+            extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}},
+        )
+    return metric_totals.aggregate(conn)
 
 
 def registry(conn: psycopg.Connection) -> list[Family]:

@@ -1,0 +1,289 @@
+"""The metrics' totals projection (storage/metric_totals.py, migration 0011) against the real PostgreSQL: it says
+what the full aggregate over every event says, counts each event once whatever order transactions commit in,
+and a refresh reads only what is new."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from llmtrade.observe import metrics as observe_metrics
+from llmtrade.observe.exposition import render
+from llmtrade.storage import migrations
+from llmtrade.storage.metric_totals import aggregate, last_refresh, refresh
+
+_JOBS = ["run-weekly", "checkpoint", "postmortem"]
+_STAGES = ["research", "pitches", "chairman", "execution"]
+_MODELS = ["m/a", "m/b", "m/c"]
+_ACCOUNTS = ["acct_1", "acct_2", "chairman", None]
+_PROVIDERS = ["alpaca", "yfinance", None]
+_RULES = ["max_position_pct", "whole_shares", None]
+_START = datetime(2026, 1, 7, 13, 0, tzinfo=UTC)
+
+
+def _event(rng: random.Random, kind: str) -> tuple[str, dict[str, Any], str | None]:
+    """(type, payload, account_id column) shaped as the events the metrics read, labels sometimes missing."""
+    account = rng.choice(_ACCOUNTS)
+    named = rng.choice(_ACCOUNTS[:-1])  # a breaker's and a valuation's account is always named
+    if kind in ("RunFinished", "RunFailed"):
+        payload: dict[str, Any] = {"command": rng.choice(_JOBS), "duration_ms": rng.randint(1, 90_000) / 7}
+        if rng.random() < 0.7:
+            payload["degraded"] = rng.random() < 0.3
+        return kind, payload, None
+    if kind == "StageCompleted":
+        loaded = {"loaded": True} if rng.random() < 0.2 else {}
+        return kind, {"stage": rng.choice(_STAGES), "duration_ms": rng.random() * 5000, **loaded}, None
+    if kind == "StageFailed":
+        return kind, {"stage": rng.choice(_STAGES)}, None
+    if kind == "LLMCallCompleted":
+        cost = None if rng.random() < 0.2 else round(rng.random() / 100, 6)
+        return kind, {
+            "model": rng.choice(_MODELS), "source": rng.choice(["live", "rules", "cache"]),
+            "prompt_tokens": rng.randint(0, 5000), "completion_tokens": rng.randint(0, 900), "cost_usd": cost,
+            "messages": [{"role": "user", "content": "x" * 5000}],  # toasted, as a real record's
+        }, None  # fmt: skip
+    if kind == "LLMCallFailed":
+        return kind, {"model": rng.choice(_MODELS), "messages": []}, None
+    if kind == "OrderSubmitted":
+        return kind, {"order": {"account_id": account}}, rng.choice([account, None])
+    if kind == "OrderRejected":
+        return kind, {"order": {"account_id": account}}, account
+    if kind == "OrderFilled":
+        return kind, {"fill": {"account_id": account}}, None
+    if kind == "BreakerUpdated":
+        return kind, {"state": {"account_id": named, "halted": rng.random() < 0.5}}, named
+    if kind == "AccountValued":
+        return kind, {"account_id": named, "equity": rng.randint(90_000_00, 110_000_00) / 100}, named
+    if kind in ("MarketProviderFailed", "MarketDataRejected"):
+        return kind, {"provider": rng.choice(_PROVIDERS)}, None
+    if kind == "RiskChecked":
+        adjustments = [{"rule": rng.choice(_RULES)} for _ in range(rng.randint(0, 3))]
+        return kind, {"verdict": {"adjustments": adjustments}}, account
+    return kind, {"note": "a type the metrics do not read"}, account
+
+
+_KINDS = [
+    "RunFinished", "RunFailed", "StageCompleted", "StageFailed", "LLMCallCompleted", "LLMCallFailed",
+    "OrderSubmitted", "OrderRejected", "OrderFilled", "BreakerUpdated", "AccountValued", "MarketProviderFailed",
+    "MarketDataRejected", "RiskChecked", "ResearchPackBuilt",
+]  # fmt: skip
+
+
+def _batch(rng: random.Random, n: int) -> list[tuple[str, dict[str, Any], str | None]]:
+    return [_event(rng, kind) for kind in _KINDS] + [_event(rng, rng.choice(_KINDS)) for _ in range(n)]
+
+
+def _insert(conn: psycopg.Connection, rows: list[tuple[str, dict[str, Any], str | None]]) -> None:
+    with conn.cursor() as cur:
+        for n, (kind, payload, account) in enumerate(rows):
+            cur.execute(
+                """INSERT INTO events (type, stream, version, account_id, occurred_at, payload)
+                   VALUES (%s, gen_random_uuid()::text, 1, %s, %s, %s)""",
+                (kind, account, _START + timedelta(minutes=n * 37 % 1000), json.dumps(payload)),
+            )
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+def test_the_projection_equals_the_full_aggregate_over_batches_with_refreshes_between(
+    conn: psycopg.Connection,
+) -> None:
+    rng = random.Random(16)
+    assert refresh(conn) == aggregate(conn) == [[] for _ in range(11)]
+    for size in (0, 40, 200, 5, 120):
+        _insert(conn, _batch(rng, size))
+        assert refresh(conn) == aggregate(conn)
+    rows = aggregate(conn)
+    assert all(rows), "every family has rows"
+    assert any(None in row[:3] for family in rows for row in family), "missing labels are in the history"
+
+
+def test_an_event_committed_after_a_refresh_with_a_lower_id_is_counted_once(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    rng = random.Random(7)
+    _insert(conn, _batch(rng, 30))
+    refresh(conn)
+    with psycopg.connect(database_url) as late:  # a transaction: its id and txid are taken now, committed later
+        _insert(late, [("AccountValued", {"account_id": "acct_1", "equity": 1.0}, "acct_1")])
+        _insert(late, _batch(rng, 20))
+        _insert(conn, [("AccountValued", {"account_id": "acct_1", "equity": 2.0}, "acct_1")])  # a higher id
+        _insert(conn, _batch(rng, 20))
+        assert refresh(conn) == aggregate(conn)  # without the open transaction's rows
+        late.commit()
+    assert refresh(conn) == aggregate(conn)
+    assert refresh(conn) == aggregate(conn)
+    assert last_refresh(conn)[1] == 0  # nothing added twice
+    equity = dict(refresh(conn)[8])
+    latest = conn.execute(
+        "SELECT payload->>'equity' FROM events WHERE type = 'AccountValued' AND account_id = 'acct_1' "
+        "ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    assert latest is not None and equity["acct_1"] == float(latest[0])
+
+
+def test_two_refreshes_at_once_take_turns_and_the_second_sees_what_the_first_committed(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    rng = random.Random(3)
+    _insert(conn, _batch(rng, 50))
+    second_result: list[list[list[Any]]] = []
+    with psycopg.connect(database_url) as first, psycopg.connect(database_url, autocommit=True) as other:
+        refresh(first)  # holds the state row's lock until it commits
+        second = threading.Thread(target=lambda: second_result.append(refresh(other)))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive(), "the second refresh waits for the first"
+        _insert(conn, _batch(rng, 50))  # committed while the first holds the lock: only the second sees it
+        first.commit()
+        second.join(10)
+    assert second_result == [aggregate(conn)]
+    assert refresh(conn) == aggregate(conn)
+
+
+def test_a_refresh_after_no_new_events_reads_none(conn: psycopg.Connection) -> None:
+    _insert(conn, _batch(random.Random(5), 100))
+    refresh(conn)
+    read, added = last_refresh(conn)
+    assert read >= added == _read_by_metrics(conn) > 100
+    refresh(conn)
+    assert last_refresh(conn) == (0, 0)
+    before = _read_by_metrics(conn)
+    _insert(conn, _batch(random.Random(6), 10))
+    refresh(conn)
+    assert last_refresh(conn) == (_read_by_metrics(conn) - before,) * 2  # the new ones, not the history
+
+
+def _read_by_metrics(conn: psycopg.Connection) -> int:
+    found = conn.execute("SELECT count(*) FROM events WHERE type <> 'ResearchPackBuilt'").fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def test_a_change_of_logic_or_a_horizon_from_another_server_rebuilds_the_totals(conn: psycopg.Connection) -> None:
+    _insert(conn, _batch(random.Random(9), 60))
+    expected = aggregate(conn)
+    refresh(conn)
+    conn.execute("UPDATE metric_counts SET n = n + 1000")  # totals an older logic would have left
+    conn.execute("UPDATE metric_totals_state SET version = 0")
+    assert refresh(conn) == expected
+    conn.execute("UPDATE metric_counts SET n = n + 1000")
+    conn.execute("UPDATE metric_totals_state SET horizon = '999999999999'::xid8")  # a restored dump's
+    assert refresh(conn) == expected
+    assert last_refresh(conn)[1] == _read_by_metrics(conn)  # every event read again once
+
+
+def test_migrating_a_database_with_history_counts_it_once(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = migrations.available()
+    assert shipped[-1].name == "metric_totals"
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 11])
+        migrations.migrate(conn)
+        rng = random.Random(11)
+        _insert(conn, _batch(rng, 40))
+        conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
+        conn.execute("UPDATE events SET txid = NULL WHERE id % 2 = 0")  # as rows written before migration 0010
+        conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
+        monkeypatch.undo()
+        assert [m.number for m in migrations.migrate(conn)] == [11]
+        assert refresh(conn) == aggregate(conn)
+        _insert(conn, _batch(rng, 40))
+        assert refresh(conn) == aggregate(conn)
+
+
+def test_a_read_only_database_falls_back_to_the_full_aggregate_and_says_so(
+    conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    _insert(conn, _batch(random.Random(2), 40))
+    expected = render(observe_metrics.snapshot(conn))
+    _insert(conn, _batch(random.Random(4), 40))
+    refreshed = render(observe_metrics.snapshot(conn))
+    state = conn.execute("SELECT horizon::text, counted FROM metric_totals_state").fetchone()
+    _insert(conn, _batch(random.Random(8), 40))
+    conn.execute("SET default_transaction_read_only = on")
+    with caplog.at_level(logging.WARNING, logger="llmtrade.metrics"):
+        read_only = render(observe_metrics.snapshot(conn))
+    assert "metric totals not refreshed" in caplog.text
+    assert read_only != refreshed != expected  # each saw the events written before it
+    assert conn.execute("SELECT horizon::text, counted FROM metric_totals_state").fetchone() == state
+    conn.execute("SET default_transaction_read_only = off")
+    assert render(observe_metrics.snapshot(conn)) == read_only  # the projection caught up: the same text
+
+
+def test_in_a_callers_transaction_a_failed_refresh_leaves_it_usable(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        _insert(conn, _batch(random.Random(1), 20))
+        conn.execute("SET LOCAL lock_timeout = '1ms'")
+        with psycopg.connect(database_url) as holder:
+            holder.execute("SELECT 1 FROM metric_totals_state FOR UPDATE")
+            families = observe_metrics.snapshot(conn)  # the lock is held: the full aggregate, same transaction
+        assert {f.name for f in families} >= {"llmtrade_runs", "llmtrade_model_calls"}
+        assert render(families) == render(observe_metrics.snapshot(conn))
+        conn.commit()
+
+
+def test_latest_values_keep_the_highest_id_not_the_last_committed(conn: psycopg.Connection) -> None:
+    start = _START - timedelta(days=1)
+    _insert(conn, [("AccountValued", {"account_id": "acct_9", "equity": 5.0}, "acct_9")])
+    refresh(conn)
+    conn.execute(
+        """INSERT INTO events (id, type, stream, version, account_id, occurred_at, payload)
+           VALUES (0, 'AccountValued', 'late', 1, 'acct_9', %s, '{"account_id": "acct_9", "equity": 1.0}')""",
+        (start,),
+    )  # a lower id than the one counted, committed after it
+    assert dict(refresh(conn)[8])["acct_9"] == 5.0
+    assert refresh(conn) == aggregate(conn)
+
+
+def test_a_refresh_reads_by_the_horizon_even_after_many_in_one_session(conn: psycopg.Connection) -> None:
+    """The events table is not read again: no sequential scan, and the index finds only what is new (a plan
+    cached for any horizon, as plpgsql would choose after five calls in a session, reads every event again)."""
+    conn.execute(
+        """INSERT INTO events (type, stream, version, account_id, occurred_at, payload)
+           SELECT 'OrderFilled', 'fill-' || n, 1, 'acct_1', %s, '{"fill": {"account_id": "acct_1"}}'
+           FROM generate_series(1, 5000) AS n""",
+        (_START,),
+    )
+    conn.execute("ANALYZE events")
+    conn.execute("SET plan_cache_mode = force_generic_plan")  # what plpgsql may choose after five calls anyway
+    for _ in range(8):
+        refresh(conn)
+    _insert(conn, _batch(random.Random(12), 0))
+    with conn.transaction():  # the session's reads not yet reported, before and after: what the refresh read
+        before = _events_read(conn)
+        refresh(conn)
+        sequential, by_index = (after - earlier for after, earlier in zip(_events_read(conn), before, strict=True))
+    assert sequential == 0
+    assert by_index == 14  # the new events the metrics read, one of each type
+
+
+def _events_read(conn: psycopg.Connection) -> tuple[int, int]:
+    found = conn.execute(
+        "SELECT seq_tup_read, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables WHERE relname = 'events'"
+    ).fetchone()
+    assert found is not None
+    return int(found[0]), int(found[1])
+
+
+def test_in_a_callers_transaction_its_commit_still_waits_for_the_disk(database_url: str) -> None:
+    """Only a refresh that is its own transaction commits without waiting: the caller's events must be durable."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET synchronous_commit = on")  # the test server's default is off (conftest)
+        refresh(conn)
+        _insert(conn, _batch(random.Random(13), 0))
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+        conn.commit()
