@@ -81,11 +81,13 @@ _TEXT_EXACT = """
 # ordering's first `depth` (every setup of that tier in a farther week is farther), and the general ordering,
 # a sort of all the instrument's visible setups, is not run (a one-time filter skips it).
 # A row's distance is looked up by its week's place in the array (the weeks are distinct: one condition a week),
-# not joined: the generic plan would join the two by a nested loop over every pair.
+# not joined: the generic plan would join the two by a nested loop over every pair. The nearest weeks come sorted by
+# date, so the place is found by width_bucket's binary search (~6 date comparisons a row) rather than array_position's
+# walk from the start (~30): ~0.05 ms of server time a read at 100k setups.
 # The nearest weeks and their distances come as arrays of their own (`near_weeks`, `near_dists`), not as slices of
 # the whole history's: a slice in the sort key is made again for every row read (~0.3 ms of server time a read).
 FAST = """
-    SELECT memory_id, (%(near_dists)s::float8[])[array_position(%(near_weeks)s::date[], week_id)] AS d
+    SELECT memory_id, (%(near_dists)s::float8[])[width_bucket(week_id, %(near_weeks)s::date[])] AS d
     FROM memory_setups
     WHERE instrument = %(instrument)s AND direction = %(direction)s AND conviction = %(conviction)s
       AND week_id = ANY(%(near_weeks)s::date[]) AND outcome_known_at < %(t)s
@@ -289,9 +291,9 @@ def _remember_vector(key: tuple[str, int, str], vector: _Vector) -> None:
 def _week_params(query: SetupQuery, history: ConditionHistory, as_of: datetime) -> Mapping[str, Any]:
     """The numeric ranking's weeks and their condition distances, nearest first (ties by memory id), as binary
     date[] and float8[] (`weeks`, `dists`), and the nearest NEAREST_WEEKS of them the fast path reads
-    (`near_weeks`, `near_dists`), with every week as near as the last one taken (a tie at the edge cannot
-    split). Not lists: psycopg adapts a list item by item, ~1 ms for a decade of weeks. Kept by the history (a
-    week's reads share the condition and as-of time): read-only."""
+    (`near_weeks`, `near_dists`; by date, for the fast path's binary search), with every week as near as the last
+    one taken (a tie at the edge cannot split). Not lists: psycopg adapts a list item by item, ~1 ms for a decade
+    of weeks. Kept by the history (a week's reads share the condition and as-of time): read-only."""
     if query.condition is None:
         return _NO_WEEKS
     condition = query.condition
@@ -306,15 +308,13 @@ def _week_arrays(weeks: np.ndarray, dists: np.ndarray) -> Mapping[str, Any]:
     if cut > NEAREST_WEEKS:
         # dists ascend: the first week farther than the last one taken ends the cut
         cut = int(np.searchsorted(dists, dists[NEAREST_WEEKS - 1], side="right"))
-    # Each array's items once; the nearest weeks' arrays are a prefix of them (an item: 4 + 4 or 4 + 8 bytes).
-    days = _binary_items((weeks - _PG_EPOCH).astype(np.int64), ">i4")
-    floats = _binary_items(dists, ">f8")
+    by_date = np.argsort(weeks[:cut], kind="stable")  # the weeks are distinct: one condition a week
     return MappingProxyType(
         {
-            "weeks": _DateArray(_binary_array(days, len(weeks), _DATE)),
-            "dists": _Float8Array(_binary_array(floats, len(dists), _FLOAT8)),
-            "near_weeks": _DateArray(_binary_array(days[: 8 * cut], cut, _DATE)),
-            "near_dists": _Float8Array(_binary_array(floats[: 12 * cut], cut, _FLOAT8)),
+            "weeks": _DateArray.of(weeks),
+            "dists": _Float8Array.of(dists),
+            "near_weeks": _DateArray.of(weeks[:cut][by_date]),
+            "near_dists": _Float8Array.of(dists[:cut][by_date]),
         }
     )
 
