@@ -15,8 +15,8 @@ round trip when nothing changed:
   with; when they are not the wanted ones (a new connection, a rolled-back transaction that set them, another
   caller's change) they are set for the session and the statement runs again;
 - the condition history held in the process (the numeric ranking's week distances are computed from it):
-  the statement returns the conditions' version from its own snapshot; when it is not the history's, the
-  history is re-read and the statement runs again.
+  the statement returns the conditions' version from its own snapshot (one row kept by migration 0012's triggers,
+  not a count of the table); when it is not the history's, the history is re-read and the statement runs again.
 The statement is prepared on the server (one per limit and index choice), so it is planned once a session.
 """
 
@@ -116,8 +116,8 @@ fused AS (
     SELECT memory_id, sum(1.0::float8 / ({rrf} + r)) AS s FROM ranks
     GROUP BY memory_id ORDER BY s DESC, memory_id COLLATE "C" LIMIT {limit})
 SELECT meta.n, meta.e, meta.ef, meta.scan, h.memory_id, h.s, h.record, h.outcome, h.lessons
-FROM (SELECT count(*) AS n, coalesce(max(event_id), 0) AS e, current_setting('hnsw.ef_search', true) AS ef,
-             current_setting('hnsw.iterative_scan', true) AS scan FROM memory_conditions) AS meta
+FROM (SELECT v.n, v.e, current_setting('hnsw.ef_search', true) AS ef,
+             current_setting('hnsw.iterative_scan', true) AS scan FROM memory_conditions_version v) AS meta
 LEFT JOIN LATERAL (
     SELECT f.memory_id, f.s, m.record::text, m.outcome::text,
            ARRAY(SELECT l.text FROM memory_lessons l
