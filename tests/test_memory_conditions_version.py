@@ -9,15 +9,13 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from llmtrade.clock import FixedClock
 from llmtrade.domain.memory import ConditionRemembered, MarketCondition
 from llmtrade.memory.embedder import PackagedEmbedder
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.protocol import SetupQuery
 from llmtrade.memory.store import PgMemory
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import Storage, open_storage
-from tests.support import FIXED_NOW
+from llmtrade.storage.bootstrap import Storage
+from tests.support import migrate_around
 from tests.test_memory_conditions import _conditions
 from tests.test_memory_store import _weeks, week_items
 
@@ -83,21 +81,17 @@ def test_a_similar_setups_read_refreshes_the_held_conditions_when_the_version_ro
 def test_the_migration_counts_the_conditions_already_stored(
     empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llmtrade.storage import migrations
+    def fill(storage: Storage) -> None:
+        assert storage.conn.execute("SELECT to_regclass('memory_conditions_version')").fetchone() == (None,)
+        conditions = _conditions(5)
+        memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+        memory.remember(
+            [ConditionRemembered(condition=c) for c in conditions], week_id=conditions[0].week_id, run_id=None
+        )
 
-    shipped = migrations.available()
-    monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 12])
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        migrations.migrate(conn)
-        assert conn.execute("SELECT to_regclass('memory_conditions_version')").fetchone()[0] is None  # type: ignore[index]
-        with open_storage(Settings(DATABASE_URL=empty_database_url), FixedClock(FIXED_NOW)) as storage:
-            memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
-            conditions = _conditions(5)
-            memory.remember(
-                [ConditionRemembered(condition=c) for c in conditions], week_id=conditions[0].week_id, run_id=None
-            )
-        monkeypatch.setattr(migrations, "available", lambda: shipped)
-        assert [m.number for m in migrations.migrate(conn)] == [m.number for m in shipped if m.number >= 12]
+        applied = migrate_around(conn, empty_database_url, 12, fill, monkeypatch)
+        assert applied and applied[0] == 12
         counted = conn.execute(_COUNTED).fetchone()
         assert counted is not None and counted[0] == 5 and conn.execute(_HELD).fetchall() == [counted]
         _insert(conn, _conditions(6)[5], 1)

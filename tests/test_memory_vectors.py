@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from llmtrade.clock import FixedClock
 from llmtrade.domain.memory import ConditionRemembered, MarketCondition, OutcomeRemembered
 from llmtrade.memory import similar, store
 from llmtrade.memory.conditions import FEATURES, Scale, distance
@@ -18,9 +17,8 @@ from llmtrade.memory.embedder import PackagedEmbedder
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.protocol import SetupQuery
 from llmtrade.memory.store import PgMemory, vector_literal
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import Storage, open_storage
-from tests.support import FIXED_NOW
+from llmtrade.storage.bootstrap import Storage
+from tests.support import migrate_around
 from tests.test_memory_search import _answer, _fixture_items, _monday, _reference, _reference_queries
 from tests.test_memory_store import THESES, _friday, _weeks, week_items
 
@@ -193,18 +191,16 @@ def test_the_migration_copies_the_setups_already_stored(
 
     from llmtrade.storage import migrations
 
-    shipped = migrations.available()
-    monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 9])
+    def fill(storage: Storage) -> None:
+        assert storage.conn.execute("SELECT to_regclass('memory_setup_vectors')").fetchone() == (None,)
+        memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+        rng = random.Random(4)
+        for week_id in _weeks(3):
+            memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
+
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        migrations.migrate(conn)
-        assert conn.execute("SELECT to_regclass('memory_setup_vectors')").fetchone()[0] is None
-        with open_storage(Settings(DATABASE_URL=empty_database_url), FixedClock(FIXED_NOW)) as storage:
-            memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
-            rng = random.Random(4)
-            for week_id in _weeks(3):
-                memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
-        monkeypatch.setattr(migrations, "available", lambda: shipped)
-        assert [m.number for m in migrations.migrate(conn)] == [m.number for m in shipped if m.number >= 9]
+        applied = migrate_around(conn, empty_database_url, 9, fill, monkeypatch)
+        assert applied == [m.number for m in migrations.available() if m.number >= 9]
         copied = conn.execute(_COPY).fetchall()
         assert len(copied) == 9 and copied == conn.execute(_SETUP_VECTORS).fetchall()
         assert all(row[1] is not None for row in copied)
