@@ -33,8 +33,8 @@ run starts the server, not to one already running). `--warm N` asks N other quer
 `--keep DIR` leaves the filled server in DIR; `--reuse DIR` times the queries against it without filling again
 (the fill is slow and its time is not a figure; the query timings want a quiet machine). Opening the database
 applies any new migration first (0007 builds the halfvec HNSW index, 0008 rebuilds it with m = 8, 0009 moves it to
-a narrow table of the vectors: ~1 min each
-at 100k setups).
+a narrow table of the vectors: ~1 min each at 100k setups; 0012 counts the conditions once into the row the reads
+check their version against).
 
 Each `--ef-search` value is measured in turn; `--m` / `--ef-construction` rebuild the HNSW index first.
 """

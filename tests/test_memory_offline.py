@@ -145,6 +145,8 @@ def test_the_vectors_are_wordllamas_own_pooling_without_its_padding(no_network: 
     ours = PackagedEmbedder().embed(texts)
     theirs = embedder_module._packaged().embed(texts, norm=True)
     assert len(ours) == len(texts)
+    # A text alone (a query: no padding to cut) gets exactly the vector it gets in a padded batch.
+    assert [PackagedEmbedder().embed([text])[0] for text in texts] == ours
     assert (
         max(abs(a - float(b)) for row, other in zip(ours, theirs, strict=True) for a, b in zip(row, other, strict=True))
         < 1e-6

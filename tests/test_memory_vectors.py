@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from llmtrade.clock import FixedClock
 from llmtrade.domain.memory import ConditionRemembered, MarketCondition, OutcomeRemembered
 from llmtrade.memory import similar, store
 from llmtrade.memory.conditions import FEATURES, Scale, distance
@@ -18,9 +17,8 @@ from llmtrade.memory.embedder import PackagedEmbedder
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.protocol import SetupQuery
 from llmtrade.memory.store import PgMemory, vector_literal
-from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import Storage, open_storage
-from tests.support import FIXED_NOW
+from llmtrade.storage.bootstrap import Storage
+from tests.support import migrate_around
 from tests.test_memory_search import _answer, _fixture_items, _monday, _reference, _reference_queries
 from tests.test_memory_store import THESES, _friday, _weeks, week_items
 
@@ -108,9 +106,10 @@ def test_the_query_vector_and_the_week_arrays_reach_the_server_bit_for_bit(stora
     assert dates == [date(1999, 12, 31), date(2000, 1, 1), date(2024, 2, 29), date(2016, 1, 4)]
     assert conn.execute("SELECT %s::date[]", (similar._DateArray.of(days[:0]),)).fetchone()[0] == []
     near = similar._week_arrays(days, np.array([0.5, 1.0, 1.0, 2.0]))
+    # The nearest weeks by date (the fast path's binary search), each with its own distance.
     assert conn.execute("SELECT %s::date[], %s::float8[]", (near["near_weeks"], near["near_dists"])).fetchone() == (
-        dates,
-        [0.5, 1.0, 1.0, 2.0],
+        sorted(dates),
+        [0.5, 1.0, 2.0, 1.0],
     )
 
 
@@ -192,18 +191,16 @@ def test_the_migration_copies_the_setups_already_stored(
 
     from llmtrade.storage import migrations
 
-    shipped = migrations.available()
-    monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 9])
+    def fill(storage: Storage) -> None:
+        assert storage.conn.execute("SELECT to_regclass('memory_setup_vectors')").fetchone() == (None,)
+        memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+        rng = random.Random(4)
+        for week_id in _weeks(3):
+            memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
+
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        migrations.migrate(conn)
-        assert conn.execute("SELECT to_regclass('memory_setup_vectors')").fetchone()[0] is None
-        with open_storage(Settings(DATABASE_URL=empty_database_url), FixedClock(FIXED_NOW)) as storage:
-            memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
-            rng = random.Random(4)
-            for week_id in _weeks(3):
-                memory.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
-        monkeypatch.setattr(migrations, "available", lambda: shipped)
-        assert [m.number for m in migrations.migrate(conn)] == [m.number for m in shipped if m.number >= 9]
+        applied = migrate_around(conn, empty_database_url, 9, fill, monkeypatch)
+        assert applied == [m.number for m in migrations.available() if m.number >= 9]
         copied = conn.execute(_COPY).fetchall()
         assert len(copied) == 9 and copied == conn.execute(_SETUP_VECTORS).fetchall()
         assert all(row[1] is not None for row in copied)

@@ -65,15 +65,23 @@ class PackagedEmbedder:
         # WordLlama's own `embed` pads the batch to its longest text and pools (texts x longest x 256) floats;
         # pooling each text's own tokens is the same mean (to float32 rounding) at a fraction of the work.
         table = inference.embedding
+        last = table.shape[0] - 1
+        # The tokenizer pads a batch to its longest text (WordLlama turns that on), so a batch's padding is cut by
+        # its attention mask; one text alone (a query) is never padded and its mask is not read back.
+        padded = len(encoded) > 1
         vectors: list[list[float]] = []
         for enc in encoded:
-            ids = np.asarray(enc.ids, dtype=np.int64)[np.asarray(enc.attention_mask, dtype=bool)]
+            ids = np.asarray(enc.ids, dtype=np.int64)
+            if padded:
+                ids = ids[np.asarray(enc.attention_mask, dtype=bool)]
             if ids.size == 0:
                 vectors.append(list(BLANK))
                 continue
-            np.clip(ids, 0, table.shape[0] - 1, out=ids)  # as WordLlama does with an out-of-range id
+            # As WordLlama does with an out-of-range id (ids are never negative); np.minimum, not np.clip's slower
+            # wrapper. The norm is np.linalg.norm's own arithmetic (sqrt of the dot product): the same bits.
+            np.minimum(ids, last, out=ids)
             pooled = table[ids].sum(axis=0, dtype=np.float32) / np.float32(ids.size)
-            norm = float(np.linalg.norm(pooled))
+            norm = float(np.sqrt(pooled.dot(pooled)))
             unit = pooled / norm if norm > 0 else None
             # One numpy check, not math.isfinite per float (~0.1 ms a text, on the path of every query).
             vectors.append(unit.tolist() if unit is not None and np.isfinite(unit).all() else list(BLANK))

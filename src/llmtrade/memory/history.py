@@ -16,7 +16,8 @@ from llmtrade.domain.memory import MarketCondition
 if TYPE_CHECKING:
     import psycopg
 
-_VERSION = "SELECT count(*), coalesce(max(event_id), 0) FROM memory_conditions"
+# (row count, highest event id) of memory_conditions, kept in one row by migration 0012's triggers (not counted).
+_VERSION = "SELECT n, e FROM memory_conditions_version"
 _ALL = "SELECT memory_id, week_id, known_at, session, names, vals FROM memory_conditions ORDER BY memory_id"
 _NEWER = """SELECT memory_id, week_id, known_at, session, names, vals, memory_id > %(last)s FROM memory_conditions
     WHERE event_id > %(e)s ORDER BY memory_id"""
