@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,12 +24,14 @@ from typer.testing import CliRunner
 
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.backtest_discovery import HeldBars
+from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.domain.discovery import PICKERS
-from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.indicators import indicators_of
 from llmtrade.market.service import MarketData
 from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.settings import Settings
@@ -36,6 +39,7 @@ from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import backtest_database
 from tests.support import FIXED_NOW
+from tests.test_backtest_providers_kept import offline_backtest
 
 runner = CliRunner()
 FIRST, LAST = date(2026, 1, 7), date(2026, 1, 21)  # three weeks: 2026-01-07, -14, -21
@@ -175,3 +179,22 @@ def test_held_bars_answer_what_the_market_answers_and_never_a_later_bar(storage:
     # Past what it holds it asks the market rather than answering short.
     beyond = held.bars(["SPY"], date(2026, 1, 26), date(2026, 2, 3)).bars["SPY"]
     assert beyond[-1].day == date(2026, 2, 3)
+
+
+def test_discovery_holds_the_universes_bars_the_weekly_run_reads_so_its_snapshot_computes_them_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    app = offline_backtest(database_url, tmp_path)
+    asof = datetime(2026, 1, 14, 11, 0, tzinfo=NEW_YORK)
+    with app.held() as storage:
+        discovery = start_discovery(
+            app, storage, first=date(2024, 6, 3), last=datetime(2026, 1, 30, 17, 0, tzinfo=NEW_YORK), spent=Counter()
+        )
+        assert discovery is not None and discovery.held is not None
+        universe = [*app.loaded.config.assets.symbols, "SPY"]
+        held = discovery.held.bars_asof(universe, asof).bars
+        read = app.market(storage, record=False).bars_asof(universe, asof).bars  # as the weekly run reads them
+    assert held == read
+    for symbol in universe:
+        assert [id(b) for b in held[symbol]] == [id(b) for b in read[symbol]]  # the very same Bars
+        assert indicators_of(held[symbol], held["SPY"]) is indicators_of(read[symbol], read["SPY"])

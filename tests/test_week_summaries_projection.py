@@ -12,7 +12,8 @@ from llmtrade.storage.projections import project_week_summaries
 W1, W2 = date(2026, 1, 7), date(2026, 1, 14)
 
 
-def _written(storage: Storage, week_id: date, account_id: str, end_equity: float) -> int:
+def _written(storage: Storage, week_id: date, account_id: str, end_equity: float, *, stamped: bool = False) -> int:
+    """A postmortem's event; `stamped`: with its account too, as the postmortem job stamps its own."""
     pm = Postmortem(
         week_id=week_id,
         account_id=account_id,
@@ -28,9 +29,13 @@ def _written(storage: Storage, week_id: date, account_id: str, end_equity: float
         indicators=[],
         reflection=None,
     )
-    [stored] = storage.events.append(
-        [NewEvent.of(PostmortemWritten(postmortem=pm), stream=f"pm:{week_id}:{account_id}", week_id=week_id)]
+    event = NewEvent.of(
+        PostmortemWritten(postmortem=pm),
+        stream=f"pm:{week_id}:{account_id}",
+        week_id=week_id,
+        account_id=account_id if stamped else None,
     )
+    [stored] = storage.events.append([event])
     return stored.id
 
 
@@ -58,3 +63,27 @@ def test_a_projection_writes_new_and_newer_postmortems_only_and_keeps_each_weeks
     storage.conn.execute("DELETE FROM week_summaries")
     assert project_week_summaries(storage.conn, storage.events) == 3
     assert [r[3] for r in _rows(storage)] == [a1, again, a2]
+
+
+def _every_postmortems_latest(storage: Storage) -> list[tuple[object, ...]]:
+    """The full computation: every PostmortemWritten parsed, each (week, account) at its highest id."""
+    latest: dict[tuple[date, str], tuple[date, str, float, int]] = {}
+    for event in storage.events.read(type=PostmortemWritten.event_type()):
+        pm = PostmortemWritten.from_event(event).postmortem
+        latest[(pm.week_id, pm.account_id)] = (pm.week_id, pm.account_id, pm.end_equity, event.id)
+    return [latest[key] for key in sorted(latest)]
+
+
+def test_postmortems_keyed_by_their_columns_project_as_the_parsed_ones_do(storage: Storage) -> None:
+    _written(storage, W1, "acct_1", 101_000.0, stamped=True)
+    _written(storage, W1, "acct_2", 99_000.0)  # unstamped account: keyed by its payload
+    assert project_week_summaries(storage.conn, storage.events) == 2
+    _written(storage, W2, "acct_1", 102_000.0, stamped=True)
+    _written(storage, W1, "acct_2", 97_000.0, stamped=True)  # the same key as the unstamped one, later: it wins
+    _written(storage, W1, "acct_1", 100_500.0, stamped=True)
+    assert project_week_summaries(storage.conn, storage.events) == 3
+    assert project_week_summaries(storage.conn, storage.events) == 0
+    assert _rows(storage) == _every_postmortems_latest(storage)
+    storage.conn.execute("DELETE FROM week_summaries WHERE week_id = %s", (W1,))
+    assert project_week_summaries(storage.conn, storage.events) == 2
+    assert _rows(storage) == _every_postmortems_latest(storage)

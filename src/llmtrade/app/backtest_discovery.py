@@ -109,8 +109,14 @@ def start(
     try:
         if candidates:
             # The universe too: the picker's memory takes a snapshot of it (app/discovery_memory.py).
-            symbols = {c.symbol for c in candidates} | set(app.loaded.config.assets.symbols) | {BENCHMARK}
-            held = HeldBars.of(market, market.bars(sorted(symbols), first, end))
+            universe = sorted({*app.loaded.config.assets.symbols, BENCHMARK})
+            symbols = {c.symbol for c in candidates} | set(universe)
+            fetched = market.bars(sorted(symbols), first, end)
+            # The universe's bars as the bar cache holds them from now on (storing the fetch dropped its copy):
+            # the very Bars the weekly run reads, so the snapshot taken for the picker's memory and the run's
+            # own snapshot of the same sessions compute each symbol's indicators once (market/indicators.py).
+            shared = market.bars(universe, first, end).bars
+            held = HeldBars.of(market, replace(fetched, bars={**fetched.bars, **shared}))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
         app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {

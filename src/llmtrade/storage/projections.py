@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from llmtrade.domain.checkpoints import AccountValued, Postmortem, PostmortemWritten
+from llmtrade.domain.checkpoints import AccountValued, PostmortemWritten
+from llmtrade.domain.events import StoredEvent
 from llmtrade.storage.event_store import EventStore
 
 if TYPE_CHECKING:
@@ -30,11 +31,18 @@ def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
     Each (week, account) row holds that week's latest postmortem (the one with the highest event id, as
     an upsert of every event in id order would leave it). Only rows the table does not already hold at
     that event are written, in one batch: a postmortem writes its own week's rows, not every week's again
-    (a 520-week backtest would otherwise upsert 3,120 rows at its last postmortem)."""
-    latest: dict[tuple[date, str], tuple[int, Postmortem]] = {}
+    (a 520-week backtest would otherwise upsert 3,120 rows at its last postmortem).
+
+    An event stamped with its week and account (as the postmortem's own are: the postmortem's week and
+    account) is keyed by those columns, and only the events whose rows are written are parsed: the weeks
+    already projected cost a look at their columns, not a postmortem each, at every later postmortem."""
+    latest: dict[tuple[date, str], StoredEvent] = {}
     for event in events.read(type=PostmortemWritten.event_type()):
-        pm = events.payload(PostmortemWritten, event).postmortem
-        latest[(pm.week_id, pm.account_id)] = (event.id, pm)
+        if event.week_id is not None and event.account_id is not None:
+            latest[(event.week_id, event.account_id)] = event
+        else:
+            pm = events.payload(PostmortemWritten, event).postmortem
+            latest[(pm.week_id, pm.account_id)] = event
     with conn.transaction():
         held = {
             (week_id, account_id): event_id
@@ -42,6 +50,11 @@ def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
                 "SELECT week_id, account_id, event_id FROM week_summaries"
             ).fetchall()
         }
+        changed = [
+            (event.id, events.payload(PostmortemWritten, event).postmortem)
+            for key, event in latest.items()
+            if held.get(key) != event.id
+        ]
         rows = [
             (
                 pm.week_id,
@@ -57,8 +70,7 @@ def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
                 pm.instrument_return,
                 event_id,
             )
-            for key, (event_id, pm) in latest.items()
-            if held.get(key) != event_id
+            for event_id, pm in changed
         ]
         if rows:
             with conn.cursor() as cursor:
