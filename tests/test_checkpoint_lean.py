@@ -22,7 +22,6 @@ from llmtrade.agents.memory_notes import describe, within_budget
 from llmtrade.clock import FixedClock
 from llmtrade.config.models import ScheduleConfig
 from llmtrade.domain.events import NewEvent, StageStarted
-from llmtrade.domain.market import Bar
 from llmtrade.domain.memory import Recollection
 from llmtrade.llm.recorder import Recorder
 from llmtrade.llm.structured import strict_schema
@@ -34,6 +33,7 @@ from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.schedule import JobKind, _retry_deadline, retry_deadline
+from tests.market_series import good_bars
 from tests.test_memory_use_units import _hit
 
 STREAM = "run:lean-test"
@@ -160,25 +160,8 @@ def test_a_kept_retry_deadline_is_the_computed_one_and_another_schedule_gets_its
     )
 
 
-def _bars(symbol: str, source: str, n: int) -> list[Bar]:
-    return [
-        Bar(
-            symbol=symbol,
-            day=date(2026, 1, 5 + i),
-            open=10.0,
-            high=11.0,
-            low=9.0,
-            close=10.5,
-            volume=100,
-            source=source,
-            synthetic=True,
-        )
-        for i in range(n)
-    ]
-
-
 def test_the_cached_bars_source_is_found_once_per_slice_and_fresh_bars_are_looked_through() -> None:
-    spy, tlt = _bars("SPY", "csv", 3), _bars("TLT", "synthetic", 3)
+    spy, tlt = good_bars("SPY", "csv"), good_bars("TLT", "synthetic")
     assert _source({"SPY": spy, "TLT": tlt}, "x") == _source({"SPY": spy[:], "TLT": tlt[:]}, "x") == "csv,synthetic"
-    assert _source({"SPY": _bars("SPY", "stooq", 3)}, "x") == "stooq"  # other objects: their own sources
+    assert _source({"SPY": good_bars("SPY", "stooq")}, "x") == "stooq"  # other objects: their own sources
     assert _source({"SPY": []}, "fallback") == "fallback"
