@@ -53,6 +53,24 @@ def describe(hit: Recollection) -> str:
     return f"[{hit.memory_id}] week {hit.week_id}"
 
 
+# id(hit) -> (the hit, its line): a backtest's recall answers the same frozen recollections checkpoint after
+# checkpoint (app/backtest_memory.py); the hit is held, so no id is reused while its entry lives.
+_LINES: dict[int, tuple[Recollection, str]] = {}
+_LINES_KEPT = 4096
+
+
+def _described(hit: Recollection) -> str:
+    """`describe(hit)`, made once per recollection object (frozen: the same object gives the same line)."""
+    kept = _LINES.get(id(hit))
+    if kept is not None and kept[0] is hit:
+        return kept[1]
+    line = describe(hit)
+    if len(_LINES) >= _LINES_KEPT:
+        _LINES.clear()
+    _LINES[id(hit)] = (hit, line)
+    return line
+
+
 def within_budget(hits: Iterable[Recollection], token_budget: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(lines, memory ids) of the whole items that fit `token_budget` (~4 characters a token), in the order
     given (most similar first); the first item that does not fit ends the list, so a less similar item never
@@ -63,7 +81,7 @@ def within_budget(hits: Iterable[Recollection], token_budget: int) -> tuple[tupl
     for hit in hits:
         if hit.memory_id in ids:
             continue
-        line = describe(hit)
+        line = _described(hit)
         if len(line) + 1 > room:
             break
         room -= len(line) + 1

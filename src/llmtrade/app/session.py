@@ -69,5 +69,7 @@ def open_session(
         cache=AnswerCache(storage.conn),
         budget=budget,
         misses_go_live=misses is not None,
+        # A backtest's sole writer holds its appends in memory: a thread per batch of call records costs more.
+        records_inline=storage.events.holds_appends,
     )
     return Session(settings, loaded, clock, storage, decision, gateway, prompts)

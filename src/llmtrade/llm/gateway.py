@@ -96,16 +96,18 @@ class LLMGateway:
         cache: AnswerCache | None,
         budget: Budget | None = None,
         misses_go_live: bool = False,
+        records_inline: bool = False,
     ):
         """`misses_go_live` (REPLAY only): a cache miss is sent to the live model (through `clients`, under
-        `budget`) and cached, instead of raising ReplayMiss."""
+        `budget`) and cached, instead of raising ReplayMiss. `records_inline`: the call records are stored on
+        the event loop, not on a worker thread (llm/recorder.py), for a store that holds its appends in memory."""
         self.mode = mode
         self._misses_go_live = misses_go_live
         self._clients = dict(clients)
         self._prices = dict(prices)
         self._events = events
         self._cache = cache
-        self._recorder = Recorder(events, cache)
+        self._recorder = Recorder(events, cache, inline=records_inline)
         self.budget = budget or Budget.unlimited()
         self.totals = UsageTotals()
         # (provider, model) -> the strongest response format it accepted (or the last left) this run.

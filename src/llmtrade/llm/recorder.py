@@ -41,9 +41,14 @@ class _Pending:
 class Recorder:
     """Stores call records in batches: `await write(...)` returns once its own record is stored."""
 
-    def __init__(self, events: EventSink, cache: AnswerCache | None):
+    def __init__(self, events: EventSink, cache: AnswerCache | None, *, inline: bool = False):
+        """`inline`: the batch is stored on the event loop, in the writer's turn, instead of on a worker thread:
+        for a store whose appends cost no I/O (a backtest's sole writer holds them in memory), where the
+        thread's hand-over and the loop's wake-up cost more than the append itself. The batches and their order
+        are the same: the writer still takes everything queued when its turn comes."""
         self._events = events
         self._cache = cache
+        self._inline = inline
         self._queue: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,7 +72,10 @@ class Recorder:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await asyncio.to_thread(self._store, batch)
+                if self._inline:
+                    self._store(batch)
+                else:
+                    await asyncio.to_thread(self._store, batch)
             except Exception as exc:
                 for item in batch:
                     if item.done.get_loop() is loop and not item.done.done():

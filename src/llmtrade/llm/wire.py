@@ -5,21 +5,47 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from llmtrade.llm.structured import schema_instruction
 from llmtrade.llm.types import ChatMessage, ChatRequest, ResponseMode
 
 
 def cache_key(request: ChatRequest) -> str:
-    """Content address of a request: everything that can change the answer, nothing else."""
-    material = {
-        "model": request.model,
-        "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
-        "messages": [m.model_dump() for m in request.messages],
-        "schema": request.json_schema,
-    }
-    return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """Content address of a request: everything that can change the answer, nothing else.
+
+    The sha256 of `json.dumps({"model", "temperature", "max_tokens", "messages", "schema"}, sort_keys=True,
+    separators=(",", ":"))`, written out member by member in that sorted order, the schema's text made once per
+    schema (strict_schema keeps one per output model), as it is the bulk of the text."""
+    messages = [{"content": m.content, "role": m.role} for m in request.messages]
+    text = (
+        f'{{"max_tokens":{_dumps(request.max_tokens)},"messages":{_dumps(messages)},"model":{_dumps(request.model)},'
+        f'"schema":{_schema_text(request.json_schema)},"temperature":{_dumps(request.temperature)}}}'
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# A schema's members (name, id of its value) -> (the schema, its text). A request holds a shallow copy of
+# strict_schema's dict, whose values are strict_schema's own (never changed: its callers must not mutate it);
+# the schema kept here holds them, so no id in a key is reused while its entry lives.
+_SCHEMA_TEXTS: dict[tuple[tuple[str, int], ...], tuple[dict[str, Any], str]] = {}
+
+
+def _schema_text(schema: dict[str, Any] | None) -> str:
+    if schema is None:
+        return "null"
+    key = tuple((name, id(value)) for name, value in schema.items())
+    kept = _SCHEMA_TEXTS.get(key)
+    if kept is not None:
+        return kept[1]
+    text = _dumps(schema)
+    if len(_SCHEMA_TEXTS) < 1024:  # a few dozen output models; a bound all the same
+        _SCHEMA_TEXTS[key] = (schema, text)
+    return text
 
 
 def in_mode(request: ChatRequest, mode: ResponseMode) -> ChatRequest:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 
 from llmtrade.config.files import read_text
 from llmtrade.errors import ConfigError, ConfigProblem, PromptError
@@ -60,6 +61,8 @@ class PromptRenderer:
         self._env.filters["num"] = _num
         self._env.globals["snapshot_table"] = self._snapshot_table
         self._snapshot_cache: tuple[Any, str] | None = None
+        # Template name -> (the compiled template, its text when it is plain text, else None): see `_constant`.
+        self._constants: dict[str, tuple[jinja2.Template, str | None]] = {}
         if override_dir is not None:
             self._check_overrides(override_dir)
 
@@ -127,9 +130,28 @@ class PromptRenderer:
         if errors:
             raise ConfigError.combine(errors)
 
+    def _constant(self, name: str, template: jinja2.Template) -> str | None:
+        """The text of `template` when it is plain text (no tag, no variable: most system prompts), made once per
+        compiled template (a changed override compiles anew, and is looked at again); None for any other."""
+        kept = self._constants.get(name)
+        if kept is not None and kept[0] is template:
+            return kept[1]
+        loader = self._env.loader
+        source = loader.get_source(self._env, name)[0] if loader is not None else ""
+        body = self._env.parse(source).body
+        plain = all(
+            isinstance(node, nodes.Output) and all(isinstance(part, nodes.TemplateData) for part in node.nodes)
+            for node in body
+        )
+        text = template.render().strip() if plain else None
+        self._constants[name] = (template, text)
+        return text
+
     def _render(self, name: str, variables: dict[str, Any]) -> str:
         try:
-            return self._env.get_template(name).render(**variables).strip()
+            template = self._env.get_template(name)
+            constant = self._constant(name, template)
+            return constant if constant is not None else template.render(**variables).strip()
         except jinja2.TemplateNotFound:
             raise PromptError(f"prompt template {name} not found") from None
         except jinja2.UndefinedError as exc:

@@ -118,6 +118,13 @@ class EventStore:
             raise ConcurrencyError(match.group(1), int(match.group(2))) from exc
         return stored
 
+    @property
+    def holds_appends(self) -> bool:
+        """Whether an append is held in memory (an `exclusive` store's, and a draft view's over one) rather than
+        written to PostgreSQL then and there: it then costs no I/O, so a caller need not keep it off its event
+        loop."""
+        return self._writer is not None
+
     def defer_flush(self, deferred: bool) -> None:
         """Whether this connection's commits wait for their WAL to reach the disk (PostgreSQL synchronous_commit).
 

@@ -22,14 +22,18 @@ def _undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHel
     latest: dict[str, OrderRejected | LegHeldBack] = {}
     given_up: set[str] = set()
     # Read at every checkpoint, for every account: each event parsed once per process (events.payload).
+    abandoned, submitted = PlanAbandoned.event_type(), OrderSubmitted.event_type()
+    refusals: dict[str, type[OrderRejected] | type[LegHeldBack]] = {
+        OrderRejected.event_type(): OrderRejected,
+        LegHeldBack.event_type(): LegHeldBack,
+    }
     for event in events.read_stream(stream):
-        if event.type == PlanAbandoned.event_type():
+        if event.type == abandoned:
             given_up.update(events.payload(PlanAbandoned, event).client_order_ids)
-        elif event.type in (OrderRejected.event_type(), LegHeldBack.event_type()):
-            kind = OrderRejected if event.type == OrderRejected.event_type() else LegHeldBack
+        elif (kind := refusals.get(event.type)) is not None:
             record = events.payload(kind, event)
             latest[record.order.client_order_id] = record
-        elif event.type == OrderSubmitted.event_type():
+        elif event.type == submitted:
             latest.pop(events.payload(OrderSubmitted, event).order.client_order_id, None)
     return {cid: r for cid, r in latest.items() if cid not in given_up}
 

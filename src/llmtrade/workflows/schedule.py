@@ -167,6 +167,32 @@ def retry_deadline(
     run. A number: that many minutes after the job's scheduled time. None when the week has no such job
     (no session): nothing to wait for, so every rerun retries."""
     _require_wednesday(week_id)
+    # Made once per job and kept (a backtest asks at each of its ~20 checkpoints a week): the schedule is frozen
+    # and the calendar's sessions are fixed, so the same objects and job give the same deadline. Both are held in
+    # the entry, so no id in a key is reused while it lives.
+    key = (id(schedule), id(calendar), kind, week_id, day, hhmm)
+    kept = _DEADLINES.get(key)
+    if kept is not None and kept[0] is schedule and kept[1] is calendar:
+        return kept[2]
+    deadline = _retry_deadline(schedule, calendar, kind, week_id, day, hhmm)
+    if len(_DEADLINES) >= _DEADLINES_KEPT:
+        _DEADLINES.clear()
+    _DEADLINES[key] = (schedule, calendar, deadline)
+    return deadline
+
+
+_DEADLINES: dict[tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, datetime | None]] = {}
+_DEADLINES_KEPT = 4096
+
+
+def _retry_deadline(
+    schedule: ScheduleConfig,
+    calendar: TradingCalendar,
+    kind: JobKind,
+    week_id: date,
+    day: date | None,
+    hhmm: str | None,
+) -> datetime | None:
     weekly = _weekly_run(schedule, calendar, week_id)
     if kind is JobKind.WEEKLY:
         job = weekly
