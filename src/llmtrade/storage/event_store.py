@@ -85,27 +85,40 @@ class EventStore:
         from psycopg.types.json import Jsonb
 
         occurred_at = self._clock.now()
-        try:
-            with self._lock, self._conn.transaction():
-                next_version = first_versions(events, expected, self.stream_version)
-                rows: list[tuple[Any, ...]] = []
-                for event in events:
-                    version = next_version[event.stream]
-                    next_version[event.stream] = version + 1
-                    rows.append(
-                        (
-                            event.type,
-                            event.stream,
-                            version,
-                            event.week_id,
-                            event.account_id,
-                            event.run_id,
-                            occurred_at,
-                            Jsonb(event.payload),
-                            event.schema_version,
-                        )
+
+        def rows() -> list[tuple[Any, ...]]:
+            next_version = first_versions(events, expected, self.stream_version)
+            built: list[tuple[Any, ...]] = []
+            for event in events:
+                version = next_version[event.stream]
+                next_version[event.stream] = version + 1
+                built.append(
+                    (
+                        event.type,
+                        event.stream,
+                        version,
+                        event.week_id,
+                        event.account_id,
+                        event.run_id,
+                        occurred_at,
+                        Jsonb(event.payload),
+                        event.schema_version,
                     )
-                stored = _inserted(self._conn, rows)
+                )
+            return built
+
+        try:
+            with self._lock:
+                if self._conn.autocommit and self._settled():
+                    # Outside a transaction the batch is one INSERT statement, atomic by itself: the heads read
+                    # and the insert are two round trips, where BEGIN and COMMIT around them made four (a run
+                    # appends some hundred times, many between two model calls or inside execution). The heads
+                    # are read at READ COMMITTED either way, so a writer taking a head between the two is still
+                    # caught by the (stream, version) key, as before.
+                    stored = _inserted_at_once(self._conn, rows())
+                else:
+                    with self._conn.transaction():  # inside a caller's transaction: a savepoint, as it always was
+                        stored = _inserted(self._conn, rows())
         except psycopg.errors.UniqueViolation as exc:
             # A writer committed between our head read and our insert.
             if exc.diag.constraint_name == "events_pkey":
@@ -310,6 +323,14 @@ _INSERT = f"""INSERT INTO events (type, stream, version, week_id, account_id, ru
               RETURNING {_COLUMNS}"""
 
 
+# Rows one multi-row INSERT carries (9 parameters each, PostgreSQL takes 65,535 a statement).
+_MANY_AT_ONCE = 1000
+_INSERT_MANY = f"""INSERT INTO events (type, stream, version, week_id, account_id, run_id, occurred_at, payload,
+                                        schema_version)
+                   VALUES {{values}}
+                   RETURNING {_COLUMNS}"""
+
+
 def _inserted(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
     """Insert `rows` (one event each, in order) and return them as stored. A batch goes as one pipelined
     executemany: the inserts are sent together instead of one round trip each (a stage's dozen reviews, the
@@ -324,6 +345,24 @@ def _inserted(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[Sto
             if not cur.nextset():
                 break
     return stored
+
+
+def _inserted_at_once(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
+    """Insert `rows` (one event each, in order) as one multi-row INSERT statement (all or none, without a
+    transaction around it) and return them as stored, in order. The VALUES rows are inserted in the order listed,
+    so their ids follow it; RETURNING promises no order, so the stored rows are given back in `rows`' order by
+    their (stream, version), which is unique. A batch too large for one statement's parameters goes as
+    `_inserted` does, in a transaction."""
+    if len(rows) == 1:
+        return [_to_event(conn.execute(_INSERT, rows[0]).fetchone())]
+    if len(rows) > _MANY_AT_ONCE:
+        with conn.transaction():
+            return _inserted(conn, rows)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    flat = [value for row in rows for value in row]
+    inserted = conn.execute(_INSERT_MANY.format(values=values), flat)
+    returned = {(e.stream, e.version): e for e in map(_to_event, inserted)}
+    return [returned[(row[1], row[2])] for row in rows]
 
 
 def _to_event(row: Any) -> StoredEvent:
