@@ -53,6 +53,10 @@ from llmtrade.workflows.research_stages import ASOF, RESEARCH_PACKS, SNAPSHOT
 from llmtrade.workflows.workbench import Side, Workbench
 
 T = TypeVar("T")
+# An overlapping stage's worker starts this long after the stage does: by then the next model call's requests are
+# out (building them takes ~5-40 ms, twelve reviews the most), and the worker's interpreter time (embedding, parsing)
+# no longer competes with building them, which is on the path; it has the rest of the round trip (~0.5 s) to hide in.
+AFTER_THE_REQUESTS_S = 0.05
 
 
 def recall_enabled(bench: Workbench) -> bool:
@@ -139,6 +143,8 @@ class _MemoryStage:
             with opener() as side:
                 return work(side.events, side.memory)
 
+        if self.overlaps:
+            await asyncio.sleep(AFTER_THE_REQUESTS_S)
         return await asyncio.to_thread(on_side)
 
 
