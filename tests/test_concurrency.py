@@ -26,6 +26,7 @@ from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.trading import AccountHalted, AccountSnapshot, BreakerUpdated, Fill, Side
+from llmtrade.errors import ConcurrencyError
 from llmtrade.risk import controls
 from llmtrade.settings import Settings
 from llmtrade.storage import migrations
@@ -259,11 +260,10 @@ def test_valuations_after_each_fill_are_each_recorded(storage: Storage) -> None:
     assert [e.payload["equity"] for e in storage.events.read(type=AccountValued.event_type())] == [100_000.0, 99_000.0]
 
 
-def test_writers_appending_at_the_head_of_a_shared_stream_all_land(
-    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_writers_appending_at_the_head_of_a_shared_stream_all_land(storage: Storage, database_url: str) -> None:
     # `market bars` in two processes both record a fetch on the shared `market` stream, with no
     # expected version: the one that read the head second used to fail with ConcurrencyError (exit 1).
+    # A multi-stream batch reads the heads first: every writer holds head 0 before any inserts.
     all_read = threading.Barrier(4, timeout=10)
     first_read: set[int] = set()
     real_head = EventStore.stream_version
@@ -275,17 +275,45 @@ def test_writers_appending_at_the_head_of_a_shared_stream_all_land(
             all_read.wait()  # every writer holds head 0 before any inserts
         return found
 
-    monkeypatch.setattr(EventStore, "stream_version", head_then_wait)
-
     def write(n: int) -> int:
         with open_storage(Settings(DATABASE_URL=database_url), FixedClock(FIXED_NOW)) as mine:
+            mine.events.stream_version = lambda stream: head_then_wait(mine.events, stream)  # type: ignore[method-assign]
             for i in range(5):
-                mine.events.append([NewEvent(type="MarketDataFetched", stream="market", payload={"n": n * 10 + i})])
+                mine.events.append(
+                    [
+                        NewEvent(type="MarketDataFetched", stream="market", payload={"n": n * 10 + i}),
+                        NewEvent(type="MarketDataFetched", stream=f"mine:{n}", payload={"n": n * 10 + i}),
+                    ]
+                )
         return n
 
     with ThreadPoolExecutor(4) as pool:
         assert sorted(pool.map(write, range(4))) == [0, 1, 2, 3]
-    monkeypatch.undo()
     landed = storage.events.read_stream("market")
     assert [e.version for e in landed] == list(range(1, 21))
     assert sorted(e.payload["n"] for e in landed) == sorted(n * 10 + i for n in range(4) for i in range(5))
+
+
+def test_an_append_to_one_stream_that_loses_its_head_to_a_writer_committing_under_it_lands_after_it(
+    storage: Storage, database_url: str
+) -> None:
+    """A one-stream append reads the head and inserts in one statement: a writer holding that version uncommitted
+    makes it wait on the key, fail when the writer commits, and append again after the writer's event."""
+    import psycopg
+
+    with psycopg.connect(database_url) as other:
+        other.execute(
+            "INSERT INTO events (type, stream, version, occurred_at) VALUES ('MarketDataFetched', 'market', 1, now())"
+        )  # not committed: the append below reads head 0 and waits on (market, 1)
+        committing = threading.Timer(0.3, other.commit)
+        committing.start()
+        stored = storage.events.append([NewEvent(type="MarketDataFetched", stream="market", payload={"n": 2})])
+        committing.join()
+    assert [(e.version, e.payload.get("n")) for e in storage.events.read_stream("market")] == [(1, None), (2, 2)]
+    assert stored[0].version == 2
+    # With an expected version, losing the head is the answer.
+    with pytest.raises(ConcurrencyError):
+        storage.events.append(
+            [NewEvent(type="MarketDataFetched", stream="market", payload={"n": 3})], expected_versions={"market": 1}
+        )
+    assert len(storage.events.read_stream("market")) == 2

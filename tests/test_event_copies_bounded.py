@@ -12,7 +12,8 @@ from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_copies import COLUMNS, copies_of
-from llmtrade.storage.event_store import EventStore, _to_event
+from llmtrade.storage.event_inserts import to_event as _to_event
+from llmtrade.storage.event_store import EventStore
 from tests.support import FIXED_NOW
 
 TYPES = ("OrderSubmitted", "OrderFilled", "AccountValued", "LLMCallCompleted")

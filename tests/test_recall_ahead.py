@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.memory import (
     ConditionRemembered,
@@ -22,8 +23,9 @@ from llmtrade.domain.memory import (
 from llmtrade.memory.embedder import PackagedEmbedder
 from llmtrade.memory.protocol import SetupQuery
 from llmtrade.memory.store import PgMemory
-from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.memory_stages import read_ahead, recall_lines
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.workflows.recall_reads import read_ahead, recall_lines
 from tests.test_memory_use import PAST_WEEKS, _outcome, _setup
 
 NY = ZoneInfo("America/New_York")
@@ -85,3 +87,26 @@ def test_lines_read_partly_ahead_are_the_lines_read_in_turn_and_nothing_read_ahe
     partial = {k: v for k, v in ahead.items() if k != "GLD"}
     assert recall_lines(memory, queries, condition, settings, as_of=AS_OF, ahead=partial) == in_turn
     assert again == ["symbol_context"]
+
+
+def test_a_connection_readied_for_similar_setups_holds_their_statement_planned_and_answers_the_same(
+    memory: PgMemory, database_url: str, clock: FixedClock
+) -> None:
+    """recall_ahead readies the side connection recall then reads the setups on: the statement is prepared there
+    (its planning off the path), nothing is written, and the reads after it are the reads a fresh connection makes."""
+    limit = load_config(None).config.models.memory.setups_per_role
+    query = SetupQuery(instrument="SPY", direction="LONG", conviction=1, thesis="SPY trend follows through")
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as fresh:
+        plain = PgMemory(fresh.conn, fresh.events, PackagedEmbedder())
+        expected = plain.similar_setups(query, as_of=AS_OF, limit=limit)
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as side:
+        readied = PgMemory(side.conn, side.events, PackagedEmbedder())
+        events_before = side.events.count()
+        readied.prepare_similar_setups(as_of=AS_OF, limit=limit)
+        prepared = side.conn.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%fused%'")
+        assert prepared.fetchone() == (1,)
+        assert side.events.count() == events_before
+        assert readied.similar_setups(query, as_of=AS_OF, limit=limit) == expected
+        # The read used the statement readied for it: none other was prepared.
+        again = side.conn.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%fused%'")
+        assert again.fetchone() == (1,)

@@ -119,6 +119,9 @@ class CachedMemory:
         key = ("setups", query.model_dump_json(), limit, self._cache.visible(self._conn, as_of))
         return self._answer(key, lambda: self._inner.similar_setups(query, as_of=as_of, limit=limit))
 
+    def prepare_similar_setups(self, *, as_of: datetime, limit: int) -> None:
+        """Nothing: a backtest's reads are answered from the cache, or planned once for the whole backtest."""
+
     def similar_conditions(
         self, condition: MarketCondition, *, as_of: datetime, limit: int
     ) -> tuple[Recollection, ...]:

@@ -24,7 +24,7 @@ from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.memory.conditions import market_condition
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.memory_stages import SIMILAR_WEEKS
+from llmtrade.workflows.recall_reads import SIMILAR_WEEKS
 
 ROLE = "picker"
 

@@ -49,6 +49,11 @@ class Memory(Protocol):
         its week's lessons; most similar first."""
         ...
 
+    def prepare_similar_setups(self, *, as_of: datetime, limit: int) -> None:
+        """Get ready for `similar_setups` reads of `limit` hits (a database memory plans its statement), so the
+        first read costs what later ones do; reads nothing anyone sees and writes nothing."""
+        ...
+
     def similar_conditions(
         self, condition: MarketCondition, *, as_of: datetime, limit: int
     ) -> tuple[Recollection, ...]:

@@ -26,12 +26,27 @@ from typing import TYPE_CHECKING, Any
 from llmtrade.domain.memory import Lesson, MarketCondition, Outcome, Recollection, Setup, SymbolNote
 from llmtrade.memory.embedder import Embedder
 from llmtrade.memory.history import ConditionHistory
-from llmtrade.memory.similar import _SETTINGS, _TEXT_EXACT, _TEXT_HNSW, HNSW_DIMS, TEXT_SLACK, similar_setups
+from llmtrade.memory.similar import (
+    _SETTINGS,
+    _TEXT_EXACT,
+    _TEXT_HNSW,
+    HNSW_DIMS,
+    TEXT_SLACK,
+    prepare_similar_setups,
+    similar_setups,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ConditionHistory", "similar_conditions", "similar_setups", "symbol_context", "text_ranking"]
+__all__ = [
+    "ConditionHistory",
+    "prepare_similar_setups",
+    "similar_conditions",
+    "similar_setups",
+    "symbol_context",
+    "text_ranking",
+]
 
 
 def text_ranking(

@@ -303,6 +303,12 @@ class PgMemory:
                 exact=not self._index_pays(),
             )
 
+    def prepare_similar_setups(self, *, as_of: datetime, limit: int) -> None:
+        with self._lock:
+            recall.prepare_similar_setups(
+                self._conn, self._embedder, as_of=as_of, limit=limit, ef=self.ef_search, exact=not self._index_pays()
+            )
+
     def _index_pays(self) -> bool:
         """Whether the setups are many enough for the HNSW index. Below EXACT_BELOW an exact scan costs about what
         the index does and is exact: the index's graph depends on random draws made while it was built, so two

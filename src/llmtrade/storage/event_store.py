@@ -26,6 +26,7 @@ from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
+from llmtrade.storage.event_inserts import MANY_AT_ONCE, inserted, inserted_at_head, inserted_at_once, to_event
 from llmtrade.storage.sole_writer import SoleWriter, first_versions
 
 if TYPE_CHECKING:
@@ -85,27 +86,49 @@ class EventStore:
         from psycopg.types.json import Jsonb
 
         occurred_at = self._clock.now()
-        try:
-            with self._lock, self._conn.transaction():
-                next_version = first_versions(events, expected, self.stream_version)
-                rows: list[tuple[Any, ...]] = []
-                for event in events:
-                    version = next_version[event.stream]
-                    next_version[event.stream] = version + 1
-                    rows.append(
-                        (
-                            event.type,
-                            event.stream,
-                            version,
-                            event.week_id,
-                            event.account_id,
-                            event.run_id,
-                            occurred_at,
-                            Jsonb(event.payload),
-                            event.schema_version,
-                        )
+
+        def rows() -> list[tuple[Any, ...]]:
+            next_version = first_versions(events, expected, self.stream_version)
+            built: list[tuple[Any, ...]] = []
+            for event in events:
+                version = next_version[event.stream]
+                next_version[event.stream] = version + 1
+                built.append(
+                    (
+                        event.type,
+                        event.stream,
+                        version,
+                        event.week_id,
+                        event.account_id,
+                        event.run_id,
+                        occurred_at,
+                        Jsonb(event.payload),
+                        event.schema_version,
                     )
-                stored = _inserted(self._conn, rows)
+                )
+            return built
+
+        streams = {event.stream for event in events}
+        try:
+            with self._lock:
+                if self._conn.autocommit and self._settled() and len(streams) == 1 and len(events) <= MANY_AT_ONCE:
+                    # One stream (a stage's events, an order, a ledger entry): one statement reads the head and
+                    # inserts after it, atomic by itself, one round trip where BEGIN, the head read, the insert and
+                    # COMMIT made four (a run appends some hundred times, many between two model calls or inside
+                    # execution). A writer taking the head under it is caught by the (stream, version) key.
+                    (stream,) = streams
+                    at_head = inserted_at_head(self._conn, stream, events, expected.get(stream), occurred_at)
+                    if at_head is None:
+                        raise ConcurrencyError(stream, expected[stream] + 1)
+                    stored = at_head
+                elif self._conn.autocommit and self._settled():
+                    # Outside a transaction the batch is one INSERT statement, atomic by itself: the heads read
+                    # and the insert are two round trips, not four. The heads are read at READ COMMITTED either
+                    # way, so a writer taking a head between the two is still caught by the key, as before.
+                    stored = inserted_at_once(self._conn, rows())
+                else:
+                    with self._conn.transaction():  # inside a caller's transaction: a savepoint, as it always was
+                        stored = inserted(self._conn, rows())
         except psycopg.errors.UniqueViolation as exc:
             # A writer committed between our head read and our insert.
             if exc.diag.constraint_name == "events_pkey":
@@ -172,14 +195,14 @@ class EventStore:
                 with copies.lock:
                     sole = writer.state if writer is not None else None
                     if account_id is None and stream is None and sole is not None and week_id is not None:
-                        held = copies.week(self._conn, week_id, _to_event, sole)
+                        held = copies.week(self._conn, week_id, to_event, sole)
                     elif account_id is not None:
                         wanted = None if type is None else _types(type)
-                        held = copies.account(self._conn, account_id, wanted, _to_event, sole)
+                        held = copies.account(self._conn, account_id, wanted, to_event, sole)
                     elif stream is not None:
-                        held = copies.stream(self._conn, stream, _to_event, sole)
+                        held = copies.stream(self._conn, stream, to_event, sole)
                     else:
-                        held = copies.types(self._conn, _types(type), _to_event, sole)
+                        held = copies.types(self._conn, _types(type), to_event, sole)
                     return matching(
                         held,
                         week_id=week_id,
@@ -217,7 +240,7 @@ class EventStore:
         with self._lock:
             self.flush()
             rows = self._conn.execute(sql, params).fetchall()
-        return [_to_event(row) for row in rows]
+        return [to_event(row) for row in rows]
 
     def fold(
         self,
@@ -246,7 +269,7 @@ class EventStore:
             memo = ("fold", account_id, tuple(wanted), key)
             with copies.lock:
                 sole = writer.state if writer is not None else None
-                held = copies.account(self._conn, account_id, wanted, _to_event, sole)
+                held = copies.account(self._conn, account_id, wanted, to_event, sole)
                 state, new, counts = copies.fold_base(memo, held, wanted, start)
             if not new:
                 return state
@@ -309,41 +332,3 @@ class EventStore:
 
 def _types(type: str | Iterable[str] | None) -> list[str]:
     return [] if type is None else [type] if isinstance(type, str) else list(type)
-
-
-_INSERT = f"""INSERT INTO events (type, stream, version, week_id, account_id, run_id, occurred_at, payload,
-                                   schema_version)
-              VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-              RETURNING {_COLUMNS}"""
-
-
-def _inserted(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
-    """Insert `rows` (one event each, in order) and return them as stored. A batch goes as one pipelined
-    executemany: the inserts are sent together instead of one round trip each (a stage's dozen reviews, the
-    risk gate's plan of every account, sat on the path between two model calls waiting for one apiece)."""
-    if len(rows) == 1:
-        return [_to_event(conn.execute(_INSERT, rows[0]).fetchone())]
-    stored: list[StoredEvent] = []
-    with conn.cursor() as cur:
-        cur.executemany(_INSERT, rows, returning=True)
-        while True:
-            stored.append(_to_event(cur.fetchone()))
-            if not cur.nextset():
-                break
-    return stored
-
-
-def _to_event(row: Any) -> StoredEvent:
-    id_, type_, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version = row
-    return StoredEvent(
-        id=id_,
-        type=type_,
-        stream=stream,
-        version=version,
-        week_id=week_id,
-        account_id=account_id,
-        run_id=run_id,
-        occurred_at=occurred_at,
-        payload=payload,
-        schema_version=schema_version,
-    )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from llmtrade.brokers.fills import observe
 from llmtrade.brokers.protocol import Broker
 from llmtrade.brokers.reconcile import look, managed_positions
 from llmtrade.config.models import Config
@@ -67,8 +68,15 @@ def revaluer(
     """What runs after a fill: value the account, so its breaker sees the trade before the next order."""
 
     def revalue() -> None:
-        account = look(events, desk.broker, desk.broker.account(prices), prices).managed  # only what it manages
-        value_account(events, desk, account, config, occasion="after fill", week_id=week_id, run_id=run_id)
+        broker = desk.broker
+        account = broker.account(prices)
+        # One look at the broker's orders and fills serves the reconciliation and the valuation (as a checkpoint's
+        # does): taken twice, each read of the book cost a round trip between two orders.
+        observed = observe(broker)
+        managed = look(events, broker, account, prices, observed=observed).managed  # only what it manages
+        value_account(
+            events, desk, managed, config, occasion="after fill", week_id=week_id, run_id=run_id, observed=observed
+        )
 
     return revalue
 
@@ -87,16 +95,24 @@ def abandoned_plans(events: EventStore, stream: str) -> list[PlanAbandoned]:
 
 
 def recover_orders(
-    events: EventStore, broker: Broker, plan: OrdersPlanned, *, stream: str, week_id: date, run_id: str
+    events: EventStore,
+    broker: Broker,
+    plan: OrdersPlanned,
+    *,
+    stream: str,
+    week_id: date,
+    run_id: str,
+    recorded: Sequence[OrderSubmitted | OrderRejected] | None = None,
 ) -> list[OrderSubmitted]:
     """Record the plan's orders the broker holds but `stream` does not, as the run that sent them would have.
 
     A run that died after the broker accepted an order and before OrderSubmitted was appended left the
     order at the broker (where it may have filled since); its record is the broker's own answer now.
-    Returns the orders recorded here. A plan made for another broker is not looked up (see `misfit`)."""
+    Returns the orders recorded here. A plan made for another broker is not looked up (see `misfit`).
+    `recorded`: `recorded_orders(events, stream)` as the caller just read it; default: read now."""
     if broker.name != plan.broker:
         return []
-    done = {r.order.client_order_id for r in recorded_orders(events, stream)}
+    done = {r.order.client_order_id for r in (recorded_orders(events, stream) if recorded is None else recorded)}
     recovered: list[OrderSubmitted] = []
     for order in plan.orders:
         if order.client_order_id in done:
@@ -283,10 +299,14 @@ def execute_plan(
 
     Returns (what `send_orders` left undone, the plan's abandonment if it was abandoned now)."""
     after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
-    recovered = recover_orders(events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id)
+    recorded = recorded_orders(events, stream)
+    recovered = recover_orders(
+        events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id, recorded=recorded
+    )
     if any(r.result.status is OrderStatus.FILLED for r in recovered):
         after_fill()  # the recovered fills reach the audit log and the breaker before anything is sent
-    abandoned = misfit(events, plan, desk.broker, recorded_orders(events, stream))
+    # What the stream holds of this plan now: what was recorded before, and what recovery just recorded.
+    abandoned = misfit(events, plan, desk.broker, [*recorded, *recovered])
     if abandoned is not None:
         events.append(
             [NewEvent.of(abandoned, stream=stream, week_id=week_id, run_id=run_id, account_id=plan.account_id)]

@@ -23,18 +23,17 @@ memory ids in the order shown): "which memories did this decision see?" is a que
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 from llmtrade.agents import validator
-from llmtrade.agents.memory_notes import interleave, within_budget
+from llmtrade.agents.memory_notes import within_budget
 from llmtrade.config.sections import MemoryConfig
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.memory import (
     ConditionRemembered,
-    MarketCondition,
     MemoryRecalled,
     Recollection,
     SetupFlag,
@@ -42,7 +41,6 @@ from llmtrade.domain.memory import (
     SetupRemembered,
     SymbolNoteRemembered,
 )
-from llmtrade.domain.research import ResearchPack
 from llmtrade.memory.conditions import market_condition
 from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
 from llmtrade.pipeline.context import PipelineContext
@@ -50,14 +48,15 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import DECISION, PITCHES
 from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES, RECALLED_AHEAD
 from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
+from llmtrade.workflows.recall_reads import candidate_queries, read_ahead, recall_lines, setups_like
 from llmtrade.workflows.research_stages import ASOF, RESEARCH_PACKS, SNAPSHOT
 from llmtrade.workflows.workbench import Side, Workbench
 
-# Past weeks whose market condition is shown beside the setups (one line each, after them).
-SIMILAR_WEEKS = 2
-# Notes per research candidate's instrument (the newest first), after the setups and the weeks.
-NOTES_PER_INSTRUMENT = 1
 T = TypeVar("T")
+# An overlapping stage's worker starts this long after the stage does: by then the next model call's requests are
+# out (building them takes ~5-40 ms, twelve reviews the most), and the worker's interpreter time (embedding, parsing)
+# no longer competes with building them, which is on the path; it has the rest of the round trip (~0.5 s) to hide in.
+AFTER_THE_REQUESTS_S = 0.05
 
 
 def recall_enabled(bench: Workbench) -> bool:
@@ -96,65 +95,6 @@ def record_recall(
     )
 
 
-def setups_like(memory: Memory, queries: Sequence[SetupQuery], *, as_of: datetime, limit: int) -> list[Recollection]:
-    """The setups most like any of `queries`, interleaved by rank (each query's best first), `limit` at most."""
-    if limit == 0:
-        return []
-    return interleave([memory.similar_setups(q, as_of=as_of, limit=limit) for q in queries])[:limit]
-
-
-def candidate_queries(packs: Sequence[ResearchPack], condition: MarketCondition | None) -> list[SetupQuery]:
-    """One query per instrument the research packs put forward, in the packs' order (first pack's first)."""
-    queries: dict[str, SetupQuery] = {}
-    for pack in packs:
-        for c in pack.tradable_candidates:
-            sign = {"LONG": 1, "SHORT": -1}.get(c.directional_bias, 0)
-            queries.setdefault(
-                c.instrument,
-                SetupQuery(
-                    instrument=c.instrument,
-                    direction=c.directional_bias,
-                    conviction=sign,
-                    thesis=c.one_week_thesis,
-                    condition=condition,
-                ),
-            )
-    return list(queries.values())
-
-
-def read_ahead(
-    memory: Memory, condition: MarketCondition, symbols: Sequence[str], *, as_of: datetime
-) -> dict[str, tuple[Recollection, ...]]:
-    """What recall shows that the research does not decide: the past weeks most like `condition` (key "") and
-    the latest notes on each of `symbols` (key: the symbol), as of `as_of`."""
-    ahead = {s: memory.symbol_context(s, as_of=as_of, limit=NOTES_PER_INSTRUMENT) for s in symbols}
-    return {"": memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS), **ahead}
-
-
-def recall_lines(
-    memory: Memory,
-    queries: Sequence[SetupQuery],
-    condition: MarketCondition,
-    settings: MemoryConfig,
-    *,
-    as_of: datetime,
-    ahead: Mapping[str, tuple[Recollection, ...]],
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A PM's "Similar past setups" (lines, memory ids shown): the setups like `queries`, the weeks like this
-    one, the latest notes on the queries' instruments, cut to the token budget. Whatever `ahead` (read_ahead's
-    answer, maybe partial or empty) holds is taken from it, the rest is read now: the lines are the same."""
-    setups = setups_like(memory, queries, as_of=as_of, limit=settings.setups_per_role)
-    weeks = ahead[""] if "" in ahead else memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
-
-    def notes_on(symbol: str) -> tuple[Recollection, ...]:
-        if symbol in ahead:
-            return ahead[symbol]
-        return memory.symbol_context(symbol, as_of=as_of, limit=NOTES_PER_INSTRUMENT)
-
-    notes = interleave([notes_on(q.instrument) for q in queries])
-    return within_budget([*setups, *weeks, *notes], settings.token_budget)
-
-
 class _MemoryStage:
     """With a side connection (`Workbench.side`) a memory stage overlaps the stages after it (pipeline/stage.py):
     it checks on the run's own store whether its part is stored (a resumed run: loaded at once, in its place),
@@ -169,7 +109,8 @@ class _MemoryStage:
     def __init__(self, bench: Workbench, *, dry_run: bool):
         self.bench = bench
         self.dry_run = dry_run
-        self.overlaps = bench.side is not None and not dry_run
+        # `on_side`: its reads and writes go over the side connection (on a worker thread), overlapping or not.
+        self.overlaps = self.on_side = bench.side is not None and not dry_run
 
     @property
     def settings(self) -> MemoryConfig:
@@ -194,7 +135,7 @@ class _MemoryStage:
         """`work(events, memory)` on a worker thread over a side connection when there is one, else here on the
         run's own store and memory."""
         opener = self.bench.side
-        if opener is None or not self.overlaps:
+        if opener is None or not self.on_side:
             return work(self.bench.events, self.bench.memory)
 
         def on_side() -> T:
@@ -202,6 +143,8 @@ class _MemoryStage:
             with opener() as side:
                 return work(side.events, side.memory)
 
+        if self.overlaps:
+            await asyncio.sleep(AFTER_THE_REQUESTS_S)
         return await asyncio.to_thread(on_side)
 
 
@@ -236,12 +179,17 @@ class RecallAheadStage(_MemoryStage):
         if bench.memory is None or not recall_enabled(bench) or pitched:
             result = context.with_value(RECALLED_AHEAD, {})
             return result.with_loaded(self.name) if pitched else result
-        as_of = context.get(ASOF)
+        as_of, limit = context.get(ASOF), self.settings.setups_per_role
         condition = market_condition(context.get(SNAPSHOT), bench.week_id)
         symbols = [i.symbol for i in bench.config.assets.universe]
 
         def read(_: EventStore, memory: Memory | None) -> dict[str, tuple[Recollection, ...]]:
-            return read_ahead(memory, condition, symbols, as_of=as_of) if memory is not None else {}
+            if memory is None:
+                return {}
+            ahead = read_ahead(memory, condition, symbols, as_of=as_of)
+            # Recall reads the setups over this same connection: its first read's planning is paid here, off the path.
+            memory.prepare_similar_setups(as_of=as_of, limit=limit)
+            return ahead
 
         return context.with_value(RECALLED_AHEAD, await self._on_side(read))
 
@@ -251,11 +199,16 @@ class RecallStage(_MemoryStage):
     lessons), the past weeks most like this one, the latest notes on the candidates' instruments; cut to the
     token budget, most similar first. Every PM is shown the same lines (the query is built from the research
     packs all of them read, before any has pitched), each recorded as its own MemoryRecalled. Nothing to
-    show (memory off, an empty memory, pitches already stored): no lines and no event."""
+    show (memory off, an empty memory, pitches already stored): no lines and no event. In turn (the pitches
+    wait for it), its reads over the side connection that recall_ahead readied."""
 
     name = "recall"
     reads = (RESEARCH_PACKS, SNAPSHOT, ASOF, RECALLED_AHEAD)
     writes = (MEMORY_NOTES,)
+
+    def __init__(self, bench: Workbench, *, dry_run: bool):
+        super().__init__(bench, dry_run=dry_run)
+        self.overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench, memory = self.bench, self.bench.memory
@@ -265,10 +218,14 @@ class RecallStage(_MemoryStage):
             return result.with_loaded(self.name) if pitched else result
         as_of, packs = context.get(ASOF), context.get(RESEARCH_PACKS)
         condition = market_condition(context.get(SNAPSHOT), bench.week_id)
-        queries = candidate_queries(packs, condition)
-        lines, shown = recall_lines(
-            memory, queries, condition, self.settings, as_of=as_of, ahead=context.get(RECALLED_AHEAD)
-        )
+        queries, ahead = candidate_queries(packs, condition), context.get(RECALLED_AHEAD)
+
+        def read(_: EventStore, mine: Memory | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+            if mine is None:  # never: the side's memory is built whenever the run's is
+                return (), ()
+            return recall_lines(mine, queries, condition, self.settings, as_of=as_of, ahead=ahead)
+
+        lines, shown = await self._on_side(read)
         if not lines:
             return context.with_value(MEMORY_NOTES, {})
         query = "setups like the research candidates " + ", ".join(f"{q.direction} {q.instrument}" for q in queries)
@@ -306,7 +263,7 @@ class RememberDecisionStage(_MemoryStage):
         super().__init__(bench, dry_run=dry_run)
         # In turn, not alongside: no model call follows for it to hide behind (the risk gate and execution keep
         # the interpreter busy), and the decision's setup is stored before any order is sent.
-        self.overlaps = False
+        self.overlaps = self.on_side = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         items = [SetupRemembered(setup=decision_setup(context.get(DECISION)))]

@@ -1,0 +1,109 @@
+"""How the event store's appends reach the table: one statement per batch where it can, and rows back as events.
+
+A one-stream batch reads the head and inserts after it in one statement; a batch over several streams has its heads
+read first and goes as one multi-row INSERT; inside a caller's transaction (a savepoint) the inserts are pipelined.
+Each is atomic by itself, and a writer that took a version first is caught by the (stream, version) key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.storage.event_copies import COLUMNS as _COLUMNS
+
+if TYPE_CHECKING:
+    import psycopg
+
+_INSERT = f"""INSERT INTO events (type, stream, version, week_id, account_id, run_id, occurred_at, payload,
+                                   schema_version)
+              VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+              RETURNING {_COLUMNS}"""
+
+
+# Rows one multi-row INSERT carries (9 parameters each, PostgreSQL takes 65,535 a statement).
+MANY_AT_ONCE = 1000
+_INSERT_MANY = f"""INSERT INTO events (type, stream, version, week_id, account_id, run_id, occurred_at, payload,
+                                        schema_version)
+                   VALUES {{values}}
+                   RETURNING {_COLUMNS}"""
+
+
+# The VALUES rows are inserted in their order (k), so their ids follow it, as the versions do.
+_INSERT_AT_HEAD = f"""INSERT INTO events (type, stream, version, week_id, account_id, run_id, occurred_at, payload,
+                                          schema_version)
+    SELECT v.type, %s, h.head + v.k, v.week_id, v.account_id, v.run_id, v.occurred_at, v.payload, v.schema_version
+    FROM (SELECT coalesce(max(version), 0) AS head FROM events WHERE stream = %s) AS h,
+         (VALUES {{values}}) AS v(k, type, week_id, account_id, run_id, occurred_at, payload, schema_version)
+    WHERE %s::int IS NULL OR h.head = %s::int
+    ORDER BY v.k
+    RETURNING {_COLUMNS}"""
+
+
+def inserted(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
+    """Insert `rows` (one event each, in order) and return them as stored. A batch goes as one pipelined
+    executemany: the inserts are sent together instead of one round trip each (a stage's dozen reviews, the
+    risk gate's plan of every account, sat on the path between two model calls waiting for one apiece)."""
+    if len(rows) == 1:
+        return [to_event(conn.execute(_INSERT, rows[0]).fetchone())]
+    stored: list[StoredEvent] = []
+    with conn.cursor() as cur:
+        cur.executemany(_INSERT, rows, returning=True)
+        while True:
+            stored.append(to_event(cur.fetchone()))
+            if not cur.nextset():
+                break
+    return stored
+
+
+def inserted_at_head(
+    conn: psycopg.Connection, stream: str, events: Sequence[NewEvent], expected: int | None, occurred_at: Any
+) -> list[StoredEvent] | None:
+    """Insert `events` (all on `stream`, in order) after the stream's head as one statement, or nothing and None
+    when `expected` is given and the head is not at it. The head is read in the statement's own snapshot; a writer
+    that commits the same version first makes it fail on the (stream, version) key (UniqueViolation)."""
+    from psycopg.types.json import Jsonb
+
+    row = "(%s::int, %s::text, %s::date, %s::text, %s::text, %s::timestamptz, %s::jsonb, %s::int)"
+    params: list[Any] = [stream, stream]
+    for k, event in enumerate(events, start=1):
+        params += [k, event.type, event.week_id, event.account_id, event.run_id, occurred_at]
+        params += [Jsonb(event.payload), event.schema_version]
+    params += [expected, expected]
+    sql = _INSERT_AT_HEAD.format(values=", ".join([row] * len(events)))
+    stored = sorted(map(to_event, conn.execute(sql, params).fetchall()), key=lambda e: e.version)
+    return stored or None
+
+
+def inserted_at_once(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
+    """Insert `rows` (one event each, in order) as one multi-row INSERT statement (all or none, without a
+    transaction around it) and return them as stored, in order. The VALUES rows are inserted in the order listed,
+    so their ids follow it; RETURNING promises no order, so the stored rows are given back in `rows`' order by
+    their (stream, version), which is unique. A batch too large for one statement's parameters goes as
+    `inserted` does, in a transaction."""
+    if len(rows) == 1:
+        return [to_event(conn.execute(_INSERT, rows[0]).fetchone())]
+    if len(rows) > MANY_AT_ONCE:
+        with conn.transaction():
+            return inserted(conn, rows)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    flat = [value for row in rows for value in row]
+    cursor = conn.execute(_INSERT_MANY.format(values=values), flat)
+    returned = {(e.stream, e.version): e for e in map(to_event, cursor)}
+    return [returned[(row[1], row[2])] for row in rows]
+
+
+def to_event(row: Any) -> StoredEvent:
+    id_, type_, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version = row
+    return StoredEvent(
+        id=id_,
+        type=type_,
+        stream=stream,
+        version=version,
+        week_id=week_id,
+        account_id=account_id,
+        run_id=run_id,
+        occurred_at=occurred_at,
+        payload=payload,
+        schema_version=schema_version,
+    )

@@ -1,0 +1,77 @@
+"""What recall reads for the PMs' "Similar past setups", pure reads over a `Memory` (the stages that run them:
+workflows/memory_stages.py): the setups like the research candidates, the weeks like this one, the latest notes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from llmtrade.agents.memory_notes import interleave, within_budget
+from llmtrade.config.sections import MemoryConfig
+from llmtrade.domain.memory import MarketCondition, Recollection
+from llmtrade.domain.research import ResearchPack
+from llmtrade.memory.protocol import Memory, SetupQuery
+
+# Past weeks whose market condition is shown beside the setups (one line each, after them).
+SIMILAR_WEEKS = 2
+# Notes per research candidate's instrument (the newest first), after the setups and the weeks.
+NOTES_PER_INSTRUMENT = 1
+
+
+def setups_like(memory: Memory, queries: Sequence[SetupQuery], *, as_of: datetime, limit: int) -> list[Recollection]:
+    """The setups most like any of `queries`, interleaved by rank (each query's best first), `limit` at most."""
+    if limit == 0:
+        return []
+    return interleave([memory.similar_setups(q, as_of=as_of, limit=limit) for q in queries])[:limit]
+
+
+def candidate_queries(packs: Sequence[ResearchPack], condition: MarketCondition | None) -> list[SetupQuery]:
+    """One query per instrument the research packs put forward, in the packs' order (first pack's first)."""
+    queries: dict[str, SetupQuery] = {}
+    for pack in packs:
+        for c in pack.tradable_candidates:
+            sign = {"LONG": 1, "SHORT": -1}.get(c.directional_bias, 0)
+            queries.setdefault(
+                c.instrument,
+                SetupQuery(
+                    instrument=c.instrument,
+                    direction=c.directional_bias,
+                    conviction=sign,
+                    thesis=c.one_week_thesis,
+                    condition=condition,
+                ),
+            )
+    return list(queries.values())
+
+
+def read_ahead(
+    memory: Memory, condition: MarketCondition, symbols: Sequence[str], *, as_of: datetime
+) -> dict[str, tuple[Recollection, ...]]:
+    """What recall shows that the research does not decide: the past weeks most like `condition` (key "") and
+    the latest notes on each of `symbols` (key: the symbol), as of `as_of`."""
+    ahead = {s: memory.symbol_context(s, as_of=as_of, limit=NOTES_PER_INSTRUMENT) for s in symbols}
+    return {"": memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS), **ahead}
+
+
+def recall_lines(
+    memory: Memory,
+    queries: Sequence[SetupQuery],
+    condition: MarketCondition,
+    settings: MemoryConfig,
+    *,
+    as_of: datetime,
+    ahead: Mapping[str, tuple[Recollection, ...]],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A PM's "Similar past setups" (lines, memory ids shown): the setups like `queries`, the weeks like this
+    one, the latest notes on the queries' instruments, cut to the token budget. Whatever `ahead` (read_ahead's
+    answer, maybe partial or empty) holds is taken from it, the rest is read now: the lines are the same."""
+    setups = setups_like(memory, queries, as_of=as_of, limit=settings.setups_per_role)
+    weeks = ahead[""] if "" in ahead else memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
+
+    def notes_on(symbol: str) -> tuple[Recollection, ...]:
+        if symbol in ahead:
+            return ahead[symbol]
+        return memory.symbol_context(symbol, as_of=as_of, limit=NOTES_PER_INSTRUMENT)
+
+    notes = interleave([notes_on(q.instrument) for q in queries])
+    return within_budget([*setups, *weeks, *notes], settings.token_budget)
