@@ -139,17 +139,20 @@ def _steps(rng: random.Random, count: int, sigma: float) -> list[float]:
     to the bit, in a few array operations (a day's path was a Python loop of 195 Box-Muller pairs, the bulk
     of pricing a session): the generator's next 32-bit words taken at once (`getrandbits` hands them over
     first word lowest), made into doubles as `random.random` makes them (two words each), then random.gauss's
-    pairs (a cosine draw, then its sine partner) with the same operations in the same order on each element;
-    numpy's log, sqrt, cos and sin give the C library's results here, and tests/test_backtest_speedups.py checks
-    the steps against random.gauss's. Walked by `itertools.accumulate`, the steps give what
+    pairs (a cosine draw, then its sine partner) with the same operations in the same order on each element.
+    log, cos and sin are the math module's (the C library's, as random.gauss's are): numpy's own vectorised
+    versions may differ from them in the last bit on some CPUs (its SIMD kernels), which changed every quote on
+    such a machine; sqrt is correctly rounded everywhere. tests/test_backtest_speedups.py checks the steps
+    against random.gauss's. Walked by `itertools.accumulate`, the steps give what
     `walk.append(walk[-1] + rng.gauss(0.0, sigma))` gave."""
     pairs = (count + 1) // 2
     # Four words a pair: two doubles of two words each.
     words = np.frombuffer(rng.getrandbits(128 * pairs).to_bytes(16 * pairs, "little"), dtype="<u4")
     uniform = ((words[0::2] >> 5) * 67108864.0 + (words[1::2] >> 6)) * (1.0 / 9007199254740992.0)
-    x2pi = uniform[0::2] * math.tau
-    g2rad = np.sqrt(-2.0 * np.log(1.0 - uniform[1::2]))
+    x2pi = (uniform[0::2] * math.tau).tolist()
+    logs = np.fromiter(map(math.log, (1.0 - uniform[1::2]).tolist()), dtype=float, count=pairs)
+    g2rad = np.sqrt(-2.0 * logs)
     steps = np.empty(2 * pairs)
-    steps[0::2] = 0.0 + np.cos(x2pi) * g2rad * sigma
-    steps[1::2] = 0.0 + np.sin(x2pi) * g2rad * sigma
+    steps[0::2] = 0.0 + np.fromiter(map(math.cos, x2pi), dtype=float, count=pairs) * g2rad * sigma
+    steps[1::2] = 0.0 + np.fromiter(map(math.sin, x2pi), dtype=float, count=pairs) * g2rad * sigma
     return steps[:count].tolist()
