@@ -189,7 +189,7 @@ def test_migrating_a_database_with_history_counts_it_once(
     empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shipped = migrations.available()
-    assert shipped[-1].name == "metric_totals"
+    assert [m.name for m in shipped if m.number == 11] == ["metric_totals"]
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 11])
         migrations.migrate(conn)
@@ -199,7 +199,7 @@ def test_migrating_a_database_with_history_counts_it_once(
         conn.execute("UPDATE events SET txid = NULL WHERE id % 2 = 0")  # as rows written before migration 0010
         conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
         monkeypatch.undo()
-        assert [m.number for m in migrations.migrate(conn)] == [11]
+        assert [m.number for m in migrations.migrate(conn)] == [m.number for m in shipped if m.number >= 11]
         assert refresh(conn) == aggregate(conn)
         _insert(conn, _batch(rng, 40))
         assert refresh(conn) == aggregate(conn)
