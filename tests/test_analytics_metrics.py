@@ -252,19 +252,3 @@ def test_normal_quantile_and_cdf_are_scipy_stats_norm_to_the_bit(q: float) -> No
     assert float(ndtri(q)) == float(scipy.stats.norm.ppf(q))
     x = float(scipy.stats.norm.ppf(q))
     assert float(ndtr(x)) == float(scipy.stats.norm.cdf(x))
-
-
-@pytest.mark.parametrize(
-    ("n", "block", "reps", "seed"), [(1, 1, 3, 7), (2, 2, 50, 7), (120, 5, 300, 7), (521, 9, 40, 8)]
-)
-def test_the_bootstrap_draws_are_arch_stationary_bootstraps_index_for_index(
-    n: int, block: int, reps: int, seed: int
-) -> None:
-    import numpy as np
-    from arch.bootstrap import StationaryBootstrap
-
-    expected = np.stack([data[0][0] for data in StationaryBootstrap(block, np.arange(n), seed=seed).bootstrap(reps)])
-    drawn = metrics._indices.__wrapped__(n, block, reps, seed)
-    assert drawn.dtype == expected.dtype and drawn.shape == expected.shape
-    assert np.array_equal(drawn, expected)
-    assert not drawn.flags.writeable

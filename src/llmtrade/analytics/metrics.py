@@ -311,29 +311,14 @@ def _resampled(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _indices(n: int, block: int, reps: int, seed: int) -> np.ndarray:
-    """`reps` stationary-bootstrap index draws of length n (a read-only int64 array, reps x n): the same for
-    every series of n sessions, so the resamples of two accounts over the same sessions are paired (and
-    computed once).
-
-    The draws are `arch`'s StationaryBootstrap(block, np.arange(n), seed=seed).bootstrap(reps), index for
-    index (tests/test_analytics_metrics.py holds them equal): per replication, from one
-    numpy.random.default_rng(seed), n start indices (`integers(n)`) then n uniforms; index i starts a block
-    (keeps its own draw) when its uniform is <= 1/block, else follows index i - 1 (wrapping to 0 at n). Drawn
-    here, with whole-array steps instead of arch's loop, because importing arch (statsmodels, scipy.stats,
-    pandas) costs seconds, once per process that shows a leaderboard."""
+    """`reps` stationary-bootstrap index draws of length n (a read-only int64 array, reps x n) from `arch`'s
+    StationaryBootstrap: the same for every series of n sessions, so the resamples of two accounts over the
+    same sessions are paired (and computed once)."""
     import numpy as np
+    from arch.bootstrap import StationaryBootstrap
 
-    generator = np.random.default_rng(seed)
-    p = 1.0 / block
-    steps = np.arange(n, dtype=np.int64)
-    draws = np.empty((reps, n), dtype=np.int64)
-    for rep in range(reps):  # the generator's order: a replication's starts, then its uniforms
-        starts = generator.integers(n, size=n, dtype=np.int64)
-        fresh = generator.random(n) <= p
-        fresh[0] = True
-        # Each index's block began at the last fresh index at or before it, `steps - begun` indices ago.
-        begun = np.maximum.accumulate(np.where(fresh, steps, 0))
-        draws[rep] = (starts[begun] + (steps - begun)) % n
+    bootstrap = StationaryBootstrap(block, np.arange(n), seed=seed)
+    draws = np.stack([data[0][0] for data in bootstrap.bootstrap(reps)])
     draws.setflags(write=False)
     return draws
 

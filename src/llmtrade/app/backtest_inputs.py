@@ -111,7 +111,7 @@ def check_resume(events: EventStore, inputs: Inputs) -> set[date]:
 def standings(app: BacktestContainer, name: str) -> Leaderboard:
     """The backtest's leaderboard at its clock (its last instant): the same builder, the same numbers, as
     `llmtrade leaderboard --backtest NAME` and the report."""
-    from llmtrade.app.leaderboard import build_leaderboard  # lazy: numpy and scipy come with it
+    from llmtrade.app.leaderboard import build_leaderboard  # lazy: numpy, scipy and arch come with it
 
     with app.storage(persist=False) as storage:
         return build_leaderboard(app, storage, source=f"backtest {name}")

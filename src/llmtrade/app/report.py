@@ -87,7 +87,7 @@ def write_report(app: Container, *, backtest: str | None, output: Path) -> Repor
     Reads only: storage is opened as a draft view, so nothing the leaderboard's valuations do is kept.
     Raises UsageError (exit 2) for an unusable output path (before any work) or an unknown backtest."""
     _check_target(output.expanduser())  # before any work: a wrong path is the commonest mistake
-    from llmtrade.app.leaderboard import books, build_leaderboard  # lazy: numpy comes with it
+    from llmtrade.app.leaderboard import books, build_leaderboard  # lazy: numpy and arch come with it
 
     reader, source = books(app, backtest)
     with reader.storage(persist=False) as storage:
