@@ -20,7 +20,7 @@ from llmtrade.domain.events import StageCompleted, StageFailed
 from llmtrade.domain.memory import SetupRemembered
 from llmtrade.errors import OperationalError, StageError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
-from llmtrade.pipeline.pipeline import Pipeline
+from llmtrade.pipeline.pipeline import Pipeline, hold_back
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.memory_stages import RememberPitchesStage
@@ -109,6 +109,38 @@ class Reads:
     async def run(self, context: PipelineContext) -> PipelineContext:
         self.seen = context.get(NOTE)
         return context
+
+
+class HoldsBack:
+    """Overlaps: holds its work back for up to `seconds` (pipeline.hold_back), then writes NOTE."""
+
+    name = "holds_back"
+    reads = ()
+    writes = (NOTE,)
+    overlaps = True
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.held = 0.0
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        began = time.perf_counter()
+        await hold_back(self.seconds)
+        self.held = time.perf_counter() - began
+        return context.with_value(NOTE, "noted")
+
+
+def test_a_held_back_stage_starts_as_soon_as_the_pipeline_needs_its_result(shared: Storage) -> None:
+    # Its reader comes at once (nothing to overlap, as offline): the hold ends then, not after its 10 s.
+    holds, reader = HoldsBack(10.0), Reads()
+    asyncio.run(Pipeline([holds, reader], shared.events).run(PipelineContext(run_id=_run_id())))
+    assert reader.seen == "noted" and holds.held < 1.0
+
+
+def test_a_held_back_stage_waits_its_time_while_the_stages_after_it_run(shared: Storage) -> None:
+    holds, waits, reader = HoldsBack(PAUSE / 4), Waits(), Reads()
+    asyncio.run(Pipeline([holds, waits, reader], shared.events).run(PipelineContext(run_id=_run_id())))
+    assert reader.seen == "noted" and PAUSE / 4 <= holds.held < PAUSE
 
 
 def _stages(shared: Storage, run_id: str) -> list[tuple[str, str]]:

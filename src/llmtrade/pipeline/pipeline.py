@@ -8,6 +8,8 @@ really holds). See pipeline/stage.py for the contract a stage keeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -81,8 +83,9 @@ class Pipeline:
                 visible = context.only(stage.reads)
                 if getattr(stage, "overlaps", False):
                     before = alongside[-1].task if alongside else None
-                    task = asyncio.ensure_future(_after(before, stage, visible, started))
-                    alongside.append(_Alongside(stage, visible, task, {key.name for key in stage.writes}))
+                    wanted = asyncio.Event()
+                    task = asyncio.ensure_future(_after(before, stage, visible, started, wanted))
+                    alongside.append(_Alongside(stage, visible, task, {key.name for key in stage.writes}, wanted))
                     # Let it start: one that finds its output stored ends at once, and is joined in its place.
                     await asyncio.sleep(0)
                     continue
@@ -111,6 +114,7 @@ class Pipeline:
     async def _join(self, done: _Alongside, context: PipelineContext, completed: list[EventPayload]) -> PipelineContext:
         """Wait for an overlapping stage and merge what it wrote; its failure fails the run here."""
         stage = done.stage
+        done.wanted.set()
         result, elapsed, error = await asyncio.shield(done.task)
         if error is not None:
             self._fail(context, stage, error, elapsed, completed)
@@ -129,6 +133,7 @@ class Pipeline:
     ) -> None:
         """After a failure: wait for every overlapping stage still running and record how each ended."""
         for left in alongside:
+            left.wanted.set()
             result, elapsed, error = await asyncio.shield(left.task)
             if error is None:
                 loaded = left.stage.name in result.loaded and left.stage.name not in left.visible.loaded
@@ -152,6 +157,21 @@ class Pipeline:
         )
 
 
+# Set in an overlapping stage's task: the pipeline sets the event when it waits for the stage's result.
+_WANTED: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("llmtrade_stage_wanted", default=None)
+
+
+async def hold_back(seconds: float) -> None:
+    """Let an overlapping stage wait up to `seconds` before its own work, ending at once when the pipeline waits
+    for its result (nothing left to overlap: an offline run's stages after it end in milliseconds) or when it is
+    not an overlapping stage's task."""
+    wanted = _WANTED.get()
+    if wanted is None or wanted.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wanted.wait(), seconds)
+
+
 @dataclass
 class _Alongside:
     """An overlapping stage started by the pipeline: what it was shown, its task, the keys it writes."""
@@ -160,13 +180,16 @@ class _Alongside:
     visible: PipelineContext
     task: asyncio.Future[tuple[PipelineContext, float, Exception | None]]
     writes: set[str]
+    wanted: asyncio.Event
 
 
 async def _after(
-    before: asyncio.Future[Any] | None, stage: Stage, visible: PipelineContext, started: float
+    before: asyncio.Future[Any] | None, stage: Stage, visible: PipelineContext, started: float, wanted: asyncio.Event
 ) -> tuple[PipelineContext, float, Exception | None]:
     """Run an overlapping stage once the one started before it has ended (they never run at once); returns
-    (its result, its milliseconds, its failure or None). Its time counts from its own start, not its wait."""
+    (its result, its milliseconds, its failure or None). Its time counts from its own start, not its wait.
+    `wanted` is set when the pipeline waits for it (`hold_back` ends then)."""
+    _WANTED.set(wanted)  # this task's own context (ensure_future copied it): no other task sees it
     if before is not None:
         await asyncio.wait([before])
         started = time.perf_counter()
