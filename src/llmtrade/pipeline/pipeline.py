@@ -71,10 +71,11 @@ class Pipeline:
         try:
             for stage in self.stages:
                 # Overlapping stages already done are joined now; one whose writes this stage reads is waited for.
-                wanted = {key.name for key in stage.reads}
-                last = max((i for i, a in enumerate(alongside) if a.task.done() or wanted & a.writes), default=-1)
-                for _ in range(last + 1):
-                    context = await self._join(alongside.pop(0), context, completed)
+                if alongside:
+                    wanted = {key.name for key in stage.reads}
+                    last = max((i for i, a in enumerate(alongside) if a.task.done() or wanted & a.writes), default=-1)
+                    for _ in range(last + 1):
+                        context = await self._join(alongside.pop(0), context, completed)
                 self._record(context, *completed, StageStarted(stage=stage.name))
                 completed = []
                 self._observer(stage.name, "started", None)
@@ -101,7 +102,7 @@ class Pipeline:
                 completed = [StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded)]
                 self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
                 report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
-                context = context.merged(result, stage.writes).with_report(report)
+                context = context.merged(result, stage.writes, report)
             while alongside:
                 context = await self._join(alongside.pop(0), context, completed)
         finally:
