@@ -120,9 +120,9 @@ class BacktestContainer(Container):
     def session(self, storage: Storage) -> Session:
         """Live's session, its job run on the backtest's one event loop while the database is held."""
         session = super().session(storage)
-        if self._loop is None:
-            return session
-        return replace(session, runner=self._loop.run)
+        if self._loop is not None:
+            session.runner = self._loop.run  # the session is this job's own, made just now
+        return session
 
     def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
         """None: the sole writer holds its appends in this process until it flushes, so a second connection

@@ -1,8 +1,10 @@
 """Pipeline: check the stages' wiring, run them in order, record each one's start, end and failure.
 
-The wiring is checked twice, both times before anything runs: when the pipeline is built (against
-the `inputs` the caller promises) and when `run` is called (against the keys the initial context
-really holds). See pipeline/stage.py for the contract a stage keeps.
+The wiring is checked before anything runs: when the pipeline is built (against the `inputs` the
+caller promises) and when `run` is called, that the initial context holds those inputs; a pipeline
+built without `inputs` is checked then against the keys the initial context really holds (a context
+holding more keys than the inputs checked can only satisfy more reads, so it needs no second check).
+See pipeline/stage.py for the contract a stage keeps.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class Pipeline:
                     stage=readers[0] if readers else self.stages[0].name,
                     key=missing[0],
                 )
-        check_wiring(self.stages, set(context.keys()), "the initial context")
+        else:
+            check_wiring(self.stages, set(context.keys()), "the initial context")
         # A stage's StageCompleted goes in one transaction with the next one's StageStarted: nothing
         # happens between the two, and a commit less per stage is a commit less on the critical path.
         completed: list[EventPayload] = []
