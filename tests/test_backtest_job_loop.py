@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,14 @@ async def _running() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
 
 
+async def _until_cancelled(ended: list[str]) -> None:
+    """A task a job starts and leaves running; notes its cancellation."""
+    try:
+        await asyncio.sleep(3600)
+    finally:
+        ended.append("cancelled")
+
+
 def test_every_job_runs_on_the_same_loop_and_close_ends_it(loop: JobLoop) -> None:
     first, second = loop.run(_running()), loop.run(_running())
 
@@ -84,14 +93,8 @@ def test_each_job_sees_the_callers_context_as_it_was_and_its_own_changes_stay_wi
 def test_a_task_a_job_left_running_is_cancelled_when_the_job_ends(loop: JobLoop) -> None:
     ended: list[str] = []
 
-    async def forever() -> None:
-        try:
-            await asyncio.sleep(3600)
-        finally:
-            ended.append("cancelled")
-
     async def job() -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(forever())
+        task = asyncio.get_running_loop().create_task(_until_cancelled(ended))
         await asyncio.sleep(0)  # let it start
         return task
 
@@ -116,14 +119,8 @@ def test_ctrl_c_inside_a_job_raises_keyboard_interrupt_and_cancels_what_the_job_
 ) -> None:
     ended: list[str] = []
 
-    async def worker() -> None:
-        try:
-            await asyncio.sleep(3600)
-        finally:
-            ended.append("cancelled")
-
     async def job() -> None:
-        asyncio.get_running_loop().create_task(worker())
+        asyncio.get_running_loop().create_task(_until_cancelled(ended))
         await asyncio.sleep(0)
         signal.raise_signal(signal.SIGINT)
         await asyncio.sleep(3600)  # never reached: the interrupt comes first
@@ -207,3 +204,18 @@ def test_ctrl_c_inside_a_checkpoints_stage_stops_the_backtest_records_the_run_fa
     accepted = [p["order"]["client_order_id"] for p in _events(url, "PaperOrderAccepted")]
     assert accepted and len(accepted) == len(set(accepted))
     assert resumed.leaderboard.model_dump(exclude={"source"}) == whole.leaderboard.model_dump(exclude={"source"})
+
+
+def test_the_writing_models_config_is_made_once_per_loaded_config_and_follows_a_new_one(tmp_path: Path) -> None:
+    settings = Settings(LLMTRADE_HOME=str(tmp_path))
+    app = Container(settings, load_config(None), SteppingClock(FIXED_NOW), None, lambda _t: None, offline=True)
+    first = app.writing_models()
+    assert first is app.writing_models() and first.memory.enabled
+    loaded = load_config(None)
+    models = loaded.config.models
+    memory = models.memory.model_copy(update={"enabled": False, "setups_per_role": 2})
+    switched_off = models.model_copy(update={"memory": memory})
+    app.loaded = replace(loaded, config=loaded.config.model_copy(update={"models": switched_off}))
+
+    again = app.writing_models()
+    assert again is not first and again.memory.enabled and again.memory.setups_per_role == 2
