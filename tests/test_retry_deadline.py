@@ -14,7 +14,7 @@ from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.config.models import ScheduleConfig
 from llmtrade.errors import ConfigError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.workflows.schedule import JobKind, retry_deadline
+from llmtrade.workflows.schedule import JobKind, retry_deadline, week_jobs
 
 NEW_YORK = ZoneInfo("America/New_York")
 WEEK = date(2026, 1, 7)
@@ -79,3 +79,19 @@ def test_config_validate_shows_the_retry_deadline(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("retry_until: next_job", "retry_until: 45"))
     shown = runner.invoke(app, ["--config", str(tmp_path), "config", "validate"])
     assert "retried for 45 minutes after a job's time" in shown.output
+
+
+def test_every_checkpoints_deadline_from_its_weeks_kept_instants_is_the_next_scheduled_one_or_the_close(
+    calendar: TradingCalendar,
+) -> None:
+    # Weeks with a holiday (MLK day, Good Friday, Thanksgiving's early close) beside plain ones; a second schedule
+    # asked for the same weeks after the first must not get the first one's kept instants.
+    weeks = [date(2026, 1, 14), date(2026, 1, 21), date(2026, 4, 1), date(2026, 11, 25), date(2026, 12, 2)]
+    for schedule in (ScheduleConfig(), ScheduleConfig(checkpoints=["10:00", "14:00"])):
+        for week in weeks:
+            checkpoints = [j for j in week_jobs(schedule, calendar, week) if j.kind is JobKind.CHECKPOINT]
+            assert checkpoints
+            for job in checkpoints:
+                later = [c.at for c in checkpoints if c.day == job.day and c.at > job.at]
+                expected = later[0] if later else calendar.session_close(job.day)
+                assert retry_deadline(schedule, calendar, JobKind.CHECKPOINT, week, job.day, job.time) == expected

@@ -12,7 +12,8 @@ the paper broker are live's; what differs is only what a replay of history must 
   once, before the first week: app/backtest_history.py);
 - the accounts' broker round trips, which live overlaps on threads, run one after another
   (`one_thread_at_a_time`), so the books' events come in the same order on every run;
-- while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day.
+- while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day;
+- every job's coroutine runs on one event loop held with the database (app/job_loop.py), not a loop per job.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
 from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.backtest_memory import CachedMemory, RecallCache
 from llmtrade.app.container import Container
+from llmtrade.app.job_loop import JobLoop
 from llmtrade.app.session import Session
 from llmtrade.config.models import ModelsConfig
 from llmtrade.errors import UsageError
@@ -42,7 +44,7 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows.workbench import SideOpener, Workbench
+from llmtrade.workflows.workbench import SideOpener
 
 if TYPE_CHECKING:
     import psycopg
@@ -57,6 +59,8 @@ class BacktestContainer(Container):
     cutoff: date | None = None
     _held: Storage | None = field(default=None, init=False)
     _bar_cache: HeldBarCache | None = field(default=None, init=False)
+    # The one event loop of the jobs run while `held` (app/job_loop.py).
+    _loop: JobLoop | None = field(default=None, init=False)
     # The draft view handed to the last dry run, so the audit can read what that run recorded.
     last_draft: DraftEventStore | None = field(default=None, init=False)
     # The memory's answers per visible set (app/backtest_memory.py), kept across the backtest's jobs.
@@ -96,6 +100,7 @@ class BacktestContainer(Container):
         # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from
         # what is there; the live books keep PostgreSQL's default.
         self._held.conn.execute("SET synchronous_commit TO off")
+        self._loop = JobLoop()
         try:
             yield self._held
             self._held.events.flush()
@@ -105,10 +110,19 @@ class BacktestContainer(Container):
                 self._held.events.flush()
             raise
         finally:
+            loop, self._loop = self._loop, None
+            loop.close()  # every job's tasks ended with its job (JobLoop.run): none is left to touch the books
             self._held.events.abandon()  # whatever a failed flush left behind was never written
             self._held.close()
             self._held = None
             self._bar_cache = None
+
+    def session(self, storage: Storage) -> Session:
+        """Live's session, its job run on the backtest's one event loop while the database is held."""
+        session = super().session(storage)
+        if self._loop is not None:
+            session.runner = self._loop.run  # the session is this job's own, made just now
+        return session
 
     def side(self, storage: Storage, models: ModelsConfig, *, run_id: str) -> SideOpener | None:
         """None: the sole writer holds its appends in this process until it flushes, so a second connection
@@ -128,22 +142,17 @@ class BacktestContainer(Container):
         self.last_draft = draft
         yield replace(self._held, events=draft)
 
-    def workbench(
-        self, storage: Storage, session: Session, *, week_id: date, now: datetime, deadline: datetime | None = None
-    ) -> Workbench:
-        """Live's workbench; its memory's reads answered once per visible set (app/backtest_memory.py) when
-        its embedder records nothing (the packaged one: offline, or no embedding model configured)."""
-        bench = super().workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
-        if bench.memory is None or self._held is None or storage.conn is not self._held.conn:
-            return bench
-        # Live's memory (remembering whatever `memory.enabled` says), with the backtest's one condition history.
-        models = self.loaded.config.models
-        writing = models.model_copy(update={"memory": models.memory.model_copy(update={"enabled": True})})
-        memory = self._built(writing, storage, run_id=bench.run_id)
+    def job_memory(self, storage: Storage, *, run_id: str) -> Memory | None:
+        """Live's memory with the backtest's one condition history; its reads answered once per visible set
+        (app/backtest_memory.py) when its embedder records nothing (the packaged one: offline, or no embedding
+        model configured)."""
+        if self._held is None or storage.conn is not self._held.conn:
+            return super().job_memory(storage, run_id=run_id)
+        memory = self._built(self.writing_models(), storage, run_id=run_id)
         if memory is None:
-            return bench
-        packaged = self.mode is LLMMode.OFFLINE or models.memory.embedding is None
-        return replace(bench, memory=CachedMemory(memory, storage.conn, self._recall) if packaged else memory)
+            return None
+        packaged = self.mode is LLMMode.OFFLINE or self.loaded.config.models.memory.embedding is None
+        return CachedMemory(memory, storage.conn, self._recall) if packaged else memory
 
     def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
         if self._held is None or storage.conn is not self._held.conn:

@@ -72,4 +72,5 @@ def run_checkpoint(
         totals=session.gateway.totals,
         duration_ms=duration,
         refused=order_refusals(storage.events, week_id),
-    ).model_copy(update={"held_back": held_back})
+        held_back=held_back,
+    )

@@ -74,6 +74,8 @@ class Container:
     _announced: bool = field(default=False, init=False)
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
     _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
+    # The models config a job's memory writes with (`writing_models`), and the loaded one it was made from.
+    _writing: tuple[ModelsConfig, ModelsConfig] | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------ decided once per invocation
 
@@ -246,12 +248,6 @@ class Container:
         config = week_config(self.loaded.config, storage.events, week_id, run_id)
         quotes = self.quotes(storage, market)
         desks = self.desks(storage, market, config=config, quotes=quotes)  # one quote service for the job
-        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
-
-        # Remembered with memory off too, so switching it on later finds the weeks run meanwhile; only recall,
-        # the prompts' memory and the validator follow `memory.enabled` (workflows/memory_stages.py).
-        models = self.loaded.config.models
-        writing = models.model_copy(update={"memory": models.memory.model_copy(update={"enabled": True})})
         return Workbench(
             config,
             storage.events,
@@ -264,9 +260,25 @@ class Container:
             run_id,
             deadline,
             quotes,
-            build_memory(writing, storage, self.settings, self.mode, run_id=run_id),
-            self.side(storage, writing, run_id=run_id),
+            self.job_memory(storage, run_id=run_id),
+            self.side(storage, self.writing_models(), run_id=run_id),
         )
+
+    def writing_models(self) -> ModelsConfig:
+        """The models config with its memory switched on: a job remembers with memory off too, so switching it on
+        later finds the weeks run meanwhile; only recall, the prompts' memory and the validator follow
+        `memory.enabled` (workflows/memory_stages.py). Made once per loaded config, not per job."""
+        models = self.loaded.config.models
+        if self._writing is None or self._writing[0] is not models:
+            writing = models.model_copy(update={"memory": models.memory.model_copy(update={"enabled": True})})
+            self._writing = (models, writing)
+        return self._writing[1]
+
+    def job_memory(self, storage: Storage, *, run_id: str) -> Memory | None:
+        """The memory a job's workbench remembers in and recalls from (`writing_models`), over `storage`."""
+        from llmtrade.app.memory_build import build_memory  # lazy, as in `memory`
+
+        return build_memory(self.writing_models(), storage, self.settings, self.mode, run_id=run_id)
 
     def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:
         """The week's advisory lock around a job (workflows/weekly.py `week_lock`): a second run of the week

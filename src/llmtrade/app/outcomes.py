@@ -125,8 +125,10 @@ def checkpoint_result(
     totals: UsageTotals,
     duration_ms: float,
     refused: Mapping[str, str] | None = None,
+    held_back: list[str] | None = None,
 ) -> CheckpointResult:
-    """`refused`: client_order_id -> reason, for orders that did not go out (see `order_refusals`)."""
+    """`refused`: client_order_id -> reason, for orders that did not go out (see `order_refusals`);
+    `held_back`: a note per opening leg still held back for its close (workflows/legs.py `held_back_notes`)."""
     refused = refused or {}
     return CheckpointResult(
         run_id=run_id,
@@ -153,6 +155,7 @@ def checkpoint_result(
         ],
         usage=Usage.of(totals),
         duration_ms=round(duration_ms, 1),
+        held_back=held_back or [],
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Coroutine
 from datetime import date
@@ -89,7 +88,8 @@ class RunLog:
 
 
 def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
-    """Run a job to the end (closing the model clients whatever happens); a failure is recorded."""
+    """Run a job to the end on the session's runner (closing the model clients whatever happens); a failure
+    is recorded."""
 
     async def go() -> T:
         try:
@@ -98,7 +98,7 @@ def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
             await session.aclose()
 
     try:
-        return asyncio.run(go())
+        return session.runner(go())
     except BaseException as exc:
         run.failed(exc)
         raise

@@ -5,8 +5,11 @@ them to the storage a run writes to (the real store, or a dry run's draft view).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
@@ -28,6 +31,8 @@ class Session:
     decision: ModeDecision
     gateway: LLMGateway
     prompts: PromptRenderer
+    # How the run's coroutine is run to its end: a loop of its own, or a backtest's one loop (app/job_loop.py).
+    runner: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
 
     async def aclose(self) -> None:
         await self.gateway.aclose()
@@ -51,8 +56,8 @@ def open_session(
     decision: ModeDecision,
     prompts: PromptRenderer,
 ) -> Session:
-    # A gateway per run, not per invocation: its HTTP clients belong to one event loop (each job
-    # runs in its own asyncio.run) and its totals are that run's usage report.
+    # A gateway per run, not per invocation: its HTTP clients belong to the run's event loop (a live job
+    # runs in its own asyncio.run) and are closed with the run; its totals are that run's usage report.
     models = loaded.config.models
     misses = decision.live_misses_usd
     sends = decision.mode is LLMMode.LIVE or misses is not None

@@ -91,12 +91,15 @@ class PipelineContext(BaseModel):
             update={"values": MappingProxyType({k: v for k, v in self.values.items() if k in wanted})}
         )
 
-    def merged(self, outputs: PipelineContext, keys: tuple[ContextKey[Any], ...]) -> PipelineContext:
-        """This context plus `outputs`' values for `keys` (and its loaded marks)."""
+    def merged(
+        self, outputs: PipelineContext, keys: tuple[ContextKey[Any], ...], report: StageReport | None = None
+    ) -> PipelineContext:
+        """This context plus `outputs`' values for `keys` (and its loaded marks), and `report` when given."""
         written = {key.name: outputs.values[key.name] for key in keys}
-        return self.model_copy(
-            update={"values": MappingProxyType({**self.values, **written}), "loaded": outputs.loaded}
-        )
+        update: dict[str, Any] = {"values": MappingProxyType({**self.values, **written}), "loaded": outputs.loaded}
+        if report is not None:
+            update["reports"] = (*self.reports, report)
+        return self.model_copy(update=update)
 
     def keys(self) -> frozenset[str]:
         return frozenset(self.values)

@@ -1,8 +1,10 @@
 """Pipeline: check the stages' wiring, run them in order, record each one's start, end and failure.
 
-The wiring is checked twice, both times before anything runs: when the pipeline is built (against
-the `inputs` the caller promises) and when `run` is called (against the keys the initial context
-really holds). See pipeline/stage.py for the contract a stage keeps.
+The wiring is checked before anything runs: when the pipeline is built (against the `inputs` the
+caller promises) and when `run` is called, that the initial context holds those inputs; a pipeline
+built without `inputs` is checked then against the keys the initial context really holds (a context
+holding more keys than the inputs checked can only satisfy more reads, so it needs no second check).
+See pipeline/stage.py for the contract a stage keeps.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class Pipeline:
                     stage=readers[0] if readers else self.stages[0].name,
                     key=missing[0],
                 )
-        check_wiring(self.stages, set(context.keys()), "the initial context")
+        else:
+            check_wiring(self.stages, set(context.keys()), "the initial context")
         # A stage's StageCompleted goes in one transaction with the next one's StageStarted: nothing
         # happens between the two, and a commit less per stage is a commit less on the critical path.
         completed: list[EventPayload] = []
@@ -71,10 +74,11 @@ class Pipeline:
         try:
             for stage in self.stages:
                 # Overlapping stages already done are joined now; one whose writes this stage reads is waited for.
-                wanted = {key.name for key in stage.reads}
-                last = max((i for i, a in enumerate(alongside) if a.task.done() or wanted & a.writes), default=-1)
-                for _ in range(last + 1):
-                    context = await self._join(alongside.pop(0), context, completed)
+                if alongside:
+                    wanted = {key.name for key in stage.reads}
+                    last = max((i for i, a in enumerate(alongside) if a.task.done() or wanted & a.writes), default=-1)
+                    for _ in range(last + 1):
+                        context = await self._join(alongside.pop(0), context, completed)
                 self._record(context, *completed, StageStarted(stage=stage.name))
                 completed = []
                 self._observer(stage.name, "started", None)
@@ -101,7 +105,7 @@ class Pipeline:
                 completed = [StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded)]
                 self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
                 report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
-                context = context.merged(result, stage.writes).with_report(report)
+                context = context.merged(result, stage.writes, report)
             while alongside:
                 context = await self._join(alongside.pop(0), context, completed)
         finally:

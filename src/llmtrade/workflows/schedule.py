@@ -193,7 +193,7 @@ def _retry_deadline(
     day: date | None,
     hhmm: str | None,
 ) -> datetime | None:
-    weekly = _weekly_run(schedule, calendar, week_id)
+    weekly, checkpoint_ats = _week_of_checkpoints(schedule, calendar, week_id)
     if kind is JobKind.WEEKLY:
         job = weekly
     elif kind is JobKind.POSTMORTEM:
@@ -209,10 +209,32 @@ def _retry_deadline(
     if kind is JobKind.POSTMORTEM:
         return _next_weekly_at(schedule, calendar, week_id) or job.at + _WEEK
     close = calendar.session_close(job.day) if calendar.is_session(job.day) else job.at
-    later = [
-        c.at for c in (_checkpoints(schedule, calendar, weekly) if weekly else ()) if c.day == job.day and c.at > job.at
-    ]
+    later = [at for at in checkpoint_ats.get(job.day, ()) if at > job.at]
     return min([*later, max(close, job.at)])
+
+
+def _week_of_checkpoints(
+    schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date
+) -> tuple[Job | None, dict[date, tuple[datetime, ...]]]:
+    """The week's weekly run and its checkpoints' instants by day, worked out once per week: each of a week's
+    ~20 checkpoints asks for its deadline (kept as `_DEADLINES`, both objects held in the entry)."""
+    key = (id(schedule), id(calendar), week_id)
+    kept = _WEEKS.get(key)
+    if kept is not None and kept[0] is schedule and kept[1] is calendar:
+        return kept[2], kept[3]
+    weekly = _weekly_run(schedule, calendar, week_id)
+    ats: dict[date, tuple[datetime, ...]] = {}
+    for c in _checkpoints(schedule, calendar, weekly) if weekly else ():
+        ats[c.day] = (*ats.get(c.day, ()), c.at)
+    if len(_WEEKS) >= _DEADLINES_KEPT:
+        _WEEKS.clear()
+    _WEEKS[key] = (schedule, calendar, weekly, ats)
+    return weekly, ats
+
+
+_WEEKS: dict[
+    tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, Job | None, dict[date, tuple[datetime, ...]]]
+] = {}
 
 
 def next_fires(schedule: ScheduleConfig, calendar: TradingCalendar, now: datetime, count: int = 10) -> list[Job]:
