@@ -36,12 +36,14 @@ from llmtrade.storage.event_store import EventStore
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """One look at an account: the broker's snapshot, llmtrade's ledger, their differences, the managed view."""
+    """One look at an account: the broker's snapshot, llmtrade's ledger, their differences, the managed view;
+    `planned`: the client_order_ids llmtrade planned, sent or had refused for it (`our_order_ids`) at the look."""
 
     account: AccountSnapshot
     ledger: LedgerView
     differences: list[Difference]
     managed: AccountSnapshot
+    planned: frozenset[str] = frozenset()
 
 
 _OUR_ORDER_TYPES = (OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type())
@@ -96,7 +98,7 @@ def look(
     fills = view_of(broker.name, account.account_id, seen.fills)
     ledger = ledger_from(fills.own(planned), adoptions(events, account.account_id))
     differences = reconcile(account.positions, seen.orders, fills.others, ledger, planned)
-    return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))
+    return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices), planned)
 
 
 def recorded_keys(events: EventStore, account_id: str) -> set[str]:
@@ -148,12 +150,38 @@ def reconcile_account(
 ) -> AccountSnapshot:
     """Record the account's new differences (unless `record` is false: a dry run) and return its managed view.
     `observed`: as `look`'s."""
+    return reconciled(
+        events,
+        broker,
+        account,
+        prices,
+        occasion=occasion,
+        week_id=week_id,
+        run_id=run_id,
+        record=record,
+        observed=observed,
+    ).managed
+
+
+def reconciled(
+    events: EventStore,
+    broker: Broker,
+    account: AccountSnapshot,
+    prices: Mapping[str, float],
+    *,
+    occasion: str,
+    week_id: date | None,
+    run_id: str | None,
+    record: bool = True,
+    observed: Observed | None = None,
+) -> Reconciliation:
+    """`reconcile_account`'s whole look (its managed view, and the order ids it counted as llmtrade's)."""
     seen = look(events, broker, account, prices, observed=observed)
     if record:
         record_differences(
             events, account.account_id, seen.differences, occasion=occasion, week_id=week_id, run_id=run_id
         )
-    return seen.managed
+    return seen
 
 
 def managed_positions(events: EventStore, broker: Broker) -> dict[str, int]:
