@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmtrade.brokers.fills import observe
-from llmtrade.brokers.reconcile import look, our_order_ids, reconciled
+from llmtrade.brokers.reconcile import look, our_order_ids, record_differences
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent
@@ -42,14 +42,9 @@ class _Market:
 
 
 def _expected(bars: list[Bar], spy: list[Bar], price: float, pnl: float) -> dict:
-    ind = compute_indicators(bars, spy)
-    values = {k: v for k, v in ind.model_dump().items() if isinstance(v, float) or v is None}
-    values["close"] = price
-    for window in (20, 50, 200):
-        sma = getattr(ind, f"sma_{window}")
-        values[f"price_vs_sma_{window}"] = price / sma - 1 if sma else None
-    values["pnl_pct"] = pnl
-    return values
+    """What `indicator_values` gives for bars of equal values but other objects: nothing of theirs is kept."""
+    alike = _Market({bars[0].symbol: [b.model_copy() for b in bars], BENCHMARK: [b.model_copy() for b in spy]})
+    return indicator_values(alike, bars[0].symbol, NOW, price, pnl)  # type: ignore[arg-type]
 
 
 def test_each_checkpoint_of_a_day_gets_its_own_values_from_the_days_shared_set() -> None:
@@ -57,6 +52,7 @@ def test_each_checkpoint_of_a_day_gets_its_own_values_from_the_days_shared_set()
     market = _Market({"TLT": tlt, BENCHMARK: spy})
     first = indicator_values(market, "TLT", NOW, 101.0, 0.01)  # type: ignore[arg-type]
     assert first == _expected(tlt, spy, 101.0, 0.01)
+    assert (first["rsi_14"], first["close"]) == (compute_indicators(tlt, spy).rsi_14, 101.0)
     first["rsi_14"] = -1.0  # a caller's change stays its own
     later = indicator_values(market, "TLT", NOW + timedelta(hours=3), 99.0, -0.02)  # type: ignore[arg-type]
     assert later == _expected(tlt, spy, 99.0, -0.02)
@@ -85,9 +81,8 @@ def test_the_reconciliation_hands_the_valuation_the_order_ids_it_would_have_read
     storage.events.append([NewEvent.of(plan, stream="week:test:orders", week_id=WEEK, account_id="acct_1")])
     account = broker.account(PRICES)
     observed = observe(broker)
-    seen = reconciled(
-        storage.events, broker, account, PRICES, occasion="checkpoint", week_id=WEEK, run_id="r1", observed=observed
-    )
+    seen = look(storage.events, broker, account, PRICES, observed=observed)
+    assert record_differences(storage.events, "acct_1", seen.differences, occasion="c", week_id=WEEK, run_id="r1") == []
     assert seen.planned == our_order_ids(storage.events, "acct_1")
     assert {_order("TLT", Side.BUY, 100).client_order_id, _order("GLD", Side.BUY, 10).client_order_id} <= seen.planned
     assert seen.managed == look(storage.events, broker, account, PRICES).managed

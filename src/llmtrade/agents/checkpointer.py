@@ -8,7 +8,7 @@ threshold, exit on a loss beyond 3%, and otherwise stay.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -84,30 +84,21 @@ def _packaged(prompts: PromptRenderer, variables: dict[str, Any]) -> RenderedPro
     ones `_user_text` follows; else None (the renderer renders it)."""
     if any(prompts.source_digest(name) != digest for name, digest in _PACKAGED.items()):
         return None
-    return RenderedPrompt(
-        system=prompts.render_template(f"{ROLE}.system.j2", **variables), user=_user_text(**variables)
-    )
+    return RenderedPrompt(system=prompts.render_template(f"{ROLE}.system.j2", **variables), user=_user_text(variables))
 
 
-def _user_text(
-    *,
-    instrument: str,
-    direction: str,
-    conviction: int,
-    thesis: list[str],
-    watched: list[WatchedIndicator],
-    values: dict[str, float | None],
-    pnl_pct: float,
-    time: str,
-    memory: tuple[str, ...],
-) -> str:
-    """checkpoint.user.j2 (with _memory.j2) as the renderer renders it: trimmed blocks, each `{{ }}` as `str`."""
+def _user_text(v: Mapping[str, Any]) -> str:
+    """checkpoint.user.j2 (with _memory.j2) as the renderer renders it from `check`'s variables `v`: trimmed
+    blocks, each `{{ }}` as `str`."""
+    watched: list[WatchedIndicator] = v["watched"]
+    values: Mapping[str, float | None] = v["values"]
     lines = [
-        f"Checkpoint {time} New York.",
-        f"Position: {direction} {instrument} at conviction {conviction}; P/L on the position {pct(pnl_pct)}.",
+        f"Checkpoint {v['time']} New York.",
+        f"Position: {v['direction']} {v['instrument']} at conviction {v['conviction']}; "
+        f"P/L on the position {pct(v['pnl_pct'])}.",
         "",
         "Your thesis:",
-        *(f"- {bullet}" for bullet in thesis),
+        *(f"- {bullet}" for bullet in v["thesis"]),
         "",
         "Watched indicators (frozen thresholds) and their values now:",
         *(
@@ -116,8 +107,8 @@ def _user_text(
         ),
         "",
     ]
-    if memory:
-        lines += [_MEMORY_HEADER, *(f"- {line}" for line in memory)]
+    if v["memory"]:
+        lines += [_MEMORY_HEADER, *(f"- {line}" for line in v["memory"])]
     lines.append("Decide: STAY, REDUCE, EXIT or FLIP.")
     return "\n".join(lines).strip()
 

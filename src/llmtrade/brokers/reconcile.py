@@ -150,38 +150,12 @@ def reconcile_account(
 ) -> AccountSnapshot:
     """Record the account's new differences (unless `record` is false: a dry run) and return its managed view.
     `observed`: as `look`'s."""
-    return reconciled(
-        events,
-        broker,
-        account,
-        prices,
-        occasion=occasion,
-        week_id=week_id,
-        run_id=run_id,
-        record=record,
-        observed=observed,
-    ).managed
-
-
-def reconciled(
-    events: EventStore,
-    broker: Broker,
-    account: AccountSnapshot,
-    prices: Mapping[str, float],
-    *,
-    occasion: str,
-    week_id: date | None,
-    run_id: str | None,
-    record: bool = True,
-    observed: Observed | None = None,
-) -> Reconciliation:
-    """`reconcile_account`'s whole look (its managed view, and the order ids it counted as llmtrade's)."""
     seen = look(events, broker, account, prices, observed=observed)
     if record:
         record_differences(
             events, account.account_id, seen.differences, occasion=occasion, week_id=week_id, run_id=run_id
         )
-    return seen
+    return seen.managed
 
 
 def managed_positions(events: EventStore, broker: Broker) -> dict[str, int]:
