@@ -120,3 +120,31 @@ def test_split_leaves_the_view_it_extends_as_it_was() -> None:
     before = (list(base.fills), list(base.ids), dict(base.prefixed), list(base.others))
     split([*_history(5), _fill(5, cid="by-hand"), _fill(6)], base)
     assert (base.fills, base.ids, base.prefixed, base.others) == before
+
+
+def test_the_recorded_ids_are_looked_through_again_only_when_the_audit_logs_set_is_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A checkpoint asks with the same frozenset (the memoised fold's state) while nothing new is recorded: the
+    # history found recorded last time is not looked through again; a new set (even an equal one) is.
+    history = _history(500)
+    done = frozenset(f.client_order_id for f in history)
+    assert view_of("paper", "acct-same-set", history).unrecorded(done, frozenset()) == []
+    looked: list[int] = []
+    real = fill_view._covers
+
+    def counting(done_: object, ids: list[str], upto: int) -> bool:
+        looked.append(upto)
+        return real(done_, ids, upto)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fill_view, "_covers", counting)
+    more = [*history, _fill(500)]
+    assert view_of("paper", "acct-same-set", more).unrecorded(done, frozenset()) == [more[-1]]
+    assert view_of("paper", "acct-same-set", more).unrecorded(done, frozenset()) == [more[-1]]
+    assert looked == []
+    assert view_of("paper", "acct-same-set", more).unrecorded(done - {"lt-3"}, frozenset()) == [more[3], more[-1]]
+    assert looked == [500]
+    equal = frozenset(list(done))  # another object, equal to the first
+    assert equal is not done
+    assert view_of("paper", "acct-same-set", more).unrecorded(equal, frozenset()) == [more[-1]]
+    assert len(looked) == 2

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.agents import checkpointer
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, write_defaults
@@ -187,6 +188,15 @@ def test_switching_memory_off_removes_it_from_every_prompt_byte_for_byte(
         return prompt
 
     monkeypatch.setattr(PromptRenderer, "render", recording)
+    packaged = checkpointer._packaged  # the checkpoint's prompt written without Jinja: recorded the same
+
+    def recording_packaged(prompts: PromptRenderer, variables: dict[str, Any]) -> Any:
+        prompt = packaged(prompts, variables)
+        if prompt is not None:
+            rendered.append((checkpointer.ROLE, variables, prompt.user))
+        return prompt
+
+    monkeypatch.setattr(checkpointer, "_packaged", recording_packaged)
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
     assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 0

@@ -8,7 +8,7 @@ threshold, exit on a loss beyond 3%, and otherwise stay.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ from llmtrade.domain.checkpoints import CheckpointAnswer, CheckpointReply
 from llmtrade.domain.committee import WatchedIndicator
 from llmtrade.domain.records import Record
 from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt, num, pct
 
 ROLE = "checkpoint"
 STOP_LOSS = -0.03
@@ -43,18 +43,18 @@ async def check(
     memory: Sequence[str] = (),
 ) -> CheckpointAnswer:
     """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt)."""
-    prompt = prompts.render(
-        ROLE,
-        instrument=instrument,
-        direction=direction,
-        conviction=conviction,
-        thesis=thesis,
-        watched=watched,
-        values=values,
-        pnl_pct=pnl_pct,
-        time=time,
-        memory=tuple(memory),
-    )
+    variables: dict[str, Any] = {
+        "instrument": instrument,
+        "direction": direction,
+        "conviction": conviction,
+        "thesis": thesis,
+        "watched": watched,
+        "values": values,
+        "pnl_pct": pnl_pct,
+        "time": time,
+        "memory": tuple(memory),
+    }
+    prompt = _packaged(prompts, variables) or prompts.render(ROLE, **variables)
     schema = answer_schema(conviction)
     answer = await gateway.ask(
         owner,
@@ -64,6 +64,53 @@ async def check(
         rules=lambda rng: _as_reply(schema, offline_check(conviction, watched, values, pnl_pct, rng)),
     )
     return answer.value.to_answer()
+
+
+# The sha256 of the packaged checkpoint.user.j2 and _memory.j2 that `_user_text` writes without Jinja. A position
+# is re-judged some 19 times a week per account, and Jinja's runtime was most of each render (~0.1 ms, a tenth of
+# the ask); any other text (an override, an edit) goes through the renderer, so the prompt is the template's.
+_PACKAGED = {
+    "checkpoint.user.j2": "27f6f6fd646267186850e109e18f8edb6543c86acc2777a1c9028b1b0bf20998",
+    "_memory.j2": "d94abf5f07948b86fd72c650229f65d3a7b06048accf11fc885b0935af8b48b2",
+}
+_MEMORY_HEADER = (
+    "Similar past setups from the committee's memory (most similar first, each cited by its memory id; "
+    "only outcomes known before this run):"
+)
+
+
+def _packaged(prompts: PromptRenderer, variables: dict[str, Any]) -> RenderedPrompt | None:
+    """The prompt `prompts.render(ROLE, **variables)` gives, when the renderer's templates are the packaged
+    ones `_user_text` follows; else None (the renderer renders it)."""
+    if any(prompts.source_digest(name) != digest for name, digest in _PACKAGED.items()):
+        return None
+    return RenderedPrompt(system=prompts.render_template(f"{ROLE}.system.j2", **variables), user=_user_text(variables))
+
+
+def _user_text(v: Mapping[str, Any]) -> str:
+    """checkpoint.user.j2 (with _memory.j2) as the renderer renders it from `check`'s variables `v`: trimmed
+    blocks, each `{{ }}` as `str`."""
+    watched: list[WatchedIndicator] = v["watched"]
+    values: Mapping[str, float | None] = v["values"]
+    lines = [
+        f"Checkpoint {v['time']} New York.",
+        f"Position: {v['direction']} {v['instrument']} at conviction {v['conviction']}; "
+        f"P/L on the position {pct(v['pnl_pct'])}.",
+        "",
+        "Your thesis:",
+        *(f"- {bullet}" for bullet in v["thesis"]),
+        "",
+        "Watched indicators (frozen thresholds) and their values now:",
+        *(
+            f"- {w.name}: {w.threshold.describe()} — now {num(values.get(w.threshold.indicator))} ({w.why})"
+            for w in watched
+        ),
+        "",
+    ]
+    if v["memory"]:
+        lines += [_MEMORY_HEADER, *(f"- {line}" for line in v["memory"])]
+    lines.append("Decide: STAY, REDUCE, EXIT or FLIP.")
+    return "\n".join(lines).strip()
 
 
 def _as_reply(schema: type[CheckpointReply], answer: CheckpointAnswer) -> CheckpointReply:

@@ -32,8 +32,10 @@ class FillView:
     ids: list[str]
     prefixed: dict[str, int]
     others: list[Fill]
-    # How many leading ids were last found all in the audit log: a hint where to start looking (checked again).
-    recorded_hint: list[int] = field(default_factory=lambda: [0])
+    # How many leading ids were last found all in the audit log: a hint where to start looking, checked again
+    # unless asked with the very frozenset they were found in (kept beside, so its id is not reused: neither it
+    # nor these ids can have changed since). One cell, replaced whole: the two always go together.
+    recorded_hint: list[tuple[int, frozenset[str] | None]] = field(default_factory=lambda: [(0, None)])
 
     def claimed(self, planned: Collection[str]) -> bool:
         """Whether a planned id claims one of the fills outside llmtrade's id format."""
@@ -54,9 +56,12 @@ class FillView:
     def unrecorded(self, done: Collection[str], working: Collection[str]) -> list[Fill]:
         """The fills whose id is in neither `done` (already in the audit log) nor `working`, in fill order.
 
-        The ids already checked are checked again at C speed (`done` only grows, but it is not trusted to)."""
-        ids, start = self.ids, self.recorded_hint[0]
-        if not (start <= len(ids) and _covers(done, ids, start)):
+        The ids already checked are checked again at C speed (`done` only grows, but it is not trusted to), unless
+        `done` is the very frozenset they were found in."""
+        ids = self.ids
+        start, checked_in = self.recorded_hint[0]
+        # The account's recorded fills are looked through again only when the audit log's set is another one.
+        if not (start <= len(ids) and (checked_in is done or _covers(done, ids, start))):
             start = 0
         for n in range(start, len(ids)):
             if ids[n] not in done:
@@ -64,7 +69,7 @@ class FillView:
                 break
         else:
             start = len(ids)
-        self.recorded_hint[0] = start
+        self.recorded_hint[0] = (start, done if isinstance(done, frozenset) else None)
         return [f for f in self.fills[start:] if f.client_order_id not in done and f.client_order_id not in working]
 
 
@@ -91,7 +96,8 @@ def split(fills: Sequence[Fill], base: FillView | None = None) -> FillView:
             prefixed[fill.symbol] = prefixed.get(fill.symbol, 0) + signed_qty(fill)
         else:
             others.append(fill)
-    hint = [base.recorded_hint[0]] if base is not None else [0]
+    # The base's ids head the new view's unchanged: what was found of them holds for these.
+    hint = [base.recorded_hint[0]] if base is not None else [(0, None)]
     return FillView(fills=listed, ids=ids, prefixed=prefixed, others=others, recorded_hint=hint)
 
 

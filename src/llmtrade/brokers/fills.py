@@ -115,9 +115,11 @@ def new_fill_events(
     if not observed.fills:
         return []
     done = recorded_fill_ids(events, broker)
-    weeks = order_weeks(events, broker.account_id)
     # Only the fills past those known recorded are looked at one by one: a look costs what is new.
     new = view_of(broker.name, broker.account_id, observed.fills).unrecorded(done, observed.working)
+    if not new:
+        return []  # the usual look (every fill recorded): the orders' weeks are not needed
+    weeks = order_weeks(events, broker.account_id)
     return [
         (
             fill,

@@ -36,12 +36,14 @@ from llmtrade.storage.event_store import EventStore
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """One look at an account: the broker's snapshot, llmtrade's ledger, their differences, the managed view."""
+    """One look at an account: the broker's snapshot, llmtrade's ledger, their differences, the managed view;
+    `planned`: the client_order_ids llmtrade planned, sent or had refused for it (`our_order_ids`) at the look."""
 
     account: AccountSnapshot
     ledger: LedgerView
     differences: list[Difference]
     managed: AccountSnapshot
+    planned: frozenset[str] = frozenset()
 
 
 _OUR_ORDER_TYPES = (OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type())
@@ -96,7 +98,7 @@ def look(
     fills = view_of(broker.name, account.account_id, seen.fills)
     ledger = ledger_from(fills.own(planned), adoptions(events, account.account_id))
     differences = reconcile(account.positions, seen.orders, fills.others, ledger, planned)
-    return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices))
+    return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices), planned)
 
 
 def recorded_keys(events: EventStore, account_id: str) -> set[str]:

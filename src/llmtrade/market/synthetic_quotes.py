@@ -29,10 +29,10 @@ class SyntheticQuotes:
         opens, closes = self._calendar.session_open(day), self._calendar.session_close(day)
         minutes = session_minutes(opens, closes)
         bars = self._market.daily_bars(symbols, day, day)
+        index, at = point_at(opens, minutes, now)  # one minute mark for every symbol asked
         quotes: dict[str, Quote] = {}
         for symbol in symbols:
             for bar in bars.get(symbol) or []:
-                index, at = point_at(opens, minutes, now)
                 quotes[symbol] = Quote(
                     symbol=symbol,
                     price=bridge_price(bar, minutes, self._seed, index),

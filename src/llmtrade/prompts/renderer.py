@@ -7,6 +7,7 @@ prompt silently missing its research pack would be worse than no prompt at all.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -32,11 +33,13 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False)
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """The `pct` filter: a signed percentage with one decimal, or n/a."""
     return "n/a" if value is None else f"{value:+.1%}"
 
 
-def _num(value: float | None) -> str:
+def num(value: float | None) -> str:
+    """The `num` filter: two decimals, or n/a."""
     return "n/a" if value is None else f"{value:.2f}"
 
 
@@ -57,12 +60,14 @@ class PromptRenderer:
             keep_trailing_newline=False,
         )
         self._env.filters["json"] = _to_json
-        self._env.filters["pct"] = _pct
-        self._env.filters["num"] = _num
+        self._env.filters["pct"] = pct
+        self._env.filters["num"] = num
         self._env.globals["snapshot_table"] = self._snapshot_table
         self._snapshot_cache: tuple[Any, str] | None = None
         # Template name -> (the compiled template, its text when it is plain text, else None): see `_constant`.
         self._constants: dict[str, tuple[jinja2.Template, str | None]] = {}
+        # Template name -> (the compiled template, the sha256 of its text): see `source_digest`.
+        self._digests: dict[str, tuple[jinja2.Template, str]] = {}
         if override_dir is not None:
             self._check_overrides(override_dir)
 
@@ -97,6 +102,26 @@ class PromptRenderer:
             system=self._render(f"{role}.system.j2", variables),
             user=self._render(f"{role}.user.j2", variables),
         )
+
+    def render_template(self, name: str, **variables: Any) -> str:
+        """One template (`role.system.j2`, ...) rendered and stripped, as `render` renders each; errors as its."""
+        return self._render(name, variables)
+
+    def source_digest(self, name: str) -> str:
+        """The sha256 (hex) of the text `name` renders from now (an override's, else the packaged one), read once
+        per compiled template: an edited file compiles anew and is read again. PromptError when there is none."""
+        try:
+            template = self._env.get_template(name)
+        except jinja2.TemplateNotFound:
+            raise PromptError(f"prompt template {name} not found") from None
+        kept = self._digests.get(name)
+        if kept is not None and kept[0] is template:
+            return kept[1]
+        loader = self._env.loader
+        source = loader.get_source(self._env, name)[0] if loader is not None else ""
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        self._digests[name] = (template, digest)
+        return digest
 
     def source_of(self, template: str) -> str:
         """Where a template comes from (the override folder or the package), for `--help`-style listings."""

@@ -17,7 +17,7 @@ from datetime import date
 
 from llmtrade.agents import checkpointer
 from llmtrade.brokers.fills import observe
-from llmtrade.brokers.reconcile import reconcile_account
+from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
     Checkpoint,
@@ -172,17 +172,19 @@ class PrepareStage:
         # One look at the broker's orders and fills (after the account, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation: nothing between them changes the broker's books.
         observed = observe(desk.broker)
-        account = reconcile_account(
-            bench.events,
-            desk.broker,
-            snapshot,
-            prices,
-            occasion=f"checkpoint {self.slot.day} {self.slot.time}",
-            week_id=bench.week_id,
-            run_id=bench.run_id,
-            record=not self.dry_run,
-            observed=observed,
-        )
+        # reconcile_account's look, kept whole: its order ids serve the valuation too.
+        seen = look(bench.events, desk.broker, snapshot, prices, observed=observed)
+        if not self.dry_run:
+            occasion = f"checkpoint {self.slot.day} {self.slot.time}"
+            record_differences(
+                bench.events,
+                desk.account.id,
+                seen.differences,
+                occasion=occasion,
+                week_id=bench.week_id,
+                run_id=bench.run_id,
+            )
+        account = seen.managed
         if queued_order_ids(desk, observed.orders):
             return "orders still queued for the open: nothing to judge yet"
         if not self.dry_run:
@@ -195,6 +197,7 @@ class PrepareStage:
                 week_id=bench.week_id,
                 run_id=bench.run_id,
                 observed=observed,
+                ours=seen.planned,
             )
         frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config)
         if frozen is None:

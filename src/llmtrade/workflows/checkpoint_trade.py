@@ -186,7 +186,8 @@ class ExecuteStage:
             run_id=bench.run_id,
         )
         ours = {order.client_order_id for plan in plans for order in plan.orders}
-        sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours]
+        # Most checkpoints plan nothing: then nothing of theirs is on the week's orders stream to read back.
+        sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours] if ours else []
         unfinished = resumed + execution.unfinished
         result = context.with_values((SENT, sent), (ABANDONED, execution.abandoned), (UNFINISHED, unfinished))
         return result.with_loaded(self.name) if execution.already_sent and not unfinished else result

@@ -4,6 +4,8 @@ indicators now. Checkpoints may read nothing newer than the frozen trade (no new
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -112,12 +114,32 @@ def indicator_values(
         ind = indicators_of(series.bars[symbol], series.bars.get(BENCHMARK) or None)
         if held is not None:
             held[symbol] = ind
-    values: dict[str, float | None] = {
-        name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None
-    }
+    values = dict(_numbers_of(ind))
     values["close"] = price
     for window in (20, 50, 200):
         sma = getattr(ind, f"sma_{window}")
         values[f"price_vs_sma_{window}"] = price / sma - 1 if sma else None
     values["pnl_pct"] = position_pnl_pct
     return values
+
+
+# The numbers of the last indicator sets asked about, by identity (each set kept beside them, so no id is reused
+# while its entry lives): the checkpoints of a day share the day's set (market/indicators.py `indicators_of`).
+_NUMBERS: OrderedDict[int, tuple[IndicatorSet, dict[str, float | None]]] = OrderedDict()
+_NUMBERS_KEPT = 64
+_NUMBERS_LOCK = threading.Lock()
+
+
+def _numbers_of(ind: IndicatorSet) -> dict[str, float | None]:
+    """The set's numeric fields (floats and missing values) by name, in field order. Shared: not to be changed."""
+    with _NUMBERS_LOCK:
+        kept = _NUMBERS.get(id(ind))
+        if kept is not None and kept[0] is ind:
+            _NUMBERS.move_to_end(id(ind))
+            return kept[1]
+    numbers = {name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None}
+    with _NUMBERS_LOCK:
+        _NUMBERS[id(ind)] = (ind, numbers)
+        if len(_NUMBERS) > _NUMBERS_KEPT:
+            _NUMBERS.popitem(last=False)
+    return numbers

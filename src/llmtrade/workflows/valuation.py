@@ -42,17 +42,19 @@ def value_account(
     week_id: date,
     run_id: str,
     observed: Observed | None = None,
+    ours: frozenset[str] | None = None,
 ) -> None:
     """Record the account's equity and its new fills, and let its circuit breaker see both.
 
     Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
     where the broker's fills reach the audit log, once per order. A halt cancels the account's
     queued orders that would open or add. `observed`: the look at the broker (`fills.observe`) taken with
-    `account` when the caller has one (a checkpoint's reconciliation). Raises what the broker's reads and
+    `account` when the caller has one (a checkpoint's reconciliation); `ours`: `our_order_ids` as that
+    reconciliation counted them (nothing between the two writes an order). Raises what the broker's reads and
     the store raise."""
     # One look at the broker serves the audit log and the breaker.
     observed = observed if observed is not None else observe(desk.broker)
-    ours = our_order_ids(events, account.account_id)
+    ours = ours if ours is not None else our_order_ids(events, account.account_id)
     # Trades made by hand are not its; the split is carried on from the last look (it costs what is new).
     fills = view_of(desk.broker.name, account.account_id, observed.fills).ours(ours)
     starting = desk.account.starting_cash
