@@ -67,6 +67,17 @@ class Committee:
         self.universe = universe
         self.week_id = week_id
         self.run_id = run_id
+        # idea_id -> (the pitch, its anonymous form): one object per pitch for every reviewer and the chairman, so
+        # the renderer writes its JSON once (PromptRenderer._json).
+        self._shown: dict[str, tuple[Pitch, PitchAnswer]] = {}
+
+    def _anonymous(self, pitch: Pitch) -> PitchAnswer:
+        kept = self._shown.get(pitch.idea_id)
+        if kept is not None and kept[0] is pitch:
+            return kept[1]
+        shown = anonymous(pitch)
+        self._shown[pitch.idea_id] = (pitch, shown)
+        return shown
 
     async def pitches(
         self,
@@ -115,7 +126,7 @@ class Committee:
                 role=reviewer_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=reviewer.account
             )
             answer = await reviewer_role.review(
-                self.gateway, self.prompts, reviewer, label, anonymous(pitch), packs, site
+                self.gateway, self.prompts, reviewer, label, self._anonymous(pitch), packs, site
             )
             review = Review(
                 **answer.model_dump(),
@@ -165,7 +176,9 @@ class Committee:
         order = labels_for([p.idea_id for p in pitches], reader="chairman", salt=str(self.week_id))
         neutral = {f"Pitch {i}": idea_id for i, idea_id in enumerate(order.values(), start=1)}
         label_of = {idea_id: label for label, idea_id in neutral.items()}
-        shown = {label: anonymous(next(p for p in pitches if p.idea_id == idea)) for label, idea in neutral.items()}
+        shown = {
+            label: self._anonymous(next(p for p in pitches if p.idea_id == idea)) for label, idea in neutral.items()
+        }
         by_label: dict[str, list[Review]] = {label: [] for label in neutral}
         for review in reviews:
             by_label[label_of[review.pitch_id]].append(review)
