@@ -336,6 +336,12 @@ class PgMemory:
         with self._lock:
             return recall.symbol_context(self._conn, instrument, as_of=as_of, limit=limit)
 
+    def symbol_contexts(
+        self, instruments: Sequence[str], *, as_of: datetime, limit: int
+    ) -> dict[str, tuple[Recollection, ...]]:
+        with self._lock:
+            return recall.symbol_contexts(self._conn, instruments, as_of=as_of, limit=limit)
+
 
 _INSERTS = (
     ("items", "INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)"),

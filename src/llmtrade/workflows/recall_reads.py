@@ -49,7 +49,7 @@ def read_ahead(
 ) -> dict[str, tuple[Recollection, ...]]:
     """What recall shows that the research does not decide: the past weeks most like `condition` (key "") and
     the latest notes on each of `symbols` (key: the symbol), as of `as_of`."""
-    ahead = {s: memory.symbol_context(s, as_of=as_of, limit=NOTES_PER_INSTRUMENT) for s in symbols}
+    ahead = memory.symbol_contexts(symbols, as_of=as_of, limit=NOTES_PER_INSTRUMENT)
     return {"": memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS), **ahead}
 
 
@@ -68,10 +68,7 @@ def recall_lines(
     setups = setups_like(memory, queries, as_of=as_of, limit=settings.setups_per_role)
     weeks = ahead[""] if "" in ahead else memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
 
-    def notes_on(symbol: str) -> tuple[Recollection, ...]:
-        if symbol in ahead:
-            return ahead[symbol]
-        return memory.symbol_context(symbol, as_of=as_of, limit=NOTES_PER_INSTRUMENT)
-
-    notes = interleave([notes_on(q.instrument) for q in queries])
+    missing = [q.instrument for q in queries if q.instrument not in ahead]
+    read = memory.symbol_contexts(missing, as_of=as_of, limit=NOTES_PER_INSTRUMENT) if missing else {}
+    notes = interleave([ahead[q.instrument] if q.instrument in ahead else read[q.instrument] for q in queries])
     return within_budget([*setups, *weeks, *notes], settings.token_budget)
