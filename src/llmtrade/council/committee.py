@@ -22,7 +22,7 @@ from llmtrade.domain.research import ResearchPack
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 
 
 @dataclass(frozen=True)
@@ -89,19 +89,16 @@ class Committee:
         """Every PM's pitch (or only those of the PM ids in `only`: a rerun asks only who has none); `memory`:
         each PM's "Similar past setups" lines by PM id (a PM without any is shown no memory)."""
         pms = [pm for pm in self.pms if only is None or pm.id in only]
+        # Every PM shown the same memory lines (recall shows them all the same) is asked the same prompt: rendered once.
+        prompts: dict[tuple[str, ...], RenderedPrompt] = {}
 
         async def one(pm: PortfolioManager) -> Pitch:
             site = CallSite(role=pm_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account)
-            answer = await pm_role.pitch(
-                self.gateway,
-                self.prompts,
-                pm,
-                packs,
-                self.universe,
-                self.week_id,
-                site,
-                memory=(memory or {}).get(pm.id, ()),
-            )
+            lines = tuple((memory or {}).get(pm.id, ()))
+            prompt = prompts.get(lines)
+            if prompt is None:
+                prompt = prompts[lines] = pm_role.pitch_prompt(self.prompts, packs, self.universe, self.week_id, lines)
+            answer = await pm_role.pitch(self.gateway, prompt, pm, packs, self.universe, site)
             return Pitch(
                 **answer.model_dump(),
                 idea_id=f"{self.week_id}:{pm.id}",
