@@ -28,7 +28,6 @@ from datetime import date, datetime
 from typing import TypeVar
 
 from llmtrade.agents import validator
-from llmtrade.agents.memory_notes import within_budget
 from llmtrade.config.sections import MemoryConfig
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
@@ -51,7 +50,7 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import DECISION, PITCHES
 from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES, RECALLED_AHEAD
 from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
-from llmtrade.workflows.recall_reads import candidate_queries, read_ahead, recall_lines, setups_like
+from llmtrade.workflows.recall_reads import candidate_queries, read_ahead, recall_lines, setups_within_budget
 from llmtrade.workflows.research_stages import ASOF, RESEARCH_PACKS, SNAPSHOT
 from llmtrade.workflows.workbench import Side, Workbench
 
@@ -362,8 +361,9 @@ def position_memory(
     if memory is None or not recall_enabled(bench):
         return ()
     query = SetupQuery(instrument=instrument, direction=direction, conviction=conviction, thesis="\n".join(thesis))
-    hits = setups_like(memory, [query], as_of=bench.now, limit=settings.setups_per_role)
-    lines, shown = within_budget(hits, settings.token_budget)
+    lines, shown = setups_within_budget(
+        memory, query, as_of=bench.now, limit=settings.setups_per_role, token_budget=settings.token_budget
+    )
     if lines:
         record_recall(
             bench,
