@@ -13,8 +13,8 @@ Similar setups (memory/similar.py) fuse two rankings by reciprocal rank (RRF, k 
 A hit's `score` is 1 / (its RRF sum): smaller = closer.
 
 Round trips are what a read costs on a busy machine (~0.2-0.5 ms each): a similar-setups read is one
-statement (ranked, fused and loaded in SQL), a symbol-context read one. The conditions (one row a week) are
-held in the process and re-read only when their version changes.
+statement (ranked, fused and loaded in SQL), a symbol-context read one for any number of instruments. The
+conditions (one row a week) are held in the process and re-read only when their version changes.
 """
 
 from __future__ import annotations

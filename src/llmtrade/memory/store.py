@@ -113,7 +113,8 @@ def _text(item: Remembered) -> str | None:
 
 
 def vector_literal(vector: Sequence[float]) -> str:
-    """pgvector's text form; passed as text and cast, so no type registration is needed on the connection."""
+    """pgvector's text form (passed as text and cast, so no type registration is needed on the connection); the
+    store itself writes the binary form (similar.VectorBytes), whose float4 bits are the same."""
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
