@@ -39,7 +39,7 @@ def breakdown(conn: Any, memory: PgMemory, queries: list[tuple[SetupQuery, datet
     all_params = []
     for query, as_of in queries:
         text = setup_text(query.thesis, query.indicators)
-        vector = timed("embed query (uncached)", lambda t=text: similar._Vector.of(embedder.embed([t])[0]))
+        vector = timed("embed query (uncached)", lambda t=text: similar.VectorBytes.of(embedder.embed([t])[0]))
         history._memo.clear()  # computed, not found held from the timed reads
         weeks = timed("condition distances (numpy)", lambda q=query, a=as_of: similar._week_params(q, history, a))
         params = {"v": vector, "model": embedder.model, "dims": embedder.dims, "t": as_of, **weeks}

@@ -183,3 +183,72 @@ def test_memories_built_over_one_condition_history_read_only_the_rows_stored_sin
     assert shared == own
     reads = [q for q in sent if "FROM memory_conditions" in q and "vals" in q]
     assert reads and all("WHERE event_id >" in q for q in reads)
+
+
+def test_a_sole_writers_memory_stores_each_item_once_and_the_rows_a_shared_store_would(
+    storage: Storage, pg_admin_url: str
+) -> None:
+    # Over an exclusive store (a backtest's, its database's only writer) `remember` takes no lock and looks once:
+    # what is remembered again, whole or in part, is still stored once, in the rows any other store writes.
+    from llmtrade.memory.store import EVENT_TYPES, TABLES
+    from llmtrade.storage.event_store import EventStore
+
+    def remember_twice(memory: PgMemory) -> None:
+        for week in WEEKS[:3]:
+            items = week_items(week, random.Random(week.toordinal()))
+            memory.remember(items[:2], week_id=week, run_id="r")
+            memory.remember(items, week_id=week, run_id="r")
+            memory.remember(items[1:], week_id=week, run_id="r")
+
+    def rows(conn: psycopg.Connection) -> dict[str, list[tuple[object, ...]]]:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
+
+    held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    remember_twice(PgMemory(storage.conn, held, PackagedEmbedder()))
+    held.flush()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with open_storage(Settings(DATABASE_URL=_with_dbname(pg_admin_url, name)), FixedClock(FIXED_NOW)) as shared:
+        remember_twice(PgMemory(shared.conn, shared.events, PackagedEmbedder()))
+        expected = rows(shared.conn)
+    stored = storage.events.read(type=list(EVENT_TYPES))
+    assert len(stored) == len({str(e.payload) for e in stored})  # none twice
+    assert len(expected["memory_items"]) == len(stored) > 0
+    assert rows(storage.conn) == expected
+
+
+def test_a_positions_lines_are_the_budgeted_setups_and_made_once_per_answer(
+    filled: tuple[PgMemory, Storage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint's "Similar past setups" (workflows/memory_stages.position_memory) are the setups like the position
+    # cut to the budget; a backtest's memory answers the week's checkpoints with one frozen tuple, cut once.
+    from llmtrade.agents import memory_notes
+    from llmtrade.workflows import recall_reads
+
+    memory, storage = filled
+    cached = CachedMemory(memory, storage.conn, RecallCache())
+    query = _queries()[0].model_copy(update={"condition": None})
+    later = datetime.combine(WEEKS[-1], datetime.min.time(), UTC)
+    expected = memory_notes.within_budget(recall_reads.setups_like(memory, [query], as_of=later, limit=5), 400)
+    assert expected[0]
+    cuts: list[object] = []
+    real = recall_reads.within_budget
+
+    def counting(hits: object, budget: int) -> object:
+        cuts.append(hits)
+        return real(hits, budget)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recall_reads, "within_budget", counting)
+    args = {"as_of": later, "limit": 5, "token_budget": 400}
+    assert [recall_reads.setups_within_budget(cached, query, **args) for _ in range(3)] == [expected] * 3
+    assert len(cuts) == 1
+    # Another budget, or an earlier as-of time (another answer), is cut afresh.
+    assert recall_reads.setups_within_budget(cached, query, **{**args, "token_budget": 40}) == real(
+        recall_reads.setups_like(memory, [query], as_of=later, limit=5), 40
+    )
+    earlier = {**args, "as_of": datetime.combine(WEEKS[2], datetime.min.time(), UTC)}
+    assert recall_reads.setups_within_budget(cached, query, **earlier) == real(
+        recall_reads.setups_like(memory, [query], as_of=earlier["as_of"], limit=5), 400
+    )
+    assert len(cuts) == 3

@@ -147,6 +147,12 @@ def test_the_vectors_are_wordllamas_own_pooling_without_its_padding(no_network: 
     assert len(ours) == len(texts)
     # A text alone (a query: no padding to cut) gets exactly the vector it gets in a padded batch.
     assert [PackagedEmbedder().embed([text])[0] for text in texts] == ours
+    # Texts are encoded one at a time (no thread pool): each gets the ids a padded batch gives it, padding cut.
+    tokenizer = embedder_module._packaged().tokenizer
+    batch = tokenizer.encode_batch(texts, add_special_tokens=False)
+    alone = [tokenizer.encode(text, add_special_tokens=False).ids for text in texts]
+    assert alone == [[i for i, m in zip(e.ids, e.attention_mask, strict=True) if m] for e in batch]
+    assert any(len(e.ids) > len(ids) for e, ids in zip(batch, alone, strict=True))  # the batch was padded
     assert (
         max(abs(a - float(b)) for row, other in zip(ours, theirs, strict=True) for a, b in zip(row, other, strict=True))
         < 1e-6

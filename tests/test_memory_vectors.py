@@ -95,10 +95,10 @@ def test_the_query_vector_and_the_week_arrays_reach_the_server_bit_for_bit(stora
     for cls, dumper in similar._DUMPERS:
         conn.adapters.register_dumper(cls, dumper)
     values = PackagedEmbedder().embed(["momentum breakout above the 50 day average"])[0]
-    back = conn.execute("SELECT %s::vector::real[]::float8[]", (similar._Vector.of(values),)).fetchone()[0]
+    back = conn.execute("SELECT %s::vector::real[]::float8[]", (similar.VectorBytes.of(values),)).fetchone()[0]
     assert back == values  # the float4s exactly (values are Python floats of float32s)
     same = conn.execute(
-        "SELECT %s::vector(256) = %s::vector(256)", (similar._Vector.of(values), vector_literal(values))
+        "SELECT %s::vector(256) = %s::vector(256)", (similar.VectorBytes.of(values), vector_literal(values))
     )
     assert same.fetchone()[0] is True  # the binary form is the text form's vector
     days = np.array(["1999-12-31", "2000-01-01", "2024-02-29", "2016-01-04"], dtype="datetime64[D]")

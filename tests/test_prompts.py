@@ -91,3 +91,30 @@ def test_the_snapshot_table_renders_once_per_snapshot_and_afresh_for_a_new_one(m
     moved = renderer.render("peer_review", label="A", pitch={}, snapshot=_market(99.0)).user
     assert renders.count("_snapshot.j2") == 2
     assert "SPY | 99.0" in moved and "101.5" not in moved
+
+
+def test_a_frozen_models_json_is_written_once_per_object_and_afresh_for_a_new_one(monkeypatch: MonkeyPatch) -> None:
+    import llmtrade.prompts.renderer as renderer_module
+
+    renderer = PromptRenderer()
+    written: list[object] = []
+    real = renderer_module._to_json
+
+    def counting(value: object) -> str:
+        written.append(value)
+        return real(value)
+
+    monkeypatch.setattr(renderer_module, "_to_json", counting)
+    snapshot = _market(101.5)
+    pitch = _market(7.25)  # any frozen model
+    prompts = [renderer.render("peer_review", label=x, pitch=pitch, snapshot=snapshot).user for x in "ABC"]
+    assert written == [pitch]
+    assert all(real(pitch) in p for p in prompts)
+    # A new object (a frozen model changes only by being made anew) is written afresh, never the kept text.
+    moved = pitch.model_copy(update={"source": "moved"})
+    text = renderer.render("peer_review", label="A", pitch=moved, snapshot=snapshot).user
+    assert written == [pitch, moved] and '"source": "moved"' in text
+    # A plain value (a dict may change in place) is written every time.
+    for _ in range(2):
+        renderer.render("peer_review", label="A", pitch={"idea": "x"}, snapshot=snapshot)
+    assert written[2:] == [{"idea": "x"}, {"idea": "x"}]

@@ -76,7 +76,7 @@ def test_lines_read_partly_ahead_are_the_lines_read_in_turn_and_nothing_read_ahe
     assert ahead[""] and ahead["SPY"] and ahead["TLT"] == ()  # weeks like this one; notes per symbol, if any
 
     again: list[str] = []
-    for name in ("similar_conditions", "symbol_context"):
+    for name in ("similar_conditions", "symbol_contexts"):
         real = getattr(memory, name)
         monkeypatch.setattr(memory, name, lambda *a, _real=real, _name=name, **k: again.append(_name) or _real(*a, **k))
     lines, shown = recall_lines(memory, queries, condition, settings, as_of=AS_OF, ahead=ahead)
@@ -86,7 +86,16 @@ def test_lines_read_partly_ahead_are_the_lines_read_in_turn_and_nothing_read_ahe
     # What was not read ahead (a symbol outside it) is read in turn, with the same answer.
     partial = {k: v for k, v in ahead.items() if k != "GLD"}
     assert recall_lines(memory, queries, condition, settings, as_of=AS_OF, ahead=partial) == in_turn
-    assert again == ["symbol_context"]
+    assert again == ["symbol_contexts"]
+
+
+def test_the_notes_on_many_instruments_read_together_are_each_instruments_own(memory: PgMemory) -> None:
+    alone = {s: memory.symbol_contexts([s], as_of=AS_OF, limit=3)[s] for s in ("SPY", "GLD", "TLT")}
+    together = memory.symbol_contexts(["SPY", "GLD", "TLT", "SPY"], as_of=AS_OF, limit=3)
+    assert together == alone
+    held = [h.note.instrument if h.note else h.setup.instrument if h.setup else "?" for h in alone["SPY"]]
+    assert held and set(held) == {"SPY"} and {h.kind for h in alone["GLD"]} == {"symbol", "setup"}
+    assert alone["TLT"] == () and memory.symbol_contexts([], as_of=AS_OF, limit=3) == {}
 
 
 def test_a_connection_readied_for_similar_setups_holds_their_statement_planned_and_answers_the_same(

@@ -266,3 +266,29 @@ def test_a_live_endpoint_configuration_is_refused(wednesday_week: str, monkeypat
     assert "live_trading_enabled: true" in result.stderr
     assert fake.requests == []  # refused before any model was asked
     assert _count(wednesday_week)["OrderSubmitted"] == 0
+
+
+def test_a_prompt_every_caller_is_asked_alike_is_rendered_once(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing in a research or pitch prompt names its provider or PM (and recall shows every PM the same lines):
+    # the week's two research calls share one rendering, the four pitches another.
+    from llmtrade.prompts.renderer import PromptRenderer
+
+    rendered: Counter[str] = Counter()
+    real = PromptRenderer.render
+
+    def counting(self: PromptRenderer, role: str, **variables: Any) -> Any:
+        rendered[role] += 1
+        return real(self, role, **variables)
+
+    monkeypatch.setattr(PromptRenderer, "render", counting)
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    assert (rendered["research"], rendered["pm_pitch"], rendered["peer_review"], rendered["chairman_decision"]) == (
+        1,
+        1,
+        12,
+        1,
+    )
+    calls = [e for e in stored_events(wednesday_week) if e.type == "LLMCallCompleted"]
+    assert len(calls) == 2 + 4 + 12 + 1

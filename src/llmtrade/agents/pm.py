@@ -25,27 +25,36 @@ from llmtrade.domain.committee import (
 )
 from llmtrade.domain.research import Candidate, ResearchPack
 from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 
 ROLE = "pm_pitch"
 
 
-async def pitch(
-    gateway: LLMGateway,
+def pitch_prompt(
     prompts: PromptRenderer,
-    pm: PortfolioManager,
     packs: list[ResearchPack],
     universe: list[Instrument],
     week_id: date,
-    site: CallSite,
     memory: Sequence[str] = (),
-) -> PitchAnswer:
-    """`memory`: the "Similar past setups" lines (agents/memory_notes.py); empty, the prompt has no such section.
+) -> RenderedPrompt:
+    """A PM's prompt: nothing in it names the PM, so PMs shown the same `memory` are asked the same prompt.
+    `memory`: the "Similar past setups" lines (agents/memory_notes.py); empty, the prompt has no such section.
     The offline rules ignore it, but it is part of the prompt, so of the replay cache key."""
-    schema = pitch_reply_schema([i.symbol for i in universe])
-    prompt = prompts.render(
+    return prompts.render(
         ROLE, packs=packs, universe=universe, week_id=week_id, snapshot=packs[0].snapshot, memory=tuple(memory)
     )
+
+
+async def pitch(
+    gateway: LLMGateway,
+    prompt: RenderedPrompt,
+    pm: PortfolioManager,
+    packs: list[ResearchPack],
+    universe: list[Instrument],
+    site: CallSite,
+) -> PitchAnswer:
+    """`pm`'s pitch, asked with `prompt` (`pitch_prompt`)."""
+    schema = pitch_reply_schema([i.symbol for i in universe])
     answer = await gateway.ask(
         pm, as_messages(prompt), site, output=schema, rules=lambda rng: offline_pitch(schema, pm.id, packs, rng)
     )

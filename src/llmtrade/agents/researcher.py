@@ -24,23 +24,28 @@ from llmtrade.domain.research import (
     findings_schema,
 )
 from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 
 ROLE = "research"
 
 
+def research_prompt(
+    prompts: PromptRenderer, universe: list[Instrument], snapshot: MarketSnapshot, week_id: date, asof: datetime
+) -> RenderedPrompt:
+    """The research prompt: nothing in it names the provider, so every provider is asked the same."""
+    return prompts.render(ROLE, universe=universe, snapshot=snapshot, week_id=week_id, asof=asof)
+
+
 async def research(
     gateway: LLMGateway,
-    prompts: PromptRenderer,
+    prompt: RenderedPrompt,
     ref: ResearchProviderRef,
     universe: list[Instrument],
     snapshot: MarketSnapshot,
-    week_id: date,
-    asof: datetime,
     site: CallSite,
 ) -> ResearchFindings:
+    """`ref`'s findings, asked with `prompt` (`research_prompt`)."""
     schema = findings_schema([i.symbol for i in universe])
-    prompt = prompts.render(ROLE, universe=universe, snapshot=snapshot, week_id=week_id, asof=asof)
     answer = await gateway.ask(
         ref,
         as_messages(prompt),

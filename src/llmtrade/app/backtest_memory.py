@@ -132,6 +132,11 @@ class CachedMemory:
         # Not kept: its scores are the memories' ages at `as_of` (memory/recall.py), which move with it.
         return self._inner.symbol_context(instrument, as_of=as_of, limit=limit)
 
+    def symbol_contexts(
+        self, instruments: Sequence[str], *, as_of: datetime, limit: int
+    ) -> dict[str, tuple[Recollection, ...]]:
+        return self._inner.symbol_contexts(instruments, as_of=as_of, limit=limit)
+
     def _answer(self, key: tuple[Any, ...], read: Any) -> tuple[Recollection, ...]:
         found = self._cache.answers.get(key)
         if found is None:

@@ -22,7 +22,7 @@ from llmtrade.domain.research import ResearchPack
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,17 @@ class Committee:
         self.universe = universe
         self.week_id = week_id
         self.run_id = run_id
+        # idea_id -> (the pitch, its anonymous form): one object per pitch for every reviewer and the chairman, so
+        # the renderer writes its JSON once (PromptRenderer._json).
+        self._shown: dict[str, tuple[Pitch, PitchAnswer]] = {}
+
+    def _anonymous(self, pitch: Pitch) -> PitchAnswer:
+        kept = self._shown.get(pitch.idea_id)
+        if kept is not None and kept[0] is pitch:
+            return kept[1]
+        shown = anonymous(pitch)
+        self._shown[pitch.idea_id] = (pitch, shown)
+        return shown
 
     async def pitches(
         self,
@@ -78,19 +89,16 @@ class Committee:
         """Every PM's pitch (or only those of the PM ids in `only`: a rerun asks only who has none); `memory`:
         each PM's "Similar past setups" lines by PM id (a PM without any is shown no memory)."""
         pms = [pm for pm in self.pms if only is None or pm.id in only]
+        # Every PM shown the same memory lines (recall shows them all the same) is asked the same prompt: rendered once.
+        prompts: dict[tuple[str, ...], RenderedPrompt] = {}
 
         async def one(pm: PortfolioManager) -> Pitch:
             site = CallSite(role=pm_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=pm.account)
-            answer = await pm_role.pitch(
-                self.gateway,
-                self.prompts,
-                pm,
-                packs,
-                self.universe,
-                self.week_id,
-                site,
-                memory=(memory or {}).get(pm.id, ()),
-            )
+            lines = tuple((memory or {}).get(pm.id, ()))
+            prompt = prompts.get(lines)
+            if prompt is None:
+                prompt = prompts[lines] = pm_role.pitch_prompt(self.prompts, packs, self.universe, self.week_id, lines)
+            answer = await pm_role.pitch(self.gateway, prompt, pm, packs, self.universe, site)
             return Pitch(
                 **answer.model_dump(),
                 idea_id=f"{self.week_id}:{pm.id}",
@@ -115,7 +123,7 @@ class Committee:
                 role=reviewer_role.ROLE, run_id=self.run_id, week_id=self.week_id, account_id=reviewer.account
             )
             answer = await reviewer_role.review(
-                self.gateway, self.prompts, reviewer, label, anonymous(pitch), packs, site
+                self.gateway, self.prompts, reviewer, label, self._anonymous(pitch), packs, site
             )
             review = Review(
                 **answer.model_dump(),
@@ -165,7 +173,9 @@ class Committee:
         order = labels_for([p.idea_id for p in pitches], reader="chairman", salt=str(self.week_id))
         neutral = {f"Pitch {i}": idea_id for i, idea_id in enumerate(order.values(), start=1)}
         label_of = {idea_id: label for label, idea_id in neutral.items()}
-        shown = {label: anonymous(next(p for p in pitches if p.idea_id == idea)) for label, idea in neutral.items()}
+        shown = {
+            label: self._anonymous(next(p for p in pitches if p.idea_id == idea)) for label, idea in neutral.items()
+        }
         by_label: dict[str, list[Review]] = {label: [] for label in neutral}
         for review in reviews:
             by_label[label_of[review.pitch_id]].append(review)

@@ -60,20 +60,20 @@ class PackagedEmbedder:
         import numpy as np  # wordllama's own dependency; loaded with the model
 
         inference = _packaged()
-        with _LOCK:  # the tokenizer is shared; keep batches whole across threads
-            encoded = inference.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        tokenizer = inference.tokenizer
+        # One text at a time: `encode_batch` hands a batch to a thread pool, whose threads' work (about twice the
+        # encoding's, at a weekly run's batches of 4-12 texts) competes with PostgreSQL for the cores. A text alone is
+        # never padded (the tokenizer pads a batch to its longest text, as WordLlama sets it): its ids are the ones a
+        # batch gives it, its padding cut.
+        with _LOCK:  # the tokenizer is shared across threads
+            encoded = [tokenizer.encode(text, add_special_tokens=False) for text in texts]
         # WordLlama's own `embed` pads the batch to its longest text and pools (texts x longest x 256) floats;
         # pooling each text's own tokens is the same mean (to float32 rounding) at a fraction of the work.
         table = inference.embedding
         last = table.shape[0] - 1
-        # The tokenizer pads a batch to its longest text (WordLlama turns that on), so a batch's padding is cut by
-        # its attention mask; one text alone (a query) is never padded and its mask is not read back.
-        padded = len(encoded) > 1
         vectors: list[list[float]] = []
         for enc in encoded:
             ids = np.asarray(enc.ids, dtype=np.int64)
-            if padded:
-                ids = ids[np.asarray(enc.attention_mask, dtype=bool)]
             if ids.size == 0:
                 vectors.append(list(BLANK))
                 continue

@@ -65,3 +65,9 @@ class Memory(Protocol):
         """The latest notes, setups and lessons on `instrument` known before `as_of`; newest first (exact
         filtered search: a selective filter on an HNSW index loses recall)."""
         ...
+
+    def symbol_contexts(
+        self, instruments: Sequence[str], *, as_of: datetime, limit: int
+    ) -> dict[str, tuple[Recollection, ...]]:
+        """`symbol_context` of each of `instruments`, by instrument (each once), read together."""
+        ...

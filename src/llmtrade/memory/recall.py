@@ -13,8 +13,8 @@ Similar setups (memory/similar.py) fuse two rankings by reciprocal rank (RRF, k 
 A hit's `score` is 1 / (its RRF sum): smaller = closer.
 
 Round trips are what a read costs on a busy machine (~0.2-0.5 ms each): a similar-setups read is one
-statement (ranked, fused and loaded in SQL), a symbol-context read one. The conditions (one row a week) are
-held in the process and re-read only when their version changes.
+statement (ranked, fused and loaded in SQL), a symbol-context read one for any number of instruments. The
+conditions (one row a week) are held in the process and re-read only when their version changes.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ __all__ = [
     "similar_conditions",
     "similar_setups",
     "symbol_context",
+    "symbol_contexts",
     "text_ranking",
 ]
 
@@ -106,26 +107,43 @@ def symbol_context(
 ) -> tuple[Recollection, ...]:
     """Up to `limit` notes, setups (with outcomes) and lessons on `instrument` known before `as_of`, newest
     first (ties by id); the score is the memory's age at `as_of`, in days. Exact btree-filtered search."""
-    if limit <= 0:
-        return ()
-    # One round trip: the newest of each kind (each through its btree on instrument and time), merged here.
-    rows = conn.execute(
-        """(SELECT 'symbol' AS kind, memory_id, week_id, known_at, text, NULL::jsonb AS record,
-                   NULL::jsonb AS outcome, NULL::text[] AS lessons
-            FROM memory_symbols WHERE instrument = %(i)s AND known_at < %(t)s
-            ORDER BY known_at DESC, memory_id LIMIT %(n)s)
-           UNION ALL
-           (SELECT 'setup', s.memory_id, s.week_id, s.outcome_known_at, NULL, s.record, s.outcome,
-                   ARRAY(SELECT l.text FROM memory_lessons l WHERE l.week_id = s.week_id
-                         AND l.account_id = s.account_id AND l.known_at < %(t)s ORDER BY l.memory_id)
-            FROM memory_setups s WHERE s.instrument = %(i)s AND s.outcome_known_at < %(t)s
-            ORDER BY s.outcome_known_at DESC, s.memory_id LIMIT %(n)s)
-           UNION ALL
-           (SELECT 'lesson', memory_id, week_id, known_at, text, NULL, NULL, NULL
-            FROM memory_lessons WHERE instrument = %(i)s AND known_at < %(t)s
-            ORDER BY known_at DESC, memory_id LIMIT %(n)s)""",
-        {"i": instrument, "t": as_of, "n": limit},
-    ).fetchall()
+    return symbol_contexts(conn, [instrument], as_of=as_of, limit=limit)[instrument]
+
+
+# The newest of each kind on one instrument (each through its btree on instrument and time), for every instrument
+# asked, in one round trip (a weekly run asks about every universe instrument: one statement, not one each).
+_SYMBOL_CONTEXT = """
+    SELECT q.i, x.* FROM unnest(%(is)s::text[]) AS q(i) CROSS JOIN LATERAL (
+        (SELECT 'symbol' AS kind, memory_id, week_id, known_at, text, NULL::jsonb AS record,
+                NULL::jsonb AS outcome, NULL::text[] AS lessons
+         FROM memory_symbols WHERE instrument = q.i AND known_at < %(t)s
+         ORDER BY known_at DESC, memory_id LIMIT %(n)s)
+        UNION ALL
+        (SELECT 'setup', s.memory_id, s.week_id, s.outcome_known_at, NULL, s.record, s.outcome,
+                ARRAY(SELECT l.text FROM memory_lessons l WHERE l.week_id = s.week_id
+                      AND l.account_id = s.account_id AND l.known_at < %(t)s ORDER BY l.memory_id)
+         FROM memory_setups s WHERE s.instrument = q.i AND s.outcome_known_at < %(t)s
+         ORDER BY s.outcome_known_at DESC, s.memory_id LIMIT %(n)s)
+        UNION ALL
+        (SELECT 'lesson', memory_id, week_id, known_at, text, NULL, NULL, NULL
+         FROM memory_lessons WHERE instrument = q.i AND known_at < %(t)s
+         ORDER BY known_at DESC, memory_id LIMIT %(n)s)) AS x"""
+
+
+def symbol_contexts(
+    conn: psycopg.Connection, instruments: Sequence[str], *, as_of: datetime, limit: int
+) -> dict[str, tuple[Recollection, ...]]:
+    """`symbol_context` of each of `instruments` (by instrument), in one statement."""
+    wanted = list(dict.fromkeys(instruments))
+    found: dict[str, list[Any]] = {i: [] for i in wanted}
+    if limit > 0 and wanted:
+        for instrument, *row in conn.execute(_SYMBOL_CONTEXT, {"is": wanted, "t": as_of, "n": limit}).fetchall():
+            found[instrument].append(row)
+    return {i: _context(i, rows, as_of=as_of, limit=limit) for i, rows in found.items()}
+
+
+def _context(instrument: str, rows: Sequence[Any], *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
+    """One instrument's rows (the newest `limit` of each kind) merged: the newest `limit` of all, as Recollections."""
     merged = sorted(rows, key=lambda r: (-r[3].timestamp(), r[1]))[:limit]
     out: list[Recollection] = []
     for rank, (kind, mid, week_id, known, text, record, outcome, lessons) in enumerate(merged, start=1):

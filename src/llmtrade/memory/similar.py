@@ -127,7 +127,7 @@ LEFT JOIN LATERAL (
 ORDER BY h.s DESC, h.memory_id COLLATE "C"
 """
 # The pitch, checkpoint and validator stages ask about the same setup: its vector is made once (per model).
-_QUERY_VECTORS: dict[tuple[str, int, str], _Vector] = {}
+_QUERY_VECTORS: dict[tuple[str, int, str], VectorBytes] = {}
 _QUERY_VECTORS_MAX = 512
 _QUERY_VECTORS_LOCK = threading.Lock()
 _FLOAT8, _FLOAT8_ARRAY, _DATE, _DATE_ARRAY = 701, 1022, 1082, 1182  # pg_type oids
@@ -173,12 +173,12 @@ class _DateArray(bytes):
         return cls(_binary_array(_day_items(days), _DATE))
 
 
-class _Vector(bytes):
+class VectorBytes(bytes):
     """A pgvector `vector` in its binary form (int16 dimensions, int16 zero, a big-endian float4 each): the
     same float4 bits its text form would give, without writing 256 reprs (~0.3 ms) and parsing them again."""
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> _Vector:
+    def of(cls, values: Sequence[float]) -> VectorBytes:
         floats = np.asarray(values, dtype=">f4")
         return cls(struct.pack(">hh", floats.size, 0) + floats.tobytes())
 
@@ -202,7 +202,7 @@ class _VectorDumper(_BinaryDumper):
     oid = 0  # the extension's type has no fixed oid: the statement's ::vector cast gives the parameter its type
 
 
-_DUMPERS = ((_Float8Array, _Float8ArrayDumper), (_DateArray, _DateArrayDumper), (_Vector, _VectorDumper))
+_DUMPERS = ((_Float8Array, _Float8ArrayDumper), (_DateArray, _DateArrayDumper), (VectorBytes, _VectorDumper))
 _TAUGHT: weakref.WeakSet[Any] = weakref.WeakSet()  # connections whose adapters know the binary forms
 _NO_WEEKS = MappingProxyType(
     {
@@ -255,7 +255,7 @@ def similar_setups(
     key = (embedder.model, embedder.dims, text)
     vector = _QUERY_VECTORS.get(key)
     if vector is None:
-        vector = _Vector.of(embedder.embed([text])[0])
+        vector = VectorBytes.of(embedder.embed([text])[0])
         _remember_vector(key, vector)
     params: dict[str, Any] = {
         "v": vector,
@@ -269,7 +269,7 @@ def similar_setups(
     sql = _statement(hnsw, limit, depth, narrow=embedder.dims == HNSW_DIMS)
     if query.condition is not None and history.version is None:
         history.refresh(conn, history.read_version(conn))
-    _teach(conn)
+    teach_binary(conn)
     for _ in range(_ATTEMPTS):
         seen = history.version
         params.update(_week_params(query, history, as_of))
@@ -298,10 +298,10 @@ def prepare_similar_setups(
         return
     depth = max(limit * CANDIDATES, MIN_DEPTH)
     hnsw = embedder.dims == HNSW_DIMS and not exact
-    _teach(conn)
+    teach_binary(conn)
     if hnsw:
         conn.execute(_SETTINGS, (str(max(ef, depth + TEXT_SLACK)),)).fetchone()
-    probe = _Vector.of([1.0] + [0.0] * (embedder.dims - 1))
+    probe = VectorBytes.of([1.0] + [0.0] * (embedder.dims - 1))
     params = {
         "v": probe,
         "model": embedder.model,
@@ -315,7 +315,7 @@ def prepare_similar_setups(
     conn.execute(_statement(hnsw, limit, depth, narrow=embedder.dims == HNSW_DIMS), params, prepare=True).fetchall()
 
 
-def _teach(conn: psycopg.Connection) -> None:
+def teach_binary(conn: psycopg.Connection) -> None:
     """The connection may predate this module: its adapters learn the binary forms once."""
     if conn not in _TAUGHT:
         for cls, dumper in _DUMPERS:
@@ -323,7 +323,7 @@ def _teach(conn: psycopg.Connection) -> None:
         _TAUGHT.add(conn)
 
 
-def _remember_vector(key: tuple[str, int, str], vector: _Vector) -> None:
+def _remember_vector(key: tuple[str, int, str], vector: VectorBytes) -> None:
     with _QUERY_VECTORS_LOCK:
         if len(_QUERY_VECTORS) >= _QUERY_VECTORS_MAX:
             del _QUERY_VECTORS[next(iter(_QUERY_VECTORS))]  # the oldest: dicts keep insertion order

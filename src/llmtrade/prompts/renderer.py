@@ -27,6 +27,10 @@ class RenderedPrompt:
     user: str
 
 
+# Frozen models whose `json` text a renderer keeps (PromptRenderer._json).
+_JSON_KEPT = 64
+
+
 def _to_json(value: Any) -> str:
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
@@ -59,11 +63,13 @@ class PromptRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        self._env.filters["json"] = _to_json
+        self._env.filters["json"] = self._json
         self._env.filters["pct"] = pct
         self._env.filters["num"] = num
         self._env.globals["snapshot_table"] = self._snapshot_table
         self._snapshot_cache: tuple[Any, str] | None = None
+        # id -> (a frozen model, its `json` text): see `_json`.
+        self._json_cache: dict[int, tuple[Any, str]] = {}
         # Template name -> (the compiled template, its text when it is plain text, else None): see `_constant`.
         self._constants: dict[str, tuple[jinja2.Template, str | None]] = {}
         # Template name -> (the compiled template, the sha256 of its text): see `source_digest`.
@@ -95,6 +101,22 @@ class PromptRenderer:
             return cached[1]
         text = self._env.get_template("_snapshot.j2").render(snapshot=snapshot).removesuffix("\n")
         self._snapshot_cache = (snapshot, text)
+        return text
+
+    def _json(self, value: Any) -> str:
+        """The `json` filter, made once per frozen model object: a week's committee shows each pitch to every other
+        reviewer and to the chairman (16 renders of 4 pitches, ~0.5 ms each). Keyed by identity with the object
+        held (its id is not reused while cached); a frozen model is changed only by making a new one. Other values
+        are rendered every time."""
+        if not getattr(type(value), "model_config", {}).get("frozen"):
+            return _to_json(value)
+        kept = self._json_cache.get(id(value))
+        if kept is not None and kept[0] is value:
+            return kept[1]
+        text = _to_json(value)
+        if len(self._json_cache) >= _JSON_KEPT:
+            self._json_cache.clear()  # a week's pitches are a handful: the next week's start afresh
+        self._json_cache[id(value)] = (value, text)
         return text
 
     def render(self, role: str, **variables: Any) -> RenderedPrompt:

@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TypeVar
 
 from llmtrade.agents import validator
-from llmtrade.agents.memory_notes import within_budget
 from llmtrade.config.sections import MemoryConfig
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.memory import (
     ConditionRemembered,
+    MarketCondition,
     MemoryRecalled,
     Recollection,
     SetupFlag,
@@ -41,6 +41,7 @@ from llmtrade.domain.memory import (
     SetupRemembered,
     SymbolNoteRemembered,
 )
+from llmtrade.domain.research import MarketSnapshot
 from llmtrade.memory.conditions import market_condition
 from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
 from llmtrade.pipeline.context import PipelineContext
@@ -49,7 +50,7 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import DECISION, PITCHES
 from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES, RECALLED_AHEAD
 from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
-from llmtrade.workflows.recall_reads import candidate_queries, read_ahead, recall_lines, setups_like
+from llmtrade.workflows.recall_reads import candidate_queries, read_ahead, recall_lines, setups_within_budget
 from llmtrade.workflows.research_stages import ASOF, RESEARCH_PACKS, SNAPSHOT
 from llmtrade.workflows.workbench import Side, Workbench
 
@@ -60,6 +61,8 @@ T = TypeVar("T")
 # The wait ends as soon as the pipeline needs the stage's result (pipeline.hold_back): with no round trip to hide
 # in (offline, the rules provider) a fixed wait was ~140 ms added to the run.
 AFTER_THE_REQUESTS_S = 0.05
+# The last (snapshot, week, its market condition) made (_MemoryStage._condition).
+_CONDITION: list[tuple[MarketSnapshot, date, MarketCondition] | None] = [None]
 
 
 def recall_enabled(bench: Workbench) -> bool:
@@ -119,6 +122,17 @@ class _MemoryStage:
     def settings(self) -> MemoryConfig:
         return self.bench.config.models.memory
 
+    def _condition(self, context: PipelineContext) -> MarketCondition:
+        """The week's market condition from the run's snapshot: made once per snapshot object for the four stages
+        that use it (the object is held, so its id is not reused while kept; a frozen snapshot never changes)."""
+        snapshot, week_id = context.get(SNAPSHOT), self.bench.week_id
+        kept = _CONDITION[0]
+        if kept is not None and kept[0] is snapshot and kept[1] == week_id:
+            return kept[2]
+        condition = market_condition(snapshot, week_id)
+        _CONDITION[0] = (snapshot, week_id, condition)
+        return condition
+
     def _remembered(self, part: str) -> bool:
         """Whether the week's memory already holds `part` (one `remember` call writes a part whole)."""
         return bool(self.bench.events.read_stream(streams.memory_stream(self.bench.week_id, part)))
@@ -159,7 +173,7 @@ class RememberResearchStage(_MemoryStage):
     writes = ()
 
     async def run(self, context: PipelineContext) -> PipelineContext:
-        condition = market_condition(context.get(SNAPSHOT), self.bench.week_id)
+        condition = self._condition(context)
         notes = symbol_notes(context.get(RESEARCH_PACKS))
         items = [ConditionRemembered(condition=condition), *(SymbolNoteRemembered(note=n) for n in notes)]
         stored = await self._remember(items, context, part="condition")
@@ -183,7 +197,7 @@ class RecallAheadStage(_MemoryStage):
             result = context.with_value(RECALLED_AHEAD, {})
             return result.with_loaded(self.name) if pitched else result
         as_of, limit = context.get(ASOF), self.settings.setups_per_role
-        condition = market_condition(context.get(SNAPSHOT), bench.week_id)
+        condition = self._condition(context)
         symbols = [i.symbol for i in bench.config.assets.universe]
 
         def read(_: EventStore, memory: Memory | None) -> dict[str, tuple[Recollection, ...]]:
@@ -220,7 +234,7 @@ class RecallStage(_MemoryStage):
             result = context.with_value(MEMORY_NOTES, {})
             return result.with_loaded(self.name) if pitched else result
         as_of, packs = context.get(ASOF), context.get(RESEARCH_PACKS)
-        condition = market_condition(context.get(SNAPSHOT), bench.week_id)
+        condition = self._condition(context)
         queries, ahead = candidate_queries(packs, condition), context.get(RECALLED_AHEAD)
 
         def read(_: EventStore, mine: Memory | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -295,10 +309,11 @@ class ValidatorStage(_MemoryStage):
         if bench.memory is None or not recall_enabled(bench):
             return context.with_value(FLAGS, [])
         as_of, pitches = context.get(ASOF), context.get(PITCHES)
-        condition = market_condition(context.get(SNAPSHOT), bench.week_id)
+        condition = self._condition(context)
 
         def judge(events: EventStore, memory: Memory | None) -> list[SetupFlag]:
             flags: list[SetupFlag] = []
+            shown: list[NewEvent] = []
             for pitch in pitches if memory is not None else ():
                 if pitch.direction == "FLAT":
                     continue
@@ -311,18 +326,20 @@ class ValidatorStage(_MemoryStage):
                     condition=condition,
                 )
                 similar = memory.similar_setups(query, as_of=as_of, limit=self.settings.validator_neighbours)
-                record_recall(
+                recall = recalled(
                     bench,
                     role="validator",
                     as_of=as_of,
                     query=f"setups like {pitch.idea_id}: {pitch.direction} {pitch.instrument}",
                     shown=[hit.memory_id for hit in similar],
                     account=pitch.account_id,
-                    events=events,
                 )
+                shown.append(recall)
                 flag = validator.judge(pitch, similar, min_losers=self.settings.validator_min_losers)
                 if flag is not None:
                     flags.append(flag)
+            if shown:
+                events.append(shown)  # one append for every pitch's record, in the pitches' order
             if flags and not self.dry_run:
                 batch = [
                     NewEvent.of(SetupFlagged(flag=f), stream=stream, week_id=bench.week_id, run_id=context.run_id)
@@ -344,8 +361,9 @@ def position_memory(
     if memory is None or not recall_enabled(bench):
         return ()
     query = SetupQuery(instrument=instrument, direction=direction, conviction=conviction, thesis="\n".join(thesis))
-    hits = setups_like(memory, [query], as_of=bench.now, limit=settings.setups_per_role)
-    lines, shown = within_budget(hits, settings.token_budget)
+    lines, shown = setups_within_budget(
+        memory, query, as_of=bench.now, limit=settings.setups_per_role, token_budget=settings.token_budget
+    )
     if lines:
         record_recall(
             bench,

@@ -25,6 +25,30 @@ def setups_like(memory: Memory, queries: Sequence[SetupQuery], *, as_of: datetim
     return interleave([memory.similar_setups(q, as_of=as_of, limit=limit) for q in queries])[:limit]
 
 
+# id(answer) -> (the answer, (limit, budget), its lines and ids): see `setups_within_budget`.
+_BUDGETED: dict[int, tuple[tuple[Recollection, ...], tuple[int, int], tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+_BUDGETED_KEPT = 1024
+
+
+def setups_within_budget(
+    memory: Memory, query: SetupQuery, *, as_of: datetime, limit: int, token_budget: int
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`within_budget(setups_like(memory, [query], ...), token_budget)`: (lines, memory ids shown). Made once per answer
+    object: a backtest's memory answers a week's checkpoints about one position with the same frozen tuple
+    (app/backtest_memory.py), held here so its id is not reused while kept."""
+    if limit == 0:
+        return within_budget((), token_budget)
+    answer = memory.similar_setups(query, as_of=as_of, limit=limit)
+    kept = _BUDGETED.get(id(answer))
+    if kept is not None and kept[0] is answer and kept[1] == (limit, token_budget):
+        return kept[2]
+    result = within_budget(interleave([answer])[:limit], token_budget)
+    if len(_BUDGETED) >= _BUDGETED_KEPT:
+        _BUDGETED.clear()
+    _BUDGETED[id(answer)] = (answer, (limit, token_budget), result)
+    return result
+
+
 def candidate_queries(packs: Sequence[ResearchPack], condition: MarketCondition | None) -> list[SetupQuery]:
     """One query per instrument the research packs put forward, in the packs' order (first pack's first)."""
     queries: dict[str, SetupQuery] = {}
@@ -49,7 +73,7 @@ def read_ahead(
 ) -> dict[str, tuple[Recollection, ...]]:
     """What recall shows that the research does not decide: the past weeks most like `condition` (key "") and
     the latest notes on each of `symbols` (key: the symbol), as of `as_of`."""
-    ahead = {s: memory.symbol_context(s, as_of=as_of, limit=NOTES_PER_INSTRUMENT) for s in symbols}
+    ahead = memory.symbol_contexts(symbols, as_of=as_of, limit=NOTES_PER_INSTRUMENT)
     return {"": memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS), **ahead}
 
 
@@ -68,10 +92,7 @@ def recall_lines(
     setups = setups_like(memory, queries, as_of=as_of, limit=settings.setups_per_role)
     weeks = ahead[""] if "" in ahead else memory.similar_conditions(condition, as_of=as_of, limit=SIMILAR_WEEKS)
 
-    def notes_on(symbol: str) -> tuple[Recollection, ...]:
-        if symbol in ahead:
-            return ahead[symbol]
-        return memory.symbol_context(symbol, as_of=as_of, limit=NOTES_PER_INSTRUMENT)
-
-    notes = interleave([notes_on(q.instrument) for q in queries])
+    missing = [q.instrument for q in queries if q.instrument not in ahead]
+    read = memory.symbol_contexts(missing, as_of=as_of, limit=NOTES_PER_INSTRUMENT) if missing else {}
+    notes = interleave([ahead[q.instrument] if q.instrument in ahead else read[q.instrument] for q in queries])
     return within_budget([*setups, *weeks, *notes], settings.token_budget)

@@ -16,6 +16,7 @@ from llmtrade.domain.events import EventPayload, InputsMissing
 from llmtrade.domain.research import (
     MarketSnapshot,
     MarketSnapshotTaken,
+    ResearchFindings,
     ResearchPack,
     ResearchPackBuilt,
     ResearchProviderFailed,
@@ -28,7 +29,7 @@ from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import Window, is_temporary, settle
-from llmtrade.prompts.renderer import PromptRenderer
+from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 from llmtrade.storage.event_store import EventStore
 
 ASOF = ContextKey("asof", datetime)
@@ -137,16 +138,17 @@ class ResearchStage:
         asof = context.get(ASOF)
         site = CallSite(role=researcher.ROLE, run_id=context.run_id, week_id=week_id)
         by_id = {ref.id: ref for ref in self.providers}
+        rendered: list[RenderedPrompt] = []  # every provider is asked the same prompt: rendered once
+
+        async def one(ref: ResearchProviderRef) -> ResearchFindings:
+            # Rendered in the call, as before: a template error is each provider's failure, not the stage's.
+            if not rendered:
+                rendered.append(researcher.research_prompt(self.prompts, self.universe, snapshot, week_id, asof))
+            return await researcher.research(self.gateway, rendered[0], ref, self.universe, snapshot, site)
 
         async def ask(keys: list[str]) -> tuple[dict[str, ResearchPackBuilt], dict[str, LlmtradeError]]:
             refs = [by_id[key] for key in keys]
-            answered, failed = await gather_settled(
-                refs,
-                [
-                    researcher.research(self.gateway, self.prompts, ref, self.universe, snapshot, week_id, asof, site)
-                    for ref in refs
-                ],
-            )
+            answered, failed = await gather_settled(refs, [one(ref) for ref in refs])
             packs = {}
             for ref, findings in answered:
                 pack = ResearchPack(
