@@ -247,10 +247,11 @@ class _Tally:
 def _plain_sigint() -> Iterator[None]:
     """Ctrl-C raises KeyboardInterrupt as ever, from a handler of our own for the backtest's length.
 
-    Every job runs its coroutine with asyncio.run, which installs its own SIGINT handler when it finds
-    Python's default one, and on the way out asks `signal.getsignal`, whose lookup of that handler in an
-    enum fails with a message holding repr(handler): the finished task and its whole result (a pipeline's
-    context), some 2-5 ms a job. With a handler of ours in place asyncio.run installs none. A killed
+    Every job's coroutine runs on the backtest's one asyncio.Runner (app/job_loop.py), which, like
+    asyncio.run, installs its own SIGINT handler when it finds Python's default one, and on the way out asks
+    `signal.getsignal`, whose lookup of that handler in an enum fails with a message holding repr(handler):
+    the finished task and its whole result (a pipeline's context), some 2-5 ms a job. With a handler of ours
+    in place the Runner installs none. A killed
     backtest resumes after its last whole week (see the module doc), so nothing depends on the task's
     cancellation that asyncio.run's handler would have given."""
     if threading.current_thread() is not threading.main_thread() or (
