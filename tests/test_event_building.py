@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -10,10 +12,19 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from llmtrade.domain.events import EventPayload, LLMCallCompleted, NewEvent, StageCompleted, StageStarted
+from llmtrade.domain.events import (
+    EventPayload,
+    LLMCallCompleted,
+    NewEvent,
+    StageCompleted,
+    StageStarted,
+    StoredEvent,
+)
 from llmtrade.domain.memory import MemoryRecalled
 from llmtrade.domain.runs import RunStarted
+from llmtrade.domain.streams import run_stream
 from llmtrade.pipeline.context import ContextKey, PipelineContext, StageReport
+from llmtrade.pipeline.pipeline import Pipeline
 
 WEEK = date(2016, 1, 6)
 PAYLOADS: list[EventPayload] = [
@@ -141,3 +152,44 @@ def test_every_context_update_is_the_model_copy_it_replaces_and_leaves_the_origi
     assert dict(one.values) == {"a": 1} and one.loaded == () and one.reports == ()
     with pytest.raises(ValidationError):
         two.run_id = "y"  # type: ignore[misc]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list[NewEvent] = []
+
+    def append(self, events: Sequence[NewEvent]) -> object:
+        self.events.extend(events)
+        return events
+
+
+class _Writes:
+    name = "writes"
+    reads = ()
+    writes = (KEY_A,)
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        return context.with_value(KEY_A, 1)
+
+
+def test_a_stages_started_event_is_its_own_runs_in_every_run() -> None:
+    sink = _Sink()
+    for run_id in ("r1", "r2"):
+        asyncio.run(Pipeline([_Writes()], sink).run(PipelineContext(run_id=run_id, week_id=WEEK)))
+    started = [e for e in sink.events if e.type == "StageStarted"]
+    assert [(e.stream, e.run_id, e.payload) for e in started] == [
+        (run_stream(run), run, {"stage": "writes"}) for run in ("r1", "r2")
+    ]
+    assert started[0].payload is not started[1].payload
+    for event in started:
+        _same(event, _validated(StageStarted(stage="writes"), stream=event.stream, run_id=event.run_id, week_id=WEEK))
+
+
+def test_a_payload_stored_at_its_current_version_loads_as_validation_of_it_gives_and_keeps_nothing_of_it() -> None:
+    event = NewEvent.of(PAYLOADS[3], stream="run:x")
+    stored = StoredEvent(**event.model_dump(), id=1, version=1, occurred_at=datetime(2016, 1, 6, 13, tzinfo=UTC))
+    loaded = RunStarted.from_event(stored)
+    _same(loaded, RunStarted.model_validate(dict(stored.payload)))
+    stored.payload["command"] = "changed"
+    stored.payload["arguments"]["offline"] = False
+    assert loaded == PAYLOADS[3]

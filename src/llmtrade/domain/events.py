@@ -65,6 +65,9 @@ class EventPayload(BaseModel):
     def from_event(cls, event: StoredEvent) -> Self:
         if event.type != cls.event_type():
             raise ValueError(f"event {event.id} is a {event.type}, not a {cls.event_type()}")
+        # Stored at this version, the payload is validated as it is: no copy made for upcasts there are none of.
+        if event.schema_version == cls.schema_version:
+            return cls.model_validate(event.payload)
         return cls.model_validate(cls.upcast(event.payload, event.schema_version))
 
 
