@@ -1,8 +1,9 @@
 """What recording costs, apart from the store: CPU microseconds per event built, per pipeline stage, per model call
 recorded and per run's start and end, against a sink that keeps nothing (so the store's own cost drops out).
 
-Run with the package of the tree to measure first on sys.path (this file's tree unless PYTHONPATH says otherwise):
-`python benchmarks/record_speed.py [--rounds N]`. Prints the median over rounds of CPU time per operation.
+It measures the llmtrade it imports, so one copy of it compares two trees (A/B, interleaved):
+`PYTHONPATH=<tree>/src python benchmarks/record_speed.py [--rounds N]`. Prints the median over rounds of the CPU
+time per operation, and a week of the 52-week synthetic backtest's recording weighted by what that week records.
 """
 
 from __future__ import annotations
