@@ -119,6 +119,9 @@ def test_a_requests_content_address_is_the_whole_requests_json_digest_with_the_s
     other = {**schema, "properties": {"move": {"type": "string"}}}
     assert cache_key(_request(other)) == _reference_key(_request(other)) != cache_key(_request(schema))
     assert cache_key(_request(schema, "other")) == _reference_key(_request(schema, "other"))
+    # Every character json escapes (quote, backslash, controls, DEL, non-ASCII, a surrogate pair) as json.dumps does.
+    awkward = _request(None, 'q"b\\s/\x00\x1f\x7f\t\r\u2028é😀\ud800')
+    assert cache_key(awkward) == _reference_key(awkward)
 
 
 def test_a_plain_text_template_is_rendered_once_and_an_edited_override_is_read_again(tmp_path: Path) -> None:

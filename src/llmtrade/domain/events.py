@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmtrade.domain.records import assembled
+
 
 class EventPayload(BaseModel):
     """Base of typed event payloads; the subclass name is the event type.
@@ -63,6 +65,9 @@ class EventPayload(BaseModel):
     def from_event(cls, event: StoredEvent) -> Self:
         if event.type != cls.event_type():
             raise ValueError(f"event {event.id} is a {event.type}, not a {cls.event_type()}")
+        # Stored at this version, the payload is validated as it is: no copy made for upcasts there are none of.
+        if event.schema_version == cls.schema_version:
+            return cls.model_validate(event.payload)
         return cls.model_validate(cls.upcast(event.payload, event.schema_version))
 
 
@@ -89,15 +94,43 @@ class NewEvent(BaseModel):
         account_id: str | None = None,
         run_id: str | None = None,
     ) -> NewEvent:
+        """`payload` as an event for `stream`: its JSON dump (a fresh dict), its type and schema version.
+
+        Raises pydantic's ValidationError for an empty stream or a value of the wrong type."""
+        # The serializer directly: model_dump's keyword handling cost as much as the dump of a small payload.
+        data = payload.__pydantic_serializer__.to_python(payload, mode="json")
+        if (
+            cls is NewEvent
+            and type(stream) is str
+            and stream
+            and (week_id is None or type(week_id) is date)
+            and (account_id is None or type(account_id) is str)
+            and (run_id is None or type(run_id) is str)
+        ):
+            # Every value already has the type its field wants (a payload's type is its class name, never
+            # empty; its dump is a fresh dict of str keys): validating would only copy the dict again.
+            fields = {
+                "type": payload.event_type(),
+                "stream": stream,
+                "payload": data,
+                "week_id": week_id,
+                "account_id": account_id,
+                "run_id": run_id,
+                "schema_version": payload.schema_version,
+            }
+            return assembled(NewEvent, fields, set(_NEW_EVENT_FIELDS))
         return cls(
             type=payload.event_type(),
             stream=stream,
-            payload=payload.model_dump(mode="json"),
+            payload=data,
             week_id=week_id,
             account_id=account_id,
             run_id=run_id,
             schema_version=payload.schema_version,
         )
+
+
+_NEW_EVENT_FIELDS = frozenset(NewEvent.model_fields)
 
 
 class EventSink(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from llmtrade.llm.structured import schema_instruction
@@ -17,16 +18,20 @@ def cache_key(request: ChatRequest) -> str:
     The sha256 of `json.dumps({"model", "temperature", "max_tokens", "messages", "schema"}, sort_keys=True,
     separators=(",", ":"))`, written out member by member in that sorted order, the schema's text made once per
     schema (strict_schema keeps one per output model), as it is the bulk of the text."""
-    messages = [{"content": m.content, "role": m.role} for m in request.messages]
+    # Each message as json.dumps writes {"content": ..., "role": ...} sorted: its strings through json's own
+    # string encoder, with no dict built per message and no encoder set up per value.
+    messages = ",".join(f'{{"content":{_string(m.content)},"role":{_string(m.role)}}}' for m in request.messages)
     text = (
-        f'{{"max_tokens":{_dumps(request.max_tokens)},"messages":{_dumps(messages)},"model":{_dumps(request.model)},'
+        f'{{"max_tokens":{_dumps(request.max_tokens)},"messages":[{messages}],"model":{_dumps(request.model)},'
         f'"schema":{_schema_text(request.json_schema)},"temperature":{_dumps(request.temperature)}}}'
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+# What json.dumps(value, sort_keys=True, separators=(",", ":")) makes, without a new encoder each call.
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+# A str as json.dumps writes it (ensure_ascii, its default).
+_string = encode_basestring_ascii
 
 
 # A schema's members (name, id of its value) -> (the schema, its text). A request holds a shallow copy of

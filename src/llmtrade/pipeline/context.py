@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from llmtrade.domain.records import assembled
 from llmtrade.errors import MissingContextKey
 
 T = TypeVar("T")
@@ -73,23 +74,21 @@ class PipelineContext(BaseModel):
 
     def with_value(self, key: ContextKey[T], value: T) -> PipelineContext:
         key.check(value)
-        return self.model_copy(update={"values": MappingProxyType({**self.values, key.name: value})})
+        return self._updated({"values": MappingProxyType({**self.values, key.name: value})})
 
     def with_loaded(self, stage: str) -> PipelineContext:
         """This context, noting that `stage` loaded its stored output instead of working again."""
         if stage in self.loaded:
             return self
-        return self.model_copy(update={"loaded": (*self.loaded, stage)})
+        return self._updated({"loaded": (*self.loaded, stage)})
 
     def with_report(self, report: StageReport) -> PipelineContext:
-        return self.model_copy(update={"reports": (*self.reports, report)})
+        return self._updated({"reports": (*self.reports, report)})
 
     def only(self, keys: tuple[ContextKey[Any], ...]) -> PipelineContext:
         """This context holding just `keys`: what a stage that declared them as its reads is shown."""
         wanted = {key.name for key in keys}
-        return self.model_copy(
-            update={"values": MappingProxyType({k: v for k, v in self.values.items() if k in wanted})}
-        )
+        return self._updated({"values": MappingProxyType({k: v for k, v in self.values.items() if k in wanted})})
 
     def merged(
         self, outputs: PipelineContext, keys: tuple[ContextKey[Any], ...], report: StageReport | None = None
@@ -99,7 +98,12 @@ class PipelineContext(BaseModel):
         update: dict[str, Any] = {"values": MappingProxyType({**self.values, **written}), "loaded": outputs.loaded}
         if report is not None:
             update["reports"] = (*self.reports, report)
-        return self.model_copy(update=update)
+        return self._updated(update)
+
+    def _updated(self, update: dict[str, Any]) -> PipelineContext:
+        """`model_copy(update=update)` (no validation either) without its generic copying: a context is copied
+        some ten times per stage, and model_copy's shallow copies of every attribute were most of that."""
+        return assembled(type(self), {**self.__dict__, **update}, self.__pydantic_fields_set__ | update.keys())
 
     def keys(self) -> frozenset[str]:
         return frozenset(self.values)
