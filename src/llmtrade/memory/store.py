@@ -27,8 +27,9 @@ from llmtrade.domain.memory import (
 from llmtrade.domain.streams import memory_stream
 from llmtrade.memory import recall
 from llmtrade.memory.embedder import Embedder
+from llmtrade.memory.projection import item_text, kind_and_part, memory_id, project
+from llmtrade.memory.projection import setup_text as setup_text  # where callers have long imported it from
 from llmtrade.memory.protocol import Remembered, SetupQuery
-from llmtrade.memory.similar import VectorBytes, teach_binary
 from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
 
@@ -47,36 +48,6 @@ EVENT_TYPES = tuple(
 _EMBED_BATCH = 256
 
 
-def memory_id(item: Remembered) -> str:
-    """The item's memory id; an outcome's is "outcome:" + its setup's."""
-    match item:
-        case ConditionRemembered():
-            return item.condition.memory_id
-        case SetupRemembered():
-            return item.setup.memory_id
-        case OutcomeRemembered():
-            return f"outcome:{item.outcome.setup_id}"
-        case LessonRemembered():
-            return item.lesson.memory_id
-        case SymbolNoteRemembered():
-            return item.note.memory_id
-
-
-def _kind_and_part(item: Remembered) -> tuple[str, str]:
-    """(kind in memory_items, the memory stream's part) of an item."""
-    match item:
-        case ConditionRemembered():
-            return "condition", "condition"
-        case SetupRemembered():
-            return "setup", "pitches" if item.setup.source == "pitch" else "decision"
-        case OutcomeRemembered():
-            return "outcome", "outcomes"
-        case LessonRemembered():
-            return "lesson", "lessons"
-        case SymbolNoteRemembered():
-            return "symbol", "symbols"
-
-
 def _week_and_account(item: Remembered) -> tuple[date, str | None]:
     match item:
         case ConditionRemembered():
@@ -89,27 +60,6 @@ def _week_and_account(item: Remembered) -> tuple[date, str | None]:
             return item.lesson.week_id, item.lesson.account_id
         case SymbolNoteRemembered():
             return item.note.week_id, None
-
-
-def setup_text(thesis: str, indicators: Sequence[str], invalidation: str | None = None) -> str:
-    """What a setup's text vector is made from: the thesis, then the indicators and the invalidation rule."""
-    parts = [thesis.strip(), *indicators]
-    if invalidation:
-        parts.append(invalidation)
-    return "\n".join(p for p in parts if p)
-
-
-def _text(item: Remembered) -> str | None:
-    match item:
-        case SetupRemembered():
-            s = item.setup
-            return setup_text(s.thesis, s.indicators, s.invalidation)
-        case LessonRemembered():
-            return item.lesson.text
-        case SymbolNoteRemembered():
-            return item.note.text
-        case _:
-            return None
 
 
 def vector_literal(vector: Sequence[float]) -> str:
@@ -196,7 +146,12 @@ class PgMemory:
                     stored = self._stored([memory_id(item) for item in todo])
                     todo = [item for item in todo if memory_id(item) not in stored]
                 appended = self._events.append([self._new_event(item, run_id) for item in todo])
-                self._project([(item, event.id) for item, event in zip(todo, appended, strict=True)], vectors)
+                project(
+                    self._conn,
+                    self._embedder,
+                    [(item, event.id) for item, event in zip(todo, appended, strict=True)],
+                    vectors,
+                )
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
@@ -217,8 +172,8 @@ class PgMemory:
                         continue  # a duplicate from a race before the lock existed: the first one stands
                     seen.add(mid)
                     batch.append((item, event.id))
-                    counts[_kind_and_part(item)[0]] += 1
-                self._project(batch, vectors)
+                    counts[kind_and_part(item)[0]] += 1
+                project(self._conn, self._embedder, batch, vectors)
         return RebuildCounts(
             conditions=counts["condition"],
             setups=counts["setup"],
@@ -232,7 +187,7 @@ class PgMemory:
         return {r[0] for r in rows}
 
     def _embed_items(self, items: Sequence[Remembered]) -> dict[str, list[float]]:
-        texts = [(memory_id(item), text) for item in items if (text := _text(item)) is not None]
+        texts = [(memory_id(item), text) for item in items if (text := item_text(item)) is not None]
         out: dict[str, list[float]] = {}
         for start in range(0, len(texts), _EMBED_BATCH):
             chunk = texts[start : start + _EMBED_BATCH]
@@ -241,61 +196,9 @@ class PgMemory:
         return out
 
     def _new_event(self, item: Remembered, run_id: str | None) -> NewEvent:
-        _, part = _kind_and_part(item)
+        _, part = kind_and_part(item)
         week, account = _week_and_account(item)
         return NewEvent.of(item, stream=memory_stream(week, part), week_id=week, account_id=account, run_id=run_id)
-
-    def _project(self, batch: Sequence[tuple[Remembered, int]], vectors: dict[str, list[float]]) -> None:
-        """Insert the rows of `batch` ((item, its event id), in event order). Tables are filled in a fixed order
-        (setups before outcomes), so an outcome finds its setup in the same batch, and a setup remembered after
-        its outcome picks the outcome up from memory_outcomes."""
-        # Only rows with text need the embedder's size (a configured model may learn it from a call).
-        texts = any(isinstance(i, SetupRemembered | LessonRemembered | SymbolNoteRemembered) for i, _ in batch)
-        model, dims = (self._embedder.model, self._embedder.dims) if texts else ("", 0)
-        rows: dict[str, list[tuple[Any, ...]]] = {
-            k: [] for k in ("items", "condition", "setup", "outcome", "lesson", "symbol")
-        }
-        for item, event_id in batch:
-            kind, _ = _kind_and_part(item)
-            mid = memory_id(item)
-            rows["items"].append((mid, kind, event_id))
-            match item:
-                case ConditionRemembered():
-                    c = item.condition
-                    rows[kind].append((mid, c.week_id, c.known_at, c.session, list(c.names), list(c.values), event_id))
-                case SetupRemembered():
-                    s = item.setup
-                    vector = VectorBytes.of(_need(vectors.get(mid), mid))
-                    record = _json(s.model_dump(mode="json"))
-                    rows[kind].append(
-                        (mid, s.week_id, s.known_at, s.source, s.author, s.account_id, s.instrument, str(s.direction),
-                         s.conviction, record, vector, model, dims, event_id, mid)
-                    )  # fmt: skip
-                case OutcomeRemembered():
-                    o = item.outcome
-                    rows[kind].append(
-                        (o.setup_id, o.known_at, _json(o.model_dump(mode="json")), o.week_return, event_id)
-                    )
-                case LessonRemembered():
-                    lesson = item.lesson
-                    vector = VectorBytes.of(_need(vectors.get(mid), mid))
-                    rows[kind].append(
-                        (mid, lesson.week_id, lesson.known_at, lesson.account_id, lesson.instrument, lesson.text,
-                         vector, model, dims, event_id)
-                    )  # fmt: skip
-                case SymbolNoteRemembered():
-                    n = item.note
-                    vector = VectorBytes.of(_need(vectors.get(mid), mid))
-                    rows[kind].append((mid, n.week_id, n.known_at, n.instrument, n.text, vector, model, dims, event_id))
-        # The vectors go in pgvector's binary form: the same float4 bits as the text form (test_memory_vectors), without
-        # writing and parsing 256 reprs a row (~0.5 ms a row: a third of a weekly run's memory writes).
-        teach_binary(self._conn)
-        with self._conn.cursor() as cur:
-            for kind, sql in _INSERTS:
-                if rows[kind]:
-                    cur.executemany(sql, rows[kind])
-            if rows["outcome"]:
-                cur.executemany(_FILL_OUTCOME, [(r[0],) for r in rows["outcome"]])
 
     # ------------------------------------------------------------ reading (memory/recall.py)
 
@@ -348,59 +251,8 @@ class PgMemory:
             return recall.symbol_contexts(self._conn, instruments, as_of=as_of, limit=limit)
 
 
-_INSERTS = (
-    ("items", "INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)"),
-    (
-        "condition",
-        """INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-    ),
-    (
-        "setup",
-        """INSERT INTO memory_setups (memory_id, week_id, known_at, source, author, account_id, instrument,
-               direction, conviction, record, embedding, embedding_model, embedding_dims, event_id,
-               outcome, outcome_known_at, week_return, outcome_event_id)
-           SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s,
-                  o.record, o.known_at, o.week_return, o.event_id
-           FROM (SELECT 1) AS one LEFT JOIN memory_outcomes o ON o.setup_id = %s""",
-    ),
-    (
-        "outcome",
-        """INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id)
-           VALUES (%s, %s, %s, %s, %s)""",
-    ),
-    (
-        "lesson",
-        """INSERT INTO memory_lessons (memory_id, week_id, known_at, account_id, instrument, text, embedding,
-               embedding_model, embedding_dims, event_id)
-           VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
-    ),
-    (
-        "symbol",
-        """INSERT INTO memory_symbols (memory_id, week_id, known_at, instrument, text, embedding, embedding_model,
-               embedding_dims, event_id)
-           VALUES (%s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
-    ),
-)
-_FILL_OUTCOME = """UPDATE memory_setups s SET outcome = o.record, outcome_known_at = o.known_at,
-                       week_return = o.week_return, outcome_event_id = o.event_id
-                   FROM memory_outcomes o WHERE o.setup_id = %s AND s.memory_id = o.setup_id"""
-
-
 def _payload(event: StoredEvent) -> Remembered:
     for cls in (ConditionRemembered, SetupRemembered, OutcomeRemembered, LessonRemembered, SymbolNoteRemembered):
         if event.type == cls.event_type():
             return cls.from_event(event)
     raise ValueError(f"event {event.id} ({event.type}) is not a memory event")
-
-
-def _need(vector: list[float] | None, mid: str) -> list[float]:
-    if vector is None:  # pragma: no cover - every text item is embedded before it is projected
-        raise ValueError(f"{mid} has no vector")
-    return vector
-
-
-def _json(data: dict[str, Any]) -> Any:
-    from psycopg.types.json import Jsonb
-
-    return Jsonb(data)
