@@ -6,7 +6,8 @@ through it); the text each item's vector is made from is `item_text`'s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.domain.memory import (
@@ -22,6 +23,35 @@ from llmtrade.memory.similar import VectorBytes, teach_binary
 
 if TYPE_CHECKING:
     import psycopg
+
+
+class StoredIds:
+    """The memory ids memory_items holds, for a database this process alone writes (a backtest's: its event store
+    holds its appends, storage/sole_writer.py), shared by every PgMemory over it: the table is read once, and each
+    `remember` that commits adds what it stored; a rebuild, or a `remember` whose commit is left to its caller,
+    makes it read the table again. Saves `remember`'s look at the table (a round trip each, three a weekly run)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] | None = None
+        self._lock = threading.Lock()
+
+    def among(self, conn: psycopg.Connection, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` stored."""
+        with self._lock:
+            if self._ids is None:
+                self._ids = {row[0] for row in conn.execute("SELECT memory_id FROM memory_items").fetchall()}
+            return {i for i in ids if i in self._ids}
+
+    def add(self, ids: Iterable[str]) -> None:
+        """`ids` were stored (committed)."""
+        with self._lock:
+            if self._ids is not None:
+                self._ids.update(ids)
+
+    def forget(self) -> None:
+        """Something may have changed that was not told: the table is read again."""
+        with self._lock:
+            self._ids = None
 
 
 def memory_id(item: Remembered) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from psycopg.pq import TransactionStatus
+
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.memory import (
     ConditionRemembered,
@@ -27,7 +29,7 @@ from llmtrade.domain.memory import (
 from llmtrade.domain.streams import memory_stream
 from llmtrade.memory import recall
 from llmtrade.memory.embedder import Embedder
-from llmtrade.memory.projection import item_text, kind_and_part, memory_id, project
+from llmtrade.memory.projection import StoredIds, item_text, kind_and_part, memory_id, project
 from llmtrade.memory.projection import setup_text as setup_text  # where callers have long imported it from
 from llmtrade.memory.protocol import Remembered, SetupQuery
 from llmtrade.storage.draft_events import DraftEventStore
@@ -97,14 +99,18 @@ class PgMemory:
         *,
         ef_search: int = 100,
         history: recall.ConditionHistory | None = None,
+        stored_ids: StoredIds | None = None,
     ):
         """`history`: the conditions held in the process, shared by memories over the same database (a backtest's
-        jobs: each brings it up to date from the rows stored since, memory/history.py); else one of its own."""
+        jobs: each brings it up to date from the rows stored since, memory/history.py); else one of its own.
+        `stored_ids`: the ids stored, shared likewise; used only while `events` holds its appends (then this process
+        is the database's only writer, and every memory over it shares them), else the table is asked."""
         self._conn = conn
         self._events = events
         self._embedder = embedder
         self._lock = threading.RLock()
         self._history = history or recall.ConditionHistory()
+        self._stored_ids = stored_ids if stored_ids is not None and events.holds_appends else None
         # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
         # connection, and another thread's append must not land inside (and roll back with) this transaction.
         self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
@@ -152,6 +158,13 @@ class PgMemory:
                     [(item, event.id) for item, event in zip(todo, appended, strict=True)],
                     vectors,
                 )
+            if self._stored_ids is not None:
+                # Committed, unless this transaction was nested in the caller's (which may yet roll back).
+                committed = self._conn.info.transaction_status == TransactionStatus.IDLE
+                if committed:
+                    self._stored_ids.add([memory_id(item) for item in todo])
+                else:
+                    self._stored_ids.forget()
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
@@ -164,6 +177,8 @@ class PgMemory:
             with self._store_lock, self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
                 self._conn.execute(f"TRUNCATE {', '.join(TABLES)}")
+                if self._stored_ids is not None:
+                    self._stored_ids.forget()
                 seen: set[str] = set()
                 batch: list[tuple[Remembered, int]] = []
                 for item, event in zip(items, events, strict=True):
@@ -183,6 +198,8 @@ class PgMemory:
         )
 
     def _stored(self, ids: list[str]) -> set[str]:
+        if self._stored_ids is not None:
+            return self._stored_ids.among(self._conn, ids)
         rows = self._conn.execute("SELECT memory_id FROM memory_items WHERE memory_id = ANY(%s)", (ids,)).fetchall()
         return {r[0] for r in rows}
 
