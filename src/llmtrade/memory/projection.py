@@ -118,39 +118,44 @@ def project(
     # Only rows with text need the embedder's size (a configured model may learn it from a call).
     texts = any(isinstance(i, SetupRemembered | LessonRemembered | SymbolNoteRemembered) for i, _ in batch)
     model, dims = (embedder.model, embedder.dims) if texts else ("", 0)
-    rows: dict[str, list[tuple[Any, ...]]] = {
-        k: [] for k in ("items", "condition", "setup", "outcome", "lesson", "symbol")
-    }
+    # Each row starts with its memory_items row's values (memory id, kind, event id): one statement writes both.
+    rows: dict[str, list[tuple[Any, ...]]] = {k: [] for k in ("condition", "setup", "outcome", "lesson", "symbol")}
     for item, event_id in batch:
         kind, _ = kind_and_part(item)
         mid = memory_id(item)
-        rows["items"].append((mid, kind, event_id))
+        item_row = (mid, kind, event_id)
         match item:
             case ConditionRemembered():
                 c = item.condition
-                rows[kind].append((mid, c.week_id, c.known_at, c.session, list(c.names), list(c.values), event_id))
+                rows[kind].append(
+                    (*item_row, mid, c.week_id, c.known_at, c.session, list(c.names), list(c.values), event_id)
+                )
             case SetupRemembered():
                 s = item.setup
                 vector = VectorBytes.of(_need(vectors.get(mid), mid))
                 record = _json(s.model_dump(mode="json"))
                 rows[kind].append(
-                    (mid, s.week_id, s.known_at, s.source, s.author, s.account_id, s.instrument, str(s.direction),
-                     s.conviction, record, vector, model, dims, event_id, mid)
+                    (*item_row, mid, s.week_id, s.known_at, s.source, s.author, s.account_id, s.instrument,
+                     str(s.direction), s.conviction, record, vector, model, dims, event_id, mid)
                 )  # fmt: skip
             case OutcomeRemembered():
                 o = item.outcome
-                rows[kind].append((o.setup_id, o.known_at, _json(o.model_dump(mode="json")), o.week_return, event_id))
+                rows[kind].append(
+                    (*item_row, o.setup_id, o.known_at, _json(o.model_dump(mode="json")), o.week_return, event_id)
+                )
             case LessonRemembered():
                 lesson = item.lesson
                 vector = VectorBytes.of(_need(vectors.get(mid), mid))
                 rows[kind].append(
-                    (mid, lesson.week_id, lesson.known_at, lesson.account_id, lesson.instrument, lesson.text,
+                    (*item_row, mid, lesson.week_id, lesson.known_at, lesson.account_id, lesson.instrument, lesson.text,
                      vector, model, dims, event_id)
                 )  # fmt: skip
             case SymbolNoteRemembered():
                 n = item.note
                 vector = VectorBytes.of(_need(vectors.get(mid), mid))
-                rows[kind].append((mid, n.week_id, n.known_at, n.instrument, n.text, vector, model, dims, event_id))
+                rows[kind].append(
+                    (*item_row, mid, n.week_id, n.known_at, n.instrument, n.text, vector, model, dims, event_id)
+                )
     # The vectors go in pgvector's binary form: the same float4 bits as the text form (test_memory_vectors), without
     # writing and parsing 256 reprs a row (~0.5 ms a row: a third of a weekly run's memory writes).
     teach_binary(conn)
@@ -158,20 +163,21 @@ def project(
         for kind, sql in _INSERTS:
             if rows[kind]:
                 cur.executemany(sql, rows[kind])
-        if rows["outcome"]:
-            cur.executemany(_FILL_OUTCOME, [(r[0],) for r in rows["outcome"]])
 
 
+# Each statement writes the memory_items row first (a data-modifying CTE runs whether or not it is read).
+_ITEM = "WITH item AS (INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)) "
 _INSERTS = (
-    ("items", "INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)"),
     (
         "condition",
-        """INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id)
+        _ITEM
+        + """INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id)
            VALUES (%s, %s, %s, %s, %s, %s, %s)""",
     ),
     (
         "setup",
-        """INSERT INTO memory_setups (memory_id, week_id, known_at, source, author, account_id, instrument,
+        _ITEM
+        + """INSERT INTO memory_setups (memory_id, week_id, known_at, source, author, account_id, instrument,
                direction, conviction, record, embedding, embedding_model, embedding_dims, event_id,
                outcome, outcome_known_at, week_return, outcome_event_id)
            SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s,
@@ -180,25 +186,31 @@ _INSERTS = (
     ),
     (
         "outcome",
-        """INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id)
-           VALUES (%s, %s, %s, %s, %s)""",
+        # The outcome is written, then copied to its setup's row when that is stored (in this batch, or before:
+        # setups are written first). The UPDATE reads the inserted row from RETURNING: a statement's own inserts
+        # are not in its snapshot.
+        _ITEM
+        + """, o AS (INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id)
+                    VALUES (%s, %s, %s, %s, %s) RETURNING setup_id, known_at, record, week_return, event_id)
+           UPDATE memory_setups s SET outcome = o.record, outcome_known_at = o.known_at,
+                  week_return = o.week_return, outcome_event_id = o.event_id
+           FROM o WHERE s.memory_id = o.setup_id""",
     ),
     (
         "lesson",
-        """INSERT INTO memory_lessons (memory_id, week_id, known_at, account_id, instrument, text, embedding,
+        _ITEM
+        + """INSERT INTO memory_lessons (memory_id, week_id, known_at, account_id, instrument, text, embedding,
                embedding_model, embedding_dims, event_id)
            VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
     ),
     (
         "symbol",
-        """INSERT INTO memory_symbols (memory_id, week_id, known_at, instrument, text, embedding, embedding_model,
+        _ITEM
+        + """INSERT INTO memory_symbols (memory_id, week_id, known_at, instrument, text, embedding, embedding_model,
                embedding_dims, event_id)
            VALUES (%s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
     ),
 )
-_FILL_OUTCOME = """UPDATE memory_setups s SET outcome = o.record, outcome_known_at = o.known_at,
-                       week_return = o.week_return, outcome_event_id = o.event_id
-                   FROM memory_outcomes o WHERE o.setup_id = %s AND s.memory_id = o.setup_id"""
 
 
 def _need(vector: list[float] | None, mid: str) -> list[float]:
