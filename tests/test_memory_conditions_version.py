@@ -96,3 +96,50 @@ def test_the_migration_counts_the_conditions_already_stored(
         assert counted is not None and counted[0] == 5 and conn.execute(_HELD).fetchall() == [counted]
         _insert(conn, _conditions(6)[5], 1)
         assert conn.execute(_HELD).fetchall() == [conn.execute(_COUNTED).fetchone()]
+
+
+def test_a_sole_writers_history_holds_what_it_stored_as_reading_it_back_would(storage: Storage) -> None:
+    # A backtest (its event store holds its appends: the database's only writer) tells the shared history the
+    # conditions it commits, so the next read does not find the table changed and run again; what is held is what a
+    # history reading every row holds, to the bit, and the version is the triggers'.
+    from llmtrade.clock import FixedClock
+    from llmtrade.memory.projection import StoredIds
+    from llmtrade.storage.event_store import EventStore
+    from tests.support import FIXED_NOW
+
+    conditions = _conditions(6)
+    held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    history, stored_ids = ConditionHistory(), StoredIds()
+    first = conditions[0]
+    later = first.known_at + timedelta(weeks=10)
+    query = SetupQuery(instrument="SPY", direction="LONG", conviction=1, thesis="a breakout", condition=first)
+    sent: list[str] = []
+    real = storage.conn.execute
+
+    def execute(q: object, *args: object, **kwargs: object) -> object:
+        sent.append(str(q))
+        return real(q, *args, **kwargs)  # type: ignore[arg-type]
+
+    for condition in conditions:
+        memory = PgMemory(storage.conn, held, PackagedEmbedder(), history=history, stored_ids=stored_ids)
+        memory.remember([ConditionRemembered(condition=condition)], week_id=condition.week_id, run_id="r")
+        storage.conn.execute = execute  # type: ignore[method-assign]
+        try:
+            sent.clear()
+            memory.similar_setups(query, as_of=later, limit=3)
+        finally:
+            del storage.conn.execute
+        if condition is not first:  # the first read of all reads the table; every later one runs once
+            assert sum("WITH text" in q for q in sent) == 1  # not run again
+            assert not [q for q in sent if "FROM memory_conditions\n" in q or "FROM memory_conditions " in q]
+    version = storage.conn.execute(_HELD).fetchone()
+    assert version is not None and history.version == (int(version[0]), int(version[1])) == (6, version[1])
+    fresh = ConditionHistory()
+    fresh.refresh(storage.conn, history.version)
+    assert history._rows == fresh._rows
+    assert history._ids == fresh._ids and history._weeks == fresh._weeks
+    assert history._names == fresh._names and history._columns == fresh._columns
+    for mine, theirs in [(history._values, fresh._values), (history._known, fresh._known)]:
+        assert mine.tobytes() == theirs.tobytes()
+    assert (history._id_rank == fresh._id_rank).all() and (history._gappy == fresh._gappy).all()
+    assert history.distances(first, later) == fresh.distances(first, later)

@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from psycopg.pq import TransactionStatus
@@ -163,6 +163,16 @@ class PgMemory:
                 committed = self._conn.info.transaction_status == TransactionStatus.IDLE
                 if committed:
                     self._stored_ids.add([memory_id(item) for item in todo])
+                    conditions = [
+                        (i.condition, e.id)
+                        for i, e in zip(todo, appended, strict=True)
+                        if isinstance(i, ConditionRemembered)
+                    ]
+                    if conditions:
+                        self._history.stored(
+                            [_condition_row(c, self._conn.info.timezone) for c, _ in conditions],
+                            [event_id for _, event_id in conditions],
+                        )
                 else:
                     self._stored_ids.forget()
 
@@ -273,3 +283,9 @@ def _payload(event: StoredEvent) -> Remembered:
         if event.type == cls.event_type():
             return cls.from_event(event)
     raise ValueError(f"event {event.id} ({event.type}) is not a memory event")
+
+
+def _condition_row(condition: MarketCondition, zone: tzinfo) -> tuple[Any, ...]:
+    """The memory_conditions row of `condition` as a read on a connection in time zone `zone` gives it back."""
+    c = condition
+    return (c.memory_id, c.week_id, c.known_at.astimezone(zone), c.session, list(c.names), list(c.values))
