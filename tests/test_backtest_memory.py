@@ -316,3 +316,33 @@ def test_a_memory_over_a_shared_store_asks_the_table_whatever_it_is_given(storag
     looks = [q for q in sent if "FROM memory_items" in q]
     # Before and (under the lock) after embedding the first time; once the second, finding everything stored.
     assert looks == ["SELECT memory_id FROM memory_items WHERE memory_id = ANY(%s)"] * 3
+
+
+def test_a_sole_writers_memory_counts_the_setups_instead_of_asking_the_planner(storage: Storage) -> None:
+    # Whether the HNSW index pays is decided on the setups' count, which the shared StoredIds keeps exactly.
+    from llmtrade.memory.projection import StoredIds
+    from llmtrade.storage.event_store import EventStore
+
+    held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    stored_ids = StoredIds()
+    for week in WEEKS[:3]:
+        memory = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
+        memory.remember(week_items(week, random.Random(week.toordinal())), week_id=week, run_id="r")
+    counted = storage.conn.execute("SELECT count(*) FROM memory_setups").fetchone()
+    assert counted is not None and stored_ids.setups(storage.conn) == counted[0] > 0
+    assert StoredIds().setups(storage.conn) == counted[0]  # read from the table: the same
+    sent: list[str] = []
+    real = storage.conn.execute
+
+    def execute(query: object, *args: object, **kwargs: object) -> object:
+        sent.append(str(query))
+        return real(query, *args, **kwargs)  # type: ignore[arg-type]
+
+    storage.conn.execute = execute  # type: ignore[method-assign]
+    try:
+        later = datetime.combine(WEEKS[-1], datetime.min.time(), UTC)
+        fresh = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
+        assert fresh.similar_setups(_queries()[0], as_of=later, limit=3)
+    finally:
+        del storage.conn.execute
+    assert not [q for q in sent if "reltuples" in q]

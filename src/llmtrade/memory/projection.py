@@ -29,29 +29,47 @@ class StoredIds:
     """The memory ids memory_items holds, for a database this process alone writes (a backtest's: its event store
     holds its appends, storage/sole_writer.py), shared by every PgMemory over it: the table is read once, and each
     `remember` that commits adds what it stored; a rebuild, or a `remember` whose commit is left to its caller,
-    makes it read the table again. Saves `remember`'s look at the table (a round trip each, three a weekly run)."""
+    makes it read the table again. Saves `remember`'s look at the table (a round trip each, three a weekly run)
+    and each job's look at the planner's estimate of the setups (PgMemory._index_pays: the count is known)."""
 
     def __init__(self) -> None:
         self._ids: set[str] | None = None
+        self._setups = 0
         self._lock = threading.Lock()
 
     def among(self, conn: psycopg.Connection, ids: Iterable[str]) -> set[str]:
         """Those of `ids` stored."""
         with self._lock:
-            if self._ids is None:
-                self._ids = {row[0] for row in conn.execute("SELECT memory_id FROM memory_items").fetchall()}
-            return {i for i in ids if i in self._ids}
+            held = self._held(conn)
+            return {i for i in ids if i in held}
+
+    def setups(self, conn: psycopg.Connection) -> int:
+        """How many setups are stored."""
+        with self._lock:
+            self._held(conn)
+            return self._setups
 
     def add(self, ids: Iterable[str]) -> None:
         """`ids` were stored (committed)."""
         with self._lock:
             if self._ids is not None:
-                self._ids.update(ids)
+                new = set(ids) - self._ids
+                self._ids.update(new)
+                self._setups += sum(i.startswith(_SETUP) for i in new)
 
     def forget(self) -> None:
         """Something may have changed that was not told: the table is read again."""
         with self._lock:
             self._ids = None
+
+    def _held(self, conn: psycopg.Connection) -> set[str]:
+        if self._ids is None:
+            self._ids = {row[0] for row in conn.execute("SELECT memory_id FROM memory_items").fetchall()}
+            self._setups = sum(i.startswith(_SETUP) for i in self._ids)
+        return self._ids
+
+
+_SETUP = "setup:"  # a setup's memory id starts with it (an outcome's is "outcome:" + its setup's)
 
 
 def memory_id(item: Remembered) -> str:

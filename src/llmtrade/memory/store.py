@@ -252,7 +252,10 @@ class PgMemory:
         """Whether the setups are many enough for the HNSW index. Below EXACT_BELOW an exact scan costs about what
         the index does and is exact: the index's graph depends on random draws made while it was built, so two
         databases holding the same memories (two runs of one backtest) could otherwise rank near-ties differently.
-        The planner's row estimate is read, not a count: it is free, and every few hundred reads it is read again."""
+        The planner's row estimate is read, not a count: it is free, and every few hundred reads it is read again; the
+        sole writer's memories know the count (StoredIds)."""
+        if self._stored_ids is not None:
+            return self._stored_ids.setups(self._conn) >= EXACT_BELOW
         if self._estimated_setups is None or self._reads % 256 == 0:
             row = self._conn.execute(
                 "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'memory_setups'::regclass"
