@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -45,6 +46,23 @@ def _queries() -> list[SetupQuery]:
         )
         for instrument in INSTRUMENTS[:2]
     ]
+
+
+@contextmanager
+def _statements(conn: psycopg.Connection) -> Iterator[list[str]]:
+    """The text of every statement `conn.execute` sends meanwhile."""
+    sent: list[str] = []
+    real = conn.execute
+
+    def execute(query: object, *args: object, **kwargs: object) -> object:
+        sent.append(str(query))
+        return real(query, *args, **kwargs)  # type: ignore[arg-type]
+
+    conn.execute = execute  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        del conn.execute
 
 
 def _instants() -> list[datetime]:
@@ -264,34 +282,23 @@ def test_a_sole_writers_memories_share_the_ids_stored_and_look_at_the_table_once
 
     held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
     stored_ids = StoredIds()
-    sent: list[str] = []
-    real = storage.conn.execute
-
-    def execute(query: object, *args: object, **kwargs: object) -> object:
-        sent.append(str(query))
-        return real(query, *args, **kwargs)  # type: ignore[arg-type]
-
-    storage.conn.execute = execute  # type: ignore[method-assign]
-    try:
+    with _statements(storage.conn) as sent:
         for week in WEEKS[:3]:
             items = week_items(week, random.Random(week.toordinal()))
             for part in (items[:2], items, items[1:]):  # a job each, the same items again
                 memory = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
                 memory.remember(part, week_id=week, run_id="r")
-        looks = [q for q in sent if "FROM memory_items" in q]
-        assert looks == ["SELECT memory_id FROM memory_items"]
-        held.flush()
-        stored = storage.events.read(type=list(EVENT_TYPES))
-        assert len(stored) == len({str(e.payload) for e in stored}) > 0  # none twice
-        count = real("SELECT count(*) FROM memory_items").fetchone()
-        assert count is not None and count[0] == len(stored)
-        memory.rebuild()
-        sent.clear()
-        items = week_items(WEEKS[3], random.Random(WEEKS[3].toordinal()))
+    assert [q for q in sent if "FROM memory_items" in q] == ["SELECT memory_id FROM memory_items"]
+    held.flush()
+    stored = storage.events.read(type=list(EVENT_TYPES))
+    assert len(stored) == len({str(e.payload) for e in stored}) > 0  # none twice
+    count = storage.conn.execute("SELECT count(*) FROM memory_items").fetchone()
+    assert count is not None and count[0] == len(stored)
+    memory.rebuild()
+    items = week_items(WEEKS[3], random.Random(WEEKS[3].toordinal()))
+    with _statements(storage.conn) as sent:
         memory.remember(items, week_id=WEEKS[3], run_id="r")
-        assert [q for q in sent if "FROM memory_items" in q] == ["SELECT memory_id FROM memory_items"]
-    finally:
-        del storage.conn.execute
+    assert [q for q in sent if "FROM memory_items" in q] == ["SELECT memory_id FROM memory_items"]
 
 
 def test_a_memory_over_a_shared_store_asks_the_table_whatever_it_is_given(storage: Storage) -> None:
@@ -300,19 +307,9 @@ def test_a_memory_over_a_shared_store_asks_the_table_whatever_it_is_given(storag
 
     memory = PgMemory(storage.conn, storage.events, PackagedEmbedder(), stored_ids=StoredIds())
     items = week_items(WEEKS[0], random.Random(1))
-    sent: list[str] = []
-    real = storage.conn.execute
-
-    def execute(query: object, *args: object, **kwargs: object) -> object:
-        sent.append(str(query))
-        return real(query, *args, **kwargs)  # type: ignore[arg-type]
-
-    storage.conn.execute = execute  # type: ignore[method-assign]
-    try:
+    with _statements(storage.conn) as sent:
         memory.remember(items, week_id=WEEKS[0], run_id="r")
         memory.remember(items, week_id=WEEKS[0], run_id="r")
-    finally:
-        del storage.conn.execute
     looks = [q for q in sent if "FROM memory_items" in q]
     # Before and (under the lock) after embedding the first time; once the second, finding everything stored.
     assert looks == ["SELECT memory_id FROM memory_items WHERE memory_id = ANY(%s)"] * 3
@@ -331,18 +328,8 @@ def test_a_sole_writers_memory_counts_the_setups_instead_of_asking_the_planner(s
     counted = storage.conn.execute("SELECT count(*) FROM memory_setups").fetchone()
     assert counted is not None and stored_ids.setups(storage.conn) == counted[0] > 0
     assert StoredIds().setups(storage.conn) == counted[0]  # read from the table: the same
-    sent: list[str] = []
-    real = storage.conn.execute
-
-    def execute(query: object, *args: object, **kwargs: object) -> object:
-        sent.append(str(query))
-        return real(query, *args, **kwargs)  # type: ignore[arg-type]
-
-    storage.conn.execute = execute  # type: ignore[method-assign]
-    try:
-        later = datetime.combine(WEEKS[-1], datetime.min.time(), UTC)
+    later = datetime.combine(WEEKS[-1], datetime.min.time(), UTC)
+    with _statements(storage.conn) as sent:
         fresh = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
         assert fresh.similar_setups(_queries()[0], as_of=later, limit=3)
-    finally:
-        del storage.conn.execute
     assert not [q for q in sent if "reltuples" in q]

@@ -106,6 +106,7 @@ def test_a_sole_writers_history_holds_what_it_stored_as_reading_it_back_would(st
     from llmtrade.memory.projection import StoredIds
     from llmtrade.storage.event_store import EventStore
     from tests.support import FIXED_NOW
+    from tests.test_backtest_memory import _statements
 
     conditions = _conditions(6)
     held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
@@ -113,22 +114,11 @@ def test_a_sole_writers_history_holds_what_it_stored_as_reading_it_back_would(st
     first = conditions[0]
     later = first.known_at + timedelta(weeks=10)
     query = SetupQuery(instrument="SPY", direction="LONG", conviction=1, thesis="a breakout", condition=first)
-    sent: list[str] = []
-    real = storage.conn.execute
-
-    def execute(q: object, *args: object, **kwargs: object) -> object:
-        sent.append(str(q))
-        return real(q, *args, **kwargs)  # type: ignore[arg-type]
-
     for condition in conditions:
         memory = PgMemory(storage.conn, held, PackagedEmbedder(), history=history, stored_ids=stored_ids)
         memory.remember([ConditionRemembered(condition=condition)], week_id=condition.week_id, run_id="r")
-        storage.conn.execute = execute  # type: ignore[method-assign]
-        try:
-            sent.clear()
+        with _statements(storage.conn) as sent:
             memory.similar_setups(query, as_of=later, limit=3)
-        finally:
-            del storage.conn.execute
         if condition is not first:  # the first read of all reads the table; every later one runs once
             assert sum("WITH text" in q for q in sent) == 1  # not run again
             assert not [q for q in sent if "FROM memory_conditions\n" in q or "FROM memory_conditions " in q]
