@@ -8,6 +8,7 @@ import threading
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from datetime import date, datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -79,21 +80,27 @@ class ConditionHistory:
         session, names, vals as lists) and their event ids were just committed by the table's only writer, this
         process (a backtest): held as `refresh` would hold them after reading them back, with the version the
         table's triggers give (count, highest event id), so the next read does not find the table changed and run
-        again (once a week). Only when they simply extend what is held: the history read before, every id a week's
-        ("condition:YYYY-MM-DD", which every collation orders as code points do) after the last one held; else
-        nothing is done, and the next read's version check refreshes as before."""
+        again (once a week). Only when they simply extend what is held: the history read before (maybe empty),
+        every id a week's ("condition:YYYY-MM-DD", which every collation orders as code points do) after the last
+        one held; else the history is read again, whole, by the next refresh."""
         with self._lock:
             ids = [r[0] for r in rows]
-            if self._version is None or not self._rows or not rows or len(event_ids) != len(rows):
+            if self._version is None or not rows:
                 return
-            if not all(_WEEK_ID.fullmatch(i) for i in [self._ids[-1], *ids]):
-                return
-            if any(a >= b for a, b in zip([self._ids[-1], *ids], ids, strict=False)):
+            chain = [*self._ids[-1:], *ids]
+            extends = len(event_ids) == len(rows) and all(_WEEK_ID.fullmatch(i) for i in chain)
+            if not extends or any(a >= b for a, b in pairwise(chain)):
+                self._version = None  # read again, whole, by the next refresh
                 return
             count, highest = self._version
             self._extend(list(rows))
             self._version = (count + len(rows), max(highest, *event_ids))
             self._memo = {}
+
+    def forget(self) -> None:
+        """The table may have changed without this history being told: the next refresh reads it whole."""
+        with self._lock:
+            self._version = None
 
     def _newer(self, conn: psycopg.Connection, version: tuple[int, int]) -> list[tuple[Any, ...]] | None:
         """The rows stored since the last read, in the order a read of every row would give them after the held

@@ -104,13 +104,17 @@ class PgMemory:
         """`history`: the conditions held in the process, shared by memories over the same database (a backtest's
         jobs: each brings it up to date from the rows stored since, memory/history.py); else one of its own.
         `stored_ids`: the ids stored, shared likewise; used only while `events` holds its appends (then this process
-        is the database's only writer, and every memory over it shares them), else the table is asked."""
+        is the database's only writer, and every memory over it shares them), else the table is asked. Given with a
+        shared `history`, that history is told of the conditions stored and not checked against the table again
+        by `similar_conditions`."""
         self._conn = conn
         self._events = events
         self._embedder = embedder
         self._lock = threading.RLock()
         self._history = history or recall.ConditionHistory()
         self._stored_ids = stored_ids if stored_ids is not None and events.holds_appends else None
+        # A history shared with the only writer's other memories is told of every condition they store.
+        self._history_told = self._stored_ids is not None and history is not None
         # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
         # connection, and another thread's append must not land inside (and roll back with) this transaction.
         self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
@@ -175,6 +179,7 @@ class PgMemory:
                         )
                 else:
                     self._stored_ids.forget()
+                    self._history.forget()
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
@@ -189,6 +194,7 @@ class PgMemory:
                 self._conn.execute(f"TRUNCATE {', '.join(TABLES)}")
                 if self._stored_ids is not None:
                     self._stored_ids.forget()
+                    self._history.forget()
                 seen: set[str] = set()
                 batch: list[tuple[Remembered, int]] = []
                 for item, event in zip(items, events, strict=True):
@@ -268,7 +274,9 @@ class PgMemory:
         self, condition: MarketCondition, *, as_of: datetime, limit: int
     ) -> tuple[Recollection, ...]:
         with self._lock:
-            return recall.similar_conditions(self._conn, condition, as_of=as_of, limit=limit, history=self._history)
+            return recall.similar_conditions(
+                self._conn, condition, as_of=as_of, limit=limit, history=self._history, told=self._history_told
+            )
 
     def symbol_context(self, instrument: str, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
         with self._lock:
