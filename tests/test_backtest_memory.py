@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -45,6 +46,23 @@ def _queries() -> list[SetupQuery]:
         )
         for instrument in INSTRUMENTS[:2]
     ]
+
+
+@contextmanager
+def _statements(conn: psycopg.Connection) -> Iterator[list[str]]:
+    """The text of every statement `conn.execute` sends meanwhile."""
+    sent: list[str] = []
+    real = conn.execute
+
+    def execute(query: object, *args: object, **kwargs: object) -> object:
+        sent.append(str(query))
+        return real(query, *args, **kwargs)  # type: ignore[arg-type]
+
+    conn.execute = execute  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        del conn.execute
 
 
 def _instants() -> list[datetime]:
@@ -252,3 +270,66 @@ def test_a_positions_lines_are_the_budgeted_setups_and_made_once_per_answer(
         recall_reads.setups_like(memory, [query], as_of=earlier["as_of"], limit=5), 400
     )
     assert len(cuts) == 3
+
+
+def test_a_sole_writers_memories_share_the_ids_stored_and_look_at_the_table_once(storage: Storage) -> None:
+    # A backtest's jobs each build a memory over its one exclusive store, all told the same StoredIds: the table of
+    # ids is read once, each item is still stored once (whichever job remembers it again), and a rebuild, which
+    # empties the table, makes the next look read it again.
+    from llmtrade.memory.projection import StoredIds
+    from llmtrade.memory.store import EVENT_TYPES
+    from llmtrade.storage.event_store import EventStore
+
+    held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    stored_ids = StoredIds()
+    with _statements(storage.conn) as sent:
+        for week in WEEKS[:3]:
+            items = week_items(week, random.Random(week.toordinal()))
+            for part in (items[:2], items, items[1:]):  # a job each, the same items again
+                memory = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
+                memory.remember(part, week_id=week, run_id="r")
+    assert [q for q in sent if "FROM memory_items" in q] == ["SELECT memory_id FROM memory_items"]
+    held.flush()
+    stored = storage.events.read(type=list(EVENT_TYPES))
+    assert len(stored) == len({str(e.payload) for e in stored}) > 0  # none twice
+    count = storage.conn.execute("SELECT count(*) FROM memory_items").fetchone()
+    assert count is not None and count[0] == len(stored)
+    memory.rebuild()
+    items = week_items(WEEKS[3], random.Random(WEEKS[3].toordinal()))
+    with _statements(storage.conn) as sent:
+        memory.remember(items, week_id=WEEKS[3], run_id="r")
+    assert [q for q in sent if "FROM memory_items" in q] == ["SELECT memory_id FROM memory_items"]
+
+
+def test_a_memory_over_a_shared_store_asks_the_table_whatever_it_is_given(storage: Storage) -> None:
+    # Ids known to this process are only all the ids when it is the database's only writer.
+    from llmtrade.memory.projection import StoredIds
+
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder(), stored_ids=StoredIds())
+    items = week_items(WEEKS[0], random.Random(1))
+    with _statements(storage.conn) as sent:
+        memory.remember(items, week_id=WEEKS[0], run_id="r")
+        memory.remember(items, week_id=WEEKS[0], run_id="r")
+    looks = [q for q in sent if "FROM memory_items" in q]
+    # Before and (under the lock) after embedding the first time; once the second, finding everything stored.
+    assert looks == ["SELECT memory_id FROM memory_items WHERE memory_id = ANY(%s)"] * 3
+
+
+def test_a_sole_writers_memory_counts_the_setups_instead_of_asking_the_planner(storage: Storage) -> None:
+    # Whether the HNSW index pays is decided on the setups' count, which the shared StoredIds keeps exactly.
+    from llmtrade.memory.projection import StoredIds
+    from llmtrade.storage.event_store import EventStore
+
+    held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    stored_ids = StoredIds()
+    for week in WEEKS[:3]:
+        memory = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
+        memory.remember(week_items(week, random.Random(week.toordinal())), week_id=week, run_id="r")
+    counted = storage.conn.execute("SELECT count(*) FROM memory_setups").fetchone()
+    assert counted is not None and stored_ids.setups(storage.conn) == counted[0] > 0
+    assert StoredIds().setups(storage.conn) == counted[0]  # read from the table: the same
+    later = datetime.combine(WEEKS[-1], datetime.min.time(), UTC)
+    with _statements(storage.conn) as sent:
+        fresh = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
+        assert fresh.similar_setups(_queries()[0], as_of=later, limit=3)
+    assert not [q for q in sent if "reltuples" in q]

@@ -96,3 +96,67 @@ def test_the_migration_counts_the_conditions_already_stored(
         assert counted is not None and counted[0] == 5 and conn.execute(_HELD).fetchall() == [counted]
         _insert(conn, _conditions(6)[5], 1)
         assert conn.execute(_HELD).fetchall() == [conn.execute(_COUNTED).fetchone()]
+
+
+def test_a_sole_writers_history_holds_what_it_stored_as_reading_it_back_would(storage: Storage) -> None:
+    # A backtest (its event store holds its appends: the database's only writer) tells the shared history the
+    # conditions it commits, so the next read does not find the table changed and run again; what is held is what a
+    # history reading every row holds, to the bit, and the version is the triggers'.
+    from llmtrade.clock import FixedClock
+    from llmtrade.memory.projection import StoredIds
+    from llmtrade.storage.event_store import EventStore
+    from tests.support import FIXED_NOW
+    from tests.test_backtest_memory import _statements
+
+    conditions = _conditions(6)
+    held = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    history, stored_ids = ConditionHistory(), StoredIds()
+    first = conditions[0]
+    later = first.known_at + timedelta(weeks=10)
+    query = SetupQuery(instrument="SPY", direction="LONG", conviction=1, thesis="a breakout", condition=first)
+    memory = PgMemory(storage.conn, held, PackagedEmbedder(), history=history, stored_ids=stored_ids)
+    assert memory.similar_conditions(first, as_of=later, limit=3) == ()  # the empty table read: version (0, 0)
+    for condition in conditions:
+        memory = PgMemory(storage.conn, held, PackagedEmbedder(), history=history, stored_ids=stored_ids)
+        memory.remember([ConditionRemembered(condition=condition)], week_id=condition.week_id, run_id="r")
+        with _statements(storage.conn) as sent:
+            memory.similar_setups(query, as_of=later, limit=3)
+            near = memory.similar_conditions(first, as_of=later, limit=3)
+        assert sum("WITH text" in q for q in sent) == 1  # not run again
+        assert not [q for q in sent if "memory_conditions" in q and "WITH text" not in q]  # nor the version read
+        own = PgMemory(storage.conn, storage.events, PackagedEmbedder())  # reads everything itself
+        assert near == own.similar_conditions(first, as_of=later, limit=3)
+    version = storage.conn.execute(_HELD).fetchone()
+    assert version is not None and history.version == (int(version[0]), int(version[1])) == (6, version[1])
+    fresh = ConditionHistory()
+    fresh.refresh(storage.conn, history.version)
+    assert history._rows == fresh._rows
+    assert history._ids == fresh._ids and history._weeks == fresh._weeks
+    assert history._names == fresh._names and history._columns == fresh._columns
+    for mine, theirs in [(history._values, fresh._values), (history._known, fresh._known)]:
+        assert mine.tobytes() == theirs.tobytes()
+    assert (history._id_rank == fresh._id_rank).all() and (history._gappy == fresh._gappy).all()
+    assert history.distances(first, later) == fresh.distances(first, later)
+
+
+def test_a_history_told_what_does_not_extend_it_reads_the_table_again_whole(storage: Storage) -> None:
+    conditions = _conditions(4)
+    memory = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    memory.remember(
+        [ConditionRemembered(condition=c) for c in conditions[1:3]], week_id=conditions[1].week_id, run_id=None
+    )
+    history = ConditionHistory()
+    history.refresh(storage.conn, history.read_version(storage.conn))
+    assert history.version is not None and history.version[0] == 2
+
+    def row(c: MarketCondition) -> tuple[object, ...]:
+        return (c.memory_id, c.week_id, c.known_at, c.session, list(c.names), list(c.values))
+
+    history.stored([row(conditions[0])], [10**9])  # a week before the last one held
+    assert history.version is None
+    history.refresh(storage.conn, history.read_version(storage.conn))
+    history.stored([row(conditions[3].model_copy(update={"memory_id": "condition:late"}))], [10**9])  # not a week's
+    assert history.version is None
+    history.refresh(storage.conn, history.read_version(storage.conn))
+    history.stored([row(conditions[3])], [10**9])  # the next week: held, with the version the triggers would give
+    assert history.version == (3, 10**9)

@@ -38,6 +38,7 @@ from llmtrade.market.provider import BarProvider
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.service import MarketData
 from llmtrade.memory.history import ConditionHistory
+from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.protocol import Memory
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
@@ -67,6 +68,8 @@ class BacktestContainer(Container):
     _recall: RecallCache = field(default_factory=RecallCache, init=False)
     # The memory's conditions held for every job's memory (memory/history.py), kept across the backtest's jobs.
     _conditions: ConditionHistory = field(default_factory=ConditionHistory, init=False)
+    # The memory ids stored (memory/projection.py), known to every job's memory: the backtest is its only writer.
+    _stored_ids: StoredIds = field(default_factory=StoredIds, init=False)
     # The offline providers by names, built once: they hold no job's state (no run, clock or as-of time; what a
     # job may see is cut by its MarketData, QuoteService and CutoffMarket, which are built per job over them).
     _bar_providers: dict[tuple[str, ...], list[BarProvider]] = field(default_factory=dict, init=False)
@@ -164,7 +167,15 @@ class BacktestContainer(Container):
         to date from the rows stored since instead of reading every week's condition again (issue 13)."""
         from llmtrade.app.memory_build import build_memory  # lazy, as Container.memory
 
-        return build_memory(models, storage, self.settings, self.mode, run_id=run_id, history=self._conditions)
+        return build_memory(
+            models,
+            storage,
+            self.settings,
+            self.mode,
+            run_id=run_id,
+            history=self._conditions,
+            stored_ids=self._stored_ids,
+        )
 
     def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:
         """No lock of the week's: the backtest's whole database is held by this process (`held`: its advisory

@@ -15,6 +15,7 @@ from llmtrade.llm.embeddings import EmbeddingClient, Embeddings
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.memory.embedder import Embedder, PackagedEmbedder
 from llmtrade.memory.history import ConditionHistory
+from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.store import PgMemory
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
@@ -29,12 +30,13 @@ def build_memory(
     *,
     run_id: str | None = None,
     history: ConditionHistory | None = None,
+    stored_ids: StoredIds | None = None,
 ) -> PgMemory | None:
-    """None when `models.memory.enabled` is false; `history`: conditions held across memories (PgMemory)."""
+    """None when `models.memory.enabled` is false; `history`, `stored_ids`: held across memories (PgMemory)."""
     if not models.memory.enabled:
         return None
     embedder = embedder_for(models, storage, settings, mode, run_id=run_id)
-    return PgMemory(storage.conn, storage.events, embedder, history=history)
+    return PgMemory(storage.conn, storage.events, embedder, history=history, stored_ids=stored_ids)
 
 
 def embedder_for(

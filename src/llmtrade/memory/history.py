@@ -3,10 +3,12 @@ compared with numpy (z-scores against the conditions known before an as-of time)
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import date, datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -24,6 +26,7 @@ _NEWER = """SELECT memory_id, week_id, known_at, session, names, vals, memory_id
 # A week's pitch, checkpoint and validator reads all compare the same condition at the same as-of time: what
 # is derived from that pair is kept (per table version) for this many pairs.
 _MEMO_MAX = 256
+_WEEK_ID = re.compile(r"condition:\d{4}-\d{2}-\d{2}")
 T = TypeVar("T")
 
 
@@ -71,6 +74,33 @@ class ConditionHistory:
             self._extend(rows)
             self._version = version
             self._memo = {}
+
+    def stored(self, rows: Sequence[tuple[Any, ...]], event_ids: Sequence[int]) -> None:
+        """`rows` (memory_conditions rows as a read gives them: memory_id, week_id, known_at in `conn`'s time zone,
+        session, names, vals as lists) and their event ids were just committed by the table's only writer, this
+        process (a backtest): held as `refresh` would hold them after reading them back, with the version the
+        table's triggers give (count, highest event id), so the next read does not find the table changed and run
+        again (once a week). Only when they simply extend what is held: the history read before (maybe empty),
+        every id a week's ("condition:YYYY-MM-DD", which every collation orders as code points do) after the last
+        one held; else the history is read again, whole, by the next refresh."""
+        with self._lock:
+            ids = [r[0] for r in rows]
+            if self._version is None or not rows:
+                return
+            chain = [*self._ids[-1:], *ids]
+            extends = len(event_ids) == len(rows) and all(_WEEK_ID.fullmatch(i) for i in chain)
+            if not extends or any(a >= b for a, b in pairwise(chain)):
+                self._version = None  # read again, whole, by the next refresh
+                return
+            count, highest = self._version
+            self._extend(list(rows))
+            self._version = (count + len(rows), max(highest, *event_ids))
+            self._memo = {}
+
+    def forget(self) -> None:
+        """The table may have changed without this history being told: the next refresh reads it whole."""
+        with self._lock:
+            self._version = None
 
     def _newer(self, conn: psycopg.Connection, version: tuple[int, int]) -> list[tuple[Any, ...]] | None:
         """The rows stored since the last read, in the order a read of every row would give them after the held

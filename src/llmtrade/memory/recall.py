@@ -80,13 +80,17 @@ def similar_conditions(
     as_of: datetime,
     limit: int,
     history: ConditionHistory | None = None,
+    told: bool = False,
 ) -> tuple[Recollection, ...]:
     """Up to `limit` past weeks' conditions known before `as_of` nearest `condition` (its own week left out);
-    the score is the root-mean-square z-score distance."""
+    the score is the root-mean-square z-score distance. `told`: `history` is told of every condition stored since
+    it was read (ConditionHistory.stored: a backtest's memories, the table's only writer), so once read it is
+    not checked against the table's version again."""
     if limit <= 0:
         return ()
     history = history or ConditionHistory()
-    history.refresh(conn, history.read_version(conn))
+    if not told or history.version is None:
+        history.refresh(conn, history.read_version(conn))
     scored = sorted(
         ((d, mid, row) for d, mid, row in history.distances(condition, as_of) if mid != condition.memory_id),
         key=lambda t: (t[0], t[1]),

@@ -12,8 +12,10 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
+
+from psycopg.pq import TransactionStatus
 
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.memory import (
@@ -27,8 +29,9 @@ from llmtrade.domain.memory import (
 from llmtrade.domain.streams import memory_stream
 from llmtrade.memory import recall
 from llmtrade.memory.embedder import Embedder
+from llmtrade.memory.projection import StoredIds, item_text, kind_and_part, memory_id, project
+from llmtrade.memory.projection import setup_text as setup_text  # where callers have long imported it from
 from llmtrade.memory.protocol import Remembered, SetupQuery
-from llmtrade.memory.similar import VectorBytes, teach_binary
 from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
 
@@ -47,36 +50,6 @@ EVENT_TYPES = tuple(
 _EMBED_BATCH = 256
 
 
-def memory_id(item: Remembered) -> str:
-    """The item's memory id; an outcome's is "outcome:" + its setup's."""
-    match item:
-        case ConditionRemembered():
-            return item.condition.memory_id
-        case SetupRemembered():
-            return item.setup.memory_id
-        case OutcomeRemembered():
-            return f"outcome:{item.outcome.setup_id}"
-        case LessonRemembered():
-            return item.lesson.memory_id
-        case SymbolNoteRemembered():
-            return item.note.memory_id
-
-
-def _kind_and_part(item: Remembered) -> tuple[str, str]:
-    """(kind in memory_items, the memory stream's part) of an item."""
-    match item:
-        case ConditionRemembered():
-            return "condition", "condition"
-        case SetupRemembered():
-            return "setup", "pitches" if item.setup.source == "pitch" else "decision"
-        case OutcomeRemembered():
-            return "outcome", "outcomes"
-        case LessonRemembered():
-            return "lesson", "lessons"
-        case SymbolNoteRemembered():
-            return "symbol", "symbols"
-
-
 def _week_and_account(item: Remembered) -> tuple[date, str | None]:
     match item:
         case ConditionRemembered():
@@ -89,27 +62,6 @@ def _week_and_account(item: Remembered) -> tuple[date, str | None]:
             return item.lesson.week_id, item.lesson.account_id
         case SymbolNoteRemembered():
             return item.note.week_id, None
-
-
-def setup_text(thesis: str, indicators: Sequence[str], invalidation: str | None = None) -> str:
-    """What a setup's text vector is made from: the thesis, then the indicators and the invalidation rule."""
-    parts = [thesis.strip(), *indicators]
-    if invalidation:
-        parts.append(invalidation)
-    return "\n".join(p for p in parts if p)
-
-
-def _text(item: Remembered) -> str | None:
-    match item:
-        case SetupRemembered():
-            s = item.setup
-            return setup_text(s.thesis, s.indicators, s.invalidation)
-        case LessonRemembered():
-            return item.lesson.text
-        case SymbolNoteRemembered():
-            return item.note.text
-        case _:
-            return None
 
 
 def vector_literal(vector: Sequence[float]) -> str:
@@ -147,14 +99,22 @@ class PgMemory:
         *,
         ef_search: int = 100,
         history: recall.ConditionHistory | None = None,
+        stored_ids: StoredIds | None = None,
     ):
         """`history`: the conditions held in the process, shared by memories over the same database (a backtest's
-        jobs: each brings it up to date from the rows stored since, memory/history.py); else one of its own."""
+        jobs: each brings it up to date from the rows stored since, memory/history.py); else one of its own.
+        `stored_ids`: the ids stored, shared likewise; used only while `events` holds its appends (then this process
+        is the database's only writer, and every memory over it shares them), else the table is asked. Given with a
+        shared `history`, that history is told of the conditions stored and not checked against the table again
+        by `similar_conditions`."""
         self._conn = conn
         self._events = events
         self._embedder = embedder
         self._lock = threading.RLock()
         self._history = history or recall.ConditionHistory()
+        self._stored_ids = stored_ids if stored_ids is not None and events.holds_appends else None
+        # A history shared with the only writer's other memories is told of every condition they store.
+        self._history_told = self._stored_ids is not None and history is not None
         # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
         # connection, and another thread's append must not land inside (and roll back with) this transaction.
         self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
@@ -196,7 +156,30 @@ class PgMemory:
                     stored = self._stored([memory_id(item) for item in todo])
                     todo = [item for item in todo if memory_id(item) not in stored]
                 appended = self._events.append([self._new_event(item, run_id) for item in todo])
-                self._project([(item, event.id) for item, event in zip(todo, appended, strict=True)], vectors)
+                project(
+                    self._conn,
+                    self._embedder,
+                    [(item, event.id) for item, event in zip(todo, appended, strict=True)],
+                    vectors,
+                )
+            if self._stored_ids is not None:
+                # Committed, unless this transaction was nested in the caller's (which may yet roll back).
+                committed = self._conn.info.transaction_status == TransactionStatus.IDLE
+                if committed:
+                    self._stored_ids.add([memory_id(item) for item in todo])
+                    conditions = [
+                        (i.condition, e.id)
+                        for i, e in zip(todo, appended, strict=True)
+                        if isinstance(i, ConditionRemembered)
+                    ]
+                    if conditions:
+                        self._history.stored(
+                            [_condition_row(c, self._conn.info.timezone) for c, _ in conditions],
+                            [event_id for _, event_id in conditions],
+                        )
+                else:
+                    self._stored_ids.forget()
+                    self._history.forget()
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
@@ -209,6 +192,9 @@ class PgMemory:
             with self._store_lock, self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
                 self._conn.execute(f"TRUNCATE {', '.join(TABLES)}")
+                if self._stored_ids is not None:
+                    self._stored_ids.forget()
+                    self._history.forget()
                 seen: set[str] = set()
                 batch: list[tuple[Remembered, int]] = []
                 for item, event in zip(items, events, strict=True):
@@ -217,8 +203,8 @@ class PgMemory:
                         continue  # a duplicate from a race before the lock existed: the first one stands
                     seen.add(mid)
                     batch.append((item, event.id))
-                    counts[_kind_and_part(item)[0]] += 1
-                self._project(batch, vectors)
+                    counts[kind_and_part(item)[0]] += 1
+                project(self._conn, self._embedder, batch, vectors)
         return RebuildCounts(
             conditions=counts["condition"],
             setups=counts["setup"],
@@ -228,11 +214,13 @@ class PgMemory:
         )
 
     def _stored(self, ids: list[str]) -> set[str]:
+        if self._stored_ids is not None:
+            return self._stored_ids.among(self._conn, ids)
         rows = self._conn.execute("SELECT memory_id FROM memory_items WHERE memory_id = ANY(%s)", (ids,)).fetchall()
         return {r[0] for r in rows}
 
     def _embed_items(self, items: Sequence[Remembered]) -> dict[str, list[float]]:
-        texts = [(memory_id(item), text) for item in items if (text := _text(item)) is not None]
+        texts = [(memory_id(item), text) for item in items if (text := item_text(item)) is not None]
         out: dict[str, list[float]] = {}
         for start in range(0, len(texts), _EMBED_BATCH):
             chunk = texts[start : start + _EMBED_BATCH]
@@ -241,61 +229,9 @@ class PgMemory:
         return out
 
     def _new_event(self, item: Remembered, run_id: str | None) -> NewEvent:
-        _, part = _kind_and_part(item)
+        _, part = kind_and_part(item)
         week, account = _week_and_account(item)
         return NewEvent.of(item, stream=memory_stream(week, part), week_id=week, account_id=account, run_id=run_id)
-
-    def _project(self, batch: Sequence[tuple[Remembered, int]], vectors: dict[str, list[float]]) -> None:
-        """Insert the rows of `batch` ((item, its event id), in event order). Tables are filled in a fixed order
-        (setups before outcomes), so an outcome finds its setup in the same batch, and a setup remembered after
-        its outcome picks the outcome up from memory_outcomes."""
-        # Only rows with text need the embedder's size (a configured model may learn it from a call).
-        texts = any(isinstance(i, SetupRemembered | LessonRemembered | SymbolNoteRemembered) for i, _ in batch)
-        model, dims = (self._embedder.model, self._embedder.dims) if texts else ("", 0)
-        rows: dict[str, list[tuple[Any, ...]]] = {
-            k: [] for k in ("items", "condition", "setup", "outcome", "lesson", "symbol")
-        }
-        for item, event_id in batch:
-            kind, _ = _kind_and_part(item)
-            mid = memory_id(item)
-            rows["items"].append((mid, kind, event_id))
-            match item:
-                case ConditionRemembered():
-                    c = item.condition
-                    rows[kind].append((mid, c.week_id, c.known_at, c.session, list(c.names), list(c.values), event_id))
-                case SetupRemembered():
-                    s = item.setup
-                    vector = VectorBytes.of(_need(vectors.get(mid), mid))
-                    record = _json(s.model_dump(mode="json"))
-                    rows[kind].append(
-                        (mid, s.week_id, s.known_at, s.source, s.author, s.account_id, s.instrument, str(s.direction),
-                         s.conviction, record, vector, model, dims, event_id, mid)
-                    )  # fmt: skip
-                case OutcomeRemembered():
-                    o = item.outcome
-                    rows[kind].append(
-                        (o.setup_id, o.known_at, _json(o.model_dump(mode="json")), o.week_return, event_id)
-                    )
-                case LessonRemembered():
-                    lesson = item.lesson
-                    vector = VectorBytes.of(_need(vectors.get(mid), mid))
-                    rows[kind].append(
-                        (mid, lesson.week_id, lesson.known_at, lesson.account_id, lesson.instrument, lesson.text,
-                         vector, model, dims, event_id)
-                    )  # fmt: skip
-                case SymbolNoteRemembered():
-                    n = item.note
-                    vector = VectorBytes.of(_need(vectors.get(mid), mid))
-                    rows[kind].append((mid, n.week_id, n.known_at, n.instrument, n.text, vector, model, dims, event_id))
-        # The vectors go in pgvector's binary form: the same float4 bits as the text form (test_memory_vectors), without
-        # writing and parsing 256 reprs a row (~0.5 ms a row: a third of a weekly run's memory writes).
-        teach_binary(self._conn)
-        with self._conn.cursor() as cur:
-            for kind, sql in _INSERTS:
-                if rows[kind]:
-                    cur.executemany(sql, rows[kind])
-            if rows["outcome"]:
-                cur.executemany(_FILL_OUTCOME, [(r[0],) for r in rows["outcome"]])
 
     # ------------------------------------------------------------ reading (memory/recall.py)
 
@@ -322,7 +258,10 @@ class PgMemory:
         """Whether the setups are many enough for the HNSW index. Below EXACT_BELOW an exact scan costs about what
         the index does and is exact: the index's graph depends on random draws made while it was built, so two
         databases holding the same memories (two runs of one backtest) could otherwise rank near-ties differently.
-        The planner's row estimate is read, not a count: it is free, and every few hundred reads it is read again."""
+        The planner's row estimate is read, not a count: it is free, and every few hundred reads it is read again; the
+        sole writer's memories know the count (StoredIds)."""
+        if self._stored_ids is not None:
+            return self._stored_ids.setups(self._conn) >= EXACT_BELOW
         if self._estimated_setups is None or self._reads % 256 == 0:
             row = self._conn.execute(
                 "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'memory_setups'::regclass"
@@ -335,7 +274,9 @@ class PgMemory:
         self, condition: MarketCondition, *, as_of: datetime, limit: int
     ) -> tuple[Recollection, ...]:
         with self._lock:
-            return recall.similar_conditions(self._conn, condition, as_of=as_of, limit=limit, history=self._history)
+            return recall.similar_conditions(
+                self._conn, condition, as_of=as_of, limit=limit, history=self._history, told=self._history_told
+            )
 
     def symbol_context(self, instrument: str, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
         with self._lock:
@@ -348,45 +289,6 @@ class PgMemory:
             return recall.symbol_contexts(self._conn, instruments, as_of=as_of, limit=limit)
 
 
-_INSERTS = (
-    ("items", "INSERT INTO memory_items (memory_id, kind, event_id) VALUES (%s, %s, %s)"),
-    (
-        "condition",
-        """INSERT INTO memory_conditions (memory_id, week_id, known_at, session, names, vals, event_id)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-    ),
-    (
-        "setup",
-        """INSERT INTO memory_setups (memory_id, week_id, known_at, source, author, account_id, instrument,
-               direction, conviction, record, embedding, embedding_model, embedding_dims, event_id,
-               outcome, outcome_known_at, week_return, outcome_event_id)
-           SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s,
-                  o.record, o.known_at, o.week_return, o.event_id
-           FROM (SELECT 1) AS one LEFT JOIN memory_outcomes o ON o.setup_id = %s""",
-    ),
-    (
-        "outcome",
-        """INSERT INTO memory_outcomes (setup_id, known_at, record, week_return, event_id)
-           VALUES (%s, %s, %s, %s, %s)""",
-    ),
-    (
-        "lesson",
-        """INSERT INTO memory_lessons (memory_id, week_id, known_at, account_id, instrument, text, embedding,
-               embedding_model, embedding_dims, event_id)
-           VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
-    ),
-    (
-        "symbol",
-        """INSERT INTO memory_symbols (memory_id, week_id, known_at, instrument, text, embedding, embedding_model,
-               embedding_dims, event_id)
-           VALUES (%s, %s, %s, %s, %s, %s::vector, %s, %s, %s)""",
-    ),
-)
-_FILL_OUTCOME = """UPDATE memory_setups s SET outcome = o.record, outcome_known_at = o.known_at,
-                       week_return = o.week_return, outcome_event_id = o.event_id
-                   FROM memory_outcomes o WHERE o.setup_id = %s AND s.memory_id = o.setup_id"""
-
-
 def _payload(event: StoredEvent) -> Remembered:
     for cls in (ConditionRemembered, SetupRemembered, OutcomeRemembered, LessonRemembered, SymbolNoteRemembered):
         if event.type == cls.event_type():
@@ -394,13 +296,7 @@ def _payload(event: StoredEvent) -> Remembered:
     raise ValueError(f"event {event.id} ({event.type}) is not a memory event")
 
 
-def _need(vector: list[float] | None, mid: str) -> list[float]:
-    if vector is None:  # pragma: no cover - every text item is embedded before it is projected
-        raise ValueError(f"{mid} has no vector")
-    return vector
-
-
-def _json(data: dict[str, Any]) -> Any:
-    from psycopg.types.json import Jsonb
-
-    return Jsonb(data)
+def _condition_row(condition: MarketCondition, zone: tzinfo) -> tuple[Any, ...]:
+    """The memory_conditions row of `condition` as a read on a connection in time zone `zone` gives it back."""
+    c = condition
+    return (c.memory_id, c.week_id, c.known_at.astimezone(zone), c.session, list(c.names), list(c.values))
