@@ -119,8 +119,12 @@ def outcome_from(account_id: str, stored: list[StoredEvent]) -> Outcome:
 def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: FrozenTrade) -> int:
     """The latest checkpoint's conviction for the account this week, else Wednesday's."""
     taken = events.read(week_id=week_id, account_id=account_id, type=CheckpointTaken.event_type())
-    # Only the latest counts: parse that one (once per process, the store keeps it), not the week's every one.
-    return events.payload(CheckpointTaken, taken[-1]).checkpoint.conviction_after if taken else frozen.conviction
+    if not taken:
+        return frozen.conviction
+    # Only the latest counts, and of it only its conviction: read from its payload as upcast (validated when it was
+    # written), not the whole checkpoint parsed again; each checkpoint's is read once, by the next one.
+    latest = taken[-1]
+    return int(CheckpointTaken.upcast(latest.payload, latest.schema_version)["checkpoint"]["conviction_after"])
 
 
 class PrepareStage:
