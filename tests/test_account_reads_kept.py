@@ -35,14 +35,9 @@ def test_each_look_at_the_book_is_what_a_fold_of_every_fill_gives(storage: Stora
             account.positions.clear()  # a caller's change stays its own
     record_new_fills(storage.events, broker, week_id=WEEK, run_id="r1")
     assert broker.account(PRICES).positions == fold(broker.fills(), 100_000.0).positions
-    other = PaperBroker(  # another account of the same starting cash: its own, empty book
-        "acct_2",
-        starting_cash=100_000.0,
-        events=storage.events,
-        clock=FixedClock(DURING),
-        calendar=TradingCalendar(),
-        prices=opens,
-    )
+    # Another account of the same starting cash: its own, empty book.
+    alike = {"starting_cash": 100_000.0, "events": storage.events, "calendar": TradingCalendar(), "prices": opens}
+    other = PaperBroker("acct_2", clock=FixedClock(DURING), **alike)  # type: ignore[arg-type]
     assert other.account(PRICES).positions == {} and other.account(PRICES).cash == 100_000.0
 
 
