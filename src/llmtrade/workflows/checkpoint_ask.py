@@ -258,7 +258,10 @@ class AskStage:
         TemporaryError (exit 75) stops the run, so a rerun asks that owner alone (the others' streams are
         loaded, never asked again). From the deadline on it is stored as skipped, with InputsMissing."""
         asking = context.get(ASKING)
-        answered, failed = await gather_settled([p.desk.account.id for p in asking], [self._ask(p) for p in asking])
+        templates = self._templates(asking)
+        answered, failed = await gather_settled(
+            [p.desk.account.id for p in asking], [self._ask(p, templates) for p in asking]
+        )
         answers = dict(answered)
         temporary = {account_id: error for account_id, error in failed if is_temporary(error)}
         waiting = temporary if self.bench.window.open else {}
@@ -280,6 +283,16 @@ class AskStage:
             self._defer(waiting)
         result = context.with_value(ANSWERED, {**context.get(STORED), **new})
         return result if new else result.with_loaded(self.name)
+
+    def _templates(self, asking: list[Prepared]) -> checkpointer.Templates | None:
+        """The prompt's templates, read once for every owner asked now (None: nobody is asked, or reading them
+        failed: then each ask reads them itself and fails on its own, as an owner's failure)."""
+        if all(p.triggered for p in asking):
+            return None
+        try:
+            return checkpointer.read_templates(self.bench.prompts)
+        except LlmtradeError:
+            return None
 
     def _defer(self, waiting: dict[str, LlmtradeError]) -> None:
         bench = self.bench
@@ -322,7 +335,7 @@ class AskStage:
                 )
         bench.events.append(batch, expected_versions={event.stream: 0 for event in batch})
 
-    async def _ask(self, prepared: Prepared) -> CheckpointAnswer:
+    async def _ask(self, prepared: Prepared, templates: checkpointer.Templates | None) -> CheckpointAnswer:
         if prepared.triggered:
             rule = prepared.frozen.invalidation.rule
             reason = f"invalidation rule holds: {rule.describe()} (now {prepared.values.get(rule.indicator):.4g})"
@@ -358,6 +371,7 @@ class AskStage:
             time=self.slot.time,
             site=site,
             memory=memory,
+            templates=templates,
         )
 
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
