@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from llmtrade.clock import FixedClock
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.streams import breaker_stream
 from llmtrade.domain.trading import AccountHalted, BreakerUpdated
@@ -117,3 +118,23 @@ def test_a_read_after_the_first_costs_the_new_events_not_the_stream(
     state, _, version = read_breaker(events, ACCOUNT, START)
     assert state.halted and version == 32
     assert seen == [3]  # the last event read before and the two new ones; never the 32 of the stream
+
+
+def test_a_store_holding_its_appends_sees_each_write_and_reads_nothing_when_none_came(
+    storage: Storage, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = EventStore(storage.conn, clock, exclusive=True)
+    assert read_breaker(held, ACCOUNT, START) == _whole(held)
+    for n in range(1, 5):
+        _append(held, _state(START + n, halt=n == 2))
+        assert read_breaker(held, ACCOUNT, START) == _whole(held)
+        assert halted(held, ACCOUNT) == (n == 2, "at 100002.0" if n == 2 else "")
+    draft = held.draft()
+    _append(draft, _state(START + 9, halt=True))  # the draft's own write: its head, not the store's
+    assert read_breaker(draft, ACCOUNT, START) == _whole(draft) != _whole(held)
+    assert read_breaker(held, ACCOUNT, START) == _whole(held)
+    reads: list[object] = []
+    monkeypatch.setattr(held, "read", lambda **kw: reads.append(kw) or [])
+    assert read_breaker(held, ACCOUNT, START)[0].peak_equity == START + 4  # the kept head: nothing read
+    assert reads == []
+    held.flush()

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any, get_args
 
-from llmtrade.agents.checkpointer import ROLE, _packaged
+from llmtrade.agents.checkpointer import ROLE, Templates, _packaged, read_templates
 from llmtrade.domain.committee import IndicatorName, WatchedIndicator
 from llmtrade.prompts.renderer import PromptRenderer
 
@@ -70,3 +70,25 @@ def test_an_override_with_the_packaged_text_is_written_the_same(tmp_path: Path) 
     (tmp_path / "checkpoint.user.j2").write_text(packaged.read_text(encoding="utf-8"), encoding="utf-8")
     renderer, variables = PromptRenderer(tmp_path), _variables(random.Random(8))
     assert _packaged(renderer, variables) == renderer.render(ROLE, **variables)
+
+
+def test_templates_read_once_for_a_checkpoint_write_every_owners_prompt_to_the_byte(tmp_path: Path) -> None:
+    renderer, rng = PromptRenderer(), random.Random(21)
+    templates = read_templates(renderer)
+    assert templates.packaged and templates.system is not None  # the packaged ones (else: update the digests)
+    for _ in range(100):
+        variables = _variables(rng)
+        assert _packaged(renderer, variables, templates) == renderer.render(ROLE, **variables)
+    # A system prompt of its own (with a variable) is rendered for each ask; the user text is still written.
+    (tmp_path / "checkpoint.system.j2").write_text("Manage {{ instrument }} until Friday.\n", encoding="utf-8")
+    custom = PromptRenderer(tmp_path)
+    templates = read_templates(custom)
+    assert templates.packaged and templates.system is None
+    for _ in range(20):
+        variables = _variables(rng)
+        assert _packaged(custom, variables, templates) == custom.render(ROLE, **variables)
+    # Another user template: nothing is written, the renderer renders it.
+    (tmp_path / "checkpoint.user.j2").write_text("Position {{ instrument }}.\n", encoding="utf-8")
+    other = PromptRenderer(tmp_path)
+    assert read_templates(other) == Templates(False, None)
+    assert _packaged(other, _variables(rng), read_templates(other)) is None

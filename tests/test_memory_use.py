@@ -190,8 +190,8 @@ def test_switching_memory_off_removes_it_from_every_prompt_byte_for_byte(
     monkeypatch.setattr(PromptRenderer, "render", recording)
     packaged = checkpointer._packaged  # the checkpoint's prompt written without Jinja: recorded the same
 
-    def recording_packaged(prompts: PromptRenderer, variables: dict[str, Any]) -> Any:
-        prompt = packaged(prompts, variables)
+    def recording_packaged(prompts: PromptRenderer, variables: dict[str, Any], *templates: Any) -> Any:
+        prompt = packaged(prompts, variables, *templates)
         if prompt is not None:
             rendered.append((checkpointer.ROLE, variables, prompt.user))
         return prompt

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
@@ -41,8 +42,10 @@ async def check(
     time: str,
     site: CallSite,
     memory: Sequence[str] = (),
+    templates: Templates | None = None,
 ) -> CheckpointAnswer:
-    """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt)."""
+    """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt);
+    `templates`: the templates as `read_templates` read them for this checkpoint (None: read now)."""
     variables: dict[str, Any] = {
         "instrument": instrument,
         "direction": direction,
@@ -54,7 +57,7 @@ async def check(
         "time": time,
         "memory": tuple(memory),
     }
-    prompt = _packaged(prompts, variables) or prompts.render(ROLE, **variables)
+    prompt = _packaged(prompts, variables, templates) or prompts.render(ROLE, **variables)
     schema = answer_schema(conviction)
     answer = await gateway.ask(
         owner,
@@ -79,12 +82,44 @@ _MEMORY_HEADER = (
 )
 
 
-def _packaged(prompts: PromptRenderer, variables: dict[str, Any]) -> RenderedPrompt | None:
+# The packaged checkpoint.system.j2 (plain text: the same prompt whatever the variables).
+_PACKAGED_SYSTEM = ("checkpoint.system.j2", "ecb03e6aad2310ab8411dfdca10077f49f95e6048056df31b03427088e135daf")
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The checkpoint prompt's templates as read for one checkpoint: `packaged` when checkpoint.user.j2 and
+    _memory.j2 are the ones `_user_text` follows; `system` the system prompt's text when it is the packaged
+    one, else None (rendered with each ask's variables). Read once for the checkpoint's every owner, where each
+    ask looked every template up again (three file checks an ask, ~5% of a backtest's checkpoint)."""
+
+    packaged: bool
+    system: str | None
+
+
+def read_templates(prompts: PromptRenderer) -> Templates:
+    """The templates as `prompts` has them now. PromptError when one is missing or does not render."""
+    packaged = all(prompts.source_digest(name) == digest for name, digest in _PACKAGED.items())
+    name, digest = _PACKAGED_SYSTEM
+    system = prompts.render_template(name) if packaged and prompts.source_digest(name) == digest else None
+    return Templates(packaged, system)
+
+
+def _packaged(
+    prompts: PromptRenderer, variables: dict[str, Any], templates: Templates | None = None
+) -> RenderedPrompt | None:
     """The prompt `prompts.render(ROLE, **variables)` gives, when the renderer's templates are the packaged
-    ones `_user_text` follows; else None (the renderer renders it)."""
-    if any(prompts.source_digest(name) != digest for name, digest in _PACKAGED.items()):
+    ones `_user_text` follows; else None (the renderer renders it). `templates`: as read for this checkpoint
+    (None: looked up now)."""
+    if templates is None:
+        if any(prompts.source_digest(name) != digest for name, digest in _PACKAGED.items()):
+            return None
+        system = prompts.render_template(f"{ROLE}.system.j2", **variables)
+    elif not templates.packaged:
         return None
-    return RenderedPrompt(system=prompts.render_template(f"{ROLE}.system.j2", **variables), user=_user_text(variables))
+    else:
+        system = templates.system or prompts.render_template(f"{ROLE}.system.j2", **variables)
+    return RenderedPrompt(system=system, user=_user_text(variables))
 
 
 def _user_text(v: Mapping[str, Any]) -> str:

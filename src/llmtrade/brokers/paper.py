@@ -27,6 +27,7 @@ not the account's history.
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date, datetime
@@ -36,7 +37,7 @@ from typing import Protocol
 from llmtrade.brokers.paper_book import Book, advance
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.ledger import Folding, fold
+from llmtrade.domain.ledger import Folding, Ledger, fold
 from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -100,9 +101,11 @@ class PaperBroker:
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         book = self._book()
         derived = sorted(((f.filled_at, book.rank[cid]), f) for cid, f in self._derived(book).items())
-        if book.folding is not None and (not derived or not book.booked or derived[0][0] > book.booked[-1][0]):
-            # The usual case: what is derived fills after everything recorded, so the recorded fills' running
-            # fold carries on over it (the same sums in the same order as a fold of every fill).
+        if book.folding is not None and not derived:
+            ledger = _ledger_of(book.folding)  # the usual look: nothing pending has filled, the recorded fold is all
+        elif book.folding is not None and (not book.booked or derived[0][0] > book.booked[-1][0]):
+            # What is derived fills after everything recorded, so the recorded fills' running fold carries on over
+            # it (the same sums in the same order as a fold of every fill).
             ledger = book.folding.advance(f for _, f in derived).ledger()
         else:
             ledger = fold(self._sorted_fills(book, derived), self.starting_cash)
@@ -317,6 +320,28 @@ class PaperBroker:
                 ],
                 expected_versions={stream: 0},
             )
+
+
+# The ledger of each recorded fold, by identity (the fold kept beside it, so no id is reused while its entry lives):
+# the book's fold is shared by every look until a fill is recorded, and each look at the account wanted its ledger
+# (a Position model per holding) built again. Ledgers are frozen; AccountSnapshot copies their positions mapping.
+_LEDGERS: dict[int, tuple[Folding, Ledger]] = {}
+_LEDGERS_KEPT = 256
+_LEDGERS_LOCK = threading.Lock()
+
+
+def _ledger_of(folding: Folding) -> Ledger:
+    """`folding.ledger()`, built once per fold. Shared: not to be changed."""
+    with _LEDGERS_LOCK:
+        kept = _LEDGERS.get(id(folding))
+    if kept is not None and kept[0] is folding:
+        return kept[1]
+    ledger = folding.ledger()
+    with _LEDGERS_LOCK:
+        if len(_LEDGERS) >= _LEDGERS_KEPT:
+            _LEDGERS.clear()
+        _LEDGERS[id(folding)] = (folding, ledger)
+    return ledger
 
 
 @lru_cache(maxsize=64)

@@ -263,7 +263,8 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
     for symbol, position in account.positions.items():
         mine = managed_qty(position.qty, ledger.qty(symbol))
         if mine:
-            positions[symbol] = position.model_copy(update={"qty": mine})
+            # All of it managed (the usual case): the broker's own position, no copy to build and compare.
+            positions[symbol] = position if mine == position.qty else position.model_copy(update={"qty": mine})
         other = position.qty - mine
         foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
     if positions == account.positions and not ledger.adopted_pnl:

@@ -141,8 +141,11 @@ def _wilder(values: list[float], period: int) -> float | None:
     if len(values) < period:
         return None
     average = statistics.fmean(values[:period])
+    # The int operands as floats once, not converted at every step: the same doubles (a float times or over an
+    # int is the float times or over its exact double), half the loop's time.
+    kept, over = float(period - 1), float(period)
     for value in values[period:]:
-        average = (average * (period - 1) + value) / period
+        average = (average * kept + value) / over
     return average
 
 
@@ -159,11 +162,19 @@ def _rsi(closes: list[float], period: int) -> float | None:
 
 
 def _atr_of(highs: list[float], lows: list[float], closes: list[float], period: int) -> float | None:
-    # True range needs yesterday's close, so the first bar only serves as the second bar's reference.
-    true_ranges = [
-        max(high - low, abs(high - previous), abs(low - previous))
-        for high, low, previous in zip(highs[1:], lows[1:], closes, strict=False)
-    ]
+    # True range needs yesterday's close, so the first bar only serves as the second bar's reference. The largest of
+    # the three as `max` picks it (the first, replaced only by a greater one), without a call per bar.
+    true_ranges: list[float] = []
+    add = true_ranges.append
+    for high, low, previous in zip(highs[1:], lows[1:], closes, strict=False):
+        largest = high - low
+        other = abs(high - previous)
+        if other > largest:
+            largest = other
+        other = abs(low - previous)
+        if other > largest:
+            largest = other
+        add(largest)
     return _wilder(true_ranges, period)
 
 

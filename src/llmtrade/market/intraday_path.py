@@ -15,10 +15,12 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import threading
 from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 import numpy as np
 
@@ -39,17 +41,29 @@ def bridge_path(bar: Bar, minutes: int, seed: str) -> tuple[float, ...]:
 
     Deterministic for (bar, minutes, seed): the same day is priced the same in every process.
     """
-    plan = _plan(bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day.isoformat()}")
+    plan = _plan(*_key(bar, minutes, seed))
     return tuple(_price(plan, k) for k in range(plan.n + 1))
 
 
 def bridge_price(bar: Bar, minutes: int, seed: str, index: int) -> float:
     """`bridge_path(bar, minutes, seed)[index]`, to the bit, without pricing the day's other minutes: the
-    seeded draws are made once per day (cached), each asked-for minute costs one point."""
-    plan = _plan(bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day.isoformat()}")
-    if not 0 <= index <= plan.n:
-        raise IndexError(f"minute {index} is outside the session's 0..{plan.n}")
-    return _price(plan, index)
+    seeded draws are made once per day (kept), each asked-for minute costs one point."""
+    return bridge_prices([bar], minutes, seed, index)[0]
+
+
+def bridge_prices(bars: Sequence[Bar], minutes: int, seed: str, index: int) -> list[float]:
+    """`[bridge_price(bar, minutes, seed, index) for bar in bars]`, to the bit: the days not priced yet (a quote of
+    the whole universe at a day's first checkpoint) have their draws made together, one array pass for them all
+    instead of one per day. Raises IndexError for a minute outside a session's 0..minutes."""
+    plans = _plans([_key(bar, minutes, seed) for bar in bars])
+    for plan in plans:
+        if not 0 <= index <= plan.n:
+            raise IndexError(f"minute {index} is outside the session's 0..{plan.n}")
+    return [_price(plan, index) for plan in plans]
+
+
+def _key(bar: Bar, minutes: int, seed: str) -> tuple[float, float, float, float, int, str]:
+    return (bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day.isoformat()}")
 
 
 def point_at(opens: datetime, minutes: int, now: datetime) -> tuple[int, datetime]:
@@ -75,25 +89,61 @@ class _Plan:
     walks: tuple[tuple[float, ...], ...]  # walks[i][k]: the walk k minutes into stretch i
 
 
-@lru_cache(maxsize=4096)
+_PlanKey = tuple[float, float, float, float, int, str]  # open, high, low, close, minutes, seed
+# The plans of the days priced last (a backtest's checkpoints price each day three times), least recent first.
+_PLANS: OrderedDict[_PlanKey, _Plan] = OrderedDict()
+_PLANS_KEPT = 4096
+_PLANS_LOCK = threading.Lock()
+
+
 def _plan(open_: float, high: float, low: float, close: float, n: int, seed: str) -> _Plan:
-    if high <= low or n < 2:
-        return _Plan(n, open_, high, low, close, True, {}, (), ())
-    rng = random.Random(seed)
-    anchors = {0: open_, n: close}
-    t_high = _touch(rng, high, open_, close, n, taken=set())
-    anchors[t_high] = high
-    t_low = _touch(rng, low, open_, close, n, taken={t_high})
-    anchors[t_low] = low
-    sigma = _NOISE * math.log(high / low) / math.sqrt(n)
-    times = sorted(anchors)
-    # The draws in the order the whole path has always made them: stretch after stretch, minute after minute,
-    # one gauss per minute, n in all (the stretches tile 0..n).
-    steps = _steps(rng, n, sigma)
-    walks = []
-    for start, end in itertools.pairwise(times):
-        walks.append(tuple(itertools.accumulate(steps[start:end], initial=0.0)))
-    return _Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), tuple(walks))
+    return _plans([(open_, high, low, close, n, seed)])[0]
+
+
+def _plans(keys: Sequence[_PlanKey]) -> list[_Plan]:
+    """Each key's plan; those not kept are made together (`_made`) and kept."""
+    with _PLANS_LOCK:
+        found = {key: _PLANS.get(key) for key in keys}
+        for key, plan in found.items():
+            if plan is not None:
+                _PLANS.move_to_end(key)
+    missing = [key for key, plan in found.items() if plan is None]
+    if missing:
+        made = _made(missing)
+        found.update(made)
+        with _PLANS_LOCK:
+            _PLANS.update(made)
+            while len(_PLANS) > _PLANS_KEPT:
+                _PLANS.popitem(last=False)
+    return [found[key] for key in keys]  # type: ignore[misc]  # every key found or made
+
+
+def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, _Plan]:
+    """The plans of `keys` (distinct), each from its own seeded generator in the order one plan alone draws: the
+    two touch minutes, then one gauss per minute, stretch after stretch (the stretches tile 0..n)."""
+    made: dict[_PlanKey, _Plan] = {}
+    drafts: list[tuple[_PlanKey, dict[int, float], int]] = []
+    draws: list[tuple[int, int, float]] = []
+    for key in keys:
+        open_, high, low, close, n, seed = key
+        if high <= low or n < 2:
+            made[key] = _Plan(n, open_, high, low, close, True, {}, (), ())
+            continue
+        rng = random.Random(seed)
+        anchors = {0: open_, n: close}
+        t_high = _touch(rng, high, open_, close, n, taken=set())
+        anchors[t_high] = high
+        t_low = _touch(rng, low, open_, close, n, taken={t_high})
+        anchors[t_low] = low
+        sigma = _NOISE * math.log(high / low) / math.sqrt(n)
+        drafts.append((key, anchors, n))
+        draws.append((rng.getrandbits(128 * ((n + 1) // 2)), n, sigma))
+    for (key, anchors, n), steps in zip(drafts, _gaussian_steps(draws), strict=True):
+        open_, high, low, close, _, _ = key
+        times = sorted(anchors)
+        walks = tuple(tuple(itertools.accumulate(steps[a:b], initial=0.0)) for a, b in itertools.pairwise(times))
+        made[key] = _Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), walks)
+    return made
 
 
 def _price(plan: _Plan, k: int) -> float:
@@ -135,24 +185,39 @@ def _touch(rng: random.Random, level: float, open_: float, close: float, n: int,
 
 
 def _steps(rng: random.Random, count: int, sigma: float) -> list[float]:
-    """`0.0 + rng.gauss(0.0, 1.0) * sigma`, `count` times from a generator whose gauss has no draw held over,
-    to the bit, in a few array operations (a day's path was a Python loop of 195 Box-Muller pairs, the bulk
-    of pricing a session): the generator's next 32-bit words taken at once (`getrandbits` hands them over
-    first word lowest), made into doubles as `random.random` makes them (two words each), then random.gauss's
-    pairs (a cosine draw, then its sine partner) with the same operations in the same order on each element.
-    log, cos and sin are the math module's (the C library's, as random.gauss's are): numpy's own vectorised
-    versions may differ from them in the last bit on some CPUs (its SIMD kernels), which changed every quote on
-    such a machine; sqrt is correctly rounded everywhere. tests/test_backtest_speedups.py checks the steps
-    against random.gauss's. Walked by `itertools.accumulate`, the steps give what
-    `walk.append(walk[-1] + rng.gauss(0.0, sigma))` gave."""
-    pairs = (count + 1) // 2
-    # Four words a pair: two doubles of two words each.
-    words = np.frombuffer(rng.getrandbits(128 * pairs).to_bytes(16 * pairs, "little"), dtype="<u4")
+    """`0.0 + rng.gauss(0.0, 1.0) * sigma`, `count` times from a generator whose gauss has no draw held over, to
+    the bit (see `_gaussian_steps`)."""
+    return _gaussian_steps([(rng.getrandbits(128 * ((count + 1) // 2)), count, sigma)])[0]
+
+
+def _gaussian_steps(draws: Sequence[tuple[int, int, float]]) -> list[list[float]]:
+    """For each (bits, count, sigma): `count` steps `0.0 + rng.gauss(0.0, 1.0) * sigma` of the generator whose next
+    `128 * ceil(count / 2)` bits are `bits` (as `getrandbits` hands them over, first word lowest), to the bit, all
+    draws in a few array operations (a day's path was a Python loop of 195 Box-Muller pairs, the bulk of pricing
+    a session; the days of one quote share the passes): the 32-bit words made into doubles as `random.random`
+    makes them (two words each), then random.gauss's pairs (a cosine draw, then its sine partner) with the same
+    operations in the same order on each element. log, cos and sin are the math module's (the C library's, as
+    random.gauss's are): numpy's own vectorised versions may differ from them in the last bit on some CPUs (its
+    SIMD kernels), which changed every quote on such a machine; sqrt is correctly rounded everywhere.
+    tests/test_backtest_speedups.py checks the steps against random.gauss's. Walked by `itertools.accumulate`,
+    the steps give what `walk.append(walk[-1] + rng.gauss(0.0, sigma))` gave."""
+    each = [(count + 1) // 2 for _, count, _ in draws]
+    pairs = sum(each)
+    # Four words a pair: two doubles of two words each. Every draw's words start at a multiple of four.
+    raw = b"".join(bits.to_bytes(16 * n, "little") for (bits, _, _), n in zip(draws, each, strict=True))
+    words = np.frombuffer(raw, dtype="<u4")
     uniform = ((words[0::2] >> 5) * 67108864.0 + (words[1::2] >> 6)) * (1.0 / 9007199254740992.0)
     x2pi = (uniform[0::2] * math.tau).tolist()
     logs = np.fromiter(map(math.log, (1.0 - uniform[1::2]).tolist()), dtype=float, count=pairs)
     g2rad = np.sqrt(-2.0 * logs)
+    sigmas = np.repeat(np.array([sigma for _, _, sigma in draws], dtype=float), each)
     steps = np.empty(2 * pairs)
-    steps[0::2] = 0.0 + np.fromiter(map(math.cos, x2pi), dtype=float, count=pairs) * g2rad * sigma
-    steps[1::2] = 0.0 + np.fromiter(map(math.sin, x2pi), dtype=float, count=pairs) * g2rad * sigma
-    return steps[:count].tolist()
+    steps[0::2] = 0.0 + np.fromiter(map(math.cos, x2pi), dtype=float, count=pairs) * g2rad * sigmas
+    steps[1::2] = 0.0 + np.fromiter(map(math.sin, x2pi), dtype=float, count=pairs) * g2rad * sigmas
+    flat = steps.tolist()
+    out: list[list[float]] = []
+    at = 0
+    for (_, count, _), n in zip(draws, each, strict=True):
+        out.append(flat[at : at + count])
+        at += 2 * n
+    return out

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.intraday_path import bridge_price, point_at, session_minutes
+from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
 from llmtrade.market.synthetic import SyntheticMarket
 
 
@@ -30,15 +30,12 @@ class SyntheticQuotes:
         minutes = session_minutes(opens, closes)
         bars = self._market.daily_bars(symbols, day, day)
         index, at = point_at(opens, minutes, now)  # one minute mark for every symbol asked
+        listed = [(symbol, bar) for symbol in symbols for bar in bars.get(symbol) or []]
+        # Every symbol's day priced together: at a day's first quote their draws are made in one pass.
+        prices = bridge_prices([bar for _, bar in listed], minutes, self._seed, index)
         quotes: dict[str, Quote] = {}
-        for symbol in symbols:
-            for bar in bars.get(symbol) or []:
-                quotes[symbol] = Quote(
-                    symbol=symbol,
-                    price=bridge_price(bar, minutes, self._seed, index),
-                    as_of=at,
-                    provider=self.name,
-                    kind="synthetic-path",
-                    synthetic=True,
-                )
+        for (symbol, _), price in zip(listed, prices, strict=True):
+            quotes[symbol] = Quote(
+                symbol=symbol, price=price, as_of=at, provider=self.name, kind="synthetic-path", synthetic=True
+            )
         return quotes

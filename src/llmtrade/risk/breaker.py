@@ -82,7 +82,8 @@ def observe_equity(
     _require_finite("equity", equity)
     peak = max(state.peak_equity, equity)
     dd = drawdown(equity, peak)
-    state = state.model_copy(update={"peak_equity": peak})
+    if peak is not state.peak_equity:
+        state = state.model_copy(update={"peak_equity": peak})  # a new peak (max keeps the first of equals)
 
     # Strictly greater: a drawdown of exactly the limit is still within it.
     if dd > config.halt_drawdown_pct + _EPSILON and state.halted_for != DRAWDOWN:

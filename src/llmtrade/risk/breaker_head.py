@@ -6,7 +6,8 @@ What is kept per store and account is only ever a starting point: each read asks
 from the last one seen onwards, and carries on from it only when that event is still there with the same
 id and version and the stream goes on from it version by version. A stream is append-only and its versions
 are consecutive, so the kept head then describes the same prefix; anything else (a rolled-back write,
-another database, a draft) reads the whole stream again.
+another database, a draft) reads the whole stream again. A store that holds its appends answers its heads
+itself: a head at the kept version is the kept head, with no read at all.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def breaker_head(events: EventStore, account_id: str) -> BreakerHead:
     stream = breaker_stream(account_id)
     with _lock:
         kept = _kept.get(events, {}).get(account_id)
+    if kept is not None and events.holds_appends and events.stream_version(stream) == kept.version:
+        # A store holding its appends (a backtest's, its database's only writer) knows every stream's head without
+        # a query, and nothing it holds is rolled back: the same version is the same stream, nothing to read.
+        return kept
     head = _carried(events, stream, kept) if kept is not None and kept.last is not None else None
     if head is None:
         found = events.read_stream(stream)

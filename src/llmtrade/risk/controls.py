@@ -161,7 +161,7 @@ def breaker_change(
         payloads += _transition(account_id, transition)
     state, transition = breaker.observe_equity(state, equity, config)
     payloads += _transition(account_id, transition)
-    if recount or state != before or len(pnls) != seen:
+    if recount or (state is not before and state != before) or len(pnls) != seen:
         payloads.insert(0, BreakerUpdated(state=state, trades_seen=len(pnls)))
     return state, payloads, version
 

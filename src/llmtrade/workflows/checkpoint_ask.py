@@ -12,6 +12,7 @@ An owner whose call failed for a temporary reason is retried by reruns until the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -118,9 +119,28 @@ def outcome_from(account_id: str, stored: list[StoredEvent]) -> Outcome:
 
 def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: FrozenTrade) -> int:
     """The latest checkpoint's conviction for the account this week, else Wednesday's."""
-    taken = events.read(week_id=week_id, account_id=account_id, type=CheckpointTaken.event_type())
-    # Only the latest counts: parse that one (once per process, the store keeps it), not the week's every one.
-    return events.payload(CheckpointTaken, taken[-1]).checkpoint.conviction_after if taken else frozen.conviction
+    return latest_convictions(events, account_id).get(week_id, frozen.conviction)
+
+
+def latest_convictions(events: EventStore, account_id: str) -> Mapping[date, int]:
+    """week -> the conviction_after of the account's latest checkpoint that week (by id). A memoised fold
+    (EventStore.fold): a call reads only the checkpoints taken since the last one, where a read of the week's
+    events by type looked through all of the account's events of the week at every checkpoint. Not to be changed."""
+
+    def step(latest: Mapping[date, int], new: list[StoredEvent]) -> Mapping[date, int]:
+        # Of each checkpoint only its conviction: read from its payload as upcast (validated when it was written),
+        # not the whole checkpoint parsed again.
+        more = {
+            e.week_id: int(CheckpointTaken.upcast(e.payload, e.schema_version)["checkpoint"]["conviction_after"])
+            for e in new
+            if e.week_id is not None
+        }
+        return {**latest, **more}
+
+    return events.fold("latest-convictions", account_id=account_id, types=[_TAKEN], start={}, step=step)
+
+
+_TAKEN = CheckpointTaken.event_type()
 
 
 class PrepareStage:
@@ -238,7 +258,10 @@ class AskStage:
         TemporaryError (exit 75) stops the run, so a rerun asks that owner alone (the others' streams are
         loaded, never asked again). From the deadline on it is stored as skipped, with InputsMissing."""
         asking = context.get(ASKING)
-        answered, failed = await gather_settled([p.desk.account.id for p in asking], [self._ask(p) for p in asking])
+        templates = self._templates(asking)
+        answered, failed = await gather_settled(
+            [p.desk.account.id for p in asking], [self._ask(p, templates) for p in asking]
+        )
         answers = dict(answered)
         temporary = {account_id: error for account_id, error in failed if is_temporary(error)}
         waiting = temporary if self.bench.window.open else {}
@@ -260,6 +283,16 @@ class AskStage:
             self._defer(waiting)
         result = context.with_value(ANSWERED, {**context.get(STORED), **new})
         return result if new else result.with_loaded(self.name)
+
+    def _templates(self, asking: list[Prepared]) -> checkpointer.Templates | None:
+        """The prompt's templates, read once for every owner asked now (None: nobody is asked, or reading them
+        failed: then each ask reads them itself and fails on its own, as an owner's failure)."""
+        if all(p.triggered for p in asking):
+            return None
+        try:
+            return checkpointer.read_templates(self.bench.prompts)
+        except LlmtradeError:
+            return None
 
     def _defer(self, waiting: dict[str, LlmtradeError]) -> None:
         bench = self.bench
@@ -302,7 +335,7 @@ class AskStage:
                 )
         bench.events.append(batch, expected_versions={event.stream: 0 for event in batch})
 
-    async def _ask(self, prepared: Prepared) -> CheckpointAnswer:
+    async def _ask(self, prepared: Prepared, templates: checkpointer.Templates | None) -> CheckpointAnswer:
         if prepared.triggered:
             rule = prepared.frozen.invalidation.rule
             reason = f"invalidation rule holds: {rule.describe()} (now {prepared.values.get(rule.indicator):.4g})"
@@ -338,6 +371,7 @@ class AskStage:
             time=self.slot.time,
             site=site,
             memory=memory,
+            templates=templates,
         )
 
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
+from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
@@ -35,11 +36,40 @@ class FrozenTrade:
 
 
 def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) -> FrozenTrade | None:
+    """The trade the desk's account froze for the week (its PM's pitch, or the chairman's decision), None when
+    nothing is frozen yet. Built once per frozen event: the week's checkpoints ask it of every account."""
     account = desk.account
     if account.role is AccountRole.CHAIRMAN:
         found = events.read(stream=week_stream(week_id, DECISION), type=DecisionMade.event_type())
-        if not found:
-            return None
+    else:
+        found = events.read(stream=week_stream(week_id, PITCHES), type=PitchSubmitted.event_type())
+    if not found:
+        return None
+    # Keyed by the events read (kept beside the answer, so no id is reused while its entry lives): the stream is
+    # append-only, so the same first event and count are the same pitches, and the answer is the same for the same
+    # account and config (a config object is never changed).
+    key = (id(found[0]), len(found), account.id, account.role, id(config))
+    with _FROZEN_LOCK:
+        kept = _FROZEN.get(key)
+    if kept is not None and kept[0] is found[0] and kept[1] is config:
+        return kept[2]
+    frozen = _frozen_of(events, found, account.id, account.role, config)
+    with _FROZEN_LOCK:
+        if len(_FROZEN) >= _FROZEN_KEPT:
+            _FROZEN.clear()
+        _FROZEN[key] = (found[0], config, frozen)
+    return frozen
+
+
+_FROZEN: dict[tuple[int, int, str, AccountRole, int], tuple[StoredEvent, Config, FrozenTrade | None]] = {}
+_FROZEN_KEPT = 256
+_FROZEN_LOCK = threading.Lock()
+
+
+def _frozen_of(
+    events: EventStore, found: list[StoredEvent], account_id: str, role: AccountRole, config: Config
+) -> FrozenTrade | None:
+    if role is AccountRole.CHAIRMAN:
         decision = events.payload(DecisionMade, found[0]).decision
         return FrozenTrade(
             decision.selected_trade.instrument,
@@ -50,10 +80,10 @@ def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) 
             decision.invalidation,
             config.models.chairman,
         )
-    for event in events.read(stream=week_stream(week_id, PITCHES), type=PitchSubmitted.event_type()):
+    for event in found:
         # Parsed once per process (the store keeps it): every checkpoint asks for every account's pitch.
         pitch = events.payload(PitchSubmitted, event).pitch
-        if pitch.account_id == account.id:
+        if pitch.account_id == account_id:
             # The PM may have been renamed or removed since Wednesday: its pitch's model still owns the trade.
             owner = next((pm for pm in config.models.pms if pm.id == pitch.pm_id), None) or ModelRef(
                 model=pitch.model, provider=next(iter(config.models.providers))
