@@ -186,3 +186,15 @@ def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was() -> None:
         assert gc.get_freeze_count() == before
     finally:
         gc.unfreeze()
+
+
+def test_the_bootstrap_is_imported_ahead_on_a_daemon_thread() -> None:
+    import sys
+
+    from llmtrade.analytics.metrics import import_ahead, sharpe_interval
+
+    thread = import_ahead()
+    assert thread.daemon  # never keeps a finished process alive
+    thread.join(timeout=60)
+    assert not thread.is_alive() and "arch.bootstrap" in sys.modules
+    assert sharpe_interval([0.01, -0.02, 0.015, 0.003] * 20).low is not None  # the interval uses what was imported

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from llmtrade.analytics.metrics import import_ahead
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
@@ -148,6 +149,8 @@ def backtest(
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
             _prefetch(app, storage, plan, todo)
         discovery = _start_discovery(app, storage, plan, todo, tally)
+        if todo:
+            import_ahead()  # the leaderboard's bootstrap, imported while the weeks wait on PostgreSQL
         done = done_keys(events)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)
