@@ -59,11 +59,12 @@ class BacktestDiscovery:
             with self.app.storage() as storage:
                 fixed = storage.events.stream_version(week_stream(week_id, UNIVERSE)) > 0
                 last = self.app.calendar.last_completed_session(self.app.clock.now())
-                latest = current_watchlist(storage).latest
+                current = current_watchlist(storage)
+                latest = current.latest
                 if fixed or (latest is not None and latest.session == last):
                     return
                 try:
-                    _, found = record_discovery(self.app, storage, self.candidates, bars=self.held)
+                    _, found = record_discovery(self.app, storage, self.candidates, bars=self.held, current=current)
                 except LlmtradeError as exc:
                     self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
                     return
