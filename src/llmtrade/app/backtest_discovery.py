@@ -111,13 +111,17 @@ def start(
         if candidates:
             # The universe too: the picker's memory takes a snapshot of it (app/discovery_memory.py).
             universe = sorted({*app.loaded.config.assets.symbols, BENCHMARK})
-            symbols = {c.symbol for c in candidates} | set(universe)
-            fetched = market.bars(sorted(symbols), first, end)
-            # The universe's bars as the bar cache holds them from now on (storing the fetch dropped its copy):
-            # the very Bars the weekly run reads, so the snapshot taken for the picker's memory and the run's
-            # own snapshot of the same sessions compute each symbol's indicators once (market/indicators.py).
-            shared = market.bars(universe, first, end).bars
-            held = HeldBars.of(market, replace(fetched, bars={**fetched.bars, **shared}))
+            symbols = sorted({c.symbol for c in candidates} | set(universe))
+            # Only the candidates outside the universe are fetched: the prefetch holds the universe's bars already
+            # (a fetch of all would build, validate and store them again, and drop the cache's copy).
+            others = [s for s in symbols if s not in universe]
+            fetched = market.bars(others, first, end) if others else None
+            # The universe's bars as the bar cache holds them: the very Bars the weekly run reads, so the snapshot
+            # taken for the picker's memory and the run's own snapshot of the same sessions compute each symbol's
+            # indicators once (market/indicators.py).
+            shared = market.bars(universe, first, end)
+            both = {**(fetched.bars if fetched else {}), **shared.bars}
+            held = HeldBars.of(market, replace(fetched or shared, bars={s: both[s] for s in symbols}))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
         app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {
