@@ -120,6 +120,8 @@ def start(
             # taken for the picker's memory and the run's own snapshot of the same sessions compute each symbol's
             # indicators once (market/indicators.py).
             shared = market.bars(universe, first, end)
+            if not shared.from_cache:  # fetched just now (no prefetch before): storing it dropped the cache's copy
+                shared = market.bars(universe, first, end)
             both = {**(fetched.bars if fetched else {}), **shared.bars}
             held = HeldBars.of(market, replace(fetched or shared, bars={s: both[s] for s in symbols}))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
