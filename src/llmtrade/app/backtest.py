@@ -283,8 +283,9 @@ def _weekly_heap() -> Iterator[Callable[[], None]]:
     objects found by young collections, about 100 by all the weekly full ones together), so a young collection
     (generations 0 and 1) settles the week, at a fraction of a full one's cost. The default thresholds (700
     allocations) had the collector run ~3,000 times in 52 weeks, walking objects a moment from being freed by
-    their reference counts: at `_THRESHOLDS` it runs a tenth as often, for half the collector's CPU in all, and
-    the stored events are the same bytes (the collector decides when cycles are freed, never what is computed).
+    their reference counts: at `_THRESHOLDS` it runs a tenth as often, and with the young weekly collection the
+    collector's CPU in all fell from 1.5 to 0.5 s over 52 weeks; the stored events are the same bytes (the
+    collector decides when cycles are freed, never what is computed).
     A process that froze its own heap already is left alone (unfreezing would undo its choice)."""
     if gc.get_freeze_count() or not gc.isenabled():
         yield lambda: None
