@@ -148,13 +148,15 @@ def test_each_settled_week_is_frozen_its_garbage_collected_first_and_all_unfroze
     import gc
     import weakref
 
-    from llmtrade.app.backtest import _weekly_heap
+    from llmtrade.app.backtest import _THRESHOLDS, _weekly_heap
 
     class Node:
         pass
 
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     with _weekly_heap() as settle:
+        assert gc.get_threshold() == _THRESHOLDS  # the collector runs less often for the backtest's length
         kept = [Node() for _ in range(50)]
         cycle = Node()
         cycle.me = cycle  # type: ignore[attr-defined]
@@ -168,6 +170,7 @@ def test_each_settled_week_is_frozen_its_garbage_collected_first_and_all_unfroze
         settle()
         assert gc.get_freeze_count() >= frozen + len(more)
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
 
 
 def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was() -> None:
@@ -183,3 +186,15 @@ def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was() -> None:
         assert gc.get_freeze_count() == before
     finally:
         gc.unfreeze()
+
+
+def test_the_bootstrap_is_imported_ahead_on_a_daemon_thread() -> None:
+    import sys
+
+    from llmtrade.analytics.metrics import import_ahead, sharpe_interval
+
+    thread = import_ahead()
+    assert thread.daemon  # never keeps a finished process alive
+    thread.join(timeout=60)
+    assert not thread.is_alive() and "arch.bootstrap" in sys.modules
+    assert sharpe_interval([0.01, -0.02, 0.015, 0.003] * 20).low is not None  # the interval uses what was imported

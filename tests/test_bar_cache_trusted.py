@@ -1,4 +1,4 @@
-"""A vouched range's bars are built without model_construct (storage/bar_cache._trusted): they must be exactly the
+"""A vouched range's bars are built without model_construct (domain/market.py trusted_bar): they must be exactly the
 bars model_construct, and validation, would build -- same fields, same values, same set fields, equal and hashing
 alike -- on a real PostgreSQL."""
 

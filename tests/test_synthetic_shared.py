@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.storage.sole_writer import _as_read, _jsonb_object
@@ -64,3 +65,17 @@ def test_a_held_payload_is_what_postgresql_would_give_back(payload: dict[str, ob
     expected = json.loads(text, object_pairs_hook=_jsonb_object)
     assert json.dumps(held) == json.dumps(expected)
     assert list(held) == list(expected)
+
+
+def test_a_ranges_bars_built_unvalidated_are_the_bars_validation_builds() -> None:
+    extra = dict(sorted(candidate_classes().items())[:5])
+    market = SyntheticMarket({"SPY": "equity", "TLT": "rates"}, extra=extra)
+    ranges = market.daily_bars(["SPY", "TLT", *extra], date(2016, 1, 4), date(2016, 12, 30))
+    for bars in ranges.values():
+        assert len(bars) == 252
+        for bar in bars:
+            checked = Bar.model_validate(bar.__dict__)  # what `Bar(...)` makes of the same fields
+            assert bar == checked and hash(bar) == hash(checked)
+            assert [type(v) for v in bar.__dict__.values()] == [type(v) for v in checked.__dict__.values()]
+            assert bar.model_dump_json() == checked.model_dump_json()
+            assert bar.model_fields_set == checked.model_fields_set

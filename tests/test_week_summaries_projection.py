@@ -87,3 +87,30 @@ def test_postmortems_keyed_by_their_columns_project_as_the_parsed_ones_do(storag
     storage.conn.execute("DELETE FROM week_summaries WHERE week_id = %s", (W1,))
     assert project_week_summaries(storage.conn, storage.events) == 2
     assert _rows(storage) == _every_postmortems_latest(storage)
+
+
+def test_a_later_projection_reads_only_the_postmortems_written_since_while_the_table_is_as_it_left_it(
+    storage: Storage,
+) -> None:
+    from llmtrade.storage import projections
+
+    _written(storage, W1, "acct_1", 101_000.0, stamped=True)
+    first = _written(storage, W1, "acct_2", 99_000.0, stamped=True)
+    assert project_week_summaries(storage.conn, storage.events) == 2
+    assert projections._PROJECTED[storage.conn].seen == first
+    read = storage.events.read
+    asked: list[object] = []
+
+    def reading(**filters: object) -> object:
+        asked.append(filters.get("after_id"))
+        return read(**filters)  # type: ignore[arg-type]
+
+    storage.events.read = reading  # type: ignore[method-assign]
+    _written(storage, W2, "acct_1", 102_000.0, stamped=True)
+    assert project_week_summaries(storage.conn, storage.events) == 1
+    assert asked == [first]  # only what came after the last projection
+    # A row changed behind the projection's back (its event id rewritten): every postmortem is read again.
+    storage.conn.execute("UPDATE week_summaries SET event_id = event_id + 1000 WHERE week_id = %s", (W1,))
+    assert project_week_summaries(storage.conn, storage.events) == 2
+    assert asked[-1] is None
+    assert _rows(storage) == _every_postmortems_latest(storage)

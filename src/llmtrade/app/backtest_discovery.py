@@ -59,11 +59,12 @@ class BacktestDiscovery:
             with self.app.storage() as storage:
                 fixed = storage.events.stream_version(week_stream(week_id, UNIVERSE)) > 0
                 last = self.app.calendar.last_completed_session(self.app.clock.now())
-                latest = current_watchlist(storage).latest
+                current = current_watchlist(storage)
+                latest = current.latest
                 if fixed or (latest is not None and latest.session == last):
                     return
                 try:
-                    _, found = record_discovery(self.app, storage, self.candidates, bars=self.held)
+                    _, found = record_discovery(self.app, storage, self.candidates, bars=self.held, current=current)
                 except LlmtradeError as exc:
                     self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
                     return
@@ -110,13 +111,19 @@ def start(
         if candidates:
             # The universe too: the picker's memory takes a snapshot of it (app/discovery_memory.py).
             universe = sorted({*app.loaded.config.assets.symbols, BENCHMARK})
-            symbols = {c.symbol for c in candidates} | set(universe)
-            fetched = market.bars(sorted(symbols), first, end)
-            # The universe's bars as the bar cache holds them from now on (storing the fetch dropped its copy):
-            # the very Bars the weekly run reads, so the snapshot taken for the picker's memory and the run's
-            # own snapshot of the same sessions compute each symbol's indicators once (market/indicators.py).
-            shared = market.bars(universe, first, end).bars
-            held = HeldBars.of(market, replace(fetched, bars={**fetched.bars, **shared}))
+            symbols = sorted({c.symbol for c in candidates} | set(universe))
+            # Only the candidates outside the universe are fetched: the prefetch holds the universe's bars already
+            # (a fetch of all would build, validate and store them again, and drop the cache's copy).
+            others = [s for s in symbols if s not in universe]
+            fetched = market.bars(others, first, end) if others else None
+            # The universe's bars as the bar cache holds them: the very Bars the weekly run reads, so the snapshot
+            # taken for the picker's memory and the run's own snapshot of the same sessions compute each symbol's
+            # indicators once (market/indicators.py).
+            shared = market.bars(universe, first, end)
+            if not shared.from_cache:  # fetched just now (no prefetch before): storing it dropped the cache's copy
+                shared = market.bars(universe, first, end)
+            both = {**(fetched.bars if fetched else {}), **shared.bars}
+            held = HeldBars.of(market, replace(fetched or shared, bars={s: both[s] for s in symbols}))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
         app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {

@@ -88,11 +88,17 @@ def discover(app: Container) -> DiscoverResult:
 
 
 def record_discovery(
-    app: Container, storage: Storage, candidates: Sequence[CandidateInstrument], *, bars: DailyBars | None = None
+    app: Container,
+    storage: Storage,
+    candidates: Sequence[CandidateInstrument],
+    *,
+    bars: DailyBars | None = None,
+    current: Watchlist | None = None,
 ) -> tuple[str, Discovery]:
     """One discovery run over `candidates` as of the clock's now, as a `discover` run (RunStarted ..
     RunFinished) with its SuggestionsMade and WatchlistSet events; the run id and what it found. Prices
-    from `bars` when given (a backtest's held bars), else the app's market for the run.
+    from `bars` when given (a backtest's held bars), else the app's market for the run; `current`: the
+    watchlist as `current_watchlist(storage)` folds it now, when the caller has just folded it.
 
     Raises what the run raises (MarketDataError when no candidate has the history to judge; a model's
     failure), the run recorded as failed."""
@@ -101,7 +107,7 @@ def record_discovery(
     now = app.clock.now()
     run_id = new_run_id(now)
     market = app.market(storage, run_id=run_id)
-    current = current_watchlist(storage)
+    current = current if current is not None else current_watchlist(storage)
     run = start_run(
         session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
     )

@@ -18,7 +18,7 @@ from datetime import date
 from functools import lru_cache
 
 from llmtrade.config.candidates import packaged_candidates
-from llmtrade.domain.market import Bar
+from llmtrade.domain.market import Bar, trusted_bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.calendar import TradingCalendar
 
@@ -102,7 +102,15 @@ class SyntheticMarket:
         first, last = bisect_left(sessions, start), bisect_right(sessions, end)
         if last - first == 1:  # one session (a quote, a fill): its Bars are kept, a day is asked for again and again
             return {s: [self._shared.bar(s, first, self._rows_of)] for s in symbols}
-        return {s: [_bar(s, row) for row in self._rows_of(s)[first:last]] for s in symbols}
+        # A range's Bars unvalidated: MarketData validates every provider's answer before anyone reads it (its one
+        # caller for a range), and a backtest's discovery asks for some 100 candidates over its whole history.
+        return {
+            s: [
+                trusted_bar(s, d, o, h, lo, c, float(v), "synthetic", True)
+                for d, o, h, lo, c, v in self._rows_of(s)[first:last]
+            ]
+            for s in symbols
+        }
 
     def _rows_of(self, symbol: str) -> list[_Row]:
         shared = self._shared

@@ -13,47 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from llmtrade.domain.market import Bar
+from llmtrade.domain.market import Bar, trusted_bar
 
 if TYPE_CHECKING:
     import psycopg
-
-
-_BAR_FIELDS = tuple(Bar.model_fields)
-_set = object.__setattr__
-
-
-def _trusted(
-    symbol: str,
-    day: date,
-    open_: float,
-    high: float,
-    low: float,
-    close: float,
-    volume: float,
-    source: str,
-    synthetic: bool,
-) -> Bar:
-    """The Bar `Bar.model_construct` would build from these fields (all set, no extra, no private state), at a
-    quarter of its cost: the weekly snapshot reads some 4,000 vouched bars on the path to the first model call,
-    and model_construct's per-field alias and default handling was most of that read's time."""
-    bar = Bar.__new__(Bar)
-    values = {
-        "symbol": symbol,
-        "day": day,
-        "open": open_,
-        "high": high,
-        "low": low,
-        "close": close,
-        "volume": volume,
-        "source": source,
-        "synthetic": synthetic,
-    }
-    _set(bar, "__dict__", values)
-    _set(bar, "__pydantic_fields_set__", set(_BAR_FIELDS))
-    _set(bar, "__pydantic_extra__", None)
-    _set(bar, "__pydantic_private__", None)
-    return bar
 
 
 _STAGE = "COPY bars_staging (synthetic, symbol, day, open, high, low, close, volume, source) FROM STDIN"
@@ -184,7 +147,7 @@ class BarCache:
         out: dict[str, list[Bar]] = {s: [] for s in symbols}
         if trusted:
             for symbol, day, open_, high, low, close, volume, source in rows:
-                out[symbol].append(_trusted(symbol, day, open_, high, low, close, volume, source, synthetic))
+                out[symbol].append(trusted_bar(symbol, day, open_, high, low, close, volume, source, synthetic))
             return out
         for symbol, day, open_, high, low, close, volume, source in rows:
             out[symbol].append(

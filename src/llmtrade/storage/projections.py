@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,20 @@ def week_start_valuation(events: EventStore, week_id: date, account_id: str) -> 
     return None
 
 
+@dataclass
+class _Projected:
+    """What one connection's last projection left in week_summaries: (week, account) -> event id, and the
+    newest PostmortemWritten id it had seen."""
+
+    held: dict[tuple[date, str], int]
+    seen: int
+
+
+# Per connection (a backtest holds one for its whole length): what its last projection wrote, so the next one
+# reads only the postmortems after it, as long as the table still holds exactly that.
+_PROJECTED: weakref.WeakKeyDictionary[psycopg.Connection, _Projected] = weakref.WeakKeyDictionary()
+
+
 def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
     """Bring week_summaries up to date with the PostmortemWritten events; returns the rows written.
 
@@ -35,21 +51,32 @@ def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
 
     An event stamped with its week and account (as the postmortem's own are: the postmortem's week and
     account) is keyed by those columns, and only the events whose rows are written are parsed: the weeks
-    already projected cost a look at their columns, not a postmortem each, at every later postmortem."""
-    latest: dict[tuple[date, str], StoredEvent] = {}
-    for event in events.read(type=PostmortemWritten.event_type()):
-        if event.week_id is not None and event.account_id is not None:
-            latest[(event.week_id, event.account_id)] = event
-        else:
-            pm = events.payload(PostmortemWritten, event).postmortem
-            latest[(pm.week_id, pm.account_id)] = event
+    already projected cost a look at their columns, not a postmortem each, at every later postmortem.
+
+    On a connection that projected before, when the table still holds what that projection left (its row
+    count and the sum of its event ids say so: rows deleted or rewritten since change them), only the
+    postmortems written since are read; otherwise every one is, against the table's rows (a 520-week
+    backtest's last postmortem read 3,120 events and rows for its own 6)."""
+    known = _PROJECTED.get(conn)
     with conn.transaction():
-        held = {
-            (week_id, account_id): event_id
-            for week_id, account_id, event_id in conn.execute(
-                "SELECT week_id, account_id, event_id FROM week_summaries"
-            ).fetchall()
-        }
+        if known is not None and _unchanged(conn, known.held):
+            held = dict(known.held)
+            new = events.read(type=PostmortemWritten.event_type(), after_id=known.seen)
+        else:
+            held = {
+                (week_id, account_id): event_id
+                for week_id, account_id, event_id in conn.execute(
+                    "SELECT week_id, account_id, event_id FROM week_summaries"
+                ).fetchall()
+            }
+            new = events.read(type=PostmortemWritten.event_type())
+        latest: dict[tuple[date, str], StoredEvent] = {}
+        for event in new:
+            if event.week_id is not None and event.account_id is not None:
+                latest[(event.week_id, event.account_id)] = event
+            else:
+                pm = events.payload(PostmortemWritten, event).postmortem
+                latest[(pm.week_id, pm.account_id)] = event
         changed = [
             (event.id, events.payload(PostmortemWritten, event).postmortem)
             for key, event in latest.items()
@@ -87,4 +114,12 @@ def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
                            instrument_return = excluded.instrument_return, event_id = excluded.event_id""",
                     rows,
                 )
+    held.update((key, event.id) for key, event in latest.items())
+    _PROJECTED[conn] = _Projected(held, max([known.seen if known is not None else 0, *(e.id for e in new)]))
     return len(rows)
+
+
+def _unchanged(conn: psycopg.Connection, held: dict[tuple[date, str], int]) -> bool:
+    """Whether week_summaries holds as many rows as `held`, with the same sum of event ids."""
+    row = conn.execute("SELECT count(*), coalesce(sum(event_id), 0) FROM week_summaries").fetchone()
+    return row is not None and (int(row[0]), int(row[1])) == (len(held), sum(held.values()))
