@@ -25,8 +25,9 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
+from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of
 from llmtrade.storage.event_inserts import MANY_AT_ONCE, inserted, inserted_at_head, inserted_at_once, to_event
+from llmtrade.storage.held_events import matching
 from llmtrade.storage.sole_writer import SoleWriter, first_versions
 
 if TYPE_CHECKING:
@@ -194,13 +195,17 @@ class EventStore:
                 copies = self._copies_held()
                 with copies.lock:
                     sole = writer.state if writer is not None else None
+                    # The filter a copy implies (its account's, its stream's) is not asked again of every event.
+                    implied_account, implied_stream = account_id, stream
                     if account_id is None and stream is None and sole is not None and week_id is not None:
                         held = copies.week(self._conn, week_id, to_event, sole)
                     elif account_id is not None:
                         wanted = None if type is None else _types(type)
                         held = copies.account(self._conn, account_id, wanted, to_event, sole)
+                        implied_account = None
                     elif stream is not None:
                         held = copies.stream(self._conn, stream, to_event, sole)
+                        implied_stream = None
                     else:
                         held = copies.types(self._conn, _types(type), to_event, sole)
                     return matching(
@@ -208,8 +213,8 @@ class EventStore:
                         week_id=week_id,
                         run_id=run_id,
                         type=type,
-                        account_id=account_id,
-                        stream=stream,
+                        account_id=implied_account,
+                        stream=implied_stream,
                         after_id=after_id,
                         limit=limit,
                     )
@@ -270,12 +275,12 @@ class EventStore:
             with copies.lock:
                 sole = writer.state if writer is not None else None
                 held = copies.account(self._conn, account_id, wanted, to_event, sole)
-                state, new, counts = copies.fold_base(memo, held, wanted, start)
+                state, new, mark = copies.fold_base(memo, held, wanted, start)
             if not new:
                 return state
             state = step(state, new)
             with copies.lock:
-                copies.fold_keep(memo, held, counts, state)
+                copies.fold_keep(memo, held, mark, state)
             return state
 
     def abandon(self) -> None:
