@@ -3,13 +3,18 @@ and exactly what a store that writes at once would have stored. And the backtest
 
 from __future__ import annotations
 
+import json
+import random
+import struct
 from datetime import date, timedelta
+from enum import StrEnum
 
 import psycopg
 import pytest
+from pydantic import ValidationError
 
 from llmtrade.clock import FixedClock
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.market import Bar
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
@@ -95,6 +100,65 @@ def test_a_flush_stores_exactly_what_a_store_writing_at_once_stores(storage: Sto
     assert after.id == returned[-1].id + 1
 
 
+class _Side(StrEnum):
+    LONG = "LONG"
+
+
+def _awkward_payloads() -> list[dict[str, object]]:
+    """Values whose JSON text pydantic_core writes otherwise than json.dumps (floats as 1e-5 not 1e-05, UTF-8 not
+    \\u escapes, no spaces); then values left to json.dumps: floats numeric renders whole (from 1e16 up: a read
+    gives them back as ints) and a str of its own."""
+    rng = random.Random(7)
+    doubles = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(4000)]
+    doubles += [rng.random() * 10 ** rng.randint(-12, 25) for _ in range(2000)]
+    finite = [d for d in doubles if d == d and d - d == 0.0]
+    return [
+        {"tiny": 1e-05, "tinier": 2.5e-05, "exp": 1e-07, "neg0": -0.0, "e15": 1e15, "sum": 0.1 + 0.2},
+        {"text": 'é ☃ \u2028 "quoted" \\ back / slash \x1f \n tab\t', "ключ": "значение", "emoji": "📈"},
+        {"huge": 2**70, "neg": -(2**65), "zero": 0, "t": True, "f": False, "none": None, "empty": {}, "list": []},
+        {"nested": [{"b": 1.5, "a": [0.001, 1e-300, {"zz": -9.5e15}]}, [[], [1, "2", 3.25]]], "tuple": (1, 2.0)},
+        {"doubles": [d for d in finite if abs(d) < 1e16]},
+        {"whole": [1e16, -2e20, 1.7976931348623157e308, *(d for d in finite if abs(d) >= 1e16)]},
+        {"side": _Side.LONG, "list": [_Side.LONG]},
+    ]
+
+
+def test_held_payloads_are_stored_exactly_as_a_store_writing_at_once_stores_them(
+    storage: Storage, database_url: str
+) -> None:
+    other_url = _fresh(database_url)
+    clock = FixedClock(FIXED_NOW)
+    batch = [NewEvent(type="Awkward", stream="w", payload=p) for p in _awkward_payloads()]
+    held = EventStore(storage.conn, clock, exclusive=True)
+    returned = held.append(batch)
+    texts = [text for _, text in held._writer.pending]  # type: ignore[union-attr]
+    # The fast encoder wrote the first five, in its own way (else this test would prove nothing); json.dumps the rest.
+    assert [text == json.dumps(event.payload) for text, event in zip(texts, batch, strict=True)] == [False] * 5 + [
+        True
+    ] * 2
+    held.flush()
+    with psycopg.connect(other_url, autocommit=True) as conn:
+        from llmtrade.storage.migrations import migrate
+
+        migrate(conn)
+        written = EventStore(conn, clock).append(batch)
+    # The stored jsonb (its text shows every number's scale) and what the append handed back are the database's.
+    assert _rows(database_url) == _rows(other_url)
+    assert [e.model_dump() for e in returned] == [e.model_dump() for e in written]
+    assert [list(e.payload) for e in returned] == [list(e.payload) for e in written]
+
+
+def test_a_held_append_hands_back_events_equal_to_validated_ones(storage: Storage) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    [event] = store.append([NewEvent(type="A", stream="s", payload={"n": 1}, week_id=WEEK, account_id="acct_1")])
+    validated = StoredEvent(**event.model_dump())
+    assert event == validated and repr(event) == repr(validated)
+    assert event.model_fields_set == validated.model_fields_set
+    assert event.model_copy(update={"version": 9}).version == 9
+    with pytest.raises(ValidationError):
+        event.id = 5  # type: ignore[misc]  # frozen, as a validated one
+
+
 def test_an_expected_version_is_checked_against_the_held_head(storage: Storage, database_url: str) -> None:
     store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
     store.append([NewEvent(type="A", stream="s", payload={})], expected_versions={"s": 0})
@@ -171,3 +235,25 @@ def test_the_held_bar_cache_answers_as_the_database_does_and_sees_what_it_stores
     held.forget(["SPY"], start, later, synthetic=False)  # what is forgotten is no longer vouched for
     assert not held.vouched(["SPY"], start, later, synthetic=False)
     assert held.read(["SPY"], start, later, synthetic=False) == plain.read(["SPY"], start, later, synthetic=False)
+
+
+def test_a_held_append_feeds_each_copy_of_its_type_account_and_week_and_no_other(storage: Storage) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    assert store.read(type=["A", "B"]) == store.read(type="B") == store.read(account_id="acct_1") == []
+    assert store.read(week_id=WEEK) == []
+    store.append(
+        [
+            NewEvent(type="A", stream="s1", payload={}, account_id="acct_1"),
+            NewEvent(type="B", stream="s2", payload={}, week_id=WEEK),
+            NewEvent(type="C", stream="s3", payload={}, account_id="acct_2", week_id=WEEK),
+        ]
+    )
+    assert [e.type for e in store.read(type=["A", "B"])] == ["A", "B"]
+    assert [e.type for e in store.read(type="B")] == ["B"]
+    assert [e.type for e in store.read(account_id="acct_1")] == ["A"]
+    assert [e.type for e in store.read(week_id=WEEK)] == ["B", "C"]
+    # The copies gone (as a lost flush drops them), reads ask PostgreSQL again and find what was written.
+    store._copies_held().counted.clear()
+    store.append([NewEvent(type="B", stream="s2", payload={})])
+    assert [e.stream for e in store.read(type="B")] == ["s2", "s2"]
+    assert [e.type for e in store.read(type=["A", "B", "C"], after_id=1)] == ["B", "C", "B"]

@@ -23,6 +23,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
@@ -189,10 +190,19 @@ def _as_read(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
         return _plain(payload), _to_json(payload).decode()
     except (_NotPlain, PydanticSerializationError):
         text = json.dumps(payload)
-        return json.loads(text, object_pairs_hook=_jsonb_object), text
+        return json.loads(text, object_pairs_hook=_jsonb_object, parse_float=_jsonb_float), text
 
 
 _SCALARS = frozenset((str, int, bool, type(None)))
+# From here up a float's shortest digits have no fraction (Python writes 1e+16): PostgreSQL's numeric renders it as
+# an integer's digits, which a read parses as an int. Such floats (and NaN, infinities) take json.dumps' way.
+_WHOLE = 1e16
+
+
+def _jsonb_float(text: str) -> float | int:
+    """A JSON number with a fraction or an exponent as a read from jsonb gives it back: a float, or an int when
+    numeric renders it without a fraction (an exponent of + sign: Python writes floats from 1e16 up so)."""
+    return int(Decimal(text)) if "e+" in text else float(text)
 
 
 def _plain(value: Any) -> Any:
@@ -210,7 +220,7 @@ def _plain(value: Any) -> Any:
         for key in order:
             # Most values are scalars: taken here, without a call each (this was most of an append).
             item = value[key]
-            if type(item) in _SCALARS or (type(item) is float and item - item == 0.0):
+            if type(item) in _SCALARS or (type(item) is float and -_WHOLE < item < _WHOLE):
                 out[key] = item
             else:
                 out[key] = _plain(item)
@@ -220,12 +230,12 @@ def _plain(value: Any) -> Any:
         types = set(map(type, value))
         if types <= _SCALARS:
             return list(value)
-        if types <= _SCALARS | {float} and all(x - x == 0.0 for x in value if type(x) is float):
+        if types <= _SCALARS | {float} and all(-_WHOLE < x < _WHOLE for x in value if type(x) is float):
             return list(value)
         return [_plain(item) for item in value]
     if kind is str or kind is int or kind is bool or value is None:
         return value
-    if kind is float and value - value == 0.0:  # finite: JSON has no NaN or infinity to give back
+    if kind is float and -_WHOLE < value < _WHOLE:  # not NaN, infinite or written whole (see _WHOLE)
         return value
     raise _NotPlain
 
