@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import random
 import struct
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -123,19 +124,22 @@ def _awkward_payloads() -> list[dict[str, object]]:
     ]
 
 
-def test_held_payloads_are_stored_exactly_as_a_store_writing_at_once_stores_them(
+def test_held_events_are_stored_exactly_as_a_store_writing_at_once_stores_them(
     storage: Storage, database_url: str
 ) -> None:
     other_url = _fresh(database_url)
-    clock = FixedClock(FIXED_NOW)
-    batch = [NewEvent(type="Awkward", stream="w", payload=p) for p in _awkward_payloads()]
+    # A time with microseconds and an offset of its own; names with what COPY's text format escapes.
+    clock = FixedClock(datetime(2026, 1, 7, 8, 0, 0, 123456, tzinfo=ZoneInfo("America/New_York")))
+    names = {"stream": "w\tx\\y\nz\r", "account_id": "acct\\1", "run_id": "run\t1", "week_id": WEEK}
+    batch = [NewEvent(type="Awk\\ward", payload=p, **names) for p in _awkward_payloads()]  # type: ignore[arg-type]
+    batch.append(NewEvent(type="Plain", stream="p", payload={}))  # the NULLs
     held = EventStore(storage.conn, clock, exclusive=True)
     returned = held.append(batch)
     texts = [text for _, text in held._writer.pending]  # type: ignore[union-attr]
     # The fast encoder wrote the first five, in its own way (else this test would prove nothing); json.dumps the rest.
-    assert [text == json.dumps(event.payload) for text, event in zip(texts, batch, strict=True)] == [False] * 5 + [
-        True
-    ] * 2
+    assert [text == json.dumps(event.payload) for text, event in zip(texts, batch[:-1], strict=False)] == [
+        False
+    ] * 5 + [True] * 2
     held.flush()
     with psycopg.connect(other_url, autocommit=True) as conn:
         from llmtrade.storage.migrations import migrate
