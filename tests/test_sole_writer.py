@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import struct
+import threading
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -261,3 +262,27 @@ def test_a_held_append_feeds_each_copy_of_its_type_account_and_week_and_no_other
     store.append([NewEvent(type="B", stream="s2", payload={})])
     assert [e.stream for e in store.read(type="B")] == ["s2", "s2"]
     assert [e.type for e in store.read(type=["A", "B", "C"], after_id=1)] == ["B", "C", "B"]
+
+
+def test_a_flush_lost_inside_a_read_raises_instead_of_waiting_on_its_own_lock(
+    storage: Storage, database_url: str
+) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    assert store.read_stream("s") == []
+    store.append([NewEvent(type="Mine", stream="s", payload={}, week_id=WEEK)])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        EventStore(conn, FixedClock(FIXED_NOW)).append([NewEvent(type="Theirs", stream="s", payload={})])
+    raised: list[BaseException] = []
+
+    def read_the_week() -> None:
+        try:
+            store.read(week_id=WEEK)  # a week not held yet: the copies' read flushes first, under their lock
+        except BaseException as exc:
+            raised.append(exc)
+
+    reader = threading.Thread(target=read_the_week, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "the read still waits: the failed flush is blocked on the copies' lock"
+    assert [type(e) for e in raised] == [ConcurrencyError]
+    assert [e.type for e in store.read_stream("s")] == ["Theirs"]

@@ -82,7 +82,8 @@ class Sole:
 class Copies:
     """What one database's stores in this process have read; callers hold `lock` around every call."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reentrant: a read holding it may flush (Sole.flush), and a flush that fails empties the copies (SoleWriter._drop).
+    lock: threading.RLock = field(default_factory=threading.RLock)
     counted: dict[tuple[str, object], Held] = field(default_factory=dict)
     streams: dict[str, Held] = field(default_factory=dict)
     # event id -> (the event, the payload class, the payload): the event itself is kept, so an
