@@ -86,8 +86,11 @@ class SoleWriter:
     ) -> list[StoredEvent]:
         """The batch as the database will store it; ConcurrencyError when an expected version is not the head."""
         with self.lock:
-            next_id = self.next_id()
-            next_version = first_versions(events, expected, self.head)
+            next_id = self._next_id if self._next_id is not None else self.next_id()
+            heads = self.state.heads
+            # Every head known (the usual case): read from memory, not asked for under the lock once per stream.
+            head = (lambda stream: heads.get(stream, 0)) if self.state.complete else self.head
+            next_version = first_versions(events, expected, head)
             stored: list[StoredEvent] = []
             held: list[tuple[StoredEvent, str]] = []
             for event in events:
