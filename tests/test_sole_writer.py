@@ -290,6 +290,13 @@ def test_a_flush_lost_inside_a_read_raises_instead_of_waiting_on_its_own_lock(
     assert [e.type for e in store.read_stream("s")] == ["Theirs"]
 
 
+def _writing_behind(storage: Storage, url: str) -> EventStore:
+    """An exclusive store whose `flush_behind` writes on a connection of its own to `url`."""
+    return EventStore(
+        storage.conn, FixedClock(FIXED_NOW), exclusive=True, behind=lambda: psycopg.connect(url, autocommit=True)
+    )
+
+
 def test_a_week_written_behind_is_seen_by_the_next_read_that_asks_postgresql(
     storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,12 +307,7 @@ def test_a_week_written_behind_is_seen_by_the_next_read_that_asks_postgresql(
         real(conn, held)
 
     monkeypatch.setattr(sole_writer, "write_held", slowly)
-    store = EventStore(
-        storage.conn,
-        FixedClock(FIXED_NOW),
-        exclusive=True,
-        behind=lambda: psycopg.connect(database_url, autocommit=True),
-    )
+    store = _writing_behind(storage, database_url)
     try:
         for batch in _batches():
             store.append(batch)
@@ -325,12 +327,7 @@ def test_a_failed_write_behind_is_raised_by_every_later_flush_and_read(
         raise psycopg.OperationalError("the server went away")
 
     monkeypatch.setattr(sole_writer, "write_held", fails)
-    store = EventStore(
-        storage.conn,
-        FixedClock(FIXED_NOW),
-        exclusive=True,
-        behind=lambda: psycopg.connect(database_url, autocommit=True),
-    )
+    store = _writing_behind(storage, database_url)
     try:
         store.append(_batches()[0])
         store.flush_behind()

@@ -113,7 +113,8 @@ _FIELDS = (
     "version",
     "occurred_at",
 )
-if tuple(StoredEvent.model_fields) != _FIELDS:  # a field added or moved: stored_event must learn it first
+if tuple(StoredEvent.model_fields) != _FIELDS or tuple(NewEvent.model_fields) != _FIELDS[:7]:
+    # A field added or moved: stored_event and stored_from must learn it first.
     raise RuntimeError(f"StoredEvent's fields are {tuple(StoredEvent.model_fields)}, stored_event builds {_FIELDS}")
 _new = object.__new__
 _set = object.__setattr__
@@ -135,10 +136,7 @@ def stored_event(
     versions, or a row PostgreSQL typed), built without validating them again: as `StoredEvent(...)` builds
     it (equal, same field order, every field set, frozen) at a quarter of the cost, which was a fair part of
     every held append and of every row read. `payload` is kept, not copied."""
-    event = _new(StoredEvent)
-    _set(
-        event,
-        "__dict__",
+    return _built(
         {
             "type": type,
             "stream": stream,
@@ -150,9 +148,24 @@ def stored_event(
             "id": id,
             "version": version,
             "occurred_at": occurred_at,
-        },
+        }
     )
+
+
+def _built(fields: dict[str, Any]) -> StoredEvent:
+    """A StoredEvent of `fields` (every field, in the model's order), as model_construct makes one."""
+    event = _new(StoredEvent)
+    _set(event, "__dict__", fields)
     _set(event, "__pydantic_fields_set__", set(_FIELDS))
     _set(event, "__pydantic_extra__", None)
     _set(event, "__pydantic_private__", None)
     return event
+
+
+def stored_from(event: NewEvent, id: int, version: int, occurred_at: datetime, payload: dict[str, Any]) -> StoredEvent:
+    """`event` as stored at `id` and `version`, its payload being `payload` (see `stored_event`). A NewEvent's
+    fields are a StoredEvent's first ones, in the same order: its values are taken as they are."""
+    fields = event.__dict__.copy()
+    fields["payload"] = payload
+    fields["id"], fields["version"], fields["occurred_at"] = id, version, occurred_at
+    return _built(fields)

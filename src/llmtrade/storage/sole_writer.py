@@ -38,7 +38,7 @@ from pydantic_core import to_json as _to_json
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError, FlushFailed
 from llmtrade.storage.event_copies import Copies, Sole
-from llmtrade.storage.event_inserts import stored_event
+from llmtrade.storage.event_inserts import stored_from
 from llmtrade.storage.write_behind import WriteBehind
 
 if TYPE_CHECKING:
@@ -97,18 +97,7 @@ class SoleWriter:
                 version = next_version[event.stream]
                 next_version[event.stream] = version + 1
                 payload, text = _as_read(event.payload)
-                one = stored_event(
-                    next_id + len(stored),
-                    event.type,
-                    event.stream,
-                    version,
-                    event.week_id,
-                    event.account_id,
-                    event.run_id,
-                    occurred_at,
-                    payload,
-                    event.schema_version,
-                )
+                one = stored_from(event, next_id + len(stored), version, occurred_at, payload)
                 stored.append(one)
                 held.append((one, text))
             self._next_id = next_id + len(stored)
