@@ -122,3 +122,23 @@ def test_an_exclusive_store_that_loses_its_flush_folds_what_was_written(
     with pytest.raises(ConcurrencyError):
         sole.flush()
     assert fold.of(sole) == (1, 7)
+
+
+def test_a_fold_whose_copy_gains_only_other_types_stands_and_then_takes_its_own(
+    storage: Storage, clock: FixedClock
+) -> None:
+    for store in (storage.events, EventStore(storage.conn, clock, exclusive=True)):
+        fold = Counting()
+        account = f"acct_{len(store.read(type='PitchReceived'))}"
+        assert store.fold("ns", account_id=account, types=TYPES, start=(), step=fold.step) == ()
+        assert store.read(account_id=account, type="Other") == []  # the account's copy holds Other from now on
+        store.append([_event(1, type="Other", account_id=account)])
+        assert store.fold("ns", account_id=account, types=TYPES, start=(), step=fold.step) == ()
+        store.append([_event(2, account_id=account)])
+        assert store.fold("ns", account_id=account, types=TYPES, start=(), step=fold.step) == (2,)
+        store.append(
+            [_event(3, type="Other", account_id=account), _event(4, type="OrderSubmitted", account_id=account)]
+        )
+        assert store.fold("ns", account_id=account, types=TYPES, start=(), step=fold.step) == (2, 4)
+        assert store.fold("ns", account_id=account, types=TYPES, start=(), step=fold.step) == (2, 4)
+        assert fold.batches == [[2], [4]]  # stepped once per event of its types, never for an Other

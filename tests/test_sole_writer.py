@@ -3,15 +3,24 @@ and exactly what a store that writes at once would have stored. And the backtest
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import json
+import random
+import struct
+import threading
+import time
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from pydantic import ValidationError
 
 from llmtrade.clock import FixedClock
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.market import Bar
-from llmtrade.errors import ConcurrencyError
+from llmtrade.errors import ConcurrencyError, FlushFailed
+from llmtrade.storage import sole_writer
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
@@ -95,6 +104,68 @@ def test_a_flush_stores_exactly_what_a_store_writing_at_once_stores(storage: Sto
     assert after.id == returned[-1].id + 1
 
 
+class _Side(StrEnum):
+    LONG = "LONG"
+
+
+def _awkward_payloads() -> list[dict[str, object]]:
+    """Values whose JSON text pydantic_core writes otherwise than json.dumps (floats as 1e-5 not 1e-05, UTF-8 not
+    \\u escapes, no spaces); then values left to json.dumps: floats numeric renders whole (from 1e16 up: a read
+    gives them back as ints) and a str of its own."""
+    rng = random.Random(7)
+    doubles = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(4000)]
+    doubles += [rng.random() * 10 ** rng.randint(-12, 25) for _ in range(2000)]
+    finite = [d for d in doubles if d == d and d - d == 0.0]
+    return [
+        {"tiny": 1e-05, "tinier": 2.5e-05, "exp": 1e-07, "neg0": -0.0, "e15": 1e15, "sum": 0.1 + 0.2},
+        {"text": 'é ☃ \u2028 "quoted" \\ back / slash \x1f \n tab\t', "ключ": "значение", "emoji": "📈"},
+        {"huge": 2**70, "neg": -(2**65), "zero": 0, "t": True, "f": False, "none": None, "empty": {}, "list": []},
+        {"nested": [{"b": 1.5, "a": [0.001, 1e-300, {"zz": -9.5e15}]}, [[], [1, "2", 3.25]]], "tuple": (1, 2.0)},
+        {"doubles": [d for d in finite if abs(d) < 1e16]},
+        {"whole": [1e16, -2e20, 1.7976931348623157e308, *(d for d in finite if abs(d) >= 1e16)]},
+        {"side": _Side.LONG, "list": [_Side.LONG]},
+    ]
+
+
+def test_held_events_are_stored_exactly_as_a_store_writing_at_once_stores_them(
+    storage: Storage, database_url: str
+) -> None:
+    other_url = _fresh(database_url)
+    # A time with microseconds and an offset of its own; names with what COPY's text format escapes.
+    clock = FixedClock(datetime(2026, 1, 7, 8, 0, 0, 123456, tzinfo=ZoneInfo("America/New_York")))
+    names = {"stream": "w\tx\\y\nz\r", "account_id": "acct\\1", "run_id": "run\t1", "week_id": WEEK}
+    batch = [NewEvent(type="Awk\\ward", payload=p, **names) for p in _awkward_payloads()]  # type: ignore[arg-type]
+    batch.append(NewEvent(type="Plain", stream="p", payload={}))  # the NULLs
+    held = EventStore(storage.conn, clock, exclusive=True)
+    returned = held.append(batch)
+    texts = [text for _, text in held._writer.pending]  # type: ignore[union-attr]
+    # The fast encoder wrote the first five, in its own way (else this test would prove nothing); json.dumps the rest.
+    assert [text == json.dumps(event.payload) for text, event in zip(texts, batch[:-1], strict=False)] == [
+        False
+    ] * 5 + [True] * 2
+    held.flush()
+    with psycopg.connect(other_url, autocommit=True) as conn:
+        from llmtrade.storage.migrations import migrate
+
+        migrate(conn)
+        written = EventStore(conn, clock).append(batch)
+    # The stored jsonb (its text shows every number's scale) and what the append handed back are the database's.
+    assert _rows(database_url) == _rows(other_url)
+    assert [e.model_dump() for e in returned] == [e.model_dump() for e in written]
+    assert [list(e.payload) for e in returned] == [list(e.payload) for e in written]
+
+
+def test_a_held_append_hands_back_events_equal_to_validated_ones(storage: Storage) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    [event] = store.append([NewEvent(type="A", stream="s", payload={"n": 1}, week_id=WEEK, account_id="acct_1")])
+    validated = StoredEvent(**event.model_dump())
+    assert event == validated and repr(event) == repr(validated)
+    assert event.model_fields_set == validated.model_fields_set
+    assert event.model_copy(update={"version": 9}).version == 9
+    with pytest.raises(ValidationError):
+        event.id = 5  # type: ignore[misc]  # frozen, as a validated one
+
+
 def test_an_expected_version_is_checked_against_the_held_head(storage: Storage, database_url: str) -> None:
     store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
     store.append([NewEvent(type="A", stream="s", payload={})], expected_versions={"s": 0})
@@ -171,3 +242,99 @@ def test_the_held_bar_cache_answers_as_the_database_does_and_sees_what_it_stores
     held.forget(["SPY"], start, later, synthetic=False)  # what is forgotten is no longer vouched for
     assert not held.vouched(["SPY"], start, later, synthetic=False)
     assert held.read(["SPY"], start, later, synthetic=False) == plain.read(["SPY"], start, later, synthetic=False)
+
+
+def test_a_held_append_feeds_each_copy_of_its_type_account_and_week_and_no_other(storage: Storage) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    assert store.read(type=["A", "B"]) == store.read(type="B") == store.read(account_id="acct_1") == []
+    assert store.read(week_id=WEEK) == []
+    store.append(
+        [
+            NewEvent(type="A", stream="s1", payload={}, account_id="acct_1"),
+            NewEvent(type="B", stream="s2", payload={}, week_id=WEEK),
+            NewEvent(type="C", stream="s3", payload={}, account_id="acct_2", week_id=WEEK),
+        ]
+    )
+    assert [e.type for e in store.read(type=["A", "B"])] == ["A", "B"]
+    assert [e.type for e in store.read(type="B")] == ["B"]
+    assert [e.type for e in store.read(account_id="acct_1")] == ["A"]
+    assert [e.type for e in store.read(week_id=WEEK)] == ["B", "C"]
+    # The copies gone (as a lost flush drops them), reads ask PostgreSQL again and find what was written.
+    store._copies_held().counted.clear()
+    store.append([NewEvent(type="B", stream="s2", payload={})])
+    assert [e.stream for e in store.read(type="B")] == ["s2", "s2"]
+    assert [e.type for e in store.read(type=["A", "B", "C"], after_id=1)] == ["B", "C", "B"]
+
+
+def test_a_flush_lost_inside_a_read_raises_instead_of_waiting_on_its_own_lock(
+    storage: Storage, database_url: str
+) -> None:
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    assert store.read_stream("s") == []
+    store.append([NewEvent(type="Mine", stream="s", payload={}, week_id=WEEK)])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        EventStore(conn, FixedClock(FIXED_NOW)).append([NewEvent(type="Theirs", stream="s", payload={})])
+    raised: list[BaseException] = []
+
+    def read_the_week() -> None:
+        try:
+            store.read(week_id=WEEK)  # a week not held yet: the copies' read flushes first, under their lock
+        except BaseException as exc:
+            raised.append(exc)
+
+    reader = threading.Thread(target=read_the_week, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "the read still waits: the failed flush is blocked on the copies' lock"
+    assert [type(e) for e in raised] == [ConcurrencyError]
+    assert [e.type for e in store.read_stream("s")] == ["Theirs"]
+
+
+def _writing_behind(storage: Storage, url: str) -> EventStore:
+    """An exclusive store whose `flush_behind` writes on a connection of its own to `url`."""
+    return EventStore(
+        storage.conn, FixedClock(FIXED_NOW), exclusive=True, behind=lambda: psycopg.connect(url, autocommit=True)
+    )
+
+
+def test_a_week_written_behind_is_seen_by_the_next_read_that_asks_postgresql(
+    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = sole_writer.write_held
+
+    def slowly(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
+        time.sleep(1.0)  # PostgreSQL busy with the week while this process goes on
+        real(conn, held)
+
+    monkeypatch.setattr(sole_writer, "write_held", slowly)
+    store = _writing_behind(storage, database_url)
+    try:
+        for batch in _batches():
+            store.append(batch)
+        store.flush_behind()
+        assert _rows(database_url) == []  # not written yet: the background write sleeps
+        # A read by run asks PostgreSQL: it waits for the write first, and sees every row of it.
+        assert [e.type for e in store.read(run_id="r1")] == ["PitchReceived", "RunStarted"]
+        assert len(_rows(database_url)) == 4
+    finally:
+        store.abandon()
+
+
+def test_a_failed_write_behind_is_raised_by_every_later_flush_and_read(
+    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
+        raise psycopg.OperationalError("the server went away")
+
+    monkeypatch.setattr(sole_writer, "write_held", fails)
+    store = _writing_behind(storage, database_url)
+    try:
+        store.append(_batches()[0])
+        store.flush_behind()
+        for attempt in (store.flush, lambda: store.read(run_id="r1"), store.flush):
+            with pytest.raises(FlushFailed) as failed:
+                attempt()
+            assert isinstance(failed.value.__cause__, psycopg.OperationalError)
+        assert _rows(database_url) == []
+    finally:
+        store.abandon()

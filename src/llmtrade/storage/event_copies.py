@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.domain.events import EventPayload, StoredEvent
-from llmtrade.storage.held_events import Held, after
+from llmtrade.storage.held_events import Held
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,24 +82,33 @@ class Sole:
 class Copies:
     """What one database's stores in this process have read; callers hold `lock` around every call."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reentrant: a read holding it may flush (Sole.flush), and a flush that fails empties the copies (SoleWriter._drop).
+    lock: threading.RLock = field(default_factory=threading.RLock)
     counted: dict[tuple[str, object], Held] = field(default_factory=dict)
     streams: dict[str, Held] = field(default_factory=dict)
     # event id -> (the event, the payload class, the payload): the event itself is kept, so an
     # identity check tells a held event from a draft view's event that happens to share its id.
     parsed: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
-    # A memoised fold's key -> (the copy it read, how many events of each type it has folded, its state).
-    folds: dict[Hashable, tuple[Held, dict[str, int], Any]] = field(default_factory=dict)
+    # A memoised fold's key -> (the copy it read, how many events of each type it has folded, its state, the
+    # copy's change count when that was so).
+    folds: dict[Hashable, tuple[Held, dict[str, int], Any, int]] = field(default_factory=dict)
+    # An event type -> the keys of the `("types", ...)` copies that hold it, for `feed`. A key stays listed
+    # once its copy is gone (dropped, cleared): `feed` looks each one up in `counted`, and they are few.
+    typed: dict[str, list[tuple[str, object]]] = field(default_factory=dict)
 
     def fold_base(
         self, key: Hashable, held: Held, types: Sequence[str], start: S
-    ) -> tuple[S, list[StoredEvent], dict[str, int]]:
+    ) -> tuple[S, list[StoredEvent], tuple[dict[str, int], int]]:
         """The fold's last state, the events of `types` the copy `held` has gained since (ids ascending),
-        and how many of each type that makes folded (for `fold_keep`).
+        and a mark of how far that makes it folded (for `fold_keep`).
 
         A copy read again whole (an id committed late, a lost flush, new types) is a new Held: the
-        fold starts again from `start` over all of it, so a state never misses an event below its last."""
+        fold starts again from `start` over all of it, so a state never misses an event below its last.
+        A copy that has not changed since the state was kept (most calls: a paper book is read several
+        times between two of its account's events) gives the state back without looking at its lists."""
         kept = self.folds.get(key)
+        if kept is not None and kept[0] is held and kept[3] == held.changes:
+            return kept[2], [], (kept[1], kept[3])
         if kept is None or kept[0] is not held:
             state, seen = start, dict.fromkeys(types, 0)
         else:
@@ -108,13 +117,20 @@ class Copies:
         tails = [events[seen.get(t, 0) :] for t, events in lists.items()]
         tails = [tail for tail in tails if tail]
         counts = {t: len(events) for t, events in lists.items()}
-        if len(tails) <= 1:
-            return state, tails[0] if tails else [], counts
-        return state, list(heapq.merge(*tails, key=lambda e: e.id)), counts
+        if not tails:
+            if kept is not None and kept[0] is held:
+                # The copy gained only other types: the state stands, now known current at this change.
+                self.folds[key] = (held, counts, state, held.changes)
+            return state, [], (counts, held.changes)
+        if len(tails) == 1:
+            return state, tails[0], (counts, held.changes)
+        return state, list(heapq.merge(*tails, key=lambda e: e.id)), (counts, held.changes)
 
-    def fold_keep(self, key: Hashable, held: Held, counts: dict[str, int], state: object) -> None:
-        """Remember `state` as the fold of the first `counts` events of each type `held` holds."""
-        self.folds[key] = (held, counts, state)
+    def fold_keep(self, key: Hashable, held: Held, mark: tuple[dict[str, int], int], state: object) -> None:
+        """Remember `state` as the fold of the first `counts` events of each type `held` holds, `mark` being
+        (counts, the copy's change count then) as `fold_base` gave it."""
+        counts, changes = mark
+        self.folds[key] = (held, counts, state, changes)
 
     def account(
         self,
@@ -181,13 +197,14 @@ class Copies:
         """What the sole writer just committed, added to every copy it belongs to (ids ascending), so a
         current copy stays current without a query. A copy's top moves with it; a store that does ask
         later gets these rows back as written since its horizon, and finds them held."""
+        counted = self.counted
+        typed = self.typed
         for event in events:
-            for (kind, value), held in self.counted.items():
-                if (
-                    (kind == "account" and event.account_id == value)
-                    or (kind == "types" and event.type in value)  # type: ignore[operator]  # a tuple of types
-                    or (kind == "week" and event.week_id == value)
-                ):
+            # The copies an event belongs to, by key (its account's, its week's, those of its type) rather than
+            # by asking every copy: this loop runs for every event a backtest appends.
+            for key in (("account", event.account_id), ("week", event.week_id), *typed.get(event.type, ())):
+                held = counted.get(key)
+                if held is not None:
                     held.top = max(held.top, event.id)
                     held.fed = True
                     if held.types is None or event.type in held.types:
@@ -273,6 +290,11 @@ class Copies:
             known.merge(added, new_types)
         known.top, known.horizon, known.fed = top, int(rows[0][0]), False
         self.counted[key] = known
+        if key[0] == "types":
+            for type_ in key[1]:  # type: ignore[attr-defined]  # a types copy's value is a tuple of types
+                keys = self.typed.setdefault(type_, [])
+                if key not in keys:
+                    keys.append(key)
         return known
 
     def stream(
@@ -337,45 +359,6 @@ def copies_of(conn: psycopg.Connection) -> Copies:
     key = (conn.info.host, conn.info.port, conn.info.dbname, *(row or ()))
     with _COPIES_LOCK:
         return _COPIES.setdefault(key, Copies())
-
-
-def matching(
-    held: Held,
-    *,
-    week_id: date | None,
-    run_id: str | None,
-    type: str | Iterable[str] | None,
-    account_id: str | None,
-    stream: str | None,
-    after_id: int | None,
-    limit: int | None,
-) -> list[StoredEvent]:
-    """The held events that pass every filter, oldest first."""
-    types = None if type is None else [type] if isinstance(type, str) else list(dict.fromkeys(type))
-    if week_id is not None and (types is None or len(types) > 1 or len(held.by_type.get(types[0], ())) > 64):
-        # The week's events are few, whatever the history: filter those rather than a type's history.
-        candidates: Iterable[StoredEvent] = held.by_week.get(week_id, [])
-        if types is not None:
-            wanted = set(types)
-            candidates = [e for e in candidates if e.type in wanted]
-    elif types is None:
-        candidates = after(held.events, after_id)
-    else:
-        lists = [after(held.by_type.get(t, []), after_id) for t in types]
-        candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
-    found: list[StoredEvent] = []
-    for event in candidates:
-        if (
-            (week_id is None or event.week_id == week_id)
-            and (run_id is None or event.run_id == run_id)
-            and (account_id is None or event.account_id == account_id)
-            and (stream is None or event.stream == stream)
-            and (after_id is None or event.id > after_id)
-        ):
-            found.append(event)
-            if limit is not None and len(found) >= limit:
-                break
-    return found
 
 
 def _whole(where: str, types: frozenset[str] | None) -> str:

@@ -25,8 +25,9 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of, matching
+from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of
 from llmtrade.storage.event_inserts import MANY_AT_ONCE, inserted, inserted_at_head, inserted_at_once, to_event
+from llmtrade.storage.held_events import matching
 from llmtrade.storage.sole_writer import SoleWriter, first_versions
 
 if TYPE_CHECKING:
@@ -47,14 +48,23 @@ class _IdTaken(Exception):
 
 
 class EventStore:
-    def __init__(self, conn: psycopg.Connection, clock: Clock, *, exclusive: bool = False):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        clock: Clock,
+        *,
+        exclusive: bool = False,
+        behind: Callable[[], psycopg.Connection] | None = None,
+    ):
+        """`exclusive`: this process is the database's only writer (storage/sole_writer.py); `behind` (with it)
+        opens a second connection to the same database, on which `flush_behind` writes in the background."""
         self._conn = conn
         self._clock = clock
         # One connection serves every thread of a command (accounts execute in parallel); a lock
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
         self._copies: Copies | None = None
-        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held()) if exclusive else None
+        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held(), behind) if exclusive else None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -194,13 +204,17 @@ class EventStore:
                 copies = self._copies_held()
                 with copies.lock:
                     sole = writer.state if writer is not None else None
+                    # The filter a copy implies (its account's, its stream's) is not asked again of every event.
+                    implied_account, implied_stream = account_id, stream
                     if account_id is None and stream is None and sole is not None and week_id is not None:
                         held = copies.week(self._conn, week_id, to_event, sole)
                     elif account_id is not None:
                         wanted = None if type is None else _types(type)
                         held = copies.account(self._conn, account_id, wanted, to_event, sole)
+                        implied_account = None
                     elif stream is not None:
                         held = copies.stream(self._conn, stream, to_event, sole)
+                        implied_stream = None
                     else:
                         held = copies.types(self._conn, _types(type), to_event, sole)
                     return matching(
@@ -208,8 +222,8 @@ class EventStore:
                         week_id=week_id,
                         run_id=run_id,
                         type=type,
-                        account_id=account_id,
-                        stream=stream,
+                        account_id=implied_account,
+                        stream=implied_stream,
                         after_id=after_id,
                         limit=limit,
                     )
@@ -270,16 +284,17 @@ class EventStore:
             with copies.lock:
                 sole = writer.state if writer is not None else None
                 held = copies.account(self._conn, account_id, wanted, to_event, sole)
-                state, new, counts = copies.fold_base(memo, held, wanted, start)
+                state, new, mark = copies.fold_base(memo, held, wanted, start)
             if not new:
                 return state
             state = step(state, new)
             with copies.lock:
-                copies.fold_keep(memo, held, counts, state)
+                copies.fold_keep(memo, held, mark, state)
             return state
 
     def abandon(self) -> None:
-        """Forget what an exclusive store holds unwritten (it closes without a flush); nothing for any other."""
+        """Forget what an exclusive store holds unwritten (it closes without a flush; a background write under way
+        is finished first, and its connection closed); nothing for any other."""
         if self._writer is not None:
             self._writer.abandon()
 
@@ -288,6 +303,13 @@ class EventStore:
         Raises ConcurrencyError when another writer took one of the held versions."""
         if self._writer is not None:
             self._writer.flush()
+
+    def flush_behind(self) -> None:
+        """Hand what an exclusive store holds to its background writer and return at once (without one: `flush`);
+        nothing to do for any other store. The next flush, any read that asks PostgreSQL and the end wait for it;
+        its failure is raised there as FlushFailed."""
+        if self._writer is not None:
+            self._writer.flush_behind()
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 
 from llmtrade.domain.events import StoredEvent
 
@@ -28,8 +30,11 @@ class Held:
 
     # The same events by week: a read of one week's costs that week, not the history.
     by_week: dict[date | None, list[StoredEvent]] = field(default_factory=dict)
+    # Counts every change to the lists (add, merge): a fold kept at one count is current while it holds.
+    changes: int = 0
 
     def add(self, event: StoredEvent) -> None:
+        self.changes += 1
         self.events.append(event)
         self.by_type.setdefault(event.type, []).append(event)
         self.by_week.setdefault(event.week_id, []).append(event)
@@ -37,6 +42,7 @@ class Held:
     def merge(self, added: list[StoredEvent], types: frozenset[str]) -> None:
         """Hold `types` too, whose events (ids ascending) are `added`: merged in id order, so the lists of the types
         held already (and the folds kept over them) stay as they were."""
+        self.changes += 1
         self.types = None if self.types is None else self.types | types
         for event in added:
             self.by_type.setdefault(event.type, []).append(event)
@@ -63,3 +69,49 @@ def after(events: list[StoredEvent], after_id: int | None) -> list[StoredEvent]:
     if after_id is None:
         return events
     return events[bisect_right(events, after_id, key=lambda e: e.id) :]
+
+
+def matching(
+    held: Held,
+    *,
+    week_id: date | None,
+    run_id: str | None,
+    type: str | Iterable[str] | None,
+    account_id: str | None,
+    stream: str | None,
+    after_id: int | None,
+    limit: int | None,
+) -> list[StoredEvent]:
+    """The held events that pass every filter, oldest first. A filter the copy implies (its stream, its account)
+    is best left None: a read that narrows nothing further is a slice of a list, not a test of every event."""
+    types = None if type is None else [type] if isinstance(type, str) else list(dict.fromkeys(type))
+    candidates: Iterable[StoredEvent]
+    if week_id is not None and (types is None or len(types) > 1 or len(held.by_type.get(types[0], ())) > 64):
+        # The week's events are few, whatever the history: filter those rather than a type's history.
+        candidates = held.by_week.get(week_id, [])
+        if types is not None:
+            wanted = set(types)
+            candidates = [e for e in candidates if e.type in wanted]
+        week_id = None  # every one is of the week
+    elif types is None:
+        candidates = after(held.events, after_id)
+        after_id = None  # every one is after it
+    else:
+        lists = [after(held.by_type.get(t, []), after_id) for t in types]
+        candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
+        after_id = None
+    if week_id is None and run_id is None and account_id is None and stream is None and after_id is None:
+        return list(candidates if limit is None else islice(candidates, limit))
+    found: list[StoredEvent] = []
+    for event in candidates:
+        if (
+            (week_id is None or event.week_id == week_id)
+            and (run_id is None or event.run_id == run_id)
+            and (account_id is None or event.account_id == account_id)
+            and (stream is None or event.stream == stream)
+            and (after_id is None or event.id > after_id)
+        ):
+            found.append(event)
+            if limit is not None and len(found) >= limit:
+                break
+    return found

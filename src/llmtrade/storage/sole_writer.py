@@ -10,6 +10,12 @@ is most of a week's time. An `exclusive` store (storage/event_store.py) hands it
 - `flush` writes everything held in one transaction (one COPY, ids given, the id sequence moved past
   them). The backtest flushes after each week's BacktestWeekDone, so a week
   is on disk whole or not at all, and a killed backtest resumes after the last week it finished.
+- `flush_behind` (given a `behind` connection opener) hands that transaction to a background thread on a
+  connection of its own (storage/write_behind.py) and returns: PostgreSQL's share of a flush (parsing the
+  jsonb, the indexes, the commit: ~10 ms a week) runs on the other core while the next week computes. Every
+  other flush, every read that asks PostgreSQL (they flush first) and the end wait for it first: nothing
+  reads the table before the rows handed off are committed. Its failure is raised there as FlushFailed
+  (never retried as a lost race would be), and from then on by every flush, so the backtest stops.
 
 The unique (stream, version) key still guards the table: a writer that was not expected makes the flush
 fail with ConcurrencyError, and everything held is dropped (memory and copies), so the next read asks
@@ -23,11 +29,17 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import PydanticSerializationError
+from pydantic_core import to_json as _to_json
+
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.errors import ConcurrencyError
+from llmtrade.errors import ConcurrencyError, FlushFailed
 from llmtrade.storage.event_copies import Copies, Sole
+from llmtrade.storage.event_inserts import stored_from
+from llmtrade.storage.write_behind import WriteBehind
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,15 +50,23 @@ _COPY = """COPY events (id, type, stream, version, week_id, account_id, run_id, 
 
 
 class SoleWriter:
-    """Appends held in memory until `flush`; `lock` is taken before the copies' lock, never after."""
+    """Appends held in memory until `flush`; `lock` is taken before the copies' lock, never after.
 
-    def __init__(self, conn: psycopg.Connection, copies: Copies):
+    `behind` opens the background writer's connection (to the same database) for `flush_behind`; None: every
+    flush is written on `conn`, at once."""
+
+    def __init__(
+        self, conn: psycopg.Connection, copies: Copies, behind: Callable[[], psycopg.Connection] | None = None
+    ):
         self.conn = conn
         self.copies = copies
         self.lock = threading.RLock()
         self.state = Sole(flush=self.flush)
         self.pending: list[tuple[StoredEvent, str]] = []
         self._next_id: int | None = None
+        self._behind = WriteBehind(behind) if behind is not None else None
+        # A background write that failed: raised by every flush from then on (what it held is lost).
+        self._failed: BaseException | None = None
 
     def head(self, stream: str) -> int:
         with self.lock:
@@ -66,26 +86,18 @@ class SoleWriter:
     ) -> list[StoredEvent]:
         """The batch as the database will store it; ConcurrencyError when an expected version is not the head."""
         with self.lock:
-            next_id = self.next_id()
-            next_version = first_versions(events, expected, self.head)
+            next_id = self._next_id if self._next_id is not None else self.next_id()
+            heads = self.state.heads
+            # Every head known (the usual case): read from memory, not asked for under the lock once per stream.
+            head = (lambda stream: heads.get(stream, 0)) if self.state.complete else self.head
+            next_version = first_versions(events, expected, head)
             stored: list[StoredEvent] = []
             held: list[tuple[StoredEvent, str]] = []
             for event in events:
                 version = next_version[event.stream]
                 next_version[event.stream] = version + 1
-                text = json.dumps(event.payload)
-                one = StoredEvent(
-                    id=next_id + len(stored),
-                    type=event.type,
-                    stream=event.stream,
-                    version=version,
-                    week_id=event.week_id,
-                    account_id=event.account_id,
-                    run_id=event.run_id,
-                    occurred_at=occurred_at,
-                    payload=_as_read(event.payload, text),
-                    schema_version=event.schema_version,
-                )
+                payload, text = _as_read(event.payload)
+                one = stored_from(event, next_id + len(stored), version, occurred_at, payload)
                 stored.append(one)
                 held.append((one, text))
             self._next_id = next_id + len(stored)
@@ -95,47 +107,57 @@ class SoleWriter:
             return stored
 
     def flush(self) -> None:
-        """Write every held event in one transaction. ConcurrencyError (everything held dropped) when another
-        writer took one of their versions."""
-        import psycopg.errors  # lazy, as everywhere in storage
-
+        """Write every held event in one transaction, after the background write handed off before (if any).
+        ConcurrencyError (everything held dropped) when another writer took one of their versions; FlushFailed
+        when a background write failed."""
         with self.lock:
+            self._settle()
             if not self.pending:
                 return
             held, self.pending = self.pending, []
             try:
-                with self.conn.transaction(), self.conn.cursor() as cursor:
-                    with cursor.copy(_COPY) as copy:
-                        for event, text in held:
-                            copy.write_row(
-                                (
-                                    event.id,
-                                    event.type,
-                                    event.stream,
-                                    event.version,
-                                    event.week_id,
-                                    event.account_id,
-                                    event.run_id,
-                                    event.occurred_at,
-                                    text,
-                                    event.schema_version,
-                                )
-                            )
-                    cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
-            except psycopg.errors.UniqueViolation as exc:
+                write_held(self.conn, held)
+            except ConcurrencyError:
                 self._drop()
-                # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
-                match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
-                first = held[0][0]
-                stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
-                raise ConcurrencyError(stream, version) from exc
+                raise
+
+    def flush_behind(self) -> None:
+        """Hand every held event to the background writer, to be written in one transaction while the caller
+        goes on; without one, `flush`. The next flush of any kind waits for it first (and raises its failure)."""
+        with self.lock:
+            if self._behind is None:
+                self.flush()
+                return
+            self._settle()
+            if not self.pending:
+                return
+            held, self.pending = self.pending, []
+            self._behind.start(lambda conn: write_held(conn, held))
 
     def abandon(self) -> None:
         """Give up what is held and unwritten (the store is closing without a flush): this process's copies
-        hold it too, and a later store on the same database must not read events that were never written."""
+        hold it too, and a later store on the same database must not read events that were never written. A
+        background write under way is finished first (its failure was raised by the flush before, if any)."""
         with self.lock:
+            if self._behind is not None:
+                self._behind.close()
+                self._behind = None
             if self.pending:
                 self._drop()
+
+    def _settle(self) -> None:
+        """Wait for the background write; its failure (or an earlier one) raised, with everything held dropped."""
+        if self._failed is None and self._behind is not None and self._behind.busy():
+            try:
+                self._behind.wait()
+            except BaseException as exc:
+                self._failed = exc
+                self._drop()
+        if self._failed is not None:
+            if not isinstance(self._failed, Exception):
+                raise self._failed  # the process is dying (an interrupt): as it was
+            # Not a ConcurrencyError: EventStore.append retries those, and would go on without the lost week.
+            raise FlushFailed(f"the backtest's held events could not be written: {self._failed}") from self._failed
 
     def _drop(self) -> None:
         """Forget everything known without asking: another writer was there after all."""
@@ -146,6 +168,40 @@ class SoleWriter:
             self.copies.counted.clear()
             self.copies.streams.clear()
             self.copies.folds.clear()
+
+
+def write_held(conn: psycopg.Connection, held: Sequence[tuple[StoredEvent, str]]) -> None:
+    """Write `held` (events with their payloads' JSON text, ids ascending) in one transaction on `conn`: one COPY,
+    then the id sequence moved past them. ConcurrencyError (nothing written) when another writer took one of
+    their versions (or ids)."""
+    import psycopg.errors  # lazy, as everywhere in storage
+
+    top = held[-1][0].id
+    try:
+        with conn.transaction(), conn.cursor() as cursor:
+            with cursor.copy(_COPY) as copy:
+                for event, text in held:
+                    copy.write_row(
+                        (
+                            event.id,
+                            event.type,
+                            event.stream,
+                            event.version,
+                            event.week_id,
+                            event.account_id,
+                            event.run_id,
+                            event.occurred_at,
+                            text,
+                            event.schema_version,
+                        )
+                    )
+            cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (top,))
+    except psycopg.errors.UniqueViolation as exc:
+        # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
+        match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
+        first = held[0][0]
+        stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
+        raise ConcurrencyError(stream, version) from exc
 
 
 def first_versions(
@@ -171,17 +227,33 @@ class _NotPlain(Exception):
 _ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
-def _as_read(payload: dict[str, Any], text: str) -> dict[str, Any]:
-    """`payload` as PostgreSQL will give it back (see `_jsonb_object`): rebuilt directly when it holds only
-    plain JSON values (what a model's JSON dump holds), which is what parsing `text` would give, at a
-    fraction of the cost; else parsed from `text`."""
+def _as_read(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """`payload` as PostgreSQL will give it back (see `_jsonb_object`), and its JSON text for the COPY.
+
+    A payload of plain JSON values only (what a model's JSON dump holds) is rebuilt directly, which is what
+    parsing its text would give at a fraction of the cost, and its text is pydantic_core's (Rust; a quarter of
+    json.dumps' cost). The text differs from json.dumps' (no spaces, UTF-8 rather than \\u escapes, floats
+    written as 1e-5 rather than 1e-05), but jsonb keeps values, not text: each float is written with the same
+    shortest digits, so PostgreSQL's numeric gets the same value and scale, and the stored jsonb is the same
+    (tests/test_sole_writer.py compares the stored rows). Anything else (a non-string key, a NaN, a type of
+    its own, a lone surrogate) goes through json.dumps as before, and is parsed back from its text."""
     try:
-        return _plain(payload)
-    except _NotPlain:
-        return json.loads(text, object_pairs_hook=_jsonb_object)
+        return _plain(payload), _to_json(payload).decode()
+    except (_NotPlain, PydanticSerializationError):
+        text = json.dumps(payload)
+        return json.loads(text, object_pairs_hook=_jsonb_object, parse_float=_jsonb_float), text
 
 
 _SCALARS = frozenset((str, int, bool, type(None)))
+# From here up a float's shortest digits have no fraction (Python writes 1e+16): PostgreSQL's numeric renders it as
+# an integer's digits, which a read parses as an int. Such floats (and NaN, infinities) take json.dumps' way.
+_WHOLE = 1e16
+
+
+def _jsonb_float(text: str) -> float | int:
+    """A JSON number with a fraction or an exponent as a read from jsonb gives it back: a float, or an int when
+    numeric renders it without a fraction (an exponent of + sign: Python writes floats from 1e16 up so)."""
+    return int(Decimal(text)) if "e+" in text else float(text)
 
 
 def _plain(value: Any) -> Any:
@@ -199,7 +271,7 @@ def _plain(value: Any) -> Any:
         for key in order:
             # Most values are scalars: taken here, without a call each (this was most of an append).
             item = value[key]
-            if type(item) in _SCALARS or (type(item) is float and item - item == 0.0):
+            if type(item) in _SCALARS or (type(item) is float and -_WHOLE < item < _WHOLE):
                 out[key] = item
             else:
                 out[key] = _plain(item)
@@ -209,12 +281,12 @@ def _plain(value: Any) -> Any:
         types = set(map(type, value))
         if types <= _SCALARS:
             return list(value)
-        if types <= _SCALARS | {float} and all(x - x == 0.0 for x in value if type(x) is float):
+        if types <= _SCALARS | {float} and all(-_WHOLE < x < _WHOLE for x in value if type(x) is float):
             return list(value)
         return [_plain(item) for item in value]
     if kind is str or kind is int or kind is bool or value is None:
         return value
-    if kind is float and value - value == 0.0:  # finite: JSON has no NaN or infinity to give back
+    if kind is float and -_WHOLE < value < _WHOLE:  # not NaN, infinite or written whole (see _WHOLE)
         return value
     raise _NotPlain
 
