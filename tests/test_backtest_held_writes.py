@@ -4,9 +4,7 @@ uninterrupted one does. Its database has one writer: a second process is refused
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -14,10 +12,10 @@ import pytest
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import load_config
-from llmtrade.errors import ConcurrencyError, FlushFailed, TemporaryError, UsageError
+from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.settings import Settings
-from llmtrade.storage import sole_writer
 from llmtrade.storage.database import backtest_database
+from llmtrade.storage.sole_writer import SoleWriter
 from tests.support import FIXED_NOW
 from tests.test_backtest import FIRST, LAST, Killed, _events, _run, _unique, _url
 from tests.test_backtest_providers_kept import offline_backtest
@@ -28,40 +26,26 @@ def live_url(database_url: str) -> str:
     return database_url
 
 
-class _DiesHalfway(list):  # type: ignore[type-arg]
-    """A week's rows whose COPY dies after half of them were sent: the process killed in the middle of the write."""
-
-    def __iter__(self) -> Iterator[Any]:
-        rows = list.__iter__(self)
-        for _ in range(len(self) // 2):
-            yield next(rows)
-        raise Killed
-
-
-def test_a_backtest_killed_while_writing_its_week_in_the_background_redoes_that_week_and_ends_as_an_uninterrupted_one(
+def test_a_backtest_killed_before_its_week_was_written_redoes_that_week_and_ends_as_an_uninterrupted_one(
     live_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
 ) -> None:
     whole = _run(live_url, tmp_path, _unique(), audit=0)
     name = _unique()
-    real = sole_writer.write_held
-    written_by: set[int] = set()
+    real = SoleWriter.flush
 
-    def dies_writing_the_second_week(conn: psycopg.Connection, held: list[Any]) -> None:
-        written_by.add(conn.info.backend_pid)
-        # The process dies halfway through the COPY of the second week's events (its BacktestWeekDone among them).
-        if any(e.type == "BacktestWeekDone" and e.week_id == LAST for e, _ in held):
-            real(conn, _DiesHalfway(held))
-        real(conn, held)
+    def dies_writing_the_second_week(self: SoleWriter) -> None:
+        # The process dies with the second week's last events (and its BacktestWeekDone) still in memory.
+        if any(e.type == "BacktestWeekDone" and e.week_id == LAST for e, _ in self.pending):
+            raise Killed
+        real(self)
 
-    monkeypatch.setattr(sole_writer, "write_held", dies_writing_the_second_week)
+    monkeypatch.setattr(SoleWriter, "flush", dies_writing_the_second_week)
     with pytest.raises(Killed):
         _run(live_url, tmp_path, name, audit=0)
     url = _url(pg_admin_url, backtest_database(name))
-    # The weeks were written by the background writer (a connection of its own), the second week not at all.
-    assert len(written_by) == 2
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
     assert not [p for p in _events(url, "PostmortemCompleted") if p["week_id"] == str(LAST)]
-    monkeypatch.setattr(sole_writer, "write_held", real)
+    monkeypatch.setattr(SoleWriter, "flush", real)
 
     resumed = _run(live_url, tmp_path, name, audit=0)
 
@@ -72,25 +56,6 @@ def test_a_backtest_killed_while_writing_its_week_in_the_background_redoes_that_
     completed = [(p["day"], p["time"]) for p in _events(url, "CheckpointCompleted")]
     assert len(completed) == len(set(completed))
     assert resumed.leaderboard.model_dump(exclude={"source"}) == whole.leaderboard.model_dump(exclude={"source"})
-
-
-def test_a_failed_background_write_of_a_week_stops_the_backtest_with_flush_failed(
-    live_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
-) -> None:
-    real = sole_writer.write_held
-
-    def loses_the_first_week(conn: psycopg.Connection, held: list[Any]) -> None:
-        if any(e.type == "BacktestWeekDone" and e.week_id == FIRST for e, _ in held):
-            raise ConcurrencyError("backtest", 1)  # what a lost race (or any failure of the write) raises there
-        real(conn, held)
-
-    monkeypatch.setattr(sole_writer, "write_held", loses_the_first_week)
-    name = _unique()
-    with pytest.raises(FlushFailed) as failed:
-        _run(live_url, tmp_path, name, audit=0)
-    assert isinstance(failed.value.__cause__, ConcurrencyError)
-    # Nothing after the lost week was written either: the backtest stopped at the first look that needed it.
-    assert _events(_url(pg_admin_url, backtest_database(name)), "BacktestWeekDone") == []
 
 
 def test_a_second_process_on_a_running_backtests_database_is_refused(live_url: str, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import json
 import random
 import struct
 import threading
-import time
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -19,8 +18,7 @@ from pydantic import ValidationError
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.market import Bar
-from llmtrade.errors import ConcurrencyError, FlushFailed
-from llmtrade.storage import sole_writer
+from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
@@ -288,53 +286,3 @@ def test_a_flush_lost_inside_a_read_raises_instead_of_waiting_on_its_own_lock(
     assert not reader.is_alive(), "the read still waits: the failed flush is blocked on the copies' lock"
     assert [type(e) for e in raised] == [ConcurrencyError]
     assert [e.type for e in store.read_stream("s")] == ["Theirs"]
-
-
-def _writing_behind(storage: Storage, url: str) -> EventStore:
-    """An exclusive store whose `flush_behind` writes on a connection of its own to `url`."""
-    return EventStore(
-        storage.conn, FixedClock(FIXED_NOW), exclusive=True, behind=lambda: psycopg.connect(url, autocommit=True)
-    )
-
-
-def test_a_week_written_behind_is_seen_by_the_next_read_that_asks_postgresql(
-    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = sole_writer.write_held
-
-    def slowly(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
-        time.sleep(1.0)  # PostgreSQL busy with the week while this process goes on
-        real(conn, held)
-
-    monkeypatch.setattr(sole_writer, "write_held", slowly)
-    store = _writing_behind(storage, database_url)
-    try:
-        for batch in _batches():
-            store.append(batch)
-        store.flush_behind()
-        assert _rows(database_url) == []  # not written yet: the background write sleeps
-        # A read by run asks PostgreSQL: it waits for the write first, and sees every row of it.
-        assert [e.type for e in store.read(run_id="r1")] == ["PitchReceived", "RunStarted"]
-        assert len(_rows(database_url)) == 4
-    finally:
-        store.abandon()
-
-
-def test_a_failed_write_behind_is_raised_by_every_later_flush_and_read(
-    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def fails(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
-        raise psycopg.OperationalError("the server went away")
-
-    monkeypatch.setattr(sole_writer, "write_held", fails)
-    store = _writing_behind(storage, database_url)
-    try:
-        store.append(_batches()[0])
-        store.flush_behind()
-        for attempt in (store.flush, lambda: store.read(run_id="r1"), store.flush):
-            with pytest.raises(FlushFailed) as failed:
-                attempt()
-            assert isinstance(failed.value.__cause__, psycopg.OperationalError)
-        assert _rows(database_url) == []
-    finally:
-        store.abandon()

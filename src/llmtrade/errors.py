@@ -102,11 +102,6 @@ class DatabaseError(OperationalError):
     """The database could not be reached, started or migrated."""
 
 
-class FlushFailed(DatabaseError):
-    """Events a backtest held in memory could not be written (its background write failed): the backtest stops,
-    and a resume redoes the weeks that were not written. Keeps the original failure as __cause__."""
-
-
 class DatabaseUnavailable(TemporaryError):
     """The database did not answer; a later attempt may succeed."""
 

@@ -168,9 +168,8 @@ def backtest(
                     discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
-                # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it. It is
-                # written in the background while the next week computes; whatever reads the table waits for it.
-                events.flush_behind()
+                # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it.
+                events.flush()
                 settle_heap()
                 finished.add(week_id)
                 report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=tally.calls, week_id=week_id))

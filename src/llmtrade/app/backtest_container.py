@@ -19,7 +19,7 @@ the paper broker are live's; what differs is only what a replay of history must 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
@@ -42,7 +42,7 @@ from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.protocol import Memory
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.storage.database import DatabaseLocation, connect, locate, sibling
+from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.workbench import SideOpener
@@ -97,9 +97,7 @@ class BacktestContainer(Container):
                 f"the backtest database {self.database} is in use by another process (a backtest of the same "
                 "name still running?); wait for it to finish or stop it, then run this again"
             )
-        self._held = replace(
-            opened, events=EventStore(opened.conn, self.clock, exclusive=True, behind=_behind(location))
-        )
+        self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True))
         self._bar_cache = HeldBarCache(opened.conn)
         # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
         # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from
@@ -258,19 +256,6 @@ class _OneWorkerPolicy(asyncio.DefaultEventLoopPolicy):
 
     def close(self) -> None:
         self._worker.stop()
-
-
-def _behind(location: DatabaseLocation) -> Callable[[], psycopg.Connection]:
-    """The opener of the connection a week's events are written on in the background (EventStore.flush_behind):
-    its commits, as the held connection's, need not wait for the disk (a crash may lose the last weeks, never part
-    of one; the backtest resumes from what is there)."""
-
-    def opened() -> psycopg.Connection:
-        conn = connect(location.url)
-        conn.execute("SET synchronous_commit TO off")
-        return conn
-
-    return opened
 
 
 @contextmanager

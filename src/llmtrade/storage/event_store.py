@@ -48,23 +48,14 @@ class _IdTaken(Exception):
 
 
 class EventStore:
-    def __init__(
-        self,
-        conn: psycopg.Connection,
-        clock: Clock,
-        *,
-        exclusive: bool = False,
-        behind: Callable[[], psycopg.Connection] | None = None,
-    ):
-        """`exclusive`: this process is the database's only writer (storage/sole_writer.py); `behind` (with it)
-        opens a second connection to the same database, on which `flush_behind` writes in the background."""
+    def __init__(self, conn: psycopg.Connection, clock: Clock, *, exclusive: bool = False):
         self._conn = conn
         self._clock = clock
         # One connection serves every thread of a command (accounts execute in parallel); a lock
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
         self._copies: Copies | None = None
-        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held(), behind) if exclusive else None
+        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held()) if exclusive else None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -293,8 +284,7 @@ class EventStore:
             return state
 
     def abandon(self) -> None:
-        """Forget what an exclusive store holds unwritten (it closes without a flush; a background write under way
-        is finished first, and its connection closed); nothing for any other."""
+        """Forget what an exclusive store holds unwritten (it closes without a flush); nothing for any other."""
         if self._writer is not None:
             self._writer.abandon()
 
@@ -303,13 +293,6 @@ class EventStore:
         Raises ConcurrencyError when another writer took one of the held versions."""
         if self._writer is not None:
             self._writer.flush()
-
-    def flush_behind(self) -> None:
-        """Hand what an exclusive store holds to its background writer and return at once (without one: `flush`);
-        nothing to do for any other store. The next flush, any read that asks PostgreSQL and the end wait for it;
-        its failure is raised there as FlushFailed."""
-        if self._writer is not None:
-            self._writer.flush_behind()
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)

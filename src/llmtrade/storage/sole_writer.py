@@ -10,12 +10,6 @@ is most of a week's time. An `exclusive` store (storage/event_store.py) hands it
 - `flush` writes everything held in one transaction (one COPY, ids given, the id sequence moved past
   them). The backtest flushes after each week's BacktestWeekDone, so a week
   is on disk whole or not at all, and a killed backtest resumes after the last week it finished.
-- `flush_behind` (given a `behind` connection opener) hands that transaction to a background thread on a
-  connection of its own (storage/write_behind.py) and returns: PostgreSQL's share of a flush (parsing the
-  jsonb, the indexes, the commit: ~10 ms a week) runs on the other core while the next week computes. Every
-  other flush, every read that asks PostgreSQL (they flush first) and the end wait for it first: nothing
-  reads the table before the rows handed off are committed. Its failure is raised there as FlushFailed
-  (never retried as a lost race would be), and from then on by every flush, so the backtest stops.
 
 The unique (stream, version) key still guards the table: a writer that was not expected makes the flush
 fail with ConcurrencyError, and everything held is dropped (memory and copies), so the next read asks
@@ -36,10 +30,9 @@ from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _to_json
 
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.errors import ConcurrencyError, FlushFailed
+from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import Copies, Sole
 from llmtrade.storage.event_inserts import stored_from
-from llmtrade.storage.write_behind import WriteBehind
 
 if TYPE_CHECKING:
     import psycopg
@@ -50,23 +43,15 @@ _COPY = """COPY events (id, type, stream, version, week_id, account_id, run_id, 
 
 
 class SoleWriter:
-    """Appends held in memory until `flush`; `lock` is taken before the copies' lock, never after.
+    """Appends held in memory until `flush`; `lock` is taken before the copies' lock, never after."""
 
-    `behind` opens the background writer's connection (to the same database) for `flush_behind`; None: every
-    flush is written on `conn`, at once."""
-
-    def __init__(
-        self, conn: psycopg.Connection, copies: Copies, behind: Callable[[], psycopg.Connection] | None = None
-    ):
+    def __init__(self, conn: psycopg.Connection, copies: Copies):
         self.conn = conn
         self.copies = copies
         self.lock = threading.RLock()
         self.state = Sole(flush=self.flush)
         self.pending: list[tuple[StoredEvent, str]] = []
         self._next_id: int | None = None
-        self._behind = WriteBehind(behind) if behind is not None else None
-        # A background write that failed: raised by every flush from then on (what it held is lost).
-        self._failed: BaseException | None = None
 
     def head(self, stream: str) -> int:
         with self.lock:
@@ -107,57 +92,47 @@ class SoleWriter:
             return stored
 
     def flush(self) -> None:
-        """Write every held event in one transaction, after the background write handed off before (if any).
-        ConcurrencyError (everything held dropped) when another writer took one of their versions; FlushFailed
-        when a background write failed."""
+        """Write every held event in one transaction. ConcurrencyError (everything held dropped) when another
+        writer took one of their versions."""
+        import psycopg.errors  # lazy, as everywhere in storage
+
         with self.lock:
-            self._settle()
             if not self.pending:
                 return
             held, self.pending = self.pending, []
             try:
-                write_held(self.conn, held)
-            except ConcurrencyError:
+                with self.conn.transaction(), self.conn.cursor() as cursor:
+                    with cursor.copy(_COPY) as copy:
+                        for event, text in held:
+                            copy.write_row(
+                                (
+                                    event.id,
+                                    event.type,
+                                    event.stream,
+                                    event.version,
+                                    event.week_id,
+                                    event.account_id,
+                                    event.run_id,
+                                    event.occurred_at,
+                                    text,
+                                    event.schema_version,
+                                )
+                            )
+                    cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
+            except psycopg.errors.UniqueViolation as exc:
                 self._drop()
-                raise
-
-    def flush_behind(self) -> None:
-        """Hand every held event to the background writer, to be written in one transaction while the caller
-        goes on; without one, `flush`. The next flush of any kind waits for it first (and raises its failure)."""
-        with self.lock:
-            if self._behind is None:
-                self.flush()
-                return
-            self._settle()
-            if not self.pending:
-                return
-            held, self.pending = self.pending, []
-            self._behind.start(lambda conn: write_held(conn, held))
+                # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
+                match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
+                first = held[0][0]
+                stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
+                raise ConcurrencyError(stream, version) from exc
 
     def abandon(self) -> None:
         """Give up what is held and unwritten (the store is closing without a flush): this process's copies
-        hold it too, and a later store on the same database must not read events that were never written. A
-        background write under way is finished first (its failure was raised by the flush before, if any)."""
+        hold it too, and a later store on the same database must not read events that were never written."""
         with self.lock:
-            if self._behind is not None:
-                self._behind.close()
-                self._behind = None
             if self.pending:
                 self._drop()
-
-    def _settle(self) -> None:
-        """Wait for the background write; its failure (or an earlier one) raised, with everything held dropped."""
-        if self._failed is None and self._behind is not None and self._behind.busy():
-            try:
-                self._behind.wait()
-            except BaseException as exc:
-                self._failed = exc
-                self._drop()
-        if self._failed is not None:
-            if not isinstance(self._failed, Exception):
-                raise self._failed  # the process is dying (an interrupt): as it was
-            # Not a ConcurrencyError: EventStore.append retries those, and would go on without the lost week.
-            raise FlushFailed(f"the backtest's held events could not be written: {self._failed}") from self._failed
 
     def _drop(self) -> None:
         """Forget everything known without asking: another writer was there after all."""
@@ -168,40 +143,6 @@ class SoleWriter:
             self.copies.counted.clear()
             self.copies.streams.clear()
             self.copies.folds.clear()
-
-
-def write_held(conn: psycopg.Connection, held: Sequence[tuple[StoredEvent, str]]) -> None:
-    """Write `held` (events with their payloads' JSON text, ids ascending) in one transaction on `conn`: one COPY,
-    then the id sequence moved past them. ConcurrencyError (nothing written) when another writer took one of
-    their versions (or ids)."""
-    import psycopg.errors  # lazy, as everywhere in storage
-
-    top = held[-1][0].id
-    try:
-        with conn.transaction(), conn.cursor() as cursor:
-            with cursor.copy(_COPY) as copy:
-                for event, text in held:
-                    copy.write_row(
-                        (
-                            event.id,
-                            event.type,
-                            event.stream,
-                            event.version,
-                            event.week_id,
-                            event.account_id,
-                            event.run_id,
-                            event.occurred_at,
-                            text,
-                            event.schema_version,
-                        )
-                    )
-            cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (top,))
-    except psycopg.errors.UniqueViolation as exc:
-        # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
-        match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
-        first = held[0][0]
-        stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
-        raise ConcurrencyError(stream, version) from exc
 
 
 def first_versions(
