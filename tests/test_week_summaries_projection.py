@@ -4,17 +4,36 @@ from __future__ import annotations
 
 from datetime import date
 
+import psycopg
+import psycopg.errors
+import pytest
+
+from llmtrade.clock import FixedClock
 from llmtrade.domain.checkpoints import Postmortem, PostmortemWritten
 from llmtrade.domain.events import NewEvent
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import project_week_summaries
+from tests.support import FIXED_NOW
 
 W1, W2 = date(2026, 1, 7), date(2026, 1, 14)
 
 
 def _written(storage: Storage, week_id: date, account_id: str, end_equity: float, *, stamped: bool = False) -> int:
     """A postmortem's event; `stamped`: with its account too, as the postmortem job stamps its own."""
-    pm = Postmortem(
+    pm = _postmortem(week_id, account_id, end_equity)
+    event = NewEvent.of(
+        PostmortemWritten(postmortem=pm),
+        stream=f"pm:{week_id}:{account_id}",
+        week_id=week_id,
+        account_id=account_id if stamped else None,
+    )
+    [stored] = storage.events.append([event])
+    return stored.id
+
+
+def _postmortem(week_id: date, account_id: str, end_equity: float) -> Postmortem:
+    return Postmortem(
         week_id=week_id,
         account_id=account_id,
         instrument="SPY",
@@ -29,14 +48,6 @@ def _written(storage: Storage, week_id: date, account_id: str, end_equity: float
         indicators=[],
         reflection=None,
     )
-    event = NewEvent.of(
-        PostmortemWritten(postmortem=pm),
-        stream=f"pm:{week_id}:{account_id}",
-        week_id=week_id,
-        account_id=account_id if stamped else None,
-    )
-    [stored] = storage.events.append([event])
-    return stored.id
 
 
 def _rows(storage: Storage) -> list[tuple[object, ...]]:
@@ -114,3 +125,28 @@ def test_a_later_projection_reads_only_the_postmortems_written_since_while_the_t
     assert project_week_summaries(storage.conn, storage.events) == 2
     assert asked[-1] is None
     assert _rows(storage) == _every_postmortems_latest(storage)
+
+
+def test_a_failed_projection_keeps_the_events_its_read_wrote_for_a_backtests_store(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backtest's store holds its appends until a read asks PostgreSQL; the projection's read is that read when
+    # the type's copy is new, so it writes them. A projection that then fails must not take them back with it.
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    try:
+        pm = _postmortem(W1, "acct_1", 101_000.0)
+        store.append([NewEvent.of(PostmortemWritten(postmortem=pm), stream=f"pm:{W1}:acct_1", week_id=W1)])
+
+        def fails(*args: object, **kwargs: object) -> None:
+            raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+
+        monkeypatch.setattr(psycopg.Cursor, "executemany", fails)
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            project_week_summaries(storage.conn, store)
+        monkeypatch.undo()
+        kept = storage.conn.execute("SELECT type FROM events WHERE stream = %s", (f"pm:{W1}:acct_1",)).fetchall()
+        assert kept == [("PostmortemWritten",)]
+        assert _rows(storage) == []  # the projection's own rows rolled back
+        assert project_week_summaries(storage.conn, store) == 1  # and a later one writes them
+    finally:
+        store.abandon()

@@ -58,10 +58,13 @@ def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
     postmortems written since are read; otherwise every one is, against the table's rows (a 520-week
     backtest's last postmortem read 3,120 events and rows for its own 6)."""
     known = _PROJECTED.get(conn)
+    unchanged = known is not None and _unchanged(conn, known.held)
+    # Read before the projection's transaction: a read may first write what a backtest's store holds
+    # (storage/sole_writer.py), and inside it a failed projection would roll those events back with its rows.
+    new = events.read(type=PostmortemWritten.event_type(), after_id=known.seen if known and unchanged else None)
     with conn.transaction():
-        if known is not None and _unchanged(conn, known.held):
+        if known is not None and unchanged:
             held = dict(known.held)
-            new = events.read(type=PostmortemWritten.event_type(), after_id=known.seen)
         else:
             held = {
                 (week_id, account_id): event_id
@@ -69,7 +72,6 @@ def project_week_summaries(conn: psycopg.Connection, events: EventStore) -> int:
                     "SELECT week_id, account_id, event_id FROM week_summaries"
                 ).fetchall()
             }
-            new = events.read(type=PostmortemWritten.event_type())
         latest: dict[tuple[date, str], StoredEvent] = {}
         for event in new:
             if event.week_id is not None and event.account_id is not None:
