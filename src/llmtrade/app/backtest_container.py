@@ -114,11 +114,13 @@ class BacktestContainer(Container):
             raise
         finally:
             loop, self._loop = self._loop, None
-            loop.close()  # every job's tasks ended with its job (JobLoop.run): none is left to touch the books
-            self._held.events.abandon()  # whatever a failed flush left behind was never written
-            self._held.close()
-            self._held = None
-            self._bar_cache = None
+            try:
+                loop.close()  # every job's tasks ended with its job (JobLoop.run): none is left to touch the books
+            finally:
+                self._held.events.abandon()  # whatever a failed flush left behind was never written
+                self._held.close()
+                self._held = None
+                self._bar_cache = None
 
     def session(self, storage: Storage) -> Session:
         """Live's session, its job run on the backtest's one event loop while the database is held."""

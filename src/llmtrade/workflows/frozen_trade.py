@@ -46,22 +46,25 @@ def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) 
     if not found:
         return None
     # Keyed by the events read (kept beside the answer, so no id is reused while its entry lives): the stream is
-    # append-only, so the same first event and count are the same pitches, and the answer is the same for the same
-    # account and config (a config object is never changed).
-    key = (id(found[0]), len(found), account.id, account.role, id(config))
+    # append-only, so the same first and last event and count are the same pitches (a draft over a partly stored
+    # stream shares the first, not the last), and the answer is the same for the same account and config (a
+    # config object is never changed).
+    key = (id(found[0]), id(found[-1]), len(found), account.id, account.role, id(config))
     with _FROZEN_LOCK:
         kept = _FROZEN.get(key)
-    if kept is not None and kept[0] is found[0] and kept[1] is config:
-        return kept[2]
+    if kept is not None and kept[0] is found[0] and kept[1] is found[-1] and kept[2] is config:
+        return kept[3]
     frozen = _frozen_of(events, found, account.id, account.role, config)
     with _FROZEN_LOCK:
         if len(_FROZEN) >= _FROZEN_KEPT:
             _FROZEN.clear()
-        _FROZEN[key] = (found[0], config, frozen)
+        _FROZEN[key] = (found[0], found[-1], config, frozen)
     return frozen
 
 
-_FROZEN: dict[tuple[int, int, str, AccountRole, int], tuple[StoredEvent, Config, FrozenTrade | None]] = {}
+_FROZEN: dict[
+    tuple[int, int, int, str, AccountRole, int], tuple[StoredEvent, StoredEvent, Config, FrozenTrade | None]
+] = {}
 _FROZEN_KEPT = 256
 _FROZEN_LOCK = threading.Lock()
 
