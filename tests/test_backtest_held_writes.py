@@ -13,6 +13,8 @@ from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import load_config
 from llmtrade.errors import TemporaryError, UsageError
+from llmtrade.memory.store import EVENT_TYPES as MEMORY_EVENTS
+from llmtrade.memory.store import TABLES as MEMORY_TABLES
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from llmtrade.storage.sole_writer import SoleWriter
@@ -29,7 +31,8 @@ def live_url(database_url: str) -> str:
 def test_a_backtest_killed_before_its_week_was_written_redoes_that_week_and_ends_as_an_uninterrupted_one(
     live_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
 ) -> None:
-    whole = _run(live_url, tmp_path, _unique(), audit=0)
+    uninterrupted = _unique()
+    whole = _run(live_url, tmp_path, uninterrupted, audit=0)
     name = _unique()
     real = SoleWriter.flush
 
@@ -56,6 +59,25 @@ def test_a_backtest_killed_before_its_week_was_written_redoes_that_week_and_ends
     completed = [(p["day"], p["time"]) for p in _events(url, "CheckpointCompleted")]
     assert len(completed) == len(set(completed))
     assert resumed.leaderboard.model_dump(exclude={"source"}) == whole.leaderboard.model_dump(exclude={"source"})
+    # The memory rows the killed week committed (its events were still held) do not stop the redone week from
+    # remembering again: the same memories, and the same rows, as the uninterrupted run's.
+    once = _url(pg_admin_url, backtest_database(uninterrupted))
+    for kind in MEMORY_EVENTS:
+        assert _events(url, kind) == _events(once, kind), kind
+    assert _memory_rows(url) == _memory_rows(once)
+
+
+def _memory_rows(url: str) -> dict[str, tuple[int, int]]:
+    """Per memory table: its rows, and how many of them name an event that is not a memory's own."""
+    with psycopg.connect(url) as conn:
+        return {
+            table: conn.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE e.type IS NULL OR NOT e.type = ANY(%s)) FROM {table} m"
+                " LEFT JOIN events e ON e.id = m.event_id",
+                (list(MEMORY_EVENTS),),
+            ).fetchone()
+            for table in MEMORY_TABLES
+        }
 
 
 def test_a_second_process_on_a_running_backtests_database_is_refused(live_url: str, tmp_path: Path) -> None:

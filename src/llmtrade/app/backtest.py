@@ -38,6 +38,7 @@ from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
+from llmtrade.app.memory_queries import rebuild_if_ahead
 from llmtrade.app.queries import done_keys
 from llmtrade.app.results import WeeklyResult
 from llmtrade.clock import SteppingClock, SystemClock
@@ -142,6 +143,8 @@ def backtest(
     ):
         events = storage.events
         finished = check_resume(events, inputs)
+        if rebuild_if_ahead(app, storage):
+            say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
         todo = [w for w in weeks if w not in finished]
         if todo:
             clock.set(max(clock.now(), next((plan[w][0].at for w in todo if plan[w]), clock.now())))

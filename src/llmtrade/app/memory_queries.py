@@ -157,6 +157,21 @@ def stats(container: Container) -> MemoryStats:
         )
 
 
+def rebuild_if_ahead(container: Container, storage: Storage) -> bool:
+    """Rebuild the memory from the events when it holds rows of events that were never written (True then).
+
+    A backtest commits memory rows as a job remembers and its events at the week's end (storage/sole_writer.py):
+    a process killed in between leaves rows whose events are gone, which the redone week would take as
+    remembered already, and whose event ids later events reuse."""
+    row = storage.conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM memory_items WHERE event_id > (SELECT coalesce(max(id), 0) FROM events))"
+    ).fetchone()
+    if not (row and row[0]):
+        return False
+    _memory(container, storage).rebuild()
+    return True
+
+
 def rebuild(container: Container) -> MemoryRebuilt:
     """Empty the memory tables and replay every *Remembered event into them, re-embedding with this
     invocation's embedder (a model change is applied this way)."""
