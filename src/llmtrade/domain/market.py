@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.records import assembled
 
 
 class Bar(BaseModel):
@@ -37,7 +38,6 @@ class Bar(BaseModel):
 
 
 _BAR_FIELDS = tuple(Bar.model_fields)
-_set = object.__setattr__
 
 
 def trusted_bar(
@@ -56,7 +56,6 @@ def trusted_bar(
     back from the bar cache; a synthetic range, which MarketData validates as every provider's answer). The
     weekly snapshot reads some 4,000 vouched bars on the path to the first model call, and model_construct's
     per-field alias and default handling was most of that read's time."""
-    bar = Bar.__new__(Bar)
     values = {
         "symbol": symbol,
         "day": day,
@@ -68,11 +67,7 @@ def trusted_bar(
         "source": source,
         "synthetic": synthetic,
     }
-    _set(bar, "__dict__", values)
-    _set(bar, "__pydantic_fields_set__", set(_BAR_FIELDS))
-    _set(bar, "__pydantic_extra__", None)
-    _set(bar, "__pydantic_private__", None)
-    return bar
+    return assembled(Bar, values, set(_BAR_FIELDS))
 
 
 class IndicatorSet(BaseModel):

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.records import assembled
 from llmtrade.storage.event_copies import COLUMNS as _COLUMNS
 
 if TYPE_CHECKING:
@@ -116,8 +117,6 @@ _FIELDS = (
 if tuple(StoredEvent.model_fields) != _FIELDS or tuple(NewEvent.model_fields) != _FIELDS[:7]:
     # A field added or moved: stored_event and stored_from must learn it first.
     raise RuntimeError(f"StoredEvent's fields are {tuple(StoredEvent.model_fields)}, stored_event builds {_FIELDS}")
-_new = object.__new__
-_set = object.__setattr__
 
 
 def stored_event(
@@ -154,12 +153,7 @@ def stored_event(
 
 def _built(fields: dict[str, Any]) -> StoredEvent:
     """A StoredEvent of `fields` (every field, in the model's order), as model_construct makes one."""
-    event = _new(StoredEvent)
-    _set(event, "__dict__", fields)
-    _set(event, "__pydantic_fields_set__", set(_FIELDS))
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
-    return event
+    return assembled(StoredEvent, fields, set(_FIELDS))
 
 
 def stored_from(event: NewEvent, id: int, version: int, occurred_at: datetime, payload: dict[str, Any]) -> StoredEvent:
