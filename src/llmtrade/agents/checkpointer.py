@@ -110,15 +110,11 @@ def _packaged(
 ) -> RenderedPrompt | None:
     """The prompt `prompts.render(ROLE, **variables)` gives, when the renderer's templates are the packaged
     ones `_user_text` follows; else None (the renderer renders it). `templates`: as read for this checkpoint
-    (None: looked up now)."""
-    if templates is None:
-        if any(prompts.source_digest(name) != digest for name, digest in _PACKAGED.items()):
-            return None
-        system = prompts.render_template(f"{ROLE}.system.j2", **variables)
-    elif not templates.packaged:
+    (None: read now)."""
+    templates = templates if templates is not None else read_templates(prompts)
+    if not templates.packaged:
         return None
-    else:
-        system = templates.system or prompts.render_template(f"{ROLE}.system.j2", **variables)
+    system = templates.system or prompts.render_template(f"{ROLE}.system.j2", **variables)
     return RenderedPrompt(system=system, user=_user_text(variables))
 
 
