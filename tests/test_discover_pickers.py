@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from llmtrade.config.sections import DiscoveryConfig, EnsembleWeights, FuzzyWeights
 from llmtrade.discovery import ensemble, pickers
-from llmtrade.discovery.features import MOMENTUM_SESSIONS, corwin_schultz, features
+from llmtrade.discovery.features import MOMENTUM_SESSIONS, PairHistory, corwin_schultz, features
 from llmtrade.domain.discovery import CandidateFeatures, Suggestion
 from llmtrade.domain.market import Bar
 
@@ -157,3 +158,34 @@ def test_the_watchlist_takes_includes_first_skips_excludes_and_zero_scores_and_s
         ("C", 3, False, "gold"),
     ]
     assert [e.symbol for e in ensemble.watchlist(ranked, classes, size=20)] == ["A", "B", "C"]
+
+
+def test_a_pair_history_gives_the_features_of_any_slice_to_the_bit() -> None:
+    start = date(2025, 1, 1)
+    bars = [
+        _bar(start + timedelta(days=i), 105.0 + i % 7, 95.0 - i % 5, 100.0 + (i * 37 % 11) / 3, volume=1e6 + i * 13)
+        for i in range(150)
+    ]
+    history = PairHistory(bars, 10)
+    for lo, hi in [(10, 71), (10, 150), (40, 120), (60, 150), (89, 150)]:
+        expected = features("X", bars[lo:hi], asset_class="equity", name="n", sector="s")
+        got = history.features(lo, hi, "X", asset_class="equity", name="n", sector="s")
+        assert got == expected
+        assert got is not None and expected is not None
+        assert got.model_dump_json() == expected.model_dump_json()
+        assert got == CandidateFeatures.model_validate(got.model_dump())  # what validation would have built
+    assert history.features(10, 70, "X", asset_class="equity") is None  # one short of MIN_SESSIONS
+    with pytest.raises(ValueError):
+        history.features(9, 100, "X", asset_class="equity")
+
+
+def test_suggestions_built_unvalidated_equal_validated_ones_and_bad_scores_still_fail() -> None:
+    assert pickers.suggestion("X", 2, 0.5, "r") == Suggestion(symbol="X", rank=2, score=0.5, reason="r")
+    made = pickers.suggestion("X", 1, 1.0, "r", passed=False)
+    assert made == Suggestion(symbol="X", rank=1, score=1.0, passed=False, reason="r")
+    assert made.model_fields_set == {"symbol", "rank", "score", "passed", "reason"}
+    assert pickers.suggestion("X", 2, 0.5, "r").model_fields_set == {"symbol", "rank", "score", "reason"}
+    with pytest.raises(ValidationError):
+        pickers.suggestion("X", 1, 1.000001, "r")
+    with pytest.raises(ValidationError):
+        pickers.suggestion("X", 0, 0.5, "r")

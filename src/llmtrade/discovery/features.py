@@ -16,6 +16,7 @@ from itertools import pairwise
 
 from llmtrade.domain.discovery import CandidateFeatures
 from llmtrade.domain.market import Bar
+from llmtrade.domain.records import assembled
 
 WINDOW = 20  # sessions for volume, spread and volatility
 MOMENTUM_SESSIONS = 60  # about three months
@@ -53,19 +54,87 @@ def features(
     highs = [b.high for b in window]
     lows = [b.low for b in window]
     log = math.log
-    returns = [log(after / before) for before, after in pairwise(closes)]
+    return _row(
+        (symbol, name, asset_class, sector),
+        len(bars),
+        [log(after / before) for before, after in pairwise(closes)],
+        list(map(_corwin_schultz, highs, lows, highs[1:], lows[1:])),
+        [b.volume for b in window[1:]],
+        closes[-1],
+        bars[-1 - MOMENTUM_SESSIONS].close,
+    )
+
+
+class PairHistory:
+    """One symbol's bars (oldest first) from index `first` on, with each consecutive pair's log return and
+    spread estimate computed once: a backtest holding a symbol's whole history asks for its features at every
+    week's session, and each pair would otherwise be worked out again for each of the WINDOW weeks it lies in."""
+
+    def __init__(self, bars: Sequence[Bar], first: int = 0):
+        tail = bars[first:]
+        closes = [b.close for b in tail]
+        highs = [b.high for b in tail]
+        lows = [b.low for b in tail]
+        log = math.log
+        self.first = first
+        self.closes = closes
+        self.volumes = [b.volume for b in tail]
+        self.returns = [log(after / before) for before, after in pairwise(closes)]  # [i]: bars i and i + 1
+        self.spreads = list(map(_corwin_schultz, highs, lows, highs[1:], lows[1:]))
+
+    def features(
+        self, lo: int, hi: int, symbol: str, *, asset_class: str, name: str = "", sector: str = ""
+    ) -> CandidateFeatures | None:
+        """`features(symbol, bars[lo:hi], ...)` (`lo` >= `first`), the same floats: the same values summed in the
+        same order."""
+        if hi - lo < MIN_SESSIONS:
+            return None
+        if lo < self.first:
+            raise ValueError(f"bars from {lo} asked of a history held from {self.first}")
+        hi -= self.first
+        start = hi - WINDOW - 1  # the window's first bar: its pairs are start .. hi - 2
+        return _row(
+            (symbol, name, asset_class, sector),
+            hi + self.first - lo,
+            self.returns[start : hi - 1],
+            self.spreads[start : hi - 1],
+            self.volumes[start + 1 : hi],
+            self.closes[hi - 1],
+            self.closes[hi - 1 - MOMENTUM_SESSIONS],
+        )
+
+
+def _row(
+    labels: tuple[str, str, str, str],
+    sessions: int,
+    returns: list[float],
+    spreads: list[float],
+    volumes: list[float],
+    price: float,
+    then: float,
+) -> CandidateFeatures:
+    """The features from the window's WINDOW returns, spread estimates and volumes, the last close and the close
+    MOMENTUM_SESSIONS sessions before it; `labels`: symbol, name, asset class, sector."""
     mean = sum(returns) / WINDOW
     variance = sum([(r - mean) ** 2 for r in returns]) / (WINDOW - 1)
-    spread = sum(map(_corwin_schultz, highs, lows, highs[1:], lows[1:])) / WINDOW
-    return CandidateFeatures(
-        symbol=symbol,
-        name=name,
-        asset_class=asset_class,
-        sector=sector,
-        sessions=len(bars),
-        price=closes[-1],
-        avg_volume=sum([b.volume for b in window[1:]]) / WINDOW,
-        spread=spread,
-        volatility=math.sqrt(variance * 252),
-        momentum=closes[-1] / bars[-1 - MOMENTUM_SESSIONS].close - 1,
+    symbol, name, asset_class, sector = labels
+    # Unvalidated: every value is a float or an int computed here from validated bars, the labels strings.
+    return assembled(
+        CandidateFeatures,
+        {
+            "symbol": symbol,
+            "name": name,
+            "asset_class": asset_class,
+            "sector": sector,
+            "sessions": sessions,
+            "price": price,
+            "avg_volume": sum(volumes) / WINDOW,
+            "spread": sum(spreads) / WINDOW,
+            "volatility": math.sqrt(variance * 252),
+            "momentum": price / then - 1,
+        },
+        set(_FIELDS),
     )
+
+
+_FIELDS = tuple(CandidateFeatures.model_fields)

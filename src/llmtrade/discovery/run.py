@@ -3,7 +3,7 @@ ensemble, the watchlist and the disagreements, and the events that record them."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -13,6 +13,7 @@ from llmtrade.config.models import BENCHMARK, ModelRef
 from llmtrade.config.sections import DiscoveryConfig
 from llmtrade.discovery import ensemble, pickers
 from llmtrade.discovery.features import MIN_SESSIONS, features
+from llmtrade.discovery.pickers import suggestion
 from llmtrade.discovery.watchlist import Watchlist
 from llmtrade.domain.discovery import (
     CandidateFeatures,
@@ -64,24 +65,41 @@ class Discovery:
         return [NewEvent.of(p, stream=DISCOVERY, run_id=run_id) for p in [*made, listed]]
 
 
-def candidate_features(
-    market: DailyBars, candidates: Sequence[CandidateInstrument], asof: datetime
-) -> tuple[date, list[CandidateFeatures], list[str]]:
+# Sessions of bars read for a candidate's features: the momentum window's and a few to spare.
+FEATURE_SESSIONS = MIN_SESSIONS + 5
+
+Featured = tuple[date, list[CandidateFeatures], list[str]]
+# What `candidate_features(market, ...)` answers, however the features are had (a backtest's held bars).
+FeatureReader = Callable[[Sequence[CandidateInstrument], datetime], Featured]
+
+
+def candidate_features(market: DailyBars, candidates: Sequence[CandidateInstrument], asof: datetime) -> Featured:
     """The last complete session at `asof`, each candidate's features as of it, and the ones skipped."""
     session = market.calendar.last_completed_session(asof)
     if session is None:
         raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
-    series = market.bars_asof([c.symbol for c in candidates], asof, sessions=MIN_SESSIONS + 5)
+    series = market.bars_asof([c.symbol for c in candidates], asof, sessions=FEATURE_SESSIONS)
+    found, skipped = sort_out(
+        candidates,
+        lambda c: features(
+            c.symbol, series.bars.get(c.symbol, []), asset_class=c.asset_class.value, name=c.name, sector=c.sector
+        ),
+    )
+    return session, found, skipped
+
+
+def sort_out(
+    candidates: Sequence[CandidateInstrument], row_of: Callable[[CandidateInstrument], CandidateFeatures | None]
+) -> tuple[list[CandidateFeatures], list[str]]:
+    """Each candidate's features (`row_of`, None: not enough history), in order, and the symbols without."""
     found, skipped = [], []
     for c in candidates:
-        row = features(
-            c.symbol, series.bars.get(c.symbol, []), asset_class=c.asset_class.value, name=c.name, sector=c.sector
-        )
+        row = row_of(c)
         if row is None:
             skipped.append(c.symbol)
         else:
             found.append(row)
-    return session, found, skipped
+    return found, skipped
 
 
 def condition(candidates: Sequence[CandidateFeatures]) -> str:
@@ -105,10 +123,15 @@ async def discover(
     site: CallSite,
     current: Watchlist,
     similar_conditions: Sequence[str] = (),
+    features_of: FeatureReader | None = None,
 ) -> Discovery:
     """Score every candidate with every picker and build the watchlist (with `current`'s manual edits);
-    `similar_conditions`: the memory's lines the LLM picker is shown (app/discovery_memory.py), if any."""
-    session, rows, skipped = candidate_features(market, candidates, asof)
+    `similar_conditions`: the memory's lines the LLM picker is shown (app/discovery_memory.py), if any;
+    `features_of`: reads the candidates' features as `candidate_features(market, ...)` does (the default)."""
+    if features_of is None:
+        session, rows, skipped = candidate_features(market, candidates, asof)
+    else:
+        session, rows, skipped = features_of(candidates, asof)
     if not rows:
         raise MarketDataError("no discovery candidate has enough history to judge")
     picked = await llm_picker.pick(
@@ -160,11 +183,8 @@ def _llm_suggestions(rows: Sequence[CandidateFeatures], picks: Sequence[tuple[st
     """The picks ranked first (score 1 for the first down to 1/k for the k-th), then every other
     candidate at score 0 in symbol order, so the LLM picker too has judged the whole set."""
     k = len(picks)
-    out = [
-        Suggestion(symbol=s, rank=i + 1, score=round(1 - i / k, 6), reason=reason)
-        for i, (s, reason) in enumerate(picks)
-    ]
+    out = [suggestion(s, i + 1, round(1 - i / k, 6), reason) for i, (s, reason) in enumerate(picks)]
     chosen = {s for s, _ in picks}
     rest = sorted(c.symbol for c in rows if c.symbol not in chosen)
-    out += [Suggestion(symbol=s, rank=k + 1 + i, score=0.0, reason="not picked") for i, s in enumerate(rest)]
+    out += [suggestion(s, k + 1 + i, 0.0, "not picked") for i, s in enumerate(rest)]
     return out
