@@ -33,11 +33,18 @@ def corwin_schultz(first: Bar, second: Bar) -> float:
 # each pair's estimate is computed once (a pure function of four prices).
 @lru_cache(maxsize=1 << 14)
 def _corwin_schultz(high_1: float, low_1: float, high_2: float, low_2: float) -> float:
-    beta = math.log(high_1 / low_1) ** 2 + math.log(high_2 / low_2) ** 2
-    gamma = math.log(max(high_1, high_2) / min(low_1, low_2)) ** 2
-    alpha = (math.sqrt(2 * beta) - math.sqrt(beta)) / _K - math.sqrt(gamma / _K)
-    spread = 2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha))
-    return max(spread, 0.0)
+    return _spread(
+        math.log(high_1 / low_1) ** 2 + math.log(high_2 / low_2) ** 2,
+        math.log(max(high_1, high_2) / min(low_1, low_2)) ** 2,
+    )
+
+
+def _spread(beta: float, gamma: float) -> float:
+    """The estimate from beta (the two one-day ranges' squared logs, summed) and gamma (the two-day range's)."""
+    sqrt = math.sqrt
+    alpha = (sqrt(2 * beta) - sqrt(beta)) / _K - sqrt(gamma / _K)
+    grown = math.exp(alpha)
+    return max(2 * (grown - 1) / (1 + grown), 0.0)
 
 
 def features(
@@ -80,7 +87,12 @@ class PairHistory:
         self.closes = closes
         self.volumes = [b.volume for b in tail]
         self.returns = [log(after / before) for before, after in pairwise(closes)]  # [i]: bars i and i + 1
-        self.spreads = list(map(_corwin_schultz, highs, lows, highs[1:], lows[1:]))
+        # _corwin_schultz's terms, each day's range taken once for the two pairs it is in (the same floats).
+        ranges = [log(high / low) ** 2 for high, low in zip(highs, lows, strict=True)]
+        self.spreads = [
+            _spread(ranges[i] + ranges[i + 1], log(max(highs[i], highs[i + 1]) / min(lows[i], lows[i + 1])) ** 2)
+            for i in range(len(ranges) - 1)
+        ]
 
     def features(
         self, lo: int, hi: int, symbol: str, *, asset_class: str, name: str = "", sector: str = ""
