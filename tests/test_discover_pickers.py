@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from pydantic import ValidationError
 
 from llmtrade.config.sections import DiscoveryConfig, EnsembleWeights, FuzzyWeights
 from llmtrade.discovery import ensemble, pickers
@@ -177,15 +176,3 @@ def test_a_pair_history_gives_the_features_of_any_slice_to_the_bit() -> None:
     assert history.features(10, 70, "X", asset_class="equity") is None  # one short of MIN_SESSIONS
     with pytest.raises(ValueError):
         history.features(9, 100, "X", asset_class="equity")
-
-
-def test_suggestions_built_unvalidated_equal_validated_ones_and_bad_scores_still_fail() -> None:
-    assert pickers.suggestion("X", 2, 0.5, "r") == Suggestion(symbol="X", rank=2, score=0.5, reason="r")
-    made = pickers.suggestion("X", 1, 1.0, "r", passed=False)
-    assert made == Suggestion(symbol="X", rank=1, score=1.0, passed=False, reason="r")
-    assert made.model_fields_set == {"symbol", "rank", "score", "passed", "reason"}
-    assert pickers.suggestion("X", 2, 0.5, "r").model_fields_set == {"symbol", "rank", "score", "reason"}
-    with pytest.raises(ValidationError):
-        pickers.suggestion("X", 1, 1.000001, "r")
-    with pytest.raises(ValidationError):
-        pickers.suggestion("X", 0, 0.5, "r")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from llmtrade.config.sections import EnsembleWeights
-from llmtrade.discovery.pickers import suggestion
 from llmtrade.domain.discovery import Disagreement, Suggestion, WatchlistEntry
 
 
@@ -30,11 +29,11 @@ def combine(
     }
     order = sorted(symbols, key=lambda s: (-scored[s], s))
     return [
-        suggestion(
-            s,
-            i,
-            round(scored[s], 6),
-            f"metric {m.get(s, 0.0):.2f}, fuzzy {f.get(s, 0.0):.2f}, llm {lm.get(s, 0.0):.2f}",
+        Suggestion(
+            symbol=s,
+            rank=i,
+            score=round(scored[s], 6),
+            reason=f"metric {m.get(s, 0.0):.2f}, fuzzy {f.get(s, 0.0):.2f}, llm {lm.get(s, 0.0):.2f}",
         )
         for i, s in enumerate(order, start=1)
     ]

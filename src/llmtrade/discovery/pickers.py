@@ -15,23 +15,6 @@ from datetime import date
 
 from llmtrade.config.sections import DiscoveryConfig, FuzzyWeights
 from llmtrade.domain.discovery import CandidateFeatures, Suggestion
-from llmtrade.domain.records import assembled
-
-_ALL = frozenset(Suggestion.model_fields)
-_UNJUDGED = _ALL - {"passed"}  # the fields set when `passed` is not given
-
-
-def suggestion(symbol: str, rank: int, score: float, reason: str, passed: bool | None = None) -> Suggestion:
-    """`Suggestion(symbol=..., rank=..., score=..., reason=...)` (with `passed=` when `passed` is not None): a
-    week's discovery makes some 600, and validating each showed. Built unvalidated when the values are what
-    validation would keep as they are (an int rank from 1, a float score in 0..1); otherwise validated, so an
-    out-of-range score (an ensemble's weights summing to 1 + 1e-6) fails as it did."""
-    if type(score) is not float or not 0.0 <= score <= 1.0 or type(rank) is not int or rank < 1:
-        if passed is None:
-            return Suggestion(symbol=symbol, rank=rank, score=score, reason=reason)
-        return Suggestion(symbol=symbol, rank=rank, score=score, passed=passed, reason=reason)
-    values = {"symbol": symbol, "rank": rank, "score": score, "passed": passed, "reason": reason}
-    return assembled(Suggestion, values, set(_UNJUDGED if passed is None else _ALL))
 
 
 def _ranked(
@@ -39,7 +22,7 @@ def _ranked(
 ) -> list[Suggestion]:
     ordered = sorted(rows, key=key)
     return [
-        suggestion(s, i, round(score, 6), reason, passed)
+        Suggestion(symbol=s, rank=i, score=round(score, 6), passed=passed, reason=reason)
         for i, (s, score, passed, reason) in enumerate(ordered, start=1)
     ]
 
@@ -90,7 +73,7 @@ def balance_memberships(candidates: Sequence[CandidateFeatures]) -> dict[str, fl
     return {c.symbol: 1.0 - counts[c.asset_class] / len(candidates) for c in candidates}
 
 
-def _weighted(weights: FuzzyWeights, liquidity: float, volatility: float, momentum: float, balance: float) -> float:
+def fuzzy_score(weights: FuzzyWeights, liquidity: float, volatility: float, momentum: float, balance: float) -> float:
     """The fuzzy score: the memberships (0-1) weighed."""
     return (
         weights.liquidity * liquidity
@@ -108,7 +91,7 @@ def fuzzy(candidates: Sequence[CandidateFeatures], settings: DiscoveryConfig) ->
     for c in candidates:
         liquidity, volatility = liquidity_membership(c.avg_volume), volatility_membership(c.volatility)
         momentum, balanced = momentum_membership(c.momentum), balance[c.symbol]
-        score = _weighted(weights, liquidity, volatility, momentum, balanced)
+        score = fuzzy_score(weights, liquidity, volatility, momentum, balanced)
         reason = (
             f"liquidity {liquidity:.2f}, volatility {volatility:.2f}, momentum {momentum:.2f}, balance {balanced:.2f}"
         )
@@ -120,7 +103,8 @@ def _by_order(symbols: Sequence[str], reason: Callable[[str], str]) -> list[Sugg
     """Rank in the given order; score falls linearly from 1 (first) to 0 (last)."""
     n = len(symbols)
     return [
-        suggestion(s, i + 1, round(1.0 - i / (n - 1), 6) if n > 1 else 1.0, reason(s)) for i, s in enumerate(symbols)
+        Suggestion(symbol=s, rank=i + 1, score=round(1.0 - i / (n - 1), 6) if n > 1 else 1.0, reason=reason(s))
+        for i, s in enumerate(symbols)
     ]
 
 

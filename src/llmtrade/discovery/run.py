@@ -13,7 +13,6 @@ from llmtrade.config.models import BENCHMARK, ModelRef
 from llmtrade.config.sections import DiscoveryConfig
 from llmtrade.discovery import ensemble, pickers
 from llmtrade.discovery.features import MIN_SESSIONS, features
-from llmtrade.discovery.pickers import suggestion
 from llmtrade.discovery.watchlist import Watchlist
 from llmtrade.domain.discovery import (
     CandidateFeatures,
@@ -183,8 +182,11 @@ def _llm_suggestions(rows: Sequence[CandidateFeatures], picks: Sequence[tuple[st
     """The picks ranked first (score 1 for the first down to 1/k for the k-th), then every other
     candidate at score 0 in symbol order, so the LLM picker too has judged the whole set."""
     k = len(picks)
-    out = [suggestion(s, i + 1, round(1 - i / k, 6), reason) for i, (s, reason) in enumerate(picks)]
+    out = [
+        Suggestion(symbol=s, rank=i + 1, score=round(1 - i / k, 6), reason=reason)
+        for i, (s, reason) in enumerate(picks)
+    ]
     chosen = {s for s, _ in picks}
     rest = sorted(c.symbol for c in rows if c.symbol not in chosen)
-    out += [suggestion(s, k + 1 + i, 0.0, "not picked") for i, s in enumerate(rest)]
+    out += [Suggestion(symbol=s, rank=k + 1 + i, score=0.0, reason="not picked") for i, s in enumerate(rest)]
     return out
