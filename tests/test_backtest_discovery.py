@@ -220,3 +220,8 @@ def test_held_bars_give_the_features_the_market_gives_to_the_bit_week_after_week
     assert held.candidate_features(candidates, early) == candidate_features(market, candidates, early)
     late = datetime(2026, 4, 8, 13, 0, tzinfo=UTC)
     assert held.candidate_features(candidates, late) == candidate_features(market, candidates, late)
+    # Another backtest's held bars (another range) keep their own pair histories: the same answers as the market's.
+    other = HeldBars.of(market, market.bars(symbols, date(2025, 8, 1), date(2026, 2, 27)))
+    assert other.pairs == {}
+    assert other.candidate_features(candidates, weeks[3]) == candidate_features(market, candidates, weeks[3])
+    assert other.pairs["XLE"] is not held.pairs["XLE"]
