@@ -13,7 +13,7 @@ import shutil
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,9 @@ from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
+from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.loader import load_config, packaged_defaults
+from llmtrade.discovery.run import candidate_features
 from llmtrade.domain.discovery import PICKERS
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.indicators import indicators_of
@@ -198,3 +200,28 @@ def test_discovery_holds_the_universes_bars_the_weekly_run_reads_so_its_snapshot
     for symbol in universe:
         assert [id(b) for b in held[symbol]] == [id(b) for b in read[symbol]]  # the very same Bars
         assert indicators_of(held[symbol], held["SPY"]) is indicators_of(read[symbol], read["SPY"])
+
+
+def test_held_bars_give_the_features_the_market_gives_to_the_bit_week_after_week(storage: Storage) -> None:
+    symbols = ["SPY", "XLE", "AAPL", "MSFT"]
+    candidates = [c for c in packaged_candidates() if c.symbol in symbols]
+    market = MarketData([SyntheticMarket({"SPY": "equity"}, extra=candidate_classes())], BarCache(storage.conn), CAL)
+    held = HeldBars.of(market, market.bars(symbols, date(2025, 6, 2), date(2026, 3, 31)))
+    # Weeks forward, then one back before the first (its PairHistory is made again from the earlier window).
+    weeks = [datetime(2026, 1, 7, 13, 0, tzinfo=UTC) + timedelta(days=7 * i) for i in range(8)]
+    for asof in [*weeks, datetime(2025, 11, 5, 13, 0, tzinfo=UTC)]:
+        session, rows, skipped = held.candidate_features(candidates, asof)
+        assert (session, rows, skipped) == candidate_features(market, candidates, asof)
+        assert [r.model_dump_json() for r in rows] == [
+            r.model_dump_json() for r in candidate_features(market, candidates, asof)[1]
+        ]
+    # Before or past what is held: the market's answer.
+    early = datetime(2025, 7, 2, 13, 0, tzinfo=UTC)
+    assert held.candidate_features(candidates, early) == candidate_features(market, candidates, early)
+    late = datetime(2026, 4, 8, 13, 0, tzinfo=UTC)
+    assert held.candidate_features(candidates, late) == candidate_features(market, candidates, late)
+    # Another backtest's held bars (another range) keep their own pair histories: the same answers as the market's.
+    other = HeldBars.of(market, market.bars(symbols, date(2025, 8, 1), date(2026, 2, 27)))
+    assert other.pairs == {}
+    assert other.candidate_features(candidates, weeks[3]) == candidate_features(market, candidates, weeks[3])
+    assert other.pairs["XLE"] is not held.pairs["XLE"]

@@ -8,7 +8,7 @@ import pytest
 
 from llmtrade.config.sections import DiscoveryConfig, EnsembleWeights, FuzzyWeights
 from llmtrade.discovery import ensemble, pickers
-from llmtrade.discovery.features import MOMENTUM_SESSIONS, corwin_schultz, features
+from llmtrade.discovery.features import MOMENTUM_SESSIONS, PairHistory, corwin_schultz, features
 from llmtrade.domain.discovery import CandidateFeatures, Suggestion
 from llmtrade.domain.market import Bar
 
@@ -157,3 +157,22 @@ def test_the_watchlist_takes_includes_first_skips_excludes_and_zero_scores_and_s
         ("C", 3, False, "gold"),
     ]
     assert [e.symbol for e in ensemble.watchlist(ranked, classes, size=20)] == ["A", "B", "C"]
+
+
+def test_a_pair_history_gives_the_features_of_any_slice_to_the_bit() -> None:
+    start = date(2025, 1, 1)
+    bars = [
+        _bar(start + timedelta(days=i), 105.0 + i % 7, 95.0 - i % 5, 100.0 + (i * 37 % 11) / 3, volume=1e6 + i * 13)
+        for i in range(150)
+    ]
+    history = PairHistory(bars, 10)
+    for lo, hi in [(10, 71), (10, 150), (40, 120), (60, 150), (89, 150)]:
+        expected = features("X", bars[lo:hi], asset_class="equity", name="n", sector="s")
+        got = history.features(lo, hi, "X", asset_class="equity", name="n", sector="s")
+        assert got == expected
+        assert got is not None and expected is not None
+        assert got.model_dump_json() == expected.model_dump_json()
+        assert got == CandidateFeatures.model_validate(got.model_dump())  # what validation would have built
+    assert history.features(10, 70, "X", asset_class="equity") is None  # one short of MIN_SESSIONS
+    with pytest.raises(ValueError):
+        history.features(9, 100, "X", asset_class="equity")

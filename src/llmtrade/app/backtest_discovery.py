@@ -27,7 +27,9 @@ from llmtrade.app.discovery import current_watchlist, priceable, record_discover
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery import outcomes
-from llmtrade.domain.discovery import HORIZONS
+from llmtrade.discovery.features import PairHistory
+from llmtrade.discovery.run import FEATURE_SESSIONS, Featured, candidate_features, sort_out
+from llmtrade.domain.discovery import HORIZONS, CandidateFeatures
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
 from llmtrade.errors import LlmtradeError, MarketDataError
 from llmtrade.market.calendar import TradingCalendar
@@ -64,7 +66,14 @@ class BacktestDiscovery:
                 if fixed or (latest is not None and latest.session == last):
                     return
                 try:
-                    _, found = record_discovery(self.app, storage, self.candidates, bars=self.held, current=current)
+                    _, found = record_discovery(
+                        self.app,
+                        storage,
+                        self.candidates,
+                        bars=self.held,
+                        current=current,
+                        features_of=self.held.candidate_features if self.held is not None else None,
+                    )
                 except LlmtradeError as exc:
                     self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
                     return
@@ -143,6 +152,7 @@ class HeldBars:
     market: MarketData
     held: BarSeries
     days: dict[str, list[date]]
+    pairs: dict[str, PairHistory] = field(default_factory=dict)  # by symbol, each made when first asked for
 
     @classmethod
     def of(cls, market: MarketData, held: BarSeries) -> HeldBars:
@@ -167,3 +177,33 @@ class HeldBars:
         if end is None:
             raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
         return self.bars(symbols, end - timedelta(days=int(sessions * 1.5) + 10), end)
+
+    def candidate_features(self, candidates: Sequence[CandidateInstrument], asof: datetime) -> Featured:
+        """`discovery.run.candidate_features(self, candidates, asof)`, the same rows, from each held symbol's
+        PairHistory (its session pairs' values computed once for the whole backtest) and the positions of the
+        window `bars_asof` would slice, rather than from a slice of its bars every week."""
+        session = self.calendar.last_completed_session(asof)
+        symbols = [c.symbol for c in candidates]
+        if session is None or any(s not in self.days for s in symbols):
+            return candidate_features(self, candidates, asof)
+        start = session - timedelta(days=int(FEATURE_SESSIONS * 1.5) + 10)  # bars_asof's window
+        if start < self.held.start or session > self.held.end:
+            return candidate_features(self, candidates, asof)
+
+        def row_of(c: CandidateInstrument) -> CandidateFeatures | None:
+            days = self.days[c.symbol]
+            lo, hi = bisect_left(days, start), bisect_right(days, session)
+            pairs = self.pairs.get(c.symbol)
+            if pairs is None or pairs.first > lo:  # from the first window asked for: earlier bars are not read
+                pairs = self.pairs[c.symbol] = PairHistory(self.held.bars[c.symbol], lo)
+            return pairs.features(
+                lo,
+                hi,
+                c.symbol,
+                asset_class=c.asset_class.value,
+                name=c.name,
+                sector=c.sector,
+            )
+
+        found, skipped = sort_out(candidates, row_of)
+        return session, found, skipped

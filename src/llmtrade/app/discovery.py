@@ -14,7 +14,7 @@ from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.candidates import alpaca_candidates, trading_client
 from llmtrade.discovery.performance import evaluate, refit_weights
-from llmtrade.discovery.run import Discovery
+from llmtrade.discovery.run import Discovery, FeatureReader
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, fold
 from llmtrade.domain.discovery import HORIZONS, WatchlistEdited
@@ -94,11 +94,13 @@ def record_discovery(
     *,
     bars: DailyBars | None = None,
     current: Watchlist | None = None,
+    features_of: FeatureReader | None = None,
 ) -> tuple[str, Discovery]:
     """One discovery run over `candidates` as of the clock's now, as a `discover` run (RunStarted ..
     RunFinished) with its SuggestionsMade and WatchlistSet events; the run id and what it found. Prices
     from `bars` when given (a backtest's held bars), else the app's market for the run; `current`: the
-    watchlist as `current_watchlist(storage)` folds it now, when the caller has just folded it.
+    watchlist as `current_watchlist(storage)` folds it now, when the caller has just folded it; `features_of`:
+    the candidates' features as `discovery.run.candidate_features` reads them from `bars` (a backtest's, held).
 
     Raises what the run raises (MarketDataError when no candidate has the history to judge; a model's
     failure), the run recorded as failed."""
@@ -124,6 +126,7 @@ def record_discovery(
             site=CallSite(role="picker", run_id=run_id),
             current=current,
             similar_conditions=remembered,
+            features_of=features_of,
         ),
         session,
         run,

@@ -10,12 +10,14 @@ over the last 20 session pairs. It needs only daily bars, which every provider h
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import pairwise
 
 from llmtrade.domain.discovery import CandidateFeatures
 from llmtrade.domain.market import Bar
+from llmtrade.domain.records import assembled
 
 WINDOW = 20  # sessions for volume, spread and volatility
 MOMENTUM_SESSIONS = 60  # about three months
@@ -32,11 +34,18 @@ def corwin_schultz(first: Bar, second: Bar) -> float:
 # each pair's estimate is computed once (a pure function of four prices).
 @lru_cache(maxsize=1 << 14)
 def _corwin_schultz(high_1: float, low_1: float, high_2: float, low_2: float) -> float:
-    beta = math.log(high_1 / low_1) ** 2 + math.log(high_2 / low_2) ** 2
-    gamma = math.log(max(high_1, high_2) / min(low_1, low_2)) ** 2
-    alpha = (math.sqrt(2 * beta) - math.sqrt(beta)) / _K - math.sqrt(gamma / _K)
-    spread = 2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha))
-    return max(spread, 0.0)
+    return _spread(
+        math.log(high_1 / low_1) ** 2 + math.log(high_2 / low_2) ** 2,
+        math.log(max(high_1, high_2) / min(low_1, low_2)) ** 2,
+    )
+
+
+def _spread(beta: float, gamma: float) -> float:
+    """The estimate from beta (the two one-day ranges' squared logs, summed) and gamma (the two-day range's)."""
+    sqrt = math.sqrt
+    alpha = (sqrt(2 * beta) - sqrt(beta)) / _K - sqrt(gamma / _K)
+    grown = math.exp(alpha)
+    return max(2 * (grown - 1) / (1 + grown), 0.0)
 
 
 def features(
@@ -53,19 +62,97 @@ def features(
     highs = [b.high for b in window]
     lows = [b.low for b in window]
     log = math.log
-    returns = [log(after / before) for before, after in pairwise(closes)]
+    return _row(
+        (symbol, name, asset_class, sector),
+        len(bars),
+        [log(after / before) for before, after in pairwise(closes)],
+        list(map(_corwin_schultz, highs, lows, highs[1:], lows[1:])),
+        [b.volume for b in window[1:]],
+        closes[-1],
+        bars[-1 - MOMENTUM_SESSIONS].close,
+    )
+
+
+class PairHistory:
+    """One symbol's bars (oldest first) from index `first` on, with each consecutive pair's log return and
+    spread estimate computed once: a backtest holding a symbol's whole history asks for its features at every
+    week's session, and each pair would otherwise be worked out again for each of the WINDOW weeks it lies in."""
+
+    def __init__(self, bars: Sequence[Bar], first: int = 0):
+        tail = bars[first:]
+        closes = [b.close for b in tail]
+        highs = [b.high for b in tail]
+        lows = [b.low for b in tail]
+        log = math.log
+        self.first = first
+        self.closes = closes
+        self.volumes = [b.volume for b in tail]
+        # [i]: bars i and i + 1. Held as C doubles (the same values, 8 bytes each rather than a float object's 32: a
+        # decade's backtest holds some 300k pairs).
+        self.returns = array("d", [log(after / before) for before, after in pairwise(closes)])
+        # _corwin_schultz's terms, each day's range taken once for the two pairs it is in (the same floats).
+        ranges = [log(high / low) ** 2 for high, low in zip(highs, lows, strict=True)]
+        self.spreads = array(
+            "d",
+            [
+                _spread(ranges[i] + ranges[i + 1], log(max(highs[i], highs[i + 1]) / min(lows[i], lows[i + 1])) ** 2)
+                for i in range(len(ranges) - 1)
+            ],
+        )
+
+    def features(
+        self, lo: int, hi: int, symbol: str, *, asset_class: str, name: str = "", sector: str = ""
+    ) -> CandidateFeatures | None:
+        """`features(symbol, bars[lo:hi], ...)` (`lo` >= `first`), the same floats: the same values summed in the
+        same order."""
+        if hi - lo < MIN_SESSIONS:
+            return None
+        if lo < self.first:
+            raise ValueError(f"bars from {lo} asked of a history held from {self.first}")
+        hi -= self.first
+        start = hi - WINDOW - 1  # the window's first bar: its pairs are start .. hi - 2
+        return _row(
+            (symbol, name, asset_class, sector),
+            hi + self.first - lo,
+            self.returns[start : hi - 1],
+            self.spreads[start : hi - 1],
+            self.volumes[start + 1 : hi],
+            self.closes[hi - 1],
+            self.closes[hi - 1 - MOMENTUM_SESSIONS],
+        )
+
+
+def _row(
+    labels: tuple[str, str, str, str],
+    sessions: int,
+    returns: Sequence[float],
+    spreads: Sequence[float],
+    volumes: Sequence[float],
+    price: float,
+    then: float,
+) -> CandidateFeatures:
+    """The features from the window's WINDOW returns, spread estimates and volumes, the last close and the close
+    MOMENTUM_SESSIONS sessions before it; `labels`: symbol, name, asset class, sector."""
     mean = sum(returns) / WINDOW
     variance = sum([(r - mean) ** 2 for r in returns]) / (WINDOW - 1)
-    spread = sum(map(_corwin_schultz, highs, lows, highs[1:], lows[1:])) / WINDOW
-    return CandidateFeatures(
-        symbol=symbol,
-        name=name,
-        asset_class=asset_class,
-        sector=sector,
-        sessions=len(bars),
-        price=closes[-1],
-        avg_volume=sum([b.volume for b in window[1:]]) / WINDOW,
-        spread=spread,
-        volatility=math.sqrt(variance * 252),
-        momentum=closes[-1] / bars[-1 - MOMENTUM_SESSIONS].close - 1,
+    symbol, name, asset_class, sector = labels
+    # Unvalidated: every value is a float or an int computed here from validated bars, the labels strings.
+    return assembled(
+        CandidateFeatures,
+        {
+            "symbol": symbol,
+            "name": name,
+            "asset_class": asset_class,
+            "sector": sector,
+            "sessions": sessions,
+            "price": price,
+            "avg_volume": sum(volumes) / WINDOW,
+            "spread": sum(spreads) / WINDOW,
+            "volatility": math.sqrt(variance * 252),
+            "momentum": price / then - 1,
+        },
+        set(_FIELDS),
     )
+
+
+_FIELDS = tuple(CandidateFeatures.model_fields)

@@ -73,11 +73,12 @@ def balance_memberships(candidates: Sequence[CandidateFeatures]) -> dict[str, fl
     return {c.symbol: 1.0 - counts[c.asset_class] / len(candidates) for c in candidates}
 
 
-def fuzzy_score(c: CandidateFeatures, balance: float, weights: FuzzyWeights) -> float:
+def fuzzy_score(weights: FuzzyWeights, liquidity: float, volatility: float, momentum: float, balance: float) -> float:
+    """The fuzzy score: the memberships (0-1) weighed."""
     return (
-        weights.liquidity * liquidity_membership(c.avg_volume)
-        + weights.volatility * volatility_membership(c.volatility)
-        + weights.momentum * momentum_membership(c.momentum)
+        weights.liquidity * liquidity
+        + weights.volatility * volatility
+        + weights.momentum * momentum
         + weights.balance * balance
     )
 
@@ -86,12 +87,13 @@ def fuzzy(candidates: Sequence[CandidateFeatures], settings: DiscoveryConfig) ->
     """The weighted memberships (0-1); passed when the score reaches fuzzy_min_score."""
     balance = balance_memberships(candidates)
     rows = []
+    weights = settings.fuzzy_weights
     for c in candidates:
-        score = fuzzy_score(c, balance[c.symbol], settings.fuzzy_weights)
         liquidity, volatility = liquidity_membership(c.avg_volume), volatility_membership(c.volatility)
+        momentum, balanced = momentum_membership(c.momentum), balance[c.symbol]
+        score = fuzzy_score(weights, liquidity, volatility, momentum, balanced)
         reason = (
-            f"liquidity {liquidity:.2f}, volatility {volatility:.2f}, "
-            f"momentum {momentum_membership(c.momentum):.2f}, balance {balance[c.symbol]:.2f}"
+            f"liquidity {liquidity:.2f}, volatility {volatility:.2f}, momentum {momentum:.2f}, balance {balanced:.2f}"
         )
         rows.append((c.symbol, score, score >= settings.fuzzy_min_score, reason))
     return _ranked(rows, key=lambda r: (-r[1], r[0]))

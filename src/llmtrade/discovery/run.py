@@ -3,7 +3,7 @@ ensemble, the watchlist and the disagreements, and the events that record them."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -64,24 +64,41 @@ class Discovery:
         return [NewEvent.of(p, stream=DISCOVERY, run_id=run_id) for p in [*made, listed]]
 
 
-def candidate_features(
-    market: DailyBars, candidates: Sequence[CandidateInstrument], asof: datetime
-) -> tuple[date, list[CandidateFeatures], list[str]]:
+# Sessions of bars read for a candidate's features: the momentum window's and a few to spare.
+FEATURE_SESSIONS = MIN_SESSIONS + 5
+
+Featured = tuple[date, list[CandidateFeatures], list[str]]
+# What `candidate_features(market, ...)` answers, however the features are had (a backtest's held bars).
+FeatureReader = Callable[[Sequence[CandidateInstrument], datetime], Featured]
+
+
+def candidate_features(market: DailyBars, candidates: Sequence[CandidateInstrument], asof: datetime) -> Featured:
     """The last complete session at `asof`, each candidate's features as of it, and the ones skipped."""
     session = market.calendar.last_completed_session(asof)
     if session is None:
         raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
-    series = market.bars_asof([c.symbol for c in candidates], asof, sessions=MIN_SESSIONS + 5)
+    series = market.bars_asof([c.symbol for c in candidates], asof, sessions=FEATURE_SESSIONS)
+    found, skipped = sort_out(
+        candidates,
+        lambda c: features(
+            c.symbol, series.bars.get(c.symbol, []), asset_class=c.asset_class.value, name=c.name, sector=c.sector
+        ),
+    )
+    return session, found, skipped
+
+
+def sort_out(
+    candidates: Sequence[CandidateInstrument], row_of: Callable[[CandidateInstrument], CandidateFeatures | None]
+) -> tuple[list[CandidateFeatures], list[str]]:
+    """Each candidate's features (`row_of`, None: not enough history), in order, and the symbols without."""
     found, skipped = [], []
     for c in candidates:
-        row = features(
-            c.symbol, series.bars.get(c.symbol, []), asset_class=c.asset_class.value, name=c.name, sector=c.sector
-        )
+        row = row_of(c)
         if row is None:
             skipped.append(c.symbol)
         else:
             found.append(row)
-    return session, found, skipped
+    return found, skipped
 
 
 def condition(candidates: Sequence[CandidateFeatures]) -> str:
@@ -105,10 +122,15 @@ async def discover(
     site: CallSite,
     current: Watchlist,
     similar_conditions: Sequence[str] = (),
+    features_of: FeatureReader | None = None,
 ) -> Discovery:
     """Score every candidate with every picker and build the watchlist (with `current`'s manual edits);
-    `similar_conditions`: the memory's lines the LLM picker is shown (app/discovery_memory.py), if any."""
-    session, rows, skipped = candidate_features(market, candidates, asof)
+    `similar_conditions`: the memory's lines the LLM picker is shown (app/discovery_memory.py), if any;
+    `features_of`: reads the candidates' features as `candidate_features(market, ...)` does (the default)."""
+    if features_of is None:
+        session, rows, skipped = candidate_features(market, candidates, asof)
+    else:
+        session, rows, skipped = features_of(candidates, asof)
     if not rows:
         raise MarketDataError("no discovery candidate has enough history to judge")
     picked = await llm_picker.pick(
