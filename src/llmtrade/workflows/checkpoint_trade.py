@@ -153,10 +153,6 @@ class DecideStage:
         bench.events.append(batch, expected_versions={event.stream: 1 for event in batch})
 
 
-def _nothing_sent() -> Execution:
-    return Execution(already_sent=False, abandoned=[], unfinished=[])
-
-
 class ExecuteStage:
     name = "execute"
     reads = (OUTCOMES, PRICES)
@@ -188,8 +184,9 @@ class ExecuteStage:
         )
         # Most checkpoints plan no order: execute_plans would read the week's orders stream twice to report that
         # nothing was sent, abandoned or refused (a plan without orders is never sent nor abandoned).
-        execution = (
-            await execute_plans(
+        execution = Execution(already_sent=False, abandoned=[], unfinished=[])
+        if any(p.orders for p in plans):
+            execution = await execute_plans(
                 bench.events,
                 desks,
                 plans,
@@ -199,9 +196,6 @@ class ExecuteStage:
                 week_id=bench.week_id,
                 run_id=bench.run_id,
             )
-            if any(p.orders for p in plans)
-            else _nothing_sent()
-        )
         ours = {order.client_order_id for plan in plans for order in plan.orders}
         # Most checkpoints plan nothing: then nothing of theirs is on the week's orders stream to read back.
         sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours] if ours else []
