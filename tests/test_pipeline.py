@@ -253,3 +253,25 @@ def test_a_stage_sees_only_the_keys_it_declares_and_the_rest_flow_past_it(storag
         asyncio.run(Pipeline([Peeks()], storage.events).run(context))
     result = asyncio.run(Pipeline([Never(), Answer()], storage.events).run(context))
     assert result.get(QUERY) == "q" and result.get(ANSWERS) == ["q-0", "q-1", "q-2"]
+
+
+def test_a_layout_checked_once_still_fails_every_time_it_is_miswired_and_passes_when_sound(storage: Storage) -> None:
+    # The wiring is remembered per layout once found sound (a pipeline is built per job); a faulty one is never kept.
+    for _ in range(3):
+        with pytest.raises(PipelineWiringError, match="stage 'answer' reads 'query'"):
+            Pipeline([Answer()], storage.events, inputs=())
+        Pipeline([Answer()], storage.events, inputs=(QUERY,))
+    # The same stage class with its own, wrong declaration on an instance is checked for what it declares.
+    broken = Answer()
+    broken.reads = [QUERY]  # type: ignore[assignment]
+    with pytest.raises(PipelineWiringError, match="must declare `reads`"):
+        Pipeline([broken], storage.events, inputs=(QUERY,))
+
+
+def test_with_values_sets_every_pair_in_order_and_checks_each_type() -> None:
+    base = PipelineContext(run_id="r").with_value(QUERY, "old")
+    both = base.with_values((ANSWERS, ["a"]), (QUERY, "new"), (ANSWERS, ["b"]))
+    assert (both.get(QUERY), both.get(ANSWERS), base.get(QUERY)) == ("new", ["b"], "old")
+    assert list(both.values) == ["query", "answers"]  # an existing key keeps its place, as with_value keeps it
+    with pytest.raises(TypeError, match="context key 'answers'"):
+        base.with_values((QUERY, "fine"), (ANSWERS, "not a list"))

@@ -10,6 +10,9 @@ from llmtrade.llm.types import Usage
 
 T = TypeVar("T")
 
+# No tokens at no cost (frozen, so one shared instance): a model's totals before its first call, an offline answer.
+FREE = Usage(cost_usd=0.0)
+
 
 @dataclass(frozen=True)
 class CallSite:
@@ -46,7 +49,7 @@ class UsageTotals:
             self.unpriced_calls += 1
         else:
             self.cost_usd += usage.cost_usd
-        before = self.by_model.get(model, Usage(cost_usd=0.0))
+        before = self.by_model.get(model, FREE)
         self.by_model[model] = Usage(
             prompt_tokens=before.prompt_tokens + usage.prompt_tokens,
             completion_tokens=before.completion_tokens + usage.completion_tokens,

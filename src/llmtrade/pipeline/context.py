@@ -109,7 +109,10 @@ class PipelineContext(BaseModel):
         return frozenset(self.values)
 
     def with_values(self, *pairs: tuple[ContextKey[Any], Any]) -> PipelineContext:
-        context = self
+        """This context with every (key, value) of `pairs` set, in order (a later pair of the same key wins):
+        one copy for them all, each value checked as `with_value` checks it."""
+        values = dict(self.values)
         for key, value in pairs:
-            context = context.with_value(key, value)
-        return context
+            key.check(value)
+            values[key.name] = value
+        return self._updated({"values": MappingProxyType(values)})

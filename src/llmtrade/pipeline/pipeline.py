@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StageCompleted, StageFailed, StageStarted
+from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import bound
 from llmtrade.errors import PipelineWiringError, StageError
@@ -48,7 +49,7 @@ class Pipeline:
             _require_declarations(stage)
         self.inputs = tuple(inputs) if inputs is not None else None
         if self.inputs is not None:
-            check_wiring(self.stages, {key.name for key in self.inputs}, "pipeline inputs")
+            _check_wiring_once(self.stages, self.inputs)
         self._events = events
         self._observer = observer or (lambda stage, state, seconds: None)
 
@@ -102,7 +103,7 @@ class Pipeline:
                     raise StageError(stage.name, exc) from exc
                 elapsed = (time.perf_counter() - started) * 1000
                 loaded = stage.name in result.loaded and stage.name not in context.loaded
-                completed = [StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded)]
+                completed = [_completed(stage.name, elapsed, loaded)]
                 self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
                 report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
                 context = context.merged(result, stage.writes, report)
@@ -125,7 +126,7 @@ class Pipeline:
             completed.clear()
             raise StageError(stage.name, error) from error
         loaded = stage.name in result.loaded and stage.name not in done.visible.loaded
-        completed.append(StageCompleted(stage=stage.name, duration_ms=elapsed, loaded=loaded))
+        completed.append(_completed(stage.name, elapsed, loaded))
         self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
         report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
         written = {key.name: result.values[key.name] for key in stage.writes}
@@ -141,7 +142,7 @@ class Pipeline:
             result, elapsed, error = await asyncio.shield(left.task)
             if error is None:
                 loaded = left.stage.name in result.loaded and left.stage.name not in left.visible.loaded
-                completed.append(StageCompleted(stage=left.stage.name, duration_ms=elapsed, loaded=loaded))
+                completed.append(_completed(left.stage.name, elapsed, loaded))
             else:
                 completed.append(_failed(left.stage, error, elapsed))
         alongside.clear()
@@ -228,6 +229,15 @@ def _started(name: str) -> StageStarted:
     return payload
 
 
+_COMPLETED_FIELDS = frozenset(StageCompleted.model_fields)
+
+
+def _completed(name: str, elapsed: float, loaded: bool) -> StageCompleted:
+    """StageCompleted(stage=name, duration_ms=elapsed, loaded=loaded), not validated: a stage's name is a str,
+    `elapsed` a float from perf_counter, `loaded` a bool (some ten of these per job, every job)."""
+    return assembled(StageCompleted, {"stage": name, "duration_ms": elapsed, "loaded": loaded}, set(_COMPLETED_FIELDS))
+
+
 def _failed(stage: Stage, exc: Exception, elapsed: float) -> StageFailed:
     return StageFailed(stage=stage.name, duration_ms=elapsed, error_type=type(exc).__name__, error=str(exc))
 
@@ -254,7 +264,34 @@ def check_wiring(stages: Sequence[Stage], provided: set[str], source: str) -> No
         available |= {key.name for key in stage.writes}
 
 
+# Wirings found sound: (each stage's name, reads and writes; the inputs) -> True. A pipeline is built per job
+# (10,000 checkpoints a backtest) from the same few stage layouts; the keys' tuples are the stages' own
+# (class attributes, held here so no id is reused), compared by identity and then by value.
+_WIRED: dict[tuple[Any, ...], bool] = {}
+# id of a reads/writes tuple found to hold ContextKeys only -> the tuple (held, so its id is not reused).
+_DECLARED: dict[int, tuple[Any, ...]] = {}
+
+
+def _check_wiring_once(stages: Sequence[Stage], inputs: tuple[ContextKey[Any], ...]) -> None:
+    """`check_wiring` against `inputs`, once per layout: a layout found sound stays sound (its keys are the
+    same objects, their names fixed), a faulty one raises every time."""
+    layout = (tuple((s.name, s.reads, s.writes) for s in stages), inputs)
+    if layout in _WIRED:
+        return
+    check_wiring(stages, {key.name for key in inputs}, "pipeline inputs")
+    if len(_WIRED) < 1024:  # a few dozen layouts; a bound all the same
+        _WIRED[layout] = True
+
+
 def _require_declarations(stage: Stage) -> None:
+    reads, writes = getattr(stage, "reads", None), getattr(stage, "writes", None)
+    if (
+        reads is not None
+        and writes is not None
+        and _DECLARED.get(id(reads)) is reads
+        and _DECLARED.get(id(writes)) is writes
+    ):
+        return  # both tuples checked before (a stage class's own, shared by every instance)
     for attribute in ("reads", "writes"):
         declared = getattr(stage, attribute, None)
         if not isinstance(declared, tuple) or not all(isinstance(k, ContextKey) for k in declared):
@@ -263,6 +300,8 @@ def _require_declarations(stage: Stage) -> None:
                 stage=stage.name,
                 key=attribute,
             )
+        if len(_DECLARED) < 4096:
+            _DECLARED[id(declared)] = declared
 
 
 def _require_outputs(stage: Stage, before: PipelineContext, after: PipelineContext) -> None:

@@ -29,7 +29,14 @@ from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, Outcome, Slot
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import ABANDONED, PRICES, UNFINISHED, execute_plans, recorded_orders
+from llmtrade.workflows.execution import (
+    ABANDONED,
+    PRICES,
+    UNFINISHED,
+    Execution,
+    execute_plans,
+    recorded_orders,
+)
 from llmtrade.workflows.legs import resume_unfinished
 from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.workbench import Workbench
@@ -175,16 +182,20 @@ class ExecuteStage:
             superseded=frozenset(p.account_id for p in plans if p.orders),
             own=frozenset(o.client_order_id for p in plans for o in p.orders),
         )
-        execution = await execute_plans(
-            bench.events,
-            desks,
-            plans,
-            bench.config,
-            context.get(PRICES),
-            stream=stream,
-            week_id=bench.week_id,
-            run_id=bench.run_id,
-        )
+        # Most checkpoints plan no order: execute_plans would read the week's orders stream twice to report that
+        # nothing was sent, abandoned or refused (a plan without orders is never sent nor abandoned).
+        execution = Execution(already_sent=False, abandoned=[], unfinished=[])
+        if any(p.orders for p in plans):
+            execution = await execute_plans(
+                bench.events,
+                desks,
+                plans,
+                bench.config,
+                context.get(PRICES),
+                stream=stream,
+                week_id=bench.week_id,
+                run_id=bench.run_id,
+            )
         ours = {order.client_order_id for plan in plans for order in plan.orders}
         # Most checkpoints plan nothing: then nothing of theirs is on the week's orders stream to read back.
         sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours] if ours else []
