@@ -4,13 +4,11 @@ and any other template text (an override, an edited template) must go through th
 
 from __future__ import annotations
 
-import os
 import random
-from datetime import date
 from pathlib import Path
 from typing import Any, get_args
 
-from llmtrade.agents.checkpointer import ROLE, Templates, _packaged, read_templates, week_templates
+from llmtrade.agents.checkpointer import ROLE, Templates, _packaged, read_templates
 from llmtrade.domain.committee import IndicatorName, WatchedIndicator
 from llmtrade.prompts.renderer import PromptRenderer
 
@@ -94,20 +92,3 @@ def test_templates_read_once_for_a_checkpoint_write_every_owners_prompt_to_the_b
     other = PromptRenderer(tmp_path)
     assert read_templates(other) == Templates(False, None)
     assert _packaged(other, _variables(rng), read_templates(other)) is None
-
-
-def test_a_weeks_checkpoints_read_the_templates_once_and_a_new_week_reads_them_again(tmp_path: Path) -> None:
-    packaged = Path(__file__).resolve().parents[1] / "src" / "llmtrade" / "prompts" / "checkpoint.user.j2"
-    override = tmp_path / "checkpoint.user.j2"
-    override.write_text(packaged.read_text(encoding="utf-8"), encoding="utf-8")
-    renderer = PromptRenderer(tmp_path)
-    week, later = date(2026, 1, 7), date(2026, 1, 14)
-    first = week_templates(renderer, week)
-    assert first == read_templates(renderer) and first.packaged and first.system is not None
-    # Edited during the week: that week's checkpoints keep what its first one read, the next week's see the edit.
-    override.write_text("Position {{ instrument }}.\n", encoding="utf-8")
-    os.utime(override, (override.stat().st_atime + 10, override.stat().st_mtime + 10))
-    assert week_templates(renderer, week) is first
-    assert week_templates(renderer, later) == read_templates(renderer) == Templates(False, None)
-    # Another renderer (another process's, or a test's) reads its own.
-    assert week_templates(PromptRenderer(), week) == read_templates(PromptRenderer()) == first

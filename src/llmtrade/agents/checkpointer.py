@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from typing import Any, Literal
 
@@ -104,25 +103,6 @@ def read_templates(prompts: PromptRenderer) -> Templates:
     name, digest = _PACKAGED_SYSTEM
     system = prompts.render_template(name) if packaged and prompts.source_digest(name) == digest else None
     return Templates(packaged, system)
-
-
-# id of a renderer -> (the renderer, held so its id is not reused; the week; its Templates as read that week).
-_WEEKS: dict[int, tuple[PromptRenderer, date, Templates]] = {}
-
-
-def week_templates(prompts: PromptRenderer, week_id: date) -> Templates:
-    """`read_templates(prompts)` as read at the week's first checkpoint asking anyone: a backtest's checkpoints
-    (~19 a week) each looked the four templates up again (a file check each). An override edited during a week
-    is used from the next week on in one process (live, each checkpoint is a process with a renderer of its
-    own, and reads it at once). PromptError as `read_templates`; a failed read is not kept."""
-    kept = _WEEKS.get(id(prompts))
-    if kept is not None and kept[0] is prompts and kept[1] == week_id:
-        return kept[2]
-    templates = read_templates(prompts)
-    if len(_WEEKS) >= 64:
-        _WEEKS.clear()  # a process has one renderer (its container's); a test run a few dozen
-    _WEEKS[id(prompts)] = (prompts, week_id, templates)
-    return templates
 
 
 def _packaged(

@@ -290,7 +290,7 @@ class AskStage:
         if all(p.triggered for p in asking):
             return None
         try:
-            return checkpointer.week_templates(self.bench.prompts, self.bench.week_id)
+            return checkpointer.read_templates(self.bench.prompts)
         except LlmtradeError:
             return None
 
