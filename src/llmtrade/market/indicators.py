@@ -20,6 +20,8 @@ from itertools import islice, pairwise
 
 from llmtrade.domain.market import Bar, IndicatorSet
 from llmtrade.errors import MarketDataError
+from llmtrade.market import bar_steps
+from llmtrade.market.bar_steps import true_range
 
 TRADING_DAYS_PER_YEAR = 252
 _WILDER_PERIOD = 14
@@ -40,8 +42,8 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
     # Each field read once into plain lists: a checkpoint computes some 300 bars' indicators per symbol a day,
     # and reading a model's attributes in every formula was most of that.
     closes = [bar.close for bar in bars]
-    highs = [bar.high for bar in bars]
-    lows = [bar.low for bar in bars]
+    # Each bar's true range, gain and loss over the bar before it, kept from the day before: the same numbers.
+    true_ranges, gains, losses = bar_steps.steps(bars)
     sma_20 = _sma(closes, 20)
     sma_50 = _sma(closes, 50)
     sma_200 = _sma(closes, 200)
@@ -63,10 +65,10 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
         price_vs_sma_20=_relative(last.close, sma_20),
         price_vs_sma_50=_relative(last.close, sma_50),
         price_vs_sma_200=_relative(last.close, sma_200),
-        rsi_14=_rsi(closes, _WILDER_PERIOD),
-        atr_14=_atr_of(highs, lows, closes, _WILDER_PERIOD),
+        rsi_14=_rsi_of(gains, losses, _WILDER_PERIOD),
+        atr_14=_wilder(true_ranges, _WILDER_PERIOD),
         realized_vol_20=_realized_vol(closes, 20),
-        drawdown_from_52w_high=last.close / max(highs[-TRADING_DAYS_PER_YEAR:]) - 1,
+        drawdown_from_52w_high=last.close / max(map(_HIGH, bars[-TRADING_DAYS_PER_YEAR:])) - 1,
         corr_spy_60=corr,
         bars_used=len(bars),
         synthetic=synthetic,
@@ -102,6 +104,7 @@ def indicators_of(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = None) ->
 
 
 _SYMBOL = operator.attrgetter("symbol")
+_HIGH = operator.attrgetter("high")
 _DAY = operator.attrgetter("day")
 
 
@@ -152,8 +155,16 @@ def _wilder(values: list[float], period: int) -> float | None:
 def _rsi(closes: list[float], period: int) -> float | None:
     changes = [after - before for before, after in pairwise(closes)]
     # `0.0 if c < 0.0 else c` is max(c, 0.0) to the bit (a -0.0 change stays -0.0), without the call.
-    average_gain = _wilder([0.0 if change < 0.0 else change for change in changes], period)
-    average_loss = _wilder([0.0 if change > 0.0 else -change for change in changes], period)
+    return _rsi_of(
+        [0.0 if change < 0.0 else change for change in changes],
+        [0.0 if change > 0.0 else -change for change in changes],
+        period,
+    )
+
+
+def _rsi_of(gains: list[float], losses: list[float], period: int) -> float | None:
+    average_gain = _wilder(gains, period)
+    average_loss = _wilder(losses, period)
     if average_gain is None or average_loss is None:
         return None
     if average_loss == 0:
@@ -162,20 +173,8 @@ def _rsi(closes: list[float], period: int) -> float | None:
 
 
 def _atr_of(highs: list[float], lows: list[float], closes: list[float], period: int) -> float | None:
-    # True range needs yesterday's close, so the first bar only serves as the second bar's reference. The largest of
-    # the three as `max` picks it (the first, replaced only by a greater one), without a call per bar.
-    true_ranges: list[float] = []
-    add = true_ranges.append
-    for high, low, previous in zip(highs[1:], lows[1:], closes, strict=False):
-        largest = high - low
-        other = abs(high - previous)
-        if other > largest:
-            largest = other
-        other = abs(low - previous)
-        if other > largest:
-            largest = other
-        add(largest)
-    return _wilder(true_ranges, period)
+    # True range needs yesterday's close, so the first bar only serves as the second bar's reference.
+    return _wilder([true_range(h, low, c) for h, low, c in zip(highs[1:], lows[1:], closes, strict=False)], period)
 
 
 def _realized_vol(closes: list[float], window: int) -> float | None:

@@ -1,0 +1,88 @@
+"""Each bar's true range, gain and loss, kept from one day's indicators to the next (market/bar_steps.py): an
+indicator set computed from kept steps must be, to the bit, the set computed from its bars alone, whatever was
+asked before (the day before, a later day, another backtest's bars of the same symbol, a bar replaced)."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import pytest
+
+from llmtrade.domain.market import Bar
+from llmtrade.market import bar_steps
+from llmtrade.market.indicators import _atr_of, _rsi, compute_indicators
+
+
+def _walk(symbol: str, n: int, seed: int) -> list[Bar]:
+    rng = random.Random(seed)
+    out, close = [], 100.0
+    for i in range(n):
+        previous, close = close, round(close * (1 + rng.gauss(0, 0.02)), 4)
+        high = round(max(previous, close) * (1 + abs(rng.gauss(0, 0.01))), 4)
+        low = round(min(previous, close) * (1 - abs(rng.gauss(0, 0.01))), 4)
+        opened = previous
+        if i % 9 == 0:
+            opened = high = low = close  # a flat day: |high - previous| and |low - previous| tie
+        bar = Bar(
+            symbol=symbol,
+            day=date(2015, 1, 1) + timedelta(days=i),
+            open=opened,
+            high=high,
+            low=low,
+            close=close,
+            volume=1000,
+            source="t",
+        )
+        out.append(bar)
+    return out
+
+
+def _exact(bars: list[Bar]) -> str:
+    """The set as computed from copies of the bars (other objects: nothing kept answers for them), every float's
+    bits shown; the kept series is left as it was."""
+    kept = dict(bar_steps._KEPT)
+    try:
+        bar_steps.forget()
+        return repr(compute_indicators([b.model_copy() for b in bars]).model_dump())
+    finally:
+        bar_steps._KEPT.clear()
+        bar_steps._KEPT.update(kept)
+
+
+def test_each_day_of_a_sliding_window_over_the_same_bars_gives_the_fresh_sets_numbers() -> None:
+    bars = _walk("TLT", 420, seed=1)
+    for end in (300, 301, 302, 305, 350, 303, 420):  # the next day, a jump ahead, a day back
+        window = bars[end - 300 : end]
+        computed = compute_indicators(window)
+        assert repr(computed.model_dump()) == _exact(window)
+        closes = [b.close for b in window]
+        assert repr(computed.rsi_14) == repr(_rsi(closes, 14))
+        highs, lows = [b.high for b in window], [b.low for b in window]
+        assert repr(computed.atr_14) == repr(_atr_of(highs, lows, closes, 14))
+
+
+def test_another_series_of_the_same_symbol_is_never_answered_from_the_kept_one() -> None:
+    first, other = _walk("GLD", 320, seed=2), _walk("GLD", 320, seed=3)  # another backtest's bars, same days
+    compute_indicators(first[:300])
+    assert repr(compute_indicators(other[1:301]).model_dump()) == _exact(other[1:301])
+    replaced = [*first[1:200], first[200].model_copy(update={"close": first[200].close * 1.5}), *first[201:301]]
+    assert repr(compute_indicators(replaced).model_dump()) == _exact(replaced)
+    assert compute_indicators(replaced).rsi_14 != compute_indicators(first[1:301]).rsi_14
+
+
+def test_a_series_past_the_span_starts_again_and_still_answers_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bar_steps, "_SPAN", 120)
+    bars = _walk("SLV", 400, seed=4)
+    for end in range(100, 400, 37):
+        window = bars[end - 100 : end]
+        assert repr(compute_indicators(window).model_dump()) == _exact(window)
+    assert len(bar_steps._KEPT["SLV"].bars) <= 120
+
+
+def test_a_days_steps_are_new_lists_so_a_caller_cannot_change_the_kept_ones() -> None:
+    bars = _walk("USO", 60, seed=5)
+    true_ranges, gains, losses = bar_steps.steps(bars[:40])
+    true_ranges[0] = gains[0] = losses[0] = -1.0
+    assert bar_steps.steps(bars[:40])[0][0] != -1.0
+    assert len(true_ranges) == len(gains) == len(losses) == 39
