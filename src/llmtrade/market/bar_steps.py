@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import operator
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from itertools import pairwise
 
 from llmtrade.domain.market import Bar
 
@@ -31,9 +33,11 @@ class _Series:
 
     bars: list[Bar] = field(default_factory=list)
     at: dict[int, int] = field(default_factory=dict)  # id(bar) -> its index in `bars`
+    days: list[date] = field(default_factory=list)
     true_ranges: list[float] = field(default_factory=list)
     gains: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)  # close over the previous close, less 1
 
     def extend(self, more: Sequence[Bar]) -> None:
         """Append `more`, each bar following the last one held (the first of all adds no step)."""
@@ -41,11 +45,14 @@ class _Series:
         for bar in more:
             self.at[id(bar)] = len(self.bars)
             self.bars.append(bar)
+            self.days.append(bar.day)
             if previous is None:
                 self.true_ranges.append(0.0)
                 self.gains.append(0.0)
                 self.losses.append(0.0)
+                self.returns.append(0.0)
             else:
+                self.returns.append(bar.close / previous.close - 1)
                 self.true_ranges.append(true_range(bar.high, bar.low, previous.close))
                 change = bar.close - previous.close
                 # `0.0 if c < 0.0 else c` is max(c, 0.0) to the bit (a -0.0 change stays -0.0), without the call.
@@ -71,28 +78,61 @@ _KEPT: dict[str, _Series] = {}
 _LOCK = threading.Lock()
 
 
-def steps(bars: Sequence[Bar]) -> tuple[list[float], list[float], list[float]]:
+def steps(bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]) -> tuple[list[float], list[float], list[float]]:
     """(true ranges, gains, losses) of each bar of `bars` (one symbol, ascending, at least one bar) over the bar
-    before it: len(bars) - 1 of each, what a computation over `bars` alone gives, to the bit. New lists."""
-    n = len(bars)
+    before it: len(bars) - 1 of each, what a computation over `bars` alone gives, to the bit. New lists.
+
+    `check(bars)` (which raises on a series indicators must refuse) is called unless `bars` lie within a kept
+    series: a kept series holds only bars that passed it, one symbol in ascending order, so any run of them does."""
     with _LOCK:
-        series = _KEPT.get(bars[0].symbol)
-        start = series.at.get(id(bars[0])) if series is not None else None
-        if series is None or start is None or not _carries_on(series, bars, start):
-            series = _Series()
-            series.extend(bars)
-            _KEPT[bars[0].symbol] = series
-            start = 0
-        elif start + n > len(series.bars):
-            if start + n > _SPAN:
-                series = _Series()
-                series.extend(bars)
-                _KEPT[bars[0].symbol] = series
-                start = 0
-            else:
-                series.extend(bars[len(series.bars) - start :])
-        end = start + n
+        series, start = _kept(bars, check)
+        end = start + len(bars)
         return series.true_ranges[start + 1 : end], series.gains[start + 1 : end], series.losses[start + 1 : end]
+
+
+def keep(bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]) -> None:
+    """`steps` for what it keeps (so `daily_returns` of these bars is sliced, not computed): nothing returned."""
+    with _LOCK:
+        _kept(bars, check)
+
+
+def daily_returns(bars: Sequence[Bar]) -> dict[date, float]:
+    """Each bar's simple return over the bar before it, keyed by the later bar's day (len(bars) - 1 of them):
+    sliced from a kept series when `bars` lie within one, else computed, the same numbers either way."""
+    with _LOCK:
+        found = _within(bars) if bars else None
+        if found is not None:
+            series, start = found
+            end = start + len(bars)
+            return dict(zip(series.days[start + 1 : end], series.returns[start + 1 : end], strict=True))
+    return {bar.day: bar.close / previous.close - 1 for previous, bar in pairwise(bars)}
+
+
+def _within(bars: Sequence[Bar]) -> tuple[_Series, int] | None:
+    """The kept series `bars` lie wholly within (the very objects, in order) and where they start in it."""
+    series = _KEPT.get(bars[0].symbol)
+    start = series.at.get(id(bars[0])) if series is not None else None
+    if series is None or start is None or start + len(bars) > len(series.bars):
+        return None
+    return (series, start) if _carries_on(series, bars, start) else None
+
+
+def _kept(bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]) -> tuple[_Series, int]:
+    """The series holding `bars` and where they start in it: the kept one, carried on past its end when `bars`
+    continue it, else a new one of `bars` alone (checked first: nothing unchecked is ever kept)."""
+    found = _within(bars)
+    if found is not None:
+        return found
+    check(bars)
+    series = _KEPT.get(bars[0].symbol)
+    start = series.at.get(id(bars[0])) if series is not None else None
+    if series is not None and start is not None and start + len(bars) <= _SPAN and _carries_on(series, bars, start):
+        series.extend(bars[len(series.bars) - start :])
+        return series, start
+    series = _Series()
+    series.extend(bars)
+    _KEPT[bars[0].symbol] = series
+    return series, 0
 
 
 def _carries_on(series: _Series, bars: Sequence[Bar], start: int) -> bool:

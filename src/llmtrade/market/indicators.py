@@ -35,15 +35,17 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
     history is passed; give at least a year when the values matter. The 52-week high is the highest
     high of the last 252 bars, or of all bars when fewer were given. `spy_bars` feeds corr_spy_60 only.
     """
-    _check_series(bars, "bars")
+    if not bars:
+        raise MarketDataError("no bars to compute indicators from")
+    # Each bar's true range, gain and loss over the bar before it (and SPY's returns), kept from the day before:
+    # the same numbers. Series checked as they are kept (a run of kept bars passed the check already).
+    true_ranges, gains, losses = bar_steps.steps(bars, _check_bars)
     if spy_bars:
-        _check_series(spy_bars, "spy_bars")
+        bar_steps.keep(spy_bars, _check_spy)
     last = bars[-1]
     # Each field read once into plain lists: a checkpoint computes some 300 bars' indicators per symbol a day,
     # and reading a model's attributes in every formula was most of that.
     closes = [bar.close for bar in bars]
-    # Each bar's true range, gain and loss over the bar before it, kept from the day before: the same numbers.
-    true_ranges, gains, losses = bar_steps.steps(bars)
     sma_20 = _sma(closes, 20)
     sma_50 = _sma(closes, 50)
     sma_200 = _sma(closes, 200)
@@ -123,6 +125,14 @@ def _check_series(bars: Sequence[Bar], name: str) -> None:
             raise MarketDataError(
                 f"{name} for {after.symbol} are not strictly ascending by day: {before.day} is followed by {after.day}"
             )
+
+
+def _check_bars(bars: Sequence[Bar]) -> None:
+    _check_series(bars, "bars")
+
+
+def _check_spy(bars: Sequence[Bar]) -> None:
+    _check_series(bars, "spy_bars")
 
 
 def _simple_return(closes: list[float], sessions: int) -> float | None:
@@ -222,17 +232,12 @@ def _isqrt_rounded_to_odd(n: int, m: int) -> int:
     return root | (root * root * m != n)
 
 
-def _daily_returns(bars: Sequence[Bar]) -> dict[date, float]:
-    """Simple return of each bar over the bar before it, keyed by the later bar's day."""
-    return {bar.day: bar.close / previous.close - 1 for previous, bar in pairwise(bars)}
-
-
 def _common_returns(
     bars: Sequence[Bar], spy_bars: Sequence[Bar]
 ) -> tuple[dict[date, float], dict[date, float], list[date]]:
     """Both series' daily returns and the last window's days they share, ascending."""
-    ours = _daily_returns(bars)
-    spy = _daily_returns(spy_bars)
+    ours = bar_steps.daily_returns(bars)
+    spy = bar_steps.daily_returns(spy_bars)
     # Aligning by date keeps a missing bar on either side from pairing Monday's move with Tuesday's.
     return ours, spy, sorted(ours.keys() & spy.keys())[-_CORRELATION_WINDOW:]
 
