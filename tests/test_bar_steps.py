@@ -5,7 +5,6 @@ asked before (the day before, a later day, another backtest's bars of the same s
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
 
 import pytest
 
@@ -13,6 +12,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market import bar_steps
 from llmtrade.market.indicators import _atr_of, _rsi, compute_indicators
+from tests.test_indicators import bar
 
 
 def _walk(symbol: str, n: int, seed: int) -> list[Bar]:
@@ -22,20 +22,9 @@ def _walk(symbol: str, n: int, seed: int) -> list[Bar]:
         previous, close = close, round(close * (1 + rng.gauss(0, 0.02)), 4)
         high = round(max(previous, close) * (1 + abs(rng.gauss(0, 0.01))), 4)
         low = round(min(previous, close) * (1 - abs(rng.gauss(0, 0.01))), 4)
-        opened = previous
         if i % 9 == 0:
-            opened = high = low = close  # a flat day: |high - previous| and |low - previous| tie
-        bar = Bar(
-            symbol=symbol,
-            day=date(2015, 1, 1) + timedelta(days=i),
-            open=opened,
-            high=high,
-            low=low,
-            close=close,
-            volume=1000,
-            source="t",
-        )
-        out.append(bar)
+            high = low = close  # a flat day: |high - previous| and |low - previous| tie
+        out.append(bar(i, close, high, low, symbol=symbol))
     return out
 
 
