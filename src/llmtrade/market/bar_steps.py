@@ -23,8 +23,9 @@ from itertools import pairwise
 
 from llmtrade.domain.market import Bar
 
-# Bars kept per symbol before the series starts again from what was asked (ten years of sessions, and some).
-_SPAN = 3000
+# How far into a kept series a request may start before the series starts again from it: the bars before a request
+# are only ever asked for again by an earlier day's, so a series holds at most this many more than a request.
+_SPAN = 400
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _kept(bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]) -> tuple[
     check(bars)
     series = _KEPT.get(bars[0].symbol)
     start = series.at.get(id(bars[0])) if series is not None else None
-    if series is not None and start is not None and start + len(bars) <= _SPAN and _carries_on(series, bars, start):
+    if series is not None and start is not None and start <= _SPAN and _carries_on(series, bars, start):
         series.extend(bars[len(series.bars) - start :])
         return series, start
     series = _Series()
