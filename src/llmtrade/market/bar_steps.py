@@ -1,5 +1,5 @@
-"""What each daily bar adds over the bar before it, worked out once per bar: its true range and its close's gain
-and loss (ATR's and RSI's inputs), handed out as slices of one symbol's series.
+"""What each daily bar adds over the bar before it, worked out once per bar: its true range, its close's gain and
+loss (ATR's and RSI's inputs) and its return (the SPY correlation's), handed out as slices of one symbol's series.
 
 A symbol's indicators are computed every session over some 300 sessions (market/indicators.py), each day's series
 the day before's moved on by one bar: the pairs of bars are the same but one, and their steps were half the
