@@ -148,3 +148,30 @@ def test_the_recorded_ids_are_looked_through_again_only_when_the_audit_logs_set_
     assert equal is not done
     assert view_of("paper", "acct-same-set", more).unrecorded(equal, frozenset()) == [more[-1]]
     assert len(looked) == 2
+
+
+def test_an_equal_list_of_other_objects_is_adopted_so_the_next_look_compares_no_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fill derived at one look and recorded by the next is an equal, other object: once seen, the view holds
+    # the new objects, so later looks at that list match by identity instead of pydantic's field-by-field __eq__.
+    fills = _history(6)
+    view_of("paper", "acct-adopt", fills)
+    again = [f.model_copy() for f in fills]
+    adopted = view_of("paper", "acct-adopt", again)
+    assert all(a is b for a, b in zip(adopted.fills, again, strict=True))
+    assert (adopted.ids, adopted.prefixed, adopted.own(frozenset())) == (
+        [f.client_order_id for f in fills],
+        split(fills).prefixed,
+        own_shares(again, ()),
+    )
+    compared: list[Fill] = []
+    real = Fill.__eq__
+
+    def counting(self: Fill, other: object) -> bool:
+        compared.append(self)
+        return real(self, other)
+
+    monkeypatch.setattr(Fill, "__eq__", counting)
+    assert view_of("paper", "acct-adopt", again) is adopted
+    assert compared == []

@@ -251,3 +251,22 @@ def test_a_cancel_is_a_ledger_event_and_a_second_one_adds_nothing(storage: Stora
 
     ledger = storage.events.read_stream(ledger_stream("acct_1"))
     assert [e.type for e in ledger] == ["PaperOrderAccepted", "PaperOrderCanceled"]
+
+
+def test_a_pending_fill_is_the_same_object_at_every_look_until_its_price_changes(storage: Storage) -> None:
+    # Every look derives the pending orders' fills again; the same Fill object each time lets the fill view and
+    # the breaker match the lists by identity. A revised opening price (before the fill is recorded) is a new fill.
+    clock = Clock(BEFORE_OPEN)
+    opens = Opens({("TLT", WEEK): 90.0})
+    broker = _broker(storage, clock, opens, slippage_bps=0)
+    broker.submit(_order("TLT", Side.BUY, 100))
+    clock.set(DURING)
+    first = broker.fills()
+    assert [f.price for f in first] == [90.0]
+    assert broker.fills()[0] is first[0]
+    assert broker.account({"TLT": 91.0}).positions["TLT"].avg_price == 90.0
+    opens.prices[("TLT", WEEK)] = 90.5
+    broker._opens.clear()  # the broker asks the market once per session: a new broker would see the revision
+    revised = broker.fills()
+    assert [f.price for f in revised] == [90.5] and revised[0] is not first[0]
+    assert broker.account({"TLT": 91.0}).positions["TLT"].avg_price == 90.5

@@ -12,6 +12,7 @@ in earlier or a partial fill that grew all give the same answer as a fresh split
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,19 @@ def split(fills: Sequence[Fill], base: FillView | None = None) -> FillView:
     return FillView(fills=listed, ids=ids, prefixed=prefixed, others=others, recorded_hint=hint)
 
 
+def _adopted(kept: FillView, fills: Sequence[Fill]) -> FillView:
+    """`kept` over `fills`, an equal list of other objects (a fill derived at one look, recorded by the next):
+    kept as it was, the next look would compare these objects field by field against the old ones (pydantic's
+    __eq__) at every look until the account's next fill; adopted, it finds the very same objects."""
+    return FillView(
+        fills=list(fills),
+        ids=kept.ids,
+        prefixed=kept.prefixed,
+        others=kept.others,
+        recorded_hint=[kept.recorded_hint[0]],
+    )
+
+
 class _Views:
     """The last view of each broker's account, extended when its next list of fills starts with it."""
 
@@ -113,8 +127,10 @@ class _Views:
         with self._lock:
             kept = self._kept.get(key)
         n = 0 if kept is None else len(kept.fills)
-        if kept is not None and len(fills) >= n and list(fills[:n]) == kept.fills:
-            view = kept if len(fills) == n else split(fills, kept)
+        if kept is not None and len(fills) == n and all(map(operator.is_, fills, kept.fills)):
+            view = kept  # the usual look: the very same fills
+        elif kept is not None and len(fills) >= n and list(fills[:n]) == kept.fills:
+            view = split(fills, kept) if len(fills) > n else _adopted(kept, fills)
         else:
             view = split(fills)
         with self._lock:

@@ -56,6 +56,7 @@ from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.storage.event_store import EventStore
 
+_DERIVED_KEPT = 64
 _LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
 
 
@@ -95,6 +96,10 @@ class PaperBroker:
         # every look at a queued order (each look at the book derives every unrecorded fill again).
         self._opens: dict[tuple[str, date], float] = {}
         self._ledger = ledger_stream(account_id)
+        # The fill last derived for each pending order, with the acceptance and price it was derived from: every
+        # look at the broker (the account, its open orders, its fills) derives the pending orders' fills, and the
+        # same Fill object each time lets what compares the lists (fill_view, the breaker's trades) match by identity.
+        self._derived_fills: dict[str, tuple[PaperOrderAccepted, float, str, Fill]] = {}
 
     # ------------------------------------------------------------------ Broker
 
@@ -230,6 +235,8 @@ class PaperBroker:
         """The fills of the pending orders whose time has come and whose price is known, by order."""
         now = self._clock.now()
         fills: dict[str, Fill] = {}
+        if len(self._derived_fills) > _DERIVED_KEPT:  # orders recorded or canceled since: their fills are booked
+            self._derived_fills = {c: kept for c, kept in self._derived_fills.items() if c in book.pending}
         for cid in book.pending:
             pending = book.accepted[cid]
             if pending.fill_after <= now:
@@ -251,8 +258,11 @@ class PaperBroker:
             source = "daily open"
         if price is None:
             return None  # no price yet: the order stays queued until the data has it
+        kept = self._derived_fills.get(order.client_order_id)
+        if kept is not None and kept[0] is pending and kept[1] == price and kept[2] == source:
+            return kept[3]
         slipped = price * (1 + self._slippage) if order.side is Side.BUY else price * (1 - self._slippage)
-        return Fill(
+        fill = Fill(
             client_order_id=order.client_order_id,
             account_id=self.account_id,
             symbol=order.symbol,
@@ -263,6 +273,8 @@ class PaperBroker:
             filled_at=pending.fill_after,
             price_source=source,
         )
+        self._derived_fills[order.client_order_id] = (pending, price, source, fill)
+        return fill
 
     def _opening(self, symbol: str, day: date) -> float | None:
         price = self._opens.get((symbol, day))

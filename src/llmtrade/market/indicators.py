@@ -20,6 +20,8 @@ from itertools import islice, pairwise
 
 from llmtrade.domain.market import Bar, IndicatorSet
 from llmtrade.errors import MarketDataError
+from llmtrade.market import bar_steps
+from llmtrade.market.bar_steps import true_range
 
 TRADING_DAYS_PER_YEAR = 252
 _WILDER_PERIOD = 14
@@ -33,15 +35,17 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
     history is passed; give at least a year when the values matter. The 52-week high is the highest
     high of the last 252 bars, or of all bars when fewer were given. `spy_bars` feeds corr_spy_60 only.
     """
-    _check_series(bars, "bars")
+    if not bars:
+        raise MarketDataError("no bars to compute indicators from")
+    # Each bar's true range, gain and loss over the bar before it (and SPY's returns), kept from the day before:
+    # the same numbers. Series checked as they are kept (a run of kept bars passed the check already).
+    true_ranges, gains, losses = bar_steps.steps(bars, _check_bars)
     if spy_bars:
-        _check_series(spy_bars, "spy_bars")
+        bar_steps.keep(spy_bars, _check_spy)
     last = bars[-1]
     # Each field read once into plain lists: a checkpoint computes some 300 bars' indicators per symbol a day,
     # and reading a model's attributes in every formula was most of that.
     closes = [bar.close for bar in bars]
-    highs = [bar.high for bar in bars]
-    lows = [bar.low for bar in bars]
     sma_20 = _sma(closes, 20)
     sma_50 = _sma(closes, 50)
     sma_200 = _sma(closes, 200)
@@ -63,10 +67,10 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
         price_vs_sma_20=_relative(last.close, sma_20),
         price_vs_sma_50=_relative(last.close, sma_50),
         price_vs_sma_200=_relative(last.close, sma_200),
-        rsi_14=_rsi(closes, _WILDER_PERIOD),
-        atr_14=_atr_of(highs, lows, closes, _WILDER_PERIOD),
+        rsi_14=_rsi_of(gains, losses, _WILDER_PERIOD),
+        atr_14=_wilder(true_ranges, _WILDER_PERIOD),
         realized_vol_20=_realized_vol(closes, 20),
-        drawdown_from_52w_high=last.close / max(highs[-TRADING_DAYS_PER_YEAR:]) - 1,
+        drawdown_from_52w_high=last.close / max(map(_HIGH, bars[-TRADING_DAYS_PER_YEAR:])) - 1,
         corr_spy_60=corr,
         bars_used=len(bars),
         synthetic=synthetic,
@@ -102,6 +106,7 @@ def indicators_of(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = None) ->
 
 
 _SYMBOL = operator.attrgetter("symbol")
+_HIGH = operator.attrgetter("high")
 _DAY = operator.attrgetter("day")
 
 
@@ -120,6 +125,14 @@ def _check_series(bars: Sequence[Bar], name: str) -> None:
             raise MarketDataError(
                 f"{name} for {after.symbol} are not strictly ascending by day: {before.day} is followed by {after.day}"
             )
+
+
+def _check_bars(bars: Sequence[Bar]) -> None:
+    _check_series(bars, "bars")
+
+
+def _check_spy(bars: Sequence[Bar]) -> None:
+    _check_series(bars, "spy_bars")
 
 
 def _simple_return(closes: list[float], sessions: int) -> float | None:
@@ -152,8 +165,16 @@ def _wilder(values: list[float], period: int) -> float | None:
 def _rsi(closes: list[float], period: int) -> float | None:
     changes = [after - before for before, after in pairwise(closes)]
     # `0.0 if c < 0.0 else c` is max(c, 0.0) to the bit (a -0.0 change stays -0.0), without the call.
-    average_gain = _wilder([0.0 if change < 0.0 else change for change in changes], period)
-    average_loss = _wilder([0.0 if change > 0.0 else -change for change in changes], period)
+    return _rsi_of(
+        [0.0 if change < 0.0 else change for change in changes],
+        [0.0 if change > 0.0 else -change for change in changes],
+        period,
+    )
+
+
+def _rsi_of(gains: list[float], losses: list[float], period: int) -> float | None:
+    average_gain = _wilder(gains, period)
+    average_loss = _wilder(losses, period)
     if average_gain is None or average_loss is None:
         return None
     if average_loss == 0:
@@ -162,20 +183,8 @@ def _rsi(closes: list[float], period: int) -> float | None:
 
 
 def _atr_of(highs: list[float], lows: list[float], closes: list[float], period: int) -> float | None:
-    # True range needs yesterday's close, so the first bar only serves as the second bar's reference. The largest of
-    # the three as `max` picks it (the first, replaced only by a greater one), without a call per bar.
-    true_ranges: list[float] = []
-    add = true_ranges.append
-    for high, low, previous in zip(highs[1:], lows[1:], closes, strict=False):
-        largest = high - low
-        other = abs(high - previous)
-        if other > largest:
-            largest = other
-        other = abs(low - previous)
-        if other > largest:
-            largest = other
-        add(largest)
-    return _wilder(true_ranges, period)
+    # True range needs yesterday's close, so the first bar only serves as the second bar's reference.
+    return _wilder([true_range(h, low, c) for h, low, c in zip(highs[1:], lows[1:], closes, strict=False)], period)
 
 
 def _realized_vol(closes: list[float], window: int) -> float | None:
@@ -223,17 +232,12 @@ def _isqrt_rounded_to_odd(n: int, m: int) -> int:
     return root | (root * root * m != n)
 
 
-def _daily_returns(bars: Sequence[Bar]) -> dict[date, float]:
-    """Simple return of each bar over the bar before it, keyed by the later bar's day."""
-    return {bar.day: bar.close / previous.close - 1 for previous, bar in pairwise(bars)}
-
-
 def _common_returns(
     bars: Sequence[Bar], spy_bars: Sequence[Bar]
 ) -> tuple[dict[date, float], dict[date, float], list[date]]:
     """Both series' daily returns and the last window's days they share, ascending."""
-    ours = _daily_returns(bars)
-    spy = _daily_returns(spy_bars)
+    ours = bar_steps.daily_returns(bars)
+    spy = bar_steps.daily_returns(spy_bars)
     # Aligning by date keeps a missing bar on either side from pairing Monday's move with Tuesday's.
     return ours, spy, sorted(ours.keys() & spy.keys())[-_CORRELATION_WINDOW:]
 

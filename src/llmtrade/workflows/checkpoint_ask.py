@@ -42,6 +42,7 @@ from llmtrade.workflows.frozen_trade import (
     FrozenTrade,
     current_prices,
     current_quotes,
+    frozen_events,
     frozen_trade,
     indicator_values,
 )
@@ -155,6 +156,7 @@ class PrepareStage:
         self._quotes: dict[str, Quote] = {}
         # This run's indicator sets by symbol: every account is judged at the same `now`.
         self._indicators: dict[str, IndicatorSet] = {}
+        self._frozen: dict[bool, list[StoredEvent]] = {}  # the week's pitches (False) or decision (True)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
@@ -166,6 +168,7 @@ class PrepareStage:
         )
         self._quotes = quotes
         self._indicators = {}
+        self._frozen = {}
         stored: dict[str, Outcome] = {}
         asking: list[Prepared] = []
         skips: dict[str, str] = {}
@@ -219,7 +222,10 @@ class PrepareStage:
                 observed=observed,
                 ours=seen.planned,
             )
-        frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config)
+        chair = desk.account.role is AccountRole.CHAIRMAN  # the week's frozen events: read once per checkpoint
+        if chair not in self._frozen:
+            self._frozen[chair] = frozen_events(bench.events, bench.week_id, desk.account.role)
+        frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config, found=self._frozen[chair])
         if frozen is None:
             return "no trade frozen for this week (was run-weekly run?)"
         position = account.positions.get(frozen.instrument)

@@ -35,14 +35,22 @@ class FrozenTrade:
     owner: ModelRef
 
 
-def frozen_trade(events: EventStore, week_id: date, desk: Desk, config: Config) -> FrozenTrade | None:
+def frozen_events(events: EventStore, week_id: date, role: AccountRole) -> list[StoredEvent]:
+    """What an account of `role` froze the week by, as stored: the chairman's DecisionMade, else the pitches."""
+    if role is AccountRole.CHAIRMAN:
+        return events.read(stream=week_stream(week_id, DECISION), type=DecisionMade.event_type())
+    return events.read(stream=week_stream(week_id, PITCHES), type=PitchSubmitted.event_type())
+
+
+def frozen_trade(
+    events: EventStore, week_id: date, desk: Desk, config: Config, *, found: list[StoredEvent] | None = None
+) -> FrozenTrade | None:
     """The trade the desk's account froze for the week (its PM's pitch, or the chairman's decision), None when
-    nothing is frozen yet. Built once per frozen event: the week's checkpoints ask it of every account."""
+    nothing is frozen yet. Built once per frozen event: the week's checkpoints ask it of every account.
+    `found`: `frozen_events` for the account's role, when the caller read them for several accounts at once."""
     account = desk.account
-    if account.role is AccountRole.CHAIRMAN:
-        found = events.read(stream=week_stream(week_id, DECISION), type=DecisionMade.event_type())
-    else:
-        found = events.read(stream=week_stream(week_id, PITCHES), type=PitchSubmitted.event_type())
+    if found is None:
+        found = frozen_events(events, week_id, account.role)
     if not found:
         return None
     # Keyed by the events read (kept beside the answer, so no id is reused while its entry lives): the stream is
