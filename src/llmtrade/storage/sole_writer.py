@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -108,24 +108,24 @@ class SoleWriter:
             held, self.pending = self.pending, []
             try:
                 with self.conn.transaction(), self.conn.cursor() as cursor:
-                    cursor.adapters.register_dumper(None, _json_text_dumper())
-                    with cursor.copy(_COPY) as copy:
-                        copy.set_types(_TYPES)
-                        for event, text in held:
-                            copy.write_row(
-                                (
-                                    event.id,
-                                    event.type,
-                                    event.stream,
-                                    event.version,
-                                    event.week_id,
-                                    event.account_id,
-                                    event.run_id,
-                                    event.occurred_at,
-                                    text,
-                                    event.schema_version,
-                                )
+                    copy_events(
+                        cursor,
+                        (
+                            (
+                                event.id,
+                                event.type,
+                                event.stream,
+                                event.version,
+                                event.week_id,
+                                event.account_id,
+                                event.run_id,
+                                event.occurred_at,
+                                text,
+                                event.schema_version,
                             )
+                            for event, text in held
+                        ),
+                    )
                     cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
             except psycopg.errors.UniqueViolation as exc:
                 self._drop()
@@ -151,6 +151,16 @@ class SoleWriter:
             self.copies.counted.clear()
             self.copies.streams.clear()
             self.copies.folds.clear()
+
+
+def copy_events(cursor: psycopg.Cursor[Any], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Write `rows` into events with one binary COPY: each row is (id, type, stream, version, week_id, account_id,
+    run_id, occurred_at, payload as JSON text, schema_version). Raises what the COPY raises (UniqueViolation)."""
+    cursor.adapters.register_dumper(None, _json_text_dumper())
+    with cursor.copy(_COPY) as copy:
+        copy.set_types(_TYPES)
+        for row in rows:
+            copy.write_row(row)
 
 
 @cache
