@@ -12,7 +12,7 @@ from tests.support import migrate_around
 
 # ~4 KB of JSON that pglz compresses well: a model call's record, as TOAST used to take it.
 _PROMPT = {"prompt": " ".join(f"word{n % 50}" for n in range(600)), "model": "rules"}
-_HUGE = {"pack": " ".join(f"line{n}" for n in range(3000))}  # ~26 KB: still compressed and moved out
+_HUGE = {"pack": " ".join(f"line{n}" for n in range(3000))}  # ~26 KB: moved out to TOAST
 
 
 def _events(tag: str) -> list[NewEvent]:
@@ -56,14 +56,19 @@ def test_an_existing_database_keeps_its_rows_and_stores_new_ones_whole(
     from tests.support import FIXED_NOW
 
     with open_storage(Settings(DATABASE_URL=empty_database_url), FixedClock(FIXED_NOW)) as storage:
-        storage.events.append(_events("new"))
         conn = storage.conn
-        # The ~4 KB record now stays whole in its heap page; the ~26 KB one is still compressed.
+        toast = "SELECT pg_total_relation_size(reltoastrelid) FROM pg_class WHERE oid = 'events'::regclass"
+        before = conn.execute(toast).fetchone()
+        storage.events.append(_events("new"))
+        # Nothing is compressed now: the ~4 KB record stays whole in its heap page, the ~26 KB one goes to TOAST as
+        # it is (before, it was compressed with pglz first).
         assert _compression(conn, "new") == {
             "LLMCallCompleted": None,
             "OrderSubmitted": None,
-            "ResearchPackBuilt": "pglz",
+            "ResearchPackBuilt": None,
         }
+        after = conn.execute(toast).fetchone()
+        assert before is not None and after is not None and after[0] - before[0] > 20_000
         size = conn.execute(
             "SELECT pg_column_size(payload) FROM events WHERE payload->>'tag' = 'new' AND type = 'LLMCallCompleted'"
         ).fetchone()
