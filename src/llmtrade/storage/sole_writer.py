@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 
 _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
 # Binary: PostgreSQL neither scans the text for escapes (a model call's record is ~4 KB) nor parses numbers, dates
-# and instants, and psycopg writes them without formatting them (52 synthetic weeks' events: 1.27 -> 1.05 s of the
-# server's CPU, 0.30 -> 0.16 s of ours; benchmarks/store_speed.py's replay, same stored rows). A payload is still
-# JSON text for jsonb to parse: jsonb's binary form is a version byte and the text.
+# and instants, and psycopg writes them without formatting them (52 synthetic weeks' events, benchmarks/store_speed.py
+# --compare format, median of 4: 1.02 -> 0.92 s of the server's CPU, 0.28 -> 0.15 s of ours; the same stored rows).
+# A payload is still JSON text for jsonb to parse: jsonb's binary form is a version byte and the text.
 _COPY = """COPY events (id, type, stream, version, week_id, account_id, run_id, occurred_at, payload,
                          schema_version) FROM STDIN (FORMAT BINARY)"""
 _TYPES = ["bigint", "text", "text", "integer", "date", "text", "text", "timestamptz", "jsonb", "integer"]

@@ -1,15 +1,15 @@
 -- What PostgreSQL does for each stored event, made cheaper (issue 13: a 520-week backtest's 442,866 events cost it
--- 36.7 s of CPU, half of it in the week-end COPY). Measured by benchmarks/store_speed.py (52 synthetic weeks'
--- events, COPY per week as the sole writer does).
+-- 36.7 s of CPU, most of it in the week-end COPYs). benchmarks/store_speed.py --compare schema (52 synthetic weeks'
+-- events written as the sole writer writes them, median of 5 interleaved): the COPYs' server CPU 1.23 -> 0.82 s, the
+-- table with its indexes 50.9 -> 62.5 MB.
 --
--- A row over ~2 KB (a model call's record is ~4 KB of JSON, a quote ~2 KB) was compressed with pglz and moved into
--- the TOAST table: compressing, then a TOAST row and a TOAST index entry per chunk, and decompressing at every read.
+-- A row over ~2 KB (a model call's record is ~4 KB of JSON, a quote ~2 KB) had its payload compressed with pglz and,
+-- when still over ~2 KB, moved into the TOAST table (a TOAST row and index entry per chunk); every read decompressed.
 -- toast_tuple_target 8160 (the most a heap page takes) keeps a row of up to ~8 KB whole in its heap page, as
 -- written; a larger payload (a research pack, a snapshot, a discovery's suggestions: ~1% of the rows) is moved out
 -- to TOAST as it is (STORAGE EXTERNAL), not compressed first (pglz was still ~4% of PostgreSQL's CPU for those
--- alone). Only rows written from now on: the table is not rewritten, and a read cannot tell how a value was stored.
--- Measured on 52 weeks' events: the weekly COPYs' server CPU 2.16 -> 1.59 s with the indexes below (median of 4),
--- and 1.06 -> 0.97 s for EXTERNAL alone (median of 5); the table and its indexes 50.8 -> 61.5 MB.
+-- alone; EXTERNAL's share of the saving above: 1.06 -> 0.97 s, 55 -> 61.5 MB). Only rows written from now on: the
+-- table is not rewritten, and a read cannot tell how a value was stored.
 ALTER TABLE events SET (toast_tuple_target = 8160);
 ALTER TABLE events ALTER COLUMN payload SET STORAGE EXTERNAL;
 
