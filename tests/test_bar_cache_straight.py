@@ -9,7 +9,7 @@ import pytest
 
 from llmtrade.domain.market import Bar
 from llmtrade.storage import bar_cache
-from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bar_cache import BarCache, row_of
 from llmtrade.storage.bootstrap import Storage
 
 _ROWS = "SELECT synthetic, symbol, day, open, high, low, close, volume, source FROM market_bars ORDER BY 1, 2, 3"
@@ -36,33 +36,23 @@ def _bars(symbol: str, first: date, n: int, close: float, *, synthetic: bool = F
 
 def _expected(*batches: dict[str, list[Bar]]) -> list[tuple[object, ...]]:
     """The rows an upsert of `batches` in order leaves: a later bar of the same symbol and day wins."""
-    rows = {}
-    for batch in batches:
-        for series in batch.values():
-            for b in series:
-                rows[(b.synthetic, b.symbol, b.day)] = (
-                    b.synthetic,
-                    b.symbol,
-                    b.day,
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
-                    b.volume,
-                    b.source,
-                )
+    rows = {(b.synthetic, b.symbol, b.day): row_of(b) for batch in batches for series in batch.values() for b in series}
     return [rows[key] for key in sorted(rows)]
 
 
-def test_new_bars_go_straight_in_and_overlapping_ones_are_upserted(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cache = BarCache(storage.conn)
-    staged: list[str] = []
+@pytest.fixture
+def staged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables the store's COPYs write, in order."""
+    tables: list[str] = []
     real_copy = bar_cache._copy
     monkeypatch.setattr(
-        bar_cache, "_copy", lambda cur, table, rows: (staged.append(table), real_copy(cur, table, rows))
+        bar_cache, "_copy", lambda cur, table, rows: (tables.append(table), real_copy(cur, table, rows))
     )
+    return tables
+
+
+def test_new_bars_go_straight_in_and_overlapping_ones_are_upserted(storage: Storage, staged: list[str]) -> None:
+    cache = BarCache(storage.conn)
     first = {"SPY": _bars("SPY", date(2024, 1, 1), 10, 100.1), "QQQ": _bars("QQQ", date(2024, 1, 1), 10, 200.7)}
     cache.store(first, date(2024, 1, 1), date(2024, 1, 10), provider="test", synthetic=False)
     assert staged == ["market_bars"]
@@ -84,14 +74,9 @@ def test_new_bars_go_straight_in_and_overlapping_ones_are_upserted(
 
 
 def test_a_bar_another_writer_stored_meanwhile_sends_the_batch_through_the_upsert(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
+    storage: Storage, staged: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = BarCache(storage.conn)
-    staged: list[str] = []
-    real_copy = bar_cache._copy
-    monkeypatch.setattr(
-        bar_cache, "_copy", lambda cur, table, rows: (staged.append(table), real_copy(cur, table, rows))
-    )
     first = {"SPY": _bars("SPY", date(2024, 1, 1), 5, 100.0)}
     cache.store(first, date(2024, 1, 1), date(2024, 1, 5), provider="test", synthetic=False)
     # The look for cached bars says none (another writer stores its bars between that look and the COPY): the COPY

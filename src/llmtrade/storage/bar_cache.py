@@ -27,6 +27,11 @@ _OVERLAP = """SELECT EXISTS (SELECT 1 FROM market_bars
                              WHERE synthetic = ANY(%s) AND symbol = ANY(%s) AND day BETWEEN %s AND %s)"""
 
 
+def row_of(b: Bar) -> tuple[Any, ...]:
+    """A bar as a row of market_bars (_COLUMNS' order)."""
+    return (b.synthetic, b.symbol, b.day, b.open, b.high, b.low, b.close, b.volume, b.source)
+
+
 def _copy(cur: psycopg.Cursor[Any], table: str, rows: Iterable[tuple[Any, ...]]) -> None:
     with cur.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_TYPES)
@@ -108,21 +113,7 @@ class BarCache:
         through COPY into a staging table (dropped before the commit) and one INSERT ... SELECT upserts them: a
         backtest stores some 40,000 bars, and one prepared INSERT each kept the client and the server busy at once
         (pipeline mode) for most of a short run, a serial run taking more than a core."""
-        rows = {
-            (b.synthetic, b.symbol, b.day): (
-                b.synthetic,
-                b.symbol,
-                b.day,
-                b.open,
-                b.high,
-                b.low,
-                b.close,
-                b.volume,
-                b.source,
-            )
-            for series in bars.values()
-            for b in series
-        }
+        rows = {(b.synthetic, b.symbol, b.day): row_of(b) for series in bars.values() for b in series}
         with self._conn.transaction(), self._conn.cursor() as cur:
             self._unvouch(bars, start, end, synthetic=synthetic)
             if not self._upserted_straight(cur, rows.values()):
