@@ -1,4 +1,4 @@
-"""Migration 0013: events of up to ~8 KB stored whole in their heap page (not compressed into TOAST), and the two
+"""Migration 0013: events of up to ~8 KB stored whole in their heap page (not compressed into TOAST), and the
 an index no query needs dropped; on a database migrated from 0012 with rows, which read back as they were."""
 
 from __future__ import annotations
