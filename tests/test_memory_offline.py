@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,6 +124,27 @@ def test_an_empty_text_gets_the_blank_unit_vector_not_nan(no_network: list[objec
     assert all(math.isfinite(x) for x in text) and text != list(BLANK)
 
 
+def _wordllamas_own() -> Any:
+    """WordLlama's own inference over the packaged files, as its package builds it (not our loader's model)."""
+    from importlib import resources
+
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
+
+    root_logger = logging.getLogger()
+    placeholder = logging.NullHandler()  # wordllama's import calls logging.basicConfig(level=INFO)
+    root_logger.addHandler(placeholder)
+    try:
+        from wordllama.inference import WordLlamaInference
+    finally:
+        root_logger.removeHandler(placeholder)
+    root = resources.files("wordllama")
+    with safe_open(str(root / "weights" / "l2_supercat_256.safetensors"), framework="np", device="cpu") as f:
+        weights = f.get_tensor("embedding.weight")
+    tokenizer = Tokenizer.from_file(str(root / "tokenizers" / "l2_supercat_tokenizer_config.json"))
+    return WordLlamaInference(weights, tokenizer)
+
+
 def test_the_vectors_are_wordllamas_own_pooling_without_its_padding(no_network: list[object]) -> None:
     # Texts of very different lengths: WordLlama pads them to the longest; pooling each alone must agree.
     rng = random.Random(5)
@@ -143,7 +165,13 @@ def test_the_vectors_are_wordllamas_own_pooling_without_its_padding(no_network: 
     ]
     texts = ["x", *(" ".join(rng.choice(words) for _ in range(rng.randint(1, 250))) for _ in range(12))]
     ours = PackagedEmbedder().embed(texts)
-    theirs = embedder_module._packaged().embed(texts, norm=True)
+    own = _wordllamas_own()
+    theirs = own.embed(texts, norm=True)
+    # Read without importing wordllama, the model is the table and tokenizer settings WordLlama makes of the files.
+    model = embedder_module._packaged()
+    assert model.embedding.dtype == own.embedding.dtype and (model.embedding == own.embedding).all()
+    assert model.embedding.flags.c_contiguous
+    assert model.tokenizer.padding == own.tokenizer.padding and model.tokenizer.truncation == own.tokenizer.truncation
     assert len(ours) == len(texts)
     # A text alone (a query: no padding to cut) gets exactly the vector it gets in a padded batch.
     assert [PackagedEmbedder().embed([text])[0] for text in texts] == ours

@@ -3,8 +3,10 @@
 Six correlated factors (equity, rates, credit, usd, gold, oil) drive every instrument through
 its asset class, with volatilities of the right order per class and a two-state regime (calm,
 stressed) that switches now and then, so the committee has trends, sell-offs and flights to
-quality to reason about. The path is generated from a fixed origin in a fixed order, so a bar
-never depends on which range or symbols were asked for: point-in-time reads stay consistent.
+quality to reason about. The path is generated from a fixed origin in a fixed order, session by
+session, so a bar never depends on which range or symbols were asked for, nor on how far the path
+was generated (the calendar's horizon moves with the day it was built): point-in-time reads stay
+consistent and a backtest stores the same events whenever and wherever it runs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import random
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
 from llmtrade.config.candidates import packaged_candidates
@@ -59,6 +61,9 @@ KNOWN = {
     "BNO": (0.95, 0.06, 27.0),
 }
 TRADING_DAYS = 252
+# The path is generated from ORIGIN in whole blocks of this many sessions (about a year), as far as the
+# furthest day asked for: a backtest of 2016 does not generate through the calendar's horizon.
+_BLOCK = 256
 
 
 class SyntheticMarket:
@@ -93,12 +98,10 @@ class SyntheticMarket:
             raise MarketDataError(f"synthetic market does not know {', '.join(unknown)} (not in the universe)")
         if end < ORIGIN:
             return {s: [] for s in symbols}
-        # The whole path through the calendar's horizon, once per process: every later request is a
-        # slice of it, and a bar never depends on the range asked for.
-        sessions = self._shared.sessions()
-        if end > sessions[-1]:
-            raise MarketDataError(f"the synthetic market ends at {sessions[-1]}; {end} is past the calendar")
-        # Every symbol's rows are one per session of the horizon, in order: the sessions index them all.
+        # The path from ORIGIN through `end` (whole blocks), extended when a later day is asked for: every
+        # request is a slice of it, and a bar never depends on the range asked for.
+        sessions = self._shared.sessions_through(end)
+        # Every symbol's rows are one per generated session, in order: the sessions index them all.
         first, last = bisect_left(sessions, start), bisect_right(sessions, end)
         if last - first == 1:  # one session (a quote, a fill): its Bars are kept, a day is asked for again and again
             return {s: [self._shared.bar(s, first, self._rows_of)] for s in symbols}
@@ -107,16 +110,17 @@ class SyntheticMarket:
         return {
             s: [
                 trusted_bar(s, d, o, h, lo, c, float(v), "synthetic", True)
-                for d, o, h, lo, c, v in self._rows_of(s)[first:last]
+                for d, o, h, lo, c, v in self._rows_of(s, last)[first:last]
             ]
             for s in symbols
         }
 
-    def _rows_of(self, symbol: str) -> list[_Row]:
+    def _rows_of(self, symbol: str, length: int) -> list[_Row]:
+        """`symbol`'s rows of at least the first `length` generated sessions (a longer list is the same prefix)."""
         shared = self._shared
         rows = shared.rows.get(symbol)
-        if rows is None:
-            sessions = shared.sessions()
+        if rows is None or len(rows) < length:
+            sessions = shared.sessions_through(date.min)
             path, _ = _generate(shared.classes, self._seed, sessions)
             if symbol in path:
                 rows = path[symbol]
@@ -127,25 +131,36 @@ class SyntheticMarket:
 
 
 class _Shared:
-    """What every market on one (universe, candidates, seed) shares: the horizon's sessions, each symbol's
-    rows over it, and the Bars of single sessions already asked for (frozen models: safe to hand out twice)."""
+    """What every market on one (universe, candidates, seed) shares: the sessions generated so far (a prefix
+    of the calendar's from ORIGIN), each symbol's rows over them, and the Bars of single sessions already asked
+    for (frozen models: safe to hand out twice; a session's index never changes as the path grows)."""
 
     def __init__(self, classes: tuple[tuple[str, str], ...]):
         self.classes = classes
         self.rows: dict[str, list[_Row]] = {}
         self.day_bars: dict[tuple[str, int], Bar] = {}
-        self._sessions: tuple[date, ...] | None = None
+        self._sessions: tuple[date, ...] = ()
+        self._through = date.min  # the last day the generated sessions answer for
 
-    def sessions(self) -> tuple[date, ...]:
-        if self._sessions is None:
+    def sessions_through(self, end: date) -> tuple[date, ...]:
+        """The generated sessions, first extended (whole blocks from ORIGIN) to cover `end` if they do not;
+        MarketDataError if `end` is past the calendar."""
+        if end > self._through:
             calendar = TradingCalendar()
-            self._sessions = tuple(calendar.sessions_between(ORIGIN, calendar.last_day))
+            if end > calendar.last_day:
+                raise MarketDataError(f"the synthetic market ends at {calendar.last_day}; {end} is past the calendar")
+            horizon = calendar.sessions_between(ORIGIN, calendar.last_day)
+            length = min(len(horizon), -(-bisect_right(horizon, end) // _BLOCK) * _BLOCK)
+            self._sessions = tuple(horizon[:length])
+            # Up to the day before the next session not generated: a request ending on a weekend or holiday
+            # after the last generated session is answered without growing again.
+            self._through = calendar.last_day if length == len(horizon) else horizon[length] - timedelta(days=1)
         return self._sessions
 
-    def bar(self, symbol: str, index: int, rows_of: Callable[[str], list[_Row]]) -> Bar:
+    def bar(self, symbol: str, index: int, rows_of: Callable[[str, int], list[_Row]]) -> Bar:
         bar = self.day_bars.get((symbol, index))
         if bar is None:
-            bar = self.day_bars[(symbol, index)] = _bar(symbol, rows_of(symbol)[index])
+            bar = self.day_bars[(symbol, index)] = _bar(symbol, rows_of(symbol, index + 1)[index])
         return bar
 
 
@@ -189,8 +204,9 @@ def _factor(asset_class: str) -> str | None:
 def _generate(
     classes: tuple[tuple[str, str], ...], seed: int, sessions: tuple[date, ...]
 ) -> tuple[dict[str, list[_Row]], list[tuple[str, dict[str, float]]]]:
-    """The universe's bars as plain rows (a Bar is built only for the sessions asked for: most of the horizon
-    never is), and the (regime, factor returns) of every session that extra symbols ride on."""
+    """The universe's bars as plain rows (a Bar is built only for the sessions asked for: most of the path
+    never is), and the (regime, factor returns) of every session that extra symbols ride on. Every draw is
+    made session by session, in order: the rows of a prefix of `sessions` are the rows of the prefix."""
     rng = random.Random(seed)
     chol = _cholesky([[_corr(a, b) for b in FACTORS] for a in FACTORS])
     symbols = [s for s, _ in classes]
@@ -230,7 +246,9 @@ def _generate_extra(
 ) -> list[tuple[date, float, float, float, float, int]]:
     """One extra symbol's bars: its own loading, idiosyncratic vol, price and liquidity, drawn from a
     stream seeded by (seed, symbol), on the universe's factor path. Vectorised (numpy): a hundred
-    candidates over the calendar's whole horizon in well under a second."""
+    candidates over the calendar's whole horizon in well under a second. The stream is drawn session by
+    session (row i of the shocks is session i's) and summed in order, so the rows of a prefix of `sessions`
+    are the rows of the prefix whatever the length generated."""
     import numpy as np  # lazy: only discovery's candidates need it here
 
     regime_scale, factor_return = _class_path(classes, seed, sessions, asset_class)
@@ -242,7 +260,7 @@ def _generate_extra(
     base_volume = math.exp(rng.uniform(math.log(2e5), math.log(4e7)))
     # Wider typical ranges for thinner names, so the spread estimate varies with liquidity.
     range_scale = 0.4 * (1 + max(0.0, math.log(3e6 / base_volume)) / 2)
-    z = rng.standard_normal((5, len(sessions)))
+    z = rng.standard_normal((len(sessions), 5)).T  # drawn per session: row-major, a session's five in a row
     root_dt = math.sqrt(1 / TRADING_DAYS)
     scale = np.asarray(regime_scale)
     day_return = beta * np.asarray(factor_return) + idio * root_dt * z[0]

@@ -4,23 +4,26 @@ Offline (no embedding model configured, or an offline run) the memory embeds wit
 model (`wordllama` on PyPI, MIT licence): 256 dimensions, token embeddings average-pooled, and its weights
 (16 MB safetensors) and tokenizer ship inside the wheel, so nothing is downloaded. Its own loader looks for
 the tokenizer under a directory name the wheel does not use and then falls back to the Hugging Face hub;
-`_load_packaged` reads both files from the package directly, so loading never touches the network.
+`_load_packaged` reads both files from the installed package directly (without importing it), so loading
+never touches the network.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import importlib.util
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from llmtrade.errors import OperationalError
 
 if TYPE_CHECKING:
     import numpy as np
-    from wordllama.inference import WordLlamaInference
+    from tokenizers import Tokenizer
 
 PACKAGED_MODEL = "wordllama/l2_supercat_256"
 PACKAGED_DIMS = 256
@@ -78,8 +81,8 @@ class PackagedEmbedder:
         """Each text's unit vector (float32), or `BLANK`'s for a text with no tokens or no finite direction."""
         import numpy as np  # wordllama's own dependency; loaded with the model
 
-        inference = _packaged()
-        tokenizer = inference.tokenizer
+        model = _packaged()
+        tokenizer = model.tokenizer
         # One text at a time: `encode_batch` hands a batch to a thread pool, whose threads' work (about twice the
         # encoding's, at a weekly run's batches of 4-12 texts) competes with PostgreSQL for the cores. A text alone is
         # never padded (the tokenizer pads a batch to its longest text, as WordLlama sets it): its ids are the ones a
@@ -88,7 +91,7 @@ class PackagedEmbedder:
             encoded = [tokenizer.encode(text, add_special_tokens=False) for text in texts]
         # WordLlama's own `embed` pads the batch to its longest text and pools (texts x longest x 256) floats;
         # pooling each text's own tokens is the same mean (to float32 rounding) at a fraction of the work.
-        table = inference.embedding
+        table = model.embedding
         last = table.shape[0] - 1
         blank = np.asarray(BLANK, dtype=np.float32)  # 1.0 and 0.0: exact in float32
         vectors: list[np.ndarray] = []
@@ -126,37 +129,36 @@ def _loaded() -> bool:
     return _load_packaged.cache_info().currsize > 0
 
 
-def _packaged() -> WordLlamaInference:
+def _packaged() -> _Model:
     # The warm-up thread and the first embed may ask at once; the model is loaded once.
     with _LOAD_LOCK:
         return _load_packaged()
 
 
-@cache
-def _load_packaged() -> WordLlamaInference:
-    try:
-        from importlib import resources
+@dataclass(frozen=True)
+class _Model:
+    """What pooling needs of WordLlama's packaged model: its tokenizer and its token table (float32)."""
 
+    tokenizer: Tokenizer
+    embedding: np.ndarray
+
+
+@cache
+def _load_packaged() -> _Model:
+    # The two files are read from the installed package without importing it: `import wordllama` costs some
+    # 0.25 CPU seconds (requests, its config and training modules) and calls logging.basicConfig(level=INFO).
+    # The model is what WordLlamaInference(weights, tokenizer) makes of them: the table as contiguous float32,
+    # the tokenizer padding (a batch to its longest text) and not truncating.
+    try:
+        import numpy as np
         from safetensors import safe_open
         from tokenizers import Tokenizer
-
-        # Importing wordllama calls logging.basicConfig(level=INFO), which would print every library's INFO
-        # and WARNING lines on stderr from then on (a one-line error would no longer be one line). basicConfig
-        # does nothing while the root logger has a handler, so one is held there during the import: undoing it
-        # afterwards left a window in which other threads' log lines reached stderr (a sweep's workers).
-        root = logging.getLogger()
-        handlers, level = list(root.handlers), root.level
-        placeholder = logging.NullHandler()
-        root.addHandler(placeholder)
-        try:
-            from wordllama.inference import WordLlamaInference
-        finally:
-            for handler in [h for h in root.handlers if h not in handlers]:
-                root.removeHandler(handler)
-            root.setLevel(level)
     except ImportError as exc:  # pragma: no cover - a broken install
         raise OperationalError(f"the offline embedder needs the wordllama package: {exc}") from exc
-    root = resources.files("wordllama")
+    spec = importlib.util.find_spec("wordllama")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a broken install
+        raise OperationalError("the offline embedder needs the wordllama package: it is not installed")
+    root = Path(next(iter(spec.submodule_search_locations)))
     tokenizer_file = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
     weights_file = root / "weights" / "l2_supercat_256.safetensors"
     try:
@@ -165,4 +167,6 @@ def _load_packaged() -> WordLlamaInference:
             weights = f.get_tensor("embedding.weight")
     except Exception as exc:  # safetensors/tokenizers raise their own exception types
         raise OperationalError(f"could not load the packaged embedding model from {root}: {exc}") from exc
-    return WordLlamaInference(weights, tokenizer, binary=False)
+    tokenizer.enable_padding()
+    tokenizer.no_truncation()
+    return _Model(tokenizer, np.ascontiguousarray(weights.astype(np.float32)))
