@@ -194,7 +194,7 @@ def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was(monkeypatch: pyte
         gc.unfreeze()
 
 
-def test_the_statistics_are_imported_ahead_on_a_daemon_thread() -> None:
+def test_the_bootstrap_is_imported_ahead_on_a_daemon_thread() -> None:
     import sys
 
     from llmtrade.analytics.metrics import import_ahead, sharpe_interval
@@ -202,5 +202,5 @@ def test_the_statistics_are_imported_ahead_on_a_daemon_thread() -> None:
     thread = import_ahead()
     assert thread.daemon  # never keeps a finished process alive
     thread.join(timeout=60)
-    assert not thread.is_alive() and "scipy.special" in sys.modules
+    assert not thread.is_alive() and "arch.bootstrap" in sys.modules
     assert sharpe_interval([0.01, -0.02, 0.015, 0.003] * 20).low is not None  # the interval uses what was imported

@@ -1,4 +1,4 @@
-"""Performance statistics of a daily equity series, with honest uncertainty (pure; numpy, scipy).
+"""Performance statistics of a daily equity series, with honest uncertainty (pure; numpy, scipy, arch).
 
 Conventions, everywhere in this module:
 - a series is equity at consecutive session closes, oldest first; its daily returns are
@@ -11,17 +11,16 @@ Conventions, everywhere in this module:
 - degenerate inputs (no return, one return, zero variance: FLAT itself) give None, never NaN, inf or an
   exception.
 
-Intervals come from the stationary bootstrap (Politis & Romano 1994) with a fixed seed, so the same books
-give the same bytes. The mean block length is `block_length(n)` = ceil(n ** (1/3)) sessions: n^(1/3) is
-the rate at which the optimal mean block of the stationary bootstrap grows (Politis & White 2004); a fixed
-rule (not a per-series estimate) keeps every series of a leaderboard on the same resamples, so the intervals
-of two accounts over the same sessions are paired. Intervals are percentile intervals. The resamples are
-arch's StationaryBootstrap's, drawn here (`_indices`: the same generator, the same draws in the same order,
-the same indices; tests/test_bootstrap_draws.py holds them equal to arch's): importing arch.bootstrap costs
-1.1-1.7 CPU seconds a process (its univariate package, pandas, scipy.stats, matplotlib, statsmodels), the
-largest fixed cost of a short backtest, for some twenty lines of index arithmetic.
+Intervals come from the stationary bootstrap (Politis & Romano 1994) in `arch` with a fixed seed, so the
+same books give the same bytes. The mean block length is `block_length(n)` = ceil(n ** (1/3)) sessions:
+n^(1/3) is the rate at which the optimal mean block of the stationary bootstrap grows (Politis & White
+2004); a fixed rule (not a per-series estimate) keeps every series of a leaderboard on the same resamples,
+so the intervals of two accounts over the same sessions are paired. Intervals are percentile intervals.
+arch is kept, though importing it costs some 2 CPU seconds a process (it brings its univariate package,
+matplotlib and scipy.stats): a maintained bootstrap beats a copy of its draws that would have to track
+arch's internals.
 
-numpy and scipy.special are imported inside the functions: `llmtrade --help` must not pay for them.
+numpy, scipy.special and arch are imported inside the functions: `llmtrade --help` must not pay for them.
 The normal distribution is scipy.special's ndtr / ndtri, what scipy.stats.norm's cdf / ppf compute (to the
 bit, for the standard normal).
 """
@@ -55,7 +54,7 @@ _MIN_FINITE_SHARE = 0.9
 
 
 def bootstrap_description(reps: int = RESAMPLES, seed: int = SEED) -> str:
-    """How the intervals are made, for the leaderboard's `bootstrap` field ("arch": its draws, made here)."""
+    """How the intervals are made, for the leaderboard's `bootstrap` field."""
     return (
         f"stationary bootstrap (arch), mean block ceil(n^(1/3)) sessions for n daily returns, "
         f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals; none under {MIN_RETURNS_FOR_INTERVAL} "
@@ -313,52 +312,35 @@ def _resampled(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
 
 
 def import_ahead() -> threading.Thread:
-    """Start importing what the leaderboard's statistics need (numpy, scipy.special: some 0.3 CPU seconds)
-    on a daemon thread, and return it.
+    """Start importing what the bootstrap intervals need (numpy, then arch: some 1.1 CPU seconds, most of it
+    arch's univariate package, statsmodels and matplotlib) on a daemon thread, and return it.
 
-    For a caller with a long stretch of work before its first statistic (a backtest: its leaderboard comes
+    For a caller with a long stretch of work before its first interval (a backtest: its leaderboard comes
     last) whose thread often waits on something else (PostgreSQL): the import runs in those waits instead
-    of adding to the wall time at the end. Nothing depends on the thread: a later import waits for it
+    of adding to the wall time at the end. Nothing depends on the thread: a later `import arch` waits for it
     (Python's per-module import lock) or, if it failed, imports again and raises there."""
-    thread = threading.Thread(target=_import_statistics, name="import-statistics", daemon=True)
+    thread = threading.Thread(target=_import_bootstrap, name="import-arch", daemon=True)
     thread.start()
     return thread
 
 
-def _import_statistics() -> None:
+def _import_bootstrap() -> None:
     try:
-        importlib.import_module("scipy.special")
-    except Exception:  # said where it matters: by the statistic's own import, on the caller's thread
+        importlib.import_module("arch.bootstrap")
+    except Exception:  # said where it matters: by the interval's own import, on the caller's thread
         return
 
 
 @lru_cache(maxsize=4)
 def _indices(n: int, block: int, reps: int, seed: int) -> np.ndarray:
-    """`reps` stationary-bootstrap index draws of length n (a read-only int64 array, reps x n): the same for
-    every series of n sessions, so the resamples of two accounts over the same sessions are paired (and
-    computed once). arch's StationaryBootstrap(block, arange(n), seed=seed) draws, to the index: per
-    resample, n start indices (`integers(n)`) then n uniforms from one `default_rng(seed)`; a session whose
-    uniform is at most 1/block (and the first) starts a block at its start index, any other continues the
-    block with the next index, wrapping from n - 1 to 0."""
+    """`reps` stationary-bootstrap index draws of length n (a read-only int64 array, reps x n) from `arch`'s
+    StationaryBootstrap: the same for every series of n sessions, so the resamples of two accounts over the
+    same sessions are paired (and computed once)."""
     import numpy as np
+    from arch.bootstrap import StationaryBootstrap
 
-    generator = np.random.default_rng(seed)
-    p = 1.0 / block
-    draws = np.empty((reps, n), dtype=np.int64)
-    position = np.arange(n, dtype=np.int64)
-    nowhere = np.zeros(n, dtype=np.int64)
-    uniform = np.empty(n)
-    # One resample at a time, in arch's order of draws (a row of integers, then a row of uniforms).
-    for row in draws:
-        starts = generator.integers(n, size=n, dtype=np.int64)
-        generator.random(out=uniform)
-        fresh = uniform <= p
-        fresh[0] = True
-        begun = np.maximum.accumulate(np.where(fresh, position, nowhere))  # where each session's block began
-        np.add(starts[begun], position - begun, out=row)
-    # The wrap-around: a block longer than the sessions left past its start runs on from session 0 (rarely twice).
-    while (over := draws >= n).any():
-        draws[over] -= n
+    bootstrap = StationaryBootstrap(block, np.arange(n), seed=seed)
+    draws = np.stack([data[0][0] for data in bootstrap.bootstrap(reps)])
     draws.setflags(write=False)
     return draws
 
