@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from llmtrade.analytics import draws
 from llmtrade.analytics.records import Interval
 
 if TYPE_CHECKING:
@@ -311,38 +312,50 @@ def _resampled(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
     return np.asarray(values, dtype=float)[_indices(len(values), block_length(len(values)), reps, seed)]
 
 
-def import_ahead() -> threading.Thread:
-    """Start importing what the bootstrap intervals need (numpy, then arch: some 1.1 CPU seconds, most of it
-    arch's univariate package, statsmodels and matplotlib) on a daemon thread, and return it.
+def import_ahead(*, arch: bool = True) -> threading.Thread:
+    """Start importing what the bootstrap intervals need (numpy, scipy.special, then arch: some 1.1 CPU seconds,
+    most of it arch's univariate package, statsmodels and matplotlib; `arch` False: not arch, whose draws a
+    `draws.drawn_apart` worker makes) on a daemon thread, and return it.
 
     For a caller with a long stretch of work before its first interval (a backtest: its leaderboard comes
     last) whose thread often waits on something else (PostgreSQL): the import runs in those waits instead
-    of adding to the wall time at the end. Nothing depends on the thread: a later `import arch` waits for it
+    of adding to the wall time at the end. Nothing depends on the thread: a later import waits for it
     (Python's per-module import lock) or, if it failed, imports again and raises there."""
-    thread = threading.Thread(target=_import_bootstrap, name="import-arch", daemon=True)
+    modules = ("scipy.special", "arch.bootstrap") if arch else ("scipy.special",)
+    thread = threading.Thread(target=_import_bootstrap, args=(modules,), name="import-arch", daemon=True)
     thread.start()
     return thread
 
 
-def _import_bootstrap() -> None:
+def _import_bootstrap(modules: tuple[str, ...]) -> None:
     try:
-        importlib.import_module("arch.bootstrap")
+        for module in modules:
+            importlib.import_module(module)
     except Exception:  # said where it matters: by the interval's own import, on the caller's thread
         return
 
 
 @lru_cache(maxsize=4)
 def _indices(n: int, block: int, reps: int, seed: int) -> np.ndarray:
-    """`reps` stationary-bootstrap index draws of length n (a read-only int64 array, reps x n) from `arch`'s
-    StationaryBootstrap: the same for every series of n sessions, so the resamples of two accounts over the
-    same sessions are paired (and computed once)."""
+    """`arch_indices(n, block, reps, seed)`, read-only: the same for every series of n sessions, so the resamples
+    of two accounts over the same sessions are paired (and computed once). Inside `draws.drawn_apart()` they are
+    made by its worker process, which imported arch on another core meanwhile (the same call: the same draws)."""
+    worker = draws.current()
+    made = worker.indices(n, block, reps, seed) if worker is not None else None
+    if made is None:
+        made = arch_indices(n, block, reps, seed)
+    made.setflags(write=False)
+    return made
+
+
+def arch_indices(n: int, block: int, reps: int, seed: int) -> np.ndarray:
+    """`reps` stationary-bootstrap index draws of length n (an int64 array, reps x n) from `arch`'s
+    StationaryBootstrap with mean block `block` and generator seed `seed`."""
     import numpy as np
     from arch.bootstrap import StationaryBootstrap
 
     bootstrap = StationaryBootstrap(block, np.arange(n), seed=seed)
-    draws = np.stack([data[0][0] for data in bootstrap.bootstrap(reps)])
-    draws.setflags(write=False)
-    return draws
+    return np.stack([data[0][0] for data in bootstrap.bootstrap(reps)])
 
 
 def _interval(estimate: float, values: np.ndarray) -> Interval:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from llmtrade.analytics.draws import drawn_apart
 from llmtrade.analytics.metrics import import_ahead
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
@@ -94,10 +95,15 @@ def backtest(
     *,
     say: Callable[[str], None],
     progress: Callable[[Progress], None] | None = None,
+    draws_apart: bool = False,
 ) -> BacktestResult:
     """Run (or resume) the backtest `spec.name`; raises UsageError (exit 2) for a bad range, a missing
     mode or inputs that differ from the stored backtest's, OperationalError (exit 1) when the look-ahead
-    audit finds a difference, and whatever a job raises (a replay miss names the call)."""
+    audit finds a difference, and whatever a job raises (a replay miss names the call).
+
+    `draws_apart`: the leaderboard's bootstrap draws are made by a spawned process that imports arch on
+    another core while the weeks run (analytics/draws.py; the same draws, ~1.2 CPU seconds off this process):
+    the command's choice; off, arch is imported here on a daemon thread."""
     started = time.perf_counter()
     if not (spec.offline or spec.replay):
         raise UsageError(
@@ -135,6 +141,7 @@ def backtest(
     tally = _Tally()
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
     with (
+        drawn_apart(draws_apart),  # first: its process starts (and imports arch) while everything else does
         one_thread_at_a_time(),
         _plain_sigint(),
         _weekly_heap() as settle_heap,
@@ -153,7 +160,7 @@ def backtest(
             _prefetch(app, storage, plan, todo)
         discovery = _start_discovery(app, storage, plan, todo, tally)
         if todo:
-            import_ahead()  # the leaderboard's bootstrap, imported while the weeks wait on PostgreSQL
+            import_ahead(arch=not draws_apart)  # the leaderboard's statistics, imported while the weeks wait
         done = done_keys(events)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)

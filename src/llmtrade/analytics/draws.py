@@ -1,0 +1,86 @@
+"""arch's stationary-bootstrap index draws made in a process of their own, started well before they are needed.
+
+Importing arch costs some 1.2 CPU seconds a process (its univariate package brings pandas, scipy.stats,
+statsmodels and matplotlib), and a backtest needs arch only for its leaderboard, at the very end: in-process,
+on a thread or not, that import is paid on the backtest's own core, the largest fixed cost of a short backtest.
+`drawn_apart()` starts a spawned process that imports arch at once, on the machine's other core while the weeks
+run, and then makes the leaderboard's draws (`metrics.arch_indices`, the very call the process itself would
+make: the same arrays, so the same bytes wherever they are made).
+
+A process that cannot start, dies or fails is said nowhere and costs only its time: `indices` answers None and
+the draws are made in this process, as without it. Nothing else is shared with the process (it is spawned, not
+forked: no connection, lock or thread of this process reaches it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# The worker of the `drawn_apart` block this code runs in, if any (a context variable: a sweep's other
+# backtests in other threads keep their own, or none).
+_WORKER: contextvars.ContextVar[DrawWorker | None] = contextvars.ContextVar("llmtrade_draw_worker", default=None)
+
+
+class DrawWorker:
+    """One spawned process that imports arch when it starts and makes stationary-bootstrap index draws."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self._pool: ProcessPoolExecutor | None = None
+        with contextlib.suppress(Exception):  # no process (a sandbox without semaphores): draws made here
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool.submit(_import_arch)  # starts the process and the import now
+
+    def indices(self, n: int, block: int, reps: int, seed: int) -> np.ndarray | None:
+        """`metrics.arch_indices(n, block, reps, seed)` made in the worker (an int64 array, reps x n), or None
+        when the worker is not there or failed (the caller then makes them itself)."""
+        if self._pool is None:
+            return None
+        try:
+            return self._pool.submit(_draw, n, block, reps, seed).result()
+        except Exception:  # a dead or broken worker (BrokenProcessPool, a pickling error): drawn in-process
+            return None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+@contextlib.contextmanager
+def drawn_apart(enabled: bool = True) -> Iterator[None]:
+    """Inside the block (when `enabled`), `metrics`' bootstrap draws come from a worker process started now; the
+    worker is shut down when the block ends, whatever way it ends."""
+    if not enabled:
+        yield
+        return
+    worker = DrawWorker()
+    token = _WORKER.set(worker)
+    try:
+        yield
+    finally:
+        _WORKER.reset(token)
+        worker.close()
+
+
+def current() -> DrawWorker | None:
+    """The worker of the `drawn_apart` block this code runs in, or None."""
+    return _WORKER.get()
+
+
+def _import_arch() -> None:
+    import arch.bootstrap  # noqa: F401  - what the worker is for: the import, on its own core
+
+
+def _draw(n: int, block: int, reps: int, seed: int) -> np.ndarray:
+    from llmtrade.analytics.metrics import arch_indices
+
+    return arch_indices(n, block, reps, seed)

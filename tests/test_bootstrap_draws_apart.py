@@ -1,0 +1,46 @@
+"""The leaderboard's bootstrap draws made by a spawned worker (analytics/draws.py): arch's own draws, the same
+as made in-process, and made in-process when the worker is gone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from llmtrade.analytics import draws, metrics
+
+
+def test_a_worker_makes_archs_draws_and_the_intervals_use_them() -> None:
+    expected = metrics.arch_indices(60, 4, 300, 7)
+    metrics._indices.cache_clear()
+    try:
+        with draws.drawn_apart():
+            worker = draws.current()
+            assert worker is not None
+            made = worker.indices(60, 4, 300, 7)
+            assert made is not None and made.dtype == expected.dtype
+            assert np.array_equal(made, expected)
+            used = metrics._indices(60, 4, 300, 7)
+            assert np.array_equal(used, expected) and not used.flags.writeable
+        assert draws.current() is None
+    finally:
+        metrics._indices.cache_clear()
+
+
+def test_draws_are_made_in_process_when_the_worker_died() -> None:
+    expected = metrics.arch_indices(40, 4, 100, 7)
+    metrics._indices.cache_clear()
+    try:
+        with draws.drawn_apart():
+            worker = draws.current()
+            assert worker is not None and worker.indices(8, 2, 3, 7) is not None  # started and answering
+            for process in list(worker._pool._processes.values()):  # type: ignore[union-attr]
+                process.kill()
+                process.join()
+            assert worker.indices(40, 4, 100, 7) is None
+            assert np.array_equal(metrics._indices(40, 4, 100, 7), expected)
+    finally:
+        metrics._indices.cache_clear()
+
+
+def test_without_the_block_no_worker_is_started() -> None:
+    with draws.drawn_apart(enabled=False):
+        assert draws.current() is None
