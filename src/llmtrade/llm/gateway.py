@@ -38,7 +38,7 @@ from llmtrade.errors import (
 )
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold
 from llmtrade.llm.recorder import CacheEntry, Recorder
-from llmtrade.llm.records import FREE, Answer, CallSite, UsageTotals, sum_usage
+from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, UsageTotals, plain_messages, sum_usage
 from llmtrade.llm.structured import (
     AnswerInvalid,
     parse_answer,
@@ -52,9 +52,6 @@ from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-
-# Frozen, so shared: what an offline answer costs, and nothing spent yet (one fewer model built per call).
-_NO_USAGE = Usage()
 
 # A repair after truncation doubles max_tokens up to this; past it, only "answer shorter" is left.
 MAX_REPAIR_TOKENS = 32768
@@ -86,12 +83,6 @@ class _Exchange:
     reply: ChatReply | None = None  # live calls only: what the normaliser found besides the text
     note: str | None = None
     entry: CacheEntry | None = None  # live calls only: stored in the replay cache with the call's record
-
-
-def _dumped(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    """`[m.model_dump() for m in messages]` (role, then content) without the serializer: every call's record
-    carries its messages, and model_dump's keyword handling was most of the cost of two small dicts."""
-    return [{"role": m.role, "content": m.content} for m in messages]
 
 
 class LLMGateway:
@@ -152,7 +143,7 @@ class LLMGateway:
 
         problem: str
         note: str | None = None
-        spent = _NO_USAGE  # the first answer's tokens, when one came (a rejected reply is counted where recorded)
+        spent = NO_USAGE  # the first answer's tokens, when one came (a rejected reply is counted where recorded)
         try:
             first = await self._exchange(ref, request, site, rendered)
         except LLMTruncated as exc:
@@ -329,7 +320,7 @@ class LLMGateway:
                 role=site.role,
                 provider=provider,
                 model=ref.model,
-                messages=_dumped(request.messages),
+                messages=plain_messages(request.messages),
                 error_type=type(exc).__name__,
                 error=str(exc),
                 cache_key=key,
@@ -372,7 +363,7 @@ class LLMGateway:
                 provider=exchange.provider,
                 model=ref.model,
                 source=exchange.source,
-                messages=_dumped(request.messages),
+                messages=plain_messages(request.messages),
                 answer=exchange.content,
                 schema_name=request.schema_name,
                 outcome=outcome,

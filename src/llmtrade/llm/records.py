@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Generic, TypeVar
 
-from llmtrade.llm.types import Usage
+from llmtrade.llm.types import ChatMessage, Usage
 
 T = TypeVar("T")
 
 # No tokens at no cost (frozen, so one shared instance): a model's totals before its first call, an offline answer.
 FREE = Usage(cost_usd=0.0)
+# Nothing spent yet, cost unknown (frozen, so shared: one fewer model built per call).
+NO_USAGE = Usage()
+
+
+def plain_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    """`[m.model_dump() for m in messages]` (role, then content) without the serializer: every call's record
+    carries its messages, and model_dump's keyword handling was most of the cost of two small dicts."""
+    return [{"role": m.role, "content": m.content} for m in messages]
 
 
 @dataclass(frozen=True)
