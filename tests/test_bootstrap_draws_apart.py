@@ -3,6 +3,8 @@ as made in-process, and made in-process when the worker is gone."""
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 
 from llmtrade.analytics import draws, metrics
@@ -39,6 +41,13 @@ def test_draws_are_made_in_process_when_the_worker_died() -> None:
             assert np.array_equal(metrics._indices(40, 4, 100, 7), expected)
     finally:
         metrics._indices.cache_clear()
+
+
+def test_the_worker_leaves_ctrl_c_to_the_backtest() -> None:
+    with draws.drawn_apart():
+        worker = draws.current()
+        assert worker is not None and worker._pool is not None
+        assert worker._pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
 
 
 def test_without_the_block_no_worker_is_started() -> None:

@@ -36,7 +36,9 @@ class DrawWorker:
 
         self._pool: ProcessPoolExecutor | None = None
         with contextlib.suppress(Exception):  # no process (a sandbox without semaphores): draws made here
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            )
             self._pool.submit(_import_arch)  # starts the process and the import now
 
     def indices(self, n: int, block: int, reps: int, seed: int) -> np.ndarray | None:
@@ -74,6 +76,14 @@ def drawn_apart(enabled: bool = True) -> Iterator[None]:
 def current() -> DrawWorker | None:
     """The worker of the `drawn_apart` block this code runs in, or None."""
     return _WORKER.get()
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the backtest handles it and shuts the worker down; the worker
+    # itself must not die printing a traceback of its own.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _import_arch() -> None:
