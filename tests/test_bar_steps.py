@@ -11,7 +11,8 @@ import pytest
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market import bar_steps
-from llmtrade.market.indicators import _atr_of, _rsi, compute_indicators
+from llmtrade.market.indicators import compute_indicators
+from tests.test_indicator_arithmetic import _plain_atr, _plain_rsi
 from tests.test_indicators import bar
 
 
@@ -52,9 +53,9 @@ def test_each_day_of_a_sliding_window_over_the_same_bars_gives_the_fresh_sets_nu
             window, spy[end - 250 : end - 1]
         )  # SPY a day behind: the returns aligned by day, as computed afresh
         closes = [b.close for b in window]
-        assert repr(computed.rsi_14) == repr(_rsi(closes, 14))
+        assert repr(computed.rsi_14) == repr(_plain_rsi(closes, 14))
         highs, lows = [b.high for b in window], [b.low for b in window]
-        assert repr(computed.atr_14) == repr(_atr_of(highs, lows, closes, 14))
+        assert repr(computed.atr_14) == repr(_plain_atr(highs, lows, closes, 14))
 
 
 def test_another_series_of_the_same_symbol_is_never_answered_from_the_kept_one() -> None:

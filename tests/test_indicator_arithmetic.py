@@ -1,6 +1,7 @@
-"""Wilder's average and the true range as the indicators compute them now must give the very doubles the plain
-formulas give (`max` of the three ranges, `(prev * (n - 1) + x) / n` with int operands): a backtest's every
-checkpoint shows them, and its events must stay byte-identical."""
+"""Wilder's average, the true range and the gains and losses as the indicators compute them now (each bar's steps
+kept by market/bar_steps.py) must give the very doubles the plain formulas give (`max` of the three ranges,
+`max(change, 0.0)`, `(prev * (n - 1) + x) / n` with int operands): a backtest's every checkpoint shows them, and its
+events must stay byte-identical."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import random
 import statistics
 from itertools import pairwise
 
-from llmtrade.market.indicators import _atr_of, _rsi, _wilder
+from llmtrade.market.bar_steps import gain_and_loss, true_range
+from llmtrade.market.indicators import _rsi_of, _wilder
 
 
 def _plain_wilder(values: list[float], period: int) -> float | None:
@@ -34,6 +36,14 @@ def _plain_rsi(closes: list[float], period: int) -> float | None:
     return 100.0 if loss == 0 else 100 - 100 / (1 + gain / loss)
 
 
+def _kept_atr_and_rsi(highs: list[float], lows: list[float], closes: list[float], period: int) -> tuple[object, ...]:
+    """ATR and RSI from each bar's steps as market/bar_steps.py keeps them (true_range, gain_and_loss)."""
+    ranges = [true_range(h, lo, c) for h, lo, c in zip(highs[1:], lows[1:], closes, strict=False)]
+    steps = [gain_and_loss(after - before) for before, after in pairwise(closes)]
+    gains, losses = [g for g, _ in steps], [lo for _, lo in steps]
+    return _wilder(ranges, period), _rsi_of(gains, losses, period)
+
+
 def test_wilder_atr_and_rsi_are_the_plain_formulas_to_the_bit() -> None:
     rng = random.Random(13)
     for trial in range(300):
@@ -47,13 +57,13 @@ def test_wilder_atr_and_rsi_are_the_plain_formulas_to_the_bit() -> None:
         for period in (3, 14):
             expected = _plain_wilder(closes, period)
             assert repr(_wilder(closes, period)) == repr(expected)
-            assert repr(_atr_of(highs, lows, closes, period)) == repr(_plain_atr(highs, lows, closes, period))
-            assert repr(_rsi(closes, period)) == repr(_plain_rsi(closes, period))
+            atr, rsi = _kept_atr_and_rsi(highs, lows, closes, period)
+            assert repr(atr) == repr(_plain_atr(highs, lows, closes, period))
+            assert repr(rsi) == repr(_plain_rsi(closes, period))
 
 
 def test_the_true_range_is_the_first_largest_of_the_three_as_max_picks_it() -> None:
     nan = float("nan")
     cases = [(2.0, 1.0, 1.5), (2.0, 1.0, 3.0), (2.0, 1.0, 0.0), (1.0, 1.0, 1.0), (nan, 1.0, 1.5), (2.0, 1.0, nan)]
     for high, low, close in cases:
-        highs, lows, closes = [close, high], [close, low], [close, close]
-        assert repr(_atr_of(highs, lows, closes, 1)) == repr(_plain_atr(highs, lows, closes, 1))
+        assert repr(true_range(high, low, close)) == repr(max(high - low, abs(high - close), abs(low - close)))

@@ -55,11 +55,16 @@ class _Series:
             else:
                 self.returns.append(bar.close / previous.close - 1)
                 self.true_ranges.append(true_range(bar.high, bar.low, previous.close))
-                change = bar.close - previous.close
-                # `0.0 if c < 0.0 else c` is max(c, 0.0) to the bit (a -0.0 change stays -0.0), without the call.
-                self.gains.append(0.0 if change < 0.0 else change)
-                self.losses.append(0.0 if change > 0.0 else -change)
+                gain, loss = gain_and_loss(bar.close - previous.close)
+                self.gains.append(gain)
+                self.losses.append(loss)
             previous = bar
+
+
+def gain_and_loss(change: float) -> tuple[float, float]:
+    """RSI's inputs of a close-to-close change: (max(change, 0.0), max(-change, 0.0)) to the bit (a -0.0 change
+    stays -0.0), without the calls."""
+    return (0.0 if change < 0.0 else change), (0.0 if change > 0.0 else -change)
 
 
 def true_range(high: float, low: float, previous_close: float) -> float:

@@ -21,7 +21,6 @@ from itertools import islice, pairwise
 from llmtrade.domain.market import Bar, IndicatorSet
 from llmtrade.errors import MarketDataError
 from llmtrade.market import bar_steps
-from llmtrade.market.bar_steps import true_range
 
 TRADING_DAYS_PER_YEAR = 252
 _WILDER_PERIOD = 14
@@ -162,16 +161,6 @@ def _wilder(values: list[float], period: int) -> float | None:
     return average
 
 
-def _rsi(closes: list[float], period: int) -> float | None:
-    changes = [after - before for before, after in pairwise(closes)]
-    # `0.0 if c < 0.0 else c` is max(c, 0.0) to the bit (a -0.0 change stays -0.0), without the call.
-    return _rsi_of(
-        [0.0 if change < 0.0 else change for change in changes],
-        [0.0 if change > 0.0 else -change for change in changes],
-        period,
-    )
-
-
 def _rsi_of(gains: list[float], losses: list[float], period: int) -> float | None:
     average_gain = _wilder(gains, period)
     average_loss = _wilder(losses, period)
@@ -180,11 +169,6 @@ def _rsi_of(gains: list[float], losses: list[float], period: int) -> float | Non
     if average_loss == 0:
         return 100.0
     return 100 - 100 / (1 + average_gain / average_loss)
-
-
-def _atr_of(highs: list[float], lows: list[float], closes: list[float], period: int) -> float | None:
-    # True range needs yesterday's close, so the first bar only serves as the second bar's reference.
-    return _wilder([true_range(h, low, c) for h, low, c in zip(highs[1:], lows[1:], closes, strict=False)], period)
 
 
 def _realized_vol(closes: list[float], window: int) -> float | None:
