@@ -7,9 +7,11 @@ them back as the in-process copies do (each account's events, each type's), timi
 backend from /proc, and the whole server: walwriter, checkpointer, autovacuum), this process's CPU while writing, and
 wall. Two variants alternate round by round, so a change is measured on the same events, interleaved on a shared
 machine: `--compare schema` every shipped migration against those before `--before`; `--compare format` the sole
-writer's COPY against a text COPY of the same rows (what it wrote before). Medians are printed.
+writer's COPY against a text COPY of the same rows (what it wrote before); `--compare lean` every event against the
+same events without the stages' StageStarted/StageCompleted (what storing a stage's start and end costs PostgreSQL).
+Medians are printed.
 
-    python benchmarks/store_speed.py [--range 2016-01-06:2016-12-28] [--compare schema|format] [--before 13]
+    python benchmarks/store_speed.py [--range 2016-01-06:2016-12-28] [--compare schema|format|lean] [--before 13]
         [--rounds 5]
 """
 
@@ -80,6 +82,15 @@ def text_copy(cursor: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
             copy.write_row(row)
 
 
+# A stage's start and end, the run telemetry a backtest's database no longer keeps (see pipeline/pipeline.py).
+_STAGE_MARKS = frozenset(("StageStarted", "StageCompleted"))
+
+
+def lean_copy(cursor: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
+    """The sole writer's COPY of the rows that are not a stage's start or end (their ids left as they were)."""
+    copy_events(cursor, [row for row in rows if row[1] not in _STAGE_MARKS])
+
+
 def one_round(
     admin_url: str,
     name: str,
@@ -137,7 +148,7 @@ def one_round(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--range", default="2016-01-06:2016-12-28", help="FROM:TO of the backtest that makes events")
-    parser.add_argument("--compare", choices=("schema", "format"), default="schema")
+    parser.add_argument("--compare", choices=("schema", "format", "lean"), default="schema")
     parser.add_argument("--before", type=int, help="schema: compare with the migrations before this (default: last)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -151,6 +162,8 @@ def main() -> int:
         }
         if args.compare == "schema"
         else {"text COPY": (shipped, text_copy), "sole writer's COPY": (shipped, copy_events)}
+        if args.compare == "format"
+        else {"every event": (shipped, copy_events), "no stage marks": (shipped, lean_copy)}
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

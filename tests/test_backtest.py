@@ -175,6 +175,27 @@ def test_the_same_backtest_twice_gives_identical_books_and_result(books: Books) 
     assert books.a.model_dump(exclude=same) == books.b.model_dump(exclude=same)
 
 
+def test_a_backtest_stores_no_stage_timings_so_only_run_and_call_times_differ_run_to_run(books: Books) -> None:
+    # Its store keeps no StageStarted/StageCompleted (a stage's wall-clock time under a stepped clock); what still
+    # differs between two runs is each run's duration and each model call's latency, measured on the wall clock.
+    wall = {"RunFinished": "duration_ms", "RunFailed": "duration_ms", "LLMCallCompleted": "latency_ms"}
+    runs: list[list[Any]] = []
+    for url in (books.a_url, books.b_url):
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT id, type, stream, version, run_id, payload FROM events ORDER BY id").fetchall()
+        kinds = Counter(row[1] for row in rows)
+        assert kinds["StageStarted"] == kinds["StageCompleted"] == 0
+        assert kinds["RunStarted"] == kinds["RunFinished"] > 0 and kinds["CheckpointCompleted"] > 0
+        for row in rows:
+            kind, payload = row[1], row[5]
+            if kind in wall:
+                assert payload.pop(wall[kind]) >= 0
+            if kind in ("BacktestStarted", "BacktestFinished"):
+                payload.pop("name")
+        runs.append(rows)
+    assert runs[0] == runs[1]
+
+
 def test_the_backtests_leaderboard_json_and_report_agree_and_repeat_byte_for_byte(
     books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -8,12 +8,15 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
+from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent, StageCompleted, StageFailed
 from llmtrade.domain.streams import run_stream
 from llmtrade.errors import MissingContextKey, PipelineWiringError, StageError, TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
+from tests.support import FIXED_NOW
 
 QUERY = ContextKey("query", str)
 ANSWERS = ContextKey("answers", list[str])
@@ -275,3 +278,27 @@ def test_with_values_sets_every_pair_in_order_and_checks_each_type() -> None:
     assert list(both.values) == ["query", "answers"]  # an existing key keeps its place, as with_value keeps it
     with pytest.raises(TypeError, match="context key 'answers'"):
         base.with_values((QUERY, "fine"), (ANSWERS, "not a list"))
+
+
+def test_a_store_without_stage_timings_keeps_a_stages_failure_but_not_its_start_and_end(storage: Storage) -> None:
+    # A backtest's store (app/backtest_container.py): the stages run and are heard and reported as ever.
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), stage_timings=False)
+    heard: list[tuple[str, str]] = []
+    ran = asyncio.run(
+        Pipeline([Answer()], store, lambda stage, state, _s: heard.append((stage, state))).run(
+            PipelineContext(run_id="untimed-ok").with_value(QUERY, "q")
+        )
+    )
+    assert ran.get(ANSWERS) == ["q-0", "q-1", "q-2"] and [r.name for r in ran.reports] == ["answer"]
+    assert storage.events.read(run_id="untimed-ok") == []
+    with pytest.raises(StageError):
+        asyncio.run(
+            Pipeline([Answer(), Broken(), Never()], store, lambda stage, state, _s: heard.append((stage, state))).run(
+                PipelineContext(run_id="untimed-failed").with_value(QUERY, "q")
+            )
+        )
+    assert [e.type for e in storage.events.read(run_id="untimed-failed")] == ["StageFailed"]
+    assert heard == [("answer", "started"), ("answer", "completed")] * 2 + [("broken", "started"), ("broken", "failed")]
+    # A dry run on a view of the store records as the real run would; live's store keeps the timings.
+    assert store.draft().stage_timings is False
+    assert storage.events.stage_timings is True and storage.events.draft().stage_timings is True

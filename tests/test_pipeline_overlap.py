@@ -23,6 +23,7 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, hold_back
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.memory_stages import RememberPitchesStage
 from llmtrade.workflows.workbench import Side, Workbench
 from tests.support import FIXED_NOW
@@ -266,3 +267,22 @@ def test_without_a_side_connection_or_in_a_dry_run_the_memory_stages_run_in_turn
         memory=None,  # type: ignore[arg-type]
     )
     assert RememberPitchesStage(plain, dry_run=False).overlaps is False
+
+
+@pytest.mark.parametrize("failing", ["beside", "waits", None])
+def test_without_stage_timings_overlapping_stages_store_only_their_failures(
+    shared: Storage, failing: str | None
+) -> None:
+    # A backtest's store (stage_timings=False): joined, settled after a failure or ended cleanly, an overlapping
+    # stage and the one beside it leave only a StageFailed behind, and the observer hears every end.
+    store = EventStore(shared.conn, FixedClock(FIXED_NOW), stage_timings=False)
+    run_id, heard = _run_id(), []
+    stages = [Beside(fail=failing == "beside"), Waits(fail=failing == "waits"), Reads()]
+    pipeline = Pipeline(stages, store, lambda stage, state, _s: heard.append((stage, state)))
+    if failing is None:
+        asyncio.run(pipeline.run(PipelineContext(run_id=run_id)))
+    else:
+        with pytest.raises(StageError, match=f"stage '{failing}' failed"):
+            asyncio.run(pipeline.run(PipelineContext(run_id=run_id)))
+    assert _stages(shared, run_id) == ([] if failing is None else [("StageFailed", failing)])
+    assert (failing or "beside", "failed" if failing else "completed") in heard

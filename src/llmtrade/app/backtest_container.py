@@ -5,7 +5,9 @@ the paper broker are live's; what differs is only what a replay of history must 
 - the database is the backtest's own (`llmtrade_bt_<name>`), opened once and held for the whole backtest
   (every job's `storage()` hands out the same connection; a draft view over it for dry runs), by one
   process at a time (an advisory lock), so its event store is `exclusive`: heads and copies are kept
-  current from its own appends instead of asked for (storage/event_store.py);
+  current from its own appends instead of asked for (storage/event_store.py), and its pipelines store no
+  StageStarted/StageCompleted (`stage_timings=False`: a stage's wall-clock duration under a stepped clock is
+  noise, and they were over a quarter of the events; a failed stage's StageFailed is stored);
 - every account trades on the paper broker and prices come from the offline providers (the CSV folder,
   else the synthetic market), whatever accounts.yaml and the mode say: a backtest never touches a
   live account or asks a live feed while its weeks run, even in `--replay` mode (`--fetch-history` asks
@@ -97,7 +99,7 @@ class BacktestContainer(Container):
                 f"the backtest database {self.database} is in use by another process (a backtest of the same "
                 "name still running?); wait for it to finish or stop it, then run this again"
             )
-        self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True))
+        self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True, stage_timings=False))
         self._bar_cache = HeldBarCache(opened.conn)
         # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
         # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from

@@ -5,6 +5,8 @@ each stage with its duration, each model call with its latency, tokens and cost 
 orders and fills, and every failure. A model call belongs to the stage that was running when it was
 recorded (stages run one after another within a run, so the events between a StageStarted and its end
 are that stage's). Other events (market data fetched, research stored...) are counted by type.
+A backtest's run has no stage spans: its database keeps a stage's failure, not its start and end
+(storage/event_store.py `stage_timings`), so its calls belong to no stage.
 """
 
 from __future__ import annotations

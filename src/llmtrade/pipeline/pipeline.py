@@ -1,5 +1,9 @@
 """Pipeline: check the stages' wiring, run them in order, record each one's start, end and failure.
 
+A stage's start and end (StageStarted, StageCompleted) are recorded unless its event sink says
+`stage_timings = False` (a backtest's store: storage/event_store.py); its failure (StageFailed) always is,
+and the observer hears every start and end either way.
+
 The wiring is checked before anything runs: when the pipeline is built (against the `inputs` the
 caller promises) and when `run` is called, that the initial context holds those inputs; a pipeline
 built without `inputs` is checked then against the keys the initial context really holds (a context
@@ -51,6 +55,8 @@ class Pipeline:
         if self.inputs is not None:
             _check_wiring_once(self.stages, self.inputs)
         self._events = events
+        # A sink that does not say (a test's list, live's store) keeps them.
+        self._timings: bool = getattr(events, "stage_timings", True)
         self._observer = observer or (lambda stage, state, seconds: None)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -80,7 +86,8 @@ class Pipeline:
                     last = max((i for i, a in enumerate(alongside) if a.task.done() or wanted & a.writes), default=-1)
                     for _ in range(last + 1):
                         context = await self._join(alongside.pop(0), context, completed)
-                self._record(context, *completed, _started(stage.name))
+                if self._timings:
+                    self._record(context, *completed, _started(stage.name))
                 completed = []
                 self._observer(stage.name, "started", None)
                 started = time.perf_counter()
@@ -103,7 +110,7 @@ class Pipeline:
                     raise StageError(stage.name, exc) from exc
                 elapsed = (time.perf_counter() - started) * 1000
                 loaded = stage.name in result.loaded and stage.name not in context.loaded
-                completed = [_completed(stage.name, elapsed, loaded)]
+                completed = [_completed(stage.name, elapsed, loaded)] if self._timings else []
                 self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
                 report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
                 context = context.merged(result, stage.writes, report)
@@ -126,7 +133,8 @@ class Pipeline:
             completed.clear()
             raise StageError(stage.name, error) from error
         loaded = stage.name in result.loaded and stage.name not in done.visible.loaded
-        completed.append(_completed(stage.name, elapsed, loaded))
+        if self._timings:
+            completed.append(_completed(stage.name, elapsed, loaded))
         self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
         report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
         written = {key.name: result.values[key.name] for key in stage.writes}
@@ -141,8 +149,9 @@ class Pipeline:
             left.wanted.set()
             result, elapsed, error = await asyncio.shield(left.task)
             if error is None:
-                loaded = left.stage.name in result.loaded and left.stage.name not in left.visible.loaded
-                completed.append(_completed(left.stage.name, elapsed, loaded))
+                if self._timings:
+                    loaded = left.stage.name in result.loaded and left.stage.name not in left.visible.loaded
+                    completed.append(_completed(left.stage.name, elapsed, loaded))
             else:
                 completed.append(_failed(left.stage, error, elapsed))
         alongside.clear()
@@ -156,6 +165,8 @@ class Pipeline:
         self._observer(stage.name, "failed", elapsed / 1000)
 
     def _record(self, context: PipelineContext, *payloads: EventPayload) -> None:
+        if not payloads:
+            return  # nothing ended since the last record (stage timings not kept)
         stream = run_stream(context.run_id)
         self._events.append(
             [NewEvent.of(p, stream=stream, week_id=context.week_id, run_id=context.run_id) for p in payloads]
