@@ -55,7 +55,7 @@ class SoleWriter:
         self.conn = conn
         self.copies = copies
         self.lock = threading.RLock()
-        self.state = Sole(flush=self.flush)
+        self.state = Sole(flush=self.flush, held=lambda: [event for event, _ in self.pending])
         self.pending: list[tuple[StoredEvent, str]] = []
         self._next_id: int | None = None
 
