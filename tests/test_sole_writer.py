@@ -276,7 +276,7 @@ def test_a_flush_lost_inside_a_read_raises_instead_of_waiting_on_its_own_lock(
 
     def read_the_week() -> None:
         try:
-            store.read(week_id=WEEK)  # a week not held yet: the copies' read flushes first, under their lock
+            store.read(type="Mine")  # a type not held yet: the copies' read flushes first, under their lock
         except BaseException as exc:
             raised.append(exc)
 
@@ -286,3 +286,34 @@ def test_a_flush_lost_inside_a_read_raises_instead_of_waiting_on_its_own_lock(
     assert not reader.is_alive(), "the read still waits: the failed flush is blocked on the copies' lock"
     assert [type(e) for e in raised] == [ConcurrencyError]
     assert [e.type for e in store.read_stream("s")] == ["Theirs"]
+
+
+def test_a_weeks_first_read_holds_the_writers_unwritten_appends_and_writes_nothing(
+    storage: Storage, database_url: str
+) -> None:
+    # The backtest reads each week's events once, early in the week: its appends of the week reach the database
+    # with the week's one COPY, not also in an extra one for that read.
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    later = WEEK + timedelta(days=7)
+    store.append([NewEvent(type="A", stream="s", payload={}, week_id=WEEK)])
+    store.flush()
+    store.append(
+        [
+            NewEvent(type="B", stream="s", payload={}, week_id=WEEK),
+            NewEvent(type="X", stream="t", payload={}, week_id=later),
+        ]
+    )
+
+    def written() -> list[str]:
+        with psycopg.connect(database_url) as conn:
+            return [row[0] for row in conn.execute("SELECT type FROM events ORDER BY id")]
+
+    assert [e.type for e in store.read(week_id=WEEK)] == ["A", "B"]
+    assert written() == ["A"]
+    store.append([NewEvent(type="C", stream="s", payload={}, week_id=WEEK)])
+    assert [(e.type, e.version) for e in store.read(week_id=WEEK)] == [("A", 1), ("B", 2), ("C", 3)]
+    assert [e.type for e in store.read(week_id=later)] == ["X"]
+    assert written() == ["A"]
+    store.flush()
+    assert written() == ["A", "B", "X", "C"]
+    assert [e.type for e in EventStore(storage.conn, FixedClock(FIXED_NOW)).read(week_id=WEEK)] == ["A", "B", "C"]

@@ -186,6 +186,8 @@ def backtest(
         if todo:
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
             events.flush()
+        # The books indexed whole before anything reads them by account or by type over the whole history.
+        app.index_books()
         # Valued at the range's last scheduled instant, however much of it this invocation ran.
         clock.set(max(clock.now(), max(job.at for jobs in plan.values() for job in jobs)))
         board = standings(app, spec.name)

@@ -42,6 +42,7 @@ from llmtrade.market.service import MarketData
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.protocol import Memory
+from llmtrade.storage import bulk_load
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     import psycopg
 
 # A session advisory lock on the backtest's own database: one process writes its books at a time.
-_SOLE_WRITER = 0x11_77_B7_01
+_SOLE_WRITER = bulk_load.SOLE_WRITER
 
 
 @dataclass
@@ -64,6 +65,8 @@ class BacktestContainer(Container):
     _bar_cache: HeldBarCache | None = field(default=None, init=False)
     # The one event loop of the jobs run while `held` (app/job_loop.py).
     _loop: JobLoop | None = field(default=None, init=False)
+    # Whether the held database's events go without the indexes storage/bulk_load.py defers, until `index_books`.
+    _deferred: bool = field(default=False, init=False)
     # The draft view handed to the last dry run, so the audit can read what that run recorded.
     last_draft: DraftEventStore | None = field(default=None, init=False)
     # The memory's answers per visible set (app/backtest_memory.py), kept across the backtest's jobs.
@@ -99,6 +102,13 @@ class BacktestContainer(Container):
                 f"the backtest database {self.database} is in use by another process (a backtest of the same "
                 "name still running?); wait for it to finish or stop it, then run this again"
             )
+        try:
+            # A fresh backtest's events are bulk-loaded: indexes by account and by type built when its weeks are done
+            # (`index_books`); after a failure, by the next open of the database (storage/bootstrap.py).
+            self._deferred = bulk_load.defer(opened.conn)
+        except BaseException:
+            opened.close()
+            raise
         self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True, stage_timings=False))
         self._bar_cache = HeldBarCache(opened.conn)
         # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
@@ -109,6 +119,7 @@ class BacktestContainer(Container):
         try:
             yield self._held
             self._held.events.flush()
+            self.index_books()
         except BaseException:
             # What the jobs before the failure recorded is kept, as live keeps it; the failure is what is raised.
             with suppress(Exception):
@@ -123,6 +134,15 @@ class BacktestContainer(Container):
                 self._held.close()
                 self._held = None
                 self._bar_cache = None
+
+    def index_books(self) -> None:
+        """Build the indexes a fresh backtest went without (storage/bulk_load.py), after flushing what is held: the
+        backtest calls it when its weeks are done, before the leaderboard reads the books; `held` on the way out."""
+        if self._held is None or not self._deferred:
+            return
+        self._held.events.flush()
+        bulk_load.build(self._held.conn)
+        self._deferred = False
 
     def session(self, storage: Storage) -> Session:
         """Live's session, its job run on the backtest's one event loop while the database is held."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from llmtrade.clock import Clock
 from llmtrade.settings import Settings
-from llmtrade.storage import handover, migrations
+from llmtrade.storage import bulk_load, handover, migrations
 from llmtrade.storage.database import DatabaseLocation, connect, locate
 from llmtrade.storage.event_store import EventStore
 
@@ -43,12 +43,16 @@ def opened_count() -> int:
 
 
 def open_storage(settings: Settings, clock: Clock, *, location: DatabaseLocation | None = None) -> Storage:
-    """Connect and bring the schema up to date; migrations run automatically on every open."""
+    """Connect and bring the schema up to date; migrations run automatically on every open. A database the caller
+    names (a backtest's own) also gets back the indexes a killed backtest left unbuilt (storage/bulk_load.py); the
+    live books (no `location`) never lose them, and their open asks nothing more."""
     global _opened
     where = location or locate(settings)
     conn = connect(where.url)
     try:
         applied_now = migrations.migrate(conn)
+        if location is not None:
+            bulk_load.build(conn)
     except BaseException:
         conn.close()
         raise

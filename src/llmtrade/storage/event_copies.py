@@ -62,6 +62,8 @@ class Sole:
     complete: bool = False
     # Writes what the sole writer holds, before any query reads the table (storage/sole_writer.py).
     flush: Callable[[], None] = lambda: None
+    # What the sole writer holds and has not written, ids ascending (all above every id written).
+    held: Callable[[], list[StoredEvent]] = list
 
     def forget(self) -> None:
         self.heads.clear()
@@ -184,8 +186,18 @@ class Copies:
         known = self.counted.get(key)
         if known is not None and key in sole.current:
             return known
-        sole.flush()
-        held = self._counted(conn, key, "week_id = %s", week_id, None, to_event, True)
+        if known is None:
+            # A first read needs no flush: the week's rows written, then the week's appends the writer holds (ids above
+            # every written one), as `feed` adds the later ones. A week's events then reach the database in the week's
+            # one COPY, not also in one more per week for this read (its transaction, its round trips, its setval).
+            held = self._counted(conn, key, "week_id = %s", week_id, None, to_event, True)
+            for event in sole.held():
+                if event.week_id == week_id:
+                    held.add(event)
+                    held.top, held.fed = max(held.top, event.id), True
+        else:
+            sole.flush()
+            held = self._counted(conn, key, "week_id = %s", week_id, None, to_event, True)
         sole.current.add(key)
         weeks = [k for k in self.counted if k[0] == "week" and k != key]
         for old in weeks[: max(0, len(weeks) - _WEEKS_KEPT + 1)]:

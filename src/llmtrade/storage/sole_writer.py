@@ -6,7 +6,8 @@ is most of a week's time. An `exclusive` store (storage/event_store.py) hands it
   kept in memory, so an append costs no query; the append's StoredEvents are what the database will hold
   (their payloads in jsonb's key order and JSON's values, as a read from PostgreSQL would give them);
 - the in-process copies (storage/event_copies.py) are fed at once, so every read by account, type or
-  stream sees the append; a read the copies cannot answer (by week, by run, a count) flushes first;
+  stream sees the append; a read the copies cannot answer (by run, a count) flushes first; a week's first
+  read does not: it reads the week's written rows and adds the week's appends held here;
 - `flush` writes everything held in one transaction (one COPY, ids given, the id sequence moved past
   them). The backtest flushes after each week's BacktestWeekDone, so a week
   is on disk whole or not at all, and a killed backtest resumes after the last week it finished.
@@ -55,7 +56,7 @@ class SoleWriter:
         self.conn = conn
         self.copies = copies
         self.lock = threading.RLock()
-        self.state = Sole(flush=self.flush)
+        self.state = Sole(flush=self.flush, held=lambda: [event for event, _ in self.pending])
         self.pending: list[tuple[StoredEvent, str]] = []
         self._next_id: int | None = None
 
