@@ -1,6 +1,7 @@
 """The setups and lessons of a database this process alone writes (a backtest's), held in the process, so a
-similar-setups read is answered without a query: the rows, ranks, scores and lessons memory/similar.py's statement gives
-(memory/held_ranking.py ranks them; where it cannot prove the server's order it says so and the statement runs).
+similar-setups read is answered without the statement: the rows, ranks, scores and lessons memory/similar.py's statement
+gives (memory/held_ranking.py ranks them; a near-tie of text distances is decided by the server's distances of those few
+rows, looked up by id; what is not proven here -- a vector not of unit length, a naive as-of time -- runs it).
 
 Why: on each recall miss a backtest's weekly run asked PostgreSQL for an exact cosine scan over every visible setup
 vector, which grows with history (issue 13: ~10-13 s of a 520-week backtest spent waiting on the server). The backtest

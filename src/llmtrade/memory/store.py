@@ -282,6 +282,8 @@ class PgMemory:
 
     def prepare_similar_setups(self, *, as_of: datetime, limit: int) -> None:
         with self._lock:
+            if self._held is not None and self._embedder.dims == HELD_DIMS and not self._index_pays():
+                return  # the held setups answer the reads: no statement to plan
             recall.prepare_similar_setups(
                 self._conn, self._embedder, as_of=as_of, limit=limit, ef=self.ef_search, exact=not self._index_pays()
             )
