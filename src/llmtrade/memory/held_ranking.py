@@ -86,7 +86,7 @@ def text_ranking(
     reach = int(np.searchsorted(ends, min(depth, n) - 1))
     bounds = [0, *(ends[:reach] + 1).tolist(), int(ends[reach]) + 1 if reach < len(ends) else n]
     blocks = [order[a:b].tolist() for a, b in pairwise(bounds)]
-    tied = [row for block in blocks if len({int(groups[r]) for r in block}) > 1 for row in block]
+    tied = [row for block in blocks if len(block) > 1 and len({int(groups[r]) for r in block}) > 1 for row in block]
     server = dict(zip(tied, exact(tied), strict=True)) if tied else {}
     ranked: list[int] = []
     for block in blocks:

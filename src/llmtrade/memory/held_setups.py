@@ -13,8 +13,8 @@ What is held mirrors what the statement reads, with its point-in-time rules:
 - memory_setup_vectors: each 256-dimension setup's model, vector (the float32 values stored) and visible_from (the
   text ranking's cut), equal vectors sharing one row of a float64 matrix;
 - memory_lessons: each lesson's id, known_at and text, by (week, account) (a hit's lessons: known_at < as-of);
-- a hit's record and outcome: read from memory_setups by id the first time it is a hit (the jsonb text the statement
-  returns, parsed the same way), then kept: once visible they never change (memory ids are written once).
+- a setup's record and outcome: read from memory_setups by id once its outcome is stored (the jsonb text the statement
+  returns, parsed the same way), then kept: they never change after (memory ids are written once).
 Held like StoredIds (memory/projection.py): read whole on first use, then told of each committed `remember`'s rows
 (`stored`: what `project` writes for them); anything not told (a rollback, a rebuild) is `forget`, and the tables are
 read again.
@@ -93,7 +93,6 @@ class HeldSetups:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._records: dict[str, tuple[Setup, Outcome]] = {}
         # Reads answered here (of them, those that asked the server for a near-tie's distances), and reads left to the
         # statement: counts for the benchmark.
         self.answered = 0
@@ -105,6 +104,7 @@ class HeldSetups:
         """Something may have been stored that was not told: the tables are read again before the next read."""
         with self._lock:
             self._read = False
+            self._records: dict[str, tuple[Setup, Outcome]] = {}
             self._row: dict[str, int] = {}
             self._ids: list[str] = []
             self._week_ids: list[date] = []
@@ -128,14 +128,22 @@ class HeldSetups:
     # ------------------------------------------------------------ writing
 
     def stored(
-        self, items: Sequence[Remembered], vectors: Mapping[str, Sequence[float]], model: str, dims: int
+        self,
+        conn: psycopg.Connection,
+        items: Sequence[Remembered],
+        vectors: Mapping[str, Sequence[float]],
+        model: str,
+        dims: int,
     ) -> None:
-        """`items` (none stored before; `vectors` their embeddings by memory id, by `model` of `dims`) were committed:
-        held as `project` wrote them -- setups first (each with an outcome stored before it), then outcomes (each
-        filling its setup's, stored before or now)."""
+        """`items` (none stored before; `vectors` their embeddings by memory id, by `model` of `dims`) were committed
+        on `conn`: held as `project` wrote them -- setups first (each with an outcome stored before it), then outcomes
+        (each filling its setup's, stored before or now). The records of the setups whose outcome is now stored are
+        read (one lookup by id, in the postmortem that stores the outcomes, rather than one in a later weekly run's
+        recall)."""
         with self._lock:
             if not self._read:
                 return  # read whole, with these, on first use
+            visible: list[str] = []
             for item in items:
                 if isinstance(item, SetupRemembered):
                     s = item.setup
@@ -143,16 +151,21 @@ class HeldSetups:
                         self.forget()
                         return
                     vector = vectors.get(s.memory_id) if dims == HELD_DIMS else None
-                    visible = self._outcomes.get(s.memory_id, _NEVER)
+                    known = self._outcomes.get(s.memory_id, _NEVER)
                     self._add_setup(s.memory_id, s.week_id, s.account_id, s.instrument, str(s.direction), s.conviction)
-                    self._add_vector(s.memory_id, visible, model, vector)
-                    self._visible[self._row[s.memory_id]] = visible
+                    self._add_vector(s.memory_id, known, model, vector)
+                    self._visible[self._row[s.memory_id]] = known
+                    if known != _NEVER:
+                        visible.append(s.memory_id)
                 elif isinstance(item, LessonRemembered):
                     lesson = item.lesson
                     self._add_lesson(lesson.memory_id, lesson.week_id, lesson.account_id, lesson.known_at, lesson.text)
             for item in items:
                 if isinstance(item, OutcomeRemembered):
                     self._outcome(item.outcome.setup_id, _micros(item.outcome.known_at))
+                    if item.outcome.setup_id in self._row:
+                        visible.append(item.outcome.setup_id)
+            self._read_records(conn, visible)
 
     def _read_all(self, conn: psycopg.Connection) -> None:
         for mid, week_id, account, instrument, direction, conviction, known in conn.execute(_SETUPS, binary=True):
@@ -165,6 +178,14 @@ class HeldSetups:
             self._add_lesson(mid, week_id, account, known, text)
         self._outcomes = {sid: _micros(known) for sid, known in conn.execute(_OUTCOMES, binary=True)}
         self._read = True
+        self._read_records(conn, [mid for mid in self._ids if self._visible[self._row[mid]] != _NEVER])
+
+    def _read_records(self, conn: psycopg.Connection, ids: Sequence[str]) -> None:
+        """The records and outcomes of the setups `ids` (with outcomes), as the statement returns them, parsed."""
+        wanted = [mid for mid in ids if mid not in self._records]
+        if wanted:
+            for mid, record, outcome in conn.execute(_RECORDS, (wanted,)).fetchall():
+                self._records[mid] = (Setup.model_validate_json(record), Outcome.model_validate_json(outcome))
 
     def _add_setup(
         self, mid: str, week_id: date, account: str, instrument: str, direction: str, conviction: int
@@ -256,10 +277,7 @@ class HeldSetups:
                 self.unproven += 1
                 return None
             best = fused([text, numeric], rrf, limit)
-            missing = [mid for mid, _ in best if mid not in self._records]
-            if missing:
-                for mid, record, outcome in conn.execute(_RECORDS, (missing,)).fetchall():
-                    self._records[mid] = (Setup.model_validate_json(record), Outcome.model_validate_json(outcome))
+            self._read_records(conn, [mid for mid, _ in best])  # read when stored: none left, unless forgotten since
             self.answered += 1
             return tuple(self._recollection(mid, s, rank, t) for rank, (mid, s) in enumerate(best, start=1))
 

@@ -174,7 +174,7 @@ class PgMemory:
                 if committed:
                     self._stored_ids.add([memory_id(item) for item in todo])
                     if self._held is not None:
-                        self._held.stored(todo, vectors, self._embedder.model, self._embedder.dims)
+                        self._held.stored(self._conn, todo, vectors, self._embedder.model, self._embedder.dims)
                     conditions = [
                         (i.condition, e.id)
                         for i, e in zip(todo, appended, strict=True)
