@@ -39,6 +39,7 @@ from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.service import MarketData
+from llmtrade.memory.held_setups import HeldSetups
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.protocol import Memory
@@ -75,6 +76,9 @@ class BacktestContainer(Container):
     _conditions: ConditionHistory = field(default_factory=ConditionHistory, init=False)
     # The memory ids stored (memory/projection.py), known to every job's memory: the backtest is its only writer.
     _stored_ids: StoredIds = field(default_factory=StoredIds, init=False)
+    # The setups and lessons stored (memory/held_setups.py), held for every job's memory: its similar-setups reads
+    # are answered in the process, not by a scan over every visible vector (issue 13).
+    _held_setups: HeldSetups = field(default_factory=HeldSetups, init=False)
     # The offline providers by names, built once: they hold no job's state (no run, clock or as-of time; what a
     # job may see is cut by its MarketData, QuoteService and CutoffMarket, which are built per job over them).
     _bar_providers: dict[tuple[str, ...], list[BarProvider]] = field(default_factory=dict, init=False)
@@ -199,6 +203,7 @@ class BacktestContainer(Container):
             run_id=run_id,
             history=self._conditions,
             stored_ids=self._stored_ids,
+            held=self._held_setups,
         )
 
     def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:

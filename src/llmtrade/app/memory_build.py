@@ -14,6 +14,7 @@ from llmtrade.config.sections import MemoryConfig
 from llmtrade.llm.embeddings import EmbeddingClient, Embeddings
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.memory.embedder import Embedder, PackagedEmbedder
+from llmtrade.memory.held_setups import HeldSetups
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.store import PgMemory
@@ -31,12 +32,13 @@ def build_memory(
     run_id: str | None = None,
     history: ConditionHistory | None = None,
     stored_ids: StoredIds | None = None,
+    held: HeldSetups | None = None,
 ) -> PgMemory | None:
-    """None when `models.memory.enabled` is false; `history`, `stored_ids`: held across memories (PgMemory)."""
+    """None when `models.memory.enabled` is false; `history`, `stored_ids`, `held`: held across memories (PgMemory)."""
     if not models.memory.enabled:
         return None
     embedder = embedder_for(models, storage, settings, mode, run_id=run_id)
-    return PgMemory(storage.conn, storage.events, embedder, history=history, stored_ids=stored_ids)
+    return PgMemory(storage.conn, storage.events, embedder, history=history, stored_ids=stored_ids, held=held)
 
 
 def embedder_for(

@@ -6,8 +6,9 @@ index (m = 8) over half-precision copies of migration 0009's narrow table of vec
 full-precision distance, read from the same narrow rows; for any other model's an exact scan) and numeric
 (same instrument; other direction last, then |conviction difference|, the week's condition distance, id) --
 fused by reciprocal rank (RRF, k = 60), cut to `limit`, joined to each hit's record, outcome and lessons.
-Ties: the text ranking and the fusion break them by id in code-point order (COLLATE "C", as Python sorts
-strings), the numeric ranking by id in the database's collation.
+Ties: every ranking, the fusion and a hit's lessons are ordered by id in code-point order (COLLATE "C", as Python sorts
+strings), whatever the database's collation: the same order in every database, and the one memory/held_setups.py
+reproduces in the process for a backtest.
 
 What the statement depends on besides its parameters is checked by the statement itself, so a read costs one
 round trip when nothing changed:
@@ -68,11 +69,11 @@ _TEXT_HNSW = f"""
 _TEXT_EXACT_NARROW = f"""
     SELECT memory_id, embedding <=> %(v)s::vector({HNSW_DIMS}) AS d FROM memory_setup_vectors
     WHERE embedding_model = %(model)s AND visible_from < %(t)s
-    ORDER BY embedding <=> %(v)s::vector({HNSW_DIMS}), memory_id LIMIT {{depth}}"""
+    ORDER BY embedding <=> %(v)s::vector({HNSW_DIMS}), memory_id COLLATE "C" LIMIT {{depth}}"""
 _TEXT_EXACT = """
     SELECT memory_id, embedding <=> %(v)s::vector AS d FROM memory_setups
     WHERE embedding_dims = %(dims)s AND embedding_model = %(model)s AND outcome_known_at < %(t)s
-    ORDER BY embedding <=> %(v)s::vector, memory_id LIMIT {depth}"""
+    ORDER BY embedding <=> %(v)s::vector, memory_id COLLATE "C" LIMIT {depth}"""
 
 # Numeric fast path: the first tier (same direction and conviction) in the nearest weeks, read from the covering
 # btree on (instrument, direction, conviction, week_id) (migration 0007) by one scan with the weeks as an array
@@ -91,24 +92,24 @@ FAST = """
     FROM memory_setups
     WHERE instrument = %(instrument)s AND direction = %(direction)s AND conviction = %(conviction)s
       AND week_id = ANY(%(near_weeks)s::date[]) AND outcome_known_at < %(t)s
-    ORDER BY 2, memory_id LIMIT {depth}"""
+    ORDER BY 2, memory_id COLLATE "C" LIMIT {depth}"""
 _SETUPS = """
 WITH text AS ({text}),
 fast AS MATERIALIZED ({fast}),
 general AS (
-    SELECT memory_id, row_number() OVER (ORDER BY other, gap, d, memory_id) AS r FROM (
+    SELECT memory_id, row_number() OVER (ORDER BY other, gap, d, memory_id COLLATE "C") AS r FROM (
         SELECT s.memory_id, s.direction <> %(direction)s AS other, abs(s.conviction - %(conviction)s) AS gap,
                coalesce(w.d, 'Infinity'::float8) AS d
         FROM memory_setups s
         LEFT JOIN unnest(%(weeks)s::date[], %(dists)s::float8[]) AS w(week_id, d) ON w.week_id = s.week_id
         WHERE s.instrument = %(instrument)s AND s.outcome_known_at < %(t)s
-        ORDER BY 2, 3, 4, 1 LIMIT {depth}) AS g),
+        ORDER BY 2, 3, 4, s.memory_id COLLATE "C" LIMIT {depth}) AS g),
 ranks AS (
     SELECT memory_id, r FROM (
         SELECT memory_id, row_number() OVER (ORDER BY d, memory_id COLLATE "C") AS r FROM text) AS t
     WHERE r <= {depth}
     UNION ALL
-    SELECT memory_id, row_number() OVER (ORDER BY d, memory_id) FROM fast
+    SELECT memory_id, row_number() OVER (ORDER BY d, memory_id COLLATE "C") FROM fast
     WHERE (SELECT count(*) FROM fast) = {depth}
     UNION ALL
     SELECT memory_id, r FROM general WHERE (SELECT count(*) FROM fast) < {depth}),
@@ -122,7 +123,7 @@ LEFT JOIN LATERAL (
     SELECT f.memory_id, f.s, m.record::text, m.outcome::text,
            ARRAY(SELECT l.text FROM memory_lessons l
                  WHERE l.week_id = m.week_id AND l.account_id = m.account_id AND l.known_at < %(t)s
-                 ORDER BY l.memory_id) AS lessons
+                 ORDER BY l.memory_id COLLATE "C") AS lessons
     FROM fused f JOIN memory_setups m ON m.memory_id = f.memory_id) AS h ON true
 ORDER BY h.s DESC, h.memory_id COLLATE "C"
 """
@@ -245,18 +246,11 @@ def similar_setups(
     Raises OperationalError if the HNSW settings do not hold or the conditions keep changing under the read."""
     if limit <= 0:
         return ()
-    from llmtrade.memory.store import setup_text
-
     history = history or ConditionHistory()
     depth = max(limit * CANDIDATES, MIN_DEPTH)
     hnsw = embedder.dims == HNSW_DIMS and not exact
     ef_wanted = str(max(ef, depth + TEXT_SLACK))
-    text = setup_text(query.thesis, query.indicators)
-    key = (embedder.model, embedder.dims, text)
-    vector = _QUERY_VECTORS.get(key)
-    if vector is None:
-        vector = VectorBytes.of(embedder.embed([text])[0])
-        _remember_vector(key, vector)
+    vector = query_vector(embedder, query)
     params: dict[str, Any] = {
         "v": vector,
         "model": embedder.model,
@@ -283,6 +277,20 @@ def similar_setups(
             continue
         return _recollections([r[4:] for r in rows if r[4] is not None])
     raise OperationalError("the memory's similar-setups read kept finding its settings or conditions changed")
+
+
+def query_vector(embedder: Embedder, query: SetupQuery) -> VectorBytes:
+    """The text vector of `query`'s thesis and indicators, made once per text and model (the pitch, checkpoint and
+    validator stages ask about the same setup)."""
+    from llmtrade.memory.projection import setup_text
+
+    text = setup_text(query.thesis, query.indicators)
+    key = (embedder.model, embedder.dims, text)
+    vector = _QUERY_VECTORS.get(key)
+    if vector is None:
+        vector = VectorBytes.of(embedder.embed([text])[0])
+        _remember_vector(key, vector)
+    return vector
 
 
 def prepare_similar_setups(

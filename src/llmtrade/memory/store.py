@@ -27,8 +27,9 @@ from llmtrade.domain.memory import (
     SymbolNoteRemembered,
 )
 from llmtrade.domain.streams import memory_stream
-from llmtrade.memory import recall
+from llmtrade.memory import recall, similar
 from llmtrade.memory.embedder import Embedder
+from llmtrade.memory.held_setups import HELD_DIMS, HeldSetups
 from llmtrade.memory.projection import StoredIds, item_text, kind_and_part, memory_id, project
 from llmtrade.memory.projection import setup_text as setup_text  # where callers have long imported it from
 from llmtrade.memory.protocol import Remembered, SetupQuery
@@ -100,13 +101,17 @@ class PgMemory:
         ef_search: int = 100,
         history: recall.ConditionHistory | None = None,
         stored_ids: StoredIds | None = None,
+        held: HeldSetups | None = None,
     ):
         """`history`: the conditions held in the process, shared by memories over the same database (a backtest's
         jobs: each brings it up to date from the rows stored since, memory/history.py); else one of its own.
         `stored_ids`: the ids stored, shared likewise; used only while `events` holds its appends (then this process
         is the database's only writer, and every memory over it shares them), else the table is asked. Given with a
         shared `history`, that history is told of the conditions stored and not checked against the table again
-        by `similar_conditions`."""
+        by `similar_conditions`.
+        `held`: the setups and lessons held in the process (memory/held_setups.py), shared likewise and used on the same
+        terms as `stored_ids` (with the shared `history`): similar-setups reads are answered from it, without a query,
+        while the exact scan is what the statement would run."""
         self._conn = conn
         self._events = events
         self._embedder = embedder
@@ -115,6 +120,7 @@ class PgMemory:
         self._stored_ids = stored_ids if stored_ids is not None and events.holds_appends else None
         # A history shared with the only writer's other memories is told of every condition they store.
         self._history_told = self._stored_ids is not None and history is not None
+        self._held = held if self._history_told else None
         # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
         # connection, and another thread's append must not land inside (and roll back with) this transaction.
         self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
@@ -167,6 +173,8 @@ class PgMemory:
                 committed = self._conn.info.transaction_status == TransactionStatus.IDLE
                 if committed:
                     self._stored_ids.add([memory_id(item) for item in todo])
+                    if self._held is not None:
+                        self._held.stored(self._conn, todo, vectors, self._embedder.model, self._embedder.dims)
                     conditions = [
                         (i.condition, e.id)
                         for i, e in zip(todo, appended, strict=True)
@@ -180,6 +188,8 @@ class PgMemory:
                 else:
                     self._stored_ids.forget()
                     self._history.forget()
+                    if self._held is not None:
+                        self._held.forget()
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
@@ -195,6 +205,8 @@ class PgMemory:
                 if self._stored_ids is not None:
                     self._stored_ids.forget()
                     self._history.forget()
+                if self._held is not None:
+                    self._held.forget()
                 seen: set[str] = set()
                 batch: list[tuple[Remembered, int]] = []
                 for item, event in zip(items, events, strict=True):
@@ -237,6 +249,10 @@ class PgMemory:
 
     def similar_setups(self, query: SetupQuery, *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
         with self._lock:
+            if self._held is not None and limit > 0 and self._embedder.dims == HELD_DIMS and not self._index_pays():
+                found = self._held_setups(query, as_of=as_of, limit=limit)
+                if found is not None:
+                    return found
             return recall.similar_setups(
                 self._conn,
                 self._embedder,
@@ -248,8 +264,26 @@ class PgMemory:
                 exact=not self._index_pays(),
             )
 
+    def _held_setups(self, query: SetupQuery, *, as_of: datetime, limit: int) -> tuple[Recollection, ...] | None:
+        """The statement's exact-scan answer from the held setups; None where they cannot prove it."""
+        if query.condition is not None and self._history.version is None:
+            self._history.refresh(self._conn, self._history.read_version(self._conn))
+        return self._held.similar_setups(  # type: ignore[union-attr]
+            self._conn,
+            self._embedder.model,
+            similar.query_vector(self._embedder, query),
+            query,
+            as_of=as_of,
+            limit=limit,
+            depth=max(limit * similar.CANDIDATES, similar.MIN_DEPTH),
+            rrf=similar.RRF_K,
+            history=self._history,
+        )
+
     def prepare_similar_setups(self, *, as_of: datetime, limit: int) -> None:
         with self._lock:
+            if self._held is not None and self._embedder.dims == HELD_DIMS and not self._index_pays():
+                return  # the held setups answer the reads: no statement to plan
             recall.prepare_similar_setups(
                 self._conn, self._embedder, as_of=as_of, limit=limit, ef=self.ef_search, exact=not self._index_pays()
             )
