@@ -138,12 +138,22 @@ def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, _Plan]:
         sigma = _NOISE * math.log(high / low) / math.sqrt(n)
         drafts.append((key, anchors, n))
         draws.append((rng.getrandbits(128 * ((n + 1) // 2)), n, sigma))
-    for (key, anchors, n), steps in zip(drafts, _gaussian_steps(draws), strict=True):
+    for (key, anchors, n), steps in zip(drafts, _step_arrays(draws), strict=True):
         open_, high, low, close, _, _ = key
         times = sorted(anchors)
-        walks = tuple(tuple(itertools.accumulate(steps[a:b], initial=0.0)) for a, b in itertools.pairwise(times))
+        walks = tuple(_walk(steps[a:b]) for a, b in itertools.pairwise(times))
         made[key] = _Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), walks)
     return made
+
+
+def _walk(steps: np.ndarray) -> tuple[float, ...]:
+    """`tuple(itertools.accumulate(steps, initial=0.0))`, to the bit: numpy's cumulative sum adds one element at a
+    time in order (an accumulate, not the pairwise sum of np.sum), and `0.0 + step` is `step` (no step is -0.0:
+    each is `0.0 + ...`). Summed in C, not one Python addition per minute."""
+    walk = np.empty(len(steps) + 1)
+    walk[0] = 0.0
+    np.cumsum(steps, out=walk[1:])
+    return tuple(walk.tolist())
 
 
 def _price(plan: _Plan, k: int) -> float:
@@ -191,6 +201,11 @@ def _steps(rng: random.Random, count: int, sigma: float) -> list[float]:
 
 
 def _gaussian_steps(draws: Sequence[tuple[int, int, float]]) -> list[list[float]]:
+    """`_step_arrays` as lists of floats."""
+    return [steps.tolist() for steps in _step_arrays(draws)]
+
+
+def _step_arrays(draws: Sequence[tuple[int, int, float]]) -> list[np.ndarray]:
     """For each (bits, count, sigma): `count` steps `0.0 + rng.gauss(0.0, 1.0) * sigma` of the generator whose next
     `128 * ceil(count / 2)` bits are `bits` (as `getrandbits` hands them over, first word lowest), to the bit, all
     draws in a few array operations (a day's path was a Python loop of 195 Box-Muller pairs, the bulk of pricing
@@ -199,7 +214,7 @@ def _gaussian_steps(draws: Sequence[tuple[int, int, float]]) -> list[list[float]
     operations in the same order on each element. log, cos and sin are the math module's (the C library's, as
     random.gauss's are): numpy's own vectorised versions may differ from them in the last bit on some CPUs (its
     SIMD kernels), which changed every quote on such a machine; sqrt is correctly rounded everywhere.
-    tests/test_backtest_speedups.py checks the steps against random.gauss's. Walked by `itertools.accumulate`,
+    tests/test_backtest_speedups.py checks the steps against random.gauss's. Walked by `_walk` (a running sum),
     the steps give what `walk.append(walk[-1] + rng.gauss(0.0, sigma))` gave."""
     each = [(count + 1) // 2 for _, count, _ in draws]
     pairs = sum(each)
@@ -214,10 +229,9 @@ def _gaussian_steps(draws: Sequence[tuple[int, int, float]]) -> list[list[float]
     steps = np.empty(2 * pairs)
     steps[0::2] = 0.0 + np.fromiter(map(math.cos, x2pi), dtype=float, count=pairs) * g2rad * sigmas
     steps[1::2] = 0.0 + np.fromiter(map(math.sin, x2pi), dtype=float, count=pairs) * g2rad * sigmas
-    flat = steps.tolist()
-    out: list[list[float]] = []
+    out: list[np.ndarray] = []
     at = 0
     for (_, count, _), n in zip(draws, each, strict=True):
-        out.append(flat[at : at + count])
+        out.append(steps[at : at + count])
         at += 2 * n
     return out
