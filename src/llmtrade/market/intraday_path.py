@@ -55,7 +55,18 @@ def bridge_prices(bars: Sequence[Bar], minutes: int, seed: str, index: int) -> l
     """`[bridge_price(bar, minutes, seed, index) for bar in bars]`, to the bit: the days not priced yet (a quote of
     the whole universe at a day's first checkpoint) have their draws made together, one array pass for them all
     instead of one per day. Raises IndexError for a minute outside a session's 0..minutes."""
-    plans = _plans([_key(bar, minutes, seed) for bar in bars])
+    return prices_at(day_plans(bars, minutes, seed), index)
+
+
+def day_plans(bars: Sequence[Bar], minutes: int, seed: str) -> list[Plan]:
+    """Each bar's day planned (kept, or made together as `bridge_prices` says), for `prices_at`: a caller that
+    prices the same days at several minutes (a backtest's checkpoints of a day) plans them once."""
+    return _plans([_key(bar, minutes, seed) for bar in bars])
+
+
+def prices_at(plans: Sequence[Plan], index: int) -> list[float]:
+    """Each planned day's price at minute `index`, as `bridge_price` gives it. Raises IndexError for a minute
+    outside a session's 0..minutes."""
     for plan in plans:
         if not 0 <= index <= plan.n:
             raise IndexError(f"minute {index} is outside the session's 0..{plan.n}")
@@ -74,7 +85,7 @@ def point_at(opens: datetime, minutes: int, now: datetime) -> tuple[int, datetim
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """A day's path before any price is computed: its anchors (minute -> open, close, high, low) and, per
     stretch between two anchors, the seeded random walk the bridge bends; `flat` for a day with no range."""
 
@@ -91,16 +102,16 @@ class _Plan:
 
 _PlanKey = tuple[float, float, float, float, int, str]  # open, high, low, close, minutes, seed
 # The plans of the days priced last (a backtest's checkpoints price each day three times), least recent first.
-_PLANS: OrderedDict[_PlanKey, _Plan] = OrderedDict()
+_PLANS: OrderedDict[_PlanKey, Plan] = OrderedDict()
 _PLANS_KEPT = 4096
 _PLANS_LOCK = threading.Lock()
 
 
-def _plan(open_: float, high: float, low: float, close: float, n: int, seed: str) -> _Plan:
+def _plan(open_: float, high: float, low: float, close: float, n: int, seed: str) -> Plan:
     return _plans([(open_, high, low, close, n, seed)])[0]
 
 
-def _plans(keys: Sequence[_PlanKey]) -> list[_Plan]:
+def _plans(keys: Sequence[_PlanKey]) -> list[Plan]:
     """Each key's plan; those not kept are made together (`_made`) and kept."""
     with _PLANS_LOCK:
         found = {key: _PLANS.get(key) for key in keys}
@@ -118,16 +129,16 @@ def _plans(keys: Sequence[_PlanKey]) -> list[_Plan]:
     return [found[key] for key in keys]  # type: ignore[misc]  # every key found or made
 
 
-def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, _Plan]:
+def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, Plan]:
     """The plans of `keys` (distinct), each from its own seeded generator in the order one plan alone draws: the
     two touch minutes, then one gauss per minute, stretch after stretch (the stretches tile 0..n)."""
-    made: dict[_PlanKey, _Plan] = {}
+    made: dict[_PlanKey, Plan] = {}
     drafts: list[tuple[_PlanKey, dict[int, float], int]] = []
     draws: list[tuple[int, int, float]] = []
     for key in keys:
         open_, high, low, close, n, seed = key
         if high <= low or n < 2:
-            made[key] = _Plan(n, open_, high, low, close, True, {}, (), ())
+            made[key] = Plan(n, open_, high, low, close, True, {}, (), ())
             continue
         rng = random.Random(seed)
         anchors = {0: open_, n: close}
@@ -142,7 +153,7 @@ def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, _Plan]:
         open_, high, low, close, _, _ = key
         times = sorted(anchors)
         walks = tuple(_walk(steps[a:b]) for a, b in itertools.pairwise(times))
-        made[key] = _Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), walks)
+        made[key] = Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), walks)
     return made
 
 
@@ -156,7 +167,7 @@ def _walk(steps: np.ndarray) -> tuple[float, ...]:
     return tuple(walk.tolist())
 
 
-def _price(plan: _Plan, k: int) -> float:
+def _price(plan: Plan, k: int) -> float:
     """The path's price at minute `k`: the bridge's point, folded into [low, high], anchors exact, 4 decimals."""
     if plan.flat:
         return plan.open_ if k < plan.n else plan.close
