@@ -196,3 +196,31 @@ def test_a_range_inside_one_vouched_for_is_vouched_for_only_where_each_symbol_ha
     cache.store({"SPY": spy[:50]}, days[0], days[49], provider="test", synthetic=False)  # new bars: vouch again
     assert not cache.vouched(["SPY"], days[0], days[10], synthetic=False)
     assert cache.vouched(["QQQ"], days[150], days[200], synthetic=False)
+
+
+def test_a_held_caches_read_is_answered_again_from_memory_until_bars_are_written(storage: Storage) -> None:
+    from llmtrade.storage.bar_cache import HeldBarCache
+
+    source = SyntheticMarket({"SPY": "equity", "QQQ": "equity"})
+    cache = HeldBarCache(storage.conn)
+    market = MarketData([source], cache, CALENDAR, Recording(storage.events, "r1"))
+    first = market.bars_asof(["SPY", "QQQ"], NOON, sessions=60)  # fetched from the provider and stored
+    second = market.bars_asof(["SPY", "QQQ"], NOON, sessions=60)  # read from the cache, validated, kept
+    asked = []
+    read = cache.read
+    cache.read = lambda *a, **k: asked.append(a) or read(*a, **k)  # type: ignore[method-assign]
+    third = market.bars_asof(["SPY", "QQQ"], NOON, sessions=60)  # the kept read
+    assert not asked
+    assert third.bars == second.bars == first.bars and third.bars["SPY"] is not second.bars["SPY"]  # own lists
+    assert all(a is b for a, b in zip(third.bars["QQQ"], second.bars["QQQ"], strict=True))  # the very bars
+    assert (third.provider, third.from_cache, third.validated) == (second.provider, True, True)
+    fetched = [e.payload for e in storage.events.read(type="MarketDataFetched")]
+    assert [f["from_cache"] for f in fetched] == [False, True, True] and fetched[1] == fetched[2]
+    third.bars["SPY"].clear()  # a caller's lists are its own
+    assert market.bars_asof(["SPY", "QQQ"], NOON, sessions=60).bars == first.bars
+    # A write of bars drops what was kept: the next read is the cache's again.
+    cache.store({"SPY": first.bars["SPY"][:5]}, first.start, first.end, provider="synthetic", synthetic=True)
+    market.bars_asof(["SPY", "QQQ"], NOON, sessions=60)
+    assert asked
+    # The database's own cache (other processes write it) keeps nothing.
+    assert BarCache(storage.conn).kept(("synthetic", ("SPY",), first.start, first.end, True)) is None

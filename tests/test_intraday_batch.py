@@ -34,3 +34,36 @@ def test_a_minute_outside_a_session_is_refused_in_a_batch_too() -> None:
         bridge_prices(_bars()[:3], 390, "csv", 391)
     assert bridge_prices([], 390, "csv", 5) == []
     assert bridge_price(_bars()[1], 390, "csv", 390) == _bars()[1].close
+
+
+def test_a_days_quotes_at_its_checkpoints_are_each_minutes_own_price() -> None:
+    from datetime import date, datetime, time
+
+    from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+    from llmtrade.market.synthetic import SyntheticMarket
+    from llmtrade.market.synthetic_quotes import SyntheticQuotes
+
+    calendar = TradingCalendar()
+    market = SyntheticMarket({"SPY": "equity", "QQQ": "equity", "TLT": "rates"})
+    quotes = SyntheticQuotes(market, calendar)  # keeps the last day quoted
+    asked = [
+        (["SPY", "QQQ", "TLT"], date(2026, 1, 8), time(12, 0)),
+        (["SPY", "QQQ", "TLT"], date(2026, 1, 8), time(14, 0)),
+        (["TLT", "SPY"], date(2026, 1, 8), time(14, 0)),  # other symbols, the same day
+        (["SPY", "QQQ", "TLT"], date(2026, 1, 8), time(15, 50)),
+        (["SPY", "QQQ", "TLT"], date(2026, 1, 9), time(12, 0)),
+        (["SPY", "QQQ", "TLT"], date(2026, 1, 8), time(9, 30)),  # back to a day quoted before
+        (["SPY", "QQQ", "TLT"], date(2026, 11, 27), time(12, 30)),  # an early close: 210 minutes
+    ]
+    for symbols, day, at in asked:
+        now = datetime.combine(day, at, tzinfo=NEW_YORK)
+        got = quotes.latest(symbols, now)
+        intraday_path._PLANS.clear()  # the day planned afresh, alone
+        opens, closes = calendar.session_open(day), calendar.session_close(day)
+        minutes = intraday_path.session_minutes(opens, closes)
+        index, instant = intraday_path.point_at(opens, minutes, now)
+        bars = market.daily_bars(symbols, day, day)
+        want = {s: bridge_path(bars[s][0], minutes, "7")[index] for s in symbols}
+        assert list(got) == symbols
+        assert {s: q.price for s, q in got.items()} == want
+        assert {q.as_of for q in got.values()} == {instant}

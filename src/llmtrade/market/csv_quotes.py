@@ -31,7 +31,7 @@ from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_folder import CsvFolderProvider
-from llmtrade.market.intraday_path import bridge_price, point_at, session_minutes
+from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
 # The bridge's seed for CSV days: fixed, so a drill prices a day the same way on every run.
@@ -71,14 +71,15 @@ class CsvQuotes:
         minutes = session_minutes(opens, closes)
         present = [s for s in symbols if (self.folder / f"{s}.csv").is_file()]
         bars = self._daily.daily_bars(present, day, day) if present else {}
+        index, at = point_at(opens, minutes, now)
+        listed = [(symbol, bar) for symbol in present for bar in bars.get(symbol) or []]
+        # Every symbol's day priced together, as the synthetic market's: at a day's first quote one pass of draws.
+        prices = bridge_prices([bar for _, bar in listed], minutes, _BRIDGE_SEED, index)
         quotes = {}
-        for symbol in present:
-            for bar in bars.get(symbol) or []:
-                index, at = point_at(opens, minutes, now)
-                price = bridge_price(bar, minutes, _BRIDGE_SEED, index)
-                quotes[symbol] = Quote(
-                    symbol=symbol, price=price, as_of=at, provider=self.name, kind="daily-bridge", approximation=True
-                )
+        for (symbol, _), price in zip(listed, prices, strict=True):
+            quotes[symbol] = Quote(
+                symbol=symbol, price=price, as_of=at, provider=self.name, kind="daily-bridge", approximation=True
+            )
         return quotes
 
 

@@ -55,7 +55,18 @@ def bridge_prices(bars: Sequence[Bar], minutes: int, seed: str, index: int) -> l
     """`[bridge_price(bar, minutes, seed, index) for bar in bars]`, to the bit: the days not priced yet (a quote of
     the whole universe at a day's first checkpoint) have their draws made together, one array pass for them all
     instead of one per day. Raises IndexError for a minute outside a session's 0..minutes."""
-    plans = _plans([_key(bar, minutes, seed) for bar in bars])
+    return prices_at(day_plans(bars, minutes, seed), index)
+
+
+def day_plans(bars: Sequence[Bar], minutes: int, seed: str) -> list[Plan]:
+    """Each bar's day planned (kept, or made together as `bridge_prices` says), for `prices_at`: a caller that
+    prices the same days at several minutes (a backtest's checkpoints of a day) plans them once."""
+    return _plans([_key(bar, minutes, seed) for bar in bars])
+
+
+def prices_at(plans: Sequence[Plan], index: int) -> list[float]:
+    """Each planned day's price at minute `index`, as `bridge_price` gives it. Raises IndexError for a minute
+    outside a session's 0..minutes."""
     for plan in plans:
         if not 0 <= index <= plan.n:
             raise IndexError(f"minute {index} is outside the session's 0..{plan.n}")
@@ -74,7 +85,7 @@ def point_at(opens: datetime, minutes: int, now: datetime) -> tuple[int, datetim
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """A day's path before any price is computed: its anchors (minute -> open, close, high, low) and, per
     stretch between two anchors, the seeded random walk the bridge bends; `flat` for a day with no range."""
 
@@ -91,16 +102,16 @@ class _Plan:
 
 _PlanKey = tuple[float, float, float, float, int, str]  # open, high, low, close, minutes, seed
 # The plans of the days priced last (a backtest's checkpoints price each day three times), least recent first.
-_PLANS: OrderedDict[_PlanKey, _Plan] = OrderedDict()
+_PLANS: OrderedDict[_PlanKey, Plan] = OrderedDict()
 _PLANS_KEPT = 4096
 _PLANS_LOCK = threading.Lock()
 
 
-def _plan(open_: float, high: float, low: float, close: float, n: int, seed: str) -> _Plan:
+def _plan(open_: float, high: float, low: float, close: float, n: int, seed: str) -> Plan:
     return _plans([(open_, high, low, close, n, seed)])[0]
 
 
-def _plans(keys: Sequence[_PlanKey]) -> list[_Plan]:
+def _plans(keys: Sequence[_PlanKey]) -> list[Plan]:
     """Each key's plan; those not kept are made together (`_made`) and kept."""
     with _PLANS_LOCK:
         found = {key: _PLANS.get(key) for key in keys}
@@ -118,16 +129,16 @@ def _plans(keys: Sequence[_PlanKey]) -> list[_Plan]:
     return [found[key] for key in keys]  # type: ignore[misc]  # every key found or made
 
 
-def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, _Plan]:
+def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, Plan]:
     """The plans of `keys` (distinct), each from its own seeded generator in the order one plan alone draws: the
     two touch minutes, then one gauss per minute, stretch after stretch (the stretches tile 0..n)."""
-    made: dict[_PlanKey, _Plan] = {}
+    made: dict[_PlanKey, Plan] = {}
     drafts: list[tuple[_PlanKey, dict[int, float], int]] = []
     draws: list[tuple[int, int, float]] = []
     for key in keys:
         open_, high, low, close, n, seed = key
         if high <= low or n < 2:
-            made[key] = _Plan(n, open_, high, low, close, True, {}, (), ())
+            made[key] = Plan(n, open_, high, low, close, True, {}, (), ())
             continue
         rng = random.Random(seed)
         anchors = {0: open_, n: close}
@@ -138,15 +149,25 @@ def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, _Plan]:
         sigma = _NOISE * math.log(high / low) / math.sqrt(n)
         drafts.append((key, anchors, n))
         draws.append((rng.getrandbits(128 * ((n + 1) // 2)), n, sigma))
-    for (key, anchors, n), steps in zip(drafts, _gaussian_steps(draws), strict=True):
+    for (key, anchors, n), steps in zip(drafts, _step_arrays(draws), strict=True):
         open_, high, low, close, _, _ = key
         times = sorted(anchors)
-        walks = tuple(tuple(itertools.accumulate(steps[a:b], initial=0.0)) for a, b in itertools.pairwise(times))
-        made[key] = _Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), walks)
+        walks = tuple(_walk(steps[a:b]) for a, b in itertools.pairwise(times))
+        made[key] = Plan(n, open_, high, low, close, False, anchors, tuple(times[:-1]), walks)
     return made
 
 
-def _price(plan: _Plan, k: int) -> float:
+def _walk(steps: np.ndarray) -> tuple[float, ...]:
+    """`tuple(itertools.accumulate(steps, initial=0.0))`, to the bit: numpy's cumulative sum adds one element at a
+    time in order (an accumulate, not the pairwise sum of np.sum), and `0.0 + step` is `step` (no step is -0.0:
+    each is `0.0 + ...`). Summed in C, not one Python addition per minute."""
+    walk = np.empty(len(steps) + 1)
+    walk[0] = 0.0
+    np.cumsum(steps, out=walk[1:])
+    return tuple(walk.tolist())
+
+
+def _price(plan: Plan, k: int) -> float:
     """The path's price at minute `k`: the bridge's point, folded into [low, high], anchors exact, 4 decimals."""
     if plan.flat:
         return plan.open_ if k < plan.n else plan.close
@@ -191,6 +212,11 @@ def _steps(rng: random.Random, count: int, sigma: float) -> list[float]:
 
 
 def _gaussian_steps(draws: Sequence[tuple[int, int, float]]) -> list[list[float]]:
+    """`_step_arrays` as lists of floats."""
+    return [steps.tolist() for steps in _step_arrays(draws)]
+
+
+def _step_arrays(draws: Sequence[tuple[int, int, float]]) -> list[np.ndarray]:
     """For each (bits, count, sigma): `count` steps `0.0 + rng.gauss(0.0, 1.0) * sigma` of the generator whose next
     `128 * ceil(count / 2)` bits are `bits` (as `getrandbits` hands them over, first word lowest), to the bit, all
     draws in a few array operations (a day's path was a Python loop of 195 Box-Muller pairs, the bulk of pricing
@@ -199,7 +225,7 @@ def _gaussian_steps(draws: Sequence[tuple[int, int, float]]) -> list[list[float]
     operations in the same order on each element. log, cos and sin are the math module's (the C library's, as
     random.gauss's are): numpy's own vectorised versions may differ from them in the last bit on some CPUs (its
     SIMD kernels), which changed every quote on such a machine; sqrt is correctly rounded everywhere.
-    tests/test_backtest_speedups.py checks the steps against random.gauss's. Walked by `itertools.accumulate`,
+    tests/test_backtest_speedups.py checks the steps against random.gauss's. Walked by `_walk` (a running sum),
     the steps give what `walk.append(walk[-1] + rng.gauss(0.0, sigma))` gave."""
     each = [(count + 1) // 2 for _, count, _ in draws]
     pairs = sum(each)
@@ -214,10 +240,9 @@ def _gaussian_steps(draws: Sequence[tuple[int, int, float]]) -> list[list[float]
     steps = np.empty(2 * pairs)
     steps[0::2] = 0.0 + np.fromiter(map(math.cos, x2pi), dtype=float, count=pairs) * g2rad * sigmas
     steps[1::2] = 0.0 + np.fromiter(map(math.sin, x2pi), dtype=float, count=pairs) * g2rad * sigmas
-    flat = steps.tolist()
-    out: list[list[float]] = []
+    out: list[np.ndarray] = []
     at = 0
     for (_, count, _), n in zip(draws, each, strict=True):
-        out.append(flat[at : at + count])
+        out.append(steps[at : at + count])
         at += 2 * n
     return out

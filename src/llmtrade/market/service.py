@@ -135,6 +135,15 @@ class MarketData:
         self, provider: BarProvider, wanted: list[str], start: date, end: date, sessions: list[date]
     ) -> BarSeries | None:
         """The cached series when the cache covers the range and what it holds is still valid."""
+        key = (provider.name, tuple(wanted), start, end, provider.synthetic)
+        kept = self._cache.kept(key)
+        if kept is not None:
+            # This very read passed below before and the cache vouches nothing was written since: the same bars
+            # (each caller its own lists), recorded as every read from the cache is.
+            bars, source = kept
+            self._record(self._fetched(provider, wanted, start, end, _count(bars)))
+            bars = {symbol: list(series) for symbol, series in bars.items()}
+            return BarSeries(bars, source or provider.name, True, provider.synthetic, start, end, validated=True)
         if not self._cache.covers(wanted, start, end, synthetic=provider.synthetic):
             return None
         # A range recorded as covered before validation existed may hide a hole; check it like any
@@ -149,15 +158,16 @@ class MarketData:
             self._reject("cache", problems, wanted, start, end)
             self._cache.forget(wanted, start, end, synthetic=provider.synthetic)
             return None
-        self._record(
-            MarketDataFetched(
-                **self._common(provider.name, wanted, start, end),
-                bars=_count(cached),
-                synthetic=provider.synthetic,
-                from_cache=True,
-            )
+        self._record(self._fetched(provider, wanted, start, end, _count(cached)))
+        source = _source(cached, "")
+        self._cache.keep(key, ({symbol: list(series) for symbol, series in cached.items()}, source))
+        return BarSeries(cached, source or provider.name, True, provider.synthetic, start, end, validated=True)
+
+    def _fetched(self, provider: BarProvider, wanted: list[str], start: date, end: date, bars: int) -> EventPayload:
+        """The record of a read from the cache."""
+        return MarketDataFetched(
+            **self._common(provider.name, wanted, start, end), bars=bars, synthetic=provider.synthetic, from_cache=True
         )
-        return BarSeries(cached, _source(cached, provider.name), True, provider.synthetic, start, end, validated=True)
 
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
         for problem in problems:

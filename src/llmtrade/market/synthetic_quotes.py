@@ -6,11 +6,11 @@ day's high and low and ends at its close, so a checkpoint's quote and the evenin
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
+from llmtrade.market.intraday_path import Plan, day_plans, point_at, prices_at, session_minutes
 from llmtrade.market.synthetic import SyntheticMarket
 
 
@@ -22,19 +22,29 @@ class SyntheticQuotes:
         self._market = market
         self._calendar = calendar
         self._seed = str(seed)
+        # The last day quoted, for the symbols asked: its session's minutes, the symbols with a bar, their plans.
+        self._day: tuple[tuple[date, tuple[str, ...]], int, list[str], list[Plan]] | None = None
 
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """The path's price at the last minute mark at or before `now` (the open at 09:30:00)."""
         day = new_york_date(now)
-        opens, closes = self._calendar.session_open(day), self._calendar.session_close(day)
-        minutes = session_minutes(opens, closes)
-        bars = self._market.daily_bars(symbols, day, day)
+        opens = self._calendar.session_open(day)
+        asked = (day, tuple(symbols))
+        kept = self._day
+        if kept is not None and kept[0] == asked:
+            _, minutes, listed, plans = kept
+        else:
+            minutes = session_minutes(opens, self._calendar.session_close(day))
+            bars = self._market.daily_bars(symbols, day, day)
+            listed = [symbol for symbol in symbols for _ in bars.get(symbol) or []]
+            # Every symbol's day planned together: at a day's first quote their draws are made in one pass.
+            plans = day_plans([bar for symbol in symbols for bar in bars.get(symbol) or []], minutes, self._seed)
+            # The day's bars and plans depend on the day alone: its other checkpoints price them at their minute.
+            self._day = (asked, minutes, listed, plans)
         index, at = point_at(opens, minutes, now)  # one minute mark for every symbol asked
-        listed = [(symbol, bar) for symbol in symbols for bar in bars.get(symbol) or []]
-        # Every symbol's day priced together: at a day's first quote their draws are made in one pass.
-        prices = bridge_prices([bar for _, bar in listed], minutes, self._seed, index)
+        prices = prices_at(plans, index)
         quotes: dict[str, Quote] = {}
-        for (symbol, _), price in zip(listed, prices, strict=True):
+        for symbol, price in zip(listed, prices, strict=True):
             quotes[symbol] = Quote(
                 symbol=symbol, price=price, as_of=at, provider=self.name, kind="synthetic-path", synthetic=True
             )

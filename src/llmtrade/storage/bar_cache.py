@@ -27,6 +27,13 @@ _OVERLAP = """SELECT EXISTS (SELECT 1 FROM market_bars
                              WHERE synthetic = ANY(%s) AND symbol = ANY(%s) AND day BETWEEN %s AND %s)"""
 
 
+# What the market service asked of the cache (provider, symbols, first and last day, synthetic) and what it made of
+# the answer (each symbol's bars, their sources joined): see `BarCache.kept`.
+ReadKey = tuple[str, tuple[str, ...], date, date, bool]
+KeptRead = tuple[dict[str, list[Bar]], str]
+_READS_KEPT = 128
+
+
 def row_of(b: Bar) -> tuple[Any, ...]:
     """A bar as a row of market_bars (_COLUMNS' order)."""
     return (b.synthetic, b.symbol, b.day, b.open, b.high, b.low, b.close, b.volume, b.source)
@@ -70,6 +77,14 @@ class BarCache:
                    ON CONFLICT DO NOTHING""",
                 [(synthetic, symbol, start, end) for symbol in dict.fromkeys(symbols)],
             )
+
+    def kept(self, key: ReadKey) -> KeptRead | None:
+        """A read the market service made of this cache earlier (`keep`), when it is sure to read the same now;
+        always None here: another process may write the database between two reads (HeldBarCache keeps them)."""
+        return None
+
+    def keep(self, key: ReadKey, answer: KeptRead) -> None:
+        """Remember a read that passed validation, for `kept` (nothing here: see `kept`)."""
 
     def count(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> int:
         """How many bars of these symbols the cache holds in start..end (one indexed count, no rows read)."""
@@ -201,6 +216,19 @@ class HeldBarCache(BarCache):
         self._vouched: set[tuple[bool, tuple[str, ...], date, date]] = set()
         # Per symbol, the ranges whose bars passed validation (what `vouch` was told), for `vouched`'s sub-ranges.
         self._spans: dict[tuple[bool, str], list[tuple[date, date]]] = {}
+        # The market service's last reads, validated: a backtest's checkpoints of a day read each held symbol's same
+        # window (and the universe's last closes) again and again. Dropped whole by any write of bars.
+        self._reads: dict[ReadKey, KeptRead] = {}
+
+    def kept(self, key: ReadKey) -> KeptRead | None:
+        """The read `keep` was given for `key`: no bar was stored or forgotten since (every write here drops them
+        all), and no other process writes this database, so reading again would give the very same bars."""
+        return self._reads.get(key)
+
+    def keep(self, key: ReadKey, answer: KeptRead) -> None:
+        if len(self._reads) >= _READS_KEPT:
+            self._reads.clear()  # a backtest's windows slide a day at a time: the old ones are not asked again
+        self._reads[key] = answer
 
     def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
         """True for a range vouched for, and for any range inside one vouched for each symbol where the
@@ -251,6 +279,7 @@ class HeldBarCache(BarCache):
 
     def _drop(self, symbols: Iterable[str], synthetic: bool) -> None:
         names = set(symbols)
+        self._reads.clear()
         self._vouched = {v for v in self._vouched if v[0] != synthetic or not set(v[1]) & names}
         for symbol in names:
             self._spans.pop((synthetic, symbol), None)
