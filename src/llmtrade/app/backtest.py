@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -147,6 +147,7 @@ def backtest(
         _weekly_heap() as settle_heap,
         app.held() as storage,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
+        ExitStack() as closing,
     ):
         events = storage.events
         finished = check_resume(events, inputs)
@@ -159,6 +160,8 @@ def backtest(
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
             _prefetch(app, storage, plan, todo)
         discovery = _start_discovery(app, storage, plan, todo, tally)
+        if discovery is not None:
+            closing.callback(discovery.close)  # its features process, stopped however the block ends
         if todo:
             import_ahead(arch=not draws_apart)  # the leaderboard's statistics, imported while the weeks wait
         done = done_keys(events)
@@ -388,7 +391,8 @@ def _start_discovery(
     if not jobs:
         return None
     first = min(j.at for j in jobs).date() - _HISTORY
-    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent)
+    weekly = [j.at for j in jobs if j.kind is JobKind.WEEKLY]  # its features are worked out ahead for these
+    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent, weekly=weekly)
 
 
 def _leak_message(audit: AuditWeek) -> str:
