@@ -149,8 +149,6 @@ def start(
                 shared = market.bars(universe, first, end)
             both = {**(fetched.bars if fetched else {}), **shared.bars}
             held = HeldBars.of(market, replace(fetched or shared, bars={s: both[s] for s in symbols}))
-            if weekly:
-                held = replace(held, ahead=held.features_ahead(candidates, weekly))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
         app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {
@@ -158,6 +156,8 @@ def start(
         for session, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()
         if not all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS)
     }
+    if held is not None and weekly:  # last: nothing after it can fail and leave its process running
+        held = replace(held, ahead=held.features_ahead(candidates, weekly))
     return BacktestDiscovery(app, candidates, spent, held, pending)
 
 
