@@ -22,17 +22,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from operator import attrgetter
 
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import current_watchlist, priceable, record_discovery
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery import outcomes
-from llmtrade.discovery.features import PairHistory, row
+from llmtrade.discovery.features import Columns, PairHistory, row
 from llmtrade.discovery.features_ahead import FeaturesAhead
 from llmtrade.discovery.run import FEATURE_SESSIONS, Featured, candidate_features, sort_out
 from llmtrade.domain.discovery import HORIZONS, CandidateFeatures
+from llmtrade.domain.market import Bar
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
 from llmtrade.errors import LlmtradeError, MarketDataError
 from llmtrade.market.calendar import TradingCalendar
@@ -220,12 +220,7 @@ class HeldBars:
             session = self.calendar.last_completed_session(at)
             if session is not None and self._holds(symbols, session):
                 weeks.append([(s, *self._window(s, session)) for s in symbols])
-        close, high, low, volume = (attrgetter(name) for name in ("close", "high", "low", "volume"))
-        columns = {
-            s: tuple(array("d", map(part, self.held.bars[s])) for part in (close, high, low, volume))
-            for s in dict.fromkeys(symbols)
-        }
-        return FeaturesAhead(columns, weeks)  # type: ignore[arg-type]
+        return FeaturesAhead({s: _columns(self.held.bars[s]) for s in dict.fromkeys(symbols)}, weeks)
 
     def candidate_features(self, candidates: Sequence[CandidateInstrument], asof: datetime) -> Featured:
         """`discovery.run.candidate_features(self, candidates, asof)`, the same rows, from each held symbol's
@@ -251,3 +246,13 @@ class HeldBars:
 
         found, skipped = sort_out(candidates, row_of)
         return session, found, skipped
+
+
+def _columns(bars: Sequence[Bar]) -> Columns:
+    """The bars' closes, highs, lows and volumes as C doubles (the same values; a compact pickle for the process)."""
+    return (
+        array("d", [b.close for b in bars]),
+        array("d", [b.high for b in bars]),
+        array("d", [b.low for b in bars]),
+        array("d", [b.volume for b in bars]),
+    )
