@@ -275,3 +275,26 @@ def test_features_are_worked_out_in_process_when_the_process_ahead_fails(storage
     for asof in weeks:
         assert held.candidate_features(candidates, asof) == candidate_features(market, candidates, asof)
     assert failing._pool is None and set(held.pairs) == set(symbols)
+
+
+def test_a_backtest_with_its_features_worked_out_apart_records_the_same_judgements(
+    run: Run, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = Counter[bool]()
+    values = FeaturesAhead.values
+
+    def counted(self: FeaturesAhead, window: tuple[str, int, int]) -> tuple[bool, Any]:
+        answer = values(self, window)
+        made[answer[0]] += 1
+        return answer
+
+    monkeypatch.setattr(FeaturesAhead, "values", counted)
+    config = _config(tmp_path / "config", universe_mode="watchlist")
+    name = f"d{uuid.uuid4().hex[:10]}"
+    settings = Settings(DATABASE_URL=run.live_url, LLMTRADE_HOME=str(tmp_path / "home"))
+    spec = BacktestSpec(name=name, first=FIRST, last=LAST, offline=True, replay=False)
+    backtest(settings, load_config(config), config, spec, say=lambda _t: None, features_apart=True)
+    assert made[True] >= 300 and not made[False]  # every week's every candidate from the process
+    url = _url(pg_admin_url, backtest_database(name))
+    for kind in ("SuggestionsMade", "WatchlistSet", "ForwardReturns"):
+        assert _events(url, kind) == _events(run.url, kind)
