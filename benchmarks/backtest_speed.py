@@ -308,6 +308,7 @@ def run(
         say=lambda _t: None,
         progress=lambda _p: marks.append((time.perf_counter(), time.process_time())),
         draws_apart=True,  # as `llmtrade backtest` runs it
+        features_apart=True,
     )
     if profiler:
         profiler.disable()

@@ -151,3 +151,51 @@ def test_an_unpriced_picker_has_no_cost_rather_than_zero(storage: Storage) -> No
         server.then(f.answer())
         picks = _pick(storage, server.base_url)
     assert picks.cost_usd is None
+
+
+# The candidate lines as the template's own loop wrote them before the table was made in Python (agents/picker.py).
+_LOOP = """Candidates:
+{% for c in candidates %}
+- {{ c.symbol }} | {{ c.asset_class }} | {{ c.sector }} | {{ "%.2f"|format(c.price) }} | \
+{{ "{:,.0f}".format(c.avg_volume) }} | {{ "%.2f%%"|format(c.spread * 100) }} | \
+{{ "%.1f%%"|format(c.volatility * 100) }} | {{ "%+.1f%%"|format(c.momentum * 100) }}
+{% endfor %}
+
+Pick"""
+
+
+def test_the_candidate_table_is_the_text_the_templates_loop_made() -> None:
+    rng = random.Random(7)
+    rows = [
+        CandidateFeatures(
+            symbol=f"S{i}",
+            asset_class=rng.choice(["equity", "etf"]),
+            sector=rng.choice(["", "Energy", "Tech"]),
+            sessions=100,
+            price=rng.choice([0.005, 1234567.891, rng.uniform(0, 500)]),
+            avg_volume=rng.choice([0.0, 999.5, 1234567890.5, rng.uniform(0, 1e8)]),
+            spread=rng.choice([0.0, 0.000049999, rng.uniform(0, 0.05)]),
+            volatility=rng.uniform(0, 2),
+            momentum=rng.choice([-0.0004, 0.0, -1.0, rng.uniform(-1, 3)]),
+        )
+        for i in range(300)
+    ]
+    prompts = PromptRenderer()
+    loop = prompts._env.from_string(_LOOP)
+    for shown in (rows, rows[:1]):
+        table = picker.candidate_table(shown)
+        assert loop.render(candidates=shown) == f"Candidates:\n{table}\nPick"
+    assert loop.render(candidates=[]) == f"Candidates:\n{picker.candidate_table([])}\nPick"
+    user = prompts.render(
+        "picker",
+        candidates=rows,
+        candidate_table=picker.candidate_table(rows),
+        condition="SPY flat",
+        similar_conditions=[],
+        asof=datetime(2026, 1, 7, 14, 0, tzinfo=UTC),
+        session=date(2026, 1, 6),
+        most=10,
+        momentum_sessions=60,
+    ).user
+    assert loop.render(candidates=rows).removeprefix("Candidates:\n").removesuffix("\n\nPick") in user
+    assert "\n\nPick at most 10 candidates" in user

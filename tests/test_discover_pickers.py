@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from llmtrade.config.sections import DiscoveryConfig, EnsembleWeights, FuzzyWeights
 from llmtrade.discovery import ensemble, pickers
 from llmtrade.discovery.features import MOMENTUM_SESSIONS, PairHistory, corwin_schultz, features
-from llmtrade.domain.discovery import CandidateFeatures, Suggestion
+from llmtrade.domain.discovery import CandidateFeatures, Suggestion, suggestion
 from llmtrade.domain.market import Bar
 
 SETTINGS = DiscoveryConfig()
@@ -176,3 +178,17 @@ def test_a_pair_history_gives_the_features_of_any_slice_to_the_bit() -> None:
     assert history.features(10, 70, "X", asset_class="equity") is None  # one short of MIN_SESSIONS
     with pytest.raises(ValueError):
         history.features(9, 100, "X", asset_class="equity")
+
+
+def test_a_suggestion_built_unvalidated_is_the_validated_one_and_a_bad_value_still_fails() -> None:
+    for passed in (True, False, None):
+        fast = suggestion("XLE", 3, 0.25, "why", passed)
+        slow = Suggestion(symbol="XLE", rank=3, score=0.25, passed=passed, reason="why")
+        assert fast == slow and fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump_json() == slow.model_dump_json() and list(fast.__dict__) == list(slow.__dict__)
+    fast, slow = suggestion("XLE", 1, 1.0, "top"), Suggestion(symbol="XLE", rank=1, score=1.0, reason="top")
+    assert fast == slow and fast.model_fields_set == slow.model_fields_set == {"symbol", "rank", "score", "reason"}
+    assert type(suggestion("XLE", 1, 1, "an int score").score) is float  # validated: coerced as the model does
+    for rank, score in ((0, 0.5), (1, 1.000001), (1, -0.1), (1, math.nan)):
+        with pytest.raises(ValidationError):
+            suggestion("XLE", rank, score, "out of bounds")

@@ -56,6 +56,7 @@ async def pick(
     prompt = prompts.render(
         ROLE,
         candidates=list(candidates),
+        candidate_table=candidate_table(candidates),
         condition=condition,
         similar_conditions=list(similar_conditions),
         asof=asof,
@@ -74,6 +75,19 @@ async def pick(
     cost = totals.cost_usd - cost_before if priced else None
     picks, dropped = resolve(answer.value.picks, candidates)
     return Picks(picks, dropped, answer.value.market_view, answer.model, cost)
+
+
+def candidate_table(candidates: Sequence[CandidateFeatures]) -> str:
+    """The prompt's candidate lines, each ending in a newline: ticker | asset class | sector | price | average volume
+    | spread | volatility | momentum. Made here rather than by a loop in the template: a backtest renders some hundred
+    lines a week, and Jinja's per-value filters cost ten times these formats (the same text)."""
+    return "".join(
+        [
+            f"- {c.symbol} | {c.asset_class} | {c.sector} | {c.price:.2f} | {c.avg_volume:,.0f} | "
+            f"{c.spread * 100:.2f}% | {c.volatility * 100:.1f}% | {c.momentum * 100:+.1f}%\n"
+            for c in candidates
+        ]
+    )
 
 
 def resolve(

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -96,6 +96,7 @@ def backtest(
     say: Callable[[str], None],
     progress: Callable[[Progress], None] | None = None,
     draws_apart: bool = False,
+    features_apart: bool = False,
 ) -> BacktestResult:
     """Run (or resume) the backtest `spec.name`; raises UsageError (exit 2) for a bad range, a missing
     mode or inputs that differ from the stored backtest's, OperationalError (exit 1) when the look-ahead
@@ -103,7 +104,8 @@ def backtest(
 
     `draws_apart`: the leaderboard's bootstrap draws are made by a spawned process that imports arch on
     another core while the weeks run (analytics/draws.py; the same draws, ~1.2 CPU seconds off this process):
-    the command's choice; off, arch is imported here on a daemon thread."""
+    the command's choice; off, arch is imported here on a daemon thread. `features_apart`: likewise, discovery's
+    weekly features are worked out by a spawned process (discovery/features_ahead.py; the same numbers)."""
     started = time.perf_counter()
     if not (spec.offline or spec.replay):
         raise UsageError(
@@ -147,6 +149,7 @@ def backtest(
         _weekly_heap() as settle_heap,
         app.held() as storage,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
+        ExitStack() as closing,
     ):
         events = storage.events
         finished = check_resume(events, inputs)
@@ -158,7 +161,9 @@ def backtest(
             last_done = max(finished) if finished else None
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
             _prefetch(app, storage, plan, todo)
-        discovery = _start_discovery(app, storage, plan, todo, tally)
+        discovery = _start_discovery(app, storage, plan, todo, tally, apart=features_apart)
+        if discovery is not None:
+            closing.callback(discovery.close)  # its features process, stopped however the block ends
         if todo:
             import_ahead(arch=not draws_apart)  # the leaderboard's statistics, imported while the weeks wait
         done = done_keys(events)
@@ -383,14 +388,15 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
 
 
 def _start_discovery(
-    app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally
+    app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally, apart: bool
 ) -> BacktestDiscovery | None:
     """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as `_prefetch` does."""
     jobs = [job for w in todo for job in plan[w]]
     if not jobs:
         return None
     first = min(j.at for j in jobs).date() - _HISTORY
-    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent)
+    weekly = [j.at for j in jobs if j.kind is JobKind.WEEKLY and apart]  # features worked out ahead for these
+    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent, weekly=weekly)
 
 
 def _leak_message(audit: AuditWeek) -> str:

@@ -83,8 +83,18 @@ def backtest(
         live_misses_usd=live_misses,
     )
     with _progress(quiet=as_json) as (report, note):
-        # The command runs one backtest in its process: its leaderboard's draws are made apart (app/backtest.py).
-        result = run(root.settings, root.config(), root.config_dir, spec, say=note, progress=report, draws_apart=True)
+        # The command runs one backtest in its process: its leaderboard's draws and discovery's features are made
+        # apart, on the other core (app/backtest.py).
+        result = run(
+            root.settings,
+            root.config(),
+            root.config_dir,
+            spec,
+            say=note,
+            progress=report,
+            draws_apart=True,
+            features_apart=True,
+        )
     if as_json:
         echo_json(result)
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from llmtrade.config.sections import EnsembleWeights
-from llmtrade.domain.discovery import Disagreement, Suggestion, WatchlistEntry
+from llmtrade.domain.discovery import Disagreement, Suggestion, WatchlistEntry, suggestion
 
 
 def combine(
@@ -29,11 +29,11 @@ def combine(
     }
     order = sorted(symbols, key=lambda s: (-scored[s], s))
     return [
-        Suggestion(
-            symbol=s,
-            rank=i,
-            score=round(scored[s], 6),
-            reason=f"metric {m.get(s, 0.0):.2f}, fuzzy {f.get(s, 0.0):.2f}, llm {lm.get(s, 0.0):.2f}",
+        suggestion(
+            s,
+            i,
+            round(scored[s], 6),
+            f"metric {m.get(s, 0.0):.2f}, fuzzy {f.get(s, 0.0):.2f}, llm {lm.get(s, 0.0):.2f}",
         )
         for i, s in enumerate(order, start=1)
     ]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from llmtrade.config.sections import DiscoveryConfig, FuzzyWeights
-from llmtrade.domain.discovery import CandidateFeatures, Suggestion
+from llmtrade.domain.discovery import CandidateFeatures, Suggestion, suggestion
 
 
 def _ranked(
@@ -22,7 +22,7 @@ def _ranked(
 ) -> list[Suggestion]:
     ordered = sorted(rows, key=key)
     return [
-        Suggestion(symbol=s, rank=i, score=round(score, 6), passed=passed, reason=reason)
+        suggestion(s, i, round(score, 6), reason, passed)
         for i, (s, score, passed, reason) in enumerate(ordered, start=1)
     ]
 
@@ -103,8 +103,7 @@ def _by_order(symbols: Sequence[str], reason: Callable[[str], str]) -> list[Sugg
     """Rank in the given order; score falls linearly from 1 (first) to 0 (last)."""
     n = len(symbols)
     return [
-        Suggestion(symbol=s, rank=i + 1, score=round(1.0 - i / (n - 1), 6) if n > 1 else 1.0, reason=reason(s))
-        for i, s in enumerate(symbols)
+        suggestion(s, i + 1, round(1.0 - i / (n - 1), 6) if n > 1 else 1.0, reason(s)) for i, s in enumerate(symbols)
     ]
 
 

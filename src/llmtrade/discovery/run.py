@@ -21,6 +21,7 @@ from llmtrade.domain.discovery import (
     SuggestionsMade,
     WatchlistEntry,
     WatchlistSet,
+    suggestion,
 )
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import DISCOVERY
@@ -182,11 +183,8 @@ def _llm_suggestions(rows: Sequence[CandidateFeatures], picks: Sequence[tuple[st
     """The picks ranked first (score 1 for the first down to 1/k for the k-th), then every other
     candidate at score 0 in symbol order, so the LLM picker too has judged the whole set."""
     k = len(picks)
-    out = [
-        Suggestion(symbol=s, rank=i + 1, score=round(1 - i / k, 6), reason=reason)
-        for i, (s, reason) in enumerate(picks)
-    ]
+    out = [suggestion(s, i + 1, round(1 - i / k, 6), reason) for i, (s, reason) in enumerate(picks)]
     chosen = {s for s, _ in picks}
     rest = sorted(c.symbol for c in rows if c.symbol not in chosen)
-    out += [Suggestion(symbol=s, rank=k + 1 + i, score=0.0, reason="not picked") for i, s in enumerate(rest)]
+    out += [suggestion(s, k + 1 + i, 0.0, "not picked") for i, s in enumerate(rest)]
     return out
