@@ -95,7 +95,7 @@ class Books:
     b_url: str
     steps: list[Progress]
     unaudited_url: str
-    frozen: list[int]  # the heap's frozen objects at each progress report (app/backtest.py `_weekly_heap`)
+    frozen: list[int]  # the heap's frozen objects at each progress report (app/backtest_process.py `weekly_heap`)
 
 
 @pytest.fixture(scope="module")

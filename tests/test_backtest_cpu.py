@@ -154,7 +154,7 @@ def test_inside_a_backtest_asyncio_run_formats_no_result_and_ctrl_c_still_interr
     import asyncio
     import signal
 
-    from llmtrade.app.backtest import _plain_sigint
+    from llmtrade.app.backtest_process import plain_sigint
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a command (a test runner may differ)
     try:
@@ -162,7 +162,7 @@ def test_inside_a_backtest_asyncio_run_formats_no_result_and_ctrl_c_still_interr
         asyncio.run(_job())
         assert _Counted.shown > 0  # what the backtest avoids: Python's own handler makes the exit repr the task
         _Counted.shown = 0
-        with _plain_sigint():
+        with plain_sigint():
             for _ in range(3):
                 asyncio.run(_job())
             assert _Counted.shown == 0

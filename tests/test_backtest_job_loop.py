@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from llmtrade.app import backtest as backtest_module
+from llmtrade.app import backtest_process
 from llmtrade.app.container import Container
 from llmtrade.app.job_loop import JobLoop
 from llmtrade.app.runs import execute, start_run
@@ -45,9 +45,9 @@ def loop() -> Iterator[JobLoop]:
 
 @pytest.fixture
 def plain_sigint() -> Iterator[None]:
-    """Ctrl-C as a backtest has it (app/backtest.py `_plain_sigint`): KeyboardInterrupt raised where the main
+    """Ctrl-C as a backtest has it (app/backtest_process.py `plain_sigint`): KeyboardInterrupt raised where the main
     thread is, asyncio's own SIGINT handler kept out."""
-    previous = signal.signal(signal.SIGINT, backtest_module._interrupt)
+    previous = signal.signal(signal.SIGINT, backtest_process._interrupt)
     try:
         yield
     finally:

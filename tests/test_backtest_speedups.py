@@ -148,15 +148,15 @@ def test_each_settled_week_is_frozen_its_garbage_collected_first_and_all_unfroze
     import gc
     import weakref
 
-    from llmtrade.app.backtest import _THRESHOLDS, _weekly_heap
+    from llmtrade.app.backtest_process import THRESHOLDS, weekly_heap
 
     class Node:
         pass
 
     assert gc.get_freeze_count() == 0
     thresholds = gc.get_threshold()
-    with _weekly_heap() as settle:
-        assert gc.get_threshold() == _THRESHOLDS  # the collector runs less often for the backtest's length
+    with weekly_heap() as settle:
+        assert gc.get_threshold() == THRESHOLDS  # the collector runs less often for the backtest's length
         kept = [Node() for _ in range(50)]
         cycle = Node()
         cycle.me = cycle  # type: ignore[attr-defined]
@@ -176,7 +176,7 @@ def test_each_settled_week_is_frozen_its_garbage_collected_first_and_all_unfroze
 def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from llmtrade.app.backtest import _weekly_heap
+    from llmtrade.app.backtest_process import weekly_heap
 
     gc.freeze()
     try:
@@ -185,7 +185,7 @@ def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was(monkeypatch: pyte
         called: list[str] = []
         for name in ("collect", "freeze", "unfreeze", "set_threshold"):
             monkeypatch.setattr(gc, name, lambda *a, _name=name: called.append(_name))
-        with _weekly_heap() as settle:
+        with weekly_heap() as settle:
             settle()
         monkeypatch.undo()
         assert called == []

@@ -17,13 +17,10 @@ stepped clock, so the same backtest run twice gives the same events and the same
 
 from __future__ import annotations
 
-import gc
-import signal
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -37,6 +34,7 @@ from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
+from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
@@ -61,8 +59,6 @@ from llmtrade.workflows.weeks import resolve_week
 # History the first weekly run reads (bars_asof: 300 sessions, padded), prefetched with the rest.
 _HISTORY = timedelta(days=int(300 * 1.5) + 10 + 30)
 _WEEK = timedelta(days=7)
-# The collector's thresholds during a backtest (gc.set_threshold; Python's default is 700, 10, 10): see `_weekly_heap`.
-_THRESHOLDS = (20_000, 20, 100)
 
 
 @dataclass(frozen=True)
@@ -145,8 +141,8 @@ def backtest(
     with (
         drawn_apart(draws_apart),  # first: its process starts (and imports arch) while everything else does
         one_thread_at_a_time(),
-        _plain_sigint(),
-        _weekly_heap() as settle_heap,
+        plain_sigint(),
+        weekly_heap() as settle_heap,
         app.held() as storage,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
         ExitStack() as closing,
@@ -263,67 +259,6 @@ class _Tally:
     calls: int = 0
     degraded: int = 0
     audits: list[AuditWeek] = field(default_factory=list)
-
-
-@contextmanager
-def _plain_sigint() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt as ever, from a handler of our own for the backtest's length.
-
-    Every job's coroutine runs on the backtest's one asyncio.Runner (app/job_loop.py), which, like
-    asyncio.run, installs its own SIGINT handler when it finds Python's default one, and on the way out asks
-    `signal.getsignal`, whose lookup of that handler in an enum fails with a message holding repr(handler):
-    the finished task and its whole result (a pipeline's context), some 2-5 ms a job. With a handler of ours
-    in place the Runner installs none. A killed
-    backtest resumes after its last whole week (see the module doc), so nothing depends on the task's
-    cancellation that asyncio.run's handler would have given."""
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield  # signals belong to the main thread; another handler already keeps asyncio.run's out
-        return
-    previous = signal.signal(signal.SIGINT, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def _weekly_heap() -> Iterator[Callable[[], None]]:
-    """A function to call after each week: the week's young cyclic garbage collected, then everything still
-    alive frozen (gc.freeze), so the collector's later passes never walk it again; the collector's thresholds
-    raised for the backtest's length; all unfrozen and the thresholds restored on the way out.
-
-    A backtest keeps what it has stored in memory (the event copies, the memory's history), hundreds of
-    thousands of objects by the 500th week, and each of Python's full collections walks them all: the longer
-    the backtest, the more each week paid (issue 13). Frozen objects are still freed when their last reference
-    goes; only a cycle among them would wait for the unfreeze. A week's cycles die young (52 weeks: some 27,000
-    objects found by young collections, about 100 by all the weekly full ones together), so a young collection
-    (generations 0 and 1) settles the week, at a fraction of a full one's cost. The default thresholds (700
-    allocations) had the collector run ~3,000 times in 52 weeks, walking objects a moment from being freed by
-    their reference counts: at `_THRESHOLDS` it runs a tenth as often, and with the young weekly collection the
-    collector's CPU in all fell from 1.5 to 0.5 s over 52 weeks; the stored events are the same bytes (the
-    collector decides when cycles are freed, never what is computed).
-    A process that froze its own heap already is left alone (unfreezing would undo its choice)."""
-    if gc.get_freeze_count() or not gc.isenabled():
-        yield lambda: None
-        return
-
-    def settle() -> None:
-        gc.collect(1)  # walks only what is not frozen and still young: this week's survivors
-        gc.freeze()
-
-    thresholds = gc.get_threshold()
-    gc.set_threshold(*_THRESHOLDS)
-    try:
-        yield settle
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
 
 
 def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> None:

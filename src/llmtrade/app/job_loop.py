@@ -7,7 +7,7 @@ gives a job is kept: its own copy of the caller's context (the run's log binding
 no task of its left running when it ends (cancelled and waited for, as `asyncio.run` does when closing its
 loop; a Runner would do that only at its close). One thing differs, not used by a backtest's jobs: async
 generators a job left open are closed when the Runner closes, not when the job ends. Ctrl-C is as
-`asyncio.run` has it: a backtest keeps asyncio's SIGINT handler out (app/backtest.py `_plain_sigint`), so
+`asyncio.run` has it: a backtest keeps asyncio's SIGINT handler out (app/backtest_process.py `plain_sigint`), so
 KeyboardInterrupt is raised where the job is and its tasks are cancelled on the way out. Live commands keep
 `asyncio.run` (app/session.py)."""
 
