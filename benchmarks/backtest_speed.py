@@ -307,8 +307,7 @@ def run(
         spec,
         say=lambda _t: None,
         progress=lambda _p: marks.append((time.perf_counter(), time.process_time())),
-        draws_apart=True,  # as `llmtrade backtest` runs it
-        features_apart=True,
+        draws_apart=True,  # as `llmtrade backtest` runs it (without features_apart)
     )
     if profiler:
         profiler.disable()

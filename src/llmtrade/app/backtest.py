@@ -100,8 +100,9 @@ def backtest(
 
     `draws_apart`: the leaderboard's bootstrap draws are made by a spawned process that imports arch on
     another core while the weeks run (analytics/draws.py; the same draws, ~1.2 CPU seconds off this process):
-    the command's choice; off, arch is imported here on a daemon thread. `features_apart`: likewise, discovery's
-    weekly features are worked out by a spawned process (discovery/features_ahead.py; the same numbers)."""
+    the command's choice; off, arch is imported here on a daemon thread. `features_apart`: discovery's weekly
+    features worked out by a spawned process (discovery/features_ahead.py; the same numbers); off in the command:
+    with PostgreSQL and this process already busy on two cores it cost more than it saved."""
     started = time.perf_counter()
     if not (spec.offline or spec.replay):
         raise UsageError(
