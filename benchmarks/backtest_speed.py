@@ -307,7 +307,7 @@ def run(
         spec,
         say=lambda _t: None,
         progress=lambda _p: marks.append((time.perf_counter(), time.process_time())),
-        draws_apart=True,  # as `llmtrade backtest` runs it (without features_apart)
+        draws_apart=True,  # as `llmtrade backtest` runs it
     )
     if profiler:
         profiler.disable()

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import uuid
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.loader import load_config, packaged_defaults
-from llmtrade.discovery.features_ahead import FeaturesAhead
 from llmtrade.discovery.run import candidate_features
 from llmtrade.domain.discovery import PICKERS
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
@@ -227,74 +225,3 @@ def test_held_bars_give_the_features_the_market_gives_to_the_bit_week_after_week
     assert other.pairs == {}
     assert other.candidate_features(candidates, weeks[3]) == candidate_features(market, candidates, weeks[3])
     assert other.pairs["XLE"] is not held.pairs["XLE"]
-
-
-def test_features_worked_out_ahead_are_the_features_worked_out_in_process_to_the_bit(storage: Storage) -> None:
-    symbols = ["SPY", "XLE", "AAPL", "MSFT"]
-    candidates = [c for c in packaged_candidates() if c.symbol in symbols]
-    market = MarketData([SyntheticMarket({"SPY": "equity"}, extra=candidate_classes())], BarCache(storage.conn), CAL)
-    series = market.bars(symbols, date(2025, 6, 2), date(2026, 3, 31))
-    weeks = [datetime(2026, 1, 7, 13, 0, tzinfo=UTC) + timedelta(days=7 * i) for i in range(8)]
-    ahead = HeldBars.of(market, series)
-    ahead = replace(ahead, ahead=ahead.features_ahead(candidates, weeks))
-    assert ahead.ahead is not None and ahead.ahead._pool is not None  # a process is at work
-    try:
-        assert ahead.ahead._pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN  # Ctrl-C is ours
-        for asof in weeks:
-            session = CAL.last_completed_session(asof)
-            assert session is not None
-            lo, hi = ahead._window("XLE", session)
-            assert ("XLE", lo, hi) in ahead.ahead._pending | set(ahead.ahead._known)  # asked for ahead
-            got = ahead.candidate_features(candidates, asof)
-            assert got == candidate_features(market, candidates, asof)
-            assert [r.model_dump_json() for r in got[1]] == [
-                r.model_dump_json() for r in candidate_features(market, candidates, asof)[1]
-            ]
-        assert ahead.pairs == {}  # every week's numbers came from the process: none computed here
-        # A week not asked for ahead is computed here, the same.
-        other = datetime(2025, 12, 3, 13, 0, tzinfo=UTC)
-        assert ahead.candidate_features(candidates, other) == candidate_features(market, candidates, other)
-        assert set(ahead.pairs) == set(symbols)
-    finally:
-        ahead.ahead.close()
-
-
-def test_features_are_worked_out_in_process_when_the_process_ahead_fails(storage: Storage) -> None:
-    symbols = ["SPY", "XLE", "AAPL"]
-    candidates = [c for c in packaged_candidates() if c.symbol in symbols]
-    market = MarketData([SyntheticMarket({"SPY": "equity"}, extra=candidate_classes())], BarCache(storage.conn), CAL)
-    weeks = [datetime(2026, 1, 7, 13, 0, tzinfo=UTC) + timedelta(days=7 * i) for i in range(3)]
-    held = HeldBars.of(market, market.bars(symbols, date(2025, 6, 2), date(2026, 3, 31)))
-    windows = held.features_ahead(candidates, weeks)
-    windows.close()
-    assert windows.values(("XLE", 0, 100)) == (False, None)  # closed: nothing is made ahead any more
-    # A process that fails every task (it was given no bars): each week is computed here, the same.
-    sessions = [CAL.last_completed_session(at) for at in weeks]
-    failing = FeaturesAhead({}, [[(s, *held._window(s, d)) for s in symbols] for d in sessions if d is not None])
-    held = replace(held, ahead=failing)
-    for asof in weeks:
-        assert held.candidate_features(candidates, asof) == candidate_features(market, candidates, asof)
-    assert failing._pool is None and set(held.pairs) == set(symbols)
-
-
-def test_a_backtest_with_its_features_worked_out_apart_records_the_same_judgements(
-    run: Run, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    made = Counter[bool]()
-    values = FeaturesAhead.values
-
-    def counted(self: FeaturesAhead, window: tuple[str, int, int]) -> tuple[bool, Any]:
-        answer = values(self, window)
-        made[answer[0]] += 1
-        return answer
-
-    monkeypatch.setattr(FeaturesAhead, "values", counted)
-    config = _config(tmp_path / "config", universe_mode="watchlist")
-    name = f"d{uuid.uuid4().hex[:10]}"
-    settings = Settings(DATABASE_URL=run.live_url, LLMTRADE_HOME=str(tmp_path / "home"))
-    spec = BacktestSpec(name=name, first=FIRST, last=LAST, offline=True, replay=False)
-    backtest(settings, load_config(config), config, spec, say=lambda _t: None, features_apart=True)
-    assert made[True] >= 300 and not made[False]  # every week's every candidate from the process
-    url = _url(pg_admin_url, backtest_database(name))
-    for kind in ("SuggestionsMade", "WatchlistSet", "ForwardReturns"):
-        assert _events(url, kind) == _events(run.url, kind)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -92,7 +91,6 @@ def backtest(
     say: Callable[[str], None],
     progress: Callable[[Progress], None] | None = None,
     draws_apart: bool = False,
-    features_apart: bool = False,
 ) -> BacktestResult:
     """Run (or resume) the backtest `spec.name`; raises UsageError (exit 2) for a bad range, a missing
     mode or inputs that differ from the stored backtest's, OperationalError (exit 1) when the look-ahead
@@ -100,9 +98,7 @@ def backtest(
 
     `draws_apart`: the leaderboard's bootstrap draws are made by a spawned process that imports arch on
     another core while the weeks run (analytics/draws.py; the same draws, ~1.2 CPU seconds off this process):
-    the command's choice; off, arch is imported here on a daemon thread. `features_apart`: discovery's weekly
-    features worked out by a spawned process (discovery/features_ahead.py; the same numbers); off in the command:
-    with PostgreSQL and this process already busy on two cores it cost more than it saved."""
+    the command's choice; off, arch is imported here on a daemon thread."""
     started = time.perf_counter()
     if not (spec.offline or spec.replay):
         raise UsageError(
@@ -146,7 +142,6 @@ def backtest(
         weekly_heap() as settle_heap,
         app.held() as storage,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
-        ExitStack() as closing,
     ):
         events = storage.events
         finished = check_resume(events, inputs)
@@ -158,9 +153,7 @@ def backtest(
             last_done = max(finished) if finished else None
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
             _prefetch(app, storage, plan, todo)
-        discovery = _start_discovery(app, storage, plan, todo, tally, apart=features_apart)
-        if discovery is not None:
-            closing.callback(discovery.close)  # its features process, stopped however the block ends
+        discovery = _start_discovery(app, storage, plan, todo, tally)
         if todo:
             import_ahead(arch=not draws_apart)  # the leaderboard's statistics, imported while the weeks wait
         done = done_keys(events)
@@ -324,15 +317,14 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
 
 
 def _start_discovery(
-    app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally, apart: bool
+    app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally
 ) -> BacktestDiscovery | None:
     """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as `_prefetch` does."""
     jobs = [job for w in todo for job in plan[w]]
     if not jobs:
         return None
     first = min(j.at for j in jobs).date() - _HISTORY
-    weekly = [j.at for j in jobs if j.kind is JobKind.WEEKLY and apart]  # features worked out ahead for these
-    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent, weekly=weekly)
+    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent)
 
 
 def _leak_message(audit: AuditWeek) -> str:

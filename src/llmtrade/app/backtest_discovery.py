@@ -16,7 +16,6 @@ mode; watchlist and both modes always run it, because the committee's universe c
 from __future__ import annotations
 
 import time
-from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
@@ -28,11 +27,9 @@ from llmtrade.app.discovery import current_watchlist, priceable, record_discover
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery import outcomes
-from llmtrade.discovery.features import Columns, PairHistory, row
-from llmtrade.discovery.features_ahead import FeaturesAhead
+from llmtrade.discovery.features import PairHistory
 from llmtrade.discovery.run import FEATURE_SESSIONS, Featured, candidate_features, sort_out
 from llmtrade.domain.discovery import HORIZONS, CandidateFeatures
-from llmtrade.domain.market import Bar
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
 from llmtrade.errors import LlmtradeError, MarketDataError
 from llmtrade.market.calendar import TradingCalendar
@@ -105,26 +102,13 @@ class BacktestDiscovery:
         finally:
             self.spent[KIND] += time.perf_counter() - tick
 
-    def close(self) -> None:
-        """Stop the process working out the features ahead, if any."""
-        if self.held is not None and self.held.ahead is not None:
-            self.held.ahead.close()
-
 
 def start(
-    app: Container,
-    storage: Storage,
-    *,
-    first: date,
-    last: datetime,
-    spent: Counter[str],
-    weekly: Sequence[datetime] = (),
+    app: Container, storage: Storage, *, first: date, last: datetime, spent: Counter[str]
 ) -> BacktestDiscovery | None:
     """The backtest's discovery over `storage`, its candidates' bars fetched from `first` (history
     included) to the last session complete at `last`; None when it is off (static mode, `in_backtest`
-    false). Sessions an earlier, interrupted invocation judged without all their returns are picked up.
-    `weekly`: the instants of the weekly runs ahead, in order, whose candidates' features a process of its own
-    works out while the weeks run (discovery/features_ahead.py); close the answer when done with it."""
+    false). Sessions an earlier, interrupted invocation judged without all their returns are picked up."""
     settings = app.loaded.config.assets.discovery
     if settings.universe_mode == "static" and not settings.in_backtest:
         return None
@@ -156,8 +140,6 @@ def start(
         for session, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()
         if not all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS)
     }
-    if held is not None and weekly:  # last: nothing after it can fail and leave its process running
-        held = replace(held, ahead=held.features_ahead(candidates, weekly))
     return BacktestDiscovery(app, candidates, spent, held, pending)
 
 
@@ -171,7 +153,6 @@ class HeldBars:
     held: BarSeries
     days: dict[str, list[date]]
     pairs: dict[str, PairHistory] = field(default_factory=dict)  # by symbol, each made when first asked for
-    ahead: FeaturesAhead | None = None  # the weeks' candidates' features, made by a process of their own
 
     @classmethod
     def of(cls, market: MarketData, held: BarSeries) -> HeldBars:
@@ -197,62 +178,32 @@ class HeldBars:
             raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
         return self.bars(symbols, end - timedelta(days=int(sessions * 1.5) + 10), end)
 
-    def _window(self, symbol: str, session: date) -> tuple[int, int]:
-        """The positions in `symbol`'s held bars of the window `bars_asof` slices for features as of `session`."""
-        days = self.days[symbol]
-        start = session - timedelta(days=int(FEATURE_SESSIONS * 1.5) + 10)  # bars_asof's window
-        return bisect_left(days, start), bisect_right(days, session)
-
-    def _holds(self, symbols: Sequence[str], session: date | None) -> bool:
-        """Whether the features of `symbols` as of `session` can be had from the held bars."""
-        if session is None or any(s not in self.days for s in symbols):
-            return False
-        return self.held.start <= session - timedelta(days=int(FEATURE_SESSIONS * 1.5) + 10) and (
-            session <= self.held.end
-        )
-
-    def features_ahead(self, candidates: Sequence[CandidateInstrument], weekly: Sequence[datetime]) -> FeaturesAhead:
-        """A process working out the candidates' features as of each of the `weekly` instants, in order (the very
-        windows `candidate_features` reads at each of them)."""
-        symbols = [c.symbol for c in candidates]
-        weeks = []
-        for at in weekly:
-            session = self.calendar.last_completed_session(at)
-            if session is not None and self._holds(symbols, session):
-                weeks.append([(s, *self._window(s, session)) for s in symbols])
-        return FeaturesAhead({s: _columns(self.held.bars[s]) for s in dict.fromkeys(symbols)}, weeks)
-
     def candidate_features(self, candidates: Sequence[CandidateInstrument], asof: datetime) -> Featured:
         """`discovery.run.candidate_features(self, candidates, asof)`, the same rows, from each held symbol's
         PairHistory (its session pairs' values computed once for the whole backtest) and the positions of the
-        window `bars_asof` would slice, rather than from a slice of its bars every week; the numbers of a window
-        worked out ahead by `ahead`'s process are taken from it (the same function of the same bars)."""
+        window `bars_asof` would slice, rather than from a slice of its bars every week."""
         session = self.calendar.last_completed_session(asof)
-        if session is None or not self._holds([c.symbol for c in candidates], session):
+        symbols = [c.symbol for c in candidates]
+        if session is None or any(s not in self.days for s in symbols):
+            return candidate_features(self, candidates, asof)
+        start = session - timedelta(days=int(FEATURE_SESSIONS * 1.5) + 10)  # bars_asof's window
+        if start < self.held.start or session > self.held.end:
             return candidate_features(self, candidates, asof)
 
         def row_of(c: CandidateInstrument) -> CandidateFeatures | None:
-            lo, hi = self._window(c.symbol, session)
-            labels = (c.symbol, c.name, c.asset_class.value, c.sector)
-            if self.ahead is not None:
-                made, values = self.ahead.values((c.symbol, lo, hi))
-                if made:
-                    return None if values is None else row(labels, values)
+            days = self.days[c.symbol]
+            lo, hi = bisect_left(days, start), bisect_right(days, session)
             pairs = self.pairs.get(c.symbol)
             if pairs is None or pairs.first > lo:  # from the first window asked for: earlier bars are not read
                 pairs = self.pairs[c.symbol] = PairHistory(self.held.bars[c.symbol], lo)
-            values = pairs.values(lo, hi)
-            return None if values is None else row(labels, values)
+            return pairs.features(
+                lo,
+                hi,
+                c.symbol,
+                asset_class=c.asset_class.value,
+                name=c.name,
+                sector=c.sector,
+            )
 
         found, skipped = sort_out(candidates, row_of)
         return session, found, skipped
-
-
-def _columns(bars: Sequence[Bar]) -> Columns:
-    """The bars' closes, highs, lows and volumes as C doubles (the same values; a compact pickle for the process)."""
-    return (
-        array("d", [b.close for b in bars]),
-        array("d", [b.high for b in bars]),
-        array("d", [b.low for b in bars]),
-        array("d", [b.volume for b in bars]),
-    )

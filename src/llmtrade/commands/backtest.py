@@ -83,19 +83,8 @@ def backtest(
         live_misses_usd=live_misses,
     )
     with _progress(quiet=as_json) as (report, note):
-        # The command runs one backtest in its process: its leaderboard's draws and discovery's features are made
-        # apart, on the other core (app/backtest.py).
-        result = run(
-            root.settings,
-            root.config(),
-            root.config_dir,
-            spec,
-            say=note,
-            progress=report,
-            draws_apart=True,
-            # Not features_apart: a third busy process on two cores cost more than it saved (52 weeks, interleaved:
-            # 16.9/16.8 s with it, 15.0/14.3 s without).
-        )
+        # The command runs one backtest in its process: its leaderboard's draws are made apart (app/backtest.py).
+        result = run(root.settings, root.config(), root.config_dir, spec, say=note, progress=report, draws_apart=True)
     if as_json:
         echo_json(result)
     else:

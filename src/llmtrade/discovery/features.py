@@ -24,11 +24,6 @@ MOMENTUM_SESSIONS = 60  # about three months
 MIN_SESSIONS = MOMENTUM_SESSIONS + 1
 _K = 3 - 2 * math.sqrt(2)
 
-# A window's numbers: sessions, price, avg_volume, spread, volatility, momentum (CandidateFeatures' order).
-Values = tuple[int, float, float, float, float, float]
-# One symbol's bars as columns, oldest first: closes, highs, lows, volumes.
-Columns = tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]
-
 
 def corwin_schultz(first: Bar, second: Bar) -> float:
     """The spread estimate (a fraction of price) from two consecutive sessions' highs and lows; >= 0."""
@@ -85,26 +80,13 @@ class PairHistory:
 
     def __init__(self, bars: Sequence[Bar], first: int = 0):
         tail = bars[first:]
-        self._hold(
-            first, [b.close for b in tail], [b.high for b in tail], [b.low for b in tail], [b.volume for b in tail]
-        )
-
-    @classmethod
-    def of_columns(cls, columns: Columns, first: int = 0) -> PairHistory:
-        """The history of the bars whose `columns` (closes, highs, lows, volumes, oldest first) are given: the same
-        values as from the bars themselves (a process that has only the columns: discovery/features_ahead.py)."""
-        history = cls.__new__(cls)
-        closes, highs, lows, volumes = columns
-        history._hold(first, list(closes[first:]), list(highs[first:]), list(lows[first:]), list(volumes[first:]))
-        return history
-
-    def _hold(
-        self, first: int, closes: list[float], highs: list[float], lows: list[float], volumes: list[float]
-    ) -> None:
+        closes = [b.close for b in tail]
+        highs = [b.high for b in tail]
+        lows = [b.low for b in tail]
         log = math.log
         self.first = first
         self.closes = closes
-        self.volumes = volumes
+        self.volumes = [b.volume for b in tail]
         # [i]: bars i and i + 1. Held as C doubles (the same values, 8 bytes each rather than a float object's 32: a
         # decade's backtest holds some 300k pairs).
         self.returns = array("d", [log(after / before) for before, after in pairwise(closes)])
@@ -123,18 +105,14 @@ class PairHistory:
     ) -> CandidateFeatures | None:
         """`features(symbol, bars[lo:hi], ...)` (`lo` >= `first`), the same floats: the same values summed in the
         same order."""
-        values = self.values(lo, hi)
-        return None if values is None else row((symbol, name, asset_class, sector), values)
-
-    def values(self, lo: int, hi: int) -> Values | None:
-        """The numbers of `features(..., bars[lo:hi])` (`lo` >= `first`), None when too few bars: see `row`."""
         if hi - lo < MIN_SESSIONS:
             return None
         if lo < self.first:
             raise ValueError(f"bars from {lo} asked of a history held from {self.first}")
         hi -= self.first
         start = hi - WINDOW - 1  # the window's first bar: its pairs are start .. hi - 2
-        return _values(
+        return _row(
+            (symbol, name, asset_class, sector),
             hi + self.first - lo,
             self.returns[start : hi - 1],
             self.spreads[start : hi - 1],
@@ -155,34 +133,9 @@ def _row(
 ) -> CandidateFeatures:
     """The features from the window's WINDOW returns, spread estimates and volumes, the last close and the close
     MOMENTUM_SESSIONS sessions before it; `labels`: symbol, name, asset class, sector."""
-    return row(labels, _values(sessions, returns, spreads, volumes, price, then))
-
-
-def _values(
-    sessions: int,
-    returns: Sequence[float],
-    spreads: Sequence[float],
-    volumes: Sequence[float],
-    price: float,
-    then: float,
-) -> Values:
     mean = sum(returns) / WINDOW
     variance = sum([(r - mean) ** 2 for r in returns]) / (WINDOW - 1)
-    return (
-        sessions,
-        price,
-        sum(volumes) / WINDOW,
-        sum(spreads) / WINDOW,
-        math.sqrt(variance * 252),
-        price / then - 1,
-    )
-
-
-def row(labels: tuple[str, str, str, str], values: Values) -> CandidateFeatures:
-    """The features of `values` (sessions, price, avg_volume, spread, volatility, momentum: what `_values` computes)
-    labelled with `labels` (symbol, name, asset class, sector)."""
     symbol, name, asset_class, sector = labels
-    sessions, price, avg_volume, spread, volatility, momentum = values
     # Unvalidated: every value is a float or an int computed here from validated bars, the labels strings.
     return assembled(
         CandidateFeatures,
@@ -193,10 +146,10 @@ def row(labels: tuple[str, str, str, str], values: Values) -> CandidateFeatures:
             "sector": sector,
             "sessions": sessions,
             "price": price,
-            "avg_volume": avg_volume,
-            "spread": spread,
-            "volatility": volatility,
-            "momentum": momentum,
+            "avg_volume": sum(volumes) / WINDOW,
+            "spread": sum(spreads) / WINDOW,
+            "volatility": math.sqrt(variance * 252),
+            "momentum": price / then - 1,
         },
         set(_FIELDS),
     )
