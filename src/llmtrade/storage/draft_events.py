@@ -118,5 +118,21 @@ class DraftEventStore(EventStore):
             mine = [e for e in self._pending if e.account_id == account_id and e.type in wanted]
         return step(state, mine) if mine else state
 
+    def fold_stream(
+        self,
+        key: Hashable,
+        *,
+        stream: str,
+        types: Sequence[str],
+        start: S,
+        step: Callable[[S, list[StoredEvent]], S],
+    ) -> S:
+        """The stored events' memoised fold of the stream, then this view's own appends on top, as `fold`."""
+        state = super().fold_stream(key, stream=stream, types=types, start=start, step=step)
+        wanted = set(types)
+        with self._lock:
+            mine = [e for e in self._pending if e.stream == stream and e.type in wanted]
+        return step(state, mine) if mine else state
+
     def count(self) -> int:
         return super().count() + len(self._pending)
