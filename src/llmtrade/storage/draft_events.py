@@ -73,6 +73,9 @@ class DraftEventStore(EventStore):
         mine = [e.version for e in self._pending if e.stream == stream]
         return max(mine) if mine else super().stream_version(stream)
 
+    def read_stream(self, stream: str) -> list[StoredEvent]:
+        return self.read(stream=stream)  # the stored events and this view's own
+
     def read(
         self,
         *,
