@@ -204,8 +204,19 @@ def test_order_refusals_are_the_weeks_blocked_and_rejected_orders_not_sent_since
             order=order("c"), broker="paper", result=OrderResult(client_order_id="c", status=OrderStatus.FILLED)
         ),
     ]
-    storage.events.append([NewEvent.of(p, stream=stream, week_id=WEEK) for p in payloads])
-    assert order_refusals(storage.events, WEEK) == {"a": "kill switch: off", "b": "insufficient qty available"}
+    # Read after each append, as after each checkpoint: each read folds what is new onto the last one's answer.
+    expected = [
+        {"a": "kill switch: off"},
+        {"a": "kill switch: off", "b": "insufficient qty available"},
+        {"a": "kill switch: off", "b": "insufficient qty available", "c": "kill switch: off"},
+        {"a": "kill switch: off", "b": "insufficient qty available"},
+    ]
+    for payload, refused in zip(payloads, expected, strict=True):
+        storage.events.append([NewEvent.of(payload, stream=stream, week_id=WEEK)])
+        assert order_refusals(storage.events, WEEK) == refused
+    answer = order_refusals(storage.events, WEEK)
+    answer["x"] = "changed by the caller"  # the caller's own dict: the next answer is not changed by it
+    assert order_refusals(storage.events, WEEK) == expected[-1]
 
 
 def test_a_halted_accounts_next_week_closes_what_it_holds_when_it_picks_another_instrument(

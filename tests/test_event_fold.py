@@ -142,3 +142,37 @@ def test_a_fold_whose_copy_gains_only_other_types_stands_and_then_takes_its_own(
         assert store.fold("ns", account_id=account, types=TYPES, start=(), step=fold.step) == (2, 4)
         assert store.fold("ns", account_id=account, types=TYPES, start=(), step=fold.step) == (2, 4)
         assert fold.batches == [[2], [4]]  # stepped once per event of its types, never for an Other
+
+
+class StreamCounting(Counting):
+    def of(self, store: EventStore, key: str = "ns") -> tuple[int, ...]:  # type: ignore[override]
+        return store.fold_stream(key, stream="s", types=TYPES, start=(), step=self.step)
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_stream_fold_is_handed_only_the_streams_new_events_of_its_types(
+    storage: Storage, database_url: str, clock: FixedClock, exclusive: bool
+) -> None:
+    store = EventStore(storage.conn, clock, exclusive=True) if exclusive else storage.events
+    fold = StreamCounting()
+    store.append([_event(1), _event(2, type="OrderSubmitted"), _event(9, type="Other"), _event(8, stream="t")])
+    assert fold.of(store) == (1, 2)
+    assert fold.of(store) == (1, 2)
+    store.append([_event(3, type="OrderSubmitted", account_id="acct_2"), _event(7, stream="t")])
+    assert fold.of(store) == (1, 2, 3)  # any account's, the stream's only
+    if not exclusive:
+        with psycopg.connect(database_url, autocommit=True) as other:
+            _insert(other, 4, "s", 5)  # another process's append is seen too
+        assert fold.of(store) == (1, 2, 3, 4)
+    store.flush()
+    assert [n for batch in fold.batches for n in batch] == list(fold.of(store))  # each event handed once
+    assert fold.of(store) == tuple(e.payload["n"] for e in store.read_stream("s") if e.type in TYPES)
+
+
+def test_a_drafts_appends_are_folded_into_a_stream_fold_and_go_with_it(storage: Storage) -> None:
+    fold = StreamCounting()
+    storage.events.append([_event(1)])
+    draft = storage.events.draft()
+    draft.append([_event(2), _event(5, stream="t")])
+    assert fold.of(draft) == (1, 2)
+    assert fold.of(storage.events) == (1,)

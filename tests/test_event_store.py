@@ -194,3 +194,14 @@ def test_a_batch_comes_back_in_order_with_the_ids_and_versions_the_table_holds(s
     assert [(e.stream, e.version) for e in stored] == [(f"s{i % 3}", i // 3 + 1) for i in range(7)]
     table = {row[0]: row[1:] for row in storage.conn.execute("SELECT id, stream, version FROM events").fetchall()}
     assert {e.id: (e.stream, e.version) for e in stored} == table
+
+
+def test_a_stream_read_is_the_streams_events_in_order_in_a_list_of_its_own(storage: Storage) -> None:
+    assert storage.events.read_stream("s") == []
+    storage.events.append([_event(stream="s", n=1), _event(stream="t", n=2), _event(stream="s", n=3)])
+    first = storage.events.read_stream("s")
+    assert [(e.version, e.payload["n"]) for e in first] == [(1, 1), (2, 3)]
+    first.clear()  # the caller's list: what is held is not changed by it
+    storage.events.append([_event(stream="s", n=4)])
+    assert [e.payload["n"] for e in storage.events.read_stream("s")] == [1, 3, 4]
+    assert storage.events.read_stream("s") == storage.events.read(stream="s")

@@ -18,6 +18,7 @@ from llmtrade.app.results import (
     WeeklyResult,
 )
 from llmtrade.domain.checkpoints import OrderBlocked
+from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import OrderRejected, OrderSubmitted
 from llmtrade.llm.gateway import UsageTotals
@@ -98,18 +99,30 @@ def weekly_result(
 
 def order_refusals(events: EventStore, week_id: date) -> dict[str, str]:
     """The week's orders that did not go out, and why: blocked before sending, or refused by the broker."""
-    refused: dict[str, str] = {}
-    # Read after every checkpoint: each event parsed once per process (events.payload).
-    for event in events.read_stream(week_stream(week_id, ORDERS)):
-        if event.type == OrderBlocked.event_type():
-            blocked = events.payload(OrderBlocked, event)
-            refused[blocked.client_order_id] = blocked.reason
-        elif event.type == OrderRejected.event_type():
-            rejected = events.payload(OrderRejected, event)
-            refused[rejected.order.client_order_id] = rejected.reason
-        elif event.type == OrderSubmitted.event_type():
-            refused.pop(events.payload(OrderSubmitted, event).order.client_order_id, None)  # sent by a later run
-    return refused
+
+    def step(state: dict[str, str], new: list[StoredEvent]) -> dict[str, str]:
+        refused = dict(state)  # the kept state is shared: a new one, never changed in place
+        for event in new:
+            if event.type == _BLOCKED:
+                blocked = events.payload(OrderBlocked, event)
+                refused[blocked.client_order_id] = blocked.reason
+            elif event.type == _REJECTED:
+                rejected = events.payload(OrderRejected, event)
+                refused[rejected.order.client_order_id] = rejected.reason
+            else:
+                refused.pop(events.payload(OrderSubmitted, event).order.client_order_id, None)  # sent by a later run
+        return refused
+
+    # Read after every checkpoint (some twenty a week, the week's orders growing): folded over what is new since the
+    # last one, each event parsed once per process (events.payload).
+    stream = week_stream(week_id, ORDERS)
+    return dict(events.fold_stream(_REFUSALS, stream=stream, types=_ORDER_TYPES, start={}, step=step))
+
+
+_BLOCKED, _REJECTED = OrderBlocked.event_type(), OrderRejected.event_type()
+_ORDER_TYPES = (_BLOCKED, _REJECTED, OrderSubmitted.event_type())
+# The memo's key: `step` depends on nothing but the stream's events (EventStore.fold_stream).
+_REFUSALS = "order_refusals"
 
 
 def checkpoint_result(

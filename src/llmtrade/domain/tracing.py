@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import date
 from functools import lru_cache
@@ -91,16 +90,30 @@ def log_context() -> Mapping[str, str]:
     return _context.get()
 
 
-@contextmanager
-def bound(
-    *, run_id: str | None = None, week: date | None = None, account: str | None = None, stage: str | None = None
-) -> Iterator[None]:
-    """Within this block (and tasks and threads started from it) log lines carry these fields too."""
-    token = _context.set(_merged(_context.get(), run_id=run_id, week=week, account=account, stage=stage))
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class bound:
+    """Within this block (and tasks and threads started from it) log lines carry these fields too.
+
+    A class rather than a @contextmanager generator: every stage of every job enters one (pipeline/pipeline.py),
+    and the generator's machinery cost several times the binding itself."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(
+        self,
+        *,
+        run_id: str | None = None,
+        week: date | None = None,
+        account: str | None = None,
+        stage: str | None = None,
+    ):
+        self._fields = (run_id, week, account, stage)
+
+    def __enter__(self) -> None:
+        run_id, week, account, stage = self._fields
+        self._token = _context.set(_merged(_context.get(), run_id=run_id, week=week, account=account, stage=stage))
+
+    def __exit__(self, *exc: object) -> None:
+        _context.reset(self._token)
 
 
 def bind_run(run_id: str, week: date | None) -> Mapping[str, str]:

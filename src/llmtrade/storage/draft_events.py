@@ -73,6 +73,9 @@ class DraftEventStore(EventStore):
         mine = [e.version for e in self._pending if e.stream == stream]
         return max(mine) if mine else super().stream_version(stream)
 
+    def read_stream(self, stream: str) -> list[StoredEvent]:
+        return self.read(stream=stream)  # the stored events and this view's own
+
     def read(
         self,
         *,
@@ -116,6 +119,22 @@ class DraftEventStore(EventStore):
         wanted = set(types)
         with self._lock:
             mine = [e for e in self._pending if e.account_id == account_id and e.type in wanted]
+        return step(state, mine) if mine else state
+
+    def fold_stream(
+        self,
+        key: Hashable,
+        *,
+        stream: str,
+        types: Sequence[str],
+        start: S,
+        step: Callable[[S, list[StoredEvent]], S],
+    ) -> S:
+        """The stored events' memoised fold of the stream, then this view's own appends on top, as `fold`."""
+        state = super().fold_stream(key, stream=stream, types=types, start=start, step=step)
+        wanted = set(types)
+        with self._lock:
+            mine = [e for e in self._pending if e.stream == stream and e.type in wanted]
         return step(state, mine) if mine else state
 
     def count(self) -> int:

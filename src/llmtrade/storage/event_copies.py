@@ -115,10 +115,10 @@ class Copies:
             state, seen = start, dict.fromkeys(types, 0)
         else:
             state, seen = kept[2], kept[1]
-        lists = {t: held.by_type.get(t, []) for t in types}
-        tails = [events[seen.get(t, 0) :] for t, events in lists.items()]
-        tails = [tail for tail in tails if tail]
-        counts = {t: len(events) for t, events in lists.items()}
+        by_type = held.by_type
+        counts = {t: len(by_type.get(t, ())) for t in types}
+        # Only a type that gained events is sliced (most calls: one type of a few, or none, is new).
+        tails = [by_type[t][seen.get(t, 0) :] for t, n in counts.items() if n > seen.get(t, 0)]
         if not tails:
             if kept is not None and kept[0] is held:
                 # The copy gained only other types: the state stands, now known current at this change.
