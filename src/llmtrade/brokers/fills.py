@@ -17,14 +17,16 @@ postmortem): it costs two reads when there is nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import fill_stream, valuation_stream, valuations_stream
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, OrderFilled, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
@@ -67,11 +69,35 @@ def order_weeks(events: EventStore, account_id: str) -> Mapping[str, date]:
 
 @dataclass(frozen=True)
 class Observed:
-    """One look at a broker's executions: its fills, and the orders still working when it was taken."""
+    """One look at a broker's executions: its fills, and the orders still working when it was taken.
+
+    `version`: None, or what names the broker's books at this look (a broker's `look_at` gives it): a later look
+    with an equal version saw the same account (positions, cash), the same open orders and the same fills, so
+    what was worked out from those alone holds for it (brokers/reconcile.py `look`, workflows/valuation.py). Only
+    a broker that can vouch for its whole book offers one (the paper broker, whose book is events in this
+    database); a remote broker is looked at, and everything worked out again, every time."""
 
     fills: list[Fill]
     working: frozenset[str]  # client_order_ids of open orders (their fills may still grow)
     orders: tuple[BrokerOrder, ...] = ()  # those open orders as the broker listed them (reconciliation reads them)
+    version: Hashable | None = None
+
+
+class LooksOnce(Protocol):
+    """What a broker may offer beyond the Broker protocol: the account and what `observe` reads, in one look."""
+
+    def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]: ...
+
+
+def look_at(broker: Broker, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]:
+    """`broker.account(prices)`, then `observe(broker)`: from the broker's own `look_at` when it offers one (LooksOnce:
+    one read of its book, with the look's version), else the two reads in that order. A read."""
+    # A capability, asked by name (no broker's class is named outside its module): LooksOnce.
+    once = getattr(broker, "look_at", None)
+    if callable(once):
+        return once(prices)
+    account = broker.account(prices)
+    return account, observe(broker)
 
 
 def observe(broker: Broker) -> Observed:
@@ -135,6 +161,16 @@ def new_fill_events(
     ]
 
 
+_VALUED_FIELDS = frozenset(AccountValued.model_fields)
+# AccountValued's fields (but `occasion`) and the exact types a value of each may have to be taken as is.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "account_id": (str,),
+    "equity": (float,),
+    "cash": (float,),
+    "realized_pnl": (float, type(None)),
+    "unrealized_pnl": (float, type(None)),
+}
+
 # Occasions that happen many times a week: each is its own observation, not a repeat of the last.
 RECURRING_OCCASIONS = frozenset({"after fill"})
 
@@ -164,13 +200,20 @@ def valuation_event(
     account: AccountSnapshot, *, occasion: str, week_id: date | None, run_id: str | None
 ) -> tuple[NewEvent, dict[str, int] | None]:
     """The account's AccountValued for `occasion` and the expected version to append it at (None: after the head)."""
-    payload = AccountValued(
-        account_id=account.account_id,
-        equity=account.equity,
-        cash=account.cash,
-        realized_pnl=account.realized_pnl,
-        unrealized_pnl=account.unrealized_pnl,
-        occasion=occasion,
+    values = {
+        "account_id": account.account_id,
+        "equity": account.equity,
+        "cash": account.cash,
+        "realized_pnl": account.realized_pnl,
+        "unrealized_pnl": account.unrealized_pnl,
+        "occasion": occasion,
+    }
+    # A snapshot's values are its validated fields (or a copy's, made by our code): each of the type its field here
+    # wants already, validating them again would only copy them. Anything else is validated as ever.
+    payload = (
+        assembled(AccountValued, values, set(_VALUED_FIELDS))
+        if type(occasion) is str and all(type(values[k]) in _TYPES[k] for k in _TYPES)
+        else AccountValued(**values)
     )
     if occasion in RECURRING_OCCASIONS:
         stream, expected = valuations_stream(account.account_id), None

@@ -34,6 +34,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Protocol
 
+from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.paper_book import Book, advance
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -105,7 +106,34 @@ class PaperBroker:
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         book = self._book()
-        derived = sorted(((f.filled_at, book.rank[cid]), f) for cid, f in self._derived(book).items())
+        return self._account(book, self._in_fill_order(book, self._derived(book)), prices)
+
+    def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]:
+        """`account(prices)`, then what `fills.observe` reads (open orders, fills), from one read of the book at one
+        instant: each of the three reads folded the ledger and derived the pending fills again. `version` names the
+        look (the book, which is never changed, and the fills derived on it): an equal version is the same account,
+        orders and fills, whatever the prices (brokers/fills.py `look_at`). A read: writes nothing."""
+        book = self._book()
+        derived = self._derived(book)
+        ordered = self._in_fill_order(book, derived)
+        account = self._account(book, ordered, prices)
+        orders = tuple(self._open(book, derived))
+        observed = Observed(
+            fills=self._sorted_fills(book, ordered),
+            working=frozenset(o.client_order_id for o in orders),
+            orders=orders,
+            version=(book.serial, tuple(f for _, f in ordered)),
+        )
+        return account, observed
+
+    @staticmethod
+    def _in_fill_order(book: Book, derived: Mapping[str, Fill]) -> list[tuple[tuple[datetime, int], Fill]]:
+        return sorted(((f.filled_at, book.rank[cid]), f) for cid, f in derived.items())
+
+    def _account(
+        self, book: Book, derived: list[tuple[tuple[datetime, int], Fill]], prices: Mapping[str, float]
+    ) -> AccountSnapshot:
+        """The account from `book` and its `derived` fills (in fill order), valued at `prices`."""
         if book.folding is not None and not derived:
             ledger = _ledger_of(book.folding)  # the usual look: nothing pending has filled, the recorded fold is all
         elif book.folding is not None and (not book.booked or derived[0][0] > book.booked[-1][0]):
@@ -164,7 +192,10 @@ class PaperBroker:
     def open_orders(self) -> list[BrokerOrder]:
         """Orders accepted, neither filled nor canceled: queued for their fill time or for its price."""
         book = self._book()
-        derived = self._derived(book)
+        return self._open(book, self._derived(book))
+
+    @staticmethod
+    def _open(book: Book, derived: Mapping[str, Fill]) -> list[BrokerOrder]:
         return [
             BrokerOrder(
                 client_order_id=cid,
@@ -181,8 +212,7 @@ class PaperBroker:
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
         book = self._book()
-        derived = sorted(((f.filled_at, book.rank[cid]), f) for cid, f in self._derived(book).items())
-        fills = self._sorted_fills(book, derived)
+        fills = self._sorted_fills(book, self._in_fill_order(book, self._derived(book)))
         return fills if since is None else [f for f in fills if f.filled_at >= since]
 
     @staticmethod

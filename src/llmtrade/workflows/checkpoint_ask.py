@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.agents import checkpointer
-from llmtrade.brokers.fills import observe
+from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
@@ -191,10 +191,9 @@ class PrepareStage:
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
-        snapshot = desk.broker.account(prices)
-        # One look at the broker's orders and fills (after the account, as reconciliation reads them) serves the
+        # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation: nothing between them changes the broker's books.
-        observed = observe(desk.broker)
+        snapshot, observed = look_at(desk.broker, prices)
         # reconcile_account's look, kept whole: its order ids serve the valuation too.
         seen = look(bench.events, desk.broker, snapshot, prices, observed=observed)
         if not self.dry_run:
