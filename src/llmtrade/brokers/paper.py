@@ -39,6 +39,7 @@ from llmtrade.brokers.paper_book import Book, advance
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Folding, Ledger, fold
+from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -58,6 +59,7 @@ from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.storage.event_store import EventStore
 
 _DERIVED_KEPT = 64
+_SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
 _LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
 
 
@@ -147,15 +149,20 @@ class PaperBroker:
         exposure = sum(abs(p.qty) * marks[s] for s, p in positions.items())
         equity = ledger.cash + sum(p.qty * marks[s] for s, p in positions.items())
         unrealized = sum(p.qty * (marks[s] - p.avg_price) for s, p in positions.items())
-        return AccountSnapshot(
-            account_id=self.account_id,
-            cash=round(ledger.cash, 2),
-            equity=round(equity, 2),
-            buying_power=round(max(0.0, equity - exposure), 2),
-            positions=positions,
-            realized_pnl=round(ledger.realized_pnl, 2),
-            unrealized_pnl=round(unrealized, 2),
-        )
+        # Every value already has its field's type (floats made floats as validation would, the ledger's own validated
+        # positions, copied as validation copies a dict): built as validation would build it, without checking again.
+        values = {
+            "account_id": self.account_id,
+            "cash": float(round(ledger.cash, 2)),
+            "equity": float(round(equity, 2)),
+            "buying_power": float(round(max(0.0, equity - exposure), 2)),
+            "positions": dict(positions),
+            "realized_pnl": float(round(ledger.realized_pnl, 2)),
+            "unrealized_pnl": float(round(unrealized, 2)),
+        }
+        if type(self.account_id) is not str:
+            return AccountSnapshot(**values)
+        return assembled(AccountSnapshot, values, set(_SNAPSHOT_FIELDS))
 
     def submit(self, order: Order) -> OrderResult:
         book = self._book()

@@ -10,14 +10,13 @@ order plans and valuations may use (domain/reconciliation.py says what is manage
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.fills import Observed, observe
+from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.reconciliation import (
@@ -118,8 +117,7 @@ class _Reconciled:
     version (any remote one) is compared at every look. Kept per store: a draft's own appends stay its own."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._kept: weakref.WeakKeyDictionary[EventStore, dict[tuple[str, str], _Made]] = weakref.WeakKeyDictionary()
+        self._kept: PerStore[_Made] = PerStore()
 
     def get(
         self,
@@ -133,8 +131,7 @@ class _Reconciled:
     ) -> tuple[LedgerView, list[Difference]] | None:
         if seen.version is None:
             return None
-        with self._lock:
-            made = self._kept.get(events, {}).get((broker, account_id))
+        made = self._kept.get(events, (broker, account_id))
         if (
             made is None
             or made.version != seen.version
@@ -160,8 +157,7 @@ class _Reconciled:
         if seen.version is None:
             return
         made = _Made(seen.version, dict(account.positions), planned, list(changes), ledger, list(differences))
-        with self._lock:
-            self._kept.setdefault(events, {})[(broker, account_id)] = made
+        self._kept.put(events, (broker, account_id), made)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ record on its own with its own race handling (brokers/fills.py, risk/controls.py
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Hashable
 from datetime import date
 
@@ -26,6 +24,7 @@ from llmtrade.brokers.fills import (
     record_valuation,
     valuation_event,
 )
+from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
 from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill
@@ -95,8 +94,7 @@ class _Valued:
     what a draft appended is in no other store."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._kept: weakref.WeakKeyDictionary[EventStore, dict[tuple[str, str], _Seen]] = weakref.WeakKeyDictionary()
+        self._kept: PerStore[_Seen] = PerStore()
 
     def get(
         self, events: EventStore, broker: str, account_id: str, observed: Observed, ours: frozenset[str]
@@ -104,8 +102,7 @@ class _Valued:
         """The account's own fills (shared: not to be changed) when this look is the last valuation's, else None."""
         if observed.version is None:
             return None
-        with self._lock:
-            kept = self._kept.get(events, {}).get((broker, account_id))
+        kept = self._kept.get(events, (broker, account_id))
         if kept is None or kept[0] != observed.version or not (kept[1] is ours or kept[1] == ours):
             return None
         return kept[2]
@@ -121,12 +118,10 @@ class _Valued:
     ) -> None:
         if observed.version is None:
             return
-        with self._lock:
-            self._kept.setdefault(events, {})[(broker, account_id)] = (observed.version, ours, fills)
+        self._kept.put(events, (broker, account_id), (observed.version, ours, fills))
 
     def forget(self, events: EventStore, broker: str, account_id: str) -> None:
-        with self._lock:
-            self._kept.get(events, {}).pop((broker, account_id), None)
+        self._kept.pop(events, (broker, account_id))
 
 
 # (the look's version, the ids planned then, the account's own fills)
