@@ -26,7 +26,6 @@ from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import fill_stream, valuation_stream, valuations_stream
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, OrderFilled, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
@@ -161,16 +160,6 @@ def new_fill_events(
     ]
 
 
-_VALUED_FIELDS = frozenset(AccountValued.model_fields)
-# AccountValued's fields (but `occasion`) and the exact types a value of each may have to be taken as is.
-_TYPES: dict[str, tuple[type, ...]] = {
-    "account_id": (str,),
-    "equity": (float,),
-    "cash": (float,),
-    "realized_pnl": (float, type(None)),
-    "unrealized_pnl": (float, type(None)),
-}
-
 # Occasions that happen many times a week: each is its own observation, not a repeat of the last.
 RECURRING_OCCASIONS = frozenset({"after fill"})
 
@@ -200,20 +189,13 @@ def valuation_event(
     account: AccountSnapshot, *, occasion: str, week_id: date | None, run_id: str | None
 ) -> tuple[NewEvent, dict[str, int] | None]:
     """The account's AccountValued for `occasion` and the expected version to append it at (None: after the head)."""
-    values = {
-        "account_id": account.account_id,
-        "equity": account.equity,
-        "cash": account.cash,
-        "realized_pnl": account.realized_pnl,
-        "unrealized_pnl": account.unrealized_pnl,
-        "occasion": occasion,
-    }
-    # A snapshot's values are its validated fields (or a copy's, made by our code): each of the type its field here
-    # wants already, validating them again would only copy them. Anything else is validated as ever.
-    payload = (
-        assembled(AccountValued, values, set(_VALUED_FIELDS))
-        if type(occasion) is str and all(type(values[k]) in _TYPES[k] for k in _TYPES)
-        else AccountValued(**values)
+    payload = AccountValued(
+        account_id=account.account_id,
+        equity=account.equity,
+        cash=account.cash,
+        realized_pnl=account.realized_pnl,
+        unrealized_pnl=account.unrealized_pnl,
+        occasion=occasion,
     )
     if occasion in RECURRING_OCCASIONS:
         stream, expected = valuations_stream(account.account_id), None
