@@ -17,9 +17,10 @@ postmortem): it costs two reads when there is nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.protocol import Broker
@@ -67,11 +68,35 @@ def order_weeks(events: EventStore, account_id: str) -> Mapping[str, date]:
 
 @dataclass(frozen=True)
 class Observed:
-    """One look at a broker's executions: its fills, and the orders still working when it was taken."""
+    """One look at a broker's executions: its fills, and the orders still working when it was taken.
+
+    `version`: None, or what names the broker's books at this look (a broker's `look_at` gives it): a later look
+    with an equal version saw the same account (positions, cash), the same open orders and the same fills, so
+    what was worked out from those alone holds for it (brokers/reconcile.py `look`, workflows/valuation.py). Only
+    a broker that can vouch for its whole book offers one (the paper broker, whose book is events in this
+    database); a remote broker is looked at, and everything worked out again, every time."""
 
     fills: list[Fill]
     working: frozenset[str]  # client_order_ids of open orders (their fills may still grow)
     orders: tuple[BrokerOrder, ...] = ()  # those open orders as the broker listed them (reconciliation reads them)
+    version: Hashable | None = None
+
+
+class LooksOnce(Protocol):
+    """What a broker may offer beyond the Broker protocol: the account and what `observe` reads, in one look."""
+
+    def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]: ...
+
+
+def look_at(broker: Broker, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]:
+    """`broker.account(prices)`, then `observe(broker)`: from the broker's own `look_at` when it offers one (LooksOnce:
+    one read of its book, with the look's version), else the two reads in that order. A read."""
+    # A capability, asked by name (no broker's class is named outside its module): LooksOnce.
+    once = getattr(broker, "look_at", None)
+    if callable(once):
+        return once(prices)
+    account = broker.account(prices)
+    return account, observe(broker)
 
 
 def observe(broker: Broker) -> Observed:

@@ -34,10 +34,12 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Protocol
 
+from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.paper_book import Book, advance
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Folding, Ledger, fold
+from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -57,6 +59,7 @@ from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.storage.event_store import EventStore
 
 _DERIVED_KEPT = 64
+_SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
 _LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
 
 
@@ -105,7 +108,34 @@ class PaperBroker:
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         book = self._book()
-        derived = sorted(((f.filled_at, book.rank[cid]), f) for cid, f in self._derived(book).items())
+        return self._account(book, self._in_fill_order(book, self._derived(book)), prices)
+
+    def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]:
+        """`account(prices)`, then what `fills.observe` reads (open orders, fills), from one read of the book at one
+        instant: each of the three reads folded the ledger and derived the pending fills again. `version` names the
+        look (the book, which is never changed, and the fills derived on it): an equal version is the same account,
+        orders and fills, whatever the prices (brokers/fills.py `look_at`). A read: writes nothing."""
+        book = self._book()
+        derived = self._derived(book)
+        ordered = self._in_fill_order(book, derived)
+        account = self._account(book, ordered, prices)
+        orders = tuple(self._open(book, derived))
+        observed = Observed(
+            fills=self._sorted_fills(book, ordered),
+            working=frozenset(o.client_order_id for o in orders),
+            orders=orders,
+            version=(book.serial, tuple(f for _, f in ordered)),
+        )
+        return account, observed
+
+    @staticmethod
+    def _in_fill_order(book: Book, derived: Mapping[str, Fill]) -> list[tuple[tuple[datetime, int], Fill]]:
+        return sorted(((f.filled_at, book.rank[cid]), f) for cid, f in derived.items())
+
+    def _account(
+        self, book: Book, derived: list[tuple[tuple[datetime, int], Fill]], prices: Mapping[str, float]
+    ) -> AccountSnapshot:
+        """The account from `book` and its `derived` fills (in fill order), valued at `prices`."""
         if book.folding is not None and not derived:
             ledger = _ledger_of(book.folding)  # the usual look: nothing pending has filled, the recorded fold is all
         elif book.folding is not None and (not book.booked or derived[0][0] > book.booked[-1][0]):
@@ -119,15 +149,20 @@ class PaperBroker:
         exposure = sum(abs(p.qty) * marks[s] for s, p in positions.items())
         equity = ledger.cash + sum(p.qty * marks[s] for s, p in positions.items())
         unrealized = sum(p.qty * (marks[s] - p.avg_price) for s, p in positions.items())
-        return AccountSnapshot(
-            account_id=self.account_id,
-            cash=round(ledger.cash, 2),
-            equity=round(equity, 2),
-            buying_power=round(max(0.0, equity - exposure), 2),
-            positions=positions,
-            realized_pnl=round(ledger.realized_pnl, 2),
-            unrealized_pnl=round(unrealized, 2),
-        )
+        # Every value already has its field's type (floats made floats as validation would, the ledger's own validated
+        # positions, copied as validation copies a dict): built as validation would build it, without checking again.
+        values = {
+            "account_id": self.account_id,
+            "cash": float(round(ledger.cash, 2)),
+            "equity": float(round(equity, 2)),
+            "buying_power": float(round(max(0.0, equity - exposure), 2)),
+            "positions": dict(positions),
+            "realized_pnl": float(round(ledger.realized_pnl, 2)),
+            "unrealized_pnl": float(round(unrealized, 2)),
+        }
+        if type(self.account_id) is not str:
+            return AccountSnapshot(**values)
+        return assembled(AccountSnapshot, values, set(_SNAPSHOT_FIELDS))
 
     def submit(self, order: Order) -> OrderResult:
         book = self._book()
@@ -164,7 +199,10 @@ class PaperBroker:
     def open_orders(self) -> list[BrokerOrder]:
         """Orders accepted, neither filled nor canceled: queued for their fill time or for its price."""
         book = self._book()
-        derived = self._derived(book)
+        return self._open(book, self._derived(book))
+
+    @staticmethod
+    def _open(book: Book, derived: Mapping[str, Fill]) -> list[BrokerOrder]:
         return [
             BrokerOrder(
                 client_order_id=cid,
@@ -181,8 +219,7 @@ class PaperBroker:
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
         book = self._book()
-        derived = sorted(((f.filled_at, book.rank[cid]), f) for cid, f in self._derived(book).items())
-        fills = self._sorted_fills(book, derived)
+        fills = self._sorted_fills(book, self._in_fill_order(book, self._derived(book)))
         return fills if since is None else [f for f in fills if f.filled_at >= since]
 
     @staticmethod

@@ -6,6 +6,7 @@ last one. Every book is shared by every caller of that fold: `advance` copies wh
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,10 +39,17 @@ class Book:
     folding: Folding | None = None
     pending: Mapping[str, None] = field(default_factory=dict)
     version: int = 0
+    # Which book this is, unique in the process (every book is a new object, never changed): with the fills derived
+    # on a read it names everything a look at the broker sees (PaperBroker.look_at's `version`), so what was worked
+    # out from one look (reconciliation, the fills to record) holds for a later look at the same book.
+    serial: int = field(default_factory=lambda: next(_SERIALS), compare=False)
 
     def booked_fill(self, client_order_id: str) -> Fill | None:
         """The recorded fill of an accepted order, if one was recorded."""
         return self.recorded.get(client_order_id) if client_order_id in self.accepted else None
+
+
+_SERIALS = itertools.count(1)
 
 
 def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str, broker: str) -> Book:

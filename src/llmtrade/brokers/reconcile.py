@@ -10,12 +10,13 @@ order plans and valuations may use (domain/reconciliation.py says what is manage
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.fills import Observed, observe
+from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.reconciliation import (
@@ -29,7 +30,7 @@ from llmtrade.domain.reconciliation import (
     reconcile,
 )
 from llmtrade.domain.streams import managed_stream, reconciliation_stream
-from llmtrade.domain.trading import AccountSnapshot, OrderRejected, OrdersPlanned, OrderSubmitted
+from llmtrade.domain.trading import AccountSnapshot, OrderRejected, OrdersPlanned, OrderSubmitted, Position
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -94,11 +95,82 @@ def look(
     Raises what the broker's reads raise (BrokerUnavailable, BrokerRejected, OperationalError)."""
     planned = our_order_ids(events, account.account_id)
     seen = observed if observed is not None else observe(broker)
+    changes = adoptions(events, account.account_id)
+    kept = _RECONCILED.get(events, broker.name, account.account_id, seen, account, planned, changes)
+    if kept is not None:
+        ledger, differences = kept
+        return Reconciliation(account, ledger, list(differences), managed_view(account, ledger, prices), planned)
     # Split once and carried on from the last look: a look costs the fills new since, not the history.
     fills = view_of(broker.name, account.account_id, seen.fills)
-    ledger = ledger_from(fills.own(planned), adoptions(events, account.account_id))
+    ledger = ledger_from(fills.own(planned), changes)
     differences = reconcile(account.positions, seen.orders, fills.others, ledger, planned)
+    _RECONCILED.keep(events, broker.name, account.account_id, seen, account, planned, changes, ledger, differences)
     return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices), planned)
+
+
+class _Reconciled:
+    """The last comparison of each broker's account whose look had a version (fills.Observed), and what it was
+    made from. The ledger and the differences are a function of the account's positions, the open orders and
+    fills, the ids llmtrade planned and the user's adoptions (`look`): the same version (the same orders and fills,
+    and the positions it vouches for, checked anyway), the same positions, planned ids and adoptions give the same
+    comparison, so a checkpoint at which nothing but prices moved is not compared again. A broker without a
+    version (any remote one) is compared at every look. Kept per store: a draft's own appends stay its own."""
+
+    def __init__(self) -> None:
+        self._kept: PerStore[_Made] = PerStore()
+
+    def get(
+        self,
+        events: EventStore,
+        broker: str,
+        account_id: str,
+        seen: Observed,
+        account: AccountSnapshot,
+        planned: frozenset[str],
+        changes: list[PositionAdopted | PositionReleased],
+    ) -> tuple[LedgerView, list[Difference]] | None:
+        if seen.version is None:
+            return None
+        made = self._kept.get(events, (broker, account_id))
+        if (
+            made is None
+            or made.version != seen.version
+            or not (made.planned is planned or made.planned == planned)
+            or made.changes != changes
+            or made.positions != account.positions
+        ):
+            return None
+        return made.ledger, made.differences
+
+    def keep(
+        self,
+        events: EventStore,
+        broker: str,
+        account_id: str,
+        seen: Observed,
+        account: AccountSnapshot,
+        planned: frozenset[str],
+        changes: list[PositionAdopted | PositionReleased],
+        ledger: LedgerView,
+        differences: list[Difference],
+    ) -> None:
+        if seen.version is None:
+            return
+        made = _Made(seen.version, dict(account.positions), planned, list(changes), ledger, list(differences))
+        self._kept.put(events, (broker, account_id), made)
+
+
+@dataclass(frozen=True)
+class _Made:
+    version: Hashable
+    positions: dict[str, Position]
+    planned: frozenset[str]
+    changes: list[PositionAdopted | PositionReleased]
+    ledger: LedgerView
+    differences: list[Difference]
+
+
+_RECONCILED = _Reconciled()
 
 
 def recorded_keys(events: EventStore, account_id: str) -> set[str]:

@@ -12,6 +12,7 @@ contract suite (a Venue in tests/brokers/venues.py). No code outside its module 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,9 +54,29 @@ def _paper(ctx: BrokerContext) -> Broker:
         prices=ctx.prices,
         slippage_bps=ctx.config.accounts.paper.slippage_bps,
         commission_per_order=ctx.config.accounts.paper.commission_per_order,
-        shortable=frozenset(i.symbol for i in ctx.config.assets.universe if i.shortable),
+        shortable=_shortable(ctx.config),
         quotes=ctx.quotes,
     )
+
+
+# The symbols a config's universe lets a paper account short, by config (kept beside it, so its id is not reused
+# while the entry lives; a config is never changed): a job builds a broker per account, each asked the universe.
+_SHORTABLE: dict[int, tuple[Config, frozenset[str]]] = {}
+_SHORTABLE_KEPT = 64
+_SHORTABLE_LOCK = threading.Lock()
+
+
+def _shortable(config: Config) -> frozenset[str]:
+    with _SHORTABLE_LOCK:
+        kept = _SHORTABLE.get(id(config))
+    if kept is not None and kept[0] is config:
+        return kept[1]
+    symbols = frozenset(i.symbol for i in config.assets.universe if i.shortable)
+    with _SHORTABLE_LOCK:
+        if len(_SHORTABLE) >= _SHORTABLE_KEPT:
+            _SHORTABLE.clear()
+        _SHORTABLE[id(config)] = (config, symbols)
+    return symbols
 
 
 def _alpaca(ctx: BrokerContext) -> Broker:

@@ -12,12 +12,11 @@ An owner whose call failed for a temporary reason is retried by reruns until the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.agents import checkpointer
-from llmtrade.brokers.fills import observe
+from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
@@ -35,7 +34,7 @@ from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.retry import is_temporary
-from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
 from llmtrade.workflows.frozen_trade import (
@@ -118,32 +117,6 @@ def outcome_from(account_id: str, stored: list[StoredEvent]) -> Outcome:
     return Outcome(account_id, checkpoint, skipped, orders, verdict)
 
 
-def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: FrozenTrade) -> int:
-    """The latest checkpoint's conviction for the account this week, else Wednesday's."""
-    return latest_convictions(events, account_id).get(week_id, frozen.conviction)
-
-
-def latest_convictions(events: EventStore, account_id: str) -> Mapping[date, int]:
-    """week -> the conviction_after of the account's latest checkpoint that week (by id). A memoised fold
-    (EventStore.fold): a call reads only the checkpoints taken since the last one, where a read of the week's
-    events by type looked through all of the account's events of the week at every checkpoint. Not to be changed."""
-
-    def step(latest: Mapping[date, int], new: list[StoredEvent]) -> Mapping[date, int]:
-        # Of each checkpoint only its conviction: read from its payload as upcast (validated when it was written),
-        # not the whole checkpoint parsed again.
-        more = {
-            e.week_id: int(CheckpointTaken.upcast(e.payload, e.schema_version)["checkpoint"]["conviction_after"])
-            for e in new
-            if e.week_id is not None
-        }
-        return {**latest, **more}
-
-    return events.fold("latest-convictions", account_id=account_id, types=[_TAKEN], start={}, step=step)
-
-
-_TAKEN = CheckpointTaken.event_type()
-
-
 class PrepareStage:
     name = "prepare"
     reads = ()
@@ -191,10 +164,9 @@ class PrepareStage:
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
-        snapshot = desk.broker.account(prices)
-        # One look at the broker's orders and fills (after the account, as reconciliation reads them) serves the
+        # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation: nothing between them changes the broker's books.
-        observed = observe(desk.broker)
+        snapshot, observed = look_at(desk.broker, prices)
         # reconcile_account's look, kept whole: its order ids serve the valuation too.
         seen = look(bench.events, desk.broker, snapshot, prices, observed=observed)
         if not self.dry_run:

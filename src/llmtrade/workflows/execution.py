@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from llmtrade.brokers.fills import observe
+from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.protocol import Broker
 from llmtrade.brokers.reconcile import look, managed_positions
 from llmtrade.config.models import Config
@@ -69,10 +69,9 @@ def revaluer(
 
     def revalue() -> None:
         broker = desk.broker
-        account = broker.account(prices)
-        # One look at the broker's orders and fills serves the reconciliation and the valuation (as a checkpoint's
-        # does): taken twice, each read of the book cost a round trip between two orders.
-        observed = observe(broker)
+        # One look at the broker's account, orders and fills serves the reconciliation and the valuation (as a
+        # checkpoint's does): taken twice, each read of the book cost a round trip between two orders.
+        account, observed = look_at(broker, prices)
         managed = look(events, broker, account, prices, observed=observed).managed  # only what it manages
         value_account(
             events, desk, managed, config, occasion="after fill", week_id=week_id, run_id=run_id, observed=observed

@@ -12,6 +12,7 @@ record on its own with its own race handling (brokers/fills.py, risk/controls.py
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
@@ -23,9 +24,10 @@ from llmtrade.brokers.fills import (
     record_valuation,
     valuation_event,
 )
+from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
-from llmtrade.domain.trading import AccountSnapshot, BreakerState
+from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk.controls import breaker_change, breaker_events, cancel_opening_orders, evaluate_breaker
 from llmtrade.storage.event_store import EventStore
@@ -55,25 +57,76 @@ def value_account(
     # One look at the broker serves the audit log and the breaker.
     observed = observed if observed is not None else observe(desk.broker)
     ours = ours if ours is not None else our_order_ids(events, account.account_id)
+    name, account_id = desk.broker.name, account.account_id
+    kept = _VALUED.get(events, name, account_id, observed, ours)
     # Trades made by hand are not its; the split is carried on from the last look (it costs what is new).
-    fills = view_of(desk.broker.name, account.account_id, observed.fills).ours(ours)
+    fills = kept if kept is not None else view_of(name, account_id, observed.fills).ours(ours)
     starting = desk.account.starting_cash
     breaker = config.risk.circuit_breaker
     state, changes, version = breaker_change(
-        events, account.account_id, starting_equity=starting, equity=account.equity, fills=fills, config=breaker
+        events, account_id, starting_equity=starting, equity=account.equity, fills=fills, config=breaker
     )
-    new = [event for _, event in new_fill_events(events, desk.broker, observed, week_id=week_id, run_id=run_id)]
+    # The same look as the last valuation's, whose new fills were all recorded: the audit log holds them still.
+    found = [] if kept is not None else new_fill_events(events, desk.broker, observed, week_id=week_id, run_id=run_id)
+    new = [event for _, event in found]
     valued, at = valuation_event(account, occasion=occasion, week_id=week_id, run_id=run_id)
-    batch = [*new, valued, *breaker_events(account.account_id, changes, week_id=week_id, run_id=run_id)]
+    batch = [*new, valued, *breaker_events(account_id, changes, week_id=week_id, run_id=run_id)]
     expected = {event.stream: 0 for event in new} | (at or {})
     if changes:
         expected[batch[-1].stream] = version
     try:
         events.append(batch, expected_versions=expected)
     except ConcurrencyError:
+        _VALUED.forget(events, name, account_id)
         state = _one_by_one(events, desk, account, config, occasion=occasion, week_id=week_id, run_id=run_id)
+    else:
+        _VALUED.keep(events, name, account_id, observed, ours, fills)
     if state.halted:
         cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)
+
+
+class _Valued:
+    """What the last valuation of each broker's account made of its look, when the look had a version
+    (fills.Observed): llmtrade's own fills among the broker's, and that every fill not still working was then in
+    the audit log (its new ones were just appended with the valuation). A later look with the same version lists
+    the same fills and working orders, and the audit log only grows, so neither needs working out again for the
+    same ids planned. A broker without a version (any remote one) is worked out at every valuation. Kept per store:
+    what a draft appended is in no other store."""
+
+    def __init__(self) -> None:
+        self._kept: PerStore[_Seen] = PerStore()
+
+    def get(
+        self, events: EventStore, broker: str, account_id: str, observed: Observed, ours: frozenset[str]
+    ) -> list[Fill] | None:
+        """The account's own fills (shared: not to be changed) when this look is the last valuation's, else None."""
+        if observed.version is None:
+            return None
+        kept = self._kept.get(events, (broker, account_id))
+        if kept is None or kept[0] != observed.version or not (kept[1] is ours or kept[1] == ours):
+            return None
+        return kept[2]
+
+    def keep(
+        self,
+        events: EventStore,
+        broker: str,
+        account_id: str,
+        observed: Observed,
+        ours: frozenset[str],
+        fills: list[Fill],
+    ) -> None:
+        if observed.version is None:
+            return
+        self._kept.put(events, (broker, account_id), (observed.version, ours, fills))
+
+    def forget(self, events: EventStore, broker: str, account_id: str) -> None:
+        self._kept.pop(events, (broker, account_id))
+
+
+# (the look's version, the ids planned then, the account's own fills)
+_Seen = tuple[Hashable, frozenset[str], list[Fill]]
+_VALUED = _Valued()
 
 
 def _one_by_one(
