@@ -163,7 +163,7 @@ def _walk(steps: np.ndarray) -> tuple[float, ...]:
     each is `0.0 + ...`). Summed in C, not one Python addition per minute."""
     walk = np.empty(len(steps) + 1)
     walk[0] = 0.0
-    np.cumsum(steps, out=walk[1:])
+    steps.cumsum(out=walk[1:])  # the method: np.cumsum is a Python wrapper around it, called per stretch
     return tuple(walk.tolist())
 
 
