@@ -67,7 +67,7 @@ def test_the_paths_draws_are_random_gauss_per_minute_to_the_bit(minutes: int) ->
     bars = [b for b in _bars() if b.high > b.low]
     for bar in bars:
         plan = intraday_path._plan(bar.open, bar.high, bar.low, bar.close, minutes, f"csv:{bar.symbol}:{bar.day}")
-        assert plan.walks == _reference_walks(bar, minutes, "csv")
+        assert plan.walk_values == _reference_walks(bar, minutes, "csv")
     assert len(bars) > 20
 
 

@@ -94,3 +94,38 @@ def test_a_series_that_is_not_one_symbol_ascending_is_refused_even_when_made_of_
     with pytest.raises(MarketDataError, match="not strictly ascending"):
         compute_indicators(bars[:30], [*bars[:10], bars[5]])
     assert repr(compute_indicators(bars[20:70]).model_dump()) == _exact(bars[20:70])
+
+
+def test_a_kept_series_carried_on_by_bad_bars_is_refused_as_the_whole_series_is() -> None:
+    # A series carrying on from a kept one is checked from the last kept bar on only (the rest passed already):
+    # a bar of another symbol, a day out of order or a repeated day after the kept bars is still refused, with the
+    # message the whole series' check gives.
+    bars, other = _walk("TLT", 60, seed=5), _walk("IEF", 60, seed=6)
+    bar_steps.forget()
+    compute_indicators(bars[:40])
+    with pytest.raises(MarketDataError, match=r"mix symbols \['IEF', 'TLT'\]"):
+        compute_indicators([*bars[:41], other[41]])
+    with pytest.raises(MarketDataError, match=r"not strictly ascending by day: .* is followed by"):
+        compute_indicators([*bars[:40], bars[41], bars[40]])
+    with pytest.raises(MarketDataError, match="not strictly ascending"):
+        compute_indicators([*bars[:40], bars[39]])
+    assert repr(compute_indicators(bars[:45]).model_dump()) == _exact(bars[:45])  # the good carry-on still answers
+    bar_steps.forget()
+
+
+def test_the_last_completed_session_is_the_instants_whatever_was_asked_before() -> None:
+    # Kept by instant (market/calendar.py): a minute before the close and the close itself differ, and the same
+    # instant in another zone answers the same.
+    from datetime import UTC, date, datetime
+
+    from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+
+    calendar = TradingCalendar()
+    before = datetime(2024, 3, 6, 15, 59, tzinfo=NEW_YORK)
+    at = datetime(2024, 3, 6, 16, 0, tzinfo=NEW_YORK)
+    for _ in range(2):
+        assert calendar.last_completed_session(before) == date(2024, 3, 5)
+        assert calendar.last_completed_session(at) == date(2024, 3, 6)
+        assert calendar.last_completed_session(at.astimezone(UTC)) == date(2024, 3, 6)
+    assert calendar.last_completed_session(datetime(2000, 1, 3, 12, tzinfo=NEW_YORK)) is None
+    assert calendar.last_completed_session(datetime(2000, 1, 3, 12, tzinfo=NEW_YORK)) is None

@@ -26,7 +26,7 @@ def test_days_priced_together_are_each_days_path_to_the_bit(minutes: int) -> Non
     for bar in bars:
         if bar.high > bar.low and minutes >= 2:
             key = intraday_path._key(bar, minutes, "csv")
-            assert intraday_path._plan(*key).walks == _reference_walks(bar, minutes, "csv")
+            assert intraday_path._plan(*key).walk_values == _reference_walks(bar, minutes, "csv")
 
 
 def test_a_minute_outside_a_session_is_refused_in_a_batch_too() -> None:

@@ -129,12 +129,17 @@ def _kept(bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]) -> tuple[
     found = _within(bars)
     if found is not None:
         return found
-    check(bars)
     series = _KEPT.get(bars[0].symbol)
     start = series.at.get(id(bars[0])) if series is not None else None
     if series is not None and start is not None and start <= _SPAN and _carries_on(series, bars, start):
-        series.extend(bars[len(series.bars) - start :])
+        # The bars up to the kept series' end are kept ones (checked: one symbol, ascending, the symbol of bars[0]),
+        # so only the rest and the last kept bar before it can break the check: it raises for `bars` exactly when it
+        # would for all of them, naming the same symbols or the same first day out of order.
+        held = len(series.bars) - start
+        check(bars[held - 1 :])
+        series.extend(bars[held:])
         return series, start
+    check(bars)
     series = _Series()
     series.extend(bars)
     _KEPT[bars[0].symbol] = series

@@ -129,6 +129,11 @@ def week_id_of(at: datetime) -> date:
     return week_id_for(new_york_date(at))
 
 
+# last_completed_session's answers by instant (a tuple, so a None answer is kept too).
+_COMPLETED: dict[datetime, tuple[date | None]] = {}
+_COMPLETED_KEPT = 1024
+
+
 class TradingCalendar:
     """NYSE sessions, opens and closes from 2000-01-01 to about two years past today.
 
@@ -201,9 +206,19 @@ class TradingCalendar:
 
         None only when `at` falls before the first close the calendar knows.
         """
+        known = _COMPLETED.get(at)
+        if known is not None:
+            return known[0]
         schedule = self._covered(new_york_date(at))
         i = bisect_right(schedule.closes, at) - 1
-        return schedule.days[i] if i >= 0 else None
+        answer = schedule.days[i] if i >= 0 else None
+        # The answer depends on the instant alone (equal instants in any zone hash alike), and the schedule, loaded
+        # once per process, never changes: a backtest's checkpoint asks it for every bar read at the same `now`,
+        # and the bisect compares aware datetimes (a UTC conversion each).
+        if len(_COMPLETED) >= _COMPLETED_KEPT:
+            _COMPLETED.clear()
+        _COMPLETED[at] = (answer,)
+        return answer
 
     def week_sessions(self, week_id: date) -> list[date]:
         """Sessions of the week named `week_id`: its Wednesday through the following Tuesday."""

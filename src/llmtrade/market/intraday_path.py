@@ -97,7 +97,12 @@ class Plan:
     flat: bool
     anchors: dict[int, float]
     starts: tuple[int, ...]  # each stretch's first minute, ascending (the last anchor, n, starts none)
-    walks: tuple[tuple[float, ...], ...]  # walks[i][k]: the walk k minutes into stretch i
+    walks: tuple[np.ndarray, ...]  # walks[i][k]: the walk k minutes into stretch i (read two points a price)
+
+    @property
+    def walk_values(self) -> tuple[tuple[float, ...], ...]:
+        """The walks as floats (tests compare them with random.gauss's)."""
+        return tuple(tuple(walk.tolist()) for walk in self.walks)
 
 
 _PlanKey = tuple[float, float, float, float, int, str]  # open, high, low, close, minutes, seed
@@ -157,14 +162,15 @@ def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, Plan]:
     return made
 
 
-def _walk(steps: np.ndarray) -> tuple[float, ...]:
-    """`tuple(itertools.accumulate(steps, initial=0.0))`, to the bit: numpy's cumulative sum adds one element at a
-    time in order (an accumulate, not the pairwise sum of np.sum), and `0.0 + step` is `step` (no step is -0.0:
-    each is `0.0 + ...`). Summed in C, not one Python addition per minute."""
+def _walk(steps: np.ndarray) -> np.ndarray:
+    """`itertools.accumulate(steps, initial=0.0)`, to the bit: numpy's cumulative sum adds one element at a time in
+    order (an accumulate, not the pairwise sum of np.sum), and `0.0 + step` is `step` (no step is -0.0: each is
+    `0.0 + ...`). Summed in C, not one Python addition per minute, and kept as an array: a price reads two of its
+    points (`_price`, as floats), so the day's 390 are never turned into Python floats."""
     walk = np.empty(len(steps) + 1)
     walk[0] = 0.0
-    np.cumsum(steps, out=walk[1:])
-    return tuple(walk.tolist())
+    steps.cumsum(out=walk[1:])  # the method: np.cumsum is a Python wrapper around it, called per stretch
+    return walk
 
 
 def _price(plan: Plan, k: int) -> float:
@@ -179,7 +185,8 @@ def _price(plan: Plan, k: int) -> float:
         pa, pb = plan.anchors[start], plan.anchors[start + span]
         xa, xb = math.log(pa), math.log(pb)
         share = (k - start) / span
-        point = math.exp(xa + (xb - xa) * share + walk[k - start] - share * walk[span])
+        # `item`: the array's doubles as Python floats, so the arithmetic is float's (the same IEEE operations).
+        point = math.exp(xa + (xb - xa) * share + walk.item(k - start) - share * walk.item(span))
         anchored = _reflect(point, math.log(plan.low), math.log(plan.high))
     # Rounding cannot leave the range: low and high are themselves 4-decimal prices.
     return min(plan.high, max(plan.low, round(anchored, 4)))

@@ -6,6 +6,7 @@ before T, so nothing the committee sees could not have been known at T.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -235,12 +236,13 @@ def _source(bars: dict[str, list[Bar]], fallback: str) -> str:
     kept = _SOURCES.get(key)
     if kept is not None:
         return kept[1] or fallback
-    joined = ",".join(sorted({b.source for series in bars.values() for b in series}))
+    joined = ",".join(sorted(set().union(*(map(_SOURCE_OF, series) for series in bars.values()))))
     if len(_SOURCES) >= _SOURCES_KEPT:
         _SOURCES.clear()
     _SOURCES[key] = ([series for series in bars.values() if series], joined)
     return joined or fallback
 
 
+_SOURCE_OF = operator.attrgetter("source")
 _SOURCES: dict[tuple[tuple[int, int, int], ...], tuple[list[list[Bar]], str]] = {}
 _SOURCES_KEPT = 256
