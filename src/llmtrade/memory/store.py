@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -153,21 +153,26 @@ class PgMemory:
             if draft:
                 self._events.append([self._new_event(item, run_id) for item in todo])
                 return
-            with self._store_lock, self._conn.transaction():
-                # A store that holds its appends is its database's only writer (a backtest's: storage/sole_writer.py,
-                # whose jobs remember one at a time): nothing can have been stored since the look above, so the lock
-                # and a second look (two round trips a `remember`) are for the other stores only.
-                if not self._events.holds_appends:
-                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
-                    stored = self._stored([memory_id(item) for item in todo])
-                    todo = [item for item in todo if memory_id(item) not in stored]
-                appended = self._events.append([self._new_event(item, run_id) for item in todo])
-                project(
-                    self._conn,
-                    self._embedder,
-                    [(item, event.id) for item, event in zip(todo, appended, strict=True)],
-                    vectors,
-                )
+            with self._store_lock:
+                if self._events.holds_appends:
+                    # Its database's only writer (a backtest's: storage/sole_writer.py, whose jobs remember one at a
+                    # time): nothing can have been stored since the look above, so no lock and no second look. Its
+                    # appends are held in memory, apart from any transaction, so they are made before the rows' block
+                    # (one pipeline: where the writer could not flush, should it have to before it appends).
+                    appended = self._events.append([self._new_event(item, run_id) for item in todo])
+                    with self._written():
+                        project(
+                            self._conn, self._embedder, list(zip(todo, (e.id for e in appended), strict=True)), vectors
+                        )
+                else:
+                    with self._conn.transaction():
+                        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
+                        stored = self._stored([memory_id(item) for item in todo])
+                        todo = [item for item in todo if memory_id(item) not in stored]
+                        appended = self._events.append([self._new_event(item, run_id) for item in todo])
+                        project(
+                            self._conn, self._embedder, list(zip(todo, (e.id for e in appended), strict=True)), vectors
+                        )
             if self._stored_ids is not None:
                 # Committed, unless this transaction was nested in the caller's (which may yet roll back).
                 committed = self._conn.info.transaction_status == TransactionStatus.IDLE
@@ -190,6 +195,28 @@ class PgMemory:
                     self._history.forget()
                     if self._held is not None:
                         self._held.forget()
+
+    @contextlib.contextmanager
+    def _written(self) -> Iterator[None]:
+        """The block that writes a sole writer's rows, in one transaction and, on an idle connection, one round trip:
+        BEGIN, the rows and COMMIT in one pipeline, where `transaction()` costs BEGIN, a sync per table written and
+        COMMIT (three to five round trips; ten a weekly run, four a postmortem). A failure in the block (COMMIT not
+        sent) or a statement the server refused (it skips the rest of the pipeline, COMMIT too) leaves the
+        transaction open: rolled back here. A caller's transaction left open keeps `transaction()`'s savepoint,
+        which the caller's rollback undoes."""
+        conn = self._conn
+        if not (conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE):
+            with conn.transaction():
+                yield
+            return
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                yield
+                conn.execute("COMMIT")
+        finally:
+            if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                conn.execute("ROLLBACK")
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
