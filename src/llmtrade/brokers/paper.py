@@ -27,18 +27,16 @@ not the account's history.
 from __future__ import annotations
 
 import heapq
-import threading
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Protocol
 
 from llmtrade.brokers.fills import Observed
-from llmtrade.brokers.paper_book import Book, advance
+from llmtrade.brokers.paper_book import Book, advance, ledger_of, start_book
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.ledger import Folding, Ledger, fold
+from llmtrade.domain.ledger import fold
 from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
@@ -137,7 +135,7 @@ class PaperBroker:
     ) -> AccountSnapshot:
         """The account from `book` and its `derived` fills (in fill order), valued at `prices`."""
         if book.folding is not None and not derived:
-            ledger = _ledger_of(book.folding)  # the usual look: nothing pending has filled, the recorded fold is all
+            ledger = ledger_of(book.folding)  # the usual look: nothing pending has filled, the recorded fold is all
         elif book.folding is not None and (not book.booked or derived[0][0] > book.booked[-1][0]):
             # What is derived fills after everything recorded, so the recorded fills' running fold carries on over
             # it (the same sums in the same order as a fold of every fill).
@@ -261,7 +259,7 @@ class PaperBroker:
             ("paper-book", self.name, self.starting_cash),
             account_id=self.account_id,
             types=_LEDGER_TYPES,
-            start=_start(self.starting_cash),
+            start=start_book(self.starting_cash),
             step=self._step,
         )
 
@@ -369,35 +367,6 @@ class PaperBroker:
                 ],
                 expected_versions={stream: 0},
             )
-
-
-# The ledger of each recorded fold, by identity (the fold kept beside it, so no id is reused while its entry lives):
-# the book's fold is shared by every look until a fill is recorded, and each look at the account wanted its ledger
-# (a Position model per holding) built again. Ledgers are frozen; AccountSnapshot copies their positions mapping.
-_LEDGERS: dict[int, tuple[Folding, Ledger]] = {}
-_LEDGERS_KEPT = 256
-_LEDGERS_LOCK = threading.Lock()
-
-
-def _ledger_of(folding: Folding) -> Ledger:
-    """`folding.ledger()`, built once per fold. Shared: not to be changed."""
-    with _LEDGERS_LOCK:
-        kept = _LEDGERS.get(id(folding))
-    if kept is not None and kept[0] is folding:
-        return kept[1]
-    ledger = folding.ledger()
-    with _LEDGERS_LOCK:
-        if len(_LEDGERS) >= _LEDGERS_KEPT:
-            _LEDGERS.clear()
-        _LEDGERS[id(folding)] = (folding, ledger)
-    return ledger
-
-
-@lru_cache(maxsize=64)
-def _start(starting_cash: float) -> Book:
-    """The empty book the fold starts from, one per starting cash, shared: a read of the book that finds nothing
-    new costs little else, and a job builds a broker per account. Never changed (paper_book.advance copies)."""
-    return Book(starting_cash=starting_cash, folding=Folding.start(starting_cash))
 
 
 def _broker_id(client_order_id: str) -> str:

@@ -7,12 +7,14 @@ last one. Every book is shared by every caller of that fold: `advance` copies wh
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.ledger import Folding
+from llmtrade.domain.ledger import Folding, Ledger
 from llmtrade.domain.trading import Fill, OrderFilled, PaperOrderAccepted, PaperOrderCanceled
 from llmtrade.storage.event_store import EventStore
 
@@ -113,3 +115,32 @@ def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str,
         pending=pending,
         version=version,
     )
+
+
+# The ledger of each recorded fold, by identity (the fold kept beside it, so no id is reused while its entry lives):
+# the book's fold is shared by every look until a fill is recorded, and each look at the account wanted its ledger
+# (a Position model per holding) built again. Ledgers are frozen; AccountSnapshot copies their positions mapping.
+_LEDGERS: dict[int, tuple[Folding, Ledger]] = {}
+_LEDGERS_KEPT = 256
+_LEDGERS_LOCK = threading.Lock()
+
+
+def ledger_of(folding: Folding) -> Ledger:
+    """`folding.ledger()`, built once per fold. Shared: not to be changed."""
+    with _LEDGERS_LOCK:
+        kept = _LEDGERS.get(id(folding))
+    if kept is not None and kept[0] is folding:
+        return kept[1]
+    ledger = folding.ledger()
+    with _LEDGERS_LOCK:
+        if len(_LEDGERS) >= _LEDGERS_KEPT:
+            _LEDGERS.clear()
+        _LEDGERS[id(folding)] = (folding, ledger)
+    return ledger
+
+
+@lru_cache(maxsize=64)
+def start_book(starting_cash: float) -> Book:
+    """The empty book the fold starts from, one per starting cash, shared: a read of the book that finds nothing
+    new costs little else, and a job builds a broker per account. Never changed (paper_book.advance copies)."""
+    return Book(starting_cash=starting_cash, folding=Folding.start(starting_cash))
