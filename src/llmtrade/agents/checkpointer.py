@@ -7,6 +7,7 @@ threshold, exit on a loss beyond 3%, and otherwise stay.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ async def check(
         as_messages(prompt),
         site,
         output=schema,
-        rules=lambda rng: _as_reply(schema, offline_check(conviction, watched, values, pnl_pct, rng)),
+        rules=lambda rng: reply_text(offline_check(conviction, watched, values, pnl_pct, rng)),
     )
     return answer.value.to_answer()
 
@@ -144,9 +145,16 @@ def _user_text(v: Mapping[str, Any]) -> str:
     return "\n".join(lines).strip()
 
 
-def _as_reply(schema: type[CheckpointReply], answer: CheckpointAnswer) -> CheckpointReply:
+def reply_text(answer: CheckpointAnswer) -> str:
+    """`answer` as the JSON text of its reply, as `answer_schema(before).model_validate(...).model_dump_json()` writes
+    it (members in the fields' order, UTF-8 kept, pydantic's escapes: json's without ensure_ascii). The gateway
+    validates the text into the position's schema, as it does a model's answer: built and validated there once, where
+    the rules' reply was validated, dumped, and validated again from the dump."""
     move = {"action": answer.action, "conviction_after": answer.conviction_after}
-    return schema.model_validate({"move": move, "reason_delta": answer.reason_delta})
+    return _compact({"move": move, "reason_delta": answer.reason_delta})
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @cache
