@@ -101,7 +101,7 @@ class _SeededOnUse:
     """`random.Random(seed)`, seeded when the rules first draw from it: the same draws, and no seeding (~12 us, a
     twentieth of a checkpoint's offline ask) for the rules that draw nothing (the checkpoint's, the most asked)."""
 
-    __slots__ = ("_seed", "_rng")
+    __slots__ = ("_rng", "_seed")
 
     def __init__(self, seed: int):
         self._seed = seed
