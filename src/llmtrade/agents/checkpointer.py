@@ -7,11 +7,11 @@ threshold, exit on a loss beyond 3%, and otherwise stay.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 from pydantic import Field, create_model
@@ -147,14 +147,16 @@ def _user_text(v: Mapping[str, Any]) -> str:
 
 def reply_text(answer: CheckpointAnswer) -> str:
     """`answer` as the JSON text of its reply, as `answer_schema(before).model_validate(...).model_dump_json()` writes
-    it (members in the fields' order, UTF-8 kept, pydantic's escapes: json's without ensure_ascii). The gateway
-    validates the text into the position's schema, as it does a model's answer: built and validated there once, where
-    the rules' reply was validated, dumped, and validated again from the dump."""
-    move = {"action": answer.action, "conviction_after": answer.conviction_after}
-    return _compact({"move": move, "reason_delta": answer.reason_delta})
+    it: members in the fields' order, no spaces, each string as json writes it without ensure_ascii (pydantic's
+    escapes: quote, backslash and control characters; UTF-8 kept). The gateway validates the text into the position's
+    schema, as it does a model's answer: built there once, where the rules' reply was validated, dumped, and
+    validated again from the dump."""
+    move = f'{{"action":{_string(answer.action)},"conviction_after":{int.__repr__(answer.conviction_after)}}}'
+    return f'{{"move":{move},"reason_delta":{_string(answer.reason_delta)}}}'
 
 
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# A str as json.dumps(ensure_ascii=False) writes it.
+_string = encode_basestring
 
 
 @cache

@@ -16,9 +16,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -71,8 +70,10 @@ class ProviderClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class _Exchange:
+class _Exchange(NamedTuple):
+    """One answer as it came (a tuple: built for every call, where a frozen dataclass set each member through
+    object.__setattr__)."""
+
     content: str
     usage: Usage
     source: str
