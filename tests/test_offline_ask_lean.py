@@ -8,9 +8,11 @@ model's totals as adding it did."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import random
+from datetime import date, datetime
 from typing import Literal
 
 import pytest
@@ -19,9 +21,10 @@ from pydantic import BaseModel, Field
 from llmtrade.agents.checkpointer import answer_schema, reply_text
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.checkpoints import CheckpointAnswer
-from llmtrade.domain.events import LLMCallCompleted
+from llmtrade.domain.events import LLMCallCompleted, NewEvent
 from llmtrade.errors import InvalidLLMOutput
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.offline_path import _FIELDS, completed_event
 from llmtrade.llm.records import FREE, UsageTotals
 from llmtrade.llm.structured import strict_schema
 from llmtrade.llm.types import ChatMessage, ChatRequest, Usage
@@ -163,3 +166,64 @@ def test_a_free_answer_leaves_the_totals_as_adding_it_did() -> None:
             repr(expected.cost_usd),
         )
     assert totals.calls == len(steps)
+
+
+def _values(**changes: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "role": "checkpoint",
+        "provider": "rules",
+        "model": "m/owner",
+        "source": "rules",
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Decide."}],
+        "answer": '{"symbol":"TLT","conviction":2}',
+        "schema_name": "Pick",
+        "outcome": "ok",
+        "problem": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+        "latency_ms": 0.0123,
+        "attempts": 1,
+        "cache_key": "ab" * 32,
+        "reasoning": None,
+        "think": None,
+        "answer_from": "content",
+        "response_mode": None,
+        "finish_reason": None,
+        "max_tokens": 4000,
+        "note": None,
+    }
+    return {**values, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({}, {}),
+        ({"source": "live", "provider": "fake", "cost_usd": None, "problem": "x: bad", "outcome": "repaired"}, {}),
+        ({"reasoning": "because", "think": "hm", "response_mode": "json_object", "finish_reason": "stop"}, {}),
+        ({"cost_usd": -0.0, "latency_ms": float("nan"), "max_tokens": None, "note": "repair \u2014 \n"}, {}),
+        ({}, {"week_id": date(2016, 1, 6), "account_id": "acct_1"}),
+        # Not of their fields' exact types: the model is built (and converts them) as before.
+        ({"cost_usd": 0, "attempts": True, "latency_ms": 1}, {}),
+        ({"messages": [{"content": "c", "role": "user"}]}, {}),
+        ({}, {"week_id": datetime(2016, 1, 6, 9, 30)}),
+    ],
+)
+def test_a_call_record_is_the_event_the_model_gives(changes: dict[str, object], where: dict[str, object]) -> None:
+    values = _values(**changes)
+    place = {"stream": "llm:run-lean", "week_id": None, "account_id": None, "run_id": "run-lean", **where}
+    try:
+        expected = NewEvent.of(LLMCallCompleted(**copy.deepcopy(values)), **place)  # type: ignore[arg-type]
+    except ValueError:
+        with pytest.raises(ValueError):
+            completed_event(values, **place)  # type: ignore[arg-type]
+        return
+    got = completed_event(copy.deepcopy(values), **place)  # type: ignore[arg-type]
+    assert got.model_dump_json() == expected.model_dump_json()
+    assert list(got.payload) == list(expected.payload)
+    assert (got.model_fields_set, got.__pydantic_extra__) == (expected.model_fields_set, expected.__pydantic_extra__)
+
+
+def test_the_call_records_fields_are_the_models() -> None:
+    assert [name for name, _ in _FIELDS] == list(LLMCallCompleted.model_fields)

@@ -22,7 +22,7 @@ from typing import NamedTuple, Protocol, TypeVar
 from pydantic import BaseModel
 
 from llmtrade.config.models import ModelRef, Price
-from llmtrade.domain.events import EventPayload, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
+from llmtrade.domain.events import EventPayload, EventSink, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
     BudgetExceeded,
@@ -36,6 +36,7 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold
+from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, UsageTotals, plain_messages, sum_usage
 from llmtrade.llm.structured import (
@@ -84,35 +85,6 @@ class _Exchange(NamedTuple):
     reply: ChatReply | None = None  # live calls only: what the normaliser found besides the text
     note: str | None = None
     entry: CacheEntry | None = None  # live calls only: stored in the replay cache with the call's record
-
-
-def _parsed(exchange: _Exchange, output: type[M]) -> M:
-    """`parse_answer(exchange.content, output)`. The rules' answer is the JSON text of a model (no fence, no prose
-    around it), validated from that text by pydantic's own parser, without json.loads building a dict first; should
-    it fail, parse_answer says why, as for any answer. The answer is validated from its text either way."""
-    if exchange.source == "rules":
-        try:
-            return output.model_validate_json(exchange.content)
-        except ValueError:
-            pass
-    return parse_answer(exchange.content, output)
-
-
-class _SeededOnUse:
-    """`random.Random(seed)`, seeded when the rules first draw from it: the same draws, and no seeding (~12 us, a
-    twentieth of a checkpoint's offline ask) for the rules that draw nothing (the checkpoint's, the most asked)."""
-
-    __slots__ = ("_rng", "_seed")
-
-    def __init__(self, seed: int):
-        self._seed = seed
-        self._rng: random.Random | None = None
-
-    def __getattr__(self, name: str) -> object:
-        rng = self._rng
-        if rng is None:
-            rng = self._rng = random.Random(self._seed)
-        return getattr(rng, name)
 
 
 class LLMGateway:
@@ -202,7 +174,7 @@ class LLMGateway:
             )
         else:
             try:
-                value = _parsed(first, output)
+                value = parsed(first.content, first.source, output)
             except AnswerInvalid as exc:
                 problem = str(exc)
                 await self._record(site, ref, request, first, outcome="invalid", problem=problem)
@@ -254,7 +226,7 @@ class LLMGateway:
         if self.mode is LLMMode.OFFLINE:
             started = time.perf_counter()
             # Seeded by the request, so the same inputs always give the same stand-in answer.
-            content = rules(_SeededOnUse(int(key[:16], 16)))  # type: ignore[arg-type]
+            content = rules(SeededOnUse(int(key[:16], 16)))  # type: ignore[arg-type]
             latency = (time.perf_counter() - started) * 1000
             return _Exchange(content, FREE, "rules", "rules", 1, latency, key)
         if self.mode is LLMMode.REPLAY:
@@ -389,34 +361,35 @@ class LLMGateway:
     ) -> None:
         self.totals.add(ref.model, exchange.usage)
         reply = exchange.reply
-        await self._append(
-            site,
-            LLMCallCompleted(
-                role=site.role,
-                provider=exchange.provider,
-                model=ref.model,
-                source=exchange.source,
-                messages=plain_messages(request.messages),
-                answer=exchange.content,
-                schema_name=request.schema_name,
-                outcome=outcome,
-                problem=problem,
-                prompt_tokens=exchange.usage.prompt_tokens,
-                completion_tokens=exchange.usage.completion_tokens,
-                cost_usd=exchange.usage.cost_usd,
-                latency_ms=exchange.latency_ms,
-                attempts=exchange.attempts,
-                cache_key=exchange.key,
-                reasoning=reply.reasoning if reply else None,
-                think=reply.think if reply else None,
-                answer_from=reply.answer_from if reply else "content",
-                response_mode=reply.response_mode if reply else None,
-                finish_reason=reply.finish_reason if reply else None,
-                max_tokens=request.max_tokens,
-                note=exchange.note,
-            ),
-            exchange.entry,
+        values = {
+            "role": site.role,
+            "provider": exchange.provider,
+            "model": ref.model,
+            "source": exchange.source,
+            "messages": plain_messages(request.messages),
+            "answer": exchange.content,
+            "schema_name": request.schema_name,
+            "outcome": outcome,
+            "problem": problem,
+            "prompt_tokens": exchange.usage.prompt_tokens,
+            "completion_tokens": exchange.usage.completion_tokens,
+            "cost_usd": exchange.usage.cost_usd,
+            "latency_ms": exchange.latency_ms,
+            "attempts": exchange.attempts,
+            "cache_key": exchange.key,
+            "reasoning": reply.reasoning if reply else None,
+            "think": reply.think if reply else None,
+            "answer_from": reply.answer_from if reply else "content",
+            "response_mode": reply.response_mode if reply else None,
+            "finish_reason": reply.finish_reason if reply else None,
+            "max_tokens": request.max_tokens,
+            "note": exchange.note,
+        }
+        # Built as NewEvent.of(LLMCallCompleted(**values)) builds it, in one step (llm/offline_path.py).
+        event = completed_event(
+            values, stream=llm_stream(site.run_id), week_id=site.week_id, account_id=site.account_id, run_id=site.run_id
         )
+        await self._recorder.write(event, exchange.entry)
 
     async def _append(self, site: CallSite, payload: EventPayload, entry: CacheEntry | None = None) -> None:
         """Returns once the call's record (and `entry`, in the replay cache) is stored; llm/recorder.py."""
