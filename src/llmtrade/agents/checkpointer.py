@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 from pydantic import Field, create_model
@@ -64,7 +65,7 @@ async def check(
         as_messages(prompt),
         site,
         output=schema,
-        rules=lambda rng: _as_reply(schema, offline_check(conviction, watched, values, pnl_pct, rng)),
+        rules=lambda rng: reply_text(offline_check(conviction, watched, values, pnl_pct, rng)),
     )
     return answer.value.to_answer()
 
@@ -144,9 +145,18 @@ def _user_text(v: Mapping[str, Any]) -> str:
     return "\n".join(lines).strip()
 
 
-def _as_reply(schema: type[CheckpointReply], answer: CheckpointAnswer) -> CheckpointReply:
-    move = {"action": answer.action, "conviction_after": answer.conviction_after}
-    return schema.model_validate({"move": move, "reason_delta": answer.reason_delta})
+def reply_text(answer: CheckpointAnswer) -> str:
+    """`answer` as the JSON text of its reply, as `answer_schema(before).model_validate(...).model_dump_json()` writes
+    it: members in the fields' order, no spaces, each string as json writes it without ensure_ascii (pydantic's
+    escapes: quote, backslash and control characters; UTF-8 kept). The gateway validates the text into the position's
+    schema, as it does a model's answer: built there once, where the rules' reply was validated, dumped, and
+    validated again from the dump."""
+    move = f'{{"action":{_string(answer.action)},"conviction_after":{int.__repr__(answer.conviction_after)}}}'
+    return f'{{"move":{move},"reason_delta":{_string(answer.reason_delta)}}}'
+
+
+# A str as json.dumps(ensure_ascii=False) writes it.
+_string = encode_basestring
 
 
 @cache

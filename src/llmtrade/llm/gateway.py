@@ -16,14 +16,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from llmtrade.config.models import ModelRef, Price
-from llmtrade.domain.events import EventPayload, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
+from llmtrade.domain.events import EventPayload, EventSink, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
     BudgetExceeded,
@@ -37,6 +36,7 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold
+from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, UsageTotals, plain_messages, sum_usage
 from llmtrade.llm.structured import (
@@ -71,8 +71,10 @@ class ProviderClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class _Exchange:
+class _Exchange(NamedTuple):
+    """One answer as it came (a tuple: built for every call, where a frozen dataclass set each member through
+    object.__setattr__)."""
+
     content: str
     usage: Usage
     source: str
@@ -133,13 +135,16 @@ class LLMGateway:
         site: CallSite,
         *,
         output: type[M],
-        rules: Callable[[random.Random], M],
+        rules: Callable[[random.Random], M | str],
     ) -> Answer[M]:
-        """A structured answer validated into `output`, with one repair attempt on invalid output."""
+        """A structured answer validated into `output`, with one repair attempt on invalid output. `rules` (the
+        offline answer) gives a model, or the JSON text of one: the answer recorded, validated from that text as a
+        model's answer is (a rule's mistake is an invalid answer, never taken unchecked)."""
         request = self._request(ref, messages, output)
 
         def rendered(rng: random.Random) -> str:
-            return rules(rng).model_dump_json()
+            answer = rules(rng)
+            return answer if isinstance(answer, str) else answer.model_dump_json()
 
         problem: str
         note: str | None = None
@@ -169,7 +174,7 @@ class LLMGateway:
             )
         else:
             try:
-                value = parse_answer(first.content, output)
+                value = parsed(first.content, first.source, output)
             except AnswerInvalid as exc:
                 problem = str(exc)
                 await self._record(site, ref, request, first, outcome="invalid", problem=problem)
@@ -221,7 +226,7 @@ class LLMGateway:
         if self.mode is LLMMode.OFFLINE:
             started = time.perf_counter()
             # Seeded by the request, so the same inputs always give the same stand-in answer.
-            content = rules(random.Random(int(key[:16], 16)))
+            content = rules(SeededOnUse(int(key[:16], 16)))  # type: ignore[arg-type]
             latency = (time.perf_counter() - started) * 1000
             return _Exchange(content, FREE, "rules", "rules", 1, latency, key)
         if self.mode is LLMMode.REPLAY:
@@ -356,34 +361,35 @@ class LLMGateway:
     ) -> None:
         self.totals.add(ref.model, exchange.usage)
         reply = exchange.reply
-        await self._append(
-            site,
-            LLMCallCompleted(
-                role=site.role,
-                provider=exchange.provider,
-                model=ref.model,
-                source=exchange.source,
-                messages=plain_messages(request.messages),
-                answer=exchange.content,
-                schema_name=request.schema_name,
-                outcome=outcome,
-                problem=problem,
-                prompt_tokens=exchange.usage.prompt_tokens,
-                completion_tokens=exchange.usage.completion_tokens,
-                cost_usd=exchange.usage.cost_usd,
-                latency_ms=exchange.latency_ms,
-                attempts=exchange.attempts,
-                cache_key=exchange.key,
-                reasoning=reply.reasoning if reply else None,
-                think=reply.think if reply else None,
-                answer_from=reply.answer_from if reply else "content",
-                response_mode=reply.response_mode if reply else None,
-                finish_reason=reply.finish_reason if reply else None,
-                max_tokens=request.max_tokens,
-                note=exchange.note,
-            ),
-            exchange.entry,
+        values = {
+            "role": site.role,
+            "provider": exchange.provider,
+            "model": ref.model,
+            "source": exchange.source,
+            "messages": plain_messages(request.messages),
+            "answer": exchange.content,
+            "schema_name": request.schema_name,
+            "outcome": outcome,
+            "problem": problem,
+            "prompt_tokens": exchange.usage.prompt_tokens,
+            "completion_tokens": exchange.usage.completion_tokens,
+            "cost_usd": exchange.usage.cost_usd,
+            "latency_ms": exchange.latency_ms,
+            "attempts": exchange.attempts,
+            "cache_key": exchange.key,
+            "reasoning": reply.reasoning if reply else None,
+            "think": reply.think if reply else None,
+            "answer_from": reply.answer_from if reply else "content",
+            "response_mode": reply.response_mode if reply else None,
+            "finish_reason": reply.finish_reason if reply else None,
+            "max_tokens": request.max_tokens,
+            "note": exchange.note,
+        }
+        # Built as NewEvent.of(LLMCallCompleted(**values)) builds it, in one step (llm/offline_path.py).
+        event = completed_event(
+            values, stream=llm_stream(site.run_id), week_id=site.week_id, account_id=site.account_id, run_id=site.run_id
         )
+        await self._recorder.write(event, exchange.entry)
 
     async def _append(self, site: CallSite, payload: EventPayload, entry: CacheEntry | None = None) -> None:
         """Returns once the call's record (and `entry`, in the replay cache) is stored; llm/recorder.py."""

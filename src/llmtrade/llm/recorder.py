@@ -64,8 +64,9 @@ class Recorder:
         self._queue.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._drain())
-        # Shielded: a caller cancelled now must not leave its (or another caller's) record unwritten.
-        await asyncio.shield(pending.done)
+        # A caller cancelled now cancels only its wait: the record is in the queue, which the writer (its own task)
+        # stores whole, its own future done or not; no shield (and its second future) is needed for that.
+        await pending.done
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

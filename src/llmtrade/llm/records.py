@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -58,12 +59,22 @@ class UsageTotals:
             self.unpriced_calls += 1
         else:
             self.cost_usd += usage.cost_usd
-        before = self.by_model.get(model, FREE)
+        before = self.by_model.get(model)
+        if before is None:
+            before = FREE
+        elif not usage.prompt_tokens and not usage.completion_tokens and usage.cost_usd == 0.0 and _plus(before):
+            return  # a free answer (the offline rules') adds nothing: the model's totals stay the same object
         self.by_model[model] = Usage(
             prompt_tokens=before.prompt_tokens + usage.prompt_tokens,
             completion_tokens=before.completion_tokens + usage.completion_tokens,
             cost_usd=(before.cost_usd or 0.0) + (usage.cost_usd or 0.0),
         )
+
+
+def _plus(usage: Usage) -> bool:
+    """Whether `usage`'s cost stays itself when 0.0 is added (a float, not -0.0: -0.0 + 0.0 is 0.0)."""
+    cost = usage.cost_usd
+    return cost is not None and (cost > 0.0 or (cost == 0.0 and math.copysign(1.0, cost) > 0.0))
 
 
 def sum_usage(a: Usage, b: Usage) -> Usage:

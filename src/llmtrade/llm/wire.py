@@ -20,12 +20,51 @@ def cache_key(request: ChatRequest) -> str:
     schema (strict_schema keeps one per output model), as it is the bulk of the text."""
     # Each message as json.dumps writes {"content": ..., "role": ...} sorted: its strings through json's own
     # string encoder, with no dict built per message and no encoder set up per value.
-    messages = ",".join(f'{{"content":{_string(m.content)},"role":{_string(m.role)}}}' for m in request.messages)
-    text = (
-        f'{{"max_tokens":{_dumps(request.max_tokens)},"messages":[{messages}],"model":{_dumps(request.model)},'
-        f'"schema":{_schema_text(request.json_schema)},"temperature":{_dumps(request.temperature)}}}'
-    )
+    messages = ",".join(_message(m) for m in request.messages)
+    head, middle, end = _settings(request.max_tokens, request.model, request.temperature)
+    text = f"{head}{messages}{middle}{_schema_text(request.json_schema)}{end}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# (type and value of max_tokens, model and temperature) -> the key's text before the messages, between them and the
+# schema, and after it. Typed: 1, 1.0 and True are one dict key, but json writes them apart; a float by its repr, what
+# json writes (0.0 and -0.0 are one key too). A run asks with a handful.
+_SETTINGS: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+
+
+def _settings(max_tokens: Any, model: Any, temperature: Any) -> tuple[str, str, str]:
+    shown = repr(temperature) if type(temperature) is float else temperature
+    key = (type(max_tokens), max_tokens, type(model), model, type(temperature), shown)
+    kept = _SETTINGS.get(key)
+    if kept is None:
+        kept = (
+            f'{{"max_tokens":{_dumps(max_tokens)},"messages":[',
+            f'],"model":{_dumps(model)},"schema":',
+            f',"temperature":{_dumps(temperature)}}}',
+        )
+        if len(_SETTINGS) < 256:
+            _SETTINGS[key] = kept
+    return kept
+
+
+# id of a system prompt's text -> (the text, the message as the key writes it): a role's system prompt is one text
+# object per template (the renderer keeps a plain-text template's text; the checkpoint's is read once per checkpoint),
+# asked with again and again. The text is held, so its id is not reused while kept.
+_SYSTEM: dict[int, tuple[str, str]] = {}
+
+
+def _message(m: ChatMessage) -> str:
+    content = m.content
+    if m.role == "system":
+        kept = _SYSTEM.get(id(content))
+        if kept is not None and kept[0] is content:
+            return kept[1]
+        text = f'{{"content":{_string(content)},"role":"system"}}'
+        if len(_SYSTEM) >= 64:
+            _SYSTEM.clear()  # a run's roles have a few dozen system prompts
+        _SYSTEM[id(content)] = (content, text)
+        return text
+    return f'{{"content":{_string(content)},"role":{_string(m.role)}}}'
 
 
 # What json.dumps(value, sort_keys=True, separators=(",", ":")) makes, without a new encoder each call.

@@ -80,11 +80,11 @@ def text_ranking(
     n = len(ids)
     if n == 0 or depth <= 0:
         return []
-    order = np.argsort(distances, kind="stable")
+    order = nearest_first(distances, min(depth, n), 2 * error)
     ends = np.flatnonzero(np.diff(distances[order]) > 2 * error)  # a block ends at each of these places
-    # The blocks up to the one holding the depth-th row.
+    # The blocks up to the one holding the depth-th row (the order given ends where a block does).
     reach = int(np.searchsorted(ends, min(depth, n) - 1))
-    bounds = [0, *(ends[:reach] + 1).tolist(), int(ends[reach]) + 1 if reach < len(ends) else n]
+    bounds = [0, *(ends[:reach] + 1).tolist(), int(ends[reach]) + 1 if reach < len(ends) else len(order)]
     blocks = [order[a:b].tolist() for a, b in pairwise(bounds)]
     tied = [row for block in blocks if len(block) > 1 and len({int(groups[r]) for r in block}) > 1 for row in block]
     server = dict(zip(tied, exact(tied), strict=True)) if tied else {}
@@ -94,6 +94,27 @@ def text_ranking(
             block.sort(key=(lambda r: (server[r], ids[r])) if block[0] in server else (lambda r: ids[r]))
         ranked.extend(block)
     return [ids[r] for r in ranked[:depth]]
+
+
+# Below this many rows a whole sort costs about what the partition does.
+_PARTIAL_FROM = 256
+
+
+def nearest_first(distances: np.ndarray, k: int, gap: float) -> np.ndarray:
+    """The first rows of `np.argsort(distances, kind="stable")`: all of them, or at least `k` (1 <= k) ending where a
+    block ends (the next row is farther by more than `gap`). A similar-setups read wants the first blocks of a few
+    rows out of every visible setup (thousands, late in a long backtest): the rows within 2 * `gap` of the k-th
+    nearest are found by a partition and sorted alone. They are the sorted order's first rows (ties keep the index
+    order: the stable sort of rows taken in index order); where the next row is not farther than `gap` from the last
+    of them (a block runs on past the cut), or a distance is NaN, everything is sorted."""
+    n = distances.size
+    if n >= _PARTIAL_FROM and k < n and not np.isnan(distances).any():
+        cut = np.partition(distances, k - 1)[k - 1] + 2 * gap
+        near = np.flatnonzero(distances <= cut)
+        far = distances[distances > cut]
+        if far.size and far.min() - distances[near].max() > gap:
+            return near[np.argsort(distances[near], kind="stable")]
+    return np.argsort(distances, kind="stable")
 
 
 def numeric_ranking(
