@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import date
 from types import SimpleNamespace
@@ -48,6 +49,7 @@ def test_a_run_that_cannot_record_its_start_leaves_no_ids_behind() -> None:
         storage=SimpleNamespace(events=GoneDatabase()),
         decision=SimpleNamespace(mode=SimpleNamespace(value="offline"), reason="--offline given"),
         loaded=SimpleNamespace(source="packaged defaults"),
+        timer=time.perf_counter,
     )
     with pytest.raises(TemporaryError):
         start_run(session, run_id="run-never", command="run-weekly", arguments={}, week_id=date(2026, 1, 7))  # type: ignore[arg-type]

@@ -7,8 +7,14 @@ moved to each scheduled instant in turn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
+
+# What durations are measured on: seconds on a scale only differences of which mean anything (time.perf_counter,
+# live). A backtest measures its runs and model calls on its stepped clock (app/backtest_container.py): a job takes
+# no time on it, so two runs of the same backtest store the same durations (0) and the same bytes (issue 13).
+Timer = Callable[[], float]
 
 
 class Clock(Protocol):

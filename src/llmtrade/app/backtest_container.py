@@ -33,6 +33,7 @@ from llmtrade.app.backtest_memory import CachedMemory, RecallCache
 from llmtrade.app.container import Container
 from llmtrade.app.job_loop import JobLoop
 from llmtrade.app.session import Session
+from llmtrade.clock import Timer
 from llmtrade.config.models import ModelsConfig
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
@@ -147,6 +148,13 @@ class BacktestContainer(Container):
         self._held.events.flush()
         bulk_load.build(self._held.conn)
         self._deferred = False
+
+    def timer(self) -> Timer:
+        """The backtest's clock, in seconds: it stands still through a job (the stepped clock is set between jobs), so
+        a run's duration and a model call's latency are 0 on it, where the wall's would differ from run to run and
+        keep two runs of the same backtest from storing the same bytes (its own timing is BacktestResult.timing)."""
+        clock = self.clock
+        return lambda: clock.now().timestamp()
 
     def session(self, storage: Storage) -> Session:
         """Live's session, its job run on the backtest's one event loop while the database is held."""

@@ -10,6 +10,7 @@ read-only commands and dry runs run the same code without writing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.session import Session, open_session, prompts_dir
-from llmtrade.clock import Clock
+from llmtrade.clock import Clock, Timer
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import Config, ModelsConfig
 from llmtrade.discovery.universe import week_config
@@ -151,8 +152,18 @@ class Container:
     def session(self, storage: Storage) -> Session:
         self.announce()
         return open_session(
-            self.settings, self.loaded, self.clock, storage, decision=self.decision, prompts=self.prompts
+            self.settings,
+            self.loaded,
+            self.clock,
+            storage,
+            decision=self.decision,
+            prompts=self.prompts,
+            timer=self.timer(),
         )
+
+    def timer(self) -> Timer:
+        """What runs and model calls are timed on: the wall (a backtest: its stepped clock)."""
+        return time.perf_counter
 
     def market(
         self,

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from llmtrade import __version__
 from llmtrade.app.session import Session
+from llmtrade.clock import Timer
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import run_stream
@@ -21,12 +22,22 @@ T = TypeVar("T")
 class RunLog:
     """A run's RunStarted / RunFinished / RunFailed events on its run stream."""
 
-    def __init__(self, events: EventSink, *, run_id: str, command: str, week_id: date | None = None):
+    def __init__(
+        self,
+        events: EventSink,
+        *,
+        run_id: str,
+        command: str,
+        week_id: date | None = None,
+        timer: Timer = time.perf_counter,
+    ):
+        """`timer`: what the run's duration is measured on (clock.py Timer: a backtest's stepped clock)."""
         self._events = events
         self.run_id = run_id
         self.command = command
         self.week_id = week_id
-        self._started = time.perf_counter()
+        self._timer = timer
+        self._started = timer()
         # From here to the run's end every log line of this thread (and the tasks and threads it starts)
         # carries the run's ids; a job after it in the same command binds its own.
         self._outer_log_context = bind_run(run_id, week_id)
@@ -79,7 +90,7 @@ class RunLog:
             self.unbind()
 
     def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self._started) * 1000
+        return (self._timer() - self._started) * 1000
 
     def _append(self, payload: EventPayload) -> None:
         self._events.append(
@@ -106,7 +117,7 @@ def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
 
 def start_run(session: Session, *, run_id: str, command: str, arguments: dict, week_id: date | None = None) -> RunLog:
     """Open the run's log and record how it runs: mode, why that mode, which config."""
-    run = RunLog(session.storage.events, run_id=run_id, command=command, week_id=week_id)
+    run = RunLog(session.storage.events, run_id=run_id, command=command, week_id=week_id, timer=session.timer)
     try:
         run.started(
             arguments=arguments,

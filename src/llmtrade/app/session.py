@@ -6,12 +6,13 @@ them to the storage a run writes to (the real store, or a dry run's draft view).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmtrade.clock import Clock
+from llmtrade.clock import Clock, Timer
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.llm.budget import backtest_budget, run_budget
 from llmtrade.llm.gateway import LLMGateway, LLMMode
@@ -33,6 +34,8 @@ class Session:
     prompts: PromptRenderer
     # How the run's coroutine is run to its end: a loop of its own, or a backtest's one loop (app/job_loop.py).
     runner: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
+    # What the run's duration and its model calls' latencies are measured on (clock.py Timer).
+    timer: Timer = time.perf_counter
 
     async def aclose(self) -> None:
         await self.gateway.aclose()
@@ -55,6 +58,7 @@ def open_session(
     *,
     decision: ModeDecision,
     prompts: PromptRenderer,
+    timer: Timer = time.perf_counter,
 ) -> Session:
     # A gateway per run, not per invocation: its HTTP clients belong to the run's event loop (a live job
     # runs in its own asyncio.run) and are closed with the run; its totals are that run's usage report.
@@ -76,5 +80,6 @@ def open_session(
         misses_go_live=misses is not None,
         # A backtest's sole writer holds its appends in memory: a thread per batch of call records costs more.
         records_inline=storage.events.holds_appends,
+        timer=timer,
     )
-    return Session(settings, loaded, clock, storage, decision, gateway, prompts)
+    return Session(settings, loaded, clock, storage, decision, gateway, prompts, timer=timer)

@@ -17,10 +17,11 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from llmtrade.clock import Timer
 from llmtrade.config.models import ModelRef, Price
 from llmtrade.domain.events import EventPayload, EventSink, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
@@ -38,7 +39,7 @@ from llmtrade.errors import (
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed
 from llmtrade.llm.recorder import CacheEntry, Recorder
-from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, UsageTotals, plain_messages, sum_usage
+from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
 from llmtrade.llm.structured import (
     AnswerInvalid,
     parse_answer,
@@ -71,22 +72,6 @@ class ProviderClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-class _Exchange(NamedTuple):
-    """One answer as it came (a tuple: built for every call, where a frozen dataclass set each member through
-    object.__setattr__)."""
-
-    content: str
-    usage: Usage
-    source: str
-    provider: str
-    attempts: int
-    latency_ms: float
-    key: str
-    reply: ChatReply | None = None  # live calls only: what the normaliser found besides the text
-    note: str | None = None
-    entry: CacheEntry | None = None  # live calls only: stored in the replay cache with the call's record
-
-
 class LLMGateway:
     def __init__(
         self,
@@ -99,15 +84,18 @@ class LLMGateway:
         budget: Budget | None = None,
         misses_go_live: bool = False,
         records_inline: bool = False,
+        timer: Timer = time.perf_counter,
     ):
         """`misses_go_live` (REPLAY only): a cache miss is sent to the live model (through `clients`, under
         `budget`) and cached, instead of raising ReplayMiss. `records_inline`: the call records are stored on
-        the event loop, not on a worker thread (llm/recorder.py), for a store that holds its appends in memory."""
+        the event loop, not on a worker thread (llm/recorder.py), for a store that holds its appends in memory.
+        `timer`: what an offline answer's latency is measured on (clock.py Timer; a backtest's clock stands still)."""
         self.mode = mode
         self._misses_go_live = misses_go_live
         self._clients = dict(clients)
         self._prices = dict(prices)
         self._events = events
+        self._timer = timer
         self._cache = cache
         self._recorder = Recorder(events, cache, inline=records_inline)
         self.budget = budget or Budget.unlimited()
@@ -221,21 +209,21 @@ class LLMGateway:
         rules: Callable[[random.Random], str],
         *,
         note: str | None = None,
-    ) -> _Exchange:
+    ) -> Exchange:
         key = cache_key(request)
         if self.mode is LLMMode.OFFLINE:
-            started = time.perf_counter()
+            started = self._timer()
             # Seeded by the request, so the same inputs always give the same stand-in answer.
             content = rules(SeededOnUse(int(key[:16], 16)))  # type: ignore[arg-type]
-            latency = (time.perf_counter() - started) * 1000
-            return _Exchange(content, FREE, "rules", "rules", 1, latency, key)
+            latency = (self._timer() - started) * 1000
+            return Exchange(content, FREE, "rules", "rules", 1, latency, key)
         if self.mode is LLMMode.REPLAY:
             cached = self._cache.get(key) if self._cache else None
             if cached is not None:
                 usage = Usage(
                     prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0
                 )
-                return _Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
+                return Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
             if not self._misses_go_live:
                 raise ReplayMiss(
                     f"--replay: no cached answer for the {site.role} call to {ref.model} (key {key[:12]}); "
@@ -256,7 +244,7 @@ class LLMGateway:
         entry = CacheEntry(
             key, ref.model, CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
         )
-        return _Exchange(
+        return Exchange(
             reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note, entry
         )
 
@@ -354,7 +342,7 @@ class LLMGateway:
         site: CallSite,
         ref: ModelRef,
         request: ChatRequest,
-        exchange: _Exchange,
+        exchange: Exchange,
         *,
         outcome: str,
         problem: str | None = None,

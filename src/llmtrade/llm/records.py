@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
-from llmtrade.llm.types import ChatMessage, Usage
+from llmtrade.llm.recorder import CacheEntry
+from llmtrade.llm.types import ChatMessage, ChatReply, Usage
 
 T = TypeVar("T")
 
@@ -84,3 +85,19 @@ def sum_usage(a: Usage, b: Usage) -> Usage:
         completion_tokens=a.completion_tokens + b.completion_tokens,
         cost_usd=cost,
     )
+
+
+class Exchange(NamedTuple):
+    """One answer as the gateway got it (llm/gateway.py); a tuple: built for every call, where a frozen dataclass set
+    each member through object.__setattr__."""
+
+    content: str
+    usage: Usage
+    source: str
+    provider: str
+    attempts: int
+    latency_ms: float
+    key: str
+    reply: ChatReply | None = None  # live calls only: what the normaliser found besides the text
+    note: str | None = None
+    entry: CacheEntry | None = None  # live calls only: stored in the replay cache with the call's record
