@@ -99,26 +99,19 @@ class NewEvent(BaseModel):
         Raises pydantic's ValidationError for an empty stream or a value of the wrong type."""
         # The serializer directly: model_dump's keyword handling cost as much as the dump of a small payload.
         data = payload.__pydantic_serializer__.to_python(payload, mode="json")
-        if (
-            cls is NewEvent
-            and type(stream) is str
-            and stream
-            and (week_id is None or type(week_id) is date)
-            and (account_id is None or type(account_id) is str)
-            and (run_id is None or type(run_id) is str)
-        ):
-            # Every value already has the type its field wants (a payload's type is its class name, never
-            # empty; its dump is a fresh dict of str keys): validating would only copy the dict again.
-            fields = {
-                "type": payload.event_type(),
-                "stream": stream,
-                "payload": data,
-                "week_id": week_id,
-                "account_id": account_id,
-                "run_id": run_id,
-                "schema_version": payload.schema_version,
-            }
-            return assembled(NewEvent, fields, set(_NEW_EVENT_FIELDS))
+        if cls is NewEvent:
+            # A payload's type is its class name, never empty; its dump is a fresh dict of str keys.
+            made = NewEvent.unvalidated(
+                payload.event_type(),
+                data,
+                payload.schema_version,
+                stream=stream,
+                week_id=week_id,
+                account_id=account_id,
+                run_id=run_id,
+            )
+            if made is not None:
+                return made
         return cls(
             type=payload.event_type(),
             stream=stream,
@@ -128,6 +121,39 @@ class NewEvent(BaseModel):
             run_id=run_id,
             schema_version=payload.schema_version,
         )
+
+    @staticmethod
+    def unvalidated(
+        type_: str,
+        payload: dict[str, Any],
+        schema_version: int,
+        *,
+        stream: str,
+        week_id: date | None,
+        account_id: str | None,
+        run_id: str | None,
+    ) -> NewEvent | None:
+        """The event, built without validation when the stream and the ids already have the exact types their fields
+        want (validating would only copy the payload again), else None: the caller validates. `type_` must be a
+        non-empty str and `payload` a fresh dict of str keys (a payload model's dump): not checked here."""
+        if not (
+            type(stream) is str
+            and stream
+            and (week_id is None or type(week_id) is date)
+            and (account_id is None or type(account_id) is str)
+            and (run_id is None or type(run_id) is str)
+        ):
+            return None
+        fields = {
+            "type": type_,
+            "stream": stream,
+            "payload": payload,
+            "week_id": week_id,
+            "account_id": account_id,
+            "run_id": run_id,
+            "schema_version": schema_version,
+        }
+        return assembled(NewEvent, fields, set(_NEW_EVENT_FIELDS))
 
 
 _NEW_EVENT_FIELDS = frozenset(NewEvent.model_fields)

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from llmtrade.domain.events import LLMCallCompleted, NewEvent
-from llmtrade.domain.records import assembled
 from llmtrade.llm.structured import parse_answer
 
 M = TypeVar("M", bound=BaseModel)
@@ -75,7 +74,6 @@ _FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("max_tokens", _OPT_INT),
     ("note", _OPT_STR),
 )
-_EVENT_FIELDS = frozenset(NewEvent.model_fields)
 
 
 def completed_event(
@@ -90,20 +88,16 @@ def completed_event(
         and all(type(values.get(name)) in types for name, types in _FIELDS)
         and all(type(m) is dict and m.keys() == {"role", "content"} for m in values["messages"])
         and all(type(m["role"]) is str and type(m["content"]) is str for m in values["messages"])
-        and type(stream) is str
-        and stream
-        and (week_id is None or type(week_id) is date)
-        and (account_id is None or type(account_id) is str)
-        and (run_id is None or type(run_id) is str)
     ):
-        fields = {
-            "type": "LLMCallCompleted",
-            "stream": stream,
-            "payload": {name: values[name] for name, _ in _FIELDS},
-            "week_id": week_id,
-            "account_id": account_id,
-            "run_id": run_id,
-            "schema_version": LLMCallCompleted.schema_version,
-        }
-        return assembled(NewEvent, fields, set(_EVENT_FIELDS))
+        made = NewEvent.unvalidated(
+            "LLMCallCompleted",
+            {name: values[name] for name, _ in _FIELDS},
+            LLMCallCompleted.schema_version,
+            stream=stream,
+            week_id=week_id,
+            account_id=account_id,
+            run_id=run_id,
+        )
+        if made is not None:
+            return made
     return NewEvent.of(LLMCallCompleted(**values), stream=stream, week_id=week_id, account_id=account_id, run_id=run_id)

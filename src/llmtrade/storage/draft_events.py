@@ -116,10 +116,7 @@ class DraftEventStore(EventStore):
         """The stored events' memoised fold, then this view's own appends on top (kept by no one: they
         go with the draft)."""
         state = super().fold(key, account_id=account_id, types=types, start=start, step=step)
-        wanted = set(types)
-        with self._lock:
-            mine = [e for e in self._pending if e.account_id == account_id and e.type in wanted]
-        return step(state, mine) if mine else state
+        return self._on_top(state, step, types, lambda e: e.account_id == account_id)
 
     def fold_stream(
         self,
@@ -132,9 +129,19 @@ class DraftEventStore(EventStore):
     ) -> S:
         """The stored events' memoised fold of the stream, then this view's own appends on top, as `fold`."""
         state = super().fold_stream(key, stream=stream, types=types, start=start, step=step)
+        return self._on_top(state, step, types, lambda e: e.stream == stream)
+
+    def _on_top(
+        self,
+        state: S,
+        step: Callable[[S, list[StoredEvent]], S],
+        types: Sequence[str],
+        belongs: Callable[[StoredEvent], bool],
+    ) -> S:
+        """`state` stepped over this view's own appends of `types` that `belongs` picks (none: `state` itself)."""
         wanted = set(types)
         with self._lock:
-            mine = [e for e in self._pending if e.stream == stream and e.type in wanted]
+            mine = [e for e in self._pending if belongs(e) and e.type in wanted]
         return step(state, mine) if mine else state
 
     def count(self) -> int:

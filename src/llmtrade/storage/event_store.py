@@ -31,9 +31,9 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.event_copies import COLUMNS, Copies, copies_of
+from llmtrade.storage.event_copies import COLUMNS, Copies, Sole, copies_of
 from llmtrade.storage.event_inserts import MANY_AT_ONCE, inserted, inserted_at_head, inserted_at_once, to_event
-from llmtrade.storage.held_events import matching
+from llmtrade.storage.held_events import Held, matching
 from llmtrade.storage.sole_writer import SoleWriter, first_versions
 
 if TYPE_CHECKING:
@@ -273,23 +273,14 @@ class EventStore:
         again whole (another process committed an id below ours late, a lost flush) starts the fold
         again; inside a transaction (a rollback could undo what is read) nothing is kept."""
         wanted = list(dict.fromkeys(types))
-        writer = self._writer
-        with self._lock, writer.lock if writer is not None else nullcontext():
-            if writer is None and not self._settled():
-                # The stored events only (EventStore.read, not a draft's): a draft adds its own after.
-                return step(start, EventStore.read(self, account_id=account_id, type=wanted))
-            copies = self._copies_held()
-            memo = ("fold", account_id, tuple(wanted), key)
-            with copies.lock:
-                sole = writer.state if writer is not None else None
-                held = copies.account(self._conn, account_id, wanted, to_event, sole)
-                state, new, mark = copies.fold_base(memo, held, wanted, start)
-            if not new:
-                return state
-            state = step(state, new)
-            with copies.lock:
-                copies.fold_keep(memo, held, mark, state)
-            return state
+        return self._folded(
+            ("fold", account_id, tuple(wanted), key),
+            wanted,
+            lambda: EventStore.read(self, account_id=account_id, type=wanted),
+            lambda copies, sole: copies.account(self._conn, account_id, wanted, to_event, sole),
+            start,
+            step,
+        )
 
     def fold_stream(
         self,
@@ -303,15 +294,33 @@ class EventStore:
         """`fold` over one stream's events of `types` (oldest first) instead of an account's: memoised the same
         way, so a stream read after every job (a week's orders) costs its new events, not its history."""
         wanted = list(dict.fromkeys(types))
+        return self._folded(
+            ("fold_stream", stream, tuple(wanted), key),
+            wanted,
+            lambda: EventStore.read(self, stream=stream, type=wanted),
+            lambda copies, sole: copies.stream(self._conn, stream, to_event, sole),
+            start,
+            step,
+        )
+
+    def _folded(
+        self,
+        memo: Hashable,
+        wanted: list[str],
+        stored: Callable[[], list[StoredEvent]],
+        held_of: Callable[[Copies, Sole | None], Held],
+        start: S,
+        step: Callable[[S, list[StoredEvent]], S],
+    ) -> S:
+        """`fold`'s and `fold_stream`'s memo: `stored()` reads the events whole where nothing may be kept (the stored
+        events only, not a draft's: a draft adds its own after); `held_of(copies, sole)` is the held copy to fold."""
         writer = self._writer
         with self._lock, writer.lock if writer is not None else nullcontext():
             if writer is None and not self._settled():
-                return step(start, EventStore.read(self, stream=stream, type=wanted))
+                return step(start, stored())
             copies = self._copies_held()
-            memo = ("fold_stream", stream, tuple(wanted), key)
             with copies.lock:
-                sole = writer.state if writer is not None else None
-                held = copies.stream(self._conn, stream, to_event, sole)
+                held = held_of(copies, writer.state if writer is not None else None)
                 state, new, mark = copies.fold_base(memo, held, wanted, start)
             if not new:
                 return state
