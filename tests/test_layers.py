@@ -15,6 +15,7 @@ RANK = {
     "exits": 0,
     "paths": 0,
     "fanout": 0,
+    "memo": 0,  # values made once per object (by identity), for any layer
     "domain": 1,
     "clock": 1,
     "settings": 1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from llmtrade.domain.memory import Recollection
+from llmtrade.memo import IdentityMemo
 
 # A token is about four characters of English; the budget is a cut, not a tokenizer's count.
 CHARS_PER_TOKEN = 4
@@ -53,22 +54,14 @@ def describe(hit: Recollection) -> str:
     return f"[{hit.memory_id}] week {hit.week_id}"
 
 
-# id(hit) -> (the hit, its line): a backtest's recall answers the same frozen recollections checkpoint after
-# checkpoint (app/backtest_memory.py); the hit is held, so no id is reused while its entry lives.
-_LINES: dict[int, tuple[Recollection, str]] = {}
-_LINES_KEPT = 4096
+# A hit -> its line: a backtest's recall answers the same frozen recollections checkpoint after checkpoint
+# (app/backtest_memory.py).
+_LINES: IdentityMemo[Recollection, str] = IdentityMemo(4096)
 
 
 def _described(hit: Recollection) -> str:
     """`describe(hit)`, made once per recollection object (frozen: the same object gives the same line)."""
-    kept = _LINES.get(id(hit))
-    if kept is not None and kept[0] is hit:
-        return kept[1]
-    line = describe(hit)
-    if len(_LINES) >= _LINES_KEPT:
-        _LINES.clear()
-    _LINES[id(hit)] = (hit, line)
-    return line
+    return _LINES.of(hit, describe)
 
 
 def within_budget(hits: Iterable[Recollection], token_budget: int) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -7,7 +7,6 @@ last one. Every book is shared by every caller of that fold: `advance` copies wh
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from functools import lru_cache
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.ledger import Folding, Ledger
 from llmtrade.domain.trading import Fill, OrderFilled, PaperOrderAccepted, PaperOrderCanceled
+from llmtrade.memo import IdentityMemo
 from llmtrade.storage.event_store import EventStore
 
 
@@ -117,26 +117,15 @@ def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str,
     )
 
 
-# The ledger of each recorded fold, by identity (the fold kept beside it, so no id is reused while its entry lives):
-# the book's fold is shared by every look until a fill is recorded, and each look at the account wanted its ledger
-# (a Position model per holding) built again. Ledgers are frozen; AccountSnapshot copies their positions mapping.
-_LEDGERS: dict[int, tuple[Folding, Ledger]] = {}
-_LEDGERS_KEPT = 256
-_LEDGERS_LOCK = threading.Lock()
+# The ledger of each recorded fold: the book's fold is shared by every look until a fill is recorded, and each look
+# at the account wanted its ledger (a Position model per holding) built again. Ledgers are frozen; AccountSnapshot
+# copies their positions mapping.
+_LEDGERS: IdentityMemo[Folding, Ledger] = IdentityMemo(256)
 
 
 def ledger_of(folding: Folding) -> Ledger:
     """`folding.ledger()`, built once per fold. Shared: not to be changed."""
-    with _LEDGERS_LOCK:
-        kept = _LEDGERS.get(id(folding))
-    if kept is not None and kept[0] is folding:
-        return kept[1]
-    ledger = folding.ledger()
-    with _LEDGERS_LOCK:
-        if len(_LEDGERS) >= _LEDGERS_KEPT:
-            _LEDGERS.clear()
-        _LEDGERS[id(folding)] = (folding, ledger)
-    return ledger
+    return _LEDGERS.of(folding, Folding.ledger)
 
 
 @lru_cache(maxsize=64)

@@ -12,7 +12,6 @@ contract suite (a Venue in tests/brokers/venues.py). No code outside its module 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from llmtrade.config.models import Account, BrokerKind, Config
 from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.quote_provider import QuoteSource
+from llmtrade.memo import IdentityMemo
 from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
 
@@ -59,24 +59,17 @@ def _paper(ctx: BrokerContext) -> Broker:
     )
 
 
-# The symbols a config's universe lets a paper account short, by config (kept beside it, so its id is not reused
-# while the entry lives; a config is never changed): a job builds a broker per account, each asked the universe.
-_SHORTABLE: dict[int, tuple[Config, frozenset[str]]] = {}
-_SHORTABLE_KEPT = 64
-_SHORTABLE_LOCK = threading.Lock()
+# The symbols a config's universe lets a paper account short, per config object (a config is never changed): a job
+# builds a broker per account, each asked the universe.
+_SHORTABLE: IdentityMemo[Config, frozenset[str]] = IdentityMemo(64)
 
 
 def _shortable(config: Config) -> frozenset[str]:
-    with _SHORTABLE_LOCK:
-        kept = _SHORTABLE.get(id(config))
-    if kept is not None and kept[0] is config:
-        return kept[1]
-    symbols = frozenset(i.symbol for i in config.assets.universe if i.shortable)
-    with _SHORTABLE_LOCK:
-        if len(_SHORTABLE) >= _SHORTABLE_KEPT:
-            _SHORTABLE.clear()
-        _SHORTABLE[id(config)] = (config, symbols)
-    return symbols
+    return _SHORTABLE.of(config, _shortable_symbols)
+
+
+def _shortable_symbols(config: Config) -> frozenset[str]:
+    return frozenset(i.symbol for i in config.assets.universe if i.shortable)
 
 
 def _alpaca(ctx: BrokerContext) -> Broker:

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmtrade.llm.structured import schema_instruction
 from llmtrade.llm.types import ChatMessage, ChatRequest, ResponseMode
+from llmtrade.memo import IdentityMemo
 
 
 def cache_key(request: ChatRequest) -> str:
@@ -47,24 +48,20 @@ def _settings(max_tokens: Any, model: Any, temperature: Any) -> tuple[str, str, 
     return kept
 
 
-# id of a system prompt's text -> (the text, the message as the key writes it): a role's system prompt is one text
-# object per template (the renderer keeps a plain-text template's text; the checkpoint's is read once per checkpoint),
-# asked with again and again. The text is held, so its id is not reused while kept.
-_SYSTEM: dict[int, tuple[str, str]] = {}
+# A system prompt's text -> the message as the key writes it: a role's system prompt is one text object per template
+# (the renderer keeps a plain-text template's text; the checkpoint's is read once per checkpoint), asked with again
+# and again. A run's roles have a few dozen system prompts.
+_SYSTEM: IdentityMemo[str, str] = IdentityMemo(64)
 
 
 def _message(m: ChatMessage) -> str:
-    content = m.content
     if m.role == "system":
-        kept = _SYSTEM.get(id(content))
-        if kept is not None and kept[0] is content:
-            return kept[1]
-        text = f'{{"content":{_string(content)},"role":"system"}}'
-        if len(_SYSTEM) >= 64:
-            _SYSTEM.clear()  # a run's roles have a few dozen system prompts
-        _SYSTEM[id(content)] = (content, text)
-        return text
-    return f'{{"content":{_string(content)},"role":{_string(m.role)}}}'
+        return _SYSTEM.of(m.content, _system_message)
+    return f'{{"content":{_string(m.content)},"role":{_string(m.role)}}}'
+
+
+def _system_message(content: str) -> str:
+    return f'{{"content":{_string(content)},"role":"system"}}'
 
 
 # What json.dumps(value, sort_keys=True, separators=(",", ":")) makes, without a new encoder each call.

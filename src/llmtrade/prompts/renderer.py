@@ -19,6 +19,7 @@ from jinja2 import nodes
 
 from llmtrade.config.files import read_text
 from llmtrade.errors import ConfigError, ConfigProblem, PromptError
+from llmtrade.memo import IdentityMemo
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class PromptRenderer:
         self._env.globals["snapshot_table"] = self._snapshot_table
         self._snapshot_cache: tuple[Any, str] | None = None
         # id -> (a frozen model, its `json` text): see `_json`.
-        self._json_cache: dict[int, tuple[Any, str]] = {}
+        self._json_cache: IdentityMemo[Any, str] = IdentityMemo(_JSON_KEPT)
         # Template name -> (the compiled template, its text when it is plain text, else None): see `_constant`.
         self._constants: dict[str, tuple[jinja2.Template, str | None]] = {}
         # Template name -> (the compiled template, the sha256 of its text): see `source_digest`.
@@ -110,14 +111,7 @@ class PromptRenderer:
         are rendered every time."""
         if not getattr(type(value), "model_config", {}).get("frozen"):
             return _to_json(value)
-        kept = self._json_cache.get(id(value))
-        if kept is not None and kept[0] is value:
-            return kept[1]
-        text = _to_json(value)
-        if len(self._json_cache) >= _JSON_KEPT:
-            self._json_cache.clear()  # a week's pitches are a handful: the next week's start afresh
-        self._json_cache[id(value)] = (value, text)
-        return text
+        return self._json_cache.of(value, _to_json)  # a week's pitches are a handful: 64 is plenty
 
     def render(self, role: str, **variables: Any) -> RenderedPrompt:
         return RenderedPrompt(

@@ -5,7 +5,6 @@ indicators now. Checkpoints may read nothing newer than the frozen trade (no new
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,6 +17,7 @@ from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import indicators_of
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
+from llmtrade.memo import IdentityMemo
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 
@@ -164,23 +164,15 @@ def indicator_values(
     return values
 
 
-# The numbers of the last indicator sets asked about, by identity (each set kept beside them, so no id is reused
-# while its entry lives): the checkpoints of a day share the day's set (market/indicators.py `indicators_of`).
-_NUMBERS: OrderedDict[int, tuple[IndicatorSet, dict[str, float | None]]] = OrderedDict()
-_NUMBERS_KEPT = 64
-_NUMBERS_LOCK = threading.Lock()
+# The numbers of the last indicator sets asked about: the checkpoints of a day share the day's set
+# (market/indicators.py `indicators_of`).
+_NUMBERS: IdentityMemo[IndicatorSet, dict[str, float | None]] = IdentityMemo(64)
 
 
 def _numbers_of(ind: IndicatorSet) -> dict[str, float | None]:
     """The set's numeric fields (floats and missing values) by name, in field order. Shared: not to be changed."""
-    with _NUMBERS_LOCK:
-        kept = _NUMBERS.get(id(ind))
-        if kept is not None and kept[0] is ind:
-            _NUMBERS.move_to_end(id(ind))
-            return kept[1]
-    numbers = {name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None}
-    with _NUMBERS_LOCK:
-        _NUMBERS[id(ind)] = (ind, numbers)
-        if len(_NUMBERS) > _NUMBERS_KEPT:
-            _NUMBERS.popitem(last=False)
-    return numbers
+    return _NUMBERS.of(ind, _numbers)
+
+
+def _numbers(ind: IndicatorSet) -> dict[str, float | None]:
+    return {name: value for name, value in ind.model_dump().items() if isinstance(value, float) or value is None}
