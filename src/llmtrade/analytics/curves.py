@@ -157,7 +157,7 @@ def account_track(
         while trips < len(closed) and closed[trips][0] <= closed_at:
             won += closed[trips][1]
             trips += 1
-        value, gross = _mark(held, day, closes, last_price)
+        value, gross = _mark(held, day, closes, last_price, skip_flat=True)
         equity.append(cash + value)
         exposure.append(gross / (cash + value) if cash + value > 0 else 0.0)
         trades.append(trips)
@@ -297,10 +297,18 @@ def _trips(orders: list[tuple[str, int, float]], commission: float) -> list[tupl
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _mark(held: Mapping[str, int], day: date, closes: Closes, last_price: dict[str, float]) -> tuple[float, float]:
-    """(net value, gross value) of the positions at `day`'s close; updates `last_price` with the closes seen."""
+def _mark(
+    held: Mapping[str, int], day: date, closes: Closes, last_price: dict[str, float], *, skip_flat: bool = False
+) -> tuple[float, float]:
+    """(net value, gross value) of the positions at `day`'s close; updates `last_price` with the closes seen.
+
+    `skip_flat`: a symbol held at zero is not looked at, its last price left as it was: for an account, whose every
+    fill sets its symbol's last price before the session's mark, a flat symbol's last price is never read before its
+    next fill sets it again (a baseline's orders set none: its marks need every close)."""
     value = gross = 0.0
     for symbol, qty in held.items():
+        if skip_flat and qty == 0:
+            continue
         close = closes.get(symbol, {}).get(day)
         if close is not None:
             last_price[symbol] = close

@@ -261,10 +261,9 @@ def sharpe_interval(returns: Sequence[float], *, reps: int = RESAMPLES, seed: in
         return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
     import numpy as np
 
-    samples = _resampled(returns, reps, seed)
+    mean, sd = _resampled_moments(returns, reps, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sd = samples.std(axis=1, ddof=1)
-        values = np.where(sd >= _TINY, samples.mean(axis=1) / sd, np.nan) * math.sqrt(SESSIONS_PER_YEAR)
+        values = np.where(sd >= _TINY, mean / sd, np.nan) * math.sqrt(SESSIONS_PER_YEAR)
     return _interval(estimate, values)
 
 
@@ -279,7 +278,7 @@ def excess_interval(
     sd = _sd(diff)
     if estimate is None or sd is None or sd < _TINY or len(diff) < MIN_RETURNS_FOR_INTERVAL:
         return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
-    values = _resampled(diff, reps, seed).mean(axis=1) * SESSIONS_PER_YEAR
+    values = _resampled_means(diff, reps, seed) * SESSIONS_PER_YEAR
     return _interval(estimate, values)
 
 
@@ -303,13 +302,30 @@ def paired_mean_interval(
     sd = _sd(diff)
     if sd is None or sd < _TINY or len(diff) < minimum:
         return Interval(estimate=estimate, low=None, high=None, level=LEVEL)
-    return _interval(estimate, _resampled(diff, reps, seed).mean(axis=1))
+    return _interval(estimate, _resampled_means(diff, reps, seed))
 
 
-def _resampled(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
+def _resampled_moments(values: Sequence[float], reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each resample's mean and sample standard deviation (ddof 1), as numpy gives them for the reps x n array of
+    resampled values (analytics/resampled.py)."""
+    return _reduced(values, reps, seed, deviation=True)
+
+
+def _resampled_means(values: Sequence[float], reps: int, seed: int) -> np.ndarray:
+    """Each resample's mean, as `_resampled_moments` gives it."""
+    return _reduced(values, reps, seed, deviation=False)[0]
+
+
+def _reduced(values: Sequence[float], reps: int, seed: int, *, deviation: bool) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
-    return np.asarray(values, dtype=float)[_indices(len(values), block_length(len(values)), reps, seed)]
+    from llmtrade.analytics import resampled
+
+    series = np.asarray(values, dtype=float)
+    n = len(series)
+    return resampled.reduced(
+        series, lambda: _indices(n, block_length(n), reps, seed), (reps, seed), deviation=deviation
+    )
 
 
 def import_ahead(*, arch: bool = True) -> threading.Thread:
@@ -333,6 +349,18 @@ def _import_bootstrap(modules: tuple[str, ...]) -> None:
             importlib.import_module(module)
     except Exception:  # said where it matters: by the interval's own import, on the caller's thread
         return
+
+
+def draw_ahead(counts: Sequence[int], *, reps: int = RESAMPLES, seed: int = SEED) -> None:
+    """Inside `draws.drawn_apart()`, have its worker start making the draws of series of these numbers of daily
+    returns now (those too short for an interval aside), for `_indices` to take when an interval asks; nothing
+    outside it."""
+    worker = draws.current()
+    if worker is None:
+        return
+    for n in dict.fromkeys(counts):
+        if n >= MIN_RETURNS_FOR_INTERVAL:
+            worker.ahead(n, block_length(n), reps, seed)
 
 
 @lru_cache(maxsize=4)

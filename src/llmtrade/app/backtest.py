@@ -32,7 +32,7 @@ from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_t
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
-from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, standings
+from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ahead, follow_books, standings
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
@@ -145,6 +145,7 @@ def backtest(
     ):
         events = storage.events
         finished = check_resume(events, inputs)
+        follow_books(events)  # the leaderboard's reads, then kept current by the weeks: read from memory at the end
         if rebuild_if_ahead(app, storage):
             say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
         todo = [w for w in weeks if w not in finished]
@@ -156,6 +157,9 @@ def backtest(
         discovery = _start_discovery(app, storage, plan, todo, tally)
         if todo:
             import_ahead(arch=not draws_apart)  # the leaderboard's statistics, imported while the weeks wait
+            # Its draws too, made by the draws worker meanwhile, for the books' expected range: the whole plan's.
+            scheduled = [job.at for jobs in plan.values() for job in jobs]
+            draw_ahead(app, min(scheduled), max(scheduled))
         done = done_keys(events)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)
@@ -181,11 +185,11 @@ def backtest(
         if todo:
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
             events.flush()
-        # The books indexed whole before anything reads them by account or by type over the whole history.
-        app.index_books()
-        # Valued at the range's last scheduled instant, however much of it this invocation ran.
-        clock.set(max(clock.now(), max(job.at for jobs in plan.values() for job in jobs)))
-        board = standings(app, spec.name)
+        # The books indexed whole (by account, by type) while the leaderboard, which reads them from memory, is made.
+        with app.indexing_books():
+            # Valued at the range's last scheduled instant, however much of it this invocation ran.
+            clock.set(max(clock.now(), max(job.at for jobs in plan.values() for job in jobs)))
+            board = standings(app, spec.name)
     seconds = time.perf_counter() - started
     return BacktestResult(
         name=spec.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from llmtrade import __version__
@@ -106,6 +106,20 @@ def check_resume(events: EventStore, inputs: Inputs) -> set[date]:
             f"line {leak.line}); its results are not evidence: fix the leak and start a new backtest"
         )
     return {BacktestWeekDone.from_event(e).week_id for e in stream if e.type == BacktestWeekDone.event_type()}
+
+
+def follow_books(events: EventStore) -> None:
+    """The leaderboard's reads asked now, its copies then kept current by the weeks' appends (app/leaderboard.py)."""
+    from llmtrade.app.leaderboard import follow_books as follow  # lazy, as `standings`
+
+    follow(events)
+
+
+def draw_ahead(app: BacktestContainer, first_at: datetime, last_at: datetime) -> None:
+    """The leaderboard's bootstrap draws for books traded from `first_at` to `last_at`, asked for now."""
+    from llmtrade.app.leaderboard import draw_ahead as ahead  # lazy, as `standings`
+
+    ahead(app.loaded.config, app.calendar, first_at, last_at)
 
 
 def standings(app: BacktestContainer, name: str) -> Leaderboard:

@@ -36,8 +36,8 @@ from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.validation import validate_bars
-from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from llmtrade.storage.event_store import EventStore
@@ -45,7 +45,20 @@ from llmtrade.storage.event_store import EventStore
 TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
 TRIAL_ROLES = (AccountRole.PM, AccountRole.CHAIRMAN)
 PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
+# The leaderboard's reads of the books, each by type alone: the fills, the runs, the price fetches.
+_FILL_TYPES = [OrderFilled.event_type()]
 _RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type()]
+_FETCH_TYPES = [MarketDataFetched.event_type()]
+
+
+def follow_books(events: EventStore) -> None:
+    """Ask the leaderboard's reads once now, so that a store which keeps copies of what it reads (a backtest's sole
+    writer, storage/event_copies.py) keeps these current from its own appends, and the leaderboard at the end reads
+    them from memory: at 520 weeks some 52,000 events (fills, runs, price fetches) that were otherwise read back and
+    built again, the largest part of the leaderboard's time. The same events either way: a copy answers as the
+    database does. Best called while the books are short (a fresh backtest's: empty)."""
+    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES):
+        events.read(type=types)
 
 
 def books(app: Container, backtest: str | None) -> tuple[Container, str]:
@@ -97,9 +110,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     runs = [e for e in events.read(type=_RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
     first_at, last_at = _span([e.occurred_at for e in runs], fills)
     calendar = app.calendar
-    start = calendar.last_completed_session(first_at) or calendar.next_session(calendar.first_day)
-    end = max(start, calendar.last_completed_session(last_at) or start)
-    sessions = calendar.sessions_between(start, end)
+    sessions = _sessions(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
     closes, synthetic = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
@@ -141,6 +152,46 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     )
 
 
+def _sessions(calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> list[date]:
+    """The books' sessions: from the last one closed at the first trading instant to the last closed at the last."""
+    start = calendar.last_completed_session(first_at) or calendar.next_session(calendar.first_day)
+    end = max(start, calendar.last_completed_session(last_at) or start)
+    return calendar.sessions_between(start, end)
+
+
+def draw_ahead(config: Config, calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> None:
+    """Ask for the bootstrap draws of books traded from `first_at` to `last_at` now (metrics.draw_ahead), so a
+    `draws.drawn_apart` worker makes them while the trading runs: the whole range's and, split at the models'
+    knowledge cutoff, each period's. A guess at what `build_leaderboard` will need (a backtest's first and last
+    scheduled instants); draws of another length are made when asked, as without it."""
+    sessions = _sessions(calendar, first_at, last_at)
+    counts = [len(sessions) - 1]
+    cutoff = _latest_cutoff(config)
+    split = None if cutoff is None else _split(sessions, cutoff)
+    if split is not None:
+        counts += [split, len(sessions) - 1 - split]
+    metrics.draw_ahead(counts)
+
+
+def _latest_cutoff(config: Config) -> date | None:
+    """The latest knowledge cutoff of the models that trade (PMs and chairman) that give one."""
+    cutoffs = [pm.knowledge_cutoff for pm in config.models.pms] + [config.models.chairman.knowledge_cutoff]
+    return max((c for c in cutoffs if c is not None), default=None)
+
+
+def _split(sessions: Sequence[date], cutoff: date) -> int | None:
+    """The curve point the periods before and after `cutoff` share (the last close before the first week that began
+    after it), or None when the sessions are not split (all before it, or all after)."""
+    first_clean = _first_clean(sessions, cutoff)
+    return None if first_clean is None or first_clean == 1 else first_clean - 1
+
+
+def _first_clean(sessions: Sequence[date], cutoff: date) -> int | None:
+    """The first return after `cutoff`: return i (from close i-1 to close i) is clean when its whole week began
+    after it; None when none is."""
+    return next((i for i in range(1, len(sessions)) if week_id_for(sessions[i]) > cutoff), None)
+
+
 def _closes(
     app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
 ) -> tuple[curves.Closes, bool]:
@@ -155,10 +206,13 @@ def _closes(
     start, end = sessions[0], sessions[-1]
     priced = _priced_synthetic(storage.events, run_ids)
     if priced is not None:
-        cache = BarCache(storage.conn)
+        # The container's cache: a backtest's holds the bars it prefetched in memory (storage/bar_cache.py).
+        cache = app.bar_cache(storage)
         if cache.covers(symbols, start, end, synthetic=priced):
-            cached = cache.read(symbols, start, end, synthetic=priced)
-            if not validate_bars(cached, sessions):
+            # A range the cache has seen pass validation is not validated again, as the market service reads it.
+            vouched = cache.vouched(symbols, start, end, synthetic=priced)
+            cached = cache.read(symbols, start, end, synthetic=priced, trusted=vouched)
+            if vouched or not validate_bars(cached, sessions):
                 return _by_day(cached), priced
     market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
     series = market.bars(symbols, start, end)
@@ -174,7 +228,7 @@ def _closes(
 
 def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
     """Whether the trading runs' latest recorded price fetch was synthetic; None when none recorded one."""
-    fetched = [e for e in events.read(type=MarketDataFetched.event_type()) if e.run_id in run_ids]
+    fetched = [e for e in events.read(type=_FETCH_TYPES) if e.run_id in run_ids]
     return MarketDataFetched.from_event(fetched[-1]).synthetic if fetched else None
 
 
@@ -187,7 +241,7 @@ def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str
     brokers that filled each account's orders."""
     found: dict[tuple[str, str], Fill] = {}
     brokers: dict[str, set[str]] = {}
-    for event in events.read(type=OrderFilled.event_type()):
+    for event in events.read(type=_FILL_TYPES):
         filled = OrderFilled.from_event(event)
         fill = filled.fill
         if fill.account_id in accounts:
@@ -282,8 +336,7 @@ def _periods(
     cutoff = max(c for _, c in known)
     latest = ", ".join(name for name, c in known if c == cutoff)
     sessions = tracks[0].curve.sessions
-    # Return i (from close i-1 to close i) is clean when its whole week began after the cutoff.
-    first_clean = next((i for i in range(1, len(sessions)) if week_id_for(sessions[i]) > cutoff), None)
+    first_clean = _first_clean(sessions, cutoff)
     if first_clean is None:
         notes.append(
             f"every week is on or before the latest knowledge cutoff ({cutoff}, {latest}): the models may have "

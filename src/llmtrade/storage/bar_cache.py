@@ -270,8 +270,28 @@ class HeldBarCache(BarCache):
     def store(
         self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool
     ) -> None:
+        """Write through; a symbol the database held no bar of (of this kind) then holds exactly the bars given, so
+        they are kept as its series instead of read back: a backtest's prefetch stores some 33,000 bars, and
+        reading them back built each again (the prefetch: 1.5 -> 1.1 CPU seconds at 520 weeks)."""
+        fresh = self._without_bars(bars, synthetic)
         super().store(bars, start, end, provider=provider, synthetic=synthetic)
         self._drop(bars, synthetic)
+        for symbol in fresh:
+            # A later bar of the same day wins, as the upsert has it; the series in day order, as a read gives it.
+            by_day = {bar.day: bar for bar in bars[symbol]}
+            days = sorted(by_day)
+            self._bars[(synthetic, symbol)] = (days, [by_day[day] for day in days])
+
+    def _without_bars(self, bars: Mapping[str, Sequence[Bar]], synthetic: bool) -> list[str]:
+        """The symbols of `bars` (each of its own symbol and kind) of which the database holds no bar of this kind."""
+        own = [s for s, series in bars.items() if all(b.symbol == s and b.synthetic == synthetic for b in series)]
+        if not own:
+            return []
+        rows = self._conn.execute(
+            "SELECT DISTINCT symbol FROM market_bars WHERE synthetic = %s AND symbol = ANY(%s)", (synthetic, own)
+        ).fetchall()
+        held = {str(row[0]) for row in rows}
+        return [s for s in own if s not in held]
 
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         super().forget(symbols, start, end, synthetic=synthetic)
