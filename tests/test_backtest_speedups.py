@@ -197,7 +197,8 @@ def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was(monkeypatch: pyte
 def test_the_bootstrap_is_imported_ahead_on_a_daemon_thread() -> None:
     import sys
 
-    from llmtrade.analytics.metrics import import_ahead, sharpe_interval
+    from llmtrade.analytics.draws import import_ahead
+    from llmtrade.analytics.metrics import sharpe_interval
 
     thread = import_ahead()
     assert thread.daemon  # never keeps a finished process alive

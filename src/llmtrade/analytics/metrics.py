@@ -27,9 +27,7 @@ bit, for the standard normal).
 
 from __future__ import annotations
 
-import importlib
 import math
-import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -326,29 +324,6 @@ def _reduced(values: Sequence[float], reps: int, seed: int, *, deviation: bool) 
     return resampled.reduced(
         series, lambda: _indices(n, block_length(n), reps, seed), (reps, seed), deviation=deviation
     )
-
-
-def import_ahead(*, arch: bool = True) -> threading.Thread:
-    """Start importing what the bootstrap intervals need (numpy, scipy.special, then arch: some 1.1 CPU seconds,
-    most of it arch's univariate package, statsmodels and matplotlib; `arch` False: not arch, whose draws a
-    `draws.drawn_apart` worker makes) on a daemon thread, and return it.
-
-    For a caller with a long stretch of work before its first interval (a backtest: its leaderboard comes
-    last) whose thread often waits on something else (PostgreSQL): the import runs in those waits instead
-    of adding to the wall time at the end. Nothing depends on the thread: a later import waits for it
-    (Python's per-module import lock) or, if it failed, imports again and raises there."""
-    modules = ("scipy.special", "arch.bootstrap") if arch else ("scipy.special",)
-    thread = threading.Thread(target=_import_bootstrap, args=(modules,), name="import-arch", daemon=True)
-    thread.start()
-    return thread
-
-
-def _import_bootstrap(modules: tuple[str, ...]) -> None:
-    try:
-        for module in modules:
-            importlib.import_module(module)
-    except Exception:  # said where it matters: by the interval's own import, on the caller's thread
-        return
 
 
 def draw_ahead(counts: Sequence[int], *, reps: int = RESAMPLES, seed: int = SEED) -> None:
