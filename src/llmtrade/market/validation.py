@@ -118,6 +118,11 @@ def validate_series(
 ) -> list[BarProblem]:
     if _clean(bars, sessions):
         return []
+    return _problems(symbol, bars, sessions, where=where)
+
+
+def _problems(symbol: str, bars: Sequence[Bar], sessions: Sequence[date], *, where: str | None) -> list[BarProblem]:
+    """Every problem of the series, each check made in full (`validate_series` without its clean-series shortcut)."""
 
     def problem(kind: ProblemKind, days: Sequence[date], reason: str) -> BarProblem:
         return BarProblem(symbol=symbol, kind=kind, days=sorted(set(days)), reason=reason, where=where)
