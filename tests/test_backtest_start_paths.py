@@ -12,6 +12,9 @@ import random
 from array import array
 from datetime import date, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from llmtrade.discovery import features
 from llmtrade.domain.market import Bar, trusted_bar
 from llmtrade.market.validation import _clean, _problems, validate_series
@@ -151,3 +154,18 @@ def test_a_pair_historys_spreads_are_the_per_pair_estimates_bit_for_bit() -> Non
     assert 0.0 in pairs and any(p > 0 for p in pairs)  # both of max(estimate, 0)'s branches were taken
     window = features.PairHistory(bars, 100).features(100, 400, "X", asset_class="equity")
     assert window == features.features("X", bars[100:400], asset_class="equity")
+
+
+def test_trusted_bars_share_one_set_of_every_field_that_nothing_changes() -> None:
+    day = date(2026, 1, 5)
+    one, two = (trusted_bar(s, day, 10.0, 11.0, 9.0, 10.5, 100.0, "t", True) for s in ("SPY", "TLT"))
+    validated = Bar(
+        symbol="SPY", day=day, open=10.0, high=11.0, low=9.0, close=10.5, volume=100.0, source="t", synthetic=True
+    )
+    assert one == validated and one.model_fields_set == validated.model_fields_set == set(Bar.model_fields)
+    copied = one.model_copy(update={"close": 10.25})
+    assert copied.model_fields_set is not one.model_fields_set and copied.close == 10.25
+    with pytest.raises(ValidationError):
+        one.close = 1.0  # type: ignore[misc]  # frozen: refused before its fields set is touched
+    assert one.model_fields_set == two.model_fields_set == set(Bar.model_fields)
+    assert one.close == 10.5 and one.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
