@@ -92,13 +92,7 @@ class PairHistory:
         self.returns = array("d", [log(after / before) for before, after in pairwise(closes)])
         # _corwin_schultz's terms, each day's range taken once for the two pairs it is in (the same floats).
         ranges = [log(high / low) ** 2 for high, low in zip(highs, lows, strict=True)]
-        self.spreads = array(
-            "d",
-            [
-                _spread(ranges[i] + ranges[i + 1], log(max(highs[i], highs[i + 1]) / min(lows[i], lows[i + 1])) ** 2)
-                for i in range(len(ranges) - 1)
-            ],
-        )
+        self.spreads = array("d", _spreads(ranges, highs, lows))
 
     def features(
         self, lo: int, hi: int, symbol: str, *, asset_class: str, name: str = "", sector: str = ""
@@ -120,6 +114,23 @@ class PairHistory:
             self.closes[hi - 1],
             self.closes[hi - 1 - MOMENTUM_SESSIONS],
         )
+
+
+def _spreads(ranges: list[float], highs: list[float], lows: list[float]) -> list[float]:
+    """`_spread` of each consecutive pair (beta: the two days' `ranges` summed; gamma: the two-day range's squared
+    log), written out in one loop: the same operations on the same floats in the same order, so the same bits,
+    without a call or two of max and min per pair (a decade's first discovery run works out some 290,000 pairs)."""
+    log, sqrt, exp, k = math.log, math.sqrt, math.exp, _K
+    out: list[float] = []
+    pairs = zip(ranges, ranges[1:], highs, highs[1:], lows, lows[1:], strict=False)  # the shifted lists one shorter
+    for beta_1, beta_2, high_1, high_2, low_1, low_2 in pairs:
+        beta = beta_1 + beta_2
+        # max(high_1, high_2) and min(low_1, low_2): the first argument unless the second is strictly beyond it.
+        gamma = log((high_2 if high_2 > high_1 else high_1) / (low_2 if low_2 < low_1 else low_1)) ** 2
+        grown = exp((sqrt(2 * beta) - sqrt(beta)) / k - sqrt(gamma / k))
+        spread = 2 * (grown - 1) / (1 + grown)
+        out.append(0.0 if spread < 0.0 else spread)  # max(spread, 0.0)
+    return out
 
 
 def _row(

@@ -116,6 +116,14 @@ def validate_bars(
 def validate_series(
     symbol: str, bars: Sequence[Bar], sessions: Sequence[date], *, where: str | None = None
 ) -> list[BarProblem]:
+    if _clean(bars, sessions):
+        return []
+    return _problems(symbol, bars, sessions, where=where)
+
+
+def _problems(symbol: str, bars: Sequence[Bar], sessions: Sequence[date], *, where: str | None) -> list[BarProblem]:
+    """Every problem of the series, each check made in full (`validate_series` without its clean-series shortcut)."""
+
     def problem(kind: ProblemKind, days: Sequence[date], reason: str) -> BarProblem:
         return BarProblem(symbol=symbol, kind=kind, days=sorted(set(days)), reason=reason, where=where)
 
@@ -137,6 +145,25 @@ def validate_series(
         )
     found += _gaps(problem, set(days), sessions)
     return found
+
+
+def _clean(bars: Sequence[Bar], sessions: Sequence[date]) -> bool:
+    """True when `bars` are certainly without a problem: their days exactly the range's last len(bars) sessions
+    (so none twice, none out of order, none off a session, no hole and no stale tail) and every bar passing
+    `_bar_problems`' common case. False says nothing: the detailed checks then run and name what is wrong.
+
+    The same verdict for a clean series at a fraction of the detailed checks' cost (a Counter, a set of the
+    sessions, sorted copies): a backtest's discovery validates some hundred candidates' whole histories, 290,000
+    bars over a decade, where this common case was most of its start."""
+    count = len(bars)
+    if not count or count > len(sessions):
+        return False
+    inf = math.inf
+    for bar, day in zip(bars, sessions[len(sessions) - count :], strict=True):
+        lo, h, c, v = bar.low, bar.high, bar.close, bar.volume
+        if not (bar.day == day and 0 < lo <= bar.open <= h < inf and lo <= c <= h and 0 <= v < inf):
+            return False
+    return True
 
 
 def _bar_problems(bar: Bar) -> list[tuple[ProblemKind, str]]:

@@ -39,6 +39,19 @@ def row_of(b: Bar) -> tuple[Any, ...]:
     return (b.synthetic, b.symbol, b.day, b.open, b.high, b.low, b.close, b.volume, b.source)
 
 
+def rows_of(bars: Mapping[str, Sequence[Bar]]) -> Collection[tuple[Any, ...]]:
+    """The rows `store` writes for `bars`: one per (synthetic, symbol, day), a later bar of the same key winning.
+    Validated series (each symbol's bars its own, days strictly ascending: what the market service stores) have no
+    key twice: their rows are listed in order without a dictionary of keys (a backtest stores some 290,000)."""
+    for symbol, series in bars.items():
+        previous = date.min
+        for bar in series:
+            if bar.symbol != symbol or bar.day <= previous:
+                return {(b.synthetic, b.symbol, b.day): row_of(b) for s in bars.values() for b in s}.values()
+            previous = bar.day
+    return [row_of(bar) for series in bars.values() for bar in series]
+
+
 def _copy(cur: psycopg.Cursor[Any], table: str, rows: Iterable[tuple[Any, ...]]) -> None:
     with cur.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_TYPES)
@@ -128,12 +141,12 @@ class BarCache:
         through COPY into a staging table (dropped before the commit) and one INSERT ... SELECT upserts them: a
         backtest stores some 40,000 bars, and one prepared INSERT each kept the client and the server busy at once
         (pipeline mode) for most of a short run, a serial run taking more than a core."""
-        rows = {(b.synthetic, b.symbol, b.day): row_of(b) for series in bars.values() for b in series}
+        rows = rows_of(bars)
         with self._conn.transaction(), self._conn.cursor() as cur:
             self._unvouch(bars, start, end, synthetic=synthetic)
-            if not self._upserted_straight(cur, rows.values()):
+            if not self._upserted_straight(cur, rows):
                 cur.execute(f"CREATE TEMP TABLE bars_staging AS SELECT {_COLUMNS} FROM market_bars LIMIT 0")
-                _copy(cur, "bars_staging", rows.values())
+                _copy(cur, "bars_staging", rows)
                 cur.execute(
                     f"""INSERT INTO market_bars ({_COLUMNS}) SELECT {_COLUMNS} FROM bars_staging
                        ON CONFLICT (synthetic, symbol, day) DO UPDATE SET open = excluded.open, high = excluded.high,
