@@ -3,9 +3,12 @@ valuation and the audit log ask of them at every checkpoint, at the cost of the 
 
 A broker lists every fill of the account on each read (brokers/protocol.py `fills`), so whatever is
 computed from that list, per fill and in Python, costs the account's whole history at every checkpoint.
-`view_of` keeps the last list it split per broker and account; a new list that starts with the kept one
-(the same fills, compared whole, at C speed: the paper broker hands back the very same objects) is split
-only past it, anything else is split again from scratch. Nothing is trusted across lists: the kept split is
+`view_of` keeps the last list it split per broker and account (as a tuple); the very tuple split last time
+(a paper look with no fill derived hands out its book's own tuple, the same object until a fill is recorded)
+is the kept view at once, without a pass over the account's fills (issue 13: that pass and the list copy
+before it grew with the history at every look); a new list that starts with the kept one (the same fills,
+compared whole, at C speed: the paper broker hands back the very same objects) is split only past it,
+anything else is split again from scratch. Nothing is trusted across lists: the kept split is
 a cache of a pure function of the list, so a new process, another backtest in this one, a fill that sorts
 in earlier or a partial fill that grew all give the same answer as a fresh split.
 """
