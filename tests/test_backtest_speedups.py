@@ -124,24 +124,26 @@ def test_round_trips_counted_a_batch_at_a_time_are_those_counted_at_once() -> No
 def test_the_breakers_closed_trades_follow_the_fills_they_are_given_grown_or_reordered() -> None:
     fills = [f.model_copy(update={"account_id": "acct_memo"}) for f in _random_fills(3, 120)]
     for n in (10, 40, 41, 120):  # the fills grow at their end, as a book's do
-        assert controls._CLOSED_TRADES.pnls("acct_memo", fills[:n]) == closed_trade_pnls(fills[:n])
+        assert controls._CLOSED_TRADES.pnls("acct_memo", fills[:n]) == tuple(closed_trade_pnls(fills[:n]))
     # A fill recorded late sorts in earlier: the prefix changed, the count starts again.
     reordered = [fills[5], *fills[:5], *fills[6:]]
-    assert controls._CLOSED_TRADES.pnls("acct_memo", reordered) == closed_trade_pnls(reordered)
+    assert controls._CLOSED_TRADES.pnls("acct_memo", reordered) == tuple(closed_trade_pnls(reordered))
     other = [f.model_copy(update={"price": f.price + 1}) for f in fills[:60]]  # another book, same account id
-    assert controls._CLOSED_TRADES.pnls("acct_memo", other) == closed_trade_pnls(other)
-    assert controls._CLOSED_TRADES.pnls("acct_memo", []) == []
+    assert controls._CLOSED_TRADES.pnls("acct_memo", other) == tuple(closed_trade_pnls(other))
+    assert controls._CLOSED_TRADES.pnls("acct_memo", []) == ()
 
 
 def test_the_breakers_closed_trades_carried_on_are_not_changed_by_what_a_caller_does_with_them() -> None:
-    # The P/Ls of the trades closed before are kept and only new trips looked at; a list handed out is the
-    # caller's, so changing it must not change the next answer.
+    # The P/Ls of the trades closed before are kept and only new trips looked at; what is handed out is shared (a
+    # tuple: no caller can change it), and neither a later answer nor the caller's own list changes it.
     fills = [f.model_copy(update={"account_id": "acct_kept"}) for f in _random_fills(4, 80)]
-    first = controls._CLOSED_TRADES.pnls("acct_kept", fills[:50])
-    assert first == closed_trade_pnls(fills[:50]) and first
-    first.clear()
-    assert controls._CLOSED_TRADES.pnls("acct_kept", fills) == closed_trade_pnls(fills)
-    assert controls._CLOSED_TRADES.pnls("acct_kept", fills[:50]) == closed_trade_pnls(fills[:50])
+    given = fills[:50]
+    first = controls._CLOSED_TRADES.pnls("acct_kept", given)
+    assert type(first) is tuple and first == tuple(closed_trade_pnls(fills[:50])) and first
+    given.clear()  # the caller's list, changed after: the kept count is of the fills as they were
+    assert controls._CLOSED_TRADES.pnls("acct_kept", fills) == tuple(closed_trade_pnls(fills))
+    assert first == tuple(closed_trade_pnls(fills[:50]))
+    assert controls._CLOSED_TRADES.pnls("acct_kept", fills[:50]) == tuple(closed_trade_pnls(fills[:50]))
 
 
 def test_each_settled_week_is_frozen_its_garbage_collected_first_and_all_unfrozen_at_the_end() -> None:

@@ -68,7 +68,7 @@ def test_one_look_at_the_paper_book_is_its_account_then_its_orders_and_fills_and
     account, seen = look_at(broker, PRICES)
     fresh = observe(broker)
     assert account == broker.account(PRICES) and account.positions == {}
-    assert (seen.fills, seen.working, seen.orders) == (fresh.fills, fresh.working, fresh.orders)
+    assert (list(seen.fills), seen.working, seen.orders) == (fresh.fills, fresh.working, fresh.orders)
     assert fresh.version is None and seen.version is not None
     assert look_at(broker, {"TLT": 95.0})[1].version == seen.version  # prices move nothing in the book
 
@@ -80,7 +80,7 @@ def test_one_look_at_the_paper_book_is_its_account_then_its_orders_and_fills_and
     value_account(storage.events, Desk(CONFIG.accounts.account("acct_1"), broker), account, CONFIG, **_AT)
     recorded = look_at(broker, PRICES)[1]
     assert recorded.version not in (seen.version, filled.version)  # a recorded fill is a new book
-    assert recorded.fills == filled.fills
+    assert list(recorded.fills) == filled.fills  # recorded: the book's own tuple; derived: a list
 
     # A broker that offers no look of its own is read as ever, in the same order, and has no version.
     plain_account, plain = look_at(Plain(broker), PRICES)  # type: ignore[arg-type]
@@ -180,3 +180,44 @@ def test_the_convictions_by_week_are_the_latest_of_each_week_in_any_order() -> N
         assert dict(latest) == expected and len(latest) == len(expected)
         assert latest.get(week) == conviction and latest.get(w3 + timedelta(days=7), 9) == 9
         assert dict(before) == as_it_was  # a fold's state is shared: the one before is left as it was
+
+
+def test_looks_at_an_unchanged_book_hand_out_the_same_fills_and_what_is_kept_from_them_is_known_by_identity(
+    storage: Storage,
+) -> None:
+    # Issue 13 (a week must not cost more as the history grows): every checkpoint looked at each account's fills,
+    # copied them, and fill_view and the breaker's trades compared every one of them again. A look at a book with
+    # nothing derived hands out the book's own tuple, which the next look hands out again, and what was made of it
+    # is given back without a pass over the account's fills; a recorded fill is a new tuple, worked out afresh.
+    from llmtrade.brokers.fill_view import view_of
+    from llmtrade.domain.ledger import closed_trade_pnls
+    from llmtrade.risk.controls import _CLOSED_TRADES
+
+    clock = Clock(BEFORE_OPEN)
+    broker = _paper(storage, clock)
+    desk = Desk(CONFIG.accounts.account("acct_1"), broker)
+    broker.submit(_order("TLT", Side.BUY, 100))
+    clock.set(DURING)
+    account, seen = look_at(broker, PRICES)
+    value_account(storage.events, desk, account, CONFIG, **_AT, observed=seen)  # the fill recorded
+    _, first = look_at(broker, PRICES)
+    _, second = look_at(broker, {"TLT": 95.0})
+    assert type(first.fills) is tuple and first.fills is second.fills and list(first.fills) == broker.fills()
+    view = view_of(broker.name, "acct_1", first.fills)
+    assert view_of(broker.name, "acct_1", second.fills) is view and view.fills is first.fills
+    pnls = _CLOSED_TRADES.pnls("acct_1", view.ours(frozenset()))
+    assert _CLOSED_TRADES.pnls("acct_1", view.ours(frozenset())) is pnls and pnls == ()
+
+    # A round trip closes: a new book, a new tuple, the view and the trades carried on to what a fresh count gives.
+    clock.set(DURING + timedelta(days=1))
+    broker.submit(Order(**{**_order("TLT", Side.SELL, 100, "close").model_dump(), "week_id": WEEK}))
+    account, later = look_at(broker, PRICES)
+    value_account(storage.events, desk, account, CONFIG, **{**_AT, "occasion": "after fill"}, observed=later)
+    _, closed = look_at(broker, PRICES)
+    assert type(closed.fills) is tuple and closed.fills is not first.fills and len(closed.fills) == 2
+    grown = view_of(broker.name, "acct_1", closed.fills)
+    assert grown is not view and list(grown.fills) == broker.fills() and list(view.fills) == broker.fills()[:1]
+    assert _CLOSED_TRADES.pnls("acct_1", grown.ours(frozenset())) == tuple(closed_trade_pnls(broker.fills()))
+    assert len(closed_trade_pnls(broker.fills())) == 1
+    # A list equal to the kept tuple (another broker's way of listing) gives the same answer, from the same count.
+    assert _CLOSED_TRADES.pnls("acct_1", list(closed.fills)) == tuple(closed_trade_pnls(broker.fills()))

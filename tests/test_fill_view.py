@@ -45,7 +45,7 @@ def _fresh(fills: list[Fill], planned: frozenset[str], done: frozenset[str], wor
 def _carried(key: str, fills: list[Fill], planned: frozenset[str], done: frozenset[str], working: frozenset[str]):
     view = view_of("paper", key, fills)
     foreign = [d for d in reconcile({}, [], view.others, ledger_view([], ()), planned) if d.kind == "unknown_fill"]
-    return view.own(planned), view.ours(planned), view.unrecorded(done, working), foreign
+    return view.own(planned), list(view.ours(planned)), view.unrecorded(done, working), foreign
 
 
 def test_a_view_carried_over_growing_lists_answers_what_a_fresh_split_does() -> None:
@@ -71,7 +71,7 @@ def test_a_changed_history_is_split_again_not_carried_on() -> None:
     assert view_of("paper", "acct-change", grown).own(frozenset()) == own_shares(grown, ())
     assert view_of("paper", "acct-change", grown).own(frozenset()) != own_shares(late, ())
     shorter = grown[:4]
-    assert view_of("paper", "acct-change", shorter).ours(frozenset()) == shorter
+    assert list(view_of("paper", "acct-change", shorter).ours(frozenset())) == shorter
 
 
 def test_a_fill_claimed_by_a_plan_is_llmtrades_and_not_reported_as_unknown() -> None:
@@ -119,7 +119,7 @@ def test_split_leaves_the_view_it_extends_as_it_was() -> None:
     base = split(_history(5))
     before = (list(base.fills), list(base.ids), dict(base.prefixed), list(base.others))
     split([*_history(5), _fill(5, cid="by-hand"), _fill(6)], base)
-    assert (base.fills, base.ids, base.prefixed, base.others) == before
+    assert (list(base.fills), base.ids, base.prefixed, base.others) == before
 
 
 def test_the_recorded_ids_are_looked_through_again_only_when_the_audit_logs_set_is_another(

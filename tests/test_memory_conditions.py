@@ -196,3 +196,23 @@ def test_a_row_stored_under_the_highest_event_id_read_makes_the_history_read_who
     whole.refresh(storage.conn, _version(storage))
     assert _held(history) == _held(whole)
     assert late.memory_id in history._ids
+
+
+def test_the_nearest_weeks_are_the_first_of_the_distances_sorted_by_distance_then_id(storage: Storage) -> None:
+    # Issue 13: a recall sorted every visible week in Python; `nearest` sorts in numpy and builds only the few taken.
+    # Ties (equal values: equal distances) are ordered by id as the sort of `distances` orders them.
+    conditions = _conditions(40, seed=11)
+    twins = [c.model_copy(update={"values": conditions[5].values}) for c in conditions[20:26]]
+    conditions = [*conditions[:20], *twins, *conditions[26:]]
+    history = _history(storage, conditions)
+    for target in (conditions[5], conditions[-1], conditions[22]):
+        as_of = conditions[-1].known_at + timedelta(hours=1)
+        expected = sorted(history.distances(target, as_of), key=lambda t: (t[0], t[1]))
+        assert len({d for d, _, _ in expected}) < len(expected)  # ties there are
+        for count in (0, 1, 3, 7, len(expected), len(expected) + 5):
+            assert history.nearest(target, as_of, count) == expected[:count]
+    early = conditions[9].known_at + timedelta(hours=1)  # point-in-time: only the weeks known by then
+    assert [mid for _, mid, _ in history.nearest(conditions[30], early, 100)] == [
+        mid for _, mid, _ in sorted(history.distances(conditions[30], early), key=lambda t: (t[0], t[1]))
+    ]
+    assert len(history.nearest(conditions[30], early, 100)) == 10

@@ -3,9 +3,12 @@ valuation and the audit log ask of them at every checkpoint, at the cost of the 
 
 A broker lists every fill of the account on each read (brokers/protocol.py `fills`), so whatever is
 computed from that list, per fill and in Python, costs the account's whole history at every checkpoint.
-`view_of` keeps the last list it split per broker and account; a new list that starts with the kept one
-(the same fills, compared whole, at C speed: the paper broker hands back the very same objects) is split
-only past it, anything else is split again from scratch. Nothing is trusted across lists: the kept split is
+`view_of` keeps the last list it split per broker and account (as a tuple); the very tuple split last time
+(a paper look with no fill derived hands out its book's own tuple, the same object until a fill is recorded)
+is the kept view at once, without a pass over the account's fills (issue 13: that pass and the list copy
+before it grew with the history at every look); a new list that starts with the kept one (the same fills,
+compared whole, at C speed: the paper broker hands back the very same objects) is split only past it,
+anything else is split again from scratch. Nothing is trusted across lists: the kept split is
 a cache of a pure function of the list, so a new process, another backtest in this one, a fill that sorts
 in earlier or a partial fill that grew all give the same answer as a fresh split.
 """
@@ -24,12 +27,13 @@ from llmtrade.domain.trading import Fill
 
 @dataclass(frozen=True)
 class FillView:
-    """The broker's `fills` (fill order, as listed; shared, never to be changed) split by client_order_id:
+    """The broker's `fills` (fill order, as listed; a tuple, the broker's own when it handed one out) split by
+    client_order_id:
     `ids` each fill's id in the same order; `prefixed` signed shares per symbol of the fills whose id has
     llmtrade's own format (in order of first appearance); `others` the fills whose id has not (a planned id
     may still claim them, a hand trade never), in fill order."""
 
-    fills: list[Fill]
+    fills: tuple[Fill, ...]
     ids: list[str]
     prefixed: dict[str, int]
     others: list[Fill]
@@ -48,8 +52,9 @@ class FillView:
             return dict(self.prefixed)
         return own_shares(self.fills, planned)
 
-    def ours(self, planned: Collection[str]) -> list[Fill]:
-        """The fills of llmtrade's own orders (`is_ours`), in fill order. Shared when all are: not to be changed."""
+    def ours(self, planned: Collection[str]) -> Sequence[Fill]:
+        """The fills of llmtrade's own orders (`is_ours`), in fill order: the view's own tuple when all are (the same
+        object look after look while the broker's fills are, which the breaker's trades know it by)."""
         if not self.others:
             return self.fills
         return [f for f in self.fills if is_ours(f.client_order_id, planned)]
@@ -82,7 +87,7 @@ def _covers(done: Collection[str], ids: list[str], upto: int) -> bool:
 
 def split(fills: Sequence[Fill], base: FillView | None = None) -> FillView:
     """The view of `fills`, split past `base` when `fills` starts with base's fills (`base` is left as it is)."""
-    listed = list(fills)
+    listed = fills if type(fills) is tuple else tuple(fills)  # a broker's tuple kept as it is: known by identity
     if base is None:
         ids: list[str] = []
         prefixed: dict[str, int] = {}
@@ -107,7 +112,7 @@ def _adopted(kept: FillView, fills: Sequence[Fill]) -> FillView:
     kept as it was, the next look would compare these objects field by field against the old ones (pydantic's
     __eq__) at every look until the account's next fill; adopted, it finds the very same objects."""
     return FillView(
-        fills=list(fills),
+        fills=fills if type(fills) is tuple else tuple(fills),
         ids=kept.ids,
         prefixed=kept.prefixed,
         others=kept.others,
@@ -127,9 +132,11 @@ class _Views:
         with self._lock:
             kept = self._kept.get(key)
         n = 0 if kept is None else len(kept.fills)
+        if kept is not None and fills is kept.fills:
+            return kept  # the usual look at a paper account: the very tuple split last time (a tuple never changes)
         if kept is not None and len(fills) == n and all(map(operator.is_, fills, kept.fills)):
-            view = kept  # the usual look: the very same fills
-        elif kept is not None and len(fills) >= n and list(fills[:n]) == kept.fills:
+            view = kept  # the very same fills, listed anew
+        elif kept is not None and len(fills) >= n and tuple(fills[:n]) == kept.fills:
             view = split(fills, kept) if len(fills) > n else _adopted(kept, fills)
         else:
             view = split(fills)

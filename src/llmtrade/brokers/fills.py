@@ -17,7 +17,7 @@ postmortem): it costs two reads when there is nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -76,7 +76,7 @@ class Observed:
     a broker that can vouch for its whole book offers one (the paper broker, whose book is events in this
     database); a remote broker is looked at, and everything worked out again, every time."""
 
-    fills: list[Fill]
+    fills: Sequence[Fill]  # in fill order; shared (a broker may hand out its own tuple): not to be changed
     working: frozenset[str]  # client_order_ids of open orders (their fills may still grow)
     orders: tuple[BrokerOrder, ...] = ()  # those open orders as the broker listed them (reconciliation reads them)
     version: Hashable | None = None

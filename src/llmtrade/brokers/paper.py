@@ -119,7 +119,10 @@ class PaperBroker:
         account = self._account(book, ordered, prices)
         orders = tuple(self._open(book, derived))
         observed = Observed(
-            fills=self._sorted_fills(book, ordered),
+            # Nothing derived (most looks): the book's own tuple of recorded fills, the very object the last look
+            # handed out while no fill is recorded, so what is carried from look to look (fill_view, the breaker's
+            # trades) knows it by identity instead of comparing the account's every fill again.
+            fills=book.booked_fills if not ordered else self._sorted_fills(book, ordered),
             working=frozenset(o.client_order_id for o in orders),
             orders=orders,
             version=(book.serial, tuple(f for _, f in ordered)),

@@ -164,6 +164,18 @@ class ConditionHistory:
             rows, dists = self._scored(condition, as_of)
             return [(float(d), self._ids[j], self._rows[j]) for j, d in zip(rows.tolist(), dists, strict=True)]
 
+    def nearest(
+        self, condition: MarketCondition, as_of: datetime, count: int
+    ) -> list[tuple[float, str, tuple[Any, ...]]]:
+        """The first `count` of `distances` sorted by (distance, memory id), ties of both in row order (what a stable
+        sort of `distances` by that key gives). Why: a recall wants a handful of the nearest weeks, and building and
+        sorting a tuple per visible week in Python cost the whole history at every recall; here the order is one
+        numpy sort (ids by their code-point rank, as `nearest_weeks`) and only the `count` taken are built."""
+        with self._lock:
+            rows, dists = self._scored(condition, as_of)
+            order = np.lexsort((self._id_rank[rows], dists))[: max(count, 0)]
+            return [(float(dists[k]), self._ids[rows[k]], self._rows[rows[k]]) for k in order.tolist()]
+
     def nearest_weeks(self, condition: MarketCondition, as_of: datetime) -> tuple[np.ndarray, np.ndarray]:
         """The weeks (datetime64[D]) of the conditions `distances` scores and their distances (float64), nearest
         first, ties by memory id in code-point order: the same order as sorting `distances` by (distance, id)."""

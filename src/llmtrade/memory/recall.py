@@ -91,10 +91,8 @@ def similar_conditions(
     history = history or ConditionHistory()
     if not told or history.version is None:
         history.refresh(conn, history.read_version(conn))
-    scored = sorted(
-        ((d, mid, row) for d, mid, row in history.distances(condition, as_of) if mid != condition.memory_id),
-        key=lambda t: (t[0], t[1]),
-    )
+    # One more than asked: the condition's own row, if visible, is left out after the cut.
+    scored = [t for t in history.nearest(condition, as_of, limit + 1) if t[1] != condition.memory_id]
     out = []
     for rank, (d, mid, row) in enumerate(scored[:limit], start=1):
         held = MarketCondition(

@@ -50,24 +50,27 @@ class _ClosedTrades:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: dict[str, tuple[list[Fill], TripCounting, list[float]]] = {}
+        self._kept: dict[str, tuple[tuple[Fill, ...], TripCounting, tuple[float, ...]]] = {}
 
-    def pnls(self, account_id: str, fills: Sequence[Fill]) -> list[float]:
-        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order). A new list on every call."""
+    def pnls(self, account_id: str, fills: Sequence[Fill]) -> tuple[float, ...]:
+        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order), as a tuple: shared, never copied."""
         with self._lock:
             kept = self._kept.get(account_id)
+            if kept is not None and fills is kept[0]:
+                return kept[2]  # the very tuple asked about last time (a paper account's usual look)
             if kept is not None and len(fills) == len(kept[0]) and all(map(operator.is_, fills, kept[0])):
-                return list(kept[2])  # the very fills asked about last time (most looks): nothing to count or copy
-            if kept is not None and len(fills) >= len(kept[0]) and list(fills[: len(kept[0])]) == kept[0]:
+                return kept[2]  # the very fills asked about last time, listed anew: nothing to count
+            if kept is not None and len(fills) >= len(kept[0]) and tuple(fills[: len(kept[0])]) == kept[0]:
                 seen, counting, pnls = kept
                 counting.add(fills[len(seen) :])
             else:
-                counting, pnls = TripCounting(), []
+                counting, pnls = TripCounting(), ()
                 counting.add(fills)
-            # Only the trips closed since are looked at; the list is copied whole (at C speed), never changed.
-            pnls = pnls + [trip.pnl for trip in counting.done[len(pnls) :]]
-            self._kept[account_id] = (list(fills), counting, pnls)
-            return list(pnls)
+            # Only the trips closed since are looked at; the tuple is copied whole (at C speed) once per new fill.
+            pnls = (*pnls, *(trip.pnl for trip in counting.done[len(pnls) :]))
+            # A tuple is kept as it is (it cannot change, so the next look may know it by identity); a list is copied.
+            self._kept[account_id] = (fills if type(fills) is tuple else tuple(fills), counting, pnls)
+            return pnls
 
 
 _CLOSED_TRADES = _ClosedTrades()
@@ -117,7 +120,7 @@ def evaluate_breaker(
     *,
     starting_equity: float,
     equity: float,
-    fills: list[Fill],
+    fills: Sequence[Fill],
     config: CircuitBreaker,
     week_id: date | None,
     run_id: str | None,
@@ -147,7 +150,7 @@ def breaker_change(
     *,
     starting_equity: float,
     equity: float,
-    fills: list[Fill],
+    fills: Sequence[Fill],
     config: CircuitBreaker,
 ) -> tuple[BreakerState, list[EventPayload], int]:
     """What `evaluate_breaker` would record now: (the new state, its events on the breaker stream, the

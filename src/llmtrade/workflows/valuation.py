@@ -12,7 +12,7 @@ record on its own with its own race handling (brokers/fills.py, risk/controls.py
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
@@ -98,7 +98,7 @@ class _Valued:
 
     def get(
         self, events: EventStore, broker: str, account_id: str, observed: Observed, ours: frozenset[str]
-    ) -> list[Fill] | None:
+    ) -> Sequence[Fill] | None:
         """The account's own fills (shared: not to be changed) when this look is the last valuation's, else None."""
         if observed.version is None:
             return None
@@ -114,7 +114,7 @@ class _Valued:
         account_id: str,
         observed: Observed,
         ours: frozenset[str],
-        fills: list[Fill],
+        fills: Sequence[Fill],
     ) -> None:
         if observed.version is None:
             return
@@ -125,7 +125,7 @@ class _Valued:
 
 
 # (the look's version, the ids planned then, the account's own fills)
-_Seen = tuple[Hashable, frozenset[str], list[Fill]]
+_Seen = tuple[Hashable, frozenset[str], Sequence[Fill]]
 _VALUED = _Valued()
 
 
