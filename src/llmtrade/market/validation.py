@@ -150,7 +150,7 @@ def _problems(symbol: str, bars: Sequence[Bar], sessions: Sequence[date], *, whe
 def _clean(bars: Sequence[Bar], sessions: Sequence[date]) -> bool:
     """True when `bars` are certainly without a problem: their days exactly the range's last len(bars) sessions
     (so none twice, none out of order, none off a session, no hole and no stale tail) and every bar passing
-    `_bar_problems`' common case. False says nothing: the detailed checks then run and name what is wrong.
+    `_ordinary`. False says nothing: the detailed checks then run and name what is wrong.
 
     The same verdict for a clean series at a fraction of the detailed checks' cost (a Counter, a set of the
     sessions, sorted copies): a backtest's discovery validates some hundred candidates' whole histories, 290,000
@@ -158,19 +158,22 @@ def _clean(bars: Sequence[Bar], sessions: Sequence[date]) -> bool:
     count = len(bars)
     if not count or count > len(sessions):
         return False
-    inf = math.inf
-    for bar, day in zip(bars, sessions[len(sessions) - count :], strict=True):
-        lo, h, c, v = bar.low, bar.high, bar.close, bar.volume
-        if not (bar.day == day and 0 < lo <= bar.open <= h < inf and lo <= c <= h and 0 <= v < inf):
-            return False
-    return True
+    return all(
+        bar.day == day and _ordinary(bar) for bar, day in zip(bars, sessions[len(sessions) - count :], strict=True)
+    )
+
+
+def _ordinary(bar: Bar) -> bool:
+    """The common case of a bar without a problem, in one chain of comparisons: finite positive prices, low <= open
+    and close <= high, a finite non-negative volume. NaN fails every comparison (min/max would hide it), so a bar
+    with any NaN is not ordinary and goes on to `_bar_problems`' detailed checks."""
+    lo, h = bar.low, bar.high
+    return 0 < lo <= bar.open <= h < math.inf and lo <= bar.close <= h and 0 <= bar.volume < math.inf
 
 
 def _bar_problems(bar: Bar) -> list[tuple[ProblemKind, str]]:
-    o, h, lo, c, v = bar.open, bar.high, bar.low, bar.close, bar.volume
-    # The common case first: 300 sessions x 13 symbols are checked twice per snapshot. NaN fails
-    # every comparison (min/max would hide it), so any NaN goes on to the detailed checks below.
-    if 0 < lo <= o <= h < math.inf and lo <= c <= h and 0 <= v < math.inf:
+    # The common case first: 300 sessions x 13 symbols are checked twice per snapshot.
+    if _ordinary(bar):
         return []
     out: list[tuple[ProblemKind, str]] = []
     prices = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
