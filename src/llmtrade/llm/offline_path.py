@@ -17,9 +17,49 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from llmtrade.domain.events import LLMCallCompleted, NewEvent
-from llmtrade.llm.structured import parse_answer
+from llmtrade.domain.records import assembled
+from llmtrade.llm.structured import parse_answer, strict_schema
+from llmtrade.llm.types import ChatMessage, ChatRequest
 
 M = TypeVar("M", bound=BaseModel)
+
+
+_REQUEST_SET = frozenset(("model", "messages", "temperature", "max_tokens", "schema_name", "json_schema"))
+
+
+def request_of(
+    model: str, messages: tuple[ChatMessage, ...], temperature: Any, max_tokens: Any, output: type[BaseModel] | None
+) -> ChatRequest:
+    """`ChatRequest(model=model, messages=messages, temperature=..., max_tokens=..., schema_name=output's name,
+    json_schema=strict_schema(output))`, built unvalidated when every value is already what validation keeps (a str
+    model, ChatMessages, a float temperature, an int max_tokens): the schema a shallow copy of strict_schema's, as
+    validation makes it. Every ask builds one."""
+    schema = strict_schema(output) if output else None
+    if (
+        type(model) is str
+        and type(temperature) is float
+        and type(max_tokens) is int
+        and all(type(m) is ChatMessage for m in messages)
+        and (schema is None or type(schema) is dict)
+    ):
+        values = {
+            "model": model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "schema_name": output.__name__ if output else None,
+            "json_schema": dict(schema) if schema is not None else None,
+            "response_mode": None,
+        }
+        return assembled(ChatRequest, values, set(_REQUEST_SET))
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        schema_name=output.__name__ if output else None,
+        json_schema=schema,
+    )
 
 
 class SeededOnUse:
