@@ -6,13 +6,12 @@ day's high and low and ends at its close, so a checkpoint's quote and the evenin
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 
 from llmtrade.domain.market import Quote
-from llmtrade.domain.records import assembled
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.intraday_path import Plan, day_plans, point_at, prices_at, session_minutes
+from llmtrade.market.quote_provider import quote_of
 from llmtrade.market.synthetic import SyntheticMarket
 
 
@@ -47,34 +46,5 @@ class SyntheticQuotes:
         prices = prices_at(plans, index)
         quotes: dict[str, Quote] = {}
         for symbol, price in zip(listed, prices, strict=True):
-            quotes[symbol] = path_quote(symbol, price, at, self.name)
+            quotes[symbol] = quote_of(symbol, price, at, self.name, "synthetic-path", synthetic=True)
         return quotes
-
-
-# The fields a path quote sets (as `Quote(symbol=..., price=..., as_of=..., provider=..., kind=..., synthetic=True)`).
-_PATH_SET = frozenset(("symbol", "price", "as_of", "provider", "kind", "synthetic"))
-
-
-def path_quote(symbol: str, price: float, at: datetime, provider: str) -> Quote:
-    """`Quote(symbol=symbol, price=price, as_of=at, provider=provider, kind="synthetic-path", synthetic=True)`: built
-    without validation when the values are what it would keep as they are (a str symbol and provider, a positive
-    finite float, an aware datetime), else validated (and refused as it refuses). Seven a checkpoint, every one."""
-    if (
-        type(symbol) is str
-        and type(provider) is str
-        and type(price) is float
-        and 0.0 < price < math.inf
-        and type(at) is datetime
-        and at.utcoffset() is not None
-    ):
-        values = {
-            "symbol": symbol,
-            "price": price,
-            "as_of": at,
-            "provider": provider,
-            "kind": "synthetic-path",
-            "approximation": False,
-            "synthetic": True,
-        }
-        return assembled(Quote, values, set(_PATH_SET))
-    return Quote(symbol=symbol, price=price, as_of=at, provider=provider, kind="synthetic-path", synthetic=True)
