@@ -22,6 +22,7 @@ from llmtrade.domain.checkpoints import CheckpointAnswer, CheckpointReply
 from llmtrade.domain.committee import WatchedIndicator
 from llmtrade.domain.records import Record
 from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.memo import IdentityMemo
 from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt, num, pct
 
 ROLE = "checkpoint"
@@ -67,7 +68,16 @@ async def check(
         output=schema,
         rules=lambda rng: reply_text(offline_check(conviction, watched, values, pnl_pct, rng)),
     )
-    return answer.value.to_answer()
+    return _ANSWERS.of(answer.value, _answer_of)
+
+
+# The reply -> its CheckpointAnswer: the offline rules' replies are shared, validated once per text (llm/offline_path.py
+# `parsed`), and each was turned into a new answer at every checkpoint. Both are frozen records of plain values.
+_ANSWERS: IdentityMemo[CheckpointReply, CheckpointAnswer] = IdentityMemo(256)
+
+
+def _answer_of(reply: CheckpointReply) -> CheckpointAnswer:
+    return reply.to_answer()
 
 
 # The sha256 of the packaged checkpoint.user.j2 and _memory.j2 that `_user_text` writes without Jinja. A position
@@ -133,16 +143,27 @@ def _user_text(v: Mapping[str, Any]) -> str:
         *(f"- {bullet}" for bullet in v["thesis"]),
         "",
         "Watched indicators (frozen thresholds) and their values now:",
-        *(
-            f"- {w.name}: {w.threshold.describe()} — now {num(values.get(w.threshold.indicator))} ({w.why})"
-            for w in watched
-        ),
+        *(f"{head}{num(values.get(indicator))}{tail}" for head, indicator, tail in map(_watched_line, watched)),
         "",
     ]
     if v["memory"]:
         lines += [_MEMORY_HEADER, *(f"- {line}" for line in v["memory"])]
     lines.append("Decide: STAY, REDUCE, EXIT or FLIP.")
     return "\n".join(lines).strip()
+
+
+def _watched_line(watched: WatchedIndicator) -> tuple[str, str, str]:
+    """A watched indicator's line around its value now: (text before, the indicator, text after)."""
+    return _WATCHED.of(watched, _watched_parts)
+
+
+def _watched_parts(w: WatchedIndicator) -> tuple[str, str, str]:
+    return f"- {w.name}: {w.threshold.describe()} — now ", w.threshold.indicator, f" ({w.why})"
+
+
+# The frozen trade's watched indicators are the same objects at all of a week's checkpoints (workflows/frozen_trade.py):
+# their lines' fixed parts are written once per object, not at every checkpoint. A frozen record, never changed.
+_WATCHED: IdentityMemo[WatchedIndicator, tuple[str, str, str]] = IdentityMemo(256)
 
 
 def reply_text(answer: CheckpointAnswer) -> str:

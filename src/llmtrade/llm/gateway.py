@@ -37,14 +37,13 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold
-from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed
+from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
 from llmtrade.llm.structured import (
     AnswerInvalid,
     parse_answer,
     repair_prompt,
-    strict_schema,
     truncation_prompt,
 )
 from llmtrade.llm.types import RESPONSE_MODES, ChatMessage, ChatReply, ChatRequest, ResponseMode, Usage
@@ -192,14 +191,7 @@ class LLMGateway:
     # ------------------------------------------------------------------ internals
 
     def _request(self, ref: ModelRef, messages: Sequence[ChatMessage], output: type[BaseModel] | None) -> ChatRequest:
-        return ChatRequest(
-            model=ref.model,
-            messages=tuple(messages),
-            temperature=ref.temperature,
-            max_tokens=ref.max_tokens,
-            schema_name=output.__name__ if output else None,
-            json_schema=strict_schema(output) if output else None,
-        )
+        return request_of(ref.model, tuple(messages), ref.temperature, ref.max_tokens, output)
 
     async def _exchange(
         self,

@@ -7,15 +7,59 @@ validated answer (or the same AnswerInvalid), the same event, byte for byte."""
 from __future__ import annotations
 
 import random
+import threading
+import types
+import typing
 from datetime import date
+from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from llmtrade.domain.events import LLMCallCompleted, NewEvent
-from llmtrade.llm.structured import parse_answer
+from llmtrade.domain.records import assembled
+from llmtrade.llm.structured import parse_answer, strict_schema
+from llmtrade.llm.types import ChatMessage, ChatRequest
 
 M = TypeVar("M", bound=BaseModel)
+
+
+_REQUEST_SET = frozenset(("model", "messages", "temperature", "max_tokens", "schema_name", "json_schema"))
+
+
+def request_of(
+    model: str, messages: tuple[ChatMessage, ...], temperature: Any, max_tokens: Any, output: type[BaseModel] | None
+) -> ChatRequest:
+    """`ChatRequest(model=model, messages=messages, temperature=..., max_tokens=..., schema_name=output's name,
+    json_schema=strict_schema(output))`, built unvalidated when every value is already what validation keeps (a str
+    model, ChatMessages, a float temperature, an int max_tokens): the schema a shallow copy of strict_schema's, as
+    validation makes it. Every ask builds one."""
+    schema = strict_schema(output) if output else None
+    if (
+        type(model) is str
+        and type(temperature) is float
+        and type(max_tokens) is int
+        and all(type(m) is ChatMessage for m in messages)
+        and (schema is None or type(schema) is dict)
+    ):
+        values = {
+            "model": model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "schema_name": output.__name__ if output else None,
+            "json_schema": dict(schema) if schema is not None else None,
+            "response_mode": None,
+        }
+        return assembled(ChatRequest, values, set(_REQUEST_SET))
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        schema_name=output.__name__ if output else None,
+        json_schema=schema,
+    )
 
 
 class SeededOnUse:
@@ -40,11 +84,61 @@ def parsed(content: str, source: str, output: type[M]) -> M:
     prose around it), validated from that text by pydantic's own parser, without json.loads building a dict first;
     should it fail, parse_answer says why, as for any answer. The answer is validated from its text either way."""
     if source == "rules":
+        shared = _shareable(output)
+        if shared:
+            kept = _RULES_ANSWERS.get((output, content))
+            if kept is not None:
+                return kept  # type: ignore[return-value]  # kept under this very class
         try:
-            return output.model_validate_json(content)
+            value = output.model_validate_json(content)
         except ValueError:
             pass
+        else:
+            if shared:
+                with _RULES_LOCK:
+                    if len(_RULES_ANSWERS) >= _RULES_KEPT:
+                        _RULES_ANSWERS.clear()
+                    _RULES_ANSWERS[(output, content)] = value
+            return value
     return parse_answer(content, output)
+
+
+# (output class, the rules' reply text) -> the answer validated from it. The checkpoint's rules give a few dozen
+# texts (STAY, and the thresholds broken) ten thousand times a backtest; validation is a function of the class and
+# the text, so the same pair validates to an equal answer, handed out shared: kept only for a class whose every
+# value is immutable (`_shareable`), so no caller can change what another is given. The class is held in the key
+# (no id is reused); at most `_RULES_KEPT` entries, started afresh when full.
+_RULES_ANSWERS: dict[tuple[type[BaseModel], str], BaseModel] = {}
+_RULES_KEPT = 1024
+_RULES_LOCK = threading.Lock()
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _shareable(annotation: Any) -> bool:
+    try:
+        return _shareable_kind(annotation)
+    except TypeError:  # an annotation that cannot be hashed: not looked into, never shared
+        return False
+
+
+@cache
+def _shareable_kind(annotation: Any) -> bool:
+    """Whether every value of `annotation` is immutable: atoms, Literals, unions and Annotated of such, and frozen
+    models whose fields are all such (no list, dict or set anywhere inside, nor a model whose fields can be set)."""
+    if annotation in _ATOMS:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return all(_shareable(arg) for arg in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _shareable(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return bool(annotation.model_config.get("frozen")) and all(
+            _shareable(field.annotation) for field in annotation.model_fields.values()
+        )
+    return False
 
 
 # LLMCallCompleted's fields in their order, each with the exact types its values may have for the event to be built

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import typing
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from llmtrade.domain.market import Quote
+from llmtrade.domain.market import Quote, QuoteKind
+from llmtrade.domain.records import assembled
 
 
 class QuoteProvider(Protocol):
@@ -36,3 +39,36 @@ class QuoteSource(Protocol):
         """Every symbol's price at `now`, keyed by symbol, asked together (each provider once, one record
         per provider's answer). Raises MarketDataUnavailable naming every symbol left without a price."""
         ...
+
+
+# The fields `quote_of` sets, as Quote(symbol=, price=, as_of=, provider=, kind=, synthetic=) sets them.
+_QUOTE_SET = frozenset(("symbol", "price", "as_of", "provider", "kind", "synthetic"))
+_KINDS = frozenset(typing.get_args(QuoteKind))
+
+
+def quote_of(symbol: str, price: float, as_of: datetime, provider: str, kind: QuoteKind, *, synthetic: bool) -> Quote:
+    """`Quote(symbol=symbol, price=price, as_of=as_of, provider=provider, kind=kind, synthetic=synthetic)`, built
+    without validation when the values are what it would keep as they are (str symbol and provider, a positive finite
+    float, an aware datetime, a kind it allows, a bool), else validated (and refused as it refuses). A backtest's
+    checkpoint prices the universe at every checkpoint: seven quotes, ten thousand checkpoints."""
+    if (
+        type(symbol) is str
+        and type(provider) is str
+        and type(price) is float
+        and 0.0 < price < math.inf
+        and type(as_of) is datetime
+        and as_of.utcoffset() is not None
+        and kind in _KINDS
+        and type(synthetic) is bool
+    ):
+        values = {
+            "symbol": symbol,
+            "price": price,
+            "as_of": as_of,
+            "provider": provider,
+            "kind": kind,
+            "approximation": False,
+            "synthetic": synthetic,
+        }
+        return assembled(Quote, values, set(_QUOTE_SET))
+    return Quote(symbol=symbol, price=price, as_of=as_of, provider=provider, kind=kind, synthetic=synthetic)

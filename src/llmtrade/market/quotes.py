@@ -26,7 +26,7 @@ from llmtrade.domain.market import Quote, QuoteFetched, QuoteRefused
 from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import NEW_YORK, new_york_date
-from llmtrade.market.quote_provider import QuoteProvider
+from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
 
 
@@ -143,14 +143,8 @@ class QuoteService:
             if not bars:
                 raise MarketDataError(f"no daily close of {symbol} before {now.isoformat()}")
             last = bars[-1]
-            quotes[symbol] = Quote(
-                symbol=symbol,
-                price=last.close,
-                as_of=self.market.calendar.session_close(last.day),
-                provider=last.source,
-                kind="close",
-                synthetic=last.synthetic,
-            )
+            close = self.market.calendar.session_close(last.day)
+            quotes[symbol] = quote_of(symbol, last.close, close, last.source, "close", synthetic=last.synthetic)
         by_provider: dict[str, list[Quote]] = {}
         for quote in quotes.values():
             by_provider.setdefault(quote.provider, []).append(quote)

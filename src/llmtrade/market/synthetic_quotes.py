@@ -11,6 +11,7 @@ from datetime import date, datetime
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.intraday_path import Plan, day_plans, point_at, prices_at, session_minutes
+from llmtrade.market.quote_provider import quote_of
 from llmtrade.market.synthetic import SyntheticMarket
 
 
@@ -45,7 +46,5 @@ class SyntheticQuotes:
         prices = prices_at(plans, index)
         quotes: dict[str, Quote] = {}
         for symbol, price in zip(listed, prices, strict=True):
-            quotes[symbol] = Quote(
-                symbol=symbol, price=price, as_of=at, provider=self.name, kind="synthetic-path", synthetic=True
-            )
+            quotes[symbol] = quote_of(symbol, price, at, self.name, "synthetic-path", synthetic=True)
         return quotes

@@ -112,7 +112,7 @@ class Pipeline:
                 loaded = stage.name in result.loaded and stage.name not in context.loaded
                 completed = [_completed(stage.name, elapsed, loaded)] if self._timings else []
                 self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
-                report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
+                report = _report(stage.name, loaded, elapsed / 1000)
                 context = context.merged(result, stage.writes, report)
             while alongside:
                 context = await self._join(alongside.pop(0), context, completed)
@@ -136,7 +136,7 @@ class Pipeline:
         if self._timings:
             completed.append(_completed(stage.name, elapsed, loaded))
         self._observer(stage.name, "loaded" if loaded else "completed", elapsed / 1000)
-        report = StageReport(name=stage.name, outcome="loaded" if loaded else "ran", seconds=elapsed / 1000)
+        report = _report(stage.name, loaded, elapsed / 1000)
         written = {key.name: result.values[key.name] for key in stage.writes}
         merged = context.model_copy(update={"values": MappingProxyType({**context.values, **written})})
         return (merged.with_loaded(stage.name) if loaded else merged).with_report(report)
@@ -247,6 +247,18 @@ def _completed(name: str, elapsed: float, loaded: bool) -> StageCompleted:
     """StageCompleted(stage=name, duration_ms=elapsed, loaded=loaded), not validated: a stage's name is a str,
     `elapsed` a float from perf_counter, `loaded` a bool (some ten of these per job, every job)."""
     return assembled(StageCompleted, {"stage": name, "duration_ms": elapsed, "loaded": loaded}, set(_COMPLETED_FIELDS))
+
+
+_REPORT_FIELDS = frozenset(StageReport.model_fields)
+
+
+def _report(name: str, loaded: bool, seconds: float) -> StageReport:
+    """StageReport(name=name, outcome="loaded" if loaded else "ran", seconds=seconds), not validated when the name is
+    a str and `seconds` a float (from perf_counter): five of these per checkpoint, every checkpoint."""
+    outcome = "loaded" if loaded else "ran"
+    if type(name) is str and type(seconds) is float:
+        return assembled(StageReport, {"name": name, "outcome": outcome, "seconds": seconds}, set(_REPORT_FIELDS))
+    return StageReport(name=name, outcome=outcome, seconds=seconds)
 
 
 def _failed(stage: Stage, exc: Exception, elapsed: float) -> StageFailed:
