@@ -271,8 +271,10 @@ class HeldSetups:
         with self._lock:
             if not self._read:
                 self._read_all(conn)
-            text = self._text(conn, model, vector, t, depth)
-            numeric = self._numeric(query, history, as_of, t, depth) if text is not None else None
+            # The numeric ranking first: the text ranking's near-ties are looked up only where they can change the
+            # fused answer (held_ranking.undecided).
+            numeric = self._numeric(query, history, as_of, t, depth)
+            text = self._text(conn, model, vector, t, depth, (numeric, rrf, limit)) if numeric is not None else None
             if text is None or numeric is None:
                 self.unproven += 1
                 return None
@@ -281,7 +283,15 @@ class HeldSetups:
             self.answered += 1
             return tuple(self._recollection(mid, s, rank, t) for rank, (mid, s) in enumerate(best, start=1))
 
-    def _text(self, conn: psycopg.Connection, model: str, vector: VectorBytes, t: int, depth: int) -> list[str] | None:
+    def _text(
+        self,
+        conn: psycopg.Connection,
+        model: str,
+        vector: VectorBytes,
+        t: int,
+        depth: int,
+        fusion: tuple[Sequence[str], int, int],
+    ) -> list[str] | None:
         n = self._size
         code = self._codes.get(model)
         if code is None:
@@ -304,7 +314,7 @@ class HeldSetups:
             return [found[mid] for mid in wanted]
 
         groups = self._group[rows]
-        return text_ranking(ids, groups, distances[groups], depth, distance_error(HELD_DIMS), exact)
+        return text_ranking(ids, groups, distances[groups], depth, distance_error(HELD_DIMS), exact, fusion)
 
     def _numeric(
         self, query: SetupQuery, history: ConditionHistory, as_of: datetime, t: int, depth: int
