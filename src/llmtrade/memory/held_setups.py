@@ -385,7 +385,8 @@ class HeldSetups:
             return contexts(instruments, rows_of, lambda i, rows: context_of(i, rows, as_of=as_of, limit=limit))
 
     def _setup_hits(self, instrument: str, t: int, limit: int) -> list[SetupHit]:
-        """The instrument's setups with an outcome known before `t` that `newest` needs (held_notes.before's)."""
+        """The instrument's newest `limit` setups with an outcome known before `t` (by time, then id), and the next
+        one: what `held_notes.newest` needs to pick them and see a tie at the cut."""
         code = self._codes.get(instrument)
         if code is None:
             return []
@@ -393,13 +394,13 @@ class HeldSetups:
         rows = np.flatnonzero((self._instrument[:n] == code) & (self._visible[:n] < t))
         if rows.size > limit:
             known = self._visible[rows]
-            rows = rows[known >= np.partition(known, -limit)[-limit]]
+            rows = rows[known >= np.partition(known, -limit)[-limit]]  # the newest, with every row tied at the cut
+        picked = sorted((-int(self._visible[r]), self._ids[r], r) for r in rows.tolist())[: limit + 1]
         hits: list[SetupHit] = []
-        for row in rows.tolist():
-            mid = self._ids[row]
+        for minus, mid, row in picked:
             setup, outcome = self._records[mid]
             held = self._lessons.get((self._week_ids[row], self._accounts[row]), ())
-            hits.append((int(self._visible[row]), mid, self._week_ids[row], setup, outcome, held))
+            hits.append((-minus, mid, self._week_ids[row], setup, outcome, held))
         return hits
 
     def _recollection(self, mid: str, fused_sum: float, rank: int, t: int) -> Recollection:
