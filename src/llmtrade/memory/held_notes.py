@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -47,6 +49,18 @@ def before(items: list[Note], t: int, limit: int) -> list[Note]:
         while start > 0 and items[start - 1][0] == cut:
             start -= 1
     return items[start:end] if limit > 0 else []
+
+
+def newest_setups(
+    rows: np.ndarray, visible: np.ndarray, ids: Sequence[str], limit: int, hit: Callable[[int], SetupHit]
+) -> list[SetupHit]:
+    """Of the setup `rows` (their outcome_known_at in `visible`, ids in `ids`), the newest `limit` by (time, id) and
+    the next one (what `newest` needs to pick them and see a tie at the cut), as `hit(row)` gives them."""
+    if rows.size > limit:
+        known = visible[rows]
+        rows = rows[known >= np.partition(known, -limit)[-limit]]  # the newest, with every row tied at the cut
+    picked = sorted((-int(visible[r]), ids[r], r) for r in rows.tolist())[: limit + 1]
+    return [hit(row) for _, _, row in picked]
 
 
 def newest(rows: Sequence[tuple[int, str]], limit: int) -> tuple[list[int], bool]:

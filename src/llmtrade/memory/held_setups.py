@@ -40,7 +40,7 @@ from llmtrade.domain.memory import (
     SetupRemembered,
     SymbolNoteRemembered,
 )
-from llmtrade.memory.held_notes import Note, SetupHit, before, codepoint_order, context_rows, contexts
+from llmtrade.memory import held_notes
 from llmtrade.memory.held_ranking import (
     cosine_distances,
     distance_error,
@@ -131,8 +131,8 @@ class HeldSetups:
             self._outcomes: dict[str, int] = {}  # setup id -> its outcome's known_at, stored before or after it
             self._lessons: dict[tuple[date, str], list[tuple[str, int, str]]] = {}
             # Symbol context (memory/held_notes.py): notes and lessons by instrument, sorted by (known_at, id).
-            self._notes: dict[str, list[Note]] = {}
-            self._noted: dict[str, list[Note]] = {}
+            self._notes: dict[str, list[held_notes.Note]] = {}
+            self._noted: dict[str, list[held_notes.Note]] = {}
 
     # ------------------------------------------------------------ writing
 
@@ -374,34 +374,33 @@ class HeldSetups:
             if not self._read:
                 self._read_all(conn)
             if self._codepoint is None:
-                self._codepoint = codepoint_order(conn)
+                self._codepoint = held_notes.codepoint_order(conn)
             codepoint = self._codepoint
 
             def rows_of(instrument: str) -> list[tuple[Any, ...]] | None:
-                notes = before(self._notes.get(instrument, []), t, limit)
-                lessons = before(self._noted.get(instrument, []), t, limit)
-                return context_rows(notes, self._setup_hits(instrument, t, limit), lessons, t, limit, zone, codepoint)
+                notes = held_notes.before(self._notes.get(instrument, []), t, limit)
+                lessons = held_notes.before(self._noted.get(instrument, []), t, limit)
+                return held_notes.context_rows(
+                    notes, self._setup_hits(instrument, t, limit), lessons, t, limit, zone, codepoint
+                )
 
-            return contexts(instruments, rows_of, lambda i, rows: context_of(i, rows, as_of=as_of, limit=limit))
+            return held_notes.contexts(
+                instruments, rows_of, lambda i, rows: context_of(i, rows, as_of=as_of, limit=limit)
+            )
 
-    def _setup_hits(self, instrument: str, t: int, limit: int) -> list[SetupHit]:
-        """The instrument's newest `limit` setups with an outcome known before `t` (by time, then id), and the next
-        one: what `held_notes.newest` needs to pick them and see a tie at the cut."""
-        code = self._codes.get(instrument)
+    def _setup_hits(self, instrument: str, t: int, limit: int) -> list[held_notes.SetupHit]:
+        """The instrument's setups with an outcome known before `t` that `held_notes.newest` needs."""
+        code, n = self._codes.get(instrument), self._size
         if code is None:
             return []
-        n = self._size
         rows = np.flatnonzero((self._instrument[:n] == code) & (self._visible[:n] < t))
-        if rows.size > limit:
-            known = self._visible[rows]
-            rows = rows[known >= np.partition(known, -limit)[-limit]]  # the newest, with every row tied at the cut
-        picked = sorted((-int(self._visible[r]), self._ids[r], r) for r in rows.tolist())[: limit + 1]
-        hits: list[SetupHit] = []
-        for minus, mid, row in picked:
-            setup, outcome = self._records[mid]
-            held = self._lessons.get((self._week_ids[row], self._accounts[row]), ())
-            hits.append((-minus, mid, self._week_ids[row], setup, outcome, held))
-        return hits
+        return held_notes.newest_setups(rows, self._visible, self._ids, limit, self._setup_hit)
+
+    def _setup_hit(self, row: int) -> held_notes.SetupHit:
+        mid, week_id = self._ids[row], self._week_ids[row]
+        setup, outcome = self._records[mid]
+        held = self._lessons.get((week_id, self._accounts[row]), ())
+        return (int(self._visible[row]), mid, week_id, setup, outcome, held)
 
     def _recollection(self, mid: str, fused_sum: float, rank: int, t: int) -> Recollection:
         setup, outcome = self._records[mid]
@@ -420,7 +419,7 @@ class HeldSetups:
         )
 
 
-def _note(mid: str, week_id: date, known: datetime, text: str) -> Note:
+def _note(mid: str, week_id: date, known: datetime, text: str) -> held_notes.Note:
     return (_micros(known), mid, week_id, text)
 
 
