@@ -1,5 +1,5 @@
 """Symbol context (memory/recall.py `symbol_contexts`) answered from what memory/held_setups.py holds: the rows its
-statement picks, handed to the same `_context` that assembles the statement's.
+statement picks, handed to the same `context_of` that assembles the statement's.
 
 The statement takes, per instrument, the newest `limit` of each kind known strictly before `as_of` (notes and lessons
 by known_at, setups by outcome_known_at), "ORDER BY time DESC, memory_id" in the database's collation, and each setup
