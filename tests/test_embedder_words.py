@@ -32,6 +32,12 @@ def test_the_packaged_tokenizer_is_worked_out_a_word_at_a_time() -> None:
     fuzz = ["".join(rng.choice(ALPHABET) for _ in range(rng.randrange(60))) for _ in range(3000)]
     for text in [*TEXTS, *fuzz, *TEXTS]:  # the second time from the kept words
         assert model.ids(text) == model.tokenizer.encode(text, add_special_tokens=False).ids, text
+    # Its normalizer is done with str methods: the tokenizer's own text, on every non-empty text.
+    assert model.spaces
+    normalizer = model.tokenizer.normalizer
+    for text in [*TEXTS, *fuzz]:
+        if text:
+            assert "\u2581" + text.replace(" ", "\u2581") == normalizer.normalize_str(text), text
 
 
 def _crossing() -> Tokenizer:

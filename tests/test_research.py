@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from tests.support import stored_events
 
 runner = CliRunner()
 UNIVERSE = load_config(None).config.assets.symbols
+
+
+def _plain_hash(pack: ResearchPack) -> str:
+    """The pack's hash as it was first defined: the sorted JSON of the whole pack, hashed."""
+    text = json.dumps(pack.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.fixture
@@ -35,7 +42,13 @@ def test_research_offline_builds_two_readable_packs_from_the_synthetic_market(at
     built = stored_events(at_thursday["DATABASE_URL"], type="ResearchPackBuilt")
     assert len(built) == 2
     pack = ResearchPackBuilt.from_event(built[0]).pack
-    assert ResearchPackBuilt.from_event(built[0]).content_hash == pack.content_hash()
+    assert ResearchPackBuilt.from_event(built[0]).content_hash == pack.content_hash() == _plain_hash(pack)
+    # The snapshot's text is spliced in: the same hash for a pack sharing the snapshot object, and for one whose
+    # own text holds the splice marker (hashed whole instead).
+    other = ResearchPackBuilt.from_event(built[1]).pack.model_copy(update={"snapshot": pack.snapshot})
+    assert other.content_hash() == _plain_hash(other) != pack.content_hash()
+    marked = pack.model_copy(update={"label": "A \x00llmtrade:snapshot\x00"})
+    assert marked.content_hash() == _plain_hash(marked) != pack.content_hash()
     assert pack.snapshot.synthetic and set(pack.snapshot.indicators) == set(UNIVERSE)
     assert pack.snapshot.session.isoformat() == "2026-01-06"  # Wednesday 08:00: Tuesday is the last complete session
     assert all(c.instrument in UNIVERSE for c in pack.tradable_candidates)

@@ -106,3 +106,41 @@ def test_a_run_whose_chairman_fails_plans_and_sends_nothing_and_its_rerun_values
     )
     assert len(valued) == 6 and set(valued.values()) == {1}  # every account, once, whichever run got there first
     assert Counter(e.type for e in stored_events(wednesday_week))["OrdersPlanned"] == 5
+
+
+def test_each_account_is_looked_at_once_for_its_reconciliation_queue_check_and_valuation(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a checkpoint does: one look at the broker (account, open orders, fills) per account at the week's start,
+    # not one for the reconciliation, another for the queue check and a third for the valuation.
+    from llmtrade.brokers.paper import PaperBroker
+
+    inside = threading.local()
+    reads: Counter[str] = Counter()
+    ready = trading_stages._Gate.ready
+
+    def counted_ready(self: Any, desk: Any, *args: Any, **kw: Any) -> Any:
+        inside.on = True
+        try:
+            return ready(self, desk, *args, **kw)
+        finally:
+            inside.on = False
+
+    def counting(name: str) -> Any:
+        method = getattr(PaperBroker, name)
+
+        def read(self: Any, *args: Any, **kw: Any) -> Any:
+            if getattr(inside, "on", False):
+                reads[name] += 1
+            return method(self, *args, **kw)
+
+        return read
+
+    monkeypatch.setattr(trading_stages._Gate, "ready", counted_ready)
+    for name in ("look_at", "account", "open_orders", "fills"):
+        monkeypatch.setattr(PaperBroker, name, counting(name))
+    result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert reads == Counter({"look_at": 6})  # six accounts, one look each
+    valued = [AccountValued.from_event(e) for e in stored_events(wednesday_week, type="AccountValued")]
+    assert len(valued) == 6

@@ -18,6 +18,7 @@ from pydantic import Field, create_model
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.market import IndicatorSet
 from llmtrade.domain.records import Direction, Record
+from llmtrade.memo import IdentityMemo
 
 Impulse = Literal["up", "down", "neutral"]
 
@@ -107,8 +108,32 @@ class ResearchPack(ResearchFindings):
     snapshot: MarketSnapshot
 
     def content_hash(self) -> str:
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The sha256 of `json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))`. A week's
+        packs (one per research provider) carry one snapshot object, the bulk of that text: its part is written once
+        per snapshot object (`_snapshot_text`) and put in the pack's text where json.dumps writes it (json.dumps
+        writes a nested dict as it writes that dict alone, with the same options)."""
+        fields = self.model_dump(mode="json", exclude={"snapshot"})
+        text = _sorted_json({**fields, "snapshot": _SPLICE})
+        marker = _sorted_json(_SPLICE)
+        if text.count(marker) != 1:  # the marker's text inside a finding (never in practice): no splice
+            text = _sorted_json(self.model_dump(mode="json"))
+        else:
+            text = text.replace(marker, _SNAPSHOT_TEXTS.of(self.snapshot, _snapshot_text), 1)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sorted_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _snapshot_text(snapshot: MarketSnapshot) -> str:
+    return _sorted_json(snapshot.model_dump(mode="json"))
+
+
+# Where the snapshot's text goes in a pack's (a string no model writes: control characters, escaped by json.dumps).
+_SPLICE = "\x00llmtrade:snapshot\x00"
+# A frozen snapshot -> its text in `ResearchPack.content_hash` (a week's packs share one snapshot object).
+_SNAPSHOT_TEXTS: IdentityMemo[MarketSnapshot, str] = IdentityMemo(8)
 
 
 class MarketSnapshotTaken(EventPayload):

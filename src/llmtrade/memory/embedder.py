@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import re
 import threading
 from collections.abc import Sequence
@@ -153,6 +154,9 @@ class _Model:
     embedding: np.ndarray
     words_apart: bool = False
     specials: tuple[str, ...] = ()
+    # The normalizer is WordLlama's (`_SPACES`: a "▁" before a non-empty text, each space written "▁"), done here
+    # with str methods rather than the tokenizer's normalize_str (~30 us a text, most of a fresh text's ids).
+    spaces: bool = False
     words: dict[str, list[int]] = field(default_factory=dict, compare=False)
 
     def ids(self, text: str) -> list[int]:
@@ -161,7 +165,11 @@ class _Model:
             return self.tokenizer.encode(text, add_special_tokens=False).ids
         normalizer, model, words = self.tokenizer.normalizer, self.tokenizer.model, self.words
         ids: list[int] = []
-        for word in _WORD.findall(normalizer.normalize_str(text) if normalizer is not None else text):
+        if self.spaces:
+            normalized = _SPACE + text.replace(" ", _SPACE)  # `text` is not empty
+        else:
+            normalized = normalizer.normalize_str(text) if normalizer is not None else text
+        for word in _WORD.findall(normalized):
             kept = words.get(word)
             if kept is None:
                 if len(words) >= _WORDS_MAX:
@@ -176,6 +184,14 @@ _SPACE = "\u2581"  # "▁": SentencePiece's space, as the normalizer writes one
 # text. The words partition the text (each match ends before a space or at the end).
 _WORD = re.compile(f"{_SPACE}*[^{_SPACE}]+|{_SPACE}+")
 _WORDS_MAX = 65_536
+# The packaged tokenizer's normalizer, as its JSON gives it: prepend "▁" (to a non-empty text), then every " " as "▁".
+_SPACES = {
+    "type": "Sequence",
+    "normalizers": [
+        {"type": "Prepend", "prepend": _SPACE},
+        {"type": "Replace", "pattern": {"String": " "}, "content": _SPACE},
+    ],
+}
 
 
 def _words_apart(tokenizer: Tokenizer) -> bool:
@@ -220,4 +236,5 @@ def _load_packaged() -> _Model:
     tokenizer.no_truncation()
     specials = tuple(token.content for token in tokenizer.get_added_tokens_decoder().values())
     table = np.ascontiguousarray(weights.astype(np.float32))
-    return _Model(tokenizer, table, words_apart=_words_apart(tokenizer), specials=specials)
+    spaces = json.loads(tokenizer.to_str()).get("normalizer") == _SPACES
+    return _Model(tokenizer, table, words_apart=_words_apart(tokenizer), specials=specials, spaces=spaces)

@@ -71,12 +71,17 @@ def text_ranking(
     depth: int,
     error: float,
     exact: Callable[[list[int]], Sequence[float]],
+    fusion: tuple[Sequence[str], int, int] | None = None,
 ) -> list[str]:
     """The ids of the `depth` nearest by (distance, id in code-point order), as the server ranks them with its own
     distances (each within `error` of `distances`; `groups[i]` equal for equal vectors). Sorted here, the rows fall
     into blocks: a block ends where the next row is farther by more than 2 * `error` (every later row is then farther
     on the server too). A block of one vector is ordered by id; a block of several (a near-tie) by the server's own
-    distances of its rows, `exact(rows)` (one call for every such block the first `depth` reach)."""
+    distances of its rows, `exact(rows)` (one call for every such block the first `depth` reach).
+
+    `fusion` (the other ranking, rrf, limit): the answer only feeds `fused([this, other], rrf, limit)`, so a near-tie
+    whose order cannot change the fused best `limit` is left in id order and not looked up (`undecided`); the fused
+    answer is the same as with the server's order."""
     n = len(ids)
     if n == 0 or depth <= 0:
         return []
@@ -86,7 +91,10 @@ def text_ranking(
     reach = int(np.searchsorted(ends, min(depth, n) - 1))
     bounds = [0, *(ends[:reach] + 1).tolist(), int(ends[reach]) + 1 if reach < len(ends) else len(order)]
     blocks = [order[a:b].tolist() for a, b in pairwise(bounds)]
-    tied = [row for block in blocks if len(block) > 1 and len({int(groups[r]) for r in block}) > 1 for row in block]
+    near = [i for i, block in enumerate(blocks) if len(block) > 1 and len({int(groups[r]) for r in block}) > 1]
+    if fusion is not None and near:
+        near = [i for i in near if i not in undecided(ids, blocks, near, bounds, depth, fusion)]
+    tied = [row for i in near for row in blocks[i]]
     server = dict(zip(tied, exact(tied), strict=True)) if tied else {}
     ranked: list[int] = []
     for block in blocks:
@@ -94,6 +102,53 @@ def text_ranking(
             block.sort(key=(lambda r: (server[r], ids[r])) if block[0] in server else (lambda r: ids[r]))
         ranked.extend(block)
     return [ids[r] for r in ranked[:depth]]
+
+
+def undecided(
+    ids: Sequence[str],
+    blocks: Sequence[Sequence[int]],
+    near: Sequence[int],
+    bounds: Sequence[int],
+    depth: int,
+    fusion: tuple[Sequence[str], int, int],
+) -> set[int]:
+    """The near-tie blocks (of `near`, indices into `blocks`, which start at `bounds`) whose order cannot change
+    `fused([text, other], rrf, limit)`. A row's fused sum is its text term (1.0 / (rrf + rank) within `depth`) plus
+    its other term, added in that order as `fused` adds them; a block's order moves only its own rows' text ranks,
+    within the block. Every row outside the near-ties has a fixed sum; let T be the limit-th largest of them. A
+    block each of whose rows has, even at the block's best rank, a sum below T is left: at least `limit` fixed rows
+    are ahead of it in every order (the near-ties resolved can only add fixed rows, raising T), so the best `limit`
+    and their sums are the same whatever its order."""
+    other, rrf, limit = fusion
+    if limit <= 0:
+        return set(near)
+    terms = {mid: 1.0 / (rrf + rank) for rank, mid in enumerate(other, start=1)}
+    skipped = set(near)
+    moving = {ids[r] for i in near for r in blocks[i]}
+    fixed: dict[str, float] = {}
+    for i, block in enumerate(blocks):
+        if i in skipped:
+            continue
+        for place, r in enumerate(block, start=bounds[i]):
+            if place < depth:
+                mid = ids[r]
+                term = 1.0 / (rrf + place + 1)
+                fixed[mid] = term + terms[mid] if mid in terms else term
+    for mid, term in terms.items():
+        if mid not in fixed and mid not in moving:
+            fixed[mid] = term
+    if len(fixed) < limit:
+        return set()
+    threshold = sorted(fixed.values(), reverse=True)[limit - 1]
+
+    def best(i: int, r: int) -> float:
+        mid = ids[r]
+        if bounds[i] >= depth:
+            return terms.get(mid, 0.0)
+        term = 1.0 / (rrf + bounds[i] + 1)
+        return term + terms[mid] if mid in terms else term
+
+    return {i for i in near if all(best(i, r) < threshold for r in blocks[i])}
 
 
 # Below this many rows a whole sort costs about what the partition does.

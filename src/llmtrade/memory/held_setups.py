@@ -23,6 +23,7 @@ read again.
 from __future__ import annotations
 
 import threading
+from bisect import insort
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,9 @@ from llmtrade.domain.memory import (
     Recollection,
     Setup,
     SetupRemembered,
+    SymbolNoteRemembered,
 )
+from llmtrade.memory import held_notes
 from llmtrade.memory.held_ranking import (
     cosine_distances,
     distance_error,
@@ -49,6 +52,7 @@ from llmtrade.memory.held_ranking import (
 )
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.protocol import Remembered, SetupQuery
+from llmtrade.memory.recall import context_of
 from llmtrade.memory.similar import VectorBytes, teach_binary
 
 if TYPE_CHECKING:
@@ -62,7 +66,8 @@ _NEVER = np.iinfo(np.int64).max  # no outcome yet: visible to no as-of time
 _SETUPS = """SELECT memory_id, week_id, account_id, instrument, direction, conviction, outcome_known_at
     FROM memory_setups"""
 _VECTORS = "SELECT memory_id, visible_from, embedding_model, embedding::real[] FROM memory_setup_vectors"
-_LESSONS = "SELECT memory_id, week_id, account_id, known_at, text FROM memory_lessons"
+_LESSONS = "SELECT memory_id, week_id, account_id, known_at, text, instrument FROM memory_lessons"
+_NOTES = "SELECT memory_id, week_id, instrument, known_at, text FROM memory_symbols"
 _OUTCOMES = "SELECT setup_id, known_at FROM memory_outcomes"
 # The server's own distances of a near-tie's few rows: the statement's expression on the same rows, looked up by id.
 _DISTANCES = f"""SELECT memory_id, embedding <=> %(v)s::vector({HELD_DIMS}) FROM memory_setup_vectors
@@ -98,6 +103,7 @@ class HeldSetups:
         self.answered = 0
         self.tied = 0
         self.unproven = 0
+        self._codepoint: bool | None = None  # whether the database orders text by code point (held_notes)
         self.forget()
 
     def forget(self) -> None:
@@ -124,6 +130,9 @@ class HeldSetups:
             self._squares = np.empty(0)
             self._outcomes: dict[str, int] = {}  # setup id -> its outcome's known_at, stored before or after it
             self._lessons: dict[tuple[date, str], list[tuple[str, int, str]]] = {}
+            # Symbol context (memory/held_notes.py): notes and lessons by instrument, sorted by (known_at, id).
+            self._notes: dict[str, list[held_notes.Note]] = {}
+            self._noted: dict[str, list[held_notes.Note]] = {}
 
     # ------------------------------------------------------------ writing
 
@@ -159,7 +168,20 @@ class HeldSetups:
                         visible.append(s.memory_id)
                 elif isinstance(item, LessonRemembered):
                     lesson = item.lesson
-                    self._add_lesson(lesson.memory_id, lesson.week_id, lesson.account_id, lesson.known_at, lesson.text)
+                    self._add_lesson(
+                        lesson.memory_id,
+                        lesson.week_id,
+                        lesson.account_id,
+                        lesson.known_at,
+                        lesson.text,
+                        lesson.instrument,
+                    )
+                elif isinstance(item, SymbolNoteRemembered):
+                    note = item.note
+                    insort(
+                        self._notes.setdefault(note.instrument, []),
+                        _note(note.memory_id, note.week_id, note.known_at, note.text),
+                    )
             for item in items:
                 if isinstance(item, OutcomeRemembered):
                     self._outcome(item.outcome.setup_id, _micros(item.outcome.known_at))
@@ -174,8 +196,10 @@ class HeldSetups:
         for mid, visible, model, vector in conn.execute(_VECTORS, binary=True):
             if mid in self._row:  # the triggers keep the narrow table a copy of memory_setups' rows
                 self._add_vector(mid, _micros(visible), model, vector)
-        for mid, week_id, account, known, text in conn.execute(_LESSONS, binary=True):
-            self._add_lesson(mid, week_id, account, known, text)
+        for mid, week_id, account, known, text, instrument in conn.execute(_LESSONS, binary=True):
+            self._add_lesson(mid, week_id, account, known, text, instrument)
+        for mid, week_id, instrument, known, text in conn.execute(_NOTES, binary=True):
+            insort(self._notes.setdefault(instrument, []), _note(mid, week_id, known, text))
         self._outcomes = {sid: _micros(known) for sid, known in conn.execute(_OUTCOMES, binary=True)}
         self._read = True
         self._read_records(conn, [mid for mid in self._ids if self._visible[self._row[mid]] != _NEVER])
@@ -235,8 +259,12 @@ class HeldSetups:
             self._visible[row] = known
             self._text_visible[row] = known
 
-    def _add_lesson(self, mid: str, week_id: date, account: str, known: datetime, text: str) -> None:
+    def _add_lesson(
+        self, mid: str, week_id: date, account: str, known: datetime, text: str, instrument: str | None
+    ) -> None:
         self._lessons.setdefault((week_id, account), []).append((mid, _micros(known), text))
+        if instrument is not None:
+            insort(self._noted.setdefault(instrument, []), _note(mid, week_id, known, text))
 
     def _grow(self) -> None:
         size = max(64, 2 * len(self._visible))
@@ -271,8 +299,10 @@ class HeldSetups:
         with self._lock:
             if not self._read:
                 self._read_all(conn)
-            text = self._text(conn, model, vector, t, depth)
-            numeric = self._numeric(query, history, as_of, t, depth) if text is not None else None
+            # The numeric ranking first: the text ranking's near-ties are looked up only where they can change the
+            # fused answer (held_ranking.undecided).
+            numeric = self._numeric(query, history, as_of, t, depth)
+            text = self._text(conn, model, vector, t, depth, (numeric, rrf, limit)) if numeric is not None else None
             if text is None or numeric is None:
                 self.unproven += 1
                 return None
@@ -281,7 +311,15 @@ class HeldSetups:
             self.answered += 1
             return tuple(self._recollection(mid, s, rank, t) for rank, (mid, s) in enumerate(best, start=1))
 
-    def _text(self, conn: psycopg.Connection, model: str, vector: VectorBytes, t: int, depth: int) -> list[str] | None:
+    def _text(
+        self,
+        conn: psycopg.Connection,
+        model: str,
+        vector: VectorBytes,
+        t: int,
+        depth: int,
+        fusion: tuple[Sequence[str], int, int],
+    ) -> list[str] | None:
         n = self._size
         code = self._codes.get(model)
         if code is None:
@@ -304,7 +342,7 @@ class HeldSetups:
             return [found[mid] for mid in wanted]
 
         groups = self._group[rows]
-        return text_ranking(ids, groups, distances[groups], depth, distance_error(HELD_DIMS), exact)
+        return text_ranking(ids, groups, distances[groups], depth, distance_error(HELD_DIMS), exact, fusion)
 
     def _numeric(
         self, query: SetupQuery, history: ConditionHistory, as_of: datetime, t: int, depth: int
@@ -325,6 +363,45 @@ class HeldSetups:
             weeks = week_distances(lookup, self._week[rows])
         return numeric_ranking(_Picked(self._ids, rows), other, gap, weeks, depth)
 
+    def symbol_contexts(
+        self, conn: psycopg.Connection, instruments: Sequence[str], *, as_of: datetime, limit: int
+    ) -> dict[str, tuple[Recollection, ...]] | None:
+        """memory/recall.py `symbol_contexts`' answer (memory/held_notes.py); None where it is not proven here."""
+        if as_of.utcoffset() is None or limit <= 0:
+            return None
+        t, zone = _micros(as_of), conn.info.timezone
+        with self._lock:
+            if not self._read:
+                self._read_all(conn)
+            if self._codepoint is None:
+                self._codepoint = held_notes.codepoint_order(conn)
+            codepoint = self._codepoint
+
+            def rows_of(instrument: str) -> list[tuple[Any, ...]] | None:
+                notes = held_notes.before(self._notes.get(instrument, []), t, limit)
+                lessons = held_notes.before(self._noted.get(instrument, []), t, limit)
+                return held_notes.context_rows(
+                    notes, self._setup_hits(instrument, t, limit), lessons, t, limit, zone, codepoint
+                )
+
+            return held_notes.contexts(
+                instruments, rows_of, lambda i, rows: context_of(i, rows, as_of=as_of, limit=limit)
+            )
+
+    def _setup_hits(self, instrument: str, t: int, limit: int) -> list[held_notes.SetupHit]:
+        """The instrument's setups with an outcome known before `t` that `held_notes.newest` needs."""
+        code, n = self._codes.get(instrument), self._size
+        if code is None:
+            return []
+        rows = np.flatnonzero((self._instrument[:n] == code) & (self._visible[:n] < t))
+        return held_notes.newest_setups(rows, self._visible, self._ids, limit, self._setup_hit)
+
+    def _setup_hit(self, row: int) -> held_notes.SetupHit:
+        mid, week_id = self._ids[row], self._week_ids[row]
+        setup, outcome = self._records[mid]
+        held = self._lessons.get((week_id, self._accounts[row]), ())
+        return (int(self._visible[row]), mid, week_id, setup, outcome, held)
+
     def _recollection(self, mid: str, fused_sum: float, rank: int, t: int) -> Recollection:
         setup, outcome = self._records[mid]
         row = self._row[mid]
@@ -340,6 +417,10 @@ class HeldSetups:
             outcome=outcome,
             lessons=lessons,
         )
+
+
+def _note(mid: str, week_id: date, known: datetime, text: str) -> held_notes.Note:
+    return (_micros(known), mid, week_id, text)
 
 
 def _lookup(

@@ -141,11 +141,12 @@ def symbol_contexts(
     if limit > 0 and wanted:
         for instrument, *row in conn.execute(_SYMBOL_CONTEXT, {"is": wanted, "t": as_of, "n": limit}).fetchall():
             found[instrument].append(row)
-    return {i: _context(i, rows, as_of=as_of, limit=limit) for i, rows in found.items()}
+    return {i: context_of(i, rows, as_of=as_of, limit=limit) for i, rows in found.items()}
 
 
-def _context(instrument: str, rows: Sequence[Any], *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
-    """One instrument's rows (the newest `limit` of each kind) merged: the newest `limit` of all, as Recollections."""
+def context_of(instrument: str, rows: Sequence[Any], *, as_of: datetime, limit: int) -> tuple[Recollection, ...]:
+    """One instrument's rows (the newest `limit` of each kind) merged: the newest `limit` of all, as Recollections
+    (the statement's rows, or memory/held_notes.py's)."""
     merged = sorted(rows, key=lambda r: (-r[3].timestamp(), r[1]))[:limit]
     out: list[Recollection] = []
     for rank, (kind, mid, week_id, known, text, record, outcome, lessons) in enumerate(merged, start=1):

@@ -347,6 +347,10 @@ class PgMemory:
         self, instruments: Sequence[str], *, as_of: datetime, limit: int
     ) -> dict[str, tuple[Recollection, ...]]:
         with self._lock:
+            if self._held is not None:  # the sole writer's memories: answered from what it holds, where proven
+                found = self._held.symbol_contexts(self._conn, instruments, as_of=as_of, limit=limit)
+                if found is not None:
+                    return found
             return recall.symbol_contexts(self._conn, instruments, as_of=as_of, limit=limit)
 
 

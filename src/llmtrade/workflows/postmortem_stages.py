@@ -80,7 +80,8 @@ class GatherStage:
         snapshots = bench.events.read(
             stream=week_stream(bench.week_id, SNAPSHOT), type=MarketSnapshotTaken.event_type()
         )
-        opening = MarketSnapshotTaken.from_event(snapshots[0]).snapshot if snapshots else None
+        # Parsed once per stored event: the week's snapshot stage parsed it already (events.payload).
+        opening = bench.events.payload(MarketSnapshotTaken, snapshots[0]).snapshot if snapshots else None
         drafts: list[Draft] = []
         for desk in bench.desks:
             draft = self._draft(desk, prices, opening)

@@ -77,7 +77,8 @@ class MarketSnapshotStage:
             return [MarketSnapshotTaken(snapshot=take_snapshot(self.market, self.symbols, context.get(ASOF)))]
 
         stored, built = await once(self.events, snapshot_stream(week_id), build, week_id=week_id, run_id=context.run_id)
-        result = context.with_value(SNAPSHOT, MarketSnapshotTaken.from_event(stored[0]).snapshot)
+        # Parsed once per stored event (the week's postmortem reads this one again: events.payload).
+        result = context.with_value(SNAPSHOT, self.events.payload(MarketSnapshotTaken, stored[0]).snapshot)
         return result if built else result.with_loaded(self.name)
 
 

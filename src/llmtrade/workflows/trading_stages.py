@@ -13,8 +13,9 @@ import asyncio
 from collections.abc import Mapping
 from datetime import date
 
+from llmtrade.brokers.fills import Observed, look_at
 from llmtrade.brokers.order_plan import plan_orders
-from llmtrade.brokers.reconcile import reconcile_account
+from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import Account, AccountRole, Config
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload
@@ -125,36 +126,53 @@ class _Gate:
         self.week_id = week_id
         self.dry_run = dry_run
 
-    def _value(self, desk: Desk, account: AccountSnapshot, run_id: str) -> None:
+    def _value(
+        self, desk: Desk, account: AccountSnapshot, run_id: str, observed: Observed, ours: frozenset[str]
+    ) -> None:
         if self.dry_run:
             return  # a dry run leaves no trace on accounts or breakers
-        value_account(self.events, desk, account, self.config, occasion=WEEK_START, week_id=self.week_id, run_id=run_id)
+        value_account(
+            self.events,
+            desk,
+            account,
+            self.config,
+            occasion=WEEK_START,
+            week_id=self.week_id,
+            run_id=run_id,
+            observed=observed,
+            ours=ours,
+        )
 
     def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
         recorded once, unless dry). Nothing here depends on the week's intent. Raises OperationalError while an
         account that `trades` has orders queued."""
         prices = _prices(snapshot)
+        # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
+        # reconciliation, the queue check and the valuation, as a checkpoint's does (workflows/checkpoint_ask.py):
+        # nothing between them changes the broker's books.
+        account, observed = look_at(desk.broker, prices)
+        seen = look(self.events, desk.broker, account, prices, observed=observed)
+        if not self.dry_run:
+            record_differences(
+                self.events,
+                account.account_id,
+                seen.differences,
+                occasion=WEEK_START,
+                week_id=self.week_id,
+                run_id=run_id,
+            )
         # Only what llmtrade manages: a position made by hand is reported, and left out of everything.
-        before = reconcile_account(
-            self.events,
-            desk.broker,
-            desk.broker.account(prices),
-            prices,
-            occasion=WEEK_START,
-            week_id=self.week_id,
-            run_id=run_id,
-            record=not self.dry_run,
-        )
+        before = seen.managed
         if trades:
-            queued = queued_order_ids(desk)
+            queued = queued_order_ids(desk, observed.orders)
             if queued:
                 # Planning against positions that queued orders are about to change would double them.
                 ids = ", ".join(queued)
                 raise OperationalError(
                     f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
                 )
-        self._value(desk, before, run_id)  # the FLAT baseline is valued too
+        self._value(desk, before, run_id, observed, seen.planned)  # the FLAT baseline is valued too
         return before
 
     def plan(
