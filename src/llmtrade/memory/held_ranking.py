@@ -23,9 +23,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from llmtrade.domain.memory import MarketCondition
+    from llmtrade.memory.history import ConditionHistory
 
 _U32 = 2.0**-24  # float32's unit roundoff
 _U64 = 2.0**-53  # float64's
@@ -225,3 +231,25 @@ def week_distances(lookup: tuple[np.ndarray, np.ndarray], setup_weeks: np.ndarra
     found = weeks[at] == setup_weeks
     out[found] = dists[at[found]]
     return out
+
+
+class Picked(Sequence[str]):
+    """The ids of some rows, without building the list (the rankings here read a few of them)."""
+
+    def __init__(self, ids: list[str], rows: np.ndarray):
+        self._ids, self._rows = ids, rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._ids[int(self._rows[i])]
+
+
+def week_lookup_at(
+    history: ConditionHistory, condition: MarketCondition, as_of: datetime
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The week distances by week for `condition` at `as_of`, kept by the history as the statement's are."""
+    return history.memo(
+        ("held.week_lookup", condition, as_of), lambda: week_lookup(*history.nearest_weeks(condition, as_of))
+    )

@@ -32,7 +32,6 @@ import numpy as np
 
 from llmtrade.domain.memory import (
     LessonRemembered,
-    MarketCondition,
     Outcome,
     OutcomeRemembered,
     Recollection,
@@ -42,13 +41,14 @@ from llmtrade.domain.memory import (
 )
 from llmtrade.memory import held_notes
 from llmtrade.memory.held_ranking import (
+    Picked,
     cosine_distances,
     distance_error,
     fused,
     numeric_ranking,
     text_ranking,
     week_distances,
-    week_lookup,
+    week_lookup_at,
 )
 from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.protocol import Remembered, SetupQuery
@@ -78,19 +78,6 @@ _RECORDS = "SELECT memory_id, record::text, outcome::text FROM memory_setups WHE
 def _micros(moment: datetime | None) -> int:
     """An aware instant as microseconds since the epoch (timestamptz's resolution: exact comparisons); None: never."""
     return _NEVER if moment is None else (moment - _EPOCH) // _MICRO
-
-
-class _Picked(Sequence[str]):
-    """The ids of some rows, without building the list (held_ranking reads a few of them)."""
-
-    def __init__(self, ids: list[str], rows: np.ndarray):
-        self._ids, self._rows = ids, rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self._ids[int(self._rows[i])]
 
 
 class HeldSetups:
@@ -332,7 +319,7 @@ class HeldSetups:
         distances = cosine_distances(self._vectors[:held], self._squares[:held], query)
         if distances is None:
             return None
-        ids = _Picked(self._ids, rows)
+        ids = Picked(self._ids, rows)
 
         def exact(picked: list[int]) -> list[float]:
             teach_binary(conn)
@@ -357,11 +344,11 @@ class HeldSetups:
         if query.condition is None:
             weeks = np.full(rows.size, np.inf)
         else:
-            lookup = _lookup(history, query.condition, as_of)
+            lookup = week_lookup_at(history, query.condition, as_of)
             if lookup is None:
                 return None
             weeks = week_distances(lookup, self._week[rows])
-        return numeric_ranking(_Picked(self._ids, rows), other, gap, weeks, depth)
+        return numeric_ranking(Picked(self._ids, rows), other, gap, weeks, depth)
 
     def symbol_contexts(
         self, conn: psycopg.Connection, instruments: Sequence[str], *, as_of: datetime, limit: int
@@ -421,12 +408,3 @@ class HeldSetups:
 
 def _note(mid: str, week_id: date, known: datetime, text: str) -> held_notes.Note:
     return (_micros(known), mid, week_id, text)
-
-
-def _lookup(
-    history: ConditionHistory, condition: MarketCondition, as_of: datetime
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The week distances by week for `condition` at `as_of`, kept by the history as the statement's are."""
-    return history.memo(
-        ("held.week_lookup", condition, as_of), lambda: week_lookup(*history.nearest_weeks(condition, as_of))
-    )
