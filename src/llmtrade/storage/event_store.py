@@ -54,7 +54,17 @@ class _IdTaken(Exception):
 
 
 class EventStore:
-    def __init__(self, conn: psycopg.Connection, clock: Clock, *, exclusive: bool = False, stage_timings: bool = True):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        clock: Clock,
+        *,
+        exclusive: bool = False,
+        stage_timings: bool = True,
+        behind: Callable[[], psycopg.Connection] | None = None,
+    ):
+        """`exclusive`: the database's only writer (storage/sole_writer.py), whose `flush_behind` writes on the
+        connection `behind` opens, when given (one of its own: `conn` stays the callers')."""
         self._conn = conn
         # Whether pipelines record each stage's start and end here (see the module's docstring); read by Pipeline.
         self.stage_timings = stage_timings
@@ -63,7 +73,7 @@ class EventStore:
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
         self._copies: Copies | None = None
-        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held()) if exclusive else None
+        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held(), behind) if exclusive else None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -339,6 +349,18 @@ class EventStore:
         Raises ConcurrencyError when another writer took one of the held versions."""
         if self._writer is not None:
             self._writer.flush()
+
+    def flush_behind(self) -> None:
+        """`flush`, an exclusive store's transaction left running on its own connection while the caller goes on
+        (storage/sole_writer.py); the next flush, any read that must ask PostgreSQL and `close` wait for it."""
+        if self._writer is not None:
+            self._writer.flush_behind()
+
+    def close(self) -> None:
+        """An exclusive store's flush in flight waited for, what is held and unwritten forgotten (`abandon`) and
+        its own connection closed; nothing for any other (the connection is the caller's)."""
+        if self._writer is not None:
+            self._writer.close()
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         writer = self._writer
