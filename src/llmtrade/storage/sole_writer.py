@@ -147,8 +147,11 @@ class SoleWriter:
                 return
             if self._behind_conn is None:
                 self._behind_conn = self._behind()
-            held, self.pending = self.pending, []
-            self._inflight = _Flush(self._behind_conn, held)
+            flush = _Flush(self._behind_conn, self.pending)
+            # In flight before its thread starts (one step, no interrupt between): a Ctrl-C inside `start` leaves
+            # the flush known, to be joined on the way out, never lost with its events.
+            self._inflight, self.pending = flush, []
+            flush.thread.start()
 
     def wait(self) -> None:
         """Wait for the flush in flight, if any: ConcurrencyError (or what else it raised) when it failed, with
@@ -179,7 +182,12 @@ class SoleWriter:
         inflight = self._inflight
         if inflight is None:
             return
-        inflight.thread.join()  # an interrupt here (Ctrl-C) leaves it in flight: the next wait joins it again
+        try:
+            inflight.thread.join()  # an interrupt here (Ctrl-C) leaves it in flight: the next wait joins it again
+        except RuntimeError:
+            # Never started (a Ctrl-C inside `flush_behind`): its events are held again, ahead of the later ones.
+            self._inflight, self.pending = None, [*inflight.held, *self.pending]
+            return
         self._inflight = None
         if inflight.error is not None:
             self._failed = inflight.error
@@ -197,13 +205,13 @@ class SoleWriter:
 
 
 class _Flush:
-    """One flush behind: `held` written by a thread of its own on `conn`; `error` is what it raised, if anything."""
+    """One flush behind: `held` written by a thread of its own on `conn` (started by the caller); `error` is what it
+    raised, if anything."""
 
     def __init__(self, conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]):
         self.held = held
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(conn,), name="sole-writer-flush", daemon=True)
-        self.thread.start()
 
     def _run(self, conn: psycopg.Connection) -> None:
         try:
