@@ -23,7 +23,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage import sole_writer
 from llmtrade.storage.database import backtest_database
 from tests.support import FIXED_NOW
-from tests.test_backtest import FIRST, LAST, Killed, _events, _run, _unique, _url
+from tests.test_backtest import FIRST, LAST, Killed, _dump, _events, _run, _unique, _url
 from tests.test_backtest_providers_kept import offline_backtest
 
 
@@ -70,6 +70,8 @@ def test_a_backtest_killed_before_its_week_was_written_redoes_that_week_and_ends
     for kind in MEMORY_EVENTS:
         assert _events(url, kind) == _events(once, kind), kind
     assert _memory_rows(url) == _memory_rows(once)
+    # Every event but the backtest stream's own (a resume records its start) as the uninterrupted run's, in order.
+    assert _books(url) == _books(once)
 
 
 def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_resumable_backtest(
@@ -108,6 +110,11 @@ def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_re
         exclude={"source"}
     )
     assert not [t for t in threading.enumerate() if t.name == "sole-writer-flush"]
+
+
+def _books(url: str) -> list[str]:
+    """Every event outside the backtest's own stream, in id order, without its id."""
+    return [line.split(", ", 1)[1] for line in _dump(url) if line.split(", ", 3)[2] != '"backtest"']
 
 
 def _memory_rows(url: str) -> dict[str, tuple[int, int]]:
