@@ -94,7 +94,7 @@ def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_re
     monkeypatch.setattr(sole_writer, "write", interrupts_while_writing_the_first_week)
     with pytest.raises(KeyboardInterrupt):
         _run(live_url, tmp_path, name, audit=0)
-    assert interrupted == ["sole-writer-flush"]
+    assert interrupted == ["sole-writer-behind"]
     monkeypatch.setattr(sole_writer, "write", real)
     url = _url(pg_admin_url, backtest_database(name))
     # The way out waited for the flush in flight: the first week is whole, the second is not done.
@@ -109,7 +109,7 @@ def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_re
     assert resumed.leaderboard.model_dump(exclude={"source"}) == uninterrupted.leaderboard.model_dump(
         exclude={"source"}
     )
-    assert not [t for t in threading.enumerate() if t.name == "sole-writer-flush"]
+    assert not [t for t in threading.enumerate() if t.name == "sole-writer-behind"]
 
 
 def _books(url: str) -> list[str]:

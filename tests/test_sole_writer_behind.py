@@ -115,8 +115,8 @@ def test_a_flush_behind_that_loses_to_another_writer_writes_nothing_and_every_la
     # Everything held is dropped (the next week's appends too).
     assert store._writer is not None and store._writer.pending == []
     assert store.read(week_id=WEEK) == []
-    # Raised again by every later flush, and so by every read that asks PostgreSQL: a job that caught it (as
-    # another writer's retry) cannot lose it, and the backtest's week-end flush raises it.
+    # Raised again by every later flush, and so by every read that must flush: a job that caught it (as another
+    # writer's retry) cannot lose it, and the backtest's week-end flush raises it.
     with pytest.raises(ConcurrencyError):
         store.read_stream("s")
     with pytest.raises(ConcurrencyError):

@@ -356,6 +356,11 @@ class EventStore:
         if self._writer is not None:
             self._writer.flush_behind()
 
+    def write_behind(self, write: Callable[[psycopg.Connection], None]) -> bool:
+        """Run `write(conn)` on an exclusive store's own connection, behind, before any later statement on this one
+        (storage/write_behind.py); False (nothing done) when the store has no connection of its own."""
+        return self._writer is not None and self._writer.write_behind(write)
+
     def close(self) -> None:
         """An exclusive store's flush in flight waited for, what is held and unwritten forgotten (`abandon`) and
         its own connection closed; nothing for any other (the connection is the caller's)."""

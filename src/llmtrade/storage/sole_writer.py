@@ -44,6 +44,7 @@ from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import Copies, Sole
 from llmtrade.storage.event_inserts import stored_from
+from llmtrade.storage.write_behind import Behind, settled_cursor
 
 if TYPE_CHECKING:
     import psycopg
@@ -70,12 +71,13 @@ class SoleWriter:
         self.state = Sole(flush=self.flush, held=self._held)
         self.pending: list[tuple[StoredEvent, str]] = []
         self._next_id: int | None = None
-        # The connection `flush_behind` writes on (opened on its first use), and the flush in flight there.
-        self._behind = behind
-        self._behind_conn: psycopg.Connection | None = None
-        self._inflight: _Flush | None = None
-        # What a flush behind raised: raised again by every later flush (see the module doc).
-        self._failed: BaseException | None = None
+        # The writes run behind (storage/write_behind.py) on a connection `behind` opens, and the flush in flight.
+        self._behind = Behind(behind) if behind is not None else None
+        self._inflight: _Inflight | None = None
+        self._failed: BaseException | None = None  # a write behind's failure: raised by every later flush
+        if self._behind is not None:
+            # Every statement on `conn` first waits for the memory rows handed over (storage/write_behind.py).
+            conn.cursor_factory = settled_cursor(self._behind)
 
     def _held(self) -> list[StoredEvent]:
         """Every event appended and not known committed, ids ascending: the flush in flight's, then those held."""
@@ -135,9 +137,8 @@ class SoleWriter:
                 raise
 
     def flush_behind(self) -> None:
-        """`flush`, its transaction run on a thread (on the writer's own connection) while the caller goes on;
-        the flush before waited for first (ConcurrencyError when it failed). A writer without a connection of
-        its own flushes here and now."""
+        """`flush`, its transaction run behind (storage/write_behind.py) while the caller goes on; the flush before
+        waited for first (ConcurrencyError when it failed). A writer without a connection of its own flushes now."""
         with self.lock:
             self.wait()
             if self._behind is None:
@@ -145,17 +146,27 @@ class SoleWriter:
                 return
             if not self.pending:
                 return
-            if self._behind_conn is None:
-                self._behind_conn = self._behind()
-            flush = _Flush(self._behind_conn, self.pending)
-            # In flight before its thread starts (one step, no interrupt between): a Ctrl-C inside `start` leaves
-            # the flush known, to be joined on the way out, never lost with its events.
-            self._inflight, self.pending = flush, []
-            flush.thread.start()
+            inflight = _Inflight(self.pending)
+            # Held by the flush in flight from here (one step, no interrupt between): a Ctrl-C before it is handed over
+            # leaves it unwritten, and the next wait holds its events again.
+            self._inflight, self.pending = inflight, []
+            self._behind.hand(inflight.write)
+
+    def write_behind(self, write: Callable[[psycopg.Connection], None]) -> bool:
+        """Run `write(conn)` behind, after everything handed over before, and before the next statement on the
+        writer's connection (rows another table's reads must see: storage/write_behind.py). False (nothing done)
+        for a writer without a connection of its own."""
+        with self.lock:
+            if self._behind is None:
+                return False
+            if self._failed is not None:
+                raise self._failed
+            self._behind.hand(write, rows=True)
+            return True
 
     def wait(self) -> None:
-        """Wait for the flush in flight, if any: ConcurrencyError (or what else it raised) when it failed, with
-        everything held dropped; raised again by every later wait, as the writer is failed from then on."""
+        """Wait for the writes behind: ConcurrencyError (or what else one raised) when one failed, with everything
+        held dropped; raised again by every later wait, as the writer is failed from then on."""
         with self.lock:
             self._join()
             if self._failed is not None:
@@ -164,7 +175,7 @@ class SoleWriter:
     def abandon(self) -> None:
         """Give up what is held and unwritten (the store is closing without a flush): this process's copies
         hold it too, and a later store on the same database must not read events that were never written.
-        The flush in flight is waited for first (it commits or not, whole); what it raised is not raised here."""
+        The writes behind are waited for first (each commits or not, whole); what failed is not raised here."""
         with self.lock:
             self._join()
             if self.pending:
@@ -174,24 +185,20 @@ class SoleWriter:
         """`abandon`, then the writer's own connection closed."""
         with self.lock:
             self.abandon()
-            conn, self._behind_conn = self._behind_conn, None
-            if conn is not None:
-                conn.close()
+            if self._behind is not None:
+                self._behind.close()
 
     def _join(self) -> None:
-        inflight = self._inflight
-        if inflight is None:
+        if self._behind is None:
             return
-        try:
-            inflight.thread.join()  # an interrupt here (Ctrl-C) leaves it in flight: the next wait joins it again
-        except RuntimeError:
-            # Never started (a Ctrl-C inside `flush_behind`): its events are held again, ahead of the later ones.
-            self._inflight, self.pending = None, [*inflight.held, *self.pending]
-            return
-        self._inflight = None
-        if inflight.error is not None:
-            self._failed = inflight.error
-            self._drop()
+        failed = self._behind.finish()
+        inflight, self._inflight = self._inflight, None
+        if failed is not None:
+            if self._failed is None:
+                self._failed = failed
+                self._drop()
+        elif inflight is not None and not inflight.written:
+            self.pending = [*inflight.held, *self.pending]  # never handed over (a Ctrl-C): held again, in order
 
     def _drop(self) -> None:
         """Forget everything known without asking: another writer was there after all."""
@@ -204,20 +211,16 @@ class SoleWriter:
             self.copies.folds.clear()
 
 
-class _Flush:
-    """One flush behind: `held` written by a thread of its own on `conn` (started by the caller); `error` is what it
-    raised, if anything."""
+class _Inflight:
+    """The events of a flush behind, held for reads until it has written them."""
 
-    def __init__(self, conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]):
+    def __init__(self, held: list[tuple[StoredEvent, str]]):
         self.held = held
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(conn,), name="sole-writer-flush", daemon=True)
+        self.written = False
 
-    def _run(self, conn: psycopg.Connection) -> None:
-        try:
-            write(conn, self.held)
-        except BaseException as exc:  # raised in the backtest's thread by the next wait
-            self.error = exc
+    def write(self, conn: psycopg.Connection) -> None:
+        write(conn, self.held)
+        self.written = True
 
 
 def write(conn: psycopg.Connection, held: Sequence[tuple[StoredEvent, str]]) -> None:

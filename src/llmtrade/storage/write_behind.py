@@ -1,0 +1,131 @@
+"""A sole writer's writes run behind: on a connection of the writer's own, by a thread, one at a time, in the order
+handed over (storage/sole_writer.py: a backtest's week flush; memory/store.py: its memory rows).
+
+PostgreSQL does the work of a write on the other core, and a thread waiting on its socket releases the GIL, so the
+backtest computes meanwhile. A psycopg connection must not serve two threads' statements at once (their transactions
+would interleave), so these writes have their own; the caller's connection waits for them (`Behind.settle`) before
+each of its statements while a row write is in flight (`settled_cursor`), so a read there sees every row written
+before it, as when the write was made in line (or, when the write failed, what a failed transaction leaves). The week's event flush is not waited for so: the event store's reads
+go through its copies, which hold the flush's events until it commits (storage/event_copies.py `Sole.held`).
+
+The first write that fails fails the writer: every later write is skipped, and every wait raises the failure
+(the backtest's next week-end flush at the latest), so a caller that catches an error to retry cannot lose it.
+A task runs exactly once, on its thread, or on the waiting one when its thread has not begun (a Ctrl-C inside
+`Thread.start`): whoever claims it first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+class Task:
+    """One write handed over: `write(conn)` after the task before it; `error` is what it (or one before) raised."""
+
+    def __init__(self, write: Callable[[psycopg.Connection], None], conn: psycopg.Connection, before: Task | None):
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self._write, self._conn, self._before = write, conn, before
+        self._claim = threading.Lock()
+        self.thread = threading.Thread(target=self._claimed, name="sole-writer-behind", daemon=True)
+
+    def finish(self) -> None:
+        """Wait for this task (and so every one before it); run it here if its thread has not begun it."""
+        if self._claim.acquire(blocking=False):
+            self._run()
+        else:
+            self.done.wait()
+
+    def _claimed(self) -> None:
+        if self._claim.acquire(blocking=False):
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            before, self._before = self._before, None  # not kept: the chain would hold every week's events
+            if before is not None:
+                before.finish()
+                if before.error is not None:
+                    self.error = before.error  # not written: the writer failed with an earlier write
+                    return
+            self._write(self._conn)
+        except BaseException as exc:  # raised in the writer's thread by the next wait
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+class Behind:
+    """The writer's own connection (opened by `connect` on first use) and the writes handed to it."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection]):
+        self._connect = connect
+        self._conn: psycopg.Connection | None = None
+        # The last task handed over (finishing it finishes every one before it), and the last row write's.
+        self.last: Task | None = None
+        self._rows: Task | None = None
+        self.failed: BaseException | None = None
+
+    def hand(self, write: Callable[[psycopg.Connection], None], *, rows: bool = False) -> Task:
+        """Run `write(conn)` behind, after everything handed before. `rows`: a write the caller's connection must
+        wait for before its next statement (`settle`)."""
+        if self._conn is None:
+            self._conn = self._connect()
+        task = Task(write, self._conn, self.last)
+        # Known before its thread starts (one step, no interrupt between): a Ctrl-C inside `start` leaves it to be
+        # finished (run here) by the next wait, never lost.
+        if rows:
+            self.last = self._rows = task
+        else:
+            self.last = task
+        task.thread.start()
+        return task
+
+    def finish(self) -> BaseException | None:
+        """Wait for everything handed over; the writer's failure (the first write's that failed), if any."""
+        last = self.last
+        if last is not None:
+            last.finish()  # an interrupt here (Ctrl-C) leaves it handed over: the next wait finishes it
+            self.last = self._rows = None
+            if last.error is not None and self.failed is None:
+                self.failed = last.error
+        return self.failed
+
+    def settle(self) -> None:
+        """Wait for the row writes handed over, if one is unfinished (a cheap check when none is). A failure is
+        not raised here (a statement of the way out must not): the writer's next wait raises it."""
+        rows = self._rows
+        if rows is not None and not rows.done.is_set():
+            self.finish()
+
+    def close(self) -> None:
+        """Wait for everything handed over (a failure is not raised here) and close the connection."""
+        self.finish()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def settled_cursor(behind: Behind) -> type:
+    """A psycopg cursor class whose statements first wait for `behind`'s row writes (see the module doc)."""
+    import psycopg
+
+    class SettledCursor(psycopg.Cursor):  # type: ignore[type-arg]  # rows as the connection's row factory makes them
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            behind.settle()
+            return super().execute(*args, **kwargs)
+
+        def executemany(self, *args: Any, **kwargs: Any) -> Any:
+            behind.settle()
+            return super().executemany(*args, **kwargs)
+
+        def copy(self, *args: Any, **kwargs: Any) -> Any:
+            behind.settle()
+            return super().copy(*args, **kwargs)
+
+    return SettledCursor
