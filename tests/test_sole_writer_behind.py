@@ -5,6 +5,7 @@ of them, and is raised by the next flush and every one after; `close` waits for 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -152,3 +153,104 @@ def test_a_writer_without_a_connection_of_its_own_flushes_at_once(storage: Stora
     store.append([NewEvent(type="A", stream="s", payload={}, week_id=WEEK)])
     store.flush_behind()
     assert _written(database_url) == ["A"]
+
+
+def test_a_statement_on_the_writers_connection_waits_for_the_rows_written_behind(
+    storage: Storage, database_url: str
+) -> None:
+    store = _store(storage, database_url)
+    storage.conn.execute("CREATE TABLE behind_rows (n int)")
+    order: list[str] = []
+
+    def slow_insert(conn: psycopg.Connection) -> None:
+        time.sleep(0.3)
+        conn.execute("INSERT INTO behind_rows VALUES (1)")
+        order.append("rows")
+
+    store.append([NewEvent(type="A", stream="s", payload={}, week_id=WEEK)])
+    store.flush_behind()
+    assert store.write_behind(slow_insert)
+    # The next statement on the held connection (any: here a plain read) sees the rows handed over before it.
+    assert storage.conn.execute("SELECT count(*) FROM behind_rows").fetchone() == (1,)
+    assert order == ["rows"] and _written(database_url) == ["A"]
+    store.close()
+
+
+def test_a_row_write_behind_that_fails_is_raised_by_the_next_flush_and_nothing_after_it_is_written(
+    storage: Storage, database_url: str
+) -> None:
+    store = _store(storage, database_url)
+
+    def refused(conn: psycopg.Connection) -> None:
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+    store.append([NewEvent(type="A", stream="s", payload={}, week_id=WEEK)])
+    store.flush_behind()
+    assert store.write_behind(refused)
+    assert store.write_behind(lambda conn: conn.execute("CREATE TABLE after_failure (n int)"))  # skipped
+    store.append([NewEvent(type="B", stream="s", payload={}, week_id=WEEK)])
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        store.flush_behind()  # waits for the writes before: the failure raised, B not handed over
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        store.flush()
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        store.write_behind(refused)
+    store.close()
+    assert _written(database_url) == ["A"]
+    assert storage.conn.execute("SELECT to_regclass('after_failure')").fetchone() == (None,)
+
+
+def test_memory_rows_written_behind_are_what_a_store_writing_at_once_stores_and_each_read_sees_them(
+    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmtrade.memory import store as memory_store
+    from llmtrade.memory.embedder import PackagedEmbedder
+    from llmtrade.memory.store import TABLES, PgMemory
+    from tests.test_backtest_memory import WEEKS
+    from tests.test_memory_store import week_items
+
+    real = memory_store._write_rows
+    behind: list[str] = []
+
+    def late(*args: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            behind.append("rows")
+            time.sleep(0.05)  # still in flight when the next statement on the held connection comes
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(memory_store, "_write_rows", late)
+
+    def remember(memory: PgMemory, conn: psycopg.Connection) -> list[int]:
+        counts = []
+        for week in WEEKS[:3]:
+            items = week_items(week, random.Random(week.toordinal()))
+            for part in (items[:2], items, items[1:]):
+                memory.remember(part, week_id=week, run_id="r")
+                counts.append(conn.execute("SELECT count(*) FROM memory_items").fetchone()[0])  # type: ignore[index]
+        return counts
+
+    def rows(conn: psycopg.Connection) -> dict[str, list[tuple[object, ...]]]:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
+
+    held = _store(storage, database_url)
+    counts = remember(PgMemory(storage.conn, held, PackagedEmbedder()), storage.conn)
+    assert behind  # written behind indeed
+    held.flush()
+    with psycopg.connect(_fresh_from(database_url), autocommit=True) as conn:
+        at_once = remember(PgMemory(conn, EventStore(conn, FixedClock(FIXED_NOW)), PackagedEmbedder()), conn)
+        expected = rows(conn)
+    assert counts == at_once
+    assert rows(storage.conn) == expected
+    held.close()
+
+
+def _fresh_from(url: str) -> str:
+    """A new database with every migration, beside `url`'s."""
+    from llmtrade.settings import Settings
+    from llmtrade.storage.bootstrap import open_storage
+    from tests.test_sole_writer import _fresh
+
+    fresh = _fresh(url)
+    with open_storage(Settings(DATABASE_URL=fresh), FixedClock(FIXED_NOW)):
+        pass
+    return fresh
