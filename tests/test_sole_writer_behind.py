@@ -226,6 +226,7 @@ def test_memory_rows_written_behind_are_what_a_store_writing_at_once_stores_and_
             items = week_items(week, random.Random(week.toordinal()))
             for part in (items[:2], items, items[1:]):
                 memory.remember(part, week_id=week, run_id="r")
+                time.sleep(0.01)  # the writer's thread takes the rows up meanwhile (else this thread writes them)
                 counts.append(conn.execute("SELECT count(*) FROM memory_items").fetchone()[0])  # type: ignore[index]
         return counts
 

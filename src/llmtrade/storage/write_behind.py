@@ -1,21 +1,24 @@
-"""A sole writer's writes run behind: on a connection of the writer's own, by a thread, one at a time, in the order
+"""A sole writer's writes run behind: on a connection of the writer's own, by one thread, one at a time, in the order
 handed over (storage/sole_writer.py: a backtest's week flush; memory/store.py: its memory rows).
 
 PostgreSQL does the work of a write on the other core, and a thread waiting on its socket releases the GIL, so the
-backtest computes meanwhile. A psycopg connection must not serve two threads' statements at once (their transactions
-would interleave), so these writes have their own; the caller's connection waits for them (`Behind.settle`) before
-each of its statements while a row write is in flight (`settled_cursor`), so a read there sees every row written
-before it, as when the write was made in line (or, when the write failed, what a failed transaction leaves). The week's event flush is not waited for so: the event store's reads
-go through its copies, which hold the flush's events until it commits (storage/event_copies.py `Sole.held`).
+backtest computes meanwhile (the write's own Python work, building its rows, still takes the GIL in turn). A psycopg
+connection must not serve two threads' statements at once (their transactions would interleave), so these writes
+have their own; the caller's connection waits for them (`Behind.settle`) before each of its statements while a row
+write is in flight (`settled_cursor`), so a read there sees every row written before it, as when the write was made
+in line (or, when the write failed, what a failed transaction leaves). The week's event flush is not waited for so:
+the event store's reads go through its copies, which hold the flush's events until it commits
+(storage/event_copies.py `Sole.held`).
 
 The first write that fails fails the writer: every later write is skipped, and every wait raises the failure
 (the backtest's next week-end flush at the latest), so a caller that catches an error to retry cannot lose it.
-A task runs exactly once, on its thread, or on the waiting one when its thread has not begun (a Ctrl-C inside
-`Thread.start`): whoever claims it first.
+A task runs exactly once, on the writer's thread, or on the waiting one when that has not begun it (a Ctrl-C before
+it was queued): whoever claims it first.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -32,16 +35,16 @@ class Task:
         self.done = threading.Event()
         self._write, self._conn, self._before = write, conn, before
         self._claim = threading.Lock()
-        self.thread = threading.Thread(target=self._claimed, name="sole-writer-behind", daemon=True)
 
     def finish(self) -> None:
-        """Wait for this task (and so every one before it); run it here if its thread has not begun it."""
+        """Wait for this task (and so every one before it); run it here if the writer's thread has not begun it."""
         if self._claim.acquire(blocking=False):
             self._run()
         else:
             self.done.wait()
 
-    def _claimed(self) -> None:
+    def claimed(self) -> None:
+        """Run it, unless the waiting thread has already begun it."""
         if self._claim.acquire(blocking=False):
             self._run()
 
@@ -70,21 +73,32 @@ class Behind:
         self.last: Task | None = None
         self._rows: Task | None = None
         self.failed: BaseException | None = None
+        # The writer's one thread, started on the first write, and what it is handed (None: stop). One thread for
+        # every write: starting one per write cost ~2.5 ms of the caller's wall each (the new thread ran first).
+        self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
     def hand(self, write: Callable[[psycopg.Connection], None], *, rows: bool = False) -> Task:
         """Run `write(conn)` behind, after everything handed before. `rows`: a write the caller's connection must
         wait for before its next statement (`settle`)."""
         if self._conn is None:
             self._conn = self._connect()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="sole-writer-behind", daemon=True)
+            self._thread.start()
         task = Task(write, self._conn, self.last)
-        # Known before its thread starts (one step, no interrupt between): a Ctrl-C inside `start` leaves it to be
+        # Known before it is queued (one step, no interrupt between): a Ctrl-C before `put` leaves it to be
         # finished (run here) by the next wait, never lost.
         if rows:
             self.last = self._rows = task
         else:
             self.last = task
-        task.thread.start()
+        self._queue.put(task)
         return task
+
+    def _work(self) -> None:
+        while (task := self._queue.get()) is not None:
+            task.claimed()
 
     def finish(self) -> BaseException | None:
         """Wait for everything handed over; the writer's failure (the first write's that failed), if any."""
@@ -106,6 +120,10 @@ class Behind:
     def close(self) -> None:
         """Wait for everything handed over (a failure is not raised here) and close the connection."""
         self.finish()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
