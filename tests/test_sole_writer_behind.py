@@ -255,3 +255,26 @@ def _fresh_from(url: str) -> str:
     with open_storage(Settings(DATABASE_URL=fresh), FixedClock(FIXED_NOW)):
         pass
     return fresh
+
+
+def test_memory_rows_remembered_inside_a_callers_transaction_are_written_in_it_not_behind(
+    storage: Storage, database_url: str
+) -> None:
+    from llmtrade.memory.embedder import PackagedEmbedder
+    from llmtrade.memory.store import PgMemory
+    from tests.test_backtest_memory import WEEKS
+    from tests.test_memory_store import week_items
+
+    held = _store(storage, database_url)
+    memory = PgMemory(storage.conn, held, PackagedEmbedder())
+    items = week_items(WEEKS[0], random.Random(1))
+
+    class Undone(Exception):
+        pass
+
+    with pytest.raises(Undone), storage.conn.transaction():
+        memory.remember(items, week_id=WEEKS[0], run_id="r")
+        assert storage.conn.execute("SELECT count(*) FROM memory_items").fetchone() == (len(items),)
+        raise Undone
+    assert storage.conn.execute("SELECT count(*) FROM memory_items").fetchone() == (0,)  # rolled back with it
+    held.close()

@@ -162,8 +162,12 @@ class PgMemory:
                     appended = self._events.append([self._new_event(item, run_id) for item in todo])
                     batch = list(zip(todo, (e.id for e in appended), strict=True))
                     # The rows written behind (storage/write_behind.py), on the writer's own connection, when it has
-                    # one: every later statement on ours waits for them first, so every read still sees them.
-                    if not self._events.write_behind(lambda conn: _write_rows(conn, self._embedder, batch, vectors)):
+                    # one: every later statement on ours waits for them first, so every read still sees them. Not
+                    # inside a caller's transaction: its rollback must undo them.
+                    idle = self._conn.autocommit and self._conn.info.transaction_status == TransactionStatus.IDLE
+                    if not (
+                        idle and self._events.write_behind(lambda c: _write_rows(c, self._embedder, batch, vectors))
+                    ):
                         _write_rows(self._conn, self._embedder, batch, vectors)
                 else:
                     with self._conn.transaction():

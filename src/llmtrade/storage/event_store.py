@@ -63,8 +63,7 @@ class EventStore:
         stage_timings: bool = True,
         behind: Callable[[], psycopg.Connection] | None = None,
     ):
-        """`exclusive`: the database's only writer (storage/sole_writer.py), whose `flush_behind` writes on the
-        connection `behind` opens, when given (one of its own: `conn` stays the callers')."""
+        """`exclusive`: the database's only writer (storage/sole_writer.py); `behind` opens its own connection."""
         self._conn = conn
         # Whether pipelines record each stage's start and end here (see the module's docstring); read by Pipeline.
         self.stage_timings = stage_timings
@@ -351,19 +350,16 @@ class EventStore:
             self._writer.flush()
 
     def flush_behind(self) -> None:
-        """`flush`, an exclusive store's transaction left running on its own connection while the caller goes on
-        (storage/sole_writer.py); the next flush, any read that must ask PostgreSQL and `close` wait for it."""
+        """`flush`, run behind on an exclusive store's own connection while the caller goes on (sole_writer.py)."""
         if self._writer is not None:
             self._writer.flush_behind()
 
     def write_behind(self, write: Callable[[psycopg.Connection], None]) -> bool:
-        """Run `write(conn)` on an exclusive store's own connection, behind, before any later statement on this one
-        (storage/write_behind.py); False (nothing done) when the store has no connection of its own."""
+        """`write(conn)` run behind, before any later statement on this connection (write_behind.py); False: not."""
         return self._writer is not None and self._writer.write_behind(write)
 
     def close(self) -> None:
-        """An exclusive store's flush in flight waited for, what is held and unwritten forgotten (`abandon`) and
-        its own connection closed; nothing for any other (the connection is the caller's)."""
+        """An exclusive store's writes behind waited for, what is unwritten forgotten, its own connection closed."""
         if self._writer is not None:
             self._writer.close()
 
