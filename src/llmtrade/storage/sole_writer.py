@@ -11,12 +11,14 @@ is most of a week's time. An `exclusive` store (storage/event_store.py) hands it
 - `flush` writes everything held in one transaction (one COPY, ids given, the id sequence moved past
   them). The backtest flushes after each week's BacktestWeekDone, so a week
   is on disk whole or not at all, and a killed backtest resumes after the last week it finished;
-- `flush_behind` (a writer given a connection of its own, `behind`) hands that transaction to a thread and
-  returns: week N's COPY and commit run on the other connection (PostgreSQL's work, on the other core;
-  the socket I/O releases the GIL) while week N+1 computes. One flush is in flight at a time: the next
-  `flush_behind`, any `flush` (a read that must ask PostgreSQL flushes first, so it waits for it) and
-  `wait` wait for it first, so writes stay in order and each connection has one thread. Until it commits
-  its events are still held (`Sole.held`: a week's first read adds them to the rows written).
+- `flush_behind` (a writer given a connection of its own, `behind`) hands that transaction to the writer's
+  thread (storage/write_behind.py) and returns: week N's COPY and commit run on the other connection
+  (PostgreSQL's work, on the other core; the socket I/O releases the GIL) while week N+1 computes. The
+  next `flush_behind`, any `flush` (a read that must ask PostgreSQL flushes first, so it waits) and `wait`
+  wait for every write behind first, so writes stay in order and each connection has one thread. Until it
+  commits its events are still held (`Sole.held`: a week's first read adds them to the rows written).
+  `write_behind` hands other rows (the memory's) to the same thread, in order: they commit before the
+  events appended after them, as when they were written in line.
 
 The unique (stream, version) key still guards the table: a writer that was not expected makes the flush
 fail with ConcurrencyError, and everything held is dropped (memory and copies), so the next read asks
