@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -160,15 +160,10 @@ class PgMemory:
                     # appends are held in memory, apart from any transaction, so they are made before the rows' block
                     # (one pipeline: where the writer could not flush, should it have to before it appends).
                     appended = self._events.append([self._new_event(item, run_id) for item in todo])
-                    batch = list(zip(todo, (e.id for e in appended), strict=True))
-                    # The rows written behind (storage/write_behind.py), on the writer's own connection, when it has
-                    # one: every later statement on ours waits for them first, so every read still sees them. Not
-                    # inside a caller's transaction: its rollback must undo them.
-                    idle = self._conn.autocommit and self._conn.info.transaction_status == TransactionStatus.IDLE
-                    if not (
-                        idle and self._events.write_behind(lambda c: _write_rows(c, self._embedder, batch, vectors))
-                    ):
-                        _write_rows(self._conn, self._embedder, batch, vectors)
+                    with self._written():
+                        project(
+                            self._conn, self._embedder, list(zip(todo, (e.id for e in appended), strict=True)), vectors
+                        )
                 else:
                     with self._conn.transaction():
                         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MEMORY_LOCK,))
@@ -200,6 +195,28 @@ class PgMemory:
                     self._history.forget()
                     if self._held is not None:
                         self._held.forget()
+
+    @contextlib.contextmanager
+    def _written(self) -> Iterator[None]:
+        """The block that writes a sole writer's rows, in one transaction and, on an idle connection, one round trip:
+        BEGIN, the rows and COMMIT in one pipeline, where `transaction()` costs BEGIN, a sync per table written and
+        COMMIT (three to five round trips; ten a weekly run, four a postmortem). A failure in the block (COMMIT not
+        sent) or a statement the server refused (it skips the rest of the pipeline, COMMIT too) leaves the
+        transaction open: rolled back here. A caller's transaction left open keeps `transaction()`'s savepoint,
+        which the caller's rollback undoes."""
+        conn = self._conn
+        if not (conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE):
+            with conn.transaction():
+                yield
+            return
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                yield
+                conn.execute("COMMIT")
+        finally:
+            if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                conn.execute("ROLLBACK")
 
     def rebuild(self) -> RebuildCounts:
         """Empty the memory tables and replay every *Remembered event into them (upcast as stored), embedding
@@ -344,26 +361,3 @@ def _condition_row(condition: MarketCondition, zone: tzinfo) -> tuple[Any, ...]:
     """The memory_conditions row of `condition` as a read on a connection in time zone `zone` gives it back."""
     c = condition
     return (c.memory_id, c.week_id, c.known_at.astimezone(zone), c.session, list(c.names), list(c.values))
-
-
-def _write_rows(
-    conn: psycopg.Connection, embedder: Embedder, batch: list[tuple[Remembered, int]], vectors: dict[str, list[float]]
-) -> None:
-    """A sole writer's rows (`project`), in one transaction and, on an idle connection, one round trip:
-    BEGIN, the rows and COMMIT in one pipeline, where `transaction()` costs BEGIN, a sync per table written and
-    COMMIT (three to five round trips; ten a weekly run, four a postmortem). A failure in the block (COMMIT not
-    sent) or a statement the server refused (it skips the rest of the pipeline, COMMIT too) leaves the
-    transaction open: rolled back here. A caller's transaction left open keeps `transaction()`'s savepoint,
-    which the caller's rollback undoes."""
-    if not (conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE):
-        with conn.transaction():
-            project(conn, embedder, batch, vectors)
-        return
-    try:
-        with conn.pipeline():
-            conn.execute("BEGIN")
-            project(conn, embedder, batch, vectors)
-            conn.execute("COMMIT")
-    finally:
-        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-            conn.execute("ROLLBACK")

@@ -354,10 +354,6 @@ class EventStore:
         if self._writer is not None:
             self._writer.flush_behind()
 
-    def write_behind(self, write: Callable[[psycopg.Connection], None]) -> bool:
-        """`write(conn)` run behind, before any later statement on this connection (write_behind.py); False: not."""
-        return self._writer is not None and self._writer.write_behind(write)
-
     def close(self) -> None:
         """An exclusive store's writes behind waited for, what is unwritten forgotten, its own connection closed."""
         if self._writer is not None:

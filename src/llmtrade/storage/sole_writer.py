@@ -17,8 +17,6 @@ is most of a week's time. An `exclusive` store (storage/event_store.py) hands it
   next `flush_behind`, any `flush` (a read that must ask PostgreSQL flushes first, so it waits) and `wait`
   wait for every write behind first, so writes stay in order and each connection has one thread. Until it
   commits its events are still held (`Sole.held`: a week's first read adds them to the rows written).
-  `write_behind` hands other rows (the memory's) to the same thread, in order: they commit before the
-  events appended after them, as when they were written in line.
 
 The unique (stream, version) key still guards the table: a writer that was not expected makes the flush
 fail with ConcurrencyError, and everything held is dropped (memory and copies), so the next read asks
@@ -46,7 +44,7 @@ from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import Copies, Sole
 from llmtrade.storage.event_inserts import stored_from
-from llmtrade.storage.write_behind import Behind, settled_cursor
+from llmtrade.storage.write_behind import Behind
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,13 +71,10 @@ class SoleWriter:
         self.state = Sole(flush=self.flush, held=self._held)
         self.pending: list[tuple[StoredEvent, str]] = []
         self._next_id: int | None = None
-        # The writes run behind (storage/write_behind.py) on a connection `behind` opens, and the flush in flight.
+        # The flushes run behind (storage/write_behind.py) on a connection `behind` opens, and the one in flight.
         self._behind = Behind(behind) if behind is not None else None
         self._inflight: _Inflight | None = None
         self._failed: BaseException | None = None  # a write behind's failure: raised by every later flush
-        if self._behind is not None:
-            # Every statement on `conn` first waits for the memory rows handed over (storage/write_behind.py).
-            conn.cursor_factory = settled_cursor(self._behind)
 
     def _held(self) -> list[StoredEvent]:
         """Every event appended and not known committed, ids ascending: the flush in flight's, then those held."""
@@ -153,18 +148,6 @@ class SoleWriter:
             # leaves it unwritten, and the next wait holds its events again.
             self._inflight, self.pending = inflight, []
             self._behind.hand(inflight.write)
-
-    def write_behind(self, write: Callable[[psycopg.Connection], None]) -> bool:
-        """Run `write(conn)` behind, after everything handed over before, and before the next statement on the
-        writer's connection (rows another table's reads must see: storage/write_behind.py). False (nothing done)
-        for a writer without a connection of its own."""
-        with self.lock:
-            if self._behind is None:
-                return False
-            if self._failed is not None:
-                raise self._failed
-            self._behind.hand(write, rows=True)
-            return True
 
     def wait(self) -> None:
         """Wait for the writes behind: ConcurrencyError (or what else one raised) when one failed, with everything

@@ -1,14 +1,12 @@
-"""A sole writer's writes run behind: on a connection of the writer's own, by one thread, one at a time, in the order
-handed over (storage/sole_writer.py: a backtest's week flush; memory/store.py: its memory rows).
+"""A sole writer's flushes run behind: on a connection of the writer's own, by one thread, one at a time, in the
+order handed over (storage/sole_writer.py `flush_behind`: a backtest's week).
 
-PostgreSQL does the work of a write on the other core, and a thread waiting on its socket releases the GIL, so the
-backtest computes meanwhile (the write's own Python work, building its rows, still takes the GIL in turn). A psycopg
-connection must not serve two threads' statements at once (their transactions would interleave), so these writes
-have their own; the caller's connection waits for them (`Behind.settle`) before each of its statements while a row
-write is in flight (`settled_cursor`), so a read there sees every row written before it, as when the write was made
-in line (or, when the write failed, what a failed transaction leaves). The week's event flush is not waited for so:
-the event store's reads go through its copies, which hold the flush's events until it commits
-(storage/event_copies.py `Sole.held`).
+PostgreSQL does the work of a flush on the other core, and a thread waiting on its socket releases the GIL, so the
+backtest computes meanwhile (the flush's own Python work, formatting its COPY rows, still takes the GIL in turn). A
+psycopg connection must not serve two threads' statements at once (their transactions would interleave), so these
+writes have their own. The caller's reads are not made to wait: the event store's go through its copies, which hold
+a flush's events until it commits (storage/event_copies.py `Sole.held`), and a read the copies cannot answer flushes
+first, which waits for everything handed over.
 
 The first write that fails fails the writer: every later write is skipped, and every wait raises the failure
 (the backtest's next week-end flush at the latest), so a caller that catches an error to retry cannot lose it.
@@ -21,7 +19,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import psycopg
@@ -69,18 +67,16 @@ class Behind:
     def __init__(self, connect: Callable[[], psycopg.Connection]):
         self._connect = connect
         self._conn: psycopg.Connection | None = None
-        # The last task handed over (finishing it finishes every one before it), and the last row write's.
+        # The last task handed over (finishing it finishes every one before it).
         self.last: Task | None = None
-        self._rows: Task | None = None
         self.failed: BaseException | None = None
         # The writer's one thread, started on the first write, and what it is handed (None: stop). One thread for
         # every write: starting one per write cost ~2.5 ms of the caller's wall each (the new thread ran first).
         self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    def hand(self, write: Callable[[psycopg.Connection], None], *, rows: bool = False) -> Task:
-        """Run `write(conn)` behind, after everything handed before. `rows`: a write the caller's connection must
-        wait for before its next statement (`settle`)."""
+    def hand(self, write: Callable[[psycopg.Connection], None]) -> Task:
+        """Run `write(conn)` behind, after everything handed before."""
         if self._conn is None:
             self._conn = self._connect()
         if self._thread is None:
@@ -89,10 +85,7 @@ class Behind:
         task = Task(write, self._conn, self.last)
         # Known before it is queued (one step, no interrupt between): a Ctrl-C before `put` leaves it to be
         # finished (run here) by the next wait, never lost.
-        if rows:
-            self.last = self._rows = task
-        else:
-            self.last = task
+        self.last = task
         self._queue.put(task)
         return task
 
@@ -105,17 +98,10 @@ class Behind:
         last = self.last
         if last is not None:
             last.finish()  # an interrupt here (Ctrl-C) leaves it handed over: the next wait finishes it
-            self.last = self._rows = None
+            self.last = None
             if last.error is not None and self.failed is None:
                 self.failed = last.error
         return self.failed
-
-    def settle(self) -> None:
-        """Wait for the row writes handed over, if one is unfinished (a cheap check when none is). A failure is
-        not raised here (a statement of the way out must not): the writer's next wait raises it."""
-        rows = self._rows
-        if rows is not None and not rows.done.is_set():
-            self.finish()
 
     def close(self) -> None:
         """Wait for everything handed over (a failure is not raised here) and close the connection."""
@@ -127,23 +113,3 @@ class Behind:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-
-
-def settled_cursor(behind: Behind) -> type:
-    """A psycopg cursor class whose statements first wait for `behind`'s row writes (see the module doc)."""
-    import psycopg
-
-    class SettledCursor(psycopg.Cursor):  # type: ignore[type-arg]  # rows as the connection's row factory makes them
-        def execute(self, *args: Any, **kwargs: Any) -> Any:
-            behind.settle()
-            return super().execute(*args, **kwargs)
-
-        def executemany(self, *args: Any, **kwargs: Any) -> Any:
-            behind.settle()
-            return super().executemany(*args, **kwargs)
-
-        def copy(self, *args: Any, **kwargs: Any) -> Any:
-            behind.settle()
-            return super().copy(*args, **kwargs)
-
-    return SettledCursor
