@@ -4,6 +4,9 @@ uninterrupted one does. Its database has one writer: a second process is refused
 
 from __future__ import annotations
 
+import _thread
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -12,14 +15,15 @@ import pytest
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import load_config
+from llmtrade.domain.events import StoredEvent
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.memory.store import EVENT_TYPES as MEMORY_EVENTS
 from llmtrade.memory.store import TABLES as MEMORY_TABLES
 from llmtrade.settings import Settings
+from llmtrade.storage import sole_writer
 from llmtrade.storage.database import backtest_database
-from llmtrade.storage.sole_writer import SoleWriter
 from tests.support import FIXED_NOW
-from tests.test_backtest import FIRST, LAST, Killed, _events, _run, _unique, _url
+from tests.test_backtest import FIRST, LAST, Killed, _dump, _events, _run, _unique, _url
 from tests.test_backtest_providers_kept import offline_backtest
 
 
@@ -34,21 +38,22 @@ def test_a_backtest_killed_before_its_week_was_written_redoes_that_week_and_ends
     uninterrupted = _unique()
     whole = _run(live_url, tmp_path, uninterrupted, audit=0)
     name = _unique()
-    real = SoleWriter.flush
+    real = sole_writer.write
 
-    def dies_writing_the_second_week(self: SoleWriter) -> None:
-        # The process dies with the second week's last events (and its BacktestWeekDone) still in memory.
-        if any(e.type == "BacktestWeekDone" and e.week_id == LAST for e, _ in self.pending):
+    def dies_writing_the_second_week(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
+        # The process dies with the second week's last events (and its BacktestWeekDone) still in memory: in the
+        # week's flush behind, on its thread (raised in the backtest's by the next wait for it).
+        if any(e.type == "BacktestWeekDone" and e.week_id == LAST for e, _ in held):
             raise Killed
-        real(self)
+        real(conn, held)
 
-    monkeypatch.setattr(SoleWriter, "flush", dies_writing_the_second_week)
+    monkeypatch.setattr(sole_writer, "write", dies_writing_the_second_week)
     with pytest.raises(Killed):
         _run(live_url, tmp_path, name, audit=0)
     url = _url(pg_admin_url, backtest_database(name))
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
     assert not [p for p in _events(url, "PostmortemCompleted") if p["week_id"] == str(LAST)]
-    monkeypatch.setattr(SoleWriter, "flush", real)
+    monkeypatch.setattr(sole_writer, "write", real)
 
     resumed = _run(live_url, tmp_path, name, audit=0)
 
@@ -65,6 +70,52 @@ def test_a_backtest_killed_before_its_week_was_written_redoes_that_week_and_ends
     for kind in MEMORY_EVENTS:
         assert _events(url, kind) == _events(once, kind), kind
     assert _memory_rows(url) == _memory_rows(once)
+    # Every event but the backtest stream's own (a resume records its start) as the uninterrupted run's, in order.
+    assert _books(url) == _books(once)
+
+
+def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_resumable_backtest(
+    live_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
+) -> None:
+    uninterrupted = _run(live_url, tmp_path, _unique(), audit=0)
+    name = _unique()
+    real = sole_writer.write
+    interrupted: list[str] = []
+
+    def interrupts_while_writing_the_first_week(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
+        # Ctrl-C reaches the backtest (computing the second week) while the first week's COPY is in flight.
+        if threading.current_thread() is not threading.main_thread() and not interrupted:
+            interrupted.append(threading.current_thread().name)
+            time.sleep(0.1)  # the backtest is computing the second week by now
+            _thread.interrupt_main()
+            time.sleep(0.5)
+        real(conn, held)
+
+    monkeypatch.setattr(sole_writer, "write", interrupts_while_writing_the_first_week)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        _run(live_url, tmp_path, name, audit=0)
+    assert interrupted == ["sole-writer-behind"]
+    monkeypatch.setattr(sole_writer, "write", real)
+    url = _url(pg_admin_url, backtest_database(name))
+    # The way out waited for the flush in flight: the first week is whole, the second is not done.
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
+
+    resumed = _run(live_url, tmp_path, name, audit=0)
+
+    assert (resumed.weeks_done_before, resumed.weeks_run) == (1, 1)
+    assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST), str(LAST)]
+    accepted = [p["order"]["client_order_id"] for p in _events(url, "PaperOrderAccepted")]
+    assert accepted and len(accepted) == len(set(accepted))
+    assert resumed.leaderboard.model_dump(exclude={"source"}) == uninterrupted.leaderboard.model_dump(
+        exclude={"source"}
+    )
+    assert not [t for t in threading.enumerate() if t.name == "sole-writer-behind" and t not in before]
+
+
+def _books(url: str) -> list[str]:
+    """Every event outside the backtest's own stream, in id order, without its id."""
+    return [line.split(", ", 1)[1] for line in _dump(url) if line.split(", ", 3)[2] != '"backtest"']
 
 
 def _memory_rows(url: str) -> dict[str, tuple[int, int]]:

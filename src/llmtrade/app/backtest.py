@@ -176,8 +176,10 @@ def backtest(
                     discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
-                # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it.
-                events.flush()
+                # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it. Its COPY
+                # and commit run behind, on the writer's own connection, while the next week computes; the next
+                # week's flush (or any read that must ask PostgreSQL, or the way out) waits for it first.
+                events.flush_behind()
                 settle_heap()
                 finished.add(week_id)
                 report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=tally.calls, week_id=week_id))

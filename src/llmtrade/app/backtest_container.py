@@ -115,7 +115,11 @@ class BacktestContainer(Container):
         except BaseException:
             opened.close()
             raise
-        self._held = replace(opened, events=EventStore(opened.conn, self.clock, exclusive=True, stage_timings=False))
+        # The week's flush runs on a connection of the writer's own while the next week computes (app/backtest.py).
+        events = EventStore(
+            opened.conn, self.clock, exclusive=True, stage_timings=False, behind=lambda: _writing(location.url)
+        )
+        self._held = replace(opened, events=events)
         self._bar_cache = HeldBarCache(opened.conn)
         # Thousands of small appends a week, each its own commit: waiting for each to reach the disk is most
         # of the time. A crash may lose the last few commits, never part of one, and a backtest resumes from
@@ -136,7 +140,8 @@ class BacktestContainer(Container):
             try:
                 loop.close()  # every job's tasks ended with its job (JobLoop.run): none is left to touch the books
             finally:
-                self._held.events.abandon()  # whatever a failed flush left behind was never written
+                # The flush in flight waited for; whatever a failed flush left behind was never written.
+                self._held.events.close()
                 self._held.close()
                 self._held = None
                 self._bar_cache = None
@@ -290,6 +295,13 @@ class BacktestContainer(Container):
         if self.cutoff is None:
             return market
         return CutoffMarket.over(market, storage.conn, self.cutoff)
+
+
+def _writing(url: str) -> psycopg.Connection:
+    """The sole writer's own connection: its commits, like the held connection's, do not wait for the disk."""
+    conn = connect(url)
+    conn.execute("SET synchronous_commit TO off")
+    return conn
 
 
 class _Worker(ThreadPoolExecutor):

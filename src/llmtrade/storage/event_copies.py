@@ -190,9 +190,11 @@ class Copies:
             # A first read needs no flush: the week's rows written, then the week's appends the writer holds (ids above
             # every written one), as `feed` adds the later ones. A week's events then reach the database in the week's
             # one COPY, not also in one more per week for this read (its transaction, its round trips, its setval).
+            # Nor does it wait for a flush in flight (storage/sole_writer.py `flush_behind`): its events are held too,
+            # and those the read found committed (it commits whole, before or after the read's snapshot) are skipped.
             held = self._counted(conn, key, "week_id = %s", week_id, None, to_event, True)
             for event in sole.held():
-                if event.week_id == week_id:
+                if event.week_id == week_id and not held.holds(event):
                     held.add(event)
                     held.top, held.fed = max(held.top, event.id), True
         else:

@@ -54,7 +54,16 @@ class _IdTaken(Exception):
 
 
 class EventStore:
-    def __init__(self, conn: psycopg.Connection, clock: Clock, *, exclusive: bool = False, stage_timings: bool = True):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        clock: Clock,
+        *,
+        exclusive: bool = False,
+        stage_timings: bool = True,
+        behind: Callable[[], psycopg.Connection] | None = None,
+    ):
+        """`exclusive`: the database's only writer (storage/sole_writer.py); `behind` opens its own connection."""
         self._conn = conn
         # Whether pipelines record each stage's start and end here (see the module's docstring); read by Pipeline.
         self.stage_timings = stage_timings
@@ -63,7 +72,7 @@ class EventStore:
         # keeps each append's transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
         self._copies: Copies | None = None
-        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held()) if exclusive else None
+        self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held(), behind) if exclusive else None
 
     def append(
         self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None
@@ -339,6 +348,16 @@ class EventStore:
         Raises ConcurrencyError when another writer took one of the held versions."""
         if self._writer is not None:
             self._writer.flush()
+
+    def flush_behind(self) -> None:
+        """`flush`, run behind on an exclusive store's own connection while the caller goes on (sole_writer.py)."""
+        if self._writer is not None:
+            self._writer.flush_behind()
+
+    def close(self) -> None:
+        """An exclusive store's writes behind waited for, what is unwritten forgotten, its own connection closed."""
+        if self._writer is not None:
+            self._writer.close()
 
     def read_stream(self, stream: str) -> list[StoredEvent]:
         writer = self._writer

@@ -10,11 +10,20 @@ is most of a week's time. An `exclusive` store (storage/event_store.py) hands it
   read does not: it reads the week's written rows and adds the week's appends held here;
 - `flush` writes everything held in one transaction (one COPY, ids given, the id sequence moved past
   them). The backtest flushes after each week's BacktestWeekDone, so a week
-  is on disk whole or not at all, and a killed backtest resumes after the last week it finished.
+  is on disk whole or not at all, and a killed backtest resumes after the last week it finished;
+- `flush_behind` (a writer given a connection of its own, `behind`) hands that transaction to the writer's
+  thread (storage/write_behind.py) and returns: week N's COPY and commit run on the other connection
+  (PostgreSQL's work, on the other core; the socket I/O releases the GIL) while week N+1 computes. The
+  next `flush_behind`, any `flush` (a read that must ask PostgreSQL flushes first, so it waits) and `wait`
+  wait for every write behind first, so writes stay in order and each connection has one thread. Until it
+  commits its events are still held (`Sole.held`: a week's first read adds them to the rows written).
 
 The unique (stream, version) key still guards the table: a writer that was not expected makes the flush
 fail with ConcurrencyError, and everything held is dropped (memory and copies), so the next read asks
-PostgreSQL again. The backtest holds an advisory lock on its database so that cannot happen by accident.
+PostgreSQL again. A flush behind that fails is raised by the next wait for it, and by every flush after
+(the writer stays failed: a job that catches ConcurrencyError as another writer's retry must not swallow
+it for good, so the backtest's week-end flush raises it). The backtest holds an advisory lock on its
+database so that cannot happen by accident.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import Copies, Sole
 from llmtrade.storage.event_inserts import stored_from
+from llmtrade.storage.write_behind import Behind
 
 if TYPE_CHECKING:
     import psycopg
@@ -52,13 +62,24 @@ _TYPES = ["bigint", "text", "text", "integer", "date", "text", "text", "timestam
 class SoleWriter:
     """Appends held in memory until `flush`; `lock` is taken before the copies' lock, never after."""
 
-    def __init__(self, conn: psycopg.Connection, copies: Copies):
+    def __init__(
+        self, conn: psycopg.Connection, copies: Copies, behind: Callable[[], psycopg.Connection] | None = None
+    ):
         self.conn = conn
         self.copies = copies
         self.lock = threading.RLock()
-        self.state = Sole(flush=self.flush, held=lambda: [event for event, _ in self.pending])
+        self.state = Sole(flush=self.flush, held=self._held)
         self.pending: list[tuple[StoredEvent, str]] = []
         self._next_id: int | None = None
+        # The flushes run behind (storage/write_behind.py) on a connection `behind` opens, and the one in flight.
+        self._behind = Behind(behind) if behind is not None else None
+        self._inflight: _Inflight | None = None
+        self._failed: BaseException | None = None  # a write behind's failure: raised by every later flush
+
+    def _held(self) -> list[StoredEvent]:
+        """Every event appended and not known committed, ids ascending: the flush in flight's, then those held."""
+        inflight = self._inflight
+        return [event for event, _ in (*(inflight.held if inflight is not None else ()), *self.pending)]
 
     def head(self, stream: str) -> int:
         with self.lock:
@@ -101,47 +122,68 @@ class SoleWriter:
     def flush(self) -> None:
         """Write every held event in one transaction. ConcurrencyError (everything held dropped) when another
         writer took one of their versions."""
-        import psycopg.errors  # lazy, as everywhere in storage
-
         with self.lock:
+            self.wait()
             if not self.pending:
                 return
             held, self.pending = self.pending, []
             try:
-                with self.conn.transaction(), self.conn.cursor() as cursor:
-                    copy_events(
-                        cursor,
-                        (
-                            (
-                                event.id,
-                                event.type,
-                                event.stream,
-                                event.version,
-                                event.week_id,
-                                event.account_id,
-                                event.run_id,
-                                event.occurred_at,
-                                text,
-                                event.schema_version,
-                            )
-                            for event, text in held
-                        ),
-                    )
-                    cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
-            except psycopg.errors.UniqueViolation as exc:
+                write(self.conn, held)
+            except ConcurrencyError:
                 self._drop()
-                # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
-                match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
-                first = held[0][0]
-                stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
-                raise ConcurrencyError(stream, version) from exc
+                raise
+
+    def flush_behind(self) -> None:
+        """`flush`, its transaction run behind (storage/write_behind.py) while the caller goes on; the flush before
+        waited for first (ConcurrencyError when it failed). A writer without a connection of its own flushes now."""
+        with self.lock:
+            self.wait()
+            if self._behind is None:
+                self.flush()
+                return
+            if not self.pending:
+                return
+            inflight = _Inflight(self.pending)
+            # Held by the flush in flight from here (one step, no interrupt between): a Ctrl-C before it is handed over
+            # leaves it unwritten, and the next wait holds its events again.
+            self._inflight, self.pending = inflight, []
+            self._behind.hand(inflight.write)
+
+    def wait(self) -> None:
+        """Wait for the writes behind: ConcurrencyError (or what else one raised) when one failed, with everything
+        held dropped; raised again by every later wait, as the writer is failed from then on."""
+        with self.lock:
+            self._join()
+            if self._failed is not None:
+                raise self._failed
 
     def abandon(self) -> None:
         """Give up what is held and unwritten (the store is closing without a flush): this process's copies
-        hold it too, and a later store on the same database must not read events that were never written."""
+        hold it too, and a later store on the same database must not read events that were never written.
+        The writes behind are waited for first (each commits or not, whole); what failed is not raised here."""
         with self.lock:
+            self._join()
             if self.pending:
                 self._drop()
+
+    def close(self) -> None:
+        """`abandon`, then the writer's own connection closed."""
+        with self.lock:
+            self.abandon()
+            if self._behind is not None:
+                self._behind.close()
+
+    def _join(self) -> None:
+        if self._behind is None:
+            return
+        failed = self._behind.finish()
+        inflight, self._inflight = self._inflight, None
+        if failed is not None:
+            if self._failed is None:
+                self._failed = failed
+                self._drop()
+        elif inflight is not None and not inflight.written:
+            self.pending = [*inflight.held, *self.pending]  # never handed over (a Ctrl-C): held again, in order
 
     def _drop(self) -> None:
         """Forget everything known without asking: another writer was there after all."""
@@ -152,6 +194,52 @@ class SoleWriter:
             self.copies.counted.clear()
             self.copies.streams.clear()
             self.copies.folds.clear()
+
+
+class _Inflight:
+    """The events of a flush behind, held for reads until it has written them."""
+
+    def __init__(self, held: list[tuple[StoredEvent, str]]):
+        self.held = held
+        self.written = False
+
+    def write(self, conn: psycopg.Connection) -> None:
+        write(conn, self.held)
+        self.written = True
+
+
+def write(conn: psycopg.Connection, held: Sequence[tuple[StoredEvent, str]]) -> None:
+    """`held` (ids ascending, above every id written) in one transaction: one COPY, the id sequence moved past the
+    last. ConcurrencyError when another writer took a version (or an id) of ours."""
+    import psycopg.errors  # lazy, as everywhere in storage
+
+    try:
+        with conn.transaction(), conn.cursor() as cursor:
+            copy_events(
+                cursor,
+                (
+                    (
+                        event.id,
+                        event.type,
+                        event.stream,
+                        event.version,
+                        event.week_id,
+                        event.account_id,
+                        event.run_id,
+                        event.occurred_at,
+                        text,
+                        event.schema_version,
+                    )
+                    for event, text in held
+                ),
+            )
+            cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (held[-1][0].id,))
+    except psycopg.errors.UniqueViolation as exc:
+        # Another writer took a version (or an id) of ours: name the stream when PostgreSQL does.
+        match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
+        first = held[0][0]
+        stream, version = (match.group(1), int(match.group(2))) if match else (first.stream, first.version)
+        raise ConcurrencyError(stream, version) from exc
 
 
 def copy_events(cursor: psycopg.Cursor[Any], rows: Iterable[tuple[Any, ...]]) -> None:
