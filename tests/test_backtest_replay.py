@@ -145,7 +145,7 @@ def test_the_backtest_budget_counts_calls_its_sole_writer_holds_unflushed(storag
     assert budget.backtest_before == pytest.approx(3.25)
     refused = budget.reserve("pm_pitch", "m/priced", 1_000_000, 1_000_000)
     assert isinstance(refused, BudgetRefused) and refused.budget == "backtest"  # 3.25 + 3.00 > 5.00
-    held.abandon()
+    held.close()
 
 
 def test_copying_answers_in_keeps_the_ones_held_and_counts_only_the_new(storage: Storage) -> None:

@@ -149,4 +149,4 @@ def test_a_failed_projection_keeps_the_events_its_read_wrote_for_a_backtests_sto
         assert _rows(storage) == []  # the projection's own rows rolled back
         assert project_week_summaries(storage.conn, store) == 1  # and a later one writes them
     finally:
-        store.abandon()
+        store.close()

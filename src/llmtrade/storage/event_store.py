@@ -8,14 +8,14 @@ Reads by account, by type or by stream are served from in-process copies brought
 is newer (storage/event_copies.py), so a look costs the new events, not the whole history.
 
 A store opened `exclusive` (a backtest's, on a database no other process writes) hands its appends to
-storage/sole_writer.py: they are held in memory (reads see them at once) and written by `flush`, all in
-one transaction; a read the copies cannot answer flushes first. Every other store writes at append.
+storage/sole_writer.py: held in memory (reads see them at once) and written by `flush` in one transaction, or by
+`flush_behind` on the connection `behind` opens, while the caller goes on; a read the copies cannot answer flushes
+first. Every other store writes at append.
 
-A store opened with `stage_timings=False` (a backtest's) tells the pipelines that record on it to leave out each
-stage's StageStarted and StageCompleted (pipeline/pipeline.py): under a backtest's stepped clock they say only how
-long a stage took on the wall clock, noise that made two runs' bytes differ, and they were over a quarter of its
-events (52 synthetic weeks: 44,548 -> 32,656 events, the table 64 -> 57 MB; benchmarks/store_speed.py --compare
-lean). A failed stage's StageFailed is stored either way.
+`stage_timings=False` (a backtest's store) tells the pipelines that record on it to leave out StageStarted and
+StageCompleted (pipeline/pipeline.py): under a stepped clock they say only how long a stage took on the wall clock,
+noise that made two runs' bytes differ, and were over a quarter of its events (52 synthetic weeks: 44,548 -> 32,656
+events; benchmarks/store_speed.py --compare lean). A failed stage's StageFailed is stored either way.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ class EventStore:
         stage_timings: bool = True,
         behind: Callable[[], psycopg.Connection] | None = None,
     ):
-        """`exclusive`: the database's only writer (storage/sole_writer.py); `behind` opens its own connection."""
         self._conn = conn
         # Whether pipelines record each stage's start and end here (see the module's docstring); read by Pipeline.
         self.stage_timings = stage_timings
@@ -338,11 +337,6 @@ class EventStore:
                 copies.fold_keep(memo, held, mark, state)
             return state
 
-    def abandon(self) -> None:
-        """Forget what an exclusive store holds unwritten (it closes without a flush); nothing for any other."""
-        if self._writer is not None:
-            self._writer.abandon()
-
     def flush(self) -> None:
         """Write what an exclusive store holds (storage/sole_writer.py); nothing to do for any other.
         Raises ConcurrencyError when another writer took one of the held versions."""
@@ -355,7 +349,8 @@ class EventStore:
             self._writer.flush_behind()
 
     def close(self) -> None:
-        """An exclusive store's writes behind waited for, what is unwritten forgotten, its own connection closed."""
+        """An exclusive store's writes behind waited for, what it holds unwritten forgotten (it closes without a
+        flush) and its own connection closed; nothing for any other store (the connection is the caller's)."""
         if self._writer is not None:
             self._writer.close()
 
