@@ -11,7 +11,7 @@ time zone, as psycopg gives a timestamptz.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,31 @@ def codepoint_order(conn: psycopg.Connection) -> bool:
     """Whether the database's default collation orders text by code point (as Python orders str)."""
     row = conn.execute(_COLLATION).fetchone()
     return bool(row) and row[0] in _CODEPOINT and row[1] in ("c", "b")
+
+
+class SymbolNotes:
+    """A sole writer's symbol notes and instrument lessons held by instrument, each list sorted by (known_at, id)."""
+
+    def __init__(self) -> None:
+        self._notes: dict[str, list[Note]] = {}
+        self._lessons: dict[str, list[Note]] = {}
+
+    def note(self, instrument: str, known: int, mid: str, week_id: date, text: str) -> None:
+        """A symbol note known at `known` (microseconds since the epoch)."""
+        insort(self._notes.setdefault(instrument, []), (known, mid, week_id, text))
+
+    def lesson(self, instrument: str | None, known: int, mid: str, week_id: date, text: str) -> None:
+        """A lesson, in its instrument's context when it names one."""
+        if instrument is not None:
+            insort(self._lessons.setdefault(instrument, []), (known, mid, week_id, text))
+
+    def rows(
+        self, instrument: str, setups: Sequence[SetupHit], t: int, limit: int, zone: tzinfo, codepoint: bool
+    ) -> list[tuple[Any, ...]] | None:
+        """`context_rows` of the instrument's notes and lessons `before` `t` and its `setups`."""
+        notes = before(self._notes.get(instrument, []), t, limit)
+        lessons = before(self._lessons.get(instrument, []), t, limit)
+        return context_rows(notes, setups, lessons, t, limit, zone, codepoint)
 
 
 def before(items: list[Note], t: int, limit: int) -> list[Note]:

@@ -23,7 +23,6 @@ read again.
 from __future__ import annotations
 
 import threading
-from bisect import insort
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -117,9 +116,7 @@ class HeldSetups:
             self._squares = np.empty(0)
             self._outcomes: dict[str, int] = {}  # setup id -> its outcome's known_at, stored before or after it
             self._lessons: dict[tuple[date, str], list[tuple[str, int, str]]] = {}
-            # Symbol context (memory/held_notes.py): notes and lessons by instrument, sorted by (known_at, id).
-            self._notes: dict[str, list[held_notes.Note]] = {}
-            self._noted: dict[str, list[held_notes.Note]] = {}
+            self._symbols = held_notes.SymbolNotes()  # symbol context's notes and lessons (memory/held_notes.py)
 
     # ------------------------------------------------------------ writing
 
@@ -165,10 +162,7 @@ class HeldSetups:
                     )
                 elif isinstance(item, SymbolNoteRemembered):
                     note = item.note
-                    insort(
-                        self._notes.setdefault(note.instrument, []),
-                        _note(note.memory_id, note.week_id, note.known_at, note.text),
-                    )
+                    self._symbols.note(note.instrument, _micros(note.known_at), note.memory_id, note.week_id, note.text)
             for item in items:
                 if isinstance(item, OutcomeRemembered):
                     self._outcome(item.outcome.setup_id, _micros(item.outcome.known_at))
@@ -186,7 +180,7 @@ class HeldSetups:
         for mid, week_id, account, known, text, instrument in conn.execute(_LESSONS, binary=True):
             self._add_lesson(mid, week_id, account, known, text, instrument)
         for mid, week_id, instrument, known, text in conn.execute(_NOTES, binary=True):
-            insort(self._notes.setdefault(instrument, []), _note(mid, week_id, known, text))
+            self._symbols.note(instrument, _micros(known), mid, week_id, text)
         self._outcomes = {sid: _micros(known) for sid, known in conn.execute(_OUTCOMES, binary=True)}
         self._read = True
         self._read_records(conn, [mid for mid in self._ids if self._visible[self._row[mid]] != _NEVER])
@@ -250,8 +244,7 @@ class HeldSetups:
         self, mid: str, week_id: date, account: str, known: datetime, text: str, instrument: str | None
     ) -> None:
         self._lessons.setdefault((week_id, account), []).append((mid, _micros(known), text))
-        if instrument is not None:
-            insort(self._noted.setdefault(instrument, []), _note(mid, week_id, known, text))
+        self._symbols.lesson(instrument, _micros(known), mid, week_id, text)
 
     def _grow(self) -> None:
         size = max(64, 2 * len(self._visible))
@@ -365,11 +358,8 @@ class HeldSetups:
             codepoint = self._codepoint
 
             def rows_of(instrument: str) -> list[tuple[Any, ...]] | None:
-                notes = held_notes.before(self._notes.get(instrument, []), t, limit)
-                lessons = held_notes.before(self._noted.get(instrument, []), t, limit)
-                return held_notes.context_rows(
-                    notes, self._setup_hits(instrument, t, limit), lessons, t, limit, zone, codepoint
-                )
+                setups = self._setup_hits(instrument, t, limit)
+                return self._symbols.rows(instrument, setups, t, limit, zone, codepoint)
 
             return held_notes.contexts(
                 instruments, rows_of, lambda i, rows: context_of(i, rows, as_of=as_of, limit=limit)
@@ -404,7 +394,3 @@ class HeldSetups:
             outcome=outcome,
             lessons=lessons,
         )
-
-
-def _note(mid: str, week_id: date, known: datetime, text: str) -> held_notes.Note:
-    return (_micros(known), mid, week_id, text)
