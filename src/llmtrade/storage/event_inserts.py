@@ -1,4 +1,5 @@
-"""How the event store's appends reach the table: one statement per batch where it can, and rows back as events.
+"""How the event store's appends reach the table: one statement per batch where it can, and rows back as events
+(and the statement of a read its copies cannot answer: `selected`).
 
 A one-stream batch reads the head and inserts after it in one statement; a batch over several streams has its heads
 read first and goes as one multi-row INSERT; inside a caller's transaction (a savepoint) the inserts are pipelined.
@@ -93,6 +94,26 @@ def inserted_at_once(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> l
     cursor = conn.execute(_INSERT_MANY.format(values=values), flat)
     returned = {(e.stream, e.version): e for e in map(to_event, cursor)}
     return [returned[(row[1], row[2])] for row in rows]
+
+
+def selected(
+    filters: dict[str, Any], types: list[str] | None, after_id: int | None, limit: int | None
+) -> tuple[str, list[Any]]:
+    """The SELECT of the events matching every filter given (column -> value, None: not asked), of `types`, after
+    `after_id`, oldest first, at most `limit`; and its parameters."""
+    where = [f"{column} = %s" for column, value in filters.items() if value is not None]
+    params: list[Any] = [value for value in filters.values() if value is not None]
+    if types is not None:
+        where.append("type = ANY(%s)")
+        params.append(types)
+    if after_id is not None:
+        where.append("id > %s")
+        params.append(after_id)
+    sql = f"SELECT {_COLUMNS} FROM events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT %s"
+        params.append(limit)
+    return sql, params
 
 
 def to_event(row: Any) -> StoredEvent:

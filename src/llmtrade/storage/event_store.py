@@ -31,8 +31,15 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.event_copies import COLUMNS, Copies, Sole, copies_of
-from llmtrade.storage.event_inserts import MANY_AT_ONCE, inserted, inserted_at_head, inserted_at_once, to_event
+from llmtrade.storage.event_copies import Copies, Sole, copies_of
+from llmtrade.storage.event_inserts import (
+    MANY_AT_ONCE,
+    inserted,
+    inserted_at_head,
+    inserted_at_once,
+    selected,
+    to_event,
+)
 from llmtrade.storage.held_events import Held, matching
 from llmtrade.storage.sole_writer import SoleWriter, first_versions
 
@@ -44,7 +51,6 @@ if TYPE_CHECKING:
 _DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
 # Each lost race on a stream's head means another writer appended; this many in a row is a livelock.
 _HEAD_ATTEMPTS = 20
-_COLUMNS = COLUMNS
 P = TypeVar("P", bound=EventPayload)
 S = TypeVar("S")
 
@@ -234,30 +240,8 @@ class EventStore:
                         after_id=after_id,
                         limit=limit,
                     )
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("week_id", week_id),
-            ("run_id", run_id),
-            ("account_id", account_id),
-            ("stream", stream),
-        ):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if type is not None:
-            where.append("type = ANY(%s)")
-            params.append(_types(type))
-        if after_id is not None:
-            where.append("id > %s")
-            params.append(after_id)
-        sql = f"SELECT {_COLUMNS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        filters = {"week_id": week_id, "run_id": run_id, "account_id": account_id, "stream": stream}
+        sql, params = selected(filters, None if type is None else _types(type), after_id, limit)
         with self._lock:
             self.flush()
             rows = self._conn.execute(sql, params).fetchall()
