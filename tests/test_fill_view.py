@@ -175,3 +175,18 @@ def test_an_equal_list_of_other_objects_is_adopted_so_the_next_look_compares_no_
     monkeypatch.setattr(Fill, "__eq__", counting)
     assert view_of("paper", "acct-adopt", again) is adopted
     assert compared == []
+
+
+def test_carried_tells_the_same_fills_an_extension_by_value_and_a_changed_start_apart() -> None:
+    from llmtrade.domain.ledger import carried
+
+    kept = tuple(_history(5))
+    assert carried(kept, list(kept)) == "same"  # the very objects, listed anew
+    assert carried(kept, [*kept, _fill(9)]) == "extended"
+    equal = [f.model_copy() for f in kept]  # equal by value, other objects
+    assert carried(kept, equal) == "extended" and carried(kept, [*equal, _fill(9)]) == "extended"
+    late = [_fill(-1), *kept]  # a late fill that sorts earlier changes the start
+    assert carried(kept, late) == "other"
+    assert carried(kept, list(kept[:4])) == "other"  # fewer fills than kept
+    assert carried(kept, [*kept[:4], _fill(8)]) == "other"  # the last kept fill changed
+    assert carried((), []) == "same" and carried((), [_fill(1)]) == "extended"

@@ -15,12 +15,11 @@ in earlier or a partial fill that grew all give the same answer as a fresh split
 
 from __future__ import annotations
 
-import operator
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from llmtrade.domain.ledger import signed_qty
+from llmtrade.domain.ledger import carried, signed_qty
 from llmtrade.domain.reconciliation import OUR_ORDER_PREFIX, is_ours, own_shares
 from llmtrade.domain.trading import Fill
 
@@ -131,13 +130,13 @@ class _Views:
         key = (broker, account_id)
         with self._lock:
             kept = self._kept.get(key)
-        n = 0 if kept is None else len(kept.fills)
         if kept is not None and fills is kept.fills:
             return kept  # the usual look at a paper account: the very tuple split last time (a tuple never changes)
-        if kept is not None and len(fills) == n and all(map(operator.is_, fills, kept.fills)):
+        stands = "other" if kept is None else carried(kept.fills, fills)
+        if stands == "same":
             view = kept  # the very same fills, listed anew
-        elif kept is not None and len(fills) >= n and tuple(fills[:n]) == kept.fills:
-            view = split(fills, kept) if len(fills) > n else _adopted(kept, fills)
+        elif stands == "extended":
+            view = split(fills, kept) if len(fills) > len(kept.fills) else _adopted(kept, fills)
         else:
             view = split(fills)
         with self._lock:

@@ -16,7 +16,8 @@ to flat or to a side change, net of all its commissions; adding to it or trimmin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -188,3 +189,17 @@ class _Trip:
             commissions=round(self.commissions, 2) + 0.0,
             pnl=round(self.gross - self.commissions, 2) + 0.0,  # + 0.0 turns a rounded -0.0 into 0.0
         )
+
+
+def carried(kept: Sequence[Fill], fills: Sequence[Fill]) -> Literal["same", "extended", "other"]:
+    """How an account's list of `fills` (in fill order) stands to the list `kept` from an earlier look, for a
+    keeper that carries its work on (brokers/fill_view.py's split, risk/controls.py's closed-trade P/Ls):
+    "same", the very fill objects again; "extended", the kept fills (equal by value) and any number after them;
+    "other", anything else (a late fill that sorts earlier changes the start: the keeper starts again). A list
+    that is `kept` itself is "same"; a keeper checks that first, at no cost, where it can."""
+    n = len(kept)
+    if len(fills) == n and all(map(operator.is_, fills, kept)):
+        return "same"
+    if len(fills) >= n and tuple(fills[:n]) == tuple(kept):
+        return "extended"
+    return "other"

@@ -6,7 +6,6 @@ opening orders its halt canceled (`cancel_opening_orders`)."""
 
 from __future__ import annotations
 
-import operator
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -15,7 +14,7 @@ from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
-from llmtrade.domain.ledger import TripCounting, closed_trade_pnls
+from llmtrade.domain.ledger import TripCounting, carried, closed_trade_pnls
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import (
     AccountHalted,
@@ -58,9 +57,10 @@ class _ClosedTrades:
             kept = self._kept.get(account_id)
             if kept is not None and fills is kept[0]:
                 return kept[2]  # the very tuple asked about last time (a paper account's usual look)
-            if kept is not None and len(fills) == len(kept[0]) and all(map(operator.is_, fills, kept[0])):
+            stands = "other" if kept is None else carried(kept[0], fills)
+            if stands == "same":
                 return kept[2]  # the very fills asked about last time, listed anew: nothing to count
-            if kept is not None and len(fills) >= len(kept[0]) and tuple(fills[: len(kept[0])]) == kept[0]:
+            if stands == "extended":
                 seen, counting, pnls = kept
                 counting.add(fills[len(seen) :])
             else:
