@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
+import inspect
 import signal
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -173,6 +176,33 @@ def test_a_live_commands_jobs_each_get_a_loop_of_their_own(database_url: str, tm
         run = start_run(session, run_id=f"live-{n}", command="checkpoint", arguments={})
         loops.append(execute(_running(), session, run))
     assert loops[0] is not loops[1] and loops[0].is_closed() and loops[1].is_closed()
+
+
+def test_ctrl_c_before_the_loop_begins_a_job_closes_its_coroutines_and_records_the_run_failed(
+    database_url: str, tmp_path: Path, storage: Storage
+) -> None:
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    app = Container(settings, load_config(None), SteppingClock(FIXED_NOW), None, lambda _t: None, offline=True)
+    begun: list[Any] = []
+
+    def interrupted(job: Any) -> Any:
+        begun.append(job)
+        raise KeyboardInterrupt  # Ctrl-C lands before the runner starts the job
+
+    session = replace(app.session(storage), runner=interrupted)
+    run = start_run(session, run_id="live-interrupted", command="checkpoint", arguments={})
+    work = _running()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            execute(work, session, run)
+        del begun[:]  # the only other reference to the job's coroutine: dropped here, as an unstarted one would warn
+        gc.collect()
+    assert inspect.getcoroutinestate(work) == inspect.CORO_CLOSED
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    failed = storage.events.read_stream(run_stream("live-interrupted"))
+    assert [e.type for e in failed][-1] == RunFailed.event_type()
+    assert failed[-1].payload["error_type"] == "KeyboardInterrupt"
 
 
 def test_ctrl_c_inside_a_checkpoints_stage_stops_the_backtest_records_the_run_failed_and_it_resumes(

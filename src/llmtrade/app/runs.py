@@ -108,9 +108,14 @@ def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
         finally:
             await session.aclose()
 
+    job = go()
     try:
-        return session.runner(go())
+        return session.runner(job)
     except BaseException as exc:
+        # A Ctrl-C before the loop began them leaves both coroutines unstarted: closed here, not left to warn "never
+        # awaited" on the user's terminal. Closing a finished coroutine does nothing.
+        job.close()
+        work.close()
         run.failed(exc)
         raise
 
