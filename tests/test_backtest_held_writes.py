@@ -8,10 +8,12 @@ import _thread
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+import llmtrade.app.backtest as backtest_loop
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import load_config
@@ -22,6 +24,7 @@ from llmtrade.memory.store import TABLES as MEMORY_TABLES
 from llmtrade.settings import Settings
 from llmtrade.storage import sole_writer
 from llmtrade.storage.database import backtest_database
+from llmtrade.workflows.schedule import Job
 from tests.support import FIXED_NOW
 from tests.test_backtest import FIRST, LAST, Killed, _dump, _events, _run, _unique, _url
 from tests.test_backtest_providers_kept import offline_backtest
@@ -80,23 +83,35 @@ def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_re
     uninterrupted = _run(live_url, tmp_path, _unique(), audit=0)
     name = _unique()
     real = sole_writer.write
+    real_step = backtest_loop._step
     interrupted: list[str] = []
+    second_week = threading.Event()
+
+    def step(app: BacktestContainer, job: Job, **kw: Any) -> None:
+        if job.week_id == LAST and not second_week.is_set():
+            second_week.set()
+            # Ctrl-C lands here, in the second week before its first job, whatever the machine's speed: the sleep
+            # ends, then KeyboardInterrupt is raised (interrupt_main is delivered at the next bytecode).
+            time.sleep(1.0)
+        real_step(app, job, **kw)
 
     def interrupts_while_writing_the_first_week(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
-        # Ctrl-C reaches the backtest (computing the second week) while the first week's COPY is in flight.
+        # Ctrl-C reaches the backtest (in the second week) while the first week's COPY is in flight.
         if threading.current_thread() is not threading.main_thread() and not interrupted:
             interrupted.append(threading.current_thread().name)
-            time.sleep(0.1)  # the backtest is computing the second week by now
-            _thread.interrupt_main()
+            if second_week.wait(60):
+                _thread.interrupt_main()
             time.sleep(0.5)
         real(conn, held)
 
+    monkeypatch.setattr(backtest_loop, "_step", step)
     monkeypatch.setattr(sole_writer, "write", interrupts_while_writing_the_first_week)
     before = set(threading.enumerate())
     with pytest.raises(KeyboardInterrupt):
         _run(live_url, tmp_path, name, audit=0)
     assert interrupted == ["sole-writer-behind"]
     monkeypatch.setattr(sole_writer, "write", real)
+    monkeypatch.setattr(backtest_loop, "_step", real_step)
     url = _url(pg_admin_url, backtest_database(name))
     # The way out waited for the flush in flight: the first week is whole, the second is not done.
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
