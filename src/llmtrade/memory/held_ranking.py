@@ -129,6 +129,12 @@ def undecided(
     if limit <= 0:
         return set(near)
     terms = {mid: 1.0 / (rrf + rank) for rank, mid in enumerate(other, start=1)}
+
+    def summed(place: int, mid: str) -> float:
+        """The fused sum of `mid` at text rank `place` + 1 (within `depth`): the text term, then the other's."""
+        term = 1.0 / (rrf + place + 1)
+        return term + terms[mid] if mid in terms else term
+
     skipped = set(near)
     moving = {ids[r] for i in near for r in blocks[i]}
     fixed: dict[str, float] = {}
@@ -137,9 +143,7 @@ def undecided(
             continue
         for place, r in enumerate(block, start=bounds[i]):
             if place < depth:
-                mid = ids[r]
-                term = 1.0 / (rrf + place + 1)
-                fixed[mid] = term + terms[mid] if mid in terms else term
+                fixed[ids[r]] = summed(place, ids[r])
     for mid, term in terms.items():
         if mid not in fixed and mid not in moving:
             fixed[mid] = term
@@ -148,11 +152,7 @@ def undecided(
     threshold = sorted(fixed.values(), reverse=True)[limit - 1]
 
     def best(i: int, r: int) -> float:
-        mid = ids[r]
-        if bounds[i] >= depth:
-            return terms.get(mid, 0.0)
-        term = 1.0 / (rrf + bounds[i] + 1)
-        return term + terms[mid] if mid in terms else term
+        return summed(bounds[i], ids[r]) if bounds[i] < depth else terms.get(ids[r], 0.0)
 
     return {i for i in near if all(best(i, r) < threshold for r in blocks[i])}
 
