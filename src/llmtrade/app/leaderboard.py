@@ -378,7 +378,10 @@ def _undecided(board: Sequence[Standing]) -> str | None:
         return None
     weeks = max(s.weeks for s in accounts)
     more = [max(0.0, s.weeks_needed - s.weeks) for s in accounts if s.weeks_needed is not None]
-    if not more:
+    if not more and max(s.sessions for s in accounts) < metrics.MIN_RETURNS_FOR_INTERVAL:
+        minimum = metrics.MIN_RETURNS_FOR_INTERVAL
+        needed = f"too few to estimate how many more are needed (under {minimum} daily returns)"
+    elif not more:
         needed = "no account has a Sharpe ratio to estimate how many more are needed"
     elif min(more) < 1:
         needed = "the nearest account has its minimum track record length, yet its intervals still contain zero"
