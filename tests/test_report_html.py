@@ -343,6 +343,20 @@ def test_the_leaderboard_shows_intervals_trade_counts_and_costs() -> None:
     assert "after knowledge cutoff" in html and "every interval contains zero" in html
 
 
+def test_an_estimate_without_an_interval_says_so_in_the_table_and_the_chart() -> None:
+    # Under 20 daily returns a Sharpe ratio has no interval: the terminal shows "[n/a]"; a bare number (or a bare dot
+    # on the chart) would read as a figure with no doubt about it.
+    board = leaderboard()
+    short = board.standings[1].model_copy(update={"sharpe": Interval(estimate=0.4, low=None, high=None)})
+    board = board.model_copy(update={"standings": (board.standings[0], short, *board.standings[2:])})
+    html = render_report(report(), board)
+    row = re.search(r"<tr class=\"account\"><td>acct_2</td>.*?</tr>", html)
+    assert row is not None
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))[5] == "0.40 [n/a]"
+    chart = html[html.index('id="chart-sharpe"') : html.index('id="chart-excess_flat"')]
+    assert "no interval" in chart
+
+
 def test_the_same_inputs_give_the_same_bytes() -> None:
     first = render_report(report(), leaderboard())
     second = render_report(report(), leaderboard())
