@@ -80,6 +80,7 @@ def standing(name: str, sharpe: float | None) -> Standing:
         psr=0.61,
         dsr=0.33,
         weeks_needed=140.0,
+        slippage_usd=4.25,
     )
 
 
@@ -337,9 +338,10 @@ def test_the_leaderboard_shows_intervals_trade_counts_and_costs() -> None:
     assert row is not None
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
     assert cells[5] == "0.40 [-1.10, 1.90]"  # Sharpe with its interval
-    assert cells[9] == "7" and cells[13] == "12.50"  # trades, costs
-    assert cells[14] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
-    assert cells[15] == "n/a"  # no excess vs SPY: said, not invented
+    assert cells[9] == "7" and cells[13] == "12.50"  # trades, commissions
+    assert cells[14] == "4.25"  # slippage, as the terminal table and the JSON give it
+    assert cells[15] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
+    assert cells[16] == "n/a"  # no excess vs SPY: said, not invented
     assert "after knowledge cutoff" in html and "every interval contains zero" in html
 
 
