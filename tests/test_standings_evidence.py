@@ -10,8 +10,10 @@ import pytest
 import scipy.stats
 
 from llmtrade.analytics import curves, metrics
-from llmtrade.analytics.records import Curve, CurveKind
+from llmtrade.analytics.records import Curve, CurveKind, Leaderboard
 from llmtrade.analytics.standings import standings
+from llmtrade.domain.sweeps import SweepRunFinished
+from llmtrade.sweep.board import sweep_leaderboard
 
 
 def _track(name: str, equity: list[float], kind: CurveKind = "account") -> curves.Track:
@@ -70,3 +72,42 @@ def test_from_twenty_returns_psr_dsr_and_weeks_needed_follow_the_papers() -> Non
 def statistics_sharpe(returns: list[float]) -> float:
     mean = sum(returns) / len(returns)
     return mean / math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+
+
+def _finished(run_id: str, tracks: list[curves.Track]) -> SweepRunFinished:
+    rows = standings(tracks, trials=2, trial_names={"acct_1", "acct_2"})
+    days = tracks[0].curve.sessions
+    board = Leaderboard(
+        source=f"backtest {run_id}",
+        start=days[0],
+        end=days[-1],
+        sessions=len(days) - 1,
+        trials=2,
+        bootstrap=metrics.bootstrap_description(),
+        standings=rows,
+        curves=tuple(t.curve for t in tracks),
+    )
+    return SweepRunFinished(
+        run_id=run_id,
+        backtest=run_id,
+        label=run_id,
+        axes={},
+        start=days[0],
+        end=days[-1],
+        attempt=1,
+        trial_accounts=["acct_1", "acct_2"],
+        leaderboard=board.model_dump(mode="json"),
+    )
+
+
+def test_a_sweeps_board_deflates_only_runs_with_returns_enough() -> None:
+    week = [0.010, 0.012, 0.008, 0.011, 0.009]
+    month = [0.004 * math.sin(i) + 0.001 for i in range(20)]
+    short = _finished("short", [_rising("acct_1", week), _rising("acct_2", [r / 2 for r in week])])
+    long = _finished("long", [_rising("acct_1", month), _rising("acct_2", [r / 2 for r in reversed(month)])])
+    board = sweep_leaderboard("s", ["short", "long"], 4, {"short": short, "long": long})
+    dsr = {(row.backtest, row.account): row.standing.dsr for row in board.rows}
+    assert dsr[("short", "acct_1")] is None and dsr[("short", "acct_2")] is None
+    own = {r["name"]: r["dsr"] for r in long.leaderboard["standings"]}
+    # Deflated for the sweep's 4 trials, not the run's own 2: here below the DSR of the run's own leaderboard.
+    assert dsr[("long", "acct_1")] is not None and dsr[("long", "acct_1")] <= own["acct_1"]

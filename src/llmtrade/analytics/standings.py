@@ -94,10 +94,18 @@ def standing(
         excess_vs_flat=_excess(returns, flat),
         excess_vs_spy=_excess(returns, spy),
         psr=metrics.probabilistic_sharpe(returns) if evidence else None,
-        dsr=metrics.deflated_sharpe(returns, trials, sharpe_variance) if evidence else None,
+        dsr=deflated(returns, trials, sharpe_variance),
         weeks_needed=None if min_trl is None else min_trl / SESSIONS_PER_WEEK,
         slippage_usd=track.slippage,
     )
+
+
+def deflated(returns: Sequence[float], trials: int, sharpe_variance: float | None) -> float | None:
+    """`metrics.deflated_sharpe` of a row's daily returns, None (n/a) under `metrics.MIN_RETURNS_FOR_INTERVAL` of
+    them (see the module docstring): the one DSR of a leaderboard's and a sweep's rows."""
+    if len(returns) < metrics.MIN_RETURNS_FOR_INTERVAL:
+        return None
+    return metrics.deflated_sharpe(returns, trials, sharpe_variance)
 
 
 def turnover(traded_usd: float, equity: Sequence[float]) -> float | None:
