@@ -128,7 +128,8 @@ def test_standings_deflate_only_the_trials_and_keep_flat_free_of_nan() -> None:
     b = _track([BUY]).model_copy(update={"curve": _track([BUY]).curve.model_copy(update={"name": "acct_2"})})
     rows = standings([a, b, curves.flat_track(DAYS, 10_000.0)], trials=2, trial_names={"acct_1", "acct_2"})
     by_name = {r.name: r for r in rows}
-    assert by_name["acct_1"].dsr is not None and by_name["FLAT"].dsr is None
+    # Three returns are too few for a DSR at all (tests/test_standings_evidence.py deflates 20); FLAT never has one.
+    assert by_name["acct_1"].dsr is None and by_name["FLAT"].dsr is None
     assert by_name["FLAT"].sharpe.estimate is None and by_name["FLAT"].volatility == 0.0
     assert by_name["acct_1"].excess_vs_flat.estimate == pytest.approx(
         sum(x / y - 1 for x, y in zip(a.curve.equity[1:], a.curve.equity[:-1], strict=True)) / 3 * 252

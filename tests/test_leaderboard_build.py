@@ -69,12 +69,15 @@ def _fill(account: str, cid: str, side: Side, qty: int, price: float, at: dateti
     return Fill(client_order_id=cid, account_id=account, symbol="SPY", side=side, qty=qty, price=price, filled_at=at)
 
 
-def _container(database_url: str, cutoff: date | None) -> Container:
+def _container(database_url: str, cutoff: date | None, research: date | None = None) -> Container:
+    """The packaged config with `cutoff` for the PMs and the chairman, `research` for the research providers."""
     loaded = load_config(None)
     models = loaded.config.models
     pms = [pm.model_copy(update={"knowledge_cutoff": cutoff}) for pm in models.pms]
     chairman = models.chairman.model_copy(update={"knowledge_cutoff": cutoff})
-    config = loaded.config.model_copy(update={"models": models.model_copy(update={"pms": pms, "chairman": chairman})})
+    packs = [r.model_copy(update={"knowledge_cutoff": research}) for r in models.research]
+    update = {"pms": pms, "chairman": chairman, "research": packs}
+    config = loaded.config.model_copy(update={"models": models.model_copy(update=update)})
     return Container(
         Settings(DATABASE_URL=database_url),
         LoadedConfig(config, loaded.source),
@@ -131,6 +134,17 @@ def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Stora
     assert any("only the period after it is evidence" in n for n in board.notes)
     # Eight weeks of one trade tell no account from FLAT, after the cutoff either.
     assert any(n.startswith(f"{after.label}: no account is distinguishable from FLAT yet") for n in board.notes)
+
+
+def test_a_research_model_that_read_further_moves_the_split(books: Storage, database_url: str) -> None:
+    # The PMs' training ends 2024-11-30, but the research packs they pitch from were written by models trained
+    # to 2024-12-31: December's weeks are not evidence either.
+    board = build_leaderboard(_container(database_url, date(2024, 11, 30), date(2024, 12, 31)), books, source="live")
+    before, after = board.periods
+    assert (before.end, after.start) == (date(2024, 12, 31), date(2024, 12, 31))
+    assert "research A" in before.label and "gpt" not in before.label
+    unknown = build_leaderboard(_container(database_url, date(2024, 12, 31)), books, source="live")
+    assert any(n.startswith("no knowledge_cutoff in models.yaml for research A") for n in unknown.notes)
 
 
 def test_books_entirely_before_the_cutoff_say_they_are_not_evidence(books: Storage, database_url: str) -> None:

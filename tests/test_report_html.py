@@ -80,6 +80,7 @@ def standing(name: str, sharpe: float | None) -> Standing:
         psr=0.61,
         dsr=0.33,
         weeks_needed=140.0,
+        slippage_usd=4.25,
     )
 
 
@@ -337,10 +338,25 @@ def test_the_leaderboard_shows_intervals_trade_counts_and_costs() -> None:
     assert row is not None
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
     assert cells[5] == "0.40 [-1.10, 1.90]"  # Sharpe with its interval
-    assert cells[9] == "7" and cells[13] == "12.50"  # trades, costs
-    assert cells[14] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
-    assert cells[15] == "n/a"  # no excess vs SPY: said, not invented
+    assert cells[9] == "7" and cells[13] == "12.50"  # trades, commissions
+    assert cells[14] == "4.25"  # slippage, as the terminal table and the JSON give it
+    assert cells[15] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
+    assert cells[16] == "n/a"  # no excess vs SPY: said, not invented
     assert "after knowledge cutoff" in html and "every interval contains zero" in html
+
+
+def test_an_estimate_without_an_interval_says_so_in_the_table_and_the_chart() -> None:
+    # Under 20 daily returns a Sharpe ratio has no interval: the terminal shows "[n/a]"; a bare number (or a bare dot
+    # on the chart) would read as a figure with no doubt about it.
+    board = leaderboard()
+    short = board.standings[1].model_copy(update={"sharpe": Interval(estimate=0.4, low=None, high=None)})
+    board = board.model_copy(update={"standings": (board.standings[0], short, *board.standings[2:])})
+    html = render_report(report(), board)
+    row = re.search(r"<tr class=\"account\"><td>acct_2</td>.*?</tr>", html)
+    assert row is not None
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))[5] == "0.40 [n/a]"
+    chart = html[html.index('id="chart-sharpe"') : html.index('id="chart-excess_flat"')]
+    assert "no interval" in chart
 
 
 def test_the_same_inputs_give_the_same_bytes() -> None:

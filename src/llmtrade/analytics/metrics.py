@@ -56,8 +56,8 @@ def bootstrap_description(reps: int = RESAMPLES, seed: int = SEED) -> str:
     """How the intervals are made, for the leaderboard's `bootstrap` field."""
     return (
         f"stationary bootstrap (arch), mean block ceil(n^(1/3)) sessions for n daily returns, "
-        f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals; none under {MIN_RETURNS_FOR_INTERVAL} "
-        "daily returns"
+        f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals; no interval, PSR, DSR or weeks needed "
+        f"under {MIN_RETURNS_FOR_INTERVAL} daily returns"
     )
 
 

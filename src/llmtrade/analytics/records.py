@@ -50,7 +50,9 @@ class Standing(Record):
     sharpe: Interval  # annualised, zero risk-free rate; stationary-bootstrap interval
     sortino: float | None
     max_drawdown: float  # as a positive fraction of the peak
-    max_drawdown_sessions: int  # longest peak-to-recovery span, in sessions
+    # The deepest drawdown's length in sessions: its peak to the first close back at the peak, or to the last close
+    # when it never recovered (metrics.max_drawdown); not the longest drawdown, which may be a shallower one.
+    max_drawdown_sessions: int
     calmar: float | None
     trades: int  # round trips closed (domain/ledger.py round_trips)
     hit_rate: float | None  # winning round trips / trades

@@ -5,6 +5,11 @@ must share its sessions. The deflated Sharpe ratio is given to the accounts that
 accounts compared, whose best one a reader would pick): its N is `trials`, and the variance of the
 trials' Sharpe ratios is estimated from the trials present (at least two with a Sharpe ratio, else
 None). Baselines are not selected from trials, so they get none.
+
+PSR, DSR and the weeks needed (the minimum track record length) rest on the estimated Sharpe ratio being about
+normal (Bailey & Lopez de Prado 2012, after Mertens 2002), which a handful of sessions does not give: five rising
+sessions had a PSR of 0.99999 and "0 weeks needed", a certainty a week of data cannot give. Under
+`metrics.MIN_RETURNS_FOR_INTERVAL` daily returns they are None (n/a), as the bootstrap intervals are.
 """
 
 from __future__ import annotations
@@ -64,7 +69,9 @@ def standing(
     n = len(returns)
     growth = metrics.cagr(equity) if n else None
     depth, length = metrics.max_drawdown(equity)
-    min_trl = metrics.min_track_record(returns)
+    # Too few returns for the asymptotics PSR, DSR and MinTRL rest on: n/a (see the module docstring).
+    evidence = n >= metrics.MIN_RETURNS_FOR_INTERVAL
+    min_trl = metrics.min_track_record(returns) if evidence else None
     after_start = curve.gross_exposure[1:]
     return Standing(
         name=curve.name,
@@ -86,11 +93,19 @@ def standing(
         costs_usd=track.costs,
         excess_vs_flat=_excess(returns, flat),
         excess_vs_spy=_excess(returns, spy),
-        psr=metrics.probabilistic_sharpe(returns),
-        dsr=metrics.deflated_sharpe(returns, trials, sharpe_variance),
+        psr=metrics.probabilistic_sharpe(returns) if evidence else None,
+        dsr=deflated(returns, trials, sharpe_variance),
         weeks_needed=None if min_trl is None else min_trl / SESSIONS_PER_WEEK,
         slippage_usd=track.slippage,
     )
+
+
+def deflated(returns: Sequence[float], trials: int, sharpe_variance: float | None) -> float | None:
+    """`metrics.deflated_sharpe` of a row's daily returns, None (n/a) under `metrics.MIN_RETURNS_FOR_INTERVAL` of
+    them (see the module docstring): the one DSR of a leaderboard's and a sweep's rows."""
+    if len(returns) < metrics.MIN_RETURNS_FOR_INTERVAL:
+        return None
+    return metrics.deflated_sharpe(returns, trials, sharpe_variance)
 
 
 def turnover(traded_usd: float, equity: Sequence[float]) -> float | None:

@@ -14,8 +14,9 @@ first, and never past the end.
 will pass more. The FLAT account is the hurdle, not a trial.
 
 Knowledge cutoffs (models.yaml `knowledge_cutoff`): a week that starts on or before the latest cutoff of
-the models that trade (PMs and chairman) is one a model may have read about in training; the weeks are
-split there into two periods, and a note says which part is evidence.
+the models whose words reach the trades (PMs, chairman, and the research providers, whose packs and
+watchlist picks the PMs read) is one a model may have read about in training; the weeks are split there
+into two periods, and a note says which part is evidence.
 """
 
 from __future__ import annotations
@@ -174,9 +175,19 @@ def draw_ahead(config: Config, calendar: TradingCalendar, first_at: datetime, la
 
 
 def _latest_cutoff(config: Config) -> date | None:
-    """The latest knowledge cutoff of the models that trade (PMs and chairman) that give one."""
-    cutoffs = [pm.knowledge_cutoff for pm in config.models.pms] + [config.models.chairman.knowledge_cutoff]
-    return max((c for c in cutoffs if c is not None), default=None)
+    """The latest knowledge cutoff of the models whose words reach the trades (`_informing`) that give one."""
+    return max((c for _, c in _informing(config) if c is not None), default=None)
+
+
+def _informing(config: Config) -> list[tuple[str, date | None]]:
+    """(label, knowledge cutoff) of every model whose words reach the trades: the PMs and the chairman, and the
+    research providers, whose packs the PMs pitch from (and whose first picks the watchlist): a researcher that
+    has read the week's future can pass it on to PMs that have not."""
+    models = config.models
+    found = [(f"{pm.id} ({pm.model})", pm.knowledge_cutoff) for pm in models.pms]
+    found.append((f"chairman ({models.chairman.model})", models.chairman.knowledge_cutoff))
+    found += [(f"research {r.id} ({r.model})", r.knowledge_cutoff) for r in models.research]
+    return found
 
 
 def _split(sessions: Sequence[date], cutoff: date) -> int | None:
@@ -320,9 +331,8 @@ def _fee_notes(config: Config) -> list[str]:
 def _periods(
     config: Config, tracks: list[curves.Track], trials: int, trial_names: set[str]
 ) -> tuple[tuple[Period, ...], list[str]]:
-    """The weeks before and after the trading models' latest knowledge cutoff, and notes about them."""
-    models = [(f"{pm.id} ({pm.model})", pm.knowledge_cutoff) for pm in config.models.pms]
-    models.append((f"chairman ({config.models.chairman.model})", config.models.chairman.knowledge_cutoff))
+    """The weeks before and after the latest knowledge cutoff of the models that inform the trades, and notes."""
+    models = _informing(config)
     unknown = [name for name, cutoff in models if cutoff is None]
     known = [(name, cutoff) for name, cutoff in models if cutoff is not None]
     notes = []
@@ -378,7 +388,10 @@ def _undecided(board: Sequence[Standing]) -> str | None:
         return None
     weeks = max(s.weeks for s in accounts)
     more = [max(0.0, s.weeks_needed - s.weeks) for s in accounts if s.weeks_needed is not None]
-    if not more:
+    if not more and max(s.sessions for s in accounts) < metrics.MIN_RETURNS_FOR_INTERVAL:
+        minimum = metrics.MIN_RETURNS_FOR_INTERVAL
+        needed = f"too few to estimate how many more are needed (under {minimum} daily returns)"
+    elif not more:
         needed = "no account has a Sharpe ratio to estimate how many more are needed"
     elif min(more) < 1:
         needed = "the nearest account has its minimum track record length, yet its intervals still contain zero"

@@ -130,7 +130,8 @@ def drawdown_chart(curves: Sequence[Curve]) -> str | None:
 def interval_chart(
     standings: Sequence[Standing], field: str, title: str, salt: str, *, percent: bool = False
 ) -> str | None:
-    """One row per standing: the estimate as a dot and its interval as a bar; rows without one say n/a.
+    """One row per standing: the estimate as a dot and its interval as a bar; rows without an estimate say n/a,
+    an estimate without an interval says so.
     `percent`: the values are fractions, drawn as percent."""
     scale = 100.0 if percent else 1.0
     if not standings:
@@ -146,6 +147,10 @@ def interval_chart(
             axes.plot([scale * interval.low, scale * interval.high], [row, row], color=color, linewidth=5, alpha=0.35)
         if interval.estimate is not None:
             axes.plot([scale * interval.estimate], [row], "o", color=color, markersize=5)
+            if interval.low is None or interval.high is None:  # a bare dot would read as a very tight interval
+                axes.annotate(
+                    "  no interval", (scale * interval.estimate, row), fontsize=8, color="#999999", va="center"
+                )
         else:
             axes.annotate("n/a", (0, row), fontsize=8, color="#999999", va="center")
     axes.axvline(0, color="#999999", linewidth=0.8)

@@ -53,8 +53,8 @@ def _interval(interval: Interval, percent: bool = False) -> str:
     show = _pct if percent else _num
     if interval.estimate is None:
         return "n/a"
-    if interval.low is None or interval.high is None:
-        return show(interval.estimate)
+    if interval.low is None or interval.high is None:  # too little data: said, as the terminal says it
+        return f"{show(interval.estimate)} [n/a]"
     return f"{show(interval.estimate)} [{show(interval.low)}, {show(interval.high)}]"
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import Leaderboard, Standing
+from llmtrade.analytics.standings import deflated
 from llmtrade.app.leaderboard import TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
@@ -77,7 +78,7 @@ def sweep_leaderboard(
             backtest=run.backtest,
             label=run.label,
             account=standing.name,
-            standing=standing.model_copy(update={"dsr": metrics.deflated_sharpe(returns, trials, variance)}),
+            standing=standing.model_copy(update={"dsr": deflated(returns, trials, variance)}),
         )
         for run, standing, returns in picked
     ]

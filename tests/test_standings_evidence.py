@@ -1,0 +1,113 @@
+"""PSR, DSR and the weeks needed of a leaderboard row only where there are returns enough to mean something:
+hand-made curves, checked against Bailey & Lopez de Prado's formulas written here with scipy."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import pytest
+import scipy.stats
+
+from llmtrade.analytics import curves, metrics
+from llmtrade.analytics.records import Curve, CurveKind, Leaderboard
+from llmtrade.analytics.standings import standings
+from llmtrade.domain.sweeps import SweepRunFinished
+from llmtrade.sweep.board import sweep_leaderboard
+
+
+def _track(name: str, equity: list[float], kind: CurveKind = "account") -> curves.Track:
+    n = len(equity)
+    days = tuple(date(2026, 1, 5) + timedelta(days=i) for i in range(n))
+    curve = Curve(name=name, kind=kind, sessions=days, equity=tuple(equity), gross_exposure=(0.5,) * n)
+    return curves.Track(curve=curve, trades=(0,) * n, wins=(0,) * n, costs_usd=(0.0,) * n, traded_usd=(0.0,) * n)
+
+
+def _rising(name: str, steps: list[float]) -> curves.Track:
+    equity = [10_000.0]
+    for step in steps:
+        equity.append(equity[-1] * (1 + step))
+    return _track(name, equity)
+
+
+def test_one_week_of_rising_sessions_claims_no_probability_and_no_weeks_needed() -> None:
+    # Five sessions, all up: the formulas give PSR 0.99999 and a minimum track record of 1.5 sessions
+    # (0.3 weeks, shown as "0 weeks needed"), a certainty one week of data cannot give.
+    week = [0.010, 0.012, 0.008, 0.011, 0.009]
+    a, b = _rising("acct_1", week), _rising("acct_2", [r / 2 for r in reversed(week)])
+    rows = {r.name: r for r in standings([a, b], trials=2, trial_names={"acct_1", "acct_2"})}
+    row = rows["acct_1"]
+    assert metrics.probabilistic_sharpe(week) > 0.9999  # what the row showed before
+    assert row.sharpe.estimate is not None and row.sharpe.low is None  # an estimate, no interval
+    assert (row.psr, row.dsr, row.weeks_needed) == (None, None, None)
+
+
+def test_from_twenty_returns_psr_dsr_and_weeks_needed_follow_the_papers() -> None:
+    steps_a = [0.004 * math.sin(i) + 0.001 for i in range(20)]
+    steps_b = [0.003 * math.cos(i) + 0.0005 for i in range(20)]
+    a, b = _rising("acct_1", steps_a), _rising("acct_2", steps_b)
+    spy = _track("SPY", list(a.curve.equity), kind="baseline")
+    rows = {r.name: r for r in standings([a, b, spy], trials=2, trial_names={"acct_1", "acct_2"})}
+    assert rows["SPY"].psr == rows["acct_1"].psr and rows["SPY"].dsr is None  # a baseline is no trial
+    row = rows["acct_1"]
+    returns = metrics.daily_returns(a.curve.equity)
+    sr = statistics_sharpe(returns)
+    other = statistics_sharpe(metrics.daily_returns(b.curve.equity))
+    skew = scipy.stats.skew(returns)
+    kurt = scipy.stats.kurtosis(returns, fisher=False)
+    spread = math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2)
+    psr = scipy.stats.norm.cdf(sr * math.sqrt(len(returns) - 1) / spread)
+    variance = (sr - other) ** 2 / 2  # sample variance of two values
+    gamma = 0.5772156649015329
+    sr0 = math.sqrt(variance) * (
+        (1 - gamma) * scipy.stats.norm.ppf(1 - 1 / 2) + gamma * scipy.stats.norm.ppf(1 - 1 / (2 * math.e))
+    )
+    dsr = scipy.stats.norm.cdf((sr - sr0) * math.sqrt(len(returns) - 1) / spread)
+    min_trl = 1 + spread**2 * (scipy.stats.norm.ppf(0.95) / sr) ** 2
+    assert row.psr == pytest.approx(psr, rel=1e-9)
+    assert row.dsr == pytest.approx(dsr, rel=1e-9)
+    assert row.weeks_needed == pytest.approx(min_trl / 5, rel=1e-9)
+
+
+def statistics_sharpe(returns: list[float]) -> float:
+    mean = sum(returns) / len(returns)
+    return mean / math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+
+
+def _finished(run_id: str, tracks: list[curves.Track]) -> SweepRunFinished:
+    rows = standings(tracks, trials=2, trial_names={"acct_1", "acct_2"})
+    days = tracks[0].curve.sessions
+    board = Leaderboard(
+        source=f"backtest {run_id}",
+        start=days[0],
+        end=days[-1],
+        sessions=len(days) - 1,
+        trials=2,
+        bootstrap=metrics.bootstrap_description(),
+        standings=rows,
+        curves=tuple(t.curve for t in tracks),
+    )
+    return SweepRunFinished(
+        run_id=run_id,
+        backtest=run_id,
+        label=run_id,
+        axes={},
+        start=days[0],
+        end=days[-1],
+        attempt=1,
+        trial_accounts=["acct_1", "acct_2"],
+        leaderboard=board.model_dump(mode="json"),
+    )
+
+
+def test_a_sweeps_board_deflates_only_runs_with_returns_enough() -> None:
+    week = [0.010, 0.012, 0.008, 0.011, 0.009]
+    month = [0.004 * math.sin(i) + 0.001 for i in range(20)]
+    short = _finished("short", [_rising("acct_1", week), _rising("acct_2", [r / 2 for r in week])])
+    long = _finished("long", [_rising("acct_1", month), _rising("acct_2", [r / 2 for r in reversed(month)])])
+    board = sweep_leaderboard("s", ["short", "long"], 4, {"short": short, "long": long})
+    dsr = {(row.backtest, row.account): row.standing.dsr for row in board.rows}
+    assert dsr[("short", "acct_1")] is None and dsr[("short", "acct_2")] is None
+    own = {r["name"]: r["dsr"] for r in long.leaderboard["standings"]}
+    # Deflated for the sweep's 4 trials, not the run's own 2: here below the DSR of the run's own leaderboard.
+    assert dsr[("long", "acct_1")] is not None and dsr[("long", "acct_1")] <= own["acct_1"]
