@@ -82,6 +82,13 @@ def test_the_table_shows_every_row_with_intervals_trades_and_costs(traded: str) 
         assert f"\n{name}\t" in out
     for column in ("Sharpe [95%]", "vs FLAT/yr [95%]", "vs SPY/yr [95%]", "trades", "commissions", "slippage~"):
         assert column in out
+    # The minimum track record and the weeks still needed (n/a on five sessions: too few to estimate either).
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("name\ttrades"))
+    assert lines[at].endswith("\tmin weeks\tweeks more")
+    rows = lines[at + 1 : at + 1 + len(ACCOUNTS)]
+    assert [row.split("\t")[0] for row in rows] == ACCOUNTS
+    assert all(row.endswith("\tn/a\tn/a") for row in rows)
     assert "intervals: stationary bootstrap (arch)" in out
 
 

@@ -80,6 +80,7 @@ def standing(name: str, sharpe: float | None) -> Standing:
         psr=0.61,
         dsr=0.33,
         weeks_needed=140.0,
+        weeks_more=132.2,
         slippage_usd=4.25,
     )
 
@@ -342,6 +343,7 @@ def test_the_leaderboard_shows_intervals_trade_counts_and_costs() -> None:
     assert cells[14] == "4.25"  # slippage, as the terminal table and the JSON give it
     assert cells[15] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
     assert cells[16] == "n/a"  # no excess vs SPY: said, not invented
+    assert cells[19:] == ["140", "133"]  # the minimum track record in weeks, and the weeks still needed (132.2 up)
     assert "after knowledge cutoff" in html and "every interval contains zero" in html
 
 

@@ -4,14 +4,15 @@ hand-made curves, checked against Bailey & Lopez de Prado's formulas written her
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import scipy.stats
 
 from llmtrade.analytics import curves, metrics
 from llmtrade.analytics.records import Curve, CurveKind, Leaderboard
-from llmtrade.analytics.standings import standings
+from llmtrade.analytics.standings import more_weeks, standings
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.sweeps import SweepRunFinished
 from llmtrade.sweep.board import sweep_leaderboard
 
@@ -39,7 +40,7 @@ def test_one_week_of_rising_sessions_claims_no_probability_and_no_weeks_needed()
     row = rows["acct_1"]
     assert metrics.probabilistic_sharpe(week) > 0.9999  # what the row showed before
     assert row.sharpe.estimate is not None and row.sharpe.low is None  # an estimate, no interval
-    assert (row.psr, row.dsr, row.weeks_needed) == (None, None, None)
+    assert (row.psr, row.dsr, row.weeks_needed, row.weeks_more) == (None, None, None, None)
 
 
 def test_from_twenty_returns_psr_dsr_and_weeks_needed_follow_the_papers() -> None:
@@ -67,6 +68,8 @@ def test_from_twenty_returns_psr_dsr_and_weeks_needed_follow_the_papers() -> Non
     assert row.psr == pytest.approx(psr, rel=1e-9)
     assert row.dsr == pytest.approx(dsr, rel=1e-9)
     assert row.weeks_needed == pytest.approx(min_trl / 5, rel=1e-9)
+    # The weeks still needed: the minimum track record less the four weeks (20 sessions) there are.
+    assert row.weeks == 4.0 and row.weeks_more == pytest.approx(max(0.0, min_trl / 5 - 4.0), rel=1e-9)
 
 
 def statistics_sharpe(returns: list[float]) -> float:
@@ -111,3 +114,43 @@ def test_a_sweeps_board_deflates_only_runs_with_returns_enough() -> None:
     own = {r["name"]: r["dsr"] for r in long.leaderboard["standings"]}
     # Deflated for the sweep's 4 trials, not the run's own 2: here below the DSR of the run's own leaderboard.
     assert dsr[("long", "acct_1")] is not None and dsr[("long", "acct_1")] <= own["acct_1"]
+
+
+def test_the_weeks_more_are_the_weeks_still_needed_and_never_below_zero() -> None:
+    # Issue 13 asks for "the weeks still needed to tell each account from FLAT": with a minimum track record of 30
+    # weeks and 10 of data, 20 more; with 10 weeks of data and 5 needed, none more (not -5).
+    assert more_weeks(30.0, 10.0) == 20.0
+    assert more_weeks(5.0, 10.0) == 0.0
+
+
+def test_a_sweep_run_stored_before_weeks_more_reads_with_them() -> None:
+    # A SweepRunFinished of schema 1 holds standings without `weeks_more`: read, they get it from the weeks needed
+    # and the weeks there are (None where no minimum track record was known), and the sweep's board validates them.
+    month = [0.004 * math.sin(i) + 0.001 for i in range(20)]
+    finished = _finished("old", [_rising("acct_1", month), _rising("acct_2", [r / 2 for r in reversed(month)])])
+    old = finished.model_dump(mode="json")
+    for row in old["leaderboard"]["standings"]:
+        del row["weeks_more"]
+    old["leaderboard"]["standings"][1]["weeks_needed"] = None
+    old["leaderboard"]["periods"] = [
+        {
+            "label": "all",
+            "start": "2026-01-05",
+            "end": "2026-01-25",
+            "standings": [dict(old["leaderboard"]["standings"][0], weeks_needed=3.0)],
+        }
+    ]
+    new = NewEvent.of(finished, stream="sweep")
+    stored = StoredEvent(
+        **{**new.model_dump(), "payload": old, "schema_version": 1},
+        id=1,
+        version=1,
+        occurred_at=datetime(2026, 1, 26, tzinfo=UTC),
+    )
+    read = SweepRunFinished.from_event(stored)
+    rows = read.leaderboard["standings"]
+    expected = max(0.0, rows[0]["weeks_needed"] - rows[0]["weeks"])
+    assert rows[0]["weeks_more"] == pytest.approx(expected) and rows[1]["weeks_more"] is None
+    assert read.leaderboard["periods"][0]["standings"][0]["weeks_more"] == 0.0  # 3 needed, 4 there
+    board = sweep_leaderboard("s", ["old"], 2, {"old": read})
+    assert {row.account for row in board.rows} == {"acct_1", "acct_2"}

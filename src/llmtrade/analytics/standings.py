@@ -72,6 +72,7 @@ def standing(
     # Too few returns for the asymptotics PSR, DSR and MinTRL rest on: n/a (see the module docstring).
     evidence = n >= metrics.MIN_RETURNS_FOR_INTERVAL
     min_trl = metrics.min_track_record(returns) if evidence else None
+    needed = None if min_trl is None else min_trl / SESSIONS_PER_WEEK
     after_start = curve.gross_exposure[1:]
     return Standing(
         name=curve.name,
@@ -95,9 +96,16 @@ def standing(
         excess_vs_spy=_excess(returns, spy),
         psr=metrics.probabilistic_sharpe(returns) if evidence else None,
         dsr=deflated(returns, trials, sharpe_variance),
-        weeks_needed=None if min_trl is None else min_trl / SESSIONS_PER_WEEK,
+        weeks_needed=needed,
+        weeks_more=None if needed is None else more_weeks(needed, n / SESSIONS_PER_WEEK),
         slippage_usd=track.slippage,
     )
+
+
+def more_weeks(needed: float, weeks: float) -> float:
+    """The weeks still needed (issue 13: "the weeks still needed to tell each account from FLAT"): the minimum
+    track record length `needed` less the `weeks` of data there are, never below 0.0."""
+    return max(0.0, needed - weeks)
 
 
 def deflated(returns: Sequence[float], trials: int, sharpe_variance: float | None) -> float | None:

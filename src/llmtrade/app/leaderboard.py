@@ -387,7 +387,7 @@ def _undecided(board: Sequence[Standing]) -> str | None:
     if any(_excludes_zero(s.excess_vs_flat.low, s.excess_vs_flat.high) for s in accounts):
         return None
     weeks = max(s.weeks for s in accounts)
-    more = [max(0.0, s.weeks_needed - s.weeks) for s in accounts if s.weeks_needed is not None]
+    more = [s.weeks_more for s in accounts if s.weeks_more is not None]
     if not more and max(s.sessions for s in accounts) < metrics.MIN_RETURNS_FOR_INTERVAL:
         minimum = metrics.MIN_RETURNS_FOR_INTERVAL
         needed = f"too few to estimate how many more are needed (under {minimum} daily returns)"

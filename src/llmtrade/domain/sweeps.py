@@ -10,7 +10,7 @@ run is never computed again.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from llmtrade.domain.events import EventPayload
 
@@ -30,7 +30,12 @@ class SweepStarted(EventPayload):
 
 class SweepRunFinished(EventPayload):
     """One run of the sweep finished: its identity, its axes' values and its backtest's leaderboard (the
-    `Leaderboard` record, dumped as JSON), as the worker returned it."""
+    `Leaderboard` record, dumped as JSON), as the worker returned it.
+
+    Schema 2: every standing of the leaderboard (and of its periods) has `weeks_more`, the weeks still needed to
+    tell it from FLAT."""
+
+    schema_version: ClassVar[int] = 2
 
     run_id: str  # sha256 of the run's inputs (the sweep's content hash)
     backtest: str  # the backtest name its books are kept under
@@ -41,6 +46,20 @@ class SweepRunFinished(EventPayload):
     attempt: int  # 1 for a first try
     trial_accounts: list[str]  # its PM and chairman accounts: the sweep leaderboard's rows
     leaderboard: dict[str, Any]
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        # Schema 1's standings gave the minimum track record length alone: the weeks still needed follow from it
+        # as analytics/standings.py `more_weeks` computes them (the domain layer cannot import it).
+        board = payload["leaderboard"]
+        periods = [{**p, "standings": [_with_weeks_more(s) for s in p["standings"]]} for p in board.get("periods", [])]
+        standings = [_with_weeks_more(s) for s in board["standings"]]
+        return {**payload, "leaderboard": {**board, "standings": standings, "periods": periods}}
+
+
+def _with_weeks_more(standing: dict[str, Any]) -> dict[str, Any]:
+    needed = standing.get("weeks_needed")
+    return {**standing, "weeks_more": None if needed is None else max(0.0, needed - standing["weeks"])}
 
 
 class SweepRunFailed(EventPayload):

@@ -9,6 +9,7 @@ Deterministic: no clock, no randomness; the same inputs give the same bytes.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(pct=_pct, money=_money, num=_num, interval=_interval)
+    environment.filters.update(pct=_pct, money=_money, num=_num, interval=_interval, ceil=_ceil)
     return environment
 
 
@@ -47,6 +48,11 @@ def _money(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
+
+
+def _ceil(value: float | None) -> str:
+    """A count still to come, in whole units (19.2 weeks more is 20 weeks more)."""
+    return "n/a" if value is None else str(math.ceil(value))
 
 
 def _interval(interval: Interval, percent: bool = False) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from llmtrade.analytics.records import Interval, Leaderboard, Standing
@@ -59,7 +60,8 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
             "vs SPY/yr [95%]",
             "PSR",
             "DSR",
-            "weeks needed",
+            "min weeks",
+            "weeks more",
         ],
         [
             (
@@ -75,6 +77,7 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
                 _fraction(s.psr),
                 _fraction(s.dsr),
                 "n/a" if s.weeks_needed is None else f"{s.weeks_needed:.0f}",
+                "n/a" if s.weeks_more is None else f"{math.ceil(s.weeks_more)}",
             )
             for s in rows
         ],
