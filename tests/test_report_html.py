@@ -75,6 +75,7 @@ def standing(name: str, sharpe: float | None) -> Standing:
         turnover=3.2,
         avg_gross_exposure=0.07,
         costs_usd=12.5,
+        slippage_usd=3.75,
         excess_vs_flat=excess,
         excess_vs_spy=Interval(estimate=None, low=None, high=None),
         psr=0.61,
@@ -337,10 +338,25 @@ def test_the_leaderboard_shows_intervals_trade_counts_and_costs() -> None:
     assert row is not None
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
     assert cells[5] == "0.40 [-1.10, 1.90]"  # Sharpe with its interval
-    assert cells[9] == "7" and cells[13] == "12.50"  # trades, costs
-    assert cells[14] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
-    assert cells[15] == "n/a"  # no excess vs SPY: said, not invented
+    assert cells[9] == "7" and cells[13] == "12.50"  # trades, commissions
+    assert cells[14] == "3.75"  # estimated slippage, beside the commissions as in `llmtrade leaderboard`
+    assert cells[15] == "+1.00% [-5.00%, +7.00%]"  # excess vs FLAT with its interval
+    assert cells[16] == "n/a"  # no excess vs SPY: said, not invented
     assert "after knowledge cutoff" in html and "every interval contains zero" in html
+
+
+def test_the_leaderboard_shows_the_slippage_paid_and_says_when_it_is_unknown() -> None:
+    """A paper account pays its slippage in its fill prices, not as commissions: a report that showed only the
+    commissions said "costs 0.00" for every account of a backtest at 5 bps (found on the 2024 ETF backtest:
+    `llmtrade leaderboard` showed slippage~ 390.03 for acct_1, the report 0.00)."""
+    board = leaderboard()
+    rows = tuple(s.model_copy(update={"slippage_usd": None}) if s.name == "acct_1" else s for s in board.standings)
+    html = render_report(report(), board.model_copy(update={"standings": rows}))
+    assert "<th>commissions USD</th><th>slippage~ USD</th>" in html
+    for name, slippage in (("acct_1", "n/a"), ("acct_2", "3.75")):
+        row = re.search(rf"<tr class=\"account\"><td>{name}</td>.*?</tr>", html)
+        assert row is not None
+        assert re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))[14] == slippage
 
 
 def test_the_same_inputs_give_the_same_bytes() -> None:
