@@ -74,14 +74,20 @@ def check_resume(events: EventStore, inputs: Inputs) -> set[date]:
     """The weeks an earlier run of this backtest finished; UsageError when its inputs differ from `inputs`,
     OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one)."""
     stream = events.read_stream(streams.BACKTEST)
-    first = next((e for e in stream if e.type == BacktestStarted.event_type()), None)
-    if first is None:
+    starts = [e for e in stream if e.type == BacktestStarted.event_type()]
+    if not starts:
         if events.count():
             raise UsageError(
                 f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
             )
         return set()
-    was = BacktestStarted.from_event(first)
+    if len(starts) == events.count():
+        # Every earlier start stopped before its first job (a bad price file, a missing one, a config to fix: the
+        # message said to fix it and run again): no books were written with its inputs, so these start afresh.
+        return set()
+    # The inputs the books were written with: a start before any job may have named others, and every later
+    # start (a resume) repeats them.
+    was = BacktestStarted.from_event(starts[-1])
     differences = [
         f"{label} {old} (now {new})"
         for label, old, new in (

@@ -13,8 +13,9 @@ from llmtrade.domain.events import EventPayload
 
 
 class BacktestStarted(EventPayload):
-    """An invocation of `llmtrade backtest`. The first one fixes the inputs; a later one with the same inputs
-    resumes (`resumed_after`: the last week already finished, None on a fresh start)."""
+    """An invocation of `llmtrade backtest`. The first one that gets as far as a job fixes the inputs (one that
+    stopped before, on bad prices say, binds nothing); a later one with the same inputs resumes
+    (`resumed_after`: the last week already finished, None on a fresh start)."""
 
     name: str
     start: date  # first week (a Wednesday)
