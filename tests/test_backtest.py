@@ -363,6 +363,17 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
     url = _url(pg_admin_url, backtest_database(name))
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
     monkeypatch.setattr(backtest_module, "checkpoint", real)
+    # Its leaderboard and report say the books stop short (found killing a 2024 backtest at week 6: both showed
+    # 5.8 weeks of figures with nothing to tell them from a finished backtest's).
+    monkeypatch.setenv("DATABASE_URL", books.live_url)
+    board = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json"])
+    assert board.exit_code == 0, board.output
+    note = f"backtest {name} is unfinished: 1 of its 2 weeks ({FIRST} to {LAST}) done"
+    assert json.loads(board.stdout)["notes"][0].startswith(note)
+    assert "run the same `llmtrade backtest` command again to resume it" in json.loads(board.stdout)["notes"][0]
+    page = tmp_path / "killed.html"
+    assert runner.invoke(cli, ["report", "--backtest", name, "-o", str(page)]).exit_code == 0
+    assert note in page.read_text()
 
     resumed = _run(books.live_url, tmp_path, name)
 
@@ -377,6 +388,7 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
     assert len(completed) == len(set(completed)) == 36
     # The books end where an uninterrupted run of the same backtest ends.
     assert resumed.leaderboard.model_dump(exclude={"source"}) == books.a.leaderboard.model_dump(exclude={"source"})
+    assert not any("unfinished" in n for n in resumed.leaderboard.notes)
 
 
 # ---------------------------------------------------------------- the look-ahead audit
