@@ -210,3 +210,24 @@ def test_every_provider_name_the_config_accepts_has_exactly_one_factory() -> Non
     from llmtrade.market.providers import FACTORIES
 
     assert set(FACTORIES) == set(typing.get_args(MarketProviderName))
+
+
+def test_problems_not_recorded_are_all_in_the_message(storage: Storage, tmp_path: Path) -> None:
+    """A service that records nothing (a backtest's prefetch) must not say its problems are recorded: found on a
+    backtest past the ETF files' end, whose message ended "and 4 more problem(s), each recorded as
+    MarketDataRejected" while its books held no such event."""
+    symbols = ["SPY", "TLT", "QQQ", "GLD", "HYG"]
+    write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 2))
+    for symbol in symbols[1:]:  # the same bars under other names: each file ends on the same day
+        (tmp_path / "csv" / f"{symbol}.csv").write_bytes((tmp_path / "csv" / "SPY.csv").read_bytes())
+    provider = CsvFolderProvider(tmp_path / "csv")
+    unrecorded = MarketData([provider], BarCache(storage.conn), TradingCalendar())
+    with pytest.raises(MarketDataError) as refused:
+        unrecorded.bars(symbols, date(2026, 1, 2), date(2026, 1, 9))
+    assert "recorded as MarketDataRejected" not in str(refused.value)
+    for symbol in symbols:  # each stale file named, not three of five
+        assert f"{tmp_path / 'csv' / symbol}.csv: {symbol}: stale" in str(refused.value)
+    # Recorded, the message stays short and the events hold every problem.
+    with pytest.raises(MarketDataError, match="and 2 more problem"):
+        _market(storage, provider).bars(symbols, date(2026, 1, 2), date(2026, 1, 9))
+    assert len(storage.events.read(type="MarketDataRejected")) == len(symbols)

@@ -100,7 +100,8 @@ class MarketData:
                 if problems:
                     raise SeriesRejected(problems)
             except SeriesRejected as exc:
-                failures.append(f"{provider.name}: {exc}")
+                # Unrecorded (a backtest's prefetch), the message is the only place its problems are told.
+                failures.append(f"{provider.name}: {exc if self._recording is not None else exc.every()}")
                 self._reject(provider.name, exc.problems, wanted, start, end)
                 continue
             except MarketDataUnavailable as exc:
