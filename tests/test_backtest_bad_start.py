@@ -75,3 +75,35 @@ def test_a_backtest_stopped_by_a_bad_price_file_runs_once_the_file_is_fixed(
     _write(folder, bars, bad=BENCHMARK)  # prices changed under books already written: refused, as ever
     with pytest.raises(UsageError, match="price data hash"):
         _run(database_url, tmp_path, name, folder)
+
+
+def test_a_start_killed_after_caching_its_prices_still_binds_them(
+    bars: dict[str, list[Bar]],
+    database_url: str,
+    pg_admin_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its bars are in the backtest's cache, and a rerun would read them from there: other prices must be refused,
+    or the books would be priced from the old files under the new files' hash."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, bars)
+    url = _url(pg_admin_url, backtest_database(name))
+
+    def killed(*args: object, **kwargs: object) -> None:
+        with psycopg.connect(url) as conn:  # what another process would find now
+            stored = [r[0] for r in conn.execute("SELECT type FROM events ORDER BY id")]
+            cached = conn.execute("SELECT count(*) FROM market_bars").fetchone()
+        assert stored == ["BacktestStarted"] and cached is not None and cached[0] > 0
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backtest_module, "_start_discovery", killed)  # the step after the prefetch
+    with pytest.raises(KeyboardInterrupt):
+        _run(database_url, tmp_path, name, folder)
+    monkeypatch.undo()
+    doubled = {
+        s: [b.model_copy(update={"close": b.close * 2, "high": b.high * 2}) for b in rows] for s, rows in bars.items()
+    }
+    _write(folder, doubled)
+    with pytest.raises(UsageError, match="price data hash"):
+        _run(database_url, tmp_path, name, folder)

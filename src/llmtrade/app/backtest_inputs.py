@@ -70,9 +70,10 @@ class Inputs:
         )
 
 
-def check_resume(events: EventStore, inputs: Inputs) -> set[date]:
+def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[date]:
     """The weeks an earlier run of this backtest finished; UsageError when its inputs differ from `inputs`,
-    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one)."""
+    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one).
+    `priced`: the backtest's bar cache holds bars (an earlier start read its prices; they would be read again)."""
     stream = events.read_stream(streams.BACKTEST)
     starts = [e for e in stream if e.type == BacktestStarted.event_type()]
     if not starts:
@@ -81,9 +82,9 @@ def check_resume(events: EventStore, inputs: Inputs) -> set[date]:
                 f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
             )
         return set()
-    if len(starts) == events.count():
-        # Every earlier start stopped before its first job (a bad price file, a missing one, a config to fix: the
-        # message said to fix it and run again): no books were written with its inputs, so these start afresh.
+    if len(starts) == events.count() and not priced:
+        # Every earlier start stopped before its first job and before any price reached the cache (a bad price file,
+        # a missing one: the message said to fix it and run again): nothing holds its inputs, so these start afresh.
         return set()
     # The inputs the books were written with: a start before any job may have named others, and every later
     # start (a resume) repeats them.
