@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -333,3 +335,19 @@ def test_a_pipe_or_device_is_written_through_and_a_link_kept(recorded: Container
     link.symlink_to(real)
     save_report(report, leaderboard(), link)
     assert link.is_symlink() and real.read_bytes() == expected
+
+
+def test_a_report_to_stdout_is_the_page_alone(recorded: Container, cli_env: dict[str, str]) -> None:
+    """`report -o /dev/stdout > page.html`: the page, then nothing (found: "wrote /dev/stdout (918,244 bytes): ..."
+    printed after </html>, on the same stdout); the summary goes to stderr."""
+    env = {**cli_env, "LLMTRADE_NOW": TIMELINE[-1]}
+    for extra in ([], ["--json"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "llmtrade", "report", "-o", "/dev/stdout", *extra],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(b"<!DOCTYPE html>") and done.stdout.endswith(b"</html>\n")
+        assert b"/dev/stdout" in done.stderr and str(len(done.stdout)) in done.stderr.decode().replace(",", "")
