@@ -29,6 +29,7 @@ from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.domain.events import NewEvent
+from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from llmtrade.storage.database import backtest_database
@@ -320,6 +321,15 @@ def test_rerunning_with_another_start_or_config_is_refused(
     assert other_config.exit_code == 2, other_config.output
     assert "config hash" in other_config.stderr
     assert "give a new --name" in other_config.stderr
+
+
+def test_rerunning_with_a_range_shorter_than_the_books_is_refused(books: Books) -> None:
+    """Found rerunning a 39-week backtest with --to in its 12th week: "weeks: 0 run now, 12 done before, 12 in
+    range", end 2024-03-20, beside a leaderboard of all 39 weeks to 2024-10-01."""
+    before = _dump(books.a_url)
+    with pytest.raises(UsageError, match=f"already ran to week {LAST}, after --to {FIRST}: its books cannot be cut"):
+        _run(books.live_url, Path("."), books.a.name, last=FIRST)
+    assert _dump(books.a_url) == before
 
 
 def test_a_backtest_needs_offline_or_replay(cli_env: dict[str, str]) -> None:

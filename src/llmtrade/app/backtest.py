@@ -145,6 +145,12 @@ def backtest(
     ):
         events = storage.events
         finished = check_resume(events, inputs, priced=BarCache(storage.conn).holds_bars())
+        if finished and max(finished) > weeks[-1]:
+            # Its books run past --to and cannot be cut: a result for the shorter range would show all of them.
+            raise UsageError(
+                f"backtest {spec.name!r} already ran to week {max(finished)}, after --to {spec.last}: its books "
+                f"cannot be cut short; give --to {max(finished)} or later, or a new --name for the shorter range"
+            )
         follow_books(events)  # the leaderboard's reads, then kept current by the weeks: read from memory at the end
         if rebuild_if_ahead(app, storage):
             say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
