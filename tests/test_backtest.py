@@ -332,6 +332,13 @@ def test_rerunning_with_a_range_shorter_than_the_books_is_refused(books: Books) 
     assert _dump(books.a_url) == before
 
 
+def test_a_name_that_differs_only_in_case_is_not_taken_for_another_backtest(books: Books) -> None:
+    """Found running `--name C1` beside an earlier `c1`: both are llmtrade_bt_c1, and C1 was told about c1's weeks
+    (with the same inputs it would have resumed c1's books as its own)."""
+    with pytest.raises(UsageError, match=f"name {books.a.name} \\(now {books.a.name.upper()}\\)"):
+        _run(books.live_url, Path("."), books.a.name.upper())
+
+
 def test_a_backtest_needs_offline_or_replay(cli_env: dict[str, str]) -> None:
     result = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--name", _unique()])
     assert result.exit_code == 2

@@ -92,6 +92,8 @@ def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[dat
     differences = [
         f"{label} {old} (now {new})"
         for label, old, new in (
+            # Names equal but for case and -/_ share one database (storage/database.py `backtest_database`).
+            ("name", was.name, inputs.name),
             ("first week", was.start, inputs.start),
             ("mode", was.mode, inputs.mode),
             ("config hash", was.config_hash[:12], inputs.config_hash[:12]),
