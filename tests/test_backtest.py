@@ -29,6 +29,7 @@ from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.domain.events import NewEvent
+from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from llmtrade.storage.database import backtest_database
@@ -322,6 +323,22 @@ def test_rerunning_with_another_start_or_config_is_refused(
     assert "give a new --name" in other_config.stderr
 
 
+def test_rerunning_with_a_range_shorter_than_the_books_is_refused(books: Books) -> None:
+    """Found rerunning a 39-week backtest with --to in its 12th week: "weeks: 0 run now, 12 done before, 12 in
+    range", end 2024-03-20, beside a leaderboard of all 39 weeks to 2024-10-01."""
+    before = _dump(books.a_url)
+    with pytest.raises(UsageError, match=f"already ran to week {LAST}, after --to {FIRST}: its books cannot be cut"):
+        _run(books.live_url, Path("."), books.a.name, last=FIRST)
+    assert _dump(books.a_url) == before
+
+
+def test_a_name_that_differs_only_in_case_is_not_taken_for_another_backtest(books: Books) -> None:
+    """Found running `--name C1` beside an earlier `c1`: both are llmtrade_bt_c1, and C1 was told about c1's weeks
+    (with the same inputs it would have resumed c1's books as its own)."""
+    with pytest.raises(UsageError, match=f"name {books.a.name} \\(now {books.a.name.upper()}\\)"):
+        _run(books.live_url, Path("."), books.a.name.upper())
+
+
 def test_a_backtest_needs_offline_or_replay(cli_env: dict[str, str]) -> None:
     result = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--name", _unique()])
     assert result.exit_code == 2
@@ -363,6 +380,17 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
     url = _url(pg_admin_url, backtest_database(name))
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
     monkeypatch.setattr(backtest_module, "checkpoint", real)
+    # Its leaderboard and report say the books stop short (found killing a 2024 backtest at week 6: both showed
+    # 5.8 weeks of figures with nothing to tell them from a finished backtest's).
+    monkeypatch.setenv("DATABASE_URL", books.live_url)
+    board = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json"])
+    assert board.exit_code == 0, board.output
+    note = f"backtest {name} is unfinished: 1 of its 2 weeks ({FIRST} to {LAST}) done"
+    assert json.loads(board.stdout)["notes"][0].startswith(note)
+    assert "run the same `llmtrade backtest` command again to resume it" in json.loads(board.stdout)["notes"][0]
+    page = tmp_path / "killed.html"
+    assert runner.invoke(cli, ["report", "--backtest", name, "-o", str(page)]).exit_code == 0
+    assert note in page.read_text()
 
     resumed = _run(books.live_url, tmp_path, name)
 
@@ -377,6 +405,7 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
     assert len(completed) == len(set(completed)) == 36
     # The books end where an uninterrupted run of the same backtest ends.
     assert resumed.leaderboard.model_dump(exclude={"source"}) == books.a.leaderboard.model_dump(exclude={"source"})
+    assert not any("unfinished" in n for n in resumed.leaderboard.notes)
 
 
 # ---------------------------------------------------------------- the look-ahead audit

@@ -18,7 +18,8 @@ from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.events import StoredEvent
-from llmtrade.errors import TemporaryError, UsageError
+from llmtrade.errors import TemporaryError
+from llmtrade.exits import classify
 from llmtrade.memory.store import EVENT_TYPES as MEMORY_EVENTS
 from llmtrade.memory.store import TABLES as MEMORY_TABLES
 from llmtrade.settings import Settings
@@ -157,8 +158,16 @@ def test_a_second_process_on_a_running_backtests_database_is_refused(live_url: s
             settings, loaded, clock, None, lambda _t: None, offline=True, replay=False, database=database
         )
 
-    with container().held(), pytest.raises(UsageError, match="in use by another process"), container().held():
+    with (
+        container().held(),
+        pytest.raises(TemporaryError, match="in use by another process") as refused,
+        container().held(),
+    ):
         pass
+    # Exit 75, as README's table has another run of the same week (found running two `llmtrade backtest --name c1`
+    # at once: the second exited 2, "bad configuration or arguments", for an identical command worth retrying).
+    failure = classify(refused.value)
+    assert failure is not None and failure.code == 75
     with container().held() as storage:  # released when the first one closed
         assert storage.events.count() == 0
 

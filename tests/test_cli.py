@@ -171,3 +171,19 @@ def test_init_into_a_path_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Pat
     result = CliRunner().invoke(app, ["init", str(in_the_way)])
     assert result.exit_code == 2
     assert f"cannot create the config folder {in_the_way}" in result.output
+
+
+def test_ctrl_c_is_one_line_and_exit_130(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found pressing Ctrl-C in a 2024 backtest: it stopped with exit 130 and printed nothing (typer turns the
+    KeyboardInterrupt into a silent exit), leaving a cron mail or a terminal with no word of what happened."""
+    import llmtrade.app.backtest as backtest_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backtest_module, "backtest", interrupted)
+    result = runner.invoke(app, ["backtest", "--from", "2026-01-07", "--to", "2026-01-14", "--offline"])
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines() == [
+        "error: interrupted (Ctrl-C); what finished before it is stored: run the same command again to go on"
+    ]

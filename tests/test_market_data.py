@@ -210,3 +210,38 @@ def test_every_provider_name_the_config_accepts_has_exactly_one_factory() -> Non
     from llmtrade.market.providers import FACTORIES
 
     assert set(FACTORIES) == set(typing.get_args(MarketProviderName))
+
+
+def test_problems_not_recorded_are_all_in_the_message(storage: Storage, tmp_path: Path) -> None:
+    """A service that records nothing (a backtest's prefetch) must not say its problems are recorded: found on a
+    backtest past the ETF files' end, whose message ended "and 4 more problem(s), each recorded as
+    MarketDataRejected" while its books held no such event."""
+    symbols = ["SPY", "TLT", "QQQ", "GLD", "HYG"]
+    write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 2))
+    for symbol in symbols[1:]:  # the same bars under other names: each file ends on the same day
+        (tmp_path / "csv" / f"{symbol}.csv").write_bytes((tmp_path / "csv" / "SPY.csv").read_bytes())
+    provider = CsvFolderProvider(tmp_path / "csv")
+    unrecorded = MarketData([provider], BarCache(storage.conn), TradingCalendar())
+    with pytest.raises(MarketDataError) as refused:
+        unrecorded.bars(symbols, date(2026, 1, 2), date(2026, 1, 9))
+    assert "recorded as MarketDataRejected" not in str(refused.value)
+    for symbol in symbols:  # each stale file named, not three of five
+        assert f"{tmp_path / 'csv' / symbol}.csv: {symbol}: stale" in str(refused.value)
+    # Recorded, the message stays short and the events hold every problem.
+    with pytest.raises(MarketDataError, match="and 2 more problem"):
+        _market(storage, provider).bars(symbols, date(2026, 1, 2), date(2026, 1, 9))
+    assert len(storage.events.read(type="MarketDataRejected")) == len(symbols)
+
+
+def test_a_csv_with_no_bar_in_the_range_is_named_with_the_range(storage: Storage, tmp_path: Path) -> None:
+    """Found with a backtest of 2010 on files that start in 2018, and with a file holding only its header: the
+    message was "csv returned no bars for SPY", without the range or the file."""
+    write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 9))
+    (tmp_path / "csv" / "TLT.csv").write_text("Date,Open,High,Low,Close,Volume\n")
+    market = _market(storage, CsvFolderProvider(tmp_path / "csv"))
+    with pytest.raises(MarketDataError) as refused:
+        market.bars(["SPY", "TLT"], date(2025, 6, 2), date(2025, 6, 13))
+    assert (
+        f"csv: no bars between 2025-06-02 and 2025-06-13 in {tmp_path / 'csv' / 'SPY.csv'}, "
+        f"{tmp_path / 'csv' / 'TLT.csv'}; give files whose rows cover that range"
+    ) in str(refused.value)

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import subprocess
+import sys
+import threading
 import uuid
 from collections import Counter
 from datetime import date
@@ -306,3 +310,44 @@ def test_a_folder_that_is_not_writable_is_refused_naming_it(tmp_path: Path, monk
     with pytest.raises(UsageError, match=f"report path {output}: folder {tmp_path} is not writable"):
         save_report(Report(source="live", accounts=(), weeks=()), leaderboard(), output)
     assert not output.exists()
+
+
+def test_a_pipe_or_device_is_written_through_and_a_link_kept(recorded: Container, tmp_path: Path) -> None:
+    """Found with `report -o /dev/full` as root: "wrote /dev/full", exit 0, and /dev/full was a regular file
+    afterwards (the temporary file renamed over the device); `-o /dev/stdout` or `/dev/null` would go the same way."""
+    report, _ = _report(recorded)
+    expected = render_report(report, leaderboard()).encode()
+    (tmp_path / "out").mkdir()
+    fifo = tmp_path / "out" / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    written = save_report(report, leaderboard(), fifo)
+    reader.join(timeout=10)
+    assert received == [expected] and written.bytes == len(expected) and written.path == str(fifo)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still the pipe
+    assert sorted(p.name for p in fifo.parent.iterdir()) == ["pipe"]  # no temporary file left beside it
+
+    real, link = tmp_path / "site" / "report.html", tmp_path / "latest.html"
+    real.parent.mkdir()
+    real.write_text("old")
+    link.symlink_to(real)
+    save_report(report, leaderboard(), link)
+    assert link.is_symlink() and real.read_bytes() == expected
+
+
+def test_a_report_to_stdout_is_the_page_alone(recorded: Container, cli_env: dict[str, str]) -> None:
+    """`report -o /dev/stdout > page.html`: the page, then nothing (found: "wrote /dev/stdout (918,244 bytes): ..."
+    printed after </html>, on the same stdout); the summary goes to stderr."""
+    env = {**cli_env, "LLMTRADE_NOW": TIMELINE[-1]}
+    for extra in ([], ["--json"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "llmtrade", "report", "-o", "/dev/stdout", *extra],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(b"<!DOCTYPE html>") and done.stdout.endswith(b"</html>\n")
+        assert b"/dev/stdout" in done.stderr and str(len(done.stdout)) in done.stderr.decode().replace(",", "")

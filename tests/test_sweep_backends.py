@@ -10,7 +10,10 @@ databases are dropped, so each backend computes every run itself. Ray is a real 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +165,17 @@ def test_report_sweep_compares_the_runs_in_one_offline_html_file(
     assert "<svg" in page  # the Sharpe intervals, inline
     # Nothing fetched, so it works offline: no src, no link out; href and url() only to the SVG's own parts.
     assert not re.search(r"(src=|href=\"(?!#)|url\((?!#))", page)
+
+    # Into a pipe (`-o /dev/stdout`), not renamed over it: found as `report -o /dev/full` replacing the device.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    piped = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(fifo)], env=env)
+    reader.join(timeout=10)
+    assert piped.exit_code == 0, piped.output
+    assert received == [page.encode()] and stat.S_ISFIFO(fifo.lstat().st_mode)
 
     missing = runner.invoke(cli, ["report", "--sweep", "nosuch", "-o", str(output)], env=env)
     assert missing.exit_code == 2

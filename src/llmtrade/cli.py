@@ -36,7 +36,7 @@ from llmtrade.commands import (
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Verbose
 from llmtrade.console import print_error
-from llmtrade.exits import classify
+from llmtrade.exits import INTERRUPTED, classify
 
 
 class _Group(TyperGroup):
@@ -49,6 +49,10 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except (TyperException, typer.Exit, typer.Abort):
             raise  # typer's own flow: --help, bad arguments, ctx.exit
+        except KeyboardInterrupt as exc:  # typer would exit 130 without a word
+            error = exc
+            print_error(INTERRUPTED.message)
+            ctx.exit(INTERRUPTED.code)
         except Exception as exc:
             error = exc
             failure = classify(exc)

@@ -70,6 +70,13 @@ class Failure:
     message: str
 
 
+# Ctrl-C (SIGINT): the shell's 128 + 2, said in one line. Every job stores each step as it ends and a rerun
+# skips what is stored (a backtest resumes after its last finished week), so nothing finished is lost.
+INTERRUPTED = Failure(
+    130, "interrupted (Ctrl-C); what finished before it is stored: run the same command again to go on"
+)
+
+
 def classify(exc: BaseException) -> Failure | None:
     """The exit code and message for `exc`, or None for a failure the table does not know (a bug).
 

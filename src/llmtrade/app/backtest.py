@@ -49,6 +49,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
 from llmtrade.workflows.schedule import Job, JobKind, week_jobs
@@ -143,7 +144,13 @@ def backtest(
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
     ):
         events = storage.events
-        finished = check_resume(events, inputs)
+        finished = check_resume(events, inputs, priced=BarCache(storage.conn).holds_bars())
+        if finished and max(finished) > weeks[-1]:
+            # Its books run past --to and cannot be cut: a result for the shorter range would show all of them.
+            raise UsageError(
+                f"backtest {spec.name!r} already ran to week {max(finished)}, after --to {spec.last}: its books "
+                f"cannot be cut short; give --to {max(finished)} or later, or a new --name for the shorter range"
+            )
         follow_books(events)  # the leaderboard's reads, then kept current by the weeks: read from memory at the end
         if rebuild_if_ahead(app, storage):
             say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
@@ -152,6 +159,9 @@ def backtest(
             clock.set(max(clock.now(), next((plan[w][0].at for w in todo if plan[w]), clock.now())))
             last_done = max(finished) if finished else None
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
+            # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs
+            # (check_resume lets a start with nothing after it be replaced only while no bar is cached).
+            events.flush()
             _prefetch(app, storage, plan, todo)
         discovery = _start_discovery(app, storage, plan, todo, tally)
         if todo:

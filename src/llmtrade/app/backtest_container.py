@@ -36,7 +36,7 @@ from llmtrade.app.job_loop import JobLoop
 from llmtrade.app.session import Session
 from llmtrade.clock import Timer
 from llmtrade.config.models import ModelsConfig
-from llmtrade.errors import UsageError
+from llmtrade.errors import TemporaryError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.quote_provider import QuoteProvider
@@ -104,7 +104,9 @@ class BacktestContainer(Container):
         locked = opened.conn.execute("SELECT pg_try_advisory_lock(%s)", (_SOLE_WRITER,)).fetchone()
         if not (locked and locked[0]):
             opened.close()
-            raise UsageError(
+            # Temporary (exit 75), as another run of the same week is (workflows/weekly.py `week_lock`): once the
+            # other process ends, the same command resumes after its last finished week.
+            raise TemporaryError(
                 f"the backtest database {self.database} is in use by another process (a backtest of the same "
                 "name still running?); wait for it to finish or stop it, then run this again"
             )

@@ -70,21 +70,30 @@ class Inputs:
         )
 
 
-def check_resume(events: EventStore, inputs: Inputs) -> set[date]:
+def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[date]:
     """The weeks an earlier run of this backtest finished; UsageError when its inputs differ from `inputs`,
-    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one)."""
+    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one).
+    `priced`: the backtest's bar cache holds bars (an earlier start read its prices; they would be read again)."""
     stream = events.read_stream(streams.BACKTEST)
-    first = next((e for e in stream if e.type == BacktestStarted.event_type()), None)
-    if first is None:
+    starts = [e for e in stream if e.type == BacktestStarted.event_type()]
+    if not starts:
         if events.count():
             raise UsageError(
                 f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
             )
         return set()
-    was = BacktestStarted.from_event(first)
+    if len(starts) == events.count() and not priced:
+        # Every earlier start stopped before its first job and before any price reached the cache (a bad price file,
+        # a missing one: the message said to fix it and run again): nothing holds its inputs, so these start afresh.
+        return set()
+    # The inputs the books were written with: a start before any job may have named others, and every later
+    # start (a resume) repeats them.
+    was = BacktestStarted.from_event(starts[-1])
     differences = [
         f"{label} {old} (now {new})"
         for label, old, new in (
+            # Names equal but for case and -/_ share one database (storage/database.py `backtest_database`).
+            ("name", was.name, inputs.name),
             ("first week", was.start, inputs.start),
             ("mode", was.mode, inputs.mode),
             ("config hash", was.config_hash[:12], inputs.config_hash[:12]),

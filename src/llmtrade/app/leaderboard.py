@@ -32,6 +32,8 @@ from llmtrade.analytics.records import Leaderboard, Period, Standing
 from llmtrade.analytics.standings import standings
 from llmtrade.app.container import Container
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import unfinished
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
@@ -129,6 +131,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *cutoff_notes,
         *_fee_notes(config),
     ]
+    stopped = unfinished(events.read_stream(streams.BACKTEST))  # a killed backtest's books: say so first
+    if stopped:
+        notes.insert(0, stopped)
     if synthetic:
         notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
     undecided = _undecided(board)

@@ -47,12 +47,32 @@ def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> Repor
     then a rename, so a reader never sees half a report and a failed write leaves the old file.
 
     Raises UsageError (exit 2) naming the path when its folder is missing or not writable, or the path
-    is a folder."""
+    is a folder (`write_page` says how pipes, devices and links are written)."""
     target = output.expanduser()
     _check_target(target)
     from llmtrade.report.render import render_report  # lazy: jinja2 and matplotlib only for this command
 
     data = render_report(report, leaderboard).encode("utf-8")
+    write_page(target, data)
+    return ReportWritten(path=str(target), bytes=len(data), weeks=len(report.weeks), accounts=len(report.accounts))
+
+
+def write_page(target: Path, data: bytes) -> None:
+    """`data` to `target` (a checked path, see `_check_target`): a temporary file in the same folder, then a rename.
+
+    A path that is not a regular file once links are followed (`-o /dev/stdout`, a FIFO, a device) is written
+    through, never replaced: renaming over it would put a file where the pipe or device was (as root, /dev/null
+    itself). A symbolic link to a file keeps the link: the file it names is the one replaced."""
+    if target.exists() and not target.is_file():
+        try:
+            with open(target, "wb") as stream:
+                stream.write(data)
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
+        return
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+        _check_target(target)
     try:
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
@@ -67,7 +87,6 @@ def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> Repor
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
-    return ReportWritten(path=str(target), bytes=len(data), weeks=len(report.weeks), accounts=len(report.accounts))
 
 
 def _check_target(target: Path) -> None:

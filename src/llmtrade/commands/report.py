@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -38,10 +40,24 @@ def report(
         written = write_sweep_report(state(ctx).settings, sweep, output)
     else:
         written = write_report(container(ctx), backtest=backtest, output=output)
-    if as_json:
+    # `-o /dev/stdout`: the page is this command's output, so what it says about the page goes to stderr.
+    elsewhere = sys.stderr if _is_stdout(output) else None
+    if as_json and elsewhere is not None:
+        print(written.model_dump_json(indent=2), file=elsewhere)
+    elif as_json:
         echo_json(written)
     else:
-        print_written(Output(), written)
+        print_written(Output(stream=elsewhere), written)
+
+
+def _is_stdout(path: Path) -> bool:
+    """Whether `path` is the file this process's stdout writes to (`/dev/stdout`, `/proc/self/fd/1`, the file a
+    shell redirected stdout to)."""
+    try:
+        named, out = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):  # no such file, or a stdout without a descriptor (a test runner's)
+        return False
+    return (named.st_dev, named.st_ino) == (out.st_dev, out.st_ino)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,14 +7,16 @@ after the last finished week.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
-from llmtrade.domain.events import EventPayload
+from llmtrade.domain.events import EventPayload, StoredEvent
 
 
 class BacktestStarted(EventPayload):
-    """An invocation of `llmtrade backtest`. The first one fixes the inputs; a later one with the same inputs
-    resumes (`resumed_after`: the last week already finished, None on a fresh start)."""
+    """An invocation of `llmtrade backtest`. The first one that gets as far as a job fixes the inputs (one that
+    stopped before, on bad prices say, binds nothing); a later one with the same inputs resumes
+    (`resumed_after`: the last week already finished, None on a fresh start)."""
 
     name: str
     start: date  # first week (a Wednesday)
@@ -59,3 +61,27 @@ class LookaheadAuditFailed(EventPayload):
     line: int  # 1-based line of the first difference within that item
     real: str  # the real run's line
     audited: str  # the cut-off run's line
+
+
+def unfinished(stream: Sequence[StoredEvent]) -> str | None:
+    """What a leaderboard of these books must say when a backtest's `stream` (streams.BACKTEST) shows it stopped
+    before its range's end (killed, interrupted, failed): its numbers cover only the weeks done. None for a
+    finished backtest, and for books with no backtest (the live ones)."""
+    starts = [e for e in stream if e.type == BacktestStarted.event_type()]
+    if not starts:
+        return None
+    last = starts[-1]
+    if any(e.type == BacktestFinished.event_type() and e.id > last.id for e in stream):
+        return None
+    started = BacktestStarted.from_event(last)
+    planned = (started.end - started.start).days // 7 + 1
+    done = len({BacktestWeekDone.from_event(e).week_id for e in stream if e.type == BacktestWeekDone.event_type()})
+    note = (
+        f"backtest {started.name} is unfinished: {done} of its {planned} weeks ({started.start} to {started.end}) "
+        "done, and these figures cover only those"
+    )
+    leak = next((e for e in stream if e.type == LookaheadAuditFailed.event_type()), None)
+    if leak is not None:
+        week = LookaheadAuditFailed.from_event(leak).week_id
+        return f"{note}; it failed its look-ahead audit at week {week}: its results are not evidence"
+    return f"{note}; run the same `llmtrade backtest` command again to resume it"

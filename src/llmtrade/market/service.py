@@ -94,13 +94,14 @@ class MarketData:
                 fetched = provider.daily_bars(wanted, start, end)
                 empty = [s for s in wanted if not fetched.get(s)]
                 if empty:
-                    raise MarketDataUnavailable(f"{provider.name} returned no bars for {', '.join(empty)}")
+                    raise MarketDataUnavailable(_none_for(provider, empty, start, end))
                 bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
                 problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None))
                 if problems:
                     raise SeriesRejected(problems)
             except SeriesRejected as exc:
-                failures.append(f"{provider.name}: {exc}")
+                # Unrecorded (a backtest's prefetch), the message is the only place its problems are told.
+                failures.append(f"{provider.name}: {exc if self._recording is not None else exc.every()}")
                 self._reject(provider.name, exc.problems, wanted, start, end)
                 continue
             except MarketDataUnavailable as exc:
@@ -219,6 +220,16 @@ class MarketData:
         rec = self._recording
         stream = market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
+
+
+def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date) -> str:
+    """What to say when `provider` has no bar at all for `symbols` in start..end: the range, and the files when the
+    provider reads files (a range before a CSV's first row, or a file with only its header)."""
+    origin = getattr(provider, "origin", None)
+    if origin is None:
+        return f"{provider.name} returned no bars for {', '.join(symbols)} between {start} and {end}"
+    files = ", ".join(origin(s) for s in symbols)
+    return f"no bars between {start} and {end} in {files}; give files whose rows cover that range"
 
 
 def _count(bars: dict[str, list[Bar]]) -> int:

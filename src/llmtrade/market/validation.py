@@ -92,6 +92,10 @@ class SeriesRejected(MarketDataError):
             shown + (f"; and {more} more problem(s), each recorded as MarketDataRejected" if more > 0 else "")
         )
 
+    def every(self) -> str:
+        """Every problem's message, for a caller that records none of them (a backtest's prefetch)."""
+        return "; ".join(p.message() for p in self.problems)
+
 
 Locate = Callable[[str], str | None]
 

@@ -99,6 +99,11 @@ class BarCache:
     def keep(self, key: ReadKey, answer: KeptRead) -> None:
         """Remember a read that passed validation, for `kept` (nothing here: see `kept`)."""
 
+    def holds_bars(self) -> bool:
+        """Whether the cache holds any bar at all."""
+        row = self._conn.execute("SELECT EXISTS (SELECT 1 FROM market_bars)").fetchone()
+        return bool(row and row[0])
+
     def count(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> int:
         """How many bars of these symbols the cache holds in start..end (one indexed count, no rows read)."""
         row = self._conn.execute(

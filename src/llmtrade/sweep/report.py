@@ -10,12 +10,11 @@ same bytes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from llmtrade.app.evaluation_results import ReportWritten
+from llmtrade.app.report import write_page
 from llmtrade.clock import SystemClock
 from llmtrade.domain import streams
 from llmtrade.domain.sweeps import SweepRunFailed, SweepStarted
@@ -102,7 +101,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
             }
         )
     data = render(board, runs).encode("utf-8")
-    _write(target, data)
+    write_page(target, data)  # atomic, and through a pipe or device (-o /dev/stdout), as `llmtrade report`'s
     return ReportWritten(path=str(target), bytes=len(data), weeks=0, accounts=len(board.rows))
 
 
@@ -124,15 +123,3 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{round(value, 2) + 0.0:.2f}"
-
-
-def _write(target: Path, data: bytes) -> None:
-    """A temporary file beside `target`, then a rename: a reader never sees half a report."""
-    try:
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc

@@ -1,0 +1,109 @@
+"""A backtest that stops before its first job (bad prices, a missing file) binds its name to nothing: the user
+fixes what the message named and runs the same command again. Once a job has run, other inputs are refused."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from llmtrade.app import backtest as backtest_module
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.evaluation_results import BacktestResult
+from llmtrade.config.loader import load_config
+from llmtrade.config.models import BENCHMARK
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataError, UsageError
+from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database
+from tests.test_backtest import _unique, _url
+
+WEEK = date(2026, 1, 7)
+
+
+def _write(folder: Path, bars: dict[str, list[Bar]], *, bad: str | None = None) -> None:
+    """One SYMBOL.csv per symbol; `bad`: that symbol's close on the week's Tuesday written as nan."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for symbol, rows in bars.items():
+        lines = ["Date,Open,High,Low,Close,Volume"]
+        for b in rows:
+            close = math.nan if symbol == bad and b.day == WEEK - timedelta(days=1) else b.close
+            lines.append(f"{b.day},{b.open},{b.high},{b.low},{close},{int(b.volume)}")
+        (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+
+
+def _run(live_url: str, home: Path, name: str, folder: Path) -> BacktestResult:
+    settings = Settings(DATABASE_URL=live_url, LLMTRADE_HOME=str(home))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
+    return backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+
+
+@pytest.fixture
+def bars() -> dict[str, list[Bar]]:
+    assets = load_config(None).config.assets
+    classes = {i.symbol: i.asset_class.value for i in assets.universe}
+    start = WEEK - backtest_module._HISTORY - timedelta(days=5)
+    return SyntheticMarket(classes, seed=11).daily_bars(
+        sorted({*assets.symbols, BENCHMARK}), start, WEEK + timedelta(days=10)
+    )
+
+
+def test_a_backtest_stopped_by_a_bad_price_file_runs_once_the_file_is_fixed(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, bars, bad=BENCHMARK)
+    with pytest.raises(MarketDataError, match=r"SPY\.csv, line \d+: SPY: 2026-01-06: Close 'nan'"):
+        _run(database_url, tmp_path, name, folder)
+    # As the message asks: fix the file and run again (found on real ETF files: the rerun was refused with exit 2,
+    # "started with other inputs: price data hash", though nothing had run on the bad file).
+    _write(folder, bars)
+    fixed = _run(database_url, tmp_path, name, folder)
+    assert (fixed.weeks_done_before, fixed.weeks_run) == (0, 1)
+    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+        starts = [r[0] for r in conn.execute("SELECT payload FROM events WHERE type = 'BacktestStarted' ORDER BY id")]
+    assert len(starts) == 2 and starts[0]["data_hash"] != starts[1]["data_hash"]
+    assert [s["resumed_after"] for s in starts] == [None, None]
+
+    # A resume still checks against the inputs the books were written with: the fixed file's, not the bad one's.
+    again = _run(database_url, tmp_path, name, folder)
+    assert (again.weeks_done_before, again.weeks_run) == (1, 0)
+    _write(folder, bars, bad=BENCHMARK)  # prices changed under books already written: refused, as ever
+    with pytest.raises(UsageError, match="price data hash"):
+        _run(database_url, tmp_path, name, folder)
+
+
+def test_a_start_killed_after_caching_its_prices_still_binds_them(
+    bars: dict[str, list[Bar]],
+    database_url: str,
+    pg_admin_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its bars are in the backtest's cache, and a rerun would read them from there: other prices must be refused,
+    or the books would be priced from the old files under the new files' hash."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, bars)
+    url = _url(pg_admin_url, backtest_database(name))
+
+    def killed(*args: object, **kwargs: object) -> None:
+        with psycopg.connect(url) as conn:  # what another process would find now
+            stored = [r[0] for r in conn.execute("SELECT type FROM events ORDER BY id")]
+            cached = conn.execute("SELECT count(*) FROM market_bars").fetchone()
+        assert stored == ["BacktestStarted"] and cached is not None and cached[0] > 0
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backtest_module, "_start_discovery", killed)  # the step after the prefetch
+    with pytest.raises(KeyboardInterrupt):
+        _run(database_url, tmp_path, name, folder)
+    monkeypatch.undo()
+    doubled = {
+        s: [b.model_copy(update={"close": b.close * 2, "high": b.high * 2}) for b in rows] for s, rows in bars.items()
+    }
+    _write(folder, doubled)
+    with pytest.raises(UsageError, match="price data hash"):
+        _run(database_url, tmp_path, name, folder)

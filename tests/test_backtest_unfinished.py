@@ -1,0 +1,57 @@
+"""`domain.backtests.unfinished`: the leaderboard's note for a backtest's books that stop before the range's end."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import (
+    BacktestFinished,
+    BacktestStarted,
+    BacktestWeekDone,
+    LookaheadAuditFailed,
+    unfinished,
+)
+from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
+
+W1, W2, W3 = date(2024, 1, 3), date(2024, 1, 10), date(2024, 1, 17)
+
+
+def _stream(*payloads: EventPayload) -> list[StoredEvent]:
+    at = datetime(2024, 1, 3, tzinfo=UTC)
+    return [
+        StoredEvent(**NewEvent.of(p, stream=streams.BACKTEST).model_dump(), id=i, version=i, occurred_at=at)
+        for i, p in enumerate(payloads, start=1)
+    ]
+
+
+def _started(end: date) -> BacktestStarted:
+    return BacktestStarted(
+        name="y", start=W1, end=end, mode="offline", config_hash="c", data="csv:/d", data_hash="h", version="0"
+    )
+
+
+def test_live_books_and_a_finished_backtest_need_no_note() -> None:
+    assert unfinished([]) is None
+    done = _stream(_started(W2), BacktestWeekDone(week_id=W1, jobs=1, llm_calls=0), BacktestFinished(name="y", weeks=2))
+    assert unfinished(done) is None
+
+
+def test_a_backtest_extended_and_killed_counts_its_weeks_against_the_new_end() -> None:
+    stream = _stream(
+        _started(W1),
+        BacktestWeekDone(week_id=W1, jobs=1, llm_calls=0),
+        BacktestFinished(name="y", weeks=1),
+        _started(W3),  # extended by two weeks, killed in the first of them
+    )
+    note = unfinished(stream)
+    assert note is not None
+    assert note.startswith(f"backtest y is unfinished: 1 of its 3 weeks ({W1} to {W3}) done")
+    assert note.endswith("run the same `llmtrade backtest` command again to resume it")
+
+
+def test_a_backtest_stopped_by_its_look_ahead_audit_is_not_to_be_resumed() -> None:
+    leak = LookaheadAuditFailed(week_id=W2, role="pm_pitch", line=3, real="a", audited="b")
+    note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1, llm_calls=0), leak))
+    assert note is not None
+    assert note.endswith(f"it failed its look-ahead audit at week {W2}: its results are not evidence")
