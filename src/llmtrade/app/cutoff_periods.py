@@ -1,0 +1,97 @@
+"""The leaderboard's periods either side of the models' knowledge cutoff (models.yaml `knowledge_cutoff`).
+
+A week that starts on or before the latest cutoff of the models whose words reach the trades (PMs, chairman,
+and the research providers, whose packs and watchlist picks the PMs read) is one a model may have read about
+in training (issue 13: an LLM that has read the future is not evidence): the weeks are split there into two
+periods, and a note says which part is evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from llmtrade.analytics import curves
+from llmtrade.analytics.records import Period
+from llmtrade.analytics.standings import standings
+from llmtrade.config.models import Config
+from llmtrade.domain.weeks import week_id_for
+
+
+def latest_cutoff(config: Config) -> date | None:
+    """The latest knowledge cutoff of the models whose words reach the trades (`_informing`) that give one."""
+    return max((c for _, c in _informing(config) if c is not None), default=None)
+
+
+def _informing(config: Config) -> list[tuple[str, date | None]]:
+    """(label, knowledge cutoff) of every model whose words reach the trades: the PMs and the chairman, and the
+    research providers, whose packs the PMs pitch from (and whose first picks the watchlist): a researcher that
+    has read the week's future can pass it on to PMs that have not."""
+    models = config.models
+    found = [(f"{pm.id} ({pm.model})", pm.knowledge_cutoff) for pm in models.pms]
+    found.append((f"chairman ({models.chairman.model})", models.chairman.knowledge_cutoff))
+    found += [(f"research {r.id} ({r.model})", r.knowledge_cutoff) for r in models.research]
+    return found
+
+
+def split_at(sessions: Sequence[date], cutoff: date) -> int | None:
+    """The curve point the periods before and after `cutoff` share (the last close before the first week that began
+    after it), or None when the sessions are not split (all before it, or all after)."""
+    first_clean = _first_clean(sessions, cutoff)
+    return None if first_clean is None or first_clean == 1 else first_clean - 1
+
+
+def _first_clean(sessions: Sequence[date], cutoff: date) -> int | None:
+    """The first return after `cutoff`: return i (from close i-1 to close i) is clean when its whole week began
+    after it; None when none is."""
+    return next((i for i in range(1, len(sessions)) if week_id_for(sessions[i]) > cutoff), None)
+
+
+def cutoff_periods(
+    config: Config, tracks: list[curves.Track], trials: int, trial_names: set[str]
+) -> tuple[tuple[Period, ...], list[str]]:
+    """The weeks before and after the latest knowledge cutoff of the models that inform the trades, and notes."""
+    models = _informing(config)
+    unknown = [name for name, cutoff in models if cutoff is None]
+    known = [(name, cutoff) for name, cutoff in models if cutoff is not None]
+    notes = []
+    if unknown:
+        notes.append(
+            f"no knowledge_cutoff in models.yaml for {', '.join(unknown)}: any week may be one that model has "
+            "read about in training"
+        )
+    if not known:
+        return (), notes
+    cutoff = max(c for _, c in known)
+    latest = ", ".join(name for name, c in known if c == cutoff)
+    sessions = tracks[0].curve.sessions
+    first_clean = _first_clean(sessions, cutoff)
+    if first_clean is None:
+        notes.append(
+            f"every week is on or before the latest knowledge cutoff ({cutoff}, {latest}): the models may have "
+            "read this future in training, so these results are not evidence of skill"
+        )
+        return (), notes
+    if first_clean == 1:
+        notes.append(f"every week is after every model's knowledge cutoff (the latest: {cutoff}, {latest})")
+        return (), notes
+    split = first_clean - 1  # the last close before the first clean week: the periods share it
+    last = len(sessions) - 1
+    notes.append(
+        f"weeks up to {sessions[split]} are on or before the latest knowledge cutoff ({cutoff}, {latest}): "
+        "the models may have read this future, so only the period after it is evidence"
+    )
+    spans = [
+        (f"before knowledge cutoff {cutoff} ({latest}): the models may have read this future", 0, split),
+        (f"after knowledge cutoff {cutoff} ({latest})", split, last),
+    ]
+    periods = tuple(
+        Period(
+            label=label,
+            start=sessions[first],
+            end=sessions[to],
+            standings=standings([t.between(first, to) for t in tracks], trials=trials, trial_names=trial_names),
+        )
+        for label, first, to in spans
+    )
+    return periods, notes
