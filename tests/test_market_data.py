@@ -218,8 +218,9 @@ def test_problems_not_recorded_are_all_in_the_message(storage: Storage, tmp_path
     MarketDataRejected" while its books held no such event."""
     symbols = ["SPY", "TLT", "QQQ", "GLD", "HYG"]
     write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 2))
-    for symbol in symbols[1:]:  # the same bars under other names: each file ends on the same day
-        (tmp_path / "csv" / f"{symbol}.csv").write_bytes((tmp_path / "csv" / "SPY.csv").read_bytes())
+    spy = (tmp_path / "csv" / "SPY.csv").read_text()
+    for symbol in symbols[1:]:  # the same bars under other names (and tickers): each file ends on the same day
+        (tmp_path / "csv" / f"{symbol}.csv").write_text(spy.replace(",SPY,", f",{symbol},"))
     provider = CsvFolderProvider(tmp_path / "csv")
     unrecorded = MarketData([provider], BarCache(storage.conn), TradingCalendar())
     with pytest.raises(MarketDataError) as refused:

@@ -211,3 +211,26 @@ def test_alpaca_sending_one_date_twice_is_one_bar_or_a_rejection(
     assert [(e["kind"], e["days"]) for e in rejections(storage)] == (
         [("duplicate", ["2026-01-06"])] if rejected else []
     )
+
+
+def test_a_file_whose_ticker_column_names_another_symbol_is_refused(storage: Storage, tmp_path: Path) -> None:
+    # SPY's file copied as QQQ.csv: without the check the backtest would trade QQQ on SPY's prices, silently.
+    folder = tmp_path / "csv"
+    path = write(folder, "QQQ", rows("SPY"))
+    with pytest.raises(MarketDataError) as caught:
+        market(storage, CsvFolderProvider(folder)).bars(["QQQ"], START, END)
+    message = str(caught.value)
+    assert f"{path}, line 2: QQQ: {SESSIONS[0]}: Ticker 'SPY' is not QQQ, the file's symbol" in message
+    assert "keep one symbol's bars in each file, named after it" in message
+    [event] = rejections(storage)
+    assert event["kind"] == "wrong_symbol"
+
+
+def test_a_ticker_spelled_another_vendors_way_or_blank_is_the_files_own(storage: Storage, tmp_path: Path) -> None:
+    # BRK.B in Yahoo's spelling is BRK-B; a lower-case or blank cell names no other symbol either.
+    folder = tmp_path / "csv"
+    spelled = ["brk.b" if i % 3 == 0 else "" if i % 3 == 1 else "BRK/B" for i in range(len(SESSIONS))]
+    lines = [line.replace(",SPY,", f",{cell},", 1) for line, cell in zip(rows("SPY"), spelled, strict=True)]
+    write(folder, "BRK-B", lines)
+    series = market(storage, CsvFolderProvider(folder)).bars(["BRK-B"], START, END)
+    assert [b.day for b in series.bars["BRK-B"]] == SESSIONS

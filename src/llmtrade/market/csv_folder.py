@@ -1,6 +1,8 @@
 """Daily bars from a folder of CSV files, one per symbol (`SPY.csv`: Date,Open,High,Low,Close,Volume).
 
-Extra columns are ignored. A malformed file is refused (SeriesRejected) naming the file, line and
+Extra columns are ignored, but for a Ticker or Symbol column (as Yahoo and vendor exports have): a row naming
+another symbol than the file's is refused, since a file copied under the wrong name would otherwise trade one
+instrument on another's prices. A malformed file is refused (SeriesRejected) naming the file, line and
 what to do, never a silent skip: a missing row would quietly shift every indicator computed from
 it. Files are UTF-8, with or without a byte-order mark. Missing sessions are found by the market
 service's validator (market/validation.py), which names this file through `origin`.
@@ -92,11 +94,15 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
             ProblemKind.UNREADABLE,
             f"missing column(s) {', '.join(absent)} (has {', '.join(columns)})",
         )
+    named = next((c for c in columns if c.strip().lower() in ("ticker", "symbol")), None)
     bars: list[Bar] = []
     seen: dict[date, int] = {}
     for row in reader:
         line = reader.line_num
         bar = _bar(path, line, symbol, row)
+        if named is not None and _spelled(row.get(named) or symbol) != _spelled(symbol):
+            reason = f"{bar.day}: {named} {(row.get(named) or '').strip()!r} is not {symbol}, the file's symbol"
+            raise _rejected(path, line, symbol, bar.day, ProblemKind.WRONG_SYMBOL, reason)
         if bar.day in seen:
             raise _rejected(
                 path,
@@ -113,6 +119,11 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
         seen[bar.day] = line
         bars.append(bar)
     return bars
+
+
+def _spelled(ticker: str) -> str:
+    """A ticker as vendors spell it alike: case, spaces and the class separator aside (BRK.B, brk-b, BRK/B)."""
+    return ticker.strip().upper().replace(".", "-").replace("/", "-")
 
 
 def _lines(path: Path, symbol: str) -> list[str]:

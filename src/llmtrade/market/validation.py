@@ -47,6 +47,7 @@ class ProblemKind(StrEnum):
     BAD_VOLUME = "bad_volume"
     INCONSISTENT = "inconsistent"
     UNREADABLE = "unreadable"  # a file that cannot be decoded or parsed at all
+    WRONG_SYMBOL = "wrong_symbol"  # a row naming another symbol than the series it was read for
 
 
 ADVICE = {
@@ -59,6 +60,7 @@ ADVICE = {
     ProblemKind.BAD_VOLUME: "fill in a finite, non-negative volume or re-export the data",
     ProblemKind.INCONSISTENT: "fix the prices so that low <= open, close <= high",
     ProblemKind.UNREADABLE: "fix the file and run again",
+    ProblemKind.WRONG_SYMBOL: "keep one symbol's bars in each file, named after it (SPY.csv holds SPY's)",
 }
 
 
