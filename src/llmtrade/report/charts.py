@@ -149,7 +149,13 @@ def interval_chart(
             axes.plot([scale * interval.estimate], [row], "o", color=color, markersize=5)
             if interval.low is None or interval.high is None:  # a bare dot would read as a very tight interval
                 axes.annotate(
-                    "  no interval", (scale * interval.estimate, row), fontsize=8, color="#999999", va="center"
+                    "no interval",
+                    (scale * interval.estimate, row),
+                    xytext=(6, 0),  # clear of the dot, which would hide the first letters
+                    textcoords="offset points",
+                    fontsize=8,
+                    color="#999999",
+                    va="center",
                 )
         else:
             axes.annotate("n/a", (0, row), fontsize=8, color="#999999", va="center")
