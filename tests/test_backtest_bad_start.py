@@ -4,7 +4,7 @@ fixes what the message named and runs the same command again. Once a job has run
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -12,7 +12,10 @@ import pytest
 
 from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import BacktestResult
+from llmtrade.app.leaderboard import leaderboard
+from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
@@ -59,6 +62,11 @@ def test_a_backtest_stopped_by_a_bad_price_file_runs_once_the_file_is_fixed(
     _write(folder, bars, bad=BENCHMARK)
     with pytest.raises(MarketDataError, match=r"SPY\.csv, line \d+: SPY: 2026-01-06: Close 'nan'"):
         _run(database_url, tmp_path, name, folder)
+    # Nothing to rank in its books yet: the leaderboard says to run the backtest again (it said run-weekly).
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    live = Container(settings, load_config(None), FixedClock(datetime(2026, 1, 20, tzinfo=UTC)), None, lambda _t: None)
+    with pytest.raises(UsageError, match=r"to rank \(run the same `llmtrade backtest` command again first\)"):
+        leaderboard(live, backtest=name)
     # As the message asks: fix the file and run again (found on real ETF files: the rerun was refused with exit 2,
     # "started with other inputs: price data hash", though nothing had run on the bad file).
     _write(folder, bars)

@@ -3,13 +3,18 @@ rules provider, paper brokers): the table, the JSON document and its schema, sta
 
 from __future__ import annotations
 
+import io
 import json
 
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.cli import app
+from llmtrade.commands.render.common import counted
+from llmtrade.commands.render.report import print_written
+from llmtrade.console import Output
 from llmtrade.domain.trading import OrderFilled
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
@@ -118,3 +123,18 @@ def test_books_with_no_trading_yet_exit_2_with_what_to_do(cli_env: dict[str, str
     result = runner.invoke(app, ["leaderboard"])
     assert result.exit_code == 2
     assert "no trading in these books yet" in result.stderr
+
+
+def test_an_unknown_backtest_to_compare_with_says_to_name_another(traded: str) -> None:
+    # The hint is about --versus, the option that named it: "leave out --backtest" (said before) fits no part of it.
+    result = runner.invoke(app, ["leaderboard", "--versus", "nosuch"])
+    assert result.exit_code == 2
+    assert "no backtest named 'nosuch'" in result.stderr and "or name another with --versus" in result.stderr
+    assert "--backtest for the live books" not in result.stderr
+
+
+def test_counts_are_singular_for_one() -> None:
+    assert [counted(n, "week") for n in (0, 1, 52)] == ["0 weeks", "1 week", "52 weeks"]
+    out = io.StringIO()
+    print_written(Output(stream=out, force_plain=True), ReportWritten(path="r.html", bytes=2048, weeks=1, accounts=6))
+    assert out.getvalue().strip() == "wrote r.html (2,048 bytes): 1 week, 6 accounts"

@@ -62,18 +62,21 @@ def follow_books(events: EventStore) -> None:
         events.read(type=types)
 
 
-def books(app: Container, backtest: str | None) -> tuple[Container, str]:
+def books(app: Container, backtest: str | None, *, option: str = "--backtest") -> tuple[Container, str]:
     """Where the books are read: `app` itself for the live books, or a copy opening the backtest named
     `backtest` (its own database); and the source's label ("live", "backtest NAME").
 
-    Raises UsageError (exit 2) for a backtest that does not exist, without creating its database."""
+    Raises UsageError (exit 2) for a backtest that does not exist, without creating its database; the message
+    says what to do with `option`, the command's option that named it."""
     if backtest is None:
         return app, "live"
     name = backtest_database(backtest)
     if not database_exists(locate(app.settings), name):
+        live = option == "--backtest"
+        instead = "or leave out --backtest for the live books" if live else f"or name another with {option}"
         raise UsageError(
             f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
-            "first, or leave out --backtest for the live books"
+            f"first, {instead}"
         )
     return replace(app, database=name), f"backtest {backtest}"
 
@@ -94,7 +97,7 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
         board = build_leaderboard(books_app, storage, source=source)
     if versus is None:
         return board
-    other_app, other_source = books(app, versus)
+    other_app, other_source = books(app, versus, option="--versus")
     with other_app.storage(persist=False) as storage:
         other = build_leaderboard(other_app, storage, source=other_source)
     return board.model_copy(update={"paired": pairing(board, other)})
@@ -109,7 +112,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     events = storage.events
     fills, brokers = _fills(events, {a.id for a in config.accounts.accounts})
     runs = [e for e in events.read(type=_RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
-    first_at, last_at = _span([e.occurred_at for e in runs], fills)
+    # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume).
+    first = "`llmtrade run-weekly`" if source == "live" else "the same `llmtrade backtest` command again"
+    first_at, last_at = _span([e.occurred_at for e in runs], fills, first)
     calendar = app.calendar
     sessions = _sessions(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
@@ -235,13 +240,13 @@ def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str
     return list(found.values()), brokers
 
 
-def _span(run_times: list[datetime], fills: Sequence[Fill]) -> tuple[datetime, datetime]:
-    """When the books start and end: the first and last trading run's event or fill."""
+def _span(run_times: list[datetime], fills: Sequence[Fill], first: str) -> tuple[datetime, datetime]:
+    """When the books start and end: the first and last trading run's event or fill. `first`: what to run
+    when there is none."""
     times = [*run_times, *(f.filled_at for f in fills)]
     if not times:
         raise UsageError(
-            "no trading in these books yet: no weekly run, checkpoint or fill to rank "
-            "(run `llmtrade run-weekly`, or a backtest, first)"
+            f"no trading in these books yet: no weekly run, checkpoint or fill to rank (run {first} first)"
         )
     return min(times), max(times)
 

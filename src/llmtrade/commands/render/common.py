@@ -18,6 +18,11 @@ def money(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
+def counted(n: int, noun: str) -> str:
+    """`n` and `noun`, plural but for one: "1 week", "0 weeks", "52 weeks"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> None:
     """What a run cost and how long it took, under every report of a run that called models."""
     cost = f"${usage.cost_usd:.4f}"

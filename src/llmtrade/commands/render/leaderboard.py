@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from llmtrade.analytics.records import Interval, Leaderboard, Standing
-from llmtrade.commands.render.common import money, num, pct
+from llmtrade.commands.render.common import counted, money, num, pct
 from llmtrade.console import Output
 
 
@@ -88,7 +88,8 @@ def _paired(out: Output, board: Leaderboard) -> None:
     paired = board.paired
     assert paired is not None
     out.table(
-        f"{board.source} versus {paired.versus}, {paired.start} to {paired.end} ({paired.weeks} weeks paired)",
+        f"{board.source} versus {paired.versus}, {paired.start} to {paired.end} "
+        f"({counted(paired.weeks, 'week')} paired)",
         ["name", "return", "versus", "weekly diff [95%]", "daily diff/yr [95%]", "weeks better"],
         [
             (
