@@ -61,6 +61,8 @@ def test_misses_ask_the_live_model_once_and_a_plain_replay_then_answers_every_ca
     filled = json.loads(out)
     assert sent > 0 and filled["llm_calls"] >= sent
     live = cli_env["DATABASE_URL"]
+    # Said on stderr with --json too (stdout is the result; the messages were dropped): answers given back.
+    assert "answers fetched live by this backtest added to the live books' cache" in err
     # Every answer fetched live went back to the live books' cache ...
     assert _rows(live, "SELECT count(*) FROM llm_cache")[0][0] >= sent
     calls = "SELECT payload->>'source', count(*) FROM events WHERE type = 'LLMCallCompleted' GROUP BY 1"

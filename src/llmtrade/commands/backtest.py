@@ -94,11 +94,12 @@ def backtest(
 @contextmanager
 def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | None, Callable[[str], None]]]:
     """A progress bar on stderr (weeks, ETA, model calls) when it is a terminal and --json is off; the
-    jobs' messages print above it. Otherwise no bar, and messages go to stderr as for any command."""
+    jobs' messages print above it. Otherwise no bar, and messages go to stderr as for any command: --json keeps
+    stdout for the result, not the messages from the user (a discovery that failed, answers fetched live)."""
     import sys
 
     if quiet or not sys.stderr.isatty():
-        yield None, (lambda _text: None) if quiet else say
+        yield None, say
         return
     from rich.console import Console
     from rich.progress import (
