@@ -115,3 +115,26 @@ def test_a_start_killed_after_caching_its_prices_still_binds_them(
     _write(folder, doubled)
     with pytest.raises(UsageError, match="price data hash"):
         _run(database_url, tmp_path, name, folder)
+
+
+def test_prices_that_begin_too_late_for_the_indicators_are_said_at_the_start(
+    bars: dict[str, list[Bar]], database_url: str, tmp_path: Path
+) -> None:
+    """Found with files that begin a day before `--from`: the first weeks saw the 200-day average (and others)
+    as n/a, and nothing said why. Now the start says which symbols are short, by how much, and what to do."""
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    said: list[str] = []
+    late = {s: [b for b in rows if b.day >= WEEK - timedelta(days=14)] for s, rows in bars.items()}
+    _write(tmp_path / "late", late)
+    spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, csv=tmp_path / "late")
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    [short] = [text for text in said if text.startswith("short price history")]
+    before = sum(1 for b in late[BENCHMARK] if b.day < WEEK)
+    assert f"sessions before the first week ({WEEK}): " in short and f"{BENCHMARK} {before}" in short
+    assert "needs 200, so the first weeks see some indicators as n/a" in short
+
+    said.clear()  # the whole history: nothing to say
+    _write(tmp_path / "full", bars)
+    spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, csv=tmp_path / "full")
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    assert not [text for text in said if text.startswith("short price history")]

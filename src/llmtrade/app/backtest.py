@@ -44,10 +44,12 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import Bar
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
@@ -323,12 +325,32 @@ def _compare(app: BacktestContainer, job: Job, outcome: object, draft: Draft, ta
 
 def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date]) -> None:
     """Every bar the weeks to run will read, fetched once into the bar cache (reads stay point-in-time)."""
-    first, last = _span([job for w in todo for job in plan[w]], app.calendar)
+    jobs = [job for w in todo for job in plan[w]]
+    first, last = _span(jobs, app.calendar)
     market = app.market(storage, record=False)
     market.bars(app.loaded.config.assets.symbols, first, last)
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
-    market.bars(app.loaded.config.assets.symbols, first, last)
+    held = market.bars(app.loaded.config.assets.symbols, first, last)
+    short = _short_history(held.bars, min(job.at for job in jobs).date())
+    if short:
+        app.say(short)
+
+
+def _short_history(bars: dict[str, list[Bar]], day: date) -> str | None:
+    """What to tell the user when prices begin too late for the indicators: the symbols with fewer sessions before
+    the first job's `day` than the longest indicator needs (its first weeks see those indicators as n/a, as a
+    live run on so short a history would), or None."""
+    before = {symbol: sum(1 for bar in rows if bar.day < day) for symbol, rows in bars.items()}
+    short = sorted((n, symbol) for symbol, n in before.items() if n < LONGEST_WINDOW)
+    if not short:
+        return None
+    counts = ", ".join(f"{symbol} {n}" for n, symbol in short)
+    return (
+        f"short price history: sessions before the first week ({day}): {counts}; the longest indicator (the "
+        f"{LONGEST_WINDOW}-day average) needs {LONGEST_WINDOW}, so the first weeks see some indicators as n/a. "
+        "Start the backtest later, or give the files more history, for every week to see them all"
+    )
 
 
 def _start_discovery(

@@ -25,6 +25,8 @@ from llmtrade.market import bar_steps
 TRADING_DAYS_PER_YEAR = 252
 _WILDER_PERIOD = 14
 _CORRELATION_WINDOW = 60
+# Sessions the longest indicator (the 200-day average) needs before it has a value: with fewer it is n/a.
+LONGEST_WINDOW = 200
 
 
 def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = None) -> IndicatorSet:
@@ -47,7 +49,7 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
     closes = [bar.close for bar in bars]
     sma_20 = _sma(closes, 20)
     sma_50 = _sma(closes, 50)
-    sma_200 = _sma(closes, 200)
+    sma_200 = _sma(closes, LONGEST_WINDOW)
     corr = _correlation_with_spy(bars, spy_bars) if spy_bars else None
     # A synthetic SPY series taints the correlation, and so the record, as much as a synthetic price does.
     synthetic = any(bar.synthetic for bar in bars) or (
