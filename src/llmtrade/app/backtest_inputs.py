@@ -16,7 +16,7 @@ from llmtrade import __version__
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestStarted, BacktestWeekDone, LookaheadAuditFailed
+from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.providers import csv_dir
 from llmtrade.storage.event_store import EventStore
@@ -107,14 +107,13 @@ def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[dat
             f"backtest {inputs.name!r} was started with other inputs: " + "; ".join(differences) + ". "
             "Rerun it with the same inputs to resume, or give a new --name"
         )
-    failed = [LookaheadAuditFailed.from_event(e) for e in stream if e.type == LookaheadAuditFailed.event_type()]
-    if failed:
-        leak = failed[0]
+    leak = first_leak(stream)
+    if leak is not None:
         raise OperationalError(
             f"backtest {inputs.name!r} failed its look-ahead audit at week {leak.week_id} ({leak.role}, "
             f"line {leak.line}); its results are not evidence: fix the leak and start a new backtest"
         )
-    return {BacktestWeekDone.from_event(e).week_id for e in stream if e.type == BacktestWeekDone.event_type()}
+    return weeks_done(stream)
 
 
 def follow_books(events: EventStore) -> None:

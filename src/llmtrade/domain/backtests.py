@@ -63,6 +63,17 @@ class LookaheadAuditFailed(EventPayload):
     audited: str  # the cut-off run's line
 
 
+def weeks_done(stream: Sequence[StoredEvent]) -> set[date]:
+    """The weeks a backtest's `stream` (streams.BACKTEST) shows finished (BacktestWeekDone), by any invocation."""
+    return {BacktestWeekDone.from_event(e).week_id for e in stream if e.type == BacktestWeekDone.event_type()}
+
+
+def first_leak(stream: Sequence[StoredEvent]) -> LookaheadAuditFailed | None:
+    """The look-ahead audit failure a backtest's `stream` holds (the backtest stopped at it), or None."""
+    leak = next((e for e in stream if e.type == LookaheadAuditFailed.event_type()), None)
+    return None if leak is None else LookaheadAuditFailed.from_event(leak)
+
+
 def unfinished(stream: Sequence[StoredEvent]) -> str | None:
     """What a leaderboard of these books must say when a backtest's `stream` (streams.BACKTEST) shows it stopped
     before its range's end (killed, interrupted, failed): its numbers cover only the weeks done. None for a
@@ -75,13 +86,12 @@ def unfinished(stream: Sequence[StoredEvent]) -> str | None:
         return None
     started = BacktestStarted.from_event(last)
     planned = (started.end - started.start).days // 7 + 1
-    done = len({BacktestWeekDone.from_event(e).week_id for e in stream if e.type == BacktestWeekDone.event_type()})
+    done = len(weeks_done(stream))
     note = (
         f"backtest {started.name} is unfinished: {done} of its {planned} weeks ({started.start} to {started.end}) "
         "done, and these figures cover only those"
     )
-    leak = next((e for e in stream if e.type == LookaheadAuditFailed.event_type()), None)
+    leak = first_leak(stream)
     if leak is not None:
-        week = LookaheadAuditFailed.from_event(leak).week_id
-        return f"{note}; it failed its look-ahead audit at week {week}: its results are not evidence"
+        return f"{note}; it failed its look-ahead audit at week {leak.week_id}: its results are not evidence"
     return f"{note}; run the same `llmtrade backtest` command again to resume it"
