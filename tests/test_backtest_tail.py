@@ -19,6 +19,7 @@ import pytest
 import llmtrade.app.backtest as backtest_module
 from llmtrade.analytics import draws, metrics, resampled
 from llmtrade.analytics.records import Leaderboard
+from llmtrade.app.cutoff_periods import RULES_ONLY
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
 from llmtrade.domain.market import Bar
@@ -30,7 +31,7 @@ from tests.test_backtest import _run, _unique, _url, runner
 from tests.test_bulk_load import _indexes
 
 # Across the latest knowledge cutoff of the packaged models (2025-07-31), with more than 20 daily returns on each
-# side: the leaderboard has both periods and an interval in each.
+# side; offline, so no model answered and the weeks are not split there (app/cutoff_periods.py).
 FIRST, LAST = date(2025, 6, 11), date(2025, 9, 17)
 
 
@@ -114,7 +115,8 @@ def test_the_leaderboard_is_the_one_read_afresh_from_the_database(seen: Seen, mo
     shown = runner.invoke(cli, ["leaderboard", "--backtest", seen.result.name, "--json"])
     assert shown.exit_code == 0, shown.output
     mine = seen.result.leaderboard
-    assert mine.periods and any(s.sharpe.low is not None for s in mine.standings if s.kind == "account")
+    assert any(s.sharpe.low is not None for s in mine.standings if s.kind == "account")
+    assert mine.periods == () and RULES_ONLY in mine.notes
     assert json.loads(shown.stdout) == json.loads(mine.model_dump_json())
 
 
@@ -125,9 +127,9 @@ def test_the_leaderboard_reads_no_event_from_postgresql(seen: Seen) -> None:
 
 def test_the_leaderboards_draws_were_asked_for_ahead_and_made_by_then(seen: Seen) -> None:
     lengths = sorted(set(seen.drawn))
-    assert len(lengths) == 3  # the whole range and the two periods
+    assert len(lengths) == 1  # the whole range's: offline books have no knowledge-cutoff periods
     assert sorted(set(seen.asked_ahead)) == lengths
-    assert seen.taken_ahead == [True, True, True]
+    assert seen.taken_ahead == [True]
 
 
 def test_each_deferred_index_is_built_on_a_connection_of_its_own_while_the_leaderboard_is_made(

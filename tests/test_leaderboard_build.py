@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.analytics import metrics
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.container import Container
-from llmtrade.app.leaderboard import build_leaderboard
+from llmtrade.app.cutoff_periods import RULES_ONLY
+from llmtrade.app.leaderboard import build_leaderboard, draw_ahead
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
@@ -26,7 +28,8 @@ from llmtrade.domain.streams import fill_stream, run_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
 from llmtrade.errors import ConfigError, MarketDataError, OperationalError
 from llmtrade.exits import classify
-from llmtrade.market.calendar import NEW_YORK
+from llmtrade.llm.gateway import LLMMode
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -52,11 +55,14 @@ def _ny(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=NEW_YORK)
 
 
-def _write_books(events: EventStore, clock: _Clock, runs: list[datetime], fills: list[Fill]) -> None:
-    for at in runs:
+def _write_books(
+    events: EventStore, clock: _Clock, runs: list[datetime], fills: list[Fill], modes: list[str] | None = None
+) -> None:
+    """Runs at `runs` (live unless `modes` says otherwise, one each), then `fills`."""
+    for at, mode in zip(runs, modes or ["live"] * len(runs), strict=True):
         clock.instant = at
         started = RunStarted(
-            command="run-weekly", arguments={}, mode="offline", mode_reason="test", config_source="test", version="0"
+            command="run-weekly", arguments={}, mode=mode, mode_reason="test", config_source="test", version="0"
         )
         events.append([NewEvent.of(started, stream=run_stream(at.isoformat()), run_id=at.isoformat())])
     for fill in fills:
@@ -153,6 +159,40 @@ def test_books_entirely_before_the_cutoff_say_they_are_not_evidence(books: Stora
     assert any("not evidence of skill" in n for n in board.notes)
 
 
+@pytest.mark.parametrize("modes", [["offline"] * 3, ["offline", "live", "offline"], ["replay"] * 3])
+def test_a_cutoff_splits_the_weeks_only_of_books_a_model_answered_in(
+    storage: Storage, database_url: str, modes: list[str]
+) -> None:
+    # Offline, the rules provider answered every call: it has read nothing, so the models' cutoff says nothing of
+    # these books. One run a model answered (live, or replayed from their cached answers) and the split is back.
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS, modes)
+    container, books = _container(database_url, date(2024, 12, 31)), replace(storage, events=events)
+    board = build_leaderboard(container, books, source="live")
+    if modes == ["offline"] * 3:
+        assert board.periods == () and RULES_ONLY in board.notes
+        assert not any("may have read this future" in n for n in board.notes)
+    else:
+        assert len(board.periods) == 2 and RULES_ONLY not in board.notes
+        assert any("only the period after it is evidence" in n for n in board.notes)
+
+
+@pytest.mark.parametrize("mode", list(LLMMode))
+def test_the_draws_asked_ahead_are_split_at_the_cutoff_unless_offline(
+    mode: LLMMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[list[int]] = []
+    monkeypatch.setattr(metrics, "draw_ahead", asked.append)
+    config = _container("postgresql://unused", date(2024, 12, 31)).loaded.config
+    draw_ahead(config, TradingCalendar(), FIRST_RUN, LAST_RUN, mode=mode)
+    whole = len(TradingCalendar().sessions_between(date(2024, 11, 5), date(2025, 2, 25))) - 1
+    if mode is LLMMode.OFFLINE:
+        assert asked == [[whole]]
+    else:  # the whole range's and each period's, split at 2024-12-31 (a shared close)
+        assert asked[0][0] == whole and len(asked[0]) == 3 and asked[0][1] + asked[0][2] == whole
+
+
 def test_the_same_books_give_the_same_bytes(books: Storage, database_url: str) -> None:
     container = _container(database_url, date(2024, 12, 31))
     first = build_leaderboard(container, books, source="live").model_dump_json()
@@ -166,7 +206,8 @@ def test_a_backtests_books_are_read_from_its_own_database(cli_env: dict[str, str
     location = sibling(locate(Settings(DATABASE_URL=cli_env["DATABASE_URL"])), backtest_database(name))
     clock = _Clock()
     with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), clock, location=location) as storage:
-        _write_books(storage.events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+        # A backtest runs offline or replayed, never live (a live run would read the live market here).
+        _write_books(storage.events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2], ["offline", "offline"])
     result = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json"])
     assert result.exit_code == 0, result.output
     board = json.loads(result.stdout)

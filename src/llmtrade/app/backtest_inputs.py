@@ -127,7 +127,7 @@ def draw_ahead(app: BacktestContainer, first_at: datetime, last_at: datetime) ->
     """The leaderboard's bootstrap draws for books traded from `first_at` to `last_at`, asked for now."""
     from llmtrade.app.leaderboard import draw_ahead as ahead  # lazy, as `standings`
 
-    ahead(app.loaded.config, app.calendar, first_at, last_at)
+    ahead(app.loaded.config, app.calendar, first_at, last_at, mode=app.mode)
 
 
 def standings(app: BacktestContainer, name: str) -> Leaderboard:

@@ -4,6 +4,9 @@ A week that starts on or before the latest cutoff of the models whose words reac
 and the research providers, whose packs and watchlist picks the PMs read) is one a model may have read about
 in training (issue 13: an LLM that has read the future is not evidence): the weeks are split there into two
 periods, and a note says which part is evidence.
+
+Books that no model traded (every trading run offline: the rules provider answered every call) have no cutoff to
+split at: a note says the accounts are the rules' results, and no more.
 """
 
 from __future__ import annotations
@@ -47,10 +50,21 @@ def _first_clean(sessions: Sequence[date], cutoff: date) -> int | None:
     return next((i for i in range(1, len(sessions)) if week_id_for(sessions[i]) > cutoff), None)
 
 
+RULES_ONLY = (
+    "every trading run was offline: the rules provider answered every model call, so no model's knowledge cutoff "
+    "applies, and the PM and chairman accounts show the offline rules' results, not the configured models'"
+)
+
+
 def cutoff_periods(
-    config: Config, tracks: list[curves.Track], trials: int, trial_names: set[str]
+    config: Config, tracks: list[curves.Track], trials: int, trial_names: set[str], *, models_answered: bool
 ) -> tuple[tuple[Period, ...], list[str]]:
-    """The weeks before and after the latest knowledge cutoff of the models that inform the trades, and notes."""
+    """The weeks before and after the latest knowledge cutoff of the models that inform the trades, and notes.
+
+    `models_answered` False (books whose every trading run was offline) gives no periods and the RULES_ONLY note:
+    the rules provider has read nothing, so splitting its weeks at a model's cutoff would give a wrong reason."""
+    if not models_answered:
+        return (), [RULES_ONLY]
     models = _informing(config)
     unknown = [name for name, cutoff in models if cutoff is None]
     known = [(name, cutoff) for name, cutoff in models if cutoff is not None]

@@ -37,6 +37,7 @@ from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
 from llmtrade.errors import OperationalError, UsageError
+from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bootstrap import Storage
@@ -125,7 +126,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     trials = len(trial_names)
     board = standings(tracks, trials=trials, trial_names=trial_names)
-    periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names)
+    answered = models_answered({e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]})
+    periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered)
     notes = [
         f"from the close of {sessions[0]} to the close of {sessions[-1]}: {len(sessions) - 1} daily returns; "
         "nothing after the last session in the books",
@@ -168,14 +170,22 @@ def _sessions(calendar: TradingCalendar, first_at: datetime, last_at: datetime) 
     return calendar.sessions_between(start, end)
 
 
-def draw_ahead(config: Config, calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> None:
-    """Ask for the bootstrap draws of books traded from `first_at` to `last_at` now (metrics.draw_ahead), so a
-    `draws.drawn_apart` worker makes them while the trading runs: the whole range's and, split at the models'
-    knowledge cutoff, each period's. A guess at what `build_leaderboard` will need (a backtest's first and last
-    scheduled instants); draws of another length are made when asked, as without it."""
+def models_answered(modes: set[str | None]) -> bool:
+    """Whether a model answered any of the trading runs whose RunStarted modes are `modes`: False only when every
+    one ran offline (the rules provider), whose books have no knowledge cutoff (app/cutoff_periods.py)."""
+    return modes != {LLMMode.OFFLINE.value}
+
+
+def draw_ahead(
+    config: Config, calendar: TradingCalendar, first_at: datetime, last_at: datetime, *, mode: LLMMode
+) -> None:
+    """Ask for the bootstrap draws of books traded from `first_at` to `last_at` in `mode` now (metrics.draw_ahead),
+    so a `draws.drawn_apart` worker makes them while the trading runs: the whole range's and, when models answer
+    (not offline), split at their knowledge cutoff, each period's. A guess at what `build_leaderboard` will need (a
+    backtest's first and last scheduled instants); draws of another length are made when asked, as without it."""
     sessions = _sessions(calendar, first_at, last_at)
     counts = [len(sessions) - 1]
-    cutoff = latest_cutoff(config)
+    cutoff = latest_cutoff(config) if models_answered({mode.value}) else None
     split = None if cutoff is None else split_at(sessions, cutoff)
     if split is not None:
         counts += [split, len(sessions) - 1 - split]
