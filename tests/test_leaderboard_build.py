@@ -151,6 +151,19 @@ def test_a_research_model_that_read_further_moves_the_split(books: Storage, data
     assert "research A" in before.label and "gpt" not in before.label
     unknown = build_leaderboard(_container(database_url, date(2024, 12, 31)), books, source="live")
     assert any(n.startswith("no knowledge_cutoff in models.yaml for research A") for n in unknown.notes)
+    # Which the evidence note then qualifies: the weeks after the known cutoffs are evidence only if it has not.
+    evidence = next(n for n in unknown.notes if "only the period after it is evidence" in n)
+    assert evidence.endswith(
+        "unless the models without a knowledge_cutoff (research A (perplexity/sonar-pro), "
+        "research B (google/gemini-3-pro-preview)) read it"
+    )
+    assert not any(n.endswith("read it") for n in board.notes)  # every model gives one
+    after = build_leaderboard(_container(database_url, date(2024, 6, 30)), books, source="live")
+    assert any(
+        n.startswith("every week is after the knowledge cutoff of every model that gives one (the latest: 2024-06-30")
+        and n.endswith("read it")
+        for n in after.notes
+    )
 
 
 def test_books_entirely_before_the_cutoff_say_they_are_not_evidence(books: Storage, database_url: str) -> None:

@@ -86,14 +86,17 @@ def cutoff_periods(
             "read this future in training, so these results are not evidence of skill"
         )
         return (), notes
+    # A model without a cutoff may have read any week: the weeks after the others' are evidence only if it has not.
+    unless = f", unless the models without a knowledge_cutoff ({', '.join(unknown)}) read it" if unknown else ""
     if first_clean == 1:
-        notes.append(f"every week is after every model's knowledge cutoff (the latest: {cutoff}, {latest})")
+        which = "the knowledge cutoff of every model that gives one" if unknown else "every model's knowledge cutoff"
+        notes.append(f"every week is after {which} (the latest: {cutoff}, {latest}){unless}")
         return (), notes
     split = first_clean - 1  # the last close before the first clean week: the periods share it
     last = len(sessions) - 1
     notes.append(
         f"weeks up to {sessions[split]} are on or before the latest knowledge cutoff ({cutoff}, {latest}): "
-        "the models may have read this future, so only the period after it is evidence"
+        f"the models may have read this future, so only the period after it is evidence{unless}"
     )
     spans = [
         (f"before knowledge cutoff {cutoff} ({latest}): the models may have read this future", 0, split),
