@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 import scipy.stats
 
@@ -64,7 +65,7 @@ def test_from_twenty_returns_psr_dsr_and_weeks_needed_follow_the_papers() -> Non
         (1 - gamma) * scipy.stats.norm.ppf(1 - 1 / 2) + gamma * scipy.stats.norm.ppf(1 - 1 / (2 * math.e))
     )
     dsr = scipy.stats.norm.cdf((sr - sr0) * math.sqrt(len(returns) - 1) / spread)
-    min_trl = 1 + spread**2 * (scipy.stats.norm.ppf(0.95) / sr) ** 2
+    min_trl = 1 + spread**2 * (scipy.stats.norm.ppf(0.975) / sr) ** 2  # two-sided at 95%: told apart either way
     assert row.psr == pytest.approx(psr, rel=1e-9)
     assert row.dsr == pytest.approx(dsr, rel=1e-9)
     assert row.weeks_needed == pytest.approx(min_trl / 5, rel=1e-9)
@@ -154,3 +155,20 @@ def test_a_sweep_run_stored_before_weeks_more_reads_with_them() -> None:
     assert read.leaderboard["periods"][0]["standings"][0]["weeks_more"] == 0.0  # 3 needed, 4 there
     board = sweep_leaderboard("s", ["old"], 2, {"old": read})
     assert {row.account for row in board.rows} == {"acct_1", "acct_2"}
+
+
+def test_an_account_a_one_sided_test_would_call_told_apart_still_needs_weeks_while_its_interval_holds_zero() -> None:
+    # 200 daily returns (40 weeks) of near-normal noise whose Sharpe t-statistic is 1.8: past the one-sided 95%
+    # test's 1.645, short of the two-sided 1.96 the 95% intervals make. The paper's one-sided minimum track record
+    # is under 40 weeks ("0 weeks more"); told apart in either direction (two-sided), more weeks are needed.
+    rng = np.random.default_rng(11)
+    noise = rng.standard_normal(200)
+    noise = (noise - noise.mean()) / noise.std(ddof=1)
+    sigma = 0.01
+    mu = 1.8 / math.sqrt(199) * sigma
+    track = _rising("acct_1", [float(mu + sigma * z) for z in noise])
+    returns = metrics.daily_returns(track.curve.equity)
+    assert metrics.min_track_record(returns, level=0.95) < 200 < metrics.min_track_record(returns, level=0.975)
+    row = standings([track], trials=1, trial_names={"acct_1"})[0]
+    assert row.weeks == 40.0 and row.weeks_more is not None and row.weeks_more > 0
+    assert row.sharpe.low is not None and row.sharpe.low < 0 < row.sharpe.high  # its interval: not told apart yet

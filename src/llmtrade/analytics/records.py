@@ -63,7 +63,7 @@ class Standing(Record):
     excess_vs_spy: Interval
     psr: float | None  # probabilistic Sharpe ratio: P(true Sharpe > 0) (Bailey & Lopez de Prado 2012)
     dsr: float | None  # deflated Sharpe ratio for `Leaderboard.trials` (Bailey & Lopez de Prado 2014)
-    # The minimum track record length to tell it from FLAT at 95%, in weeks: all of them, those there are included.
+    # The minimum track record length to tell it from FLAT (two-sided, 95%), in weeks: all, those there included.
     weeks_needed: float | None
     weeks_more: float | None  # the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them
     # Slippage paid, estimated: traded notional x the paper broker's slippage_bps (None for another broker's fills).

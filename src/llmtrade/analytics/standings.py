@@ -10,6 +10,11 @@ PSR, DSR and the weeks needed (the minimum track record length) rest on the esti
 normal (Bailey & Lopez de Prado 2012, after Mertens 2002), which a handful of sessions does not give: five rising
 sessions had a PSR of 0.99999 and "0 weeks needed", a certainty a week of data cannot give. Under
 `metrics.MIN_RETURNS_FOR_INTERVAL` daily returns they are None (n/a), as the bootstrap intervals are.
+
+The weeks needed answer "when could it be told from FLAT?", in either direction, so they are the minimum track
+record length of a two-sided test at 95% (`TELL_APART`: Phi^-1(0.975), not the paper's one-sided Phi^-1(0.95)),
+the test the rows' two-sided 95% intervals make. One-sided, an account whose interval still held zero was shown
+as needing no more weeks.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from llmtrade.analytics.curves import FLAT, SPY, Track
 from llmtrade.analytics.records import Interval, Standing
 
 SESSIONS_PER_WEEK = 5
+# The one-sided level of a two-sided test at metrics.LEVEL (0.95 -> 0.975): the weeks needed to tell from FLAT.
+TELL_APART = 1.0 - (1.0 - metrics.LEVEL) / 2.0
 
 
 def standings(tracks: Sequence[Track], *, trials: int, trial_names: Collection[str]) -> tuple[Standing, ...]:
@@ -71,7 +78,7 @@ def standing(
     depth, length = metrics.max_drawdown(equity)
     # Too few returns for the asymptotics PSR, DSR and MinTRL rest on: n/a (see the module docstring).
     evidence = n >= metrics.MIN_RETURNS_FOR_INTERVAL
-    min_trl = metrics.min_track_record(returns) if evidence else None
+    min_trl = metrics.min_track_record(returns, level=TELL_APART) if evidence else None
     needed = None if min_trl is None else min_trl / SESSIONS_PER_WEEK
     after_start = curve.gross_exposure[1:]
     return Standing(
