@@ -56,7 +56,7 @@ class Standing(Record):
     calmar: float | None
     trades: int  # round trips closed (domain/ledger.py round_trips)
     hit_rate: float | None  # winning round trips / trades
-    turnover: float | None  # annualised traded notional / average equity
+    turnover: float | None  # annualised two-way turnover: notional bought and sold / average equity
     avg_gross_exposure: float
     costs_usd: float  # commissions (and fees) paid
     excess_vs_flat: Interval  # annualised mean daily excess return

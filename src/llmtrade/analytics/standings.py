@@ -124,7 +124,9 @@ def deflated(returns: Sequence[float], trials: int, sharpe_variance: float | Non
 
 
 def turnover(traded_usd: float, equity: Sequence[float]) -> float | None:
-    """Annualised turnover: traded notional / average equity x 252 / n for n daily returns; None when n < 1."""
+    """Annualised two-way turnover: traded notional (buys and sells both) / average equity x 252 / n for n daily
+    returns, so buying the whole account and selling it back is 2; None when n < 1. (The one-way convention, the
+    lesser of buys and sells, as funds report it, would be about half.)"""
     n = len(equity) - 1
     if n < 1:
         return None
