@@ -206,6 +206,28 @@ def test_the_draws_asked_ahead_are_split_at_the_cutoff_unless_offline(
         assert asked[0][0] == whole and len(asked[0]) == 3 and asked[0][1] + asked[0][2] == whole
 
 
+def test_cagr_of_books_under_a_year_is_said_to_extrapolate(books: Storage, database_url: str) -> None:
+    short = build_leaderboard(_container(database_url, None), books, source="live")
+    said = [n for n in short.notes if n.startswith("under a year")]
+    assert said == [
+        f"under a year ({short.sessions} daily returns, of 252 a year): CAGR and Calmar extrapolate it to a year, "
+        "and GIPS would not show them; the total return is what was earned"
+    ]
+    assert short.sessions < 252 and {s.name: s for s in short.standings}["acct_1"].cagr is not None
+
+
+def test_books_of_a_year_say_nothing_of_it_unless_a_period_is_shorter(storage: Storage, database_url: str) -> None:
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [_ny(date(2023, 11, 1), 8), LAST_RUN], FILLS[:2])  # fifteen months
+    year = replace(storage, events=events)
+    long = build_leaderboard(_container(database_url, None), year, source="live")
+    assert long.sessions >= 252 and not any(n.startswith("under a year") for n in long.notes)
+    split = build_leaderboard(_container(database_url, date(2024, 12, 31)), year, source="live")
+    after = split.periods[-1].standings[0].sessions
+    assert after < 252 and any(n.startswith(f"under a year (a period has {after} daily returns") for n in split.notes)
+
+
 def test_the_same_books_give_the_same_bytes(books: Storage, database_url: str) -> None:
     container = _container(database_url, date(2024, 12, 31))
     first = build_leaderboard(container, books, source="live").model_dump_json()

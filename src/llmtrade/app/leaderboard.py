@@ -133,6 +133,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         "nothing after the last session in the books",
         f"trials = {trials}: the accounts compared (PMs and the chairman); the deflated Sharpe assumes the best "
         "of that many was picked",
+        *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
         *cutoff_notes,
         *_fee_notes(config),
     ]
@@ -161,6 +162,19 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
     )
+
+
+def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
+    """A note when the books, or a knowledge-cutoff period, hold under a year of daily returns: CAGR and Calmar then
+    extrapolate a part-year (GIPS would not annualise it), which a reader of a few weeks' +40% CAGR should know."""
+    shortest = min([returns, *periods])
+    if shortest >= metrics.SESSIONS_PER_YEAR:
+        return []
+    which = f"{returns} daily returns" if shortest == returns else f"a period has {shortest} daily returns"
+    return [
+        f"under a year ({which}, of {metrics.SESSIONS_PER_YEAR} a year): CAGR and Calmar extrapolate it to a "
+        "year, and GIPS would not show them; the total return is what was earned"
+    ]
 
 
 def _sessions(calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> list[date]:
