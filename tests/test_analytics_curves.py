@@ -118,9 +118,36 @@ def test_equal_weight_rebalances_at_the_close_of_each_weeks_first_session() -> N
     assert track.trade_count == 0  # trimming a holding is not a round trip
 
 
-def test_a_baseline_without_a_close_to_trade_at_is_refused() -> None:
-    with pytest.raises(ValueError, match="no close of B on 2026-01-05"):
-        curves.equal_weight_track(["A", "B"], DAYS, {"A": dict.fromkeys(DAYS, 1.0)}, 10_000.0, curves.Costs())
+def test_a_buy_and_hold_without_a_close_to_trade_at_is_refused() -> None:
+    with pytest.raises(ValueError, match="no close of SPY on 2026-01-05"):
+        curves.buy_and_hold_track("SPY", DAYS, {"SPY": {TUE: 1.0}}, 10_000.0, curves.Costs())
+
+
+def test_equal_weight_holds_what_trades_a_symbol_listed_later_joins_at_its_first_rebalance() -> None:
+    """Found with a universe holding an ETF launched after the range's start: the baseline raised 'no close of
+    B' and the leaderboard stopped. It now weighs the symbols with a close and its note names the one left out."""
+    closes = {"A": dict.fromkeys(DAYS, 100.0), "B": {WED: 50.0, THU: 50.0}}
+    track = curves.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
+    # Monday: all in A (100 shares). Wednesday, B's first close: 50 A + 100 B.
+    assert track.curve.equity == pytest.approx((10_000.0,) * 4)
+    assert track.traded == pytest.approx(10_000 + 5_000 + 5_000)
+    [note] = track.notes
+    assert note.startswith("EQUAL_WEIGHT left B out of 1 of its 2 rebalances (on 2026-01-05): no close that day")
+
+
+def test_equal_weight_keeps_a_holding_without_a_close_at_its_last_close() -> None:
+    """Delisted, or a day missing from its file: the holding cannot trade that day, so it stays at its last close
+    and the others are weighed with the rest of the value."""
+    closes = {"A": dict.fromkeys(DAYS, 100.0), "B": {MON: 100.0, TUE: 200.0}}
+    track = curves.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
+    # Monday: 50 A + 50 B. Tuesday: B doubles (15,000). Wednesday: B has no close: its 50 shares kept at 200
+    # (10,000), the other 5,000 in A (50 shares, unchanged); Thursday the same.
+    assert track.curve.equity == pytest.approx((10_000.0, 15_000.0, 15_000.0, 15_000.0))
+    assert track.traded == pytest.approx(10_000)
+    assert track.notes == (
+        "EQUAL_WEIGHT left B out of 1 of its 2 rebalances (on 2026-01-07): no close that day (not listed yet, "
+        "delisted, or a day missing from its prices); it weighed the symbols that had one",
+    )
 
 
 def test_standings_deflate_only_the_trials_and_keep_flat_free_of_nan() -> None:

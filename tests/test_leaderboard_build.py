@@ -338,3 +338,24 @@ def test_books_priced_with_real_prices_are_not_valued_at_synthetic_ones(storage:
     _priced_real(events, clock)
     with pytest.raises(OperationalError, match="priced with real prices, but only synthetic ones"):
         build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+
+
+def test_a_universe_symbol_listed_after_the_books_begin_is_left_out_of_equal_weight_until_it_trades(
+    storage: Storage, database_url: str
+) -> None:
+    """Found with a universe holding an ETF launched after the books began: the leaderboard stopped on a raw
+    ValueError ('EQUAL_WEIGHT: no close of IWM'). It now ranks, and a note says which rebalances left IWM out."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+    _priced_real(events, clock)
+    start, end = date(2024, 11, 5), date(2025, 2, 25)
+    universe = {i.symbol: i.asset_class.value for i in load_config(None).config.assets.universe}
+    made = SyntheticMarket(universe, seed=3).daily_bars(list(universe), start, end)
+    real = {s: [b.model_copy(update={"source": "csv", "synthetic": False}) for b in bars] for s, bars in made.items()}
+    real["IWM"] = [b for b in real["IWM"] if b.day >= date(2025, 1, 2)]  # its first session
+    BarCache(storage.conn).store(real, start, end, provider="csv", synthetic=False)
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    [note] = [n for n in board.notes if n.startswith("EQUAL_WEIGHT left IWM out")]
+    assert "9 of its 17 rebalances (from 2024-11-05 to 2024-12-26): no close that day" in note
+    assert {s.name for s in board.standings} >= {"EQUAL_WEIGHT", "acct_1"}

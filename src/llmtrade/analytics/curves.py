@@ -14,7 +14,10 @@ in basis points against the price, a commission per order) and whole shares:
 - SPY: buy-and-hold, bought at the first session's close.
 - EQUAL_WEIGHT: the universe in equal weights, bought at the first session's close and rebalanced to
   equal weights at the close of each week's first session (weeks as llmtrade names them: Wednesday to
-  Tuesday, `domain/weeks.py`), so it trades on the day the committee's week begins.
+  Tuesday, `domain/weeks.py`), so it trades on the day the committee's week begins. A rebalance weighs the
+  symbols with a close that day: one not listed yet (an ETF launched mid-range), delisted, or missing from its
+  file that day is left out and said in the track's notes; a holding without a close is kept at its last close,
+  as a fund cannot trade what has no price. A real index fund holds what trades, not a symbol yet to exist.
 A baseline's `equity[i]` is its value at close i before that close's trades: a purchase's slippage and
 commission show in the next session's return, so `equity[0]` is the starting cash, as an account's is.
 """
@@ -56,6 +59,8 @@ class Track(Record):
     # The slippage its fills paid, in basis points of the traded notional, when known (the paper broker's
     # setting); None for fills of a broker that does not say.
     slippage_bps: float | None = None
+    # What the reader of its figures must know: a baseline's rebalances that left a symbol out (no close that day).
+    notes: tuple[str, ...] = ()
 
     def between(self, first: int, last: int) -> Track:
         """The track from curve point `first` to `last`, both included, its activity counted after `first`."""
@@ -75,6 +80,7 @@ class Track(Record):
             costs_usd=cut(self.costs_usd, float),
             traded_usd=cut(self.traded_usd, float),
             slippage_bps=self.slippage_bps,
+            notes=self.notes,
         )
 
     @property
@@ -199,14 +205,16 @@ def equal_weight_track(
     symbols: Sequence[str], sessions: Sequence[date], closes: Closes, starting_cash: float, costs: Costs
 ) -> Track:
     """EQUAL_WEIGHT: `symbols` in equal weights from the first session's close, rebalanced at the close of
-    each week's first session (see the module docstring). Raises ValueError when a symbol has no close on
-    a rebalancing session."""
+    each week's first session among the symbols with a close that day (see the module docstring); the track's
+    notes name every symbol left out of a rebalance and when."""
     weeks = [week_id_for(day) for day in sessions]
 
     def rebalance(i: int) -> bool:
         return i == 0 or weeks[i] != weeks[i - 1]
 
-    return _rebalanced(EQUAL_WEIGHT, list(symbols), sessions, closes, starting_cash, costs, rebalance=rebalance)
+    return _rebalanced(
+        EQUAL_WEIGHT, list(symbols), sessions, closes, starting_cash, costs, rebalance=rebalance, partial=True
+    )
 
 
 def _rebalanced(
@@ -218,7 +226,10 @@ def _rebalanced(
     costs: Costs,
     *,
     rebalance: Callable[[int], bool],
+    partial: bool = False,
 ) -> Track:
+    """`partial`: a rebalance trades the symbols with a close that day and keeps the rest as held (else a
+    symbol without one is a ValueError: a buy-and-hold of one symbol has nothing else to hold)."""
     slip = costs.slippage_bps / 10_000
     cash = starting_cash
     held: dict[str, int] = dict.fromkeys(symbols, 0)
@@ -230,6 +241,7 @@ def _rebalanced(
     spent: list[float] = []
     traded: list[float] = []
     paid = notional = 0.0
+    left_out: dict[str, list[date]] = {}
     for i, day in enumerate(sessions):
         value, gross = _mark(held, day, closes, last_price)
         total = cash + value
@@ -242,13 +254,20 @@ def _rebalanced(
             continue
         prices = {s: closes.get(s, {}).get(day) for s in symbols}
         missing = [s for s, p in prices.items() if p is None]
-        if missing:
+        if missing and not partial:
             raise ValueError(f"{name}: no close of {', '.join(missing)} on {day} to trade at")
-        budget = total - costs.commission * len(symbols)
-        for symbol in symbols:
+        for symbol in missing:
+            left_out.setdefault(symbol, []).append(day)
+        tradable = [s for s in symbols if prices[s] is not None]
+        if not tradable:
+            continue
+        # What cannot trade today stays held at its last close; the rest of the value is spread over what can.
+        kept = math.fsum(held[s] * last_price[s] for s in missing if held[s])
+        budget = total - kept - costs.commission * len(tradable)
+        for symbol in tradable:
             price = prices[symbol]
             assert price is not None
-            target = max(0, math.floor(budget / len(symbols) / (price * (1 + slip))))
+            target = max(0, math.floor(budget / len(tradable) / (price * (1 + slip))))
             change = target - held[symbol]
             if change == 0:
                 continue
@@ -271,7 +290,20 @@ def _rebalanced(
         costs_usd=tuple(spent),
         traded_usd=tuple(traded),
         slippage_bps=costs.slippage_bps,
+        notes=_left_out_notes(name, left_out, sum(1 for i in range(len(sessions)) if rebalance(i))),
     )
+
+
+def _left_out_notes(name: str, left_out: Mapping[str, list[date]], rebalances: int) -> tuple[str, ...]:
+    """One note per symbol a rebalance left out: how many of the rebalances, the first and last such day."""
+    notes = []
+    for symbol, days in sorted(left_out.items()):
+        span = f"on {days[0]}" if len(days) == 1 else f"from {days[0]} to {days[-1]}"
+        notes.append(
+            f"{name} left {symbol} out of {len(days)} of its {rebalances} rebalances ({span}): no close that day "
+            "(not listed yet, delisted, or a day missing from its prices); it weighed the symbols that had one"
+        )
+    return tuple(notes)
 
 
 def _trips(orders: list[tuple[str, int, float]], commission: float) -> list[tuple[int, bool]]:

@@ -136,6 +136,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
         *cutoff_notes,
         *_fee_notes(config),
+        *(note for track in tracks for note in track.notes),
     ]
     stopped = unfinished(events.read_stream(streams.BACKTEST))  # a killed backtest's books: say so first
     if stopped:
