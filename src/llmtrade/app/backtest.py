@@ -32,6 +32,7 @@ from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ahead, follow_books, standings
+from llmtrade.app.backtest_prices import check_prices
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
@@ -44,12 +45,10 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import Bar
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
-from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
@@ -332,25 +331,7 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
     held = market.bars(app.loaded.config.assets.symbols, first, last)
-    short = _short_history(held.bars, min(job.at for job in jobs).date())
-    if short:
-        app.say(short)
-
-
-def _short_history(bars: dict[str, list[Bar]], day: date) -> str | None:
-    """What to tell the user when prices begin too late for the indicators: the symbols with fewer sessions before
-    the first job's `day` than the longest indicator needs (its first weeks see those indicators as n/a, as a
-    live run on so short a history would), or None."""
-    before = {symbol: sum(1 for bar in rows if bar.day < day) for symbol, rows in bars.items()}
-    short = sorted((n, symbol) for symbol, n in before.items() if n < LONGEST_WINDOW)
-    if not short:
-        return None
-    counts = ", ".join(f"{symbol} {n}" for n, symbol in short)
-    return (
-        f"short price history: sessions before the first week ({day}): {counts}; the longest indicator (the "
-        f"{LONGEST_WINDOW}-day average) needs {LONGEST_WINDOW}, so the first weeks see some indicators as n/a. "
-        "Start the backtest later, or give the files more history, for every week to see them all"
-    )
+    check_prices(app, storage, market, held.bars, min(job.at for job in jobs).date())
 
 
 def _start_discovery(

@@ -17,7 +17,8 @@ nothing that a later run could take for a complete one.
 Honesty: a provider returns history as it knows it today. Both Alpaca (split-adjusted, market/alpaca_data.py)
 and Yahoo (whose prices are split-adjusted even with auto_adjust=False) divide the bars before a split by
 its ratio, including splits announced after a week's as-of time; dividends stay unadjusted. A CSV folder
-of unadjusted prices avoids that.
+of unadjusted prices avoids that, where no split falls inside the range (the paper broker splits no position:
+app/backtest_prices.py flags a split-like jump at the start).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, split_at
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import unfinished
+from llmtrade.domain.backtests import jumps_note, unfinished
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
@@ -138,9 +138,13 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *_fee_notes(config),
         *(note for track in tracks for note in track.notes),
     ]
-    stopped = unfinished(events.read_stream(streams.BACKTEST))  # a killed backtest's books: say so first
+    record = events.read_stream(streams.BACKTEST)
+    stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)
+    jumps = jumps_note(record)  # prices that may book a split as a loss: beside the figures they touch
+    if jumps:
+        notes.append(jumps)
     if synthetic:
         notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
     undecided = _undecided(board)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.domain.events import EventPayload, StoredEvent
+from llmtrade.domain.market import PriceJumpFlagged
 
 
 class BacktestStarted(EventPayload):
@@ -95,3 +96,31 @@ def unfinished(stream: Sequence[StoredEvent]) -> str | None:
     if leak is not None:
         return f"{note}; it failed its look-ahead audit at week {leak.week_id}: its results are not evidence"
     return f"{note}; run the same `llmtrade backtest` command again to resume it"
+
+
+def flagged_jumps(stream: Sequence[StoredEvent]) -> list[PriceJumpFlagged]:
+    """The split-like price jumps a backtest's `stream` recorded at its starts, each (symbol, day) once, by day."""
+    found = {}
+    for event in stream:
+        if event.type == PriceJumpFlagged.event_type():
+            jump = PriceJumpFlagged.from_event(event)
+            found.setdefault((jump.symbol, jump.day), jump)
+    return sorted(found.values(), key=lambda j: (j.day, j.symbol))
+
+
+def jumps_note(stream: Sequence[StoredEvent]) -> str | None:
+    """What a leaderboard of these books must say when their prices hold split-like jumps (`flagged_jumps`): its
+    figures for whatever held the symbol across such a day count a move that may never have happened. None when
+    there are none (and for books with no backtest)."""
+    jumps = flagged_jumps(stream)
+    if not jumps:
+        return None
+    shown = "; ".join(
+        f"{j.symbol} on {j.day} (x{j.ratio:.3f}, like an unadjusted {j.looks_like} split)" for j in jumps[:5]
+    )
+    more = f"; and {len(jumps) - 5} more" if len(jumps) > 5 else ""
+    return (
+        f"the prices hold {len(jumps)} split-like jump(s), flagged at the backtest's start: {shown}{more}. A return "
+        "across such a day (EQUAL_WEIGHT's, SPY's, an account's that held it) counts a move that may never have "
+        "happened: rerun on split-adjusted prices unless the move was real"
+    )

@@ -154,6 +154,21 @@ class MarketDataRejected(EventPayload):
     where: str | None = None
 
 
+class PriceJumpFlagged(EventPayload):
+    """A session whose close and open both jump from the previous close by about a split's fraction
+    (market/jumps.py), found in a backtest's prices at its start: most likely a split the file left unadjusted,
+    which every return across that day books as a gain or loss that never happened. Flagged, not refused: a
+    real collapse can look the same. `looks_like`: the split, as announced ("4-for-1"); `where`: the file."""
+
+    symbol: str
+    day: date
+    before: date  # the session the ratios are taken against
+    ratio: float  # close / the previous close
+    open_ratio: float  # open / the previous close
+    looks_like: str
+    where: str | None = None
+
+
 # ---------------------------------------------------------------- intraday quotes (issue 12)
 
 # What kind of observation a quote is: a real trade, a quote midpoint, the close of an intraday bar, a row of

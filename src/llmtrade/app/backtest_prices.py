@@ -1,0 +1,104 @@
+"""What a backtest says at its start about the prices it was given, before any week runs on them.
+
+Validation (market/validation.py) has already refused what cannot be priced at all: a hole, a duplicate, a
+bar off the NYSE calendar, a price that is not positive. What is left passes as prices but would mislead:
+- history too short for the indicators (the first weeks then see the 200-day average as n/a): said;
+- a split-like jump (market/jumps.py), most likely a split the file left unadjusted, which every return across
+  it books as a loss or a gain that never happened: said, naming the file, the day, the ratio and what to do,
+  and recorded (PriceJumpFlagged on the backtest stream), so the leaderboard and report say it again beside the
+  figures it touches (domain/backtests.jumps_note).
+
+A jump is flagged, not refused: a real collapse can look exactly like a split (an ETF halving overnight and
+staying there), and refusing real prices would leave the user no way to run them. The warning is what makes
+the choice theirs: adjusted prices, or the move stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+
+from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import flagged_jumps
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import Bar, PriceJumpFlagged
+from llmtrade.market.indicators import LONGEST_WINDOW
+from llmtrade.market.jumps import Jump, split_like
+from llmtrade.market.service import MarketData
+from llmtrade.storage.bootstrap import Storage
+
+
+def check_prices(
+    app: BacktestContainer, storage: Storage, market: MarketData, bars: Mapping[str, Sequence[Bar]], day: date
+) -> None:
+    """Say what misleads in `bars` (the backtest's prefetched history; its first job on `day`), and record each
+    split-like jump once per backtest."""
+    short = short_history(bars, day)
+    if short:
+        app.say(short)
+    jumps = [jump for symbol, series in bars.items() for jump in split_like(symbol, series)]
+    if not jumps:
+        return
+    where = _origin(market)
+    recorded = {(j.symbol, j.day) for j in flagged_jumps(storage.events.read_stream(streams.BACKTEST))}
+    fresh = [
+        NewEvent.of(_flagged(jump, where(jump.symbol)), stream=streams.BACKTEST)
+        for jump in jumps
+        if (jump.symbol, jump.day) not in recorded
+    ]
+    if fresh:
+        storage.events.append(fresh)
+    for jump in jumps:
+        app.say(jump_message(jump, where(jump.symbol)))
+
+
+def jump_message(jump: Jump, where: str | None) -> str:
+    """The warning for one split-like jump: the file, the day, the ratios, what it looks like and what to do."""
+    place = f"{where}: " if where else ""
+    move = f"{jump.ratio - 1:+.0%}"
+    return (
+        f"split-like jump: {place}{jump.symbol} closes on {jump.day} at {jump.ratio:.3f}x its close of {jump.before} "
+        f"(opening at {jump.open_ratio:.3f}x), like an unadjusted {jump.looks_like()} split. Every return across that "
+        f"day counts it as a {move} move (the paper broker splits no position): if it is a split, give split-adjusted "
+        "prices (a provider's adjusted series, or every bar before the split divided by its ratio) and run again "
+        "under a new --name; if the move was real, go on (the leaderboard repeats this note)"
+    )
+
+
+def short_history(bars: Mapping[str, Sequence[Bar]], day: date) -> str | None:
+    """What to tell the user when prices begin too late for the indicators: the symbols with fewer sessions before
+    the first job's `day` than the longest indicator needs (its first weeks see those indicators as n/a, as a
+    live run on so short a history would), or None."""
+    before = {symbol: sum(1 for bar in rows if bar.day < day) for symbol, rows in bars.items()}
+    short = sorted((n, symbol) for symbol, n in before.items() if n < LONGEST_WINDOW)
+    if not short:
+        return None
+    counts = ", ".join(f"{symbol} {n}" for n, symbol in short)
+    return (
+        f"short price history: sessions before the first week ({day}): {counts}; the longest indicator (the "
+        f"{LONGEST_WINDOW}-day average) needs {LONGEST_WINDOW}, so the first weeks see some indicators as n/a. "
+        "Start the backtest later, or give the files more history, for every week to see them all"
+    )
+
+
+def _flagged(jump: Jump, where: str | None) -> PriceJumpFlagged:
+    return PriceJumpFlagged(
+        symbol=jump.symbol,
+        day=jump.day,
+        before=jump.before,
+        ratio=round(jump.ratio, 6),
+        open_ratio=round(jump.open_ratio, 6),
+        looks_like=jump.looks_like(),
+        where=where,
+    )
+
+
+def _origin(market: MarketData) -> Callable[[str], str | None]:
+    """Where a symbol's bars were read from (a CSV file), by the first provider that can say; None otherwise."""
+    located = [origin for p in market.providers if (origin := getattr(p, "origin", None)) is not None]
+
+    def where(symbol: str) -> str | None:
+        return located[0](symbol) if located else None
+
+    return where

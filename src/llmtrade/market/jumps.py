@@ -1,0 +1,67 @@
+"""Price jumps that look like an unadjusted split (pure): a close-to-close ratio near a split's simple fraction,
+with the open gapped by the same fraction.
+
+A file of unadjusted prices (a broker's export, Stooq's raw series, Alpha Vantage's TIME_SERIES_DAILY; Yahoo's
+"Close" is split-adjusted, its raw feed is not) shows a 4-for-1 split as a close at a quarter of the day before:
+every return across that day then reads -75%, and a backtest holding it books a loss that never happened. A
+split moves the whole session, so the open gaps as the close does and the day's own move is ordinary; a
+fall during the day (a crash that grew) does not match. A real collapse can still match (an ETF losing half
+overnight and holding there), so this finds what to look at, and the caller says so: it does not refuse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from itertools import pairwise
+
+from llmtrade.domain.market import Bar
+
+# The ratios a split or reverse split leaves in unadjusted prices: N-for-1 (1/N), 1-for-N (N), 3-for-2 (2/3).
+_SPLITS = sorted(
+    {Fraction(1, n) for n in (2, 3, 4, 5, 8, 10, 20)}
+    | {Fraction(n) for n in (2, 3, 4, 5, 8, 10, 20)}
+    | {Fraction(2, 3), Fraction(3, 2)}
+)
+# How far (in log terms, about 5%) the close and the open may sit from the fraction: a split day's own move.
+TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Jump:
+    """A session whose close is `ratio` times the previous close, and whose open is `open_ratio` times it: both near
+    `split` (the close after an N-for-1 split is 1/N of the one before)."""
+
+    symbol: str
+    day: date
+    before: date
+    ratio: float
+    open_ratio: float
+    split: Fraction
+
+    def looks_like(self) -> str:
+        """The split this jump looks like, as a company announces it: '4-for-1', '1-for-8', '3-for-2'."""
+        return f"{self.split.denominator}-for-{self.split.numerator}"
+
+
+def split_like(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
+    """Every session of `bars` (oldest first) whose close and open both jump from the previous close by about a
+    split's fraction (`_SPLITS`, within `TOLERANCE` in log terms)."""
+    found = []
+    for previous, bar in pairwise(bars):
+        ratio, opened = bar.close / previous.close, bar.open / previous.close
+        split = _nearest(ratio)
+        if split is not None and abs(math.log(opened / float(split))) < TOLERANCE:
+            found.append(Jump(symbol, bar.day, previous.day, ratio, opened, split))
+    return found
+
+
+def _nearest(ratio: float) -> Fraction | None:
+    """The split fraction `ratio` is within `TOLERANCE` of, or None (an ordinary day is far from all of them)."""
+    if ratio <= 0 or abs(math.log(ratio)) < math.log(1.4):  # 2/3 and 3/2 are the nearest to 1 of `_SPLITS`
+        return None
+    best = min(_SPLITS, key=lambda f: abs(math.log(ratio / float(f))))
+    return best if abs(math.log(ratio / float(best))) < TOLERANCE else None

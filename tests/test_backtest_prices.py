@@ -1,0 +1,85 @@
+"""What a backtest says at its start about prices that pass validation but would mislead: a split-like jump
+(most likely an unadjusted split) is said with its file, day and ratio, recorded, and repeated by the leaderboard;
+a real fall during the day is not taken for one."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.container import Container
+from llmtrade.app.leaderboard import leaderboard
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
+from llmtrade.domain.market import Bar
+from llmtrade.market.jumps import split_like
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database
+from tests.test_backtest import _unique, _url
+from tests.test_backtest_bad_start import WEEK, _write
+from tests.test_backtest_bad_start import bars as bars
+
+SPLIT = WEEK + timedelta(days=1)  # Thursday of the backtest's week
+
+
+def _split(rows: list[Bar], day: date, ratio: float) -> list[Bar]:
+    """`rows` as a file that left a split on `day` unadjusted: every bar from `day` on at `ratio` times its price."""
+    scale = ("open", "high", "low", "close")
+    return [b.model_copy(update={k: getattr(b, k) * ratio for k in scale}) if b.day >= day else b for b in rows]
+
+
+def test_an_unadjusted_split_is_said_at_the_start_recorded_and_repeated_by_the_leaderboard(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Found with a file of unadjusted prices: a 4-for-1 split passed as a -75% day and the leaderboard booked it
+    as a loss. Now the start names the file, the day and the ratio and says what to do; the books record it, and
+    the leaderboard says it beside the figures."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {**bars, "GLD": _split(bars["GLD"], SPLIT, 0.25)})
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    [warning] = [text for text in said if text.startswith("split-like jump")]
+    assert f"{folder / 'GLD.csv'}: GLD closes on {SPLIT} at 0.2" in warning
+    assert "like an unadjusted 4-for-1 split" in warning and "give split-adjusted prices" in warning
+    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+        [(payload,)] = conn.execute("SELECT payload FROM events WHERE type = 'PriceJumpFlagged'").fetchall()
+    assert (payload["symbol"], payload["day"], payload["looks_like"]) == ("GLD", SPLIT.isoformat(), "4-for-1")
+    assert payload["where"] == str(folder / "GLD.csv")
+    live = Container(settings, load_config(None), FixedClock(datetime(2026, 1, 20, tzinfo=UTC)), None, print)
+    board = leaderboard(live, backtest=name)
+    [note] = [n for n in board.notes if "split-like jump" in n]
+    assert f"GLD on {SPLIT} (x0.25" in note and "like an unadjusted 4-for-1 split" in note
+
+
+def test_clean_prices_say_nothing_of_jumps(bars: dict[str, list[Bar]], database_url: str, tmp_path: Path) -> None:
+    _write(tmp_path / "prices", bars)
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, csv=tmp_path / "prices")
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    assert not [text for text in said if "split-like" in text]
+
+
+@pytest.mark.parametrize(("ratio", "looks"), [(0.5, "2-for-1"), (1 / 3, "3-for-1"), (0.1, "10-for-1"), (8, "1-for-8")])
+def test_a_whole_session_moved_by_a_split_fraction_is_split_like(
+    bars: dict[str, list[Bar]], ratio: float, looks: str
+) -> None:
+    [jump] = split_like("GLD", _split(bars["GLD"], SPLIT, ratio))
+    assert (jump.day, jump.looks_like()) == (SPLIT, looks)
+
+
+def test_a_fall_during_the_day_or_a_crash_off_every_fraction_is_not(bars: dict[str, list[Bar]]) -> None:
+    """A real crash: opening near the close before and halving by the close (the open did not gap), or gapping to
+    0.17x (SVXY on 2018-02-06 fell about 83%), which is no split's fraction."""
+    rows = bars["GLD"]
+    at = next(i for i, b in enumerate(rows) if b.day == SPLIT)
+    before = rows[at - 1].close
+    fell = rows[at].model_copy(update={"open": before, "high": before, "low": before * 0.5, "close": before * 0.5})
+    assert split_like("GLD", [*rows[:at], fell]) == []
+    assert split_like("GLD", _split(rows, SPLIT, 0.17)) == []
