@@ -4,8 +4,11 @@
 A week's return runs from the close of the previous week's last session (the range's first close for the first
 week) to the close of its own last session; weeks are New York weeks (domain/weeks.py). The differences are
 paired by week, so what both books share (the market, the schedule) cancels and what differs (e.g. memory on or
-off) is left. Intervals: metrics.py's stationary bootstrap over the paired weeks (`paired_mean_interval`) and,
-for the daily returns, `excess_interval`.
+off) is left. An account wiped out (equity 0) in either book has no return in the weeks after: a return on
+nothing is undefined, not 0 (counting it 0 paired a dead account's "flat" weeks against the other book's gains
+and losses as if it had chosen to stand aside). Those weeks are left out of its pairing, and a note names the
+book, the account, the day and the weeks left. Intervals: metrics.py's stationary bootstrap over the paired weeks
+(`paired_mean_interval`) and, for the daily returns, `excess_interval` (none when either curve reached zero).
 """
 
 from __future__ import annotations
@@ -29,14 +32,20 @@ def week_ends(sessions: Sequence[date]) -> list[int]:
     return list(ends.values())
 
 
-def weekly_returns(equity: Sequence[float], ends: Sequence[int]) -> list[float]:
-    """Each week's return from the previous week's end (index 0 for the first) to its own end."""
-    returns = []
+def weekly_returns(equity: Sequence[float], ends: Sequence[int]) -> list[float | None]:
+    """Each week's return from the previous week's end (index 0 for the first) to its own end; None for a week that
+    starts at no equity (after a wipe-out: undefined). The week of the wipe-out itself is -100%."""
+    returns: list[float | None] = []
     start = 0
     for end in ends:
-        returns.append(equity[end] / equity[start] - 1 if equity[start] > 0 else 0.0)
+        returns.append(equity[end] / equity[start] - 1 if equity[start] > 0 else None)
         start = end
     return returns
+
+
+def _wiped(curve: Sequence[float], sessions: Sequence[date]) -> date | None:
+    """The first session at which `curve` (equity on `sessions`) is at or below zero, or None."""
+    return next((day for day, value in zip(sessions, curve, strict=True) if value <= 0), None)
 
 
 def _on(curve: Curve, sessions: Sequence[date]) -> list[float]:
@@ -72,12 +81,24 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
     differences = []
     for curve in mine:
         on, off = _on(curve, common), _on(other[curve.name], common)
-        weekly_on, weekly_off = weekly_returns(on, ends), weekly_returns(off, ends)
+        both = [
+            (a, b)
+            for a, b in zip(weekly_returns(on, ends), weekly_returns(off, ends), strict=True)
+            if a is not None and b is not None
+        ]
+        weekly_on, weekly_off = [a for a, _ in both], [b for _, b in both]
+        for books, values in ((board.source, on), (versus.source, off)):
+            day = _wiped(values, common)
+            if day is not None:
+                notes.append(
+                    f"{curve.name} was wiped out (equity 0) in {books} on {day}: its weekly returns after are "
+                    f"undefined, so {len(both)} of {len(ends)} weeks are paired"
+                )
         daily_on, daily_off = _daily(on), _daily(off)
         differences.append(
             PairedDifference(
                 name=curve.name,
-                weeks=len(ends),
+                weeks=len(both),
                 return_on=on[-1] / on[0] - 1 if on and on[0] > 0 else 0.0,
                 return_off=off[-1] / off[0] - 1 if off and off[0] > 0 else 0.0,
                 weekly=metrics.paired_mean_interval(weekly_on, weekly_off, minimum=MIN_WEEKS_FOR_INTERVAL),
@@ -86,7 +107,7 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                     if len(daily_on) == len(daily_off)
                     else metrics.Interval(estimate=None, low=None, high=None)
                 ),
-                weeks_better=sum(1 for a, b in zip(weekly_on, weekly_off, strict=True) if a > b),
+                weeks_better=sum(1 for a, b in both if a > b),
             )
         )
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:

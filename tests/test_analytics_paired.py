@@ -1,0 +1,51 @@
+"""`leaderboard --versus`: an account wiped out in one book has no weekly return after, and is paired only over
+the weeks both books define (pure)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from llmtrade.analytics.paired import pairing
+from llmtrade.analytics.records import Curve, Leaderboard
+from llmtrade.market.calendar import TradingCalendar
+
+# Four New York weeks (Wednesday to Tuesday): the first session is the start, then 4 x 5 sessions.
+SESSIONS = tuple(TradingCalendar().sessions_between(date(2026, 2, 3), date(2026, 3, 3)))
+
+
+def _board(name: str, equity: list[float]) -> Leaderboard:
+    curve = Curve(
+        name="acct_1", kind="account", sessions=SESSIONS, equity=tuple(equity), gross_exposure=(0.0,) * len(equity)
+    )
+    return Leaderboard(
+        source=f"backtest {name}",
+        start=SESSIONS[0],
+        end=SESSIONS[-1],
+        sessions=len(SESSIONS) - 1,
+        trials=1,
+        bootstrap="test",
+        standings=(),
+        curves=(curve,),
+    )
+
+
+def test_weeks_after_a_wipe_out_are_undefined_not_zero() -> None:
+    """Found reading analytics/paired.py: a wiped-out account's later weeks counted as 0% returns, so against a
+    book losing 1% a week the dead account 'beat' it every week after. They are now left out, and a note says so."""
+    n = len(SESSIONS)
+    wiped_at = 8  # a session in the second week
+    on = [100.0] * wiped_at + [0.0] * (n - wiped_at)
+    off = [100.0 * 0.998**i for i in range(n)]  # a steady loss every session
+    paired = pairing(_board("memory-on", on), _board("memory-off", off))
+    [diff] = paired.differences
+    assert paired.weeks == 4 and diff.weeks == 2  # the first week, and the week of the wipe-out (-100%)
+    assert diff.weeks_better == 1  # the first week (0% against a loss); never a week after the wipe-out
+    assert diff.weekly.estimate is not None and diff.weekly.estimate < -0.4
+    assert diff.return_on == pytest.approx(-1.0)
+    [note] = [n for n in paired.notes if "wiped out" in n]
+    assert note == (
+        f"acct_1 was wiped out (equity 0) in backtest memory-on on {SESSIONS[wiped_at]}: its weekly returns after are "
+        "undefined, so 2 of 4 weeks are paired"
+    )
