@@ -1,6 +1,7 @@
 """What a backtest says at its start about prices that pass validation but would mislead: a split-like jump
 (most likely an unadjusted split) is said with its file, day and ratio, recorded, and repeated by the leaderboard;
-a real fall during the day is not taken for one."""
+a real fall during the day is not taken for one. A symbol whose prices begin during the range is not offered to
+the committee before its first bar."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.market.jumps import split_like
+from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from tests.test_backtest import _unique, _url
@@ -83,3 +87,35 @@ def test_a_fall_during_the_day_or_a_crash_off_every_fraction_is_not(bars: dict[s
     fell = rows[at].model_copy(update={"open": before, "high": before, "low": before * 0.5, "close": before * 0.5})
     assert split_like("GLD", [*rows[:at], fell]) == []
     assert split_like("GLD", _split(rows, SPLIT, 0.17)) == []
+
+
+def test_a_symbol_listed_during_the_range_is_offered_from_its_first_week_with_a_price(
+    database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Found with a universe holding an ETF launched after --from: the first week's market snapshot failed ('no
+    bars ... in IWM.csv'). Now the start says it, records it, and the weeks before its first bar neither snapshot
+    nor offer it; the week after does. The look-ahead audit of both weeks passes: each week decides from its own
+    as-of session."""
+    assets = load_config(None).config.assets
+    classes = {i.symbol: i.asset_class.value for i in assets.universe}
+    start = WEEK - backtest_module._HISTORY - timedelta(days=5)
+    symbols = sorted({*assets.symbols, BENCHMARK})
+    made = SyntheticMarket(classes, seed=11).daily_bars(symbols, start, WEEK + timedelta(days=20))
+    listed = WEEK + timedelta(days=5)  # the Monday before the second week's run
+    made["IWM"] = [b for b in made["IWM"] if b.day >= listed]
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, made)
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    second = WEEK + timedelta(days=7)
+    spec = BacktestSpec(name=name, first=WEEK, last=second, offline=True, replay=False, csv=folder, audit=2)
+    result = backtest(settings, load_config(None), None, spec, say=said.append)
+    assert result.weeks_run == 2 and all(a.passed for a in result.audit) and len(result.audit) == 2
+    [late] = [text for text in said if text.startswith("prices begin late")]
+    assert f"IWM's ({folder / 'IWM.csv'}) first bar is {listed}" in late and "do not offer IWM" in late
+    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+        [(recorded,)] = conn.execute("SELECT payload FROM events WHERE type = 'PricesBeginLate'").fetchall()
+        snapshots = dict(conn.execute("SELECT week_id, payload FROM events WHERE stream LIKE 'week:%:snapshot'"))
+    assert (recorded["symbol"], recorded["first_day"]) == ("IWM", listed.isoformat())
+    shown = {week: set(payload["snapshot"]["indicators"]) for week, payload in snapshots.items()}
+    assert "IWM" not in shown[WEEK] and "IWM" in shown[second] and BENCHMARK in shown[WEEK]

@@ -331,7 +331,7 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
     held = market.bars(app.loaded.config.assets.symbols, first, last)
-    check_prices(app, storage, market, held.bars, min(job.at for job in jobs).date())
+    check_prices(app, storage, market, held.bars, min(job.at for job in jobs))
 
 
 def _start_discovery(

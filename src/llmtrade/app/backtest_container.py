@@ -35,7 +35,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.job_loop import JobLoop
 from llmtrade.app.session import Session
 from llmtrade.clock import Timer
-from llmtrade.config.models import ModelsConfig
+from llmtrade.config.models import BENCHMARK, Config, ModelsConfig
 from llmtrade.errors import TemporaryError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.provider import BarProvider
@@ -51,6 +51,7 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import connect, locate, sibling
 from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.weeks import resolve_week
 from llmtrade.workflows.workbench import SideOpener
 
 if TYPE_CHECKING:
@@ -85,11 +86,28 @@ class BacktestContainer(Container):
     # job may see is cut by its MarketData, QuoteService and CutoffMarket, which are built per job over them).
     _bar_providers: dict[tuple[str, ...], list[BarProvider]] = field(default_factory=dict, init=False)
     _quote_providers: dict[tuple[str, ...], list[QuoteProvider]] = field(default_factory=dict, init=False)
+    # The universe symbols whose prices begin after the first week's as-of session, with their first bar's day
+    # (set by the prefetch): a week before that day does not offer them (`offered`).
+    listed_later: dict[str, date] = field(default_factory=dict, init=False)
 
     @property
     def live(self) -> bool:
         """Never: offline market providers and the paper broker for every account, in any mode."""
         return False
+
+    def offered(self, config: Config, week_id: date) -> Config:
+        """`config` without the symbols whose prices begin after the week's as-of session (an ETF launched during
+        the range): no PM may pitch, and no snapshot price, what had not traded yet. Decided from the as-of alone,
+        so the look-ahead audit's cut-off run leaves out the same ones; the benchmark is never left out."""
+        if not self.listed_later:
+            return config
+        _, asof = resolve_week(self.clock.now(), week_id, self.loaded.config.schedule)
+        session = self.calendar.last_completed_session(asof)
+        later = {s for s, first in self.listed_later.items() if session is None or first > session} - {BENCHMARK}
+        if not later:
+            return config
+        universe = [i for i in config.assets.universe if i.symbol not in later]
+        return config.model_copy(update={"assets": config.assets.model_copy(update={"universe": universe})})
 
     def trading_is_live(self, events: EventStore) -> bool:
         return False

@@ -3,6 +3,9 @@
 Validation (market/validation.py) has already refused what cannot be priced at all: a hole, a duplicate, a
 bar off the NYSE calendar, a price that is not positive. What is left passes as prices but would mislead:
 - history too short for the indicators (the first weeks then see the 200-day average as n/a): said;
+- a symbol whose prices begin after the first week's as-of session (an ETF launched during the range): said and
+  recorded (PricesBeginLate); the weeks before its first bar do not offer it (BacktestContainer.offered), no
+  look-ahead: the committee of a week sees only what had a price by its as-of time;
 - a split-like jump (market/jumps.py), most likely a split the file left unadjusted, which every return across
   it books as a loss or a gain that never happened: said, naming the file, the day, the ratio and what to do,
   and recorded (PriceJumpFlagged on the backtest stream), so the leaderboard and report say it again beside the
@@ -16,13 +19,14 @@ the choice theirs: adjusted prices, or the move stands.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import flagged_jumps
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import Bar, PriceJumpFlagged
+from llmtrade.domain.market import Bar, PriceJumpFlagged, PricesBeginLate
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import Jump, split_like
 from llmtrade.market.service import MarketData
@@ -30,19 +34,30 @@ from llmtrade.storage.bootstrap import Storage
 
 
 def check_prices(
-    app: BacktestContainer, storage: Storage, market: MarketData, bars: Mapping[str, Sequence[Bar]], day: date
+    app: BacktestContainer, storage: Storage, market: MarketData, bars: Mapping[str, Sequence[Bar]], first_at: datetime
 ) -> None:
-    """Say what misleads in `bars` (the backtest's prefetched history; its first job on `day`), and record each
-    split-like jump once per backtest."""
-    short = short_history(bars, day)
+    """Say what misleads in `bars` (the backtest's prefetched history; its first job at `first_at`), record each
+    split-like jump and each late listing once per backtest, and tell `app` which symbols begin late (the weeks
+    before their first bar do not offer them: BacktestContainer.offered)."""
+    where = _origin(market)
+    stream = storage.events.read_stream(streams.BACKTEST)
+    asof = app.calendar.last_completed_session(first_at)
+    app.listed_later = {
+        s: series[0].day for s, series in bars.items() if series and asof is not None and series[0].day > asof
+    }
+    short = short_history({s: b for s, b in bars.items() if s not in app.listed_later}, first_at.date())
     if short:
         app.say(short)
+    fresh: list[NewEvent] = []
+    known = {PricesBeginLate.from_event(e).symbol for e in stream if e.type == PricesBeginLate.event_type()}
+    for symbol, first in sorted(app.listed_later.items()):
+        app.say(late_message(symbol, first, asof, where(symbol)))
+        if symbol not in known:
+            late = PricesBeginLate(symbol=symbol, first_day=first, where=where(symbol))
+            fresh.append(NewEvent.of(late, stream=streams.BACKTEST))
     jumps = [jump for symbol, series in bars.items() for jump in split_like(symbol, series)]
-    if not jumps:
-        return
-    where = _origin(market)
-    recorded = {(j.symbol, j.day) for j in flagged_jumps(storage.events.read_stream(streams.BACKTEST))}
-    fresh = [
+    recorded = {(j.symbol, j.day) for j in flagged_jumps(stream)}
+    fresh += [
         NewEvent.of(_flagged(jump, where(jump.symbol)), stream=streams.BACKTEST)
         for jump in jumps
         if (jump.symbol, jump.day) not in recorded
@@ -51,6 +66,22 @@ def check_prices(
         storage.events.append(fresh)
     for jump in jumps:
         app.say(jump_message(jump, where(jump.symbol)))
+
+
+def late_message(symbol: str, first: date, asof: date | None, where: str | None) -> str:
+    """What a symbol whose prices begin after the first week's as-of session means for the backtest."""
+    place = f" ({where})" if where else ""
+    if symbol == BENCHMARK:
+        return (
+            f"prices begin late: {symbol}'s{place} first bar is {first}, after the first week's as-of session {asof}; "
+            f"every week reads {BENCHMARK}, the benchmark, so the weeks before it cannot run: give its history from "
+            "before the first week, or start the backtest after it"
+        )
+    return (
+        f"prices begin late: {symbol}'s{place} first bar is {first}, after the first week's as-of session {asof}: the "
+        f"weeks before it do not offer {symbol} to the committee (it had no price yet), and EQUAL_WEIGHT leaves it "
+        "out until its first close. If it traded before, give the file its earlier history"
+    )
 
 
 def jump_message(jump: Jump, where: str | None) -> str:

@@ -256,7 +256,7 @@ class Container:
         run_id = new_run_id(now)
         market = self.market(storage, run_id=run_id, week_id=week_id)
         # The week's universe (issue 15): the static list, or the watchlist fixed once for the week.
-        config = week_config(self.loaded.config, storage.events, week_id, run_id)
+        config = self.offered(week_config(self.loaded.config, storage.events, week_id, run_id), week_id)
         quotes = self.quotes(storage, market)
         desks = self.desks(storage, market, config=config, quotes=quotes)  # one quote service for the job
         return Workbench(
@@ -274,6 +274,11 @@ class Container:
             self.job_memory(storage, run_id=run_id),
             self.side(storage, self.writing_models(), run_id=run_id),
         )
+
+    def offered(self, config: Config, week_id: date) -> Config:
+        """`config` with the universe the committee is offered in `week_id`: live, all of it (a backtest leaves out
+        what had no price yet, app/backtest_container.py)."""
+        return config
 
     def writing_models(self) -> ModelsConfig:
         """The models config with its memory switched on: a job remembers with memory off too, so switching it on

@@ -40,6 +40,7 @@ def similar_conditions(
     if memory is None or not config.models.memory.enabled:
         return ()
     week_id = week_id_for(now.astimezone(NEW_YORK).date())
+    config = app.offered(config, week_id)  # a backtest's week has no snapshot of a symbol with no price yet
     if not _earlier_conditions(storage, now, week_id):
         return ()  # nothing to compare with (a fresh memory): no snapshot to take
     try:

@@ -169,6 +169,16 @@ class PriceJumpFlagged(EventPayload):
     where: str | None = None
 
 
+class PricesBeginLate(EventPayload):
+    """A universe symbol whose prices begin after a backtest's first as-of session (an ETF launched during the
+    range, a file cut short at its head): the weeks before `first_day` do not offer it to the committee and the
+    EQUAL_WEIGHT baseline leaves it out until it has a close. Recorded at the backtest's start; `where`: the file."""
+
+    symbol: str
+    first_day: date
+    where: str | None = None
+
+
 # ---------------------------------------------------------------- intraday quotes (issue 12)
 
 # What kind of observation a quote is: a real trade, a quote midpoint, the close of an intraday bar, a row of
