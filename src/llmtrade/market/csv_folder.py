@@ -1,11 +1,14 @@
 """Daily bars from a folder of CSV files, one per symbol (`SPY.csv`: Date,Open,High,Low,Close,Volume).
 
-Extra columns are ignored, but for a Ticker or Symbol column (as Yahoo and vendor exports have): a row naming
-another symbol than the file's is refused, since a file copied under the wrong name would otherwise trade one
-instrument on another's prices. A malformed file is refused (SeriesRejected) naming the file, line and
-what to do, never a silent skip: a missing row would quietly shift every indicator computed from
-it. Files are UTF-8, with or without a byte-order mark. Missing sessions are found by the market
-service's validator (market/validation.py), which names this file through `origin`.
+Column names are matched whatever their case, and `timestamp` stands for Date (Alpha Vantage's
+`timestamp,open,high,low,close,volume`). Extra columns are ignored, but for a Ticker or Symbol column (as Yahoo and
+vendor exports have): a row naming another symbol than the file's is refused, since a file copied under the wrong
+name would otherwise trade one instrument on another's prices; and for a Currency column: a row priced in another
+currency than USD is refused (accounts, costs and the benchmark are in dollars; a London listing's pence are not).
+A file whose rows run newest first (Alpha Vantage, Investing.com) is refused saying so. A malformed file is
+refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
+shift every indicator computed from it. Files are UTF-8, with or without a byte-order mark. Missing sessions are
+found by the market service's validator (market/validation.py), which names this file through `origin`.
 """
 
 from __future__ import annotations
@@ -84,7 +87,10 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     rows = _lines(path, symbol)
     reader = csv.DictReader(rows)
     columns = reader.fieldnames or []
-    absent = [c for c in REQUIRED if c not in columns]
+    spelled = {c.strip().lower(): c for c in columns}
+    found = {c: spelled.get(c.lower()) or (spelled.get("timestamp") if c == "Date" else None) for c in REQUIRED}
+    names = {c: name for c, name in found.items() if name is not None}
+    absent = [c for c in REQUIRED if c not in names]
     if absent:
         raise _rejected(
             path,
@@ -95,14 +101,18 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
             f"missing column(s) {', '.join(absent)} (has {', '.join(columns)})",
         )
     named = next((c for c in columns if c.strip().lower() in ("ticker", "symbol")), None)
+    currency = spelled.get("currency")
     bars: list[Bar] = []
     seen: dict[date, int] = {}
     for row in reader:
         line = reader.line_num
-        bar = _bar(path, line, symbol, row)
+        bar = _bar(path, line, symbol, {c: row.get(name) or "" for c, name in names.items()})
         if named is not None and _spelled(row.get(named) or symbol) != _spelled(symbol):
             reason = f"{bar.day}: {named} {(row.get(named) or '').strip()!r} is not {symbol}, the file's symbol"
             raise _rejected(path, line, symbol, bar.day, ProblemKind.WRONG_SYMBOL, reason)
+        if currency is not None and (row.get(currency) or "USD").strip().upper() not in ("USD", ""):
+            reason = f"{bar.day}: {currency} {(row.get(currency) or '').strip()!r} is not USD"
+            raise _rejected(path, line, symbol, bar.day, ProblemKind.WRONG_CURRENCY, reason)
         if bar.day in seen:
             raise _rejected(
                 path,
@@ -113,12 +123,28 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
                 f"date {bar.day} appears again (first on line {seen[bar.day]})",
             )
         if bars and bar.day < bars[-1].day:
-            raise _rejected(
-                path, line, symbol, bar.day, ProblemKind.UNORDERED, f"date {bar.day} does not come after {bars[-1].day}"
-            )
+            reason = f"date {bar.day} does not come after {bars[-1].day}" + _newest_first([*bars, bar], reader)
+            raise _rejected(path, line, symbol, bar.day, ProblemKind.UNORDERED, reason)
         seen[bar.day] = line
         bars.append(bar)
     return bars
+
+
+def _newest_first(bars: list[Bar], rest: csv.DictReader) -> str:
+    """ ", and every row runs newest first ...": what to add when the file is wholly in reverse (a vendor's order, not a
+    mix-up), read from the rows left; "" otherwise. The file is refused either way: its order is the user's to fix."""
+    if len(bars) != 2:
+        return ""
+    days = [bars[0].day, bars[1].day]
+    for row in rest:
+        date_column = next((c for c in row if c.strip().lower() in ("date", "timestamp")), None)
+        try:
+            days.append(date.fromisoformat((row.get(date_column or "") or "").strip()[:10]))
+        except ValueError:
+            return ""
+    if all(a > b for a, b in pairwise(days)):
+        return " (every row runs newest first, as Alpha Vantage and Investing.com export them)"
+    return ""
 
 
 def _spelled(ticker: str) -> str:

@@ -48,12 +48,19 @@ class ProblemKind(StrEnum):
     INCONSISTENT = "inconsistent"
     UNREADABLE = "unreadable"  # a file that cannot be decoded or parsed at all
     WRONG_SYMBOL = "wrong_symbol"  # a row naming another symbol than the series it was read for
+    WRONG_CURRENCY = "wrong_currency"  # a row priced in another currency than USD
 
 
 ADVICE = {
     ProblemKind.MISSING_SESSION: "add the missing session(s) or re-export the data",
-    ProblemKind.STALE: "update the data through the latest session",
-    ProblemKind.NOT_A_SESSION: "remove the row(s) or fix their dates (a timezone shift moves bars onto closed days)",
+    ProblemKind.STALE: (
+        "update the data through the latest session (a symbol that stopped trading, delisted or closed, cannot be "
+        "held past its last bar: take it out of the universe, or end the range there)"
+    ),
+    ProblemKind.NOT_A_SESSION: (
+        "remove the row(s) or fix their dates (a timezone shift moves bars onto closed days; a file on another "
+        "exchange's calendar, a London or Frankfurt listing, needs the US listing's prices instead)"
+    ),
     ProblemKind.DUPLICATE: "keep one row per date",
     ProblemKind.UNORDERED: "sort the rows by date",
     ProblemKind.BAD_PRICE: "fill in a finite, positive price or re-export the data",
@@ -61,6 +68,9 @@ ADVICE = {
     ProblemKind.INCONSISTENT: "fix the prices so that low <= open, close <= high",
     ProblemKind.UNREADABLE: "fix the file and run again",
     ProblemKind.WRONG_SYMBOL: "keep one symbol's bars in each file, named after it (SPY.csv holds SPY's)",
+    ProblemKind.WRONG_CURRENCY: (
+        "give the US listing's prices in US dollars: accounts, costs and the SPY benchmark are in dollars"
+    ),
 }
 
 

@@ -1,0 +1,58 @@
+"""CSV files as vendors write them: Alpha Vantage's lower-case `timestamp` header is read; a file newest first, or
+priced in another currency, is refused at the start, saying which and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmtrade.errors import MarketDataError
+from llmtrade.market.csv_folder import read_csv
+from llmtrade.market.validation import ADVICE, ProblemKind, SeriesRejected, validate_series
+from tests.market_series import SESSIONS, good_bars
+
+ROWS = [f"{b.day},{b.open},{b.high},{b.low},{b.close},{int(b.volume)}" for b in good_bars()]
+
+
+def _file(tmp_path: Path, header: str, rows: list[str]) -> Path:
+    path = tmp_path / "SPY.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_alpha_vantages_lower_case_timestamp_header_is_read(tmp_path: Path) -> None:
+    """Found with an Alpha Vantage export: refused as 'missing column(s) Date, Open, High, Low, Close, Volume'."""
+    plain = read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", ROWS), "SPY")
+    vendor = read_csv(_file(tmp_path, "timestamp,open,high,low,close,volume", ROWS), "SPY")
+    assert vendor == plain and len(vendor) == len(ROWS)
+
+
+def test_a_file_newest_first_is_refused_saying_so(tmp_path: Path) -> None:
+    path = _file(tmp_path, "timestamp,open,high,low,close,volume", ROWS[::-1])
+    with pytest.raises(MarketDataError, match=r"line 3: SPY: date .* does not come after .* \(every row runs newest"):
+        read_csv(path, "SPY")
+    # A single row out of place is not called newest first.
+    swapped = [ROWS[0], ROWS[2], ROWS[1], *ROWS[3:]]
+    with pytest.raises(MarketDataError) as caught:
+        read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", swapped), "SPY")
+    assert "newest first" not in str(caught.value) and "sort the rows by date" in str(caught.value)
+
+
+def test_a_file_priced_in_another_currency_is_refused(tmp_path: Path) -> None:
+    """A London listing (pence) or a Frankfurt one (euros) would be traded as dollars by the paper broker."""
+    rows = [f"{row},USD" for row in ROWS[:3]] + [f"{row},EUR" for row in ROWS[3:]]
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume,Currency", rows), "SPY")
+    [problem] = caught.value.problems
+    assert problem.kind is ProblemKind.WRONG_CURRENCY and problem.where == f"{tmp_path / 'SPY.csv'}, line 5"
+    assert "Currency 'EUR' is not USD" in str(caught.value) and ADVICE[ProblemKind.WRONG_CURRENCY] in str(caught.value)
+    assert len(read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume,currency", rows[:3]), "SPY")) == 3
+
+
+def test_a_series_that_stops_early_says_what_a_delisted_symbol_needs() -> None:
+    """A fund closed during the range: 'update the data' alone cannot help; the message says what can."""
+    bars = good_bars()[:-5]
+    [problem] = validate_series("SPY", bars, SESSIONS)
+    assert problem.kind is ProblemKind.STALE
+    assert "delisted or closed, cannot be held past its last bar: take it out of the universe" in problem.message()
