@@ -13,13 +13,14 @@ import pytest
 
 from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.backtest_prices import jump_message
 from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
-from llmtrade.market.jumps import split_like
+from llmtrade.market.jumps import split_like, suspect_moves
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
@@ -119,3 +120,16 @@ def test_a_symbol_listed_during_the_range_is_offered_from_its_first_week_with_a_
     assert (recorded["symbol"], recorded["first_day"]) == ("IWM", listed.isoformat())
     shown = {week: set(payload["snapshot"]["indicators"]) for week, payload in snapshots.items()}
     assert "IWM" not in shown[WEEK] and "IWM" in shown[second] and BENCHMARK in shown[WEEK]
+
+
+def test_a_one_day_spike_is_said_as_a_bad_row_not_a_split(bars: dict[str, list[Bar]]) -> None:
+    """A misplaced decimal on one row: the close 10x the day before and back the next session. Not a split (the
+    price does not stay), and every return into and out of it is wrong: said as a spike."""
+    rows = bars["GLD"]
+    at = next(i for i, b in enumerate(rows) if b.day == SPLIT)
+    bad = rows[at].model_copy(update={k: getattr(rows[at], k) * 10 for k in ("open", "high", "low", "close")})
+    [jump] = suspect_moves("GLD", [*rows[:at], bad, *rows[at + 1 :]])
+    assert (jump.day, jump.looks_like()) == (SPLIT, "spike")
+    message = jump_message(jump, "GLD.csv")
+    assert message.startswith(f"price spike: GLD.csv: GLD closes on {SPLIT} at 10.") and "bad row" in message
+    assert suspect_moves("GLD", _split(rows, SPLIT, 0.25))[0].looks_like() == "4-for-1"  # a split stays

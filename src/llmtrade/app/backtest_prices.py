@@ -6,10 +6,10 @@ bar off the NYSE calendar, a price that is not positive. What is left passes as 
 - a symbol whose prices begin after the first week's as-of session (an ETF launched during the range): said and
   recorded (PricesBeginLate); the weeks before its first bar do not offer it (BacktestContainer.offered), no
   look-ahead: the committee of a week sees only what had a price by its as-of time;
-- a split-like jump (market/jumps.py), most likely a split the file left unadjusted, which every return across
-  it books as a loss or a gain that never happened: said, naming the file, the day, the ratio and what to do,
-  and recorded (PriceJumpFlagged on the backtest stream), so the leaderboard and report say it again beside the
-  figures it touches (domain/backtests.jumps_note).
+- a split-like jump or a one-day spike (market/jumps.py), most likely a split the file left unadjusted or a bad
+  row, which every return across it books as a loss or a gain that never happened: said, naming the file, the
+  day, the ratio and what to do, and recorded (PriceJumpFlagged on the backtest stream), so the leaderboard and
+  report say it again beside the figures it touches (domain/backtests.jumps_note).
 
 A jump is flagged, not refused: a real collapse can look exactly like a split (an ETF halving overnight and
 staying there), and refusing real prices would leave the user no way to run them. The warning is what makes
@@ -28,7 +28,7 @@ from llmtrade.domain.backtests import flagged_jumps
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PriceJumpFlagged, PricesBeginLate
 from llmtrade.market.indicators import LONGEST_WINDOW
-from llmtrade.market.jumps import Jump, split_like
+from llmtrade.market.jumps import SPIKE, Jump, suspect_moves
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 
@@ -55,7 +55,7 @@ def check_prices(
         if symbol not in known:
             late = PricesBeginLate(symbol=symbol, first_day=first, where=where(symbol))
             fresh.append(NewEvent.of(late, stream=streams.BACKTEST))
-    jumps = [jump for symbol, series in bars.items() for jump in split_like(symbol, series)]
+    jumps = [jump for symbol, series in bars.items() for jump in suspect_moves(symbol, series)]
     recorded = {(j.symbol, j.day) for j in flagged_jumps(stream)}
     fresh += [
         NewEvent.of(_flagged(jump, where(jump.symbol)), stream=streams.BACKTEST)
@@ -88,6 +88,13 @@ def jump_message(jump: Jump, where: str | None) -> str:
     """The warning for one split-like jump: the file, the day, the ratios, what it looks like and what to do."""
     place = f"{where}: " if where else ""
     move = f"{jump.ratio - 1:+.0%}"
+    if jump.looks_like() == SPIKE:
+        return (
+            f"price spike: {place}{jump.symbol} closes on {jump.day} at {jump.ratio:.3f}x its close of {jump.before} "
+            f"and is back the next session, as a bad row leaves (a misplaced decimal, a day of another symbol's "
+            f"prices): the returns into and out of that day count a {move} move and its reverse. Fix or re-export "
+            "that row and run again under a new --name; if the move was real, go on (the leaderboard repeats this note)"
+        )
     return (
         f"split-like jump: {place}{jump.symbol} closes on {jump.day} at {jump.ratio:.3f}x its close of {jump.before} "
         f"(opening at {jump.open_ratio:.3f}x), like an unadjusted {jump.looks_like()} split. Every return across that "

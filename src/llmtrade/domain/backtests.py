@@ -116,11 +116,17 @@ def jumps_note(stream: Sequence[StoredEvent]) -> str | None:
     if not jumps:
         return None
     shown = "; ".join(
-        f"{j.symbol} on {j.day} (x{j.ratio:.3f}, like an unadjusted {j.looks_like} split)" for j in jumps[:5]
+        f"{j.symbol} on {j.day} (x{j.ratio:.3f}, "
+        + (
+            "back the next session: a bad row?)"
+            if j.looks_like == "spike"
+            else f"like an unadjusted {j.looks_like} split)"
+        )
+        for j in jumps[:5]
     )
     more = f"; and {len(jumps) - 5} more" if len(jumps) > 5 else ""
     return (
-        f"the prices hold {len(jumps)} split-like jump(s), flagged at the backtest's start: {shown}{more}. A return "
-        "across such a day (EQUAL_WEIGHT's, SPY's, an account's that held it) counts a move that may never have "
-        "happened: rerun on split-adjusted prices unless the move was real"
+        f"the prices hold {len(jumps)} split-like jump(s) or spike(s), flagged at the backtest's start: {shown}{more}. "
+        "A return across such a day (EQUAL_WEIGHT's, SPY's, an account's that held it) counts a move that may never "
+        "have happened: rerun on split-adjusted (or corrected) prices unless the move was real"
     )

@@ -158,7 +158,8 @@ class PriceJumpFlagged(EventPayload):
     """A session whose close and open both jump from the previous close by about a split's fraction
     (market/jumps.py), found in a backtest's prices at its start: most likely a split the file left unadjusted,
     which every return across that day books as a gain or loss that never happened. Flagged, not refused: a
-    real collapse can look the same. `looks_like`: the split, as announced ("4-for-1"); `where`: the file."""
+    real collapse can look the same. `looks_like`: the split, as announced ("4-for-1"), or "spike" for a one-day
+    jump back the next session (a bad row); `where`: the file."""
 
     symbol: str
     day: date

@@ -7,6 +7,10 @@ every return across that day then reads -75%, and a backtest holding it books a 
 split moves the whole session, so the open gaps as the close does and the day's own move is ordinary; a
 fall during the day (a crash that grew) does not match. A real collapse can still match (an ETF losing half
 overnight and holding there), so this finds what to look at, and the caller says so: it does not refuse.
+
+A one-day spike is the other kind: a close at least twice (or half) the one before and back within 15% of it the
+next session, as a bad row leaves (a misplaced decimal, one day of another symbol's prices). Every return across
+it is wrong twice; a real market does not halve and recover overnight. Said the same way.
 """
 
 from __future__ import annotations
@@ -28,23 +32,52 @@ _SPLITS = sorted(
 )
 # How far (in log terms, about 5%) the close and the open may sit from the fraction: a split day's own move.
 TOLERANCE = 0.05
+# A spike: a close this many times (or this fraction of) the one before, back within `_BACK` of it the next session.
+_SPIKE = math.log(2)
+_BACK = math.log(1.15)
 
 
 @dataclass(frozen=True)
 class Jump:
     """A session whose close is `ratio` times the previous close, and whose open is `open_ratio` times it: both near
-    `split` (the close after an N-for-1 split is 1/N of the one before)."""
+    `split` (the close after an N-for-1 split is 1/N of the one before); `split` None: a one-day spike, back the
+    next session."""
 
     symbol: str
     day: date
     before: date
     ratio: float
     open_ratio: float
-    split: Fraction
+    split: Fraction | None
 
     def looks_like(self) -> str:
-        """The split this jump looks like, as a company announces it: '4-for-1', '1-for-8', '3-for-2'."""
+        """The split this jump looks like, as a company announces it ('4-for-1', '1-for-8', '3-for-2'), or 'spike'."""
+        if self.split is None:
+            return SPIKE
         return f"{self.split.denominator}-for-{self.split.numerator}"
+
+
+SPIKE = "spike"
+
+
+def suspect_moves(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
+    """Every split-like jump and one-day spike of `bars` (oldest first), by day; neither a spike's day nor the
+    next session's way back is also a split."""
+    spiked = spikes(symbol, bars)
+    days = {jump.day for jump in spiked}
+    splits = [j for j in split_like(symbol, bars) if j.day not in days and j.before not in days]
+    return sorted([*spiked, *splits], key=lambda j: j.day)
+
+
+def spikes(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
+    """Every session whose close is at least twice (or at most half) the one before and back within 15% of it at
+    the next session's close: a bad row."""
+    found = []
+    for previous, bar, after in zip(bars, bars[1:], bars[2:], strict=False):
+        ratio = bar.close / previous.close
+        if abs(math.log(ratio)) >= _SPIKE and abs(math.log(after.close / previous.close)) < _BACK:
+            found.append(Jump(symbol, bar.day, previous.day, ratio, bar.open / previous.close, None))
+    return found
 
 
 def split_like(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
