@@ -138,3 +138,19 @@ def test_prices_that_begin_too_late_for_the_indicators_are_said_at_the_start(
     spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, csv=tmp_path / "full")
     backtest(settings, load_config(None), None, spec, say=said.append)
     assert not [text for text in said if text.startswith("short price history")]
+
+
+def test_a_benchmark_whose_prices_begin_after_the_first_week_is_refused_and_binds_nothing(
+    bars: dict[str, list[Bar]], database_url: str, tmp_path: Path
+) -> None:
+    # Every week reads SPY: with its file beginning after the first week's as-of session, no week can run. Found
+    # refused only at the first week's snapshot, after the prices were cached, so the same command with SPY's
+    # history given was refused as "started with other inputs: price data hash".
+    folder, name = tmp_path / "prices", _unique()
+    listed = WEEK + timedelta(days=1)
+    _write(folder, {**bars, BENCHMARK: [b for b in bars[BENCHMARK] if b.day >= listed]})
+    with pytest.raises(MarketDataError, match=rf"prices begin late: SPY's \(.*SPY\.csv\) first bar is {listed}"):
+        _run(database_url, tmp_path, name, folder)
+    _write(folder, bars)
+    fixed = _run(database_url, tmp_path, name, folder)
+    assert (fixed.weeks_done_before, fixed.weeks_run) == (0, 1)

@@ -32,7 +32,7 @@ from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ahead, follow_books, standings
-from llmtrade.app.backtest_prices import check_prices
+from llmtrade.app.backtest_prices import benchmark_late, check_prices
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
@@ -47,7 +47,7 @@ from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import MarketDataError, OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -331,6 +331,12 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
     held = market.bars(app.loaded.config.assets.symbols, first, last)
+    late = benchmark_late(app, market, held.bars, min(job.at for job in jobs))
+    if late is not None:
+        # No week can run on these prices: forgotten, the start binds nothing (check_resume binds one with cached
+        # bars), so the same command with the benchmark's history given is a fresh start, not "other inputs".
+        app.bar_cache(storage).forget(app.loaded.config.assets.symbols, first, last, synthetic=held.synthetic)
+        raise MarketDataError(late)
     check_prices(app, storage, market, held.bars, min(job.at for job in jobs))
 
 

@@ -68,6 +68,19 @@ def check_prices(
         app.say(jump_message(jump, where(jump.symbol)))
 
 
+def benchmark_late(
+    app: BacktestContainer, market: MarketData, bars: Mapping[str, Sequence[Bar]], first_at: datetime
+) -> str | None:
+    """What to tell the user when the benchmark's prices (`bars`, the prefetched history) begin after the first
+    week's as-of session (the first job at `first_at`): every week reads it, so none can run; None when they
+    do not."""
+    series = bars.get(BENCHMARK)
+    asof = app.calendar.last_completed_session(first_at)
+    if not series or asof is None or series[0].day <= asof:
+        return None
+    return late_message(BENCHMARK, series[0].day, asof, _origin(market)(BENCHMARK))
+
+
 def late_message(symbol: str, first: date, asof: date | None, where: str | None) -> str:
     """What a symbol whose prices begin after the first week's as-of session means for the backtest."""
     place = f" ({where})" if where else ""
