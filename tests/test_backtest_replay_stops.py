@@ -1,0 +1,84 @@
+"""A replayed backtest stopped by a miss of its cache: it stops in one line naming the call, freezes nothing of the
+failed step, and the same command (given what it asks for) goes on to the books of a run never stopped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app as cli
+from llmtrade.storage.database import backtest_database
+from tests.fakes.committee_answers import committee_answer
+from tests.fakes.openai_server import FakeOpenAIServer
+
+runner = CliRunner()
+WEEK = "2026-01-07"
+
+
+def _backtest(name: str, *extra: str) -> tuple[int, dict[str, Any] | None, str]:
+    result = runner.invoke(cli, ["backtest", "--from", WEEK, "--to", WEEK, "--name", name, "--json", *extra])
+    return result.exit_code, json.loads(result.stdout) if result.exit_code == 0 else None, result.stderr
+
+
+def _rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def _books(url: str, name: str) -> str:
+    head, _, query = url.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{backtest_database(name)}" + (f"?{query}" if query else "")
+
+
+def _board(result: dict[str, Any] | None) -> dict[str, Any]:
+    assert result is not None
+    return {k: v for k, v in result["leaderboard"].items() if k != "source"}
+
+
+def _error_line(stderr: str) -> str:
+    [line] = [line for line in stderr.splitlines() if line.startswith("error:")]
+    return line
+
+
+@pytest.fixture
+def models(cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAIServer:
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
+    with FakeOpenAIServer(answer=committee_answer) as fake:
+        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)
+        yield fake
+
+
+def test_a_miss_of_one_pitch_stops_the_replay_freezes_no_failed_pm_and_live_misses_finish_it(
+    models: FakeOpenAIServer, cli_env: dict[str, str]
+) -> None:
+    live = cli_env["DATABASE_URL"]
+    code, full, err = _backtest("full", "--replay", "--live-misses", "100")
+    assert code == 0, err
+    [(key,)] = _rows(
+        _books(live, "full"),
+        "SELECT payload->>'cache_key' FROM events WHERE type = 'LLMCallCompleted' AND payload->>'role' = 'pm_pitch'"
+        " AND payload->>'model' = 'google/gemini-3-pro-preview'",
+    )
+    _rows(live, "DELETE FROM llm_cache WHERE key = %s RETURNING key", key)
+    sent = len(models.requests)
+
+    code, _, err = _backtest("partial", "--replay")
+
+    assert code == 1 and "Traceback" not in err
+    line = _error_line(err)
+    for words in ("pm_pitch call to google/gemini-3-pro-preview", "--live-misses USD"):
+        assert words in line
+    books = _books(live, "partial")
+    # Before: the miss was frozen as the PM's failed pitch (PitchFailed, "account acct_2 stays flat") for good.
+    assert _rows(books, "SELECT count(*) FROM events WHERE type IN ('PitchFailed', 'PitchSubmitted')") == [(0,)]
+
+    code, resumed, err = _backtest("partial", "--replay", "--live-misses", "100")
+
+    assert code == 0, err
+    assert len(models.requests) == sent + 1  # the missing pitch only
+    assert _board(resumed) == _board(full)
