@@ -1,5 +1,6 @@
-"""A replayed backtest stopped by a miss of its cache: it stops in one line naming the call, freezes nothing of the
-failed step, and the same command (given what it asks for) goes on to the books of a run never stopped."""
+"""A replayed backtest stopped by what real providers do to a live miss, or by a miss of its cache: it stops in one
+line naming the week, the call and the provider's reason with what to do, freezes nothing of the failed step, and the
+same command (given what it asks for) goes on to the books of a run never stopped."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app as cli
 from llmtrade.storage.database import backtest_database
 from tests.fakes.committee_answers import committee_answer
+from tests.fakes.llm_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
 
 runner = CliRunner()
@@ -71,7 +73,7 @@ def test_a_miss_of_one_pitch_stops_the_replay_freezes_no_failed_pm_and_live_miss
 
     assert code == 1 and "Traceback" not in err
     line = _error_line(err)
-    for words in ("pm_pitch call to google/gemini-3-pro-preview", "--live-misses USD"):
+    for words in ("pm_pitch call to google/gemini-3-pro-preview", f"stopped in week {WEEK}", "--live-misses USD"):
         assert words in line
     books = _books(live, "partial")
     # Before: the miss was frozen as the PM's failed pitch (PitchFailed, "account acct_2 stays flat") for good.
@@ -82,3 +84,37 @@ def test_a_miss_of_one_pitch_stops_the_replay_freezes_no_failed_pm_and_live_miss
     assert code == 0, err
     assert len(models.requests) == sent + 1  # the missing pitch only
     assert _board(resumed) == _board(full)
+
+
+def test_a_live_miss_the_provider_keeps_failing_stops_with_75_and_the_rerun_ends_with_the_same_books(
+    models: FakeOpenAIServer, cli_env: dict[str, str]
+) -> None:
+    def grok_overloaded(body: dict[str, Any]) -> Fault:
+        if body["model"] == "x-ai/grok-4" and "PitchAnswer" in json.dumps(body.get("response_format")):
+            return Fault(503, {"error": {"message": "upstream overloaded", "type": "server_error"}})
+        return Fault(200, committee_answer(body))
+
+    models.behaviour = grok_overloaded
+    code, _, err = _backtest("flaky", "--replay", "--live-misses", "100")
+
+    assert code == 75 and "Traceback" not in err
+    line = _error_line(err)
+    for words in (f"stopped in week {WEEK}", "x-ai/grok-4", "HTTP 503: upstream overloaded", "run the same command"):
+        assert words in line
+    assert "asks again what failed" in line  # a backtest's rerun never passes the step's deadline
+
+    models.behaviour = None
+    code, resumed, err = _backtest("flaky", "--replay", "--live-misses", "100")
+    assert code == 0, err
+    _rows(cli_env["DATABASE_URL"], "DELETE FROM llm_cache RETURNING key")  # the straight run buys its own answers
+    code, straight, err = _backtest("straight", "--replay", "--live-misses", "100")
+    assert code == 0, err
+    assert _board(resumed) == _board(straight)
+
+
+def test_the_budget_stop_says_the_week_what_was_spent_and_what_to_do(models: FakeOpenAIServer) -> None:
+    code, _, err = _backtest("capped", "--replay", "--live-misses", "0.02")
+    assert code == 1
+    line = _error_line(err)
+    for words in ("backtest budget $0.0200 would be passed", "spent", f"stopped in week {WEEK}", "raise --live-misses"):
+        assert words in line

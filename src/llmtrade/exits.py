@@ -116,7 +116,17 @@ def classify(exc: BaseException) -> Failure | None:
     """The exit code and message for `exc`, or None for a failure the table does not know (a bug).
 
     A StageError is looked through to its cause, so a database lost inside a stage reads the same as
-    one lost between stages; its stage's name is kept in the message."""
+    one lost between stages; its stage's name is kept in the message. Notes a caller added to `exc` on its way
+    out (`add_note`: where it happened, what to do there, e.g. a backtest's week) follow the message."""
+    found = _classified(exc)
+    notes = [one_line(str(note)) for note in getattr(exc, "__notes__", ())]
+    if found is None or not notes:
+        return found
+    message = found.message.rstrip()
+    return Failure(found.code, " ".join([message if message.endswith((".", "!", "?")) else f"{message}.", *notes]))
+
+
+def _classified(exc: BaseException) -> Failure | None:
     outer: StageError | None = None
     stage = ""
     lost: tuple[Row, BaseException] | None = None

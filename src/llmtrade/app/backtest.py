@@ -33,6 +33,7 @@ from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ahead, follow_books, standings
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
+from llmtrade.app.backtest_stops import note_stop
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
@@ -47,7 +48,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import LlmtradeError, OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.settings import Settings
@@ -183,7 +184,11 @@ def backtest(
                         clock.set(job.at)
                         if discovery is not None and job.kind is JobKind.WEEKLY:
                             discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
-                        _step(app, job, audit=week_id in audited, tally=tally)
+                        try:
+                            _step(app, job, audit=week_id in audited, tally=tally)
+                        except LlmtradeError as exc:
+                            note_stop(exc, name=spec.name, job=job, weeks_done=len(finished), weeks=len(weeks))
+                            raise
                 if discovery is not None:
                     discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)
