@@ -5,6 +5,7 @@ same command (given what it asks for) goes on to the books of a run never stoppe
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,46 @@ def test_the_budget_stop_says_the_week_what_was_spent_and_what_to_do(models: Fak
     line = _error_line(err)
     for words in ("backtest budget $0.0200 would be passed", "spent", f"stopped in week {WEEK}", "raise --live-misses"):
         assert words in line
+
+
+def test_the_audit_compares_the_calls_whatever_order_their_live_replies_arrive_in(models: FakeOpenAIServer) -> None:
+    def gpt_slow(body: dict[str, Any]) -> Fault:
+        if body["model"] == "openai/gpt-5.1":
+            time.sleep(0.3)  # its replies arrive last, where the real run (from the cache) records it first
+        return Fault(200, committee_answer(body))
+
+    models.behaviour = gpt_slow
+    code, result, err = _backtest("ordered", "--replay", "--live-misses", "100", "--audit", "1")
+
+    # Before: the dry run's calls were compared with the real run's in the order their records were written, the order
+    # live replies arrived in: 'llm:pm_pitch#0' was another PM's pitch, and a clean pipeline failed as a leak.
+    assert code == 0, err
+    assert result is not None and [a["passed"] for a in result["audit"]] == [True]
+
+
+def test_a_provider_failing_in_the_audits_dry_run_stops_the_backtest_and_is_no_look_ahead_verdict(
+    models: FakeOpenAIServer, cli_env: dict[str, str]
+) -> None:
+    failures = {"left": 5}  # every attempt of one call (max_retries 4): the dry run's; the real run's then succeeds
+
+    def overloaded_once(body: dict[str, Any]) -> Fault:
+        pitch = body["model"] == "x-ai/grok-4" and "PitchAnswer" in json.dumps(body.get("response_format"))
+        if pitch and failures["left"] > 0:
+            failures["left"] -= 1
+            return Fault(529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+        return Fault(200, committee_answer(body))
+
+    models.behaviour = overloaded_once
+    code, _, err = _backtest("audited", "--replay", "--live-misses", "100", "--audit", "1")
+
+    # Before: the dry run's failure was taken for a difference from the real run (which got its answer), recorded as
+    # LookaheadAuditFailed ("this backtest's results are not evidence"), and the name refused to go on for good.
+    assert code == 75, err
+    assert "HTTP 529: Overloaded" in _error_line(err) and "look-ahead" not in _error_line(err)
+    books = _books(cli_env["DATABASE_URL"], "audited")
+    assert _rows(books, "SELECT count(*) FROM events WHERE type LIKE 'LookaheadAudit%%'") == [(0,)]
+
+    models.behaviour = None
+    code, resumed, err = _backtest("audited", "--replay", "--live-misses", "100", "--audit", "1")
+    assert code == 0, err
+    assert resumed is not None and [a["passed"] for a in resumed["audit"]] == [True]

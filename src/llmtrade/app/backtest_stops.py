@@ -26,18 +26,18 @@ def _job(job: Job) -> str:
 
 
 def _advice(exc: LlmtradeError) -> str | None:
-    causes = _chain(exc)
-    if any(isinstance(link, BudgetExceeded) for link in causes):
+    chain = causes(exc)
+    if any(isinstance(link, BudgetExceeded) for link in chain):
         return (
             "the answers bought are kept; raise --live-misses USD (the whole backtest's total, what it spent included) "
             "or the models.yaml budget named, and run the same command to go on from this week"
         )
-    if any(isinstance(link, ReplayMiss) for link in causes):
+    if any(isinstance(link, ReplayMiss) for link in chain):
         return (
             "the replay cache lacks that answer; run the same command with --live-misses USD to ask the live model "
             "for what is missing and go on from this week, or replay with --offline under a new --name"
         )
-    if any(isinstance(link, TemporaryError) for link in causes):
+    if any(isinstance(link, TemporaryError) for link in chain):
         return (
             "nothing of the failed step was stored as final; run the same command again later to go on from this "
             "week: it restarts the job at its own time, so it asks again what failed (no deadline passes in a backtest)"
@@ -45,7 +45,8 @@ def _advice(exc: LlmtradeError) -> str | None:
     return None  # the failure's own message says what to do (a look-ahead leak: the name must not go on)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from or during, outermost first (a StageError's cause included)."""
     seen: list[BaseException] = []
     link: BaseException | None = exc
     while link is not None and all(link is not s for s in seen):
