@@ -162,3 +162,27 @@ def test_a_provider_failing_in_the_audits_dry_run_stops_the_backtest_and_is_no_l
     code, resumed, err = _backtest("audited", "--replay", "--live-misses", "100", "--audit", "1")
     assert code == 0, err
     assert resumed is not None and [a["passed"] for a in resumed["audit"]] == [True]
+
+
+def test_the_backtest_budget_holds_across_reruns_over_the_whole_backtest(
+    models: FakeOpenAIServer, cli_env: dict[str, str]
+) -> None:
+    books = _books(cli_env["DATABASE_URL"], "budgeted")
+
+    def spent() -> float:
+        [(total,)] = _rows(
+            books, "SELECT coalesce(sum((payload->>'cost_usd')::float8), 0) FROM events WHERE type = 'LLMCallCompleted'"
+        )
+        return float(total)
+
+    code, _, err = _backtest("budgeted", "--replay", "--live-misses", "0.3")
+    assert code == 1 and "raise --live-misses" in _error_line(err)
+    first = spent()
+    assert 0 < first <= 0.3
+    # Again under the same ceiling: what it spent counts (only calls that now fit are sent: the first run's answered
+    # calls, now from the cache, hold no worst case), and it stops again within it.
+    code, _, err = _backtest("budgeted", "--replay", "--live-misses", "0.3")
+    assert code == 1 and first <= spent() <= 0.3
+    code, _, err = _backtest("budgeted", "--replay", "--live-misses", "0.6")
+    assert code in (0, 1), err
+    assert spent() <= 0.6
