@@ -186,3 +186,30 @@ def test_the_backtest_budget_holds_across_reruns_over_the_whole_backtest(
     code, _, err = _backtest("budgeted", "--replay", "--live-misses", "0.6")
     assert code in (0, 1), err
     assert spent() <= 0.6
+
+
+def test_the_llm_picker_failing_for_now_stops_the_backtest_and_the_rerun_runs_the_weeks_discovery(
+    models: FakeOpenAIServer, cli_env: dict[str, str]
+) -> None:
+    def picker_down(body: dict[str, Any]) -> Fault:
+        if body["messages"][0]["content"].startswith("You pick symbols"):
+            return Fault(503, {"error": {"message": "upstream overloaded", "type": "server_error"}})
+        return Fault(200, committee_answer(body))
+
+    models.behaviour = picker_down
+    code, _, err = _backtest("picked", "--replay", "--live-misses", "100")
+
+    # Before: said in passing ('backtest discovery ... failed'), the week went on with the last watchlist and was
+    # done without its discovery for good.
+    assert code == 75, err
+    assert "HTTP 503: upstream overloaded" in _error_line(err) and f"stopped in week {WEEK}" in _error_line(err)
+    models.behaviour = None
+    code, resumed, err = _backtest("picked", "--replay", "--live-misses", "100")
+    assert code == 0, err
+    books = _books(cli_env["DATABASE_URL"], "picked")
+    assert _rows(books, "SELECT count(*) FROM events WHERE type = 'SuggestionsMade' AND payload->>'picker' = 'llm'")[0][
+        0
+    ]
+    code, straight, err = _backtest("unpicked", "--replay", "--live-misses", "100")
+    assert code == 0, err
+    assert _board(resumed) == _board(straight)

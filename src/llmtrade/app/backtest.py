@@ -182,9 +182,9 @@ def backtest(
                 for job in plan[week_id]:
                     if job.key not in done:
                         clock.set(job.at)
-                        if discovery is not None and job.kind is JobKind.WEEKLY:
-                            discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
                         try:
+                            if discovery is not None and job.kind is JobKind.WEEKLY:
+                                discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
                             _step(app, job, audit=week_id in audited, tally=tally)
                         except LlmtradeError as exc:
                             note_stop(exc, name=spec.name, job=job, weeks_done=len(finished), weeks=len(weeks))
