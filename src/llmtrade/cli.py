@@ -36,23 +36,30 @@ from llmtrade.commands import (
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Verbose
 from llmtrade.console import print_error
-from llmtrade.exits import INTERRUPTED, classify
+from llmtrade.exits import INTERRUPTED, TERMINATED, Terminated, classify, sigterm_as_interrupt
 
 
 class _Group(TyperGroup):
     """Turns every failure the table in exits.py knows (ours, the database's, a full disk) raised by any
-    subcommand into a message and its exit code; anything else is a bug and keeps its traceback."""
+    subcommand into a message and its exit code, Ctrl-C and SIGTERM included; anything else is a bug and keeps its
+    traceback."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (exits.py).
+        with sigterm_as_interrupt():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: typer.Context) -> Any:
         error: BaseException | None = None
         try:
             return super().invoke(ctx)
         except (TyperException, typer.Exit, typer.Abort):
             raise  # typer's own flow: --help, bad arguments, ctx.exit
-        except KeyboardInterrupt as exc:  # typer would exit 130 without a word
+        except KeyboardInterrupt as exc:  # typer would exit 130 (143) without a word
             error = exc
-            print_error(INTERRUPTED.message)
-            ctx.exit(INTERRUPTED.code)
+            stopped = TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
+            print_error(stopped.message)
+            ctx.exit(stopped.code)
         except Exception as exc:
             error = exc
             failure = classify(exc)

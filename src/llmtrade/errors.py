@@ -188,8 +188,10 @@ class BudgetExceeded(RunStopped):
     raise the budget or wait for the next week's."""
 
 
-class ReplayMiss(OperationalError):
-    """`--replay` asked for a call that the cache does not hold."""
+class ReplayMiss(RunStopped):
+    """`--replay` asked for a call that the cache does not hold. It ends the run (RunStopped): a miss says nothing
+    about the model, so it must never be frozen into the week as that member's failed pitch, review or checkpoint
+    (a replayed backtest with one pitch missing from its cache stored that PM as failed for good)."""
 
 
 class MarketDataError(OperationalError):

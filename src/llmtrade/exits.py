@@ -15,8 +15,11 @@ nothing heavy: an exception of a library that was never imported cannot have bee
 from __future__ import annotations
 
 import errno
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError
@@ -77,11 +80,53 @@ INTERRUPTED = Failure(
 )
 
 
+# SIGTERM (cron's `timeout`, systemd and `docker stop` send it, then SIGKILL after a grace period): 128 + 15, said
+# in one line, and the command stopped as Ctrl-C stops it. Python's default action ended the process on the spot: no
+# line, no `finally` (a backtest's week held in memory unwritten, the answers it bought not given back) and a spawned
+# helper left running with the command's stderr open, so whoever waited on the pipe (cron) waited for good.
+TERMINATED = Failure(
+    143, "terminated (SIGTERM); what finished before it is stored: run the same command again to go on"
+)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, as KeyboardInterrupt is for Ctrl-C: every path that stops cleanly on
+    Ctrl-C (a run recorded failed, a backtest's held week written, tasks cancelled) stops the same way."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated in the main thread (signals reach only it); the handler that was
+    there before is put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def classify(exc: BaseException) -> Failure | None:
     """The exit code and message for `exc`, or None for a failure the table does not know (a bug).
 
     A StageError is looked through to its cause, so a database lost inside a stage reads the same as
-    one lost between stages; its stage's name is kept in the message."""
+    one lost between stages; its stage's name is kept in the message. Notes a caller added to `exc` on its way
+    out (`add_note`: where it happened, what to do there, e.g. a backtest's week) follow the message."""
+    found = _classified(exc)
+    notes = [one_line(str(note)) for note in getattr(exc, "__notes__", ())]
+    if found is None or not notes:
+        return found
+    message = found.message.rstrip()
+    return Failure(found.code, " ".join([message if message.endswith((".", "!", "?")) else f"{message}.", *notes]))
+
+
+def _classified(exc: BaseException) -> Failure | None:
     outer: StageError | None = None
     stage = ""
     lost: tuple[Row, BaseException] | None = None

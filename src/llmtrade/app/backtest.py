@@ -34,6 +34,7 @@ from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ahead, follow_books, standings
 from llmtrade.app.backtest_prices import benchmark_late, check_prices
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
+from llmtrade.app.backtest_stops import note_stop
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
@@ -47,7 +48,7 @@ from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import MarketDataError, OperationalError, UsageError
+from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -180,9 +181,13 @@ def backtest(
                 for job in plan[week_id]:
                     if job.key not in done:
                         clock.set(job.at)
-                        if discovery is not None and job.kind is JobKind.WEEKLY:
-                            discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
-                        _step(app, job, audit=week_id in audited, tally=tally)
+                        try:
+                            if discovery is not None and job.kind is JobKind.WEEKLY:
+                                discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
+                            _step(app, job, audit=week_id in audited, tally=tally)
+                        except LlmtradeError as exc:
+                            note_stop(exc, name=spec.name, job=job, weeks_done=len(finished), weeks=len(weeks))
+                            raise
                 if discovery is not None:
                     discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.backtest_stops import causes
 from llmtrade.app.evaluation_results import AuditWeek
 from llmtrade.app.results import WeeklyResult
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import LookaheadAuditFailed, LookaheadAuditPassed
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.runs import CountedRunIds, issued_by
-from llmtrade.errors import LlmtradeError
+from llmtrade.errors import LlmtradeError, RunStopped, TemporaryError
 from llmtrade.storage.event_store import EventStore
 
 # The weekly run's stage outputs that must not depend on later bars. A dry run stores no risk stage (its
@@ -66,6 +67,11 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
         with issued_by(CountedRunIds("lookahead-audit")):
             result = weekly(app, week=week_id, dry_run=True)
     except LlmtradeError as exc:
+        if any(isinstance(link, (TemporaryError, RunStopped)) for link in causes(exc)):
+            # Not the cut-off market's doing (a provider down, the budget spent, a replay miss): the real run would
+            # stop on it too. Raised, the backtest stops as for any job; taken for a difference, it was recorded as a
+            # look-ahead leak and the backtest's name refused to go on for good.
+            raise
         return Draft({}, error=f"{type(exc).__name__}: {exc}")
     finally:
         app.cutoff = None
@@ -122,13 +128,17 @@ def first_difference(a: str, b: str) -> tuple[int, str, str]:
 
 def _items(events: EventStore, week_id: date, run: WeeklyResult) -> dict[str, str]:
     items: dict[str, str] = {}
-    seen: dict[str, int] = defaultdict(int)
+    by_role: dict[str, list[str]] = defaultdict(list)
     for event in events.read(run_id=run.run_id, type=LLMCallCompleted.event_type()):
         call = LLMCallCompleted.from_event(event)
-        key = f"llm:{call.role}#{seen[call.role]}"
-        seen[call.role] += 1
         prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in call.messages)
-        items[key] = f"{prompt}\n[answer] {call.answer}"
+        by_role[call.role].append(f"{prompt}\n[answer] {call.answer}")
+    # A role's calls in the order of their texts, not of their records: concurrent calls are recorded as their replies
+    # arrive, which for live calls (a --live-misses dry run buying what the real run then reads from the cache) is the
+    # network's order; compared by arrival, the same calls differed and passed for a look-ahead leak.
+    for role, texts in by_role.items():
+        for n, text in enumerate(sorted(texts)):
+            items[f"llm:{role}#{n}"] = text
     for part in COMPARED_STREAMS:
         stream = streams.week_stream(week_id, part)
         found = events.read_stream(stream)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from llmtrade.app.backtest_stops import causes
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import current_watchlist, priceable, record_discovery
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
@@ -31,7 +32,7 @@ from llmtrade.discovery.features import PairHistory
 from llmtrade.discovery.run import FEATURE_SESSIONS, Featured, candidate_features, sort_out
 from llmtrade.domain.discovery import HORIZONS, CandidateFeatures
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
-from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.errors import LlmtradeError, MarketDataError, RunStopped, TemporaryError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.service import BarSeries, MarketData
 from llmtrade.storage.bootstrap import Storage
@@ -54,8 +55,9 @@ class BacktestDiscovery:
 
     def before_weekly(self, week_id: date) -> None:
         """Run every picker as of the clock's now and set the watchlist, unless the week's universe is
-        already fixed or a run already judged the last complete session (a resume). A failure (a replay
-        miss, no history yet) is said and the week goes on with the last watchlist, as live."""
+        already fixed or a run already judged the last complete session (a resume). A failure of the candidates'
+        data (no history yet) is said and the week goes on with the last watchlist, as live; one that a rerun
+        would not meet (a provider down, the budget spent, a replay miss) stops the backtest, as any job's."""
         tick = time.perf_counter()
         try:
             with self.app.storage() as storage:
@@ -75,6 +77,11 @@ class BacktestDiscovery:
                         features_of=self.held.candidate_features if self.held is not None else None,
                     )
                 except LlmtradeError as exc:
+                    if any(isinstance(link, (TemporaryError, RunStopped)) for link in causes(exc)):
+                        # A provider down, the budget spent, a replay miss: gone on from, the week was done without
+                        # its discovery for good (a resume starts after it); a backtest has no weekly run to be on
+                        # time for, so it stops, and the same command later runs the discovery again.
+                        raise
                     self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
                     return
                 judged = {s.symbol for rows in found.scores.values() for s in rows}

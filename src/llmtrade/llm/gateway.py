@@ -219,7 +219,8 @@ class LLMGateway:
             if not self._misses_go_live:
                 raise ReplayMiss(
                     f"--replay: no cached answer for the {site.role} call to {ref.model} (key {key[:12]}); "
-                    "run it live once first, drop --replay, or let misses ask the live model (--live-misses USD)"
+                    "run it live once first (without --replay), or in a backtest let misses ask the live model "
+                    "(--live-misses USD)"
                 )
         client = self._clients[ref.provider]
         hold = await self._reserve(site, ref, request)

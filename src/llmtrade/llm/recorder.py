@@ -7,9 +7,10 @@ each. Here a reply's record joins a queue; one writer at a time takes everything
 writes it on a worker thread, the cache entries and every event (one EventSink.append) in one
 transaction, while the loop goes on reading the other replies.
 
-The guarantee is unchanged: `write` returns only once its record is stored, so a caller never
-uses an answer whose call is not on file, and a write that fails raises in every caller whose
-record it carried. A caller cancelled while waiting does not cancel the write.
+The guarantee is unchanged: `write` returns only once its record is stored (a store that holds its
+appends in memory, a backtest's, is flushed with a live answer), so a caller never uses an answer whose
+call is not on file, no answer is cached without its call, and a write that fails raises in every
+caller whose record it carried. A caller cancelled while waiting does not cancel the write.
 """
 
 from __future__ import annotations
@@ -99,3 +100,8 @@ class Recorder:
         with lock, self._cache.transaction():  # the answers and their calls' records: one commit
             self._cache.put_many(entries)
             self._events.append(events)
+            if getattr(self._events, "holds_appends", False):
+                # A backtest's sole writer holds its appends until the week's end, while the cache writes now: a
+                # process killed in between kept answers it paid for with no call on file, and the budget, which
+                # counts the calls, started the resume as if they were free. Live answers are few and slow.
+                self._events.flush()  # type: ignore[attr-defined]

@@ -1,0 +1,56 @@
+"""What a backtest adds to a job's failure on its way out: where it stopped (the backtest, the week, the job, the weeks
+done) and what to do there, as a note (`add_note`) the CLI prints after the failure's own message (exits.classify).
+
+The job's own message names the call, the model and the provider's reason, but not the backtest's week, and its advice
+is a live run's: "drop --replay" (a backtest needs --offline or --replay), "a rerun asks again until the deadline,
+then goes on without them" (a backtest's rerun restarts the job at its own instant, so it never passes the deadline).
+The failure keeps its type and exit code: 75 for a temporary one, 1 for a budget spent or a replay miss."""
+
+from __future__ import annotations
+
+from llmtrade.errors import BudgetExceeded, LlmtradeError, ReplayMiss, StageError, TemporaryError
+from llmtrade.workflows.schedule import Job, JobKind
+
+
+def note_stop(exc: LlmtradeError, *, name: str, job: Job, weeks_done: int, weeks: int) -> None:
+    """Add the backtest's note to `exc` (a job's failure, about to end the backtest)."""
+    where = f"backtest {name!r} stopped in week {job.week_id}, at its {_job(job)} (weeks done: {weeks_done} of {weeks})"
+    advice = _advice(exc)
+    exc.add_note(f"{where}: {advice}" if advice else f"{where}.")
+
+
+def _job(job: Job) -> str:
+    if job.kind is JobKind.CHECKPOINT:
+        return f"{job.time} checkpoint of {job.day}"
+    return "weekly run" if job.kind is JobKind.WEEKLY else "postmortem"
+
+
+def _advice(exc: LlmtradeError) -> str | None:
+    chain = causes(exc)
+    if any(isinstance(link, BudgetExceeded) for link in chain):
+        return (
+            "the answers bought are kept; raise --live-misses USD (the whole backtest's total, what it spent included) "
+            "or the models.yaml budget named, and run the same command to go on from this week"
+        )
+    if any(isinstance(link, ReplayMiss) for link in chain):
+        return (
+            "the replay cache lacks that answer; run the same command with --live-misses USD to ask the live model "
+            "for what is missing and go on from this week, or replay with --offline under a new --name"
+        )
+    if any(isinstance(link, TemporaryError) for link in chain):
+        return (
+            "nothing of the failed step was stored as final; run the same command again later to go on from this "
+            "week: it restarts the job at its own time, so it asks again what failed (no deadline passes in a backtest)"
+        )
+    return None  # the failure's own message says what to do (a look-ahead leak: the name must not go on)
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from or during, outermost first (a StageError's cause included)."""
+    seen: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and all(link is not s for s in seen):
+        seen.append(link)
+        cause = link.cause if isinstance(link, StageError) else None
+        link = link.__cause__ or cause or link.__context__
+    return seen
