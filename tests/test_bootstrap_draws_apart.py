@@ -4,7 +4,10 @@ as made in-process, and made in-process when the worker is gone."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -79,3 +82,41 @@ def test_a_block_whose_worker_died_ends_cleanly() -> None:
                 process.kill()
                 process.join()
     assert draws.current() is None  # no error and no hang: a dead worker is only joined
+
+
+def test_the_worker_ends_when_its_parent_is_killed_outright() -> None:
+    # SIGKILL (the OOM killer, `timeout -s KILL`) runs no cleanup: the worker, holding both ends of its call queue,
+    # waited for work for good, and with it the command's stderr (found by killing a backtest: the worker outlived
+    # it). It watches its parent and goes with it.
+    script = (
+        "import time\n"
+        "from llmtrade.analytics.draws import DrawWorker\n"
+        "worker = DrawWorker()\n"
+        "print(worker._pid.result(timeout=60), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(parent.stdout.readline())  # type: ignore[union-attr]
+        assert _alive(child)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+        if child is not None and _alive(child):  # the failure's orphan: not left to the rest of the session
+            os.kill(child, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, ended and not yet reaped by init, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False

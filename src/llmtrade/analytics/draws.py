@@ -107,6 +107,16 @@ def _ignore_interrupts() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed outright (SIGKILL, the OOM killer) shuts nothing down, and the worker holds both ends of its
+    # call queue, so it would wait for work for good, holding the command's stderr: it goes when the parent does.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), name="llmtrade-draws-parent", daemon=True).start()
+
+
+def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the parent's sentinel fires: it has ended, however
+    os._exit(0)
 
 
 def _import_arch() -> None:
