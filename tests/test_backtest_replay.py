@@ -158,3 +158,15 @@ def test_copying_answers_in_keeps_the_ones_held_and_counts_only_the_new(storage:
     assert cache.add_missing([("k1", "m", CachedAnswer("a newer answer", 1, 1, 0.1)), ("k3", "m", used)]) == 1
     held = cache.get("k1")
     assert held is not None and held.content == "the answer used"
+
+
+def test_answers_the_look_ahead_audit_buys_count_against_the_backtest_budget(
+    models: FakeOpenAIServer, cli_env: dict[str, str]
+) -> None:
+    # The audit's cut-off dry run asks the same prompts first: its misses were bought live and cached, and its call
+    # records dropped with the draft, so the real run read them from the cache at $0 and the ceiling never counted
+    # them (found by the replay helper: 97 requests sent, 78 live calls on file).
+    code, _, err = _backtest("audited", "--replay", "--live-misses", "100", "--audit", "1")
+    assert code == 0, err
+    calls = "SELECT count(*) FROM events WHERE type = 'LLMCallCompleted' AND payload->>'source' = 'live'"
+    assert _rows(_db(cli_env["DATABASE_URL"], "audited"), calls)[0][0] == len(models.requests) > 0

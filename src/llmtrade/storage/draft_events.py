@@ -69,6 +69,10 @@ class DraftEventStore(EventStore):
             self._pending.extend(batch)
         return batch
 
+    def appended(self) -> list[StoredEvent]:
+        """This view's own appends, oldest first (none of them stored)."""
+        return list(self._pending)
+
     def stream_version(self, stream: str) -> int:
         mine = [e.version for e in self._pending if e.stream == stream]
         return max(mine) if mine else super().stream_version(stream)
