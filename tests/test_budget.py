@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,13 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
 from llmtrade.config.models import ModelRef, ModelsConfig, Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.events import BudgetRefused, LLMCallCompleted
 from llmtrade.errors import BudgetExceeded
 from llmtrade.fanout import gather_settled
-from llmtrade.llm.budget import Budget, run_budget
+from llmtrade.llm.budget import Budget, run_budget, week_spent
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage
@@ -181,3 +183,24 @@ def test_run_weekly_stops_cleanly_with_exit_1_when_its_budget_is_spent(
     assert refusals and all(r.budget == "run" for r in refusals)
     assert len(calls) == sent  # every request sent was recorded; none after the refusal
     assert sum(c.cost_usd or 0 for c in calls) <= 0.12
+
+
+def test_a_dry_runs_live_calls_count_against_the_week_budget(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `run-weekly --dry-run` stores nothing, but its live calls are paid for and their answers cached (the real run
+    # then reads them at no cost): their records were dropped with the draft, so per_week_usd never counted them.
+    with FakeOpenAIServer(answer=committee_answer) as fake:
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+        result = CliRunner().invoke(app, ["run-weekly", "--dry-run"])
+        sent = len(fake.requests)
+    assert result.exit_code == 0, result.output
+    with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(FIXED_NOW)) as s:
+        types = {e.type for e in s.events.read()}
+        calls = [LLMCallCompleted.from_event(e) for e in s.events.read(type="LLMCallCompleted")]
+        spent = week_spent(s.conn, date(2026, 1, 7), load_config(None).config.models.prices)
+    assert sent > 0 and len(calls) == sent and all(c.source == "live" for c in calls)
+    assert types == {"LLMCallCompleted"}  # the dry run's paid calls alone: nothing else of it is stored
+    assert spent > 0  # what run_budget starts the week's real runs from

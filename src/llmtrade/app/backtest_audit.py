@@ -19,13 +19,13 @@ from datetime import date
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_stops import causes
 from llmtrade.app.evaluation_results import AuditWeek
+from llmtrade.app.paid_calls import keep_paid_calls
 from llmtrade.app.results import WeeklyResult
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import LookaheadAuditFailed, LookaheadAuditPassed
-from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, NewEvent, StoredEvent
+from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.runs import CountedRunIds, issued_by
 from llmtrade.errors import LlmtradeError, RunStopped, TemporaryError
-from llmtrade.llm.budget import events_spent
 from llmtrade.storage.event_store import EventStore
 
 # The weekly run's stage outputs that must not depend on later bars. A dry run stores no risk stage (its
@@ -37,9 +37,6 @@ COMPARED_STREAMS = (
     streams.REVIEWS,
     streams.DECISION,
 )
-
-
-_CALL_TYPES = (LLMCallCompleted.event_type(), LLMCallFailed.event_type())
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
     from llmtrade.app.jobs import weekly  # jobs imports the container: keep this module importable alone
 
     app.cutoff = cutoff
-    app.last_draft = None  # an earlier week's draft is not this one's (keep_paid_calls would append it again)
+    app.last_draft = None  # an earlier week's draft is not this one's (_keep_paid_calls would keep it again)
     try:
         try:
             # Its own run ids, so the real run is named the same whether or not its week was audited.
@@ -86,37 +83,16 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
             raise
         return Draft({}, error=f"{type(exc).__name__}: {exc}")
     finally:
-        keep_paid_calls(app)  # however it ended: what it bought was paid for
+        _keep_paid_calls(app)  # however it ended: what it bought was paid for
 
 
-def keep_paid_calls(app: BacktestContainer) -> None:
-    """The cut-off dry run's call records that cost money (answers bought live by `--live-misses`, and failed live
-    calls' priced tokens) appended to the backtest's books, where the draft would have dropped them: its answers
-    stay in the cache and the real run reads them there at no cost, so without them the backtest's dollar ceiling
-    (llm/budget.py `backtest_budget`, which sums the books' call records) never counted what they cost. Offline
-    (the rules) and cached answers cost nothing and are not carried: an offline backtest's books are unchanged."""
-    draft = app.last_draft
-    if draft is None:
-        return
-    prices = app.loaded.config.models.prices
-    paid = [e for e in draft.appended() if e.type in _CALL_TYPES and events_spent([e], prices) > 0]
-    if not paid:
+def _keep_paid_calls(app: BacktestContainer) -> None:
+    """The cut-off dry run's call records that cost money (answers `--live-misses` bought) kept in the books
+    (app/paid_calls.py): the real run reads those answers from the cache at no cost."""
+    if app.last_draft is None:
         return
     with app.storage() as storage:
-        storage.events.append(
-            [
-                NewEvent(
-                    type=e.type,
-                    stream=e.stream,
-                    payload=e.payload,
-                    week_id=e.week_id,
-                    account_id=e.account_id,
-                    run_id=e.run_id,
-                    schema_version=e.schema_version,
-                )
-                for e in paid
-            ]
-        )
+        keep_paid_calls(app.last_draft, storage.events, app.loaded.config.models.prices)
 
 
 def compare(events: EventStore, week_id: date, real_run: WeeklyResult, draft: Draft) -> AuditWeek:

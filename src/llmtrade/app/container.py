@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmtrade.agents.schemas import warm_up as schemas_warm_up
+from llmtrade.app.paid_calls import keep_paid_calls
 from llmtrade.app.session import Session, open_session, prompts_dir
 from llmtrade.clock import Clock, Timer
 from llmtrade.config.loader import LoadedConfig
@@ -130,11 +131,16 @@ class Container:
             self.warm_up()
         location = sibling(locate(self.settings), self.database) if self.database else None
         with open_storage(self.settings, self.clock, location=location) as storage:
+            draft = None if persist else storage.events.draft()
             try:
-                yield storage if persist else replace(storage, events=storage.events.draft())
+                yield storage if draft is None else replace(storage, events=draft)
             finally:
-                while self._sides:
-                    self._sides.pop().close()
+                try:
+                    if draft is not None:  # a dry run's live calls were paid for: their records stay
+                        keep_paid_calls(draft, storage.events, self.loaded.config.models.prices)
+                finally:
+                    while self._sides:
+                        self._sides.pop().close()
 
     def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
         """The committee's memory over `storage` (embedding calls recorded under `run_id`), or None when
