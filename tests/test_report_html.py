@@ -24,6 +24,7 @@ from llmtrade.app.report_records import (
     RankLine,
     Report,
     ReviewCell,
+    RunLine,
     SizedLine,
     WeekCost,
     WeekReport,
@@ -106,6 +107,28 @@ def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 
     i = first_id
     return WeekReport(
         week_id=week_id,
+        runs=(
+            RunLine(
+                event_id=i + 11,
+                run_id="r1",
+                command="run-weekly",
+                started_at=f"{week_id}T08:00:00-05:00",
+                mode="offline",
+                outcome="finished",
+                end_event_id=i + 12,
+                detail=(),
+            ),
+            RunLine(
+                event_id=i + 13,
+                run_id="r2",
+                command="checkpoint",
+                started_at=f"{week_id}T12:00:00-05:00",
+                mode="offline",
+                outcome="failed",
+                end_event_id=i + 14,
+                detail=(f"MarketDataError: {thesis}",),
+            ),
+        ),
         pitches=(
             PitchLine(
                 event_id=i,

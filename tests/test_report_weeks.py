@@ -12,7 +12,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,8 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, OrderBlocked, PostmortemWritten
 from llmtrade.domain.committee import DecisionMade, PitchFailed, PitchSubmitted, ReviewSubmitted
-from llmtrade.domain.events import EventPayload, LLMCallCompleted, NewEvent, StoredEvent
+from llmtrade.domain.events import EventPayload, InputsMissing, LLMCallCompleted, NewEvent, StoredEvent
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import checkpoint_stream
 from llmtrade.domain.trading import Order, OrderFilled, OrderRejected, OrderSubmitted, RiskChecked, Side
 from llmtrade.errors import UsageError
@@ -301,6 +302,65 @@ def test_refused_orders_failed_pitches_and_skipped_checkpoints_keep_their_ids_an
     for event_id in (3, 5, 7, 9):
         assert f'id="event-{event_id}"' in html
     assert "did not pitch: LLMTruncated: cut" in html and "No decision recorded." in html
+
+
+def _run_event(payload: EventPayload, event_id: int, run_id: str, at: str) -> StoredEvent:
+    new = NewEvent.of(payload, stream=f"run:{run_id}", week_id=WEEK, run_id=run_id)
+    return StoredEvent(**new.model_dump(), id=event_id, version=1, occurred_at=datetime.fromisoformat(at))
+
+
+def _started(command: str) -> RunStarted:
+    return RunStarted(
+        command=command, arguments={}, mode="live", mode_reason="keys", config_source="packaged", version="1"
+    )
+
+
+def test_failed_degraded_and_unfinished_runs_are_said_first_and_linked_to_their_events() -> None:
+    """A cron user's week: a weekly run that went on without a PM, a checkpoint that failed, one killed before it
+    recorded an end, and a postmortem that finished; the report says each, with the error, and links the events."""
+    ended = RunFinished(
+        command="x", degraded=False, llm_calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, duration_ms=1.0
+    )
+    events = [
+        _run_event(_started("run-weekly"), 10, "w", "2026-01-07T13:00:00+00:00"),
+        _run_event(
+            InputsMissing(
+                stage="pitches", missing=["grok"], errors=["grok: LLMTimeout: no answer in 60 s"], deadline=None
+            ),
+            11,
+            "w",
+            "2026-01-07T13:05:00+00:00",
+        ),
+        _run_event(ended.model_copy(update={"degraded": True}), 12, "w", "2026-01-07T13:06:00+00:00"),
+        _run_event(_started("checkpoint"), 20, "c1", "2026-01-08T17:00:00+00:00"),
+        _run_event(
+            RunFailed(command="checkpoint", error_type="MarketDataError", error="no quote for SPY", duration_ms=3.0),
+            21,
+            "c1",
+            "2026-01-08T17:00:03+00:00",
+        ),
+        _run_event(_started("checkpoint"), 30, "c2", "2026-01-09T14:00:00+00:00"),
+        _run_event(_started("postmortem"), 40, "p", "2026-01-13T21:30:00+00:00"),
+        _run_event(ended, 41, "p", "2026-01-13T21:31:00+00:00"),
+    ]
+    week = week_report(WEEK, events)
+    assert [(r.event_id, r.command, r.outcome, r.end_event_id) for r in week.runs] == [
+        (10, "run-weekly", "degraded", 12),
+        (20, "checkpoint", "failed", 21),
+        (30, "checkpoint", "no end recorded", None),
+        (40, "postmortem", "finished", 41),
+    ]
+    assert week.runs[0].started_at == "2026-01-07T08:00:00-05:00"  # New York, as the schedule is set
+    assert week.runs[0].detail == ("pitches went on without grok: grok: LLMTimeout: no answer in 60 s",)
+    assert week.runs[1].detail == ("MarketDataError: no quote for SPY",)
+    report = Report(source="live", accounts=(), weeks=(week,))
+    html = render_report(report, leaderboard())
+    assert "3 runs did not finish cleanly" in html
+    for event_id in (10, 12, 20, 21, 30, 40, 41):
+        assert html.count(f'id="event-{event_id}"') == 1 and f'href="#event-{event_id}">#{event_id}</a>' in html
+    assert "MarketDataError: no quote for SPY" in html and "killed before it recorded an end" in html
+    assert "run-weekly: 1 degraded; checkpoint: 1 failed, 1 no end recorded; postmortem: 1 finished" in html
+    assert set(report.event_ids()) >= {10, 12, 20, 21, 30, 40, 41}
 
 
 def test_a_folder_that_is_not_writable_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -160,6 +160,20 @@ class PostmortemLine(Result):
     lessons: tuple[str, ...]
 
 
+class RunLine(Result):
+    """One run of the week (its RunStarted) and how it ended, so a failure, a degraded run or a run killed mid-way is
+    on the page with the events that say so."""
+
+    event_id: int  # the RunStarted
+    run_id: str
+    command: str  # run-weekly | checkpoint | postmortem | ...
+    started_at: str  # New York time
+    mode: str  # live | offline | replay
+    outcome: str  # finished | degraded | failed | no end recorded (killed, or still running when read)
+    end_event_id: int | None  # the RunFinished or RunFailed; None when no end is recorded
+    detail: tuple[str, ...]  # the error of a failed run; what a stage went on without or is waiting for
+
+
 class WeekCost(Result):
     """The week's model calls (LLMCallCompleted; failures counted apart): what they cost."""
 
@@ -175,6 +189,7 @@ class WeekReport(Result):
     """Everything recorded for one week (its Wednesday), in the order the week happened."""
 
     week_id: date
+    runs: tuple[RunLine, ...]
     pitches: tuple[PitchLine, ...]
     failed_pitches: tuple[PitchFailure, ...]
     reviews: tuple[ReviewCell, ...]
@@ -199,6 +214,8 @@ class Report(Result):
         """Every event id the report cites, in the order it shows them."""
         ids: list[int] = []
         for week in self.weeks:
+            for run in week.runs:
+                ids += [run.event_id] + ([run.end_event_id] if run.end_event_id is not None else [])
             for group in (
                 week.pitches,
                 week.failed_pitches,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from llmtrade.app import report_runs
 from llmtrade.app.report_records import (
     ChairmanLine,
     CheckpointLine,
@@ -58,7 +59,7 @@ READ: tuple[type[EventPayload], ...] = (
     LLMCallCompleted,
     LLMCallFailed,
 )
-TYPES = tuple(t.event_type() for t in READ)
+TYPES = tuple(t.event_type() for t in (*READ, *report_runs.READ))
 
 
 def week_report(week_id: date, events: Sequence[StoredEvent]) -> WeekReport:
@@ -73,6 +74,7 @@ def week_report(week_id: date, events: Sequence[StoredEvent]) -> WeekReport:
     decisions = of[DecisionMade.event_type()]
     return WeekReport(
         week_id=week_id,
+        runs=report_runs.run_lines(events),
         pitches=tuple(pitches),
         failed_pitches=tuple(_pitch_failure(e) for e in of[PitchFailed.event_type()]),
         reviews=tuple(_review(e, pm_of) for e in of[ReviewSubmitted.event_type()]),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrade.analytics.records import Interval, Leaderboard
-from llmtrade.app.report_records import Report, ReviewCell, WeekReport
+from llmtrade.app.report_records import Report, ReviewCell, RunLine, WeekReport
 from llmtrade.report import charts
 
 TEMPLATE = "report.html.j2"
@@ -72,6 +72,20 @@ def review_matrix(week: WeekReport) -> tuple[list[str], list[str], dict[tuple[st
     return reviewers, reviewed, cells
 
 
+def run_counts(week: WeekReport) -> list[str]:
+    """The week's runs counted by command and outcome, in the order first seen: "checkpoint: 20 finished"."""
+    counts: dict[str, dict[str, int]] = {}
+    for run in week.runs:
+        outcomes = counts.setdefault(run.command, {})
+        outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+    return [f"{command}: " + ", ".join(f"{n} {outcome}" for outcome, n in o.items()) for command, o in counts.items()]
+
+
+def troubled(report: Report) -> list[RunLine]:
+    """Every run that did not finish cleanly (failed, degraded, or no end recorded), oldest first."""
+    return [run for week in report.weeks for run in week.runs if run.outcome != "finished"]
+
+
 def render_report(report: Report, leaderboard: Leaderboard) -> str:
     """The whole page as a string (UTF-8 text, ends with a newline)."""
     from markupsafe import Markup  # installed with jinja2
@@ -106,5 +120,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             total_cost=total_cost,
             total_calls=sum(w.cost.calls for w in report.weeks),
             review_matrix=review_matrix,
+            run_counts=run_counts,
+            troubled=troubled(report),
         )
     )
