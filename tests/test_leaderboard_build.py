@@ -21,10 +21,11 @@ from llmtrade.app.leaderboard import build_leaderboard, draw_ahead
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
+from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import RunStarted
-from llmtrade.domain.streams import fill_stream, run_stream
+from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
 from llmtrade.errors import ConfigError, MarketDataError, OperationalError
 from llmtrade.exits import classify
@@ -338,3 +339,54 @@ def test_books_priced_with_real_prices_are_not_valued_at_synthetic_ones(storage:
     _priced_real(events, clock)
     with pytest.raises(OperationalError, match="priced with real prices, but only synthetic ones"):
         build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+
+
+def _value(events: EventStore, clock: _Clock, account: str, at: datetime) -> None:
+    clock.instant = at
+    valued = AccountValued(
+        account_id=account,
+        equity=100_000.0,
+        cash=100_000.0,
+        realized_pnl=0.0,
+        unrealized_pnl=0.0,
+        occasion="week start",
+    )
+    week = at.astimezone(NEW_YORK).date()
+    stream = valuation_stream(account, week, "week start")
+    events.append([NewEvent.of(valued, stream=stream, account_id=account, week_id=week)])
+
+
+def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
+    storage: Storage, database_url: str
+) -> None:
+    """A cron user adds acct_4 to accounts.yaml after four weeks and has not yet had acct_3 valued; acct_9 traded
+    and was removed. acct_4's row runs from the close before its first valuation, against FLAT and SPY over those
+    sessions, not over weeks it did not exist; acct_3's row holds no return; each is said in a note."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    runs = [_ny(date(2024, 11, 6), 8), _ny(date(2024, 12, 4), 8), LAST_RUN]
+    late = [_fill("acct_4", "o4", Side.BUY, 20, 600.0, _ny(date(2024, 12, 4), 9, 30))]
+    _write_books(events, clock, runs, [*FILLS, *late])
+    for account in ("acct_1", "acct_2", "acct_5", "acct_6"):
+        _value(events, clock, account, runs[0])
+    _value(events, clock, "acct_4", runs[1])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    rows = {s.name: s for s in board.standings}
+    sessions = board.curves[0].sessions
+    joined = sessions.index(date(2024, 12, 3))  # the last close before its first valuation
+    assert rows["acct_1"].sessions == board.sessions
+    assert rows["acct_4"].sessions == board.sessions - joined
+    assert rows["acct_4"].weeks == pytest.approx((board.sessions - joined) / 5)
+    assert rows["acct_4"].excess_vs_spy.low is not None  # against SPY over the same sessions: an interval
+    assert rows["acct_3"].sessions == 0 and rows["acct_3"].sharpe.estimate is None
+    assert rows["acct_4"].trades == 0 and rows["acct_4"].turnover is not None and rows["acct_4"].turnover > 0
+    notes = "\n".join(board.notes)
+    assert "acct_4 entered the books after they began: its row runs from the close of 2024-12-03" in notes
+    assert "acct_3 is in accounts.yaml but no run has valued it yet" in notes
+    assert "acct_9 traded in these books but is not in accounts.yaml" in notes
+
+
+def test_books_without_valuations_rank_every_account_from_the_start(books: Storage, database_url: str) -> None:
+    board = build_leaderboard(_container(database_url, None), books, source="live")
+    assert {s.sessions for s in board.standings} == {board.sessions}
+    assert not any("entered the books" in n or "no run has valued" in n for n in board.notes)
