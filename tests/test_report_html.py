@@ -28,6 +28,7 @@ from llmtrade.app.report_records import (
     SizedLine,
     WeekCost,
     WeekReport,
+    WeekTrading,
 )
 from llmtrade.report.charts import drawdowns
 from llmtrade.report.render import render_report
@@ -259,6 +260,7 @@ def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 
         cost=WeekCost(
             calls=19, failed_calls=0, prompt_tokens=1000, completion_tokens=500, cost_usd=cost, unpriced_calls=0
         ),
+        trading=WeekTrading(fills=1, traded_usd=14_115.0, commissions_usd=1.0, slippage_usd=7.06),
     )
 
 
@@ -462,7 +464,7 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
 
 def test_cost_per_week_is_listed_and_totalled() -> None:
     html = render_report(report(), leaderboard())
-    assert "38 model calls, 0.75 USD in all." in html
+    assert "38 model calls, 0.75 USD in all; 2 fills, 2.00 USD commissions, 14.12 USD slippage" in html
     assert '<td class="n">0.250000</td>' in html and '<td class="n">0.500000</td>' in html
 
 

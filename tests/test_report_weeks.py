@@ -174,6 +174,31 @@ def test_cost_per_week_is_the_sum_of_the_weeks_call_events(recorded: Container) 
     assert "0.512500" in html and "2.000000" in html
 
 
+def test_each_weeks_commissions_and_slippage_add_up_to_the_leaderboards(recorded: Container) -> None:
+    """The week's trading costs beside its model dollars: commissions paid and slippage estimated as the leaderboard
+    estimates it, so a reader adding the weeks finds the leaderboard's columns; another broker's slippage is n/a."""
+    board = leaderboard_of(recorded)
+    report, events = _report(recorded, board)
+    [week] = report.weeks
+    fills = [e for e in events if e.type == "OrderFilled"]
+    assert fills and week.trading.fills == len(fills)
+    accounts = [s for s in board.standings if s.kind == "account"]
+    assert week.trading.slippage_usd == pytest.approx(sum(s.slippage_usd or 0.0 for s in accounts), abs=0.01)
+    assert week.trading.commissions_usd == pytest.approx(sum(s.costs_usd for s in accounts), abs=0.01)
+    assert week.trading.traded_usd == pytest.approx(
+        sum(e.payload["fill"]["qty"] * e.payload["fill"]["price"] for e in fills)
+    )
+    html = render_report(report, board)
+    assert f"{week.trading.fills} fills, " in html and f"{week.trading.slippage_usd:,.2f} USD slippage" in html
+    commission = [
+        e.model_copy(update={"payload": {**e.payload, "fill": {**e.payload["fill"], "commission": 1.5}}}) for e in fills
+    ]
+    alpaca = [e.model_copy(update={"payload": {**e.payload, "broker": "alpaca"}}) for e in commission]
+    other = week_report(WEEK, alpaca, slippage_bps=5.0)
+    assert other.trading.slippage_usd is None and other.trading.commissions_usd == pytest.approx(1.5 * len(fills))
+    assert "n/a USD slippage" in render_report(Report(source="live", accounts=(), weeks=(other,)), board)
+
+
 def test_the_report_file_is_written_whole_and_replaces_the_old_one(recorded: Container, tmp_path: Path) -> None:
     report, _ = _report(recorded)
     folder = tmp_path / "out"

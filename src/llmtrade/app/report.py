@@ -32,13 +32,14 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
         if event.week_id is not None:
             weeks[event.week_id].append(event)
     accounts = app.loaded.config.accounts.accounts
+    slippage = app.loaded.config.accounts.paper.slippage_bps
     return Report(
         source=leaderboard.source,
         accounts=tuple(
             AccountLine(account_id=a.id, name=a.name, role=a.role.value, starting_cash=a.starting_cash)
             for a in accounts
         ),
-        weeks=tuple(week_report(week_id, weeks[week_id]) for week_id in sorted(weeks)),
+        weeks=tuple(week_report(week_id, weeks[week_id], slippage_bps=slippage) for week_id in sorted(weeks)),
     )
 
 

@@ -185,6 +185,17 @@ class WeekCost(Result):
     unpriced_calls: int  # calls whose provider gave no price (cost_usd null): not in cost_usd
 
 
+class WeekTrading(Result):
+    """What the week's fills (OrderFilled) cost besides the models: commissions paid and the slippage estimated as
+    the leaderboard estimates it (traded notional x the paper broker's slippage_bps), so the weeks add up to its
+    columns."""
+
+    fills: int
+    traded_usd: float  # shares x price over every fill, bought and sold
+    commissions_usd: float
+    slippage_usd: float | None  # None when a fill came from a broker whose slippage is in its prices, unmeasured
+
+
 class WeekReport(Result):
     """Everything recorded for one week (its Wednesday), in the order the week happened."""
 
@@ -201,6 +212,7 @@ class WeekReport(Result):
     checkpoints: tuple[CheckpointLine, ...]
     postmortems: tuple[PostmortemLine, ...]
     cost: WeekCost
+    trading: WeekTrading
 
 
 class Report(Result):

@@ -110,6 +110,13 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         "cost": safe(charts.cost_chart(report.weeks)),
     }
     total_cost = round(sum(w.cost.cost_usd for w in report.weeks), 6)
+    slippages = [w.trading.slippage_usd for w in report.weeks]
+    trading = {
+        "fills": sum(w.trading.fills for w in report.weeks),
+        "commissions": math.fsum(w.trading.commissions_usd for w in report.weeks),
+        # Unknown for any week unknown: a broker's slippage not measured is not zero.
+        "slippage": None if None in slippages else math.fsum(s for s in slippages if s is not None),
+    }
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -119,6 +126,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             figures=figures,
             total_cost=total_cost,
             total_calls=sum(w.cost.calls for w in report.weeks),
+            trading=trading,
             review_matrix=review_matrix,
             run_counts=run_counts,
             troubled=troubled(report),
