@@ -487,3 +487,17 @@ def test_numbers_that_round_to_zero_print_without_a_minus_sign() -> None:
 
 def test_drawdown_is_the_fall_from_the_running_peak() -> None:
     assert drawdowns([100, 110, 99, 121, 110]) == [0.0, 0.0, 99 / 110 - 1, 0.0, 110 / 121 - 1]
+
+
+def test_fills_after_the_leaderboards_last_close_are_said_to_be_not_yet_in_it() -> None:
+    """A report run on a Thursday: the checkpoints filled orders that morning, the leaderboard ends at Wednesday's
+    close. The week lists the fills; the top says they are not yet in the curves and the table, and links them."""
+    board = leaderboard()
+    data = report()
+    last = data.weeks[-1]
+    today = board.end + timedelta(days=1)
+    fill = last.fills[0].model_copy(update={"event_id": 999, "filled_at": f"{today}T10:00:00-05:00"})
+    weeks = (*data.weeks[:-1], last.model_copy(update={"fills": (*last.fills, fill)}))
+    html = render_report(data.model_copy(update={"weeks": weeks}), board)
+    assert f'1 fill after the close of {board.end} (<a class="ev" href="#event-999">#999</a>) is listed' in html
+    assert "not yet in the curves" not in render_report(data, board)

@@ -10,12 +10,14 @@ Deterministic: no clock, no randomness; the same inputs give the same bytes.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from llmtrade.analytics.records import Interval, Leaderboard
-from llmtrade.app.report_records import Report, ReviewCell, RunLine, WeekReport
+from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
 
 TEMPLATE = "report.html.j2"
@@ -86,6 +88,17 @@ def troubled(report: Report) -> list[RunLine]:
     return [run for week in report.weeks for run in week.runs if run.outcome != "finished"]
 
 
+def after_the_books(report: Report, leaderboard: Leaderboard) -> list[FillLine]:
+    """The fills the weeks list that the leaderboard has not valued: filled on a day after its last close (the week
+    in progress, whose next close no run has seen yet)."""
+    return [
+        fill
+        for week in report.weeks
+        for fill in week.fills
+        if datetime.fromisoformat(fill.filled_at).astimezone(NEW_YORK).date() > leaderboard.end
+    ]
+
+
 def render_report(report: Report, leaderboard: Leaderboard) -> str:
     """The whole page as a string (UTF-8 text, ends with a newline)."""
     from markupsafe import Markup  # installed with jinja2
@@ -130,5 +143,6 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             review_matrix=review_matrix,
             run_counts=run_counts,
             troubled=troubled(report),
+            pending=after_the_books(report, leaderboard),
         )
     )
