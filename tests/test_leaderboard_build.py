@@ -24,7 +24,7 @@ from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import MarketDataFetched
-from llmtrade.domain.runs import RunStarted
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
 from llmtrade.errors import ConfigError, MarketDataError, OperationalError
@@ -390,3 +390,43 @@ def test_books_without_valuations_rank_every_account_from_the_start(books: Stora
     board = build_leaderboard(_container(database_url, None), books, source="live")
     assert {s.sessions for s in board.standings} == {board.sessions}
     assert not any("entered the books" in n or "no run has valued" in n for n in board.notes)
+
+
+def test_failed_and_unended_runs_are_said_under_the_table(storage: Storage, database_url: str) -> None:
+    """A week's checkpoint failed and a run-due was killed mid-run: the leaderboard alone showed nothing amiss.
+    A note names how many, the latest of each with its error, and where to read them; finished runs say nothing."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS)
+    for run_id in (FIRST_RUN.isoformat(), LAST_RUN.isoformat()):
+        done = RunFinished(
+            command="run-weekly",
+            degraded=False,
+            llm_calls=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            duration_ms=1.0,
+        )
+        events.append([NewEvent.of(done, stream=run_stream(run_id), run_id=run_id)])
+    quiet = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    assert not any("trading runs failed" in n for n in quiet.notes)
+    assert any(
+        "1 recorded no end, killed or still running (the last: run-weekly of 2024-12-04T08:00:00-05:00)" in n
+        for n in quiet.notes
+    )
+    at = _ny(date(2024, 12, 5), 12)
+    clock.instant = at
+    started = RunStarted(
+        command="checkpoint", arguments={}, mode="live", mode_reason="t", config_source="t", version="0"
+    )
+    failed = RunFailed(command="checkpoint", error_type="MarketDataError", error="no quote for SPY", duration_ms=2.0)
+    events.append([NewEvent.of(p, stream=run_stream("c"), run_id="c") for p in (started, failed)])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    [note] = [n for n in board.notes if "trading runs failed" in n]
+    assert note.startswith(
+        "1 of 4 trading runs failed (the last: checkpoint of 2024-12-05T12:00:00-05:00, "
+        "MarketDataError: no quote for SPY)"
+        "; 1 recorded no end"
+    )
+    assert note.endswith("`llmtrade report` lists each with its events")

@@ -31,6 +31,7 @@ from llmtrade.analytics.standings import standings
 from llmtrade.app.account_spans import late_starts, removed_note, span_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, split_at
+from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import unfinished
@@ -148,6 +149,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         notes.insert(0, stopped)
     if synthetic:
         notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
+    troubled = failure_note(run_lines(runs))
+    if troubled:
+        notes.append(troubled)
     undecided = _undecided(board)
     if undecided:
         notes.append(undecided)

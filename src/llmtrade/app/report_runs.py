@@ -68,3 +68,25 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
 _TYPES = frozenset(t.event_type() for t in READ)
 _FINISHED = RunFinished.event_type()
 _FAILED = RunFailed.event_type()
+
+
+def failure_note(lines: Sequence[RunLine]) -> str | None:
+    """The leaderboard's note on the books' runs that failed or recorded no end, naming the latest of each: the
+    books hold what the other runs did, and a reader of the table alone would not know a week's run is missing."""
+    failed = [line for line in lines if line.outcome == "failed"]
+    unended = [line for line in lines if line.outcome == NO_END]
+    parts = []
+    if failed:
+        last = failed[-1]
+        parts.append(
+            f"{len(failed)} of {len(lines)} trading runs failed (the last: {last.command} of {last.started_at}, "
+            f"{last.detail[0] if last.detail else 'no error recorded'})"
+        )
+    if unended:
+        last = unended[-1]
+        parts.append(
+            f"{len(unended)} recorded no end, killed or still running (the last: {last.command} of {last.started_at})"
+        )
+    if not parts:
+        return None
+    return "; ".join(parts) + ": the books hold what the other runs did; `llmtrade report` lists each with its events"
