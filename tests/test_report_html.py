@@ -17,6 +17,7 @@ from llmtrade.app.report_records import (
     AccountLine,
     ChairmanLine,
     CheckpointLine,
+    ControlLine,
     FillLine,
     OrderLine,
     PitchLine,
@@ -269,6 +270,9 @@ def report(thesis: str = "Trend up.") -> Report:
         source="backtest demo",
         accounts=(AccountLine(account_id="acct_1", name="GPT", role="pm", starting_cash=100_000.0),),
         weeks=(week(START, 100, thesis), week(START + timedelta(days=7), 200, thesis, cost=0.5)),
+        controls=(
+            ControlLine(event_id=900, at="2024-01-10T08:00-05:00", kind="halted", account_id="acct_1", detail=thesis),
+        ),
     )
 
 

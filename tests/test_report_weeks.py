@@ -28,15 +28,32 @@ from llmtrade.app.report_weeks import week_report
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
-from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, OrderBlocked, PostmortemWritten
+from llmtrade.domain.checkpoints import (
+    CheckpointSkipped,
+    CheckpointTaken,
+    OrderBlocked,
+    PostmortemWritten,
+    TradingDisabled,
+)
 from llmtrade.domain.committee import DecisionMade, PitchFailed, PitchSubmitted, ReviewSubmitted
 from llmtrade.domain.events import EventPayload, InputsMissing, LLMCallCompleted, NewEvent, StoredEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import checkpoint_stream
-from llmtrade.domain.trading import Order, OrderFilled, OrderRejected, OrderSubmitted, RiskChecked, Side
+from llmtrade.domain.trading import (
+    AccountHalted,
+    AccountResumed,
+    Order,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    PlanAbandoned,
+    RiskChecked,
+    Side,
+)
 from llmtrade.errors import UsageError
 from llmtrade.report.render import render_report
 from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from tests.support import FIXED_NOW
 from tests.test_report_html import leaderboard
@@ -436,3 +453,58 @@ def test_a_report_to_stdout_is_the_page_alone(recorded: Container, cli_env: dict
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(b"<!DOCTYPE html>") and done.stdout.endswith(b"</html>\n")
         assert b"/dev/stdout" in done.stderr and str(len(done.stdout)) in done.stderr.decode().replace(",", "")
+
+
+def test_halts_the_kill_switch_and_abandoned_plans_are_listed_and_a_halt_still_on_is_said_first(
+    storage: Storage, database_url: str
+) -> None:
+    """acct_4 halted by the breaker for weeks, acct_2 halted then resumed, the kill switch turned off (an event with
+    no week), a plan abandoned: the report showed none of it. Each is a line with its id; acct_4, still halted,
+    and the kill switch, still off, are said at the top and beside the accounts."""
+    events = storage.events
+    events.append(
+        [
+            NewEvent.of(
+                AccountHalted(account_id="acct_2", reason="drawdown 10%"), stream="breaker:acct_2", week_id=WEEK
+            ),
+            NewEvent.of(
+                AccountHalted(account_id="acct_4", reason="10 consecutive losing trades (limit 10)"),
+                stream="breaker:acct_4",
+                week_id=WEEK,
+            ),
+            NewEvent.of(AccountResumed(account_id="acct_2", reason="3 winning shadow trades"), stream="breaker:acct_2"),
+            NewEvent.of(
+                PlanAbandoned(
+                    account_id="acct_1",
+                    broker="alpaca",
+                    reason="positions changed since its orders were planned",
+                    client_order_ids=["lt-a"],
+                    planned_positions={"SPY": 10},
+                    actual_positions={"SPY": 4},
+                ),
+                stream="orders:acct_1",
+                week_id=WEEK,
+            ),
+            NewEvent.of(TradingDisabled(reason="broker outage"), stream="kill-switch"),
+        ]
+    )
+    app = Container(
+        Settings(DATABASE_URL=database_url), load_config(None), FixedClock(FIXED_NOW), None, say=lambda _: None
+    )
+    report = build_report(app, storage, leaderboard())
+    assert [(c.kind, c.account_id) for c in report.controls] == [
+        ("halted", "acct_2"),
+        ("halted", "acct_4"),
+        ("resumed", "acct_2"),
+        ("plan abandoned", "acct_1"),
+        ("trading disabled", None),
+    ]
+    assert "planned from SPY +10, held SPY +4" in report.controls[3].detail
+    html = render_report(report, leaderboard())
+    halt = report.controls[1]
+    assert f"acct_4 is halted by the circuit breaker since {halt.at} (10 consecutive losing trades" in html
+    assert "acct_2 is halted" not in html
+    assert "Trading is disabled (the kill switch" in html and "broker outage" in html
+    assert f'<span class="bad">halted since {halt.at}</span>' in html
+    for control in report.controls:
+        assert html.count(f'id="event-{control.event_id}"') == 1 and f'href="#event-{control.event_id}"' in html

@@ -24,6 +24,18 @@ class AccountLine(Result):
     starting_cash: float
 
 
+class ControlLine(Result):
+    """A control that changed what an account may trade: a circuit-breaker halt or resume, the kill switch turned
+    off or on (no account: all of them), or a frozen plan abandoned because the account no longer held what it
+    was planned from."""
+
+    event_id: int
+    at: str  # New York time
+    kind: str  # halted | resumed | trading disabled | trading enabled | plan abandoned
+    account_id: str | None
+    detail: str
+
+
 class PitchLine(Result):
     """A PM's pitch (PitchSubmitted)."""
 
@@ -221,10 +233,11 @@ class Report(Result):
     source: str  # "live" or "backtest NAME"
     accounts: tuple[AccountLine, ...]
     weeks: tuple[WeekReport, ...]
+    controls: tuple[ControlLine, ...] = ()
 
     def event_ids(self) -> list[int]:
         """Every event id the report cites, in the order it shows them."""
-        ids: list[int] = []
+        ids: list[int] = [line.event_id for line in self.controls]
         for week in self.weeks:
             for run in week.runs:
                 ids += [run.event_id] + ([run.end_event_id] if run.end_event_id is not None else [])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrade.analytics.records import Interval, Leaderboard
+from llmtrade.app import report_controls
 from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
@@ -144,5 +145,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             run_counts=run_counts,
             troubled=troubled(report),
             pending=after_the_books(report, leaderboard),
+            halted=report_controls.halted(report.controls),
+            switched_off=report_controls.switched_off(report.controls),
         )
     )
