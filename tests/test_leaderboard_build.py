@@ -26,7 +26,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
-from llmtrade.domain.trading import Fill, OrderFilled, Side
+from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, OrderFilled, Side
 from llmtrade.errors import ConfigError, MarketDataError, OperationalError
 from llmtrade.exits import classify
 from llmtrade.llm.gateway import LLMMode
@@ -430,3 +430,29 @@ def test_failed_and_unended_runs_are_said_under_the_table(storage: Storage, data
         "; 1 recorded no end"
     )
     assert note.endswith("`llmtrade report` lists each with its events")
+
+
+def test_halts_are_said_with_how_long_and_whether_still_on(storage: Storage, database_url: str) -> None:
+    """acct_4 halted by the breaker for two weeks and resumed, acct_2 halted to the end: the rows alone showed a
+    flat stretch with no reason. Each is a note with its span and reason; the still-halted one says so."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS)
+    halts = [
+        (_ny(date(2024, 11, 13), 12), AccountHalted(account_id="acct_4", reason="10 consecutive losing trades")),
+        (_ny(date(2024, 11, 27), 12), AccountResumed(account_id="acct_4", reason="3 winning shadow trades")),
+        (_ny(date(2025, 2, 11), 12), AccountHalted(account_id="acct_2", reason="drawdown 10% (limit 10%)")),
+    ]
+    for at, payload in halts:
+        clock.instant = at
+        events.append([NewEvent.of(payload, stream=f"breaker:{payload.account_id}")])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    notes = [n for n in board.notes if "halted by the circuit breaker" in n]
+    assert notes == [
+        "acct_4 was halted by the circuit breaker 1 time, 2.0 weeks in all (the last from 2024-11-13T12:00-05:00 to "
+        "2024-11-27T12:00-05:00: 10 consecutive losing trades); while halted it trades only the risk-reducing part "
+        "of each decision",
+        "acct_2 was halted by the circuit breaker 1 time, 2.0 weeks in all (the last since 2025-02-11T12:00-05:00: "
+        "drawdown 10% (limit 10%)); while halted it trades only the risk-reducing part of each decision; it is still "
+        "halted",
+    ]

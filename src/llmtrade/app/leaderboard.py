@@ -31,6 +31,8 @@ from llmtrade.analytics.standings import standings
 from llmtrade.app.account_spans import late_starts, removed_note, span_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, split_at
+from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
+from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
@@ -150,8 +152,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     if synthetic:
         notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
     troubled = failure_note(run_lines(runs))
-    if troubled:
-        notes.append(troubled)
+    notes += [troubled] if troubled else []
+    notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
     undecided = _undecided(board)
     if undecided:
         notes.append(undecided)

@@ -8,6 +8,7 @@ the books says so beside its name. Pure over StoredEvents, as `report_weeks` is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from llmtrade.app.report_records import ControlLine
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
@@ -65,3 +66,35 @@ def _line(event: StoredEvent) -> ControlLine:
 
 def _positions(positions: dict[str, int]) -> str:
     return ", ".join(f"{symbol} {qty:+d}" for symbol, qty in sorted(positions.items())) or "nothing"
+
+
+def halt_notes(lines: Sequence[ControlLine], until: datetime) -> list[str]:
+    """The leaderboard's notes on halts: per account, how often and how long the breaker halted it (an open halt
+    counted to `until`, the books' last instant), the last halt's span and reason; and the kill switch if left off.
+    A row whose weeks include a halt traded only the risk-reducing part of each decision in them."""
+    notes = []
+    spans: dict[str, list[tuple[ControlLine, ControlLine | None]]] = {}
+    for line in lines:
+        if line.account_id is None or line.kind not in ("halted", "resumed"):
+            continue
+        held = spans.setdefault(line.account_id, [])
+        if line.kind == "halted" and (not held or held[-1][1] is not None):
+            held.append((line, None))
+        elif line.kind == "resumed" and held and held[-1][1] is None:
+            held[-1] = (held[-1][0], line)
+    for account, held in spans.items():
+        weeks = sum(
+            ((datetime.fromisoformat(end.at) if end else until) - datetime.fromisoformat(start.at)).days / 7
+            for start, end in held
+        )
+        start, end = held[-1]
+        last = f"since {start.at}" if end is None else f"from {start.at} to {end.at}"
+        notes.append(
+            f"{account} was halted by the circuit breaker {len(held)} time{'s' if len(held) > 1 else ''}, "
+            f"{weeks:.1f} weeks in all (the last {last}: {start.detail}); while halted it trades only the "
+            "risk-reducing part of each decision" + ("; it is still halted" if end is None else "")
+        )
+    off = switched_off(lines)
+    if off is not None:
+        notes.append(f"trading is disabled (the kill switch, since {off.at}: {off.detail}): no account trades")
+    return notes
