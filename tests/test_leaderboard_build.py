@@ -22,7 +22,7 @@ from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
 from llmtrade.domain.checkpoints import AccountValued
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
@@ -392,44 +392,52 @@ def test_books_without_valuations_rank_every_account_from_the_start(books: Stora
     assert not any("entered the books" in n or "no run has valued" in n for n in board.notes)
 
 
-def test_failed_and_unended_runs_are_said_under_the_table(storage: Storage, database_url: str) -> None:
-    """A week's checkpoint failed and a run-due was killed mid-run: the leaderboard alone showed nothing amiss.
-    A note names how many, the latest of each with its error, and where to read them; finished runs say nothing."""
+def test_failed_and_unended_runs_no_rerun_finished_are_said_under_the_table(
+    storage: Storage, database_url: str
+) -> None:
+    """A week's 12:00 checkpoint failed and the postmortem was killed mid-run: the leaderboard alone showed nothing
+    amiss. A note names how many, the latest of each with its error, and where to read them. A weekly run killed
+    and finished by the next run-due is resolved, and the 14:00 checkpoint does not resolve the 12:00 one."""
     clock = _Clock()
     events = EventStore(storage.conn, clock)
-    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS)
-    for run_id in (FIRST_RUN.isoformat(), LAST_RUN.isoformat()):
-        done = RunFinished(
-            command="run-weekly",
+
+    def run(at: datetime, run_id: str, command: str, arguments: dict, end: EventPayload | None) -> None:
+        clock.instant = at
+        started = RunStarted(
+            command=command, arguments=arguments, mode="live", mode_reason="t", config_source="t", version="0"
+        )
+        payloads = [started] if end is None else [started, end]
+        events.append([NewEvent.of(p, stream=run_stream(run_id), run_id=run_id) for p in payloads])
+
+    def finished(command: str) -> RunFinished:
+        return RunFinished(
+            command=command,
             degraded=False,
             llm_calls=0,
             prompt_tokens=0,
             completion_tokens=0,
-            cost_usd=0.0,
-            duration_ms=1.0,
+            cost_usd=0,
+            duration_ms=1,
         )
-        events.append([NewEvent.of(done, stream=run_stream(run_id), run_id=run_id)])
+
+    week, later = {"week": "2024-11-06"}, {"week": "2024-12-04"}
+    run(FIRST_RUN, "w1", "run-weekly", week, finished("run-weekly"))
+    run(_ny(date(2024, 12, 4), 8), "w2", "run-weekly", later, None)  # killed
+    run(_ny(date(2024, 12, 4), 9), "w2b", "run-weekly", later, finished("run-weekly"))  # the next run-due resumed it
     quiet = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
-    assert not any("trading runs failed" in n for n in quiet.notes)
-    assert any(
-        "1 recorded no end, killed or still running (the last: run-weekly of 2024-12-04T08:00:00-05:00)" in n
-        for n in quiet.notes
-    )
-    at = _ny(date(2024, 12, 5), 12)
-    clock.instant = at
-    started = RunStarted(
-        command="checkpoint", arguments={}, mode="live", mode_reason="t", config_source="t", version="0"
-    )
+    assert not any("trading runs failed" in n or "recorded no end" in n for n in quiet.notes)
     failed = RunFailed(command="checkpoint", error_type="MarketDataError", error="no quote for SPY", duration_ms=2.0)
-    events.append([NewEvent.of(p, stream=run_stream("c"), run_id="c") for p in (started, failed)])
+    run(_ny(date(2024, 12, 5), 12), "c1", "checkpoint", {**later, "time": "12:00"}, failed)
+    run(_ny(date(2024, 12, 5), 14), "c2", "checkpoint", {**later, "time": "14:00"}, finished("checkpoint"))
+    run(LAST_RUN, "p", "postmortem", {"week": "2025-02-19"}, None)
     board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
     [note] = [n for n in board.notes if "trading runs failed" in n]
-    assert note.startswith(
-        "1 of 4 trading runs failed (the last: checkpoint of 2024-12-05T12:00:00-05:00, "
-        "MarketDataError: no quote for SPY)"
-        "; 1 recorded no end"
+    assert note == (
+        "1 of 6 trading runs failed and no rerun finished them (the last: checkpoint of 2024-12-05T12:00:00-05:00, "
+        "MarketDataError: no quote for SPY); 1 recorded no end, killed or still running (the last: postmortem of "
+        "2025-02-25T16:30:00-05:00): the books hold what the other runs did; `llmtrade report` lists each with its "
+        "events"
     )
-    assert note.endswith("`llmtrade report` lists each with its events")
 
 
 def test_halts_are_said_with_how_long_and_whether_still_on(storage: Storage, database_url: str) -> None:

@@ -403,6 +403,14 @@ def test_failed_degraded_and_unfinished_runs_are_said_first_and_linked_to_their_
     assert "MarketDataError: no quote for SPY" in html and "killed before it recorded an end" in html
     assert "run-weekly: 1 degraded; checkpoint: 1 failed, 1 no end recorded; postmortem: 1 finished" in html
     assert set(report.event_ids()) >= {10, 12, 20, 21, 30, 40, 41}
+    # The checkpoint killed, run again to the end (same arguments): resolved, and said so.
+    again = [
+        _run_event(_started("checkpoint"), 50, "c3", "2026-01-09T19:05:00+00:00"),
+        _run_event(ended, 51, "c3", "2026-01-09T19:06:00+00:00"),
+    ]
+    html = render_report(Report(source="live", accounts=(), weeks=(week_report(WEEK, events + again),)), leaderboard())
+    assert "no end recorded (a later run of the same job finished)" in html
+    assert "run-weekly of 2026-01-07T08:00:00-05:00 degraded <a" in html  # a degraded run is not resolved by any
 
 
 def test_a_folder_that_is_not_writable_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

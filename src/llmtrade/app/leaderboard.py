@@ -63,7 +63,7 @@ def follow_books(events: EventStore) -> None:
     them from memory: at 520 weeks some 52,000 events (fills, runs, price fetches) that were otherwise read back and
     built again, the largest part of the leaderboard's time. The same events either way: a copy answers as the
     database does. Best called while the books are short (a fresh backtest's: empty)."""
-    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES):
+    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES, list(CONTROL_TYPES)):
         events.read(type=types)
 
 
@@ -131,7 +131,10 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     trials = len(trial_names)
     board = standings(tracks, trials=trials, trial_names=trial_names)
-    late = late_starts(events, calendar, [a.id for a in config.accounts.accounts], fills, sessions)
+    # A backtest trades one config from its first week to its last (a resume refuses another, backtest_inputs.py):
+    # every account begins with it, and its valuations (tens of thousands) are not read back to say so.
+    accounts = [a.id for a in config.accounts.accounts]
+    late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
     board = _late_rows(board, tracks, late, trials, trial_names)
     answered = models_answered({e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]})
     periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered)

@@ -179,6 +179,7 @@ class RunLine(Result):
     event_id: int  # the RunStarted
     run_id: str
     command: str  # run-weekly | checkpoint | postmortem | ...
+    arguments: dict[str, str | int | float | bool | None]  # as RunStarted recorded them: the week, the slot
     started_at: str  # New York time
     mode: str  # live | offline | replay
     outcome: str  # finished | degraded | failed | no end recorded (killed, or still running when read)

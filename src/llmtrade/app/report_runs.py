@@ -57,6 +57,7 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
         event_id=started.id,
         run_id=run_id,
         command=start.command,
+        arguments=start.arguments,
         started_at=started.occurred_at.astimezone(NEW_YORK).isoformat(timespec="seconds"),
         mode=start.mode,
         outcome=outcome,
@@ -70,17 +71,34 @@ _FINISHED = RunFinished.event_type()
 _FAILED = RunFailed.event_type()
 
 
+def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
+    """The runs that failed or recorded no end and that no later run of the same job (command and arguments: the
+    week, the checkpoint's time) finished: what the books still lack. A killed weekly run that the next run-due
+    resumed is resolved; a 14:00 checkpoint that failed is not resolved by the 15:50 one."""
+    done: dict[str, int] = {}
+    for line in lines:
+        if line.outcome in ("finished", "degraded"):
+            done[_job(line)] = line.event_id
+    return [line for line in lines if line.outcome in ("failed", NO_END) and done.get(_job(line), -1) < line.event_id]
+
+
+def _job(line: RunLine) -> str:
+    return f"{line.command} {sorted(line.arguments.items())}"
+
+
 def failure_note(lines: Sequence[RunLine]) -> str | None:
-    """The leaderboard's note on the books' runs that failed or recorded no end, naming the latest of each: the
-    books hold what the other runs did, and a reader of the table alone would not know a week's run is missing."""
-    failed = [line for line in lines if line.outcome == "failed"]
-    unended = [line for line in lines if line.outcome == NO_END]
+    """The leaderboard's note on the books' unresolved runs (`unresolved`): how many failed or recorded no end,
+    the latest of each: the books hold what the other runs did, and a reader of the table alone would not know a
+    week's run is missing."""
+    missing = unresolved(lines)
+    failed = [line for line in missing if line.outcome == "failed"]
+    unended = [line for line in missing if line.outcome == NO_END]
     parts = []
     if failed:
         last = failed[-1]
         parts.append(
-            f"{len(failed)} of {len(lines)} trading runs failed (the last: {last.command} of {last.started_at}, "
-            f"{last.detail[0] if last.detail else 'no error recorded'})"
+            f"{len(failed)} of {len(lines)} trading runs failed and no rerun finished them (the last: {last.command} "
+            f"of {last.started_at}, {last.detail[0] if last.detail else 'no error recorded'})"
         )
     if unended:
         last = unended[-1]

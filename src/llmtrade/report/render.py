@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrade.analytics.records import Interval, Leaderboard
-from llmtrade.app import report_controls
+from llmtrade.app import report_controls, report_runs
 from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
@@ -89,6 +89,13 @@ def troubled(report: Report) -> list[RunLine]:
     return [run for week in report.weeks for run in week.runs if run.outcome != "finished"]
 
 
+def _resolved(report: Report) -> set[int]:
+    """The RunStarted ids of troubled runs that a later run of the same job finished (report_runs.unresolved)."""
+    runs = [run for week in report.weeks for run in week.runs]
+    still = {run.event_id for run in report_runs.unresolved(runs)}
+    return {run.event_id for run in troubled(report) if run.outcome != "degraded" and run.event_id not in still}
+
+
 def after_the_books(report: Report, leaderboard: Leaderboard) -> list[FillLine]:
     """The fills the weeks list that the leaderboard has not valued: filled on a day after its last close (the week
     in progress, whose next close no run has seen yet)."""
@@ -144,6 +151,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             review_matrix=review_matrix,
             run_counts=run_counts,
             troubled=troubled(report),
+            resolved=_resolved(report),
             pending=after_the_books(report, leaderboard),
             halted=report_controls.halted(report.controls),
             switched_off=report_controls.switched_off(report.controls),
