@@ -21,11 +21,12 @@ from llmtrade.app.leaderboard import build_leaderboard, draw_ahead
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import MarketDataFetched
-from llmtrade.domain.runs import RunStarted
-from llmtrade.domain.streams import fill_stream, run_stream
-from llmtrade.domain.trading import Fill, OrderFilled, Side
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
+from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, OrderFilled, Side
 from llmtrade.errors import ConfigError, MarketDataError, OperationalError
 from llmtrade.exits import classify
 from llmtrade.llm.gateway import LLMMode
@@ -359,3 +360,128 @@ def test_a_universe_symbol_listed_after_the_books_begin_is_left_out_of_equal_wei
     [note] = [n for n in board.notes if n.startswith("EQUAL_WEIGHT left IWM out")]
     assert "9 of its 17 rebalances (from 2024-11-05 to 2024-12-26): no close that day" in note
     assert {s.name for s in board.standings} >= {"EQUAL_WEIGHT", "acct_1"}
+
+
+def _value(events: EventStore, clock: _Clock, account: str, at: datetime) -> None:
+    clock.instant = at
+    valued = AccountValued(
+        account_id=account,
+        equity=100_000.0,
+        cash=100_000.0,
+        realized_pnl=0.0,
+        unrealized_pnl=0.0,
+        occasion="week start",
+    )
+    week = at.astimezone(NEW_YORK).date()
+    stream = valuation_stream(account, week, "week start")
+    events.append([NewEvent.of(valued, stream=stream, account_id=account, week_id=week)])
+
+
+def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
+    storage: Storage, database_url: str
+) -> None:
+    """A cron user adds acct_4 to accounts.yaml after four weeks and has not yet had acct_3 valued; acct_9 traded
+    and was removed. acct_4's row runs from the close before its first valuation, against FLAT and SPY over those
+    sessions, not over weeks it did not exist; acct_3's row holds no return; each is said in a note."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    runs = [_ny(date(2024, 11, 6), 8), _ny(date(2024, 12, 4), 8), LAST_RUN]
+    late = [_fill("acct_4", "o4", Side.BUY, 20, 600.0, _ny(date(2024, 12, 4), 9, 30))]
+    _write_books(events, clock, runs, [*FILLS, *late])
+    for account in ("acct_1", "acct_2", "acct_5", "acct_6"):
+        _value(events, clock, account, runs[0])
+    _value(events, clock, "acct_4", runs[1])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    rows = {s.name: s for s in board.standings}
+    sessions = board.curves[0].sessions
+    joined = sessions.index(date(2024, 12, 3))  # the last close before its first valuation
+    assert rows["acct_1"].sessions == board.sessions
+    assert rows["acct_4"].sessions == board.sessions - joined
+    assert rows["acct_4"].weeks == pytest.approx((board.sessions - joined) / 5)
+    assert rows["acct_4"].excess_vs_spy.low is not None  # against SPY over the same sessions: an interval
+    assert rows["acct_3"].sessions == 0 and rows["acct_3"].sharpe.estimate is None
+    assert rows["acct_4"].trades == 0 and rows["acct_4"].turnover is not None and rows["acct_4"].turnover > 0
+    notes = "\n".join(board.notes)
+    assert "acct_4 entered the books after they began: its row runs from the close of 2024-12-03" in notes
+    assert "acct_3 is in accounts.yaml but no run has valued it yet" in notes
+    assert "acct_9 traded in these books but is not in accounts.yaml" in notes
+
+
+def test_books_without_valuations_rank_every_account_from_the_start(books: Storage, database_url: str) -> None:
+    board = build_leaderboard(_container(database_url, None), books, source="live")
+    assert {s.sessions for s in board.standings} == {board.sessions}
+    assert not any("entered the books" in n or "no run has valued" in n for n in board.notes)
+
+
+def test_failed_and_unended_runs_no_rerun_finished_are_said_under_the_table(
+    storage: Storage, database_url: str
+) -> None:
+    """A week's 12:00 checkpoint failed and the postmortem was killed mid-run: the leaderboard alone showed nothing
+    amiss. A note names how many, the latest of each with its error, and where to read them. A weekly run killed
+    and finished by the next run-due is resolved, and the 14:00 checkpoint does not resolve the 12:00 one."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+
+    def run(at: datetime, run_id: str, command: str, arguments: dict, end: EventPayload | None) -> None:
+        clock.instant = at
+        started = RunStarted(
+            command=command, arguments=arguments, mode="live", mode_reason="t", config_source="t", version="0"
+        )
+        payloads = [started] if end is None else [started, end]
+        events.append([NewEvent.of(p, stream=run_stream(run_id), run_id=run_id) for p in payloads])
+
+    def finished(command: str) -> RunFinished:
+        return RunFinished(
+            command=command,
+            degraded=False,
+            llm_calls=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0,
+            duration_ms=1,
+        )
+
+    week, later = {"week": "2024-11-06"}, {"week": "2024-12-04"}
+    run(FIRST_RUN, "w1", "run-weekly", week, finished("run-weekly"))
+    run(_ny(date(2024, 12, 4), 8), "w2", "run-weekly", later, None)  # killed
+    run(_ny(date(2024, 12, 4), 9), "w2b", "run-weekly", later, finished("run-weekly"))  # the next run-due resumed it
+    quiet = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    assert not any("trading runs failed" in n or "recorded no end" in n for n in quiet.notes)
+    failed = RunFailed(command="checkpoint", error_type="MarketDataError", error="no quote for SPY", duration_ms=2.0)
+    run(_ny(date(2024, 12, 5), 12), "c1", "checkpoint", {**later, "time": "12:00"}, failed)
+    run(_ny(date(2024, 12, 5), 14), "c2", "checkpoint", {**later, "time": "14:00"}, finished("checkpoint"))
+    run(LAST_RUN, "p", "postmortem", {"week": "2025-02-19"}, None)
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    [note] = [n for n in board.notes if "trading runs failed" in n]
+    assert note == (
+        "1 of 6 trading runs failed and no rerun finished them (the last: checkpoint of 2024-12-05T12:00:00-05:00, "
+        "MarketDataError: no quote for SPY); 1 recorded no end, killed or still running (the last: postmortem of "
+        "2025-02-25T16:30:00-05:00): the books hold what the other runs did; `llmtrade report` lists each with its "
+        "events"
+    )
+
+
+def test_halts_are_said_with_how_long_and_whether_still_on(storage: Storage, database_url: str) -> None:
+    """acct_4 halted by the breaker for two weeks and resumed, acct_2 halted to the end: the rows alone showed a
+    flat stretch with no reason. Each is a note with its span and reason; the still-halted one says so."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS)
+    halts = [
+        (_ny(date(2024, 11, 13), 12), AccountHalted(account_id="acct_4", reason="10 consecutive losing trades")),
+        (_ny(date(2024, 11, 27), 12), AccountResumed(account_id="acct_4", reason="3 winning shadow trades")),
+        (_ny(date(2025, 2, 11), 12), AccountHalted(account_id="acct_2", reason="drawdown 10% (limit 10%)")),
+    ]
+    for at, payload in halts:
+        clock.instant = at
+        events.append([NewEvent.of(payload, stream=f"breaker:{payload.account_id}")])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    notes = [n for n in board.notes if "halted by the circuit breaker" in n]
+    assert notes == [
+        "acct_4 was halted by the circuit breaker 1 time, 2.0 weeks in all (the last from 2024-11-13T12:00-05:00 to "
+        "2024-11-27T12:00-05:00: 10 consecutive losing trades); while halted it trades only the risk-reducing part "
+        "of each decision",
+        "acct_2 was halted by the circuit breaker 1 time, 2.0 weeks in all (the last since 2025-02-11T12:00-05:00: "
+        "drawdown 10% (limit 10%)); while halted it trades only the risk-reducing part of each decision; it is still "
+        "halted",
+    ]

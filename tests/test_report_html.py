@@ -17,6 +17,7 @@ from llmtrade.app.report_records import (
     AccountLine,
     ChairmanLine,
     CheckpointLine,
+    ControlLine,
     FillLine,
     OrderLine,
     PitchLine,
@@ -24,9 +25,11 @@ from llmtrade.app.report_records import (
     RankLine,
     Report,
     ReviewCell,
+    RunLine,
     SizedLine,
     WeekCost,
     WeekReport,
+    WeekTrading,
 )
 from llmtrade.report.charts import drawdowns
 from llmtrade.report.render import render_report
@@ -106,6 +109,30 @@ def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 
     i = first_id
     return WeekReport(
         week_id=week_id,
+        runs=(
+            RunLine(
+                event_id=i + 11,
+                run_id="r1",
+                command="run-weekly",
+                arguments={"week": str(week_id)},
+                started_at=f"{week_id}T08:00:00-05:00",
+                mode="offline",
+                outcome="finished",
+                end_event_id=i + 12,
+                detail=(),
+            ),
+            RunLine(
+                event_id=i + 13,
+                run_id="r2",
+                command="checkpoint",
+                arguments={"week": str(week_id), "time": "12:00"},
+                started_at=f"{week_id}T12:00:00-05:00",
+                mode="offline",
+                outcome="failed",
+                end_event_id=i + 14,
+                detail=(f"MarketDataError: {thesis}",),
+            ),
+        ),
         pitches=(
             PitchLine(
                 event_id=i,
@@ -236,6 +263,7 @@ def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 
         cost=WeekCost(
             calls=19, failed_calls=0, prompt_tokens=1000, completion_tokens=500, cost_usd=cost, unpriced_calls=0
         ),
+        trading=WeekTrading(fills=1, traded_usd=14_115.0, commissions_usd=1.0, slippage_usd=7.06),
     )
 
 
@@ -244,6 +272,9 @@ def report(thesis: str = "Trend up.") -> Report:
         source="backtest demo",
         accounts=(AccountLine(account_id="acct_1", name="GPT", role="pm", starting_cash=100_000.0),),
         weeks=(week(START, 100, thesis), week(START + timedelta(days=7), 200, thesis, cost=0.5)),
+        controls=(
+            ControlLine(event_id=900, at="2024-01-10T08:00-05:00", kind="halted", account_id="acct_1", detail=thesis),
+        ),
     )
 
 
@@ -439,7 +470,8 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
 
 def test_cost_per_week_is_listed_and_totalled() -> None:
     html = render_report(report(), leaderboard())
-    assert "38 model calls, 0.75 USD in all." in html
+    assert "(40 daily returns, 2 recorded weeks, 1 accounts)" in html  # not "40 sessions": there are 41
+    assert "38 model calls, 0.75 USD in all; 2 fills, 2.00 USD commissions, 14.12 USD slippage" in html
     assert '<td class="n">0.250000</td>' in html and '<td class="n">0.500000</td>' in html
 
 
@@ -461,3 +493,17 @@ def test_numbers_that_round_to_zero_print_without_a_minus_sign() -> None:
 
 def test_drawdown_is_the_fall_from_the_running_peak() -> None:
     assert drawdowns([100, 110, 99, 121, 110]) == [0.0, 0.0, 99 / 110 - 1, 0.0, 110 / 121 - 1]
+
+
+def test_fills_after_the_leaderboards_last_close_are_said_to_be_not_yet_in_it() -> None:
+    """A report run on a Thursday: the checkpoints filled orders that morning, the leaderboard ends at Wednesday's
+    close. The week lists the fills; the top says they are not yet in the curves and the table, and links them."""
+    board = leaderboard()
+    data = report()
+    last = data.weeks[-1]
+    today = board.end + timedelta(days=1)
+    fill = last.fills[0].model_copy(update={"event_id": 999, "filled_at": f"{today}T10:00:00-05:00"})
+    weeks = (*data.weeks[:-1], last.model_copy(update={"fills": (*last.fills, fill)}))
+    html = render_report(data.model_copy(update={"weeks": weeks}), board)
+    assert f'1 fill after the close of {board.end} (<a class="ev" href="#event-999">#999</a>) is listed' in html
+    assert "not yet in the curves" not in render_report(data, board)

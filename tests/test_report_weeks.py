@@ -12,7 +12,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -28,14 +28,32 @@ from llmtrade.app.report_weeks import week_report
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
-from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, OrderBlocked, PostmortemWritten
+from llmtrade.domain.checkpoints import (
+    CheckpointSkipped,
+    CheckpointTaken,
+    OrderBlocked,
+    PostmortemWritten,
+    TradingDisabled,
+)
 from llmtrade.domain.committee import DecisionMade, PitchFailed, PitchSubmitted, ReviewSubmitted
-from llmtrade.domain.events import EventPayload, LLMCallCompleted, NewEvent, StoredEvent
+from llmtrade.domain.events import EventPayload, InputsMissing, LLMCallCompleted, NewEvent, StoredEvent
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import checkpoint_stream
-from llmtrade.domain.trading import Order, OrderFilled, OrderRejected, OrderSubmitted, RiskChecked, Side
+from llmtrade.domain.trading import (
+    AccountHalted,
+    AccountResumed,
+    Order,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    PlanAbandoned,
+    RiskChecked,
+    Side,
+)
 from llmtrade.errors import UsageError
 from llmtrade.report.render import render_report
 from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from tests.support import FIXED_NOW
 from tests.test_report_html import leaderboard
@@ -173,6 +191,31 @@ def test_cost_per_week_is_the_sum_of_the_weeks_call_events(recorded: Container) 
     assert "0.512500" in html and "2.000000" in html
 
 
+def test_each_weeks_commissions_and_slippage_add_up_to_the_leaderboards(recorded: Container) -> None:
+    """The week's trading costs beside its model dollars: commissions paid and slippage estimated as the leaderboard
+    estimates it, so a reader adding the weeks finds the leaderboard's columns; another broker's slippage is n/a."""
+    board = leaderboard_of(recorded)
+    report, events = _report(recorded, board)
+    [week] = report.weeks
+    fills = [e for e in events if e.type == "OrderFilled"]
+    assert fills and week.trading.fills == len(fills)
+    accounts = [s for s in board.standings if s.kind == "account"]
+    assert week.trading.slippage_usd == pytest.approx(sum(s.slippage_usd or 0.0 for s in accounts), abs=0.01)
+    assert week.trading.commissions_usd == pytest.approx(sum(s.costs_usd for s in accounts), abs=0.01)
+    assert week.trading.traded_usd == pytest.approx(
+        sum(e.payload["fill"]["qty"] * e.payload["fill"]["price"] for e in fills)
+    )
+    html = render_report(report, board)
+    assert f"{week.trading.fills} fills, " in html and f"{week.trading.slippage_usd:,.2f} USD slippage" in html
+    commission = [
+        e.model_copy(update={"payload": {**e.payload, "fill": {**e.payload["fill"], "commission": 1.5}}}) for e in fills
+    ]
+    alpaca = [e.model_copy(update={"payload": {**e.payload, "broker": "alpaca"}}) for e in commission]
+    other = week_report(WEEK, alpaca, slippage_bps=5.0)
+    assert other.trading.slippage_usd is None and other.trading.commissions_usd == pytest.approx(1.5 * len(fills))
+    assert "n/a USD slippage" in render_report(Report(source="live", accounts=(), weeks=(other,)), board)
+
+
 def test_the_report_file_is_written_whole_and_replaces_the_old_one(recorded: Container, tmp_path: Path) -> None:
     report, _ = _report(recorded)
     folder = tmp_path / "out"
@@ -303,6 +346,73 @@ def test_refused_orders_failed_pitches_and_skipped_checkpoints_keep_their_ids_an
     assert "did not pitch: LLMTruncated: cut" in html and "No decision recorded." in html
 
 
+def _run_event(payload: EventPayload, event_id: int, run_id: str, at: str) -> StoredEvent:
+    new = NewEvent.of(payload, stream=f"run:{run_id}", week_id=WEEK, run_id=run_id)
+    return StoredEvent(**new.model_dump(), id=event_id, version=1, occurred_at=datetime.fromisoformat(at))
+
+
+def _started(command: str) -> RunStarted:
+    return RunStarted(
+        command=command, arguments={}, mode="live", mode_reason="keys", config_source="packaged", version="1"
+    )
+
+
+def test_failed_degraded_and_unfinished_runs_are_said_first_and_linked_to_their_events() -> None:
+    """A cron user's week: a weekly run that went on without a PM, a checkpoint that failed, one killed before it
+    recorded an end, and a postmortem that finished; the report says each, with the error, and links the events."""
+    ended = RunFinished(
+        command="x", degraded=False, llm_calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, duration_ms=1.0
+    )
+    events = [
+        _run_event(_started("run-weekly"), 10, "w", "2026-01-07T13:00:00+00:00"),
+        _run_event(
+            InputsMissing(
+                stage="pitches", missing=["grok"], errors=["grok: LLMTimeout: no answer in 60 s"], deadline=None
+            ),
+            11,
+            "w",
+            "2026-01-07T13:05:00+00:00",
+        ),
+        _run_event(ended.model_copy(update={"degraded": True}), 12, "w", "2026-01-07T13:06:00+00:00"),
+        _run_event(_started("checkpoint"), 20, "c1", "2026-01-08T17:00:00+00:00"),
+        _run_event(
+            RunFailed(command="checkpoint", error_type="MarketDataError", error="no quote for SPY", duration_ms=3.0),
+            21,
+            "c1",
+            "2026-01-08T17:00:03+00:00",
+        ),
+        _run_event(_started("checkpoint"), 30, "c2", "2026-01-09T14:00:00+00:00"),
+        _run_event(_started("postmortem"), 40, "p", "2026-01-13T21:30:00+00:00"),
+        _run_event(ended, 41, "p", "2026-01-13T21:31:00+00:00"),
+    ]
+    week = week_report(WEEK, events)
+    assert [(r.event_id, r.command, r.outcome, r.end_event_id) for r in week.runs] == [
+        (10, "run-weekly", "degraded", 12),
+        (20, "checkpoint", "failed", 21),
+        (30, "checkpoint", "no end recorded", None),
+        (40, "postmortem", "finished", 41),
+    ]
+    assert week.runs[0].started_at == "2026-01-07T08:00:00-05:00"  # New York, as the schedule is set
+    assert week.runs[0].detail == ("pitches went on without grok: grok: LLMTimeout: no answer in 60 s",)
+    assert week.runs[1].detail == ("MarketDataError: no quote for SPY",)
+    report = Report(source="live", accounts=(), weeks=(week,))
+    html = render_report(report, leaderboard())
+    assert "3 runs did not finish cleanly" in html
+    for event_id in (10, 12, 20, 21, 30, 40, 41):
+        assert html.count(f'id="event-{event_id}"') == 1 and f'href="#event-{event_id}">#{event_id}</a>' in html
+    assert "MarketDataError: no quote for SPY" in html and "killed before it recorded an end" in html
+    assert "run-weekly: 1 degraded; checkpoint: 1 failed, 1 no end recorded; postmortem: 1 finished" in html
+    assert set(report.event_ids()) >= {10, 12, 20, 21, 30, 40, 41}
+    # The checkpoint killed, run again to the end (same arguments): resolved, and said so.
+    again = [
+        _run_event(_started("checkpoint"), 50, "c3", "2026-01-09T19:05:00+00:00"),
+        _run_event(ended, 51, "c3", "2026-01-09T19:06:00+00:00"),
+    ]
+    html = render_report(Report(source="live", accounts=(), weeks=(week_report(WEEK, events + again),)), leaderboard())
+    assert "no end recorded (a later run of the same job finished)" in html
+    assert "run-weekly of 2026-01-07T08:00:00-05:00 degraded <a" in html  # a degraded run is not resolved by any
+
+
 def test_a_folder_that_is_not_writable_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests run as root here, for whom every folder is writable: ask os.access the way a user would be told.
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
@@ -351,3 +461,58 @@ def test_a_report_to_stdout_is_the_page_alone(recorded: Container, cli_env: dict
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(b"<!DOCTYPE html>") and done.stdout.endswith(b"</html>\n")
         assert b"/dev/stdout" in done.stderr and str(len(done.stdout)) in done.stderr.decode().replace(",", "")
+
+
+def test_halts_the_kill_switch_and_abandoned_plans_are_listed_and_a_halt_still_on_is_said_first(
+    storage: Storage, database_url: str
+) -> None:
+    """acct_4 halted by the breaker for weeks, acct_2 halted then resumed, the kill switch turned off (an event with
+    no week), a plan abandoned: the report showed none of it. Each is a line with its id; acct_4, still halted,
+    and the kill switch, still off, are said at the top and beside the accounts."""
+    events = storage.events
+    events.append(
+        [
+            NewEvent.of(
+                AccountHalted(account_id="acct_2", reason="drawdown 10%"), stream="breaker:acct_2", week_id=WEEK
+            ),
+            NewEvent.of(
+                AccountHalted(account_id="acct_4", reason="10 consecutive losing trades (limit 10)"),
+                stream="breaker:acct_4",
+                week_id=WEEK,
+            ),
+            NewEvent.of(AccountResumed(account_id="acct_2", reason="3 winning shadow trades"), stream="breaker:acct_2"),
+            NewEvent.of(
+                PlanAbandoned(
+                    account_id="acct_1",
+                    broker="alpaca",
+                    reason="positions changed since its orders were planned",
+                    client_order_ids=["lt-a"],
+                    planned_positions={"SPY": 10},
+                    actual_positions={"SPY": 4},
+                ),
+                stream="orders:acct_1",
+                week_id=WEEK,
+            ),
+            NewEvent.of(TradingDisabled(reason="broker outage"), stream="kill-switch"),
+        ]
+    )
+    app = Container(
+        Settings(DATABASE_URL=database_url), load_config(None), FixedClock(FIXED_NOW), None, say=lambda _: None
+    )
+    report = build_report(app, storage, leaderboard())
+    assert [(c.kind, c.account_id) for c in report.controls] == [
+        ("halted", "acct_2"),
+        ("halted", "acct_4"),
+        ("resumed", "acct_2"),
+        ("plan abandoned", "acct_1"),
+        ("trading disabled", None),
+    ]
+    assert "planned from SPY +10, held SPY +4" in report.controls[3].detail
+    html = render_report(report, leaderboard())
+    halt = report.controls[1]
+    assert f"acct_4 is halted by the circuit breaker since {halt.at} (10 consecutive losing trades" in html
+    assert "acct_2 is halted" not in html
+    assert "Trading is disabled (the kill switch" in html and "broker outage" in html
+    assert f'<span class="bad">halted since {halt.at}</span>' in html
+    for control in report.controls:
+        assert html.count(f'id="event-{control.event_id}"') == 1 and f'href="#event-{control.event_id}"' in html

@@ -109,7 +109,7 @@ class Leaderboard(Record):
     source: str  # "live" or "backtest NAME"
     start: date
     end: date
-    sessions: int
+    sessions: int  # daily returns: one fewer than the sessions from start to end (the start's close is the base)
     trials: int  # accounts and configurations compared (the deflated Sharpe's N)
     bootstrap: str  # e.g. "stationary bootstrap (arch), mean block 5 sessions, 2000 resamples, seed 7"
     standings: tuple[Standing, ...]

@@ -28,8 +28,12 @@ from llmtrade.analytics import curves, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import standings
+from llmtrade.app.account_spans import late_starts, removed_note, span_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, split_at
+from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
+from llmtrade.app.report_controls import control_lines, halt_notes
+from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import jumps_note, unfinished
@@ -59,7 +63,7 @@ def follow_books(events: EventStore) -> None:
     them from memory: at 520 weeks some 52,000 events (fills, runs, price fetches) that were otherwise read back and
     built again, the largest part of the leaderboard's time. The same events either way: a copy answers as the
     database does. Best called while the books are short (a fresh backtest's: empty)."""
-    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES):
+    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES, list(CONTROL_TYPES)):
         events.read(type=types)
 
 
@@ -111,7 +115,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     run or fill yet, MarketDataError (exit 1) when the closes of the range cannot be had."""
     config = app.loaded.config
     events = storage.events
-    fills, brokers = _fills(events, {a.id for a in config.accounts.accounts})
+    configured = {a.id for a in config.accounts.accounts}
+    fills, brokers, traded = _fills(events, configured)
     runs = [e for e in events.read(type=_RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
     # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume).
     first = "`llmtrade run-weekly`" if source == "live" else "the same `llmtrade backtest` command again"
@@ -126,6 +131,11 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     trials = len(trial_names)
     board = standings(tracks, trials=trials, trial_names=trial_names)
+    # A backtest trades one config from its first week to its last (a resume refuses another, backtest_inputs.py):
+    # every account begins with it, and its valuations (tens of thousands) are not read back to say so.
+    accounts = [a.id for a in config.accounts.accounts]
+    late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
+    board = _late_rows(board, tracks, late, trials, trial_names)
     answered = models_answered({e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]})
     periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered)
     notes = [
@@ -137,6 +147,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *cutoff_notes,
         *_fee_notes(config),
         *(note for track in tracks for note in track.notes),
+        *(span_note(account, sessions, start) for account, start in late.items()),
+        *filter(None, [removed_note(traded, configured)]),
     ]
     record = events.read_stream(streams.BACKTEST)
     stopped = unfinished(record)  # a killed backtest's books: say so first
@@ -147,6 +159,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         notes.append(jumps)
     if synthetic:
         notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
+    troubled = failure_note(run_lines(runs))
+    notes += [troubled] if troubled else []
+    notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
     undecided = _undecided(board)
     if undecided:
         notes.append(undecided)
@@ -167,6 +182,25 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
     )
+
+
+def _late_rows(
+    board: tuple[Standing, ...],
+    tracks: Sequence[curves.Track],
+    late: Mapping[str, int],
+    trials: int,
+    trial_names: set[str],
+) -> tuple[Standing, ...]:
+    """`board` with the row of each account that entered the books late (`late`: its first session's index) taken
+    over its own sessions: every track cut there, so FLAT, SPY and the other trials (the deflated Sharpe's
+    variance) are compared over the same sessions as it."""
+    rows = {s.name: s for s in board}
+    for start in sorted(set(late.values())):
+        cut = standings(
+            [t.between(start, len(t.curve.sessions) - 1) for t in tracks], trials=trials, trial_names=trial_names
+        )
+        rows |= {s.name: s for s in cut if late.get(s.name) == start}
+    return tuple(rows[s.name] for s in board)
 
 
 def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
@@ -255,18 +289,20 @@ def _by_day(bars: Mapping[str, Sequence[Bar]]) -> curves.Closes:
     return {symbol: {bar.day: bar.close for bar in series} for symbol, series in bars.items()}
 
 
-def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]]]:
-    """Every recorded fill of the configured accounts, once per order, in the order recorded; and the
-    brokers that filled each account's orders."""
+def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]], set[str]]:
+    """Every recorded fill of the configured accounts, once per order, in the order recorded; the
+    brokers that filled each account's orders; and every account that has a fill, configured or not."""
     found: dict[tuple[str, str], Fill] = {}
     brokers: dict[str, set[str]] = {}
+    traded: set[str] = set()
     for event in events.read(type=_FILL_TYPES):
         filled = OrderFilled.from_event(event)
         fill = filled.fill
+        traded.add(fill.account_id)
         if fill.account_id in accounts:
             found.setdefault((fill.account_id, fill.client_order_id), fill)
             brokers.setdefault(fill.account_id, set()).add(filled.broker)
-    return list(found.values()), brokers
+    return list(found.values()), brokers, traded
 
 
 def _span(run_times: list[datetime], fills: Sequence[Fill], first: str) -> tuple[datetime, datetime]:

@@ -16,6 +16,8 @@ from pathlib import Path
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import ReportWritten
+from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
+from llmtrade.app.report_controls import control_lines
 from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.domain.events import StoredEvent
@@ -26,19 +28,22 @@ from llmtrade.storage.bootstrap import Storage
 def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> Report:
     """Every week with recorded events in `storage`, oldest first, and the configured accounts.
 
-    Reads only (one query); events without a week (council, market fetches) are not part of any week."""
+    Reads only (two queries); events without a week (council, market fetches) are not part of any week, and the
+    controls (halts, the kill switch, abandoned plans) are read apart: the kill switch has no week."""
     weeks: dict[date, list[StoredEvent]] = defaultdict(list)
     for event in storage.events.read(type=list(TYPES)):
         if event.week_id is not None:
             weeks[event.week_id].append(event)
     accounts = app.loaded.config.accounts.accounts
+    slippage = app.loaded.config.accounts.paper.slippage_bps
     return Report(
         source=leaderboard.source,
         accounts=tuple(
             AccountLine(account_id=a.id, name=a.name, role=a.role.value, starting_cash=a.starting_cash)
             for a in accounts
         ),
-        weeks=tuple(week_report(week_id, weeks[week_id]) for week_id in sorted(weeks)),
+        weeks=tuple(week_report(week_id, weeks[week_id], slippage_bps=slippage) for week_id in sorted(weeks)),
+        controls=control_lines(storage.events.read(type=list(CONTROL_TYPES))),
     )
 
 

@@ -24,6 +24,18 @@ class AccountLine(Result):
     starting_cash: float
 
 
+class ControlLine(Result):
+    """A control that changed what an account may trade: a circuit-breaker halt or resume, the kill switch turned
+    off or on (no account: all of them), or a frozen plan abandoned because the account no longer held what it
+    was planned from."""
+
+    event_id: int
+    at: str  # New York time
+    kind: str  # halted | resumed | trading disabled | trading enabled | plan abandoned
+    account_id: str | None
+    detail: str
+
+
 class PitchLine(Result):
     """A PM's pitch (PitchSubmitted)."""
 
@@ -160,6 +172,21 @@ class PostmortemLine(Result):
     lessons: tuple[str, ...]
 
 
+class RunLine(Result):
+    """One run of the week (its RunStarted) and how it ended, so a failure, a degraded run or a run killed mid-way is
+    on the page with the events that say so."""
+
+    event_id: int  # the RunStarted
+    run_id: str
+    command: str  # run-weekly | checkpoint | postmortem | ...
+    arguments: dict[str, str | int | float | bool | None]  # as RunStarted recorded them: the week, the slot
+    started_at: str  # New York time
+    mode: str  # live | offline | replay
+    outcome: str  # finished | degraded | failed | no end recorded (killed, or still running when read)
+    end_event_id: int | None  # the RunFinished or RunFailed; None when no end is recorded
+    detail: tuple[str, ...]  # the error of a failed run; what a stage went on without or is waiting for
+
+
 class WeekCost(Result):
     """The week's model calls (LLMCallCompleted; failures counted apart): what they cost."""
 
@@ -171,10 +198,22 @@ class WeekCost(Result):
     unpriced_calls: int  # calls whose provider gave no price (cost_usd null): not in cost_usd
 
 
+class WeekTrading(Result):
+    """What the week's fills (OrderFilled) cost besides the models: commissions paid and the slippage estimated as
+    the leaderboard estimates it (traded notional x the paper broker's slippage_bps), so the weeks add up to its
+    columns."""
+
+    fills: int
+    traded_usd: float  # shares x price over every fill, bought and sold
+    commissions_usd: float
+    slippage_usd: float | None  # None when a fill came from a broker whose slippage is in its prices, unmeasured
+
+
 class WeekReport(Result):
     """Everything recorded for one week (its Wednesday), in the order the week happened."""
 
     week_id: date
+    runs: tuple[RunLine, ...]
     pitches: tuple[PitchLine, ...]
     failed_pitches: tuple[PitchFailure, ...]
     reviews: tuple[ReviewCell, ...]
@@ -186,6 +225,7 @@ class WeekReport(Result):
     checkpoints: tuple[CheckpointLine, ...]
     postmortems: tuple[PostmortemLine, ...]
     cost: WeekCost
+    trading: WeekTrading
 
 
 class Report(Result):
@@ -194,11 +234,14 @@ class Report(Result):
     source: str  # "live" or "backtest NAME"
     accounts: tuple[AccountLine, ...]
     weeks: tuple[WeekReport, ...]
+    controls: tuple[ControlLine, ...] = ()
 
     def event_ids(self) -> list[int]:
         """Every event id the report cites, in the order it shows them."""
-        ids: list[int] = []
+        ids: list[int] = [line.event_id for line in self.controls]
         for week in self.weeks:
+            for run in week.runs:
+                ids += [run.event_id] + ([run.end_event_id] if run.end_event_id is not None else [])
             for group in (
                 week.pitches,
                 week.failed_pitches,

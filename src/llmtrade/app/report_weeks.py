@@ -6,9 +6,11 @@ week as the report shows it; nothing here touches the database.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 
+from llmtrade.app import report_runs
 from llmtrade.app.report_records import (
     ChairmanLine,
     CheckpointLine,
@@ -22,6 +24,7 @@ from llmtrade.app.report_records import (
     SizedLine,
     WeekCost,
     WeekReport,
+    WeekTrading,
 )
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
@@ -58,11 +61,12 @@ READ: tuple[type[EventPayload], ...] = (
     LLMCallCompleted,
     LLMCallFailed,
 )
-TYPES = tuple(t.event_type() for t in READ)
+TYPES = tuple(t.event_type() for t in (*READ, *report_runs.READ))
 
 
-def week_report(week_id: date, events: Sequence[StoredEvent]) -> WeekReport:
-    """The week's lines from its events, oldest event first within each kind."""
+def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: float = 0.0) -> WeekReport:
+    """The week's lines from its events, oldest event first within each kind; `slippage_bps` is the paper broker's
+    (accounts.yaml), what its fills' slippage is estimated with."""
     of: dict[str, list[StoredEvent]] = {name: [] for name in TYPES}
     for event in sorted(events, key=lambda e: e.id):
         if event.type in of:
@@ -73,6 +77,7 @@ def week_report(week_id: date, events: Sequence[StoredEvent]) -> WeekReport:
     decisions = of[DecisionMade.event_type()]
     return WeekReport(
         week_id=week_id,
+        runs=report_runs.run_lines(events),
         pitches=tuple(pitches),
         failed_pitches=tuple(_pitch_failure(e) for e in of[PitchFailed.event_type()]),
         reviews=tuple(_review(e, pm_of) for e in of[ReviewSubmitted.event_type()]),
@@ -93,6 +98,7 @@ def week_report(week_id: date, events: Sequence[StoredEvent]) -> WeekReport:
         ),
         postmortems=tuple(_postmortem(e) for e in of[PostmortemWritten.event_type()]),
         cost=_cost(of[LLMCallCompleted.event_type()], of[LLMCallFailed.event_type()]),
+        trading=_trading(of[OrderFilled.event_type()], slippage_bps),
     )
 
 
@@ -296,4 +302,21 @@ def _cost(calls: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCo
         completion_tokens=sum(e.payload["completion_tokens"] for e in calls),
         cost_usd=round(sum(priced), 6),
         unpriced_calls=len(calls) - len(priced),
+    )
+
+
+PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py), the one whose slippage is known
+
+
+def _trading(filled: Sequence[StoredEvent], slippage_bps: float) -> WeekTrading:
+    # Once per order, as the leaderboard counts them: a fill recorded twice (a recovery) is one fill.
+    once = {(f.fill.account_id, f.fill.client_order_id): f for f in map(OrderFilled.from_event, filled)}
+    fills = list(once.values())
+    traded = math.fsum(f.fill.qty * f.fill.price for f in fills)
+    known = all(f.broker == PAPER for f in fills)
+    return WeekTrading(
+        fills=len(fills),
+        traded_usd=round(traded, 2),
+        commissions_usd=round(math.fsum(f.fill.commission for f in fills), 2),
+        slippage_usd=round(traded * slippage_bps / 10_000, 2) if known else None,
     )

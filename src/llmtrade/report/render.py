@@ -10,12 +10,15 @@ Deterministic: no clock, no randomness; the same inputs give the same bytes.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from llmtrade.analytics.records import Interval, Leaderboard
-from llmtrade.app.report_records import Report, ReviewCell, WeekReport
+from llmtrade.app import report_controls, report_runs
+from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
 
 TEMPLATE = "report.html.j2"
@@ -72,6 +75,38 @@ def review_matrix(week: WeekReport) -> tuple[list[str], list[str], dict[tuple[st
     return reviewers, reviewed, cells
 
 
+def run_counts(week: WeekReport) -> list[str]:
+    """The week's runs counted by command and outcome, in the order first seen: "checkpoint: 20 finished"."""
+    counts: dict[str, dict[str, int]] = {}
+    for run in week.runs:
+        outcomes = counts.setdefault(run.command, {})
+        outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+    return [f"{command}: " + ", ".join(f"{n} {outcome}" for outcome, n in o.items()) for command, o in counts.items()]
+
+
+def troubled(report: Report) -> list[RunLine]:
+    """Every run that did not finish cleanly (failed, degraded, or no end recorded), oldest first."""
+    return [run for week in report.weeks for run in week.runs if run.outcome != "finished"]
+
+
+def _resolved(report: Report) -> set[int]:
+    """The RunStarted ids of troubled runs that a later run of the same job finished (report_runs.unresolved)."""
+    runs = [run for week in report.weeks for run in week.runs]
+    still = {run.event_id for run in report_runs.unresolved(runs)}
+    return {run.event_id for run in troubled(report) if run.outcome != "degraded" and run.event_id not in still}
+
+
+def after_the_books(report: Report, leaderboard: Leaderboard) -> list[FillLine]:
+    """The fills the weeks list that the leaderboard has not valued: filled on a day after its last close (the week
+    in progress, whose next close no run has seen yet)."""
+    return [
+        fill
+        for week in report.weeks
+        for fill in week.fills
+        if datetime.fromisoformat(fill.filled_at).astimezone(NEW_YORK).date() > leaderboard.end
+    ]
+
+
 def render_report(report: Report, leaderboard: Leaderboard) -> str:
     """The whole page as a string (UTF-8 text, ends with a newline)."""
     from markupsafe import Markup  # installed with jinja2
@@ -96,6 +131,13 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         "cost": safe(charts.cost_chart(report.weeks)),
     }
     total_cost = round(sum(w.cost.cost_usd for w in report.weeks), 6)
+    slippages = [w.trading.slippage_usd for w in report.weeks]
+    trading = {
+        "fills": sum(w.trading.fills for w in report.weeks),
+        "commissions": math.fsum(w.trading.commissions_usd for w in report.weeks),
+        # Unknown for any week unknown: a broker's slippage not measured is not zero.
+        "slippage": None if None in slippages else math.fsum(s for s in slippages if s is not None),
+    }
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -105,6 +147,13 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             figures=figures,
             total_cost=total_cost,
             total_calls=sum(w.cost.calls for w in report.weeks),
+            trading=trading,
             review_matrix=review_matrix,
+            run_counts=run_counts,
+            troubled=troubled(report),
+            resolved=_resolved(report),
+            pending=after_the_books(report, leaderboard),
+            halted=report_controls.halted(report.controls),
+            switched_off=report_controls.switched_off(report.controls),
         )
     )

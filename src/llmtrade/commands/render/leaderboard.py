@@ -13,7 +13,8 @@ from llmtrade.console import Output
 def print_leaderboard(out: Output, board: Leaderboard) -> None:
     out.heading(
         f"leaderboard: {board.source}, {board.start} to {board.end} "
-        f"({board.sessions} sessions, {board.sessions / 5:.1f} weeks), {board.trials} trials"
+        # `sessions` counts daily returns: one fewer than the sessions from start to end.
+        f"({board.sessions} daily returns, {board.sessions / 5:.1f} weeks), {board.trials} trials"
     )
     _tables(out, "whole range", board.standings)
     for period in board.periods:

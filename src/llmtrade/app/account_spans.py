@@ -1,0 +1,77 @@
+"""When each configured account entered the books, for the leaderboard's rows of accounts added after the start.
+
+A cron user adds a PM to accounts.yaml after some weeks. Valued from the books' first session, its row counted the
+weeks before it existed as weeks of cash: a 0% return, an excess over SPY with an interval, and weeks of data it
+never had. An account enters the books at its first valuation (AccountValued: every weekly run values every
+account at the week's start) or fill, whichever is first; its row covers the sessions from the last close before
+that, against FLAT and SPY over the same sessions.
+
+Books without any valuation (written before valuations were recorded, or by hand) say nothing of when an account
+began: every account is taken from the start, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.trading import Fill
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.storage.event_store import EventStore
+
+_VALUED = AccountValued.event_type()
+
+
+def late_starts(
+    events: EventStore,
+    calendar: TradingCalendar,
+    accounts: Iterable[str],
+    fills: Sequence[Fill],
+    sessions: Sequence[date],
+) -> dict[str, int]:
+    """The index in `sessions` each account's row starts at, for the accounts that entered the books after the first
+    session (an account the books have not seen yet: the last session, so its row holds no return). Empty for books
+    without valuations."""
+    if not events.read(type=_VALUED, limit=1):
+        return {}
+    starts: dict[str, int] = {}
+    last = len(sessions) - 1
+    for account in accounts:
+        first = events.read(type=_VALUED, account_id=account, limit=1)
+        seen = [e.occurred_at for e in first] + [f.filled_at for f in fills if f.account_id == account]
+        if not seen:
+            starts[account] = last
+            continue
+        entered = calendar.last_completed_session(min(seen))
+        index = sum(1 for day in sessions if entered is not None and day <= entered) - 1
+        if index > 0:
+            starts[account] = min(index, last)
+    return starts
+
+
+def span_note(account: str, sessions: Sequence[date], start: int) -> str:
+    """What a late account's row covers, said where the reader sees the whole range's dates."""
+    if start >= len(sessions) - 1:
+        return (
+            f"{account} is in accounts.yaml but no run has valued it yet: its row has no returns until a weekly run "
+            "does"
+        )
+    returns = len(sessions) - 1 - start
+    return (
+        f"{account} entered the books after they began: its row runs from the close of {sessions[start]} "
+        f"({returns} daily returns), against FLAT and SPY over the same sessions; its curve is its starting cash "
+        "before that"
+    )
+
+
+def removed_note(traded: set[str], accounts: set[str]) -> str | None:
+    """A note for the accounts that traded in these books (`traded`) but are no longer in accounts.yaml (`accounts`):
+    not ranked, not trials."""
+    gone = sorted(traded - accounts)
+    if not gone:
+        return None
+    return (
+        f"{', '.join(gone)} traded in these books but {'is' if len(gone) == 1 else 'are'} not in accounts.yaml: "
+        "left out of the rows and the trials (put it back to rank it)"
+    )

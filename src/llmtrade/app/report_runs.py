@@ -1,0 +1,110 @@
+"""The week's runs as the report shows them: each run's start and how it ended, read from its run events.
+
+A cron user reads the weekly report to learn what happened, and a run that failed, went on without a role, or was
+killed before it recorded an end is the first thing to know: each is a line with its RunStarted id and the id of
+its end. Pure over StoredEvents, as `report_weeks` is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llmtrade.app.report_records import RunLine
+from llmtrade.domain.events import EventPayload, InputsMissing, StageDeferred, StoredEvent
+from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.market.calendar import NEW_YORK
+
+READ: tuple[type[EventPayload], ...] = (RunStarted, RunFinished, RunFailed, InputsMissing, StageDeferred)
+NO_END = "no end recorded"
+
+
+def run_lines(events: Sequence[StoredEvent]) -> tuple[RunLine, ...]:
+    """Each run started among `events`, oldest first, with its outcome and what its own events say went wrong."""
+    by_run: dict[str, list[StoredEvent]] = {}
+    for event in sorted(events, key=lambda e: e.id):
+        if event.run_id is not None and event.type in _TYPES:
+            by_run.setdefault(event.run_id, []).append(event)
+    lines = [_line(run_id, own) for run_id, own in by_run.items()]
+    return tuple(sorted((line for line in lines if line is not None), key=lambda line: line.event_id))
+
+
+def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
+    started = next((e for e in events if e.type == RunStarted.event_type()), None)
+    if started is None:  # a run's other events without its start: not a run this report can place
+        return None
+    start = RunStarted.from_event(started)
+    end = next((e for e in events if e.type in (_FINISHED, _FAILED)), None)
+    detail: list[str] = []
+    if end is None:
+        outcome = NO_END
+    elif end.type == _FAILED:
+        failed = RunFailed.from_event(end)
+        outcome = "failed"
+        detail.append(f"{failed.error_type}: {failed.error}")
+    else:
+        outcome = "degraded" if RunFinished.from_event(end).degraded else "finished"
+    for event in events:
+        if event.type == InputsMissing.event_type():
+            missing = InputsMissing.from_event(event)
+            detail.append(f"{missing.stage} went on without {', '.join(missing.missing)}: {'; '.join(missing.errors)}")
+        elif event.type == StageDeferred.event_type():
+            deferred = StageDeferred.from_event(event)
+            detail.append(
+                f"{deferred.stage} stopped to wait for {', '.join(deferred.waiting)} (a rerun asks again): "
+                f"{'; '.join(deferred.errors)}"
+            )
+    return RunLine(
+        event_id=started.id,
+        run_id=run_id,
+        command=start.command,
+        arguments=start.arguments,
+        started_at=started.occurred_at.astimezone(NEW_YORK).isoformat(timespec="seconds"),
+        mode=start.mode,
+        outcome=outcome,
+        end_event_id=end.id if end is not None else None,
+        detail=tuple(detail),
+    )
+
+
+_TYPES = frozenset(t.event_type() for t in READ)
+_FINISHED = RunFinished.event_type()
+_FAILED = RunFailed.event_type()
+
+
+def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
+    """The runs that failed or recorded no end and that no later run of the same job (command and arguments: the
+    week, the checkpoint's time) finished: what the books still lack. A killed weekly run that the next run-due
+    resumed is resolved; a 14:00 checkpoint that failed is not resolved by the 15:50 one."""
+    done: dict[str, int] = {}
+    for line in lines:
+        if line.outcome in ("finished", "degraded"):
+            done[_job(line)] = line.event_id
+    return [line for line in lines if line.outcome in ("failed", NO_END) and done.get(_job(line), -1) < line.event_id]
+
+
+def _job(line: RunLine) -> str:
+    return f"{line.command} {sorted(line.arguments.items())}"
+
+
+def failure_note(lines: Sequence[RunLine]) -> str | None:
+    """The leaderboard's note on the books' unresolved runs (`unresolved`): how many failed or recorded no end,
+    the latest of each: the books hold what the other runs did, and a reader of the table alone would not know a
+    week's run is missing."""
+    missing = unresolved(lines)
+    failed = [line for line in missing if line.outcome == "failed"]
+    unended = [line for line in missing if line.outcome == NO_END]
+    parts = []
+    if failed:
+        last = failed[-1]
+        parts.append(
+            f"{len(failed)} of {len(lines)} trading runs failed and no rerun finished them (the last: {last.command} "
+            f"of {last.started_at}, {last.detail[0] if last.detail else 'no error recorded'})"
+        )
+    if unended:
+        last = unended[-1]
+        parts.append(
+            f"{len(unended)} recorded no end, killed or still running (the last: {last.command} of {last.started_at})"
+        )
+    if not parts:
+        return None
+    return "; ".join(parts) + ": the books hold what the other runs did; `llmtrade report` lists each with its events"
