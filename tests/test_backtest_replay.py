@@ -166,7 +166,7 @@ def test_answers_the_look_ahead_audit_buys_count_against_the_backtest_budget(
     # The audit's cut-off dry run asks the same prompts first: its misses were bought live and cached, and its call
     # records dropped with the draft, so the real run read them from the cache at $0 and the ceiling never counted
     # them (found by the replay helper: 97 requests sent, 78 live calls on file).
-    code, _, err = _backtest("audited", "--replay", "--live-misses", "100", "--audit", "1")
+    code, _, err = _backtest("audit_bought", "--replay", "--live-misses", "100", "--audit", "1")
     assert code == 0, err
     calls = "SELECT count(*) FROM events WHERE type = 'LLMCallCompleted' AND payload->>'source' = 'live'"
-    assert _rows(_db(cli_env["DATABASE_URL"], "audited"), calls)[0][0] == len(models.requests) > 0
+    assert _rows(_db(cli_env["DATABASE_URL"], "audit_bought"), calls)[0][0] == len(models.requests) > 0

@@ -74,7 +74,10 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
         draft = app.last_draft
         if draft is None or not isinstance(result, WeeklyResult):
             return Draft({}, error="the dry run did not run the week")
-        return Draft(_items(draft, week_id, result))  # read before its paid calls are stored: they would be twice
+        # Its own calls only: a dry run of this week stopped before (a provider down) kept its paid ones in the books
+        # under the same run id (its ids are counted afresh), and this one's draft reads through to them.
+        own = [e for e in draft.appended() if e.run_id == result.run_id and e.type == LLMCallCompleted.event_type()]
+        return Draft(_items(draft, week_id, result, calls=own))  # read before its paid calls are kept
     except LlmtradeError as exc:
         if any(isinstance(link, (TemporaryError, RunStopped)) for link in causes(exc)):
             # Not the cut-off market's doing (a provider down, the budget spent, a replay miss): the real run would
@@ -140,10 +143,16 @@ def first_difference(a: str, b: str) -> tuple[int, str, str]:
     return n, (left[n - 1] if n <= len(left) else "(nothing)"), (right[n - 1] if n <= len(right) else "(nothing)")
 
 
-def _items(events: EventStore, week_id: date, run: WeeklyResult) -> dict[str, str]:
+def _items(
+    events: EventStore, week_id: date, run: WeeklyResult, *, calls: list[StoredEvent] | None = None
+) -> dict[str, str]:
+    """The run's comparable texts: its model calls (`calls`, else its LLMCallCompleted in `events`), the week's
+    compared streams and the risk gate's verdicts."""
     items: dict[str, str] = {}
     by_role: dict[str, list[str]] = defaultdict(list)
-    for event in events.read(run_id=run.run_id, type=LLMCallCompleted.event_type()):
+    if calls is None:
+        calls = events.read(run_id=run.run_id, type=LLMCallCompleted.event_type())
+    for event in calls:
         call = LLMCallCompleted.from_event(event)
         prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in call.messages)
         by_role[call.role].append(f"{prompt}\n[answer] {call.answer}")
