@@ -217,6 +217,15 @@ def test_cagr_of_books_under_a_year_is_said_to_extrapolate(books: Storage, datab
     assert short.sessions < 252 and {s.name: s for s in short.standings}["acct_1"].cagr is not None
 
 
+def test_books_of_no_return_yet_say_nothing_of_a_part_year(storage: Storage, database_url: str) -> None:
+    # The first weekly run's books (the README's first command): one session, no return, no CAGR to extrapolate.
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN], [])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    assert board.sessions == 0 and not any(n.startswith("under a year") for n in board.notes)
+
+
 def test_books_of_a_year_say_nothing_of_it_unless_a_period_is_shorter(storage: Storage, database_url: str) -> None:
     clock = _Clock()
     events = EventStore(storage.conn, clock)

@@ -207,7 +207,7 @@ def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
     """A note when the books, or a knowledge-cutoff period, hold under a year of daily returns: CAGR and Calmar then
     extrapolate a part-year (GIPS would not annualise it), which a reader of a few weeks' +40% CAGR should know."""
     shortest = min([returns, *periods])
-    if shortest >= metrics.SESSIONS_PER_YEAR:
+    if returns < 1 or shortest >= metrics.SESSIONS_PER_YEAR:  # no return: no CAGR shown to extrapolate
         return []
     which = f"{returns} daily returns" if shortest == returns else f"a period has {shortest} daily returns"
     return [
