@@ -18,7 +18,7 @@ import errno
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -98,14 +98,22 @@ class Terminated(KeyboardInterrupt):
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block SIGTERM raises Terminated in the main thread (signals reach only it); the handler that was
     there before is put back after."""
+    with handling(signal.SIGTERM, _terminated):
+        yield
+
+
+@contextmanager
+def handling(signum: signal.Signals, handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Within the block `handler` answers `signum`, and the handler before it is put back after; off the main
+    thread (signals reach only it, and only it may set a handler) nothing is installed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
 
 
 def _terminated(signum: int, frame: object) -> None:

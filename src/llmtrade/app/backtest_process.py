@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gc
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from llmtrade.exits import handling
 
 # The collector's thresholds during a backtest (gc.set_threshold; Python's default is 700, 10, 10): see `weekly_heap`.
 THRESHOLDS = (20_000, 20, 100)
@@ -24,16 +25,11 @@ def plain_sigint() -> Iterator[None]:
     in place the Runner installs none. A killed
     backtest resumes after its last whole week (see the module doc), so nothing depends on the task's
     cancellation that asyncio.run's handler would have given."""
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield  # signals belong to the main thread; another handler already keeps asyncio.run's out
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # another handler already keeps asyncio.run's out
         return
-    previous = signal.signal(signal.SIGINT, _interrupt)
-    try:
+    with handling(signal.SIGINT, _interrupt):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
