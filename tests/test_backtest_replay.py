@@ -39,9 +39,9 @@ def _db(url: str, name: str) -> str:
     return f"{head.rsplit('/', 1)[0]}/{backtest_database(name)}" + (f"?{query}" if query else "")
 
 
-def _rows(url: str, sql: str) -> list[tuple]:
+def _rows(url: str, sql: str, *args: object) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, args).fetchall()
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
-from llmtrade.storage.database import backtest_database
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.test_backtest_replay import _db, _rows
+from tests.test_backtest_replay import models as models
 
 runner = CliRunner()
 WEEK = "2026-01-07"
@@ -26,16 +24,6 @@ WEEK = "2026-01-07"
 def _backtest(name: str, *extra: str) -> tuple[int, dict[str, Any] | None, str]:
     result = runner.invoke(cli, ["backtest", "--from", WEEK, "--to", WEEK, "--name", name, "--json", *extra])
     return result.exit_code, json.loads(result.stdout) if result.exit_code == 0 else None, result.stderr
-
-
-def _rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
-def _books(url: str, name: str) -> str:
-    head, _, query = url.partition("?")
-    return f"{head.rsplit('/', 1)[0]}/{backtest_database(name)}" + (f"?{query}" if query else "")
 
 
 def _board(result: dict[str, Any] | None) -> dict[str, Any]:
@@ -48,14 +36,6 @@ def _error_line(stderr: str) -> str:
     return line
 
 
-@pytest.fixture
-def models(cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAIServer:
-    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
-    with FakeOpenAIServer(answer=committee_answer) as fake:
-        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)
-        yield fake
-
-
 def test_a_miss_of_one_pitch_stops_the_replay_freezes_no_failed_pm_and_live_misses_finish_it(
     models: FakeOpenAIServer, cli_env: dict[str, str]
 ) -> None:
@@ -63,7 +43,7 @@ def test_a_miss_of_one_pitch_stops_the_replay_freezes_no_failed_pm_and_live_miss
     code, full, err = _backtest("full", "--replay", "--live-misses", "100")
     assert code == 0, err
     [(key,)] = _rows(
-        _books(live, "full"),
+        _db(live, "full"),
         "SELECT payload->>'cache_key' FROM events WHERE type = 'LLMCallCompleted' AND payload->>'role' = 'pm_pitch'"
         " AND payload->>'model' = 'google/gemini-3-pro-preview'",
     )
@@ -76,7 +56,7 @@ def test_a_miss_of_one_pitch_stops_the_replay_freezes_no_failed_pm_and_live_miss
     line = _error_line(err)
     for words in ("pm_pitch call to google/gemini-3-pro-preview", f"stopped in week {WEEK}", "--live-misses USD"):
         assert words in line
-    books = _books(live, "partial")
+    books = _db(live, "partial")
     # Before: the miss was frozen as the PM's failed pitch (PitchFailed, "account acct_2 stays flat") for good.
     assert _rows(books, "SELECT count(*) FROM events WHERE type IN ('PitchFailed', 'PitchSubmitted')") == [(0,)]
 
@@ -87,7 +67,7 @@ def test_a_miss_of_one_pitch_stops_the_replay_freezes_no_failed_pm_and_live_miss
     assert _board(resumed) == _board(full)
 
 
-def test_a_live_miss_the_provider_keeps_failing_stops_with_75_and_the_rerun_ends_with_the_same_books(
+def test_a_live_miss_the_provider_keeps_failing_stops_with_75_and_the_rerun_ends_with_the_same_db(
     models: FakeOpenAIServer, cli_env: dict[str, str]
 ) -> None:
     def grok_overloaded(body: dict[str, Any]) -> Fault:
@@ -155,7 +135,7 @@ def test_a_provider_failing_in_the_audits_dry_run_stops_the_backtest_and_is_no_l
     # LookaheadAuditFailed ("this backtest's results are not evidence"), and the name refused to go on for good.
     assert code == 75, err
     assert "HTTP 529: Overloaded" in _error_line(err) and "look-ahead" not in _error_line(err)
-    books = _books(cli_env["DATABASE_URL"], "audited")
+    books = _db(cli_env["DATABASE_URL"], "audited")
     assert _rows(books, "SELECT count(*) FROM events WHERE type LIKE 'LookaheadAudit%%'") == [(0,)]
 
     models.behaviour = None
@@ -167,7 +147,7 @@ def test_a_provider_failing_in_the_audits_dry_run_stops_the_backtest_and_is_no_l
 def test_the_backtest_budget_holds_across_reruns_over_the_whole_backtest(
     models: FakeOpenAIServer, cli_env: dict[str, str]
 ) -> None:
-    books = _books(cli_env["DATABASE_URL"], "budgeted")
+    books = _db(cli_env["DATABASE_URL"], "budgeted")
 
     def spent() -> float:
         [(total,)] = _rows(
@@ -206,7 +186,7 @@ def test_the_llm_picker_failing_for_now_stops_the_backtest_and_the_rerun_runs_th
     models.behaviour = None
     code, resumed, err = _backtest("picked", "--replay", "--live-misses", "100")
     assert code == 0, err
-    books = _books(cli_env["DATABASE_URL"], "picked")
+    books = _db(cli_env["DATABASE_URL"], "picked")
     assert _rows(books, "SELECT count(*) FROM events WHERE type = 'SuggestionsMade' AND payload->>'picker' = 'llm'")[0][
         0
     ]
