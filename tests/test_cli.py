@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from typer.testing import CliRunner
 from llmtrade import __version__
 from llmtrade.cli import app
 from llmtrade.domain.events import NewEvent
+from llmtrade.errors import DatabaseUnavailable
+from llmtrade.exits import TERMINATED, Terminated, sigterm_as_interrupt, stopped_by_signal
 from llmtrade.storage import migrations
 from llmtrade.storage.bootstrap import Storage
 
@@ -187,3 +191,40 @@ def test_ctrl_c_is_one_line_and_exit_130(cli_env: dict[str, str], monkeypatch: p
     assert result.stderr.splitlines() == [
         "error: interrupted (Ctrl-C); what finished before it is stored: run the same command again to go on"
     ]
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [(Terminated, 143, "terminated (SIGTERM)"), (KeyboardInterrupt, 130, "interrupted (Ctrl-C)")],
+)
+def test_an_error_on_a_stopped_commands_way_out_still_reads_as_the_stop(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, stop: type[BaseException], code: int, said: str
+) -> None:
+    """Found by the SIGTERM test in CI: the signal landed inside a psycopg pipeline, and the cleanup's 'cannot exit
+    pipeline mode while busy' reached the user as a lost database (exit 75) instead of the stop."""
+    import llmtrade.app.backtest as backtest_module
+
+    def stopped_mid_pipeline(*args: object, **kwargs: object) -> None:
+        try:
+            raise stop
+        finally:
+            raise DatabaseUnavailable("the connection to the database was lost: cannot exit pipeline mode while busy")
+
+    monkeypatch.setattr(backtest_module, "backtest", stopped_mid_pipeline)
+    result = runner.invoke(app, ["backtest", "--from", "2026-01-07", "--to", "2026-01-14", "--offline"])
+    assert result.exit_code == code, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {said}")
+
+
+def test_a_sigterm_swallowed_on_the_way_out_still_ends_the_command_as_terminated() -> None:
+    # Raised inside a library that swallows it and fails otherwise: the handler's mark says the command was stopped.
+    with sigterm_as_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs at the next bytecode; never reached
+        except Terminated:
+            pass
+        assert stopped_by_signal(RuntimeError("connection busy")) == TERMINATED
+    with sigterm_as_interrupt():  # a new command starts unmarked
+        assert stopped_by_signal(RuntimeError("connection busy")) is None

@@ -36,7 +36,7 @@ from llmtrade.commands import (
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Verbose
 from llmtrade.console import print_error
-from llmtrade.exits import INTERRUPTED, TERMINATED, Terminated, classify, sigterm_as_interrupt
+from llmtrade.exits import INTERRUPTED, classify, sigterm_as_interrupt, stopped_by_signal
 
 
 class _Group(TyperGroup):
@@ -57,12 +57,12 @@ class _Group(TyperGroup):
             raise  # typer's own flow: --help, bad arguments, ctx.exit
         except KeyboardInterrupt as exc:  # typer would exit 130 (143) without a word
             error = exc
-            stopped = TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
+            stopped = stopped_by_signal(exc) or INTERRUPTED
             print_error(stopped.message)
             ctx.exit(stopped.code)
         except Exception as exc:
             error = exc
-            failure = classify(exc)
+            failure = stopped_by_signal(exc) or classify(exc)  # an error on a stopped command's way out: the stop
             if failure is None:
                 raise
             print_error(failure.message)

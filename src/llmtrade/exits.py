@@ -89,6 +89,10 @@ TERMINATED = Failure(
 )
 
 
+# Set by the SIGTERM handler: the command was told to stop, whatever error its way out then raised.
+_TERM_RECEIVED = threading.Event()
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the command is, as KeyboardInterrupt is for Ctrl-C: every path that stops cleanly on
     Ctrl-C (a run recorded failed, a backtest's held week written, tasks cancelled) stops the same way."""
@@ -98,6 +102,7 @@ class Terminated(KeyboardInterrupt):
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block SIGTERM raises Terminated in the main thread (signals reach only it); the handler that was
     there before is put back after."""
+    _TERM_RECEIVED.clear()
     with handling(signal.SIGTERM, _terminated):
         yield
 
@@ -117,7 +122,34 @@ def handling(signum: signal.Signals, handler: Callable[[int, object], None]) -> 
 
 
 def _terminated(signum: int, frame: object) -> None:
+    _TERM_RECEIVED.set()
     raise Terminated
+
+
+def stopped_by_signal(exc: BaseException) -> Failure | None:
+    """TERMINATED or INTERRUPTED when `exc` ends a command that SIGTERM or Ctrl-C stopped, else None.
+
+    The signal raises where the command is, and its way out may raise again: a KeyboardInterrupt inside a psycopg
+    pipeline leaves the connection busy, and the cleanup's "cannot exit pipeline mode while busy" reached the user as
+    a lost database (exit 75) instead of the stop they asked for (found by the SIGTERM test in CI). So a SIGTERM
+    received during the command, or a KeyboardInterrupt anywhere in `exc`'s chain, is the command's end."""
+    chain = causes(exc)
+    if _TERM_RECEIVED.is_set() or any(isinstance(link, Terminated) for link in chain):
+        return TERMINATED
+    if any(isinstance(link, KeyboardInterrupt) for link in chain):
+        return INTERRUPTED
+    return None
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from or during, outermost first (a StageError's cause included)."""
+    seen: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and all(link is not s for s in seen):
+        seen.append(link)
+        cause = link.cause if isinstance(link, StageError) else None
+        link = link.__cause__ or cause or link.__context__
+    return seen
 
 
 def classify(exc: BaseException) -> Failure | None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.app.backtest_container import BacktestContainer
-from llmtrade.app.backtest_stops import causes
 from llmtrade.app.evaluation_results import AuditWeek
 from llmtrade.app.paid_calls import keep_paid_calls
 from llmtrade.app.results import WeeklyResult
@@ -26,6 +25,7 @@ from llmtrade.domain.backtests import LookaheadAuditFailed, LookaheadAuditPassed
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.runs import CountedRunIds, issued_by
 from llmtrade.errors import LlmtradeError, RunStopped, TemporaryError
+from llmtrade.exits import causes
 from llmtrade.storage.event_store import EventStore
 
 # The weekly run's stage outputs that must not depend on later bars. A dry run stores no risk stage (its

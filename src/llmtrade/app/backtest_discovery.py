@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from llmtrade.app.backtest_stops import causes
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import current_watchlist, priceable, record_discovery
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
@@ -33,6 +32,7 @@ from llmtrade.discovery.run import FEATURE_SESSIONS, Featured, candidate_feature
 from llmtrade.domain.discovery import HORIZONS, CandidateFeatures
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
 from llmtrade.errors import LlmtradeError, MarketDataError, RunStopped, TemporaryError
+from llmtrade.exits import causes
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.service import BarSeries, MarketData
 from llmtrade.storage.bootstrap import Storage

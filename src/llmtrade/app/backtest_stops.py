@@ -8,7 +8,8 @@ The failure keeps its type and exit code: 75 for a temporary one, 1 for a budget
 
 from __future__ import annotations
 
-from llmtrade.errors import BudgetExceeded, LlmtradeError, ReplayMiss, StageError, TemporaryError
+from llmtrade.errors import BudgetExceeded, LlmtradeError, ReplayMiss, TemporaryError
+from llmtrade.exits import causes
 from llmtrade.workflows.schedule import Job, JobKind
 
 
@@ -43,14 +44,3 @@ def _advice(exc: LlmtradeError) -> str | None:
             "week: it restarts the job at its own time, so it asks again what failed (no deadline passes in a backtest)"
         )
     return None  # the failure's own message says what to do (a look-ahead leak: the name must not go on)
-
-
-def causes(exc: BaseException) -> list[BaseException]:
-    """`exc` and what it was raised from or during, outermost first (a StageError's cause included)."""
-    seen: list[BaseException] = []
-    link: BaseException | None = exc
-    while link is not None and all(link is not s for s in seen):
-        seen.append(link)
-        cause = link.cause if isinstance(link, StageError) else None
-        link = link.__cause__ or cause or link.__context__
-    return seen
