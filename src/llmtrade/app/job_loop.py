@@ -32,6 +32,8 @@ class JobLoop:
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """`work` run to its end (its result or its exception), then whatever tasks it left are cancelled."""
         loop = self._runner.get_loop()  # made on the first job
+        if loop.get_exception_handler() is None:
+            loop.set_exception_handler(_quiet_stops)
         try:
             return self._runner.run(work, context=contextvars.copy_context())
         finally:
@@ -55,3 +57,13 @@ def _cancel_left(loop: asyncio.AbstractEventLoop) -> None:
             loop.call_exception_handler(
                 {"message": "unhandled exception during a job's end", "exception": task.exception(), "task": task}
             )
+
+
+def _quiet_stops(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: a stop (Ctrl-C, SIGTERM: a KeyboardInterrupt) raised in a background task (the
+    recorder's writer, say) is the stop the command already says in one line, not "Task exception was never
+    retrieved" with its traceback on stderr when the task is collected (found by the SIGTERM test in CI); anything
+    else goes to asyncio's default handler, as before."""
+    if isinstance(context.get("exception"), KeyboardInterrupt):
+        return
+    loop.default_exception_handler(context)
