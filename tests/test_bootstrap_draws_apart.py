@@ -55,6 +55,15 @@ def test_the_worker_leaves_ctrl_c_to_the_backtest() -> None:
         assert worker._pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
 
 
+def test_an_import_is_pending_until_arch_is_imported() -> None:
+    code = (
+        "from llmtrade.analytics import draws; a = draws.import_pending(); import arch.bootstrap; "
+        "print(a, draws.import_pending())"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert shown.stdout.split() == ["True", "False"]
+
+
 def test_without_the_block_no_worker_is_started() -> None:
     with draws.drawn_apart(enabled=False):
         assert draws.current() is None

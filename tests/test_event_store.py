@@ -66,6 +66,27 @@ def test_reads_filter_by_week_run_type_account_and_stream(storage: Storage) -> N
     assert ns(limit=2) == [1, 2]
 
 
+def test_the_weeks_of_some_types_are_listed_once_each_oldest_first_with_a_drafts_own(storage: Storage) -> None:
+    later, latest = date(2026, 1, 14), date(2026, 1, 21)
+    storage.events.append(
+        [
+            _event(type="PitchReceived", week_id=later, n=1),
+            _event(type="PitchReceived", week_id=WEEK, n=2),
+            _event(type="PitchReceived", week_id=later, n=3),
+            _event(type="ReviewReceived", week_id=latest, n=4),
+            _event(stream="no-week", type="PitchReceived", n=5),
+        ]
+    )
+    # Held by an exclusive store and not yet written: listed all the same.
+    assert storage.events.week_ids("PitchReceived") == [WEEK, later]
+    assert storage.events.week_ids(["PitchReceived", "ReviewReceived"]) == [WEEK, later, latest]
+    assert storage.events.week_ids(["OrderSubmitted"]) == []
+    draft = storage.events.draft()
+    draft.append([_event(type="ReviewReceived", week_id=date(2025, 12, 31), n=6)])
+    assert draft.week_ids(("PitchReceived", "ReviewReceived")) == [date(2025, 12, 31), WEEK, later, latest]
+    assert storage.events.week_ids("ReviewReceived") == [latest]  # the draft's week stayed in the draft
+
+
 def test_update_is_refused_by_the_trigger(storage: Storage) -> None:
     storage.events.append([_event(n=1)])
     storage.events.flush()

@@ -24,7 +24,7 @@ from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.leaderboard import leaderboard as leaderboard_of
 from llmtrade.app.report import build_report, save_report
 from llmtrade.app.report_records import Report
-from llmtrade.app.report_weeks import week_report
+from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
@@ -191,6 +191,37 @@ def test_cost_per_week_is_the_sum_of_the_weeks_call_events(recorded: Container) 
     assert "0.512500" in html and "2.000000" in html
 
 
+def test_the_books_are_read_a_week_at_a_time(recorded: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Years of books hold hundreds of MB of model calls: a report that read them whole held them all at once
+    (1.5 GB at 439 weeks). Every read of the week's kinds of events names one week, and the weeks are those a
+    whole read finds, each with all its events."""
+    later = date(2026, 1, 14)
+    with recorded.storage() as storage:
+        storage.events.append([NewEvent.of(_call(2.0, 10), stream="llm:test", week_id=later)])
+    with recorded.storage(persist=False) as storage:
+        whole = storage.events.read()
+        reads: list[tuple[date | None, int]] = []
+        read = storage.events.read
+
+        def counted(**filters: object) -> list[StoredEvent]:
+            found = read(**filters)  # type: ignore[arg-type]
+            if filters.get("type") and set(filters["type"]) & {"LLMCallCompleted", "PitchSubmitted"}:  # type: ignore[arg-type]
+                reads.append((filters.get("week_id"), len(found)))  # type: ignore[arg-type]
+            return found
+
+        monkeypatch.setattr(storage.events, "read", counted)
+        report = build_report(recorded, storage, leaderboard())
+    assert [w for w, _ in reads] == [WEEK, later]
+    assert [n for _, n in reads] == [sum(1 for e in whole if e.week_id == w and e.type in TYPES) for w in (WEEK, later)]
+    assert [w.week_id for w in report.weeks] == [WEEK, later]
+    assert report.weeks == tuple(
+        week_report(
+            w, [e for e in whole if e.week_id == w], slippage_bps=recorded.loaded.config.accounts.paper.slippage_bps
+        )
+        for w in (WEEK, later)
+    )
+
+
 def test_each_weeks_commissions_and_slippage_add_up_to_the_leaderboards(recorded: Container) -> None:
     """The week's trading costs beside its model dollars: commissions paid and slippage estimated as the leaderboard
     estimates it, so a reader adding the weeks finds the leaderboard's columns; another broker's slippage is n/a."""
@@ -297,6 +328,34 @@ def test_the_command_writes_the_live_books_report_with_the_leaderboards_numbers(
     again = runner.invoke(app, ["report", "-o", str(output)])
     assert again.exit_code == 0 and f"wrote {output}" in again.stdout
     assert output.read_text() == html  # the same books give the same bytes
+
+
+@pytest.mark.parametrize("pending", [True, False])
+def test_the_draws_are_made_on_the_other_core_while_arch_is_still_to_be_imported(
+    recorded: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pending: bool
+) -> None:
+    """arch's import (its univariate package brings pandas, scipy.stats, statsmodels, matplotlib) was some 4 of the
+    leaderboard's 9 s on a loaded machine: a worker imports it, and makes the draws, while the books are read. With
+    arch imported already (a sweep's driver, this test session) nothing is gained and no process is started."""
+    import llmtrade.app.leaderboard as boards
+    from llmtrade.analytics import draws
+    from llmtrade.app.report import write_report
+
+    workers: list[object] = []
+    build = boards.build_leaderboard
+
+    def watched(*args: object, **kwargs: object) -> Leaderboard:
+        workers.append(draws.current())
+        return build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(boards, "build_leaderboard", watched)
+    monkeypatch.setattr(draws, "import_pending", lambda: pending)
+    board = leaderboard_of(recorded)
+    write_report(recorded, backtest=None, output=tmp_path / "r.html")
+    assert len(workers) == 2 and all((w is not None) is pending for w in workers)
+    assert draws.current() is None  # gone with the command
+    monkeypatch.setattr(draws, "import_pending", lambda: not pending)
+    assert leaderboard_of(recorded) == board  # the same figures wherever the draws are made
 
 
 def test_a_report_of_an_unknown_backtest_exits_2_and_creates_no_database(recorded: Container, tmp_path: Path) -> None:

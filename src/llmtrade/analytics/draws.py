@@ -20,6 +20,7 @@ import contextvars
 import importlib
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -94,6 +95,12 @@ def drawn_apart(enabled: bool = True) -> Iterator[None]:
     finally:
         _WORKER.reset(token)
         worker.close()
+
+
+def import_pending() -> bool:
+    """Whether arch is still to be imported in this process: only then does a worker gain a command anything (a
+    sweep's driver, or a test session, has it already, and its draws are quick in-process)."""
+    return "arch" not in sys.modules
 
 
 def current() -> DrawWorker | None:

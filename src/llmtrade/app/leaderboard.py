@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from llmtrade.analytics import curves, metrics
+from llmtrade.analytics import curves, draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import standings
@@ -98,13 +98,14 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     if versus is not None and versus == backtest:
         raise UsageError(f"--versus {versus} names the same books as --backtest: compare two different backtests")
     books_app, source = books(app, backtest)
-    with books_app.storage(persist=False) as storage:
-        board = build_leaderboard(books_app, storage, source=source)
-    if versus is None:
-        return board
-    other_app, other_source = books(app, versus, option="--versus")
-    with other_app.storage(persist=False) as storage:
-        other = build_leaderboard(other_app, storage, source=other_source)
+    other_app, other_source = books(app, versus, option="--versus") if versus is not None else (None, "")
+    with draws.drawn_apart(draws.import_pending()):  # arch imported, and its draws made, on the other core
+        with books_app.storage(persist=False) as storage:
+            board = build_leaderboard(books_app, storage, source=source)
+        if other_app is None:
+            return board
+        with other_app.storage(persist=False) as storage:
+            other = build_leaderboard(other_app, storage, source=other_source)
     return board.model_copy(update={"paired": pairing(board, other)})
 
 

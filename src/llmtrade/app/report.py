@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections import defaultdict
-from datetime import date
 from pathlib import Path
 
+from llmtrade.analytics import draws
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import ReportWritten
@@ -20,7 +19,6 @@ from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines
 from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
-from llmtrade.domain.events import StoredEvent
 from llmtrade.errors import UsageError
 from llmtrade.storage.bootstrap import Storage
 
@@ -28,12 +26,10 @@ from llmtrade.storage.bootstrap import Storage
 def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> Report:
     """Every week with recorded events in `storage`, oldest first, and the configured accounts.
 
-    Reads only (two queries); events without a week (council, market fetches) are not part of any week, and the
-    controls (halts, the kill switch, abandoned plans) are read apart: the kill switch has no week."""
-    weeks: dict[date, list[StoredEvent]] = defaultdict(list)
-    for event in storage.events.read(type=list(TYPES)):
-        if event.week_id is not None:
-            weeks[event.week_id].append(event)
+    Reads only, a week at a time: years of books hold hundreds of MB of model calls (prompts and answers), and a
+    report read whole held them all at once (1.5 GB at 439 weeks). Events without a week (council, market fetches)
+    are not part of any week, and the controls (halts, the kill switch, abandoned plans) are read apart: the kill
+    switch has no week."""
     accounts = app.loaded.config.accounts.accounts
     slippage = app.loaded.config.accounts.paper.slippage_bps
     return Report(
@@ -42,7 +38,10 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
             AccountLine(account_id=a.id, name=a.name, role=a.role.value, starting_cash=a.starting_cash)
             for a in accounts
         ),
-        weeks=tuple(week_report(week_id, weeks[week_id], slippage_bps=slippage) for week_id in sorted(weeks)),
+        weeks=tuple(
+            week_report(week_id, storage.events.read(week_id=week_id, type=list(TYPES)), slippage_bps=slippage)
+            for week_id in storage.events.week_ids(TYPES)
+        ),
         controls=control_lines(storage.events.read(type=list(CONTROL_TYPES))),
     )
 
@@ -114,7 +113,8 @@ def write_report(app: Container, *, backtest: str | None, output: Path) -> Repor
     from llmtrade.app.leaderboard import books, build_leaderboard  # lazy: numpy and arch come with it
 
     reader, source = books(app, backtest)
-    with reader.storage(persist=False) as storage:
+    # arch's import (some 1.2 CPU seconds) and the draws made on the other core while the books are read.
+    with draws.drawn_apart(draws.import_pending()), reader.storage(persist=False) as storage:
         leaderboard = build_leaderboard(reader, storage, source=source)
         report = build_report(reader, storage, leaderboard)
     return save_report(report, leaderboard, output)

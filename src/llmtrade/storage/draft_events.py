@@ -80,6 +80,11 @@ class DraftEventStore(EventStore):
     def read_stream(self, stream: str) -> list[StoredEvent]:
         return self.read(stream=stream)  # the stored events and this view's own
 
+    def week_ids(self, type: str | Iterable[str]) -> list[date]:
+        types = {type} if isinstance(type, str) else set(type)
+        mine = {e.week_id for e in self._pending if e.type in types and e.week_id is not None}
+        return sorted(mine.union(super().week_ids(types)))
+
     def read(
         self,
         *,

@@ -375,6 +375,14 @@ class EventStore:
             row = self._conn.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0
 
+    def week_ids(self, type: str | Iterable[str]) -> list[date]:
+        """The weeks with an event of `type`, oldest first: for a reader that goes week by week (`read(week_id=...)`)
+        to hold one week's events at a time, never the whole history's (a report of years of books)."""
+        with self._lock:
+            self.flush()
+            sql = "SELECT DISTINCT week_id FROM events WHERE type = ANY(%s) AND week_id IS NOT NULL ORDER BY week_id"
+            return [row[0] for row in self._conn.execute(sql, (_types(type),)).fetchall()]
+
     def draft(self) -> DraftEventStore:
         """A view of this store whose appends stay in memory: for dry runs and read-only commands.
 
