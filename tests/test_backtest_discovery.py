@@ -225,3 +225,37 @@ def test_held_bars_give_the_features_the_market_gives_to_the_bit_week_after_week
     assert other.pairs == {}
     assert other.candidate_features(candidates, weeks[3]) == candidate_features(market, candidates, weeks[3])
     assert other.pairs["XLE"] is not held.pairs["XLE"]
+
+
+def test_a_discovery_failing_week_after_week_is_said_when_it_starts_and_when_it_ends() -> None:
+    """A range that starts with too little history for the candidates failed discovery 13 weeks in a row, one
+    stderr line each (found backtesting 2018-2026 on real ETF files). Each week's discover run still records its
+    RunFailed; what is said is the start and the end of a run of the same failure."""
+    from types import SimpleNamespace
+
+    from llmtrade.app.backtest_discovery import BacktestDiscovery
+
+    said: list[str] = []
+    found = BacktestDiscovery(app=SimpleNamespace(say=said.append), candidates=[], spent=Counter(), held=None)  # type: ignore[arg-type]
+    weeks = [FIRST + timedelta(weeks=k) for k in range(8)]
+    short, down = "no discovery candidate has enough history to judge", "another reason"
+    for week in weeks[:3]:
+        found._failed(week, short)
+    assert said == [
+        f"backtest discovery before the weekly run of {weeks[0]} failed ({short}); "
+        "the weeks after it that fail the same way are said when they end"
+    ]
+    found._ended(weeks[3], "judged again")
+    assert said[1] == (
+        f"backtest discovery judged again before the weekly run of {weeks[3]}, after failing the same way before "
+        f"3 weekly runs ({weeks[0]} to {weeks[2]})"
+    )
+    found._ended(weeks[4], "judged again")  # nothing failing: nothing to say
+    found._failed(weeks[4], short)
+    found._failed(weeks[5], down)  # another failure: the first one's end, then the new one
+    assert said[2].startswith(f"backtest discovery before the weekly run of {weeks[4]} failed ({short})")
+    assert said[3].startswith(f"backtest discovery before the weekly run of {weeks[5]} failed ({down})")
+    assert len(said) == 4  # one week of the first failure: its start was all there was to say
+    found._failed(weeks[6], down)
+    found._ended(weeks[7], "judged again")
+    assert said[4].endswith(f"after failing the same way before 2 weekly runs ({weeks[5]} to {weeks[6]})")

@@ -52,6 +52,9 @@ class BacktestDiscovery:
     spent: Counter[str]
     held: HeldBars | None  # the candidates' bars for the whole backtest; None when they could not be had ahead
     pending: dict[date, set[str]] = field(default_factory=dict)
+    # The failure said last and the weeks it has failed so far: the same failure is said when it starts and when it
+    # ends, not week after week (a range that starts with too little history failed 13 weeks in a row, 13 lines).
+    failing: tuple[str, list[date]] | None = None
 
     def before_weekly(self, week_id: date) -> None:
         """Run every picker as of the clock's now and set the watchlist, unless the week's universe is
@@ -82,12 +85,35 @@ class BacktestDiscovery:
                         # its discovery for good (a resume starts after it); a backtest has no weekly run to be on
                         # time for, so it stops, and the same command later runs the discovery again.
                         raise
-                    self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
+                    self._failed(week_id, str(exc))
                     return
+                self._ended(week_id, "judged again")
                 judged = {s.symbol for rows in found.scores.values() for s in rows}
                 self.pending.setdefault(found.session, set()).update(judged)
         finally:
             self.spent[KIND] += time.perf_counter() - tick
+
+    def _failed(self, week_id: date, reason: str) -> None:
+        if self.failing is not None and self.failing[0] == reason:
+            self.failing[1].append(week_id)  # recorded all the same: each week's discover run has its RunFailed
+            return
+        self._ended(week_id, "failed otherwise")
+        self.app.say(
+            f"backtest discovery before the weekly run of {week_id} failed ({reason}); "
+            "the weeks after it that fail the same way are said when they end"
+        )
+        self.failing = (reason, [week_id])
+
+    def _ended(self, week_id: date, how: str) -> None:
+        if self.failing is None:
+            return
+        weeks = self.failing[1]
+        if len(weeks) > 1:
+            self.app.say(
+                f"backtest discovery {how} before the weekly run of {week_id}, after failing the same way before "
+                f"{len(weeks)} weekly runs ({weeks[0]} to {weeks[-1]})"
+            )
+        self.failing = None
 
     def matured(self) -> int:
         """Record the forward returns matured by the clock's last complete session; how many were recorded."""
