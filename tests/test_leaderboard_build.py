@@ -350,6 +350,19 @@ def test_books_priced_with_real_prices_are_not_valued_at_synthetic_ones(storage:
         build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
 
 
+def test_a_week_of_books_shows_no_ratio_and_says_why(storage: Storage, database_url: str) -> None:
+    """The first week's leaderboard showed a Sharpe, Sortino and Calmar of five daily returns (intervals n/a)."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 11, 12), 16, 30)], FILLS[:1])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    assert board.sessions == 5  # the closes of 11-05 to 11-12
+    assert all((s.sharpe.estimate, s.sortino, s.calmar) == (None, None, None) for s in board.standings)
+    [note] = [n for n in board.notes if n.startswith("Sharpe, Sortino and Calmar are n/a")]
+    assert "under 20 daily returns (the whole range: 5 daily returns)" in note
+    assert "7.1 on 5" in note  # sqrt(252 / 5)
+
+
 def test_a_universe_symbol_listed_after_the_books_begin_is_left_out_of_equal_weight_until_it_trades(
     storage: Storage, database_url: str
 ) -> None:
@@ -414,6 +427,8 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     assert "acct_4 entered the books after they began: its row runs from the close of 2024-12-03" in notes
     assert "acct_3 is in accounts.yaml but no run has valued it yet" in notes
     assert "acct_9 traded in these books but is not in accounts.yaml" in notes
+    # The whole range has its ratios; acct_3's row of no return is said to have none.
+    assert "(acct_3's row: 0 daily returns)" in notes and rows["acct_1"].sharpe.estimate is not None
 
 
 def test_books_without_valuations_rank_every_account_from_the_start(books: Storage, database_url: str) -> None:

@@ -12,9 +12,13 @@ began: every account is taken from the start, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
+from llmtrade.analytics import curves
+from llmtrade.analytics.curves import FLAT
+from llmtrade.analytics.records import Period, Standing
+from llmtrade.analytics.standings import standings
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.trading import Fill
 from llmtrade.market.calendar import TradingCalendar
@@ -75,3 +79,37 @@ def removed_note(traded: set[str], accounts: set[str]) -> str | None:
         f"{', '.join(gone)} traded in these books but {'is' if len(gone) == 1 else 'are'} not in accounts.yaml: "
         "left out of the rows and the trials (put it back to rank it)"
     )
+
+
+def late_rows(
+    board: tuple[Standing, ...],
+    tracks: Sequence[curves.Track],
+    late: Mapping[str, int],
+    trials: int,
+    trial_names: set[str],
+) -> tuple[Standing, ...]:
+    """`board` with the row of each account that entered the books late (`late`: its first session's index) taken
+    over its own sessions: every track cut there, so FLAT, SPY and the other trials (the deflated Sharpe's
+    variance) are compared over the same sessions as it."""
+    rows = {s.name: s for s in board}
+    for start in sorted(set(late.values())):
+        cut = standings(
+            [t.between(start, len(t.curve.sessions) - 1) for t in tracks], trials=trials, trial_names=trial_names
+        )
+        rows |= {s.name: s for s in cut if late.get(s.name) == start}
+    return tuple(rows[s.name] for s in board)
+
+
+def short_spans(
+    returns: int, board: Sequence[Standing], late: Mapping[str, int], periods: Sequence[Period]
+) -> list[tuple[str, int]]:
+    """(what, daily returns) of every stretch a row is computed over: the whole range, each late account's own row,
+    each knowledge-cutoff period (its FLAT row's) and the late rows in it, for `short_note`."""
+    spans = [("the whole range", returns)]
+    spans += [(f"{s.name}'s row", s.sessions) for s in board if s.name in late]
+    for period in periods:
+        label = period.label.split(":")[0]
+        whole = next((s.sessions for s in period.standings if s.name == FLAT), None)
+        spans += [(label, whole)] if whole is not None else []
+        spans += [(f"{s.name}'s row {label}", s.sessions) for s in period.standings if s.name in late]
+    return spans

@@ -27,8 +27,8 @@ from datetime import date, datetime
 from llmtrade.analytics import curves, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Standing
-from llmtrade.analytics.standings import standings
-from llmtrade.app.account_spans import late_starts, removed_note, span_note
+from llmtrade.analytics.standings import short_note, standings
+from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, split_at
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
@@ -135,7 +135,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     # every account begins with it, and its valuations (tens of thousands) are not read back to say so.
     accounts = [a.id for a in config.accounts.accounts]
     late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
-    board = _late_rows(board, tracks, late, trials, trial_names)
+    board = late_rows(board, tracks, late, trials, trial_names)
     answered = models_answered({e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]})
     periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered)
     notes = [
@@ -148,6 +148,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *_fee_notes(config),
         *(note for track in tracks for note in track.notes),
         *(span_note(account, sessions, start) for account, start in late.items()),
+        *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
         *filter(None, [removed_note(traded, configured)]),
     ]
     record = events.read_stream(streams.BACKTEST)
@@ -182,25 +183,6 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
     )
-
-
-def _late_rows(
-    board: tuple[Standing, ...],
-    tracks: Sequence[curves.Track],
-    late: Mapping[str, int],
-    trials: int,
-    trial_names: set[str],
-) -> tuple[Standing, ...]:
-    """`board` with the row of each account that entered the books late (`late`: its first session's index) taken
-    over its own sessions: every track cut there, so FLAT, SPY and the other trials (the deflated Sharpe's
-    variance) are compared over the same sessions as it."""
-    rows = {s.name: s for s in board}
-    for start in sorted(set(late.values())):
-        cut = standings(
-            [t.between(start, len(t.curve.sessions) - 1) for t in tracks], trials=trials, trial_names=trial_names
-        )
-        rows |= {s.name: s for s in cut if late.get(s.name) == start}
-    return tuple(rows[s.name] for s in board)
 
 
 def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
