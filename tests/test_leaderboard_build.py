@@ -431,6 +431,42 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     assert "(acct_3's row: 0 daily returns)" in notes and rows["acct_1"].sharpe.estimate is not None
 
 
+def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_in_each_cutoff_period(
+    storage: Storage, database_url: str
+) -> None:
+    """The periods either side of a knowledge cutoff ranked acct_4 (added four weeks in) over the weeks before it
+    existed, its cash as 0% returns against SPY's; acct_3 (never valued) likewise. Each period's row of them now
+    covers their own sessions, against FLAT and SPY cut the same way, as an independent cut of the curves gives."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    runs = [_ny(date(2024, 11, 6), 8), _ny(date(2024, 12, 4), 8), LAST_RUN]
+    late = [_fill("acct_4", "o4", Side.BUY, 20, 600.0, _ny(date(2024, 12, 4), 9, 30))]
+    _write_books(events, clock, runs, [*FILLS, *late])
+    for account in ("acct_1", "acct_2", "acct_5", "acct_6"):
+        _value(events, clock, account, runs[0])
+    _value(events, clock, "acct_4", runs[1])
+    app, books = _container(database_url, date(2024, 12, 31)), replace(storage, events=events)
+    board = build_leaderboard(app, books, source="live")
+    before, after = board.periods
+    sessions = board.curves[0].sessions
+    joined, split = sessions.index(date(2024, 12, 3)), sessions.index(date(2024, 12, 31))
+    last = len(sessions) - 1
+    rows_before = {s.name: s for s in before.standings}
+    rows_after = {s.name: s for s in after.standings}
+    assert rows_before["acct_1"].sessions == split and rows_before["acct_4"].sessions == split - joined
+    assert rows_after["acct_4"].sessions == last - split  # there for the whole period after
+    assert rows_before["acct_3"].sessions == 0 and rows_after["acct_3"].sessions == 0
+    # The excess over SPY of acct_4's own weeks before the cutoff: its curve and SPY's from the close it joined.
+    curves = {c.name: c.equity for c in board.curves}
+    mine = metrics.daily_returns(curves["acct_4"][joined : split + 1])
+    spy = metrics.daily_returns(curves["SPY"][joined : split + 1])
+    excess = sum(a - b for a, b in zip(mine, spy, strict=True)) / len(mine) * 252
+    assert rows_before["acct_4"].excess_vs_spy.estimate == pytest.approx(excess, rel=1e-9)
+    notes = "\n".join(board.notes)
+    assert "and so is its row in each knowledge-cutoff period" in notes
+    assert f"acct_4's row {before.label.split(':')[0]}: {split - joined} daily returns" in notes
+
+
 def test_books_without_valuations_rank_every_account_from_the_start(books: Storage, database_url: str) -> None:
     board = build_leaderboard(_container(database_url, None), books, source="live")
     assert {s.sessions for s in board.standings} == {board.sessions}

@@ -137,7 +137,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
     board = late_rows(board, tracks, late, trials, trial_names)
     answered = models_answered({e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]})
-    periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered)
+    periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered, late=late)
     notes = [
         f"from the close of {sessions[0]} to the close of {sessions[-1]}: {len(sessions) - 1} daily returns; "
         "nothing after the last session in the books",
@@ -147,7 +147,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *cutoff_notes,
         *_fee_notes(config),
         *(note for track in tracks for note in track.notes),
-        *(span_note(account, sessions, start) for account, start in late.items()),
+        *(span_note(account, sessions, start, periods=bool(periods)) for account, start in late.items()),
         *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
         *filter(None, [removed_note(traded, configured)]),
     ]
