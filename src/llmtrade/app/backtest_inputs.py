@@ -24,12 +24,14 @@ from llmtrade.storage.event_store import EventStore
 
 @dataclass(frozen=True)
 class Progress:
-    """After each finished week: weeks done of the range (resumed ones included), model calls made now."""
+    """After each finished week: weeks done of the range (resumed ones included), model calls made now (live or
+    replayed) and the offline rules' answers (no model's, $0)."""
 
     weeks_done: int
     weeks: int
     calls: int
     week_id: date | None
+    rules_answers: int = 0
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,9 @@ def _first_clean(sessions: Sequence[date], cutoff: date) -> int | None:
 
 
 RULES_ONLY = (
-    "every trading run was offline: the rules provider answered every model call, so no model's knowledge cutoff "
-    "applies, and the PM and chairman accounts show the offline rules' results, not the configured models'"
+    "every trading run was offline: the offline rules provider answered every request ($0) and no model was called, "
+    "so no model's knowledge cutoff applies, and the PM and chairman accounts show the offline rules' results, not "
+    "the configured models'"
 )
 
 
