@@ -190,6 +190,15 @@ def test_a_cutoff_splits_the_weeks_only_of_books_a_model_answered_in(
     else:
         assert len(board.periods) == 2 and RULES_ONLY not in board.notes
         assert any("only the period after it is evidence" in n for n in board.notes)
+    # Some runs offline, some not: the rows mix the rules' decisions with the models', and a note says so.
+    mixed = [n for n in board.notes if "trading runs were offline" in n]
+    if modes == ["offline", "live", "offline"]:
+        assert mixed == [
+            "2 of 3 trading runs were offline: the offline rules provider answered their requests ($0, no model "
+            "called), so the PM and chairman rows mix the rules' decisions with the models'"
+        ]
+    else:
+        assert mixed == []
 
 
 @pytest.mark.parametrize("mode", list(LLMMode))

@@ -58,6 +58,18 @@ RULES_ONLY = (
 )
 
 
+def offline_note(modes: Sequence[str | None]) -> str | None:
+    """A note when some of the trading runs (their RunStarted `modes`) were offline and some were not: those weeks'
+    decisions are the rules provider's, not a model's, though the rows and the cutoff split are the models'."""
+    offline = sum(1 for mode in modes if mode == "offline")
+    if not offline or offline == len(modes):
+        return None
+    return (
+        f"{offline} of {len(modes)} trading runs were offline: the offline rules provider answered their requests ($0, "
+        "no model called), so the PM and chairman rows mix the rules' decisions with the models'"
+    )
+
+
 def cutoff_periods(
     config: Config,
     tracks: list[curves.Track],

@@ -30,7 +30,7 @@ from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.container import Container
-from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, split_at
+from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
@@ -136,7 +136,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     accounts = [a.id for a in config.accounts.accounts]
     late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
     board = late_rows(board, tracks, late, trials, trial_names)
-    answered = models_answered({e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]})
+    modes = [e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]]
+    answered = models_answered(set(modes))
     periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered, late=late)
     notes = [
         f"from the close of {sessions[0]} to the close of {sessions[-1]}: {len(sessions) - 1} daily returns; "
@@ -145,6 +146,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         "of that many was picked",
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
         *cutoff_notes,
+        *filter(None, [offline_note(modes)]),
         *_fee_notes(config),
         *(note for track in tracks for note in track.notes),
         *(span_note(account, sessions, start, periods=bool(periods)) for account, start in late.items()),
