@@ -125,6 +125,9 @@ def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_
     assert all(rows[name].dsr is None for name in ("FLAT", "SPY", "EQUAL_WEIGHT"))
     assert any(n.startswith("no knowledge_cutoff in models.yaml for gpt") for n in board.notes)
     assert board.periods == ()
+    # The offline market's closes: synthetic, with no dividend to speak of.
+    assert board.prices is not None and board.prices.dividends == "none"
+    assert "prices: synthetic closes, which pay no dividend: nothing to adjust for" in board.notes
 
 
 def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Storage, database_url: str) -> None:
@@ -390,6 +393,9 @@ def test_a_universe_symbol_listed_after_the_books_begin_is_left_out_of_equal_wei
     board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
     [note] = [n for n in board.notes if n.startswith("EQUAL_WEIGHT left IWM out")]
     assert "9 of its 17 rebalances (from 2024-11-05 to 2024-12-26): no close that day" in note
+    # Valued at a CSV folder's closes: whether they hold the dividends cannot be told, and the board says so.
+    assert board.prices is not None and (board.prices.sources, board.prices.dividends) == (("csv",), "unknown")
+    assert any(n.startswith("prices: closes from csv, of which csv cannot be told adjusted") for n in board.notes)
     assert {s.name for s in board.standings} >= {"EQUAL_WEIGHT", "acct_1"}
 
 

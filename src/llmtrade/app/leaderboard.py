@@ -31,6 +31,7 @@ from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at
+from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
@@ -125,7 +126,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     sessions = _sessions(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
-    closes, synthetic = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
+    closes, synthetic, sources = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
 
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
@@ -154,6 +155,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *filter(None, [removed_note(traded, configured)]),
     ]
     record = events.read_stream(streams.BACKTEST)
+    prices, prices_note = price_basis(sources, snapshot=snapshot_provider(csv_folder(app, record)))
+    notes.append(prices_note)
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)
@@ -184,6 +187,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         periods=periods,
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
+        prices=prices,
     )
 
 
@@ -231,8 +235,8 @@ def draw_ahead(
 
 def _closes(
     app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
-) -> tuple[curves.Closes, bool]:
-    """Each symbol's close at each session, and whether they are synthetic, priced as the books were.
+) -> tuple[curves.Closes, bool, set[str]]:
+    """Each symbol's close at each session, whether they are synthetic, and their providers, priced as the books were.
 
     The books' trading runs (`run_ids`) recorded what priced them (MarketDataFetched: real or synthetic
     prices; a `market bars` look of another kind is not theirs). Bars of that
@@ -250,7 +254,7 @@ def _closes(
             vouched = cache.vouched(symbols, start, end, synthetic=priced)
             cached = cache.read(symbols, start, end, synthetic=priced, trusted=vouched)
             if vouched or not validate_bars(cached, sessions):
-                return _by_day(cached), priced
+                return _by_day(cached), priced, sources_of(cached)
     market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
     series = market.bars(symbols, start, end)
     if priced is not None and series.synthetic != priced:
@@ -260,7 +264,7 @@ def _closes(
             f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
             "keys the books were run with"
         )
-    return _by_day(series.bars), series.synthetic
+    return _by_day(series.bars), series.synthetic, sources_of(series.bars)
 
 
 def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
