@@ -143,6 +143,8 @@ def test_every_scheduled_job_of_the_range_runs_once_on_the_stepped_clock(books: 
     assert runs == {"run-weekly": 2, "checkpoint": 36, "postmortem": 2, "discover": 2}
     accounts = [s for s in books.a.leaderboard.standings if s.kind == "account"]
     assert len(accounts) == 6 and any(a.trades > 0 or a.slippage_usd for a in accounts)
+    # Valued with the config it ran with (its recorded hash): EQUAL_WEIGHT's universe is the weeks', nothing to say.
+    assert not any(n.startswith("EQUAL_WEIGHT holds") for n in books.a.leaderboard.notes)
 
 
 def test_progress_reports_each_finished_week(books: Books) -> None:

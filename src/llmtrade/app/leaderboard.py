@@ -29,6 +29,7 @@ from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
+from llmtrade.app.baseline_universe import universe_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at
 from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
@@ -157,6 +158,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     record = events.read_stream(streams.BACKTEST)
     prices, prices_note = price_basis(sources, snapshot=snapshot_provider(csv_folder(app, record)))
     notes.append(prices_note)
+    notes += filter(None, [universe_note(config, record)])
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)
