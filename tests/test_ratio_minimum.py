@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from llmtrade.analytics import curves, metrics
-from llmtrade.analytics.records import Curve
+from llmtrade.analytics.records import Curve, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
+from llmtrade.domain.sweeps import SweepRunFinished
+from llmtrade.sweep.board import sweep_leaderboard
 
 
 def _track(name: str, steps: list[float]) -> curves.Track:
@@ -70,3 +72,24 @@ def test_the_note_says_nothing_from_the_minimum_and_no_error_on_no_return() -> N
     nothing = short_note([("the whole range", 0)])
     assert nothing is not None and "the whole range: 0 daily returns" in nothing and " on 0" not in nothing
     assert short_note([("the whole range", 1)]) is not None and "15.9 on 1" in short_note([("the whole range", 1)])
+
+
+def test_a_sweeps_rows_of_a_week_show_no_ratio_even_from_a_run_stored_with_one() -> None:
+    """A sweep's rows come from each run's stored leaderboard; one stored before the minimum still held a week's
+    Sharpe ratio, which the sweep's board showed and ranked by."""
+    track = _track("acct_1", _steps(5))
+    [row] = standings([track], trials=1, trial_names={"acct_1"})
+    old = row.model_copy(update={"sharpe": row.sharpe.model_copy(update={"estimate": 4.2}), "sortino": 6.0})
+    days = track.curve.sessions
+    board = Leaderboard(
+        source="backtest w", start=days[0], end=days[-1], sessions=5, trials=1, bootstrap="b", standings=(old,),
+        curves=(track.curve,),
+    )  # fmt: skip
+    run = SweepRunFinished(
+        run_id="w", backtest="w", label="week", axes={}, start=days[0], end=days[-1], attempt=1,
+        trial_accounts=["acct_1"], leaderboard=board.model_dump(mode="json"),
+    )  # fmt: skip
+    sweep = sweep_leaderboard("s", ["w"], 1, {"w": run})
+    [shown] = sweep.rows
+    assert (shown.standing.sharpe.estimate, shown.standing.sortino, shown.standing.calmar) == (None, None, None)
+    assert any("(week acct_1: 5 daily returns)" in n for n in sweep.notes)
