@@ -414,12 +414,9 @@ def _value(events: EventStore, clock: _Clock, account: str, at: datetime) -> Non
     events.append([NewEvent.of(valued, stream=stream, account_id=account, week_id=week)])
 
 
-def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
-    storage: Storage, database_url: str
-) -> None:
-    """A cron user adds acct_4 to accounts.yaml after four weeks and has not yet had acct_3 valued; acct_9 traded
-    and was removed. acct_4's row runs from the close before its first valuation, against FLAT and SPY over those
-    sessions, not over weeks it did not exist; acct_3's row holds no return; each is said in a note."""
+def _late_books(storage: Storage) -> Storage:
+    """Books where acct_4 was added four weeks in (valued, and a fill, from 2024-12-04), acct_3 was never valued and
+    acct_9 traded but is not configured."""
     clock = _Clock()
     events = EventStore(storage.conn, clock)
     runs = [_ny(date(2024, 11, 6), 8), _ny(date(2024, 12, 4), 8), LAST_RUN]
@@ -428,7 +425,16 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     for account in ("acct_1", "acct_2", "acct_5", "acct_6"):
         _value(events, clock, account, runs[0])
     _value(events, clock, "acct_4", runs[1])
-    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    return replace(storage, events=events)
+
+
+def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
+    storage: Storage, database_url: str
+) -> None:
+    """A cron user adds acct_4 to accounts.yaml after four weeks and has not yet had acct_3 valued; acct_9 traded
+    and was removed. acct_4's row runs from the close before its first valuation, against FLAT and SPY over those
+    sessions, not over weeks it did not exist; acct_3's row holds no return; each is said in a note."""
+    board = build_leaderboard(_container(database_url, None), _late_books(storage), source="live")
     rows = {s.name: s for s in board.standings}
     sessions = board.curves[0].sessions
     joined = sessions.index(date(2024, 12, 3))  # the last close before its first valuation
@@ -452,16 +458,7 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_
     """The periods either side of a knowledge cutoff ranked acct_4 (added four weeks in) over the weeks before it
     existed, its cash as 0% returns against SPY's; acct_3 (never valued) likewise. Each period's row of them now
     covers their own sessions, against FLAT and SPY cut the same way, as an independent cut of the curves gives."""
-    clock = _Clock()
-    events = EventStore(storage.conn, clock)
-    runs = [_ny(date(2024, 11, 6), 8), _ny(date(2024, 12, 4), 8), LAST_RUN]
-    late = [_fill("acct_4", "o4", Side.BUY, 20, 600.0, _ny(date(2024, 12, 4), 9, 30))]
-    _write_books(events, clock, runs, [*FILLS, *late])
-    for account in ("acct_1", "acct_2", "acct_5", "acct_6"):
-        _value(events, clock, account, runs[0])
-    _value(events, clock, "acct_4", runs[1])
-    app, books = _container(database_url, date(2024, 12, 31)), replace(storage, events=events)
-    board = build_leaderboard(app, books, source="live")
+    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), _late_books(storage), source="live")
     before, after = board.periods
     sessions = board.curves[0].sessions
     joined, split = sessions.index(date(2024, 12, 3)), sessions.index(date(2024, 12, 31))
