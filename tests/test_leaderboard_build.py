@@ -125,9 +125,9 @@ def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_
     assert all(rows[name].dsr is None for name in ("FLAT", "SPY", "EQUAL_WEIGHT"))
     assert any(n.startswith("no knowledge_cutoff in models.yaml for gpt") for n in board.notes)
     assert board.periods == ()
-    # The offline market's closes: synthetic, with no dividend to speak of.
+    # The offline market's closes: synthetic, with no dividend to speak of (the synthetic note says enough).
     assert board.prices is not None and board.prices.dividends == "none"
-    assert "prices: synthetic closes, which pay no dividend: nothing to adjust for" in board.notes
+    assert not any(n.startswith("prices: closes") for n in board.notes)
 
 
 def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Storage, database_url: str) -> None:
@@ -448,8 +448,9 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     assert "acct_4 entered the books after they began: its row runs from the close of 2024-12-03" in notes
     assert "acct_3 is in accounts.yaml but no run has valued it yet" in notes
     assert "acct_9 traded in these books but is not in accounts.yaml" in notes
-    # The whole range has its ratios; acct_3's row of no return is said to have none.
-    assert "(acct_3's row: 0 daily returns)" in notes and rows["acct_1"].sharpe.estimate is not None
+    # The whole range has its ratios, and acct_4's row; acct_3's of no return shows none and its own note says why.
+    assert rows["acct_1"].sharpe.estimate is not None and rows["acct_4"].sharpe.estimate is not None
+    assert "Sharpe, Sortino and Calmar are n/a" not in notes
 
 
 def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_in_each_cutoff_period(
@@ -476,7 +477,10 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_
     assert rows_before["acct_4"].excess_vs_spy.estimate == pytest.approx(excess, rel=1e-9)
     notes = "\n".join(board.notes)
     assert "and so is its row in each knowledge-cutoff period" in notes
-    assert f"acct_4's row {before.label.split(':')[0]}: {split - joined} daily returns" in notes
+    # Its 19 returns before the cutoff are too few for a ratio: the note names the row (acct_3's, of none, it need not).
+    assert split - joined == 19 and rows_before["acct_4"].sharpe.estimate is None
+    assert "n/a under 20 daily returns (acct_4's row before knowledge cutoff 2024-12-31: 19 daily returns)" in notes
+    assert "3.6 on 19" in notes  # sqrt(252 / 19)
 
 
 def test_books_without_valuations_rank_every_account_from_the_start(books: Storage, database_url: str) -> None:

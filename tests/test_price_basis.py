@@ -21,6 +21,7 @@ from llmtrade.app.price_basis import price_basis, snapshot_provider
 )
 def test_provider_closes_are_said_to_leave_dividends_out(sources: set[str], said: str) -> None:
     basis, note = price_basis(sources)
+    assert note is not None
     assert basis.dividends == "excluded" and basis.sources == tuple(sorted(sources))
     assert note.startswith(f"prices: closes without dividends ({said}): the paper broker pays none")
     assert "ex-dividend day books the drop in price as a loss for the accounts and for SPY and EQUAL_WEIGHT" in note
@@ -29,6 +30,7 @@ def test_provider_closes_are_said_to_leave_dividends_out(sources: set[str], said
 
 def test_a_csv_folders_closes_are_said_to_be_of_unknown_kind_even_beside_a_providers() -> None:
     basis, note = price_basis({"csv", "alpaca"})
+    assert note is not None
     assert basis.dividends == "unknown" and basis.sources == ("alpaca", "csv")
     assert "of which csv cannot be told adjusted for dividends or not" in note
     assert "if they are (Yahoo's Adj Close), the dividends are in the returns" in note
@@ -39,6 +41,7 @@ def test_a_fetched_snapshot_is_of_its_providers_kind(tmp_path: Path) -> None:
     provider = snapshot_provider(tmp_path)
     assert provider == "yfinance"
     basis, note = price_basis({"csv"}, snapshot=provider)
+    assert note is not None
     assert basis.dividends == "excluded"
     assert "(Yahoo's Close with auto_adjust=False, fetched into the CSV snapshot (yfinance))" in note
 
@@ -53,4 +56,5 @@ def test_a_folder_without_a_readable_manifest_names_no_provider(tmp_path: Path, 
 
 def test_synthetic_closes_pay_no_dividend() -> None:
     basis, note = price_basis({"synthetic"})
-    assert basis.dividends == "none" and note.startswith("prices: synthetic closes, which pay no dividend")
+    assert basis.dividends == "none" and basis.sources == ("synthetic",)
+    assert note is None  # the leaderboard's own note says synthetic prices say nothing of real markets

@@ -66,11 +66,12 @@ def test_the_note_names_each_short_stretch_and_the_standard_error_of_the_fewest(
     assert "Lo 2002" in note
 
 
-def test_the_note_says_nothing_from_the_minimum_and_no_error_on_no_return() -> None:
+def test_the_note_says_nothing_from_the_minimum_nor_of_rows_of_no_return() -> None:
     assert short_note([("the whole range", 20)]) is None
     assert short_note([("the whole range", 19)]) is not None
-    nothing = short_note([("the whole range", 0)])
-    assert nothing is not None and "the whole range: 0 daily returns" in nothing and " on 0" not in nothing
+    assert short_note([("the whole range", 0)]) is None  # no figure to mistake: nothing shown at all
+    beside = short_note([("acct_3's row", 0), ("acct_4's row", 19)])
+    assert beside is not None and "(acct_4's row: 19 daily returns)" in beside and "3.6 on 19" in beside
     assert short_note([("the whole range", 1)]) is not None and "15.9 on 1" in short_note([("the whole range", 1)])
 
 

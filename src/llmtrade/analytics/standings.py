@@ -117,7 +117,8 @@ def standing(
 def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
     """The note for rows of too few daily returns for a ratio: `spans` are (what, daily returns), e.g. ("the whole
     range", 4), ("acct_3's row", 2); None when every one has `metrics.MIN_RETURNS_FOR_RATIO`."""
-    short = list(dict.fromkeys((what, n) for what, n in spans if n < metrics.MIN_RETURNS_FOR_RATIO))
+    # A row of no return shows nothing to mistake for a figure; its own note says why (no valuation yet, say).
+    short = list(dict.fromkeys((what, n) for what, n in spans if 0 < n < metrics.MIN_RETURNS_FOR_RATIO))
     if not short:
         return None
     minimum = metrics.MIN_RETURNS_FOR_RATIO

@@ -114,7 +114,7 @@ def short_spans(
     spans = [("the whole range", returns)]
     spans += [(f"{s.name}'s row", s.sessions) for s in board if s.name in late]
     for period in periods:
-        label = period.label.split(":")[0]
+        label = period.label.split(" (")[0]  # "before knowledge cutoff 2024-06-01", without the models named
         whole = next((s.sessions for s in period.standings if s.name == FLAT), None)
         spans += [(label, whole)] if whole is not None else []
         own = [s for s in period.standings if s.name in late and s.sessions != whole]

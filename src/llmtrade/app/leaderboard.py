@@ -157,8 +157,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     ]
     record = events.read_stream(streams.BACKTEST)
     prices, prices_note = price_basis(sources, snapshot=snapshot_provider(csv_folder(app, record)))
-    notes.append(prices_note)
-    notes += filter(None, [universe_note(config, record)])
+    notes += filter(None, [prices_note, universe_note(config, record)])
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)

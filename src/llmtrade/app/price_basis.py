@@ -49,14 +49,14 @@ def snapshot_provider(folder: Path | None) -> str | None:
     return provider if isinstance(provider, str) else None
 
 
-def price_basis(sources: Collection[str], *, snapshot: str | None = None) -> tuple[PriceBasis, str]:
+def price_basis(sources: Collection[str], *, snapshot: str | None = None) -> tuple[PriceBasis, str | None]:
     """The kind of the closes given by `sources` (each bar's provider: alpaca, yfinance, csv, synthetic), `snapshot`
-    naming the provider a CSV folder was fetched from, and the leaderboard's note saying what it means."""
+    naming the provider a CSV folder was fetched from, and the leaderboard's note saying what it means (None for
+    synthetic closes: the leaderboard already says they say nothing of real markets)."""
     named = sorted(set(sources))
     kinds = [WITHOUT_DIVIDENDS.get(snapshot or "") if s == CSV else WITHOUT_DIVIDENDS.get(s) for s in named]
     if named == [SYNTHETIC]:
-        basis = PriceBasis(sources=tuple(named), dividends="none")
-        return basis, "prices: synthetic closes, which pay no dividend: nothing to adjust for"
+        return PriceBasis(sources=tuple(named), dividends="none"), None
     if named and all(kinds):
         said = "; ".join(sorted({k for k in kinds if k}))
         via = f", fetched into the CSV snapshot ({snapshot})" if CSV in named and snapshot else ""
