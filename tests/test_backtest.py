@@ -143,12 +143,27 @@ def test_every_scheduled_job_of_the_range_runs_once_on_the_stepped_clock(books: 
     assert runs == {"run-weekly": 2, "checkpoint": 36, "postmortem": 2, "discover": 2}
     accounts = [s for s in books.a.leaderboard.standings if s.kind == "account"]
     assert len(accounts) == 6 and any(a.trades > 0 or a.slippage_usd for a in accounts)
+    # Valued with the config it ran with (its recorded hash): EQUAL_WEIGHT's universe is the weeks', nothing to say.
+    assert not any(n.startswith("EQUAL_WEIGHT holds") for n in books.a.leaderboard.notes)
 
 
 def test_progress_reports_each_finished_week(books: Books) -> None:
     assert [(s.weeks_done, s.weeks) for s in books.steps] == [(0, 2), (1, 2), (2, 2)]
     assert [s.week_id for s in books.steps] == [None, FIRST, LAST]
-    assert books.steps[-1].calls == books.a.llm_calls > 0
+    last = books.steps[-1]
+    # Offline: the rules provider answered every request, no model did: no model call, the answers counted apart.
+    assert (last.calls, last.rules_answers) == (books.a.llm_calls, books.a.rules_answers) == (0, last.rules_answers)
+    with psycopg.connect(books.a_url) as conn:
+        # The trading jobs' answers (discovery's picker, before each weekly run, is not in the backtest's count).
+        rules = conn.execute(
+            "SELECT count(*) FROM events c JOIN events r ON r.run_id = c.run_id AND r.type = 'RunStarted'"
+            " WHERE c.type = 'LLMCallCompleted' AND c.payload->>'source' = 'rules'"
+            " AND r.payload->>'command' <> 'discover'"
+        ).fetchone()
+        asked = conn.execute("SELECT sum((payload->>'llm_calls')::int) FROM events WHERE type = 'BacktestWeekDone'")
+        weeks_asked = asked.fetchone()
+    assert rules is not None and weeks_asked is not None
+    assert last.rules_answers == rules[0] == weeks_asked[0] > 0  # the weeks' stored count: every answer, as before
 
 
 def test_each_finished_week_freezes_the_heap_and_the_backtest_unfreezes_it(books: Books) -> None:

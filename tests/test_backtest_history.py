@@ -105,6 +105,13 @@ def test_history_is_fetched_once_written_whole_and_a_resume_asks_no_provider(
     assert not folder.with_name("prices.partial").exists()
     # The backtest's inputs name the snapshot, so its hash pins what the books were priced from.
     assert _started(pg_admin_url, name)["data"] == f"csv:{folder.resolve()}"
+    # Valued at the snapshot's CSV closes, which are Alpaca's (its manifest says): without dividends, and said so.
+    prices = first.leaderboard.prices
+    assert prices is not None and (prices.sources, prices.dividends) == (("csv",), "excluded")
+    assert any(
+        "Alpaca's bars with adjustment=split, fetched into the CSV snapshot (alpaca)" in n
+        for n in first.leaderboard.notes
+    )
     # The files read back as exactly the bars the provider sent, over the range asked for.
     start, end = date.fromisoformat(manifest["start"]), date.fromisoformat(manifest["end"])
     written = CsvFolderProvider(folder).daily_bars(sorted(feed.bars), start, end)

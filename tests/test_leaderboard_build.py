@@ -125,6 +125,9 @@ def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_
     assert all(rows[name].dsr is None for name in ("FLAT", "SPY", "EQUAL_WEIGHT"))
     assert any(n.startswith("no knowledge_cutoff in models.yaml for gpt") for n in board.notes)
     assert board.periods == ()
+    # The offline market's closes: synthetic, with no dividend to speak of (the synthetic note says enough).
+    assert board.prices is not None and board.prices.dividends == "none"
+    assert not any(n.startswith("prices: closes") for n in board.notes)
 
 
 def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Storage, database_url: str) -> None:
@@ -190,6 +193,15 @@ def test_a_cutoff_splits_the_weeks_only_of_books_a_model_answered_in(
     else:
         assert len(board.periods) == 2 and RULES_ONLY not in board.notes
         assert any("only the period after it is evidence" in n for n in board.notes)
+    # Some runs offline, some not: the rows mix the rules' decisions with the models', and a note says so.
+    mixed = [n for n in board.notes if "trading runs were offline" in n]
+    if modes == ["offline", "live", "offline"]:
+        assert mixed == [
+            "2 of 3 trading runs were offline: the offline rules provider answered their requests ($0, no model "
+            "called), so the PM and chairman rows mix the rules' decisions with the models'"
+        ]
+    else:
+        assert mixed == []
 
 
 @pytest.mark.parametrize("mode", list(LLMMode))
@@ -350,6 +362,19 @@ def test_books_priced_with_real_prices_are_not_valued_at_synthetic_ones(storage:
         build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
 
 
+def test_a_week_of_books_shows_no_ratio_and_says_why(storage: Storage, database_url: str) -> None:
+    """The first week's leaderboard showed a Sharpe, Sortino and Calmar of five daily returns (intervals n/a)."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 11, 12), 16, 30)], FILLS[:1])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    assert board.sessions == 5  # the closes of 11-05 to 11-12
+    assert all((s.sharpe.estimate, s.sortino, s.calmar) == (None, None, None) for s in board.standings)
+    [note] = [n for n in board.notes if n.startswith("Sharpe, Sortino and Calmar are n/a")]
+    assert "under 20 daily returns (the whole range: 5 daily returns)" in note
+    assert "7.1 on 5" in note  # sqrt(252 / 5)
+
+
 def test_a_universe_symbol_listed_after_the_books_begin_is_left_out_of_equal_weight_until_it_trades(
     storage: Storage, database_url: str
 ) -> None:
@@ -368,6 +393,9 @@ def test_a_universe_symbol_listed_after_the_books_begin_is_left_out_of_equal_wei
     board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
     [note] = [n for n in board.notes if n.startswith("EQUAL_WEIGHT left IWM out")]
     assert "9 of its 17 rebalances (from 2024-11-05 to 2024-12-26): no close that day" in note
+    # Valued at a CSV folder's closes: whether they hold the dividends cannot be told, and the board says so.
+    assert board.prices is not None and (board.prices.sources, board.prices.dividends) == (("csv",), "unknown")
+    assert any(n.startswith("prices: closes from csv, of which csv cannot be told adjusted") for n in board.notes)
     assert {s.name for s in board.standings} >= {"EQUAL_WEIGHT", "acct_1"}
 
 
@@ -386,12 +414,9 @@ def _value(events: EventStore, clock: _Clock, account: str, at: datetime) -> Non
     events.append([NewEvent.of(valued, stream=stream, account_id=account, week_id=week)])
 
 
-def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
-    storage: Storage, database_url: str
-) -> None:
-    """A cron user adds acct_4 to accounts.yaml after four weeks and has not yet had acct_3 valued; acct_9 traded
-    and was removed. acct_4's row runs from the close before its first valuation, against FLAT and SPY over those
-    sessions, not over weeks it did not exist; acct_3's row holds no return; each is said in a note."""
+def _late_books(storage: Storage) -> Storage:
+    """Books where acct_4 was added four weeks in (valued, and a fill, from 2024-12-04), acct_3 was never valued and
+    acct_9 traded but is not configured."""
     clock = _Clock()
     events = EventStore(storage.conn, clock)
     runs = [_ny(date(2024, 11, 6), 8), _ny(date(2024, 12, 4), 8), LAST_RUN]
@@ -400,7 +425,16 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     for account in ("acct_1", "acct_2", "acct_5", "acct_6"):
         _value(events, clock, account, runs[0])
     _value(events, clock, "acct_4", runs[1])
-    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    return replace(storage, events=events)
+
+
+def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
+    storage: Storage, database_url: str
+) -> None:
+    """A cron user adds acct_4 to accounts.yaml after four weeks and has not yet had acct_3 valued; acct_9 traded
+    and was removed. acct_4's row runs from the close before its first valuation, against FLAT and SPY over those
+    sessions, not over weeks it did not exist; acct_3's row holds no return; each is said in a note."""
+    board = build_leaderboard(_container(database_url, None), _late_books(storage), source="live")
     rows = {s.name: s for s in board.standings}
     sessions = board.curves[0].sessions
     joined = sessions.index(date(2024, 12, 3))  # the last close before its first valuation
@@ -414,6 +448,39 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     assert "acct_4 entered the books after they began: its row runs from the close of 2024-12-03" in notes
     assert "acct_3 is in accounts.yaml but no run has valued it yet" in notes
     assert "acct_9 traded in these books but is not in accounts.yaml" in notes
+    # The whole range has its ratios, and acct_4's row; acct_3's of no return shows none and its own note says why.
+    assert rows["acct_1"].sharpe.estimate is not None and rows["acct_4"].sharpe.estimate is not None
+    assert "Sharpe, Sortino and Calmar are n/a" not in notes
+
+
+def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_in_each_cutoff_period(
+    storage: Storage, database_url: str
+) -> None:
+    """The periods either side of a knowledge cutoff ranked acct_4 (added four weeks in) over the weeks before it
+    existed, its cash as 0% returns against SPY's; acct_3 (never valued) likewise. Each period's row of them now
+    covers their own sessions, against FLAT and SPY cut the same way, as an independent cut of the curves gives."""
+    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), _late_books(storage), source="live")
+    before, after = board.periods
+    sessions = board.curves[0].sessions
+    joined, split = sessions.index(date(2024, 12, 3)), sessions.index(date(2024, 12, 31))
+    last = len(sessions) - 1
+    rows_before = {s.name: s for s in before.standings}
+    rows_after = {s.name: s for s in after.standings}
+    assert rows_before["acct_1"].sessions == split and rows_before["acct_4"].sessions == split - joined
+    assert rows_after["acct_4"].sessions == last - split  # there for the whole period after
+    assert rows_before["acct_3"].sessions == 0 and rows_after["acct_3"].sessions == 0
+    # The excess over SPY of acct_4's own weeks before the cutoff: its curve and SPY's from the close it joined.
+    curves = {c.name: c.equity for c in board.curves}
+    mine = metrics.daily_returns(curves["acct_4"][joined : split + 1])
+    spy = metrics.daily_returns(curves["SPY"][joined : split + 1])
+    excess = sum(a - b for a, b in zip(mine, spy, strict=True)) / len(mine) * 252
+    assert rows_before["acct_4"].excess_vs_spy.estimate == pytest.approx(excess, rel=1e-9)
+    notes = "\n".join(board.notes)
+    assert "and so is its row in each knowledge-cutoff period" in notes
+    # Its 19 returns before the cutoff are too few for a ratio: the note names the row (acct_3's, of none, it need not).
+    assert split - joined == 19 and rows_before["acct_4"].sharpe.estimate is None
+    assert "n/a under 20 daily returns (acct_4's row before knowledge cutoff 2024-12-31: 19 daily returns)" in notes
+    assert "3.6 on 19" in notes  # sqrt(252 / 19)
 
 
 def test_books_without_valuations_rank_every_account_from_the_start(books: Storage, database_url: str) -> None:

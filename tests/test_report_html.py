@@ -105,7 +105,7 @@ def leaderboard() -> Leaderboard:
     )
 
 
-def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 0.25) -> WeekReport:
+def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 0.25, rules: int = 0) -> WeekReport:
     i = first_id
     return WeekReport(
         week_id=week_id,
@@ -261,7 +261,13 @@ def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 
             ),
         ),
         cost=WeekCost(
-            calls=19, failed_calls=0, prompt_tokens=1000, completion_tokens=500, cost_usd=cost, unpriced_calls=0
+            calls=19,
+            rules_answers=rules,
+            failed_calls=0,
+            prompt_tokens=1000,
+            completion_tokens=500,
+            cost_usd=cost,
+            unpriced_calls=0,
         ),
         trading=WeekTrading(fills=1, traded_usd=14_115.0, commissions_usd=1.0, slippage_usd=7.06),
     )
@@ -471,7 +477,17 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
 def test_cost_per_week_is_listed_and_totalled() -> None:
     html = render_report(report(), leaderboard())
     assert "(40 daily returns, 2 recorded weeks, 1 accounts)" in html  # not "40 sessions": there are 41
-    assert "38 model calls, 0.75 USD in all; 2 fills, 2.00 USD commissions, 14.12 USD slippage" in html
+    assert "38 model calls (live or replayed), 0.75 USD in all; 2 fills, 2.00 USD commissions, 14.12 USD" in html
+    assert "offline rules answers" not in html  # none in these weeks
+
+
+def test_offline_rules_answers_are_counted_apart_from_model_calls() -> None:
+    """The report said "57 model calls" of weeks where the offline rules provider answered 19 requests: no model."""
+    rules_week = week(START + timedelta(days=7), 200, cost=0.5, rules=19)
+    html = render_report(report().model_copy(update={"weeks": (report().weeks[0], rules_week)}), leaderboard())
+    assert "38 model calls (live or replayed), 0.75 USD in all; 19 offline rules answers besides" in html
+    assert "besides 19 offline rules answers (no model, $0)" in html  # the week's own line
+    assert '<td class="n">19</td><td class="n">19</td>' in html  # the week's row: 19 model calls, 19 rules answers
     assert '<td class="n">0.250000</td>' in html and '<td class="n">0.500000</td>' in html
 
 

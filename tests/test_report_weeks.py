@@ -145,12 +145,12 @@ def test_an_offline_weeks_decisions_appear_with_their_event_ids(recorded: Contai
         assert pitch.thesis[0].replace("'", "&#39;") in html  # as escaped text
 
 
-def _call(cost: float | None, tokens: int) -> LLMCallCompleted:
+def _call(cost: float | None, tokens: int, source: str = "live") -> LLMCallCompleted:
     return LLMCallCompleted(
         role="pm",
         provider="openrouter",
         model="m/x",
-        source="live",
+        source=source,
         messages=[],
         answer="{}",
         schema_name=None,
@@ -172,6 +172,7 @@ def test_cost_per_week_is_the_sum_of_the_weeks_call_events(recorded: Container) 
                 NewEvent.of(_call(0.0125, 1000), stream="llm:test", week_id=WEEK),
                 NewEvent.of(_call(0.5, 300), stream="llm:test", week_id=WEEK),
                 NewEvent.of(_call(None, 40), stream="llm:test", week_id=WEEK),  # a provider with no price
+                NewEvent.of(_call(0.0, 0, "cache"), stream="llm:test", week_id=WEEK),  # replayed: a model's answer
                 NewEvent.of(_call(2.0, 10), stream="llm:test", week_id=later),
                 NewEvent.of(_call(9.0, 10), stream="llm:test"),  # no week (a council): in no week's cost
             ]
@@ -179,13 +180,18 @@ def test_cost_per_week_is_the_sum_of_the_weeks_call_events(recorded: Container) 
     report, events = _report(recorded)
     assert [w.week_id for w in report.weeks] == [WEEK, later]
     for week in report.weeks:
-        calls = [e for e in events if e.type == "LLMCallCompleted" and e.week_id == week.week_id]
-        assert week.cost.calls == len(calls)
+        answers = [e for e in events if e.type == "LLMCallCompleted" and e.week_id == week.week_id]
+        # The offline run-due's answers are the rules provider's: no model's, counted apart, $0.
+        rules = [e for e in answers if e.payload["source"] == "rules"]
+        calls = [e for e in answers if e.payload["source"] in ("live", "cache")]
+        assert week.cost.calls == len(calls) and week.cost.rules_answers == len(rules)
+        assert len(calls) + len(rules) == len(answers)
         assert week.cost.cost_usd == pytest.approx(sum(e.payload["cost_usd"] or 0.0 for e in calls))
         assert week.cost.prompt_tokens == sum(e.payload["prompt_tokens"] for e in calls)
         assert week.cost.completion_tokens == sum(e.payload["completion_tokens"] for e in calls)
     assert report.weeks[0].cost.cost_usd == pytest.approx(0.5125)
     assert report.weeks[0].cost.unpriced_calls == 1
+    assert report.weeks[0].cost.calls == 4 and report.weeks[0].cost.rules_answers > 0
     assert report.weeks[1].cost.cost_usd == pytest.approx(2.0) and report.weeks[1].pitches == ()
     html = render_report(report, leaderboard())
     assert "0.512500" in html and "2.000000" in html

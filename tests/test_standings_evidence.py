@@ -40,7 +40,8 @@ def test_one_week_of_rising_sessions_claims_no_probability_and_no_weeks_needed()
     rows = {r.name: r for r in standings([a, b], trials=2, trial_names={"acct_1", "acct_2"})}
     row = rows["acct_1"]
     assert metrics.probabilistic_sharpe(week) > 0.9999  # what the row showed before
-    assert row.sharpe.estimate is not None and row.sharpe.low is None  # an estimate, no interval
+    assert metrics.sharpe(week) is not None and metrics.sharpe(week) > 10  # and a Sharpe ratio of a week
+    assert (row.sharpe.estimate, row.sharpe.low, row.sharpe.high, row.sortino, row.calmar) == (None,) * 5
     assert (row.psr, row.dsr, row.weeks_needed, row.weeks_more) == (None, None, None, None)
 
 

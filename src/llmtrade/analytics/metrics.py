@@ -48,6 +48,11 @@ _TINY = 1e-12
 # Fewer daily returns than this give no interval: a bootstrap of a handful of sessions (all up, say)
 # resamples only what happened and would claim a certainty four weeks of data cannot give.
 MIN_RETURNS_FOR_INTERVAL = 20
+# Fewer daily returns than this give no Sharpe, Sortino or Calmar either: a ratio is shown only with the interval
+# that says how little it means. On n iid daily returns the annualised Sharpe ratio's standard error is about
+# sqrt(252 (1 + SR^2 / 2) / n) (Lo 2002, "The Statistics of Sharpe Ratios", FAJ 58(4), iid returns), at least
+# sqrt(252 / n): 7.1 on a week's 5 returns, 3.5 on 20. A bare 4.2 from one week is noise presented as a figure.
+MIN_RETURNS_FOR_RATIO = MIN_RETURNS_FOR_INTERVAL
 # A bootstrap interval needs most resamples to give a statistic (a resample of a short series can be constant).
 _MIN_FINITE_SHARE = 0.9
 
@@ -56,8 +61,8 @@ def bootstrap_description(reps: int = RESAMPLES, seed: int = SEED) -> str:
     """How the intervals are made, for the leaderboard's `bootstrap` field."""
     return (
         f"stationary bootstrap (arch), mean block ceil(n^(1/3)) sessions for n daily returns, "
-        f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals; no interval, PSR, DSR or weeks needed "
-        f"under {MIN_RETURNS_FOR_INTERVAL} daily returns"
+        f"{reps} resamples, seed {seed}, {LEVEL:.0%} percentile intervals; no Sharpe, Sortino, Calmar, interval, PSR, "
+        f"DSR or weeks needed under {MIN_RETURNS_FOR_INTERVAL} daily returns"
     )
 
 
@@ -370,6 +375,12 @@ def _interval(estimate: float, values: np.ndarray) -> Interval:
     tail = (1 - LEVEL) / 2 * 100
     low, high = np.percentile(finite, [tail, 100 - tail])
     return Interval(estimate=estimate, low=float(low), high=float(high), level=LEVEL)
+
+
+def sharpe_error(n: int) -> float | None:
+    """The standard error of an annualised Sharpe ratio of 0 on n iid daily returns, sqrt(252 / n) (Lo 2002 at
+    SR = 0; larger for any other SR); None for no return."""
+    return math.sqrt(SESSIONS_PER_YEAR / n) if n >= 1 else None
 
 
 def _sd(values: Sequence[float]) -> float | None:

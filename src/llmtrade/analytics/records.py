@@ -103,6 +103,15 @@ class Pairing(Record):
     notes: tuple[str, ...] = ()
 
 
+class PriceBasis(Record):
+    """What the closes a leaderboard valued the books at are (app/price_basis.py)."""
+
+    sources: tuple[str, ...]  # the providers that gave them: alpaca, yfinance, csv, synthetic
+    # excluded: known to leave dividends out (an ex-dividend drop is booked as a loss); unknown: a CSV folder's, which
+    # may or may not fold them in; none: synthetic prices, which pay no dividend
+    dividends: Literal["excluded", "unknown", "none"]
+
+
 class Leaderboard(Record):
     """Every account and baseline over one source's sessions, with how the intervals were made."""
 
@@ -117,3 +126,4 @@ class Leaderboard(Record):
     curves: tuple[Curve, ...] = ()
     notes: tuple[str, ...] = ()
     paired: Pairing | None = None  # `--versus`: these books' accounts minus the other books', week by week
+    prices: PriceBasis | None = None  # the kind of closes it was valued at (None: books read before it was said)

@@ -11,6 +11,10 @@ normal (Bailey & Lopez de Prado 2012, after Mertens 2002), which a handful of se
 sessions had a PSR of 0.99999 and "0 weeks needed", a certainty a week of data cannot give. Under
 `metrics.MIN_RETURNS_FOR_INTERVAL` daily returns they are None (n/a), as the bootstrap intervals are.
 
+So are the ratios themselves (Sharpe, Sortino, Calmar) under `metrics.MIN_RETURNS_FOR_RATIO`: a week's Sharpe of 4.2
+has a standard error of some 7 (Lo 2002), and shown without its interval it read as a result. `short_note` says
+why, and how many returns each short row has.
+
 The weeks needed answer "when could it be told from FLAT?", in either direction, so they are the minimum track
 record length of a two-sided test at 95% (`TELL_APART`: Phi^-1(0.975), not the paper's one-sided Phi^-1(0.95)),
 the test the rows' two-sided 95% intervals make. One-sided, an account whose interval still held zero was shown
@@ -81,6 +85,7 @@ def standing(
     min_trl = metrics.min_track_record(returns, level=TELL_APART) if evidence else None
     needed = None if min_trl is None else min_trl / SESSIONS_PER_WEEK
     after_start = curve.gross_exposure[1:]
+    ratios = n >= metrics.MIN_RETURNS_FOR_RATIO
     return Standing(
         name=curve.name,
         kind=curve.kind,
@@ -89,11 +94,11 @@ def standing(
         total_return=metrics.total_return(equity) or 0.0,
         cagr=growth,
         volatility=metrics.volatility(returns),
-        sharpe=metrics.sharpe_interval(returns),
-        sortino=metrics.sortino(returns),
+        sharpe=metrics.sharpe_interval(returns) if ratios else Interval(estimate=None, low=None, high=None),
+        sortino=metrics.sortino(returns) if ratios else None,
         max_drawdown=depth,
         max_drawdown_sessions=length,
-        calmar=metrics.calmar(growth, depth),
+        calmar=metrics.calmar(growth, depth) if ratios else None,
         trades=track.trade_count,
         hit_rate=track.hit_rate,
         turnover=turnover(track.traded, equity),
@@ -106,6 +111,25 @@ def standing(
         weeks_needed=needed,
         weeks_more=None if needed is None else more_weeks(needed, n / SESSIONS_PER_WEEK),
         slippage_usd=track.slippage,
+    )
+
+
+def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
+    """The note for rows of too few daily returns for a ratio: `spans` are (what, daily returns), e.g. ("the whole
+    range", 4), ("acct_3's row", 2); None when every one has `metrics.MIN_RETURNS_FOR_RATIO`."""
+    # A row of no return shows nothing to mistake for a figure; its own note says why (no valuation yet, say).
+    short = list(dict.fromkeys((what, n) for what, n in spans if 0 < n < metrics.MIN_RETURNS_FOR_RATIO))
+    if not short:
+        return None
+    minimum = metrics.MIN_RETURNS_FOR_RATIO
+    listed = "; ".join(f"{what}: {n} daily return{'' if n == 1 else 's'}" for what, n in short)
+    fewest = min(n for _, n in short)
+    error = metrics.sharpe_error(fewest)
+    example = f", {error:.1f} on {fewest}" if error is not None else ""
+    return (
+        f"Sharpe, Sortino and Calmar are n/a under {minimum} daily returns ({listed}), as are their intervals, PSR, "
+        f"DSR and the weeks needed: an annualised Sharpe ratio on n daily returns has a standard error of about "
+        f"sqrt(252/n) (Lo 2002){example}, so a ratio of so few is noise"
     )
 
 

@@ -12,9 +12,13 @@ began: every account is taken from the start, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
+from llmtrade.analytics import curves
+from llmtrade.analytics.curves import FLAT
+from llmtrade.analytics.records import Period, Standing
+from llmtrade.analytics.standings import standings
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.trading import Fill
 from llmtrade.market.calendar import TradingCalendar
@@ -50,8 +54,10 @@ def late_starts(
     return starts
 
 
-def span_note(account: str, sessions: Sequence[date], start: int) -> str:
-    """What a late account's row covers, said where the reader sees the whole range's dates."""
+def span_note(account: str, sessions: Sequence[date], start: int, *, periods: bool = False) -> str:
+    """What a late account's row covers, said where the reader sees the whole range's dates; `periods`: the range is
+    split at a knowledge cutoff, whose periods' rows of it are cut the same way."""
+    split = ", and so is its row in each knowledge-cutoff period (none before it entered)" if periods else ""
     if start >= len(sessions) - 1:
         return (
             f"{account} is in accounts.yaml but no run has valued it yet: its row has no returns until a weekly run "
@@ -60,8 +66,8 @@ def span_note(account: str, sessions: Sequence[date], start: int) -> str:
     returns = len(sessions) - 1 - start
     return (
         f"{account} entered the books after they began: its row runs from the close of {sessions[start]} "
-        f"({returns} daily returns), against FLAT and SPY over the same sessions; its curve is its starting cash "
-        "before that"
+        f"({returns} daily returns), against FLAT and SPY over the same sessions{split}; its curve is its starting "
+        "cash before that"
     )
 
 
@@ -75,3 +81,42 @@ def removed_note(traded: set[str], accounts: set[str]) -> str | None:
         f"{', '.join(gone)} traded in these books but {'is' if len(gone) == 1 else 'are'} not in accounts.yaml: "
         "left out of the rows and the trials (put it back to rank it)"
     )
+
+
+def late_rows(
+    board: tuple[Standing, ...],
+    tracks: Sequence[curves.Track],
+    late: Mapping[str, int],
+    trials: int,
+    trial_names: set[str],
+    *,
+    first: int = 0,
+    last: int | None = None,
+) -> tuple[Standing, ...]:
+    """`board`, the rows over the tracks' points `first` to `last` (the whole curve by default; a knowledge-cutoff
+    period's part), with the row of each account that entered the books after `first` (`late`: its first point)
+    taken over its own part of them: every track cut there, so FLAT, SPY and the other trials (the deflated Sharpe's
+    variance) are compared over the same sessions as it. An account that entered at or after `last` has a row of no
+    return: the window is from before it existed."""
+    end = len(tracks[0].curve.sessions) - 1 if last is None else last
+    rows = {s.name: s for s in board}
+    for start in sorted({s for s in late.values() if s > first}):
+        cut = standings([t.between(min(start, end), end) for t in tracks], trials=trials, trial_names=trial_names)
+        rows |= {s.name: s for s in cut if late.get(s.name) == start}
+    return tuple(rows[s.name] for s in board)
+
+
+def short_spans(
+    returns: int, board: Sequence[Standing], late: Mapping[str, int], periods: Sequence[Period]
+) -> list[tuple[str, int]]:
+    """(what, daily returns) of every stretch a row is computed over: the whole range, each late account's own row,
+    each knowledge-cutoff period (its FLAT row's) and the late rows in it, for `short_note`."""
+    spans = [("the whole range", returns)]
+    spans += [(f"{s.name}'s row", s.sessions) for s in board if s.name in late]
+    for period in periods:
+        label = period.label.split(" (")[0]  # "before knowledge cutoff 2024-06-01", without the models named
+        whole = next((s.sessions for s in period.standings if s.name == FLAT), None)
+        spans += [(label, whole)] if whole is not None else []
+        own = [s for s in period.standings if s.name in late and s.sessions != whole]
+        spans += [(f"{s.name}'s row {label}", s.sessions) for s in own]
+    return spans

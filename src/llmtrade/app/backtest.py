@@ -39,7 +39,7 @@ from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestT
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
 from llmtrade.app.queries import done_keys
-from llmtrade.app.results import WeeklyResult
+from llmtrade.app.results import Usage, WeeklyResult
 from llmtrade.clock import SteppingClock, SystemClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import BENCHMARK
@@ -177,7 +177,7 @@ def backtest(
         report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=0, week_id=None))
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:
-                before = tally.calls
+                before = tally.calls + tally.rules
                 for job in plan[week_id]:
                     if job.key not in done:
                         clock.set(job.at)
@@ -190,7 +190,9 @@ def backtest(
                             raise
                 if discovery is not None:
                     discovery.matured()  # the forward returns the week's sessions matured
-                week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=tally.calls - before)
+                # Stored as it always was: every answer asked, the rules' included (domain/backtests.py).
+                asked = tally.calls + tally.rules - before
+                week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=asked)
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
                 # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it. Its COPY
                 # and commit run behind, on the writer's own connection, while the next week computes; the next
@@ -198,7 +200,8 @@ def backtest(
                 events.flush_behind()
                 settle_heap()
                 finished.add(week_id)
-                report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=tally.calls, week_id=week_id))
+                done_now = Progress(len(finished), len(weeks), tally.calls, week_id, rules_answers=tally.rules)
+                report(done_now)
         if todo:
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
             events.flush()
@@ -220,6 +223,7 @@ def backtest(
         weeks_run=len(todo),
         jobs=dict(sorted(tally.ran.items())),
         llm_calls=tally.calls,
+        rules_answers=tally.rules,
         degraded_runs=tally.degraded,
         leaderboard=board,
         audit=tally.audits,
@@ -271,9 +275,14 @@ class _Tally:
 
     ran: Counter[str] = field(default_factory=Counter)
     spent: Counter[str] = field(default_factory=Counter)
-    calls: int = 0
+    calls: int = 0  # a model's answers, live or replayed
+    rules: int = 0  # the offline rules provider's
     degraded: int = 0
     audits: list[AuditWeek] = field(default_factory=list)
+
+    def count(self, usage: Usage) -> None:
+        self.calls += usage.calls
+        self.rules += usage.rules_answers
 
 
 def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> None:
@@ -281,10 +290,10 @@ def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> No
     tick = time.perf_counter()
     tally.ran[job.kind.value] += 1
     if job.kind is JobKind.POSTMORTEM:
-        tally.calls += postmortem(app, week=job.week_id).usage.calls
+        tally.count(postmortem(app, week=job.week_id).usage)
     elif job.kind is JobKind.CHECKPOINT:
         result = checkpoint(app, job.time, week=job.week_id, dry_run=False)
-        tally.calls += result.usage.calls
+        tally.count(result.usage)
         tally.degraded += any(a.skipped and a.skipped.startswith("owner failed") for a in result.accounts)
     else:
         audited_before = tally.spent["audit"]
@@ -292,7 +301,7 @@ def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> No
         tick += tally.spent["audit"] - audited_before  # the audit's own time is counted apart
         outcome = weekly(app, week=job.week_id, dry_run=False)
         if isinstance(outcome, WeeklyResult):
-            tally.calls += outcome.usage.calls
+            tally.count(outcome.usage)
             tally.degraded += bool(outcome.degraded)
         if draft is not None:
             _compare(app, job, outcome, draft, tally)

@@ -15,6 +15,7 @@ from pathlib import Path
 from llmtrade import __version__
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.baseline_universe import config_hash
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
 from llmtrade.errors import OperationalError, UsageError
@@ -24,12 +25,14 @@ from llmtrade.storage.event_store import EventStore
 
 @dataclass(frozen=True)
 class Progress:
-    """After each finished week: weeks done of the range (resumed ones included), model calls made now."""
+    """After each finished week: weeks done of the range (resumed ones included), model calls made now (live or
+    replayed) and the offline rules' answers (no model's, $0)."""
 
     weeks_done: int
     weeks: int
     calls: int
     week_id: date | None
+    rules_answers: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,7 @@ class Inputs:
                 "synthetic",
                 hashlib.sha256(f"synthetic:{config.assets.market_data.synthetic_seed}".encode()).hexdigest(),
             )
-        config_hash = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
-        return cls(name, start, end, app.mode.value, config_hash, data, data_hash)
+        return cls(name, start, end, app.mode.value, config_hash(config), data, data_hash)
 
     def started(self, *, resumed_after: date | None) -> BacktestStarted:
         return BacktestStarted(

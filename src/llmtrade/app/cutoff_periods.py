@@ -11,12 +11,13 @@ split at: a note says the accounts are the rules' results, and no more.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from llmtrade.analytics import curves
 from llmtrade.analytics.records import Period
 from llmtrade.analytics.standings import standings
+from llmtrade.app.account_spans import late_rows
 from llmtrade.config.models import Config
 from llmtrade.domain.weeks import week_id_for
 
@@ -51,15 +52,38 @@ def _first_clean(sessions: Sequence[date], cutoff: date) -> int | None:
 
 
 RULES_ONLY = (
-    "every trading run was offline: the rules provider answered every model call, so no model's knowledge cutoff "
-    "applies, and the PM and chairman accounts show the offline rules' results, not the configured models'"
+    "every trading run was offline: the offline rules provider answered every request ($0) and no model was called, "
+    "so no model's knowledge cutoff applies, and the PM and chairman accounts show the offline rules' results, not "
+    "the configured models'"
 )
 
 
+def offline_note(modes: Sequence[str | None]) -> str | None:
+    """A note when some of the trading runs (their RunStarted `modes`) were offline and some were not: those weeks'
+    decisions are the rules provider's, not a model's, though the rows and the cutoff split are the models'."""
+    offline = sum(1 for mode in modes if mode == "offline")
+    if not offline or offline == len(modes):
+        return None
+    return (
+        f"{offline} of {len(modes)} trading runs were offline: the offline rules provider answered their requests ($0, "
+        "no model called), so the PM and chairman rows mix the rules' decisions with the models'"
+    )
+
+
 def cutoff_periods(
-    config: Config, tracks: list[curves.Track], trials: int, trial_names: set[str], *, models_answered: bool
+    config: Config,
+    tracks: list[curves.Track],
+    trials: int,
+    trial_names: set[str],
+    *,
+    models_answered: bool,
+    late: Mapping[str, int] | None = None,
 ) -> tuple[tuple[Period, ...], list[str]]:
     """The weeks before and after the latest knowledge cutoff of the models that inform the trades, and notes.
+
+    `late`: the accounts that entered the books after they began, at which curve point (app/account_spans.py): in
+    each period an account's row covers its own sessions, against FLAT and SPY over the same ones, and in a period
+    that ended before it entered it has no return (a period it did not exist in ranked its cash as 0% returns).
 
     `models_answered` False (books whose every trading run was offline) gives no periods and the RULES_ONLY note:
     the rules provider has read nothing, so splitting its weeks at a model's cutoff would give a wrong reason."""
@@ -107,7 +131,15 @@ def cutoff_periods(
             label=label,
             start=sessions[first],
             end=sessions[to],
-            standings=standings([t.between(first, to) for t in tracks], trials=trials, trial_names=trial_names),
+            standings=late_rows(
+                standings([t.between(first, to) for t in tracks], trials=trials, trial_names=trial_names),
+                tracks,
+                late or {},
+                trials,
+                trial_names,
+                first=first,
+                last=to,
+            ),
         )
         for label, first, to in spans
     )

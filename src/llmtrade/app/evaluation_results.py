@@ -53,7 +53,8 @@ class BacktestResult(Result):
     weeks_done_before: int  # finished by an earlier invocation (a resume)
     weeks_run: int
     jobs: dict[str, int]  # jobs run now, per kind
-    llm_calls: int  # model calls made now
+    llm_calls: int  # model calls made now: a model's answers, live or replayed from the cache
+    rules_answers: int = 0  # the offline rules provider's answers made now: no model's, $0
     degraded_runs: int
     leaderboard: Leaderboard  # as `leaderboard --backtest NAME` shows it, at the range's end
     audit: list[AuditWeek]

@@ -27,10 +27,12 @@ from datetime import date, datetime
 from llmtrade.analytics import curves, draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Standing
-from llmtrade.analytics.standings import standings
-from llmtrade.app.account_spans import late_starts, removed_note, span_note
+from llmtrade.analytics.standings import short_note, standings
+from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
+from llmtrade.app.baseline_universe import universe_note
 from llmtrade.app.container import Container
-from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, split_at
+from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at
+from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
@@ -126,7 +128,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     sessions = _sessions(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
-    closes, synthetic = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
+    closes, synthetic, sources = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
 
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
@@ -136,9 +138,10 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     # every account begins with it, and its valuations (tens of thousands) are not read back to say so.
     accounts = [a.id for a in config.accounts.accounts]
     late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
-    board = _late_rows(board, tracks, late, trials, trial_names)
-    answered = models_answered({e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]})
-    periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered)
+    board = late_rows(board, tracks, late, trials, trial_names)
+    modes = [e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]]
+    answered = models_answered(set(modes))
+    periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered, late=late)
     notes = [
         f"from the close of {sessions[0]} to the close of {sessions[-1]}: {len(sessions) - 1} daily returns; "
         "nothing after the last session in the books",
@@ -146,12 +149,16 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         "of that many was picked",
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
         *cutoff_notes,
+        *filter(None, [offline_note(modes)]),
         *_fee_notes(config),
         *(note for track in tracks for note in track.notes),
-        *(span_note(account, sessions, start) for account, start in late.items()),
+        *(span_note(account, sessions, start, periods=bool(periods)) for account, start in late.items()),
+        *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
         *filter(None, [removed_note(traded, configured)]),
     ]
     record = events.read_stream(streams.BACKTEST)
+    prices, prices_note = price_basis(sources, snapshot=snapshot_provider(csv_folder(app, record)))
+    notes += filter(None, [prices_note, universe_note(config, record)])
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)
@@ -182,26 +189,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         periods=periods,
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
+        prices=prices,
     )
-
-
-def _late_rows(
-    board: tuple[Standing, ...],
-    tracks: Sequence[curves.Track],
-    late: Mapping[str, int],
-    trials: int,
-    trial_names: set[str],
-) -> tuple[Standing, ...]:
-    """`board` with the row of each account that entered the books late (`late`: its first session's index) taken
-    over its own sessions: every track cut there, so FLAT, SPY and the other trials (the deflated Sharpe's
-    variance) are compared over the same sessions as it."""
-    rows = {s.name: s for s in board}
-    for start in sorted(set(late.values())):
-        cut = standings(
-            [t.between(start, len(t.curve.sessions) - 1) for t in tracks], trials=trials, trial_names=trial_names
-        )
-        rows |= {s.name: s for s in cut if late.get(s.name) == start}
-    return tuple(rows[s.name] for s in board)
 
 
 def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
@@ -248,8 +237,8 @@ def draw_ahead(
 
 def _closes(
     app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
-) -> tuple[curves.Closes, bool]:
-    """Each symbol's close at each session, and whether they are synthetic, priced as the books were.
+) -> tuple[curves.Closes, bool, set[str]]:
+    """Each symbol's close at each session, whether they are synthetic, and their providers, priced as the books were.
 
     The books' trading runs (`run_ids`) recorded what priced them (MarketDataFetched: real or synthetic
     prices; a `market bars` look of another kind is not theirs). Bars of that
@@ -267,7 +256,7 @@ def _closes(
             vouched = cache.vouched(symbols, start, end, synthetic=priced)
             cached = cache.read(symbols, start, end, synthetic=priced, trusted=vouched)
             if vouched or not validate_bars(cached, sessions):
-                return _by_day(cached), priced
+                return _by_day(cached), priced, sources_of(cached)
     market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
     series = market.bars(symbols, start, end)
     if priced is not None and series.synthetic != priced:
@@ -277,7 +266,7 @@ def _closes(
             f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
             "keys the books were run with"
         )
-    return _by_day(series.bars), series.synthetic
+    return _by_day(series.bars), series.synthetic, sources_of(series.bars)
 
 
 def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:

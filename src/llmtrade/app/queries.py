@@ -164,9 +164,11 @@ def last_runs(events: EventStore) -> dict[str, LastRun]:
     return last
 
 
-def usage(calls: list[StoredEvent]) -> UsageSum:
+def usage(answers: list[StoredEvent]) -> UsageSum:
+    calls = [e for e in answers if e.payload.get("source") != "rules"]
     return UsageSum(
         calls=len(calls),
+        rules_answers=len(answers) - len(calls),
         prompt_tokens=sum(e.payload["prompt_tokens"] for e in calls),
         completion_tokens=sum(e.payload["completion_tokens"] for e in calls),
         cost_usd=round(sum(e.payload["cost_usd"] or 0.0 for e in calls), 6),

@@ -188,9 +188,11 @@ class RunLine(Result):
 
 
 class WeekCost(Result):
-    """The week's model calls (LLMCallCompleted; failures counted apart): what they cost."""
+    """The week's model calls (LLMCallCompleted answered by a model, live or replayed from the cache; failures counted
+    apart): what they cost. The offline rules provider's answers are no model's: `rules_answers`, $0."""
 
     calls: int
+    rules_answers: int
     failed_calls: int
     prompt_tokens: int
     completion_tokens: int

@@ -293,10 +293,12 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
     )
 
 
-def _cost(calls: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCost:
+def _cost(answers: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCost:
+    calls = [e for e in answers if e.payload.get("source") != RULES]
     priced = [e.payload["cost_usd"] for e in calls if e.payload.get("cost_usd") is not None]
     return WeekCost(
         calls=len(calls),
+        rules_answers=len(answers) - len(calls),
         failed_calls=len(failed),
         prompt_tokens=sum(e.payload["prompt_tokens"] for e in calls),
         completion_tokens=sum(e.payload["completion_tokens"] for e in calls),
@@ -305,6 +307,7 @@ def _cost(calls: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCo
     )
 
 
+RULES = "rules"  # LLMCallCompleted.source of the offline rules provider's answers (llm/gateway.py)
 PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py), the one whose slippage is known
 
 

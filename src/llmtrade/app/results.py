@@ -29,18 +29,21 @@ class Result(BaseModel):
 
 
 class Usage(Result):
-    """What a run's model calls cost."""
+    """What a run's model calls cost. `calls`: a model's answers, live or replayed from the cache; `rules_answers`: the
+    offline rules provider's, which no model gave and cost $0 (counted apart: they are not model calls)."""
 
     calls: int
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
     unpriced_calls: int
+    rules_answers: int = 0
 
     @classmethod
     def of(cls, totals: UsageTotals) -> Usage:
         return cls(
-            calls=totals.calls,
+            calls=totals.calls - totals.rules,
+            rules_answers=totals.rules,
             prompt_tokens=totals.prompt_tokens,
             completion_tokens=totals.completion_tokens,
             cost_usd=round(totals.cost_usd, 6),
@@ -198,9 +201,11 @@ class LastRun(Result):
 
 
 class UsageSum(Result):
-    """Recorded model calls over a period (from events, so it includes runs that failed)."""
+    """Recorded model calls over a period (from events, so it includes runs that failed): a model's answers, live or
+    replayed; the offline rules provider's apart (`rules_answers`: no model, $0)."""
 
     calls: int
+    rules_answers: int = 0
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float

@@ -91,6 +91,11 @@ def backtest(
         print_backtest(Output(), result)
 
 
+def _calls(calls: int, rules: int) -> str:
+    """The progress bar's count: model calls (live or replayed), and the offline rules' answers apart (no model's)."""
+    return f"{calls} model calls" + (f", {rules} offline rules answers" if rules else "")
+
+
 @contextmanager
 def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | None, Callable[[str], None]]]:
     """A progress bar on stderr (weeks, ETA, model calls) when it is a terminal and --json is off; the
@@ -120,14 +125,15 @@ def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | Non
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[calls]} model calls  {task.fields[week]}"),
+        TextColumn("{task.fields[calls]}  {task.fields[week]}"),
         console=console,
         transient=False,
     )
-    task = bar.add_task("weeks", total=None, calls=0, week="")
+    task = bar.add_task("weeks", total=None, calls=_calls(0, 0), week="")
 
     def report(step: Progress) -> None:
-        bar.update(task, total=step.weeks, completed=step.weeks_done, calls=step.calls, week=str(step.week_id or ""))
+        calls = _calls(step.calls, step.rules_answers)
+        bar.update(task, total=step.weeks, completed=step.weeks_done, calls=calls, week=str(step.week_id or ""))
 
     with bar:
         yield report, lambda text: console.print(text, markup=False, highlight=False)

@@ -35,7 +35,7 @@ class BacktestWeekDone(EventPayload):
 
     week_id: date
     jobs: int
-    llm_calls: int
+    llm_calls: int  # every answer the week's jobs asked for: a model's (live or replayed) and the offline rules'
 
 
 class BacktestFinished(EventPayload):

@@ -73,7 +73,7 @@ class RunStarted(EventPayload):
 class RunFinished(EventPayload):
     command: str
     degraded: bool
-    llm_calls: int
+    llm_calls: int  # every answer the run asked for: a model's (live or replayed) and the offline rules' ($0)
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float

@@ -340,7 +340,7 @@ class LLMGateway:
         outcome: str,
         problem: str | None = None,
     ) -> None:
-        self.totals.add(ref.model, exchange.usage)
+        self.totals.add(ref.model, exchange.usage, rules=exchange.source == "rules")
         reply = exchange.reply
         values = {
             "role": site.role,

@@ -45,15 +45,20 @@ class Answer(Generic[T]):
 
 @dataclass
 class UsageTotals:
+    """A run's answers: `calls` counts every one asked (a model's, live or from the replay cache, and the offline rules
+    provider's, as RunFinished.llm_calls has always stored it), `rules` those the offline rules gave ($0, no model)."""
+
     calls: int = 0
+    rules: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0
     by_model: dict[str, Usage] = field(default_factory=dict)
 
-    def add(self, model: str, usage: Usage) -> None:
+    def add(self, model: str, usage: Usage, *, rules: bool = False) -> None:
         self.calls += 1
+        self.rules += rules
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
         if usage.cost_usd is None:

@@ -147,6 +147,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             figures=figures,
             total_cost=total_cost,
             total_calls=sum(w.cost.calls for w in report.weeks),
+            total_rules=sum(w.cost.rules_answers for w in report.weeks),
             trading=trading,
             review_matrix=review_matrix,
             run_counts=run_counts,

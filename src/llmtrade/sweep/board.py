@@ -16,8 +16,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import Leaderboard, Standing
-from llmtrade.analytics.standings import deflated
+from llmtrade.analytics.records import Interval, Leaderboard, Standing
+from llmtrade.analytics.standings import deflated, short_note
 from llmtrade.app.leaderboard import TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
@@ -78,18 +78,20 @@ def sweep_leaderboard(
             backtest=run.backtest,
             label=run.label,
             account=standing.name,
-            standing=standing.model_copy(update={"dsr": deflated(returns, trials, variance)}),
+            standing=standing.model_copy(update={"dsr": deflated(returns, trials, variance), **_no_ratio(standing)}),
         )
         for run, standing, returns in picked
     ]
     order = sorted(range(len(rows)), key=lambda i: (_sharpe_key(rows[i]), i))
     plans = list(run_ids)
     done = sum(1 for run_id in run_ids if run_id in finished)
+    short = short_note([(f"{row.label} {row.account}", row.standing.sessions) for row in rows])
     notes = (
         f"trials = {trials}: the PM and chairman accounts of all {len(plans)} runs of the sweep; the deflated "
         "Sharpe assumes the best of that many was picked",
         "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
         "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
+        *([short] if short else []),
     )
     return SweepLeaderboard(
         name=name,
@@ -106,6 +108,14 @@ def _returns(equity: Sequence[float]) -> list[float]:
         return metrics.daily_returns(equity)
     except ValueError:  # a curve that reached zero: no return is defined after it
         return []
+
+
+def _no_ratio(standing: Standing) -> dict[str, object]:
+    """The ratios of a row of too few returns blanked (standings.short_note): a run's leaderboard stored before they
+    were left out of such rows still holds them."""
+    if standing.sessions >= metrics.MIN_RETURNS_FOR_RATIO:
+        return {}
+    return {"sharpe": Interval(estimate=None, low=None, high=None), "sortino": None, "calmar": None}
 
 
 def _sharpe_key(row: SweepRow) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmtrade.app.evaluation_results import BacktestResult
+from llmtrade.commands.render.common import calls_text
 from llmtrade.commands.render.leaderboard import print_leaderboard
 from llmtrade.console import Output
 
@@ -15,7 +16,7 @@ def print_backtest(out: Output, report: BacktestResult) -> None:
             ("prices", report.prices),
             ("weeks", f"{report.weeks_run} run now, {report.weeks_done_before} done before, {report.weeks} in range"),
             ("jobs", ", ".join(f"{n} {kind}" for kind, n in report.jobs.items()) or "none"),
-            ("model calls", report.llm_calls),
+            ("model calls", calls_text(report.llm_calls, report.rules_answers)),
             ("degraded runs", report.degraded_runs),
         ]
     )
@@ -23,7 +24,7 @@ def print_backtest(out: Output, report: BacktestResult) -> None:
     if report.audit:
         out.table(
             "look-ahead audit (cut-off rerun against the real run)",
-            ["week", "result", "model calls", "first difference"],
+            ["week", "result", "answers (model or rules)", "first difference"],
             [
                 (a.week_id, "pass" if a.passed else "FAIL", a.calls, "" if a.passed else f"{a.role} line {a.line}")
                 for a in report.audit

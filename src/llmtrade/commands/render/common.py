@@ -23,6 +23,11 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def calls_text(calls: int, rules: int) -> str:
+    """Model calls (live or replayed), and apart the offline rules' answers, which no model gave."""
+    return f"{calls}" if not rules else f"{calls} (and {rules} offline rules answers: no model, $0)"
+
+
 def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> None:
     """What a run cost and how long it took, under every report of a run that called models."""
     cost = f"${usage.cost_usd:.4f}"
@@ -30,7 +35,7 @@ def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> Non
         cost += f" (+{usage.unpriced_calls} calls with no known price)"
     out.pairs(
         [
-            ("model calls", usage.calls),
+            ("model calls", calls_text(usage.calls, usage.rules_answers)),
             ("tokens", f"{usage.prompt_tokens} in / {usage.completion_tokens} out"),
             ("cost", cost),
             ("duration", f"{duration_ms / 1000:.1f} s"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmtrade.app.results import StatusResult
-from llmtrade.commands.render.common import money, pct
+from llmtrade.commands.render.common import calls_text, money, pct
 from llmtrade.console import Output
 
 
@@ -81,8 +81,8 @@ def print_status(out: Output, report: StatusResult) -> None:
     week, total = report.usage.this_week, report.usage.to_date
     out.pairs(
         [
-            ("model calls this week", f"{week.calls} (${week.cost_usd:.4f})"),
-            ("model calls to date", f"{total.calls} (${total.cost_usd:.4f})"),
+            ("model calls this week", f"{calls_text(week.calls, week.rules_answers)} (${week.cost_usd:.4f})"),
+            ("model calls to date", f"{calls_text(total.calls, total.rules_answers)} (${total.cost_usd:.4f})"),
             ("SPY since the first run", pct(report.spy_return_since_start)),
         ]
     )

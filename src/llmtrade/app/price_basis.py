@@ -1,0 +1,90 @@
+"""What kind of closes the leaderboard valued the books at: which providers gave them, and whether dividends are in
+them, said in a note and in `Leaderboard.prices`.
+
+What each source gives (nothing is adjusted here: an adjustment llmtrade cannot verify would be a figure made up):
+- alpaca: bars asked with `adjustment=split` (market/alpaca_data.py; the API's default is raw, and `dividend` or
+  `all` would fold dividends in): split-adjusted, dividends not in them;
+- yfinance: `auto_adjust=False`, whose Close is split-adjusted but not for dividends (Yahoo's Adj Close, not read,
+  holds them);
+- csv: the files' Close, as given: llmtrade cannot tell whether they are adjusted for dividends, unless the folder
+  is a snapshot `backtest --fetch-history` wrote (its manifest.json names the provider that answered);
+- synthetic: generated prices, which pay no dividend.
+
+The paper broker credits no dividend, so on closes without them each ex-dividend day books the drop in price as a
+loss for every account and baseline that held the symbol (SPY and EQUAL_WEIGHT always do), and FLAT not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+
+from llmtrade.analytics.records import PriceBasis
+from llmtrade.app.container import Container
+from llmtrade.domain.backtests import BacktestStarted
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.market import Bar
+from llmtrade.market.providers import csv_dir
+
+# The providers whose closes are known to leave dividends out, and how they are asked for them.
+WITHOUT_DIVIDENDS = {
+    "alpaca": "Alpaca's bars with adjustment=split",
+    "yfinance": "Yahoo's Close with auto_adjust=False",
+}
+CSV = "csv"
+SYNTHETIC = "synthetic"
+MANIFEST = "manifest.json"  # app/backtest_history.py's snapshot manifest
+
+
+def snapshot_provider(folder: Path | None) -> str | None:
+    """The provider a `backtest --fetch-history` snapshot in `folder` was fetched from (its manifest.json), or None
+    for any other folder or one whose manifest cannot be read (the CSV's kind is then unknown, not guessed)."""
+    if folder is None:
+        return None
+    try:
+        provider = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["provider"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return provider if isinstance(provider, str) else None
+
+
+def price_basis(sources: Collection[str], *, snapshot: str | None = None) -> tuple[PriceBasis, str | None]:
+    """The kind of the closes given by `sources` (each bar's provider: alpaca, yfinance, csv, synthetic), `snapshot`
+    naming the provider a CSV folder was fetched from, and the leaderboard's note saying what it means (None for
+    synthetic closes: the leaderboard already says they say nothing of real markets)."""
+    named = sorted(set(sources))
+    kinds = [WITHOUT_DIVIDENDS.get(snapshot or "") if s == CSV else WITHOUT_DIVIDENDS.get(s) for s in named]
+    if named == [SYNTHETIC]:
+        return PriceBasis(sources=tuple(named), dividends="none"), None
+    if named and all(kinds):
+        said = "; ".join(sorted({k for k in kinds if k}))
+        via = f", fetched into the CSV snapshot ({snapshot})" if CSV in named and snapshot else ""
+        return PriceBasis(sources=tuple(named), dividends="excluded"), (
+            f"prices: closes without dividends ({said}{via}): the paper broker pays none, so each ex-dividend day "
+            "books the drop in price as a loss for the accounts and for SPY and EQUAL_WEIGHT, and every total return "
+            "is short of a holder's by the dividends paid in the range (FLAT's is not); no adjustment is made"
+        )
+    unknown = ", ".join(s for s, k in zip(named, kinds, strict=True) if not k) or "none"
+    return PriceBasis(sources=tuple(named), dividends="unknown"), (
+        f"prices: closes from {', '.join(named) or 'no source'}, of which {unknown} cannot be told adjusted for "
+        "dividends or not (a CSV folder's Close is as its files give it): if not (a broker's export, Yahoo's Close), "
+        "each ex-dividend day books the drop in price as a loss for the accounts and for SPY and EQUAL_WEIGHT, and "
+        "total returns are short of a holder's by the dividends paid; if they are (Yahoo's Adj Close), the dividends "
+        "are in the returns. No adjustment is made"
+    )
+
+
+def sources_of(bars: Mapping[str, Sequence[Bar]]) -> set[str]:
+    """The providers that gave `bars` (each bar's source)."""
+    return {bar.source for series in bars.values() for bar in series}
+
+
+def csv_folder(app: Container, record: Sequence[StoredEvent]) -> Path | None:
+    """The CSV folder the books' prices may have come from: a backtest's own (BacktestStarted.data 'csv:DIR'), else
+    the configured one; for `snapshot_provider` to read what fetched it."""
+    started = [e for e in record if e.type == BacktestStarted.event_type()]
+    data = str(started[0].payload.get("data", "")) if started else ""
+    if data.startswith("csv:"):
+        return Path(data.removeprefix("csv:"))
+    return csv_dir(app.loaded.config.assets, app.settings)

@@ -1,0 +1,61 @@
+"""What EQUAL_WEIGHT holds, said where it may not be the universe the weeks traded: live books in static mode (no
+universe on record: today's assets.yaml over every week), a backtest valued with another config than it ran with,
+and watchlist modes; nothing for a backtest valued with its own config."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+
+import pytest
+
+from llmtrade.app.baseline_universe import config_hash, universe_note
+from llmtrade.config.loader import load_config
+from llmtrade.config.models import Config
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import BacktestStarted
+from llmtrade.domain.events import NewEvent, StoredEvent
+
+
+def _record(hashed: str) -> list[StoredEvent]:
+    started = BacktestStarted(
+        name="y", start=date(2024, 1, 3), end=date(2024, 1, 10), mode="offline", config_hash=hashed, data="synthetic",
+        data_hash="h", version="0",
+    )  # fmt: skip
+    at = datetime(2024, 1, 3, tzinfo=UTC)
+    return [StoredEvent(**NewEvent.of(started, stream=streams.BACKTEST).model_dump(), id=1, version=1, occurred_at=at)]
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(None).config
+
+
+def test_the_hash_is_the_sha256_of_the_configs_json(config: Config) -> None:
+    assert config_hash(config) == hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+
+
+def test_live_books_in_static_mode_say_equal_weight_holds_todays_universe(config: Config) -> None:
+    note = universe_note(config, [])
+    symbols = config.assets.symbols
+    assert note is not None
+    assert note.startswith(f"EQUAL_WEIGHT holds assets.yaml's universe as configured now ({len(symbols)} symbols: ")
+    assert ", ".join(symbols) in note and "the books record no universe" in note
+
+
+def test_a_backtest_valued_with_the_config_it_ran_with_needs_no_note(config: Config) -> None:
+    assert universe_note(config, _record(config_hash(config))) is None
+
+
+def test_a_backtest_valued_with_another_config_says_so(config: Config) -> None:
+    note = universe_note(config, _record("0" * 64))
+    assert note is not None and "not the config the backtest ran with (config hash 000000000000, now " in note
+
+
+@pytest.mark.parametrize("mode", ["watchlist", "both"])
+def test_a_watchlist_mode_says_equal_weight_is_not_the_watchlists(config: Config, mode: str) -> None:
+    discovery = config.assets.discovery.model_copy(update={"universe_mode": mode})
+    changed = config.model_copy(update={"assets": config.assets.model_copy(update={"discovery": discovery})})
+    for record in ([], _record(config_hash(changed))):
+        note = universe_note(changed, record)
+        assert note is not None and f"not the watchlists the committee traded each week (universe_mode {mode})" in note

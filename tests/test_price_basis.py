@@ -1,0 +1,60 @@
+"""What the leaderboard says of its closes: without dividends (Alpaca's split-adjusted bars, Yahoo's Close with
+auto_adjust=False, a snapshot fetched from them), unknown (a CSV folder's), or synthetic (no dividend to pay)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmtrade.app.price_basis import price_basis, snapshot_provider
+
+
+@pytest.mark.parametrize(
+    ("sources", "said"),
+    [
+        ({"alpaca"}, "Alpaca's bars with adjustment=split"),
+        ({"yfinance"}, "Yahoo's Close with auto_adjust=False"),
+        ({"alpaca", "yfinance"}, "Alpaca's bars with adjustment=split; Yahoo's Close with auto_adjust=False"),
+    ],
+)
+def test_provider_closes_are_said_to_leave_dividends_out(sources: set[str], said: str) -> None:
+    basis, note = price_basis(sources)
+    assert note is not None
+    assert basis.dividends == "excluded" and basis.sources == tuple(sorted(sources))
+    assert note.startswith(f"prices: closes without dividends ({said}): the paper broker pays none")
+    assert "ex-dividend day books the drop in price as a loss for the accounts and for SPY and EQUAL_WEIGHT" in note
+    assert "no adjustment is made" in note
+
+
+def test_a_csv_folders_closes_are_said_to_be_of_unknown_kind_even_beside_a_providers() -> None:
+    basis, note = price_basis({"csv", "alpaca"})
+    assert note is not None
+    assert basis.dividends == "unknown" and basis.sources == ("alpaca", "csv")
+    assert "of which csv cannot be told adjusted for dividends or not" in note
+    assert "if they are (Yahoo's Adj Close), the dividends are in the returns" in note
+
+
+def test_a_fetched_snapshot_is_of_its_providers_kind(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"provider": "yfinance", "start": "2024-01-02"}))
+    provider = snapshot_provider(tmp_path)
+    assert provider == "yfinance"
+    basis, note = price_basis({"csv"}, snapshot=provider)
+    assert note is not None
+    assert basis.dividends == "excluded"
+    assert "(Yahoo's Close with auto_adjust=False, fetched into the CSV snapshot (yfinance))" in note
+
+
+@pytest.mark.parametrize("manifest", [None, "{not json", json.dumps({"start": "2024-01-02"}), json.dumps([1])])
+def test_a_folder_without_a_readable_manifest_names_no_provider(tmp_path: Path, manifest: str | None) -> None:
+    if manifest is not None:
+        (tmp_path / "manifest.json").write_text(manifest)
+    assert snapshot_provider(tmp_path) is None and snapshot_provider(None) is None
+    assert price_basis({"csv"}, snapshot=snapshot_provider(tmp_path))[0].dividends == "unknown"
+
+
+def test_synthetic_closes_pay_no_dividend() -> None:
+    basis, note = price_basis({"synthetic"})
+    assert basis.dividends == "none" and basis.sources == ("synthetic",)
+    assert note is None  # the leaderboard's own note says synthetic prices say nothing of real markets

@@ -1,0 +1,96 @@
+"""No Sharpe, Sortino or Calmar on fewer daily returns than `metrics.MIN_RETURNS_FOR_RATIO` (a week's ratio is noise:
+its standard error is some 7, Lo 2002), and from there the ratios an independent computation (numpy) gives; the note
+that says why and how many returns each short row has."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from llmtrade.analytics import curves, metrics
+from llmtrade.analytics.records import Curve, Leaderboard
+from llmtrade.analytics.standings import short_note, standings
+from llmtrade.domain.sweeps import SweepRunFinished
+from llmtrade.sweep.board import sweep_leaderboard
+
+
+def _track(name: str, steps: list[float]) -> curves.Track:
+    equity = [10_000.0]
+    for step in steps:
+        equity.append(equity[-1] * (1 + step))
+    n = len(equity)
+    days = tuple(date(2026, 1, 5) + timedelta(days=i) for i in range(n))
+    curve = Curve(name=name, kind="account", sessions=days, equity=tuple(equity), gross_exposure=(0.5,) * n)
+    return curves.Track(curve=curve, trades=(0,) * n, wins=(0,) * n, costs_usd=(0.0,) * n, traded_usd=(0.0,) * n)
+
+
+def _steps(n: int) -> list[float]:
+    # Ups and downs, so that the Sortino ratio's downside and the Calmar ratio's drawdown are not zero.
+    return [0.01 * math.sin(1.7 * i) + 0.002 for i in range(n)]
+
+
+def test_a_row_of_one_return_under_the_minimum_shows_no_ratio() -> None:
+    n = metrics.MIN_RETURNS_FOR_RATIO - 1
+    assert n == 19
+    [row] = standings([_track("acct_1", _steps(n))], trials=1, trial_names={"acct_1"})
+    returns = metrics.daily_returns(_track("acct_1", _steps(n)).curve.equity)
+    assert metrics.sharpe(returns) is not None and metrics.sortino(returns) is not None  # the formulas give some
+    assert (row.sharpe.estimate, row.sortino, row.calmar) == (None, None, None)
+    assert row.total_return != 0.0 and row.volatility is not None  # what is not a ratio is still shown
+
+
+def test_from_the_minimum_the_ratios_are_what_numpy_gives() -> None:
+    n = metrics.MIN_RETURNS_FOR_RATIO
+    track = _track("acct_1", _steps(n))
+    [row] = standings([track], trials=1, trial_names={"acct_1"})
+    equity = np.array(track.curve.equity)
+    r = equity[1:] / equity[:-1] - 1
+    sharpe = r.mean() / r.std(ddof=1) * np.sqrt(252)
+    sortino = r.mean() / np.sqrt(np.mean(np.minimum(r, 0) ** 2)) * np.sqrt(252)
+    cagr = (equity[-1] / equity[0]) ** (252 / n) - 1
+    drawdown = np.max(1 - equity / np.maximum.accumulate(equity))
+    assert row.sharpe.estimate == pytest.approx(sharpe, rel=1e-9)
+    assert row.sharpe.low is not None  # and its interval, from the same number of returns
+    assert row.sortino == pytest.approx(sortino, rel=1e-9)
+    assert row.calmar == pytest.approx(cagr / drawdown, rel=1e-9)
+
+
+def test_the_note_names_each_short_stretch_and_the_standard_error_of_the_fewest() -> None:
+    note = short_note([("the whole range", 4), ("acct_3's row", 2), ("acct_3's row", 2)])
+    assert note is not None
+    assert "n/a under 20 daily returns (the whole range: 4 daily returns; acct_3's row: 2 daily returns)" in note
+    assert f"{math.sqrt(252 / 2):.1f} on 2" in note and "11.2 on 2" in note  # sqrt(252/2), by hand
+    assert "Lo 2002" in note
+
+
+def test_the_note_says_nothing_from_the_minimum_nor_of_rows_of_no_return() -> None:
+    assert short_note([("the whole range", 20)]) is None
+    assert short_note([("the whole range", 19)]) is not None
+    assert short_note([("the whole range", 0)]) is None  # no figure to mistake: nothing shown at all
+    beside = short_note([("acct_3's row", 0), ("acct_4's row", 19)])
+    assert beside is not None and "(acct_4's row: 19 daily returns)" in beside and "3.6 on 19" in beside
+    assert short_note([("the whole range", 1)]) is not None and "15.9 on 1" in short_note([("the whole range", 1)])
+
+
+def test_a_sweeps_rows_of_a_week_show_no_ratio_even_from_a_run_stored_with_one() -> None:
+    """A sweep's rows come from each run's stored leaderboard; one stored before the minimum still held a week's
+    Sharpe ratio, which the sweep's board showed and ranked by."""
+    track = _track("acct_1", _steps(5))
+    [row] = standings([track], trials=1, trial_names={"acct_1"})
+    old = row.model_copy(update={"sharpe": row.sharpe.model_copy(update={"estimate": 4.2}), "sortino": 6.0})
+    days = track.curve.sessions
+    board = Leaderboard(
+        source="backtest w", start=days[0], end=days[-1], sessions=5, trials=1, bootstrap="b", standings=(old,),
+        curves=(track.curve,),
+    )  # fmt: skip
+    run = SweepRunFinished(
+        run_id="w", backtest="w", label="week", axes={}, start=days[0], end=days[-1], attempt=1,
+        trial_accounts=["acct_1"], leaderboard=board.model_dump(mode="json"),
+    )  # fmt: skip
+    sweep = sweep_leaderboard("s", ["w"], 1, {"w": run})
+    [shown] = sweep.rows
+    assert (shown.standing.sharpe.estimate, shown.standing.sortino, shown.standing.calmar) == (None, None, None)
+    assert any("(week acct_1: 5 daily returns)" in n for n in sweep.notes)

@@ -1,0 +1,30 @@
+"""The offline rules provider's answers are no model's: counted apart from model calls (live or replayed) in a run's
+usage, its footer, a backtest's result and progress, and status."""
+
+from __future__ import annotations
+
+from llmtrade.app.results import Usage
+from llmtrade.commands.backtest import _calls
+from llmtrade.commands.render.common import calls_text
+from llmtrade.llm.records import FREE, UsageTotals
+from llmtrade.llm.types import Usage as CallUsage
+
+
+def test_a_runs_usage_counts_rules_answers_apart_from_model_calls() -> None:
+    totals = UsageTotals()
+    totals.add("m/x", CallUsage(prompt_tokens=100, completion_tokens=50, cost_usd=0.01))  # live
+    totals.add("m/x", CallUsage(prompt_tokens=100, completion_tokens=50, cost_usd=0.0))  # replayed from the cache
+    for _ in range(3):
+        totals.add("m/x", FREE, rules=True)
+    # Every answer asked, as RunFinished.llm_calls has always stored it ...
+    assert (totals.calls, totals.rules) == (5, 3)
+    usage = Usage.of(totals)
+    # ... and, for the reader, the two model calls and the three rules answers.
+    assert (usage.calls, usage.rules_answers, usage.cost_usd) == (2, 3, 0.01)
+
+
+def test_the_footer_and_the_progress_say_what_the_rules_answers_are() -> None:
+    assert calls_text(2, 0) == "2"
+    assert calls_text(0, 68) == "0 (and 68 offline rules answers: no model, $0)"
+    assert _calls(0, 0) == "0 model calls"
+    assert _calls(3, 68) == "3 model calls, 68 offline rules answers"
