@@ -22,14 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.container import Container
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import flagged_jumps
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import Bar, PriceJumpFlagged, PricesBeginLate
+from llmtrade.domain.market import Bar, PricesBeginLate
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, suspect_moves
-from llmtrade.market.service import MarketData
+from llmtrade.market.service import MarketData, price_jump
 from llmtrade.storage.bootstrap import Storage
 
 
@@ -55,10 +56,22 @@ def check_prices(
         if symbol not in known:
             late = PricesBeginLate(symbol=symbol, first_day=first, where=where(symbol))
             fresh.append(NewEvent.of(late, stream=streams.BACKTEST))
+    if fresh:
+        storage.events.append(fresh)
+    flag_jumps(app, storage, market, bars)
+
+
+def flag_jumps(
+    app: BacktestContainer | Container, storage: Storage, market: MarketData, bars: Mapping[str, Sequence[Bar]]
+) -> None:
+    """Say every split-like jump and spike of `bars` (a backtest's prefetched history: its universe's, or discovery's
+    candidates') and record each once per backtest (PriceJumpFlagged on the backtest stream), so the leaderboard and
+    report repeat it."""
+    where = _origin(market)
     jumps = [jump for symbol, series in bars.items() for jump in suspect_moves(symbol, series)]
-    recorded = {(j.symbol, j.day) for j in flagged_jumps(stream)}
-    fresh += [
-        NewEvent.of(_flagged(jump, where(jump.symbol)), stream=streams.BACKTEST)
+    recorded = {(j.symbol, j.day) for j in flagged_jumps(storage.events.read_stream(streams.BACKTEST))}
+    fresh = [
+        NewEvent.of(price_jump(jump, where(jump.symbol)), stream=streams.BACKTEST)
         for jump in jumps
         if (jump.symbol, jump.day) not in recorded
     ]
@@ -130,18 +143,6 @@ def short_history(bars: Mapping[str, Sequence[Bar]], day: date) -> str | None:
         f"short price history: sessions before the first week ({day}): {counts}; the longest indicator (the "
         f"{LONGEST_WINDOW}-day average) needs {LONGEST_WINDOW}, so the first weeks see some indicators as n/a. "
         "Start the backtest later, or give the files more history, for every week to see them all"
-    )
-
-
-def _flagged(jump: Jump, where: str | None) -> PriceJumpFlagged:
-    return PriceJumpFlagged(
-        symbol=jump.symbol,
-        day=jump.day,
-        before=jump.before,
-        ratio=round(jump.ratio, 6),
-        open_ratio=round(jump.open_ratio, 6),
-        looks_like=jump.looks_like(),
-        where=where,
     )
 
 

@@ -156,10 +156,11 @@ class MarketDataRejected(EventPayload):
 
 class PriceJumpFlagged(EventPayload):
     """A session whose close and open both jump from the previous close by about a split's fraction
-    (market/jumps.py), found in a backtest's prices at its start: most likely a split the file left unadjusted,
-    which every return across that day books as a gain or loss that never happened. Flagged, not refused: a
-    real collapse can look the same. `looks_like`: the split, as announced ("4-for-1"), or "spike" for a one-day
-    jump back the next session (a bad row); `where`: the file."""
+    (market/jumps.py), found in a backtest's prices at its start (on the backtest stream) or in prices a run fetched
+    (on its market stream): most likely a split left unadjusted, which every return across that day books as a gain
+    or loss that never happened. Flagged, not refused: a real collapse can look the same. `looks_like`: the split, as
+    announced ("4-for-1"), "spike" for a one-day jump back the next session (a bad row), or "unconfirmed" for a
+    series' last bar at twice or half the close before (its next session unknown); `where`: the file."""
 
     symbol: str
     day: date

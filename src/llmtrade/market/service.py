@@ -7,15 +7,16 @@ before T, so nothing the committee sees could not have been known at T.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
-from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed
+from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed, PriceJumpFlagged
 from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
@@ -40,6 +41,8 @@ class Recording:
     events: EventSink
     run_id: str | None = None
     week_id: date | None = None
+    # Where a warning about the prices fetched goes (the command's stderr); None: only the events say it.
+    say: Callable[[str], None] | None = None
 
 
 class MarketData:
@@ -114,6 +117,7 @@ class MarketData:
                     )
                 )
                 continue
+            self._flag(provider, bars)
             self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
             # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
             # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
@@ -171,6 +175,21 @@ class MarketData:
             **self._common(provider.name, wanted, start, end), bars=bars, synthetic=provider.synthetic, from_cache=True
         )
 
+    def _flag(self, provider: BarProvider, bars: dict[str, list[Bar]]) -> None:
+        """Record and say every split-like jump and spike of a provider's answer as it enters (market/jumps.py): the
+        one check a backtest's prices get at its start, here for whatever a run fetches (its universe, discovery's
+        candidates), since a live feed can deliver a split unadjusted or a bad print too. Unrecorded (a backtest's
+        prefetch, which says them itself), nothing is checked."""
+        if self._recording is None:
+            return
+        origin = getattr(provider, "origin", None)
+        jumps: list[Jump] = [jump for symbol, series in bars.items() for jump in flagged(symbol, series)]
+        for jump in jumps:
+            where = origin(jump.symbol) if origin else None
+            self._record(price_jump(jump, where))
+            if self._recording.say is not None:
+                self._recording.say(jump_warning(jump, where or provider.name))
+
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
         for problem in problems:
             self._record(
@@ -220,6 +239,19 @@ class MarketData:
         rec = self._recording
         stream = market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
+
+
+def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:
+    """The event of one flagged jump (`where`: the file it was read from, if any)."""
+    return PriceJumpFlagged(
+        symbol=jump.symbol,
+        day=jump.day,
+        before=jump.before,
+        ratio=round(jump.ratio, 6),
+        open_ratio=round(jump.open_ratio, 6),
+        looks_like=jump.looks_like(),
+        where=where,
+    )
 
 
 def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date) -> str:
