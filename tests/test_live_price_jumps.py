@@ -178,3 +178,25 @@ def test_a_weekly_run_whose_last_bars_all_jumped_opens_nothing(
     assert all(not v["approved"] and v["reason"].startswith("suspect_price") for v in verdicts), verdicts
     assert snapshot is not None
     assert set(snapshot[0]["snapshot"]["suspect"]) == set(snapshot[0]["snapshot"]["indicators"])
+
+
+def test_a_backtest_says_and_records_a_spike_in_a_discovery_candidates_prices(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Discovery's candidates were read once at a backtest's start and never checked: a bad row in XLK.csv reached
+    the pickers' features (and, in watchlist mode, the committee) unsaid."""
+    folder, name = tmp_path / "prices", _unique()
+    spike = bars["QQQ"][-30].day
+    xlk = [b.model_copy(update={"symbol": "XLK"}) for b in _scaled(bars["QQQ"], 10.0, on=spike)]
+    _write(folder, {**bars, "XLK": xlk})
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    [warning] = [text for text in said if text.startswith("price spike")]
+    assert f"{folder / 'XLK.csv'}: XLK closes on {spike} at " in warning and "as a bad row leaves" in warning
+    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+        flags = conn.execute("SELECT stream, payload FROM events WHERE type = 'PriceJumpFlagged'").fetchall()
+    assert [(stream, p["symbol"], p["day"], p["looks_like"]) for stream, p in flags] == [
+        ("backtest", "XLK", str(spike), "spike")
+    ]
