@@ -40,7 +40,7 @@ def check_prices(
     """Say what misleads in `bars` (the backtest's prefetched history; its first job at `first_at`), record each
     split-like jump and each late listing once per backtest, and tell `app` which symbols begin late (the weeks
     before their first bar do not offer them: BacktestContainer.offered)."""
-    where = _origin(market)
+    where = origin(market)
     stream = storage.events.read_stream(streams.BACKTEST)
     asof = app.calendar.last_completed_session(first_at)
     app.listed_later = {
@@ -67,7 +67,7 @@ def flag_jumps(
     """Say every split-like jump and spike of `bars` (a backtest's prefetched history: its universe's, or discovery's
     candidates') and record each once per backtest (PriceJumpFlagged on the backtest stream), so the leaderboard and
     report repeat it."""
-    where = _origin(market)
+    where = origin(market)
     jumps = [jump for symbol, series in bars.items() for jump in suspect_moves(symbol, series)]
     recorded = {(j.symbol, j.day) for j in flagged_jumps(storage.events.read_stream(streams.BACKTEST))}
     fresh = [
@@ -91,7 +91,7 @@ def benchmark_late(
     asof = app.calendar.last_completed_session(first_at)
     if not series or asof is None or series[0].day <= asof:
         return None
-    return late_message(BENCHMARK, series[0].day, asof, _origin(market)(BENCHMARK))
+    return late_message(BENCHMARK, series[0].day, asof, origin(market)(BENCHMARK))
 
 
 def late_message(symbol: str, first: date, asof: date | None, where: str | None) -> str:
@@ -146,7 +146,7 @@ def short_history(bars: Mapping[str, Sequence[Bar]], day: date) -> str | None:
     )
 
 
-def _origin(market: MarketData) -> Callable[[str], str | None]:
+def origin(market: MarketData) -> Callable[[str], str | None]:
     """Where a symbol's bars were read from (a CSV file), by the first provider that can say; None otherwise."""
     located = [origin for p in market.providers if (origin := getattr(p, "origin", None)) is not None]
 

@@ -181,6 +181,26 @@ class PricesBeginLate(EventPayload):
     where: str | None = None
 
 
+class PricesEndEarly(EventPayload):
+    """A universe symbol whose prices end before a backtest's range does (delisted, merged, an ETF closed): offered
+    to the committee while it has bars, every position in it closed at `last_day`'s close once that session has
+    closed (DelistingSettled), never valued from a later price. Recorded at the backtest's start; `where`: the file."""
+
+    symbol: str
+    last_day: date
+    where: str | None = None
+
+
+class DelistingSettled(EventPayload):
+    """A backtest symbol's last session has closed (PricesEndEarly): every position in it was closed at `close`, that
+    session's close, as holders of a delisted share are paid out. `closed`: account -> the signed shares closed."""
+
+    symbol: str
+    last_day: date
+    close: float
+    closed: dict[str, int]
+
+
 # ---------------------------------------------------------------- intraday quotes (issue 12)
 
 # What kind of observation a quote is: a real trade, a quote midpoint, the close of an intraday bar, a row of

@@ -7,7 +7,7 @@ before T, so nothing the committee sees could not have been known at T.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -59,6 +59,9 @@ class MarketData:
         self._cache = cache
         self.calendar = calendar
         self._recording = recording
+        # Symbols that stopped trading before the ranges asked end (a backtest's delisted: app/backtest_delisting.py)
+        # -> their last session: their series end there, and are valid so.
+        self.ends: Mapping[str, date] = {}
 
     @property
     def recording(self) -> Recording | None:
@@ -99,7 +102,7 @@ class MarketData:
                 if empty:
                     raise MarketDataUnavailable(_none_for(provider, empty, start, end))
                 bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
-                problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None))
+                problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None), ends=self.ends)
                 if problems:
                     raise SeriesRejected(problems)
             except SeriesRejected as exc:
@@ -157,7 +160,7 @@ class MarketData:
         # A range the cache has already seen pass (market_vouched; a backtest's, in memory) is not checked twice.
         vouched = self._cache.vouched(wanted, start, end, synthetic=provider.synthetic)
         cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic, trusted=vouched)
-        problems = [] if vouched else validate_bars(cached, sessions)
+        problems = [] if vouched else validate_bars(cached, sessions, ends=self.ends)
         if not problems and not vouched:
             self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
         if problems:
