@@ -11,7 +11,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
@@ -19,13 +18,11 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from tests.test_backtest import _unique, _url
-from tests.test_backtest_bad_start import WEEK, _write
+from tests.test_backtest_bad_start import WEEK, _write, history, refused_at_start
 
 LAST = WEEK + timedelta(days=1)  # GLD's last bar: the Thursday of the first week
 SECOND = WEEK + timedelta(days=7)
@@ -33,13 +30,7 @@ SECOND = WEEK + timedelta(days=7)
 
 @pytest.fixture
 def bars() -> dict[str, list[Bar]]:
-    """The synthetic market's history for the universe and SPY, through the two weeks' postmortems."""
-    assets = load_config(None).config.assets
-    classes = {i.symbol: i.asset_class.value for i in assets.universe}
-    start = WEEK - backtest_module._HISTORY - timedelta(days=5)
-    return SyntheticMarket(classes, seed=11).daily_bars(
-        sorted({*assets.symbols, BENCHMARK}), start, SECOND + timedelta(days=10)
-    )
+    return history(SECOND + timedelta(days=10))  # through the second week's postmortem
 
 
 def _rising(rows: list[Bar], before: date) -> list[Bar]:
@@ -118,7 +109,4 @@ def test_a_benchmark_that_ends_early_is_refused_before_anything_is_cached(
     _write(folder, {**bars, BENCHMARK: [b for b in bars[BENCHMARK] if b.day <= LAST]})
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=SECOND, offline=True, replay=False, csv=folder)
-    with pytest.raises(MarketDataError, match=rf"SPY's \(.*SPY\.csv\) last bar is {LAST}.*the benchmark"):
-        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
-    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
-        assert conn.execute("SELECT count(*) FROM market_bars").fetchone() == (0,)
+    refused_at_start(settings, spec, pg_admin_url, rf"SPY's \(.*SPY\.csv\) last bar is {LAST}.*the benchmark")

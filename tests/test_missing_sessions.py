@@ -28,12 +28,11 @@ from llmtrade.market.yfinance_data import YFinanceProvider
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.storage.database import backtest_database
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.market_series import END, START, good_bars, market, rejections
 from tests.support import stored_events
-from tests.test_backtest import _unique, _url
-from tests.test_backtest_bad_start import WEEK, _write
+from tests.test_backtest import _unique
+from tests.test_backtest_bad_start import WEEK, _write, refused_at_start
 from tests.test_backtest_bad_start import bars as bars
 from tests.test_week_lifecycle import write_market
 
@@ -139,10 +138,7 @@ def test_a_backtest_on_a_file_missing_a_day_stops_at_its_start_and_caches_nothin
     _write(folder, {**bars, "GLD": [b for b in bars["GLD"] if b.day != hole]})
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
-    with pytest.raises(MarketDataError, match=rf"GLD\.csv: GLD: missing 1 NYSE session\(s\).*{hole}"):
-        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
-    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
-        assert conn.execute("SELECT count(*) FROM market_bars").fetchone() == (0,)
+    refused_at_start(settings, spec, pg_admin_url, rf"GLD\.csv: GLD: missing 1 NYSE session\(s\).*{hole}")
     _write(folder, bars)  # fixed: the same command is a fresh start, not "other inputs"
     result = backtest(settings, load_config(None), None, spec, say=lambda _t: None)
     assert result.weeks_run == 1
