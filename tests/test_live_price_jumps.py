@@ -8,6 +8,7 @@ Shapes follow public reports: Yahoo sometimes fails to apply a split to the bars
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -15,8 +16,10 @@ from typing import Literal
 import pandas
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.cli import app
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import AccountSnapshot, Position, TradeIntent
@@ -28,10 +31,15 @@ from llmtrade.risk import gate
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
+from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.market_series import END, START, good_bars, market, rows, write
 from tests.test_backtest import _unique, _url
 from tests.test_backtest_bad_start import WEEK, _write
 from tests.test_backtest_bad_start import bars as bars
+from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
+from tests.test_week_lifecycle import WEDNESDAY as LIFECYCLE_WEDNESDAY
+
+runner = CliRunner()
 
 SPLIT = date(2025, 12, 15)  # a Monday inside the month of tests/market_series.py
 FIELDS = ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
@@ -200,3 +208,35 @@ def test_a_backtest_says_and_records_a_spike_in_a_discovery_candidates_prices(
     assert [(stream, p["symbol"], p["day"], p["looks_like"]) for stream, p in flags] == [
         ("backtest", "XLK", str(spike), "spike")
     ]
+
+
+def test_a_checkpoint_before_the_open_does_not_size_a_flip_off_a_suspect_close(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before the open a checkpoint's price is the last bar's close: TLT's Wednesday bar closing at 2.5x Tuesday's
+    (open unchanged: a bad print) would size the short of a FLIP off it. The gate closes the long, opens nothing."""
+    folder = tmp_path / "csv"
+    write_market(folder)
+    tlt = folder / "TLT.csv"
+    lines = tlt.read_text().splitlines()
+    [i] = [n for n, line in enumerate(lines) if line.startswith(str(LIFECYCLE_WEDNESDAY))]
+    day, opened, _, _, _, volume = lines[i].split(",")
+    bad = float(opened) * 2.5
+    lines[i] = f"{day},{opened},{bad},{float(opened) * 0.99},{bad},{volume}"
+    tlt.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
+    monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)  # SPY's owners, asked on Thursday too
+    with fake_llm() as fake:
+        fake.answer = scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")})
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:00:00-05:00")
+        result = runner.invoke(app, ["checkpoint", "09:00", "--json"])
+    assert result.exit_code == 0, result.output
+    acct_2 = next(a for a in json.loads(result.stdout)["accounts"] if a["account_id"] == "acct_2")
+    assert acct_2["checkpoint"]["action"] == "FLIP"  # the owner's answer (tests/test_week_lifecycle.py)
+    assert acct_2["verdict"]["target_qty"] == 0 and acct_2["verdict"]["reason"].startswith("suspect_price")
+    assert [o["intent"] for o in acct_2["orders"]] == ["close"]

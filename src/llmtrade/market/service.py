@@ -62,6 +62,8 @@ class MarketData:
         # Symbols that stopped trading before the ranges asked end (a backtest's delisted: app/backtest_delisting.py)
         # -> their last session: their series end there, and are valid so.
         self.ends: Mapping[str, date] = {}
+        # The jumps this service said and recorded (symbol, day): a run reads a symbol over more than one range.
+        self._flagged: set[tuple[str, date]] = set()
 
     @property
     def recording(self) -> Recording | None:
@@ -186,8 +188,9 @@ class MarketData:
         if self._recording is None:
             return
         origin = getattr(provider, "origin", None)
-        jumps: list[Jump] = [jump for symbol, series in bars.items() for jump in flagged(symbol, series)]
-        for jump in jumps:
+        jumps = [jump for symbol, series in bars.items() for jump in flagged(symbol, series)]
+        for jump in [j for j in jumps if (j.symbol, j.day) not in self._flagged]:
+            self._flagged.add((jump.symbol, jump.day))
             where = origin(jump.symbol) if origin else None
             self._record(price_jump(jump, where))
             if self._recording.say is not None:
