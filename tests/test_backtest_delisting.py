@@ -99,7 +99,7 @@ def test_a_symbol_delisted_mid_range_is_traded_until_then_and_closed_at_its_last
     live = Container(settings, loaded, FixedClock(datetime(2026, 2, 20, tzinfo=UTC)), None, print)
     board = leaderboard(live, backtest=name)
     [note] = [n for n in board.notes if n.startswith("prices ended during the range")]
-    assert f"GLD on {LAST} (positions closed at that close)" in note
+    assert f"GLD on {LAST} (settled at that close)" in note
 
 
 def test_a_benchmark_that_ends_early_is_refused_before_anything_is_cached(

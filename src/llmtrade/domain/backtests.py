@@ -125,7 +125,7 @@ def delisted_note(stream: Sequence[StoredEvent]) -> str | None:
         return None
     closed = {DelistingSettled.from_event(e).symbol for e in stream if e.type == DelistingSettled.event_type()}
     shown = "; ".join(
-        f"{symbol} on {day}" + (" (positions closed at that close)" if symbol in closed else "")
+        f"{symbol} on {day}" + (" (settled at that close)" if symbol in closed else " (not settled yet)")
         for symbol, day in sorted(ends.items(), key=lambda item: (item[1], item[0]))
     )
     return (
