@@ -6,6 +6,7 @@ synthetic market's (seeded, so every test sees the same prices), relabelled as r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -39,8 +40,9 @@ def write(folder: Path, symbol: str, lines: list[str]) -> Path:
     return path
 
 
-def market(storage: Storage, *providers: object) -> MarketData:
-    return MarketData(list(providers), BarCache(storage.conn), TradingCalendar(), Recording(storage.events, "r1"))  # type: ignore[arg-type]
+def market(storage: Storage, *providers: object, say: Callable[[str], None] | None = None) -> MarketData:
+    recording = Recording(storage.events, "r1", say=say)
+    return MarketData(list(providers), BarCache(storage.conn), TradingCalendar(), recording)  # type: ignore[arg-type]
 
 
 def rejections(storage: Storage) -> list[dict]:

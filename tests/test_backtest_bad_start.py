@@ -45,14 +45,25 @@ def _run(live_url: str, home: Path, name: str, folder: Path) -> BacktestResult:
     return backtest(settings, load_config(None), None, spec, say=lambda _t: None)
 
 
-@pytest.fixture
-def bars() -> dict[str, list[Bar]]:
+def history(until: date) -> dict[str, list[Bar]]:
+    """The synthetic market's bars of the universe and SPY from the first week's history to `until`."""
     assets = load_config(None).config.assets
     classes = {i.symbol: i.asset_class.value for i in assets.universe}
     start = WEEK - backtest_module._HISTORY - timedelta(days=5)
-    return SyntheticMarket(classes, seed=11).daily_bars(
-        sorted({*assets.symbols, BENCHMARK}), start, WEEK + timedelta(days=10)
-    )
+    return SyntheticMarket(classes, seed=11).daily_bars(sorted({*assets.symbols, BENCHMARK}), start, until)
+
+
+@pytest.fixture
+def bars() -> dict[str, list[Bar]]:
+    return history(WEEK + timedelta(days=10))
+
+
+def refused_at_start(settings: Settings, spec: BacktestSpec, admin_url: str, match: str) -> None:
+    """The backtest `spec` stops at its start with MarketDataError matching `match`, no bar in its cache."""
+    with pytest.raises(MarketDataError, match=match):
+        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    with psycopg.connect(_url(admin_url, backtest_database(spec.name))) as conn:
+        assert conn.execute("SELECT count(*) FROM market_bars").fetchone() == (0,)
 
 
 def test_a_backtest_stopped_by_a_bad_price_file_runs_once_the_file_is_fixed(

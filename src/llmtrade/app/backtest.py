@@ -28,11 +28,13 @@ from llmtrade.analytics.draws import drawn_apart, import_ahead
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
+from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted
+from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ahead, follow_books, standings
-from llmtrade.app.backtest_prices import benchmark_late, check_prices
+from llmtrade.app.backtest_prices import benchmark_late, check_prices, origin
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_stops import note_stop
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
@@ -180,8 +182,9 @@ def backtest(
                 before = tally.calls + tally.rules
                 for job in plan[week_id]:
                     if job.key not in done:
-                        clock.set(job.at)
                         try:
+                            settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out
+                            clock.set(job.at)
                             if discovery is not None and job.kind is JobKind.WEEKLY:
                                 discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
                             _step(app, job, audit=week_id in audited, tally=tally)
@@ -341,6 +344,12 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     jobs = [job for w in todo for job in plan[w]]
     first, last = _span(jobs, app.calendar)
     market = app.market(storage, record=False)
+    # Found before the fetch, so a file that simply ends early is a delisting, not a stale tail that refuses it all.
+    app.delisted = find_delisted(market, app.loaded.config.assets.symbols, first, last)
+    market.ends = app.delisted
+    where = origin(market)
+    if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing
+        raise MarketDataError(ended_message(BENCHMARK, app.delisted[BENCHMARK], where(BENCHMARK)))
     market.bars(app.loaded.config.assets.symbols, first, last)
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
@@ -352,6 +361,7 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
         app.bar_cache(storage).forget(app.loaded.config.assets.symbols, first, last, synthetic=held.synthetic)
         raise MarketDataError(late)
     check_prices(app, storage, market, held.bars, min(job.at for job in jobs))
+    record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})
 
 
 def _start_discovery(

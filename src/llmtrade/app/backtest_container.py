@@ -89,6 +89,9 @@ class BacktestContainer(Container):
     # The universe symbols whose prices begin after the first week's as-of session, with their first bar's day
     # (set by the prefetch): a week before that day does not offer them (`offered`).
     listed_later: dict[str, date] = field(default_factory=dict, init=False)
+    # The universe symbols whose prices end before the range does, with their last bar's day (set by the prefetch,
+    # app/backtest_delisting.py): valid through it, offered while a later session can fill an order, then settled.
+    delisted: dict[str, date] = field(default_factory=dict, init=False)
 
     @property
     def live(self) -> bool:
@@ -99,11 +102,20 @@ class BacktestContainer(Container):
         """`config` without the symbols whose prices begin after the week's as-of session (an ETF launched during
         the range): no PM may pitch, and no snapshot price, what had not traded yet. Decided from the as-of alone,
         so the look-ahead audit's cut-off run leaves out the same ones; the benchmark is never left out."""
-        if not self.listed_later:
+        if not self.listed_later and not self.delisted:
             return config
         _, asof = resolve_week(self.clock.now(), week_id, self.loaded.config.schedule)
         session = self.calendar.last_completed_session(asof)
-        later = {s for s, first in self.listed_later.items() if session is None or first > session} - {BENCHMARK}
+        later = {s for s, first in self.listed_later.items() if session is None or first > session}
+        # Its last session closed by the as-of (an order the week places would fill at a session it never had) or by now
+        # (a checkpoint after it: no price of it now, and its positions were closed: app/backtest_delisting.py).
+        now = self.clock.now()
+        later |= {
+            s
+            for s, last in self.delisted.items()
+            if (session is not None and last <= session) or self.calendar.session_close(last) <= now
+        }
+        later -= {BENCHMARK}
         if not later:
             return config
         universe = [i for i in config.assets.universe if i.symbol not in later]
@@ -312,6 +324,7 @@ class BacktestContainer(Container):
         record: bool = True,
     ) -> MarketData:
         market = super().market(storage, live=False, run_id=run_id, week_id=week_id, record=record)
+        market.ends = self.delisted
         if self.cutoff is None:
             return market
         return CutoffMarket.over(market, storage.conn, self.cutoff)

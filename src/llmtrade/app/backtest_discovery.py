@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from llmtrade.app.backtest_prices import flag_jumps
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import current_watchlist, priceable, record_discovery
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
@@ -158,6 +159,8 @@ def start(
             # (a fetch of all would build, validate and store them again, and drop the cache's copy).
             others = [s for s in symbols if s not in universe]
             fetched = market.bars(others, first, end) if others else None
+            if fetched is not None:  # bars enter here, unrecorded: said as the universe's are at the prefetch
+                flag_jumps(app, storage, market, fetched.bars)
             # The universe's bars as the bar cache holds them: the very Bars the weekly run reads, so the snapshot
             # taken for the picker's memory and the run's own snapshot of the same sessions compute each symbol's
             # indicators once (market/indicators.py).

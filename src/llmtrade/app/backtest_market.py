@@ -65,6 +65,7 @@ class CutoffMarket(MarketData):
             market.recording,
         )
         cut.cutoff = cutoff
+        cut.ends = market.ends
         return cut
 
     def bars(self, symbols: Sequence[str], start: date, end: date) -> BarSeries:

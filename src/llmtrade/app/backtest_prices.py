@@ -22,14 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.container import Container
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import flagged_jumps
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import Bar, PriceJumpFlagged, PricesBeginLate
+from llmtrade.domain.market import Bar, PricesBeginLate
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, suspect_moves
-from llmtrade.market.service import MarketData
+from llmtrade.market.service import MarketData, price_jump
 from llmtrade.storage.bootstrap import Storage
 
 
@@ -39,7 +40,7 @@ def check_prices(
     """Say what misleads in `bars` (the backtest's prefetched history; its first job at `first_at`), record each
     split-like jump and each late listing once per backtest, and tell `app` which symbols begin late (the weeks
     before their first bar do not offer them: BacktestContainer.offered)."""
-    where = _origin(market)
+    where = origin(market)
     stream = storage.events.read_stream(streams.BACKTEST)
     asof = app.calendar.last_completed_session(first_at)
     app.listed_later = {
@@ -55,10 +56,22 @@ def check_prices(
         if symbol not in known:
             late = PricesBeginLate(symbol=symbol, first_day=first, where=where(symbol))
             fresh.append(NewEvent.of(late, stream=streams.BACKTEST))
+    if fresh:
+        storage.events.append(fresh)
+    flag_jumps(app, storage, market, bars)
+
+
+def flag_jumps(
+    app: BacktestContainer | Container, storage: Storage, market: MarketData, bars: Mapping[str, Sequence[Bar]]
+) -> None:
+    """Say every split-like jump and spike of `bars` (a backtest's prefetched history: its universe's, or discovery's
+    candidates') and record each once per backtest (PriceJumpFlagged on the backtest stream), so the leaderboard and
+    report repeat it."""
+    where = origin(market)
     jumps = [jump for symbol, series in bars.items() for jump in suspect_moves(symbol, series)]
-    recorded = {(j.symbol, j.day) for j in flagged_jumps(stream)}
-    fresh += [
-        NewEvent.of(_flagged(jump, where(jump.symbol)), stream=streams.BACKTEST)
+    recorded = {(j.symbol, j.day) for j in flagged_jumps(storage.events.read_stream(streams.BACKTEST))}
+    fresh = [
+        NewEvent.of(price_jump(jump, where(jump.symbol)), stream=streams.BACKTEST)
         for jump in jumps
         if (jump.symbol, jump.day) not in recorded
     ]
@@ -78,7 +91,7 @@ def benchmark_late(
     asof = app.calendar.last_completed_session(first_at)
     if not series or asof is None or series[0].day <= asof:
         return None
-    return late_message(BENCHMARK, series[0].day, asof, _origin(market)(BENCHMARK))
+    return late_message(BENCHMARK, series[0].day, asof, origin(market)(BENCHMARK))
 
 
 def late_message(symbol: str, first: date, asof: date | None, where: str | None) -> str:
@@ -133,19 +146,7 @@ def short_history(bars: Mapping[str, Sequence[Bar]], day: date) -> str | None:
     )
 
 
-def _flagged(jump: Jump, where: str | None) -> PriceJumpFlagged:
-    return PriceJumpFlagged(
-        symbol=jump.symbol,
-        day=jump.day,
-        before=jump.before,
-        ratio=round(jump.ratio, 6),
-        open_ratio=round(jump.open_ratio, 6),
-        looks_like=jump.looks_like(),
-        where=where,
-    )
-
-
-def _origin(market: MarketData) -> Callable[[str], str | None]:
+def origin(market: MarketData) -> Callable[[str], str | None]:
     """Where a symbol's bars were read from (a CSV file), by the first provider that can say; None otherwise."""
     located = [origin for p in market.providers if (origin := getattr(p, "origin", None)) is not None]
 

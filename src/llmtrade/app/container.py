@@ -184,7 +184,7 @@ class Container:
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         providers = self.bar_providers(provider_names(assets, self.settings, live=use_live))
-        recording = Recording(storage.events, run_id, week_id) if record else None
+        recording = Recording(storage.events, run_id, week_id, say=self.say) if record else None
         return MarketData(providers, self.bar_cache(storage), self.calendar, recording)
 
     def bar_providers(self, names: list[str]) -> list[BarProvider]:

@@ -38,7 +38,7 @@ from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import jumps_note, unfinished
+from llmtrade.domain.backtests import delisted, delisted_note, jumps_note, unfinished
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
@@ -162,9 +162,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)
-    jumps = jumps_note(record)  # prices that may book a split as a loss: beside the figures they touch
-    if jumps:
-        notes.append(jumps)
+    # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
+    notes += filter(None, [jumps_note(record), delisted_note(record)])
     if synthetic:
         notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
     troubled = failure_note(run_lines(runs))
@@ -247,6 +246,9 @@ def _closes(
     were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
     at synthetic prices (or the reverse) would rank fiction."""
     start, end = sessions[0], sessions[-1]
+    # A backtest's delisted symbols end at their last bar (PricesEndEarly): their closes stop there, and EQUAL_WEIGHT
+    # keeps what it held of them at that close.
+    ends = delisted(storage.events.read_stream(streams.BACKTEST))
     priced = _priced_synthetic(storage.events, run_ids)
     if priced is not None:
         # The container's cache: a backtest's holds the bars it prefetched in memory (storage/bar_cache.py).
@@ -255,9 +257,10 @@ def _closes(
             # A range the cache has seen pass validation is not validated again, as the market service reads it.
             vouched = cache.vouched(symbols, start, end, synthetic=priced)
             cached = cache.read(symbols, start, end, synthetic=priced, trusted=vouched)
-            if vouched or not validate_bars(cached, sessions):
+            if vouched or not validate_bars(cached, sessions, ends=ends):
                 return _by_day(cached), priced, sources_of(cached)
     market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
+    market.ends = ends
     series = market.bars(symbols, start, end)
     if priced is not None and series.synthetic != priced:
         kinds = {True: "synthetic", False: "real"}

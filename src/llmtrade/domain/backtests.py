@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.domain.events import EventPayload, StoredEvent
-from llmtrade.domain.market import PriceJumpFlagged
+from llmtrade.domain.market import DelistingSettled, PriceJumpFlagged, PricesEndEarly
 
 
 class BacktestStarted(EventPayload):
@@ -106,6 +106,32 @@ def flagged_jumps(stream: Sequence[StoredEvent]) -> list[PriceJumpFlagged]:
             jump = PriceJumpFlagged.from_event(event)
             found.setdefault((jump.symbol, jump.day), jump)
     return sorted(found.values(), key=lambda j: (j.day, j.symbol))
+
+
+def delisted(stream: Sequence[StoredEvent]) -> dict[str, date]:
+    """The symbols a backtest's `stream` recorded as ending before its range (PricesEndEarly), with their last day."""
+    return {
+        PricesEndEarly.from_event(e).symbol: PricesEndEarly.from_event(e).last_day
+        for e in stream
+        if e.type == PricesEndEarly.event_type()
+    }
+
+
+def delisted_note(stream: Sequence[StoredEvent]) -> str | None:
+    """What a leaderboard of these books must say of the symbols whose prices ended during the range (PricesEndEarly):
+    when, and that positions in them were closed at that last close (DelistingSettled). None when there are none."""
+    ends = delisted(stream)
+    if not ends:
+        return None
+    closed = {DelistingSettled.from_event(e).symbol for e in stream if e.type == DelistingSettled.event_type()}
+    shown = "; ".join(
+        f"{symbol} on {day}" + (" (settled at that close)" if symbol in closed else " (not settled yet)")
+        for symbol, day in sorted(ends.items(), key=lambda item: (item[1], item[0]))
+    )
+    return (
+        f"prices ended during the range (taken as delistings): {shown}. Each was offered while it traded, every "
+        "position in it closed at its last close, and EQUAL_WEIGHT keeps what it held of it at that close"
+    )
 
 
 def jumps_note(stream: Sequence[StoredEvent]) -> str | None:

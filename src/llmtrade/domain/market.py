@@ -156,10 +156,11 @@ class MarketDataRejected(EventPayload):
 
 class PriceJumpFlagged(EventPayload):
     """A session whose close and open both jump from the previous close by about a split's fraction
-    (market/jumps.py), found in a backtest's prices at its start: most likely a split the file left unadjusted,
-    which every return across that day books as a gain or loss that never happened. Flagged, not refused: a
-    real collapse can look the same. `looks_like`: the split, as announced ("4-for-1"), or "spike" for a one-day
-    jump back the next session (a bad row); `where`: the file."""
+    (market/jumps.py), found in a backtest's prices at its start (on the backtest stream) or in prices a run fetched
+    (on its market stream): most likely a split left unadjusted, which every return across that day books as a gain
+    or loss that never happened. Flagged, not refused: a real collapse can look the same. `looks_like`: the split, as
+    announced ("4-for-1"), "spike" for a one-day jump back the next session (a bad row), or "unconfirmed" for a
+    series' last bar at twice or half the close before (its next session unknown); `where`: the file."""
 
     symbol: str
     day: date
@@ -178,6 +179,26 @@ class PricesBeginLate(EventPayload):
     symbol: str
     first_day: date
     where: str | None = None
+
+
+class PricesEndEarly(EventPayload):
+    """A universe symbol whose prices end before a backtest's range does (delisted, merged, an ETF closed): offered
+    to the committee while it has bars, every position in it closed at `last_day`'s close once that session has
+    closed (DelistingSettled), never valued from a later price. Recorded at the backtest's start; `where`: the file."""
+
+    symbol: str
+    last_day: date
+    where: str | None = None
+
+
+class DelistingSettled(EventPayload):
+    """A backtest symbol's last session has closed (PricesEndEarly): every position in it was closed at `close`, that
+    session's close, as holders of a delisted share are paid out. `closed`: account -> the signed shares closed."""
+
+    symbol: str
+    last_day: date
+    close: float
+    closed: dict[str, int]
 
 
 # ---------------------------------------------------------------- intraday quotes (issue 12)

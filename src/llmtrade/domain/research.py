@@ -98,6 +98,10 @@ class MarketSnapshot(Record):
     source: str
     synthetic: bool
     indicators: dict[str, IndicatorSet]
+    # Symbols whose last bar is a price not to size a trade off yet (market/jumps.py `last_suspect`: a split-like jump
+    # or a close at twice or half the one before) -> what it looks like. Left out of the record when empty, as snapshots
+    # stored before it were written.
+    suspect: dict[str, str] = Field(default_factory=dict, exclude_if=lambda held: not held)
 
 
 class ResearchPack(ResearchFindings):

@@ -66,6 +66,7 @@ _WARNINGS = frozenset(
         "EmbeddingCallFailed",
         "MarketProviderFailed",
         "MarketDataRejected",
+        "PriceJumpFlagged",
         "OrderRejected",
         "OrderBlocked",
         "AccountHalted",

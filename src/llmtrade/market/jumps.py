@@ -11,6 +11,10 @@ overnight and holding there), so this finds what to look at, and the caller says
 A one-day spike is the other kind: a close at least twice (or half) the one before and back within 15% of it the
 next session, as a bad row leaves (a misplaced decimal, one day of another symbol's prices). Every return across
 it is wrong twice; a real market does not halve and recover overnight. Said the same way.
+
+The last bar of a series cannot be told apart yet: a close at twice or half the one before may be a spike whose way
+back is tomorrow's bar, or a split the feed delivered unadjusted (Yahoo sometimes applies a split late, or not to
+every bar before it). `last_suspect` names it, so a live run does not size a trade off that price (risk/gate.py).
 """
 
 from __future__ import annotations
@@ -49,15 +53,49 @@ class Jump:
     ratio: float
     open_ratio: float
     split: Fraction | None
+    # False: the series' last bar, whose next session is not known yet (`last_suspect`).
+    confirmed: bool = True
 
     def looks_like(self) -> str:
-        """The split this jump looks like, as a company announces it ('4-for-1', '1-for-8', '3-for-2'), or 'spike'."""
+        """The split this jump looks like, as a company announces it ('4-for-1', '1-for-8', '3-for-2'), 'spike', or
+        'unconfirmed' (a last bar at twice or half the close before, not split-like: a spike or a real move)."""
         if self.split is None:
-            return SPIKE
+            return SPIKE if self.confirmed else UNCONFIRMED
         return f"{self.split.denominator}-for-{self.split.numerator}"
 
 
 SPIKE = "spike"
+UNCONFIRMED = "unconfirmed"
+
+
+def flagged(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
+    """`suspect_moves` of `bars`, and their last bar when `last_suspect` (once, as unconfirmed: a split-like last bar
+    is both)."""
+    found = suspect_moves(symbol, bars)
+    last = last_suspect(symbol, bars)
+    if last is None:
+        return found
+    return [*(jump for jump in found if jump.day != last.day), last]
+
+
+def jump_warning(jump: Jump, where: str) -> str:
+    """What a run says when prices it fetched (from `where`: a file or a provider) hold `jump`."""
+    seen = f"{jump.symbol} closes on {jump.day} at {jump.ratio:.3f}x its close of {jump.before} ({where})"
+    if jump.looks_like() == SPIKE:
+        what = "and is back the next session, as a bad print leaves"
+    elif jump.looks_like() == UNCONFIRMED:
+        what = "on the last bar: a bad print or a real move, the next session will tell"
+    else:
+        what = f"(opening at {jump.open_ratio:.3f}x), like an unadjusted {jump.looks_like()} split"
+    held = (
+        f"; until a later session follows it, the risk gate opens and adds nothing in {jump.symbol} at that price"
+        if not jump.confirmed
+        else ""
+    )
+    return (
+        f"price jump: {seen} {what}. Returns and averages across that day count the move{held}; if the feed is "
+        "wrong, check the symbol's prices at another source (recorded as PriceJumpFlagged)"
+    )
 
 
 def suspect_moves(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
@@ -69,15 +107,37 @@ def suspect_moves(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
     return sorted([*spiked, *splits], key=lambda j: j.day)
 
 
+def last_suspect(symbol: str, bars: Sequence[Bar]) -> Jump | None:
+    """The last bar of `bars` (oldest first) when its price cannot be trusted yet: a split-like jump, or a close at
+    least twice (or at most half) the one before, which the next session may show to be a spike; None otherwise,
+    and for the way back of a spike (the bar before it jumped, this one is back near the close before that)."""
+    if len(bars) < 2:
+        return None
+    previous, bar = bars[-2], bars[-1]
+    if len(bars) > 2 and _is_spike(bars[-3], previous, bar):
+        return None
+    ratio, opened = bar.close / previous.close, bar.open / previous.close
+    split = _nearest(ratio)
+    if split is not None and abs(math.log(opened / float(split))) < TOLERANCE:
+        return Jump(symbol, bar.day, previous.day, ratio, opened, split, confirmed=False)
+    if abs(math.log(ratio)) >= _SPIKE:
+        return Jump(symbol, bar.day, previous.day, ratio, opened, None, confirmed=False)
+    return None
+
+
 def spikes(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
     """Every session whose close is at least twice (or at most half) the one before and back within 15% of it at
     the next session's close: a bad row."""
-    found = []
-    for previous, bar, after in zip(bars, bars[1:], bars[2:], strict=False):
-        ratio = bar.close / previous.close
-        if abs(math.log(ratio)) >= _SPIKE and abs(math.log(after.close / previous.close)) < _BACK:
-            found.append(Jump(symbol, bar.day, previous.day, ratio, bar.open / previous.close, None))
-    return found
+    return [
+        Jump(symbol, bar.day, previous.day, bar.close / previous.close, bar.open / previous.close, None)
+        for previous, bar, after in zip(bars, bars[1:], bars[2:], strict=False)
+        if _is_spike(previous, bar, after)
+    ]
+
+
+def _is_spike(previous: Bar, bar: Bar, after: Bar) -> bool:
+    """Whether `bar` closes at least twice (or half) `previous`'s close and `after` is back within 15% of it."""
+    return abs(math.log(bar.close / previous.close)) >= _SPIKE and abs(math.log(after.close / previous.close)) < _BACK
 
 
 def split_like(symbol: str, bars: Sequence[Bar]) -> list[Jump]:

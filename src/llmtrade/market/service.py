@@ -7,15 +7,16 @@ before T, so nothing the committee sees could not have been known at T.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
-from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed
+from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed, PriceJumpFlagged
 from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
@@ -40,6 +41,8 @@ class Recording:
     events: EventSink
     run_id: str | None = None
     week_id: date | None = None
+    # Where a warning about the prices fetched goes (the command's stderr); None: only the events say it.
+    say: Callable[[str], None] | None = None
 
 
 class MarketData:
@@ -56,6 +59,11 @@ class MarketData:
         self._cache = cache
         self.calendar = calendar
         self._recording = recording
+        # Symbols that stopped trading before the ranges asked end (a backtest's delisted: app/backtest_delisting.py)
+        # -> their last session: their series end there, and are valid so.
+        self.ends: Mapping[str, date] = {}
+        # The jumps this service said and recorded (symbol, day): a run reads a symbol over more than one range.
+        self._flagged: set[tuple[str, date]] = set()
 
     @property
     def recording(self) -> Recording | None:
@@ -96,7 +104,7 @@ class MarketData:
                 if empty:
                     raise MarketDataUnavailable(_none_for(provider, empty, start, end))
                 bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
-                problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None))
+                problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None), ends=self.ends)
                 if problems:
                     raise SeriesRejected(problems)
             except SeriesRejected as exc:
@@ -114,6 +122,7 @@ class MarketData:
                     )
                 )
                 continue
+            self._flag(provider, bars)
             self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
             # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
             # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
@@ -153,7 +162,7 @@ class MarketData:
         # A range the cache has already seen pass (market_vouched; a backtest's, in memory) is not checked twice.
         vouched = self._cache.vouched(wanted, start, end, synthetic=provider.synthetic)
         cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic, trusted=vouched)
-        problems = [] if vouched else validate_bars(cached, sessions)
+        problems = [] if vouched else validate_bars(cached, sessions, ends=self.ends)
         if not problems and not vouched:
             self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
         if problems:
@@ -170,6 +179,22 @@ class MarketData:
         return MarketDataFetched(
             **self._common(provider.name, wanted, start, end), bars=bars, synthetic=provider.synthetic, from_cache=True
         )
+
+    def _flag(self, provider: BarProvider, bars: dict[str, list[Bar]]) -> None:
+        """Record and say every split-like jump and spike of a provider's answer as it enters (market/jumps.py): the
+        one check a backtest's prices get at its start, here for whatever a run fetches (its universe, discovery's
+        candidates), since a live feed can deliver a split unadjusted or a bad print too. Unrecorded (a backtest's
+        prefetch, which says them itself), nothing is checked."""
+        if self._recording is None:
+            return
+        origin = getattr(provider, "origin", None)
+        jumps = [jump for symbol, series in bars.items() for jump in flagged(symbol, series)]
+        for jump in [j for j in jumps if (j.symbol, j.day) not in self._flagged]:
+            self._flagged.add((jump.symbol, jump.day))
+            where = origin(jump.symbol) if origin else None
+            self._record(price_jump(jump, where))
+            if self._recording.say is not None:
+                self._recording.say(jump_warning(jump, where or provider.name))
 
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
         for problem in problems:
@@ -220,6 +245,19 @@ class MarketData:
         rec = self._recording
         stream = market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
+
+
+def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:
+    """The event of one flagged jump (`where`: the file it was read from, if any)."""
+    return PriceJumpFlagged(
+        symbol=jump.symbol,
+        day=jump.day,
+        before=jump.before,
+        ratio=round(jump.ratio, 6),
+        open_ratio=round(jump.open_ratio, 6),
+        looks_like=jump.looks_like(),
+        where=where,
+    )
 
 
 def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date) -> str:

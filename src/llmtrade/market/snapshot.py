@@ -9,6 +9,7 @@ from llmtrade.domain.research import MarketSnapshot
 from llmtrade.errors import MarketDataError
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.indicators import indicators_of
+from llmtrade.market.jumps import last_suspect
 from llmtrade.market.validation import SeriesRejected, validate_bars
 
 # Enough sessions for the 200-day average and the 52-week high.
@@ -29,10 +30,14 @@ def take_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
     # The same bars give the same indicators: a week's snapshots (discovery's memory, then the research) of
     # one held bar cache compute each symbol once.
     indicators = {symbol: indicators_of(series.bars[symbol], spy) for symbol in symbols}
+    # A last close the next session has not confirmed (a bad print, a split the feed left unadjusted): the risk gate
+    # sizes nothing new off it (risk/gate.py SUSPECT_PRICE). What the fetch said of it is on record (market/service.py).
+    suspect = {s: jump.looks_like() for s in symbols if (jump := last_suspect(s, series.bars[s])) is not None}
     return MarketSnapshot(
         asof=asof,
         session=session or max(ind.asof_day for ind in indicators.values()),
         source=series.provider + (" (cache)" if series.from_cache else ""),
         synthetic=series.synthetic,
         indicators=indicators,
+        suspect=suspect,
     )

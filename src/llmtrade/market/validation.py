@@ -55,7 +55,8 @@ ADVICE = {
     ProblemKind.MISSING_SESSION: "add the missing session(s) or re-export the data",
     ProblemKind.STALE: (
         "update the data through the latest session (a symbol that stopped trading, delisted or closed, cannot be "
-        "held past its last bar: take it out of the universe, or end the range there)"
+        "held past its last bar: take it out of the universe, or end the range there; a backtest takes a universe "
+        "symbol's file that ends early as its delisting)"
     ),
     ProblemKind.NOT_A_SESSION: (
         "remove the row(s) or fix their dates (a timezone shift moves bars onto closed days; a file on another "
@@ -117,15 +118,20 @@ def validate_bars(
     sessions: Sequence[date],
     *,
     where: Locate | None = None,
+    ends: Mapping[str, date] | None = None,
 ) -> list[BarProblem]:
     """Every problem in `bars` (per symbol) against `sessions`, the NYSE sessions of the range asked for.
 
-    `where(symbol)` names the file a symbol's bars came from, so messages can point at it.
+    `where(symbol)` names the file a symbol's bars came from, so messages can point at it. `ends`: the last
+    session of symbols known to have stopped trading (a backtest's delisted symbols): theirs are checked against
+    the sessions through it, so the sessions after it are not a stale tail.
     An empty list means the whole answer may be cached and used.
     """
     problems: list[BarProblem] = []
     for symbol, series in bars.items():
-        problems += validate_series(symbol, series, sessions, where=where(symbol) if where else None)
+        end = ends.get(symbol) if ends else None
+        until = sessions if end is None else [day for day in sessions if day <= end]
+        problems += validate_series(symbol, series, until, where=where(symbol) if where else None)
     return problems
 
 

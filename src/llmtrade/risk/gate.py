@@ -23,6 +23,7 @@ from llmtrade.risk.halt import reducing_target
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
 UNIVERSE = "universe"
 PRICE = "price"
+SUSPECT_PRICE = "suspect_price"
 CIRCUIT_BREAKER = "circuit_breaker"
 EQUITY = "equity"
 SHORTABLE = "shortable"
@@ -52,6 +53,7 @@ def check(
     broker_shortable: bool = True,
     halted: bool = False,
     halt_reason: str = "",
+    suspect: str | None = None,
 ) -> RiskVerdict:
     """Decide the position `account` should hold in `intent.instrument`, valued at `price`.
 
@@ -60,7 +62,9 @@ def check(
     whether the instrument can be borrowed today; `halted` is the account's circuit breaker: a
     halted account gets only the risk-reducing part of the running verdict (a close, a smaller
     position on the same side, a position held but not added to), with `shadow_qty` set to the
-    target it would have got; from flat it is refused.
+    target it would have got; from flat it is refused. `suspect` says why `price` is not one to size off (a last bar
+    that jumped by a split's fraction, or to twice or half the close before: market/jumps.py): the verdict is then
+    cut to a close, or to the position held, so no share count is worked out from it.
     """
     symbol = intent.instrument
     held = account.positions.get(symbol)
@@ -95,6 +99,22 @@ def check(
         return reject(UNIVERSE, f"{symbol} is not in the tradable universe")
     if not (price > 0 and math.isfinite(price)):
         return reject(PRICE, f"price {price} for {symbol} is not a positive number")
+
+    # 1b. A price that may be a bad print (or a split the feed left unadjusted) would size the trade by its error: at a
+    # quarter of the real price, four times the shares, past every limit below. Closing needs no price; sizing does.
+    if suspect is not None:
+        free = check(
+            intent,
+            account,
+            price,
+            assets=assets,
+            risk=risk,
+            prices=prices,
+            broker_shortable=broker_shortable,
+            halted=halted,
+            halt_reason=halt_reason,
+        )
+        return _unsized(free, current, suspect)
 
     # 2. A halted account may reduce or close, never open or add (risk/halt.py): the verdict is the
     # one it would get running, cut back to its risk-reducing part, and that uncut target is its shadow.
@@ -244,6 +264,34 @@ def _halted(free: RiskVerdict, current: int, account_id: str, why: str) -> RiskV
             "reason": f"{CIRCUIT_BREAKER}: {halted}: "
             + (f"held at {current:+d}, may not add" if allowed == current else f"{current:+d} -> {allowed:+d} only")
             + f" (wanted {free.target_qty:+d})",
+            "adjustments": [*free.adjustments, cut],
+        }
+    )
+
+
+def _unsized(free: RiskVerdict, current: int, suspect: str) -> RiskVerdict:
+    """`free` (the verdict at the price) cut to what needs no size worked out from that price: a close (of the
+    position, or of a side change's first leg) or the position held unchanged."""
+    target = free.target_qty
+    allowed = 0 if target == 0 or (current > 0) != (target > 0) else current
+    why = f"{free.instrument}'s last close {free.price:.2f} is suspect ({suspect}: see PriceJumpFlagged)"
+    if allowed == target:
+        return free
+    if current == 0:
+        reason = f"{SUSPECT_PRICE}: {why}: may not open {target:+d} sized off it; position unchanged at 0"
+        return free.model_copy(update={"approved": False, "target_qty": 0, "reason": reason})
+    cut = RiskAdjustment(
+        rule=SUSPECT_PRICE,
+        detail=f"{why}: no size is worked out from it; {current:+d} -> {allowed:+d}, not {target:+d}",
+        before_qty=abs(target),
+        after_qty=abs(allowed),
+    )
+    held = f"held at {current:+d}" if allowed == current else f"{current:+d} -> {allowed:+d} only"
+    return free.model_copy(
+        update={
+            "approved": True,
+            "target_qty": allowed,
+            "reason": f"{SUSPECT_PRICE}: {why}: {held} (wanted {target:+d})",
             "adjustments": [*free.adjustments, cut],
         }
     )

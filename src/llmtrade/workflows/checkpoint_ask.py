@@ -96,6 +96,9 @@ class Prepared:
     triggered: bool
     flipped: bool
     quote: Quote | None = None  # the instrument's price now, dated, with its source
+    # What the instrument's last bar looks like when the price is that bar's close and not one to size off (a split-like
+    # jump, or twice or half the close before: market/jumps.py), for the risk gate (SUSPECT_PRICE); None otherwise.
+    suspect: str | None = None
 
 
 STORED = ContextKey("checkpoint_stored", dict[str, Outcome])  # accounts whose checkpoint a run stored earlier
@@ -129,6 +132,7 @@ class PrepareStage:
         self._quotes: dict[str, Quote] = {}
         # This run's indicator sets by symbol: every account is judged at the same `now`.
         self._indicators: dict[str, IndicatorSet] = {}
+        self._suspects: dict[str, str | None] = {}  # by symbol, read with `_indicators`
         self._frozen: dict[bool, list[StoredEvent]] = {}  # the week's pitches (False) or decision (True)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -141,6 +145,7 @@ class PrepareStage:
         )
         self._quotes = quotes
         self._indicators = {}
+        self._suspects = {}
         self._frozen = {}
         stored: dict[str, Outcome] = {}
         asking: list[Prepared] = []
@@ -205,7 +210,9 @@ class PrepareStage:
             return f"flat: no {frozen.instrument} position held"
         price = prices[frozen.instrument]
         pnl_pct = (price / position.avg_price - 1) * (1 if position.qty > 0 else -1)
-        values = indicator_values(bench.market, frozen.instrument, bench.now, price, pnl_pct, held=self._indicators)
+        values = indicator_values(
+            bench.market, frozen.instrument, bench.now, price, pnl_pct, held=self._indicators, suspects=self._suspects
+        )
         before = conviction_now(bench.events, bench.week_id, desk.account.id, frozen)
         if before == 0 or (before > 0) != (position.qty > 0):
             before = 1 if position.qty > 0 else -1  # the position is the truth; conviction follows its side
@@ -215,7 +222,9 @@ class PrepareStage:
         observed = values.get(rule.indicator)
         triggered = not flipped and observed is not None and rule.holds(observed)
         quote = self._quotes.get(frozen.instrument)
-        return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote)
+        # While the market is closed the price is the last bar's close (no quote: the closes themselves).
+        suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
+        return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
 
 
 class AskStage:

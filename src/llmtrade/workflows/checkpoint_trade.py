@@ -58,7 +58,7 @@ class DecideStage:
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench, prices, answered = self.bench, context.get(PRICES), context.get(ANSWERED)
         # The accounts judged in this run were valued moments ago; one resumed after a crash is read again.
-        snapshots = {p.desk.account.id: p.account for p in context.get(ASKING)}
+        prepared = {p.desk.account.id: p for p in context.get(ASKING)}
         outcomes: list[Outcome] = []
         decided: list[Outcome] = []
         for desk in bench.desks:
@@ -67,11 +67,12 @@ class DecideStage:
             if checkpoint is None or checkpoint.action == "STAY" or outcome.orders is not None:
                 outcomes.append(outcome)  # nothing to trade, or decided by an earlier run
                 continue
-            account = (
-                snapshots.get(desk.account.id)
-                or look(bench.events, desk.broker, desk.broker.account(prices), prices).managed
-            )
-            verdict, plan = self._decide(desk, checkpoint, account, prices)
+            judged = prepared.get(desk.account.id)
+            if judged is not None:
+                account, suspect = judged.account, judged.suspect
+            else:
+                account, suspect = look(bench.events, desk.broker, desk.broker.account(prices), prices).managed, None
+            verdict, plan = self._decide(desk, checkpoint, account, prices, suspect)
             outcome = replace(outcome, verdict=verdict, orders=plan)
             outcomes.append(outcome)
             decided.append(outcome)
@@ -81,7 +82,12 @@ class DecideStage:
         return result if decided else result.with_loaded(self.name)
 
     def _decide(
-        self, desk: Desk, checkpoint: Checkpoint, account: AccountSnapshot, prices: dict[str, float]
+        self,
+        desk: Desk,
+        checkpoint: Checkpoint,
+        account: AccountSnapshot,
+        prices: dict[str, float],
+        suspect: str | None = None,
     ) -> tuple[RiskVerdict, OrdersPlanned]:
         bench, account_id, instrument = self.bench, desk.account.id, checkpoint.instrument
         position = account.positions.get(instrument)
@@ -106,6 +112,7 @@ class DecideStage:
             broker_shortable=desk.broker.is_shortable(instrument) if direction == "SHORT" else True,
             halted=stop,
             halt_reason=why,
+            suspect=suspect,
         )
         if stop and not self.dry_run:
             source = f"checkpoint {checkpoint.checkpoint_id}"

@@ -15,6 +15,7 @@ from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.indicators import indicators_of
+from llmtrade.market.jumps import last_suspect
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
 from llmtrade.memo import IdentityMemo
@@ -144,17 +145,23 @@ def indicator_values(
     position_pnl_pct: float,
     *,
     held: dict[str, IndicatorSet] | None = None,
+    suspects: dict[str, str | None] | None = None,
 ) -> dict:
     """The watched quantities now: indicators as of the last complete session, with the price-based
     ones moved to the current price, and the position's P/L. `held`: indicator sets already read at
     this same `now` from this same market, by symbol (filled in here), so accounts holding the same
-    instrument at one checkpoint read its bars once (one MarketDataFetched, not one per account)."""
+    instrument at one checkpoint read its bars once (one MarketDataFetched, not one per account).
+    `suspects` (filled in with `held`): what the symbol's last bar looks like when it is not a price to size off
+    (market/jumps.py `last_suspect`), else None."""
     ind = held.get(symbol) if held is not None else None
     if ind is None:
         series = market.bars_asof([symbol, BENCHMARK], now, sessions=300)
         ind = indicators_of(series.bars[symbol], series.bars.get(BENCHMARK) or None)
         if held is not None:
             held[symbol] = ind
+        if suspects is not None:
+            jump = last_suspect(symbol, series.bars[symbol])
+            suspects[symbol] = jump.looks_like() if jump is not None else None
     values = dict(_numbers_of(ind))
     values["close"] = price
     for window in (20, 50, 200):

@@ -217,6 +217,7 @@ class _Gate:
                 broker_shortable=shortable,
                 halted=stop,
                 halt_reason=why,
+                suspect=snapshot.suspect.get(intent.instrument),
             )
         if stop and not self.dry_run:
             record_shadow_trade(

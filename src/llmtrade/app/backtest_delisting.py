@@ -1,0 +1,190 @@
+"""A backtest symbol whose prices end before the range does: delisted, merged away, an ETF closed.
+
+Refusing it (the validator's stale tail) made the user drop it, and the backtest silently became survivor-only:
+the symbols that died during the range, often after the falls that killed them, were never offered. So a file that
+ends early is taken as the symbol's delisting on its last bar's day:
+- said at the start and recorded once (PricesEndEarly); the benchmark, which every week reads, is refused instead;
+- its bars are valid through that day (MarketData.ends), so every read before it works as for any symbol;
+- a week whose as-of session is its last day or later does not offer it (BacktestContainer.offered): an order then
+  would fill at a session it never had;
+- when its last session closes, every position in it is closed at that close, as holders of a delisted share are
+  paid out: a run `delisting` sends each account's closing order in that session's last second, priced at the
+  close (the paper broker fills an order in session at the quote it is handed), recorded as orders and fills are,
+  then DelistingSettled. No valuation after it reads a price after the last bar: nothing is left holding it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from llmtrade.brokers.order_plan import client_order_id
+from llmtrade.config.models import BENCHMARK
+from llmtrade.domain import streams
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import DelistingSettled, PricesEndEarly, Quote
+from llmtrade.domain.runs import new_run_id
+from llmtrade.domain.streams import ORDERS, week_stream
+from llmtrade.domain.trading import Order, Side
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.llm.records import UsageTotals
+from llmtrade.market.service import MarketData
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.execution import revaluer, send_orders
+
+if TYPE_CHECKING:
+    from llmtrade.app.backtest_container import BacktestContainer
+    from llmtrade.clock import SteppingClock
+
+COMMAND = "delisting"
+
+
+def find_delisted(market: MarketData, symbols: Sequence[str], first: date, last: date) -> dict[str, date]:
+    """Each of `symbols` whose bars (the first provider's: a backtest reads one) end inside first..last before its last
+    session, with its last bar's day. A synthetic market never delists; a provider that fails here says so at the
+    fetch that follows."""
+    sessions = market.calendar.sessions_between(first, last)
+    provider = market.providers[0]
+    if not sessions or provider.synthetic:
+        return {}
+    try:
+        bars = provider.daily_bars(list(symbols), first, last)
+    except LlmtradeError:
+        return {}
+    ends = {
+        s: max(b.day for b in rows if b.day <= last) for s, rows in bars.items() if any(b.day <= last for b in rows)
+    }
+    return {s: day for s, day in ends.items() if sessions[0] <= day < sessions[-1]}
+
+
+def ended_message(symbol: str, last: date, where: str | None) -> str:
+    """What a symbol whose prices end before the range does means for the backtest (`where`: its file)."""
+    place = f" ({where})" if where else ""
+    if symbol == BENCHMARK:
+        return (
+            f"prices end early: {symbol}'s{place} last bar is {last}, before the range ends; every week reads "
+            f"{BENCHMARK}, the benchmark, so the weeks after it cannot run: give its later history, or end the "
+            "range there"
+        )
+    return (
+        f"prices end early: {symbol}'s{place} last bar is {last}, before the range ends: taken as delisted that day. "
+        f"It is offered to the committee while it has a later session to trade in; every position in it is closed "
+        f"at its close of {last} when that session ends (DelistingSettled), and nothing is valued from a later price. "
+        "If it still traded, give the file its later history"
+    )
+
+
+def record_delisted(
+    app: BacktestContainer, storage: Storage, ends: Mapping[str, date], where: Mapping[str, str | None]
+) -> None:
+    """Say each delisting of `ends` and record it once per backtest (PricesEndEarly on the backtest stream)."""
+    known = {
+        PricesEndEarly.from_event(e).symbol
+        for e in storage.events.read_stream(streams.BACKTEST)
+        if e.type == PricesEndEarly.event_type()
+    }
+    fresh = [
+        NewEvent.of(PricesEndEarly(symbol=s, last_day=day, where=where.get(s)), stream=streams.BACKTEST)
+        for s, day in sorted(ends.items())
+        if s not in known
+    ]
+    if fresh:
+        storage.events.append(fresh)
+    for symbol, day in sorted(ends.items()):
+        app.say(ended_message(symbol, day, where.get(symbol)))
+
+
+def settle_due(app: BacktestContainer, clock: SteppingClock, before: datetime) -> None:
+    """Close every position in each delisted symbol whose last session closes at or before `before` (the next job's
+    instant) and is not settled yet, in that session's last second."""
+    if not app.delisted:
+        return
+    with app.storage() as storage:
+        settled = {
+            DelistingSettled.from_event(e).symbol
+            for e in storage.events.read_stream(streams.BACKTEST)
+            if e.type == DelistingSettled.event_type()
+        }
+    for symbol, last in sorted(app.delisted.items(), key=lambda item: (item[1], item[0])):
+        closes = app.calendar.session_close(last)
+        if symbol in settled or closes > before:
+            continue
+        clock.set(max(clock.now(), closes - timedelta(seconds=1)))  # in session: filled at the quote handed over
+        _settle(app, symbol, last)
+
+
+class _LastClose:
+    """The quote source of a delisting's closing orders: `symbol`'s last close, observed now (QuoteSource)."""
+
+    def __init__(self, quote: Quote):
+        self._quote = quote
+
+    def quote(self, symbol: str, now: datetime | None = None) -> Quote:
+        if symbol != self._quote.symbol:
+            raise MarketDataError(f"a delisting of {self._quote.symbol} prices nothing else ({symbol})")
+        return self._quote
+
+    def quotes(self, symbols: Sequence[str], now: datetime | None = None) -> dict[str, Quote]:
+        return {s: self.quote(s, now) for s in symbols}
+
+
+def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
+    """Close every account's position in `symbol` at `last`'s close, as one run `delisting` of its own."""
+    from llmtrade.app.runs import RunLog  # the app's runs, as jobs open them
+
+    now = app.clock.now()
+    week_id = week_id_for(last)
+    with app.storage() as storage:
+        market = app.market(storage, record=False)
+        [bar] = market.bars([symbol], last, last).bars[symbol]
+        source = market.providers[0]
+        quote = Quote(symbol=symbol, price=bar.close, as_of=now, provider=source.name, kind="close")
+        quote = quote.model_copy(update={"synthetic": source.synthetic})
+        run_id = new_run_id(now)
+        run = RunLog(storage.events, run_id=run_id, command=COMMAND, week_id=week_id, timer=app.timer())
+        run.started(
+            arguments={"symbol": symbol, "last_day": last.isoformat()},
+            mode=app.mode.value,
+            mode_reason="a backtest symbol's last session closed",
+            config_source=app.loaded.source,
+        )
+        prices = {symbol: bar.close}
+        closed: dict[str, int] = {}
+        for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
+            held = desk.broker.account(prices).positions.get(symbol)
+            if held is None or held.qty == 0:
+                continue
+            order = Order(
+                client_order_id=client_order_id(week_id, desk.account.id, symbol, COMMAND),
+                account_id=desk.account.id,
+                week_id=week_id,
+                symbol=symbol,
+                side=Side.SELL if held.qty > 0 else Side.BUY,
+                qty=abs(held.qty),
+                intent="close",
+            )
+            after_fill = revaluer(storage.events, desk, app.loaded.config, prices, week_id=week_id, run_id=run_id)
+            stream = week_stream(week_id, ORDERS)
+            send_orders(
+                storage.events,
+                desk.broker,
+                [order],
+                stream=stream,
+                week_id=week_id,
+                run_id=run_id,
+                after_fill=after_fill,
+            )
+            closed[desk.account.id] = held.qty
+        settled = DelistingSettled(symbol=symbol, last_day=last, close=bar.close, closed=closed)
+        storage.events.append([NewEvent.of(settled, stream=streams.BACKTEST, week_id=week_id, run_id=run_id)])
+        run.finished(UsageTotals(), degraded=False)
+    app.say(
+        f"delisted: {symbol}'s last session {last} has closed: "
+        + (
+            ", ".join(f"{account} closed {qty:+d} at {bar.close:.2f}" for account, qty in closed.items())
+            if closed
+            else "no account held it"
+        )
+    )

@@ -1,0 +1,112 @@
+"""A universe symbol delisted during a backtest's range is traded until it delists, then every position in it is
+closed at its last close; it is never refused (which made the backtest survivor-only) and never valued from a price
+after its last bar."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.container import Container
+from llmtrade.app.leaderboard import leaderboard
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
+from llmtrade.config.models import BENCHMARK
+from llmtrade.domain.market import Bar
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database
+from tests.test_backtest import _unique, _url
+from tests.test_backtest_bad_start import WEEK, _write, history, refused_at_start
+
+LAST = WEEK + timedelta(days=1)  # GLD's last bar: the Thursday of the first week
+SECOND = WEEK + timedelta(days=7)
+
+
+@pytest.fixture
+def bars() -> dict[str, list[Bar]]:
+    return history(SECOND + timedelta(days=10))  # through the second week's postmortem
+
+
+def _rising(rows: list[Bar], before: date) -> list[Bar]:
+    """`rows` climbing steadily from 60 sessions before `before` to their end, so the rules' PMs, which follow the
+    strongest trend, pitch it long and its owners stay in it while it climbs."""
+    start = len([b for b in rows if b.day < before]) - 60
+    keys = ("open", "high", "low", "close")
+    return [
+        b.model_copy(update={k: getattr(b, k) * 1.012 ** max(i - start, 0) for k in keys}) for i, b in enumerate(rows)
+    ]
+
+
+def _books(pg_admin_url: str, name: str, kind: str) -> list[tuple[str | None, dict]]:
+    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+        return conn.execute("SELECT run_id, payload FROM events WHERE type = %s ORDER BY id", (kind,)).fetchall()
+
+
+def test_a_symbol_delisted_mid_range_is_traded_until_then_and_closed_at_its_last_close(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Found in the brief: a file ending before --to was refused at the prefetch as stale, so the user had to drop
+    the symbol and the backtest silently kept the survivors only."""
+    folder, name = tmp_path / "prices", _unique()
+    gld = [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]
+    _write(folder, {**bars, "GLD": gld})
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=SECOND, offline=True, replay=False, csv=folder)
+    # No checkpoint: the rules' owners would take profits before the delisting, leaving nothing for it to close.
+    loaded = load_config(None)
+    schedule = loaded.config.schedule.model_copy(update={"checkpoints": []})
+    loaded = replace(loaded, config=loaded.config.model_copy(update={"schedule": schedule}))
+    result = backtest(settings, loaded, None, spec, say=said.append)
+    assert result.weeks_run == 2
+    [warning] = [text for text in said if text.startswith("prices end early")]
+    assert f"GLD's ({folder / 'GLD.csv'}) last bar is {LAST}" in warning and "taken as delisted" in warning
+    [(_, ended)] = _books(pg_admin_url, name, "PricesEndEarly")
+    assert (ended["symbol"], ended["last_day"]) == ("GLD", str(LAST))
+    # Offered the first week (it trades on after that week's as-of), not the second.
+    snapshots = [p["snapshot"] for _, p in _books(pg_admin_url, name, "MarketSnapshotTaken")]
+    offered = {s["session"]: "GLD" in s["indicators"] for s in snapshots}
+    assert offered[str(WEEK - timedelta(days=1))] and not offered[str(SECOND - timedelta(days=1))]
+    # Every position in it closed at its last close, in its last session, by the delisting's own run.
+    [(run_id, settled)] = _books(pg_admin_url, name, "DelistingSettled")
+    assert settled["close"] == pytest.approx(gld[-1].close) and settled["last_day"] == str(LAST)
+    assert settled["closed"], "no account held GLD: the test proves nothing of the close"
+    fills = [p["fill"] for _, p in _books(pg_admin_url, name, "OrderFilled") if p["fill"]["symbol"] == "GLD"]
+    closes = [f for f in fills if f["client_order_id"].endswith("delisting") or "delisting" in f["client_order_id"]]
+    assert {f["account_id"] for f in closes} == set(settled["closed"])
+    last_close_at = TradingCalendar().session_close(LAST)
+    for fill in closes:
+        assert datetime.fromisoformat(fill["filled_at"]) < last_close_at
+        assert fill["price"] == pytest.approx(gld[-1].close, rel=0.002)  # the close, with the paper broker's slippage
+    assert all(datetime.fromisoformat(f["filled_at"]) < last_close_at for f in fills)  # nothing traded it after
+    [(run, started)] = [r for r in _books(pg_admin_url, name, "RunStarted") if r[0] == run_id]
+    assert started["command"] == "delisting" and run == run_id
+    # Nothing holds it after its last day (every account's GLD fills net to zero), so nothing is valued from a
+    # price of it after its last bar.
+    net: dict[str, int] = {}
+    for fill in fills:
+        net[fill["account_id"]] = net.get(fill["account_id"], 0) + (
+            fill["qty"] if fill["side"] == "buy" else -fill["qty"]
+        )
+    assert set(net.values()) == {0}
+    # The leaderboard of these books reads GLD's closes through its last day (it said "stale" before).
+    live = Container(settings, loaded, FixedClock(datetime(2026, 2, 20, tzinfo=UTC)), None, print)
+    board = leaderboard(live, backtest=name)
+    [note] = [n for n in board.notes if n.startswith("prices ended during the range")]
+    assert f"GLD on {LAST} (settled at that close)" in note
+
+
+def test_a_benchmark_that_ends_early_is_refused_before_anything_is_cached(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {**bars, BENCHMARK: [b for b in bars[BENCHMARK] if b.day <= LAST]})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=SECOND, offline=True, replay=False, csv=folder)
+    refused_at_start(settings, spec, pg_admin_url, rf"SPY's \(.*SPY\.csv\) last bar is {LAST}.*the benchmark")
