@@ -34,8 +34,8 @@ from llmtrade.commands import (
     week,
 )
 from llmtrade.commands.context import State
-from llmtrade.commands.options import LogJson, Verbose
-from llmtrade.console import print_error
+from llmtrade.commands.options import LogJson, Quiet, Verbose
+from llmtrade.console import print_error, quiet_on_success, speak_again
 from llmtrade.exits import INTERRUPTED, classify, sigterm_as_interrupt, stopped_by_signal
 
 
@@ -99,11 +99,13 @@ def root(
     ] = False,
     log_json: LogJson = False,
     verbose: Verbose = False,
+    quiet: Quiet = False,
 ) -> None:
     from llmtrade.domain.tracing import runs_started
     from llmtrade.observe.logs import configure
 
     root = State(config)
+    root.quiet = quiet_on_success(quiet)
     root.runs_before = len(runs_started())
     bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
     root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
@@ -122,6 +124,8 @@ def _after_command(ctx: typer.Context, error: BaseException | None) -> None:
     metrics.export_traces_after_command(root, error)
     if root.logging is not None:
         root.logging.close()
+    if root.quiet is not None:
+        speak_again(root.quiet)
 
 
 for group in (

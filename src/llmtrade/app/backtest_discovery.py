@@ -82,7 +82,7 @@ class BacktestDiscovery:
                         # its discovery for good (a resume starts after it); a backtest has no weekly run to be on
                         # time for, so it stops, and the same command later runs the discovery again.
                         raise
-                    self.app.say(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
+                    self.app.warning(f"backtest discovery before the weekly run of {week_id} failed ({exc})")
                     return
                 judged = {s.symbol for rows in found.scores.values() for s in rows}
                 self.pending.setdefault(found.session, set()).update(judged)
@@ -141,7 +141,7 @@ def start(
             both = {**(fetched.bars if fetched else {}), **shared.bars}
             held = HeldBars.of(market, replace(fetched or shared, bars={s: both[s] for s in symbols}))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
-        app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
+        app.warning(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {
         session: {s.symbol for m in made for s in m.suggestions}
         for session, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()

@@ -63,6 +63,7 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
     from llmtrade.app import jobs  # lazy: see package docstring
     from llmtrade.app.alerting import alerting
+    from llmtrade.commands.render.week import degraded
 
     app = container(ctx, offline=offline)
     with alerting(app, silence=True):  # run-due also notices a cron that stopped succeeding (issue 16)
@@ -84,6 +85,8 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
                 else ""
             )
         )
+        for note in degraded(result.report):
+            out.warning(f"{result.job} DEGRADED: {note}")
 
 
 def register(app: typer.Typer) -> None:
