@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import gc
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,49 @@ def test_every_coroutine_of_llmtrade_is_run_by_the_one_runner() -> None:
             if (of_asyncio and node.attr in {"run", "Runner"}) or node.attr in {"run_until_complete", "run_forever"}:
                 found.append(f"{path.relative_to(package)}:{node.lineno}")
     assert found == []
+
+
+_STOPPED_WHILE_ORDERING = """
+import os, signal, sys, threading, time
+from llmtrade.brokers.paper import PaperBroker
+real = PaperBroker.submit
+fired = threading.Event()
+def submit(self, *args, **kwargs):
+    if not fired.is_set():  # the first order: SIGTERM lands in the main thread while it is in flight
+        fired.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+    return real(self, *args, **kwargs)
+PaperBroker.submit = submit
+from llmtrade.cli import main
+sys.argv = ["llmtrade", *sys.argv[1:]]
+main()
+"""
+
+
+def test_cron_run_due_stopped_while_its_orders_are_in_flight_and_the_next_wake_up(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's cron line, `llmtrade -q run-due`, as a process that SIGTERM stops while the weekly run's orders
+    are with the broker (worker threads): one line, 143; every order sent is on file once with its submission; the
+    next wake-up finishes the week silently, sending none again."""
+    env = {**cli_env, "LLMTRADE_NOW": "2026-01-07T08:01:00-05:00"}
+    launcher = tmp_path / "stopped_while_ordering.py"
+    launcher.write_text(_STOPPED_WHILE_ORDERING)
+    stopped = subprocess.run(
+        [sys.executable, str(launcher), "-q", "run-due"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert stopped.returncode == 143, stopped.stderr
+    assert (stopped.stdout, stopped.stderr.splitlines()) == ("", [TERMINATED])
+    url = cli_env["DATABASE_URL"]
+    accepted = _rows(url, "SELECT payload->'order'->>'client_order_id' FROM events WHERE type = 'PaperOrderAccepted'")
+    submitted = _rows(url, "SELECT payload->'order'->>'client_order_id' FROM events WHERE type = 'OrderSubmitted'")
+    assert accepted and sorted(accepted) == sorted(submitted)  # nothing half written: each order with its record
+
+    woken = subprocess.run(
+        [sys.executable, "-m", "llmtrade", "-q", "run-due"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert (woken.returncode, woken.stdout, woken.stderr) == (0, "", "")
+    again = _rows(url, "SELECT payload->'order'->>'client_order_id' FROM events WHERE type = 'PaperOrderAccepted'")
+    assert len(again) == len(set(again)) and set(accepted) <= set(again)
+    assert _rows(url, "SELECT count(*) FROM events WHERE type = 'WeekCompleted'") == [1]
