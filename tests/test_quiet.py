@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from tests.fakes.committee_answers import committee_answer
+from tests.fakes.committee_answers import grok_cannot_pitch
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 
 runner = CliRunner()
@@ -64,13 +64,6 @@ def test_json_and_errors_are_kept(wednesday_week: str) -> None:
 def test_a_degraded_run_is_said_with_quiet_too(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-
-    def grok_cannot_pitch(body: dict[str, Any]) -> dict[str, Any]:
-        reply = committee_answer(body)
-        fmt = body.get("response_format", {}).get("json_schema", {})
-        if body["model"] == "x-ai/grok-4" and fmt.get("name") == "PitchAnswer":
-            reply["choices"][0]["message"]["content"] = "I would rather not commit to a trade."
-        return reply
 
     with fake_llm() as fake:
         fake.answer = grok_cannot_pitch
