@@ -200,3 +200,30 @@ def test_cron_run_due_stopped_while_its_orders_are_in_flight_and_the_next_wake_u
     again = _rows(url, "SELECT payload->'order'->>'client_order_id' FROM events WHERE type = 'PaperOrderAccepted'")
     assert len(again) == len(set(again)) and set(accepted) <= set(again)
     assert _rows(url, "SELECT count(*) FROM events WHERE type = 'WeekCompleted'") == [1]
+
+
+@pytest.mark.parametrize(
+    ("stop_kind", "code", "line"), [("sigterm", 143, TERMINATED), ("ctrl-c twice", 130, INTERRUPTED)]
+)
+def test_a_stop_in_the_metrics_written_after_a_command_is_its_line_and_code_and_a_failure_keeps_its_own(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, stop_kind: str, code: int, line: str
+) -> None:
+    """The metrics and traces are written after every command, still under the CLI's SIGTERM handler: a stop landing
+    there ended a command that had succeeded with typer's silent 130, and one that had failed (exit 2, its line said)
+    with 130 too, its code lost."""
+    from llmtrade.commands import metrics
+
+    stop = STOPS[stop_kind][0]
+
+    def stopped_while_publishing(*args: object) -> None:
+        stop()
+
+    monkeypatch.setattr(metrics, "publish_after_command", stopped_while_publishing)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-10T12:00:00-05:00")  # a Saturday: nothing is due
+    succeeded = _invoke("-q", "run-due")
+    assert (succeeded.exit_code, succeeded.stdout, succeeded.stderr.splitlines()) == (code, "", [line])
+
+    failed = _invoke("checkpoint", "11:11")
+    assert failed.exit_code == 2
+    [said] = failed.stderr.splitlines()
+    assert said.startswith("error: '11:11' is not a configured checkpoint time")
