@@ -278,12 +278,12 @@ def test_crontab_lines_run_run_due_on_weekdays_in_new_york_time() -> None:
     lines = crontab_lines("/opt/llmtrade/bin/llmtrade")
     assert "CRON_TZ=America/New_York" in lines
     assert lines[0].startswith("#")
-    assert lines[-1] == "*/5 * * * 1-5 /opt/llmtrade/bin/llmtrade run-due >> ~/llmtrade-cron.log 2>&1"
+    assert lines[-1] == "*/5 * * * 1-5 /opt/llmtrade/bin/llmtrade --quiet run-due >> ~/llmtrade-cron.log 2>&1"
 
 
 def test_crontab_lines_take_interval_and_log_path_and_escape_percent() -> None:
     line = crontab_lines("/opt/my tools/llmtrade", every_minutes=10, log="/var/log/llm%trade.log")[-1]
-    assert line == r"*/10 * * * 1-5 '/opt/my tools/llmtrade' run-due >> /var/log/llm\%trade.log 2>&1"
+    assert line == r"*/10 * * * 1-5 '/opt/my tools/llmtrade' --quiet run-due >> /var/log/llm\%trade.log 2>&1"
     with pytest.raises(ValueError, match="every_minutes"):
         crontab_lines("llmtrade", every_minutes=0)
 
@@ -297,7 +297,8 @@ def test_crontab_lines_carry_the_env_folder_config_and_home_cron_would_not_have(
     )
     assert lines[-2:] == [
         "LLMTRADE_HOME=/srv/llmtrade",
-        r"*/5 * * * 1-5 cd '/home/me/my llmtrade' && /opt/llmtrade/bin/llmtrade --config /home/me/cfg\%1 run-due"
+        r"*/5 * * * 1-5 cd '/home/me/my llmtrade' && /opt/llmtrade/bin/llmtrade --config /home/me/cfg\%1 --quiet"
+        " run-due"
         " >> ~/llmtrade-cron.log 2>&1",
     ]
 
@@ -317,7 +318,7 @@ def test_schedule_crontab_writes_in_the_env_folder_config_and_home_of_the_shell_
 
     assert f"LLMTRADE_HOME={home.resolve()}" in lines
     assert lines[-1].startswith(f"*/5 * * * 1-5 cd {tmp_path / 'work'} && ")
-    assert f" --config {config.resolve()} run-due >> " in lines[-1]
+    assert f" --config {config.resolve()} --quiet run-due >> " in lines[-1]
 
     (tmp_path / "work" / ".env").unlink()
     monkeypatch.delenv("LLMTRADE_HOME")

@@ -277,14 +277,16 @@ def crontab_lines(
     command = _cron_word(shlex.quote(executable))
     if config_dir is not None:
         command += f" --config {_cron_word(shlex.quote(str(config_dir)))}"
-    command += f" run-due >> {_cron_word(_quote_path(log))} 2>&1"
+    # --quiet: the log (or cron's mail) gets what needs a look, not a line per wake-up (`status` lists the runs).
+    command += f" --quiet run-due >> {_cron_word(_quote_path(log))} 2>&1"
     if workdir is not None:
         command = f"cd {_cron_word(shlex.quote(str(workdir)))} && {command}"
     return [
         f"# llmtrade: wake every {every_minutes} min on weekdays; `run-due` decides what is due (weekly run,",
-        "# checkpoints, postmortem) in America/New_York time and does nothing otherwise. Weekends are skipped",
-        "# because nothing fires then. CRON_TZ is honoured by cronie; a cron that ignores it uses the machine's",
-        "# zone, which is fine unless that zone is far from New York (Friday afternoon there may be Saturday).",
+        "# checkpoints, postmortem) in America/New_York time and does nothing otherwise; with --quiet only",
+        "# warnings and errors reach the log. Weekends are skipped because nothing fires then. CRON_TZ is",
+        "# honoured by cronie; a cron that ignores it uses the machine's zone, which is fine unless that zone",
+        "# is far from New York (Friday afternoon there may be Saturday).",
         "CRON_TZ=America/New_York",
         *([f"LLMTRADE_HOME={home}"] if home is not None else []),
         f"{minutes} * * * 1-5 {command}",
