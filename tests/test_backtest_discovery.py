@@ -236,7 +236,7 @@ def test_a_discovery_failing_week_after_week_is_said_when_it_starts_and_when_it_
     from llmtrade.app.backtest_discovery import BacktestDiscovery
 
     said: list[str] = []
-    found = BacktestDiscovery(app=SimpleNamespace(say=said.append), candidates=[], spent=Counter(), held=None)  # type: ignore[arg-type]
+    found = BacktestDiscovery(app=SimpleNamespace(warning=said.append), candidates=[], spent=Counter(), held=None)  # type: ignore[arg-type]
     weeks = [FIRST + timedelta(weeks=k) for k in range(8)]
     short, down = "no discovery candidate has enough history to judge", "another reason"
     for week in weeks[:3]:

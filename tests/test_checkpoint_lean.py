@@ -33,24 +33,25 @@ from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.schedule import JobKind, _retry_deadline, retry_deadline
+from tests.fakes.sinks import SinkOver
 from tests.market_series import good_bars
 from tests.test_memory_use_units import _hit
 
 STREAM = "run:lean-test"
 
 
-class OnWhichThread:
+class OnWhichThread(SinkOver):
     """The real store, noting each append's batch and the thread it ran on."""
 
     def __init__(self, events: EventStore):
-        self.events = events
+        super().__init__(events)
         self.batches: list[list[str]] = []
         self.threads: list[int] = []
 
     def append(self, events: Sequence[NewEvent], **kw: Any) -> object:
         self.batches.append([e.payload["stage"] for e in events])
         self.threads.append(threading.get_ident())
-        return self.events.append(events, **kw)
+        return super().append(events, **kw)
 
 
 def _event(i: int) -> NewEvent:

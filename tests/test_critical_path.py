@@ -47,6 +47,7 @@ from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.valuation import value_account
 from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.fakes.sinks import ListSink, SinkOver
 
 WEEK = date(2026, 1, 7)
 BEFORE_OPEN = datetime(2026, 1, 7, 13, 0, tzinfo=UTC)  # 08:00 New York
@@ -56,35 +57,32 @@ CONFIG = load_config(None).config
 ACCOUNT = CONFIG.accounts.accounts[0]
 
 
-class Counting:
+class Counting(SinkOver):
     """The real store, with every append call's batch kept (one call is one transaction)."""
 
     def __init__(self, events: EventStore):
-        self.events = events
+        super().__init__(events)
         self.batches: list[list[str]] = []
 
     def append(self, events: Sequence[NewEvent], **kw: Any) -> object:
         self.batches.append([e.type for e in events])
-        return self.events.append(events, **kw)
+        return super().append(events, **kw)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.events, name)
 
 
-class Broken:
+class Broken(ListSink):
     def append(self, events: Sequence[NewEvent], **kw: Any) -> object:
         raise OperationalError("the database went away")
 
 
-class Slow:
+class Slow(SinkOver):
     """The real store, each append a little slow (a batch is still being written when the next comes)."""
-
-    def __init__(self, events: EventStore):
-        self.events = events
 
     def append(self, events: Sequence[NewEvent], **kw: Any) -> object:
         time.sleep(0.2)
-        return self.events.append(events, **kw)
+        return super().append(events, **kw)
 
 
 def _event(i: int) -> NewEvent:

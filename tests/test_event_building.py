@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -25,6 +24,7 @@ from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.pipeline.context import ContextKey, PipelineContext, StageReport
 from llmtrade.pipeline.pipeline import Pipeline
+from tests.fakes.sinks import ListSink
 
 WEEK = date(2016, 1, 6)
 PAYLOADS: list[EventPayload] = [
@@ -154,15 +154,6 @@ def test_every_context_update_is_the_model_copy_it_replaces_and_leaves_the_origi
         two.run_id = "y"  # type: ignore[misc]
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.events: list[NewEvent] = []
-
-    def append(self, events: Sequence[NewEvent]) -> object:
-        self.events.extend(events)
-        return events
-
-
 class _Writes:
     name = "writes"
     reads = ()
@@ -173,7 +164,7 @@ class _Writes:
 
 
 def test_a_stages_started_event_is_its_own_runs_in_every_run() -> None:
-    sink = _Sink()
+    sink = ListSink()
     for run_id in ("r1", "r2"):
         asyncio.run(Pipeline([_Writes()], sink).run(PipelineContext(run_id=run_id, week_id=WEEK)))
     started = [e for e in sink.events if e.type == "StageStarted"]

@@ -310,6 +310,14 @@ def test_a_404_about_structured_outputs_steps_down_too_but_a_plain_404_does_not(
     assert not isinstance(caught.value, StructuredOutputRefused)
 
 
+def test_a_provider_configured_without_structured_outputs_is_asked_with_json_object_first(storage: Storage) -> None:
+    # models.yaml `structured_outputs: false`: read from the client's contract (ProviderClient), not with a getattr
+    # whose default would have asked such a server with json_schema first.
+    with fake_llm():
+        answered = _ask(_gateway(storage, structured_outputs=False))
+    assert not answered.repaired and [c.response_mode for c in _done(storage)] == ["json_object"]
+
+
 def test_the_fallback_chain_against_the_loopback_server(storage: Storage) -> None:
     with FakeOpenAIServer() as server:
         server.behaviour = f.refuses_format("json_schema", "json_object")

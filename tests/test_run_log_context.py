@@ -13,9 +13,10 @@ from llmtrade.app.runs import RunLog, start_run
 from llmtrade.domain.tracing import _context, log_context
 from llmtrade.errors import TemporaryError
 from llmtrade.llm.records import UsageTotals
+from tests.fakes.sinks import ListSink
 
 
-class GoneDatabase:
+class GoneDatabase(ListSink):
     """An event sink whose database went away: every append fails, as psycopg's would."""
 
     def append(self, events: Sequence[object]) -> list[object]:

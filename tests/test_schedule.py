@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from typer.testing import CliRunner
 
+from llmtrade.cli import app
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import PostmortemRun, ScheduleConfig, Weekday
 from llmtrade.market.calendar import TradingCalendar
@@ -23,6 +27,7 @@ from llmtrade.workflows.schedule import (
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
 CHECKPOINTS = ["09:00", "12:00", "14:00", "15:50"]
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -273,11 +278,50 @@ def test_crontab_lines_run_run_due_on_weekdays_in_new_york_time() -> None:
     lines = crontab_lines("/opt/llmtrade/bin/llmtrade")
     assert "CRON_TZ=America/New_York" in lines
     assert lines[0].startswith("#")
-    assert lines[-1] == "*/5 * * * 1-5 /opt/llmtrade/bin/llmtrade run-due >> ~/llmtrade-cron.log 2>&1"
+    assert lines[-1] == "*/5 * * * 1-5 /opt/llmtrade/bin/llmtrade --quiet run-due >> ~/llmtrade-cron.log 2>&1"
 
 
 def test_crontab_lines_take_interval_and_log_path_and_escape_percent() -> None:
     line = crontab_lines("/opt/my tools/llmtrade", every_minutes=10, log="/var/log/llm%trade.log")[-1]
-    assert line == r"*/10 * * * 1-5 '/opt/my tools/llmtrade' run-due >> /var/log/llm\%trade.log 2>&1"
+    assert line == r"*/10 * * * 1-5 '/opt/my tools/llmtrade' --quiet run-due >> /var/log/llm\%trade.log 2>&1"
     with pytest.raises(ValueError, match="every_minutes"):
         crontab_lines("llmtrade", every_minutes=0)
+
+
+def test_crontab_lines_carry_the_env_folder_config_and_home_cron_would_not_have() -> None:
+    lines = crontab_lines(
+        "/opt/llmtrade/bin/llmtrade",
+        workdir=Path("/home/me/my llmtrade"),
+        config_dir=Path("/home/me/cfg%1"),
+        home=Path("/srv/llmtrade"),
+    )
+    assert lines[-2:] == [
+        "LLMTRADE_HOME=/srv/llmtrade",
+        r"*/5 * * * 1-5 cd '/home/me/my llmtrade' && /opt/llmtrade/bin/llmtrade --config /home/me/cfg\%1 --quiet"
+        " run-due"
+        " >> ~/llmtrade-cron.log 2>&1",
+    ]
+
+
+def test_schedule_crontab_writes_in_the_env_folder_config_and_home_of_the_shell_that_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cron runs the line in the home folder with almost no environment: a `.env` beside the command (the keys), a
+    config folder and LLMTRADE_HOME that the shell had were lost, and a live setup ran offline on other books
+    (found trying the README's cron line; with --quiet it would not even say its mode)."""
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    (tmp_path / "work" / ".env").write_text("OPENROUTER_API_KEY=\n")
+    home = Path(os.environ["LLMTRADE_HOME"])
+
+    lines = runner.invoke(app, ["--config", str(config), "schedule", "crontab"]).stdout.splitlines()
+
+    assert f"LLMTRADE_HOME={home.resolve()}" in lines
+    assert lines[-1].startswith(f"*/5 * * * 1-5 cd {tmp_path / 'work'} && ")
+    assert f" --config {config.resolve()} --quiet run-due >> " in lines[-1]
+
+    (tmp_path / "work" / ".env").unlink()
+    monkeypatch.delenv("LLMTRADE_HOME")
+    plain = runner.invoke(app, ["schedule", "crontab"]).stdout.splitlines()
+    assert not [line for line in plain if line.startswith("LLMTRADE_HOME=")]
+    assert " cd " not in plain[-1] and "--config" not in plain[-1]

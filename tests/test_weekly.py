@@ -18,7 +18,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
 from llmtrade.workflows import committee_stages, execution, memory_stages, research_stages, trading_stages
-from tests.fakes.committee_answers import committee_answer
+from tests.fakes.committee_answers import grok_cannot_pitch
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.support import WEDNESDAY_8AM, stored_events
 
@@ -211,13 +211,6 @@ def test_two_concurrent_runs_of_one_week_produce_one_set_of_events(wednesday_wee
 def test_an_invalid_pm_answer_degrades_only_that_account(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-
-    def grok_cannot_pitch(body: dict[str, Any]) -> dict[str, Any]:
-        reply = committee_answer(body)
-        fmt = body.get("response_format", {}).get("json_schema", {})
-        if body["model"] == "x-ai/grok-4" and fmt.get("name") == "PitchAnswer":
-            reply["choices"][0]["message"]["content"] = "I would rather not commit to a trade."
-        return reply
 
     with fake_llm() as fake:
         fake.answer = grok_cannot_pitch

@@ -34,8 +34,8 @@ from llmtrade.commands import (
     week,
 )
 from llmtrade.commands.context import State
-from llmtrade.commands.options import LogJson, Verbose
-from llmtrade.console import print_error
+from llmtrade.commands.options import LogJson, Quiet, Verbose
+from llmtrade.console import print_error, quiet_on_success, speak_again
 from llmtrade.exits import INTERRUPTED, classify, sigterm_as_interrupt, stopped_by_signal
 
 
@@ -68,7 +68,16 @@ class _Group(TyperGroup):
             print_error(failure.message)
             ctx.exit(failure.code)
         finally:
-            _after_command(ctx, error)
+            try:
+                _after_command(ctx, error)
+            except KeyboardInterrupt as stop:
+                # Landing in the metrics or traces written after the command: a command that succeeded ends as the
+                # stop (its line and code, as anywhere else); one that failed keeps its own line and code, said
+                # already. Typer ended either with a silent 130, the failure's code lost.
+                if error is None:
+                    stopped = stopped_by_signal(stop) or INTERRUPTED
+                    print_error(stopped.message)
+                    ctx.exit(stopped.code)
 
 
 app = typer.Typer(
@@ -99,11 +108,13 @@ def root(
     ] = False,
     log_json: LogJson = False,
     verbose: Verbose = False,
+    quiet: Quiet = False,
 ) -> None:
     from llmtrade.domain.tracing import runs_started
     from llmtrade.observe.logs import configure
 
     root = State(config)
+    root.quiet = quiet_on_success(quiet)
     root.runs_before = len(runs_started())
     bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
     root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
@@ -118,10 +129,14 @@ def _after_command(ctx: typer.Context, error: BaseException | None) -> None:
     root = ctx.obj
     if not isinstance(root, State):
         return  # --help, --version: no command ran
-    metrics.publish_after_command(root, error)
-    metrics.export_traces_after_command(root, error)
-    if root.logging is not None:
-        root.logging.close()
+    try:
+        metrics.publish_after_command(root, error)
+        metrics.export_traces_after_command(root, error)
+    finally:  # a stop landing in them still leaves the log closed and --quiet put back for the next command
+        if root.logging is not None:
+            root.logging.close()
+        if root.quiet is not None:
+            speak_again(root.quiet)
 
 
 for group in (

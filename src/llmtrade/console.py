@@ -1,13 +1,31 @@
 """Terminal output: rich tables on a terminal, plain tab-separated text when piped.
 
-Cron mails and `| grep` pipelines get stable plain text; people at a terminal get tables.
+Cron mails and `| grep` pipelines get stable plain text; people at a terminal get tables. With `llmtrade --quiet`
+(`quiet_on_success`) a command says nothing on success: no result lines or tables, no mode banner or progress; only
+what needs a look (`Output.warning`, commands/context.py `warn`), errors, and documents asked for (`--json`).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextvars import ContextVar, Token
 from typing import Any
+
+_QUIET: ContextVar[bool] = ContextVar("llmtrade_quiet", default=False)
+
+
+def quiet_on_success(on: bool) -> Token[bool]:
+    """From now until `speak_again(token)`, what a command says on success is left out (`llmtrade --quiet`)."""
+    return _QUIET.set(on)
+
+
+def speak_again(token: Token[bool]) -> None:
+    _QUIET.reset(token)
+
+
+def quiet() -> bool:
+    return _QUIET.get()
 
 
 class Output:
@@ -26,12 +44,23 @@ class Output:
         return self._console
 
     def line(self, text: str = "", style: str | None = None) -> None:
+        if quiet():
+            return
+        self._line(text, style)
+
+    def warning(self, text: str) -> None:
+        """A line that needs a look (a degraded run): said with --quiet too."""
+        self._line(text, "bold red")
+
+    def _line(self, text: str, style: str | None) -> None:
         if self.plain:
             print(text, file=self._stream)
         else:
             self.console.print(text, style=style, markup=False)
 
     def heading(self, text: str) -> None:
+        if quiet():
+            return
         if self.plain:
             print(f"== {text}", file=self._stream)
         else:
@@ -39,6 +68,8 @@ class Output:
 
     def pairs(self, rows: Sequence[tuple[str, Any]]) -> None:
         """Key/value lines, aligned on a terminal."""
+        if quiet():
+            return
         if self.plain:
             for key, value in rows:
                 print(f"{key}: {value}", file=self._stream)
@@ -53,6 +84,8 @@ class Output:
         self.console.print(table)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if quiet():
+            return
         if self.plain:
             print(f"# {title}", file=self._stream)
             print("\t".join(columns), file=self._stream)

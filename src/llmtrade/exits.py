@@ -147,7 +147,7 @@ def causes(exc: BaseException) -> list[BaseException]:
     link: BaseException | None = exc
     while link is not None and all(link is not s for s in seen):
         seen.append(link)
-        cause = link.cause if isinstance(link, StageError) else None
+        cause = link.cause if isinstance(link, StageError) else None  # also when built without `from`
         link = link.__cause__ or cause or link.__context__
     return seen
 
@@ -170,7 +170,7 @@ def _classified(exc: BaseException) -> Failure | None:
     outer: StageError | None = None
     stage = ""
     lost: tuple[Row, BaseException] | None = None
-    for link in _chain(exc):
+    for link in causes(exc):
         if isinstance(link, StageError):
             outer = outer or link
             stage = outer.stage
@@ -217,16 +217,6 @@ def all_failed(message: str, errors: Sequence[BaseException]) -> LlmtradeError:
 def one_line(text: str) -> str:
     """Driver messages span lines ("...failed\\n\\tIs the server running...?"); a cron mail wants one."""
     return " ".join(text.split())
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    link: BaseException | None = exc
-    while link is not None and all(link is not s for s in seen):
-        seen.append(link)
-        cause = link.cause if isinstance(link, StageError) else None  # also when built without `from`
-        link = link.__cause__ or cause or link.__context__
-    return seen
 
 
 def _row_for(exc: BaseException) -> Row | None:

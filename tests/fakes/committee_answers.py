@@ -64,6 +64,15 @@ def committee_answer(body: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
+def grok_cannot_pitch(body: dict[str, Any]) -> dict[str, Any]:
+    """The committee's answers, but grok's pitch is prose no repair makes valid: its PM fails, the run is degraded."""
+    reply = committee_answer(body)
+    fmt = body.get("response_format", {}).get("json_schema", {})
+    if body["model"] == "x-ai/grok-4" and fmt.get("name") == "PitchAnswer":
+        reply["choices"][0]["message"]["content"] = "I would rather not commit to a trade."
+    return reply
+
+
 def _prompted_format(body: dict[str, Any]) -> dict[str, Any] | None:
     schema = schema_in_prompt(body)
     if schema is None:

@@ -31,7 +31,7 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
         )
         done = dispatch(storage.events, incidents, urls, sender)
     for failed in done.failed:
-        app.say(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
+        app.warning(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
     return done
 
 
@@ -45,4 +45,4 @@ def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> 
             try:
                 check_alerts(app, silence=silence)
             except Exception as exc:  # the job's own outcome decides the exit code, never its report
-                app.say(f"alerts not checked: {type(exc).__name__}: {exc}")
+                app.warning(f"alerts not checked: {type(exc).__name__}: {exc}")

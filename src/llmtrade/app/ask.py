@@ -12,7 +12,6 @@ or weekday ("on Thursday": the last one), and words naming event kinds ("exit", 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import date, datetime, timedelta
@@ -22,6 +21,7 @@ import psycopg
 
 from llmtrade.app.ask_results import AskResult
 from llmtrade.app.container import Container
+from llmtrade.app.job_loop import run_job
 from llmtrade.app.runs import RunLog
 from llmtrade.domain.runs import new_run_id
 from llmtrade.llm.budget import run_budget
@@ -154,7 +154,7 @@ def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) ->
         run.unbind()
         raise
     try:
-        answer, read = asyncio.run(_converse(chat, tools, question, CallSite(role=ROLE, run_id=run_id)))
+        answer, read = run_job(_converse(chat, tools, question, CallSite(role=ROLE, run_id=run_id)))
     except BaseException as exc:
         run.failed(exc)
         raise

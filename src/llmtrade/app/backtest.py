@@ -93,6 +93,7 @@ def backtest(
     spec: BacktestSpec,
     *,
     say: Callable[[str], None],
+    warn: Callable[[str], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
     draws_apart: bool = False,
 ) -> BacktestResult:
@@ -102,7 +103,8 @@ def backtest(
 
     `draws_apart`: the leaderboard's bootstrap draws are made by a spawned process that imports arch on
     another core while the weeks run (analytics/draws.py; the same draws, ~1.2 CPU seconds off this process):
-    the command's choice; off, arch is imported here on a daemon thread."""
+    the command's choice; off, arch is imported here on a daemon thread. `warn`: where what needs a look goes (the
+    prices' jumps and late listings, a discovery that failed); unset, `say`."""
     started = time.perf_counter()
     if not (spec.offline or spec.replay):
         raise UsageError(
@@ -134,6 +136,7 @@ def backtest(
         replay=spec.replay,
         live_misses_usd=spec.live_misses_usd,
         database=backtest_database(spec.name),
+        warn=warn,
     )
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)

@@ -99,7 +99,7 @@ class BacktestDiscovery:
             self.failing[1].append(week_id)  # recorded all the same: each week's discover run has its RunFailed
             return
         self._ended(week_id, "failed otherwise")
-        self.app.say(
+        self.app.warning(
             f"backtest discovery before the weekly run of {week_id} failed ({reason}); "
             "the weeks after it that fail the same way are said when they end"
         )
@@ -110,7 +110,7 @@ class BacktestDiscovery:
             return
         weeks = self.failing[1]
         if len(weeks) > 1:
-            self.app.say(
+            self.app.warning(
                 f"backtest discovery {how} before the weekly run of {week_id}, after failing the same way before "
                 f"{len(weeks)} weekly runs ({weeks[0]} to {weeks[-1]})"
             )
@@ -170,7 +170,7 @@ def start(
             both = {**(fetched.bars if fetched else {}), **shared.bars}
             held = HeldBars.of(market, replace(fetched or shared, bars={s: both[s] for s in symbols}))
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
-        app.say(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
+        app.warning(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {
         session: {s.symbol for m in made for s in m.suggestions}
         for session, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()

@@ -48,11 +48,11 @@ def check_prices(
     }
     short = short_history({s: b for s, b in bars.items() if s not in app.listed_later}, first_at.date())
     if short:
-        app.say(short)
+        app.warning(short)
     fresh: list[NewEvent] = []
     known = {PricesBeginLate.from_event(e).symbol for e in stream if e.type == PricesBeginLate.event_type()}
     for symbol, first in sorted(app.listed_later.items()):
-        app.say(late_message(symbol, first, asof, where(symbol)))
+        app.warning(late_message(symbol, first, asof, where(symbol)))
         if symbol not in known:
             late = PricesBeginLate(symbol=symbol, first_day=first, where=where(symbol))
             fresh.append(NewEvent.of(late, stream=streams.BACKTEST))
@@ -78,7 +78,7 @@ def flag_jumps(
     if fresh:
         storage.events.append(fresh)
     for jump in jumps:
-        app.say(jump_message(jump, where(jump.symbol)))
+        app.warning(jump_message(jump, where(jump.symbol)))
 
 
 def benchmark_late(

@@ -46,7 +46,7 @@ def run_checkpoint(
     done = execute(job.run_pipeline(), session, run)
     abandoned = {a.account_id: abandonment_note(a) for a in done.get(ABANDONED)}
     for note in abandoned.values():
-        app.say(note)
+        app.warning(note)
     outcomes = [
         replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o for o in done.get(OUTCOMES)
     ]
@@ -54,7 +54,7 @@ def run_checkpoint(
     # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.
     unfinished = done.get(UNFINISHED) if not dry_run else []
     for note in unfinished:
-        app.say(note)
+        app.warning(note)
     # Legs held back for their close are the design working: reported, not degraded.
     held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)
     for note in held_back:

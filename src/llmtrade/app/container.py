@@ -73,6 +73,8 @@ class Container:
     live_misses_usd: float | None = None
     # A database of its own on the same server (a backtest's books), instead of the live one.
     database: str | None = None
+    # Where `warning` goes (what needs a look, said with --quiet too); unset: `say`.
+    warn: Callable[[str], None] | None = None
     _announced: bool = field(default=False, init=False)
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
     _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
@@ -110,6 +112,11 @@ class Container:
         renderer = PromptRenderer(prompts_dir(self.settings, self.config_dir))
         renderer.warm_up()
         return renderer
+
+    def warning(self, text: str) -> None:
+        """What needs a look (a degraded run, a failure the job went on without), unlike `say`'s progress: a cron
+        user with --quiet still gets it."""
+        (self.warn or self.say)(text)
 
     def announce(self) -> None:
         """The mode banner, on stderr, once per invocation (however many jobs run-due runs)."""

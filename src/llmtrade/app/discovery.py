@@ -69,7 +69,7 @@ def discover(app: Container) -> DiscoverResult:
         try:
             outcomes.fill(storage.events, app.market(storage, record=False), found.session)
         except LlmtradeError as exc:
-            app.say(f"discovery forward returns not filled ({exc}); run-due fills them later")
+            app.warning(f"discovery forward returns not filled ({exc}); run-due fills them later")
     return DiscoverResult(
         run_id=run_id,
         asof=found.asof,
@@ -179,7 +179,7 @@ def fill_forward_returns(app: Container) -> int:
         try:
             return len(outcomes.fill(storage.events, app.market(storage), last))
         except LlmtradeError as exc:  # prices not there yet: the next run-due fills them
-            app.say(f"discovery forward returns not filled ({exc}); the next run-due tries again")
+            app.warning(f"discovery forward returns not filled ({exc}); the next run-due tries again")
             return 0
 
 
@@ -198,7 +198,7 @@ def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | No
     try:
         return discover(app)
     except LlmtradeError as exc:
-        app.say(f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands")
+        app.warning(f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands")
         return None
 
 

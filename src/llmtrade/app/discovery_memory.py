@@ -46,7 +46,7 @@ def similar_conditions(
     try:
         snapshot = take_snapshot(market, list(config.assets.symbols), now)
     except MarketDataError as exc:
-        app.say(f"discovery: no market condition for the picker's memory ({exc})")
+        app.warning(f"discovery: no market condition for the picker's memory ({exc})")
         return ()
     condition = market_condition(snapshot, week_id)
     # One more than shown: this week's own condition, remembered by a weekly run before this discovery, is not

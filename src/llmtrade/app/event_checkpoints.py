@@ -44,7 +44,7 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
         try:
             stack.enter_context(week_lock(storage.conn, week_id, command="run-due"))
         except TemporaryError as exc:
-            app.say(f"event checkpoints left to the next run-due: {exc}")
+            app.warning(f"event checkpoints left to the next run-due: {exc}")
             return []
         unfinished = _unfinished(storage, week_id, now)
         triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in unfinished})
@@ -93,7 +93,7 @@ def _fire(
         try:
             quote = quotes.quote(reference.symbol, now)
         except LlmtradeError as exc:
-            app.say(f"{account.id}: no price for {reference.symbol} now, no event checkpoint ({exc})")
+            app.warning(f"{account.id}: no price for {reference.symbol} now, no event checkpoint ({exc})")
             continue
         trigger = rule.decide(setting, account.id, reference, quote, now, last)
         if trigger is None:

@@ -1,4 +1,8 @@
-"""One event loop for every job of a backtest, each job run as `asyncio.run` would run it.
+"""How a job's coroutine is run: `run_job` for a live command (a loop of its own, as `asyncio.run` gives it), and
+`JobLoop`, one event loop for every job of a backtest. Both are the one place a coroutine of llmtrade's is run to
+its end, so a stop behaves the same in every command: a Ctrl-C or SIGTERM (a KeyboardInterrupt, exits.py) raised in
+a background task (the recorder's writer, a gathered model call) is the stop the CLI says in one line, never also
+"Task exception was never retrieved" and a traceback when the task is collected (`_quiet_stops`).
 
 `asyncio.run` makes a loop per job and closes it after: about a tenth of a millisecond each, over the ~10,600
 jobs of a 520-week backtest (issue 13). A backtest's jobs run one after another on one thread, so one
@@ -8,8 +12,7 @@ no task of its left running when it ends (cancelled and waited for, as `asyncio.
 loop; a Runner would do that only at its close). One thing differs, not used by a backtest's jobs: async
 generators a job left open are closed when the Runner closes, not when the job ends. Ctrl-C is as
 `asyncio.run` has it: a backtest keeps asyncio's SIGINT handler out (app/backtest_process.py `plain_sigint`), so
-KeyboardInterrupt is raised where the job is and its tasks are cancelled on the way out. Live commands keep
-`asyncio.run` (app/session.py)."""
+KeyboardInterrupt is raised where the job is and its tasks are cancelled on the way out."""
 
 from __future__ import annotations
 
@@ -19,6 +22,14 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def run_job(work: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(work)`, with a stop raised in a background task kept quiet: a live command's job (app/session.py
+    `Session.runner`, and every other coroutine a command runs), on a loop of its own closed after it."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(_quiet_stops)
+        return runner.run(work)
 
 
 class JobLoop:

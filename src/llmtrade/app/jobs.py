@@ -87,7 +87,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             if previous is not None and (week_mode(storage.events, previous) == LLMMode.OFFLINE.value) != (
                 app.mode is LLMMode.OFFLINE
             ):
-                app.say(f"week {previous} ran in another mode: its postmortem is left to `llmtrade postmortem`")
+                app.warning(f"week {previous} ran in another mode: its postmortem is left to `llmtrade postmortem`")
                 previous = None
             if previous is not None and not dry_run:
                 # DESIGN's first stage: last week's postmortem closes it before this week opens.
@@ -114,9 +114,9 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             result = execute(pipeline.run(context), session, run)
             abandoned = [abandonment_note(a) for a in result.get(ABANDONED)]
             for note in abandoned:
-                app.say(note)
+                app.warning(note)
             for note in result.get(UNFINISHED):
-                app.say(note)
+                app.warning(note)
             # Refused orders degrade the run; a leg held back for its close is the design working (workflows/legs.py).
             degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED)
             held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
@@ -202,7 +202,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:
-        app.say(f"never sent: {note}")
+        app.warning(f"never sent: {note}")
     return PostmortemResult(
         run_id=bench.run_id,
         week_id=week_id,

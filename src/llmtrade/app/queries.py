@@ -54,7 +54,7 @@ def status(app: Container) -> StatusResult:
             prices = market.last_closes(priced_symbols(config, storage.events), now)
             spy_start = market.last_closes([BENCHMARK], first[0].occurred_at).get(BENCHMARK) if first else None
         except LlmtradeError as exc:
-            app.say(f"prices unavailable ({exc}); positions are valued at cost")
+            app.warning(f"prices unavailable ({exc}); positions are valued at cost")
             prices, spy_start = {}, None
         spy_return = period_return(spy_start, prices[BENCHMARK]) if spy_start and BENCHMARK in prices else None
         rows = [_standing(events, desk, prices, valuations, week_id) for desk in desks]

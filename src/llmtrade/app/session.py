@@ -5,13 +5,13 @@ them to the storage a run writes to (the real store, or a dry run's draft view).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmtrade.app.job_loop import run_job
 from llmtrade.clock import Clock, Timer
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.llm.budget import backtest_budget, run_budget
@@ -33,7 +33,7 @@ class Session:
     gateway: LLMGateway
     prompts: PromptRenderer
     # How the run's coroutine is run to its end: a loop of its own, or a backtest's one loop (app/job_loop.py).
-    runner: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
+    runner: Callable[[Coroutine[Any, Any, Any]], Any] = run_job
     # What the run's duration and its model calls' latencies are measured on (clock.py Timer).
     timer: Timer = time.perf_counter
 
@@ -60,8 +60,8 @@ def open_session(
     prompts: PromptRenderer,
     timer: Timer = time.perf_counter,
 ) -> Session:
-    # A gateway per run, not per invocation: its HTTP clients belong to the run's event loop (a live job
-    # runs in its own asyncio.run) and are closed with the run; its totals are that run's usage report.
+    # A gateway per run, not per invocation: its HTTP clients belong to the run's event loop (a live job runs on
+    # a loop of its own: app/job_loop.py run_job) and are closed with the run; its totals are that run's usage report.
     models = loaded.config.models
     misses = decision.live_misses_usd
     sends = decision.mode is LLMMode.LIVE or misses is not None

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import echo_json, say, state
+from llmtrade.commands.context import echo_json, say, state, warn
 from llmtrade.commands.options import Json, Offline, Replay, parse_date
-from llmtrade.console import Output
+from llmtrade.console import Output, quiet
 from llmtrade.errors import UsageError
 
 if TYPE_CHECKING:
@@ -82,9 +82,18 @@ def backtest(
         fetch_history=fetch_history,
         live_misses_usd=live_misses,
     )
-    with _progress(quiet=as_json) as (report, note):
+    with _progress(quiet=as_json or quiet()) as (report, note, warning):
         # The command runs one backtest in its process: its leaderboard's draws are made apart (app/backtest.py).
-        result = run(root.settings, root.config(), root.config_dir, spec, say=note, progress=report, draws_apart=True)
+        result = run(
+            root.settings,
+            root.config(),
+            root.config_dir,
+            spec,
+            say=note,
+            warn=warning,
+            progress=report,
+            draws_apart=True,
+        )
     if as_json:
         echo_json(result)
     else:
@@ -97,14 +106,17 @@ def _calls(calls: int, rules: int) -> str:
 
 
 @contextmanager
-def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | None, Callable[[str], None]]]:
-    """A progress bar on stderr (weeks, ETA, model calls) when it is a terminal and --json is off; the
-    jobs' messages print above it. Otherwise no bar, and messages go to stderr as for any command: --json keeps
-    stdout for the result, not the messages from the user (a discovery that failed, answers fetched live)."""
+def _progress(
+    *, quiet: bool
+) -> Iterator[tuple[Callable[[Progress], None] | None, Callable[[str], None], Callable[[str], None]]]:
+    """A progress bar on stderr (weeks, ETA, model calls) when it is a terminal and neither --json nor --quiet is
+    on; the jobs' messages and warnings print above it. Otherwise no bar, and messages go to stderr as for any
+    command: --json keeps stdout for the result, not the messages from the user (a discovery that failed, answers
+    fetched live)."""
     import sys
 
     if quiet or not sys.stderr.isatty():
-        yield None, say
+        yield None, say, warn
         return
     from rich.console import Console
     from rich.progress import (
@@ -135,8 +147,11 @@ def _progress(*, quiet: bool) -> Iterator[tuple[Callable[[Progress], None] | Non
         calls = _calls(step.calls, step.rules_answers)
         bar.update(task, total=step.weeks, completed=step.weeks_done, calls=calls, week=str(step.week_id or ""))
 
+    def above(text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
     with bar:
-        yield report, lambda text: console.print(text, markup=False, highlight=False)
+        yield report, above, above
 
 
 def register(app: typer.Typer) -> None:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmtrade.console import print_error
+from llmtrade.console import print_error, quiet
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
     from llmtrade.app.container import Container
     from llmtrade.clock import Clock
     from llmtrade.config.loader import LoadedConfig
@@ -29,6 +31,7 @@ class State:
         self.opened_before = 0
         self.logging: Logging | None = None  # the command's log handlers (observe/logs.py), closed after it
         self.runs_before = 0  # how many runs this process had started before the command (OTel exports the rest)
+        self.quiet: Token[bool] | None = None  # --quiet's setting (console.py), put back after the command
 
     @property
     def settings(self) -> Settings:
@@ -65,7 +68,13 @@ def state(ctx: typer.Context) -> State:
 
 
 def say(text: str) -> None:
-    """Messages for a person (mode banner, progress) go to stderr: stdout keeps only the result."""
+    """Messages for a person (mode banner, progress) go to stderr: stdout keeps only the result. --quiet drops them."""
+    if not quiet():
+        print_error(text, prefix="")
+
+
+def warn(text: str) -> None:
+    """What needs a look (a degraded run, a failure the command went on without): stderr, --quiet or not."""
     print_error(text, prefix="")
 
 
@@ -74,7 +83,9 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
     from llmtrade.app.container import Container  # lazy: see package docstring
 
     root = state(ctx)
-    return Container(root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay)
+    return Container(
+        root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay, warn=warn
+    )
 
 
 def echo_json(result: object) -> None:

@@ -56,3 +56,11 @@ LogJson = Annotated[
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show the log on stderr as readable lines (what ran, when, for whom).")
 ]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Say nothing on success (for cron): no result lines, mode or progress; warnings, errors and --json stay.",
+    ),
+]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.context import container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
 
@@ -45,17 +45,29 @@ def schedule_show(
 
 @schedule_app.command("crontab")
 def schedule_crontab(
+    ctx: typer.Context,
     every: Annotated[int, typer.Option("--every", min=1, max=60, help="Minutes between run-due wake-ups.")] = 5,
     log: Annotated[str, typer.Option("--log", help="Where cron's output goes.")] = "~/llmtrade-cron.log",
 ) -> None:
-    """Crontab lines that drive everything through `llmtrade run-due`."""
-    import shutil  # lazy: see package docstring
+    """Crontab lines that drive everything through `llmtrade run-due`, with what this shell has and cron would not:
+    the folder of the `.env` here, the config folder, LLMTRADE_HOME."""
+    import os  # lazy: see package docstring
+    import shutil
     import sys
 
     from llmtrade.workflows.schedule import crontab_lines
 
+    root = state(ctx)
     executable = shutil.which("llmtrade") or str(Path(sys.executable).parent / "llmtrade")
-    for line in crontab_lines(executable, every_minutes=every, log=log):
+    lines = crontab_lines(
+        executable,
+        every_minutes=every,
+        log=log,
+        workdir=Path.cwd() if Path(".env").is_file() else None,
+        config_dir=root.config_dir.resolve() if root.config_dir is not None else None,
+        home=root.settings.home.resolve() if os.environ.get("LLMTRADE_HOME") else None,
+    )
+    for line in lines:
         typer.echo(line)
 
 
@@ -63,6 +75,7 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
     from llmtrade.app import jobs  # lazy: see package docstring
     from llmtrade.app.alerting import alerting
+    from llmtrade.commands.render.week import degraded
 
     app = container(ctx, offline=offline)
     with alerting(app, silence=True):  # run-due also notices a cron that stopped succeeding (issue 16)
@@ -84,6 +97,8 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
                 else ""
             )
         )
+        for note in degraded(result.report):
+            out.warning(f"{result.job} DEGRADED: {note}")
 
 
 def register(app: typer.Typer) -> None:

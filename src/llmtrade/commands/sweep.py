@@ -11,7 +11,7 @@ import typer
 
 from llmtrade.commands.context import echo_json, state
 from llmtrade.commands.options import Json
-from llmtrade.console import Output
+from llmtrade.console import Output, quiet
 from llmtrade.errors import OperationalError, UsageError
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def sweep(
         raise UsageError(f"--csv {csv}: no such folder")
     root = state(ctx)
     options = SweepOptions(executor=executor, workers=workers, address=address, csv=csv)
-    with _progress(quiet=as_json) as report:
+    with _progress(quiet=as_json or quiet()) as report:
         result = run_sweep(root.settings, root.config(), root.config_dir, file, options, progress=report)
     if as_json:
         echo_json(result)

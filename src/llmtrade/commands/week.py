@@ -10,6 +10,7 @@ import typer
 from llmtrade.commands.context import container, echo_json
 from llmtrade.commands.options import DryRun, Json, Offline, PastWeek, Replay, Week, parse_date
 from llmtrade.console import Output, print_error
+from llmtrade.console import quiet as silent
 
 
 def run_weekly(
@@ -83,7 +84,7 @@ def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, floa
     def observe(stage: str, state: str, seconds: float | None) -> None:
         made = calls() - seen["calls"]
         seen["calls"] = calls()
-        if quiet and state != "failed":
+        if (quiet or silent()) and state != "failed":
             return
         text = f"{stage}: {state}"
         if seconds is not None:

@@ -8,8 +8,9 @@ database and the name in code cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -159,10 +160,31 @@ class NewEvent(BaseModel):
 _NEW_EVENT_FIELDS = frozenset(NewEvent.model_fields)
 
 
+@runtime_checkable
 class EventSink(Protocol):
-    """Anything events can be appended to (the EventStore); lets upper layers record without knowing it."""
+    """Anything events can be appended to (the EventStore, its draft view, a test's sink): lets upper layers record
+    without knowing which. The one contract every sink keeps whole (tests/test_event_sinks.py runs it against each),
+    so a caller never asks a sink whether it can (a getattr with a default hid a sink that could not)."""
+
+    # Whether pipelines record each stage's start and end here (a backtest's store: no; storage/event_store.py).
+    stage_timings: bool
 
     def append(self, events: Sequence[NewEvent]) -> object: ...
+
+    @property
+    def holds_appends(self) -> bool:
+        """Whether an append is held in memory until `flush` (costing no I/O) rather than written at once."""
+        ...
+
+    def flush(self) -> None:
+        """Write what the sink holds, now; nothing to do for one that writes at append."""
+        ...
+
+    def writing(self) -> AbstractContextManager[object]:
+        """Held around a transaction of the caller's on the sink's connection that spans appends (a model call's
+        cache entry and its record, a memory and its rows: one commit), so that no other thread's append lands
+        inside it (and rolls back with it). Re-entrant: the sink's own appends inside it take it again."""
+        ...
 
 
 class StoredEvent(NewEvent):

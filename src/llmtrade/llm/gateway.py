@@ -65,6 +65,9 @@ class LLMMode(StrEnum):
 
 class ProviderClient(Protocol):
     name: str
+    # Whether a structured answer is first asked with `json_schema` (models.yaml `structured_outputs`), else
+    # `json_object`: part of the contract, not a capability asked for with getattr and a default.
+    structured_outputs: bool
 
     async def send(self, request: ChatRequest) -> ChatReply: ...
 
@@ -259,7 +262,7 @@ class LLMGateway:
             wire = request
             mode: ResponseMode | None = None
             if request.json_schema is not None:
-                first: ResponseMode = "json_schema" if getattr(client, "structured_outputs", True) else "json_object"
+                first: ResponseMode = "json_schema" if client.structured_outputs else "json_object"
                 mode = self.response_modes.get(remembered, first)
                 wire = in_mode(request, mode)
             try:

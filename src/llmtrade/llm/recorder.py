@@ -16,7 +16,6 @@ caller whose record it carried. A caller cancelled while waiting does not cancel
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 from llmtrade.domain.events import EventSink, NewEvent
@@ -96,12 +95,11 @@ class Recorder:
             return
         # The event store's connection lock (the cache shares its connection) for the whole transaction: another
         # thread's transaction on it (risk_prep's, alongside the chairman's call) must not nest inside this one.
-        lock = getattr(self._events, "_lock", None) or contextlib.nullcontext()
-        with lock, self._cache.transaction():  # the answers and their calls' records: one commit
+        with self._events.writing(), self._cache.transaction():  # the answers and their calls' records: one commit
             self._cache.put_many(entries)
             self._events.append(events)
-            if getattr(self._events, "holds_appends", False):
-                # A backtest's sole writer holds its appends until the week's end, while the cache writes now: a
-                # process killed in between kept answers it paid for with no call on file, and the budget, which
-                # counts the calls, started the resume as if they were free. Live answers are few and slow.
-                self._events.flush()  # type: ignore[attr-defined]
+            # A backtest's sole writer holds its appends until the week's end, while the cache writes now: a process
+            # killed in between kept answers it paid for with no call on file, and the budget, which counts the calls,
+            # started the resume as if they were free. Live answers are few and slow. (A store that writes at append
+            # has nothing to flush.)
+            self._events.flush()

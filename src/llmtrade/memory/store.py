@@ -123,7 +123,7 @@ class PgMemory:
         self._held = held if self._history_told else None
         # The event store's connection lock, held for a whole remember/rebuild: a command's threads share one
         # connection, and another thread's append must not land inside (and roll back with) this transaction.
-        self._store_lock: Any = getattr(events, "_lock", None) or contextlib.nullcontext()
+        self._store_lock = events.writing()
         self.ef_search = ef_search
         self._estimated_setups: float | None = None
         self._reads = 0

@@ -55,8 +55,7 @@ class Pipeline:
         if self.inputs is not None:
             _check_wiring_once(self.stages, self.inputs)
         self._events = events
-        # A sink that does not say (a test's list, live's store) keeps them.
-        self._timings: bool = getattr(events, "stage_timings", True)
+        self._timings = events.stage_timings
         self._observer = observer or (lambda stage, state, seconds: None)
 
     async def run(self, context: PipelineContext) -> PipelineContext:

@@ -171,6 +171,10 @@ class EventStore:
         loop."""
         return self._writer is not None
 
+    def writing(self) -> threading.RLock:
+        """The connection's lock (EventSink.writing): one connection serves every thread of a command."""
+        return self._lock
+
     def defer_flush(self, deferred: bool) -> None:
         """Whether this connection's commits wait for their WAL to reach the disk (PostgreSQL synchronous_commit).
 

@@ -21,6 +21,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from pathlib import Path
 
 from llmtrade.config.models import ScheduleConfig, Weekday
 from llmtrade.domain.weeks import week_id_for
@@ -254,21 +255,40 @@ def next_fires(schedule: ScheduleConfig, calendar: TradingCalendar, now: datetim
             return jobs[:count]
 
 
-def crontab_lines(executable: str, every_minutes: int = 5, log: str = "~/llmtrade-cron.log") -> list[str]:
+def crontab_lines(
+    executable: str,
+    every_minutes: int = 5,
+    log: str = "~/llmtrade-cron.log",
+    *,
+    workdir: Path | None = None,
+    config_dir: Path | None = None,
+    home: Path | None = None,
+) -> list[str]:
     """Crontab lines that wake `<executable> run-due` every few minutes on weekdays.
 
-    run-due decides what is due in New York time, so the cron zone only affects when cron wakes up.
+    run-due decides what is due in New York time, so the cron zone only affects when cron wakes up. Cron starts the
+    command in the home folder with an almost empty environment, so what the shell that asked had and cron would not
+    is written in: `workdir`, the folder whose `.env` holds the keys (cd there: without it a live setup runs offline,
+    and with --quiet says nothing of it); `config_dir` (--config); `home` (LLMTRADE_HOME: another database).
     """
     if not 1 <= every_minutes <= 59:
         raise ValueError(f"every_minutes must be between 1 and 59, got {every_minutes}")
     minutes = "*" if every_minutes == 1 else f"*/{every_minutes}"
-    command = f"{_cron_word(shlex.quote(executable))} run-due >> {_cron_word(_quote_path(log))} 2>&1"
+    command = _cron_word(shlex.quote(executable))
+    if config_dir is not None:
+        command += f" --config {_cron_word(shlex.quote(str(config_dir)))}"
+    # --quiet: the log (or cron's mail) gets what needs a look, not a line per wake-up (`status` lists the runs).
+    command += f" --quiet run-due >> {_cron_word(_quote_path(log))} 2>&1"
+    if workdir is not None:
+        command = f"cd {_cron_word(shlex.quote(str(workdir)))} && {command}"
     return [
         f"# llmtrade: wake every {every_minutes} min on weekdays; `run-due` decides what is due (weekly run,",
-        "# checkpoints, postmortem) in America/New_York time and does nothing otherwise. Weekends are skipped",
-        "# because nothing fires then. CRON_TZ is honoured by cronie; a cron that ignores it uses the machine's",
-        "# zone, which is fine unless that zone is far from New York (Friday afternoon there may be Saturday).",
+        "# checkpoints, postmortem) in America/New_York time and does nothing otherwise; with --quiet only",
+        "# warnings and errors reach the log. Weekends are skipped because nothing fires then. CRON_TZ is",
+        "# honoured by cronie; a cron that ignores it uses the machine's zone, which is fine unless that zone",
+        "# is far from New York (Friday afternoon there may be Saturday).",
         "CRON_TZ=America/New_York",
+        *([f"LLMTRADE_HOME={home}"] if home is not None else []),
         f"{minutes} * * * 1-5 {command}",
     ]
 

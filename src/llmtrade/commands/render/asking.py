@@ -20,7 +20,7 @@ def print_council(out: Output, result: CouncilResult) -> None:
         out.line(answer.text)
         out.line()
     for failure in result.failures:
-        out.line(f"[{failure.model}] failed in {failure.stage}: {failure.error}", style="bold red")
+        out.warning(f"[{failure.model}] failed in {failure.stage}: {failure.error}")
     out.table(
         "peer ranking (mean rank, 1 = best)",
         ["model", "mean rank", "votes"],
@@ -104,7 +104,7 @@ def print_research(out: Output, result: ResearchResult) -> None:
         for note in [*notes.known_unknowns, *notes.data_quality_flags]:
             out.line(f"note: {note}")
     for item in result.degraded:
-        out.line(f"DEGRADED: {item}", style="bold red")
+        out.warning(f"DEGRADED: {item}")
 
 
 def print_bars(out: Output, view: BarsView) -> None:

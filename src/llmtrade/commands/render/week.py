@@ -70,8 +70,8 @@ def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> Non
             for o in report.orders
         ],
     )
-    for note in report.degraded:
-        out.line(f"DEGRADED: {note}", style="bold red")
+    for note in degraded(report):
+        out.warning(f"DEGRADED: {note}")
     for note in report.held_back:
         out.line(f"HELD BACK: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
@@ -107,9 +107,20 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
             )
         )
     out.table("accounts", ["account", "instrument", "action", "conviction", "reason", "orders"], rows)
+    for note in degraded(report):
+        out.warning(f"DEGRADED: {note}")
     for note in report.held_back:
         out.line(f"HELD BACK: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
+
+
+def degraded(report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | PostmortemResult) -> list[str]:
+    """What made a job's run degraded, one line each: said with --quiet too (run-due's lines name it)."""
+    if isinstance(report, WeeklyResult):
+        return report.degraded
+    if isinstance(report, CheckpointResult):
+        return [f"{a.account_id}: {a.skipped}" for a in report.accounts if (a.skipped or "").startswith("owner failed")]
+    return []
 
 
 def _action(action: str, account: CheckpointAccount) -> str:
