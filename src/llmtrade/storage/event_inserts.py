@@ -7,7 +7,7 @@ Each is atomic by itself, and a writer that took a version first is caught by th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +94,11 @@ def inserted_at_once(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> l
     cursor = conn.execute(_INSERT_MANY.format(values=values), flat)
     returned = {(e.stream, e.version): e for e in map(to_event, cursor)}
     return [returned[(row[1], row[2])] for row in rows]
+
+
+def as_types(type: str | Iterable[str] | None) -> list[str]:
+    """A read's `type` argument (one type, several, or None: any) as the list `selected` takes."""
+    return [] if type is None else [type] if isinstance(type, str) else list(type)
 
 
 def selected(

@@ -1,11 +1,11 @@
 """The append-only event store (DESIGN.md section 5).
 
-Appends of one batch go in one transaction. Each stream's versions are dense and start at 1;
-(stream, version) is unique in the table, so two writers racing on a stream cannot both win:
-the loser gets a ConcurrencyError instead of a silently interleaved history.
+Appends of one batch go in one transaction. Each stream's versions are dense and start at 1; (stream, version) is
+unique in the table, so two writers racing on a stream cannot both win: the loser gets a ConcurrencyError instead of a
+silently interleaved history.
 
-Reads by account, by type or by stream are served from in-process copies brought up to date by what
-is newer (storage/event_copies.py), so a look costs the new events, not the whole history.
+Reads by account, by type or by stream are served from in-process copies brought up to date by what is newer
+(storage/event_copies.py), so a look costs the new events, not the whole history.
 
 A store opened `exclusive` (a backtest's, on a database no other process writes) hands its appends to
 storage/sole_writer.py: held in memory (reads see them at once) and written by `flush` in one transaction, or by
@@ -34,6 +34,7 @@ from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import Copies, Sole, copies_of
 from llmtrade.storage.event_inserts import (
     MANY_AT_ONCE,
+    as_types,
     inserted,
     inserted_at_head,
     inserted_at_once,
@@ -73,8 +74,8 @@ class EventStore:
         # Whether pipelines record each stage's start and end here (see the module's docstring); read by Pipeline.
         self.stage_timings = stage_timings
         self._clock = clock
-        # One connection serves every thread of a command (accounts execute in parallel); a lock
-        # keeps each append's transaction whole instead of interleaving statements from two threads.
+        # One connection serves every thread of a command (accounts execute in parallel); a lock keeps each append's
+        # transaction whole instead of interleaving statements from two threads.
         self._lock = threading.RLock()
         self._copies: Copies | None = None
         self._writer: SoleWriter | None = SoleWriter(conn, self._copies_held(), behind) if exclusive else None
@@ -84,11 +85,10 @@ class EventStore:
     ) -> list[StoredEvent]:
         """Append a batch atomically.
 
-        Without an expected version a stream's events go after its current head, whatever it is by
-        then: a writer in another process that takes the head first (the shared `market` stream,
-        the kill switch) makes this one append after it, not fail. With one, the append fails with
-        ConcurrencyError unless the stream is still at exactly that version.
-        """
+        Without an expected version a stream's events go after its current head, whatever it is by then: a writer in
+        another process that takes the head first (the shared `market` stream, the kill switch) makes this one append
+        after it, not fail. With one, the append fails with ConcurrencyError unless the stream is still at exactly
+        that version."""
         if not events:
             return []
         expected = dict(expected_versions or {})
@@ -226,14 +226,14 @@ class EventStore:
                     if account_id is None and stream is None and sole is not None and week_id is not None:
                         held = copies.week(self._conn, week_id, to_event, sole)
                     elif account_id is not None:
-                        wanted = None if type is None else _types(type)
+                        wanted = None if type is None else as_types(type)
                         held = copies.account(self._conn, account_id, wanted, to_event, sole)
                         implied_account = None
                     elif stream is not None:
                         held = copies.stream(self._conn, stream, to_event, sole)
                         implied_stream = None
                     else:
-                        held = copies.types(self._conn, _types(type), to_event, sole)
+                        held = copies.types(self._conn, as_types(type), to_event, sole)
                     return matching(
                         held,
                         week_id=week_id,
@@ -245,7 +245,7 @@ class EventStore:
                         limit=limit,
                     )
         filters = {"week_id": week_id, "run_id": run_id, "account_id": account_id, "stream": stream}
-        sql, params = selected(filters, None if type is None else _types(type), after_id, limit)
+        sql, params = selected(filters, None if type is None else as_types(type), after_id, limit)
         with self._lock:
             self.flush()
             rows = self._conn.execute(sql, params).fetchall()
@@ -380,12 +380,11 @@ class EventStore:
         return int(row[0]) if row else 0
 
     def week_ids(self, type: str | Iterable[str]) -> list[date]:
-        """The weeks with an event of `type`, oldest first: for a reader that goes week by week (`read(week_id=...)`)
-        to hold one week's events at a time, never the whole history's (a report of years of books)."""
+        """The weeks with an event of `type`, oldest first: a reader going week by week holds one week at a time."""
         with self._lock:
             self.flush()
             sql = "SELECT DISTINCT week_id FROM events WHERE type = ANY(%s) AND week_id IS NOT NULL ORDER BY week_id"
-            return [row[0] for row in self._conn.execute(sql, (_types(type),)).fetchall()]
+            return [row[0] for row in self._conn.execute(sql, (as_types(type),)).fetchall()]
 
     def draft(self) -> DraftEventStore:
         """A view of this store whose appends stay in memory: for dry runs and read-only commands.
@@ -398,7 +397,3 @@ class EventStore:
         draft._writer = self._writer  # reads what the store holds; the draft's own appends never reach it
         draft.stage_timings = self.stage_timings  # a dry run records what the real run would
         return draft
-
-
-def _types(type: str | Iterable[str] | None) -> list[str]:
-    return [] if type is None else [type] if isinstance(type, str) else list(type)
