@@ -36,15 +36,54 @@ def _types(url: str) -> list[str]:
         return [e.type for e in storage.events.read()]
 
 
-def test_a_live_run_refuses_a_week_started_offline(wednesday: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert runner.invoke(app, ["research"]).exit_code == 0  # offline: synthetic prices, rules research
+def _modes(url: str) -> list[tuple[str | None, str, str]]:
+    """Each run's (week, command, mode), in order."""
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
+        runs = storage.events.read(type="RunStarted")
+    return [(str(e.week_id) if e.week_id else None, e.payload["command"], e.payload["mode"]) for e in runs]
+
+
+def test_a_week_begun_offline_stays_offline_to_its_end_once_keys_are_set(
+    wednesday: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's first command trades a week offline; a user then sets keys. A live run cannot continue an offline
+    week (synthetic and real would mix), and `run-due` refused the week's checkpoints and postmortem at every
+    wake-up (exit 1 every five minutes from cron), never reaching the first live week's weekly run. The week now runs
+    offline to its end, said once per job, and the next week is the first live one."""
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # no keys: offline
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
     with fake_llm() as fake:
-        result = runner.invoke(app, ["run-weekly"])
+        fake.answer = committee_answer
+        for instant in ("2026-01-07T12:01:00-05:00", "2026-01-13T15:51:00-05:00", "2026-01-13T16:31:00-05:00"):
+            monkeypatch.setenv("LLMTRADE_NOW", instant)
+            due = runner.invoke(app, ["run-due"])
+            assert due.exit_code == 0, due.output
+            assert "week 2026-01-07 began offline: its jobs run offline to its end" in due.stderr
+        assert fake.requests == []  # not one live model call for the offline week
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+        live = runner.invoke(app, ["run-due"])
+        assert live.exit_code == 0, live.output
+        assert "began offline" not in live.stderr
+        assert fake.requests  # the next week asked the models
+    assert _modes(wednesday) == [
+        ("2026-01-07", "run-weekly", "offline"),
+        ("2026-01-07", "checkpoint", "offline"),
+        ("2026-01-07", "checkpoint", "offline"),
+        ("2026-01-07", "postmortem", "offline"),
+        ("2026-01-14", "run-weekly", "live"),
+    ]
+
+
+def test_a_live_week_is_never_continued_offline(wednesday: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    with fake_llm() as fake:
+        fake.answer = committee_answer
+        assert runner.invoke(app, ["research"]).exit_code == 0  # live
+    result = runner.invoke(app, ["run-weekly", "--offline"])
     assert result.exit_code == 1
-    assert "week 2026-01-07 was started in offline mode; a live run cannot continue it" in result.stderr
-    assert fake.requests == []
+    assert "week 2026-01-07 was started in live mode; an offline run cannot continue it" in result.stderr
     assert "OrderSubmitted" not in _types(wednesday)
 
 

@@ -18,6 +18,7 @@ from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
+from llmtrade.app.week_mode import in_week_mode, offline_note
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import EventCheckpointTriggered
 from llmtrade.domain.events import NewEvent
@@ -37,6 +38,8 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
     if not setting.enabled or not app.calendar.is_open(now):
         return []
     week_id = week_id_for(new_york_date(now))
+    # An offline week's event checkpoints run offline; said only when one runs (run-due wakes every few minutes).
+    invoked, app = app, in_week_mode(app, week_id, warn=False)
     with app.storage() as storage, ExitStack() as stack:
         if completion(storage.events, week_id) is None:
             return []
@@ -48,6 +51,8 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
             return []
         unfinished = _unfinished(storage, week_id, now)
         triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in unfinished})
+        if triggers and app is not invoked:
+            app.warning(offline_note(week_id))
         results = []
         for trigger in triggers:
             app.say(

@@ -9,6 +9,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.outcomes import council_result
 from llmtrade.app.results import CouncilResult, ResearchPacks, ResearchResult, SnapshotResult
 from llmtrade.app.runs import execute, start_run
+from llmtrade.app.week_mode import in_week_mode
 from llmtrade.council.general import GeneralCouncil
 from llmtrade.domain.council import CouncilConvened
 from llmtrade.domain.events import NewEvent
@@ -71,6 +72,7 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
     now = app.clock.now()
     config = app.loaded.config
     week_id, asof = resolve_week(now, week, config.schedule)
+    app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         session = app.session(storage)
         require_same_mode(storage.events, week_id, app.mode)

@@ -34,6 +34,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
+from llmtrade.app.week_mode import in_week_mode
 from llmtrade.brokers.reconcile import look
 from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain import streams
@@ -72,6 +73,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     week_id, asof = resolve_week(now, week, app.loaded.config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="run-weekly")
+    app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
         # A complete week with orders refused or held back is run again: its frozen stages replay, execution retries.
@@ -87,7 +89,11 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             if previous is not None and (week_mode(storage.events, previous) == LLMMode.OFFLINE.value) != (
                 app.mode is LLMMode.OFFLINE
             ):
-                app.warning(f"week {previous} ran in another mode: its postmortem is left to `llmtrade postmortem`")
+                if app.mode is LLMMode.OFFLINE:  # a live week is never closed offline
+                    app.warning(f"week {previous} ran live: its postmortem is left to a live `llmtrade postmortem`")
+                elif not dry_run:  # an offline week is closed offline, as it ran (app/week_mode.py)
+                    app.say(f"postmortem of week {previous} first")
+                    postmortem(app, week=previous)
                 previous = None
             if previous is not None and not dry_run:
                 # DESIGN's first stage: last week's postmortem closes it before this week opens.
@@ -163,6 +169,7 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
     week_id, _ = resolve_week(now, week, config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="checkpoint")
+    app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
         require_week_run(storage, week_id, dry_run=dry_run)
@@ -182,6 +189,7 @@ def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
     """The postmortem of `week` (default: the week before the current one)."""
     now = app.clock.now()
     week_id = week_id_for(week) if week else week_id_for(new_york_date(now)) - timedelta(days=7)
+    app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
         require_same_mode(storage.events, week_id, app.mode)

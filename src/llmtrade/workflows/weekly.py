@@ -61,7 +61,8 @@ def require_same_mode(events: EventStore, week_id: date, mode: LLMMode) -> None:
     was_offline, is_offline = started == LLMMode.OFFLINE.value, mode is LLMMode.OFFLINE
     if was_offline != is_offline:
         raise OperationalError(
-            f"week {week_id} was started in {started} mode; a {mode.value} run cannot continue it "
+            f"week {week_id} was started in {started} mode; {'an' if is_offline else 'a'} {mode.value} run cannot "
+            "continue it "
             "(its research, decisions and orders would mix synthetic and real). Use a separate database "
             "(LLMTRADE_HOME or DATABASE_URL) for offline trials"
         )
