@@ -15,9 +15,10 @@ from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
 from llmtrade.clock import FixedClock
-from llmtrade.config.loader import load_config
+from llmtrade.config.loader import LoadedConfig, load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
+from llmtrade.domain.trading import Order, OrderResult
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
@@ -110,3 +111,76 @@ def test_a_benchmark_that_ends_early_is_refused_before_anything_is_cached(
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=SECOND, offline=True, replay=False, csv=folder)
     refused_at_start(settings, spec, pg_admin_url, rf"SPY's \(.*SPY\.csv\) last bar is {LAST}.*the benchmark")
+
+
+def _no_checkpoints() -> LoadedConfig:
+    """The default config without checkpoints: the rules' owners would take profits before the delisting."""
+    loaded = load_config(None)
+    schedule = loaded.config.schedule.model_copy(update={"checkpoints": []})
+    return replace(loaded, config=loaded.config.model_copy(update={"schedule": schedule}))
+
+
+class Killed(BaseException):
+    """The process died here (SIGKILL: nothing in llmtrade catches a BaseException)."""
+
+
+@pytest.mark.parametrize("window", ["order_at_broker_only", "order_recorded"])
+def test_a_backtest_killed_inside_a_delisting_resumes_with_every_close_recorded_and_no_order_twice(
+    bars: dict[str, list[Bar]],
+    database_url: str,
+    pg_admin_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    window: str,
+) -> None:
+    """Found reviewing the delisting: killed after the first account's closing order reached the broker, the rerun
+    found that account flat (its order had filled) and recorded DelistingSettled without it, so the books said it
+    never held the symbol and the resumed books differed from an uninterrupted run's."""
+    from llmtrade.app import backtest_delisting
+    from llmtrade.brokers.paper import PaperBroker
+
+    folder = tmp_path / "prices"
+    gld = [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]
+    _write(folder, {**bars, "GLD": gld})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    loaded = _no_checkpoints()
+    whole, killed = _unique(), _unique()
+    clean = backtest(settings, loaded, None, BacktestSpec(whole, WEEK, SECOND, True, False, csv=folder), say=print)
+    [(_, expected)] = _books(pg_admin_url, whole, "DelistingSettled")
+    assert len(expected["closed"]) >= 2, "fewer than two holders: the kill cannot fall between two accounts"
+
+    real_submit, real_send = PaperBroker.submit, backtest_delisting.send_orders
+
+    def submit(self: PaperBroker, order: Order) -> OrderResult:
+        result = real_submit(self, order)
+        if window == "order_at_broker_only" and order.intent == "close" and "delisting" in order.client_order_id:
+            raise Killed  # the broker holds the order (filled: in session), the orders stream does not
+        return result
+
+    def send(*args: object, **kwargs: object) -> object:
+        real_send(*args, **kwargs)  # type: ignore[arg-type]
+        raise Killed  # the first account's close is recorded, the settlement is not
+
+    monkeypatch.setattr(PaperBroker, "submit", submit)
+    if window == "order_recorded":
+        monkeypatch.setattr(backtest_delisting, "send_orders", send)
+    spec = BacktestSpec(killed, WEEK, SECOND, True, False, csv=folder)
+    with pytest.raises(Killed):
+        backtest(settings, loaded, None, spec, say=print)
+    monkeypatch.setattr(PaperBroker, "submit", real_submit)
+    monkeypatch.setattr(backtest_delisting, "send_orders", real_send)
+    resumed = backtest(settings, loaded, None, spec, say=print)
+
+    [(_, settled)] = _books(pg_admin_url, killed, "DelistingSettled")
+    assert settled["closed"] == expected["closed"]
+    accepted = [p["order"]["client_order_id"] for _, p in _books(pg_admin_url, killed, "PaperOrderAccepted")]
+    assert len(accepted) == len(set(accepted))  # no order twice
+    submitted = [p["order"]["client_order_id"] for _, p in _books(pg_admin_url, killed, "OrderSubmitted")]
+    assert sorted(c for c in submitted if "delisting" in c) == sorted(c for c in accepted if "delisting" in c)
+    assert len(submitted) == len(set(submitted))
+    gld_fills = [p["fill"] for _, p in _books(pg_admin_url, killed, "OrderFilled") if p["fill"]["symbol"] == "GLD"]
+    net: dict[str, int] = {}
+    for fill in gld_fills:
+        net[fill["account_id"]] = net.get(fill["account_id"], 0) + fill["qty"] * (1 if fill["side"] == "buy" else -1)
+    assert set(net.values()) == {0}
+    assert resumed.leaderboard.model_dump(exclude={"source"}) == clean.leaderboard.model_dump(exclude={"source"})

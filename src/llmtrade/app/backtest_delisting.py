@@ -26,9 +26,9 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import DelistingSettled, PricesEndEarly, Quote
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import ORDERS, week_stream
-from llmtrade.domain.trading import Order, Side
+from llmtrade.domain.trading import Order, OrderStatus, Side
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError
 from llmtrade.llm.records import UsageTotals
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
@@ -37,6 +37,7 @@ from llmtrade.workflows.execution import revaluer, send_orders
 if TYPE_CHECKING:
     from llmtrade.app.backtest_container import BacktestContainer
     from llmtrade.clock import SteppingClock
+    from llmtrade.workflows.desk import Desk
 
 COMMAND = "delisting"
 
@@ -115,6 +116,32 @@ def settle_due(app: BacktestContainer, clock: SteppingClock, before: datetime) -
         _settle(app, symbol, last)
 
 
+def _closing_order(desk: Desk, symbol: str, week_id: date, prices: Mapping[str, float]) -> Order | None:
+    """The account's closing order of `symbol`'s delisting: the one an interrupted settlement left at the broker (its
+    fill made the account flat, so the position no longer says what was closed), else one for the position held;
+    None when it holds none and no such order was sent."""
+    client_id = client_order_id(week_id, desk.account.id, symbol, COMMAND)
+    side: Side
+    if desk.broker.find(client_id) is not None:
+        queued = [(o.side, o.qty) for o in desk.broker.open_orders() if o.client_order_id == client_id]
+        filled = [(f.side, f.qty) for f in desk.broker.fills() if f.client_order_id == client_id]
+        side, qty = (queued or filled)[0]
+    else:
+        held = desk.broker.account(prices).positions.get(symbol)
+        if held is None or held.qty == 0:
+            return None
+        side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
+    return Order(
+        client_order_id=client_id,
+        account_id=desk.account.id,
+        week_id=week_id,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        intent="close",
+    )
+
+
 class _LastClose:
     """The quote source of a delisting's closing orders: `symbol`'s last close, observed now (QuoteSource)."""
 
@@ -152,21 +179,15 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
         )
         prices = {symbol: bar.close}
         closed: dict[str, int] = {}
+        unfilled: list[str] = []
         for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
-            held = desk.broker.account(prices).positions.get(symbol)
-            if held is None or held.qty == 0:
+            order = _closing_order(desk, symbol, week_id, prices)
+            if order is None:
                 continue
-            order = Order(
-                client_order_id=client_order_id(week_id, desk.account.id, symbol, COMMAND),
-                account_id=desk.account.id,
-                week_id=week_id,
-                symbol=symbol,
-                side=Side.SELL if held.qty > 0 else Side.BUY,
-                qty=abs(held.qty),
-                intent="close",
-            )
             after_fill = revaluer(storage.events, desk, app.loaded.config, prices, week_id=week_id, run_id=run_id)
             stream = week_stream(week_id, ORDERS)
+            # Sends it unless the stream holds it; one the broker holds but the stream does not is recorded from the
+            # broker's answer (the same client_order_id hands back the order it has).
             send_orders(
                 storage.events,
                 desk.broker,
@@ -176,7 +197,21 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
                 run_id=run_id,
                 after_fill=after_fill,
             )
-            closed[desk.account.id] = held.qty
+            done = desk.broker.find(order.client_order_id)
+            if done is None or done.status is not OrderStatus.FILLED:
+                unfilled.append(
+                    f"{desk.account.id}'s close of {order.qty} ({done.status.value if done else 'not sent'})"
+                )
+                continue
+            closed[desk.account.id] = order.qty if order.side is Side.SELL else -order.qty
+        if unfilled:
+            # Settled, the symbol is never priced again: a position left in it would be held with no price. A rerun
+            # sends what is left (a kill switch's block, a refusal) and settles then.
+            raise OperationalError(
+                f"delisting of {symbol} at its close of {last} is not settled: "
+                + ", ".join(unfilled)
+                + " did not fill; run the backtest again to resume it"
+            )
         settled = DelistingSettled(symbol=symbol, last_day=last, close=bar.close, closed=closed)
         storage.events.append([NewEvent.of(settled, stream=streams.BACKTEST, week_id=week_id, run_id=run_id)])
         run.finished(UsageTotals(), degraded=False)
