@@ -19,6 +19,7 @@ from llmtrade.config.loader import LoadedConfig, load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Order, OrderResult
+from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
@@ -184,3 +185,36 @@ def test_a_backtest_killed_inside_a_delisting_resumes_with_every_close_recorded_
         net[fill["account_id"]] = net.get(fill["account_id"], 0) + fill["qty"] * (1 if fill["side"] == "buy" else -1)
     assert set(net.values()) == {0}
     assert resumed.leaderboard.model_dump(exclude={"source"}) == clean.leaderboard.model_dump(exclude={"source"})
+
+
+def test_a_delistings_close_that_does_not_fill_stops_the_backtest_unsettled_and_a_rerun_settles_it(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found reviewing the delisting: a close the kill switch blocked was counted closed all the same and the symbol
+    settled, leaving the position held in a symbol priced never again. Now the backtest stops there, says so, records
+    the run's failure and no settlement; the rerun sends the close and settles it."""
+    from llmtrade.app import backtest_delisting
+    from llmtrade.workflows import execution
+
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {**bars, "GLD": [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name, WEEK, SECOND, True, False, csv=folder)
+    real_send = backtest_delisting.send_orders
+
+    def blocked(*args: object, **kwargs: object) -> object:
+        with monkeypatch.context() as inner:
+            inner.setattr(execution, "trading_enabled", lambda _events: (False, "set by the test"))
+            return real_send(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backtest_delisting, "send_orders", blocked)
+    with pytest.raises(OperationalError, match=r"delisting of GLD at its last close .* is not settled: acct_\d's sell"):
+        backtest(settings, _no_checkpoints(), None, spec, say=print)
+    assert _books(pg_admin_url, name, "DelistingSettled") == []
+    assert next(p["reason"] for _, p in _books(pg_admin_url, name, "OrderBlocked")).startswith("kill switch")
+    [(_, failed)] = [r for r in _books(pg_admin_url, name, "RunFailed") if r[1]["command"] == "delisting"]
+    assert "is not settled" in failed["error"]
+    monkeypatch.setattr(backtest_delisting, "send_orders", real_send)
+    backtest(settings, _no_checkpoints(), None, spec, say=print)
+    [(_, settled)] = _books(pg_admin_url, name, "DelistingSettled")
+    assert settled["closed"] and set(settled["closed"].values()) == {36}

@@ -177,41 +177,11 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
             mode_reason="a backtest symbol's last session closed",
             config_source=app.loaded.source,
         )
-        prices = {symbol: bar.close}
-        closed: dict[str, int] = {}
-        unfilled: list[str] = []
-        for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
-            order = _closing_order(desk, symbol, week_id, prices)
-            if order is None:
-                continue
-            after_fill = revaluer(storage.events, desk, app.loaded.config, prices, week_id=week_id, run_id=run_id)
-            stream = week_stream(week_id, ORDERS)
-            # Sends it unless the stream holds it; one the broker holds but the stream does not is recorded from the
-            # broker's answer (the same client_order_id hands back the order it has).
-            send_orders(
-                storage.events,
-                desk.broker,
-                [order],
-                stream=stream,
-                week_id=week_id,
-                run_id=run_id,
-                after_fill=after_fill,
-            )
-            done = desk.broker.find(order.client_order_id)
-            if done is None or done.status is not OrderStatus.FILLED:
-                unfilled.append(
-                    f"{desk.account.id}'s close of {order.qty} ({done.status.value if done else 'not sent'})"
-                )
-                continue
-            closed[desk.account.id] = order.qty if order.side is Side.SELL else -order.qty
-        if unfilled:
-            # Settled, the symbol is never priced again: a position left in it would be held with no price. A rerun
-            # sends what is left (a kill switch's block, a refusal) and settles then.
-            raise OperationalError(
-                f"delisting of {symbol} at its close of {last} is not settled: "
-                + ", ".join(unfilled)
-                + " did not fill; run the backtest again to resume it"
-            )
+        try:
+            closed = _close_all(app, storage, market, quote, week_id, run_id)
+        except LlmtradeError as exc:
+            run.failed(exc)  # a rerun settles it: the run that stopped says why
+            raise
         settled = DelistingSettled(symbol=symbol, last_day=last, close=bar.close, closed=closed)
         storage.events.append([NewEvent.of(settled, stream=streams.BACKTEST, week_id=week_id, run_id=run_id)])
         run.finished(UsageTotals(), degraded=False)
@@ -223,3 +193,45 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
             else "no account held it"
         )
     )
+
+
+def _close_all(
+    app: BacktestContainer, storage: Storage, market: MarketData, quote: Quote, week_id: date, run_id: str
+) -> dict[str, int]:
+    """Send every account's close of `quote.symbol` at `quote` (its last close); account -> the signed shares closed.
+    Raises OperationalError, before anything says it is settled, when a close did not fill."""
+    symbol = quote.symbol
+    prices = {symbol: quote.price}
+    closed: dict[str, int] = {}
+    unfilled: list[str] = []
+    for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
+        order = _closing_order(desk, symbol, week_id, prices)
+        if order is None:
+            continue
+        after_fill = revaluer(storage.events, desk, app.loaded.config, prices, week_id=week_id, run_id=run_id)
+        stream = week_stream(week_id, ORDERS)
+        # Sends it unless the stream holds it; one the broker holds but the stream does not is recorded from the
+        # broker's answer (the same client_order_id hands back the order it has).
+        send_orders(
+            storage.events,
+            desk.broker,
+            [order],
+            stream=stream,
+            week_id=week_id,
+            run_id=run_id,
+            after_fill=after_fill,
+        )
+        done = desk.broker.find(order.client_order_id)
+        if done is None or done.status is not OrderStatus.FILLED:
+            state = done.status.value if done else "not sent: see its OrderBlocked"
+            unfilled.append(f"{desk.account.id}'s {order.side.value} of {order.qty} ({state})")
+            continue
+        closed[desk.account.id] = order.qty if order.side is Side.SELL else -order.qty
+    if unfilled:
+        # Settled, the symbol is never priced again: a position left in it would be held with no price. A rerun
+        # sends what is left (a kill switch's block, a refusal) and settles then.
+        raise OperationalError(
+            f"delisting of {symbol} at its last close {quote.price:.2f} is not settled: {', '.join(unfilled)} did not "
+            "fill; run the backtest again to resume it once the order can be sent"
+        )
+    return closed
