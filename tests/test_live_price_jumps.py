@@ -270,6 +270,7 @@ def test_a_weekly_run_does_not_size_a_new_instrument_off_a_held_ones_suspect_clo
         monkeypatch.setitem(PITCHES, "google/gemini-3-pro-preview", ("GLD", 2))  # acct_2's PM moves to GLD
         result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 0, result.output
+    assert "an account holding it opens nothing else" in result.output  # said as the bars enter
     with open_storage(Settings(), FixedClock(datetime(2026, 1, 14, 13, tzinfo=UTC))) as storage:
         checked = [RiskChecked.from_event(e).verdict for e in storage.events.read(type=RiskChecked.event_type())]
         planned = [OrdersPlanned.from_event(e) for e in storage.events.read(type=OrdersPlanned.event_type())]
