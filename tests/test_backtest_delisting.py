@@ -218,3 +218,18 @@ def test_a_delistings_close_that_does_not_fill_stops_the_backtest_unsettled_and_
     backtest(settings, _no_checkpoints(), None, spec, say=print)
     [(_, settled)] = _books(pg_admin_url, name, "DelistingSettled")
     assert settled["closed"] and set(settled["closed"].values()) == {36}
+
+
+def test_the_look_ahead_audit_passes_across_a_delisting_week(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Checked for the review of the delisting: the weeks offer or leave out a delisted symbol from their as-of alone,
+    so each week's cut-off rerun, which cannot read past its as-of, makes the same decisions as the real one."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {**bars, "GLD": [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name, WEEK, SECOND, True, False, csv=folder, audit=2)
+    result = backtest(settings, _no_checkpoints(), None, spec, say=print)
+    assert [(a.week_id, a.passed) for a in result.audit] == [(WEEK, True), (SECOND, True)], result.audit
+    [(_, settled)] = _books(pg_admin_url, name, "DelistingSettled")
+    assert settled["closed"], "no account held GLD: the audit crossed no delisting"
