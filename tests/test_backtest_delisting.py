@@ -19,7 +19,7 @@ from llmtrade.config.loader import LoadedConfig, load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Order, OrderResult
-from llmtrade.errors import OperationalError
+from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
@@ -233,3 +233,37 @@ def test_the_look_ahead_audit_passes_across_a_delisting_week(
     assert [(a.week_id, a.passed) for a in result.audit] == [(WEEK, True), (SECOND, True)], result.audit
     [(_, settled)] = _books(pg_admin_url, name, "DelistingSettled")
     assert settled["closed"], "no account held GLD: the audit crossed no delisting"
+
+
+def test_an_order_left_undone_in_a_delisted_symbol_is_abandoned_at_its_settlement_not_sent_after_it(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found reviewing the delisting: an order the broker refused (or an opening leg held back for its close) is sent
+    again by every later checkpoint of the week while still valid, and a flat account's GLD buy still was after GLD's
+    last session: queued for an open GLD never has, it never filled, and every later weekly run of the account
+    stopped on 'still has orders queued'. The settlement now abandons what is left undone in the symbol."""
+    from llmtrade.brokers.paper import PaperBroker
+
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {**bars, "GLD": [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    loaded = load_config(None)
+    schedule = loaded.config.schedule.model_copy(update={"checkpoints": ["09:00"]})
+    loaded = replace(loaded, config=loaded.config.model_copy(update={"schedule": schedule}))
+    last_close = TradingCalendar().session_close(LAST)
+    real_submit = PaperBroker.submit
+
+    def submit(self: PaperBroker, order: Order) -> OrderResult:
+        if order.symbol == "GLD" and order.intent == "open" and self._clock.now() < last_close:
+            raise BrokerRejected("GLD: not tradable today")  # a refusal every checkpoint retries while valid
+        return real_submit(self, order)
+
+    monkeypatch.setattr(PaperBroker, "submit", submit)
+    result = backtest(settings, loaded, None, BacktestSpec(name, WEEK, SECOND, True, False, csv=folder), say=print)
+    assert result.weeks_run == 2
+    refused = {p["order"]["client_order_id"] for _, p in _books(pg_admin_url, name, "OrderRejected")}
+    assert refused, "no GLD open was refused: the test proves nothing"
+    accepted = [p["order"] for _, p in _books(pg_admin_url, name, "PaperOrderAccepted")]
+    assert not [o for o in accepted if o["client_order_id"] in refused]  # never sent after GLD's last session
+    abandoned = [p for _, p in _books(pg_admin_url, name, "PlanAbandoned") if "delisted" in p["reason"]]
+    assert {c for p in abandoned for c in p["client_order_ids"]} == refused

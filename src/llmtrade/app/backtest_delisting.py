@@ -10,7 +10,9 @@ ends early is taken as the symbol's delisting on its last bar's day:
 - when its last session closes, every position in it is closed at that close, as holders of a delisted share are
   paid out: a run `delisting` sends each account's closing order in that session's last second, priced at the
   close (the paper broker fills an order in session at the quote it is handed), recorded as orders and fills are,
-  then DelistingSettled. No valuation after it reads a price after the last bar: nothing is left holding it.
+  then DelistingSettled. No valuation after it reads a price after the last bar: nothing is left holding it. An
+  interrupted settlement's rerun reads each close back from the broker, a close that did not fill stops the backtest
+  unsettled, and orders in the symbol left undone (refused, a leg held back) are abandoned, never sent after it.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import DelistingSettled, PricesEndEarly, Quote
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import ORDERS, week_stream
-from llmtrade.domain.trading import Order, OrderStatus, Side
+from llmtrade.domain.trading import Order, OrderStatus, PlanAbandoned, Side
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError
 from llmtrade.llm.records import UsageTotals
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import revaluer, send_orders
+from llmtrade.workflows.legs import unfinished_orders
 
 if TYPE_CHECKING:
     from llmtrade.app.backtest_container import BacktestContainer
@@ -114,6 +117,35 @@ def settle_due(app: BacktestContainer, clock: SteppingClock, before: datetime) -
             continue
         clock.set(max(clock.now(), closes - timedelta(seconds=1)))  # in session: filled at the quote handed over
         _settle(app, symbol, last)
+
+
+def _abandon_undone(
+    storage: Storage, desk: Desk, symbol: str, week_id: date, run_id: str, prices: Mapping[str, float]
+) -> None:
+    """Abandon the account's orders in `symbol` left undone on the week's orders stream (refused, or an opening leg
+    held back for its close): every later checkpoint of the week sends them again while valid, and sent after the
+    last session one is queued for an open the symbol never has, never fills, and stops every later weekly run."""
+    own = client_order_id(week_id, desk.account.id, symbol, COMMAND)
+    stream = week_stream(week_id, ORDERS)
+    left = [
+        o.client_order_id
+        for o in unfinished_orders(storage.events, stream, desk.account.id)
+        if o.symbol == symbol and o.client_order_id != own
+    ]
+    if not left:
+        return
+    held = desk.broker.account(prices).positions
+    gone = PlanAbandoned(
+        account_id=desk.account.id,
+        broker=desk.broker.name,
+        reason=f"{symbol} delisted: its last session has closed, nothing in it can be traded",
+        client_order_ids=left,
+        planned_positions={},
+        actual_positions={s: p.qty for s, p in held.items() if p.qty},
+    )
+    storage.events.append(
+        [NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=desk.account.id)]
+    )
 
 
 def _closing_order(desk: Desk, symbol: str, week_id: date, prices: Mapping[str, float]) -> Order | None:
@@ -204,12 +236,13 @@ def _close_all(
     prices = {symbol: quote.price}
     closed: dict[str, int] = {}
     unfilled: list[str] = []
+    stream = week_stream(week_id, ORDERS)
     for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
+        _abandon_undone(storage, desk, symbol, week_id, run_id, prices)
         order = _closing_order(desk, symbol, week_id, prices)
         if order is None:
             continue
         after_fill = revaluer(storage.events, desk, app.loaded.config, prices, week_id=week_id, run_id=run_id)
-        stream = week_stream(week_id, ORDERS)
         # Sends it unless the stream holds it; one the broker holds but the stream does not is recorded from the
         # broker's answer (the same client_order_id hands back the order it has).
         send_orders(
