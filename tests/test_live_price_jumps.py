@@ -211,24 +211,29 @@ def test_a_backtest_says_and_records_a_spike_in_a_discovery_candidates_prices(
     ]
 
 
-def test_a_checkpoint_before_the_open_does_not_size_a_flip_off_a_suspect_close(
-    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Before the open a checkpoint's price is the last bar's close: TLT's Wednesday bar closing at 2.5x Tuesday's
-    (open unchanged: a bad print) would size the short of a FLIP off it. The gate closes the long, opens nothing."""
-    folder = tmp_path / "csv"
+def _tlt_bad_print(folder: Path, day: date, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The week lifecycle's market in `folder`, TLT's bar of `day` closing at 2.5x its open (a bad print), read as the
+    CSV provider by run-weekly at the lifecycle's Wednesday 08:00."""
     write_market(folder)
     tlt = folder / "TLT.csv"
     lines = tlt.read_text().splitlines()
-    [i] = [n for n, line in enumerate(lines) if line.startswith(str(LIFECYCLE_WEDNESDAY))]
-    day, opened, _, _, _, volume = lines[i].split(",")
+    [i] = [n for n, line in enumerate(lines) if line.startswith(str(day))]
+    stamp, opened, _, _, _, volume = lines[i].split(",")
     bad = float(opened) * 2.5
-    lines[i] = f"{day},{opened},{bad},{float(opened) * 0.99},{bad},{volume}"
+    lines[i] = f"{stamp},{opened},{bad},{float(opened) * 0.99},{bad},{volume}"
     tlt.write_text("\n".join(lines) + "\n")
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
     monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+
+
+def test_a_checkpoint_before_the_open_does_not_size_a_flip_off_a_suspect_close(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before the open a checkpoint's price is the last bar's close: TLT's Wednesday bar closing at 2.5x Tuesday's
+    (open unchanged: a bad print) would size the short of a FLIP off it. The gate closes the long, opens nothing."""
+    _tlt_bad_print(tmp_path / "csv", LIFECYCLE_WEDNESDAY, monkeypatch)
     stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
     monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)  # SPY's owners, asked on Thursday too
     with fake_llm() as fake:
@@ -250,19 +255,7 @@ def test_a_weekly_run_does_not_size_a_new_instrument_off_a_held_ones_suspect_clo
     sized off the account as it will be once the one held is sold at its last close (after_roll). acct_2 holds TLT,
     whose last bar before the second week closes at 2.5x the one before (a bad print, open unchanged): its proceeds
     counted 2.5 times, and the GLD bought with them was sized off money the sale will not bring."""
-    folder = tmp_path / "csv"
-    write_market(folder)
-    tlt = folder / "TLT.csv"
-    lines = tlt.read_text().splitlines()
-    [i] = [n for n, line in enumerate(lines) if line.startswith(str(AFTER_WEDNESDAY[-1]))]
-    day, opened, _, _, _, volume = lines[i].split(",")
-    bad = float(opened) * 2.5
-    lines[i] = f"{day},{opened},{bad},{float(opened) * 0.99},{bad},{volume}"
-    tlt.write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    _tlt_bad_print(tmp_path / "csv", AFTER_WEDNESDAY[-1], monkeypatch)
     with fake_llm() as fake:
         fake.answer = scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")})
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0
