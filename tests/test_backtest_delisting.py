@@ -35,13 +35,13 @@ def bars() -> dict[str, list[Bar]]:
     return history(SECOND + timedelta(days=10))  # through the second week's postmortem
 
 
-def _rising(rows: list[Bar], before: date) -> list[Bar]:
-    """`rows` climbing steadily from 60 sessions before `before` to their end, so the rules' PMs, which follow the
-    strongest trend, pitch it long and its owners stay in it while it climbs."""
+def _rising(rows: list[Bar], before: date, step: float = 1.012) -> list[Bar]:
+    """`rows` climbing steadily (`step` a session) from 60 sessions before `before` to their end, so the rules' PMs,
+    which follow the strongest trend, pitch it long and its owners stay in it while it climbs (short, falling)."""
     start = len([b for b in rows if b.day < before]) - 60
     keys = ("open", "high", "low", "close")
     return [
-        b.model_copy(update={k: getattr(b, k) * 1.012 ** max(i - start, 0) for k in keys}) for i, b in enumerate(rows)
+        b.model_copy(update={k: getattr(b, k) * step ** max(i - start, 0) for k in keys}) for i, b in enumerate(rows)
     ]
 
 
@@ -267,3 +267,22 @@ def test_an_order_left_undone_in_a_delisted_symbol_is_abandoned_at_its_settlemen
     assert not [o for o in accepted if o["client_order_id"] in refused]  # never sent after GLD's last session
     abandoned = [p for _, p in _books(pg_admin_url, name, "PlanAbandoned") if "delisted" in p["reason"]]
     assert {c for p in abandoned for c in p["client_order_ids"]} == refused
+
+
+def test_a_short_position_in_a_delisted_symbol_is_bought_back_at_its_last_close(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Checked for the review of the delisting: a short is closed as a long is, by a buy at the last close."""
+    folder, name = tmp_path / "prices", _unique()
+    gld = [b for b in _rising(bars["GLD"], WEEK, step=0.985) if b.day <= LAST]
+    _write(folder, {**bars, "GLD": gld})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    backtest(settings, _no_checkpoints(), None, BacktestSpec(name, WEEK, SECOND, True, False, csv=folder), say=print)
+    [(_, settled)] = _books(pg_admin_url, name, "DelistingSettled")
+    assert settled["closed"] and all(qty < 0 for qty in settled["closed"].values()), settled
+    fills = [p["fill"] for _, p in _books(pg_admin_url, name, "OrderFilled") if p["fill"]["symbol"] == "GLD"]
+    buys = [f for f in fills if "delisting" in f["client_order_id"]]
+    assert {(f["account_id"], f["side"], -f["qty"]) for f in buys} == {
+        (a, "buy", q) for a, q in settled["closed"].items()
+    }
+    assert all(f["price"] == pytest.approx(gld[-1].close, rel=0.002) for f in buys)
