@@ -154,9 +154,14 @@ def _closing_order(desk: Desk, symbol: str, week_id: date, prices: Mapping[str, 
     None when it holds none and no such order was sent."""
     client_id = client_order_id(week_id, desk.account.id, symbol, COMMAND)
     side: Side
-    if desk.broker.find(client_id) is not None:
+    if (earlier := desk.broker.find(client_id)) is not None:
         queued = [(o.side, o.qty) for o in desk.broker.open_orders() if o.client_order_id == client_id]
         filled = [(f.side, f.qty) for f in desk.broker.fills() if f.client_order_id == client_id]
+        if not queued and not filled:  # canceled: its client_order_id cannot be sent again
+            raise OperationalError(
+                f"delisting of {symbol}: account {desk.account.id}'s close {client_id} is {earlier.status.value} at "
+                "the broker, neither filled nor queued; the position cannot be settled"
+            )
         side, qty = (queued or filled)[0]
     else:
         held = desk.broker.account(prices).positions.get(symbol)
