@@ -286,3 +286,29 @@ def test_a_short_position_in_a_delisted_symbol_is_bought_back_at_its_last_close(
         (a, "buy", q) for a, q in settled["closed"].items()
     }
     assert all(f["price"] == pytest.approx(gld[-1].close, rel=0.002) for f in buys)
+
+
+def test_a_halted_account_is_paid_out_at_a_delisting_as_any(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked for the review of the delisting: the settlement sends each close through the breaker's check, and a
+    close only reduces risk, so an account halted when its symbol delists is paid out like the others."""
+    from llmtrade.app import backtest_delisting
+    from llmtrade.workflows import execution
+
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {**bars, "GLD": [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    real_send, real_halted = backtest_delisting.send_orders, execution.halted
+
+    def send_halted(*args: object, **kwargs: object) -> object:
+        with monkeypatch.context() as inner:
+            inner.setattr(execution, "halted", lambda events, account: (True, "drawdown 25% (set by the test)"))
+            return real_send(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backtest_delisting, "send_orders", send_halted)
+    backtest(settings, _no_checkpoints(), None, BacktestSpec(name, WEEK, SECOND, True, False, csv=folder), say=print)
+    assert execution.halted is real_halted
+    [(_, settled)] = _books(pg_admin_url, name, "DelistingSettled")
+    assert settled["closed"] and set(settled["closed"].values()) == {36}
+    assert _books(pg_admin_url, name, "OrderBlocked") == []
