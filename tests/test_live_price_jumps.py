@@ -20,23 +20,24 @@ from typer.testing import CliRunner
 
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.cli import app
+from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
-from llmtrade.domain.trading import AccountSnapshot, Position, TradeIntent
+from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, Position, RiskChecked, TradeIntent
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.jumps import flagged, last_suspect
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.market.yfinance_data import YFinanceProvider
 from llmtrade.risk import gate
 from llmtrade.settings import Settings
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import backtest_database
 from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.market_series import END, START, good_bars, market, rows, write
 from tests.test_backtest import _unique, _url
 from tests.test_backtest_bad_start import WEEK, _write
 from tests.test_backtest_bad_start import bars as bars
-from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
+from tests.test_week_lifecycle import AFTER_WEDNESDAY, CHECKPOINT_ANSWERS, PITCHES, scripted, write_market
 from tests.test_week_lifecycle import WEDNESDAY as LIFECYCLE_WEDNESDAY
 
 runner = CliRunner()
@@ -210,24 +211,29 @@ def test_a_backtest_says_and_records_a_spike_in_a_discovery_candidates_prices(
     ]
 
 
-def test_a_checkpoint_before_the_open_does_not_size_a_flip_off_a_suspect_close(
-    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Before the open a checkpoint's price is the last bar's close: TLT's Wednesday bar closing at 2.5x Tuesday's
-    (open unchanged: a bad print) would size the short of a FLIP off it. The gate closes the long, opens nothing."""
-    folder = tmp_path / "csv"
+def _tlt_bad_print(folder: Path, day: date, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The week lifecycle's market in `folder`, TLT's bar of `day` closing at 2.5x its open (a bad print), read as the
+    CSV provider by run-weekly at the lifecycle's Wednesday 08:00."""
     write_market(folder)
     tlt = folder / "TLT.csv"
     lines = tlt.read_text().splitlines()
-    [i] = [n for n, line in enumerate(lines) if line.startswith(str(LIFECYCLE_WEDNESDAY))]
-    day, opened, _, _, _, volume = lines[i].split(",")
+    [i] = [n for n, line in enumerate(lines) if line.startswith(str(day))]
+    stamp, opened, _, _, _, volume = lines[i].split(",")
     bad = float(opened) * 2.5
-    lines[i] = f"{day},{opened},{bad},{float(opened) * 0.99},{bad},{volume}"
+    lines[i] = f"{stamp},{opened},{bad},{float(opened) * 0.99},{bad},{volume}"
     tlt.write_text("\n".join(lines) + "\n")
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
     monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+
+
+def test_a_checkpoint_before_the_open_does_not_size_a_flip_off_a_suspect_close(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before the open a checkpoint's price is the last bar's close: TLT's Wednesday bar closing at 2.5x Tuesday's
+    (open unchanged: a bad print) would size the short of a FLIP off it. The gate closes the long, opens nothing."""
+    _tlt_bad_print(tmp_path / "csv", LIFECYCLE_WEDNESDAY, monkeypatch)
     stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
     monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)  # SPY's owners, asked on Thursday too
     with fake_llm() as fake:
@@ -240,3 +246,31 @@ def test_a_checkpoint_before_the_open_does_not_size_a_flip_off_a_suspect_close(
     assert acct_2["checkpoint"]["action"] == "FLIP"  # the owner's answer (tests/test_week_lifecycle.py)
     assert acct_2["verdict"]["target_qty"] == 0 and acct_2["verdict"]["reason"].startswith("suspect_price")
     assert [o["intent"] for o in acct_2["orders"]] == ["close"]
+
+
+def test_a_weekly_run_does_not_size_a_new_instrument_off_a_held_ones_suspect_close(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Found reviewing suspect_price: the gate checked the instrument pitched only, but a week's new instrument is
+    sized off the account as it will be once the one held is sold at its last close (after_roll). acct_2 holds TLT,
+    whose last bar before the second week closes at 2.5x the one before (a bad print, open unchanged): its proceeds
+    counted 2.5 times, and the GLD bought with them was sized off money the sale will not bring."""
+    _tlt_bad_print(tmp_path / "csv", AFTER_WEDNESDAY[-1], monkeypatch)
+    with fake_llm() as fake:
+        fake.answer = scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")})
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+        monkeypatch.setitem(PITCHES, "google/gemini-3-pro-preview", ("GLD", 2))  # acct_2's PM moves to GLD
+        result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert "an account holding it opens nothing else" in result.output  # said as the bars enter
+    with open_storage(Settings(), FixedClock(datetime(2026, 1, 14, 13, tzinfo=UTC))) as storage:
+        checked = [RiskChecked.from_event(e).verdict for e in storage.events.read(type=RiskChecked.event_type())]
+        planned = [OrdersPlanned.from_event(e) for e in storage.events.read(type=OrdersPlanned.event_type())]
+    *_, acct_2 = [v for v in checked if v.account_id == "acct_2"]
+    *_, acct_3 = [v for v in checked if v.account_id == "acct_3"]
+    assert (acct_2.instrument, acct_3.instrument, acct_3.target_qty) == ("GLD", "GLD", 73)  # acct_3: GLD's own size
+    assert (acct_2.approved, acct_2.target_qty) == (False, 0)
+    assert acct_2.reason.startswith("suspect_price") and "TLT's last close" in acct_2.reason, acct_2.reason
+    *_, plan = [p for p in planned if p.account_id == "acct_2"]
+    assert [(o.symbol, o.intent) for o in plan.orders] == [("TLT", "close")]  # the roll still sells TLT

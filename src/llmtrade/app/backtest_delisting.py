@@ -10,7 +10,9 @@ ends early is taken as the symbol's delisting on its last bar's day:
 - when its last session closes, every position in it is closed at that close, as holders of a delisted share are
   paid out: a run `delisting` sends each account's closing order in that session's last second, priced at the
   close (the paper broker fills an order in session at the quote it is handed), recorded as orders and fills are,
-  then DelistingSettled. No valuation after it reads a price after the last bar: nothing is left holding it.
+  then DelistingSettled. No valuation after it reads a price after the last bar: nothing is left holding it. An
+  interrupted settlement's rerun reads each close back from the broker, a close that did not fill stops the backtest
+  unsettled, and orders in the symbol left undone (refused, a leg held back) are abandoned, never sent after it.
 """
 
 from __future__ import annotations
@@ -26,17 +28,19 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import DelistingSettled, PricesEndEarly, Quote
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import ORDERS, week_stream
-from llmtrade.domain.trading import Order, Side
+from llmtrade.domain.trading import Order, OrderStatus, PlanAbandoned, Side
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError
 from llmtrade.llm.records import UsageTotals
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import revaluer, send_orders
+from llmtrade.workflows.legs import unfinished_orders
 
 if TYPE_CHECKING:
     from llmtrade.app.backtest_container import BacktestContainer
     from llmtrade.clock import SteppingClock
+    from llmtrade.workflows.desk import Desk
 
 COMMAND = "delisting"
 
@@ -115,6 +119,66 @@ def settle_due(app: BacktestContainer, clock: SteppingClock, before: datetime) -
         _settle(app, symbol, last)
 
 
+def _abandon_undone(
+    storage: Storage, desk: Desk, symbol: str, week_id: date, run_id: str, prices: Mapping[str, float]
+) -> None:
+    """Abandon the account's orders in `symbol` left undone on the week's orders stream (refused, or an opening leg
+    held back for its close): every later checkpoint of the week sends them again while valid, and sent after the
+    last session one is queued for an open the symbol never has, never fills, and stops every later weekly run."""
+    own = client_order_id(week_id, desk.account.id, symbol, COMMAND)
+    stream = week_stream(week_id, ORDERS)
+    left = [
+        o.client_order_id
+        for o in unfinished_orders(storage.events, stream, desk.account.id)
+        if o.symbol == symbol and o.client_order_id != own
+    ]
+    if not left:
+        return
+    held = desk.broker.account(prices).positions
+    gone = PlanAbandoned(
+        account_id=desk.account.id,
+        broker=desk.broker.name,
+        reason=f"{symbol} delisted: its last session has closed, nothing in it can be traded",
+        client_order_ids=left,
+        planned_positions={},
+        actual_positions={s: p.qty for s, p in held.items() if p.qty},
+    )
+    storage.events.append(
+        [NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=desk.account.id)]
+    )
+
+
+def _closing_order(desk: Desk, symbol: str, week_id: date, prices: Mapping[str, float]) -> Order | None:
+    """The account's closing order of `symbol`'s delisting: the one an interrupted settlement left at the broker (its
+    fill made the account flat, so the position no longer says what was closed), else one for the position held;
+    None when it holds none and no such order was sent."""
+    client_id = client_order_id(week_id, desk.account.id, symbol, COMMAND)
+    side: Side
+    if (earlier := desk.broker.find(client_id)) is not None:
+        queued = [(o.side, o.qty) for o in desk.broker.open_orders() if o.client_order_id == client_id]
+        filled = [(f.side, f.qty) for f in desk.broker.fills() if f.client_order_id == client_id]
+        if not queued and not filled:  # canceled: its client_order_id cannot be sent again
+            raise OperationalError(
+                f"delisting of {symbol}: account {desk.account.id}'s close {client_id} is {earlier.status.value} at "
+                "the broker, neither filled nor queued; the position cannot be settled"
+            )
+        side, qty = (queued or filled)[0]
+    else:
+        held = desk.broker.account(prices).positions.get(symbol)
+        if held is None or held.qty == 0:
+            return None
+        side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
+    return Order(
+        client_order_id=client_id,
+        account_id=desk.account.id,
+        week_id=week_id,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        intent="close",
+    )
+
+
 class _LastClose:
     """The quote source of a delisting's closing orders: `symbol`'s last close, observed now (QuoteSource)."""
 
@@ -150,33 +214,11 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
             mode_reason="a backtest symbol's last session closed",
             config_source=app.loaded.source,
         )
-        prices = {symbol: bar.close}
-        closed: dict[str, int] = {}
-        for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
-            held = desk.broker.account(prices).positions.get(symbol)
-            if held is None or held.qty == 0:
-                continue
-            order = Order(
-                client_order_id=client_order_id(week_id, desk.account.id, symbol, COMMAND),
-                account_id=desk.account.id,
-                week_id=week_id,
-                symbol=symbol,
-                side=Side.SELL if held.qty > 0 else Side.BUY,
-                qty=abs(held.qty),
-                intent="close",
-            )
-            after_fill = revaluer(storage.events, desk, app.loaded.config, prices, week_id=week_id, run_id=run_id)
-            stream = week_stream(week_id, ORDERS)
-            send_orders(
-                storage.events,
-                desk.broker,
-                [order],
-                stream=stream,
-                week_id=week_id,
-                run_id=run_id,
-                after_fill=after_fill,
-            )
-            closed[desk.account.id] = held.qty
+        try:
+            closed = _close_all(app, storage, market, quote, week_id, run_id)
+        except LlmtradeError as exc:
+            run.failed(exc)  # a rerun settles it: the run that stopped says why
+            raise
         settled = DelistingSettled(symbol=symbol, last_day=last, close=bar.close, closed=closed)
         storage.events.append([NewEvent.of(settled, stream=streams.BACKTEST, week_id=week_id, run_id=run_id)])
         run.finished(UsageTotals(), degraded=False)
@@ -188,3 +230,46 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
             else "no account held it"
         )
     )
+
+
+def _close_all(
+    app: BacktestContainer, storage: Storage, market: MarketData, quote: Quote, week_id: date, run_id: str
+) -> dict[str, int]:
+    """Send every account's close of `quote.symbol` at `quote` (its last close); account -> the signed shares closed.
+    Raises OperationalError, before anything says it is settled, when a close did not fill."""
+    symbol = quote.symbol
+    prices = {symbol: quote.price}
+    closed: dict[str, int] = {}
+    unfilled: list[str] = []
+    stream = week_stream(week_id, ORDERS)
+    for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
+        _abandon_undone(storage, desk, symbol, week_id, run_id, prices)
+        order = _closing_order(desk, symbol, week_id, prices)
+        if order is None:
+            continue
+        after_fill = revaluer(storage.events, desk, app.loaded.config, prices, week_id=week_id, run_id=run_id)
+        # Sends it unless the stream holds it; one the broker holds but the stream does not is recorded from the
+        # broker's answer (the same client_order_id hands back the order it has).
+        send_orders(
+            storage.events,
+            desk.broker,
+            [order],
+            stream=stream,
+            week_id=week_id,
+            run_id=run_id,
+            after_fill=after_fill,
+        )
+        done = desk.broker.find(order.client_order_id)
+        if done is None or done.status is not OrderStatus.FILLED:
+            state = done.status.value if done else "not sent: see its OrderBlocked"
+            unfilled.append(f"{desk.account.id}'s {order.side.value} of {order.qty} ({state})")
+            continue
+        closed[desk.account.id] = order.qty if order.side is Side.SELL else -order.qty
+    if unfilled:
+        # Settled, the symbol is never priced again: a position left in it would be held with no price. A rerun
+        # sends what is left (a kill switch's block, a refusal) and settles then.
+        raise OperationalError(
+            f"delisting of {symbol} at its last close {quote.price:.2f} is not settled: {', '.join(unfilled)} did not "
+            "fill; run the backtest again to resume it once the order can be sent"
+        )
+    return closed

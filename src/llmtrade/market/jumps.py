@@ -88,7 +88,9 @@ def jump_warning(jump: Jump, where: str) -> str:
     else:
         what = f"(opening at {jump.open_ratio:.3f}x), like an unadjusted {jump.looks_like()} split"
     held = (
-        f"; until a later session follows it, the risk gate opens and adds nothing in {jump.symbol} at that price"
+        f"; until a later session follows it, the risk gate sizes no trade off that price: a position in {jump.symbol} "
+        "is closed, kept, or halved by a checkpoint's REDUCE, never opened or added to, and an account holding it "
+        "opens nothing else"
         if not jump.confirmed
         else ""
     )

@@ -54,6 +54,7 @@ def check(
     halted: bool = False,
     halt_reason: str = "",
     suspect: str | None = None,
+    suspect_held: Mapping[str, str] | None = None,
 ) -> RiskVerdict:
     """Decide the position `account` should hold in `intent.instrument`, valued at `price`.
 
@@ -64,7 +65,9 @@ def check(
     position on the same side, a position held but not added to), with `shadow_qty` set to the
     target it would have got; from flat it is refused. `suspect` says why `price` is not one to size off (a last bar
     that jumped by a split's fraction, or to twice or half the close before: market/jumps.py): the verdict is then
-    cut to a close, or to the position held, so no share count is worked out from it.
+    cut to a close, or to the position held, so no share count is worked out from it. `suspect_held`: the same of
+    other symbols whose last close `account` was valued at (a week's roll counts their sale at it: its cash is the
+    money the trade is sized from), by symbol; the verdict is cut the same way.
     """
     symbol = intent.instrument
     held = account.positions.get(symbol)
@@ -102,7 +105,7 @@ def check(
 
     # 1b. A price that may be a bad print (or a split the feed left unadjusted) would size the trade by its error: at a
     # quarter of the real price, four times the shares, past every limit below. Closing needs no price; sizing does.
-    if suspect is not None:
+    if suspect is not None or suspect_held:
         free = check(
             intent,
             account,
@@ -114,7 +117,7 @@ def check(
             halted=halted,
             halt_reason=halt_reason,
         )
-        return _unsized(free, current, suspect)
+        return _unsized(free, current, _suspect_why(symbol, price, suspect, suspect_held or {}, prices))
 
     # 2. A halted account may reduce or close, never open or add (risk/halt.py): the verdict is the
     # one it would get running, cut back to its risk-reducing part, and that uncut target is its shadow.
@@ -269,12 +272,21 @@ def _halted(free: RiskVerdict, current: int, account_id: str, why: str) -> RiskV
     )
 
 
-def _unsized(free: RiskVerdict, current: int, suspect: str) -> RiskVerdict:
-    """`free` (the verdict at the price) cut to what needs no size worked out from that price: a close (of the
-    position, or of a side change's first leg) or the position held unchanged."""
+def _suspect_why(
+    symbol: str, price: float, suspect: str | None, held: Mapping[str, str], prices: Mapping[str, float]
+) -> str:
+    """Which last close the size would be worked out from that is suspect, and what it looks like."""
+    if suspect is not None:
+        return f"{symbol}'s last close {price:.2f} is suspect ({suspect}: see PriceJumpFlagged)"
+    closes = ", ".join(f"{s}'s last close {prices.get(s, float('nan')):.2f} ({held[s]})" for s in sorted(held))
+    return f"the account is valued at {closes}, which is suspect (see PriceJumpFlagged)"
+
+
+def _unsized(free: RiskVerdict, current: int, why: str) -> RiskVerdict:
+    """`free` (the verdict at the price) cut to what needs no size worked out from a suspect price (`why`): a close
+    (of the position, or of a side change's first leg) or the position held unchanged."""
     target = free.target_qty
     allowed = 0 if target == 0 or (current > 0) != (target > 0) else current
-    why = f"{free.instrument}'s last close {free.price:.2f} is suspect ({suspect}: see PriceJumpFlagged)"
     if allowed == target:
         return free
     if current == 0:

@@ -218,6 +218,8 @@ class _Gate:
                 halted=stop,
                 halt_reason=why,
                 suspect=snapshot.suspect.get(intent.instrument),
+                # Sold at their last close (after_roll), held positions' closes are the money the trade is sized from.
+                suspect_held={s: snapshot.suspect[s] for s in before.positions if s in snapshot.suspect},
             )
         if stop and not self.dry_run:
             record_shadow_trade(
