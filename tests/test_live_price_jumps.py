@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,7 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, Position, RiskChecked, TradeIntent
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.jumps import flagged, last_suspect
 from llmtrade.market.snapshot import take_snapshot
@@ -89,6 +91,39 @@ def test_a_split_yahoo_left_unapplied_is_flagged_said_and_recorded_as_the_bars_e
     # Read again from the cache: the bars entered once and were flagged once.
     service.bars(["SPY"], START, END)
     assert len(_flags(storage)) == 1 and len(said) == 1
+
+
+def test_a_jump_said_by_an_earlier_run_is_not_said_or_recorded_again(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weekly run reads some 300 sessions: one split Yahoo left unapplied was said and recorded again by every run,
+    every week, for over a year (found by the money review). A jump recorded before is said once; a last bar that
+    was unconfirmed is said again when its next session tells what it was."""
+    import yfinance
+
+    from llmtrade.app.container import Container
+    from llmtrade.market.service import MarketData, Recording, flagged_before
+    from llmtrade.storage.bar_cache import BarCache
+
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: _yahoo(_scaled(good_bars(), 4.0, before=SPLIT)))
+    market(storage, YFinanceProvider(), say=[].append).bars(["SPY"], START, END)  # an earlier run recorded it
+    assert [(f["day"], f["looks_like"]) for f in _flags(storage)] == [(str(SPLIT), "4-for-1")]
+    # The container's runs read what was recorded before (the wiring a run-weekly gets).
+    app = Container(Settings(), load_config(None), FixedClock(ASOF), None, say=lambda _: None, offline=True)
+    later = app.market(storage, run_id="r2")
+    assert later.recording is not None and later.recording.flagged_before is not None
+    assert later.recording.flagged_before() == {("SPY", SPLIT, "4-for-1")}
+    said: list[str] = []
+    recording = Recording(storage.events, "r2", say=said.append, flagged_before=partial(flagged_before, storage.events))
+    again = MarketData([YFinanceProvider()], BarCache(storage.conn), TradingCalendar(), recording)
+    again._flag(YFinanceProvider(), {"SPY": _scaled(good_bars(), 4.0, before=SPLIT)})  # the next run's bars enter
+    assert said == [] and len(_flags(storage)) == 1
+    # The same series with a last bar at 2.5x: unconfirmed, never said before, so said now, once.
+    bars = _scaled(_scaled(good_bars(), 4.0, before=SPLIT), 2.5, on=END)
+    again._flag(YFinanceProvider(), {"SPY": bars})
+    again._flag(YFinanceProvider(), {"SPY": bars})
+    assert len(said) == 1 and "on the last bar" in said[0]
+    assert [f["looks_like"] for f in _flags(storage)] == ["4-for-1", "unconfirmed"]
 
 
 def test_clean_bars_enter_without_a_flag(storage: Storage, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService
-from llmtrade.market.service import MarketData, Recording
+from llmtrade.market.service import MarketData, Recording, flagged_before
 from llmtrade.memory.protocol import Memory
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
@@ -191,7 +191,8 @@ class Container:
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         providers = self.bar_providers(provider_names(assets, self.settings, live=use_live))
-        recording = Recording(storage.events, run_id, week_id, say=self.say) if record else None
+        jumps = partial(flagged_before, storage.events)
+        recording = Recording(storage.events, run_id, week_id, say=self.say, flagged_before=jumps) if record else None
         return MarketData(providers, self.bar_cache(storage), self.calendar, recording)
 
     def bar_providers(self, names: list[str]) -> list[BarProvider]:

@@ -7,7 +7,7 @@ before T, so nothing the committee sees could not have been known at T.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -20,6 +20,7 @@ from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.event_store import EventStore
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Recording:
     week_id: date | None = None
     # Where a warning about the prices fetched goes (the command's stderr); None: only the events say it.
     say: Callable[[str], None] | None = None
+    # The jumps recorded before (symbol, day, looks_like: PriceJumpFlagged), said and recorded once: a weekly run
+    # reads some 300 sessions, and one split in them was said again every week for over a year.
+    flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
 
 
 class MarketData:
@@ -62,8 +66,10 @@ class MarketData:
         # Symbols that stopped trading before the ranges asked end (a backtest's delisted: app/backtest_delisting.py)
         # -> their last session: their series end there, and are valid so.
         self.ends: Mapping[str, date] = {}
-        # The jumps this service said and recorded (symbol, day): a run reads a symbol over more than one range.
-        self._flagged: set[tuple[str, date]] = set()
+        # The jumps said and recorded (symbol, day, looks_like), by this service (a run reads a symbol over more than
+        # one range) or before it (Recording.flagged_before, read at the first jump); an unconfirmed last bar is said
+        # again once its next session tells what it was.
+        self._flagged: set[tuple[str, date, str]] | None = None
 
     @property
     def recording(self) -> Recording | None:
@@ -189,8 +195,16 @@ class MarketData:
             return
         origin = getattr(provider, "origin", None)
         jumps = [jump for symbol, series in bars.items() for jump in flagged(symbol, series)]
-        for jump in [j for j in jumps if (j.symbol, j.day) not in self._flagged]:
-            self._flagged.add((jump.symbol, jump.day))
+        if not jumps:
+            return
+        if self._flagged is None:
+            before = self._recording.flagged_before
+            self._flagged = set(before()) if before is not None else set()
+        said = self._flagged
+        for jump in jumps:
+            if (key := (jump.symbol, jump.day, jump.looks_like())) in said:
+                continue
+            said.add(key)
             where = origin(jump.symbol) if origin else None
             self._record(price_jump(jump, where))
             if self._recording.say is not None:
@@ -245,6 +259,12 @@ class MarketData:
         rec = self._recording
         stream = market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
+
+
+def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
+    """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
+    found = events.read(type=PriceJumpFlagged.event_type())
+    return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
 
 
 def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:
