@@ -113,6 +113,7 @@ def test_a_jump_said_by_an_earlier_run_is_not_said_or_recorded_again(
     later = app.market(storage, run_id="r2")
     assert later.recording is not None and later.recording.flagged_before is not None
     assert later.recording.flagged_before() == {("SPY", SPLIT, "4-for-1")}
+    assert later.recording.say == app.warning  # a warning: said under --quiet too (found by the new-user trial)
     said: list[str] = []
     recording = Recording(storage.events, "r2", say=said.append, flagged_before=partial(flagged_before, storage.events))
     again = MarketData([YFinanceProvider()], BarCache(storage.conn), TradingCalendar(), recording)

@@ -192,8 +192,9 @@ class Container:
         assets = self.loaded.config.assets
         providers = self.bar_providers(provider_names(assets, self.settings, live=use_live))
         jumps = partial(flagged_before, storage.events)
-        recording = Recording(storage.events, run_id, week_id, say=self.say, flagged_before=jumps) if record else None
-        return MarketData(providers, self.bar_cache(storage), self.calendar, recording)
+        # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
+        recording = Recording(storage.events, run_id, week_id, say=self.warning, flagged_before=jumps)
+        return MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
 
     def bar_providers(self, names: list[str]) -> list[BarProvider]:
         """The daily-bar providers named, in order, built afresh (a backtest keeps them: app/backtest_container.py)."""
