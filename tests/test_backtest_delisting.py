@@ -65,9 +65,16 @@ def test_a_symbol_delisted_mid_range_is_traded_until_then_and_closed_at_its_last
     loaded = load_config(None)
     schedule = loaded.config.schedule.model_copy(update={"checkpoints": []})
     loaded = replace(loaded, config=loaded.config.model_copy(update={"schedule": schedule}))
-    result = backtest(settings, loaded, None, spec, say=said.append)
+    warned: list[str] = []
+    result = backtest(settings, loaded, None, spec, say=said.append, warn=warned.append)
     assert result.weeks_run == 2
-    [warning] = [text for text in said if text.startswith("prices end early")]
+    # Warnings, said under --quiet too: a file cut short by mistake must not pass unseen (found by the new-user trial).
+    assert [t for t in said if t.startswith(("prices end early", "delisted: "))] == []
+    assert [t.split(":")[0] for t in warned if t.startswith(("prices end early", "delisted: "))] == [
+        "prices end early",
+        "delisted",
+    ]
+    [warning] = [text for text in warned if text.startswith("prices end early")]
     assert f"GLD's ({folder / 'GLD.csv'}) last bar is {LAST}" in warning and "taken as delisted" in warning
     [(_, ended)] = _books(pg_admin_url, name, "PricesEndEarly")
     assert (ended["symbol"], ended["last_day"]) == ("GLD", str(LAST))

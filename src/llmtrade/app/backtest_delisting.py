@@ -97,7 +97,7 @@ def record_delisted(
     if fresh:
         storage.events.append(fresh)
     for symbol, day in sorted(ends.items()):
-        app.say(ended_message(symbol, day, where.get(symbol)))
+        app.warning(ended_message(symbol, day, where.get(symbol)))
 
 
 def settle_due(app: BacktestContainer, clock: SteppingClock, before: datetime) -> None:
@@ -222,7 +222,7 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
         settled = DelistingSettled(symbol=symbol, last_day=last, close=bar.close, closed=closed)
         storage.events.append([NewEvent.of(settled, stream=streams.BACKTEST, week_id=week_id, run_id=run_id)])
         run.finished(UsageTotals(), degraded=False)
-    app.say(
+    app.warning(
         f"delisted: {symbol}'s last session {last} has closed: "
         + (
             ", ".join(f"{account} closed {qty:+d} at {bar.close:.2f}" for account, qty in closed.items())
