@@ -52,6 +52,15 @@ def test_a_backtest_valued_with_another_config_says_so(config: Config) -> None:
     assert note is not None and "not the config the backtest ran with (config hash 000000000000, now " in note
 
 
+def test_the_config_is_the_one_of_the_start_that_bound_the_books(config: Config) -> None:
+    """A start that stopped before its first job (a price file missing for the default universe) binds nothing: the
+    rerun with the config fixed starts again. The note read the first start's hash and said the books ran with another
+    config (found by the new-user trial)."""
+    failed, bound = _record("0" * 64), _record(config_hash(config))
+    assert universe_note(config, [*failed, *bound]) is None
+    assert universe_note(config, [*bound, *failed]) is not None  # the last start is the one that counts
+
+
 @pytest.mark.parametrize("mode", ["watchlist", "both"])
 def test_a_watchlist_mode_says_equal_weight_is_not_the_watchlists(config: Config, mode: str) -> None:
     discovery = config.assets.discovery.model_copy(update={"universe_mode": mode})

@@ -37,7 +37,7 @@ def universe_note(config: Config, record: Sequence[StoredEvent]) -> str | None:
         )
     started = [e for e in record if e.type == BacktestStarted.event_type()]
     if started:
-        ran = str(started[0].payload.get("config_hash", ""))
+        ran = str(started[-1].payload.get("config_hash", ""))  # the start that bound the books; earlier ones bound none
         now = config_hash(config)
         if ran == now:
             return None  # the universe every week of the backtest traded
