@@ -259,3 +259,12 @@ def test_a_discovery_failing_week_after_week_is_said_when_it_starts_and_when_it_
     found._failed(weeks[6], down)
     found._ended(weeks[7], "judged again")
     assert said[4].endswith(f"after failing the same way before 2 weekly runs ({weeks[5]} to {weeks[6]})")
+    found._failed(weeks[6], short)
+    found._failed(weeks[7], short)
+    found.finish()  # failing to the last week: said at the end (found by the new-user trial: it never was)
+    assert said[6] == (
+        f"backtest discovery failed the same way before 2 weekly runs ({weeks[6]} to {weeks[7]}), the last this "
+        "backtest ran"
+    )
+    found.finish()
+    assert len(said) == 7

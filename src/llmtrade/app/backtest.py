@@ -208,6 +208,8 @@ def backtest(
                 finished.add(week_id)
                 done_now = Progress(len(finished), len(weeks), tally.calls, week_id, rules_answers=tally.rules)
                 report(done_now)
+        if discovery is not None:
+            discovery.finish()
         if todo:
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
             events.flush()

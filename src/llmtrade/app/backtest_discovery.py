@@ -116,6 +116,15 @@ class BacktestDiscovery:
             )
         self.failing = None
 
+    def finish(self) -> None:
+        """Say a run of the same failure that lasted to the last week run (`_failed` said its start only)."""
+        if self.failing is not None and len(weeks := self.failing[1]) > 1:
+            self.app.warning(
+                f"backtest discovery failed the same way before {len(weeks)} weekly runs ({weeks[0]} to {weeks[-1]}), "
+                "the last this backtest ran"
+            )
+        self.failing = None
+
     def matured(self) -> int:
         """Record the forward returns matured by the clock's last complete session; how many were recorded."""
         if not self.pending:
