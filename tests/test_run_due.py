@@ -83,3 +83,21 @@ def test_a_checkpoint_missed_until_after_the_close_is_not_run(
 ) -> None:
     assert _due_at(monkeypatch, "2026-01-07T08:00:00-05:00") == ["weekly:2026-01-07"]
     assert _due_at(monkeypatch, "2026-01-07T17:00:00-05:00") == []  # 15:50 missed: stale after the close
+
+
+def test_orders_queued_for_the_open_make_the_next_weekly_run_wait_with_exit_75(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick start run on a Tuesday evening queues its orders for Wednesday's open; cron's run-due at 08:05 then
+    found them queued at the weekly run's risk_prep and exited 1 ('fix me') at every wake-up until the open (found by
+    the new-user trial). Waiting for the open is temporary: exit 75 says try again, and after the open the same
+    command runs the week."""
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T20:33:00-05:00")  # Tuesday evening, after the close
+    late = runner.invoke(app, ["run-weekly", "--json"])
+    assert late.exit_code == 0, late.output
+    assert any(o["detail"] == "queued for 2026-01-14T09:30:00-05:00" for o in json.loads(late.stdout)["orders"])
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:05:00-05:00")  # before Wednesday's open
+    waiting = runner.invoke(app, ["run-due"])
+    assert waiting.exit_code == 75, waiting.output
+    assert "still has orders queued" in waiting.stderr and "they fill at the open" in waiting.stderr
+    assert _due_at(monkeypatch, "2026-01-14T12:10:00-05:00") == ["weekly:2026-01-14"]  # filled at 09:30: the week runs

@@ -31,7 +31,7 @@ from llmtrade.domain.trading import (
     TradeIntended,
     TradeIntent,
 )
-from llmtrade.errors import OperationalError
+from llmtrade.errors import TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.risk import gate as risk
@@ -145,8 +145,8 @@ class _Gate:
 
     def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
-        recorded once, unless dry). Nothing here depends on the week's intent. Raises OperationalError while an
-        account that `trades` has orders queued."""
+        recorded once, unless dry). Nothing here depends on the week's intent. Raises TemporaryError (exit 75) while an
+        account that `trades` has orders queued: they fill at the open, and the same run then goes on."""
         prices = _prices(snapshot)
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation, as a checkpoint's does (workflows/checkpoint_ask.py):
@@ -167,10 +167,13 @@ class _Gate:
         if trades:
             queued = queued_order_ids(desk, observed.orders)
             if queued:
-                # Planning against positions that queued orders are about to change would double them.
+                # Planning against positions that queued orders are about to change would double them. Temporary, not
+                # a fault to fix: orders placed after the close (the quick start run on a Tuesday evening) fill at the
+                # open, and run-due exited 1 at every wake-up until then (found by the new-user trial).
                 ids = ", ".join(queued)
-                raise OperationalError(
-                    f"account {desk.account.id} still has orders queued ({ids}); run again after they fill"
+                raise TemporaryError(
+                    f"account {desk.account.id} still has orders queued ({ids}): they fill at the open; "
+                    "run again after they fill"
                 )
         self._value(desk, before, run_id, observed, seen.planned)  # the FLAT baseline is valued too
         return before
@@ -186,7 +189,7 @@ class _Gate:
     ) -> list[EventPayload]:
         """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
         valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
-        answer already) and a halted account's shadow trade (each once) unless dry. Raises OperationalError while
+        answer already) and a halted account's shadow trade (each once) unless dry. Raises TemporaryError while
         the account has orders queued."""
         prices = _prices(snapshot)
         if before is None:
