@@ -87,6 +87,44 @@ def test_a_live_week_is_never_continued_offline(wednesday: str, monkeypatch: pyt
     assert "OrderSubmitted" not in _types(wednesday)
 
 
+def test_a_live_start_that_stored_nothing_fixes_no_mode_and_one_that_stored_its_snapshot_does(
+    wednesday: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys set on a machine with no network: the first live run failed at the market snapshot, storing nothing of
+    the week's, yet it fixed the week as live, and with the keys removed every run of the week was refused (found by
+    the new-user trial). A run that stored the week's snapshot before failing still fixes the week's mode."""
+    import yfinance
+
+    def unreachable(*_a: object, **_k: object) -> None:
+        raise ConnectionError("no network")
+
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "yfinance")
+    monkeypatch.setattr(yfinance, "download", unreachable)
+    with fake_llm() as fake:
+        failed = runner.invoke(app, ["run-weekly"])
+    assert failed.exit_code != 0 and fake.requests == []
+    assert "MarketSnapshotTaken" not in _types(wednesday)
+    monkeypatch.delenv("LLMTRADE_LLM_BASE_URL")
+    monkeypatch.delenv("LLMTRADE_MARKET_PROVIDERS")
+    offline = runner.invoke(app, ["run-weekly", "--json"])
+    assert offline.exit_code == 0, offline.output
+    assert [m for _, _, m in _modes(wednesday)] == ["live", "offline"]
+    # Now the other way: a live run that stored the week's snapshot, then failed, has begun the week.
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    with fake_llm() as fake:
+        fake.then(*(httpx.Response(401, json={"error": {"message": "key revoked"}}) for _ in range(2)))
+        assert runner.invoke(app, ["run-weekly"]).exit_code != 0
+    assert any(e == ("2026-01-14", "run-weekly", "live") for e in _modes(wednesday))
+    assert _types(wednesday).count("MarketSnapshotTaken") == 2  # the offline week's, and this failed run's
+    monkeypatch.delenv("LLMTRADE_LLM_BASE_URL")
+    refused = runner.invoke(app, ["run-weekly", "--offline"])
+    assert refused.exit_code == 1
+    assert "week 2026-01-14 was started in live mode; an offline run cannot continue it" in refused.stderr
+
+
 def test_only_the_current_week_trades(wednesday: str) -> None:
     future = runner.invoke(app, ["run-weekly", "--week", "2031-01-01"])
     assert future.exit_code == 2 and "trades only the current week (2026-01-07)" in future.stderr

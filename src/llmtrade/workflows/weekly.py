@@ -13,7 +13,7 @@ from llmtrade.config.models import Config
 from llmtrade.council.committee import Committee
 from llmtrade.domain import streams
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.runs import RunStarted, WeekCompleted
+from llmtrade.domain.runs import RunFailed, RunStarted, WeekCompleted
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, TemporaryError, UsageError
@@ -48,9 +48,25 @@ _LOCK_NAMESPACE = 0x4C54_5700_0000_0000
 
 
 def week_mode(events: EventStore, week_id: date) -> str | None:
-    """The mode of the run that first stored anything for the week (None for an untouched week)."""
-    first = events.read(week_id=week_id, type=RunStarted.event_type(), limit=1)
-    return first[0].payload["mode"] if first else None
+    """The mode of the week's first run that did not fail before storing anything of its own (None for an untouched
+    week). A run that failed with only its run record, model calls and price fetches stored (a first live start with
+    no network, failing at the market snapshot) mixes nothing into the week, so it fixes no mode: it had fixed the
+    week as live, and every offline run after the keys were removed was refused for the rest of the week (found by
+    the new-user trial)."""
+    runs = events.read(week_id=week_id, type=[RunStarted.event_type(), RunFailed.event_type()])
+    failed = {e.run_id for e in runs if e.type == RunFailed.event_type()}
+    for start in (e for e in runs if e.type == RunStarted.event_type()):
+        if start.run_id not in failed or _stored_output(events, start.run_id):
+            return start.payload["mode"]
+    return None
+
+
+def _stored_output(events: EventStore, run_id: str | None) -> bool:
+    # Read only for a failed run (rare); anything beyond its run record, model calls and fetches is the week's.
+    return any(not e.stream.startswith(_NO_OUTPUT) for e in events.read(run_id=run_id)) if run_id else True
+
+
+_NO_OUTPUT = ("run:", "llm:", "market")
 
 
 def require_same_mode(events: EventStore, week_id: date, mode: LLMMode) -> None:
