@@ -3,11 +3,21 @@ usage, its footer, a backtest's result and progress, and status."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
+from typer.testing import CliRunner
+
 from llmtrade.app.results import Usage
+from llmtrade.cli import app
 from llmtrade.commands.backtest import _calls
 from llmtrade.commands.render.common import calls_text
 from llmtrade.llm.records import FREE, UsageTotals
 from llmtrade.llm.types import Usage as CallUsage
+from tests.fakes.committee_answers import committee_answer
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+
+runner = CliRunner()
 
 
 def test_a_runs_usage_counts_rules_answers_apart_from_model_calls() -> None:
@@ -28,3 +38,24 @@ def test_the_footer_and_the_progress_say_what_the_rules_answers_are() -> None:
     assert calls_text(0, 68) == "0 (and 68 offline rules answers: no model, $0)"
     assert _calls(0, 0) == "0 model calls"
     assert _calls(3, 68) == "3 model calls, 68 offline rules answers"
+
+
+def test_the_stage_lines_count_model_calls_as_the_footer_does(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offline run's stage lines said "(12 model calls)" above a footer of "model calls: 0 (and 19 offline rules
+    answers)" (found by the new-user trial): they count model calls only, live or replayed, as the footer does."""
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    offline = runner.invoke(app, ["run-weekly"])
+    assert offline.exit_code == 0, offline.output
+    assert "peer_review: completed in" in offline.stderr and "model calls)" not in offline.stderr
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    with fake_llm() as fake:
+        fake.answer = committee_answer
+        live = runner.invoke(app, ["run-weekly"])
+    assert live.exit_code == 0, live.output
+    staged = [int(n) for n in re.findall(r"\((\d+) model calls\)", live.stderr)]
+    [footer] = [int(n) for n in re.findall(r"^model calls: (\d+)", live.stdout, re.MULTILINE)]
+    assert staged and 0 < sum(staged) <= footer <= len(fake.requests)
