@@ -110,6 +110,10 @@ def test_a_live_start_that_stored_nothing_fixes_no_mode_and_one_that_stored_its_
     offline = runner.invoke(app, ["run-weekly", "--json"])
     assert offline.exit_code == 0, offline.output
     assert [m for _, _, m in _modes(wednesday)] == ["live", "offline"]
+    # Nor did it decide anything the leaderboard's notes should count as a model's.
+    notes = json.loads(runner.invoke(app, ["leaderboard", "--json"]).stdout)["notes"]
+    assert any(n.startswith("every trading run was offline") for n in notes)
+    assert not any("trading runs were offline" in n for n in notes)
     # Now the other way: a live run that stored the week's snapshot, then failed, has begun the week.
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)

@@ -31,7 +31,7 @@ from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.baseline_universe import universe_note
 from llmtrade.app.container import Container
-from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at
+from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
 from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
@@ -139,7 +139,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     accounts = [a.id for a in config.accounts.accounts]
     late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
     board = late_rows(board, tracks, late, trials, trial_names)
-    modes = [e.payload.get("mode") for e in runs if e.type == _RUN_TYPES[0]]
+    modes = trading_modes(events, runs)
     answered = models_answered(set(modes))
     periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered, late=late)
     notes = [

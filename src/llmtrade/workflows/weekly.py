@@ -56,13 +56,14 @@ def week_mode(events: EventStore, week_id: date) -> str | None:
     runs = events.read(week_id=week_id, type=[RunStarted.event_type(), RunFailed.event_type()])
     failed = {e.run_id for e in runs if e.type == RunFailed.event_type()}
     for start in (e for e in runs if e.type == RunStarted.event_type()):
-        if start.run_id not in failed or _stored_output(events, start.run_id):
+        if start.run_id not in failed or stored_output(events, start.run_id):
             return start.payload["mode"]
     return None
 
 
-def _stored_output(events: EventStore, run_id: str | None) -> bool:
-    # Read only for a failed run (rare); anything beyond its run record, model calls and fetches is the week's.
+def stored_output(events: EventStore, run_id: str | None) -> bool:
+    """Whether the run stored anything beyond its run record, model calls and price fetches (for a failed run, a rare
+    read: whether it left anything of the week's behind)."""
     return any(not e.stream.startswith(_NO_OUTPUT) for e in events.read(run_id=run_id)) if run_id else True
 
 
