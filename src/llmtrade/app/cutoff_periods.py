@@ -20,10 +20,9 @@ from llmtrade.analytics.standings import standings
 from llmtrade.app.account_spans import late_rows
 from llmtrade.config.models import Config
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.runs import RunFailed, RunStarted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows.weekly import stored_output
+from llmtrade.workflows.weekly import deciding_starts
 
 
 def latest_cutoff(config: Config) -> date | None:
@@ -66,9 +65,7 @@ def trading_modes(events: EventStore, runs: Sequence[StoredEvent]) -> list[str |
     """The modes of the trading runs among `runs` (their RunStarted, RunFinished and RunFailed) that decided something:
     a run that failed with nothing of the week's stored (a live start with no network) decided nothing, and had
     counted as a model-run run in `offline_note` and `models_answered` (found by the new-user trial)."""
-    failed = {e.run_id for e in runs if e.type == RunFailed.event_type()}
-    started = [e for e in runs if e.type == RunStarted.event_type()]
-    return [e.payload.get("mode") for e in started if e.run_id not in failed or stored_output(events, e.run_id)]
+    return [e.payload.get("mode") for e in deciding_starts(events, runs)]
 
 
 def offline_note(modes: Sequence[str | None]) -> str | None:

@@ -54,16 +54,21 @@ def week_mode(events: EventStore, week_id: date) -> str | None:
     week as live, and every offline run after the keys were removed was refused for the rest of the week (found by
     the new-user trial)."""
     runs = events.read(week_id=week_id, type=[RunStarted.event_type(), RunFailed.event_type()])
+    first = next(deciding_starts(events, runs), None)
+    return first.payload["mode"] if first is not None else None
+
+
+def deciding_starts(events: EventStore, runs: Sequence[StoredEvent]) -> Iterator[StoredEvent]:
+    """The RunStarted among `runs` (run events, in order) of the runs that may have decided something: all but those
+    that failed with nothing stored beyond their run record, model calls and price fetches. Lazy: a failed run's
+    events are read only when it is reached."""
     failed = {e.run_id for e in runs if e.type == RunFailed.event_type()}
     for start in (e for e in runs if e.type == RunStarted.event_type()):
-        if start.run_id not in failed or stored_output(events, start.run_id):
-            return start.payload["mode"]
-    return None
+        if start.run_id not in failed or _stored_output(events, start.run_id):
+            yield start
 
 
-def stored_output(events: EventStore, run_id: str | None) -> bool:
-    """Whether the run stored anything beyond its run record, model calls and price fetches (for a failed run, a rare
-    read: whether it left anything of the week's behind)."""
+def _stored_output(events: EventStore, run_id: str | None) -> bool:
     return any(not e.stream.startswith(_NO_OUTPUT) for e in events.read(run_id=run_id)) if run_id else True
 
 
