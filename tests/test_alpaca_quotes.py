@@ -88,6 +88,22 @@ def test_a_newer_quote_midpoint_wins_and_a_one_sided_quote_is_ignored(
     assert (quotes["TLT"].kind, quotes["TLT"].price) == ("trade", 88.0)
 
 
+def test_a_wide_iex_quote_is_no_price_the_trade_or_the_next_provider_is(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    # The free feed is IEX's book alone: dollars wide where the market is cents (Petersoj/alpaca-java#91).
+    latest.set_trade("SPY", 600.0, at(11, 50))
+    latest.set_quote("SPY", 450.0, 750.0, at(11, 59))  # midpoint 600 by chance: still no price
+    latest.set_quote("TLT", 80.0, 97.0, at(11, 59))  # no trade at all: the midpoint 88.5 would be the only price
+    latest.set_quote("GLD", 300.0, 302.9, at(11, 59))  # just under 1% wide: a price
+    quotes = provider_for(server).latest(["SPY", "TLT", "GLD"], NOON)
+    assert (quotes["SPY"].kind, quotes["SPY"].price) == ("trade", 600.0)
+    assert "TLT" not in quotes
+    assert (quotes["GLD"].kind, quotes["GLD"].price) == ("quote-mid", 301.45)
+    priced = service(storage, server).quotes(["SPY", "TLT"])
+    assert priced["TLT"].provider == "synthetic"
+
+
 def test_a_symbol_alpaca_has_nothing_for_is_priced_by_the_next_provider(
     storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
 ) -> None:

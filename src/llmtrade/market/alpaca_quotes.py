@@ -5,7 +5,11 @@ ETF on the free IEX feed may not have traded for minutes while its quote moves).
 taken as it is, and its known ways of being wrong are left to the quote service to refuse: a "latest"
 trade from days or months ago (alpacahq/Alpaca-API#267), a pre-market print before the open. A quote
 with a zero or missing side (alpacahq/alpaca-trade-api-js#129) or a crossed book has no midpoint and is
-ignored. A symbol Alpaca has nothing for is simply absent from its answer, and so from ours.
+ignored, and so is a quote wider than `MAX_SPREAD` of its midpoint: the free feed is IEX's book alone, which
+can be dollars wide where the whole market's is cents (an IEX AMZN quote over $300 wide, Petersoj/alpaca-java#91;
+an IEX midpoint far from the price the dashboard shows, alpacahq/alpaca-py#475), and its midpoint would value a
+position and size an order off a price nobody trades at. The latest trade then stands. A symbol Alpaca has nothing
+for is simply absent from its answer, and so from ours.
 
 Timeouts, retries and errors are the daily-bar provider's (alpaca_http.py): 429 and 5xx are retried by
 alpaca-py's own loop, then reported as MarketDataUnavailable so the next provider is asked; a refused
@@ -22,6 +26,10 @@ from typing import Any
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.alpaca_http import data_api_error, data_client
+
+# The widest quote (ask - bid, as a fraction of its midpoint) whose midpoint is a price: within it the midpoint is at
+# most half a percent from either side. A liquid ETF's IEX quote is a few cents on hundreds of dollars (0.01-0.1%).
+MAX_SPREAD = 0.01
 
 
 class AlpacaQuotes:
@@ -156,5 +164,7 @@ def _midpoint(symbol: str, row: Any) -> Quote | None:
         return None
     instant, bid, ask = _instant(row), _price(row.get("bp")), _price(row.get("ap"))
     if instant is None or bid is None or ask is None or ask < bid:
+        return None
+    if (ask - bid) / ((bid + ask) / 2) > MAX_SPREAD:
         return None
     return Quote(symbol=symbol, price=round((bid + ask) / 2, 4), as_of=instant, provider="alpaca", kind="quote-mid")
