@@ -129,8 +129,9 @@ def delisted_note(stream: Sequence[StoredEvent]) -> str | None:
         for symbol, day in sorted(ends.items(), key=lambda item: (item[1], item[0]))
     )
     return (
-        f"prices ended during the range (taken as delistings): {shown}. Each was offered while it traded, every "
-        "position in it closed at its last close, and EQUAL_WEIGHT keeps what it held of it at that close"
+        f"prices ended during the range (taken as delistings): {shown}. Each was offered while it traded and every "
+        "account's position in it closed at its last close; EQUAL_WEIGHT (which trades only at its rebalances) kept "
+        "its shares, if any, valued at that close to the end, and left it out of every rebalance after"
     )
 
 
