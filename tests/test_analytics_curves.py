@@ -146,7 +146,8 @@ def test_equal_weight_keeps_a_holding_without_a_close_at_its_last_close() -> Non
     assert track.traded == pytest.approx(10_000)
     assert track.notes == (
         "EQUAL_WEIGHT left B out of 1 of its 2 rebalances (on 2026-01-07): no close that day (not listed yet, "
-        "delisted, or a day missing from its prices); it weighed the symbols that had one",
+        "delisted, or a day missing from its prices); it weighed the symbols that had one with the rest of its "
+        "value, and kept any shares of B it held, valued at their last close",
     )
 
 

@@ -109,6 +109,11 @@ def test_a_symbol_delisted_mid_range_is_traded_until_then_and_closed_at_its_last
     board = leaderboard(live, backtest=name)
     [note] = [n for n in board.notes if n.startswith("prices ended during the range")]
     assert f"GLD on {LAST} (settled at that close)" in note
+    # EQUAL_WEIGHT's two notes on it say one thing (found by a review: 'left GLD out' beside 'keeps what it held').
+    [left] = [n for n in board.notes if n.startswith("EQUAL_WEIGHT left GLD out of")]
+    assert "kept any shares of GLD it held, valued at their last close" in left
+    assert "EQUAL_WEIGHT (which trades only at its rebalances) kept its shares, if any, valued at that close" in note
+    assert "left it out of every rebalance after" in note
 
 
 def test_a_benchmark_that_ends_early_is_refused_before_anything_is_cached(

@@ -123,7 +123,7 @@ def test_a_jump_said_by_an_earlier_run_is_not_said_or_recorded_again(
     bars = _scaled(_scaled(good_bars(), 4.0, before=SPLIT), 2.5, on=END)
     again._flag(YFinanceProvider(), {"SPY": bars})
     again._flag(YFinanceProvider(), {"SPY": bars})
-    assert len(said) == 1 and "on the last bar" in said[0]
+    assert len(said) == 1 and "(yfinance): a last bar at twice or half the close before" in said[0]
     assert [f["looks_like"] for f in _flags(storage)] == ["4-for-1", "unconfirmed"]
 
 

@@ -36,7 +36,7 @@ from llmtrade.commands import (
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.console import print_error, quiet_on_success, speak_again
-from llmtrade.exits import INTERRUPTED, classify, sigterm_as_interrupt, stopped_by_signal
+from llmtrade.exits import classify, interrupted, sigterm_as_interrupt, stopped_by_signal
 
 
 class _Group(TyperGroup):
@@ -57,12 +57,13 @@ class _Group(TyperGroup):
             raise  # typer's own flow: --help, bad arguments, ctx.exit
         except KeyboardInterrupt as exc:  # typer would exit 130 (143) without a word
             error = exc
-            stopped = stopped_by_signal(exc) or INTERRUPTED
+            stopped = stopped_by_signal(exc, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
             print_error(stopped.message)
             ctx.exit(stopped.code)
         except Exception as exc:
             error = exc
-            failure = stopped_by_signal(exc) or classify(exc)  # an error on a stopped command's way out: the stop
+            # An error on a stopped command's way out: the stop.
+            failure = stopped_by_signal(exc, writes=_writes(ctx)) or classify(exc)
             if failure is None:
                 raise
             print_error(failure.message)
@@ -75,9 +76,14 @@ class _Group(TyperGroup):
                 # stop (its line and code, as anywhere else); one that failed keeps its own line and code, said
                 # already. Typer ended either with a silent 130, the failure's code lost.
                 if error is None:
-                    stopped = stopped_by_signal(stop) or INTERRUPTED
+                    stopped = stopped_by_signal(stop, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
                     print_error(stopped.message)
                     ctx.exit(stopped.code)
+
+
+def _writes(ctx: typer.Context) -> bool:
+    """Whether the command may have written (commands/context.py `Reads` says it does not): what its stop says."""
+    return not isinstance(ctx.obj, State) or ctx.obj.writes
 
 
 app = typer.Typer(

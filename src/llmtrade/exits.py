@@ -89,6 +89,11 @@ TERMINATED = Failure(
 )
 
 
+# The same stops of a command that only reads (commands/context.py `Reads`): there is nothing to go on with.
+INTERRUPTED_READING = Failure(130, "interrupted (Ctrl-C); this command only reads: it stopped and changed nothing")
+TERMINATED_READING = Failure(143, "terminated (SIGTERM); this command only reads: it stopped and changed nothing")
+
+
 # Set by the SIGTERM handler: the command was told to stop, whatever error its way out then raised.
 _TERM_RECEIVED = threading.Event()
 
@@ -126,8 +131,9 @@ def _terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
-def stopped_by_signal(exc: BaseException) -> Failure | None:
-    """TERMINATED or INTERRUPTED when `exc` ends a command that SIGTERM or Ctrl-C stopped, else None.
+def stopped_by_signal(exc: BaseException, *, writes: bool = True) -> Failure | None:
+    """TERMINATED or INTERRUPTED when `exc` ends a command that SIGTERM or Ctrl-C stopped, else None; their
+    `_READING` forms for a command that does not write.
 
     The signal raises where the command is, and its way out may raise again: a KeyboardInterrupt inside a psycopg
     pipeline leaves the connection busy, and the cleanup's "cannot exit pipeline mode while busy" reached the user as
@@ -135,10 +141,15 @@ def stopped_by_signal(exc: BaseException) -> Failure | None:
     received during the command, or a KeyboardInterrupt anywhere in `exc`'s chain, is the command's end."""
     chain = causes(exc)
     if _TERM_RECEIVED.is_set() or any(isinstance(link, Terminated) for link in chain):
-        return TERMINATED
+        return TERMINATED if writes else TERMINATED_READING
     if any(isinstance(link, KeyboardInterrupt) for link in chain):
-        return INTERRUPTED
+        return interrupted(writes=writes)
     return None
+
+
+def interrupted(*, writes: bool = True) -> Failure:
+    """The stop of a command ended by a KeyboardInterrupt that `stopped_by_signal` did not place."""
+    return INTERRUPTED if writes else INTERRUPTED_READING
 
 
 def causes(exc: BaseException) -> list[BaseException]:

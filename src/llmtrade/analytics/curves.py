@@ -301,7 +301,8 @@ def _left_out_notes(name: str, left_out: Mapping[str, list[date]], rebalances: i
         span = f"on {days[0]}" if len(days) == 1 else f"from {days[0]} to {days[-1]}"
         notes.append(
             f"{name} left {symbol} out of {len(days)} of its {rebalances} rebalances ({span}): no close that day "
-            "(not listed yet, delisted, or a day missing from its prices); it weighed the symbols that had one"
+            "(not listed yet, delisted, or a day missing from its prices); it weighed the symbols that had one with "
+            f"the rest of its value, and kept any shares of {symbol} it held, valued at their last close"
         )
     return tuple(notes)
 

@@ -111,7 +111,7 @@ def late_message(symbol: str, first: date, asof: date | None, where: str | None)
 
 
 def jump_message(jump: Jump, where: str | None) -> str:
-    """The warning for one split-like jump: the file, the day, the ratios, what it looks like and what to do."""
+    """The warning for one split-like jump or spike: the file, the day, the ratios, what it is and what to do."""
     place = f"{where}: " if where else ""
     move = f"{jump.ratio - 1:+.0%}"
     if jump.looks_like() == SPIKE:
@@ -123,7 +123,7 @@ def jump_message(jump: Jump, where: str | None) -> str:
         )
     return (
         f"split-like jump: {place}{jump.symbol} closes on {jump.day} at {jump.ratio:.3f}x its close of {jump.before} "
-        f"(opening at {jump.open_ratio:.3f}x), like an unadjusted {jump.looks_like()} split. Every return across that "
+        f"(opening at {jump.open_ratio:.3f}x), {jump.named()}. Every return across that "
         f"day counts it as a {move} move (the paper broker splits no position): if it is a split, give split-adjusted "
         "prices (a provider's adjusted series, or every bar before the split divided by its ratio) and run again "
         "under a new --name; if the move was real, go on (the leaderboard repeats this note)"

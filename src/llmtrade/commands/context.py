@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from llmtrade.console import print_error, quiet
 
@@ -32,6 +34,7 @@ class State:
         self.logging: Logging | None = None  # the command's log handlers (observe/logs.py), closed after it
         self.runs_before = 0  # how many runs this process had started before the command (OTel exports the rest)
         self.quiet: Token[bool] | None = None  # --quiet's setting (console.py), put back after the command
+        self.writes = True  # False while a command declared `Reads` runs: a stop then says nothing was changed
 
     @property
     def settings(self) -> Settings:
@@ -59,6 +62,18 @@ class State:
         from llmtrade.storage.bootstrap import open_storage  # lazy: psycopg and the embedded server
 
         return open_storage(self.settings, self.clock())
+
+
+class Reads(TyperCommand):
+    """A command that only reads (the books, the configuration): where it is registered, `cls=Reads`. Stopped by
+    Ctrl-C or SIGTERM it says it stopped and changed nothing (cli.py), not that what finished is stored and the same
+    command goes on, which is for a job that writes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        root = ctx.find_root().obj
+        if isinstance(root, State):
+            root.writes = False
+        return super().invoke(ctx)
 
 
 def state(ctx: typer.Context) -> State:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json, state
+from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
 
@@ -26,7 +26,7 @@ def status(ctx: typer.Context, offline: Offline = False, as_json: Json = False) 
         print_status(Output(), result)
 
 
-@trading_app.command("status")
+@trading_app.command("status", cls=Reads)
 def trading_status(ctx: typer.Context, as_json: Json = False) -> None:
     """Whether orders may be placed (the global kill switch)."""
     from llmtrade.app.housekeeping import trading_status as kill_switch  # lazy: see package docstring
@@ -72,6 +72,6 @@ def breaker_reset(ctx: typer.Context, account: Annotated[str, typer.Argument(hel
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(status)
+    app.command(cls=Reads)(status)
     app.add_typer(trading_app, name="trading")
     app.add_typer(breaker_app, name="breaker")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.context import Reads, container, echo_json
 from llmtrade.commands.options import Backtest, Json, Offline, Replay
 from llmtrade.console import Output
 
@@ -36,7 +36,7 @@ def discover(ctx: typer.Context, offline: Offline = False, replay: Replay = Fals
         print_discover(Output(), result)
 
 
-@discover_app.command("performance")
+@discover_app.command("performance", cls=Reads)
 def performance(
     ctx: typer.Context,
     horizon: Annotated[int, typer.Option("--horizon", help="Forward-return horizon in sessions: 1, 5 or 20.")] = 5,
@@ -53,7 +53,7 @@ def performance(
     echo_json(result) if as_json else print_performance(Output(), result)
 
 
-@watchlist_app.command("show")
+@watchlist_app.command("show", cls=Reads)
 def watchlist_show(ctx: typer.Context, as_json: Json = False) -> None:
     """The watchlist the committee sees in watchlist mode, and the manual edits in force."""
     from llmtrade.app import discovery  # lazy: see package docstring

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.context import Reads, container, echo_json
 from llmtrade.commands.options import Backtest, Json, LiveBooks
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
@@ -39,4 +39,4 @@ def leaderboard(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(leaderboard)
+    app.command(cls=Reads)(leaderboard)

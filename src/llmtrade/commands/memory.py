@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.context import Reads, container, echo_json
 from llmtrade.commands.options import Json, Offline, Replay, parse_date
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
@@ -15,7 +15,7 @@ from llmtrade.errors import UsageError
 memory_app = typer.Typer(help="The committee's memory of past setups, outcomes, lessons and market conditions.")
 
 
-@memory_app.command("search")
+@memory_app.command("search", cls=Reads)
 def search(
     ctx: typer.Context,
     text: Annotated[str | None, typer.Argument(help="A thesis or indicators to find past setups like.")] = None,
@@ -55,7 +55,7 @@ def search(
         print_search(Output(), result)
 
 
-@memory_app.command("show")
+@memory_app.command("show", cls=Reads)
 def show(
     ctx: typer.Context,
     memory_id: Annotated[str, typer.Argument(help="A memory id, e.g. setup:2025-01-08:pitch:pm_a.")],
@@ -72,7 +72,7 @@ def show(
         print_shown(Output(), result)
 
 
-@memory_app.command("stats")
+@memory_app.command("stats", cls=Reads)
 def stats(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:
     """How much is remembered, over which weeks, and which models made the stored vectors."""
     from llmtrade.app import memory_queries

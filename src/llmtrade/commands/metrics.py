@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmtrade.commands.context import state
+from llmtrade.commands.context import Reads, state
 from llmtrade.console import print_error
 
 if TYPE_CHECKING:
@@ -150,4 +150,4 @@ def _database_failed(error: BaseException | None) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(metrics)
+    app.command(cls=Reads)(metrics)

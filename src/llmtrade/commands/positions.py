@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.context import Reads, container, echo_json
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
 
@@ -19,7 +19,7 @@ AccountArg = Annotated[str, typer.Argument(help="Account id, e.g. acct_3.")]
 SymbolArg = Annotated[str, typer.Argument(help="Symbol, e.g. GLD.")]
 
 
-@positions_app.command("list")
+@positions_app.command("list", cls=Reads)
 def list_positions(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Argument(help="Account id; all accounts when left out.")] = None,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json, state
+from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Backtest, Json, LiveBooks
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
@@ -61,4 +61,4 @@ def _is_stdout(path: Path) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(report)
+    app.command(cls=Reads)(report)

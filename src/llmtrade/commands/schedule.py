@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json, state
+from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
 
 schedule_app = typer.Typer(help="When the weekly run, checkpoints and postmortem fire.", no_args_is_help=True)
 
 
-@schedule_app.command("show")
+@schedule_app.command("show", cls=Reads)
 def schedule_show(
     ctx: typer.Context,
     count: Annotated[int, typer.Option("--count", min=1, max=200, help="How many fire times.")] = 12,
@@ -43,7 +43,7 @@ def schedule_show(
         )
 
 
-@schedule_app.command("crontab")
+@schedule_app.command("crontab", cls=Reads)
 def schedule_crontab(
     ctx: typer.Context,
     every: Annotated[int, typer.Option("--every", min=1, max=60, help="Minutes between run-due wake-ups.")] = 5,

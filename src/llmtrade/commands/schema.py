@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from llmtrade.commands.context import Reads
 from llmtrade.errors import UsageError
 
 
@@ -42,4 +43,4 @@ def schema(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(schema)
+    app.command(cls=Reads)(schema)

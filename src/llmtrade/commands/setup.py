@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json, state
+from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, JsonLines, Week, parse_date
 from llmtrade.console import Output
 from llmtrade.errors import ConfigError, UsageError
@@ -36,7 +36,7 @@ def init(
     out.line(f"use it with: export LLMTRADE_CONFIG_DIR={directory.resolve()}  (or --config {directory})")
 
 
-@config_app.command("validate")
+@config_app.command("validate", cls=Reads)
 def config_validate(ctx: typer.Context) -> None:
     """Check the configuration and any prompt overrides; exits 2 and names every problem when invalid."""
     from llmtrade.app.session import prompts_dir  # lazy: see package docstring
@@ -75,7 +75,7 @@ def config_validate(ctx: typer.Context) -> None:
         out.line("event checkpoints are off (schedule.yaml event_checkpoint.threshold is 0 or null)")
 
 
-@config_app.command("show")
+@config_app.command("show", cls=Reads)
 def config_show(ctx: typer.Context, as_json: Json = False) -> None:
     """Print the resolved configuration and which secrets are set (values masked)."""
     from llmtrade.app.housekeeping import config_view  # lazy: see package docstring
@@ -94,7 +94,7 @@ def config_show(ctx: typer.Context, as_json: Json = False) -> None:
     out.table("environment", ["variable", "value"], sorted(view.environment.items()))
 
 
-@db_app.command("status")
+@db_app.command("status", cls=Reads)
 def db_status(ctx: typer.Context, as_json: Json = False) -> None:
     """Where the database is, which migrations ran, how many events it holds."""
     from llmtrade.app.housekeeping import database_status  # lazy: see package docstring
@@ -196,4 +196,4 @@ def register(app: typer.Typer) -> None:
     app.command()(init)
     app.add_typer(config_app, name="config")
     app.add_typer(db_app, name="db")
-    app.command()(events)
+    app.command(cls=Reads)(events)

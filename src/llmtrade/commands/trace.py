@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import echo_json, state
+from llmtrade.commands.context import Reads, echo_json, state
 from llmtrade.commands.options import Json
 from llmtrade.console import Output
 
@@ -82,4 +82,4 @@ def print_trace(out: Output, run: RunTrace) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(trace)
+    app.command(cls=Reads)(trace)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.domain.events import EventPayload, StoredEvent
-from llmtrade.domain.market import DelistingSettled, PriceJumpFlagged, PricesEndEarly
+from llmtrade.domain.market import SPIKE, DelistingSettled, PriceJumpFlagged, PricesEndEarly, jump_named
 
 
 class BacktestStarted(EventPayload):
@@ -129,30 +129,29 @@ def delisted_note(stream: Sequence[StoredEvent]) -> str | None:
         for symbol, day in sorted(ends.items(), key=lambda item: (item[1], item[0]))
     )
     return (
-        f"prices ended during the range (taken as delistings): {shown}. Each was offered while it traded, every "
-        "position in it closed at its last close, and EQUAL_WEIGHT keeps what it held of it at that close"
+        f"prices ended during the range (taken as delistings): {shown}. Each was offered while it traded and every "
+        "account's position in it closed at its last close; EQUAL_WEIGHT (which trades only at its rebalances) kept "
+        "its shares, if any, valued at that close to the end, and left it out of every rebalance after"
     )
 
 
 def jumps_note(stream: Sequence[StoredEvent]) -> str | None:
-    """What a leaderboard of these books must say when their prices hold split-like jumps (`flagged_jumps`): its
-    figures for whatever held the symbol across such a day count a move that may never have happened. None when
+    """What a leaderboard of these books must say when their prices hold split-like jumps or spikes (`flagged_jumps`):
+    its figures for whatever held the symbol across such a day count a move that may never have happened. None when
     there are none (and for books with no backtest)."""
     jumps = flagged_jumps(stream)
     if not jumps:
         return None
-    shown = "; ".join(
-        f"{j.symbol} on {j.day} (x{j.ratio:.3f}, "
-        + (
-            "back the next session: a bad row?)"
-            if j.looks_like == "spike"
-            else f"like an unadjusted {j.looks_like} split)"
-        )
-        for j in jumps[:5]
-    )
+    shown = "; ".join(f"{j.symbol} on {j.day} (x{j.ratio:.3f}: {jump_named(j.looks_like)})" for j in jumps[:5])
     more = f"; and {len(jumps) - 5} more" if len(jumps) > 5 else ""
+    spikes = sum(j.looks_like == SPIKE for j in jumps)
+    kinds = " and ".join(
+        f"{n} {word}{'s' if n > 1 else ''}"
+        for n, word in ((len(jumps) - spikes, "split-like jump"), (spikes, "one-day spike"))
+        if n
+    )
     return (
-        f"the prices hold {len(jumps)} split-like jump(s) or spike(s), flagged at the backtest's start: {shown}{more}. "
+        f"the prices hold {kinds}, flagged at the backtest's start: {shown}{more}. "
         "A return across such a day (EQUAL_WEIGHT's, SPY's, an account's that held it) counts a move that may never "
         "have happened: rerun on split-adjusted (or corrected) prices unless the move was real"
     )

@@ -154,13 +154,33 @@ class MarketDataRejected(EventPayload):
     where: str | None = None
 
 
+# What a price jump looks like (market/jumps.py), besides a split's name ("4-for-1"): a one-day jump back the next
+# session, and a series' last bar at twice or half the close before that is no split's fraction.
+SPIKE = "spike"
+UNCONFIRMED = "unconfirmed"
+
+
+def jump_named(looks_like: str, *, last_bar: bool = False) -> str:
+    """A price jump said for what it is, from what it looks like (`PriceJumpFlagged.looks_like`). `last_bar`: the
+    series' last bar, whose next session is not known yet, so a split-like jump there may still be a bad row the
+    next session brings back (every jump the risk gate holds a size for is one)."""
+    if looks_like == SPIKE:
+        return "a one-day spike, back the next session (a bad row?)"
+    if looks_like == UNCONFIRMED:
+        return "a last bar at twice or half the close before: a bad row or a real move, the next session will tell"
+    if last_bar:
+        return f"a last bar like an unadjusted {looks_like} split, or a bad row: the next session will tell"
+    return f"like an unadjusted {looks_like} split"
+
+
 class PriceJumpFlagged(EventPayload):
-    """A session whose close and open both jump from the previous close by about a split's fraction
-    (market/jumps.py), found in a backtest's prices at its start (on the backtest stream) or in prices a run fetched
-    (on its market stream): most likely a split left unadjusted, which every return across that day books as a gain
-    or loss that never happened. Flagged, not refused: a real collapse can look the same. `looks_like`: the split, as
-    announced ("4-for-1"), "spike" for a one-day jump back the next session (a bad row), or "unconfirmed" for a
-    series' last bar at twice or half the close before (its next session unknown); `where`: the file."""
+    """A session whose close jumps from the previous close (market/jumps.py), found in a backtest's prices at its start
+    (on the backtest stream) or in prices a run fetched (on its market stream): its open gapped by about a split's
+    fraction too (most likely a split left unadjusted), or it is back the next session (a spike: a bad row), or it is
+    the series' last bar; every return across that day books a gain or loss that may never have happened. Flagged,
+    not refused: a real collapse can look the same. `looks_like`: the split, as announced ("4-for-1"), SPIKE, or
+    UNCONFIRMED for a last bar at twice or half the close before that is no split's fraction (`jump_named` says
+    each); `where`: the file."""
 
     symbol: str
     day: date

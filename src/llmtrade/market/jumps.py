@@ -26,7 +26,7 @@ from datetime import date
 from fractions import Fraction
 from itertools import pairwise
 
-from llmtrade.domain.market import Bar
+from llmtrade.domain.market import SPIKE, UNCONFIRMED, Bar, jump_named
 
 # The ratios a split or reverse split leaves in unadjusted prices: N-for-1 (1/N), 1-for-N (N), 3-for-2 (2/3).
 _SPLITS = sorted(
@@ -57,15 +57,16 @@ class Jump:
     confirmed: bool = True
 
     def looks_like(self) -> str:
-        """The split this jump looks like, as a company announces it ('4-for-1', '1-for-8', '3-for-2'), 'spike', or
-        'unconfirmed' (a last bar at twice or half the close before, not split-like: a spike or a real move)."""
+        """The split this jump looks like, as a company announces it ('4-for-1', '1-for-8', '3-for-2'), SPIKE, or
+        UNCONFIRMED (a last bar at twice or half the close before, not split-like: a spike or a real move). A last
+        bar that is split-like has its split's name: `named` says that it is not confirmed."""
         if self.split is None:
             return SPIKE if self.confirmed else UNCONFIRMED
         return f"{self.split.denominator}-for-{self.split.numerator}"
 
-
-SPIKE = "spike"
-UNCONFIRMED = "unconfirmed"
+    def named(self) -> str:
+        """This jump said for what it is (domain/market.py `jump_named`)."""
+        return jump_named(self.looks_like(), last_bar=not self.confirmed)
 
 
 def flagged(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
@@ -81,12 +82,8 @@ def flagged(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
 def jump_warning(jump: Jump, where: str) -> str:
     """What a run says when prices it fetched (from `where`: a file or a provider) hold `jump`."""
     seen = f"{jump.symbol} closes on {jump.day} at {jump.ratio:.3f}x its close of {jump.before} ({where})"
-    if jump.looks_like() == SPIKE:
-        what = "and is back the next session, as a bad print leaves"
-    elif jump.looks_like() == UNCONFIRMED:
-        what = "on the last bar: a bad print or a real move, the next session will tell"
-    else:
-        what = f"(opening at {jump.open_ratio:.3f}x), like an unadjusted {jump.looks_like()} split"
+    opened = f" (opening at {jump.open_ratio:.3f}x)" if jump.split is not None else ""
+    what = f"{opened}: {jump.named()}"
     held = (
         f"; until a later session follows it, the risk gate sizes no trade off that price: a position in {jump.symbol} "
         "is closed, kept, or halved by a checkpoint's REDUCE, never opened or added to, and an account holding it "
@@ -95,7 +92,7 @@ def jump_warning(jump: Jump, where: str) -> str:
         else ""
     )
     return (
-        f"price jump: {seen} {what}. Returns and averages across that day count the move{held}; if the feed is "
+        f"price jump: {seen}{what}. Returns and averages across that day count the move{held}; if the feed is "
         "wrong, check the symbol's prices at another source (recorded as PriceJumpFlagged)"
     )
 

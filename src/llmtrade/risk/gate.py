@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
+from llmtrade.domain.market import jump_named
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
 from llmtrade.risk.halt import reducing_target
 
@@ -275,10 +276,15 @@ def _halted(free: RiskVerdict, current: int, account_id: str, why: str) -> RiskV
 def _suspect_why(
     symbol: str, price: float, suspect: str | None, held: Mapping[str, str], prices: Mapping[str, float]
 ) -> str:
-    """Which last close the size would be worked out from that is suspect, and what it looks like."""
+    """Which last close the size would be worked out from that is suspect, and what it looks like: each is a last bar
+    (market/jumps.py `last_suspect`), so a split-like one may still be a bad row."""
     if suspect is not None:
-        return f"{symbol}'s last close {price:.2f} is suspect ({suspect}: see PriceJumpFlagged)"
-    closes = ", ".join(f"{s}'s last close {prices.get(s, float('nan')):.2f} ({held[s]})" for s in sorted(held))
+        named = jump_named(suspect, last_bar=True)
+        return f"{symbol}'s last close {price:.2f} is suspect ({named}; see PriceJumpFlagged)"
+    closes = ", ".join(
+        f"{s}'s last close {prices.get(s, float('nan')):.2f} ({jump_named(looks, last_bar=True)})"
+        for s, looks in sorted(held.items())
+    )
     return f"the account is valued at {closes}, which is suspect (see PriceJumpFlagged)"
 
 
