@@ -21,7 +21,7 @@ from typing import Any
 
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataUnavailable
-from llmtrade.market.alpaca_http import data_api_error, data_client
+from llmtrade.market.alpaca_http import data_api_error, data_client, wire_error
 
 
 class AlpacaQuotes:
@@ -101,14 +101,8 @@ class AlpacaQuotes:
 
         try:
             return call()
-        except requests.Timeout as exc:
-            raise MarketDataUnavailable(
-                f"alpaca latest prices ({where}) did not answer within {self.timeout_seconds:g}s: {exc}"
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise MarketDataUnavailable(f"could not reach alpaca market data ({where}): {exc}") from exc
         except requests.RequestException as exc:
-            raise MarketDataUnavailable(f"alpaca latest prices ({where}) failed: {exc}") from exc
+            raise wire_error(exc, "alpaca latest prices", where, self.timeout_seconds) from exc
         except APIError as exc:
             raise data_api_error(exc, self.feed, self.retry_attempts) from exc
         except (ValueError, TypeError) as exc:
