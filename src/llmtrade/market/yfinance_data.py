@@ -36,11 +36,6 @@ class YFinanceProvider:
             start=start.isoformat(),
             end=(end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
             interval="1d",
-            auto_adjust=False,
-            actions=False,
-            progress=False,
-            threads=False,
-            group_by="ticker",
             timeout=self._timeout,
         )
         bars = {symbol: _bars(frame, symbol) for symbol in symbols} if frame is not None and not frame.empty else {}

@@ -43,11 +43,6 @@ class YFinanceQuotes:
             end=now + _BAR,
             interval="1m",
             prepost=False,
-            auto_adjust=False,
-            actions=False,
-            progress=False,
-            threads=False,
-            group_by="ticker",
             timeout=self._timeout,
         )
         if frame is None or frame.empty:

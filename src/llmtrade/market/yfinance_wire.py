@@ -92,11 +92,12 @@ class Wire:
         return MarketDataMissing(f"{what}: {said}" + (f" ({hint})" if hint else ""))
 
 
-def download(symbols: Sequence[str], *, session: Any = None, **options: Any) -> tuple[Any, Wire]:
-    """`yfinance.download(symbols, **options)` watched: its frame (None if it raised) and what it met. `session`:
-    a requests or curl_cffi session for yfinance to use (tests pass one whose transport answers as Yahoo does); by
-    default the one yfinance would make itself. Nothing of yfinance reaches stderr: its log records are kept in the
-    Wire, and its warnings (pandas deprecations inside it) are not ours to show."""
+def download(symbols: Sequence[str], *, session: Any = None, timeout: float, **options: Any) -> tuple[Any, Wire]:
+    """`yfinance.download(symbols, **options)` watched, as llmtrade always asks it (raw prices, no dividend or split
+    columns, one thread, no progress bar, columns by ticker): its frame (None if it raised) and what it met.
+    `session`: a requests or curl_cffi session for yfinance to use (tests pass one whose transport answers as
+    Yahoo does); by default the one yfinance would make itself. Nothing of yfinance reaches stderr: its log
+    records are kept in the Wire, and its warnings (pandas deprecations inside it) are not ours to show."""
     import yfinance  # lazy: yfinance pulls in pandas and curl_cffi; keeps CLI start-up fast
 
     wire = Wire()
@@ -104,7 +105,17 @@ def download(symbols: Sequence[str], *, session: Any = None, **options: Any) -> 
         warnings.simplefilter("ignore")
         watched = _watched(session if session is not None else _new_session(), wire)
         try:
-            frame = yfinance.download(list(symbols), session=watched, **options)
+            frame = yfinance.download(
+                list(symbols),
+                session=watched,
+                timeout=timeout,
+                auto_adjust=False,
+                actions=False,
+                progress=False,
+                threads=False,
+                group_by="ticker",
+                **options,
+            )
         except Exception as exc:  # it catches nearly everything itself; what escapes is told like the rest
             wire.raised = exc
             frame = None
