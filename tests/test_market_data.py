@@ -10,7 +10,7 @@ import pytest
 
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, MarketDataUnavailable, UsageError
+from llmtrade.errors import MarketDataError, MarketDataMissing, MarketProviderUnset, UsageError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_folder import CsvFolderProvider, read_csv
 from llmtrade.market.providers import build_providers, provider_names
@@ -160,8 +160,9 @@ def test_a_malformed_csv_is_rejected_naming_the_file_and_line(tmp_path: Path, co
 def test_yfinance_empty_frame_is_a_failure_not_an_empty_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     import yfinance
 
+    # Nothing failed on the wire (no request at all): an answer of nothing, for someone to look at, not to wait out.
     monkeypatch.setattr(yfinance, "download", lambda *a, **k: pandas.DataFrame())
-    with pytest.raises(MarketDataUnavailable, match="yfinance returned no data"):
+    with pytest.raises(MarketDataMissing, match="yfinance returned no bars"):
         YFinanceProvider().daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
 
 
@@ -198,7 +199,7 @@ def test_live_runs_never_fall_back_to_synthetic_and_offline_runs_default_to_it(t
 def test_alpaca_without_keys_is_built_as_an_unavailable_provider() -> None:
     assets = load_config(None).config.assets
     [alpaca, yahoo] = build_providers(assets, Settings(), ["alpaca", "yfinance"])
-    with pytest.raises(MarketDataUnavailable, match="ALPACA_DATA_KEY / ALPACA_DATA_SECRET not set"):
+    with pytest.raises(MarketProviderUnset, match="ALPACA_DATA_KEY / ALPACA_DATA_SECRET not set"):
         alpaca.daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
     assert yahoo.name == "yfinance"
 

@@ -221,10 +221,11 @@ def test_every_market_provider_name_has_a_quote_provider_and_offline_builds_the_
     service = build_quotes(assets, Settings(), ["synthetic"], market, FixedClock(at(DAY, 12, 0)))
     assert service.staleness == timedelta(seconds=900)
     assert service.quote("SPY").kind == "synthetic-path"
-    # Live without keys: alpaca fails like an outage and the error says why.
+    # Live without keys: the error says why, and it is not "try again later": waiting sets no keys.
     live = build_quotes(assets, Settings(), ["alpaca"], market, FixedClock(at(DAY, 12, 0)))
-    with pytest.raises(MarketDataUnavailable, match="ALPACA_DATA_KEY / ALPACA_DATA_SECRET not set"):
+    with pytest.raises(MarketDataError, match="ALPACA_DATA_KEY / ALPACA_DATA_SECRET not set") as caught:
         live.quote("SPY")
+    assert caught.value.exit_code == 1
 
 
 def test_the_clock_is_read_again_once_the_answers_are_in() -> None:

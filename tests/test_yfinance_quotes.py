@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.clock import FixedClock
-from llmtrade.errors import MarketDataUnavailable
+from llmtrade.errors import MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
@@ -37,6 +37,8 @@ def quiet_yfinance(tmp_path: Path) -> Iterator[None]:
 
     # yfinance keeps its cookie and time-zone caches on disk; keep them in the test's folder.
     yfinance.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    # ... and answers for past ranges in memory, process-wide: another test's answer must not stand in for this one's.
+    yfinance.data.YfData.cache_get.cache_clear()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas deprecations inside yfinance are not ours to fix
         yield
@@ -61,10 +63,11 @@ def test_the_last_complete_minute_is_the_price_stamped_at_its_end() -> None:
     assert chart["includePrePost"] == "False"
 
 
-def test_nothing_from_yahoo_is_unavailable_and_the_next_provider_answers(storage: Storage) -> None:
+def test_nothing_from_yahoo_is_missing_and_the_next_provider_answers(storage: Storage) -> None:
     now = datetime.combine(DAY, time(12, 0), tzinfo=NEW_YORK)
     fake = YahooIntraday(session_open=OPEN, session_close=CLOSE)  # "No data found", as for an old day
-    with pytest.raises(MarketDataUnavailable, match="yfinance returned no intraday bars"):
+    # Yahoo answered, with nothing: not an outage to wait out, in yfinance's own words.
+    with pytest.raises(MarketDataMissing, match=r"yfinance returned no intraday bars for SPY: yfinance said .*No data"):
         YFinanceQuotes(CALENDAR, session=fake.session()).latest(["SPY"], now)
     synthetic = SyntheticMarket({"SPY": "equity"})
     market = MarketData([synthetic], BarCache(storage.conn), CALENDAR, Recording(storage.events, "r1"))
@@ -73,12 +76,12 @@ def test_nothing_from_yahoo_is_unavailable_and_the_next_provider_answers(storage
         providers, market, FixedClock(now), staleness=timedelta(minutes=15), recording=Recording(storage.events, "r1")
     )
     assert service.quote("SPY").provider == "synthetic"
-    assert [e.payload["reason"] for e in storage.events.read(type="QuoteRefused")] == ["unavailable"]
+    assert [e.payload["reason"] for e in storage.events.read(type="QuoteRefused")] == ["missing"]
 
 
 def test_a_rate_limited_yahoo_is_unavailable_not_a_crash() -> None:
     now = datetime.combine(DAY, time(12, 0), tzinfo=NEW_YORK)
     fake = yahoo(150, now)
     fake.status = 429
-    with pytest.raises(MarketDataUnavailable):
+    with pytest.raises(MarketDataUnavailable, match=r"query2\.finance\.yahoo\.com answered HTTP 429"):
         YFinanceQuotes(CALENDAR, session=fake.session()).latest(["SPY"], now)

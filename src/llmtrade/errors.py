@@ -198,8 +198,21 @@ class MarketDataError(OperationalError):
     """Market data that cannot be used: a malformed file, an unknown symbol, no provider left."""
 
 
+class MarketDataMissing(MarketDataError):
+    """A market data provider answered, but has nothing for what was asked (a symbol it does not know, a range it
+    does not cover, a file that is not there): the next provider is asked. Asking it again later gets the same
+    answer, so when no provider is left someone has to look (exit 1)."""
+
+
+class MarketProviderUnset(MarketDataMissing):
+    """A market data provider that cannot be asked at all (its keys are not set): the next provider is asked. It
+    says nothing about whether a later run would succeed, so it neither makes nor spoils a temporary failure."""
+
+
 class MarketDataUnavailable(TemporaryError):
-    """A market data provider did not answer or answered nothing; another provider (or later) may."""
+    """A market data provider could not be reached or is struggling (no network, a name that does not resolve, a
+    refused connection, a timeout, a 429 or 5xx, a maintenance page instead of data): another provider may answer,
+    and the same one later."""
 
 
 class LiveTradingRefused(OperationalError):

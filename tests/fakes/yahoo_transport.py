@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 
 @dataclass
@@ -26,6 +26,11 @@ class YahooIntraday:
     session_open: datetime | None = None
     session_close: datetime | None = None
     status: int | None = None
+    # Set: every chart request is answered 200 with this body (a consent or maintenance page where JSON belongs).
+    page: str | None = None
+    # Set: every request goes to this loopback port instead, where nobody listens: requests' own adapter meets
+    # a refused connection and raises as it does on a machine without network.
+    unreachable_port: int | None = None
     charts: list[dict[str, str]] = field(default_factory=list)  # the chart requests' query parameters
 
     def session(self) -> requests.Session:
@@ -100,6 +105,9 @@ class _Adapter(BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         url = urlsplit(request.url or "")
+        if self.yahoo.unreachable_port is not None:
+            request.url = url._replace(scheme="http", netloc=f"127.0.0.1:{self.yahoo.unreachable_port}").geturl()
+            return HTTPAdapter().send(request, **kwargs)
         if url.hostname == "fc.yahoo.com":
             return _response(request, 404, "")  # Yahoo answers 404 but sets the cookie
         if url.path == "/v1/test/getcrumb":
@@ -109,6 +117,8 @@ class _Adapter(BaseAdapter):
             self.yahoo.charts.append({k: v[-1] for k, v in parse_qs(url.query).items()})
             if self.yahoo.status is not None:
                 return _response(request, self.yahoo.status, "Too Many Requests" if self.yahoo.status == 429 else "")
+            if self.yahoo.page is not None:
+                return _response(request, 200, self.yahoo.page)
             return _response(request, 200, json.dumps(self.yahoo.chart(symbol)))
         return _response(request, 404, "")
 

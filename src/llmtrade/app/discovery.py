@@ -113,7 +113,12 @@ def record_discovery(
     run = start_run(
         session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
     )
-    remembered = similar_conditions(app, storage, bars or market, now=now, run_id=run_id)
+    try:
+        remembered = similar_conditions(app, storage, bars or market, now=now, run_id=run_id)
+    except BaseException as exc:
+        # Its prices may meet the outage the candidates' would (exit 75): the run is on file as failed either way.
+        run.failed(exc)
+        raise
     found = execute(
         run_discovery(
             bars or market,

@@ -15,6 +15,7 @@ from typing import Any
 from llmtrade.config.candidates import CandidateInstrument
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_http import configure_retries, impose_timeout
+from llmtrade.market.failures import no_answer, wire_reason
 
 
 def trading_client(key: str, secret: str, *, url_override: str | None, timeout_seconds: float) -> Any:
@@ -46,7 +47,9 @@ def alpaca_candidates(client: Any, packaged: Sequence[CandidateInstrument]) -> l
             raise MarketDataUnavailable(f"Alpaca assets API answered {status}: {exc}") from exc
         raise MarketDataError(f"Alpaca assets API refused the request ({status}): {exc}") from exc
     except (OSError, ValueError) as exc:  # connection failures; a body that is not the documented array
-        raise MarketDataUnavailable(f"Alpaca assets API unreachable or unreadable: {exc}") from exc
+        if no_answer(exc):
+            raise MarketDataUnavailable(f"could not reach the Alpaca assets API: {wire_reason(exc)}") from exc
+        raise MarketDataUnavailable(f"the Alpaca assets API answered unreadably: {' '.join(str(exc).split())}") from exc
     listed = {
         a.symbol: a
         for a in assets

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
-from llmtrade.market.alpaca_http import data_api_error, data_client
+from llmtrade.errors import MarketDataError
+from llmtrade.market.alpaca_http import data_api_error, data_client, wire_error
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
@@ -116,15 +116,9 @@ class AlpacaBarProvider:
         where = self.url_override or "data.alpaca.markets"
         try:
             return client.get_stock_bars(request)
-        except requests.Timeout as exc:
-            raise MarketDataUnavailable(
-                f"alpaca market data ({where}) did not answer within {self.timeout_seconds:g}s: {exc}"
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise MarketDataUnavailable(f"could not reach alpaca market data ({where}): {exc}") from exc
         except requests.RequestException as exc:
             # Includes a 200 whose body is not JSON: typically a proxy or maintenance page, so temporary.
-            raise MarketDataUnavailable(f"alpaca market data ({where}) failed: {exc}") from exc
+            raise wire_error(exc, "alpaca market data", where, self.timeout_seconds) from exc
         except APIError as exc:
             raise data_api_error(exc, self.feed, self.retry_attempts) from exc
         except ValueError as exc:

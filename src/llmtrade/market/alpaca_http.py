@@ -16,6 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.failures import wire_reason
 
 if TYPE_CHECKING:
     from requests import Session
@@ -71,6 +72,20 @@ def data_api_error(exc: Any, feed: str, retries: int) -> MarketDataError | Marke
             f"alpaca market data still failing after {retries + 1} attempt(s) (HTTP {status}: {detail})"
         )
     return MarketDataError(f"alpaca rejected the market data request (HTTP {status}: {detail})")
+
+
+def wire_error(exc: Exception, what: str, where: str, timeout_seconds: float) -> MarketDataUnavailable:
+    """Our error for a market-data request `requests` got no usable answer to: the host and the reason in one line
+    ("could not reach alpaca market data (data.alpaca.markets): name lookup failed: ..."), never urllib3's
+    three nested reprs. Temporary, all of them: a timeout, a refused or reset connection, a name that does not
+    resolve, or a 200 whose body is not JSON (a proxy's or a maintenance page)."""
+    import requests  # lazy: comes with alpaca-py
+
+    if isinstance(exc, requests.Timeout):
+        return MarketDataUnavailable(f"{what} ({where}) did not answer within {timeout_seconds:g}s")
+    if isinstance(exc, requests.ConnectionError):
+        return MarketDataUnavailable(f"could not reach {what} ({where}): {wire_reason(exc)}")
+    return MarketDataUnavailable(f"{what} ({where}) failed: {' '.join(str(exc).split())}")
 
 
 def impose_timeout(session: Session, timeout_seconds: float) -> None:

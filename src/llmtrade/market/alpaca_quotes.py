@@ -25,7 +25,7 @@ from typing import Any
 
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataUnavailable
-from llmtrade.market.alpaca_http import data_api_error, data_client
+from llmtrade.market.alpaca_http import data_api_error, data_client, wire_error
 
 # The widest quote (ask - bid, as a fraction of its midpoint) whose midpoint is a price: within it the midpoint is at
 # most half a percent from either side. A liquid ETF's IEX quote is a few cents on hundreds of dollars (0.01-0.1%).
@@ -109,14 +109,8 @@ class AlpacaQuotes:
 
         try:
             return call()
-        except requests.Timeout as exc:
-            raise MarketDataUnavailable(
-                f"alpaca latest prices ({where}) did not answer within {self.timeout_seconds:g}s: {exc}"
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise MarketDataUnavailable(f"could not reach alpaca market data ({where}): {exc}") from exc
         except requests.RequestException as exc:
-            raise MarketDataUnavailable(f"alpaca latest prices ({where}) failed: {exc}") from exc
+            raise wire_error(exc, "alpaca latest prices", where, self.timeout_seconds) from exc
         except APIError as exc:
             raise data_api_error(exc, self.feed, self.retry_attempts) from exc
         except (ValueError, TypeError) as exc:

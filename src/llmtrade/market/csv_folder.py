@@ -24,7 +24,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataUnavailable
+from llmtrade.errors import MarketDataMissing
+from llmtrade.market.failures import few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
@@ -39,10 +40,10 @@ class CsvFolderProvider:
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if not self.folder.is_dir():
-            raise MarketDataUnavailable(f"csv folder {self.folder} does not exist")
+            raise MarketDataMissing(f"csv folder {self.folder} does not exist")
         missing = [s for s in symbols if not (self.folder / f"{s}.csv").is_file()]
         if missing:
-            raise MarketDataUnavailable(f"csv folder {self.folder} has no file for {', '.join(missing)}")
+            raise MarketDataMissing(f"csv folder {self.folder} has no file for {few(missing)}")
         return {s: _between(self._file(s), s, start, end) for s in symbols}
 
     def origin(self, symbol: str) -> str:

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from llmtrade.domain.market import Quote
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
@@ -50,7 +50,7 @@ class CsvQuotes:
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """Intraday file rows where a file exists, daily-bridge approximations for the rest (see module doc)."""
         if not self.folder.is_dir():
-            raise MarketDataUnavailable(f"csv folder {self.folder} does not exist")
+            raise MarketDataMissing(f"csv folder {self.folder} does not exist")
         quotes: dict[str, Quote] = {}
         approximated = []
         for symbol in symbols:

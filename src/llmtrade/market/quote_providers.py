@@ -13,7 +13,7 @@ from datetime import timedelta
 from llmtrade.clock import Clock
 from llmtrade.config.models import AssetsConfig
 from llmtrade.domain.market import Quote
-from llmtrade.errors import MarketDataUnavailable, UsageError
+from llmtrade.errors import MarketProviderUnset, UsageError
 from llmtrade.market.alpaca_quotes import AlpacaQuotes
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_quotes import CsvQuotes
@@ -39,7 +39,7 @@ class _NoQuotes:
         self.reason = reason
 
     def latest(self, symbols: list[str], now: object) -> dict[str, Quote]:
-        raise MarketDataUnavailable(f"{self.name} is not available: {self.reason}")
+        raise MarketProviderUnset(f"{self.name} is not available: {self.reason}")
 
 
 def _csv(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) -> QuoteProvider:

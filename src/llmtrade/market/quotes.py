@@ -24,8 +24,9 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import Quote, QuoteFetched, QuoteRefused
 from llmtrade.domain.streams import market_stream
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.calendar import NEW_YORK, new_york_date
+from llmtrade.market.failures import FALLBACK, few, none_left
 from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
 
@@ -60,8 +61,11 @@ class QuoteService:
         """Every symbol's price at `now` (timezone-aware; default: the clock's now), keyed by symbol.
 
         Raises MarketDataUnavailable (temporary: exit 75) when the market is open and no provider has a
-        valid price for some symbol, naming every provider's refusal; MarketDataError when the market is
-        closed and the daily bars cannot give the last close.
+        valid price for some symbol, naming every provider's refusal; MarketDataError instead when each
+        provider that was asked answered that it has nothing for it (market/failures.py: an unknown symbol
+        is not a delay to wait out), or when the market is closed and the daily bars cannot give the last
+        close. A price refused by the rules (stale, after now, before the open) is temporary: in session the
+        next minute may bring a valid one.
         """
         wanted = list(dict.fromkeys(symbols))
         if not wanted:
@@ -73,18 +77,19 @@ class QuoteService:
         opens = calendar.session_open(new_york_date(asked))
         found: dict[str, Quote] = {}
         failures: list[str] = []
+        errors: list[Exception] = []
         for provider in self.providers:
             missing = [s for s in wanted if s not in found]
             if not missing:
                 break
             try:
                 answer = provider.latest(missing, asked)
-            except MarketDataUnavailable as exc:
+            except FALLBACK as exc:
                 failures.append(f"{provider.name}: {exc}")
+                errors.append(exc)
+                reason = "missing" if type(exc) is MarketDataMissing else "unavailable"
                 self._record(
-                    QuoteRefused(
-                        provider=provider.name, symbols=missing, now=asked, reason="unavailable", error=str(exc)
-                    )
+                    QuoteRefused(provider=provider.name, symbols=missing, now=asked, reason=reason, error=str(exc))
                 )
                 continue
             cutoff = now or self._clock.now()
@@ -97,6 +102,7 @@ class QuoteService:
                     continue
                 reason, error = problem or ("missing", "")
                 failures.append(f"{provider.name}: {error}")
+                errors.append(MarketDataUnavailable(error))
                 self._record(
                     QuoteRefused(provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error)
                 )
@@ -109,8 +115,8 @@ class QuoteService:
                 )
         left = [s for s in wanted if s not in found]
         if left:
-            raise MarketDataUnavailable(
-                f"no quote provider has a current price for {', '.join(left)} at {_ny(asked)}: " + "; ".join(failures)
+            raise none_left(
+                f"no quote provider has a current price for {few(left)} at {_ny(asked)}: " + "; ".join(failures), errors
             )
         return {s: found[s] for s in wanted}
 

@@ -14,8 +14,9 @@ from datetime import date, datetime, timedelta
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed, PriceJumpFlagged
 from llmtrade.domain.streams import market_stream
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.failures import FALLBACK, few, none_left
 from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
@@ -92,14 +93,17 @@ class MarketData:
         Every answer, the cache's included, goes through `validation.validate_bars` against the NYSE
         sessions of the range. A rejected answer is recorded (one MarketDataRejected per problem) and
         the next provider is asked; only a valid answer is stored, so only complete ranges are ever
-        recorded as covered. When no provider is left the error names every failure, and it is
-        operational (exit 1), never "try again": a provider that answered with a hole, a duplicate or
-        a bad value answers the same on the next wake-up, and a stale feed at run time (the weekly
-        run is hours after the close) is a feed to look at, not a delay to wait out.
+        recorded as covered. When no provider is left the error names every failure (a few symbols of
+        many), and it is temporary (exit 75) only when a provider could not be reached and none answered
+        wrongly (market/failures.py): a provider that answered with a hole, a duplicate, a bad value or no
+        bars at all answers the same on the next wake-up, and a stale feed at run time (the weekly run is
+        hours after the close) is a feed to look at, not a delay to wait out. A provider that refuses the
+        request itself (a bad key) stops the read at once, on record.
         """
         wanted = list(dict.fromkeys(symbols))
         sessions = self.calendar.sessions_between(start, end)
         failures: list[str] = []
+        errors: list[Exception] = []
         for provider in self.providers:
             cached = self._cached(provider, wanted, start, end, sessions)
             if cached is not None:
@@ -108,7 +112,7 @@ class MarketData:
                 fetched = provider.daily_bars(wanted, start, end)
                 empty = [s for s in wanted if not fetched.get(s)]
                 if empty:
-                    raise MarketDataUnavailable(_none_for(provider, empty, start, end))
+                    raise MarketDataMissing(_none_for(provider, empty, start, end))
                 bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
                 problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None), ends=self.ends)
                 if problems:
@@ -116,18 +120,17 @@ class MarketData:
             except SeriesRejected as exc:
                 # Unrecorded (a backtest's prefetch), the message is the only place its problems are told.
                 failures.append(f"{provider.name}: {exc if self._recording is not None else exc.every()}")
+                errors.append(exc)
                 self._reject(provider.name, exc.problems, wanted, start, end)
                 continue
-            except MarketDataUnavailable as exc:
+            except FALLBACK as exc:
                 failures.append(f"{provider.name}: {exc}")
-                self._record(
-                    MarketProviderFailed(
-                        **self._common(provider.name, wanted, start, end),
-                        error_type=type(exc).__name__,
-                        error=str(exc),
-                    )
-                )
+                errors.append(exc)
+                self._failed(provider.name, exc, wanted, start, end)
                 continue
+            except MarketDataError as exc:
+                self._failed(provider.name, exc, wanted, start, end)
+                raise
             self._flag(provider, bars)
             self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
             # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
@@ -144,8 +147,15 @@ class MarketData:
                 )
             )
             return BarSeries(bars, provider.name, False, provider.synthetic, start, end, validated=True)
-        raise MarketDataError(
-            f"no market data provider could supply {', '.join(wanted)} for {start}..{end}: " + "; ".join(failures)
+        raise none_left(
+            f"no market data provider could supply {few(wanted)} for {start}..{end}: " + "; ".join(failures), errors
+        )
+
+    def _failed(self, provider: str, exc: Exception, wanted: list[str], start: date, end: date) -> None:
+        self._record(
+            MarketProviderFailed(
+                **self._common(provider, wanted, start, end), error_type=type(exc).__name__, error=str(exc)
+            )
         )
 
     def _cached(
@@ -237,7 +247,7 @@ class MarketData:
         for provider in self.providers:
             try:
                 bars = provider.daily_bars([symbol], day, day).get(symbol) or []
-            except (MarketDataUnavailable, SeriesRejected):
+            except (*FALLBACK, SeriesRejected):
                 continue
             for bar in bars:
                 if bar.day == day:
@@ -285,8 +295,8 @@ def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date)
     provider reads files (a range before a CSV's first row, or a file with only its header)."""
     origin = getattr(provider, "origin", None)
     if origin is None:
-        return f"{provider.name} returned no bars for {', '.join(symbols)} between {start} and {end}"
-    files = ", ".join(origin(s) for s in symbols)
+        return f"{provider.name} returned no bars for {few(symbols)} between {start} and {end}"
+    files = few([origin(s) for s in symbols], noun="files")
     return f"no bars between {start} and {end} in {files}; give files whose rows cover that range"
 
 

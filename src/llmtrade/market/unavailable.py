@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataUnavailable
+from llmtrade.errors import MarketProviderUnset
 
 
 class UnavailableProvider:
@@ -16,4 +16,4 @@ class UnavailableProvider:
         self.reason = reason
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
-        raise MarketDataUnavailable(f"{self.name} is not available: {self.reason}")
+        raise MarketProviderUnset(f"{self.name} is not available: {self.reason}")

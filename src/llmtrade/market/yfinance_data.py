@@ -1,8 +1,9 @@
 """Daily bars from Yahoo Finance through yfinance, a fallback for live runs.
 
-yfinance does not raise when it cannot reach its server: `download` returns an empty frame (and
-prints to stderr). An empty answer is therefore a failure here, so the service falls back or
-stops instead of running the committee on no data.
+yfinance does not raise when it cannot reach its server: `download` returns an empty frame and logs why.
+An empty answer is therefore a failure here, so the service falls back or stops instead of running the
+committee on no data, and market/yfinance_wire.py tells which failure it was: Yahoo not heard (no network,
+a timeout, a 429 or 5xx: temporary) or Yahoo with nothing for the symbols (operational).
 """
 
 from __future__ import annotations
@@ -13,47 +14,45 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.failures import few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
+from llmtrade.market.yfinance_wire import download
 
 
 class YFinanceProvider:
     name = "yfinance"
     synthetic = False
 
-    def __init__(self, timeout_seconds: float = 15.0):
+    def __init__(self, timeout_seconds: float = 15.0, session: Any = None):
         self._timeout = timeout_seconds
+        # A requests/curl_cffi session for yfinance to use; None lets yfinance make its own (tests pass one
+        # whose transport answers, or fails, as Yahoo's does).
+        self._session = session
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
-        import yfinance  # lazy: yfinance pulls in pandas and curl_cffi; keeps CLI start-up fast
-
-        try:
-            frame = yfinance.download(
-                symbols,
-                start=start.isoformat(),
-                end=(end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
-                interval="1d",
-                auto_adjust=False,
-                actions=False,
-                progress=False,
-                threads=False,
-                group_by="ticker",
-                timeout=self._timeout,
+        frame, wire = download(
+            symbols,
+            session=self._session,
+            start=start.isoformat(),
+            end=(end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
+            interval="1d",
+            timeout=self._timeout,
+        )
+        bars = {symbol: _bars(frame, symbol) for symbol in symbols} if frame is not None and not frame.empty else {}
+        empty = [symbol for symbol in symbols if not bars.get(symbol)]
+        if empty:
+            # The caller names what it asked for; the symbols are said again only when some did come back.
+            raise wire.failure(
+                "yfinance returned no bars" + (f" for {few(empty)}" if len(empty) < len(symbols) else "")
             )
-        except Exception as exc:  # yfinance wraps network trouble in many exception types
-            raise MarketDataUnavailable(f"yfinance failed: {type(exc).__name__}: {exc}") from exc
-        if frame is None or frame.empty:
-            raise MarketDataUnavailable(
-                "yfinance returned no data (it answers offline or unknown symbols with nothing)"
-            )
-        return {symbol: _bars(frame, symbol) for symbol in symbols}
+        return bars
 
 
 def _bars(frame: Any, symbol: str) -> list[Bar]:
     # group_by="ticker" gives (ticker, field) columns; older yfinance gives flat ones for one symbol.
     if frame.columns.nlevels > 1:
         if symbol not in frame.columns.get_level_values(0):
-            raise MarketDataUnavailable(f"yfinance returned nothing for {symbol}")
+            return []
         table = frame[symbol]
     else:
         table = frame
@@ -62,8 +61,6 @@ def _bars(frame: Any, symbol: str) -> list[Bar]:
     # session left without one is then reported by the validator as missing. A row with only some
     # prices NaN is a broken bar, and rejects the series.
     table = table.dropna(how="all", subset=["Open", "High", "Low", "Close"])
-    if table.empty:
-        raise MarketDataUnavailable(f"yfinance returned nothing for {symbol}")
     bars = []
     for stamp, row in table.iterrows():
         day = _session_day(stamp)

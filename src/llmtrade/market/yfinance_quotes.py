@@ -4,7 +4,8 @@ Yahoo stamps an intraday bar with its START, and its last row during the session
 being traded (sometimes a row stamped at the second of the latest print). A bar's close is known at its
 end, so a bar is used only once its end is at or before now, and the quote is stamped with that end:
 kind "bar-close", never later than now. Yahoo keeps 1-minute bars for about 30 days; an older `now` gets
-nothing, which, like any empty answer, is MarketDataUnavailable (yfinance does not raise offline either).
+nothing. yfinance does not raise offline either: market/yfinance_wire.py tells an empty answer of Yahoo
+not heard (MarketDataUnavailable) from Yahoo with nothing (MarketDataMissing).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmtrade.domain.market import Quote
-from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.failures import few
+from llmtrade.market.yfinance_wire import download
 
 _BAR = timedelta(minutes=1)
 
@@ -33,29 +35,19 @@ class YFinanceQuotes:
 
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """The close of each symbol's last 1-minute bar that ended at or before `now`, in today's session."""
-        import yfinance  # lazy: yfinance pulls in pandas and curl_cffi; keeps CLI start-up fast
-
         opens = self._calendar.session_open(new_york_date(now))
-        try:
-            frame = yfinance.download(
-                symbols,
-                start=opens,
-                end=now + _BAR,
-                interval="1m",
-                prepost=False,
-                auto_adjust=False,
-                actions=False,
-                progress=False,
-                threads=False,
-                group_by="ticker",
-                timeout=self._timeout,
-                session=self._session,
-            )
-        except Exception as exc:  # yfinance wraps network trouble in many exception types
-            raise MarketDataUnavailable(f"yfinance intraday failed: {type(exc).__name__}: {exc}") from exc
+        frame, wire = download(
+            symbols,
+            session=self._session,
+            start=opens,
+            end=now + _BAR,
+            interval="1m",
+            prepost=False,
+            timeout=self._timeout,
+        )
         if frame is None or frame.empty:
-            raise MarketDataUnavailable(
-                "yfinance returned no intraday bars (offline, unknown symbols, or older than Yahoo keeps 1-minute bars)"
+            raise wire.failure(
+                f"yfinance returned no intraday bars for {few(symbols)}", hint="Yahoo keeps 1-minute bars ~30 days"
             )
         quotes: dict[str, Quote] = {}
         for symbol in symbols:

@@ -1,0 +1,101 @@
+"""How a market data provider failed, and what it means when every provider did: exit 75 or exit 1.
+
+A provider's failure is one of two kinds. Temporary (MarketDataUnavailable): it could not be reached or is
+struggling, so no answer came back -- no network, a name that does not resolve, a refused or reset connection, a
+connect or read timeout, HTTP 429 or 5xx, a maintenance page where data should be (yfinance turns each of these
+into an empty frame: market/yfinance_wire.py finds out which it was). Operational: it answered, and will answer
+the same next time -- a refused key (401/403) or request (404, 422), a symbol it does not know (MarketDataMissing),
+a hole, a duplicate, a bad value or a stale feed (SeriesRejected). A provider that cannot be asked at all (no keys:
+MarketProviderUnset) is neither.
+
+When every provider failed, the failure is temporary only if at least one failed temporarily and none answered
+wrongly. The one that could not be reached has not had its say, so a later run may well succeed; an answer that was
+refused, though, is something to look at now, and under cron exit 75 means "try again later" and is not mailed, so
+waiting would hide it. This is the rule a council's or the research's failure of all follows (exits.all_failed).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Sequence
+
+from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable, MarketProviderUnset
+
+# The failures after which the next provider is asked (a series the validator refuses is the third, SeriesRejected,
+# which the service records problem by problem).
+FALLBACK: tuple[type[Exception], ...] = (MarketDataUnavailable, MarketDataMissing)
+
+# Exception class names (anywhere in the class's MRO) of a request that got no answer, in requests, urllib3,
+# curl_cffi and http.client alike; their builtin kin (socket errors, TimeoutError) are OSErrors already.
+_NO_ANSWER = frozenset(
+    {
+        "ConnectionError",
+        "Timeout",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "ProxyError",
+        "SSLError",
+        "ChunkedEncodingError",
+        "IncompleteRead",
+        "RemoteDisconnected",
+        "ProtocolError",
+        "DNSError",
+    }
+)
+
+# curl's own words inside curl_cffi's message: "Failed to perform, curl: (6) Could not resolve host: h. See https://..."
+_CURL = re.compile(r"curl: \(\d+\) (?P<reason>.+?)\.?(?: See https?://curl\.se\S*.*)?$")
+
+
+def none_left(message: str, errors: Sequence[BaseException]) -> MarketDataError | MarketDataUnavailable:
+    """The error for a request no provider could answer, each provider's failure in `errors`: temporary when one
+    could not be reached and none answered wrongly (see the module's docstring), else operational."""
+    asked = [e for e in errors if not isinstance(e, MarketProviderUnset)]
+    if asked and all(isinstance(e, MarketDataUnavailable) for e in asked):
+        return MarketDataUnavailable(message)
+    return MarketDataError(message)
+
+
+def no_answer(exc: BaseException) -> bool:
+    """Whether `exc`, raised by an HTTP client, means the request got no answer (temporary): not reached, reset, timed
+    out. A request the client refused to send (a bad URL or header: a ValueError too) is not an outage."""
+    if isinstance(exc, (ValueError, TypeError)):
+        return False
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return isinstance(exc, (TimeoutError, ConnectionError, socket.gaierror)) or bool(names & _NO_ANSWER)
+
+
+def wire_reason(exc: BaseException) -> str:
+    """Why a request got no answer, in one short line: curl's own words when curl_cffi raised it ("Could not resolve
+    host: query2.finance.yahoo.com"), else the operating system's at the bottom of the chain requests and urllib3 wrap
+    it in ("connection refused", "name lookup failed: Name or service not known", "timed out")."""
+    text = " ".join(str(exc).split())
+    curl = _CURL.search(text)
+    if curl:
+        return curl.group("reason")
+    bottom = _bottom(exc)
+    if isinstance(bottom, socket.gaierror):
+        return f"name lookup failed: {bottom.strerror or bottom}"
+    if isinstance(bottom, TimeoutError):
+        return "timed out"
+    if isinstance(bottom, OSError) and bottom.strerror:
+        return bottom.strerror[:1].lower() + bottom.strerror[1:]
+    return text or type(exc).__name__
+
+
+def few(names: Sequence[str], shown: int = 5, *, noun: str = "symbols") -> str:
+    """`names` for a one-line message: all of a few, else how many and the first `shown` (discovery asks ~300)."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{len(names)} {noun} ({', '.join(names[:shown])} and {len(names) - shown} more)"
+
+
+def _bottom(exc: BaseException) -> BaseException:
+    """The innermost exception `exc` was raised from or during (requests -> urllib3 -> the socket's OSError)."""
+    seen: list[BaseException] = [exc]
+    link = exc.__cause__ or exc.__context__
+    while link is not None and all(link is not s for s in seen):
+        seen.append(link)
+        link = link.__cause__ or link.__context__
+    return seen[-1]
