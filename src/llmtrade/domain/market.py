@@ -171,6 +171,27 @@ class PriceJumpFlagged(EventPayload):
     where: str | None = None
 
 
+class SplitDetected(EventPayload):
+    """A provider restated a symbol's history by one split's factor (market/splits.py): every cached close before
+    `ex_day` differs from its new answer by `ratio` (shares after / shares before: 4.0 for a 4-for-1, 0.1 for a
+    1-for-10) on every overlapping day, and the closes from `ex_day` on agree. Providers restate the whole history
+    after a split (Alpaca's adjustment=split, Yahoo's Close), so the restated history has no jump for market/jumps.py
+    to see; this is the one record of it. The paper books apply it (domain/ledger.py `Split`): a position held at
+    the ex-day's open is multiplied by `ratio`, a fraction left over paid in cash at `price` (the ex-day's open, as
+    restated). Recorded once per (symbol, ex_day) on the run's market stream. `evidence`: the days compared."""
+
+    symbol: str
+    ex_day: date
+    ratio: float
+    looks_like: str  # as announced: "4-for-1", "3-for-2", "1-for-10"
+    price: float  # the ex-day's opening price, as restated (post-split): the cash paid in lieu of a fraction
+    provider: str
+    evidence: str
+    # When the ex-day is not certain: the cache held no day from the split on, so it is the first session after the
+    # last cached one that disagreed, and the split may have come on any session up to `latest`.
+    latest: date | None = None
+
+
 class PricesBeginLate(EventPayload):
     """A universe symbol whose prices begin after a backtest's first as-of session (an ETF launched during the
     range, a file cut short at its head): the weeks before `first_day` do not offer it to the committee and the

@@ -12,12 +12,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
-from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed, PriceJumpFlagged
+from llmtrade.domain.market import (
+    Bar,
+    MarketDataFetched,
+    MarketDataRejected,
+    MarketProviderFailed,
+    PriceJumpFlagged,
+    SplitDetected,
+)
 from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
+from llmtrade.market.splits import known, restated, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
@@ -47,6 +55,8 @@ class Recording:
     # The jumps recorded before (symbol, day, looks_like: PriceJumpFlagged), said and recorded once: a weekly run
     # reads some 300 sessions, and one split in them was said again every week for over a year.
     flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
+    # The splits recorded before (SplitDetected): a split is recorded once, whichever run sees it first.
+    splits_before: Callable[[], Iterable[SplitDetected]] | None = None
 
 
 class MarketData:
@@ -129,6 +139,7 @@ class MarketData:
                 )
                 continue
             self._flag(provider, bars)
+            self._find_splits(provider, bars, start, end)
             self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
             # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
             # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
@@ -210,6 +221,28 @@ class MarketData:
             if self._recording.say is not None:
                 self._recording.say(jump_warning(jump, where or provider.name))
 
+    def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> None:
+        """Record and say each split the answer shows against the cached bars it is about to replace
+        (market/splits.py), once: a rerun, or a range restated in part before, finds it recorded. Unrecorded (a
+        backtest's prefetch: its files never restate), nothing is compared."""
+        rec = self._recording
+        if rec is None:
+            return
+        cached = self._cache.read(list(bars), start, end, synthetic=provider.synthetic)
+        after = self.calendar.next_session(end)
+        found = [r for s, series in bars.items() if (r := restated(s, cached.get(s, ()), series, after)) is not None]
+        if not found:
+            return
+        recorded = list(rec.splits_before()) if rec.splits_before is not None else []
+        for restatement in found:
+            if known(restatement, recorded):
+                continue
+            split = split_event(restatement, provider.name)
+            recorded.append(split)
+            self._record(split)
+            if rec.say is not None:
+                rec.say(split_warning(split))
+
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
         for problem in problems:
             self._record(
@@ -265,6 +298,11 @@ def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
     """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
     found = events.read(type=PriceJumpFlagged.event_type())
     return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
+
+
+def splits_before(events: EventStore) -> list[SplitDetected]:
+    """The splits `events` holds (SplitDetected), oldest first: `Recording.splits_before`."""
+    return [SplitDetected.from_event(e) for e in events.read(type=SplitDetected.event_type())]
 
 
 def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:
