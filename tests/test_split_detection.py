@@ -61,7 +61,7 @@ def test_a_restated_history_is_recorded_as_one_split_said_once_and_replaces_the_
     [warning] = said
     assert f"SPY split {named} on {SPLIT}" in warning and "yfinance restated its history" in warning
     [event] = storage.events.read(type="SplitDetected")
-    assert event.stream == "market:r2" and event.run_id == "r2"
+    assert event.stream == "splits" and event.run_id == "r2"
     # The restated bars replaced the cached ones.
     cached = BarCache(storage.conn).read(["SPY"], START, BEFORE, synthetic=False)["SPY"]
     assert [b.close for b in cached] == [b.close for b in good_bars() if b.day <= BEFORE]

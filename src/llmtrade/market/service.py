@@ -20,12 +20,12 @@ from llmtrade.domain.market import (
     PriceJumpFlagged,
     SplitDetected,
 )
-from llmtrade.domain.streams import market_stream
+from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.splits import known, restated, split_event, split_warning
+from llmtrade.market.splits import gap_factor, known, restated, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
@@ -239,7 +239,7 @@ class MarketData:
                 continue
             split = split_event(restatement, provider.name)
             recorded.append(split)
-            self._record(split)
+            self._record(split, stream=SPLITS)
             if rec.say is not None:
                 rec.say(split_warning(split))
 
@@ -274,8 +274,17 @@ class MarketData:
                 continue
             for bar in bars:
                 if bar.day == day:
-                    return bar.open
+                    return None if self._gapped_like_a_split(bar, provider.synthetic) else bar.open
         return None
+
+    def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
+        """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
+        not recorded yet (that needs the day's bars, after its close). An order queued before it for this open is
+        sized in the shares before the split; it waits (no opening price yet) until the split is recorded and cancels
+        it (brokers/paper_book.py `crossing`), or the day's cached bar, no split, fills it."""
+        first, last = bar.day - timedelta(days=10), bar.day - timedelta(days=1)
+        before = self._cache.read([bar.symbol], first, last, synthetic=synthetic)[bar.symbol]
+        return bool(before) and gap_factor(before[-1].close / bar.open) is not None
 
     def last_closes(self, symbols: Sequence[str], asof: datetime) -> dict[str, float]:
         """Each symbol's close at the last session complete at `asof` (for valuing positions)."""
@@ -286,11 +295,11 @@ class MarketData:
     def _common(provider: str, symbols: list[str], start: date, end: date) -> dict:
         return {"provider": provider, "symbols": symbols, "start": start, "end": end}
 
-    def _record(self, payload: EventPayload) -> None:
+    def _record(self, payload: EventPayload, *, stream: str | None = None) -> None:
         if self._recording is None:
             return
         rec = self._recording
-        stream = market_stream(rec.run_id)
+        stream = stream or market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
 
 
@@ -302,7 +311,7 @@ def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
 
 def splits_before(events: EventStore) -> list[SplitDetected]:
     """The splits `events` holds (SplitDetected), oldest first: `Recording.splits_before`."""
-    return [SplitDetected.from_event(e) for e in events.read(type=SplitDetected.event_type())]
+    return [SplitDetected.from_event(e) for e in events.read(stream=SPLITS)]
 
 
 def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:

@@ -31,6 +31,10 @@ RATIOS = sorted(
 # How far (in log terms, about 1%) a day's cached/new close may sit from the factor, or from 1 for a day that agrees:
 # providers round restated prices (to a cent, or four decimals), which moves a cheap stock's ratio by a fraction of it.
 TOLERANCE = 0.01
+# How far an ex-day's open may sit from the split's factor times the close before it: the day's own gap (as
+# market/jumps.py allows); only the splits no ordinary gap comes near (not 5-for-4: a 20% gap on earnings).
+GAP_TOLERANCE = 0.05
+_GAPS = [r for r in RATIOS if r >= Fraction(3, 2) or r <= Fraction(2, 3)]
 # Days before the ex-day that must show the factor: one day alone is as likely a bad print corrected.
 MIN_DAYS = 2
 
@@ -96,6 +100,13 @@ def _split_ratio(q: float) -> Fraction | None:
     """The announced split whose factor `q` (old close / restated close: the shares one became) is, if any."""
     best = min(RATIOS, key=lambda r: abs(math.log(q / float(r))))
     return best if _fits(q, best) else None
+
+
+def gap_factor(q: float) -> Fraction | None:
+    """The split a gap of `q` (the close before / the open after) looks like, within a split day's own move (5%, as
+    market/jumps.py allows), or None."""
+    best = min(_GAPS, key=lambda r: abs(math.log(q / float(r))))
+    return best if abs(math.log(q / float(best))) <= GAP_TOLERANCE else None
 
 
 def known(restatement: Restatement, recorded: Iterable[SplitDetected]) -> bool:

@@ -1,0 +1,183 @@
+"""A split applied to the paper books: a live paper account holding a stock when the provider's next answer restates
+its history (market/splits.py records it; domain/ledger.py folds it with the fills). Before, the account kept its
+pre-split shares at the post-split price: -75% on a 4-for-1, the circuit breaker halted it, the round trip across the
+split booked a loss (found by the money review). Provider mocked at yfinance.download, as the market tests do."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from math import trunc
+
+import pytest
+
+from llmtrade.brokers.fills import record_new_fills
+from llmtrade.brokers.order_plan import client_order_id
+from llmtrade.brokers.paper import PaperBroker
+from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.ledger import round_trips, with_splits
+from llmtrade.domain.trading import AccountSnapshot, Order, OrderStatus, Side
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.service import MarketData
+from llmtrade.risk.controls import breaker_change, evaluate_breaker
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.splits import recorded_splits
+from tests.market_series import START, good_bars
+from tests.test_live_price_jumps import _scaled
+from tests.test_paper_broker import Clock as _Settable
+from tests.test_split_detection import BEFORE, SPLIT, answer, run
+
+WEEK = date(2025, 12, 5)  # a Friday: the account buys at Monday's open
+
+
+@pytest.fixture
+def clock() -> _Settable:
+    """The storage's clock and the broker's, one: an order's acceptance and a split's record are stamped as they
+    happen (which orders a split cancels depends on it)."""
+    return _Settable(_at(WEEK, 23))
+
+
+Clock = _Settable
+AFTER_SPLIT = date(2025, 12, 16)
+
+
+def _at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def _bar(day: date):
+    return next(b for b in good_bars() if b.day == day)
+
+
+def _order(side: Side, qty: int, intent: str) -> Order:
+    return Order(
+        client_order_id=client_order_id(WEEK, "acct_1", "SPY", intent),
+        account_id="acct_1",
+        week_id=WEEK,
+        symbol="SPY",
+        side=side,
+        qty=qty,
+        intent=intent,
+    )
+
+
+def _held_before_the_split(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch, ratio: float, qty: int, said: list[str]
+) -> tuple[PaperBroker, Clock, MarketData]:
+    """An account that bought `qty` SPY at an open before the split, at the old prices (`ratio` x the restated ones),
+    its fill recorded; the cache holds the old prices up to the session before the split."""
+    answer(monkeypatch, _scaled(good_bars(), ratio, before=date.max))
+    market = run(storage, "r1", said)
+    market.bars(["SPY"], START, BEFORE)
+    clock.set(_at(WEEK, 23))
+    broker = PaperBroker(
+        "acct_1",
+        starting_cash=100_000.0,
+        events=storage.events,
+        clock=clock,
+        calendar=TradingCalendar(),
+        prices=market,
+        slippage_bps=0.0,
+    )
+    broker.submit(_order(Side.BUY, qty, "open"))
+    clock.set(_at(BEFORE, 23))
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="r1")
+    return broker, clock, market
+
+
+def _restated(storage: Storage, monkeypatch: pytest.MonkeyPatch, said: list[str], run_id: str = "r2") -> None:
+    """The next run after the split's session: the provider answers with the whole history restated."""
+    answer(monkeypatch, good_bars())
+    run(storage, run_id, said).bars(["SPY"], START, SPLIT)
+
+
+@pytest.mark.parametrize(("ratio", "qty"), [(4.0, 50), (1.5, 5), (0.1, 25)])
+def test_a_position_held_across_a_split_is_multiplied_with_cash_in_lieu_and_its_equity_is_continuous(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch, ratio: float, qty: int
+) -> None:
+    said: list[str] = []
+    broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, ratio, qty, said)
+    old_close = _bar(BEFORE).close * ratio
+    before = broker.account({"SPY": old_close})
+    assert before.positions["SPY"].qty == qty
+    clock.set(_at(SPLIT, 23))
+    # Before the split is recorded the account reads as it did (the bug: valued at the restated price).
+    bug = broker.account({"SPY": _bar(SPLIT).close}).equity
+    assert abs(bug - before.equity) > 0.5 * qty * abs(_bar(SPLIT).close - old_close)
+    _restated(storage, monkeypatch, said)
+    after = broker.account({"SPY": _bar(SPLIT).close})
+    whole, price = trunc(qty * ratio), _bar(SPLIT).open
+    fraction = qty * ratio - whole
+    assert after.positions["SPY"].qty == whole
+    assert after.positions["SPY"].avg_price == pytest.approx(before.positions["SPY"].avg_price / ratio, abs=1e-4)
+    assert after.cash == pytest.approx(before.cash + fraction * price, abs=0.01)
+    # Continuous: the value moved by the stock's own move over the session, not by the split.
+    moved = _bar(SPLIT).close / _bar(BEFORE).close
+    held_value = qty * old_close
+    assert after.equity == pytest.approx(before.cash + fraction * price + whole * _bar(SPLIT).close, abs=0.01)
+    assert abs(after.equity - (before.cash + held_value * moved)) <= abs(fraction) * price + 0.01
+    # The breaker sees the continuous equity: nothing halts.
+    for equity in (before.equity, after.equity):
+        state = evaluate_breaker(
+            storage.events,
+            "acct_1",
+            starting_equity=100_000.0,
+            equity=equity,
+            fills=broker.fills(),
+            config=CircuitBreaker(),
+            week_id=WEEK,
+            run_id="r2",
+        )
+        assert not state.halted
+    # One split recorded, said once; the next run records and says nothing again, and the books do not apply it twice.
+    _restated(storage, monkeypatch, said, run_id="r3")
+    assert len(recorded_splits(storage.events)) == 1
+    assert len([w for w in said if "restated its history" in w]) == 1
+    assert broker.account({"SPY": _bar(SPLIT).close}) == after
+
+
+def test_a_trade_bought_before_a_split_and_sold_after_it_is_one_trade_with_its_real_pnl(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []
+    broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, said)
+    clock.set(_at(SPLIT, 23))
+    _restated(storage, monkeypatch, said)
+    broker.submit(_order(Side.SELL, 200, "close"))  # the whole position, in the shares after the split
+    clock.set(_at(AFTER_SPLIT, 16))
+    answer(monkeypatch, good_bars())
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
+    fills = broker.fills()
+    assert [f.qty for f in fills] == [50, 200]
+    flat: AccountSnapshot = broker.account({})
+    assert flat.positions == {}
+    [trip] = round_trips(with_splits(fills, recorded_splits(storage.events)))
+    pnl = 200 * fills[1].price - 50 * fills[0].price
+    assert (trip.direction, trip.fills) == ("LONG", 2) and trip.pnl == pytest.approx(pnl, abs=0.01)
+    assert flat.realized_pnl == pytest.approx(pnl, abs=0.01)
+    # The breaker counts that one trade, at that P/L (not a 75% loss and a short opened).
+    state, payloads, _ = breaker_change(
+        storage.events, "acct_1", starting_equity=100_000.0, equity=flat.equity, fills=fills, config=CircuitBreaker()
+    )
+    assert [p.trades_seen for p in payloads if type(p).__name__ == "BreakerUpdated"] == [1]
+    assert pnl > 0 and (state.consecutive_wins, state.consecutive_losses) == (1, 0)
+
+
+def test_an_order_queued_before_a_split_for_its_ex_day_waits_then_is_canceled_not_filled_at_four_times_its_size(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1-for-4 reverse split's old price is a quarter of the new: an order sized the evening before would fill at
+    four times the value the gate approved."""
+    said: list[str] = []
+    broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 0.25, 40, said)
+    cid = broker.submit(_order(Side.BUY, 100, "add")).client_order_id  # queued for the ex-day's open
+    answer(monkeypatch, good_bars())  # the provider answers the ex-day's open restated
+    clock.set(_at(SPLIT, 16))  # 11:00 New York: the open is known, at 4x the close before it
+    assert [o.client_order_id for o in broker.open_orders()] == [cid]  # held: the open gaps like a split
+    assert [f.qty for f in broker.fills()] == [40]
+    clock.set(_at(SPLIT, 23))
+    _restated(storage, monkeypatch, said)
+    result = broker.find(cid)
+    assert result is not None and result.status is OrderStatus.CANCELED
+    assert "SPY split 1-for-4 on 2025-12-15" in (result.message or "")
+    assert broker.open_orders() == [] and [f.qty for f in broker.fills()] == [40]
+    assert broker.account({}).positions["SPY"].qty == 10
