@@ -5,7 +5,8 @@ split booked a loss (found by the money review). Provider mocked at yfinance.dow
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from math import trunc
 
 import pytest
@@ -13,15 +14,21 @@ import pytest
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.paper import PaperBroker
+from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import round_trips, with_splits
+from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.streams import SPLITS
 from llmtrade.domain.trading import AccountSnapshot, Order, OrderStatus, Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.service import MarketData
 from llmtrade.risk.controls import breaker_change, evaluate_breaker
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
+from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.market_series import START, good_bars
+from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
 from tests.test_live_price_jumps import _scaled
 from tests.test_paper_broker import Clock as _Settable
 from tests.test_split_detection import BEFORE, SPLIT, answer, run
@@ -108,6 +115,9 @@ def test_a_position_held_across_a_split_is_multiplied_with_cash_in_lieu_and_its_
     whole, price = trunc(qty * ratio), _bar(SPLIT).open
     fraction = qty * ratio - whole
     assert after.positions["SPY"].qty == whole
+    # Reconciled against its own fills through the split: no mismatch, every share managed.
+    seen = look(storage.events, broker, after, {"SPY": _bar(SPLIT).close})
+    assert seen.differences == [] and seen.managed.positions["SPY"].qty == whole
     assert after.positions["SPY"].avg_price == pytest.approx(before.positions["SPY"].avg_price / ratio, abs=1e-4)
     assert after.cash == pytest.approx(before.cash + fraction * price, abs=0.01)
     # Continuous: the value moved by the stock's own move over the session, not by the split.
@@ -181,3 +191,35 @@ def test_an_order_queued_before_a_split_for_its_ex_day_waits_then_is_canceled_no
     assert "SPY split 1-for-4 on 2025-12-15" in (result.message or "")
     assert broker.open_orders() == [] and [f.qty for f in broker.fills()] == [40]
     assert broker.account({}).positions["SPY"].qty == 10
+
+
+@pytest.fixture
+def alpaca() -> Iterator[FakeAlpacaServer]:
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as fake:
+        yield fake
+
+
+def test_an_alpaca_account_split_at_the_broker_reconciles_once_the_split_is_recorded(
+    alpaca: FakeAlpacaServer, storage: Storage
+) -> None:
+    """Alpaca splits the position itself; its fills stay as traded. Reconciliation summed the fills: the broker's 40
+    shares against llmtrade's 10 was a quantity mismatch, and the managed view kept managing 10 (a checkpoint's EXIT
+    would have left 30 behind). Through the real alpaca-py client against the loopback fake."""
+    alpaca.set_price("SPY", 600)
+    broker = broker_for(alpaca)
+    buy = order(client_order_id(date(2026, 1, 5), "pm-alpha", "SPY", "open"))
+    broker.submit(buy)
+    alpaca.fill_open_orders()
+    record_new_fills(storage.events, broker, week_id=buy.week_id, run_id="r1")
+    alpaca.set_position("SPY", 40, 150.0)  # the 4-for-1 split, applied by Alpaca
+    alpaca.set_price("SPY", 151)
+    prices = {"SPY": 151.0}
+    before = look(storage.events, broker, broker.account(prices), prices)
+    assert [(d.kind, d.broker_qty, d.ledger_qty) for d in before.differences] == [("quantity_mismatch", 40, 10)]
+    ex_day = date.today() + timedelta(days=1)  # after the fill (the fake stamps fills now)
+    split = SplitDetected(
+        symbol="SPY", ex_day=ex_day, ratio=4.0, looks_like="4-for-1", price=150.0, provider="alpaca", evidence="test"
+    )
+    storage.events.append([NewEvent.of(split, stream=SPLITS, run_id="r2")])
+    after = look(storage.events, broker, broker.account(prices), prices)
+    assert after.differences == [] and after.managed.positions["SPY"].qty == 40
