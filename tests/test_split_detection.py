@@ -10,15 +10,18 @@ from functools import partial
 
 import pytest
 
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.service import MarketData, Recording, splits_before
 from llmtrade.market.splits import restated, split_event, split_warning
 from llmtrade.market.yfinance_data import YFinanceProvider
+from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from tests.market_series import END, START, good_bars
-from tests.test_live_price_jumps import _scaled, _yahoo
+from tests.test_live_price_jumps import ASOF, _scaled, _yahoo
 
 SPLIT = date(2025, 12, 15)  # a Monday
 BEFORE = date(2025, 12, 12)  # the session before it
@@ -125,3 +128,21 @@ def test_a_correction_that_is_not_one_split_factor_records_no_split(
     run(storage, "r2", said).bars(["SPY"], START, SPLIT)
     assert splits(storage) == []
     assert not [w for w in said if "restated its history" in w]  # a jump in the first answer may be said, as before
+
+
+def test_the_container_wires_the_splits_recorded_before_and_says_them_as_warnings(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's market (the wiring run-weekly and a checkpoint get) reads the splits an earlier run recorded, so it does
+    not record them again, and says a new one with the container's warning (shown under --quiet)."""
+    from llmtrade.app.container import Container
+
+    answer(monkeypatch, _scaled(good_bars(), 4.0, before=date.max))
+    run(storage, "r1", []).bars(["SPY"], START, BEFORE)
+    answer(monkeypatch, good_bars())
+    run(storage, "r2", []).bars(["SPY"], START, SPLIT)
+    app = Container(Settings(), load_config(None), FixedClock(ASOF), None, say=lambda _: None, offline=True)
+    later = app.market(storage, run_id="r3")
+    assert later.recording is not None and later.recording.splits_before is not None
+    assert [(s.symbol, s.ex_day, s.looks_like) for s in later.recording.splits_before()] == [("SPY", SPLIT, "4-for-1")]
+    assert later.recording.say == app.warning

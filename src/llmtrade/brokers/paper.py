@@ -178,8 +178,7 @@ class PaperBroker:
         """The account's every fill with the splits merged in by time (domain/ledger.py), once per look that differs."""
         key = (book.serial, tuple(id(f) for _, f in derived), splits)
         if self._split_ledger is None or self._split_ledger[0] != key:
-            fills = self._sorted_fills(book, derived)
-            self._split_ledger = (key, fold(with_splits(fills, splits), self.starting_cash))
+            self._split_ledger = (key, fold(with_splits(self._sorted_fills(book, derived), splits), self.starting_cash))
         return self._split_ledger[1]
 
     def submit(self, order: Order) -> OrderResult:
