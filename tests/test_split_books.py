@@ -20,8 +20,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import round_trips, with_splits
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import SPLITS
-from llmtrade.domain.trading import AccountSnapshot, Order, OrderStatus, Side
-from llmtrade.market.calendar import TradingCalendar
+from llmtrade.domain.trading import AccountSnapshot, OrderStatus, Side
 from llmtrade.market.service import MarketData
 from llmtrade.risk.controls import breaker_change, evaluate_breaker
 from llmtrade.storage.bootstrap import Storage
@@ -31,6 +30,7 @@ from tests.market_series import START, good_bars
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
 from tests.test_live_price_jumps import _scaled
 from tests.test_paper_broker import Clock as _Settable
+from tests.test_paper_broker import _broker, _order
 from tests.test_split_detection import BEFORE, SPLIT, answer, run
 
 WEEK = date(2025, 12, 5)  # a Friday: the account buys at Monday's open
@@ -55,18 +55,6 @@ def _bar(day: date):
     return next(b for b in good_bars() if b.day == day)
 
 
-def _order(side: Side, qty: int, intent: str) -> Order:
-    return Order(
-        client_order_id=client_order_id(WEEK, "acct_1", "SPY", intent),
-        account_id="acct_1",
-        week_id=WEEK,
-        symbol="SPY",
-        side=side,
-        qty=qty,
-        intent=intent,
-    )
-
-
 def _held_before_the_split(
     storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch, ratio: float, qty: int, said: list[str]
 ) -> tuple[PaperBroker, Clock, MarketData]:
@@ -76,16 +64,8 @@ def _held_before_the_split(
     market = run(storage, "r1", said)
     market.bars(["SPY"], START, BEFORE)
     clock.set(_at(WEEK, 23))
-    broker = PaperBroker(
-        "acct_1",
-        starting_cash=100_000.0,
-        events=storage.events,
-        clock=clock,
-        calendar=TradingCalendar(),
-        prices=market,
-        slippage_bps=0.0,
-    )
-    broker.submit(_order(Side.BUY, qty, "open"))
+    broker = _broker(storage, clock, market, slippage_bps=0.0)  # type: ignore[arg-type]
+    broker.submit(_order("SPY", Side.BUY, qty, "open"))
     clock.set(_at(BEFORE, 23))
     record_new_fills(storage.events, broker, week_id=WEEK, run_id="r1")
     return broker, clock, market
@@ -152,7 +132,7 @@ def test_a_trade_bought_before_a_split_and_sold_after_it_is_one_trade_with_its_r
     broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, said)
     clock.set(_at(SPLIT, 23))
     _restated(storage, monkeypatch, said)
-    broker.submit(_order(Side.SELL, 200, "close"))  # the whole position, in the shares after the split
+    broker.submit(_order("SPY", Side.SELL, 200, "close"))  # the whole position, in the shares after the split
     clock.set(_at(AFTER_SPLIT, 16))
     answer(monkeypatch, good_bars())
     record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
@@ -179,7 +159,7 @@ def test_an_order_queued_before_a_split_for_its_ex_day_waits_then_is_canceled_no
     four times the value the gate approved."""
     said: list[str] = []
     broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 0.25, 40, said)
-    cid = broker.submit(_order(Side.BUY, 100, "add")).client_order_id  # queued for the ex-day's open
+    cid = broker.submit(_order("SPY", Side.BUY, 100, "add")).client_order_id  # queued for the ex-day's open
     answer(monkeypatch, good_bars())  # the provider answers the ex-day's open restated
     clock.set(_at(SPLIT, 16))  # 11:00 New York: the open is known, at 4x the close before it
     assert [o.client_order_id for o in broker.open_orders()] == [cid]  # held: the open gaps like a split
