@@ -18,9 +18,11 @@ from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import round_trips, with_splits
-from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.market import Quote, SplitDetected
 from llmtrade.domain.streams import SPLITS
 from llmtrade.domain.trading import AccountSnapshot, OrderStatus, Side
+from llmtrade.market.quote_provider import quote_of
+from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData
 from llmtrade.risk.controls import breaker_change, evaluate_breaker
 from llmtrade.storage.bootstrap import Storage
@@ -160,9 +162,11 @@ def test_an_order_queued_before_a_split_for_its_ex_day_waits_then_is_canceled_no
     said: list[str] = []
     broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 0.25, 40, said)
     cid = broker.submit(_order("SPY", Side.BUY, 100, "add")).client_order_id  # queued for the ex-day's open
-    answer(monkeypatch, good_bars())  # the provider answers the ex-day's open restated
+    # The provider answers the ex-day's open at the new price, its history not restated yet (a feed late with it).
+    answer(monkeypatch, _scaled(good_bars(), 0.25, before=SPLIT))
     clock.set(_at(SPLIT, 16))  # 11:00 New York: the open is known, at 4x the close before it
     assert [o.client_order_id for o in broker.open_orders()] == [cid]  # held: the open gaps like a split
+    assert recorded_splits(storage.events) == ()
     assert [f.qty for f in broker.fills()] == [40]
     clock.set(_at(SPLIT, 23))
     _restated(storage, monkeypatch, said)
@@ -203,3 +207,65 @@ def test_an_alpaca_account_split_at_the_broker_reconciles_once_the_split_is_reco
     storage.events.append([NewEvent.of(split, stream=SPLITS, run_id="r2")])
     after = look(storage.events, broker, broker.account(prices), prices)
     assert after.differences == [] and after.managed.positions["SPY"].qty == 40
+
+
+class _Trades:
+    """A quote provider answering one price for SPY, stamped a minute before now."""
+
+    name = "trades"
+
+    def __init__(self, price: float) -> None:
+        self.price = price
+
+    def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        return {
+            s: quote_of(s, self.price, now - timedelta(minutes=1), self.name, "trade", synthetic=False) for s in symbols
+        }
+
+
+def test_the_ex_days_first_price_at_a_splits_factor_records_the_split_then_not_after_the_close(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint at noon on the ex-day valued the old shares at the new price (-75%: the breaker halted the account
+    until the split came to light after the close). A price at a split's factor from the last close asks the provider
+    afresh: its history before the day, restated, records the split at once."""
+    said: list[str] = []
+    broker, _, market = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, said)
+    answer(monkeypatch, good_bars())  # the provider restated its history on the ex-day's morning
+    clock.set(datetime(2025, 12, 15, 17, tzinfo=UTC))  # noon in New York on the ex-day
+    price = _bar(SPLIT).open
+    quotes = QuoteService([_Trades(price)], market, clock, staleness=timedelta(minutes=15))
+    assert quotes.quote("SPY").price == price
+    [split] = recorded_splits(storage.events)
+    assert (split.symbol, split.at.date(), split.named()) == ("SPY", SPLIT, "4-for-1")
+    assert broker.account({"SPY": price}).positions["SPY"].qty == 200
+    assert len([w for w in said if "SPY split 4-for-1 on 2025-12-15" in w]) == 1
+    quotes.quote("SPY")  # asked once a day: the provider is not asked again
+    _restated(storage, monkeypatch, said, run_id="r3")  # nor recorded again after the close
+    assert len(recorded_splits(storage.events)) == 1 and len([w for w in said if "restated" in w]) == 1
+
+
+def test_a_price_at_a_splits_factor_without_a_restated_history_records_nothing(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash to a quarter looks the same on the quote; the provider's history, not restated, says it is no split."""
+    said: list[str] = []
+    broker, _, market = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, said)
+    clock.set(datetime(2025, 12, 15, 17, tzinfo=UTC))
+    price = _bar(SPLIT).open
+    QuoteService([_Trades(price)], market, clock, staleness=timedelta(minutes=15)).quote("SPY")
+    assert recorded_splits(storage.events) == () and broker.account({"SPY": price}).positions["SPY"].qty == 50
+
+
+def test_an_order_queued_for_the_ex_days_open_is_canceled_at_its_first_look_once_the_provider_has_restated(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []
+    broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 0.25, 40, said)
+    cid = broker.submit(_order("SPY", Side.BUY, 100, "add")).client_order_id
+    answer(monkeypatch, good_bars())  # restated by the ex-day's morning
+    clock.set(_at(SPLIT, 16))
+    assert broker.open_orders() == []  # the gapped open asked the provider: the split is recorded, the order canceled
+    result = broker.find(cid)
+    assert result is not None and result.status is OrderStatus.CANCELED
+    assert broker.account({}).positions["SPY"].qty == 10 and [f.qty for f in broker.fills()] == [40]

@@ -14,8 +14,8 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.service import MarketData, Recording, splits_before
-from llmtrade.market.splits import restated, split_event, split_warning
+from llmtrade.market.service import MarketData, Recording
+from llmtrade.market.splits import restated, split_event, split_warning, splits_before
 from llmtrade.market.yfinance_data import YFinanceProvider
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache

@@ -36,7 +36,8 @@ from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService
-from llmtrade.market.service import MarketData, Recording, flagged_before, splits_before
+from llmtrade.market.service import MarketData, Recording, flagged_before
+from llmtrade.market.splits import splits_before
 from llmtrade.memory.protocol import Memory
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings

@@ -112,6 +112,8 @@ class QuoteService:
             raise MarketDataUnavailable(
                 f"no quote provider has a current price for {', '.join(left)} at {_ny(asked)}: " + "; ".join(failures)
             )
+        # A price at a split's factor from the last close: the ex-day of a split not recorded yet, asked of now.
+        self.market.confirm_splits({s: q.price for s, q in found.items()}, new_york_date(asked))
         return {s: found[s] for s in wanted}
 
     def _problem(self, symbol: str, quote: Quote | None, cutoff: datetime, opens: datetime) -> tuple[str, str] | None:

@@ -80,6 +80,9 @@ class MarketData:
         # one range) or before it (Recording.flagged_before, read at the first jump); an unconfirmed last bar is said
         # again once its next session tells what it was.
         self._flagged: set[tuple[str, date, str]] | None = None
+        # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
+        self._confirmed: set[tuple[str, date]] = set()
+        self._before: tuple[date | None, dict[str, Bar | None]] = (None, {})
 
     @property
     def recording(self) -> Recording | None:
@@ -277,14 +280,53 @@ class MarketData:
                     return None if self._gapped_like_a_split(bar, provider.synthetic) else bar.open
         return None
 
+    def confirm_splits(self, prices: Mapping[str, float], day: date) -> None:
+        """Ask the providers afresh about each symbol priced on `day` at a split's factor from its last cached close
+        (the ex-day, the split not recorded yet): its sessions before `day`, restated, record the split now (ex-day
+        `day`), not after the day's close. A paper account is then valued and traded in its split shares from the
+        first price of the ex-day. Nothing is asked otherwise, nor when unrecorded (a backtest's files never
+        restate), and the cache is left as it is (the next fetch restates it)."""
+        if self._recording is None:
+            return
+        if self._before[0] != day:
+            self._before = (day, {})  # a run's, or a backtest day's, every quote looks against the same closes
+        for symbol, price in prices.items():
+            if symbol not in self._before[1]:
+                self._before[1][symbol] = self._last_close(symbol, day)
+            last = self._before[1][symbol]
+            if last is None or gap_factor(last.close / price) is None or (symbol, day) in self._confirmed:
+                continue
+            self._confirmed.add((symbol, day))
+            start, end = last.day - timedelta(days=20), self.calendar.previous_session(day)
+            for provider in self.providers:
+                try:
+                    fetched = provider.daily_bars([symbol], start, end).get(symbol) or []
+                except (MarketDataUnavailable, SeriesRejected):
+                    continue
+                bars = {symbol: [b for b in fetched if start <= b.day <= end]}
+                if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
+                    self._find_splits(provider, bars, start, end)
+                    break
+
+    def _last_close(self, symbol: str, day: date) -> Bar | None:
+        """`symbol`'s last cached bar before `day` (of whichever kind the first provider is)."""
+        first, last = day - timedelta(days=10), day - timedelta(days=1)
+        synthetic = self.providers[0].synthetic
+        before = self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
+        return before[-1] if before else None
+
     def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
         """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
         not recorded yet (that needs the day's bars, after its close). An order queued before it for this open is
         sized in the shares before the split; it waits (no opening price yet) until the split is recorded and cancels
-        it (brokers/paper_book.py `crossing`), or the day's cached bar, no split, fills it."""
+        it (brokers/paper_book.py `crossing`), or the day's cached bar, no split, fills it. The providers are asked
+        whether the history before it is restated (`confirm_splits`): then the split is recorded at once."""
         first, last = bar.day - timedelta(days=10), bar.day - timedelta(days=1)
         before = self._cache.read([bar.symbol], first, last, synthetic=synthetic)[bar.symbol]
-        return bool(before) and gap_factor(before[-1].close / bar.open) is not None
+        if not before or gap_factor(before[-1].close / bar.open) is None:
+            return False
+        self.confirm_splits({bar.symbol: bar.open}, bar.day)
+        return True
 
     def last_closes(self, symbols: Sequence[str], asof: datetime) -> dict[str, float]:
         """Each symbol's close at the last session complete at `asof` (for valuing positions)."""
@@ -307,11 +349,6 @@ def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
     """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
     found = events.read(type=PriceJumpFlagged.event_type())
     return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
-
-
-def splits_before(events: EventStore) -> list[SplitDetected]:
-    """The splits `events` holds (SplitDetected), oldest first: `Recording.splits_before`."""
-    return [SplitDetected.from_event(e) for e in events.read(stream=SPLITS)]
 
 
 def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:

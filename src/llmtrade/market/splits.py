@@ -20,6 +20,8 @@ from datetime import date
 from fractions import Fraction
 
 from llmtrade.domain.market import Bar, SplitDetected
+from llmtrade.domain.streams import SPLITS
+from llmtrade.storage.event_store import EventStore
 
 # Shares after / shares before, as companies announce them: N-for-1, 1-for-N, and the few fractional ones.
 _WHOLE = (2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50)
@@ -107,6 +109,11 @@ def gap_factor(q: float) -> Fraction | None:
     market/jumps.py allows), or None."""
     best = min(_GAPS, key=lambda r: abs(math.log(q / float(r))))
     return best if abs(math.log(q / float(best))) <= GAP_TOLERANCE else None
+
+
+def splits_before(events: EventStore) -> list[SplitDetected]:
+    """The splits `events` holds (SplitDetected), oldest first: the market service's `Recording.splits_before`."""
+    return [SplitDetected.from_event(e) for e in events.read(stream=SPLITS)]
 
 
 def known(restatement: Restatement, recorded: Iterable[SplitDetected]) -> bool:
