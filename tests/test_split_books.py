@@ -17,14 +17,15 @@ from llmtrade.brokers.paper import PaperBroker
 from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.ledger import round_trips, with_splits
+from llmtrade.domain.ledger import Split, closed_trade_pnls, round_trips, with_splits
 from llmtrade.domain.market import Quote, SplitDetected
 from llmtrade.domain.streams import SPLITS
-from llmtrade.domain.trading import AccountSnapshot, OrderStatus, Side
+from llmtrade.domain.trading import AccountSnapshot, Fill, OrderStatus, Side
 from llmtrade.market.quote_provider import quote_of
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData
 from llmtrade.risk.controls import breaker_change, evaluate_breaker
+from llmtrade.risk.shadow import shadow_fills
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -269,3 +270,27 @@ def test_an_order_queued_for_the_ex_days_open_is_canceled_at_its_first_look_once
     result = broker.find(cid)
     assert result is not None and result.status is OrderStatus.CANCELED
     assert broker.account({}).positions["SPY"].qty == 10 and [f.qty for f in broker.fills()] == [40]
+
+
+def test_a_halted_accounts_shadow_bought_before_a_split_is_closed_whole_after_it_at_its_real_pnl() -> None:
+    """The shadow book (what a halted account would have traded) folds its fills as the books do: its roll after a
+    4-for-1 split closed 10 of 40 shares and counted a 75% loss toward the halt (found checking every fold of fills)."""
+    bought = Fill(
+        client_order_id="shadow-w1-SPY-0",
+        account_id="acct_1",
+        symbol="SPY",
+        side=Side.BUY,
+        qty=10,
+        price=400.0,
+        commission=0.0,
+        filled_at=_at(BEFORE, 15),
+    )
+    split = Split.of(
+        SplitDetected(
+            symbol="SPY", ex_day=SPLIT, ratio=4.0, looks_like="4-for-1", price=101.0, provider="t", evidence="t"
+        )
+    )
+    args = {"instrument": "SPY", "target": 0, "prices": {"SPY": 110.0}, "roll": True, "source": "w2"}
+    [close] = shadow_fills("acct_1", [bought], **args, at=_at(AFTER_SPLIT, 15), splits=[split])  # type: ignore[arg-type]
+    assert (close.side, close.qty) == (Side.SELL, 40)
+    assert closed_trade_pnls(with_splits([bought, close], [split])) == [pytest.approx(40 * 110.0 - 10 * 400.0)]

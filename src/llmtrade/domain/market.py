@@ -178,13 +178,14 @@ class SplitDetected(EventPayload):
     after a split (Alpaca's adjustment=split, Yahoo's Close), so the restated history has no jump for market/jumps.py
     to see; this is the one record of it. The paper books apply it (domain/ledger.py `Split`): a position held at
     the ex-day's open is multiplied by `ratio`, a fraction left over paid in cash at `price` (the ex-day's open, as
-    restated). Recorded once per (symbol, ex_day) on the run's market stream. `evidence`: the days compared."""
+    restated; the last restated close when the answer ends before the ex-day). Recorded once per split, on the
+    `splits` stream, with the run that found it. `evidence`: the days compared."""
 
     symbol: str
     ex_day: date
     ratio: float
     looks_like: str  # as announced: "4-for-1", "3-for-2", "1-for-10"
-    price: float  # the ex-day's opening price, as restated (post-split): the cash paid in lieu of a fraction
+    price: float  # what a fraction of a share is paid at (post-split): see above
     provider: str
     evidence: str
     # When the ex-day is not certain: the cache held no day from the split on, so it is the first session after the

@@ -14,7 +14,7 @@ from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
-from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls
+from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, with_splits
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import (
     AccountHalted,
@@ -221,6 +221,7 @@ def record_shadow(
         if any(s.source == source for s in book):
             return state
         before = [s.fill for s in book]
+        splits = recorded_splits(events)
         new = shadow_fills(
             account_id,
             before,
@@ -232,12 +233,14 @@ def record_shadow(
             at=at,
             slippage_bps=slippage_bps,
             commission=commission,
+            splits=splits,
         )
         if not new:
             return state
         payloads: list[EventPayload] = [ShadowTraded(fill=f, source=source) for f in new]
         transitions: list[EventPayload] = []
-        for pnl in closed_trade_pnls([*before, *new])[len(closed_trade_pnls(before)) :]:
+        closed = closed_trade_pnls(with_splits([*before, *new], splits))
+        for pnl in closed[len(closed_trade_pnls(with_splits(before, splits))) :]:
             state, transition = breaker.observe_trade(state, pnl, config, shadow=True)
             transitions += _transition(account_id, transition)
         payloads += [_updated(state, seen), *transitions]
