@@ -21,6 +21,7 @@ from llmtrade.domain.ledger import Split, closed_trade_pnls, round_trips, with_s
 from llmtrade.domain.market import Quote, SplitDetected
 from llmtrade.domain.streams import SPLITS
 from llmtrade.domain.trading import AccountSnapshot, Fill, OrderStatus, Side
+from llmtrade.errors import MarketDataError
 from llmtrade.market.quote_provider import quote_of
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData
@@ -294,3 +295,20 @@ def test_a_halted_accounts_shadow_bought_before_a_split_is_closed_whole_after_it
     [close] = shadow_fills("acct_1", [bought], **args, at=_at(AFTER_SPLIT, 15), splits=[split])  # type: ignore[arg-type]
     assert (close.side, close.qty) == (Side.SELL, 40)
     assert closed_trade_pnls(with_splits([bought, close], [split])) == [pytest.approx(40 * 110.0 - 10 * 400.0)]
+
+
+def test_a_provider_failing_the_ex_days_second_look_leaves_the_quote_as_it_was(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second look at a gapped price is best effort: a provider failing it (down, or answering in a shape it
+    cannot read) does not fail the checkpoint asking the price; the run's own fetch after the close decides."""
+    _, _, market = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, [])
+
+    def failing(*_: object) -> dict:
+        raise MarketDataError("alpaca market data answered in an unexpected shape")
+
+    monkeypatch.setattr(market.providers[0], "daily_bars", failing)
+    clock.set(datetime(2025, 12, 15, 17, tzinfo=UTC))
+    price = _bar(SPLIT).open
+    assert QuoteService([_Trades(price)], market, clock, staleness=timedelta(minutes=15)).quote("SPY").price == price
+    assert recorded_splits(storage.events) == ()

@@ -301,7 +301,7 @@ class MarketData:
             for provider in self.providers:
                 try:
                     fetched = provider.daily_bars([symbol], start, end).get(symbol) or []
-                except (MarketDataUnavailable, SeriesRejected):
+                except (MarketDataUnavailable, MarketDataError):  # a second look only: the run's own fetch decides
                     continue
                 bars = {symbol: [b for b in fetched if start <= b.day <= end]}
                 if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
