@@ -146,3 +146,25 @@ def test_the_container_wires_the_splits_recorded_before_and_says_them_as_warning
     assert later.recording is not None and later.recording.splits_before is not None
     assert [(s.symbol, s.ex_day, s.looks_like) for s in later.recording.splits_before()] == [("SPY", SPLIT, "4-for-1")]
     assert later.recording.say == app.warning
+
+
+def test_an_old_range_restated_to_its_end_is_not_cached_and_the_split_is_placed_by_the_recent_fetch(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A postmortem reads a range ending days ago: restated to its end, with later sessions cached at the old prices,
+    the split may be any day after it. Recorded at the session after the range, it would apply days too early (and
+    the weekly run's fetch would record it again at its real day); cached, the old part would agree with the next
+    answer and hide the split. Neither: the answer is used, not cached, and the recent fetch places the split."""
+    said: list[str] = []
+    answer(monkeypatch, _scaled(good_bars(), 4.0, before=date.max))
+    run(storage, "r1", said).bars(["SPY"], START, date(2025, 12, 5))
+    run(storage, "r1", said).bars(["SPY"], date(2025, 12, 8), BEFORE)  # cached to the ex-day, at the old prices
+    answer(monkeypatch, good_bars())
+    old = run(storage, "r2", said).bars(["SPY"], START, date(2025, 12, 10))  # an old range: not covered, fetched
+    assert old.bars["SPY"][-1].close == next(b.close for b in good_bars() if b.day == date(2025, 12, 10))
+    assert splits(storage) == []
+    cached = BarCache(storage.conn).read(["SPY"], START, START, synthetic=False)["SPY"]
+    assert cached[0].close == next(b.close for b in good_bars() if b.day == START) * 4.0  # left as it was
+    run(storage, "r3", said).bars(["SPY"], START, SPLIT)
+    [split] = splits(storage)
+    assert split["ex_day"] == str(SPLIT) and len(said) == 1

@@ -25,7 +25,7 @@ from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.splits import gap_factor, known, restated, split_event, split_warning
+from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
@@ -142,12 +142,13 @@ class MarketData:
                 )
                 continue
             self._flag(provider, bars)
-            self._find_splits(provider, bars, start, end)
-            self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
+            unplaced = self._find_splits(provider, bars, start, end)
+            kept = {s: b for s, b in bars.items() if s not in unplaced}
+            self._cache.store(kept, start, end, provider=provider.name, synthetic=provider.synthetic)
             # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
             # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
             # the next read (the weekly run after `market snapshot`) is not validated a second time.
-            if self._cache.count(wanted, start, end, synthetic=provider.synthetic) == _count(bars):
+            if not unplaced and self._cache.count(wanted, start, end, synthetic=provider.synthetic) == _count(bars):
                 self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
             self._record(
                 MarketDataFetched(
@@ -224,18 +225,17 @@ class MarketData:
             if self._recording.say is not None:
                 self._recording.say(jump_warning(jump, where or provider.name))
 
-    def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> None:
-        """Record and say each split the answer shows against the cached bars it is about to replace
-        (market/splits.py), once: a rerun, or a range restated in part before, finds it recorded. Unrecorded (a
+    def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> set[str]:
+        """Record and say, once, each split the answer shows against the cached bars it replaces (market/splits.py);
+        return the symbols restated in a way no split can be placed from yet, not to be cached. Unrecorded (a
         backtest's prefetch: its files never restate), nothing is compared."""
         rec = self._recording
         if rec is None:
-            return
-        cached = self._cache.read(list(bars), start, end, synthetic=provider.synthetic)
-        after = self.calendar.next_session(end)
-        found = [r for s, series in bars.items() if (r := restated(s, cached.get(s, ()), series, after)) is not None]
+            return set()
+        next_session = self.calendar.next_session(end)
+        found, unplaced = restatements(self._cache, bars, start, end, next_session, provider.synthetic)
         if not found:
-            return
+            return unplaced
         recorded = list(rec.splits_before()) if rec.splits_before is not None else []
         for restatement in found:
             if known(restatement, recorded):
@@ -245,6 +245,7 @@ class MarketData:
             self._record(split, stream=SPLITS)
             if rec.say is not None:
                 rec.say(split_warning(split))
+        return unplaced
 
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
         for problem in problems:
@@ -319,8 +320,7 @@ class MarketData:
         """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
         not recorded yet (that needs the day's bars, after its close). An order queued before it for this open is
         sized in the shares before the split; it waits (no opening price yet) until the split is recorded and cancels
-        it (brokers/paper_book.py `crossing`), or the day's cached bar, no split, fills it. The providers are asked
-        whether the history before it is restated (`confirm_splits`): then the split is recorded at once."""
+        it (paper_book.py `crossing`: `confirm_splits` may record it now), or the day's bar, no split, fills it."""
         first, last = bar.day - timedelta(days=10), bar.day - timedelta(days=1)
         before = self._cache.read([bar.symbol], first, last, synthetic=synthetic)[bar.symbol]
         if not before or gap_factor(before[-1].close / bar.open) is None:

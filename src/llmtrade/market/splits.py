@@ -14,13 +14,14 @@ none after: it is not a split, and nothing is recorded.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 
 from llmtrade.domain.market import Bar, SplitDetected
 from llmtrade.domain.streams import SPLITS
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
 
 # Shares after / shares before, as companies announce them: N-for-1, 1-for-N, and the few fractional ones.
@@ -58,11 +59,11 @@ class Restatement:
         return f"{self.ratio.numerator}-for-{self.ratio.denominator}"
 
 
-def restated(symbol: str, cached: Sequence[Bar], fresh: Sequence[Bar], next_session: date) -> Restatement | None:
+def restated(symbol: str, cached: Sequence[Bar], fresh: Sequence[Bar], next_session: date | None) -> Restatement | None:
     """The split `fresh` (a provider's new answer) shows against `cached` (the same symbol's bars cached before), or
     None: no overlap, nothing changed, or a change that is not one split's factor on every day before one day and
     none from it on. `next_session`: the session after the answer's range, the ex-day when the answer ends before
-    the split (a checkpoint the morning of the ex-day reads up to the close before, already restated)."""
+    the split (the ex-day's first price asks for the sessions before it)."""
     new = {b.day: b for b in fresh}
     overlap = [(b.day, b.close / new[b.day].close) for b in cached if b.day in new]
     overlap.sort()
@@ -88,6 +89,26 @@ def restated(symbol: str, cached: Sequence[Bar], fresh: Sequence[Bar], next_sess
         last = max(new)
         return Restatement(symbol, next_session, ratio, new[last].close, k, 0, overlap[0][0], None)
     return Restatement(symbol, ex_day, ratio, new[ex_day].open, k, len(overlap) - k, overlap[0][0], latest)
+
+
+def restatements(
+    cache: BarCache, bars: Mapping[str, Sequence[Bar]], start: date, end: date, next_session: date, synthetic: bool
+) -> tuple[list[Restatement], set[str]]:
+    """The splits an answer of `bars` for start..end shows against what `cache` holds there (`restated`), and the
+    symbols restated to the answer's end that cannot be placed: the cache holds sessions after the range at the old
+    prices (an old range, a postmortem's), so the split may be any day after it. Those are not cached (the caller
+    keeps them out), so the next fetch of the recent sessions finds the whole history restated and places it."""
+    cached = cache.read(list(bars), start, end, synthetic=synthetic)
+    later = cache.read(list(bars), end + timedelta(days=1), end + timedelta(days=31), synthetic=synthetic)
+    found: list[Restatement] = []
+    unplaced: set[str] = set()
+    for symbol, series in bars.items():
+        r = restated(symbol, cached.get(symbol, ()), series, next_session)
+        if r is not None and r.ex_day > end and later.get(symbol):
+            unplaced.add(symbol)
+        elif r is not None:
+            found.append(r)
+    return found, unplaced
 
 
 def _agrees(q: float) -> bool:
