@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
+from fractions import Fraction
 
 import pytest
 
 from llmtrade.analytics import curves
 from llmtrade.analytics.records import Curve
 from llmtrade.analytics.standings import standings
-from llmtrade.domain.ledger import fold
+from llmtrade.domain.ledger import Split, fold
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 
@@ -175,3 +176,25 @@ def test_standings_refuse_tracks_over_different_sessions() -> None:
 def test_curve_records_are_frozen() -> None:
     with pytest.raises(ValueError):
         Curve(name="x", kind="account", sessions=(), equity=(), gross_exposure=()).name = "y"  # type: ignore[misc]
+
+
+def test_a_trade_across_a_split_draws_the_same_curve_as_without_it_one_trade_at_its_real_pnl() -> None:
+    """The leaderboard's closes come from the cache, restated by the provider after a split; the fills are as traded.
+    Before, 10 shares bought at 100 and 20 sold at 54 after a 2-for-1 split drew a curve at half its value before the
+    split, and a losing trade with a short opened (found by the money review)."""
+    split = Split(symbol="XYZ", at=datetime.combine(WED, time(0), NEW_YORK), ratio=Fraction(2), price=55.0)
+    restated = {"XYZ": {MON: 49.5, TUE: 52.5, WED: 110.0 / 2, THU: 90.0 / 2}}
+    sold = _fill("s1", Side.SELL, 20, 54.0, _at(THU, 11))
+    track = curves.account_track(
+        "acct_1",
+        [BUY, sold],
+        starting_cash=10_000.0,
+        sessions=DAYS,
+        closes_at=CLOSES_AT,
+        closes=restated,
+        splits=[split],
+    )
+    assert track.curve.equity == pytest.approx((10_000.0, 10_049.0, 10_099.0, 10_078.0))
+    assert track.trades == (0, 0, 0, 1) and track.wins == (0, 0, 0, 1)
+    assert track.traded == pytest.approx(1000.0 + 1080.0)  # a split is no turnover
+    assert track.costs_usd == (0.0, 1.0, 1.0, 2.0)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from llmtrade.analytics.records import Curve
-from llmtrade.domain.ledger import fold, round_trips
+from llmtrade.domain.ledger import Split, fold, round_trips, with_splits
 from llmtrade.domain.records import Record
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.domain.weeks import week_id_for
@@ -122,16 +122,21 @@ def account_track(
     closes_at: Sequence[datetime],
     closes: Closes,
     slippage_bps: float | None = None,
+    splits: Sequence[Split] = (),
 ) -> Track:
     """The account's curve at each session's close (`closes_at[i]` is when `sessions[i]` closed, tz-aware)
     from its fills in fill-time order; fills after the last close are left out. `slippage_bps`: what its
-    fills paid (see Track), None when unknown. Raises ValueError when
+    fills paid (see Track), None when unknown. `splits` (recorded, domain/ledger.py): each applied to the
+    positions before the first close at or after it; the account is marked at the prices it traded at, so a
+    close before a split's ex-day (restated by the provider) is taken at `ratio` times. Raises ValueError when
     sessions and closes_at differ in length."""
     if len(sessions) != len(closes_at):
         raise ValueError(f"{len(sessions)} sessions but {len(closes_at)} closing times")
     ordered = sorted(fills, key=lambda f: f.filled_at)  # stable: fills at the same instant keep their order
     used = [f for f in ordered if closes_at and f.filled_at <= closes_at[-1]]
-    closed = [(t.closed_at, t.pnl > 0) for t in round_trips(used)]
+    splits = [s for s in with_splits(used, splits) if type(s) is Split]
+    closes = as_traded(closes, splits)
+    closed = [(t.closed_at, t.pnl > 0) for t in round_trips(with_splits(used, splits))]
     cash = starting_cash
     held: dict[str, int] = {}
     last_price: dict[str, float] = {}
@@ -143,7 +148,11 @@ def account_track(
     traded: list[float] = []
     seen = trips = won = 0
     paid = notional = 0.0
+    applied = 0
     for day, closed_at in zip(sessions, closes_at, strict=True):
+        while applied < len(splits) and splits[applied].at <= closed_at:
+            cash += _split(splits[applied], held, last_price)
+            applied += 1
         new: list[Fill] = []
         while seen < len(used) and used[seen].filled_at <= closed_at:
             new.append(used[seen])
@@ -181,6 +190,31 @@ def account_track(
         traded_usd=tuple(traded),
         slippage_bps=slippage_bps,
     )
+
+
+def _split(split: Split, held: dict[str, int], last_price: dict[str, float]) -> float:
+    """Apply `split` to the account's `held` shares (and its last price); the cash it pays in lieu of a fraction."""
+    qty = held.get(split.symbol, 0)
+    if split.symbol in last_price:
+        last_price[split.symbol] /= float(split.ratio)
+    if not qty:
+        return 0.0
+    whole, _, fraction, _ = split.applied(qty, 0.0)
+    held[split.symbol] = whole
+    return fraction * split.price
+
+
+def as_traded(closes: Closes, splits: Sequence[Split]) -> Closes:
+    """`closes` (restated by their provider for every split since) as traded: before each split's ex-day, `ratio`
+    times the close. Unchanged (the same mapping) without splits, as for every backtest."""
+    if not splits:
+        return closes
+    out = dict(closes)
+    for split in splits:
+        ex_day = split.at.date()
+        series = out.get(split.symbol, {})
+        out[split.symbol] = {d: c * float(split.ratio) if d < ex_day else c for d, c in series.items()}
+    return out
 
 
 def flat_track(sessions: Sequence[date], starting_cash: float) -> Track:

@@ -39,6 +39,7 @@ from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import delisted, delisted_note, jumps_note, unfinished
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
@@ -49,6 +50,7 @@ from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 
 TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
 TRIAL_ROLES = (AccountRole.PM, AccountRole.CHAIRMAN)
@@ -130,7 +132,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
     closes, synthetic, sources = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
 
-    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes)
+    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events))
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     trials = len(trial_names)
     board = standings(tracks, trials=trials, trial_names=trial_names)
@@ -316,6 +318,7 @@ def _tracks(
     sessions: list[date],
     closes_at: list[datetime],
     closes: curves.Closes,
+    splits: Sequence[Split],
 ) -> list[curves.Track]:
     accounts = config.accounts.accounts
     paper = config.accounts.paper
@@ -329,6 +332,7 @@ def _tracks(
             closes=closes,
             # Only the paper broker's slippage is known; another broker's is in its prices, unmeasured.
             slippage_bps=paper.slippage_bps if brokers.get(account.id, set()) <= {PAPER} else None,
+            splits=splits,
         )
         for account in accounts
     ]

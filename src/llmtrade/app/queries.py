@@ -22,7 +22,7 @@ from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
-from llmtrade.domain.ledger import closed_trade_pnls
+from llmtrade.domain.ledger import closed_trade_pnls, with_splits
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
 from llmtrade.domain.weeks import week_id_for
@@ -32,6 +32,7 @@ from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, perio
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.event_checkpoint import fired
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
@@ -117,7 +118,7 @@ def _standing(
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
     ours = our_order_ids(events, desk.account.id)
     fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
-    trades = closed_trade_pnls(fills)  # round trips: a resize is not a trade
+    trades = closed_trade_pnls(with_splits(fills, recorded_splits(events)))  # round trips: a resize is not a trade
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
         "account_id": desk.account.id,

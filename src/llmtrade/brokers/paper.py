@@ -33,10 +33,10 @@ from datetime import date, datetime
 from typing import Protocol
 
 from llmtrade.brokers.fills import Observed
-from llmtrade.brokers.paper_book import Book, advance, ledger_of, start_book
+from llmtrade.brokers.paper_book import Book, advance, crossing, ledger_of, start_book
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.ledger import fold
+from llmtrade.domain.ledger import Ledger, Split, fold, with_splits
 from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
@@ -55,6 +55,7 @@ from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 
 _DERIVED_KEPT = 64
 _SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
@@ -101,6 +102,9 @@ class PaperBroker:
         # look at the broker (the account, its open orders, its fills) derives the pending orders' fills, and the
         # same Fill object each time lets what compares the lists (fill_view, the breaker's trades) match by identity.
         self._derived_fills: dict[str, tuple[PaperOrderAccepted, float, str, Fill]] = {}
+        # The ledger with the splits recorded folded in, for the look it was made for (the book, the fills derived on
+        # it, the splits): a split touches every fill after it, so the book's running fold of fills cannot carry it.
+        self._split_ledger: tuple[tuple[object, ...], Ledger] | None = None
 
     # ------------------------------------------------------------------ Broker
 
@@ -137,7 +141,10 @@ class PaperBroker:
         self, book: Book, derived: list[tuple[tuple[datetime, int], Fill]], prices: Mapping[str, float]
     ) -> AccountSnapshot:
         """The account from `book` and its `derived` fills (in fill order), valued at `prices`."""
-        if book.folding is not None and not derived:
+        splits = recorded_splits(self._events)
+        if splits:
+            ledger = self._with_splits(book, derived, splits)
+        elif book.folding is not None and not derived:
             ledger = ledger_of(book.folding)  # the usual look: nothing pending has filled, the recorded fold is all
         elif book.folding is not None and (not book.booked or derived[0][0] > book.booked[-1][0]):
             # What is derived fills after everything recorded, so the recorded fills' running fold carries on over
@@ -164,6 +171,15 @@ class PaperBroker:
         if type(self.account_id) is not str:
             return AccountSnapshot(**values)
         return assembled(AccountSnapshot, values, set(_SNAPSHOT_FIELDS))
+
+    def _with_splits(
+        self, book: Book, derived: list[tuple[tuple[datetime, int], Fill]], splits: tuple[Split, ...]
+    ) -> Ledger:
+        """The account's every fill with the splits merged in by time (domain/ledger.py), once per look that differs."""
+        key = (book.serial, tuple(id(f) for _, f in derived), splits)
+        if self._split_ledger is None or self._split_ledger[0] != key:
+            self._split_ledger = (key, fold(with_splits(self._sorted_fills(book, derived), splits), self.starting_cash))
+        return self._split_ledger[1]
 
     def submit(self, order: Order) -> OrderResult:
         book = self._book()
@@ -202,8 +218,8 @@ class PaperBroker:
         book = self._book()
         return self._open(book, self._derived(book))
 
-    @staticmethod
-    def _open(book: Book, derived: Mapping[str, Fill]) -> list[BrokerOrder]:
+    def _open(self, book: Book, derived: Mapping[str, Fill]) -> list[BrokerOrder]:
+        splits = recorded_splits(self._events)
         return [
             BrokerOrder(
                 client_order_id=cid,
@@ -215,7 +231,7 @@ class PaperBroker:
                 submitted_at=book.accepted_at[cid],
             )
             for cid, a in ((cid, book.accepted[cid]) for cid in book.pending)
-            if cid not in derived
+            if cid not in derived and not (splits and crossing(book, cid, splits))
         ]
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
@@ -275,9 +291,10 @@ class PaperBroker:
         fills: dict[str, Fill] = {}
         if len(self._derived_fills) > _DERIVED_KEPT:  # orders recorded or canceled since: their fills are booked
             self._derived_fills = {c: kept for c, kept in self._derived_fills.items() if c in book.pending}
+        splits = recorded_splits(self._events)
         for cid in book.pending:
             pending = book.accepted[cid]
-            if pending.fill_after <= now:
+            if pending.fill_after <= now and not (splits and crossing(book, cid, splits)):
                 fill = self._derive(pending)
                 if fill is not None:
                     fills[cid] = fill
@@ -331,6 +348,14 @@ class PaperBroker:
                 broker_order_id=_broker_id(client_order_id),
                 filled_qty=fill.qty,
                 fill_price=fill.price,
+            )
+        pending = client_order_id in book.pending
+        if pending and (split := crossing(book, client_order_id, recorded_splits(self._events))) is not None:
+            return OrderResult(
+                client_order_id=client_order_id,
+                status=OrderStatus.CANCELED,
+                broker_order_id=_broker_id(client_order_id),
+                message=f"canceled: {split.symbol} split {split.named()} on {split.at.date()}, after it was queued",
             )
         canceled = book.canceled.get(client_order_id)
         if canceled is not None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.ledger import Folding, Ledger
+from llmtrade.domain.ledger import Folding, Ledger, Split
 from llmtrade.domain.trading import Fill, OrderFilled, PaperOrderAccepted, PaperOrderCanceled
 from llmtrade.memo import IdentityMemo
 from llmtrade.storage.event_store import EventStore
@@ -133,3 +133,19 @@ def start_book(starting_cash: float) -> Book:
     """The empty book the fold starts from, one per starting cash, shared: a read of the book that finds nothing
     new costs little else, and a job builds a broker per account. Never changed (paper_book.advance copies)."""
     return Book(starting_cash=starting_cash, folding=Folding.start(starting_cash))
+
+
+def crossing(book: Book, client_order_id: str, splits: tuple[Split, ...]) -> Split | None:
+    """The split a pending order crosses: taken before the split was recorded and filling from its ex-day on, so
+    sized in the shares (and from the prices) before it and priced after it: four times the value the gate approved
+    when a 1-for-4 reverse split comes between. Such an order is canceled, not filled and not rescaled (what the
+    committee sized is not known here: a sell may have meant the whole position): a later run plans again from the
+    split position. A read derives it from the split's record, as it derives fills; nothing is written."""
+    accepted = book.accepted[client_order_id]
+    taken = book.accepted_at[client_order_id]
+    symbol = accepted.order.symbol
+    for split in splits:
+        known = split.known_at is None or taken < split.known_at
+        if split.symbol == symbol and known and split.at <= accepted.fill_after:
+            return split
+    return None

@@ -14,11 +14,12 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from llmtrade.brokers.fill_view import view_of
+from llmtrade.brokers.fill_view import FillView, view_of
 from llmtrade.brokers.fills import Observed, observe
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.ledger import Split, fold, with_splits
 from llmtrade.domain.reconciliation import (
     Difference,
     LedgerView,
@@ -33,6 +34,7 @@ from llmtrade.domain.streams import managed_stream, reconciliation_stream
 from llmtrade.domain.trading import AccountSnapshot, OrderRejected, OrdersPlanned, OrderSubmitted, Position
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,21 @@ def look(
         return Reconciliation(account, ledger, list(differences), managed_view(account, ledger, prices), planned)
     # Split once and carried on from the last look: a look costs the fills new since, not the history.
     fills = view_of(broker.name, account.account_id, seen.fills)
-    ledger = ledger_from(fills.own(planned), changes)
+    ledger = ledger_from(_own_through_splits(fills, planned, recorded_splits(events)), changes)
     differences = reconcile(account.positions, seen.orders, fills.others, ledger, planned)
     _RECONCILED.keep(events, broker.name, account.account_id, seen, account, planned, changes, ledger, differences)
     return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices), planned)
+
+
+def _own_through_splits(fills: FillView, planned: frozenset[str], splits: tuple[Split, ...]) -> dict[str, int]:
+    """llmtrade's own shares per symbol from its fills, each recorded split applied (domain/ledger.py): a broker's
+    fills stay as traded while its positions are split (Alpaca's, the paper broker's), so 100 shares bought before a
+    4-for-1 split are the 400 the broker holds, not a mismatch of 300 unmanaged."""
+    own = fills.own(planned)
+    if not any(s.symbol in own for s in splits):
+        return own
+    held = fold(with_splits(fills.ours(planned), splits), 0.0).positions
+    return {symbol: held[symbol].qty if symbol in held else 0 for symbol in own}
 
 
 class _Reconciled:

@@ -12,6 +12,14 @@ cash paid and count against realised P/L.
 
 A trade (`round_trips`: what the breaker's streaks and the hit rate count) is a position from open
 to flat or to a side change, net of all its commissions; adding to it or trimming it is not a trade.
+
+A split (`Split`, from a SplitDetected) is folded in time order with the fills, never as fills (it trades nothing,
+so it counts no trade, no turnover, no commission): a position held at the ex-day's open becomes `ratio` times as
+many shares at its average cost divided by `ratio`, so its cost and value are unchanged. The shares are whole: a
+fraction left over (3-for-2 on 5 shares: 7.5) is paid in cash at the split's price, the ex-day's open as restated,
+and realises (price - cost) on that fraction, as brokers pay "cash in lieu" of fractional shares after a split or a
+reverse split (Alpaca's Mandatory Corporate Actions FAQ: the quantity "updated according to the SPLIT ratio"). A
+reverse split that leaves less than one share closes the position, and its trade, at the ex-day.
 """
 
 from __future__ import annotations
@@ -19,11 +27,15 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
+from fractions import Fraction
+from math import trunc
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.records import Record
 from llmtrade.domain.trading import Fill, Position, Side
 
@@ -50,12 +62,67 @@ def apply_fill(qty: int, avg: float, signed: int, price: float) -> tuple[int, fl
     return new_qty, price  # crossed through zero: the remainder opened at this price
 
 
+@dataclass(frozen=True)
+class Split:
+    """A split as the folds apply it: at `at` (the ex-day's midnight in New York, before any fill of its session)
+    each position in `symbol` becomes `ratio` times as many whole shares, a fraction left over paid at `price`."""
+
+    symbol: str
+    at: datetime
+    ratio: Fraction
+    price: float
+    # When it was recorded: an order taken before then was sized without it (brokers/paper_book.py `crossing`).
+    known_at: datetime | None = None
+
+    @classmethod
+    def of(cls, split: SplitDetected, known_at: datetime | None = None) -> Split:
+        at = datetime.combine(split.ex_day, time(0), _NEW_YORK)
+        return cls(split.symbol, at, Fraction(split.ratio).limit_denominator(1000), split.price, known_at)
+
+    def named(self) -> str:
+        return f"{self.ratio.numerator}-for-{self.ratio.denominator}"
+
+    def applied(self, qty: int, avg: float) -> tuple[int, float, float, float]:
+        """(whole shares, their average cost, the fraction of a share paid in cash (signed as `qty`), the P/L that
+        fraction realises) of a position of `qty` shares at `avg` through this split."""
+        scaled = qty * self.ratio
+        whole = trunc(scaled)
+        fraction = float(scaled - whole)
+        cost = avg / float(self.ratio)
+        return whole, cost if whole else 0.0, fraction, fraction * (self.price - cost)
+
+
+_NEW_YORK = ZoneInfo("America/New_York")
+Event = Fill | Split  # what the folds take, in time order
+
+
+def with_splits(fills: Iterable[Fill], splits: Sequence[Split]) -> list[Event]:
+    """`fills` (in fill order) with the splits of their symbols merged in by time, each before the fills at its
+    instant. A split before a symbol's first fill changes nothing and is left out."""
+    ordered = list(fills)
+    if not splits:
+        return list(ordered)
+    first: dict[str, datetime] = {}
+    for fill in ordered:
+        first.setdefault(fill.symbol, fill.filled_at)
+    wanted = sorted((s for s in splits if s.symbol in first and first[s.symbol] < s.at), key=lambda s: s.at)
+    merged: list[Event] = []
+    i = 0
+    for fill in ordered:
+        while i < len(wanted) and wanted[i].at <= fill.filled_at:
+            merged.append(wanted[i])
+            i += 1
+        merged.append(fill)
+    merged.extend(wanted[i:])
+    return merged
+
+
 def signed_qty(fill: Fill) -> int:
     return fill.qty if fill.side is Side.BUY else -fill.qty
 
 
-def fold(fills: Iterable[Fill], starting_cash: float) -> Ledger:
-    """The account after `fills`, in the order given (fill order)."""
+def fold(fills: Iterable[Event], starting_cash: float) -> Ledger:
+    """The account after `fills` (and splits: `with_splits`), in the order given (fill order)."""
     return Folding.start(starting_cash).advance(fills).ledger()
 
 
@@ -74,12 +141,20 @@ class Folding:
     def start(cls, starting_cash: float) -> Folding:
         return cls(cash=starting_cash, realized=0.0, held={})
 
-    def advance(self, fills: Iterable[Fill]) -> Folding:
-        """This fold carried on over `fills` (in fill order); self is left as it was."""
+    def advance(self, fills: Iterable[Event]) -> Folding:
+        """This fold carried on over `fills` (in fill order, splits merged in); self is left as it was."""
         cash = self.cash
         realized = self.realized
         held = dict(self.held)
         for fill in fills:
+            if type(fill) is Split:
+                qty, avg = held.get(fill.symbol, (0, 0.0))
+                if qty:
+                    whole, cost, fraction, gain = fill.applied(qty, avg)
+                    cash += fraction * fill.price
+                    realized += gain
+                    held[fill.symbol] = (whole, cost)
+                continue
             signed = signed_qty(fill)
             cash -= signed * fill.price + fill.commission
             qty, avg = held.get(fill.symbol, (0, 0.0))
@@ -110,7 +185,7 @@ class RoundTrip(Record):
     pnl: float
 
 
-def round_trips(fills: Iterable[Fill]) -> list[RoundTrip]:
+def round_trips(fills: Iterable[Event]) -> list[RoundTrip]:
     """Every trade the fills closed, in the order they closed (open trades are left out).
 
     A fill that crosses through zero closes the trade (its commission shared by shares between the
@@ -128,14 +203,24 @@ class TripCounting:
     """`round_trips` a batch of fills at a time: after `add(a)` then `add(b)`, `done` is `round_trips(a + b)`.
     Mutable, for one owner (risk/controls.py keeps one per account so a look costs its new fills)."""
 
-    def __init__(self) -> None:
+    def __init__(self, splits: Sequence[Split] = ()) -> None:
         self.held: dict[tuple[str, str], tuple[int, float]] = {}
         self.open_trips: dict[tuple[str, str], _Trip] = {}
         self.done: list[RoundTrip] = []
+        # Splits (by time) applied as the fills pass them, each before the first fill at or after it: one the fills
+        # have not passed yet waits (a reverse split to nothing closes its trade at the next fill of the account).
+        self._splits = sorted(splits, key=lambda s: s.at)
+        self._next = 0
 
-    def add(self, fills: Iterable[Fill]) -> None:
+    def add(self, fills: Iterable[Event]) -> None:
         held, open_trips, done = self.held, self.open_trips, self.done
         for fill in fills:
+            if type(fill) is Split:
+                self._split(fill)
+                continue
+            while self._next < len(self._splits) and self._splits[self._next].at <= fill.filled_at:
+                self._split(self._splits[self._next])
+                self._next += 1
             key = (fill.account_id, fill.symbol)
             signed = signed_qty(fill)
             qty, avg = held.get(key, (0, 0.0))
@@ -148,7 +233,7 @@ class TripCounting:
                 share = fill.commission * closed / abs(signed)
                 trip.add(closed * (fill.price - avg) * direction, share)
                 if abs(signed) >= abs(qty):
-                    done.append(trip.close(fill))
+                    done.append(trip.close(fill.account_id, fill.symbol, fill.filled_at))
                     del open_trips[key]
                     if abs(signed) > abs(qty):  # crossed: the remainder opens the next trade
                         reopened = open_trips[key] = _Trip(opened_at=fill.filled_at, long=signed > 0)
@@ -157,8 +242,20 @@ class TripCounting:
                 trip.add(0.0, fill.commission)
             held[key] = apply_fill(qty, avg, signed, fill.price)
 
+    def _split(self, split: Split) -> None:
+        """Every open position in the split's symbol through it: the trade goes on (a fraction paid in cash realises
+        its part), or closes at the ex-day when less than a share is left."""
+        for key in [k for k, (qty, _) in self.held.items() if k[1] == split.symbol and qty]:
+            whole, cost, _, gain = split.applied(*self.held[key])
+            trip = self.open_trips[key]
+            trip.gross += gain
+            self.held[key] = (whole, cost)
+            if whole == 0:
+                self.done.append(trip.close(key[0], key[1], split.at))
+                del self.open_trips[key]
 
-def closed_trade_pnls(fills: Iterable[Fill]) -> list[float]:
+
+def closed_trade_pnls(fills: Iterable[Event]) -> list[float]:
     """Each closed trade's P/L (see `round_trips`), in the order the trades closed."""
     return [trip.pnl for trip in round_trips(fills)]
 
@@ -178,13 +275,13 @@ class _Trip:
         self.commissions += commission
         self.fills += 1
 
-    def close(self, fill: Fill) -> RoundTrip:
+    def close(self, account_id: str, symbol: str, closed_at: datetime) -> RoundTrip:
         return RoundTrip(
-            account_id=fill.account_id,
-            symbol=fill.symbol,
+            account_id=account_id,
+            symbol=symbol,
             direction="LONG" if self.long else "SHORT",
             opened_at=self.opened_at,
-            closed_at=fill.filled_at,
+            closed_at=closed_at,
             fills=self.fills,
             commissions=round(self.commissions, 2) + 0.0,
             pnl=round(self.gross - self.commissions, 2) + 0.0,  # + 0.0 turns a rounded -0.0 into 0.0

@@ -191,6 +191,28 @@ class PriceJumpFlagged(EventPayload):
     where: str | None = None
 
 
+class SplitDetected(EventPayload):
+    """A provider restated a symbol's history by one split's factor (market/splits.py): every cached close before
+    `ex_day` differs from its new answer by `ratio` (shares after / shares before: 4.0 for a 4-for-1, 0.1 for a
+    1-for-10) on every overlapping day, and the closes from `ex_day` on agree. Providers restate the whole history
+    after a split (Alpaca's adjustment=split, Yahoo's Close), so the restated history has no jump for market/jumps.py
+    to see; this is the one record of it. The paper books apply it (domain/ledger.py `Split`): a position held at
+    the ex-day's open is multiplied by `ratio`, a fraction left over paid in cash at `price` (the ex-day's open, as
+    restated; the last restated close when the answer ends before the ex-day). Recorded once per split, on the
+    `splits` stream, with the run that found it. `evidence`: the days compared."""
+
+    symbol: str
+    ex_day: date
+    ratio: float
+    looks_like: str  # as announced: "4-for-1", "3-for-2", "1-for-10"
+    price: float  # what a fraction of a share is paid at (post-split): see above
+    provider: str
+    evidence: str
+    # When the ex-day is not certain: the cache held no day from the split on, so it is the first session after the
+    # last cached one that disagreed, and the split may have come on any session up to `latest`.
+    latest: date | None = None
+
+
 class PricesBeginLate(EventPayload):
     """A universe symbol whose prices begin after a backtest's first as-of session (an ETF launched during the
     range, a file cut short at its head): the weeks before `first_day` do not offer it to the committee and the

@@ -10,6 +10,7 @@ collide with an old one and a reader cannot drift from its writer.
 | run:{run_id}                             | every command                 | run and stage start/end        |
 | llm:{run_id}                             | the LLM gateway               | model calls                    |
 | market / market:{run_id}                 | market data                   | provider fallbacks, fetches    |
+| splits                                   | market data (appended)        | splits found (SplitDetected)   |
 | council:{run_id}                         | `council`                     | the general council            |
 | week:{week}:{part}                       | the week's stages (once)      | snapshot, research, pitches... |
 | week:{week}:{part}:held                  | a stage deferred (appended)   | answers kept for its rerun     |
@@ -36,6 +37,8 @@ from __future__ import annotations
 from datetime import date
 
 KILL_SWITCH = "trading"
+# Every split found, whichever run found it: each book folds it (storage/splits.py), one short stream to read.
+SPLITS = "splits"
 BACKTEST = "backtest"
 SWEEP = "sweep"
 

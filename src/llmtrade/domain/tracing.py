@@ -67,6 +67,7 @@ _WARNINGS = frozenset(
         "MarketProviderFailed",
         "MarketDataRejected",
         "PriceJumpFlagged",
+        "SplitDetected",
         "OrderRejected",
         "OrderBlocked",
         "AccountHalted",

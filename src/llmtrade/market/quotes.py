@@ -118,6 +118,8 @@ class QuoteService:
             raise none_left(
                 f"no quote provider has a current price for {few(left)} at {_ny(asked)}: " + "; ".join(failures), errors
             )
+        # A price at a split's factor from the last close: the ex-day of a split not recorded yet, asked of now.
+        self.market.confirm_splits({s: q.price for s, q in found.items()}, new_york_date(asked))
         return {s: found[s] for s in wanted}
 
     def _problem(self, symbol: str, quote: Quote | None, cutoff: datetime, opens: datetime) -> tuple[str, str] | None:

@@ -12,13 +12,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
-from llmtrade.domain.market import Bar, MarketDataFetched, MarketDataRejected, MarketProviderFailed, PriceJumpFlagged
-from llmtrade.domain.streams import market_stream
-from llmtrade.errors import MarketDataError, MarketDataMissing
+from llmtrade.domain.market import (
+    Bar,
+    MarketDataFetched,
+    MarketDataRejected,
+    MarketProviderFailed,
+    PriceJumpFlagged,
+    SplitDetected,
+)
+from llmtrade.domain.streams import SPLITS, market_stream
+from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, none_left
 from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
+from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
@@ -48,6 +56,8 @@ class Recording:
     # The jumps recorded before (symbol, day, looks_like: PriceJumpFlagged), said and recorded once: a weekly run
     # reads some 300 sessions, and one split in them was said again every week for over a year.
     flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
+    # The splits recorded before (SplitDetected): a split is recorded once, whichever run sees it first.
+    splits_before: Callable[[], Iterable[SplitDetected]] | None = None
 
 
 class MarketData:
@@ -71,6 +81,9 @@ class MarketData:
         # one range) or before it (Recording.flagged_before, read at the first jump); an unconfirmed last bar is said
         # again once its next session tells what it was.
         self._flagged: set[tuple[str, date, str]] | None = None
+        # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
+        self._confirmed: set[tuple[str, date]] = set()
+        self._before: tuple[date | None, dict[str, Bar | None]] = (None, {})
 
     @property
     def recording(self) -> Recording | None:
@@ -132,11 +145,13 @@ class MarketData:
                 self._failed(provider.name, exc, wanted, start, end)
                 raise
             self._flag(provider, bars)
-            self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
+            unplaced = self._find_splits(provider, bars, start, end)
+            kept = {s: b for s, b in bars.items() if s not in unplaced}
+            self._cache.store(kept, start, end, provider=provider.name, synthetic=provider.synthetic)
             # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
             # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
             # the next read (the weekly run after `market snapshot`) is not validated a second time.
-            if self._cache.count(wanted, start, end, synthetic=provider.synthetic) == _count(bars):
+            if not unplaced and self._cache.count(wanted, start, end, synthetic=provider.synthetic) == _count(bars):
                 self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
             self._record(
                 MarketDataFetched(
@@ -220,6 +235,28 @@ class MarketData:
             if self._recording.say is not None:
                 self._recording.say(jump_warning(jump, where or provider.name))
 
+    def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> set[str]:
+        """Record and say, once, each split the answer shows against the cached bars it replaces (market/splits.py);
+        return the symbols restated in a way no split can be placed from yet, not to be cached. Unrecorded (a
+        backtest's prefetch: its files never restate), nothing is compared."""
+        rec = self._recording
+        if rec is None:
+            return set()
+        next_session = self.calendar.next_session(end)
+        found, unplaced = restatements(self._cache, bars, start, end, next_session, provider.synthetic)
+        if not found:
+            return unplaced
+        recorded = list(rec.splits_before()) if rec.splits_before is not None else []
+        for restatement in found:
+            if known(restatement, recorded):
+                continue
+            split = split_event(restatement, provider.name)
+            recorded.append(split)
+            self._record(split, stream=SPLITS)
+            if rec.say is not None:
+                rec.say(split_warning(split))
+        return unplaced
+
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
         for problem in problems:
             self._record(
@@ -251,8 +288,55 @@ class MarketData:
                 continue
             for bar in bars:
                 if bar.day == day:
-                    return bar.open
+                    return None if self._gapped_like_a_split(bar, provider.synthetic) else bar.open
         return None
+
+    def confirm_splits(self, prices: Mapping[str, float], day: date) -> None:
+        """Ask the providers afresh about each symbol priced on `day` at a split's factor from its last cached close
+        (the ex-day, the split not recorded yet): its sessions before `day`, restated, record the split now (ex-day
+        `day`), not after the day's close. A paper account is then valued and traded in its split shares from the
+        first price of the ex-day. Nothing is asked otherwise, nor when unrecorded (a backtest's files never
+        restate), and the cache is left as it is (the next fetch restates it)."""
+        if self._recording is None:
+            return
+        if self._before[0] != day:
+            self._before = (day, {})  # a run's, or a backtest day's, every quote looks against the same closes
+        for symbol, price in prices.items():
+            if symbol not in self._before[1]:
+                self._before[1][symbol] = self._last_close(symbol, day)
+            last = self._before[1][symbol]
+            if last is None or gap_factor(last.close / price) is None or (symbol, day) in self._confirmed:
+                continue
+            self._confirmed.add((symbol, day))
+            start, end = last.day - timedelta(days=20), self.calendar.previous_session(day)
+            for provider in self.providers:
+                try:
+                    fetched = provider.daily_bars([symbol], start, end).get(symbol) or []
+                except (MarketDataUnavailable, MarketDataError):  # a second look only: the run's own fetch decides
+                    continue
+                bars = {symbol: [b for b in fetched if start <= b.day <= end]}
+                if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
+                    self._find_splits(provider, bars, start, end)
+                    break
+
+    def _last_close(self, symbol: str, day: date) -> Bar | None:
+        """`symbol`'s last cached bar before `day` (of whichever kind the first provider is)."""
+        first, last = day - timedelta(days=10), day - timedelta(days=1)
+        synthetic = self.providers[0].synthetic
+        before = self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
+        return before[-1] if before else None
+
+    def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
+        """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
+        not recorded yet (that needs the day's bars, after its close). An order queued before it for this open is
+        sized in the shares before the split; it waits (no opening price yet) until the split is recorded and cancels
+        it (paper_book.py `crossing`: `confirm_splits` may record it now), or the day's bar, no split, fills it."""
+        first, last = bar.day - timedelta(days=10), bar.day - timedelta(days=1)
+        before = self._cache.read([bar.symbol], first, last, synthetic=synthetic)[bar.symbol]
+        if not before or gap_factor(before[-1].close / bar.open) is None:
+            return False
+        self.confirm_splits({bar.symbol: bar.open}, bar.day)
+        return True
 
     def last_closes(self, symbols: Sequence[str], asof: datetime) -> dict[str, float]:
         """Each symbol's close at the last session complete at `asof` (for valuing positions)."""
@@ -263,11 +347,11 @@ class MarketData:
     def _common(provider: str, symbols: list[str], start: date, end: date) -> dict:
         return {"provider": provider, "symbols": symbols, "start": start, "end": end}
 
-    def _record(self, payload: EventPayload) -> None:
+    def _record(self, payload: EventPayload, *, stream: str | None = None) -> None:
         if self._recording is None:
             return
         rec = self._recording
-        stream = market_stream(rec.run_id)
+        stream = stream or market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
 
 

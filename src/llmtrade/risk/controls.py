@@ -14,7 +14,7 @@ from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
-from llmtrade.domain.ledger import TripCounting, carried, closed_trade_pnls
+from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, with_splits
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import (
     AccountHalted,
@@ -33,6 +33,7 @@ from llmtrade.risk.breaker_head import breaker_head
 from llmtrade.risk.halt import opening_orders
 from llmtrade.risk.shadow import shadow_fills
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 
 # Each lost race means another writer made progress; this many in a row is a livelock, not bad luck.
 _ATTEMPTS = 5
@@ -49,12 +50,16 @@ class _ClosedTrades:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: dict[str, tuple[tuple[Fill, ...], TripCounting, tuple[float, ...]]] = {}
+        self._kept: dict[tuple[str, tuple[Split, ...]], tuple[tuple[Fill, ...], TripCounting, tuple[float, ...]]] = {}
 
-    def pnls(self, account_id: str, fills: Sequence[Fill]) -> tuple[float, ...]:
-        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order), as a tuple: shared, never copied."""
+    def pnls(self, account_id: str, fills: Sequence[Fill], splits: tuple[Split, ...] = ()) -> tuple[float, ...]:
+        """`closed_trade_pnls(fills)` for the account's `fills` (in fill order) through `splits`, as a tuple: shared,
+        never copied. A split recorded since the last look counts the account's trades again."""
         with self._lock:
-            kept = self._kept.get(account_id)
+            key = (account_id, splits)
+            kept = self._kept.get(key)
+            if kept is None:
+                self._kept = {k: v for k, v in self._kept.items() if k[0] != account_id}
             if kept is not None and fills is kept[0]:
                 return kept[2]  # the very tuple asked about last time (a paper account's usual look)
             stands = "other" if kept is None else carried(kept[0], fills)
@@ -64,12 +69,12 @@ class _ClosedTrades:
                 seen, counting, pnls = kept
                 counting.add(fills[len(seen) :])
             else:
-                counting, pnls = TripCounting(), ()
+                counting, pnls = TripCounting(splits), ()
                 counting.add(fills)
             # Only the trips closed since are looked at; the tuple is copied whole (at C speed) once per new fill.
             pnls = (*pnls, *(trip.pnl for trip in counting.done[len(pnls) :]))
             # A tuple is kept as it is (it cannot change, so the next look may know it by identity); a list is copied.
-            self._kept[account_id] = (fills if type(fills) is tuple else tuple(fills), counting, pnls)
+            self._kept[key] = (fills if type(fills) is tuple else tuple(fills), counting, pnls)
             return pnls
 
 
@@ -155,7 +160,7 @@ def breaker_change(
 ) -> tuple[BreakerState, list[EventPayload], int]:
     """What `evaluate_breaker` would record now: (the new state, its events on the breaker stream, the
     stream's version they must be appended at). No events when nothing changed. A read."""
-    pnls = _CLOSED_TRADES.pnls(account_id, fills)
+    pnls = _CLOSED_TRADES.pnls(account_id, fills, recorded_splits(events))
     state, seen, version = read_breaker(events, account_id, starting_equity)
     before = state
     recount = seen == UNCOUNTED
@@ -216,6 +221,7 @@ def record_shadow(
         if any(s.source == source for s in book):
             return state
         before = [s.fill for s in book]
+        splits = recorded_splits(events)
         new = shadow_fills(
             account_id,
             before,
@@ -227,12 +233,14 @@ def record_shadow(
             at=at,
             slippage_bps=slippage_bps,
             commission=commission,
+            splits=splits,
         )
         if not new:
             return state
         payloads: list[EventPayload] = [ShadowTraded(fill=f, source=source) for f in new]
         transitions: list[EventPayload] = []
-        for pnl in closed_trade_pnls([*before, *new])[len(closed_trade_pnls(before)) :]:
+        closed = closed_trade_pnls(with_splits([*before, *new], splits))
+        for pnl in closed[len(closed_trade_pnls(with_splits(before, splits))) :]:
             state, transition = breaker.observe_trade(state, pnl, config, shadow=True)
             transitions += _transition(account_id, transition)
         payloads += [_updated(state, seen), *transitions]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from llmtrade.domain.ledger import fold
+from llmtrade.domain.ledger import Split, fold, with_splits
 from llmtrade.domain.trading import Fill, Side
 
 
@@ -28,6 +28,7 @@ def shadow_fills(
     at: datetime,
     slippage_bps: float = 0.0,
     commission: float = 0.0,
+    splits: Sequence[Split] = (),
 ) -> list[Fill]:
     """The fills that take the shadow book (its fills so far) to `target` signed shares of `instrument`.
 
@@ -39,7 +40,8 @@ def shadow_fills(
     be a made-up win or loss. A side change is a close and an open, like a real one. Ids are
     `shadow-{source}-{symbol}-{n}`.
     """
-    held = {symbol: position.qty for symbol, position in fold(book, 0.0).positions.items()}
+    # Through the splits recorded (domain/ledger.py): a shadow bought before a 4-for-1 split closes 4x its shares.
+    held = {symbol: position.qty for symbol, position in fold(with_splits(book, splits), 0.0).positions.items()}
     legs: list[tuple[str, int]] = []
     if roll:
         legs += [(symbol, -qty) for symbol, qty in sorted(held.items()) if qty and prices.get(symbol, 0.0) > 0]

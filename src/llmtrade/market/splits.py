@@ -1,0 +1,177 @@
+"""Splits found where a provider restates history (pure): the cached closes before a day all differ from the new
+answer by one split's factor, the closes from that day on agree.
+
+Alpaca's bars (adjustment=split) and Yahoo's Close are split-adjusted: after a split every bar before it is
+restated, so the history a run fetches has no jump (market/jumps.py sees nothing) while the bars cached by an
+earlier run stand at the old prices. Comparing the two, as the answer replaces the cache, is the one place a split
+shows, and without it a paper account holding the stock keeps its pre-split shares at the post-split price: a 4-for-1
+split reads as a 75% loss (the circuit breaker halts the account, the leaderboard books the trade at -75%).
+
+A provider's correction (a bad print fixed, a few days revised) is not one factor on every day before one day and
+none after: it is not a split, and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from fractions import Fraction
+
+from llmtrade.domain.market import Bar, SplitDetected
+from llmtrade.domain.streams import SPLITS
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.event_store import EventStore
+
+# Shares after / shares before, as companies announce them: N-for-1, 1-for-N, and the few fractional ones.
+_WHOLE = (2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50)
+RATIOS = sorted(
+    {Fraction(n) for n in _WHOLE}
+    | {Fraction(1, n) for n in (*_WHOLE, 100)}
+    | {Fraction(3, 2), Fraction(5, 4), Fraction(4, 3), Fraction(5, 2), Fraction(2, 3), Fraction(4, 5), Fraction(2, 5)}
+)
+# How far (in log terms, about 1%) a day's cached/new close may sit from the factor, or from 1 for a day that agrees:
+# providers round restated prices (to a cent, or four decimals), which moves a cheap stock's ratio by a fraction of it.
+TOLERANCE = 0.01
+# How far an ex-day's open may sit from the split's factor times the close before it: the day's own gap (as
+# market/jumps.py allows); only the splits no ordinary gap comes near (not 5-for-4: a 20% gap on earnings).
+GAP_TOLERANCE = 0.05
+_GAPS = [r for r in RATIOS if r >= Fraction(3, 2) or r <= Fraction(2, 3)]
+# Days before the ex-day that must show the factor: one day alone is as likely a bad print corrected.
+MIN_DAYS = 2
+
+
+@dataclass(frozen=True)
+class Restatement:
+    """A split one symbol's new answer shows against its cached bars."""
+
+    symbol: str
+    ex_day: date
+    ratio: Fraction
+    price: float  # the ex-day's open in the new answer
+    days: int  # cached days before the ex-day that showed the factor
+    agreeing: int  # cached days from the ex-day on that agree
+    first: date  # the first day compared
+    latest: date | None  # when the ex-day is uncertain (no cached day from it on): the last it may be
+
+    def looks_like(self) -> str:
+        return f"{self.ratio.numerator}-for-{self.ratio.denominator}"
+
+
+def restated(symbol: str, cached: Sequence[Bar], fresh: Sequence[Bar], next_session: date | None) -> Restatement | None:
+    """The split `fresh` (a provider's new answer) shows against `cached` (the same symbol's bars cached before), or
+    None: no overlap, nothing changed, or a change that is not one split's factor on every day before one day and
+    none from it on. `next_session`: the session after the answer's range, the ex-day when the answer ends before
+    the split (the ex-day's first price asks for the sessions before it)."""
+    new = {b.day: b for b in fresh}
+    overlap = [(b.day, b.close / new[b.day].close) for b in cached if b.day in new]
+    overlap.sort()
+    if len(overlap) < MIN_DAYS or _agrees(overlap[0][1]):
+        return None
+    ratio = _split_ratio(overlap[0][1])
+    if ratio is None:
+        return None
+    k = 0
+    while k < len(overlap) and _fits(overlap[k][1], ratio):
+        k += 1
+    if k < MIN_DAYS or not all(_agrees(q) for _, q in overlap[k:]):
+        return None
+    after = sorted(day for day in new if day > overlap[k - 1][0])
+    if k < len(overlap):
+        ex_day, latest = overlap[k][0], None
+    elif after:
+        # Every cached day shows the factor: the split came after the last of them, on a session the cache never held.
+        ex_day, latest = after[0], (after[-1] if len(after) > 1 else None)
+    else:
+        # Restated up to the answer's end: the split takes effect at the next session; its open is not known yet, the
+        # last restated close stands in for the cash paid in lieu of a fraction.
+        last = max(new)
+        return Restatement(symbol, next_session, ratio, new[last].close, k, 0, overlap[0][0], None)
+    return Restatement(symbol, ex_day, ratio, new[ex_day].open, k, len(overlap) - k, overlap[0][0], latest)
+
+
+def restatements(
+    cache: BarCache, bars: Mapping[str, Sequence[Bar]], start: date, end: date, next_session: date, synthetic: bool
+) -> tuple[list[Restatement], set[str]]:
+    """The splits an answer of `bars` for start..end shows against what `cache` holds there (`restated`), and the
+    symbols restated to the answer's end that cannot be placed: the cache holds sessions after the range at the old
+    prices (an old range, a postmortem's), so the split may be any day after it. Those are not cached (the caller
+    keeps them out), so the next fetch of the recent sessions finds the whole history restated and places it."""
+    cached = cache.read(list(bars), start, end, synthetic=synthetic)
+    later = cache.read(list(bars), end + timedelta(days=1), end + timedelta(days=31), synthetic=synthetic)
+    found: list[Restatement] = []
+    unplaced: set[str] = set()
+    for symbol, series in bars.items():
+        r = restated(symbol, cached.get(symbol, ()), series, next_session)
+        if r is not None and r.ex_day > end and later.get(symbol):
+            unplaced.add(symbol)
+        elif r is not None:
+            found.append(r)
+    return found, unplaced
+
+
+def _agrees(q: float) -> bool:
+    return abs(math.log(q)) <= TOLERANCE
+
+
+def _fits(q: float, ratio: Fraction) -> bool:
+    return abs(math.log(q / float(ratio))) <= TOLERANCE
+
+
+def _split_ratio(q: float) -> Fraction | None:
+    """The announced split whose factor `q` (old close / restated close: the shares one became) is, if any."""
+    best = min(RATIOS, key=lambda r: abs(math.log(q / float(r))))
+    return best if _fits(q, best) else None
+
+
+def gap_factor(q: float) -> Fraction | None:
+    """The split a gap of `q` (the close before / the open after) looks like, within a split day's own move (5%, as
+    market/jumps.py allows), or None."""
+    best = min(_GAPS, key=lambda r: abs(math.log(q / float(r))))
+    return best if abs(math.log(q / float(best))) <= GAP_TOLERANCE else None
+
+
+def splits_before(events: EventStore) -> list[SplitDetected]:
+    """The splits `events` holds (SplitDetected), oldest first: the market service's `Recording.splits_before`."""
+    return [SplitDetected.from_event(e) for e in events.read(stream=SPLITS)]
+
+
+def known(restatement: Restatement, recorded: Iterable[SplitDetected]) -> bool:
+    """Whether `restatement` is a split recorded before, seen again: the same (symbol, ex_day), or the same split of the
+    symbol from a later ex-day. A range cached whole before the split and restated in part since (a checkpoint read its
+    last ten sessions) shows the factor up to the start of that part, which agrees: the same split, seen earlier."""
+    return any(
+        s.symbol == restatement.symbol and s.looks_like == restatement.looks_like() and restatement.ex_day <= s.ex_day
+        for s in recorded
+    )
+
+
+def split_event(restatement: Restatement, provider: str) -> SplitDetected:
+    """The record of a restatement found in `provider`'s answer."""
+    r = restatement
+    evidence = f"{r.days} cached closes from {r.first} on at {float(r.ratio):g}x the new answer" + (
+        f", {r.agreeing} from {r.ex_day} on agreeing" if r.agreeing else ", none cached from the split on"
+    )
+    return SplitDetected(
+        symbol=r.symbol,
+        ex_day=r.ex_day,
+        ratio=float(r.ratio),
+        looks_like=r.looks_like(),
+        price=r.price,
+        provider=provider,
+        evidence=evidence,
+        latest=r.latest,
+    )
+
+
+def split_warning(split: SplitDetected) -> str:
+    """What a run says when it finds a split."""
+    when = f"on {split.ex_day}"
+    if split.latest is not None:
+        when = f"between {split.ex_day} and {split.latest} (taken as {split.ex_day})"
+    return (
+        f"{split.symbol} split {split.looks_like} {when}: {split.provider} restated its history ({split.evidence}). "
+        f"Paper positions held at that day's open are multiplied by {split.ratio:g} at a cost divided by it, "
+        f"a fraction of a share paid in cash at {split.price:g}; an order queued before it for that open is canceled"
+    )

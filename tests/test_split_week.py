@@ -1,0 +1,75 @@
+"""A split in a live week, end to end: run-weekly, a checkpoint, the provider's history restated by a 4-for-1 split
+on Thursday, Friday's checkpoint. The CLI, the committee on the fake LLM server, the lifecycle's market read as the
+CSV provider (a file rewritten in place answers as a provider that restated its history)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from tests.conftest import FIXED_NOW
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
+
+runner = CliRunner()
+THURSDAY = date(2026, 1, 8)
+
+
+def _restate(path: Path, ratio: float) -> None:
+    """The file's every price divided by `ratio`: a history restated after a split."""
+    lines = path.read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        day, *prices, volume = line.split(",")
+        out.append(",".join([day, *(str(float(p) / ratio) for p in prices), volume]))
+    path.write_text("\n".join(out) + "\n")
+
+
+def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "csv"
+    write_market(folder)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
+    monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
+    with fake_llm() as fake:
+        fake.answer = scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")})
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:00:00-05:00")
+        before = runner.invoke(app, ["checkpoint", "09:00", "--json"])
+        assert before.exit_code == 0, before.output
+        _restate(folder / "SPY.csv", 0.25**-1)  # SPY split 4-for-1 on Thursday: its history restated
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T09:00:00-05:00")
+        after = runner.invoke(app, ["-q", "checkpoint", "09:00", "--json"])
+        assert after.exit_code == 0, after.output
+    assert "SPY split 4-for-1 on 2026-01-08" in after.stderr  # a warning: said under -q
+    with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(FIXED_NOW)) as storage:
+        [split] = [e.payload for e in storage.events.read(type="SplitDetected")]
+        valued = [e.payload for e in storage.events.read(type="AccountValued")]
+        halts = storage.events.read(type="AccountHalted")
+    assert (split["ex_day"], split["looks_like"]) == (str(THURSDAY), "4-for-1")
+    assert halts == []
+    accounts = json.loads(before.stdout)["accounts"]
+    owners = [a["account_id"] for a in accounts if (a["checkpoint"] or {}).get("instrument") == "SPY"]
+    assert owners, "an account holds SPY over the split"
+    for account_id in owners:
+        marks = [v for v in valued if v["account_id"] == account_id]
+        thursday, friday = marks[-2], marks[-1]
+        assert (thursday["occasion"], friday["occasion"]) == (
+            "checkpoint 2026-01-08 09:00",
+            "checkpoint 2026-01-09 09:00",
+        )
+        # SPY is flat after Wednesday: the equity is where it was, not 75% down.
+        assert abs(friday["equity"] / thursday["equity"] - 1) < 0.01, (account_id, thursday, friday)
