@@ -27,8 +27,8 @@ from llmtrade.llm.recorder import Recorder
 from llmtrade.llm.structured import strict_schema
 from llmtrade.llm.types import ChatMessage, ChatRequest
 from llmtrade.llm.wire import cache_key
+from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.service import _source
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
@@ -166,6 +166,7 @@ def test_a_kept_retry_deadline_is_the_computed_one_and_another_schedule_gets_its
 
 def test_the_cached_bars_source_is_found_once_per_slice_and_fresh_bars_are_looked_through() -> None:
     spy, tlt = good_bars("SPY", "csv"), good_bars("TLT", "synthetic")
-    assert _source({"SPY": spy, "TLT": tlt}, "x") == _source({"SPY": spy[:], "TLT": tlt[:]}, "x") == "csv,synthetic"
-    assert _source({"SPY": good_bars("SPY", "stooq")}, "x") == "stooq"  # other objects: their own sources
-    assert _source({"SPY": []}, "fallback") == "fallback"
+    first = sources_of({"SPY": spy, "TLT": tlt}, "x")
+    assert first == sources_of({"SPY": spy[:], "TLT": tlt[:]}, "x") == "csv,synthetic"
+    assert sources_of({"SPY": good_bars("SPY", "stooq")}, "x") == "stooq"  # other objects: their own sources
+    assert sources_of({"SPY": []}, "fallback") == "fallback"

@@ -6,7 +6,6 @@ before T, so nothing the committee sees could not have been known at T.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,6 +21,7 @@ from llmtrade.domain.market import (
 )
 from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
+from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, none_left
 from llmtrade.market.jumps import Jump, flagged, jump_warning
@@ -201,7 +201,7 @@ class MarketData:
             self._cache.forget(wanted, start, end, synthetic=provider.synthetic)
             return None
         self._record(self._fetched(provider, wanted, start, end, _count(cached)))
-        source = _source(cached, "")
+        source = sources_of(cached, "")
         self._cache.keep(key, ({symbol: list(series) for symbol, series in cached.items()}, source))
         return BarSeries(cached, source or provider.name, True, provider.synthetic, start, end, validated=True)
 
@@ -386,26 +386,3 @@ def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date)
 
 def _count(bars: dict[str, list[Bar]]) -> int:
     return sum(len(series) for series in bars.values())
-
-
-def _source(bars: dict[str, list[Bar]], fallback: str) -> str:
-    """The providers the cached bars came from (comma-joined, sorted), else `fallback`.
-
-    Found once per run of the same bar objects: a backtest's bar cache hands every checkpoint a slice of the
-    same frozen Bars (storage/bar_cache.py HeldBarCache), so a slice's first and last bar and its length name
-    it (as `indicators.indicators_of` keys them); the bars are kept beside the answer, so no id is reused while
-    its entry lives. Bars read afresh (other objects) are simply looked through again."""
-    key = tuple((id(series[0]), id(series[-1]), len(series)) for series in bars.values() if series)
-    kept = _SOURCES.get(key)
-    if kept is not None:
-        return kept[1] or fallback
-    joined = ",".join(sorted(set().union(*(map(_SOURCE_OF, series) for series in bars.values()))))
-    if len(_SOURCES) >= _SOURCES_KEPT:
-        _SOURCES.clear()
-    _SOURCES[key] = ([series for series in bars.values() if series], joined)
-    return joined or fallback
-
-
-_SOURCE_OF = operator.attrgetter("source")
-_SOURCES: dict[tuple[tuple[int, int, int], ...], tuple[list[list[Bar]], str]] = {}
-_SOURCES_KEPT = 256
