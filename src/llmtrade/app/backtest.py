@@ -374,7 +374,8 @@ def _start_discovery(
     if not jobs:
         return None
     first = min(j.at for j in jobs).date() - _HISTORY
-    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent)
+    last = max(j.at for j in jobs)
+    return start_discovery(app, storage, first=first, last=last, spent=tally.spent, count=tally.count)
 
 
 def _leak_message(audit: AuditWeek) -> str:
