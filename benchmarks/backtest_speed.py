@@ -318,7 +318,7 @@ def run(
     accounts = sum(s.kind == "account" for s in result.leaderboard.standings)
     print(
         f"{result.start}..{result.end}: {result.weeks_run} weeks x {accounts} accounts, {jobs}, "
-        f"{result.llm_calls} rules calls"
+        f"{result.llm_calls} model calls, {result.rules_answers} offline rules answers"
     )
     print(
         f"  total {wall:.1f} s wall ({wall / weeks:.3f} s/week), {cpu:.1f} s CPU in this process "

@@ -4,6 +4,7 @@ after its last bar."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
-from tests.test_backtest import _unique, _url
+from tests.test_backtest import _dump, _unique, _url
 from tests.test_backtest_bad_start import WEEK, _write, history, refused_at_start
 
 LAST = WEEK + timedelta(days=1)  # GLD's last bar: the Thursday of the first week
@@ -43,6 +44,11 @@ def _rising(rows: list[Bar], before: date, step: float = 1.012) -> list[Bar]:
     return [
         b.model_copy(update={k: getattr(b, k) * step ** max(i - start, 0) for k in keys}) for i, b in enumerate(rows)
     ]
+
+
+def _books_whole(url: str) -> list[str]:
+    """Every event outside the backtest's own stream, in id order, without its id (tests/test_backtest_held_writes)."""
+    return [line.split(", ", 1)[1] for line in _dump(url) if line.split(", ", 3)[2] != '"backtest"']
 
 
 def _books(pg_admin_url: str, name: str, kind: str) -> list[tuple[str | None, dict]]:
@@ -197,6 +203,12 @@ def test_a_backtest_killed_inside_a_delisting_resumes_with_every_close_recorded_
         net[fill["account_id"]] = net.get(fill["account_id"], 0) + fill["qty"] * (1 if fill["side"] == "buy" else -1)
     assert set(net.values()) == {0}
     assert resumed.leaderboard.model_dump(exclude={"source"}) == clean.leaderboard.model_dump(exclude={"source"})
+    # The books themselves, byte for byte: the settlement cut short goes on as the same run (found by a review: the
+    # resumed one was a run of its own, so its orders, fills and end named another run id than an uninterrupted run's).
+    resumed_books = _books_whole(_url(pg_admin_url, backtest_database(killed)))
+    whole_books = _books_whole(_url(pg_admin_url, backtest_database(whole)))
+    differences = list(difflib.unified_diff(whole_books, resumed_books, lineterm=""))
+    assert resumed_books == whole_books, "\n".join(differences[:40])
 
 
 def test_a_delistings_close_that_does_not_fill_stops_the_backtest_unsettled_and_a_rerun_settles_it(

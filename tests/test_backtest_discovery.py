@@ -190,7 +190,12 @@ def test_discovery_holds_the_universes_bars_the_weekly_run_reads_so_its_snapshot
     asof = datetime(2026, 1, 14, 11, 0, tzinfo=NEW_YORK)
     with app.held() as storage:
         discovery = start_discovery(
-            app, storage, first=date(2024, 6, 3), last=datetime(2026, 1, 30, 17, 0, tzinfo=NEW_YORK), spent=Counter()
+            app,
+            storage,
+            first=date(2024, 6, 3),
+            last=datetime(2026, 1, 30, 17, 0, tzinfo=NEW_YORK),
+            spent=Counter(),
+            count=print,
         )
         assert discovery is not None and discovery.held is not None
         universe = [*app.loaded.config.assets.symbols, "SPY"]

@@ -33,14 +33,14 @@ def _started(end: date) -> BacktestStarted:
 
 def test_live_books_and_a_finished_backtest_need_no_note() -> None:
     assert unfinished([]) is None
-    done = _stream(_started(W2), BacktestWeekDone(week_id=W1, jobs=1, llm_calls=0), BacktestFinished(name="y", weeks=2))
+    done = _stream(_started(W2), BacktestWeekDone(week_id=W1, jobs=1), BacktestFinished(name="y", weeks=2))
     assert unfinished(done) is None
 
 
 def test_a_backtest_extended_and_killed_counts_its_weeks_against_the_new_end() -> None:
     stream = _stream(
         _started(W1),
-        BacktestWeekDone(week_id=W1, jobs=1, llm_calls=0),
+        BacktestWeekDone(week_id=W1, jobs=1),
         BacktestFinished(name="y", weeks=1),
         _started(W3),  # extended by two weeks, killed in the first of them
     )
@@ -52,6 +52,6 @@ def test_a_backtest_extended_and_killed_counts_its_weeks_against_the_new_end() -
 
 def test_a_backtest_stopped_by_its_look_ahead_audit_is_not_to_be_resumed() -> None:
     leak = LookaheadAuditFailed(week_id=W2, role="pm_pitch", line=3, real="a", audited="b")
-    note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1, llm_calls=0), leak))
+    note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1), leak))
     assert note is not None
     assert note.endswith(f"it failed its look-ahead audit at week {W2}: its results are not evidence")

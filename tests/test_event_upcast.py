@@ -64,3 +64,20 @@ def test_a_payload_class_with_a_gap_in_its_upcasts_fails_when_defined() -> None:
             @staticmethod
             def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
                 return payload
+
+
+def test_a_backtest_week_stored_with_its_old_call_count_loads_without_it(storage: Storage) -> None:
+    """BacktestWeekDone.llm_calls (schema 1) counted only the calls after a resume and was never read: dropped."""
+    from datetime import date
+
+    from llmtrade.domain.backtests import BacktestWeekDone
+
+    old = {"week_id": "2026-01-07", "jobs": 24, "llm_calls": 68}
+    storage.events.append([NewEvent(type="BacktestWeekDone", stream="backtest", payload=old, schema_version=1)])
+    storage.events.append([NewEvent.of(BacktestWeekDone(week_id=date(2026, 1, 14), jobs=24), stream="backtest")])
+    stored = storage.events.read_stream("backtest")
+    assert [BacktestWeekDone.from_event(e) for e in stored] == [
+        BacktestWeekDone(week_id=date(2026, 1, 7), jobs=24),
+        BacktestWeekDone(week_id=date(2026, 1, 14), jobs=24),
+    ]
+    assert "llm_calls" not in stored[1].payload and stored[1].schema_version == 2

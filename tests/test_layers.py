@@ -41,6 +41,7 @@ RANK = {
     "console": 11,  # the renderers are in commands/render
     "commands": 12,
     "cli": 13,
+    "entry": 14,  # the console script: a SIGTERM handler, then cli.py
 }
 
 

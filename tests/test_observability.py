@@ -324,13 +324,43 @@ def test_trace_shows_the_run_as_a_timeline_from_the_database(history: History, m
     calls = [e for e in events if e.type == "LLMCallCompleted"]
     assert run["trace_id"] == trace_id_of(history.ok_run)
     assert (run["command"], run["status"]) == ("run-weekly", "ok")
-    assert run["model_calls"] == len(calls)
+    # An offline run: every answer is the rules provider's, counted apart from model calls as its footer counts them
+    # (trace said 'model calls: 19' under a footer of 'model calls: 0 (and 19 offline rules answers)').
+    assert calls and all(e.payload["source"] == "rules" for e in calls)
+    assert (run["model_calls"], run["rules_answers"]) == (0, len(calls))
     assert run["orders"] == sum(1 for e in events if e.type == "OrderSubmitted")
     assert [s["name"] for s in run["stages"]] == [e.payload["stage"] for e in events if e.type == "StageCompleted"]
     peer = next(s for s in run["stages"] if s["name"] == "peer_review")
-    assert peer["model_calls"] == sum(1 for e in calls if e.payload["role"] == "peer_review")
-    call = next(e for e in run["entries"] if e["kind"] == "model_call")
-    assert call["model"] and call["duration_ms"] is not None and call["prompt_tokens"] is not None
+    assert (peer["model_calls"], peer["rules_answers"]) == (
+        0,
+        sum(1 for e in calls if e.payload["role"] == "peer_review"),
+    )
+    assert not [e for e in run["entries"] if e["kind"] == "model_call"]
+    answer = next(e for e in run["entries"] if e["kind"] == "rules_answer")
+    assert answer["model"] and answer["duration_ms"] is not None and answer["source"] == "rules"
+    text = runner.invoke(app, ["trace", history.ok_run]).stdout
+    assert f"model calls: 0 (and {len(calls)} offline rules answers: no model, $0)" in text
+
+
+def test_trace_counts_a_models_answers_as_calls_and_the_rules_answers_apart(storage: Storage) -> None:
+    from llmtrade.domain.events import StageCompleted, StageStarted
+    from llmtrade.observe.timeline import trace_run
+
+    run = "20260107T130000Z-abcdef"
+    payloads = [
+        StageStarted(stage="pitches"),
+        _call("m/a", "live", 100, 20, 0.01),
+        _call("m/a", "cache", 100, 20, 0.0),
+        _call("m/b", "rules", 0, 0, 0.0),
+        StageCompleted(stage="pitches", duration_ms=5.0),
+    ]
+    storage.events.append([NewEvent.of(p, stream=f"t:{i}", run_id=run) for i, p in enumerate(payloads)])
+    found = trace_run(storage.events, run)
+    assert (found.model_calls, found.rules_answers, found.prompt_tokens) == (2, 1, 200)
+    [stage] = found.stages
+    assert (stage.model_calls, stage.rules_answers, stage.cost_usd) == (2, 1, pytest.approx(0.01))
+    kinds = [e.kind for e in found.entries if e.name == "LLMCallCompleted"]
+    assert kinds == ["model_call", "model_call", "rules_answer"]
 
 
 def test_trace_of_a_failed_run_names_the_failed_stage(history: History, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,3 +1,3 @@
-from llmtrade.cli import main
+from llmtrade.entry import main
 
 main()

@@ -94,6 +94,10 @@ INTERRUPTED_READING = Failure(130, "interrupted (Ctrl-C); this command only read
 TERMINATED_READING = Failure(143, "terminated (SIGTERM); this command only reads: it stopped and changed nothing")
 
 
+# Before a command starts and after it ends, SIGTERM is answered by the console script's own handler (entry.py):
+# importing the command line takes long enough for cron's `timeout` to land there.
+
+
 # Set by the SIGTERM handler: the command was told to stop, whatever error its way out then raised.
 _TERM_RECEIVED = threading.Event()
 

@@ -182,7 +182,6 @@ def backtest(
         report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=0, week_id=None))
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:
-                before = tally.calls + tally.rules
                 for job in plan[week_id]:
                     if job.key not in done:
                         try:
@@ -196,9 +195,7 @@ def backtest(
                             raise
                 if discovery is not None:
                     discovery.matured()  # the forward returns the week's sessions matured
-                # Stored as it always was: every answer asked, the rules' included (domain/backtests.py).
-                asked = tally.calls + tally.rules - before
-                week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]), llm_calls=asked)
+                week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]))
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
                 # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it. Its COPY
                 # and commit run behind, on the writer's own connection, while the next week computes; the next
@@ -377,7 +374,8 @@ def _start_discovery(
     if not jobs:
         return None
     first = min(j.at for j in jobs).date() - _HISTORY
-    return start_discovery(app, storage, first=first, last=max(j.at for j in jobs), spent=tally.spent)
+    last = max(j.at for j in jobs)
+    return start_discovery(app, storage, first=first, last=last, spent=tally.spent, count=tally.count)
 
 
 def _leak_message(audit: AuditWeek) -> str:

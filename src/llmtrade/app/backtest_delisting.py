@@ -26,8 +26,8 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import DelistingSettled, PricesEndEarly, Quote
-from llmtrade.domain.runs import new_run_id
-from llmtrade.domain.streams import ORDERS, week_stream
+from llmtrade.domain.runs import RunStarted, new_run_id
+from llmtrade.domain.streams import ORDERS, run_stream, week_stream
 from llmtrade.domain.trading import Order, OrderStatus, PlanAbandoned, Side
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError
@@ -206,14 +206,18 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
         source = market.providers[0]
         quote = Quote(symbol=symbol, price=bar.close, as_of=now, provider=source.name, kind="close")
         quote = quote.model_copy(update={"synthetic": source.synthetic})
-        run_id = new_run_id(now)
+        # A settlement a kill cut short (its start stored, no end) goes on as the same run, as if never stopped: the
+        # books of a resumed backtest are then those of an uninterrupted one, byte for byte.
+        cut_short = _cut_short(storage, symbol)
+        run_id = cut_short or new_run_id(now)
         run = RunLog(storage.events, run_id=run_id, command=COMMAND, week_id=week_id, timer=app.timer())
-        run.started(
-            arguments={"symbol": symbol, "last_day": last.isoformat()},
-            mode=app.mode.value,
-            mode_reason="a backtest symbol's last session closed",
-            config_source=app.loaded.source,
-        )
+        if cut_short is None:
+            run.started(
+                arguments={"symbol": symbol, "last_day": last.isoformat()},
+                mode=app.mode.value,
+                mode_reason="a backtest symbol's last session closed",
+                config_source=app.loaded.source,
+            )
         try:
             closed = _close_all(app, storage, market, quote, week_id, run_id)
         except LlmtradeError as exc:
@@ -230,6 +234,18 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
             else "no account held it"
         )
     )
+
+
+def _cut_short(storage: Storage, symbol: str) -> str | None:
+    """The run id of `symbol`'s settlement that recorded its start and neither its end nor its failure (a process
+    killed inside it), else None. A failed one stays failed: its rerun is a run of its own."""
+    for started in storage.events.read(type=RunStarted.event_type()):
+        arguments = started.payload.get("arguments") or {}
+        if started.payload.get("command") != COMMAND or arguments.get("symbol") != symbol or started.run_id is None:
+            continue
+        if [e.type for e in storage.events.read_stream(run_stream(started.run_id))] == [RunStarted.event_type()]:
+            return started.run_id
+    return None
 
 
 def _close_all(

@@ -18,13 +18,14 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.backtest_prices import flag_jumps
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import current_watchlist, priceable, record_discovery
+from llmtrade.app.results import Usage
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery import outcomes
@@ -46,13 +47,15 @@ class BacktestDiscovery:
     """The backtest's discovery: `before_weekly` runs the pickers, `matured` records forward returns.
 
     `pending`: each judged session whose forward returns are not all recorded -> the symbols judged then.
-    `spent`: the backtest's seconds per kind, to which this adds its own under KIND."""
+    `spent`: the backtest's seconds per kind, to which this adds its own under KIND; `count`: what takes each
+    discovery run's model calls and rules answers, with the jobs' (the backtest's tally)."""
 
     app: Container
     candidates: list[CandidateInstrument]
     spent: Counter[str]
     held: HeldBars | None  # the candidates' bars for the whole backtest; None when they could not be had ahead
     pending: dict[date, set[str]] = field(default_factory=dict)
+    count: Callable[[Usage], None] = lambda _usage: None
     # The failure said last and the weeks it has failed so far: the same failure is said when it starts and when it
     # ends, not week after week (a range that starts with too little history failed 13 weeks in a row, 13 lines).
     failing: tuple[str, list[date]] | None = None
@@ -72,7 +75,7 @@ class BacktestDiscovery:
                 if fixed or (latest is not None and latest.session == last):
                     return
                 try:
-                    _, found = record_discovery(
+                    _, found, usage = record_discovery(
                         self.app,
                         storage,
                         self.candidates,
@@ -88,6 +91,7 @@ class BacktestDiscovery:
                         raise
                     self._failed(week_id, str(exc))
                     return
+                self.count(usage)
                 self._ended(week_id, "judged again")
                 judged = {s.symbol for rows in found.scores.values() for s in rows}
                 self.pending.setdefault(found.session, set()).update(judged)
@@ -147,7 +151,13 @@ class BacktestDiscovery:
 
 
 def start(
-    app: Container, storage: Storage, *, first: date, last: datetime, spent: Counter[str]
+    app: Container,
+    storage: Storage,
+    *,
+    first: date,
+    last: datetime,
+    spent: Counter[str],
+    count: Callable[[Usage], None],
 ) -> BacktestDiscovery | None:
     """The backtest's discovery over `storage`, its candidates' bars fetched from `first` (history
     included) to the last session complete at `last`; None when it is off (static mode, `in_backtest`
@@ -185,7 +195,7 @@ def start(
         for session, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()
         if not all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS)
     }
-    return BacktestDiscovery(app, candidates, spent, held, pending)
+    return BacktestDiscovery(app, candidates, spent, held, pending, count=count)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.discovery_memory import similar_conditions
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
 from llmtrade.app.leaderboard import books
+from llmtrade.app.results import Usage
 from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.discovery import outcomes
@@ -63,7 +64,7 @@ def discover(app: Container) -> DiscoverResult:
     """Score every candidate with every picker as of now, record it, and set the watchlist."""
     with app.storage(models=True) as storage:
         candidates, source = _candidates(app)
-        run_id, found = record_discovery(app, storage, candidates)
+        run_id, found, _ = record_discovery(app, storage, candidates)
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
         # missing for that span leave them to run-due's daily job rather than failing a finished run.
         try:
@@ -95,9 +96,10 @@ def record_discovery(
     bars: DailyBars | None = None,
     current: Watchlist | None = None,
     features_of: FeatureReader | None = None,
-) -> tuple[str, Discovery]:
+) -> tuple[str, Discovery, Usage]:
     """One discovery run over `candidates` as of the clock's now, as a `discover` run (RunStarted ..
-    RunFinished) with its SuggestionsMade and WatchlistSet events; the run id and what it found. Prices
+    RunFinished) with its SuggestionsMade and WatchlistSet events; the run id, what it found and what its calls
+    cost (a backtest counts them with its jobs'). Prices
     from `bars` when given (a backtest's held bars), else the app's market for the run; `current`: the
     watchlist as `current_watchlist(storage)` folds it now, when the caller has just folded it; `features_of`:
     the candidates' features as `discovery.run.candidate_features` reads them from `bars` (a backtest's, held).
@@ -138,7 +140,7 @@ def record_discovery(
     )
     storage.events.append(found.events(run_id))
     run.finished(session.gateway.totals, degraded=False)
-    return run_id, found
+    return run_id, found, Usage.of(session.gateway.totals)
 
 
 def _view(app: Container, watchlist: Watchlist) -> WatchlistResult:

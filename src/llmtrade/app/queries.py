@@ -21,7 +21,7 @@ from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
-from llmtrade.domain.events import LLMCallCompleted, StoredEvent
+from llmtrade.domain.events import LLMCallCompleted, StoredEvent, rules_answer
 from llmtrade.domain.ledger import closed_trade_pnls, with_splits
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
@@ -166,7 +166,7 @@ def last_runs(events: EventStore) -> dict[str, LastRun]:
 
 
 def usage(answers: list[StoredEvent]) -> UsageSum:
-    calls = [e for e in answers if e.payload.get("source") != "rules"]
+    calls = [e for e in answers if not rules_answer(e.payload)]
     return UsageSum(
         calls=len(calls),
         rules_answers=len(answers) - len(calls),

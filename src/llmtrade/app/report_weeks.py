@@ -40,7 +40,7 @@ from llmtrade.domain.committee import (
     ReviewsAggregated,
     ReviewSubmitted,
 )
-from llmtrade.domain.events import EventPayload, LLMCallCompleted, LLMCallFailed, StoredEvent
+from llmtrade.domain.events import EventPayload, LLMCallCompleted, LLMCallFailed, StoredEvent, rules_answer
 from llmtrade.domain.trading import OrderFilled, OrderRejected, OrderSubmitted, RiskChecked
 
 # The event types the report reads; everything else a week recorded is left out.
@@ -294,7 +294,7 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
 
 
 def _cost(answers: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCost:
-    calls = [e for e in answers if e.payload.get("source") != RULES]
+    calls = [e for e in answers if not rules_answer(e.payload)]
     priced = [e.payload["cost_usd"] for e in calls if e.payload.get("cost_usd") is not None]
     return WeekCost(
         calls=len(calls),
@@ -307,7 +307,6 @@ def _cost(answers: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> Week
     )
 
 
-RULES = "rules"  # LLMCallCompleted.source of the offline rules provider's answers (llm/gateway.py)
 PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py), the one whose slippage is known
 
 

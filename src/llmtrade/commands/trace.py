@@ -32,13 +32,16 @@ def trace(
 
 
 def print_trace(out: Output, run: RunTrace) -> None:
+    from llmtrade.commands.render.common import calls_text  # lazy: see package docstring
+
     took = "?" if run.duration_ms is None else f"{run.duration_ms / 1000:.1f} s"
     out.heading(f"run {run.run_id} ({run.command or '?'}, {run.mode or '?'}): {run.status}, {took}")
     out.pairs(
         [
             ("trace id", run.trace_id),
             ("started", run.started_at.isoformat()),
-            ("model calls", f"{run.model_calls} ({run.prompt_tokens} + {run.completion_tokens} tokens)"),
+            ("model calls", calls_text(run.model_calls, run.rules_answers)),
+            ("tokens", f"{run.prompt_tokens} in / {run.completion_tokens} out"),
             ("cost", f"${run.cost_usd:.4f}"),
             ("orders / fills", f"{run.orders} / {run.fills}"),
             ("failures", run.failures),
@@ -46,13 +49,14 @@ def print_trace(out: Output, run: RunTrace) -> None:
     )
     out.table(
         "stages",
-        ["stage", "outcome", "seconds", "model calls", "cost"],
+        ["stage", "outcome", "seconds", "model calls", "rules answers", "cost"],
         [
             (
                 s.name,
                 s.outcome,
                 "" if s.duration_ms is None else f"{s.duration_ms / 1000:.2f}",
                 s.model_calls,
+                s.rules_answers,
                 f"${s.cost_usd:.4f}",
             )
             for s in run.stages

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any, ClassVar
 
 from llmtrade.domain.events import EventPayload, StoredEvent
 from llmtrade.domain.market import SPIKE, DelistingSettled, PriceJumpFlagged, PricesEndEarly, jump_named
@@ -33,9 +34,17 @@ class BacktestStarted(EventPayload):
 class BacktestWeekDone(EventPayload):
     """Every scheduled job of `week_id` (weekly run, checkpoints, postmortem) ran; a resume starts after it."""
 
+    schema_version: ClassVar[int] = 2
+
     week_id: date
     jobs: int
-    llm_calls: int  # every answer the week's jobs asked for: a model's (live or replayed) and the offline rules'
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        # Schema 1 stored `llm_calls`, the answers this invocation asked for in the week: a week a killed backtest
+        # resumed counted only those after the resume, and nothing read it. The week's calls are its
+        # LLMCallCompleted events (and `trace` of each run), which every invocation stores.
+        return {key: value for key, value in payload.items() if key != "llm_calls"}
 
 
 class BacktestFinished(EventPayload):

@@ -7,7 +7,7 @@ database and the name in code cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
@@ -247,6 +247,16 @@ class InputsMissing(EventPayload):
     missing: list[str]  # role keys
     errors: list[str]  # "key: ErrorType: message"
     deadline: datetime | None
+
+
+# LLMCallCompleted.source of the offline rules provider's answers (llm/gateway.py): no model gave them and they cost
+# $0, so every count of model calls (a run's footer, status, the report, trace, a backtest's) counts them apart.
+RULES_SOURCE = "rules"
+
+
+def rules_answer(payload: Mapping[str, Any]) -> bool:
+    """Whether an LLMCallCompleted payload is the offline rules provider's answer, not a model's."""
+    return payload.get("source") == RULES_SOURCE
 
 
 class LLMCallCompleted(EventPayload):

@@ -116,7 +116,8 @@ def _spans(run: RunTrace) -> list[Any]:
         end = stage.started_at + timedelta(milliseconds=stage.duration_ms or 0)
         stages[stage.name] = (span, end)
     for entry in run.entries:
-        if entry.kind != "model_call":
+        # A rules answer is exported as a call is, its source said (llmtrade.answer_source "rules").
+        if entry.kind not in ("model_call", "rules_answer"):
             continue
         parent = stages[entry.stage][0] if entry.stage in stages else root
         latency = timedelta(milliseconds=entry.duration_ms or 0)

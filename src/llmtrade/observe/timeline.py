@@ -2,7 +2,9 @@
 
 Every event of the run (the events table's run_id) in the order it was stored: the run's start and end,
 each stage with its duration, each model call with its latency, tokens and cost (the call records), the
-orders and fills, and every failure. A model call belongs to the stage that was running when it was
+orders and fills, and every failure. The offline rules provider's answers are no model's: they are listed (kind
+`rules_answer`) and counted apart (`rules_answers`), as a run's footer, `status` and the report count them. A model
+call (or rules answer) belongs to the stage that was running when it was
 recorded (stages run one after another within a run, so the events between a StageStarted and its end
 are that stage's). Other events (market data fetched, research stored...) are counted by type.
 A backtest's run has no stage spans: its database keeps a stage's failure, not its start and end
@@ -17,13 +19,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.events import StoredEvent, rules_answer
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.errors import UsageError
 from llmtrade.storage.event_store import EventStore
 
-EntryKind = Literal["run", "stage", "model_call", "order", "fill", "failure"]
+EntryKind = Literal["run", "stage", "model_call", "rules_answer", "order", "fill", "failure"]
 RunStatus = Literal["ok", "degraded", "failed", "unfinished"]
+StageOutcome = Literal["completed", "loaded", "failed", "unfinished"]
 
 _FAILURES = frozenset(
     {
@@ -71,11 +74,12 @@ class TraceEntry(_Frozen):
 
 class StageSpan(_Frozen):
     name: str
-    outcome: Literal["completed", "loaded", "failed", "unfinished"]
+    outcome: StageOutcome
     started_at: datetime
     duration_ms: float | None
     model_calls: int
     cost_usd: float
+    rules_answers: int = 0  # the offline rules provider's answers: no model's, $0
 
 
 class RunTrace(_Frozen):
@@ -88,7 +92,8 @@ class RunTrace(_Frozen):
     status: RunStatus
     started_at: datetime
     duration_ms: float | None
-    model_calls: int
+    model_calls: int  # a model's answers (live or replayed) and failed calls
+    rules_answers: int  # the offline rules provider's answers: no model's, $0
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
@@ -115,7 +120,7 @@ class _Builder:
         self.origin = found[0].occurred_at
         self.entries: list[TraceEntry] = []
         self.stages: list[StageSpan] = []
-        self.open_stage: tuple[str, datetime, int, float] | None = None  # name, started, calls, cost
+        self.open_stage: _Open | None = None
         self.others: Counter[str] = Counter()
         self.command: str | None = None
         self.mode: str | None = None
@@ -126,17 +131,7 @@ class _Builder:
         for event in self.found:
             self._take(event)
         if self.open_stage is not None:
-            name, started, calls, cost = self.open_stage
-            self.stages.append(
-                StageSpan(
-                    name=name,
-                    outcome="unfinished",
-                    started_at=started,
-                    duration_ms=None,
-                    model_calls=calls,
-                    cost_usd=cost,
-                )
-            )
+            self.stages.append(self.open_stage.span("unfinished", None))
         calls = [e for e in self.entries if e.kind == "model_call"]
         return RunTrace(
             run_id=self.run_id,
@@ -147,6 +142,7 @@ class _Builder:
             started_at=self.origin,
             duration_ms=self.duration,
             model_calls=len(calls),
+            rules_answers=sum(1 for e in self.entries if e.kind == "rules_answer"),
             prompt_tokens=sum(e.prompt_tokens or 0 for e in calls),
             completion_tokens=sum(e.completion_tokens or 0 for e in calls),
             cost_usd=sum(e.cost_usd or 0.0 for e in calls),
@@ -166,7 +162,7 @@ class _Builder:
                 offset_ms=(event.occurred_at - self.origin).total_seconds() * 1000,
                 kind=kind,
                 name=name or event.type,
-                stage=self.open_stage[0] if self.open_stage else None,
+                stage=self.open_stage.name if self.open_stage else None,
                 account=event.account_id,
                 **fields,  # type: ignore[arg-type]
             )
@@ -184,7 +180,7 @@ class _Builder:
             detail = f"{p.get('error_type')}: {p.get('error')}" if failed else self.status
             self._entry(event, "failure" if failed else "run", duration_ms=self.duration, detail=detail)
         elif kind == "StageStarted":
-            self.open_stage = (p["stage"], event.occurred_at, 0, 0.0)
+            self.open_stage = _Open(p["stage"], event.occurred_at)
         elif kind in ("StageCompleted", "StageFailed"):
             self._end_stage(event)
         elif kind in ("LLMCallCompleted", "LLMCallFailed"):
@@ -212,19 +208,10 @@ class _Builder:
     def _end_stage(self, event: StoredEvent) -> None:
         p = event.payload
         failed = event.type == "StageFailed"
-        outcome = "failed" if failed else "loaded" if p.get("loaded") else "completed"
-        calls, cost = (self.open_stage[2], self.open_stage[3]) if self.open_stage else (0, 0.0)
-        started = self.open_stage[1] if self.open_stage else event.occurred_at
-        self.stages.append(
-            StageSpan(
-                name=p["stage"],
-                outcome=outcome,
-                started_at=started,
-                duration_ms=p.get("duration_ms"),
-                model_calls=calls,
-                cost_usd=cost,
-            )
-        )
+        outcome: StageOutcome = "failed" if failed else "loaded" if p.get("loaded") else "completed"
+        # A stage whose start is not on record (a backtest's failed stage) began, as far as is known, when it ended.
+        stage = self.open_stage or _Open(p["stage"], event.occurred_at)
+        self.stages.append(stage.span(outcome, p.get("duration_ms"), name=p["stage"]))
         detail = f"{p.get('error_type')}: {p.get('error')}" if failed else outcome
         self._entry(
             event, "failure" if failed else "stage", p["stage"], duration_ms=p.get("duration_ms"), detail=detail
@@ -235,12 +222,12 @@ class _Builder:
         p = event.payload
         failed = event.type == "LLMCallFailed"
         cost = p.get("cost_usd")
+        rules = not failed and rules_answer(p)
         if self.open_stage is not None:
-            name, started, calls, spent = self.open_stage
-            self.open_stage = (name, started, calls + 1, spent + (cost or 0.0))
+            self.open_stage.took(rules=rules, cost=cost or 0.0)
         self._entry(
             event,
-            "model_call",
+            "rules_answer" if rules else "model_call",
             duration_ms=p.get("latency_ms"),
             detail=f"{p['role']}: " + (f"{p['error_type']}: {p['error']}" if failed else p.get("outcome", "")),
             model=p.get("model"),
@@ -250,4 +237,31 @@ class _Builder:
             prompt_tokens=p.get("prompt_tokens"),
             completion_tokens=p.get("completion_tokens"),
             cost_usd=cost,
+        )
+
+
+class _Open:
+    """The stage running now: what its calls and rules answers add up to so far."""
+
+    def __init__(self, name: str, started: datetime):
+        self.name, self.started = name, started
+        self.calls = self.rules = 0
+        self.cost = 0.0
+
+    def took(self, *, rules: bool, cost: float) -> None:
+        if rules:
+            self.rules += 1
+        else:
+            self.calls += 1
+            self.cost += cost
+
+    def span(self, outcome: StageOutcome, duration_ms: float | None, *, name: str | None = None) -> StageSpan:
+        return StageSpan(
+            name=name or self.name,
+            outcome=outcome,
+            started_at=self.started,
+            duration_ms=duration_ms,
+            model_calls=self.calls,
+            cost_usd=self.cost,
+            rules_answers=self.rules,
         )
