@@ -239,6 +239,24 @@ def test_due_weekly_run_is_dropped_once_the_next_weekly_run_has_come(
     assert keys(due_jobs(schedule, calendar, now, done)) == ["postmortem:2026-01-07", "weekly:2026-01-14"]
 
 
+def test_due_weekly_run_is_dropped_once_its_weeks_last_session_has_closed(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    # Off from Wednesday 07:00 until Tuesday: the run is still worth it while a session of its week is left to trade
+    # in, not after the last one closed (its orders would queue for the open of the next week, after its weekly run).
+    done = done_before(schedule, calendar, ny(2026, 1, 7, 7))
+    assert "weekly:2026-01-07" in keys(due_jobs(schedule, calendar, ny(2026, 1, 13, 15, 55), done))
+    assert "weekly:2026-01-07" not in keys(due_jobs(schedule, calendar, ny(2026, 1, 13, 16), done))
+    assert "weekly:2026-01-07" not in keys(due_jobs(schedule, calendar, ny(2026, 1, 13, 23), done))
+    # Thanksgiving's week ends on an ordinary Tuesday; the week of 2026-12-23 has its early close on Thursday and
+    # its last session on Tuesday 12-29.
+    done = done_before(schedule, calendar, ny(2026, 11, 25, 7))
+    assert "weekly:2026-11-25" in keys(due_jobs(schedule, calendar, ny(2026, 11, 27, 13, 30), done))
+    done = done_before(schedule, calendar, ny(2026, 12, 23, 7))
+    assert "weekly:2026-12-23" in keys(due_jobs(schedule, calendar, ny(2026, 12, 29, 15, 59), done))
+    assert "weekly:2026-12-23" not in keys(due_jobs(schedule, calendar, ny(2026, 12, 29, 16), done))
+
+
 def test_due_postmortem_beyond_the_lookback_is_dropped(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
     now = ny(2026, 1, 14, 17)
     done = done_before(schedule, calendar, now) - {"postmortem:2026-01-07"}

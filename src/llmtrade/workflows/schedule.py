@@ -123,7 +123,7 @@ def due_jobs(
     """What to run at `now` given the keys already done, in the order they were scheduled.
 
     Catch-up after downtime runs only what still makes sense:
-    - a weekly run stays due until the next week's weekly run time;
+    - a weekly run stays due until the close of its week's last session (later it could only trade in the next week);
     - a postmortem stays due as long as it is within `lookback`;
     - only today's latest checkpoint can be due (a later checkpoint supersedes earlier ones, and yesterday's
       views are stale), only once its week's weekly run is done, and only until the session closes.
@@ -137,7 +137,7 @@ def due_jobs(
     weeklies = [
         job
         for job in window
-        if job.kind is JobKind.WEEKLY and job.key not in done and not _superseded(schedule, calendar, job, now)
+        if job.kind is JobKind.WEEKLY and job.key not in done and not _superseded(calendar, job, now)
     ]
     today = now.astimezone(NEW_YORK).date()
     todays = [job for job in window if job.kind is JobKind.CHECKPOINT and job.day == today]
@@ -332,12 +332,13 @@ def _postmortem(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: da
     return job
 
 
-def _superseded(schedule: ScheduleConfig, calendar: TradingCalendar, weekly: Job, now: datetime) -> bool:
-    """Whether the next week's weekly run has come, so this one is no longer worth running."""
-    if now < _midnight(weekly.week_id + _WEEK):
-        return False  # the next weekly run is never before its own Wednesday: no need to ask the calendar
-    following = _next_weekly_at(schedule, calendar, weekly.week_id)
-    return following is not None and following <= now
+def _superseded(calendar: TradingCalendar, weekly: Job, now: datetime) -> bool:
+    """Whether the week's last session has closed, so its weekly run could no longer trade in it.
+
+    Its orders would wait for the next session's open, in the next week: after the next weekly run, which would then
+    find them queued and exit 75 until the open (a cron started on a Tuesday evening ran last week's committee)."""
+    last = calendar.sessions_between(weekly.day, weekly.week_id + timedelta(days=6))[-1]
+    return now >= calendar.session_close(last)
 
 
 def _next_weekly_at(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> datetime | None:
