@@ -343,3 +343,31 @@ def test_schedule_crontab_writes_in_the_env_folder_config_and_home_of_the_shell_
     plain = runner.invoke(app, ["schedule", "crontab"]).stdout.splitlines()
     assert not [line for line in plain if line.startswith("LLMTRADE_HOME=")]
     assert " cd " not in plain[-1] and "--config" not in plain[-1]
+
+
+def test_schedule_crontab_names_the_settings_and_keys_this_shell_has_and_cron_would_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DATABASE_URL and the keys exported in the shell that asked were left out of the lines: cron's run-due started
+    an embedded database of its own and ran a fresh offline committee there, saying nothing with --quiet (found by
+    the months trial). They are named (never their values) in a comment above the line and on stderr, until the
+    .env the line reads has them."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me:hunter2secret@db.example/llmtrade")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-verysecret")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")  # a drill's clock: cron must not have it
+
+    result = runner.invoke(app, ["schedule", "crontab"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    note = lines[-2]
+    assert note.startswith("# DATABASE_URL, OPENROUTER_API_KEY: set in this shell but not in ")
+    assert lines[-1].startswith("*/5 * * * 1-5 ")
+    assert "DATABASE_URL, OPENROUTER_API_KEY: set in this shell" in result.stderr
+    assert "LLMTRADE_NOW" not in result.output
+    assert "hunter2" not in result.output and "verysecret" not in result.output
+
+    Path(".env").write_text("DATABASE_URL=postgresql://me:hunter2secret@db.example/llmtrade\nOPENROUTER_API_KEY=sk-x\n")
+    kept = runner.invoke(app, ["schedule", "crontab"])
+    assert kept.exit_code == 0 and "set in this shell" not in kept.output
+    assert kept.stdout.splitlines()[-1].startswith(f"*/5 * * * 1-5 cd {Path.cwd()} && ")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmtrade.commands.context import container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
+
+if TYPE_CHECKING:
+    from llmtrade.config.models import Config
 
 schedule_app = typer.Typer(help="When the weekly run, checkpoints and postmortem fire.", no_args_is_help=True)
 
@@ -67,8 +70,34 @@ def schedule_crontab(
         config_dir=root.config_dir.resolve() if root.config_dir is not None else None,
         home=root.settings.home.resolve() if os.environ.get("LLMTRADE_HOME") else None,
     )
+    lost = _lost_in_cron(root.config().config)
+    if lost:
+        # Names only: a secret never goes into the crontab, nor onto the screen.
+        note = (
+            f"{', '.join(lost)}: set in this shell but not in {Path.cwd() / '.env'}, so cron will not have them (no "
+            "DATABASE_URL: another, embedded database; no key: an offline run); put them in that .env and run "
+            "`llmtrade schedule crontab` again here"
+        )
+        lines.insert(-1, f"# {note}")
+        Output(stream=sys.stderr).warning(f"warning: {note}")
     for line in lines:
         typer.echo(line)
+
+
+def _lost_in_cron(config: Config) -> list[str]:
+    """The settings and key variables this shell has and cron would not: set in the environment, not in the `.env`
+    the line reads (LLMTRADE_HOME and the config folder are written into the lines; LLMTRADE_NOW is a drill's)."""
+    import os  # lazy: see package docstring
+
+    from dotenv import dotenv_values
+
+    from llmtrade.app.housekeeping import key_variables
+    from llmtrade.settings import Settings
+
+    written = {"LLMTRADE_HOME", "LLMTRADE_CONFIG_DIR", "LLMTRADE_NOW"}
+    names = {f.alias for f in Settings.model_fields.values() if f.alias} - written | key_variables(config)
+    kept = dotenv_values(".env") if Path(".env").is_file() else {}
+    return sorted(n for n in names if (os.environ.get(n) or "").strip() and not (kept.get(n) or "").strip())
 
 
 def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:
