@@ -20,6 +20,7 @@ from llmtrade.workflows.schedule import (
     crontab_lines,
     due_jobs,
     jobs_between,
+    missed_checkpoints,
     next_fires,
     week_jobs,
 )
@@ -371,3 +372,29 @@ def test_schedule_crontab_names_the_settings_and_keys_this_shell_has_and_cron_wo
     kept = runner.invoke(app, ["schedule", "crontab"])
     assert kept.exit_code == 0 and "set in this shell" not in kept.output
     assert kept.stdout.splitlines()[-1].startswith(f"*/5 * * * 1-5 cd {Path.cwd()} && ")
+
+
+def test_missed_checkpoints_are_those_no_wake_up_of_the_interval_reaches_before_the_next_one_or_the_close(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    start = date(2026, 11, 2)
+    assert missed_checkpoints(schedule, calendar, 5, start) == []
+    assert missed_checkpoints(schedule, calendar, 10, start) == []
+    # */15 wakes at 15:45 and 16:00: the 15:50 checkpoint's window closes between them.
+    assert missed_checkpoints(schedule, calendar, 15, start) == [("15:50", "16:00")]
+    # 12:50 is before the early closes' 13:00 (2026-11-27, 2026-12-24) as well as 16:00; 09:01 runs only until 09:05.
+    odd = schedule.model_copy(update={"checkpoints": ["09:01", "09:05", "12:50"]})
+    assert missed_checkpoints(odd, calendar, 15, start) == [("09:01", "09:05"), ("12:50", "13:00")]
+
+
+def test_schedule_crontab_refuses_an_interval_that_never_runs_a_checkpoint() -> None:
+    """`schedule crontab --every 15` printed */15, whose wake-ups at 15:45 and 16:00 both miss the 15:50 checkpoint's
+    window (it runs only until the close): it never ran, silently (found by the months trial). The interval is
+    refused (exit 2) naming the checkpoint and one that works; --every 60, which the option allowed, raised a
+    traceback."""
+    refused = runner.invoke(app, ["schedule", "crontab", "--every", "15"])
+    assert refused.exit_code == 2
+    assert "none from 15:50 until 16:00, so the 15:50 checkpoint would never run; use --every 10" in refused.output
+    assert runner.invoke(app, ["schedule", "crontab", "--every", "10"]).stdout.splitlines()[-1].startswith("*/10 ")
+    hour = runner.invoke(app, ["schedule", "crontab", "--every", "60"])
+    assert hour.exit_code == 2 and "Traceback" not in hour.output

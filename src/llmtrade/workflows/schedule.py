@@ -293,6 +293,44 @@ def crontab_lines(
     ]
 
 
+def missed_checkpoints(
+    schedule: ScheduleConfig, calendar: TradingCalendar, every_minutes: int, start: date
+) -> list[tuple[str, str]]:
+    """The checkpoints a cron waking at minutes 0, N, 2N... of each hour (`*/N`) would never run, each as its time and
+    the end of its window ("15:50", "16:00"), in time order.
+
+    A checkpoint runs only from its time until the next checkpoint of the day or the session's close (`due_jobs`), so
+    it needs a wake-up in that window: with */15 the 15:50 checkpoint's last chance before the 16:00 close is 15:45,
+    too early, and every later wake-up finds the session closed. Checked against every close time of the year from
+    `start` (the regular one and the early closes); a checkpoint at or after a close is not held that day anyway."""
+    if not 1 <= every_minutes <= 59:
+        raise ValueError(f"every_minutes must be between 1 and 59, got {every_minutes}")
+    wakes = [hour * 60 + minute for hour in range(24) for minute in range(0, 60, every_minutes)]
+    times = sorted(_minutes(hhmm) for hhmm in schedule.checkpoints)
+    closes = sorted(
+        {
+            _minutes(f"{calendar.session_close(day):%H:%M}")
+            for day in calendar.sessions_between(start, start + timedelta(days=365))
+        }
+    )
+    missed: list[tuple[str, str]] = []
+    for close in closes:
+        held = [t for t in times if t < close]
+        for at, end in zip(held, [*held[1:], close], strict=True):
+            if not any(at <= wake < end for wake in wakes):
+                missed.append((_hhmm(at), _hhmm(end)))
+    return sorted(set(missed))
+
+
+def _minutes(hhmm: str) -> int:
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    return hour * 60 + minute
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 # ---------------------------------------------------------------- the three kinds of job
 
 
