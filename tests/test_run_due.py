@@ -101,3 +101,12 @@ def test_orders_queued_for_the_open_make_the_next_weekly_run_wait_with_exit_75(
     assert waiting.exit_code == 75, waiting.output
     assert "still has orders queued" in waiting.stderr and "they fill at the open" in waiting.stderr
     assert _due_at(monkeypatch, "2026-01-14T12:10:00-05:00") == ["weekly:2026-01-14"]  # filled at 09:30: the week runs
+
+
+def test_a_cron_started_after_the_weeks_last_close_leaves_that_week_alone(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cron first woke on a Tuesday evening: run-due ran the week's committee then, its orders queued for Wednesday's
+    open, so Wednesday's 08:00 weekly run exited 75 at every wake-up until the open (found by the months trial)."""
+    assert _due_at(monkeypatch, "2026-01-13T23:00:00-05:00") == []
+    assert _due_at(monkeypatch, "2026-01-14T08:00:00-05:00") == ["weekly:2026-01-14"]

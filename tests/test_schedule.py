@@ -20,6 +20,7 @@ from llmtrade.workflows.schedule import (
     crontab_lines,
     due_jobs,
     jobs_between,
+    missed_checkpoints,
     next_fires,
     week_jobs,
 )
@@ -239,6 +240,24 @@ def test_due_weekly_run_is_dropped_once_the_next_weekly_run_has_come(
     assert keys(due_jobs(schedule, calendar, now, done)) == ["postmortem:2026-01-07", "weekly:2026-01-14"]
 
 
+def test_due_weekly_run_is_dropped_once_its_weeks_last_session_has_closed(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    # Off from Wednesday 07:00 until Tuesday: the run is still worth it while a session of its week is left to trade
+    # in, not after the last one closed (its orders would queue for the open of the next week, after its weekly run).
+    done = done_before(schedule, calendar, ny(2026, 1, 7, 7))
+    assert "weekly:2026-01-07" in keys(due_jobs(schedule, calendar, ny(2026, 1, 13, 15, 55), done))
+    assert "weekly:2026-01-07" not in keys(due_jobs(schedule, calendar, ny(2026, 1, 13, 16), done))
+    assert "weekly:2026-01-07" not in keys(due_jobs(schedule, calendar, ny(2026, 1, 13, 23), done))
+    # Thanksgiving's week ends on an ordinary Tuesday; the week of 2026-12-23 has its early close on Thursday and
+    # its last session on Tuesday 12-29.
+    done = done_before(schedule, calendar, ny(2026, 11, 25, 7))
+    assert "weekly:2026-11-25" in keys(due_jobs(schedule, calendar, ny(2026, 11, 27, 13, 30), done))
+    done = done_before(schedule, calendar, ny(2026, 12, 23, 7))
+    assert "weekly:2026-12-23" in keys(due_jobs(schedule, calendar, ny(2026, 12, 29, 15, 59), done))
+    assert "weekly:2026-12-23" not in keys(due_jobs(schedule, calendar, ny(2026, 12, 29, 16), done))
+
+
 def test_due_postmortem_beyond_the_lookback_is_dropped(schedule: ScheduleConfig, calendar: TradingCalendar) -> None:
     now = ny(2026, 1, 14, 17)
     done = done_before(schedule, calendar, now) - {"postmortem:2026-01-07"}
@@ -325,3 +344,57 @@ def test_schedule_crontab_writes_in_the_env_folder_config_and_home_of_the_shell_
     plain = runner.invoke(app, ["schedule", "crontab"]).stdout.splitlines()
     assert not [line for line in plain if line.startswith("LLMTRADE_HOME=")]
     assert " cd " not in plain[-1] and "--config" not in plain[-1]
+
+
+def test_schedule_crontab_names_the_settings_and_keys_this_shell_has_and_cron_would_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DATABASE_URL and the keys exported in the shell that asked were left out of the lines: cron's run-due started
+    an embedded database of its own and ran a fresh offline committee there, saying nothing with --quiet (found by
+    the months trial). They are named (never their values) in a comment above the line and on stderr, until the
+    .env the line reads has them."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me:hunter2secret@db.example/llmtrade")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-verysecret")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")  # a drill's clock: cron must not have it
+
+    result = runner.invoke(app, ["schedule", "crontab"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    note = lines[-2]
+    assert note.startswith("# DATABASE_URL, OPENROUTER_API_KEY: set in this shell but not in ")
+    assert lines[-1].startswith("*/5 * * * 1-5 ")
+    assert "DATABASE_URL, OPENROUTER_API_KEY: set in this shell" in result.stderr
+    assert "LLMTRADE_NOW" not in result.output
+    assert "hunter2" not in result.output and "verysecret" not in result.output
+
+    Path(".env").write_text("DATABASE_URL=postgresql://me:hunter2secret@db.example/llmtrade\nOPENROUTER_API_KEY=sk-x\n")
+    kept = runner.invoke(app, ["schedule", "crontab"])
+    assert kept.exit_code == 0 and "set in this shell" not in kept.output
+    assert kept.stdout.splitlines()[-1].startswith(f"*/5 * * * 1-5 cd {Path.cwd()} && ")
+
+
+def test_missed_checkpoints_are_those_no_wake_up_of_the_interval_reaches_before_the_next_one_or_the_close(
+    schedule: ScheduleConfig, calendar: TradingCalendar
+) -> None:
+    start = date(2026, 11, 2)
+    assert missed_checkpoints(schedule, calendar, 5, start) == []
+    assert missed_checkpoints(schedule, calendar, 10, start) == []
+    # */15 wakes at 15:45 and 16:00: the 15:50 checkpoint's window closes between them.
+    assert missed_checkpoints(schedule, calendar, 15, start) == [("15:50", "16:00")]
+    # 12:50 is before the early closes' 13:00 (2026-11-27, 2026-12-24) as well as 16:00; 09:01 runs only until 09:05.
+    odd = schedule.model_copy(update={"checkpoints": ["09:01", "09:05", "12:50"]})
+    assert missed_checkpoints(odd, calendar, 15, start) == [("09:01", "09:05"), ("12:50", "13:00")]
+
+
+def test_schedule_crontab_refuses_an_interval_that_never_runs_a_checkpoint() -> None:
+    """`schedule crontab --every 15` printed */15, whose wake-ups at 15:45 and 16:00 both miss the 15:50 checkpoint's
+    window (it runs only until the close): it never ran, silently (found by the months trial). The interval is
+    refused (exit 2) naming the checkpoint and one that works; --every 60, which the option allowed, raised a
+    traceback."""
+    refused = runner.invoke(app, ["schedule", "crontab", "--every", "15"])
+    assert refused.exit_code == 2
+    assert "none from 15:50 until 16:00, so the 15:50 checkpoint would never run; use --every 10" in refused.output
+    assert runner.invoke(app, ["schedule", "crontab", "--every", "10"]).stdout.splitlines()[-1].startswith("*/10 ")
+    hour = runner.invoke(app, ["schedule", "crontab", "--every", "60"])
+    assert hour.exit_code == 2 and "Traceback" not in hour.output

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, RootModel
 
 from llmtrade.app.container import Container
 from llmtrade.app.results import Result
+from llmtrade.config.models import Config
 from llmtrade.risk.controls import trading_enabled
 from llmtrade.workflows.schedule import next_fires
 
@@ -82,16 +83,20 @@ DOCUMENTS: dict[str, Any] = {
 }
 
 
-def config_view(app: Container) -> ConfigView:
-    loaded = app.loaded
-    config = loaded.config
+def key_variables(config: Config) -> set[str]:
+    """The names of the key variables the configuration reads (models' providers, Alpaca accounts and data)."""
     names = {p.api_key_env for p in config.models.providers.values() if p.api_key_env}
     for account in config.accounts.accounts:
         if account.alpaca:
             names |= {account.alpaca.key_env, account.alpaca.secret_env}
     data = config.assets.market_data.alpaca
-    names |= {data.key_env, data.secret_env}
-    environment = {name: _mask(os.environ.get(name)) for name in sorted(names)}
+    return names | {data.key_env, data.secret_env}
+
+
+def config_view(app: Container) -> ConfigView:
+    loaded = app.loaded
+    config = loaded.config
+    environment = {name: _mask(os.environ.get(name)) for name in sorted(key_variables(config))}
     url = app.settings.database_url
     environment["DATABASE_URL"] = _mask(url) if url else "not set (embedded)"
     return ConfigView(source=loaded.source, config=config.model_dump(mode="json"), environment=environment)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from llmtrade.config.models import Config
 
 schedule_app = typer.Typer(help="When the weekly run, checkpoints and postmortem fire.", no_args_is_help=True)
 
@@ -46,7 +51,7 @@ def schedule_show(
 @schedule_app.command("crontab", cls=Reads)
 def schedule_crontab(
     ctx: typer.Context,
-    every: Annotated[int, typer.Option("--every", min=1, max=60, help="Minutes between run-due wake-ups.")] = 5,
+    every: Annotated[int, typer.Option("--every", min=1, max=59, help="Minutes between run-due wake-ups.")] = 5,
     log: Annotated[str, typer.Option("--log", help="Where cron's output goes.")] = "~/llmtrade-cron.log",
 ) -> None:
     """Crontab lines that drive everything through `llmtrade run-due`, with what this shell has and cron would not:
@@ -58,6 +63,8 @@ def schedule_crontab(
     from llmtrade.workflows.schedule import crontab_lines
 
     root = state(ctx)
+    config = root.config().config
+    _require_every_checkpoint_reached(config, every, root.clock().now())
     executable = shutil.which("llmtrade") or str(Path(sys.executable).parent / "llmtrade")
     lines = crontab_lines(
         executable,
@@ -67,8 +74,58 @@ def schedule_crontab(
         config_dir=root.config_dir.resolve() if root.config_dir is not None else None,
         home=root.settings.home.resolve() if os.environ.get("LLMTRADE_HOME") else None,
     )
+    lost = _lost_in_cron(config)
+    if lost:
+        # Names only: a secret never goes into the crontab, nor onto the screen.
+        note = (
+            f"{', '.join(lost)}: set in this shell but not in {Path.cwd() / '.env'}, so cron will not have them (no "
+            "DATABASE_URL: another, embedded database; no key: an offline run); put them in that .env and run "
+            "`llmtrade schedule crontab` again here"
+        )
+        lines.insert(-1, f"# {note}")
+        Output(stream=sys.stderr).warning(f"warning: {note}")
     for line in lines:
         typer.echo(line)
+
+
+def _require_every_checkpoint_reached(config: Config, every: int, now: datetime) -> None:
+    """Refuse an interval whose wake-ups would never run a checkpoint (--every 15 and the 15:50 one, say), naming it
+    and the longest interval up to `every` that runs them all."""
+    from llmtrade.errors import UsageError  # lazy: see package docstring
+    from llmtrade.market.calendar import TradingCalendar, new_york_date
+    from llmtrade.workflows.schedule import missed_checkpoints
+
+    calendar, start = TradingCalendar(), new_york_date(now)
+    missed = missed_checkpoints(config.schedule, calendar, every, start)
+    if not missed:
+        return
+    # A divisor of 60 keeps the wake-ups evenly spaced across the hour (*/7 wakes at :56 and again at :00).
+    works = next(
+        n
+        for n in (30, 20, 15, 12, 10, 6, 5, 4, 3, 2, 1)
+        if n <= every and not missed_checkpoints(config.schedule, calendar, n, start)
+    )
+    said = "; ".join(f"none from {at} until {end}, so the {at} checkpoint would never run" for at, end in missed)
+    raise UsageError(
+        f"--every {every}: cron would wake at minutes {', '.join(str(m) for m in range(0, 60, every))} of each hour, "
+        f"{said}; use --every {works}"
+    )
+
+
+def _lost_in_cron(config: Config) -> list[str]:
+    """The settings and key variables this shell has and cron would not: set in the environment, not in the `.env`
+    the line reads (LLMTRADE_HOME and the config folder are written into the lines; LLMTRADE_NOW is a drill's)."""
+    import os  # lazy: see package docstring
+
+    from dotenv import dotenv_values
+
+    from llmtrade.app.housekeeping import key_variables
+    from llmtrade.settings import Settings
+
+    written = {"LLMTRADE_HOME", "LLMTRADE_CONFIG_DIR", "LLMTRADE_NOW"}
+    names = {f.alias for f in Settings.model_fields.values() if f.alias} - written | key_variables(config)
+    kept = dotenv_values(".env") if Path(".env").is_file() else {}
+    return sorted(n for n in names if (os.environ.get(n) or "").strip() and not (kept.get(n) or "").strip())
 
 
 def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:

@@ -235,7 +235,7 @@ class ChairmanStage(_CommitteeStage):
 
     There is no degraded form of a decision (without one nothing can be traded), so a chairman call that
     fails stores nothing: a temporary failure stops the run with exit 75 whatever the deadline, and a rerun
-    (or the next `run-due`, until the next week's run supersedes this one) asks again; the stages before it
+    (or the next `run-due`, until the week's last session closes) asks again; the stages before it
     load what they froze, so only the chairman is asked."""
 
     name = "chairman"

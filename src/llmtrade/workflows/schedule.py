@@ -123,7 +123,7 @@ def due_jobs(
     """What to run at `now` given the keys already done, in the order they were scheduled.
 
     Catch-up after downtime runs only what still makes sense:
-    - a weekly run stays due until the next week's weekly run time;
+    - a weekly run stays due until the close of its week's last session (later it could only trade in the next week);
     - a postmortem stays due as long as it is within `lookback`;
     - only today's latest checkpoint can be due (a later checkpoint supersedes earlier ones, and yesterday's
       views are stale), only once its week's weekly run is done, and only until the session closes.
@@ -137,7 +137,7 @@ def due_jobs(
     weeklies = [
         job
         for job in window
-        if job.kind is JobKind.WEEKLY and job.key not in done and not _superseded(schedule, calendar, job, now)
+        if job.kind is JobKind.WEEKLY and job.key not in done and not _superseded(calendar, job, now)
     ]
     today = now.astimezone(NEW_YORK).date()
     todays = [job for job in window if job.kind is JobKind.CHECKPOINT and job.day == today]
@@ -293,6 +293,44 @@ def crontab_lines(
     ]
 
 
+def missed_checkpoints(
+    schedule: ScheduleConfig, calendar: TradingCalendar, every_minutes: int, start: date
+) -> list[tuple[str, str]]:
+    """The checkpoints a cron waking at minutes 0, N, 2N... of each hour (`*/N`) would never run, each as its time and
+    the end of its window ("15:50", "16:00"), in time order.
+
+    A checkpoint runs only from its time until the next checkpoint of the day or the session's close (`due_jobs`), so
+    it needs a wake-up in that window: with */15 the 15:50 checkpoint's last chance before the 16:00 close is 15:45,
+    too early, and every later wake-up finds the session closed. Checked against every close time of the year from
+    `start` (the regular one and the early closes); a checkpoint at or after a close is not held that day anyway."""
+    if not 1 <= every_minutes <= 59:
+        raise ValueError(f"every_minutes must be between 1 and 59, got {every_minutes}")
+    wakes = [hour * 60 + minute for hour in range(24) for minute in range(0, 60, every_minutes)]
+    times = sorted(_minutes(hhmm) for hhmm in schedule.checkpoints)
+    closes = sorted(
+        {
+            _minutes(f"{calendar.session_close(day):%H:%M}")
+            for day in calendar.sessions_between(start, start + timedelta(days=365))
+        }
+    )
+    missed: list[tuple[str, str]] = []
+    for close in closes:
+        held = [t for t in times if t < close]
+        for at, end in zip(held, [*held[1:], close], strict=True):
+            if not any(at <= wake < end for wake in wakes):
+                missed.append((_hhmm(at), _hhmm(end)))
+    return sorted(set(missed))
+
+
+def _minutes(hhmm: str) -> int:
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    return hour * 60 + minute
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 # ---------------------------------------------------------------- the three kinds of job
 
 
@@ -332,12 +370,13 @@ def _postmortem(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: da
     return job
 
 
-def _superseded(schedule: ScheduleConfig, calendar: TradingCalendar, weekly: Job, now: datetime) -> bool:
-    """Whether the next week's weekly run has come, so this one is no longer worth running."""
-    if now < _midnight(weekly.week_id + _WEEK):
-        return False  # the next weekly run is never before its own Wednesday: no need to ask the calendar
-    following = _next_weekly_at(schedule, calendar, weekly.week_id)
-    return following is not None and following <= now
+def _superseded(calendar: TradingCalendar, weekly: Job, now: datetime) -> bool:
+    """Whether the week's last session has closed, so its weekly run could no longer trade in it.
+
+    Its orders would wait for the next session's open, in the next week: after the next weekly run, which would then
+    find them queued and exit 75 until the open (a cron started on a Tuesday evening ran last week's committee)."""
+    last = calendar.sessions_between(weekly.day, weekly.week_id + timedelta(days=6))[-1]
+    return now >= calendar.session_close(last)
 
 
 def _next_weekly_at(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> datetime | None:
