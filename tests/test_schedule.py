@@ -14,13 +14,12 @@ from llmtrade.cli import app
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import PostmortemRun, ScheduleConfig, Weekday
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.workflows.crontab import crontab_lines, missed_checkpoints
 from llmtrade.workflows.schedule import (
     Job,
     JobKind,
-    crontab_lines,
     due_jobs,
     jobs_between,
-    missed_checkpoints,
     next_fires,
     week_jobs,
 )

@@ -60,7 +60,7 @@ def schedule_crontab(
     import shutil
     import sys
 
-    from llmtrade.workflows.schedule import crontab_lines
+    from llmtrade.workflows.crontab import crontab_lines
 
     root = state(ctx)
     config = root.config().config
@@ -93,7 +93,7 @@ def _require_every_checkpoint_reached(config: Config, every: int, now: datetime)
     and the longest interval up to `every` that runs them all."""
     from llmtrade.errors import UsageError  # lazy: see package docstring
     from llmtrade.market.calendar import TradingCalendar, new_york_date
-    from llmtrade.workflows.schedule import missed_checkpoints
+    from llmtrade.workflows.crontab import missed_checkpoints
 
     calendar, start = TradingCalendar(), new_york_date(now)
     missed = missed_checkpoints(config.schedule, calendar, every, start)
