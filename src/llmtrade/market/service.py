@@ -237,8 +237,8 @@ class MarketData:
 
     def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> set[str]:
         """Record and say, once, each split the answer shows against the cached bars it replaces (market/splits.py);
-        return the symbols restated in a way no split can be placed from yet, not to be cached. Unrecorded (a
-        backtest's prefetch: its files never restate), nothing is compared."""
+        return the symbols not to be cached (`restatements`: a split not placed yet, or one the answer leaves out).
+        Unrecorded (a backtest's prefetch: its files never restate), nothing is compared."""
         rec = self._recording
         if rec is None:
             return set()
