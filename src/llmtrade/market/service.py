@@ -316,7 +316,10 @@ class MarketData:
                     continue
                 bars = {symbol: [b for b in fetched if start <= b.day <= end]}
                 if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
-                    self._find_splits(provider, bars, start, end)
+                    # Cached as a fetch is: a split recorded now has its sessions before it restated in the cache, as
+                    # every read after the record (an open before the ex-day, the leaderboard's closes) takes them.
+                    if symbol not in self._find_splits(provider, bars, start, end):
+                        self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
                     break
 
     def _last_close(self, symbol: str, day: date) -> Bar | None:
