@@ -36,8 +36,9 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import settle
 from llmtrade.storage.projections import week_start_valuation
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values
+from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values, through_splits
 from llmtrade.workflows.workbench import Workbench
 
 
@@ -105,6 +106,8 @@ class GatherStage:
             if desk.account.role is AccountRole.FLAT
             else frozen_trade(bench.events, bench.week_id, desk, bench.config)
         )
+        if frozen is not None:
+            frozen = through_splits(frozen, recorded_splits(bench.events), bench.now)
         instrument = frozen.instrument if frozen else None
         indicators = getattr(opening, "indicators", {})
         instrument_return = None
