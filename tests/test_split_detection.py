@@ -201,3 +201,22 @@ def test_a_provider_that_drops_a_split_from_its_history_records_no_reverse_split
     adjusted = [b for b in good_bars() if b.day <= date(2025, 12, 10)]
     found = restated("SPY", adjusted, [b for b in unadjusted if b.day <= date(2025, 12, 17)], date(2025, 12, 18))
     assert found is not None and found.looks_like() == "1-for-4" and found.latest is not None and found.undone
+
+
+def test_after_a_split_a_read_of_a_range_cached_before_it_is_restated_whole_never_half(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint's short read (or the ex-day's second look) restates the last sessions in the cache; a range cached
+    whole before the split (the weekly run's 300 sessions) still covered the older part at the old prices, so the next
+    read of it (the checkpoint's indicators, the leaderboard's closes, a postmortem) got both halves: a 4x jump where
+    the short read began, SMAs and the 52-week high at old prices against today's, the leaderboard's closes before
+    the ex-day multiplied back a second time. The older bars go with the split's record, and the read asks afresh."""
+    said: list[str] = []
+    answer(monkeypatch, _scaled(good_bars(), 4.0, before=date.max))
+    run(storage, "r1", said).bars(["SPY"], START, BEFORE)
+    answer(monkeypatch, good_bars())
+    run(storage, "r2", said).bars(["SPY"], date(2025, 12, 8), SPLIT)
+    assert len(splits(storage)) == 1
+    read = run(storage, "r3", said).bars(["SPY"], START, BEFORE)
+    assert [b.close for b in read.bars["SPY"]] == [b.close for b in good_bars() if b.day <= BEFORE]
+    assert len(splits(storage)) == 1

@@ -248,6 +248,9 @@ class MarketData:
             return unplaced
         recorded = list(rec.splits_before()) if rec.splits_before is not None else []
         for restatement in found:
+            # The symbol's bars cached before this answer are at the old prices too: a read spanning them and the
+            # answer would get both (a jump of the split's factor where it begins), so they are asked afresh.
+            self._cache.forget([restatement.symbol], date.min, start - timedelta(days=1), synthetic=provider.synthetic)
             if known(restatement, recorded):
                 continue
             split = split_event(restatement, provider.name)
