@@ -27,9 +27,9 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from fractions import Fraction
-from math import trunc
+from math import prod, trunc
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -93,6 +93,17 @@ class Split:
 
 
 _NEW_YORK = ZoneInfo("America/New_York")
+
+
+def split_since(splits: Iterable[Split], symbol: str, after: datetime | date, until: datetime) -> float:
+    """How many shares one share of `symbol` held at `after` (a time, or a session's close: its day) became by `until`:
+    the product of the ratios of its splits in between (1.0 when none). A price from before them, times this, is in
+    the shares of `until`."""
+    if not isinstance(after, datetime):
+        after = datetime.combine(after, time(0), _NEW_YORK)  # an ex-day after the session's day: its midnight after
+    return prod(float(s.ratio) for s in splits if s.symbol == symbol and after < s.at <= until)
+
+
 Event = Fill | Split  # what the folds take, in time order
 
 

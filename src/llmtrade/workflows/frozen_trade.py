@@ -8,12 +8,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from math import prod
 
 from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, Threshold, WatchedIndicator
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.ledger import Split
+from llmtrade.domain.ledger import Split, split_since
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
@@ -123,11 +122,9 @@ def through_splits(frozen: FrozenTrade, splits: Sequence[Split], now: datetime) 
     its instrument recorded with an ex-day between the freeze and `now`. A stop at 'close < 380' frozen before a
     4-for-1 split is 'close < 95' after it; as frozen, the first price after the split (100) held it, and the
     checkpoint sold the whole position on an invalidation that never happened. The same trade when none applies."""
-    at = frozen.frozen_at
-    moved = [s for s in splits if s.symbol == frozen.instrument and at is not None and at < s.at <= now]
-    if not moved:
+    ratio = 1.0 if frozen.frozen_at is None else split_since(splits, frozen.instrument, frozen.frozen_at, now)
+    if ratio == 1.0:
         return frozen
-    ratio = prod(float(s.ratio) for s in moved)
 
     def level(t: Threshold) -> Threshold:
         return t.model_copy(update={"value": t.value / ratio}) if t.indicator == "close" else t

@@ -27,6 +27,7 @@ from llmtrade.domain.checkpoints import (
     PostmortemWritten,
 )
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.ledger import split_since
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, postmortem_stream, week_stream
 from llmtrade.errors import LlmtradeError
@@ -106,13 +107,17 @@ class GatherStage:
             if desk.account.role is AccountRole.FLAT
             else frozen_trade(bench.events, bench.week_id, desk, bench.config)
         )
+        splits = recorded_splits(bench.events)
         if frozen is not None:
-            frozen = through_splits(frozen, recorded_splits(bench.events), bench.now)
+            frozen = through_splits(frozen, splits, bench.now)
         instrument = frozen.instrument if frozen else None
         indicators = getattr(opening, "indicators", {})
         instrument_return = None
         if instrument and instrument in indicators and instrument in prices:
-            instrument_return = prices[instrument] / indicators[instrument].close - 1
+            # The week's opening close is in the shares before any split since: -75% across a 4-for-1 without this.
+            at_start = indicators[instrument]
+            shares = split_since(splits, instrument, at_start.asof_day, bench.now)
+            instrument_return = prices[instrument] * shares / at_start.close - 1
         week_pnl = end_equity - start.equity
         outcomes: list[IndicatorOutcome] = []
         if frozen and instrument in prices:
