@@ -95,13 +95,15 @@ class Split:
 _NEW_YORK = ZoneInfo("America/New_York")
 
 
-def split_since(splits: Iterable[Split], symbol: str, after: datetime | date, until: datetime) -> float:
-    """How many shares one share of `symbol` held at `after` (a time, or a session's close: its day) became by `until`:
-    the product of the ratios of its splits in between (1.0 when none). A price from before them, times this, is in
-    the shares of `until`."""
-    if not isinstance(after, datetime):
-        after = datetime.combine(after, time(0), _NEW_YORK)  # an ex-day after the session's day: its midnight after
-    return prod(float(s.ratio) for s in splits if s.symbol == symbol and after < s.at <= until)
+def split_since(splits: Iterable[Split], symbol: str, day: date, read_at: datetime, until: datetime) -> float:
+    """How many shares of `until` one share of `symbol` was in a price of `day` read at `read_at` (a pitch's levels, a
+    week's opening close): the product of the ratios of its splits with an ex-day after `day`, recorded after
+    `read_at` (one recorded by then had restated that price already) and come by `until`; 1.0 when none."""
+    return prod(
+        float(s.ratio)
+        for s in splits
+        if s.symbol == symbol and s.at.date() > day and s.at <= until and (s.known_at is None or s.known_at > read_at)
+    )
 
 
 Event = Fill | Split  # what the folds take, in time order

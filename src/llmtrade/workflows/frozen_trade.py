@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, Threshold, WatchedIndicator
@@ -119,10 +119,14 @@ def _frozen_of(
 
 def through_splits(frozen: FrozenTrade, splits: Sequence[Split], now: datetime) -> FrozenTrade:
     """`frozen` with its price levels (thresholds on `close`) in today's shares: divided by the ratio of each split of
-    its instrument recorded with an ex-day between the freeze and `now`. A stop at 'close < 380' frozen before a
-    4-for-1 split is 'close < 95' after it; as frozen, the first price after the split (100) held it, and the
-    checkpoint sold the whole position on an invalidation that never happened. The same trade when none applies."""
-    ratio = 1.0 if frozen.frozen_at is None else split_since(splits, frozen.instrument, frozen.frozen_at, now)
+    its instrument come by `now` that the prices it was frozen on (the closes before its day) were not restated for
+    yet (`split_since`). A stop at 'close < 380' frozen before a 4-for-1 split is 'close < 95' after it; as frozen,
+    the first price after the split (100) held it, and the checkpoint sold the whole position on an invalidation that
+    never happened. The same trade when none applies."""
+    at = frozen.frozen_at
+    if at is None:
+        return frozen
+    ratio = split_since(splits, frozen.instrument, new_york_date(at) - timedelta(days=1), at, now)
     if ratio == 1.0:
         return frozen
 

@@ -13,7 +13,7 @@ postmortem itself, written once per week with its completion marker (then projec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.reconcile import look
@@ -84,14 +84,15 @@ class GatherStage:
         )
         # Parsed once per stored event: the week's snapshot stage parsed it already (events.payload).
         opening = bench.events.payload(MarketSnapshotTaken, snapshots[0]).snapshot if snapshots else None
+        taken = snapshots[0].occurred_at if snapshots else bench.now
         drafts: list[Draft] = []
         for desk in bench.desks:
-            draft = self._draft(desk, prices, opening)
+            draft = self._draft(desk, prices, opening, taken)
             if draft is not None:
                 drafts.append(draft)
         return context.with_value(DRAFTS, drafts)
 
-    def _draft(self, desk: Desk, prices: dict[str, float], opening: object) -> Draft | None:
+    def _draft(self, desk: Desk, prices: dict[str, float], opening: object, taken: datetime) -> Draft | None:
         bench = self.bench
         start = week_start_valuation(bench.events, bench.week_id, desk.account.id)
         if start is None:
@@ -116,7 +117,7 @@ class GatherStage:
         if instrument and instrument in indicators and instrument in prices:
             # The week's opening close is in the shares before any split since: -75% across a 4-for-1 without this.
             at_start = indicators[instrument]
-            shares = split_since(splits, instrument, at_start.asof_day, bench.now)
+            shares = split_since(splits, instrument, at_start.asof_day, taken, bench.now)
             instrument_return = prices[instrument] * shares / at_start.close - 1
         week_pnl = end_equity - start.equity
         outcomes: list[IndicatorOutcome] = []
