@@ -168,3 +168,55 @@ def test_an_old_range_restated_to_its_end_is_not_cached_and_the_split_is_placed_
     run(storage, "r3", said).bars(["SPY"], START, SPLIT)
     [split] = splits(storage)
     assert split["ex_day"] == str(SPLIT) and len(said) == 1
+
+
+@pytest.mark.parametrize("recorded_before", [True, False])
+def test_a_provider_that_drops_a_split_from_its_history_records_no_reverse_split(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch, recorded_before: bool
+) -> None:
+    """Yahoo at times answers with a split's history left unadjusted (ranaroussi/yfinance#906: days of AAPL, NVDA and
+    TSLA without their splits; #1531), and a fallback provider may be late with a split its first provider restated:
+    the cache holds the adjusted closes, the answer the old ones before the ex-day. That is the answer jumping at the
+    ex-day (the split unadjusted), not a 1-for-4 reverse split: recorded, it divided a paper account's split shares
+    by 4 at their post-split price (-75%). Nothing is recorded, the adjusted cache is kept, and the adjusted answer
+    that comes back records nothing either."""
+    said: list[str] = []
+    if recorded_before:  # llmtrade saw the split happen: old prices cached, then restated
+        answer(monkeypatch, _scaled(good_bars(), 4.0, before=date.max))
+        run(storage, "r1", said).bars(["SPY"], START, BEFORE)
+    answer(monkeypatch, good_bars())
+    run(storage, "r2", said).bars(["SPY"], START, date(2026, 1, 2))
+    assert len(splits(storage)) == (1 if recorded_before else 0)
+    unadjusted = _scaled(good_bars(), 4.0, before=SPLIT)
+    answer(monkeypatch, unadjusted)
+    series = run(storage, "r3", said).bars(["SPY"], START, END)
+    assert [b.close for b in series.bars["SPY"]] == [b.close for b in unadjusted]  # the run's answer, as given
+    assert [s["looks_like"] for s in splits(storage)] == (["4-for-1"] if recorded_before else [])
+    cached = BarCache(storage.conn).read(["SPY"], START, END, synthetic=False)["SPY"]
+    assert [b.close for b in cached] == [b.close for b in good_bars() if b.day <= date(2026, 1, 2)]  # kept
+    answer(monkeypatch, good_bars())
+    run(storage, "r4", said).bars(["SPY"], START, END)
+    assert [s["looks_like"] for s in splits(storage)] == (["4-for-1"] if recorded_before else [])
+    # Pure: a cache that ends days before the ex-day cannot place it, and the answer's jump among the new days tells.
+    adjusted = [b for b in good_bars() if b.day <= date(2025, 12, 10)]
+    found = restated("SPY", adjusted, [b for b in unadjusted if b.day <= date(2025, 12, 17)], date(2025, 12, 18))
+    assert found is not None and found.looks_like() == "1-for-4" and found.latest is not None and found.undone
+
+
+def test_after_a_split_a_read_of_a_range_cached_before_it_is_restated_whole_never_half(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint's short read (or the ex-day's second look) restates the last sessions in the cache; a range cached
+    whole before the split (the weekly run's 300 sessions) still covered the older part at the old prices, so the next
+    read of it (the checkpoint's indicators, the leaderboard's closes, a postmortem) got both halves: a 4x jump where
+    the short read began, SMAs and the 52-week high at old prices against today's, the leaderboard's closes before
+    the ex-day multiplied back a second time. The older bars go with the split's record, and the read asks afresh."""
+    said: list[str] = []
+    answer(monkeypatch, _scaled(good_bars(), 4.0, before=date.max))
+    run(storage, "r1", said).bars(["SPY"], START, BEFORE)
+    answer(monkeypatch, good_bars())
+    run(storage, "r2", said).bars(["SPY"], date(2025, 12, 8), SPLIT)
+    assert len(splits(storage)) == 1
+    read = run(storage, "r3", said).bars(["SPY"], START, BEFORE)
+    assert [b.close for b in read.bars["SPY"]] == [b.close for b in good_bars() if b.day <= BEFORE]
+    assert len(splits(storage)) == 1

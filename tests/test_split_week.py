@@ -37,7 +37,7 @@ def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     folder = tmp_path / "csv"
-    write_market(folder)
+    closes = write_market(folder)
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
     monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
     monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
@@ -45,7 +45,7 @@ def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
     stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
     monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
     with fake_llm() as fake:
-        fake.answer = scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")})
+        fake.answer = scripted({"SPY": closes["SPY"] * 0.5 / 0.97})  # a stop at half of it
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:00:00-05:00")
         before = runner.invoke(app, ["checkpoint", "09:00", "--json"])
@@ -54,6 +54,9 @@ def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T09:00:00-05:00")
         after = runner.invoke(app, ["-q", "checkpoint", "09:00", "--json"])
         assert after.exit_code == 0, after.output
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+        postmortem = runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"])
+        assert postmortem.exit_code == 0, postmortem.output
     assert "SPY split 4-for-1 on 2026-01-08" in after.stderr  # a warning: said under -q
     with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(FIXED_NOW)) as storage:
         [split] = [e.payload for e in storage.events.read(type="SplitDetected")]
@@ -73,3 +76,16 @@ def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
         )
         # SPY is flat after Wednesday: the equity is where it was, not 75% down.
         assert abs(friday["equity"] / thursday["equity"] - 1) < 0.01, (account_id, thursday, friday)
+    # SPY's stop (close < half of Tuesday's close, frozen in the shares before the split) is a quarter of that after
+    # it: the first price after the split held the stop as frozen, and the rule sold every owner's position at
+    # Friday's checkpoint on an invalidation that never happened. The owners are asked, as on Thursday.
+    decided = {a["account_id"]: (a["checkpoint"] or {}) for a in json.loads(after.stdout)["accounts"]}
+    assert [decided[o]["decided_by"] for o in owners] == ["owner"] * len(owners)
+    # The postmortem judges the week in the same shares: SPY's move from the week's opening close (before the split)
+    # to Tuesday's close (after it) is the move traded, not -75%, and the stop did not fire.
+    last_close = float((folder / "SPY.csv").read_text().splitlines()[-1].split(",")[4])
+    rows = {a["account_id"]: a for a in json.loads(postmortem.stdout)["accounts"]}
+    for account_id in owners:
+        assert rows[account_id]["instrument_return"] == pytest.approx(last_close * 4 / closes["SPY"] - 1, abs=1e-6)
+        stop = next(i for i in rows[account_id]["indicators"] if i["role"] == "invalidation")
+        assert stop["indicator"] == "close" and stop["held"] is True

@@ -30,6 +30,7 @@ import heapq
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date, datetime
+from math import prod
 from typing import Protocol
 
 from llmtrade.brokers.fills import Observed
@@ -96,7 +97,7 @@ class PaperBroker:
         self._quotes = quotes
         # A session's opening price, once known, is final: asked of the market once per process, not on
         # every look at a queued order (each look at the book derives every unrecorded fill again).
-        self._opens: dict[tuple[str, date], float] = {}
+        self._opens: dict[tuple[str, date], tuple[float, tuple[Split, ...]]] = {}
         self._ledger = ledger_stream(account_id)
         # The fill last derived for each pending order, with the acceptance and price it was derived from: every
         # look at the broker (the account, its open orders, its fills) derives the pending orders' fills, and the
@@ -295,7 +296,7 @@ class PaperBroker:
         for cid in book.pending:
             pending = book.accepted[cid]
             if pending.fill_after <= now and not (splits and crossing(book, cid, splits)):
-                fill = self._derive(pending)
+                fill = self._derive(pending, splits)
                 if fill is not None:
                     fills[cid] = fill
         return fills
@@ -303,13 +304,13 @@ class PaperBroker:
     def _fill(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> Fill | None:
         return book.booked_fill(client_order_id) or derived.get(client_order_id)
 
-    def _derive(self, pending: PaperOrderAccepted) -> Fill | None:
+    def _derive(self, pending: PaperOrderAccepted, splits: tuple[Split, ...]) -> Fill | None:
         order = pending.order
         if pending.quote is not None:
             price: float | None = pending.quote.price
             source = pending.quote.source
         else:
-            price = self._opening(order.symbol, new_york_date(pending.fill_after))
+            price = self._opening(order.symbol, new_york_date(pending.fill_after), splits)
             source = "daily open"
         if price is None:
             return None  # no price yet: the order stays queued until the data has it
@@ -331,13 +332,16 @@ class PaperBroker:
         self._derived_fills[order.client_order_id] = (pending, price, source, fill)
         return fill
 
-    def _opening(self, symbol: str, day: date) -> float | None:
-        price = self._opens.get((symbol, day))
-        if price is None:
+    def _opening(self, symbol: str, day: date, splits: tuple[Split, ...]) -> float | None:
+        """`day`'s open as traded: restated (as the cache is with a split's record) times each later split's ratio."""
+        later = tuple(s for s in splits if s.symbol == symbol and s.at.date() > day) if splits else ()
+        kept = self._opens.get((symbol, day))
+        if kept is None or kept[1] != later:  # asked before a split was recorded: the old price, not restated
             price = self._prices.opening_price(symbol, day)
-            if price is not None:  # not known yet: the next look asks again
-                self._opens[(symbol, day)] = price
-        return price
+            if price is None:  # not known yet: the next look asks again
+                return None
+            kept = self._opens[(symbol, day)] = (price, later)
+        return kept[0] * prod(float(split.ratio) for split in later) if later else kept[0]
 
     def _result(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> OrderResult:
         fill = self._fill(book, client_order_id, derived)

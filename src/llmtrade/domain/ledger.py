@@ -27,9 +27,9 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from fractions import Fraction
-from math import trunc
+from math import prod, trunc
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -93,6 +93,19 @@ class Split:
 
 
 _NEW_YORK = ZoneInfo("America/New_York")
+
+
+def split_since(splits: Iterable[Split], symbol: str, day: date, read_at: datetime, until: datetime) -> float:
+    """How many shares of `until` one share of `symbol` was in a price of `day` read at `read_at` (a pitch's levels, a
+    week's opening close): the product of the ratios of its splits with an ex-day after `day`, recorded after
+    `read_at` (one recorded by then had restated that price already) and come by `until`; 1.0 when none."""
+    return prod(
+        float(s.ratio)
+        for s in splits
+        if s.symbol == symbol and s.at.date() > day and s.at <= until and (s.known_at is None or s.known_at > read_at)
+    )
+
+
 Event = Fill | Split  # what the folds take, in time order
 
 

@@ -237,8 +237,8 @@ class MarketData:
 
     def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> set[str]:
         """Record and say, once, each split the answer shows against the cached bars it replaces (market/splits.py);
-        return the symbols restated in a way no split can be placed from yet, not to be cached. Unrecorded (a
-        backtest's prefetch: its files never restate), nothing is compared."""
+        return the symbols not to be cached (`restatements`: a split not placed yet, or one the answer leaves out).
+        Unrecorded (a backtest's prefetch: its files never restate), nothing is compared."""
         rec = self._recording
         if rec is None:
             return set()
@@ -248,6 +248,9 @@ class MarketData:
             return unplaced
         recorded = list(rec.splits_before()) if rec.splits_before is not None else []
         for restatement in found:
+            # The symbol's bars cached before this answer are at the old prices too: a read spanning them and the
+            # answer would get both (a jump of the split's factor where it begins), so they are asked afresh.
+            self._cache.forget([restatement.symbol], date.min, start - timedelta(days=1), synthetic=provider.synthetic)
             if known(restatement, recorded):
                 continue
             split = split_event(restatement, provider.name)
@@ -316,7 +319,10 @@ class MarketData:
                     continue
                 bars = {symbol: [b for b in fetched if start <= b.day <= end]}
                 if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
-                    self._find_splits(provider, bars, start, end)
+                    # Cached as a fetch is: a split recorded now has its sessions before it restated in the cache, as
+                    # every read after the record (an open before the ex-day, the leaderboard's closes) takes them.
+                    if symbol not in self._find_splits(provider, bars, start, end):
+                        self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
                     break
 
     def _last_close(self, symbol: str, day: date) -> Bar | None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
+from itertools import pairwise
 
 from llmtrade.domain.market import Bar, SplitDetected
 from llmtrade.domain.streams import SPLITS
@@ -54,6 +55,10 @@ class Restatement:
     agreeing: int  # cached days from the ex-day on that agree
     first: date  # the first day compared
     latest: date | None  # when the ex-day is uncertain (no cached day from it on): the last it may be
+    # The new answer itself jumps by the factor's inverse at the ex-day: the cache held the split adjusted and the
+    # answer left it out (Yahoo at times drops a split from its history for days: ranaroussi/yfinance#906, #1531; a
+    # fallback provider late with a split the first one restated). Not a split: the answer is unadjusted.
+    undone: bool = False
 
     def looks_like(self) -> str:
         return f"{self.ratio.numerator}-for-{self.ratio.denominator}"
@@ -88,23 +93,36 @@ def restated(symbol: str, cached: Sequence[Bar], fresh: Sequence[Bar], next_sess
         # last restated close stands in for the cash paid in lieu of a fraction.
         last = max(new)
         return Restatement(symbol, next_session, ratio, new[last].close, k, 0, overlap[0][0], None)
-    return Restatement(symbol, ex_day, ratio, new[ex_day].open, k, len(overlap) - k, overlap[0][0], latest)
+    undone = _jumps(fresh, 1 / ratio, ex_day, latest or ex_day)
+    return Restatement(symbol, ex_day, ratio, new[ex_day].open, k, len(overlap) - k, overlap[0][0], latest, undone)
+
+
+def _jumps(bars: Sequence[Bar], factor: Fraction, first: date, last: date) -> bool:
+    """Whether `bars` (a provider's answer) gap by `factor` (the close before / the open) at a session in first..last,
+    as an unadjusted split of that factor does, within a split day's own move (`gap_factor`)."""
+    ordered = sorted(bars, key=lambda b: b.day)
+    return any(
+        first <= bar.day <= last and abs(math.log(before.close / bar.open / float(factor))) <= GAP_TOLERANCE
+        for before, bar in pairwise(ordered)
+    )
 
 
 def restatements(
     cache: BarCache, bars: Mapping[str, Sequence[Bar]], start: date, end: date, next_session: date, synthetic: bool
 ) -> tuple[list[Restatement], set[str]]:
     """The splits an answer of `bars` for start..end shows against what `cache` holds there (`restated`), and the
-    symbols restated to the answer's end that cannot be placed: the cache holds sessions after the range at the old
-    prices (an old range, a postmortem's), so the split may be any day after it. Those are not cached (the caller
-    keeps them out), so the next fetch of the recent sessions finds the whole history restated and places it."""
+    symbols the caller keeps out of the cache, recording nothing for them: restated to the answer's end with the cache
+    holding sessions after the range at the old prices (an old range, a postmortem's), so the split may be any day
+    after it, and the next fetch of the recent sessions finds the whole history restated and places it; or answered
+    with a split the cache holds adjusted left out (`Restatement.undone`), so the adjusted history stays cached and
+    the provider's next adjusted answer agrees with it."""
     cached = cache.read(list(bars), start, end, synthetic=synthetic)
     later = cache.read(list(bars), end + timedelta(days=1), end + timedelta(days=31), synthetic=synthetic)
     found: list[Restatement] = []
     unplaced: set[str] = set()
     for symbol, series in bars.items():
         r = restated(symbol, cached.get(symbol, ()), series, next_session)
-        if r is not None and r.ex_day > end and later.get(symbol):
+        if r is not None and (r.undone or (r.ex_day > end and later.get(symbol))):
             unplaced.add(symbol)
         elif r is not None:
             found.append(r)

@@ -34,6 +34,7 @@ from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.retry import is_temporary
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
@@ -44,6 +45,7 @@ from llmtrade.workflows.frozen_trade import (
     frozen_events,
     frozen_trade,
     indicator_values,
+    through_splits,
 )
 from llmtrade.workflows.memory_stages import position_memory
 from llmtrade.workflows.workbench import Workbench
@@ -205,6 +207,7 @@ class PrepareStage:
         frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config, found=self._frozen[chair])
         if frozen is None:
             return "no trade frozen for this week (was run-weekly run?)"
+        frozen = through_splits(frozen, recorded_splits(bench.events), bench.now)
         position = account.positions.get(frozen.instrument)
         if position is None or position.qty == 0:
             return f"flat: no {frozen.instrument} position held"

@@ -5,12 +5,14 @@ indicators now. Checkpoints may read nothing newer than the frozen trade (no new
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
-from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, WatchedIndicator
+from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, Threshold, WatchedIndicator
 from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.ledger import Split, split_since
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
@@ -34,6 +36,7 @@ class FrozenTrade:
     watched: list[WatchedIndicator]
     invalidation: Invalidation
     owner: ModelRef
+    frozen_at: datetime | None = None  # when it was stored (a split after it moves its price levels: `through_splits`)
 
 
 def frozen_events(events: EventStore, week_id: date, role: AccountRole) -> list[StoredEvent]:
@@ -91,6 +94,7 @@ def _frozen_of(
             decision.monitoring_plan.key_indicators,
             decision.invalidation,
             config.models.chairman,
+            found[0].occurred_at,
         )
     for event in found:
         # Parsed once per process (the store keeps it): every checkpoint asks for every account's pitch.
@@ -108,8 +112,30 @@ def _frozen_of(
                 pitch.indicators,
                 pitch.invalidation,
                 owner,
+                event.occurred_at,
             )
     return None
+
+
+def through_splits(frozen: FrozenTrade, splits: Sequence[Split], now: datetime) -> FrozenTrade:
+    """`frozen` with its price levels (thresholds on `close`) in today's shares: divided by the ratio of each split of
+    its instrument come by `now` that the prices it was frozen on (the closes before its day) were not restated for
+    yet (`split_since`). A stop at 'close < 380' frozen before a 4-for-1 split is 'close < 95' after it; as frozen,
+    the first price after the split (100) held it, and the checkpoint sold the whole position on an invalidation that
+    never happened. The same trade when none applies."""
+    at = frozen.frozen_at
+    if at is None:
+        return frozen
+    ratio = split_since(splits, frozen.instrument, new_york_date(at) - timedelta(days=1), at, now)
+    if ratio == 1.0:
+        return frozen
+
+    def level(t: Threshold) -> Threshold:
+        return t.model_copy(update={"value": t.value / ratio}) if t.indicator == "close" else t
+
+    watched = [w.model_copy(update={"threshold": level(w.threshold)}) for w in frozen.watched]
+    invalidation = frozen.invalidation.model_copy(update={"rule": level(frozen.invalidation.rule)})
+    return replace(frozen, watched=watched, invalidation=invalidation)
 
 
 def current_quotes(quotes: QuoteSource, symbols: list[str], now: datetime) -> dict[str, Quote]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.config.models import Config
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.trading import LegHeldBack, Order, OrderRejected, OrderSubmitted, PlanAbandoned, Position
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import revaluer, send_orders, stop_if_blocked, unfinished_note
 
@@ -23,14 +24,10 @@ def _undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHel
     given_up: set[str] = set()
     # Read at every checkpoint, for every account: each event parsed once per process (events.payload).
     abandoned, submitted = PlanAbandoned.event_type(), OrderSubmitted.event_type()
-    refusals: dict[str, type[OrderRejected] | type[LegHeldBack]] = {
-        OrderRejected.event_type(): OrderRejected,
-        LegHeldBack.event_type(): LegHeldBack,
-    }
     for event in events.read_stream(stream):
         if event.type == abandoned:
             given_up.update(events.payload(PlanAbandoned, event).client_order_ids)
-        elif (kind := refusals.get(event.type)) is not None:
+        elif (kind := _REFUSALS.get(event.type)) is not None:
             record = events.payload(kind, event)
             latest[record.order.client_order_id] = record
         elif event.type == submitted:
@@ -94,19 +91,22 @@ async def resume_unfinished(
         if not left:
             return []
         positions = desk.broker.account(prices).positions
-        sendable = [] if account_id in superseded else [o for o in left if _resumable(o, left, positions)]
-        dropped = [o for o in left if o not in sendable]
-        if dropped:
-            reason = (
-                "superseded by a newer plan for the account"
-                if account_id in superseded
-                else "no longer valid for what the account holds"
-            )
+        crossed = _split_since(events, stream, left)
+        valid = [o for o in left if o.client_order_id not in crossed]
+        sendable = [] if account_id in superseded else [o for o in valid if _resumable(o, valid, positions)]
+        dropped = [o for o in valid if o not in sendable]
+        reasons = {
+            "superseded by a newer plan for the account"
+            if account_id in superseded
+            else "no longer valid for what the account holds": dropped,
+            "planned before a split of its symbol, in the shares before it": [o for o in left if o not in valid],
+        }
+        for reason, orders in ((r, o) for r, o in reasons.items() if o):
             gone = PlanAbandoned(
                 account_id=account_id,
                 broker=desk.broker.name,
                 reason=reason,
-                client_order_ids=[o.client_order_id for o in dropped],
+                client_order_ids=[o.client_order_id for o in orders],
                 planned_positions={},
                 actual_positions={s: p.qty for s, p in positions.items() if p.qty},
             )
@@ -125,6 +125,31 @@ async def resume_unfinished(
     for found in await asyncio.gather(*(asyncio.to_thread(resume, desk) for desk in busy)):
         notes += found
     return notes
+
+
+def _split_since(events: EventStore, stream: str, orders: list[Order]) -> set[str]:
+    """The `orders` sized before a split of their symbol came (its ex-day) or was recorded: a close of the 50 shares
+    held before a 4-for-1 would sell a quarter of the 200 held now, a buy sized before a 1-for-4 would buy four times
+    the value the risk gate approved (what brokers/paper_book.py `crossing` cancels for orders already queued)."""
+    splits = [s for s in recorded_splits(events) if s.symbol in {o.symbol for o in orders}]
+    if not splits:
+        return set()
+    planned: dict[str, datetime] = {}  # each order's first refusal or hold-back: when it was sized
+    for event in events.read_stream(stream):
+        if event.type in _REFUSALS:
+            planned.setdefault(events.payload(_REFUSALS[event.type], event).order.client_order_id, event.occurred_at)
+    return {
+        o.client_order_id
+        for o in orders
+        if o.client_order_id in planned
+        and any(s.symbol == o.symbol and planned[o.client_order_id] < max(s.at, s.known_at or s.at) for s in splits)
+    }
+
+
+_REFUSALS: dict[str, type[OrderRejected] | type[LegHeldBack]] = {
+    OrderRejected.event_type(): OrderRejected,
+    LegHeldBack.event_type(): LegHeldBack,
+}
 
 
 def _resumable(order: Order, left: list[Order], positions: Mapping[str, Position]) -> bool:

@@ -13,7 +13,7 @@ postmortem itself, written once per week with its completion marker (then projec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.reconcile import look
@@ -27,6 +27,7 @@ from llmtrade.domain.checkpoints import (
     PostmortemWritten,
 )
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.ledger import split_since
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, postmortem_stream, week_stream
 from llmtrade.errors import LlmtradeError
@@ -36,8 +37,9 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import settle
 from llmtrade.storage.projections import week_start_valuation
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values
+from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values, through_splits
 from llmtrade.workflows.workbench import Workbench
 
 
@@ -82,14 +84,15 @@ class GatherStage:
         )
         # Parsed once per stored event: the week's snapshot stage parsed it already (events.payload).
         opening = bench.events.payload(MarketSnapshotTaken, snapshots[0]).snapshot if snapshots else None
+        taken = snapshots[0].occurred_at if snapshots else bench.now
         drafts: list[Draft] = []
         for desk in bench.desks:
-            draft = self._draft(desk, prices, opening)
+            draft = self._draft(desk, prices, opening, taken)
             if draft is not None:
                 drafts.append(draft)
         return context.with_value(DRAFTS, drafts)
 
-    def _draft(self, desk: Desk, prices: dict[str, float], opening: object) -> Draft | None:
+    def _draft(self, desk: Desk, prices: dict[str, float], opening: object, taken: datetime) -> Draft | None:
         bench = self.bench
         start = week_start_valuation(bench.events, bench.week_id, desk.account.id)
         if start is None:
@@ -105,11 +108,17 @@ class GatherStage:
             if desk.account.role is AccountRole.FLAT
             else frozen_trade(bench.events, bench.week_id, desk, bench.config)
         )
+        splits = recorded_splits(bench.events)
+        if frozen is not None:
+            frozen = through_splits(frozen, splits, bench.now)
         instrument = frozen.instrument if frozen else None
         indicators = getattr(opening, "indicators", {})
         instrument_return = None
         if instrument and instrument in indicators and instrument in prices:
-            instrument_return = prices[instrument] / indicators[instrument].close - 1
+            # The week's opening close is in the shares before any split since: -75% across a 4-for-1 without this.
+            at_start = indicators[instrument]
+            shares = split_since(splits, instrument, at_start.asof_day, taken, bench.now)
+            instrument_return = prices[instrument] * shares / at_start.close - 1
         week_pnl = end_equity - start.equity
         outcomes: list[IndicatorOutcome] = []
         if frozen and instrument in prices:

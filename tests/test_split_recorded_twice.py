@@ -1,0 +1,38 @@
+"""A split recorded twice (two runs reading the restated answer at once, each before the other's record) is applied
+once: the paper account held 16 shares for each one held across a 4-for-1 (found reviewing the change)."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.streams import SPLITS
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.splits import recorded_splits
+from tests.test_split_books import AFTER_SPLIT, Clock, _at, _bar, _held_before_the_split
+from tests.test_split_books import clock as clock  # the fixture
+from tests.test_split_detection import SPLIT
+
+
+def test_a_split_recorded_by_two_runs_at_once_is_applied_once(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, [])
+    clock.set(_at(AFTER_SPLIT, 23))
+    split = SplitDetected(
+        symbol="SPY",
+        ex_day=SPLIT,
+        ratio=4.0,
+        looks_like="4-for-1",
+        price=_bar(SPLIT).open,
+        provider="yfinance",
+        evidence="test",
+    )
+    storage.events.append([NewEvent.of(split, stream=SPLITS, run_id="checkpoint")])
+    assert broker.account({}).positions["SPY"].qty == 200  # read once, so the fold carries on from here
+    clock.set(_at(AFTER_SPLIT, 23).replace(minute=1))
+    storage.events.append([NewEvent.of(split.model_copy(update={"provider": "alpaca"}), stream=SPLITS, run_id="look")])
+    assert broker.account({}).positions["SPY"].qty == 200
+    [once] = recorded_splits(storage.events)
+    assert once.known_at == storage.events.read(stream=SPLITS)[0].occurred_at  # as first recorded
