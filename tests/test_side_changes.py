@@ -66,13 +66,17 @@ def sent_to_broker(server: FakeAlpacaServer) -> list[str]:
     return list(server.orders)
 
 
+def flipping(storage: Storage, server: FakeAlpacaServer) -> tuple[AlpacaBroker, Desk, OrdersPlanned]:
+    """The account's broker and desk, its +10 SPY llmtrade's, and the plan that flips it to -16."""
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    held_by_llmtrade(storage, ACCOUNT.id)
+    return broker, Desk(ACCOUNT, broker), flip(broker)
+
+
 def test_flip_sends_the_open_only_after_the_close_fills_and_ends_short(
     storage: Storage, server: FakeAlpacaServer
 ) -> None:
-    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
-    desk = Desk(ACCOUNT, broker)
-    held_by_llmtrade(storage, ACCOUNT.id)
-    plan = flip(broker)
+    broker, desk, plan = flipping(storage, server)
     close, opening = plan.orders
     assert (close.intent, opening.intent) == ("close", "open")
 

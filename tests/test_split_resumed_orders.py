@@ -10,29 +10,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import SPLITS
 from llmtrade.domain.trading import PlanAbandoned
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.legs import held_back_notes, resume_unfinished
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.support import FIXED_NOW
 from tests.test_paper_broker import Clock
-from tests.test_side_changes import (
-    ACCOUNT,
-    CONFIG,
-    KEY_ID,
-    SECRET,
-    STREAM,
-    WEEK,
-    flip,
-    held_by_llmtrade,
-    run,
-    sent_to_broker,
-)
+from tests.test_side_changes import ACCOUNT, CONFIG, STREAM, WEEK, flipping, run, sent_to_broker
 from tests.test_side_changes import server as server  # the fixture
 
 
@@ -45,10 +32,7 @@ def clock() -> Clock:
 def test_a_held_back_leg_sized_before_a_split_is_abandoned_not_sent_after_it(
     storage: Storage, server: FakeAlpacaServer, clock: Clock
 ) -> None:
-    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
-    desk = Desk(ACCOUNT, broker)
-    held_by_llmtrade(storage, ACCOUNT.id)
-    plan = flip(broker)
+    _, desk, plan = flipping(storage, server)
     close, opening = plan.orders
     run(storage, desk, plan)  # the close waits for the open; the short (16 at 600) is held back for it
     assert sent_to_broker(server) == [close.client_order_id]
