@@ -1,6 +1,6 @@
-"""SIGTERM before a command starts (while the command line is still importing) is one line and exit 143, as a
-stopped command's is (llmtrade/entry.py). Found by the new-user trial: `timeout` hitting a slow start ended the
-process with Python's default action, 143 and not a word."""
+"""SIGTERM or Ctrl-C before a command starts (while the command line is still importing) is one line and exit 143 or
+130, as a stopped command's is (llmtrade/entry.py). Found by the new-user trials: `timeout` hitting a slow start ended
+the process with Python's default action, 143 and not a word; Ctrl-C there printed a KeyboardInterrupt's traceback."""
 
 from __future__ import annotations
 
@@ -12,40 +12,47 @@ from pathlib import Path
 
 import pytest
 
-from llmtrade.entry import OUTSIDE_A_COMMAND
+from llmtrade.entry import INTERRUPTED_OUTSIDE_A_COMMAND, OUTSIDE_A_COMMAND
 
-# Runs the console script's entry point with SIGTERM sent to itself as `module` starts to import: a real signal, at
+# Runs the console script's entry point with a signal (its name the first argument) sent to itself as `module` starts
+# to import: a real signal, at
 # a moment the test chooses rather than a race against a timer.
 _STOP_AT_IMPORT = """
 import os, signal, sys
 
-AT = sys.argv[1]
+SIGNAL, AT = getattr(signal, sys.argv[1]), sys.argv[2]
 
 class StopAt:
     def find_spec(self, name, path=None, target=None):
         if name == AT:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), SIGNAL)
         return None
 
 sys.meta_path.insert(0, StopAt())
-sys.argv = ["llmtrade", *sys.argv[2:]]
+sys.argv = ["llmtrade", *sys.argv[3:]]
 from llmtrade.entry import main
 main()
 """
 
 
 @pytest.mark.parametrize("module", ["click", "typer", "llmtrade.commands", "llmtrade.exits"])
-def test_a_sigterm_while_the_command_line_imports_is_one_line_and_exit_143(module: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signal_name", "code", "line"),
+    [("SIGTERM", 143, OUTSIDE_A_COMMAND), ("SIGINT", 130, INTERRUPTED_OUTSIDE_A_COMMAND)],
+)
+def test_a_signal_while_the_command_line_imports_is_one_line_and_its_exit_code(
+    module: str, signal_name: str, code: int, line: str, tmp_path: Path
+) -> None:
     env = {**os.environ, "LLMTRADE_HOME": str(tmp_path / "home")}
     done = subprocess.run(
-        [sys.executable, "-c", _STOP_AT_IMPORT, module, "status"],
+        [sys.executable, "-c", _STOP_AT_IMPORT, signal_name, module, "status"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
     )
-    assert (done.returncode, done.stderr.splitlines(), done.stdout) == (143, [OUTSIDE_A_COMMAND], "")
+    assert (done.returncode, done.stderr.splitlines(), done.stdout) == (code, [line], "")
     assert not (tmp_path / "home" / "pgdata").exists()  # no command ran: not even the database was started
 
 

@@ -127,6 +127,9 @@ def test_discover_with_the_alpaca_assets_api_unreachable_exits_75_in_one_line(
     result = runner.invoke(app, ["-q", "discover"])
     assert result.exit_code == 75, result.output
     assert result.stderr.splitlines() == ["error: could not reach the Alpaca assets API: connection refused"]
+    # Without -q the mode comes first, as from every command (it was missing: the banner waited for the run).
+    said = runner.invoke(app, ["discover"]).stderr.splitlines()
+    assert [line.split(":")[0] for line in said] == ["LIVE MODE", "error"], said
 
 
 def test_alpaca_refusing_the_keys_still_exits_1_on_record(offline: str, monkeypatch: pytest.MonkeyPatch) -> None:

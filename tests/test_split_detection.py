@@ -91,6 +91,28 @@ def test_a_split_seen_first_by_a_short_read_is_not_found_again_by_a_longer_one(
     assert len(splits(storage)) == 1 and len(said) == 1
 
 
+def test_a_read_that_records_nothing_leaves_a_restated_history_for_the_next_run_to_record(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the new-user trial: `status` (its market records nothing) run after a provider restated a held stock's
+    history cached the restated bars without a record of the split; the next checkpoint then found nothing restated
+    (or a split weeks early, where its longer read met the older bars), its paper accounts held their old shares at
+    the new price, and the offline rules sold them at a 'loss -74.3% beyond the 3% stop'."""
+    said: list[str] = []
+    answer(monkeypatch, _scaled(good_bars(), 4.0, before=date.max))
+    run(storage, "r1", said).bars(["SPY"], START, BEFORE)
+    answer(monkeypatch, good_bars())
+    unrecorded = MarketData([YFinanceProvider()], BarCache(storage.conn), TradingCalendar())
+    seen = unrecorded.bars(["SPY"], date(2025, 12, 5), SPLIT)  # `status`'s last closes
+    assert seen.bars["SPY"][-1].close == next(b.close for b in good_bars() if b.day == SPLIT)
+    assert splits(storage) == [] and said == []
+    cached = BarCache(storage.conn).read(["SPY"], START, BEFORE, synthetic=False)["SPY"]
+    assert [b.close for b in cached] == [b.close for b in _scaled(good_bars(), 4.0, before=date.max) if b.day <= BEFORE]
+    run(storage, "r2", said).bars(["SPY"], START, SPLIT)
+    [split] = splits(storage)
+    assert (split["ex_day"], split["looks_like"]) == (str(SPLIT), "4-for-1")
+
+
 def test_an_answer_restated_to_its_end_names_the_next_session_and_several_new_sessions_an_uncertain_day() -> None:
     """Pure: an answer restated up to its last day splits at the next session (priced at its last close); an answer
     with several sessions the cache never held cannot tell which of them the split came on, and says so."""

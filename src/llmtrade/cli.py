@@ -36,7 +36,7 @@ from llmtrade.commands import (
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.console import print_error, quiet_on_success, speak_again
-from llmtrade.exits import classify, interrupted, sigterm_as_interrupt, stopped_by_signal
+from llmtrade.exits import classify, ctrl_c_as_interrupt, interrupted, sigterm_as_interrupt, stopped_by_signal
 
 
 class _Group(TyperGroup):
@@ -46,7 +46,7 @@ class _Group(TyperGroup):
 
     def invoke(self, ctx: typer.Context) -> Any:
         # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (exits.py).
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), ctrl_c_as_interrupt():
             return self._invoke(ctx)
 
     def _invoke(self, ctx: typer.Context) -> Any:

@@ -117,6 +117,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
+def ctrl_c_as_interrupt() -> Iterator[None]:
+    """Within the block Ctrl-C raises KeyboardInterrupt, as Python's own handler does: the console script answers it
+    itself before and after a command (entry.py), and asyncio.run and a backtest (app/backtest_process.py) look for
+    Python's handler to put theirs in its place. An ignored Ctrl-C stays ignored."""
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.default_int_handler):
+        yield
+        return
+    with handling(signal.SIGINT, signal.default_int_handler):
+        yield
+
+
+@contextmanager
 def handling(signum: signal.Signals, handler: Callable[[int, object], None]) -> Iterator[None]:
     """Within the block `handler` answers `signum`, and the handler before it is put back after; off the main
     thread (signals reach only it, and only it may set a handler) nothing is installed."""

@@ -63,6 +63,7 @@ def priceable(app: Container, candidates: Sequence[CandidateInstrument]) -> list
 def discover(app: Container) -> DiscoverResult:
     """Score every candidate with every picker as of now, record it, and set the watchlist."""
     with app.storage(models=True) as storage:
+        app.announce()  # before Alpaca's assets API is asked, as every command says its mode first
         candidates, source = _candidates(app)
         run_id, found, _ = record_discovery(app, storage, candidates)
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices

@@ -238,12 +238,14 @@ class MarketData:
     def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> set[str]:
         """Record and say, once, each split the answer shows against the cached bars it replaces (market/splits.py);
         return the symbols not to be cached (`restatements`: a split not placed yet, or one the answer leaves out).
-        Unrecorded (a backtest's prefetch: its files never restate), nothing is compared."""
+        Unrecorded (`status`, the leaderboard, a backtest's prefetch), a restated symbol is not cached either: the
+        cache would hold the new prices with no record of the split, and the next run, finding nothing restated,
+        would never record it (its paper accounts' old shares valued at the new price for good)."""
         rec = self._recording
-        if rec is None:
-            return set()
         next_session = self.calendar.next_session(end)
         found, unplaced = restatements(self._cache, bars, start, end, next_session, provider.synthetic)
+        if rec is None:
+            return unplaced | {r.symbol for r in found}
         if not found:
             return unplaced
         recorded = list(rec.splits_before()) if rec.splits_before is not None else []
