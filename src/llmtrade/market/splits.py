@@ -146,8 +146,17 @@ def _split_ratio(q: float) -> Fraction | None:
 def gap_factor(q: float) -> Fraction | None:
     """The split a gap of `q` (the close before / the open after) looks like, within a split day's own move (5%, as
     market/jumps.py allows), or None."""
-    best = min(_GAPS, key=lambda r: abs(math.log(q / float(r))))
-    return best if abs(math.log(q / float(best))) <= GAP_TOLERANCE else None
+    x = math.log(q)
+    # Asked of every price a checkpoint reads (the ex-day's check): an ordinary move is far from every split's factor.
+    if abs(x) < _NO_GAP:
+        return None
+    at, best = min(_GAP_LOGS, key=lambda g: abs(x - g[0]))
+    return best if abs(x - at) <= GAP_TOLERANCE else None
+
+
+_GAP_LOGS = [(math.log(float(r)), r) for r in _GAPS]
+# A gap smaller than this (in log terms) is within no split's tolerance: 3/2 and 2/3 are the factors nearest to 1.
+_NO_GAP = min(abs(at) for at, _ in _GAP_LOGS) - GAP_TOLERANCE
 
 
 def splits_before(events: EventStore) -> list[SplitDetected]:
