@@ -20,7 +20,8 @@ from llmtrade.clock import FixedClock
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
-from tests.support import FIXED_NOW, WEDNESDAY_8AM
+from tests.fakes.llm_transport import FakeLLM
+from tests.support import FIXED_NOW, WEDNESDAY_8AM, going_live
 
 _SCRUB_PREFIXES = ("LLMTRADE_", "ALPACA_", "OPENROUTER_", "OPENAI_")
 _SCRUB_NAMES = ("DATABASE_URL",)
@@ -122,3 +123,11 @@ def wednesday_week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
     """A command's clock set to the Wednesday of FIXED_NOW's week, 08:00 New York: the database URL."""
     monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
     return cli_env["DATABASE_URL"]
+
+
+@pytest.fixture
+def live(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
+    """`wednesday_week`, live: the fake LLM answers as the committee would, on the synthetic market. (The council's
+    tests have a `live` of their own: no clock, no market.)"""
+    with going_live(monkeypatch) as fake:
+        yield fake

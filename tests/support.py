@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.clock import FixedClock
 from llmtrade.settings import Settings
 from llmtrade.storage import migrations
 from llmtrade.storage.bootstrap import Storage, open_storage
+from tests.fakes.committee_answers import committee_answer
+from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,3 +43,26 @@ def migrate_around(
         fill(storage)
     monkeypatch.setattr(migrations, "available", lambda: shipped)
     return [m.number for m in migrations.migrate(conn)]
+
+
+@contextmanager
+def going_live(
+    monkeypatch: pytest.MonkeyPatch,
+    answer: Callable[[dict[str, Any]], dict[str, Any]] | None = committee_answer,
+    *,
+    market: str | Path | None = "synthetic",
+    delay: float = 0.0,
+) -> Iterator[FakeLLM]:
+    """A command run inside is live: every model is the fake LLM at LLMTRADE_LLM_BASE_URL, answering `answer` (None:
+    the fake's own schema-valid answer). `market` is the providers named (a folder: the CSV files in it; None: the
+    test's own), named explicitly because a live run refuses to fall back to the synthetic market unasked."""
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    if isinstance(market, Path):
+        monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
+        monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(market))
+    elif market is not None:
+        monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", market)
+    with fake_llm(delay=delay) as fake:
+        if answer is not None:
+            fake.answer = answer
+        yield fake

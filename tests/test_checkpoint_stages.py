@@ -19,8 +19,7 @@ from llmtrade.workflows import execution
 from llmtrade.workflows.checkpoint_ask import AskStage
 from llmtrade.workflows.checkpoint_trade import CompleteStage, DecideStage, ExecuteStage
 from llmtrade.workflows.postmortem_stages import RecordStage
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import stored_events
+from tests.support import going_live, stored_events
 from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
 
 runner = CliRunner()
@@ -31,12 +30,8 @@ CHECKPOINT_STAGES = ["prepare", "ask", "decide", "execute", "complete"]
 def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """The week's committee has run (Wednesday 08:00); it is now 12:00, when the checkpoint is due."""
     closes = write_market(tmp_path / "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
-    with fake_llm() as fake:
-        fake.answer = scripted(closes)
+    with going_live(monkeypatch, scripted(closes), market=tmp_path / "csv") as fake:
         weekly = runner.invoke(app, ["run-weekly"])
         assert weekly.exit_code == 0, weekly.output
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")

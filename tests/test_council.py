@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.config.loader import load_config
-from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
+from tests.fakes.llm_transport import BASE_URL, FakeLLM
 from tests.fakes.openai_server import completion_for
-from tests.support import stored_events
+from tests.support import going_live, stored_events
 
 runner = CliRunner()
 QUERY = "Is a 60/40 portfolio still sensible?"
@@ -36,10 +36,8 @@ def _answers(body: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def live(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FakeLLM:
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_LLM_API_KEY", "sk-local")
-    with fake_llm(delay=0.02) as fake:
-        fake.answer = _answers
+    with going_live(monkeypatch, _answers, market=None, delay=0.02) as fake:
         yield fake
 
 

@@ -18,8 +18,8 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from tests.fakes import llm_faults as f
 from tests.fakes.llm_faults import Fault
-from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
-from tests.support import FIXED_NOW
+from tests.fakes.llm_transport import FakeLLM
+from tests.support import FIXED_NOW, going_live
 
 runner = CliRunner()
 QUERY = "Is a 60/40 portfolio still sensible?"
@@ -29,9 +29,8 @@ MEMBERS = [pm.model for pm in load_config(None).config.models.pms]
 
 @pytest.fixture
 def live(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_LLM_API_KEY", "sk-local")
-    with fake_llm() as fake:
+    with going_live(monkeypatch, None, market=None) as fake:
         yield fake
 
 

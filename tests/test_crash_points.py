@@ -39,8 +39,7 @@ from tests.crash_points import (
     url_of,
 )
 from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, going_live
 from tests.test_week_lifecycle import scripted, write_market
 
 runner = CliRunner()
@@ -80,12 +79,8 @@ def world(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 class Runs:
     """Runs llmtrade commands in-process against one database at a time, with the week's scripted models."""
 
-    def __init__(self, world: World, monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
+    def __init__(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         self.world, self.monkeypatch = world, monkeypatch
-        fake.answer = scripted(world.closes)
-        monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-        monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(world.csv))
-        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
         self.databases: list[str] = []
 
     def primed(self) -> str:
@@ -154,8 +149,8 @@ class Runs:
 
 @pytest.fixture
 def runs(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runs]:
-    with fake_llm() as fake:
-        runs = Runs(world, monkeypatch, fake)
+    with going_live(monkeypatch, scripted(world.closes), market=world.csv):
+        runs = Runs(world, monkeypatch)
         try:
             yield runs
         finally:

@@ -25,8 +25,7 @@ from llmtrade.config.models import EventCheckpoint
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.event_checkpoint import Reference, decide
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import stored_events
+from tests.support import going_live, stored_events
 from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
 
 runner = CliRunner()
@@ -63,14 +62,10 @@ def _config(folder: Path, **event: Any) -> Path:
 @pytest.fixture
 def market(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     closes = write_market(tmp_path / "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config(tmp_path / "config")))
     # The flat CSV week holds QQQ at Tuesday's close; its intraday file jumps 7% at 13:10, 15% at 13:40.
     _intraday(tmp_path / "csv", "QQQ", closes["QQQ"], [("13:10", 1.07), ("13:40", 1.15)])
-    with fake_llm() as fake:
-        fake.answer = scripted(closes)
+    with going_live(monkeypatch, scripted(closes), market=tmp_path / "csv") as fake:
         yield fake, cli_env["DATABASE_URL"], closes, tmp_path
 
 

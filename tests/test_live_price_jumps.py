@@ -34,8 +34,8 @@ from llmtrade.risk import gate
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import backtest_database
-from tests.fakes.llm_transport import BASE_URL, fake_llm
 from tests.market_series import END, START, good_bars, market, rows, write
+from tests.support import going_live
 from tests.test_backtest import _unique, _url
 from tests.test_backtest_bad_start import WEEK, _write
 from tests.test_backtest_bad_start import bars as bars
@@ -249,7 +249,7 @@ def test_a_backtest_says_and_records_a_spike_in_a_discovery_candidates_prices(
 
 def _tlt_bad_print(folder: Path, day: date, monkeypatch: pytest.MonkeyPatch) -> None:
     """The week lifecycle's market in `folder`, TLT's bar of `day` closing at 2.5x its open (a bad print), read as the
-    CSV provider by run-weekly at the lifecycle's Wednesday 08:00."""
+    CSV provider (`going_live`'s market) by run-weekly at the lifecycle's Wednesday 08:00."""
     write_market(folder)
     tlt = folder / "TLT.csv"
     lines = tlt.read_text().splitlines()
@@ -258,9 +258,6 @@ def _tlt_bad_print(folder: Path, day: date, monkeypatch: pytest.MonkeyPatch) -> 
     bad = float(opened) * 2.5
     lines[i] = f"{stamp},{opened},{bad},{float(opened) * 0.99},{bad},{volume}"
     tlt.write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
 
 
@@ -272,8 +269,7 @@ def test_a_checkpoint_before_the_open_does_not_size_a_flip_off_a_suspect_close(
     _tlt_bad_print(tmp_path / "csv", LIFECYCLE_WEDNESDAY, monkeypatch)
     stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
     monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)  # SPY's owners, asked on Thursday too
-    with fake_llm() as fake:
-        fake.answer = scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")})
+    with going_live(monkeypatch, scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")}), market=tmp_path / "csv"):
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:00:00-05:00")
         result = runner.invoke(app, ["checkpoint", "09:00", "--json"])
@@ -292,8 +288,7 @@ def test_a_weekly_run_does_not_size_a_new_instrument_off_a_held_ones_suspect_clo
     whose last bar before the second week closes at 2.5x the one before (a bad print, open unchanged): its proceeds
     counted 2.5 times, and the GLD bought with them was sized off money the sale will not bring."""
     _tlt_bad_print(tmp_path / "csv", AFTER_WEDNESDAY[-1], monkeypatch)
-    with fake_llm() as fake:
-        fake.answer = scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")})
+    with going_live(monkeypatch, scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")}), market=tmp_path / "csv"):
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
         monkeypatch.setitem(PITCHES, "google/gemini-3-pro-preview", ("GLD", 2))  # acct_2's PM moves to GLD

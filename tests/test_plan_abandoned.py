@@ -26,8 +26,7 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import execute_plans
 from tests.crash_points import Crash, dying
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import stored_events
+from tests.support import going_live, stored_events
 from tests.test_checkpoint_stages import week  # noqa: F401 - `week` is a fixture
 from tests.test_week_lifecycle import scripted, write_market
 
@@ -173,12 +172,8 @@ def test_a_weekly_plan_that_no_longer_fits_completes_the_week_degraded_and_names
 ) -> None:
     url = cli_env["DATABASE_URL"]
     closes = write_market(tmp_path / "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
-    with fake_llm() as fake:
-        fake.answer = scripted(closes)
+    with going_live(monkeypatch, scripted(closes), market=tmp_path / "csv"):
         with dying("OrdersPlanned", "after"), pytest.raises(Crash):  # the week's plans stored, nothing sent
             runner.invoke(app, ["run-weekly"])
         plans = [p for p in stored_events(url, type="OrdersPlanned") if p.payload["orders"]]

@@ -25,9 +25,8 @@ from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.loader import load_config
 from llmtrade.market.synthetic import SyntheticMarket
 from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.fakes.committee_answers import committee_answer
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import WEDNESDAY_8AM, stored_events
+from tests.fakes.llm_transport import BASE_URL
+from tests.support import WEDNESDAY_8AM, going_live, stored_events
 
 runner = CliRunner()
 SOURCE = str(Path(llmtrade.__file__).parents[1])  # the code under test, for the subprocess
@@ -74,8 +73,7 @@ def test_run_due_with_no_provider_reachable_exits_75_in_one_line_and_the_next_wa
 ) -> None:
     if alpaca == "unreachable":
         _alpaca_data(monkeypatch, f"http://127.0.0.1:{closed_port()}")
-    with fake_llm() as fake:
-        fake.answer = committee_answer
+    with going_live(monkeypatch, market=None) as fake:
         down = runner.invoke(app, ["-q", "run-due"])
         assert down.exit_code == 75, down.output
         [line] = down.stderr.splitlines()

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from tests.fakes.committee_answers import grok_cannot_pitch
-from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import going_live
 
 runner = CliRunner()
 
@@ -62,11 +62,7 @@ def test_json_and_errors_are_kept(wednesday_week: str) -> None:
 
 
 def test_a_degraded_run_is_said_with_quiet_too(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-
-    with fake_llm() as fake:
-        fake.answer = grok_cannot_pitch
+    with going_live(monkeypatch, grok_cannot_pitch):
         result = _quiet("run-due")
 
     lines = result.stdout.splitlines()

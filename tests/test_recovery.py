@@ -27,9 +27,7 @@ from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows import execution
 from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.fakes.committee_answers import committee_answer
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import stored_events
+from tests.support import going_live, stored_events
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
 from tests.test_checkpoint_stages import week  # noqa: F401 - `week` is a fixture
 
@@ -238,10 +236,7 @@ def test_an_offline_dry_run_leaves_the_week_open_to_the_live_run(
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T07:30:00-05:00")
     assert runner.invoke(app, ["run-weekly", "--dry-run"]).exit_code == 0  # an offline rehearsal
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
-        fake.answer = committee_answer
+    with going_live(monkeypatch):
         live = runner.invoke(app, ["run-weekly"])
 
     assert live.exit_code == 0, live.output

@@ -111,11 +111,9 @@ def test_unknown_symbols_and_bad_weeks_are_refused(at_thursday: dict[str, str]) 
 def test_research_live_asks_each_provider_in_parallel_with_the_universe_as_an_enum(
     at_thursday: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.fakes.llm_transport import BASE_URL, fake_llm
+    from tests.support import going_live
 
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")  # explicit, so allowed in a live run
-    with fake_llm(delay=0.02) as fake:
+    with going_live(monkeypatch, None, delay=0.02) as fake:
         result = runner.invoke(app, ["research", "--json"])
     assert result.exit_code == 0, result.output
     assert "LIVE MODE" in result.stderr

@@ -14,8 +14,7 @@ from llmtrade.commands.backtest import _calls
 from llmtrade.commands.render.common import calls_text
 from llmtrade.llm.records import FREE, UsageTotals
 from llmtrade.llm.types import Usage as CallUsage
-from tests.fakes.committee_answers import committee_answer
-from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import going_live
 
 runner = CliRunner()
 
@@ -50,10 +49,7 @@ def test_the_stage_lines_count_model_calls_as_the_footer_does(
     assert offline.exit_code == 0, offline.output
     assert "peer_review: completed in" in offline.stderr and "model calls)" not in offline.stderr
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
-        fake.answer = committee_answer
+    with going_live(monkeypatch) as fake:
         live = runner.invoke(app, ["run-weekly"])
     assert live.exit_code == 0, live.output
     staged = [int(n) for n in re.findall(r"\((\d+) model calls\)", live.stderr)]

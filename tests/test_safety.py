@@ -18,9 +18,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.execution import misfit
-from tests.fakes.committee_answers import committee_answer
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, going_live
 
 runner = CliRunner()
 
@@ -51,10 +49,7 @@ def test_a_week_begun_offline_stays_offline_to_its_end_once_keys_are_set(
     wake-up (exit 1 every five minutes from cron), never reaching the first live week's weekly run. The week now runs
     offline to its end, said once per job, and the next week is the first live one."""
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # no keys: offline
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
-        fake.answer = committee_answer
+    with going_live(monkeypatch) as fake:
         for instant in ("2026-01-07T12:01:00-05:00", "2026-01-13T15:51:00-05:00", "2026-01-13T16:31:00-05:00"):
             monkeypatch.setenv("LLMTRADE_NOW", instant)
             due = runner.invoke(app, ["run-due"])
@@ -76,10 +71,7 @@ def test_a_week_begun_offline_stays_offline_to_its_end_once_keys_are_set(
 
 
 def test_a_live_week_is_never_continued_offline(wednesday: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
-        fake.answer = committee_answer
+    with going_live(monkeypatch):
         assert runner.invoke(app, ["research"]).exit_code == 0  # live
     result = runner.invoke(app, ["run-weekly", "--offline"])
     assert result.exit_code == 1
@@ -98,10 +90,8 @@ def test_a_live_start_that_stored_nothing_fixes_no_mode_and_one_that_stored_its_
     def unreachable(*_a: object, **_k: object) -> None:
         raise ConnectionError("no network")
 
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "yfinance")
     monkeypatch.setattr(yfinance, "download", unreachable)
-    with fake_llm() as fake:
+    with going_live(monkeypatch, None, market="yfinance") as fake:
         failed = runner.invoke(app, ["run-weekly"])
     assert failed.exit_code != 0 and fake.requests == []
     assert "MarketSnapshotTaken" not in _types(wednesday)
@@ -116,9 +106,7 @@ def test_a_live_start_that_stored_nothing_fixes_no_mode_and_one_that_stored_its_
     assert not any("trading runs were offline" in n for n in notes)
     # Now the other way: a live run that stored the week's snapshot, then failed, has begun the week.
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
+    with going_live(monkeypatch, None) as fake:
         fake.then(*(httpx.Response(401, json={"error": {"message": "key revoked"}}) for _ in range(2)))
         assert runner.invoke(app, ["run-weekly"]).exit_code != 0
     assert any(e == ("2026-01-14", "run-weekly", "live") for e in _modes(wednesday))
@@ -147,16 +135,13 @@ def test_a_dry_run_stores_nothing(wednesday: str) -> None:
 
 
 def test_a_total_failure_is_not_frozen_into_the_week(wednesday: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
+    with going_live(monkeypatch, None) as fake:
         fake.then(*(httpx.Response(401, json={"error": {"message": "key revoked"}}) for _ in range(2)))
         failed = runner.invoke(app, ["run-weekly"])
     assert failed.exit_code != 0
     assert "every research provider failed" in failed.stderr
     assert "ResearchProviderFailed" not in _types(wednesday) and "ResearchPackBuilt" not in _types(wednesday)
-    with fake_llm() as fake:
-        fake.answer = committee_answer
+    with going_live(monkeypatch) as fake:
         again = runner.invoke(app, ["run-weekly", "--json"])
     assert again.exit_code == 0, again.output
     assert len(json.loads(again.stdout)["pitches"]) == 4

@@ -16,7 +16,7 @@ from llmtrade.clock import FixedClock
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from tests.conftest import FIXED_NOW
-from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.support import going_live
 from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
 
 runner = CliRunner()
@@ -38,14 +38,11 @@ def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
 ) -> None:
     folder = tmp_path / "csv"
     closes = write_market(folder)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
     stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
     monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
-    with fake_llm() as fake:
-        fake.answer = scripted({"SPY": closes["SPY"] * 0.5 / 0.97})  # a stop at half of it
+    stop_at_half = scripted({"SPY": closes["SPY"] * 0.5 / 0.97})
+    with going_live(monkeypatch, stop_at_half, market=folder):
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:00:00-05:00")
         before = runner.invoke(app, ["checkpoint", "09:00", "--json"])

@@ -11,7 +11,7 @@ OpenAI-compatible server (tests/fakes/llm_transport.py), and every request it ge
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from llmtrade.cli import app
 from tests.fakes import llm_faults as f
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
-from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
+from tests.fakes.llm_transport import FakeLLM
 from tests.support import WEDNESDAY_8AM, stored_events
 
 runner = CliRunner()
@@ -31,16 +31,6 @@ PAST_DEADLINE = "2026-01-07T09:05:00-05:00"
 GROK = "x-ai/grok-4"
 SONAR = "perplexity/sonar-pro"  # research provider A, and no other role
 DOWN = f.rate_limited("86400", "Rate limit exceeded: free-models-per-day")
-
-
-@pytest.fixture
-def live(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
-    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
-        fake.answer = committee_answer
-        yield fake
 
 
 def _schema(body: dict[str, Any]) -> str:

@@ -26,8 +26,7 @@ from llmtrade.risk.controls import evaluate_breaker, halted
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from tests.fakes.committee_answers import committee_answer, decision_for
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, going_live
 
 runner = CliRunner()
 CONFIG = load_config(None).config
@@ -108,12 +107,8 @@ def scripted(tuesday_close: dict[str, float]) -> Any:
 @pytest.fixture
 def week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     closes = write_market(tmp_path / "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
-    with fake_llm() as fake:
-        fake.answer = scripted(closes)
+    with going_live(monkeypatch, scripted(closes), market=tmp_path / "csv") as fake:
         yield fake, cli_env["DATABASE_URL"], closes
 
 

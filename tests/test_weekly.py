@@ -19,8 +19,7 @@ from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
 from llmtrade.workflows import committee_stages, execution, memory_stages, research_stages, trading_stages
 from tests.fakes.committee_answers import grok_cannot_pitch
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.support import WEDNESDAY_8AM, stored_events
+from tests.support import WEDNESDAY_8AM, going_live, stored_events
 
 runner = CliRunner()
 
@@ -209,11 +208,7 @@ def test_two_concurrent_runs_of_one_week_produce_one_set_of_events(wednesday_wee
 
 
 def test_an_invalid_pm_answer_degrades_only_that_account(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-
-    with fake_llm() as fake:
-        fake.answer = grok_cannot_pitch
+    with going_live(monkeypatch, grok_cannot_pitch):
         result = runner.invoke(app, ["run-weekly", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -248,12 +243,10 @@ def test_dry_run_does_everything_but_send_orders(wednesday_week: str) -> None:
 
 
 def test_a_live_endpoint_configuration_is_refused(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
     monkeypatch.setenv("ALPACA_ACCT_1_KEY", "key")
     monkeypatch.setenv("ALPACA_ACCT_1_SECRET", "secret")
     monkeypatch.setenv("LLMTRADE_ALPACA_URL", "https://api.alpaca.markets")
-    with fake_llm() as fake:
+    with going_live(monkeypatch, None) as fake:
         result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 1
     assert "live_trading_enabled: true" in result.stderr

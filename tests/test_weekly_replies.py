@@ -4,31 +4,20 @@ the JSON, a pitch cut at max_tokens, a provider that refuses json_schema, a dail
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from tests.fakes import llm_faults as f
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
-from tests.fakes.llm_transport import BASE_URL, FakeLLM, fake_llm
-from tests.support import WEDNESDAY_8AM, stored_events
+from tests.fakes.llm_transport import FakeLLM
+from tests.support import stored_events
 
 runner = CliRunner()
 GROK = "x-ai/grok-4"
-
-
-@pytest.fixture
-def live(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
-    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
-    with fake_llm() as fake:
-        fake.answer = committee_answer
-        yield fake
 
 
 def _good(body: dict[str, Any]) -> str:
