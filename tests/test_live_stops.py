@@ -157,16 +157,24 @@ def test_every_coroutine_of_llmtrade_is_run_by_the_one_runner() -> None:
 
 
 _STOPPED_WHILE_ORDERING = """
-import os, signal, sys, threading, time
+import os, signal, sys, threading
+from llmtrade import exits
 from llmtrade.brokers.paper import PaperBroker
 real = PaperBroker.submit
-fired = threading.Event()
+fired = []
+lock = threading.Lock()
 def submit(self, *args, **kwargs):
-    if not fired.is_set():  # the first order: SIGTERM lands in the main thread while it is in flight
-        fired.set()
+    result = real(self, *args, **kwargs)  # the order is accepted (on the paper ledger), its submission not yet recorded
+    with lock:  # the accounts' orders are sent on threads side by side
+        first = not fired
+        fired.append(1)
+    if first:  # the first accepted order: SIGTERM lands while it and the others are in flight
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.5)
-    return real(self, *args, **kwargs)
+        # Held here until the CLI's handler has run in the main thread. Sent before the order (and 0.5 s given), the
+        # stop landed under load before any order was accepted: the test failed one run in seven (stop 37).
+        if not exits._TERM_RECEIVED.wait(60):
+            raise SystemExit("the SIGTERM was never handled")
+    return result
 PaperBroker.submit = submit
 from llmtrade.cli import main
 sys.argv = ["llmtrade", *sys.argv[1:]]
