@@ -60,7 +60,7 @@ def test_broker_satisfies_the_protocol(server: FakeAlpacaServer) -> None:
     broker: Broker = broker_for(server)
     methods = [m for m, v in vars(Broker).items() if not m.startswith("_") and callable(v)]
 
-    assert set(methods) == {"account", "submit", "find", "open_orders", "fills", "cancel", "is_shortable"}
+    assert set(methods) == {"account", "look_at", "submit", "find", "open_orders", "fills", "cancel", "is_shortable"}
     for method in methods:
         ours = list(inspect.signature(getattr(broker, method)).parameters)
         assert ours == list(inspect.signature(getattr(Broker, method)).parameters)[1:], method

@@ -4,6 +4,7 @@ draft's records taken for the store's, never a fill left unrecorded."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 from llmtrade.brokers.fills import look_at, observe, valuation_event
@@ -51,6 +52,9 @@ class Plain:
         self.find = inner.find
         self.cancel = inner.cancel
         self.is_shortable = inner.is_shortable
+
+    def look_at(self, prices: Mapping[str, float]) -> None:
+        return None
 
 
 def _filled(storage: Storage) -> OrderFilled | None:

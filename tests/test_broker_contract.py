@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from llmtrade.brokers.fills import record_new_fills
+from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import CircuitBreaker
@@ -67,6 +67,7 @@ def test_reads_write_nothing_even_when_a_queued_order_has_become_fillable(venue:
     before = venue.writes()
 
     snapshot = broker.account({"SPY": 510.0})
+    broker.look_at({"SPY": 510.0})
     found = broker.find(queued.client_order_id)
     opened = broker.open_orders()
     fills = broker.fills()
@@ -79,6 +80,25 @@ def test_reads_write_nothing_even_when_a_queued_order_has_become_fillable(venue:
     assert found is not None and found.status is OrderStatus.FILLED
     assert opened == []
     assert [(f.symbol, f.qty) for f in fills] == [("SPY", 10)]
+
+
+def test_one_look_is_none_or_the_account_and_what_observe_reads(venue: Venue) -> None:
+    broker = venue.broker
+    prices = {"SPY": 510.0}
+
+    def looked_at_once() -> None:
+        once = broker.look_at(prices)
+        if once is None:  # a broker with no single look of its books (brokers/protocol.py)
+            return
+        account, seen = once
+        apart = observe(broker)
+        assert account == broker.account(prices)
+        assert (list(seen.fills), seen.working, seen.orders) == (list(apart.fills), apart.working, apart.orders)
+
+    broker.submit(order("SPY", Side.BUY, 10))
+    looked_at_once()  # the order queued: working
+    venue.open_session({"SPY": 500.0})
+    looked_at_once()  # filled
 
 
 def test_submitting_the_same_client_order_id_twice_places_one_order(venue: Venue) -> None:

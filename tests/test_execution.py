@@ -38,6 +38,9 @@ class SlowBroker:
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         return AccountSnapshot(account_id="x", cash=0, equity=0, buying_power=0, positions={})
 
+    def look_at(self, prices: Mapping[str, float]) -> None:
+        return None
+
     def submit(self, order: Order) -> OrderResult:
         with SlowBroker.lock:
             SlowBroker.in_flight += 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas
 import pytest
 
+from llmtrade.app.backtest_market import CutoffProvider
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketProviderUnset, UsageError
@@ -46,6 +47,9 @@ class Counting:
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         self.calls += 1
         return self.inner.daily_bars(symbols, start, end)
+
+    def origin(self, symbol: str) -> str | None:
+        return self.inner.origin(symbol)
 
 
 def _market(storage: Storage, *providers: object) -> MarketData:
@@ -247,3 +251,12 @@ def test_a_csv_with_no_bar_in_the_range_is_named_with_the_range(storage: Storage
         f"csv: no bars between 2025-06-02 and 2025-06-13 in {tmp_path / 'csv' / 'SPY.csv'}, "
         f"{tmp_path / 'csv' / 'TLT.csv'}; give files whose rows cover that range"
     ) in str(refused.value)
+
+
+def test_a_backtests_provider_that_reads_no_file_says_it_returned_no_bars(storage: Storage) -> None:
+    """A backtest wraps each provider to its cutoff (CutoffProvider), and the wrapper always had an `origin`: over
+    the synthetic market, Alpaca or Yahoo it named no file, and the message joined those Nones (a TypeError)."""
+    market = _market(storage, CutoffProvider(SyntheticMarket(CLASSES), date(2026, 1, 9)))
+    with pytest.raises(MarketDataError) as refused:
+        market.bars(["SPY"], date(2010, 1, 4), date(2010, 1, 15))
+    assert "synthetic returned no bars for SPY between 2010-01-04 and 2010-01-15" in str(refused.value)

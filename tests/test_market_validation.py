@@ -196,6 +196,9 @@ class Feed:
         self.calls += 1
         return {s: [b for b in self.bars if b.symbol == s] for s in symbols}
 
+    def origin(self, symbol: str) -> None:
+        return None
+
 
 def _broken(day: date, **fields: float) -> list[Bar]:
     out = []

@@ -97,6 +97,9 @@ class _Feed:
     def __init__(self, name: str, open_: float, failures: int = 0) -> None:
         self.name, self.open, self.failures = name, open_, failures
 
+    def origin(self, symbol: str) -> None:
+        return None
+
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if self.failures:
             self.failures -= 1

@@ -35,8 +35,7 @@ class CutoffProvider:
         return {s: [b for b in series if b.day <= self.cutoff] for s, series in bars.items()}
 
     def origin(self, symbol: str) -> str | None:
-        origin = getattr(self._inner, "origin", None)
-        return origin(symbol) if origin else None
+        return self._inner.origin(symbol)
 
 
 class ReadOnlyCache(BarCache):

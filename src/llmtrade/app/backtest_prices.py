@@ -148,9 +148,8 @@ def short_history(bars: Mapping[str, Sequence[Bar]], day: date) -> str | None:
 
 def origin(market: MarketData) -> Callable[[str], str | None]:
     """Where a symbol's bars were read from (a CSV file), by the first provider that can say; None otherwise."""
-    located = [origin for p in market.providers if (origin := getattr(p, "origin", None)) is not None]
 
     def where(symbol: str) -> str | None:
-        return located[0](symbol) if located else None
+        return next((found for p in market.providers if (found := p.origin(symbol)) is not None), None)
 
     return where

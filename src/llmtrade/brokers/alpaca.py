@@ -36,6 +36,7 @@ from llmtrade.brokers.alpaca_orders import (
     to_position,
     to_result,
 )
+from llmtrade.brokers.fills import Observed
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderResult, Position
 from llmtrade.errors import (
     BrokerRejected,
@@ -131,6 +132,9 @@ class AlpacaBroker:
             buying_power=money(found.buying_power, "account buying_power"),
             positions=positions,
         )
+
+    def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed] | None:
+        return None  # the account, orders and fills are separate calls; nothing names Alpaca's books at an instant
 
     def submit(self, order: Order) -> OrderResult:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.protocol import Broker
@@ -82,19 +81,12 @@ class Observed:
     version: Hashable | None = None
 
 
-class LooksOnce(Protocol):
-    """What a broker may offer beyond the Broker protocol: the account and what `observe` reads, in one look."""
-
-    def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]: ...
-
-
 def look_at(broker: Broker, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]:
-    """`broker.account(prices)`, then `observe(broker)`: from the broker's own `look_at` when it offers one (LooksOnce:
-    one read of its book, with the look's version), else the two reads in that order. A read."""
-    # A capability, asked by name (no broker's class is named outside its module): LooksOnce.
-    once = getattr(broker, "look_at", None)
-    if callable(once):
-        return once(prices)
+    """`broker.account(prices)`, then `observe(broker)`: from the broker's own look when it has one (one read of its
+    book, with the look's version), else the two reads in that order. A read."""
+    once = broker.look_at(prices)
+    if once is not None:
+        return once
     account = broker.account(prices)
     return account, observe(broker)
 

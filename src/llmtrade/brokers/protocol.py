@@ -10,7 +10,7 @@ an answer in a shape we cannot read raises OperationalError. Nothing else escape
 
 Idempotency: `submit` is idempotent by client_order_id (submitting an id the broker already knows
 returns that order, never a second one), which is what makes reruns, retries and crash recovery
-safe; `cancel` is idempotent too. Reads (`account`, `find`, `open_orders`, `fills`, `is_shortable`)
+safe; `cancel` is idempotent too. Reads (`account`, `look_at`, `find`, `open_orders`, `fills`, `is_shortable`)
 write nothing: no events, no HTTP writes. Recording fills in the audit log is an explicit write of
 its own (brokers/fills.py `record_new_fills`).
 """
@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderResult
+
+if TYPE_CHECKING:
+    from llmtrade.brokers.fills import Observed
 
 
 class Broker(Protocol):
@@ -33,6 +36,13 @@ class Broker(Protocol):
 
         `prices` (symbol -> price) values positions the broker cannot value itself; a broker that
         knows its own marks may ignore it. A read: writes nothing.
+        """
+        ...
+
+    def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed] | None:
+        """`account(prices)` and what brokers/fills.py `observe` reads (open orders, fills) from one read of the
+        broker's books, the look's `version` naming them; None when the broker has no such single look (its reads
+        are then made one by one: brokers/fills.py `look_at`). A read: writes nothing.
         """
         ...
 

@@ -62,6 +62,9 @@ class AlpacaBarProvider:
         # Never show the keys, not even in a traceback's locals.
         return f"AlpacaBarProvider(feed={self.feed!r}, url_override={self.url_override!r})"
 
+    def origin(self, symbol: str) -> None:
+        return None
+
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         """Bars per symbol for the New York session dates start..end inclusive, ascending; [] when none."""
         wanted = list(dict.fromkeys(symbols))  # unique, in the caller's order

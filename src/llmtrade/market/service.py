@@ -127,7 +127,7 @@ class MarketData:
                 if empty:
                     raise MarketDataMissing(_none_for(provider, empty, start, end))
                 bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
-                problems = validate_bars(bars, sessions, where=getattr(provider, "origin", None), ends=self.ends)
+                problems = validate_bars(bars, sessions, where=provider.origin, ends=self.ends)
                 if problems:
                     raise SeriesRejected(problems)
             except SeriesRejected as exc:
@@ -218,7 +218,6 @@ class MarketData:
         prefetch, which says them itself), nothing is checked."""
         if self._recording is None:
             return
-        origin = getattr(provider, "origin", None)
         jumps = [jump for symbol, series in bars.items() for jump in flagged(symbol, series)]
         if not jumps:
             return
@@ -230,7 +229,7 @@ class MarketData:
             if (key := (jump.symbol, jump.day, jump.looks_like())) in said:
                 continue
             said.add(key)
-            where = origin(jump.symbol) if origin else None
+            where = provider.origin(jump.symbol)
             self._record(price_jump(jump, where))
             if self._recording.say is not None:
                 self._recording.say(jump_warning(jump, where or provider.name))
@@ -385,10 +384,10 @@ def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:
 def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date) -> str:
     """What to say when `provider` has no bar at all for `symbols` in start..end: the range, and the files when the
     provider reads files (a range before a CSV's first row, or a file with only its header)."""
-    origin = getattr(provider, "origin", None)
-    if origin is None:
+    located = [where for s in symbols if (where := provider.origin(s)) is not None]
+    if not located:
         return f"{provider.name} returned no bars for {few(symbols)} between {start} and {end}"
-    files = few([origin(s) for s in symbols], noun="files")
+    files = few(located, noun="files")
     return f"no bars between {start} and {end} in {files}; give files whose rows cover that range"
 
 

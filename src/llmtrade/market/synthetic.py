@@ -92,6 +92,9 @@ class SyntheticMarket:
                 _SHARED[key] = shared
         self._shared = shared
 
+    def origin(self, symbol: str) -> None:
+        return None
+
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         unknown = [s for s in symbols if s not in self._classes and s not in self._extra]
         if unknown:

@@ -17,3 +17,6 @@ class UnavailableProvider:
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         raise MarketProviderUnset(f"{self.name} is not available: {self.reason}")
+
+    def origin(self, symbol: str) -> None:
+        return None

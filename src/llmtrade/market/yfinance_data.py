@@ -29,6 +29,9 @@ class YFinanceProvider:
         # whose transport answers, or fails, as Yahoo's does).
         self._session = session
 
+    def origin(self, symbol: str) -> None:
+        return None
+
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         frame, wire = download(
             symbols,
