@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -25,6 +26,7 @@ from llmtrade.config.models import EventCheckpoint
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.event_checkpoint import Reference, decide
+from llmtrade.workflows.weekly import week_lock
 from tests.support import going_live, stored_events
 from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
 
@@ -150,6 +152,31 @@ def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
     assert len(stored_events(url, type="EventCheckpointTriggered")) == 2
     # Re-judged at 14:18's price, QQQ has not moved since: nothing fires however long after.
     assert _run_due(monkeypatch, "2026-01-07T15:30:00-05:00") == []
+
+
+def test_a_wake_up_overlapping_a_running_one_leaves_the_move_to_the_next_quietly_and_records_why(
+    market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run of the week holds its lock (a long checkpoint still running when cron wakes again): `-q run-due`
+    printed a warning, mailed by cron every five minutes while it lasted (the months trial). Now it says nothing
+    under -q, one line without, exits 0, and records EventChecksDeferred; the next wake-up fires the checkpoint."""
+    _, url, _, _ = market
+    _through_noon(monkeypatch)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
+    with psycopg.connect(url, autocommit=True) as other, week_lock(other, WEDNESDAY, command="checkpoint"):
+        quiet = runner.invoke(app, ["-q", "run-due"])
+        said = runner.invoke(app, ["run-due"])
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert said.exit_code == 0
+    [line] = [s for s in said.output.splitlines() if "event checkpoints" in s]
+    assert line.startswith("event checkpoints left to the next run-due: another run-due for week 2026-01-07 is running")
+    deferred = stored_events(url, type="EventChecksDeferred")
+    assert [e.stream for e in deferred] == ["week:2026-01-07:event-checks"] * 2
+    assert all("for week 2026-01-07 is running (advisory lock" in e.payload["reason"] for e in deferred)
+    assert stored_events(url, type="EventCheckpointTriggered") == []
+    assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T13:22:00-05:00")] == [
+        "checkpoint:2026-01-07T13:22:event:acct_4"
+    ]
 
 
 def test_a_run_stopped_after_the_firing_is_resumed_under_the_same_key_not_fired_again(

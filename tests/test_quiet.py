@@ -69,3 +69,34 @@ def test_a_degraded_run_is_said_with_quiet_too(wednesday_week: str, monkeypatch:
     assert lines and all(line.startswith("weekly:2026-01-07 DEGRADED: ") for line in lines)
     assert any("PM grok" in line and "acct_4 stays flat" in line for line in lines)
     assert result.stderr == ""  # no mode banner, no progress
+
+
+def test_a_config_error_is_one_line_under_quiet_and_names_each_problem(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Cron mails every line: a config error said its file on one line and each problem under it (found by the months
+    trial). Under -q it is one line with every problem; without -q the list stays as it was."""
+    assert runner.invoke(app, ["init", str(tmp_path / "config")]).exit_code == 0
+    schedule = tmp_path / "config" / "schedule.yaml"
+    text = schedule.read_text().replace('time: "08:00"', 'time: "25:99"').replace("day: tuesday", "day: funday")
+    schedule.write_text(text)
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(tmp_path / "config"))
+
+    quiet = runner.invoke(app, ["-q", "run-due"])
+    assert (quiet.exit_code, quiet.stdout) == (2, "")
+    [line] = quiet.stderr.splitlines()
+    assert line.startswith(f"error: invalid configuration in {schedule}: weekly_run.time: ")
+    assert "(got '25:99'); postmortem.day: " in line and line.endswith("(got 'funday')")
+
+    said = runner.invoke(app, ["run-due"])
+    assert said.exit_code == 2
+    assert said.stderr.splitlines()[-3:] == [
+        f"error: invalid configuration in {schedule}",
+        *(f"  - {problem}" for problem in line.split(": ", 2)[2].split("; ")),
+    ]
+
+    schedule.write_text("weekly_run: [broken\n")
+    broken = runner.invoke(app, ["-q", "run-due"])
+    assert broken.exit_code == 2
+    [line] = broken.stderr.splitlines()
+    assert line.startswith(f"error: invalid configuration in {schedule}: line ") and "malformed YAML" in line

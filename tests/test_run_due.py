@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from functools import cache
 from typing import Any
 
 import jsonschema
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.workflows.weekly import week_lock
+from tests.support import stored_events
 
 runner = CliRunner()
 
@@ -85,22 +89,44 @@ def test_a_checkpoint_missed_until_after_the_close_is_not_run(
     assert _due_at(monkeypatch, "2026-01-07T17:00:00-05:00") == []  # 15:50 missed: stale after the close
 
 
-def test_orders_queued_for_the_open_make_the_next_weekly_run_wait_with_exit_75(
+def _weekly_runs(url: str) -> list[Any]:
+    return [e for e in stored_events(url, type="RunStarted") if e.payload["command"] == "run-weekly"]
+
+
+def test_orders_queued_for_the_open_make_the_next_weekly_run_wait_for_it_quietly_and_a_real_failure_stays_75(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The quick start run on a Tuesday evening queues its orders for Wednesday's open; cron's run-due at 08:05 then
-    found them queued at the weekly run's risk_prep and exited 1 ('fix me') at every wake-up until the open (found by
-    the new-user trial). Waiting for the open is temporary: exit 75 says try again, and after the open the same
-    command runs the week."""
+    """The quick start run on a Tuesday evening queues its orders for Wednesday's open. Cron's run-due from 08:00 then
+    found them at the weekly run's first look at the accounts and exited 75 at every wake-up until the open, each
+    mailed (found by the new-user trial). Before the open that is nothing to do yet: exit 0, one line without -q,
+    nothing under it, no run started. `run-weekly` by hand still says what is in the way (75), a run-due after the
+    open that meets a real temporary failure (the week's lock held) still exits 75, and the next one runs the week."""
+    url = cli_env["DATABASE_URL"]
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T20:33:00-05:00")  # Tuesday evening, after the close
     late = runner.invoke(app, ["run-weekly", "--json"])
     assert late.exit_code == 0, late.output
-    assert any(o["detail"] == "queued for 2026-01-14T09:30:00-05:00" for o in json.loads(late.stdout)["orders"])
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:05:00-05:00")  # before Wednesday's open
-    waiting = runner.invoke(app, ["run-due"])
-    assert waiting.exit_code == 75, waiting.output
-    assert "still has orders queued" in waiting.stderr and "they fill at the open" in waiting.stderr
-    assert _due_at(monkeypatch, "2026-01-14T12:10:00-05:00") == ["weekly:2026-01-14"]  # filled at 09:30: the week runs
+    queued = [o for o in json.loads(late.stdout)["orders"] if o["detail"] == "queued for 2026-01-14T09:30:00-05:00"]
+    assert queued
+    weekly_runs = len(_weekly_runs(url))
+
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")  # Wednesday, before the open
+    quiet = runner.invoke(app, ["-q", "run-due"])
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T09:25:00-05:00")
+    said = runner.invoke(app, ["run-due"])
+    assert said.exit_code == 0, said.output
+    [line] = [s for s in said.output.splitlines() if "weekly:2026-01-14" in s]
+    assert line.startswith(f"weekly:2026-01-14 waits for the open: {len(queued)} order(s) queued for it fill first (")
+    assert "due:" not in said.output
+    assert len(_weekly_runs(url)) == weekly_runs  # no weekly run started (the week before's postmortem ran)
+    by_hand = runner.invoke(app, ["run-weekly"])
+    assert by_hand.exit_code == 75 and "still has orders queued" in by_hand.stderr
+
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T09:35:00-05:00")  # after the open: the orders have filled
+    with psycopg.connect(url, autocommit=True) as other, week_lock(other, date(2026, 1, 14), command="checkpoint"):
+        locked = runner.invoke(app, ["-q", "run-due"])
+    assert locked.exit_code == 75 and "is running (advisory lock" in locked.stderr
+    assert _due_at(monkeypatch, "2026-01-14T09:40:00-05:00") == ["weekly:2026-01-14"]
 
 
 def test_a_cron_started_after_the_weeks_last_close_leaves_that_week_alone(

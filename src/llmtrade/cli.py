@@ -35,7 +35,7 @@ from llmtrade.commands import (
 )
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
-from llmtrade.console import print_error, quiet_on_success, speak_again
+from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
 from llmtrade.exits import classify, ctrl_c_as_interrupt, interrupted, sigterm_as_interrupt, stopped_by_signal
 
 
@@ -66,7 +66,7 @@ class _Group(TyperGroup):
             failure = stopped_by_signal(exc, writes=_writes(ctx)) or classify(exc)
             if failure is None:
                 raise
-            print_error(failure.message)
+            print_error(one_line(failure.message) if quiet() else failure.message)
             ctx.exit(failure.code)
         finally:
             try:

@@ -102,6 +102,14 @@ class Output:
         self.console.print(table)
 
 
+def one_line(message: str) -> str:
+    """A message of several lines (a config error lists each problem under its file) as one: what `--quiet` prints,
+    since cron mails every line and a mail's subject or a log's grep shows the first alone."""
+    head, *rest = message.splitlines() or [""]
+    details = [line.strip().removeprefix("- ") for line in rest if line.strip()]
+    return f"{head}: {'; '.join(details)}" if details else head
+
+
 def print_error(message: str, *, prefix: str = "error: ") -> None:
     """Errors (and the mode banner) go to stderr, in bold on a terminal."""
     if sys.stderr.isatty():

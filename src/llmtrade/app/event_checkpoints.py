@@ -6,7 +6,8 @@ stopped is resumed under its own key, never fired again), then, per account, the
 quote service against its last checkpoint's price (workflows/event_checkpoint.py decides). A firing
 is recorded (EventCheckpointTriggered, appended at the version read, so two processes cannot both
 fire) before its checkpoint runs for that account alone. Another process holding the week lock leaves
-this to the next `run-due`; a symbol without a price now is reported and skipped.
+this to the next `run-due` (recorded as EventChecksDeferred, said only without --quiet: a wake-up overlapping
+a long run is no fault); a symbol without a price now is reported and skipped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
 from llmtrade.config.models import AccountRole
-from llmtrade.domain.checkpoints import EventCheckpointTriggered
+from llmtrade.domain.checkpoints import EventCheckpointTriggered, EventChecksDeferred
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import EVENT_CHECKS, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.market.calendar import new_york_date
@@ -47,7 +49,9 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
         try:
             stack.enter_context(week_lock(storage.conn, week_id, command="run-due"))
         except TemporaryError as exc:
-            app.warning(f"event checkpoints left to the next run-due: {exc}")
+            stream = week_stream(week_id, EVENT_CHECKS)
+            storage.events.append([NewEvent.of(EventChecksDeferred(reason=str(exc)), stream=stream, week_id=week_id)])
+            app.say(f"event checkpoints left to the next run-due: {exc}")
             return []
         unfinished = _unfinished(storage, week_id, now)
         triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in unfinished})

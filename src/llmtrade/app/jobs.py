@@ -41,6 +41,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import week_stream
+from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
@@ -51,7 +52,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
 from llmtrade.workflows.checkpoint_ask import Slot
-from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
+from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.schedule import JobKind, retry_deadline
@@ -231,6 +232,15 @@ def run_due(app: Container) -> RunDueResult:
     (see app/event_checkpoints.py); nothing else."""
     results: list[DueJobRun] = []
     for job in due(app):
+        queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else []
+        if queued:
+            # The run would only stop at its first look at the accounts (exit 75, mailed by cron at every wake-up
+            # until the open, found by the new-user trial): nothing to do yet, not a failure.
+            app.say(
+                f"{job.key} waits for the open: {len(queued)} order(s) queued for it fill first ({', '.join(queued)}); "
+                "a run-due after the open runs it"
+            )
+            continue
         app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
         if job.kind is JobKind.POSTMORTEM:
             report = postmortem(app, week=job.week_id)
@@ -244,6 +254,22 @@ def run_due(app: Container) -> RunDueResult:
     results.extend(run_event_checkpoints(app))
     fill_forward_returns(app)  # discovery's matured outcomes (issue 15), daily with run-due
     return RunDueResult(results)
+
+
+def _queued_for_the_open(app: Container, week_id: date) -> list[str]:
+    """llmtrade's orders its brokers hold unfilled while the market is closed (the quick start's, placed on a Tuesday
+    evening, queue for Wednesday's open): a weekly run before the open would plan against positions they are about to
+    change, and stops (workflows/trading_stages.py `ready`). In session none should be left: the run's own exit 75
+    says which, as any temporary failure's."""
+    if app.calendar.is_open(app.clock.now()):
+        return []
+    app = in_week_mode(app, week_id, warn=False)
+    with app.storage(persist=False) as storage:
+        # The week's own orders, sent by a run stopped before it finished, are its to recover, not in its way.
+        plans = storage.events.read(week_id=week_id, type=OrdersPlanned.event_type())
+        own = {o.client_order_id for e in plans for o in storage.events.payload(OrdersPlanned, e).orders}
+        market = app.market(storage, record=False)
+        return [o for desk in app.desks(storage, market) for o in queued_order_ids(desk) if o not in own]
 
 
 def reset_breaker(app: Container, account_id: str) -> BreakerReset:

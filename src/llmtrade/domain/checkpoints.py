@@ -140,6 +140,14 @@ class EventCheckpointTriggered(EventPayload):
     threshold: float
 
 
+class EventChecksDeferred(EventPayload):
+    """`run-due`'s look for price moves was left to the next wake-up: another run of the week (`reason` names it)
+    held the week's lock. A wake-up overlapping a long run is cron working as set up, not a fault: recorded, and
+    said only without --quiet (cron mails whatever is printed)."""
+
+    reason: str
+
+
 class PostmortemWritten(EventPayload):
     postmortem: Postmortem
 

@@ -53,6 +53,8 @@ ORDERS = "orders"
 DONE = "done"
 POSTMORTEM = "postmortem"
 POSTMORTEM_REFLECTIONS = "postmortem-reflections"
+# Appended to, not write-once: each run-due whose look for price moves another run of the week held off.
+EVENT_CHECKS = "event-checks"
 
 
 def run_stream(run_id: str) -> str:
