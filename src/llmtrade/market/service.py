@@ -26,7 +26,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, none_left
 from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
+from llmtrade.market.splits import Traded, gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
@@ -58,6 +58,8 @@ class Recording:
     flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
     # The splits recorded before (SplitDetected): a split is recorded once, whichever run sees it first.
     splits_before: Callable[[], Iterable[SplitDetected]] | None = None
+    # The fills recorded of a symbol in a window (market/splits.py `traded`): they place a split's uncertain ex-day.
+    traded: Traded | None = None
 
 
 class MarketData:
@@ -241,9 +243,8 @@ class MarketData:
         Unrecorded (`status`, the leaderboard, a backtest's prefetch), a restated symbol is not cached either: the
         cache would hold the new prices with no record of the split, and the next run, finding nothing restated,
         would never record it (its paper accounts' old shares valued at the new price for good)."""
-        rec = self._recording
-        next_session = self.calendar.next_session(end)
-        found, unplaced = restatements(self._cache, bars, start, end, next_session, provider.synthetic)
+        rec, after = self._recording, self.calendar.next_session(end)
+        found, unplaced = restatements(self._cache, bars, start, end, after, provider.synthetic, rec and rec.traded)
         if rec is None:
             return unplaced | {r.symbol for r in found}
         if not found:
@@ -340,9 +341,8 @@ class MarketData:
 
     def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
         """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
-        not recorded yet (that needs the day's bars, after its close). An order queued before it for this open is
-        sized in the shares before the split; it waits (no opening price yet) until the split is recorded and cancels
-        it (paper_book.py `crossing`: `confirm_splits` may record it now), or the day's bar, no split, fills it."""
+        not recorded yet. An order queued before it for this open (sized in the old shares) waits, no opening price
+        yet, until the split is recorded and cancels it (paper_book.py `crossing`) or the day's bar fills it."""
         last = self._last_close(bar.symbol, bar.day, synthetic)
         if last is None or gap_factor(last.close / bar.open) is None:
             return False
