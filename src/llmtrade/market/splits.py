@@ -210,6 +210,24 @@ _GAP_LOGS = [(math.log(float(r)), r) for r in _GAPS]
 _NO_GAP = min(abs(at) for at, _ in _GAP_LOGS) - GAP_TOLERANCE
 
 
+def unrecorded_gap(cache: BarCache, bars: Sequence[Bar]) -> tuple[Bar, Bar, Fraction] | None:
+    """A split `bars` (one symbol's newest sessions, as a read that records nothing got them) show against the books:
+    (the last bar cached before their newest session, the first of `bars` after it, the split's ratio) when that bar
+    opens at a split's factor from the cached close, or None. A run records such a split (`restated`, or the ex-day's
+    check), and the cache then holds the history restated; until then a paper account holds the old shares, and a
+    read values them at the new price."""
+    if not bars:
+        return None
+    newest = bars[-1]
+    cached = cache.read([newest.symbol], bars[0].day, newest.day - timedelta(days=1), synthetic=newest.synthetic)
+    if not cached[newest.symbol]:
+        return None
+    last = cached[newest.symbol][-1]
+    after = next((b for b in bars if b.day > last.day), None)
+    ratio = gap_factor(last.close / after.open) if after is not None else None
+    return (last, after, ratio) if after is not None and ratio is not None else None
+
+
 def splits_before(events: EventStore) -> list[SplitDetected]:
     """The splits `events` holds (SplitDetected), oldest first: the market service's `Recording.splits_before`."""
     return [SplitDetected.from_event(e) for e in events.read(stream=SPLITS)]
