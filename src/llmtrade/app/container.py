@@ -37,7 +37,7 @@ from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording, flagged_before
-from llmtrade.market.splits import splits_before
+from llmtrade.market.splits import splits_before, traded
 from llmtrade.memory.protocol import Memory
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.settings import Settings
@@ -195,8 +195,9 @@ class Container:
         jumps = partial(flagged_before, storage.events)
         # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
         splits = partial(splits_before, storage.events)
+        trades = partial(traded, storage.events)
         recording = Recording(
-            storage.events, run_id, week_id, say=self.warning, flagged_before=jumps, splits_before=splits
+            storage.events, run_id, week_id, say=self.warning, flagged_before=jumps, splits_before=splits, traded=trades
         )
         return MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
 

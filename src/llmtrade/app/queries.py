@@ -5,6 +5,7 @@ nothing: whatever a broker does while valuing an account stays in this process."
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from llmtrade.app.container import Container
@@ -23,13 +24,16 @@ from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent, rules_answer
 from llmtrade.domain.ledger import closed_trade_pnls, with_splits
+from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, period_return, total_return
+from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
 from llmtrade.storage.splits import recorded_splits
@@ -52,13 +56,17 @@ def status(app: Container) -> StatusResult:
         valuations = [AccountValued.from_event(e) for e in events.read(type=AccountValued.event_type())]
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
-            prices = market.last_closes(priced_symbols(config, storage.events), now)
+            series = market.bars_asof(priced_symbols(config, storage.events), now, sessions=10).bars
+            prices = {s: bars[-1].close for s, bars in series.items() if bars}
             spy_start = market.last_closes([BENCHMARK], first[0].occurred_at).get(BENCHMARK) if first else None
         except LlmtradeError as exc:
             app.warning(f"prices unavailable ({exc}); positions are valued at cost")
-            prices, spy_start = {}, None
+            prices, spy_start, series = {}, None, {}
         spy_return = period_return(spy_start, prices[BENCHMARK]) if spy_start and BENCHMARK in prices else None
         rows = [_standing(events, desk, prices, valuations, week_id) for desk in desks]
+        held = {p.symbol for row in rows for p in row["positions"]}
+        for warning in unrecorded_splits(app.bar_cache(storage), events, series, held):
+            app.warning(warning)
         flat = next((r for r in rows if r["role"] == AccountRole.FLAT.value), None)
         accounts = [
             AccountStanding(
@@ -84,6 +92,29 @@ def status(app: Container) -> StatusResult:
         usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),
         event_checkpoints=fired_now,
     )
+
+
+def unrecorded_splits(
+    cache: BarCache, events: EventStore, series: Mapping[str, Sequence[Bar]], held: set[str]
+) -> list[str]:
+    """What to say of each held symbol whose newest prices gap by a split's factor from the books' (the cache's) last
+    close, no split recorded there (market/splits.py `unrecorded_gap`): a read records nothing, so until the next run
+    does, the books hold the old shares valued at the new price (a 4-for-1 reads as a 75% loss)."""
+    recorded = recorded_splits(events)
+    said: list[str] = []
+    for symbol in sorted(held & series.keys()):
+        found = unrecorded_gap(cache, series[symbol])
+        if found is None:
+            continue
+        last, after, ratio = found
+        if any(s.symbol == symbol and last.day < s.at.date() <= after.day for s in recorded):
+            continue
+        said.append(
+            f"{symbol} looks split {ratio.numerator}-for-{ratio.denominator} on {after.day}: it opened at"
+            f" {after.open:g} against a last close of {last.close:g} on {last.day}, and no split is recorded yet. Its"
+            " positions show the old shares at the new price until the next run (run-due, a checkpoint) records it"
+        )
+    return said
 
 
 def event_checkpoint_lines(events: EventStore, week_id: date) -> list[EventCheckpointLine]:

@@ -34,7 +34,7 @@ from math import prod
 from typing import Protocol
 
 from llmtrade.brokers.fills import Observed
-from llmtrade.brokers.paper_book import Book, advance, crossing, ledger_of, start_book
+from llmtrade.brokers.paper_book import Book, advance, broker_id, crossing, ledger_of, result, start_book
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Ledger, Split, fold, with_splits
@@ -98,6 +98,7 @@ class PaperBroker:
         # A session's opening price, once known, is final: asked of the market once per process, not on
         # every look at a queued order (each look at the book derives every unrecorded fill again).
         self._opens: dict[tuple[str, date], tuple[float, tuple[Split, ...]]] = {}
+        self._asked = 0  # how many times the market was asked for an open (`_derived`: it may record a split)
         self._ledger = ledger_stream(account_id)
         # The fill last derived for each pending order, with the acceptance and price it was derived from: every
         # look at the broker (the account, its open orders, its fills) derives the pending orders' fills, and the
@@ -111,7 +112,8 @@ class PaperBroker:
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         book = self._book()
-        return self._account(book, self._in_fill_order(book, self._derived(book)), prices)
+        derived, splits = self._derived(book)
+        return self._account(book, self._in_fill_order(book, derived), prices, splits)
 
     def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed]:
         """`account(prices)`, then what `fills.observe` reads (open orders, fills), from one read of the book at one
@@ -119,10 +121,10 @@ class PaperBroker:
         look (the book, which is never changed, and the fills derived on it): an equal version is the same account,
         orders and fills, whatever the prices (brokers/fills.py `look_at`). A read: writes nothing."""
         book = self._book()
-        derived = self._derived(book)
+        derived, splits = self._derived(book)
         ordered = self._in_fill_order(book, derived)
-        account = self._account(book, ordered, prices)
-        orders = tuple(self._open(book, derived))
+        account = self._account(book, ordered, prices, splits)
+        orders = tuple(self._open(book, derived, splits))
         observed = Observed(
             # Nothing derived (most looks): the book's own tuple of recorded fills, the very object the last look
             # handed out while no fill is recorded, so what is carried from look to look (fill_view, the breaker's
@@ -139,10 +141,13 @@ class PaperBroker:
         return sorted(((f.filled_at, book.rank[cid]), f) for cid, f in derived.items())
 
     def _account(
-        self, book: Book, derived: list[tuple[tuple[datetime, int], Fill]], prices: Mapping[str, float]
+        self,
+        book: Book,
+        derived: list[tuple[tuple[datetime, int], Fill]],
+        prices: Mapping[str, float],
+        splits: tuple[Split, ...],
     ) -> AccountSnapshot:
-        """The account from `book` and its `derived` fills (in fill order), valued at `prices`."""
-        splits = recorded_splits(self._events)
+        """The account from `book` and its `derived` fills (in fill order) through `splits`, valued at `prices`."""
         if splits:
             ledger = self._with_splits(book, derived, splits)
         elif book.folding is not None and not derived:
@@ -200,27 +205,26 @@ class PaperBroker:
         if order.client_order_id not in book.accepted:
             # The ledger moved under us with other orders: try again from its new head.
             return self.submit(order)
-        derived = self._derived(book)
+        derived, splits = self._derived(book)
         if order.client_order_id in derived:
             # Filled at once (the market is open): submit is a write, so the fill is pinned now. The
             # price the caller records with the order is then the price every later read sees, even
             # if the data feed answers differently or not at all afterwards.
             self._pin(derived[order.client_order_id], order.week_id)
-        return self._result(book, order.client_order_id, derived)  # idempotent: a rerun gets the same order
+        return result(book, order.client_order_id, derived, splits)  # idempotent: a rerun gets the same order
 
     def find(self, client_order_id: str) -> OrderResult | None:
         book = self._book()
         if client_order_id not in book.accepted:
             return None
-        return self._result(book, client_order_id, self._derived(book))
+        return result(book, client_order_id, *self._derived(book))
 
     def open_orders(self) -> list[BrokerOrder]:
         """Orders accepted, neither filled nor canceled: queued for their fill time or for its price."""
         book = self._book()
-        return self._open(book, self._derived(book))
+        return self._open(book, *self._derived(book))
 
-    def _open(self, book: Book, derived: Mapping[str, Fill]) -> list[BrokerOrder]:
-        splits = recorded_splits(self._events)
+    def _open(self, book: Book, derived: Mapping[str, Fill], splits: tuple[Split, ...]) -> list[BrokerOrder]:
         return [
             BrokerOrder(
                 client_order_id=cid,
@@ -228,7 +232,7 @@ class PaperBroker:
                 side=a.order.side,
                 qty=a.order.qty,
                 status=OrderStatus.ACCEPTED,
-                broker_order_id=_broker_id(cid),
+                broker_order_id=broker_id(cid),
                 submitted_at=book.accepted_at[cid],
             )
             for cid, a in ((cid, book.accepted[cid]) for cid in book.pending)
@@ -237,7 +241,7 @@ class PaperBroker:
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
         book = self._book()
-        fills = self._sorted_fills(book, self._in_fill_order(book, self._derived(book)))
+        fills = self._sorted_fills(book, self._in_fill_order(book, self._derived(book)[0]))
         return fills if since is None else [f for f in fills if f.filled_at >= since]
 
     @staticmethod
@@ -256,7 +260,7 @@ class PaperBroker:
         book = self._book()
         if client_order_id not in book.accepted:
             return None
-        derived = self._derived(book)
+        derived, splits = self._derived(book)
         pending = book.accepted[client_order_id]
         now = self._clock.now()
         if client_order_id in book.pending and client_order_id not in derived and now < pending.fill_after:
@@ -266,7 +270,7 @@ class PaperBroker:
             except ConcurrencyError:
                 return self.cancel(client_order_id)  # the ledger moved: decide again on what it says now
             return self.find(client_order_id)
-        return self._result(book, client_order_id, derived)
+        return result(book, client_order_id, derived, splits)
 
     def is_shortable(self, symbol: str) -> bool:
         return self._shortable is None or symbol in self._shortable
@@ -286,23 +290,23 @@ class PaperBroker:
     def _step(self, book: Book, new: list[StoredEvent]) -> Book:
         return advance(book, new, self._events, self._ledger, self.name)
 
-    def _derived(self, book: Book) -> dict[str, Fill]:
-        """The fills of the pending orders whose time has come and whose price is known, by order."""
+    def _derived(self, book: Book) -> tuple[dict[str, Fill], tuple[Split, ...]]:
+        """The fills of the pending orders whose time has come and whose price is known, by order, and the splits
+        recorded, read once for the look: again only if it asked the market for an opening price, which records the
+        split an open gapped by (market/service.py `confirm_splits`), so the rest of the look cancels the order."""
+        splits = recorded_splits(self._events)
+        asked = self._asked
         now = self._clock.now()
         fills: dict[str, Fill] = {}
         if len(self._derived_fills) > _DERIVED_KEPT:  # orders recorded or canceled since: their fills are booked
             self._derived_fills = {c: kept for c, kept in self._derived_fills.items() if c in book.pending}
-        splits = recorded_splits(self._events)
         for cid in book.pending:
             pending = book.accepted[cid]
             if pending.fill_after <= now and not (splits and crossing(book, cid, splits)):
                 fill = self._derive(pending, splits)
                 if fill is not None:
                     fills[cid] = fill
-        return fills
-
-    def _fill(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> Fill | None:
-        return book.booked_fill(client_order_id) or derived.get(client_order_id)
+        return fills, (splits if self._asked == asked else recorded_splits(self._events))
 
     def _derive(self, pending: PaperOrderAccepted, splits: tuple[Split, ...]) -> Fill | None:
         order = pending.order
@@ -337,45 +341,12 @@ class PaperBroker:
         later = tuple(s for s in splits if s.symbol == symbol and s.at.date() > day) if splits else ()
         kept = self._opens.get((symbol, day))
         if kept is None or kept[1] != later:  # asked before a split was recorded: the old price, not restated
+            self._asked += 1
             price = self._prices.opening_price(symbol, day)
             if price is None:  # not known yet: the next look asks again
                 return None
             kept = self._opens[(symbol, day)] = (price, later)
         return kept[0] * prod(float(split.ratio) for split in later) if later else kept[0]
-
-    def _result(self, book: Book, client_order_id: str, derived: Mapping[str, Fill]) -> OrderResult:
-        fill = self._fill(book, client_order_id, derived)
-        if fill is not None:
-            return OrderResult(
-                client_order_id=client_order_id,
-                status=OrderStatus.FILLED,
-                broker_order_id=_broker_id(client_order_id),
-                filled_qty=fill.qty,
-                fill_price=fill.price,
-            )
-        pending = client_order_id in book.pending
-        if pending and (split := crossing(book, client_order_id, recorded_splits(self._events))) is not None:
-            return OrderResult(
-                client_order_id=client_order_id,
-                status=OrderStatus.CANCELED,
-                broker_order_id=_broker_id(client_order_id),
-                message=f"canceled: {split.symbol} split {split.named()} on {split.at.date()}, after it was queued",
-            )
-        canceled = book.canceled.get(client_order_id)
-        if canceled is not None:
-            return OrderResult(
-                client_order_id=client_order_id,
-                status=OrderStatus.CANCELED,
-                broker_order_id=_broker_id(client_order_id),
-                message=f"canceled at {canceled.canceled_at.isoformat()}",
-            )
-        when = book.accepted[client_order_id].fill_after
-        return OrderResult(
-            client_order_id=client_order_id,
-            status=OrderStatus.ACCEPTED,
-            broker_order_id=_broker_id(client_order_id),
-            message=f"queued for {when.isoformat()}",
-        )
 
     def _append(self, payload: PaperOrderAccepted | PaperOrderCanceled, week_id: date, *, expected: int) -> None:
         stream = ledger_stream(self.account_id)
@@ -399,7 +370,3 @@ class PaperBroker:
                 ],
                 expected_versions={stream: 0},
             )
-
-
-def _broker_id(client_order_id: str) -> str:
-    return f"paper-{client_order_id}"

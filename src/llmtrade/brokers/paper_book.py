@@ -14,7 +14,14 @@ from functools import lru_cache
 
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.ledger import Folding, Ledger, Split
-from llmtrade.domain.trading import Fill, OrderFilled, PaperOrderAccepted, PaperOrderCanceled
+from llmtrade.domain.trading import (
+    Fill,
+    OrderFilled,
+    OrderResult,
+    OrderStatus,
+    PaperOrderAccepted,
+    PaperOrderCanceled,
+)
 from llmtrade.memo import IdentityMemo
 from llmtrade.storage.event_store import EventStore
 
@@ -149,3 +156,43 @@ def crossing(book: Book, client_order_id: str, splits: tuple[Split, ...]) -> Spl
         if split.symbol == symbol and known and split.at <= accepted.fill_after:
             return split
     return None
+
+
+def result(book: Book, client_order_id: str, derived: Mapping[str, Fill], splits: tuple[Split, ...]) -> OrderResult:
+    """An accepted order's state in `book`, with the fills `derived` on it and the `splits` recorded."""
+    fill = book.booked_fill(client_order_id) or derived.get(client_order_id)
+    if fill is not None:
+        return OrderResult(
+            client_order_id=client_order_id,
+            status=OrderStatus.FILLED,
+            broker_order_id=broker_id(client_order_id),
+            filled_qty=fill.qty,
+            fill_price=fill.price,
+        )
+    pending = client_order_id in book.pending
+    if pending and (split := crossing(book, client_order_id, splits)) is not None:
+        return OrderResult(
+            client_order_id=client_order_id,
+            status=OrderStatus.CANCELED,
+            broker_order_id=broker_id(client_order_id),
+            message=f"canceled: {split.symbol} split {split.named()} on {split.at.date()}, after it was queued",
+        )
+    canceled = book.canceled.get(client_order_id)
+    if canceled is not None:
+        return OrderResult(
+            client_order_id=client_order_id,
+            status=OrderStatus.CANCELED,
+            broker_order_id=broker_id(client_order_id),
+            message=f"canceled at {canceled.canceled_at.isoformat()}",
+        )
+    when = book.accepted[client_order_id].fill_after
+    return OrderResult(
+        client_order_id=client_order_id,
+        status=OrderStatus.ACCEPTED,
+        broker_order_id=broker_id(client_order_id),
+        message=f"queued for {when.isoformat()}",
+    )
+
+
+def broker_id(client_order_id: str) -> str:
+    return f"paper-{client_order_id}"

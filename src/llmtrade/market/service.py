@@ -26,7 +26,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, none_left
 from llmtrade.market.jumps import Jump, flagged, jump_warning
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
+from llmtrade.market.splits import Traded, gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
@@ -58,6 +58,8 @@ class Recording:
     flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
     # The splits recorded before (SplitDetected): a split is recorded once, whichever run sees it first.
     splits_before: Callable[[], Iterable[SplitDetected]] | None = None
+    # The fills recorded of a symbol in a window (market/splits.py `traded`): they place a split's uncertain ex-day.
+    traded: Traded | None = None
 
 
 class MarketData:
@@ -240,9 +242,8 @@ class MarketData:
         Unrecorded (`status`, the leaderboard, a backtest's prefetch), a restated symbol is not cached either: the
         cache would hold the new prices with no record of the split, and the next run, finding nothing restated,
         would never record it (its paper accounts' old shares valued at the new price for good)."""
-        rec = self._recording
-        next_session = self.calendar.next_session(end)
-        found, unplaced = restatements(self._cache, bars, start, end, next_session, provider.synthetic)
+        rec, after = self._recording, self.calendar.next_session(end)
+        found, unplaced = restatements(self._cache, bars, start, end, after, provider.synthetic, rec and rec.traded)
         if rec is None:
             return unplaced | {r.symbol for r in found}
         if not found:
@@ -307,42 +308,44 @@ class MarketData:
             self._before = (day, {})  # a run's, or a backtest day's, every quote looks against the same closes
         for symbol, price in prices.items():
             if symbol not in self._before[1]:
-                self._before[1][symbol] = self._last_close(symbol, day)
-            last = self._before[1][symbol]
-            if last is None or gap_factor(last.close / price) is None or (symbol, day) in self._confirmed:
-                continue
-            self._confirmed.add((symbol, day))
-            start, end = last.day - timedelta(days=20), self.calendar.previous_session(day)
-            for provider in self.providers:
-                try:
-                    fetched = provider.daily_bars([symbol], start, end).get(symbol) or []
-                except (MarketDataUnavailable, MarketDataError):  # a second look only: the run's own fetch decides
-                    continue
-                bars = {symbol: [b for b in fetched if start <= b.day <= end]}
-                if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
-                    # Cached as a fetch is: a split recorded now has its sessions before it restated in the cache, as
-                    # every read after the record (an open before the ex-day, the leaderboard's closes) takes them.
-                    if symbol not in self._find_splits(provider, bars, start, end):
-                        self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
-                    break
+                self._before[1][symbol] = self._last_close(symbol, day, self.providers[0].synthetic)
+            self._confirm(symbol, price, day, self._before[1][symbol])
 
-    def _last_close(self, symbol: str, day: date) -> Bar | None:
-        """`symbol`'s last cached bar before `day` (of whichever kind the first provider is)."""
+    def _confirm(self, symbol: str, price: float, day: date, last: Bar | None) -> None:
+        """`confirm_splits` of one symbol priced `price` on `day`, `last` its last cached bar before `day`."""
+        if self._recording is None or last is None or (symbol, day) in self._confirmed:
+            return
+        if gap_factor(last.close / price) is None:
+            return
+        self._confirmed.add((symbol, day))
+        start, end = last.day - timedelta(days=20), self.calendar.previous_session(day)
+        for provider in self.providers:
+            try:
+                fetched = provider.daily_bars([symbol], start, end).get(symbol) or []
+            except (MarketDataUnavailable, MarketDataError):  # a second look only: the run's own fetch decides
+                continue
+            bars = {symbol: [b for b in fetched if start <= b.day <= end]}
+            if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
+                # Cached as a fetch is: a split recorded now has its sessions before it restated in the cache, as
+                # every read after the record (an open before the ex-day, the leaderboard's closes) takes them.
+                if symbol not in self._find_splits(provider, bars, start, end):
+                    self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
+                break
+
+    def _last_close(self, symbol: str, day: date, synthetic: bool) -> Bar | None:
+        """`symbol`'s last cached bar before `day`, of the kind `synthetic` says."""
         first, last = day - timedelta(days=10), day - timedelta(days=1)
-        synthetic = self.providers[0].synthetic
         before = self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
         return before[-1] if before else None
 
     def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
         """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
-        not recorded yet (that needs the day's bars, after its close). An order queued before it for this open is
-        sized in the shares before the split; it waits (no opening price yet) until the split is recorded and cancels
-        it (paper_book.py `crossing`: `confirm_splits` may record it now), or the day's bar, no split, fills it."""
-        first, last = bar.day - timedelta(days=10), bar.day - timedelta(days=1)
-        before = self._cache.read([bar.symbol], first, last, synthetic=synthetic)[bar.symbol]
-        if not before or gap_factor(before[-1].close / bar.open) is None:
+        not recorded yet. An order queued before it for this open (sized in the old shares) waits, no opening price
+        yet, until the split is recorded and cancels it (paper_book.py `crossing`) or the day's bar fills it."""
+        last = self._last_close(bar.symbol, bar.day, synthetic)
+        if last is None or gap_factor(last.close / bar.open) is None:
             return False
-        self.confirm_splits({bar.symbol: bar.open}, bar.day)
+        self._confirm(bar.symbol, bar.open, bar.day, last)  # that bar, not read again
         return True
 
     def last_closes(self, symbols: Sequence[str], asof: datetime) -> dict[str, float]:

@@ -14,14 +14,16 @@ none after: it is not a split, and nothing is recorded.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from fractions import Fraction
 from itertools import pairwise
 
 from llmtrade.domain.market import Bar, SplitDetected
 from llmtrade.domain.streams import SPLITS
+from llmtrade.domain.trading import OrderFilled
+from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
 
@@ -59,6 +61,8 @@ class Restatement:
     # answer left it out (Yahoo at times drops a split from its history for days: ranaroussi/yfinance#906, #1531; a
     # fallback provider late with a split the first one restated). Not a split: the answer is unadjusted.
     undone: bool = False
+    # The last day of the window a fill traded at the old price (`placed`): the split came after it.
+    traded_before: date | None = None
 
     def looks_like(self) -> str:
         return f"{self.ratio.numerator}-for-{self.ratio.denominator}"
@@ -107,21 +111,68 @@ def _jumps(bars: Sequence[Bar], factor: Fraction, first: date, last: date) -> bo
     )
 
 
+# The fills recorded of a symbol from one day to another, as (New York day, price): `traded`.
+Traded = Callable[[str, date, date], Iterable[tuple[date, float]]]
+
+
+def placed(
+    r: Restatement, fresh: Sequence[Bar], trades: Iterable[tuple[date, float]], next_session: date
+) -> Restatement:
+    """`r` with its uncertain ex-day decided by the trades in its window: a fill priced nearer the old level (`fresh`'s
+    open of its day times the ratio) than the new traded before the split, one at the new level after it. Taken as
+    the window's first day, the split came before a position bought that day at the old price, so the books never
+    multiplied it (a 4-for-1 read as a 75% loss). A fill at the old price on the window's last day puts the split at
+    the session after the answer, as an answer restated to its end does."""
+    if r.latest is None or r.undone:
+        return r
+    new = {b.day: b for b in fresh}
+    sides = [(d, _old_level(p / new[d].open, r.ratio)) for d, p in trades if r.ex_day <= d <= r.latest and d in new]
+    old = max((d for d, was_old in sides if was_old), default=None)
+    if old is None:
+        first = r.ex_day
+    elif old >= r.latest:
+        return replace(r, ex_day=next_session, price=new[r.latest].close, agreeing=0, latest=None, traded_before=old)
+    else:
+        first = min(d for d in new if d > old)
+    last = min((d for d, was_old in sides if not was_old and d >= first), default=r.latest)
+    return replace(r, ex_day=first, price=new[first].open, latest=last if last > first else None, traded_before=old)
+
+
+def _old_level(q: float, ratio: Fraction) -> bool:
+    """Whether a price `q` times the new level sits nearer the old level (`ratio` times it) than the new."""
+    return abs(math.log(q / float(ratio))) < abs(math.log(q))
+
+
+def traded(events: EventStore, symbol: str, first: date, last: date) -> list[tuple[date, float]]:
+    """The fills recorded of `symbol` (every account's) from `first` to `last`: the market service's `Recording.traded`.
+    Read only when a split's day is uncertain (no run for some sessions)."""
+    fills = (OrderFilled.from_event(e).fill for e in events.read(type=OrderFilled.event_type()))
+    return [(d, f.price) for f in fills if f.symbol == symbol and first <= (d := new_york_date(f.filled_at)) <= last]
+
+
 def restatements(
-    cache: BarCache, bars: Mapping[str, Sequence[Bar]], start: date, end: date, next_session: date, synthetic: bool
+    cache: BarCache,
+    bars: Mapping[str, Sequence[Bar]],
+    start: date,
+    end: date,
+    next_session: date,
+    synthetic: bool,
+    trades: Traded | None = None,
 ) -> tuple[list[Restatement], set[str]]:
     """The splits an answer of `bars` for start..end shows against what `cache` holds there (`restated`), and the
     symbols the caller keeps out of the cache, recording nothing for them: restated to the answer's end with the cache
     holding sessions after the range at the old prices (an old range, a postmortem's), so the split may be any day
     after it, and the next fetch of the recent sessions finds the whole history restated and places it; or answered
     with a split the cache holds adjusted left out (`Restatement.undone`), so the adjusted history stays cached and
-    the provider's next adjusted answer agrees with it."""
+    the provider's next adjusted answer agrees with it. `trades`: the fills placing an uncertain ex-day (`placed`)."""
     cached = cache.read(list(bars), start, end, synthetic=synthetic)
     later = cache.read(list(bars), end + timedelta(days=1), end + timedelta(days=31), synthetic=synthetic)
     found: list[Restatement] = []
     unplaced: set[str] = set()
     for symbol, series in bars.items():
         r = restated(symbol, cached.get(symbol, ()), series, next_session)
+        if r is not None and r.latest is not None and trades is not None:
+            r = placed(r, series, trades(symbol, r.ex_day, r.latest), next_session)
         if r is not None and (r.undone or (r.ex_day > end and later.get(symbol))):
             unplaced.add(symbol)
         elif r is not None:
@@ -159,6 +210,24 @@ _GAP_LOGS = [(math.log(float(r)), r) for r in _GAPS]
 _NO_GAP = min(abs(at) for at, _ in _GAP_LOGS) - GAP_TOLERANCE
 
 
+def unrecorded_gap(cache: BarCache, bars: Sequence[Bar]) -> tuple[Bar, Bar, Fraction] | None:
+    """A split `bars` (one symbol's newest sessions, as a read that records nothing got them) show against the books:
+    (the last bar cached before their newest session, the first of `bars` after it, the split's ratio) when that bar
+    opens at a split's factor from the cached close, or None. A run records such a split (`restated`, or the ex-day's
+    check), and the cache then holds the history restated; until then a paper account holds the old shares, and a
+    read values them at the new price."""
+    if not bars:
+        return None
+    newest = bars[-1]
+    cached = cache.read([newest.symbol], bars[0].day, newest.day - timedelta(days=1), synthetic=newest.synthetic)
+    if not cached[newest.symbol]:
+        return None
+    last = cached[newest.symbol][-1]
+    after = next((b for b in bars if b.day > last.day), None)
+    ratio = gap_factor(last.close / after.open) if after is not None else None
+    return (last, after, ratio) if after is not None and ratio is not None else None
+
+
 def splits_before(events: EventStore) -> list[SplitDetected]:
     """The splits `events` holds (SplitDetected), oldest first: the market service's `Recording.splits_before`."""
     return [SplitDetected.from_event(e) for e in events.read(stream=SPLITS)]
@@ -180,6 +249,8 @@ def split_event(restatement: Restatement, provider: str) -> SplitDetected:
     evidence = f"{r.days} cached closes from {r.first} on at {float(r.ratio):g}x the new answer" + (
         f", {r.agreeing} from {r.ex_day} on agreeing" if r.agreeing else ", none cached from the split on"
     )
+    if r.traded_before is not None:
+        evidence += f"; a fill on {r.traded_before} traded at the old price, so the split came after that day"
     return SplitDetected(
         symbol=r.symbol,
         ex_day=r.ex_day,

@@ -1,0 +1,70 @@
+"""`status` before a run has recorded a split: it records nothing (a read), so it showed the old shares at the new price
+(a 4-for-1 read as a 75% loss) with no word of why. It now says which symbol looks split, by what ratio, and that the
+next run records it. Through the CLI, as tests/test_split_week.py: the market read as the CSV provider, a file
+rewritten in place answering as a provider that restated its history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from tests.conftest import FIXED_NOW
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.test_split_week import _restate
+from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
+
+runner = CliRunner()
+WARNING = "SPY looks split 4-for-1 on 2026-01-08"
+
+
+def _splits(cli_env: dict[str, str]) -> list[dict]:
+    with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(FIXED_NOW)) as storage:
+        return [e.payload for e in storage.events.read(type="SplitDetected")]
+
+
+def test_status_says_a_split_no_run_has_recorded_yet_and_records_nothing(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "csv"
+    closes = write_market(folder)
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
+    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
+    monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
+    with fake_llm() as fake:
+        fake.answer = scripted({"SPY": closes["SPY"] * 0.5 / 0.97})  # a stop at half of it: no sale
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:00:00-05:00")
+        assert runner.invoke(app, ["checkpoint", "09:00"]).exit_code == 0  # caches SPY to Wednesday
+        plain = runner.invoke(app, ["status", "--json"])
+        assert plain.exit_code == 0, plain.output
+        held = [a for a in json.loads(plain.stdout)["accounts"] if any(p["symbol"] == "SPY" for p in a["positions"])]
+        assert held, "an account holds SPY over the split"
+        assert "looks split" not in plain.stderr  # an ordinary day: nothing said
+        _restate(folder / "SPY.csv", 4.0)  # SPY split 4-for-1 on Thursday: its history restated
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T09:00:00-05:00")
+        seen = runner.invoke(app, ["-q", "status", "--json"])
+        assert seen.exit_code == 0, seen.output
+        [warning] = [line for line in seen.stderr.splitlines() if "looks split" in line]
+        assert WARNING in warning and "until the next run" in warning and "records it" in warning
+        assert _splits(cli_env) == []  # said, not recorded: status is a read
+        assert json.loads(seen.stdout)["accounts"]  # the standing is shown as before, the warning beside it
+        # The next run records the split; status then shows the split shares and says nothing more.
+        assert runner.invoke(app, ["-q", "checkpoint", "09:00"]).exit_code == 0
+        after = runner.invoke(app, ["status", "--json"])
+    assert [s["looks_like"] for s in _splits(cli_env)] == ["4-for-1"]
+    assert "looks split" not in after.stderr
+    shown = {a["account_id"]: a for a in json.loads(after.stdout)["accounts"]}
+    for account in held:
+        [before] = [p for p in account["positions"] if p["symbol"] == "SPY"]
+        [now] = [p for p in shown[account["account_id"]]["positions"] if p["symbol"] == "SPY"]
+        assert now["qty"] == before["qty"] * 4
