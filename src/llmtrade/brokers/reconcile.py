@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.brokers.fill_view import FillView, view_of
 from llmtrade.brokers.fills import Observed, observe
@@ -29,6 +29,7 @@ from llmtrade.domain.reconciliation import (
     ledger_from,
     managed_view,
     reconcile,
+    split_changes,
 )
 from llmtrade.domain.streams import managed_stream, reconciliation_stream
 from llmtrade.domain.trading import AccountSnapshot, OrderRejected, OrdersPlanned, OrderSubmitted, Position
@@ -72,14 +73,15 @@ def our_order_ids(events: EventStore, account_id: str) -> frozenset[str]:
 
 
 def adoptions(events: EventStore, account_id: str) -> list[PositionAdopted | PositionReleased]:
-    """The user's adoptions and releases for the account, in the order recorded."""
-    changes: list[PositionAdopted | PositionReleased] = []
+    """The user's adoptions and releases for the account, in the order recorded, each through the splits recorded
+    after it (`split_changes`): shares adopted before a split are held split at the broker, as fills are."""
+    changes: list[tuple[PositionAdopted | PositionReleased, datetime]] = []
     for e in events.read_stream(managed_stream(account_id)):
         if e.type == PositionAdopted.event_type():
-            changes.append(events.payload(PositionAdopted, e))
+            changes.append((events.payload(PositionAdopted, e), e.occurred_at))
         elif e.type == PositionReleased.event_type():
-            changes.append(events.payload(PositionReleased, e))
-    return changes
+            changes.append((events.payload(PositionReleased, e), e.occurred_at))
+    return split_changes(changes, recorded_splits(events)) if changes else []
 
 
 def look(
