@@ -52,6 +52,7 @@ from tests.fakes.by_hand import trade_by_hand
 
 KEY_ID, SECRET = "test-key-id", "test-secret"
 WEEK = date(2026, 1, 5)
+NOW = datetime(2026, 1, 7, 13, tzinfo=UTC)
 CONFIG = load_config(None).config
 ACCOUNT = CONFIG.accounts.account("acct_1")
 AT = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
@@ -250,13 +251,15 @@ def test_each_difference_is_recorded_once_and_a_look_writes_nothing(storage: Sto
 
     for occasion in ("week start", "checkpoint 2026-01-06 12:00", "checkpoint 2026-01-06 12:00"):
         reconcile_account(
-            storage.events, broker, broker.account(prices), prices, occasion=occasion, week_id=WEEK, run_id="r"
+            storage.events, broker, broker.account(prices), prices, occasion=occasion, week_id=WEEK, run_id="r", now=NOW
         )
     assert sorted(e.payload["difference"]["kind"] for e in _found(storage)) == ["unknown_fill", "unmanaged_position"]
     assert {e.payload["occasion"] for e in _found(storage)} == {"week start"}  # first seen there, not again
 
     trade_by_hand(alpaca, "GLD", 3)  # the hand-made position grows: a new difference
-    reconcile_account(storage.events, broker, broker.account(prices), prices, occasion="x", week_id=WEEK, run_id="r")
+    reconcile_account(
+        storage.events, broker, broker.account(prices), prices, occasion="x", week_id=WEEK, run_id="r", now=NOW
+    )
     grown = [
         e.payload["difference"] for e in _found(storage) if e.payload["difference"]["kind"] == "unmanaged_position"
     ]
@@ -283,7 +286,9 @@ def test_a_partial_fill_of_our_order_is_tracked_with_filled_and_remaining(
     alpaca.partially_fill(order.client_order_id, 4, 100.0)
     prices = {"SPY": 100.0}
 
-    reconcile_account(storage.events, broker, broker.account(prices), prices, occasion="o", week_id=WEEK, run_id="r")
+    reconcile_account(
+        storage.events, broker, broker.account(prices), prices, occasion="o", week_id=WEEK, run_id="r", now=NOW
+    )
 
     [found] = [e.payload["difference"] for e in _found(storage)]
     assert (found["kind"], found["filled_qty"], found["remaining_qty"]) == ("partial_fill", 4, 6)

@@ -169,6 +169,7 @@ class FakeAlpacaServer:
         self._equity: float | None = None  # None: cash plus positions at market
         self._prices: dict[str, float] = {}
         self._holdings: dict[str, _Holding] = {}
+        self._time: datetime | None = None  # set_time: orders and fills stamped then, not now
         self._assets: dict[str, dict[str, Any]] = {}
         # True: a DELETE finds its order just filled (at its symbol's price), as happens at Alpaca when the
         # fill wins the race between a client's lookup and its cancel.
@@ -307,6 +308,14 @@ class FakeAlpacaServer:
                 self._buying_power_over_cash = float(buying_power) - self._cash
             if equity is not None:
                 self._equity = float(equity)
+
+    def set_time(self, at: datetime | None) -> None:
+        """Stamp orders and fills from now on at `at` (None: the wall clock again), as a test's clock has it."""
+        with self._lock:
+            self._time = at
+
+    def _now(self) -> str:
+        return _stamp(self._time or datetime.now(UTC))
 
     def set_price(self, symbol: str, price: float) -> None:
         """The market price of `symbol`: fills, buying power checks and position values use it."""
@@ -560,7 +569,7 @@ class FakeAlpacaServer:
             if self.fill_immediately and price is None:
                 # A test set-up mistake, made loud: Alpaca would fill at the market, the fake needs a price.
                 raise _BadRequest(f"fake: no price for {symbol}; call set_price", HTTPStatus.UNPROCESSABLE_ENTITY)
-            now = _now()
+            now = self._now()
             order = {
                 "id": str(uuid.uuid4()),
                 "client_order_id": client_order_id,
@@ -689,7 +698,7 @@ class FakeAlpacaServer:
                 raise _BadRequest(
                     f'order is already in "{order["status"]}" state', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000
                 )
-            now = _now()
+            now = self._now()
             order.update(status="canceled", canceled_at=now, updated_at=now)
         return FakeResponse(HTTPStatus.NO_CONTENT, None)
 
@@ -762,7 +771,7 @@ class FakeAlpacaServer:
         before_qty = int(order["filled_qty"])
         qty = int(order["qty"]) - before_qty if qty is None else qty
         delta = qty if order["side"] == "buy" else -qty
-        now = _now()
+        now = self._now()
         total = before_qty + qty
         before_avg = float(order["filled_avg_price"] or 0)
         average = (before_qty * before_avg + qty * price) / total
@@ -924,5 +933,5 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -10,16 +10,18 @@ order plans and valuations may use (domain/reconciliation.py says what is manage
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.brokers.fill_view import FillView, view_of
 from llmtrade.brokers.fills import Observed, observe
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
+from llmtrade.brokers.split_positions import SplitSeen, seen_in, split_record
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Split, fold, with_splits
+from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.reconciliation import (
     Difference,
     LedgerView,
@@ -29,10 +31,20 @@ from llmtrade.domain.reconciliation import (
     ledger_from,
     managed_view,
     reconcile,
+    split_changes,
 )
-from llmtrade.domain.streams import managed_stream, reconciliation_stream
-from llmtrade.domain.trading import AccountSnapshot, OrderRejected, OrdersPlanned, OrderSubmitted, Position
+from llmtrade.domain.streams import SPLITS, managed_stream, reconciliation_stream
+from llmtrade.domain.trading import (
+    AccountSnapshot,
+    BrokerOrder,
+    Fill,
+    OrderRejected,
+    OrdersPlanned,
+    OrderSubmitted,
+    Position,
+)
 from llmtrade.errors import ConcurrencyError
+from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
@@ -40,13 +52,16 @@ from llmtrade.storage.splits import recorded_splits
 @dataclass(frozen=True)
 class Reconciliation:
     """One look at an account: the broker's snapshot, llmtrade's ledger, their differences, the managed view;
-    `planned`: the client_order_ids llmtrade planned, sent or had refused for it (`our_order_ids`) at the look."""
+    `planned`: the client_order_ids llmtrade planned, sent or had refused for it (`our_order_ids`) at the look;
+    `splits`: the splits the broker's positions show that no SplitDetected records yet, read through in the ledger
+    and the managed view (brokers/split_positions.py; `record_splits` records them)."""
 
     account: AccountSnapshot
     ledger: LedgerView
     differences: list[Difference]
     managed: AccountSnapshot
     planned: frozenset[str] = frozenset()
+    splits: tuple[SplitSeen, ...] = ()
 
 
 _OUR_ORDER_TYPES = (OrdersPlanned.event_type(), OrderSubmitted.event_type(), OrderRejected.event_type())
@@ -71,14 +86,18 @@ def our_order_ids(events: EventStore, account_id: str) -> frozenset[str]:
     return events.fold("our-order-ids", account_id=account_id, types=_OUR_ORDER_TYPES, start=frozenset(), step=step)
 
 
-def adoptions(events: EventStore, account_id: str) -> list[PositionAdopted | PositionReleased]:
-    """The user's adoptions and releases for the account, in the order recorded."""
-    changes: list[PositionAdopted | PositionReleased] = []
+Change = tuple[PositionAdopted | PositionReleased, datetime]  # a change and when it was recorded
+Compared = tuple[LedgerView, list[Difference], list[SplitSeen]]  # a look's ledger, differences and splits seen
+
+
+def adoptions(events: EventStore, account_id: str) -> list[Change]:
+    """The user's adoptions and releases for the account, in the order recorded, each with when it was."""
+    changes: list[Change] = []
     for e in events.read_stream(managed_stream(account_id)):
         if e.type == PositionAdopted.event_type():
-            changes.append(events.payload(PositionAdopted, e))
+            changes.append((events.payload(PositionAdopted, e), e.occurred_at))
         elif e.type == PositionReleased.event_type():
-            changes.append(events.payload(PositionReleased, e))
+            changes.append((events.payload(PositionReleased, e), e.occurred_at))
     return changes
 
 
@@ -98,19 +117,47 @@ def look(
     planned = our_order_ids(events, account.account_id)
     seen = observed if observed is not None else observe(broker)
     changes = adoptions(events, account.account_id)
-    kept = _RECONCILED.get(events, broker.name, account.account_id, seen, account, planned, changes)
-    if kept is not None:
-        ledger, differences = kept
-        return Reconciliation(account, ledger, list(differences), managed_view(account, ledger, prices), planned)
-    # Split once and carried on from the last look: a look costs the fills new since, not the history.
-    fills = view_of(broker.name, account.account_id, seen.fills)
-    ledger = ledger_from(_own_through_splits(fills, planned, recorded_splits(events)), changes)
-    differences = reconcile(account.positions, seen.orders, fills.others, ledger, planned)
-    _RECONCILED.keep(events, broker.name, account.account_id, seen, account, planned, changes, ledger, differences)
-    return Reconciliation(account, ledger, differences, managed_view(account, ledger, prices), planned)
+    recorded = recorded_splits(events)
+    key = _Key(seen.version, planned, changes, recorded)
+    kept = _RECONCILED.get(events, broker.name, account.account_id, key, account)
+    if kept is None:
+        # Split once and carried on from the last look: a look costs the fills new since, not the history.
+        fills = view_of(broker.name, account.account_id, seen.fills)
+        kept = _compared(fills, planned, recorded, changes, account, seen.orders, prices)
+        _RECONCILED.keep(events, broker.name, account.account_id, key, account, kept)
+    ledger, differences, splits = kept
+    managed = managed_view(account, ledger, prices)
+    return Reconciliation(account, ledger, list(differences), managed, planned, tuple(splits))
 
 
-def _own_through_splits(fills: FillView, planned: frozenset[str], splits: tuple[Split, ...]) -> dict[str, int]:
+def _compared(
+    fills: FillView,
+    planned: frozenset[str],
+    splits: tuple[Split, ...],
+    changes: list[Change],
+    account: AccountSnapshot,
+    orders: Sequence[BrokerOrder],
+    prices: Mapping[str, float],
+) -> Compared:
+    """The ledger, the differences, and the splits the broker's positions show that are not recorded yet: read
+    through (brokers/split_positions.py), so the whole split position is managed, not the books' old share count."""
+    ledger = ledger_from(_own_through_splits(fills, planned, splits), split_changes(changes, splits))
+    differences = reconcile(account.positions, orders, fills.others, ledger, planned)
+    mismatched = {d.symbol for d in differences if d.kind == "quantity_mismatch"}
+    if not mismatched:
+        return ledger, differences, []
+    ours = fills.ours(planned)
+    books = _books_avg(ours, splits, changes, ledger, mismatched)
+    seen = seen_in(differences, account.positions, books, _last_change(ours, changes, mismatched))
+    if not seen:
+        return ledger, differences, []
+    more = (*splits, *(s.pending(prices.get(s.symbol, s.broker_avg)) for s in seen))
+    ledger = ledger_from(_own_through_splits(fills, planned, more), split_changes(changes, more))
+    differences = reconcile(account.positions, orders, fills.others, ledger, planned)
+    return ledger, differences, seen
+
+
+def _own_through_splits(fills: FillView, planned: frozenset[str], splits: Sequence[Split]) -> dict[str, int]:
     """llmtrade's own shares per symbol from its fills, each recorded split applied (domain/ledger.py): a broker's
     fills stay as traded while its positions are split (Alpaca's, the paper broker's), so 100 shares bought before a
     4-for-1 split are the 400 the broker holds, not a mismatch of 300 unmanaged."""
@@ -119,6 +166,41 @@ def _own_through_splits(fills: FillView, planned: frozenset[str], splits: tuple[
         return own
     held = fold(with_splits(fills.ours(planned), splits), 0.0).positions
     return {symbol: held[symbol].qty if symbol in held else 0 for symbol in own}
+
+
+def _books_avg(
+    ours: Sequence[Fill], splits: Sequence[Split], changes: list[Change], ledger: LedgerView, symbols: set[str]
+) -> dict[str, float]:
+    """The books' average cost of each of `symbols`: llmtrade's own fills (folded through the recorded splits) and
+    the shares adopted by hand at the broker's average cost then (through the splits since), weighed by shares."""
+    held = fold(with_splits([f for f in ours if f.symbol in symbols], splits), 0.0).positions
+    hand: dict[str, tuple[int, float]] = {}
+    for change in split_changes(changes, splits):
+        if isinstance(change, PositionAdopted) and change.symbol in symbols:
+            qty, cost = hand.get(change.symbol, (0, 0.0))
+            hand[change.symbol] = (qty + change.qty, cost + change.qty * change.avg_price)
+    books: dict[str, float] = {}
+    for symbol in symbols:
+        own = held.get(symbol)
+        qty, cost = (own.qty, own.qty * own.avg_price) if own is not None else (0, 0.0)
+        adopted, paid = hand.get(symbol, (0, 0.0))
+        kept = ledger.qty(symbol) - qty  # of the adopted shares, those not released
+        if adopted and kept:
+            qty, cost = qty + kept, cost + kept * paid / adopted
+        if qty:
+            books[symbol] = cost / qty
+    return books
+
+
+def _last_change(ours: Sequence[Fill], changes: list[Change], symbols: set[str]) -> dict[str, date]:
+    """The New York date of the books' last fill or adoption of each of `symbols`."""
+    last: dict[str, date] = {}
+    times = [(f.symbol, f.filled_at) for f in ours] + [(c.symbol, at) for c, at in changes]
+    for symbol, at in times:
+        if symbol in symbols:
+            day = new_york_date(at)
+            last[symbol] = max(last.get(symbol, day), day)
+    return last
 
 
 class _Reconciled:
@@ -133,54 +215,47 @@ class _Reconciled:
         self._kept: PerStore[_Made] = PerStore()
 
     def get(
-        self,
-        events: EventStore,
-        broker: str,
-        account_id: str,
-        seen: Observed,
-        account: AccountSnapshot,
-        planned: frozenset[str],
-        changes: list[PositionAdopted | PositionReleased],
-    ) -> tuple[LedgerView, list[Difference]] | None:
-        if seen.version is None:
+        self, events: EventStore, broker: str, account_id: str, key: _Key, account: AccountSnapshot
+    ) -> Compared | None:
+        if key.version is None:
             return None
         made = self._kept.get(events, (broker, account_id))
-        if (
-            made is None
-            or made.version != seen.version
-            or not (made.planned is planned or made.planned == planned)
-            or made.changes != changes
-            or made.positions != account.positions
-        ):
+        if made is None or not made.key.same(key) or made.positions != account.positions:
             return None
-        return made.ledger, made.differences
+        return made.compared
 
     def keep(
-        self,
-        events: EventStore,
-        broker: str,
-        account_id: str,
-        seen: Observed,
-        account: AccountSnapshot,
-        planned: frozenset[str],
-        changes: list[PositionAdopted | PositionReleased],
-        ledger: LedgerView,
-        differences: list[Difference],
+        self, events: EventStore, broker: str, account_id: str, key: _Key, account: AccountSnapshot, compared: Compared
     ) -> None:
-        if seen.version is None:
+        if key.version is None:
             return
-        made = _Made(seen.version, dict(account.positions), planned, list(changes), ledger, list(differences))
-        self._kept.put(events, (broker, account_id), made)
+        self._kept.put(events, (broker, account_id), _Made(key, dict(account.positions), compared))
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What a comparison is made from besides the positions: the broker's version of its orders and fills, the ids
+    llmtrade planned, the user's adoptions and the splits recorded (adopted shares are read through them)."""
+
+    version: Hashable | None
+    planned: frozenset[str]
+    changes: list[Change]
+    splits: tuple[Split, ...]
+
+    def same(self, other: _Key) -> bool:
+        return (
+            self.version == other.version
+            and (self.planned is other.planned or self.planned == other.planned)
+            and self.changes == other.changes
+            and (self.splits is other.splits or self.splits == other.splits)
+        )
 
 
 @dataclass(frozen=True)
 class _Made:
-    version: Hashable
+    key: _Key
     positions: dict[str, Position]
-    planned: frozenset[str]
-    changes: list[PositionAdopted | PositionReleased]
-    ledger: LedgerView
-    differences: list[Difference]
+    compared: Compared
 
 
 _RECONCILED = _Reconciled()
@@ -221,6 +296,27 @@ def record_differences(
     return appended
 
 
+def record_splits(
+    events: EventStore,
+    seen: Reconciliation,
+    broker: str,
+    now: datetime,
+    prices: Mapping[str, float],
+    *,
+    week_id: date | None,
+    run_id: str | None,
+) -> list[SplitDetected]:
+    """Record each split `seen` read at the broker (a SplitDetected on the splits stream, as the market records one it
+    finds in prices: every fold applies it from then on); return those appended. Before the differences: a look after
+    this one reads the split from the record, and finds no difference to record."""
+    appended: list[SplitDetected] = []
+    for split in seen.splits:
+        record = split_record(split, broker, seen.account.account_id, now, prices.get(split.symbol))
+        events.append([NewEvent.of(record, stream=SPLITS, week_id=week_id, run_id=run_id)])
+        appended.append(record)
+    return appended
+
+
 def reconcile_account(
     events: EventStore,
     broker: Broker,
@@ -230,6 +326,7 @@ def reconcile_account(
     occasion: str,
     week_id: date | None,
     run_id: str | None,
+    now: datetime,
     record: bool = True,
     observed: Observed | None = None,
 ) -> AccountSnapshot:
@@ -237,6 +334,7 @@ def reconcile_account(
     `observed`: as `look`'s."""
     seen = look(events, broker, account, prices, observed=observed)
     if record:
+        record_splits(events, seen, broker.name, now, prices, week_id=week_id, run_id=run_id)
         record_differences(
             events, account.account_id, seen.differences, occasion=occasion, week_id=week_id, run_id=run_id
         )

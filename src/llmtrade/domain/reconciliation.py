@@ -16,13 +16,14 @@ Everything here is pure: broker views and ledger views in, differences and snaps
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
-from llmtrade.domain.ledger import signed_qty
+from llmtrade.domain.ledger import Split, signed_qty
 from llmtrade.domain.records import Record
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Position
 
@@ -171,6 +172,31 @@ def ledger_from(own: dict[str, int], changes: Iterable[PositionAdopted | Positio
             gave[change.symbol] = gave.get(change.symbol, 0) + change.qty
             prior.pop(change.symbol, None)
     return LedgerView(own=own, adopted=took, released=gave, adopted_pnl=prior)
+
+
+def split_changes(
+    changes: Iterable[tuple[PositionAdopted | PositionReleased, datetime]], splits: Sequence[Split]
+) -> list[PositionAdopted | PositionReleased]:
+    """The user's adoptions and releases (each with when it was recorded) through the splits after it, as the folds
+    apply them to fills (domain/ledger.py `Split.applied`): 10 shares adopted before a 4-for-1 split are the 40 the
+    broker holds after it, at a quarter of the cost and price; a release scales alike, so what it took back stays
+    taken. A split before a change is in its shares already."""
+    if not splits:
+        return [change for change, _ in changes]
+    scaled: list[PositionAdopted | PositionReleased] = []
+    for change, at in changes:
+        for split in splits:
+            if split.symbol != change.symbol or split.at <= at:
+                continue
+            qty = split.applied(change.qty, 1.0)[0]
+            if isinstance(change, PositionAdopted):
+                ratio = float(split.ratio)
+                update = {"qty": qty, "avg_price": change.avg_price / ratio, "price": change.price / ratio}
+                change = change.model_copy(update=update)
+            else:
+                change = change.model_copy(update={"qty": qty})
+        scaled.append(change)
+    return scaled
 
 
 def managed_qty(broker_qty: int, ledger_qty: int) -> int:

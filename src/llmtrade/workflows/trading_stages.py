@@ -15,7 +15,8 @@ from datetime import date
 
 from llmtrade.brokers.fills import Observed, look_at
 from llmtrade.brokers.order_plan import plan_orders
-from llmtrade.brokers.reconcile import look, record_differences
+from llmtrade.brokers.reconcile import look, record_differences, record_splits
+from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import Account, AccountRole, Config
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload
@@ -38,6 +39,7 @@ from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import WEEK_START
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -154,6 +156,10 @@ class _Gate:
         account, observed = look_at(desk.broker, prices)
         seen = look(self.events, desk.broker, account, prices, observed=observed)
         if not self.dry_run:
+            if seen.splits:  # a split the broker shows, not recorded yet: recorded before the differences
+                record_splits(
+                    self.events, seen, desk.broker.name, snapshot.asof, prices, week_id=self.week_id, run_id=run_id
+                )
             record_differences(
                 self.events,
                 account.account_id,
@@ -191,9 +197,13 @@ class _Gate:
         valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
         answer already) and a halted account's shadow trade (each once) unless dry. Raises TemporaryError while
         the account has orders queued."""
-        prices = _prices(snapshot)
         if before is None:
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)
+        # After `ready`: a split the broker applied before the open, recorded there, puts the snapshot's last closes
+        # in the old shares of that symbol (a position of 40 sized at 600 would be sold down to 10).
+        prices, splits = _prices(snapshot), recorded_splits(self.events)
+        if splits:
+            prices = in_new_shares(prices, splits, snapshot.session, snapshot.asof)
         if intent is None:
             return []
         stop, why = halted(self.events, desk.account.id)
