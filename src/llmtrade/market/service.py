@@ -83,7 +83,7 @@ class MarketData:
         self._flagged: set[tuple[str, date, str]] | None = None
         # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
         self._confirmed: set[tuple[str, date]] = set()
-        self._before: tuple[date | None, dict[str, Bar | None]] = (None, {})
+        self._before: tuple[date | None, dict[str, list[Bar]]] = (None, {})
 
     @property
     def recording(self) -> Recording | None:
@@ -304,12 +304,9 @@ class MarketData:
         restate), and the cache is left as it is (the next fetch restates it)."""
         if self._recording is None:
             return
-        if self._before[0] != day:
-            self._before = (day, {})  # a run's, or a backtest day's, every quote looks against the same closes
         for symbol, price in prices.items():
-            if symbol not in self._before[1]:
-                self._before[1][symbol] = self._last_close(symbol, day)
-            last = self._before[1][symbol]
+            before = self.closes_before(symbol, day)
+            last = before[-1] if before else None
             if last is None or gap_factor(last.close / price) is None or (symbol, day) in self._confirmed:
                 continue
             self._confirmed.add((symbol, day))
@@ -327,12 +324,16 @@ class MarketData:
                         self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
                     break
 
-    def _last_close(self, symbol: str, day: date) -> Bar | None:
-        """`symbol`'s last cached bar before `day` (of whichever kind the first provider is)."""
-        first, last = day - timedelta(days=10), day - timedelta(days=1)
-        synthetic = self.providers[0].synthetic
-        before = self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
-        return before[-1] if before else None
+    def closes_before(self, symbol: str, day: date) -> list[Bar]:
+        """`symbol`'s cached bars of the ten days before `day` (of whichever kind the first provider is), oldest first:
+        what a price on `day` is looked at against (a split's gap here, a bad print in market/quote_checks.py)."""
+        if self._before[0] != day:
+            self._before = (day, {})  # a run's, or a backtest day's, every quote looks against the same closes
+        if not self._before[1].get(symbol):  # none cached yet is asked again: the run's fetch may come later
+            first, last = day - timedelta(days=10), day - timedelta(days=1)
+            synthetic = self.providers[0].synthetic
+            self._before[1][symbol] = self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
+        return self._before[1][symbol]
 
     def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
         """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
