@@ -1,14 +1,17 @@
 """An in-session price far from the last close is a bad print, not a price: never a fill, a stop or a size.
 
 Alpaca through the real alpaca-py client against the loopback fake's latest-trade endpoint (the JSON Alpaca sends,
-a trade's conditions and all); the synthetic market as the next provider and as the daily bars the price is looked
-against (fetched into the real bar cache on PostgreSQL, as a run's fetch leaves them).
+a trade's conditions and all), Yahoo through yfinance with its chart JSON served at the transport; the synthetic
+market as the next provider and as the daily bars the price is looked against (fetched into the real bar cache on
+PostgreSQL, as a run's fetch leaves them).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -26,10 +29,12 @@ from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.splits import splits_before
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.market.synthetic_quotes import SyntheticQuotes
+from llmtrade.market.yfinance_quotes import YFinanceQuotes
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_latest import FakeLatestPrices
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.yahoo_transport import YahooIntraday, minute_bars
 
 KEY_ID, SECRET = "test-key-id", "test-secret"
 DAY = date(2026, 1, 7)  # a Wednesday, a full session
@@ -195,3 +200,26 @@ def test_after_a_bad_daily_close_todays_honest_price_is_still_a_price(
     honest = SYNTHETIC.daily_bars(["TLT"], earlier, earlier)["TLT"][0].close
     latest.set_trade("TLT", round(honest * 1.01, 2), at(11, 59))
     assert quotes.quote("TLT").provider == "alpaca"
+
+
+def test_a_bad_minute_from_yahoo_is_no_price_either(storage: Storage, server: FakeAlpacaServer, tmp_path: Path) -> None:
+    import yfinance
+
+    yfinance.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    yfinance.data.YfData.cache_get.cache_clear()
+    opens, closes = CALENDAR.session_open(DAY), CALENDAR.session_close(DAY)
+    minutes = minute_bars(opens, 149, last_close("SPY"), 0.01)
+    minutes.append((at(11, 59), round(last_close("SPY") * 0.4, 2)))  # the last complete minute: one print at 0.4x
+    fake = YahooIntraday(bars={"SPY": minutes}, session_open=opens, session_close=closes)
+    recording = Recording(storage.events, "r1", splits_before=lambda: splits_before(storage.events))
+    market = MarketData([SYNTHETIC], BarCache(storage.conn), CALENDAR, recording)
+    market.bars(["SPY"], DAY - timedelta(days=20), CALENDAR.previous_session(DAY))
+    providers = [YFinanceQuotes(CALENDAR, session=fake.session()), SyntheticQuotes(SYNTHETIC, CALENDAR)]
+    quotes = QuoteService(providers, market, FixedClock(NOON), staleness=timedelta(minutes=15), recording=recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas deprecations inside yfinance
+        quote = quotes.quote("SPY")
+    assert quote.provider == "synthetic"
+    [refused] = refusals(storage)
+    assert (refused["provider"], refused["reason"]) == ("yfinance", "suspect")
+    assert "yfinance bar-close at 12:00" in refused["error"] and "0.40x its last close" in refused["error"]
