@@ -12,6 +12,7 @@ from llmtrade.analytics.records import Curve
 from llmtrade.analytics.standings import standings
 from llmtrade.domain.ledger import Split, fold
 from llmtrade.domain.trading import Fill, Side
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 
 CAL = TradingCalendar()
@@ -117,6 +118,22 @@ def test_equal_weight_rebalances_at_the_close_of_each_weeks_first_session() -> N
     assert track.curve.equity == pytest.approx((10_000.0, 10_000.0, 15_000.0, 15_000.0))
     assert track.traded == pytest.approx(5000 + 5000 + 2600 + 2500)
     assert track.trade_count == 0  # trimming a holding is not a round trip
+
+
+def test_with_weekly_universes_equal_weight_holds_each_weeks_list_and_sells_what_left_it() -> None:
+    """Watchlist mode: the committee could open A and B in the week of Monday's close, B and C from Wednesday's
+    (a new watchlist); the baseline is that choice in equal weights, not the configured universe."""
+    closes = {s: dict.fromkeys(DAYS, 100.0) for s in ("A", "B", "C", "D")}
+    closes["A"] = {MON: 100.0, TUE: 100.0, WED: 200.0, THU: 200.0}
+    weekly = {week_id_for(MON): ["A", "B"], week_id_for(WED): ["B", "C"]}
+    track = curves.equal_weight_track(["D"], DAYS, closes, 10_000.0, curves.Costs(), weekly)
+    # Monday: 50 A + 50 B. Wednesday: worth 15,000; A (left the list) sold for 10,000, 75 B + 75 C.
+    assert track.curve.equity == pytest.approx((10_000.0, 10_000.0, 15_000.0, 15_000.0))
+    assert track.traded == pytest.approx(5000 + 5000 + 10_000 + 2500 + 7500)
+    assert track.trade_count == 1  # A bought at 100 and sold at 200: a round trip, won
+    # A week without a list of its own holds the configured universe.
+    only_first = curves.equal_weight_track(["D"], DAYS, closes, 10_000.0, curves.Costs(), {week_id_for(MON): ["A"]})
+    assert only_first.traded == pytest.approx(10_000 + 20_000 + 20_000)  # all A, then A sold and all D at Wednesday
 
 
 def test_a_buy_and_hold_without_a_close_to_trade_at_is_refused() -> None:

@@ -149,6 +149,16 @@ def test_the_committee_sees_the_backtests_own_watchlist_and_the_live_books_see_n
         assert _events(run.live_url, kind) == []
 
 
+def test_equal_weight_holds_the_weeks_watchlists_the_committee_traded(run: Run) -> None:
+    fixed = _events(run.url, "UniverseFixed")
+    listed = {i["symbol"] for _, universe in fixed for i in universe["instruments"] if not i["held"]}
+    notes = run.result.leaderboard.notes
+    [note] = [n for n in notes if n.startswith("EQUAL_WEIGHT holds each week's universe")]
+    assert f"(3 weeks fixed one, {len(listed)} symbols in all)" in note
+    # It traded the discovered names, not only assets.yaml's universe.
+    assert not any("EQUAL_WEIGHT left" in n for n in notes)
+
+
 def test_switched_off_in_static_mode_a_backtest_runs_no_discovery(
     pg_admin_url: str, database_url: str, tmp_path: Path
 ) -> None:

@@ -199,3 +199,65 @@ def test_fetch_history_excludes_csv_and_refuses_a_synthetic_only_feed(
     assert synthetic.exit_code == 2, synthetic.output
     assert "only the synthetic market is configured" in synthetic.stderr
     assert not (tmp_path / "backtests").exists()
+
+
+def _ended_feed(history: dict[str, list[Bar]], ended: str, last: date, *, hole: date | None = None) -> FakeAlpacaServer:
+    """The fake Alpaca with `ended`'s bars stopping at `last` (and missing `hole`), every other symbol whole."""
+    server = FakeAlpacaServer(key_id=KEY, secret_key=SECRET, page_size=10_000)
+    for symbol, rows in history.items():
+        if symbol == ended:
+            rows = [b for b in rows if b.day <= last and b.day != hole]
+        server.add_bars(symbol, rows)
+    return server
+
+
+def _events(admin_url: str, name: str, kind: str) -> list[dict[str, object]]:
+    head, _, query = admin_url.partition("?")
+    url = f"{head.rsplit('/', 1)[0]}/{backtest_database(name)}" + (f"?{query}" if query else "")
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT payload FROM events WHERE type = %s ORDER BY id", (kind,))]
+
+
+def test_a_provider_history_that_ends_early_is_stored_and_taken_as_a_delisting(
+    history: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Alpaca stops carrying a symbol mid-range (delisted): the snapshot keeps what it sent, and the backtest takes it
+    # as a CSV file that ends early is taken, where before the fetch was refused ("give the file with --csv").
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    ended = next(s for s in sorted(history) if s != BENCHMARK)
+    last = WEEK  # a Wednesday: the week has later sessions
+    said: list[str] = []
+    with _ended_feed(history, ended, last) as server:
+        settings = _settings(database_url, tmp_path, Feed(server, history))
+        spec = BacktestSpec(name="ends", first=WEEK, last=WEEK, offline=True, replay=False, fetch_history=True)
+        backtest(settings, load_config(None), None, spec, say=said.append)
+    folder = snapshot_folder(settings, "ends")
+    rows = (folder / f"{ended}.csv").read_text().splitlines()
+    assert rows[-1].startswith(last.isoformat())
+    told = f"alpaca's history of {ended} ends at {last}"
+    assert any(told in line and "taken as a delisting" in line for line in said)
+    [early] = _events(pg_admin_url, "ends", "PricesEndEarly")
+    assert (early["symbol"], early["last_day"]) == (ended, last.isoformat())
+    assert _events(pg_admin_url, "ends", "DelistingSettled")
+
+
+def test_a_fetched_history_that_ends_early_with_a_hole_or_the_benchmark_ending_is_still_refused(
+    history: dict[str, list[Bar]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    ended = next(s for s in sorted(history) if s != BENCHMARK)
+    hole = history[ended][-20].day
+    with _ended_feed(history, ended, WEEK, hole=hole) as server:
+        settings = _settings(database_url, tmp_path, Feed(server, history))
+        with pytest.raises(OperationalError) as failed:
+            _run(settings, "holed")
+    assert ended in str(failed.value) and hole.isoformat() in str(failed.value)
+    assert not snapshot_folder(settings, "holed").exists()
+    with _ended_feed(history, BENCHMARK, WEEK) as server:
+        settings = _settings(database_url, tmp_path, Feed(server, history))
+        with pytest.raises(OperationalError) as failed:
+            _run(settings, "nospy")
+    assert BENCHMARK in str(failed.value) and "stale" in str(failed.value)
+    assert not snapshot_folder(settings, "nospy").exists()

@@ -228,7 +228,7 @@ def test_every_market_provider_name_has_a_quote_provider_and_offline_builds_the_
     assert caught.value.exit_code == 1
 
 
-def test_the_clock_is_read_again_once_the_answers_are_in() -> None:
+def test_the_clock_is_read_again_once_the_answers_are_in(storage: Storage) -> None:
     """A live clock moves while a provider answers; the cut-off for "after now" is the later reading."""
 
     class Ticking:
@@ -248,7 +248,7 @@ def test_the_clock_is_read_again_once_the_answers_are_in() -> None:
                 for s in symbols
             }
 
-    market = MarketData([SyntheticMarket(CLASSES)], BarCache.__new__(BarCache), CALENDAR)
+    market = MarketData([SyntheticMarket(CLASSES)], BarCache(storage.conn), CALENDAR)
     service = QuoteService([JustAfterTheFirstReading()], market, Ticking(), staleness=STALENESS)
     assert service.quote("SPY").as_of == datetime(2026, 1, 7, 17, 0, 2, tzinfo=UTC)
 

@@ -273,6 +273,24 @@ def test_a_halted_account_never_opens_adds_or_takes_a_side_changes_open_leg(cfg:
     assert not other.approved and other.target_qty == 0
 
 
+def test_a_halted_accounts_shadow_trade_is_not_sized_off_a_suspect_price(cfg: Config) -> None:
+    # SPY's last close jumped to 2.5x (a bad row not confirmed yet): a running account opens nothing off it, and the
+    # halted account's what-if trade is not worked out from it either, said in the verdict.
+    flat, held = _account(), _account(positions={"SPY": (150, 50.0)})
+    opened = _check(cfg, _intent("SPY", "LONG", 2), flat, 125.0, suspect="unconfirmed", **HALT)
+    assert not opened.approved and opened.target_qty == 0 and opened.shadow_qty is None
+    assert "its shadow trade is not sized either (+160 would be worked out from it)" in opened.reason
+    assert gate.SUSPECT_PRICE in opened.reason
+    kept = _check(cfg, _intent("SPY", "LONG", 1), held, 125.0, suspect="unconfirmed", **HALT)
+    assert kept.target_qty == 150 and kept.shadow_qty is None and "shadow trade is not sized" in kept.reason
+    # A shadow close needs no price, as a real one: it stands.
+    closed = _check(cfg, _intent("SPY", "FLAT", 0), held, 125.0, suspect="unconfirmed", **HALT)
+    assert closed.target_qty == 0 and closed.shadow_qty == 0 and "shadow" not in closed.reason
+    # Another symbol's suspect close the account is valued at: the same.
+    other = _check(cfg, _intent("QQQ", "LONG", 2), held, 50.0, suspect_held={"SPY": "unconfirmed"}, **HALT)
+    assert other.shadow_qty is None and "shadow trade is not sized" in other.reason
+
+
 def test_a_running_account_has_no_shadow(cfg: Config) -> None:
     assert _check(cfg, _intent("SPY", "LONG", 2), _account(), 50.0).shadow_qty is None
 

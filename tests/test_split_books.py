@@ -21,7 +21,7 @@ from llmtrade.domain.ledger import Split, closed_trade_pnls, round_trips, with_s
 from llmtrade.domain.market import Quote, SplitDetected
 from llmtrade.domain.streams import SPLITS
 from llmtrade.domain.trading import AccountSnapshot, Fill, OrderStatus, Side
-from llmtrade.errors import MarketDataError
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.quote_provider import quote_of
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData
@@ -251,12 +251,14 @@ def test_the_ex_days_first_price_at_a_splits_factor_records_the_split_then_not_a
 def test_a_price_at_a_splits_factor_without_a_restated_history_records_nothing(
     storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A crash to a quarter looks the same on the quote; the provider's history, not restated, says it is no split."""
+    """A crash to a quarter looks the same on the quote; the provider's history, not restated, says it is no split.
+    Nor is the price a price until one is recorded (market/quote_checks.py): the account is not valued at it."""
     said: list[str] = []
     broker, _, market = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, said)
     clock.set(datetime(2025, 12, 15, 17, tzinfo=UTC))
     price = _bar(SPLIT).open
-    QuoteService([_Trades(price)], market, clock, staleness=timedelta(minutes=15)).quote("SPY")
+    with pytest.raises(MarketDataUnavailable, match="a 4-for-1 split's factor"):
+        QuoteService([_Trades(price)], market, clock, staleness=timedelta(minutes=15)).quote("SPY")
     assert recorded_splits(storage.events) == () and broker.account({"SPY": price}).positions["SPY"].qty == 50
 
 
@@ -302,7 +304,8 @@ def test_a_provider_failing_the_ex_days_second_look_leaves_the_quote_as_it_was(
     storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second look at a gapped price is best effort: a provider failing it (down, or answering in a shape it
-    cannot read) does not fail the checkpoint asking the price; the run's own fetch after the close decides."""
+    cannot read) is not the checkpoint's error; the price, no split recorded, is no price (temporary: exit 75), and the
+    run's own fetch after the close decides."""
     _, _, market = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, [])
 
     def failing(*_: object) -> dict:
@@ -311,5 +314,6 @@ def test_a_provider_failing_the_ex_days_second_look_leaves_the_quote_as_it_was(
     monkeypatch.setattr(market.providers[0], "daily_bars", failing)
     clock.set(datetime(2025, 12, 15, 17, tzinfo=UTC))
     price = _bar(SPLIT).open
-    assert QuoteService([_Trades(price)], market, clock, staleness=timedelta(minutes=15)).quote("SPY").price == price
+    with pytest.raises(MarketDataUnavailable, match="not a price until the split is recorded"):
+        QuoteService([_Trades(price)], market, clock, staleness=timedelta(minutes=15)).quote("SPY")
     assert recorded_splits(storage.events) == ()

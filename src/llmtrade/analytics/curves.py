@@ -17,7 +17,8 @@ in basis points against the price, a commission per order) and whole shares:
   Tuesday, `domain/weeks.py`), so it trades on the day the committee's week begins. A rebalance weighs the
   symbols with a close that day: one not listed yet (an ETF launched mid-range), delisted, or missing from its
   file that day is left out and said in the track's notes; a holding without a close is kept at its last close,
-  as a fund cannot trade what has no price. A real index fund holds what trades, not a symbol yet to exist.
+  as a fund cannot trade what has no price. A real index fund holds what trades, not a symbol yet to exist. With
+  weekly universes (watchlist modes), each rebalance weighs its week's own list and sells what left it.
 A baseline's `equity[i]` is its value at close i before that close's trades: a purchase's slippage and
 commission show in the next session's return, so `equity[0]` is the starting cash, as an account's is.
 """
@@ -236,18 +237,26 @@ def buy_and_hold_track(
 
 
 def equal_weight_track(
-    symbols: Sequence[str], sessions: Sequence[date], closes: Closes, starting_cash: float, costs: Costs
+    symbols: Sequence[str],
+    sessions: Sequence[date],
+    closes: Closes,
+    starting_cash: float,
+    costs: Costs,
+    weekly: Mapping[date, Sequence[str]] | None = None,
 ) -> Track:
     """EQUAL_WEIGHT: `symbols` in equal weights from the first session's close, rebalanced at the close of
     each week's first session among the symbols with a close that day (see the module docstring); the track's
-    notes name every symbol left out of a rebalance and when."""
-    weeks = [week_id_for(day) for day in sessions]
+    notes name every symbol left out of a rebalance and when. `weekly`: each week's own symbols by week id (a week
+    not in it holds `symbols`)."""
+    weeks, weekly = [week_id_for(day) for day in sessions], weekly or {}
 
     def rebalance(i: int) -> bool:
         return i == 0 or weeks[i] != weeks[i - 1]
 
+    every = list(dict.fromkeys([*symbols, *(s for week in weekly.values() for s in week)]))
+    members = (lambda i: weekly.get(weeks[i], symbols)) if weekly else None
     return _rebalanced(
-        EQUAL_WEIGHT, list(symbols), sessions, closes, starting_cash, costs, rebalance=rebalance, partial=True
+        EQUAL_WEIGHT, every, sessions, closes, starting_cash, costs, rebalance=rebalance, partial=True, members=members
     )
 
 
@@ -261,12 +270,12 @@ def _rebalanced(
     *,
     rebalance: Callable[[int], bool],
     partial: bool = False,
+    members: Callable[[int], Sequence[str]] | None = None,
 ) -> Track:
     """`partial`: a rebalance trades the symbols with a close that day and keeps the rest as held (else a
-    symbol without one is a ValueError: a buy-and-hold of one symbol has nothing else to hold)."""
-    slip = costs.slippage_bps / 10_000
-    cash = starting_cash
-    held: dict[str, int] = dict.fromkeys(symbols, 0)
+    symbol without one is a ValueError: a buy-and-hold of one symbol has nothing else to hold). `members`: the
+    symbols rebalance i weighs (default all); a holding outside them is sold where it has a close."""
+    slip, cash, held = costs.slippage_bps / 10_000, starting_cash, dict.fromkeys(symbols, 0)
     last_price: dict[str, float] = {}
     equity: list[float] = []
     exposure: list[float] = []
@@ -287,21 +296,24 @@ def _rebalanced(
         if not rebalance(i):
             continue
         prices = {s: closes.get(s, {}).get(day) for s in symbols}
-        missing = [s for s, p in prices.items() if p is None]
+        wanted = set(members(i)) if members is not None else set(symbols)
+        missing = [s for s, p in prices.items() if p is None and s in wanted]
         if missing and not partial:
             raise ValueError(f"{name}: no close of {', '.join(missing)} on {day} to trade at")
         for symbol in missing:
             left_out.setdefault(symbol, []).append(day)
-        tradable = [s for s in symbols if prices[s] is not None]
-        if not tradable:
+        tradable = [s for s in symbols if prices[s] is not None and s in wanted]
+        leaving = [s for s in symbols if prices[s] is not None and s not in wanted and held[s]]
+        if not tradable and not leaving:
             continue
         # What cannot trade today stays held at its last close; the rest of the value is spread over what can.
-        kept = math.fsum(held[s] * last_price[s] for s in missing if held[s])
-        budget = total - kept - costs.commission * len(tradable)
-        for symbol in tradable:
+        kept = math.fsum(held[s] * last_price[s] for s in symbols if held[s] and prices[s] is None)
+        budget = total - kept - costs.commission * (len(tradable) + len(leaving))
+        for symbol in [*leaving, *tradable]:
             price = prices[symbol]
             assert price is not None
-            target = max(0, math.floor(budget / len(tradable) / (price * (1 + slip))))
+            share = 0.0 if symbol in leaving else budget / len(tradable)
+            target = max(0, math.floor(share / (price * (1 + slip))))
             change = target - held[symbol]
             if change == 0:
                 continue

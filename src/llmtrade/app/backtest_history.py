@@ -33,10 +33,13 @@ from pathlib import Path
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, OperationalError, UsageError
+from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData
+from llmtrade.market.validation import ProblemKind, validate_bars
 from llmtrade.settings import Settings
 
 MANIFEST = "manifest.json"
@@ -77,7 +80,10 @@ def fetch_history(
     from the live providers and written. Raises UsageError (exit 2) when the only provider configured is the
     synthetic market or an existing snapshot does not cover what is asked (a longer range is a new backtest),
     and OperationalError (exit 1) when no provider supplies a complete, valid series (each provider's failure
-    is named). Nothing is written unless every symbol's series passed validation.
+    is named). Nothing is written unless every symbol's series passed validation. A symbol whose answer ends before
+    the range does, with no other problem (delisted, or no longer carried), is stored so and said: the backtest takes
+    it as a delisting, as it takes a CSV file that ends early (app/backtest_delisting.py); the benchmark ending early,
+    or a hole inside a history, is still refused.
     """
     folder = snapshot_folder(settings, name)
     wanted = tuple(dict.fromkeys(symbols))
@@ -108,13 +114,69 @@ def fetch_history(
     app = Container(settings, loaded, clock, None, say)
     try:
         with app.storage() as storage:
-            market = MarketData(build_providers(assets, settings, names), app.bar_cache(storage), app.calendar)
-            series = market.bars(wanted, start, end)
+            kept = [_Kept(p) for p in build_providers(assets, settings, names)]
+            market = MarketData(kept, app.bar_cache(storage), app.calendar)
+            try:
+                series = market.bars(wanted, start, end)
+            except MarketDataError:
+                # A history that ends early is a delisting, as a CSV file's is: read the same answers again with
+                # those ends (a hole, or the benchmark ending, is still refused by the second read).
+                market.ends = _ends_early(kept, wanted, app.calendar.sessions_between(start, end))
+                if not market.ends:
+                    raise
+                series = market.bars(wanted, start, end)
     except MarketDataError as exc:
         raise OperationalError(f"--fetch-history: {exc}; nothing was written to {folder}") from exc
+    for symbol, day in sorted(market.ends.items()):
+        say(
+            f"backtest {name}: {series.provider}'s history of {symbol} ends at {day}, before {end} (delisted, or no "
+            "longer carried): stored so in the snapshot, and taken as a delisting as a CSV file that ends early is"
+        )
     snapshot = Snapshot(folder, series.provider, start, end, wanted, fetched=True)
     _write(snapshot, series.bars, fetched_at=clock.now())
     return snapshot
+
+
+class _Kept:
+    """A provider whose answers (or failures) are kept: asked again for the same bars, it answers as it did."""
+
+    def __init__(self, provider: BarProvider):
+        self.provider = provider
+        self.name = provider.name
+        self.synthetic = provider.synthetic
+        self.origin = getattr(provider, "origin", None)  # the file a CSV provider names in its problems
+        self.answers: dict[tuple[tuple[str, ...], date, date], dict[str, list[Bar]] | Exception] = {}
+
+    def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
+        key = (tuple(symbols), start, end)
+        if key not in self.answers:
+            try:
+                self.answers[key] = self.provider.daily_bars(symbols, start, end)
+            except MarketDataError as exc:
+                self.answers[key] = exc
+        answer = self.answers[key]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def _ends_early(kept: Sequence[_Kept], symbols: Sequence[str], sessions: Sequence[date]) -> dict[str, date]:
+    """Each symbol (the benchmark aside) whose bars in the first provider that answered end before the range's last
+    session and have no other problem, with its last bar's day."""
+    if not sessions:
+        return {}
+    for provider in kept:
+        for answer in provider.answers.values():
+            if isinstance(answer, Exception):
+                continue
+            ends = {}
+            for symbol in symbols:
+                bars = [b for b in answer.get(symbol) or [] if sessions[0] <= b.day <= sessions[-1]]
+                problems = validate_bars({symbol: bars}, sessions) if bars and symbol != BENCHMARK else []
+                if problems and all(p.kind is ProblemKind.STALE for p in problems):
+                    ends[symbol] = bars[-1].day
+            return ends
+    return {}
 
 
 def _write(snapshot: Snapshot, bars: dict[str, list[Bar]], *, fetched_at: datetime) -> None:

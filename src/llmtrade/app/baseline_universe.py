@@ -5,18 +5,24 @@ record no universe (discovery/universe.py: the config is the record), so over li
 over every past week: a symbol added last month is held from the first week, one removed is held in none. A
 backtest records the hash of the config it ran with (BacktestStarted.config_hash, refused on resume if changed):
 when the config given now is that one, its universe is the one every week traded, and nothing needs saying. In
-watchlist or both mode the committee traded each week's fixed universe (UniverseFixed), which EQUAL_WEIGHT does not
-follow: the discovered names have no closes of their own here.
+watchlist or both mode the committee traded each week's fixed universe (UniverseFixed): EQUAL_WEIGHT holds that list
+week by week (the names the committee could open that week: the fair opportunity set to compare a pick with; not those
+kept only because an account held them), and assets.yaml's universe in a week that fixed none.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from datetime import date
 
 from llmtrade.config.models import Config
 from llmtrade.domain.backtests import BacktestStarted
+from llmtrade.domain.discovery import UniverseFixed
 from llmtrade.domain.events import StoredEvent
+from llmtrade.errors import MarketDataError
+from llmtrade.storage.event_store import EventStore
 
 
 def config_hash(config: Config) -> str:
@@ -24,16 +30,58 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
 
 
-def universe_note(config: Config, record: Sequence[StoredEvent]) -> str | None:
+def weekly_universes(events: EventStore) -> dict[date, list[str]]:
+    """Each week's fixed universe (UniverseFixed) by week id, without the symbols it kept only because they were held:
+    what EQUAL_WEIGHT holds that week. Empty in static mode (no week fixes one)."""
+    weeks: dict[date, list[str]] = {}
+    for event in events.read(type=UniverseFixed.event_type()):
+        if event.week_id is not None:
+            fixed = UniverseFixed.from_event(event)
+            weeks.setdefault(event.week_id, [i.symbol for i in fixed.instruments if not i.held])
+    return weeks
+
+
+def weekly_closes(
+    fetch: Callable[[list[str]], Mapping[str, Mapping[date, float]]],
+    weekly: Mapping[date, Sequence[str]],
+    priced: Sequence[str],
+) -> dict[str, Mapping[date, float]]:
+    """The closes (by `fetch`, as the books' own) of the symbols only the weekly universes name: asked together, else
+    one by one, as a discovered name may not have a valid history over the whole range (listed later, or gone). One
+    with none is left out: EQUAL_WEIGHT's notes name each rebalance it missed ("no close that day")."""
+    extra = list(dict.fromkeys(s for week in weekly.values() for s in week if s not in set(priced)))
+    if not extra:
+        return {}
+    try:
+        return dict(fetch(extra))
+    except MarketDataError:
+        closes: dict[str, Mapping[date, float]] = {}
+        for symbol in extra:
+            with suppress(MarketDataError):
+                closes.update(fetch([symbol]))
+        return closes
+
+
+def universe_note(
+    config: Config, record: Sequence[StoredEvent], weekly: Mapping[date, Sequence[str]] | None = None
+) -> str | None:
     """The note on EQUAL_WEIGHT's universe for books whose backtest record (streams.BACKTEST) is `record` (empty for
-    the live books); None for a backtest valued with the config it ran with, in static mode."""
+    the live books) and whose weeks fixed `weekly` (`weekly_universes`); None for a backtest valued with the config it
+    ran with, in static mode."""
     symbols = config.assets.symbols
     listed = f"{len(symbols)} symbols: {', '.join(symbols)}"
     mode = config.assets.discovery.universe_mode
+    if weekly:
+        names = len({s for week in weekly.values() for s in week})
+        return (
+            f"EQUAL_WEIGHT holds each week's universe, the list the committee could trade that week ({len(weekly)} "
+            f"weeks fixed one, {names} symbols in all), in equal weights from the close of the week's first session, "
+            f"selling what left the list; a week that fixed none holds assets.yaml's universe ({listed})"
+        )
     if mode != "static":
         return (
-            f"EQUAL_WEIGHT holds assets.yaml's universe ({listed}), not the watchlists the committee traded each week "
-            f"(universe_mode {mode})"
+            f"EQUAL_WEIGHT holds assets.yaml's universe ({listed}): no week of these books fixed a watchlist universe "
+            f"yet (universe_mode {mode})"
         )
     started = [e for e in record if e.type == BacktestStarted.event_type()]
     if started:

@@ -29,7 +29,7 @@ from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
-from llmtrade.app.baseline_universe import universe_note
+from llmtrade.app.baseline_universe import universe_note, weekly_closes, weekly_universes
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
 from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
@@ -130,9 +130,12 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     sessions = _sessions(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
-    closes, synthetic, sources = _closes(app, storage, symbols, sessions, {e.run_id for e in runs if e.run_id})
-
-    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events))
+    run_ids = {e.run_id for e in runs if e.run_id}
+    closes, synthetic, sources = _closes(app, storage, symbols, sessions, run_ids)
+    weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
+    more = weekly_closes(lambda some: _closes(app, storage, some, sessions, run_ids)[0], weekly, symbols)
+    closes = {**closes, **more}
+    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), weekly)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     trials = len(trial_names)
     board = standings(tracks, trials=trials, trial_names=trial_names)
@@ -160,7 +163,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     ]
     record = events.read_stream(streams.BACKTEST)
     prices, prices_note = price_basis(sources, snapshot=snapshot_provider(csv_folder(app, record)))
-    notes += filter(None, [prices_note, universe_note(config, record)])
+    notes += filter(None, [prices_note, universe_note(config, record, weekly)])
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)
@@ -319,6 +322,7 @@ def _tracks(
     closes_at: list[datetime],
     closes: curves.Closes,
     splits: Sequence[Split],
+    weekly: Mapping[date, Sequence[str]],
 ) -> list[curves.Track]:
     accounts = config.accounts.accounts
     paper = config.accounts.paper
@@ -341,7 +345,7 @@ def _tracks(
     tracks += [
         curves.flat_track(sessions, cash),
         curves.buy_and_hold_track(BENCHMARK, sessions, closes, cash, costs),
-        curves.equal_weight_track(config.assets.symbols, sessions, closes, cash, costs),
+        curves.equal_weight_track(config.assets.symbols, sessions, closes, cash, costs, weekly),
     ]
     return tracks
 

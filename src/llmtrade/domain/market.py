@@ -290,10 +290,11 @@ class QuoteFetched(EventPayload):
 
 
 class QuoteRefused(EventPayload):
-    """A quote provider failed or its answer broke a rule (stale, after now, before the open); the next was tried."""
+    """A quote provider failed or its answer broke a rule (stale, after now, before the open, a bad print); the next
+    was tried."""
 
     provider: str
     symbols: list[str]
     now: datetime
-    reason: str  # unavailable | stale | after-now | before-open | missing | invalid
+    reason: str  # unavailable | stale | after-now | before-open | missing | invalid | suspect (a bad print)
     error: str

@@ -5,7 +5,9 @@ Point-in-time rules, the same for every provider:
 - the market is open at now: each provider in the configured order is asked for the symbols still
   without a price; an answer stamped after now, before the session's open (yesterday's trade, a
   pre-market print) or older than the staleness limit is refused (QuoteRefused) and the next
-  provider is asked; the first valid answer is recorded (QuoteFetched);
+  provider is asked; so is a price far from the symbol's last close that no split recorded explains and no
+  other quote of the day confirms, taken for a bad print (market/quote_checks.py: never a fill, a stop or a
+  size); the first valid answer is recorded (QuoteFetched);
 - the market is closed at now (before the open, after the close, a weekend or holiday): the price is
   the last completed session's close from the daily bars (MarketData: cached, validated), kind
   "close", stamped at that session's close; nobody can trade at another price until the next open.
@@ -18,7 +20,7 @@ before asking (is the market open?) and again when the answers are in, and that 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent
@@ -27,6 +29,7 @@ from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.market.failures import FALLBACK, few, none_left
+from llmtrade.market.quote_checks import suspect
 from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
 
@@ -52,6 +55,8 @@ class QuoteService:
         self._clock = clock
         self.staleness = staleness
         self._recording = recording
+        # Each symbol's quotes seen today (accepted or suspect), by this service: a far price another agrees with.
+        self._seen: tuple[date | None, dict[str, list[Quote]]] = (None, {})
 
     def quote(self, symbol: str, now: datetime | None = None) -> Quote:
         """`symbol`'s price at `now` (default: the clock's now). Errors as `quotes`."""
@@ -64,8 +69,8 @@ class QuoteService:
         valid price for some symbol, naming every provider's refusal; MarketDataError instead when each
         provider that was asked answered that it has nothing for it (market/failures.py: an unknown symbol
         is not a delay to wait out), or when the market is closed and the daily bars cannot give the last
-        close. A price refused by the rules (stale, after now, before the open) is temporary: in session the
-        next minute may bring a valid one.
+        close. A price refused by the rules (stale, after now, before the open, a bad print) is temporary: in session
+        the next minute may bring a valid one.
         """
         wanted = list(dict.fromkeys(symbols))
         if not wanted:
@@ -97,6 +102,8 @@ class QuoteService:
             for symbol in missing:
                 quote = answer.get(symbol)
                 problem = self._problem(symbol, quote, cutoff, opens)
+                if problem is None and quote is not None:
+                    problem = self._suspect(quote, new_york_date(asked))
                 if problem is None and quote is not None:
                     accepted.append(quote)
                     continue
@@ -141,6 +148,23 @@ class QuoteService:
                 f"over the {_minutes(self.staleness)} staleness limit"
             )
         return None
+
+    def _suspect(self, quote: Quote, day: date) -> tuple[str, str] | None:
+        """("suspect", why) when `quote` is taken for a bad print (market/quote_checks.py), else None."""
+        if self._seen[0] != day:
+            self._seen = (day, {})
+        seen = self._seen[1].setdefault(quote.symbol, [])
+        before = self.market.closes_before(quote.symbol, day)
+        problem = suspect(quote, before, [], seen)
+        rec = self.market.recording
+        if problem is not None and (rec is None or rec.splits_before is None):
+            problem = suspect(quote, before, None, seen)
+        elif problem is not None and rec is not None and rec.splits_before is not None:
+            # The ex-day of a split not recorded yet is asked of the providers now, as for any price at its factor.
+            self.market.confirm_splits({quote.symbol: quote.price}, day)
+            problem = suspect(quote, before, rec.splits_before(), seen)
+        seen.append(quote)
+        return None if problem is None else ("suspect", problem)
 
     def _closes(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """The last completed session's close of each symbol, from the validated daily bars."""

@@ -85,7 +85,7 @@ class MarketData:
         self._flagged: set[tuple[str, date, str]] | None = None
         # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
         self._confirmed: set[tuple[str, date]] = set()
-        self._before: tuple[date | None, dict[str, Bar | None]] = (None, {})
+        self._before: tuple[date | None, dict[str, list[Bar]]] = (None, {})
 
     @property
     def recording(self) -> Recording | None:
@@ -304,12 +304,18 @@ class MarketData:
         restate), and the cache is left as it is (the next fetch restates it)."""
         if self._recording is None:
             return
+        for symbol, price in prices.items():
+            before = self.closes_before(symbol, day)
+            self._confirm(symbol, price, day, before[-1] if before else None)
+
+    def closes_before(self, symbol: str, day: date) -> list[Bar]:
+        """`symbol`'s cached bars of the ten days before `day` (of whichever kind the first provider is), oldest first:
+        what a price on `day` is looked at against (a split's gap here, a bad print in market/quote_checks.py)."""
         if self._before[0] != day:
             self._before = (day, {})  # a run's, or a backtest day's, every quote looks against the same closes
-        for symbol, price in prices.items():
-            if symbol not in self._before[1]:
-                self._before[1][symbol] = self._last_close(symbol, day, self.providers[0].synthetic)
-            self._confirm(symbol, price, day, self._before[1][symbol])
+        if not self._before[1].get(symbol):  # none cached yet is asked again: the run's fetch may come later
+            self._before[1][symbol] = self._cached_before(symbol, day, self.providers[0].synthetic)
+        return self._before[1][symbol]
 
     def _confirm(self, symbol: str, price: float, day: date, last: Bar | None) -> None:
         """`confirm_splits` of one symbol priced `price` on `day`, `last` its last cached bar before `day`."""
@@ -332,17 +338,17 @@ class MarketData:
                     self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
                 break
 
-    def _last_close(self, symbol: str, day: date, synthetic: bool) -> Bar | None:
-        """`symbol`'s last cached bar before `day`, of the kind `synthetic` says."""
+    def _cached_before(self, symbol: str, day: date, synthetic: bool) -> list[Bar]:
+        """`symbol`'s cached bars of the ten days before `day`, of the kind `synthetic` says, oldest first."""
         first, last = day - timedelta(days=10), day - timedelta(days=1)
-        before = self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
-        return before[-1] if before else None
+        return self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
 
     def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
         """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
         not recorded yet. An order queued before it for this open (sized in the old shares) waits, no opening price
         yet, until the split is recorded and cancels it (paper_book.py `crossing`) or the day's bar fills it."""
-        last = self._last_close(bar.symbol, bar.day, synthetic)
+        before = self._cached_before(bar.symbol, bar.day, synthetic)
+        last = before[-1] if before else None
         if last is None or gap_factor(last.close / bar.open) is None:
             return False
         self._confirm(bar.symbol, bar.open, bar.day, last)  # that bar, not read again

@@ -290,14 +290,21 @@ def _suspect_why(
 
 def _unsized(free: RiskVerdict, current: int, why: str) -> RiskVerdict:
     """`free` (the verdict at the price) cut to what needs no size worked out from a suspect price (`why`): a close
-    (of the position, or of a side change's first leg) or the position held unchanged."""
+    (of the position, or of a side change's first leg) or the position held unchanged. A halted account's shadow
+    target, worked out from the same price, is cut alike: a shadow close stands, any other is not sized (None: the
+    shadow book opens nothing, and keeps what it holds at a checkpoint), and the reason says so."""
+    shadow, note = free.shadow_qty, ""
+    if shadow:
+        shadow, note = None, f"; its shadow trade is not sized either ({shadow:+d} would be worked out from it)"
     target = free.target_qty
     allowed = 0 if target == 0 or (current > 0) != (target > 0) else current
     if allowed == target:
-        return free
+        if not note:
+            return free
+        return free.model_copy(update={"shadow_qty": shadow, "reason": f"{free.reason}; {SUSPECT_PRICE}: {why}{note}"})
     if current == 0:
-        reason = f"{SUSPECT_PRICE}: {why}: may not open {target:+d} sized off it; position unchanged at 0"
-        return free.model_copy(update={"approved": False, "target_qty": 0, "reason": reason})
+        reason = f"{SUSPECT_PRICE}: {why}: may not open {target:+d} sized off it; position unchanged at 0{note}"
+        return free.model_copy(update={"approved": False, "target_qty": 0, "reason": reason, "shadow_qty": shadow})
     cut = RiskAdjustment(
         rule=SUSPECT_PRICE,
         detail=f"{why}: no size is worked out from it; {current:+d} -> {allowed:+d}, not {target:+d}",
@@ -309,8 +316,9 @@ def _unsized(free: RiskVerdict, current: int, why: str) -> RiskVerdict:
         update={
             "approved": True,
             "target_qty": allowed,
-            "reason": f"{SUSPECT_PRICE}: {why}: {held} (wanted {target:+d})",
+            "reason": f"{SUSPECT_PRICE}: {why}: {held} (wanted {target:+d}){note}",
             "adjustments": [*free.adjustments, cut],
+            "shadow_qty": shadow,
         }
     )
 
