@@ -19,25 +19,21 @@ from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id, plan_orders
 from llmtrade.brokers.reconcile import Reconciliation, look, record_splits
 from llmtrade.brokers.split_positions import in_new_shares
-from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import Split
-from llmtrade.domain.market import IndicatorSet, SplitDetected
+from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.reconciliation import PositionAdopted
-from llmtrade.domain.research import MarketSnapshot
 from llmtrade.domain.streams import SPLITS, managed_stream
 from llmtrade.domain.trading import OrdersPlanned, Side
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint_ask import _before_a_split
-from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.research_stages import SNAPSHOT
-from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, READY, ExecutionStage, RiskStage
+from llmtrade.workflows.trading_stages import PLANS, PRICES, ExecutionStage, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
-from tests.test_reconciliation import CONFIG
+from tests.test_reconciliation import CONFIG, _context
 
 ACCOUNT = "pm-alpha"
 WEEK = date(2025, 12, 31)
@@ -185,25 +181,9 @@ def test_a_position_that_is_not_one_split_of_the_books_is_still_a_mismatch_and_n
     assert storage.events.read(stream=SPLITS) == []
 
 
-def _week(prices: dict[str, float], asof: datetime, session: date, week: date) -> PipelineContext:
-    indicators = {s: IndicatorSet.model_construct(symbol=s, close=p) for s, p in prices.items()}
-    snapshot = MarketSnapshot.model_construct(indicators=indicators, asof=asof, session=session, suspect={})
-    pitch = Pitch.model_construct(account_id="acct_1", instrument="SPY", direction="LONG", conviction=2, idea_id="i1")
-    return PipelineContext(run_id=f"run-{week}", week_id=week).with_values(
-        (SNAPSHOT, snapshot),
-        (PITCHES, [pitch]),
-        (FAILED_PMS, []),
-        (DECISION, Decision.model_construct()),
-        (PREPARED, {}),
-        (READY, {}),
-    )
-
-
 def _run_week(desk: Desk, storage: Storage, week: date, asof: datetime, session: date) -> list[OrdersPlanned]:
-    planned = asyncio.run(
-        RiskStage([desk], CONFIG, storage.events, week).run(_week({"SPY": 600.0}, asof, session, week))
-    )
-    return planned.get(PLANS)
+    context = _context({"SPY": 600.0}, week, f"run-{week}", asof=asof, session=session, suspect={})
+    return asyncio.run(RiskStage([desk], CONFIG, storage.events, week).run(context)).get(PLANS)
 
 
 def test_a_weekly_run_before_the_open_sizes_a_position_alpaca_split_at_the_split_price_not_the_old_close(
