@@ -238,3 +238,27 @@ def test_a_price_read_before_a_split_recorded_since_is_put_in_the_new_shares_and
     # A split whose ex-day the prices are from already, or one still to come, moves nothing.
     assert in_new_shares({"SPY": price}, [split], date(2026, 1, 5), monday) == {"SPY": price}
     assert in_new_shares({"SPY": price}, [split], friday, datetime(2026, 1, 4, 20, tzinfo=UTC)) == {"SPY": price}
+
+
+def test_an_order_queued_for_the_ex_days_open_alpaca_splits_with_the_position_fills_in_the_new_shares_and_agrees(
+    alpaca: FakeAlpacaServer, storage: Storage
+) -> None:
+    """Alpaca adjusts an open order's quantity by the split (alpaca-py#469: 5 shares became 50 at a 10-for-1): 10 SPY
+    bought on Friday, 10 more queued Friday evening for Monday's open; split 4-for-1 before it, the order buys 40 at
+    150, the money the gate approved. The books fold the split at the ex-day's midnight, before that fill: 80 held,
+    as at Alpaca, no difference, the split seen before the open recorded once and not again after the fill."""
+    broker = _bought(alpaca, storage, 600.0)
+    more = order(client_order_id(WEEK, ACCOUNT, "SPY", "add"), week_id=WEEK)
+    broker.submit(more)  # queued: the market is closed
+    alpaca.split("SPY", 4)
+    seen = _looked(storage, broker, 600.0)
+    assert seen.differences == [] and [o.qty for o in broker.open_orders()] == [40]
+    record_splits(storage.events, seen, broker.name, PRE_OPEN, {"SPY": 600.0}, week_id=WEEK, run_id="c1")
+    alpaca.set_time(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))  # Monday's open
+    alpaca.fill_open_orders()
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="c1")
+    after = _looked(storage, broker, 150.0)
+    assert [(f.qty, f.price) for f in broker.fills() if f.client_order_id == more.client_order_id] == [(40, 150.0)]
+    assert after.account.positions["SPY"].qty == 80 and after.differences == [] and after.splits == ()
+    assert after.managed.positions["SPY"].qty == 80
+    assert len(storage.events.read(stream=SPLITS)) == 1
