@@ -170,12 +170,13 @@ def _broker(server: FakeAlpacaServer) -> AlpacaBroker:
     return AlpacaBroker("acct_1", KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2.0)
 
 
-def _context(prices: dict[str, float]) -> PipelineContext:
+def _context(prices: dict[str, float], week: date = WEEK, run_id: str = "run-1", **snapshot: Any) -> PipelineContext:
+    """A weekly run's context from its risk stage on: `prices` as the snapshot's closes (`snapshot`: more fields of
+    it), a pitch of SPY LONG for acct_1."""
     indicators = {s: IndicatorSet.model_construct(symbol=s, close=p) for s, p in prices.items()}
-    snapshot = MarketSnapshot.model_construct(indicators=indicators)
     pitch = Pitch.model_construct(account_id="acct_1", instrument="SPY", direction="LONG", conviction=2, idea_id="i1")
-    return PipelineContext(run_id="run-1", week_id=WEEK).with_values(
-        (SNAPSHOT, snapshot),
+    return PipelineContext(run_id=run_id, week_id=week).with_values(
+        (SNAPSHOT, MarketSnapshot.model_construct(indicators=indicators, **snapshot)),
         (PITCHES, [pitch]),
         (FAILED_PMS, []),
         (DECISION, Decision.model_construct()),

@@ -19,25 +19,21 @@ from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id, plan_orders
 from llmtrade.brokers.reconcile import Reconciliation, look, record_splits
 from llmtrade.brokers.split_positions import in_new_shares
-from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import Split
-from llmtrade.domain.market import IndicatorSet, SplitDetected
+from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.reconciliation import PositionAdopted
-from llmtrade.domain.research import MarketSnapshot
 from llmtrade.domain.streams import SPLITS, managed_stream
 from llmtrade.domain.trading import OrdersPlanned, Side
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint_ask import _before_a_split
-from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.research_stages import SNAPSHOT
-from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, READY, ExecutionStage, RiskStage
+from llmtrade.workflows.trading_stages import PLANS, PRICES, ExecutionStage, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
-from tests.test_reconciliation import CONFIG
+from tests.test_reconciliation import CONFIG, _context
 
 ACCOUNT = "pm-alpha"
 WEEK = date(2025, 12, 31)
@@ -185,25 +181,9 @@ def test_a_position_that_is_not_one_split_of_the_books_is_still_a_mismatch_and_n
     assert storage.events.read(stream=SPLITS) == []
 
 
-def _week(prices: dict[str, float], asof: datetime, session: date, week: date) -> PipelineContext:
-    indicators = {s: IndicatorSet.model_construct(symbol=s, close=p) for s, p in prices.items()}
-    snapshot = MarketSnapshot.model_construct(indicators=indicators, asof=asof, session=session, suspect={})
-    pitch = Pitch.model_construct(account_id="acct_1", instrument="SPY", direction="LONG", conviction=2, idea_id="i1")
-    return PipelineContext(run_id=f"run-{week}", week_id=week).with_values(
-        (SNAPSHOT, snapshot),
-        (PITCHES, [pitch]),
-        (FAILED_PMS, []),
-        (DECISION, Decision.model_construct()),
-        (PREPARED, {}),
-        (READY, {}),
-    )
-
-
 def _run_week(desk: Desk, storage: Storage, week: date, asof: datetime, session: date) -> list[OrdersPlanned]:
-    planned = asyncio.run(
-        RiskStage([desk], CONFIG, storage.events, week).run(_week({"SPY": 600.0}, asof, session, week))
-    )
-    return planned.get(PLANS)
+    context = _context({"SPY": 600.0}, week, f"run-{week}", asof=asof, session=session, suspect={})
+    return asyncio.run(RiskStage([desk], CONFIG, storage.events, week).run(context)).get(PLANS)
 
 
 def test_a_weekly_run_before_the_open_sizes_a_position_alpaca_split_at_the_split_price_not_the_old_close(
@@ -258,3 +238,27 @@ def test_a_price_read_before_a_split_recorded_since_is_put_in_the_new_shares_and
     # A split whose ex-day the prices are from already, or one still to come, moves nothing.
     assert in_new_shares({"SPY": price}, [split], date(2026, 1, 5), monday) == {"SPY": price}
     assert in_new_shares({"SPY": price}, [split], friday, datetime(2026, 1, 4, 20, tzinfo=UTC)) == {"SPY": price}
+
+
+def test_an_order_queued_for_the_ex_days_open_alpaca_splits_with_the_position_fills_in_the_new_shares_and_agrees(
+    alpaca: FakeAlpacaServer, storage: Storage
+) -> None:
+    """Alpaca adjusts an open order's quantity by the split (alpaca-py#469: 5 shares became 50 at a 10-for-1): 10 SPY
+    bought on Friday, 10 more queued Friday evening for Monday's open; split 4-for-1 before it, the order buys 40 at
+    150, the money the gate approved. The books fold the split at the ex-day's midnight, before that fill: 80 held,
+    as at Alpaca, no difference, the split seen before the open recorded once and not again after the fill."""
+    broker = _bought(alpaca, storage, 600.0)
+    more = order(client_order_id(WEEK, ACCOUNT, "SPY", "add"), week_id=WEEK)
+    broker.submit(more)  # queued: the market is closed
+    alpaca.split("SPY", 4)
+    seen = _looked(storage, broker, 600.0)
+    assert seen.differences == [] and [o.qty for o in broker.open_orders()] == [40]
+    record_splits(storage.events, seen, broker.name, PRE_OPEN, {"SPY": 600.0}, week_id=WEEK, run_id="c1")
+    alpaca.set_time(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))  # Monday's open
+    alpaca.fill_open_orders()
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="c1")
+    after = _looked(storage, broker, 150.0)
+    assert [(f.qty, f.price) for f in broker.fills() if f.client_order_id == more.client_order_id] == [(40, 150.0)]
+    assert after.account.positions["SPY"].qty == 80 and after.differences == [] and after.splits == ()
+    assert after.managed.positions["SPY"].qty == 80
+    assert len(storage.events.read(stream=SPLITS)) == 1

@@ -317,6 +317,23 @@ class FakeAlpacaServer:
     def _now(self) -> str:
         return _stamp(self._time or datetime.now(UTC))
 
+    def split(self, symbol: str, ratio: float) -> None:
+        """Apply a split as Alpaca does before the ex-day's open: the position's shares times `ratio` at its average
+        entry price divided by it (whole shares kept here, a fraction paid in cash at the new average), and each open
+        order's quantity times `ratio`, its prices left as they were (alpacahq/alpaca-py#469), the price divided."""
+        with self._lock:
+            held = self._holdings.get(symbol)
+            if held is not None:
+                scaled = held.qty * ratio
+                whole = int(scaled)
+                self._cash += (scaled - whole) * held.avg_entry_price / ratio
+                self._holdings[symbol] = _Holding(whole, held.avg_entry_price / ratio, held.signed_qty)
+            for order in self.orders.values():
+                if order["symbol"] == symbol and order["status"] in ("accepted", "new", "partially_filled"):
+                    order["qty"] = str(int(int(order["qty"]) * ratio))
+            if symbol in self._prices:
+                self._prices[symbol] /= ratio
+
     def set_price(self, symbol: str, price: float) -> None:
         """The market price of `symbol`: fills, buying power checks and position values use it."""
         if price <= 0:

@@ -5,7 +5,9 @@ what llmtrade planned, adopted and released, and writes nothing (`status` uses i
 is the write path the weekly run and every checkpoint call where they value an account: each
 difference is recorded once, on a write-once stream of its own (`reconciliation:{account}:{key}`),
 however many runs see it; and it returns the managed view of the account, the only one sizing,
-order plans and valuations may use (domain/reconciliation.py says what is managed).
+order plans and valuations may use (domain/reconciliation.py says what is managed). The books are read
+through every recorded split (fills and adoptions alike), and through a split the broker's position shows before
+any record of it (brokers/split_positions.py): `record_splits` is its write path, called before the differences'.
 """
 
 from __future__ import annotations
