@@ -29,8 +29,8 @@ from llmtrade.domain.backtests import flagged_jumps
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PricesBeginLate
 from llmtrade.market.indicators import LONGEST_WINDOW
-from llmtrade.market.jumps import SPIKE, Jump, suspect_moves
-from llmtrade.market.service import MarketData, price_jump
+from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
+from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 
 

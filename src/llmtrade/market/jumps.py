@@ -26,7 +26,7 @@ from datetime import date
 from fractions import Fraction
 from itertools import pairwise
 
-from llmtrade.domain.market import SPIKE, UNCONFIRMED, Bar, jump_named
+from llmtrade.domain.market import SPIKE, UNCONFIRMED, Bar, PriceJumpFlagged, jump_named
 
 # The ratios a split or reverse split leaves in unadjusted prices: N-for-1 (1/N), 1-for-N (N), 3-for-2 (2/3).
 _SPLITS = sorted(
@@ -157,3 +157,16 @@ def _nearest(ratio: float) -> Fraction | None:
         return None
     best = min(_SPLITS, key=lambda f: abs(math.log(ratio / float(f))))
     return best if abs(math.log(ratio / float(best))) < TOLERANCE else None
+
+
+def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:
+    """The event of one flagged jump (`where`: the file it was read from, if any)."""
+    return PriceJumpFlagged(
+        symbol=jump.symbol,
+        day=jump.day,
+        before=jump.before,
+        ratio=round(jump.ratio, 6),
+        open_ratio=round(jump.open_ratio, 6),
+        looks_like=jump.looks_like(),
+        where=where,
+    )

@@ -24,7 +24,7 @@ from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavai
 from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, none_left
-from llmtrade.market.jumps import Jump, flagged, jump_warning
+from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.splits import Traded, gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
@@ -375,19 +375,6 @@ def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
     """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
     found = events.read(type=PriceJumpFlagged.event_type())
     return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
-
-
-def price_jump(jump: Jump, where: str | None) -> PriceJumpFlagged:
-    """The event of one flagged jump (`where`: the file it was read from, if any)."""
-    return PriceJumpFlagged(
-        symbol=jump.symbol,
-        day=jump.day,
-        before=jump.before,
-        ratio=round(jump.ratio, 6),
-        open_ratio=round(jump.open_ratio, 6),
-        looks_like=jump.looks_like(),
-        where=where,
-    )
 
 
 def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date) -> str:
