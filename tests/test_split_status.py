@@ -16,9 +16,9 @@ from llmtrade.clock import FixedClock
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from tests.conftest import FIXED_NOW
-from tests.fakes.llm_transport import BASE_URL, fake_llm
-from tests.test_split_week import _restate
-from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
+from tests.support import going_live
+from tests.test_split_week import _restate, live_csv_week
+from tests.test_week_lifecycle import scripted
 
 runner = CliRunner()
 WARNING = "SPY looks split 4-for-1 on 2026-01-08"
@@ -32,16 +32,9 @@ def _splits(cli_env: dict[str, str]) -> list[dict]:
 def test_status_says_a_split_no_run_has_recorded_yet_and_records_nothing(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "csv"
-    closes = write_market(folder)
-    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
-    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
-    monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", BASE_URL)
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
-    stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
-    monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
-    with fake_llm() as fake:
-        fake.answer = scripted({"SPY": closes["SPY"] * 0.5 / 0.97})  # a stop at half of it: no sale
+    folder, closes = live_csv_week(monkeypatch, tmp_path)
+    stop_at_half = scripted({"SPY": closes["SPY"] * 0.5 / 0.97})  # a stop at half of it: no sale
+    with going_live(monkeypatch, stop_at_half, market=folder):
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:00:00-05:00")
         assert runner.invoke(app, ["checkpoint", "09:00"]).exit_code == 0  # caches SPY to Wednesday

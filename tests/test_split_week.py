@@ -33,14 +33,22 @@ def _restate(path: Path, ratio: float) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
-def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
-    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def live_csv_week(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, dict[str, float]]:
+    """A live week from Wednesday 08:00 whose prices are CSV files (a file rewritten in place answers as a provider that
+    restated its history; going_live(market=folder) reads them), the owners staying at every checkpoint: the folder,
+    and write_market's closes."""
     folder = tmp_path / "csv"
     closes = write_market(folder)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
     stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
     monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
+    return folder, closes
+
+
+def test_a_split_during_a_live_week_keeps_the_paper_accounts_whole(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder, closes = live_csv_week(monkeypatch, tmp_path)
     stop_at_half = scripted({"SPY": closes["SPY"] * 0.5 / 0.97})
     with going_live(monkeypatch, stop_at_half, market=folder):
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0

@@ -115,6 +115,11 @@ def record_new_fills(
     with `week_id`; `run_id` is the run that noticed the fill. `observed` is a look the caller already
     took with `observe(broker)` (so a caller that needs the fills too reads the broker once)."""
     appended: list[Fill] = []
+    # A capability, asked by name as LooksOnce is: a broker that cancels orders itself on a read (the paper broker, an
+    # order a split came between) records them with the fills, once.
+    canceled = getattr(broker, "record_canceled", None)
+    if callable(canceled):
+        canceled(run_id=run_id)
     for fill, event in new_fill_events(events, broker, observed or observe(broker), week_id=week_id, run_id=run_id):
         try:
             events.append([event], expected_versions={event.stream: 0})

@@ -34,7 +34,16 @@ from math import prod
 from typing import Protocol
 
 from llmtrade.brokers.fills import Observed
-from llmtrade.brokers.paper_book import Book, advance, broker_id, crossing, ledger_of, result, start_book
+from llmtrade.brokers.paper_book import (
+    Book,
+    advance,
+    broker_id,
+    crossing,
+    ledger_of,
+    result,
+    split_cancels,
+    start_book,
+)
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Ledger, Split, fold, with_splits
@@ -271,6 +280,21 @@ class PaperBroker:
                 return self.cancel(client_order_id)  # the ledger moved: decide again on what it says now
             return self.find(client_order_id)
         return result(book, client_order_id, derived, splits)
+
+    def record_canceled(self, *, run_id: str | None) -> list[str]:
+        """Record, once, each queued order a split cancels (paper_book.py `split_cancels`; a read only derives it). A
+        write, made where a job records the account's fills (brokers/fills.py); a rerun finds the orders canceled and
+        writes nothing. The ids canceled now."""
+        splits = recorded_splits(self._events)
+        if not splits:
+            return []  # the usual call: no split, nothing to look at
+        book = self._book()
+        crossed, new, expected = split_cancels(book, self.account_id, splits, self._clock.now(), run_id)
+        try:
+            self._events.append(new, expected_versions=expected)
+        except ConcurrencyError:
+            return self.record_canceled(run_id=run_id)  # another process recorded (or the ledger moved): look again
+        return crossed
 
     def is_shortable(self, symbol: str) -> bool:
         return self._shortable is None or symbol in self._shortable

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Folding, Ledger, Split
+from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
     Fill,
     OrderFilled,
@@ -21,6 +22,7 @@ from llmtrade.domain.trading import (
     OrderStatus,
     PaperOrderAccepted,
     PaperOrderCanceled,
+    QueuedOrderCanceled,
 )
 from llmtrade.memo import IdentityMemo
 from llmtrade.storage.event_store import EventStore
@@ -169,15 +171,17 @@ def result(book: Book, client_order_id: str, derived: Mapping[str, Fill], splits
             filled_qty=fill.qty,
             fill_price=fill.price,
         )
-    pending = client_order_id in book.pending
-    if pending and (split := crossing(book, client_order_id, splits)) is not None:
-        return OrderResult(
-            client_order_id=client_order_id,
-            status=OrderStatus.CANCELED,
-            broker_order_id=broker_id(client_order_id),
-            message=f"canceled: {split.symbol} split {split.named()} on {split.at.date()}, after it was queued",
-        )
     canceled = book.canceled.get(client_order_id)
+    if client_order_id in book.pending or canceled is not None:
+        split = crossing(book, client_order_id, splits)
+        # Canceled for the split (by a read, or on record: PaperBroker.record_canceled), not before it was known.
+        if split is not None and (canceled is None or split.known_at is None or canceled.canceled_at >= split.known_at):
+            return OrderResult(
+                client_order_id=client_order_id,
+                status=OrderStatus.CANCELED,
+                broker_order_id=broker_id(client_order_id),
+                message=f"canceled: {split_canceled(split)}",
+            )
     if canceled is not None:
         return OrderResult(
             client_order_id=client_order_id,
@@ -192,6 +196,33 @@ def result(book: Book, client_order_id: str, derived: Mapping[str, Fill], splits
         broker_order_id=broker_id(client_order_id),
         message=f"queued for {when.isoformat()}",
     )
+
+
+def split_cancels(
+    book: Book, account_id: str, splits: tuple[Split, ...], now: datetime, run_id: str | None
+) -> tuple[list[str], list[NewEvent], dict[str, int]]:
+    """The pending orders of `book` a split cancels (`crossing`), and the events that record it with the versions to
+    append them at: each order's cancel on the ledger, and why (QueuedOrderCanceled) on its write-once fill stream,
+    so it can never be recorded as filled either."""
+    crossed = [(cid, split) for cid in book.pending if splits and (split := crossing(book, cid, splits))]
+    ledger = ledger_stream(account_id)
+    expected, new = {ledger: book.version}, []
+    for cid, split in crossed:
+        week_id, stream = book.accepted[cid].order.week_id, fill_stream(account_id, cid)
+        canceled = PaperOrderCanceled(client_order_id=cid, canceled_at=now)
+        reason = f"split: {split_canceled(split)}"
+        why = QueuedOrderCanceled(
+            account_id=account_id, client_order_id=cid, reason=reason, status=OrderStatus.CANCELED
+        )
+        new.append(NewEvent.of(canceled, stream=ledger, week_id=week_id, account_id=account_id, run_id=run_id))
+        new.append(NewEvent.of(why, stream=stream, week_id=week_id, account_id=account_id, run_id=run_id))
+        expected[stream] = 0
+    return [cid for cid, _ in crossed], new, expected
+
+
+def split_canceled(split: Split) -> str:
+    """Why an order `split` came between was canceled."""
+    return f"{split.symbol} split {split.named()} on {split.at.date()}, after it was queued"
 
 
 def broker_id(client_order_id: str) -> str:

@@ -230,7 +230,8 @@ class ShadowTraded(EventPayload):
 
 
 class QueuedOrderCanceled(EventPayload):
-    """An order queued at the broker that would open or add, canceled because the account halted."""
+    """An order queued at the broker canceled: one that would open or add, because the account halted (on its breaker
+    stream); or a paper order a split came between (`reason` 'split: ...', on the order's write-once fill stream)."""
 
     account_id: str
     client_order_id: str
