@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.paid_calls import keep_paid_calls
@@ -63,6 +63,8 @@ def mode_banner(decision: ModeDecision) -> str:
 
 @dataclass
 class Container:
+    # Whether an in-session price is looked at for a bad print (market/quote_checks.py): a feed's answer is.
+    checks_prints: ClassVar[bool] = True
     settings: Settings
     loaded: LoadedConfig
     clock: Clock
@@ -218,7 +220,8 @@ class Container:
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
-        return quote_service(assets, self.quote_providers(names), market, self.clock, market.recording)
+        providers = self.quote_providers(names)
+        return quote_service(assets, providers, market, self.clock, market.recording, check_prints=self.checks_prints)
 
     def desks(
         self,

@@ -35,7 +35,8 @@ from llmtrade.market.service import MarketData, Recording
 
 
 class QuoteService:
-    """Prices now. `staleness` is how old an in-session price may be (e.g. 15 minutes) before it is refused."""
+    """Prices now. `staleness` is how old an in-session price may be (e.g. 15 minutes) before it is refused;
+    `check_prints` whether a price is looked at for a bad print (not in a backtest, whose files are the record)."""
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class QuoteService:
         *,
         staleness: timedelta,
         recording: Recording | None = None,
+        check_prints: bool = True,
     ):
         if not providers:
             raise MarketDataError("no quote provider is configured")
@@ -55,6 +57,8 @@ class QuoteService:
         self._clock = clock
         self.staleness = staleness
         self._recording = recording
+        # False: prices replayed from the record (a backtest's files), not looked at for a bad print.
+        self.check_prints = check_prints
         # Each symbol's quotes seen today (accepted or suspect), by this service: a far price another agrees with.
         self._seen: tuple[date | None, dict[str, list[Quote]]] = (None, {})
 
@@ -102,7 +106,7 @@ class QuoteService:
             for symbol in missing:
                 quote = answer.get(symbol)
                 problem = self._problem(symbol, quote, cutoff, opens)
-                if problem is None and quote is not None:
+                if problem is None and quote is not None and self.check_prints:
                     problem = self._suspect(quote, new_york_date(asked))
                 if problem is None and quote is not None:
                     accepted.append(quote)
