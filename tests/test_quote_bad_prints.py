@@ -9,7 +9,6 @@ PostgreSQL, as a run's fetch leaves them).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -35,8 +34,10 @@ from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_latest import FakeLatestPrices
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.yahoo_transport import YahooIntraday, minute_bars
+from tests.test_alpaca_quotes import KEY_ID, SECRET
+from tests.test_alpaca_quotes import latest as latest  # the fixture
+from tests.test_alpaca_quotes import server as server  # the fixture
 
-KEY_ID, SECRET = "test-key-id", "test-secret"
 DAY = date(2026, 1, 7)  # a Wednesday, a full session
 CALENDAR = TradingCalendar()
 SYNTHETIC = SyntheticMarket({"SPY": "equity", "TLT": "rates"})
@@ -44,17 +45,6 @@ SYNTHETIC = SyntheticMarket({"SPY": "equity", "TLT": "rates"})
 
 def at(hh: int, mm: int) -> datetime:
     return datetime.combine(DAY, time(hh, mm), tzinfo=NEW_YORK)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeAlpacaServer]:
-    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
-def latest(server: FakeAlpacaServer) -> FakeLatestPrices:
-    return FakeLatestPrices.install(server)
 
 
 NOON = at(12, 0)
