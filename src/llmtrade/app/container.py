@@ -33,6 +33,7 @@ from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
+from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService
@@ -197,8 +198,15 @@ class Container:
         jumps = partial(flagged_before, storage.events)
         # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
         splits = partial(splits_before, storage.events)
+        quotes = partial(recorded_quotes, storage.events)
         recording = Recording(
-            storage.events, run_id, week_id, say=self.warning, flagged_before=jumps, splits_before=splits
+            storage.events,
+            run_id,
+            week_id,
+            say=self.warning,
+            flagged_before=jumps,
+            splits_before=splits,
+            quotes_before=quotes,
         )
         return MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
 

@@ -114,8 +114,11 @@ class QuoteService:
                 reason, error = problem or ("missing", "")
                 failures.append(f"{provider.name}: {error}")
                 errors.append(MarketDataUnavailable(error))
+                kept = quote if reason == "suspect" else None  # a later checkpoint's print may confirm it
                 self._record(
-                    QuoteRefused(provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error)
+                    QuoteRefused(
+                        provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error, quote=kept
+                    )
                 )
             if accepted:
                 found.update({q.symbol: q for q in accepted})
@@ -161,6 +164,12 @@ class QuoteService:
         before = self.market.closes_before(quote.symbol, day)
         problem = suspect(quote, before, [], seen)
         rec = self.market.recording
+        if problem is not None and rec is not None and rec.quotes_before is not None and rec.week_id is not None:
+            # The day's earlier checkpoints ran in processes of their own: their prints are on record.
+            earlier = [
+                q for q in rec.quotes_before(rec.week_id) if q.symbol == quote.symbol and new_york_date(q.as_of) == day
+            ]
+            problem = suspect(quote, before, [], [*seen, *earlier])
         if problem is not None and (rec is None or rec.splits_before is None):
             problem = suspect(quote, before, None, seen)
         elif problem is not None and rec is not None and rec.splits_before is not None:

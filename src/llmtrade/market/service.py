@@ -17,6 +17,7 @@ from llmtrade.domain.market import (
     MarketDataRejected,
     MarketProviderFailed,
     PriceJumpFlagged,
+    Quote,
     SplitDetected,
 )
 from llmtrade.domain.streams import SPLITS, market_stream
@@ -58,6 +59,8 @@ class Recording:
     flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
     # The splits recorded before (SplitDetected): a split is recorded once, whichever run sees it first.
     splits_before: Callable[[], Iterable[SplitDetected]] | None = None
+    # The quotes a week's runs recorded, fetched or refused (market/quote_checks.py `recorded_quotes`).
+    quotes_before: Callable[[date], Iterable[Quote]] | None = None
 
 
 class MarketData:
