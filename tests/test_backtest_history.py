@@ -261,3 +261,26 @@ def test_a_fetched_history_that_ends_early_with_a_hole_or_the_benchmark_ending_i
             _run(settings, "nospy")
     assert BENCHMARK in str(failed.value) and "stale" in str(failed.value)
     assert not snapshot_folder(settings, "nospy").exists()
+
+
+def test_a_recent_range_a_few_sessions_short_is_a_feed_not_updated_yet_and_still_refused(
+    history: dict[str, list[Bar]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The range ends today: a symbol two sessions short may be a feed not caught up, not a delisting.
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    ended = next(s for s in sorted(history) if s != BENCHMARK)
+    days = [b.day for b in history[BENCHMARK] if b.day <= WEEK]
+    symbols, start = sorted(history), WEEK - timedelta(days=60)
+
+    def fetch(name: str, last: date) -> object:
+        with _ended_feed(history, ended, last) as server:
+            settings = _settings(database_url, tmp_path, Feed(server, history))
+            clock = FixedClock(FIXED_NOW)  # the range's last day
+            return fetch_history(
+                settings, load_config(None), clock, name=name, symbols=symbols, start=start, end=WEEK, say=print
+            )
+
+    with pytest.raises(OperationalError, match="stale"):
+        fetch("lag", days[-3])  # two sessions short
+    assert fetch("gone", days[-6]).folder.is_dir()  # type: ignore[attr-defined]  # five short: ended there

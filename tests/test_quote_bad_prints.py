@@ -9,8 +9,8 @@ PostgreSQL, as a run's fetch leaves them).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from llmtrade.domain.trading import Order, OrderStatus, Side
 from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.alpaca_quotes import AlpacaQuotes
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quotes import QuoteService
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.splits import splits_before
@@ -35,8 +36,10 @@ from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_latest import FakeLatestPrices
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.yahoo_transport import YahooIntraday, minute_bars
+from tests.test_alpaca_quotes import KEY_ID, SECRET
+from tests.test_alpaca_quotes import latest as latest  # the fixture
+from tests.test_alpaca_quotes import server as server  # the fixture
 
-KEY_ID, SECRET = "test-key-id", "test-secret"
 DAY = date(2026, 1, 7)  # a Wednesday, a full session
 CALENDAR = TradingCalendar()
 SYNTHETIC = SyntheticMarket({"SPY": "equity", "TLT": "rates"})
@@ -44,17 +47,6 @@ SYNTHETIC = SyntheticMarket({"SPY": "equity", "TLT": "rates"})
 
 def at(hh: int, mm: int) -> datetime:
     return datetime.combine(DAY, time(hh, mm), tzinfo=NEW_YORK)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeAlpacaServer]:
-    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
-def latest(server: FakeAlpacaServer) -> FakeLatestPrices:
-    return FakeLatestPrices.install(server)
 
 
 NOON = at(12, 0)
@@ -223,3 +215,30 @@ def test_a_bad_minute_from_yahoo_is_no_price_either(storage: Storage, server: Fa
     [refused] = refusals(storage)
     assert (refused["provider"], refused["reason"]) == ("yfinance", "suspect")
     assert "yfinance bar-close at 12:00" in refused["error"] and "0.40x its last close" in refused["error"]
+
+
+def test_an_earlier_checkpoints_refused_print_confirms_the_same_move_in_a_later_checkpoint(
+    storage: Storage, server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    # Live, each checkpoint is a process of its own: 12:00 refuses TLT at -45%, 14:00 sees it again and takes it.
+    def checkpoint(now: datetime) -> QuoteService:
+        week = date(2026, 1, 7)
+        recording = Recording(
+            storage.events,
+            f"r{now:%H}",
+            week,
+            splits_before=lambda: splits_before(storage.events),
+            quotes_before=partial(recorded_quotes, storage.events),
+        )
+        market = MarketData([SYNTHETIC], BarCache(storage.conn), CALENDAR, recording)
+        market.bars(["TLT"], DAY - timedelta(days=20), CALENDAR.previous_session(DAY))
+        alpaca = AlpacaQuotes(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=0.5, retry_attempts=1)
+        return QuoteService([alpaca], market, FixedClock(now), staleness=timedelta(minutes=15), recording=recording)
+
+    latest.set_trade("TLT", round(last_close("TLT") * 0.55, 2), at(11, 59))
+    with pytest.raises(MarketDataUnavailable, match="bad print"):
+        checkpoint(NOON).quote("TLT")
+    [refused] = refusals(storage)
+    assert refused["quote"]["price"] == round(last_close("TLT") * 0.55, 2)
+    latest.set_trade("TLT", round(last_close("TLT") * 0.56, 2), at(13, 59))
+    assert checkpoint(at(14, 0)).quote("TLT").price == round(last_close("TLT") * 0.56, 2)

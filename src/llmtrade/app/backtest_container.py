@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.backtest_memory import CachedMemory, RecallCache
@@ -63,6 +63,10 @@ _SOLE_WRITER = bulk_load.SOLE_WRITER
 
 @dataclass
 class BacktestContainer(Container):
+    # A backtest's prices are the files (or the synthetic market) it replays, not a feed's answer: their daily bars are
+    # looked at for jumps at its start (said, recorded, repeated by the leaderboard), and a price refused here could
+    # never come right ("run the same command again" would stop at it again).
+    checks_prints: ClassVar[bool] = False
     # The look-ahead audit's cut: while set, markets built here hold no bar after this session day.
     cutoff: date | None = None
     _held: Storage | None = field(default=None, init=False)

@@ -27,7 +27,7 @@ import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from llmtrade.app.container import Container
@@ -43,6 +43,8 @@ from llmtrade.market.validation import ProblemKind, validate_bars
 from llmtrade.settings import Settings
 
 MANIFEST = "manifest.json"
+# A history a few sessions short of a range that ended this past week may be a feed not updated yet, not a delisting.
+_LAG, _RECENT = 3, timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ def fetch_history(
             except MarketDataError:
                 # A history that ends early is a delisting, as a CSV file's is: read the same answers again with
                 # those ends (a hole, or the benchmark ending, is still refused by the second read).
-                market.ends = _ends_early(kept, wanted, app.calendar.sessions_between(start, end))
+                recent = end >= clock.now().date() - _RECENT
+                market.ends = _ends_early(kept, wanted, app.calendar.sessions_between(start, end), recent=recent)
                 if not market.ends:
                     raise
                 series = market.bars(wanted, start, end)
@@ -160,9 +163,12 @@ class _Kept:
         return answer
 
 
-def _ends_early(kept: Sequence[_Kept], symbols: Sequence[str], sessions: Sequence[date]) -> dict[str, date]:
+def _ends_early(
+    kept: Sequence[_Kept], symbols: Sequence[str], sessions: Sequence[date], *, recent: bool
+) -> dict[str, date]:
     """Each symbol (the benchmark aside) whose bars in the first provider that answered end before the range's last
-    session and have no other problem, with its last bar's day."""
+    session and have no other problem, with its last bar's day; not one `_LAG` sessions short of a `recent` range's end
+    (a feed not updated yet looks the same: still refused, as before)."""
     if not sessions:
         return {}
     for provider in kept:
@@ -173,7 +179,8 @@ def _ends_early(kept: Sequence[_Kept], symbols: Sequence[str], sessions: Sequenc
             for symbol in symbols:
                 bars = [b for b in answer.get(symbol) or [] if sessions[0] <= b.day <= sessions[-1]]
                 problems = validate_bars({symbol: bars}, sessions) if bars and symbol != BENCHMARK else []
-                if problems and all(p.kind is ProblemKind.STALE for p in problems):
+                lagging = recent and len([d for d in sessions if bars and d > bars[-1].day]) <= _LAG
+                if problems and all(p.kind is ProblemKind.STALE for p in problems) and not lagging:
                     ends[symbol] = bars[-1].day
             return ends
     return {}

@@ -30,11 +30,15 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
 
 
+# The leaderboard's read of the weeks' universes, by type alone (leaderboard.follow_books keeps it followed).
+UNIVERSE_TYPES = [UniverseFixed.event_type()]
+
+
 def weekly_universes(events: EventStore) -> dict[date, list[str]]:
     """Each week's fixed universe (UniverseFixed) by week id, without the symbols it kept only because they were held:
     what EQUAL_WEIGHT holds that week. Empty in static mode (no week fixes one)."""
     weeks: dict[date, list[str]] = {}
-    for event in events.read(type=UniverseFixed.event_type()):
+    for event in events.read(type=UNIVERSE_TYPES):
         if event.week_id is not None:
             fixed = UniverseFixed.from_event(event)
             weeks.setdefault(event.week_id, [i.symbol for i in fixed.instruments if not i.held])

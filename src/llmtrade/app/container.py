@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.paid_calls import keep_paid_calls
@@ -33,6 +33,7 @@ from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
+from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService
@@ -63,6 +64,8 @@ def mode_banner(decision: ModeDecision) -> str:
 
 @dataclass
 class Container:
+    # Whether an in-session price is looked at for a bad print (market/quote_checks.py): a feed's answer is.
+    checks_prints: ClassVar[bool] = True
     settings: Settings
     loaded: LoadedConfig
     clock: Clock
@@ -196,8 +199,16 @@ class Container:
         # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
         splits = partial(splits_before, storage.events)
         trades = partial(traded, storage.events)
+        quotes = partial(recorded_quotes, storage.events)
         recording = Recording(
-            storage.events, run_id, week_id, say=self.warning, flagged_before=jumps, splits_before=splits, traded=trades
+            storage.events,
+            run_id,
+            week_id,
+            say=self.warning,
+            flagged_before=jumps,
+            splits_before=splits,
+            traded=trades,
+            quotes_before=quotes,
         )
         return MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
 
@@ -219,7 +230,8 @@ class Container:
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
-        return quote_service(assets, self.quote_providers(names), market, self.clock, market.recording)
+        providers = self.quote_providers(names)
+        return quote_service(assets, providers, market, self.clock, market.recording, check_prints=self.checks_prints)
 
     def desks(
         self,

@@ -29,7 +29,7 @@ from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
-from llmtrade.app.baseline_universe import universe_note, weekly_closes, weekly_universes
+from llmtrade.app.baseline_universe import UNIVERSE_TYPES, universe_note, weekly_closes, weekly_universes
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
 from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
@@ -67,7 +67,7 @@ def follow_books(events: EventStore) -> None:
     them from memory: at 520 weeks some 52,000 events (fills, runs, price fetches) that were otherwise read back and
     built again, the largest part of the leaderboard's time. The same events either way: a copy answers as the
     database does. Best called while the books are short (a fresh backtest's: empty)."""
-    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES, list(CONTROL_TYPES)):
+    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES):
         events.read(type=types)
 
 

@@ -298,3 +298,5 @@ class QuoteRefused(EventPayload):
     now: datetime
     reason: str  # unavailable | stale | after-now | before-open | missing | invalid | suspect (a bad print)
     error: str
+    # The price refused as suspect: a later print that agrees with it (another checkpoint's) confirms a move.
+    quote: Quote | None = None

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from datetime import date
 
-from llmtrade.domain.market import Bar, Quote, SplitDetected
+from llmtrade.domain.market import Bar, Quote, QuoteFetched, QuoteRefused, SplitDetected
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.jumps import last_suspect
 from llmtrade.market.splits import gap_factor
+from llmtrade.storage.event_store import EventStore
 
 # Half again or a third off the last close within one session: an index ETF has not moved so much in a day since
 # 1987; a single stock does on rare news, and a second quote agreeing lets that through.
@@ -79,3 +81,15 @@ def _confirms(other: Quote, quote: Quote) -> bool:
     if (other.provider, other.as_of) == (quote.provider, quote.as_of):
         return False
     return abs(math.log(other.price / quote.price)) < AGREE
+
+
+def recorded_quotes(events: EventStore, week_id: date) -> list[Quote]:
+    """The quotes runs of the week `week_id` recorded, taken (QuoteFetched) or refused as suspect (QuoteRefused): a
+    checkpoint is a process of its own, and a far price an earlier checkpoint saw confirms the same price now."""
+    found: list[Quote] = []
+    for event in events.read(week_id=week_id, type=[QuoteFetched.event_type(), QuoteRefused.event_type()]):
+        if event.type == QuoteFetched.event_type():
+            found += QuoteFetched.from_event(event).quotes
+        elif (refused := QuoteRefused.from_event(event).quote) is not None:
+            found.append(refused)
+    return found

@@ -108,7 +108,9 @@ def quote_service(
     market: MarketData,
     clock: Clock,
     recording: Recording | None = None,
+    *,
+    check_prints: bool = True,
 ) -> QuoteService:
     """The quote service over `providers` (from `quote_providers`), with assets.yaml's staleness limit."""
     staleness = timedelta(seconds=assets.market_data.quote_staleness_seconds)
-    return QuoteService(providers, market, clock, staleness=staleness, recording=recording)
+    return QuoteService(providers, market, clock, staleness=staleness, recording=recording, check_prints=check_prints)

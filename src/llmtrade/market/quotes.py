@@ -35,7 +35,8 @@ from llmtrade.market.service import MarketData, Recording
 
 
 class QuoteService:
-    """Prices now. `staleness` is how old an in-session price may be (e.g. 15 minutes) before it is refused."""
+    """Prices now. `staleness` is how old an in-session price may be (e.g. 15 minutes) before it is refused;
+    `check_prints` whether a price is looked at for a bad print (not in a backtest, whose files are the record)."""
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class QuoteService:
         *,
         staleness: timedelta,
         recording: Recording | None = None,
+        check_prints: bool = True,
     ):
         if not providers:
             raise MarketDataError("no quote provider is configured")
@@ -55,6 +57,8 @@ class QuoteService:
         self._clock = clock
         self.staleness = staleness
         self._recording = recording
+        # False: prices replayed from the record (a backtest's files), not looked at for a bad print.
+        self.check_prints = check_prints
         # Each symbol's quotes seen today (accepted or suspect), by this service: a far price another agrees with.
         self._seen: tuple[date | None, dict[str, list[Quote]]] = (None, {})
 
@@ -102,7 +106,7 @@ class QuoteService:
             for symbol in missing:
                 quote = answer.get(symbol)
                 problem = self._problem(symbol, quote, cutoff, opens)
-                if problem is None and quote is not None:
+                if problem is None and quote is not None and self.check_prints:
                     problem = self._suspect(quote, new_york_date(asked))
                 if problem is None and quote is not None:
                     accepted.append(quote)
@@ -110,8 +114,11 @@ class QuoteService:
                 reason, error = problem or ("missing", "")
                 failures.append(f"{provider.name}: {error}")
                 errors.append(MarketDataUnavailable(error))
+                kept = quote if reason == "suspect" else None  # a later checkpoint's print may confirm it
                 self._record(
-                    QuoteRefused(provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error)
+                    QuoteRefused(
+                        provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error, quote=kept
+                    )
                 )
             if accepted:
                 found.update({q.symbol: q for q in accepted})
@@ -157,6 +164,12 @@ class QuoteService:
         before = self.market.closes_before(quote.symbol, day)
         problem = suspect(quote, before, [], seen)
         rec = self.market.recording
+        if problem is not None and rec is not None and rec.quotes_before is not None and rec.week_id is not None:
+            # The day's earlier checkpoints ran in processes of their own: their prints are on record.
+            earlier = [
+                q for q in rec.quotes_before(rec.week_id) if q.symbol == quote.symbol and new_york_date(q.as_of) == day
+            ]
+            problem = suspect(quote, before, [], [*seen, *earlier])
         if problem is not None and (rec is None or rec.splits_before is None):
             problem = suspect(quote, before, None, seen)
         elif problem is not None and rec is not None and rec.splits_before is not None:

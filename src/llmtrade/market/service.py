@@ -17,6 +17,7 @@ from llmtrade.domain.market import (
     MarketDataRejected,
     MarketProviderFailed,
     PriceJumpFlagged,
+    Quote,
     SplitDetected,
 )
 from llmtrade.domain.streams import SPLITS, market_stream
@@ -60,6 +61,8 @@ class Recording:
     splits_before: Callable[[], Iterable[SplitDetected]] | None = None
     # The fills recorded of a symbol in a window (market/splits.py `traded`): they place a split's uncertain ex-day.
     traded: Traded | None = None
+    # The quotes a week's runs recorded, fetched or refused (market/quote_checks.py `recorded_quotes`).
+    quotes_before: Callable[[date], Iterable[Quote]] | None = None
 
 
 class MarketData:
