@@ -315,7 +315,7 @@ class FakeAlpacaServer:
             self._time = at
 
     def _now(self) -> str:
-        return _stamp(self._time or datetime.now(UTC))
+        return _order_stamp(self._time or datetime.now(UTC))
 
     def split(self, symbol: str, ratio: float) -> None:
         """Apply a split as Alpaca does before the ex-day's open: the position's shares times `ratio` at its average
@@ -950,5 +950,6 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _stamp(at: datetime) -> str:
+def _order_stamp(at: datetime) -> str:
+    """An order's or a fill's timestamp as Alpaca writes it: UTC, microseconds, a Z."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
