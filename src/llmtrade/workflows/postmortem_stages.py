@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmtrade.agents import postmortem_writer
+from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
@@ -97,6 +98,10 @@ class GatherStage:
         start = week_start_valuation(bench.events, bench.week_id, desk.account.id)
         if start is None:
             return None  # the account was not part of this week's run
+        # The fills it is valued with go to the audit log first, as every valuation's do (workflows/valuation.py): the
+        # leaderboard's curves are folded from that log, and an order filled since the last checkpoint (a week with
+        # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
+        record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
         account = look(bench.events, desk.broker, desk.broker.account(prices), prices).managed  # what it manages
         # A postmortem written late ends the week where the next one began, not at today's prices.
         next_start = week_start_valuation(bench.events, bench.week_id + timedelta(days=7), desk.account.id)
