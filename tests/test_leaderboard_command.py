@@ -141,3 +141,27 @@ def test_counts_are_singular_for_one() -> None:
     out = io.StringIO()
     print_written(Output(stream=out, force_plain=True), ReportWritten(path="r.html", bytes=2048, weeks=1, accounts=6))
     assert out.getvalue().strip() == "wrote r.html (2,048 bytes): 1 week, 6 accounts"
+
+
+def test_a_postmortems_end_equity_is_the_leaderboards_for_a_week_with_no_checkpoint_after_its_open(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The weekly run's orders queue for the open and fill there, unrecorded until a write path looks at the broker.
+    With no checkpoint after the open, the postmortem valued the accounts with those fills but recorded none, so
+    `leaderboard --live` (folded from the recorded fills) showed the starting cash at the same Tuesday close until
+    the next weekly run recorded them (found by the new-user trial). The postmortem now records them first."""
+    _at(monkeypatch, "2026-01-07T08:00:00-05:00")
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    assert _fills(cli_env["DATABASE_URL"]) == []  # queued for the open
+    _at(monkeypatch, "2026-01-13T16:31:00-05:00")
+    done = runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"])
+    assert done.exit_code == 0, done.output
+    ends = {a["account_id"]: a["end_equity"] for a in json.loads(done.stdout)["accounts"]}
+    assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
+    assert _fills(cli_env["DATABASE_URL"])
+
+    board = json.loads(runner.invoke(app, ["leaderboard", "--live", "--json"]).stdout)
+    assert board["end"] == "2026-01-13"
+    curves = {c["name"]: c for c in board["curves"] if c["kind"] == "account"}
+    assert {name: c["sessions"][-1] for name, c in curves.items()} == dict.fromkeys(ACCOUNTS, "2026-01-13")
+    assert {name: round(c["equity"][-1], 2) for name, c in curves.items()} == ends

@@ -136,3 +136,26 @@ def test_a_cron_started_after_the_weeks_last_close_leaves_that_week_alone(
     open, so Wednesday's 08:00 weekly run exited 75 at every wake-up until the open (found by the months trial)."""
     assert _due_at(monkeypatch, "2026-01-13T23:00:00-05:00") == []
     assert _due_at(monkeypatch, "2026-01-14T08:00:00-05:00") == ["weekly:2026-01-14"]
+
+
+def test_a_machine_off_for_more_than_a_week_closes_the_week_it_missed_at_that_weeks_prices(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off from Wednesday 01-07's weekly run to Thursday 01-22: the week's postmortem (due 01-13 16:30) was more than
+    8 days back, so no run-due ever closed it (found by the months trial). Now it is due until done, before the current
+    week's run, and reads its own week's prices: every account's end equity is its curve's at the 01-13 close (the
+    leaderboard's, folded from the fills), not at 01-21's prices."""
+    assert _due_at(monkeypatch, "2026-01-07T08:00:00-05:00") == ["weekly:2026-01-07"]
+    assert _due_at(monkeypatch, "2026-01-22T10:00:00-05:00") == ["postmortem:2026-01-07", "weekly:2026-01-21"]
+    assert _due_at(monkeypatch, "2026-01-22T10:05:00-05:00") == ["checkpoint:2026-01-22T09:00"]  # closed once
+
+    reviewed = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
+    ends = {a["account_id"]: a["end_equity"] for a in reviewed["accounts"]}
+    board = json.loads(runner.invoke(app, ["leaderboard", "--live", "--json"]).stdout)
+    at_week_end = {
+        c["name"]: round(c["equity"][c["sessions"].index("2026-01-13")], 2)
+        for c in board["curves"]
+        if c["kind"] == "account"
+    }
+    assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
+    assert ends == at_week_end

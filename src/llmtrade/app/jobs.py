@@ -55,7 +55,7 @@ from llmtrade.workflows.checkpoint_ask import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
-from llmtrade.workflows.schedule import JobKind, retry_deadline
+from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.weekly import (
     completion,
     require_current_week,
@@ -209,7 +209,8 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     run = start_run(
         session, run_id=bench.run_id, command="postmortem", arguments={"week": str(week_id)}, week_id=week_id
     )
-    written, built = execute(PostmortemRun(bench).run(), session, run)
+    scheduled = postmortem_job(app.loaded.config.schedule, app.calendar, week_id)
+    written, built = execute(PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run)
     project_week_summaries(storage.conn, storage.events)
     duration = run.finished(session.gateway.totals, degraded=False)
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.

@@ -229,7 +229,8 @@ def due(app: Container) -> list[Job]:
         done = done_keys(storage.events)
         now = app.clock.now()
         current = week_id_for(new_york_date(now))
-        jobs = due_jobs(app.loaded.config.schedule, app.calendar, now, done)
+        run_weeks = [date.fromisoformat(key.split(":", 1)[1]) for key in done if key.startswith("weekly:")]
+        jobs = due_jobs(app.loaded.config.schedule, app.calendar, now, done, run_weeks=run_weeks)
         return [
             job
             for job in jobs

@@ -12,6 +12,8 @@ week's outcomes and lessons go into the committee's memory (workflows/postmortem
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from llmtrade.domain.checkpoints import Postmortem
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
@@ -22,15 +24,18 @@ from llmtrade.workflows.workbench import Workbench
 __all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_pipeline"]
 
 
-def postmortem_pipeline(bench: Workbench, observer: StageObserver | None = None) -> Pipeline:
-    stages = [GatherStage(bench), ReflectStage(bench), RecordStage(bench), RememberOutcomesStage(bench)]
+def postmortem_pipeline(
+    bench: Workbench, observer: StageObserver | None = None, ends: datetime | None = None
+) -> Pipeline:
+    """`ends`: where the week ends for the prices the postmortem reads (GatherStage); None: `bench.now`."""
+    stages = [GatherStage(bench, ends), ReflectStage(bench), RecordStage(bench), RememberOutcomesStage(bench)]
     return Pipeline(stages, bench.events, observer, inputs=())
 
 
 class PostmortemRun:
-    def __init__(self, bench: Workbench, observer: StageObserver | None = None):
+    def __init__(self, bench: Workbench, observer: StageObserver | None = None, ends: datetime | None = None):
         self.bench = bench
-        self.pipeline = postmortem_pipeline(bench, observer)
+        self.pipeline = postmortem_pipeline(bench, observer, ends)
 
     async def run_pipeline(self) -> PipelineContext:
         """The finished context: POSTMORTEMS and WRITTEN_NOW, plus `.loaded` and `.reports`."""

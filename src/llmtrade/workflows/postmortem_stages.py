@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmtrade.agents import postmortem_writer
+from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
+    AccountValued,
     IndicatorOutcome,
     Postmortem,
     PostmortemAnswer,
@@ -70,21 +72,24 @@ class GatherStage:
     reads = ()
     writes = (DRAFTS,)
 
-    def __init__(self, bench: Workbench):
+    def __init__(self, bench: Workbench, ends: datetime | None = None):
         self.bench = bench
+        # A postmortem written late (a machine off past the week's end) reads its week's prices, not today's: the
+        # closes, splits and indicators up to its scheduled instant; on time, that is now.
+        self.asof = min(bench.now, ends) if ends is not None else bench.now
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         stored = written(self.bench)
         if stored is not None:
             return context.with_value(DRAFTS, [Draft(pm, None) for pm in stored]).with_loaded(self.name)
         bench = self.bench
-        prices = bench.market.last_closes(bench.config.assets.symbols, bench.now)
+        prices = bench.market.last_closes(bench.config.assets.symbols, self.asof)
         snapshots = bench.events.read(
             stream=week_stream(bench.week_id, SNAPSHOT), type=MarketSnapshotTaken.event_type()
         )
         # Parsed once per stored event: the week's snapshot stage parsed it already (events.payload).
         opening = bench.events.payload(MarketSnapshotTaken, snapshots[0]).snapshot if snapshots else None
-        taken = snapshots[0].occurred_at if snapshots else bench.now
+        taken = snapshots[0].occurred_at if snapshots else self.asof
         drafts: list[Draft] = []
         for desk in bench.desks:
             draft = self._draft(desk, prices, opening, taken)
@@ -97,9 +102,14 @@ class GatherStage:
         start = week_start_valuation(bench.events, bench.week_id, desk.account.id)
         if start is None:
             return None  # the account was not part of this week's run
+        # The fills it is valued with go to the audit log first, as every valuation's do (workflows/valuation.py): the
+        # leaderboard's curves are folded from that log, and an order filled since the last checkpoint (a week with
+        # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
+        record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
         account = look(bench.events, desk.broker, desk.broker.account(prices), prices).managed  # what it manages
-        # A postmortem written late ends the week where the next one began, not at today's prices.
-        next_start = week_start_valuation(bench.events, bench.week_id + timedelta(days=7), desk.account.id)
+        # A postmortem written late ends the week where the next run week began (its positions held, unmanaged, till
+        # then), not with today's positions: with none begun since, the positions are the week's, at its prices.
+        next_start = _next_start(bench, desk.account.id)
         end_equity = next_start.equity if next_start else account.equity
         end_realized = (next_start.realized_pnl if next_start else account.realized_pnl) or 0.0
         end_unrealized = (next_start.unrealized_pnl if next_start else account.unrealized_pnl) or 0.0
@@ -110,20 +120,20 @@ class GatherStage:
         )
         splits = recorded_splits(bench.events)
         if frozen is not None:
-            frozen = through_splits(frozen, splits, bench.now)
+            frozen = through_splits(frozen, splits, self.asof)
         instrument = frozen.instrument if frozen else None
         indicators = getattr(opening, "indicators", {})
         instrument_return = None
         if instrument and instrument in indicators and instrument in prices:
             # The week's opening close is in the shares before any split since: -75% across a 4-for-1 without this.
             at_start = indicators[instrument]
-            shares = split_since(splits, instrument, at_start.asof_day, taken, bench.now)
+            shares = split_since(splits, instrument, at_start.asof_day, taken, self.asof)
             instrument_return = prices[instrument] * shares / at_start.close - 1
         week_pnl = end_equity - start.equity
         outcomes: list[IndicatorOutcome] = []
         if frozen and instrument in prices:
             values = indicator_values(
-                bench.market, frozen.instrument, bench.now, prices[frozen.instrument], week_pnl / start.equity
+                bench.market, frozen.instrument, self.asof, prices[frozen.instrument], week_pnl / start.equity
             )
             for threshold in (w.threshold for w in frozen.watched):
                 observed = values.get(threshold.indicator)
@@ -164,6 +174,17 @@ class GatherStage:
             reflection=None,
         )
         return Draft(postmortem, frozen)
+
+
+def _next_start(bench: Workbench, account_id: str) -> AccountValued | None:
+    """The account's first week-start valuation after the postmortem's week (up to now's week), or None."""
+    week = bench.week_id + timedelta(days=7)
+    while week <= bench.now.date():
+        valued = week_start_valuation(bench.events, week, account_id)
+        if valued is not None:
+            return valued
+        week += timedelta(days=7)
+    return None
 
 
 class ReflectStage:

@@ -94,6 +94,13 @@ def week_jobs(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date
     return sorted(jobs, key=_chronological)
 
 
+def postmortem_job(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> Job | None:
+    """Week `week_id`'s postmortem as scheduled: its instant is where the week ends for what the postmortem reads
+    (None when the week has no session)."""
+    _require_wednesday(week_id)
+    return _postmortem(schedule, calendar, week_id)
+
+
 def jobs_between(schedule: ScheduleConfig, calendar: TradingCalendar, start: datetime, end: datetime) -> list[Job]:
     """Every job whose `at` is in [start, end), in time order."""
     _require_aware(start)
@@ -117,12 +124,14 @@ def due_jobs(
     now: datetime,
     done: Collection[str],
     lookback: timedelta = timedelta(days=8),
+    run_weeks: Collection[date] = (),
 ) -> list[Job]:
     """What to run at `now` given the keys already done, in the order they were scheduled.
 
     Catch-up after downtime runs only what still makes sense:
     - a weekly run stays due until the close of its week's last session (later it could only trade in the next week);
-    - a postmortem stays due as long as it is within `lookback`;
+    - a postmortem stays due as long as it is within `lookback`, and a run week's (`run_weeks`) until it is done: a
+      machine off for longer never closed the weeks it missed (found by the months trial);
     - only today's latest checkpoint can be due (a later checkpoint supersedes earlier ones, and yesterday's
       views are stale), only once its week's weekly run is done, and only until the session closes.
     """
@@ -132,6 +141,11 @@ def due_jobs(
     window = jobs_between(schedule, calendar, now - lookback, now + _TICK)
 
     postmortems = [job for job in window if job.kind is JobKind.POSTMORTEM and job.key not in done]
+    seen = {job.key for job in postmortems}
+    for week in sorted(run_weeks):
+        missed = _postmortem(schedule, calendar, week)
+        if missed is not None and missed.at <= now and missed.key not in done and missed.key not in seen:
+            postmortems.append(missed)
     weeklies = [
         job
         for job in window
