@@ -69,6 +69,7 @@ class GatherStage:
     name = "gather"
     reads = ()
     writes = (DRAFTS,)
+    overlaps = False
 
     def __init__(self, bench: Workbench):
         self.bench = bench
@@ -170,6 +171,7 @@ class ReflectStage:
     name = "reflect"
     reads = (DRAFTS,)
     writes = (REFLECTIONS,)
+    overlaps = False
 
     def __init__(self, bench: Workbench):
         self.bench = bench
@@ -253,6 +255,7 @@ class RecordStage:
     name = "record"
     reads = (DRAFTS, REFLECTIONS)
     writes = (POSTMORTEMS, WRITTEN_NOW)
+    overlaps = False
 
     def __init__(self, bench: Workbench):
         self.bench = bench
