@@ -13,6 +13,7 @@ import pytest
 
 from llmtrade.clock import FixedClock
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.alpaca_quotes import AlpacaQuotes
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.quotes import QuoteService
@@ -200,3 +201,14 @@ def test_a_trade_stamped_after_now_or_unreadable_is_not_a_price(
     assert {q.provider for q in quotes.values()} == {"synthetic"}
     refused = {r.payload["symbols"][0]: r.payload["reason"] for r in storage.events.read(type="QuoteRefused")}
     assert refused == {"SPY": "after-now", "TLT": "missing"}
+
+
+@pytest.mark.parametrize("provider", [AlpacaQuotes, AlpacaBarProvider])
+def test_both_alpaca_data_clients_refuse_the_same_bad_settings_and_never_show_the_keys(provider: type) -> None:
+    """The bars and the quotes providers hold the same settings (alpaca_http.DataAccess): the quotes' copy had
+    lost the check of negative retries, refused only at its first request (configure_retries)."""
+    for bad in ({"timeout_seconds": 0}, {"retry_attempts": -1}, {"retry_wait_seconds": -1.0}):
+        with pytest.raises(ValueError):
+            provider(KEY_ID, SECRET, **bad)
+    shown = repr(provider(KEY_ID, SECRET, url_override="http://127.0.0.1:1"))
+    assert shown.startswith(provider.__name__) and KEY_ID not in shown and SECRET not in shown

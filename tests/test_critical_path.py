@@ -174,6 +174,7 @@ def test_concurrent_calls_are_each_recorded_and_cached_with_fewer_transactions_t
 class Step:
     reads = ()
     writes = ()
+    overlaps = False
 
     def __init__(self, name: str, fail: bool = False):
         self.name = name

@@ -158,6 +158,7 @@ class _Writes:
     name = "writes"
     reads = ()
     writes = (KEY_A,)
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         return context.with_value(KEY_A, 1)

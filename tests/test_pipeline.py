@@ -27,6 +27,7 @@ class Answer:
     name = "answer"
     reads = (QUERY,)
     writes = (ANSWERS,)
+    overlaps = False
 
     def __init__(self) -> None:
         self.in_flight = 0
@@ -50,6 +51,7 @@ class Never:
     name = "never"
     reads = ()
     writes = ()
+    overlaps = False
     ran = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -61,6 +63,7 @@ class Broken:
     name = "broken"
     reads = ()
     writes = ()
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         raise TemporaryError("provider is down")
@@ -132,6 +135,7 @@ class Loads:
     name = "loads"
     reads = (QUERY,)
     writes = (ANSWERS,)
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         return context.with_value(ANSWERS, ["stored"]).with_loaded(self.name)
@@ -143,6 +147,7 @@ class Sloppy:
     name = "sloppy"
     reads = ()
     writes = ()
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         return context.with_value(ANSWERS, ["undeclared"])
@@ -154,6 +159,7 @@ class Lazy:
     name = "lazy"
     reads = ()
     writes = (ANSWERS,)
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         return context
@@ -165,6 +171,7 @@ class Needs:
     name = "needs"
     reads = (ANSWERS,)
     writes = ()
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         return context
@@ -207,8 +214,12 @@ def test_run_refuses_a_context_without_the_declared_inputs_before_any_stage_star
 
 
 def test_a_stage_must_declare_what_it_reads_and_writes(storage: Storage) -> None:
+    undeclared = Undeclared()
+    with pytest.raises(PipelineWiringError, match="must declare `overlaps` as True or False"):
+        Pipeline([undeclared], storage.events)  # type: ignore[list-item]
+    undeclared.overlaps = False  # type: ignore[attr-defined]
     with pytest.raises(PipelineWiringError, match="must declare `reads`"):
-        Pipeline([Undeclared()], storage.events)  # type: ignore[list-item]
+        Pipeline([undeclared], storage.events)  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(("stage", "message"), [(Sloppy(), "without declaring it"), (Lazy(), "did not write it")])
@@ -244,6 +255,7 @@ class Peeks:
     name = "peeks"
     reads = ()
     writes = ()
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         context.get(QUERY)

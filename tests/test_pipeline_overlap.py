@@ -85,6 +85,7 @@ class Waits:
     name = "waits"
     reads = ()
     writes = (LATER,)
+    overlaps = False
 
     def __init__(self, *, fail: bool = False) -> None:
         self.fail = fail
@@ -103,6 +104,7 @@ class Reads:
     name = "reads"
     reads = (NOTE,)
     writes = ()
+    overlaps = False
 
     def __init__(self) -> None:
         self.seen: str | None = None

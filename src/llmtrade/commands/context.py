@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -69,7 +68,7 @@ class Reads(TyperCommand):
     Ctrl-C or SIGTERM it says it stopped and changed nothing (cli.py), not that what finished is stored and the same
     command goes on, which is for a job that writes."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         root = ctx.find_root().obj
         if isinstance(root, State):
             root.writes = False

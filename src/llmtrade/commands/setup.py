@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -169,6 +168,8 @@ def events(
         for event in found:
             typer.echo(event.model_dump_json())
         return
+    import json  # lazy: only this command's table needs it
+
     Output().table(
         f"{len(found)} events",
         ["id", "occurred at", "type", "stream", "v", "week", "account", "payload"],

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
-from llmtrade.market.alpaca_http import data_api_error, data_client, wire_error
+from llmtrade.market.alpaca_http import DataAccess, data_api_error, wire_error
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
@@ -28,39 +28,11 @@ _NEW_YORK = ZoneInfo("America/New_York")
 # only [429, 504]; a 500/502/503 on a read-only request is just as likely to pass a moment later.
 
 
-class AlpacaBarProvider:
+class AlpacaBarProvider(DataAccess):
     """Daily bars for US stocks and ETFs from one data feed (`iex` is free), as Alpaca adjusts them by default (raw)."""
 
     name = "alpaca"
     synthetic = False
-
-    def __init__(
-        self,
-        api_key: str,
-        secret_key: str,
-        *,
-        feed: str = "iex",
-        url_override: str | None = None,
-        timeout_seconds: float = 15.0,
-        retry_attempts: int = 3,
-        retry_wait_seconds: float = 3.0,
-    ):
-        if timeout_seconds <= 0:
-            raise ValueError("timeout_seconds must be positive")
-        if retry_attempts < 0 or retry_wait_seconds < 0:
-            raise ValueError("retry_attempts and retry_wait_seconds must not be negative")
-        self._api_key = api_key
-        self._secret_key = secret_key
-        self.feed = feed
-        self.url_override = url_override
-        self.timeout_seconds = timeout_seconds
-        # alpaca-py's defaults are 3 retries, 3 s apart; tests lower both so a retry drill takes milliseconds.
-        self.retry_attempts = retry_attempts
-        self.retry_wait_seconds = retry_wait_seconds
-
-    def __repr__(self) -> str:
-        # Never show the keys, not even in a traceback's locals.
-        return f"AlpacaBarProvider(feed={self.feed!r}, url_override={self.url_override!r})"
 
     def origin(self, symbol: str) -> None:
         return None
@@ -95,15 +67,7 @@ class AlpacaBarProvider:
 
         # raw_data: plain dicts keyed by symbol. We build our own Bar anyway, and alpaca-py's models
         # would only add a second, stricter parse that fails with less helpful messages.
-        client, feed = data_client(
-            self._api_key,
-            self._secret_key,
-            feed=self.feed,
-            url_override=self.url_override,
-            timeout_seconds=self.timeout_seconds,
-            retry_attempts=self.retry_attempts,
-            retry_wait_seconds=self.retry_wait_seconds,
-        )
+        client, feed = self.data_client()
 
         request = StockBarsRequest(
             symbol_or_symbols=symbols,

@@ -26,6 +26,51 @@ if TYPE_CHECKING:
 DATA_RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
+class DataAccess:
+    """What the daily-bar and the latest-price providers hold alike: the keys (never shown), the feed, the endpoint,
+    the timeout and alpaca-py's retries, checked once, and the data client built from them (`data_client`)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        *,
+        feed: str = "iex",
+        url_override: str | None = None,
+        timeout_seconds: float = 15.0,
+        retry_attempts: int = 3,
+        retry_wait_seconds: float = 3.0,
+    ):
+        if timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
+        if retry_attempts < 0 or retry_wait_seconds < 0:
+            raise ValueError("retry_attempts and retry_wait_seconds must not be negative")
+        self._api_key = api_key
+        self._secret_key = secret_key
+        self.feed = feed
+        self.url_override = url_override
+        self.timeout_seconds = timeout_seconds
+        # alpaca-py's defaults are 3 retries, 3 s apart; tests lower both so a retry drill takes milliseconds.
+        self.retry_attempts = retry_attempts
+        self.retry_wait_seconds = retry_wait_seconds
+
+    def __repr__(self) -> str:
+        # Never show the keys, not even in a traceback's locals.
+        return f"{type(self).__name__}(feed={self.feed!r}, url_override={self.url_override!r})"
+
+    def data_client(self) -> tuple[Any, Any]:
+        """`data_client` for these settings: (StockHistoricalDataClient, DataFeed)."""
+        return data_client(
+            self._api_key,
+            self._secret_key,
+            feed=self.feed,
+            url_override=self.url_override,
+            timeout_seconds=self.timeout_seconds,
+            retry_attempts=self.retry_attempts,
+            retry_wait_seconds=self.retry_wait_seconds,
+        )
+
+
 def data_client(
     api_key: str,
     secret_key: str,

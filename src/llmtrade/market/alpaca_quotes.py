@@ -25,41 +25,16 @@ from typing import Any
 
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataUnavailable
-from llmtrade.market.alpaca_http import data_api_error, data_client, wire_error
+from llmtrade.market.alpaca_http import DataAccess, data_api_error, wire_error
 
 # The widest quote (ask - bid, as a fraction of its midpoint) whose midpoint is a price: within it the midpoint is at
 # most half a percent from either side. A liquid ETF's IEX quote is a few cents on hundreds of dollars (0.01-0.1%).
 MAX_SPREAD = 0.01
 
 
-class AlpacaQuotes:
+class AlpacaQuotes(DataAccess):
     name = "alpaca"
     synthetic = False
-
-    def __init__(
-        self,
-        api_key: str,
-        secret_key: str,
-        *,
-        feed: str = "iex",
-        url_override: str | None = None,
-        timeout_seconds: float = 15.0,
-        retry_attempts: int = 3,
-        retry_wait_seconds: float = 3.0,
-    ):
-        if timeout_seconds <= 0:
-            raise ValueError("timeout_seconds must be positive")
-        self._api_key = api_key
-        self._secret_key = secret_key
-        self.feed = feed
-        self.url_override = url_override
-        self.timeout_seconds = timeout_seconds
-        self.retry_attempts = retry_attempts
-        self.retry_wait_seconds = retry_wait_seconds
-
-    def __repr__(self) -> str:
-        # Never show the keys, not even in a traceback's locals.
-        return f"AlpacaQuotes(feed={self.feed!r}, url_override={self.url_override!r})"
 
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """Each symbol's latest trade or quote midpoint, whichever is newer; `now` is not sent (Alpaca
@@ -79,15 +54,7 @@ class AlpacaQuotes:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         from alpaca.data.requests import StockLatestQuoteRequest, StockLatestTradeRequest
 
-        client, feed = data_client(
-            self._api_key,
-            self._secret_key,
-            feed=self.feed,
-            url_override=self.url_override,
-            timeout_seconds=self.timeout_seconds,
-            retry_attempts=self.retry_attempts,
-            retry_wait_seconds=self.retry_wait_seconds,
-        )
+        client, feed = self.data_client()
         where = self.url_override or "data.alpaca.markets"
         trade_request = StockLatestTradeRequest(symbol_or_symbols=symbols, feed=feed)
         quote_request = StockLatestQuoteRequest(symbol_or_symbols=symbols, feed=feed)

@@ -92,7 +92,7 @@ class Pipeline:
                 started = time.perf_counter()
                 # The stage is shown only what it declared it reads, so an undeclared read fails at once.
                 visible = context.only(stage.reads)
-                if getattr(stage, "overlaps", False):
+                if stage.overlaps:
                     before = alongside[-1].task if alongside else None
                     wanted = asyncio.Event()
                     task = asyncio.ensure_future(_after(before, stage, visible, started, wanted))
@@ -306,6 +306,12 @@ def _check_wiring_once(stages: Sequence[Stage], inputs: tuple[ContextKey[Any], .
 
 
 def _require_declarations(stage: Stage) -> None:
+    if not isinstance(getattr(stage, "overlaps", None), bool):
+        raise PipelineWiringError(
+            f"stage {stage.name!r} must declare `overlaps` as True or False (see pipeline/stage.py)",
+            stage=stage.name,
+            key="overlaps",
+        )
     reads, writes = getattr(stage, "reads", None), getattr(stage, "writes", None)
     if (
         reads is not None

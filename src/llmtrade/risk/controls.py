@@ -7,7 +7,7 @@ opening orders its halt canceled (`cancel_opening_orders`)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.brokers.protocol import Broker
@@ -135,18 +135,13 @@ def evaluate_breaker(
     Safe to run from several processes at once (a checkpoint, a breaker reset, a second run): the
     change is appended at the version it was computed from, and a writer that lost the race folds
     the same observation into the winner's state instead, so a halt is recorded once, not twice."""
-    for _ in range(_ATTEMPTS):
-        state, payloads, version = breaker_change(
+
+    def change() -> _Change:
+        return breaker_change(
             events, account_id, starting_equity=starting_equity, equity=equity, fills=fills, config=config
         )
-        if not payloads:
-            return state
-        try:
-            _append_at(events, account_id, version, payloads, week_id=week_id, run_id=run_id)
-        except ConcurrencyError:
-            continue  # another evaluator wrote first: start again from its state
-        return state
-    raise ConcurrencyError(breaker_stream(account_id), version + 1)
+
+    return _recorded(events, account_id, change, week_id=week_id, run_id=run_id)
 
 
 def breaker_change(
@@ -179,16 +174,13 @@ def breaker_change(
 
 def reset_breaker(events: EventStore, account_id: str, *, starting_equity: float, equity: float) -> BreakerState:
     """Resume the account by hand, on top of whatever state a concurrent evaluation just recorded."""
-    for _ in range(_ATTEMPTS):
+
+    def change() -> _Change:
         state, seen, version = read_breaker(events, account_id, starting_equity)
         state, transition = breaker.manual_reset(state, equity)
-        payloads = [_updated(state, seen), *_transition(account_id, transition)]
-        try:
-            _append_at(events, account_id, version, payloads, week_id=None, run_id=None)
-        except ConcurrencyError:
-            continue
-        return state
-    raise ConcurrencyError(breaker_stream(account_id), version + 1)
+        return state, [_updated(state, seen), *_transition(account_id, transition)], version
+
+    return _recorded(events, account_id, change, week_id=None, run_id=None)
 
 
 def record_shadow(
@@ -213,13 +205,14 @@ def record_shadow(
     shadow losses would only pad the next loss streak) or for a `source` already recorded since the
     halt (a rerun of the same decision). Written at the breaker stream's version, like evaluations."""
     account_id = verdict.account_id
-    for _ in range(_ATTEMPTS):
+
+    def change() -> _Change:
         state, seen, version = read_breaker(events, account_id, starting_equity)
         if not state.halted or state.halted_for == breaker.DRAWDOWN:
-            return state
+            return state, [], version
         book = _shadow_book(events.read_stream(breaker_stream(account_id)))
         if any(s.source == source for s in book):
-            return state
+            return state, [], version
         before = [s.fill for s in book]
         splits = recorded_splits(events)
         new = shadow_fills(
@@ -236,20 +229,16 @@ def record_shadow(
             splits=splits,
         )
         if not new:
-            return state
+            return state, [], version
         payloads: list[EventPayload] = [ShadowTraded(fill=f, source=source) for f in new]
         transitions: list[EventPayload] = []
         closed = closed_trade_pnls(with_splits([*before, *new], splits))
         for pnl in closed[len(closed_trade_pnls(with_splits(before, splits))) :]:
             state, transition = breaker.observe_trade(state, pnl, config, shadow=True)
             transitions += _transition(account_id, transition)
-        payloads += [_updated(state, seen), *transitions]
-        try:
-            _append_at(events, account_id, version, payloads, week_id=week_id, run_id=run_id)
-        except ConcurrencyError:
-            continue
-        return state
-    raise ConcurrencyError(breaker_stream(account_id), version + 1)
+        return state, [*payloads, _updated(state, seen), *transitions], version
+
+    return _recorded(events, account_id, change, week_id=week_id, run_id=run_id)
 
 
 def cancel_opening_orders(
@@ -295,6 +284,28 @@ def _shadow_book(found: list[StoredEvent]) -> list[ShadowTraded]:
     halts = [n for n, e in enumerate(found) if e.type == AccountHalted.event_type()]
     since = found[halts[-1] + 1 :] if halts else found
     return [ShadowTraded.from_event(e) for e in since if e.type == ShadowTraded.event_type()]
+
+
+# One try at a breaker change: the state after it, what to append for it (nothing: nothing to write) and the stream
+# version it was worked out from.
+_Change = tuple[BreakerState, list[EventPayload], int]
+
+
+def _recorded(
+    events: EventStore, account_id: str, change: Callable[[], _Change], *, week_id: date | None, run_id: str | None
+) -> BreakerState:
+    """`change()`'s events appended at the version it was worked out from, and its state. When another writer
+    appended first, `change` is worked out again on top of what that writer recorded, up to _ATTEMPTS times."""
+    for _ in range(_ATTEMPTS):
+        state, payloads, version = change()
+        if not payloads:
+            return state
+        try:
+            _append_at(events, account_id, version, payloads, week_id=week_id, run_id=run_id)
+        except ConcurrencyError:
+            continue
+        return state
+    raise ConcurrencyError(breaker_stream(account_id), version + 1)
 
 
 def _append_at(

@@ -130,6 +130,7 @@ class PrepareStage:
     name = "prepare"
     reads = ()
     writes = (PRICES, STORED, ASKING, SKIPS)
+    overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
         self.bench = bench
@@ -253,6 +254,7 @@ class AskStage:
     name = "ask"
     reads = (STORED, ASKING, SKIPS)
     writes = (ANSWERED,)
+    overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
         self.bench = bench

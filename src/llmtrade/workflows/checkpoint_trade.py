@@ -49,6 +49,7 @@ class DecideStage:
     name = "decide"
     reads = (ANSWERED, ASKING, PRICES)
     writes = (OUTCOMES,)
+    overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
         self.bench = bench
@@ -164,6 +165,7 @@ class ExecuteStage:
     name = "execute"
     reads = (OUTCOMES, PRICES)
     writes = (SENT, ABANDONED, UNFINISHED)
+    overlaps = False
 
     def __init__(self, bench: Workbench, *, dry_run: bool):
         self.bench = bench
@@ -217,6 +219,7 @@ class CompleteStage:
     name = "complete"
     reads = ()
     writes = ()
+    overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
         self.bench = bench

@@ -48,6 +48,7 @@ class _CommitteeStage:
     name = ""
     reads: tuple[ContextKey[Any], ...] = ()
     writes: tuple[ContextKey[Any], ...] = ()
+    overlaps: bool = False
 
     def __init__(self, committee: Committee, events: EventStore, clock: Clock, window: Window | None = None):
         self.committee = committee

@@ -31,6 +31,7 @@ class _CouncilStage:
     name = ""
     reads: tuple[ContextKey[Any], ...] = ()
     writes: tuple[ContextKey[Any], ...] = ()
+    overlaps: bool = False
 
     def __init__(self, council: GeneralCouncil, events: EventSink):
         self.council = council

@@ -33,6 +33,7 @@ class RememberOutcomesStage:
     name = "remember_outcomes"
     reads = (POSTMORTEMS,)
     writes = ()
+    overlaps = False
 
     def __init__(self, bench: Workbench):
         self.bench = bench

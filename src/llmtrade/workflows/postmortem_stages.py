@@ -71,6 +71,7 @@ class GatherStage:
     name = "gather"
     reads = ()
     writes = (DRAFTS,)
+    overlaps = False
 
     def __init__(self, bench: Workbench, ends: datetime | None = None):
         self.bench = bench
@@ -191,6 +192,7 @@ class ReflectStage:
     name = "reflect"
     reads = (DRAFTS,)
     writes = (REFLECTIONS,)
+    overlaps = False
 
     def __init__(self, bench: Workbench):
         self.bench = bench
@@ -274,6 +276,7 @@ class RecordStage:
     name = "record"
     reads = (DRAFTS, REFLECTIONS)
     writes = (POSTMORTEMS, WRITTEN_NOW)
+    overlaps = False
 
     def __init__(self, bench: Workbench):
         self.bench = bench

@@ -64,6 +64,7 @@ class MarketSnapshotStage:
     name = "market_snapshot"
     reads = (ASOF,)
     writes = (SNAPSHOT,)
+    overlaps = False
 
     def __init__(self, market: MarketData, symbols: list[str], events: EventStore):
         self.market = market
@@ -95,6 +96,7 @@ class ResearchStage:
     reads = (SNAPSHOT, ASOF)
     # Research starts the run's list of degradations; later stages add to it.
     writes = (RESEARCH_PACKS, DEGRADED)
+    overlaps = False
 
     def __init__(
         self,

@@ -310,6 +310,7 @@ class RiskStage(_Gate):
     name = "risk_gate"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY)
     writes = (VERDICTS, PLANS, PRICES)
+    overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
@@ -372,6 +373,7 @@ class ExecutionStage:
     name = "execution"
     reads = (PLANS, PRICES)
     writes = (EXECUTED, ABANDONED, UNFINISHED)
+    overlaps = False
 
     def __init__(self, desks: list[Desk], events: EventStore, week_id: date, config: Config, *, dry_run: bool):
         self.desks = {d.account.id: d for d in desks}
