@@ -56,6 +56,9 @@ class Plain:
     def look_at(self, prices: Mapping[str, float]) -> None:
         return None
 
+    def record_canceled(self, *, run_id: str | None) -> list[str]:
+        return []
+
 
 def _filled(storage: Storage) -> OrderFilled | None:
     found = storage.events.read(account_id="acct_1", type=OrderFilled.event_type())

@@ -101,6 +101,19 @@ def test_one_look_is_none_or_the_account_and_what_observe_reads(venue: Venue) ->
     looked_at_once()  # filled
 
 
+def test_record_canceled_with_no_order_a_read_canceled_writes_nothing(venue: Venue) -> None:
+    """Called by every job that records fills (brokers/fills.py): with nothing canceled behind the broker's back (no
+    split between a queued order and its open), it is [] and writes nothing, queued or filled."""
+    broker = venue.broker
+    queued = broker.submit(order("SPY", Side.BUY, 10))
+    before = venue.writes()
+    assert broker.record_canceled(run_id="r-1") == []
+    assert venue.writes() == before
+    venue.open_session({"SPY": 500.0})
+    assert broker.record_canceled(run_id="r-1") == []
+    assert broker.find(queued.client_order_id).status is OrderStatus.FILLED
+
+
 def test_submitting_the_same_client_order_id_twice_places_one_order(venue: Venue) -> None:
     broker = venue.broker
     first = broker.submit(order("SPY", Side.BUY, 10))
@@ -246,6 +259,9 @@ def test_two_recorders_racing_write_each_fill_once(venue: Venue, storage: Storag
         """The broker, but another process records the fills between our read of the log and our write."""
 
         name, account_id = broker.name, broker.account_id
+
+        def record_canceled(self, *, run_id: str | None) -> list[str]:
+            return broker.record_canceled(run_id=run_id)
 
         def fills(self, since: datetime | None = None) -> list[Fill]:
             return broker.fills(since)

@@ -41,6 +41,9 @@ class SlowBroker:
     def look_at(self, prices: Mapping[str, float]) -> None:
         return None
 
+    def record_canceled(self, *, run_id: str | None) -> list[str]:
+        return []
+
     def submit(self, order: Order) -> OrderResult:
         with SlowBroker.lock:
             SlowBroker.in_flight += 1

@@ -147,7 +147,7 @@ class _Kept:
         self.provider = provider
         self.name = provider.name
         self.synthetic = provider.synthetic
-        self.origin = getattr(provider, "origin", None)  # the file a CSV provider names in its problems
+        self.origin = provider.origin  # the file a CSV provider names in its problems
         self.answers: dict[tuple[tuple[str, ...], date, date], dict[str, list[Bar]] | Exception] = {}
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:

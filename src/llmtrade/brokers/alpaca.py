@@ -136,6 +136,9 @@ class AlpacaBroker:
     def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed] | None:
         return None  # the account, orders and fills are separate calls; nothing names Alpaca's books at an instant
 
+    def record_canceled(self, *, run_id: str | None) -> list[str]:
+        return []  # Alpaca records its own cancels: an order's status says it (brokers/alpaca_orders.py)
+
     def submit(self, order: Order) -> OrderResult:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         import requests

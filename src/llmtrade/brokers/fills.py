@@ -115,11 +115,7 @@ def record_new_fills(
     with `week_id`; `run_id` is the run that noticed the fill. `observed` is a look the caller already
     took with `observe(broker)` (so a caller that needs the fills too reads the broker once)."""
     appended: list[Fill] = []
-    # A capability, asked by name as LooksOnce is: a broker that cancels orders itself on a read (the paper broker, an
-    # order a split came between) records them with the fills, once.
-    canceled = getattr(broker, "record_canceled", None)
-    if callable(canceled):
-        canceled(run_id=run_id)
+    broker.record_canceled(run_id=run_id)  # orders a read cancels (the paper broker's, a split between), recorded once
     for fill, event in new_fill_events(events, broker, observed or observe(broker), week_id=week_id, run_id=run_id):
         try:
             events.append([event], expected_versions={event.stream: 0})
