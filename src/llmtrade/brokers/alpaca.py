@@ -28,8 +28,10 @@ from pydantic import ValidationError
 from llmtrade.brokers.alpaca_orders import (
     decimal,
     enum_value,
+    is_duplicate_id,
     is_working,
     money,
+    refusal,
     short,
     to_broker_order,
     to_fill,
@@ -46,7 +48,7 @@ from llmtrade.errors import (
     OperationalError,
     TemporaryError,
 )
-from llmtrade.market.alpaca_http import configure_retries, error_code, error_message, impose_timeout
+from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
 
 T = TypeVar("T")
 
@@ -56,17 +58,12 @@ _PAPER_URL = "https://paper-api.alpaca.markets"
 _LIVE_URL = "https://api.alpaca.markets"
 _LIVE_HOST = "api.alpaca.markets"
 
-# Alpaca's code for an invalid order request. It covers many validation errors, so the message decides
-# whether it is the duplicate client_order_id.
-_INVALID_REQUEST_CODE = 40010001
 
 # GET /v2/orders answers at most 500 orders a request (a larger limit is cut to 500 without notice).
 _PAGE = 500
 # How long before its fill an order of ours may have been submitted: DAY orders, at most a long weekend
 # plus a holiday in the queue; a week covers it with room.
 _SUBMITTED_BEFORE_FILL = timedelta(days=7)
-
-_KEYS_HINT = "check the account's keys (alpaca.key_env / alpaca.secret_env in accounts.yaml)"
 
 
 class AlpacaBroker:
@@ -159,10 +156,10 @@ class AlpacaBroker:
             placed = client.submit_order(request)
         except APIError as exc:
             status, body = exc.status_code, str(exc)
-            if status == 422 and _is_duplicate_id(body):
+            if status == 422 and is_duplicate_id(body):
                 return self._already_known(order)
             if status is not None and 400 <= status < 500 and status != 429:
-                raise BrokerRejected(_refusal(f"alpaca rejected order {_describe(order)}", status, body)) from exc
+                raise BrokerRejected(refusal(f"alpaca rejected order {_describe(order)}", status, body)) from exc
             # 429 and 5xx (a gateway's 504 included) say nothing about whether the order got through.
             return self._settle_by_lookup(order, f"HTTP {status}: {error_message(body)}", exc)
         except requests.RequestException as exc:
@@ -363,7 +360,7 @@ class AlpacaBroker:
                 raise BrokerUnavailable(
                     f"alpaca ({self.endpoint}) failed {what} (HTTP {status}: {error_message(body)})"
                 ) from exc
-            raise BrokerRejected(_refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
+            raise BrokerRejected(refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
         except ValidationError as exc:
             raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {short(exc)}") from exc
 
@@ -372,20 +369,6 @@ def _host(url: str) -> str:
     # urlsplit finds a host only after "//"; a bare "api.alpaca.markets" must not slip through as a path.
     split = urlsplit(url if "//" in url else f"//{url}")
     return (split.hostname or "").rstrip(".")
-
-
-def _is_duplicate_id(body: str) -> bool:
-    message = error_message(body).lower()
-    return error_code(body) == _INVALID_REQUEST_CODE and "client_order_id" in message and "unique" in message
-
-
-def _refusal(head: str, status: int, body: str) -> str:
-    detail = error_message(body)
-    text = f"{head}: {detail} (HTTP {status})"
-    # Alpaca answers bad keys with 401, or with a bare 403 "forbidden"; a 403 with a reason is about the order.
-    if status == 401 or (status == 403 and detail.strip().lower() in ("forbidden", "unauthorized")):
-        text += f"; {_KEYS_HINT}"
-    return text
 
 
 def _transport_detail(exc: Exception, timeout_seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""Alpaca's answers (alpaca-py models) as our records: orders, fills, positions, money.
+"""Alpaca's answers (alpaca-py models, and its error bodies) as our records: orders, fills, positions, money, refusals.
 
 Kept apart from brokers/alpaca.py, which talks to Alpaca; this module only reads what came back.
 Nothing here imports alpaca-py: fields are read by name, enums by their string values, so importing
@@ -17,6 +17,12 @@ from pydantic import ValidationError
 
 from llmtrade.domain.trading import BrokerOrder, Fill, OrderResult, OrderStatus, Position, Side
 from llmtrade.errors import OperationalError
+from llmtrade.market.alpaca_http import error_code, error_message
+
+# Alpaca's code for an invalid order request. It covers many validation errors, so the message decides
+# whether it is the duplicate client_order_id.
+_INVALID_REQUEST_CODE = 40010001
+_KEYS_HINT = "check the account's keys (alpaca.key_env / alpaca.secret_env in accounts.yaml)"
 
 # alpaca-py OrderStatus values, as strings so this module need not import alpaca-py. Everything that is
 # neither filled nor ended (new, accepted, pending_new, partially_filled, held, done_for_day,
@@ -151,3 +157,19 @@ def short(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
     return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def is_duplicate_id(body: str) -> bool:
+    """Whether an error `body` is Alpaca's refusal of a client_order_id it already holds (422, code 40010001)."""
+    message = error_message(body).lower()
+    return error_code(body) == _INVALID_REQUEST_CODE and "client_order_id" in message and "unique" in message
+
+
+def refusal(head: str, status: int, body: str) -> str:
+    """What to say of a refusal: `head`, Alpaca's own reason and the status; for bad keys, where to look."""
+    detail = error_message(body)
+    text = f"{head}: {detail} (HTTP {status})"
+    # Alpaca answers bad keys with 401, or with a bare 403 "forbidden"; a 403 with a reason is about the order.
+    if status == 401 or (status == 403 and detail.strip().lower() in ("forbidden", "unauthorized")):
+        text += f"; {_KEYS_HINT}"
+    return text
