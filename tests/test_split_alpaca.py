@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from fractions import Fraction
-from types import SimpleNamespace
 
 import pytest
 
@@ -28,7 +27,7 @@ from llmtrade.domain.trading import OrdersPlanned, Side
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.checkpoint_ask import _before_a_split
+from llmtrade.workflows.broker_splits import before_a_split
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.trading_stages import PLANS, PRICES, ExecutionStage, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -228,13 +227,12 @@ def test_a_price_read_before_a_split_recorded_since_is_put_in_the_new_shares_and
 ) -> None:
     """A pre-open checkpoint's price is Friday's close while the split Alpaca applied is recorded (at 150: 600 split):
     its stop, moved by the split, would fire on the old price (a 1-for-4's 'close < 45' is 'close < 180' against
-    50), its P/L read +300% (4-for-1). Such a price is not judged (checkpoint_ask `_before_a_split`); the weekly run
-    sizes at it put in the new shares."""
+    50), its P/L read +300% (4-for-1). Such a price is not judged (workflows/broker_splits.py `before_a_split`); the
+    weekly run sizes at it put in the new shares."""
     split = Split("SPY", datetime(2026, 1, 5, tzinfo=NEW_YORK), Fraction(ratio), 150.0 if ratio == 4 else 200.0)
     friday, monday = date(2026, 1, 2), PRE_OPEN
     assert in_new_shares({"SPY": price, "GLD": 300.0}, [split], friday, monday) == {"SPY": expected, "GLD": 300.0}, what
-    bench = SimpleNamespace(market=SimpleNamespace(calendar=TradingCalendar()), now=monday)
-    assert _before_a_split(bench, "SPY", price, [split]) is (expected != price)  # type: ignore[arg-type]
+    assert before_a_split(TradingCalendar(), monday, "SPY", price, [split]) is (expected != price)
     # A split whose ex-day the prices are from already, or one still to come, moves nothing.
     assert in_new_shares({"SPY": price}, [split], date(2026, 1, 5), monday) == {"SPY": price}
     assert in_new_shares({"SPY": price}, [split], friday, datetime(2026, 1, 4, 20, tzinfo=UTC)) == {"SPY": price}

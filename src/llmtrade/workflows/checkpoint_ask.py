@@ -12,14 +12,12 @@ An owner whose call failed for a temporary reason is retried by reruns until the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.agents import checkpointer
 from llmtrade.brokers.fills import look_at
-from llmtrade.brokers.reconcile import look, record_differences, record_splits
-from llmtrade.brokers.split_positions import in_new_shares
+from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
     Checkpoint,
@@ -28,17 +26,16 @@ from llmtrade.domain.checkpoints import (
     CheckpointTaken,
 )
 from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent, StageDeferred, StoredEvent
-from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import checkpoint_stream, held_stream
 from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict
 from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
-from llmtrade.market.calendar import new_york_date
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.retry import is_temporary
 from llmtrade.storage.splits import recorded_splits
+from llmtrade.workflows.broker_splits import before_a_split, record_seen
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
@@ -183,10 +180,9 @@ class PrepareStage:
         seen = look(bench.events, desk.broker, snapshot, prices, observed=observed)
         if not self.dry_run:
             occasion = f"checkpoint {self.slot.day} {self.slot.time}"
-            if seen.splits:  # a split the broker shows, not recorded yet: recorded before the differences
-                record_splits(
-                    bench.events, seen, desk.broker.name, bench.now, prices, week_id=bench.week_id, run_id=bench.run_id
-                )
+            record_seen(
+                bench.events, seen, desk.broker.name, bench.now, prices, week_id=bench.week_id, run_id=bench.run_id
+            )
             record_differences(
                 bench.events,
                 desk.account.id,
@@ -222,7 +218,7 @@ class PrepareStage:
         if position is None or position.qty == 0:
             return f"flat: no {frozen.instrument} position held"
         price = prices[frozen.instrument]
-        if splits and _before_a_split(bench, frozen.instrument, price, splits):
+        if splits and before_a_split(bench.market.calendar, bench.now, frozen.instrument, price, splits):
             # The broker split the position before the open; this run's price (the last close) and the bars are
             # still in the old shares: a stop moved by the split would fire, the P/L read +300%. Its next prices are.
             return f"{frozen.instrument} split at the broker after this checkpoint's prices: judged at the next one"
@@ -242,12 +238,6 @@ class PrepareStage:
         # While the market is closed the price is the last bar's close (no quote: the closes themselves).
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
         return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
-
-
-def _before_a_split(bench: Workbench, symbol: str, price: float, splits: Sequence[Split]) -> bool:
-    """Whether `price` (read at the checkpoint's start) is in the shares before a split whose ex-day is today."""
-    yesterday = bench.market.calendar.previous_session(new_york_date(bench.now))
-    return in_new_shares({symbol: price}, splits, yesterday, bench.now)[symbol] != price
 
 
 class AskStage:

@@ -15,8 +15,7 @@ from datetime import date
 
 from llmtrade.brokers.fills import Observed, look_at
 from llmtrade.brokers.order_plan import plan_orders
-from llmtrade.brokers.reconcile import look, record_differences, record_splits
-from llmtrade.brokers.split_positions import in_new_shares
+from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import Account, AccountRole, Config
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload
@@ -39,7 +38,7 @@ from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import WEEK_START
-from llmtrade.storage.splits import recorded_splits
+from llmtrade.workflows.broker_splits import in_new_share_prices, record_seen
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -151,15 +150,11 @@ class _Gate:
         account that `trades` has orders queued: they fill at the open, and the same run then goes on."""
         prices = _prices(snapshot)
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
-        # reconciliation, the queue check and the valuation, as a checkpoint's does (workflows/checkpoint_ask.py):
-        # nothing between them changes the broker's books.
+        # reconciliation, the queue check and the valuation, as a checkpoint's (nothing between them changes the books).
         account, observed = look_at(desk.broker, prices)
         seen = look(self.events, desk.broker, account, prices, observed=observed)
         if not self.dry_run:
-            if seen.splits:  # a split the broker shows, not recorded yet: recorded before the differences
-                record_splits(
-                    self.events, seen, desk.broker.name, snapshot.asof, prices, week_id=self.week_id, run_id=run_id
-                )
+            record_seen(self.events, seen, desk.broker.name, snapshot.asof, prices, week_id=self.week_id, run_id=run_id)
             record_differences(
                 self.events,
                 account.account_id,
@@ -199,11 +194,8 @@ class _Gate:
         the account has orders queued."""
         if before is None:
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)
-        # After `ready`: a split the broker applied before the open, recorded there, puts the snapshot's last closes
-        # in the old shares of that symbol (a position of 40 sized at 600 would be sold down to 10).
-        prices, splits = _prices(snapshot), recorded_splits(self.events)
-        if splits:
-            prices = in_new_shares(prices, splits, snapshot.session, snapshot.asof)
+        # After `ready`, which records a split the broker applied before the open: closes in its new shares.
+        prices = in_new_share_prices(self.events, _prices(snapshot), snapshot.session, snapshot.asof)
         if intent is None:
             return []
         stop, why = halted(self.events, desk.account.id)
