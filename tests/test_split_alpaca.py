@@ -27,7 +27,7 @@ from llmtrade.domain.trading import OrdersPlanned, Side
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.broker_splits import before_a_split
+from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.trading_stages import PLANS, PRICES, ExecutionStage, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -180,18 +180,22 @@ def test_a_position_that_is_not_one_split_of_the_books_is_still_a_mismatch_and_n
     assert storage.events.read(stream=SPLITS) == []
 
 
-def _run_week(desk: Desk, storage: Storage, week: date, asof: datetime, session: date) -> list[OrdersPlanned]:
+def _run_week(
+    desk: Desk, storage: Storage, week: date, asof: datetime, session: date, *, dry_run: bool = False
+) -> list[OrdersPlanned]:
     context = _context({"SPY": 600.0}, week, f"run-{week}", asof=asof, session=session, suspect={})
-    return asyncio.run(RiskStage([desk], CONFIG, storage.events, week).run(context)).get(PLANS)
+    return asyncio.run(RiskStage([desk], CONFIG, storage.events, week, dry_run=dry_run).run(context)).get(PLANS)
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
 def test_a_weekly_run_before_the_open_sizes_a_position_alpaca_split_at_the_split_price_not_the_old_close(
-    storage: Storage,
+    storage: Storage, dry_run: bool
 ) -> None:
     """The weekly run's snapshot closes are Friday's (600 a share); Alpaca has split the position 4-for-1 before
     Monday's open. The run reads the split from the position and records it; sized at 600, the 40 shares held would
     have been sold down to the 10 that 600 buys (the snapshot's close of a split recorded since is in the old shares:
-    brokers/split_positions.in_new_shares). The same pitch, the same money: at most a share's rounding bought."""
+    brokers/split_positions.in_new_shares). The same pitch, the same money: at most a share's rounding bought. A dry run
+    shows that plan too, and records nothing (before, it records no split, so it sized at 600 and showed the sale)."""
     with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET, fill_immediately=True) as alpaca:
         alpaca.set_time(BOUGHT)
         alpaca.set_price("SPY", 600.0)
@@ -206,9 +210,9 @@ def test_a_weekly_run_before_the_open_sizes_a_position_alpaca_split_at_the_split
         alpaca.set_position("SPY", shares * 4, 150.0)  # Alpaca's 4-for-1, before Monday's open
         alpaca.set_price("SPY", 150.0)
         week = date(2026, 1, 5)
-        [plan] = _run_week(desk, storage, week, PRE_OPEN, date(2026, 1, 2))
-    [split] = [SplitDetected.from_event(e) for e in storage.events.read(stream=SPLITS)]
-    assert (split.ex_day, split.looks_like) == (week, "4-for-1")
+        [plan] = _run_week(desk, storage, week, PRE_OPEN, date(2026, 1, 2), dry_run=dry_run)
+    recorded = [SplitDetected.from_event(e) for e in storage.events.read(stream=SPLITS)]
+    assert [(s.ex_day, s.looks_like) for s in recorded] == ([] if dry_run else [(week, "4-for-1")])
     assert plan.positions_before["SPY"].qty == shares * 4
     assert all(o.side is Side.BUY and o.qty < 4 for o in plan.orders), plan.orders
 
@@ -236,6 +240,25 @@ def test_a_price_read_before_a_split_recorded_since_is_put_in_the_new_shares_and
     # A split whose ex-day the prices are from already, or one still to come, moves nothing.
     assert in_new_shares({"SPY": price}, [split], date(2026, 1, 5), monday) == {"SPY": price}
     assert in_new_shares({"SPY": price}, [split], friday, datetime(2026, 1, 4, 20, tzinfo=UTC)) == {"SPY": price}
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_checkpoint_before_the_open_defers_judging_a_split_it_saw_at_the_broker_dry_run_or_not(
+    alpaca: FakeAlpacaServer, storage: Storage, dry_run: bool
+) -> None:
+    """A checkpoint's split seen at the broker (SeenSplits, as checkpoint_ask's prepare uses it): the real run records
+    it, the dry run keeps it; both then read Friday's 600 as before the split and defer judging the 40 shares. Before,
+    the dry run recorded nothing and so read nothing: it judged 40 shares at 150 against 600, a P/L of +300%."""
+    broker = _bought(alpaca, storage, 600.0)
+    alpaca.split("SPY", 4)
+    splits = SeenSplits(storage.events, WEEK, dry_run=dry_run)
+    splits.record(_looked(storage, broker, 600.0), broker.name, PRE_OPEN, {"SPY": 600.0}, "c1")
+    assert len(storage.events.read(stream=SPLITS)) == (0 if dry_run else 1)
+    assert splits.looked(ACCOUNT) and not splits.looked("acct_other")
+    [split] = splits.splits(ACCOUNT)
+    assert (split.symbol, split.ratio, split.at.date(), split.price) == ("SPY", 4, date(2026, 1, 5), 150.0)
+    assert before_a_split(TradingCalendar(), PRE_OPEN, "SPY", 600.0, splits.splits(ACCOUNT))
+    assert splits.in_new_shares(ACCOUNT, {"SPY": 600.0}, date(2026, 1, 2), PRE_OPEN) == {"SPY": 150.0}
 
 
 def test_an_order_queued_for_the_ex_days_open_alpaca_splits_with_the_position_fills_in_the_new_shares_and_agrees(

@@ -1,9 +1,10 @@
 """A split the broker applied before llmtrade recorded it, as a run's stages meet it (brokers/split_positions.py).
 
 Alpaca splits a position before the ex-day's open, while a run's prices are still the last close: the weekly run and
-a checkpoint read the split from the position at their look and record it before the differences (`record_seen`), and
-a price read before the split is put in its new shares (the weekly run's sizing, `in_new_share_prices`) or not judged
-at all (a checkpoint, `before_a_split`: its stop moved by the split would fire on the old price).
+a checkpoint read the split from the position at their look and record it before the differences (`SeenSplits`); a
+price read before the split is put in its new shares (the weekly run's sizing) or not judged at all (a checkpoint,
+`before_a_split`: its stop moved by the split would fire on the old price). A dry run records nothing and reads the
+splits it saw as the real run reads their record.
 """
 
 from __future__ import annotations
@@ -12,36 +13,53 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.brokers.reconcile import Reconciliation, record_splits
-from llmtrade.brokers.split_positions import in_new_shares
+from llmtrade.brokers.split_positions import in_new_shares, split_record
 from llmtrade.domain.ledger import Split
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
 
-def record_seen(
-    events: EventStore,
-    seen: Reconciliation,
-    broker: str,
-    now: datetime,
-    prices: Mapping[str, float],
-    *,
-    week_id: date | None,
-    run_id: str | None,
-) -> None:
-    """Record the splits `seen` at the broker and not recorded yet: before the differences, so the next look reads the
-    split from the record and finds no difference."""
-    if seen.splits:
-        record_splits(events, seen, broker, now, prices, week_id=week_id, run_id=run_id)
+class SeenSplits:
+    """The splits a run's looks saw at the brokers, by account: recorded before the differences (so the next look
+    reads them from the record and finds no difference), or, by a dry run that records nothing, kept as they would be
+    recorded, so its plan and judgement read them as the real run reads the record (not 40 shares at the old 600)."""
 
+    def __init__(self, events: EventStore, week_id: date, *, dry_run: bool):
+        self._events = events
+        self._week_id = week_id
+        self._dry_run = dry_run
+        self._kept: dict[str, tuple[Split, ...]] = {}
 
-def in_new_share_prices(
-    events: EventStore, prices: Mapping[str, float], session: date, asof: datetime
-) -> dict[str, float]:
-    """`prices` (session `session`'s closes) put in the new shares of each split recorded since, come by `asof`: 40
-    shares the broker split before the open, sized at the old close of 600, would be sold down to the 10 it buys."""
-    splits = recorded_splits(events)
-    return in_new_shares(prices, splits, session, asof) if splits else dict(prices)
+    def record(
+        self, seen: Reconciliation, broker: str, now: datetime, prices: Mapping[str, float], run_id: str | None
+    ) -> None:
+        """Record (or keep) the splits `seen` at `broker` at `now` and not recorded yet."""
+        account = seen.account.account_id
+        if self._dry_run:
+            found = (split_record(s, broker, account, now, prices.get(s.symbol)) for s in seen.splits)
+            self._kept[account] = tuple(Split.of(record) for record in found)
+        else:
+            self._kept[account] = ()
+            if seen.splits:
+                record_splits(self._events, seen, broker, now, prices, week_id=self._week_id, run_id=run_id)
+
+    def looked(self, account_id: str) -> bool:
+        """Whether this run has looked at the account (`record`)."""
+        return account_id in self._kept
+
+    def splits(self, account_id: str) -> tuple[Split, ...]:
+        """Every split recorded, and the account's kept by a dry run."""
+        return (*recorded_splits(self._events), *self._kept.get(account_id, ()))
+
+    def in_new_shares(
+        self, account_id: str, prices: Mapping[str, float], session: date, asof: datetime
+    ) -> dict[str, float]:
+        """`prices` (session `session`'s closes) put in the new shares of each split since (`splits`), come by `asof`:
+        40 shares the broker split before the open, sized at the old close of 600, would be sold down to the 10 it
+        buys."""
+        splits = self.splits(account_id)
+        return in_new_shares(prices, splits, session, asof) if splits else dict(prices)
 
 
 def before_a_split(

@@ -34,8 +34,7 @@ from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.retry import is_temporary
-from llmtrade.storage.splits import recorded_splits
-from llmtrade.workflows.broker_splits import before_a_split, record_seen
+from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
@@ -138,6 +137,7 @@ class PrepareStage:
         self._indicators: dict[str, IndicatorSet] = {}
         self._suspects: dict[str, str | None] = {}  # by symbol, read with `_indicators`
         self._frozen: dict[bool, list[StoredEvent]] = {}  # the week's pitches (False) or decision (True)
+        self._splits = SeenSplits(bench.events, bench.week_id, dry_run=dry_run)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
@@ -178,11 +178,9 @@ class PrepareStage:
         snapshot, observed = look_at(desk.broker, prices)
         # reconcile_account's look, kept whole: its order ids serve the valuation too.
         seen = look(bench.events, desk.broker, snapshot, prices, observed=observed)
+        self._splits.record(seen, desk.broker.name, bench.now, prices, bench.run_id)
         if not self.dry_run:
             occasion = f"checkpoint {self.slot.day} {self.slot.time}"
-            record_seen(
-                bench.events, seen, desk.broker.name, bench.now, prices, week_id=bench.week_id, run_id=bench.run_id
-            )
             record_differences(
                 bench.events,
                 desk.account.id,
@@ -212,7 +210,7 @@ class PrepareStage:
         frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config, found=self._frozen[chair])
         if frozen is None:
             return "no trade frozen for this week (was run-weekly run?)"
-        splits = recorded_splits(bench.events)
+        splits = self._splits.splits(desk.account.id)
         frozen = through_splits(frozen, splits, bench.now)
         position = account.positions.get(frozen.instrument)
         if position is None or position.qty == 0:

@@ -38,7 +38,7 @@ from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import WEEK_START
-from llmtrade.workflows.broker_splits import in_new_share_prices, record_seen
+from llmtrade.workflows.broker_splits import SeenSplits
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -126,6 +126,7 @@ class _Gate:
         self.events = events
         self.week_id = week_id
         self.dry_run = dry_run
+        self.splits = SeenSplits(events, week_id, dry_run=dry_run)
 
     def _value(
         self, desk: Desk, account: AccountSnapshot, run_id: str, observed: Observed, ours: frozenset[str]
@@ -153,8 +154,8 @@ class _Gate:
         # reconciliation, the queue check and the valuation, as a checkpoint's (nothing between them changes the books).
         account, observed = look_at(desk.broker, prices)
         seen = look(self.events, desk.broker, account, prices, observed=observed)
+        self.splits.record(seen, desk.broker.name, snapshot.asof, prices, run_id)
         if not self.dry_run:
-            record_seen(self.events, seen, desk.broker.name, snapshot.asof, prices, week_id=self.week_id, run_id=run_id)
             record_differences(
                 self.events,
                 account.account_id,
@@ -192,10 +193,9 @@ class _Gate:
         valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
         answer already) and a halted account's shadow trade (each once) unless dry. Raises TemporaryError while
         the account has orders queued."""
-        if before is None:
-            before = self.ready(desk, snapshot, run_id, trades=intent is not None)
-        # After `ready`, which records a split the broker applied before the open: closes in its new shares.
-        prices = in_new_share_prices(self.events, _prices(snapshot), snapshot.session, snapshot.asof)
+        if before is None or (self.dry_run and not self.splits.looked(desk.account.id)):
+            before = self.ready(desk, snapshot, run_id, trades=intent is not None)  # records (or keeps) splits seen
+        prices = self.splits.in_new_shares(desk.account.id, _prices(snapshot), snapshot.session, snapshot.asof)
         if intent is None:
             return []
         stop, why = halted(self.events, desk.account.id)
