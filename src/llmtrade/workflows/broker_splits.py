@@ -15,6 +15,7 @@ from datetime import date, datetime
 from llmtrade.brokers.reconcile import Reconciliation, record_splits
 from llmtrade.brokers.split_positions import in_new_shares, split_record
 from llmtrade.domain.ledger import Split
+from llmtrade.domain.research import MarketSnapshot
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
@@ -56,10 +57,22 @@ class SeenSplits:
         self, account_id: str, prices: Mapping[str, float], session: date, asof: datetime
     ) -> dict[str, float]:
         """`prices` (session `session`'s closes) put in the new shares of each split since (`splits`), come by `asof`:
-        40 shares the broker split before the open, sized at the old close of 600, would be sold down to the 10 it
-        buys."""
+        40 shares the broker split before the open, valued or sized at the old close of 600, are four times what they
+        are (a paper account holding the symbol too is multiplied from the ex-day's midnight on)."""
         splits = self.splits(account_id)
         return in_new_shares(prices, splits, session, asof) if splits else dict(prices)
+
+    def read_at(
+        self, account_id: str, prices: Mapping[str, float], calendar: TradingCalendar, now: datetime
+    ) -> dict[str, float]:
+        """A checkpoint's prices read at `now` (quotes, or the last close before the open), put in the new shares of a
+        split of today recorded (`in_new_shares`): before the open they are the old shares' last close."""
+        return self.in_new_shares(account_id, prices, calendar.previous_session(new_york_date(now)), now)
+
+    def closes(self, snapshot: MarketSnapshot, account_id: str = "") -> dict[str, float]:
+        """The weekly run's prices: the snapshot's closes, put in the new shares (`in_new_shares`)."""
+        closes = {s: ind.close for s, ind in snapshot.indicators.items()}
+        return self.in_new_shares(account_id, closes, snapshot.session, snapshot.asof)
 
 
 def before_a_split(

@@ -174,11 +174,13 @@ class PrepareStage:
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
-        # reconciliation, the queue check and the valuation: nothing between them changes the broker's books.
-        snapshot, observed = look_at(desk.broker, prices)
+        # reconciliation, the queue check and the valuation: nothing between them changes the broker's books. Valued in
+        # the new shares of a split an earlier look recorded (a paper account holding it is split from midnight on).
+        valued = self._splits.read_at(desk.account.id, prices, bench.market.calendar, bench.now)
+        snapshot, observed = look_at(desk.broker, valued)
         # reconcile_account's look, kept whole: its order ids serve the valuation too.
-        seen = look(bench.events, desk.broker, snapshot, prices, observed=observed)
-        self._splits.record(seen, desk.broker.name, bench.now, prices, bench.run_id)
+        seen = look(bench.events, desk.broker, snapshot, valued, observed=observed)
+        self._splits.record(seen, desk.broker.name, bench.now, valued, bench.run_id)
         if not self.dry_run:
             occasion = f"checkpoint {self.slot.day} {self.slot.time}"
             record_differences(

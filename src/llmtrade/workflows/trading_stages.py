@@ -149,7 +149,7 @@ class _Gate:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
         recorded once, unless dry). Nothing here depends on the week's intent. Raises TemporaryError (exit 75) while an
         account that `trades` has orders queued: they fill at the open, and the same run then goes on."""
-        prices = _prices(snapshot)
+        prices = self.splits.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation, as a checkpoint's (nothing between them changes the books).
         account, observed = look_at(desk.broker, prices)
@@ -195,7 +195,7 @@ class _Gate:
         the account has orders queued."""
         if before is None or (self.dry_run and not self.splits.looked(desk.account.id)):
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)  # records (or keeps) splits seen
-        prices = self.splits.in_new_shares(desk.account.id, _prices(snapshot), snapshot.session, snapshot.asof)
+        prices = self.splits.closes(snapshot, desk.account.id)
         if intent is None:
             return []
         stop, why = halted(self.events, desk.account.id)
@@ -306,7 +306,6 @@ class RiskStage(_Gate):
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
-        prices = _prices(snapshot)
         pitches, failed, decision = context.get(PITCHES), context.get(FAILED_PMS), context.get(DECISION)
         prepared, ready = context.get(PREPARED), context.get(READY)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
@@ -332,7 +331,7 @@ class RiskStage(_Gate):
             payloads = await build()
             verdicts = [p.verdict for p in payloads if isinstance(p, RiskChecked)]
             plans = [p for p in payloads if isinstance(p, OrdersPlanned)]
-            return context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, prices))
+            return context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)))
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
         )
@@ -341,12 +340,8 @@ class RiskStage(_Gate):
         self.events.defer_flush(True)
         verdicts = [RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()]
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
-        result = context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, prices))
+        result = context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)))
         return result if built else result.with_loaded(self.name)
-
-
-def _prices(snapshot: MarketSnapshot) -> dict[str, float]:
-    return {s: ind.close for s, ind in snapshot.indicators.items()}
 
 
 def _account_of(payload: EventPayload) -> str | None:
