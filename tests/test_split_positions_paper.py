@@ -16,16 +16,21 @@ from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import SPLITS
+from llmtrade.domain.trading import Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import WEEK_START
 from llmtrade.workflows.broker_splits import SeenSplits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.trading_stages import PRICES, RiskStage
+from tests.market_series import START, good_bars
+from tests.test_live_price_jumps import _scaled
+from tests.test_paper_broker import _broker, _order
 from tests.test_reconciliation import CONFIG, _context
+from tests.test_split_books import WEEK as FRIDAY
 from tests.test_split_books import Clock, _at, _bar, _held_before_the_split
 from tests.test_split_books import clock as clock
-from tests.test_split_detection import BEFORE, SPLIT
+from tests.test_split_detection import BEFORE, SPLIT, answer, run
 
 PRE_OPEN = datetime(2025, 12, 15, 13, tzinfo=UTC)  # the ex-day, 08:00 New York
 WEEK = date(2025, 12, 15)
@@ -73,3 +78,26 @@ def test_a_paper_account_holding_a_symbol_split_at_alpaca_is_valued_in_the_new_s
     assert seen.read_at("acct_1", {"SPY": old_close / 4 * 0.98}, TradingCalendar(), _at(SPLIT, 16)) == {
         "SPY": old_close / 4 * 0.98
     }
+
+
+def test_a_fill_not_recorded_before_a_split_read_from_an_alpaca_position_is_priced_as_it_traded(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order queued on Friday filled at Monday's open, at the old prices, and no run recorded the fill before the
+    split (the machine off for the week): its price is derived from the cached open. The paper broker took every
+    cached open as restated once a split is recorded (a split found in a restated history is cached so) and multiplied
+    it by the ratio; the cache is not restated for a split read from a broker's position, so the 50 shares were bought
+    at four times their price, and a run recording the fill would have kept the loss for good."""
+    answer(monkeypatch, _scaled(good_bars(), 4.0, before=date.max))  # the old prices, cached as traded
+    run(storage, "r1", []).bars(["SPY"], START, BEFORE)
+    clock.set(_at(FRIDAY, 23))
+    broker = _broker(storage, clock, run(storage, "r1", []), slippage_bps=0.0)  # type: ignore[arg-type]
+    broker.submit(_order("SPY", Side.BUY, 50, "open"))
+    _recorded_from_alpacas_position(storage)
+    clock.set(PRE_OPEN)
+    [fill] = broker.fills()
+    monday = date(2025, 12, 8)
+    assert fill.price == pytest.approx(_bar(monday).open * 4)  # the open as it traded, in the old shares
+    held = broker.account({"SPY": _bar(BEFORE).close})  # Friday's close, in the new shares
+    assert held.positions["SPY"].qty == 200
+    assert held.cash == pytest.approx(100_000.0 - 50 * _bar(monday).open * 4, abs=0.01)

@@ -361,7 +361,8 @@ class PaperBroker:
         return fill
 
     def _opening(self, symbol: str, day: date, splits: tuple[Split, ...]) -> float | None:
-        """`day`'s open as traded: restated (as the cache is with a split's record) times each later split's ratio."""
+        """`day`'s open as traded: the cached open times the ratio of each later split it is restated for (the cache is,
+        with a split found in a restated history; not with one read from a broker's position, before the open)."""
         later = tuple(s for s in splits if s.symbol == symbol and s.at.date() > day) if splits else ()
         kept = self._opens.get((symbol, day))
         if kept is None or kept[1] != later:  # asked before a split was recorded: the old price, not restated
@@ -370,7 +371,7 @@ class PaperBroker:
             if price is None:  # not known yet: the next look asks again
                 return None
             kept = self._opens[(symbol, day)] = (price, later)
-        return kept[0] * prod(float(split.ratio) for split in later) if later else kept[0]
+        return kept[0] * prod(float(s.ratio) for s in later if s.restated(kept[0])) if later else kept[0]
 
     def _append(self, payload: PaperOrderAccepted | PaperOrderCanceled, week_id: date, *, expected: int) -> None:
         stream = ledger_stream(self.account_id)

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from fractions import Fraction
-from math import prod, trunc
+from math import log, prod, trunc
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -81,6 +81,11 @@ class Split:
 
     def named(self) -> str:
         return f"{self.ratio.numerator}-for-{self.ratio.denominator}"
+
+    def restated(self, before: float) -> bool:
+        """Whether `before`, a price from before the split, is in the shares after it (restated, as a history a
+        provider adjusted is): nearer the split's `price` than that price times its ratio (the old shares' level)."""
+        return abs(log(before / self.price)) < abs(log(before / (self.price * float(self.ratio))))
 
     def applied(self, qty: int, avg: float) -> tuple[int, float, float, float]:
         """(whole shares, their average cost, the fraction of a share paid in cash (signed as `qty`), the P/L that
