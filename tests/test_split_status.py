@@ -6,6 +6,7 @@ rewritten in place answering as a provider that restated its history."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.streams import SPLITS
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from tests.conftest import FIXED_NOW
@@ -61,3 +65,39 @@ def test_status_says_a_split_no_run_has_recorded_yet_and_records_nothing(
         [before] = [p for p in account["positions"] if p["symbol"] == "SPY"]
         [now] = [p for p in shown[account["account_id"]]["positions"] if p["symbol"] == "SPY"]
         assert now["qty"] == before["qty"] * 4
+
+
+def test_status_before_the_open_values_a_split_recorded_from_an_alpaca_position_in_the_new_shares(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A split Alpaca applied before Friday's open, recorded from its position by a pre-open look ('alpaca positions'),
+    while Thursday's close is still the old shares': the paper accounts holding SPY are split from midnight, and status
+    valued their four times the shares at that close (four times the position's worth). Now at the close split."""
+    folder, closes = live_csv_week(monkeypatch, tmp_path)
+    with going_live(monkeypatch, scripted({"SPY": closes["SPY"] * 0.5 / 0.97}), market=folder):
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T08:00:00-05:00")
+        before = runner.invoke(app, ["status", "--json"])
+        assert before.exit_code == 0, before.output
+        recorded_at = datetime(2026, 1, 9, 13, tzinfo=UTC)  # the pre-open look that read Alpaca's position
+        with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(recorded_at)) as storage:
+            split = SplitDetected(
+                symbol="SPY",
+                ex_day=date(2026, 1, 9),
+                ratio=4.0,
+                looks_like="4-for-1",
+                price=100.0,
+                provider="alpaca positions",
+                evidence="acct_9's position at alpaca: 40 where llmtrade's records hold 10, the same cost",
+            )
+            storage.events.append([NewEvent.of(split, stream=SPLITS)])
+        after = runner.invoke(app, ["status", "--json"])
+        assert after.exit_code == 0, after.output
+    was = {a["account_id"]: a for a in json.loads(before.stdout)["accounts"]}
+    held = [a for a in json.loads(after.stdout)["accounts"] if any(p["symbol"] == "SPY" for p in a["positions"])]
+    assert held, "an account holds SPY over the split"
+    for account in held:
+        [spy] = [p for p in account["positions"] if p["symbol"] == "SPY"]
+        [old] = [p for p in was[account["account_id"]]["positions"] if p["symbol"] == "SPY"]
+        assert spy["qty"] == old["qty"] * 4
+        assert account["equity"] == pytest.approx(was[account["account_id"]]["equity"], abs=0.02)

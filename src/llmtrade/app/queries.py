@@ -6,7 +6,7 @@ nothing: whatever a broker does while valuing an account stays in this process."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.app.container import Container
 from llmtrade.app.results import (
@@ -19,11 +19,12 @@ from llmtrade.app.results import (
     UsageSum,
 )
 from llmtrade.brokers.reconcile import look, our_order_ids
+from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent, rules_answer
-from llmtrade.domain.ledger import closed_trade_pnls, with_splits
+from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
@@ -57,7 +58,7 @@ def status(app: Container) -> StatusResult:
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
             series = market.bars_asof(priced_symbols(config, storage.events), now, sessions=10).bars
-            prices = {s: bars[-1].close for s, bars in series.items() if bars}
+            prices = _in_new_shares(series, recorded_splits(events), now)
             spy_start = market.last_closes([BENCHMARK], first[0].occurred_at).get(BENCHMARK) if first else None
         except LlmtradeError as exc:
             app.warning(f"prices unavailable ({exc}); positions are valued at cost")
@@ -134,6 +135,14 @@ def event_checkpoint_lines(events: EventStore, week_id: date) -> list[EventCheck
         )
         for t in fired(events, week_id)
     ]
+
+
+def _in_new_shares(series: Mapping[str, Sequence[Bar]], splits: Sequence[Split], now: datetime) -> dict[str, float]:
+    """Each symbol's last close, put in the new shares of a split recorded since and come by `now`: a split an Alpaca
+    position showed before the open is recorded while the close is the old shares', and every paper account holding
+    the symbol is split from the ex-day's midnight (200 shares at the old close: four times their worth)."""
+    last = {s: bars[-1] for s, bars in series.items() if bars}
+    return {s: in_new_shares({s: bar.close}, splits, bar.day, now)[s] for s, bar in last.items()}
 
 
 def _standing(
