@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import llmtrade
 from llmtrade.cli import app
 from llmtrade.config.loader import write_defaults
 from llmtrade.config.models import EventCheckpoint
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.event_checkpoint import Reference, decide
@@ -348,3 +350,18 @@ def test_the_interval_counts_from_the_last_firing_of_the_account() -> None:
     assert decide(setting, "acct_2", REFERENCE, quote, later - timedelta(minutes=2), first) is None  # 59 min
     assert decide(setting, "acct_2", REFERENCE, quote, later + timedelta(minutes=1), first) is not None  # 60 min
     assert decide(EventCheckpoint(threshold=None), "acct_2", REFERENCE, quote, later, None) is None
+
+
+def test_a_split_recorded_since_the_reference_is_no_move_but_a_move_after_it_is() -> None:
+    """TLT judged at 100 on Thursday, split 4-for-1 on Friday (recorded): 25.5 on Friday is up 2%, not down 74.5%, and
+    fires nothing (it woke the owner for a move that never happened); 23 is down 8% in the new shares and fires."""
+    setting, friday = EventCheckpoint(), datetime(2026, 1, 9, 11, 0, tzinfo=NEW_YORK)
+    split = Split("TLT", datetime(2026, 1, 9, tzinfo=NEW_YORK), Fraction(4), 25.0)
+    assert decide(setting, "acct_2", REFERENCE, _quote(25.5, friday), friday, None) is not None  # before: -74.5%
+    assert decide(setting, "acct_2", REFERENCE, _quote(25.5, friday), friday, None, [split]) is None
+    fell = decide(setting, "acct_2", REFERENCE, _quote(23.0, friday), friday, None, [split])
+    assert fell is not None and fell.move == pytest.approx(-0.08) and fell.reference_price == pytest.approx(25.0)
+    # A split of another symbol, or one before the reference, moves nothing.
+    other = Split("SPY", split.at, Fraction(4), 150.0)
+    earlier = Split("TLT", datetime(2026, 1, 5, tzinfo=NEW_YORK), Fraction(4), 25.0)
+    assert decide(setting, "acct_2", REFERENCE, _quote(104.0, friday), friday, None, [other, earlier]) is None

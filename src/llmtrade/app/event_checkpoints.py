@@ -28,6 +28,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
 from llmtrade.workflows.checkpoint_ask import Slot
 from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
@@ -92,6 +93,7 @@ def _fire(
     market = app.market(storage, record=False)
     quotes = app.quotes(storage, market)
     new: list[EventCheckpointTriggered] = []
+    splits = recorded_splits(events)
     for account in app.loaded.config.accounts.accounts:
         if account.role is AccountRole.FLAT or account.id in pending:
             continue
@@ -104,7 +106,7 @@ def _fire(
         except LlmtradeError as exc:
             app.warning(f"{account.id}: no price for {reference.symbol} now, no event checkpoint ({exc})")
             continue
-        trigger = rule.decide(setting, account.id, reference, quote, now, last)
+        trigger = rule.decide(setting, account.id, reference, quote, now, last, splits)
         if trigger is None:
             continue
         stream = rule.stream_of(week_id, account.id)

@@ -13,11 +13,14 @@ nothing to re-judge, and an account with no checkpoint yet this week has no refe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from math import prod
 
 from llmtrade.config.models import EventCheckpoint
 from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, EventCheckpointTriggered
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import Quote
 from llmtrade.domain.streams import event_checkpoint_stream
 from llmtrade.market.calendar import NEW_YORK
@@ -86,8 +89,11 @@ def decide(
     quote: Quote,
     now: datetime,
     last: EventCheckpointTriggered | None,
+    splits: Sequence[Split] = (),
 ) -> EventCheckpointTriggered | None:
-    """The trigger to record when `quote` moved beyond the threshold from `reference`, else None.
+    """The trigger to record when `quote` moved beyond the threshold from `reference`, else None. The reference is
+    put in the shares of the quote first: divided by each recorded split of its symbol come between them (a 4-for-1
+    is no -75% move to re-judge).
 
     None too when event checkpoints are off, when the account fired within the minimum interval,
     or when the quote is not newer than the reference (a closed market's last close)."""
@@ -99,6 +105,8 @@ def decide(
         return None
     # Rounded before the comparison: 105 / 100 - 1 is 0.05000000000000004, and a move of exactly the
     # threshold must not fire.
+    ratio = prod(float(s.ratio) for s in splits if s.symbol == reference.symbol and reference.at < s.at <= quote.as_of)
+    reference = replace(reference, price=reference.price / ratio)
     move = round(quote.price / reference.price - 1, 9)
     if abs(move) <= setting.threshold:
         return None
