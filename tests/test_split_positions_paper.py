@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from llmtrade.domain.checkpoints import AccountValued
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import SPLITS
 from llmtrade.domain.trading import Side
@@ -36,18 +36,19 @@ PRE_OPEN = datetime(2025, 12, 15, 13, tzinfo=UTC)  # the ex-day, 08:00 New York
 WEEK = date(2025, 12, 15)
 
 
-def _recorded_from_alpacas_position(storage: Storage) -> None:
-    """What record_splits writes when another account's Alpaca position shows the 4-for-1 before the open."""
+def recorded_from_alpacas_position(events: EventSink, ex_day: date = SPLIT, price: float | None = None) -> None:
+    """What record_splits writes when another account's Alpaca position shows a 4-for-1 of SPY before the open (`price`:
+    the last close split; by default the restated close before SPLIT)."""
     split = SplitDetected(
         symbol="SPY",
-        ex_day=SPLIT,
+        ex_day=ex_day,
         ratio=4.0,
         looks_like="4-for-1",
-        price=round(_bar(BEFORE).close, 4),
+        price=round(_bar(BEFORE).close, 4) if price is None else price,
         provider="alpaca positions",
         evidence="acct_2's position at alpaca: 40 at 150.00 where llmtrade's records hold 10 at 600.00",
     )
-    storage.events.append([NewEvent.of(split, stream=SPLITS)])
+    events.append([NewEvent.of(split, stream=SPLITS)])
 
 
 def test_a_paper_account_holding_a_symbol_split_at_alpaca_is_valued_in_the_new_shares_before_the_open(
@@ -56,7 +57,7 @@ def test_a_paper_account_holding_a_symbol_split_at_alpaca_is_valued_in_the_new_s
     broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, [])
     old_close = _bar(BEFORE).close * 4  # Friday's close, the old shares'
     held = broker.account({"SPY": old_close})
-    _recorded_from_alpacas_position(storage)
+    recorded_from_alpacas_position(storage.events)
     clock.set(PRE_OPEN)
     context = _context({"SPY": old_close}, WEEK, "run-w", asof=PRE_OPEN, session=BEFORE, suspect={})
     stage = RiskStage([Desk(CONFIG.accounts.account("acct_1"), broker)], CONFIG, storage.events, WEEK)
@@ -93,7 +94,7 @@ def test_a_fill_not_recorded_before_a_split_read_from_an_alpaca_position_is_pric
     clock.set(_at(FRIDAY, 23))
     broker = _broker(storage, clock, run(storage, "r1", []), slippage_bps=0.0)  # type: ignore[arg-type]
     broker.submit(_order("SPY", Side.BUY, 50, "open"))
-    _recorded_from_alpacas_position(storage)
+    recorded_from_alpacas_position(storage.events)
     clock.set(PRE_OPEN)
     [fill] = broker.fills()
     monday = date(2025, 12, 8)

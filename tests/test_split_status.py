@@ -14,13 +14,11 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
-from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import SplitDetected
-from llmtrade.domain.streams import SPLITS
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from tests.conftest import FIXED_NOW
 from tests.support import going_live
+from tests.test_split_positions_paper import recorded_from_alpacas_position
 from tests.test_split_week import _restate, live_csv_week
 from tests.test_week_lifecycle import scripted
 
@@ -81,16 +79,7 @@ def test_status_before_the_open_values_a_split_recorded_from_an_alpaca_position_
         assert before.exit_code == 0, before.output
         recorded_at = datetime(2026, 1, 9, 13, tzinfo=UTC)  # the pre-open look that read Alpaca's position
         with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(recorded_at)) as storage:
-            split = SplitDetected(
-                symbol="SPY",
-                ex_day=date(2026, 1, 9),
-                ratio=4.0,
-                looks_like="4-for-1",
-                price=100.0,
-                provider="alpaca positions",
-                evidence="acct_9's position at alpaca: 40 where llmtrade's records hold 10, the same cost",
-            )
-            storage.events.append([NewEvent.of(split, stream=SPLITS)])
+            recorded_from_alpacas_position(storage.events, date(2026, 1, 9), 100.0)
         after = runner.invoke(app, ["status", "--json"])
         assert after.exit_code == 0, after.output
     was = {a["account_id"]: a for a in json.loads(before.stdout)["accounts"]}
