@@ -35,7 +35,7 @@ main()
 """
 
 
-@pytest.mark.parametrize("module", ["click", "typer", "llmtrade.commands", "llmtrade.exits"])
+@pytest.mark.parametrize("module", ["typer", "llmtrade.commands", "llmtrade.exits"])
 @pytest.mark.parametrize(
     ("signal_name", "code", "line"),
     [("SIGTERM", 143, OUTSIDE_A_COMMAND), ("SIGINT", 130, INTERRUPTED_OUTSIDE_A_COMMAND)],
