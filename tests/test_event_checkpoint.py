@@ -365,3 +365,28 @@ def test_a_split_recorded_since_the_reference_is_no_move_but_a_move_after_it_is(
     other = Split("SPY", split.at, Fraction(4), 150.0)
     earlier = Split("TLT", datetime(2026, 1, 5, tzinfo=NEW_YORK), Fraction(4), 25.0)
     assert decide(setting, "acct_2", REFERENCE, _quote(104.0, friday), friday, None, [other, earlier]) is None
+
+
+def test_a_crash_one_wake_up_refused_as_a_bad_print_fires_the_checkpoint_at_the_next(
+    market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QQQ falls 40% at 13:10 and stays there, with one provider. A price a third off the last close with nothing to
+    confirm it is taken for a bad print (market/quote_checks.py), and the next sighting at its own time confirms it;
+    but the event check recorded no sighting and read none, so every wake-up refused the crash again until the next
+    scheduled checkpoint (the new-user trial: an 11:00 crash, warned about under -q every five minutes, sold at 13:02).
+    Now the first wake-up's refusal is recorded and the next one fires acct_4's checkpoint at the crash price."""
+    _, url, closes, tmp_path = market
+    _intraday(tmp_path / "csv", "QQQ", closes["QQQ"], [("13:10", 0.6)])
+    _through_noon(monkeypatch)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:12:00-05:00")
+    first = runner.invoke(app, ["-q", "run-due"])
+    assert first.exit_code == 0, first.output
+    [line] = first.stderr.splitlines()
+    assert "acct_4: no price for QQQ now, no event checkpoint" in line and "taken for a bad print" in line
+    [refused] = stored_events(url, type="QuoteRefused")
+    assert refused.stream == "week:2026-01-07:event-checks" and refused.payload["reason"] == "suspect"
+    [ran] = _run_due(monkeypatch, "2026-01-07T13:17:00-05:00")
+    assert ran["job"] == EVENT_KEY
+    assert ran["trigger"]["price"] == pytest.approx(closes["QQQ"] * 0.6, rel=1e-4)
+    assert ran["trigger"]["move"] == pytest.approx(-0.4, abs=1e-4)
+    assert ran["report"]["accounts"][0]["checkpoint"]["price"]["price"] == pytest.approx(closes["QQQ"] * 0.6, rel=1e-4)

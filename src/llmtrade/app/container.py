@@ -36,7 +36,7 @@ from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
-from llmtrade.market.quotes import QuoteService
+from llmtrade.market.quotes import QuoteService, Sightings
 from llmtrade.market.service import MarketData, Recording, flagged_before
 from llmtrade.market.splits import splits_before, traded
 from llmtrade.memory.protocol import Memory
@@ -224,14 +224,18 @@ class Container:
         """The bar cache a market built for `storage` reads (a backtest keeps one in memory for its run)."""
         return BarCache(storage.conn)
 
-    def quotes(self, storage: Storage, market: MarketData, *, live: bool | None = None) -> QuoteService:
+    def quotes(
+        self, storage: Storage, market: MarketData, *, live: bool | None = None, sightings: Sightings | None = None
+    ) -> QuoteService:
         """Prices now (intraday), from the same providers in the same order as `market`'s daily bars;
-        fetches and refusals are recorded where `market` records (its run and week)."""
+        fetches and refusals are recorded where `market` records (its run and week); `sightings`: where a `market`
+        that records nothing reads the day's other prints and keeps a bad one (market/quotes.py)."""
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
         providers = self.quote_providers(names)
-        return quote_service(assets, providers, market, self.clock, market.recording, check_prints=self.checks_prints)
+        recording, checks = market.recording, self.checks_prints
+        return quote_service(assets, providers, market, self.clock, recording, check_prints=checks, sightings=sightings)
 
     def desks(
         self,

@@ -7,13 +7,15 @@ quote service against its last checkpoint's price (workflows/event_checkpoint.py
 is recorded (EventCheckpointTriggered, appended at the version read, so two processes cannot both
 fire) before its checkpoint runs for that account alone. Another process holding the week lock leaves
 this to the next `run-due` (recorded as EventChecksDeferred, said only without --quiet: a wake-up overlapping
-a long run is no fault); a symbol without a price now is reported and skipped.
+a long run is no fault); a symbol without a price now is reported and skipped (a print refused as a bad one
+recorded, QuoteRefused on the same stream, so the next wake-up's same price confirms a real move).
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack
 from datetime import date, datetime
+from functools import partial
 
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
@@ -27,6 +29,8 @@ from llmtrade.domain.streams import EVENT_CHECKS, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.market.calendar import new_york_date
+from llmtrade.market.quote_checks import recorded_quotes
+from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
@@ -91,7 +95,14 @@ def _fire(
     threshold; return them."""
     events, setting = storage.events, app.loaded.config.schedule.event_checkpoint
     market = app.market(storage, record=False)
-    quotes = app.quotes(storage, market)
+    # A wake-up records no fetch (it comes every few minutes), but a print it refuses as a bad one is kept: with one
+    # provider, a real crash is confirmed only by the same price seen again at another time, here the next wake-up's.
+    stream = week_stream(week_id, EVENT_CHECKS)
+    sightings = Sightings(
+        earlier=partial(recorded_quotes, events, week_id),
+        record=lambda refused: events.append([NewEvent.of(refused, stream=stream, week_id=week_id)]),
+    )
+    quotes = app.quotes(storage, market, sightings=sightings)
     new: list[EventCheckpointTriggered] = []
     splits = recorded_splits(events)
     for account in app.loaded.config.accounts.accounts:

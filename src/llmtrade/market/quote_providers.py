@@ -19,7 +19,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_quotes import CsvQuotes
 from llmtrade.market.providers import csv_dir
 from llmtrade.market.quote_provider import QuoteProvider
-from llmtrade.market.quotes import QuoteService
+from llmtrade.market.quotes import QuoteService, Sightings
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.market.synthetic_quotes import SyntheticQuotes
@@ -110,7 +110,16 @@ def quote_service(
     recording: Recording | None = None,
     *,
     check_prints: bool = True,
+    sightings: Sightings | None = None,
 ) -> QuoteService:
     """The quote service over `providers` (from `quote_providers`), with assets.yaml's staleness limit."""
     staleness = timedelta(seconds=assets.market_data.quote_staleness_seconds)
-    return QuoteService(providers, market, clock, staleness=staleness, recording=recording, check_prints=check_prints)
+    return QuoteService(
+        providers,
+        market,
+        clock,
+        staleness=staleness,
+        recording=recording,
+        check_prints=check_prints,
+        sightings=sightings,
+    )

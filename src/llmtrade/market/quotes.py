@@ -19,7 +19,8 @@ before asking (is the market open?) and again when the answers are in, and that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.clock import Clock
@@ -32,6 +33,16 @@ from llmtrade.market.failures import FALLBACK, few, none_left
 from llmtrade.market.quote_checks import suspect
 from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
+
+
+@dataclass(frozen=True)
+class Sightings:
+    """The day's prints of other processes for a caller that records no fetch (run-due's event check, every few
+    minutes): `earlier` reads them, `record` keeps a print refused as a bad one, so that the same price at the next
+    wake-up's own time confirms the move (market/quote_checks.py) instead of being refused again all day."""
+
+    earlier: Callable[[], Iterable[Quote]]
+    record: Callable[[QuoteRefused], None]
 
 
 class QuoteService:
@@ -47,6 +58,7 @@ class QuoteService:
         staleness: timedelta,
         recording: Recording | None = None,
         check_prints: bool = True,
+        sightings: Sightings | None = None,
     ):
         if not providers:
             raise MarketDataError("no quote provider is configured")
@@ -57,6 +69,7 @@ class QuoteService:
         self._clock = clock
         self.staleness = staleness
         self._recording = recording
+        self._sightings = sightings
         # False: prices replayed from the record (a backtest's files), not looked at for a bad print.
         self.check_prints = check_prints
         # Each symbol's quotes seen today (accepted or suspect), by this service: a far price another agrees with.
@@ -115,11 +128,12 @@ class QuoteService:
                 failures.append(f"{provider.name}: {error}")
                 errors.append(MarketDataUnavailable(error))
                 kept = quote if reason == "suspect" else None  # a later checkpoint's print may confirm it
-                self._record(
-                    QuoteRefused(
-                        provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error, quote=kept
-                    )
+                refused = QuoteRefused(
+                    provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error, quote=kept
                 )
+                self._record(refused)
+                if kept is not None and self._recording is None and self._sightings is not None:
+                    self._sightings.record(refused)
             if accepted:
                 found.update({q.symbol: q for q in accepted})
                 self._record(
@@ -164,20 +178,25 @@ class QuoteService:
         before = self.market.closes_before(quote.symbol, day)
         problem = suspect(quote, before, [], seen)
         rec = self.market.recording
-        if problem is not None and rec is not None and rec.quotes_before is not None and rec.week_id is not None:
+        if problem is not None:
             # The day's earlier checkpoints ran in processes of their own: their prints are on record.
-            earlier = [
-                q for q in rec.quotes_before(rec.week_id) if q.symbol == quote.symbol and new_york_date(q.as_of) == day
-            ]
-            problem = suspect(quote, before, [], [*seen, *earlier])
+            seen = [*seen, *(q for q in self._earlier() if q.symbol == quote.symbol and new_york_date(q.as_of) == day)]
+            problem = suspect(quote, before, [], seen)
         if problem is not None and (rec is None or rec.splits_before is None):
             problem = suspect(quote, before, None, seen)
         elif problem is not None and rec is not None and rec.splits_before is not None:
             # The ex-day of a split not recorded yet is asked of the providers now, as for any price at its factor.
             self.market.confirm_splits({quote.symbol: quote.price}, day)
             problem = suspect(quote, before, rec.splits_before(), seen)
-        seen.append(quote)
+        self._seen[1][quote.symbol].append(quote)
         return None if problem is None else ("suspect", problem)
+
+    def _earlier(self) -> Iterable[Quote]:
+        """The week's prints other processes recorded (this run's market records them, or the caller's sightings)."""
+        rec = self.market.recording
+        if rec is not None and rec.quotes_before is not None and rec.week_id is not None:
+            return rec.quotes_before(rec.week_id)
+        return self._sightings.earlier() if self._sightings is not None else []
 
     def _closes(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """The last completed session's close of each symbol, from the validated daily bars."""
