@@ -23,9 +23,13 @@ HELD = {"SPY", "TLT", "GLD", "QQQ"}
 NOON = "2026-01-07T12:00:00-05:00"
 
 
-def _weekly_then_noon(monkeypatch: pytest.MonkeyPatch) -> None:
+def _noon_with_a_bad_print(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, closes: dict[str, float], symbol: str
+) -> None:
+    """The weekly run at 08:00, then noon with `symbol`'s only intraday price at 0.56x its last close, all day."""
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     monkeypatch.setenv("LLMTRADE_NOW", NOON)
+    _intraday(folder, symbol, closes[symbol], [("09:30", 0.56)])
 
 
 def _asked(fake: Any, since: int) -> list[str]:
@@ -48,9 +52,8 @@ def test_a_refused_price_of_a_symbol_nobody_holds_keeps_no_account_from_being_ju
     tmp_path: Path,
 ) -> None:
     fake, url, closes = week
-    _weekly_then_noon(monkeypatch)
     nobody = next(s for s in CONFIG.assets.symbols if s not in HELD)
-    _intraday(tmp_path / "csv", nobody, closes[nobody], [("09:30", 0.56)])  # -44% all day: a bad print
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, nobody)
     since = len(fake.requests)
     result = runner.invoke(app, ["checkpoint", "12:00", "--json"])
     assert result.exit_code == 0, result.output
@@ -70,8 +73,7 @@ def test_a_held_symbols_refused_price_defers_that_account_alone_and_the_rerun_ju
     tmp_path: Path,
 ) -> None:
     fake, url, closes = week
-    _weekly_then_noon(monkeypatch)
-    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("09:30", 0.56)])  # acct_2's TLT: a bad print all day
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")  # acct_2's
     since = len(fake.requests)
     result = runner.invoke(app, ["checkpoint", "12:00"])
     assert result.exit_code == 75, result.output
