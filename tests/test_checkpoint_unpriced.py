@@ -14,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.workflows.checkpoint_trade import DecideStage
 from tests.support import stored_events
+from tests.test_checkpoint_stages import _killed
 from tests.test_event_checkpoint import _intraday
 from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, CONFIG, week  # noqa: F401 (the fixture)
 
@@ -100,4 +102,31 @@ def test_a_held_symbols_refused_price_defers_that_account_alone_and_the_rerun_ju
     judged = _judged(url)
     assert judged["acct_2"] == "FLIP"
     assert len(stored_events(url, type="CheckpointTaken")) == 5  # acct_1..acct_5, each once
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
+
+
+def test_an_account_judged_before_a_crash_is_not_decided_at_a_price_that_is_not_there(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    _, url, closes = week
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", NOON)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DecideStage, "run", _killed)  # every account judged, none decided
+        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("09:30", 0.56)])  # then acct_2's TLT has no price
+    resumed = runner.invoke(app, ["checkpoint", "12:00"])
+    assert resumed.exit_code == 75, resumed.output
+    assert "acct_2: TLT (no price now)" in resumed.output
+    decided = {e.account_id for e in stored_events(url, type="RiskChecked") if ":checkpoint:" in e.stream}
+    assert {"acct_1", "acct_3", "acct_5"} <= decided and "acct_2" not in decided
+    assert not stored_events(url, type="CheckpointCompleted")
+
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [])
+    done = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert done.exit_code == 0, done.output
+    by_account = {a["account_id"]: a for a in json.loads(done.stdout)["accounts"]}
+    assert by_account["acct_2"]["checkpoint"]["action"] == "FLIP" and by_account["acct_2"]["orders"]
     assert len(stored_events(url, type="CheckpointCompleted")) == 1
