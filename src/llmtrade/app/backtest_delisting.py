@@ -193,6 +193,9 @@ class _LastClose:
     def quotes(self, symbols: Sequence[str], now: datetime | None = None) -> dict[str, Quote]:
         return {s: self.quote(s, now) for s in symbols}
 
+    def priced(self, symbols: Sequence[str], now: datetime | None = None) -> tuple[dict[str, Quote], dict[str, str]]:
+        return self.quotes(symbols, now), {}
+
 
 def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
     """Close every account's position in `symbol` at `last`'s close, as one run `delisting` of its own."""

@@ -40,6 +40,10 @@ class QuoteSource(Protocol):
         per provider's answer). Raises MarketDataUnavailable naming every symbol left without a price."""
         ...
 
+    def priced(self, symbols: Sequence[str], now: datetime | None = None) -> tuple[dict[str, Quote], dict[str, str]]:
+        """What `quotes` can price, and why each other symbol has no price, by symbol: raises for none of them."""
+        ...
+
 
 # The fields `quote_of` sets, as Quote(symbol=, price=, as_of=, provider=, kind=, synthetic=) sets them.
 _QUOTE_SET = frozenset(("symbol", "price", "as_of", "provider", "kind", "synthetic"))

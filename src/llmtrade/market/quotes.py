@@ -89,17 +89,31 @@ class QuoteService:
         close. A price refused by the rules (stale, after now, before the open, a bad print) is temporary: in session
         the next minute may bring a valid one.
         """
+        return self._priced(symbols, now, everything=True)[0]
+
+    def priced(self, symbols: Sequence[str], now: datetime | None = None) -> tuple[dict[str, Quote], dict[str, str]]:
+        """What `quotes` can price, keyed by symbol, and for each other symbol why it has no price (every
+        provider's refusal, or no daily close), instead of raising for all: one refused print of a symbol
+        nobody holds must not keep a checkpoint from judging the accounts whose symbols are priced. Each
+        refusal is recorded (QuoteRefused) as by `quotes`."""
+        return self._priced(symbols, now, everything=False)
+
+    def _priced(
+        self, symbols: Sequence[str], now: datetime | None, *, everything: bool
+    ) -> tuple[dict[str, Quote], dict[str, str]]:
+        """`everything`: raise as `quotes` does when some symbol is left without a price."""
         wanted = list(dict.fromkeys(symbols))
         if not wanted:
-            return {}
+            return {}, {}
         asked = now or self._clock.now()
         calendar = self.market.calendar
         if not calendar.is_open(asked):
-            return self._closes(wanted, asked)
+            return self._closes(wanted, asked, everything=everything)
         opens = calendar.session_open(new_york_date(asked))
         found: dict[str, Quote] = {}
         failures: list[str] = []
         errors: list[Exception] = []
+        refused: dict[str, list[str]] = {}  # by symbol, each provider's refusal
         for provider in self.providers:
             missing = [s for s in wanted if s not in found]
             if not missing:
@@ -109,6 +123,8 @@ class QuoteService:
             except FALLBACK as exc:
                 failures.append(f"{provider.name}: {exc}")
                 errors.append(exc)
+                for symbol in missing:
+                    refused.setdefault(symbol, []).append(f"{provider.name}: {exc}")
                 reason = "missing" if type(exc) is MarketDataMissing else "unavailable"
                 self._record(
                     QuoteRefused(provider=provider.name, symbols=missing, now=asked, reason=reason, error=str(exc))
@@ -127,13 +143,14 @@ class QuoteService:
                 reason, error = problem or ("missing", "")
                 failures.append(f"{provider.name}: {error}")
                 errors.append(MarketDataUnavailable(error))
+                refused.setdefault(symbol, []).append(f"{provider.name}: {error}")
                 kept = quote if reason == "suspect" else None  # a later checkpoint's print may confirm it
-                refused = QuoteRefused(
+                refusal = QuoteRefused(
                     provider=provider.name, symbols=[symbol], now=cutoff, reason=reason, error=error, quote=kept
                 )
-                self._record(refused)
+                self._record(refusal)
                 if kept is not None and self._recording is None and self._sightings is not None:
-                    self._sightings.record(refused)
+                    self._sightings.record(refusal)
             if accepted:
                 found.update({q.symbol: q for q in accepted})
                 self._record(
@@ -142,13 +159,14 @@ class QuoteService:
                     )
                 )
         left = [s for s in wanted if s not in found]
-        if left:
+        if left and everything:
             raise none_left(
                 f"no quote provider has a current price for {few(left)} at {_ny(asked)}: " + "; ".join(failures), errors
             )
         # A price at a split's factor from the last close: the ex-day of a split not recorded yet, asked of now.
         self.market.confirm_splits({s: q.price for s, q in found.items()}, new_york_date(asked))
-        return {s: found[s] for s in wanted}
+        problems = {s: f"no current price at {_ny(asked)}: " + "; ".join(refused.get(s, [])) for s in left}
+        return {s: found[s] for s in wanted if s in found}, problems
 
     def _problem(self, symbol: str, quote: Quote | None, cutoff: datetime, opens: datetime) -> tuple[str, str] | None:
         """Why `quote` may not be `symbol`'s price at `cutoff` in the session opened at `opens`; None if it may."""
@@ -198,14 +216,21 @@ class QuoteService:
             return rec.quotes_before(rec.week_id)
         return self._sightings.earlier() if self._sightings is not None else []
 
-    def _closes(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
-        """The last completed session's close of each symbol, from the validated daily bars."""
+    def _closes(
+        self, symbols: list[str], now: datetime, *, everything: bool
+    ) -> tuple[dict[str, Quote], dict[str, str]]:
+        """The last completed session's close of each symbol, from the validated daily bars, and why any symbol
+        has none (`everything`: raise MarketDataError for it instead, before anything is recorded)."""
         series = self.market.bars_asof(symbols, now, sessions=10)
         quotes: dict[str, Quote] = {}
+        problems: dict[str, str] = {}
         for symbol in symbols:
             bars = series.bars.get(symbol) or []
             if not bars:
-                raise MarketDataError(f"no daily close of {symbol} before {now.isoformat()}")
+                problems[symbol] = f"no daily close of {symbol} before {now.isoformat()}"
+                if everything:
+                    raise MarketDataError(problems[symbol])
+                continue
             last = bars[-1]
             close = self.market.calendar.session_close(last.day)
             quotes[symbol] = quote_of(symbol, last.close, close, last.source, "close", synthetic=last.synthetic)
@@ -214,7 +239,7 @@ class QuoteService:
             by_provider.setdefault(quote.provider, []).append(quote)
         for provider, batch in by_provider.items():
             self._record(QuoteFetched(provider=provider, symbols=[q.symbol for q in batch], now=now, quotes=batch))
-        return quotes
+        return quotes, problems
 
     def _record(self, payload: EventPayload) -> None:
         if self._recording is None:

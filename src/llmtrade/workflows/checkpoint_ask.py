@@ -2,7 +2,8 @@
 
 prepare: prices now; for every account whose checkpoint is not stored yet, its valuation (the
 breaker sees it), the week's frozen trade, the watched indicators now, and the machine-checkable
-invalidation rule, evaluated in code. Accounts with nothing to judge are skipped with a reason.
+invalidation rule, evaluated in code. Accounts with nothing to judge are skipped with a reason; one holding a
+symbol without a price now is deferred: nothing stored, judged by a rerun (exit 75: checkpoint_trade.py).
 ask: the owners of the prepared accounts, in parallel (an account whose rule holds exits without
 asking anyone). Each account's checkpoint (CheckpointTaken, or CheckpointSkipped) is the first event
 of its write-once stream, stored before anything is decided, so a rerun never asks an owner twice.
@@ -41,10 +42,10 @@ from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
 from llmtrade.workflows.frozen_trade import (
     FrozenTrade,
     current_prices,
-    current_quotes,
     frozen_events,
     frozen_trade,
     indicator_values,
+    priced_quotes,
     through_splits,
 )
 from llmtrade.workflows.memory_stages import position_memory
@@ -106,6 +107,7 @@ class Prepared:
 STORED = ContextKey("checkpoint_stored", dict[str, Outcome])  # accounts whose checkpoint a run stored earlier
 ASKING = ContextKey("checkpoint_asking", list[Prepared])  # accounts whose owner (or rule) judges now
 SKIPS = ContextKey("checkpoint_skips", dict[str, str])  # accounts skipped now, and why
+DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding a symbol without a price now
 ANSWERED = ContextKey("checkpoint_answered", dict[str, Outcome])  # every account, judged or skipped
 
 
@@ -125,7 +127,7 @@ def outcome_from(account_id: str, stored: list[StoredEvent]) -> Outcome:
 class PrepareStage:
     name = "prepare"
     reads = ()
-    writes = (PRICES, STORED, ASKING, SKIPS)
+    writes = (PRICES, STORED, ASKING, SKIPS, DEFERRED)
     overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
@@ -133,6 +135,7 @@ class PrepareStage:
         self.slot = slot
         self.dry_run = dry_run
         self._quotes: dict[str, Quote] = {}
+        self._problems: dict[str, str] = {}  # why each symbol of the universe without a price now has none
         # This run's indicator sets by symbol: every account is judged at the same `now`.
         self._indicators: dict[str, IndicatorSet] = {}
         self._suspects: dict[str, str | None] = {}  # by symbol, read with `_indicators`
@@ -141,19 +144,22 @@ class PrepareStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
-        quotes = current_quotes(bench.quotes, bench.config.assets.symbols, bench.now) if bench.quotes else {}
+        symbols = bench.config.assets.symbols
+        quotes, problems = priced_quotes(bench.quotes, symbols, bench.now) if bench.quotes else ({}, {})
+        # With a quote service, only what it priced: a symbol it could not price has no price (not a daily one).
         prices = (
             {s: q.price for s, q in quotes.items()}
-            if quotes
-            else current_prices(bench.market, bench.config.assets.symbols, bench.now)
+            if bench.quotes
+            else current_prices(bench.market, symbols, bench.now)
         )
-        self._quotes = quotes
+        self._quotes, self._problems = quotes, problems
         self._indicators = {}
         self._suspects = {}
         self._frozen = {}
         stored: dict[str, Outcome] = {}
         asking: list[Prepared] = []
         skips: dict[str, str] = {}
+        deferred: dict[str, str] = {}
         for desk in bench.desks:
             account_id = desk.account.id
             found = bench.events.read_stream(self.slot.stream(bench.week_id, account_id))
@@ -161,15 +167,19 @@ class PrepareStage:
                 stored[account_id] = outcome_from(account_id, found)  # judged by an earlier run: not again
                 continue
             prepared = self._prepare(desk, prices)
-            if isinstance(prepared, str):
+            if isinstance(prepared, Unpriced):
+                deferred[account_id] = prepared.why
+            elif isinstance(prepared, str):
                 skips[account_id] = prepared
             else:
                 asking.append(prepared)
-        result = context.with_values((PRICES, prices), (STORED, stored), (ASKING, asking), (SKIPS, skips))
+        result = context.with_values(
+            (PRICES, prices), (STORED, stored), (ASKING, asking), (SKIPS, skips), (DEFERRED, deferred)
+        )
         return result if asking or skips else result.with_loaded(self.name)
 
-    def _prepare(self, desk: Desk, prices: dict[str, float]) -> Prepared | str:
-        """The account ready to be judged, or why there is nothing to judge."""
+    def _prepare(self, desk: Desk, prices: dict[str, float]) -> Prepared | str | Unpriced:
+        """The account ready to be judged, or why there is nothing to judge, or what it holds without a price."""
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
@@ -178,6 +188,11 @@ class PrepareStage:
         # the new shares of a split an earlier look recorded (a paper account holding it is split from midnight on).
         valued = self._splits.read_at(desk.account.id, prices, bench.market.calendar, bench.now)
         snapshot, observed = look_at(desk.broker, valued)
+        # Before anything of the look is recorded (valuation, stop and indicators read the prices of what is held).
+        # Only the universe is priced: a symbol held outside it is valued as before (at its cost), not waited for.
+        unpriced = [s for s, p in snapshot.positions.items() if p.qty and s in self._problems]
+        if unpriced:
+            return Unpriced("; ".join(f"{s} ({self._problems[s]})" for s in unpriced))
         # reconcile_account's look, kept whole: its order ids serve the valuation too.
         seen = look(bench.events, desk.broker, snapshot, valued, observed=observed)
         self._splits.record(seen, desk.broker.name, bench.now, valued, bench.run_id)
@@ -238,6 +253,11 @@ class PrepareStage:
         # While the market is closed the price is the last bar's close (no quote: the closes themselves).
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
         return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    why: str  # an account not judged now: the symbols it holds without a price, and why each has none
 
 
 class AskStage:

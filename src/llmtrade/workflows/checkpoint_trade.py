@@ -3,7 +3,9 @@
 decide: every judged account whose action trades (EXIT, FLIP, REDUCE) goes through the risk gate;
 its verdict and order plan follow its judgement on its checkpoint stream, written once, so a rerun
 plans nothing twice. execute: the plans are sent through workflows/execution.py, the same code as
-the weekly run's (nothing already recorded is sent again). complete: the checkpoint's marker.
+the weekly run's (nothing already recorded is sent again). complete: the checkpoint's marker, unless an
+account waits for a price (deferred by prepare, or judged by an earlier run and not decided yet): then
+StageDeferred and exit 75, so the next wake-up judges (or decides) it; the others are done.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import replace
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.brokers.reconcile import look
 from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
-from llmtrade.domain.events import NewEvent
-from llmtrade.domain.streams import ORDERS, week_stream
+from llmtrade.domain.events import NewEvent, StageDeferred
+from llmtrade.domain.streams import ORDERS, held_stream, week_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
     OrderRejected,
@@ -24,10 +26,11 @@ from llmtrade.domain.trading import (
     RiskVerdict,
     TradeIntent,
 )
+from llmtrade.errors import TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
-from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, Outcome, Slot
+from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, DEFERRED, Outcome, Slot
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
     ABANDONED,
@@ -42,13 +45,15 @@ from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.workbench import Workbench
 
 OUTCOMES = ContextKey("checkpoint_outcomes", list[Outcome])  # every account, in the desks' order
+# Accounts judged by an earlier run whose instrument has no price now: not decided, "SYMBOL (why)" each.
+UNDECIDED = ContextKey("checkpoint_undecided", dict[str, str])
 SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # this checkpoint's orders
 
 
 class DecideStage:
     name = "decide"
-    reads = (ANSWERED, ASKING, PRICES)
-    writes = (OUTCOMES,)
+    reads = (ANSWERED, ASKING, PRICES, DEFERRED)
+    writes = (OUTCOMES, UNDECIDED)
     overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
@@ -62,11 +67,19 @@ class DecideStage:
         prepared = {p.desk.account.id: p for p in context.get(ASKING)}
         outcomes: list[Outcome] = []
         decided: list[Outcome] = []
+        undecided: dict[str, str] = {}
+        deferred = context.get(DEFERRED)
         for desk in bench.desks:
+            if desk.account.id in deferred:
+                continue  # not judged: a symbol it holds has no price now
             outcome = answered[desk.account.id]
             checkpoint = outcome.checkpoint
             if checkpoint is None or checkpoint.action == "STAY" or outcome.orders is not None:
                 outcomes.append(outcome)  # nothing to trade, or decided by an earlier run
+                continue
+            if checkpoint.instrument not in prices:
+                # Judged by an earlier run that stopped before deciding: no order is sized at a price that is not there.
+                undecided[desk.account.id] = f"{checkpoint.instrument} (no price now)"
                 continue
             judged = prepared.get(desk.account.id)
             if judged is not None:
@@ -79,7 +92,7 @@ class DecideStage:
             decided.append(outcome)
         if decided and not self.dry_run:
             self._store(decided)
-        result = context.with_value(OUTCOMES, outcomes)
+        result = context.with_values((OUTCOMES, outcomes), (UNDECIDED, undecided))
         return result if decided else result.with_loaded(self.name)
 
     def _decide(
@@ -163,7 +176,7 @@ class DecideStage:
 
 class ExecuteStage:
     name = "execute"
-    reads = (OUTCOMES, PRICES)
+    reads = (OUTCOMES, PRICES, DEFERRED, UNDECIDED)
     writes = (SENT, ABANDONED, UNFINISHED)
     overlaps = False
 
@@ -179,7 +192,9 @@ class ExecuteStage:
         plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None]
         # The week's orders left undone (refused, or a leg waiting for its close) go first, unless this
         # checkpoint planned the account anew: its plan starts from what the account holds now.
-        desks = {d.account.id: d for d in bench.desks}
+        # An account waiting for a price resumes nothing now: its orders' valuation after a fill reads its prices.
+        waiting = context.get(DEFERRED).keys() | context.get(UNDECIDED).keys()
+        desks = {d.account.id: d for d in bench.desks if d.account.id not in waiting}
         resumed = await resume_unfinished(
             bench.events,
             desks,
@@ -217,7 +232,7 @@ class CompleteStage:
     """The checkpoint's marker: `run-due` and `schedule` count the checkpoint done once it is written."""
 
     name = "complete"
-    reads = ()
+    reads = (DEFERRED, UNDECIDED)
     writes = ()
     overlaps = False
 
@@ -229,6 +244,9 @@ class CompleteStage:
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
         marker = self.slot.stream(bench.week_id)
+        waiting = {**context.get(DEFERRED), **context.get(UNDECIDED)}
+        if waiting:
+            self._defer(waiting)
         if self.dry_run:
             return context
         if bench.events.read_stream(marker):
@@ -241,3 +259,16 @@ class CompleteStage:
             expected_versions={marker: 0},
         )
         return context
+
+    def _defer(self, waiting: dict[str, str]) -> None:
+        """StageDeferred on the checkpoint's held stream, then exit 75: the checkpoint is not complete."""
+        bench = self.bench
+        reasons = [f"{account_id}: {why}" for account_id, why in waiting.items()]
+        if not self.dry_run:
+            deferred = StageDeferred(stage="prepare", waiting=list(waiting), errors=reasons, deadline=bench.deadline)
+            stream = held_stream(self.slot.stream(bench.week_id))
+            bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+        raise TemporaryError(
+            f"checkpoint {self.slot.day} {self.slot.label}: not judged yet, holding a symbol without a price now: "
+            f"{'; '.join(reasons)}; the other accounts are done, a rerun judges these"
+        )

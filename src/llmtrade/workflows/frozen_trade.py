@@ -146,6 +146,12 @@ def current_quotes(quotes: QuoteSource, symbols: list[str], now: datetime) -> di
     return quotes.quotes(list(dict.fromkeys(symbols)), now)
 
 
+def priced_quotes(quotes: QuoteSource, symbols: list[str], now: datetime) -> tuple[dict[str, Quote], dict[str, str]]:
+    """`current_quotes` as far as they go: the symbols priced, and why each other symbol has no price (a refused
+    print, a provider without it), instead of raising for all; each caller decides what needs which price."""
+    return quotes.priced(list(dict.fromkeys(symbols)), now)
+
+
 def current_prices(
     market: MarketData, symbols: list[str], now: datetime, quotes: QuoteSource | None = None
 ) -> dict[str, float]:
