@@ -16,7 +16,7 @@ from llmtrade.app.runs import execute, start_run
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
-from llmtrade.workflows.checkpoint_ask import Slot
+from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import held_back_notes
 from llmtrade.workflows.schedule import JobKind, retry_deadline

@@ -34,7 +34,7 @@ from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
-from llmtrade.workflows.checkpoint_ask import Slot
+from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
 
 

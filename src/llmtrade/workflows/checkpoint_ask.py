@@ -14,7 +14,6 @@ An owner whose call failed for a temporary reason is retried by reruns until the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from llmtrade.agents import checkpointer
 from llmtrade.brokers.fills import look_at
@@ -28,14 +27,15 @@ from llmtrade.domain.checkpoints import (
 )
 from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent, StageDeferred, StoredEvent
 from llmtrade.domain.market import IndicatorSet, Quote
-from llmtrade.domain.streams import checkpoint_stream, held_stream
-from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict
+from llmtrade.domain.streams import held_stream
+from llmtrade.domain.trading import AccountSnapshot
 from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.retry import is_temporary
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
+from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
@@ -50,40 +50,6 @@ from llmtrade.workflows.frozen_trade import (
 )
 from llmtrade.workflows.memory_stages import position_memory
 from llmtrade.workflows.workbench import Workbench
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One account's checkpoint as it stands: judged (checkpoint) or skipped, then decided (verdict, orders)."""
-
-    account_id: str
-    checkpoint: Checkpoint | None
-    skipped: str | None
-    orders: OrdersPlanned | None
-    verdict: RiskVerdict | None
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Which checkpoint: the New York day and the time (HH:MM); `event_for`: the account of an event
-    checkpoint (fired by a price move at `time`), which gets its own streams, label and order ids."""
-
-    day: date
-    time: str
-    event_for: str | None = None
-
-    @property
-    def label(self) -> str:
-        """`time`, or `time:event:ACCOUNT` for an event checkpoint: what its key and streams are named by."""
-        return self.time if self.event_for is None else f"{self.time}:event:{self.event_for}"
-
-    @property
-    def tag(self) -> str:
-        """What tells this checkpoint's orders apart from the week's other orders of the same intent."""
-        return f"{self.day:%m%d}T{self.time.replace(':', '')}" + ("E" if self.event_for else "")
-
-    def stream(self, week_id: date, account_id: str | None = None) -> str:
-        return checkpoint_stream(week_id, self.day, self.label, account_id)
 
 
 @dataclass(frozen=True)
@@ -109,19 +75,6 @@ ASKING = ContextKey("checkpoint_asking", list[Prepared])  # accounts whose owner
 SKIPS = ContextKey("checkpoint_skips", dict[str, str])  # accounts skipped now, and why
 DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding a symbol without a price now
 ANSWERED = ContextKey("checkpoint_answered", dict[str, Outcome])  # every account, judged or skipped
-
-
-def outcome_from(account_id: str, stored: list[StoredEvent]) -> Outcome:
-    """An account's checkpoint as far as its stream holds it (the decision may be missing after a crash)."""
-    checkpoint = next(
-        (CheckpointTaken.from_event(e).checkpoint for e in stored if e.type == CheckpointTaken.event_type()), None
-    )
-    skipped = next(
-        (CheckpointSkipped.from_event(e).reason for e in stored if e.type == CheckpointSkipped.event_type()), None
-    )
-    verdict = next((RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()), None)
-    orders = next((OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()), None)
-    return Outcome(account_id, checkpoint, skipped, orders, verdict)
 
 
 class PrepareStage:

@@ -30,7 +30,8 @@ from llmtrade.errors import TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
-from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, DEFERRED, Outcome, Slot
+from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, DEFERRED
+from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
     ABANDONED,
