@@ -81,6 +81,9 @@ def test_a_held_symbols_refused_price_defers_that_account_alone_and_the_rerun_ju
     assert result.exit_code == 75, result.output
     said = [line for line in result.output.splitlines() if "acct_2" in line]
     assert len(said) == 1 and "acct_2: TLT" in said[0] and "bad print" in said[0], result.output
+    # No deadline turns the wait into a skip: the user is told until when a rerun judges it, and no stop is checked.
+    assert "A rerun judges these until 2026-01-07T" in said[0] and "then the next scheduled checkpoint" in said[0]
+    assert "none of their stops is checked and nothing of theirs is traded" in said[0]
     judged = _judged(url)
     assert "acct_2" not in judged  # nothing stored for it: not judged, not skipped
     assert judged["acct_1"] == judged["acct_5"] == "EXIT" and judged["acct_6"] == "skipped"

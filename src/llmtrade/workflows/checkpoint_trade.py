@@ -281,7 +281,11 @@ class CompleteStage:
             deferred = StageDeferred(stage="prepare", waiting=list(waiting), errors=reasons, deadline=bench.deadline)
             stream = held_stream(self.slot.stream(bench.week_id))
             bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+        # No deadline skips them (a skip is final, and a price may come back): said, so nobody takes the exit for a
+        # stop that was checked. A refused far price seen again at a later checkpoint is taken (market/quote_checks.py).
+        until = f"until {bench.deadline.isoformat()}, then the next scheduled checkpoint" if bench.deadline else ""
         raise TemporaryError(
             f"checkpoint {self.slot.day} {self.slot.label}: not judged yet, holding a symbol without a price now: "
-            f"{'; '.join(reasons)}; the other accounts are done, a rerun judges these"
+            f"{'; '.join(reasons)}; the other accounts are done. A rerun judges these {until or 'on every rerun'}; "
+            "until their symbol has a price, none of their stops is checked and nothing of theirs is traded"
         )
