@@ -34,6 +34,15 @@ def _noon_with_a_bad_print(
     _intraday(folder, symbol, closes[symbol], [("09:30", 0.56)])
 
 
+def _noon_killed_in(monkeypatch: pytest.MonkeyPatch, stage: type) -> None:
+    """The weekly run at 08:00, then the noon checkpoint killed as `stage` starts."""
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", NOON)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stage, "run", _killed)
+        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
+
+
 def _asked(fake: Any, since: int) -> list[str]:
     return sorted(
         r["model"]
@@ -114,11 +123,7 @@ def test_an_account_judged_before_a_crash_is_not_decided_at_a_price_that_is_not_
     tmp_path: Path,
 ) -> None:
     _, url, closes = week
-    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
-    monkeypatch.setenv("LLMTRADE_NOW", NOON)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DecideStage, "run", _killed)  # every account judged, none decided
-        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
+    _noon_killed_in(monkeypatch, DecideStage)  # every account judged, none decided
     _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("09:30", 0.56)])  # then acct_2's TLT has no price
     resumed = runner.invoke(app, ["checkpoint", "12:00"])
     assert resumed.exit_code == 75, resumed.output
@@ -155,11 +160,7 @@ def test_an_account_decided_before_a_crash_waits_for_its_price_to_send_and_sends
     a RunFailed naming no account and no StageDeferred. Now acct_2 waits as an undecided account does (exit 75 naming
     it), and the rerun with a price sends acct_2's orders; every order once."""
     _, url, closes = week
-    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
-    monkeypatch.setenv("LLMTRADE_NOW", NOON)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ExecuteStage, "run", _killed)  # every account judged and decided, nothing sent
-        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
+    _noon_killed_in(monkeypatch, ExecuteStage)  # every account judged and decided, nothing sent
     assert not _noon_orders(url)
     _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("09:30", 0.56)])  # then acct_2's TLT has no price
     waiting = runner.invoke(app, ["checkpoint", "12:00"])
