@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.workflows.checkpoint_trade import DecideStage
+from llmtrade.workflows.checkpoint_trade import DecideStage, ExecuteStage
 from tests.support import stored_events
 from tests.test_checkpoint_stages import _killed
 from tests.test_event_checkpoint import _intraday
@@ -32,6 +32,15 @@ def _noon_with_a_bad_print(
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     monkeypatch.setenv("LLMTRADE_NOW", NOON)
     _intraday(folder, symbol, closes[symbol], [("09:30", 0.56)])
+
+
+def _noon_killed_in(monkeypatch: pytest.MonkeyPatch, stage: type) -> None:
+    """The weekly run at 08:00, then the noon checkpoint killed as `stage` starts."""
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", NOON)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stage, "run", _killed)
+        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
 
 
 def _asked(fake: Any, since: int) -> list[str]:
@@ -81,6 +90,9 @@ def test_a_held_symbols_refused_price_defers_that_account_alone_and_the_rerun_ju
     assert result.exit_code == 75, result.output
     said = [line for line in result.output.splitlines() if "acct_2" in line]
     assert len(said) == 1 and "acct_2: TLT" in said[0] and "bad print" in said[0], result.output
+    # No deadline turns the wait into a skip: the user is told until when a rerun judges it, and no stop is checked.
+    assert "A rerun judges these until 2026-01-07T" in said[0] and "then the next scheduled checkpoint" in said[0]
+    assert "none of their stops is checked and nothing of theirs is traded" in said[0]
     judged = _judged(url)
     assert "acct_2" not in judged  # nothing stored for it: not judged, not skipped
     assert judged["acct_1"] == judged["acct_5"] == "EXIT" and judged["acct_6"] == "skipped"
@@ -111,11 +123,7 @@ def test_an_account_judged_before_a_crash_is_not_decided_at_a_price_that_is_not_
     tmp_path: Path,
 ) -> None:
     _, url, closes = week
-    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
-    monkeypatch.setenv("LLMTRADE_NOW", NOON)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DecideStage, "run", _killed)  # every account judged, none decided
-        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
+    _noon_killed_in(monkeypatch, DecideStage)  # every account judged, none decided
     _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("09:30", 0.56)])  # then acct_2's TLT has no price
     resumed = runner.invoke(app, ["checkpoint", "12:00"])
     assert resumed.exit_code == 75, resumed.output
@@ -129,4 +137,45 @@ def test_an_account_judged_before_a_crash_is_not_decided_at_a_price_that_is_not_
     assert done.exit_code == 0, done.output
     by_account = {a["account_id"]: a for a in json.loads(done.stdout)["accounts"]}
     assert by_account["acct_2"]["checkpoint"]["action"] == "FLIP" and by_account["acct_2"]["orders"]
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
+
+
+def _noon_orders(url: str) -> list[tuple[str, str]]:
+    """(account, client order id) of every noon order submitted, in order, repeats kept."""
+    orders = stored_events(url, type="OrderSubmitted")
+    return [
+        (e.account_id, e.payload["order"]["client_order_id"])
+        for e in orders
+        if "T1200" in e.payload["order"]["client_order_id"]
+    ]
+
+
+def test_an_account_decided_before_a_crash_waits_for_its_price_to_send_and_sends_once(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Decided, then killed before sending: the rerun with acct_2's TLT unpriced sent the others' orders (in
+    parallel) and failed on acct_2's ('error: stage 'execute' failed: no quote provider has a current price for TLT'),
+    a RunFailed naming no account and no StageDeferred. Now acct_2 waits as an undecided account does (exit 75 naming
+    it), and the rerun with a price sends acct_2's orders; every order once."""
+    _, url, closes = week
+    _noon_killed_in(monkeypatch, ExecuteStage)  # every account judged and decided, nothing sent
+    assert not _noon_orders(url)
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("09:30", 0.56)])  # then acct_2's TLT has no price
+    waiting = runner.invoke(app, ["checkpoint", "12:00"])
+    assert waiting.exit_code == 75, waiting.output
+    assert "acct_2: TLT (no price now)" in waiting.output
+    sent = {account for account, _ in _noon_orders(url)}
+    assert {"acct_1", "acct_3", "acct_5"} <= sent and "acct_2" not in sent
+    [deferred] = stored_events(url, type="StageDeferred")
+    assert deferred.payload["waiting"] == ["acct_2"]
+
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [])
+    done = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert done.exit_code == 0, done.output
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 0  # a repeat sends nothing again
+    orders = _noon_orders(url)
+    assert len(orders) == len(set(orders))
+    assert [a for a, _ in orders].count("acct_2") == 2  # its FLIP: the TLT sold, then bought short
     assert len(stored_events(url, type="CheckpointCompleted")) == 1

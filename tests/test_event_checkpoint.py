@@ -171,7 +171,10 @@ def test_a_wake_up_overlapping_a_running_one_leaves_the_move_to_the_next_quietly
     assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
     assert said.exit_code == 0
     [line] = [s for s in said.output.splitlines() if "event checkpoints" in s]
-    assert line.startswith("event checkpoints left to the next run-due: another run-due for week 2026-01-07 is running")
+    # The holder is named (a checkpoint), not the waiting command: "another run-due" sent the user looking for one.
+    assert line.startswith(
+        "event checkpoints left to the next run-due: another checkpoint for week 2026-01-07 is running"
+    )
     deferred = stored_events(url, type="EventChecksDeferred")
     assert [e.stream for e in deferred] == ["week:2026-01-07:event-checks"] * 2
     assert all("for week 2026-01-07 is running (advisory lock" in e.payload["reason"] for e in deferred)

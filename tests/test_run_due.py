@@ -125,7 +125,10 @@ def test_orders_queued_for_the_open_make_the_next_weekly_run_wait_for_it_quietly
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T09:35:00-05:00")  # after the open: the orders have filled
     with psycopg.connect(url, autocommit=True) as other, week_lock(other, date(2026, 1, 14), command="checkpoint"):
         locked = runner.invoke(app, ["-q", "run-due"])
-    assert locked.exit_code == 75 and "is running (advisory lock" in locked.stderr
+    assert (
+        locked.exit_code == 75 and "another checkpoint for week 2026-01-14 is running (advisory lock" in locked.stderr
+    )
+    assert "then run run-weekly again" in locked.stderr
     assert _due_at(monkeypatch, "2026-01-14T09:40:00-05:00") == ["weekly:2026-01-14"]
 
 

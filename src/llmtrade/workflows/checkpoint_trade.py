@@ -46,7 +46,8 @@ from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.workbench import Workbench
 
 OUTCOMES = ContextKey("checkpoint_outcomes", list[Outcome])  # every account, in the desks' order
-# Accounts judged by an earlier run whose instrument has no price now: not decided, "SYMBOL (why)" each.
+# Accounts judged by an earlier run whose instrument has no price now: not decided (or decided and not all sent),
+# "SYMBOL (why)" each.
 UNDECIDED = ContextKey("checkpoint_undecided", dict[str, str])
 SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # this checkpoint's orders
 
@@ -75,6 +76,11 @@ class DecideStage:
                 continue  # not judged: a symbol it holds has no price now
             outcome = answered[desk.account.id]
             checkpoint = outcome.checkpoint
+            if checkpoint and checkpoint.instrument not in prices and outcome.orders and self._unsent(outcome.orders):
+                # Decided by an earlier run that stopped before sending all: an order is filled (paper) and the account
+                # valued after it at a price that is not there; it waits as an undecided account does.
+                undecided[desk.account.id] = f"{checkpoint.instrument} (no price now)"
+                continue
             if checkpoint is None or checkpoint.action == "STAY" or outcome.orders is not None:
                 outcomes.append(outcome)  # nothing to trade, or decided by an earlier run
                 continue
@@ -95,6 +101,12 @@ class DecideStage:
             self._store(decided)
         result = context.with_values((OUTCOMES, outcomes), (UNDECIDED, undecided))
         return result if decided else result.with_loaded(self.name)
+
+    def _unsent(self, plan: OrdersPlanned) -> bool:
+        """Whether an order of `plan` is not on the week's orders stream yet (read only when its price is missing)."""
+        stream = week_stream(self.bench.week_id, ORDERS)
+        recorded = {r.order.client_order_id for r in recorded_orders(self.bench.events, stream)}
+        return any(o.client_order_id not in recorded for o in plan.orders)
 
     def _decide(
         self,
@@ -269,7 +281,11 @@ class CompleteStage:
             deferred = StageDeferred(stage="prepare", waiting=list(waiting), errors=reasons, deadline=bench.deadline)
             stream = held_stream(self.slot.stream(bench.week_id))
             bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+        # No deadline skips them (a skip is final, and a price may come back): said, so nobody takes the exit for a
+        # stop that was checked. A refused far price seen again at a later checkpoint is taken (market/quote_checks.py).
+        until = f"until {bench.deadline.isoformat()}, then the next scheduled checkpoint" if bench.deadline else ""
         raise TemporaryError(
             f"checkpoint {self.slot.day} {self.slot.label}: not judged yet, holding a symbol without a price now: "
-            f"{'; '.join(reasons)}; the other accounts are done, a rerun judges these"
+            f"{'; '.join(reasons)}; the other accounts are done. A rerun judges these {until or 'on every rerun'}; "
+            "until their symbol has a price, none of their stops is checked and nothing of theirs is traded"
         )

@@ -107,19 +107,39 @@ def completion(events: EventStore, week_id: date) -> StoredEvent | None:
 
 @contextmanager
 def week_lock(conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> Iterator[None]:
-    """Hold the week's advisory lock for the duration; a second run of the same week stops at once."""
+    """Hold the week's advisory lock for the duration; a second run of the same week stops at once, naming the
+    command that holds it (the holder's connection is named after its command while it holds the lock)."""
     key = _LOCK_NAMESPACE + week_id.toordinal()
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
     if not row or not row[0]:
         # Temporary (exit 75): once the other run ends, trying again finishes the job or finds it done.
         raise TemporaryError(
-            f"another {command} for week {week_id} is running (advisory lock {key:#x} is held); "
-            "let it finish, then run again: completed stages are not repeated"
+            f"another {_holder(conn, key)} for week {week_id} is running (advisory lock {key:#x} is held); "
+            f"let it finish, then run {command} again: completed stages are not repeated"
         )
+    before = conn.execute("SELECT current_setting('application_name')").fetchone()
+    conn.execute("SELECT set_config('application_name', %s, false)", (f"{_HOLDER}{command}",))
     try:
         yield
     finally:
+        conn.execute("SELECT set_config('application_name', %s, false)", (before[0] if before else "",))
         conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+_HOLDER = "llmtrade "  # the prefix of a lock holder's application_name; the rest is its command
+
+
+def _holder(conn: psycopg.Connection, key: int) -> str:
+    """The command holding the week's lock, as its connection is named (`week_lock`); "run" when it cannot be told
+    (a holder from before this naming, or a role not allowed to see the other session's name)."""
+    row = conn.execute(
+        """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+             AND l.classid::bigint = %s AND l.objid::bigint = %s""",
+        (key >> 32, key & 0xFFFF_FFFF),
+    ).fetchone()
+    name = row[0] if row and row[0] else ""
+    return name.removeprefix(_HOLDER) if name.startswith(_HOLDER) else "run"
 
 
 def build_desks(
