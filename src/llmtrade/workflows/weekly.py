@@ -122,8 +122,8 @@ def week_lock(conn: psycopg.Connection, week_id: date, command: str = "run-weekl
     try:
         yield
     finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))  # first: the lock matters, the name is only a label
         conn.execute("SELECT set_config('application_name', %s, false)", (before[0] if before else "",))
-        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 _HOLDER = "llmtrade "  # the prefix of a lock holder's application_name; the rest is its command
