@@ -47,6 +47,7 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import new_york_date
+from llmtrade.market.splits import traded
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
@@ -311,12 +312,29 @@ def record_splits(
     """Record each split `seen` read at the broker (a SplitDetected on the splits stream, as the market records one it
     finds in prices: every fold applies it from then on); return those appended. Before the differences: a look after
     this one reads the split from the record, and finds no difference to record."""
-    appended: list[SplitDetected] = []
-    for split in seen.splits:
-        record = split_record(split, broker, seen.account.account_id, now, prices.get(split.symbol))
+    appended = split_records(events, seen, broker, now, prices)
+    for record in appended:
         events.append([NewEvent.of(record, stream=SPLITS, week_id=week_id, run_id=run_id)])
-        appended.append(record)
     return appended
+
+
+def split_records(
+    events: EventStore, seen: Reconciliation, broker: str, now: datetime, prices: Mapping[str, float]
+) -> list[SplitDetected]:
+    """The SplitDetected of each split `seen` (`split_record`), its ex-day after the last fill of the symbol in any
+    account and after its last split recorded (the split is one record for every account's books: a paper account
+    that traded the symbol since the Alpaca account did puts the split after that fill). A read."""
+    if not seen.splits:
+        return []
+    today = new_york_date(now)
+    recorded = recorded_splits(events)
+    records: list[SplitDetected] = []
+    for split in seen.splits:
+        days = [d for d, _ in traded(events, split.symbol, date.min, today)]
+        days += [s.at.date() for s in recorded if s.symbol == split.symbol and s.at <= now]
+        since = max(days, default=None)
+        records.append(split_record(split, broker, seen.account.account_id, now, prices.get(split.symbol), since))
+    return records
 
 
 def reconcile_account(

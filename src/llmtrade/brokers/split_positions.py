@@ -82,15 +82,25 @@ def _ratio(q: float) -> Fraction | None:
     return best if abs(math.log(q / float(best))) <= TOLERANCE else None
 
 
-def split_record(seen: SplitSeen, broker: str, account_id: str, now: datetime, price: float | None) -> SplitDetected:
-    """The SplitDetected of a split seen at `broker` at `now`. Its ex-day is the session the broker split for: today's
-    (before the open, as Alpaca does, or during it), the next one on a day without a session, and never one before the
-    books' last change (the split came after it). Not earlier than the real one, so the market's own finding of the
-    split (its restatement's ex-day) is known and not recorded again. `price`: the symbol's price now, if any: taken
-    after the split when it is nearer the broker's new average than the old price is (the fraction's cash in lieu)."""
+def split_record(
+    seen: SplitSeen, broker: str, account_id: str, now: datetime, price: float | None, since: date | None = None
+) -> SplitDetected:
+    """The SplitDetected of a split seen at `broker` at `now`. The position says only that the split came after the
+    books' last change of the symbol and by the session the broker split for (today's before its close, as Alpaca
+    splits before the open; else the next: a broker splits the evening before, or on a weekend for Monday). So its
+    ex-day is the first session after the last change (`seen.last_change`, or `since`: a later fill of the symbol in
+    another account, or a split recorded before), and `latest` the session the broker split for: with no fill between,
+    any day of that window gives the books the same shares, and the market's own finding of the split (its
+    restatement's ex-day, in the window) is known and not recorded again (market/splits.py `known`). Before, the ex-day
+    was the session at `now`: seen after Thursday's close for Friday's split, it was Thursday, and the market's Friday
+    was recorded too (the shares multiplied twice). `price`: the symbol's price now, if any: taken after the split
+    when it is nearer the broker's new average than the old price is (the fraction's cash in lieu)."""
     calendar = TradingCalendar()
     today = new_york_date(now)
-    ex_day = max(today if calendar.is_session(today) else calendar.next_session(today), _after(calendar, seen))
+    open_today = calendar.is_session(today) and now < calendar.session_close(today)
+    split_for = today if open_today else calendar.next_session(today)
+    ex_day = calendar.next_session(max(seen.last_change, since or seen.last_change))
+    latest = max(ex_day, split_for)
     ratio = float(seen.ratio)
     if price is None:
         price = seen.broker_avg
@@ -109,25 +119,23 @@ def split_record(seen: SplitSeen, broker: str, account_id: str, now: datetime, p
         price=round(price, 4),
         provider=f"{broker} positions",
         evidence=evidence,
+        latest=latest if latest > ex_day else None,
     )
-
-
-def _after(calendar: TradingCalendar, seen: SplitSeen) -> date:
-    return calendar.next_session(seen.last_change)
 
 
 def in_new_shares(
     prices: Mapping[str, float], splits: Sequence[Split], after: date, until: datetime
 ) -> dict[str, float]:
     """`prices` (of session `after` or before) with each still in the shares before a recorded split put in the
-    shares after it: a split with its ex-day after `after` and come by `until`, the price nearer the split's price
-    times its ratio (the old shares' scale) than the split's price (a price read after the split, or restated).
+    shares after it: a split that may have come after `after` (its ex-day, or its `latest`) and by `until`, the price
+    nearer the split's price times its ratio (the old shares' scale) than the split's price (a price read after the
+    split, or restated).
     A split the broker applied before the open is recorded (`split_record`) while the run's prices are still the
     last close: 40 shares held at 150 sized, valued or judged at 600 are four times what they are."""
     moved: dict[str, float] = {}
     for split in splits:
         price = moved.get(split.symbol, prices.get(split.symbol))
-        if price is None or not after < split.at.date() or split.at > until:
+        if price is None or not after < (split.latest or split.at.date()) or split.at > until:
             continue
         old = split.price * float(split.ratio)
         if abs(math.log(price / old)) < abs(math.log(price / split.price)):
