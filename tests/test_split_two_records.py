@@ -16,8 +16,9 @@ from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.reconcile import Reconciliation, look, record_splits
-from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.market import Quote, SplitDetected
 from llmtrade.domain.streams import SPLITS
+from llmtrade.market.quote_checks import suspect
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.market_series import START, good_bars
@@ -112,3 +113,17 @@ def test_a_split_the_market_found_first_is_not_recorded_again_from_alpacas_posit
     record_splits(storage.events, seen, broker.name, SATURDAY, {"SPY": _close(FRIDAY)}, week_id=WEEK, run_id="c1")
     assert len(_records(storage)) == 1
     _applied_once(storage, broker)
+
+
+def test_the_ex_days_first_price_is_explained_by_a_split_recorded_for_a_window_holding_that_day(
+    alpaca: FakeAlpacaServer, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded Thursday evening from the position (Thursday..Friday), the split explains Friday's quote at a quarter
+    of Thursday's cached close: a price, not a bad print (before, only an ex-day after the last cached day did)."""
+    broker = _held(alpaca, storage, monkeypatch)
+    record_splits(storage.events, _look(storage, broker), broker.name, THURSDAY_EVENING, {}, week_id=WEEK, run_id="c")
+    before = [b for b in _scaled(good_bars(), 4.0, before=date.max) if b.day <= THURSDAY]
+    at = datetime(2025, 12, 12, 15, tzinfo=UTC)
+    quote = Quote(symbol="SPY", price=before[-1].close / 4 * 1.01, as_of=at, provider="alpaca", kind="trade")
+    assert suspect(quote, before, _records(storage), []) is None
+    assert suspect(quote, before, [], []) is not None  # unexplained, the same price is suspect
