@@ -45,6 +45,7 @@ def test_status_says_a_split_no_run_has_recorded_yet_and_records_nothing(
         held = [a for a in json.loads(plain.stdout)["accounts"] if any(p["symbol"] == "SPY" for p in a["positions"])]
         assert held, "an account holds SPY over the split"
         assert "looks split" not in plain.stderr  # an ordinary day: nothing said
+        assert json.loads(plain.stdout)["warnings"] == []
         _restate(folder / "SPY.csv", 4.0)  # SPY split 4-for-1 on Thursday: its history restated
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T09:00:00-05:00")
         seen = runner.invoke(app, ["-q", "status", "--json"])
@@ -53,11 +54,12 @@ def test_status_says_a_split_no_run_has_recorded_yet_and_records_nothing(
         assert WARNING in warning and "until the next run" in warning and "records it" in warning
         assert _splits(cli_env) == []  # said, not recorded: status is a read
         assert json.loads(seen.stdout)["accounts"]  # the standing is shown as before, the warning beside it
+        assert json.loads(seen.stdout)["warnings"] == [warning]  # and in the JSON: a script reads no stderr
         # The next run records the split; status then shows the split shares and says nothing more.
         assert runner.invoke(app, ["-q", "checkpoint", "09:00"]).exit_code == 0
         after = runner.invoke(app, ["status", "--json"])
     assert [s["looks_like"] for s in _splits(cli_env)] == ["4-for-1"]
-    assert "looks split" not in after.stderr
+    assert "looks split" not in after.stderr and json.loads(after.stdout)["warnings"] == []
     shown = {a["account_id"]: a for a in json.loads(after.stdout)["accounts"]}
     for account in held:
         [before] = [p for p in account["positions"] if p["symbol"] == "SPY"]

@@ -49,6 +49,7 @@ def status(app: Container) -> StatusResult:
     now = app.clock.now()
     config = app.loaded.config
     week_id = week_id_for(new_york_date(now))
+    warnings: list[str] = []  # said on stderr, and carried in the result (`status --json` has no stderr to parse)
     with app.storage(persist=False) as storage:
         events = storage.events
         live = app.trading_is_live(events)
@@ -61,12 +62,13 @@ def status(app: Container) -> StatusResult:
             prices = _in_new_shares(series, recorded_splits(events), now)
             spy_start = market.last_closes([BENCHMARK], first[0].occurred_at).get(BENCHMARK) if first else None
         except LlmtradeError as exc:
-            app.warning(f"prices unavailable ({exc}); positions are valued at cost")
+            warnings.append(f"prices unavailable ({exc}); positions are valued at cost")
             prices, spy_start, series = {}, None, {}
         spy_return = period_return(spy_start, prices[BENCHMARK]) if spy_start and BENCHMARK in prices else None
         rows = [_standing(events, desk, prices, valuations, week_id) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
-        for warning in unrecorded_splits(app.bar_cache(storage), events, series, held):
+        warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
+        for warning in warnings:
             app.warning(warning)
         flat = next((r for r in rows if r["role"] == AccountRole.FLAT.value), None)
         accounts = [
@@ -92,6 +94,7 @@ def status(app: Container) -> StatusResult:
         last_runs=runs,
         usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),
         event_checkpoints=fired_now,
+        warnings=warnings,
     )
 
 

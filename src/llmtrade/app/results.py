@@ -240,6 +240,8 @@ class StatusResult(Result):
     last_runs: dict[str, LastRun]
     usage: StatusUsage
     event_checkpoints: list[EventCheckpointLine] = []
+    # What `status` warns of on stderr (prices unavailable; a held symbol that looks split, no split recorded yet).
+    warnings: list[str] = []
 
 
 # ---------------------------------------------------------------- council, research, market

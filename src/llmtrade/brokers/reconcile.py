@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from llmtrade.brokers.fill_view import FillView, view_of
 from llmtrade.brokers.fills import Observed, observe
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
-from llmtrade.brokers.split_positions import SplitSeen, seen_in, split_record
+from llmtrade.brokers.split_positions import SplitSeen, mixed_in, seen_in, split_record
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Split, fold, with_splits
 from llmtrade.domain.market import SplitDetected
@@ -47,6 +47,7 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import new_york_date
+from llmtrade.market.splits import traded
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
@@ -150,7 +151,12 @@ def _compared(
         return ledger, differences, []
     ours = fills.ours(planned)
     books = _books_avg(ours, splits, changes, ledger, mismatched)
-    seen = seen_in(differences, account.positions, books, _last_change(ours, changes, mismatched))
+    # Fills in the new shares first: 10 held and 10 bought after a 4-for-1 are 50 at the broker, which the books' 20
+    # would read as a 5-for-2 split after both (the same cost, 2.5 times the shares).
+    adopted = {c.symbol for c, _ in changes}
+    seen = mixed_in(differences, account.positions, [f for f in ours if f.symbol in mismatched], splits, adopted)
+    rest = [d for d in differences if d.symbol not in {s.symbol for s in seen}]
+    seen += seen_in(rest, account.positions, books, _last_change(ours, changes, mismatched))
     if not seen:
         return ledger, differences, []
     more = (*splits, *(s.pending(prices.get(s.symbol, s.broker_avg)) for s in seen))
@@ -311,12 +317,31 @@ def record_splits(
     """Record each split `seen` read at the broker (a SplitDetected on the splits stream, as the market records one it
     finds in prices: every fold applies it from then on); return those appended. Before the differences: a look after
     this one reads the split from the record, and finds no difference to record."""
-    appended: list[SplitDetected] = []
-    for split in seen.splits:
-        record = split_record(split, broker, seen.account.account_id, now, prices.get(split.symbol))
+    appended = split_records(events, seen, broker, now, prices)
+    for record in appended:
         events.append([NewEvent.of(record, stream=SPLITS, week_id=week_id, run_id=run_id)])
-        appended.append(record)
     return appended
+
+
+def split_records(
+    events: EventStore, seen: Reconciliation, broker: str, now: datetime, prices: Mapping[str, float]
+) -> list[SplitDetected]:
+    """The SplitDetected of each split `seen` (`split_record`), its ex-day after the last fill of the symbol in any
+    account and after its last split recorded (the split is one record for every account's books: a paper account
+    that traded the symbol since the Alpaca account did puts the split after that fill). A read."""
+    if not seen.splits:
+        return []
+    today = new_york_date(now)
+    recorded = recorded_splits(events)
+    records: list[SplitDetected] = []
+    for split in seen.splits:
+        # Fills in the new shares (`mixed_in`) came after the split: the last fill before it bounds it.
+        last = today if split.before is None else new_york_date(split.before) - timedelta(days=1)
+        days = [d for d, _ in traded(events, split.symbol, date.min, last)]
+        days += [s.at.date() for s in recorded if s.symbol == split.symbol and s.at <= now]
+        since = max(days, default=None)
+        records.append(split_record(split, broker, seen.account.account_id, now, prices.get(split.symbol), since))
+    return records
 
 
 def reconcile_account(

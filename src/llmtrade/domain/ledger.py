@@ -73,11 +73,15 @@ class Split:
     price: float
     # When it was recorded: an order taken before then was sized without it (brokers/paper_book.py `crossing`).
     known_at: datetime | None = None
+    # The last session it may have come on, when its ex-day is uncertain (SplitDetected.latest): a price of a session
+    # before it may still be in the old shares (brokers/split_positions.py `in_new_shares`).
+    latest: date | None = None
 
     @classmethod
     def of(cls, split: SplitDetected, known_at: datetime | None = None) -> Split:
         at = datetime.combine(split.ex_day, time(0), _NEW_YORK)
-        return cls(split.symbol, at, Fraction(split.ratio).limit_denominator(1000), split.price, known_at)
+        ratio = Fraction(split.ratio).limit_denominator(1000)
+        return cls(split.symbol, at, ratio, split.price, known_at, split.latest)
 
     def named(self) -> str:
         return f"{self.ratio.numerator}-for-{self.ratio.denominator}"

@@ -54,7 +54,12 @@ def suspect(
     factors = [1.0]
     if splits is not None:
         day = quote.as_of.astimezone(NEW_YORK).date()
-        factors += [s.ratio for s in splits if s.symbol == quote.symbol and last.day < s.ex_day <= day]
+        # A split read from a broker's position is recorded for the window it may have come in (ex-day to latest).
+        factors += [
+            s.ratio
+            for s in splits
+            if s.symbol == quote.symbol and last.day < (s.latest or s.ex_day) and s.ex_day <= day
+        ]
     if any(abs(math.log(quote.price * f / close)) < FAR for close in closes for f in factors):
         return None
     split = gap_factor(last.close / quote.price)

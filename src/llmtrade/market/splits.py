@@ -234,11 +234,17 @@ def splits_before(events: EventStore) -> list[SplitDetected]:
 
 
 def known(restatement: Restatement, recorded: Iterable[SplitDetected]) -> bool:
-    """Whether `restatement` is a split recorded before, seen again: the same (symbol, ex_day), or the same split of the
-    symbol from a later ex-day. A range cached whole before the split and restated in part since (a checkpoint read its
-    last ten sessions) shows the factor up to the start of that part, which agrees: the same split, seen earlier."""
+    """Whether `restatement` is a split recorded before, seen again: the same split of the symbol (same ratio) from the
+    same or a later ex-day than the record's, or its `latest`. A range cached whole before the split and restated in
+    part since (a checkpoint read its last ten sessions) shows the factor up to the start of that part, which agrees:
+    the same split, seen earlier. A split read from a broker's position (brokers/split_positions.py) is recorded for
+    the window it may have come in, from the session after the last fill of the symbol to the one the broker split
+    for: a restatement in that window is that split (no fill between them: the same shares either way), not a second
+    one (it would multiply the shares again)."""
     return any(
-        s.symbol == restatement.symbol and s.looks_like == restatement.looks_like() and restatement.ex_day <= s.ex_day
+        s.symbol == restatement.symbol
+        and s.looks_like == restatement.looks_like()
+        and restatement.ex_day <= (s.latest or s.ex_day)
         for s in recorded
     )
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
-from llmtrade.brokers.reconcile import Reconciliation, record_splits
-from llmtrade.brokers.split_positions import in_new_shares, split_record
+from llmtrade.brokers.reconcile import Reconciliation, record_splits, split_records
+from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.market.calendar import TradingCalendar, new_york_date
@@ -38,7 +38,7 @@ class SeenSplits:
         """Record (or keep) the splits `seen` at `broker` at `now` and not recorded yet."""
         account = seen.account.account_id
         if self._dry_run:
-            found = (split_record(s, broker, account, now, prices.get(s.symbol)) for s in seen.splits)
+            found = split_records(self._events, seen, broker, now, prices)
             self._kept[account] = tuple(Split.of(record) for record in found)
         else:
             self._kept[account] = ()
