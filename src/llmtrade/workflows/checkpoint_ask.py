@@ -213,6 +213,14 @@ class Unpriced:
     why: str  # an account not judged now: the symbols it holds without a price, and why each has none
 
 
+def record_deferred(bench: Workbench, slot: Slot, stage: str, waiting: list[str], reasons: list[str]) -> None:
+    """StageDeferred on the checkpoint's held stream: the accounts `waiting` (why: `reasons`) are judged by a rerun
+    until the checkpoint's deadline, so the checkpoint is not complete (no marker)."""
+    deferred = StageDeferred(stage=stage, waiting=waiting, errors=reasons, deadline=bench.deadline)
+    stream = held_stream(slot.stream(bench.week_id))
+    bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+
+
 class AskStage:
     name = "ask"
     reads = (STORED, ASKING, SKIPS)
@@ -272,9 +280,7 @@ class AskStage:
         bench = self.bench
         reasons = [f"{account_id}: {type(error).__name__}: {error}" for account_id, error in waiting.items()]
         if not self.dry_run:
-            deferred = StageDeferred(stage=self.name, waiting=list(waiting), errors=reasons, deadline=bench.deadline)
-            stream = held_stream(self.slot.stream(bench.week_id))
-            bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+            record_deferred(bench, self.slot, self.name, list(waiting), reasons)
         until = f"until {bench.deadline.isoformat()}" if bench.deadline else "on every rerun"
         raise TemporaryError(
             f"checkpoint {self.slot.day} {self.slot.label}: waiting for the owner(s) of {', '.join(waiting)} "

@@ -15,8 +15,8 @@ from dataclasses import replace
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.brokers.reconcile import look
 from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
-from llmtrade.domain.events import NewEvent, StageDeferred
-from llmtrade.domain.streams import ORDERS, held_stream, week_stream
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
     OrderRejected,
@@ -30,7 +30,7 @@ from llmtrade.errors import TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
-from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, DEFERRED
+from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, DEFERRED, record_deferred
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -278,9 +278,7 @@ class CompleteStage:
         bench = self.bench
         reasons = [f"{account_id}: {why}" for account_id, why in waiting.items()]
         if not self.dry_run:
-            deferred = StageDeferred(stage="prepare", waiting=list(waiting), errors=reasons, deadline=bench.deadline)
-            stream = held_stream(self.slot.stream(bench.week_id))
-            bench.events.append([NewEvent.of(deferred, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+            record_deferred(bench, self.slot, "prepare", list(waiting), reasons)
         # No deadline skips them (a skip is final, and a price may come back): said, so nobody takes the exit for a
         # stop that was checked. A refused far price seen again at a later checkpoint is taken (market/quote_checks.py).
         until = f"until {bench.deadline.isoformat()}, then the next scheduled checkpoint" if bench.deadline else ""
