@@ -3,6 +3,8 @@ once: the paper account held 16 shares for each one held across a 4-for-1 (found
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from llmtrade.domain.events import NewEvent
@@ -36,3 +38,31 @@ def test_a_split_recorded_by_two_runs_at_once_is_applied_once(
     assert broker.account({}).positions["SPY"].qty == 200
     [once] = recorded_splits(storage.events)
     assert once.known_at == storage.events.read(stream=SPLITS)[0].occurred_at  # as first recorded
+
+
+def test_one_split_recorded_on_two_days_is_applied_once_and_a_later_one_apart(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker's position read after the close of a split made that evening, recorded for that day with no window (a
+    store from before windows), then the provider's restatement of the next day: one split, as first recorded, not
+    16 shares for each one held. A split by the same ratio weeks later is another split."""
+    broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, [])
+    clock.set(_at(AFTER_SPLIT, 23))
+    seen = SplitDetected(
+        symbol="SPY",
+        ex_day=SPLIT,
+        ratio=4.0,
+        looks_like="4-for-1",
+        price=_bar(SPLIT).open,
+        provider="alpaca positions",
+        evidence="test",
+    )
+    storage.events.append([NewEvent.of(seen, stream=SPLITS, run_id="look")])
+    restated = seen.model_copy(update={"ex_day": SPLIT + timedelta(days=1), "provider": "yfinance"})
+    storage.events.append([NewEvent.of(restated, stream=SPLITS, run_id="checkpoint")])
+    assert broker.account({}).positions["SPY"].qty == 200
+    [once] = recorded_splits(storage.events)
+    assert (once.at.date(), once.known_at) == (SPLIT, storage.events.read(stream=SPLITS)[0].occurred_at)
+    later = seen.model_copy(update={"ex_day": SPLIT + timedelta(days=30), "provider": "yfinance"})
+    storage.events.append([NewEvent.of(later, stream=SPLITS, run_id="month-later")])
+    assert [s.at.date() for s in recorded_splits(storage.events)] == [SPLIT, SPLIT + timedelta(days=30)]

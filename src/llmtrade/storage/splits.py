@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.ledger import Split
@@ -11,22 +12,37 @@ from llmtrade.domain.streams import SPLITS
 from llmtrade.storage.event_store import EventStore
 
 _TYPES = [SplitDetected.event_type()]
+_SAME_WITHIN = timedelta(days=7)
 
 
 def recorded_splits(events: EventStore) -> tuple[Split, ...]:
     """Every split recorded, by ex-day, each once: one memoised fold of the splits stream, so the paper broker's every
     look and each breaker evaluation cost what is new (nothing, nearly always), not a read. Two runs that read the
-    restated answer at once (a checkpoint and a `market` look) may each record the same split: it is applied once,
-    as first recorded, not twice (16 shares for each one held across a 4-for-1)."""
+    restated answer at once (a checkpoint and a `market` look), or a broker's position and a restatement, may each
+    record the same split, even on two days: it is applied once, as first recorded, not twice (16 shares for each one
+    held across a 4-for-1; see `_same`)."""
     return events.fold_stream(("splits", 1), stream=SPLITS, types=_TYPES, start=(), step=_step(events))
 
 
 def _step(events: EventStore) -> Callable[[tuple[Split, ...], list[StoredEvent]], tuple[Split, ...]]:
     def step(held: tuple[Split, ...], new: list[StoredEvent]) -> tuple[Split, ...]:
-        first = {(s.symbol, s.at, s.ratio): s for s in held}
+        kept = list(held)
         for event in new:  # in the stream's order: the first record of a split stands
             split = Split.of(events.payload(SplitDetected, event), event.occurred_at)
-            first.setdefault((split.symbol, split.at, split.ratio), split)
-        return tuple(sorted(first.values(), key=lambda s: (s.at, s.symbol)))
+            if not any(_same(split, other) for other in kept):
+                kept.append(split)
+        return tuple(sorted(kept, key=lambda s: (s.at, s.symbol)))
 
     return step
+
+
+def _same(one: Split, other: Split) -> bool:
+    """Whether two records are one split: the same symbol and ratio, their ex-day windows (ex-day to `latest`) within
+    `_SAME_WITHIN` of each other. A broker's position and a provider's restatement can place one split on two days
+    (a look after Thursday's close of a split made that evening, the restatement's Friday), and two recorders can race
+    past each other's record; a company never splits twice by the same ratio within days."""
+    if (one.symbol, one.ratio) != (other.symbol, other.ratio):
+        return False
+    first, last = one.at.date(), one.latest or one.at.date()
+    other_first, other_last = other.at.date(), other.latest or other.at.date()
+    return first <= other_last + _SAME_WITHIN and other_first <= last + _SAME_WITHIN
