@@ -22,15 +22,7 @@ def test_a_split_recorded_by_two_runs_at_once_is_applied_once(
 ) -> None:
     broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, [])
     clock.set(_at(AFTER_SPLIT, 23))
-    split = SplitDetected(
-        symbol="SPY",
-        ex_day=SPLIT,
-        ratio=4.0,
-        looks_like="4-for-1",
-        price=_bar(SPLIT).open,
-        provider="yfinance",
-        evidence="test",
-    )
+    split = _spy_split("yfinance")
     storage.events.append([NewEvent.of(split, stream=SPLITS, run_id="checkpoint")])
     assert broker.account({}).positions["SPY"].qty == 200  # read once, so the fold carries on from here
     clock.set(_at(AFTER_SPLIT, 23).replace(minute=1))
@@ -48,15 +40,7 @@ def test_one_split_recorded_on_two_days_is_applied_once_and_a_later_one_apart(
     16 shares for each one held. A split by the same ratio weeks later is another split."""
     broker, _, _ = _held_before_the_split(storage, clock, monkeypatch, 4.0, 50, [])
     clock.set(_at(AFTER_SPLIT, 23))
-    seen = SplitDetected(
-        symbol="SPY",
-        ex_day=SPLIT,
-        ratio=4.0,
-        looks_like="4-for-1",
-        price=_bar(SPLIT).open,
-        provider="alpaca positions",
-        evidence="test",
-    )
+    seen = _spy_split("alpaca positions")
     storage.events.append([NewEvent.of(seen, stream=SPLITS, run_id="look")])
     restated = seen.model_copy(update={"ex_day": SPLIT + timedelta(days=1), "provider": "yfinance"})
     storage.events.append([NewEvent.of(restated, stream=SPLITS, run_id="checkpoint")])
@@ -66,3 +50,16 @@ def test_one_split_recorded_on_two_days_is_applied_once_and_a_later_one_apart(
     later = seen.model_copy(update={"ex_day": SPLIT + timedelta(days=30), "provider": "yfinance"})
     storage.events.append([NewEvent.of(later, stream=SPLITS, run_id="month-later")])
     assert [s.at.date() for s in recorded_splits(storage.events)] == [SPLIT, SPLIT + timedelta(days=30)]
+
+
+def _spy_split(provider: str) -> SplitDetected:
+    """SPY's 4-for-1 of SPLIT as `provider` records it."""
+    return SplitDetected(
+        symbol="SPY",
+        ex_day=SPLIT,
+        ratio=4.0,
+        looks_like="4-for-1",
+        price=_bar(SPLIT).open,
+        provider=provider,
+        evidence="test",
+    )
