@@ -284,3 +284,32 @@ def test_a_recent_range_a_few_sessions_short_is_a_feed_not_updated_yet_and_still
     with pytest.raises(OperationalError, match="stale"):
         fetch("lag", days[-3])  # two sessions short
     assert fetch("gone", days[-6]).folder.is_dir()  # type: ignore[attr-defined]  # five short: ended there
+
+
+def test_a_history_one_provider_ends_early_but_another_carries_on_is_not_taken_as_a_delisting(
+    history: dict[str, list[Bar]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Alpaca stops carrying a symbol that the next provider (a CSV folder here, Yahoo alike) still has to the range's
+    # end: it was dropped by one feed, not delisted. The CSV folder has a hole in another symbol, so neither answer is
+    # whole; before, the first answer's end was taken as a delisting and the snapshot sold a live company.
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    ended, holed = [s for s in sorted(history) if s != BENCHMARK][:2]
+    hole = history[holed][-20].day
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    for symbol, rows in history.items():
+        lines = ["Date,Open,High,Low,Close,Volume"] + [
+            f"{b.day},{b.open},{b.high},{b.low},{b.close},{b.volume}" for b in rows if b.day != hole or symbol != holed
+        ]
+        (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+    with _ended_feed(history, ended, WEEK) as server:
+        settings = _settings(database_url, tmp_path, Feed(server, history)).model_copy(
+            update={"market_providers": "alpaca,csv", "market_csv_dir": folder}
+        )
+        with pytest.raises(OperationalError) as failed:
+            _run(settings, "dropped")
+    said = str(failed.value)
+    assert f"alpaca's history of {ended} ends at {WEEK} but csv has bars to" in said
+    assert "not taken as delistings" in said
+    assert not snapshot_folder(settings, "dropped").exists()

@@ -85,7 +85,7 @@ def fetch_history(
     is named). Nothing is written unless every symbol's series passed validation. A symbol whose answer ends before
     the range does, with no other problem (delisted, or no longer carried), is stored so and said: the backtest takes
     it as a delisting, as it takes a CSV file that ends early (app/backtest_delisting.py); the benchmark ending early,
-    or a hole inside a history, is still refused.
+    a hole inside a history, or another provider's bars after that end (one feed dropped it) is still refused.
     """
     folder = snapshot_folder(settings, name)
     wanted = tuple(dict.fromkeys(symbols))
@@ -120,14 +120,20 @@ def fetch_history(
             market = MarketData(kept, app.bar_cache(storage), app.calendar)
             try:
                 series = market.bars(wanted, start, end)
-            except MarketDataError:
+            except MarketDataError as refused:
                 # A history that ends early is a delisting, as a CSV file's is: read the same answers again with
                 # those ends (a hole, or the benchmark ending, is still refused by the second read).
                 recent = end >= clock.now().date() - _RECENT
-                market.ends = _ends_early(kept, wanted, app.calendar.sessions_between(start, end), recent=recent)
-                if not market.ends:
-                    raise
-                series = market.bars(wanted, start, end)
+                sessions = app.calendar.sessions_between(start, end)
+                market.ends, disputed = _ends_early(kept, wanted, sessions, recent=recent)
+                try:
+                    if not market.ends:
+                        raise
+                    series = market.bars(wanted, start, end)
+                except MarketDataError as exc:
+                    if not disputed:
+                        raise
+                    raise MarketDataError(f"{exc}; not taken as delistings: {'; '.join(disputed)}") from refused
     except MarketDataError as exc:
         raise OperationalError(f"--fetch-history: {exc}; nothing was written to {folder}") from exc
     for symbol, day in sorted(market.ends.items()):
@@ -165,25 +171,37 @@ class _Kept:
 
 def _ends_early(
     kept: Sequence[_Kept], symbols: Sequence[str], sessions: Sequence[date], *, recent: bool
-) -> dict[str, date]:
+) -> tuple[dict[str, date], list[str]]:
     """Each symbol (the benchmark aside) whose bars in the first provider that answered end before the range's last
     session and have no other problem, with its last bar's day; not one `_LAG` sessions short of a `recent` range's end
-    (a feed not updated yet looks the same: still refused, as before)."""
+    (a feed not updated yet looks the same: still refused, as before); and, apart, what another provider's answer
+    disputes: a symbol it has bars of after that day was not delisted there, only dropped by the first feed (Alpaca no
+    longer carrying a symbol Yahoo still has), so it is not taken as a delisting and the fetch is refused, saying so."""
     if not sessions:
-        return {}
-    for provider in kept:
-        for answer in provider.answers.values():
-            if isinstance(answer, Exception):
-                continue
-            ends = {}
-            for symbol in symbols:
-                bars = [b for b in answer.get(symbol) or [] if sessions[0] <= b.day <= sessions[-1]]
-                problems = validate_bars({symbol: bars}, sessions) if bars and symbol != BENCHMARK else []
-                lagging = recent and len([d for d in sessions if bars and d > bars[-1].day]) <= _LAG
-                if problems and all(p.kind is ProblemKind.STALE for p in problems) and not lagging:
-                    ends[symbol] = bars[-1].day
-            return ends
-    return {}
+        return {}, []
+    answers = [(p.name, a) for p in kept for a in p.answers.values() if not isinstance(a, Exception)]
+    if not answers:
+        return {}, []
+    first, answer = answers[0]
+    ends: dict[str, date] = {}
+    for symbol in symbols:
+        bars = [b for b in answer.get(symbol) or [] if sessions[0] <= b.day <= sessions[-1]]
+        problems = validate_bars({symbol: bars}, sessions) if bars and symbol != BENCHMARK else []
+        lagging = recent and len([d for d in sessions if bars and d > bars[-1].day]) <= _LAG
+        if problems and all(p.kind is ProblemKind.STALE for p in problems) and not lagging:
+            ends[symbol] = bars[-1].day
+    disputed = []
+    for symbol, day in list(ends.items()):
+        later = {
+            name: max(b.day for b in other.get(symbol) or [] if b.day <= sessions[-1])
+            for name, other in answers[1:]
+            if any(day < b.day <= sessions[-1] for b in other.get(symbol) or [])
+        }
+        if later:
+            del ends[symbol]
+            seen = ", ".join(f"{name} has bars to {last}" for name, last in sorted(later.items()))
+            disputed.append(f"{first}'s history of {symbol} ends at {day} but {seen}")
+    return ends, disputed
 
 
 def _write(snapshot: Snapshot, bars: dict[str, list[Bar]], *, fetched_at: datetime) -> None:
