@@ -162,3 +162,30 @@ def test_a_machine_off_for_more_than_a_week_closes_the_week_it_missed_at_that_we
     }
     assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
     assert ends == at_week_end
+
+
+def test_a_late_postmortem_after_a_later_week_traded_values_what_the_account_held_at_its_weeks_close(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off from 01-07's weekly run to 01-21, where the user ran that week's committee by hand before any run-due: it
+    traded (its run closes only the week before it, 01-14, never run). The late postmortem of 01-07 then took its end
+    equity from 01-21's week-start valuation: the positions held since 01-13, valued at 01-20's closes. Now it values
+    what the account held at 01-13's close (its fills up to then) at that close: the leaderboard's curve there."""
+    assert _due_at(monkeypatch, "2026-01-07T08:00:00-05:00") == ["weekly:2026-01-07"]
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-21T08:00:00-05:00")
+    weekly = runner.invoke(app, ["run-weekly"])
+    assert weekly.exit_code == 0, weekly.output
+    assert _due_at(monkeypatch, "2026-01-21T08:05:00-05:00") == ["postmortem:2026-01-07"]
+
+    reviewed = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
+    ends = {a["account_id"]: a["end_equity"] for a in reviewed["accounts"]}
+    board = json.loads(runner.invoke(app, ["leaderboard", "--live", "--json"]).stdout)
+    at_week_end = {
+        c["name"]: round(c["equity"][c["sessions"].index("2026-01-13")], 2)
+        for c in board["curves"]
+        if c["kind"] == "account"
+    }
+    assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
+    assert ends == at_week_end
+    for account in reviewed["accounts"]:  # realised + unrealised is still the week's P/L
+        assert account["realized_pnl"] + account["unrealized_pnl"] == pytest.approx(account["week_pnl"], abs=0.02)
