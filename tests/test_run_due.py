@@ -12,7 +12,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.agents import postmortem_writer
 from llmtrade.cli import app
+from llmtrade.errors import LLMUnavailable
 from llmtrade.workflows.weekly import week_lock
 from tests.support import stored_events
 
@@ -162,3 +164,69 @@ def test_a_machine_off_for_more_than_a_week_closes_the_week_it_missed_at_that_we
     }
     assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
     assert ends == at_week_end
+
+
+def test_a_late_postmortem_after_a_later_week_traded_values_what_the_account_held_at_its_weeks_close(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off from 01-07's weekly run to 01-21, where the user ran that week's committee by hand before any run-due: it
+    traded (its run closes only the week before it, 01-14, never run). The late postmortem of 01-07 then took its end
+    equity from 01-21's week-start valuation: the positions held since 01-13, valued at 01-20's closes. Now it values
+    what the account held at 01-13's close (its fills up to then) at that close: the leaderboard's curve there."""
+    assert _due_at(monkeypatch, "2026-01-07T08:00:00-05:00") == ["weekly:2026-01-07"]
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-21T08:00:00-05:00")
+    weekly = runner.invoke(app, ["run-weekly"])
+    assert weekly.exit_code == 0, weekly.output
+    assert _due_at(monkeypatch, "2026-01-21T08:05:00-05:00") == ["postmortem:2026-01-07"]
+
+    reviewed = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
+    ends = {a["account_id"]: a["end_equity"] for a in reviewed["accounts"]}
+    board = json.loads(runner.invoke(app, ["leaderboard", "--live", "--json"]).stdout)
+    at_week_end = {
+        c["name"]: round(c["equity"][c["sessions"].index("2026-01-13")], 2)
+        for c in board["curves"]
+        if c["kind"] == "account"
+    }
+    assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
+    assert ends == at_week_end
+    for account in reviewed["accounts"]:  # realised + unrealised is still the week's P/L
+        assert account["realized_pnl"] + account["unrealized_pnl"] == pytest.approx(account["week_pnl"], abs=0.02)
+
+
+async def _unavailable(*args: Any, **kwargs: Any) -> Any:
+    raise LLMUnavailable("the owners' provider is down")
+
+
+def test_a_postmortem_failing_into_the_next_week_closes_its_own_week_once_before_that_week_runs(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """01-07's postmortem fails for a temporary reason (every owner's reflection) from its time to the next weekly
+    run: retried (exit 75) till then, it blocks nothing after it (the 01-14 run waits behind it, as DESIGN's first
+    stage has it). At 01-14 08:00, its deadline, it is written without the reflections (InputsMissing names them) and
+    01-14's run follows in the same wake-up. Each week's postmortem covers its own week: 01-14's starts where 01-07's
+    ended, and each is closed once."""
+    assert _due_at(monkeypatch, "2026-01-07T08:00:00-05:00") == ["weekly:2026-01-07"]
+    with pytest.MonkeyPatch.context() as down:
+        down.setattr(postmortem_writer, "reflect", _unavailable)
+        for instant in ("2026-01-13T16:31:00-05:00", "2026-01-14T07:55:00-05:00"):
+            monkeypatch.setenv("LLMTRADE_NOW", instant)
+            failed = runner.invoke(app, ["run-due"])
+            assert failed.exit_code == 75, failed.output
+            assert "weekly:2026-01-14" not in failed.output
+        assert _due_at(monkeypatch, "2026-01-14T08:00:00-05:00") == ["postmortem:2026-01-07", "weekly:2026-01-14"]
+    url = cli_env["DATABASE_URL"]
+    [missing] = stored_events(url, type="InputsMissing", week_id=date(2026, 1, 7))
+    assert missing.payload["stage"] == "reflect" and "acct_1" in missing.payload["missing"]
+    assert _due_at(monkeypatch, "2026-01-20T16:31:00-05:00") == ["postmortem:2026-01-14"]
+    assert _due_at(monkeypatch, "2026-01-20T16:36:00-05:00") == []
+
+    written: dict[date, dict[str, Any]] = {}
+    for event in stored_events(url, type="PostmortemWritten"):
+        pm = event.payload["postmortem"]
+        assert pm["account_id"] not in written.setdefault(date.fromisoformat(pm["week_id"]), {})  # once each
+        written[date.fromisoformat(pm["week_id"])][pm["account_id"]] = pm
+    first, second = written[date(2026, 1, 7)], written[date(2026, 1, 14)]
+    assert first.keys() == second.keys()
+    assert {a: pm["start_equity"] for a, pm in second.items()} == {a: pm["end_equity"] for a, pm in first.items()}
+    completed = [e.payload["week_id"] for e in stored_events(url, type="PostmortemCompleted")]
+    assert sorted(completed) == ["2026-01-07", "2026-01-14"]

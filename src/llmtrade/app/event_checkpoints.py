@@ -9,6 +9,13 @@ fire) before its checkpoint runs for that account alone. Another process holding
 this to the next `run-due` (recorded as EventChecksDeferred, said only without --quiet: a wake-up overlapping
 a long run is no fault); a symbol without a price now is reported and skipped (a print refused as a bad one
 recorded, QuoteRefused on the same stream, so the next wake-up's same price confirms a real move).
+
+A fired checkpoint that cannot finish (its account holds a symbol without a price now, its owner unavailable) stops
+the wake-up with exit 75 and is resumed by the next, until its deadline (schedule.yaml `retry_until`: the day's next
+scheduled checkpoint, else the close); past it the wake-up goes on: the checkpoint is closed, the account recorded as
+not judged and why (CheckpointSkipped and InputsMissing, from the last run's StageDeferred), and said. A halted or
+delisted symbol never fails cron every five minutes for the rest of the day, and the account's judgement is left to
+its next scheduled checkpoint, not lost without a word (`_close_expired`, even after the close or the next morning).
 """
 
 from __future__ import annotations
@@ -23,18 +30,24 @@ from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
 from llmtrade.config.models import AccountRole
-from llmtrade.domain.checkpoints import EventCheckpointTriggered, EventChecksDeferred
-from llmtrade.domain.events import NewEvent
-from llmtrade.domain.streams import EVENT_CHECKS, week_stream
+from llmtrade.domain.checkpoints import (
+    CheckpointCompleted,
+    CheckpointSkipped,
+    EventCheckpointTriggered,
+    EventChecksDeferred,
+)
+from llmtrade.domain.events import InputsMissing, NewEvent, StageDeferred
+from llmtrade.domain.streams import EVENT_CHECKS, held_stream, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
-from llmtrade.market.calendar import new_york_date
+from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
 from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
 
 
@@ -42,13 +55,17 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
     """Every event checkpoint run now, in order (see the module docstring); [] when none is called for."""
     setting = app.loaded.config.schedule.event_checkpoint
     now = app.clock.now()
-    if not setting.enabled or not app.calendar.is_open(now):
+    if not setting.enabled:
         return []
+    in_session = app.calendar.is_open(now)
     week_id = week_id_for(new_york_date(now))
     # An offline week's event checkpoints run offline; said only when one runs (run-due wakes every few minutes).
     invoked, app = app, in_week_mode(app, week_id, warn=False)
     with app.storage() as storage, ExitStack() as stack:
         if completion(storage.events, week_id) is None:
+            return []
+        # Out of session only a checkpoint past its deadline is closed: the lock is not taken for nothing.
+        if not in_session and not _expired(app, storage, week_id, now):
             return []
         require_same_mode(storage.events, week_id, app.mode)
         try:
@@ -57,6 +74,9 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
             stream = week_stream(week_id, EVENT_CHECKS)
             storage.events.append([NewEvent.of(EventChecksDeferred(reason=str(exc)), stream=stream, week_id=week_id)])
             app.say(f"event checkpoints left to the next run-due: {exc}")
+            return []
+        _close_expired(app, storage, week_id, now)
+        if not in_session:
             return []
         unfinished = _unfinished(storage, week_id, now)
         triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in unfinished})
@@ -86,6 +106,50 @@ def _unfinished(storage: Storage, week_id: date, now: datetime) -> list[EventChe
     done = done_keys(storage.events)
     today = new_york_date(now)
     return [t for t in rule.fired(storage.events, week_id) if t.day == today and t.key not in done]
+
+
+def _deadline(app: Container, week_id: date, trigger: EventCheckpointTriggered) -> datetime | None:
+    """Until when a rerun resumes the fired checkpoint: the one its own run retries until (app/checkpoint_run.py)."""
+    schedule = app.loaded.config.schedule
+    return retry_deadline(schedule, app.calendar, JobKind.CHECKPOINT, week_id, trigger.day, trigger.time)
+
+
+def _expired(
+    app: Container, storage: Storage, week_id: date, now: datetime
+) -> list[tuple[EventCheckpointTriggered, datetime]]:
+    """The week's fired event checkpoints not completed whose deadline has passed, with it."""
+    done = done_keys(storage.events)
+    found = [(t, _deadline(app, week_id, t)) for t in rule.fired(storage.events, week_id) if t.key not in done]
+    return [(t, deadline) for t, deadline in found if deadline is not None and deadline <= now]
+
+
+def _close_expired(app: Container, storage: Storage, week_id: date, now: datetime) -> None:
+    """Close each fired checkpoint past its deadline (read again under the week lock): the account not judged yet is
+    recorded as skipped, and each one not finished gets InputsMissing with why (the last run's StageDeferred)."""
+    events = storage.events
+    for trigger, deadline in _expired(app, storage, week_id, now):
+        slot = Slot(trigger.day, trigger.time, trigger.account_id)
+        marker, account_stream = slot.stream(week_id), slot.stream(week_id, trigger.account_id)
+        deferrals = events.read_stream(held_stream(marker))
+        last = StageDeferred.from_event(deferrals[-1]) if deferrals else None
+        why = "; ".join(last.errors) if last is not None else "no run finished it"
+        run_id = deferrals[-1].run_id if deferrals and deferrals[-1].run_id else f"run-due {now.isoformat()}"
+        until = deadline.astimezone(NEW_YORK).isoformat()
+        judged = bool(events.read_stream(account_stream))
+        state = "judged, its orders not decided or sent" if judged else "not judged"
+        reason = f"{state} by the deadline {until}: {why}"
+        batch = [] if judged else [CheckpointSkipped(account_id=trigger.account_id, reason=reason)]
+        missing = InputsMissing(stage="prepare", missing=[trigger.account_id], errors=[reason], deadline=deadline)
+        own = {"stream": account_stream, "week_id": week_id, "run_id": run_id, "account_id": trigger.account_id}
+        completed = CheckpointCompleted(week_id=week_id, day=slot.day, time=slot.label, run_id=run_id)
+        events.append(
+            [
+                *(NewEvent.of(payload, **own) for payload in [*batch, missing]),
+                NewEvent.of(completed, stream=marker, week_id=week_id, run_id=run_id),
+            ],
+            expected_versions={marker: 0},
+        )
+        app.warning(f"{trigger.key} closed: {trigger.account_id} {reason}; its next scheduled checkpoint judges it")
 
 
 def _fire(

@@ -13,14 +13,13 @@ postmortem itself, written once per week with its completion marker (then projec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import (
-    AccountValued,
     IndicatorOutcome,
     Postmortem,
     PostmortemAnswer,
@@ -42,6 +41,7 @@ from llmtrade.storage.projections import week_start_valuation
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values, through_splits
+from llmtrade.workflows.week_close import held_at_close
 from llmtrade.workflows.workbench import Workbench
 
 
@@ -108,12 +108,14 @@ class GatherStage:
         # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
         record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
         account = look(bench.events, desk.broker, desk.broker.account(prices), prices).managed  # what it manages
-        # A postmortem written late ends the week where the next run week began (its positions held, unmanaged, till
-        # then), not with today's positions: with none begun since, the positions are the week's, at its prices.
-        next_start = _next_start(bench, desk.account.id)
-        end_equity = next_start.equity if next_start else account.equity
-        end_realized = (next_start.realized_pnl if next_start else account.realized_pnl) or 0.0
-        end_unrealized = (next_start.unrealized_pnl if next_start else account.unrealized_pnl) or 0.0
+        end_equity, end_realized, end_unrealized = account.equity, account.realized_pnl, account.unrealized_pnl
+        if self.asof < bench.now:
+            # Written late: what the account holds now, unless something filled since the week's close (a later week
+            # traded), then what it held at that close; either at the week's prices.
+            at_close = held_at_close(bench.events, account, prices, self.asof)
+            if at_close is not None:
+                end_equity, end_realized, end_unrealized = at_close
+        end_realized, end_unrealized = end_realized or 0.0, end_unrealized or 0.0
         frozen = (
             None
             if desk.account.role is AccountRole.FLAT
@@ -175,17 +177,6 @@ class GatherStage:
             reflection=None,
         )
         return Draft(postmortem, frozen)
-
-
-def _next_start(bench: Workbench, account_id: str) -> AccountValued | None:
-    """The account's first week-start valuation after the postmortem's week (up to now's week), or None."""
-    week = bench.week_id + timedelta(days=7)
-    while week <= bench.now.date():
-        valued = week_start_valuation(bench.events, week, account_id)
-        if valued is not None:
-            return valued
-        week += timedelta(days=7)
-    return None
 
 
 class ReflectStage:

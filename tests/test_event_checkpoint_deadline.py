@@ -1,0 +1,77 @@
+"""An event checkpoint whose account holds a symbol left without a price (here QQQ, halted after its 7% move: its last
+print grows stale) through `run-due` with the clock set, on a real PostgreSQL (the market of
+tests/test_event_checkpoint.py: one scheduled checkpoint a day, 12:00, so the event checkpoint's deadline is the
+close). It is retried (exit 75) until its deadline, then closed: the account is recorded as not judged, and why, and
+nothing more is retried."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from tests.support import stored_events
+from tests.test_event_checkpoint import (
+    EVENT_KEY,
+    _intraday,
+    _run_due,
+    _status,
+    _through_noon,
+    market,  # noqa: F401 (the fixture)
+)
+
+runner = CliRunner()
+STREAM = "week:2026-01-07:checkpoint:2026-01-07T13:17:event:acct_4"
+
+
+def _halted_after(folder: Path, symbol: str, base: float, hhmm: str) -> None:
+    """`symbol` 7% up from 13:10, and no print after `hhmm` (a halt): its last price ages past the staleness limit."""
+    _intraday(folder, symbol, base, [("13:10", 1.07)])
+    path = folder / "intraday" / f"{symbol}.csv"
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(r for r in rows if r.startswith("Timestamp") or r[11:16] <= hhmm) + "\n")
+
+
+def test_an_event_checkpoint_waiting_for_a_halted_symbol_is_retried_until_its_deadline_then_closed_as_not_judged(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url, closes, tmp_path = market
+    _halted_after(tmp_path / "csv", "QQQ", closes["QQQ"], "13:15")
+    _through_noon(monkeypatch)
+    # 13:17: QQQ is 7% up, acct_4's event checkpoint fires, its owner's provider is down: a rerun asks it.
+    fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
+    _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
+    fake.behaviour = None
+    # From 13:31 QQQ's last print (13:15) is stale: acct_4 is not judged, and waits (retried) until the close.
+    for instant in ("2026-01-07T13:45:00-05:00", "2026-01-07T15:55:00-05:00"):
+        monkeypatch.setenv("LLMTRADE_NOW", instant)
+        waiting = runner.invoke(app, ["run-due"])
+        assert waiting.exit_code == 75, waiting.output
+        assert "acct_4: QQQ" in waiting.output and "stale" in waiting.output
+    assert not stored_events(url, stream=f"{STREAM}:acct_4")  # not judged, not skipped: a rerun may still judge it
+
+    # Past the deadline (the close) the wake-up goes on: the event checkpoint is closed, saying who was not judged.
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T16:05:00-05:00")
+    closed = runner.invoke(app, ["run-due"])
+    assert closed.exit_code == 0, closed.output
+    [line] = [s for s in closed.output.splitlines() if EVENT_KEY in s]
+    assert "acct_4 not judged" in line and "QQQ" in line and "stale" in line, closed.output
+    assert "2026-01-07T16:00:00-05:00" in line  # the deadline it was retried until
+    [skipped] = stored_events(url, type="CheckpointSkipped", stream=f"{STREAM}:acct_4")
+    assert skipped.payload["reason"].startswith("not judged by the deadline 2026-01-07T16:00:00-05:00")
+    assert "QQQ" in skipped.payload["reason"]
+    [missing] = stored_events(url, type="InputsMissing", stream=f"{STREAM}:acct_4")
+    assert missing.payload["missing"] == ["acct_4"] and "QQQ" in missing.payload["errors"][0]
+    assert [e.stream for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream] == [STREAM]
+    [line] = _status(monkeypatch)["event_checkpoints"]
+    assert line["completed"] is True
+    # Nothing is retried again: the next wake-ups, that evening and the next morning, exit 0 and write nothing.
+    count = len(stored_events(url))
+    assert _run_due(monkeypatch, "2026-01-07T16:10:00-05:00") == []
+    assert _run_due(monkeypatch, "2026-01-08T09:35:00-05:00") == []
+    assert len(stored_events(url)) == count
