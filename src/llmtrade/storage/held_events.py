@@ -86,7 +86,11 @@ def matching(
     is best left None: a read that narrows nothing further is a slice of a list, not a test of every event."""
     types = None if type is None else [type] if isinstance(type, str) else list(dict.fromkeys(type))
     candidates: Iterable[StoredEvent]
-    if week_id is not None and (types is None or len(types) > 1 or len(held.by_type.get(types[0], ())) > 64):
+    # A week's events, or the types' events, whichever are fewer to filter: a week's copy holds hundreds of events (its
+    # model calls) and a score of runs, which every job's mode check (workflows/weekly.py `week_mode`) asks for.
+    if week_id is not None and (
+        types is None or sum(len(held.by_type.get(t, ())) for t in types) > len(held.by_week.get(week_id, ()))
+    ):
         # The week's events are few, whatever the history: filter those rather than a type's history.
         candidates = held.by_week.get(week_id, [])
         if types is not None:
