@@ -101,7 +101,8 @@ def matching(
         candidates = after(held.events, after_id)
         after_id = None  # every one is after it
     else:
-        lists = [after(held.by_type.get(t, []), after_id) for t in types]
+        # A type without events is left out: the week's runs are RunStarted alone nearly always, a list, not a merge.
+        lists = [found for t in types if (found := after(held.by_type.get(t, []), after_id))]
         candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
         after_id = None
     if week_id is None and run_id is None and account_id is None and stream is None and after_id is None:
