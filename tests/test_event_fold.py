@@ -176,3 +176,32 @@ def test_a_drafts_appends_are_folded_into_a_stream_fold_and_go_with_it(storage: 
     draft.append([_event(2), _event(5, stream="t")])
     assert fold.of(draft) == (1, 2)
     assert fold.of(storage.events) == (1,)
+
+
+def test_an_exclusive_stores_stream_fold_with_its_head_unmoved_is_the_state_kept(
+    storage: Storage, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmtrade.storage.event_copies import Copies
+
+    store = EventStore(storage.conn, clock, exclusive=True)
+    fold = StreamCounting()
+    store.append([_event(1), _event(2, stream="t")])
+    assert fold.of(store) == (1,)
+    looks = 0
+    stream = Copies.stream
+
+    def counted(self: Copies, *a: object, **kw: object) -> object:
+        nonlocal looks
+        looks += 1
+        return stream(self, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Copies, "stream", counted)
+    store.append([_event(3, stream="t")])  # another stream's append: this one's head stands
+    assert fold.of(store) == (1,) and fold.of(store) == (1,)
+    assert looks == 0  # the kept state, without a look at the copy
+    store.append([_event(4, type="Other"), _event(5, type="OrderSubmitted")])  # the head moves: folded again
+    assert fold.of(store) == (1, 5) and looks == 1
+    store.flush()
+    store._writer.state.forget()  # type: ignore[union-attr]  # e.g. a lost flush: the heads are read again
+    assert fold.of(store) == (1, 5) and looks == 2
+    assert fold.batches == [[1], [5]]

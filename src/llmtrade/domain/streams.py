@@ -35,6 +35,7 @@ collide with an old one and a reader cannot drift from its writer.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 KILL_SWITCH = "trading"
 # Every split found, whichever run found it: each book folds it (storage/splits.py), one short stream to read.
@@ -73,7 +74,9 @@ def council_stream(run_id: str) -> str:
     return f"council:{run_id}"
 
 
+@lru_cache(maxsize=4096)
 def week_stream(week_id: date, part: str) -> str:
+    # Kept: a checkpoint names its accounts' streams some thirty times, and a date's formatting is most of a name.
     return f"week:{week_id}:{part}"
 
 
@@ -83,6 +86,7 @@ def held_stream(stream: str) -> str:
     return f"{stream}:held"
 
 
+@lru_cache(maxsize=4096)
 def checkpoint_stream(week_id: date, day: date, time: str, account_id: str | None = None) -> str:
     """One account's checkpoint at `day` `time` (HH:MM, New York); without an account, its completion marker."""
     suffix = f":{account_id}" if account_id else ""

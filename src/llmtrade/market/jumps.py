@@ -39,6 +39,9 @@ TOLERANCE = 0.05
 # A spike: a close this many times (or this fraction of) the one before, back within `_BACK` of it the next session.
 _SPIKE = math.log(2)
 _BACK = math.log(1.15)
+# A close-to-close ratio strictly between these has |log| below 0.288: short of `_nearest`'s log(1.4) (0.336) and of a
+# spike's log(2) by far more than any rounding, so an ordinary day is told apart without computing a logarithm.
+_ORDINARY_LOW, _ORDINARY_HIGH = 0.75, 1.3
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,10 @@ def spikes(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
 
 def _is_spike(previous: Bar, bar: Bar, after: Bar) -> bool:
     """Whether `bar` closes at least twice (or half) `previous`'s close and `after` is back within 15% of it."""
-    return abs(math.log(bar.close / previous.close)) >= _SPIKE and abs(math.log(after.close / previous.close)) < _BACK
+    ratio = bar.close / previous.close
+    if _ORDINARY_LOW < ratio < _ORDINARY_HIGH:
+        return False  # far from twice or half: the same verdict without a logarithm (nearly every day of a history)
+    return abs(math.log(ratio)) >= _SPIKE and abs(math.log(after.close / previous.close)) < _BACK
 
 
 def split_like(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
@@ -153,6 +159,8 @@ def split_like(symbol: str, bars: Sequence[Bar]) -> list[Jump]:
 
 def _nearest(ratio: float) -> Fraction | None:
     """The split fraction `ratio` is within `TOLERANCE` of, or None (an ordinary day is far from all of them)."""
+    if _ORDINARY_LOW < ratio < _ORDINARY_HIGH:
+        return None  # inside the test below by a wide margin, without its logarithm (nearly every day of a history)
     if ratio <= 0 or abs(math.log(ratio)) < math.log(1.4):  # 2/3 and 3/2 are the nearest to 1 of `_SPLITS`
         return None
     best = min(_SPLITS, key=lambda f: abs(math.log(ratio / float(f))))

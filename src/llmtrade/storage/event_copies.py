@@ -64,11 +64,29 @@ class Sole:
     flush: Callable[[], None] = lambda: None
     # What the sole writer holds and has not written, ids ascending (all above every id written).
     held: Callable[[], list[StoredEvent]] = list
+    # A stream fold's key -> ((`forgotten`, the stream's head then), its state): every append of the sole writer
+    # moves its stream's head (`Copies.feed`), so while the head stands the state is the fold's answer.
+    stream_folds: dict[Hashable, tuple[tuple[int, int], Any]] = field(default_factory=dict)
+    forgotten: int = 0  # how many times everything was forgotten: a head read again after is another mark
 
     def forget(self) -> None:
         self.heads.clear()
         self.current.clear()
         self.complete = False
+        self.stream_folds.clear()
+        self.forgotten += 1
+
+    def stream_fold(self, memo: Hashable, stream: str, fold: Callable[[], S]) -> S:
+        """`fold()`, or the state it gave while the stream's head stood where it is now: the same events (the splits
+        are folded some thirty times a checkpoint, nearly always with nothing new). Under the writer's lock."""
+        mark = (self.forgotten, self.heads.get(stream, 0)) if self.complete else None
+        kept = self.stream_folds.get(memo)
+        if mark is not None and kept is not None and kept[0] == mark:
+            return kept[1]  # type: ignore[no-any-return]  # kept under this key by this fold
+        state = fold()
+        if mark is not None and self.complete and mark == (self.forgotten, self.heads.get(stream, 0)):
+            self.stream_folds[memo] = (mark, state)
+        return state
 
     def head(self, conn: psycopg.Connection, stream: str) -> int:
         """The stream's head, from memory once every head has been read (one query per `forget`)."""

@@ -290,14 +290,13 @@ class EventStore:
         """`fold` over one stream's events of `types` (oldest first) instead of an account's: memoised the same
         way, so a stream read after every job (a week's orders) costs its new events, not its history."""
         wanted = list(dict.fromkeys(types))
-        return self._folded(
-            ("fold_stream", stream, tuple(wanted), key),
-            wanted,
-            lambda: EventStore.read(self, stream=stream, type=wanted),
-            lambda copies, sole: copies.stream(self._conn, stream, to_event, sole),
-            start,
-            step,
-        )
+        memo = ("fold_stream", stream, tuple(wanted), key)
+        read, writer = (lambda: EventStore.read(self, stream=stream, type=wanted)), self._writer
+        held = lambda copies, sole: copies.stream(self._conn, stream, to_event, sole)  # noqa: E731
+        if writer is None:
+            return self._folded(memo, wanted, read, held, start, step)
+        with self._lock, writer.lock:  # a sole writer's stream with its head unmoved: the state kept (Sole.stream_fold)
+            return writer.state.stream_fold(memo, stream, lambda: self._folded(memo, wanted, read, held, start, step))
 
     def _folded(
         self,

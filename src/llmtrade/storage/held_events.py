@@ -86,7 +86,11 @@ def matching(
     is best left None: a read that narrows nothing further is a slice of a list, not a test of every event."""
     types = None if type is None else [type] if isinstance(type, str) else list(dict.fromkeys(type))
     candidates: Iterable[StoredEvent]
-    if week_id is not None and (types is None or len(types) > 1 or len(held.by_type.get(types[0], ())) > 64):
+    # A week's events, or the types' events, whichever are fewer to filter: a week's copy holds hundreds of events (its
+    # model calls) and a score of runs, which every job's mode check (workflows/weekly.py `week_mode`) asks for.
+    if week_id is not None and (
+        types is None or sum(len(held.by_type.get(t, ())) for t in types) > len(held.by_week.get(week_id, ()))
+    ):
         # The week's events are few, whatever the history: filter those rather than a type's history.
         candidates = held.by_week.get(week_id, [])
         if types is not None:
@@ -97,7 +101,8 @@ def matching(
         candidates = after(held.events, after_id)
         after_id = None  # every one is after it
     else:
-        lists = [after(held.by_type.get(t, []), after_id) for t in types]
+        # A type without events is left out: the week's runs are RunStarted alone nearly always, a list, not a merge.
+        lists = [found for t in types if (found := after(held.by_type.get(t, []), after_id))]
         candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=lambda e: e.id)
         after_id = None
     if week_id is None and run_id is None and account_id is None and stream is None and after_id is None:
