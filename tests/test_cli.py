@@ -145,6 +145,23 @@ def test_bad_arguments_exit_non_zero_with_a_message(cli_env: dict[str, str]) -> 
     assert bad_limit.exit_code == 2
 
 
+def test_events_of_a_misspelt_type_is_an_error_naming_the_types_near_it(
+    storage: Storage, cli_env: dict[str, str]
+) -> None:
+    # "0 events" and exit 0 for `--type OrderFiled` read as "no fill happened"; a type of no event llmtrade records
+    # is a bad argument. A real type with no event yet, and a type only the store knows (an older llmtrade's,
+    # here the seeded PitchReceived), still list what there is.
+    _seed(storage)
+    misspelt = runner.invoke(app, ["events", "--type", "OrderFiled"])
+    assert misspelt.exit_code == 2
+    assert "--type 'OrderFiled' is not an event type llmtrade records; did you mean OrderFilled" in misspelt.output
+    assert runner.invoke(app, ["events", "--type", "Nope"]).exit_code == 2
+    for real in ("OrderFilled", "PitchReceived"):
+        listed = runner.invoke(app, ["events", "--json", "--type", real])
+        assert listed.exit_code == 0, listed.output
+    assert runner.invoke(app, ["events", "--json", "--type", "OrderFilled"]).output == ""
+
+
 def test_llmtrade_now_fixes_the_clock_for_every_command(storage: Storage, cli_env: dict[str, str]) -> None:
     # What a command computes from "now": the next fire time moves with LLMTRADE_NOW (and would be
     # the real date without it).

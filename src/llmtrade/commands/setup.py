@@ -13,7 +13,7 @@ from llmtrade.console import Output
 from llmtrade.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    pass
+    from llmtrade.storage.bootstrap import Storage
 
 config_app = typer.Typer(help="Show and check the YAML configuration.", no_args_is_help=True)
 db_app = typer.Typer(
@@ -164,6 +164,8 @@ def events(
         found = storage.events.read(
             week_id=week_id, run_id=run, type=type or None, account_id=account, stream=stream, limit=limit
         )
+        if not found and type:
+            _check_types(type, storage)
     if as_json:
         for event in found:
             typer.echo(event.model_dump_json())
@@ -187,6 +189,23 @@ def events(
             for e in found
         ],
     )
+
+
+def _check_types(types: list[str], storage: Storage) -> None:
+    """Raise UsageError for a --type that names no event type: a misspelt one (`RunCompleted` for RunFinished,
+    `OrderFiled`) listed "0 events" and exited 0, as if nothing of the kind had happened. A type the store holds
+    (from another llmtrade version) is a type."""
+    from difflib import get_close_matches
+
+    from llmtrade.domain.events import known_event_types  # lazy: loads every domain module
+
+    known = known_event_types()
+    for name in types:
+        if name in known or storage.events.read(type=[name], limit=1):
+            continue
+        near = get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(near)}?" if near else "`llmtrade events` lists the types recorded"
+        raise UsageError(f"--type {name!r} is not an event type llmtrade records; {hint}")
 
 
 def _short(text: str, width: int = 80) -> str:
