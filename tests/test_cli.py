@@ -11,6 +11,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -88,6 +89,25 @@ def test_db_status_starts_the_embedded_server_under_llmtrade_home(tmp_path, monk
     assert (home / "pgdata" / "PG_VERSION").exists()
     stopped = runner.invoke(app, ["db", "stop"])
     assert stopped.exit_code == 0 and "stopped the embedded server" in stopped.output
+
+
+def test_db_stop_leaves_a_server_in_use_running_unless_forced(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # `pg_ctl stop` ends every session: a backtest running beside `db stop` died mid-week on a lost connection
+    # (exit 75, psycopg's "error ignored terminating <psycopg.Pipeline [BAD]>" on its stderr) while `db stop` said
+    # "stopped" and exited 0.
+    home = tmp_path / "home"
+    monkeypatch.setenv("LLMTRADE_HOME", str(home))
+    assert runner.invoke(app, ["db", "status"]).exit_code == 0
+    with psycopg.connect(f"postgresql://postgres:@/postgres?host={home / 'pgdata'}") as running:
+        refused = runner.invoke(app, ["db", "stop"])
+        assert refused.exit_code == 75
+        assert "is in use: 1 other connection open" in refused.output and "db stop --force" in refused.output
+        assert running.execute("SELECT 1").fetchone() == (1,)  # the server, and the session, are still there
+        forced = runner.invoke(app, ["db", "stop", "--force"])
+        assert forced.exit_code == 0 and "stopped the embedded server" in forced.output
+        with pytest.raises(psycopg.OperationalError):
+            running.execute("SELECT 1")
+    assert "not running" in runner.invoke(app, ["db", "stop"]).output
 
 
 def test_db_migrate_says_when_there_is_nothing_to_do(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -132,14 +132,19 @@ def db_migrate(ctx: typer.Context) -> None:
 
 
 @db_app.command("stop")
-def db_stop(ctx: typer.Context) -> None:
-    """Stop the embedded PostgreSQL server (the next command starts it again)."""
+def db_stop(
+    ctx: typer.Context,
+    force: Annotated[
+        bool, typer.Option("--force", help="Stop it even while other sessions (a running command) use it.")
+    ] = False,
+) -> None:
+    """Stop the embedded PostgreSQL server (the next command starts it again); one in use is left running."""
     from llmtrade.storage.database import stop_embedded  # lazy: see package docstring
 
     settings = state(ctx).settings
     if settings.database_url:
         raise UsageError("DATABASE_URL is set: llmtrade does not manage that server")
-    stopped = stop_embedded(settings.pgdata)
+    stopped = stop_embedded(settings.pgdata, force=force)
     Output().line(
         f"stopped the embedded server in {settings.pgdata}" if stopped else "the embedded server is not running"
     )
