@@ -11,6 +11,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -90,6 +91,25 @@ def test_db_status_starts_the_embedded_server_under_llmtrade_home(tmp_path, monk
     assert stopped.exit_code == 0 and "stopped the embedded server" in stopped.output
 
 
+def test_db_stop_leaves_a_server_in_use_running_unless_forced(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # `pg_ctl stop` ends every session: a backtest running beside `db stop` died mid-week on a lost connection
+    # (exit 75, psycopg's "error ignored terminating <psycopg.Pipeline [BAD]>" on its stderr) while `db stop` said
+    # "stopped" and exited 0.
+    home = tmp_path / "home"
+    monkeypatch.setenv("LLMTRADE_HOME", str(home))
+    assert runner.invoke(app, ["db", "status"]).exit_code == 0
+    with psycopg.connect(f"postgresql://postgres:@/postgres?host={home / 'pgdata'}") as running:
+        refused = runner.invoke(app, ["db", "stop"])
+        assert refused.exit_code == 75
+        assert "is in use: 1 other connection open" in refused.output and "db stop --force" in refused.output
+        assert running.execute("SELECT 1").fetchone() == (1,)  # the server, and the session, are still there
+        forced = runner.invoke(app, ["db", "stop", "--force"])
+        assert forced.exit_code == 0 and "stopped the embedded server" in forced.output
+        with pytest.raises(psycopg.OperationalError):
+            running.execute("SELECT 1")
+    assert "not running" in runner.invoke(app, ["db", "stop"]).output
+
+
 def test_db_migrate_says_when_there_is_nothing_to_do(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", empty_database_url)
     first = runner.invoke(app, ["db", "migrate"])
@@ -143,6 +163,23 @@ def test_bad_arguments_exit_non_zero_with_a_message(cli_env: dict[str, str]) -> 
     assert "--week 'next tuesday' is not a date" in bad_week.output
     bad_limit = runner.invoke(app, ["events", "--limit", "0"])
     assert bad_limit.exit_code == 2
+
+
+def test_events_of_a_misspelt_type_is_an_error_naming_the_types_near_it(
+    storage: Storage, cli_env: dict[str, str]
+) -> None:
+    # "0 events" and exit 0 for `--type OrderFiled` read as "no fill happened"; a type of no event llmtrade records
+    # is a bad argument. A real type with no event yet, and a type only the store knows (an older llmtrade's,
+    # here the seeded PitchReceived), still list what there is.
+    _seed(storage)
+    misspelt = runner.invoke(app, ["events", "--type", "OrderFiled"])
+    assert misspelt.exit_code == 2
+    assert "--type 'OrderFiled' is not an event type llmtrade records; did you mean OrderFilled" in misspelt.output
+    assert runner.invoke(app, ["events", "--type", "Nope"]).exit_code == 2
+    for real in ("OrderFilled", "PitchReceived"):
+        listed = runner.invoke(app, ["events", "--json", "--type", real])
+        assert listed.exit_code == 0, listed.output
+    assert runner.invoke(app, ["events", "--json", "--type", "OrderFilled"]).output == ""
 
 
 def test_llmtrade_now_fixes_the_clock_for_every_command(storage: Storage, cli_env: dict[str, str]) -> None:

@@ -170,6 +170,36 @@ def test_buffered_lines_reach_the_file_when_the_process_dies_of_an_exception_or_
     assert [line["n"] for line in _lines(tmp_path)] == list(range(50))
 
 
+def test_psycopg_s_warning_on_a_lost_connection_goes_to_the_log_file_not_the_terminal(
+    tmp_path: Path, database_url: str
+) -> None:
+    # A backtest whose server went away printed psycopg's "error ignored terminating <psycopg.Pipeline [BAD] at
+    # 0x...>: the connection is lost" (logging's last-resort handler) above llmtrade's one line. A process of its
+    # own: pytest's log capture puts handlers on the root logger, which would hide the last-resort one.
+    code = (
+        "import time\n"
+        "import psycopg\n"
+        "from pathlib import Path\n"
+        "from llmtrade.observe.logs import configure\n"
+        f"configure(lambda: Path({str(tmp_path)!r}))\n"
+        f"url = {database_url!r}\n"
+        "with psycopg.connect(url, autocommit=True) as other, psycopg.connect(url, autocommit=True) as conn:\n"
+        "    try:\n"
+        "        with conn.pipeline():\n"
+        "            conn.execute('SELECT 1')\n"  # queued in the pipeline, unanswered when the session ends
+        "            other.execute('SELECT pg_terminate_backend(%s)', (conn.info.backend_pid,))\n"
+        "            time.sleep(0.3)\n"
+        "            conn.execute('SELECT 2')\n"
+        "    except psycopg.OperationalError:\n"
+        "        print('lost')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.stdout == "lost\n", done.stderr
+    assert "error ignored" not in done.stderr
+    kept = [line for line in _lines(tmp_path) if line["logger"].startswith("psycopg")]
+    assert [line["msg"].startswith("error ignored terminating <psycopg.Pipeline") for line in kept] == [True]
+
+
 @pytest.mark.parametrize("created", [0.0, 1767790800.0, 1767790800.0005, 1767790800.9999, 1767790801.123456])
 def test_the_line_timestamp_is_iso_utc_to_the_millisecond_like_datetime(created: float) -> None:
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")

@@ -168,6 +168,17 @@ def interrupted(*, writes: bool = True) -> Failure:
     return INTERRUPTED if writes else INTERRUPTED_READING
 
 
+def error_text(exc: BaseException) -> str:
+    """What a record of `exc` (a RunFailed) says went wrong: its message, or for a stop by a signal, which carries
+    none, the stop itself, so `trace`, alerts and `events` read `interrupted (Ctrl-C)` rather than an empty
+    `KeyboardInterrupt: `."""
+    text = str(exc)
+    if text or not isinstance(exc, KeyboardInterrupt):
+        return text
+    stop = stopped_by_signal(exc)
+    return stop.message.split(";")[0] if stop else type(exc).__name__
+
+
 def causes(exc: BaseException) -> list[BaseException]:
     """`exc` and what it was raised from or during, outermost first (a StageError's cause included)."""
     seen: list[BaseException] = []

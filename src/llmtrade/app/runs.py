@@ -14,6 +14,7 @@ from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import bind_run, restore
+from llmtrade.exits import error_text
 from llmtrade.llm.gateway import UsageTotals
 
 T = TypeVar("T")
@@ -72,7 +73,10 @@ class RunLog:
     def failed(self, error: BaseException) -> None:
         self._ending(
             RunFailed(
-                command=self.command, error_type=type(error).__name__, error=str(error), duration_ms=self.elapsed_ms()
+                command=self.command,
+                error_type=type(error).__name__,
+                error=error_text(error),
+                duration_ms=self.elapsed_ms(),
             )
         )
 

@@ -13,7 +13,7 @@ from llmtrade.console import Output
 from llmtrade.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    pass
+    from llmtrade.storage.bootstrap import Storage
 
 config_app = typer.Typer(help="Show and check the YAML configuration.", no_args_is_help=True)
 db_app = typer.Typer(
@@ -132,14 +132,19 @@ def db_migrate(ctx: typer.Context) -> None:
 
 
 @db_app.command("stop")
-def db_stop(ctx: typer.Context) -> None:
-    """Stop the embedded PostgreSQL server (the next command starts it again)."""
+def db_stop(
+    ctx: typer.Context,
+    force: Annotated[
+        bool, typer.Option("--force", help="Stop it even while other sessions (a running command) use it.")
+    ] = False,
+) -> None:
+    """Stop the embedded PostgreSQL server (the next command starts it again); one in use is left running."""
     from llmtrade.storage.database import stop_embedded  # lazy: see package docstring
 
     settings = state(ctx).settings
     if settings.database_url:
         raise UsageError("DATABASE_URL is set: llmtrade does not manage that server")
-    stopped = stop_embedded(settings.pgdata)
+    stopped = stop_embedded(settings.pgdata, force=force)
     Output().line(
         f"stopped the embedded server in {settings.pgdata}" if stopped else "the embedded server is not running"
     )
@@ -164,6 +169,8 @@ def events(
         found = storage.events.read(
             week_id=week_id, run_id=run, type=type or None, account_id=account, stream=stream, limit=limit
         )
+        if not found and type:
+            _check_types(type, storage)
     if as_json:
         for event in found:
             typer.echo(event.model_dump_json())
@@ -187,6 +194,23 @@ def events(
             for e in found
         ],
     )
+
+
+def _check_types(types: list[str], storage: Storage) -> None:
+    """Raise UsageError for a --type that names no event type: a misspelt one (`RunCompleted` for RunFinished,
+    `OrderFiled`) listed "0 events" and exited 0, as if nothing of the kind had happened. A type the store holds
+    (from another llmtrade version) is a type."""
+    from difflib import get_close_matches
+
+    from llmtrade.domain.events import known_event_types  # lazy: loads every domain module
+
+    known = known_event_types()
+    for name in types:
+        if name in known or storage.events.read(type=[name], limit=1):
+            continue
+        near = get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(near)}?" if near else "`llmtrade events` lists the types recorded"
+        raise UsageError(f"--type {name!r} is not an event type llmtrade records; {hint}")
 
 
 def _short(text: str, width: int = 80) -> str:

@@ -72,6 +72,25 @@ class EventPayload(BaseModel):
         return cls.model_validate(cls.upcast(event.payload, event.schema_version))
 
 
+def known_event_types() -> frozenset[str]:
+    """Every event type this llmtrade records: the names of EventPayload's subclasses, with each domain module
+    imported first (every payload is defined in one)."""
+    import importlib  # lazy: only a look-up by type name (`events --type`) needs the whole domain loaded
+    import pkgutil
+
+    import llmtrade.domain
+
+    for module in pkgutil.iter_modules(llmtrade.domain.__path__):
+        importlib.import_module(f"llmtrade.domain.{module.name}")
+    found: set[str] = set()
+    pending = list(EventPayload.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found.add(cls.event_type())
+        pending.extend(cls.__subclasses__())
+    return frozenset(found)
+
+
 class NewEvent(BaseModel):
     """An event about to be appended. The store assigns id, version and occurred_at."""
 

@@ -38,6 +38,10 @@ _MAX_BYTES = 10 * 1024 * 1024
 _BACKUPS = 5
 _HUMAN_ORDER = ("run_id", "stage", "account", "week")
 _SHOWN_ALREADY = frozenset({"RunFailed"})
+# Libraries whose own warnings go where llmtrade's lines go, not to the terminal through logging's last-resort
+# handler: psycopg's "error ignored terminating <psycopg.Pipeline [BAD] at 0x...>: the connection is lost" came
+# before the one line saying the database was lost (the line the user needs; the file keeps psycopg's for a look).
+_LIBRARIES = ("psycopg",)
 
 
 # Built once: json.dumps with options builds an encoder for every line.
@@ -201,6 +205,8 @@ class Logging:
         logger = logging.getLogger(LOGGER)
         for handler in self._handlers:
             logger.removeHandler(handler)
+            for library in _LIBRARIES:
+                logging.getLogger(library).removeHandler(handler)
             handler.close()
         logger.setLevel(self._level)
 
@@ -224,6 +230,8 @@ def configure(home: Callable[[], Path], *, json_stderr: bool = False, verbose: b
     for handler in handlers:
         handler.addFilter(context)
         logger.addHandler(handler)
+        for library in _LIBRARIES:
+            logging.getLogger(library).addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.INFO)
     return Logging(handlers, previous)

