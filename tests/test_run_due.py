@@ -154,7 +154,12 @@ def test_a_machine_off_for_more_than_a_week_closes_the_week_it_missed_at_that_we
     assert _due_at(monkeypatch, "2026-01-22T10:00:00-05:00") == ["postmortem:2026-01-07", "weekly:2026-01-21"]
     assert _due_at(monkeypatch, "2026-01-22T10:05:00-05:00") == ["checkpoint:2026-01-22T09:00"]  # closed once
 
-    reviewed = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
+    _ends_at_the_weeks_close()
+
+
+def _ends_at_the_weeks_close() -> dict[str, Any]:
+    """01-07's postmortem (as stored): each end equity is its account's leaderboard curve at the 01-13 close."""
+    reviewed: dict[str, Any] = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
     ends = {a["account_id"]: a["end_equity"] for a in reviewed["accounts"]}
     board = json.loads(runner.invoke(app, ["leaderboard", "--live", "--json"]).stdout)
     at_week_end = {
@@ -164,6 +169,7 @@ def test_a_machine_off_for_more_than_a_week_closes_the_week_it_missed_at_that_we
     }
     assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
     assert ends == at_week_end
+    return reviewed
 
 
 def test_a_late_postmortem_after_a_later_week_traded_values_what_the_account_held_at_its_weeks_close(
@@ -179,16 +185,7 @@ def test_a_late_postmortem_after_a_later_week_traded_values_what_the_account_hel
     assert weekly.exit_code == 0, weekly.output
     assert _due_at(monkeypatch, "2026-01-21T08:05:00-05:00") == ["postmortem:2026-01-07"]
 
-    reviewed = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
-    ends = {a["account_id"]: a["end_equity"] for a in reviewed["accounts"]}
-    board = json.loads(runner.invoke(app, ["leaderboard", "--live", "--json"]).stdout)
-    at_week_end = {
-        c["name"]: round(c["equity"][c["sessions"].index("2026-01-13")], 2)
-        for c in board["curves"]
-        if c["kind"] == "account"
-    }
-    assert any(equity != 100_000 for equity in ends.values())  # the premise: the week traded
-    assert ends == at_week_end
+    reviewed = _ends_at_the_weeks_close()
     for account in reviewed["accounts"]:  # realised + unrealised is still the week's P/L
         assert account["realized_pnl"] + account["unrealized_pnl"] == pytest.approx(account["week_pnl"], abs=0.02)
 

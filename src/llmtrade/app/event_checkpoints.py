@@ -30,23 +30,18 @@ from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
 from llmtrade.config.models import AccountRole
-from llmtrade.domain.checkpoints import (
-    CheckpointCompleted,
-    CheckpointSkipped,
-    EventCheckpointTriggered,
-    EventChecksDeferred,
-)
-from llmtrade.domain.events import InputsMissing, NewEvent, StageDeferred
-from llmtrade.domain.streams import EVENT_CHECKS, held_stream, week_stream
+from llmtrade.domain.checkpoints import EventCheckpointTriggered, EventChecksDeferred
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import EVENT_CHECKS, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
-from llmtrade.market.calendar import NEW_YORK, new_york_date
+from llmtrade.market.calendar import new_york_date
 from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
-from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.checkpoint_slot import Slot, close_unjudged
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
 
@@ -124,32 +119,11 @@ def _expired(
 
 
 def _close_expired(app: Container, storage: Storage, week_id: date, now: datetime) -> None:
-    """Close each fired checkpoint past its deadline (read again under the week lock): the account not judged yet is
-    recorded as skipped, and each one not finished gets InputsMissing with why (the last run's StageDeferred)."""
-    events = storage.events
+    """Close each fired checkpoint past its deadline (read again under the week lock): its account, not judged yet
+    (or judged and not traded), is recorded so with why (workflows/checkpoint_slot.py `close_unjudged`)."""
     for trigger, deadline in _expired(app, storage, week_id, now):
         slot = Slot(trigger.day, trigger.time, trigger.account_id)
-        marker, account_stream = slot.stream(week_id), slot.stream(week_id, trigger.account_id)
-        deferrals = events.read_stream(held_stream(marker))
-        last = StageDeferred.from_event(deferrals[-1]) if deferrals else None
-        why = "; ".join(last.errors) if last is not None else "no run finished it"
-        run_id = deferrals[-1].run_id if deferrals and deferrals[-1].run_id else f"run-due {now.isoformat()}"
-        until = deadline.astimezone(NEW_YORK).isoformat()
-        judged = bool(events.read_stream(account_stream))
-        state = "judged, its orders not decided or sent" if judged else "not judged"
-        reason = f"{state} by the deadline {until}: {why}"
-        batch = [] if judged else [CheckpointSkipped(account_id=trigger.account_id, reason=reason)]
-        missing = InputsMissing(stage="prepare", missing=[trigger.account_id], errors=[reason], deadline=deadline)
-        own = {"stream": account_stream, "week_id": week_id, "run_id": run_id, "account_id": trigger.account_id}
-        completed = CheckpointCompleted(week_id=week_id, day=slot.day, time=slot.label, run_id=run_id)
-        events.append(
-            [
-                *(NewEvent.of(payload, **own) for payload in [*batch, missing]),
-                NewEvent.of(completed, stream=marker, week_id=week_id, run_id=run_id),
-            ],
-            expected_versions={marker: 0},
-        )
-        app.warning(f"{trigger.key} closed: {trigger.account_id} {reason}; its next scheduled checkpoint judges it")
+        app.warning(close_unjudged(storage.events, slot, week_id, deadline, [trigger.account_id]))
 
 
 def _fire(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
@@ -232,6 +233,7 @@ def run_due(app: Container) -> RunDueResult:
     """Run whatever is due and not yet done, in order, then any event checkpoint a price move calls for
     (see app/event_checkpoints.py); nothing else."""
     results: list[DueJobRun] = []
+    close_expired_checkpoints(app)  # a checkpoint left waiting past its deadline is never due again
     for job in due(app):
         queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else []
         if queued:
