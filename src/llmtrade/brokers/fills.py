@@ -182,16 +182,6 @@ def valuation_event(
     account: AccountSnapshot, *, occasion: str, week_id: date | None, run_id: str | None
 ) -> tuple[NewEvent, dict[str, int] | None]:
     """The account's AccountValued for `occasion` and the expected version to append it at (None: after the head)."""
-    if occasion in RECURRING_OCCASIONS:
-        stream, expected = valuations_stream(account.account_id), None
-    else:
-        stream = valuation_stream(account.account_id, week_id, occasion)
-        expected = {stream: 0}
-    ids = {"stream": stream, "account_id": account.account_id, "week_id": week_id, "run_id": run_id}
-    dumped = _valued_dump(account, occasion)
-    made = None if dumped is None else NewEvent.unvalidated(_VALUED, dumped, AccountValued.schema_version, **ids)
-    if made is not None:
-        return made, expected
     payload = AccountValued(
         account_id=account.account_id,
         equity=account.equity,
@@ -200,38 +190,9 @@ def valuation_event(
         unrealized_pnl=account.unrealized_pnl,
         occasion=occasion,
     )
-    return NewEvent.of(payload, **ids), expected
-
-
-_VALUED = AccountValued.event_type()
-
-
-def _valued_dump(account: AccountSnapshot, occasion: str) -> dict[str, object] | None:
-    """AccountValued's JSON dump (its fields in order) without the model, when every value is already what validation
-    keeps and the dump gives back (a str, a finite float, None where allowed): every checkpoint values every account.
-    None otherwise (an int, a non-finite float): the model is built and dumped."""
-    equity, cash, realized, unrealized = account.equity, account.cash, account.realized_pnl, account.unrealized_pnl
-    if not (
-        type(account.account_id) is str
-        and type(occasion) is str
-        and _finite(equity)
-        and _finite(cash)
-        and (realized is None or _finite(realized))
-        and (unrealized is None or _finite(unrealized))
-    ):
-        return None
-    return {
-        "account_id": account.account_id,
-        "equity": equity,
-        "cash": cash,
-        "realized_pnl": realized,
-        "unrealized_pnl": unrealized,
-        "occasion": occasion,
-    }
-
-
-def _finite(value: object) -> bool:
-    return type(value) is float and -_INF < value < _INF  # NaN fails both comparisons
-
-
-_INF = float("inf")
+    if occasion in RECURRING_OCCASIONS:
+        stream, expected = valuations_stream(account.account_id), None
+    else:
+        stream = valuation_stream(account.account_id, week_id, occasion)
+        expected = {stream: 0}
+    return NewEvent.of(payload, stream=stream, account_id=account.account_id, week_id=week_id, run_id=run_id), expected
