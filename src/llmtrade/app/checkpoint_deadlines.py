@@ -15,7 +15,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from llmtrade.app.container import Container
+from llmtrade.app.desk_brokers import BrokersOf
 from llmtrade.app.queries import done_keys
+from llmtrade.app.week_mode import in_week_mode
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import TemporaryError
 from llmtrade.market.calendar import new_york_date
@@ -42,8 +44,10 @@ def close_expired_checkpoints(app: Container) -> None:
                 continue  # the usual wake-up: nothing to close, no lock taken
             try:
                 with week_lock(storage.conn, week_id, command="run-due"):
+                    brokers = BrokersOf(in_week_mode(app, week_id, warn=False), storage)
                     for job, deadline, waiting in _expired(app, storage.events, mine, now):
-                        app.warning(close_unjudged(storage.events, Slot(job.day, job.time), week_id, deadline, waiting))
+                        slot = Slot(job.day, job.time)
+                        app.warning(close_unjudged(storage.events, slot, week_id, deadline, waiting, brokers))
             except TemporaryError:
                 continue  # a run of the week is going on: the next wake-up closes them
 

@@ -26,6 +26,7 @@ from functools import partial
 
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
+from llmtrade.app.desk_brokers import BrokersOf
 from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
@@ -121,9 +122,10 @@ def _expired(
 def _close_expired(app: Container, storage: Storage, week_id: date, now: datetime) -> None:
     """Close each fired checkpoint past its deadline (read again under the week lock): its account, not judged yet
     (or judged and not traded), is recorded so with why (workflows/checkpoint_slot.py `close_unjudged`)."""
+    brokers = BrokersOf(app, storage)
     for trigger, deadline in _expired(app, storage, week_id, now):
         slot = Slot(trigger.day, trigger.time, trigger.account_id)
-        app.warning(close_unjudged(storage.events, slot, week_id, deadline, [trigger.account_id]))
+        app.warning(close_unjudged(storage.events, slot, week_id, deadline, [trigger.account_id], brokers))
 
 
 def _fire(

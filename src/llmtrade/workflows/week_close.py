@@ -5,7 +5,9 @@ between runs do not change (a split since is in both the broker's shares and the
 traded, the holdings at the close are the account's own fills up to it (folded, with the splits recorded, so in
 today's shares as the closes are), and the cash is today's with each fill since taken back: a broker's cash moves
 with its fills. Realised P/L is today's less what the fills since realised. Valued at the week's closes, these are
-the figures an on-time postmortem read (the leaderboard's curve at that close, folded from the same fills).
+the figures an on-time postmortem read (the leaderboard's curve at that close, folded from the same fills). A broker
+that reports no P/L (Alpaca: equity and cash) leaves both unreported, as on time: today's realised P/L taken as 0 less
+the later weeks' would pass their gains, negated, for the week's.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from llmtrade.storage.splits import recorded_splits
 
 def held_at_close(
     events: EventStore, account: AccountSnapshot, prices: Mapping[str, float], close: datetime
-) -> tuple[float, float, float] | None:
+) -> tuple[float, float | None, float | None] | None:
     """(equity, realised P/L, unrealised P/L) of what `account` (managed, now) held at `close`, at `prices` (the
-    week's closes); None when nothing of it was filled after `close` (then `account` is what it held)."""
+    week's closes), either P/L None when `account`'s is; None when nothing of it was filled after `close` (then
+    `account` is what it held)."""
     fills = _fills(events, account.account_id)
     since = [f for f in fills if f.filled_at > close]
     if not since:
@@ -41,8 +44,12 @@ def held_at_close(
     )
     equity = cash + sum(p.qty * marks[s] for s, p in then.positions.items()) + round(others, 2)
     unrealized = sum(p.qty * (marks[s] - p.avg_price) for s, p in then.positions.items())
-    realized = (account.realized_pnl or 0.0) - (now.realized_pnl - then.realized_pnl)
-    return round(equity, 2), round(realized, 2), round(unrealized, 2)
+    realized = None if account.realized_pnl is None else account.realized_pnl - (now.realized_pnl - then.realized_pnl)
+    return (
+        round(equity, 2),
+        None if realized is None else round(realized, 2),
+        None if account.unrealized_pnl is None else round(unrealized, 2),
+    )
 
 
 def _fills(events: EventStore, account_id: str) -> list[Fill]:
