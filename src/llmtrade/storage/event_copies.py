@@ -98,18 +98,19 @@ class Copies:
     # once its copy is gone (dropped, cleared): `feed` looks each one up in `counted`, and they are few.
     typed: dict[str, list[tuple[str, object]]] = field(default_factory=dict)
     # The streams read since the last `drop_idle`, and in the period before; the payloads parsed (or asked for) before
-    # the last `drop_idle`, not since: what `drop_idle` forgets next unless a read asks for it meanwhile.
-    read_now: set[str] = field(default_factory=set)
-    read_before: set[str] = field(default_factory=set)
+    # the last `drop_idle`, not since: what `drop_idle` forgets next unless used meanwhile. `pinned`: never forgotten.
+    used_now: set[str] = field(default_factory=set)
+    used_before: set[str] = field(default_factory=set)
+    pinned: set[str] = field(default_factory=set)
     parsed_before: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
 
     def drop_idle(self, sole: Sole | None) -> None:
-        """Forget the stream copies no read asked for since the call before last, the folds kept over them, and the
-        payloads parsed that long ago and not asked for since: a backtest calls this after each week, so a closed
-        week's streams (its stages, checkpoints, memory parts: most of a week's events, never read once the next week
-        is done) leave memory instead of piling up for the whole range. A copy is a cache: a stream read again after
-        all is read from PostgreSQL (flushed first, as any read the copies cannot answer), the same events."""
-        keep = self.read_now | self.read_before
+        """Forget the stream copies no read asked for since the call before last (and not `pinned`), the folds kept
+        over them, and the payloads parsed that long ago and not asked for since: a backtest calls this after each week,
+        so a closed week's streams (its stages, checkpoints, memory parts: most of a week's events, never read once the
+        next week is done) leave memory instead of piling up for the whole range. A copy is a cache: a stream read again
+        after all is read from PostgreSQL (flushed first, as any read the copies cannot answer), the same events."""
+        keep = self.used_now | self.used_before | self.pinned
         names = [name for name in self.streams if name not in keep]
         idle = [self.streams.pop(name) for name in names]
         if sole is not None:
@@ -117,7 +118,7 @@ class Copies:
         if idle:
             gone = {id(held) for held in idle}
             self.folds = {key: kept for key, kept in self.folds.items() if id(kept[0]) not in gone}
-        self.read_before, self.read_now = self.read_now, set()
+        self.used_before, self.used_now = self.used_now, set()
         self.parsed_before, self.parsed = self.parsed, {}
 
     def fold_base(
@@ -340,7 +341,7 @@ class Copies:
         to_event: Callable[[Any], StoredEvent],
         sole: Sole | None = None,
     ) -> Held:
-        self.read_now.add(stream)
+        self.used_now.add(stream)
         if sole is not None:
             held = self.streams.get(stream)
             if held is not None and ("stream", stream) in sole.current:

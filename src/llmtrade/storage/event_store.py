@@ -345,6 +345,14 @@ class EventStore:
             with copies.lock:
                 copies.drop_idle(writer.state if writer is not None else None)
 
+    def keep_stream(self, stream: str) -> None:
+        """Keep the stream's copy through `drop_idle_copies`, read or not: for a read that comes once in a while (the
+        backtest's leaderboard reads the backtest stream at the end, from memory)."""
+        with self._lock:
+            copies = self._copies_held()
+            with copies.lock:
+                copies.pinned.add(stream)
+
     def close(self) -> None:
         """An exclusive store's writes behind waited for, what it holds unwritten forgotten (it closes without a
         flush) and its own connection closed; nothing for any other store (the connection is the caller's)."""
