@@ -22,11 +22,15 @@ from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.cutoff_periods import RULES_ONLY
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
+from llmtrade.domain.discovery import SuggestionsMade
 from llmtrade.domain.market import Bar
+from llmtrade.domain.streams import DISCOVERY
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.storage import bulk_load
 from llmtrade.storage.bar_cache import BarCache, HeldBarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
+from llmtrade.storage.event_copies import _COPIES
 from tests.test_backtest import _run, _unique, _url, runner
 from tests.test_bulk_load import _indexes
 
@@ -130,6 +134,16 @@ def test_the_leaderboards_draws_were_asked_for_ahead_and_made_by_then(seen: Seen
     assert len(lengths) == 1  # the whole range's: offline books have no knowledge-cutoff periods
     assert sorted(set(seen.asked_ahead)) == lengths
     assert seen.taken_ahead == [True]
+
+
+def test_the_backtest_holds_the_last_weeks_streams_only_and_not_the_discovery_suggestions(seen: Seen) -> None:
+    # 15 weeks run: a closed week's stream copies left memory two weeks on (storage/event_copies.py `drop_idle`).
+    (copies,) = [c for key, c in _COPIES.items() if backtest_database(seen.result.name) in key]
+    weeks = {date.fromisoformat(n.split(":")[1]) for n in copies.streams if n.startswith("week:")}
+    assert weeks and min(weeks) >= week_id_for(LAST) - timedelta(weeks=2), sorted(weeks)
+    # Nor the discovery stream: the watchlist is read by type (discovery/watchlist.py `current`).
+    assert DISCOVERY not in copies.streams
+    assert not any(e.type == SuggestionsMade.event_type() for h in copies.streams.values() for e in h.events)
 
 
 def test_each_deferred_index_is_built_on_a_connection_of_its_own_while_the_leaderboard_is_made(

@@ -201,6 +201,8 @@ def backtest(
                 # and commit run behind, on the writer's own connection, while the next week computes; the next
                 # week's flush (or any read that must ask PostgreSQL, or the way out) waits for it first.
                 events.flush_behind()
+                # A closed week's streams are read no more: their copies leave memory (else ~2 MB a week, kept).
+                events.drop_idle_copies()
                 settle_heap()
                 finished.add(week_id)
                 done_now = Progress(len(finished), len(weeks), tally.calls, week_id, rules_answers=tally.rules)

@@ -17,7 +17,7 @@ from llmtrade.discovery.candidates import alpaca_candidates, trading_client
 from llmtrade.discovery.performance import evaluate, refit_weights
 from llmtrade.discovery.run import Discovery, FeatureReader
 from llmtrade.discovery.run import discover as run_discovery
-from llmtrade.discovery.watchlist import Watchlist, fold
+from llmtrade.discovery.watchlist import Watchlist, current
 from llmtrade.domain.discovery import HORIZONS, WatchlistEdited
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
@@ -32,7 +32,7 @@ TOP = 10
 
 
 def current_watchlist(storage: Storage) -> Watchlist:
-    return fold(storage.events.read(stream=DISCOVERY), storage.events.read(stream=WATCHLIST_EDITS))
+    return current(storage.events)
 
 
 def _candidates(app: Container) -> tuple[list[CandidateInstrument], str]:

@@ -69,6 +69,8 @@ def follow_books(events: EventStore) -> None:
     database does. Best called while the books are short (a fresh backtest's: empty)."""
     for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES):
         events.read(type=types)
+    # Its record of the backtest too: read by no week, it is kept apart from the closed weeks' streams a backtest drops.
+    events.keep_stream(streams.BACKTEST)
 
 
 def books(app: Container, backtest: str | None, *, option: str = "--backtest") -> tuple[Container, str]:

@@ -13,11 +13,11 @@ from datetime import date
 
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.models import BENCHMARK, AssetClass, Config, Instrument
-from llmtrade.discovery.watchlist import fold
+from llmtrade.discovery.watchlist import current
 from llmtrade.domain.discovery import UniverseFixed, UniverseInstrument
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import signed_qty
-from llmtrade.domain.streams import DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
+from llmtrade.domain.streams import UNIVERSE, week_stream
 from llmtrade.domain.trading import OrderFilled
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
@@ -74,7 +74,7 @@ def priced_symbols(config: Config, events: EventStore) -> list[str]:
 
 def _build(config: Config, events: EventStore) -> UniverseFixed:
     settings = config.assets.discovery
-    watchlist = fold(events.read(stream=DISCOVERY), events.read(stream=WATCHLIST_EDITS))
+    watchlist = current(events)
     entries = watchlist.effective(settings.watchlist_size)
     static = [
         UniverseInstrument(symbol=i.symbol, asset_class=i.asset_class.value, name=i.name, shortable=i.shortable)

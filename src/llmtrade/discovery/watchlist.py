@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from llmtrade.domain.discovery import WatchlistEdited, WatchlistEntry, WatchlistSet
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import DISCOVERY, WATCHLIST_EDITS
+from llmtrade.storage.event_store import EventStore
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ def fold(discovery: list[StoredEvent], edits: list[StoredEvent]) -> Watchlist:
         elif edit.action == "exclude":
             exclude.append(edit.symbol)
     return Watchlist(latest, latest_id, include, exclude)
+
+
+def current(events: EventStore) -> Watchlist:
+    """The watchlist in force: `fold` of the two streams' lists and edits, read by type, not the streams whole.
+    The discovery stream is mostly the pickers' suggestions (~11 KB a run): a read of it whole kept a backtest's
+    copy of every run's in memory (storage/event_copies.py) for a fold that takes the last list alone."""
+    found = events.read(type=[WatchlistSet.event_type(), WatchlistEdited.event_type()])
+    return fold([e for e in found if e.stream == DISCOVERY], [e for e in found if e.stream == WATCHLIST_EDITS])
 
 
 STREAMS = (DISCOVERY, WATCHLIST_EDITS)

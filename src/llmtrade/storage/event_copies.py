@@ -115,6 +115,29 @@ class Copies:
     # An event type -> the keys of the `("types", ...)` copies that hold it, for `feed`. A key stays listed
     # once its copy is gone (dropped, cleared): `feed` looks each one up in `counted`, and they are few.
     typed: dict[str, list[tuple[str, object]]] = field(default_factory=dict)
+    # The streams read since the last `drop_idle`, and in the period before; the payloads parsed (or asked for) before
+    # the last `drop_idle`, not since: what `drop_idle` forgets next unless used meanwhile. `pinned`: never forgotten.
+    used_now: set[str] = field(default_factory=set)
+    used_before: set[str] = field(default_factory=set)
+    pinned: set[str] = field(default_factory=set)
+    parsed_before: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
+
+    def drop_idle(self, sole: Sole | None) -> None:
+        """Forget the stream copies no read asked for since the call before last (and not `pinned`), the folds kept
+        over them, and the payloads parsed that long ago and not asked for since: a backtest calls this after each week,
+        so a closed week's streams (its stages, checkpoints, memory parts: most of a week's events, never read once the
+        next week is done) leave memory instead of piling up for the whole range. A copy is a cache: a stream read again
+        after all is read from PostgreSQL (flushed first, as any read the copies cannot answer), the same events."""
+        keep = self.used_now | self.used_before | self.pinned
+        names = [name for name in self.streams if name not in keep]
+        idle = [self.streams.pop(name) for name in names]
+        if sole is not None:
+            sole.current.difference_update(("stream", name) for name in names)
+        if idle:
+            gone = {id(held) for held in idle}
+            self.folds = {key: kept for key, kept in self.folds.items() if id(kept[0]) not in gone}
+        self.used_before, self.used_now = self.used_now, set()
+        self.parsed_before, self.parsed = self.parsed, {}
 
     def fold_base(
         self, key: Hashable, held: Held, types: Sequence[str], start: S
@@ -336,6 +359,7 @@ class Copies:
         to_event: Callable[[Any], StoredEvent],
         sole: Sole | None = None,
     ) -> Held:
+        self.used_now.add(stream)
         if sole is not None:
             held = self.streams.get(stream)
             if held is not None and ("stream", stream) in sole.current:
@@ -372,6 +396,8 @@ class Copies:
 
     def payload(self, cls: type[P], event: StoredEvent) -> P:
         kept = self.parsed.get(event.id)
+        if kept is None and (kept := self.parsed_before.pop(event.id, None)) is not None:
+            self.parsed[event.id] = kept  # asked for again: kept through the next drop_idle
         if kept is not None and kept[0] is event and kept[1] is cls:
             return kept[2]  # type: ignore[return-value]  # kept for this class just above
         parsed = cls.from_event(event)

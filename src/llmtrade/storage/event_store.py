@@ -335,6 +335,23 @@ class EventStore:
         if self._writer is not None:
             self._writer.flush_behind()
 
+    def drop_idle_copies(self) -> None:
+        """Forget the in-process copies of streams no read asked for since the call before last (and the payloads
+        parsed that long ago): storage/event_copies.py `Copies.drop_idle`. A backtest calls it after each week."""
+        writer = self._writer
+        with self._lock, writer.lock if writer is not None else nullcontext():
+            copies = self._copies_held()
+            with copies.lock:
+                copies.drop_idle(writer.state if writer is not None else None)
+
+    def keep_stream(self, stream: str) -> None:
+        """Keep the stream's copy through `drop_idle_copies`, read or not: for a read that comes once in a while (the
+        backtest's leaderboard reads the backtest stream at the end, from memory)."""
+        with self._lock:
+            copies = self._copies_held()
+            with copies.lock:
+                copies.pinned.add(stream)
+
     def close(self) -> None:
         """An exclusive store's writes behind waited for, what it holds unwritten forgotten (it closes without a
         flush) and its own connection closed; nothing for any other store (the connection is the caller's)."""
