@@ -31,7 +31,7 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.event_copies import Copies, Sole, copies_of
+from llmtrade.storage.event_copies import Copies, copies_of
 from llmtrade.storage.event_inserts import (
     MANY_AT_ONCE,
     as_types,
@@ -42,6 +42,7 @@ from llmtrade.storage.event_inserts import (
     to_event,
 )
 from llmtrade.storage.held_events import Held, matching
+from llmtrade.storage.sole_state import Sole
 from llmtrade.storage.sole_writer import SoleWriter, first_versions
 
 if TYPE_CHECKING:

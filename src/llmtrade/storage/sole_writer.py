@@ -42,8 +42,9 @@ from pydantic_core import to_json as _to_json
 
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.event_copies import Copies, Sole
+from llmtrade.storage.event_copies import Copies
 from llmtrade.storage.event_inserts import stored_from
+from llmtrade.storage.sole_state import Sole
 from llmtrade.storage.write_behind import Behind
 
 if TYPE_CHECKING:
