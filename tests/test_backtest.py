@@ -282,6 +282,28 @@ def test_live_status_does_not_see_the_backtest_accounts_fills(books: Books, monk
     assert traded, "some backtest account traded"
 
 
+def test_events_trace_and_the_reports_event_hint_read_the_backtests_own_books(
+    books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A backtest's report links each line to an event id and said `llmtrade events` shows it; that command read
+    # only the live books, where the same id is another event (or none), and `trace` found no backtest run.
+    monkeypatch.setenv("DATABASE_URL", books.live_url)
+    name = books.a.name
+    filled = runner.invoke(cli, ["events", "--backtest", name, "--type", "OrderFilled", "--json"])
+    assert filled.exit_code == 0, filled.output
+    assert len(filled.stdout.splitlines()) == len(_events(books.a_url, "OrderFilled")) > 0
+    assert runner.invoke(cli, ["events", "--type", "OrderFilled", "--json"]).stdout == ""  # the live books: none
+    started = runner.invoke(cli, ["events", "--backtest", name, "--type", "RunStarted", "--json", "--limit", "1"])
+    run_id = json.loads(started.stdout)["run_id"]
+    traced = runner.invoke(cli, ["trace", run_id, "--backtest", name])
+    assert traced.exit_code == 0 and f"== run {run_id} (" in traced.stdout, traced.output
+    live = runner.invoke(cli, ["trace", run_id])
+    assert live.exit_code == 2 and "`llmtrade trace RUN_ID --backtest NAME`" in live.stderr
+    page = tmp_path / "page.html"
+    assert runner.invoke(cli, ["report", "--backtest", name, "-o", str(page)]).exit_code == 0
+    assert f"<code>llmtrade events --backtest {name}</code> shows them" in page.read_text()
+
+
 def test_a_backtest_puts_every_account_on_the_paper_broker_even_in_replay_mode_with_alpaca_keys(
     monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path
 ) -> None:

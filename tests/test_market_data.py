@@ -253,6 +253,19 @@ def test_a_csv_with_no_bar_in_the_range_is_named_with_the_range(storage: Storage
     ) in str(refused.value)
 
 
+def test_a_csv_folder_without_a_universe_symbols_file_says_what_to_do(storage: Storage, tmp_path: Path) -> None:
+    """Found with a backtest on four of the ETF files and the packaged universe: the message named the missing
+    symbols but not the two ways out (their files, or a universe without them)."""
+    write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 9))
+    market = _market(storage, CsvFolderProvider(tmp_path / "csv"))
+    with pytest.raises(MarketDataError) as refused:
+        market.bars(["SPY", "TLT"], date(2025, 12, 1), date(2026, 1, 9))
+    assert (
+        f"csv folder {tmp_path / 'csv'} has no file for TLT: add a SYMBOL.csv for each, or leave them out of "
+        "assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)"
+    ) in str(refused.value)
+
+
 def test_a_backtests_provider_that_reads_no_file_says_it_returned_no_bars(storage: Storage) -> None:
     """A backtest wraps each provider to its cutoff (CutoffProvider), and the wrapper always had an `origin`: over
     the synthetic market, Alpaca or Yahoo it named no file, and the message joined those Nones (a TypeError)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +102,21 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
     return Container(
         root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay, warn=warn
     )
+
+
+@contextmanager
+def read_books(ctx: typer.Context, backtest: str | None) -> Iterator[Storage]:
+    """The live books' storage, or with `backtest` a read-only view of that backtest's own database: the ids a
+    backtest's report links to are its events, not the live books' events of the same number."""
+    if backtest is None:
+        with state(ctx).storage() as storage:
+            yield storage
+        return
+    from llmtrade.app.leaderboard import books  # lazy: see package docstring
+
+    reader, _ = books(container(ctx), backtest)
+    with reader.storage(persist=False) as storage:
+        yield storage
 
 
 def echo_json(result: object) -> None:

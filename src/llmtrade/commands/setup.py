@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import Reads, container, echo_json, state
-from llmtrade.commands.options import Json, JsonLines, Week, parse_date
+from llmtrade.commands.context import Reads, container, echo_json, read_books, state
+from llmtrade.commands.options import Backtest, Json, JsonLines, Week, parse_date
 from llmtrade.console import Output
 from llmtrade.errors import ConfigError, UsageError
 
@@ -158,6 +158,7 @@ def events(
     run: Annotated[str | None, typer.Option(help="Run id.")] = None,
     stream: Annotated[str | None, typer.Option(help="Stream name.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many events (oldest first).")] = None,
+    backtest: Backtest = None,
     as_json: JsonLines = False,
 ) -> None:
     """List recorded events, oldest first."""
@@ -165,7 +166,7 @@ def events(
 
     day = parse_date(week)
     week_id = week_id_for(day) if day else None
-    with state(ctx).storage() as storage:
+    with read_books(ctx, backtest) as storage:
         found = storage.events.read(
             week_id=week_id, run_id=run, type=type or None, account_id=account, stream=stream, limit=limit
         )

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import Reads, echo_json, state
-from llmtrade.commands.options import Json
+from llmtrade.commands.context import Reads, echo_json, read_books
+from llmtrade.commands.options import Backtest, Json
 from llmtrade.console import Output
 
 if TYPE_CHECKING:
@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 def trace(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id, e.g. 20260107T130000Z-3f9a1c.")],
+    backtest: Backtest = None,
     as_json: Json = False,
 ) -> None:
     """Show a run as a timeline: stages with durations, model calls with latency, tokens and cost, orders,
     fills and failures."""
     from llmtrade.observe.timeline import trace_run  # lazy: see package docstring
 
-    with state(ctx).storage() as storage:
+    with read_books(ctx, backtest) as storage:
         found = trace_run(storage.events, run_id)
     if as_json:
         echo_json(found)

@@ -43,7 +43,12 @@ class CsvFolderProvider:
             raise MarketDataMissing(f"csv folder {self.folder} does not exist")
         missing = [s for s in symbols if not (self.folder / f"{s}.csv").is_file()]
         if missing:
-            raise MarketDataMissing(f"csv folder {self.folder} has no file for {few(missing)}")
+            # What to do is in the message: a folder of a few files (the seven ETFs') met the packaged 12-symbol
+            # universe, and a new user was left to find assets.yaml alone.
+            raise MarketDataMissing(
+                f"csv folder {self.folder} has no file for {few(missing)}: add a SYMBOL.csv for each, or leave them "
+                "out of assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)"
+            )
         return {s: _between(self._file(s), s, start, end) for s in symbols}
 
     def origin(self, symbol: str) -> str:

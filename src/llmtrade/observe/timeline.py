@@ -109,7 +109,10 @@ def trace_run(events: EventStore, run_id: str) -> RunTrace:
     """The run's timeline. Raises UsageError (exit 2) for a run id with no events."""
     found = events.read(run_id=run_id)
     if not found:
-        raise UsageError(f"no run {run_id!r} on record (`llmtrade events --type RunStarted` lists the runs)")
+        raise UsageError(
+            f"no run {run_id!r} on record (`llmtrade events --type RunStarted` lists the runs; a backtest's run is in "
+            "its own books: `llmtrade trace RUN_ID --backtest NAME`)"
+        )
     return _Builder(run_id, found).build()
 
 
