@@ -43,6 +43,32 @@ _INSERT_AT_HEAD = f"""INSERT INTO events (type, stream, version, week_id, accoun
     RETURNING {_COLUMNS}"""
 
 
+def new_rows(events: Sequence[NewEvent], first: dict[str, int], occurred_at: datetime) -> list[tuple[Any, ...]]:
+    """The INSERT parameters of `events`, each stream's numbered on from `first` (its next version), in order."""
+    from psycopg.types.json import Jsonb  # lazy: keeps `llmtrade --help` free of psycopg
+
+    next_version = dict(first)
+    built: list[tuple[Any, ...]] = []
+    for event in events:
+        version = next_version[event.stream]
+        next_version[event.stream] = version + 1
+        payload = Jsonb(event.payload)
+        built.append(
+            (
+                event.type,
+                event.stream,
+                version,
+                event.week_id,
+                event.account_id,
+                event.run_id,
+                occurred_at,
+                payload,
+                event.schema_version,
+            )
+        )
+    return built
+
+
 def inserted(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
     """Insert `rows` (one event each, in order) and return them as stored. A batch goes as one pipelined
     executemany: the inserts are sent together instead of one round trip each (a stage's dozen reviews, the

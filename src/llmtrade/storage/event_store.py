@@ -38,6 +38,7 @@ from llmtrade.storage.event_inserts import (
     inserted,
     inserted_at_head,
     inserted_at_once,
+    new_rows,
     selected,
     to_event,
 )
@@ -107,30 +108,11 @@ class EventStore:
 
     def _append_once(self, events: Sequence[NewEvent], expected: Mapping[str, int]) -> list[StoredEvent]:
         import psycopg.errors  # lazy: keeps `llmtrade --help` free of psycopg
-        from psycopg.types.json import Jsonb
 
         occurred_at = self._clock.now()
 
         def rows() -> list[tuple[Any, ...]]:
-            next_version = first_versions(events, expected, self.stream_version)
-            built: list[tuple[Any, ...]] = []
-            for event in events:
-                version = next_version[event.stream]
-                next_version[event.stream] = version + 1
-                built.append(
-                    (
-                        event.type,
-                        event.stream,
-                        version,
-                        event.week_id,
-                        event.account_id,
-                        event.run_id,
-                        occurred_at,
-                        Jsonb(event.payload),
-                        event.schema_version,
-                    )
-                )
-            return built
+            return new_rows(events, first_versions(events, expected, self.stream_version), occurred_at)
 
         streams = {event.stream for event in events}
         try:
