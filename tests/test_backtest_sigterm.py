@@ -17,8 +17,8 @@ from llmtrade.cli import app as cli
 from llmtrade.storage.database import backtest_database
 
 runner = CliRunner()
-FIRST, LAST = "2026-01-07", "2026-06-24"  # 25 weeks: some seconds, the signal lands well inside them
-WEEKS = 25
+FIRST, LAST = "2026-01-07", "2026-03-11"  # 10 weeks: the signal lands after the second, eight weeks before the end
+WEEKS = 10
 
 
 def _books(url: str, name: str) -> str:

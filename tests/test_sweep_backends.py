@@ -4,7 +4,7 @@ finished runs.
 
 One sweep file (2 configurations x 2 weeks, offline, synthetic market) under one name; between backends its
 databases are dropped, so each backend computes every run itself. Ray is a real local cluster
-(`ray.init(num_cpus=2)`), started once per test session.
+(`ray.init(num_cpus=2)`), started once for this module.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ overrides:
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
-    """A real local Ray of two CPUs for the whole session; its workers import this llmtrade."""
+    """A real local Ray of two CPUs for this module; its workers import this llmtrade. Not for the session: its
+    raylet, GCS and idle workers would go on taking CPU and memory from every later test of this worker."""
     import ray
 
     ray.init(
