@@ -8,7 +8,10 @@ built there) and returns a typed result; messages meant for a person go through 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
@@ -44,7 +47,8 @@ from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import UsageError
+from llmtrade.errors import TemporaryError, UsageError
+from llmtrade.exits import classify, temporary
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import new_york_date
 from llmtrade.pipeline.context import PipelineContext
@@ -56,7 +60,7 @@ from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
-from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
+from llmtrade.workflows.schedule import Job, JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.weekly import (
     completion,
     require_current_week,
@@ -66,6 +70,7 @@ from llmtrade.workflows.weekly import (
 )
 from llmtrade.workflows.weeks import resolve_week
 
+T = TypeVar("T")
 Observer = Callable[[Callable[[], int]], Callable[[str, str, float | None], None]]
 
 
@@ -229,11 +234,34 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     )
 
 
-def run_due(app: Container) -> RunDueResult:
+@dataclass(frozen=True)
+class DueWake:
+    """What one run-due wake-up ran (`results`) and what it left waiting (`waiting`: each piece's TemporaryError)."""
+
+    results: RunDueResult
+    waiting: list[Exception]
+
+    def raise_waiting(self) -> None:
+        """The wake-up's exit 75 once its results are said: the one wait as it was raised, several in one line."""
+        if len(self.waiting) == 1:
+            raise self.waiting[0]
+        if self.waiting:
+            said = dict.fromkeys(failure.message for e in self.waiting if (failure := classify(e)) is not None)
+            raise TemporaryError("; ".join(said)) from self.waiting[0]
+
+
+def run_due(app: Container) -> DueWake:
     """Run whatever is due and not yet done, in order, then any event checkpoint a price move calls for
-    (see app/event_checkpoints.py); nothing else."""
+    (see app/event_checkpoints.py), then the discovery forward returns; nothing else.
+
+    Each piece runs whatever another one left waiting (TemporaryError, exit 75: a halted symbol, an owner
+    unavailable, a broker that did not answer): one account's event checkpoint holds back neither the others' nor
+    the forward returns. The wake-up still exits 75, after its results are said. Only the scheduled jobs stop at
+    their first wait: each needs the one before (last week's postmortem, then the weekly run, then its checkpoints)."""
     results: list[DueJobRun] = []
-    close_expired_checkpoints(app)  # a checkpoint left waiting past its deadline is never due again
+    waiting: list[Exception] = []
+    # A checkpoint left waiting past its deadline is never due again: closed first.
+    _attempt(waiting, lambda: close_expired_checkpoints(app))
     for job in due(app):
         queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else []
         if queued:
@@ -245,18 +273,35 @@ def run_due(app: Container) -> RunDueResult:
             )
             continue
         app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
-        if job.kind is JobKind.POSTMORTEM:
-            report = postmortem(app, week=job.week_id)
-        elif job.kind is JobKind.WEEKLY:
-            discover_before_weekly(app, job.week_id)  # issue 15: the week's watchlist first
-            report = weekly(app, week=job.week_id, dry_run=False)
-        else:
-            report = checkpoint(app, job.time, week=job.week_id, dry_run=False)
+        report = _attempt(waiting, partial(_scheduled, app, job))
+        if report is None:
+            break
         results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
-    results.extend(run_event_checkpoints(app))
-    fill_forward_returns(app)  # discovery's matured outcomes (issue 15), daily with run-due
-    return RunDueResult(results)
+    results.extend(_attempt(waiting, lambda: run_event_checkpoints(app, waiting)) or [])
+    _attempt(waiting, lambda: fill_forward_returns(app))  # discovery's matured outcomes (issue 15), daily
+    return DueWake(RunDueResult(results), waiting)
+
+
+def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | CheckpointResult:
+    if job.kind is JobKind.POSTMORTEM:
+        return postmortem(app, week=job.week_id)
+    if job.kind is JobKind.WEEKLY:
+        discover_before_weekly(app, job.week_id)  # issue 15: the week's watchlist first
+        return weekly(app, week=job.week_id, dry_run=False)
+    return checkpoint(app, job.time, week=job.week_id, dry_run=False)
+
+
+def _attempt(waiting: list[Exception], work: Callable[[], T]) -> T | None:
+    """`work()`, or None with its failure added to `waiting` when it is a temporary one (exit 75: exits.py decides,
+    ours or the database's, inside a stage or not); any other failure stops the wake-up."""
+    try:
+        return work()
+    except Exception as exc:
+        if not temporary(exc):
+            raise
+        waiting.append(exc)
+        return None
 
 
 def _queued_for_the_open(app: Container, week_id: date) -> list[str]:
