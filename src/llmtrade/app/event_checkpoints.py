@@ -28,6 +28,7 @@ from functools import partial
 from llmtrade.app.checkpoint_deadlines import checkpoint_deadline
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
+from llmtrade.app.due_waits import Waits
 from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
@@ -44,13 +45,14 @@ from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
+from llmtrade.workflows.checkpoint_close import wait_repeated
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
 
 
-def run_event_checkpoints(app: Container, waiting: list[Exception]) -> list[DueJobRun]:
+def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
     """Every event checkpoint run now, in order (see the module docstring); [] when none is called for. One that
-    waits (a temporary failure, exit 75) is added to `waiting` and the others still run: each account's is its own."""
+    waits (a temporary failure, exit 75) is added to `waits` and the others still run: each account's is its own."""
     setting = app.loaded.config.schedule.event_checkpoint
     now = app.clock.now()
     if not setting.enabled:
@@ -85,12 +87,13 @@ def run_event_checkpoints(app: Container, waiting: list[Exception]) -> list[DueJ
                 f"due: {trigger.key} ({trigger.symbol} {trigger.move:+.2%} from {trigger.reference_price:.2f} "
                 f"at {trigger.reference_at.isoformat()} to {trigger.price:.2f} at {trigger.price_at.isoformat()})"
             )
+            slot = Slot(trigger.day, trigger.time, trigger.account_id)
             try:
                 report = run_checkpoint(
                     app,
                     storage,
                     week_id=week_id,
-                    slot=Slot(trigger.day, trigger.time, trigger.account_id),
+                    slot=slot,
                     now=now,
                     dry_run=False,
                     arguments={"time": trigger.time, "event": trigger.key, "dry_run": False},
@@ -98,7 +101,7 @@ def run_event_checkpoints(app: Container, waiting: list[Exception]) -> list[DueJ
             except Exception as exc:
                 if not temporary(exc):
                     raise
-                waiting.append(exc)
+                waits.add(exc, repeated=wait_repeated(storage.events, slot, week_id))
                 continue
             results.append(DueJobRun(job=trigger.key, kind="checkpoint", report=report, trigger=trigger))
     return results

@@ -17,6 +17,7 @@ from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
+from llmtrade.app.due_waits import Waits
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
@@ -47,8 +48,8 @@ from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import TemporaryError, UsageError
-from llmtrade.exits import classify, temporary
+from llmtrade.errors import UsageError
+from llmtrade.exits import temporary
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import new_york_date
 from llmtrade.pipeline.context import PipelineContext
@@ -56,6 +57,7 @@ from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
+from llmtrade.workflows.checkpoint_close import wait_repeated, waited
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
@@ -236,18 +238,10 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
 
 @dataclass(frozen=True)
 class DueWake:
-    """What one run-due wake-up ran (`results`) and what it left waiting (`waiting`: each piece's TemporaryError)."""
+    """What one run-due wake-up ran (`results`) and what it left waiting (`waits`)."""
 
     results: RunDueResult
-    waiting: list[Exception]
-
-    def raise_waiting(self) -> None:
-        """The wake-up's exit 75 once its results are said: the one wait as it was raised, several in one line."""
-        if len(self.waiting) == 1:
-            raise self.waiting[0]
-        if self.waiting:
-            said = dict.fromkeys(failure.message for e in self.waiting if (failure := classify(e)) is not None)
-            raise TemporaryError("; ".join(said)) from self.waiting[0]
+    waits: Waits
 
 
 def run_due(app: Container) -> DueWake:
@@ -259,9 +253,9 @@ def run_due(app: Container) -> DueWake:
     the forward returns. The wake-up still exits 75, after its results are said. Only the scheduled jobs stop at
     their first wait: each needs the one before (last week's postmortem, then the weekly run, then its checkpoints)."""
     results: list[DueJobRun] = []
-    waiting: list[Exception] = []
+    waits = Waits()
     # A checkpoint left waiting past its deadline is never due again: closed first.
-    _attempt(waiting, lambda: close_expired_checkpoints(app))
+    _attempt(waits, lambda: close_expired_checkpoints(app))
     for job in due(app):
         queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else []
         if queued:
@@ -273,14 +267,28 @@ def run_due(app: Container) -> DueWake:
             )
             continue
         app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
-        report = _attempt(waiting, partial(_scheduled, app, job))
+        report = _attempt(waits, partial(_scheduled, app, job), _repeated(app, job))
         if report is None:
             break
         results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
-    results.extend(_attempt(waiting, lambda: run_event_checkpoints(app, waiting)) or [])
-    _attempt(waiting, lambda: fill_forward_returns(app))  # discovery's matured outcomes (issue 15), daily
-    return DueWake(RunDueResult(results), waiting)
+    results.extend(_attempt(waits, lambda: run_event_checkpoints(app, waits)) or [])
+    _attempt(waits, lambda: fill_forward_returns(app))  # discovery's matured outcomes (issue 15), daily
+    _say_waits_over(app, results)
+    return DueWake(RunDueResult(results), waits)
+
+
+def _say_waits_over(app: Container, results: list[DueJobRun]) -> None:
+    """A checkpoint finished now after waiting (its start was said, exit 75): its end is said too, even under
+    --quiet, so cron's mails tell a wait's start and its end, nothing between (app/due_waits.py)."""
+    finished = [(r.job, r.report) for r in results if isinstance(r.report, CheckpointResult)]
+    if not finished:
+        return
+    with app.storage(persist=False) as storage:
+        for job, report in finished:
+            how = waited(storage.events, report.week_id, report.day, report.time)
+            if how is not None:
+                app.warning(f"{job} finished: it {how}")
 
 
 def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | CheckpointResult:
@@ -292,16 +300,28 @@ def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | C
     return checkpoint(app, job.time, week=job.week_id, dry_run=False)
 
 
-def _attempt(waiting: list[Exception], work: Callable[[], T]) -> T | None:
-    """`work()`, or None with its failure added to `waiting` when it is a temporary one (exit 75: exits.py decides,
+def _attempt(waits: Waits, work: Callable[[], T], repeated: Callable[[], bool] = lambda: False) -> T | None:
+    """`work()`, or None with its failure added to `waits` when it is a temporary one (exit 75: exits.py decides,
     ours or the database's, inside a stage or not); any other failure stops the wake-up."""
     try:
         return work()
     except Exception as exc:
         if not temporary(exc):
             raise
-        waiting.append(exc)
+        waits.add(exc, repeated=repeated())
         return None
+
+
+def _repeated(app: Container, job: Job) -> Callable[[], bool]:
+    """Whether the scheduled checkpoint `job` now waits as its run before did (app/due_waits.py)."""
+
+    def repeated() -> bool:
+        if job.kind is not JobKind.CHECKPOINT:
+            return False
+        with app.storage(persist=False) as storage:
+            return wait_repeated(storage.events, Slot(job.day, job.time), job.week_id)
+
+    return repeated
 
 
 def _queued_for_the_open(app: Container, week_id: date) -> list[str]:

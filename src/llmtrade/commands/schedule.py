@@ -9,7 +9,8 @@ import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
-from llmtrade.console import Output
+from llmtrade.console import Output, quiet
+from llmtrade.exits import TEMPORARY
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -137,9 +138,12 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     app = container(ctx, offline=offline)
     with alerting(app, silence=True):  # run-due also notices a cron that stopped succeeding (issue 16)
         wake = jobs.run_due(app)
-    # What ran is said first; then a piece left waiting makes the wake-up's exit 75, with its one line.
+    # What ran is said first; then a piece left waiting makes the wake-up's exit 75, with its one line, unless under
+    # --quiet an earlier wake-up said every wait already (app/due_waits.py): cron mails once per problem.
     _said(wake.results, as_json)
-    wake.raise_waiting()
+    if quiet() and wake.waits.said_before():
+        raise typer.Exit(TEMPORARY)
+    wake.waits.raise_all()
 
 
 def _said(results: RunDueResult, as_json: bool) -> None:

@@ -17,7 +17,7 @@ from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import CheckpointCompleted, CheckpointSkipped
 from llmtrade.domain.events import InputsMissing, NewEvent, StageDeferred, StoredEvent
 from llmtrade.domain.runs import RunFailed, RunStarted
-from llmtrade.domain.streams import ORDERS, held_stream, run_stream, week_stream
+from llmtrade.domain.streams import ORDERS, checkpoint_stream, held_stream, run_stream, week_stream
 from llmtrade.domain.trading import OrdersPlanned, OrderSubmitted
 from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.storage.event_store import EventStore
@@ -51,6 +51,30 @@ def left_by(events: EventStore, slot: Slot, week_id: date, accounts: list[str]) 
     at = last.occurred_at.astimezone(NEW_YORK).strftime("%H:%M")
     unfinished = [a for a in accounts if not _finished(events, slot, week_id, a)]
     return Left(unfinished, f"interrupted: its run {last.run_id} (started {at}) {how}", last.run_id)
+
+
+def wait_repeated(events: EventStore, slot: Slot, week_id: date) -> bool:
+    """The last run of `slot` deferred the same accounts at the same stage as the run before it: the same wait, said
+    already by the wake-up that ran that one (app/due_waits.py)."""
+    deferrals = events.read_stream(held_stream(slot.stream(week_id)))
+    runs = _runs(events, slot, week_id)
+    if len(deferrals) < 2 or len(runs) < 2:
+        return False
+    if (deferrals[-1].run_id, deferrals[-2].run_id) != (runs[-1].run_id, runs[-2].run_id):
+        return False  # the last run stopped otherwise, or a run between them did not defer
+    now, before = (StageDeferred.from_event(e) for e in deferrals[-2:][::-1])
+    return now.stage == before.stage and sorted(now.waiting) == sorted(before.waiting)
+
+
+def waited(events: EventStore, week_id: date, day: date, label: str) -> str | None:
+    """How the checkpoint (day, label: Slot.label) waited before it finished, for the line that says the wait is over:
+    since when, and the accounts its first deferral named; None when it never waited."""
+    deferrals = events.read_stream(held_stream(checkpoint_stream(week_id, day, label)))
+    if not deferrals:
+        return None
+    first = StageDeferred.from_event(deferrals[0])
+    since = deferrals[0].occurred_at.astimezone(NEW_YORK).strftime("%H:%M")
+    return f"waited since {since} ({', '.join(first.waiting)}; {len(deferrals)} attempt(s) deferred)"
 
 
 def _runs(events: EventStore, slot: Slot, week_id: date) -> list[StoredEvent]:
