@@ -43,18 +43,24 @@ def _killed_after_the_broker_took(monkeypatch: pytest.MonkeyPatch, account_id: s
     monkeypatch.setattr(runs.RunLog, "failed", lambda self, error: None)
 
 
-def test_a_checkpoint_killed_mid_run_is_closed_past_its_deadline_as_interrupted_asking_the_broker_first(
-    week: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _, url, _ = week
+def killed_at_noon(url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The week run, then its 12:00 checkpoint killed (at 12:01) just after the broker took acct_1's exit: the order,
+    not recorded."""
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     with monkeypatch.context() as kill:
         _killed_after_the_broker_took(kill, "acct_1")
         kill.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
         assert runner.invoke(app, ["run-due"]).exit_code != 0
+    return unrecorded_exit(url, f"{NOON}:acct_1")
+
+
+def test_a_checkpoint_killed_mid_run_is_closed_past_its_deadline_as_interrupted_asking_the_broker_first(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, url, _ = week
+    exit_order = killed_at_noon(url, monkeypatch)
     assert not stored_events(url, type="StageDeferred") and not stored_events(url, type="RunFailed")
-    exit_order = unrecorded_exit(url, f"{NOON}:acct_1")
 
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:01:00-05:00")
     closing = runner.invoke(app, ["run-due"])

@@ -25,8 +25,12 @@ from llmtrade.app.desk_brokers import BrokersOf
 from llmtrade.app.queries import done_keys
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.config.models import AccountRole
+from llmtrade.domain.checkpoints import ClosingPutOff
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import CLOSINGS_PUT_OFF, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import TemporaryError
+from llmtrade.exits import temporary
 from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows import event_checkpoint as rule
@@ -47,22 +51,39 @@ def checkpoint_deadline(app: Container, week_id: date, day: date, time: str) -> 
 
 
 def close_expired_checkpoints(app: Container) -> None:
-    """Close this week's and last week's checkpoints left unfinished past their deadline."""
+    """Close this week's and last week's checkpoints left unfinished past their deadline. A closing put off (another
+    run holds the week's lock; a broker to ask first did not answer) is recorded (ClosingPutOff) and said: the lock in
+    one line without --quiet (a wake-up overlapping a long run is no fault), the broker as the wake-up's exit 75."""
     now = app.clock.now()
     current = week_id_for(new_york_date(now))
     with app.storage() as storage:
         for week_id in (current - timedelta(days=7), current):
-            if not _expired(app, storage.events, week_id, now):
+            expired = _expired(app, storage.events, week_id, now)
+            if not expired:
                 continue  # the usual wake-up: nothing to close, no lock taken
             with ExitStack() as held:
                 try:
                     held.enter_context(week_lock(storage.conn, week_id, command="run-due"))
-                except TemporaryError:
-                    continue  # a run of the week is going on: the next wake-up closes them
-                # Read again under the lock; a broker that cannot be asked (TemporaryError) is the wake-up's exit 75.
+                except TemporaryError as exc:
+                    app.say(f"{_put_off(storage.events, week_id, [s for s, _, _ in expired], exc)}: {exc}")
+                    continue  # the next wake-up closes them
                 brokers = BrokersOf(in_week_mode(app, week_id, warn=False), storage)
-                for slot, deadline, left in _expired(app, storage.events, week_id, now):
-                    app.warning(close_unjudged(storage.events, slot, week_id, deadline, left, brokers))
+                for slot, deadline, left in _expired(app, storage.events, week_id, now):  # read again under the lock
+                    try:
+                        app.warning(close_unjudged(storage.events, slot, week_id, deadline, left, brokers))
+                    except Exception as exc:
+                        if not temporary(exc):
+                            raise
+                        exc.add_note(_put_off(storage.events, week_id, [slot], exc))
+                        raise
+
+
+def _put_off(events: EventStore, week_id: date, slots: list[Slot], why: Exception) -> str:
+    """Record that the closing of `slots` is left to the next wake-up, and why; what to say of it (the why apart)."""
+    keys = [s.key for s in slots]
+    stream = week_stream(week_id, CLOSINGS_PUT_OFF)
+    events.append([NewEvent.of(ClosingPutOff(reason=str(why), checkpoints=keys), stream=stream, week_id=week_id)])
+    return f"closing of {', '.join(keys)} (past the deadline) left to the next run-due"
 
 
 def _expired(app: Container, events: EventStore, week_id: date, now: datetime) -> list[tuple[Slot, datetime, Left]]:
