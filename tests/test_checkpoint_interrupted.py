@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 from llmtrade.app import runs
 from llmtrade.cli import app
 from llmtrade.domain.trading import Order, OrderRejected, OrderSubmitted
-from llmtrade.workflows import execution
+from llmtrade.workflows import checkpoint_ask, execution
 from tests.support import stored_events
 from tests.test_checkpoint_deadline_orders import submitted, unrecorded_exit
+from tests.test_event_checkpoint import EVENT_KEY, _through_noon, market  # noqa: F401 (the fixture)
 from tests.test_week_lifecycle import week  # noqa: F401 (the fixture)
 
 runner = CliRunner()
@@ -81,3 +82,29 @@ def test_a_checkpoint_killed_mid_run_is_closed_past_its_deadline_as_interrupted_
         if "0107T1200" in e.payload["order"]["client_order_id"]
     }
     assert "acct_1" in closed and not closed & (done - {"acct_1"})
+
+
+def test_an_event_checkpoint_killed_mid_run_is_closed_past_its_deadline_as_interrupted(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """acct_4's event checkpoint (QQQ's 7% move at 13:17) is killed while its owner is asked; the machine is off until
+    after the close. Its closing said "no run finished it", as if no run had begun; now it says it was interrupted."""
+    _, url, _, _ = market
+    _through_noon(monkeypatch)
+
+    async def killed(self: Any, context: Any) -> Any:
+        raise Killed("SIGKILL")
+
+    with monkeypatch.context() as kill:
+        kill.setattr(checkpoint_ask.AskStage, "run", killed)
+        kill.setattr(runs.RunLog, "failed", lambda self, error: None)
+        kill.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
+        assert runner.invoke(app, ["run-due"]).exit_code != 0
+    assert not stored_events(url, type="StageDeferred") and not stored_events(url, type="RunFailed")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T16:05:00-05:00")
+    closing = runner.invoke(app, ["-q", "run-due"])
+    assert closing.exit_code == 0, closing.output
+    [line] = closing.output.splitlines()
+    assert line.startswith(f"{EVENT_KEY} closed: acct_4 not judged by the deadline 2026-01-07T16:00:00-05:00"), line
+    assert "interrupted: its run" in line and "ended without a word (killed?)" in line, line
