@@ -41,8 +41,10 @@ from llmtrade.workflows.weekly import week_lock
 
 
 def checkpoint_deadline(app: Container, week_id: date, day: date, time: str) -> datetime | None:
-    """Until when a rerun resumes the checkpoint of `week_id` at `day` `time` (an event checkpoint's: its firing's),
-    the one its own run retries until (app/checkpoint_run.py), never past the week's turn; None: no deadline."""
+    """Until when the checkpoint of `week_id` at `day` `time` (an event checkpoint's: its firing's) is retried: its
+    run's window for temporary failures (app/checkpoint_run.py), the resuming of a fired one, and the closing here.
+    schedule.yaml `retry_until`, never past the week's turn (its next weekly run), after which nothing reruns it;
+    None: no deadline."""
     schedule = app.loaded.config.schedule
     deadline = retry_deadline(schedule, app.calendar, JobKind.CHECKPOINT, week_id, day, time)
     next_week = week_jobs(schedule, app.calendar, week_id + timedelta(days=7))
