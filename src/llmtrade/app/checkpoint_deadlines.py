@@ -17,7 +17,7 @@ wake-up would rerun it.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
@@ -76,7 +76,8 @@ def close_expired_checkpoints(app: Container) -> None:
                     except Exception as exc:
                         if not temporary(exc):
                             raise
-                        exc.add_note(_put_off(storage.events, week_id, [slot], exc))
+                        with suppress(Exception):  # the database itself lost: its own error says it
+                            exc.add_note(_put_off(storage.events, week_id, [slot], exc))
                         raise
 
 

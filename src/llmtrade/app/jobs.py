@@ -248,7 +248,7 @@ def run_due(app: Container) -> DueWake:
     """Run whatever is due and not yet done, in order, then any event checkpoint a price move calls for
     (see app/event_checkpoints.py), then the discovery forward returns; nothing else.
 
-    Each piece runs whatever another one left waiting (TemporaryError, exit 75: a halted symbol, an owner
+    Each piece runs even when one before it waits (a temporary failure, exit 75: a halted symbol, an owner
     unavailable, a broker that did not answer): one account's event checkpoint holds back neither the others' nor
     the forward returns. The wake-up still exits 75, after its results are said. Only the scheduled jobs stop at
     their first wait: each needs the one before (last week's postmortem, then the weekly run, then its checkpoints)."""
