@@ -308,7 +308,11 @@ def _attempt(waits: Waits, work: Callable[[], T], repeated: Callable[[], bool] =
     except Exception as exc:
         if not temporary(exc):
             raise
-        waits.add(exc, repeated=repeated())
+        try:
+            said = repeated()
+        except Exception:  # the database lost with it: said, as a new wait is
+            said = False
+        waits.add(exc, repeated=said)
         return None
 
 
