@@ -41,6 +41,22 @@ def _answer_lost(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(execution, "_send", taken_then_lost)
 
 
+def unrecorded_exit(url: str, stream: str) -> dict[str, Any]:
+    """The one order of the account checkpoint `stream`'s plan, asserted not recorded as submitted."""
+    [plan] = stored_events(url, type="OrdersPlanned", stream=stream)
+    [order] = plan.payload["orders"]
+    cid = order["client_order_id"]
+    assert not [e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["client_order_id"] == cid]
+    return dict(order)
+
+
+def submitted(url: str, order: dict[str, Any]) -> dict[str, Any]:
+    """The one OrderSubmitted recorded for `order` (its payload)."""
+    cid = order["client_order_id"]
+    [found] = [e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["client_order_id"] == cid]
+    return dict(found.payload)
+
+
 def test_a_checkpoint_closed_past_its_deadline_records_the_orders_its_broker_took_not_judged_not_traded(
     week: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -54,10 +70,7 @@ def test_a_checkpoint_closed_past_its_deadline_records_the_orders_its_broker_too
         lost.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
         stopped = runner.invoke(app, ["run-due"])
         assert stopped.exit_code == 75, stopped.output
-    [plan] = stored_events(url, type="OrdersPlanned", stream=ACCT_1)
-    [exit_order] = plan.payload["orders"]
-    cid = exit_order["client_order_id"]
-    assert not [e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["client_order_id"] == cid]
+    exit_order = unrecorded_exit(url, ACCT_1)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:30:00-05:00")
     waiting = runner.invoke(app, ["run-due"])
     assert waiting.exit_code == 75, waiting.output
@@ -66,7 +79,6 @@ def test_a_checkpoint_closed_past_its_deadline_records_the_orders_its_broker_too
     closing = runner.invoke(app, ["run-due"])
     [line] = [s for s in closing.output.splitlines() if "checkpoint:2026-01-07T12:00 closed" in s]
     assert f"acct_1 judged, orders at the broker (sell {exit_order['qty']} SPY filled)" in line, line
-    [submitted] = [e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["client_order_id"] == cid]
-    assert submitted.payload["result"]["status"] == "filled"
+    assert submitted(url, exit_order)["result"]["status"] == "filled"
     [missing] = stored_events(url, type="InputsMissing", stream=ACCT_1)
     assert "not traded" not in missing.payload["errors"][0]

@@ -36,17 +36,22 @@ def _halted_after(folder: Path, symbol: str, base: float, hhmm: str) -> None:
     path.write_text("\n".join(r for r in rows if r.startswith("Timestamp") or r[11:16] <= hhmm) + "\n")
 
 
+def _waiting_from_1317(fake: Any, closes: dict[str, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QQQ halted after its 7% move; at 13:17 acct_4's event checkpoint fires while its owner's provider is down, so
+    it waits (exit 75) and a rerun asks again; from 13:31 QQQ's last print (13:15) is stale."""
+    _halted_after(tmp_path / "csv", "QQQ", closes["QQQ"], "13:15")
+    _through_noon(monkeypatch)
+    fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
+    _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
+    fake.behaviour = None
+
+
 def test_an_event_checkpoint_waiting_for_a_halted_symbol_is_retried_until_its_deadline_then_closed_as_not_judged(
     market: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake, url, closes, tmp_path = market
-    _halted_after(tmp_path / "csv", "QQQ", closes["QQQ"], "13:15")
-    _through_noon(monkeypatch)
-    # 13:17: QQQ is 7% up, acct_4's event checkpoint fires, its owner's provider is down: a rerun asks it.
-    fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
-    _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
-    fake.behaviour = None
+    _waiting_from_1317(fake, closes, tmp_path, monkeypatch)
     # From 13:31 QQQ's last print (13:15) is stale: acct_4 is not judged, and waits (retried) until the close.
     for instant in ("2026-01-07T13:45:00-05:00", "2026-01-07T15:55:00-05:00"):
         monkeypatch.setenv("LLMTRADE_NOW", instant)
@@ -74,4 +79,28 @@ def test_an_event_checkpoint_waiting_for_a_halted_symbol_is_retried_until_its_de
     count = len(stored_events(url))
     assert _run_due(monkeypatch, "2026-01-07T16:10:00-05:00") == []
     assert _run_due(monkeypatch, "2026-01-08T09:35:00-05:00") == []
+    assert len(stored_events(url)) == count
+
+
+def test_an_event_checkpoint_still_unfinished_when_the_week_turns_is_closed_by_the_next_weeks_first_wake_up(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine is off from the event checkpoint's wait (Wednesday 13:17) until the next Wednesday before its
+    weekly run: every wake-up past the deadline fell in the next week, which looked at its own week's checkpoints
+    only, so the fired checkpoint of the week before stayed open for good, its account recorded nowhere as not
+    judged."""
+    fake, url, closes, tmp_path = market
+    _waiting_from_1317(fake, closes, tmp_path, monkeypatch)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T07:00:00-05:00")
+    turned = runner.invoke(app, ["-q", "run-due"])
+    assert turned.exit_code == 0, turned.output
+    [line] = [s for s in turned.output.splitlines() if EVENT_KEY in s]  # one warning
+    assert "acct_4 not judged by the deadline 2026-01-07T16:00:00-05:00" in line, line
+    [skipped] = stored_events(url, type="CheckpointSkipped", stream=f"{STREAM}:acct_4")
+    assert skipped.payload["reason"].startswith("not judged by the deadline 2026-01-07T16:00:00-05:00")
+    assert [e.stream for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream] == [STREAM]
+    count = len(stored_events(url))
+    quiet = runner.invoke(app, ["-q", "run-due"])
+    assert (quiet.exit_code, quiet.output) == (0, "")  # closed once
     assert len(stored_events(url)) == count

@@ -243,11 +243,16 @@ def exit_code_of(exc: BaseException) -> int:
     return found.code if found else 1
 
 
+def temporary(exc: BaseException) -> bool:
+    """`exc` is a temporary failure (exit 75): the next wake-up retries what it stopped."""
+    return exit_code_of(exc) == TEMPORARY
+
+
 def all_failed(message: str, errors: Sequence[BaseException]) -> LlmtradeError:
     """One error for a step none of whose calls succeeded (every council member, every research
     provider): temporary (75) when each failure was, so the same outage exits the same way in every
     command and a scheduler retries it; otherwise operational (1), as someone has to look."""
-    if errors and all(exit_code_of(e) == TEMPORARY for e in errors):
+    if errors and all(temporary(e) for e in errors):
         return TemporaryError(message)
     return OperationalError(message)
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from llmtrade.app.checkpoint_deadlines import checkpoint_deadline
 from llmtrade.app.container import Container
 from llmtrade.app.outcomes import checkpoint_result, order_refusals
 from llmtrade.app.results import CheckpointResult
@@ -19,7 +20,6 @@ from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import held_back_notes
-from llmtrade.workflows.schedule import JobKind, retry_deadline
 
 
 def run_checkpoint(
@@ -34,9 +34,8 @@ def run_checkpoint(
 ) -> CheckpointResult:
     """The checkpoint `slot` of `week_id`; the caller holds the week lock. An event slot (`event_for`)
     judges that account alone: the workbench keeps its desk only, and nothing else changes."""
-    config = app.loaded.config
     session = app.session(storage)
-    deadline = retry_deadline(config.schedule, app.calendar, JobKind.CHECKPOINT, week_id, slot.day, slot.time)
+    deadline = checkpoint_deadline(app, week_id, slot.day, slot.time)
     bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
     if slot.event_for is not None:
         bench = replace(bench, desks=[d for d in bench.desks if d.account.id == slot.event_for])

@@ -10,12 +10,13 @@ this to the next `run-due` (recorded as EventChecksDeferred, said only without -
 a long run is no fault); a symbol without a price now is reported and skipped (a print refused as a bad one
 recorded, QuoteRefused on the same stream, so the next wake-up's same price confirms a real move).
 
-A fired checkpoint that cannot finish (its account holds a symbol without a price now, its owner unavailable) stops
-the wake-up with exit 75 and is resumed by the next, until its deadline (schedule.yaml `retry_until`: the day's next
-scheduled checkpoint, else the close); past it the wake-up goes on: the checkpoint is closed, the account recorded as
-not judged and why (CheckpointSkipped and InputsMissing, from the last run's StageDeferred), and said. A halted or
+A fired checkpoint that cannot finish (its account holds a symbol without a price now, its owner unavailable) waits
+(exit 75, without holding back the wake-up's other work: app/jobs.py `run_due`) and is resumed by the next wake-up,
+until its deadline (schedule.yaml `retry_until`: the day's next scheduled checkpoint, else the close). Past it, it is
+no longer resumed: the next wake-up's first step closes it, the account recorded as not judged and why
+(app/checkpoint_deadlines.py, which closes scheduled checkpoints the same way, this week's and last week's). A halted or
 delisted symbol never fails cron every five minutes for the rest of the day, and the account's judgement is left to
-its next scheduled checkpoint, not lost without a word (`_close_expired`, even after the close or the next morning).
+its next scheduled checkpoint, not lost without a word.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from contextlib import ExitStack
 from datetime import date, datetime
 from functools import partial
 
+from llmtrade.app.checkpoint_deadlines import checkpoint_deadline
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
-from llmtrade.app.desk_brokers import BrokersOf
+from llmtrade.app.due_waits import Waits
 from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
@@ -36,19 +38,21 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import EVENT_CHECKS, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
+from llmtrade.exits import temporary
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
-from llmtrade.workflows.checkpoint_slot import Slot, close_unjudged
-from llmtrade.workflows.schedule import JobKind, retry_deadline
+from llmtrade.workflows.checkpoint_close import wait_repeated
+from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
 
 
-def run_event_checkpoints(app: Container) -> list[DueJobRun]:
-    """Every event checkpoint run now, in order (see the module docstring); [] when none is called for."""
+def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
+    """Every event checkpoint run now, in order (see the module docstring); [] when none is called for. One that
+    waits (a temporary failure, exit 75) is added to `waits` and the others still run: each account's is its own."""
     setting = app.loaded.config.schedule.event_checkpoint
     now = app.clock.now()
     if not setting.enabled:
@@ -60,8 +64,7 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
     with app.storage() as storage, ExitStack() as stack:
         if completion(storage.events, week_id) is None:
             return []
-        # Out of session only a checkpoint past its deadline is closed: the lock is not taken for nothing.
-        if not in_session and not _expired(app, storage, week_id, now):
+        if not in_session:  # a checkpoint past its deadline is closed by app/checkpoint_deadlines.py
             return []
         require_same_mode(storage.events, week_id, app.mode)
         try:
@@ -71,11 +74,11 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
             storage.events.append([NewEvent.of(EventChecksDeferred(reason=str(exc)), stream=stream, week_id=week_id)])
             app.say(f"event checkpoints left to the next run-due: {exc}")
             return []
-        _close_expired(app, storage, week_id, now)
-        if not in_session:
-            return []
-        unfinished = _unfinished(storage, week_id, now)
-        triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in unfinished})
+        done = done_keys(storage.events)
+        open_ = [t for t in rule.fired(storage.events, week_id) if t.key not in done]
+        unfinished = [t for t in open_ if t.day == new_york_date(now) and _resumed(app, week_id, t, now)]
+        # An account whose firing is still open (resumed, or past its deadline and not yet closed) fires no other.
+        triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in open_})
         if triggers and app is not invoked:
             app.warning(offline_note(week_id))
         results = []
@@ -84,48 +87,31 @@ def run_event_checkpoints(app: Container) -> list[DueJobRun]:
                 f"due: {trigger.key} ({trigger.symbol} {trigger.move:+.2%} from {trigger.reference_price:.2f} "
                 f"at {trigger.reference_at.isoformat()} to {trigger.price:.2f} at {trigger.price_at.isoformat()})"
             )
-            report = run_checkpoint(
-                app,
-                storage,
-                week_id=week_id,
-                slot=Slot(trigger.day, trigger.time, trigger.account_id),
-                now=now,
-                dry_run=False,
-                arguments={"time": trigger.time, "event": trigger.key, "dry_run": False},
-            )
+            slot = Slot(trigger.day, trigger.time, trigger.account_id)
+            try:
+                report = run_checkpoint(
+                    app,
+                    storage,
+                    week_id=week_id,
+                    slot=slot,
+                    now=now,
+                    dry_run=False,
+                    arguments={"time": trigger.time, "event": trigger.key, "dry_run": False},
+                )
+            except Exception as exc:
+                if not temporary(exc):
+                    raise
+                waits.add(exc, repeated=wait_repeated(storage.events, slot, week_id))
+                continue
             results.append(DueJobRun(job=trigger.key, kind="checkpoint", report=report, trigger=trigger))
     return results
 
 
-def _unfinished(storage: Storage, week_id: date, now: datetime) -> list[EventCheckpointTriggered]:
-    """Today's fired event checkpoints without their completion marker (an earlier run stopped)."""
-    done = done_keys(storage.events)
-    today = new_york_date(now)
-    return [t for t in rule.fired(storage.events, week_id) if t.day == today and t.key not in done]
-
-
-def _deadline(app: Container, week_id: date, trigger: EventCheckpointTriggered) -> datetime | None:
-    """Until when a rerun resumes the fired checkpoint: the one its own run retries until (app/checkpoint_run.py)."""
-    schedule = app.loaded.config.schedule
-    return retry_deadline(schedule, app.calendar, JobKind.CHECKPOINT, week_id, trigger.day, trigger.time)
-
-
-def _expired(
-    app: Container, storage: Storage, week_id: date, now: datetime
-) -> list[tuple[EventCheckpointTriggered, datetime]]:
-    """The week's fired event checkpoints not completed whose deadline has passed, with it."""
-    done = done_keys(storage.events)
-    found = [(t, _deadline(app, week_id, t)) for t in rule.fired(storage.events, week_id) if t.key not in done]
-    return [(t, deadline) for t, deadline in found if deadline is not None and deadline <= now]
-
-
-def _close_expired(app: Container, storage: Storage, week_id: date, now: datetime) -> None:
-    """Close each fired checkpoint past its deadline (read again under the week lock): its account, not judged yet
-    (or judged and not traded), is recorded so with why (workflows/checkpoint_slot.py `close_unjudged`)."""
-    brokers = BrokersOf(app, storage)
-    for trigger, deadline in _expired(app, storage, week_id, now):
-        slot = Slot(trigger.day, trigger.time, trigger.account_id)
-        app.warning(close_unjudged(storage.events, slot, week_id, deadline, [trigger.account_id], brokers))
+def _resumed(app: Container, week_id: date, trigger: EventCheckpointTriggered, now: datetime) -> bool:
+    """A fired checkpoint not complete is resumed until its deadline; past it the next wake-up's first step closes it
+    (app/checkpoint_deadlines.py)."""
+    deadline = checkpoint_deadline(app, week_id, trigger.day, trigger.time)
+    return deadline is None or now < deadline
 
 
 def _fire(

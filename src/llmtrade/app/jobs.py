@@ -8,12 +8,16 @@ built there) and returns a typed result; messages meant for a person go through 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
+from llmtrade.app.due_waits import Waits
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
@@ -45,6 +49,7 @@ from llmtrade.domain.streams import week_stream
 from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
+from llmtrade.exits import temporary
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import new_york_date
 from llmtrade.pipeline.context import PipelineContext
@@ -52,11 +57,12 @@ from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
+from llmtrade.workflows.checkpoint_close import wait_repeated, waited
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
-from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
+from llmtrade.workflows.schedule import Job, JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.weekly import (
     completion,
     require_current_week,
@@ -66,6 +72,7 @@ from llmtrade.workflows.weekly import (
 )
 from llmtrade.workflows.weeks import resolve_week
 
+T = TypeVar("T")
 Observer = Callable[[Callable[[], int]], Callable[[str, str, float | None], None]]
 
 
@@ -229,11 +236,26 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     )
 
 
-def run_due(app: Container) -> RunDueResult:
+@dataclass(frozen=True)
+class DueWake:
+    """What one run-due wake-up ran (`results`) and what it left waiting (`waits`)."""
+
+    results: RunDueResult
+    waits: Waits
+
+
+def run_due(app: Container) -> DueWake:
     """Run whatever is due and not yet done, in order, then any event checkpoint a price move calls for
-    (see app/event_checkpoints.py); nothing else."""
+    (see app/event_checkpoints.py), then the discovery forward returns; nothing else.
+
+    Each piece runs even when one before it waits (a temporary failure, exit 75: a halted symbol, an owner
+    unavailable, a broker that did not answer): one account's event checkpoint holds back neither the others' nor
+    the forward returns. The wake-up still exits 75, after its results are said. Only the scheduled jobs stop at
+    their first wait: each needs the one before (last week's postmortem, then the weekly run, then its checkpoints)."""
     results: list[DueJobRun] = []
-    close_expired_checkpoints(app)  # a checkpoint left waiting past its deadline is never due again
+    waits = Waits()
+    # A checkpoint left waiting past its deadline is never due again: closed first.
+    _attempt(waits, lambda: close_expired_checkpoints(app))
     for job in due(app):
         queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else []
         if queued:
@@ -245,18 +267,65 @@ def run_due(app: Container) -> RunDueResult:
             )
             continue
         app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
-        if job.kind is JobKind.POSTMORTEM:
-            report = postmortem(app, week=job.week_id)
-        elif job.kind is JobKind.WEEKLY:
-            discover_before_weekly(app, job.week_id)  # issue 15: the week's watchlist first
-            report = weekly(app, week=job.week_id, dry_run=False)
-        else:
-            report = checkpoint(app, job.time, week=job.week_id, dry_run=False)
+        report = _attempt(waits, partial(_scheduled, app, job), _repeated(app, job))
+        if report is None:
+            break
         results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
-    results.extend(run_event_checkpoints(app))
-    fill_forward_returns(app)  # discovery's matured outcomes (issue 15), daily with run-due
-    return RunDueResult(results)
+    results.extend(_attempt(waits, lambda: run_event_checkpoints(app, waits)) or [])
+    _attempt(waits, lambda: fill_forward_returns(app))  # discovery's matured outcomes (issue 15), daily
+    _say_waits_over(app, results)
+    return DueWake(RunDueResult(results), waits)
+
+
+def _say_waits_over(app: Container, results: list[DueJobRun]) -> None:
+    """A checkpoint finished now after waiting (its start was said, exit 75): its end is said too, even under
+    --quiet, so cron's mails tell a wait's start and its end, nothing between (app/due_waits.py)."""
+    finished = [(r.job, r.report) for r in results if isinstance(r.report, CheckpointResult)]
+    if not finished:
+        return
+    with app.storage(persist=False) as storage:
+        for job, report in finished:
+            how = waited(storage.events, report.week_id, report.day, report.time)
+            if how is not None:
+                app.warning(f"{job} finished: it {how}")
+
+
+def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | CheckpointResult:
+    if job.kind is JobKind.POSTMORTEM:
+        return postmortem(app, week=job.week_id)
+    if job.kind is JobKind.WEEKLY:
+        discover_before_weekly(app, job.week_id)  # issue 15: the week's watchlist first
+        return weekly(app, week=job.week_id, dry_run=False)
+    return checkpoint(app, job.time, week=job.week_id, dry_run=False)
+
+
+def _attempt(waits: Waits, work: Callable[[], T], repeated: Callable[[], bool] = lambda: False) -> T | None:
+    """`work()`, or None with its failure added to `waits` when it is a temporary one (exit 75: exits.py decides,
+    ours or the database's, inside a stage or not); any other failure stops the wake-up."""
+    try:
+        return work()
+    except Exception as exc:
+        if not temporary(exc):
+            raise
+        try:
+            said = repeated()
+        except Exception:  # the database lost with it: said, as a new wait is
+            said = False
+        waits.add(exc, repeated=said)
+        return None
+
+
+def _repeated(app: Container, job: Job) -> Callable[[], bool]:
+    """Whether the scheduled checkpoint `job` now waits as its run before did (app/due_waits.py)."""
+
+    def repeated() -> bool:
+        if job.kind is not JobKind.CHECKPOINT:
+            return False
+        with app.storage(persist=False) as storage:
+            return wait_repeated(storage.events, Slot(job.day, job.time), job.week_id)
+
+    return repeated
 
 
 def _queued_for_the_open(app: Container, week_id: date) -> list[str]:

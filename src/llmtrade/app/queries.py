@@ -6,11 +6,12 @@ nothing: whatever a broker does while valuing an account stays in this process."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.results import (
     AccountStanding,
+    ClosingPutOffLine,
     DifferenceLine,
     EventCheckpointLine,
     LastRun,
@@ -22,12 +23,13 @@ from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.discovery.universe import priced_symbols
-from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, PostmortemCompleted
+from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, ClosingPutOff, PostmortemCompleted
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent, rules_answer
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
+from llmtrade.domain.streams import CLOSINGS_PUT_OFF, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
@@ -84,6 +86,7 @@ def status(app: Container) -> StatusResult:
         # Every model call, whether its run finished, failed or was killed: all of them cost money.
         calls = events.read(type=LLMCallCompleted.event_type())
         fired_now = event_checkpoint_lines(events, week_id)
+        put_off = closings_put_off(events, week_id)
     return StatusResult(
         asof=now.isoformat(),
         week_id=week_id,
@@ -94,6 +97,7 @@ def status(app: Container) -> StatusResult:
         last_runs=runs,
         usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),
         event_checkpoints=fired_now,
+        closings_put_off=put_off,
         warnings=warnings,
     )
 
@@ -119,6 +123,19 @@ def unrecorded_splits(
             " positions show the old shares at the new price until the next run (run-due, a checkpoint) records it"
         )
     return said
+
+
+def closings_put_off(events: EventStore, week_id: date) -> list[ClosingPutOffLine]:
+    """Checkpoints of this week and last past their deadline whose closing run-due put off (ClosingPutOff) and which
+    are still open, each with the last reason."""
+    done = done_keys(events)
+    latest: dict[str, ClosingPutOffLine] = {}
+    for week in (week_id - timedelta(days=7), week_id):
+        for e in events.read_stream(week_stream(week, CLOSINGS_PUT_OFF)):
+            put_off = ClosingPutOff.from_event(e)
+            for key in put_off.checkpoints:
+                latest[key] = ClosingPutOffLine(job=key, reason=put_off.reason, at=e.occurred_at.isoformat())
+    return [line for key, line in latest.items() if key not in done]
 
 
 def event_checkpoint_lines(events: EventStore, week_id: date) -> list[EventCheckpointLine]:

@@ -230,6 +230,14 @@ class EventCheckpointLine(Result):
     completed: bool
 
 
+class ClosingPutOffLine(Result):
+    """A checkpoint past its deadline, still open: run-due's closing of it was put off (`reason`, at `at`)."""
+
+    job: str
+    reason: str
+    at: str
+
+
 class StatusResult(Result):
     asof: str
     week_id: date
@@ -240,6 +248,7 @@ class StatusResult(Result):
     last_runs: dict[str, LastRun]
     usage: StatusUsage
     event_checkpoints: list[EventCheckpointLine] = []
+    closings_put_off: list[ClosingPutOffLine] = []
     # What `status` warns of on stderr (prices unavailable; a held symbol that looks split, no split recorded yet).
     warnings: list[str] = []
 

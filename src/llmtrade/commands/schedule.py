@@ -9,11 +9,13 @@ import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
-from llmtrade.console import Output
+from llmtrade.console import Output, quiet
+from llmtrade.exits import TEMPORARY
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from llmtrade.app.results import RunDueResult
     from llmtrade.config.models import Config
 
 schedule_app = typer.Typer(help="When the weekly run, checkpoints and postmortem fire.", no_args_is_help=True)
@@ -132,11 +134,21 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
     from llmtrade.app import jobs  # lazy: see package docstring
     from llmtrade.app.alerting import alerting
-    from llmtrade.commands.render.week import degraded
 
     app = container(ctx, offline=offline)
     with alerting(app, silence=True):  # run-due also notices a cron that stopped succeeding (issue 16)
-        results = jobs.run_due(app)
+        wake = jobs.run_due(app)
+    # What ran is said first; then a piece left waiting makes the wake-up's exit 75, with its one line, unless under
+    # --quiet an earlier wake-up said every wait already (app/due_waits.py): cron mails once per problem.
+    _said(wake.results, as_json)
+    if quiet() and wake.waits.said_before():
+        raise typer.Exit(TEMPORARY)
+    wake.waits.raise_all()
+
+
+def _said(results: RunDueResult, as_json: bool) -> None:
+    from llmtrade.commands.render.week import degraded
+
     if as_json:
         echo_json(results)
         return

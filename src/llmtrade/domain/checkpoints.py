@@ -148,6 +148,16 @@ class EventChecksDeferred(EventPayload):
     reason: str
 
 
+class ClosingPutOff(EventPayload):
+    """`run-due` found these checkpoints (`checkpoints`: their job keys) of the week past their deadline and left their
+    closing (app/checkpoint_deadlines.py) to the next wake-up: another run of the week held its lock, or a broker that
+    had to be asked first (an order of a killed run's plan) did not answer (`reason`). `status` shows it while they
+    stay open."""
+
+    reason: str
+    checkpoints: list[str]
+
+
 class PostmortemWritten(EventPayload):
     postmortem: Postmortem
 

@@ -56,6 +56,8 @@ POSTMORTEM = "postmortem"
 POSTMORTEM_REFLECTIONS = "postmortem-reflections"
 # Appended to, not write-once: each run-due whose look for price moves another run of the week held off.
 EVENT_CHECKS = "event-checks"
+# Appended to: each run-due that found checkpoints past their deadline and had to leave their closing to the next.
+CLOSINGS_PUT_OFF = "closings-put-off"
 
 
 def run_stream(run_id: str) -> str:

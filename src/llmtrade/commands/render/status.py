@@ -78,6 +78,12 @@ def print_status(out: Output, report: StatusResult) -> None:
                 for e in report.event_checkpoints
             ],
         )
+    if report.closings_put_off:
+        out.table(
+            "checkpoints past their deadline, not closed yet (run-due's closing put off; the next one closes them)",
+            ["job", "why", "at"],
+            [(c.job, c.reason, c.at) for c in report.closings_put_off],
+        )
     week, total = report.usage.this_week, report.usage.to_date
     out.pairs(
         [

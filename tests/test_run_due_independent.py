@@ -1,0 +1,70 @@
+"""One run-due wake-up's pieces of work run independently, on a real PostgreSQL through `run-due` with the clock set
+(the market of tests/test_event_checkpoint.py: one scheduled checkpoint a day, 12:00; acct_2 short TLT after its
+12:00 FLIP, acct_4 long QQQ). TLT and QQQ both move 7% at 13:10, so both accounts' event checkpoints fire at 13:17;
+acct_2's owner is unavailable, so its checkpoint waits (exit 75). acct_4's event checkpoint and the discovery forward
+returns of the same wake-up used to be held back by it until acct_2's cleared; now they run, and the exit code still
+says what waits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.app import jobs
+from llmtrade.cli import app
+from tests.support import stored_events
+from tests.test_event_checkpoint import (
+    _intraday,
+    _through_noon,
+    market,  # noqa: F401 (the fixture)
+)
+
+runner = CliRunner()
+TLT_KEY = "checkpoint:2026-01-07T13:17:event:acct_2"
+QQQ_KEY = "checkpoint:2026-01-07T13:17:event:acct_4"
+
+
+def _gemini_down(fake: Any) -> None:
+    """acct_2's owner (gemini) answers 503; every other model answers as scripted."""
+
+    def behaviour(body: dict[str, Any]) -> httpx.Response:
+        if body["model"] == "google/gemini-3-pro-preview":
+            return httpx.Response(503, json={"error": {"message": "overloaded"}})
+        return httpx.Response(200, json=fake.answer(body))
+
+    fake.behaviour = behaviour
+
+
+def test_one_event_checkpoint_waiting_holds_back_neither_the_others_nor_the_forward_returns_and_still_exits_75(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url, closes, tmp_path = market
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("13:10", 1.07)])
+    _through_noon(monkeypatch)
+    filled: list[str] = []
+    fill = jobs.fill_forward_returns
+    monkeypatch.setattr(jobs, "fill_forward_returns", lambda a: filled.append(a.clock.now().isoformat()) or fill(a))
+    _gemini_down(fake)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
+    woke = runner.invoke(app, ["run-due"])
+    assert woke.exit_code == 75, woke.output
+    fired = {e.payload["key"] for e in stored_events(url, type="EventCheckpointTriggered")}
+    assert fired == {TLT_KEY, QQQ_KEY}
+    # acct_4's checkpoint ran to its end in the same wake-up, after acct_2's stopped.
+    markers = [e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream]
+    assert markers == ["13:17:event:acct_4"]
+    assert f"ran {QQQ_KEY}" in woke.stdout
+    assert filled == ["2026-01-07T13:17:00-05:00"]  # and the forward returns were looked at
+    # The one error line names what waits: acct_2's owner.
+    assert "acct_2" in woke.stderr and "gemini" in woke.stderr, woke.stderr
+    # The next wake-up, the owner back, finishes acct_2's and repeats nothing of acct_4's.
+    fake.behaviour = None
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:22:00-05:00")
+    again = runner.invoke(app, ["run-due"])
+    assert again.exit_code == 0, again.output
+    markers = [e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream]
+    assert sorted(markers) == ["13:17:event:acct_2", "13:17:event:acct_4"]
