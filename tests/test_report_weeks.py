@@ -12,10 +12,12 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from typer.testing import CliRunner
 
 from llmtrade.analytics.records import Leaderboard
@@ -55,6 +57,7 @@ from llmtrade.report.render import render_report
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
+from tests.crash_points import database, drop, url_of
 from tests.support import FIXED_NOW
 from tests.test_report_html import leaderboard
 
@@ -68,13 +71,35 @@ TIMELINE = (  # the week as cron runs it: the weekly run, two checkpoints, the p
 )
 
 
+@pytest.fixture(scope="module")
+def recorded_week(pg_admin_url: str) -> Iterator[dict[str, str]]:
+    """The module's recorded week: a database the first test records and the others start from copies of."""
+    made: dict[str, str] = {}
+    yield made
+    for name in made.values():
+        drop(pg_admin_url, name)
+
+
 @pytest.fixture
-def recorded(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Container:
-    for instant in TIMELINE:
-        monkeypatch.setenv("LLMTRADE_NOW", instant)
-        result = runner.invoke(app, ["run-due", "--offline"])
-        assert result.exit_code == 0, result.output
-    return Container(
+def recorded(
+    recorded_week: dict[str, str], pg_admin_url: str, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Container]:
+    """This test's database holds the week as cron ran it. The week is run once per module (four offline
+    run-dues, some seconds) and copied for each test, which may add to its copy."""
+    copy = None
+    if "week" in recorded_week:
+        copy = database(pg_admin_url, template=recorded_week["week"])
+        cli_env["DATABASE_URL"] = url_of(pg_admin_url, copy)
+        monkeypatch.setenv("DATABASE_URL", cli_env["DATABASE_URL"])
+        monkeypatch.setenv("LLMTRADE_NOW", TIMELINE[-1])  # as after the recording
+    else:
+        for instant in TIMELINE:
+            monkeypatch.setenv("LLMTRADE_NOW", instant)
+            result = runner.invoke(app, ["run-due", "--offline"])
+            assert result.exit_code == 0, result.output
+        own = conninfo_to_dict(cli_env["DATABASE_URL"])["dbname"]
+        recorded_week["week"] = database(pg_admin_url, template=str(own))
+    yield Container(
         Settings(DATABASE_URL=cli_env["DATABASE_URL"]),
         load_config(None),
         FixedClock(FIXED_NOW),
@@ -82,6 +107,8 @@ def recorded(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Contai
         say=lambda _: None,
         offline=True,
     )
+    if copy is not None:
+        drop(pg_admin_url, copy)
 
 
 def _report(container: Container, board: Leaderboard | None = None) -> tuple[Report, list]:
