@@ -476,7 +476,9 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
 
 def test_cost_per_week_is_listed_and_totalled() -> None:
     html = render_report(report(), leaderboard())
-    assert "(40 daily returns, 2 recorded weeks, 1 accounts)" in html  # not "40 sessions": there are 41
+    assert (
+        "(40 daily returns, 2 recorded weeks, 1 account)" in html
+    )  # not "40 sessions": there are 41; not "1 accounts"
     assert "38 model calls (live or replayed), 0.75 USD in all; 2 fills, 2.00 USD commissions, 14.12 USD" in html
     assert "offline rules answers" not in html  # none in these weeks
 
