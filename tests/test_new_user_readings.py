@@ -82,10 +82,16 @@ def test_a_drawdown_reads_as_the_same_negative_percentage_in_status_the_leaderbo
         assert account["max_drawdown"] >= 0  # the JSON field's sign, as documented
         assert shown == ("0.0%" if round(account["max_drawdown"], 3) == 0 else f"{-account['max_drawdown']:.1%}")
     # The week's accounts fell less than 0.05% (their slippage): the same status with acct_1 12.34% below its peak.
-    deeper = [a | {"max_drawdown": 0.1234} if a["account_id"] == "acct_1" else a for a in standing["accounts"]]
+    # And with one round trip, won: "100% (1 trade)", not "(1 trades)".
+    deeper = [
+        a | {"max_drawdown": 0.1234, "trades": 1, "hit_rate": 1.0} if a["account_id"] == "acct_1" else a
+        for a in standing["accounts"]
+    ]
     text = io.StringIO()
     print_status(Output(stream=text, force_plain=True), StatusResult.model_validate(standing | {"accounts": deeper}))
-    assert _rows(text.getvalue(), "account\trole")["acct_1"][at] == "-12.3%"
+    row = _rows(text.getvalue(), "account\trole")["acct_1"]
+    assert row[at] == "-12.3%"
+    assert row[accounts["account"].index("hit rate")] == "100% (1 trade)"
 
     out = tmp_path / "report.html"
     assert runner.invoke(app, ["report", "-o", str(out)]).exit_code == 0
