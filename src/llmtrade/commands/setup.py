@@ -224,22 +224,26 @@ def _check_filters(
             accounts,
             otherwise="",
         )
-    if run is not None and not events.read(run_id=run, limit=1):
-        runs = [e.run_id for e in events.read(type="RunStarted") if e.run_id]
-        raise UsageError.unknown(
-            f"--run {run!r} is no run on record",
-            run,
-            runs,
-            otherwise="`llmtrade events --type RunStarted` lists the runs",
-        )
-    if stream is not None and not events.read(stream=stream, limit=1):
-        names = [row[0] for row in storage.conn.execute("SELECT DISTINCT stream FROM events").fetchall()]
-        raise UsageError.unknown(
-            f"--stream {stream!r} is no stream on record",
-            stream,
-            names,
-            otherwise="`llmtrade events` lists the streams",
-        )
+    recorded = {  # option: (its value, whether the books hold it, every one they hold, where else to look)
+        "--run": (run, lambda: events.read(run_id=run, limit=1), lambda: _run_ids(storage), "--type RunStarted"),
+        "--stream": (stream, lambda: events.read(stream=stream, limit=1), lambda: _streams(storage), ""),
+    }
+    for option, (value, held, every, listing) in recorded.items():
+        if value is not None and not held():
+            raise UsageError.unknown(
+                f"{option} {value!r} is no {option[2:]} on record",
+                value,
+                every(),
+                otherwise=f"`llmtrade events{' ' + listing if listing else ''}` lists them",
+            )
+
+
+def _run_ids(storage: Storage) -> list[str]:
+    return [e.run_id for e in storage.events.read(type="RunStarted") if e.run_id]
+
+
+def _streams(storage: Storage) -> list[str]:
+    return [row[0] for row in storage.conn.execute("SELECT DISTINCT stream FROM events").fetchall()]
 
 
 def _short(text: str, width: int = 80) -> str:
