@@ -93,3 +93,19 @@ def test_a_bad_request_exits_2_with_a_message(remembered: None, command: list[st
     result = runner.invoke(app, command)
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_rebuild_of_one_of_each_says_each_in_the_singular() -> None:
+    """ "1 conditions, 1 setups": every count noun is singular for one (the second new-user trial)."""
+    import io
+
+    from llmtrade.app.memory_results import MemoryRebuilt
+    from llmtrade.commands.render.memory import print_rebuilt
+    from llmtrade.console import Output
+
+    text = io.StringIO()
+    one = MemoryRebuilt(
+        conditions=1, setups=1, outcomes=1, lessons=2, symbol_notes=1, embedding_model="m", dimensions=4, seconds=0.1
+    )
+    print_rebuilt(Output(stream=text, force_plain=True), one)
+    assert "1 condition, 1 setup, 1 outcome, 2 lessons, 1 symbol note\n" in text.getvalue()
