@@ -109,3 +109,14 @@ def test_a_rebuild_of_one_of_each_says_each_in_the_singular() -> None:
     )
     print_rebuilt(Output(stream=text, force_plain=True), one)
     assert "1 condition, 1 setup, 1 outcome, 2 lessons, 1 symbol note\n" in text.getvalue()
+
+
+def test_an_instrument_no_setup_could_be_of_exits_2_naming_the_universe(remembered: None) -> None:
+    """`memory search TEXT --instrument ZZZ` said "nothing remembered matches" and exited 0: a typo read as an empty
+    memory. A symbol of the universe, a discovery candidate or a remembered setup is a real question."""
+    typo = runner.invoke(app, ["memory", "search", "trend", "--instrument", "spyy"])
+    assert typo.exit_code == 2
+    assert "--instrument SPYY: no such instrument in the universe, the discovery candidates" in typo.stderr
+    assert "known: " in typo.stderr and "SPY" in typo.stderr
+    assert runner.invoke(app, ["memory", "search", "trend", "--instrument", "SPY"]).exit_code == 0
+    assert runner.invoke(app, ["memory", "search", "trend", "--instrument", "AAPL"]).exit_code == 0  # a candidate
