@@ -117,17 +117,25 @@ def test_status_and_the_live_leaderboard_each_say_when_they_value_the_books_and_
         "== leaderboard: live, as of the close of 2026-01-07 (from the close of 2026-01-06: 1 daily return, "
     )
     assert (
-        "note: the week of 2026-01-07 is still open (no postmortem yet): its positions are valued at the close of "
-        "2026-01-07, the last a run valued; `status` values them at the last close now"
+        "note: the week of 2026-01-07 is still open (no postmortem yet): these figures value the books at the close "
+        "of 2026-01-07, the last a run valued; `status` values them at the last close now"
     ) in board.stdout
 
 
-def test_a_closed_week_has_no_open_week_note(midweek: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_closed_week_has_no_open_week_note_and_the_next_week_run_has_one(
+    midweek: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _at(monkeypatch, "2026-01-13T16:30:00-05:00")
     done = runner.invoke(app, ["postmortem", "--week", "2026-01-07"])
     assert done.exit_code == 0, done.output
     notes = json.loads(runner.invoke(app, ["leaderboard", "--json"]).stdout)["notes"]
     assert not [n for n in notes if "still open" in n]
+    # The next week's run values the books at Tuesday's close, the week before's: that new week is the open one.
+    _at(monkeypatch, "2026-01-14T08:00:00-05:00")
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    board = json.loads(runner.invoke(app, ["leaderboard", "--json"]).stdout)
+    assert board["end"] == "2026-01-13"
+    assert [n for n in board["notes"] if n.startswith("the week of 2026-01-14 is still open (no postmortem yet)")]
 
 
 def test_status_vs_spy_is_the_leaderboards_spy_baseline_costs_paid(
