@@ -84,7 +84,9 @@ def test_a_drawdown_reads_as_the_same_negative_percentage_in_status_the_leaderbo
     # The week's accounts fell less than 0.05% (their slippage): the same status with acct_1 12.34% below its peak.
     # And with one round trip, won: "100% (1 trade)", not "(1 trades)".
     deeper = [
-        a | {"max_drawdown": 0.1234, "trades": 1, "hit_rate": 1.0} if a["account_id"] == "acct_1" else a
+        a | {"max_drawdown": 0.1234, "trades": 1, "hit_rate": 1.0, "week_pnl": 1234.5}
+        if a["account_id"] == "acct_1"
+        else a
         for a in standing["accounts"]
     ]
     text = io.StringIO()
@@ -92,6 +94,7 @@ def test_a_drawdown_reads_as_the_same_negative_percentage_in_status_the_leaderbo
     row = _rows(text.getvalue(), "account\trole")["acct_1"]
     assert row[at] == "-12.3%"
     assert row[accounts["account"].index("hit rate")] == "100% (1 trade)"
+    assert row[accounts["account"].index("week P/L")] == "+1,234.50"  # a P/L is a change: signed, as in the report
 
     out = tmp_path / "report.html"
     assert runner.invoke(app, ["report", "-o", str(out)]).exit_code == 0

@@ -24,6 +24,11 @@ def drawdown(value: float | None) -> str:
     return "n/a" if value is None else f"{round(-value, 3) + 0.0:.1%}"
 
 
+def pnl(value: float | None) -> str:
+    """A profit or loss in USD: a change, so signed (+83.73, -89.65), as the report's P/L is."""
+    return "n/a" if value is None else f"{round(value, 2) + 0.0:+,.2f}"
+
+
 def num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmtrade.app.results import StatusResult
-from llmtrade.commands.render.common import calls_text, counted, drawdown, money, pct
+from llmtrade.commands.render.common import calls_text, counted, drawdown, money, pct, pnl
 from llmtrade.console import Output
 
 
@@ -33,7 +33,7 @@ def print_status(out: Output, report: StatusResult) -> None:
                 a.role,
                 a.broker,
                 money(a.equity),
-                money(a.week_pnl),
+                pnl(a.week_pnl),
                 pct(a.total_return),
                 drawdown(a.max_drawdown),
                 ("n/a" if a.hit_rate is None else f"{a.hit_rate:.0%}") + f" ({counted(a.trades, 'trade')})",
