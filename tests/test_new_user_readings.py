@@ -18,13 +18,9 @@ from llmtrade.app.results import StatusResult
 from llmtrade.cli import app
 from llmtrade.commands.render.status import print_status
 from llmtrade.console import Output
+from tests.test_leaderboard_command import ACCOUNTS, _at
 
 runner = CliRunner()
-ACCOUNTS = ["acct_1", "acct_2", "acct_3", "acct_4", "acct_5", "acct_6"]
-
-
-def _at(monkeypatch: pytest.MonkeyPatch, instant: str) -> None:
-    monkeypatch.setenv("LLMTRADE_NOW", instant)
 
 
 @pytest.fixture
