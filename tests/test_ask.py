@@ -150,3 +150,20 @@ def test_offline_ask_lists_the_events_the_question_points_at(
     shown = CliRunner().invoke(app, ["ask", "what happened to acct_3?", "--offline"])
     assert shown.exit_code == 0, shown.output
     assert f"#{ids[2]} " in shown.stdout and f"#{ids[0]} " in shown.stdout and f"#{ids[1]} " not in shown.stdout
+
+
+def test_offline_a_question_naming_no_account_exits_2_naming_the_accounts() -> None:
+    """ "why did acct_9 exit?" was read without its account and listed every account's exits (the second new-user
+    trial): a word shaped like the accounts' ids that is none of them is a bad question."""
+    from llmtrade.app.ask import read_question
+    from llmtrade.errors import UsageError
+
+    now = datetime(2026, 1, 9, 18, tzinfo=UTC)
+    accounts = ["acct_1", "acct_2", "acct_6"]
+    with pytest.raises(UsageError) as bad:
+        read_question("why did acct_9 exit?", now, accounts)
+    assert str(bad.value) == "the question names 'acct_9', which is no account in accounts.yaml; known: " + ", ".join(
+        accounts
+    )
+    assert read_question("why did acct_2 exit?", now, accounts)["account_id"] == "acct_2"
+    assert "account_id" not in read_question("what failed today?", now, accounts)

@@ -40,6 +40,11 @@ def test_discover_performance_fills_once_forward_returns_mature(
     assert (empty["judged_sessions"], empty["matured_sessions"]) == (1, 0)
     assert {p["picker"] for p in empty["pickers"]} == {"metric", "fuzzy", "llm", "random", "momentum", "ensemble"}
     assert all(p["mean_ic"] is None for p in empty["pickers"])
+    # Said as nothing yet, not as weights "re-fitted from matured outcomes" that are the configured ones.
+    said = runner.invoke(app, ["discover", "performance"]).stdout
+    assert "none re-fitted yet (no suggestion's forward return has matured)" in said
+    assert "re-fitted from matured outcomes" not in said
+    assert "nothing has matured: a suggestion is judged 5 sessions after the discovery that made it" in said
     # A week later: 2026-01-06 + 5 sessions = 2026-01-13 has closed; + 20 sessions has not.
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T06:00:00-05:00")
     _json("discover", "--offline")

@@ -86,8 +86,9 @@ def test_the_table_shows_every_row_with_intervals_trades_and_costs(traded: str) 
     for name in [*ACCOUNTS, "FLAT", "SPY", "EQUAL_WEIGHT"]:
         assert f"\n{name}\t" in out
     # Six sessions, Tuesday to Tuesday, are five daily returns: the heading counts what the note counts.
-    assert "2026-01-06 to 2026-01-13 (5 daily returns, 1.0 weeks)" in out
+    assert "as of the close of 2026-01-13 (from the close of 2026-01-06: 5 daily returns, 1.0 weeks)" in out
     assert "from the close of 2026-01-06 to the close of 2026-01-13: 5 daily returns" in out
+    assert "still open" not in out  # the postmortem closed the week
     for column in ("Sharpe [95%]", "vs FLAT/yr [95%]", "vs SPY/yr [95%]", "trades", "commissions", "slippage~"):
         assert column in out
     # The minimum track record and the weeks still needed (n/a on five sessions: too few to estimate either).

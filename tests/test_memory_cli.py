@@ -93,3 +93,30 @@ def test_a_bad_request_exits_2_with_a_message(remembered: None, command: list[st
     result = runner.invoke(app, command)
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_rebuild_of_one_of_each_says_each_in_the_singular() -> None:
+    """ "1 conditions, 1 setups": every count noun is singular for one (the second new-user trial)."""
+    import io
+
+    from llmtrade.app.memory_results import MemoryRebuilt
+    from llmtrade.commands.render.memory import print_rebuilt
+    from llmtrade.console import Output
+
+    text = io.StringIO()
+    one = MemoryRebuilt(
+        conditions=1, setups=1, outcomes=1, lessons=2, symbol_notes=1, embedding_model="m", dimensions=4, seconds=0.1
+    )
+    print_rebuilt(Output(stream=text, force_plain=True), one)
+    assert "1 condition, 1 setup, 1 outcome, 2 lessons, 1 symbol note\n" in text.getvalue()
+
+
+def test_an_instrument_no_setup_could_be_of_exits_2_naming_the_universe(remembered: None) -> None:
+    """`memory search TEXT --instrument ZZZ` said "nothing remembered matches" and exited 0: a typo read as an empty
+    memory. A symbol of the universe, a discovery candidate or a remembered setup is a real question."""
+    typo = runner.invoke(app, ["memory", "search", "trend", "--instrument", "spyy"])
+    assert typo.exit_code == 2
+    assert "--instrument SPYY: no such instrument in the universe, the discovery candidates" in typo.stderr
+    assert "known: " in typo.stderr and "SPY" in typo.stderr
+    assert runner.invoke(app, ["memory", "search", "trend", "--instrument", "SPY"]).exit_code == 0
+    assert runner.invoke(app, ["memory", "search", "trend", "--instrument", "AAPL"]).exit_code == 0  # a candidate

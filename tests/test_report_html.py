@@ -476,7 +476,9 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
 
 def test_cost_per_week_is_listed_and_totalled() -> None:
     html = render_report(report(), leaderboard())
-    assert "(40 daily returns, 2 recorded weeks, 1 accounts)" in html  # not "40 sessions": there are 41
+    assert (
+        "(40 daily returns, 2 recorded weeks, 1 account)" in html
+    )  # not "40 sessions": there are 41; not "1 accounts"
     assert "38 model calls (live or replayed), 0.75 USD in all; 2 fills, 2.00 USD commissions, 14.12 USD" in html
     assert "offline rules answers" not in html  # none in these weeks
 
@@ -523,3 +525,16 @@ def test_fills_after_the_leaderboards_last_close_are_said_to_be_not_yet_in_it() 
     html = render_report(data.model_copy(update={"weeks": weeks}), board)
     assert f'1 fill after the close of {board.end} (<a class="ev" href="#event-999">#999</a>) is listed' in html
     assert "not yet in the curves" not in render_report(data, board)
+
+
+def test_a_leaderboard_row_shows_rates_and_levels_unsigned_and_its_drawdown_as_a_fall() -> None:
+    """A new user read a hit rate of "+57%", a volatility of "+11.00%" and an exposure of "+7.0%" (the signed `_pct`
+    filter, for what is no change), and a max drawdown of -3.10% here but 3.1% in the terminal's leaderboard."""
+    html = render_report(report(), leaderboard())
+    row = html[html.index('<tr class="account"><td>acct_1</td>') :]
+    row = row[: row.index("</tr>")]
+    cells = [cell.split("</td>")[0] for cell in row.split('<td class="n">')[1:]]
+    # weeks, total, CAGR, volatility, Sharpe, Sortino, max DD (sessions), Calmar, trades, hit rate, turnover, gross
+    assert cells[1:4] == ["+1.20%", "+8.00%", "11.00%"]  # returns are changes (signed); a volatility is a level
+    assert cells[6] == "-3.10% (9)"
+    assert cells[9:12] == ["57%", "3.20", "7.0%"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,16 @@ def test_unknown_symbols_and_bad_weeks_are_refused(at_thursday: dict[str, str]) 
     assert unknown.exit_code == 2 and "BTC is not in the universe" in unknown.stderr
     bad = runner.invoke(app, ["research", "--week", "someday"])
     assert bad.exit_code == 2 and "--week 'someday' is not a date" in bad.stderr
+
+
+def test_a_week_not_begun_is_refused_and_nothing_of_it_is_frozen(at_thursday: dict[str, str]) -> None:
+    """`research --week` of a later week built its packs from today's prices and froze them: that week's own weekly
+    run would have traded on research months old (the second new-user trial)."""
+    later = runner.invoke(app, ["research", "--week", "2026-06-03"])
+    assert later.exit_code == 2, later.output
+    assert "week 2026-06-03 has not begun (this is the week of 2026-01-07)" in later.stderr
+    assert stored_events(at_thursday["DATABASE_URL"], week_id=date(2026, 6, 3)) == []
+    assert runner.invoke(app, ["research", "--week", "2025-12-31"]).exit_code == 0  # a past week is still built
 
 
 def test_research_live_asks_each_provider_in_parallel_with_the_universe_as_an_enum(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 from typer.exceptions import TyperException
 
 from llmtrade import __version__
@@ -85,6 +85,23 @@ def _writes(ctx: typer.Context) -> bool:
     """Whether the command may have written (commands/context.py `Reads` says it does not): what its stop says."""
     return not isinstance(ctx.obj, State) or ctx.obj.writes
 
+
+def _flags_take_no_value() -> None:
+    """typer 0.29's rich help gives every option a type, flags too (`--json <bool>`, even `--help <bool>`), as if a flag
+    took a value; its plain help leaves a flag's out (`TyperOption.get_help_record`), and so does this, for the rich
+    help: a flag or a count shows no type. Older typer has no `display_type_rich` and never showed one."""
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "flags_take_no_value", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag or self.count else shown(self, ctx)
+
+    display_type_rich.flags_take_no_value = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 app = typer.Typer(
     cls=_Group,

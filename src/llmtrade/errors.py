@@ -8,7 +8,7 @@ and an exit code; neither ever reaches the user as a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -33,6 +33,28 @@ class UsageError(OperationalError):
     """A command-line argument or environment setting that cannot be used."""
 
     exit_code = 2
+
+    @classmethod
+    def unknown(
+        cls, statement: str, value: str, known: Iterable[str], *, otherwise: str, listed_as: str = "known"
+    ) -> UsageError:
+        """A name that names nothing llmtrade knows (an account, an event type, a run id, a week), which would
+        otherwise list nothing and exit 0 as if nothing of the kind had happened. `statement` says what `value` is
+        not ("--account 'acct_9' is not an account in accounts.yaml"); the hint lists every known name when there are
+        few, after `listed_as` (a person picks from them), else the near ones (a misspelling), else says `otherwise`
+        (where to look)."""
+        names = sorted(set(known))
+        if 0 < len(names) <= _LISTED:
+            hint = f"{listed_as}: {', '.join(names)}"
+        else:
+            from difflib import get_close_matches  # lazy: only a bad name needs it
+
+            near = get_close_matches(value, names, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(near)}?" if near else otherwise
+        return cls(f"{statement}; {hint}")
+
+
+_LISTED = 12  # at most this many known names are listed whole: six accounts are, a hundred event types are not
 
 
 class ConfigError(OperationalError):

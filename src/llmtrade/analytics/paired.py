@@ -19,6 +19,7 @@ from datetime import date
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import Curve, Leaderboard, PairedDifference, Pairing
 from llmtrade.domain.weeks import week_id_for
+from llmtrade.domain.wording import counted
 
 # A percentile interval from fewer paired weeks than this says more about the resampling than the books.
 MIN_WEEKS_FOR_INTERVAL = 8
@@ -92,7 +93,7 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
             if day is not None:
                 notes.append(
                     f"{curve.name} was wiped out (equity 0) in {books} on {day}: its weekly returns after are "
-                    f"undefined, so {len(both)} of {len(ends)} weeks are paired"
+                    f"undefined, so {len(both)} of {counted(len(ends), 'week')} are paired"
                 )
         daily_on, daily_off = _daily(on), _daily(off)
         differences.append(

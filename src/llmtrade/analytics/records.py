@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
+from pydantic import Field
+
 from llmtrade.domain.records import Record
+
+# What a `max_drawdown` field holds, in `--json` and `llmtrade schema` (the terminal and the report show it negative).
+DRAWDOWN = (
+    "the largest fall from a peak, as a positive fraction of that peak (0.12: 12% below it); "
+    "tables and the report show it as the negative percentage it is (-12.0%)"
+)
 
 CurveKind = Literal["account", "baseline"]
 
@@ -49,7 +57,7 @@ class Standing(Record):
     volatility: float | None  # annualised standard deviation of daily returns
     sharpe: Interval  # annualised, zero risk-free rate; stationary-bootstrap interval
     sortino: float | None
-    max_drawdown: float  # as a positive fraction of the peak
+    max_drawdown: float = Field(description=DRAWDOWN)
     # The deepest drawdown's length in sessions: its peak to the first close back at the peak, or to the last close
     # when it never recovered (metrics.max_drawdown); not the longest drawdown, which may be a shallower one.
     max_drawdown_sessions: int

@@ -21,6 +21,7 @@ from llmtrade.analytics.records import Period, Standing
 from llmtrade.analytics.standings import standings
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.trading import Fill
+from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.event_store import EventStore
 
@@ -66,8 +67,8 @@ def span_note(account: str, sessions: Sequence[date], start: int, *, periods: bo
     returns = len(sessions) - 1 - start
     return (
         f"{account} entered the books after they began: its row runs from the close of {sessions[start]} "
-        f"({returns} daily returns), against FLAT and SPY over the same sessions{split}; its curve is its starting "
-        "cash before that"
+        f"({counted(returns, 'daily return')}), against FLAT and SPY over the same sessions{split}; its curve is its "
+        "starting cash before that"
     )
 
 

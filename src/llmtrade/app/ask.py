@@ -24,6 +24,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.job_loop import run_job
 from llmtrade.app.runs import RunLog
 from llmtrade.domain.runs import new_run_id
+from llmtrade.errors import UsageError
 from llmtrade.llm.budget import run_budget
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.records import CallSite
@@ -96,6 +97,8 @@ def read_question(question: str, now: datetime, accounts: list[str]) -> dict[str
     named = [a for a in accounts if re.search(rf"\b{re.escape(a.lower())}\b", text)]
     if named:
         found["account_id"] = named[0]
+    else:
+        _no_such_account(text, accounts)
     run = _RUN_ID.search(question)
     if run:
         found["run_id"] = run.group(0)
@@ -106,6 +109,17 @@ def read_question(question: str, now: datetime, accounts: list[str]) -> dict[str
     if types:
         found["types"] = types
     return found
+
+
+def _no_such_account(text: str, accounts: list[str]) -> None:
+    """Raise UsageError for a word shaped like the accounts' ids (`acct_9` beside acct_1..acct_6) that is none of them:
+    the question was read without it and listed every account's events, as if it had named none."""
+    prefixes = {match.group(0) for a in accounts if (match := re.match(r"[a-z]+_", a.lower()))}
+    for prefix in sorted(prefixes):
+        for word in re.findall(rf"\b{re.escape(prefix)}\w+\b", text):
+            raise UsageError.unknown(
+                f"the question names {word!r}, which is no account in accounts.yaml", word, accounts, otherwise=""
+            )
 
 
 def _day(text: str, today: date) -> date | None:

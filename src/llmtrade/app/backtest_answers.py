@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from llmtrade.clock import SystemClock
+from llmtrade.domain.wording import counted
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.llm_cache import AnswerCache
@@ -30,7 +31,7 @@ def shared_answers(
         with open_storage(settings, SystemClock()) as live:
             added = own.add_missing(AnswerCache(live.conn).entries())
         if added:
-            say(f"replay cache: {added} answers copied in from the live books' cache")
+            say(f"replay cache: {counted(added, 'answer')} copied in from the live books' cache")
     try:
         yield
     finally:
@@ -38,4 +39,7 @@ def shared_answers(
             with open_storage(settings, SystemClock()) as live:
                 returned = AnswerCache(live.conn).add_missing(own.entries())
             if returned:
-                say(f"replay cache: {returned} answers fetched live by this backtest added to the live books' cache")
+                say(
+                    f"replay cache: {counted(returned, 'answer')} fetched live by this backtest added to the live "
+                    "books' cache"
+                )

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 
 from llmtrade.config.models import Config
+from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import postmortem_stream
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
@@ -46,7 +47,16 @@ def require_postmortem_due(
     storage: Storage, config: Config, calendar: TradingCalendar, week_id: date, now: datetime
 ) -> None:
     if completion(storage.events, week_id) is None:
-        raise OperationalError(f"week {week_id} has no completed weekly run: nothing to review")
+        # A week that was never run is a bad --week (exit 2), named with the weeks that can be reviewed.
+        run = [str(week) for week in storage.events.week_ids(WeekCompleted.event_type())]
+        listing = "`llmtrade events --type WeekCompleted` lists them" if run else "no week has one yet"
+        raise UsageError.unknown(
+            f"week {week_id} has no completed weekly run: nothing to review",
+            str(week_id),
+            run,
+            otherwise=listing,
+            listed_as="weeks run",
+        )
     scheduled = next(j for j in week_jobs(config.schedule, calendar, week_id) if j.kind is JobKind.POSTMORTEM)
     if now < scheduled.at:
         raise UsageError(f"week {week_id} is not over: its postmortem is due at {scheduled.at.isoformat()}")

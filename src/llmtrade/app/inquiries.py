@@ -14,7 +14,9 @@ from llmtrade.council.general import GeneralCouncil
 from llmtrade.domain.council import CouncilConvened
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
+from llmtrade.market.calendar import new_york_date
 from llmtrade.market.service import BarSeries
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import PipelineContext
@@ -72,6 +74,13 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
     now = app.clock.now()
     config = app.loaded.config
     week_id, asof = resolve_week(now, week, config.schedule)
+    current = week_id_for(new_york_date(now))
+    if week_id > current:
+        # Built now, a later week's research would be frozen with today's prices, and its weekly run would trade on it.
+        raise UsageError(
+            f"week {week_id} has not begun (this is the week of {current}): its research is built for its own weekly "
+            "run, from the prices before it, and then frozen; ask for it once that week has begun"
+        )
     app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         session = app.session(storage)

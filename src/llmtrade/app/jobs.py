@@ -349,8 +349,12 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
     config = app.loaded.config
     account = config.accounts.account(account_id)
     if account is None:
-        known = ", ".join(a.id for a in config.accounts.accounts)
-        raise UsageError(f"no account {account_id!r} (known: {known})")
+        raise UsageError.unknown(
+            f"no account {account_id!r} in accounts.yaml",
+            account_id,
+            [a.id for a in config.accounts.accounts],
+            otherwise="",
+        )
     with app.storage() as storage:
         live = app.trading_is_live(storage.events)
         # Valuing the account is a read: its price fetches are not this command's record.

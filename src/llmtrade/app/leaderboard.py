@@ -30,19 +30,22 @@ from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.baseline_universe import UNIVERSE_TYPES, universe_note, weekly_closes, weekly_universes
+from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
+from llmtrade.app.open_week import open_week_note
 from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
-from llmtrade.config.models import BENCHMARK, AccountRole, Config
+from llmtrade.config.models import BENCHMARK, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import delisted, delisted_note, jumps_note, unfinished
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
+from llmtrade.domain.wording import counted
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar
@@ -53,7 +56,6 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
 TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
-TRIAL_ROLES = (AccountRole.PM, AccountRole.CHAIRMAN)
 PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
 # The leaderboard's reads of the books, each by type alone: the fills, the runs, the price fetches.
 _FILL_TYPES = [OrderFilled.event_type()]
@@ -150,8 +152,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     answered = models_answered(set(modes))
     periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered, late=late)
     notes = [
-        f"from the close of {sessions[0]} to the close of {sessions[-1]}: {len(sessions) - 1} daily returns; "
-        "nothing after the last session in the books",
+        f"from the close of {sessions[0]} to the close of {sessions[-1]}: "
+        f"{counted(len(sessions) - 1, 'daily return')}; nothing after the last session in the books",
         f"trials = {trials}: the accounts compared (PMs and the chairman); the deflated Sharpe assumes the best "
         "of that many was picked",
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
@@ -169,6 +171,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:
         notes.insert(0, stopped)
+    notes += filter(None, [open_week_note(events, sessions[-1]) if source == "live" else None])
     # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
     notes += filter(None, [jumps_note(record), delisted_note(record)])
     if synthetic:
@@ -205,7 +208,9 @@ def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
     shortest = min([returns, *periods])
     if returns < 1 or shortest >= metrics.SESSIONS_PER_YEAR:  # no return: no CAGR shown to extrapolate
         return []
-    which = f"{returns} daily returns" if shortest == returns else f"a period has {shortest} daily returns"
+    which = (
+        counted(returns, "daily return") if shortest == returns else f"a period has {counted(shortest, 'daily return')}"
+    )
     return [
         f"under a year ({which}, of {metrics.SESSIONS_PER_YEAR} a year): CAGR and Calmar extrapolate it to a "
         "year, and GIPS would not show them; the total return is what was earned"
@@ -342,8 +347,7 @@ def _tracks(
         )
         for account in accounts
     ]
-    cash = _baseline_cash(config)
-    costs = curves.Costs(slippage_bps=paper.slippage_bps, commission=paper.commission_per_order)
+    cash, costs = baseline_cash(config), baseline_costs(config)
     tracks += [
         curves.flat_track(sessions, cash),
         curves.buy_and_hold_track(BENCHMARK, sessions, closes, cash, costs),
@@ -352,18 +356,11 @@ def _tracks(
     return tracks
 
 
-def _baseline_cash(config: Config) -> float:
-    """The baselines start where the accounts do: the first trading account's starting cash."""
-    accounts = config.accounts.accounts
-    trading = [a for a in accounts if a.role in TRIAL_ROLES] or accounts
-    return trading[0].starting_cash
-
-
 def _fee_notes(config: Config) -> list[str]:
     notes = []
     if len({a.starting_cash for a in config.accounts.accounts}) > 1:
         notes.append(
-            f"accounts start with different cash; the baselines start with {_baseline_cash(config):,.0f} "
+            f"accounts start with different cash; the baselines start with {baseline_cash(config):,.0f} "
             "(returns compare, dollar costs do not)"
         )
     paper = config.accounts.paper

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from llmtrade.app.container import Container
 from llmtrade.app.memory_build import embedder_for
 from llmtrade.app.memory_results import EmbeddingUse, MemoryRebuilt, MemorySearch, MemoryShown, MemoryStats
+from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain.memory import Lesson, MarketCondition, Outcome, Setup, SymbolNote
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
@@ -36,10 +37,29 @@ def search_text(
         raise UsageError("memory search: give a TEXT to search for, or --week DATE")
     when = as_of or container.clock.now()
     with container.storage(persist=False) as storage:
+        if instrument:
+            _known_instrument(container, storage, instrument)
         memory = _memory(container, storage)
         query = SetupQuery(instrument=instrument or "", direction="LONG", conviction=1, thesis=text)
         hits = memory.similar_setups(query, as_of=when, limit=limit)
         return MemorySearch(by="text", query=text, as_of=when, embedding_model=memory.embedder.model, hits=list(hits))
+
+
+def _known_instrument(container: Container, storage: Storage, instrument: str) -> None:
+    """Raise UsageError for an --instrument that no setup could be of (not in the universe, not a discovery candidate,
+    in no stored setup): `--instrument ZZZ` ranked nothing first and said only that nothing matched."""
+    universe = container.loaded.config.assets.symbols
+    if instrument in universe or instrument in {c.symbol for c in packaged_candidates()}:
+        return
+    held = [row[0] for row in storage.conn.execute("SELECT DISTINCT instrument FROM memory_setups").fetchall()]
+    if instrument not in held:
+        raise UsageError.unknown(
+            f"memory search --instrument {instrument}: no such instrument in the universe, the discovery candidates "
+            "or any remembered setup",
+            instrument,
+            [*universe, *held],
+            otherwise="",
+        )
 
 
 def search_week(container: Container, day: date, *, limit: int) -> MemorySearch:

@@ -26,8 +26,9 @@ from llmtrade.storage.event_store import EventStore
 def _known(app: Container, account_id: str) -> None:
     accounts = app.loaded.config.accounts
     if accounts.account(account_id) is None:
-        known = ", ".join(a.id for a in accounts.accounts)
-        raise UsageError(f"no account {account_id!r} (known: {known})")
+        raise UsageError.unknown(
+            f"no account {account_id!r} in accounts.yaml", account_id, [a.id for a in accounts.accounts], otherwise=""
+        )
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
+from llmtrade.app.baselines import spy_return
 from llmtrade.app.container import Container
 from llmtrade.app.results import (
     AccountStanding,
@@ -33,7 +34,7 @@ from llmtrade.domain.streams import CLOSINGS_PUT_OFF, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
-from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, period_return, total_return
+from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, total_return
 from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.bar_cache import BarCache
@@ -62,11 +63,14 @@ def status(app: Container) -> StatusResult:
         try:
             series = market.bars_asof(priced_symbols(config, storage.events), now, sessions=10).bars
             prices = _in_new_shares(series, recorded_splits(events), now)
-            spy_start = market.last_closes([BENCHMARK], first[0].occurred_at).get(BENCHMARK) if first else None
+            bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
+            spy_start = (bought[BENCHMARK][-1].day, bought[BENCHMARK][-1].close) if bought.get(BENCHMARK) else None
         except LlmtradeError as exc:
             warnings.append(f"prices unavailable ({exc}); positions are valued at cost")
             prices, spy_start, series = {}, None, {}
-        spy_return = period_return(spy_start, prices[BENCHMARK]) if spy_start and BENCHMARK in prices else None
+        spy_end = (series[BENCHMARK][-1].day, prices[BENCHMARK]) if series.get(BENCHMARK) else None
+        # The leaderboard's SPY baseline over these closes (its slippage and commission paid), not SPY's bare move.
+        spy = spy_return(config, spy_start, spy_end) if spy_start and spy_end else None
         rows = [_standing(events, desk, prices, valuations, week_id) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
@@ -77,7 +81,7 @@ def status(app: Container) -> StatusResult:
             AccountStanding(
                 **row,
                 vs_flat=excess_return(row["total_return"], flat["total_return"]) if flat else None,
-                vs_spy=excess_return(row["total_return"], spy_return) if spy_return is not None else None,
+                vs_spy=excess_return(row["total_return"], spy) if spy is not None else None,
             )
             for row in rows
         ]
@@ -92,7 +96,8 @@ def status(app: Container) -> StatusResult:
         week_id=week_id,
         trading_enabled=enabled,
         kill_switch_reason=why,
-        spy_return_since_start=spy_return,
+        valued_at=max((bars[-1].day for bars in series.values() if bars), default=None),
+        spy_return_since_start=spy,
         accounts=accounts,
         last_runs=runs,
         usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),

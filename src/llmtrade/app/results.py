@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from llmtrade.analytics.records import DRAWDOWN
 from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
@@ -171,14 +172,15 @@ class AccountStanding(Result):
     cash: float
     week_pnl: float | None
     total_return: float | None
-    max_drawdown: float | None
+    # Over its valuations (each run's, and now's), as the leaderboard's `max_drawdown` is over its closes.
+    max_drawdown: float | None = Field(description=DRAWDOWN)
     hit_rate: float | None
     trades: int = 0  # closed trades (round trips) the hit rate is over; even ones count in neither wins nor losses
     positions: list[Position]
     halted: bool
     breaker_reason: str | None
     vs_flat: float | None
-    vs_spy: float | None
+    vs_spy: float | None  # total_return less `StatusResult.spy_return_since_start` (the SPY baseline, costs paid)
     # Reconciliation with the broker (positions above and equity are what llmtrade manages).
     differences: list[DifferenceLine] = []
 
@@ -239,10 +241,12 @@ class ClosingPutOffLine(Result):
 
 
 class StatusResult(Result):
-    asof: str
+    asof: str  # the instant asked at (now, or LLMTRADE_NOW)
     week_id: date
     trading_enabled: bool
     kill_switch_reason: str | None
+    # The SPY baseline's return from the close before the first valuation to `valued_at`'s close: bought in whole
+    # shares with the paper broker's slippage and commission, as the leaderboard's SPY row (app/baselines.py).
     spy_return_since_start: float | None
     accounts: list[AccountStanding]
     last_runs: dict[str, LastRun]
@@ -251,6 +255,9 @@ class StatusResult(Result):
     closings_put_off: list[ClosingPutOffLine] = []
     # What `status` warns of on stderr (prices unavailable; a held symbol that looks split, no split recorded yet).
     warnings: list[str] = []
+    # The session whose close values the accounts: the last closed at `asof` (None when no price could be had). The
+    # leaderboard values the books at the last close a run saw (its `end`), which is earlier until a run values this.
+    valued_at: date | None = None
 
 
 # ---------------------------------------------------------------- council, research, market

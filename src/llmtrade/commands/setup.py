@@ -10,6 +10,7 @@ import typer
 from llmtrade.commands.context import Reads, container, echo_json, read_books, state
 from llmtrade.commands.options import Backtest, Json, JsonLines, Week, parse_date
 from llmtrade.console import Output
+from llmtrade.domain.wording import counted
 from llmtrade.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -170,8 +171,9 @@ def events(
         found = storage.events.read(
             week_id=week_id, run_id=run, type=type or None, account_id=account, stream=stream, limit=limit
         )
-        if not found and type:
-            _check_types(type, storage)
+        if not found:
+            accounts = [a.id for a in state(ctx).config().config.accounts.accounts]
+            _check_filters(storage, accounts, type or [], account, run, stream)
     if as_json:
         for event in found:
             typer.echo(event.model_dump_json())
@@ -179,7 +181,7 @@ def events(
     import json  # lazy: only this command's table needs it
 
     Output().table(
-        f"{len(found)} events",
+        counted(len(found), "event"),
         ["id", "occurred at", "type", "stream", "v", "week", "account", "payload"],
         [
             (
@@ -197,21 +199,51 @@ def events(
     )
 
 
-def _check_types(types: list[str], storage: Storage) -> None:
-    """Raise UsageError for a --type that names no event type: a misspelt one (`RunCompleted` for RunFinished,
-    `OrderFiled`) listed "0 events" and exited 0, as if nothing of the kind had happened. A type the store holds
-    (from another llmtrade version) is a type."""
-    from difflib import get_close_matches
-
+def _check_filters(
+    storage: Storage, accounts: list[str], types: list[str], account: str | None, run: str | None, stream: str | None
+) -> None:
+    """Raise UsageError for a filter that names nothing the books know, once the events found are none: a misspelt
+    type (`RunCompleted` for RunFinished, `OrderFiled`), an account that is not one (`acct_9`), a run id or stream
+    never recorded listed "0 events" and exited 0, as if nothing of the kind had happened. A name the store holds
+    (a type from another llmtrade version, an account since removed from accounts.yaml) is known."""
     from llmtrade.domain.events import known_event_types  # lazy: loads every domain module
 
-    known = known_event_types()
+    events = storage.events
     for name in types:
-        if name in known or storage.events.read(type=[name], limit=1):
-            continue
-        near = get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(near)}?" if near else "`llmtrade events` lists the types recorded"
-        raise UsageError(f"--type {name!r} is not an event type llmtrade records; {hint}")
+        if name not in known_event_types() and not events.read(type=[name], limit=1):
+            raise UsageError.unknown(
+                f"--type {name!r} is not an event type llmtrade records",
+                name,
+                known_event_types(),
+                otherwise="`llmtrade events` lists the types recorded",
+            )
+    if account is not None and account not in accounts and not events.read(account_id=account, limit=1):
+        raise UsageError.unknown(
+            f"--account {account!r} is not an account in accounts.yaml nor in the books",
+            account,
+            accounts,
+            otherwise="",
+        )
+    recorded = {  # option: (its value, whether the books hold it, every one they hold, where else to look)
+        "--run": (run, lambda: events.read(run_id=run, limit=1), lambda: _run_ids(storage), "--type RunStarted"),
+        "--stream": (stream, lambda: events.read(stream=stream, limit=1), lambda: _streams(storage), ""),
+    }
+    for option, (value, held, every, listing) in recorded.items():
+        if value is not None and not held():
+            raise UsageError.unknown(
+                f"{option} {value!r} is no {option[2:]} on record",
+                value,
+                every(),
+                otherwise=f"`llmtrade events{' ' + listing if listing else ''}` lists them",
+            )
+
+
+def _run_ids(storage: Storage) -> list[str]:
+    return [e.run_id for e in storage.events.read(type="RunStarted") if e.run_id]
+
+
+def _streams(storage: Storage) -> list[str]:
+    return [row[0] for row in storage.conn.execute("SELECT DISTINCT stream FROM events").fetchall()]
 
 
 def _short(text: str, width: int = 80) -> str:

@@ -40,7 +40,8 @@ def sweep(
     ranges) as one backtest each; rerunning the file skips every run already finished.
 
     Exits 1 with a summary when a run still failed after its retries; the other runs are kept."""
-    from llmtrade.sweep.driver import SweepOptions, run_sweep  # lazy: see package docstring
+    from llmtrade.domain.wording import counted  # lazy: see package docstring
+    from llmtrade.sweep.driver import SweepOptions, run_sweep
 
     if not file.is_file():
         raise UsageError(f"sweep file {file}: no such file")
@@ -57,15 +58,18 @@ def sweep(
     if result.failed:
         failed = [r for r in result.runs if r.status == "failed"]
         raise OperationalError(
-            f"sweep {result.name}: {len(failed)} of {len(result.runs)} runs failed after their retries "
+            f"sweep {result.name}: {len(failed)} of {counted(len(result.runs), 'run')} failed after their retries "
             f"({'; '.join(f'{r.label}: {r.error}' for r in failed)}); rerun the sweep to retry them: "
             "finished runs are not run again"
         )
 
 
 def print_sweep(out: Output, result: SweepResult) -> None:
+    from llmtrade.commands.render.common import counted, drawdown  # lazy: see package docstring
+
     board = result.leaderboard
-    out.heading(f"sweep {result.name}: {len(result.runs)} runs on {result.executor} ({result.workers} workers)")
+    workers = counted(result.workers, "worker")
+    out.heading(f"sweep {result.name}: {counted(len(result.runs), 'run')} on {result.executor} ({workers})")
     out.pairs(
         [
             ("database", result.database),
@@ -90,7 +94,7 @@ def print_sweep(out: Output, result: SweepResult) -> None:
                 _num(row.standing.sharpe.estimate),
                 f"{_num(row.standing.sharpe.low)}..{_num(row.standing.sharpe.high)}",
                 _num(row.standing.dsr),
-                f"{row.standing.max_drawdown:.1%}",
+                drawdown(row.standing.max_drawdown),
             )
             for row in board.rows
         ],

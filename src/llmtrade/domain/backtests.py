@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from llmtrade.domain.events import EventPayload, StoredEvent
 from llmtrade.domain.market import SPIKE, DelistingSettled, PriceJumpFlagged, PricesEndEarly, jump_named
+from llmtrade.domain.wording import counted
 
 
 class BacktestStarted(EventPayload):
@@ -98,8 +99,8 @@ def unfinished(stream: Sequence[StoredEvent]) -> str | None:
     planned = (started.end - started.start).days // 7 + 1
     done = len(weeks_done(stream))
     note = (
-        f"backtest {started.name} is unfinished: {done} of its {planned} weeks ({started.start} to {started.end}) "
-        "done, and these figures cover only those"
+        f"backtest {started.name} is unfinished: {done} of its {counted(planned, 'week')} ({started.start} to "
+        f"{started.end}) done, and these figures cover only those"
     )
     leak = first_leak(stream)
     if leak is not None:

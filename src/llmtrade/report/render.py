@@ -18,6 +18,7 @@ from typing import Any
 from llmtrade.analytics.records import Interval, Leaderboard
 from llmtrade.app import report_controls, report_runs
 from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
+from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
 
@@ -36,13 +37,32 @@ def _environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(pct=_pct, money=_money, num=_num, interval=_interval, ceil=_ceil)
+    environment.filters.update(
+        pct=_pct,
+        share=share,
+        drawdown=drawdown,
+        money=_money,
+        num=_num,
+        interval=_interval,
+        ceil=_ceil,
+        counted=counted,
+    )
     return environment
 
 
 # Rounded first, then + 0.0: a value that rounds to zero prints as 0, never as "-0.00".
 def _pct(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{round(100 * value, digits) + 0.0:+.{digits}f}%"
+
+
+def share(value: float | None, digits: int = 2) -> str:
+    """A fraction that is a level, not a change (a rate, a volatility, an exposure): no sign, unlike `_pct`."""
+    return "n/a" if value is None else f"{round(100 * value, digits) + 0.0:.{digits}f}%"
+
+
+def drawdown(value: float | None, digits: int = 2) -> str:
+    """A drawdown, stored as a positive fraction of the peak, shown as the fall it is: -12.34% (0.00% for none)."""
+    return "n/a" if value is None else f"{round(-100 * value, digits) + 0.0:.{digits}f}%"
 
 
 def _money(value: float | None) -> str:

@@ -48,7 +48,7 @@ th:first-child, td:first-child, td.text { text-align: left; }
 <td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
 <td>{{ num(row.standing.sharpe.low) }} .. {{ num(row.standing.sharpe.high) }}</td>
 <td>{{ num(row.standing.psr) }}</td><td>{{ num(row.standing.dsr) }}</td>
-<td>{{ pct(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
+<td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
 <td class="text">{{ row.backtest }}</td></tr>
 {% endfor %}</table>
 {% if chart %}<h2>Sharpe ratios and their intervals</h2>
@@ -110,15 +110,17 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:
     import jinja2  # lazy: only the report renders HTML
 
     from llmtrade.report import charts
+    from llmtrade.report.render import drawdown
 
     named = [row.standing.model_copy(update={"name": f"{row.backtest} {row.account}"}) for row in board.rows]
     chart = charts.interval_chart(named, "sharpe", "annualised Sharpe ratio, 95% interval", "sweep-sharpe")
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_PAGE)
-    return template.render(board=board, runs=runs, chart=chart, pct=_pct, num=_num)
+    return template.render(board=board, runs=runs, chart=chart, pct=_pct, num=_num, drawdown=drawdown)
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{round(value * 100, 2) + 0.0:.2f}%"
+    # A return is a change: signed, as the leaderboard and `report` show it.
+    return "n/a" if value is None else f"{round(value * 100, 2) + 0.0:+.2f}%"
 
 
 def _num(value: float | None) -> str:

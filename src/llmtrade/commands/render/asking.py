@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llmtrade.app.results import CouncilResult, ResearchResult
-from llmtrade.commands.render.common import footer, num, pct
+from llmtrade.commands.render.common import footer, num, pct, share
 from llmtrade.console import Output
 from llmtrade.domain.research import MarketSnapshot
 
@@ -54,7 +54,7 @@ def print_snapshot(out: Output, snapshot: MarketSnapshot) -> None:
                 pct(i.price_vs_sma_200),
                 num(i.rsi_14, 1),
                 num(i.atr_14),
-                pct(i.realized_vol_20),
+                share(i.realized_vol_20),
                 pct(i.drawdown_from_52w_high),
                 num(i.corr_spy_60),
             )

@@ -4,10 +4,29 @@ from __future__ import annotations
 
 from llmtrade.app.results import Usage
 from llmtrade.console import Output
+from llmtrade.domain.wording import counted
+
+__all__ = ["counted"]  # the renderers' shared words, with the formats below
 
 
 def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1%}"
+
+
+def share(value: float | None) -> str:
+    """A fraction that is a level, not a change (a rate, a volatility, an exposure): no sign."""
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def drawdown(value: float | None) -> str:
+    """A drawdown, stored as a positive fraction of the peak, shown as the fall it is: -12.3% (0.0% for none)."""
+    # Rounded first, then + 0.0: a fall too small to show prints as 0.0%, never as "-0.0%".
+    return "n/a" if value is None else f"{round(-value, 3) + 0.0:.1%}"
+
+
+def pnl(value: float | None) -> str:
+    """A profit or loss in USD: a change, so signed (+83.73, -89.65), as the report's P/L is."""
+    return "n/a" if value is None else f"{round(value, 2) + 0.0:+,.2f}"
 
 
 def num(value: float | None, digits: int = 2) -> str:
@@ -16,11 +35,6 @@ def num(value: float | None, digits: int = 2) -> str:
 
 def money(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
-
-
-def counted(n: int, noun: str) -> str:
-    """`n` and `noun`, plural but for one: "1 week", "0 weeks", "52 weeks"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def calls_text(calls: int, rules: int) -> str:

@@ -111,7 +111,13 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
         rows,
     )
     w, r = result.weights, result.refit_weights
-    out.line(
-        f"ensemble weights: configured metric {w.metric:.2f} fuzzy {w.fuzzy:.2f} llm {w.llm:.2f}; "
-        f"re-fitted from matured outcomes metric {r.metric:.2f} fuzzy {r.fuzzy:.2f} llm {r.llm:.2f}"
-    )
+    configured = f"ensemble weights: configured metric {w.metric:.2f} fuzzy {w.fuzzy:.2f} llm {w.llm:.2f}; "
+    if not result.matured_sessions:
+        # Nothing to fit yet: the "re-fitted" weights are the configured ones, which read as a finding before.
+        out.line(configured + "none re-fitted yet (no suggestion's forward return has matured)")
+        out.line(
+            f"nothing has matured: a suggestion is judged {result.horizon} sessions after the discovery that made it"
+            " (`llmtrade discover`, or run-due before each weekly run)"
+        )
+        return
+    out.line(configured + f"re-fitted from matured outcomes metric {r.metric:.2f} fuzzy {r.fuzzy:.2f} llm {r.llm:.2f}")

@@ -6,15 +6,15 @@ import math
 from collections.abc import Callable, Sequence
 
 from llmtrade.analytics.records import Interval, Leaderboard, Standing
-from llmtrade.commands.render.common import counted, money, num, pct
+from llmtrade.commands.render.common import counted, drawdown, money, num, pct, share
 from llmtrade.console import Output
 
 
 def print_leaderboard(out: Output, board: Leaderboard) -> None:
     out.heading(
-        f"leaderboard: {board.source}, {board.start} to {board.end} "
+        f"leaderboard: {board.source}, as of the close of {board.end} (from the close of {board.start}: "
         # `sessions` counts daily returns: one fewer than the sessions from start to end.
-        f"({board.sessions} daily returns, {board.sessions / 5:.1f} weeks), {board.trials} trials"
+        f"{counted(board.sessions, 'daily return')}, {board.sessions / 5:.1f} weeks), {counted(board.trials, 'trial')}"
     )
     _tables(out, "whole range", board.standings)
     for period in board.periods:
@@ -37,10 +37,10 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
                 f"{s.weeks:.1f}",
                 pct(s.total_return),
                 pct(s.cagr),
-                _fraction(s.volatility),
+                share(s.volatility),
                 interval(s.sharpe, num),
                 num(s.sortino),
-                _fraction(s.max_drawdown),
+                drawdown(s.max_drawdown),
                 s.max_drawdown_sessions,
                 num(s.calmar),
             )
@@ -70,13 +70,13 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
                 s.trades,
                 "n/a" if s.hit_rate is None else f"{s.hit_rate:.0%}",
                 num(s.turnover),
-                _fraction(s.avg_gross_exposure),
+                share(s.avg_gross_exposure),
                 money(s.costs_usd),
                 money(s.slippage_usd),
                 interval(s.excess_vs_flat, pct),
                 interval(s.excess_vs_spy, pct),
-                _fraction(s.psr),
-                _fraction(s.dsr),
+                share(s.psr),
+                share(s.dsr),
                 "n/a" if s.weeks_needed is None else f"{s.weeks_needed:.0f}",
                 "n/a" if s.weeks_more is None else f"{math.ceil(s.weeks_more)}",
             )
@@ -115,7 +115,3 @@ def interval(value: Interval, show: Callable[[float | None], str]) -> str:
     if value.low is None or value.high is None:
         return f"{show(value.estimate)} [n/a]"
     return f"{show(value.estimate)} [{show(value.low)}, {show(value.high)}]"
-
-
-def _fraction(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmtrade.app.memory_results import MemoryRebuilt, MemorySearch, MemoryShown, MemoryStats
+from llmtrade.commands.render.common import counted
 from llmtrade.console import Output
 from llmtrade.domain.memory import Recollection
 
@@ -62,14 +63,16 @@ def print_stats(out: Output, stats: MemoryStats) -> None:
     stale = [e for e in stats.embeddings if not e.current]
     for use in stats.embeddings:
         mark = "" if use.current else "  (not the current model: `llmtrade memory rebuild` re-embeds)"
-        out.line(f"  {use.table}: {use.rows} vectors from {use.model} ({use.dimensions} dims){mark}")
+        out.line(f"  {use.table}: {counted(use.rows, 'vector')} from {use.model} ({use.dimensions} dims){mark}")
     if stale:
-        out.line(f"{sum(e.rows for e in stale)} vectors are not searched until the memory is rebuilt")
+        unsearched = sum(e.rows for e in stale)
+        out.line(f"{counted(unsearched, 'vector')} {'is' if unsearched == 1 else 'are'} not searched until rebuilt")
 
 
 def print_rebuilt(out: Output, rebuilt: MemoryRebuilt) -> None:
     out.line(
         f"rebuilt the memory in {rebuilt.seconds:.1f} s with {rebuilt.embedding_model} ({rebuilt.dimensions} dims): "
-        f"{rebuilt.conditions} conditions, {rebuilt.setups} setups, {rebuilt.outcomes} outcomes, "
-        f"{rebuilt.lessons} lessons, {rebuilt.symbol_notes} symbol notes"
+        f"{counted(rebuilt.conditions, 'condition')}, {counted(rebuilt.setups, 'setup')}, "
+        f"{counted(rebuilt.outcomes, 'outcome')}, {counted(rebuilt.lessons, 'lesson')}, "
+        f"{counted(rebuilt.symbol_notes, 'symbol note')}"
     )

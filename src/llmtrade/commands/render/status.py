@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from llmtrade.app.results import StatusResult
-from llmtrade.commands.render.common import calls_text, money, pct
+from llmtrade.commands.render.common import calls_text, counted, drawdown, money, pct, pnl
 from llmtrade.console import Output
 
 
 def print_status(out: Output, report: StatusResult) -> None:
     switch = "enabled" if report.trading_enabled else f"DISABLED ({report.kill_switch_reason})"
-    out.heading(f"status as of {report.asof} (week {report.week_id}): trading {switch}")
+    valued = f"valued at the close of {report.valued_at}" if report.valued_at else "no close to value at"
+    out.heading(f"status as of {report.asof} (week {report.week_id}, {valued}): trading {switch}")
     out.table(
         "accounts",
         [
@@ -32,10 +33,10 @@ def print_status(out: Output, report: StatusResult) -> None:
                 a.role,
                 a.broker,
                 money(a.equity),
-                money(a.week_pnl),
+                pnl(a.week_pnl),
                 pct(a.total_return),
-                pct(-a.max_drawdown if a.max_drawdown else 0.0),
-                ("n/a" if a.hit_rate is None else f"{a.hit_rate:.0%}") + f" ({a.trades} trades)",
+                drawdown(a.max_drawdown),
+                ("n/a" if a.hit_rate is None else f"{a.hit_rate:.0%}") + f" ({counted(a.trades, 'trade')})",
                 pct(a.vs_flat),
                 pct(a.vs_spy),
                 f"HALTED: {a.breaker_reason}" if a.halted else "ok",
@@ -89,6 +90,7 @@ def print_status(out: Output, report: StatusResult) -> None:
         [
             ("model calls this week", f"{calls_text(week.calls, week.rules_answers)} (${week.cost_usd:.4f})"),
             ("model calls to date", f"{calls_text(total.calls, total.rules_answers)} (${total.cost_usd:.4f})"),
-            ("SPY since the first run", pct(report.spy_return_since_start)),
+            # The leaderboard's SPY row, over the closes this status values at: said, as its costs are in it.
+            ("SPY since the first run (as the leaderboard's SPY: slippage paid)", pct(report.spy_return_since_start)),
         ]
     )

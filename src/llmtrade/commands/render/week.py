@@ -9,7 +9,7 @@ from llmtrade.app.results import (
     WeekAlreadyComplete,
     WeeklyResult,
 )
-from llmtrade.commands.render.common import footer, money, pct
+from llmtrade.commands.render.common import footer, money, pct, pnl
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
 
@@ -146,11 +146,11 @@ def print_postmortem(out: Output, report: PostmortemResult) -> None:
                 f"{a.direction} {a.instrument}" if a.instrument else "flat",
                 money(a.start_equity),
                 money(a.end_equity),
-                money(a.week_pnl),
+                pnl(a.week_pnl),
                 pct(a.week_return),
                 pct(a.instrument_return),
-                money(a.realized_pnl),
-                money(a.unrealized_pnl),
+                pnl(a.realized_pnl),
+                pnl(a.unrealized_pnl),
             )
             for a in report.accounts
         ],

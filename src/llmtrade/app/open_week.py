@@ -1,0 +1,29 @@
+"""The live leaderboard's note for a week still open: its figures stop at the last close a run valued, while
+`status` values the same accounts at the last close now, so mid-week the two differ (a new user met it unsaid)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.domain.checkpoints import PostmortemCompleted
+from llmtrade.domain.runs import WeekCompleted
+from llmtrade.domain.streams import postmortem_stream
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.storage.event_store import EventStore
+
+
+def open_week_note(events: EventStore, end: date) -> str | None:
+    """A note when the latest week run (its weekly run completed) has had no postmortem yet, the week holding the
+    leaderboard's last close or one begun since (its orders may have filled after that close); None when it is
+    closed."""
+    run = events.week_ids(WeekCompleted.event_type())
+    if not run or run[-1] < week_id_for(end):
+        return None
+    week_id = run[-1]
+    if events.read(stream=postmortem_stream(week_id), type=PostmortemCompleted.event_type(), limit=1):
+        return None
+    return (
+        f"the week of {week_id} is still open (no postmortem yet): these figures value the books at the close of "
+        f"{end}, the last a run valued; `status` values them at the last close now, so the two differ until a run (a "
+        "checkpoint, the postmortem) values a later close"
+    )
