@@ -79,6 +79,7 @@ def test_a_piece_stopped_by_sigterm_stops_the_wake_up_though_its_way_out_reads_a
     """SIGTERM raised inside a psycopg pipeline leaves it busy, and the cleanup's error (a lost database, exit 75 on
     its own) is what reaches run-due. Taken for a wait, the next pieces ran after the stop: the scheduled weekly run
     and checkpoint (orders), the forward returns."""
+
     def closing_stopped(_app: Any) -> None:
         try:
             raise Terminated
