@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.app import jobs
 from llmtrade.cli import app
+from llmtrade.exits import Terminated
 from tests.support import stored_events
 from tests.test_event_checkpoint import (
     _intraday,
@@ -68,3 +70,28 @@ def test_one_event_checkpoint_waiting_holds_back_neither_the_others_nor_the_forw
     assert again.exit_code == 0, again.output
     markers = [e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream]
     assert sorted(markers) == ["13:17:event:acct_2", "13:17:event:acct_4"]
+
+
+def test_a_piece_stopped_by_sigterm_stops_the_wake_up_though_its_way_out_reads_as_a_lost_database(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM raised inside a psycopg pipeline leaves it busy, and the cleanup's error (a lost database, exit 75 on
+    its own) is what reaches run-due. Taken for a wait, the next pieces ran after the stop: the scheduled weekly run
+    and checkpoint (orders), the forward returns."""
+
+    def closing_stopped(_app: Any) -> None:
+        try:
+            raise Terminated
+        except Terminated:
+            raise psycopg.OperationalError("cannot exit pipeline mode while busy") from None
+
+    ran: list[str] = []
+    monkeypatch.setattr(jobs, "close_expired_checkpoints", closing_stopped)
+    monkeypatch.setattr(jobs, "due", lambda a: ran.append("due") or [])
+    monkeypatch.setattr(jobs, "run_event_checkpoints", lambda a, w: ran.append("event checkpoints") or [])
+    monkeypatch.setattr(jobs, "fill_forward_returns", lambda a: ran.append("forward returns"))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
+    woke = runner.invoke(app, ["run-due"])
+    assert woke.exit_code == 143, woke.output
+    assert ran == []

@@ -244,8 +244,10 @@ def exit_code_of(exc: BaseException) -> int:
 
 
 def temporary(exc: BaseException) -> bool:
-    """`exc` is a temporary failure (exit 75): the next wake-up retries what it stopped."""
-    return exit_code_of(exc) == TEMPORARY
+    """`exc` is a temporary failure (exit 75): the next wake-up retries what it stopped. Not when SIGTERM or Ctrl-C
+    stopped the command: the database error its way out raised (a psycopg pipeline left busy) reads as a lost
+    database, and a caller that goes on past a temporary failure (run-due's next piece) would trade after the stop."""
+    return stopped_by_signal(exc) is None and exit_code_of(exc) == TEMPORARY
 
 
 def all_failed(message: str, errors: Sequence[BaseException]) -> LlmtradeError:

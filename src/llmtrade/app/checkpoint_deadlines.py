@@ -89,16 +89,22 @@ def _put_off(events: EventStore, week_id: date, slots: list[Slot], why: Exceptio
     return f"closing of {', '.join(keys)} (past the deadline) left to the next run-due"
 
 
-def _expired(app: Container, events: EventStore, week_id: date, now: datetime) -> list[tuple[Slot, datetime, Left]]:
-    """The week's checkpoints (scheduled and fired) begun, not complete, past their deadline, with what was left."""
-    done = done_keys(events)
+def scheduled_open(app: Container, done: set[str], week_id: date, now: datetime) -> list[tuple[Slot, list[str]]]:
+    """The week's scheduled checkpoints due by `now` and not complete (`done`: done_keys), each with the accounts it
+    judges (FLAT is never judged)."""
     config = app.loaded.config
-    everyone = [a.id for a in config.accounts.accounts if a.role is not AccountRole.FLAT]  # FLAT is never judged
-    slots = [
+    everyone = [a.id for a in config.accounts.accounts if a.role is not AccountRole.FLAT]
+    return [
         (Slot(j.day, j.time), everyone)
         for j in week_jobs(config.schedule, app.calendar, week_id)
         if j.kind is JobKind.CHECKPOINT and j.at <= now and j.key not in done
     ]
+
+
+def _expired(app: Container, events: EventStore, week_id: date, now: datetime) -> list[tuple[Slot, datetime, Left]]:
+    """The week's checkpoints (scheduled and fired) begun, not complete, past their deadline, with what was left."""
+    done = done_keys(events)
+    slots = scheduled_open(app, done, week_id, now)
     fired = [t for t in rule.fired(events, week_id) if t.key not in done]
     slots += [(Slot(t.day, t.time, t.account_id), [t.account_id]) for t in fired]
     found = []

@@ -4,8 +4,9 @@ wake-up said already.
 Cron mails whatever a wake-up prints. A checkpoint waiting for hours for a halted symbol's price (or an owner's
 provider) used to print the same line at every wake-up, a mail every five minutes; a user wants one message when a
 wait starts and one when it ends (the checkpoint finishes, or is closed past its deadline). A wait is repeated when
-the checkpoint's last run deferred the same accounts at the same stage as the run before it: under --quiet a wake-up
-whose every wait is repeated says nothing and still exits 75 (the job is not done; the events record each attempt).
+the checkpoint's last run deferred the same accounts at the same stage for the same problems (symbol and why, the
+figures apart) as the run before it: under --quiet a wake-up whose every wait is repeated says nothing and still
+exits 75 (the job is not done; the events record each attempt).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from contextlib import ExitStack
 from datetime import date, datetime
 from functools import partial
 
-from llmtrade.app.checkpoint_deadlines import checkpoint_deadline
+from llmtrade.app.checkpoint_deadlines import checkpoint_deadline, scheduled_open
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.due_waits import Waits
@@ -43,9 +43,10 @@ from llmtrade.market.calendar import new_york_date
 from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows import event_checkpoint as rule
-from llmtrade.workflows.checkpoint_close import wait_repeated
+from llmtrade.workflows.checkpoint_close import left_by, wait_repeated
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
 
@@ -75,10 +76,15 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
             app.say(f"event checkpoints left to the next run-due: {exc}")
             return []
         done = done_keys(storage.events)
+        held = _left_by_scheduled(app, storage.events, done, week_id, now)
         open_ = [t for t in rule.fired(storage.events, week_id) if t.key not in done]
-        unfinished = [t for t in open_ if t.day == new_york_date(now) and _resumed(app, week_id, t, now)]
+        unfinished = [
+            t
+            for t in open_
+            if t.day == new_york_date(now) and t.account_id not in held and _resumed(app, week_id, t, now)
+        ]
         # An account whose firing is still open (resumed, or past its deadline and not yet closed) fires no other.
-        triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in open_})
+        triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in open_} | held)
         if triggers and app is not invoked:
             app.warning(offline_note(week_id))
         results = []
@@ -105,6 +111,18 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
                 continue
             results.append(DueJobRun(job=trigger.key, kind="checkpoint", report=report, trigger=trigger))
     return results
+
+
+def _left_by_scheduled(app: Container, events: EventStore, done: set[str], week_id: date, now: datetime) -> set[str]:
+    """The accounts a scheduled checkpoint begun and not complete left unfinished (waiting, or its run stopped, maybe
+    with an order of its plan at the broker and not recorded). A wake-up's pieces run on when one waits (app/jobs.py
+    `run_due`), so without this an event checkpoint judged such an account again, on the positions of a plan half sent,
+    before the scheduled checkpoint's resume (or its closing) asked the broker what it holds of it."""
+    held: set[str] = set()
+    for slot, accounts in scheduled_open(app, done, week_id, now):
+        left = left_by(events, slot, week_id, accounts)
+        held |= set(left.accounts) if left else set()
+    return held
 
 
 def _resumed(app: Container, week_id: date, trigger: EventCheckpointTriggered, now: datetime) -> bool:

@@ -9,6 +9,7 @@ checkpoint counts: an older run's deferral says nothing of what a later, killed,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -54,8 +55,8 @@ def left_by(events: EventStore, slot: Slot, week_id: date, accounts: list[str]) 
 
 
 def wait_repeated(events: EventStore, slot: Slot, week_id: date) -> bool:
-    """The last run of `slot` deferred the same accounts at the same stage as the run before it: the same wait, said
-    already by the wake-up that ran that one (app/due_waits.py)."""
+    """The last run of `slot` deferred the same accounts at the same stage for the same problems as the run before it:
+    the same wait, said already by the wake-up that ran that one (app/due_waits.py)."""
     deferrals = events.read_stream(held_stream(slot.stream(week_id)))
     runs = _runs(events, slot, week_id)
     if len(deferrals) < 2 or len(runs) < 2:
@@ -63,7 +64,19 @@ def wait_repeated(events: EventStore, slot: Slot, week_id: date) -> bool:
     if (deferrals[-1].run_id, deferrals[-2].run_id) != (runs[-1].run_id, runs[-2].run_id):
         return False  # the last run stopped otherwise, or a run between them did not defer
     now, before = (StageDeferred.from_event(e) for e in deferrals[-2:][::-1])
-    return now.stage == before.stage and sorted(now.waiting) == sorted(before.waiting)
+    same = now.stage == before.stage and sorted(now.waiting) == sorted(before.waiting)
+    return same and _problems(now) == _problems(before)
+
+
+def _problems(deferred: StageDeferred) -> list[str]:
+    """What each account waits for, as a mail tells problems apart: the symbol and why (another symbol of the same
+    account, or its price refused for another reason, is a new problem), without the figures every attempt changes
+    (the time asked, the quote's time and age, the price)."""
+    return sorted(_FIGURES.sub("#", error) for error in deferred.errors)
+
+
+# A figure with its unit, if any: a quote's age reads "35 min old" and then "2.7 h old".
+_FIGURES = re.compile(r"\d+(?:[.:]\d+)*(?: ?(?:ms|s|sec|seconds?|min|minutes?|h|hours?|d|days?)\b)?")
 
 
 def waited(events: EventStore, week_id: date, day: date, label: str) -> str | None:
