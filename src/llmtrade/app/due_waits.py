@@ -5,16 +5,22 @@ Cron mails whatever a wake-up prints. A checkpoint waiting for hours for a halte
 provider) used to print the same line at every wake-up, a mail every five minutes; a user wants one message when a
 wait starts and one when it ends (the checkpoint finishes, or is closed past its deadline). A wait is repeated when
 the checkpoint's last run deferred the same accounts at the same stage for the same problems (symbol and why, the
-figures apart) as the run before it: under --quiet a wake-up whose every wait is repeated says nothing and still
+figures apart) as the run before it, or, for a weekly run or a postmortem, when its last run failed as the run before
+it did (`run_wait_repeated`): under --quiet a wake-up whose every wait is repeated says nothing and still
 exits 75 (the job is not done; the events record each attempt).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
+from llmtrade.domain.runs import RunFailed, RunStarted
 from llmtrade.errors import TemporaryError
 from llmtrade.exits import classify
+from llmtrade.market.calendar import NEW_YORK
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.checkpoint_close import without_figures
 
 
 @dataclass
@@ -38,3 +44,52 @@ class Waits:
         if self.waiting:
             said = dict.fromkeys(failure.message for e in self.waiting if (failure := classify(e)) is not None)
             raise TemporaryError("; ".join(said)) from self.waiting[0]
+
+
+def run_wait_repeated(events: EventStore, week_id: date, command: str, since: datetime) -> bool:
+    """The last two runs of `command` ("run-weekly", "postmortem") for the week both failed with the same problem
+    (error type and text, figures aside), the last one started at or after `since` (this wake-up's: a failure before
+    the run began, a discovery's, is not that run's): the wait the wake-up that ran the earlier one said already. A
+    weekly run waits so for as long as its owners' provider is down, every wake-up (a checkpoint's wait:
+    checkpoint_close.py `wait_repeated`)."""
+    runs = _runs_of(events, week_id, command)
+    if len(runs) < 2 or runs[-1][1] < since:
+        return False
+    failures = _failures_of(events, week_id, command)
+    before, now = (failures.get(run_id) for run_id, _ in runs[-2:])
+    return before is not None and now is not None and _problem(before) == _problem(now)
+
+
+def run_waited(events: EventStore, week_id: date, command: str, run_id: str) -> str | None:
+    """How `command`'s runs for the week failed before the run `run_id` finished it, for the line that says the wait
+    is over: since when (New York), how many attempts and the last one's problem; None when the run before it did not
+    fail."""
+    failures = _failures_of(events, week_id, command)
+    waited: list[tuple[str, datetime]] = []
+    for earlier, at in reversed([r for r in _runs_of(events, week_id, command) if r[0] != run_id]):
+        if earlier not in failures:  # the attempts just before this run, back to the last that did not fail
+            break
+        waited.append((earlier, at))
+    if not waited:
+        return None
+    since = waited[-1][1].astimezone(NEW_YORK).strftime("%a %H:%M")
+    return f"waited since {since} ({len(waited)} attempt(s) failed, the last: {failures[waited[0][0]].error})"
+
+
+def _runs_of(events: EventStore, week_id: date, command: str) -> list[tuple[str, datetime]]:
+    """Each run of `command` for the week, oldest first: (run id, when it started)."""
+    return [
+        (e.run_id or "", e.occurred_at)
+        for e in events.read(week_id=week_id, type=RunStarted.event_type())
+        if RunStarted.from_event(e).command == command
+    ]
+
+
+def _failures_of(events: EventStore, week_id: date, command: str) -> dict[str, RunFailed]:
+    stored = events.read(week_id=week_id, type=RunFailed.event_type())
+    failed = ((e.run_id or "", RunFailed.from_event(e)) for e in stored)
+    return {run_id: f for run_id, f in failed if f.command == command}
+
+
+def _problem(failed: RunFailed) -> tuple[str, str]:
+    return failed.error_type, without_figures(failed.error)

@@ -17,7 +17,7 @@ from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
-from llmtrade.app.due_waits import Waits
+from llmtrade.app.due_waits import Waits, run_wait_repeated, run_waited
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
@@ -36,6 +36,7 @@ from llmtrade.app.results import (
     Usage,
     WeekAlreadyComplete,
     WeeklyOutcome,
+    WeeklyResult,
 )
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
@@ -279,16 +280,25 @@ def run_due(app: Container) -> DueWake:
 
 
 def _say_waits_over(app: Container, results: list[DueJobRun]) -> None:
-    """A checkpoint finished now after waiting (its start was said, exit 75): its end is said too, even under
-    --quiet, so cron's mails tell a wait's start and its end, nothing between (app/due_waits.py)."""
-    finished = [(r.job, r.report) for r in results if isinstance(r.report, CheckpointResult)]
-    if not finished:
+    """A job finished now after waiting (its start was said, exit 75): its end is said too, even under --quiet, so
+    cron's mails tell a wait's start and its end, nothing between (app/due_waits.py)."""
+    done = [r for r in results if isinstance(r.report, CheckpointResult | WeeklyResult | PostmortemResult)]
+    if not done:
         return
     with app.storage(persist=False) as storage:
-        for job, report in finished:
-            how = waited(storage.events, report.week_id, report.day, report.time)
+        for run in done:
+            report = run.report
+            if isinstance(report, CheckpointResult):
+                how = waited(storage.events, report.week_id, report.day, report.time)
+            else:
+                command = _COMMANDS[JobKind(run.kind)]
+                how = run_waited(storage.events, report.week_id, command, report.run_id)  # type: ignore[union-attr]
             if how is not None:
-                app.warning(f"{job} finished: it {how}")
+                app.warning(f"{run.job} finished: it {how}")
+
+
+# The command a scheduled job's run records (RunStarted.command), for its waits.
+_COMMANDS = {JobKind.WEEKLY: "run-weekly", JobKind.POSTMORTEM: "postmortem"}
 
 
 def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | CheckpointResult:
@@ -317,13 +327,14 @@ def _attempt(waits: Waits, work: Callable[[], T], repeated: Callable[[], bool] =
 
 
 def _repeated(app: Container, job: Job) -> Callable[[], bool]:
-    """Whether the scheduled checkpoint `job` now waits as its run before did (app/due_waits.py)."""
+    """Whether the scheduled `job` now waits as its run before did (app/due_waits.py)."""
+    since = app.clock.now()  # before the job's run began
 
     def repeated() -> bool:
-        if job.kind is not JobKind.CHECKPOINT:
-            return False
         with app.storage(persist=False) as storage:
-            return wait_repeated(storage.events, Slot(job.day, job.time), job.week_id)
+            if job.kind is JobKind.CHECKPOINT:
+                return wait_repeated(storage.events, Slot(job.day, job.time), job.week_id)
+            return run_wait_repeated(storage.events, job.week_id, _COMMANDS[job.kind], since)
 
     return repeated
 

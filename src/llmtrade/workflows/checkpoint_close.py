@@ -72,7 +72,13 @@ def _problems(deferred: StageDeferred) -> list[str]:
     """What each account waits for, as a mail tells problems apart: the symbol and why (another symbol of the same
     account, or its price refused for another reason, is a new problem), without the figures every attempt changes
     (the time asked, the quote's time and age, the price)."""
-    return sorted(_FIGURES.sub("#", error) for error in deferred.errors)
+    return sorted(without_figures(error) for error in deferred.errors)
+
+
+def without_figures(problem: str) -> str:
+    """`problem` with each figure (and its unit) as '#': two attempts that met the same problem read the same, though
+    the time asked, a quote's age or a price changed between them."""
+    return _FIGURES.sub("#", problem)
 
 
 # A figure with its unit, if any: a quote's age reads "35 min old" and then "2.7 h old".
