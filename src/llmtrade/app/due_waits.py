@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from llmtrade.domain.runs import RunFailed, RunStarted
 from llmtrade.errors import TemporaryError
-from llmtrade.exits import classify
+from llmtrade.exits import Terminated, classify
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_close import without_figures
@@ -67,13 +67,19 @@ def run_waited(events: EventStore, week_id: date, command: str, run_id: str) -> 
     failures = _failures_of(events, week_id, command)
     waited: list[tuple[str, datetime]] = []
     for earlier, at in reversed([r for r in _runs_of(events, week_id, command) if r[0] != run_id]):
-        if earlier not in failures:  # the attempts just before this run, back to the last that did not fail
+        # The attempts just before this run, back to the last that did not fail or was stopped by a signal: a stop is
+        # no wait (its own line said it, and the run that goes on after it is the rerun it asked for).
+        if earlier not in failures or failures[earlier].error_type in _STOPS:
             break
         waited.append((earlier, at))
     if not waited:
         return None
     since = waited[-1][1].astimezone(NEW_YORK).strftime("%a %H:%M")
     return f"waited since {since} ({len(waited)} attempt(s) failed, the last: {failures[waited[0][0]].error})"
+
+
+# A RunFailed's error_type when SIGTERM or Ctrl-C stopped the run (exits.py Terminated is a KeyboardInterrupt).
+_STOPS = frozenset({Terminated.__name__, KeyboardInterrupt.__name__})
 
 
 def _runs_of(events: EventStore, week_id: date, command: str) -> list[tuple[str, datetime]]:
