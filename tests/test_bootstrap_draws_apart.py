@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from llmtrade.analytics import draws, metrics
 
@@ -73,7 +75,7 @@ def test_the_block_ends_by_killing_its_worker_at_once() -> None:
     with draws.drawn_apart():
         worker = draws.current()
         assert worker is not None and worker.indices(8, 2, 3, 7) is not None  # arch imported, draws made
-        pid = worker._pid.result() if worker._pid is not None else None
+        pid = worker.pid
         assert pid is not None and pid in {p.pid for p in multiprocessing.active_children()}
         started = time.perf_counter()
     # Killed, not asked to exit: an orderly exit of a process holding pandas and scipy takes 0.3-0.7 s.
@@ -82,12 +84,28 @@ def test_the_block_ends_by_killing_its_worker_at_once() -> None:
     assert draws.current() is None
 
 
+def test_a_worker_still_starting_is_killed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spawned worker imports pandas, scipy and matplotlib before it answers: on a loaded machine that took so long
+    # that a SIGTERM'd backtest, waiting on the worker it did not yet know the pid of, was still running 60 s after
+    # the signal (CI). Here the worker's interpreter sleeps 30 s before it begins (a sitecustomize in its path).
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys, time\nif '--multiprocessing-fork' in sys.argv:\n    time.sleep(30)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with draws.drawn_apart():
+        worker = draws.current()
+        assert worker is not None and worker.pid is not None
+        started = time.perf_counter()
+    assert time.perf_counter() - started < 5
+    assert worker.pid not in {p.pid for p in multiprocessing.active_children()}
+
+
 def test_a_block_whose_worker_died_ends_cleanly() -> None:
     with draws.drawn_apart():
         worker = draws.current()
         assert worker is not None and worker.indices(8, 2, 3, 7) is not None
         for process in multiprocessing.active_children():
-            if worker._pid is not None and process.pid == worker._pid.result():
+            if process.pid == worker.pid:
                 process.kill()
                 process.join()
     assert draws.current() is None  # no error and no hang: a dead worker is only joined
@@ -101,7 +119,8 @@ def test_the_worker_ends_when_its_parent_is_killed_outright() -> None:
         "import time\n"
         "from llmtrade.analytics.draws import DrawWorker\n"
         "worker = DrawWorker()\n"
-        "print(worker._pid.result(timeout=60), flush=True)\n"
+        "worker.indices(8, 2, 3, 7)\n"  # started, its watch on this process begun
+        "print(worker.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

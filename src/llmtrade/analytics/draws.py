@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 # The worker of the `drawn_apart` block this code runs in, if any (a context variable: a sweep's other
 # backtests in other threads keep their own, or none).
 _WORKER: contextvars.ContextVar[DrawWorker | None] = contextvars.ContextVar("llmtrade_draw_worker", default=None)
+# Held while a worker starts: a sweep's backtests start theirs on threads, and each tells its own process from the
+# children that were there before it.
+_STARTING = threading.Lock()
 
 
 class DrawWorker:
@@ -39,15 +42,22 @@ class DrawWorker:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
-        self._pid: Future[int] | None = None
         # Draws asked for ahead (`ahead`), by their arguments: made by the worker while the caller goes on.
         self._ahead: dict[tuple[int, int, int, int], Future[np.ndarray]] = {}
-        with contextlib.suppress(Exception):  # no process (a sandbox without semaphores): draws made here
+        # The worker's process, known the moment it is started: `close` kills it even while it is still starting.
+        self._process: multiprocessing.process.BaseProcess | None = None
+        with contextlib.suppress(Exception), _STARTING:  # no process (a sandbox without semaphores): draws made here
+            before = set(multiprocessing.active_children())
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
             )
-            self._pid = self._pool.submit(os.getpid)  # starts the process now, which tells its pid first
-            self._pool.submit(_import_arch)
+            self._pool.submit(_import_arch)  # spawns the process now
+            self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (known from its start, before it answers anything), or None without one."""
+        return self._process.pid if self._process is not None else None
 
     def indices(self, n: int, block: int, reps: int, seed: int) -> np.ndarray | None:
         """`metrics.arch_indices(n, block, reps, seed)` made in the worker (an int64 array, reps x n), or None
@@ -72,11 +82,11 @@ class DrawWorker:
         scipy and matplotlib takes 0.3-0.7 s, the largest part of a short backtest's tail), then joined."""
         if self._pool is None:
             return
-        pid = self._pid.result() if self._pid is not None and self._pid.done() and not self._pid.exception() else None
-        # Only a live child of this process with that pid: a dead one's pid may have been given to another process.
-        for child in multiprocessing.active_children():
-            if child.pid == pid:
-                child.kill()
+        # Killed whether or not it has begun to answer: a worker still starting (spawning, importing arch: 20 s and
+        # more on a loaded machine) was waited for, and a SIGTERM'd backtest ran on meanwhile (seen once in CI: still
+        # running 60 s after the signal). Only while alive: a reaped child's pid may have been given to another process.
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
 
