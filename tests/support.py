@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,21 @@ if TYPE_CHECKING:
 FIXED_NOW = datetime(2026, 1, 7, 13, 0, tzinfo=UTC)  # Wednesday 08:00 New York
 # The same Wednesday as the clock a command reads from LLMTRADE_NOW, so its run is that week's.
 WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
+
+
+def assert_obeys(document: Any, schema_text: str) -> None:
+    """`document` is valid under the JSON Schema (draft 2020-12) `schema_text`, itself checked against the
+    meta-schema, once per schema: jsonschema.validate checks the schema on every call (0.4 s each)."""
+    _validator(schema_text).validate(document)
+
+
+@cache
+def _validator(schema_text: str) -> Any:
+    import jsonschema
+
+    schema = json.loads(schema_text)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
 
 
 def stored_events(url: str, **filters: Any) -> list[Any]:

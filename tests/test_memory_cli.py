@@ -8,7 +8,6 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -18,7 +17,7 @@ from llmtrade.memory.embedder import PACKAGED_MODEL, PackagedEmbedder
 from llmtrade.memory.store import PgMemory
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, assert_obeys
 from tests.test_memory_store import week_items
 
 runner = CliRunner()
@@ -41,7 +40,7 @@ def _json(*command: str) -> Any:
     schema_name = command[:2]
     published = runner.invoke(app, ["schema", *schema_name])
     assert published.exit_code == 0, published.output
-    jsonschema.validate(document, json.loads(published.stdout), cls=jsonschema.Draft202012Validator)
+    assert_obeys(document, published.stdout)
     return document
 
 

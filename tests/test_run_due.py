@@ -7,7 +7,6 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-import jsonschema
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -16,14 +15,14 @@ from llmtrade.agents import postmortem_writer
 from llmtrade.cli import app
 from llmtrade.errors import LLMUnavailable
 from llmtrade.workflows.weekly import week_lock
-from tests.support import stored_events
+from tests.support import assert_obeys, stored_events
 
 runner = CliRunner()
 
 
 @cache
-def _published_schema() -> dict[str, Any]:
-    return json.loads(runner.invoke(app, ["schema", "run-due"]).stdout)
+def _published_schema() -> str:
+    return runner.invoke(app, ["schema", "run-due"]).stdout
 
 
 def _due_at(monkeypatch: pytest.MonkeyPatch, instant: str) -> list[str]:
@@ -31,7 +30,7 @@ def _due_at(monkeypatch: pytest.MonkeyPatch, instant: str) -> list[str]:
     result = runner.invoke(app, ["run-due", "--json"])
     assert result.exit_code == 0, result.output
     ran = json.loads(result.stdout)
-    jsonschema.validate(ran, _published_schema(), cls=jsonschema.Draft202012Validator)
+    assert_obeys(ran, _published_schema())
     return [r["job"] for r in ran]
 
 

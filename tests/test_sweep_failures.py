@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -23,6 +22,7 @@ from llmtrade.storage.database import backtest_database, locate, sibling
 from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 from llmtrade.sweep import work
 from llmtrade.sweep.driver import live_answers, prepare, sweep_database
+from tests.support import assert_obeys
 
 runner = CliRunner()
 
@@ -57,7 +57,7 @@ def test_a_failed_run_is_retried_recorded_and_does_not_stop_the_others(
     assert attempts == {"broken": 2, "flaky": 2}  # one retry each; the broken run did not stop the flaky one
     document = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
     published = runner.invoke(cli, ["schema", "backtest", "sweep"])
-    jsonschema.validate(document, json.loads(published.stdout))  # the --json output obeys its published schema
+    assert_obeys(document, published.stdout)  # the --json output obeys its published schema
     by_axis = {r["label"].split()[0]: r for r in document["runs"]}
     assert by_axis["overrides=flaky"]["status"] == "finished"
     assert by_axis["overrides=flaky"]["attempts"] == 2
