@@ -14,8 +14,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.app import jobs
+from llmtrade.app import event_checkpoints, jobs
 from llmtrade.cli import app
+from llmtrade.errors import OperationalError, TemporaryError
 from llmtrade.exits import Terminated
 from tests.support import stored_events
 from tests.test_event_checkpoint import (
@@ -95,3 +96,62 @@ def test_a_piece_stopped_by_sigterm_stops_the_wake_up_though_its_way_out_reads_a
     woke = runner.invoke(app, ["run-due"])
     assert woke.exit_code == 143, woke.output
     assert ran == []
+
+
+def test_one_event_checkpoint_failing_operationally_holds_back_neither_the_others_nor_the_forward_returns(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """acct_2's checkpoint fails with an operational error (exit 1: someone must look; here raised in its place, as a
+    broker refusing the account's key would): acct_4's event checkpoint in the same wake-up was never run, nor the
+    forward returns, till a human mended acct_2's. Now they run, and the exit is still 1."""
+    _, url, closes, tmp_path = market
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("13:10", 1.07)])
+    _through_noon(monkeypatch)
+    filled: list[str] = []
+    fill = jobs.fill_forward_returns
+    monkeypatch.setattr(jobs, "fill_forward_returns", lambda a: filled.append(a.clock.now().isoformat()) or fill(a))
+    checkpoint = event_checkpoints.run_checkpoint
+
+    def refused(app: Any, storage: Any, *, slot: Any, **kwargs: Any) -> Any:
+        if slot.event_for == "acct_2":
+            raise OperationalError("alpaca refused acct_2's key (HTTP 403): set ALPACA_ACCT_2_KEY")
+        return checkpoint(app, storage, slot=slot, **kwargs)
+
+    monkeypatch.setattr(event_checkpoints, "run_checkpoint", refused)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
+    woke = runner.invoke(app, ["run-due"])
+    assert woke.exit_code == 1, woke.output
+    markers = [e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream]
+    assert markers == ["13:17:event:acct_4"]
+    assert f"ran {QQQ_KEY}" in woke.stdout
+    assert filled == ["2026-01-07T13:17:00-05:00"]
+    assert "refused acct_2's key" in woke.stderr and "Traceback" not in woke.output, woke.stderr
+    # Under --quiet too the failure is said (a failure is never a wait said before), and acct_4's is not run again.
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:22:00-05:00")
+    again = runner.invoke(app, ["-q", "run-due"])
+    assert again.exit_code == 1 and "refused acct_2's key" in again.stderr, again.output
+    markers = [e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream]
+    assert markers == ["13:17:event:acct_4"]
+
+
+def test_a_failure_and_a_wait_in_one_wake_up_are_both_said_and_the_exit_is_the_failures(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """acct_2's checkpoint fails (exit 1) while acct_4's waits (its owner down): the wait's line is said beside the
+    failure's, else the next --quiet wake-up would take the wait for one said already and never mail it."""
+    _, _, closes, tmp_path = market
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("13:10", 1.07)])
+    _through_noon(monkeypatch)
+
+    def refused(app: Any, storage: Any, *, slot: Any, **kwargs: Any) -> Any:
+        if slot.event_for == "acct_2":
+            raise OperationalError("alpaca refused acct_2's key (HTTP 403): set ALPACA_ACCT_2_KEY")
+        raise TemporaryError("acct_4: QQQ halted, no price since 13:10")
+
+    monkeypatch.setattr(event_checkpoints, "run_checkpoint", refused)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
+    woke = runner.invoke(app, ["-q", "run-due"])
+    assert woke.exit_code == 1, woke.output
+    assert "refused acct_2's key" in woke.stderr and "QQQ halted" in woke.stderr, woke.stderr

@@ -25,20 +25,36 @@ from llmtrade.workflows.checkpoint_close import without_figures
 
 @dataclass
 class Waits:
+    """What a wake-up's pieces left: waits (temporary failures, exit 75), the repeated among them, and failures that
+    are not waits (`failed`: one account's event checkpoint failing so did not stop the others; exit 1)."""
+
     waiting: list[Exception] = field(default_factory=list)
     repeated: list[Exception] = field(default_factory=list)
+    failed: list[Exception] = field(default_factory=list)
 
     def add(self, error: Exception, *, repeated: bool = False) -> None:
         self.waiting.append(error)
         if repeated:
             self.repeated.append(error)
 
+    def fail(self, error: Exception) -> None:
+        """A failure someone must look at, raised (exit 1) once the wake-up's other pieces have run."""
+        self.failed.append(error)
+
     def said_before(self) -> bool:
-        """Every wait is one an earlier wake-up said (none is new)."""
-        return bool(self.waiting) and len(self.repeated) == len(self.waiting)
+        """Every wait is one an earlier wake-up said (none is new), and nothing failed."""
+        return not self.failed and bool(self.waiting) and len(self.repeated) == len(self.waiting)
+
+    def unraised(self) -> list[Exception]:
+        """What `raise_all` leaves unsaid, for the caller to say first: with a failure, the other failures and
+        every wait (a wait left unsaid now would be taken for one said by the next wake-up's --quiet)."""
+        return [*self.failed[1:], *self.waiting] if self.failed else []
 
     def raise_all(self) -> None:
-        """The wake-up's exit 75 once its results are said: the one wait as it was raised, several in one line."""
+        """The wake-up's exit once its results are said: the first failure (exit 1), else the one wait as it was
+        raised (exit 75), several in one line."""
+        if self.failed:
+            raise self.failed[0]
         if len(self.waiting) == 1:
             raise self.waiting[0]
         if self.waiting:

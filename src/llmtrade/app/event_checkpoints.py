@@ -38,7 +38,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import EVENT_CHECKS, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
-from llmtrade.exits import temporary
+from llmtrade.exits import stopped_by_signal, temporary
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quotes import Sightings
@@ -53,7 +53,8 @@ from llmtrade.workflows.weekly import completion, require_same_mode, week_lock
 
 def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
     """Every event checkpoint run now, in order (see the module docstring); [] when none is called for. One that
-    waits (a temporary failure, exit 75) is added to `waits` and the others still run: each account's is its own."""
+    waits (a temporary failure, exit 75) is added to `waits` and the others still run: each account's is its own; one
+    that fails otherwise (exit 1) is too, as a failure (`Waits.fail`), raised once the wake-up's other pieces ran."""
     setting = app.loaded.config.schedule.event_checkpoint
     now = app.clock.now()
     if not setting.enabled:
@@ -105,9 +106,12 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
                     arguments={"time": trigger.time, "event": trigger.key, "dry_run": False},
                 )
             except Exception as exc:
-                if not temporary(exc):
-                    raise
-                waits.add(exc, repeated=wait_repeated(storage.events, slot, week_id))
+                if stopped_by_signal(exc) is not None:
+                    raise  # SIGTERM or Ctrl-C: nothing more runs (its way out may raise a database error)
+                if temporary(exc):
+                    waits.add(exc, repeated=wait_repeated(storage.events, slot, week_id))
+                else:  # one account's problem (its owner's key refused...): the other accounts' still run
+                    waits.fail(exc)
                 continue
             results.append(DueJobRun(job=trigger.key, kind="checkpoint", report=report, trigger=trigger))
     return results

@@ -9,8 +9,8 @@ import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
-from llmtrade.console import Output, quiet
-from llmtrade.exits import TEMPORARY
+from llmtrade.console import Output, print_error, quiet
+from llmtrade.exits import TEMPORARY, classify, one_line
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -143,6 +143,9 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     _said(wake.results, as_json)
     if quiet() and wake.waits.said_before():
         raise typer.Exit(TEMPORARY)
+    for error in wake.waits.unraised():  # the exit is the first failure's; each other problem is said too
+        failure = classify(error)
+        print_error(one_line(failure.message) if failure is not None else f"{type(error).__name__}: {error}")
     wake.waits.raise_all()
 
 
