@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from llmtrade.domain.runs import RunFailed, RunStarted
 from llmtrade.errors import TemporaryError
-from llmtrade.exits import Terminated, classify
+from llmtrade.exits import INTERRUPTED, TERMINATED, Terminated, classify
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_close import without_figures
@@ -85,7 +85,7 @@ def run_waited(events: EventStore, week_id: date, command: str, run_id: str) -> 
     for earlier, at in reversed([r for r in _runs_of(events, week_id, command) if r[0] != run_id]):
         # The attempts just before this run, back to the last that did not fail or was stopped by a signal: a stop is
         # no wait (its own line said it, and the run that goes on after it is the rerun it asked for).
-        if earlier not in failures or failures[earlier].error_type in _STOPS:
+        if earlier not in failures or _stopped(failures[earlier]):
             break
         waited.append((earlier, at))
     if not waited:
@@ -94,8 +94,16 @@ def run_waited(events: EventStore, week_id: date, command: str, run_id: str) -> 
     return f"waited since {since} ({len(waited)} attempt(s) failed, the last: {failures[waited[0][0]].error})"
 
 
-# A RunFailed's error_type when SIGTERM or Ctrl-C stopped the run (exits.py Terminated is a KeyboardInterrupt).
+# A RunFailed's error_type when SIGTERM or Ctrl-C stopped the run (exits.py Terminated is a KeyboardInterrupt): what
+# tells a stop in a failure recorded before RunFailed had its exit code.
 _STOPS = frozenset({Terminated.__name__, KeyboardInterrupt.__name__})
+
+
+def _stopped(failed: RunFailed) -> bool:
+    """The run was stopped by SIGTERM or Ctrl-C (its exit 143 or 130, whatever its way out raised)."""
+    if failed.exit_code is None:
+        return failed.error_type in _STOPS
+    return failed.exit_code in (TERMINATED.code, INTERRUPTED.code)
 
 
 def _runs_of(events: EventStore, week_id: date, command: str) -> list[tuple[str, datetime]]:

@@ -14,7 +14,7 @@ from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import bind_run, restore
-from llmtrade.exits import error_text
+from llmtrade.exits import error_text, exit_code_of, stopped_by_signal
 from llmtrade.llm.gateway import UsageTotals
 
 T = TypeVar("T")
@@ -77,6 +77,7 @@ class RunLog:
                 error_type=type(error).__name__,
                 error=error_text(error),
                 duration_ms=self.elapsed_ms(),
+                exit_code=stop.code if (stop := stopped_by_signal(error)) is not None else exit_code_of(error),
             )
         )
 

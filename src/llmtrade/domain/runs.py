@@ -81,10 +81,15 @@ class RunFinished(EventPayload):
 
 
 class RunFailed(EventPayload):
+    """A run ended by an error; `exit_code` is the command's exit for it (75 a wait, 130/143 a stop by Ctrl-C or
+    SIGTERM, even when the stop's way out raised something else, 1 for the rest); None in events recorded before it
+    was (error_type then tells a stop only when the stop itself ended the run)."""
+
     command: str
     error_type: str
     error: str
     duration_ms: float
+    exit_code: int | None = None
 
 
 class WeekCompleted(EventPayload):
