@@ -41,16 +41,24 @@ def _gemini_down(fake: Any) -> None:
     fake.behaviour = behaviour
 
 
-def test_one_event_checkpoint_waiting_holds_back_neither_the_others_nor_the_forward_returns_and_still_exits_75(
-    market: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    fake, url, closes, tmp_path = market
+def _both_fire_at_1317(world: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """TLT moves 7% at 13:10 too and the week is run through noon, so acct_2's and acct_4's event checkpoints both fire
+    at 13:17; the instants the discovery forward returns are looked at from then on are kept in the list returned."""
+    _, _, closes, tmp_path = world
     _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("13:10", 1.07)])
     _through_noon(monkeypatch)
     filled: list[str] = []
     fill = jobs.fill_forward_returns
     monkeypatch.setattr(jobs, "fill_forward_returns", lambda a: filled.append(a.clock.now().isoformat()) or fill(a))
+    return filled
+
+
+def test_one_event_checkpoint_waiting_holds_back_neither_the_others_nor_the_forward_returns_and_still_exits_75(
+    market: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url, _, _ = market
+    filled = _both_fire_at_1317(market, monkeypatch)
     _gemini_down(fake)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
     woke = runner.invoke(app, ["run-due"])
@@ -105,12 +113,8 @@ def test_one_event_checkpoint_failing_operationally_holds_back_neither_the_other
     """acct_2's checkpoint fails with an operational error (exit 1: someone must look; here raised in its place, as a
     broker refusing the account's key would): acct_4's event checkpoint in the same wake-up was never run, nor the
     forward returns, till a human mended acct_2's. Now they run, and the exit is still 1."""
-    _, url, closes, tmp_path = market
-    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("13:10", 1.07)])
-    _through_noon(monkeypatch)
-    filled: list[str] = []
-    fill = jobs.fill_forward_returns
-    monkeypatch.setattr(jobs, "fill_forward_returns", lambda a: filled.append(a.clock.now().isoformat()) or fill(a))
+    _, url, _, _ = market
+    filled = _both_fire_at_1317(market, monkeypatch)
     checkpoint = event_checkpoints.run_checkpoint
 
     def refused(app: Any, storage: Any, *, slot: Any, **kwargs: Any) -> Any:
@@ -141,9 +145,7 @@ def test_a_failure_and_a_wait_in_one_wake_up_are_both_said_and_the_exit_is_the_f
 ) -> None:
     """acct_2's checkpoint fails (exit 1) while acct_4's waits (its owner down): the wait's line is said beside the
     failure's, else the next --quiet wake-up would take the wait for one said already and never mail it."""
-    _, _, closes, tmp_path = market
-    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("13:10", 1.07)])
-    _through_noon(monkeypatch)
+    _both_fire_at_1317(market, monkeypatch)
 
     def refused(app: Any, storage: Any, *, slot: Any, **kwargs: Any) -> Any:
         if slot.event_for == "acct_2":
