@@ -82,7 +82,7 @@ class DrawWorker:
         scipy and matplotlib takes 0.3-0.7 s, the largest part of a short backtest's tail), then joined."""
         if self._pool is None:
             return
-        # Killed whether or not it has begun to answer: a worker still starting (spawning, importing arch: 20 s and
+        # Killed whether or not it has begun to answer: a worker still starting (spawning, importing arch: seconds,
         # more on a loaded machine) was waited for, and a SIGTERM'd backtest ran on meanwhile (seen once in CI: still
         # running 60 s after the signal). Only while alive: a reaped child's pid may have been given to another process.
         if self._process is not None and self._process.is_alive():
