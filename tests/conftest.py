@@ -31,13 +31,17 @@ _SCRUB_NAMES = ("DATABASE_URL",)
 _TEMPLATE = "llmtrade_migrated"
 
 
-def _built_once(app: typer.Typer, _built: dict[int, tuple[typer.Typer, object]] = {}) -> object:  # noqa: B006
+# Each app's click command tree, by the app's id; the app is kept with it, so its id cannot be given to another app.
+_BUILT: dict[int, tuple[typer.Typer, object]] = {}
+
+
+def _built_once(app: typer.Typer) -> object:
     """typer's CliRunner builds the click command tree from the app at every `invoke` (get_type_hints of every
     command's function: 45 ms, some 5,000 invokes a session); a process of `llmtrade` builds it once, and so does
-    a test session now. The app is kept with its tree, so its id cannot be given to another app."""
-    if id(app) not in _built:
-        _built[id(app)] = (app, _build(app))
-    return _built[id(app)][1]
+    a test session now."""
+    if id(app) not in _BUILT:
+        _BUILT[id(app)] = (app, _build(app))
+    return _BUILT[id(app)][1]
 
 
 _build = typer.testing._get_command
