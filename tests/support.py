@@ -28,7 +28,8 @@ WEDNESDAY_8AM = "2026-01-07T08:00:00-05:00"
 
 def assert_obeys(document: Any, schema_text: str) -> None:
     """`document` is valid under the JSON Schema (draft 2020-12) `schema_text`, itself checked against the
-    meta-schema, once per schema: jsonschema.validate checks the schema on every call (0.4 s each)."""
+    meta-schema, once per schema: jsonschema.validate checks the schema on every call (85 ms
+    for run-due's; a kept validator 6 us)."""
     _validator(schema_text).validate(document)
 
 

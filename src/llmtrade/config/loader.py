@@ -126,8 +126,8 @@ class _StrictLoader(_Strict, yaml.SafeLoader):
     token`, where LibYAML's do not), so a file LibYAML refused is read again with it for the message."""
 
 
-# LibYAML's parser where PyYAML was built with it (its wheels are): the pure-Python one took ~17 ms a file, some 80 ms
-# of every command's start reading its config, an eighth of the time of a sample of the test suite's files.
+# LibYAML's parser where PyYAML was built with it (its wheels are): reading the packaged config's five files took
+# 16.8 ms with the pure-Python one, 2.2 ms so (load_config, mean of 20), at every command's start.
 _FastStrictLoader = type("_FastStrictLoader", (_Strict, getattr(yaml, "CSafeLoader", yaml.SafeLoader)), {})
 
 for _loader in {_StrictLoader, _FastStrictLoader}:
