@@ -16,6 +16,7 @@ RANK = {
     "paths": 0,
     "fanout": 0,
     "memo": 0,  # values made once per object (by identity), for any layer
+    "readers": 0,  # stdout and stderr that outlive their reader: entry.py wraps them first
     "domain": 1,
     "clock": 1,
     "settings": 1,

@@ -35,6 +35,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stopped)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # ignored (a script's `&` job): stays so
         signal.signal(signal.SIGINT, _stopped)
+    from llmtrade.readers import tolerate_gone_readers
+
+    tolerate_gone_readers()  # a `| head` that stops reading must not stop the command (readers.py)
     from llmtrade.cli import main as command_line  # the slow part, now under the handler
 
     command_line()
