@@ -65,7 +65,7 @@ def sweep(
 
 
 def print_sweep(out: Output, result: SweepResult) -> None:
-    from llmtrade.commands.render.common import counted, drawdown  # lazy: see package docstring
+    from llmtrade.commands.render.common import counted, drawdown, share  # lazy: see package docstring
 
     board = result.leaderboard
     workers = counted(result.workers, "worker")
@@ -93,7 +93,7 @@ def print_sweep(out: Output, result: SweepResult) -> None:
                 f"{row.standing.total_return:+.2%}",
                 _num(row.standing.sharpe.estimate),
                 f"{_num(row.standing.sharpe.low)}..{_num(row.standing.sharpe.high)}",
-                _num(row.standing.dsr),
+                share(row.standing.dsr),
                 drawdown(row.standing.max_drawdown),
             )
             for row in board.rows

@@ -47,7 +47,7 @@ th:first-child, td:first-child, td.text { text-align: left; }
 {% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
 <td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
 <td>{{ num(row.standing.sharpe.low) }} .. {{ num(row.standing.sharpe.high) }}</td>
-<td>{{ num(row.standing.psr) }}</td><td>{{ num(row.standing.dsr) }}</td>
+<td>{{ share(row.standing.psr, 1) }}</td><td>{{ share(row.standing.dsr, 1) }}</td>
 <td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
 <td class="text">{{ row.backtest }}</td></tr>
 {% endfor %}</table>
@@ -110,12 +110,12 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:
     import jinja2  # lazy: only the report renders HTML
 
     from llmtrade.report import charts
-    from llmtrade.report.render import drawdown
+    from llmtrade.report.render import drawdown, share
 
     named = [row.standing.model_copy(update={"name": f"{row.backtest} {row.account}"}) for row in board.rows]
     chart = charts.interval_chart(named, "sharpe", "annualised Sharpe ratio, 95% interval", "sweep-sharpe")
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_PAGE)
-    return template.render(board=board, runs=runs, chart=chart, pct=_pct, num=_num, drawdown=drawdown)
+    return template.render(board=board, runs=runs, chart=chart, pct=_pct, num=_num, share=share, drawdown=drawdown)
 
 
 def _pct(value: float | None) -> str:
