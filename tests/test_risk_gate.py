@@ -338,3 +338,14 @@ def test_flat_closes_the_position(cfg: Config) -> None:
         verdict = _check(cfg, intent, account, 185.0)
         assert verdict.approved and verdict.target_qty == 0 and verdict.adjustments == []
         assert verdict.reason.startswith("flat:")
+
+
+def test_the_gates_reasons_say_one_share_not_one_shares(cfg: Config) -> None:
+    # A conviction-1 budget that buys one share (half the position limit: 10,000 of 20,000, at 9,999 a share), then the
+    # cash rule leaving room for one: both said in the singular, as `events` and the report show the stored reasons.
+    sized_one = _check(cfg, _intent("SPY", "LONG", 1), _account(equity=100_000.0), 9_999.0)
+    assert sized_one.target_qty == 1 and "sizes 1 share " in sized_one.reason, sized_one.reason
+    cash_one = _check(cfg, _intent("SPY", "LONG", 2), _account(equity=100_000.0, cash=60.0), 50.0)
+    [adjustment] = cash_one.adjustments
+    assert adjustment.after_qty == 1 and "at most 1 share (holding 0 long)" in adjustment.detail, adjustment.detail
+    assert "1 shares" not in sized_one.reason + cash_one.reason + adjustment.detail

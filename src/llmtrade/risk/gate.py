@@ -19,6 +19,7 @@ from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
 from llmtrade.domain.market import jump_named
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
+from llmtrade.domain.wording import counted
 from llmtrade.risk.halt import reducing_target
 
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
@@ -170,7 +171,7 @@ def check(
         MAX_POSITION_PCT,
         cap,
         f"{qty} x {price:.2f} = {qty * price:.2f} exceeds {limits.max_position_pct:.0%} of equity "
-        f"{equity:.2f} = {position_limit:.2f}; at most {cap} shares",
+        f"{equity:.2f} = {position_limit:.2f}; at most {counted(cap, 'share')}",
     )
 
     # Gross exposure: a short uses up the class's room as much as a long does.
@@ -183,7 +184,7 @@ def check(
         cap,
         f"other {instrument.asset_class.value} positions hold {other:.2f} ({other / equity:.1%} of equity); "
         f"{qty} x {price:.2f} = {qty * price:.2f} would exceed {limits.max_asset_class_pct:.0%} of equity "
-        f"{equity:.2f} = {class_limit:.2f}; room {room:.2f}, at most {cap} shares",
+        f"{equity:.2f} = {class_limit:.2f}; room {room:.2f}, at most {counted(cap, 'share')}",
     )
 
     # A new position counts against the limit only if it is actually opened (a size clamped to
@@ -208,7 +209,7 @@ def check(
             CASH,
             cap,
             f"buying {buy} x {price:.2f} = {buy * price:.2f} exceeds cash {account.cash:.2f}; "
-            f"at most {cap} shares (holding {existing_long} long)",
+            f"at most {counted(cap, 'share')} (holding {existing_long} long)",
         )
     else:
         existing_short = max(-current, 0)
@@ -219,7 +220,7 @@ def check(
             BUYING_POWER,
             cap,
             f"shorting {add} more x {price:.2f} = {add * price:.2f} exceeds buying power "
-            f"{account.buying_power:.2f}; at most {cap} shares short (holding {existing_short} short)",
+            f"{account.buying_power:.2f}; at most {counted(cap, 'share')} short (holding {existing_short} short)",
         )
 
     target = -qty if short else qty
@@ -230,7 +231,9 @@ def check(
         else:
             why = f"one share at {price:.2f} costs more than the conviction-{strength} budget {budget:.2f}"
         return approve(0, f"{side} {symbol} clamped to zero: {why} (from {current})", adjustments)
-    reason = f"{side} {qty} {symbol} at {price:.2f}: conviction {strength} sizes {sized} shares (from {current})"
+    reason = (
+        f"{side} {qty} {symbol} at {price:.2f}: conviction {strength} sizes {counted(sized, 'share')} (from {current})"
+    )
     if adjustments:
         reason += "; clamped by " + ", ".join(a.rule for a in adjustments)
     return approve(target, reason, adjustments)
