@@ -154,8 +154,11 @@ def close_unjudged(
         stream = slot.stream(week_id, account_id)
         stored = events.read_stream(stream)
         judged = bool(stored)
-        sent = _sent(events, stored, week_id, run_id, broker_of) if judged else []
-        how = f"judged, orders at the broker ({', '.join(sent)})" if sent else "judged, not traded" if judged else ""
+        sent, unknown = _sent(events, stored, week_id, run_id, broker_of) if judged else ([], "")
+        how = "; ".join(
+            [*([f"orders at the broker ({', '.join(sent)})"] if sent else []), *([unknown] if unknown else [])]
+        )
+        how = f"judged, {how}" if how else "judged, not traded" if judged else ""
         reason = f"{how or 'not judged'} by the deadline {until}: {'; '.join(errors)}"
         skipped = [] if judged else [CheckpointSkipped(account_id=account_id, reason=reason)]
         missing = InputsMissing(
@@ -180,22 +183,35 @@ def _sent(
     week_id: date,
     run_id: str,
     broker_of: Callable[[str], Broker | None],
-) -> list[str]:
+) -> tuple[list[str], str]:
     """The orders of the account's checkpoint plan (in `stored`) that are at its broker, each "side qty SYMBOL
-    status"; those the week's orders stream lacks are looked up at the broker and recorded from its answer."""
+    status" (those the week's orders stream lacks looked up at the broker and recorded from its answer), and what
+    could not be looked up and why ("" when nothing): with no broker configured for the account, or another broker
+    than the plan's (an account moved from alpaca to paper cannot tell whether alpaca holds the plan's orders), the
+    orders are neither assumed sent nor assumed not sent."""
     plan = next((OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()), None)
     if plan is None or not plan.orders:
-        return []
+        return [], ""
     stream = week_stream(week_id, ORDERS)
     ours = {o.client_order_id for o in plan.orders}
     recorded = [r for r in recorded_orders(events, stream) if r.order.client_order_id in ours]
-    if len({r.order.client_order_id for r in recorded}) < len(ours):
+    missing = [o for o in plan.orders if o.client_order_id not in {r.order.client_order_id for r in recorded}]
+    unknown = ""
+    if missing:
         broker = broker_of(plan.account_id)
-        if broker is None:  # nobody to ask: not assumed unsent
-            return [f"{o.side.value} {o.qty} {o.symbol} not looked up (no broker configured)" for o in plan.orders]
-        recorded += recover_orders(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id)
-    return [
+        if broker is None or broker.name != plan.broker:
+            why = (
+                "no broker configured"
+                if broker is None
+                else f"planned for the {plan.broker} broker, the account now uses {broker.name}"
+            )
+            orders = ", ".join(f"{o.side.value} {o.qty} {o.symbol}" for o in missing)
+            unknown = f"orders not looked up ({why}; whether the broker holds them is unknown: {orders})"
+        else:
+            recorded += recover_orders(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id)
+    found = [
         f"{r.order.side.value} {r.order.qty} {r.order.symbol} {r.result.status.value}"
         for r in recorded
         if isinstance(r, OrderSubmitted)
     ]
+    return found, unknown

@@ -1,0 +1,79 @@
+"""Closing a checkpoint past its deadline when its plan's orders cannot be looked up: the account's broker changed since
+the plan (alpaca to paper in accounts.yaml), or none is configured. The closing asked nobody and said "judged, not
+traded" when the broker had changed: the orders may be at alpaca, filled. Now it says they were not looked up, why, and
+which, as it did (for every order, recorded or not) when no broker was configured."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from llmtrade.brokers.paper import PaperBroker
+from llmtrade.clock import FixedClock
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import ORDERS, week_stream
+from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, OrderStatus, OrderSubmitted, Side
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.checkpoint_close import Left, close_unjudged
+from llmtrade.workflows.checkpoint_slot import Slot
+
+WEEK = date(2026, 1, 7)
+SLOT = Slot(day=WEEK, time="12:00")
+DEADLINE = datetime(2026, 1, 7, 19, 0, tzinfo=UTC)  # 14:00 New York
+LEFT = Left(["acct_1"], "interrupted: its run r1 (started 12:00) ended without a word (killed?)", "r1")
+
+
+def _order(symbol: str, side: Side, qty: int, intent: str = "exit") -> Order:
+    return Order(
+        client_order_id=f"lt-20260107-acct_1-{symbol}-{intent}-0107T1200",
+        account_id="acct_1",
+        week_id=WEEK,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        intent=intent,
+    )
+
+
+def _planned(storage: Storage, broker: str, *orders: Order) -> None:
+    plan = OrdersPlanned(account_id="acct_1", broker=broker, orders=list(orders), positions_before={})
+    stream = SLOT.stream(WEEK, "acct_1")
+    storage.events.append([NewEvent.of(plan, stream=stream, week_id=WEEK, run_id="r1", account_id="acct_1")])
+
+
+def _paper(storage: Storage) -> PaperBroker:
+    class Opens:
+        def opening_price(self, symbol: str, day: date) -> float | None:
+            return 100.0
+
+    return PaperBroker(
+        "acct_1",
+        starting_cash=100_000,
+        events=storage.events,
+        clock=FixedClock(DEADLINE),
+        calendar=TradingCalendar(),
+        prices=Opens(),
+        slippage_bps=0,
+    )
+
+
+def test_a_plan_for_another_broker_is_said_not_looked_up_not_untraded(storage: Storage) -> None:
+    _planned(storage, "alpaca", _order("SPY", Side.SELL, 10))
+    paper = _paper(storage)
+    line = close_unjudged(storage.events, SLOT, WEEK, DEADLINE, LEFT, lambda _account: paper)
+    assert "judged, orders not looked up (planned for the alpaca broker, the account now uses paper" in line, line
+    assert "sell 10 SPY" in line and "not traded" not in line, line
+    assert paper.find(_order("SPY", Side.SELL, 10).client_order_id) is None  # the other broker was not sent it either
+
+
+def test_without_a_broker_only_the_orders_not_recorded_are_said_not_looked_up(storage: Storage) -> None:
+    sold, bought = _order("SPY", Side.SELL, 10), _order("TLT", Side.BUY, 4, "open")
+    _planned(storage, "paper", sold, bought)
+    taken = OrderResult(client_order_id=sold.client_order_id, status=OrderStatus.FILLED, filled_qty=10)
+    recorded = OrderSubmitted(order=sold, broker="paper", result=taken)
+    storage.events.append(
+        [NewEvent.of(recorded, stream=week_stream(WEEK, ORDERS), week_id=WEEK, run_id="r1", account_id="acct_1")]
+    )
+    line = close_unjudged(storage.events, SLOT, WEEK, DEADLINE, LEFT, lambda _account: None)
+    assert "judged, orders at the broker (sell 10 SPY filled); orders not looked up (no broker configured" in line
+    assert line.count("SPY") == 1 and "buy 4 TLT" in line, line
