@@ -1,12 +1,14 @@
-"""Closing a checkpoint past its deadline when its plan's orders cannot be looked up: the account's broker changed since
-the plan (alpaca to paper in accounts.yaml), or none is configured. The closing asked nobody and said "judged, not
-traded" when the broker had changed: the orders may be at alpaca, filled. Now it says they were not looked up, why, and
-which, as it did (for every order, recorded or not) when no broker was configured."""
+"""Closing a checkpoint past its deadline when its plan's orders are not all recorded, so the broker is asked: the
+account's broker changed since the plan (alpaca to paper in accounts.yaml) or none is configured, and Alpaca holding
+one order partly filled. The closing asked nobody and said "judged, not traded" when the broker had changed (the orders
+may be at alpaca, filled), and listed "not looked up" orders "at the broker"; a partial fill read as "accepted". Now
+what could not be looked up is said so, why and which, and a partial fill says how much filled."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
@@ -16,6 +18,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint_close import Left, close_unjudged
 from llmtrade.workflows.checkpoint_slot import Slot
+from tests.fakes.alpaca_server import FakeAlpacaServer
 
 WEEK = date(2026, 1, 7)
 SLOT = Slot(day=WEEK, time="12:00")
@@ -77,3 +80,23 @@ def test_without_a_broker_only_the_orders_not_recorded_are_said_not_looked_up(st
     line = close_unjudged(storage.events, SLOT, WEEK, DEADLINE, LEFT, lambda _account: None)
     assert "judged, orders at the broker (sell 10 SPY filled); orders not looked up (no broker configured" in line
     assert line.count("SPY") == 1 and "buy 4 TLT" in line, line
+
+
+def test_an_order_alpaca_holds_partly_filled_is_recorded_from_its_answer_and_said_so(storage: Storage) -> None:
+    """The run died after Alpaca took acct_1's exit; by the closing 4 of its 10 shares filled and one order of the plan
+    never reached Alpaca (its lookup answers 404, through alpaca-py's own error)."""
+    sold, bought = _order("SPY", Side.SELL, 10), _order("TLT", Side.BUY, 4, "open")
+    _planned(storage, "alpaca", sold, bought)
+    with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+        server.fill_immediately = False
+        server.set_price("SPY", 600)
+        server.set_position("SPY", 10, 590.0)
+        alpaca = AlpacaBroker("acct_1", "k", "s", url_override=server.base_url, timeout_seconds=2)
+        assert alpaca.submit(sold).status is OrderStatus.ACCEPTED
+        server.partially_fill(sold.client_order_id, 4, 599.5)
+        line = close_unjudged(storage.events, SLOT, WEEK, DEADLINE, LEFT, lambda _account: alpaca)
+    assert "acct_1 judged, orders at the broker (sell 10 SPY accepted (4 filled)) by the deadline" in line, line
+    assert "TLT" not in line  # never at Alpaca: nothing to say of it but that the account was judged
+    [recorded] = [OrderSubmitted.from_event(e) for e in storage.events.read(type=OrderSubmitted.event_type())]
+    assert (recorded.order, recorded.broker, recorded.result.status) == (sold, "alpaca", OrderStatus.ACCEPTED)
+    assert (recorded.result.filled_qty, recorded.result.fill_price) == (4, 599.5)

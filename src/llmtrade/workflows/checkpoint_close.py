@@ -210,8 +210,15 @@ def _sent(
         else:
             recorded += recover_orders(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id)
     found = [
-        f"{r.order.side.value} {r.order.qty} {r.order.symbol} {r.result.status.value}"
+        f"{r.order.side.value} {r.order.qty} {r.order.symbol} {r.result.status.value}{_part(r)}"
         for r in recorded
         if isinstance(r, OrderSubmitted)
     ]
     return found, unknown
+
+
+def _part(submitted: OrderSubmitted) -> str:
+    """How much of a working or ended order filled, when some but not all of it did (Alpaca's partially_filled is
+    ours "accepted"): " (4 filled)"."""
+    filled = submitted.result.filled_qty
+    return f" ({filled} filled)" if 0 < filled < submitted.order.qty else ""
