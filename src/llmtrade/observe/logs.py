@@ -145,7 +145,13 @@ class _LazyFile(logging.Handler):
     wait for their batch's last), on any line that is not from such a batch, on every WARNING and above, at
     `close` (after every command, whatever its outcome) and at interpreter exit (logging's own atexit hook
     flushes every handler), so an exception, sys.exit or Ctrl-C loses no line. A process killed outright
-    (SIGKILL, or SIGTERM without a handler) loses at most the batch being written."""
+    (SIGKILL, or SIGTERM without a handler) loses at most the batch being written.
+
+    A file that cannot be opened or written (LLMTRADE_HOME/logs a file, not a folder; the disk full) is said once,
+    in one line on stderr, and the command's later lines are not written to it: logging's own handleError printed
+    a traceback for every line (7,000 lines of stderr for one weekly run) and the command still exited 0. The
+    command's outcome and exit code stay its own, as a metrics file's failure leaves them: its events are the
+    record; the log file is a copy for a log shipper."""
 
     terminator = "\n"
 
@@ -154,8 +160,11 @@ class _LazyFile(logging.Handler):
         self._folder = folder
         self._file: RotatingFileHandler | None = None
         self._size = 0
+        self._broken = False
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._broken:
+            return
         try:
             line = self.format(record) + self.terminator
             size = len(line) if line.isascii() else len(line.encode())
@@ -178,18 +187,38 @@ class _LazyFile(logging.Handler):
             self._size += size
             if record.levelno >= logging.WARNING or not record.__dict__.get("more"):
                 stream.flush()
+        except OSError as exc:
+            self._break(exc)
         except Exception:
             self.handleError(record)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            if self._file is not None:
-                self._file.flush()
+            if self._file is not None and not self._broken:
+                try:
+                    self._file.flush()
+                except OSError as exc:
+                    self._break(exc)
+
+    def _break(self, exc: OSError) -> None:
+        self._broken = True
+        try:
+            where = self._folder() / LOG_FILE
+        except Exception:  # the settings themselves failed: their own error is the command's
+            where = Path("LLMTRADE_HOME") / "logs" / LOG_FILE
+        sys.stderr.write(
+            f"warning: the log file {where} cannot be written ({type(exc).__name__}: {exc}); this command's log lines "
+            "are left out of it (its events are recorded as ever)\n"
+        )
 
     def close(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:  # its last lines could not be flushed
+                    if not self._broken:
+                        self._break(exc)
         super().close()
 
 
