@@ -538,3 +538,13 @@ def test_a_leaderboard_row_shows_rates_and_levels_unsigned_and_its_drawdown_as_a
     assert cells[1:4] == ["+1.20%", "+8.00%", "11.00%"]  # returns are changes (signed); a volatility is a level
     assert cells[6] == "-3.10% (9)"
     assert cells[9:12] == ["57%", "3.20", "7.0%"]
+
+
+def test_the_excess_columns_say_they_are_a_rate_a_year() -> None:
+    """A new user read acct_2's "+1.31%" excess over FLAT beside its "+0.65%" total return as a contradiction: the
+    column is the mean daily excess times 252, as the terminal's "vs FLAT/yr" says."""
+    html = render_report(report(), leaderboard())
+    head = html[html.index("<thead><tr><th>account</th>") :].split("</thead>")[0]
+    headers = [cell.split(">", 1)[1].split("</th")[0] for cell in head.split("<th")[2:]]
+    assert "excess vs FLAT/yr [95%]" in headers and "excess vs SPY/yr [95%]" in headers, headers
+    assert head.count("times 252: a rate a year") == 2
