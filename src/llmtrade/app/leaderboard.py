@@ -19,18 +19,18 @@ part is evidence (app/cutoff_periods.py).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
 from llmtrade.analytics import curves, draws, metrics
 from llmtrade.analytics.paired import pairing
-from llmtrade.analytics.records import Leaderboard, Standing
+from llmtrade.analytics.records import Leaderboard
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.baseline_universe import UNIVERSE_TYPES, universe_note, weekly_closes, weekly_universes
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
+from llmtrade.app.board_notes import undecided_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
 from llmtrade.app.open_week import open_week_note
@@ -179,12 +179,12 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     troubled = failure_note(run_lines(runs))
     notes += [troubled] if troubled else []
     notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
-    undecided = _undecided(board)
+    undecided = undecided_note(board)
     if undecided:
         notes.append(undecided)
     if periods:  # the weeks after the cutoff are the evidence: say whether they tell anyone apart
         after = periods[-1]
-        undecided_after = _undecided(after.standings)
+        undecided_after = undecided_note(after.standings)
         if undecided_after:
             notes.append(f"{after.label}: {undecided_after}")
     return Leaderboard(
@@ -370,29 +370,3 @@ def _fee_notes(config: Config) -> list[str]:
         "first session"
     )
     return notes
-
-
-def _undecided(board: Sequence[Standing]) -> str | None:
-    """The note when no account's interval excludes zero: how much data there is and about how much more
-    the nearest account needs (its minimum track record length vs FLAT)."""
-    accounts = [s for s in board if s.kind == "account"]
-    if not accounts or any(_excludes_zero(s.sharpe.low, s.sharpe.high) for s in accounts):
-        return None
-    if any(_excludes_zero(s.excess_vs_flat.low, s.excess_vs_flat.high) for s in accounts):
-        return None
-    weeks = max(s.weeks for s in accounts)
-    more = [s.weeks_more for s in accounts if s.weeks_more is not None]
-    if not more and max(s.sessions for s in accounts) < metrics.MIN_RETURNS_FOR_INTERVAL:
-        minimum = metrics.MIN_RETURNS_FOR_INTERVAL
-        needed = f"too few to estimate how many more are needed (under {minimum} daily returns)"
-    elif not more:
-        needed = "no account has a Sharpe ratio to estimate how many more are needed"
-    elif min(more) < 1:
-        needed = "the nearest account has its minimum track record length, yet its intervals still contain zero"
-    else:
-        needed = f"about {math.ceil(min(more))} more needed"
-    return f"no account is distinguishable from FLAT yet: {weeks:.1f} weeks of data, {needed}"
-
-
-def _excludes_zero(low: float | None, high: float | None) -> bool:
-    return low is not None and high is not None and (low > 0 or high < 0)

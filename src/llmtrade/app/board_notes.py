@@ -1,0 +1,59 @@
+"""The leaderboard's note when no account can yet be told from FLAT: how much data there is, and which account the
+data would first tell from FLAT, which way, and about when."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from llmtrade.analytics import metrics
+from llmtrade.analytics.records import Standing
+
+
+def undecided_note(board: Sequence[Standing]) -> str | None:
+    """The note when no account's interval excludes zero (None when one does): how much data there is and about how
+    much more the nearest accounts need (their minimum track record length vs FLAT, `Standing.weeks_more`)."""
+    accounts = [s for s in board if s.kind == "account"]
+    if not accounts or any(_excludes_zero(s.sharpe.low, s.sharpe.high) for s in accounts):
+        return None
+    if any(_excludes_zero(s.excess_vs_flat.low, s.excess_vs_flat.high) for s in accounts):
+        return None
+    weeks = max(s.weeks for s in accounts)
+    timed = [s for s in accounts if s.weeks_more is not None and s.sharpe.estimate is not None]
+    if not timed and max(s.sessions for s in accounts) < metrics.MIN_RETURNS_FOR_INTERVAL:
+        minimum = metrics.MIN_RETURNS_FOR_INTERVAL
+        needed = f"too few to estimate how many more are needed (under {minimum} daily returns)"
+    elif not timed:
+        needed = "no account has a Sharpe ratio to estimate how many more are needed"
+    else:
+        needed = _nearest(timed)
+    return f"no account is distinguishable from FLAT yet: {weeks:.1f} weeks of data, {needed}"
+
+
+def _nearest(timed: Sequence[Standing]) -> str:
+    """Which account the data would first tell from FLAT, and which way: the nearest may be losing, and then it
+    would be told worse than FLAT, which says nothing of when a model might be told better (a new user read "about
+    39 more needed", a losing account's, as the wait for the question the leaderboard asks). Each estimate is the
+    minimum track record length at the Sharpe ratio so far: it moves as that Sharpe does."""
+
+    def wait(s: Standing) -> str:
+        more = s.weeks_more or 0.0
+        when = f"needs about {math.ceil(more)} more"
+        if more < 1:
+            when = "has its minimum track record length, yet its intervals contain zero"
+        return f"{s.name} (Sharpe {s.sharpe.estimate:.2f}) {when}"
+
+    nearest = min(timed, key=lambda s: s.weeks_more or 0.0)
+    if (nearest.sharpe.estimate or 0.0) > 0:
+        return f"the nearest, {wait(nearest)} (estimates at the Sharpe ratio so far)"
+    winning = [s for s in timed if (s.sharpe.estimate or 0.0) > 0]
+    better = (
+        f"; the nearest to be told better, {wait(min(winning, key=lambda s: s.weeks_more or 0.0))}"
+        if winning
+        else "; no account has a positive Sharpe ratio to be told better"
+    )
+    return f"the nearest, {wait(nearest)} to be told worse than FLAT{better} (estimates at the Sharpe ratio so far)"
+
+
+def _excludes_zero(low: float | None, high: float | None) -> bool:
+    return low is not None and high is not None and (low > 0 or high < 0)

@@ -1,0 +1,33 @@
+"""The note of a leaderboard where no account can yet be told from FLAT names the account its "weeks more" belongs to
+and which way it would be told. A new user read "about 39 more needed", a losing account's (Sharpe -1.66), as the wait
+to learn whether a model beats FLAT; the best account needed 104."""
+
+from __future__ import annotations
+
+from llmtrade.analytics.records import Interval, Standing
+from llmtrade.app.board_notes import undecided_note
+from tests.test_report_html import standing
+
+
+def _account(name: str, sharpe: float, more: float) -> Standing:
+    wide = Interval(estimate=sharpe, low=sharpe - 3, high=sharpe + 3)  # contains zero: nobody told from FLAT
+    return standing(name, sharpe).model_copy(update={"sharpe": wide, "weeks_more": more})
+
+
+def test_a_losing_nearest_account_is_said_to_be_told_worse_and_the_nearest_winner_named_too() -> None:
+    note = undecided_note([_account("acct_1", -1.66, 38.2), _account("acct_2", 0.81, 103.5), standing("FLAT", None)])
+    assert note is not None
+    assert "the nearest, acct_1 (Sharpe -1.66) needs about 39 more to be told worse than FLAT" in note, note
+    assert "the nearest to be told better, acct_2 (Sharpe 0.81) needs about 104 more" in note, note
+
+
+def test_a_winning_nearest_account_is_named_alone() -> None:
+    note = undecided_note([_account("acct_1", -0.2, 400.0), _account("acct_2", 0.9, 60.1)])
+    assert note is not None and "the nearest, acct_2 (Sharpe 0.90) needs about 61 more (estimates" in note, note
+    assert "acct_1" not in note
+
+
+def test_when_every_account_loses_no_account_is_said_to_be_near_being_told_better() -> None:
+    note = undecided_note([_account("acct_1", -0.4, 90.0), _account("acct_2", -1.1, 30.0)])
+    assert note is not None and "acct_2 (Sharpe -1.10) needs about 30 more to be told worse than FLAT" in note
+    assert "no account has a positive Sharpe ratio to be told better" in note, note
