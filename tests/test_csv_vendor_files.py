@@ -56,3 +56,27 @@ def test_a_series_that_stops_early_says_what_a_delisted_symbol_needs() -> None:
     [problem] = validate_series("SPY", bars, SESSIONS)
     assert problem.kind is ProblemKind.STALE
     assert "delisted or closed, cannot be held past its last bar: take it out of the universe" in problem.message()
+
+
+@pytest.mark.parametrize(
+    ("row", "fields"),
+    [
+        ("{day},1,234.50,1,240.00,1,230.00,1,238.00,5000", 10),  # thousands separators, unquoted: columns shifted
+        ("{day},{rest},extra", 7),  # a stray field (found by a new user: read silently)
+        ("{day},{rest_short}", 5),  # a field missing
+    ],
+)
+def test_a_row_with_more_or_fewer_fields_than_the_header_is_refused_naming_its_line(
+    tmp_path: Path, row: str, fields: int
+) -> None:
+    day, *rest = ROWS[4].split(",")
+    bad = row.format(day=day, rest=",".join(rest), rest_short=",".join(rest[:-1]))
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", [*ROWS[:4], bad, *ROWS[5:]]), "SPY")
+    [problem] = caught.value.problems
+    assert problem.kind is ProblemKind.UNREADABLE and problem.where == f"{tmp_path / 'SPY.csv'}, line 6"
+    assert f"{day}: {fields} fields where the header has 6" in str(caught.value), str(caught.value)
+    # Quoted, a thousands separator is one field (and then not a number: refused as that, on the same line).
+    quoted = f'{day},"1,234.50",1240,1230,1238,5000'
+    with pytest.raises(SeriesRejected, match="is not a number"):
+        read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", [*ROWS[:4], quoted]), "SPY")

@@ -198,6 +198,8 @@ def test_a_csv_folder_without_intraday_files_gives_a_labelled_daily_approximatio
         ("Timestamp,Price\n2026-01-07T10:00:00-05:00,abc\n", "line 2: unreadable row"),
         ("Timestamp,Price\n2026-01-07T10:00:00-05:00,600\n2026-01-07T09:59:00-05:00,601\n", "line 3"),
         ("Timestamp,Price\n2026-01-07T10:00:00-05:00,0\n", "is not a positive number"),
+        # An unquoted thousands separator read a price of 1 (the fields past the header's were dropped).
+        ("Timestamp,Price\n2026-01-07T10:00:00-05:00,1,234.50\n", "line 2: 3 fields where the header has 2"),
     ],
 )
 def test_a_malformed_intraday_file_stops_with_its_file_and_line(

@@ -5,7 +5,8 @@ Column names are matched whatever their case, and `timestamp` stands for Date (A
 vendor exports have): a row naming another symbol than the file's is refused, since a file copied under the wrong
 name would otherwise trade one instrument on another's prices; and for a Currency column: a row priced in another
 currency than USD is refused (accounts, costs and the benchmark are in dollars; a London listing's pence are not).
-A file whose rows run newest first (Alpha Vantage, Investing.com) is refused saying so. A malformed file is
+A file whose rows run newest first (Alpha Vantage, Investing.com) is refused saying so, and so is a row with more or
+fewer fields than the header (an unquoted 1,234.50 shifts every column after it). A malformed file is
 refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
 shift every indicator computed from it. Files are UTF-8, with or without a byte-order mark. Missing sessions are
 found by the market service's validator (market/validation.py), which names this file through `origin`.
@@ -112,6 +113,16 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     seen: dict[date, int] = {}
     for row in reader:
         line = reader.line_num
+        fields = field_count(row, columns)
+        if fields != len(columns):
+            # An unquoted thousands separator (1,234.50) adds a field and shifts the columns after it: the row's
+            # figures would be read from the wrong columns, and may still look like prices.
+            reason = (
+                f"{(row.get(names['Date']) or '').strip()}: {fields} fields where the header has {len(columns)} (a "
+                "comma inside a number, such as 1,234.50, must be quoted or left out; a stray or missing field "
+                "shifts the columns)"
+            )
+            raise _rejected(path, line, symbol, None, ProblemKind.UNREADABLE, reason)
         bar = _bar(path, line, symbol, {c: row.get(name) or "" for c, name in names.items()})
         if named is not None and _spelled(row.get(named) or symbol) != _spelled(symbol):
             reason = f"{bar.day}: {named} {(row.get(named) or '').strip()!r} is not {symbol}, the file's symbol"
@@ -134,6 +145,13 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
         seen[bar.day] = line
         bars.append(bar)
     return bars
+
+
+def field_count(row: dict[str | None, object], columns: list[str]) -> int:
+    """How many fields the row had: DictReader keeps those past the header's under the key None, and gives None for
+    each of the header's columns the row lacks."""
+    extra = row.get(None)
+    return len(columns) + (len(extra) if isinstance(extra, list) else 0) - sum(v is None for v in row.values())
 
 
 def _newest_first(bars: list[Bar], rest: csv.DictReader) -> str:

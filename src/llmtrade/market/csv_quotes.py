@@ -30,7 +30,7 @@ from pathlib import Path
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.csv_folder import CsvFolderProvider
+from llmtrade.market.csv_folder import CsvFolderProvider, field_count
 from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
@@ -113,6 +113,13 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
         raise MarketDataError(f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)")
     for row in reader:
         where = f"{path}, line {reader.line_num}"
+        fields = field_count(row, list(reader.fieldnames or []))  # type: ignore[arg-type]
+        if fields != len(reader.fieldnames or []):
+            # "…,1,234.50" would read a price of 1: a comma inside a number shifts the columns (csv_folder.py).
+            raise MarketDataError(
+                f"{where}: {fields} fields where the header has {len(reader.fieldnames or [])} (a comma inside a "
+                "number, such as 1,234.50, must be quoted or left out)"
+            )
         try:
             instant = datetime.fromisoformat((row["Timestamp"] or "").strip())
             price = float((row["Price"] or "").strip())
