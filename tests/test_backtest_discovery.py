@@ -283,3 +283,16 @@ def test_a_discovery_failing_week_after_week_is_said_when_it_starts_and_when_it_
     )
     found.finish()
     assert len(said) == 7
+
+
+def test_the_pickers_answers_count_in_the_week_they_came_before_as_the_summary_counts_them(run: Run) -> None:
+    """The backtest's summary counted its 3 picker answers among its rules answers; its report's cost per week (the
+    calls of each week) had none of them: their records carried no week. Now each counts in the week it comes before."""
+    with psycopg.connect(run.url) as conn:
+        rows = conn.execute(
+            "SELECT week_id, payload->>'role' FROM events WHERE type = 'LLMCallCompleted' ORDER BY id"
+        ).fetchall()
+    pickers = [week for week, role in rows if role == "picker"]
+    assert pickers == [FIRST, FIRST + timedelta(days=7), LAST], pickers
+    assert all(week is not None for week, _ in rows)  # every answer in a week: the report's weeks sum to the summary
+    assert len(rows) == run.result.rules_answers + run.result.llm_calls

@@ -82,6 +82,7 @@ class BacktestDiscovery:
                         bars=self.held,
                         current=current,
                         features_of=self.held.candidate_features if self.held is not None else None,
+                        week_id=week_id,
                     )
                 except LlmtradeError as exc:
                     if any(isinstance(link, (TemporaryError, RunStopped)) for link in causes(exc)):

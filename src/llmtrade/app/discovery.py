@@ -60,12 +60,13 @@ def priceable(app: Container, candidates: Sequence[CandidateInstrument]) -> list
     return [c for c in candidates if (folder / f"{c.symbol}.csv").is_file()]
 
 
-def discover(app: Container) -> DiscoverResult:
-    """Score every candidate with every picker as of now, record it, and set the watchlist."""
+def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
+    """Score every candidate with every picker as of now, record it, and set the watchlist; `week_id`: the week whose
+    weekly run it comes before (run-due's), whose costs its model calls count in."""
     with app.storage(models=True) as storage:
         app.announce()  # before Alpaca's assets API is asked, as every command says its mode first
         candidates, source = _candidates(app)
-        run_id, found, _ = record_discovery(app, storage, candidates)
+        run_id, found, _ = record_discovery(app, storage, candidates, week_id=week_id)
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
         # missing for that span leave them to run-due's daily job rather than failing a finished run.
         try:
@@ -97,13 +98,16 @@ def record_discovery(
     bars: DailyBars | None = None,
     current: Watchlist | None = None,
     features_of: FeatureReader | None = None,
+    week_id: date | None = None,
 ) -> tuple[str, Discovery, Usage]:
     """One discovery run over `candidates` as of the clock's now, as a `discover` run (RunStarted ..
     RunFinished) with its SuggestionsMade and WatchlistSet events; the run id, what it found and what its calls
     cost (a backtest counts them with its jobs'). Prices
     from `bars` when given (a backtest's held bars), else the app's market for the run; `current`: the
     watchlist as `current_watchlist(storage)` folds it now, when the caller has just folded it; `features_of`:
-    the candidates' features as `discovery.run.candidate_features` reads them from `bars` (a backtest's, held).
+    the candidates' features as `discovery.run.candidate_features` reads them from `bars` (a backtest's, held);
+    `week_id`: the week whose weekly run it comes before, on its model calls' records (the report's cost per week
+    counts them there: a backtest's 26 picker answers were in its summary's count and in no week of its report).
 
     Raises what the run raises (MarketDataError when no candidate has the history to judge; a model's
     failure), the run recorded as failed."""
@@ -131,7 +135,7 @@ def record_discovery(
             prompts=session.prompts,
             ref=config.models.research[0],
             asof=now,
-            site=CallSite(role="picker", run_id=run_id),
+            site=CallSite(role="picker", run_id=run_id, week_id=week_id),
             current=current,
             similar_conditions=remembered,
             features_of=features_of,
@@ -204,7 +208,7 @@ def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | No
     if fixed or (latest is None and static) or (latest is not None and latest.session == last):
         return None
     try:
-        return discover(app)
+        return discover(app, week_id=week_id)
     except LlmtradeError as exc:
         app.warning(f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands")
         return None
