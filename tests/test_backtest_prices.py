@@ -5,11 +5,13 @@ the committee before its first bar."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest import BacktestSpec, backtest
@@ -17,9 +19,10 @@ from llmtrade.app.backtest_prices import jump_message
 from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
 from llmtrade.clock import FixedClock
-from llmtrade.config.loader import load_config
+from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
+from llmtrade.errors import UsageError
 from llmtrade.market.jumps import split_like, suspect_moves
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
@@ -166,3 +169,26 @@ def test_a_spike_on_the_last_bar_before_a_run_is_never_named_a_split(
     [note] = [n for n in leaderboard(live, backtest=name).notes if "flagged at the backtest's start" in n]
     assert note.startswith(f"the prices hold {len(bars)} one-day spikes, flagged") and "split" not in note.split(".")[0]
     assert f"on {tuesday} (x10.0" in note and "a one-day spike, back the next session (a bad row?)" in note
+
+
+def test_a_leaderboard_given_another_config_than_the_backtests_says_so_with_exit_2(
+    bars: dict[str, list[Bar]], database_url: str, tmp_path: Path
+) -> None:
+    """A new user ran a CSV backtest with a config cut to the folder's symbols, then `leaderboard --backtest` without
+    it: exit 1, "the books were priced with real prices, but only synthetic ones are at hand", the packaged universe's
+    other symbols having no file. The config is what to mend, and the message now says so first."""
+    config = tmp_path / "config"
+    shutil.copytree(Path(str(packaged_defaults())), config)
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != "GLD"]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {symbol: rows for symbol, rows in bars.items() if symbol != "GLD"})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
+    backtest(settings, load_config(config), config, spec, say=lambda _t: None)
+    now = FixedClock(datetime(2026, 1, 20, tzinfo=UTC))
+    assert leaderboard(Container(settings, load_config(config), now, config, print), backtest=name).standings
+    said = rf"^backtest {name} ran with another config than the one given now .*give --config the folder it ran with"
+    with pytest.raises(UsageError, match=said + "; with this one: the books were priced with real"):
+        leaderboard(Container(settings, load_config(None), now, None, print), backtest=name)

@@ -30,6 +30,22 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
 
 
+def other_config(config: Config, record: Sequence[StoredEvent]) -> str | None:
+    """What to say when `config` is not the one the backtest of `record` (streams.BACKTEST) ran with; None when it
+    is, or when the books are no backtest's."""
+    started = [e for e in record if e.type == BacktestStarted.event_type()]
+    if not started:
+        return None
+    ran, now = str(started[-1].payload.get("config_hash", "")), config_hash(config)
+    if ran == now:
+        return None
+    name = started[-1].payload.get("name", "")
+    return (
+        f"backtest {name} ran with another config than the one given now (config hash {ran[:12]}, now {now[:12]}): "
+        "give --config the folder it ran with"
+    )
+
+
 # The leaderboard's read of the weeks' universes, by type alone (leaderboard.follow_books keeps it followed).
 UNIVERSE_TYPES = [UniverseFixed.event_type()]
 

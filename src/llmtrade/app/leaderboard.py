@@ -28,7 +28,13 @@ from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
-from llmtrade.app.baseline_universe import UNIVERSE_TYPES, universe_note, weekly_closes, weekly_universes
+from llmtrade.app.baseline_universe import (
+    UNIVERSE_TYPES,
+    other_config,
+    universe_note,
+    weekly_closes,
+    weekly_universes,
+)
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
 from llmtrade.app.board_notes import undecided_note
 from llmtrade.app.container import Container
@@ -135,9 +141,17 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
     run_ids = {e.run_id for e in runs if e.run_id}
-    closes, synthetic, sources = _closes(app, storage, symbols, sessions, run_ids)
+    record = events.read_stream(streams.BACKTEST)
     weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
-    more = weekly_closes(lambda some: _closes(app, storage, some, sessions, run_ids)[0], weekly, symbols)
+    try:
+        closes, synthetic, sources = _closes(app, storage, symbols, sessions, run_ids)
+        more = weekly_closes(lambda some: _closes(app, storage, some, sessions, run_ids)[0], weekly, symbols)
+    except OperationalError as exc:
+        # Another config's universe has symbols the backtest never priced: the config is what to mend (exit 2).
+        mismatch = other_config(config, record)
+        if mismatch is None:
+            raise
+        raise UsageError(f"{mismatch}; with this one: {exc}") from exc
     closes = {**closes, **more}
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), weekly)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
@@ -165,7 +179,6 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
         *filter(None, [removed_note(traded, configured)]),
     ]
-    record = events.read_stream(streams.BACKTEST)
     prices, prices_note = price_basis(sources, snapshot=snapshot_provider(csv_folder(app, record)))
     notes += filter(None, [prices_note, universe_note(config, record, weekly)])
     stopped = unfinished(record)  # a killed backtest's books: say so first
