@@ -6,6 +6,7 @@ nothing: whatever a broker does while valuing an account stays in this process."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.baselines import spy_return
@@ -31,6 +32,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, week_stream
+from llmtrade.domain.trading import Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
@@ -71,7 +73,9 @@ def status(app: Container) -> StatusResult:
         spy_end = (series[BENCHMARK][-1].day, prices[BENCHMARK]) if series.get(BENCHMARK) else None
         # The leaderboard's SPY baseline over these closes (its slippage and commission paid), not SPY's bare move.
         spy = spy_return(config, spy_start, spy_end) if spy_start and spy_end else None
-        rows = [_standing(events, desk, prices, valuations, week_id) for desk in desks]
+        closed = {s: app.calendar.session_close(bars[-1].day) for s, bars in series.items() if bars}
+        marks = Marks(prices, closed, recorded_splits(events), now)
+        rows = [_standing(events, desk, marks, valuations, week_id) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         for warning in warnings:
@@ -170,9 +174,35 @@ def _in_new_shares(series: Mapping[str, Sequence[Bar]], splits: Sequence[Split],
     return {s: in_new_shares({s: bar.close}, splits, bar.day, now)[s] for s, bar in last.items()}
 
 
-def _standing(
-    events: EventStore, desk: Desk, prices: dict[str, float], valuations: list[AccountValued], week_id: date
-) -> dict:
+@dataclass(frozen=True)
+class Marks:
+    """What `status` values positions at: each symbol's last close (`closes`, in today's shares), or, for an account
+    filled in it since that close (`closed`: when each close was), its latest fill's price.
+
+    A position opened at today's open valued at yesterday's close showed a P/L the account never made (a new user:
+    "week P/L -25.34" for a week with no close yet, and a drawdown and hit rate unlike the leaderboard's under the
+    same heading): the fill is the latest price the account has seen for it."""
+
+    closes: dict[str, float]
+    closed: dict[str, datetime]
+    splits: Sequence[Split]
+    now: datetime
+
+    def of(self, fills: Sequence[Fill]) -> dict[str, float]:
+        marks = dict(self.closes)
+        for fill in sorted(fills, key=lambda f: f.filled_at):
+            close = self.closed.get(fill.symbol)
+            if close is not None and fill.filled_at > close:
+                day = new_york_date(fill.filled_at)
+                marks[fill.symbol] = in_new_shares({fill.symbol: fill.price}, self.splits, day, self.now)[fill.symbol]
+        return marks
+
+
+def _standing(events: EventStore, desk: Desk, marks: Marks, valuations: list[AccountValued], week_id: date) -> dict:
+    # Only brokers that keep their own fills report them (today the paper broker); others count none.
+    ours = our_order_ids(events, desk.account.id)
+    fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
+    prices = marks.of(fills)
     # Only what llmtrade manages counts: a position made by hand is listed as a difference, not credited.
     seen = look(events, desk.broker, desk.broker.account(prices), prices)
     account = seen.managed
@@ -180,9 +210,6 @@ def _standing(
     mine = [v for v in valuations if v.account_id == desk.account.id]
     started = week_start_valuation(events, week_id, desk.account.id)
     week_start = started.equity if started else None
-    # Only brokers that keep their own fills report them (today the paper broker); others count none.
-    ours = our_order_ids(events, desk.account.id)
-    fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
     trades = closed_trade_pnls(with_splits(fills, recorded_splits(events)))  # round trips: a resize is not a trade
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
