@@ -119,6 +119,15 @@ def test_a_week_not_begun_is_refused_and_nothing_of_it_is_frozen(at_thursday: di
     assert runner.invoke(app, ["research", "--week", "2025-12-31"]).exit_code == 0  # a past week is still built
 
 
+def test_a_dry_run_of_a_week_not_begun_is_refused_as_its_research_is(at_thursday: dict[str, str]) -> None:
+    """`run-weekly --week LATER --dry-run` printed pitches and orders decided from today's prices under a week months
+    away, exit 0, where `research --week LATER` is refused (a new user's trial)."""
+    later = runner.invoke(app, ["run-weekly", "--week", "2026-06-03", "--dry-run"])
+    assert later.exit_code == 2, later.output
+    assert "week 2026-06-03 has not begun (this is the week of 2026-01-07): its dry run" in later.stderr
+    assert runner.invoke(app, ["run-weekly", "--week", "2025-12-31", "--dry-run"]).exit_code == 0  # a past week's
+
+
 def test_research_live_asks_each_provider_in_parallel_with_the_universe_as_an_enum(
     at_thursday: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,9 +14,7 @@ from llmtrade.council.general import GeneralCouncil
 from llmtrade.domain.council import CouncilConvened
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
-from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
-from llmtrade.market.calendar import new_york_date
 from llmtrade.market.service import BarSeries
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import PipelineContext
@@ -24,7 +22,7 @@ from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.pipeline.retry import Window
 from llmtrade.workflows import council_stages, research_stages
 from llmtrade.workflows.schedule import JobKind, retry_deadline
-from llmtrade.workflows.weekly import require_same_mode
+from llmtrade.workflows.weekly import require_begun, require_same_mode
 from llmtrade.workflows.weeks import resolve_week
 
 
@@ -74,13 +72,10 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
     now = app.clock.now()
     config = app.loaded.config
     week_id, asof = resolve_week(now, week, config.schedule)
-    current = week_id_for(new_york_date(now))
-    if week_id > current:
-        # Built now, a later week's research would be frozen with today's prices, and its weekly run would trade on it.
-        raise UsageError(
-            f"week {week_id} has not begun (this is the week of {current}): its research is built for its own weekly "
-            "run, from the prices before it, and then frozen; ask for it once that week has begun"
-        )
+    # Built now, a later week's research would be frozen with today's prices, and its weekly run would trade on it.
+    require_begun(
+        week_id, now, what="its research is built for its own weekly run, from the prices before it, and then frozen"
+    )
     app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         session = app.session(storage)

@@ -66,6 +66,7 @@ from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.schedule import Job, JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.weekly import (
     completion,
+    require_begun,
     require_current_week,
     require_same_mode,
     week_mode,
@@ -83,6 +84,8 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     week_id, asof = resolve_week(now, week, app.loaded.config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="run-weekly")
+    # A dry run of a later week would decide it from today's prices under that week's name.
+    require_begun(week_id, now, what="its dry run would be decided from today's prices, the week's own being to come")
     app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)

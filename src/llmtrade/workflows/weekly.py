@@ -100,6 +100,16 @@ def require_current_week(week_id: date, now: datetime, *, command: str) -> None:
         )
 
 
+def require_begun(week_id: date, now: datetime, *, what: str) -> None:
+    """`week_id` is this week or an earlier one: a later week's would be made from today's prices under its name (a
+    look at a week that has not happened, or, once recorded, frozen for its own run to trade on)."""
+    current = week_id_for(new_york_date(now))
+    if week_id > current:
+        raise UsageError(
+            f"week {week_id} has not begun (this is the week of {current}): {what}; ask for it once that week has begun"
+        )
+
+
 def completion(events: EventStore, week_id: date) -> StoredEvent | None:
     found = events.read(stream=week_stream(week_id, streams.DONE), type=WeekCompleted.event_type(), limit=1)
     return found[0] if found else None
