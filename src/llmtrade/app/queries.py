@@ -180,8 +180,8 @@ class Marks:
     filled in it since that close (`closed`: when each close was), its latest fill's price.
 
     A position opened at today's open valued at yesterday's close showed a P/L the account never made (a new user:
-    "week P/L -25.34" for a week with no close yet, and a drawdown and hit rate unlike the leaderboard's under the
-    same heading): the fill is the latest price the account has seen for it."""
+    "week P/L -25.34" for a week with no close yet): the fill is the latest price the account has seen for it. (A
+    trade closed since that close still counts in the hit rate: status is now, the leaderboard its last close.)"""
 
     closes: dict[str, float]
     closed: dict[str, datetime]
