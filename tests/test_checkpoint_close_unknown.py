@@ -6,7 +6,7 @@ what could not be looked up is said so, why and which, and a partial fill says h
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.paper import PaperBroker
@@ -14,28 +14,15 @@ from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, OrderStatus, OrderSubmitted, Side
-from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint_close import Left, close_unjudged
 from llmtrade.workflows.checkpoint_slot import Slot
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_paper_broker import WEEK, Opens, _broker, _order
 
-WEEK = date(2026, 1, 7)
 SLOT = Slot(day=WEEK, time="12:00")
 DEADLINE = datetime(2026, 1, 7, 19, 0, tzinfo=UTC)  # 14:00 New York
 LEFT = Left(["acct_1"], "interrupted: its run r1 (started 12:00) ended without a word (killed?)", "r1")
-
-
-def _order(symbol: str, side: Side, qty: int, intent: str = "exit") -> Order:
-    return Order(
-        client_order_id=f"lt-20260107-acct_1-{symbol}-{intent}-0107T1200",
-        account_id="acct_1",
-        week_id=WEEK,
-        symbol=symbol,
-        side=side,
-        qty=qty,
-        intent=intent,
-    )
 
 
 def _planned(storage: Storage, broker: str, *orders: Order) -> None:
@@ -45,32 +32,23 @@ def _planned(storage: Storage, broker: str, *orders: Order) -> None:
 
 
 def _paper(storage: Storage) -> PaperBroker:
-    class Opens:
-        def opening_price(self, symbol: str, day: date) -> float | None:
-            return 100.0
-
-    return PaperBroker(
-        "acct_1",
-        starting_cash=100_000,
-        events=storage.events,
-        clock=FixedClock(DEADLINE),
-        calendar=TradingCalendar(),
-        prices=Opens(),
-        slippage_bps=0,
-    )
+    return _broker(storage, FixedClock(DEADLINE), Opens({}))
 
 
 def test_a_plan_for_another_broker_is_said_not_looked_up_not_untraded(storage: Storage) -> None:
-    _planned(storage, "alpaca", _order("SPY", Side.SELL, 10))
+    exit_order = _order("SPY", Side.SELL, 10, "exit")
+    _planned(storage, "alpaca", exit_order)
     paper = _paper(storage)
     line = close_unjudged(storage.events, SLOT, WEEK, DEADLINE, LEFT, lambda _account: paper)
     assert "judged, orders not looked up (planned for the alpaca broker, the account now uses paper" in line, line
     assert "sell 10 SPY" in line and "not traded" not in line, line
-    assert paper.find(_order("SPY", Side.SELL, 10).client_order_id) is None  # the other broker was not sent it either
+    assert (
+        paper.find(_order("SPY", Side.SELL, 10, "exit").client_order_id) is None
+    )  # the other broker was not sent it either
 
 
 def test_without_a_broker_only_the_orders_not_recorded_are_said_not_looked_up(storage: Storage) -> None:
-    sold, bought = _order("SPY", Side.SELL, 10), _order("TLT", Side.BUY, 4, "open")
+    sold, bought = _order("SPY", Side.SELL, 10, "exit"), _order("TLT", Side.BUY, 4, "open")
     _planned(storage, "paper", sold, bought)
     taken = OrderResult(client_order_id=sold.client_order_id, status=OrderStatus.FILLED, filled_qty=10)
     recorded = OrderSubmitted(order=sold, broker="paper", result=taken)
@@ -85,7 +63,7 @@ def test_without_a_broker_only_the_orders_not_recorded_are_said_not_looked_up(st
 def test_an_order_alpaca_holds_partly_filled_is_recorded_from_its_answer_and_said_so(storage: Storage) -> None:
     """The run died after Alpaca took acct_1's exit; by the closing 4 of its 10 shares filled and one order of the plan
     never reached Alpaca (its lookup answers 404, through alpaca-py's own error)."""
-    sold, bought = _order("SPY", Side.SELL, 10), _order("TLT", Side.BUY, 4, "open")
+    sold, bought = _order("SPY", Side.SELL, 10, "exit"), _order("TLT", Side.BUY, 4, "open")
     _planned(storage, "alpaca", sold, bought)
     with FakeAlpacaServer(key_id="k", secret_key="s") as server:
         server.fill_immediately = False
