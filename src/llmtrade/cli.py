@@ -44,6 +44,15 @@ class _Group(TyperGroup):
     subcommand into a message and its exit code, Ctrl-C and SIGTERM included; anything else is a bug and keeps its
     traceback."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            if not _usage_error(exc):
+                raise
+            _say_usage(exc, info_name or "llmtrade")  # a root option typer did not know: `llmtrade --bogus status`
+            raise typer.Exit(2) from None
+
     def invoke(self, ctx: typer.Context) -> Any:
         # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (exits.py).
         with sigterm_as_interrupt(), ctrl_c_as_interrupt():
@@ -52,9 +61,16 @@ class _Group(TyperGroup):
     def _invoke(self, ctx: typer.Context) -> Any:
         error: BaseException | None = None
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except Exception as exc:
+                if not _usage_error(exc):
+                    raise
+                error = exc
+                _say_usage(exc, exc.ctx.command_path if exc.ctx is not None else ctx.command_path)  # type: ignore[attr-defined]
+                ctx.exit(2)
         except (TyperException, typer.Exit, typer.Abort):
-            raise  # typer's own flow: --help, bad arguments, ctx.exit
+            raise  # typer's own flow: --help, ctx.exit
         except KeyboardInterrupt as exc:  # typer would exit 130 (143) without a word
             error = exc
             stopped = stopped_by_signal(exc, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
@@ -79,6 +95,20 @@ class _Group(TyperGroup):
                     stopped = stopped_by_signal(stop, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
                     print_error(stopped.message)
                     ctx.exit(stopped.code)
+
+
+def _usage_error(exc: BaseException) -> bool:
+    """Click's UsageError (a bad option or value, no such command), however typer ships click: typer 0.29 vendors it
+    (typer._click, its exceptions TyperExceptions), earlier typer uses click's own."""
+    # NoArgsIsHelpError (`llmtrade config`, no subcommand) is one too, and shows the help: left to typer.
+    names = {k.__name__ for k in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names and hasattr(exc, "format_message")
+
+
+def _say_usage(exc: Exception, where: str) -> None:
+    """A command's bad option or value, or no such command, in one line (exit 2 by the caller), as the README promises
+    every error is: typer drew a box of several lines, and cron mailed it as such."""
+    print_error(f"{exc.format_message()} (`{where} --help` says what it takes)")  # type: ignore[attr-defined]
 
 
 def _writes(ctx: typer.Context) -> bool:
