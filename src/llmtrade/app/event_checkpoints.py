@@ -29,6 +29,7 @@ from llmtrade.app.checkpoint_deadlines import checkpoint_deadline, scheduled_ope
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.due_waits import Waits
+from llmtrade.app.guards import closed_at
 from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
@@ -64,8 +65,8 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
     # An offline week's event checkpoints run offline; said only when one runs (run-due wakes every few minutes).
     invoked, app = app, in_week_mode(app, week_id, warn=False)
     with app.storage() as storage, ExitStack() as stack:
-        if completion(storage.events, week_id) is None:
-            return []
+        if completion(storage.events, week_id) is None or closed_at(storage, week_id) is not None:
+            return []  # not begun, or closed by its postmortem (only a clock set back finds that in session)
         if not in_session:  # a checkpoint past its deadline is closed by app/checkpoint_deadlines.py
             return []
         require_same_mode(storage.events, week_id, app.mode)

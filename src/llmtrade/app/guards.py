@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 
 from llmtrade.config.models import Config
+from llmtrade.domain.checkpoints import PostmortemCompleted
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import postmortem_stream
 from llmtrade.errors import OperationalError, UsageError
@@ -41,6 +42,24 @@ def require_week_run(storage: Storage, week_id: date, *, dry_run: bool) -> None:
     if completion(storage.events, week_id) is None and not dry_run:
         # Before the week's own orders are out, a checkpoint would act on last week's positions.
         raise OperationalError(f"week {week_id}'s weekly run has not completed: run `llmtrade run-weekly` first")
+
+
+def require_open_week(storage: Storage, week_id: date, now: datetime) -> None:
+    """UsageError (exit 2) when `week_id` is closed (its postmortem done): a checkpoint of it would change positions a
+    later week holds and has planned from. Only a clock set back gets here (LLMTRADE_NOW left from a drill, an NTP step
+    back): found by an operator's trial, where a routine run-due at a past instant cut the next week's positions."""
+    closed = closed_at(storage, week_id)
+    if closed is not None:
+        raise UsageError(
+            f"week {week_id} is closed (its postmortem ran at {closed.isoformat()}): a checkpoint of it would change "
+            f"what a later week holds. The clock reads {now.isoformat()}: is it set back (LLMTRADE_NOW)?"
+        )
+
+
+def closed_at(storage: Storage, week_id: date) -> datetime | None:
+    """When `week_id`'s postmortem completed, or None while the week is open."""
+    done = storage.events.read(stream=postmortem_stream(week_id), type=PostmortemCompleted.event_type(), limit=1)
+    return done[0].occurred_at if done else None
 
 
 def require_postmortem_due(

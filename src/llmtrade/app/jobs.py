@@ -22,6 +22,7 @@ from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
     require_checkpoint_due,
+    require_open_week,
     require_postmortem_due,
     require_week_run,
 )
@@ -190,6 +191,7 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
         require_week_run(storage, week_id, dry_run=dry_run)
+        require_open_week(storage, week_id, now)
         with app.week_lock(storage.conn, week_id, command="checkpoint"):
             return run_checkpoint(
                 app,

@@ -159,7 +159,14 @@ def due_jobs(
         # A checkpoint revises the weekly run's positions; without that run there is nothing to revise yet.
         # After the close its prices are stale and its orders would wait for tomorrow: not due any more.
         in_session = now < calendar.session_close(latest.day)
-        if latest.key not in done and weekly_key(latest.week_id) in done and in_session:
+        # A week closed by its postmortem is judged no more: only a clock set back could find its checkpoint due.
+        closed = _postmortem(schedule, calendar, latest.week_id)
+        if (
+            latest.key not in done
+            and weekly_key(latest.week_id) in done
+            and in_session
+            and (closed is None or closed.key not in done)
+        ):
             checkpoints.append(latest)
     # In time order: a machine back after a long pause catches up in the order things were meant to happen.
     return sorted(postmortems + weeklies + checkpoints, key=lambda job: (job.at, _RANK[job.kind]))
