@@ -225,6 +225,17 @@ def test_a_database_url_that_is_not_one_is_a_usage_error_naming_it(monkeypatch: 
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("url", ["postgresql://u:s3cret pw@localhost/db", "postgresql://u:s3cret%20pw x@localhost/db"])
+def test_a_malformed_database_url_never_shows_its_password(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """An operator's trial: llmtrade showed its own copy of the URL redacted, but libpq's reason quoted the password
+    alone ('unexpected spaces found in "s3cret pw"'), and cron mailed it."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "is not a PostgreSQL connection URL" in result.stderr and "unexpected spaces" in result.stderr
+    assert "s3cret" not in result.output and "pw" not in result.stderr.split("(", 1)[1], result.stderr
+
+
 def test_init_into_a_path_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path) -> None:
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("x")

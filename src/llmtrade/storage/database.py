@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, UsageError
 from llmtrade.settings import Settings
@@ -355,10 +355,15 @@ def _bad_url(url: str, exc: Exception) -> UsageError:
         password = urlsplit(url).password if "://" in url else None
     except ValueError:  # e.g. an unclosed "[" of an IPv6 host
         password = None
-    # libpq quotes the whole URL in some messages: show it redacted, and never a password of any length.
+    # libpq quotes the whole URL in some messages, and some a part of it alone ('unexpected spaces found in "s3cret
+    # pw"'): show the URL redacted, and never a password, as written or percent-decoded, quoted or bare.
     reason = " ".join(str(exc).replace(url, _redact(url)).split())
-    if password:
-        reason = reason.replace(f":{password}@", ":***@")
+    for secret in {password, unquote(password)} if password else ():
+        reason = reason.replace(f":{secret}@", ":***@")
+        for quote in ('"', "'"):
+            reason = reason.replace(f"{quote}{secret}{quote}", f"{quote}***{quote}")
+        if len(secret) >= 4:  # a shorter one would blank out letters of the message, not a secret
+            reason = reason.replace(secret, "***")
     return UsageError(
         f"DATABASE_URL {_redact(url)!r} is not a PostgreSQL connection URL ({reason}); "
         "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or unset it for the embedded server"
