@@ -1,0 +1,46 @@
+"""A symbol taken out of assets.yaml's universe mid-week while an account holds it: that account's checkpoint is
+skipped saying why, and every other account is judged. It was a bare KeyError ('TLT') failing the prepare stage of
+every account, wake-up after wake-up, exit 1 (an operator's trial)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from tests.support import stored_events
+
+runner = CliRunner()
+
+
+def test_a_held_symbol_taken_out_of_the_universe_skips_its_accounts_and_judges_the_rest(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    bought = {
+        o["account_id"]: o["symbol"]
+        for e in stored_events(wednesday_week, type="OrdersPlanned")
+        for o in e.payload["orders"]
+    }
+    removed = sorted(bought.values())[0]
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != removed]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+    result = runner.invoke(app, ["--config", str(config), "checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    by = {a["account_id"]: a for a in json.loads(result.stdout)["accounts"]}
+    holders = {a for a, s in bought.items() if s == removed}
+    others = set(bought) - holders
+    assert holders and others, bought
+    for account in holders:
+        assert by[account]["skipped"].startswith(f"{removed} is held but no longer in assets.yaml's universe"), by[
+            account
+        ]
+    assert all(by[a]["skipped"] is None for a in others), {a: by[a]["skipped"] for a in others}
