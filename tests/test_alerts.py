@@ -297,3 +297,23 @@ def test_run_due_sends_its_silence_alert_and_an_unreachable_url_does_not_change_
     ]
     with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(early)) as s:
         assert [AlertFailed.from_event(e).target for e in s.events.read(type="AlertFailed")] == [target_of(dead)]
+
+
+def test_an_alert_owed_longer_than_the_lookback_is_still_sent_when_the_endpoint_returns(storage: Storage) -> None:
+    """An operator's trial: the endpoint down over a weekend, the alert of a Friday's failure was retried for two days
+    (LOOKBACK) and then dropped without a word. An alert whose last attempt failed is now sent whatever its age."""
+    port = _free_port()
+    url = f"json://127.0.0.1:{port}/alerts"  # nothing listens until Monday
+    events = EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(hours=1)))
+    _append(events, RunFailed(command="run-weekly", error_type="X", error="y", duration_ms=1), "run:r8", run_id="r8")
+    key = "run-failed:run-weekly:None:X:2026-01-07"
+    for hours in (0, 24, 48):  # failed at each wake-up the weekend through
+        assert [f.key for f in _check(storage, [url], FIXED_NOW + timedelta(hours=hours)).failed] == [key]
+    sink = HttpSink(port)
+    try:
+        monday = _check(storage, [url], FIXED_NOW + timedelta(days=4))
+        assert [a.key for a in monday.sent] == [key]
+        assert [m["title"] for m in sink.received] == ["llmtrade: run-weekly failed (X)"]
+        assert _check(storage, [url], FIXED_NOW + timedelta(days=4, hours=1)).sent == []  # once sent, owed no more
+    finally:
+        sink.stop()

@@ -1,7 +1,8 @@
 """What deserves an alert, read from the event store.
 
 Two kinds of incident. Events are looked for among the last LOOKBACK of them (so a fresh install does
-not page for last year, and an alert that failed to send yesterday is still sent today). A breaker's
+not page for last year), and further back while an alert whose last attempt failed is owed (it is sent
+whatever its age, once its service answers). A breaker's
 transition and a reconciliation difference are recorded once each, so each is one incident. Runs are
 not: a cron job failing every five minutes is one incident, not a dozen an hour, so a failed or degraded
 run, or a run the budget stopped, is keyed by its command, week and what went wrong, on the New York
@@ -18,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from llmtrade.config.models import Config
+from llmtrade.domain.alerts import AlertFailed, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
@@ -51,7 +53,7 @@ def find_incidents(
 ) -> list[Incident]:
     """Every incident the store shows at `now`. `silence`: also look for a missing weekly run (run-due
     only). `spent`: the week's model cost when the caller knows it (None: not checked)."""
-    since = now - LOOKBACK
+    since = min(now - LOOKBACK, _owed_since(events) or now)
     found: list[Incident] = []
     found += _runs(_recent(events, [RunFailed.event_type(), RunFinished.event_type()], since))
     found += _breakers(_recent(events, [AccountHalted.event_type(), AccountResumed.event_type()], since))
@@ -84,6 +86,22 @@ def week_cost(conn: psycopg.Connection, config: Config, now: datetime) -> float 
     if config.models.budget.per_week_usd is None:
         return None
     return week_spent(conn, week_id_for(new_york_date(now)), config.models.prices)
+
+
+def _owed_since(events: EventStore) -> datetime | None:
+    """How far back to look for the events of alerts still owed: those whose last attempt failed (their stream ends in
+    AlertFailed), from LOOKBACK before the first such failure; None when none is owed. An endpoint down for more than
+    LOOKBACK (a weekend) lost the alerts of its first days without a word (an operator's trial): the breaker halt of a
+    Friday was never sent. Owed alerts are sent whatever their age; the incidents read again for them that were sent
+    already are skipped by their AlertSent."""
+    last: dict[str, str] = {}  # stream -> the type of its last event
+    first_failed: dict[str, datetime] = {}
+    for event in events.read(type=[AlertFailed.event_type(), AlertSent.event_type()]):  # oldest first
+        last[event.stream] = event.type
+        if event.type == AlertFailed.event_type():
+            first_failed.setdefault(event.stream, event.occurred_at)
+    owed = [first_failed[stream] for stream, kind in last.items() if kind == AlertFailed.event_type()]
+    return min(owed) - LOOKBACK if owed else None
 
 
 def _recent(events: EventStore, types: list[str], since: datetime) -> list[StoredEvent]:
