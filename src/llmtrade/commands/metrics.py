@@ -125,7 +125,8 @@ def export_traces_after_command(root: State, error: BaseException | None) -> Non
 
 def _not_done(what: str, exc: Exception) -> None:
     _log.warning(what, extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
-    print_error(f"{what}: {type(exc).__name__}: {exc}")
+    # A warning, not an error: the command's exit code stays its own (an operator read "error:" beside exit 0).
+    print_error(f"{what}: {type(exc).__name__}: {exc}", prefix="warning: ")
 
 
 def _opened_one(root: State) -> bool:
