@@ -17,7 +17,9 @@ from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
-from llmtrade.app.due_waits import Waits, run_wait_repeated, run_waited
+from llmtrade.app.due_said import COMMANDS as _COMMANDS
+from llmtrade.app.due_said import say_waits_over
+from llmtrade.app.due_waits import Waits, run_wait_repeated
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
@@ -37,7 +39,6 @@ from llmtrade.app.results import (
     Usage,
     WeekAlreadyComplete,
     WeeklyOutcome,
-    WeeklyResult,
 )
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
@@ -59,7 +60,7 @@ from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
-from llmtrade.workflows.checkpoint_close import wait_repeated, waited
+from llmtrade.workflows.checkpoint_close import wait_repeated
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
@@ -259,6 +260,7 @@ def run_due(app: Container) -> DueWake:
     the forward returns. The wake-up still exits 75, after its results are said. Only the scheduled jobs stop at
     their first wait: each needs the one before (last week's postmortem, then the weekly run, then its checkpoints)."""
     results: list[DueJobRun] = []
+    scheduled: dict[str, datetime] = {}  # each scheduled job run now: when it was due
     waits = Waits()
     # A checkpoint left waiting past its deadline is never due again: closed first.
     _attempt(waits, lambda: close_expired_checkpoints(app))
@@ -277,33 +279,12 @@ def run_due(app: Container) -> DueWake:
         if report is None:
             break
         results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
+        scheduled[job.key] = job.at
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
     results.extend(_attempt(waits, lambda: run_event_checkpoints(app, waits)) or [])
     _attempt(waits, lambda: fill_forward_returns(app))  # discovery's matured outcomes (issue 15), daily
-    _say_waits_over(app, results)
+    say_waits_over(app, results, scheduled)
     return DueWake(RunDueResult(results), waits)
-
-
-def _say_waits_over(app: Container, results: list[DueJobRun]) -> None:
-    """A job finished now after waiting (its start was said, exit 75): its end is said too, even under --quiet, so
-    cron's mails tell a wait's start and its end, nothing between (app/due_waits.py)."""
-    done = [r for r in results if isinstance(r.report, CheckpointResult | WeeklyResult | PostmortemResult)]
-    if not done:
-        return
-    with app.storage(persist=False) as storage:
-        for run in done:
-            report = run.report
-            if isinstance(report, CheckpointResult):
-                how = waited(storage.events, report.week_id, report.day, report.time)
-            else:
-                command = _COMMANDS[JobKind(run.kind)]
-                how = run_waited(storage.events, report.week_id, command, report.run_id)  # type: ignore[union-attr]
-            if how is not None:
-                app.warning(f"{run.job} finished: it {how}")
-
-
-# The command a scheduled job's run records (RunStarted.command), for its waits.
-_COMMANDS = {JobKind.WEEKLY: "run-weekly", JobKind.POSTMORTEM: "postmortem"}
 
 
 def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | CheckpointResult:

@@ -1,0 +1,29 @@
+"""A weekly run or postmortem that a wake-up runs more than a day after its time, with no wait said before, is said
+under -q: an operator's trial turned the machine off for eleven days and the wake-up after ran a postmortem six days
+late and a weekly run five days late, exit 0, not a word, and `status` showed nothing late either."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+
+runner = CliRunner()
+
+
+def test_jobs_run_days_late_are_said_once_and_on_time_ones_are_not(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_time = runner.invoke(app, ["-q", "run-due"])  # Wednesday 08:00: the week's run, on time
+    assert (on_time.exit_code, on_time.output) == (0, ""), on_time.output
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-16T10:00:00-05:00")  # off from Wednesday to the next Friday
+    back = runner.invoke(app, ["-q", "run-due"])
+    assert back.exit_code == 0, back.output
+    why = ": no wake-up ran it before (the machine off, or cron stopped?)"
+    assert back.stderr.splitlines() == [
+        f"postmortem:2026-01-07 ran 2.7 days late (due Tue 2026-01-13 16:30 New York){why}",
+        f"weekly:2026-01-14 ran 2.1 days late (due Wed 2026-01-14 08:00 New York){why}",
+    ]
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-16T10:10:00-05:00")
+    assert runner.invoke(app, ["-q", "run-due"]).output == ""  # said once: the jobs are done
