@@ -232,7 +232,9 @@ def test_a_stop_in_the_metrics_written_after_a_command_is_its_line_and_code_and_
         stop()
 
     monkeypatch.setattr(metrics, "publish_after_command", stopped_while_publishing)
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-10T12:00:00-05:00")  # a Saturday: nothing is due
+    # Tuesday evening: the week's last session has closed and the next week's run is not due yet: nothing is due. (A
+    # Saturday ran the week's weekly run, late, and since 4ecdf84 a run that late says so.)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T20:00:00-05:00")
     succeeded = _invoke("-q", "run-due")
     assert (succeeded.exit_code, succeeded.stdout, succeeded.stderr.splitlines()) == (code, "", [line])
 
