@@ -91,9 +91,9 @@ def week_cost(conn: psycopg.Connection, config: Config, now: datetime) -> float 
 def _owed_since(events: EventStore) -> datetime | None:
     """How far back to look for the events of alerts still owed: those whose last attempt failed (their stream ends in
     AlertFailed), from LOOKBACK before the first such failure; None when none is owed. An endpoint down for more than
-    LOOKBACK (a weekend) lost the alerts of its first days without a word (an operator's trial): the breaker halt of a
-    Friday was never sent. Owed alerts are sent whatever their age; the incidents read again for them that were sent
-    already are skipped by their AlertSent."""
+    LOOKBACK (a weekend) lost the alerts of its first days without a word (an operator's trial: a failed run's alert
+    was never sent; a Friday's breaker halt would have gone the same way). Owed alerts are sent whatever their age;
+    the incidents read again for them that were sent already are skipped by their AlertSent."""
     last: dict[str, str] = {}  # stream -> the type of its last event
     first_failed: dict[str, datetime] = {}
     for event in events.read(type=[AlertFailed.event_type(), AlertSent.event_type()]):  # oldest first

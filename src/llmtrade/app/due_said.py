@@ -44,8 +44,8 @@ def say_waits_over(app: Container, results: list[DueJobRun], scheduled: dict[str
                     )
 
 
-# Less is said by no one: a quick start's week run by hand on a Tuesday evening leaves its postmortem, due at that
-# afternoon's close, to the first wake-up of the cron set up the next morning, 15 hours on: that is no outage.
+# A day, not an hour: a quick start's week run by hand on a Tuesday evening leaves its postmortem (due at that
+# afternoon's close) to the next morning's first wake-up of the cron set up then, 15 hours on, which is no outage.
 _LATE = timedelta(days=1)
 
 
