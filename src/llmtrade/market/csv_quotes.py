@@ -111,14 +111,15 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
     absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
     if absent:
         raise MarketDataError(f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)")
+    columns = list(reader.fieldnames or [])
     for row in reader:
         where = f"{path}, line {reader.line_num}"
-        fields = field_count(row, list(reader.fieldnames or []))  # type: ignore[arg-type]
-        if fields != len(reader.fieldnames or []):
+        fields = field_count(row, columns)  # type: ignore[arg-type]
+        if fields != len(columns):
             # "…,1,234.50" would read a price of 1: a comma inside a number shifts the columns (csv_folder.py).
             raise MarketDataError(
-                f"{where}: {fields} fields where the header has {len(reader.fieldnames or [])} (a comma inside a "
-                "number, such as 1,234.50, must be quoted or left out)"
+                f"{where}: {fields} fields where the header has {len(columns)} (a comma inside a number, such as "
+                "1,234.50, must be quoted or left out)"
             )
         try:
             instant = datetime.fromisoformat((row["Timestamp"] or "").strip())

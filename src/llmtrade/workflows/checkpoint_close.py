@@ -155,10 +155,8 @@ def close_unjudged(
         stored = events.read_stream(stream)
         judged = bool(stored)
         sent, unknown = _sent(events, stored, week_id, run_id, broker_of) if judged else ([], "")
-        how = "; ".join(
-            [*([f"orders at the broker ({', '.join(sent)})"] if sent else []), *([unknown] if unknown else [])]
-        )
-        how = f"judged, {how}" if how else "judged, not traded" if judged else ""
+        parts = ([f"orders at the broker ({', '.join(sent)})"] if sent else []) + ([unknown] if unknown else [])
+        how = f"judged, {'; '.join(parts)}" if parts else "judged, not traded" if judged else ""
         reason = f"{how or 'not judged'} by the deadline {until}: {'; '.join(errors)}"
         skipped = [] if judged else [CheckpointSkipped(account_id=account_id, reason=reason)]
         missing = InputsMissing(
@@ -195,7 +193,8 @@ def _sent(
     stream = week_stream(week_id, ORDERS)
     ours = {o.client_order_id for o in plan.orders}
     recorded = [r for r in recorded_orders(events, stream) if r.order.client_order_id in ours]
-    missing = [o for o in plan.orders if o.client_order_id not in {r.order.client_order_id for r in recorded}]
+    have = {r.order.client_order_id for r in recorded}
+    missing = [o for o in plan.orders if o.client_order_id not in have]
     unknown = ""
     if missing:
         broker = broker_of(plan.account_id)
