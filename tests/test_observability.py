@@ -90,7 +90,7 @@ def history(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         assert runner.invoke(app, ["trading", "disable", "--reason", "drill"]).exit_code == 0
         env.setenv("LLMTRADE_NOW", SECOND_WEEK)
         failed = runner.invoke(app, ["run-weekly", "--offline"])
-        assert failed.exit_code == 1, failed.output
+        assert failed.exit_code == 75, failed.output
         before = len(_log_lines(home))
         prom_after_failure = (home / "metrics" / "llmtrade.prom").read_text()
     weekly = _run_ids(url, "run-weekly")

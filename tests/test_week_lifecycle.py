@@ -250,7 +250,7 @@ def test_the_kill_switch_blocks_every_order_until_enabled(week: Any) -> None:
     assert runner.invoke(app, ["trading", "disable", "--reason", "drill"]).exit_code == 0
     assert "DISABLED: drill" in runner.invoke(app, ["trading", "status"]).stdout
     blocked = runner.invoke(app, ["run-weekly"])
-    assert blocked.exit_code == 1 and "trading is disabled (drill)" in blocked.stderr
+    assert blocked.exit_code == 75 and "trading is disabled (drill)" in blocked.stderr  # a wait: rerun after enable
     with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)) as storage:
         assert storage.events.read(type="OrderSubmitted") == []
         assert storage.events.read(type="PaperOrderAccepted") == []
@@ -368,7 +368,7 @@ def test_checkpoints_and_postmortems_only_run_when_their_time_has_come(
 
 def test_status_counts_the_cost_of_runs_that_failed(week: Any) -> None:
     assert runner.invoke(app, ["trading", "disable"]).exit_code == 0
-    assert runner.invoke(app, ["run-weekly"]).exit_code == 1  # the models answered; the orders were blocked
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 75  # the models answered; the orders were blocked
     report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     assert report["usage"]["this_week"]["calls"] == 19 and report["usage"]["to_date"]["calls"] == 19
     assert report["last_runs"]["run-weekly"]["outcome"] == "failed"

@@ -249,6 +249,14 @@ class BrokerUnavailable(TemporaryError):
     """The broker did not answer, and the order's fate could not be established by lookup."""
 
 
+class KillSwitchOn(TemporaryError):
+    """Orders not sent because trading is disabled (`llmtrade trading disable`); each is recorded as OrderBlocked.
+
+    A wait someone chose, not a failure to look at: exit 75, and the first run after `trading enable` sends them. An
+    operator's trial had every cron wake-up exit 1 with the same line while the switch was off, a mail every five
+    minutes; as a wait, run-due says it once (app/due_waits.py)."""
+
+
 class LLMRateLimited(LLMUnavailable):
     """A rate limit this run cannot wait out (a daily quota, or a Retry-After beyond the configured cap):
     still temporary (exit 75, a later run may succeed), but failed at once instead of retried for minutes."""

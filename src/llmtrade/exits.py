@@ -107,6 +107,15 @@ class Terminated(KeyboardInterrupt):
     Ctrl-C (a run recorded failed, a backtest's held week written, tasks cancelled) stops the same way."""
 
 
+def signalled(error_type: str, exit_code: int | None) -> bool:
+    """A run's recorded failure (RunFailed's error_type and exit_code) was a stop by SIGTERM or Ctrl-C (exit 143 or
+    130, whatever its way out raised), not an error of its own. A failure recorded before RunFailed had its exit code
+    is told by its type (Terminated is a KeyboardInterrupt)."""
+    if exit_code is None:
+        return error_type in {Terminated.__name__, KeyboardInterrupt.__name__}
+    return exit_code in (TERMINATED.code, INTERRUPTED.code)
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block SIGTERM raises Terminated in the main thread (signals reach only it); the handler that was

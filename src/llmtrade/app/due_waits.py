@@ -7,7 +7,8 @@ wait starts and one when it ends (the checkpoint finishes, or is closed past its
 the checkpoint's last run deferred the same accounts at the same stage for the same problems (symbol and why, the
 figures apart) as the run before it, or, for a weekly run or a postmortem, when its last run failed as the run before
 it did (`run_wait_repeated`): under --quiet a wake-up whose every wait is repeated says nothing and still
-exits 75 (the job is not done; the events record each attempt).
+exits 75 (the job is not done; the events record each attempt). The kill switch is one wait whoever meets it: said by
+the first run it blocks, then by none until it is turned on again (`kill_switch_said`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked, TradingDisabled
 from llmtrade.domain.runs import RunFailed, RunStarted
-from llmtrade.errors import TemporaryError
-from llmtrade.exits import INTERRUPTED, TERMINATED, Terminated, classify
+from llmtrade.domain.streams import KILL_SWITCH
+from llmtrade.errors import KillSwitchOn, TemporaryError
+from llmtrade.exits import causes, classify, signalled
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_close import without_figures
@@ -31,10 +34,12 @@ class Waits:
     waiting: list[Exception] = field(default_factory=list)
     repeated: list[Exception] = field(default_factory=list)
     failed: list[Exception] = field(default_factory=list)
+    # The kill switch was off when the wake-up began and had blocked an order already: its wait was said.
+    kill_switch_said: bool = False
 
     def add(self, error: Exception, *, repeated: bool = False) -> None:
         self.waiting.append(error)
-        if repeated:
+        if repeated or (self.kill_switch_said and any(isinstance(link, KillSwitchOn) for link in causes(error))):
             self.repeated.append(error)
 
     def fail(self, error: Exception) -> None:
@@ -60,6 +65,18 @@ class Waits:
         if self.waiting:
             said = dict.fromkeys(failure.message for e in self.waiting if (failure := classify(e)) is not None)
             raise TemporaryError("; ".join(said)) from self.waiting[0]
+
+
+def kill_switch_said(events: EventStore) -> bool:
+    """Trading is disabled now, and a run has met it since it was turned off (an order recorded as blocked by it):
+    the run that met it first said so (exit 75, in its one line); a wake-up that meets it again says nothing new. Run
+    by hand or by a wake-up, the first said it; cron mails a wait when it starts and when it ends (the run after
+    `trading enable` says it finished after waiting)."""
+    switch = events.read(stream=KILL_SWITCH)
+    if not switch or switch[-1].type != TradingDisabled.event_type():
+        return False
+    blocked = events.read(type=OrderBlocked.event_type(), after_id=switch[-1].id)
+    return any(OrderBlocked.from_event(event).reason.startswith(KILL_SWITCH_BLOCK) for event in blocked)
 
 
 def run_wait_repeated(events: EventStore, week_id: date, command: str, since: datetime) -> bool:
@@ -94,16 +111,9 @@ def run_waited(events: EventStore, week_id: date, command: str, run_id: str) -> 
     return f"waited since {since} ({len(waited)} attempt(s) failed, the last: {failures[waited[0][0]].error})"
 
 
-# A RunFailed's error_type when SIGTERM or Ctrl-C stopped the run (exits.py Terminated is a KeyboardInterrupt): what
-# tells a stop in a failure recorded before RunFailed had its exit code.
-_STOPS = frozenset({Terminated.__name__, KeyboardInterrupt.__name__})
-
-
 def _stopped(failed: RunFailed) -> bool:
-    """The run was stopped by SIGTERM or Ctrl-C (its exit 143 or 130, whatever its way out raised)."""
-    if failed.exit_code is None:
-        return failed.error_type in _STOPS
-    return failed.exit_code in (TERMINATED.code, INTERRUPTED.code)
+    """The run was stopped by SIGTERM or Ctrl-C, not failed."""
+    return signalled(failed.error_type, failed.exit_code)
 
 
 def _runs_of(events: EventStore, week_id: date, command: str) -> list[tuple[str, datetime]]:

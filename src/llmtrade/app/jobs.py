@@ -19,7 +19,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.due_said import COMMANDS as _COMMANDS
 from llmtrade.app.due_said import say_waits_over
-from llmtrade.app.due_waits import Waits, run_wait_repeated
+from llmtrade.app.due_waits import Waits, kill_switch_said, run_wait_repeated
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
     previous_week_needs_postmortem,
@@ -261,7 +261,8 @@ def run_due(app: Container) -> DueWake:
     their first wait: each needs the one before (last week's postmortem, then the weekly run, then its checkpoints)."""
     results: list[DueJobRun] = []
     scheduled: dict[str, datetime] = {}  # each scheduled job run now: when it was due
-    waits = Waits()
+    with app.storage(persist=False) as storage:
+        waits = Waits(kill_switch_said=kill_switch_said(storage.events))
     # A checkpoint left waiting past its deadline is never due again: closed first.
     _attempt(waits, lambda: close_expired_checkpoints(app))
     for job in due(app):

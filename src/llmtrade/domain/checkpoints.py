@@ -198,4 +198,7 @@ class TradingEnabled(EventPayload):
 class OrderBlocked(EventPayload):
     client_order_id: str
     account_id: str
-    reason: str
+    reason: str  # begins with KILL_SWITCH_BLOCK when the kill switch blocked it, else the breaker did
+
+
+KILL_SWITCH_BLOCK = "kill switch: "

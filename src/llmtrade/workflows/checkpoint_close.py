@@ -1,10 +1,11 @@
 """Closing a checkpoint found not complete past its deadline: what its last run left unfinished and why (`left_by`),
 and the closing itself (`close_unjudged`), for run-due's scheduled and event checkpoints alike.
 
-A run leaves a checkpoint unfinished in one of two ways. It deferred (StageDeferred on the checkpoint's held stream,
-naming the accounts it waits for and why: a symbol without a price, an owner unavailable), then exit 75. Or it was
-stopped without a word: SIGKILL, the OOM killer, a crash (its RunStarted and, at most, a RunFailed): what it had not
-finished is read from the accounts' streams, and the reason says it was interrupted. Only the last run of the
+A run leaves a checkpoint unfinished in one of three ways. It deferred (StageDeferred on the checkpoint's held stream,
+naming the accounts it waits for and why: a symbol without a price, an owner unavailable), then exit 75. It failed
+saying why in its RunFailed (the kill switch blocked its orders). Or it was stopped: SIGKILL, the OOM killer, a crash
+(its RunStarted alone), SIGTERM or Ctrl-C (a RunFailed naming the signal); the reason says it was interrupted. Either
+way what it had not finished is read from the accounts' streams. Only the last run of the
 checkpoint counts: an older run's deferral says nothing of what a later, killed, run did."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from llmtrade.domain.events import InputsMissing, NewEvent, StageDeferred, Store
 from llmtrade.domain.runs import RunFailed, RunStarted
 from llmtrade.domain.streams import ORDERS, checkpoint_stream, held_stream, run_stream, week_stream
 from llmtrade.domain.trading import OrdersPlanned, OrderSubmitted
+from llmtrade.exits import signalled
 from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_slot import Slot, outcome_from
@@ -48,9 +50,12 @@ def left_by(events: EventStore, slot: Slot, week_id: date, accounts: list[str]) 
     last = runs[-1]
     stored = events.read_stream(run_stream(last.run_id or ""))
     ended = [RunFailed.from_event(e) for e in stored if e.type == RunFailed.event_type()]
-    how = f"stopped by {ended[-1].error_type}: {ended[-1].error}" if ended else "ended without a word (killed?)"
     at = last.occurred_at.astimezone(NEW_YORK).strftime("%H:%M")
     unfinished = [a for a in accounts if not _finished(events, slot, week_id, a)]
+    if ended and not signalled(ended[-1].error_type, ended[-1].exit_code):
+        # Not interrupted: it stopped on an error it said (the kill switch blocking its orders, say).
+        return Left(unfinished, f"its run {last.run_id} (started {at}) failed: {ended[-1].error}", last.run_id)
+    how = f"stopped by {ended[-1].error_type}: {ended[-1].error}" if ended else "ended without a word (killed?)"
     return Left(unfinished, f"interrupted: its run {last.run_id} (started {at}) {how}", last.run_id)
 
 
@@ -146,7 +151,7 @@ def close_unjudged(
     run_id = (deferrals[-1].run_id if deferrals else left.run_id) or f"closed {deadline.isoformat()}"
     until = deadline.astimezone(NEW_YORK).isoformat()
     batch: list[NewEvent] = []
-    said: list[str] = []
+    said: dict[str, list[str]] = {}  # reason -> the accounts closed for it: five accounts stopped alike are one clause
     for account_id in left.accounts:
         errors = [e for e in (last.errors if last else []) if e.startswith(f"{account_id}:")] or [
             left.interrupted or "no run finished it"
@@ -166,13 +171,14 @@ def close_unjudged(
             NewEvent.of(p, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)
             for p in [*skipped, missing]
         ]
-        said.append(f"{account_id} {reason}")
+        said.setdefault(reason, []).append(account_id)
     completed = CheckpointCompleted(week_id=week_id, day=slot.day, time=slot.label, run_id=run_id)
     batch.append(NewEvent.of(completed, stream=marker, week_id=week_id, run_id=run_id))
     events.append(batch, expected_versions={marker: 0})
     if not said:  # a run stopped after every account's part, before its marker
         return f"checkpoint:{slot.day}T{slot.label} closed ({left.interrupted}): every account's part was done"
-    return f"checkpoint:{slot.day}T{slot.label} closed: {'; '.join(said)}; the next scheduled checkpoint judges them"
+    clauses = [f"{', '.join(accounts)} {reason}" for reason, accounts in said.items()]
+    return f"checkpoint:{slot.day}T{slot.label} closed: {'; '.join(clauses)}; the next scheduled checkpoint judges them"
 
 
 def _sent(

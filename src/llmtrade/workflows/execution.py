@@ -23,7 +23,7 @@ from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.protocol import Broker
 from llmtrade.brokers.reconcile import look, managed_positions
 from llmtrade.config.models import Config
-from llmtrade.domain.checkpoints import OrderBlocked
+from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.tracing import for_account
@@ -38,7 +38,7 @@ from llmtrade.domain.trading import (
     OrderSubmitted,
     PlanAbandoned,
 )
-from llmtrade.errors import BrokerRejected, OperationalError
+from llmtrade.errors import BrokerRejected, KillSwitchOn
 from llmtrade.pipeline.context import ContextKey
 from llmtrade.risk.controls import halted, trading_enabled
 from llmtrade.risk.halt import may_send, pending_position
@@ -239,7 +239,7 @@ def send_orders(
         if not enabled:
             blocked += 1
             payload = OrderBlocked(
-                client_order_id=order.client_order_id, account_id=order.account_id, reason=f"kill switch: {why}"
+                client_order_id=order.client_order_id, account_id=order.account_id, reason=f"{KILL_SWITCH_BLOCK}{why}"
             )
         elif stop and not may_send(order, _pending(broker, order.symbol)):
             # Halted (maybe by this plan's own closing trade): only what reduces risk still goes.
@@ -374,7 +374,7 @@ def abandonment_note(abandoned: PlanAbandoned) -> str:
 def stop_if_blocked(events: EventStore, blocked: int) -> None:
     if blocked:
         _, why = trading_enabled(events)
-        raise OperationalError(
+        raise KillSwitchOn(
             f"trading is disabled ({why}): {blocked} order(s) not sent. "
             "`llmtrade trading enable`, then run the same command again to send them"
         )
