@@ -317,3 +317,36 @@ def test_an_alert_owed_longer_than_the_lookback_is_still_sent_when_the_endpoint_
         assert _check(storage, [url], FIXED_NOW + timedelta(days=4, hours=1)).sent == []  # once sent, owed no more
     finally:
         sink.stop()
+
+
+@pytest.mark.parametrize("command", [["run-due"], ["run-weekly"], ["postmortem"]])
+def test_a_configuration_that_cannot_be_loaded_is_alerted_once_a_day_and_still_exits_2(
+    command: list[str], cli_env: dict[str, str], http_sink: HttpSink, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An operator's trial broke risk.yaml with cron's output in a log file: every wake-up exited 2 and no alert was
+    sent, not even the silence one (its check reads the config). Now the first command of the day says it."""
+    http_sink.received.clear()
+    broken = tmp_path / "config"
+    broken.mkdir()
+    (broken / "risk.yaml").write_text("limits: {max_position_pct: lots}\n")
+    monkeypatch.setenv("LLMTRADE_NOW", FIXED_NOW.isoformat())
+    monkeypatch.setenv("LLMTRADE_ALERT_URLS", http_sink.url)
+    for _ in range(2):  # the second wake-up of the day sends nothing more
+        result = CliRunner().invoke(app, ["--config", str(broken), "-q", *command])
+        assert result.exit_code == 2 and "risk.yaml" in result.stderr, result.output
+    [alert] = http_sink.received
+    assert alert["title"] == "llmtrade: the configuration cannot be loaded; nothing runs"
+    assert f"{command[0]} did not start" in alert["message"] and "risk.yaml" in alert["message"]
+    monkeypatch.setenv("LLMTRADE_NOW", (FIXED_NOW + timedelta(days=1)).isoformat())
+    assert CliRunner().invoke(app, ["--config", str(broken), *command]).exit_code == 2
+    assert len(http_sink.received) == 2  # once a day while it lasts
+
+
+def test_a_dry_run_with_a_configuration_that_cannot_be_loaded_sends_nothing(
+    cli_env: dict[str, str], http_sink: HttpSink, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    http_sink.received.clear()
+    (tmp_path / "risk.yaml").write_text("limits: {max_position_pct: lots}\n")
+    monkeypatch.setenv("LLMTRADE_ALERT_URLS", http_sink.url)
+    assert CliRunner().invoke(app, ["--config", str(tmp_path), "run-weekly", "--dry-run"]).exit_code == 2
+    assert http_sink.received == []

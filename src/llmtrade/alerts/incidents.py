@@ -81,6 +81,20 @@ def find_incidents(
     return list(unique.values())
 
 
+def config_unloadable(command: str, error: str, now: datetime) -> Incident:
+    """The configuration could not be loaded, so `command` did not run: once a day while it stays so. Nothing else
+    alerts then (the drawdown, budget and silence checks read the config), and a cron whose output goes to a log
+    file told nobody: an operator's trial broke risk.yaml and heard nothing for days."""
+    today = new_york_date(now)
+    return Incident(
+        f"config-unloadable:{today}",
+        "config-unloadable",
+        "llmtrade: the configuration cannot be loaded; nothing runs",
+        f"{command} did not start: {error}. Every job waits until it is mended (`llmtrade config check` says what "
+        "is wrong); no weekly run, checkpoint or postmortem runs meanwhile.",
+    )
+
+
 def week_cost(conn: psycopg.Connection, config: Config, now: datetime) -> float | None:
     """The current week's model cost from its call records, when a weekly budget is set (else None)."""
     if config.models.budget.per_week_usd is None:

@@ -9,13 +9,17 @@ the unsent alerts are recorded (AlertFailed) for the next command to retry.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
-from llmtrade.alerts.incidents import find_incidents, week_cost
+from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
 from llmtrade.alerts.send import send, urls_from
 from llmtrade.app.container import Container
+from llmtrade.clock import Clock
+from llmtrade.errors import ConfigError
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
 
 
 def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dispatched | None:
@@ -46,3 +50,27 @@ def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> 
                 check_alerts(app, silence=silence)
             except Exception as exc:  # the job's own outcome decides the exit code, never its report
                 app.warning(f"alerts not checked: {type(exc).__name__}: {exc}")
+
+
+def alert_unloadable(
+    settings: Settings,
+    clock: Clock,
+    command: str,
+    error: ConfigError,
+    warn: Callable[[str], None],
+    sender: Sender = send,
+) -> None:
+    """Send that the configuration cannot be loaded (`error`), once a day, to LLMTRADE_ALERT_URLS: a job command
+    stops before it has a container, so `alerting` never runs. Never raises: the command's exit (2) stays its own."""
+    urls = urls_from(settings.alert_urls)
+    if not urls:
+        return
+    try:
+        with open_storage(settings, clock) as storage:
+            incident = config_unloadable(command, "; ".join(str(error).splitlines()), clock.now())
+            done = dispatch(storage.events, [incident], urls, sender)
+    except Exception as exc:  # the database gone too: said, the config's error still decides the exit
+        warn(f"alert that the configuration cannot be loaded not sent: {type(exc).__name__}: {exc}")
+        return
+    for failed in done.failed:
+        warn(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")

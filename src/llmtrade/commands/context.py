@@ -105,6 +105,27 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
 
 
 @contextmanager
+def job(
+    ctx: typer.Context, *, offline: bool = False, replay: bool = False, alerts: bool = True, silence: bool = False
+) -> Iterator[Container]:
+    """A job command's container, its alerts checked once the block ends however it ends (app/alerting.py; `alerts`
+    False: a dry run, which records nothing; `silence`: run-due's check for a cron that stopped succeeding). A config
+    that cannot be loaded is alerted too, before its error (exit 2) leaves: no job runs, so no other alert would."""
+    from llmtrade.app.alerting import alert_unloadable, alerting  # lazy: see package docstring
+    from llmtrade.errors import ConfigError
+
+    try:
+        app = container(ctx, offline=offline, replay=replay)
+    except ConfigError as exc:
+        if alerts:
+            root = state(ctx)
+            alert_unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn)
+        raise
+    with alerting(app, silence=silence, enabled=alerts):
+        yield app
+
+
+@contextmanager
 def read_books(ctx: typer.Context, backtest: str | None) -> Iterator[Storage]:
     """The live books' storage, or with `backtest` a read-only view of that backtest's own database: the ids a
     backtest's report links to are its events, not the live books' events of the same number."""

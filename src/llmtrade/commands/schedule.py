@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import Reads, container, echo_json, state
+from llmtrade.commands.context import Reads, container, echo_json, job, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output, print_error, quiet
 from llmtrade.exits import TEMPORARY, classify, one_line
@@ -133,10 +133,8 @@ def _lost_in_cron(config: Config) -> list[str]:
 def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:
     """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
     from llmtrade.app import jobs  # lazy: see package docstring
-    from llmtrade.app.alerting import alerting
 
-    app = container(ctx, offline=offline)
-    with alerting(app, silence=True):  # run-due also notices a cron that stopped succeeding (issue 16)
+    with job(ctx, offline=offline, silence=True) as app:  # run-due also notices a cron that stopped succeeding
         wake = jobs.run_due(app)
     # What ran is said first; then a piece left waiting makes the wake-up's exit 75, with its one line, unless under
     # --quiet an earlier wake-up said every wait already (app/due_waits.py): cron mails once per problem.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import container, echo_json
+from llmtrade.commands.context import echo_json, job
 from llmtrade.commands.options import DryRun, Json, Offline, PastWeek, Replay, Week, parse_date
 from llmtrade.console import Output, print_error
 from llmtrade.console import quiet as silent
@@ -23,11 +23,9 @@ def run_weekly(
 ) -> None:
     """The week's committee: research, pitches, anonymous peer review, chairman, risk gate, orders."""
     from llmtrade.app import jobs  # lazy: see package docstring
-    from llmtrade.app.alerting import alerting
     from llmtrade.commands.render.week import print_weekly
 
-    app = container(ctx, offline=offline, replay=replay)
-    with alerting(app, enabled=not dry_run):
+    with job(ctx, offline=offline, replay=replay, alerts=not dry_run) as app:
         result = jobs.weekly(
             app, week=parse_date(week), dry_run=dry_run, observer=lambda calls: _progress(as_json, calls)
         )
@@ -48,11 +46,9 @@ def checkpoint(
 ) -> None:
     """Every account holding a position re-judges it from the week's frozen inputs: STAY, EXIT, FLIP, REDUCE."""
     from llmtrade.app import jobs  # lazy: see package docstring
-    from llmtrade.app.alerting import alerting
     from llmtrade.commands.render.week import print_checkpoint
 
-    app = container(ctx, offline=offline, replay=replay)
-    with alerting(app, enabled=not dry_run):
+    with job(ctx, offline=offline, replay=replay, alerts=not dry_run) as app:
         result = jobs.checkpoint(app, time, week=parse_date(week), dry_run=dry_run)
     if as_json:
         echo_json(result)
@@ -65,11 +61,9 @@ def postmortem(
 ) -> None:
     """Score a finished week per account: P/L, the thesis against what happened, frozen indicators, reflections."""
     from llmtrade.app import jobs  # lazy: see package docstring
-    from llmtrade.app.alerting import alerting
     from llmtrade.commands.render.week import print_postmortem
 
-    app = container(ctx, offline=offline, replay=replay)
-    with alerting(app):
+    with job(ctx, offline=offline, replay=replay) as app:
         result = jobs.postmortem(app, week=parse_date(week))
     if as_json:
         echo_json(result)
