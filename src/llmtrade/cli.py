@@ -37,6 +37,7 @@ from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
 from llmtrade.exits import classify, ctrl_c_as_interrupt, interrupted, sigterm_as_interrupt, stopped_by_signal
+from llmtrade.storage import servers_used
 
 
 class _Group(TyperGroup):
@@ -171,6 +172,7 @@ def root(
     root.runs_before = len(runs_started())
     bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
     root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
+    servers_used.begin()
     root.logging = configure(lambda: root.settings.home, json_stderr=log_json, verbose=verbose)
     metrics.before_command()
     ctx.obj = root
@@ -186,6 +188,7 @@ def _after_command(ctx: typer.Context, error: BaseException | None) -> None:
         metrics.publish_after_command(root, error)
         metrics.export_traces_after_command(root, error)
     finally:  # a stop landing in them still leaves the log closed and --quiet put back for the next command
+        servers_used.end()
         if root.logging is not None:
             root.logging.close()
         if root.quiet is not None:

