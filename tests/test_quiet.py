@@ -41,9 +41,10 @@ def test_cron_jobs_and_housekeeping_say_nothing_on_success(
     ):
         result = _quiet(*args)
         said[" ".join(args[:1])] = (result.stdout, result.stderr)
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
-    result = _quiet("run-due")  # a checkpoint
-    said["checkpoint"] = (result.stdout, result.stderr)
+    for at in ("09:01", "12:01"):  # checkpoints, each in its time
+        monkeypatch.setenv("LLMTRADE_NOW", f"2026-01-07T{at}:00-05:00")
+        result = _quiet("run-due")
+        said[f"checkpoint {at}"] = (result.stdout, result.stderr)
 
     assert {command: out for command, out in said.items() if out != ("", "")} == {}
     assert (tmp_path / "week.html").stat().st_size > 0  # done, only not said

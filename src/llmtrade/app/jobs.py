@@ -28,6 +28,7 @@ from llmtrade.app.guards import (
     require_postmortem_due,
     require_week_run,
 )
+from llmtrade.app.missed_checkpoints import say_missed_checkpoints
 from llmtrade.app.outcomes import weekly_result
 from llmtrade.app.queries import due
 from llmtrade.app.results import (
@@ -265,6 +266,7 @@ def run_due(app: Container) -> DueWake:
         waits = Waits(kill_switch_said=kill_switch_said(storage.events))
     # A checkpoint left waiting past its deadline is never due again: closed first.
     _attempt(waits, lambda: close_expired_checkpoints(app))
+    _attempt(waits, lambda: say_missed_checkpoints(app))  # those no wake-up ran in their time, said once
     for job in due(app):
         queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else []
         if queued:

@@ -25,13 +25,19 @@ from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.discovery.universe import priced_symbols
-from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted, ClosingPutOff, PostmortemCompleted
+from llmtrade.domain.checkpoints import (
+    AccountValued,
+    CheckpointCompleted,
+    CheckpointsMissed,
+    ClosingPutOff,
+    PostmortemCompleted,
+)
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent, rules_answer
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
-from llmtrade.domain.streams import CLOSINGS_PUT_OFF, week_stream
+from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
@@ -95,6 +101,12 @@ def status(app: Container) -> StatusResult:
         calls = events.read(type=LLMCallCompleted.event_type())
         fired_now = event_checkpoint_lines(events, week_id)
         put_off = closings_put_off(events, week_id)
+        missed = [
+            key
+            for week in (week_id - timedelta(days=7), week_id)
+            for e in events.read_stream(week_stream(week, MISSED_CHECKPOINTS))
+            for key in CheckpointsMissed.from_event(e).checkpoints
+        ]
     return StatusResult(
         asof=now.isoformat(),
         week_id=week_id,
@@ -107,6 +119,7 @@ def status(app: Container) -> StatusResult:
         usage=StatusUsage(this_week=usage([e for e in calls if e.week_id == week_id]), to_date=usage(calls)),
         event_checkpoints=fired_now,
         closings_put_off=put_off,
+        checkpoints_missed=missed,
         warnings=warnings,
     )
 

@@ -253,6 +253,8 @@ class StatusResult(Result):
     usage: StatusUsage
     event_checkpoints: list[EventCheckpointLine] = []
     closings_put_off: list[ClosingPutOffLine] = []
+    # Scheduled checkpoints of this week and last that no run began in their time (CheckpointsMissed), by key.
+    checkpoints_missed: list[str] = []
     # What `status` warns of on stderr (prices unavailable; a held symbol that looks split, no split recorded yet).
     warnings: list[str] = []
     # The session whose close values the accounts: the last closed at `asof` (None when no price could be had). The

@@ -104,6 +104,14 @@ class CheckpointTaken(EventPayload):
     checkpoint: Checkpoint
 
 
+class CheckpointsMissed(EventPayload):
+    """Scheduled checkpoints of a week whose time ended with no run of them begun (run-due runs only the day's latest
+    one): recorded once, by the first wake-up after (app/missed_checkpoints.py)."""
+
+    checkpoints: list[str]  # their job keys, e.g. checkpoint:2026-01-14T09:00
+    reason: str
+
+
 class CheckpointSkipped(EventPayload):
     account_id: str
     reason: str

@@ -58,6 +58,7 @@ POSTMORTEM_REFLECTIONS = "postmortem-reflections"
 EVENT_CHECKS = "event-checks"
 # Appended to: each run-due that found checkpoints past their deadline and had to leave their closing to the next.
 CLOSINGS_PUT_OFF = "closings-put-off"
+MISSED_CHECKPOINTS = "missed-checkpoints"  # CheckpointsMissed, per week
 
 
 def run_stream(run_id: str) -> str:

@@ -3,8 +3,8 @@ again by it (storage/database.py `start_embedded`).
 
 An operator's trial ran `llmtrade db stop --force` during a weekly run: the dying run opened the database again to
 record its failure and so started the server again, 3 times out of 3. A module of its own, importing nothing heavy:
-the CLI begins and ends every command here (`begin`, `end`), before it knows whether the command touches the database at all.
-Outside a command (a library call, a test starting and stopping servers itself) nothing is refused.
+the CLI begins and ends every command here (`begin`, `end`), before it knows whether the command touches the
+database at all. Outside a command (a library call, a test starting and stopping servers itself) nothing is refused.
 """
 
 from __future__ import annotations

@@ -172,6 +172,22 @@ def due_jobs(
     return sorted(postmortems + weeklies + checkpoints, key=lambda job: (job.at, _RANK[job.kind]))
 
 
+def passed_checkpoints(
+    schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date, now: datetime
+) -> list[tuple[Job, datetime]]:
+    """The week's checkpoints whose time to run ended by `now`, each with that end: the day's next checkpoint, else
+    the session's close (`due_jobs` runs only today's latest checkpoint, and none after the close)."""
+    _require_aware(now)
+    _, ats = _week_of_checkpoints(schedule, calendar, week_id)
+    passed = []
+    for job in week_jobs(schedule, calendar, week_id):
+        if job.kind is JobKind.CHECKPOINT:
+            end = min([*(at for at in ats[job.day] if at > job.at), calendar.session_close(job.day)])
+            if end <= now:
+                passed.append((job, end))
+    return passed
+
+
 def retry_deadline(
     schedule: ScheduleConfig,
     calendar: TradingCalendar,

@@ -85,6 +85,9 @@ def print_status(out: Output, report: StatusResult) -> None:
             ["job", "why", "at"],
             [(c.job, c.reason, c.at) for c in report.closings_put_off],
         )
+    if report.checkpoints_missed:
+        missed = ", ".join(report.checkpoints_missed)
+        out.pairs([("checkpoints never run, this week and last (no run began in their time)", missed)])
     week, total = report.usage.this_week, report.usage.to_date
     out.pairs(
         [

@@ -1,0 +1,75 @@
+"""Scheduled checkpoints that no run began in their time: said once, under --quiet too, and recorded.
+
+run-due runs only today's latest checkpoint (a later one supersedes the earlier, and after the close nothing trades),
+so a checkpoint whose time passed while no wake-up came is never run. An operator's trial found that said nowhere:
+the machine off for a morning lost its 09:00 and 12:00 checkpoints, and a crontab waking every 30 or 60 minutes never
+ran the 15:50 one (nothing between 15:50 and the 16:00 close), both silently. Here the first wake-up after such a
+checkpoint's time records it (CheckpointsMissed) and says it in one line; `status` counts them. A checkpoint begun and
+left unfinished is another matter, closed past its deadline by app/checkpoint_deadlines.py.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from llmtrade.app.container import Container
+from llmtrade.app.queries import done_keys
+from llmtrade.domain.checkpoints import CheckpointsMissed
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import WeekCompleted
+from llmtrade.domain.streams import MISSED_CHECKPOINTS, week_stream
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.market.calendar import NEW_YORK, new_york_date
+from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.checkpoint_close import left_by
+from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.schedule import Job, passed_checkpoints
+
+
+def say_missed_checkpoints(app: Container) -> None:
+    """Record and say this week's and last week's scheduled checkpoints whose time is over with no run of them begun,
+    after their week's weekly run completed (before it there was nothing to check), not said before."""
+    now = app.clock.now()
+    current = week_id_for(new_york_date(now))
+    with app.storage() as storage:
+        events = storage.events
+        done = done_keys(events)
+        recorded = events.read(type=CheckpointsMissed.event_type())
+        said = {key for e in recorded for key in CheckpointsMissed.from_event(e).checkpoints}
+        completed = {e.week_id: e.occurred_at for e in events.read(type=WeekCompleted.event_type()) if e.week_id}
+        for week_id in (current - timedelta(days=7), current):
+            ran = completed.get(week_id)
+            if ran is None:
+                continue
+            missed = [
+                (job, until)
+                for job, until in passed_checkpoints(app.loaded.config.schedule, app.calendar, week_id, now)
+                if job.at > ran and job.key not in done and job.key not in said and _never_begun(events, job)
+            ]
+            if missed:
+                app.warning(_record(events, week_id, missed))
+
+
+def _never_begun(events: EventStore, job: Job) -> bool:
+    return left_by(events, Slot(job.day, job.time), job.week_id, []) is None
+
+
+def _record(events: EventStore, week_id: date, missed: list[tuple[Job, datetime]]) -> str:
+    spans = [f"{_day(job.at)} {job.time}-{until.astimezone(NEW_YORK).strftime('%H:%M')}" for job, until in missed]
+    if len(spans) > _LISTED:  # days of downtime: how many and when, not a line of twenty
+        (first, _), (_, end) = missed[0], missed[-1]
+        spans = [f"{len(missed)}, from {_day(first.at)} {first.time} to {_day(end)} {end.astimezone(NEW_YORK):%H:%M}"]
+    reason = (
+        "no run began in its time (the machine off, cron stopped or waking too seldom, or a job before it waiting); "
+        "run-due runs only the day's latest checkpoint"
+    )
+    payload = CheckpointsMissed(checkpoints=[job.key for job, _ in missed], reason=reason)
+    events.append([NewEvent.of(payload, stream=week_stream(week_id, MISSED_CHECKPOINTS), week_id=week_id)])
+    return f"checkpoint(s) never run, New York: {', '.join(spans)}: {reason}"
+
+
+_LISTED = 4  # a day's checkpoints
+
+
+def _day(at: datetime) -> str:
+    return at.astimezone(NEW_YORK).strftime("%a %Y-%m-%d")
