@@ -76,7 +76,10 @@ def test_json_ranks_every_account_and_baseline_over_the_books_sessions_and_is_by
     assert any("synthetic" in note for note in board["notes"])
     # Five sessions are too few for an interval: nothing is told from FLAT, and the note says so.
     assert all(rows[a]["sharpe"]["low"] is None for a in ACCOUNTS)
-    assert any(note.startswith("no account is distinguishable from FLAT yet: 1.0 weeks") for note in board["notes"])
+    assert any(
+        note.startswith("no account is distinguishable from FLAT yet: 5 daily returns (1.0 weeks of 5 sessions)")
+        for note in board["notes"]
+    )
 
 
 def test_the_table_shows_every_row_with_intervals_trades_and_costs(traded: str) -> None:

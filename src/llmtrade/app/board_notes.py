@@ -18,7 +18,9 @@ def undecided_note(board: Sequence[Standing]) -> str | None:
         return None
     if any(_excludes_zero(s.excess_vs_flat.low, s.excess_vs_flat.high) for s in accounts):
         return None
-    weeks = max(s.weeks for s in accounts)
+    # Weeks of 5 sessions, as the minimum track record lengths are: 26 weekly runs with a holiday among them read
+    # 25.2, which a new user took for a week lost; the daily returns are said beside them.
+    most = max(accounts, key=lambda s: s.sessions)
     timed = [s for s in accounts if s.weeks_more is not None and s.sharpe.estimate is not None]
     if not timed and max(s.sessions for s in accounts) < metrics.MIN_RETURNS_FOR_INTERVAL:
         minimum = metrics.MIN_RETURNS_FOR_INTERVAL
@@ -27,7 +29,8 @@ def undecided_note(board: Sequence[Standing]) -> str | None:
         needed = "no account has a Sharpe ratio to estimate how many more are needed"
     else:
         needed = _nearest(timed)
-    return f"no account is distinguishable from FLAT yet: {weeks:.1f} weeks of data, {needed}"
+    data = f"{most.sessions} daily returns ({most.weeks:.1f} weeks of 5 sessions)"
+    return f"no account is distinguishable from FLAT yet: {data}, {needed}"
 
 
 def _nearest(timed: Sequence[Standing]) -> str:

@@ -29,7 +29,19 @@ def print_leaderboard(out: Output, board: Leaderboard) -> None:
 def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
     out.table(
         f"{title}: returns and risk",
-        ["name", "kind", "weeks", "total", "CAGR", "vol", "Sharpe [95%]", "Sortino", "max DD", "DD sessions", "Calmar"],
+        [
+            "name",
+            "kind",
+            "weeks (5 sessions)",
+            "total",
+            "CAGR",
+            "vol",
+            "Sharpe [95%]",
+            "Sortino",
+            "max DD",
+            "DD sessions",
+            "Calmar",
+        ],
         [
             (
                 s.name,
