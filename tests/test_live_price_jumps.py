@@ -9,6 +9,7 @@ Shapes follow public reports: Yahoo sometimes fails to apply a split to the bars
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -86,7 +87,8 @@ def test_a_split_yahoo_left_unapplied_is_flagged_said_and_recorded_as_the_bars_e
     [event] = storage.events.read(type="PriceJumpFlagged")
     assert event.stream.startswith("market") and event.run_id == "r1"
     [warning] = said
-    assert f"SPY closes on {SPLIT} at 0.24" in warning and "(yfinance)" in warning
+    # A quarter of the close before, give or take the day's own move.
+    assert re.search(rf"SPY closes on {SPLIT} at 0\.2[3-7]\d*x its close", warning) and "(yfinance)" in warning
     assert "like an unadjusted 4-for-1 split" in warning
     # Read again from the cache: the bars entered once and were flagged once.
     service.bars(["SPY"], START, END)

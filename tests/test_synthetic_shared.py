@@ -3,14 +3,16 @@ a single session's bars, kept once asked for, are the bars a range read gives.""
 
 from __future__ import annotations
 
+import itertools
 import json
+import statistics
 from datetime import date
 
 import pytest
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
-from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
+from llmtrade.market.synthetic import ORIGIN, SyntheticMarket, candidate_classes
 from llmtrade.storage.sole_writer import _as_read, _jsonb_object
 
 UNIVERSE = {"SPY": "equity", "TLT": "rates", "GLD": "gold"}
@@ -25,13 +27,22 @@ def test_a_single_sessions_bars_are_the_range_reads_bars_for_that_day() -> None:
     assert one["SPY"][0] == SyntheticMarket(UNIVERSE).daily_bars(["SPY"], date(2024, 3, 1), DAY)["SPY"][-1]
 
 
-def test_markets_on_another_seed_or_universe_do_not_share_a_path() -> None:
-    seven = SyntheticMarket(UNIVERSE).daily_bars(["SPY"], DAY, DAY)["SPY"][0]
-    eight = SyntheticMarket(UNIVERSE, seed=8).daily_bars(["SPY"], DAY, DAY)["SPY"][0]
-    wider = SyntheticMarket({**UNIVERSE, "QQQ": "equity"}).daily_bars(["SPY"], DAY, DAY)["SPY"][0]
-    assert seven.close != eight.close
-    # Another universe draws its shocks in another order: SPY moves with it.
-    assert wider.close != seven.close
+def test_another_seed_moves_every_bar_and_another_universe_none_of_the_others() -> None:
+    seven = SyntheticMarket(UNIVERSE).daily_bars(["SPY"], ORIGIN, DAY)["SPY"]
+    eight = SyntheticMarket(UNIVERSE, seed=8).daily_bars(["SPY"], ORIGIN, DAY)["SPY"]
+    assert seven[-1].close != eight[-1].close
+    # An operator's trial took LQD out of assets.yaml mid-week: QQQ's prices were rewritten (2082 -> 617) and a
+    # position sold at the new one. A symbol added or taken out moves no other symbol's bars, on any day.
+    wider = SyntheticMarket({**UNIVERSE, "QQQ": "equity", "LQD": "credit"})
+    assert wider.daily_bars(["SPY"], ORIGIN, DAY)["SPY"] == seven
+    other = SyntheticMarket({**UNIVERSE, "ABC": "equity"}).daily_bars(["SPY", "ABC"], ORIGIN, DAY)
+    assert other["SPY"] == seven and other["ABC"][-1].close > 0  # a symbol of no KNOWN row: a stream of its own
+    narrower = SyntheticMarket({"GLD": "gold"}).daily_bars(["GLD"], ORIGIN, DAY)["GLD"]
+    assert narrower == SyntheticMarket(UNIVERSE).daily_bars(["GLD"], ORIGIN, DAY)["GLD"]
+    # The factors still tie them: SPY and QQQ (both equity) move together.
+    both = wider.daily_bars(["SPY", "QQQ"], ORIGIN, DAY)
+    moves = {s: [b.close / a.close - 1 for a, b in itertools.pairwise(bars)] for s, bars in both.items()}
+    assert statistics.correlation(moves["SPY"], moves["QQQ"]) > 0.8
 
 
 def test_a_symbol_outside_the_universe_or_an_unknown_class_still_fails_on_a_shared_path() -> None:

@@ -209,10 +209,19 @@ def _generate(
 ) -> tuple[dict[str, list[_Row]], list[tuple[str, dict[str, float]]]]:
     """The universe's bars as plain rows (a Bar is built only for the sessions asked for: most of the path
     never is), and the (regime, factor returns) of every session that extra symbols ride on. Every draw is
-    made session by session, in order: the rows of a prefix of `sessions` are the rows of the prefix."""
+    made session by session, in order: the rows of a prefix of `sessions` are the rows of the prefix.
+
+    A symbol taken out of the universe or put in moves no other symbol's bars (an operator's trial took LQD out of
+    assets.yaml mid-week: QQQ's prices were rewritten from 2082 to 617, and a position sold at the new one). Every
+    KNOWN symbol makes its draws in the seed's stream, in a fixed order, whether the universe holds it or not; any
+    other symbol draws from a stream of its own (seed, symbol). The packaged universe is KNOWN: its path is the one
+    every earlier version generated."""
     rng = random.Random(seed)
     chol = _cholesky([[_corr(a, b) for b in FACTORS] for a in FACTORS])
     symbols = [s for s, _ in classes]
+    configured = dict(classes)
+    others = {s: random.Random(zlib.crc32(f"synthetic:{seed}:{s}".encode())) for s in symbols if s not in KNOWN}
+    drawing = [(s, rng) for s in sorted(KNOWN)] + [(s, others[s]) for s in sorted(others)]
     price = {s: KNOWN.get(s, (1.0, 0.03, 100.0))[2] for s in symbols}
     bars: dict[str, list[_Row]] = {s: [] for s in symbols}
     factors: list[tuple[str, dict[str, float]]] = []
@@ -228,16 +237,22 @@ def _generate(
             for i, f in enumerate(FACTORS)
         }
         factors.append((regime, factor_return))
-        for symbol, asset_class in classes:
+        for symbol, stream in drawing:
+            asset_class = configured.get(symbol)
+            if asset_class is None:  # a KNOWN symbol the universe lacks: its five draws made all the same
+                for _ in range(5):
+                    stream.gauss(0, 1)
+                continue
+            draw = stream.gauss
             beta, idio, _ = KNOWN.get(symbol, (1.0, 0.03, 100.0))
-            day_return = beta * factor_return[asset_class] + idio * math.sqrt(dt) * rng.gauss(0, 1)
+            day_return = beta * factor_return[asset_class] + idio * math.sqrt(dt) * draw(0, 1)
             day_vol = FACTOR_VOL[asset_class] * VOL_MULTIPLIER[regime] * beta * math.sqrt(dt)
             previous = price[symbol]
             close = previous * math.exp(day_return)
-            open_ = previous * math.exp(0.25 * day_vol * rng.gauss(0, 1))
-            high = max(open_, close) * (1 + abs(rng.gauss(0, 0.4)) * day_vol)
-            low = min(open_, close) * (1 - min(abs(rng.gauss(0, 0.4)) * day_vol, 0.5))
-            volume = round(1_000_000 * math.exp(rng.gauss(0, 0.3)) * (1.6 if regime == "stressed" else 1.0))
+            open_ = previous * math.exp(0.25 * day_vol * draw(0, 1))
+            high = max(open_, close) * (1 + abs(draw(0, 0.4)) * day_vol)
+            low = min(open_, close) * (1 - min(abs(draw(0, 0.4)) * day_vol, 0.5))
+            volume = round(1_000_000 * math.exp(draw(0, 0.3)) * (1.6 if regime == "stressed" else 1.0))
             bars[symbol].append((day, round(open_, 4), round(high, 4), round(low, 4), round(close, 4), volume))
             price[symbol] = close
     return bars, factors
