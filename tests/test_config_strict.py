@@ -57,6 +57,10 @@ STRICT_CASES = {
     "live true quoted": ("risk.yaml", LIVE, 'live_trading_enabled: "true"', "live_trading_enabled", "'true'"),
     "live 1": ("risk.yaml", LIVE, "live_trading_enabled: 1", "live_trading_enabled", "(got 1)"),
     "live on quoted": ("risk.yaml", LIVE, "live_trading_enabled: 'on'", "live_trading_enabled", "'on'"),
+    # YAML 1.1 read these unquoted as true: a new user's `live_trading_enabled: yes` turned live trading on.
+    "live yes unquoted": ("risk.yaml", LIVE, "live_trading_enabled: yes", "live_trading_enabled", "'yes'"),
+    "live on unquoted": ("risk.yaml", LIVE, "live_trading_enabled: ON", "live_trading_enabled", "'ON'"),
+    "allow_short no unquoted": ("risk.yaml", "allow_short: true", "allow_short: no", "limits.allow_short", "'no'"),
     "allow_short no": ("risk.yaml", "allow_short: true", 'allow_short: "no"', "limits.allow_short", "'no'"),
     "shortable": (
         "assets.yaml",
@@ -87,8 +91,8 @@ STRICT_CASES = {
         "finite number",
     ),
     "slippage as text": ("accounts.yaml", "slippage_bps: 5", 'slippage_bps: "5"', "paper.slippage_bps", "'5'"),
-    "slippage boolean": ("accounts.yaml", "slippage_bps: 5", "slippage_bps: yes", "paper.slippage_bps", "True"),
-    "positions boolean": ("risk.yaml", "max_open_positions: 10", "max_open_positions: on", "limits.max", "True"),
+    "slippage boolean": ("accounts.yaml", "slippage_bps: 5", "slippage_bps: yes", "paper.slippage_bps", "'yes'"),
+    "positions boolean": ("risk.yaml", "max_open_positions: 10", "max_open_positions: on", "limits.max", "'on'"),
 }
 
 
@@ -142,10 +146,17 @@ def test_every_boolean_and_number_in_the_five_files_is_strict() -> None:
 def test_yaml_words_read_as_booleans_or_numbers_get_a_hint(tmp_path: Path) -> None:
     folder = _folder(
         tmp_path,
-        ("assets.yaml", "{symbol: UUP,", "{symbol: ON,"),
+        ("assets.yaml", "{symbol: UUP,", "{symbol: TRUE,"),
         ("schedule.yaml", 'weekly_run: {day: wednesday, time: "08:00"}', "weekly_run: {day: wednesday, time: 9:00}"),
     )
     _refused(folder, ["config", "validate"], "universe[7].symbol", "quote it", "weekly_run.time", 'e.g. "08:00"')
+
+
+def test_yes_no_on_off_are_text_as_in_yaml_1_2(tmp_path: Path) -> None:
+    """PyYAML reads YAML 1.1, where an unquoted ON (ON Semiconductor's ticker) or yes is a boolean: only true and
+    false are, here; a switch refuses the rest (STRICT_CASES) and a symbol keeps it."""
+    folder = _folder(tmp_path, ("assets.yaml", "{symbol: UUP,", "{symbol: ON,"))
+    assert "ON" in [i.symbol for i in load_config(folder).config.assets.universe]
 
 
 # ---------------------------------------------------------------- rules a run depends on

@@ -59,7 +59,7 @@ def test_minutes_count_from_the_jobs_scheduled_time(calendar: TradingCalendar) -
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [('"90"', "'90'"), ("tomorrow", "'tomorrow'"), ("-5", "-5"), ("yes", "True"), ("20000", "20000")],
+    [('"90"', "'90'"), ("tomorrow", "'tomorrow'"), ("-5", "-5"), ("yes", "'yes'"), ("20000", "20000")],
 )
 def test_retry_until_is_strict(tmp_path: Path, value: str, shown: str) -> None:
     write_defaults(tmp_path)

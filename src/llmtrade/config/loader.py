@@ -120,6 +120,14 @@ class _Strict:
                 None, None, f"{node.value!r} is not a date ({exc})", node.start_mark
             ) from None
 
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> Any:
+        # YAML 1.1 (PyYAML) reads yes/no/on/off as booleans: `live_trading_enabled: yes` turned live trading on, in a
+        # new user's trial, where the README promises any switch but true/false refused. As YAML 1.2's core schema,
+        # only true and false are booleans; the rest stay text, which a switch refuses and a symbol (ON) keeps.
+        if node.value.lower() in ("true", "false"):
+            return node.value.lower() == "true"
+        return node.value
+
 
 class _StrictLoader(_Strict, yaml.SafeLoader):
     """The pure-Python parser: its messages name what it found (`found character '\\t' that cannot start any
@@ -132,6 +140,7 @@ _FastStrictLoader = type("_FastStrictLoader", (_Strict, getattr(yaml, "CSafeLoad
 
 for _loader in {_StrictLoader, _FastStrictLoader}:
     _loader.add_constructor("tag:yaml.org,2002:timestamp", _loader.construct_yaml_timestamp)
+    _loader.add_constructor("tag:yaml.org,2002:bool", _loader.construct_yaml_bool)
 
 
 def _load(text: str) -> Any:
@@ -175,7 +184,7 @@ def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
 
 # YAML 1.1 reads some unquoted words as other types; a hint says so when the type is then refused.
 _HINTS = {
-    bool: "YAML reads unquoted yes/no/on/off/true/false as booleans: quote it if you meant text",
+    bool: "YAML reads unquoted true/false as booleans: quote it if you meant text",
     int: 'YAML reads an unquoted 9:00 or 16:30 as a number (base 60): quote times, e.g. "08:00"',
 }
 
