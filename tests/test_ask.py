@@ -7,6 +7,7 @@ the store."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -167,3 +168,23 @@ def test_offline_a_question_naming_no_account_exits_2_naming_the_accounts() -> N
     )
     assert read_question("why did acct_2 exit?", now, accounts)["account_id"] == "acct_2"
     assert "account_id" not in read_question("what failed today?", now, accounts)
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        ("orders on 2026-02-30", "'2026-02-30', which is no date"),
+        ("orders on 2026-13-45?", "'2026-13-45', which is no date"),
+        ("orders on 2026-12-3", "'2026-12-3': write a date as YYYY-MM-DD"),
+    ],
+)
+def test_a_question_naming_no_date_exits_2_and_a_time_keeps_its_date(question: str, said: str) -> None:
+    """A new user's trial: an impossible date was a traceback, and 2026-12-3 or 2026-12-02T10:00 were read without
+    their date (listing the latest events, as if none had been asked for)."""
+    from llmtrade.app.ask import read_question
+    from llmtrade.errors import UsageError
+
+    now = datetime(2026, 12, 4, 18, tzinfo=UTC)
+    with pytest.raises(UsageError, match=re.escape(said)):
+        read_question(question, now, ["acct_1"])
+    assert str(read_question("orders on 2026-12-02T10:00", now, ["acct_1"])["since"]).startswith("2026-12-02 00:00")

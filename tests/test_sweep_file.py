@@ -84,6 +84,7 @@ def test_the_run_id_is_the_hash_of_config_prices_weeks_and_mode(tmp_path: Path) 
         ("name: demo\n", "ranges"),
         (BASE.replace("2026-01-21", "2025-12-01"), "ranges.0"),
         (BASE.replace("name: demo", "name: 'bad name!'"), "name"),
+        (BASE.replace("2026-01-07", "2026-01-37"), "2026-01-37"),  # a traceback in a new user's trial
     ],
 )
 def test_a_bad_sweep_file_exits_2_naming_the_file_and_the_key(tmp_path: Path, text: str, names: str) -> None:

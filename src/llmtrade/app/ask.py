@@ -41,7 +41,10 @@ SYSTEM = (
 )
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b")
-_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+# A date as the question writes it, also at the head of a time (2026-12-02T10:00); a looser shape (2026-12-3) is
+# refused rather than read without its date, which listed the latest events as if none had been asked for.
+_DATE = re.compile(r"(?<![\d-])(\d{4}-\d{2}-\d{2})(?![\d-])")
+_DATE_SHAPED = re.compile(r"(?<![\d-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])")
 _CITED = re.compile(r"#(\d+)")
 # Words a person uses for kinds of events, to the event types they mean.
 _KINDS: dict[str, tuple[str, ...]] = {
@@ -125,7 +128,13 @@ def _no_such_account(text: str, accounts: list[str]) -> None:
 def _day(text: str, today: date) -> date | None:
     explicit = _DATE.search(text)
     if explicit:
-        return date.fromisoformat(explicit.group(1))
+        try:
+            return date.fromisoformat(explicit.group(1))
+        except ValueError as exc:  # 2026-02-30: shaped as a date, none (a traceback in a new user's trial)
+            raise UsageError(f"the question names {explicit.group(1)!r}, which is no date ({exc})") from None
+    loose = _DATE_SHAPED.search(text)
+    if loose:
+        raise UsageError(f"the question names {loose.group(0)!r}: write a date as YYYY-MM-DD (2026-12-03)")
     if "yesterday" in text:
         return today - timedelta(days=1)
     if "today" in text:

@@ -27,6 +27,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -94,6 +95,8 @@ def read(path: Path) -> SweepFile:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UsageError(f"sweep file {path}: not valid YAML ({' '.join(str(exc).split())})") from exc
+    except ValueError as exc:  # PyYAML's date of a value shaped as one that is none: a traceback in a new user's trial
+        raise UsageError(f"sweep file {path}: {_no_date(text) or 'a date'} is no date ({exc})") from exc
     if not isinstance(data, dict):
         raise UsageError(f"sweep file {path}: expected a mapping with name, ranges and the axes")
     try:
@@ -104,6 +107,16 @@ def read(path: Path) -> SweepFile:
         if week_id_for(span.last) < week_id_for(span.first):
             raise UsageError(f"sweep file {path}: key ranges.{n}: to {span.last} is before from {span.first}")
     return sweep
+
+
+def _no_date(text: str) -> str | None:
+    """The first value in `text` shaped as a date (YYYY-MM-DD) that is none, quoted."""
+    for shaped in re.findall(r"\b\d{4}-\d{2}-\d{2}\b", text):
+        try:
+            date.fromisoformat(shaped)
+        except ValueError:
+            return repr(shaped)
+    return None
 
 
 def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv: bool) -> list[RunPlan]:
