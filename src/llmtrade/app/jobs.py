@@ -57,6 +57,7 @@ from llmtrade.exits import temporary
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import new_york_date
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.risk.controls import breaker_state
 from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
@@ -192,9 +193,11 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
     app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode)
-        require_week_run(storage, week_id, dry_run=dry_run)
-        require_open_week(storage, week_id, now)
+        # Under the lock: a weekly run still going holds it (exit 75, naming it), where "has not completed: run
+        # run-weekly first" (exit 1) sent an operator's trial to start a second one.
         with app.week_lock(storage.conn, week_id, command="checkpoint"):
+            require_week_run(storage, week_id, dry_run=dry_run)
+            require_open_week(storage, week_id, now)
             return run_checkpoint(
                 app,
                 storage,
@@ -356,6 +359,10 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
             otherwise="",
         )
     with app.storage() as storage:
+        if not breaker_state(storage.events, account_id, account.starting_cash)[0].halted:
+            # A reset of a running breaker recorded a resume with no halt before it, which broke every leaderboard
+            # and report after (a new user's trial); it would also forget the peak its drawdown is measured from.
+            raise UsageError(f"{account_id} is not halted: nothing to reset (`llmtrade status` shows each breaker)")
         live = app.trading_is_live(storage.events)
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)

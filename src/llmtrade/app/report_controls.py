@@ -83,6 +83,8 @@ def halt_notes(lines: Sequence[ControlLine], until: datetime) -> list[str]:
         elif line.kind == "resumed" and held and held[-1][1] is None:
             held[-1] = (held[-1][0], line)
     for account, held in spans.items():
+        if not held:
+            continue  # a resume with no halt before it (a reset of a running breaker, refused since): no halt to tell
         weeks = sum(
             ((datetime.fromisoformat(end.at) if end else until) - datetime.fromisoformat(start.at)).days / 7
             for start, end in held

@@ -138,7 +138,7 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
         wake = jobs.run_due(app)
     # What ran is said first; then a piece left waiting makes the wake-up's exit 75, with its one line, unless under
     # --quiet an earlier wake-up said every wait already (app/due_waits.py): cron mails once per problem.
-    _said(wake.results, as_json)
+    _said(wake.results, as_json, waiting=bool(wake.waits.waiting or wake.waits.failed))
     if quiet() and wake.waits.said_before():
         raise typer.Exit(TEMPORARY)
     for error in wake.waits.unraised():  # the exit is the first failure's; each other problem is said too
@@ -147,14 +147,16 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
     wake.waits.raise_all()
 
 
-def _said(results: RunDueResult, as_json: bool) -> None:
+def _said(results: RunDueResult, as_json: bool, *, waiting: bool = False) -> None:
+    """What ran; `waiting`: a piece waits or failed (its line follows), so an empty wake-up is not "nothing is due"
+    (a run-due losing a race said `due: weekly`, then that, then the lock's error)."""
     from llmtrade.commands.render.week import degraded
 
     if as_json:
         echo_json(results)
         return
     out = Output()
-    if not results.root:
+    if not results.root and not waiting:
         out.line("nothing is due")
     for result in results.root:
         why = result.trigger

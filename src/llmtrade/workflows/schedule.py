@@ -161,11 +161,16 @@ def due_jobs(
         in_session = now < calendar.session_close(latest.day)
         # A week closed by its postmortem is judged no more: only a clock set back could find its checkpoint due.
         closed = _postmortem(schedule, calendar, latest.week_id)
+        # A later checkpoint done means the clock was set back: judging at older prices after newer decisions are on
+        # record (an operator's trial ran 12:00 after 14:00) is no catching up.
+        later = f"checkpoint:{latest.day.isoformat()}T{latest.time}"
+        newer_done = any(k.startswith("checkpoint:") and len(k) == len(later) and k > later for k in done)
         if (
             latest.key not in done
             and weekly_key(latest.week_id) in done
             and in_session
             and (closed is None or closed.key not in done)
+            and not newer_done
         ):
             checkpoints.append(latest)
     # In time order: a machine back after a long pause catches up in the order things were meant to happen.
