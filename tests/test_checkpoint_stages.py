@@ -190,8 +190,9 @@ def test_a_postmortem_killed_after_reflecting_resumes_without_asking_again(
         "reflect",
         "record",
         "remember_outcomes",
+        "complete",
     ]
     again = json.loads(runner.invoke(app, ["postmortem", "--week", "2026-01-07", "--json"]).stdout)
     assert again["written_now"] is False and again["accounts"] == report["accounts"]
-    assert _loaded(url, again["run_id"]) == ["gather", "reflect", "record", "remember_outcomes"]
+    assert _loaded(url, again["run_id"]) == ["gather", "reflect", "record", "remember_outcomes", "complete"]
     assert len(stored_events(url, type="PostmortemCompleted")) == 1

@@ -76,5 +76,6 @@ def test_every_workflow_is_wired_and_every_stage_declares_its_keys(storage: Stor
         for stage in stages:
             assert isinstance(stage.reads, tuple) and isinstance(stage.writes, tuple), (name, stage.name)
     assert [s.name for s in workflows["checkpoint"][0]] == ["prepare", "ask", "decide", "execute", "complete"]
-    assert [s.name for s in workflows["postmortem"][0]] == ["gather", "reflect", "record", "remember_outcomes"]
+    postmortem = ["gather", "reflect", "record", "remember_outcomes", "complete"]
+    assert [s.name for s in workflows["postmortem"][0]] == postmortem
     assert recorder.used == []

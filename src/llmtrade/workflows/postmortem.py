@@ -3,11 +3,12 @@ happened, each frozen indicator against its threshold, and the owner's short ref
 
 A Pipeline of three stages (events on the run stream, progress through the observer):
 
-    gather -> reflect -> record -> remember_outcomes
+    gather -> reflect -> record -> remember_outcomes -> complete
 
 The reflections are stored once before the postmortem is written, and the postmortem once per week
 with a completion marker (projected into `week_summaries` by the caller); a rerun loads both. Then the
-week's outcomes and lessons go into the committee's memory (workflows/postmortem_memory.py).
+week's outcomes and lessons go into the committee's memory, and only then the completion marker
+(workflows/postmortem_memory.py): a run cut off before it is run again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from llmtrade.domain.checkpoints import Postmortem
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
-from llmtrade.workflows.postmortem_memory import RememberOutcomesStage
+from llmtrade.workflows.postmortem_memory import CompleteStage, RememberOutcomesStage
 from llmtrade.workflows.postmortem_stages import POSTMORTEMS, WRITTEN_NOW, GatherStage, RecordStage, ReflectStage
 from llmtrade.workflows.workbench import Workbench
 
@@ -28,7 +29,13 @@ def postmortem_pipeline(
     bench: Workbench, observer: StageObserver | None = None, ends: datetime | None = None
 ) -> Pipeline:
     """`ends`: where the week ends for the prices the postmortem reads (GatherStage); None: `bench.now`."""
-    stages = [GatherStage(bench, ends), ReflectStage(bench), RecordStage(bench), RememberOutcomesStage(bench)]
+    stages = [
+        GatherStage(bench, ends),
+        ReflectStage(bench),
+        RecordStage(bench),
+        RememberOutcomesStage(bench),
+        CompleteStage(bench),
+    ]
     return Pipeline(stages, bench.events, observer, inputs=())
 
 

@@ -1,4 +1,4 @@
-"""The postmortem's last stage: the week's outcomes and lessons into the committee's memory.
+"""The postmortem's last stages: the week's outcomes and lessons into the committee's memory, then its completion.
 
 Each setup of the week (every pitch and the decision, rebuilt from their stored events with the ids the weekly
 run remembered them under) gets its Outcome from its account's postmortem, and each reflection's lessons become
@@ -9,9 +9,14 @@ them. Written whenever the run has a memory, whatever `memory.enabled` says (wor
 
 from __future__ import annotations
 
+from contextlib import suppress
+
+from llmtrade.domain.checkpoints import PostmortemCompleted
 from llmtrade.domain.committee import DecisionMade, PitchSubmitted
+from llmtrade.domain.events import NewEvent
 from llmtrade.domain.memory import LessonRemembered, OutcomeRemembered, Setup
-from llmtrade.domain.streams import DECISION, PITCHES, memory_stream, week_stream
+from llmtrade.domain.streams import DECISION, PITCHES, memory_stream, postmortem_stream, week_stream
+from llmtrade.errors import ConcurrencyError
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.workflows.memory_records import closing_memories, decision_setup, pitch_setup
 from llmtrade.workflows.postmortem_stages import POSTMORTEMS
@@ -48,4 +53,34 @@ class RememberOutcomesStage:
         items = [*(OutcomeRemembered(outcome=o) for o in outcomes), *(LessonRemembered(lesson=x) for x in lessons)]
         if items:
             bench.memory.remember(items, week_id=bench.week_id, run_id=bench.run_id)
+        return context
+
+
+class CompleteStage:
+    """The postmortem's completion marker (PostmortemCompleted on the week's postmortem stream), written last: run-due
+    counts the postmortem done by it (app/queries.py `done_keys`), so a run cut off after the postmortem was recorded
+    and before the week's outcomes and lessons reached the memory is run again. An operator's trial killed runs there
+    12 times of 12: no wake-up ever wrote them, and the memory showed the week's setups without their outcomes. A week
+    recorded before this stage existed has its marker beside its postmortems: found, nothing written."""
+
+    name = "complete"
+    reads = ()
+    writes = ()
+    overlaps = False
+
+    def __init__(self, bench: Workbench):
+        self.bench = bench
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        bench = self.bench
+        stream = postmortem_stream(bench.week_id)
+        stored = bench.events.read_stream(stream)
+        if any(e.type == PostmortemCompleted.event_type() for e in stored):
+            return context.with_loaded(self.name)
+        marker = PostmortemCompleted(week_id=bench.week_id, run_id=bench.run_id)
+        with suppress(ConcurrencyError):  # another run of the week's postmortem completed it first
+            bench.events.append(
+                [NewEvent.of(marker, stream=stream, week_id=bench.week_id, run_id=bench.run_id)],
+                expected_versions={stream: len(stored)},
+            )
         return context

@@ -23,7 +23,6 @@ from llmtrade.domain.checkpoints import (
     IndicatorOutcome,
     Postmortem,
     PostmortemAnswer,
-    PostmortemCompleted,
     PostmortemReflected,
     PostmortemWritten,
 )
@@ -283,7 +282,7 @@ class RecordStage:
                 )
                 for d in drafts
             ]
-            return [*payloads, PostmortemCompleted(week_id=bench.week_id, run_id=bench.run_id)]
+            return payloads  # the completion marker comes last, once the memory has the week (CompleteStage)
 
         stored, built = await once(
             bench.events,

@@ -1,0 +1,38 @@
+"""A postmortem cut off after it was recorded and before the week's outcomes and lessons reached the memory is run
+again by the next wake-up: its completion marker comes last. An operator's trial killed runs there (12 of 12): run-due
+said "nothing is due" ever after, and the memory held the week's setups without their outcomes."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.workflows import postmortem_memory
+from tests.support import stored_events
+
+runner = CliRunner()
+
+
+def test_a_postmortem_stopped_before_the_memory_has_its_outcomes_is_run_again(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0  # the week's run, which remembers its setups
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:35:00-05:00")  # the week's postmortem is due
+
+    async def killed(self: object, context: object) -> object:
+        raise KeyboardInterrupt  # the process stopped here: the postmortem recorded, the memory not yet written
+
+    with monkeypatch.context() as kill:
+        kill.setattr(postmortem_memory.RememberOutcomesStage, "run", killed)
+        assert runner.invoke(app, ["-q", "run-due"]).exit_code == 130
+    assert stored_events(wednesday_week, type="PostmortemWritten")
+    assert stored_events(wednesday_week, type="PostmortemCompleted") == []
+
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:40:00-05:00")
+    again = runner.invoke(app, ["run-due"])
+    assert again.exit_code == 0 and "ran postmortem:2026-01-07" in again.stdout, again.output
+    assert stored_events(wednesday_week, type="OutcomeRemembered")
+    assert len(stored_events(wednesday_week, type="PostmortemCompleted")) == 1
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:45:00-05:00")
+    assert "nothing is due" in runner.invoke(app, ["run-due"]).stdout
