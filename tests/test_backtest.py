@@ -428,6 +428,11 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
     note = f"backtest {name} is unfinished: 1 of its 2 weeks ({FIRST} to {LAST}) done"
     assert json.loads(board.stdout)["notes"][0].startswith(note)
     assert "run the same `llmtrade backtest` command again to resume it" in json.loads(board.stdout)["notes"][0]
+    # In the terminal, before the tables it qualifies (a new user found it as the 25th line of notes after them).
+    lines = runner.invoke(cli, ["leaderboard", "--backtest", name]).stdout.splitlines()
+    said = [n for n, line in enumerate(lines) if line.startswith(f"UNFINISHED: {note}")]
+    assert said and said[0] < next(n for n, line in enumerate(lines) if "whole range" in line)
+    assert sum(note in line for line in lines) == 1
     page = tmp_path / "killed.html"
     assert runner.invoke(cli, ["report", "--backtest", name, "-o", str(page)]).exit_code == 0
     assert note in page.read_text()

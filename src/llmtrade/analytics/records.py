@@ -135,3 +135,5 @@ class Leaderboard(Record):
     notes: tuple[str, ...] = ()
     paired: Pairing | None = None  # `--versus`: these books' accounts minus the other books', week by week
     prices: PriceBasis | None = None  # the kind of closes it was valued at (None: books read before it was said)
+    # A backtest stopped before its range's end: what its figures cover (also the first of `notes`); shown first.
+    unfinished: str | None = None

@@ -212,6 +212,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
         prices=prices,
+        unfinished=stopped,
     )
 
 

@@ -16,6 +16,8 @@ def print_leaderboard(out: Output, board: Leaderboard) -> None:
         # `sessions` counts daily returns: one fewer than the sessions from start to end.
         f"{counted(board.sessions, 'daily return')}, {board.sessions / 5:.1f} weeks), {counted(board.trials, 'trial')}"
     )
+    if board.unfinished:  # before the tables it qualifies (a new user met it at the end, line 25 of the notes)
+        out.line(f"UNFINISHED: {board.unfinished}")
     _tables(out, "whole range", board.standings)
     for period in board.periods:
         _tables(out, f"{period.label}, {period.start} to {period.end}", period.standings)
@@ -23,7 +25,8 @@ def print_leaderboard(out: Output, board: Leaderboard) -> None:
         _paired(out, board)
     out.line(f"intervals: {board.bootstrap}")
     for note in board.notes:
-        out.line(f"note: {note}")
+        if note != board.unfinished:
+            out.line(f"note: {note}")
 
 
 def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
