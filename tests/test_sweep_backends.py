@@ -207,3 +207,22 @@ def test_ray_gives_the_serial_leaderboard_bytes(
     assert on_ray.workers == 2  # the session's cluster: two CPUs
     assert [r.status for r in on_ray.runs] == ["finished", "finished"]
     assert on_ray.leaderboard.model_dump_json() == serial["result"].leaderboard.model_dump_json()
+
+
+def test_a_ray_cluster_that_does_not_answer_is_one_line_and_exit_75(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new user's trial: `--address` of a cluster not there gave Ray's and llmtrade's whole traceback, exit 1. The
+    failure is Ray's own (ray.init raises ConnectionError "Failed to connect to Ray cluster" after ~24 s); it is
+    raised here at once, and only when no Ray runs in this process."""
+    import ray
+
+    from llmtrade.errors import TemporaryError
+    from llmtrade.sweep.executors import RayExecutor
+
+    def unreachable(**options: Any) -> None:
+        raise ConnectionError(f"Failed to connect to Ray cluster at {options['address']}: timed out")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", unreachable)
+    with pytest.raises(TemporaryError, match=r"the Ray cluster at 10\.255\.255\.1:6379 did not answer") as failed:
+        RayExecutor(None, address="10.255.255.1:6379")  # type: ignore[arg-type]
+    assert failed.value.exit_code == 75

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llmtrade.errors import UsageError
+from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 
 if TYPE_CHECKING:
@@ -172,7 +172,13 @@ class RayExecutor:
                 options["runtime_env"] = {"env_vars": {"PYTHONPATH": _python_path()}}
             else:
                 options["address"] = address
-            ray.init(**options)
+            try:
+                ray.init(**options)
+            except ConnectionError as exc:  # a cluster that does not answer: a full traceback in a new user's trial
+                raise TemporaryError(
+                    f"the Ray cluster at {address} did not answer ({' '.join(str(exc).split())[:300]}); check "
+                    "--address and that the cluster runs (`ray status` on its head node)"
+                ) from None
             self._started = True
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
