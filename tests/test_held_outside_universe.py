@@ -44,3 +44,23 @@ def test_a_held_symbol_taken_out_of_the_universe_skips_its_accounts_and_judges_t
             account
         ]
     assert all(by[a]["skipped"] is None for a in others), {a: by[a]["skipped"] for a in others}
+
+
+def test_run_due_says_the_unjudged_holders_under_quiet(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An operator's trial: the skip was recorded and said nowhere all week, `-q run-due` silent, exit 0, while the
+    position was judged by no one."""
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    held = {o["symbol"] for e in stored_events(wednesday_week, type="OrdersPlanned") for o in e.payload["orders"]}
+    removed = sorted(held)[0]
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != removed]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
+    woke = runner.invoke(app, ["--config", str(config), "-q", "run-due"])
+    assert woke.exit_code == 0, woke.output
+    said = [line for line in woke.output.splitlines() if "DEGRADED" in line]
+    assert said and all(f"{removed} is held but no longer in assets.yaml's universe" in line for line in said), said

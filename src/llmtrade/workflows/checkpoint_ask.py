@@ -75,6 +75,8 @@ ASKING = ContextKey("checkpoint_asking", list[Prepared])  # accounts whose owner
 SKIPS = ContextKey("checkpoint_skips", dict[str, str])  # accounts skipped now, and why
 DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding a symbol without a price now
 ANSWERED = ContextKey("checkpoint_answered", dict[str, Outcome])  # every account, judged or skipped
+# Why an account holding a symbol taken out of assets.yaml mid-week is skipped: its position is judged by no one.
+UNPRICED_HELD = "is held but no longer in assets.yaml's universe"
 
 
 class PrepareStage:
@@ -190,8 +192,8 @@ class PrepareStage:
             # Taken out of assets.yaml's universe mid-week while held: a bare KeyError failed every account's
             # checkpoint, wake-up after wake-up (an operator's trial). Only the universe is priced; this one is said.
             return (
-                f"{frozen.instrument} is held but no longer in assets.yaml's universe: not priced, so not judged (put "
-                "it back to have it judged, or close the position by hand)"
+                f"{frozen.instrument} {UNPRICED_HELD}: not priced, so not judged (put it back to have it judged, or "
+                "close the position by hand)"
             )
         if splits and before_a_split(bench.market.calendar, bench.now, frozen.instrument, price, splits):
             # The broker split the position before the open; this run's price (the last close) and the bars are

@@ -12,6 +12,7 @@ from llmtrade.app.results import (
 from llmtrade.commands.render.common import footer, money, pct, pnl
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
+from llmtrade.workflows.checkpoint_ask import UNPRICED_HELD
 
 
 def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> None:
@@ -119,8 +120,14 @@ def degraded(report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | Pos
     if isinstance(report, WeeklyResult):
         return report.degraded
     if isinstance(report, CheckpointResult):
-        return [f"{a.account_id}: {a.skipped}" for a in report.accounts if (a.skipped or "").startswith("owner failed")]
+        # An owner that failed, and a held symbol taken out of the universe (its position judged by no one until
+        # someone acts: an operator's trial found it recorded and said nowhere, all week, under -q).
+        return [f"{a.account_id}: {a.skipped}" for a in report.accounts if _needs_a_look(a.skipped or "")]
     return []
+
+
+def _needs_a_look(skipped: str) -> bool:
+    return skipped.startswith("owner failed") or UNPRICED_HELD in skipped
 
 
 def _action(action: str, account: CheckpointAccount) -> str:
