@@ -252,7 +252,7 @@ def week(week_id: date, first_id: int, thesis: str = "Trend up.", cost: float = 
                 week_pnl=300,
                 week_return=0.003,
                 instrument_return=0.01,
-                thesis_right=True,
+                direction_right=True,
                 held=("rsi_14 < 75",),
                 broken=(),
                 got_right=thesis,
@@ -548,3 +548,14 @@ def test_the_excess_columns_say_they_are_a_rate_a_year() -> None:
     headers = [cell.split(">", 1)[1].split("</th")[0] for cell in head.split("<th")[2:]]
     assert "excess vs FLAT/yr [95%]" in headers and "excess vs SPY/yr [95%]" in headers, headers
     assert head.count("times 252: a rate a year") == 2
+
+
+def test_the_postmortem_column_says_direction_not_thesis() -> None:
+    """A new user's trial: the memory called a setup's thesis right (every frozen threshold held) where the report
+    called it wrong (the instrument moved against the bet), under one word for two questions."""
+    html = render_report(report(), leaderboard())
+    head = html[html.index("<th>instrument moved</th>") :].split("</thead>")[0]
+    assert ">direction</th>" in head and "<th>thesis</th>" not in head
+    assert "every frozen threshold held" in head
+    row = html[html.index("<th>instrument moved</th>") :].split("</tbody>")[0]
+    assert '<span class="good">right</span>' in row  # the fixture's LONG position whose instrument rose

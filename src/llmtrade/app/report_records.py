@@ -151,9 +151,11 @@ class CheckpointLine(Result):
 
 
 class PostmortemLine(Result):
-    """One account's week scored (PostmortemWritten). `thesis_right`: did the instrument move the way the
+    """One account's week scored (PostmortemWritten). `direction_right`: did the instrument move the way the
     position bet (None for no position or an unknown move); `held`/`broken`: frozen thresholds whose
-    thesis side held or broke at the week's end."""
+    thesis side held or broke at the week's end. The memory's "thesis right" is another question (every frozen
+    threshold held: workflows/memory_records.py): a new user saw one setup "right" there and "wrong" here under the
+    same word."""
 
     event_id: int
     account_id: str
@@ -164,7 +166,7 @@ class PostmortemLine(Result):
     week_pnl: float
     week_return: float
     instrument_return: float | None
-    thesis_right: bool | None
+    direction_right: bool | None
     held: tuple[str, ...]
     broken: tuple[str, ...]
     got_right: str | None

@@ -263,7 +263,7 @@ def _checkpoint(event: StoredEvent) -> CheckpointLine:
     )
 
 
-def thesis_right(postmortem: Postmortem) -> bool | None:
+def direction_right(postmortem: Postmortem) -> bool | None:
     """Whether the instrument moved the way the position bet: LONG and up, or SHORT and down."""
     move = postmortem.instrument_return
     if move is None or postmortem.direction not in ("LONG", "SHORT"):
@@ -284,7 +284,7 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
         week_pnl=pm.week_pnl,
         week_return=pm.week_return,
         instrument_return=pm.instrument_return,
-        thesis_right=thesis_right(pm),
+        direction_right=direction_right(pm),
         held=tuple(i.threshold for i in pm.indicators if i.held is True),
         broken=tuple(i.threshold for i in pm.indicators if i.held is False),
         got_right=reflection.what_the_thesis_got_right if reflection else None,
