@@ -112,6 +112,13 @@ class CheckpointsMissed(EventPayload):
     reason: str
 
 
+class OrphanedPositionsSaid(EventPayload):
+    """run-due said that accounts no longer in accounts.yaml hold positions (app/orphaned_positions.py): once a day."""
+
+    day: date
+    accounts: list[str]
+
+
 class CheckpointSkipped(EventPayload):
     account_id: str
     reason: str

@@ -59,6 +59,7 @@ EVENT_CHECKS = "event-checks"
 # Appended to: each run-due that found checkpoints past their deadline and had to leave their closing to the next.
 CLOSINGS_PUT_OFF = "closings-put-off"
 MISSED_CHECKPOINTS = "missed-checkpoints"  # CheckpointsMissed, per week
+ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
 
 
 def run_stream(run_id: str) -> str:
