@@ -64,3 +64,25 @@ def test_run_due_says_the_unjudged_holders_under_quiet(
     assert woke.exit_code == 0, woke.output
     said = [line for line in woke.output.splitlines() if "DEGRADED" in line]
     assert said and all(f"{removed} is held but no longer in assets.yaml's universe" in line for line in said), said
+
+
+def test_status_says_a_held_symbol_it_cannot_price_is_valued_at_cost(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two trials: with a held symbol out of the config's universe, status valued the position at cost without a word
+    (equity 100,000.00 exactly; another figure under another --config)."""
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T10:01:00-05:00")
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0  # the orders filled
+    held = {e.payload["fill"]["symbol"] for e in stored_events(wednesday_week, type="OrderFilled")}
+    removed = sorted(held)[0]
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != removed]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    shown = runner.invoke(app, ["--config", str(config), "status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    [said] = [w for w in json.loads(shown.stdout)["warnings"] if w.startswith(f"{removed} (held by ")]
+    assert said.endswith("valued at cost") and said in shown.stderr
+    assert not [w for w in json.loads(runner.invoke(app, ["status", "--json"]).stdout)["warnings"] if "no price" in w]

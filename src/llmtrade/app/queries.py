@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.container import Container
@@ -84,6 +85,8 @@ def status(app: Container) -> StatusResult:
         rows = [_standing(events, desk, marks, valuations, week_id) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
+        if prices:  # else "prices unavailable" said it of every position
+            warnings += _unpriced(rows, prices)
         for warning in warnings:
             app.warning(warning)
         flat = next((r for r in rows if r["role"] == AccountRole.FLAT.value), None)
@@ -122,6 +125,22 @@ def status(app: Container) -> StatusResult:
         checkpoints_missed=missed,
         warnings=warnings,
     )
+
+
+def _unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float]) -> list[str]:
+    """What to say of each held symbol this status has no price for (not in the configuration's universe: taken out
+    of assets.yaml, or books traded under another config): valued at cost, which two new users read as the account's
+    equity with nothing to tell them (100,000.00 exactly; another figure under another --config)."""
+    holders: dict[str, list[str]] = {}
+    for row in rows:
+        for position in row["positions"]:
+            if position.symbol not in prices:
+                holders.setdefault(position.symbol, []).append(row["account_id"])
+    return [
+        f"{symbol} (held by {', '.join(accounts)}) has no price here: not in this configuration's universe "
+        "(assets.yaml, or the config the books were traded with); valued at cost"
+        for symbol, accounts in sorted(holders.items())
+    ]
 
 
 def unrecorded_splits(
