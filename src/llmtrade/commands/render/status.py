@@ -20,7 +20,9 @@ def print_status(out: Output, report: StatusResult) -> None:
             "equity",
             "week P/L",
             "total",
-            "max DD",
+            # Over every valuation (each run's: checkpoints too), the leaderboard's over daily closes: a new user
+            # found -1.1% here and -0.9% there at the same close, nothing saying why.
+            "max DD (valuations)",
             "hit rate",
             "vs FLAT",
             "vs SPY",
