@@ -331,6 +331,19 @@ def test_a_broken_prompt_override_is_refused_before_any_model_call(
         assert message in result.output and "Traceback" not in result.output
 
 
+def test_a_misspelt_override_is_offered_templates_only(tmp_path: Path) -> None:
+    """A new user's trial: the rename hint listed renderer.py (the package folder's Python) among the templates."""
+    from llmtrade.errors import ConfigError
+    from llmtrade.prompts.renderer import PromptRenderer
+
+    (tmp_path / "pm.system.j2").write_text("text")
+    with pytest.raises(ConfigError) as refused:
+        PromptRenderer(tmp_path)
+    hint = str(refused.value).split("rename it to one of: ", 1)[1]
+    names = [n.strip() for n in hint.split(",")]
+    assert "pm_pitch.system.j2" in names and all(n.endswith(".j2") for n in names), names
+
+
 def test_config_validate_reports_the_config_and_the_prompts_together(tmp_path: Path) -> None:
     folder = _folder(tmp_path, ("risk.yaml", LIVE, "live_trading_enabled: 1"))
     (folder / "prompts").mkdir()

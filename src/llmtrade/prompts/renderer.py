@@ -152,7 +152,8 @@ class PromptRenderer:
         if not folder.is_dir():
             what = "does not exist" if not folder.exists() else "is not a folder"
             raise ConfigError(str(folder), message=f"the prompt override folder {what} (LLMTRADE_PROMPTS_DIR)")
-        packaged = set(jinja2.PackageLoader("llmtrade", "prompts").list_templates())
+        # The package folder's templates, not its Python files (a rename hint offered renderer.py: a new user's trial).
+        packaged = {n for n in jinja2.PackageLoader("llmtrade", "prompts").list_templates() if n.endswith(".j2")}
         errors: list[ConfigError] = []
         for path in sorted(folder.glob("*.j2")):
             try:
