@@ -226,3 +226,28 @@ def test_a_ray_cluster_that_does_not_answer_is_one_line_and_exit_75(monkeypatch:
     with pytest.raises(TemporaryError, match=r"the Ray cluster at 10\.255\.255\.1:6379 did not answer") as failed:
         RayExecutor(None, address="10.255.255.1:6379")  # type: ignore[arg-type]
     assert failed.value.exit_code == 75
+
+
+def test_a_run_failing_for_a_bad_file_is_not_retried_and_a_wait_is(
+    place: tuple[str, Settings, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from llmtrade.errors import MarketDataMissing, TemporaryError
+
+    admin_url, settings, _ = place
+    _drop(admin_url)
+    path = tmp_path / "retries.yaml"
+    path.write_text(SWEEP.replace("retries: 0", "retries: 2"))
+    attempts: list[str] = []
+
+    def failing(plan: Any, shared: Any) -> dict[str, Any]:
+        attempts.append(plan.run_id)
+        if "tight" in plan.label:
+            raise TemporaryError("the database did not answer")
+        raise MarketDataMissing("no prices for QQQ: QQQ.csv does not exist")
+
+    monkeypatch.setattr(work, "_backtest", failing)
+    result = _sweep(settings, path, "serial")
+    assert [r.status for r in result.runs] == ["failed", "failed"]
+    counts = {r.label: attempts.count(r.run_id) for r in result.runs}
+    assert sorted(counts.values()) == [1, 3], counts  # the missing file once; the wait 1 + 2 retries
+    _drop(admin_url)

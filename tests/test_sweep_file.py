@@ -140,3 +140,33 @@ def test_the_example_sweep_file_plans_its_runs_offline() -> None:
     assert len(plans) == 2 * 1 * 2 * 2  # overrides x model sets x memory x seeds
     assert {p.axes["memory"] for p in plans} == {"on", "off"}
     assert all(p.end > p.start for p in plans)  # a few weeks, not one
+
+
+def test_a_runs_failure_names_the_users_folder_and_a_bad_file_is_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user's sweep with a CSV file missing: each failure named the workers' copy of the prices
+    (/tmp/llmtrade-sweep-prices/<hash>), not the folder given, and was retried though no retry could mend it."""
+    from llmtrade.errors import MarketDataMissing, TemporaryError
+    from llmtrade.sweep import work
+
+    mine = tmp_path / "my-prices"
+    mine.mkdir()
+    (mine / "SPY.csv").write_text("date,open,high,low,close,volume\n")
+    path = _write(tmp_path, BASE)
+    _, shared, plans = prepare(Settings(), load_config(None), path, mine, None)
+    task = work.RunTask(plan=plans[0], attempt=1)
+
+    def missing(plan: object, given: Shared) -> dict[str, object]:
+        raise MarketDataMissing(f"no prices for QQQ: {prices_folder(given)}/QQQ.csv does not exist")
+
+    monkeypatch.setattr(work, "_backtest", missing)
+    failed = work.run(task, shared)
+    assert failed.error == f"MarketDataMissing: no prices for QQQ: {mine}/QQQ.csv does not exist"
+    assert failed.final  # exit 1: the same file is missing at every attempt
+
+    def unreachable(plan: object, given: Shared) -> dict[str, object]:
+        raise TemporaryError("the database did not answer")
+
+    monkeypatch.setattr(work, "_backtest", unreachable)
+    assert not work.run(task, shared).final  # a wait: retried

@@ -95,6 +95,7 @@ def prepare(
         prices=prices,
         prices_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
         answers=answers,
+        prices_source=str(folder) if folder is not None else None,
     )
     return sweep, shared, plans
 
@@ -201,12 +202,12 @@ def _execute(
         for outcome in executor.map(tasks):
             queued -= 1
             plan = by_id[outcome.run_id]
-            _record(storage, plan, outcome, final=outcome.attempt > retries)
+            _record(storage, plan, outcome, final=outcome.attempt > retries or outcome.final)
             spent.append(outcome.seconds)
             if outcome.error is None:
                 done += 1
                 status[plan.run_id] = _status(plan, outcome, "finished")
-            elif outcome.attempt <= retries:
+            elif outcome.attempt <= retries and not outcome.final:
                 again.append(RunTask(plan=plan, attempt=outcome.attempt + 1))
             else:
                 failed += 1

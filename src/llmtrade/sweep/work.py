@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.exits import classify
 from llmtrade.settings import Settings
 from llmtrade.sweep.spec import RunPlan
 
@@ -42,6 +43,7 @@ class Shared(BaseModel):
     prices: dict[str, bytes] | None
     prices_hash: str
     answers: list[Answer] | None = None
+    prices_source: str | None = None  # the folder the prices were read from, as the user named it
 
 
 class RunTask(BaseModel):
@@ -62,6 +64,7 @@ class RunOutcome(BaseModel):
     attempt: int
     leaderboard: dict[str, Any] | None = None
     error: str | None = None
+    final: bool = False  # the error is one no retry mends (exit 1 or 2: a bad file, a refused setting)
     seconds: float
     worker: int  # the process id that ran it (for the benchmark and the progress line)
 
@@ -76,10 +79,17 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
     try:
         board = _backtest(task.plan, shared)
     except Exception as exc:  # any failure of the run is its outcome: recorded, retried, the others go on
+        said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        copy = prices_folder(shared) if shared.prices is not None else None
+        if copy is not None and shared.prices_source:  # the user's folder, not this machine's copy of it
+            said = said.replace(str(copy), shared.prices_source)
+        failure = classify(exc)
         return RunOutcome(
             run_id=task.plan.run_id,
             attempt=task.attempt,
-            error=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+            error=said,
+            # A bad file or setting fails every attempt alike (a new user's sweep retried a missing CSV file).
+            final=failure is not None and failure.code in (1, 2),
             seconds=round(time.perf_counter() - started, 3),
             worker=os.getpid(),
         )
