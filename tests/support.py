@@ -84,3 +84,13 @@ def going_live(
         if answer is not None:
             fake.answer = answer
         yield fake
+
+
+def wake_quietly(monkeypatch: pytest.MonkeyPatch, at: str, day: str = "2026-01-07") -> Any:
+    """`llmtrade -q run-due` at `at` (HH:MM, New York) on `day` (FIXED_NOW's Wednesday): cron's wake-up, its Result."""
+    from typer.testing import CliRunner
+
+    from llmtrade.cli import app
+
+    monkeypatch.setenv("LLMTRADE_NOW", f"{day}T{at}:00-05:00")
+    return CliRunner().invoke(app, ["-q", "run-due"])

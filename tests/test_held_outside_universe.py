@@ -27,11 +27,7 @@ def test_a_held_symbol_taken_out_of_the_universe_skips_its_accounts_and_judges_t
         for o in e.payload["orders"]
     }
     removed = sorted(bought.values())[0]
-    config = tmp_path / "config"
-    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
-    assets = yaml.safe_load((config / "assets.yaml").read_text())
-    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != removed]
-    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    config = _without(removed, tmp_path / "config")
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
     result = runner.invoke(app, ["--config", str(config), "checkpoint", "12:00", "--json"])
     assert result.exit_code == 0, result.output
@@ -54,11 +50,7 @@ def test_run_due_says_the_unjudged_holders_under_quiet(
     assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
     held = {o["symbol"] for e in stored_events(wednesday_week, type="OrdersPlanned") for o in e.payload["orders"]}
     removed = sorted(held)[0]
-    config = tmp_path / "config"
-    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
-    assets = yaml.safe_load((config / "assets.yaml").read_text())
-    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != removed]
-    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    config = _without(removed, tmp_path / "config")
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
     woke = runner.invoke(app, ["--config", str(config), "-q", "run-due"])
     assert woke.exit_code == 0, woke.output
@@ -76,13 +68,18 @@ def test_status_says_a_held_symbol_it_cannot_price_is_valued_at_cost(
     assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0  # the orders filled
     held = {e.payload["fill"]["symbol"] for e in stored_events(wednesday_week, type="OrderFilled")}
     removed = sorted(held)[0]
-    config = tmp_path / "config"
-    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
-    assets = yaml.safe_load((config / "assets.yaml").read_text())
-    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != removed]
-    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    config = _without(removed, tmp_path / "config")
     shown = runner.invoke(app, ["--config", str(config), "status", "--json"])
     assert shown.exit_code == 0, shown.output
     [said] = [w for w in json.loads(shown.stdout)["warnings"] if w.startswith(f"{removed} (held by ")]
     assert said.endswith("valued at cost") and said in shown.stderr
     assert not [w for w in json.loads(runner.invoke(app, ["status", "--json"]).stdout)["warnings"] if "no price" in w]
+
+
+def _without(symbol: str, config: Path) -> Path:
+    """A config folder (`llmtrade init`) whose universe lacks `symbol`."""
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != symbol]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    return config

@@ -12,14 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from tests.support import stored_events
+from tests.support import stored_events, wake_quietly
 
 runner = CliRunner()
 
 
 def _wake(monkeypatch: pytest.MonkeyPatch, at: str) -> tuple[int, str]:
-    monkeypatch.setenv("LLMTRADE_NOW", f"2026-01-07T{at}:00-05:00")
-    woke = runner.invoke(app, ["-q", "run-due"])
+    woke = wake_quietly(monkeypatch, at)
     return woke.exit_code, woke.output
 
 

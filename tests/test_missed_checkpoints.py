@@ -7,33 +7,28 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from llmtrade.cli import app
-from tests.support import stored_events
+from tests.support import stored_events, wake_quietly
 
 runner = CliRunner()
 WHY = "no run began in its time"
 
 
-def _wake(monkeypatch: pytest.MonkeyPatch, at: str) -> tuple[int, str]:
-    monkeypatch.setenv("LLMTRADE_NOW", f"2026-01-07T{at}:00-05:00")
-    woke = runner.invoke(app, ["-q", "run-due"])
-    return woke.exit_code, woke.stderr
-
-
 def test_checkpoints_whose_time_passed_without_a_run_are_said_once_and_counted(
     wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert _wake(monkeypatch, "08:00") == (0, "")  # the week's run
-    code, said = _wake(monkeypatch, "14:05")  # off from 08:00: the 14:00 checkpoint runs, 09:00 and 12:00 never did
+    assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")  # the week's run
+    # Off from 08:00: the 14:00 checkpoint runs, 09:00 and 12:00 never did.
+    code, said = _code_and_said(wake_quietly(monkeypatch, "14:05"))
     assert code == 0, said
     [line] = said.splitlines()
     assert "never run" in line and "Wed 2026-01-07 09:00-12:00, Wed 2026-01-07 12:00-14:00" in line, line
     assert WHY in line and "14:00-" not in line
-    assert _wake(monkeypatch, "14:10") == (0, "")  # said once
+    assert _code_and_said(wake_quietly(monkeypatch, "14:10")) == (0, "")  # said once
 
-    code, said = _wake(monkeypatch, "16:00")  # a 30-minute cron: 15:30, then 16:00, the close
+    code, said = _code_and_said(wake_quietly(monkeypatch, "16:00"))  # a 30-minute cron: 15:30, then 16:00, the close
     assert code == 0 and "Wed 2026-01-07 15:50-16:00" in said and "09:00" not in said, said
     [first, second] = stored_events(wednesday_week, type="CheckpointsMissed")
     assert first.payload["checkpoints"] == ["checkpoint:2026-01-07T09:00", "checkpoint:2026-01-07T12:00"]
@@ -48,6 +43,10 @@ def test_checkpoints_before_a_late_weekly_run_and_those_begun_are_not_missed(
     wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The weekly run itself at 13:00 (the machine on since then): nothing before it could have been checked.
-    assert _wake(monkeypatch, "13:00")[0] == 0
-    assert _wake(monkeypatch, "14:00") == (0, "")  # its 14:00 checkpoint, run on time
+    assert _code_and_said(wake_quietly(monkeypatch, "13:00"))[0] == 0
+    assert _code_and_said(wake_quietly(monkeypatch, "14:00")) == (0, "")  # its 14:00 checkpoint, run on time
     assert stored_events(wednesday_week, type="CheckpointsMissed") == []
+
+
+def _code_and_said(woke: Result) -> tuple[int, str]:
+    return woke.exit_code, woke.stderr
