@@ -1,4 +1,4 @@
-"""An account taken out of accounts.yaml while it holds a position is said by run-due, once a day, under -q: an
+"""An account taken out of accounts.yaml while it holds a position is said by run-due, once, under -q: an
 operator's trial removed acct_4 (and its PM) mid-week holding a short; every wake-up exited 0 without a word and the
 short stayed open for good, no checkpoint judging it and no roll closing it."""
 
@@ -40,12 +40,47 @@ def test_a_removed_account_still_holding_is_said_once_a_day(
     woke = runner.invoke(app, ["--config", str(config), "-q", "run-due"])
     assert woke.exit_code == 0, woke.output
     [line] = [s for s in woke.stderr.splitlines() if s.startswith("acct_4 ")]
-    assert f"acct_4 is not in accounts.yaml but its books hold {held.pop()} " in line and "close the position" in line
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:01:00-05:00")
-    again = runner.invoke(app, ["--config", str(config), "-q", "run-due"])
-    assert "acct_4" not in again.output  # said once a day
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T09:01:00-05:00")
-    assert "acct_4 is not in accounts.yaml" in runner.invoke(app, ["--config", str(config), "-q", "run-due"]).stderr
-    # With the account back, nothing is said.
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T09:01:00-05:00")
+    assert f"acct_4 is not in accounts.yaml but its books hold {held.pop()} " in line
+    assert "close it at its broker" in line
+    # Said once: no desk looks at the account any more, so nothing recorded would end a daily line.
+    for at in ("2026-01-07T14:01", "2026-01-08T09:01"):
+        monkeypatch.setenv("LLMTRADE_NOW", f"{at}:00-05:00")
+        assert "acct_4" not in runner.invoke(app, ["--config", str(config), "-q", "run-due"]).output
+    # With the account back (after the close: nothing due trades it) nothing is said; taken out again, said again.
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T17:00:00-05:00")
     assert "acct_4 is not in accounts.yaml" not in runner.invoke(app, ["-q", "run-due"]).output
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T17:05:00-05:00")
+    back_out = runner.invoke(app, ["--config", str(config), "-q", "run-due"])
+    assert "acct_4 is not in accounts.yaml" in back_out.stderr, back_out.output
+
+
+def test_a_trade_made_by_hand_is_not_the_removed_accounts_holding(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The review of the first version: it folded every recorded fill, a trade made by hand at the broker among them,
+    and told the operator to close a position llmtrade never held."""
+    from datetime import UTC, datetime
+
+    from llmtrade.clock import FixedClock
+    from llmtrade.domain.events import NewEvent
+    from llmtrade.domain.trading import Fill, OrderFilled, Side
+    from llmtrade.settings import Settings
+    from llmtrade.storage.bootstrap import open_storage
+
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    by_hand = Fill(
+        client_order_id="made-at-the-broker",
+        account_id="acct_4",
+        symbol="XLE",
+        side=Side.BUY,
+        qty=7,
+        price=90.0,
+        commission=0.0,
+        filled_at=datetime(2026, 1, 7, 15, tzinfo=UTC),
+    )
+    with open_storage(Settings(), FixedClock(datetime(2026, 1, 7, 15, tzinfo=UTC))) as storage:
+        event = NewEvent.of(OrderFilled(fill=by_hand, broker="paper"), stream="fills:acct_4:x", account_id="acct_4")
+        storage.events.append([event])
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
+    woke = runner.invoke(app, ["--config", str(_without_acct_4(tmp_path / "config")), "-q", "run-due"])
+    assert "XLE" not in woke.output

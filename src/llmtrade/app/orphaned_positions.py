@@ -1,54 +1,67 @@
-"""Positions of accounts taken out of accounts.yaml while they held something: said once a day by run-due.
+"""Positions of accounts taken out of accounts.yaml while they held something: said by run-due when first found.
 
 An account removed from accounts.yaml (its PM's model dropped mid-week) has no desk: no checkpoint judges its
 position, no week's roll closes it, and status and the leaderboard leave it out. An operator's trial removed acct_4
-holding -670 UUP: every wake-up exited 0 saying nothing, and the short stayed open at its broker for good. Its
-fills are still in the books, so what it holds is known: said, with what to do, once a New York day.
+holding -670 UUP: every wake-up exited 0 saying nothing, and the short stayed open at its broker for good. What it
+holds is what llmtrade holds for it in its books (its own fills, through the splits recorded, with the positions
+adopted or released by hand; a trade made by hand at the broker is not its): said, with what to do, once for each
+holding found (no desk looks at the account any more, so nothing llmtrade records would end a daily line).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from llmtrade.app.container import Container
+from llmtrade.brokers.reconcile import adoptions, our_order_ids
 from llmtrade.domain.checkpoints import OrphanedPositionsSaid
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import fold, with_splits
+from llmtrade.domain.reconciliation import ledger_from, split_changes
 from llmtrade.domain.streams import ORPHANED_POSITIONS
 from llmtrade.domain.trading import Fill, OrderFilled
-from llmtrade.market.calendar import new_york_date
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
 
 def say_orphaned_positions(app: Container) -> None:
-    """Warn of each account not in accounts.yaml whose recorded fills leave it holding something (split-adjusted
-    through the splits recorded), unless said already today."""
+    """Warn of each account not in accounts.yaml whose books hold something, unless that holding was said before."""
     configured = {a.id for a in app.loaded.config.accounts.accounts}
-    today = new_york_date(app.clock.now())
     with app.storage() as storage:
         events = storage.events
-        fills: dict[str, list[Fill]] = defaultdict(list)
+        fills: dict[str, list[Fill]] = {}
         for event in events.read(type=OrderFilled.event_type()):
-            fill = events.payload(OrderFilled, event).fill
-            if fill.account_id not in configured:
-                fills[fill.account_id].append(fill)
-        splits = recorded_splits(events) if fills else ()
-        open_ = {}
-        for account, own in sorted(fills.items()):
-            ledger = fold(with_splits(sorted(own, key=lambda f: f.filled_at), splits), 0.0)  # shares, cash aside
-            positions = {s: p.qty for s, p in sorted(ledger.positions.items()) if p.qty}
-            if positions:
-                open_[account] = positions
-        if not open_:
-            return
+            if event.account_id not in configured:  # a fill's account, as recorded with it: only removed ones parsed
+                fill = events.payload(OrderFilled, event).fill
+                if fill.account_id not in configured:
+                    fills.setdefault(fill.account_id, []).append(fill)
+        held = {account: holding for account in sorted(fills) if (holding := _holding(events, account, fills[account]))}
         said = events.read(stream=ORPHANED_POSITIONS)
-        if said and OrphanedPositionsSaid.from_event(said[-1]).day == today:
+        before = OrphanedPositionsSaid.from_event(said[-1]).holdings if said else {}
+        if held == before:
             return
-        accounts = sorted(open_)
-        events.append([NewEvent.of(OrphanedPositionsSaid(day=today, accounts=accounts), stream=ORPHANED_POSITIONS)])
-    for account, positions in open_.items():
-        holding = ", ".join(f"{symbol} {qty:+d}" for symbol, qty in positions.items())
+        # Recorded whenever it changes (an account put back drops out): one removed again is said again.
+        new = {account: holding for account, holding in held.items() if before.get(account) != holding}
+        try:  # two wake-ups at once: the one that records it says it
+            payload = OrphanedPositionsSaid(holdings=held)
+            recorded = [NewEvent.of(payload, stream=ORPHANED_POSITIONS)]
+            events.append(recorded, expected_versions={ORPHANED_POSITIONS: len(said)})
+        except ConcurrencyError:
+            return
+    for account, holding in new.items():
         app.warning(
             f"{account} is not in accounts.yaml but its books hold {holding}: nothing judges or closes it now; put "
-            "the account back to have it managed, or close the position at its broker"
+            "the account back to have it managed (a checkpoint or the week's roll closes it), or close it at its "
+            "broker and keep the account out"
         )
+
+
+def _holding(events: EventStore, account: str, recorded: list[Fill]) -> str:
+    """What llmtrade holds for `account` by its books (`recorded`: its fills as recorded, trades made by hand at its
+    broker among them), as "SYMBOL +QTY, ..." ("" when nothing)."""
+    ours = our_order_ids(events, account)
+    fills = [fill for fill in recorded if fill.client_order_id in ours]
+    splits = recorded_splits(events)
+    folded = fold(with_splits(sorted(fills, key=lambda f: f.filled_at), splits), 0.0)  # shares: the cash is not read
+    own = {symbol: position.qty for symbol, position in folded.positions.items()}
+    ledger = ledger_from(own, split_changes(adoptions(events, account), splits))
+    return ", ".join(f"{s} {ledger.qty(s):+d}" for s in sorted(ledger.symbols()) if ledger.qty(s))

@@ -113,10 +113,10 @@ class CheckpointsMissed(EventPayload):
 
 
 class OrphanedPositionsSaid(EventPayload):
-    """run-due said that accounts no longer in accounts.yaml hold positions (app/orphaned_positions.py): once a day."""
+    """run-due said that accounts no longer in accounts.yaml hold positions (app/orphaned_positions.py): what each
+    holds ("SYMBOL +QTY, ..."), said again only when that changes."""
 
-    day: date
-    accounts: list[str]
+    holdings: dict[str, str]
 
 
 class CheckpointSkipped(EventPayload):
