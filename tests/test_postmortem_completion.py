@@ -36,3 +36,27 @@ def test_a_postmortem_stopped_before_the_memory_has_its_outcomes_is_run_again(
     assert len(stored_events(wednesday_week, type="PostmortemCompleted")) == 1
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:45:00-05:00")
     assert "nothing is due" in runner.invoke(app, ["run-due"]).stdout
+
+
+def test_a_weekly_run_by_hand_runs_first_a_postmortem_cut_off_before_the_memory(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review of the change above: `run-weekly` by hand took any record of last week's postmortem for done, so the
+    new week ran and the cut-off postmortem's outcomes, written later, came after its as-of time."""
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:35:00-05:00")
+
+    async def killed(self: object, context: object) -> object:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as kill:
+        kill.setattr(postmortem_memory.RememberOutcomesStage, "run", killed)
+        assert runner.invoke(app, ["-q", "postmortem", "--week", "2026-01-07"]).exit_code == 130
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    weekly = runner.invoke(app, ["run-weekly"])
+    assert weekly.exit_code == 0, weekly.output
+    assert "postmortem of week 2026-01-07 first" in weekly.stderr
+    [completed] = stored_events(wednesday_week, type="PostmortemCompleted")
+    assert stored_events(wednesday_week, type="OutcomeRemembered")
+    started = [e for e in stored_events(wednesday_week, type="RunStarted") if e.payload["command"] == "run-weekly"]
+    assert completed.id < started[-1].id  # closed before the new week began

@@ -85,6 +85,8 @@ def previous_week_needs_postmortem(storage: Storage, week_id: date) -> date | No
     previous = week_id - timedelta(days=7)
     if completion(storage.events, previous) is None:
         return None
-    if storage.events.read_stream(postmortem_stream(previous)):
+    if (
+        closed_at(storage, previous) is not None
+    ):  # completed: its records alone (a run cut off before the memory) are not
         return None
     return previous
