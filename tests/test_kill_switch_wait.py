@@ -67,3 +67,23 @@ def test_a_kill_switch_turned_off_again_is_said_again(wednesday_week: str, monke
     runner.invoke(app, ["trading", "disable", "--reason", "second"])  # before any run sent the blocked orders
     code, said = _wake(monkeypatch, "10:35")
     assert code == 75 and "trading is disabled (second)" in said, said
+
+
+def test_an_error_met_while_handling_the_kill_switch_is_a_wait_of_its_own() -> None:
+    """The review of the change: a database lost while recording a run the kill switch stopped (its __context__ the
+    KillSwitchOn) was taken for the kill switch's wait, said already, and left unsaid under -q."""
+    from llmtrade.app.due_waits import Waits
+    from llmtrade.errors import DatabaseUnavailable, KillSwitchOn, StageError
+
+    waits = Waits(kill_switch_said=True)
+    blocked = StageError("execute", KillSwitchOn("trading is disabled (drill): 5 order(s) not sent"))
+    waits.add(blocked)
+    try:
+        try:
+            raise blocked
+        except StageError:
+            raise DatabaseUnavailable("the database did not answer") from None
+    except DatabaseUnavailable as lost:
+        lost.__context__ = blocked  # as raised while handling it, whatever `from None` hid
+        waits.add(lost)
+    assert waits.repeated == [blocked] and not waits.said_before()

@@ -19,8 +19,8 @@ from datetime import date, datetime
 from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked, TradingDisabled
 from llmtrade.domain.runs import RunFailed, RunStarted
 from llmtrade.domain.streams import KILL_SWITCH
-from llmtrade.errors import KillSwitchOn, TemporaryError
-from llmtrade.exits import causes, classify, signalled
+from llmtrade.errors import KillSwitchOn, StageError, TemporaryError
+from llmtrade.exits import classify, signalled
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_close import without_figures
@@ -39,7 +39,7 @@ class Waits:
 
     def add(self, error: Exception, *, repeated: bool = False) -> None:
         self.waiting.append(error)
-        if repeated or (self.kill_switch_said and any(isinstance(link, KillSwitchOn) for link in causes(error))):
+        if repeated or (self.kill_switch_said and _blocked(error)):
             self.repeated.append(error)
 
     def fail(self, error: Exception) -> None:
@@ -65,6 +65,19 @@ class Waits:
         if self.waiting:
             said = dict.fromkeys(failure.message for e in self.waiting if (failure := classify(e)) is not None)
             raise TemporaryError("; ".join(said)) from self.waiting[0]
+
+
+def _blocked(error: BaseException) -> bool:
+    """`error` is the kill switch's stop (KillSwitchOn), or raised from it (a StageError's cause): not an error met
+    while handling it (a database lost recording the stopped run's end is its own wait, to be said)."""
+    link: BaseException | None = error
+    seen: list[BaseException] = []
+    while link is not None and all(link is not s for s in seen):
+        if isinstance(link, KillSwitchOn):
+            return True
+        seen.append(link)
+        link = link.__cause__ or (link.cause if isinstance(link, StageError) else None)
+    return False
 
 
 def kill_switch_said(events: EventStore) -> bool:
