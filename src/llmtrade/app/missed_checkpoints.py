@@ -19,6 +19,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_close import left_by
@@ -46,15 +47,17 @@ def say_missed_checkpoints(app: Container) -> None:
                 for job, until in passed_checkpoints(app.loaded.config.schedule, app.calendar, week_id, now)
                 if job.at > ran and job.key not in done and job.key not in said and _never_begun(events, job)
             ]
-            if missed:
-                app.warning(_record(events, week_id, missed))
+            said_now = _record(events, week_id, missed) if missed else None
+            if said_now:
+                app.warning(said_now)
 
 
 def _never_begun(events: EventStore, job: Job) -> bool:
     return left_by(events, Slot(job.day, job.time), job.week_id, []) is None
 
 
-def _record(events: EventStore, week_id: date, missed: list[tuple[Job, datetime]]) -> str:
+def _record(events: EventStore, week_id: date, missed: list[tuple[Job, datetime]]) -> str | None:
+    """Record `missed` and what to say of it; None when a wake-up running beside this one recorded the week's first."""
     spans = [f"{_day(job.at)} {job.time}-{until.astimezone(NEW_YORK).strftime('%H:%M')}" for job, until in missed]
     if len(spans) > _LISTED:  # days of downtime: how many and when, not a line of twenty
         (first, _), (_, end) = missed[0], missed[-1]
@@ -64,7 +67,14 @@ def _record(events: EventStore, week_id: date, missed: list[tuple[Job, datetime]
         "run-due runs only the day's latest checkpoint"
     )
     payload = CheckpointsMissed(checkpoints=[job.key for job, _ in missed], reason=reason)
-    events.append([NewEvent.of(payload, stream=week_stream(week_id, MISSED_CHECKPOINTS), week_id=week_id)])
+    stream = week_stream(week_id, MISSED_CHECKPOINTS)
+    try:
+        events.append(
+            [NewEvent.of(payload, stream=stream, week_id=week_id)],
+            expected_versions={stream: events.stream_version(stream)},
+        )
+    except ConcurrencyError:
+        return None
     return f"checkpoint(s) never run, New York: {', '.join(spans)}: {reason}"
 
 
