@@ -59,7 +59,7 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
         _usable_home(pgdata.parent)
         if servers_used.stopped_under(pgdata) and not _running(pgdata):
             raise DatabaseUnavailable(
-                f"the embedded PostgreSQL in {pgdata} was stopped while this command ran (`llmtrade db stop`?): "
+                f"the embedded PostgreSQL in {pgdata} stopped while this command ran (`llmtrade db stop`, or it died): "
                 "this command does not start it again; the next command does"
             )
         try:
