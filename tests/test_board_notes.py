@@ -31,3 +31,17 @@ def test_when_every_account_loses_no_account_is_said_to_be_near_being_told_bette
     note = undecided_note([_account("acct_1", -0.4, 90.0), _account("acct_2", -1.1, 30.0)])
     assert note is not None and "acct_2 (Sharpe -1.10) needs about 30 more to be told worse than FLAT" in note
     assert "no account has a positive Sharpe ratio to be told better" in note, note
+
+
+def test_a_psr_over_95_beside_weeks_still_needed_is_explained() -> None:
+    """A trial's real-price backtest: SPY's PSR 95.6% and "16 weeks more" read as a contradiction (one-sided against
+    two-sided at 95%)."""
+    from llmtrade.app.board_notes import levels_note
+
+    spy = _account("SPY", 1.8, 15.2).model_copy(update={"psr": 0.956})
+    told = _account("acct_1", 2.5, 0.0).model_copy(update={"psr": 0.99})  # needs no more weeks: nothing to explain
+    low = _account("acct_2", 0.5, 80.0).model_copy(update={"psr": 0.70})
+    note = levels_note([spy, told, low])
+    assert note is not None and note.startswith("SPY: PSR over 95% with weeks still needed is no contradiction")
+    assert "one-sided" in note and "two-sided at 95%" in note
+    assert levels_note([told, low]) is None

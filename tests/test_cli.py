@@ -318,3 +318,17 @@ def test_a_sigterm_swallowed_on_the_way_out_still_ends_the_command_as_terminated
         assert stopped_by_signal(RuntimeError("connection busy")) == TERMINATED
     with sigterm_as_interrupt():  # a new command starts unmarked
         assert stopped_by_signal(RuntimeError("connection busy")) is None
+
+
+def test_a_sigterm_whose_raise_was_lost_stops_a_loop_at_its_next_step() -> None:
+    """A full run's SIGTERM test: the signal landed in a weakref callback, Python printed "Exception ignored" and the
+    10-week backtest ran to its end and exited 0. The backtest checks between its jobs (app/backtest.py)."""
+    from llmtrade import exits
+
+    with exits.sigterm_as_interrupt():
+        exits.stop_if_terminated()  # nothing received: nothing raised
+        exits._TERM_RECEIVED.set()  # as the handler does before its raise is lost
+        with pytest.raises(exits.Terminated):
+            exits.stop_if_terminated()
+    exits.stop_if_terminated()  # outside a command: the flag left over from one stops nothing
+    exits._TERM_RECEIVED.clear()

@@ -51,6 +51,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, UsageError
+from llmtrade.exits import stop_if_terminated
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -183,6 +184,7 @@ def backtest(
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:
                 for job in plan[week_id]:
+                    stop_if_terminated()
                     if job.key not in done:
                         try:
                             settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out

@@ -60,3 +60,16 @@ def _nearest(timed: Sequence[Standing]) -> str:
 
 def _excludes_zero(low: float | None, high: float | None) -> bool:
     return low is not None and high is not None and (low > 0 or high < 0)
+
+
+def levels_note(board: Sequence[Standing]) -> str | None:
+    """A note when a row's PSR passes 95% while it still needs weeks to be told from FLAT: the two answer at other
+    levels (PSR: the probability that the true Sharpe ratio is above 0, one-sided; the minimum track record length and
+    the intervals: two-sided at 95%), which a trial read as a contradiction (SPY: PSR 95.6%, 16 weeks more)."""
+    both = [s.name for s in board if (s.psr or 0.0) >= 0.95 and (s.weeks_more or 0.0) > 0]
+    if not both:
+        return None
+    return (
+        f"{', '.join(both)}: PSR over 95% with weeks still needed is no contradiction: PSR is one-sided (the "
+        "probability that the true Sharpe ratio is above 0), the weeks needed and the intervals two-sided at 95%"
+    )

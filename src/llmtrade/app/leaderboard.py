@@ -36,7 +36,7 @@ from llmtrade.app.baseline_universe import (
     weekly_universes,
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
-from llmtrade.app.board_notes import undecided_note
+from llmtrade.app.board_notes import levels_note, undecided_note
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
 from llmtrade.app.open_week import open_week_note
@@ -120,7 +120,10 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
             return board
         with other_app.storage(persist=False) as storage:
             other = build_leaderboard(other_app, storage, source=other_source)
-    return board.model_copy(update={"paired": pairing(board, other)})
+    paired = pairing(board, other)
+    if other.unfinished:  # a trial found a comparison with a backtest that failed its audit said nothing of it
+        paired = paired.model_copy(update={"notes": (f"{other.source}: {other.unfinished}", *paired.notes)})
+    return board.model_copy(update={"paired": paired})
 
 
 def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leaderboard:
@@ -192,6 +195,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     troubled = failure_note(run_lines(runs))
     notes += [troubled] if troubled else []
     notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
+    notes += filter(None, [levels_note(board)])
     undecided = undecided_note(board)
     if undecided:
         notes.append(undecided)

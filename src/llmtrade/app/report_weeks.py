@@ -320,5 +320,6 @@ def _trading(filled: Sequence[StoredEvent], slippage_bps: float) -> WeekTrading:
         fills=len(fills),
         traded_usd=round(traded, 2),
         commissions_usd=round(math.fsum(f.fill.commission for f in fills), 2),
-        slippage_usd=round(traded * slippage_bps / 10_000, 2) if known else None,
+        # Unrounded: the report's total is their sum, and cents rounded per week drifted from the leaderboard's.
+        slippage_usd=traded * slippage_bps / 10_000 if known else None,
     )
