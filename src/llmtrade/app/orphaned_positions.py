@@ -15,7 +15,7 @@ from llmtrade.brokers.reconcile import adoptions, our_order_ids
 from llmtrade.domain.checkpoints import OrphanedPositionsSaid
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import fold, with_splits
-from llmtrade.domain.reconciliation import ledger_from, split_changes
+from llmtrade.domain.reconciliation import is_ours, ledger_from, split_changes
 from llmtrade.domain.streams import ORPHANED_POSITIONS
 from llmtrade.domain.trading import Fill, OrderFilled
 from llmtrade.errors import ConcurrencyError
@@ -59,7 +59,7 @@ def _holding(events: EventStore, account: str, recorded: list[Fill]) -> str:
     """What llmtrade holds for `account` by its books (`recorded`: its fills as recorded, trades made by hand at its
     broker among them), as "SYMBOL +QTY, ..." ("" when nothing)."""
     ours = our_order_ids(events, account)
-    fills = [fill for fill in recorded if fill.client_order_id in ours]
+    fills = [fill for fill in recorded if is_ours(fill.client_order_id, ours)]
     splits = recorded_splits(events)
     folded = fold(with_splits(sorted(fills, key=lambda f: f.filled_at), splits), 0.0)  # shares: the cash is not read
     own = {symbol: position.qty for symbol, position in folded.positions.items()}
