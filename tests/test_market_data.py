@@ -151,7 +151,7 @@ def test_the_synthetic_market_is_seeded_and_point_in_time_consistent() -> None:
         ),
         (
             "Date,Open,High,Low,Close,Volume\n2026-01-02,1,0.9,0.5,1,10\n",
-            "SPY.csv, line 2: SPY: SPY 2026-01-02: inconsistent bar",
+            "SPY.csv, line 2: SPY: 2026-01-02: inconsistent bar",
         ),
     ],
 )

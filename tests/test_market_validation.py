@@ -259,7 +259,9 @@ def test_when_every_provider_is_rejected_the_error_names_each_and_is_operational
         market(storage, stale, CsvFolderProvider(tmp_path / "csv")).bars(["SPY"], START, END)
     message = str(caught.value)
     assert type(caught.value) is MarketDataError and caught.value.exit_code == 1
-    assert message.startswith("no market data provider could supply SPY for 2025-12-01..2026-01-09")
+    # Each provider's reason first (the file and line a user must fix), the summary last.
+    assert message.startswith("alpaca: SPY: stale: the last bar is 2026-01-08")
+    assert message.endswith("(so no market data provider could supply SPY for 2025-12-01..2026-01-09)")
     assert "alpaca: SPY: stale: the last bar is 2026-01-08" in message
     assert f"csv: {tmp_path / 'csv' / 'SPY.csv'}: SPY: missing 1 NYSE session(s)" in message
     assert [e["provider"] for e in rejections(storage)] == ["alpaca", "csv"]

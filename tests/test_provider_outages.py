@@ -80,7 +80,8 @@ def test_run_due_with_no_provider_reachable_exits_75_in_one_line_and_the_next_wa
         # yfinance logged some 45 lines; none went past its logger (under pytest to pytest's handler, under cron to
         # Python's last-resort stderr: the subprocess test below shows that one).
         assert [r.getMessage() for r in caplog.records if r.name.startswith("yfinance")] == []
-        assert line.startswith("error: stage 'market_snapshot' failed: no market data provider could supply")
+        assert line.startswith("error: stage 'market_snapshot' failed: alpaca: ")
+        assert "(so no market data provider could supply 12 symbols" in line
         assert "yfinance: yfinance returned no bars: Failed to connect to query2.finance.yahoo.com:443" in line
         reason = "connection refused" if alpaca == "unreachable" else "ALPACA_DATA_KEY / ALPACA_DATA_SECRET not set"
         assert f"alpaca: {'could not reach' if alpaca == 'unreachable' else 'alpaca is not available'}" in line
@@ -178,7 +179,8 @@ def test_under_cron_a_real_process_without_network_says_one_line_and_exits_75(
     )
     assert result.returncode == 75, result.stderr
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: stage 'market_snapshot' failed: no market data provider could supply 12 symbols")
+    assert line.startswith("error: stage 'market_snapshot' failed: alpaca: ")
+    assert "(so no market data provider could supply 12 symbols" in line
     assert "Failed to connect to query2.finance.yahoo.com:443 over proxy 127.0.0.1" in line
 
 

@@ -236,5 +236,6 @@ def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
             source="csv",
         )
     except ValidationError as exc:
-        problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        # The message names the symbol; the problem's place already does (no "GLD: GLD 2024-02-06").
+        problem = "; ".join(e["msg"].removeprefix("Value error, ").removeprefix(f"{symbol} ") for e in exc.errors())
         raise _rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, problem) from None

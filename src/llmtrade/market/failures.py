@@ -50,11 +50,19 @@ _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.+?)\.?(?: See https?://curl\.se\S
 
 def none_left(message: str, errors: Sequence[BaseException]) -> MarketDataError | MarketDataUnavailable:
     """The error for a request no provider could answer, each provider's failure in `errors`: temporary when one
-    could not be reached and none answered wrongly (see the module's docstring), else operational."""
+    could not be reached and none answered wrongly (see the module's docstring), else operational. `message`: see
+    `nobody_could`."""
     asked = [e for e in errors if not isinstance(e, MarketProviderUnset)]
     if asked and all(isinstance(e, MarketDataUnavailable) for e in asked):
         return MarketDataUnavailable(message)
     return MarketDataError(message)
+
+
+def nobody_could(what: str, failures: Sequence[str]) -> str:
+    """The message of a request no provider answered: each provider's failure first, what was wanted after. A user
+    reads the cause first (`csv: /data/GLD.csv, line 1535: ...`), not a summary of 7 symbols and a date range that
+    pushes the file and line off a terminal's line."""
+    return f"{'; '.join(failures)} (so {what})" if failures else what
 
 
 def no_answer(exc: BaseException) -> bool:

@@ -29,7 +29,7 @@ from llmtrade.domain.market import Quote, QuoteFetched, QuoteRefused
 from llmtrade.domain.streams import market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.calendar import NEW_YORK, new_york_date
-from llmtrade.market.failures import FALLBACK, few, none_left
+from llmtrade.market.failures import FALLBACK, few, nobody_could, none_left
 from llmtrade.market.quote_checks import suspect
 from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
@@ -161,7 +161,8 @@ class QuoteService:
         left = [s for s in wanted if s not in found]
         if left and everything:
             raise none_left(
-                f"no quote provider has a current price for {few(left)} at {_ny(asked)}: " + "; ".join(failures), errors
+                nobody_could(f"no quote provider has a current price for {few(left)} at {_ny(asked)}", failures),
+                errors,
             )
         # A price at a split's factor from the last close: the ex-day of a split not recorded yet, asked of now.
         self.market.confirm_splits({s: q.price for s, q in found.items()}, new_york_date(asked))

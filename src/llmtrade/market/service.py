@@ -24,7 +24,7 @@ from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.failures import FALLBACK, few, none_left
+from llmtrade.market.failures import FALLBACK, few, nobody_could, none_left
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.splits import Traded, gap_factor, known, restatements, split_event, split_warning
@@ -168,7 +168,7 @@ class MarketData:
             )
             return BarSeries(bars, provider.name, False, provider.synthetic, start, end, validated=True)
         raise none_left(
-            f"no market data provider could supply {few(wanted)} for {start}..{end}: " + "; ".join(failures), errors
+            nobody_could(f"no market data provider could supply {few(wanted)} for {start}..{end}", failures), errors
         )
 
     def _failed(self, provider: str, exc: Exception, wanted: list[str], start: date, end: date) -> None:
