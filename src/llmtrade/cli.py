@@ -35,6 +35,7 @@ from llmtrade.commands import (
 )
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
+from llmtrade.commands.root_args import hoisted
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
 from llmtrade.exits import classify, ctrl_c_as_interrupt, interrupted, sigterm_as_interrupt, stopped_by_signal
 from llmtrade.storage import servers_used
@@ -47,7 +48,8 @@ class _Group(TyperGroup):
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         try:
-            return super().make_context(info_name, args, parent=parent, **extra)
+            # The root options are taken after the command too (`llmtrade run-due -q`): commands/root_args.py.
+            return super().make_context(info_name, hoisted(args), parent=parent, **extra)
         except Exception as exc:
             if not _usage_error(exc):
                 raise
@@ -155,7 +157,11 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Config folder (default: $LLMTRADE_CONFIG_DIR, else packaged defaults)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config folder, before or after the command (default: $LLMTRADE_CONFIG_DIR, else packaged defaults).",
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")

@@ -1,0 +1,50 @@
+"""The root options after the command: `llmtrade backtest ... --config DIR`, `llmtrade run-due -q`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.commands.root_args import hoisted
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run-due", "-q"], ["-q", "run-due"]),
+        (
+            ["backtest", "--from", "2024-01-03", "--config", "cfg"],
+            ["--config", "cfg", "backtest", "--from", "2024-01-03"],
+        ),
+        (
+            ["-v", "backtest", "sweep", "s.yaml", "-c", "cfg", "--quiet"],
+            ["-v", "-c", "cfg", "--quiet", "backtest", "sweep", "s.yaml"],
+        ),
+        (["-c", "cfg", "status", "--json"], ["-c", "cfg", "status", "--json"]),
+        (["config", "validate", "--config=cfg", "--log-json"], ["--config=cfg", "--log-json", "config", "validate"]),
+        # After `--` everything is an argument, a root option's name too.
+        (["ask", "--", "-q"], ["ask", "--", "-q"]),
+        # A root option's value missing: left where it is, for click to refuse.
+        (["status", "--config"], ["status", "--config"]),
+        ([], []),
+        (["-q"], ["-q"]),
+    ],
+)
+def test_root_options_after_the_command_are_moved_before_it(args: list[str], expected: list[str]) -> None:
+    assert hoisted(args) == expected
+
+
+def test_config_after_the_command_is_the_config_used(tmp_path: Path) -> None:
+    folder = tmp_path / "cfg"
+    assert runner.invoke(app, ["init", str(folder)]).exit_code == 0
+    found = runner.invoke(app, ["config", "validate", "--config", str(folder)])
+    assert found.exit_code == 0, found.output
+    assert f"configuration OK ({folder})" in found.output
+    missing = runner.invoke(app, ["config", "validate", "-c", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert f"config folder {tmp_path / 'nowhere'} does not exist" in missing.output
