@@ -311,6 +311,14 @@ PROMPT_CASES = {
     "not utf-8": ("pm_pitch.user.j2", "Pitch \u00e9".encode("latin-1"), "line 1, column 7: byte 0xE9 is not UTF-8"),
     "syntax error": ("pm_pitch.user.j2", b"one\n{% if x %}\nunclosed", "line 3: template syntax error"),
     "misspelt name": ("pm_pitch.usr.j2", b"text", "overrides no packaged template"),
+    # Both parse; StrictUndefined and the compiler refused them only at the run's first render, after the research.
+    "undefined variable": (
+        "pm_pitch.user.j2",
+        b"{{ packs }}\n{{ wek_id }}",
+        "line 2: uses 'wek_id', which this prompt is not given (it is given: memory, packs, snapshot, universe, "
+        "week_id)",
+    ),
+    "unknown filter": ("research.user.j2", b"{{ week_id | percent }}", "line 1: template error: No filter named"),
 }
 
 
@@ -329,6 +337,17 @@ def test_a_broken_prompt_override_is_refused_before_any_model_call(
         assert result.exit_code == 2, result.output
         assert f"invalid configuration in {prompts / name}" in result.output
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_an_override_may_use_whatever_its_prompt_is_given(tmp_path: Path) -> None:
+    """A role's system and user templates are rendered with the same variables; the picker is given its candidates
+    beside their table (agents/picker.py), which the packaged templates leave unused."""
+    from llmtrade.prompts.renderer import PromptRenderer
+
+    (tmp_path / "pm_pitch.system.j2").write_text("You manage money in the week of {{ week_id }}.")
+    (tmp_path / "picker.user.j2").write_text("{% for c in candidates %}{{ c.symbol }} {{ loop.index }}{% endfor %}")
+    (tmp_path / "_memory.j2").write_text("{% for line in memory %}- {{ line }}{% endfor %}")
+    assert PromptRenderer(tmp_path).source_of("picker.user.j2") == str(tmp_path / "picker.user.j2")
 
 
 def test_a_misspelt_override_is_offered_templates_only(tmp_path: Path) -> None:

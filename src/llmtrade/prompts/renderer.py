@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import nodes
+from jinja2 import meta, nodes
 
 from llmtrade.config.files import read_text
 from llmtrade.errors import ConfigError, ConfigProblem, PromptError
@@ -27,6 +27,10 @@ class RenderedPrompt:
     system: str
     user: str
 
+
+# Variables a role's prompt is rendered with that its packaged templates do not use (agents/picker.py passes the
+# candidates themselves beside their table): an override may use them. Every other variable given is used.
+_PASSED_UNUSED: dict[str, tuple[str, ...]] = {"picker": ("candidates",)}
 
 # Frozen models whose `json` text a renderer keeps (PromptRenderer._json).
 _JSON_KEPT = 64
@@ -163,14 +167,58 @@ class PromptRenderer:
                         str(path), message=f"overrides no packaged template; rename it to one of: {known}"
                     )
                 text = read_text(path, str(path), restore="remove the override to use the packaged template")
-                self._env.parse(text, path.name, str(path))
+                tree = self._env.parse(text, path.name, str(path))
+                # Compiled too: an unknown filter or test is refused only there, and would fail the run's first render.
+                self._env.compile(text, path.name, str(path))
+                unknown = self._unknown_variables(path.name, tree)
+                if unknown:
+                    raise ConfigError(str(path), unknown)
             except ConfigError as exc:
                 errors.append(exc)
-            except jinja2.TemplateSyntaxError as exc:
-                problem = ConfigProblem(f"line {exc.lineno}", f"template syntax error: {exc.message}")
+            except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError (an unknown filter) is one too
+                what = "template syntax error" if type(exc) is jinja2.TemplateSyntaxError else "template error"
+                problem = ConfigProblem(f"line {exc.lineno}", f"{what}: {exc.message}")
                 errors.append(ConfigError(str(path), [problem]))
         if errors:
             raise ConfigError.combine(errors)
+
+    def _unknown_variables(self, name: str, tree: nodes.Template) -> list[ConfigProblem]:
+        """The variables override `name` uses that its prompt is not given (each at its first line): StrictUndefined
+        would fail the run's first render of it, after the week's research was paid for. A role's templates are
+        given what its packaged ones use (`given`); a partial of the user's own (no packaged one) is not checked."""
+        given = self._given(name)
+        if given is None:
+            return []
+        used = meta.find_undeclared_variables(tree) - set(self._env.globals)
+        lines: dict[str, int] = {}
+        for node in tree.find_all(nodes.Name):
+            if node.ctx == "load":
+                lines.setdefault(node.name, node.lineno)
+        offered = ", ".join(sorted(given)) or "nothing"
+        return [
+            ConfigProblem(
+                f"line {lines.get(variable, 1)}",
+                f"uses {variable!r}, which this prompt is not given (it is given: {offered})",
+            )
+            for variable in sorted(used - given, key=lambda v: (lines.get(v, 1), v))
+        ]
+
+    def _given(self, name: str) -> frozenset[str] | None:
+        """The variables template `name` is rendered with: a role's (`role.system.j2`, `role.user.j2`, rendered with the
+        same ones) are those its packaged templates use, and `_PASSED_UNUSED`'s; a packaged partial's, those it uses."""
+        packaged = jinja2.PackageLoader("llmtrade", "prompts")
+        if name.startswith("_"):
+            names = [name] if name in packaged.list_templates() else []
+        else:
+            role = name.split(".", 1)[0]
+            names = [f"{role}.system.j2", f"{role}.user.j2"]
+        if not names:
+            return None
+        used: set[str] = set(_PASSED_UNUSED.get(name.split(".", 1)[0], ()))
+        for each in names:
+            source = packaged.get_source(self._env, each)[0]
+            used |= meta.find_undeclared_variables(self._env.parse(source)) - set(self._env.globals)
+        return frozenset(used)
 
     def _constant(self, name: str, template: jinja2.Template) -> str | None:
         """The text of `template` when it is plain text (no tag, no variable: most system prompts), made once per
