@@ -16,8 +16,8 @@ VALUED = frozenset({"-c", "--config"})
 
 def hoisted(args: Sequence[str]) -> list[str]:
     """`args` (after the program's name) with the root options found after the command moved before it, in their
-    order; the command's own arguments keep theirs. `["backtest", "--offline", "-c", "cfg"]` ->
-    `["-c", "cfg", "backtest", "--offline"]`. A root option's value missing at the end is left for click to refuse."""
+    order; the command's own arguments keep theirs. `["backtest", "--name", "x", "-c", "cfg"]` ->
+    `["-c", "cfg", "backtest", "--name", "x"]`. A root option's value missing at the end is left for click to refuse."""
     args = list(args)
     at = 0
     while at < len(args) and args[at].startswith("-") and args[at] != "--":  # the root options already in front
