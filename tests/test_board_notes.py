@@ -45,3 +45,12 @@ def test_a_psr_over_95_beside_weeks_still_needed_is_explained() -> None:
     assert note is not None and note.startswith("SPY: PSR over 95% with weeks still needed is no contradiction")
     assert "one-sided" in note and "two-sided at 95%" in note
     assert levels_note([told, low]) is None
+
+
+def test_a_fraction_of_a_week_more_is_a_week_more_as_in_the_table() -> None:
+    """A cron trial: the note said acct_4 "has its minimum track record length" beside its row's "weeks more 1"
+    (0.123 weeks more, rounded up in the table)."""
+    note = undecided_note([_account("acct_4", 2.9, 0.123)])
+    assert note is not None and "acct_4 (Sharpe 2.90) needs about 1 more" in note, note
+    reached = undecided_note([_account("acct_4", 2.9, 0.0)])
+    assert reached is not None and "has its minimum track record length, yet its intervals contain zero" in reached

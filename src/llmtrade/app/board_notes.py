@@ -40,9 +40,10 @@ def _nearest(timed: Sequence[Standing]) -> str:
     minimum track record length at the Sharpe ratio so far: it moves as that Sharpe does."""
 
     def wait(s: Standing) -> str:
-        more = s.weeks_more or 0.0
-        when = f"needs about {math.ceil(more)} more"
-        if more < 1:
+        # In whole weeks, as the table's "weeks more" shows it (0.12 is 1 there, and here).
+        more = math.ceil(s.weeks_more or 0.0)
+        when = f"needs about {more} more"
+        if more <= 0:
             when = "has its minimum track record length, yet its intervals contain zero"
         return f"{s.name} (Sharpe {s.sharpe.estimate:.2f}) {when}"
 
