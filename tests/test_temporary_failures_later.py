@@ -106,3 +106,41 @@ def test_a_postmortem_reflection_still_down_at_the_next_weekly_run_is_written_wi
     assert grok["reflection"] is None
     [missing] = stored_events(url, type="InputsMissing")
     assert missing.payload["stage"] == "reflect" and missing.payload["missing"] == ["acct_4"]
+    # The week's lessons lack it for good: the run that wrote it is degraded, and says so (under -q too).
+    [failed] = report["failed_reflections"]
+    assert failed.startswith("acct_4's reflection failed: ") and failed.endswith("(still unavailable at the deadline)")
+    assert "postmortem 2026-01-07: acct_4's reflection failed" in late.stderr
+    ends = stored_events(url, type="RunFinished")
+    assert ends[-1].payload["degraded"] is True
+
+
+def test_a_postmortem_reflection_failed_for_good_degrades_the_run_and_is_said(
+    week: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: every reflection failed (its override's error), yet the run exited 0, its RunFinished said not degraded
+    and nothing was printed, under -q or not; the week's lessons were lost without a word."""
+    fake, url = week
+    final = f.error_body(400, 400, f"{GROK} is not a valid model ID")
+
+    def route(body: dict[str, Any]) -> Fault:
+        name = (body.get("response_format") or {}).get("json_schema", {}).get("name")
+        return final(body) if body["model"] == GROK and name == "PostmortemAnswer" else Fault(200, fake.answer(body))
+
+    fake.behaviour = route
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+    done = runner.invoke(app, ["-q", "postmortem", "--week", "2026-01-07"])
+    assert done.exit_code == 0, done.output
+    [line] = done.stderr.splitlines()
+    assert line.startswith("postmortem 2026-01-07: acct_4's reflection failed: "), line
+    assert "is not a valid model ID" in line
+    [end] = [e for e in stored_events(url, type="RunFinished") if e.run_id == done_run(url)]
+    assert end.payload["degraded"] is True
+    again = runner.invoke(
+        app, ["-q", "postmortem", "--week", "2026-01-07"]
+    )  # loaded: said once, by the run that wrote it
+    assert again.exit_code == 0 and again.stderr == "", again.output
+
+
+def done_run(url: str) -> str:
+    [written] = {e.run_id for e in stored_events(url, type="PostmortemWritten")}
+    return written

@@ -68,6 +68,7 @@ from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
+from llmtrade.workflows.postmortem_stages import failed_reflections
 from llmtrade.workflows.schedule import Job, JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.weekly import (
     completion,
@@ -232,7 +233,13 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     scheduled = postmortem_job(app.loaded.config.schedule, app.calendar, week_id)
     written, built = execute(PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run)
     project_week_summaries(storage.conn, storage.events)
-    duration = run.finished(session.gateway.totals, degraded=False)
+    # A reflection that failed for good (or was still unavailable at the deadline) is stored as missing: the week's
+    # lessons lack it for ever, so the run that wrote it is degraded and says so, under --quiet too (a trial's
+    # override failed every reflection; the run exited 0, RunFinished said not degraded, nothing was printed).
+    failed = failed_reflections(storage.events, week_id) if built else []
+    for note in failed:
+        app.warning(f"postmortem {week_id}: {note}")
+    duration = run.finished(session.gateway.totals, degraded=bool(failed))
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:
@@ -245,6 +252,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         usage=Usage.of(session.gateway.totals),
         duration_ms=round(duration, 1),
         never_sent=never_sent,
+        failed_reflections=failed,
     )
 
 

@@ -158,6 +158,8 @@ class PostmortemResult(Result):
     duration_ms: float
     # Opening legs still held back for a close that never filled before the week closed: never sent.
     never_sent: list[str] = []
+    # The owners' reflections stored as missing by this run (each "account: why"): the run is degraded.
+    failed_reflections: list[str] = []
 
 
 # ---------------------------------------------------------------- status

@@ -13,7 +13,7 @@ postmortem itself, written once per week with its completion marker (then projec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import record_new_fills
@@ -36,6 +36,7 @@ from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import settle
+from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
@@ -64,6 +65,13 @@ def written(bench: Workbench) -> list[Postmortem] | None:
     if not stored:
         return None
     return [PostmortemWritten.from_event(e).postmortem for e in stored if e.type == PostmortemWritten.event_type()]
+
+
+def failed_reflections(events: EventStore, week_id: date) -> list[str]:
+    """The week's reflections stored as missing, each "ACCOUNT's reflection failed: why" (the reflections stream)."""
+    stored = events.read_stream(postmortem_reflections_stream(week_id))
+    reflected = [PostmortemReflected.from_event(e) for e in stored if e.type == PostmortemReflected.event_type()]
+    return [f"{r.account_id}'s reflection failed: {r.error}" for r in reflected if r.reflection is None and r.error]
 
 
 class GatherStage:
