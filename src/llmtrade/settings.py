@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         value = os.environ.get(name) or _dotenv().get(name)
         return value or None
 
+    def set_like(self, name: str) -> list[str]:
+        """Variables set (the environment, `.env`) whose names are close to `name`, which is not: the key a misspelt
+        `api_key_env` meant (OPENROUTER_APIKEY for OPENROUTER_API_KEY)."""
+        import difflib
+
+        names = [n for n, v in {**_dotenv(), **os.environ}.items() if v]
+        return difflib.get_close_matches(name, names, n=2, cutoff=0.85)
+
 
 def _dotenv() -> dict[str, str | None]:
     from dotenv import dotenv_values  # lazy: only commands that need keys read .env for them

@@ -79,7 +79,7 @@ class Container:
     database: str | None = None
     # Where `warning` goes (what needs a look, said with --quiet too); unset: `say`.
     warn: Callable[[str], None] | None = None
-    _announced: bool = field(default=False, init=False)
+    _announced: str | None = field(default=None, init=False)  # how the banner was given: said, warned
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
     _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
     # The models config a job's memory writes with (`writing_models`), and the loaded one it was made from.
@@ -122,11 +122,13 @@ class Container:
         user with --quiet still gets it."""
         (self.warn or self.say)(text)
 
-    def announce(self) -> None:
-        """The mode banner, on stderr, once per invocation (however many jobs run-due runs)."""
-        if not self._announced:
-            self._announced = True
-            self.say(mode_banner(self.decision))
+    def announce(self, *, needs_a_look: bool = False) -> None:
+        """The mode banner, on stderr, once per invocation (however many jobs run-due runs); a `warning` (said under
+        --quiet too) when it `needs_a_look`."""
+        # Said (not warned) by an earlier job of the invocation (last week's postmortem first): warned now all the same.
+        if self._announced is None or (needs_a_look and self._announced == "said"):
+            self._announced = "warned" if needs_a_look else "said"
+            (self.warning if needs_a_look else self.say)(mode_banner(self.decision))
 
     # ------------------------------------------------------------ built per job
 

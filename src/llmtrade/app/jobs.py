@@ -118,6 +118,9 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 # DESIGN's first stage: last week's postmortem closes it before this week opens.
                 app.say(f"postmortem of week {previous} first")
                 _postmortem(app, storage, previous, now)
+            # A week begun offline for want of a key runs offline to its end (app/week_mode.py): said under --quiet
+            # too, once a week, as cron's environment often lacks the shell's keys (or api_key_env is misspelt).
+            app.announce(needs_a_look=not dry_run and bool(app.decision.unset_keys))
             session = app.session(storage)
             deadline = retry_deadline(app.loaded.config.schedule, app.calendar, JobKind.WEEKLY, week_id)
             bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)

@@ -23,6 +23,8 @@ class ModeDecision:
     # REPLAY only: a cache miss is sent to the live model instead of failing, while every call recorded in
     # the database costs at most this many USD in all (`backtest --replay --live-misses USD`).
     live_misses_usd: float | None = None
+    # OFFLINE only: the API key variables whose absence chose it (not --offline), each with its provider.
+    unset_keys: tuple[str, ...] = ()
 
 
 def decide_mode(
@@ -50,7 +52,7 @@ def decide_mode(
         return ModeDecision(LLMMode.LIVE, f"every provider points at LLMTRADE_LLM_BASE_URL={settings.llm_base_url}")
     missing = _missing_keys(models, settings)
     if missing:
-        return ModeDecision(LLMMode.OFFLINE, "no key set: " + ", ".join(missing))
+        return ModeDecision(LLMMode.OFFLINE, "no key set: " + ", ".join(missing), unset_keys=tuple(missing))
     used = sorted({ref.provider for _, ref in models.model_refs()})
     names = ", ".join(f"{n} at {models.providers[n].base_url}" for n in used)
     return ModeDecision(LLMMode.LIVE, f"live models: {names}")
@@ -62,11 +64,15 @@ def _missing_keys(models: ModelsConfig, settings: Settings) -> list[str]:
     if settings.llm_base_url or settings.llm_api_key:
         return []
     used = sorted({ref.provider for _, ref in models.model_refs()})
-    return [
-        f"{models.providers[name].api_key_env} (provider {name})"
-        for name in used
-        if models.providers[name].api_key_env and not settings.secret(models.providers[name].api_key_env)
-    ]
+    missing = []
+    for name in used:
+        variable = models.providers[name].api_key_env
+        if variable and not settings.secret(variable):
+            like = settings.set_like(variable)
+            # A key set under a near name is a misspelt api_key_env (a trial's week ran offline without a word).
+            hint = f"; {' and '.join(like)} set: is models.yaml's api_key_env misspelt?" if like else ""
+            missing.append(f"{variable} (provider {name}{hint})")
+    return missing
 
 
 def build_clients(models: ModelsConfig, settings: Settings) -> dict[str, OpenAICompatibleClient]:
