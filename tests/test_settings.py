@@ -41,6 +41,24 @@ def test_a_naive_llmtrade_now_is_refused_with_the_variable_named(monkeypatch: py
         load_settings()
 
 
+@pytest.mark.parametrize("variable", ["LLMTRADE_LLM_BASE_URL", "LLMTRADE_ALPACA_DATA_URL", "LLMTRADE_ALPACA_URL"])
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://models.example/v1", "http://", "localhost:11434/v1"])
+def test_a_malformed_service_url_is_refused_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, url: str
+) -> None:
+    """A trial: LLMTRADE_LLM_BASE_URL=not-a-url failed every request alike (httpx: no protocol), read as an outage:
+    retried, then waited out (exit 75) until the deadline, where the week would go on without its models."""
+    monkeypatch.setenv(variable, url)
+    with pytest.raises(UsageError) as refused:
+        load_settings()
+    assert str(refused.value) == (
+        f"bad environment setting: {variable}={url!r}: must be an http:// or https:// URL with a host, "
+        "e.g. http://localhost:11434/v1"
+    )
+    monkeypatch.setenv(variable, "http://127.0.0.1:8080/v1")
+    assert load_settings() is not None
+
+
 def test_the_clock_is_fixed_by_llmtrade_now_and_real_otherwise() -> None:
     fixed = datetime(2026, 1, 7, 13, 0, tzinfo=UTC)
     assert make_clock(fixed).now() == fixed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,18 @@ class Settings(BaseSettings):
         # Blank counts as empty: `DATABASE_URL= ` would otherwise reach libpq as "connect to the default".
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("llm_base_url", "alpaca_data_url", "alpaca_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        # A malformed URL fails every request the same way: httpx's UnsupportedProtocol read as an outage, retried and
+        # then waited out (exit 75) until the deadline, where the week went on without its models (a trial).
+        if value is None:
+            return value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://localhost:11434/v1")
+        return value.strip()
+
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"
@@ -117,5 +130,5 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             name = ".".join(str(part) for part in err["loc"])
-            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+            problems.append(f"{name}={err.get('input')!r}: {err['msg'].removeprefix('Value error, ')}")
         raise UsageError("bad environment setting: " + "; ".join(problems)) from None
