@@ -18,6 +18,7 @@ from llmtrade.app.results import StatusResult
 from llmtrade.cli import app
 from llmtrade.commands.render.status import print_status
 from llmtrade.console import Output
+from tests.support import stored_events
 from tests.test_leaderboard_command import ACCOUNTS, _at
 
 runner = CliRunner()
@@ -149,10 +150,31 @@ def test_status_vs_spy_is_the_leaderboards_spy_baseline_costs_paid(
     spy = next(s for s in board["standings"] if s["name"] == "SPY")
     assert standing["spy_return_since_start"] == pytest.approx(spy["total_return"], abs=1e-12)
     assert spy["total_return"] != 0.0  # a day's move with its slippage: a zero would prove nothing
-    flat = next(a for a in standing["accounts"] if a["role"] == "flat")
-    assert flat["vs_spy"] == pytest.approx(-spy["total_return"], abs=1e-12)
     text = runner.invoke(app, ["status"]).stdout
     assert "SPY since the first run (as the leaderboard's SPY: slippage paid)" in text
+
+
+def test_status_compares_no_accounts_and_gives_the_costs_the_leaderboard_does(
+    midweek: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron trial: status's "vs FLAT -2.4%, vs SPY -6.1%" compared accounts with no interval and no costs (its only
+    cost was the model calls'). Status now gives each account's costs, as the leaderboard counts them, and leaves the
+    comparing to the leaderboard, which carries the intervals."""
+    standing = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    # Every fill to date (the leaderboard's stop at the last close a run valued: Thursday's checkpoint traded after).
+    fills = [e.payload["fill"] for e in stored_events(midweek, type="OrderFilled")]
+    for account in standing["accounts"]:
+        assert "vs_flat" not in account and "vs_spy" not in account
+        mine = [f for f in fills if f["account_id"] == account["account_id"]]
+        assert account["commissions_usd"] == pytest.approx(sum(f["commission"] for f in mine), abs=0.005)
+        notional = sum(f["qty"] * f["price"] for f in mine)
+        assert account["slippage_usd"] == pytest.approx(notional * 5 / 10_000, abs=0.005)  # the paper broker's 5 bps
+    assert any(a["slippage_usd"] > 0 for a in standing["accounts"])  # the week traded: a zero would prove nothing
+    text = runner.invoke(app, ["status"]).stdout
+    assert "vs FLAT" not in text and "vs SPY" not in text
+    assert (
+        "how the accounts compare: `llmtrade leaderboard`: each account against FLAT and SPY with 95% intervals" in text
+    )
 
 
 def test_events_with_a_name_that_names_nothing_exit_2_naming_what_is_known(midweek: str) -> None:

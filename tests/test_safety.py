@@ -186,7 +186,7 @@ def test_status_and_schedule_are_readable_and_have_json(wednesday: str) -> None:
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
-    for column in ("equity", "week P/L", "vs FLAT", "vs SPY", "breaker", "positions"):
+    for column in ("equity", "week P/L", "commissions", "slippage~", "breaker", "positions"):
         assert column in status.stdout
     assert "trading enabled" in status.stdout
     data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)

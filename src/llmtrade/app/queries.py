@@ -24,7 +24,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
-from llmtrade.config.models import BENCHMARK, AccountRole
+from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery.universe import priced_symbols
 from llmtrade.domain.checkpoints import (
     AccountValued,
@@ -43,7 +43,7 @@ from llmtrade.domain.trading import Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
-from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, total_return
+from llmtrade.market.metrics import hit_rate, max_drawdown, total_return
 from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.bar_cache import BarCache
@@ -82,22 +82,17 @@ def status(app: Container) -> StatusResult:
         spy = spy_return(config, spy_start, spy_end) if spy_start and spy_end else None
         closed = {s: app.calendar.session_close(bars[-1].day) for s, bars in series.items() if bars}
         marks = Marks(prices, closed, recorded_splits(events), now)
-        rows = [_standing(events, desk, marks, valuations, week_id) for desk in desks]
+        paper_bps = config.accounts.paper.slippage_bps
+        rows = [_standing(events, desk, marks, valuations, week_id, paper_bps) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
             warnings += _unpriced(rows, prices)
         for warning in warnings:
             app.warning(warning)
-        flat = next((r for r in rows if r["role"] == AccountRole.FLAT.value), None)
-        accounts = [
-            AccountStanding(
-                **row,
-                vs_flat=excess_return(row["total_return"], flat["total_return"]) if flat else None,
-                vs_spy=excess_return(row["total_return"], spy) if spy is not None else None,
-            )
-            for row in rows
-        ]
+        # No "vs FLAT" or "vs SPY" here: a difference of two totals without its uncertainty, trades and costs reads as
+        # a verdict (a trial). The leaderboard compares, with intervals; status says where the books stand.
+        accounts = [AccountStanding(**row) for row in rows]
         enabled, why = trading_enabled(events)
         runs = last_runs(events)
         # Every model call, whether its run finished, failed or was killed: all of them cost money.
@@ -230,7 +225,9 @@ class Marks:
         return marks
 
 
-def _standing(events: EventStore, desk: Desk, marks: Marks, valuations: list[AccountValued], week_id: date) -> dict:
+def _standing(
+    events: EventStore, desk: Desk, marks: Marks, valuations: list[AccountValued], week_id: date, paper_bps: float
+) -> dict:
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
     ours = our_order_ids(events, desk.account.id)
     fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
@@ -256,6 +253,11 @@ def _standing(events: EventStore, desk: Desk, marks: Marks, valuations: list[Acc
         "max_drawdown": max_drawdown([start_cash, *(v.equity for v in mine), account.equity]),
         "hit_rate": hit_rate(trades),
         "trades": len(trades),
+        "commissions_usd": round(sum(f.commission for f in fills), 2),
+        # As the leaderboard estimates it: only the paper broker's rate is known (another's is in its prices).
+        "slippage_usd": (
+            round(sum(f.qty * f.price for f in fills) * paper_bps / 10_000, 2) if desk.broker.name == "paper" else None
+        ),
         "positions": list(account.positions.values()),
         "halted": breaker.halted,
         "breaker_reason": breaker.reason,

@@ -178,11 +178,15 @@ class AccountStanding(Result):
     max_drawdown: float | None = Field(description=DRAWDOWN)
     hit_rate: float | None
     trades: int = 0  # closed trades (round trips) the hit rate is over; even ones count in neither wins nor losses
+    commissions_usd: float = Field(0.0, description="commissions paid to date on llmtrade's fills (USD)")
+    slippage_usd: float | None = Field(
+        None,
+        description="slippage paid to date, estimated as traded notional x the paper broker's slippage_bps (USD); "
+        "None for another broker, whose slippage is in its prices, unmeasured",
+    )
     positions: list[Position]
     halted: bool
     breaker_reason: str | None
-    vs_flat: float | None
-    vs_spy: float | None  # total_return less `StatusResult.spy_return_since_start` (the SPY baseline, costs paid)
     # Reconciliation with the broker (positions above and equity are what llmtrade manages).
     differences: list[DifferenceLine] = []
 

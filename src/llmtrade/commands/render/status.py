@@ -6,6 +6,9 @@ from llmtrade.app.results import StatusResult
 from llmtrade.commands.render.common import calls_text, counted, drawdown, money, pct, pnl
 from llmtrade.console import Output
 
+# Status gives no account-against-FLAT or -SPY figure: one without its interval, trades and costs reads as a verdict.
+COMPARE = "`llmtrade leaderboard`: each account against FLAT and SPY with 95% intervals, trades and costs"
+
 
 def print_status(out: Output, report: StatusResult) -> None:
     switch = "enabled" if report.trading_enabled else f"DISABLED ({report.kill_switch_reason})"
@@ -24,8 +27,8 @@ def print_status(out: Output, report: StatusResult) -> None:
             # found -1.1% here and -0.9% there at the same close, nothing saying why.
             "max DD (valuations)",
             "hit rate",
-            "vs FLAT",
-            "vs SPY",
+            "commissions",
+            "slippage~",
             "breaker",
             "positions",
         ],
@@ -39,8 +42,8 @@ def print_status(out: Output, report: StatusResult) -> None:
                 pct(a.total_return),
                 drawdown(a.max_drawdown),
                 ("n/a" if a.hit_rate is None else f"{a.hit_rate:.0%}") + f" ({counted(a.trades, 'trade')})",
-                pct(a.vs_flat),
-                pct(a.vs_spy),
+                money(a.commissions_usd),
+                "n/a" if a.slippage_usd is None else money(a.slippage_usd),
                 f"HALTED: {a.breaker_reason}" if a.halted else "ok",
                 ", ".join(f"{p.qty:+d} {p.symbol} @ {p.avg_price:.2f}" for p in a.positions) or "-",
             )
@@ -97,5 +100,6 @@ def print_status(out: Output, report: StatusResult) -> None:
             ("model calls to date", f"{calls_text(total.calls, total.rules_answers)} (${total.cost_usd:.4f})"),
             # The leaderboard's SPY row, over the closes this status values at: said, as its costs are in it.
             ("SPY since the first run (as the leaderboard's SPY: slippage paid)", pct(report.spy_return_since_start)),
+            ("how the accounts compare", COMPARE),
         ]
     )
