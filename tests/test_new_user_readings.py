@@ -249,3 +249,21 @@ def test_the_reports_rates_and_levels_have_no_sign(midweek: str, tmp_path: Path)
     at = header.index("avg gross")
     spy = next(r for r in rows if r[0] == "SPY")
     assert spy[at].endswith("%") and float(spy[at][:-1]) > 0  # a level, shown without its sign
+
+
+def test_a_clock_set_back_behind_the_books_is_said_by_status_and_the_leaderboard(
+    midweek: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron trial set LLMTRADE_NOW weeks back: status headed "valued at the close of" that day above later fills and
+    equity, the leaderboard said "as of the close of" a day after "now", neither with a word."""
+    said = "the books hold records made after the clock (2026-01-08 12:00 New York; the clock reads 2026-01-07 07:00"
+    _at(monkeypatch, "2026-01-07T07:00:00-05:00")  # before the weekly run and Thursday's checkpoint
+    status = runner.invoke(app, ["-q", "status", "--json"])
+    assert status.exit_code == 0, status.output
+    assert said in status.stderr and any(w.startswith(said) for w in json.loads(status.stdout)["warnings"])
+    board = runner.invoke(app, ["leaderboard", "--json"])
+    assert board.exit_code == 0, board.output
+    assert [n for n in json.loads(board.stdout)["notes"] if n.startswith(said)], board.stdout
+    _at(monkeypatch, "2026-01-09T18:00:00-05:00")  # the clock after every record: nothing to say
+    assert "after the clock" not in runner.invoke(app, ["-q", "status"]).stderr
+    assert not [n for n in json.loads(runner.invoke(app, ["leaderboard", "--json"]).stdout)["notes"] if "clock" in n]

@@ -37,6 +37,7 @@ from llmtrade.app.baseline_universe import (
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
 from llmtrade.app.board_notes import levels_note, undecided_note
+from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
 from llmtrade.app.open_week import open_week_note
@@ -188,6 +189,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     if stopped:
         notes.insert(0, stopped)
     notes += filter(None, [open_week_note(events, sessions[-1]) if source == "live" else None])
+    if source == "live":  # a backtest's clock is its own: its records are stamped with the week it replays
+        notes += filter(None, [clock_behind([e.occurred_at for e in runs], app.clock.now(), "the leaderboard")])
     # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
     notes += filter(None, [jumps_note(record), delisted_note(record)])
     if synthetic:

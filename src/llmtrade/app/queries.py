@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from llmtrade.app.baselines import spy_return
+from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.results import (
     AccountStanding,
@@ -67,7 +68,11 @@ def status(app: Container) -> StatusResult:
         live = app.trading_is_live(events)
         market = app.market(storage, live=live, record=False)
         desks = app.desks(storage, market, live=live)
-        valuations = [AccountValued.from_event(e) for e in events.read(type=AccountValued.event_type())]
+        valued = events.read(type=AccountValued.event_type())
+        valuations = [AccountValued.from_event(e) for e in valued]
+        behind = clock_behind((e.occurred_at for e in valued), now, "status")
+        if behind is not None:
+            warnings.append(behind)
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
             series = market.bars_asof(priced_symbols(config, storage.events), now, sessions=10).bars
