@@ -66,7 +66,8 @@ class Standing(Record):
     hit_rate: float | None  # winning round trips / trades
     turnover: float | None  # annualised two-way turnover: notional bought and sold / average equity
     avg_gross_exposure: float
-    costs_usd: float  # commissions (and fees) paid
+    # Named before slippage was estimated; a trial's program summed "costs" and got 0.0 beside $95 of slippage.
+    costs_usd: float = Field(description="commissions and fees paid (USD); slippage is apart, in slippage_usd")
     excess_vs_flat: Interval  # annualised mean daily excess return
     excess_vs_spy: Interval
     psr: float | None  # probabilistic Sharpe ratio: P(true Sharpe > 0) (Bailey & Lopez de Prado 2012)
@@ -136,4 +137,8 @@ class Leaderboard(Record):
     paired: Pairing | None = None  # `--versus`: these books' accounts minus the other books', week by week
     prices: PriceBasis | None = None  # the kind of closes it was valued at (None: books read before it was said)
     # A backtest stopped before its range's end: what its figures cover (also the first of `notes`); shown first.
-    unfinished: str | None = None
+    unfinished: str | None = Field(
+        None,
+        description="a backtest stopped before its range's end: what its figures cover; None for the live books, "
+        "whose week still open (no postmortem yet) is said in `notes`",
+    )
