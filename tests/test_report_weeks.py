@@ -32,6 +32,7 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
+    CheckpointsMissed,
     CheckpointTaken,
     OrderBlocked,
     PostmortemWritten,
@@ -437,6 +438,24 @@ def test_refused_orders_failed_pitches_and_skipped_checkpoints_keep_their_ids_an
     for event_id in (3, 5, 7, 9):
         assert f'id="event-{event_id}"' in html
     assert "did not pitch: LLMTruncated: cut" in html and "No decision recorded." in html
+
+
+def test_checkpoints_never_run_are_in_their_weeks_section_with_their_event() -> None:
+    """A cron trial: a Thursday the machine was off said "checkpoint(s) never run" once, and the report, the lasting
+    record, said "checkpoint: 16 finished" and nothing of the four missed."""
+    missed = CheckpointsMissed(
+        checkpoints=["checkpoint:2026-01-08T09:00", "checkpoint:2026-01-08T12:00"], reason="no run began in their time"
+    )
+    week = week_report(WEEK, [_stored(missed, 11, f"week:{WEEK}:missed-checkpoints")])
+    assert [(m.event_id, m.job) for m in week.missed] == [
+        (11, "checkpoint:2026-01-08T09:00"),
+        (11, "checkpoint:2026-01-08T12:00"),
+    ]
+    html = render_report(Report(source="live", accounts=(), weeks=(week,)), leaderboard())
+    assert (
+        '2 checkpoint(s) never run (no run began in their time): <span id="event-11">2026-01-08T09:00, '
+        '2026-01-08T12:00 (<a class="ev" href="#event-11">#11</a>)</span>'
+    ) in html
 
 
 def _run_event(payload: EventPayload, event_id: int, run_id: str, at: str) -> StoredEvent:

@@ -213,6 +213,13 @@ class WeekTrading(Result):
     slippage_usd: float | None  # None when a fill came from a broker whose slippage is in its prices, unmeasured
 
 
+class MissedCheckpoint(Result):
+    """A scheduled checkpoint no run began in its time (CheckpointsMissed, recorded by the next wake-up)."""
+
+    event_id: int
+    job: str  # its job key, e.g. checkpoint:2026-01-29T09:00
+
+
 class WeekReport(Result):
     """Everything recorded for one week (its Wednesday), in the order the week happened."""
 
@@ -228,6 +235,7 @@ class WeekReport(Result):
     fills: tuple[FillLine, ...]
     checkpoints: tuple[CheckpointLine, ...]
     postmortems: tuple[PostmortemLine, ...]
+    missed: tuple[MissedCheckpoint, ...] = ()
     cost: WeekCost
     trading: WeekTrading
 

@@ -15,6 +15,7 @@ from llmtrade.app.report_records import (
     ChairmanLine,
     CheckpointLine,
     FillLine,
+    MissedCheckpoint,
     OrderLine,
     PitchFailure,
     PitchLine,
@@ -28,6 +29,7 @@ from llmtrade.app.report_records import (
 )
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
+    CheckpointsMissed,
     CheckpointTaken,
     OrderBlocked,
     Postmortem,
@@ -57,6 +59,7 @@ READ: tuple[type[EventPayload], ...] = (
     OrderFilled,
     CheckpointTaken,
     CheckpointSkipped,
+    CheckpointsMissed,
     PostmortemWritten,
     LLMCallCompleted,
     LLMCallFailed,
@@ -95,6 +98,12 @@ def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: f
         checkpoints=tuple(
             _checkpoint(e)
             for e in sorted(of[CheckpointTaken.event_type()] + of[CheckpointSkipped.event_type()], key=lambda e: e.id)
+        ),
+        # Never run (no run began in their time): the runs' counts cannot show them (a cron trial found them nowhere).
+        missed=tuple(
+            MissedCheckpoint(event_id=e.id, job=job)
+            for e in of[CheckpointsMissed.event_type()]
+            for job in CheckpointsMissed.from_event(e).checkpoints
         ),
         postmortems=tuple(_postmortem(e) for e in of[PostmortemWritten.event_type()]),
         cost=_cost(of[LLMCallCompleted.event_type()], of[LLMCallFailed.event_type()]),
