@@ -121,6 +121,9 @@ def test_db_stop_leaves_a_server_in_use_running_unless_forced(tmp_path, monkeypa
     home = tmp_path / "home"
     monkeypatch.setenv("LLMTRADE_HOME", str(home))
     assert runner.invoke(app, ["db", "status"]).exit_code == 0
+    # How to look at it by hand, which a cron trial could not find (the server listens on a socket in pgdata only).
+    found = json.loads(runner.invoke(app, ["db", "status", "--json"]).stdout)
+    assert found["connect"] == f"psql -h {home / 'pgdata'} -U postgres -d llmtrade"
     with psycopg.connect(f"postgresql://postgres:@/postgres?host={home / 'pgdata'}") as running:
         refused = runner.invoke(app, ["db", "stop"])
         assert refused.exit_code == 75

@@ -52,6 +52,8 @@ class DatabaseStatus(Result):
     events: int
     applied_now: list[int]  # migrations this very command applied (every command migrates on start)
     awaiting_restart: list[AwaitingRestart] = Field(default_factory=list)
+    # How to look at it with psql: a cron trial found no way to (the embedded server listens on a socket only).
+    connect: str = ""
 
 
 class FireTime(Result):
@@ -121,6 +123,11 @@ def database_status(app: Container) -> DatabaseStatus:
             awaiting_restart=[
                 AwaitingRestart(name=n, running=r, next_start=x) for n, r, x in awaiting_restart(storage.conn)
             ],
+            connect=(
+                f"psql -h {storage.location.pgdata} -U {storage.conn.info.user} -d {storage.conn.info.dbname}"
+                if storage.location.embedded
+                else 'psql "$DATABASE_URL"'
+            ),
         )
 
 

@@ -107,6 +107,7 @@ def db_status(ctx: typer.Context, as_json: Json = False) -> None:
     out.pairs(
         [
             ("database", found.database),
+            ("connect with", found.connect),
             ("migrations applied now", ", ".join(f"{n:04d}" for n in found.applied_now) or "none"),
             ("events", found.events),
         ]
