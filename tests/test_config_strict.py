@@ -394,3 +394,17 @@ def test_every_asset_class_the_class_limit_groups_by_can_be_priced_offline() -> 
     from llmtrade.market.synthetic import FACTORS
 
     assert {c.value for c in AssetClass} <= set(FACTORS)
+
+
+def test_a_budget_beside_a_model_without_a_price_is_refused_before_any_call(tmp_path: Path) -> None:
+    """A trial: `budget: {per_run_usd: 2.0}` and a research model with no price passed `config validate`; the live run
+    then stopped at that model's first call (the budget refuses what it cannot price), after research A was paid."""
+    budget = ("models.yaml", "# budget: {per_run_usd: 2.0, per_week_usd: 10.0}", "budget: {per_run_usd: 2.0}")
+    assert runner.invoke(app, ["--config", str(_folder(tmp_path, budget)), "config", "validate"]).exit_code == 0
+    unpriced = ("models.yaml", "model: perplexity/sonar-pro", "model: google/gemini-3-flash")
+    _refused(
+        _folder(tmp_path, unpriced),
+        ["config", "validate"],
+        "research[0].model: has no price in `prices:`, and `budget:` refuses the calls",
+        "google/gemini-3-flash",
+    )

@@ -141,6 +141,27 @@ def _providers_exist(models: ModelsConfig) -> Iterator[Finding]:
 
 
 @rule("models.yaml")
+def _budgeted_models_are_priced(models: ModelsConfig) -> Iterator[Finding]:
+    # Under a budget an unpriced model's calls are refused (llm/budget.py): found at the run's first call to it, after
+    # research was paid for (a trial), though the config alone says so.
+    if not models.budget.active:
+        return
+    said: set[str] = set()
+    for where, ref in models.model_refs():
+        if ref.model not in models.prices and ref.model not in said:
+            said.add(ref.model)
+            yield Finding(
+                "models.yaml",
+                ConfigProblem(
+                    f"{where}.model",
+                    "has no price in `prices:`, and `budget:` refuses the calls of a model whose cost it cannot "
+                    "keep under its ceiling (add its price per million tokens, or remove the budget)",
+                    ref.model,
+                ),
+            )
+
+
+@rule("models.yaml")
 def _council_has_two_members(models: ModelsConfig) -> Iterator[Finding]:
     # An empty list means "the PMs" (app/inquiries.py); one member cannot be ranked by peers.
     members = models.council.models
