@@ -408,3 +408,19 @@ def test_a_budget_beside_a_model_without_a_price_is_refused_before_any_call(tmp_
         "research[0].model: has no price in `prices:`, and `budget:` refuses the calls",
         "google/gemini-3-flash",
     )
+
+
+def test_a_number_in_e_notation_and_a_bad_checkpoint_time_are_named_as_what_they_are(tmp_path: Path) -> None:
+    """A trial: `1e6` was told "must be a number, written without quotes", though nothing was quoted (YAML 1.1 reads
+    it as text: its floats need a dot), and "25:00" among the checkpoints "must be a 24-hour time", naming no value."""
+    folder = _folder(
+        tmp_path,
+        ("assets.yaml", "min_avg_volume: 1000000", "min_avg_volume: 1e6"),
+        ("schedule.yaml", '"15:50"]', '"25:00"]'),
+    )
+    _refused(
+        folder,
+        ["config", "validate"],
+        "must be a number: YAML reads 1e6 as text; write it with a dot (1.0e6) or in full (1000000)",
+        "'25:00' is not a 24-hour time HH:MM",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -182,6 +183,9 @@ def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
     return ConfigProblem(where, f"malformed YAML: {problem}")
 
 
+# A number in e-notation without a dot: text to YAML 1.1 (`_problem`).
+_E_NOTATION = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
+
 # YAML 1.1 reads some unquoted words as other types; a hint says so when the type is then refused.
 _HINTS = {
     bool: "YAML reads unquoted true/false as booleans: quote it if you meant text",
@@ -201,6 +205,9 @@ def _problem(err: Any) -> ConfigProblem:
         # Strict scalars (config/models.py): a quoted "true" or "5" is refused rather than guessed at.
         wanted = {"bool_type": "true or false", "float_type": "a number", "int_type": "a whole number"}[err["type"]]
         message = f"must be {wanted}, written without quotes"
+        if err["type"] != "bool_type" and _E_NOTATION.match(value):
+            # YAML 1.1 reads 1e6 as text (its floats need a dot: 1.0e6): nothing was quoted (a trial).
+            message = f"must be {wanted}: YAML reads {value} as text; write it with a dot (1.0e6) or in full (1000000)"
     if isinstance(value, (dict, list)):
         return ConfigProblem(path, message)  # the message names the culprit; dumping the whole list does not help
     return ConfigProblem(path, message, value)

@@ -27,7 +27,7 @@ class _Model(BaseModel):
 
 def _check_time(value: str) -> str:
     if not _TIME.match(value):
-        raise ValueError("must be a 24-hour time HH:MM, e.g. 08:00")
+        raise ValueError(f"{value!r} is not a 24-hour time HH:MM, e.g. 08:00")
     return value
 
 
