@@ -537,3 +537,13 @@ def test_a_backtest_killed_inside_a_weekly_run_sends_no_order_twice_when_resumed
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST), str(LAST)]
     assert resumed.weeks_run == 1
     assert resumed.leaderboard.model_dump(exclude={"source"}) == books.a.leaderboard.model_dump(exclude={"source"})
+
+
+def test_an_audit_of_more_weeks_than_the_range_has_says_it_audits_them_all(books: Books, tmp_path: Path) -> None:
+    """A trial's `--audit 50` over two weeks was capped without a word."""
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=books.live_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=_unique(), first=FIRST, last=FIRST, offline=True, replay=False, audit=3)
+    done = backtest(settings, load_config(None), None, spec, say=said.append)
+    assert "--audit 3: the range has 1 week(s); every one is audited" in said
+    assert [a.week_id for a in done.audit] == [FIRST]
