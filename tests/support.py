@@ -87,10 +87,11 @@ def going_live(
 
 
 def wake_quietly(monkeypatch: pytest.MonkeyPatch, at: str, day: str = "2026-01-07") -> Any:
-    """`llmtrade -q run-due` at `at` (HH:MM, New York) on `day` (FIXED_NOW's Wednesday): cron's wake-up, its Result."""
+    """`llmtrade -q run-due --offline` at `at` (HH:MM, New York) on `day` (FIXED_NOW's Wednesday): cron's wake-up, its
+    Result. Offline as asked: a week begun offline for want of a key is said under -q (test_offline_for_want_of_keys)"""
     from typer.testing import CliRunner
 
     from llmtrade.cli import app
 
     monkeypatch.setenv("LLMTRADE_NOW", f"{day}T{at}:00-05:00")
-    return CliRunner().invoke(app, ["-q", "run-due"])
+    return CliRunner().invoke(app, ["-q", "run-due", "--offline"])

@@ -197,7 +197,11 @@ def test_cron_run_due_stopped_while_its_orders_are_in_flight_and_the_next_wake_u
     launcher = tmp_path / "stopped_while_ordering.py"
     launcher.write_text(_STOPPED_WHILE_ORDERING)
     stopped = subprocess.run(
-        [sys.executable, str(launcher), "-q", "run-due"], env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, str(launcher), "-q", "run-due", "--offline"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert stopped.returncode == 143, stopped.stderr
     assert (stopped.stdout, stopped.stderr.splitlines()) == ("", [TERMINATED])
@@ -207,7 +211,11 @@ def test_cron_run_due_stopped_while_its_orders_are_in_flight_and_the_next_wake_u
     assert accepted and sorted(accepted) == sorted(submitted)  # nothing half written: each order with its record
 
     woken = subprocess.run(
-        [sys.executable, "-m", "llmtrade", "-q", "run-due"], env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "llmtrade", "-q", "run-due", "--offline"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert (woken.returncode, woken.stdout, woken.stderr) == (0, "", "")
     again = _rows(url, "SELECT payload->'order'->>'client_order_id' FROM events WHERE type = 'PaperOrderAccepted'")

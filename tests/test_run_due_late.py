@@ -15,10 +15,10 @@ runner = CliRunner()
 def test_jobs_run_days_late_are_said_once_and_on_time_ones_are_not(
     wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    on_time = runner.invoke(app, ["-q", "run-due"])  # Wednesday 08:00: the week's run, on time
+    on_time = runner.invoke(app, ["-q", "run-due", "--offline"])  # Wednesday 08:00: the week's run, on time
     assert (on_time.exit_code, on_time.output) == (0, ""), on_time.output
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-16T10:00:00-05:00")  # off from Wednesday to the next Friday
-    back = runner.invoke(app, ["-q", "run-due"])
+    back = runner.invoke(app, ["-q", "run-due", "--offline"])
     assert back.exit_code == 0, back.output
     why = ": no wake-up ran it before (the machine off, or cron stopped?)"
     missed, *late = back.stderr.splitlines()
@@ -29,4 +29,4 @@ def test_jobs_run_days_late_are_said_once_and_on_time_ones_are_not(
     # The checkpoints the week lost, in one line (tests/test_missed_checkpoints.py).
     assert missed.startswith("checkpoint(s) never run, New York: 20, from Wed 2026-01-07 09:00 to Tue 2026-01-13 16:00")
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-16T10:10:00-05:00")
-    assert runner.invoke(app, ["-q", "run-due"]).output == ""  # said once: the jobs are done
+    assert runner.invoke(app, ["-q", "run-due", "--offline"]).output == ""  # said once: the jobs are done
