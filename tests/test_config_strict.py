@@ -319,6 +319,12 @@ PROMPT_CASES = {
         "week_id)",
     ),
     "unknown filter": ("research.user.j2", b"{{ week_id | percent }}", "line 1: template error: No filter named"),
+    # jinja2 looks an included template up only when it renders: the run failed naming the includer as not found.
+    "missing include": (
+        "pm_pitch.user.j2",
+        b'House rules:\n{% include "_house_rules.j2" %}',
+        "line 2: includes template '_house_rules.j2', which is not in",
+    ),
 }
 
 

@@ -45,6 +45,47 @@ def test_an_unknown_template_and_a_syntax_error_are_explained(tmp_path: Path) ->
         PromptRenderer(tmp_path)
 
 
+def test_an_override_asking_for_a_template_there_is_not_is_refused_naming_it(tmp_path: Path) -> None:
+    """Included, extended or imported: jinja2 looks it up only when it renders, so the run's first render failed."""
+    (tmp_path / "_house_rules.j2").write_text("Be brief.")
+    (tmp_path / "pm_pitch.system.j2").write_text(
+        '{% include "_house_rules.j2" %}\n{% include "_memory.j2" %}\n{% include "_gone.j2" ignore missing %}\n'
+        '{% include "_" ~ week_id ~ ".j2" ignore missing %}\n{% include ["_nowhere.j2", "_house_rules.j2"] %}'
+    )  # all there (one of the user's, one packaged), or allowed not to be, or named only at render time
+    PromptRenderer(tmp_path)
+    (tmp_path / "pm_pitch.user.j2").write_text(
+        'Rules:\n{% include "_rules.j2" %}\n{% from "_macros.j2" import row %}\n{% include ["_a.j2", "_b.j2"] %}'
+    )
+    (tmp_path / "chairman_decision.user.j2").write_text('{% extends "base.j2" %}')
+    with pytest.raises(ConfigError) as refused:
+        PromptRenderer(tmp_path)
+    message = str(refused.value)
+    assert f"invalid configuration in {tmp_path / 'pm_pitch.user.j2'}\n" in message
+    assert f"  - line 2: includes template '_rules.j2', which is not in {tmp_path} or packaged\n" in message
+    assert "  - line 3: imports from template '_macros.j2', which is not in" in message
+    assert "  - line 4: includes the first there is of templates '_a.j2', '_b.j2': none is in" in message
+    assert f"invalid configuration in {tmp_path / 'chairman_decision.user.j2'}" in message
+    assert "  - line 1: extends template 'base.j2', which is not in" in message
+
+
+def test_a_template_missing_at_render_time_is_named_with_the_template_asking_for_it(tmp_path: Path) -> None:
+    """A name made at render time, or a partial deleted after the check: the run said the includer was not found."""
+    variables = {"week_id": date(2026, 1, 7), "packs": [], "snapshot": None, "universe": [], "memory": ()}
+    (tmp_path / "pm_pitch.user.j2").write_text('Week\n{% include "_week_" ~ week_id ~ ".j2" %}')
+    with pytest.raises(PromptError) as failed:
+        PromptRenderer(tmp_path).render("pm_pitch", **variables)
+    assert str(failed.value) == (
+        f"prompt template {tmp_path / 'pm_pitch.user.j2'}, line 2: asks for template '_week_2026-01-07.j2', which is "
+        f"not in {tmp_path} or packaged"
+    )
+    (tmp_path / "pm_pitch.user.j2").write_text('Week\n\n{% include "_rules.j2" %}')
+    (tmp_path / "_rules.j2").write_text("Be brief.")
+    renderer = PromptRenderer(tmp_path)
+    (tmp_path / "_rules.j2").unlink()
+    with pytest.raises(PromptError, match=r"pm_pitch\.user\.j2, line 3: asks for template '_rules\.j2'"):
+        renderer.render("pm_pitch", **variables)
+
+
 def _market(close: float) -> MarketSnapshot:
     names = "return_1w return_4w return_12w sma_20 sma_50 sma_200 price_vs_sma_20 price_vs_sma_50 price_vs_sma_200"
     names += " rsi_14 atr_14 realized_vol_20 drawdown_from_52w_high corr_spy_60"

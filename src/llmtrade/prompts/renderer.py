@@ -35,6 +35,9 @@ _PASSED_UNUSED: dict[str, tuple[str, ...]] = {"picker": ("candidates",)}
 # Frozen models whose `json` text a renderer keeps (PromptRenderer._json).
 _JSON_KEPT = 64
 
+# The packaged templates' folder (this module's): a traceback frame of a `.j2` file here is a packaged template's.
+_PACKAGED_FOLDER = Path(__file__).resolve().parent
+
 
 def _to_json(value: Any) -> str:
     if hasattr(value, "model_dump"):
@@ -50,6 +53,35 @@ def pct(value: float | None) -> str:
 def num(value: float | None) -> str:
     """The `num` filter: two decimals, or n/a."""
     return "n/a" if value is None else f"{value:.2f}"
+
+
+# How a message names what each node that loads another template does with it.
+_VERBS: dict[type[nodes.Node], str] = {
+    nodes.Extends: "extends",
+    nodes.Include: "includes",
+    nodes.Import: "imports",
+    nodes.FromImport: "imports from",
+}
+
+
+def _literal_names(expression: nodes.Expr) -> list[str]:
+    """The template names an `{% include %}`'s (extends', import's) expression gives whatever the variables: a string,
+    or a list or tuple of strings; none for a name computed at render time."""
+    if isinstance(expression, nodes.Const) and isinstance(expression.value, str):
+        return [expression.value]
+    if isinstance(expression, (nodes.Tuple, nodes.List)):
+        items = expression.items
+        if items and all(isinstance(i, nodes.Const) and isinstance(i.value, str) for i in items):
+            return [i.value for i in items]  # type: ignore[attr-defined]
+    return []
+
+
+def _nowhere(names: list[str], folder: Path | None) -> str:
+    """Templates asked for that are not there, as a message says it: the one, or the list's (the first there is)."""
+    where = f"in {folder} or packaged" if folder is not None else "packaged"
+    if len(names) == 1:
+        return f"template {names[0]!r}, which is not {where}"
+    return f"the first there is of templates {', '.join(repr(n) for n in names)}: none is {where}"
 
 
 class PromptRenderer:
@@ -170,9 +202,9 @@ class PromptRenderer:
                 tree = self._env.parse(text, path.name, str(path))
                 # Compiled too: an unknown filter or test is refused only there, and would fail the run's first render.
                 self._env.compile(text, path.name, str(path))
-                unknown = self._unknown_variables(path.name, tree)
-                if unknown:
-                    raise ConfigError(str(path), unknown)
+                problems = [*self._missing_templates(folder, tree), *self._unknown_variables(path.name, tree)]
+                if problems:
+                    raise ConfigError(str(path), problems)
             except ConfigError as exc:
                 errors.append(exc)
             except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError (an unknown filter) is one too
@@ -181,6 +213,34 @@ class PromptRenderer:
                 errors.append(ConfigError(str(path), [problem]))
         if errors:
             raise ConfigError.combine(errors)
+
+    def _missing_templates(self, folder: Path, tree: nodes.Template) -> list[ConfigProblem]:
+        """The templates an override includes, extends or imports that exist neither in `folder` nor in the package
+        (each at its line): jinja2 looks them up only when it renders, so the run's first render failed, after the
+        week's research was paid for. The nodes are walked as `meta.find_referenced_templates` walks them, for their
+        lines; a name computed at render time cannot be checked, and `ignore missing` asks for none."""
+        problems: list[ConfigProblem] = []
+        for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+            if isinstance(node, nodes.Include) and node.ignore_missing:
+                continue
+            names = _literal_names(node.template)
+            if not names or any(self._exists(name) for name in names):
+                continue  # a list (`{% include ["a.j2", "b.j2"] %}`) renders the first one there is
+            problems.append(ConfigProblem(f"line {node.lineno}", f"{_VERBS[type(node)]} {_nowhere(names, folder)}"))
+        return problems
+
+    def _exists(self, name: str) -> bool:
+        """Whether the environment's loaders (the override folder, then the package) have template `name`."""
+        loader = self._env.loader
+        if loader is None:
+            return False
+        try:
+            loader.get_source(self._env, name)
+        except jinja2.TemplateNotFound:
+            return False
+        except (UnicodeDecodeError, OSError):
+            return True  # there, but unreadable: its own check names it
+        return True
 
     def _unknown_variables(self, name: str, tree: nodes.Template) -> list[ConfigProblem]:
         """The variables override `name` uses that its prompt is not given (each at its first line): StrictUndefined
@@ -242,8 +302,18 @@ class PromptRenderer:
             template = self._env.get_template(name)
             constant = self._constant(name, template)
             return constant if constant is not None else template.render(**variables).strip()
-        except jinja2.TemplateNotFound:
-            raise PromptError(f"prompt template {name} not found") from None
+        except jinja2.TemplateNotFound as exc:
+            at = self._failed_at(exc)
+            if at is None:  # `name` itself
+                raise PromptError(f"prompt template {name} not found") from None
+            # One a template asks for ({% include %}, extends, import) with a name made at render time, or deleted
+            # since the override folder was checked: jinja2's message is the missing name alone, and the run's
+            # said the template rendered, as if that one were missing.
+            missing = getattr(exc, "templates", None) or [exc.name]
+            raise PromptError(
+                f"prompt template {self._shown(at[0], name)}, line {at[1]}: asks for "
+                f"{_nowhere(missing, self.override_dir)}"
+            ) from None
         except jinja2.UndefinedError as exc:
             given = ", ".join(sorted(variables)) or "none"
             raise PromptError(f"prompt template {name}: {exc.message} (variables given: {given})") from None
@@ -251,3 +321,28 @@ class PromptRenderer:
             raise PromptError(f"prompt template {exc.filename or name}, line {exc.lineno}: {exc.message}") from None
         except UnicodeDecodeError as exc:  # an override changed after the check in __init__
             raise PromptError(f"prompt template {name} is not UTF-8 ({exc.reason}); save it as UTF-8") from None
+
+    def _failed_at(self, exc: BaseException) -> tuple[str, int] | None:
+        """The template file and line `exc` was raised at while rendering, or None when no template's code ran.
+
+        jinja2 rewrites a render's traceback so that each template's frame reads as the template's file (its
+        co_filename) at the template's line (its tb_lineno); the innermost one is where it failed (a partial's line
+        when it failed in a partial). Only `.j2` files of the override folder or the package's: the filters' and
+        globals' frames are renderer.py's, in the package's folder too."""
+        folders = {_PACKAGED_FOLDER, *([self.override_dir.resolve()] if self.override_dir is not None else [])}
+        found: tuple[str, int] | None = None
+        tb = exc.__traceback__
+        while tb is not None:
+            filename = tb.tb_frame.f_code.co_filename
+            if filename.endswith(".j2") and Path(filename).resolve().parent in folders:
+                found = (filename, tb.tb_lineno)
+            tb = tb.tb_next
+        return found
+
+    def _shown(self, filename: str, rendered: str) -> str:
+        """A template file as a message names it: an override by its path (the file to fix), a packaged one by its
+        name; and the template rendered when the file is a partial it included."""
+        path = Path(filename)
+        override = self.override_dir is not None and path.resolve().parent == self.override_dir.resolve()
+        shown = filename if override else f"{path.name} (packaged)"
+        return shown if path.name == rendered else f"{shown} (included by {rendered})"
