@@ -176,10 +176,6 @@ class StageError(LlmtradeError):
         super().__init__(f"stage {stage!r} failed: {cause}")
 
 
-class PromptError(OperationalError):
-    """A prompt template could not be rendered (missing variable, syntax error, unknown template)."""
-
-
 class LLMUnavailable(TemporaryError):
     """A model provider did not answer after every retry (rate limit, 5xx, timeout, connection)."""
 
@@ -214,6 +210,22 @@ class ReplayMiss(RunStopped):
     """`--replay` asked for a call that the cache does not hold. It ends the run (RunStopped): a miss says nothing
     about the model, so it must never be frozen into the week as that member's failed pitch, review or checkpoint
     (a replayed backtest with one pitch missing from its cache stored that PM as failed for good)."""
+
+
+class PromptError(RunStopped):
+    """A prompt template could not be rendered (missing variable, syntax error, unknown template).
+
+    It ends the run (RunStopped), never collected as one member's failure: every member is asked with the same
+    template, every week, so frozen as each one's failed pitch, review or checkpoint it degraded every week of a
+    backtest with no word on stderr, and stayed in the books after the template was fixed. `override`: the template
+    at fault is the user's own (a file of their prompt override folder), their configuration as a YAML file is:
+    exit 2, as `config validate` refusing one. A packaged template's failure is llmtrade's own bug: exit 1."""
+
+    def __init__(self, message: str, *, override: bool = False):
+        super().__init__(message)
+        self.override = override
+        if override:
+            self.exit_code = ConfigError.exit_code
 
 
 class MarketDataError(OperationalError):

@@ -1,7 +1,8 @@
 """Concurrent calls whose failures are expected: run them all, keep the answers, collect the failures.
 
 An LlmtradeError (a provider down, an answer still invalid after repair) fails one member, not the
-committee; a RunStopped (a budget spent) ends the run and is raised, as is any other exception (a bug).
+committee; a RunStopped (a budget spent, a prompt template that does not render) ends the run and is raised, as is
+any other exception (a bug).
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ done) and what to do there, as a note (`add_note`) the CLI prints after the fail
 The job's own message names the call, the model and the provider's reason, but not the backtest's week, and its advice
 is a live run's: "drop --replay" (a backtest needs --offline or --replay), "a rerun asks again until the deadline,
 then goes on without them" (a backtest's rerun restarts the job at its own instant, so it never passes the deadline).
-The failure keeps its type and exit code: 75 for a temporary one, 1 for a budget spent or a replay miss."""
+The failure keeps its type and exit code: 75 for a temporary one, 1 for a budget spent or a replay miss, 2 for a prompt
+override that does not render."""
 
 from __future__ import annotations
 
-from llmtrade.errors import BudgetExceeded, LlmtradeError, ReplayMiss, TemporaryError
+from llmtrade.errors import BudgetExceeded, LlmtradeError, PromptError, ReplayMiss, TemporaryError
 from llmtrade.exits import causes
 from llmtrade.workflows.schedule import Job, JobKind
 
@@ -38,6 +39,10 @@ def _advice(exc: LlmtradeError) -> str | None:
             "the replay cache lacks that answer; run the same command with --live-misses USD to ask the live model "
             "for what is missing and go on from this week, or replay with --offline under a new --name"
         )
+    if any(isinstance(link, PromptError) for link in chain):
+        # Nothing of the failed step was stored (errors.PromptError); the prompt templates are not in the inputs a
+        # resume compares, so the same name goes on with the fixed one.
+        return "fix the prompt template named and run the same command to go on from this week"
     if any(isinstance(link, TemporaryError) for link in chain):
         return (
             "nothing of the failed step was stored as final; run the same command again later to go on from this "

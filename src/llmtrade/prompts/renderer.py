@@ -312,15 +312,28 @@ class PromptRenderer:
             missing = getattr(exc, "templates", None) or [exc.name]
             raise PromptError(
                 f"prompt template {self._shown(at[0], name)}, line {at[1]}: asks for "
-                f"{_nowhere(missing, self.override_dir)}"
+                f"{_nowhere(missing, self.override_dir)}",
+                override=self._is_override(at[0]),
             ) from None
         except jinja2.UndefinedError as exc:
             given = ", ".join(sorted(variables)) or "none"
-            raise PromptError(f"prompt template {name}: {exc.message} (variables given: {given})") from None
+            raise PromptError(
+                f"prompt template {name}: {exc.message} (variables given: {given})",
+                override=self.source_of(name) != "packaged",
+            ) from None
         except jinja2.TemplateSyntaxError as exc:
-            raise PromptError(f"prompt template {exc.filename or name}, line {exc.lineno}: {exc.message}") from None
-        except UnicodeDecodeError as exc:  # an override changed after the check in __init__
-            raise PromptError(f"prompt template {name} is not UTF-8 ({exc.reason}); save it as UTF-8") from None
+            filename = exc.filename or name
+            raise PromptError(
+                f"prompt template {filename}, line {exc.lineno}: {exc.message}", override=self._is_override(filename)
+            ) from None
+        except UnicodeDecodeError as exc:  # an override changed after the check in __init__ (packaged ones are UTF-8)
+            raise PromptError(
+                f"prompt template {name} is not UTF-8 ({exc.reason}); save it as UTF-8", override=True
+            ) from None
+
+    def _is_override(self, filename: str) -> bool:
+        """Whether template file `filename` is one of the override folder's."""
+        return self.override_dir is not None and Path(filename).resolve().parent == self.override_dir.resolve()
 
     def _failed_at(self, exc: BaseException) -> tuple[str, int] | None:
         """The template file and line `exc` was raised at while rendering, or None when no template's code ran.
@@ -343,6 +356,5 @@ class PromptRenderer:
         """A template file as a message names it: an override by its path (the file to fix), a packaged one by its
         name; and the template rendered when the file is a partial it included."""
         path = Path(filename)
-        override = self.override_dir is not None and path.resolve().parent == self.override_dir.resolve()
-        shown = filename if override else f"{path.name} (packaged)"
+        shown = filename if self._is_override(filename) else f"{path.name} (packaged)"
         return shown if path.name == rendered else f"{shown} (included by {rendered})"

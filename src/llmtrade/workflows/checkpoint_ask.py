@@ -276,14 +276,11 @@ class AskStage:
         return result if new else result.with_loaded(self.name)
 
     def _templates(self, asking: list[Prepared]) -> checkpointer.Templates | None:
-        """The prompt's templates, read once for every owner asked now (None: nobody is asked, or reading them
-        failed: then each ask reads them itself and fails on its own, as an owner's failure)."""
+        """The prompt's templates, read once for every owner asked now (None: nobody is asked). A PromptError (a
+        template missing or failing) stops the checkpoint: it is no owner's failure (errors.PromptError)."""
         if all(p.triggered for p in asking):
             return None
-        try:
-            return checkpointer.read_templates(self.bench.prompts)
-        except LlmtradeError:
-            return None
+        return checkpointer.read_templates(self.bench.prompts)
 
     def _defer(self, waiting: dict[str, LlmtradeError]) -> None:
         bench = self.bench
