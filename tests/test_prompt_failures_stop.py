@@ -79,7 +79,7 @@ def test_a_backtest_stops_on_an_override_that_does_not_render_and_freezes_nothin
 
     assert result.exit_code == 2, result.output
     line = _error_line(result)
-    assert f"prompt template {name}: " in line
+    assert f"prompt template {tmp_path / 'prompts' / name}, line 2: " in line  # the file to fix, and where
     assert f"backtest 'prompt_stop_{frozen}' stopped in week {BACKTEST[0]}, at its" in line and step in line
     assert "fix the prompt template named and run the same command to go on from this week" in line
     assert "Traceback" not in result.output
@@ -102,16 +102,33 @@ def test_a_live_weekly_run_and_checkpoint_stop_on_an_override_that_does_not_rend
     result = runner.invoke(app, ["-q", "run-due"])
 
     assert result.exit_code == 2, result.output
-    assert "stage 'peer_review' failed: prompt template peer_review.user.j2" in _error_line(result)
+    assert f"stage 'peer_review' failed: prompt template {review}, line 2: " in _error_line(result)
     assert not stored_events(url, type="ReviewFailed")
 
     review.unlink()
     assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
-    _override(tmp_path, monkeypatch, *CHECKPOINT)
+    checkpoint = _override(tmp_path, monkeypatch, *CHECKPOINT)
     monkeypatch.setenv("LLMTRADE_NOW", f"{WEEK}T12:05:00-05:00")
 
     result = runner.invoke(app, ["-q", "run-due"])
 
     assert result.exit_code == 2, result.output
-    assert "stage 'ask' failed: prompt template checkpoint.user.j2" in _error_line(result)
+    assert f"stage 'ask' failed: prompt template {checkpoint}, line 2: " in _error_line(result)
     assert not stored_events(url, type="CheckpointSkipped") and not stored_events(url, type="CheckpointTaken")
+
+
+def test_an_override_failing_as_a_run_renders_it_is_named_with_its_file_and_line(
+    tmp_path: Path, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's trial: "stage 'pitches' failed: unsupported operand type(s) for +: 'datetime.date' and 'int'", exit 1,
+    with no template, file or line."""
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    pitch = _override(tmp_path, monkeypatch, "pm_pitch.user.j2", "Week\n{{ week_id + 7 }}\n")
+
+    result = runner.invoke(app, ["-q", "run-weekly", "--dry-run", "--offline"])
+
+    assert result.exit_code == 2, result.output
+    assert _error_line(result) == (
+        f"error: stage 'pitches' failed: prompt template {pitch}, line 2: TypeError: unsupported operand type(s) "
+        "for +: 'datetime.date' and 'int'"
+    )

@@ -86,6 +86,45 @@ def test_a_template_missing_at_render_time_is_named_with_the_template_asking_for
         renderer.render("pm_pitch", **variables)
 
 
+def test_an_override_failing_as_it_renders_names_its_file_and_line(tmp_path: Path) -> None:
+    """Each parses and passes the check (every variable is given): an operation, an attribute or a filter fails only
+    on the values, and the run said "unsupported operand type(s) ..." with no template, file or line."""
+    variables = {"week_id": date(2026, 1, 7), "packs": [], "snapshot": _market(101.5), "universe": [], "memory": ()}
+    user = tmp_path / "pm_pitch.user.j2"
+    for text, message in (
+        ("Week\n{{ week_id + 7 }}", "line 2: TypeError: unsupported operand type(s) for +: 'datetime.date' and 'int'"),
+        (
+            "Week\n\n{{ snapshot.no_such_field }}",
+            "line 3: 'llmtrade.domain.research.MarketSnapshot object' has no attribute 'no_such_field' "
+            "(variables given: memory, packs, snapshot, universe, week_id)",
+        ),
+        ("{% for p in packs %}{% endfor %}\n{{ 'up' | num }}", "line 2: ValueError: Unknown format code 'f'"),
+    ):
+        user.write_text(text)
+        with pytest.raises(PromptError) as failed:
+            PromptRenderer(tmp_path).render("pm_pitch", **variables)
+        assert str(failed.value).startswith(f"prompt template {user}, {message}"), str(failed.value)
+        assert failed.value.exit_code == 2  # the user's configuration, as `config validate` refusing it
+    # In a partial of the user's: its own file and line, and the template that included it.
+    user.write_text('Week\n{% include "_rules.j2" %}')
+    (tmp_path / "_rules.j2").write_text("Rules\n{{ week_id.no_such_field }}")
+    with pytest.raises(PromptError) as failed:
+        PromptRenderer(tmp_path).render("pm_pitch", **variables)
+    assert str(failed.value).startswith(
+        f"prompt template {tmp_path / '_rules.j2'} (included by pm_pitch.user.j2), line 2: "
+        "'datetime.date object' has no attribute 'no_such_field'"
+    ), str(failed.value)
+
+
+def test_a_packaged_template_failing_as_it_renders_is_llmtrades_own_failure(tmp_path: Path) -> None:
+    with pytest.raises(PromptError) as failed:
+        PromptRenderer(tmp_path).render("council_ranking", query="Why?", answers=None)
+    assert str(failed.value).startswith(
+        "prompt template council_ranking.user.j2 (packaged), line 4: 'None' has no attribute 'items'"
+    )
+    assert failed.value.exit_code == 1
+
+
 def _market(close: float) -> MarketSnapshot:
     names = "return_1w return_4w return_12w sma_20 sma_50 sma_200 price_vs_sma_20 price_vs_sma_50 price_vs_sma_200"
     names += " rsi_14 atr_14 realized_vol_20 drawdown_from_52w_high corr_spy_60"

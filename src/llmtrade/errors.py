@@ -213,7 +213,7 @@ class ReplayMiss(RunStopped):
 
 
 class PromptError(RunStopped):
-    """A prompt template could not be rendered (missing variable, syntax error, unknown template).
+    """A prompt template could not be rendered (missing variable, syntax error, unknown template, its code failed).
 
     It ends the run (RunStopped), never collected as one member's failure: every member is asked with the same
     template, every week, so frozen as each one's failed pitch, review or checkpoint it degraded every week of a

@@ -18,7 +18,7 @@ import jinja2
 from jinja2 import meta, nodes
 
 from llmtrade.config.files import read_text
-from llmtrade.errors import ConfigError, ConfigProblem, PromptError
+from llmtrade.errors import ConfigError, ConfigProblem, LlmtradeError, PromptError
 from llmtrade.memo import IdentityMemo
 
 
@@ -298,6 +298,9 @@ class PromptRenderer:
         return text
 
     def _render(self, name: str, variables: dict[str, Any]) -> str:
+        """`name` rendered with `variables`, stripped. Whatever fails while it renders is a PromptError naming the
+        template's file (an override's path: the file to fix) and line: an override's `{{ week_id + 7 }}` failed the
+        run with "unsupported operand type(s) for +: 'datetime.date' and 'int'", nothing saying where."""
         try:
             template = self._env.get_template(name)
             constant = self._constant(name, template)
@@ -315,21 +318,27 @@ class PromptRenderer:
                 f"{_nowhere(missing, self.override_dir)}",
                 override=self._is_override(at[0]),
             ) from None
-        except jinja2.UndefinedError as exc:
-            given = ", ".join(sorted(variables)) or "none"
-            raise PromptError(
-                f"prompt template {name}: {exc.message} (variables given: {given})",
-                override=self.source_of(name) != "packaged",
-            ) from None
-        except jinja2.TemplateSyntaxError as exc:
+        except jinja2.TemplateSyntaxError as exc:  # an override changed after the check in __init__
             filename = exc.filename or name
             raise PromptError(
                 f"prompt template {filename}, line {exc.lineno}: {exc.message}", override=self._is_override(filename)
             ) from None
-        except UnicodeDecodeError as exc:  # an override changed after the check in __init__ (packaged ones are UTF-8)
-            raise PromptError(
-                f"prompt template {name} is not UTF-8 ({exc.reason}); save it as UTF-8", override=True
-            ) from None
+        except LlmtradeError:
+            raise  # one of ours raised through a template (none is today) keeps its meaning and exit code
+        except Exception as exc:  # the template's code failed: UndefinedError, a TypeError, a filter's ValueError...
+            at = self._failed_at(exc)
+            override = self._is_override(at[0]) if at is not None else self.source_of(name) != "packaged"
+            if at is None and isinstance(exc, UnicodeDecodeError):  # an override changed after the check in __init__
+                raise PromptError(
+                    f"prompt template {self.source_of(name)} is not UTF-8 ({exc.reason}); save it as UTF-8",
+                    override=override,
+                ) from None
+            where = f"{self._shown(at[0], name)}, line {at[1]}" if at is not None else self.source_of(name)
+            if isinstance(exc, jinja2.UndefinedError):
+                what = f"{exc.message} (variables given: {', '.join(sorted(variables)) or 'none'})"
+            else:
+                what = f"{type(exc).__name__}: {exc}"
+            raise PromptError(f"prompt template {where}: {what}", override=override) from None
 
     def _is_override(self, filename: str) -> bool:
         """Whether template file `filename` is one of the override folder's."""
