@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -268,6 +269,17 @@ def test_init_into_a_path_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Pat
     result = CliRunner().invoke(app, ["init", str(in_the_way)])
     assert result.exit_code == 2
     assert f"cannot create the config folder {in_the_way}" in result.output
+
+
+def test_init_on_a_full_disk_is_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A full disk is not the user's path: exit 75 (retry later), as exits.py has it, not 2 (it was 2).
+    def full(self: Path, *args: object, **kwargs: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "cfg")])
+    assert result.exit_code == 75, result.output
+    assert f"cannot write {tmp_path / 'cfg' / 'assets.yaml'}: No space left on device" in result.stderr
 
 
 def test_ctrl_c_is_one_line_and_exit_130(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

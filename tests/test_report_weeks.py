@@ -4,6 +4,7 @@ week's call events, and the report file is written atomically or refused naming 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -53,7 +54,7 @@ from llmtrade.domain.trading import (
     RiskChecked,
     Side,
 )
-from llmtrade.errors import UsageError
+from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.report.render import render_report
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
@@ -311,10 +312,35 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", full_disk)
-    with pytest.raises(UsageError, match=f"cannot write the report to {target}: No space left on device"):
+    # A full disk passes: temporary (exit 75), as exits.py has it everywhere else, not a usage error (it was exit 2).
+    with pytest.raises(TemporaryError, match=f"cannot write the report to {target}: No space left on device"):
         save_report(report, leaderboard(), target)
     assert target.read_text() == "old"
     assert sorted(p.name for p in folder.iterdir()) == ["report.html"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_report_to_a_full_disk_exits_75_in_one_line(recorded: Container) -> None:
+    """Found as `report --backtest NAME -o /dev/full`: exit 2, 'cannot write the report ...: No space left on
+    device', so cron's retry-on-75 gave up on a disk that would have had room at the next wake-up."""
+    result = runner.invoke(app, ["report", "-o", "/dev/full"])
+    assert result.exit_code == 75, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot write the report to /dev/full: No space left on device") and "disk" in line
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [(errno.ENOSPC, 75), (errno.EDQUOT, 75), (errno.EACCES, 2), (errno.EISDIR, 2), (errno.ENOENT, 2), (errno.EIO, 1)],
+)
+def test_an_os_error_on_a_named_path_is_classified_by_its_errno(number: int, code: int) -> None:
+    from llmtrade.exits import path_error  # here, so the module's other tests run without it (before it was made)
+
+    error = path_error("cannot write the report to /x/r.html", OSError(number, os.strerror(number)))
+    assert error.exit_code == code and str(error).startswith(
+        f"cannot write the report to /x/r.html: {os.strerror(number)}"
+    )
 
 
 @pytest.mark.parametrize("where", ["missing folder", "a folder", "under a file"])

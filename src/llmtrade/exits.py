@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError
+from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError, UsageError
 
 TEMPORARY = 75
 
@@ -63,6 +63,38 @@ TABLE: tuple[Row, ...] = (
     Row("psycopg.OperationalError", TEMPORARY, "the connection to the database was lost"),
     Row("builtins.OSError", TEMPORARY, "the disk is full", frozenset({errno.ENOSPC, errno.EDQUOT})),
 )
+
+
+# What is wrong with a path a user named (an output file, a prices folder), not with the machine: the user fixes the
+# path (exit 2). A full disk is the machine's, and passes (TABLE's row: 75); any other (EIO) someone must look at (1).
+PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
+
+
+def path_error(message: str, exc: OSError) -> LlmtradeError:
+    """`message` (what could not be done, naming the path: "cannot write the report to X") with the system's reason,
+    as the error its errno calls for: TemporaryError (75) for a full disk or quota, as `classify` gives an OSError
+    that reached it; UsageError (2) for a problem of the path itself (PATH_ERRNOS); OperationalError (1) otherwise.
+    A caller that knows the path raises this `from exc`, rather than one code for every OSError (a full disk read as
+    a usage error, exit 2, and a scheduler never retried it)."""
+    text = f"{message}: {exc.strerror or exc}"
+    row = _row_for(exc)
+    if row is not None and row.code == TEMPORARY:
+        return TemporaryError(f"{text} ({row.what}: run the command again when there is room)")
+    if exc.errno in PATH_ERRNOS:
+        return UsageError(text)
+    return OperationalError(text)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from llmtrade.app.report_controls import control_lines
 from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.errors import UsageError
+from llmtrade.exits import path_error
 from llmtrade.storage.bootstrap import Storage
 
 
@@ -51,7 +52,8 @@ def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> Repor
     then a rename, so a reader never sees half a report and a failed write leaves the old file.
 
     Raises UsageError (exit 2) naming the path when its folder is missing or not writable, or the path
-    is a folder (`write_page` says how pipes, devices and links are written)."""
+    is a folder (`write_page` says how pipes, devices and links are written); a write that fails on a full disk is
+    temporary (exit 75: `exits.path_error`)."""
     target = output.expanduser()
     _check_target(target)
     from llmtrade.report.render import render_report  # lazy: jinja2 and matplotlib only for this command
@@ -72,7 +74,7 @@ def write_page(target: Path, data: bytes) -> None:
             with open(target, "wb") as stream:
                 stream.write(data)
         except OSError as exc:
-            raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
+            raise path_error(f"cannot write the report to {target}", exc) from exc
         return
     if target.is_symlink():
         target = Path(os.path.realpath(target))
@@ -80,7 +82,7 @@ def write_page(target: Path, data: bytes) -> None:
     try:
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
-        raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
+        raise path_error(f"cannot write the report to {target}", exc) from exc
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
@@ -90,7 +92,7 @@ def write_page(target: Path, data: bytes) -> None:
         os.replace(temporary, target)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
-        raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
+        raise path_error(f"cannot write the report to {target}", exc) from exc
 
 
 def _check_target(target: Path) -> None:

@@ -16,6 +16,7 @@ from llmtrade.config import rules
 from llmtrade.config.files import read_text
 from llmtrade.config.models import CONFIG_FILES, Config
 from llmtrade.errors import ConfigError, ConfigProblem, UsageError
+from llmtrade.exits import path_error
 
 PACKAGED = "packaged defaults"
 
@@ -80,8 +81,8 @@ def write_defaults(target: Path, *, overwrite: bool = False) -> list[Path]:
     target = target.expanduser()
     try:
         target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file in the way, no permission, a read-only or virtual file system
-        raise UsageError(f"cannot create the config folder {target}: {exc.strerror or exc}") from exc
+    except OSError as exc:  # a file in the way, no permission, a read-only file system; or a full disk (75)
+        raise path_error(f"cannot create the config folder {target}", exc) from exc
     existing = [target / name for name in CONFIG_FILES if (target / name).exists()]
     if existing and not overwrite:
         names = ", ".join(p.name for p in existing)
@@ -92,7 +93,7 @@ def write_defaults(target: Path, *, overwrite: bool = False) -> list[Path]:
         try:
             path.write_text(packaged_defaults().joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            raise path_error(f"cannot write {path}", exc) from exc
         written.append(path)
     return written
 
