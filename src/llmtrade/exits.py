@@ -82,16 +82,18 @@ PATH_ERRNOS = frozenset(
 )
 
 
-def path_error(message: str, exc: OSError) -> LlmtradeError:
+def path_error(message: str, exc: OSError, *, fix: str = "") -> LlmtradeError:
     """`message` (what could not be done, naming the path: "cannot write the report to X") with the system's reason,
     as the error its errno calls for: TemporaryError (75) for a full disk or quota, as `classify` gives an OSError
     that reached it; UsageError (2) for a problem of the path itself (PATH_ERRNOS); OperationalError (1) otherwise.
     A caller that knows the path raises this `from exc`, rather than one code for every OSError (a full disk read as
-    a usage error, exit 2, and a scheduler never retried it)."""
+    a usage error, exit 2, and a scheduler never retried it). `fix`: what the user can do about the path."""
     text = f"{message}: {exc.strerror or exc}"
     row = _row_for(exc)
     if row is not None and row.code == TEMPORARY:
         return TemporaryError(f"{text} ({row.what}: run the command again when there is room)")
+    if fix:
+        text += f"; {fix}"
     if exc.errno in PATH_ERRNOS:
         return UsageError(text)
     return OperationalError(text)

@@ -19,6 +19,7 @@ from llmtrade.app.baseline_universe import config_hash
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
 from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.csv_folder import price_files
 from llmtrade.market.providers import csv_dir
 from llmtrade.storage.event_store import EventStore
 
@@ -142,7 +143,9 @@ def standings(app: BacktestContainer, name: str) -> Leaderboard:
 
 
 def _folder_hash(folder: Path) -> str:
+    # Its regular files only (csv_folder.price_files): a folder `old.csv` or a link to nothing beside the prices
+    # raised a traceback here. A folder of files hashes as it always did, so existing backtests resume.
     digest = hashlib.sha256()
-    for file in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    for name, data in price_files(folder).items() if folder.is_dir() else ():
+        digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()

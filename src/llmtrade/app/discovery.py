@@ -24,6 +24,7 @@ from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import BACKTEST, DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
 from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.llm.gateway import CallSite
+from llmtrade.market.csv_folder import unusable
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
@@ -57,7 +58,7 @@ def priceable(app: Container, candidates: Sequence[CandidateInstrument]) -> list
     folder = csv_dir(assets, app.settings)
     if folder is None or provider_names(assets, app.settings, live=False) != ["csv"]:
         return list(candidates)
-    return [c for c in candidates if (folder / f"{c.symbol}.csv").is_file()]
+    return [c for c in candidates if unusable(folder / f"{c.symbol}.csv") is None]
 
 
 def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:

@@ -9,13 +9,17 @@ A file whose rows run newest first (Alpha Vantage, Investing.com) is refused say
 fewer fields than the header (an unquoted 1,234.50 shifts every column after it). A malformed file is
 refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
 shift every indicator computed from it. Files are UTF-8, with or without a byte-order mark. Missing sessions are
-found by the market service's validator (market/validation.py), which names this file through `origin`.
+found by the market service's validator (market/validation.py), which names this file through `origin`. Something
+else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
+(`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
+import stat
 from bisect import bisect_left, bisect_right
 from datetime import date
 from functools import lru_cache
@@ -26,6 +30,7 @@ from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing
+from llmtrade.exits import path_error
 from llmtrade.market.failures import few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -42,7 +47,8 @@ class CsvFolderProvider:
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if not self.folder.is_dir():
             raise MarketDataMissing(f"csv folder {self.folder} does not exist")
-        missing = [s for s in symbols if not (self.folder / f"{s}.csv").is_file()]
+        found = {s: unusable(self._file(s)) for s in symbols}
+        missing = [s for s, why in found.items() if why == ABSENT]
         if missing:
             # What to do is in the message: a folder of a few files (the seven ETFs') met the packaged 12-symbol
             # universe, and a new user was left to find assets.yaml alone.
@@ -50,7 +56,19 @@ class CsvFolderProvider:
                 f"csv folder {self.folder} has no file for {few(missing)}: add a SYMBOL.csv for each, or leave them "
                 "out of assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)"
             )
-        return {s: _between(self._file(s), s, start, end) for s in symbols}
+        broken = [f"{s}.csv {why}" for s, why in found.items() if why is not None]
+        if broken:
+            raise MarketDataMissing(f"csv folder {self.folder}: {'; '.join(broken)}: {USABLE}")
+        bars: dict[str, list[Bar]] = {}
+        for symbol in symbols:
+            try:
+                bars[symbol] = _between(self._file(symbol), symbol, start, end)
+            except OSError as exc:  # unreadable though a regular file (no permission, an I/O error), or gone since
+                reason = exc.strerror or str(exc)
+                raise MarketDataMissing(
+                    f"csv folder {self.folder}: {symbol}.csv {CANNOT_READ} ({reason}): {USABLE}"
+                ) from exc
+        return bars
 
     def origin(self, symbol: str) -> str:
         """The file a symbol's bars come from, so a rejection can name it."""
@@ -58,6 +76,51 @@ class CsvFolderProvider:
 
     def _file(self, symbol: str) -> Path:
         return self.folder / f"{symbol}.csv"
+
+
+ABSENT = "does not exist"
+CANNOT_READ = "cannot be read"  # something may be there, but its kind and bytes are out of reach
+USABLE = "each symbol's prices must be a readable file SYMBOL.csv (a link to one will do)"
+
+
+def unusable(path: Path) -> str | None:
+    """Why `path` cannot be read as a symbol's prices, None when it can: ABSENT when nothing is there, else what is
+    there instead ("is a folder", "is a link to /x, which does not exist", ...). Links are followed."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"is a link to {os.readlink(path)}, which does not exist"
+        return ABSENT
+    except OSError as exc:  # no permission to a folder on the way, a loop of links
+        return f"{CANNOT_READ} ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a pipe, socket or device)"
+    return None
+
+
+def price_files(folder: Path) -> dict[str, bytes]:
+    """Every SYMBOL.csv in `folder` that is a regular file (or a link to one), by name, with its bytes: what a
+    backtest's price data hash covers and what a sweep ships to its workers.
+
+    Anything else named *.csv (a folder `old.csv`, a link to nothing, a pipe) holds no prices and is passed over, not
+    read (reading a pipe would wait for good); a symbol that needs it is refused by the provider, naming it. A regular
+    file that cannot be read is refused (UsageError for a permission, exits.path_error): left out, the hash would
+    change when it became readable, and the backtest would be refused as run on other prices."""
+    files: dict[str, bytes] = {}
+    for path in sorted(folder.glob("*.csv")):
+        try:
+            if not stat.S_ISREG(path.stat().st_mode):  # links followed
+                continue
+            files[path.name] = path.read_bytes()
+        except FileNotFoundError:  # a link to nothing, or a file removed since it was listed
+            continue
+        except OSError as exc:
+            fix = "every *.csv file in it makes the prices' hash: make it readable or move it out"
+            raise path_error(f"prices folder {folder}: cannot read {path.name}", exc, fix=fix) from exc
+    return files
 
 
 def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:

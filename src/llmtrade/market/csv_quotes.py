@@ -30,7 +30,7 @@ from pathlib import Path
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.csv_folder import CsvFolderProvider, field_count
+from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, field_count, unusable
 from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
@@ -55,7 +55,10 @@ class CsvQuotes:
         approximated = []
         for symbol in symbols:
             path = intraday_file(self.folder, symbol)
-            if path.is_file():
+            why = unusable(path)  # a folder or a link to nothing is no file: the bridge prices the symbol
+            if why is not None and why.startswith(CANNOT_READ):  # a file given, maybe, but out of reach: never guessed
+                raise MarketDataError(f"{path}: the intraday file {why}")
+            if why is None:
                 quote = _from_file(path, symbol, now)
                 if quote is not None:
                     quotes[symbol] = quote
@@ -69,7 +72,7 @@ class CsvQuotes:
         day = new_york_date(now)
         opens, closes = self._calendar.session_open(day), self._calendar.session_close(day)
         minutes = session_minutes(opens, closes)
-        present = [s for s in symbols if (self.folder / f"{s}.csv").is_file()]
+        present = [s for s in symbols if unusable(self.folder / f"{s}.csv") is None]
         bars = self._daily.daily_bars(present, day, day) if present else {}
         index, at = point_at(opens, minutes, now)
         listed = [(symbol, bar) for symbol in present for bar in bars.get(symbol) or []]

@@ -25,6 +25,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarted
 from llmtrade.errors import UsageError
+from llmtrade.market.csv_folder import ABSENT, USABLE, price_files, unusable
 from llmtrade.market.providers import csv_dir
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
@@ -77,9 +78,18 @@ def prepare(
     if folder is not None:
         if not folder.is_dir():
             raise UsageError(f"prices folder {folder}: no such folder")
-        prices = {file.name: file.read_bytes() for file in sorted(folder.glob("*.csv"))}
+        prices = price_files(folder)  # regular files only: a folder `old.csv` beside them raised a traceback
         if not prices:
             raise UsageError(f"prices folder {folder}: no SYMBOL.csv file in it")
+        # The workers get the files' bytes, not the folder: a universe symbol whose SYMBOL.csv is something else
+        # would reach them as "no file for GLD". Said here, naming what is there.
+        broken = [
+            f"{symbol}.csv {why}"
+            for symbol in loaded.config.assets.symbols
+            if (why := unusable(folder / f"{symbol}.csv")) not in (None, ABSENT)
+        ]
+        if broken:
+            raise UsageError(f"prices folder {folder}: {'; '.join(broken)}: {USABLE}")
     digest = hashlib.sha256()
     for file_name, data in sorted((prices or {}).items()):
         digest.update(file_name.encode() + b"\0" + data + b"\0")
