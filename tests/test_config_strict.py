@@ -162,6 +162,7 @@ def test_yes_no_on_off_are_text_as_in_yaml_1_2(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- rules a run depends on
 
 
+PM = 'postmortem: {day: tuesday, time: "16:30"}'
 RULE_CASES = {
     "no benchmark": (
         "assets.yaml",
@@ -176,6 +177,30 @@ RULE_CASES = {
         '"16:30"]',
         "checkpoints: is at or after the 16:00 close (New York), so it would never run; "
         "use a time before the close, e.g. 15:50 (got '16:30')",
+    ),
+    # A week runs Wednesday to Tuesday; a postmortem before Tuesday's close closed it while it traded, and a
+    # backtest then stopped at the next checkpoint blaming the clock. Wednesday after the weekly run never ran then.
+    **{
+        f"postmortem {day}": (
+            "schedule.yaml",
+            PM,
+            f'postmortem: {{day: {day}, time: "16:30"}}',
+            f"postmortem.day: {day} comes before the week's last session (a week runs Wednesday to Tuesday)",
+        )
+        for day in ("monday", "thursday", "friday")
+    },
+    "postmortem tuesday morning": (
+        "schedule.yaml",
+        PM,
+        'postmortem: {day: tuesday, time: "10:00"}',
+        "postmortem.time: tuesday 10:00 is before the 16:00 close (New York) of the week's last session",
+    ),
+    "postmortem after the weekly run": (
+        "schedule.yaml",
+        PM,
+        'postmortem: {day: wednesday, time: "10:00"}',
+        "postmortem.time: wednesday 10:00 is after the next week's weekly run (wednesday 08:00), which reads the "
+        "postmortem, so it would run at 08:00 every week instead",
     ),
     "pm id twice": (
         "models.yaml",
@@ -216,6 +241,13 @@ def test_every_rule_a_run_depends_on_is_checked_at_load(tmp_path: Path, case: st
     filename, old, new, message = RULE_CASES[case]
     folder = _folder(tmp_path, (filename, old, new))
     _refused(folder, command, f"invalid configuration in {folder / filename}", message)
+
+
+@pytest.mark.parametrize("moved", ['{day: tuesday, time: "16:00"}', '{day: wednesday, time: "08:00"}'])
+def test_a_postmortem_after_the_weeks_close_and_by_the_weekly_run_is_valid(tmp_path: Path, moved: str) -> None:
+    folder = _folder(tmp_path, ("schedule.yaml", PM, f"postmortem: {moved}"))
+    result = runner.invoke(app, ["--config", str(folder), "config", "validate"])
+    assert result.exit_code == 0, result.output
 
 
 def test_every_broken_file_and_rule_is_reported_at_once(tmp_path: Path) -> None:

@@ -156,6 +156,34 @@ def test_wednesday_postmortem_on_the_run_day_comes_before_the_next_weekly_run(ca
     assert jobs[0].at == jobs[1].at == ny(2026, 1, 14, 8)
 
 
+def test_a_wednesday_postmortem_moved_back_by_a_holiday_waits_for_the_weeks_last_close(
+    calendar: TradingCalendar,
+) -> None:
+    # Christmas 2024-12-25 was a Wednesday: "wednesday 08:00" moved back to Tuesday 08:00, before that session, so
+    # the week was closed while it still traded and a backtest stopped at its 09:00 checkpoint ("is the clock set
+    # back?"). Now it waits for Tuesday's (early, 13:00) close; the checkpoints before it run, those after the close
+    # never did.
+    morning = ScheduleConfig(postmortem=PostmortemRun(day=Weekday.WEDNESDAY, time="08:00"))
+    jobs = week_jobs(morning, calendar, date(2024, 12, 18))
+    [postmortem] = of_kind(jobs, JobKind.POSTMORTEM)
+    assert postmortem.at == ny(2024, 12, 24, 13) and postmortem.time == "13:00"
+    assert max(job.at for job in of_kind(jobs, JobKind.CHECKPOINT)) < postmortem.at
+    assert jobs[-1] is postmortem
+
+
+@pytest.mark.parametrize(("day", "hhmm"), [("tuesday", "16:00"), ("tuesday", "16:30"), ("wednesday", "07:00")])
+def test_no_postmortem_a_config_allows_comes_before_its_weeks_last_close(
+    calendar: TradingCalendar, day: str, hhmm: str
+) -> None:
+    schedule = ScheduleConfig(postmortem=PostmortemRun(day=Weekday(day), time=hhmm))
+    week = date(2018, 1, 3)
+    while week < date(2026, 12, 30):
+        sessions = calendar.sessions_between(week, week + timedelta(days=6))
+        [postmortem] = of_kind(week_jobs(schedule, calendar, week), JobKind.POSTMORTEM)
+        assert postmortem.at >= calendar.session_close(sessions[-1]), week
+        week += timedelta(days=7)
+
+
 # ---------------------------------------------------------------- what run-due runs
 
 

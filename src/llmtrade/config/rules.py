@@ -21,6 +21,7 @@ from llmtrade.config.models import (
     AssetsConfig,
     ModelsConfig,
     ScheduleConfig,
+    Weekday,
 )
 from llmtrade.errors import ConfigProblem
 
@@ -112,6 +113,36 @@ def _checkpoints_within_session(schedule: ScheduleConfig) -> Iterator[Finding]:
                     hhmm,
                 ),
             )
+
+
+@rule("schedule.yaml")
+def _postmortem_after_the_week(schedule: ScheduleConfig) -> Iterator[Finding]:
+    # A week runs Wednesday to Tuesday and its postmortem closes it (workflows/schedule.py): on Thursday, Friday or
+    # Monday, or Tuesday before the close, it closed the week while it still traded; its next checkpoint was refused
+    # and a backtest stopped blaming the clock ("is it set back?"). Holidays that move it are the schedule's to mend.
+    day, hhmm, weekly = schedule.postmortem.day, schedule.postmortem.time, schedule.weekly_run
+    after_close = f"tuesday at or after the {SESSION_CLOSE} close (the default is tuesday 16:30)"
+    if day in (Weekday.MONDAY, Weekday.THURSDAY, Weekday.FRIDAY):
+        why = (
+            f"{day.value} comes before the week's last session (a week runs Wednesday to Tuesday), and the "
+            "postmortem closes the week: its later checkpoints would be refused; "
+            f"use {after_close}, or wednesday by the weekly run"
+        )
+        yield Finding("schedule.yaml", ConfigProblem("postmortem.day", why, day.value))
+    elif day is Weekday.TUESDAY and hhmm < SESSION_CLOSE:
+        why = (
+            f"tuesday {hhmm} is before the {SESSION_CLOSE} close (New York) of the week's last session, and the "
+            f"postmortem closes the week: that session's later checkpoints would be refused; use {after_close}"
+        )
+        yield Finding("schedule.yaml", ConfigProblem("postmortem.time", why, hhmm))
+    elif day is Weekday.WEDNESDAY and weekly.day is Weekday.WEDNESDAY and hhmm > weekly.time:
+        # The schedule pulls it forward to that run, which reads it: it would never run at the time written here.
+        why = (
+            f"wednesday {hhmm} is after the next week's weekly run (wednesday {weekly.time}), which reads the "
+            f"postmortem, so it would run at {weekly.time} every week instead; "
+            f"use {weekly.time} or earlier, or {after_close}"
+        )
+        yield Finding("schedule.yaml", ConfigProblem("postmortem.time", why, hhmm))
 
 
 # ---------------------------------------------------------------- models.yaml

@@ -11,7 +11,8 @@ Rules (weeks are named by their Wednesday, week_id W, and run W..W+6):
   session of the week; on the weekly run's day only the times after the weekly run; times at or
   after a session's close are skipped (early closes).
 - postmortem of W: the configured weekday/time of W's last days (default Tuesday W+6 16:30); on a
-  holiday it moves back to the last session on or before that day, and never after the next weekly run.
+  holiday it moves back to the last session on or before that day, no earlier than that session's close,
+  and never after the next weekly run. (config/rules.py refuses a day or time before the week's last close.)
 """
 
 from __future__ import annotations
@@ -341,6 +342,10 @@ def _postmortem(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: da
     if not sessions:
         return None
     job = _job(JobKind.POSTMORTEM, week_id, sessions[-1], schedule.postmortem.time)
+    if job.day < planned and job.at < (close := calendar.session_close(job.day).astimezone(NEW_YORK)):
+        # Moved back, a morning postmortem ("wednesday 08:00", that Wednesday Christmas) closed the week before its
+        # last session, whose checkpoints were then refused (a backtest stopped): it waits for that close.
+        job = Job(JobKind.POSTMORTEM, week_id, job.day, f"{close:%H:%M}", close)
     if job.at >= _midnight(week_id + _WEEK):
         # Only a postmortem on the next Wednesday can reach the next weekly run; the run reads the postmortem,
         # so a configuration that puts it later is pulled forward to the run's instant (ranked first on ties).
