@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner, Result
 
 from llmtrade.cli import app
+from llmtrade.commands.context import State
 from llmtrade.config.files import read_text
 from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.config.models import CONFIG_FILES
@@ -202,6 +203,34 @@ RULE_CASES = {
         "postmortem.time: wednesday 10:00 is after the next week's weekly run (wednesday 08:00), which reads the "
         "postmortem, so it would run at 08:00 every week instead",
     ),
+    # Found passing validate: every command then exited 1 with "csv folder ... does not exist", naming no file (the
+    # same folder as --csv exits 2); `providers: [csv]` with no folder failed only at a live run's first price.
+    "csv folder missing": (
+        "assets.yaml",
+        "  csv_dir: null",
+        "  csv_dir: /nonexistent/prices",
+        "market_data.csv_dir: no such folder: create it, fix the path, or set csv_dir: null (the synthetic market "
+        "offline) (got '/nonexistent/prices')",
+    ),
+    "csv folder relative": (
+        "assets.yaml",
+        "  csv_dir: null",
+        "  csv_dir: prices",
+        "market_data.csv_dir: no such folder (relative to the working directory ",
+    ),
+    "csv folder a file": (
+        "assets.yaml",
+        "  csv_dir: null",
+        "  csv_dir: /dev/null",
+        "market_data.csv_dir: is not a folder of SYMBOL.csv files (got '/dev/null')",
+    ),
+    "csv provider without a folder": (
+        "assets.yaml",
+        "providers: [alpaca, yfinance]",
+        "providers: [csv]",
+        "market_data.providers: lists csv, but market_data.csv_dir is null: set csv_dir to a folder of SYMBOL.csv "
+        "files (or LLMTRADE_MARKET_CSV_DIR), or drop csv",
+    ),
     "pm id twice": (
         "models.yaml",
         "{id: grok,",
@@ -246,6 +275,25 @@ def test_every_rule_a_run_depends_on_is_checked_at_load(tmp_path: Path, case: st
 @pytest.mark.parametrize("moved", ['{day: tuesday, time: "16:00"}', '{day: wednesday, time: "08:00"}'])
 def test_a_postmortem_after_the_weeks_close_and_by_the_weekly_run_is_valid(tmp_path: Path, moved: str) -> None:
     folder = _folder(tmp_path, ("schedule.yaml", PM, f"postmortem: {moved}"))
+    result = runner.invoke(app, ["--config", str(folder), "config", "validate"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_csv_folder_chosen_elsewhere_leaves_assets_yamls_unread_and_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    folder = _folder(
+        tmp_path,
+        ("assets.yaml", "  csv_dir: null", "  csv_dir: /nonexistent/prices"),
+        ("assets.yaml", "providers: [alpaca, yfinance]", "providers: [csv]"),
+    )
+    # A command given --csv (backtest, backtest sweep) does not read assets.yaml's folder either.
+    assert State(folder).config(csv_given=True).source == str(folder)
+    with pytest.raises(ConfigError, match=r"market_data\.csv_dir: no such folder"):
+        State(folder).config()
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(prices))  # it wins over assets.yaml's csv_dir
     result = runner.invoke(app, ["--config", str(folder), "config", "validate"])
     assert result.exit_code == 0, result.output
 

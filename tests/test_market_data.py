@@ -15,6 +15,7 @@ from llmtrade.errors import MarketDataError, MarketDataMissing, MarketProviderUn
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_folder import CsvFolderProvider, read_csv
 from llmtrade.market.providers import build_providers, provider_names
+from llmtrade.market.quote_providers import QUOTE_FACTORIES
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.market.unavailable import UnavailableProvider
@@ -76,6 +77,31 @@ def test_when_every_provider_fails_the_error_names_each_failure(storage: Storage
         market.bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
     assert "alpaca: alpaca is not available: no keys" in str(caught.value)
     assert "csv: csv folder" in str(caught.value) and "does not exist" in str(caught.value)
+
+
+@pytest.mark.parametrize("named_by", ["assets.yaml market_data.csv_dir", "LLMTRADE_MARKET_CSV_DIR", "--csv"])
+def test_a_csv_folder_gone_after_loading_is_named_with_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named_by: str
+) -> None:
+    """Config loading refuses assets.yaml's missing folder (exit 2); one that goes later is still an exit 1 at run
+    time, now saying where it was named: it said only "csv folder /x does not exist", as if --csv had named it."""
+    gone = tmp_path / "gone"
+    assets = load_config(None).config.assets
+    settings = Settings()
+    if named_by == "assets.yaml market_data.csv_dir":
+        assets = assets.model_copy(update={"market_data": assets.market_data.model_copy(update={"csv_dir": str(gone)})})
+    elif named_by == "LLMTRADE_MARKET_CSV_DIR":
+        monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(gone))
+        settings = Settings()
+    else:
+        settings = settings.with_csv_dir(gone, "--csv")
+    [provider] = build_providers(assets, settings, ["csv"])
+    with pytest.raises(MarketDataMissing) as caught:
+        provider.daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 9))
+    assert str(caught.value) == f"csv folder {gone} ({named_by}) does not exist"
+    quotes = QUOTE_FACTORIES["csv"](assets, settings, TradingCalendar())
+    with pytest.raises(MarketDataMissing, match=rf"^csv folder {gone} \({named_by}\) does not exist$"):
+        quotes.latest(["SPY"], datetime(2026, 1, 9, 15, tzinfo=UTC))
 
 
 def test_a_second_request_for_the_same_range_makes_no_provider_call(storage: Storage, tmp_path: Path) -> None:

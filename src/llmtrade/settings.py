@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmtrade.errors import UsageError
@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # textfile directory) and a Pushgateway to push the same metrics to (none unless set).
     metrics_dir: Path | None = Field(default=None, alias="LLMTRADE_METRICS_DIR")
     pushgateway_url: str | None = Field(default=None, alias="LLMTRADE_PUSHGATEWAY_URL")
+
+    # Where market_csv_dir came from, for a message about the folder: this variable, unless a command's option put it
+    # there (`with_csv_dir`). Not a setting: nothing reads it from the environment.
+    _csv_dir_from: str = PrivateAttr(default="LLMTRADE_MARKET_CSV_DIR")
 
     @field_validator("now")
     @classmethod
@@ -78,6 +82,17 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host, e.g. http://localhost:11434/v1")
         return value.strip()
+
+    def with_csv_dir(self, folder: Path, given_by: str) -> Settings:
+        """These settings reading the CSV folder `folder`, which `given_by` named (an option: "--csv")."""
+        copy = self.model_copy(update={"market_csv_dir": folder})
+        copy._csv_dir_from = given_by
+        return copy
+
+    @property
+    def csv_dir_from(self) -> str:
+        """What named market_csv_dir (when set): LLMTRADE_MARKET_CSV_DIR, or the option `with_csv_dir` was given."""
+        return self._csv_dir_from
 
     @property
     def pgdata(self) -> Path:

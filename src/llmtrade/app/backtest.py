@@ -123,9 +123,9 @@ def backtest(
     if spec.fetch_history:
         folder = _history(settings, loaded, spec, plan, calendar, say=say)
     # The backtest reads the CSV folder given (or fetched), else the config's; a live provider list never applies.
-    settings = settings.model_copy(
-        update={"market_csv_dir": folder or settings.market_csv_dir, "market_providers": None}
-    )
+    settings = settings.model_copy(update={"market_providers": None})
+    if folder is not None:  # named by its option in a message about it
+        settings = settings.with_csv_dir(folder, "--fetch-history's snapshot" if spec.fetch_history else "--csv")
     clock = SteppingClock(first_job.at)
     app = BacktestContainer(
         settings,

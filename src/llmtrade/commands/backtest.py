@@ -86,7 +86,7 @@ def backtest(
         # The command runs one backtest in its process: its leaderboard's draws are made apart (app/backtest.py).
         result = run(
             root.settings,
-            root.config(),
+            root.config(csv_given=csv is not None or fetch_history),
             root.config_dir,
             spec,
             say=note,

@@ -49,10 +49,14 @@ class State:
     def config_dir(self) -> Path | None:
         return self.config_dir_option or self.settings.config_dir
 
-    def config(self) -> LoadedConfig:
+    def config(self, *, csv_given: bool = False) -> LoadedConfig:
+        """The configuration, checked against this command's environment. `csv_given`: the command was given its
+        CSV folder (--csv), so assets.yaml's csv_dir is not read, nor checked."""
         from llmtrade.config.loader import load_config  # lazy: yaml + pydantic models
+        from llmtrade.config.rules import Environment
 
-        return load_config(self.config_dir)
+        elsewhere = csv_given or self.settings.market_csv_dir is not None  # LLMTRADE_MARKET_CSV_DIR wins over it
+        return load_config(self.config_dir, environment=Environment(csv_dir_elsewhere=elsewhere))
 
     def clock(self) -> Clock:
         from llmtrade.clock import make_clock

@@ -50,7 +50,8 @@ def sweep(
     root = state(ctx)
     options = SweepOptions(executor=executor, workers=workers, address=address, csv=csv)
     with _progress(quiet=as_json or quiet()) as report:
-        result = run_sweep(root.settings, root.config(), root.config_dir, file, options, progress=report)
+        loaded = root.config(csv_given=csv is not None)
+        result = run_sweep(root.settings, loaded, root.config_dir, file, options, progress=report)
     if as_json:
         echo_json(result)
     else:

@@ -32,11 +32,12 @@ def packaged_defaults() -> Traversable:
     return resources.files("llmtrade.config").joinpath("defaults")
 
 
-def load_config(config_dir: Path | None = None) -> LoadedConfig:
+def load_config(config_dir: Path | None = None, *, environment: rules.Environment | None = None) -> LoadedConfig:
     """Read the five files from `config_dir`, or the packaged defaults when it is None.
 
     Every file is read and checked before anything is refused, so one error reports every broken
-    file and every broken rule (config/rules.py), not just the first."""
+    file and every broken rule (config/rules.py), not just the first. `environment`: what the command's
+    environment decides (rules.Environment); None: nothing is chosen outside the files."""
     if config_dir is None:
         folder: Traversable | Path = packaged_defaults()
         source = PACKAGED
@@ -57,7 +58,7 @@ def load_config(config_dir: Path | None = None) -> LoadedConfig:
         except ConfigError as exc:
             errors[filename] = exc
     found: dict[str, list[ConfigProblem]] = {}
-    for finding in rules.check(parts):
+    for finding in rules.check(parts, environment or rules.Environment()):
         found.setdefault(finding.file, []).append(finding.problem)
     for filename, problems in found.items():
         errors[filename] = ConfigError(_label(source, filename), problems)

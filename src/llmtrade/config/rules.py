@@ -4,14 +4,18 @@ field's own type. Checked at every load (so every command refuses a config that 
 
 Each rule names the files it reads and yields every problem it finds; a rule runs when all its files
 parsed, so a broken file does not hide the other files' problems. A problem is reported against the
-file that holds the offending value, and its message names the other file when one is involved.
+file that holds the offending value, and its message names the other file when one is involved. A rule
+may also read ENVIRONMENT, what the command's environment decides (`Environment`): it runs when the
+caller gives one (the loader does).
 """
 
 from __future__ import annotations
 
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmtrade.config.models import (
@@ -42,6 +46,18 @@ Parts = Mapping[str, Any]  # file name -> its parsed model, for the files that p
 Rule = Callable[..., Iterator[Finding]]
 RULES: list[tuple[tuple[str, ...], Rule]] = []
 
+# Not a file: the part a rule names to read `Environment`.
+ENVIRONMENT = "environment"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the command's environment decides that a rule must know."""
+
+    # The CSV folder is chosen elsewhere (LLMTRADE_MARKET_CSV_DIR, a command's --csv): assets.yaml's csv_dir is not
+    # read, so it is not checked (the folder chosen is checked where it is chosen, and read).
+    csv_dir_elsewhere: bool = False
+
 
 def rule(*files: str) -> Callable[[Rule], Rule]:
     def register(check: Rule) -> Rule:
@@ -51,12 +67,14 @@ def rule(*files: str) -> Callable[[Rule], Rule]:
     return register
 
 
-def check(parts: Parts) -> list[Finding]:
-    """Every problem every applicable rule finds, in rule order."""
+def check(parts: Parts, environment: Environment | None = None) -> list[Finding]:
+    """Every problem every applicable rule finds, in rule order; the rules that read the environment only when it
+    is given."""
+    given = {**parts, ENVIRONMENT: environment} if environment is not None else parts
     found: list[Finding] = []
     for files, check_rule in RULES:
-        if all(name in parts for name in files):
-            found += check_rule(*(parts[name] for name in files))
+        if all(name in given for name in files):
+            found += check_rule(*(given[name] for name in files))
     return found
 
 
@@ -94,6 +112,37 @@ def _benchmark_in_universe(assets: AssetsConfig) -> Iterator[Finding]:
                 f"{{symbol: {BENCHMARK}, asset_class: equity}}",
             ),
         )
+
+
+@rule("assets.yaml", ENVIRONMENT)
+def _csv_folder_exists(assets: AssetsConfig, environment: Environment) -> Iterator[Finding]:
+    # Found as `csv_dir: /nonexistent/prices` passing validate and every command then exiting 1 with "csv folder
+    # ... does not exist", naming no file, where the same folder given as --csv exits 2; and `providers: [csv]` with
+    # no folder, refused only by a live run's first price.
+    data = assets.market_data
+    if environment.csv_dir_elsewhere:
+        return
+    if data.csv_dir is None:
+        if "csv" in data.providers:
+            why = (
+                "lists csv, but market_data.csv_dir is null: set csv_dir to a folder of SYMBOL.csv files (or "
+                "LLMTRADE_MARKET_CSV_DIR), or drop csv"
+            )
+            yield Finding("assets.yaml", ConfigProblem("market_data.providers", why))
+        return
+    folder = Path(data.csv_dir).expanduser()
+    # Read where the command runs: cron's working directory is not a shell's.
+    where = "" if folder.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+    try:
+        mode = folder.stat().st_mode  # a link to a folder is one
+    except (FileNotFoundError, NotADirectoryError):
+        why = f"no such folder{where}: create it, fix the path, or set csv_dir: null (the synthetic market offline)"
+    except OSError as exc:  # no permission to a folder on the way
+        why = f"cannot be read{where}: {exc.strerror or exc}"
+    else:
+        why = "" if stat.S_ISDIR(mode) else f"is not a folder of SYMBOL.csv files{where}"
+    if why:
+        yield Finding("assets.yaml", ConfigProblem("market_data.csv_dir", why, data.csv_dir))
 
 
 # ---------------------------------------------------------------- schedule.yaml

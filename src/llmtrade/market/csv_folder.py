@@ -41,12 +41,13 @@ class CsvFolderProvider:
     name = "csv"
     synthetic = False
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *, named_by: str = ""):
         self.folder = folder
+        self.named_by = named_by  # where the folder was named (assets.yaml's key, --csv), for the message
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if not self.folder.is_dir():
-            raise MarketDataMissing(f"csv folder {self.folder} does not exist")
+            raise MarketDataMissing(folder_gone(self.folder, self.named_by))
         found = {s: unusable(self._file(s)) for s in symbols}
         missing = [s for s, why in found.items() if why == ABSENT]
         if missing:
@@ -76,6 +77,11 @@ class CsvFolderProvider:
 
     def _file(self, symbol: str) -> Path:
         return self.folder / f"{symbol}.csv"
+
+
+def folder_gone(folder: Path, named_by: str) -> str:
+    """The message for a CSV folder that is not there (config loading checked assets.yaml's; it may go later)."""
+    return f"csv folder {folder}" + (f" ({named_by})" if named_by else "") + " does not exist"
 
 
 ABSENT = "does not exist"

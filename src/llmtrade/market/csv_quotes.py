@@ -30,7 +30,7 @@ from pathlib import Path
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, field_count, unusable
+from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, field_count, folder_gone, unusable
 from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
@@ -42,15 +42,16 @@ class CsvQuotes:
     name = "csv"
     synthetic = False
 
-    def __init__(self, folder: Path, calendar: TradingCalendar):
+    def __init__(self, folder: Path, calendar: TradingCalendar, *, named_by: str = ""):
         self.folder = folder
-        self._daily = CsvFolderProvider(folder)
+        self.named_by = named_by
+        self._daily = CsvFolderProvider(folder, named_by=named_by)
         self._calendar = calendar
 
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """Intraday file rows where a file exists, daily-bridge approximations for the rest (see module doc)."""
         if not self.folder.is_dir():
-            raise MarketDataMissing(f"csv folder {self.folder} does not exist")
+            raise MarketDataMissing(folder_gone(self.folder, self.named_by))
         quotes: dict[str, Quote] = {}
         approximated = []
         for symbol in symbols:

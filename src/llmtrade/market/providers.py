@@ -52,7 +52,7 @@ def _csv(assets: AssetsConfig, settings: Settings) -> BarProvider:
     folder = csv_dir(assets, settings)
     if folder is None:
         raise UsageError("market provider csv needs market_data.csv_dir in assets.yaml or LLMTRADE_MARKET_CSV_DIR")
-    return CsvFolderProvider(folder)
+    return CsvFolderProvider(folder, named_by=csv_dir_from(settings))
 
 
 def _synthetic(assets: AssetsConfig, settings: Settings) -> BarProvider:
@@ -98,3 +98,8 @@ def csv_dir(assets: AssetsConfig, settings: Settings) -> Path | None:
     if settings.market_csv_dir is not None:
         return settings.market_csv_dir
     return Path(assets.market_data.csv_dir).expanduser() if assets.market_data.csv_dir else None
+
+
+def csv_dir_from(settings: Settings) -> str:
+    """What named `csv_dir`'s folder, for a message about it: the option or variable, else assets.yaml's key."""
+    return settings.csv_dir_from if settings.market_csv_dir is not None else "assets.yaml market_data.csv_dir"

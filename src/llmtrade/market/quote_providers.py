@@ -17,7 +17,7 @@ from llmtrade.errors import MarketProviderUnset, UsageError
 from llmtrade.market.alpaca_quotes import AlpacaQuotes
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_quotes import CsvQuotes
-from llmtrade.market.providers import csv_dir
+from llmtrade.market.providers import csv_dir, csv_dir_from
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quotes import QuoteService, Sightings
 from llmtrade.market.service import MarketData, Recording
@@ -46,7 +46,7 @@ def _csv(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) ->
     folder = csv_dir(assets, settings)
     if folder is None:
         raise UsageError("market provider csv needs market_data.csv_dir in assets.yaml or LLMTRADE_MARKET_CSV_DIR")
-    return CsvQuotes(folder, calendar)
+    return CsvQuotes(folder, calendar, named_by=csv_dir_from(settings))
 
 
 def _synthetic(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) -> QuoteProvider:
