@@ -50,6 +50,8 @@ def run_checkpoint(
         replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o for o in done.get(OUTCOMES)
     ]
     failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
+    for o in failed if not already else []:  # said once, by the run that stored it, under -q too
+        app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
     # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.
     unfinished = done.get(UNFINISHED) if not dry_run else []
     for note in unfinished:

@@ -29,7 +29,7 @@ from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent, StageD
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
 from llmtrade.domain.trading import AccountSnapshot
-from llmtrade.errors import LlmtradeError, TemporaryError
+from llmtrade.errors import LlmtradeError, PromptError, TemplateFailedFor, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
@@ -276,11 +276,14 @@ class AskStage:
         return result if new else result.with_loaded(self.name)
 
     def _templates(self, asking: list[Prepared]) -> checkpointer.Templates | None:
-        """The prompt's templates, read once for every owner asked now (None: nobody is asked). A PromptError (a
-        template missing or failing) stops the checkpoint: it is no owner's failure (errors.PromptError)."""
+        """The prompt's templates, read once for every owner asked now (None: nobody is asked, or reading them failed:
+        then each owner's ask reads them itself and fails as that owner's failure, `_ask`)."""
         if all(p.triggered for p in asking):
             return None
-        return checkpointer.read_templates(self.bench.prompts)
+        try:
+            return checkpointer.read_templates(self.bench.prompts)
+        except PromptError:
+            return None
 
     def _defer(self, waiting: dict[str, LlmtradeError]) -> None:
         bench = self.bench
@@ -322,6 +325,13 @@ class AskStage:
         bench.events.append(batch, expected_versions={event.stream: 0 for event in batch})
 
     async def _ask(self, prepared: Prepared, templates: checkpointer.Templates | None) -> CheckpointAnswer:
+        try:
+            return await self._answer(prepared, templates)
+        except PromptError as exc:
+            # Not a stop of the checkpoint (PromptError is a RunStopped): accounts whose rule fired exit all the same.
+            raise TemplateFailedFor(str(exc)) from exc
+
+    async def _answer(self, prepared: Prepared, templates: checkpointer.Templates | None) -> CheckpointAnswer:
         if prepared.triggered:
             rule = prepared.frozen.invalidation.rule
             reason = f"invalidation rule holds: {rule.describe()} (now {prepared.values.get(rule.indicator):.4g})"
