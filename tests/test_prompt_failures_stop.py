@@ -1,5 +1,6 @@
-"""A prompt template that does not render stops the run (errors.PromptError is a RunStopped), exit 2 when it is the
-user's override: never frozen as one member's failed review or checkpoint.
+"""A prompt template that does not render stops the weekly run (errors.PromptError is a RunStopped), exit 2 when it is
+the user's override: never frozen as one member's failed pitch or review. A checkpoint and a postmortem go on (stops
+must still exit, the week must still close), each owner whose prompt failed stored as such and said.
 
 A user's trial: a peer_review or checkpoint override failing at render time made a backtest exit 0 with an empty
 stderr, "degraded runs: 76" its only trace, every week's ReviewFailed / CheckpointSkipped ("owner failed to answer:
