@@ -267,3 +267,16 @@ def test_a_clock_set_back_behind_the_books_is_said_by_status_and_the_leaderboard
     _at(monkeypatch, "2026-01-09T18:00:00-05:00")  # the clock after every record: nothing to say
     assert "after the clock" not in runner.invoke(app, ["-q", "status"]).stderr
     assert not [n for n in json.loads(runner.invoke(app, ["leaderboard", "--json"]).stdout)["notes"] if "clock" in n]
+
+
+def test_a_record_made_moments_after_the_clock_read_is_no_clock_set_back() -> None:
+    """A review: status reads the clock, then the books; a cron checkpoint valuing an account in between (or another
+    machine's clock a little ahead) read as a clock set back, said under -q too."""
+    from datetime import datetime, timedelta
+
+    from llmtrade.app.clock_behind import clock_behind
+
+    now = datetime.fromisoformat("2026-01-07T12:00:00-05:00")
+    assert clock_behind([now - timedelta(days=1), now + timedelta(minutes=4)], now, "status") is None
+    said = clock_behind([now + timedelta(minutes=6)], now, "status")
+    assert said is not None and said.startswith("the books hold records made after the clock (2026-01-07 12:06 New")

@@ -53,7 +53,7 @@ def test_a_malformed_service_url_is_refused_with_the_variable_named(
         load_settings()
     assert str(refused.value) == (
         f"bad environment setting: {variable}={url!r}: must be an http:// or https:// URL with a host, "
-        "e.g. http://localhost:11434/v1"
+        "e.g. http://127.0.0.1:8080/v1"
     )
     monkeypatch.setenv(variable, "http://127.0.0.1:8080/v1")
     assert load_settings() is not None
@@ -92,3 +92,15 @@ def test_a_dotenv_that_is_not_utf8_or_is_a_folder_exits_2_naming_it(tmp_path: Pa
 def test_a_dotenv_with_a_byte_order_mark_is_read() -> None:
     Path(".env").write_bytes(b"\xef\xbb\xbfLLMTRADE_NOW=2026-01-07T08:00:00-05:00\n")
     assert load_settings().now == datetime.fromisoformat("2026-01-07T08:00:00-05:00")
+
+
+def test_a_service_url_with_a_port_that_is_no_number_is_refused_and_a_blank_one_is_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A review: `http://host:abc/v1` passed (urlsplit checks a port only when asked), and a blank LLMTRADE_ALPACA_URL
+    was refused while the same blank for the other two counted as unset."""
+    monkeypatch.setenv("LLMTRADE_ALPACA_URL", "http://127.0.0.1:abc/v2")
+    with pytest.raises(UsageError, match=r"LLMTRADE_ALPACA_URL='http://127.0.0.1:abc/v2': has a port that is not a"):
+        load_settings()
+    monkeypatch.setenv("LLMTRADE_ALPACA_URL", "   ")
+    assert load_settings().alpaca_url is None

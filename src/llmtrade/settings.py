@@ -58,6 +58,7 @@ class Settings(BaseSettings):
         "config_dir",
         "llm_base_url",
         "llm_api_key",
+        "alpaca_url",
         "prompts_dir",
         "market_providers",
         "market_csv_dir",
@@ -79,8 +80,12 @@ class Settings(BaseSettings):
         if value is None:
             return value
         parts = urlsplit(value.strip())
+        try:
+            parts.port  # noqa: B018 - urlsplit checks a port only when asked for it: "host:abc" raises here
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://localhost:11434/v1")
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/v1")
         return value.strip()
 
     def with_csv_dir(self, folder: Path, given_by: str) -> Settings:

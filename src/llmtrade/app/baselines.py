@@ -1,5 +1,5 @@
 """What the baselines start with and pay, and SPY held over any two closes: the leaderboard's baselines and `status`'s
-"vs SPY" are one computation, so the two agree on SPY's return over the same closes (a new user found status's SPY
+SPY line are one computation, so the two agree on SPY's return over the same closes (a new user found status's SPY
 free of the slippage the leaderboard's paid, and nothing said so)."""
 
 from __future__ import annotations

@@ -8,16 +8,20 @@ its equity, and the leaderboard said "as of the close of 2026-02-24", a date aft
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from llmtrade.market.calendar import NEW_YORK
+
+_SLACK = timedelta(minutes=5)
 
 
 def clock_behind(recorded: Iterable[datetime], now: datetime, reader: str) -> str | None:
     """What `reader` says when a record of the books (`recorded`: when each was made) is later than the clock's `now`;
     None when none is."""
     latest = max(recorded, default=None)
-    if latest is None or latest <= now:
+    # A little slack: a cron job recording while the reader reads, or another machine's clock a little ahead, is no
+    # clock set back (a review).
+    if latest is None or latest <= now + _SLACK:
         return None
     return (
         f"the books hold records made after the clock ({_ny(latest)}; the clock reads {_ny(now)}): {reader} shows them "

@@ -79,7 +79,7 @@ class MarketDataConfig(_Model):
         return providers
 
 
-# The market benchmark: indicators' corr_spy, the researcher's risk mode and `status`'s "vs SPY" all
+# The market benchmark: indicators' corr_spy, the researcher's risk mode and `status`'s SPY line all
 # read it, and the market layer asks the providers for it by this name. It is not a setting because
 # those readers name it too; config/rules.py requires it in the universe, so every provider (the
 # synthetic market knows only the universe) can price it and a run never fails on it halfway.
