@@ -48,3 +48,14 @@ def test_config_after_the_command_is_the_config_used(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["config", "validate", "-c", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2
     assert f"config folder {tmp_path / 'nowhere'} does not exist" in missing.output
+
+
+def test_a_commands_option_value_is_never_moved_whatever_it_reads() -> None:
+    """A review: `backtest --name -q --from ...` moved the name's value (-q) in front, and the name became --from."""
+    import typer.main
+
+    valued = typer.main.get_command(app).valued_options()  # type: ignore[attr-defined]
+    assert {"--name", "--type", "--from", "-o"} <= valued and not valued & {"--config", "-c", "-q", "-v"}
+    args = ["backtest", "--name", "-q", "--from", "2024-01-03", "-c", "cfg"]
+    assert hoisted(args, valued) == ["-c", "cfg", "backtest", "--name", "-q", "--from", "2024-01-03"]
+    assert hoisted(["events", "--type", "-v", "-v"], valued) == ["-v", "events", "--type", "-v"]

@@ -49,12 +49,24 @@ class _Group(TyperGroup):
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         try:
             # The root options are taken after the command too (`llmtrade run-due -q`): commands/root_args.py.
-            return super().make_context(info_name, hoisted(args), parent=parent, **extra)
+            return super().make_context(info_name, hoisted(args, self.valued_options()), parent=parent, **extra)
         except Exception as exc:
             if not _usage_error(exc):
                 raise
             _say_usage(exc, info_name or "llmtrade")  # a root option typer did not know: `llmtrade --bogus status`
             raise typer.Exit(2) from None
+
+    def valued_options(self) -> frozenset[str]:
+        """Every command's option names that take a value (`--name`, `--type`, ...): commands/root_args.py."""
+        found: set[str] = set()
+        commands: list[Any] = list(getattr(self, "commands", {}).values())
+        while commands:
+            command = commands.pop()
+            commands += list(getattr(command, "commands", {}).values())
+            for param in command.params:
+                if getattr(param, "param_type_name", "") == "option" and not (param.is_flag or param.count):
+                    found.update(param.opts)
+        return frozenset(found)
 
     def invoke(self, ctx: typer.Context) -> Any:
         # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (exits.py).

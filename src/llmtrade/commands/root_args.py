@@ -8,16 +8,18 @@ it is moved in front of the command, where click reads it. `--` ends the moving 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--log-json"})
 VALUED = frozenset({"-c", "--config"})
 
 
-def hoisted(args: Sequence[str]) -> list[str]:
+def hoisted(args: Sequence[str], valued: Collection[str] = ()) -> list[str]:
     """`args` (after the program's name) with the root options found after the command moved before it, in their
     order; the command's own arguments keep theirs. `["backtest", "--name", "x", "-c", "cfg"]` ->
-    `["-c", "cfg", "backtest", "--name", "x"]`. A root option's value missing at the end is left for click to refuse."""
+    `["-c", "cfg", "backtest", "--name", "x"]`. `valued`: the commands' options that take a value, whose value is never
+    moved, whatever it reads (`--name -q` names a backtest "-q", as click reads it; a review). A root option's value
+    missing at the end is left for click to refuse."""
     args = list(args)
     at = 0
     while at < len(args) and args[at].startswith("-") and args[at] != "--":  # the root options already in front
@@ -33,7 +35,10 @@ def hoisted(args: Sequence[str]) -> list[str]:
         if token == "--":
             kept.extend(rest[i:])
             break
-        if token in FLAGS or token.startswith("--config="):
+        if token in valued and i + 1 < len(rest):  # a command's option and its value, whatever the value reads
+            kept.extend(rest[i : i + 2])
+            i += 1
+        elif token in FLAGS or token.startswith("--config="):
             moved.append(token)
         elif token in VALUED and i + 1 < len(rest):
             moved.extend(rest[i : i + 2])
