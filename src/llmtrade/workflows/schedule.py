@@ -84,17 +84,14 @@ def weekly_key(week_id: date) -> str:
 def week_jobs(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> list[Job]:
     """Every job of the week named `week_id` (a Wednesday), in order (a new list: the caller may change it)."""
     _require_wednesday(week_id)
-    # A backtest asks each checkpoint's week and the next one's (its deadline) ten thousand times: a pure function of
-    # the frozen schedule, the calendar and the week, made once each (kept as `_WEEKS` is, both objects in the entry).
+    # A backtest asks this 20,000 times (each checkpoint's week and deadline): made once, kept as `_WEEKS` is.
     key = (id(schedule), id(calendar), week_id)
     kept = _JOBS.get(key)
-    if kept is not None and kept[0] is schedule and kept[1] is calendar:
-        return list(kept[2])
-    jobs = tuple(_week_jobs(schedule, calendar, week_id))
-    if len(_JOBS) >= _DEADLINES_KEPT:
-        _JOBS.clear()
-    _JOBS[key] = (schedule, calendar, jobs)
-    return list(jobs)
+    if kept is None or kept[0] is not schedule or kept[1] is not calendar:
+        if len(_JOBS) >= _DEADLINES_KEPT:
+            _JOBS.clear()
+        kept = _JOBS[key] = (schedule, calendar, tuple(_week_jobs(schedule, calendar, week_id)))
+    return list(kept[2])
 
 
 def _week_jobs(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> list[Job]:
@@ -291,9 +288,7 @@ def _week_of_checkpoints(
 _WEEKS: dict[
     tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, Job | None, dict[date, tuple[datetime, ...]]]
 ] = {}
-
-
-_JOBS: dict[tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, tuple[Job, ...]]] = {}
+_JOBS: dict[tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, tuple[Job, ...]]] = {}  # `week_jobs`'s
 
 
 def next_fires(schedule: ScheduleConfig, calendar: TradingCalendar, now: datetime, count: int = 10) -> list[Job]:
