@@ -33,9 +33,16 @@ def test_a_key_set_under_a_near_name_is_named_as_a_misspelt_api_key_env(
     models = folder / "models.yaml"
     models.write_text(models.read_text().replace("api_key_env: OPENROUTER_API_KEY", "api_key_env: OPENROUTER_APIKEY"))
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-test")
-    result = runner.invoke(app, ["-q", "--config", str(folder), "run-weekly"])
-    assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == [
-        "OFFLINE MODE: rules provider, not model output (no key set: OPENROUTER_APIKEY (provider openrouter; "
-        "OPENROUTER_API_KEY set: is models.yaml's api_key_env misspelt?))"
-    ]
+    hint = "OPENROUTER_APIKEY (provider openrouter; OPENROUTER_API_KEY set: is models.yaml's api_key_env misspelt?)"
+    # Said by `config validate` (a new user's trial found it said "configuration OK" and nothing else), by a dry run
+    # under -q too, and by the run.
+    validated = runner.invoke(app, ["--config", str(folder), "config", "validate"])
+    assert validated.exit_code == 0, validated.output
+    assert (
+        f"models.yaml api_key_env {hint} is not set: runs are offline (rules provider) until it is" in validated.stdout
+    )
+    banner = f"OFFLINE MODE: rules provider, not model output (no key set: {hint})"
+    for args in (["run-weekly", "--dry-run"], ["run-weekly"]):
+        result = runner.invoke(app, ["-q", "--config", str(folder), *args])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.splitlines() == [banner], args

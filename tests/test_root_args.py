@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.commands.root_args import hoisted
+from llmtrade.commands.root_args import MissingValue, hoisted
 
 runner = CliRunner()
 
@@ -29,8 +29,6 @@ runner = CliRunner()
         (["config", "validate", "--config=cfg", "--log-json"], ["--config=cfg", "--log-json", "config", "validate"]),
         # After `--` everything is an argument, a root option's name too.
         (["ask", "--", "-q"], ["ask", "--", "-q"]),
-        # A root option's value missing: left where it is, for click to refuse.
-        (["status", "--config"], ["status", "--config"]),
         ([], []),
         (["-q"], ["-q"]),
     ],
@@ -59,3 +57,14 @@ def test_a_commands_option_value_is_never_moved_whatever_it_reads() -> None:
     args = ["backtest", "--name", "-q", "--from", "2024-01-03", "-c", "cfg"]
     assert hoisted(args, valued) == ["-c", "cfg", "backtest", "--name", "-q", "--from", "2024-01-03"]
     assert hoisted(["events", "--type", "-v", "-v"], valued) == ["-v", "events", "--type", "-v"]
+
+
+def test_a_root_option_after_the_command_without_its_value_is_said_as_such() -> None:
+    """A new user's trial: `llmtrade status --config` said "No such option: --config", where `llmtrade --config` says
+    the option requires an argument."""
+    with pytest.raises(MissingValue, match=r"Option '-c' requires an argument\."):
+        hoisted(["status", "-c"])
+    for args in (["status", "--config"], ["--config"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: Option '--config' requires an argument."), result.stderr

@@ -35,7 +35,7 @@ from llmtrade.commands import (
 )
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
-from llmtrade.commands.root_args import hoisted
+from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
 from llmtrade.exits import classify, ctrl_c_as_interrupt, interrupted, sigterm_as_interrupt, stopped_by_signal
 from llmtrade.storage import servers_used
@@ -50,6 +50,9 @@ class _Group(TyperGroup):
         try:
             # The root options are taken after the command too (`llmtrade run-due -q`): commands/root_args.py.
             return super().make_context(info_name, hoisted(args, self.valued_options()), parent=parent, **extra)
+        except MissingValue as exc:
+            print_error(f"{exc} (`{info_name or 'llmtrade'} --help` says what it takes)")
+            raise typer.Exit(2) from None
         except Exception as exc:
             if not _usage_error(exc):
                 raise

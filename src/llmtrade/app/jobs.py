@@ -120,7 +120,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 _postmortem(app, storage, previous, now)
             # A week begun offline for want of a key runs offline to its end (app/week_mode.py): said under --quiet
             # too, once a week, as cron's environment often lacks the shell's keys (or api_key_env is misspelt).
-            app.announce(needs_a_look=not dry_run and bool(app.decision.unset_keys))
+            app.announce(needs_a_look=bool(app.decision.unset_keys))
             session = app.session(storage)
             deadline = retry_deadline(app.loaded.config.schedule, app.calendar, JobKind.WEEKLY, week_id)
             bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)

@@ -14,12 +14,19 @@ FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--log-json"})
 VALUED = frozenset({"-c", "--config"})
 
 
+class MissingValue(Exception):
+    """A root option after the command with no value after it (`llmtrade status --config`)."""
+
+    def __init__(self, option: str):
+        super().__init__(f"Option '{option}' requires an argument.")
+
+
 def hoisted(args: Sequence[str], valued: Collection[str] = ()) -> list[str]:
     """`args` (after the program's name) with the root options found after the command moved before it, in their
     order; the command's own arguments keep theirs. `["backtest", "--name", "x", "-c", "cfg"]` ->
     `["-c", "cfg", "backtest", "--name", "x"]`. `valued`: the commands' options that take a value, whose value is never
-    moved, whatever it reads (`--name -q` names a backtest "-q", as click reads it; a review). A root option's value
-    missing at the end is left for click to refuse."""
+    moved, whatever it reads (`--name -q` names a backtest "-q", as click reads it; a review). Raises MissingValue for
+    a root option after the command with no value after it (left in place, click said "No such option")."""
     args = list(args)
     at = 0
     while at < len(args) and args[at].startswith("-") and args[at] != "--":  # the root options already in front
@@ -40,7 +47,9 @@ def hoisted(args: Sequence[str], valued: Collection[str] = ()) -> list[str]:
             i += 1
         elif token in FLAGS or token.startswith("--config="):
             moved.append(token)
-        elif token in VALUED and i + 1 < len(rest):
+        elif token in VALUED:
+            if i + 1 >= len(rest):  # left in place, click would say the command has no such option
+                raise MissingValue(token)
             moved.extend(rest[i : i + 2])
             i += 1
         else:
