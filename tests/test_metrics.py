@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmtrade.market.metrics import excess_return, hit_rate, max_drawdown, period_return, total_return
+from llmtrade.market.metrics import hit_rate, max_drawdown, period_return, total_return
 
 # ---------------------------------------------------------------- returns
 
@@ -31,12 +31,6 @@ def test_period_return_is_the_change_over_the_period() -> None:
 @pytest.mark.parametrize("start", [0.0, -5.0, float("nan")])
 def test_period_return_is_none_without_a_positive_start(start: float) -> None:
     assert period_return(start, 10.0) is None
-
-
-def test_excess_return_is_the_difference_from_the_baseline() -> None:
-    assert excess_return(0.125, 0.05) == pytest.approx(0.075)
-    assert excess_return(-0.02, 0.03) == pytest.approx(-0.05)  # trailed the baseline
-    assert excess_return(0.04, 0.04) == 0.0
 
 
 # ---------------------------------------------------------------- drawdown

@@ -32,11 +32,6 @@ def period_return(equity_start: float, equity_end: float) -> float | None:
     return equity_end / equity_start - 1.0
 
 
-def excess_return(account_return: float, baseline_return: float) -> float:
-    """How far the account beat (positive) or trailed (negative) its baseline, in return points."""
-    return account_return - baseline_return
-
-
 def max_drawdown(equities: Sequence[float]) -> float:
     """The largest fall from a running peak, as a positive fraction of that peak (0 for none).
 
