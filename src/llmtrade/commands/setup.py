@@ -40,7 +40,7 @@ def init(
 def config_validate(ctx: typer.Context) -> None:
     """Check the configuration and any prompt overrides; exits 2 and names every problem when invalid."""
     from llmtrade.app.session import prompts_dir  # lazy: see package docstring
-    from llmtrade.llm.providers import decide_mode
+    from llmtrade.llm.providers import unset_keys
     from llmtrade.prompts.renderer import PromptRenderer
 
     root = state(ctx)
@@ -76,8 +76,7 @@ def config_validate(ctx: typer.Context) -> None:
         out.line("event checkpoints are off (schedule.yaml event_checkpoint.threshold is 0 or null)")
     # Not a config error (the first run works offline without keys), but a misspelt api_key_env is found here, not
     # by a week run offline (a new user's trial).
-    decision = decide_mode(loaded.config.models, root.settings, offline=False, replay=False)
-    for unset in decision.unset_keys:
+    for unset in unset_keys(loaded.config.models, root.settings):
         out.line(f"models.yaml api_key_env {unset} is not set: runs are offline (rules provider) until it is")
 
 

@@ -35,7 +35,7 @@ def decide_mode(
     if live_misses_usd is not None:
         if not replay:
             raise UsageError("--live-misses USD goes with --replay: it lets a cache miss ask the live model")
-        missing = _missing_keys(models, settings)
+        missing = unset_keys(models, settings)
         if missing:
             raise UsageError(f"--live-misses sends cache misses to the live models, but {', '.join(missing)} not set")
         return ModeDecision(
@@ -50,7 +50,7 @@ def decide_mode(
         return ModeDecision(LLMMode.OFFLINE, "--offline given")
     if settings.llm_base_url:
         return ModeDecision(LLMMode.LIVE, f"every provider points at LLMTRADE_LLM_BASE_URL={settings.llm_base_url}")
-    missing = _missing_keys(models, settings)
+    missing = unset_keys(models, settings)
     if missing:
         return ModeDecision(LLMMode.OFFLINE, "no key set: " + ", ".join(missing), unset_keys=tuple(missing))
     used = sorted({ref.provider for _, ref in models.model_refs()})
@@ -58,7 +58,7 @@ def decide_mode(
     return ModeDecision(LLMMode.LIVE, f"live models: {names}")
 
 
-def _missing_keys(models: ModelsConfig, settings: Settings) -> list[str]:
+def unset_keys(models: ModelsConfig, settings: Settings) -> list[str]:
     """The API key variables the configured models need and the environment lacks (none when
     LLMTRADE_LLM_BASE_URL or LLMTRADE_LLM_API_KEY points every provider at one server)."""
     if settings.llm_base_url or settings.llm_api_key:
