@@ -228,13 +228,6 @@ class PromptError(RunStopped):
             self.exit_code = ConfigError.exit_code
 
 
-class TemplateFailedFor(OperationalError):
-    """A PromptError met asking one member where stopping the run would hold back what needs no template: a
-    checkpoint's invalidation-rule exits (stops, decided in code) go on, and a postmortem's week closes, while the
-    owner whose prompt failed is stored as failed and said (a review: a checkpoint override failing stopped the
-    checkpoint, and with it the stop exits of the accounts whose rule had fired)."""
-
-
 class MarketDataError(OperationalError):
     """Market data that cannot be used: a malformed file, an unknown symbol, no provider left."""
 

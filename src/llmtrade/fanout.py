@@ -2,7 +2,8 @@
 
 An LlmtradeError (a provider down, an answer still invalid after repair) fails one member, not the
 committee; a RunStopped (a budget spent, a prompt template that does not render) ends the run and is raised, as is
-any other exception (a bug).
+any other exception (a bug). With `prompt_fails_one`, a PromptError fails its member only: where stopping the run
+would hold back what needs no template (a checkpoint's invalidation-rule exits, a postmortem closing its week).
 """
 
 from __future__ import annotations
@@ -11,20 +12,22 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
-from llmtrade.errors import LlmtradeError, RunStopped
+from llmtrade.errors import LlmtradeError, PromptError, RunStopped
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 
 async def gather_settled(
-    keys: Sequence[K], calls: Sequence[Awaitable[V]]
+    keys: Sequence[K], calls: Sequence[Awaitable[V]], *, prompt_fails_one: bool = False
 ) -> tuple[list[tuple[K, V]], list[tuple[K, LlmtradeError]]]:
     results = await asyncio.gather(*calls, return_exceptions=True)
     answered: list[tuple[K, V]] = []
     failed: list[tuple[K, LlmtradeError]] = []
     for key, result in zip(keys, results, strict=True):
-        if isinstance(result, LlmtradeError) and not isinstance(result, RunStopped):
+        if isinstance(result, LlmtradeError) and (
+            not isinstance(result, RunStopped) or (prompt_fails_one and isinstance(result, PromptError))
+        ):
             failed.append((key, result))
         elif isinstance(result, BaseException):
             raise result

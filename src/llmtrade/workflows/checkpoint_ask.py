@@ -29,7 +29,7 @@ from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent, StageD
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
 from llmtrade.domain.trading import AccountSnapshot
-from llmtrade.errors import LlmtradeError, PromptError, TemplateFailedFor, TemporaryError
+from llmtrade.errors import LlmtradeError, PromptError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
@@ -250,8 +250,9 @@ class AskStage:
         loaded, never asked again). From the deadline on it is stored as skipped, with InputsMissing."""
         asking = context.get(ASKING)
         templates = self._templates(asking)
+        # A template failing is its owner's failure, not a stop: the accounts whose rule fired exit all the same.
         answered, failed = await gather_settled(
-            [p.desk.account.id for p in asking], [self._ask(p, templates) for p in asking]
+            [p.desk.account.id for p in asking], [self._ask(p, templates) for p in asking], prompt_fails_one=True
         )
         answers = dict(answered)
         temporary = {account_id: error for account_id, error in failed if is_temporary(error)}
@@ -325,13 +326,6 @@ class AskStage:
         bench.events.append(batch, expected_versions={event.stream: 0 for event in batch})
 
     async def _ask(self, prepared: Prepared, templates: checkpointer.Templates | None) -> CheckpointAnswer:
-        try:
-            return await self._answer(prepared, templates)
-        except PromptError as exc:
-            # Not a stop of the checkpoint (PromptError is a RunStopped): accounts whose rule fired exit all the same.
-            raise TemplateFailedFor(str(exc)) from exc
-
-    async def _answer(self, prepared: Prepared, templates: checkpointer.Templates | None) -> CheckpointAnswer:
         if prepared.triggered:
             rule = prepared.frozen.invalidation.rule
             reason = f"invalidation rule holds: {rule.describe()} (now {prepared.values.get(rule.indicator):.4g})"

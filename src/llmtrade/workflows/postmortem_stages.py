@@ -30,7 +30,7 @@ from llmtrade.domain.events import EventPayload
 from llmtrade.domain.ledger import split_since
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, postmortem_stream, week_stream
-from llmtrade.errors import LlmtradeError, PromptError, TemplateFailedFor
+from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
@@ -207,7 +207,11 @@ class ReflectStage:
         by_account = {d.postmortem.account_id: d for d in drafts}
 
         async def ask(keys: list[str]) -> tuple[dict[str, PostmortemReflected], dict[str, LlmtradeError]]:
-            answered, failed = await gather_settled(keys, [self._reflect(by_account[key]) for key in keys])
+            # A template failing is that reflection's failure, not a stop: a stopped postmortem held the next weekly
+            # run back, and with it the week's trading (a review).
+            answered, failed = await gather_settled(
+                keys, [self._reflect(by_account[key]) for key in keys], prompt_fails_one=True
+            )
             reflected = {a: PostmortemReflected(account_id=a, reflection=answer) for a, answer in answered}
             return reflected, dict(failed)
 
@@ -251,14 +255,6 @@ class ReflectStage:
         return result if built else result.with_loaded(self.name)
 
     async def _reflect(self, draft: Draft) -> PostmortemAnswer:
-        try:
-            return await self._reflection(draft)
-        except PromptError as exc:
-            # Not a stop (PromptError is a RunStopped): the week closes without this reflection, said (a stopped
-            # postmortem held the next weekly run back, and with it the week's trading).
-            raise TemplateFailedFor(str(exc)) from exc
-
-    async def _reflection(self, draft: Draft) -> PostmortemAnswer:
         bench, pm, frozen = self.bench, draft.postmortem, draft.frozen
         assert frozen is not None  # only owned trades are reflected on
         site = CallSite(
