@@ -35,6 +35,11 @@ def test_a_runs_usage_counts_rules_answers_apart_from_model_calls() -> None:
 def test_the_footer_and_the_progress_say_what_the_rules_answers_are() -> None:
     assert calls_text(2, 0) == "2"
     assert calls_text(0, 68) == "0 (and 68 offline rules answers: no model, $0)"
+    # status gives the cost: once, beside the calls it is of (it read "... no model, $0) ($0.0000)", two costs).
+    said = calls_text(0, 19, 0.0)
+    assert said == "0 ($0.0000), and 19 offline rules answers (no model, no cost)"
+    assert said.count("$") == 1
+    assert calls_text(2, 0, 0.0123) == "2 ($0.0123)"
     assert _calls(0, 0) == "0 model calls"
     assert _calls(3, 68) == "3 model calls, 68 offline rules answers"
 

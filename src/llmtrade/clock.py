@@ -32,7 +32,9 @@ class FixedClock:
     def __init__(self, instant: datetime):
         if instant.utcoffset() is None:
             raise ValueError("a fixed clock needs a timezone-aware instant")
-        self._instant = instant
+        # In UTC, as the system clock's: LLMTRADE_NOW given in New York time had status say its "as of" at -05:00
+        # above runs stamped +00:00 (a trial read the two as different instants).
+        self._instant = instant.astimezone(UTC)
 
     def now(self) -> datetime:
         return self._instant

@@ -37,9 +37,16 @@ def money(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
-def calls_text(calls: int, rules: int) -> str:
-    """Model calls (live or replayed), and apart the offline rules' answers, which no model gave."""
-    return f"{calls}" if not rules else f"{calls} (and {rules} offline rules answers: no model, $0)"
+def calls_text(calls: int, rules: int, cost_usd: float | None = None) -> str:
+    """Model calls (live or replayed), with their cost when given, and apart the offline rules' answers, which no
+    model gave: the cost follows the calls it is of (status said `(and 19 ...: no model, $0) ($0.0000)`, a trial
+    read it as two costs)."""
+    said = f"{calls}" if cost_usd is None else f"{calls} (${cost_usd:.4f})"
+    if not rules:
+        return said
+    if cost_usd is None:
+        return f"{said} (and {rules} offline rules answers: no model, $0)"
+    return f"{said}, and {rules} offline rules answers (no model, no cost)"
 
 
 def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> None:

@@ -96,8 +96,8 @@ def print_status(out: Output, report: StatusResult) -> None:
     week, total = report.usage.this_week, report.usage.to_date
     out.pairs(
         [
-            ("model calls this week", f"{calls_text(week.calls, week.rules_answers)} (${week.cost_usd:.4f})"),
-            ("model calls to date", f"{calls_text(total.calls, total.rules_answers)} (${total.cost_usd:.4f})"),
+            ("model calls this week", calls_text(week.calls, week.rules_answers, week.cost_usd)),
+            ("model calls to date", calls_text(total.calls, total.rules_answers, total.cost_usd)),
             # The leaderboard's SPY row, over the closes this status values at: said, as its costs are in it.
             ("SPY since the first run (as the leaderboard's SPY: slippage paid)", pct(report.spy_return_since_start)),
             ("how the accounts compare", COMPARE),
