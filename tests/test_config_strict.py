@@ -507,3 +507,35 @@ def test_a_number_in_e_notation_and_a_bad_checkpoint_time_are_named_as_what_they
     refused = _refused(folder, ["config", "validate"], "'25:00' is not a 24-hour time HH:MM")
     number = "must be a number: YAML reads 1e6 as text; write it with a dot (1.0e6) or in full (1000000) (got '1e6')"
     assert number in refused.output and "written without quotes" not in refused.output
+
+
+# ---------------------------------------------------------------- near names: risk.yml, Risk.yaml
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("near", ["risk.yml", "Risk.yaml", "RISK.YML"])
+def test_a_near_name_beside_a_config_file_is_refused_as_never_read(
+    tmp_path: Path, command: list[str], near: str
+) -> None:
+    """Limits tightened in a risk.yml beside risk.yaml were never read, and nothing said so (a trial)."""
+    folder = _folder(tmp_path)
+    text = (folder / "risk.yaml").read_text().replace("max_open_positions: 10", "max_open_positions: 2")
+    (folder / near).write_text(text)
+    if (folder / "risk.yaml").samefile(folder / near):
+        pytest.skip("a case-insensitive file system: the near name is risk.yaml itself")  # never on Linux CI
+    _refused(folder, command, f"{folder}/risk.yaml", f"{near} is beside it", "reads risk.yaml only")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_config_file_under_a_near_name_only_is_named_as_missing_and_where_it_is(
+    tmp_path: Path, command: list[str]
+) -> None:
+    folder = _folder(tmp_path)
+    (folder / "schedule.yaml").rename(folder / "schedule.yml")
+    _refused(
+        folder,
+        command,
+        f"{folder}/schedule.yaml",
+        "file is missing, and schedule.yml is there",
+        "(rename schedule.yml)",
+    )

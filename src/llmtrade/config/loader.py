@@ -50,9 +50,12 @@ def load_config(config_dir: Path | None = None, *, environment: rules.Environmen
             raise UsageError(f"config folder {folder} is a file, not a folder (`llmtrade init DIR` writes one)")
     parts: dict[str, BaseModel] = {}
     errors: dict[str, ConfigError] = {}
+    near = _near_names(folder) if isinstance(folder, Path) else {}
     for filename, model in CONFIG_FILES.items():
         label = _label(source, filename)
         try:
+            if filename in near:
+                raise _near_name_error(label, filename, near[filename], there=folder.joinpath(filename).exists())
             text = read_text(folder.joinpath(filename), label, restore="`llmtrade init DIR` writes a complete set")
             parts[filename] = _parse(label, text, model)
         except ConfigError as exc:
@@ -66,6 +69,45 @@ def load_config(config_dir: Path | None = None, *, environment: rules.Environmen
         raise ConfigError.combine([errors[name] for name in CONFIG_FILES if name in errors])
     config = Config(**{name.removesuffix(".yaml"): part for name, part in parts.items()})
     return LoadedConfig(config, source)
+
+
+def _near_names(folder: Path) -> dict[str, list[str]]:
+    """Each config file's near names in `folder` (`risk.yml`, `Risk.yaml`, `risk.YAML`): files a user may have
+    edited believing llmtrade reads them. It reads the exact names only, so a `risk.yml` beside `risk.yaml` was never
+    read and never mentioned: risk limits tightened there did not apply (a trial)."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return {}  # the files' own reads say what is wrong with the folder
+    found: dict[str, list[str]] = {}
+    for name in names:
+        lowered = name.lower()
+        if lowered.endswith(".yml"):
+            lowered = lowered.removesuffix(".yml") + ".yaml"
+        if lowered in CONFIG_FILES and name != lowered and not _same_file(folder / name, folder / lowered):
+            found.setdefault(lowered, []).append(name)
+    return found
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two names are one file (a case-insensitive file system reads risk.yaml from Risk.yaml)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _near_name_error(label: str, filename: str, near: list[str], *, there: bool) -> ConfigError:
+    names, be = " and ".join(near), "are" if len(near) > 1 else "is"
+    if there:
+        return ConfigError(
+            label,
+            message=f"{names} {be} beside it, and llmtrade reads {filename} only: merge what you changed in {names} "
+            f"into {filename} and remove {'them' if len(near) > 1 else 'it'}",
+        )
+    return ConfigError(
+        label, message=f"file is missing, and {names} {be} there: llmtrade reads {filename} (rename {near[0]})"
+    )
 
 
 def _label(source: str, filename: str) -> str:
