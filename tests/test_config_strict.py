@@ -539,3 +539,60 @@ def test_a_config_file_under_a_near_name_only_is_named_as_missing_and_where_it_i
         "file is missing, and schedule.yml is there",
         "(rename schedule.yml)",
     )
+
+
+# ---------------------------------------------------------------- YAML merge keys, unions
+
+
+def test_merge_keys_and_x_keys_work_and_a_key_given_twice_is_still_refused(tmp_path: Path) -> None:
+    folder = _folder(
+        tmp_path,
+        (
+            "models.yaml",
+            "providers:\n  openrouter:\n",
+            "x-shared: &shared\n  timeout_seconds: 45\n  max_retries: 2\nproviders:\n  openrouter:\n    <<: *shared\n",
+        ),
+        ("models.yaml", "    timeout_seconds: 120\n", ""),
+        ("models.yaml", "    max_retries: 4\n", "    max_retries: 3\n"),  # given here: it wins over the anchor's
+    )
+    provider = load_config(folder).config.models.providers["openrouter"]
+    assert (provider.timeout_seconds, provider.max_retries) == (45, 3)
+    twice = folder / "models.yaml"
+    twice.write_text(twice.read_text().replace("    max_retries: 3\n", "    max_retries: 3\n    max_retries: 5\n"))
+    _refused(folder, ["config", "validate"], "key 'max_retries' is given twice")
+
+
+def test_an_x_underscore_key_is_named_with_the_prefix_that_works(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, ("models.yaml", "providers:\n", "x_shared: {a: 1}\nproviders:\n"))
+    _refused(folder, ["config", "validate"], "x_shared: unknown key (a key for anchors alone starts 'x-', not 'x_')")
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "90m", "-5", '"90"', "20000"])
+def test_a_union_setting_is_one_error_saying_every_form_it_takes(tmp_path: Path, value: str) -> None:
+    folder = _folder(tmp_path, ("schedule.yaml", "retry_until: next_job", f"retry_until: {value}"))
+    result = _refused(folder, ["config", "validate"], "retry_until: must be next_job, or a whole number of minutes")
+    assert "literal[" not in result.output and "constrained-int" not in result.output
+    assert result.output.count("retry_until") == 1, result.output
+
+
+def _unions(model: type[BaseModel], seen: set[type[BaseModel]]) -> typing.Iterator[tuple[str, typing.Any]]:
+    """Each field of `model` and the models under it whose type is a union of two or more non-None members."""
+    if model in seen:
+        return
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        members = [a for a in typing.get_args(field.annotation) if a is not type(None)]
+        origin = typing.get_origin(field.annotation)
+        if origin in (typing.Union, types.UnionType) and len(members) > 1:
+            yield f"{model.__name__}.{name}", field
+        for arg in [field.annotation, *members, *(a for m in members for a in typing.get_args(m))]:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                yield from _unions(arg, seen)
+
+
+def test_every_union_in_the_config_says_its_forms_in_one_error() -> None:
+    seen: set[type[BaseModel]] = set()
+    found = [(where, f) for model in CONFIG_FILES.values() for where, f in _unions(model, seen)]
+    assert any(where == "ScheduleConfig.retry_until" for where, _ in found), [w for w, _ in found]
+    bare = [where for where, f in found if not any(hasattr(getattr(m, "func", None), "either") for m in f.metadata)]
+    assert not bare, f"unions without config.scalars.either(...): {bare}"

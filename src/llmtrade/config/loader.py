@@ -19,6 +19,7 @@ from llmtrade.errors import ConfigError, ConfigProblem, UsageError
 from llmtrade.exits import path_error
 
 PACKAGED = "packaged defaults"
+EXTENSION = "x-"  # a top-level key llmtrade does not read (`_parse`)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,9 @@ def write_defaults(target: Path, *, overwrite: bool = False) -> list[Path]:
     return written
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 class _Strict:
     """A safe loader's constructor that refuses a key given twice in one mapping: PyYAML keeps the last silently,
     so a second `live_trading_enabled:` further down would win unseen."""
@@ -148,12 +152,17 @@ class _Strict:
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE:  # `<<: *defaults`: a key the anchor's mapping gives may be given again here
+                continue
             key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
             if isinstance(key, str) and key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while reading a mapping", node.start_mark, f"key {key!r} is given twice", key_node.start_mark
                 )
             seen.add(key)
+        # Merge keys, as SafeLoader's own construct_mapping does first: constructing `<<` as a key failed with "could
+        # not determine a constructor for the tag 'tag:yaml.org,2002:merge'" (a trial's shared provider settings).
+        self.flatten_mapping(node)  # type: ignore[attr-defined]
         return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
@@ -207,6 +216,9 @@ def _parse(label: str, text: str, model: type[BaseModel]) -> BaseModel:
         )
     if not isinstance(data, dict):
         raise ConfigError(label, [ConfigProblem("", "expected a YAML mapping at the top level", data)])
+    # Top-level keys starting `x-` are the file's own, for anchors that `<<: *name` merges (docker compose's extension
+    # fields): every other unknown key stays an error.
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith(EXTENSION))}
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -241,6 +253,8 @@ def _problem(err: Any) -> ConfigProblem:
     path = _path(err["loc"])
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
+        if len(err["loc"]) == 1 and str(err["loc"][0]).startswith("x_"):
+            return ConfigProblem(path, f"unknown key (a key for anchors alone starts {EXTENSION!r}, not 'x_')")
         return ConfigProblem(path, "unknown key (not a setting of this file)")
     value = err.get("input")
     if err["type"] == "string_type" and type(value) in _HINTS:

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, Strict, field_validator, model_validator
 
-from llmtrade.config.scalars import Count, Flag, Fraction, Identifier, Number
+from llmtrade.config.scalars import Count, Flag, Fraction, Identifier, Number, either
 from llmtrade.config.sections import AlertsConfig, BudgetConfig, DiscoveryConfig, MemoryConfig
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -127,7 +127,11 @@ class PostmortemRun(_Model):
 # How long a job keeps retrying the model calls that failed for a temporary reason (unreachable, timeout,
 # 429, 5xx): "next_job" (until the job scheduled after it: the weekly run's first checkpoint, the next
 # checkpoint of the day or the close, the next weekly run for a postmortem), or minutes after the job's time.
-RetryUntil = Literal["next_job"] | Annotated[Count, Field(ge=0, le=7 * 24 * 60)]
+_WEEK_MINUTES = 7 * 24 * 60
+RetryUntil = Annotated[
+    Literal["next_job"] | Annotated[Count, Field(ge=0, le=_WEEK_MINUTES)],
+    either(f"next_job, or a whole number of minutes from 0 to {_WEEK_MINUTES}"),
+]
 
 
 class EventCheckpoint(_Model):
