@@ -81,7 +81,10 @@ def offline_pitch(schema: type[PitchReply], pm_id: str, packs: list[ResearchPack
                 "instrument": choice.instrument,
                 "horizon": "1w",
                 "thesis_bullets": [f"[offline rules] {choice.instrument}: no clear trend; stay flat this week."],
-                "indicators": [_watch("return_1w", ">", 0.02, "a breakout would make a trade worth taking")],
+                # Watched as what must stay true for the call to stand, as a trade's are (agents/checkpointer.py reads a
+                # watched threshold that no longer holds as the thesis breaking): watching the breakout itself had the
+                # postmortem say the thesis broke in every quiet week, beside an invalidation never hit (a trial).
+                "indicators": [_watch("return_1w", "<", 0.02, "the range holds while the week's move stays under 2%")],
                 "invalidation": {
                     "text": "A 2% weekly move would end the range.",
                     "rule": {"indicator": "return_1w", "op": ">", "value": 0.02},
