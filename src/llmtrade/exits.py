@@ -247,9 +247,10 @@ def classify(exc: BaseException) -> Failure | None:
 
     A StageError is looked through to its cause, so a database lost inside a stage reads the same as
     one lost between stages; its stage's name is kept in the message. Notes a caller added to `exc` on its way
-    out (`add_note`: where it happened, what to do there, e.g. a backtest's week) follow the message."""
+    out (`add_note`: where it happened, what to do there, e.g. a backtest's week) follow the message, innermost first:
+    a note added inside a stage (what a stopped stage kept for the rerun, pipeline/retry.py) is said too."""
     found = _classified(exc)
-    notes = [one_line(str(note)) for note in getattr(exc, "__notes__", ())]
+    notes = [one_line(str(note)) for link in reversed(causes(exc)) for note in getattr(link, "__notes__", ())]
     if found is None or not notes:
         return found
     message = found.message.rstrip()

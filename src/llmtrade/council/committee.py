@@ -3,6 +3,9 @@
 Reviews are one call per (reviewer, pitch), all N x (N-1) concurrently. Each reviewer sees the
 pitches under its own shuffled letters and never its own pitch; the chairman sees neutral labels.
 No model, PM or account name reaches a reviewer or the chairman.
+
+A member's stop (its prompt does not render, the budget is spent) comes back among the failures (MemberStopped):
+the weekly stages hand them to pipeline/retry.settle, which keeps the others' answers and raises it.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ class Committee:
                 timestamp=now,
             )
 
-        answered, failed = await gather_settled(pms, [one(pm) for pm in pms])
+        answered, failed = await gather_settled(pms, [one(pm) for pm in pms], hold_on_stop=True)
         return [pitch for _, pitch in answered], [PitchFailure(pm, error) for pm, error in failed]
 
     async def reviews(
@@ -135,7 +138,7 @@ class Committee:
             )
             return LabelledReview(review, labels)
 
-        answered, failed = await gather_settled(jobs, [one(*job) for job in jobs])
+        answered, failed = await gather_settled(jobs, [one(*job) for job in jobs], hold_on_stop=True)
         return (
             [review for _, review in answered],
             [ReviewFailure(reviewer, pitch.idea_id, error) for (reviewer, pitch, _, _), error in failed],

@@ -235,8 +235,9 @@ class StageFailed(EventPayload):
 
 class AnswerHeld(EventPayload):
     """One role's answer to a week's stage that then stopped because other roles failed for a temporary
-    reason. Kept on the stage's held stream (streams.held_stream) so a rerun uses it instead of paying for
-    the same question again; the stage's write-once stream gets the answer only when the stage settles.
+    reason, or because one of them stopped the run (its prompt did not render, the budget was spent). Kept on the
+    stage's held stream (streams.held_stream) so a rerun uses it instead of paying for the same question again;
+    the stage's write-once stream gets the answer only when the stage settles.
 
     `key` names the role within the stage (a research provider id, a PM id, a review id, an account id);
     `answer` is the payload of the event the stage will store (`answer_type`, at `answer_version`)."""

@@ -13,12 +13,15 @@ inside a 200) and must not be frozen: the same question may be answered in ten m
   settles again: it takes the held answers as they are and asks only the roles without one, so no
   answered role is paid for twice;
 - at or after the deadline the temporary failures are final too: the stage goes on without those roles
-  and returns them as `missing`, for the stage to store InputsMissing and name them in the report.
+  and returns them as `missing`, for the stage to store InputsMissing and name them in the report;
+- whatever the deadline, a role that stopped the run (a RunStopped its fan-out handed back as MemberStopped,
+  fanout.gather_settled(hold_on_stop=True): its prompt did not render, the budget is spent) stops the stage: the
+  answers the others gave are held as above and the stop is raised, so the rerun after the fix pays for none again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Generic, TypeVar
@@ -26,6 +29,7 @@ from typing import Generic, TypeVar
 from llmtrade.domain.events import AnswerHeld, EventPayload, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
 from llmtrade.errors import LlmtradeError, TemporaryError
+from llmtrade.fanout import first_stop
 from llmtrade.storage.event_store import EventStore
 
 P = TypeVar("P", bound=EventPayload)
@@ -85,36 +89,26 @@ async def settle(
     """Ask the roles in `keys` that hold no answer on `stream`'s held stream; sort the outcome (module doc).
 
     `ask(keys)` returns (answers, failures) by key. Raises TemporaryError, after holding the new answers,
-    while the window is open and a role failed for a temporary reason."""
+    while the window is open and a role failed for a temporary reason; raises a role's stop (MemberStopped among
+    the failures) after holding them, whatever the window."""
     held = _held(events, stream, stage, answer_type, set(keys))
     todo = [key for key in keys if key not in held]
     fresh, failures = await ask(todo) if todo else ({}, {})
+    stop = first_stop(failures.values())
+    if stop is not None:
+        # One member's stop (a prompt that does not render, a budget spent) ends the run as before, but the others
+        # answered (and were paid for): held, so the rerun after the fix asks only who has no answer.
+        _hold(events, stage, stream, fresh, [], week_id=week_id, run_id=run_id, account_of=account_of)
+        if held or fresh:
+            stop.add_note(f"{stage}: kept {len(held) + len(fresh)} answer(s) for the rerun, which asks only the others")
+        raise stop
     temporary = {key: error for key, error in failures.items() if is_temporary(error)}
     final = {key: error for key, error in failures.items() if key not in temporary}
     if temporary and window.open:
-        batch = [
-            AnswerHeld(
-                stage=stage,
-                key=key,
-                answer_type=answer.event_type(),
-                answer_version=answer.schema_version,
-                answer=answer.model_dump(mode="json"),
-            )
-            for key, answer in fresh.items()
-        ]
         deferred = StageDeferred(
             stage=stage, waiting=list(temporary), errors=_reasons(temporary), deadline=window.deadline
         )
-        target = held_stream(stream)
-        events.append(
-            [
-                *(
-                    NewEvent.of(p, stream=target, week_id=week_id, run_id=run_id, account_id=account_of(p.key))
-                    for p in batch
-                ),
-                NewEvent.of(deferred, stream=target, week_id=week_id, run_id=run_id),
-            ]
-        )
+        _hold(events, stage, stream, fresh, [deferred], week_id=week_id, run_id=run_id, account_of=account_of)
         until = f"until {window.deadline.isoformat()}" if window.deadline else "on every rerun"
         kept = f"; kept {len(held) + len(fresh)} answer(s) for the rerun" if held or fresh else ""
         raise TemporaryError(
@@ -128,6 +122,40 @@ async def settle(
         missing=temporary,
         deadline=window.deadline,
     )
+
+
+def _hold(
+    events: EventStore,
+    stage: str,
+    stream: str,
+    fresh: Mapping[str, P],
+    then: Sequence[EventPayload],
+    *,
+    week_id: date,
+    run_id: str,
+    account_of: Callable[[str], str | None],
+) -> None:
+    """The `fresh` answers on `stream`'s held stream (AnswerHeld, one per role key), then `then`, in one append."""
+    target = held_stream(stream)
+    batch = [
+        NewEvent.of(
+            AnswerHeld(
+                stage=stage,
+                key=key,
+                answer_type=answer.event_type(),
+                answer_version=answer.schema_version,
+                answer=answer.model_dump(mode="json"),
+            ),
+            stream=target,
+            week_id=week_id,
+            run_id=run_id,
+            account_id=account_of(key),
+        )
+        for key, answer in fresh.items()
+    ]
+    batch += [NewEvent.of(payload, stream=target, week_id=week_id, run_id=run_id) for payload in then]
+    if batch:
+        events.append(batch)
 
 
 def _held(events: EventStore, stream: str, stage: str, answer_type: type[P], keys: set[str]) -> dict[str, P]:

@@ -210,7 +210,7 @@ class ReflectStage:
             # A template failing is that reflection's failure, not a stop: a stopped postmortem held the next weekly
             # run back, and with it the week's trading (a review).
             answered, failed = await gather_settled(
-                keys, [self._reflect(by_account[key]) for key in keys], prompt_fails_one=True
+                keys, [self._reflect(by_account[key]) for key in keys], prompt_fails_one=True, hold_on_stop=True
             )
             reflected = {a: PostmortemReflected(account_id=a, reflection=answer) for a, answer in answered}
             return reflected, dict(failed)

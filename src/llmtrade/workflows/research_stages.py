@@ -151,7 +151,7 @@ class ResearchStage:
 
         async def ask(keys: list[str]) -> tuple[dict[str, ResearchPackBuilt], dict[str, LlmtradeError]]:
             refs = [by_id[key] for key in keys]
-            answered, failed = await gather_settled(refs, [one(ref) for ref in refs])
+            answered, failed = await gather_settled(refs, [one(ref) for ref in refs], hold_on_stop=True)
             packs = {}
             for ref, findings in answered:
                 pack = ResearchPack(
