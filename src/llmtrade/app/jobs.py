@@ -70,6 +70,7 @@ from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.postmortem_stages import failed_reflections
 from llmtrade.workflows.schedule import Job, JobKind, postmortem_job, retry_deadline
+from llmtrade.workflows.trading_stages import QUEUED
 from llmtrade.workflows.weekly import (
     completion,
     require_begun,
@@ -148,6 +149,8 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             for note in abandoned:
                 app.warning(note)
             for note in result.get(UNFINISHED):
+                app.warning(note)
+            for note in result.get(QUEUED):  # a dry run's only
                 app.warning(note)
             # Refused orders degrade the run; a leg held back for its close is the design working (workflows/legs.py).
             degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED)

@@ -115,6 +115,8 @@ PREPARED = ContextKey("risk_prepared", dict[str, list[EventPayload]])
 # The chairman's accounts reconciled and valued (`_Gate.ready`) before the decision, by account id: only their sizing
 # is left for the risk gate. Empty when the week's plan is already stored.
 READY = ContextKey("risk_ready", dict[str, AccountSnapshot])
+# A dry run's accounts sized while orders are queued at their broker (`_Gate.ready`), one line each, said as warnings.
+QUEUED = ContextKey("queued_in_dry_run", list[str])
 
 
 class _Gate:
@@ -127,6 +129,7 @@ class _Gate:
         self.week_id = week_id
         self.dry_run = dry_run
         self.splits = SeenSplits(events, week_id, dry_run=dry_run)
+        self.queued: list[str] = []
 
     def _value(
         self, desk: Desk, account: AccountSnapshot, run_id: str, observed: Observed, ours: frozenset[str]
@@ -148,7 +151,8 @@ class _Gate:
     def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
         recorded once, unless dry). Nothing here depends on the week's intent. Raises TemporaryError (exit 75) while an
-        account that `trades` has orders queued: they fill at the open, and the same run then goes on."""
+        account that `trades` has orders queued: they fill at the open, and the same run then goes on. A dry run sends
+        nothing, so nothing can be doubled: it goes on, sized from the positions before they fill, and says so."""
         prices = self.splits.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation, as a checkpoint's (nothing between them changes the books).
@@ -172,11 +176,15 @@ class _Gate:
                 # Planning against positions that queued orders are about to change would double them. Temporary, not
                 # a fault to fix: orders placed after the close (the quick start run on a Tuesday evening) fill at the
                 # open, and run-due exited 1 at every wake-up until then (found by the new-user trial).
+                # A dry run (of a past week, say, while this week's orders wait for the open) exited 75 for them.
                 ids = ", ".join(queued)
-                raise TemporaryError(
-                    f"account {desk.account.id} still has orders queued ({ids}): they fill at the open; "
-                    "run again after they fill"
-                )
+                if not self.dry_run:
+                    raise TemporaryError(
+                        f"account {desk.account.id} still has orders queued ({ids}): they fill at the open; "
+                        "run again after they fill"
+                    )
+                said = f"account {desk.account.id} has orders queued ({ids}): they fill at the open; this dry run"
+                self.queued.append(f"{said} sized it from the positions held now, before they fill")
         self._value(desk, before, run_id, observed, seen.planned)  # the FLAT baseline is valued too
         return before
 
@@ -261,7 +269,7 @@ class RiskPrepStage(_Gate):
 
     name = "risk_prep"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS)
-    writes = (PREPARED, READY)
+    writes = (PREPARED, READY, QUEUED)
 
     def __init__(
         self,
@@ -278,7 +286,7 @@ class RiskPrepStage(_Gate):
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.events.read_stream(week_stream(self.week_id, RISK)):
-            return context.with_values((PREPARED, {}), (READY, {})).with_loaded(self.name)
+            return context.with_values((PREPARED, {}), (READY, {}), (QUEUED, [])).with_loaded(self.name)
         snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
         desks = [d for d in self.desks if d.account.role is not AccountRole.CHAIRMAN]
@@ -295,13 +303,13 @@ class RiskPrepStage(_Gate):
         run = context.run_id
         # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait.
         prepared, ready = await asyncio.to_thread(prepare) if self.overlaps else prepare()
-        return context.with_values((PREPARED, prepared), (READY, ready))
+        return context.with_values((PREPARED, prepared), (READY, ready), (QUEUED, list(self.queued)))
 
 
 class RiskStage(_Gate):
     name = "risk_gate"
-    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY)
-    writes = (VERDICTS, PLANS, PRICES)
+    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY, QUEUED)
+    writes = (VERDICTS, PLANS, PRICES, QUEUED)
     overlaps = False
 
     async def run(self, context: PipelineContext) -> PipelineContext:
@@ -331,7 +339,10 @@ class RiskStage(_Gate):
             payloads = await build()
             verdicts = [p.verdict for p in payloads if isinstance(p, RiskChecked)]
             plans = [p for p in payloads if isinstance(p, OrdersPlanned)]
-            return context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)))
+            queued = list(dict.fromkeys([*context.get(QUEUED), *self.queued]))  # the chairman's looked at twice
+            return context.with_values(
+                (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)), (QUEUED, queued)
+            )
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
         )
@@ -340,7 +351,9 @@ class RiskStage(_Gate):
         self.events.defer_flush(True)
         verdicts = [RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()]
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
-        result = context.with_values((VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)))
+        result = context.with_values(
+            (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)), (QUEUED, context.get(QUEUED))
+        )
         return result if built else result.with_loaded(self.name)
 
 
