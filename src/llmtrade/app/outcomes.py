@@ -17,6 +17,7 @@ from llmtrade.app.results import (
     Usage,
     WeeklyResult,
 )
+from llmtrade.council.anonymize import unmasked
 from llmtrade.domain.checkpoints import OrderBlocked
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import ORDERS, week_stream
@@ -48,6 +49,7 @@ def weekly_result(
     snapshot = context.get(research_stages.SNAPSHOT)
     pitches = context.get(committee_stages.PITCHES)
     decision = context.get(committee_stages.DECISION)
+    names = context.get(committee_stages.PITCH_NAMES)
     pm_of = {p.idea_id: p.pm_id for p in pitches}
     matrix: dict[str, dict[str, float]] = {}
     for review in context.get(committee_stages.REVIEWS):
@@ -82,8 +84,8 @@ def weekly_result(
             instrument=decision.selected_trade.instrument,
             direction=decision.selected_trade.direction,
             conviction=decision.conviction,
-            rationale=decision.rationale,
-            dissent=decision.dissent_summary,
+            rationale=unmasked(decision.rationale, names),
+            dissent=[unmasked(line, names) for line in decision.dissent_summary],
         ),
         risk=context.get(trading_stages.VERDICTS),
         orders=[

@@ -27,6 +27,7 @@ from llmtrade.app.report_records import (
     WeekReport,
     WeekTrading,
 )
+from llmtrade.council.anonymize import unmasked
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
     CheckpointsMissed,
@@ -85,7 +86,7 @@ def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: f
         failed_pitches=tuple(_pitch_failure(e) for e in of[PitchFailed.event_type()]),
         reviews=tuple(_review(e, pm_of) for e in of[ReviewSubmitted.event_type()]),
         ranking=tuple(line for e in of[ReviewsAggregated.event_type()][-1:] for line in _ranking(e)),
-        chairman=_chairman(decisions[-1]) if decisions else None,
+        chairman=_chairman(decisions[-1], pm_of) if decisions else None,
         sized=tuple(_sized(e) for e in of[RiskChecked.event_type()]),
         orders=tuple(
             _order(e)
@@ -153,8 +154,11 @@ def _ranking(event: StoredEvent) -> list[RankLine]:
     ]
 
 
-def _chairman(event: StoredEvent) -> ChairmanLine:
-    decision = DecisionMade.from_event(event).decision
+def _chairman(event: StoredEvent, pm_of: dict[str, str]) -> ChairmanLine:
+    """The decision as its reader needs it: each neutral label the chairman wrote followed by its PM."""
+    made = DecisionMade.from_event(event)
+    decision = made.decision
+    names = {label: pm_of[idea] for label, idea in made.labels.items() if idea in pm_of}
     return ChairmanLine(
         event_id=event.id,
         model=decision.model,
@@ -162,8 +166,8 @@ def _chairman(event: StoredEvent) -> ChairmanLine:
         instrument=decision.selected_trade.instrument,
         direction=decision.selected_trade.direction,
         conviction=decision.conviction,
-        rationale=decision.rationale,
-        dissent=tuple(decision.dissent_summary),
+        rationale=unmasked(decision.rationale, names),
+        dissent=tuple(unmasked(line, names) for line in decision.dissent_summary),
     )
 
 

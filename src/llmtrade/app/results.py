@@ -75,6 +75,7 @@ class DecisionRow(Result):
     instrument: str
     direction: str
     conviction: int
+    # As the chairman wrote them, each neutral label it was shown followed by its PM: "Pitch 4 (gpt)".
     rationale: str
     dissent: list[str]
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+# A neutral label as the chairman is shown it ("Pitch 4"), as a model may write it back (any case).
+_NEUTRAL = re.compile(r"\bpitch (\d+)\b", re.IGNORECASE)
 
 
 def labels_for(items: Sequence[str], *, reader: str, salt: str) -> dict[str, str]:
@@ -18,6 +22,18 @@ def labels_for(items: Sequence[str], *, reader: str, salt: str) -> dict[str, str
     order = list(items)
     random.Random(_seed(reader, salt)).shuffle(order)
     return {letter: item for letter, item in zip(string.ascii_uppercase, order, strict=False)}
+
+
+def unmasked(text: str, names: Mapping[str, str]) -> str:
+    """`text` (the chairman's, written for neutral labels) with each label of `names` ("Pitch 4" -> its PM id)
+    followed by whom it stands for: "Pitch 4 (gpt)". For the reader once the decision is made: the recorded
+    decision keeps what the chairman said."""
+
+    def named(match: re.Match[str]) -> str:
+        name = names.get(f"Pitch {match[1]}")
+        return f"{match[0]} ({name})" if name else match[0]
+
+    return _NEUTRAL.sub(named, text)
 
 
 def _seed(*parts: str) -> int:

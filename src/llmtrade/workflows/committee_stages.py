@@ -38,6 +38,8 @@ FAILED_PMS = ContextKey("failed_pms", list[str])
 REVIEWS = ContextKey("reviews", list[Review])
 SCORES = ContextKey("scores", list[AggregateScore])
 DECISION = ContextKey("decision", Decision)
+# The chairman's neutral labels by the PM whose pitch each stood for ("Pitch 4" -> "gpt"), for its reader.
+PITCH_NAMES = ContextKey("pitch_names", dict[str, str])
 
 
 def _degrade(context: PipelineContext, *notes: str) -> list[str]:
@@ -241,7 +243,7 @@ class ChairmanStage(_CommitteeStage):
 
     name = "chairman"
     reads = (PITCHES, REVIEWS, SCORES, RESEARCH_PACKS, FLAGS)
-    writes = (DECISION,)
+    writes = (DECISION, PITCH_NAMES)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         pitches, reviews, scores = context.get(PITCHES), context.get(REVIEWS), context.get(SCORES)
@@ -261,7 +263,10 @@ class ChairmanStage(_CommitteeStage):
             run_id=context.run_id,
             account_of=lambda _: self.committee.chairman.account,
         )
-        result = context.with_value(DECISION, DecisionMade.from_event(stored[0]).decision)
+        made = DecisionMade.from_event(stored[0])
+        pm_of = {p.idea_id: p.pm_id for p in pitches}
+        names = {label: pm_of[idea] for label, idea in made.labels.items() if idea in pm_of}
+        result = context.with_values((DECISION, made.decision), (PITCH_NAMES, names))
         return result if built else result.with_loaded(self.name)
 
 
