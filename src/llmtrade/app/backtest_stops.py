@@ -40,7 +40,8 @@ def _advice(exc: LlmtradeError) -> str | None:
             "for what is missing and go on from this week, or replay with --offline under a new --name"
         )
     if any(isinstance(link, PromptError) for link in chain):
-        # Nothing of the failed step was stored (errors.PromptError); the prompt templates are not in the inputs a
+        # Nothing final of the failed step was stored (errors.PromptError), and the answers it held were asked with the
+        # old template, so are asked again (pipeline/retry.py `basis`); the prompt templates are not in the inputs a
         # resume compares, so the same name goes on with the fixed one.
         return "fix the prompt template named and run the same command to go on from this week"
     if any(isinstance(link, TemporaryError) for link in chain):

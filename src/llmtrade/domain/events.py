@@ -240,13 +240,23 @@ class AnswerHeld(EventPayload):
     the stage's write-once stream gets the answer only when the stage settles.
 
     `key` names the role within the stage (a research provider id, a PM id, a review id, an account id);
-    `answer` is the payload of the event the stage will store (`answer_type`, at `answer_version`)."""
+    `answer` is the payload of the event the stage will store (`answer_type`, at `answer_version`); `basis`, what it
+    was asked with (the prompt templates and the stage's models, pipeline/retry.asked_with): a rerun asked with
+    another (a template edited after a PromptError, a model changed) asks again rather than mix the two."""
+
+    schema_version: ClassVar[int] = 2
 
     stage: str
     key: str
     answer_type: str
     answer_version: int
     answer: dict[str, Any]
+    basis: str | None = None
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        # Schema 1 was held by a temporary failure only, with no record of what it was asked with: reused as before.
+        return {**payload, "basis": None}
 
 
 class StageDeferred(EventPayload):

@@ -16,16 +16,22 @@ inside a 200) and must not be frozen: the same question may be answered in ten m
   and returns them as `missing`, for the stage to store InputsMissing and name them in the report;
 - whatever the deadline, a role that stopped the run (a RunStopped its fan-out handed back as MemberStopped,
   fanout.gather_settled(hold_on_stop=True): its prompt did not render, the budget is spent) stops the stage: the
-  answers the others gave are held as above and the stop is raised, so the rerun after the fix pays for none again.
+  answers the others gave are held as above and the stop is raised, so the rerun after the fix pays for none again;
+- a held answer is reused only by a run that asks with what it was asked with (`basis`: the prompt templates' texts
+  and the stage's models, `asked_with`): after a PromptError the user edits the template, and a rerun that took the
+  answers the old template had brought, and asked the rest with the new one, would mix two prompts in one week's
+  committee without a word. Such answers are asked again (paid again); those held before `basis` was kept are reused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
+from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import AnswerHeld, EventPayload, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
 from llmtrade.errors import LlmtradeError, TemporaryError
@@ -85,22 +91,26 @@ async def settle(
     week_id: date,
     run_id: str,
     account_of: Callable[[str], str | None] = lambda _: None,
+    basis: Callable[[], str] | None = None,
 ) -> Settled[P]:
     """Ask the roles in `keys` that hold no answer on `stream`'s held stream; sort the outcome (module doc).
 
     `ask(keys)` returns (answers, failures) by key. Raises TemporaryError, after holding the new answers,
     while the window is open and a role failed for a temporary reason; raises a role's stop (MemberStopped among
-    the failures) after holding them, whatever the window."""
-    held = _held(events, stream, stage, answer_type, set(keys))
+    the failures) after holding them, whatever the window. `basis` (`asked_with`) is asked for only when an answer is
+    held or one held is read: the common run, which holds none, does not read the templates for it."""
+    what = _Once(basis)
+    held = _held(events, stream, stage, answer_type, set(keys), what)
     todo = [key for key in keys if key not in held]
     fresh, failures = await ask(todo) if todo else ({}, {})
     stop = first_stop(failures.values())
     if stop is not None:
         # One member's stop (a prompt that does not render, a budget spent) ends the run as before, but the others
         # answered (and were paid for): held, so the rerun after the fix asks only who has no answer.
-        _hold(events, stage, stream, fresh, [], week_id=week_id, run_id=run_id, account_of=account_of)
+        _hold(events, stage, stream, fresh, [], week_id=week_id, run_id=run_id, account_of=account_of, basis=what)
         if held or fresh:
-            stop.add_note(f"{stage}: kept {len(held) + len(fresh)} answer(s) for the rerun, which asks only the others")
+            kept = f"{stage}: kept {len(held) + len(fresh)} answer(s) for the rerun, which asks only the others"
+            stop.add_note(f"{kept} (all, if a prompt template or a model is changed first)")
         raise stop
     temporary = {key: error for key, error in failures.items() if is_temporary(error)}
     final = {key: error for key, error in failures.items() if key not in temporary}
@@ -108,7 +118,9 @@ async def settle(
         deferred = StageDeferred(
             stage=stage, waiting=list(temporary), errors=_reasons(temporary), deadline=window.deadline
         )
-        _hold(events, stage, stream, fresh, [deferred], week_id=week_id, run_id=run_id, account_of=account_of)
+        _hold(
+            events, stage, stream, fresh, [deferred], week_id=week_id, run_id=run_id, account_of=account_of, basis=what
+        )
         until = f"until {window.deadline.isoformat()}" if window.deadline else "on every rerun"
         kept = f"; kept {len(held) + len(fresh)} answer(s) for the rerun" if held or fresh else ""
         raise TemporaryError(
@@ -134,6 +146,7 @@ def _hold(
     week_id: date,
     run_id: str,
     account_of: Callable[[str], str | None],
+    basis: _Once,
 ) -> None:
     """The `fresh` answers on `stream`'s held stream (AnswerHeld, one per role key), then `then`, in one append."""
     target = held_stream(stream)
@@ -145,6 +158,7 @@ def _hold(
                 answer_type=answer.event_type(),
                 answer_version=answer.schema_version,
                 answer=answer.model_dump(mode="json"),
+                basis=basis(),
             ),
             stream=target,
             week_id=week_id,
@@ -158,8 +172,31 @@ def _hold(
         events.append(batch)
 
 
-def _held(events: EventStore, stream: str, stage: str, answer_type: type[P], keys: set[str]) -> dict[str, P]:
-    """The answers earlier deferred runs kept for `stage`, by key (the first one kept wins)."""
+class _Once:
+    """A stage's `basis`, made at most once per settle (None without one)."""
+
+    def __init__(self, make: Callable[[], str] | None):
+        self._make = make
+        self._made: list[str | None] = []
+
+    def __call__(self) -> str | None:
+        if not self._made:
+            self._made.append(self._make() if self._make is not None else None)
+        return self._made[0]
+
+
+def asked_with(templates: str, models: Iterable[ModelRef]) -> str:
+    """A stage's `basis`: the prompt templates' fingerprint (PromptRenderer.fingerprint) and what of each model can
+    change its answer (as llm/wire.cache_key counts it), not the budgets (raised to go on after a BudgetExceeded)."""
+    refs = sorted({f"{m.provider}\x1f{m.model}\x1f{m.temperature!r}\x1f{m.max_tokens}" for m in models})
+    return hashlib.sha256("\x1e".join([templates, *refs]).encode()).hexdigest()
+
+
+def _held(
+    events: EventStore, stream: str, stage: str, answer_type: type[P], keys: set[str], basis: _Once
+) -> dict[str, P]:
+    """The answers earlier stopped runs kept for `stage`, by key (the first one kept wins), of those asked with
+    `basis` (or held before it was kept)."""
     found: dict[str, P] = {}
     for event in events.read(stream=held_stream(stream), type=AnswerHeld.event_type()):
         held = AnswerHeld.from_event(event)
@@ -167,6 +204,8 @@ def _held(events: EventStore, stream: str, stage: str, answer_type: type[P], key
             continue
         if held.answer_type != answer_type.event_type():
             continue
+        if held.basis is not None and held.basis != basis():
+            continue  # asked with other templates or models: asked again, not mixed with this run's
         found[held.key] = answer_type.model_validate(answer_type.upcast(held.answer, held.answer_version))
     return found
 

@@ -175,6 +175,17 @@ class PromptRenderer:
         self._digests[name] = (template, digest)
         return digest
 
+    def fingerprint(self) -> str:
+        """The sha256 (hex) of every template's text as a render reads it now (overrides over the packaged ones,
+        partials included), by name: what a held answer was asked with (pipeline/retry.py). Read, not compiled, so a
+        template that does not parse still has one (its render fails as before)."""
+        digest = hashlib.sha256()
+        loader = self._env.loader
+        assert loader is not None
+        for name in sorted(n for n in loader.list_templates() if n.endswith(".j2")):
+            digest.update(name.encode() + b"\0" + loader.get_source(self._env, name)[0].encode() + b"\0")
+        return digest.hexdigest()
+
     def source_of(self, template: str) -> str:
         """Where a template comes from (the override folder or the package), for `--help`-style listings."""
         if self.override_dir is not None and (self.override_dir / template).is_file():

@@ -28,7 +28,7 @@ from llmtrade.domain.streams import week_stream
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import Window, is_temporary, settle
+from llmtrade.pipeline.retry import Window, asked_with, is_temporary, settle
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES
 from llmtrade.workflows.research_stages import DEGRADED, RESEARCH_PACKS
@@ -98,6 +98,7 @@ class PitchStage(_CommitteeStage):
                 week_id=self.committee.week_id,
                 run_id=context.run_id,
                 account_of=lambda key: pms[key].account,
+                basis=lambda: asked_with(self.committee.prompts.fingerprint(), self.committee.pms),
             )
             failed = {**settled.failed, **settled.missing}
             if not settled.answers:
@@ -192,6 +193,7 @@ class ReviewStage(_CommitteeStage):
                 week_id=self.committee.week_id,
                 run_id=context.run_id,
                 account_of=lambda key: reviewer_of[key].account,
+                basis=lambda: asked_with(self.committee.prompts.fingerprint(), self.committee.pms),
             )
             reviews = [answer.review for answer in settled.answers.values()]
             return [

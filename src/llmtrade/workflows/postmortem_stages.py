@@ -35,7 +35,7 @@ from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import settle
+from llmtrade.pipeline.retry import asked_with, settle
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
 from llmtrade.storage.splits import recorded_splits
@@ -227,6 +227,7 @@ class ReflectStage:
                 week_id=bench.week_id,
                 run_id=bench.run_id,
                 account_of=lambda key: key,
+                basis=lambda: asked_with(bench.prompts.fingerprint(), [d.frozen.owner for d in drafts if d.frozen]),
             )
             late = " (still unavailable at the deadline)"
             return [

@@ -28,7 +28,7 @@ from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import Window, is_temporary, settle
+from llmtrade.pipeline.retry import Window, asked_with, is_temporary, settle
 from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 from llmtrade.storage.event_store import EventStore
 
@@ -175,6 +175,7 @@ class ResearchStage:
             window=self.window,
             week_id=week_id,
             run_id=context.run_id,
+            basis=lambda: asked_with(self.prompts.fingerprint(), self.providers),
         )
         failed = {**settled.failed, **settled.missing}
         if not settled.answers:
