@@ -38,5 +38,6 @@ def test_a_dry_run_of_last_week_while_this_weeks_orders_are_queued_runs_and_says
     said = [line for line in result.stderr.splitlines() if "has orders queued" in line]
     assert said and all("this dry run sized it from the positions held now, before they fill" in s for s in said)
     assert {cid for cid in queued if any(cid in s for s in said)} == queued  # every queued order named
+    assert report["queued"] == said  # and in --json, for a reader of the result alone
     assert len(stored_events(url, type="OrderSubmitted")) == len(queued)  # the dry run placed nothing
     assert not stored_events(url, week_id=date.fromisoformat(LAST_WEEK))  # nor recorded anything of that week

@@ -18,7 +18,8 @@ from llmtrade.risk.controls import halted
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import PRICES, revaluer, send_orders
-from llmtrade.workflows.trading_stages import EXECUTED, PLANS, ExecutionStage
+from llmtrade.workflows.execution_stage import EXECUTED, ExecutionStage
+from llmtrade.workflows.trading_stages import PLANS
 
 WEEK = date(2026, 1, 7)
 ACCOUNTS = load_config(None).config.accounts.accounts[:5]

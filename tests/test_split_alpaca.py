@@ -29,7 +29,8 @@ from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.trading_stages import PLANS, PRICES, ExecutionStage, RiskStage
+from llmtrade.workflows.execution_stage import ExecutionStage
+from llmtrade.workflows.trading_stages import PLANS, PRICES, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
 from tests.test_reconciliation import CONFIG, _context

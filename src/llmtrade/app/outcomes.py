@@ -25,7 +25,7 @@ from llmtrade.domain.trading import OrderRejected, OrderSubmitted
 from llmtrade.llm.gateway import UsageTotals
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows import committee_stages, council_stages, research_stages, trading_stages
+from llmtrade.workflows import committee_stages, council_stages, execution_stage, research_stages, trading_stages
 from llmtrade.workflows.checkpoint import Outcome
 
 
@@ -54,7 +54,7 @@ def weekly_result(
     matrix: dict[str, dict[str, float]] = {}
     for review in context.get(committee_stages.REVIEWS):
         matrix.setdefault(review.reviewer_pm_id, {})[pm_of[review.pitch_id]] = round(review.scores.mean(), 2)
-    sent = {e.order.client_order_id: _sent(e) for e in context.get(trading_stages.EXECUTED)}
+    sent = {e.order.client_order_id: _sent(e) for e in context.get(execution_stage.EXECUTED)}
     # An order the run did not reach is "planned" in a dry run (by design) and "unsent" otherwise.
     missing = {"status": "planned" if dry_run else "unsent", "detail": "", "fill_price": None}
     return WeeklyResult(
@@ -94,6 +94,7 @@ def weekly_result(
             for o in plan.orders
         ],
         degraded=context.get(research_stages.DEGRADED),
+        queued=context.get(trading_stages.QUEUED),
         usage=Usage.of(totals),
         duration_ms=round(duration_ms, 1),
     )

@@ -111,6 +111,9 @@ class WeeklyResult(Result):
     # Opening legs still held back until their close fills (one line each): not degraded; a rerun
     # or the next checkpoint sends them. Empty in a dry run.
     held_back: list[str] = []
+    # A dry run's only: each account with orders queued at its broker, sized from the positions it holds before they
+    # fill (a real run waits for them, exit 75).
+    queued: list[str] = []
 
 
 class WeekAlreadyComplete(Result):

@@ -3,8 +3,7 @@
 Risk: each account's owner has an intent (a PM's own pitch, the chairman's decision; the FLAT
 baseline has none and never trades). The gate sizes it against the account as it will be after
 the week roll, and the resulting orders are planned and frozen on the week's risk stream.
-Execution: the frozen plan is sent through workflows/execution.py (shared with checkpoints),
-skipping any order already recorded, so a resumed run never sends an order twice.
+Execution: workflows/execution_stage.py.
 """
 
 from __future__ import annotations
@@ -20,12 +19,10 @@ from llmtrade.config.models import Account, AccountRole, Config
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.domain.streams import ORDERS, RISK, week_stream
+from llmtrade.domain.streams import RISK, week_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
-    OrderRejected,
     OrdersPlanned,
-    OrderSubmitted,
     RiskChecked,
     RiskVerdict,
     TradeIntended,
@@ -42,12 +39,8 @@ from llmtrade.workflows.broker_splits import SeenSplits
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
-    ABANDONED,
     PRICES,
-    UNFINISHED,
-    execute_plans,
     queued_order_ids,
-    recorded_orders,
     value_account,
 )
 from llmtrade.workflows.research_stages import SNAPSHOT
@@ -55,7 +48,6 @@ from llmtrade.workflows.shadow import record_shadow_trade
 
 VERDICTS = ContextKey("risk_verdicts", list[RiskVerdict])
 PLANS = ContextKey("order_plans", list[OrdersPlanned])
-EXECUTED = ContextKey("executed_orders", list[OrderSubmitted | OrderRejected])
 
 
 def intent_for(
@@ -365,46 +357,3 @@ def _account_of(payload: EventPayload) -> str | None:
     if isinstance(payload, OrdersPlanned):
         return payload.account_id
     return None
-
-
-class ExecutionStage:
-    """Sends the frozen plans (see workflows/execution.py); a rerun sends only what is not recorded."""
-
-    name = "execution"
-    reads = (PLANS, PRICES)
-    writes = (EXECUTED, ABANDONED, UNFINISHED)
-    overlaps = False
-
-    def __init__(self, desks: list[Desk], events: EventStore, week_id: date, config: Config, *, dry_run: bool):
-        self.desks = {d.account.id: d for d in desks}
-        self.events = events
-        self.week_id = week_id
-        self.config = config
-        self.dry_run = dry_run
-
-    async def run(self, context: PipelineContext) -> PipelineContext:
-        if self.dry_run:
-            return context.with_values((EXECUTED, []), (ABANDONED, []), (UNFINISHED, []))
-        stream = week_stream(self.week_id, ORDERS)
-        # The plan is on disk (the risk gate's commit waited for it). The orders' records are not waited for one by
-        # one: a crash of the database server or machine could take back only the latest of them (a suffix), which
-        # is a crash between the broker's answer and its record -- the rerun asks the broker first (recover_orders)
-        # and a paper broker's acceptance is itself one of those records, lost with it or kept with it. The run's
-        # end (WeekCompleted, RunFinished) waits, and with it all before: WeeklyPipeline switches back at its end.
-        self.events.defer_flush(True)
-        execution = await execute_plans(
-            self.events,
-            self.desks,
-            context.get(PLANS),
-            self.config,
-            context.get(PRICES),
-            stream=stream,
-            week_id=self.week_id,
-            run_id=context.run_id,
-        )
-        result = context.with_values(
-            (EXECUTED, recorded_orders(self.events, stream)),
-            (ABANDONED, execution.abandoned),
-            (UNFINISHED, execution.unfinished),
-        )
-        return result.with_loaded(self.name) if execution.already_sent else result

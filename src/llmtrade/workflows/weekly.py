@@ -28,6 +28,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import ChairmanStage, PitchStage, ReviewStage
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution_stage import ExecutionStage
 from llmtrade.workflows.memory_stages import (
     RecallAheadStage,
     RecallStage,
@@ -37,7 +38,7 @@ from llmtrade.workflows.memory_stages import (
     ValidatorStage,
 )
 from llmtrade.workflows.research_stages import ASOF, MarketSnapshotStage, ResearchStage
-from llmtrade.workflows.trading_stages import ExecutionStage, RiskPrepStage, RiskStage
+from llmtrade.workflows.trading_stages import RiskPrepStage, RiskStage
 from llmtrade.workflows.workbench import Workbench
 
 if TYPE_CHECKING:
