@@ -23,6 +23,13 @@ class GoneDatabase(ListSink):
         raise TemporaryError("connection to the database was lost")
 
 
+class GoneConnection:
+    """The same database's connection: every statement fails (the run's lease cannot be taken either)."""
+
+    def execute(self, *args: object) -> object:
+        raise TemporaryError("connection to the database was lost")
+
+
 @pytest.fixture(autouse=True)
 def fresh_context() -> Iterator[None]:
     """Each test in a context of its own, so one test's leak cannot hide in the next one's `before`."""
@@ -47,7 +54,7 @@ def test_a_run_whose_end_cannot_be_recorded_still_leaves_the_log_context(end: st
 def test_a_run_that_cannot_record_its_start_leaves_no_ids_behind() -> None:
     before = dict(log_context())
     session = SimpleNamespace(
-        storage=SimpleNamespace(events=GoneDatabase()),
+        storage=SimpleNamespace(events=GoneDatabase(), conn=GoneConnection()),
         decision=SimpleNamespace(mode=SimpleNamespace(value="offline"), reason="--offline given"),
         loaded=SimpleNamespace(source="packaged defaults"),
         timer=time.perf_counter,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
@@ -38,7 +38,7 @@ from llmtrade.domain.events import LLMCallCompleted, StoredEvent, rules_answer
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
-from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted, WeekCompleted
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted, WeekCompleted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.weeks import week_id_for
@@ -280,20 +280,32 @@ def difference_lines(events: EventStore, account_id: str, live: list[Difference]
 def last_runs(events: EventStore) -> dict[str, LastRun]:
     """The latest run of each command and how it ended."""
     started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
-    ended = {e.run_id: e for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type()])}
+    ended: dict[str | None, StoredEvent] = {}
+    for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]):
+        ended.setdefault(e.run_id, e)  # the run's own end; a RunKilled is recorded only where there is none
     last: dict[str, LastRun] = {}
     for run_id, event in started.items():
         end = ended.get(run_id)
-        failed = end is not None and end.type == RunFailed.event_type()
+        outcome, error = _ending(end)
         last[event.payload["command"]] = LastRun(
             run_id=run_id or "",
             at=event.occurred_at.isoformat(),
             mode=event.payload["mode"],
-            outcome="running or killed" if end is None else ("failed" if failed else "finished"),
+            outcome=outcome,
             degraded=bool(end and end.payload.get("degraded")),
-            error=end.payload.get("error") if failed and end is not None else None,
+            error=error,
         )
     return last
+
+
+def _ending(end: StoredEvent | None) -> tuple[Literal["finished", "failed", "killed", "running or killed"], str | None]:
+    if end is None:
+        return "running or killed", None
+    if end.type == RunFailed.event_type():
+        return "failed", end.payload.get("error")
+    if end.type == RunKilled.event_type():
+        return "killed", RunKilled.from_event(end).note(end.occurred_at)
+    return "finished", None
 
 
 def usage(answers: list[StoredEvent]) -> UsageSum:

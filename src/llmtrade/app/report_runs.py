@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 from llmtrade.app.report_records import RunLine
 from llmtrade.domain.events import EventPayload, InputsMissing, StageDeferred, StoredEvent
-from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.market.calendar import NEW_YORK
 
-READ: tuple[type[EventPayload], ...] = (RunStarted, RunFinished, RunFailed, InputsMissing, StageDeferred)
+READ: tuple[type[EventPayload], ...] = (RunStarted, RunFinished, RunFailed, RunKilled, InputsMissing, StageDeferred)
 NO_END = "no end recorded"
+KILLED = "killed"  # no end recorded, and a later run found its process gone (app/killed_runs.py)
 
 
 def run_lines(events: Sequence[StoredEvent]) -> tuple[RunLine, ...]:
@@ -33,10 +34,13 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
     if started is None:  # a run's other events without its start: not a run this report can place
         return None
     start = RunStarted.from_event(started)
-    end = next((e for e in events if e.type in (_FINISHED, _FAILED)), None)
+    end = next((e for e in events if e.type in (_FINISHED, _FAILED, _KILLED)), None)
     detail: list[str] = []
     if end is None:
         outcome = NO_END
+    elif end.type == _KILLED:
+        outcome = KILLED
+        detail.append(RunKilled.from_event(end).note(end.occurred_at))
     elif end.type == _FAILED:
         failed = RunFailed.from_event(end)
         outcome = "failed"
@@ -69,6 +73,7 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
 _TYPES = frozenset(t.event_type() for t in READ)
 _FINISHED = RunFinished.event_type()
 _FAILED = RunFailed.event_type()
+_KILLED = RunKilled.event_type()
 
 
 def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
@@ -79,7 +84,11 @@ def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
     for line in lines:
         if line.outcome in ("finished", "degraded"):
             done[_job(line)] = line.event_id
-    return [line for line in lines if line.outcome in ("failed", NO_END) and done.get(_job(line), -1) < line.event_id]
+    return [
+        line
+        for line in lines
+        if line.outcome in ("failed", KILLED, NO_END) and done.get(_job(line), -1) < line.event_id
+    ]
 
 
 def _job(line: RunLine) -> str:
@@ -92,6 +101,7 @@ def failure_note(lines: Sequence[RunLine]) -> str | None:
     week's run is missing."""
     missing = unresolved(lines)
     failed = [line for line in missing if line.outcome == "failed"]
+    killed = [line for line in missing if line.outcome == KILLED]
     unended = [line for line in missing if line.outcome == NO_END]
     parts = []
     if failed:
@@ -99,6 +109,11 @@ def failure_note(lines: Sequence[RunLine]) -> str | None:
         parts.append(
             f"{len(failed)} of {len(lines)} trading runs failed and no rerun finished them (the last: {last.command} "
             f"of {last.started_at}, {last.detail[0] if last.detail else 'no error recorded'})"
+        )
+    if killed:
+        last = killed[-1]
+        parts.append(
+            f"{len(killed)} were killed before they recorded an end (the last: {last.command} of {last.started_at})"
         )
     if unended:
         last = unended[-1]

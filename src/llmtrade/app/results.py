@@ -207,7 +207,7 @@ class LastRun(Result):
     run_id: str
     at: str
     mode: str
-    outcome: Literal["finished", "failed", "running or killed"]
+    outcome: Literal["finished", "failed", "killed", "running or killed"]  # killed: app/killed_runs.py
     degraded: bool
     error: str | None
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from contextlib import suppress
 from datetime import date
+from functools import partial
 from typing import Any, TypeVar
 
 from llmtrade import __version__
+from llmtrade.app import killed_runs
 from llmtrade.app.session import Session
 from llmtrade.clock import Timer
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
@@ -42,8 +45,19 @@ class RunLog:
         # From here to the run's end every log line of this thread (and the tasks and threads it starts)
         # carries the run's ids; a job after it in the same command binds its own.
         self._outer_log_context = bind_run(run_id, week_id)
+        self._give_back: Callable[[], None] | None = None
 
-    def started(self, *, arguments: dict, mode: str, mode_reason: str, config_source: str) -> None:
+    def started(
+        self,
+        *,
+        arguments: dict,
+        mode: str,
+        mode_reason: str,
+        config_source: str,
+        lease: int | None = None,
+        give_back: Callable[[], None] | None = None,
+    ) -> None:
+        """`lease`: the run's lease, held (app/killed_runs.py); `give_back` releases it once the run's end is stored."""
         self._append(
             RunStarted(
                 command=self.command,
@@ -52,8 +66,10 @@ class RunLog:
                 mode_reason=mode_reason,
                 config_source=config_source,
                 version=__version__,
+                lease=lease,
             )
         )
+        self._give_back = give_back
 
     def finished(self, totals: UsageTotals, *, degraded: bool) -> float:
         duration = self.elapsed_ms()
@@ -91,6 +107,11 @@ class RunLog:
         # the next job of the command, or the command's own error line, must not carry them.
         try:
             self._append(payload)
+            # Only once the end is stored: a run whose end could not be keeps its lease until its connection ends.
+            if self._give_back is not None:
+                with suppress(Exception):  # a lease not given back is freed with the connection all the same
+                    self._give_back()
+                self._give_back = None
         finally:
             self.unbind()
 
@@ -126,16 +147,30 @@ def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
 
 
 def start_run(session: Session, *, run_id: str, command: str, arguments: dict, week_id: date | None = None) -> RunLog:
-    """Open the run's log and record how it runs: mode, why that mode, which config."""
-    run = RunLog(session.storage.events, run_id=run_id, command=command, week_id=week_id, timer=session.timer)
+    """Open the run's log and record how it runs: mode, why that mode, which config; under its lease, then record
+    the earlier runs found killed (app/killed_runs.py)."""
+    storage = session.storage
+    run = RunLog(storage.events, run_id=run_id, command=command, week_id=week_id, timer=session.timer)
+    lease = None
     try:
+        lease = killed_runs.take_lease(storage, run_id)
         run.started(
             arguments=arguments,
             mode=session.decision.mode.value,
             mode_reason=session.decision.reason,
             config_source=session.loaded.source,
+            lease=lease,
+            give_back=None if lease is None else partial(killed_runs.give_back, storage, lease),
         )
     except BaseException:
         run.unbind()
+        if lease is not None:
+            with suppress(Exception):
+                killed_runs.give_back(storage, lease)
+        raise
+    try:
+        killed_runs.record_killed_runs(storage, found_by=run_id)
+    except BaseException as exc:
+        run.failed(exc)
         raise
     return run

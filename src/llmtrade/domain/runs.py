@@ -68,6 +68,10 @@ class RunStarted(EventPayload):
     mode_reason: str
     config_source: str
     version: str
+    # The advisory lock the run's connection held from before this event until its end was stored (storage/
+    # run_leases.py): free with no end on record, the run is gone (RunKilled). None: a run that held none (one
+    # recorded before leases, a backtest's, `ask`'s), which no later run can prove dead.
+    lease: int | None = None
 
 
 class RunFinished(EventPayload):
@@ -90,6 +94,28 @@ class RunFailed(EventPayload):
     error: str
     duration_ms: float
     exit_code: int | None = None
+
+
+class RunKilled(EventPayload):
+    """A run that recorded no end (RunFinished, RunFailed) and never will: no process holds its lease any more, so
+    it was killed without warning (SIGKILL, the OOM killer, a reboot or power cut, the database server restarted), or
+    its end could not be stored before its connection closed. Recorded once, on the run's own stream, by the later run
+    `found_by` that found it so (app/killed_runs.py), at this event's time; `last_event_type` at `last_event_at` is
+    the last thing the run recorded, when it was last known alive. Not a RunFailed: no error, exit code or duration of
+    the run is known, and the readers of RunFailed (waits, a week's mode) act on those."""
+
+    command: str  # the killed run's, as its RunStarted said
+    found_by: str
+    last_event_type: str
+    last_event_at: datetime
+
+    def note(self, found_at: datetime) -> str:
+        """What `status`, `report` and `trace` say of the run."""
+        return (
+            f"recorded no end; its process was gone when run {self.found_by} looked at "
+            f"{found_at.isoformat(timespec='seconds')} (its last event: {self.last_event_type} at "
+            f"{self.last_event_at.isoformat(timespec='seconds')})"
+        )
 
 
 class WeekCompleted(EventPayload):

@@ -20,12 +20,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from llmtrade.domain.events import StoredEvent, rules_answer
+from llmtrade.domain.runs import RunKilled
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.errors import UsageError
 from llmtrade.storage.event_store import EventStore
 
 EntryKind = Literal["run", "stage", "model_call", "rules_answer", "order", "fill", "failure"]
-RunStatus = Literal["ok", "degraded", "failed", "unfinished"]
+RunStatus = Literal["ok", "degraded", "failed", "killed", "unfinished"]  # killed: app/killed_runs.py
 StageOutcome = Literal["completed", "loaded", "failed", "unfinished"]
 
 _FAILURES = frozenset(
@@ -182,6 +183,9 @@ class _Builder:
             self.status = "failed" if failed else "degraded" if p.get("degraded") else "ok"
             detail = f"{p.get('error_type')}: {p.get('error')}" if failed else self.status
             self._entry(event, "failure" if failed else "run", duration_ms=self.duration, detail=detail)
+        elif kind == "RunKilled":
+            self.status = "killed"
+            self._entry(event, "failure", detail=RunKilled.from_event(event).note(event.occurred_at))
         elif kind == "StageStarted":
             self.open_stage = _Open(p["stage"], event.occurred_at)
         elif kind in ("StageCompleted", "StageFailed"):

@@ -1,0 +1,79 @@
+"""Runs killed without warning, recorded by the next run: a RunKilled for each run of these books that recorded no end
+and whose lease no process holds (storage/run_leases.py), so `events`, `status` and `report` say "killed" where they
+could only say "no end recorded (killed, or still running)".
+
+A run takes its lease before its RunStarted is stored and gives it back only once its end is, so a lease found free
+while the end is missing is proof: the run's connection is gone, and nothing can record its end any more. A run whose
+lease is held (still running, or this process's own) is never judged, nor a run that recorded no lease (one from
+before leases): its process cannot be told apart from a running one. Each RunKilled goes on the run's stream at the
+version it was read at, so two runs finding the same run at once record it once."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
+from llmtrade.domain.streams import run_stream
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage import run_leases
+from llmtrade.storage.bootstrap import Storage
+
+_ENDS = frozenset(t.event_type() for t in (RunFinished, RunFailed, RunKilled))
+
+
+def take_lease(storage: Storage, run_id: str) -> int | None:
+    """The lease of run `run_id`, now held on the storage's connection; None for books that hold their appends in this
+    process (a backtest's: one process owns them) or when the key is taken (a hash shared with a running run)."""
+    if storage.events.holds_appends:
+        return None
+    key = run_leases.lease_key(run_id)
+    with storage.events.writing():  # one connection serves every thread of a command
+        return key if run_leases.take(storage.conn, key) else None
+
+
+def give_back(storage: Storage, key: int) -> None:
+    with storage.events.writing():
+        run_leases.release(storage.conn, key)
+
+
+def record_killed_runs(storage: Storage, *, found_by: str) -> list[str]:
+    """Record a RunKilled for each run found killed (see the module's docstring); the ids of those recorded now."""
+    if storage.events.holds_appends:
+        return []
+    events = storage.events
+    runs = events.read(type=[RunStarted.event_type(), *_ENDS])
+    ended = {e.run_id for e in runs if e.type in _ENDS}
+    found: list[str] = []
+    for start in runs:
+        if start.type != RunStarted.event_type() or start.run_id in ended or start.run_id in (None, found_by):
+            continue
+        lease = RunStarted.from_event(start).lease
+        if lease is None:
+            continue
+        with storage.events.writing(), run_leases.claimed(storage.conn, lease) as free:
+            if free and _record(storage, start, found_by):
+                found.append(start.run_id or "")
+    return found
+
+
+def _record(storage: Storage, start: StoredEvent, found_by: str) -> bool:
+    run_id = start.run_id or ""
+    stream = run_stream(run_id)
+    own = storage.events.read_stream(stream)
+    if any(e.type in _ENDS for e in own):  # another run recorded it between our read and our claim
+        return False
+    last = storage.events.read(run_id=run_id)[-1]
+    killed = RunKilled(
+        command=RunStarted.from_event(start).command,
+        found_by=found_by,
+        last_event_type=last.type,
+        last_event_at=last.occurred_at,
+    )
+    with suppress(ConcurrencyError):  # recorded by another run first
+        storage.events.append(
+            [NewEvent.of(killed, stream=stream, week_id=start.week_id, run_id=run_id)],
+            expected_versions={stream: own[-1].version},
+        )
+        return True
+    return False
