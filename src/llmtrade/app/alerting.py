@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
 from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
 from llmtrade.alerts.send import send, urls_from
+from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock
 from llmtrade.errors import ConfigError
+from llmtrade.exits import one_line
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 
@@ -52,25 +54,33 @@ def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> 
                 app.warning(f"alerts not checked: {type(exc).__name__}: {exc}")
 
 
-def alert_unloadable(
+def unloadable(
     settings: Settings,
     clock: Clock,
     command: str,
     error: ConfigError,
     warn: Callable[[str], None],
     sender: Sender = send,
+    *,
+    alert: bool = True,
 ) -> None:
-    """Send that the configuration cannot be loaded (`error`), once a day, to LLMTRADE_ALERT_URLS: a job command
-    stops before it has a container, so `alerting` never runs. Never raises: the command's exit (2) stays its own."""
-    urls = urls_from(settings.alert_urls)
-    if not urls:
-        return
+    """Record that the configuration cannot be used (`error`: a ConfigRejected, app/config_rejections.py) and send it,
+    once a day, to LLMTRADE_ALERT_URLS: a job command stops before it has a container, so neither a run nor `alerting`
+    records anything (`alert` False: one found inside a job, whose failure `alerting` reports). Never raises: the
+    command's exit (2) stays its own; a database that cannot be reached is said."""
+    urls = urls_from(settings.alert_urls) if alert else []
     try:
         with open_storage(settings, clock) as storage:
+            record_rejected(storage.events, rejected(command, error))
+            if not urls:
+                return
             incident = config_unloadable(command, "; ".join(str(error).splitlines()), clock.now())
             done = dispatch(storage.events, [incident], urls, sender)
     except Exception as exc:  # the database gone too: said, the config's error still decides the exit
-        warn(f"alert that the configuration cannot be loaded not sent: {type(exc).__name__}: {exc}")
+        warn(
+            f"the configuration error is not recorded in the books{' nor alerted' if urls else ''}: the database "
+            f"cannot be reached ({type(exc).__name__}: {one_line(str(exc))})"
+        )
         return
     for failed in done.failed:
         warn(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")

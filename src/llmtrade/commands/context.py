@@ -114,19 +114,26 @@ def job(
 ) -> Iterator[Container]:
     """A job command's container, its alerts checked once the block ends however it ends (app/alerting.py; `alerts`
     False: a dry run, which records nothing; `silence`: run-due's check for a cron that stopped succeeding). A config
-    that cannot be loaded is alerted too, before its error (exit 2) leaves: no job runs, so no other alert would."""
-    from llmtrade.app.alerting import alert_unloadable, alerting  # lazy: see package docstring
+    that cannot be used is recorded (ConfigRejected) and alerted, before its error (exit 2) leaves: no run records
+    it, and no other alert would. One found once the job began (a broken prompt override, read when a job first asks a
+    model) is recorded too, and alerted as any failure of a run is (`alerting`)."""
+    from llmtrade.app.alerting import alerting, unloadable  # lazy: see package docstring
     from llmtrade.errors import ConfigError
 
+    root = state(ctx)
     try:
         app = container(ctx, offline=offline, replay=replay)
     except ConfigError as exc:
         if alerts:
-            root = state(ctx)
-            alert_unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn)
+            unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn)
         raise
-    with alerting(app, silence=silence, enabled=alerts):
-        yield app
+    try:
+        with alerting(app, silence=silence, enabled=alerts):
+            yield app
+    except ConfigError as exc:
+        if alerts:
+            unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn, alert=False)
+        raise
 
 
 @contextmanager

@@ -118,6 +118,17 @@ class RunKilled(EventPayload):
         )
 
 
+class ConfigRejected(EventPayload):
+    """A job command (run-due, run-weekly, checkpoint, postmortem) stopped on a configuration that cannot be used: a
+    YAML error, an unknown key, an invalid value, a broken prompt override. `files` each file named, `error` what the
+    command printed (each file, field path and bad value). Recorded once while the same error of the same command
+    lasts (app/config_rejections.py): again when it changes or after a run has started since."""
+
+    command: str
+    files: list[str]
+    error: str
+
+
 class WeekCompleted(EventPayload):
     """The weekly run finished every stage for the week; a later run-weekly does nothing."""
 

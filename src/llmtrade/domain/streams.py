@@ -30,6 +30,7 @@ collide with an old one and a reader cannot drift from its writer.
 | week:{week}:memory:{part}                | memory (once per part)        | setups, outcomes, lessons...   |
 | recall:{run_id}                          | memory reads (appended)       | what each role was shown       |
 | alert:{key}@{target}                     | alerts (appended)             | one incident's alert to one URL |
+| config-rejected                          | a job command (appended)      | configurations it could not use |
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ EVENT_CHECKS = "event-checks"
 CLOSINGS_PUT_OFF = "closings-put-off"
 MISSED_CHECKPOINTS = "missed-checkpoints"  # CheckpointsMissed, per week
 ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
+# Appended to: each configuration a job command stopped on (ConfigRejected), once while the same error lasts.
+CONFIG_REJECTED = "config-rejected"
 
 
 def run_stream(run_id: str) -> str:

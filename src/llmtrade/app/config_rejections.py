@@ -1,0 +1,39 @@
+"""A job command stopped by a configuration it cannot use, on record: a ConfigRejected event naming each file and what
+is wrong in it. The books' database is located from the settings (the environment), not from the YAML files, so it is
+reachable while they are broken; a cron running `llmtrade -q run-due` with its output in a log file otherwise left no
+trace in the books of the days it did nothing.
+
+Once while the same error of the same command lasts: cron's wake-ups every few minutes would add one each. Recorded
+again when the error changes, or when a run has started since (the configuration was mended in between)."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import ConfigRejected, RunStarted
+from llmtrade.domain.streams import CONFIG_REJECTED
+from llmtrade.errors import ConcurrencyError, ConfigError
+from llmtrade.storage.event_store import EventStore
+
+
+def rejected(command: str, error: ConfigError) -> ConfigRejected:
+    return ConfigRejected(command=command, files=[e.file for e in error.each], error=str(error))
+
+
+def record_rejected(events: EventStore, rejection: ConfigRejected) -> bool:
+    """Record `rejection` unless it is on record already (see the module's docstring); whether it was recorded now."""
+    before = events.read_stream(CONFIG_REJECTED)
+    if before:
+        last = before[-1]
+        previous = ConfigRejected.from_event(last)
+        same = (previous.command, previous.error) == (rejection.command, rejection.error)
+        if same and not events.read(type=RunStarted.event_type(), after_id=last.id, limit=1):
+            return False
+    with suppress(ConcurrencyError):  # another process recorded it at the same moment
+        events.append(
+            [NewEvent.of(rejection, stream=CONFIG_REJECTED)],
+            expected_versions={CONFIG_REJECTED: before[-1].version if before else 0},
+        )
+        return True
+    return False
