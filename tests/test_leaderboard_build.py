@@ -24,7 +24,7 @@ from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import MarketDataFetched
-from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
 from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, OrderFilled, Side
 from llmtrade.errors import ConfigError, MarketDataError, OperationalError
@@ -535,6 +535,23 @@ def test_failed_and_unended_runs_no_rerun_finished_are_said_under_the_table(
         "2025-02-25T16:30:00-05:00): the books hold what the other runs did; `llmtrade report` lists each with its "
         "events"
     )
+
+
+def test_a_run_recorded_killed_is_said_killed_under_the_table(storage: Storage, database_url: str) -> None:
+    """A review of 8db83c0: a postmortem a later run recorded killed (RunKilled) was still said to have "recorded no
+    end, killed or still running": the leaderboard read the runs' starts and ends without RunKilled."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    clock.instant = LAST_RUN
+    started = RunStarted(
+        command="postmortem", arguments={}, mode="live", mode_reason="t", config_source="t", version="0", lease=7
+    )
+    killed = RunKilled(command="postmortem", found_by="later", last_event_type="RunStarted", last_event_at=LAST_RUN)
+    events.append([NewEvent.of(p, stream=run_stream("p"), run_id="p") for p in (started, killed)])
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    [note] = [n for n in board.notes if "`llmtrade report` lists each" in n]
+    assert note.startswith("1 were killed before they recorded an end (the last: postmortem of "), note
+    assert "recorded no end, killed or still running" not in note
 
 
 def test_halts_are_said_with_how_long_and_whether_still_on(storage: Storage, database_url: str) -> None:

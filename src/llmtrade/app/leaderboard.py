@@ -50,7 +50,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import delisted, delisted_note, jumps_note, unfinished
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import Bar, MarketDataFetched
-from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled
 from llmtrade.domain.wording import counted
 from llmtrade.errors import OperationalError, UsageError
@@ -66,7 +66,8 @@ TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due
 PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
 # The leaderboard's reads of the books, each by type alone: the fills, the runs, the price fetches.
 _FILL_TYPES = [OrderFilled.event_type()]
-_RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type()]
+# RunKilled: the failure note says which unended runs a later run found killed (app/killed_runs.py).
+_RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]
 _FETCH_TYPES = [MarketDataFetched.event_type()]
 
 
