@@ -55,3 +55,12 @@ def test_a_database_out_of_reach_is_said_and_the_exit_stays_2(broken: Path, monk
     assert result.exit_code == 2, result.output
     assert "the configuration error is not recorded in the books: the database cannot be reached" in result.stderr
     assert "risk.yaml" in result.stderr and "Traceback" not in result.output
+
+
+def test_two_commands_stopped_by_the_same_error_record_it_once_each(broken: Path, cli_env: dict[str, str]) -> None:
+    """A review of b519064: cron's run-due and a checkpoint run by hand on the same broken file, one after the other,
+    recorded one ConfigRejected per wake-up: each was compared with the other command's rejection only."""
+    for command in (["run-due"], ["checkpoint", "12:00"]) * 3:
+        assert runner.invoke(app, ["--config", str(broken), "-q", *command]).exit_code == 2
+    recorded = stored_events(cli_env["DATABASE_URL"], type="ConfigRejected")
+    assert sorted(e.payload["command"] for e in recorded) == ["checkpoint", "run-due"]

@@ -24,10 +24,11 @@ def rejected(command: str, error: ConfigError) -> ConfigRejected:
 def record_rejected(events: EventStore, rejection: ConfigRejected) -> bool:
     """Record `rejection` unless it is on record already (see the module's docstring); whether it was recorded now."""
     before = events.read_stream(CONFIG_REJECTED)
-    if before:
-        last = before[-1]
-        previous = ConfigRejected.from_event(last)
-        same = (previous.command, previous.error) == (rejection.command, rejection.error)
+    # The command's own last rejection: another command's in between (a manual `checkpoint` beside cron's run-due) is
+    # no sign the configuration was mended, and compared with it each wake-up was recorded again.
+    last = next((e for e in reversed(before) if e.payload.get("command") == rejection.command), None)
+    if last is not None:
+        same = ConfigRejected.from_event(last).error == rejection.error
         if same and not events.read(type=RunStarted.event_type(), after_id=last.id, limit=1):
             return False
     with suppress(ConcurrencyError):  # another process recorded it at the same moment
