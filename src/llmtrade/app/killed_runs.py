@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.errors import ConcurrencyError
@@ -41,27 +41,25 @@ def record_killed_runs(storage: Storage, *, found_by: str) -> list[str]:
     """Record a RunKilled for each run found killed (see the module's docstring); the ids of those recorded now."""
     if storage.events.holds_appends:
         return []
-    events = storage.events
-    runs = events.read(type=[RunStarted.event_type(), *_ENDS])
-    ended = {e.run_id for e in runs if e.type in _ENDS}
+    with storage.events.writing():
+        unended = run_leases.unended(storage.conn, RunStarted.event_type(), tuple(sorted(_ENDS)))
     found: list[str] = []
-    for start in runs:
-        if start.type != RunStarted.event_type() or start.run_id in ended or start.run_id in (None, found_by):
-            continue
-        lease = RunStarted.from_event(start).lease
-        if lease is None:
+    for run_id, lease in unended:
+        if run_id == found_by:
             continue
         with storage.events.writing(), run_leases.claimed(storage.conn, lease) as free:
-            if free and _record(storage, start, found_by):
-                found.append(start.run_id or "")
+            if free and _record(storage, run_id, found_by):
+                found.append(run_id)
     return found
 
 
-def _record(storage: Storage, start: StoredEvent, found_by: str) -> bool:
-    run_id = start.run_id or ""
+def _record(storage: Storage, run_id: str, found_by: str) -> bool:
     stream = run_stream(run_id)
     own = storage.events.read_stream(stream)
-    if any(e.type in _ENDS for e in own):  # another run recorded it between our read and our claim
+    if not own or any(e.type in _ENDS for e in own):  # another run recorded it between our read and our claim
+        return False
+    start = next((e for e in own if e.type == RunStarted.event_type()), None)
+    if start is None:
         return False
     last = storage.events.read(run_id=run_id)[-1]
     killed = RunKilled(
