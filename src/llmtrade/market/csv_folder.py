@@ -8,10 +8,11 @@ currency than USD is refused (accounts, costs and the benchmark are in dollars; 
 A file whose rows run newest first (Alpha Vantage, Investing.com) is refused saying so, and so is a row with more or
 fewer fields than the header (an unquoted 1,234.50 shifts every column after it). A malformed file is
 refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
-shift every indicator computed from it. Files are UTF-8, with or without a byte-order mark. Missing sessions are
-found by the market service's validator (market/validation.py), which names this file through `origin`. Something
-else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
-(`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
+shift every indicator computed from it. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with
+one (market/csv_text.py). Missing sessions are found by the market service's validator (market/validation.py), which
+names this file through `origin`. Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file
+that cannot be read is refused naming it (`unusable`), never a traceback; `price_files` reads what a backtest's data
+hash and a sweep's shipped prices hold.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pydantic import ValidationError
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing
 from llmtrade.exits import path_error
+from llmtrade.market.csv_text import NotText, decoded, delimiter
 from llmtrade.market.failures import few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -161,7 +163,7 @@ def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[
 def read_csv(path: Path, symbol: str) -> list[Bar]:
     """Every bar in `path`, or SeriesRejected naming the file, line and what to do."""
     rows = _lines(path, symbol)
-    reader = csv.DictReader(rows)
+    reader = csv.DictReader(rows, delimiter=delimiter(rows[0]) if rows else ",")
     columns = reader.fieldnames or []
     spelled = {c.strip().lower(): c for c in columns}
     found = {c: spelled.get(c.lower()) or (spelled.get("timestamp") if c == "Date" else None) for c in REQUIRED}
@@ -246,23 +248,12 @@ def _spelled(ticker: str) -> str:
 
 
 def _lines(path: Path, symbol: str) -> list[str]:
-    """The file's lines, decoded as UTF-8; a leading byte-order mark (Excel's "CSV UTF-8") is accepted."""
-    raw = path.read_bytes()
+    """The file's lines, decoded as UTF-8 (Excel's "CSV UTF-8" byte-order mark accepted), or as the UTF-16 or UTF-32
+    its byte-order mark says (market/csv_text.py)."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        # Count lines up to the offending byte, so the user can find it; Latin-1/Windows-1252 exports
-        # (a "é" in a header, a "€" in a note column) are the usual culprits.
-        line = raw.count(b"\n", 0, exc.start) + 1
-        byte = raw[exc.start : exc.start + 1].hex().upper()
-        raise _rejected(
-            path,
-            line,
-            symbol,
-            None,
-            ProblemKind.UNREADABLE,
-            f"byte 0x{byte} is not UTF-8 (the file looks Latin-1 or Windows-1252 encoded): save it as UTF-8",
-        ) from None
+        text = decoded(path.read_bytes())
+    except NotText as exc:
+        raise _rejected(path, exc.line, symbol, None, ProblemKind.UNREADABLE, exc.reason) from None
     return text.splitlines(keepends=True)
 
 

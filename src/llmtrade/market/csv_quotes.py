@@ -31,6 +31,7 @@ from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, field_count, folder_gone, unusable
+from llmtrade.market.csv_text import NotText, decoded, delimiter
 from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
@@ -108,10 +109,13 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
     stamps: list[float] = []
     prices: list[float] = []
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = decoded(path.read_bytes())  # UTF-8, or UTF-16/UTF-32 by its byte-order mark, as a daily file
+    except OSError as exc:
         raise MarketDataError(f"{path}: unreadable intraday file ({exc}); save it as UTF-8 text") from None
-    reader = csv.DictReader(text.splitlines())
+    except NotText as exc:
+        raise MarketDataError(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
+    lines = text.splitlines()
+    reader = csv.DictReader(lines, delimiter=delimiter(lines[0]) if lines else ",")
     absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
     if absent:
         raise MarketDataError(f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)")

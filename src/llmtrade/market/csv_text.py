@@ -1,0 +1,65 @@
+"""A price file's bytes as text: UTF-8 with or without a byte-order mark, and UTF-16 or UTF-32 with one.
+
+Excel's "Unicode text" (and PowerShell's `Out-File`, Notepad's "Unicode") write UTF-16 with a byte-order mark. The
+mark says the encoding exactly, so such a file is read, not refused: refused, its first byte (0xFF) was reported as
+"not UTF-8 (the file looks Latin-1...)", which named the wrong encoding, and a user who "fixed" that by converting
+from Latin-1 got a file of NULs. Without a mark there is no telling UTF-16 from UTF-8 but by its NUL bytes, which no
+price file holds: such a file is refused naming UTF-16/UTF-32, not Latin-1. Excel's "Unicode text" is also separated
+by tabs, not commas (`delimiter`).
+"""
+
+from __future__ import annotations
+
+import codecs
+
+# UTF-32's marks first: UTF-32-LE's (FF FE 00 00) begins with UTF-16-LE's (FF FE).
+_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+
+SAVE_AS = "save it as UTF-8 CSV (Excel: File > Save As > 'CSV UTF-8')"
+
+
+class NotText(ValueError):
+    """The bytes cannot be read as text of any encoding a price file may have: `line` is where, `reason` why."""
+
+    def __init__(self, line: int, reason: str):
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason}")
+
+
+def decoded(raw: bytes) -> str:
+    """`raw` as text: by its byte-order mark when it has one, else as UTF-8; NotText otherwise."""
+    for mark, codec, label in _MARKS:
+        if raw.startswith(mark):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                line = raw[: exc.start].decode(codec, errors="replace").count("\n") + 1
+                reason = (
+                    f"it begins with a {label} byte-order mark, but is not valid {label} at byte {exc.start}: {SAVE_AS}"
+                )
+                raise NotText(line, reason) from None
+    if b"\x00" in raw:
+        line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+        reason = f"it holds NUL bytes, as UTF-16 or UTF-32 text without a byte-order mark does: {SAVE_AS}"
+        raise NotText(line, reason)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Latin-1/Windows-1252 exports (a "é" in a header, a "€" in a note column) are the usual culprits here: a
+        # UTF-16 or UTF-32 file has a byte-order mark or NULs, handled above.
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start : exc.start + 1].hex().upper()
+        reason = f"byte 0x{byte} is not UTF-8 (the file looks Latin-1 or Windows-1252 encoded): {SAVE_AS}"
+        raise NotText(line, reason) from None
+
+
+def delimiter(header: str) -> str:
+    """The header line's separator: a tab when it has tabs and no comma (Excel's "Unicode text"), else a comma."""
+    return "\t" if "\t" in header and "," not in header else ","
