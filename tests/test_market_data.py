@@ -259,9 +259,10 @@ def test_problems_not_recorded_are_all_in_the_message(storage: Storage, tmp_path
     assert "recorded as MarketDataRejected" not in str(refused.value)
     for symbol in symbols:  # each stale file named, not three of five
         assert f"{tmp_path / 'csv' / symbol}.csv: {symbol}: stale" in str(refused.value)
-    # Recorded, the message stays short and the events hold every problem.
-    with pytest.raises(MarketDataError, match="and 2 more problem"):
+    # Recorded, the message lists them too, one a line (up to SHOWN_PROBLEMS), and the events hold every problem.
+    with pytest.raises(MarketDataError) as recorded:
         _market(storage, provider).bars(symbols, date(2026, 1, 2), date(2026, 1, 9))
+    assert str(recorded.value).count("\n  - ") == len(symbols) and "more problem" not in str(recorded.value)
     assert len(storage.events.read(type="MarketDataRejected")) == len(symbols)
 
 

@@ -8,11 +8,11 @@ currency than USD is refused (accounts, costs and the benchmark are in dollars; 
 A file whose rows run newest first (Alpha Vantage, Investing.com) is refused saying so, and so is a row with more or
 fewer fields than the header (an unquoted 1,234.50 shifts every column after it). A malformed file is
 refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
-shift every indicator computed from it. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with
-one (market/csv_text.py). Missing sessions are found by the market service's validator (market/validation.py), which
-names this file through `origin`. Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file
-that cannot be read is refused naming it (`unusable`), never a traceback; `price_files` reads what a backtest's data
-hash and a sweep's shipped prices hold.
+shift every indicator computed from it; every file asked for is read first, and all their problems are refused at
+once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one (market/csv_text.py). Missing
+sessions are found by the market service's validator (market/validation.py), which names this file through `origin`.
+Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
+(`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
+from llmtrade.domain.wording import counted
 from llmtrade.errors import MarketDataMissing
 from llmtrade.exits import path_error
 from llmtrade.market.csv_text import NotText, decoded, delimiter
@@ -63,14 +64,19 @@ class CsvFolderProvider:
         if broken:
             raise MarketDataMissing(f"csv folder {self.folder}: {'; '.join(broken)}: {USABLE}")
         bars: dict[str, list[Bar]] = {}
+        problems: list[BarProblem] = []
         for symbol in symbols:
             try:
                 bars[symbol] = _between(self._file(symbol), symbol, start, end)
+            except SeriesRejected as exc:  # every file read before any is refused: all their problems said at once
+                problems += exc.problems
             except OSError as exc:  # unreadable though a regular file (no permission, an I/O error), or gone since
                 reason = exc.strerror or str(exc)
                 raise MarketDataMissing(
                     f"csv folder {self.folder}: {symbol}.csv {CANNOT_READ} ({reason}): {USABLE}"
                 ) from exc
+        if problems:
+            raise SeriesRejected(problems)
         return bars
 
     def origin(self, symbol: str) -> str:
@@ -161,7 +167,11 @@ def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[
 
 
 def read_csv(path: Path, symbol: str) -> list[Bar]:
-    """Every bar in `path`, or SeriesRejected naming the file, line and what to do."""
+    """Every bar in `path`, or SeriesRejected naming the file, and each line wrong, and what to do.
+
+    The whole file is read before it is refused, every problem kept (up to `PER_FILE`, then a count of the rest): a
+    user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars but
+    read no further; a problem of the whole file (its order, its symbol, its currency) is said once (`_ONCE`)."""
     rows = _lines(path, symbol)
     reader = csv.DictReader(rows, delimiter=delimiter(rows[0]) if rows else ",")
     columns = reader.fieldnames or []
@@ -182,8 +192,9 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     currency = spelled.get("currency")
     bars: list[Bar] = []
     seen: dict[date, int] = {}
-    for row in reader:
-        line = reader.line_num
+    problems = _Problems(path, symbol)
+    numbered = [(reader.line_num, row) for row in reader]
+    for at, (line, row) in enumerate(numbered):
         fields = field_count(row, columns)
         if fields != len(columns):
             # An unquoted thousands separator (1,234.50) adds a field and shifts the columns after it: the row's
@@ -193,29 +204,78 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
                 "comma inside a number, such as 1,234.50, must be quoted or left out; a stray or missing field "
                 "shifts the columns)"
             )
-            raise _rejected(path, line, symbol, None, ProblemKind.UNREADABLE, reason)
-        bar = _bar(path, line, symbol, {c: row.get(name) or "" for c, name in names.items()})
+            problems.refuse(line, None, ProblemKind.UNREADABLE, reason)
+            continue
+        try:
+            bar = _bar(path, line, symbol, {c: row.get(name) or "" for c, name in names.items()})
+        except SeriesRejected as exc:
+            problems.add(*exc.problems)
+            continue
         if named is not None and _spelled(row.get(named) or symbol) != _spelled(symbol):
             reason = f"{bar.day}: {named} {(row.get(named) or '').strip()!r} is not {symbol}, the file's symbol"
-            raise _rejected(path, line, symbol, bar.day, ProblemKind.WRONG_SYMBOL, reason)
+            problems.refuse(line, bar.day, ProblemKind.WRONG_SYMBOL, reason)
+            continue
         if currency is not None and (row.get(currency) or "USD").strip().upper() not in ("USD", ""):
             reason = f"{bar.day}: {currency} {(row.get(currency) or '').strip()!r} is not USD"
-            raise _rejected(path, line, symbol, bar.day, ProblemKind.WRONG_CURRENCY, reason)
+            problems.refuse(line, bar.day, ProblemKind.WRONG_CURRENCY, reason)
+            continue
         if bar.day in seen:
-            raise _rejected(
-                path,
-                line,
-                symbol,
-                bar.day,
-                ProblemKind.DUPLICATE,
-                f"date {bar.day} appears again (first on line {seen[bar.day]})",
-            )
+            reason = f"date {bar.day} appears again (first on line {seen[bar.day]})"
+            problems.refuse(line, bar.day, ProblemKind.DUPLICATE, reason)
+            continue
         if bars and bar.day < bars[-1].day:
-            reason = f"date {bar.day} does not come after {bars[-1].day}" + _newest_first([*bars, bar], reader)
-            raise _rejected(path, line, symbol, bar.day, ProblemKind.UNORDERED, reason)
+            rest = [r for _, r in numbered[at + 1 :]]
+            reason = f"date {bar.day} does not come after {bars[-1].day}" + _newest_first([*bars, bar], rest)
+            problems.refuse(line, bar.day, ProblemKind.UNORDERED, reason)
         seen[bar.day] = line
         bars.append(bar)
+    if problems.found:
+        raise SeriesRejected(problems.said())
     return bars
+
+
+# The problems one file's refusal lists; a file wrong on every row (a vendor's layout) is one fix, not 5,000 lines.
+PER_FILE = 20
+
+# Said once per file, with a count of the rows alike: one fix mends them all (a file in reverse order is out of order
+# at every row; a file copied under another symbol's name, or a listing in another currency, is wrong at every row).
+_ONCE = frozenset({ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY})
+
+
+class _Problems:
+    """One file's problems as they are found, row by row."""
+
+    def __init__(self, path: Path, symbol: str):
+        self.path, self.symbol = path, symbol
+        self.found: list[BarProblem] = []
+        self._alike: dict[ProblemKind, tuple[int, int]] = {}  # a kind said once -> (its place in found, rows alike)
+
+    def add(self, *problems: BarProblem) -> None:
+        for problem in problems:
+            if problem.kind in _ONCE:
+                place, alike = self._alike.get(problem.kind, (len(self.found), -1))
+                self._alike[problem.kind] = (place, alike + 1)
+                if alike >= 0:
+                    continue
+            self.found.append(problem)
+
+    def refuse(self, line: int, day: date | None, kind: ProblemKind, reason: str) -> None:
+        self.add(*_rejected(self.path, line, self.symbol, day, kind, reason).problems)
+
+    def said(self) -> list[BarProblem]:
+        """The problems to refuse the file with: each said-once kind with its count of rows alike, the first PER_FILE
+        and one counting the rest."""
+        found = list(self.found)
+        for place, alike in self._alike.values():
+            if alike:
+                found[place] = found[place].model_copy(
+                    update={"reason": f"{found[place].reason} (and {counted(alike, 'more row')} alike)"}
+                )
+        if len(found) <= PER_FILE:
+            return found
+        reason = f"{counted(len(found) - PER_FILE, 'more problem')} on later lines, not listed"
+        more = BarProblem(symbol=self.symbol, kind=ProblemKind.UNREADABLE, days=[], reason=reason, where=str(self.path))
+        return [*found[:PER_FILE], more]
 
 
 def field_count(row: dict[str | None, object], columns: list[str]) -> int:
@@ -225,14 +285,14 @@ def field_count(row: dict[str | None, object], columns: list[str]) -> int:
     return len(columns) + (len(extra) if isinstance(extra, list) else 0) - sum(v is None for v in row.values())
 
 
-def _newest_first(bars: list[Bar], rest: csv.DictReader) -> str:
+def _newest_first(bars: list[Bar], rest: list[dict[str | None, str | None]]) -> str:
     """ ", and every row runs newest first ...": what to add when the file is wholly in reverse (a vendor's order, not a
     mix-up), read from the rows left; "" otherwise. The file is refused either way: its order is the user's to fix."""
     if len(bars) != 2:
         return ""
     days = [bars[0].day, bars[1].day]
     for row in rest:
-        date_column = next((c for c in row if c.strip().lower() in ("date", "timestamp")), None)
+        date_column = next((c for c in row if c is not None and c.strip().lower() in ("date", "timestamp")), None)
         try:
             days.append(date.fromisoformat((row.get(date_column or "") or "").strip()[:10]))
         except ValueError:

@@ -61,8 +61,13 @@ def none_left(message: str, errors: Sequence[BaseException]) -> MarketDataError 
 def nobody_could(what: str, failures: Sequence[str]) -> str:
     """The message of a request no provider answered: each provider's failure first, what was wanted after. A user
     reads the cause first (`csv: /data/GLD.csv, line 1535: ...`), not a summary of 7 symbols and a date range that
-    pushes the file and line off a terminal's line."""
-    return f"{'; '.join(failures)} (so {what})" if failures else what
+    pushes the file and line off a terminal's line. A failure of several lines (a count, then one problem a line)
+    keeps its lines under the heads."""
+    if not failures:
+        return what
+    heads = [failure.split("\n", 1)[0].removesuffix(":") for failure in failures]
+    details = [line for failure in failures for line in failure.splitlines()[1:]]
+    return "\n".join([f"{'; '.join(heads)} (so {what})" + (":" if details else ""), *details])
 
 
 def no_answer(exc: BaseException) -> bool:

@@ -29,12 +29,14 @@ from itertools import pairwise
 from pydantic import BaseModel, ConfigDict
 
 from llmtrade.domain.market import Bar
+from llmtrade.domain.wording import counted
 from llmtrade.errors import MarketDataError
 
 # How many dates one problem lists in its message; the event keeps them all.
 _SHOWN = 5
-# How many problems one rejection's message spells out.
-_SHOWN_PROBLEMS = 3
+# How many problems one rejection's message spells out, one a line: a user fixing files fixes them all from one
+# message, not one per run (a rejection said three, then "and 9 more", recorded where a backtest's user never looked).
+SHOWN_PROBLEMS = 20
 
 
 class ProblemKind(StrEnum):
@@ -98,16 +100,24 @@ class SeriesRejected(MarketDataError):
         if not problems:
             raise ValueError("SeriesRejected needs at least one problem")
         self.problems = list(problems)
-        # Twelve symbols with the same stale tail would make a wall of text; every problem is in the events.
-        shown = "; ".join(p.message() for p in self.problems[:_SHOWN_PROBLEMS])
-        more = len(self.problems) - _SHOWN_PROBLEMS
-        super().__init__(
-            shown + (f"; and {more} more problem(s), each recorded as MarketDataRejected" if more > 0 else "")
-        )
+        super().__init__(self.told(recorded=True))
+
+    def told(self, *, recorded: bool) -> str:
+        """The problems, one a line after a count when more than one, the first SHOWN_PROBLEMS of them; `recorded`:
+        the rest are in the events (one MarketDataRejected each), so the message may say where to find them."""
+        if len(self.problems) == 1:
+            return self.problems[0].message()
+        lines = [f"{counted(len(self.problems), 'problem')} with the prices:"]
+        lines += [f"  - {p.message()}" for p in self.problems[:SHOWN_PROBLEMS]]
+        more = len(self.problems) - SHOWN_PROBLEMS
+        if more > 0:
+            where = ", each recorded as MarketDataRejected" if recorded else ""
+            lines.append(f"  - and {counted(more, 'more problem')}{where}")
+        return "\n".join(lines)
 
     def every(self) -> str:
-        """Every problem's message, for a caller that records none of them (a backtest's prefetch)."""
-        return "; ".join(p.message() for p in self.problems)
+        """The message for a caller that records none of the problems: it does not send the user to the events."""
+        return self.told(recorded=False)
 
 
 Locate = Callable[[str], str | None]
