@@ -352,6 +352,9 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     jobs = [job for w in todo for job in plan[w]]
     first, last = _span(jobs, app.calendar)
     market = app.market(storage, record=False)
+    # Its fetches, jumps and splits are not recorded (check_prices says and records what misleads), but a refusal is,
+    # as live records it: the books of a backtest stopped by its prices say why (`llmtrade events --backtest NAME`).
+    market.refusals = storage.events
     # Found before the fetch, so a file that simply ends early is a delisting, not a stale tail that refuses it all.
     app.delisted = find_delisted(market, app.loaded.config.assets.symbols, first, last)
     market.ends = app.delisted

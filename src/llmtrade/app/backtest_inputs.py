@@ -18,6 +18,7 @@ from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.baseline_universe import config_hash
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
+from llmtrade.domain.market import MarketDataRejected
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.csv_folder import price_files
 from llmtrade.market.providers import csv_dir
@@ -85,9 +86,10 @@ def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[dat
                 f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
             )
         return set()
-    if len(starts) == events.count() and not priced:
+    if not priced and events.count() == len(starts) + len(events.read(type=MarketDataRejected.event_type())):
         # Every earlier start stopped before its first job and before any price reached the cache (a bad price file,
-        # a missing one: the message said to fix it and run again): nothing holds its inputs, so these start afresh.
+        # a missing one: the message said to fix it and run again, and its refusals are on record): nothing holds its
+        # inputs, so these start afresh.
         return set()
     # The inputs the books were written with: a start before any job may have named others, and every later
     # start (a resume) repeats them.

@@ -89,6 +89,9 @@ class MarketData:
         # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
         self._confirmed: set[tuple[str, date]] = set()
         self._before: tuple[date | None, dict[str, list[Bar]]] = (None, {})
+        # Where a rejected answer is recorded when nothing else is (a backtest's prefetch, unrecorded but for this):
+        # the books of a backtest that stopped on its prices say why, as a live run's do.
+        self.refusals: EventSink | None = None
 
     @property
     def recording(self) -> Recording | None:
@@ -136,8 +139,8 @@ class MarketData:
                 if problems:
                     raise SeriesRejected(problems)
             except SeriesRejected as exc:
-                # Unrecorded (a backtest's prefetch), the message is the only place its problems are told.
-                failures.append(f"{provider.name}: {exc if self._recording is not None else exc.every()}")
+                # Unrecorded (`status`, the leaderboard), the message is the only place its problems are told.
+                failures.append(f"{provider.name}: {exc if self._records_refusals else exc.every()}")
                 errors.append(exc)
                 self._reject(provider.name, exc.problems, wanted, start, end)
                 continue
@@ -265,18 +268,27 @@ class MarketData:
                 rec.say(split_warning(split))
         return unplaced
 
+    @property
+    def _records_refusals(self) -> bool:
+        return self._recording is not None or self.refusals is not None
+
     def _reject(self, provider: str, problems: Sequence[BarProblem], wanted: list[str], start: date, end: date) -> None:
-        for problem in problems:
-            self._record(
-                MarketDataRejected(
-                    **self._common(provider, wanted, start, end),
-                    symbol=problem.symbol,
-                    kind=problem.kind.value,
-                    days=problem.days,
-                    reason=problem.reason,
-                    where=problem.where,
-                )
+        refused = [
+            MarketDataRejected(
+                **self._common(provider, wanted, start, end),
+                symbol=problem.symbol,
+                kind=problem.kind.value,
+                days=problem.days,
+                reason=problem.reason,
+                where=problem.where,
             )
+            for problem in problems
+        ]
+        if self._recording is None and self.refusals is not None:
+            self.refusals.append([NewEvent.of(payload, stream=market_stream(None)) for payload in refused])
+            return
+        for payload in refused:
+            self._record(payload)
 
     def opening_price(self, symbol: str, day: date) -> float | None:
         """The opening price of `day`'s session, asked of the providers directly.
