@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from pydantic import Field
+
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.results import Result
 
@@ -13,7 +15,7 @@ from llmtrade.app.results import Result
 class ReportWritten(Result):
     """`report`: the HTML file written (`path`, `bytes` long) and what it covers."""
 
-    path: str
+    path: str = Field(description='the file written; "-" for standard output (`-o -`)')
     bytes: int
     weeks: int
     accounts: int

@@ -8,6 +8,7 @@ runs: both, on the live books or a backtest's database.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -63,12 +64,25 @@ def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> Repor
     return ReportWritten(path=str(target), bytes=len(data), weeks=len(report.weeks), accounts=len(report.accounts))
 
 
+# `-o -`: standard output, as Unix tools take it (a file named "-" is `-o ./-`'s no more: give its folder, /x/-).
+STDOUT = Path("-")
+
+
 def write_page(target: Path, data: bytes) -> None:
     """`data` to `target` (a checked path, see `_check_target`): a temporary file in the same folder, then a rename.
 
-    A path that is not a regular file once links are followed (`-o /dev/stdout`, a FIFO, a device) is written
-    through, never replaced: renaming over it would put a file where the pipe or device was (as root, /dev/null
-    itself). A symbolic link to a file keeps the link: the file it names is the one replaced."""
+    STDOUT (`-o -`) is this process's standard output: it was a file named "-" in the current folder. A path that is
+    not a regular file once links are followed (`-o /dev/stdout`, a FIFO, a device) is written through, never
+    replaced: renaming over it would put a file where the pipe or device was (as root, /dev/null itself). A symbolic
+    link to a file keeps the link: the file it names is the one replaced."""
+    if target == STDOUT:
+        try:
+            sys.stdout.flush()  # anything printed before goes first
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        except OSError as exc:
+            raise path_error("cannot write the report to standard output", exc) from exc
+        return
     if target.exists() and not target.is_file():
         try:
             with open(target, "wb") as stream:
@@ -96,6 +110,8 @@ def write_page(target: Path, data: bytes) -> None:
 
 
 def _check_target(target: Path) -> None:
+    if target == STDOUT:
+        return
     folder = target.parent
     if target.is_dir():
         raise UsageError(f"report path {target} is a folder: give a file name, e.g. {target / 'report.html'}")

@@ -18,7 +18,10 @@ from llmtrade.errors import UsageError
 def report(
     ctx: typer.Context,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="The HTML file to write (replaced atomically if it exists).")
+        Path,
+        typer.Option(
+            "--output", "-o", help="The HTML file to write (replaced atomically if it exists); - for standard output."
+        ),
     ],
     backtest: Backtest = None,
     live: LiveBooks = False,
@@ -29,7 +32,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML file: equity curves against FLAT, SPY and equal weight, drawdowns, the
     leaderboard with its intervals, every week's decisions linked to their event ids, and cost per week."""
-    from llmtrade.app.report import write_report  # lazy: see package docstring
+    from llmtrade.app.report import STDOUT, write_report  # lazy: see package docstring
     from llmtrade.commands.render.report import print_written
 
     if sum((backtest is not None, live, sweep is not None)) > 1:
@@ -40,8 +43,8 @@ def report(
         written = write_sweep_report(state(ctx).settings, sweep, output)
     else:
         written = write_report(container(ctx), backtest=backtest, output=output)
-    # `-o /dev/stdout`: the page is this command's output, so what it says about the page goes to stderr.
-    elsewhere = sys.stderr if _is_stdout(output) else None
+    # `-o -`, `-o /dev/stdout`: the page is this command's output, so what it says about the page goes to stderr.
+    elsewhere = sys.stderr if output == STDOUT or _is_stdout(output) else None
     if as_json and elsewhere is not None:
         print(written.model_dump_json(indent=2), file=elsewhere)
     elif as_json:

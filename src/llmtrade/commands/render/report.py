@@ -9,4 +9,5 @@ from llmtrade.console import Output
 
 def print_written(out: Output, written: ReportWritten) -> None:
     covers = f"{counted(written.weeks, 'week')}, {counted(written.accounts, 'account')}"
-    out.line(f"wrote {written.path} ({written.bytes:,} bytes): {covers}")
+    where = "the page to standard output" if written.path == "-" else written.path
+    out.line(f"wrote {where} ({written.bytes:,} bytes): {covers}")

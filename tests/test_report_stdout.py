@@ -1,0 +1,49 @@
+"""`llmtrade report -o -` writes the page to standard output, as Unix tools take `-`: it wrote a file named `-` in
+the current folder (found by a new user: `llmtrade report -o - | gzip > page.html.gz` gave an empty archive and a
+stray file). Its summary goes to stderr; a real file is still replaced atomically."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from llmtrade.app.container import Container
+from tests.test_report_weeks import TIMELINE, recorded_week
+from tests.test_report_weeks import recorded as recorded
+
+__all__ = ["recorded_week"]  # the module-scoped fixture `recorded` starts from
+
+
+def test_a_report_to_dash_goes_to_stdout_and_leaves_no_file(
+    recorded: Container, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**cli_env, "LLMTRADE_NOW": TIMELINE[-1]}
+    here = tmp_path / "here"
+    here.mkdir()
+    for extra in ([], ["--json"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "llmtrade", "report", "-o", "-", *extra],
+            env=env,
+            cwd=here,
+            capture_output=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(b"<!DOCTYPE html>") and done.stdout.endswith(b"</html>\n")
+        assert list(here.iterdir()) == []  # no file named "-"
+        said = done.stderr.decode()
+        if extra:
+            written = json.loads(said[said.index("{") :])
+            assert written["path"] == "-" and written["bytes"] == len(done.stdout)
+        else:
+            assert f"wrote the page to standard output ({len(done.stdout):,} bytes)" in said, said
+    # A file is written as before, whole, in the folder named.
+    page = here / "page.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "llmtrade", "report", "-o", str(page)], env=env, cwd=here, capture_output=True
+    )
+    assert (
+        done.returncode == 0 and page.read_bytes().startswith(b"<!DOCTYPE html>") and done.stdout.startswith(b"wrote")
+    )
