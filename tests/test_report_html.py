@@ -506,7 +506,7 @@ def test_numbers_that_round_to_zero_print_without_a_minus_sign() -> None:
     html = render_report(report(), board.model_copy(update={"standings": (flat,)}))
     row = re.search(r"<tr class=\"baseline\"><td>FLAT</td>.*?</tr>", html)
     assert row is not None and "-0.0" not in row.group(0)
-    assert '<td class="n">+0.00%</td>' in row.group(0)
+    assert '<td class="n">0.00%</td>' in row.group(0) and "+0.00%" not in row.group(0)  # zero: no sign
 
 
 def test_drawdown_is_the_fall_from_the_running_peak() -> None:

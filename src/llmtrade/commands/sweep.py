@@ -66,7 +66,7 @@ def sweep(
 
 
 def print_sweep(out: Output, result: SweepResult) -> None:
-    from llmtrade.commands.render.common import counted, drawdown, share  # lazy: see package docstring
+    from llmtrade.commands.render.common import counted, drawdown, pct, share  # lazy: see package docstring
 
     board = result.leaderboard
     workers = counted(result.workers, "worker")
@@ -91,7 +91,7 @@ def print_sweep(out: Output, result: SweepResult) -> None:
             (
                 row.label,
                 row.account,
-                f"{row.standing.total_return:+.2%}",
+                pct(row.standing.total_return, 2),
                 _num(row.standing.sharpe.estimate),
                 f"{_num(row.standing.sharpe.low)}..{_num(row.standing.sharpe.high)}",
                 share(row.standing.dsr),

@@ -18,7 +18,7 @@ from typing import Any
 from llmtrade.analytics.records import Interval, Leaderboard
 from llmtrade.app import report_controls, report_runs
 from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, signed_percent
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
 
@@ -50,9 +50,9 @@ def _environment() -> Any:
     return environment
 
 
-# Rounded first, then + 0.0: a value that rounds to zero prints as 0, never as "-0.00".
 def _pct(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{round(100 * value, digits) + 0.0:+.{digits}f}%"
+    """A change (a return): signed, and zero without a sign, as the terminal prints it (`signed_percent`)."""
+    return "n/a" if value is None else signed_percent(value, digits)
 
 
 def share(value: float | None, digits: int = 2) -> str:

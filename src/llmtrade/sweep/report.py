@@ -18,6 +18,7 @@ from llmtrade.app.report import write_page
 from llmtrade.clock import SystemClock
 from llmtrade.domain import streams
 from llmtrade.domain.sweeps import SweepRunFailed, SweepStarted
+from llmtrade.domain.wording import signed_percent
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
@@ -120,7 +121,7 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:
 
 def _pct(value: float | None) -> str:
     # A return is a change: signed, as the leaderboard and `report` show it.
-    return "n/a" if value is None else f"{round(value * 100, 2) + 0.0:+.2f}%"
+    return "n/a" if value is None else signed_percent(value, 2)
 
 
 def _num(value: float | None) -> str:

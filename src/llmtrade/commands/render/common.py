@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from llmtrade.app.results import Usage
 from llmtrade.console import Output
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, signed_percent
 
 __all__ = ["counted"]  # the renderers' shared words, with the formats below
 
 
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1%}"
+def pct(value: float | None, digits: int = 1) -> str:
+    """A change (a return): signed, and zero without a sign, as the HTML report prints it (`signed_percent`)."""
+    return "n/a" if value is None else signed_percent(value, digits)
 
 
 def share(value: float | None) -> str:

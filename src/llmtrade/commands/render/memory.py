@@ -6,6 +6,7 @@ from llmtrade.app.memory_results import MemoryRebuilt, MemorySearch, MemoryShown
 from llmtrade.commands.render.common import counted
 from llmtrade.console import Output
 from llmtrade.domain.memory import Recollection
+from llmtrade.domain.wording import signed_percent
 
 
 def _summary(hit: Recollection) -> str:
@@ -15,7 +16,7 @@ def _summary(hit: Recollection) -> str:
         if hit.outcome is not None:
             o = hit.outcome
             verdict = {True: "right", False: "wrong", None: "-"}[o.thesis_right]
-            ending = f" -> {o.week_return:+.2%} ({verdict})"
+            ending = f" -> {signed_percent(o.week_return, 2)} ({verdict})"
         first = s.thesis.splitlines()[0] if s.thesis else ""
         return f"{s.instrument} {s.direction} {s.conviction:+d} by {s.author}{ending}: {first[:70]}"
     if hit.condition is not None:
