@@ -7,6 +7,7 @@ year; dates are New York session dates.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Literal
 
@@ -20,7 +21,34 @@ DRAWDOWN = (
     "tables and the report show it as the negative percentage it is (-12.0%)"
 )
 
+# Weeks needed past this (100 years of weekly runs) are no information: the minimum track record length grows as
+# 1 / Sharpe^2 as the Sharpe ratio nears 0 (a new user's leaderboard said "min weeks 10601018"). `--json` keeps the
+# computed number; texts and the report show it as "> 5200" (`weeks_shown`).
+WEEKS_BEYOND = 5200
+
+WEEKS_NEEDED = (
+    "the minimum track record length (Bailey & Lopez de Prado 2012) to tell this row from FLAT, two-sided at 95%, at "
+    "its Sharpe ratio so far, in weeks of 5 sessions (those already there included); null when its Sharpe ratio is "
+    "undefined or 0, or under 20 daily returns. It grows as 1 / Sharpe^2 as the Sharpe ratio nears 0, so a row no "
+    f"better than FLAT may need millions of weeks: any value over {WEEKS_BEYOND} (100 years) means not in any useful "
+    f'time, and tables and the report show it as "> {WEEKS_BEYOND}"'
+)
+WEEKS_MORE = (
+    "the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them; null when weeks_needed is. Over "
+    f'{WEEKS_BEYOND}: not in any useful time (shown as "> {WEEKS_BEYOND}"), as weeks_needed'
+)
+
 CurveKind = Literal["account", "baseline"]
+
+
+def weeks_shown(weeks: float | None, *, up: bool = False) -> str:
+    """A count of weeks for a table or the report: "n/a" when unknown, "> WEEKS_BEYOND" past it, else whole weeks,
+    rounded (up when `up`: 19.2 weeks more is 20)."""
+    if weeks is None:
+        return "n/a"
+    if weeks > WEEKS_BEYOND:
+        return f"> {WEEKS_BEYOND}"
+    return str(math.ceil(weeks)) if up else f"{weeks:.0f}"
 
 
 class Curve(Record):
@@ -72,9 +100,8 @@ class Standing(Record):
     excess_vs_spy: Interval
     psr: float | None  # probabilistic Sharpe ratio: P(true Sharpe > 0) (Bailey & Lopez de Prado 2012)
     dsr: float | None  # deflated Sharpe ratio for `Leaderboard.trials` (Bailey & Lopez de Prado 2014)
-    # The minimum track record length to tell it from FLAT (two-sided, 95%), in weeks: all, those there included.
-    weeks_needed: float | None
-    weeks_more: float | None  # the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them
+    weeks_needed: float | None = Field(description=WEEKS_NEEDED)
+    weeks_more: float | None = Field(description=WEEKS_MORE)
     # Slippage paid, estimated: traded notional x the paper broker's slippage_bps (None for another broker's fills).
     slippage_usd: float | None = None
 

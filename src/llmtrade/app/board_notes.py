@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import Standing
+from llmtrade.analytics.records import WEEKS_BEYOND, Standing
 
 
 def undecided_note(board: Sequence[Standing]) -> str | None:
@@ -43,7 +43,9 @@ def _nearest(timed: Sequence[Standing]) -> str:
         # In whole weeks, as the table's "weeks more" shows it (0.12 is 1 there, and here).
         more = math.ceil(s.weeks_more or 0.0)
         when = f"needs about {more} more"
-        if more <= 0:
+        if more > WEEKS_BEYOND:  # a Sharpe ratio near 0: millions of weeks is no estimate to say
+            when = f"needs more than {WEEKS_BEYOND} more (100 years: its Sharpe ratio is too near 0 to tell)"
+        elif more <= 0:
             when = "has its minimum track record length, yet its intervals contain zero"
         return f"{s.name} (Sharpe {s.sharpe.estimate:.2f}) {when}"
 

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from llmtrade.analytics.records import Interval, Leaderboard
+from llmtrade.analytics.records import Interval, Leaderboard, weeks_shown
 from llmtrade.app import report_controls, report_runs
 from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
 from llmtrade.domain.wording import counted, signed_percent
@@ -44,7 +44,7 @@ def _environment() -> Any:
         money=_money,
         num=_num,
         interval=_interval,
-        ceil=_ceil,
+        weeks=_weeks,
         counted=counted,
     )
     return environment
@@ -73,9 +73,9 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
 
 
-def _ceil(value: float | None) -> str:
-    """A count still to come, in whole units (19.2 weeks more is 20 weeks more)."""
-    return "n/a" if value is None else str(math.ceil(value))
+def _weeks(value: float | None, up: bool = False) -> str:
+    """Weeks needed, as the terminal shows them (`weeks_shown`: whole weeks, "> 5200" past any useful time)."""
+    return weeks_shown(value, up=up)
 
 
 def _interval(interval: Interval, percent: bool = False) -> str:

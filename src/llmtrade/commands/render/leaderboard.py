@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
-from llmtrade.analytics.records import Interval, Leaderboard, Standing
+from llmtrade.analytics.records import Interval, Leaderboard, Standing, weeks_shown
 from llmtrade.commands.render.common import counted, drawdown, money, num, pct, share
 from llmtrade.console import Output
 
@@ -92,8 +91,8 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
                 interval(s.excess_vs_spy, pct),
                 share(s.psr),
                 share(s.dsr),
-                "n/a" if s.weeks_needed is None else f"{s.weeks_needed:.0f}",
-                "n/a" if s.weeks_more is None else f"{math.ceil(s.weeks_more)}",
+                weeks_shown(s.weeks_needed),
+                weeks_shown(s.weeks_more, up=True),
             )
             for s in rows
         ],
