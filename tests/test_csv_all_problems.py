@@ -74,11 +74,11 @@ def test_a_file_wrong_on_every_line_is_listed_in_part_with_a_count_of_the_rest(t
     assert [p.where for p in problems[:PER_FILE]] == [f"{tmp_path / 'SPY.csv'}, line {n}" for n in range(2, 22)]
     assert problems[-1].reason == f"{len(lines) - PER_FILE} more problems on later lines, not listed"
     # A message lists SHOWN_PROBLEMS of many files' problems, and counts the rest.
+    # The count of a file's unlisted problems counts as the problems it stands for (tests/test_csv_problems_counted.py).
     many = SeriesRejected(problems * 2)
+    assert str(many).startswith(f"{len(lines) * 2} problems with the prices:\n")
     assert str(many).count("\n  - ") == SHOWN_PROBLEMS + 1
-    assert str(many).endswith(
-        f"  - and {len(problems) * 2 - SHOWN_PROBLEMS} more problems, each recorded as MarketDataRejected"
-    )
+    assert str(many).endswith(f"  - and {len(lines) * 2 - SHOWN_PROBLEMS} more problems, in MarketDataRejected events")
     assert "recorded" not in many.every()
 
 
@@ -96,7 +96,9 @@ def test_a_newest_first_file_is_one_problem_and_its_other_lines_still_read(tmp_p
         ("bad_price", f"{tmp_path / 'SPY.csv'}, line 9"),
     ]
     first = refused.value.problems[0].reason
-    assert "every row runs newest first" in first and first.endswith(f"(and {len(lines) - 3} more rows alike)")
+    assert "every row runs newest first" in first and first.endswith(
+        f"(and {len(lines) - 3} more rows alike: lines 4-8, 10-{len(lines) + 1})"
+    )
 
 
 def test_a_file_under_another_symbols_name_is_one_problem_not_one_a_row(tmp_path: Path) -> None:
@@ -105,8 +107,9 @@ def test_a_file_under_another_symbols_name_is_one_problem_not_one_a_row(tmp_path
         read_csv(tmp_path / "QQQ.csv", "QQQ")
     [problem] = refused.value.problems
     assert problem.kind.value == "wrong_symbol" and problem.where == f"{tmp_path / 'QQQ.csv'}, line 2"
+    last = len(rows("SPY")) + 1
     assert problem.reason.endswith(
-        f"Ticker 'SPY' is not QQQ, the file's symbol (and {len(rows('SPY')) - 1} more rows alike)"
+        f"Ticker 'SPY' is not QQQ, the file's symbol (and {last - 2} more rows alike: lines 3-{last})"
     )
 
 

@@ -248,34 +248,60 @@ class _Problems:
     def __init__(self, path: Path, symbol: str):
         self.path, self.symbol = path, symbol
         self.found: list[BarProblem] = []
-        self._alike: dict[ProblemKind, tuple[int, int]] = {}  # a kind said once -> (its place in found, rows alike)
+        # A kind said once -> its place in found, and the lines of the rows alike after it: a file with two separate
+        # order mistakes is two fixes, so each line is named, not only counted.
+        self._alike: dict[ProblemKind, tuple[int, list[int]]] = {}
 
-    def add(self, *problems: BarProblem) -> None:
+    def add(self, *problems: BarProblem, line: int | None = None) -> None:
         for problem in problems:
             if problem.kind in _ONCE:
-                place, alike = self._alike.get(problem.kind, (len(self.found), -1))
-                self._alike[problem.kind] = (place, alike + 1)
-                if alike >= 0:
+                if problem.kind in self._alike:
+                    self._alike[problem.kind][1].append(line or 0)
                     continue
+                self._alike[problem.kind] = (len(self.found), [])
             self.found.append(problem)
 
     def refuse(self, line: int, day: date | None, kind: ProblemKind, reason: str) -> None:
-        self.add(*_rejected(self.path, line, self.symbol, day, kind, reason).problems)
+        self.add(*_rejected(self.path, line, self.symbol, day, kind, reason).problems, line=line)
 
     def said(self) -> list[BarProblem]:
-        """The problems to refuse the file with: each said-once kind with its count of rows alike, the first PER_FILE
-        and one counting the rest."""
+        """The problems to refuse the file with: each said-once kind with its rows alike (their count and lines,
+        `_spans`), the first PER_FILE and one counting the rest (`stands_for` them)."""
         found = list(self.found)
-        for place, alike in self._alike.values():
-            if alike:
-                found[place] = found[place].model_copy(
-                    update={"reason": f"{found[place].reason} (and {counted(alike, 'more row')} alike)"}
-                )
+        for place, lines in self._alike.values():
+            if lines:
+                alike = f"{counted(len(lines), 'more row')} alike: {_spans(lines)}"
+                found[place] = found[place].model_copy(update={"reason": f"{found[place].reason} (and {alike})"})
         if len(found) <= PER_FILE:
             return found
-        reason = f"{counted(len(found) - PER_FILE, 'more problem')} on later lines, not listed"
-        more = BarProblem(symbol=self.symbol, kind=ProblemKind.UNREADABLE, days=[], reason=reason, where=str(self.path))
+        unlisted = len(found) - PER_FILE
+        reason = f"{counted(unlisted, 'more problem')} on later lines, not listed"
+        more = BarProblem(
+            symbol=self.symbol,
+            kind=ProblemKind.UNREADABLE,
+            days=[],
+            reason=reason,
+            where=str(self.path),
+            stands_for=unlisted,
+        )
         return [*found[:PER_FILE], more]
+
+
+# The runs of lines a said-once problem names (a file with a few separate mistakes, not a vendor's layout, has few).
+_SPANS_NAMED = 5
+
+
+def _spans(lines: list[int]) -> str:
+    """`lines` (ascending) as runs: "line 18", "lines 3-29", "lines 18, 40-45", the first _SPANS_NAMED of them."""
+    runs: list[list[int]] = []
+    for n in lines:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    named = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:_SPANS_NAMED])
+    rest = f" and {counted(len(runs) - _SPANS_NAMED, 'more run')}" if len(runs) > _SPANS_NAMED else ""
+    return f"line{'' if len(lines) == 1 else 's'} {named}{rest}"
 
 
 def field_count(row: dict[str | None, object], columns: list[str]) -> int:

@@ -87,6 +87,9 @@ class BarProblem(BaseModel):
     days: list[date]
     reason: str
     where: str | None = None  # a file (and line) when the data came from one
+    # How many problems this one says: more than 1 for a count of a file's problems not listed (csv_folder.PER_FILE),
+    # so a refusal's "N problems" counts them all. Not recorded: the event's reason says the count.
+    stands_for: int = 1
 
     def message(self) -> str:
         place = f"{self.where}: " if self.where else ""
@@ -104,14 +107,22 @@ class SeriesRejected(MarketDataError):
 
     def told(self, *, recorded: bool) -> str:
         """The problems, one a line after a count when more than one, the first SHOWN_PROBLEMS of them; `recorded`:
-        the rest are in the events (one MarketDataRejected each), so the message may say where to find them."""
-        if len(self.problems) == 1:
+        the rest are in the events, so the message may say where to find them. The counts include the problems a
+        file's count stands for (`BarProblem.stands_for`): "22 problems" for 27 misled."""
+        total = sum(p.stands_for for p in self.problems)
+        if total == 1:
             return self.problems[0].message()
-        lines = [f"{counted(len(self.problems), 'problem')} with the prices:"]
+        lines = [f"{counted(total, 'problem')} with the prices:"]
         lines += [f"  - {p.message()}" for p in self.problems[:SHOWN_PROBLEMS]]
-        more = len(self.problems) - SHOWN_PROBLEMS
+        rest = self.problems[SHOWN_PROBLEMS:]
+        more = sum(p.stands_for for p in rest)
         if more > 0:
-            where = ", each recorded as MarketDataRejected" if recorded else ""
+            each = all(p.stands_for == 1 for p in rest)
+            where = (
+                (", each recorded as MarketDataRejected" if each else ", in MarketDataRejected events")
+                if recorded
+                else ""
+            )
             lines.append(f"  - and {counted(more, 'more problem')}{where}")
         return "\n".join(lines)
 
