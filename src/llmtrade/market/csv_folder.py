@@ -224,7 +224,9 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
             problems.refuse(line, bar.day, ProblemKind.DUPLICATE, reason)
             continue
         if bars and bar.day < bars[-1].day:
-            rest = [r for _, r in numbered[at + 1 :]]
+            # The rows after it are read only at the first row out of order (_newest_first's case): copied at every one,
+            # a reversed file cost time growing with the square of its length (a reviewer: 0.14 s for 2,154 rows).
+            rest = [r for _, r in numbered[at + 1 :]] if len(bars) == 1 else []
             reason = f"date {bar.day} does not come after {bars[-1].day}" + _newest_first([*bars, bar], rest)
             problems.refuse(line, bar.day, ProblemKind.UNORDERED, reason)
         seen[bar.day] = line
