@@ -69,7 +69,7 @@ def test_one_event_checkpoint_waiting_holds_back_neither_the_others_nor_the_forw
     markers = [e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream]
     assert markers == ["13:17:event:acct_4"]
     assert f"ran {QQQ_KEY}" in woke.stdout
-    assert filled == ["2026-01-07T13:17:00-05:00"]  # and the forward returns were looked at
+    assert filled == ["2026-01-07T18:17:00+00:00"]  # 13:17 New York (UTC, as clocks read): looked at
     # The one error line names what waits: acct_2's owner.
     assert "acct_2" in woke.stderr and "gemini" in woke.stderr, woke.stderr
     # The next wake-up, the owner back, finishes acct_2's and repeats nothing of acct_4's.
@@ -129,7 +129,7 @@ def test_one_event_checkpoint_failing_operationally_holds_back_neither_the_other
     markers = [e.payload["time"] for e in stored_events(url, type="CheckpointCompleted") if ":event:" in e.stream]
     assert markers == ["13:17:event:acct_4"]
     assert f"ran {QQQ_KEY}" in woke.stdout
-    assert filled == ["2026-01-07T13:17:00-05:00"]
+    assert filled == ["2026-01-07T18:17:00+00:00"]  # 13:17 New York, in UTC as every clock reads
     assert "refused acct_2's key" in woke.stderr and "Traceback" not in woke.output, woke.stderr
     # Under --quiet too the failure is said (a failure is never a wait said before), and acct_4's is not run again.
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:22:00-05:00")
