@@ -112,7 +112,8 @@ class RunKilled(EventPayload):
     def note(self, found_at: datetime) -> str:
         """What `status`, `report` and `trace` say of the run."""
         return (
-            f"recorded no end; its process was gone when run {self.found_by} looked at "
+            f"recorded no end; its connection to the database was gone (killed, or the connection lost) when run "
+            f"{self.found_by} looked at "
             f"{found_at.isoformat(timespec='seconds')} (its last event: {self.last_event_type} at "
             f"{self.last_event_at.isoformat(timespec='seconds')})"
         )
