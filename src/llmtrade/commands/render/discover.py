@@ -5,6 +5,7 @@ from __future__ import annotations
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, WatchlistResult
 from llmtrade.console import Output
 from llmtrade.domain.discovery import Disagreement, WatchlistEntry
+from llmtrade.domain.wording import signed_percent
 
 
 def _watchlist(out: Output, title: str, entries: list[WatchlistEntry]) -> None:
@@ -98,7 +99,7 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
                 _f(p.mean_ic),
                 _f(p.ic_t_hac, ".2f"),
                 _f(p.hit_rate, ".1%"),
-                _f(p.top_minus_median, "+.2%"),
+                "-" if p.top_minus_median is None else signed_percent(p.top_minus_median, 2),
                 _f(p.turnover, ".1%"),
                 _f(p.coverage, ".0%"),
                 f"{p.cost_per_week_usd:.4f}",
