@@ -12,6 +12,7 @@ it does not: the held answers are to the old prompt). The provider is the respx 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from llmtrade.pipeline.retry import Window, settle
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.llm_transport import FakeLLM
 from tests.support import WEDNESDAY_8AM, stored_events
+
+Asker = Callable[[list[str]], Awaitable[tuple[dict[str, PostmortemReflected], dict[str, LlmtradeError]]]]
 
 runner = CliRunner()
 WEEK = "2026-01-07"
@@ -88,7 +91,7 @@ def test_reviews_held_when_one_reviews_prompt_failed_are_asked_again_once_the_te
 def test_a_held_answer_is_reused_only_by_a_run_asking_with_what_it_was_asked_with(storage: Storage) -> None:
     """The held answers of a stop are kept for the rerun that asks the same (a budget raised): not for one whose
     templates or models changed (a template edited after its PromptError), which asks them again."""
-    stream = f"week:{WEEK}:reflections"
+    streams = [f"week:{WEEK}:reflections"]
     asked: list[list[str]] = []
     budget = {"spent": True}
 
@@ -97,26 +100,8 @@ def test_a_held_answer_is_reused_only_by_a_run_asking_with_what_it_was_asked_wit
             raise BudgetExceeded("b's call not sent: the run's budget is spent")
         return key
 
-    async def ask(keys: list[str]) -> tuple[dict[str, PostmortemReflected], dict[str, LlmtradeError]]:
-        asked.append(keys)
-        answered, failed = await gather_settled(keys, [member(k) for k in keys], hold_on_stop=True)
-        return {k: PostmortemReflected(account_id=k, reflection=None) for k, _ in answered}, dict(failed)
-
     def run(basis: str) -> object:
-        return asyncio.run(
-            settle(
-                storage.events,
-                stage="reflect",
-                stream=stream,
-                keys=["a", "b", "c"],
-                answer_type=PostmortemReflected,
-                ask=ask,
-                window=Window(None, datetime(2026, 1, 7, 13, tzinfo=UTC)),
-                week_id=date.fromisoformat(WEEK),
-                run_id="run-1",
-                basis=lambda: basis,
-            )
-        )
+        return _settle(storage, streams[-1], _asker(member, asked), basis)
 
     with pytest.raises(BudgetExceeded):
         run("templates v1")
@@ -142,7 +127,7 @@ def test_a_held_answer_is_reused_only_by_a_run_asking_with_what_it_was_asked_wit
         ]
     )
     asked.clear()
-    stream = old
+    streams.append(old)
     run("templates v2")
     assert asked == [["b", "c"]]
 
@@ -158,25 +143,8 @@ def test_a_budget_stop_in_a_fan_out_holds_the_answers_given_and_the_rerun_asks_o
             raise BudgetExceeded("b's call not sent: the run's budget is spent")
         return key
 
-    async def ask(keys: list[str]) -> tuple[dict[str, PostmortemReflected], dict[str, LlmtradeError]]:
-        asked.append(keys)
-        answered, failed = await gather_settled(keys, [member(k) for k in keys], hold_on_stop=True)
-        return {k: PostmortemReflected(account_id=k, reflection=None) for k, _ in answered}, dict(failed)
-
     def run() -> object:
-        return asyncio.run(
-            settle(
-                storage.events,
-                stage="reflect",
-                stream=stream,
-                keys=["a", "b", "c"],
-                answer_type=PostmortemReflected,
-                ask=ask,
-                window=Window(None, datetime(2026, 1, 7, 13, tzinfo=UTC)),
-                week_id=date.fromisoformat(WEEK),
-                run_id="run-1",
-            )
-        )
+        return _settle(storage, stream, _asker(member, asked))
 
     with pytest.raises(BudgetExceeded) as stopped:
         run()
@@ -188,3 +156,32 @@ def test_a_budget_stop_in_a_fan_out_holds_the_answers_given_and_the_rerun_asks_o
         run()  # still no budget: only b is asked again, and nothing is held twice
     assert asked == [["a", "b", "c"], ["b"]]
     assert len(storage.events.read(stream=held_stream(stream))) == 2
+
+
+def _asker(member: Callable[[str], Awaitable[str]], asked: list[list[str]]) -> Asker:
+    """A fan-out over `member` as the reflections' stage asks it, noting each set of keys asked in `asked`."""
+
+    async def ask(keys: list[str]) -> tuple[dict[str, PostmortemReflected], dict[str, LlmtradeError]]:
+        asked.append(keys)
+        answered, failed = await gather_settled(keys, [member(k) for k in keys], hold_on_stop=True)
+        return {k: PostmortemReflected(account_id=k, reflection=None) for k, _ in answered}, dict(failed)
+
+    return ask
+
+
+def _settle(storage: Storage, stream: str, ask: Asker, basis: str | None = None) -> object:
+    """`settle` of three members a, b, c on `stream`, the reflections' way; `basis`: what they are asked with."""
+    return asyncio.run(
+        settle(
+            storage.events,
+            stage="reflect",
+            stream=stream,
+            keys=["a", "b", "c"],
+            answer_type=PostmortemReflected,
+            ask=ask,
+            window=Window(None, datetime(2026, 1, 7, 13, tzinfo=UTC)),
+            week_id=date.fromisoformat(WEEK),
+            run_id="run-1",
+            **({} if basis is None else {"basis": lambda: basis}),
+        )
+    )
