@@ -17,7 +17,14 @@ from llmtrade.cli import app
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.trading import OrderSubmitted, PaperOrderAccepted
-from llmtrade.workflows import committee_stages, execution, memory_stages, research_stages, trading_stages
+from llmtrade.workflows import (
+    committee_stages,
+    execution,
+    execution_stage,
+    memory_stages,
+    research_stages,
+    trading_stages,
+)
 from tests.fakes.committee_answers import grok_cannot_pitch
 from tests.support import WEDNESDAY_8AM, going_live, stored_events
 
@@ -94,7 +101,7 @@ STAGE_CLASSES = {
     "chairman": committee_stages.ChairmanStage,
     "remember_decision": memory_stages.RememberDecisionStage,
     "risk_gate": trading_stages.RiskStage,
-    "execution": trading_stages.ExecutionStage,
+    "execution": execution_stage.ExecutionStage,
 }
 
 

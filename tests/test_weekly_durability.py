@@ -15,7 +15,7 @@ from llmtrade.app import runs
 from llmtrade.cli import app
 from llmtrade.errors import OperationalError
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows import committee_stages, execution, trading_stages
+from llmtrade.workflows import committee_stages, execution, execution_stage
 
 runner = CliRunner()
 
@@ -27,7 +27,7 @@ def _waits(events: Any) -> str:
 
 def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chairman_fails: bool = False) -> None:
     chairman_run = committee_stages.ChairmanStage.run
-    execution_run = trading_stages.ExecutionStage.run
+    execution_run = execution_stage.ExecutionStage.run
     send = execution._send
     finished, failed = runs.RunLog.finished, runs.RunLog.failed
     append = EventStore.append
@@ -64,7 +64,7 @@ def _watch(monkeypatch: pytest.MonkeyPatch, seen: dict[str, list[str]], *, chair
         return recorded
 
     monkeypatch.setattr(committee_stages.ChairmanStage, "run", chairman)
-    monkeypatch.setattr(trading_stages.ExecutionStage, "run", executing)
+    monkeypatch.setattr(execution_stage.ExecutionStage, "run", executing)
     monkeypatch.setattr(execution, "_send", sending)
     monkeypatch.setattr(runs.RunLog, "finished", at_end(finished, "finished"))
     monkeypatch.setattr(runs.RunLog, "failed", at_end(failed, "failed"))

@@ -192,7 +192,7 @@ class WeeklyPipeline(Pipeline):
     crash of the database server or machine could take back is the run's latest records (a suffix: as if this
     process had died a moment earlier, which a rerun resumes from); the risk gate waits again, so the frozen plan
     and everything before it are on disk before any order is sent (execution then defers its own records: see
-    trading_stages.ExecutionStage), and the run's end is waited for whatever happened."""
+    execution_stage.ExecutionStage), and the run's end is waited for whatever happened."""
 
     def __init__(self, stages: Sequence[Stage], events: EventStore, observer: StageObserver | None, **kw: Any):
         super().__init__(stages, events, observer, **kw)
