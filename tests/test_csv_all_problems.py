@@ -128,3 +128,23 @@ def test_a_backtest_says_every_problem_of_every_file_in_one_error(
     for where in places:
         symbol = Path(where.split(",")[0]).stem
         assert f"\n  - {where}: {symbol}: " in result.stderr, result.stderr
+
+
+def test_a_missing_session_is_said_with_the_other_files_problems_and_the_summary_names_the_short_symbols(
+    bars: dict[str, list[Bar]], cli_env: dict[str, str], pg_admin_url: str, tmp_path: Path
+) -> None:
+    """A trial: seven spoilt files and a session deleted from QQQ's; QQQ came only in the run after the six were fixed,
+    and every error ended "no market data provider could supply 7 symbols" whichever were bad."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, bars)
+    _spoil(folder / "GLD.csv", 6, 4, "abc")
+    qqq = (folder / "QQQ.csv").read_text().splitlines()
+    gone = qqq.pop(40)  # a session in the middle of the backtest's history
+    (folder / "QQQ.csv").write_text("\n".join(qqq) + "\n")
+    week = WEEK.isoformat()
+    args = ["backtest", "--offline", "--csv", str(folder), "--from", week, "--to", week, "--name", name]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert f"\n  - {folder / 'GLD.csv'}, line 6: GLD: " in result.stderr, result.stderr
+    assert "QQQ: missing 1 NYSE session(s)" in result.stderr and gone.split(",")[0] in result.stderr, result.stderr
+    assert f"could supply QQQ, GLD (of the {len(bars)} asked) for" in result.stderr, result.stderr  # asked order

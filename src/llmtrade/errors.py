@@ -235,7 +235,11 @@ class MarketDataError(OperationalError):
 class MarketDataMissing(MarketDataError):
     """A market data provider answered, but has nothing for what was asked (a symbol it does not know, a range it
     does not cover, a file that is not there): the next provider is asked. Asking it again later gets the same
-    answer, so when no provider is left someone has to look (exit 1)."""
+    answer, so when no provider is left someone has to look (exit 1). `symbols`: those it lacked, when it knows."""
+
+    def __init__(self, message: str, *, symbols: Sequence[str] = ()):
+        super().__init__(message)
+        self.symbols = tuple(symbols)
 
 
 class MarketProviderUnset(MarketDataMissing):

@@ -58,11 +58,15 @@ class CsvFolderProvider:
             # universe, and a new user was left to find assets.yaml alone.
             raise MarketDataMissing(
                 f"csv folder {self.folder} has no file for {few(missing)}: add a SYMBOL.csv for each, or leave them "
-                "out of assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)"
+                "out of assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)",
+                symbols=missing,
             )
         broken = [f"{s}.csv {why}" for s, why in found.items() if why is not None]
         if broken:
-            raise MarketDataMissing(f"csv folder {self.folder}: {'; '.join(broken)}: {USABLE}")
+            raise MarketDataMissing(
+                f"csv folder {self.folder}: {'; '.join(broken)}: {USABLE}",
+                symbols=[s for s, why in found.items() if why is not None],
+            )
         bars: dict[str, list[Bar]] = {}
         problems: list[BarProblem] = []
         for symbol in symbols:
@@ -76,7 +80,7 @@ class CsvFolderProvider:
                     f"csv folder {self.folder}: {symbol}.csv {CANNOT_READ} ({reason}): {USABLE}"
                 ) from exc
         if problems:
-            raise SeriesRejected(problems)
+            raise SeriesRejected(problems, read=bars)
         return bars
 
     def origin(self, symbol: str) -> str:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable, MarketProviderUnset
 
@@ -112,3 +113,14 @@ def _bottom(exc: BaseException) -> BaseException:
         seen.append(link)
         link = link.__cause__ or link.__context__
     return seen[-1]
+
+
+def none_for(provider: str, origin: Callable[[str], str | None], symbols: Sequence[str], start: date, end: date) -> str:
+    """What to say when `provider` has no bar at all for `symbols` in start..end: the range, and the files when the
+    provider reads files (`origin`: a symbol's file; a range before a CSV's first row, or a file with only its
+    header)."""
+    located = [where for s in symbols if (where := origin(s)) is not None]
+    if not located:
+        return f"{provider} returned no bars for {few(symbols)} between {start} and {end}"
+    files = few(located, noun="files")
+    return f"no bars between {start} and {end} in {files}; give files whose rows cover that range"

@@ -24,7 +24,7 @@ from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.failures import FALLBACK, few, nobody_could, none_left
+from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.splits import Traded, gap_factor, known, restatements, split_event, split_warning
@@ -125,6 +125,7 @@ class MarketData:
         sessions = self.calendar.sessions_between(start, end)
         failures: list[str] = []
         errors: list[Exception] = []
+        short: set[str] = set()  # the symbols some provider could not supply, named in the summary
         for provider in self.providers:
             cached = self._cached(provider, wanted, start, end, sessions)
             if cached is not None:
@@ -133,18 +134,21 @@ class MarketData:
                 fetched = provider.daily_bars(wanted, start, end)
                 empty = [s for s in wanted if not fetched.get(s)]
                 if empty:
-                    raise MarketDataMissing(_none_for(provider, empty, start, end))
+                    raise MarketDataMissing(none_for(provider.name, provider.origin, empty, start, end), symbols=empty)
                 bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
                 problems = validate_bars(bars, sessions, where=provider.origin, ends=self.ends)
                 if problems:
                     raise SeriesRejected(problems)
-            except SeriesRejected as exc:
+            except SeriesRejected as rejected:
+                exc = rejected.with_series_checks(sessions, start, end, where=provider.origin, ends=self.ends)
+                short.update(p.symbol for p in exc.problems)
                 # Unrecorded (`status`, the leaderboard), the message is the only place its problems are told.
                 failures.append(f"{provider.name}: {exc if self._records_refusals else exc.every()}")
                 errors.append(exc)
                 self._reject(provider.name, exc.problems, wanted, start, end)
                 continue
             except FALLBACK as exc:
+                short.update(getattr(exc, "symbols", ()) or wanted)
                 failures.append(f"{provider.name}: {exc}")
                 errors.append(exc)
                 self._failed(provider.name, exc, wanted, start, end)
@@ -170,8 +174,11 @@ class MarketData:
                 )
             )
             return BarSeries(bars, provider.name, False, provider.synthetic, start, end, validated=True)
+        # The symbols that were short, not all asked (a trial: "could not supply 7 symbols" when one file was bad).
+        named = [s for s in wanted if s in short] or wanted
+        of = f" (of the {len(wanted)} asked)" if len(named) < len(wanted) else ""
         raise none_left(
-            nobody_could(f"no market data provider could supply {few(wanted)} for {start}..{end}", failures), errors
+            nobody_could(f"no market data provider could supply {few(named)}{of} for {start}..{end}", failures), errors
         )
 
     def _failed(self, provider: str, exc: Exception, wanted: list[str], start: date, end: date) -> None:
@@ -390,16 +397,6 @@ def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
     """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
     found = events.read(type=PriceJumpFlagged.event_type())
     return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
-
-
-def _none_for(provider: BarProvider, symbols: list[str], start: date, end: date) -> str:
-    """What to say when `provider` has no bar at all for `symbols` in start..end: the range, and the files when the
-    provider reads files (a range before a CSV's first row, or a file with only its header)."""
-    located = [where for s in symbols if (where := provider.origin(s)) is not None]
-    if not located:
-        return f"{provider.name} returned no bars for {few(symbols)} between {start} and {end}"
-    files = few(located, noun="files")
-    return f"no bars between {start} and {end} in {files}; give files whose rows cover that range"
 
 
 def _count(bars: dict[str, list[Bar]]) -> int:

@@ -99,10 +99,13 @@ class BarProblem(BaseModel):
 class SeriesRejected(MarketDataError):
     """A provider's answer failed validation; the service records it and asks the next provider."""
 
-    def __init__(self, problems: Sequence[BarProblem]):
+    def __init__(self, problems: Sequence[BarProblem], *, read: Mapping[str, Sequence[Bar]] | None = None):
+        """`read`: the bars of the symbols the provider could read (a CSV folder's good files), so the checks made on
+        whole series (missing sessions) are said with these problems, not in the run after they are fixed."""
         if not problems:
             raise ValueError("SeriesRejected needs at least one problem")
         self.problems = list(problems)
+        self.read = dict(read or {})
         super().__init__(self.told(recorded=True))
 
     def told(self, *, recorded: bool) -> str:
@@ -125,6 +128,18 @@ class SeriesRejected(MarketDataError):
             )
             lines.append(f"  - and {counted(more, 'more problem')}{where}")
         return "\n".join(lines)
+
+    def with_series_checks(
+        self, sessions: Sequence[date], start: date, end: date, *, where: Locate, ends: Mapping[str, date] | None
+    ) -> SeriesRejected:
+        """This refusal with the whole-series checks (`validate_bars`: missing sessions) of the symbols the provider
+        did `read` in start..end: said with the files' own problems, not in the run after they are fixed (a trial:
+        QQQ's missing session came second)."""
+        if not self.read:
+            return self
+        read = {s: [b for b in bars if start <= b.day <= end] for s, bars in self.read.items()}
+        more = validate_bars(read, sessions, where=where, ends=ends)
+        return SeriesRejected([*self.problems, *more]) if more else self
 
     def every(self) -> str:
         """The message for a caller that records none of the problems: it does not send the user to the events."""
