@@ -596,3 +596,23 @@ def test_every_union_in_the_config_says_its_forms_in_one_error() -> None:
     assert any(where == "ScheduleConfig.retry_until" for where, _ in found), [w for w, _ in found]
     bare = [where for where, f in found if not any(hasattr(getattr(m, "func", None), "either") for m in f.metadata)]
     assert not bare, f"unions without config.scalars.either(...): {bare}"
+
+
+# ---------------------------------------------------------------- UTF-16 from Windows tools
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_config_file_with_a_utf16_or_utf32_byte_order_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    """Notepad's "Unicode" and PowerShell 5's `>` write UTF-16 with a mark: read, not refused with advice to convert
+    from Latin-1 (which gave a file of NULs, then "character 0 is not allowed")."""
+    folder = _folder(tmp_path, ("risk.yaml", "max_open_positions: 10", "max_open_positions: 3"))
+    risk = folder / "risk.yaml"
+    risk.write_bytes(risk.read_text().encode(encoding))  # Python's utf-16 and utf-32 write the byte-order mark
+    assert load_config(folder).config.risk.limits.max_open_positions == 3
+
+
+def test_a_config_file_in_utf16_without_a_mark_is_named_so_with_the_fix(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    risk = folder / "risk.yaml"
+    risk.write_bytes(risk.read_text().encode("utf-16-le"))
+    _refused(folder, ["config", "validate"], "line 1: holds NUL bytes, as UTF-16", "iconv -f utf-16 -t utf-8")

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from llmtrade.errors import ConfigError, ConfigProblem
 from llmtrade.paths import utf8_error_at
+from llmtrade.text_bytes import marked
 
 
 def read_text(path: Path | Traversable, label: str, *, restore: str) -> str:
-    """The file's text, decoded as UTF-8 (a byte-order mark, as Windows editors write, is dropped).
+    """The file's text, decoded as UTF-8, or as the byte-order mark Windows editors write says (UTF-8, UTF-16, UTF-32).
 
     `restore` says how to get a good copy back (e.g. "`llmtrade init DIR` writes a complete set").
     """
@@ -28,10 +29,29 @@ def read_text(path: Path | Traversable, label: str, *, restore: str) -> str:
         ) from None
     except OSError as exc:
         raise ConfigError(label, message=f"cannot be read: {exc.strerror or exc}") from None
+    found = marked(data)
+    if found is not None and found[1] != "UTF-8":  # Windows' "Unicode" (UTF-16), or UTF-32: read as marked
+        codec, name = found
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError as exc:
+            where = f"byte {exc.start}"
+            raise ConfigError(
+                label, [ConfigProblem(where, f"begins with a {name} byte-order mark but is not {name}; {_SAVE}")]
+            ) from None
+    if b"\x00" in data:  # valid UTF-8 (ASCII and NULs), which YAML then refused as "character 0 is not allowed"
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        reason = f"holds NUL bytes, as UTF-16 or UTF-32 text without a byte-order mark does; {_SAVE}"
+        raise ConfigError(label, [ConfigProblem(f"line {line}", reason)])
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")  # a UTF-8 mark dropped
     except UnicodeDecodeError as exc:
         raise ConfigError(label, [_not_utf8(exc)]) from None
+
+
+_SAVE = (
+    "save the file as UTF-8 (e.g. `iconv -f utf-16 -t utf-8 FILE > FILE.new`, or your editor's 'save with encoding')"
+)
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> ConfigProblem:

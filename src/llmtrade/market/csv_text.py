@@ -10,16 +10,7 @@ by tabs, not commas (`delimiter`).
 
 from __future__ import annotations
 
-import codecs
-
-# UTF-32's marks first: UTF-32-LE's (FF FE 00 00) begins with UTF-16-LE's (FF FE).
-_MARKS = (
-    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
-    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
-    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
-    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
-    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
-)
+from llmtrade.text_bytes import marked
 
 SAVE_AS = "save it as UTF-8 CSV (Excel: File > Save As > 'CSV UTF-8')"
 
@@ -35,16 +26,16 @@ class NotText(ValueError):
 
 def decoded(raw: bytes) -> str:
     """`raw` as text: by its byte-order mark when it has one, else as UTF-8; NotText otherwise."""
-    for mark, codec, label in _MARKS:
-        if raw.startswith(mark):
-            try:
-                return raw.decode(codec)
-            except UnicodeDecodeError as exc:
-                line = raw[: exc.start].decode(codec, errors="replace").count("\n") + 1
-                reason = (
-                    f"it begins with a {label} byte-order mark, but is not valid {label} at byte {exc.start}: {SAVE_AS}"
-                )
-                raise NotText(line, reason) from None
+    if (found := marked(raw)) is not None:
+        codec, label = found
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].decode(codec, errors="replace").count("\n") + 1
+            reason = (
+                f"it begins with a {label} byte-order mark, but is not valid {label} at byte {exc.start}: {SAVE_AS}"
+            )
+            raise NotText(line, reason) from None
     if b"\x00" in raw:
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
         reason = f"it holds NUL bytes, as UTF-16 or UTF-32 text without a byte-order mark does: {SAVE_AS}"
