@@ -44,3 +44,21 @@ def test_the_leaderboard_and_the_report_print_the_same_zero(total: float) -> Non
     cells = re.search(r"<tr class=\"baseline\"><td>FLAT</td>.*?</tr>", html)
     assert cells is not None and "-0.00%" not in cells.group(0) and "+0.00%" not in cells.group(0)
     assert ('<td class="n">-0.04%</td>' if total == -0.0004 else '<td class="n">0.00%</td>') in cells.group(0)
+
+
+def test_a_ratio_and_the_offline_rules_texts_have_no_signed_zero_either() -> None:
+    """A trial: the leaderboard's Calmar "-0.00" beside the report's "0.00"; the offline postmortem's "the account made
+    -0.00%" beside its table's "0.00%"; a thesis "-0.0% against its 50-day average"."""
+    import random
+
+    from llmtrade.agents.postmortem_writer import offline_reflection
+    from llmtrade.agents.researcher import _pct as thesis_pct
+    from llmtrade.commands.render.common import num
+
+    assert [num(v) for v in (-0.0, -0.001, -0.004, -0.005, 0.0, -1.5, None)] == [
+        "0.00", "0.00", "0.00", "-0.01", "0.00", "-1.50", "n/a",
+    ]  # fmt: skip
+    assert thesis_pct(-0.0004) == "0.0%" and thesis_pct(-0.012) == "-1.2%"
+    answer = offline_reflection("LONG", -0.00004, -0.00001, [], random.Random(1))
+    right = answer.what_the_thesis_got_right
+    assert "made 0.00%; the instrument moved 0.00%." in right, right

@@ -7,6 +7,7 @@ import random
 from llmtrade.agents.prompting import as_messages
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.checkpoints import IndicatorOutcome, PostmortemAnswer
+from llmtrade.domain.wording import signed_percent
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer
 
@@ -52,10 +53,10 @@ def offline_reflection(
     indicators: list[IndicatorOutcome],
     rng: random.Random,
 ) -> PostmortemAnswer:
-    move = "n/a" if instrument_return is None else f"{instrument_return:+.2%}"
+    move = "n/a" if instrument_return is None else signed_percent(instrument_return, 2)
     held = [_label(i) for i in indicators if i.held]
     broke = [_label(i) for i in indicators if i.held is False]
-    right = f"[offline rules] the account made {week_return:+.2%}; the instrument moved {move}."
+    right = f"[offline rules] the account made {signed_percent(week_return, 2)}; the instrument moved {move}."
     if held:
         right += " Still true: " + "; ".join(held) + "."
     wrong = "Broken: " + "; ".join(broke) + "." if broke else "No watched threshold broke."

@@ -23,6 +23,7 @@ from llmtrade.domain.research import (
     ResearchFindings,
     findings_schema,
 )
+from llmtrade.domain.wording import signed_percent
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 
@@ -161,4 +162,4 @@ def _candidate(ind: IndicatorSet) -> Candidate:
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1%}"
+    return "n/a" if value is None else signed_percent(value, 1)

@@ -31,7 +31,12 @@ def pnl(value: float | None) -> str:
 
 
 def num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    """`value` to `digits` decimals; one that rounds to zero without a sign ("0.00", never "-0.00": a trial's Calmar of
+    -0.00 beside the report's 0.00)."""
+    if value is None:
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def money(value: float | None) -> str:
