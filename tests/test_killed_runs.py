@@ -72,12 +72,20 @@ def test_a_run_killed_by_sigkill_is_recorded_killed_once_by_the_next_run_and_nev
         _council("is the week calm?")
         _council("is the week still calm?")
         assert not stored_events(wednesday_week, run_id=started.run_id, type=["RunFinished", "RunFailed", "RunKilled"])
+        assert _status_of("run-weekly")["outcome"] == "running"  # its lease held: not "running or killed"
     finally:
         held.send_signal(signal.SIGKILL)
         held.wait(timeout=60)
     assert held.returncode == -signal.SIGKILL
 
     deadline = time.monotonic() + 30  # the server ends the killed connection's session (and its locks) on its own
+    # Before any job records it, status already tells it killed (a trial: "running or killed" until the next job).
+    shown = _status_of("run-weekly")
+    while shown["outcome"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        shown = _status_of("run-weekly")
+    assert shown["outcome"] == "killed" and "the next job records it" in shown["error"], shown
+    assert not stored_events(wednesday_week, type="RunKilled")  # status only reads
     rerun = runner.invoke(app, ["-q", "run-weekly"])
     while rerun.exit_code == 75 and time.monotonic() < deadline:  # the week lock not yet released by the server
         time.sleep(0.2)
@@ -98,6 +106,12 @@ def test_a_run_killed_by_sigkill_is_recorded_killed_once_by_the_next_run_and_nev
     assert f"when run {finder.run_id} looked" in line.detail[0]
     shown = runner.invoke(app, ["events", "--type", "RunKilled", "--json"])
     assert shown.exit_code == 0 and started.run_id in shown.stdout and "found_by" in shown.stdout
+
+
+def _status_of(command: str) -> dict:
+    result = runner.invoke(app, ["status", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["last_runs"][command]
 
 
 def test_a_run_started_before_leases_is_left_as_it_was(storage: Storage) -> None:

@@ -10,6 +10,7 @@ version it was read at, so two runs finding the same run at once record it once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 
 from llmtrade.domain.events import NewEvent
@@ -35,6 +36,17 @@ def take_lease(storage: Storage, run_id: str) -> int | None:
 def give_back(storage: Storage, key: int) -> None:
     with storage.events.writing():
         run_leases.release(storage.conn, key)
+
+
+def lease_held(storage: Storage) -> Callable[[int], bool]:
+    """Whether a lease is held now, asked without taking it: `status` tells a run still going from one killed that no
+    job has recorded yet (it said "running or killed" until the next job ran)."""
+
+    def held(key: int) -> bool:
+        with storage.events.writing():
+            return run_leases.held_anywhere(storage.conn, key)
+
+    return held
 
 
 def record_killed_runs(storage: Storage, *, found_by: str) -> list[str]:

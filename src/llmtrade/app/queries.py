@@ -5,7 +5,7 @@ nothing: whatever a broker does while valuing an account stays in this process."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -13,6 +13,7 @@ from typing import Any, Literal
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
+from llmtrade.app.killed_runs import lease_held
 from llmtrade.app.results import (
     AccountStanding,
     ClosingPutOffLine,
@@ -99,7 +100,7 @@ def status(app: Container) -> StatusResult:
         # a verdict (a trial). The leaderboard compares, with intervals; status says where the books stand.
         accounts = [AccountStanding(**row) for row in rows]
         enabled, why = trading_enabled(events)
-        runs = last_runs(events)
+        runs = last_runs(events, lease_held(storage))
         # Every model call, whether its run finished, failed or was killed: all of them cost money.
         calls = events.read(type=LLMCallCompleted.event_type())
         fired_now = event_checkpoint_lines(events, week_id)
@@ -277,8 +278,9 @@ def difference_lines(events: EventStore, account_id: str, live: list[Difference]
     return [DifferenceLine(difference=d, recorded_at=first.get(d.key())) for d in live]
 
 
-def last_runs(events: EventStore) -> dict[str, LastRun]:
-    """The latest run of each command and how it ended."""
+def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = None) -> dict[str, LastRun]:
+    """The latest run of each command and how it ended; `lease_held` (app/killed_runs.py): a run with no end is
+    "running" while its lease is held and "killed" once none is (the next job records it), where it can be asked."""
     started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
     ended: dict[str | None, StoredEvent] = {}
     for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]):
@@ -287,6 +289,9 @@ def last_runs(events: EventStore) -> dict[str, LastRun]:
     for run_id, event in started.items():
         end = ended.get(run_id)
         outcome, error = _ending(end)
+        lease = event.payload.get("lease")
+        if end is None and lease is not None and lease_held is not None:
+            outcome, error = ("running", None) if lease_held(int(lease)) else ("killed", _UNRECORDED)
         last[event.payload["command"]] = LastRun(
             run_id=run_id or "",
             at=event.occurred_at.isoformat(),
@@ -298,7 +303,11 @@ def last_runs(events: EventStore) -> dict[str, LastRun]:
     return last
 
 
-def _ending(end: StoredEvent | None) -> tuple[Literal["finished", "failed", "killed", "running or killed"], str | None]:
+_UNRECORDED = "recorded no end, and no process holds its lease: killed (the next job records it as RunKilled)"
+Outcome = Literal["finished", "failed", "killed", "running", "running or killed"]
+
+
+def _ending(end: StoredEvent | None) -> tuple[Outcome, str | None]:
     if end is None:
         return "running or killed", None
     if end.type == RunFailed.event_type():

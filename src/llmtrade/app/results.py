@@ -207,7 +207,8 @@ class LastRun(Result):
     run_id: str
     at: str
     mode: str
-    outcome: Literal["finished", "failed", "killed", "running or killed"]  # killed: app/killed_runs.py
+    # killed: app/killed_runs.py; running: its lease held now; running or killed: a run from before leases
+    outcome: Literal["finished", "failed", "killed", "running", "running or killed"]
     degraded: bool
     error: str | None
 

@@ -62,6 +62,16 @@ def unended(conn: psycopg.Connection, started: str, ends: tuple[str, ...]) -> li
     return [(run_id, int(lease)) for run_id, lease in rows]
 
 
+def held_anywhere(conn: psycopg.Connection, key: int) -> bool:
+    """Whether any session holds `key` (a read: nothing is taken, so `status` may ask it)."""
+    row = conn.execute(
+        """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+             AND classid::bigint = %s AND objid::bigint = %s)""",
+        (key >> 32, key & 0xFFFF_FFFF),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def _held_here(conn: psycopg.Connection, key: int) -> bool:
     row = conn.execute(
         """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
