@@ -513,7 +513,7 @@ def test_a_number_in_e_notation_and_a_bad_checkpoint_time_are_named_as_what_they
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
-@pytest.mark.parametrize("near", ["risk.yml", "Risk.yaml", "RISK.YML"])
+@pytest.mark.parametrize("near", ["risk.yml", "Risk.yaml", "RISK.YML", "risk.yaml.txt", "risk.yml.txt"])
 def test_a_near_name_beside_a_config_file_is_refused_as_never_read(
     tmp_path: Path, command: list[str], near: str
 ) -> None:

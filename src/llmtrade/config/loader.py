@@ -82,7 +82,7 @@ def _near_names(folder: Path) -> dict[str, list[str]]:
         return {}  # the files' own reads say what is wrong with the folder
     found: dict[str, list[str]] = {}
     for name in names:
-        lowered = name.lower()
+        lowered = name.lower().removesuffix(".txt")  # Notepad's own extension, hidden by Windows (risk.yaml.txt)
         if lowered.endswith(".yml"):
             lowered = lowered.removesuffix(".yml") + ".yaml"
         if lowered in CONFIG_FILES and name != lowered and not _same_file(folder / name, folder / lowered):
