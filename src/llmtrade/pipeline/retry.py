@@ -29,6 +29,7 @@ import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Generic, TypeVar
 
 from llmtrade.config.models import ModelRef
@@ -39,6 +40,8 @@ from llmtrade.fanout import first_stop
 from llmtrade.storage.event_store import EventStore
 
 P = TypeVar("P", bound=EventPayload)
+# A stage's `basis` (`asked_with`), or None for a stage that keeps none.
+Basis = Callable[[], str | None]
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ async def settle(
     while the window is open and a role failed for a temporary reason; raises a role's stop (MemberStopped among
     the failures) after holding them, whatever the window. `basis` (`asked_with`) is asked for only when an answer is
     held or one held is read: the common run, which holds none, does not read the templates for it."""
-    what = _Once(basis)
+    what: Basis = cache(basis) if basis is not None else _no_basis  # made at most once per settle
     held = _held(events, stream, stage, answer_type, set(keys), what)
     todo = [key for key in keys if key not in held]
     fresh, failures = await ask(todo) if todo else ({}, {})
@@ -146,7 +149,7 @@ def _hold(
     week_id: date,
     run_id: str,
     account_of: Callable[[str], str | None],
-    basis: _Once,
+    basis: Basis,
 ) -> None:
     """The `fresh` answers on `stream`'s held stream (AnswerHeld, one per role key), then `then`, in one append."""
     target = held_stream(stream)
@@ -172,17 +175,8 @@ def _hold(
         events.append(batch)
 
 
-class _Once:
-    """A stage's `basis`, made at most once per settle (None without one)."""
-
-    def __init__(self, make: Callable[[], str] | None):
-        self._make = make
-        self._made: list[str | None] = []
-
-    def __call__(self) -> str | None:
-        if not self._made:
-            self._made.append(self._make() if self._make is not None else None)
-        return self._made[0]
+def _no_basis() -> None:
+    return None
 
 
 def asked_with(templates: str, models: Iterable[ModelRef]) -> str:
@@ -193,7 +187,7 @@ def asked_with(templates: str, models: Iterable[ModelRef]) -> str:
 
 
 def _held(
-    events: EventStore, stream: str, stage: str, answer_type: type[P], keys: set[str], basis: _Once
+    events: EventStore, stream: str, stage: str, answer_type: type[P], keys: set[str], basis: Basis
 ) -> dict[str, P]:
     """The answers earlier stopped runs kept for `stage`, by key (the first one kept wins), of those asked with
     `basis` (or held before it was kept)."""
