@@ -5,6 +5,7 @@ twice, no order is sent twice). Models are scripted at the HTTP transport; price
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.support import going_live, stored_events
 from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, scripted, write_market
 
 runner = CliRunner()
+DEFAULTS = Path(__file__).parents[1] / "src" / "llmtrade" / "config" / "defaults"
 CHECKPOINT_STAGES = ["prepare", "ask", "decide", "execute", "complete"]
 
 
@@ -140,6 +142,50 @@ def test_a_broker_that_fails_mid_checkpoint_leaves_the_decisions_for_the_rerun(
     assert _loaded(url, resumed["run_id"]) == ["prepare", "ask", "decide"]
     assert len(stored_events(url, type="OrdersPlanned")) == planned  # the plans were not made again
     assert sorted(_asked(fake, asked_before, "CheckpointDecision")) == sorted(CHECKPOINT_ANSWERS)
+    _orders_sent_once(url)
+
+
+def test_a_budget_stop_of_one_owner_stores_the_others_judgements_and_the_rerun_asks_only_it(
+    week: Any, tmp_path: Path
+) -> None:
+    """A review's finding: the weekly fan-outs kept the answers given before one member's stop, the checkpoint's did
+    not: a spent budget for one owner threw away the judgements the other owners had just given (paid for), and the
+    rerun asked them all again. The budget is the real one: grok's price makes its worst case alone pass it."""
+    fake, url = week
+    config = tmp_path / "tight"
+    shutil.copytree(DEFAULTS, config)
+    models = config / "models.yaml"
+    text = models.read_text().replace(
+        "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 15.0}",
+        "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 1000000.0}",
+    )
+    models.write_text(text + "\nbudget: {per_run_usd: 1.0}\n")
+    asked_before = len(fake.requests)
+
+    stopped = runner.invoke(app, ["--config", str(config), "checkpoint", "12:00"])
+
+    assert stopped.exit_code == 1, stopped.output
+    assert "budget" in stopped.stderr and "Traceback" not in stopped.output
+    assert "the rerun asks only the owner(s) of acct_4" in stopped.stderr
+    assert sorted(_asked(fake, asked_before, "CheckpointDecision")) == [
+        "anthropic/claude-sonnet-4.5",
+        "google/gemini-3-pro-preview",
+    ]
+    taken = {e.account_id for e in stored_events(url, type="CheckpointTaken")}
+    assert {"acct_2", "acct_3"} <= taken and "acct_4" not in taken
+    assert stored_events(url, type="CheckpointCompleted") == []
+    planned = len(stored_events(url, type="OrdersPlanned"))
+    assert planned == 5  # the week's plans alone: nothing was decided after the stop
+
+    resumed = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+
+    assert resumed.exit_code == 0, resumed.output
+    # Every owner asked exactly once over both runs.
+    assert sorted(_asked(fake, asked_before, "CheckpointDecision")) == sorted(CHECKPOINT_ANSWERS)
+    by_account = {a["account_id"]: a for a in json.loads(resumed.stdout)["accounts"]}
+    assert by_account["acct_2"]["checkpoint"]["action"] == "FLIP" and by_account["acct_2"]["orders"]
+    assert by_account["acct_4"]["checkpoint"]["action"] == "STAY"
+    assert Counter(e.type for e in stored_events(url))["CheckpointTaken"] == 5
     _orders_sent_once(url)
 
 

@@ -9,6 +9,8 @@ asking anyone). Each account's checkpoint (CheckpointTaken, or CheckpointSkipped
 of its write-once stream, stored before anything is decided, so a rerun never asks an owner twice.
 An owner whose call failed for a temporary reason is retried by reruns until the checkpoint's deadline
 (schedule.yaml `retry_until`; see AskStage.run), never frozen as skipped before it.
+An owner whose call stopped the run (a budget spent, a replay miss) is not stored either: the others' judgements
+are, before the stop is raised, so the rerun asks only the owners it stopped.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
 from llmtrade.domain.trading import AccountSnapshot
 from llmtrade.errors import LlmtradeError, PromptError, TemporaryError
-from llmtrade.fanout import gather_settled
+from llmtrade.fanout import MemberStopped, first_stop, gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.retry import is_temporary
@@ -251,9 +253,16 @@ class AskStage:
         asking = context.get(ASKING)
         templates = self._templates(asking)
         # A template failing is its owner's failure, not a stop: the accounts whose rule fired exit all the same.
+        # A stop (a budget spent, a replay miss) is handed back, not raised, so the others' answers (paid for) are
+        # stored before it ends the run: the rerun asks only the owners it stopped.
         answered, failed = await gather_settled(
-            [p.desk.account.id for p in asking], [self._ask(p, templates) for p in asking], prompt_fails_one=True
+            [p.desk.account.id for p in asking],
+            [self._ask(p, templates) for p in asking],
+            prompt_fails_one=True,
+            hold_on_stop=True,
         )
+        stop = first_stop(error for _, error in failed)
+        stopped = {account_id for account_id, error in failed if isinstance(error, MemberStopped)}
         answers = dict(answered)
         temporary = {account_id: error for account_id, error in failed if is_temporary(error)}
         waiting = temporary if self.bench.window.open else {}
@@ -263,7 +272,7 @@ class AskStage:
             if account_id in answers:
                 new[account_id] = Outcome(account_id, self._checkpoint(prepared, answers[account_id]), None, None, None)
         for account_id, error in failed:
-            if account_id in waiting:
+            if account_id in waiting or account_id in stopped:
                 continue
             late = " (still unavailable at the deadline)" if account_id in temporary else ""
             new[account_id] = Outcome(account_id, None, f"owner failed to answer{late}: {error}", None, None)
@@ -271,6 +280,13 @@ class AskStage:
             new[account_id] = Outcome(account_id, None, reason, None, None)
         if new and not self.dry_run:
             self._store(new, {a: e for a, e in temporary.items() if a not in waiting})
+        if stop is not None:
+            if new and not self.dry_run:
+                stop.add_note(
+                    f"checkpoint {self.slot.day} {self.slot.label}: stored the judgement of {', '.join(new)}; "
+                    f"the rerun asks only the owner(s) of {', '.join(sorted(stopped))}"
+                )
+            raise stop
         if waiting:
             self._defer(waiting)
         result = context.with_value(ANSWERED, {**context.get(STORED), **new})
