@@ -149,3 +149,25 @@ def test_status_says_killed(storage: Storage, cli_env: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     last = json.loads(result.stdout)["last_runs"]["postmortem"]
     assert last["outcome"] == "killed" and "run r2" in last["error"]
+
+
+def test_a_failure_while_recording_killed_runs_is_said_and_does_not_fail_the_run(
+    storage: Storage, cli_env: dict[str, str]
+) -> None:
+    """An earlier run's start that no longer reads (a newer version's, after a downgrade) failed every run that looked
+    for killed runs, for good (a review): the starting run now says so and goes on; the next one tries again."""
+    unreadable = NewEvent(
+        type="RunStarted", stream=run_stream("r-old"), run_id="r-old", payload={"lease": 4242}, schema_version=1
+    )
+    storage.events.append([unreadable])
+
+    first = runner.invoke(app, ["council", "--offline", "is the trend up?"])
+    second = runner.invoke(app, ["-q", "council", "--offline", "is the trend up?"])
+
+    for result in (first, second):
+        assert result.exit_code == 0, result.output
+        assert "runs killed earlier were not recorded (ValidationError" in result.stderr
+        assert "the next run tries again" in result.stderr and "Traceback" not in result.output
+    assert not stored_events(cli_env["DATABASE_URL"], type="RunKilled")
+    ends = [e.type for e in stored_events(cli_env["DATABASE_URL"]) if e.type in ("RunFinished", "RunFailed")]
+    assert ends == ["RunFinished", "RunFinished"]

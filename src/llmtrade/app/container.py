@@ -178,6 +178,7 @@ class Container:
             decision=self.decision,
             prompts=self.prompts,
             timer=self.timer(),
+            warn=self.warning,
         )
 
     def timer(self) -> Timer:

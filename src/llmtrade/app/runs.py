@@ -170,7 +170,11 @@ def start_run(session: Session, *, run_id: str, command: str, arguments: dict, w
         raise
     try:
         killed_runs.record_killed_runs(storage, found_by=run_id)
-    except BaseException as exc:
+    except (KeyboardInterrupt, SystemExit) as exc:
         run.failed(exc)
         raise
+    except Exception as exc:
+        # Earlier runs' housekeeping: failing this run for it would fail every run after it the same way (an old
+        # run's start that no longer reads stopped every job for good). Said, and tried again by the next run.
+        session.warn(f"runs killed earlier were not recorded ({type(exc).__name__}: {exc}); the next run tries again")
     return run

@@ -5,6 +5,7 @@ them to the storage a run writes to (the real store, or a dry run's draft view).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 from llmtrade.app.job_loop import run_job
 from llmtrade.clock import Clock, Timer
 from llmtrade.config.loader import LoadedConfig
+from llmtrade.domain.tracing import LOGGER
 from llmtrade.llm.budget import backtest_budget, run_budget
 from llmtrade.llm.gateway import LLMGateway, LLMMode
 from llmtrade.llm.providers import ModeDecision, build_clients
@@ -36,6 +38,8 @@ class Session:
     runner: Callable[[Coroutine[Any, Any, Any]], Any] = run_job
     # What the run's duration and its model calls' latencies are measured on (clock.py Timer).
     timer: Timer = time.perf_counter
+    # Where what needs a look goes (said under --quiet too): the container's warning; a bare session logs it.
+    warn: Callable[[str], None] = logging.getLogger(LOGGER).warning
 
     async def aclose(self) -> None:
         await self.gateway.aclose()
@@ -59,6 +63,7 @@ def open_session(
     decision: ModeDecision,
     prompts: PromptRenderer,
     timer: Timer = time.perf_counter,
+    warn: Callable[[str], None] | None = None,
 ) -> Session:
     # A gateway per run, not per invocation: its HTTP clients belong to the run's event loop (a live job runs on
     # a loop of its own: app/job_loop.py run_job) and are closed with the run; its totals are that run's usage report.
@@ -82,4 +87,7 @@ def open_session(
         records_inline=storage.events.holds_appends,
         timer=timer,
     )
-    return Session(settings, loaded, clock, storage, decision, gateway, prompts, timer=timer)
+    session = Session(settings, loaded, clock, storage, decision, gateway, prompts, timer=timer)
+    if warn is not None:
+        session.warn = warn
+    return session
