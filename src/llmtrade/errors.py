@@ -99,6 +99,17 @@ class ConfigError(OperationalError):
         return "\n".join(lines)
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """`value` as a message quotes it, a long mapping, list or text cut to `limit` characters and counted: a whole
+    list of entries in a message hid the setting it was about, and leaving it out hid what was given."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, dict | list):
+        return f"{text[:limit]}… ({len(value)} {'entries' if isinstance(value, dict) else 'items'})"
+    return f"{text[:limit]}…"
+
+
 class ConfigProblem:
     """One thing wrong in a config file: where (dotted field path), what, and the offending value."""
 
@@ -109,12 +120,13 @@ class ConfigProblem:
         self.message = message
         self.value = value
 
+    @property
+    def said(self) -> str:
+        """The message and the value given, without the path."""
+        return self.message if self.value is self._MISSING else f"{self.message} (got {shown(self.value)})"
+
     def __str__(self) -> str:
-        where = self.path or "(top level)"
-        text = f"{where}: {self.message}"
-        if self.value is not self._MISSING:
-            text += f" (got {self.value!r})"
-        return text
+        return f"{self.path or '(top level)'}: {self.said}"
 
     def __repr__(self) -> str:
         return f"ConfigProblem({self.path!r}, {self.message!r})"

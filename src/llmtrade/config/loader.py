@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -15,11 +14,11 @@ from pydantic import BaseModel, ValidationError
 from llmtrade.config import rules
 from llmtrade.config.files import read_text
 from llmtrade.config.models import CONFIG_FILES, Config
+from llmtrade.config.problems import EXTENSION, problem
 from llmtrade.errors import ConfigError, ConfigProblem, UsageError
 from llmtrade.exits import path_error
 
 PACKAGED = "packaged defaults"
-EXTENSION = "x-"  # a top-level key llmtrade does not read (`_parse`)
 
 
 @dataclass(frozen=True)
@@ -165,6 +164,14 @@ class _Strict:
         self.flatten_mapping(node)  # type: ignore[attr-defined]
         return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
 
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # PyYAML refuses a bad merge at the merged value's own line, which for `<<: *alias` is the anchor's, far from
+        # the `<<:` the user wrote (a trial: a list anchor merged was blamed on the list's line).
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                _check_merge(key_node, value_node)
+        super().flatten_mapping(node)  # type: ignore[misc]
+
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         # PyYAML raises a bare ValueError for a date-shaped value that is no date (2024-13-01).
         try:
@@ -181,6 +188,30 @@ class _Strict:
         if node.value.lower() in ("true", "false"):
             return node.value.lower() == "true"
         return node.value
+
+
+def _check_merge(key: yaml.Node, value: yaml.Node) -> None:
+    """Refuse a merge of anything but a mapping or a list of mappings at the `<<:` line, saying what it was given."""
+    if isinstance(value, yaml.MappingNode):
+        return
+    given = _merged(value, key)
+    if isinstance(value, yaml.SequenceNode):
+        bad = [item for item in value.value if not isinstance(item, yaml.MappingNode)]
+        if not bad:
+            return
+        given += f" holding {_merged(bad[0], key)}"
+    raise yaml.constructor.ConstructorError(
+        None, None, f"`<<:` merges a mapping or a list of mappings, but was given {given}", key.start_mark
+    )
+
+
+def _merged(node: yaml.Node, key: yaml.Node) -> str:
+    """What a merge was given, and its line when elsewhere (an anchor's)."""
+    line = node.start_mark.line + 1
+    where = f" (at line {line})" if line != key.start_mark.line + 1 else ""
+    if isinstance(node, yaml.ScalarNode):
+        return f"nothing{where}" if node.tag.endswith(":null") else f"the value {node.value!r}{where}"
+    return f"{'a list' if isinstance(node, yaml.SequenceNode) else 'a mapping'}{where}"
 
 
 class _StrictLoader(_Strict, yaml.SafeLoader):
@@ -222,7 +253,7 @@ def _parse(label: str, text: str, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(label, [_problem(err) for err in exc.errors()]) from None
+        raise ConfigError(label, [problem(err, model) for err in exc.errors()]) from None
 
 
 def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
@@ -237,45 +268,3 @@ def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
         where = ""
     problem = getattr(exc, "problem", None) or str(exc)
     return ConfigProblem(where, f"malformed YAML: {problem}")
-
-
-# A number in e-notation without a dot: text to YAML 1.1 (`_problem`).
-_E_NOTATION = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
-
-# YAML 1.1 reads some unquoted words as other types; a hint says so when the type is then refused.
-_HINTS = {
-    bool: "YAML reads unquoted true/false as booleans: quote it if you meant text",
-    int: 'YAML reads an unquoted 9:00 or 16:30 as a number (base 60): quote times, e.g. "08:00"',
-}
-
-
-def _problem(err: Any) -> ConfigProblem:
-    path = _path(err["loc"])
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        if len(err["loc"]) == 1 and str(err["loc"][0]).startswith("x_"):
-            return ConfigProblem(path, f"unknown key (a key for anchors alone starts {EXTENSION!r}, not 'x_')")
-        return ConfigProblem(path, "unknown key (not a setting of this file)")
-    value = err.get("input")
-    if err["type"] == "string_type" and type(value) in _HINTS:
-        message += f" ({_HINTS[type(value)]})"
-    elif err["type"] in ("bool_type", "float_type", "int_type") and isinstance(value, str):
-        # Strict scalars (config/models.py): a quoted "true" or "5" is refused rather than guessed at.
-        wanted = {"bool_type": "true or false", "float_type": "a number", "int_type": "a whole number"}[err["type"]]
-        message = f"must be {wanted}, written without quotes"
-        if err["type"] != "bool_type" and _E_NOTATION.match(value):
-            # YAML 1.1 reads 1e6 as text (its floats need a dot: 1.0e6): nothing was quoted (a trial).
-            message = f"must be {wanted}: YAML reads {value} as text; write it with a dot (1.0e6) or in full (1000000)"
-    if isinstance(value, (dict, list)):
-        return ConfigProblem(path, message)  # the message names the culprit; dumping the whole list does not help
-    return ConfigProblem(path, message, value)
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out

@@ -128,7 +128,7 @@ def _csv_folder_exists(assets: AssetsConfig, environment: Environment) -> Iterat
                 "lists csv, but market_data.csv_dir is null: set csv_dir to a folder of SYMBOL.csv files (or "
                 "LLMTRADE_MARKET_CSV_DIR), or drop csv"
             )
-            yield Finding("assets.yaml", ConfigProblem("market_data.providers", why))
+            yield Finding("assets.yaml", ConfigProblem("market_data.providers", why, data.providers))
         return
     folder = Path(data.csv_dir).expanduser()
     # Read where the command runs: cron's working directory is not a shell's.

@@ -38,6 +38,7 @@ from llmtrade import __version__
 from llmtrade.config import rules
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import Config
+from llmtrade.config.problems import problem
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 
@@ -102,7 +103,7 @@ def read(path: Path) -> SweepFile:
     try:
         sweep = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise UsageError(f"sweep file {path}: " + "; ".join(_problem(e) for e in exc.errors())) from exc
+        raise UsageError(f"sweep file {path}: " + "; ".join(_problem(e, SweepFile) for e in exc.errors())) from exc
     for n, span in enumerate(sweep.ranges):
         if week_id_for(span.last) < week_id_for(span.first):
             raise UsageError(f"sweep file {path}: key ranges.{n}: to {span.last} is before from {span.first}")
@@ -193,9 +194,9 @@ def run_hash(config: Config, *, prices: str, start: date, end: date, mode: str) 
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-def _problem(error: Any) -> str:
+def _problem(error: Any, model: type[BaseModel]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    return f"key {key}: {error['msg']}"
+    return f"key {key}: {problem(error, model).said}"  # in the config's words, not pydantic's
 
 
 def _set(path: Path, tree: dict[str, Any], where: str, key: str, value: Any) -> None:
@@ -240,7 +241,8 @@ def _validated(path: Path, tree: dict[str, Any], where: str) -> Config:
     try:
         config = Config.model_validate(tree)
     except ValidationError as exc:
-        raise UsageError(f"sweep file {path}: {where}: " + "; ".join(_problem(e) for e in exc.errors())) from exc
+        problems = "; ".join(_problem(e, Config) for e in exc.errors())
+        raise UsageError(f"sweep file {path}: {where}: {problems}") from exc
     parts = {f"{name}.yaml": getattr(config, name) for name in Config.model_fields}
     findings = rules.check(parts)
     if findings:

@@ -1,0 +1,172 @@
+"""A pydantic error in a config file in llmtrade's words: the key path, what the setting allows and the value given.
+
+Pydantic's own words ("Input should be greater than or equal to 1") name neither the setting's range nor the value,
+and read as a programmer's; a new user's trial found them beside our own messages."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from llmtrade.config.scalars import _IDENT
+from llmtrade.errors import ConfigProblem
+
+EXTENSION = "x-"  # a top-level key llmtrade does not read (config/loader.py)
+
+# A number in e-notation without a dot: text to YAML 1.1 (`problem`).
+_E_NOTATION = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
+
+# YAML 1.1 reads some unquoted words as other types; a hint says so when the type is then refused.
+_HINTS = {
+    bool: "YAML reads unquoted true/false as booleans: quote it if you meant text",
+    int: 'YAML reads an unquoted 9:00 or 16:30 as a number (base 60): quote times, e.g. "08:00"',
+}
+
+_TYPES = {
+    "string_type": "text",
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+    "list_type": "a list",
+    "url_type": "a URL, e.g. https://example.com/v1",
+    "url_parsing": "a URL, e.g. https://example.com/v1",
+    "url_scheme": "an http or https URL",
+    "date_type": "a date, YYYY-MM-DD",
+    "date_parsing": "a date, YYYY-MM-DD",
+    "date_from_datetime_parsing": "a date, YYYY-MM-DD",
+}
+
+_PATTERNS = {
+    _IDENT: "a name of letters, digits, '_', '.' and '-', starting with a letter or digit",
+    r"^[A-Z][A-Z0-9.]{0,9}$": "a ticker in capitals (A-Z, digits and '.', at most 10 characters), e.g. SPY",
+    r"^[A-Z_][A-Z0-9_]*$": "an environment variable's name (capitals, digits and '_'), e.g. ALPACA_KEY",
+}
+
+_BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+
+
+def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
+    """`err` (one of a ValidationError's errors() from validating `model`) as a ConfigProblem."""
+    path = _path(err["loc"])
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        if len(err["loc"]) == 1 and str(err["loc"][0]).startswith("x_"):
+            return ConfigProblem(path, f"unknown key (a key for anchors alone starts {EXTENSION!r}, not 'x_')")
+        return ConfigProblem(path, "unknown key (not a setting of this file)")
+    if kind == "missing":
+        return ConfigProblem(path, "is required and missing")
+    message = err["msg"].removeprefix("Value error, ")
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        message = f"must be {_range(_constraints(model, err['loc']) or ctx)}"
+    elif kind in ("too_short", "too_long"):
+        items = "entries" if ctx.get("field_type") == "Dictionary" else "items"
+        message = f"must have {_sized(_constraints(model, err['loc']) or ctx, items)} (it has {ctx['actual_length']})"
+    elif kind in ("string_too_short", "string_too_long"):
+        sized = _constraints(model, err["loc"]) or ctx
+        message = "must not be empty" if sized.get("min_length") == 1 and value == "" else ""
+        message = message or f"must be {_sized(sized, 'characters')}"
+    elif kind in ("literal_error", "enum"):
+        choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))
+        message = f"must be {choices[0]}" if len(choices) == 1 else f"must be one of: {', '.join(choices)}"
+    elif kind == "string_pattern_mismatch":
+        message = f"must be {_PATTERNS.get(ctx.get('pattern'), 'text matching ' + repr(ctx.get('pattern')))}"
+    elif kind in _TYPES:
+        message = f"must be {_TYPES[kind]}"
+        if kind == "string_type" and type(value) in _HINTS:
+            message += f" ({_HINTS[type(value)]})"
+        elif kind in ("bool_type", "float_type", "int_type") and isinstance(value, str):
+            # Strict scalars (config/models.py): a quoted "true" or "5" is refused rather than guessed at.
+            message += ", written without quotes"
+            if kind != "bool_type" and _E_NOTATION.match(value):
+                # YAML 1.1 reads 1e6 as text (its floats need a dot: 1.0e6): nothing was quoted (a trial).
+                message = (
+                    f"must be {_TYPES[kind]}: YAML reads {value} as text; write it with a dot (1.0e6) or in full "
+                    "(1000000)"
+                )
+    else:
+        message = re.sub(r"^Input should be ", "must be ", message)
+    if kind == "value_error" and isinstance(value, (dict, list)):
+        return ConfigProblem(path, message)  # a rule over the entries: its message names the culprit
+    return ConfigProblem(path, message, value)
+
+
+def _range(bounds: dict[str, Any]) -> str:
+    said = {key: f"{_BOUNDS[key]} {_number(bounds[key])}" for key in _BOUNDS if key in bounds}
+    if "ge" in said and "le" in said:
+        return f"from {_number(bounds['ge'])} to {_number(bounds['le'])}"
+    return " and ".join(said.values())
+
+
+def _sized(bounds: dict[str, Any], unit: str) -> str:
+    low, high = bounds.get("min_length"), bounds.get("max_length")
+    if low and high is not None:
+        return f"from {low} to {high} {unit}"
+    return f"at least {low} {unit}" if low else f"at most {high} {unit}"
+
+
+def _number(bound: Any) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
+def _constraints(model: type[BaseModel], loc: tuple[Any, ...]) -> dict[str, Any]:
+    """The bounds (ge, gt, le, lt, min_length, max_length) the setting at `loc` of `model` declares, so a message
+    says its whole range where pydantic's error names the one bound broken; {} where the path is not followed."""
+    hint: Any = model
+    metadata: list[Any] = []
+    for part in loc:
+        hint, metadata = _unwrap(hint)
+        if isinstance(hint, type) and issubclass(hint, BaseModel) and isinstance(part, str):
+            field = hint.model_fields.get(part)
+            if field is None:
+                return {}
+            hint, metadata = field.annotation, list(field.metadata)
+        elif typing.get_origin(hint) is list and isinstance(part, int):
+            hint, metadata = typing.get_args(hint)[0], []
+        elif typing.get_origin(hint) is dict and isinstance(part, str):
+            hint, metadata = typing.get_args(hint)[1], []
+        else:
+            return {}
+    hint, more = _unwrap(hint)
+    found: dict[str, Any] = {}
+    for item in [*metadata, *more]:
+        for each in item.metadata if isinstance(item, FieldInfo) else [item]:
+            for key in (*_BOUNDS, "min_length", "max_length"):
+                if getattr(each, key, None) is not None:  # annotated_types' Ge(1), MaxLen(32), ...
+                    found[key] = getattr(each, key)
+    return found
+
+
+def _unwrap(hint: Any) -> tuple[Any, list[Any]]:
+    """`hint` without Annotated and `| None`, and the Annotated metadata taken off."""
+    metadata: list[Any] = []
+    while True:
+        if typing.get_origin(hint) is typing.Annotated:
+            hint, *more = typing.get_args(hint)
+            metadata += more
+        elif typing.get_origin(hint) in (typing.Union, types.UnionType):
+            members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+            if len(members) != 1:
+                return hint, metadata
+            hint = members[0]
+        else:
+            return hint, metadata
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
