@@ -287,12 +287,14 @@ def run_due(app: Container) -> DueWake:
     _attempt(waits, lambda: say_missed_checkpoints(app))  # those no wake-up ran in their time, said once
     _attempt(waits, lambda: say_orphaned_positions(app))  # accounts taken out of accounts.yaml still holding
     for job in due(app):
-        queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else []
+        queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else {}
         if queued:
+            orders = "; ".join(f"account {account}: {', '.join(ids)}" for account, ids in queued.items())
             # The run would only stop at its first look at the accounts (exit 75, mailed by cron at every wake-up
             # until the open, found by the new-user trial): nothing to do yet, not a failure.
             app.say(
-                f"{job.key} waits for the open: {len(queued)} order(s) queued for it fill first ({', '.join(queued)}); "
+                f"{job.key} waits for the open: {sum(map(len, queued.values()))} order(s) queued for it fill first "
+                f"({orders}); "
                 "a run-due after the open runs it"
             )
             continue
@@ -347,20 +349,23 @@ def _repeated(app: Container, job: Job) -> Callable[[], bool]:
     return repeated
 
 
-def _queued_for_the_open(app: Container, week_id: date) -> list[str]:
-    """llmtrade's orders its brokers hold unfilled while the market is closed (the quick start's, placed on a Tuesday
-    evening, queue for Wednesday's open): a weekly run before the open would plan against positions they are about to
-    change, and stops (workflows/trading_stages.py `ready`). In session none should be left: the run's own exit 75
-    says which, as any temporary failure's."""
+def _queued_for_the_open(app: Container, week_id: date) -> dict[str, list[str]]:
+    """llmtrade's orders its brokers hold unfilled while the market is closed, by account (the quick start's, placed
+    on a Tuesday evening, queue for Wednesday's open): a weekly run before the open would plan against positions they
+    are about to change, and stops (workflows/trading_stages.py `ready`). In session none should be left: the run's
+    own exit 75 says which, as any temporary failure's."""
     if app.calendar.is_open(app.clock.now()):
-        return []
+        return {}
     app = in_week_mode(app, week_id, warn=False)
     with app.storage(persist=False) as storage:
         # The week's own orders, sent by a run stopped before it finished, are its to recover, not in its way.
         plans = storage.events.read(week_id=week_id, type=OrdersPlanned.event_type())
         own = {o.client_order_id for e in plans for o in storage.events.payload(OrdersPlanned, e).orders}
         market = app.market(storage, record=False)
-        return [o for desk in app.desks(storage, market) for o in queued_order_ids(desk) if o not in own]
+        queued = {
+            desk.account.id: [o for o in queued_order_ids(desk) if o not in own] for desk in app.desks(storage, market)
+        }
+        return {account: ids for account, ids in queued.items() if ids}  # by account: the message names each
 
 
 def reset_breaker(app: Container, account_id: str) -> BreakerReset:

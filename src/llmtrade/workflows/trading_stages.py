@@ -122,6 +122,16 @@ class _Gate:
         self.dry_run = dry_run
         self.splits = SeenSplits(events, week_id, dry_run=dry_run)
         self.queued: list[str] = []
+        # A real run's accounts with orders queued at their broker, by account id: each is looked at before the run
+        # stops (`wait_for_queued`), so its one message names them all; it named only the first (a trial).
+        self.waiting: dict[str, list[str]] = {}
+
+    def wait_for_queued(self) -> None:
+        """Raises TemporaryError (exit 75) naming every account `ready` found with orders queued, and their orders."""
+        if not self.waiting:
+            return
+        said = "; ".join(f"account {a} still has orders queued ({', '.join(ids)})" for a, ids in self.waiting.items())
+        raise TemporaryError(f"{said}: they fill at the open; run again after they fill")
 
     def _value(
         self, desk: Desk, account: AccountSnapshot, run_id: str, observed: Observed, ours: frozenset[str]
@@ -142,8 +152,9 @@ class _Gate:
 
     def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
-        recorded once, unless dry). Nothing here depends on the week's intent. Raises TemporaryError (exit 75) while an
-        account that `trades` has orders queued: they fill at the open, and the same run then goes on. A dry run sends
+        recorded once, unless dry). Nothing here depends on the week's intent. An account that `trades` with orders
+        queued is neither valued nor sized but kept in `waiting`: the run stops (`wait_for_queued`, exit 75) once
+        every account is looked at; they fill at the open, and the same run then goes on. A dry run sends
         nothing, so nothing can be doubled: it goes on, sized from the positions before they fill, and says so."""
         prices = self.splits.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
@@ -171,10 +182,8 @@ class _Gate:
                 # A dry run (of a past week, say, while this week's orders wait for the open) exited 75 for them.
                 ids = ", ".join(queued)
                 if not self.dry_run:
-                    raise TemporaryError(
-                        f"account {desk.account.id} still has orders queued ({ids}): they fill at the open; "
-                        "run again after they fill"
-                    )
+                    self.waiting[desk.account.id] = queued
+                    return before  # neither valued nor sized: the run stops once every account is looked at
                 said = f"account {desk.account.id} has orders queued ({ids}): they fill at the open; this dry run"
                 self.queued.append(f"{said} sized it from the positions held now, before they fill")
         self._value(desk, before, run_id, observed, seen.planned)  # the FLAT baseline is valued too
@@ -191,10 +200,12 @@ class _Gate:
     ) -> list[EventPayload]:
         """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
         valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
-        answer already) and a halted account's shadow trade (each once) unless dry. Raises TemporaryError while
-        the account has orders queued."""
+        answer already) and a halted account's shadow trade (each once) unless dry. Nothing while the account has
+        orders queued (`waiting`)."""
         if before is None or (self.dry_run and not self.splits.looked(desk.account.id)):
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)  # records (or keeps) splits seen
+        if desk.account.id in self.waiting:
+            return []
         prices = self.splits.closes(snapshot, desk.account.id)
         if intent is None:
             return []
@@ -290,7 +301,9 @@ class RiskPrepStage(_Gate):
                 for desk in desks
             }
             # The chairman's account: what does not depend on the decision (reconciled, valued), sized after it.
-            return planned, {desk.account.id: self.ready(desk, snapshot, run) for desk in chairs}
+            ready = {desk.account.id: self.ready(desk, snapshot, run) for desk in chairs}
+            self.wait_for_queued()
+            return planned, ready
 
         run = context.run_id
         # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait.
@@ -319,6 +332,7 @@ class RiskStage(_Gate):
                 intent = intent_for(desk.account, pitches, failed, decision, pm_of)
                 before = ready.get(desk.account.id)
                 payloads += self.plan(desk, intent, snapshot, context.run_id, before=before)
+            self.wait_for_queued()
             # The plan's own commit is the one that waits for the disk (workflows/weekly.py WeeklyPipeline): it puts
             # the plan and every record before it (this stage's reconciliation and valuation too) on disk before
             # execution can send anything; the records just before it need not wait one by one.
