@@ -47,3 +47,23 @@ def test_a_report_to_dash_goes_to_stdout_and_leaves_no_file(
     assert (
         done.returncode == 0 and page.read_bytes().startswith(b"<!DOCTYPE html>") and done.stdout.startswith(b"wrote")
     )
+
+
+def test_a_report_to_stdout_whose_reader_stops_reading_exits_quietly(
+    recorded: Container, cli_env: dict[str, str]
+) -> None:
+    """`report -o - | head -c 100`, the reader gone before the page is written: "error: cannot write the report to
+    standard output: Broken pipe", exit 1 (a trial). As every command's output to a gone reader (readers.py): exit 0,
+    nothing said, not "wrote the page" it did not deliver."""
+    env = {**cli_env, "LLMTRADE_NOW": TIMELINE[-1]}
+    for target, extra in [("-", []), ("-", ["--json"]), ("/dev/stdout", [])]:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "llmtrade", "report", "-o", target, *extra],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert child.stdout is not None
+        child.stdout.close()  # the reader gone before the first byte
+        _, said = child.communicate(timeout=120)
+        assert (child.returncode, said.decode()) == (0, ""), (target, extra)

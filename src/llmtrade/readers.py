@@ -63,6 +63,18 @@ class ReaderTolerant:
         return getattr(self._stream, name)
 
 
+def reader_left(stream: TextIO) -> None:
+    """Say that `stream`'s reader has gone, found by a write that went past it (`report -o -` writes its page to
+    stdout's binary buffer): it is then `gone`, and a flush at exit cannot raise."""
+    if isinstance(stream, ReaderTolerant):
+        stream._went()
+
+
+def reader_gone(stream: TextIO) -> bool:
+    """Whether a write to `stream` found its reader gone (`| head -c 100` read what it wanted)."""
+    return isinstance(stream, ReaderTolerant) and stream.gone
+
+
 def tolerate_gone_readers() -> None:
     """Wrap sys.stdout and sys.stderr (each once; a missing one, as under pythonw, is left) in `ReaderTolerant`."""
     for name in ("stdout", "stderr"):

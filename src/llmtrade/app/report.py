@@ -22,6 +22,7 @@ from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.errors import UsageError
 from llmtrade.exits import path_error
+from llmtrade.readers import reader_left
 from llmtrade.storage.bootstrap import Storage
 
 
@@ -75,11 +76,15 @@ def write_page(target: Path, data: bytes) -> None:
     not a regular file once links are followed (`-o /dev/stdout`, a FIFO, a device) is written through, never
     replaced: renaming over it would put a file where the pipe or device was (as root, /dev/null itself). A symbolic
     link to a file keeps the link: the file it names is the one replaced."""
+    # A reader that stops reading (`report -o - | head -c 100`) took what it wanted: no error, as readers.py has it
+    # for every command's output (it said "cannot write the report to standard output: Broken pipe", exit 1).
     if target == STDOUT:
         try:
             sys.stdout.flush()  # anything printed before goes first
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
+        except BrokenPipeError:
+            reader_left(sys.stdout)
         except OSError as exc:
             raise path_error("cannot write the report to standard output", exc) from exc
         return
@@ -87,6 +92,9 @@ def write_page(target: Path, data: bytes) -> None:
         try:
             with open(target, "wb") as stream:
                 stream.write(data)
+        except BrokenPipeError:
+            if is_stdout(target):
+                reader_left(sys.stdout)
         except OSError as exc:
             raise path_error(f"cannot write the report to {target}", exc) from exc
         return
@@ -107,6 +115,18 @@ def write_page(target: Path, data: bytes) -> None:
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise path_error(f"cannot write the report to {target}", exc) from exc
+
+
+def is_stdout(path: Path) -> bool:
+    """Whether `path` is standard output (`-`), or the file this process's stdout writes to (`/dev/stdout`,
+    `/proc/self/fd/1`, the file a shell redirected stdout to)."""
+    if path == STDOUT:
+        return True
+    try:
+        named, out = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):  # no such file, or a stdout without a descriptor (a test runner's)
+        return False
+    return (named.st_dev, named.st_ino) == (out.st_dev, out.st_ino)
 
 
 def _check_target(target: Path) -> None:

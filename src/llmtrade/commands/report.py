@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Backtest, Json, LiveBooks
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
+from llmtrade.readers import reader_gone
 
 
 def report(
@@ -32,7 +32,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML file: equity curves against FLAT, SPY and equal weight, drawdowns, the
     leaderboard with its intervals, every week's decisions linked to their event ids, and cost per week."""
-    from llmtrade.app.report import STDOUT, write_report  # lazy: see package docstring
+    from llmtrade.app.report import is_stdout, write_report  # lazy: see package docstring
     from llmtrade.commands.render.report import print_written
 
     if sum((backtest is not None, live, sweep is not None)) > 1:
@@ -44,23 +44,15 @@ def report(
     else:
         written = write_report(container(ctx), backtest=backtest, output=output)
     # `-o -`, `-o /dev/stdout`: the page is this command's output, so what it says about the page goes to stderr.
-    elsewhere = sys.stderr if output == STDOUT or _is_stdout(output) else None
+    elsewhere = sys.stderr if is_stdout(output) else None
+    if elsewhere is not None and reader_gone(sys.stdout):
+        return  # its reader stopped reading (`| head -c 100`): nothing to say, as any command's output (readers.py)
     if as_json and elsewhere is not None:
         print(written.model_dump_json(indent=2), file=elsewhere)
     elif as_json:
         echo_json(written)
     else:
         print_written(Output(stream=elsewhere), written)
-
-
-def _is_stdout(path: Path) -> bool:
-    """Whether `path` is the file this process's stdout writes to (`/dev/stdout`, `/proc/self/fd/1`, the file a
-    shell redirected stdout to)."""
-    try:
-        named, out = os.stat(path), os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError):  # no such file, or a stdout without a descriptor (a test runner's)
-        return False
-    return (named.st_dev, named.st_ino) == (out.st_dev, out.st_ino)
 
 
 def register(app: typer.Typer) -> None:
