@@ -1,5 +1,6 @@
 """What `status` says, line by line, as a trial read it: the cost once, beside the calls it is of, and every instant in
-one time zone (LLMTRADE_NOW given in New York time had the heading at -05:00 above runs stamped +00:00)."""
+one time zone (LLMTRADE_NOW given in New York time had the heading at -05:00 above runs stamped +00:00), New York's
+as everywhere a time is shown (domain/wording.py market_time)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ def test_status_after_an_offline_week_says_one_cost_and_one_time_zone(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     heading = next(line for line in lines if line.startswith("== status as of"))
-    assert heading.startswith("== status as of 2026-01-08T15:00:00+00:00"), heading
+    # One zone, the market's (New York, as the schedule and the report): it was UTC here alone.
+    assert heading.startswith("== status as of 2026-01-08T10:00:00-05:00 New York"), heading
     run = next(line for line in lines if line.startswith("run-weekly\t"))
-    assert "+00:00" in run and "-05:00" not in result.output, run
+    assert "-05:00" in run and "+00:00" not in result.output, run
     cost = next(line for line in lines if line.startswith("model calls this week"))
     assert cost.count("$") == 1, cost
     assert "offline rules answers (no model, no cost)" in cost, cost

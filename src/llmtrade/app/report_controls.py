@@ -14,7 +14,7 @@ from llmtrade.app.report_records import ControlLine
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, StoredEvent
 from llmtrade.domain.trading import AccountHalted, AccountResumed, PlanAbandoned
-from llmtrade.market.calendar import NEW_YORK
+from llmtrade.domain.wording import market_time
 
 READ: tuple[type[EventPayload], ...] = (AccountHalted, AccountResumed, PlanAbandoned, TradingDisabled, TradingEnabled)
 TYPES = tuple(t.event_type() for t in READ)
@@ -41,7 +41,7 @@ def switched_off(lines: Sequence[ControlLine]) -> ControlLine | None:
 
 
 def _line(event: StoredEvent) -> ControlLine:
-    at = event.occurred_at.astimezone(NEW_YORK).isoformat(timespec="minutes")
+    at = market_time(event.occurred_at, "minutes")
     if event.type == AccountHalted.event_type():
         halt = AccountHalted.from_event(event)
         return ControlLine(event_id=event.id, at=at, kind="halted", account_id=halt.account_id, detail=halt.reason)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from llmtrade.app.report_records import RunLine
 from llmtrade.domain.events import EventPayload, InputsMissing, StageDeferred, StoredEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
-from llmtrade.market.calendar import NEW_YORK
+from llmtrade.domain.wording import market_time
 
 READ: tuple[type[EventPayload], ...] = (RunStarted, RunFinished, RunFailed, RunKilled, InputsMissing, StageDeferred)
 NO_END = "no end recorded"
@@ -62,7 +62,7 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
         run_id=run_id,
         command=start.command,
         arguments=start.arguments,
-        started_at=started.occurred_at.astimezone(NEW_YORK).isoformat(timespec="seconds"),
+        started_at=market_time(started.occurred_at),
         mode=start.mode,
         outcome=outcome,
         end_event_id=end.id if end is not None else None,

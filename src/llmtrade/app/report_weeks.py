@@ -45,6 +45,7 @@ from llmtrade.domain.committee import (
 )
 from llmtrade.domain.events import EventPayload, LLMCallCompleted, LLMCallFailed, StoredEvent, rules_answer
 from llmtrade.domain.trading import OrderFilled, OrderRejected, OrderSubmitted, RiskChecked
+from llmtrade.domain.wording import MARKET_ZONE, market_time
 
 # The event types the report reads; everything else a week recorded is left out.
 READ: tuple[type[EventPayload], ...] = (
@@ -239,14 +240,14 @@ def _fill(event: StoredEvent) -> FillLine:
         qty=fill.qty,
         price=fill.price,
         commission=fill.commission,
-        filled_at=fill.filled_at.isoformat(),
+        filled_at=market_time(fill.filled_at),
     )
 
 
 def _checkpoint(event: StoredEvent) -> CheckpointLine:
     if event.type == CheckpointSkipped.event_type():
         skipped = CheckpointSkipped.from_event(event)
-        day, time = _slot(event.stream) or (event.occurred_at.date(), "")
+        day, time = _slot(event.stream) or (event.occurred_at.astimezone(MARKET_ZONE).date(), "")
         return CheckpointLine(
             event_id=event.id,
             day=day,

@@ -186,13 +186,15 @@ def events(
         return
     import json  # lazy: only this command's table needs it
 
+    from llmtrade.domain.wording import market_time
+
     Output().table(
         counted(len(found), "event"),
-        ["id", "occurred at", "type", "stream", "v", "week", "account", "payload"],
+        ["id", "occurred at (New York)", "type", "stream", "v", "week", "account", "payload"],
         [
             (
                 e.id,
-                e.occurred_at.isoformat(timespec="seconds"),
+                market_time(e.occurred_at),
                 e.type,
                 e.stream,
                 e.version,

@@ -34,13 +34,14 @@ def trace(
 
 def print_trace(out: Output, run: RunTrace) -> None:
     from llmtrade.commands.render.common import calls_text  # lazy: see package docstring
+    from llmtrade.domain.wording import market_time
 
     took = "?" if run.duration_ms is None else f"{run.duration_ms / 1000:.1f} s"
     out.heading(f"run {run.run_id} ({run.command or '?'}, {run.mode or '?'}): {run.status}, {took}")
     out.pairs(
         [
             ("trace id", run.trace_id),
-            ("started", run.started_at.isoformat()),
+            ("started (New York)", market_time(run.started_at)),
             ("model calls", calls_text(run.model_calls, run.rules_answers)),
             ("tokens", f"{run.prompt_tokens} in / {run.completion_tokens} out"),
             ("cost", f"${run.cost_usd:.4f}"),

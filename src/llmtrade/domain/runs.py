@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.wording import market_time
 
 # Who issues run ids in this context: None is the live default (random suffix); a backtest installs
 # a deterministic issuer so two replays of the same history name their runs alike.
@@ -114,8 +115,7 @@ class RunKilled(EventPayload):
         return (
             f"recorded no end; its connection to the database was gone (killed, or the connection lost) when run "
             f"{self.found_by} looked at "
-            f"{found_at.isoformat(timespec='seconds')} (its last event: {self.last_event_type} at "
-            f"{self.last_event_at.isoformat(timespec='seconds')})"
+            f"{market_time(found_at)} (its last event: {self.last_event_type} at {market_time(self.last_event_at)})"
         )
 
 

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+# Every time shown to a reader is in the market's zone, the zone the schedule is written in: the report mixed -04:00
+# (its runs) with +00:00 (a killed run's note, Alpaca's fills), and status, trace and events showed +00:00 beside the
+# schedule's New York times (a trial).
+MARKET_ZONE = ZoneInfo("America/New_York")
+
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """`n` and `noun`, plural but for one: "1 week", "0 weeks", "52 weeks"; `plural` for a noun not made so by an
@@ -16,3 +24,18 @@ def signed_percent(value: float, digits: int) -> str:
     The terminal (1 decimal), the HTML report and the sweep's page (2) all print returns through this."""
     text = f"{value:+.{digits}%}"
     return text[1:] if float(text[1:-1]) == 0 else text
+
+
+def market_time(at: datetime | str, timespec: str = "seconds") -> str:
+    """`at` as a reader is shown a time: in New York (MARKET_ZONE), ISO 8601 with its offset (-05:00, or -04:00 in
+    summer), to `timespec`. A string is read as ISO 8601 first; one that is none, or a time without a zone, is left
+    as it is (what it means is not known)."""
+    if isinstance(at, str):
+        try:
+            parsed = datetime.fromisoformat(at)
+        except ValueError:
+            return at
+        if parsed.tzinfo is None:
+            return at
+        at = parsed
+    return at.astimezone(MARKET_ZONE).isoformat(timespec=timespec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from llmtrade.app.results import StatusResult
 from llmtrade.commands.render.common import calls_text, counted, drawdown, money, pct, pnl
 from llmtrade.console import Output
+from llmtrade.domain.wording import market_time
 
 # Status gives no account-against-FLAT or -SPY figure: one without its interval, trades and costs reads as a verdict.
 COMPARE = "`llmtrade leaderboard`: each account against FLAT and SPY with 95% intervals, trades and costs"
@@ -13,7 +14,8 @@ COMPARE = "`llmtrade leaderboard`: each account against FLAT and SPY with 95% in
 def print_status(out: Output, report: StatusResult) -> None:
     switch = "enabled" if report.trading_enabled else f"DISABLED ({report.kill_switch_reason})"
     valued = f"valued at the close of {report.valued_at}" if report.valued_at else "no close to value at"
-    out.heading(f"status as of {report.asof} (week {report.week_id}, {valued}): trading {switch}")
+    # Every time in New York, the schedule's zone (domain/wording.py): --json keeps the results' own.
+    out.heading(f"status as of {market_time(report.asof)} New York (week {report.week_id}, {valued}): trading {switch}")
     out.table(
         "accounts",
         [
@@ -54,17 +56,29 @@ def print_status(out: Output, report: StatusResult) -> None:
     if differences:
         out.table(
             "broker differences (left alone unless adopted: `llmtrade positions adopt ACCOUNT SYMBOL`)",
-            ["account", "kind", "symbol", "detail", "recorded"],
+            ["account", "kind", "symbol", "detail", "recorded (New York)"],
             [
-                (account, d.difference.kind, d.difference.symbol, d.difference.detail, d.recorded_at or "not yet")
+                (
+                    account,
+                    d.difference.kind,
+                    d.difference.symbol,
+                    d.difference.detail,
+                    market_time(d.recorded_at) if d.recorded_at else "not yet",
+                )
                 for account, d in differences
             ],
         )
     out.table(
         "last runs",
-        ["command", "at", "mode", "outcome", "degraded"],
+        ["command", "at (New York)", "mode", "outcome", "degraded"],
         [
-            (command, r.at, r.mode, r.outcome + (f": {r.error}" if r.error else ""), "yes" if r.degraded else "no")
+            (
+                command,
+                market_time(r.at),
+                r.mode,
+                r.outcome + (f": {r.error}" if r.error else ""),
+                "yes" if r.degraded else "no",
+            )
             for command, r in sorted(report.last_runs.items())
         ],
     )
@@ -77,8 +91,8 @@ def print_status(out: Output, report: StatusResult) -> None:
                     e.job,
                     e.symbol,
                     pct(e.move),
-                    f"{e.reference_price:.2f} at {e.reference_at}",
-                    f"{e.price:.2f} at {e.price_at}",
+                    f"{e.reference_price:.2f} at {market_time(e.reference_at)}",
+                    f"{e.price:.2f} at {market_time(e.price_at)}",
                     "done" if e.completed else "not finished (run-due resumes it while its session is open)",
                 )
                 for e in report.event_checkpoints
@@ -88,7 +102,7 @@ def print_status(out: Output, report: StatusResult) -> None:
         out.table(
             "checkpoints past their deadline, not closed yet (run-due's closing put off; the next one closes them)",
             ["job", "why", "at"],
-            [(c.job, c.reason, c.at) for c in report.closings_put_off],
+            [(c.job, c.reason, market_time(c.at)) for c in report.closings_put_off],
         )
     if report.checkpoints_missed:
         missed = ", ".join(report.checkpoints_missed)
