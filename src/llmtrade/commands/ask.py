@@ -12,6 +12,7 @@ import typer
 from llmtrade.commands.context import container, echo_json
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
+from llmtrade.domain.wording import market_time
 
 
 def ask(
@@ -38,7 +39,7 @@ def ask(
         out.line("no matching event")
     for row in result.events:
         where = " ".join(x for x in (row["account_id"], row["run_id"]) if x)
-        out.line(f"#{row['id']} {row['occurred_at'][:19]} {row['type']} {row['stream']} {where}".rstrip())
+        out.line(f"#{row['id']} {market_time(row['occurred_at'])} {row['type']} {row['stream']} {where}".rstrip())
 
 
 def register(app: typer.Typer) -> None:
