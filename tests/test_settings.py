@@ -41,6 +41,19 @@ def test_a_naive_llmtrade_now_is_refused_with_the_variable_named(monkeypatch: py
         load_settings()
 
 
+@pytest.mark.parametrize(("value", "why"), [("tomorrow", "input is too short"), ("2026-13-01", "month value")])
+def test_an_unreadable_llmtrade_now_says_the_form_it_takes(
+    monkeypatch: pytest.MonkeyPatch, value: str, why: str
+) -> None:
+    """pydantic's words ("Input should be a valid datetime or date") named no form to give (fixB's report)."""
+    monkeypatch.setenv("LLMTRADE_NOW", value)
+    with pytest.raises(UsageError) as refused:
+        load_settings()
+    said = str(refused.value)
+    assert f"LLMTRADE_NOW={value!r}: not a date and time ({why}" in said
+    assert "ISO 8601 with a UTC offset, e.g. 2026-01-07T08:00:00-05:00" in said and "Input should" not in said
+
+
 @pytest.mark.parametrize("variable", ["LLMTRADE_LLM_BASE_URL", "LLMTRADE_ALPACA_DATA_URL", "LLMTRADE_ALPACA_URL"])
 @pytest.mark.parametrize("url", ["not-a-url", "ftp://models.example/v1", "http://", "localhost:11434/v1"])
 def test_a_malformed_service_url_is_refused_with_the_variable_named(

@@ -150,5 +150,12 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             name = ".".join(str(part) for part in err["loc"])
-            problems.append(f"{name}={err.get('input')!r}: {err['msg'].removeprefix('Value error, ')}")
+            said = err["msg"].removeprefix("Value error, ")
+            if err["type"].startswith("datetime"):  # pydantic's words ("input is too short") say nothing of the form
+                why = said.partition(", ")[2]
+                said = (
+                    f"not a date and time{f' ({why})' if why else ''}: give ISO 8601 with a UTC offset, "
+                    "e.g. 2026-01-07T08:00:00-05:00"
+                )
+            problems.append(f"{name}={err.get('input')!r}: {said}")
         raise UsageError("bad environment setting: " + "; ".join(problems)) from None
