@@ -129,7 +129,8 @@ def test_orders_queued_for_the_open_make_the_next_weekly_run_wait_for_it_quietly
     assert (
         locked.exit_code == 75 and "another checkpoint for week 2026-01-14 is running (advisory lock" in locked.stderr
     )
-    assert "then run run-weekly again" in locked.stderr
+    # The command cron runs is the one to run again (a trial: a run-due told to run `checkpoint`, or `run-weekly`).
+    assert "then run run-due again" in locked.stderr and "run-weekly again" not in locked.stderr
     assert _due_at(monkeypatch, "2026-01-14T09:40:00-05:00") == ["weekly:2026-01-14"]
 
 
@@ -226,3 +227,21 @@ def test_a_postmortem_failing_into_the_next_week_closes_its_own_week_once_before
     assert {a: pm["start_equity"] for a, pm in second.items()} == {a: pm["end_equity"] for a, pm in first.items()}
     completed = [e.payload["week_id"] for e in stored_events(url, type="PostmortemCompleted")]
     assert sorted(completed) == ["2026-01-07", "2026-01-14"]
+
+
+def test_a_checkpoint_held_by_another_run_tells_cron_to_run_run_due_again_and_a_user_checkpoint(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: three run-due at once at a checkpoint's time; the two that found the week's lock held each said "then
+    run run-due again" (the event checkpoints) and then "then run checkpoint again" (the scheduled one): the command to
+    run again is the one the user ran."""
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    assert runner.invoke(app, ["-q", "run-weekly", "--offline"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
+    url = cli_env["DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as other, week_lock(other, date(2026, 1, 7), command="checkpoint"):
+        cron = runner.invoke(app, ["-q", "run-due", "--offline"])
+        by_hand = runner.invoke(app, ["checkpoint", "12:00", "--offline"])
+    assert cron.exit_code == 75 and "another checkpoint for week 2026-01-07 is running" in cron.stderr
+    assert "then run run-due again" in cron.stderr and "then run checkpoint again" not in cron.stderr
+    assert by_hand.exit_code == 75 and "then run checkpoint again" in by_hand.stderr

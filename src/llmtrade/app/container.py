@@ -79,6 +79,8 @@ class Container:
     database: str | None = None
     # Where `warning` goes (what needs a look, said with --quiet too); unset: `say`.
     warn: Callable[[str], None] | None = None
+    # The command the user ran (run-due runs the jobs of others): what an error tells them to run again.
+    invoked_as: str | None = None
     _announced: str | None = field(default=None, init=False)  # how the banner was given: said, warned
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
     _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
@@ -337,8 +339,8 @@ class Container:
 
     def week_lock(self, conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> AbstractContextManager:
         """The week's advisory lock around a job (workflows/weekly.py `week_lock`): a second run of the week
-        stops at once (TemporaryError)."""
-        return week_lock(conn, week_id, command)
+        stops at once (TemporaryError), telling to run again the command the user ran."""
+        return week_lock(conn, week_id, command, rerun=self.invoked_as)
 
     def trading_is_live(self, events: EventStore) -> bool:
         """How accounts here are traded: what the latest trading run did, else this invocation's mode.

@@ -104,7 +104,15 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
 
     root = state(ctx)
     return Container(
-        root.settings, root.config(), root.clock(), root.config_dir, say, offline=offline, replay=replay, warn=warn
+        root.settings,
+        root.config(),
+        root.clock(),
+        root.config_dir,
+        say,
+        offline=offline,
+        replay=replay,
+        warn=warn,
+        invoked_as=ctx.info_name,
     )
 
 

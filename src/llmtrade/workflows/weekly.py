@@ -117,16 +117,19 @@ def completion(events: EventStore, week_id: date) -> StoredEvent | None:
 
 
 @contextmanager
-def week_lock(conn: psycopg.Connection, week_id: date, command: str = "run-weekly") -> Iterator[None]:
+def week_lock(
+    conn: psycopg.Connection, week_id: date, command: str = "run-weekly", rerun: str | None = None
+) -> Iterator[None]:
     """Hold the week's advisory lock for the duration; a second run of the same week stops at once, naming the
-    command that holds it (the holder's connection is named after its command while it holds the lock)."""
+    command that holds it (the holder's connection is named after its command while it holds the lock) and the one
+    to run again (`rerun`: the invocation's, e.g. run-due running a checkpoint; default `command`)."""
     key = _LOCK_NAMESPACE + week_id.toordinal()
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
     if not row or not row[0]:
         # Temporary (exit 75): once the other run ends, trying again finishes the job or finds it done.
         raise TemporaryError(
             f"another {_holder(conn, key)} for week {week_id} is running (advisory lock {key:#x} is held); "
-            f"let it finish, then run {command} again: completed stages are not repeated"
+            f"let it finish, then run {rerun or command} again: completed stages are not repeated"
         )
     before = conn.execute("SELECT current_setting('application_name')").fetchone()
     conn.execute("SELECT set_config('application_name', %s, false)", (f"{_HOLDER}{command}",))
