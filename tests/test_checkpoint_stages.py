@@ -189,6 +189,32 @@ def test_a_budget_stop_of_one_owner_stores_the_others_judgements_and_the_rerun_a
     _orders_sent_once(url)
 
 
+def test_a_halt_during_a_quiet_job_is_said_on_stderr(week: Any, tmp_path: Path) -> None:
+    """A trial: the breaker halted three accounts at a `-q run-due` and nothing was said; without alert URLs a cron
+    user never heard of it. A halt during a job is a warning: said under --quiet, naming the account and the reset."""
+    _, url = week
+    config = tmp_path / "touchy"
+    shutil.copytree(DEFAULTS, config)
+    risk = config / "risk.yaml"
+    risk.write_text(
+        risk.read_text()
+        .replace("halt_drawdown_pct: 0.20", "halt_drawdown_pct: 0.0001")
+        .replace("resume_drawdown_pct: 0.15", "resume_drawdown_pct: 0.00005")
+    )
+
+    quiet = runner.invoke(app, ["-q", "--config", str(config), "checkpoint", "12:00"])
+
+    assert quiet.exit_code == 0, quiet.output
+    halted = sorted({e.account_id or e.payload["account_id"] for e in stored_events(url, type="AccountHalted")})
+    assert halted
+    said = [line for line in quiet.stderr.splitlines() if "halted by its circuit breaker" in line]
+    assert [line.split()[1] for line in said] == halted
+    assert all(line.startswith("warning: ") and "`llmtrade breaker reset acct_" in line for line in said)
+    assert quiet.stdout == ""
+    status = runner.invoke(app, ["-q", "--config", str(config), "status"])
+    assert "halted by its circuit breaker" not in status.stderr  # a reading command halts nothing
+
+
 def test_a_dry_run_checkpoint_stores_no_judgement_plan_or_order(week: Any) -> None:
     _, url = week
     before = Counter(e.type for e in stored_events(url))

@@ -40,6 +40,9 @@ from llmtrade.console import one_line, print_error, quiet, quiet_on_success, spe
 from llmtrade.exits import classify, ctrl_c_as_interrupt, interrupted, sigterm_as_interrupt, stopped_by_signal
 from llmtrade.storage import servers_used
 
+# The commands cron runs (commands/context.py `job`): a halt during one is said on stderr even under --quiet.
+_JOBS = frozenset({"run-due", "run-weekly", "checkpoint", "postmortem"})
+
 
 class _Group(TyperGroup):
     """Turns every failure the table in exits.py knows (ours, the database's, a full disk) raised by any
@@ -194,7 +197,12 @@ def root(
     bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
     root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
     servers_used.begin()
-    root.logging = configure(lambda: root.settings.home, json_stderr=log_json, verbose=verbose)
+    root.logging = configure(
+        lambda: root.settings.home,
+        json_stderr=log_json,
+        verbose=verbose,
+        needs_a_look=ctx.invoked_subcommand in _JOBS,
+    )
     metrics.before_command()
     ctx.obj = root
 

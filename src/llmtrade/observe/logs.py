@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmtrade.domain.tracing import LOGGER, log_context
+from llmtrade.domain.tracing import EVENTS_LOGGER, LOGGER, log_context
 
 if TYPE_CHECKING:
     from logging.handlers import RotatingFileHandler
@@ -116,6 +116,25 @@ class _Context(logging.Filter):
 class _NotShownAlready(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() not in _SHOWN_ALREADY
+
+
+class _NeedsALook(logging.Filter):
+    """The events a cron user must hear of even under --quiet and without alert URLs: a circuit breaker's halt
+    (a trial: three accounts halted at a `-q run-due` and nothing was said; the account trades only what reduces
+    risk until reset by hand)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == EVENTS_LOGGER and record.getMessage() == "AccountHalted"
+
+
+class NeedsALookFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = line_fields(record)
+        account = fields.get("account", "an account")
+        return (
+            f"warning: {account} halted by its circuit breaker ({fields.get('reason', 'no reason recorded')}): it "
+            f"trades only what reduces risk until `llmtrade breaker reset {account}`"
+        )
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -240,8 +259,11 @@ class Logging:
         logger.setLevel(self._level)
 
 
-def configure(home: Callable[[], Path], *, json_stderr: bool = False, verbose: bool = False) -> Logging:
-    """Install this command's handlers on the `llmtrade` logger (INFO and up); `home()` is LLMTRADE_HOME."""
+def configure(
+    home: Callable[[], Path], *, json_stderr: bool = False, verbose: bool = False, needs_a_look: bool = False
+) -> Logging:
+    """Install this command's handlers on the `llmtrade` logger (INFO and up); `home()` is LLMTRADE_HOME.
+    `needs_a_look`: a job's command (cron runs them), whose halts are said on stderr whatever else is asked."""
     logger = logging.getLogger(LOGGER)
     context = _Context()
     file = _LazyFile(lambda: home() / "logs")
@@ -255,6 +277,11 @@ def configure(home: Callable[[], Path], *, json_stderr: bool = False, verbose: b
         err = _Stderr()
         err.setFormatter(HumanFormatter())
         err.addFilter(_NotShownAlready())
+        handlers.append(err)
+    elif needs_a_look:
+        err = _Stderr()
+        err.setFormatter(NeedsALookFormatter())
+        err.addFilter(_NeedsALook())
         handlers.append(err)
     for handler in handlers:
         handler.addFilter(context)
