@@ -168,6 +168,29 @@ def test_a_failure_while_recording_killed_runs_is_said_and_does_not_fail_the_run
         assert result.exit_code == 0, result.output
         assert "runs killed earlier were not recorded (ValidationError" in result.stderr
         assert "the next run tries again" in result.stderr and "Traceback" not in result.output
+        [warned] = [line for line in result.stderr.splitlines() if "runs killed earlier" in line]  # one line
+        assert warned.endswith("the next run tries again")
     assert not stored_events(cli_env["DATABASE_URL"], type="RunKilled")
     ends = [e.type for e in stored_events(cli_env["DATABASE_URL"]) if e.type in ("RunFinished", "RunFailed")]
     assert ends == ["RunFinished", "RunFinished"]
+
+
+def test_one_unreadable_old_run_does_not_stop_later_killed_runs_being_recorded(
+    storage: Storage, cli_env: dict[str, str]
+) -> None:
+    """3cdca55 makes a failure in record_killed_runs a warning; the loop still ends at the first run that does not
+    read, so every killed run after it is never recorded (status keeps saying "no end recorded")."""
+    unreadable = NewEvent(
+        type="RunStarted", stream=run_stream("r-old"), run_id="r-old", payload={"lease": 4242}, schema_version=1
+    )
+    storage.events.append([unreadable])
+    started = RunStarted(
+        command="postmortem", arguments={}, mode="offline", mode_reason="x", config_source="y", version="z", lease=4343
+    )
+    storage.events.append([NewEvent.of(started, stream=run_stream("r-killed"), run_id="r-killed")])
+
+    result = runner.invoke(app, ["council", "--offline", "is the trend up?"])
+
+    assert result.exit_code == 0, result.output
+    assert "runs killed earlier were not recorded" in result.stderr
+    assert [e.run_id for e in stored_events(cli_env["DATABASE_URL"], type="RunKilled")] == ["r-killed"]

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from llmtrade.app.container import Container
 from tests.test_report_weeks import TIMELINE, recorded_week
 from tests.test_report_weeks import recorded as recorded
@@ -67,3 +69,28 @@ def test_a_report_to_stdout_whose_reader_stops_reading_exits_quietly(
         child.stdout.close()  # the reader gone before the first byte
         _, said = child.communicate(timeout=120)
         assert (child.returncode, said.decode()) == (0, ""), (target, extra)
+
+
+def test_a_report_to_a_pipe_other_than_stdout_whose_reader_left_is_an_error(tmp_path: Path) -> None:
+    """a0efc9d: a broken pipe writing `-o PATH` is the quiet "reader gone" only when PATH is stdout; to a FIFO (or
+    `-o >(gzip > x)`) whose reader died the page was not delivered, and the command must not say it wrote it."""
+    import os
+    import threading
+
+    from llmtrade.app.report import write_page
+    from llmtrade.errors import LlmtradeError
+
+    fifo = tmp_path / "page"
+    os.mkfifo(fifo)
+
+    def reader() -> None:
+        with open(fifo, "rb") as stream:
+            stream.read(10)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        with pytest.raises(LlmtradeError, match=r"cannot write the report to .*Broken pipe"):
+            write_page(fifo, b"x" * 2_000_000)  # more than a pipe holds: the write meets the reader gone
+    finally:
+        thread.join()

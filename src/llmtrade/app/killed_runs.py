@@ -56,12 +56,18 @@ def record_killed_runs(storage: Storage, *, found_by: str) -> list[str]:
     with storage.events.writing():
         unended = run_leases.unended(storage.conn, RunStarted.event_type(), tuple(sorted(_ENDS)))
     found: list[str] = []
+    failures: list[Exception] = []
     for run_id, lease in unended:
         if run_id == found_by:
             continue
-        with storage.events.writing(), run_leases.claimed(storage.conn, lease) as free:
-            if free and _record(storage, run_id, found_by):
-                found.append(run_id)
+        try:
+            with storage.events.writing(), run_leases.claimed(storage.conn, lease) as free:
+                if free and _record(storage, run_id, found_by):
+                    found.append(run_id)
+        except Exception as exc:  # one run that no longer reads must not keep every later one unrecorded for good
+            failures.append(exc)
+    if failures:
+        raise failures[0]  # said by start_run, which goes on; the others are recorded
     return found
 
 

@@ -92,9 +92,10 @@ def write_page(target: Path, data: bytes) -> None:
         try:
             with open(target, "wb") as stream:
                 stream.write(data)
-        except BrokenPipeError:
-            if is_stdout(target):
-                reader_left(sys.stdout)
+        except BrokenPipeError as exc:
+            if not is_stdout(target):  # a FIFO whose reader died: the page was not delivered
+                raise path_error(f"cannot write the report to {target}", exc) from exc
+            reader_left(sys.stdout)
         except OSError as exc:
             raise path_error(f"cannot write the report to {target}", exc) from exc
         return

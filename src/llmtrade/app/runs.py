@@ -17,7 +17,7 @@ from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import bind_run, restore
-from llmtrade.exits import error_text, exit_code_of, stopped_by_signal
+from llmtrade.exits import error_text, exit_code_of, one_line, stopped_by_signal
 from llmtrade.llm.gateway import UsageTotals
 
 T = TypeVar("T")
@@ -176,5 +176,7 @@ def start_run(session: Session, *, run_id: str, command: str, arguments: dict, w
     except Exception as exc:
         # Earlier runs' housekeeping: failing this run for it would fail every run after it the same way (an old
         # run's start that no longer reads stopped every job for good). Said, and tried again by the next run.
-        session.warn(f"runs killed earlier were not recorded ({type(exc).__name__}: {exc}); the next run tries again")
+        said = one_line(f"{type(exc).__name__}: {exc}")
+        said = said if len(said) <= 300 else said[:299] + "…"  # a pydantic error spans a screen
+        session.warn(f"runs killed earlier were not recorded ({said}); the next run tries again")
     return run
