@@ -16,7 +16,7 @@ from llmtrade.domain.streams import checkpoint_stream
 from llmtrade.domain.trading import Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.checkpoint_ask import conviction_now
+from llmtrade.workflows.checkpoint_prepare import conviction_now
 from llmtrade.workflows.frozen_trade import FrozenTrade
 from tests.test_paper_broker import DURING, WEEK, Opens, _broker, _order
 

@@ -29,7 +29,7 @@ from llmtrade.llm.gateway import UsageTotals
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
-from llmtrade.workflows.checkpoint_ask import PrepareStage
+from llmtrade.workflows.checkpoint_prepare import PrepareStage
 from tests.support import FIXED_NOW
 from tests.test_backtest import FIRST, LAST, _events, _run, _unique, _url
 from tests.test_backtest_providers_kept import offline_backtest

@@ -152,17 +152,9 @@ def test_a_budget_stop_of_one_owner_stores_the_others_judgements_and_the_rerun_a
     not: a spent budget for one owner threw away the judgements the other owners had just given (paid for), and the
     rerun asked them all again. The budget is the real one: grok's price makes its worst case alone pass it."""
     fake, url = week
-    config = tmp_path / "tight"
-    shutil.copytree(DEFAULTS, config)
-    models = config / "models.yaml"
-    text = models.read_text().replace(
-        "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 15.0}",
-        "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 1000000.0}",
-    )
-    models.write_text(text + "\nbudget: {per_run_usd: 1.0}\n")
     asked_before = len(fake.requests)
 
-    stopped = runner.invoke(app, ["--config", str(config), "checkpoint", "12:00"])
+    stopped = runner.invoke(app, ["--config", str(_grok_priced_out(tmp_path)), "checkpoint", "12:00"])
 
     assert stopped.exit_code == 1, stopped.output
     assert "budget" in stopped.stderr and "Traceback" not in stopped.output
@@ -187,6 +179,38 @@ def test_a_budget_stop_of_one_owner_stores_the_others_judgements_and_the_rerun_a
     assert by_account["acct_4"]["checkpoint"]["action"] == "STAY"
     assert Counter(e.type for e in stored_events(url))["CheckpointTaken"] == 5
     _orders_sent_once(url)
+
+
+def test_judgements_stored_before_a_stop_are_not_traded_by_a_rerun_past_the_checkpoints_deadline(
+    week: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: the judgements kept at a stop were decided whenever the checkpoint was run again, even by hand after
+    its deadline (the next checkpoint's time), at prices hours later than they were made at. Past the deadline they
+    are not traded; run-due closes the checkpoint ("judged, not traded") and the next checkpoint judges afresh."""
+    _, url = week
+    assert runner.invoke(app, ["--config", str(_grok_priced_out(tmp_path)), "checkpoint", "12:00"]).exit_code == 1
+    plans = len(stored_events(url, type="OrdersPlanned"))
+
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:30:00-05:00")  # past 12:00's deadline, 14:00
+    late = runner.invoke(app, ["checkpoint", "12:00"])
+
+    assert late.exit_code == 75, late.output
+    assert "judged before the deadline, not traded" in late.stderr
+    assert len(stored_events(url, type="OrdersPlanned")) == plans  # acct_2's FLIP and acct_3's REDUCE not traded
+    _orders_sent_once(url)
+
+
+def _grok_priced_out(tmp_path: Path) -> Path:
+    """The defaults, with a run budget grok's worst case alone passes (its price raised): grok's call is refused."""
+    config = tmp_path / "tight"
+    shutil.copytree(DEFAULTS, config)
+    models = config / "models.yaml"
+    text = models.read_text().replace(
+        "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 15.0}",
+        "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 1000000.0}",
+    )
+    models.write_text(text + "\nbudget: {per_run_usd: 1.0}\n")
+    return config
 
 
 def test_a_halt_during_a_quiet_job_is_said_on_stderr(week: Any, tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-import llmtrade.workflows.checkpoint_ask as checkpoint_ask
+import llmtrade.workflows.checkpoint_prepare as checkpoint_prepare
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import AccountRole
 from llmtrade.storage.database import backtest_database
-from llmtrade.workflows.checkpoint_ask import PrepareStage
+from llmtrade.workflows.checkpoint_prepare import PrepareStage
 from tests.test_backtest import _events, _run, _unique, _url
 
 
@@ -20,7 +20,7 @@ def test_a_checkpoint_reads_the_weeks_frozen_events_once_per_role_and_judges_eac
     database_url: str, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     reads: list[list[bool]] = []
-    real_run, real_read = PrepareStage.run, checkpoint_ask.frozen_events
+    real_run, real_read = PrepareStage.run, checkpoint_prepare.frozen_events
 
     async def run(self: PrepareStage, context: Any) -> Any:
         reads.append([])
@@ -31,7 +31,7 @@ def test_a_checkpoint_reads_the_weeks_frozen_events_once_per_role_and_judges_eac
         return real_read(events, week_id, role)
 
     monkeypatch.setattr(PrepareStage, "run", run)
-    monkeypatch.setattr(checkpoint_ask, "frozen_events", read)
+    monkeypatch.setattr(checkpoint_prepare, "frozen_events", read)
     name = _unique()
     _run(database_url, tmp_path, name, audit=0)
     judged = [r for r in reads if r]

@@ -23,7 +23,8 @@ from llmtrade.config.models import Config
 from llmtrade.errors import UsageError
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
-from llmtrade.workflows.checkpoint_ask import AskStage, PrepareStage
+from llmtrade.workflows.checkpoint_ask import AskStage
+from llmtrade.workflows.checkpoint_prepare import PrepareStage
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.checkpoint_trade import OUTCOMES, CompleteStage, DecideStage, ExecuteStage
 from llmtrade.workflows.workbench import Workbench

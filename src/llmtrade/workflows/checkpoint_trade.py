@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from llmtrade.brokers.order_plan import plan_orders
-from llmtrade.brokers.reconcile import look
 from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import ORDERS, week_stream
@@ -30,7 +29,8 @@ from llmtrade.errors import TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
-from llmtrade.workflows.checkpoint_ask import ANSWERED, ASKING, DEFERRED, record_deferred
+from llmtrade.workflows.checkpoint_ask import ANSWERED
+from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, RESUMED, record_deferred
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -54,7 +54,7 @@ SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # 
 
 class DecideStage:
     name = "decide"
-    reads = (ANSWERED, ASKING, PRICES, DEFERRED)
+    reads = (ANSWERED, ASKING, RESUMED, PRICES, DEFERRED)
     writes = (OUTCOMES, UNDECIDED)
     overlaps = False
 
@@ -92,7 +92,17 @@ class DecideStage:
             if judged is not None:
                 account, suspect = judged.account, judged.suspect
             else:
-                account, suspect = look(bench.events, desk.broker, desk.broker.account(prices), prices).managed, None
+                # Judged by an earlier run that stopped before deciding: looked at again by prepare (RESUMED), unless
+                # the checkpoint's window has closed: its judgement is not traded at a later price than it was made
+                # at; run-due closes it ("judged, not traded") and the next checkpoint judges at its own prices.
+                if not bench.window.open:
+                    undecided[desk.account.id] = f"{checkpoint.instrument} (judged before the deadline, not traded)"
+                    continue
+                resumed = context.get(RESUMED)[desk.account.id]
+                if isinstance(resumed, str):
+                    undecided[desk.account.id] = resumed
+                    continue
+                account, suspect = resumed.account, resumed.suspect
             verdict, plan = self._decide(desk, checkpoint, account, prices, suspect)
             outcome = replace(outcome, verdict=verdict, orders=plan)
             outcomes.append(outcome)

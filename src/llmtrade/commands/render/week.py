@@ -12,7 +12,7 @@ from llmtrade.app.results import (
 from llmtrade.commands.render.common import footer, money, pct, pnl
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
-from llmtrade.workflows.checkpoint_ask import UNPRICED_HELD
+from llmtrade.workflows.checkpoint_prepare import UNPRICED_HELD
 
 
 def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> None:
