@@ -14,6 +14,7 @@ from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.killed_runs import lease_held
+from llmtrade.app.missed_weeks import unrun_weeks
 from llmtrade.app.results import (
     AccountStanding,
     ClosingPutOffLine,
@@ -111,6 +112,8 @@ def status(app: Container) -> StatusResult:
             for e in events.read_stream(week_stream(week, MISSED_CHECKPOINTS))
             for key in CheckpointsMissed.from_event(e).checkpoints
         ]
+        # Said by a wake-up or not (cron broken says nothing): a week the books skipped is no silent gap.
+        not_run = unrun_weeks(config.schedule, app.calendar, events, now)
     return StatusResult(
         asof=now.isoformat(),
         week_id=week_id,
@@ -124,6 +127,7 @@ def status(app: Container) -> StatusResult:
         event_checkpoints=fired_now,
         closings_put_off=put_off,
         checkpoints_missed=missed,
+        weeks_not_run=not_run,
         warnings=warnings,
     )
 

@@ -220,6 +220,14 @@ class MissedCheckpoint(Result):
     job: str  # its job key, e.g. checkpoint:2026-01-29T09:00
 
 
+class WeekNotRunLine(Result):
+    """A week the books skipped whole (WeekNotRun, recorded by the first wake-up after its last session closed)."""
+
+    event_id: int
+    checkpoints: int  # how many of its scheduled checkpoints were lost with it
+    reason: str
+
+
 class WeekReport(Result):
     """Everything recorded for one week (its Wednesday), in the order the week happened."""
 
@@ -236,6 +244,7 @@ class WeekReport(Result):
     checkpoints: tuple[CheckpointLine, ...]
     postmortems: tuple[PostmortemLine, ...]
     missed: tuple[MissedCheckpoint, ...] = ()
+    not_run: WeekNotRunLine | None = None
     cost: WeekCost
     trading: WeekTrading
 
@@ -267,4 +276,6 @@ class Report(Result):
                 week.postmortems,
             ):
                 ids += [line.event_id for line in group]
+            if week.not_run is not None:
+                ids.append(week.not_run.event_id)
         return ids

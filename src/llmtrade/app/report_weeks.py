@@ -24,6 +24,7 @@ from llmtrade.app.report_records import (
     ReviewCell,
     SizedLine,
     WeekCost,
+    WeekNotRunLine,
     WeekReport,
     WeekTrading,
 )
@@ -44,6 +45,7 @@ from llmtrade.domain.committee import (
     ReviewSubmitted,
 )
 from llmtrade.domain.events import EventPayload, LLMCallCompleted, LLMCallFailed, StoredEvent, rules_answer
+from llmtrade.domain.runs import WeekNotRun
 from llmtrade.domain.trading import OrderFilled, OrderRejected, OrderSubmitted, RiskChecked
 from llmtrade.domain.wording import MARKET_ZONE, market_time
 
@@ -65,6 +67,7 @@ READ: tuple[type[EventPayload], ...] = (
     PostmortemWritten,
     LLMCallCompleted,
     LLMCallFailed,
+    WeekNotRun,
 )
 TYPES = tuple(t.event_type() for t in (*READ, *report_runs.READ))
 
@@ -108,9 +111,16 @@ def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: f
             for job in CheckpointsMissed.from_event(e).checkpoints
         ),
         postmortems=tuple(_postmortem(e) for e in of[PostmortemWritten.event_type()]),
+        not_run=next((_not_run(e) for e in of[WeekNotRun.event_type()]), None),
         cost=_cost(of[LLMCallCompleted.event_type()], of[LLMCallFailed.event_type()]),
         trading=_trading(of[OrderFilled.event_type()], slippage_bps),
     )
+
+
+def _not_run(event: StoredEvent) -> WeekNotRunLine:
+    lost = WeekNotRun.from_event(event)
+    checkpoints = sum(job.startswith("checkpoint:") for job in lost.jobs)
+    return WeekNotRunLine(event_id=event.id, checkpoints=checkpoints, reason=lost.reason)
 
 
 def _pitch(event: StoredEvent) -> PitchLine:

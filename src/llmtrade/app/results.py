@@ -266,6 +266,9 @@ class StatusResult(Result):
     closings_put_off: list[ClosingPutOffLine] = []
     # Scheduled checkpoints of this week and last that no run began in their time (CheckpointsMissed), by key.
     checkpoints_missed: list[str] = []
+    # Weeks of the books whose weekly run's time is over with no run of it completed: skipped, never run late
+    # (app/missed_weeks.py), whether a wake-up has said so yet or not.
+    weeks_not_run: list[date] = []
     # What `status` warns of on stderr (prices unavailable; a held symbol that looks split, no split recorded yet).
     warnings: list[str] = []
     # The session whose close values the accounts: the last closed at `asof` (None when no price could be had). The

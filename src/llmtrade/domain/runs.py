@@ -136,3 +136,13 @@ class WeekCompleted(EventPayload):
     run_id: str
     degraded: bool
     notes: list[str]
+
+
+class WeekNotRun(EventPayload):
+    """A week whose weekly run no wake-up completed before its last session closed (the machine off, cron stopped or
+    broken): the week is skipped, its weekly run, checkpoints and postmortem (`jobs`, their schedule keys) never run
+    late, as its frozen inputs would read the present. Recorded once on the week's own stream by the first wake-up
+    after (app/missed_weeks.py), so `events --week`, `status` and the report show the week rather than a silent gap."""
+
+    jobs: list[str]  # e.g. weekly:2025-12-03, checkpoint:2025-12-03T09:00, ..., postmortem:2025-12-03
+    reason: str

@@ -10,8 +10,9 @@ Deterministic: no clock, no randomness; the same inputs give the same bytes.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,19 @@ def after_the_books(report: Report, leaderboard: Leaderboard) -> list[FillLine]:
     ]
 
 
+def gaps(report: Report) -> dict[date, list[date]]:
+    """The weeks between the recorded ones that recorded nothing (neither run nor said not run: books older than the
+    WeekNotRun record, or copied in part), by the recorded week they come before: the list says them, no silent
+    jump."""
+    before: dict[date, list[date]] = {}
+    weeks = [week.week_id for week in report.weeks]
+    for earlier, later in pairwise(weeks):
+        missing = [earlier + timedelta(days=7 * n) for n in range(1, (later - earlier).days // 7)]
+        if missing:
+            before[later] = missing
+    return before
+
+
 def render_report(report: Report, leaderboard: Leaderboard) -> str:
     """The whole page as a string (UTF-8 text, ends with a newline)."""
     from markupsafe import Markup  # installed with jinja2
@@ -158,6 +172,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         # Unknown for any week unknown: a broker's slippage not measured is not zero.
         "slippage": None if None in slippages else math.fsum(s for s in slippages if s is not None),
     }
+    gaps_before = gaps(report)
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -174,6 +189,9 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             troubled=troubled(report),
             resolved=_resolved(report),
             pending=after_the_books(report, leaderboard),
+            not_run=[week.week_id for week in report.weeks if week.not_run is not None],
+            gaps_before=gaps_before,
+            unrecorded=[week for missing in gaps_before.values() for week in missing],
             halted=report_controls.halted(report.controls),
             switched_off=report_controls.switched_off(report.controls),
         )

@@ -107,6 +107,9 @@ def print_status(out: Output, report: StatusResult) -> None:
     if report.checkpoints_missed:
         missed = ", ".join(report.checkpoints_missed)
         out.pairs([("checkpoints never run, this week and last (no run began in their time)", missed)])
+    if report.weeks_not_run:
+        weeks = ", ".join(str(week) for week in report.weeks_not_run)
+        out.pairs([("weeks never run (skipped whole: weekly run, checkpoints, postmortem)", weeks)])
     week, total = report.usage.this_week, report.usage.to_date
     out.pairs(
         [
