@@ -29,7 +29,6 @@ from llmtrade.app.guards import (
     require_week_run,
 )
 from llmtrade.app.missed_checkpoints import say_missed_checkpoints
-from llmtrade.app.missed_weeks import say_weeks_not_run
 from llmtrade.app.orphaned_positions import say_orphaned_positions
 from llmtrade.app.outcomes import weekly_result
 from llmtrade.app.queries import due
@@ -285,8 +284,8 @@ def run_due(app: Container) -> DueWake:
         waits = Waits(kill_switch_said=kill_switch_said(storage.events))
     # A checkpoint left waiting past its deadline is never due again: closed first.
     _attempt(waits, lambda: close_expired_checkpoints(app))
-    _attempt(waits, lambda: say_missed_checkpoints(app))  # those no wake-up ran in their time, said once
-    _attempt(waits, lambda: say_weeks_not_run(app))  # whole weeks no wake-up ran, skipped and said once
+    # Checkpoints no wake-up ran in their time, and whole weeks it never ran (skipped): each said once.
+    _attempt(waits, lambda: say_missed_checkpoints(app))
     _attempt(waits, lambda: say_orphaned_positions(app))  # accounts taken out of accounts.yaml still holding
     for job in due(app):
         queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else {}

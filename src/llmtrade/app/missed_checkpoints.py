@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
+from llmtrade.app.missed_weeks import weeks_not_run_said
 from llmtrade.domain.checkpoints import CheckpointCompleted, CheckpointsMissed
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import WeekCompleted, WeekNotRun
@@ -28,7 +29,8 @@ from llmtrade.workflows.schedule import Job, passed_checkpoints
 
 def say_missed_checkpoints(app: Container) -> None:
     """Record and say the scheduled checkpoints of run weeks whose time is over with no run of them begun, after their
-    week's weekly run completed (before it there was nothing to check), not said before.
+    week's weekly run completed (before it there was nothing to check), not said before; then the weeks never run
+    (app/missed_weeks.py).
 
     Looked for from the week before the newest week run or said not run through this one: every wake-up looks here
     before it runs anything, so the wake-up that recorded that week looked at every checkpoint whose time was over by
@@ -41,14 +43,17 @@ def say_missed_checkpoints(app: Container) -> None:
         events = storage.events
         ran = events.week_ids(WeekCompleted.event_type())
         if not ran:
-            return  # no week run yet: nothing of one to miss
-        looked = max([*ran, *events.week_ids(WeekNotRun.event_type())])
+            return  # no week run yet: nothing of one to miss, no week of the books to lose
+        not_run = events.week_ids(WeekNotRun.event_type())
+        looked = max([*ran, *not_run])
         week = max(ran[0], min(looked, current) - _WEEK)
+        said: list[str] = []
         while week <= current:
-            said_now = _missed_in(app, events, week, now)
-            if said_now:
-                app.warning(said_now)
+            said += [line for line in [_missed_in(app, events, week, now)] if line]
             week += _WEEK
+        said += weeks_not_run_said(app, events, now, set(ran), set(not_run))
+    for line in said:
+        app.warning(line)
 
 
 def _missed_in(app: Container, events: EventStore, week_id: date, now: datetime) -> str | None:

@@ -59,24 +59,20 @@ def unrun_weeks(schedule: ScheduleConfig, calendar: TradingCalendar, events: Eve
     return [jobs[0].week_id for jobs in weeks_not_run(schedule, calendar, ran, now)]
 
 
-def say_weeks_not_run(app: Container) -> None:
-    """Record and say the weeks never run that no wake-up said before (app/jobs.py `run_due`, before the jobs due)."""
-    now = app.clock.now()
-    with app.storage() as storage:
-        events = storage.events
-        ran = set(events.week_ids(WeekCompleted.event_type()))
-        said = set(events.week_ids(WeekNotRun.event_type()))
-        lost = weeks_not_run(app.loaded.config.schedule, app.calendar, ran, now)
-        recorded = [(jobs, why) for jobs in lost if jobs[0].week_id not in said and (why := _record(events, jobs))]
+def weeks_not_run_said(
+    app: Container, events: EventStore, now: datetime, ran: Collection[date], said: Collection[date]
+) -> list[str]:
+    """Record the weeks never run (`ran`: the weeks run) that no wake-up said before (`said`), and what to say of them:
+    a wake-up's, in the storage app/missed_checkpoints.py opened (opening it costs more than both looks)."""
+    lost = weeks_not_run(app.loaded.config.schedule, app.calendar, ran, now)
+    recorded = [(jobs, why) for jobs in lost if jobs[0].week_id not in said and (why := _record(events, jobs))]
     if len(recorded) > _LISTED:  # months off: how many and from when, not a line a week
         (first, _), (last, _) = recorded[0], recorded[-1]
-        app.warning(
+        return [
             f"{len(recorded)} weeks never run, week {first[0].week_id} to week {last[0].week_id} (each recorded as "
             f"WeekNotRun): {_GIVEN_UP}"
-        )
-        return
-    for jobs, why in recorded:
-        app.warning(f"week {jobs[0].week_id} never run ({_jobs(jobs)}): {why}")
+        ]
+    return [f"week {jobs[0].week_id} never run ({_jobs(jobs)}): {why}" for jobs, why in recorded]
 
 
 def _record(events: EventStore, jobs: list[Job]) -> str | None:
