@@ -301,11 +301,13 @@ def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> No
     tick = time.perf_counter()
     tally.ran[job.kind.value] += 1
     if job.kind is JobKind.POSTMORTEM:
-        tally.count(postmortem(app, week=job.week_id).usage)
+        closed = postmortem(app, week=job.week_id)
+        tally.count(closed.usage)
+        tally.degraded += bool(closed.degraded)  # as its RunFinished records it
     elif job.kind is JobKind.CHECKPOINT:
         result = checkpoint(app, job.time, week=job.week_id, dry_run=False)
         tally.count(result.usage)
-        tally.degraded += any(a.skipped and a.skipped.startswith("owner failed") for a in result.accounts)
+        tally.degraded += bool(result.degraded)
     else:
         audited_before = tally.spent["audit"]
         draft = _cut_off_run(app, job, tally) if audit else None

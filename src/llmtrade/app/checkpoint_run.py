@@ -60,7 +60,9 @@ def run_checkpoint(
     held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)
     for note in held_back:
         app.say(note)
-    duration = run.finished(session.gateway.totals, degraded=bool(failed or abandoned or unfinished))
+    # One list decides both what is said as DEGRADED and what RunFinished records: they once disagreed (a trial).
+    degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + list(abandoned.values()) + unfinished
+    duration = run.finished(session.gateway.totals, degraded=bool(degraded))
     return checkpoint_result(
         outcomes,
         week_id=week_id,
@@ -74,4 +76,5 @@ def run_checkpoint(
         duration_ms=duration,
         refused=order_refusals(storage.events, week_id),
         held_back=held_back,
+        degraded=degraded,
     )

@@ -46,7 +46,7 @@ from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.brokers.reconcile import look
-from llmtrade.discovery.universe import priced_symbols
+from llmtrade.discovery.universe import held_outside
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
@@ -57,6 +57,7 @@ from llmtrade.errors import UsageError
 from llmtrade.exits import temporary
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import new_york_date
+from llmtrade.market.held_prices import closes_with_held
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.risk.controls import breaker_state
 from llmtrade.risk.controls import reset_breaker as reset_breaker_events
@@ -259,6 +260,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         duration_ms=round(duration, 1),
         never_sent=never_sent,
         failed_reflections=failed,
+        degraded=[f"reflection missing: {note}" for note in failed],
     )
 
 
@@ -389,7 +391,8 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
-        prices = market.last_closes(priced_symbols(config, storage.events), app.clock.now())
+        held = held_outside(config, storage.events)
+        prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
         equity = look(storage.events, desk.broker, desk.broker.account(prices), prices).managed.equity
         state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

@@ -142,6 +142,7 @@ def checkpoint_result(
     duration_ms: float,
     refused: Mapping[str, str] | None = None,
     held_back: list[str] | None = None,
+    degraded: list[str] | None = None,
 ) -> CheckpointResult:
     """`refused`: client_order_id -> reason, for orders that did not go out (see `order_refusals`);
     `held_back`: a note per opening leg still held back for its close (workflows/legs.py `held_back_notes`)."""
@@ -172,6 +173,7 @@ def checkpoint_result(
         usage=Usage.of(totals),
         duration_ms=round(duration_ms, 1),
         held_back=held_back or [],
+        degraded=degraded or [],
     )
 
 

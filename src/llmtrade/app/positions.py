@@ -15,11 +15,12 @@ from contextlib import contextmanager
 from llmtrade.app.container import Container
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
 from llmtrade.brokers.reconcile import Reconciliation, look
-from llmtrade.discovery.universe import priced_symbols
+from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
 from llmtrade.domain.streams import managed_stream
 from llmtrade.errors import ConcurrencyError, TemporaryError, UsageError
+from llmtrade.market.held_prices import closes_with_held
 from llmtrade.storage.event_store import EventStore
 
 
@@ -42,7 +43,8 @@ def _looking(
         heads = {a.id: storage.events.stream_version(managed_stream(a.id)) for a in config.accounts.accounts}
         live = app.trading_is_live(storage.events)
         market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
-        prices = market.last_closes(priced_symbols(config, storage.events), app.clock.now())
+        held = held_outside(config, storage.events)
+        prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
         seen = {
             d.account.id: look(storage.events, d.broker, d.broker.account(prices), prices)
             for d in app.desks(storage, market, live=live)

@@ -28,7 +28,7 @@ from llmtrade.app.results import (
 from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
-from llmtrade.discovery.universe import priced_symbols
+from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.checkpoints import (
     AccountValued,
     CheckpointCompleted,
@@ -46,6 +46,7 @@ from llmtrade.domain.trading import Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
+from llmtrade.market.held_prices import bars_with_held
 from llmtrade.market.metrics import hit_rate, max_drawdown, total_return
 from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
@@ -77,13 +78,16 @@ def status(app: Container) -> StatusResult:
             warnings.append(behind)
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
-            series = market.bars_asof(priced_symbols(config, storage.events), now, sessions=10).bars
+            # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
+            series, missing = bars_with_held(
+                market, config.assets.symbols, held_outside(config, events), now, sessions=10
+            )
             prices = _in_new_shares(series, recorded_splits(events), now)
             bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
             spy_start = (bought[BENCHMARK][-1].day, bought[BENCHMARK][-1].close) if bought.get(BENCHMARK) else None
         except LlmtradeError as exc:
             warnings.append(f"prices unavailable ({exc}); positions are valued at cost")
-            prices, spy_start, series = {}, None, {}
+            prices, spy_start, series, missing = {}, None, {}, {}
         spy_end = (series[BENCHMARK][-1].day, prices[BENCHMARK]) if series.get(BENCHMARK) else None
         # The leaderboard's SPY baseline over these closes (its slippage and commission paid), not SPY's bare move.
         spy = spy_return(config, spy_start, spy_end) if spy_start and spy_end else None
@@ -94,7 +98,7 @@ def status(app: Container) -> StatusResult:
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
-            warnings += _unpriced(rows, prices)
+            warnings += _unpriced(rows, prices, missing)
         for warning in warnings:
             app.warning(warning)
         # No "vs FLAT" or "vs SPY" here: a difference of two totals without its uncertainty, trades and costs reads as
@@ -132,18 +136,17 @@ def status(app: Container) -> StatusResult:
     )
 
 
-def _unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float]) -> list[str]:
-    """What to say of each held symbol this status has no price for (not in the configuration's universe: taken out
-    of assets.yaml, or books traded under another config): valued at cost, which two new users read as the account's
-    equity with nothing to tell them (100,000.00 exactly; another figure under another --config)."""
+def _unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:
+    """What to say of each held symbol this status has no price for (no provider has it: `missing` says why, by
+    symbol): valued at cost, which two new users read as the account's equity with nothing to tell them."""
     holders: dict[str, list[str]] = {}
     for row in rows:
         for position in row["positions"]:
             if position.symbol not in prices:
                 holders.setdefault(position.symbol, []).append(row["account_id"])
     return [
-        f"{symbol} (held by {', '.join(accounts)}) has no price here: not in this configuration's universe "
-        "(assets.yaml, or the config the books were traded with); valued at cost"
+        f"{symbol} (held by {', '.join(accounts)}) has no price here: "
+        f"{missing.get(symbol, 'no provider had it')}; valued at cost"
         for symbol, accounts in sorted(holders.items())
     ]
 

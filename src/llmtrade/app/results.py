@@ -151,6 +151,9 @@ class CheckpointResult(Result):
     duration_ms: float
     # Opening legs of the week still held back until their close fills: reported, not degraded.
     held_back: list[str] = []
+    # What made the run degraded, one line each (an owner that failed, a plan abandoned, an order refused): its
+    # RunFinished records `degraded` exactly when this is not empty.
+    degraded: list[str] = []
 
 
 class PostmortemResult(Result):
@@ -164,6 +167,8 @@ class PostmortemResult(Result):
     never_sent: list[str] = []
     # The owners' reflections stored as missing by this run (each "account: why"): the run is degraded.
     failed_reflections: list[str] = []
+    # What made the run degraded, one line each: its RunFinished records `degraded` exactly when this is not empty.
+    degraded: list[str] = []
 
 
 # ---------------------------------------------------------------- status

@@ -189,6 +189,7 @@ def valuation_event(
         realized_pnl=account.realized_pnl,
         unrealized_pnl=account.unrealized_pnl,
         occasion=occasion,
+        at_cost=[s for s in account.at_cost if s in account.positions],
     )
     if occasion in RECURRING_OCCASIONS:
         stream, expected = valuations_stream(account.account_id), None

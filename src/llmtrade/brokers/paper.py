@@ -182,6 +182,7 @@ class PaperBroker:
             "positions": dict(positions),
             "realized_pnl": float(round(ledger.realized_pnl, 2)),
             "unrealized_pnl": float(round(unrealized, 2)),
+            "at_cost": sorted(s for s, p in positions.items() if p.qty and s not in prices),
         }
         if type(self.account_id) is not str:
             return AccountSnapshot(**values)

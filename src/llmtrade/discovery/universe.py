@@ -9,6 +9,8 @@ new discovery run still sees the list the week started with.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import date
 
 from llmtrade.config.candidates import packaged_candidates
@@ -18,7 +20,7 @@ from llmtrade.domain.discovery import UniverseFixed, UniverseInstrument
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import signed_qty
 from llmtrade.domain.streams import UNIVERSE, week_stream
-from llmtrade.domain.trading import OrderFilled
+from llmtrade.domain.trading import OrderFilled, OrderSubmitted
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -64,12 +66,54 @@ def held_symbols(events: EventStore) -> set[str]:
 
 
 def priced_symbols(config: Config, events: EventStore) -> list[str]:
-    """What a read (status, positions) prices: the universe, and with discovery feeding the committee also
-    every held symbol discovery knows (a watchlist symbol of an earlier week); static mode: the universe."""
-    if config.assets.discovery.universe_mode == "static":
-        return config.assets.symbols
-    known = {c.symbol for c in packaged_candidates()}
-    return list(dict.fromkeys([*config.assets.symbols, *sorted(held_symbols(events) & known)]))
+    """What a read or a valuation prices: the universe, then every symbol some account holds outside it. The universe
+    says what may be pitched, not what is valued: a symbol taken out of assets.yaml while held is still priced from
+    the data (it was valued at cost, and that equity stored for good: an operator's trial)."""
+    return list(dict.fromkeys([*config.assets.symbols, *held_outside(config, events)]))
+
+
+def held_outside(config: Config, events: EventStore) -> list[str]:
+    """The symbols some account may hold that `config`'s universe lacks, sorted: held by its recorded fills, or sent
+    in an order whose fill is not recorded yet (a paper fill is recorded by the next valuation, not when it happens,
+    so a read in between holds a symbol no recorded fill names)."""
+    return sorted(_HELD.symbols(events) - set(config.assets.symbols))
+
+
+class _Holdings:
+    """What the recorded fills and orders say may be held: each account's net quantity by symbol, and the orders sent
+    whose fill is not recorded yet. Asked at every checkpoint (ten thousand times in a 520-week backtest), so a store
+    holding its own appends (a backtest's: one writer, ids in order) is read once and then only for what is new
+    (`after_id`); any other store, whose concurrent writers may commit a lower id later, is read whole each time."""
+
+    _TYPES = (OrderFilled.event_type(), OrderSubmitted.event_type())
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store: weakref.ref[EventStore] | None = None
+        self._last = 0
+        self._net: dict[tuple[str, str], int] = {}
+        self._sent: dict[str, str] = {}  # client order id -> symbol, until its fill is recorded
+
+    def symbols(self, events: EventStore) -> set[str]:
+        with self._lock:
+            if not events.holds_appends or self._store is None or self._store() is not events:
+                self._store, self._last, self._net, self._sent = weakref.ref(events), 0, {}, {}
+            new = events.read(type=self._TYPES, after_id=self._last or None)
+            for event in new:
+                if event.type == OrderFilled.event_type():
+                    fill = OrderFilled.from_event(event).fill
+                    key = (fill.account_id, fill.symbol)
+                    self._net[key] = self._net.get(key, 0) + signed_qty(fill)
+                    self._sent.pop(fill.client_order_id, None)
+                else:
+                    order = OrderSubmitted.from_event(event).order
+                    self._sent[order.client_order_id] = order.symbol
+            if new:
+                self._last = new[-1].id
+            return {symbol for (_, symbol), qty in self._net.items() if qty} | set(self._sent.values())
+
+
+_HELD = _Holdings()
 
 
 def _build(config: Config, events: EventStore) -> UniverseFixed:

@@ -200,6 +200,9 @@ class AccountValued(EventPayload):
     realized_pnl: float | None
     unrealized_pnl: float | None
     occasion: str
+    # Held symbols no provider priced, valued at their cost: this equity is not a market value. Left out of the record
+    # when empty, as valuations stored before it were written.
+    at_cost: list[str] = Field(default_factory=list, exclude_if=lambda held: not held)
 
 
 class TradingDisabled(EventPayload):

@@ -35,6 +35,8 @@ class AccountSnapshot(Record):
     # Known to the paper broker from its ledger; brokers that do not report them leave None.
     realized_pnl: float | None = None
     unrealized_pnl: float | None = None
+    # Held symbols the prices given did not price, so valued at their average cost: that equity is no market value.
+    at_cost: list[str] = Field(default_factory=list)
 
 
 class TradeIntent(Record):

@@ -101,7 +101,21 @@ def check(
     # 1. What can be traded at all, and at a price that means something (NaN fails `> 0` too).
     instrument = assets.instrument(symbol)
     if instrument is None:
-        return reject(UNIVERSE, f"{symbol} is not in the tradable universe")
+        if current == 0:
+            return reject(UNIVERSE, f"{symbol} is not in the tradable universe")
+        # Held though taken out of the universe: the universe says what may be opened, not what may be closed. Closing
+        # or cutting needs neither a size nor a class, so it goes through as risk-reducing (an EXIT refused here left
+        # the position judged and stuck); an add or the other side is not.
+        same_side = (
+            intent.direction != "FLAT" and intent.conviction != 0 and (intent.direction == "LONG") == (current > 0)
+        )
+        target = current if same_side else 0
+        return approve(
+            target,
+            f"{UNIVERSE}: {symbol} is not in the tradable universe: held at {current:+d}, "
+            + (f"kept at {current:+d}, not added to" if same_side else f"closed (from {current:+d})"),
+            [],
+        )
     if not (price > 0 and math.isfinite(price)):
         return reject(PRICE, f"price {price} for {symbol} is not a positive number")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import AccountRole
+from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.events import NewEvent, StageDeferred, StoredEvent
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
@@ -27,6 +28,7 @@ from llmtrade.workflows.frozen_trade import (
     current_prices,
     frozen_events,
     frozen_trade,
+    held_current_prices,
     indicator_values,
     priced_quotes,
     through_splits,
@@ -67,8 +69,6 @@ RESUMED = ContextKey("checkpoint_resumed", dict[str, Resumed | str])
 ASKING = ContextKey("checkpoint_asking", list[Prepared])  # accounts whose owner (or rule) judges now
 SKIPS = ContextKey("checkpoint_skips", dict[str, str])  # accounts skipped now, and why
 DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding a symbol without a price now
-# Why an account holding a symbol taken out of assets.yaml mid-week is skipped: its position is judged by no one.
-UNPRICED_HELD = "is held but no longer in assets.yaml's universe"
 
 
 class PrepareStage:
@@ -91,14 +91,18 @@ class PrepareStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
-        symbols = bench.config.assets.symbols
+        # The universe and every symbol held outside it: what is held is valued and judged at its price, in the
+        # universe or not (a symbol taken out of assets.yaml mid-week was valued at cost, for good: a trial).
+        held = held_outside(bench.config, bench.events)
+        symbols = [*bench.config.assets.symbols, *held]
         quotes, problems = priced_quotes(bench.quotes, symbols, bench.now) if bench.quotes else ({}, {})
         # With a quote service, only what it priced: a symbol it could not price has no price (not a daily one).
-        prices = (
-            {s: q.price for s, q in quotes.items()}
-            if bench.quotes
-            else current_prices(bench.market, symbols, bench.now)
-        )
+        if bench.quotes:
+            prices = {s: q.price for s, q in quotes.items()}
+        else:
+            prices = current_prices(bench.market, bench.config.assets.symbols, bench.now)
+            found, problems = held_current_prices(bench.market, held, bench.now)
+            prices |= found
         self._quotes, self._problems = quotes, problems
         self._indicators = {}
         self._suspects = {}
@@ -167,7 +171,6 @@ class PrepareStage:
         valued = self._splits.read_at(desk.account.id, prices, bench.market.calendar, bench.now)
         snapshot, observed = look_at(desk.broker, valued)
         # Before anything of the look is recorded (valuation, stop and indicators read the prices of what is held).
-        # Only the universe is priced: a symbol held outside it is valued as before (at its cost), not waited for.
         unpriced = [s for s, p in snapshot.positions.items() if p.qty and s in self._problems]
         if unpriced:
             return Unpriced("; ".join(f"{s} ({self._problems[s]})" for s in unpriced))
@@ -212,12 +215,9 @@ class PrepareStage:
             return f"flat: no {frozen.instrument} position held"
         price = prices.get(frozen.instrument)
         if price is None:
-            # Taken out of assets.yaml's universe mid-week while held: a bare KeyError failed every account's
-            # checkpoint, wake-up after wake-up (an operator's trial). Only the universe is priced; this one is said.
-            return (
-                f"{frozen.instrument} {UNPRICED_HELD}: not priced, so not judged (put it back to have it judged, or "
-                "close the position by hand)"
-            )
+            # Held, yet priced by no provider though asked (the look above found none of its symbols unpriced): waited
+            # for as any held symbol without a price is, never judged nor valued at a made-up price.
+            return Unpriced(f"{frozen.instrument} (no price now)")
         if splits and before_a_split(bench.market.calendar, bench.now, frozen.instrument, price, splits):
             # The broker split the position before the open; this run's price (the last close) and the bars are
             # still in the old shares: a stop moved by the split would fire, the P/L read +300%. Its next prices are.

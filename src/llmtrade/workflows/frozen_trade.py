@@ -16,6 +16,7 @@ from llmtrade.domain.ledger import Split, split_since
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
 from llmtrade.market.calendar import new_york_date
+from llmtrade.market.held_prices import held_closes
 from llmtrade.market.indicators import indicators_of
 from llmtrade.market.jumps import last_suspect
 from llmtrade.market.quote_provider import QuoteSource
@@ -167,6 +168,21 @@ def current_prices(
             if opened is not None:
                 prices[symbol] = opened
     return prices
+
+
+def held_current_prices(
+    market: MarketData, symbols: list[str], now: datetime
+) -> tuple[dict[str, float], dict[str, str]]:
+    """`current_prices` of `symbols` (held outside the universe), each that a provider has; why each other has none:
+    one symbol no provider has must neither fail the rest nor be valued at a made-up price."""
+    prices, problems = held_closes(market, symbols, now)
+    day = new_york_date(now)
+    if market.calendar.is_session(day) and now >= market.calendar.session_open(day):
+        for symbol in prices:
+            opened = market.opening_price(symbol, day)
+            if opened is not None:
+                prices[symbol] = opened
+    return prices, problems
 
 
 def indicator_values(

@@ -19,6 +19,7 @@ from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import AccountRole
+from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.checkpoints import (
     IndicatorOutcome,
     Postmortem,
@@ -33,6 +34,7 @@ from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, pos
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
+from llmtrade.market.held_prices import closes_with_held
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import asked_with, settle
@@ -91,7 +93,11 @@ class GatherStage:
         if stored is not None:
             return context.with_value(DRAFTS, [Draft(pm, None) for pm in stored]).with_loaded(self.name)
         bench = self.bench
-        prices = bench.market.last_closes(bench.config.assets.symbols, self.asof)
+        # Every symbol held, in the universe or not: one taken out of assets.yaml while held was valued at cost, and
+        # the week's end equity stored so, the next week's P/L booked from it (an operator's trial).
+        prices, _ = closes_with_held(
+            bench.market, bench.config.assets.symbols, held_outside(bench.config, bench.events), self.asof
+        )
         snapshots = bench.events.read(
             stream=week_stream(bench.week_id, SNAPSHOT), type=MarketSnapshotTaken.event_type()
         )

@@ -16,6 +16,7 @@ from llmtrade.brokers.fills import Observed, look_at
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import Account, AccountRole, Config
+from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.research import MarketSnapshot
@@ -29,6 +30,8 @@ from llmtrade.domain.trading import (
     TradeIntent,
 )
 from llmtrade.errors import TemporaryError
+from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.held_prices import held_closes
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.risk import gate as risk
@@ -114,17 +117,45 @@ QUEUED = ContextKey("queued_in_dry_run", list[str])
 class _Gate:
     """Sizing one account's intent: reconcile, value (week start), the breaker, the gate, the orders."""
 
-    def __init__(self, desks: list[Desk], config: Config, events: EventStore, week_id: date, *, dry_run: bool = False):
+    def __init__(
+        self,
+        desks: list[Desk],
+        config: Config,
+        events: EventStore,
+        week_id: date,
+        *,
+        dry_run: bool = False,
+        market: DailyBars | None = None,
+    ):
         self.desks = desks
         self.config = config
         self.events = events
         self.week_id = week_id
         self.dry_run = dry_run
+        self.market = market  # prices what is held outside the universe (`held_prices`)
+        self._held: dict[str, float] = {}
         self.splits = SeenSplits(events, week_id, dry_run=dry_run)
         self.queued: list[str] = []
         # A real run's accounts with orders queued at their broker, by account id: each is looked at before the run
         # stops (`wait_for_queued`), so its one message names them all; it named only the first (a trial).
         self.waiting: dict[str, list[str]] = {}
+
+    def held_prices(self, snapshot: MarketSnapshot) -> None:
+        """Read the snapshot session's closes of every symbol held outside the universe (the snapshot has the
+        universe's only), before any account is looked at: the week roll sells them and the week start values them at
+        these, where they were taken at cost (an operator's trial). One no provider has stays at cost, and its
+        valuation says so (AccountValued.at_cost)."""
+        extra = [s for s in held_outside(self.config, self.events) if s not in snapshot.indicators]
+        if self.market is None or not extra:
+            self._held = {}
+            return
+        self._held = held_closes(self.market, extra, snapshot.asof)[0]
+
+    def closes(self, snapshot: MarketSnapshot, account_id: str = "") -> dict[str, float]:
+        """The weekly run's prices: the snapshot's closes and those of the symbols held outside the universe
+        (`held_prices`), in the new shares of a split an earlier look recorded."""
+        closes = {s: ind.close for s, ind in snapshot.indicators.items()} | self._held
+        return self.splits.in_new_shares(account_id, closes, snapshot.session, snapshot.asof)
 
     def wait_for_queued(self) -> None:
         """Raises TemporaryError (exit 75) naming every account `ready` found with orders queued, and their orders."""
@@ -156,7 +187,7 @@ class _Gate:
         queued is neither valued nor sized but kept in `waiting`: the run stops (`wait_for_queued`, exit 75) once
         every account is looked at; they fill at the open, and the same run then goes on. A dry run sends
         nothing, so nothing can be doubled: it goes on, sized from the positions before they fill, and says so."""
-        prices = self.splits.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
+        prices = self.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation, as a checkpoint's (nothing between them changes the books).
         account, observed = look_at(desk.broker, prices)
@@ -206,7 +237,7 @@ class _Gate:
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)  # records (or keeps) splits seen
         if desk.account.id in self.waiting:
             return []
-        prices = self.splits.closes(snapshot, desk.account.id)
+        prices = self.closes(snapshot, desk.account.id)
         if intent is None:
             return []
         stop, why = halted(self.events, desk.account.id)
@@ -283,14 +314,16 @@ class RiskPrepStage(_Gate):
         *,
         dry_run: bool = False,
         overlaps: bool = False,
+        market: DailyBars | None = None,
     ):
-        super().__init__(desks, config, events, week_id, dry_run=dry_run)
+        super().__init__(desks, config, events, week_id, dry_run=dry_run, market=market)
         self.overlaps = overlaps
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.events.read_stream(week_stream(self.week_id, RISK)):
             return context.with_values((PREPARED, {}), (READY, {}), (QUEUED, [])).with_loaded(self.name)
         snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
+        self.held_prices(snapshot)  # here, not on the worker thread
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
         desks = [d for d in self.desks if d.account.role is not AccountRole.CHAIRMAN]
         chairs = [d for d in self.desks if d.account.role is AccountRole.CHAIRMAN]
@@ -319,6 +352,7 @@ class RiskStage(_Gate):
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
+        self.held_prices(snapshot)
         pitches, failed, decision = context.get(PITCHES), context.get(FAILED_PMS), context.get(DECISION)
         prepared, ready = context.get(PREPARED), context.get(READY)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
@@ -347,7 +381,7 @@ class RiskStage(_Gate):
             plans = [p for p in payloads if isinstance(p, OrdersPlanned)]
             queued = list(dict.fromkeys([*context.get(QUEUED), *self.queued]))  # the chairman's looked at twice
             return context.with_values(
-                (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)), (QUEUED, queued)
+                (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.closes(snapshot)), (QUEUED, queued)
             )
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
@@ -358,7 +392,7 @@ class RiskStage(_Gate):
         verdicts = [RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()]
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
         result = context.with_values(
-            (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.splits.closes(snapshot)), (QUEUED, context.get(QUEUED))
+            (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.closes(snapshot)), (QUEUED, context.get(QUEUED))
         )
         return result if built else result.with_loaded(self.name)
 

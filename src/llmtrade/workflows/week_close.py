@@ -35,7 +35,7 @@ def held_at_close(
     then = fold(with_splits([f for f in fills if f.filled_at <= close], splits), 0.0)
     now = fold(with_splits(fills, splits), 0.0)
     cash = account.cash + sum(signed_qty(f) * f.price + f.commission for f in since)
-    # A symbol without a week's close (not in the universe any more) is taken at its cost: no gain is made up.
+    # A symbol no provider has a week's close of is taken at its cost: no gain is made up.
     marks = {s: prices.get(s, p.avg_price) for s, p in then.positions.items()}
     # What the broker holds that llmtrade does not manage stays in equity at its cost (domain/reconciliation.py
     # `managed_view`): whatever `account`'s equity holds beyond its cash and managed positions.

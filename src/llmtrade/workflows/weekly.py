@@ -244,11 +244,17 @@ def weekly_pipeline(
             # Every account but the chairman's is sized alongside the chairman's round trip; nothing is sent before
             # the risk gate, after the decision.
             RiskPrepStage(
-                desks, config, events, week_id, dry_run=dry_run, overlaps=bench.side is not None and not dry_run
+                desks,
+                config,
+                events,
+                week_id,
+                dry_run=dry_run,
+                overlaps=bench.side is not None and not dry_run,
+                market=bench.market,
             ),
             ChairmanStage(committee, events, clock, bench.window),
             RememberDecisionStage(bench, dry_run=dry_run),
-            RiskStage(desks, config, events, week_id, dry_run=dry_run),
+            RiskStage(desks, config, events, week_id, dry_run=dry_run, market=bench.market),
             ExecutionStage(desks, events, week_id, config, dry_run=dry_run),
         ],
         events,

@@ -12,7 +12,6 @@ from llmtrade.app.results import (
 from llmtrade.commands.render.common import footer, money, pct, pnl
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
-from llmtrade.workflows.checkpoint_prepare import UNPRICED_HELD
 
 
 def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> None:
@@ -116,18 +115,12 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
 
 
 def degraded(report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | PostmortemResult) -> list[str]:
-    """What made a job's run degraded, one line each: said with --quiet too (run-due's lines name it)."""
-    if isinstance(report, WeeklyResult):
-        return report.degraded
-    if isinstance(report, CheckpointResult):
-        # An owner that failed, and a held symbol taken out of the universe (its position judged by no one until
-        # someone acts: an operator's trial found it recorded and said nowhere, all week, under -q).
-        return [f"{a.account_id}: {a.skipped}" for a in report.accounts if _needs_a_look(a.skipped or "")]
-    return []
-
-
-def _needs_a_look(skipped: str) -> bool:
-    return skipped.startswith("owner failed") or UNPRICED_HELD in skipped
+    """What made a job's run degraded, one line each: said with --quiet too (run-due's lines name it). The job decided
+    it, and its RunFinished records exactly whether there is any: a renderer of its own once said DEGRADED of a run
+    recorded as not degraded (an operator's trial)."""
+    if isinstance(report, WeekAlreadyComplete):
+        return []
+    return report.degraded
 
 
 def _action(action: str, account: CheckpointAccount) -> str:

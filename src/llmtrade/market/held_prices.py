@@ -1,0 +1,70 @@
+"""Prices of what is held, whether or not it is still in the universe.
+
+The universe says what may be pitched, not what is valued: a symbol taken out of assets.yaml mid-week while an account
+holds it was valued at its cost by every read and write that priced only the universe (status, checkpoints, the week
+roll, the postmortem), and those made-up equities were stored as AccountValued for good, though the data had its
+prices all along (an operator's trial). The universe is asked as before (one read, its failure the caller's); each
+held symbol outside it is asked apart, so a symbol no provider has leaves the others priced and is named with why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import LlmtradeError
+from llmtrade.market.daily_bars import DailyBars
+
+
+def bars_with_held(
+    market: DailyBars, universe: Sequence[str], held: Sequence[str], asof: datetime, *, sessions: int
+) -> tuple[dict[str, list[Bar]], dict[str, str]]:
+    """About `sessions` sessions of bars to `asof`: `universe`'s as `bars_asof` gives them (raising as it does), and
+    those of each symbol of `held` outside it; with why each held symbol that no provider has is left out."""
+    bars: dict[str, list[Bar]] = dict(market.bars_asof(list(universe), asof, sessions=sessions).bars)
+    extra, problems = held_bars(market, [s for s in held if s not in bars], asof, sessions=sessions)
+    return bars | extra, problems
+
+
+def held_bars(
+    market: DailyBars, symbols: Sequence[str], asof: datetime, *, sessions: int
+) -> tuple[dict[str, list[Bar]], dict[str, str]]:
+    """The bars of `symbols` (held outside the universe), asked together and, when that fails, each alone; why each
+    symbol without bars has none."""
+    wanted = list(dict.fromkeys(symbols))
+    if not wanted:
+        return {}, {}
+    try:
+        return {s: list(b) for s, b in market.bars_asof(wanted, asof, sessions=sessions).bars.items() if b}, {}
+    except LlmtradeError:
+        pass  # one symbol no provider has fails the lot: each is asked alone
+    found: dict[str, list[Bar]] = {}
+    problems: dict[str, str] = {}
+    for symbol in wanted:
+        try:
+            bars = market.bars_asof([symbol], asof, sessions=sessions).bars.get(symbol)
+        except LlmtradeError as exc:
+            problems[symbol] = str(exc)
+            continue
+        if bars:
+            found[symbol] = list(bars)
+        else:
+            problems[symbol] = f"no bars of {symbol} to {asof.isoformat()}"
+    return found, problems
+
+
+def held_closes(market: DailyBars, symbols: Sequence[str], asof: datetime) -> tuple[dict[str, float], dict[str, str]]:
+    """Each of `symbols`' close at the last session complete at `asof`, as `held_bars` finds them; why each other has
+    none."""
+    bars, problems = held_bars(market, symbols, asof, sessions=10)
+    return {s: b[-1].close for s, b in bars.items()}, problems
+
+
+def closes_with_held(
+    market: DailyBars, universe: Sequence[str], held: Sequence[str], asof: datetime
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The last closes at `asof` of `universe` (raising as `bars_asof` does) and of each symbol of `held` outside it
+    that a provider has; why each other held symbol has none."""
+    bars, problems = bars_with_held(market, universe, held, asof, sessions=10)
+    return {s: b[-1].close for s, b in bars.items() if b}, problems
