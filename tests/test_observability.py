@@ -337,6 +337,10 @@ def test_trace_shows_the_run_as_a_timeline_from_the_database(history: History, m
         sum(1 for e in calls if e.payload["role"] == "peer_review"),
     )
     assert not [e for e in run["entries"] if e["kind"] == "model_call"]
+    # A stage's own line names it in the stage column, whichever stage runs beside it (a trial: remember_research's
+    # said risk_prep, others nothing: the weekly run overlaps stages, and one open stage at a time was assumed).
+    own = [(e["name"], e["stage"]) for e in run["entries"] if e["kind"] == "stage"]
+    assert own and all(name == stage for name, stage in own), own
     answer = next(e for e in run["entries"] if e["kind"] == "rules_answer")
     assert answer["model"] and answer["duration_ms"] is not None and answer["source"] == "rules"
     text = runner.invoke(app, ["trace", history.ok_run]).stdout

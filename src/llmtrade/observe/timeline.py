@@ -124,7 +124,8 @@ class _Builder:
         self.origin = found[0].occurred_at
         self.entries: list[TraceEntry] = []
         self.stages: list[StageSpan] = []
-        self.open_stage: _Open | None = None
+        # Stages started and not ended, in start order: a weekly run overlaps some (risk_prep beside the chairman).
+        self.open_stages: dict[str, _Open] = {}
         self.others: Counter[str] = Counter()
         self.command: str | None = None
         self.mode: str | None = None
@@ -134,8 +135,7 @@ class _Builder:
     def build(self) -> RunTrace:
         for event in self.found:
             self._take(event)
-        if self.open_stage is not None:
-            self.stages.append(self.open_stage.span("unfinished", None))
+        self.stages += [stage.span("unfinished", None) for stage in self.open_stages.values()]
         calls = [e for e in self.entries if e.kind == "model_call"]
         return RunTrace(
             run_id=self.run_id,
@@ -158,7 +158,13 @@ class _Builder:
             other_events=dict(sorted(self.others.items())),
         )
 
-    def _entry(self, event: StoredEvent, kind: EntryKind, name: str | None = None, **fields: object) -> None:
+    def _running(self) -> _Open:
+        """The stage an event with no stage of its own is counted in: the latest started of those still open."""
+        return next(reversed(self.open_stages.values()))
+
+    def _entry(
+        self, event: StoredEvent, kind: EntryKind, name: str | None = None, stage: str | None = None, **fields: object
+    ) -> None:
         self.entries.append(
             TraceEntry(
                 event_id=event.id,
@@ -166,7 +172,7 @@ class _Builder:
                 offset_ms=(event.occurred_at - self.origin).total_seconds() * 1000,
                 kind=kind,
                 name=name or event.type,
-                stage=self.open_stage.name if self.open_stage else None,
+                stage=stage if stage is not None else self._running().name if self.open_stages else None,
                 account=event.account_id,
                 **fields,  # type: ignore[arg-type]
             )
@@ -187,7 +193,7 @@ class _Builder:
             self.status = "killed"
             self._entry(event, "failure", detail=RunKilled.from_event(event).note(event.occurred_at))
         elif kind == "StageStarted":
-            self.open_stage = _Open(p["stage"], event.occurred_at)
+            self.open_stages[p["stage"]] = _Open(p["stage"], event.occurred_at)
         elif kind in ("StageCompleted", "StageFailed"):
             self._end_stage(event)
         elif kind in ("LLMCallCompleted", "LLMCallFailed"):
@@ -217,21 +223,20 @@ class _Builder:
         failed = event.type == "StageFailed"
         outcome: StageOutcome = "failed" if failed else "loaded" if p.get("loaded") else "completed"
         # A stage whose start is not on record (a backtest's failed stage) began, as far as is known, when it ended.
-        stage = self.open_stage or _Open(p["stage"], event.occurred_at)
+        stage = self.open_stages.pop(p["stage"], None) or _Open(p["stage"], event.occurred_at)
         self.stages.append(stage.span(outcome, p.get("duration_ms"), name=p["stage"]))
         detail = f"{p.get('error_type')}: {p.get('error')}" if failed else outcome
-        self._entry(
-            event, "failure" if failed else "stage", p["stage"], duration_ms=p.get("duration_ms"), detail=detail
-        )
-        self.open_stage = None
+        # A stage's own line is its own, whichever other stage is still running beside it.
+        kind: EntryKind = "failure" if failed else "stage"
+        self._entry(event, kind, p["stage"], p["stage"], duration_ms=p.get("duration_ms"), detail=detail)
 
     def _call(self, event: StoredEvent) -> None:
         p = event.payload
         failed = event.type == "LLMCallFailed"
         cost = p.get("cost_usd")
         rules = not failed and rules_answer(p)
-        if self.open_stage is not None:
-            self.open_stage.took(rules=rules, cost=cost or 0.0)
+        if self.open_stages:
+            self._running().took(rules=rules, cost=cost or 0.0)
         self._entry(
             event,
             "rules_answer" if rules else "model_call",
