@@ -4,6 +4,7 @@ schedule's New York times. `--json` keeps the stored values; the stored events a
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, date, datetime
 
@@ -75,3 +76,19 @@ def test_status_events_and_trace_show_new_york_times(
     if command[0] != "ask":  # ask's lines are the events' own, each time with its offset
         assert "New York" in result.output
     assert date(2026, 1, 7).isoformat() in result.output
+
+
+def test_ask_with_the_clock_set_back_says_it_lists_events_from_after_the_clock(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: `ask` with LLMTRADE_NOW set back listed events recorded after it without the warning status gives."""
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    assert runner.invoke(app, ["-q", "run-weekly", "--offline"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-06T10:00:00-05:00")  # the Tuesday before
+    result = runner.invoke(app, ["-q", "ask", "--offline", "what ran?"])
+    assert result.exit_code == 0, result.output
+    assert "the books hold records made after the clock" in result.stderr and "ask shows them" in result.stderr
+    listed = runner.invoke(app, ["ask", "--offline", "what ran?", "--json"])
+    assert "LLMTRADE_NOW" in json.loads(listed.stdout)["warnings"][0]
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T09:00:00-05:00")
+    assert "after the clock" not in runner.invoke(app, ["ask", "--offline", "what ran?"]).stderr

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from llmtrade.app.ask_results import AskResult
+from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.job_loop import run_job
 from llmtrade.app.runs import RunLog
@@ -71,9 +72,13 @@ def ask(app: Container, question: str) -> AskResult:
         tools = ReadOnlyEvents(storage.location.url)
         try:
             if app.mode is not LLMMode.LIVE:
-                return offline_answer(
-                    question, tools, app.clock.now(), [a.id for a in app.loaded.config.accounts.accounts]
-                )
+                now = app.clock.now()
+                listed = offline_answer(question, tools, now, [a.id for a in app.loaded.config.accounts.accounts])
+                behind = clock_behind((datetime.fromisoformat(row["occurred_at"]) for row in listed.events), now, "ask")
+                if behind is None:
+                    return listed
+                app.warning(behind)
+                return listed.model_copy(update={"warnings": [behind]})
             return _live(app, storage, tools, question)
         finally:
             tools.close()

@@ -22,6 +22,8 @@ class AskResult(BaseModel):
     events: list[dict[str, Any]] = []
     filters: dict[str, Any] = {}
     run_id: str | None = None
+    # What `ask` warns of on stderr (events listed from after the clock: is it set back?), carried for --json.
+    warnings: list[str] = []
 
 
 DOCUMENTS: dict[str, Any] = {"ask": AskResult}
