@@ -148,13 +148,13 @@ CONSTRAINTS = {
         "models.yaml",
         "research:\n",
         "research: []\nx-research:\n",
-        "research: must have from 1 to 4 items (it has 0) (got [])",
+        "research: must have from 1 to 4 items (it has 0)",
     ),
     "an empty list": (
         "assets.yaml",
         "providers: [alpaca, yfinance]",
         "providers: []",
-        "market_data.providers: must have at least 1 items (it has 0) (got [])",
+        "market_data.providers: must have at least 1 item (it has 0)",
     ),
     "too long a name": (
         "accounts.yaml",
@@ -188,6 +188,21 @@ CONSTRAINTS = {
     ),
     "text": ("accounts.yaml", "name: FLAT baseline", "name: [FLAT]", "accounts[5].name: must be text (got ['FLAT'])"),
     "a list": ("assets.yaml", "providers: [alpaca, yfinance]", "providers: alpaca", "must be a list (got 'alpaca')"),
+    "an empty ticker": ("assets.yaml", "{symbol: QQQ,", "{symbol: '',", "universe[1].symbol: must not be empty"),
+    "a number for a key": (
+        "models.yaml",
+        "openai/gpt-5.1: {input",
+        "1.5: {input",
+        "prices: has a key that is not text: 1.5 (quote it)",
+    ),
+    "too many items, once": (  # the count alone: the items after it said it twice (a review)
+        "models.yaml",
+        "research:\n",
+        "research: [{id: A, model: m, provider: openrouter}, {id: B, model: m, provider: openrouter},"
+        " {id: C, model: m, provider: openrouter}, {id: D, model: m, provider: openrouter},"
+        " {id: E, model: m, provider: openrouter}]\nx-research:\n",
+        "research: must have from 1 to 4 items (it has 5)\n",
+    ),
 }
 
 

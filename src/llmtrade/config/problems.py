@@ -65,12 +65,16 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
         return ConfigProblem(path, "unknown key (not a setting of this file)")
     if kind == "missing":
         return ConfigProblem(path, "is required and missing")
+    if len(err["loc"]) >= 2 and err["loc"][-1] == "[key]":  # pydantic's place for a mapping's key: the key itself
+        return ConfigProblem(_path(err["loc"][:-2]), f"has a key that is not text: {value!r} (quote it)")
     message = err["msg"].removeprefix("Value error, ")
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         message = f"must be {_range(_constraints(model, err['loc']) or ctx)}"
     elif kind in ("too_short", "too_long"):
         items = "entries" if ctx.get("field_type") == "Dictionary" else "items"
-        message = f"must have {_sized(_constraints(model, err['loc']) or ctx, items)} (it has {ctx['actual_length']})"
+        # The count is the whole story of a list's length: its items shown after it would say it twice (a review).
+        sized = _sized(_constraints(model, err["loc"]) or ctx, items)
+        return ConfigProblem(path, f"must have {sized} (it has {ctx['actual_length']})")
     elif kind in ("string_too_short", "string_too_long"):
         sized = _constraints(model, err["loc"]) or ctx
         message = "must not be empty" if sized.get("min_length") == 1 and value == "" else ""
@@ -78,6 +82,10 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
     elif kind in ("literal_error", "enum"):
         choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))
         message = f"must be {choices[0]}" if len(choices) == 1 else f"must be one of: {', '.join(choices)}"
+    elif kind == "string_pattern_mismatch" and value == "":
+        message = "must not be empty"
+    elif kind == "invalid_key":
+        message = "must have text keys (a key here is a number, a list or a mapping)"
     elif kind == "string_pattern_mismatch":
         message = f"must be {_PATTERNS.get(ctx.get('pattern'), 'text matching ' + repr(ctx.get('pattern')))}"
     elif kind in _TYPES:
@@ -111,7 +119,15 @@ def _sized(bounds: dict[str, Any], unit: str) -> str:
     low, high = bounds.get("min_length"), bounds.get("max_length")
     if low and high is not None:
         return f"from {low} to {high} {unit}"
-    return f"at least {low} {unit}" if low else f"at most {high} {unit}"
+    return f"at least {low} {_one(low, unit)}" if low else f"at most {high} {_one(high, unit)}"
+
+
+_SINGULAR = {"items": "item", "entries": "entry", "characters": "character"}
+
+
+def _one(count: Any, unit: str) -> str:
+    """`unit` for `count` of it: 'at least 1 item', not '1 items' (a review)."""
+    return _SINGULAR.get(unit, unit) if count == 1 else unit
 
 
 def _number(bound: Any) -> str:
