@@ -231,6 +231,8 @@ def test_a_below_threshold_move_fires_nothing(market: Any, monkeypatch: pytest.M
     said = runner.invoke(app, ["run-due"])  # +15% is over it
     assert said.exit_code == 0, said.output
     assert "ran checkpoint:2026-01-07T13:45:event:acct_4 (QQQ +15.00%" in said.stdout
+    [line] = [line for line in said.stdout.splitlines() if line.startswith("ran checkpoint:2026-01-07T13:45:event")]
+    assert "+00:00" not in line and line.count("-05:00") == 2, line  # both instants in New York, as status says them
     [fired] = stored_events(url, type="EventCheckpointTriggered")
     assert fired.payload["move"] == pytest.approx(0.15, abs=1e-4) and fired.payload["threshold"] == 0.10
 

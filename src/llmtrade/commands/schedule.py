@@ -10,6 +10,7 @@ import typer
 from llmtrade.commands.context import Reads, container, echo_json, job, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output, print_error, quiet
+from llmtrade.domain.wording import market_time
 from llmtrade.exits import TEMPORARY, classify, one_line
 
 if TYPE_CHECKING:
@@ -163,8 +164,8 @@ def _said(results: RunDueResult, as_json: bool, *, waiting: bool = False) -> Non
         out.line(
             f"ran {result.job}"
             + (
-                f" ({why.symbol} {why.move:+.2%}: {why.reference_price:.2f} at {why.reference_at.isoformat()}"
-                f" -> {why.price:.2f} at {why.price_at.isoformat()})"
+                f" ({why.symbol} {why.move:+.2%}: {why.reference_price:.2f} at {market_time(why.reference_at)}"
+                f" -> {why.price:.2f} at {market_time(why.price_at)})"
                 if why
                 else ""
             )
