@@ -160,14 +160,7 @@ def current_prices(
     feed knows (today's open once the session has opened, else the last close)."""
     if quotes is not None:
         return {symbol: quote.price for symbol, quote in current_quotes(quotes, symbols, now).items()}
-    prices = market.last_closes(symbols, now)
-    day = new_york_date(now)
-    if market.calendar.is_session(day) and now >= market.calendar.session_open(day):
-        for symbol in symbols:
-            opened = market.opening_price(symbol, day)
-            if opened is not None:
-                prices[symbol] = opened
-    return prices
+    return _opened(market, market.last_closes(symbols, now), symbols, now)
 
 
 def held_current_prices(
@@ -176,13 +169,19 @@ def held_current_prices(
     """`current_prices` of `symbols` (held outside the universe), each that a provider has; why each other has none:
     one symbol no provider has must neither fail the rest nor be valued at a made-up price."""
     prices, problems = held_closes(market, symbols, now)
+    return _opened(market, prices, list(prices), now), problems
+
+
+def _opened(market: MarketData, closes: dict[str, float], symbols: list[str], now: datetime) -> dict[str, float]:
+    """`closes` (symbol -> last close) with each of `symbols` priced at today's open once the session has opened (in
+    place)."""
     day = new_york_date(now)
     if market.calendar.is_session(day) and now >= market.calendar.session_open(day):
-        for symbol in prices:
+        for symbol in symbols:
             opened = market.opening_price(symbol, day)
             if opened is not None:
-                prices[symbol] = opened
-    return prices, problems
+                closes[symbol] = opened
+    return closes
 
 
 def indicator_values(
