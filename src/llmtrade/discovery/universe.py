@@ -20,7 +20,13 @@ from llmtrade.domain.discovery import UniverseFixed, UniverseInstrument
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import signed_qty
 from llmtrade.domain.streams import UNIVERSE, week_stream
-from llmtrade.domain.trading import OrderFilled, OrderSubmitted
+from llmtrade.domain.trading import (
+    OrderFilled,
+    OrderStatus,
+    OrderSubmitted,
+    PaperOrderCanceled,
+    QueuedOrderCanceled,
+)
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -85,7 +91,14 @@ class _Holdings:
     holding its own appends (a backtest's: one writer, ids in order) is read once and then only for what is new
     (`after_id`); any other store, whose concurrent writers may commit a lower id later, is read whole each time."""
 
-    _TYPES = (OrderFilled.event_type(), OrderSubmitted.event_type())
+    _TYPES = (
+        OrderFilled.event_type(),
+        OrderSubmitted.event_type(),
+        PaperOrderCanceled.event_type(),
+        QueuedOrderCanceled.event_type(),
+    )
+    # Ended without (more) fills: such an order kept its symbol "held" for ever, priced by every read (review S).
+    _ENDED = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELED})
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -93,11 +106,15 @@ class _Holdings:
         self._last = 0
         self._net: dict[tuple[str, str], int] = {}
         self._sent: dict[str, str] = {}  # client order id -> symbol, until its fill is recorded
+        # Orders whose fill is recorded: a rerun records an order the broker filled (recover_orders) after a
+        # valuation recorded its fill; it is not pending then.
+        self._filled: set[str] = set()
 
     def symbols(self, events: EventStore) -> set[str]:
         with self._lock:
             if not events.holds_appends or self._store is None or self._store() is not events:
                 self._store, self._last, self._net, self._sent = weakref.ref(events), 0, {}, {}
+                self._filled = set()
             new = events.read(type=self._TYPES, after_id=self._last or None)
             for event in new:
                 if event.type == OrderFilled.event_type():
@@ -105,9 +122,14 @@ class _Holdings:
                     key = (fill.account_id, fill.symbol)
                     self._net[key] = self._net.get(key, 0) + signed_qty(fill)
                     self._sent.pop(fill.client_order_id, None)
-                else:
-                    order = OrderSubmitted.from_event(event).order
-                    self._sent[order.client_order_id] = order.symbol
+                    self._filled.add(fill.client_order_id)
+                elif event.type == OrderSubmitted.event_type():
+                    submitted = OrderSubmitted.from_event(event)
+                    cid = submitted.order.client_order_id
+                    if cid not in self._filled and submitted.result.status not in self._ENDED:
+                        self._sent[cid] = submitted.order.symbol
+                elif event.payload.get("status") != OrderStatus.FILLED.value:  # canceled while queued: never fills
+                    self._sent.pop(str(event.payload["client_order_id"]), None)
             if new:
                 self._last = new[-1].id
             return {symbol for (_, symbol), qty in self._net.items() if qty} | set(self._sent.values())
