@@ -141,7 +141,8 @@ def test_a_checkpoint_says_degraded_exactly_when_its_run_finished_records_it(
 def test_a_postmortem_run_due_says_degraded_as_its_run_finished_records_it(
     week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A postmortem whose reflections failed for good is recorded degraded; run-due said nothing DEGRADED of it."""
+    """A postmortem whose reflections failed for good is recorded degraded and each failure is said, once (run-due said
+    it twice: the job's warning, then a DEGRADED line of the same note: review S)."""
     _, url, _ = week
     assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
     prompts = tmp_path / "prompts"
@@ -157,8 +158,9 @@ def test_a_postmortem_run_due_says_degraded_as_its_run_finished_records_it(
         if e.run_id not in before and started[e.run_id]["command"] == "postmortem"
     ]
     assert end.payload["degraded"] is True, woke.output
-    said = [line for line in woke.output.splitlines() if "DEGRADED" in line]
-    assert said and all(line.startswith("postmortem") or "postmortem" in line for line in said), woke.output
+    said = [line for line in woke.output.splitlines() if "reflection failed" in line]
+    assert said and all(line.startswith("postmortem 2026-01-07: ") for line in said), woke.output
+    assert len(said) == len({line.split(": ", 1)[1] for line in said})  # each failure once
 
 
 def test_a_valuation_with_a_held_symbol_no_provider_priced_says_so_and_old_ones_still_read() -> None:

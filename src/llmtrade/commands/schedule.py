@@ -151,6 +151,7 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
 def _said(results: RunDueResult, as_json: bool, *, waiting: bool = False) -> None:
     """What ran; `waiting`: a piece waits or failed (its line follows), so an empty wake-up is not "nothing is due"
     (a run-due losing a race said `due: weekly`, then that, then the lock's error)."""
+    from llmtrade.app.results import PostmortemResult
     from llmtrade.commands.render.week import degraded
 
     if as_json:
@@ -170,7 +171,10 @@ def _said(results: RunDueResult, as_json: bool, *, waiting: bool = False) -> Non
                 else ""
             )
         )
-        for note in degraded(result.report):
+        # A postmortem warns of each reflection it stores as missing itself (`postmortem` alone prints no DEGRADED):
+        # said again here, each came twice (review S).
+        notes = [] if isinstance(result.report, PostmortemResult) else degraded(result.report)
+        for note in notes:
             out.warning(f"{result.job} DEGRADED: {note}")
 
 
