@@ -194,9 +194,19 @@ def test_judgements_stored_before_a_stop_are_not_traded_by_a_rerun_past_the_chec
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:30:00-05:00")  # past 12:00's deadline, 14:00
     late = runner.invoke(app, ["checkpoint", "12:00"])
 
-    assert late.exit_code == 75, late.output
-    assert "judged before the deadline, not traded" in late.stderr
-    assert len(stored_events(url, type="OrdersPlanned")) == plans  # acct_2's FLIP and acct_3's REDUCE not traded
+    assert late.exit_code == 0, late.output
+    stale = {
+        e.account_id: e.payload["verdict"]
+        for e in stored_events(url, type="RiskChecked")
+        if e.payload["verdict"]["reason"].startswith("STALE")
+    }
+    # Every judgement of 12:00 that trades (acct_1's and acct_5's rule exits, acct_2's FLIP, acct_3's REDUCE): not
+    # traded at 14:30's prices; the 14:00 checkpoint judges at its own.
+    assert set(stale) == {"acct_1", "acct_2", "acct_3", "acct_5"}
+    assert all(not v["approved"] and "deadline 2026-01-07T14:00:00-05:00" in v["reason"] for v in stale.values())
+    new_plans = stored_events(url, type="OrdersPlanned")[plans:]
+    assert not [p for p in new_plans if p.account_id in stale and p.payload["orders"]]
+    assert "FLIP REFUSED (STALE)" in late.stdout
     _orders_sent_once(url)
 
 

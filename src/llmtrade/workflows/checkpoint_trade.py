@@ -25,12 +25,13 @@ from llmtrade.domain.trading import (
     RiskVerdict,
     TradeIntent,
 )
+from llmtrade.domain.wording import market_time
 from llmtrade.errors import TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.workflows.checkpoint_ask import ANSWERED
-from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, RESUMED, record_deferred
+from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, RESUMED, Resumed, record_deferred
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -49,6 +50,8 @@ OUTCOMES = ContextKey("checkpoint_outcomes", list[Outcome])  # every account, in
 # Accounts judged by an earlier run whose instrument has no price now: not decided (or decided and not all sent),
 # "SYMBOL (why)" each.
 UNDECIDED = ContextKey("checkpoint_undecided", dict[str, str])
+# A verdict's reason: a kept judgement past the checkpoint's deadline, not traded (`DecideStage._stale`).
+STALE = "STALE"
 SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # this checkpoint's orders
 
 
@@ -95,10 +98,12 @@ class DecideStage:
                 # Judged by an earlier run that stopped before deciding: looked at again by prepare (RESUMED), unless
                 # the checkpoint's window has closed: its judgement is not traded at a later price than it was made
                 # at; run-due closes it ("judged, not traded") and the next checkpoint judges at its own prices.
-                if not bench.window.open:
-                    undecided[desk.account.id] = f"{checkpoint.instrument} (judged before the deadline, not traded)"
-                    continue
                 resumed = context.get(RESUMED)[desk.account.id]
+                if not bench.window.open:
+                    outcome = replace(outcome, **self._stale(desk, checkpoint, resumed, prices))
+                    outcomes.append(outcome)
+                    decided.append(outcome)
+                    continue
                 if isinstance(resumed, str):
                     undecided[desk.account.id] = resumed
                     continue
@@ -111,6 +116,29 @@ class DecideStage:
             self._store(decided)
         result = context.with_values((OUTCOMES, outcomes), (UNDECIDED, undecided))
         return result if decided else result.with_loaded(self.name)
+
+    def _stale(
+        self, desk: Desk, checkpoint: Checkpoint, resumed: Resumed | str, prices: dict[str, float]
+    ) -> dict[str, RiskVerdict | OrdersPlanned]:
+        """A judgement stored before the checkpoint's deadline and not traded by it, decided: refused (STALE), its
+        position kept, nothing planned. It was made at this checkpoint's prices; the next checkpoint judges at its own,
+        as run-due's closing of it has it ("judged, not traded")."""
+        account = resumed.account if isinstance(resumed, Resumed) else None
+        position = account.positions.get(checkpoint.instrument) if account is not None else None
+        deadline = market_time(self.bench.deadline) if self.bench.deadline else "its deadline"
+        verdict = RiskVerdict(
+            account_id=desk.account.id,
+            instrument=checkpoint.instrument,
+            target_qty=position.qty if position else 0,
+            approved=False,
+            reason=f"{STALE}: judged at {self.slot.label} and not traded by the checkpoint's deadline {deadline}; not "
+            "traded at later prices (the next checkpoint judges at its own)",
+            price=prices[checkpoint.instrument],
+            adjustments=[],
+        )
+        positions = account.positions if account is not None else {}
+        plan = OrdersPlanned(account_id=desk.account.id, broker=desk.broker.name, orders=[], positions_before=positions)
+        return {"verdict": verdict, "orders": plan}
 
     def _unsent(self, plan: OrdersPlanned) -> bool:
         """Whether an order of `plan` is not on the week's orders stream yet (read only when its price is missing)."""
