@@ -66,6 +66,7 @@ def test_a_second_run_of_the_same_week_adds_nothing(wednesday_week: str) -> None
     again = runner.invoke(app, ["run-weekly"])
     assert again.exit_code == 0
     assert "week 2026-01-07 is already complete" in again.stdout and "nothing to do" in again.stdout
+    assert "at 2026-01-07T08:00:00-05:00): nothing to do" in again.stdout  # New York, to the second (a README check)
     assert _count(wednesday_week) == before
 
 

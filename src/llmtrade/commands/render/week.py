@@ -12,13 +12,14 @@ from llmtrade.app.results import (
 from llmtrade.commands.render.common import footer, money, pct, pnl
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
+from llmtrade.domain.wording import market_time
 
 
 def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> None:
     if isinstance(report, WeekAlreadyComplete):
         out.line(
             f"week {report.week_id} is already complete (run {report.completed_by['run_id']} "
-            f"at {report.at}): nothing to do"
+            f"at {market_time(report.at)}): nothing to do"
         )
         return
     market = report.market
