@@ -18,7 +18,7 @@ from llmtrade.clock import SystemClock
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.config.sections import DiscoveryConfig
-from llmtrade.discovery.universe import priced_symbols, week_config
+from llmtrade.discovery.universe import held_outside, week_config
 from llmtrade.domain.committee import PitchSubmitted
 from llmtrade.domain.discovery import ForwardReturns, SuggestionsMade, UniverseFixed, WatchlistEntry, WatchlistSet
 from llmtrade.domain.events import NewEvent
@@ -134,12 +134,13 @@ def test_a_held_symbol_that_left_the_watchlist_stays_in_next_weeks_universe_and_
     assert still and all(kept[s].held and kept[s].discovered for s in still)
     loaded = load_config(config).config
     with _store(database_url) as storage:
-        assert set(still) <= set(priced_symbols(loaded, storage.events))  # status and positions price them
+        # Status and positions price the universe and what is held outside it (market/held_prices.py).
+        assert set(still) <= set(loaded.assets.symbols) | set(held_outside(loaded, storage.events))
         static_config = load_config(None).config
         # Whatever the mode: the universe says what may be pitched, not what is valued (a held symbol is priced).
-        priced = priced_symbols(static_config, storage.events)
-        assert priced[: len(static_config.assets.symbols)] == static_config.assets.symbols
-        assert set(still) <= set(priced)
+        outside = held_outside(static_config, storage.events)
+        assert not set(outside) & set(static_config.assets.symbols)
+        assert set(still) <= set(static_config.assets.symbols) | set(outside)
     assert _run(config, "status")["accounts"]
 
 

@@ -63,19 +63,7 @@ def week_config(config: Config, events: EventStore, week_id: date, run_id: str) 
 
 def held_symbols(events: EventStore) -> set[str]:
     """Symbols some account holds now by its recorded fills (net quantity not zero)."""
-    net: dict[tuple[str, str], int] = {}
-    for event in events.read(type=OrderFilled.event_type()):
-        fill = OrderFilled.from_event(event).fill
-        key = (fill.account_id, fill.symbol)
-        net[key] = net.get(key, 0) + signed_qty(fill)
-    return {symbol for (_, symbol), qty in net.items() if qty}
-
-
-def priced_symbols(config: Config, events: EventStore) -> list[str]:
-    """What a read or a valuation prices: the universe, then every symbol some account holds outside it. The universe
-    says what may be pitched, not what is valued: a symbol taken out of assets.yaml while held is still priced from
-    the data (it was valued at cost, and that equity stored for good: an operator's trial)."""
-    return list(dict.fromkeys([*config.assets.symbols, *held_outside(config, events)]))
+    return _HELD.held(events)
 
 
 def held_outside(config: Config, events: EventStore) -> list[str]:
@@ -110,29 +98,41 @@ class _Holdings:
         # valuation recorded its fill; it is not pending then.
         self._filled: set[str] = set()
 
-    def symbols(self, events: EventStore) -> set[str]:
+    def held(self, events: EventStore) -> set[str]:
+        """Symbols some account holds by its recorded fills (net quantity not zero)."""
         with self._lock:
-            if not events.holds_appends or self._store is None or self._store() is not events:
-                self._store, self._last, self._net, self._sent = weakref.ref(events), 0, {}, {}
-                self._filled = set()
-            new = events.read(type=self._TYPES, after_id=self._last or None)
-            for event in new:
-                if event.type == OrderFilled.event_type():
-                    fill = OrderFilled.from_event(event).fill
-                    key = (fill.account_id, fill.symbol)
-                    self._net[key] = self._net.get(key, 0) + signed_qty(fill)
-                    self._sent.pop(fill.client_order_id, None)
-                    self._filled.add(fill.client_order_id)
-                elif event.type == OrderSubmitted.event_type():
-                    submitted = OrderSubmitted.from_event(event)
-                    cid = submitted.order.client_order_id
-                    if cid not in self._filled and submitted.result.status not in self._ENDED:
-                        self._sent[cid] = submitted.order.symbol
-                elif event.payload.get("status") != OrderStatus.FILLED.value:  # canceled while queued: never fills
-                    self._sent.pop(str(event.payload["client_order_id"]), None)
-            if new:
-                self._last = new[-1].id
+            self._update(events)
+            return {symbol for (_, symbol), qty in self._net.items() if qty}
+
+    def symbols(self, events: EventStore) -> set[str]:
+        """`held`, and those of the orders sent whose fill is not recorded yet."""
+        with self._lock:
+            self._update(events)
             return {symbol for (_, symbol), qty in self._net.items() if qty} | set(self._sent.values())
+
+    def _update(self, events: EventStore) -> None:
+        """Read what is new in `events` (all of it for a store other than the last, or one not holding its appends);
+        the caller holds the lock."""
+        if not events.holds_appends or self._store is None or self._store() is not events:
+            self._store, self._last, self._net, self._sent = weakref.ref(events), 0, {}, {}
+            self._filled = set()
+        new = events.read(type=self._TYPES, after_id=self._last or None)
+        for event in new:
+            if event.type == OrderFilled.event_type():
+                fill = OrderFilled.from_event(event).fill
+                key = (fill.account_id, fill.symbol)
+                self._net[key] = self._net.get(key, 0) + signed_qty(fill)
+                self._sent.pop(fill.client_order_id, None)
+                self._filled.add(fill.client_order_id)
+            elif event.type == OrderSubmitted.event_type():
+                submitted = OrderSubmitted.from_event(event)
+                cid = submitted.order.client_order_id
+                if cid not in self._filled and submitted.result.status not in self._ENDED:
+                    self._sent[cid] = submitted.order.symbol
+            elif event.payload.get("status") != OrderStatus.FILLED.value:  # canceled while queued: never fills
+                self._sent.pop(str(event.payload["client_order_id"]), None)
+        if new:
+            self._last = new[-1].id
 
 
 _HELD = _Holdings()
