@@ -63,7 +63,7 @@ def _missed_in(app: Container, events: EventStore, week_id: date, now: datetime)
     if not completed:
         return None  # not run (app/missed_weeks.py says it), or not yet
     ran = completed[0].occurred_at
-    done = {_key(CheckpointCompleted.from_event(e)) for e in recorded if e.type == CheckpointCompleted.event_type()}
+    done = {CheckpointCompleted.from_event(e).key for e in recorded if e.type == CheckpointCompleted.event_type()}
     said = {
         key
         for e in events.read_stream(week_stream(week_id, MISSED_CHECKPOINTS))
@@ -75,10 +75,6 @@ def _missed_in(app: Container, events: EventStore, week_id: date, now: datetime)
         if job.at > ran and job.key not in done and job.key not in said and _never_begun(events, job)
     ]
     return _record(events, week_id, missed) if missed else None
-
-
-def _key(done: CheckpointCompleted) -> str:
-    return f"checkpoint:{done.day}T{done.time}"
 
 
 _WEEK = timedelta(days=7)

@@ -345,7 +345,7 @@ def done_keys(events: EventStore) -> set[str]:
             keys.add(weekly_key(event.week_id))
         elif event.type == CheckpointCompleted.event_type():
             done = CheckpointCompleted.from_event(event)
-            keys.add(f"checkpoint:{done.day}T{done.time}")
+            keys.add(done.key)
         elif event.type == PostmortemCompleted.event_type():
             keys.add(f"postmortem:{PostmortemCompleted.from_event(event).week_id}")
     return keys

@@ -132,6 +132,11 @@ class CheckpointCompleted(EventPayload):
     time: str
     run_id: str
 
+    @property
+    def key(self) -> str:
+        """The job key of the checkpoint it completes (workflows/schedule.py Job.key, checkpoint_slot.py Slot.key)."""
+        return f"checkpoint:{self.day.isoformat()}T{self.time}"
+
 
 class EventCheckpointTriggered(EventPayload):
     """`run-due` fires an extra checkpoint for `account_id`: `symbol` moved `move` (a signed fraction,
