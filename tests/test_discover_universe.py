@@ -22,8 +22,9 @@ from llmtrade.discovery.universe import held_outside, week_config
 from llmtrade.domain.committee import PitchSubmitted
 from llmtrade.domain.discovery import ForwardReturns, SuggestionsMade, UniverseFixed, WatchlistEntry, WatchlistSet
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.streams import DISCOVERY, UNIVERSE, week_stream
-from llmtrade.domain.trading import AccountSnapshot, OrderFilled, Position, RiskChecked, TradeIntent
+from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased
+from llmtrade.domain.streams import DISCOVERY, UNIVERSE, managed_stream, week_stream
+from llmtrade.domain.trading import AccountSnapshot, Fill, OrderFilled, Position, RiskChecked, Side, TradeIntent
 from llmtrade.risk import gate
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
@@ -204,3 +205,27 @@ def test_run_due_discovers_before_the_weekly_run_and_fills_matured_returns_daily
     assert len(_events(database_url, SuggestionsMade)) == len(judged)  # once a week, not every run-due
     # 2026-01-06 + 1 session matured on the 7th; + 5 sessions (the 13th) not yet.
     assert [(r.session, r.horizon) for r in _events(database_url, ForwardReturns)] == [(date(2026, 1, 6), 1)]
+
+
+def test_held_outside_follows_the_ledger_adopted_shares_in_hand_made_fills_out(storage: Storage) -> None:
+    """A symbol the user adopted is held (it was valued at the broker's cost for good); a fill of an order typed in
+    by hand is not llmtrade's until adopted; a release ends it; llmtrade's own fills count as before."""
+    config = load_config(None).config
+    at = datetime(2026, 1, 7, 15, tzinfo=UTC)
+
+    def fill(cid: str, symbol: str) -> NewEvent:
+        done = Fill(
+            client_order_id=cid, account_id="acct_1", symbol=symbol, side=Side.BUY, qty=5, price=10.0, filled_at=at
+        )
+        return NewEvent.of(OrderFilled(fill=done, broker="paper"), stream="orders:acct_1", account_id="acct_1")
+
+    def managed(change: PositionAdopted | PositionReleased) -> NewEvent:
+        return NewEvent.of(change, stream=managed_stream("acct_1"), account_id="acct_1")
+
+    storage.events.append([fill("lt-2026-01-05-acct_1-XLE-open", "XLE"), fill("typed-by-hand-1", "MSFT")])
+    storage.events.append(
+        [managed(PositionAdopted(account_id="acct_1", symbol="AAPL", qty=-3, avg_price=9.0, price=10.0))]
+    )
+    assert held_outside(config, storage.events) == ["AAPL", "XLE"]
+    storage.events.append([managed(PositionReleased(account_id="acct_1", symbol="AAPL", qty=-3))])
+    assert held_outside(config, storage.events) == ["XLE"]

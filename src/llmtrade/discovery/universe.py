@@ -19,6 +19,7 @@ from llmtrade.discovery.watchlist import current
 from llmtrade.domain.discovery import UniverseFixed, UniverseInstrument
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import signed_qty
+from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, is_ours
 from llmtrade.domain.streams import UNIVERSE, week_stream
 from llmtrade.domain.trading import (
     OrderFilled,
@@ -67,23 +68,28 @@ def held_symbols(events: EventStore) -> set[str]:
 
 
 def held_outside(config: Config, events: EventStore) -> list[str]:
-    """The symbols some account may hold that `config`'s universe lacks, sorted: held by its recorded fills, or sent
-    in an order whose fill is not recorded yet (a paper fill is recorded by the next valuation, not when it happens,
+    """The symbols some account may hold that `config`'s universe lacks, sorted: held by the ledger (llmtrade's own
+    recorded fills and the shares the user adopted, less those released), or sent in an order whose fill is not
+    recorded yet (a paper fill is recorded by the next valuation, not when it happens,
     so a read in between holds a symbol no recorded fill names)."""
     return sorted(_HELD.symbols(events) - set(config.assets.symbols))
 
 
 class _Holdings:
-    """What the recorded fills and orders say may be held: each account's net quantity by symbol, and the orders sent
-    whose fill is not recorded yet. Asked at every checkpoint (ten thousand times in a 520-week backtest), so a store
-    holding its own appends (a backtest's: one writer, ids in order) is read once and then only for what is new
-    (`after_id`); any other store, whose concurrent writers may commit a lower id later, is read whole each time."""
+    """What the ledger and the orders say may be held: each account's net quantity by symbol as the ledger has it
+    (domain/reconciliation.py: llmtrade's own fills, plus shares adopted, less shares released; a fill of an order
+    typed in by hand counts only once adopted), and the orders sent whose fill is not recorded yet. Asked at every
+    checkpoint (ten thousand times in a 520-week backtest), so a store holding its own appends (a backtest's: one
+    writer, ids in order) is read once and then only for what is new (`after_id`); any other store, whose concurrent
+    writers may commit a lower id later, is read whole each time."""
 
     _TYPES = (
         OrderFilled.event_type(),
         OrderSubmitted.event_type(),
         PaperOrderCanceled.event_type(),
         QueuedOrderCanceled.event_type(),
+        PositionAdopted.event_type(),
+        PositionReleased.event_type(),
     )
     # Ended without (more) fills: such an order kept its symbol "held" for ever, priced by every read (review S).
     _ENDED = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELED})
@@ -120,10 +126,17 @@ class _Holdings:
         for event in new:
             if event.type == OrderFilled.event_type():
                 fill = OrderFilled.from_event(event).fill
-                key = (fill.account_id, fill.symbol)
-                self._net[key] = self._net.get(key, 0) + signed_qty(fill)
+                if is_ours(fill.client_order_id):
+                    self._add(fill.account_id, fill.symbol, signed_qty(fill))
                 self._sent.pop(fill.client_order_id, None)
                 self._filled.add(fill.client_order_id)
+            elif event.type == PositionAdopted.event_type():
+                # Without it an adopted symbol out of the universe was valued at the broker's cost for good.
+                adopted = events.payload(PositionAdopted, event)
+                self._add(adopted.account_id, adopted.symbol, adopted.qty)
+            elif event.type == PositionReleased.event_type():
+                released = events.payload(PositionReleased, event)
+                self._add(released.account_id, released.symbol, -released.qty)
             elif event.type == OrderSubmitted.event_type():
                 submitted = OrderSubmitted.from_event(event)
                 cid = submitted.order.client_order_id
@@ -133,6 +146,9 @@ class _Holdings:
                 self._sent.pop(str(event.payload["client_order_id"]), None)
         if new:
             self._last = new[-1].id
+
+    def _add(self, account_id: str, symbol: str, qty: int) -> None:
+        self._net[account_id, symbol] = self._net.get((account_id, symbol), 0) + qty
 
 
 _HELD = _Holdings()
