@@ -18,6 +18,7 @@ from typing import Literal
 import pandas
 import psycopg
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from llmtrade.app.backtest import BacktestSpec, backtest
@@ -304,6 +305,34 @@ def test_a_weekly_run_does_not_size_a_new_instrument_off_a_held_ones_suspect_clo
     *_, acct_3 = [v for v in checked if v.account_id == "acct_3"]
     assert (acct_2.instrument, acct_3.instrument, acct_3.target_qty) == ("GLD", "GLD", 73)  # acct_3: GLD's own size
     assert (acct_2.approved, acct_2.target_qty) == (False, 0)
+    assert acct_2.reason.startswith("suspect_price") and "TLT's last close" in acct_2.reason, acct_2.reason
+    *_, plan = [p for p in planned if p.account_id == "acct_2"]
+    assert [(o.symbol, o.intent) for o in plan.orders] == [("TLT", "close")]  # the roll still sells TLT
+
+
+def test_a_weekly_run_does_not_size_off_a_suspect_close_of_a_held_symbol_out_of_the_universe(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As above, with TLT taken out of assets.yaml's universe before the second week: the weekly gate priced such a
+    held symbol (market/held_prices.py) but never looked at whether its last close was suspect, so the GLD bought with
+    the sale's proceeds was sized off a bad print again (review S of the held-symbols change)."""
+    _tlt_bad_print(tmp_path / "csv", AFTER_WEDNESDAY[-1], monkeypatch)
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != "TLT"]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    with going_live(monkeypatch, scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")}), market=tmp_path / "csv"):
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+        monkeypatch.setitem(PITCHES, "google/gemini-3-pro-preview", ("GLD", 2))  # acct_2's PM moves to GLD
+        result = runner.invoke(app, ["--config", str(config), "run-weekly"])
+    assert result.exit_code == 0, result.output
+    with open_storage(Settings(), FixedClock(datetime(2026, 1, 14, 13, tzinfo=UTC))) as storage:
+        checked = [RiskChecked.from_event(e).verdict for e in storage.events.read(type=RiskChecked.event_type())]
+        planned = [OrdersPlanned.from_event(e) for e in storage.events.read(type=OrdersPlanned.event_type())]
+    *_, acct_2 = [v for v in checked if v.account_id == "acct_2"]
+    assert (acct_2.instrument, acct_2.approved, acct_2.target_qty) == ("GLD", False, 0)
     assert acct_2.reason.startswith("suspect_price") and "TLT's last close" in acct_2.reason, acct_2.reason
     *_, plan = [p for p in planned if p.account_id == "acct_2"]
     assert [(o.symbol, o.intent) for o in plan.orders] == [("TLT", "close")]  # the roll still sells TLT

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.errors import OperationalError
-from llmtrade.workflows import committee_stages, execution, trading_stages
+from llmtrade.workflows import committee_stages, execution, week_gate
 from tests.support import WEDNESDAY_8AM, stored_events
 
 runner = CliRunner()
@@ -29,8 +29,8 @@ def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_ord
 ) -> None:
     seen: dict[str, list[tuple[float, str]]] = {"chairman": [], "plan": [], "ready": [], "send": []}
     chairman_run = committee_stages.ChairmanStage.run
-    plan = trading_stages._Gate.plan
-    ready = trading_stages._Gate.ready
+    plan = week_gate.WeekGate.plan
+    ready = week_gate.WeekGate.ready
     send = execution._send
 
     async def slow_chairman(self: Any, context: Any) -> Any:
@@ -57,8 +57,8 @@ def test_the_pm_and_flat_accounts_are_sized_during_the_chairmans_call_and_no_ord
         return send(broker, order)
 
     monkeypatch.setattr(committee_stages.ChairmanStage, "run", slow_chairman)
-    monkeypatch.setattr(trading_stages._Gate, "plan", timed_plan)
-    monkeypatch.setattr(trading_stages._Gate, "ready", timed_ready)
+    monkeypatch.setattr(week_gate.WeekGate, "plan", timed_plan)
+    monkeypatch.setattr(week_gate.WeekGate, "ready", timed_ready)
     monkeypatch.setattr(execution, "_send", timed_send)
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 0, result.output
@@ -117,7 +117,7 @@ def test_each_account_is_looked_at_once_for_its_reconciliation_queue_check_and_v
 
     inside = threading.local()
     reads: Counter[str] = Counter()
-    ready = trading_stages._Gate.ready
+    ready = week_gate.WeekGate.ready
 
     def counted_ready(self: Any, desk: Any, *args: Any, **kw: Any) -> Any:
         inside.on = True
@@ -136,7 +136,7 @@ def test_each_account_is_looked_at_once_for_its_reconciliation_queue_check_and_v
 
         return read
 
-    monkeypatch.setattr(trading_stages._Gate, "ready", counted_ready)
+    monkeypatch.setattr(week_gate.WeekGate, "ready", counted_ready)
     for name in ("look_at", "account", "open_orders", "fills"):
         monkeypatch.setattr(PaperBroker, name, counting(name))
     result = runner.invoke(app, ["run-weekly"])

@@ -16,6 +16,10 @@ from llmtrade.domain.market import Bar
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.daily_bars import DailyBars
 
+# Sessions of bars read to price a held symbol: its last close, and the sessions before it that say whether that close
+# is suspect (market/jumps.py `last_suspect`).
+HELD_SESSIONS = 10
+
 
 def bars_with_held(
     market: DailyBars, universe: Sequence[str], held: Sequence[str], asof: datetime, *, sessions: int
@@ -57,7 +61,7 @@ def held_bars(
 def held_closes(market: DailyBars, symbols: Sequence[str], asof: datetime) -> tuple[dict[str, float], dict[str, str]]:
     """Each of `symbols`' close at the last session complete at `asof`, as `held_bars` finds them; why each other has
     none."""
-    bars, problems = held_bars(market, symbols, asof, sessions=10)
+    bars, problems = held_bars(market, symbols, asof, sessions=HELD_SESSIONS)
     return {s: b[-1].close for s, b in bars.items()}, problems
 
 
@@ -66,5 +70,5 @@ def closes_with_held(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The last closes at `asof` of `universe` (raising as `bars_asof` does) and of each symbol of `held` outside it
     that a provider has; why each other held symbol has none."""
-    bars, problems = bars_with_held(market, universe, held, asof, sessions=10)
+    bars, problems = bars_with_held(market, universe, held, asof, sessions=HELD_SESSIONS)
     return {s: b[-1].close for s, b in bars.items() if b}, problems
