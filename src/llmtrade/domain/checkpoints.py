@@ -18,6 +18,12 @@ from llmtrade.domain.records import Record
 Action = Literal["STAY", "EXIT", "FLIP", "REDUCE"]
 
 
+def checkpoint_key(day: date, time: str) -> str:
+    """A checkpoint's job key, what run-due's `done` holds and its markers are known by: checkpoint:2026-01-08T12:00
+    (workflows/schedule.py Job.key, checkpoint_slot.py Slot.key; `time` an event checkpoint's label there)."""
+    return f"checkpoint:{day.isoformat()}T{time}"
+
+
 class CheckpointAnswer(Record):
     """What the account's owner writes at a checkpoint."""
 
@@ -134,8 +140,8 @@ class CheckpointCompleted(EventPayload):
 
     @property
     def key(self) -> str:
-        """The job key of the checkpoint it completes (workflows/schedule.py Job.key, checkpoint_slot.py Slot.key)."""
-        return f"checkpoint:{self.day.isoformat()}T{self.time}"
+        """The job key of the checkpoint it completes (`checkpoint_key`)."""
+        return checkpoint_key(self.day, self.time)
 
 
 class EventCheckpointTriggered(EventPayload):

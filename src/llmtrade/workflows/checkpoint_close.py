@@ -176,9 +176,9 @@ def close_unjudged(
     batch.append(NewEvent.of(completed, stream=marker, week_id=week_id, run_id=run_id))
     events.append(batch, expected_versions={marker: 0})
     if not said:  # a run stopped after every account's part, before its marker
-        return f"checkpoint:{slot.day}T{slot.label} closed ({left.interrupted}): every account's part was done"
+        return f"{slot.key} closed ({left.interrupted}): every account's part was done"
     clauses = [f"{', '.join(accounts)} {reason}" for reason, accounts in said.items()]
-    return f"checkpoint:{slot.day}T{slot.label} closed: {'; '.join(clauses)}; the next scheduled checkpoint judges them"
+    return f"{slot.key} closed: {'; '.join(clauses)}; the next scheduled checkpoint judges them"
 
 
 def _sent(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from llmtrade.domain.checkpoints import Checkpoint, CheckpointSkipped, CheckpointTaken
+from llmtrade.domain.checkpoints import Checkpoint, CheckpointSkipped, CheckpointTaken, checkpoint_key
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import checkpoint_stream
 from llmtrade.domain.trading import OrdersPlanned, RiskChecked, RiskVerdict
@@ -45,7 +45,7 @@ class Slot:
     @property
     def key(self) -> str:
         """The job key its marker is known by in `done` (schedule.py Job.key; an event checkpoint's trigger key)."""
-        return f"checkpoint:{self.day.isoformat()}T{self.label}"
+        return checkpoint_key(self.day, self.label)
 
     def stream(self, week_id: date, account_id: str | None = None) -> str:
         return checkpoint_stream(week_id, self.day, self.label, account_id)

@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from math import prod
 
 from llmtrade.config.models import EventCheckpoint
-from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, EventCheckpointTriggered
+from llmtrade.domain.checkpoints import CheckpointSkipped, CheckpointTaken, EventCheckpointTriggered, checkpoint_key
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import Quote
 from llmtrade.domain.streams import event_checkpoint_stream
@@ -113,7 +113,7 @@ def decide(
     local = now.astimezone(NEW_YORK)
     hhmm = f"{local:%H:%M}"
     return EventCheckpointTriggered(
-        key=f"checkpoint:{local.date()}T{hhmm}:event:{account_id}",
+        key=checkpoint_key(local.date(), f"{hhmm}:event:{account_id}"),
         account_id=account_id,
         day=local.date(),
         time=hhmm,

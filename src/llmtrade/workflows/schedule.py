@@ -23,6 +23,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from llmtrade.config.models import ScheduleConfig, Weekday
+from llmtrade.domain.checkpoints import checkpoint_key
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 
@@ -72,7 +73,7 @@ class Job:
     def key(self) -> str:
         """Stable identity of the job, what `done` holds: e.g. weekly:2026-01-07, checkpoint:2026-01-08T12:00."""
         if self.kind is JobKind.CHECKPOINT:
-            return f"checkpoint:{self.day.isoformat()}T{self.time}"
+            return checkpoint_key(self.day, self.time)
         return f"{self.kind.value}:{self.week_id.isoformat()}"
 
 
@@ -175,7 +176,7 @@ def due_jobs(
         closed = _postmortem(schedule, calendar, latest.week_id)
         # A later checkpoint done means the clock was set back: judging at older prices after newer decisions are on
         # record (an operator's trial ran 12:00 after 14:00) is no catching up.
-        later = f"checkpoint:{latest.day.isoformat()}T{latest.time}"
+        later = latest.key
         newer_done = any(k.startswith("checkpoint:") and len(k) == len(later) and k > later for k in done)
         if (
             latest.key not in done
