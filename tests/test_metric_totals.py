@@ -126,7 +126,7 @@ def test_an_event_committed_after_a_refresh_with_a_lower_id_is_counted_once(
     assert refresh(conn) == aggregate(conn)
     assert refresh(conn) == aggregate(conn)
     assert last_refresh(conn)[1] == 0  # nothing added twice
-    equity = dict(refresh(conn)[8])
+    equity = {row[0]: row[1] for row in refresh(conn)[8]}
     latest = conn.execute(
         "SELECT payload->>'equity' FROM events WHERE type = 'AccountValued' AND account_id = 'acct_1' "
         "ORDER BY id DESC LIMIT 1"
@@ -245,7 +245,7 @@ def test_latest_values_keep_the_highest_id_not_the_last_committed(conn: psycopg.
            VALUES (0, 'AccountValued', 'late', 1, 'acct_9', %s, '{"account_id": "acct_9", "equity": 1.0}')""",
         (start,),
     )  # a lower id than the one counted, committed after it
-    assert dict(refresh(conn)[8])["acct_9"] == 5.0
+    assert {row[0]: row[1] for row in refresh(conn)[8]}["acct_9"] == 5.0
     assert refresh(conn) == aggregate(conn)
 
 
@@ -287,3 +287,34 @@ def test_in_a_callers_transaction_its_commit_still_waits_for_the_disk(database_u
         _insert(conn, _batch(random.Random(13), 0))
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
         conn.commit()
+
+
+def test_the_equity_says_when_it_was_valued_and_a_database_folded_before_0014_gets_it(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`llmtrade_equity_usd` alone cannot tell a cron job that stopped valuing from accounts that did not move: each
+    equity has its valuation's time beside it. Totals folded before migration 0014 (no time) are rebuilt once."""
+    shipped = migrations.available()
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 14])
+        migrations.migrate(conn)
+        _insert(conn, _batch(random.Random(14), 60))
+        before = refresh(conn)
+        assert before[8] and all(row[2] is None for row in before[8])  # folded before 0014: no time
+        monkeypatch.undo()
+        assert [m.number for m in migrations.migrate(conn)] == [m.number for m in shipped if m.number >= 14]
+        valued = conn.execute(
+            "SELECT DISTINCT ON (payload->>'account_id') payload->>'account_id',"
+            " extract(epoch FROM occurred_at)::float8"
+            " FROM events WHERE type = 'AccountValued' ORDER BY payload->>'account_id', id DESC"
+        ).fetchall()
+        after = refresh(conn)
+        assert after == aggregate(conn)
+        assert {row[0]: float(row[2]) for row in after[8]} == dict(valued)
+        text = render(observe_metrics.snapshot(conn))
+    shown = {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("llmtrade_equity_valued_timestamp_seconds{")
+    }
+    assert shown == pytest.approx(dict(valued))

@@ -15,7 +15,8 @@ Names (all `llmtrade_`), by label:
 - model: `model_calls_total` (and source live|rules|cache, result ok|failed), `model_tokens_total` (and kind
   prompt|completion), `model_cost_usd_total`, `model_cache_hits_total`
 - account: `orders_submitted_total`, `orders_rejected_total`, `fills_total`, `breaker_halted` (1 halted,
-  0 trading; accounts whose breaker never changed are absent), `equity_usd` (the latest valuation)
+  0 trading; accounts whose breaker never changed are absent), `equity_usd` (the latest valuation),
+  `equity_valued_timestamp_seconds` (when it was valued: an alert on its age sees a job that stopped valuing)
 - provider: `market_data_fallbacks_total` (a provider failed and the next was asked),
   `market_data_rejections_total`
 - rule: `hard_limit_clamps_total` (the risk gate's adjustments)
@@ -110,8 +111,11 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
     for account, is_halted in breakers:
         halted.add([account], 1.0 if is_halted else 0.0)
     equity_usd = gauge("equity_usd", "The account's equity at its latest valuation, US dollars.", ["account"])
-    for account, value in equity:
+    valued_at = gauge("equity_valued_timestamp_seconds", "Unix time of the account's latest valuation.", ["account"])
+    for account, value, at in equity:
         equity_usd.add([account], value)
+        if at is not None:  # a projection folded before migration 0014 until its rebuild
+            valued_at.add([account], float(at))
 
     fallbacks = counter("market_data_fallbacks", "A market data provider failed; the next was asked.", ["provider"])
     rejections = counter("market_data_rejections", "Bars a provider gave that failed validation.", ["provider"])
@@ -136,6 +140,7 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
         *families.values(),
         halted,
         equity_usd,
+        valued_at,
         fallbacks,
         rejections,
         clamp,

@@ -1,11 +1,12 @@
 """The metrics' totals (observe/metrics.py) as a projection of the events, brought up to date by what is new.
 
-`refresh` calls `metric_totals_refresh(alone)` (migration 0011): one round trip that folds the events written since
-the last refresh into the tables metric_counts (sums: runs, stage failures, model calls with their tokens and
-cost, orders and fills, market data failures, clamps) and metric_latest (the value of the highest-ranked event:
-a job's last run and last success, a stage's last duration, a breaker, an equity), then returns every family's
-rows. A metrics step after a command so costs the events written since the last one, not the whole history
-(the full aggregate, `aggregate`, grew about 7 ms per 1,000 model call records).
+`refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time): one round trip
+that folds the events written since the last refresh into the tables metric_counts (sums: runs, stage failures,
+model calls with their tokens and cost, orders and fills, market data failures, clamps) and metric_latest (the value
+of the highest-ranked event: a job's last run and last success, a stage's last duration, a breaker, an equity and
+when it was valued), then returns every family's rows. A metrics step after a command so costs the events written
+since the last one, not the whole history (the full aggregate, `aggregate`, grew about 7 ms per 1,000 model call
+records).
 
 Why each event is counted exactly once. A refresh locks the state row first, so refreshes run one at a time
 and each reads with a snapshot S taken after the previous one committed. In that one statement it reads the
@@ -59,7 +60,7 @@ FAMILIES = (
     "calls",  # model, live|rules|cache, ok|failed, calls, prompt tokens, completion tokens, cost USD
     "by_account",  # OrderSubmitted|OrderRejected|OrderFilled, account, events
     "breakers",  # account, halted
-    "equity",  # account, equity USD at its latest valuation
+    "equity",  # account, equity USD at its latest valuation, unix time of that valuation (None before migration 0014)
     "market",  # MarketProviderFailed|MarketDataRejected, provider, events
     "clamps",  # rule, adjustments
 )
@@ -100,7 +101,8 @@ SELECT DISTINCT ON (payload->'state'->>'account_id') payload->'state'->>'account
        (payload->'state'->>'halted')::boolean
 FROM events WHERE type = 'BreakerUpdated' ORDER BY payload->'state'->>'account_id', id DESC"""
 _EQUITY = """
-SELECT DISTINCT ON (payload->>'account_id') payload->>'account_id', (payload->>'equity')::float8
+SELECT DISTINCT ON (payload->>'account_id') payload->>'account_id', (payload->>'equity')::float8,
+       extract(epoch FROM occurred_at)
 FROM events WHERE type = 'AccountValued' ORDER BY payload->>'account_id', id DESC"""
 _MARKET = """
 SELECT type, payload->>'provider', count(*)
@@ -120,7 +122,7 @@ _QUERIES = (
     (_CALLS, 7),
     (_BY_ACCOUNT, 3),
     (_BREAKERS, 2),
-    (_EQUITY, 2),
+    (_EQUITY, 3),
     (_MARKET, 3),
     (_CLAMPS, 2),
 )
@@ -155,7 +157,7 @@ _LATEST = {
     "success": (1, (4,)),
     "stage": (3, (5,)),
     "breaker": (7, (3,)),
-    "equity": (8, (5,)),
+    "equity": (8, (5, 4)),
 }
 
 
