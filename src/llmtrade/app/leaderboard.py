@@ -6,8 +6,8 @@ Read-only. The books are the store's events: the accounts' fills (OrderFilled) a
   still holds its starting cash then, and the baselines buy at that close;
 - it ends at the last session closed when the last trading run (or fill) happened: a close no run had
   seen yet is not in the books, and neither is any fill after it.
-Closes are of the kind the books' runs were priced with (real or synthetic: `_closes`), from the bar cache
-first, and never past the end.
+Closes are of the kind the books' runs were priced with (real or synthetic: app/marked_books.py `closes_of`), from
+the bar cache first, and never past the end.
 
 `trials` (the deflated Sharpe's N) is the number of accounts compared: the PM accounts and the chairman's
 (a deterministic rules PM, when configured with an account, is one of them). A sweep of configurations
@@ -40,35 +40,35 @@ from llmtrade.app.board_notes import levels_note, undecided_note
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
+from llmtrade.app.marked_books import (
+    FETCH_TYPES,
+    FILL_TYPES,
+    PAPER,
+    RUN_TYPES,
+    closes_of,
+    fills_of,
+    sessions_of,
+    span_of,
+    trading_runs,
+)
 from llmtrade.app.open_week import open_week_note
-from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider, sources_of
+from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import delisted, delisted_note, jumps_note, unfinished
+from llmtrade.domain.backtests import delisted_note, jumps_note, unfinished
 from llmtrade.domain.ledger import Split
-from llmtrade.domain.market import Bar, MarketDataFetched
-from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
-from llmtrade.domain.trading import Fill, OrderFilled
+from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
-
-TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
-PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
-# The leaderboard's reads of the books, each by type alone: the fills, the runs, the price fetches.
-_FILL_TYPES = [OrderFilled.event_type()]
-# RunKilled: the failure note says which unended runs a later run found killed (app/killed_runs.py).
-_RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]
-_FETCH_TYPES = [MarketDataFetched.event_type()]
 
 
 def follow_books(events: EventStore) -> None:
@@ -77,7 +77,7 @@ def follow_books(events: EventStore) -> None:
     them from memory: at 520 weeks some 52,000 events (fills, runs, price fetches) that were otherwise read back and
     built again, the largest part of the leaderboard's time. The same events either way: a copy answers as the
     database does. Best called while the books are short (a fresh backtest's: empty)."""
-    for types in (_FILL_TYPES, _RUN_TYPES, _FETCH_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES):
+    for types in (FILL_TYPES, RUN_TYPES, FETCH_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES):
         events.read(type=types)
     # Its record of the backtest too: read by no week, it is kept apart from the closed weeks' streams a backtest drops.
     events.keep_stream(streams.BACKTEST)
@@ -136,21 +136,21 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     config = app.loaded.config
     events = storage.events
     configured = {a.id for a in config.accounts.accounts}
-    fills, brokers, traded = _fills(events, configured)
-    runs = [e for e in events.read(type=_RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
+    fills, brokers, traded = fills_of(events, configured)
+    runs = trading_runs(events)
     # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume).
     first = "`llmtrade run-weekly`" if source == "live" else "the same `llmtrade backtest` command again"
-    first_at, last_at = _span([e.occurred_at for e in runs], fills, first)
+    first_at, last_at = span_of([e.occurred_at for e in runs], fills, first)
     calendar = app.calendar
-    sessions = _sessions(calendar, first_at, last_at)
+    sessions = sessions_of(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
     run_ids = {e.run_id for e in runs if e.run_id}
     record = events.read_stream(streams.BACKTEST)
     weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
     try:
-        closes, synthetic, sources = _closes(app, storage, symbols, sessions, run_ids)
-        more = weekly_closes(lambda some: _closes(app, storage, some, sessions, run_ids)[0], weekly, symbols)
+        closes, synthetic, sources = closes_of(app, storage, symbols, sessions, run_ids)
+        more = weekly_closes(lambda some: closes_of(app, storage, some, sessions, run_ids)[0], weekly, symbols)
     except OperationalError as exc:
         # Another config's universe has symbols the backtest never priced: the config is what to mend (exit 2).
         mismatch = other_config(config, record)
@@ -239,13 +239,6 @@ def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
     ]
 
 
-def _sessions(calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> list[date]:
-    """The books' sessions: from the last one closed at the first trading instant to the last closed at the last."""
-    start = calendar.last_completed_session(first_at) or calendar.next_session(calendar.first_day)
-    end = max(start, calendar.last_completed_session(last_at) or start)
-    return calendar.sessions_between(start, end)
-
-
 def models_answered(modes: set[str | None]) -> bool:
     """Whether a model answered any of the trading runs whose RunStarted modes are `modes`: False only when every
     one ran offline (the rules provider), whose books have no knowledge cutoff (app/cutoff_periods.py)."""
@@ -259,88 +252,13 @@ def draw_ahead(
     so a `draws.drawn_apart` worker makes them while the trading runs: the whole range's and, when models answer
     (not offline), split at their knowledge cutoff, each period's. A guess at what `build_leaderboard` will need (a
     backtest's first and last scheduled instants); draws of another length are made when asked, as without it."""
-    sessions = _sessions(calendar, first_at, last_at)
+    sessions = sessions_of(calendar, first_at, last_at)
     counts = [len(sessions) - 1]
     cutoff = latest_cutoff(config) if models_answered({mode.value}) else None
     split = None if cutoff is None else split_at(sessions, cutoff)
     if split is not None:
         counts += [split, len(sessions) - 1 - split]
     metrics.draw_ahead(counts)
-
-
-def _closes(
-    app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
-) -> tuple[curves.Closes, bool, set[str]]:
-    """Each symbol's close at each session, whether they are synthetic, and their providers, priced as the books were.
-
-    The books' trading runs (`run_ids`) recorded what priced them (MarketDataFetched: real or synthetic
-    prices; a `market bars` look of another kind is not theirs). Bars of that
-    kind in the bar cache covering the range come first (a backtest fetches its history into its cache up
-    front, whatever folder or provider it came from); else the market service, in the mode the accounts
-    were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
-    at synthetic prices (or the reverse) would rank fiction."""
-    start, end = sessions[0], sessions[-1]
-    # A backtest's delisted symbols end at their last bar (PricesEndEarly): their closes stop there, and EQUAL_WEIGHT
-    # keeps what it held of them at that close.
-    ends = delisted(storage.events.read_stream(streams.BACKTEST))
-    priced = _priced_synthetic(storage.events, run_ids)
-    if priced is not None:
-        # The container's cache: a backtest's holds the bars it prefetched in memory (storage/bar_cache.py).
-        cache = app.bar_cache(storage)
-        if cache.covers(symbols, start, end, synthetic=priced):
-            # A range the cache has seen pass validation is not validated again, as the market service reads it.
-            vouched = cache.vouched(symbols, start, end, synthetic=priced)
-            cached = cache.read(symbols, start, end, synthetic=priced, trusted=vouched)
-            if vouched or not validate_bars(cached, sessions, ends=ends):
-                return _by_day(cached), priced, sources_of(cached)
-    market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
-    market.ends = ends
-    series = market.bars(symbols, start, end)
-    if priced is not None and series.synthetic != priced:
-        kinds = {True: "synthetic", False: "real"}
-        raise OperationalError(
-            f"the books were priced with {kinds[priced]} prices, but only {kinds[series.synthetic]} ones "
-            f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
-            "keys the books were run with"
-        )
-    return _by_day(series.bars), series.synthetic, sources_of(series.bars)
-
-
-def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
-    """Whether the trading runs' latest recorded price fetch was synthetic; None when none recorded one."""
-    fetched = [e for e in events.read(type=_FETCH_TYPES) if e.run_id in run_ids]
-    return MarketDataFetched.from_event(fetched[-1]).synthetic if fetched else None
-
-
-def _by_day(bars: Mapping[str, Sequence[Bar]]) -> curves.Closes:
-    return {symbol: {bar.day: bar.close for bar in series} for symbol, series in bars.items()}
-
-
-def _fills(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]], set[str]]:
-    """Every recorded fill of the configured accounts, once per order, in the order recorded; the
-    brokers that filled each account's orders; and every account that has a fill, configured or not."""
-    found: dict[tuple[str, str], Fill] = {}
-    brokers: dict[str, set[str]] = {}
-    traded: set[str] = set()
-    for event in events.read(type=_FILL_TYPES):
-        filled = OrderFilled.from_event(event)
-        fill = filled.fill
-        traded.add(fill.account_id)
-        if fill.account_id in accounts:
-            found.setdefault((fill.account_id, fill.client_order_id), fill)
-            brokers.setdefault(fill.account_id, set()).add(filled.broker)
-    return list(found.values()), brokers, traded
-
-
-def _span(run_times: list[datetime], fills: Sequence[Fill], first: str) -> tuple[datetime, datetime]:
-    """When the books start and end: the first and last trading run's event or fill. `first`: what to run
-    when there is none."""
-    times = [*run_times, *(f.filled_at for f in fills)]
-    if not times:
-        raise UsageError(
-            f"no trading in these books yet: no weekly run, checkpoint or fill to rank (run {first} first)"
-        )
-    return min(times), max(times)
 
 
 def _tracks(

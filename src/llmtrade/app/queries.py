@@ -14,6 +14,7 @@ from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.killed_runs import lease_held
+from llmtrade.app.marked_books import closing_equity
 from llmtrade.app.missed_weeks import unrun_weeks
 from llmtrade.app.results import (
     AccountStanding,
@@ -72,7 +73,6 @@ def status(app: Container) -> StatusResult:
         market = app.market(storage, live=live, record=False)
         desks = app.desks(storage, market, live=live)
         valued = events.read(type=AccountValued.event_type())
-        valuations = [AccountValued.from_event(e) for e in valued]
         behind = clock_behind((e.occurred_at for e in valued), now, "status")
         if behind is not None:
             warnings.append(behind)
@@ -94,7 +94,14 @@ def status(app: Container) -> StatusResult:
         closed = {s: app.calendar.session_close(bars[-1].day) for s, bars in series.items() if bars}
         marks = Marks(prices, closed, recorded_splits(events), now)
         paper_bps = config.accounts.paper.slippage_bps
-        rows = [_standing(events, desk, marks, valuations, week_id, paper_bps) for desk in desks]
+        try:
+            # Over the closes the leaderboard marks the books at, then now's valuation: a maximum to date that never
+            # falls, and the leaderboard's at the same close (not over the runs' valuations, which miss closes).
+            closing: Mapping[str, Sequence[float]] | None = closing_equity(app, storage, now)
+        except LlmtradeError as exc:
+            warnings.append(f"max drawdown not shown: the closes since the books began are unavailable ({exc})")
+            closing = None
+        rows = [_standing(events, desk, marks, closing, week_id, paper_bps) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
@@ -239,8 +246,14 @@ class Marks:
 
 
 def _standing(
-    events: EventStore, desk: Desk, marks: Marks, valuations: list[AccountValued], week_id: date, paper_bps: float
+    events: EventStore,
+    desk: Desk,
+    marks: Marks,
+    closing: Mapping[str, Sequence[float]] | None,
+    week_id: date,
+    paper_bps: float,
 ) -> dict:
+    """`closing`: each account's equity at the books' closes (None: unavailable, its drawdown not shown)."""
     # Only brokers that keep their own fills report them (today the paper broker); others count none.
     ours = our_order_ids(events, desk.account.id)
     fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
@@ -249,7 +262,6 @@ def _standing(
     seen = look(events, desk.broker, desk.broker.account(prices), prices)
     account = seen.managed
     start_cash = desk.account.starting_cash
-    mine = [v for v in valuations if v.account_id == desk.account.id]
     started = week_start_valuation(events, week_id, desk.account.id)
     week_start = started.equity if started else None
     trades = closed_trade_pnls(with_splits(fills, recorded_splits(events)))  # round trips: a resize is not a trade
@@ -263,7 +275,9 @@ def _standing(
         "cash": account.cash,
         "week_pnl": None if week_start is None else round(account.equity - week_start, 2),
         "total_return": total_return(start_cash, account.equity),
-        "max_drawdown": max_drawdown([start_cash, *(v.equity for v in mine), account.equity]),
+        "max_drawdown": (
+            None if closing is None else max_drawdown([*closing.get(desk.account.id, (start_cash,)), account.equity])
+        ),
         "hit_rate": hit_rate(trades),
         "trades": len(trades),
         "commissions_usd": round(sum(f.commission for f in fills), 2),

@@ -183,7 +183,8 @@ class AccountStanding(Result):
     cash: float
     week_pnl: float | None
     total_return: float | None
-    # Over its valuations (each run's, and now's), as the leaderboard's `max_drawdown` is over its closes.
+    # Over the closes the leaderboard marks the books at (app/marked_books.py), then now's valuation: the leaderboard's
+    # at the same close, and never falling. None when those closes could not be had (a warning says so).
     max_drawdown: float | None = Field(description=DRAWDOWN)
     hit_rate: float | None
     trades: int = 0  # closed trades (round trips) the hit rate is over; even ones count in neither wins nor losses

@@ -25,9 +25,9 @@ def print_status(out: Output, report: StatusResult) -> None:
             "equity",
             "week P/L",
             "total",
-            # Over every valuation (each run's: checkpoints too), the leaderboard's over daily closes: a new user
-            # found -1.1% here and -0.9% there at the same close, nothing saying why.
-            "max DD (valuations)",
+            # Over the leaderboard's daily closes, then now: the same figure at the same close (over the runs'
+            # valuations it missed closes, disagreed with the leaderboard, and could shrink from one day to the next).
+            "max DD (closes)",
             "hit rate",
             "commissions",
             "slippage~",

@@ -1,0 +1,154 @@
+"""The books as the leaderboard marks them: the recorded fills, the sessions the trading runs span, and each symbol's
+close at each session, priced as the runs were (real or synthetic).
+
+The leaderboard (app/leaderboard.py) ranks these curves; `status` takes each account's maximum drawdown over the same
+closes (`closing_equity`), so the two agree at the same close and a maximum to date never falls (a trial: status's,
+over the runs' valuations only, missed the closes no run valued, and shrank from one day to the next)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+from llmtrade.analytics import curves
+from llmtrade.app.container import Container
+from llmtrade.app.price_basis import sources_of
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import delisted
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.market import Bar, MarketDataFetched
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
+from llmtrade.domain.trading import Fill, OrderFilled
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.validation import validate_bars
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
+
+TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
+PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
+# The leaderboard's reads of the books, each by type alone: the fills, the runs, the price fetches.
+FILL_TYPES = [OrderFilled.event_type()]
+# RunKilled: the failure note says which unended runs a later run found killed (app/killed_runs.py).
+RUN_TYPES = [RunStarted.event_type(), RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]
+FETCH_TYPES = [MarketDataFetched.event_type()]
+
+
+def trading_runs(events: EventStore) -> list[StoredEvent]:
+    """The run events (started, ended) of the commands that trade."""
+    return [e for e in events.read(type=RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
+
+
+def closing_equity(app: Container, storage: Storage, until: datetime) -> dict[str, tuple[float, ...]]:
+    """Each configured account's equity at every close from the books' first session (the leaderboard's) to the last
+    session complete at `until`, marked as the leaderboard marks it (analytics/curves.py `account_track`); empty while
+    the books hold no trading run or fill. Raises OperationalError (MarketDataError) when the closes cannot be had."""
+    config = app.loaded.config
+    events = storage.events
+    fills, _, _ = fills_of(events, {a.id for a in config.accounts.accounts})
+    runs = trading_runs(events)
+    times = [*(e.occurred_at for e in runs), *(f.filled_at for f in fills)]
+    if not times:
+        return {}
+    calendar = app.calendar
+    sessions = sessions_of(calendar, min(times), until)
+    closes_at = [calendar.session_close(day) for day in sessions]
+    symbols = sorted({f.symbol for f in fills})
+    run_ids = {e.run_id for e in runs if e.run_id}
+    closes = closes_of(app, storage, symbols, sessions, run_ids)[0] if symbols else {}
+    splits = recorded_splits(events)
+    return {
+        account.id: curves.account_track(
+            account.id,
+            [f for f in fills if f.account_id == account.id],
+            starting_cash=account.starting_cash,
+            sessions=sessions,
+            closes_at=closes_at,
+            closes=closes,
+            splits=splits,
+        ).curve.equity
+        for account in config.accounts.accounts
+    }
+
+
+def sessions_of(calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> list[date]:
+    """The books' sessions: from the last one closed at the first trading instant to the last closed at the last."""
+    start = calendar.last_completed_session(first_at) or calendar.next_session(calendar.first_day)
+    end = max(start, calendar.last_completed_session(last_at) or start)
+    return calendar.sessions_between(start, end)
+
+
+def closes_of(
+    app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
+) -> tuple[curves.Closes, bool, set[str]]:
+    """Each symbol's close at each session, whether they are synthetic, and their providers, priced as the books were.
+
+    The books' trading runs (`run_ids`) recorded what priced them (MarketDataFetched: real or synthetic
+    prices; a `market bars` look of another kind is not theirs). Bars of that
+    kind in the bar cache covering the range come first (a backtest fetches its history into its cache up
+    front, whatever folder or provider it came from); else the market service, in the mode the accounts
+    were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
+    at synthetic prices (or the reverse) would rank fiction."""
+    start, end = sessions[0], sessions[-1]
+    # A backtest's delisted symbols end at their last bar (PricesEndEarly): their closes stop there, and EQUAL_WEIGHT
+    # keeps what it held of them at that close.
+    ends = delisted(storage.events.read_stream(streams.BACKTEST))
+    priced = _priced_synthetic(storage.events, run_ids)
+    if priced is not None:
+        # The container's cache: a backtest's holds the bars it prefetched in memory (storage/bar_cache.py).
+        cache = app.bar_cache(storage)
+        if cache.covers(symbols, start, end, synthetic=priced):
+            # A range the cache has seen pass validation is not validated again, as the market service reads it.
+            vouched = cache.vouched(symbols, start, end, synthetic=priced)
+            cached = cache.read(symbols, start, end, synthetic=priced, trusted=vouched)
+            if vouched or not validate_bars(cached, sessions, ends=ends):
+                return _by_day(cached), priced, sources_of(cached)
+    market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
+    market.ends = ends
+    series = market.bars(symbols, start, end)
+    if priced is not None and series.synthetic != priced:
+        kinds = {True: "synthetic", False: "real"}
+        raise OperationalError(
+            f"the books were priced with {kinds[priced]} prices, but only {kinds[series.synthetic]} ones "
+            f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
+            "keys the books were run with"
+        )
+    return _by_day(series.bars), series.synthetic, sources_of(series.bars)
+
+
+def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
+    """Whether the trading runs' latest recorded price fetch was synthetic; None when none recorded one."""
+    fetched = [e for e in events.read(type=FETCH_TYPES) if e.run_id in run_ids]
+    return MarketDataFetched.from_event(fetched[-1]).synthetic if fetched else None
+
+
+def _by_day(bars: Mapping[str, Sequence[Bar]]) -> curves.Closes:
+    return {symbol: {bar.day: bar.close for bar in series} for symbol, series in bars.items()}
+
+
+def fills_of(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]], set[str]]:
+    """Every recorded fill of the configured accounts, once per order, in the order recorded; the
+    brokers that filled each account's orders; and every account that has a fill, configured or not."""
+    found: dict[tuple[str, str], Fill] = {}
+    brokers: dict[str, set[str]] = {}
+    traded: set[str] = set()
+    for event in events.read(type=FILL_TYPES):
+        filled = OrderFilled.from_event(event)
+        fill = filled.fill
+        traded.add(fill.account_id)
+        if fill.account_id in accounts:
+            found.setdefault((fill.account_id, fill.client_order_id), fill)
+            brokers.setdefault(fill.account_id, set()).add(filled.broker)
+    return list(found.values()), brokers, traded
+
+
+def span_of(run_times: list[datetime], fills: Sequence[Fill], first: str) -> tuple[datetime, datetime]:
+    """When the books start and end: the first and last trading run's event or fill. `first`: what to run
+    when there is none."""
+    times = [*run_times, *(f.filled_at for f in fills)]
+    if not times:
+        raise UsageError(
+            f"no trading in these books yet: no weekly run, checkpoint or fill to rank (run {first} first)"
+        )
+    return min(times), max(times)
