@@ -176,11 +176,9 @@ def test_standings_deflate_only_the_trials_and_keep_flat_free_of_nan() -> None:
     by_name = {r.name: r for r in rows}
     # Three returns are too few for a DSR at all (tests/test_standings_evidence.py deflates 20); FLAT never has one.
     assert by_name["acct_1"].dsr is None and by_name["FLAT"].dsr is None
-    assert by_name["FLAT"].sharpe.estimate is None and by_name["FLAT"].volatility == 0.0
-    assert by_name["acct_1"].excess_vs_flat.estimate == pytest.approx(
-        sum(x / y - 1 for x, y in zip(a.curve.equity[1:], a.curve.equity[:-1], strict=True)) / 3 * 252
-    )
-    assert by_name["acct_1"].excess_vs_spy.estimate is None  # no SPY baseline given
+    # Nor any annualised figure (analytics/standings.py): a volatility or an excess a year of three returns is noise.
+    assert by_name["FLAT"].sharpe.estimate is None and by_name["FLAT"].volatility is None
+    assert by_name["acct_1"].excess_vs_flat.estimate is None and by_name["acct_1"].excess_vs_spy.estimate is None
     assert "NaN" not in rows[2].model_dump_json() and "Infinity" not in rows[2].model_dump_json()
 
 

@@ -9,6 +9,8 @@ nothing is undefined, not 0 (counting it 0 paired a dead account's "flat" weeks 
 and losses as if it had chosen to stand aside). Those weeks are left out of its pairing, and a note names the
 book, the account, the day and the weeks left. Intervals: metrics.py's stationary bootstrap over the paired weeks
 (`paired_mean_interval`) and, for the daily returns, `excess_interval` (none when either curve reached zero).
+Beside them, each book's trades, costs and average gross exposure (DESIGN.md: every comparison of accounts carries
+its uncertainty, trade count and costs).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import Curve, Leaderboard, PairedDifference, Pairing
+from llmtrade.analytics.records import Curve, Leaderboard, PairedDifference, Pairing, Standing
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import counted
 
@@ -54,6 +56,24 @@ def _on(curve: Curve, sessions: Sequence[date]) -> list[float]:
     return [by_day[day] for day in sessions]
 
 
+def _gross(curve: Curve, sessions: Sequence[date]) -> float | None:
+    """The curve's average gross exposure over `sessions` after the first (the start's close is the base, as a
+    leaderboard row's `avg_gross_exposure`)."""
+    by_day = dict(zip(curve.sessions, curve.gross_exposure, strict=True))
+    after = [by_day[day] for day in sessions[1:]]
+    return sum(after) / len(after) if after else None
+
+
+def _activity(row: Standing | None, curve: Curve, sessions: Sequence[date], side: str) -> dict[str, float | int | None]:
+    """One book's trades, costs (its leaderboard row) and exposure (over the paired sessions), `side` "on" or "off"."""
+    return {
+        f"trades_{side}": None if row is None else row.trades,
+        f"commissions_usd_{side}": None if row is None else row.costs_usd,
+        f"slippage_usd_{side}": None if row is None else row.slippage_usd,
+        f"avg_gross_exposure_{side}": _gross(curve, sessions),
+    }
+
+
 def _daily(equity: Sequence[float]) -> list[float]:
     """Daily returns; none for a curve that reached zero (the daily interval is then left empty)."""
     try:
@@ -73,8 +93,11 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
     if board.start != versus.start or board.end != versus.end:
         notes.append(
             f"the two books cover different sessions ({board.start}..{board.end} and {versus.start}..{versus.end}); "
-            "only the sessions both cover are paired"
+            "only the sessions both cover are paired (and the average exposure is over them), while the trades and "
+            "costs are each book's over its own range"
         )
+    rows_on = {s.name: s for s in board.standings}
+    rows_off = {s.name: s for s in versus.standings}
     missing = sorted({c.name for c in board.curves if c.kind == "account"} ^ set(other))
     if missing:
         notes.append(f"accounts in only one of the books are left out: {', '.join(missing)}")
@@ -109,6 +132,8 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                     else metrics.Interval(estimate=None, low=None, high=None)
                 ),
                 weeks_better=sum(1 for a, b in both if a > b),
+                **_activity(rows_on.get(curve.name), curve, common, "on"),
+                **_activity(rows_off.get(curve.name), other[curve.name], common, "off"),
             )
         )
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:

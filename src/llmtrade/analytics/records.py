@@ -31,11 +31,32 @@ WEEKS_NEEDED = (
     "its Sharpe ratio so far, in weeks of 5 sessions (those already there included); null when its Sharpe ratio is "
     "undefined or 0, or under 20 daily returns. It grows as 1 / Sharpe^2 as the Sharpe ratio nears 0, so a row no "
     f"better than FLAT may need millions of weeks: any value over {WEEKS_BEYOND} (100 years) means not in any useful "
-    f'time, and tables and the report show it as "> {WEEKS_BEYOND}"'
+    f'time, and tables and the report show it as "> {WEEKS_BEYOND}". The Sharpe ratio is against a risk-free rate '
+    "of 0 (cash earns nothing in these books)"
 )
 WEEKS_MORE = (
     "the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them; null when weeks_needed is. Over "
     f'{WEEKS_BEYOND}: not in any useful time (shown as "> {WEEKS_BEYOND}"), as weeks_needed'
+)
+
+# Said wherever the ratios are read (a leaderboard note, so its text, --json and the report; the schema; the README):
+# an audit found the zero risk-free rate said only in code comments.
+RISK_FREE = (
+    "a risk-free rate of 0: Sharpe is the mean over the standard deviation of daily returns (rf = 0), and Sortino, "
+    "PSR, DSR and the weeks needed are against 0 too, not against a T-bill rate; the comparison with FLAT is like "
+    "for like, as cash earns nothing in these books (FLAT's, and every account's idle cash)"
+)
+RATIOS_AGAINST_ZERO = "against a risk-free rate of 0 (rf = 0: cash earns nothing in these books)"
+
+# What "vs FLAT/yr" and "vs SPY/yr" are (an audit: said nowhere but the report's column titles).
+EXCESS = (
+    "the excess return a year over {baseline}: the arithmetic mean of the daily differences of returns, x 252 (not "
+    "compounded, so not the total return less the baseline's), with its stationary-bootstrap 95% interval; all null "
+    "under 20 daily returns, the interval alone when the differences do not vary"
+)
+EXCESS_NOTE = (
+    "vs FLAT/yr and vs SPY/yr (excess_vs_flat, excess_vs_spy) are the arithmetic mean of the daily differences of "
+    "returns x 252: a rate a year, not compounded, so not the total return less the baseline's"
 )
 
 CurveKind = Literal["account", "baseline"]
@@ -83,8 +104,14 @@ class Standing(Record):
     total_return: float
     cagr: float | None
     volatility: float | None  # annualised standard deviation of daily returns
-    sharpe: Interval  # annualised, zero risk-free rate; stationary-bootstrap interval
-    sortino: float | None
+    sharpe: Interval = Field(
+        description="the annualised Sharpe ratio: the mean over the standard deviation of daily returns, x sqrt(252), "
+        f"{RATIOS_AGAINST_ZERO}; with its stationary-bootstrap 95% interval"
+    )
+    sortino: float | None = Field(
+        description="the annualised Sortino ratio: the mean daily return over its downside deviation below 0, x "
+        f"sqrt(252), {RATIOS_AGAINST_ZERO}"
+    )
     max_drawdown: float = Field(description=DRAWDOWN)
     # The deepest drawdown's length in sessions: its peak to the first close back at the peak, or to the last close
     # when it never recovered (metrics.max_drawdown); not the longest drawdown, which may be a shallower one.
@@ -96,10 +123,16 @@ class Standing(Record):
     avg_gross_exposure: float
     # Named before slippage was estimated; a trial's program summed "costs" and got 0.0 beside $95 of slippage.
     costs_usd: float = Field(description="commissions and fees paid (USD); slippage is apart, in slippage_usd")
-    excess_vs_flat: Interval  # annualised mean daily excess return
-    excess_vs_spy: Interval
-    psr: float | None  # probabilistic Sharpe ratio: P(true Sharpe > 0) (Bailey & Lopez de Prado 2012)
-    dsr: float | None  # deflated Sharpe ratio for `Leaderboard.trials` (Bailey & Lopez de Prado 2014)
+    excess_vs_flat: Interval = Field(description=EXCESS.format(baseline="FLAT's (0: cash earns nothing here)"))
+    excess_vs_spy: Interval = Field(description=EXCESS.format(baseline="the SPY baseline's (bought and held)"))
+    psr: float | None = Field(
+        description="the probabilistic Sharpe ratio (Bailey & Lopez de Prado 2012): P(true Sharpe > 0), the Sharpe "
+        f"ratio {RATIOS_AGAINST_ZERO}"
+    )
+    dsr: float | None = Field(
+        description="the deflated Sharpe ratio (Bailey & Lopez de Prado 2014) for `trials`, the Sharpe ratio "
+        f"{RATIOS_AGAINST_ZERO}"
+    )
     weeks_needed: float | None = Field(description=WEEKS_NEEDED)
     weeks_more: float | None = Field(description=WEEKS_MORE)
     # Slippage paid, estimated: traded notional x the paper broker's slippage_bps (None for another broker's fills).
@@ -126,6 +159,25 @@ class PairedDifference(Record):
     weekly: Interval  # mean weekly return difference on - off, a fraction per week (not annualised)
     daily: Interval  # annualised mean daily return difference on - off (as `excess_vs_flat` is computed)
     weeks_better: int  # weeks whose return was higher in the first books
+    # DESIGN.md: every comparison of accounts carries its trades and costs (an audit found --versus without them).
+    # Each book's own row (its whole range: the same weeks but where the books differ, as a note then says); None
+    # when that book has no row for the account.
+    trades_on: int | None = Field(None, description="round trips closed in the first books (its leaderboard row)")
+    trades_off: int | None = Field(None, description="round trips closed in the second books")
+    commissions_usd_on: float | None = Field(None, description="commissions and fees paid in the first books (USD)")
+    commissions_usd_off: float | None = Field(None, description="commissions and fees paid in the second books (USD)")
+    slippage_usd_on: float | None = Field(
+        None,
+        description="slippage paid in the first books, estimated as traded notional x the paper broker's "
+        "slippage_bps (USD); None when unknown",
+    )
+    slippage_usd_off: float | None = Field(None, description="slippage paid in the second books, as slippage_usd_on")
+    avg_gross_exposure_on: float | None = Field(
+        None, description="the average gross exposure (a fraction of equity) over the paired sessions, first books"
+    )
+    avg_gross_exposure_off: float | None = Field(
+        None, description="the average gross exposure over the paired sessions, second books"
+    )
 
 
 class Pairing(Record):

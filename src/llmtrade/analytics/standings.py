@@ -11,9 +11,12 @@ normal (Bailey & Lopez de Prado 2012, after Mertens 2002), which a handful of se
 sessions had a PSR of 0.99999 and "0 weeks needed", a certainty a week of data cannot give. Under
 `metrics.MIN_RETURNS_FOR_INTERVAL` daily returns they are None (n/a), as the bootstrap intervals are.
 
-So are the ratios themselves (Sharpe, Sortino, Calmar) under `metrics.MIN_RETURNS_FOR_RATIO`: a week's Sharpe of 4.2
-has a standard error of some 7 (Lo 2002), and shown without its interval it read as a result. `short_note` says
-why, and how many returns each short row has.
+So is every annualised figure (CAGR, volatility, Sharpe, Sortino, Calmar, turnover, the excess over FLAT and SPY a
+year) under `metrics.MIN_RETURNS_FOR_RATIO`: a week's Sharpe of 4.2 has a standard error of some 7 (Lo 2002), and
+shown without its interval it read as a result; one daily return made SPY's CAGR +1198.9% and a turnover of 250 a
+year (an audit). One rule for them all: None in --json, "n/a" in the tables and the report. The total return, the
+drawdown, the trades and costs are what happened, and stay. `short_note` says why, and how many returns each short
+row has.
 
 The weeks needed answer "when could it be told from FLAT?", in either direction, so they are the minimum track
 record length of a two-sided test at 95% (`TELL_APART`: Phi^-1(0.975), not the paper's one-sided Phi^-1(0.95)),
@@ -85,27 +88,28 @@ def standing(
     min_trl = metrics.min_track_record(returns, level=TELL_APART) if evidence else None
     needed = None if min_trl is None else min_trl / SESSIONS_PER_WEEK
     after_start = curve.gross_exposure[1:]
-    ratios = n >= metrics.MIN_RETURNS_FOR_RATIO
+    ratios = n >= metrics.MIN_RETURNS_FOR_RATIO  # every annualised figure: see the module docstring
+    hidden = Interval(estimate=None, low=None, high=None, level=metrics.LEVEL)
     return Standing(
         name=curve.name,
         kind=curve.kind,
         sessions=n,
         weeks=n / SESSIONS_PER_WEEK,
         total_return=metrics.total_return(equity) or 0.0,
-        cagr=growth,
-        volatility=metrics.volatility(returns),
-        sharpe=metrics.sharpe_interval(returns) if ratios else Interval(estimate=None, low=None, high=None),
+        cagr=growth if ratios else None,
+        volatility=metrics.volatility(returns) if ratios else None,
+        sharpe=metrics.sharpe_interval(returns) if ratios else hidden,
         sortino=metrics.sortino(returns) if ratios else None,
         max_drawdown=depth,
         max_drawdown_sessions=length,
         calmar=metrics.calmar(growth, depth) if ratios else None,
         trades=track.trade_count,
         hit_rate=track.hit_rate,
-        turnover=turnover(track.traded, equity),
+        turnover=turnover(track.traded, equity) if ratios else None,
         avg_gross_exposure=math.fsum(after_start) / len(after_start) if after_start else 0.0,
         costs_usd=track.costs,
-        excess_vs_flat=_excess(returns, flat),
-        excess_vs_spy=_excess(returns, spy),
+        excess_vs_flat=_excess(returns, flat) if ratios else hidden,
+        excess_vs_spy=_excess(returns, spy) if ratios else hidden,
         psr=metrics.probabilistic_sharpe(returns) if evidence else None,
         dsr=deflated(returns, trials, sharpe_variance),
         weeks_needed=needed,
@@ -129,7 +133,9 @@ def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
     return (
         f"Sharpe, Sortino and Calmar are n/a under {minimum} daily returns ({listed}), as are their intervals, PSR, "
         f"DSR and the weeks needed: an annualised Sharpe ratio on n daily returns has a standard error of about "
-        f"sqrt(252/n) (Lo 2002){example}, so a ratio of so few is noise"
+        f"sqrt(252/n) (Lo 2002){example}, so a ratio of so few is noise. So is every other annualised figure (CAGR, "
+        "volatility, turnover a year, the excess over FLAT and SPY a year): a few days raised to a year's power or "
+        "times 252 (null in --json); the total return, drawdown, trades and costs are what happened"
     )
 
 

@@ -25,7 +25,7 @@ from datetime import date, datetime
 
 from llmtrade.analytics import curves, draws, metrics
 from llmtrade.analytics.paired import pairing
-from llmtrade.analytics.records import Leaderboard
+from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.baseline_universe import (
@@ -175,6 +175,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         f"{counted(len(sessions) - 1, 'daily return')}; nothing after the last session in the books",
         f"trials = {trials}: the accounts compared (PMs and the chairman); the deflated Sharpe assumes the best "
         "of that many was picked",
+        RISK_FREE_NOTE,
+        EXCESS_NOTE,
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
         *cutoff_notes,
         *filter(None, [offline_note(modes)]),
@@ -224,12 +226,17 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     )
 
 
+RISK_FREE_NOTE = f"ratios are against {RISK_FREE}"
+
+
 def _part_year(returns: int, periods: Sequence[int]) -> list[str]:
     """A note when the books, or a knowledge-cutoff period, hold under a year of daily returns: CAGR and Calmar then
     extrapolate a part-year (GIPS would not annualise it), which a reader of a few weeks' +40% CAGR should know."""
-    shortest = min([returns, *periods])
-    if returns < 1 or shortest >= metrics.SESSIONS_PER_YEAR:  # no return: no CAGR shown to extrapolate
+    # Under MIN_RETURNS_FOR_RATIO a span shows no CAGR or Calmar at all (analytics/standings.py): none to extrapolate.
+    shown = [n for n in [returns, *periods] if n >= metrics.MIN_RETURNS_FOR_RATIO]
+    if not shown or min(shown) >= metrics.SESSIONS_PER_YEAR:
         return []
+    shortest = min(shown)
     which = (
         counted(returns, "daily return") if shortest == returns else f"a period has {counted(shortest, 'daily return')}"
     )

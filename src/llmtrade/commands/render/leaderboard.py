@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from llmtrade.analytics.records import Interval, Leaderboard, Standing, weeks_shown
 from llmtrade.commands.render.common import counted, drawdown, money, num, pct, share
 from llmtrade.console import Output
+
+T = TypeVar("T", int, float)
 
 
 def print_leaderboard(out: Output, board: Leaderboard) -> None:
@@ -104,22 +107,52 @@ def _paired(out: Output, board: Leaderboard) -> None:
     assert paired is not None
     out.table(
         f"{board.source} versus {paired.versus}, {paired.start} to {paired.end} "
-        f"({counted(paired.weeks, 'week')} paired)",
-        ["name", "return", "versus", "weekly diff [95%]", "daily diff/yr [95%]", "weeks better"],
+        f"({counted(paired.weeks, 'week')} paired); each pair of figures is this / versus",
+        [
+            "name",
+            "return",
+            "versus",
+            # In basis points: a difference of -0.16 bp a week printed "0.0% [0.0%, 0.0%]" (an audit), its sign and
+            # whether its interval holds zero unseen.
+            "weekly diff bp [95%]",
+            "daily diff/yr bp [95%]",
+            "weeks better",
+            "trades",
+            "commissions",
+            "slippage~",
+            "avg gross",
+        ],
         [
             (
                 d.name,
                 pct(d.return_on),
                 pct(d.return_off),
-                interval(d.weekly, pct),
-                interval(d.daily, pct),
+                interval(d.weekly, basis_points),
+                interval(d.daily, basis_points),
                 f"{d.weeks_better} of {d.weeks}",
+                _pair(d.trades_on, d.trades_off, lambda n: "n/a" if n is None else str(n)),
+                _pair(d.commissions_usd_on, d.commissions_usd_off, money),
+                _pair(d.slippage_usd_on, d.slippage_usd_off, money),
+                _pair(d.avg_gross_exposure_on, d.avg_gross_exposure_off, share),
             )
             for d in paired.differences
         ],
     )
     for note in paired.notes:
         out.line(f"note: {note}")
+
+
+def _pair(on: T | None, off: T | None, show: Callable[[T | None], str]) -> str:
+    return f"{show(on)} / {show(off)}"
+
+
+def basis_points(value: float | None) -> str:
+    """A small difference of returns in basis points (1 bp = 0.01%), signed, with the digits its sign needs."""
+    if value is None:
+        return "n/a"
+    bp = value * 10_000
+    text = f"{bp:+,.1f}" if abs(bp) >= 10 else f"{bp:+.2f}"
+    return "0.00" if float(text.replace(",", "")) == 0 else text
 
 
 def interval(value: Interval, show: Callable[[float | None], str]) -> str:
