@@ -96,8 +96,8 @@ def test_every_annualised_figure_is_hidden_under_twenty_returns_as_the_ratios_ar
         assert spy[columns.index(column)] == "n/a", column
 
 
-# Four New York weeks (Wednesday to Tuesday): the first session is the start, then 4 x 5 sessions.
-SESSIONS = tuple(TradingCalendar().sessions_between(date(2026, 2, 3), date(2026, 3, 3)))
+# Five New York weeks (Wednesday to Tuesday), a holiday among them: 24 daily returns.
+SESSIONS = tuple(TradingCalendar().sessions_between(date(2026, 2, 3), date(2026, 3, 10)))
 
 
 def _board(name: str, equity: list[float], exposure: float, trades: int, costs: float, traded: float) -> Leaderboard:
@@ -131,6 +131,10 @@ def _board(name: str, equity: list[float], exposure: float, trades: int, costs: 
     )
 
 
+def _cut(curve: Curve, points: int) -> Curve:
+    return curve.model_copy(update={f: getattr(curve, f)[:points] for f in ("sessions", "equity", "gross_exposure")})
+
+
 def test_versus_carries_each_books_trades_costs_and_exposure() -> None:
     n = len(SESSIONS)
     on = _board("on", [100_000.0 * 1.001**i for i in range(n)], 0.5, trades=7, costs=14.0, traded=200_000.0)
@@ -141,6 +145,9 @@ def test_versus_carries_each_books_trades_costs_and_exposure() -> None:
     assert (diff.commissions_usd_on, diff.commissions_usd_off) == (14.0, 6.0)
     assert diff.slippage_usd_on == pytest.approx(100.0) and diff.slippage_usd_off == pytest.approx(40.0)
     assert diff.avg_gross_exposure_on == pytest.approx(0.5) and diff.avg_gross_exposure_off == pytest.approx(0.25)
+    assert diff.daily.estimate is not None  # 24 daily returns: annualised, as a leaderboard row's would be
+    short = pairing(*(b.model_copy(update={"curves": (_cut(b.curves[0], 6),)}) for b in (on, off)))
+    assert short.differences[0].daily.estimate is None  # 5: no annualised figure, as a row of 5 has none
     dumped = json.loads(on.model_copy(update={"paired": paired}).model_dump_json())["paired"]["differences"][0]
     assert {"trades_on", "trades_off", "commissions_usd_on", "slippage_usd_off", "avg_gross_exposure_on"} <= set(dumped)
 

@@ -126,9 +126,10 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                 return_on=on[-1] / on[0] - 1 if on and on[0] > 0 else 0.0,
                 return_off=off[-1] / off[0] - 1 if off and off[0] > 0 else 0.0,
                 weekly=metrics.paired_mean_interval(weekly_on, weekly_off, minimum=MIN_WEEKS_FOR_INTERVAL),
+                # Annualised: none under MIN_RETURNS_FOR_RATIO daily returns, as a leaderboard row's (standings.py).
                 daily=(
                     metrics.excess_interval(daily_on, daily_off)
-                    if len(daily_on) == len(daily_off)
+                    if len(daily_on) == len(daily_off) and len(daily_on) >= metrics.MIN_RETURNS_FOR_RATIO
                     else metrics.Interval(estimate=None, low=None, high=None)
                 ),
                 weeks_better=sum(1 for a, b in both if a > b),

@@ -157,7 +157,8 @@ class PairedDifference(Record):
     return_on: float  # total return over the paired weeks, in the first books
     return_off: float  # ... and in the second
     weekly: Interval  # mean weekly return difference on - off, a fraction per week (not annualised)
-    daily: Interval  # annualised mean daily return difference on - off (as `excess_vs_flat` is computed)
+    # Annualised mean daily return difference on - off (as `excess_vs_flat` is computed); none under 20 daily returns.
+    daily: Interval
     weeks_better: int  # weeks whose return was higher in the first books
     # DESIGN.md: every comparison of accounts carries its trades and costs (an audit found --versus without them).
     # Each book's own row (its whole range: the same weeks but where the books differ, as a note then says); None
