@@ -98,7 +98,7 @@ def status(app: Container) -> StatusResult:
             # Over the closes the leaderboard marks the books at, then now's valuation: a maximum to date that never
             # falls, and the leaderboard's at the same close (not over the runs' valuations, which miss closes).
             closing: Mapping[str, Sequence[float]] | None = closing_equity(app, storage, now)
-        except LlmtradeError as exc:
+        except (LlmtradeError, ValueError) as exc:  # ValueError: a held symbol no close or fill prices (curves.py)
             warnings.append(f"max drawdown not shown: the closes since the books began are unavailable ({exc})")
             closing = None
         rows = [_standing(events, desk, marks, closing, week_id, paper_bps) for desk in desks]
