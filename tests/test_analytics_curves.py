@@ -213,3 +213,21 @@ def test_a_trade_across_a_split_draws_the_same_curve_as_without_it_one_trade_at_
     assert track.trades == (0, 0, 0, 1) and track.wins == (0, 0, 0, 1)
     assert track.traded == pytest.approx(1000.0 + 1080.0)  # a split is no turnover
     assert track.costs_usd == (0.0, 1.0, 1.0, 2.0)
+
+
+def test_a_held_symbol_without_a_close_is_its_own_error_when_closes_are_required() -> None:
+    # status (app/status_drawdown.py) catches this error alone: a broad ValueError caught there hid any other (a
+    # pydantic ValidationError is one), and a carried-over price across a gap in the bar cache is no close.
+    gap = {"XYZ": {MON: 99.0, TUE: 105.0, THU: 90.0}}  # Wednesday's close missing
+    assert _track([BUY], gap).curve.equity[2] == pytest.approx(10_049.0)  # the leaderboard's: Tuesday's carried
+    with pytest.raises(curves.MissingClose) as raised:
+        curves.account_track(
+            "acct_1",
+            [BUY],
+            starting_cash=10_000.0,
+            sessions=DAYS,
+            closes_at=CLOSES_AT,
+            closes=gap,
+            require_closes=True,
+        )
+    assert (raised.value.symbol, raised.value.day) == ("XYZ", WED)

@@ -73,7 +73,7 @@ def test_a_drawdown_reads_as_the_same_negative_percentage_in_status_the_leaderbo
     assert status.exit_code == 0, status.output
     standing = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     accounts = _rows(status.stdout, "account\trole")
-    at = accounts["account"].index("max DD (closes)")  # over the leaderboard's daily closes
+    at = accounts["account"].index("max DD (closes, now)")  # over the daily closes, then now
     for account in standing["accounts"]:
         shown = accounts[account["account_id"]][at]
         assert account["max_drawdown"] >= 0  # the JSON field's sign, as documented

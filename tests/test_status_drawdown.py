@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from tests.test_leaderboard_command import _at
+from tests.test_week_lifecycle import week
+
+__all__ = ["week"]  # the fixture: a scripted week over CSV prices
 
 runner = CliRunner()
 
@@ -58,3 +64,73 @@ def test_status_drawdown_is_the_live_leaderboards_at_the_same_close_and_never_fa
     for account in seen[0]:
         each = [s[account] for s in seen]
         assert all(later >= earlier - 1e-7 for earlier, later in itertools.pairwise(each)), (account, each)
+
+
+def test_status_marks_the_fills_the_broker_made_that_no_run_recorded_yet(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The weekly run's orders fill at Wednesday's open; no run records them until Tuesday's checkpoint. Status marked
+    # the closes between as cash (acct_1: 0, 0.07%, 0, 0 where the leaderboard later gave 0.22%).
+    _at(monkeypatch, "2026-01-07T08:00:00-05:00")
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    seen = [_status(monkeypatch, _evening(day)) for day in (7, 8, 9, 12)]
+    _at(monkeypatch, "2026-01-13T09:00:00-05:00")
+    assert runner.invoke(app, ["checkpoint", "09:00"]).exit_code == 0
+    board = json.loads(runner.invoke(app, ["leaderboard", "--json"]).stdout)
+    assert board["end"] == "2026-01-12"
+    ranked = {s["name"]: s["max_drawdown"] for s in board["standings"]}
+    assert ranked["acct_1"] > 0.001, "nothing fell: the test proves nothing"
+    for account, value in seen[-1].items():
+        assert value == pytest.approx(ranked[account], abs=1e-6), account
+    for account in seen[0]:
+        each = [s[account] for s in seen]
+        assert all(later >= earlier - 1e-7 for earlier, later in itertools.pairwise(each)), (account, each)
+
+
+def test_status_asks_the_provider_for_no_more_than_its_own_sessions(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing ran for seven weeks: status fetched the books' whole span (every session since the weekly run) to mark
+    # the closes, on every call after a close; now it asks only its own last sessions (ten: 25 days with the padding,
+    # market/service.py `bars_asof`), and says which close it lacks instead of fetching years.
+    _at(monkeypatch, "2026-01-07T08:00:00-05:00")
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    with psycopg.connect(cli_env["DATABASE_URL"]) as conn:
+        before = conn.execute("SELECT max(id) FROM market_fetches").fetchone()[0]
+    _at(monkeypatch, "2026-02-27T17:00:00-05:00")
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    with psycopg.connect(cli_env["DATABASE_URL"]) as conn:
+        spans = conn.execute(
+            "SELECT end_day - start_day, symbol FROM market_fetches WHERE id > %s", (before,)
+        ).fetchall()
+    assert spans and max(s[0] for s in spans) <= 25, spans
+    result = json.loads(shown.stdout)
+    drawdowns = {a["account_id"]: a["max_drawdown"] for a in result["accounts"]}
+    assert drawdowns["acct_1"] is None and drawdowns["acct_6"] == 0.0
+    said = [w for w in result["warnings"] if w.startswith("acct_1: max drawdown not shown: it held ")]
+    assert len(said) == 1 and "at the close of 2026-01-07, and that close is missing" in said[0], result["warnings"]
+
+
+def test_a_held_symbol_without_prices_leaves_only_its_holders_without_a_drawdown(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GLD, held by acct_3 alone, loses its prices: one fetch of every symbol failed, and every account's drawdown went.
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _at(monkeypatch, "2026-01-07T12:00:00-05:00")
+    assert runner.invoke(app, ["-q", "checkpoint", "12:00"]).exit_code == 0
+    _at(monkeypatch, _evening(8))
+    assert runner.invoke(app, ["-q", "status"]).exit_code == 0
+    (tmp_path / "csv" / "GLD.csv").unlink()
+    _at(monkeypatch, _evening(9))
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    result = json.loads(shown.stdout)
+    drawdowns = {a["account_id"]: a["max_drawdown"] for a in result["accounts"]}
+    assert drawdowns["acct_3"] is None
+    assert all(value is not None for account, value in drawdowns.items() if account != "acct_3"), drawdowns
+    assert drawdowns["acct_2"] > 0.001  # TLT's fall is still seen
+    assert any(
+        w.startswith("acct_3: max drawdown not shown: it held GLD at the close of 2026-01-09")
+        for w in result["warnings"]
+    )

@@ -43,6 +43,14 @@ BASELINES = (FLAT, SPY, EQUAL_WEIGHT)
 Closes = Mapping[str, Mapping[date, float]]  # symbol -> session -> close
 
 
+class MissingClose(ValueError):
+    """A held symbol has no close at a session it is marked at (no fill price either, or closes were required)."""
+
+    def __init__(self, symbol: str, day: date, message: str):
+        super().__init__(message)
+        self.symbol, self.day = symbol, day
+
+
 class Track(Record):
     """A curve and what its trading did over it (a baseline's trades are its rebalancing orders).
 
@@ -124,13 +132,15 @@ def account_track(
     closes: Closes,
     slippage_bps: float | None = None,
     splits: Sequence[Split] = (),
+    require_closes: bool = False,
 ) -> Track:
     """The account's curve at each session's close (`closes_at[i]` is when `sessions[i]` closed, tz-aware)
     from its fills in fill-time order; fills after the last close are left out. `slippage_bps`: what its
     fills paid (see Track), None when unknown. `splits` (recorded, domain/ledger.py): each applied to the
     positions before the first close at or after it; the account is marked at the prices it traded at, so a
     close before a split's ex-day (restated by the provider) is taken at `ratio` times. Raises ValueError when
-    sessions and closes_at differ in length."""
+    sessions and closes_at differ in length; MissingClose when a held symbol has no close at a session and no fill
+    price, or (`require_closes`: closes known to be incomplete, not carried over) no close at all."""
     if len(sessions) != len(closes_at):
         raise ValueError(f"{len(sessions)} sessions but {len(closes_at)} closing times")
     ordered = sorted(fills, key=lambda f: f.filled_at)  # stable: fills at the same instant keep their order
@@ -173,7 +183,7 @@ def account_track(
         while trips < len(closed) and closed[trips][0] <= closed_at:
             won += closed[trips][1]
             trips += 1
-        value, gross = _mark(held, day, closes, last_price, skip_flat=True)
+        value, gross = _mark(held, day, closes, last_price, skip_flat=True, strict=require_closes)
         equity.append(cash + value)
         exposure.append(gross / (cash + value) if cash + value > 0 else 0.0)
         trades.append(trips)
@@ -377,7 +387,13 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _mark(
-    held: Mapping[str, int], day: date, closes: Closes, last_price: dict[str, float], *, skip_flat: bool = False
+    held: Mapping[str, int],
+    day: date,
+    closes: Closes,
+    last_price: dict[str, float],
+    *,
+    skip_flat: bool = False,
+    strict: bool = False,
 ) -> tuple[float, float]:
     """(net value, gross value) of the positions at `day`'s close; updates `last_price` with the closes seen.
 
@@ -393,9 +409,11 @@ def _mark(
             last_price[symbol] = close
         if qty == 0:
             continue
+        if strict and close is None:
+            raise MissingClose(symbol, day, f"{symbol}: held on {day} with no close to mark it at")
         price = last_price.get(symbol)
         if price is None:
-            raise ValueError(f"{symbol}: held on {day} with no close and no fill price to mark it at")
+            raise MissingClose(symbol, day, f"{symbol}: held on {day} with no close and no fill price to mark it at")
         value += qty * price
         gross += abs(qty) * price
     return value, gross

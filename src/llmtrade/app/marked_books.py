@@ -1,9 +1,8 @@
 """The books as the leaderboard marks them: the recorded fills, the sessions the trading runs span, and each symbol's
 close at each session, priced as the runs were (real or synthetic).
 
-The leaderboard (app/leaderboard.py) ranks these curves; `status` takes each account's maximum drawdown over the same
-closes (`closing_equity`), so the two agree at the same close and a maximum to date never falls (a trial: status's,
-over the runs' valuations only, missed the closes no run valued, and shrank from one day to the next)."""
+The leaderboard (app/leaderboard.py) ranks these curves; `status` marks the same books at the same closes for each
+account's maximum drawdown (app/status_drawdown.py), from what the bar cache holds."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.splits import recorded_splits
 
 TRADING_COMMANDS = frozenset({"run-weekly", "checkpoint", "postmortem", "run-due"})
 PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py)
@@ -38,38 +36,6 @@ FETCH_TYPES = [MarketDataFetched.event_type()]
 def trading_runs(events: EventStore) -> list[StoredEvent]:
     """The run events (started, ended) of the commands that trade."""
     return [e for e in events.read(type=RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
-
-
-def closing_equity(app: Container, storage: Storage, until: datetime) -> dict[str, tuple[float, ...]]:
-    """Each configured account's equity at every close from the books' first session (the leaderboard's) to the last
-    session complete at `until`, marked as the leaderboard marks it (analytics/curves.py `account_track`); empty while
-    the books hold no trading run or fill. Raises OperationalError (MarketDataError) when the closes cannot be had."""
-    config = app.loaded.config
-    events = storage.events
-    fills, _, _ = fills_of(events, {a.id for a in config.accounts.accounts})
-    runs = trading_runs(events)
-    times = [*(e.occurred_at for e in runs), *(f.filled_at for f in fills)]
-    if not times:
-        return {}
-    calendar = app.calendar
-    sessions = sessions_of(calendar, min(times), until)
-    closes_at = [calendar.session_close(day) for day in sessions]
-    symbols = sorted({f.symbol for f in fills})
-    run_ids = {e.run_id for e in runs if e.run_id}
-    closes = closes_of(app, storage, symbols, sessions, run_ids)[0] if symbols else {}
-    splits = recorded_splits(events)
-    return {
-        account.id: curves.account_track(
-            account.id,
-            [f for f in fills if f.account_id == account.id],
-            starting_cash=account.starting_cash,
-            sessions=sessions,
-            closes_at=closes_at,
-            closes=closes,
-            splits=splits,
-        ).curve.equity
-        for account in config.accounts.accounts
-    }
 
 
 def sessions_of(calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> list[date]:
@@ -94,7 +60,7 @@ def closes_of(
     # A backtest's delisted symbols end at their last bar (PricesEndEarly): their closes stop there, and EQUAL_WEIGHT
     # keeps what it held of them at that close.
     ends = delisted(storage.events.read_stream(streams.BACKTEST))
-    priced = _priced_synthetic(storage.events, run_ids)
+    priced = priced_synthetic(storage.events, run_ids)
     if priced is not None:
         # The container's cache: a backtest's holds the bars it prefetched in memory (storage/bar_cache.py).
         cache = app.bar_cache(storage)
@@ -117,7 +83,7 @@ def closes_of(
     return _by_day(series.bars), series.synthetic, sources_of(series.bars)
 
 
-def _priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
+def priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
     """Whether the trading runs' latest recorded price fetch was synthetic; None when none recorded one."""
     fetched = [e for e in events.read(type=FETCH_TYPES) if e.run_id in run_ids]
     return MarketDataFetched.from_event(fetched[-1]).synthetic if fetched else None

@@ -14,7 +14,6 @@ from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.killed_runs import lease_held
-from llmtrade.app.marked_books import closing_equity
 from llmtrade.app.missed_weeks import unrun_weeks
 from llmtrade.app.results import (
     AccountStanding,
@@ -26,6 +25,7 @@ from llmtrade.app.results import (
     StatusUsage,
     UsageSum,
 )
+from llmtrade.app.status_drawdown import Closing, closing_equity
 from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
@@ -43,7 +43,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted, WeekCompleted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
-from llmtrade.domain.trading import Fill
+from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
@@ -94,14 +94,11 @@ def status(app: Container) -> StatusResult:
         closed = {s: app.calendar.session_close(bars[-1].day) for s, bars in series.items() if bars}
         marks = Marks(prices, closed, recorded_splits(events), now)
         paper_bps = config.accounts.paper.slippage_bps
-        try:
-            # Over the closes the leaderboard marks the books at, then now's valuation: a maximum to date that never
-            # falls, and the leaderboard's at the same close (not over the runs' valuations, which miss closes).
-            closing: Mapping[str, Sequence[float]] | None = closing_equity(app, storage, now)
-        except (LlmtradeError, ValueError) as exc:  # ValueError: a held symbol no close or fill prices (curves.py)
-            warnings.append(f"max drawdown not shown: the closes since the books began are unavailable ({exc})")
-            closing = None
-        rows = [_standing(events, desk, marks, closing, week_id, paper_bps) for desk in desks]
+        # Only brokers that keep their own fills report them (today the paper broker); others count none.
+        fills = {desk.account.id: _our_fills(events, desk) for desk in desks}
+        closing, said = closing_equity(app, storage, market, now, fills, series)
+        warnings += said
+        rows = [_standing(events, desk, fills[desk.account.id], marks, closing, week_id, paper_bps) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
@@ -248,15 +245,14 @@ class Marks:
 def _standing(
     events: EventStore,
     desk: Desk,
+    fills: list[Fill],
     marks: Marks,
-    closing: Mapping[str, Sequence[float]] | None,
+    closing: Closing,
     week_id: date,
     paper_bps: float,
 ) -> dict:
-    """`closing`: each account's equity at the books' closes (None: unavailable, its drawdown not shown)."""
-    # Only brokers that keep their own fills report them (today the paper broker); others count none.
-    ours = our_order_ids(events, desk.account.id)
-    fills = [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
+    """`fills`: the account's as its broker reports them; `closing`: its equity at the books' closes (app/
+    status_drawdown.py; None: a close is missing, its drawdown not shown; absent: no trading yet)."""
     prices = marks.of(fills)
     # Only what llmtrade manages counts: a position made by hand is listed as a difference, not credited.
     seen = look(events, desk.broker, desk.broker.account(prices), prices)
@@ -275,9 +271,7 @@ def _standing(
         "cash": account.cash,
         "week_pnl": None if week_start is None else round(account.equity - week_start, 2),
         "total_return": total_return(start_cash, account.equity),
-        "max_drawdown": (
-            None if closing is None else max_drawdown([*closing.get(desk.account.id, (start_cash,)), account.equity])
-        ),
+        "max_drawdown": _drawdown(closing.get(desk.account.id, (start_cash,)), account),
         "hit_rate": hit_rate(trades),
         "trades": len(trades),
         "commissions_usd": round(sum(f.commission for f in fills), 2),
@@ -290,6 +284,19 @@ def _standing(
         "breaker_reason": breaker.reason,
         "differences": difference_lines(events, desk.account.id, seen.differences),
     }
+
+
+def _our_fills(events: EventStore, desk: Desk) -> list[Fill]:
+    ours = our_order_ids(events, desk.account.id)
+    return [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
+
+
+def _drawdown(closing: Sequence[float] | None, account: AccountSnapshot) -> float | None:
+    """Peak to trough over the daily closes, then now; over the closes alone when a position has no price now (valued
+    at its cost, which is no point on the curve); None when a close is missing."""
+    if closing is None:
+        return None
+    return max_drawdown(list(closing) if account.at_cost else [*closing, account.equity])
 
 
 def difference_lines(events: EventStore, account_id: str, live: list[Difference]) -> list[DifferenceLine]:

@@ -24,6 +24,13 @@ from llmtrade.domain.research import MarketSnapshot, ResearchPack
 from llmtrade.domain.trading import Order, Position, RiskVerdict
 from llmtrade.llm.gateway import UsageTotals
 
+STATUS_DRAWDOWN = (
+    f"{DRAWDOWN}. Over the account's equity at each daily close since the books began (the leaderboard's marks, fills "
+    "the broker made that no run recorded yet included), then now's valuation (left out while a position is valued at "
+    "cost); an earlier status's intraday 'now' is not kept. None when a held symbol's close is missing from the bar "
+    "cache (a warning names the symbol and the session)"
+)
+
 
 class Result(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -183,9 +190,8 @@ class AccountStanding(Result):
     cash: float
     week_pnl: float | None
     total_return: float | None
-    # Over the closes the leaderboard marks the books at (app/marked_books.py), then now's valuation: the leaderboard's
-    # at the same close, and never falling. None when those closes could not be had (a warning says so).
-    max_drawdown: float | None = Field(description=DRAWDOWN)
+    # app/status_drawdown.py: an intraday "now" is a point of that status only (the evening's does not keep it).
+    max_drawdown: float | None = Field(description=STATUS_DRAWDOWN)
     hit_rate: float | None
     trades: int = 0  # closed trades (round trips) the hit rate is over; even ones count in neither wins nor losses
     commissions_usd: float = Field(0.0, description="commissions paid to date on llmtrade's fills (USD)")

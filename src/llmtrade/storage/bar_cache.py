@@ -112,6 +112,21 @@ class BarCache:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def closes(
+        self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool
+    ) -> dict[str, dict[date, float]]:
+        """Each symbol's cached closes in start..end, whether or not one fetch spanned the range (a day missing is
+        missing from the answer): one indexed read of three columns, no Bar built."""
+        rows = self._conn.execute(
+            """SELECT symbol, day, close FROM market_bars
+               WHERE synthetic = %s AND symbol = ANY(%s) AND day BETWEEN %s AND %s""",
+            (synthetic, list(dict.fromkeys(symbols)), start, end),
+        ).fetchall()
+        out: dict[str, dict[date, float]] = {s: {} for s in symbols}
+        for symbol, day, close in rows:
+            out[symbol][day] = close
+        return out
+
     def _unvouch(self, symbols: Iterable[str], start: date, end: date, *, synthetic: bool) -> None:
         self._conn.execute(
             """DELETE FROM market_vouched

@@ -25,9 +25,9 @@ def print_status(out: Output, report: StatusResult) -> None:
             "equity",
             "week P/L",
             "total",
-            # Over the leaderboard's daily closes, then now: the same figure at the same close (over the runs'
-            # valuations it missed closes, disagreed with the leaderboard, and could shrink from one day to the next).
-            "max DD (closes)",
+            # Over the daily closes since the books began, then now (an earlier status's intraday now is not kept):
+            # over the runs' valuations it missed closes and disagreed with the leaderboard at the same close.
+            "max DD (closes, now)",
             "hit rate",
             "commissions",
             "slippage~",
