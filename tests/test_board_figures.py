@@ -148,6 +148,13 @@ def test_versus_carries_each_books_trades_costs_and_exposure() -> None:
     assert diff.daily.estimate is not None  # 24 daily returns: annualised, as a leaderboard row's would be
     short = pairing(*(b.model_copy(update={"curves": (_cut(b.curves[0], 6),)}) for b in (on, off)))
     assert short.differences[0].daily.estimate is None  # 5: no annualised figure, as a row of 5 has none
+    # ... and a note says why (it was n/a with nothing to say so); none when there are enough.
+    assert any(n.startswith("5 paired daily returns: no daily difference a year under 20") for n in short.notes)
+    assert not any("paired daily return" in n for n in paired.notes)
+    # The trades and costs are each book's row, over its whole range: the schema says so (not the paired sessions).
+    fields = PairedDifference.model_json_schema()["properties"]
+    for field in ("trades_on", "trades_off", "commissions_usd_on", "slippage_usd_off"):
+        assert "whole range" in fields[field]["description"], field
     dumped = json.loads(on.model_copy(update={"paired": paired}).model_dump_json())["paired"]["differences"][0]
     assert {"trades_on", "trades_off", "commissions_usd_on", "slippage_usd_off", "avg_gross_exposure_on"} <= set(dumped)
 
@@ -156,10 +163,10 @@ def test_versus_carries_each_books_trades_costs_and_exposure() -> None:
     lines = text.getvalue().splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("name\treturn\tversus"))
     row = dict(zip(lines[head].split("\t"), lines[head + 1].split("\t"), strict=True))
-    assert row["trades"] == "7 / 3"
-    assert row["commissions"] == "14.00 / 6.00"
-    assert row["slippage~"] == "100.00 / 40.00"
-    assert row["avg gross"] == "50.0% / 25.0%"
+    assert row["trades (own range)"] == "7 / 3"  # labelled as what they are over: each book's whole range
+    assert row["commissions (own range)"] == "14.00 / 6.00"
+    assert row["slippage~ (own range)"] == "100.00 / 40.00"
+    assert row["avg gross (paired)"] == "50.0% / 25.0%"
 
 
 def test_a_small_weekly_difference_prints_its_sign_and_whether_its_interval_holds_zero() -> None:

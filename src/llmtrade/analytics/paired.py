@@ -137,6 +137,12 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                 **_activity(rows_off.get(curve.name), other[curve.name], common, "off"),
             )
         )
+    if differences and max(len(common) - 1, 0) < metrics.MIN_RETURNS_FOR_RATIO:
+        notes.append(
+            f"{counted(max(len(common) - 1, 0), 'paired daily return')}: no daily difference a year under "
+            f"{metrics.MIN_RETURNS_FOR_RATIO}, as no annualised figure of a leaderboard row (a few days times 252 is "
+            "noise)"
+        )
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:
         notes.append(f"{len(ends)} paired weeks: no weekly interval under {MIN_WEEKS_FOR_INTERVAL}")
     return Pairing(

@@ -148,6 +148,13 @@ class Period(Record):
     standings: tuple[Standing, ...]
 
 
+# What --versus's trades and costs are over (its leaderboard row holds no per-session counts to cut to the pairing).
+OWN_RANGE = (
+    "over that book's whole range (its leaderboard row), not only the paired sessions the returns, differences and "
+    "average exposure are over"
+)
+
+
 class PairedDifference(Record):
     """One account in two books over the same weeks (e.g. a backtest with memory on and one with it off):
     the week-by-week difference of its returns, `on` minus `off`."""
@@ -163,16 +170,22 @@ class PairedDifference(Record):
     # DESIGN.md: every comparison of accounts carries its trades and costs (an audit found --versus without them).
     # Each book's own row (its whole range: the same weeks but where the books differ, as a note then says); None
     # when that book has no row for the account.
-    trades_on: int | None = Field(None, description="round trips closed in the first books (its leaderboard row)")
-    trades_off: int | None = Field(None, description="round trips closed in the second books")
-    commissions_usd_on: float | None = Field(None, description="commissions and fees paid in the first books (USD)")
-    commissions_usd_off: float | None = Field(None, description="commissions and fees paid in the second books (USD)")
+    trades_on: int | None = Field(None, description=f"round trips closed in the first books {OWN_RANGE}")
+    trades_off: int | None = Field(None, description=f"round trips closed in the second books {OWN_RANGE}")
+    commissions_usd_on: float | None = Field(
+        None, description=f"commissions and fees paid in the first books (USD) {OWN_RANGE}"
+    )
+    commissions_usd_off: float | None = Field(
+        None, description=f"commissions and fees paid in the second books (USD) {OWN_RANGE}"
+    )
     slippage_usd_on: float | None = Field(
         None,
         description="slippage paid in the first books, estimated as traded notional x the paper broker's "
-        "slippage_bps (USD); None when unknown",
+        f"slippage_bps (USD; None when unknown) {OWN_RANGE}",
     )
-    slippage_usd_off: float | None = Field(None, description="slippage paid in the second books, as slippage_usd_on")
+    slippage_usd_off: float | None = Field(
+        None, description=f"slippage paid in the second books, as slippage_usd_on {OWN_RANGE}"
+    )
     avg_gross_exposure_on: float | None = Field(
         None, description="the average gross exposure (a fraction of equity) over the paired sessions, first books"
     )

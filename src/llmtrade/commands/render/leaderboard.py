@@ -117,10 +117,12 @@ def _paired(out: Output, board: Leaderboard) -> None:
             "weekly diff bp [95%]",
             "daily diff/yr bp [95%]",
             "weeks better",
-            "trades",
-            "commissions",
-            "slippage~",
-            "avg gross",
+            # Each book's leaderboard row: its whole range, not only the paired sessions (a note says so when the
+            # two ranges differ); the exposure is over the paired sessions.
+            "trades (own range)",
+            "commissions (own range)",
+            "slippage~ (own range)",
+            "avg gross (paired)",
         ],
         [
             (
