@@ -39,7 +39,8 @@ def test_a_row_of_one_return_under_the_minimum_shows_no_ratio() -> None:
     returns = metrics.daily_returns(_track("acct_1", _steps(n)).curve.equity)
     assert metrics.sharpe(returns) is not None and metrics.sortino(returns) is not None  # the formulas give some
     assert (row.sharpe.estimate, row.sortino, row.calmar) == (None, None, None)
-    assert row.total_return != 0.0 and row.volatility is not None  # what is not a ratio is still shown
+    assert row.volatility is None and row.cagr is None  # annualised too: one rule for every annualised figure
+    assert row.total_return != 0.0 and row.max_drawdown is not None  # what happened is still shown
 
 
 def test_from_the_minimum_the_ratios_are_what_numpy_gives() -> None:
@@ -94,3 +95,35 @@ def test_a_sweeps_rows_of_a_week_show_no_ratio_even_from_a_run_stored_with_one()
     [shown] = sweep.rows
     assert (shown.standing.sharpe.estimate, shown.standing.sortino, shown.standing.calmar) == (None, None, None)
     assert any("(week acct_1: 5 daily returns)" in n for n in sweep.notes)
+
+
+def test_a_sweeps_short_rows_hide_every_annualised_figure_and_it_says_the_risk_free_rate() -> None:
+    """A run's leaderboard stored before CAGR, volatility, turnover and the excess a year were hidden under the minimum
+    still held them (one return made SPY's CAGR +1198.9%): the sweep's board blanked only the three ratios, and said
+    nowhere that its Sharpe ratios are against a risk-free rate of 0."""
+    track = _track("acct_1", _steps(5))
+    [row] = standings([track], trials=1, trial_names={"acct_1"})
+    stored = {"estimate": 0.8, "low": 0.1, "high": 1.5}
+    old = row.model_copy(
+        update={
+            "cagr": 11.989, "volatility": 0.2, "turnover": 250.0,
+            "excess_vs_flat": row.excess_vs_flat.model_copy(update=stored),
+            "excess_vs_spy": row.excess_vs_spy.model_copy(update=stored),
+        }
+    )  # fmt: skip
+    days = track.curve.sessions
+    board = Leaderboard(
+        source="backtest w", start=days[0], end=days[-1], sessions=5, trials=1, bootstrap="b", standings=(old,),
+        curves=(track.curve,),
+    )  # fmt: skip
+    run = SweepRunFinished(
+        run_id="w", backtest="w", label="week", axes={}, start=days[0], end=days[-1], attempt=1,
+        trial_accounts=["acct_1"], leaderboard=board.model_dump(mode="json"),
+    )  # fmt: skip
+    sweep = sweep_leaderboard("s", ["w"], 1, {"w": run})
+    [shown] = sweep.rows
+    s = shown.standing
+    assert (s.cagr, s.volatility, s.turnover) == (None, None, None)
+    for excess in (s.excess_vs_flat, s.excess_vs_spy):
+        assert (excess.estimate, excess.low, excess.high) == (None, None, None)
+    assert any("risk-free rate of 0" in n for n in sweep.notes)

@@ -16,9 +16,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import Interval, Leaderboard, Standing
+from llmtrade.analytics.records import Leaderboard, Standing
 from llmtrade.analytics.standings import deflated, short_note
-from llmtrade.app.leaderboard import TRIAL_ROLES
+from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
 from llmtrade.sweep.spec import RunPlan
@@ -92,6 +92,7 @@ def sweep_leaderboard(
         "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
         "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
         *([short] if short else []),
+        RISK_FREE_NOTE,
     )
     return SweepLeaderboard(
         name=name,
@@ -111,11 +112,21 @@ def _returns(equity: Sequence[float]) -> list[float]:
 
 
 def _no_ratio(standing: Standing) -> dict[str, object]:
-    """The ratios of a row of too few returns blanked (standings.short_note): a run's leaderboard stored before they
-    were left out of such rows still holds them."""
+    """Every annualised figure of a row of too few returns blanked, as standings.standing blanks them (short_note): a
+    run's leaderboard stored before they were left out of such rows still holds them."""
     if standing.sessions >= metrics.MIN_RETURNS_FOR_RATIO:
         return {}
-    return {"sharpe": Interval(estimate=None, low=None, high=None), "sortino": None, "calmar": None}
+    hidden = {"estimate": None, "low": None, "high": None}
+    return {
+        "sharpe": standing.sharpe.model_copy(update=hidden),
+        "sortino": None,
+        "calmar": None,
+        "cagr": None,
+        "volatility": None,
+        "turnover": None,
+        "excess_vs_flat": standing.excess_vs_flat.model_copy(update=hidden),
+        "excess_vs_spy": standing.excess_vs_spy.model_copy(update=hidden),
+    }
 
 
 def _sharpe_key(row: SweepRow) -> float:
