@@ -160,8 +160,14 @@ class FakeAlpacaServer:
         self._failures: deque[int] = deque()
         self._delays: deque[float] = deque()
         self._route_failures: list[_RouteFailure] = []
+        self._after: list[list[Any]] = []  # after_next: [method, pattern, action, times left]
         # Trading state. `fill_immediately` may be flipped by a test at any time: True is "the market is open".
         self.fill_immediately = fill_immediately
+        # True (the market is open, as Alpaca has it): a market order is answered "pending_new", unfilled, and fills
+        # at its symbol's price just before the next read of the account, positions or orders is served, a moment
+        # after the POST; `fill_immediately` (the older mode) fills it inside the POST's answer instead.
+        self.fill_after_post = False
+        self._due: list[str] = []  # client_order_ids to fill on the next read (fill_after_post)
         self.account_uuid = str(uuid.uuid4())
         self.orders: dict[str, dict[str, Any]] = {}  # Alpaca order JSON by client_order_id, in arrival order
         self._cash = float(cash)
@@ -279,6 +285,15 @@ class FakeAlpacaServer:
                 _RouteFailure(method.upper(), re.compile(path_pattern), status, times, after_processing, delay_seconds)
             )
 
+    def after_next(self, method: str, path_pattern: str, action: Callable[[], object], *, times: int = 1) -> None:
+        """Run `action` (e.g. `fill_open_orders`) right after each of the next `times` requests to `method` +
+        `path_pattern` (full match) is served, before its answer goes back: the market moving between two of a
+        client's reads (an order filling just after GET /v2/positions answered), as it does at Alpaca."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._after.append([method.upper(), re.compile(path_pattern), action, times])
+
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """Sleep `seconds` before answering each of the next `times` requests, to exercise client timeouts."""
         with self._lock:
@@ -389,7 +404,7 @@ class FakeAlpacaServer:
         with self._lock:
             filled = []
             for client_order_id, order in self.orders.items():
-                if order["status"] in ("accepted", "new", "partially_filled"):
+                if order["status"] in ("accepted", "new", "pending_new", "partially_filled"):
                     price = self._prices.get(order["symbol"])
                     if price is None:
                         raise ValueError(f"no price for {order['symbol']}: call set_price first")
@@ -415,12 +430,35 @@ class FakeAlpacaServer:
         if armed is not None and not armed.after_processing:
             time.sleep(armed.delay_seconds)
             return _failure(armed.status)
+        if method == "GET" and split.path.startswith(("/v2/account", "/v2/positions", "/v2/orders")):
+            self._fill_due()
         response = self._serve(method, split.path, query, headers, raw_body, routes)
+        for action in self._take_after(method, split.path):
+            action()
         if armed is not None:
             # The work is done (an order stored and booked); only the answer is lost on the way back.
             time.sleep(armed.delay_seconds)
             return _failure(armed.status)
         return response
+
+    def _fill_due(self) -> None:
+        """Fill the orders `fill_after_post` left to fill on the next read, at their symbols' prices."""
+        with self._lock:
+            due, self._due = self._due, []
+            for client_order_id in due:
+                order = self.orders[client_order_id]
+                if order["status"] not in _CLOSED_STATUSES:
+                    self._fill(order, self._prices[order["symbol"]])
+
+    def _take_after(self, method: str, path: str) -> list[Callable[[], object]]:
+        """The `after_next` actions armed for this request, one use of each spent."""
+        with self._lock:
+            due = [armed for armed in self._after if armed[0] == method and armed[1].fullmatch(path)]
+            for armed in due:
+                armed[3] -= 1
+                if armed[3] == 0:
+                    self._after.remove(armed)
+        return [armed[2] for armed in due]
 
     def _take_route_failure(self, method: str, path: str) -> _RouteFailure | None:
         """The first armed route failure matching this request, one use of it spent (call under the lock)."""
@@ -630,6 +668,9 @@ class FakeAlpacaServer:
             }
             if self.fill_immediately and price is not None:
                 self._fill(order, price)
+            elif self.fill_after_post and price is not None:
+                order["status"] = "pending_new"  # routed, not filled yet: the next read finds it filled
+                self._due.append(client_order_id)
             self.orders[client_order_id] = order
             return FakeResponse(HTTPStatus.OK, dict(order))
 

@@ -45,7 +45,7 @@ from llmtrade.app.results import (
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.app.week_mode import in_week_mode
-from llmtrade.brokers.reconcile import look
+from llmtrade.brokers.reconcile import look_now
 from llmtrade.discovery.universe import held_outside
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -393,6 +393,6 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
         held = held_outside(config, storage.events)
         prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
-        equity = look(storage.events, desk.broker, desk.broker.account(prices), prices).managed.equity
+        equity = look_now(storage.events, desk.broker, prices).managed.equity
         state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

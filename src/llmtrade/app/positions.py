@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from llmtrade.app.container import Container
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
-from llmtrade.brokers.reconcile import Reconciliation, look
+from llmtrade.brokers.reconcile import Reconciliation, look_now
 from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
@@ -45,10 +45,7 @@ def _looking(
         market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
         held = held_outside(config, storage.events)
         prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
-        seen = {
-            d.account.id: look(storage.events, d.broker, d.broker.account(prices), prices)
-            for d in app.desks(storage, market, live=live)
-        }
+        seen = {d.account.id: look_now(storage.events, d.broker, prices) for d in app.desks(storage, market, live=live)}
         yield storage.events, seen, heads, prices
 
 

@@ -26,7 +26,7 @@ from llmtrade.app.results import (
     UsageSum,
 )
 from llmtrade.app.status_drawdown import Closing, closing_equity
-from llmtrade.brokers.reconcile import look, our_order_ids
+from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery.universe import held_outside
@@ -255,7 +255,7 @@ def _standing(
     status_drawdown.py; None: a close is missing, its drawdown not shown; absent: no trading yet)."""
     prices = marks.of(fills)
     # Only what llmtrade manages counts: a position made by hand is listed as a difference, not credited.
-    seen = look(events, desk.broker, desk.broker.account(prices), prices)
+    seen = look_now(events, desk.broker, prices)
     account = seen.managed
     start_cash = desk.account.starting_cash
     started = week_start_valuation(events, week_id, desk.account.id)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.brokers.fill_view import FillView, view_of
-from llmtrade.brokers.fills import Observed, observe
+from llmtrade.brokers.fills import Observed, look_at, observe
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.brokers.split_positions import SplitSeen, mixed_in, seen_in, split_record
@@ -368,7 +368,14 @@ def reconcile_account(
     return seen.managed
 
 
+def look_now(events: EventStore, broker: Broker, prices: Mapping[str, float]) -> Reconciliation:
+    """`look` at the account as the broker holds it now, its positions, orders and fills read as of one instant
+    (brokers/fills.py `look_at`): an order filling between separate reads made a false difference. A read."""
+    account, observed = look_at(broker, prices)
+    return look(events, broker, account, prices, observed=observed)
+
+
 def managed_positions(events: EventStore, broker: Broker) -> dict[str, int]:
     """symbol -> signed shares llmtrade manages at the broker now (what a frozen plan is checked against). A read."""
-    seen = look(events, broker, broker.account({}), {})
+    seen = look_now(events, broker, {})
     return {s: p.qty for s, p in seen.managed.positions.items() if p.qty}

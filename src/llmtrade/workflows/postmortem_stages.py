@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import record_new_fills
-from llmtrade.brokers.reconcile import look
+from llmtrade.brokers.reconcile import look_now
 from llmtrade.config.models import AccountRole
 from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.checkpoints import (
@@ -120,7 +120,7 @@ class GatherStage:
         # leaderboard's curves are folded from that log, and an order filled since the last checkpoint (a week with
         # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
         record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
-        account = look(bench.events, desk.broker, desk.broker.account(prices), prices).managed  # what it manages
+        account = look_now(bench.events, desk.broker, prices).managed  # what it manages
         end_equity, end_realized, end_unrealized = account.equity, account.realized_pnl, account.unrealized_pnl
         if self.asof < bench.now:
             # Written late: what the account holds now, unless something filled since the week's close (a later week
