@@ -3,10 +3,11 @@
 Orders are made idempotent by their client_order_id, never by retrying blindly. alpaca-py's own retry
 loop (429/504, on every call) is switched off here: a 504 on POST /v2/orders may come back after Alpaca
 accepted the order, and a second POST would either buy twice or bounce off the duplicate check. So a
-submission that ends ambiguously (timeout, dropped connection, 429, 5xx) is settled by looking the order
-up by its client_order_id: found, it is the answer; not found, Alpaca never got it and the caller may
-simply rerun, which sends it again under the same id. A duplicate-id refusal (422, code 40010001) is
-answered the same way, by returning the order Alpaca already holds. `submit` POSTs at most once.
+submission that ends ambiguously (timeout, dropped connection, 429, 5xx, any status that does not prove a
+refusal: a proxy's 408) is settled by looking the order up by its client_order_id: found, it is the answer;
+not found, Alpaca never got it and the caller may simply rerun, which sends it again under the same id. A
+duplicate-id refusal (422, code 40010001) is answered the same way, by returning the order Alpaca already
+holds. `submit` POSTs at most once.
 
 Open orders and fills come from GET /v2/orders (paged by submission time, 500 at most per answer); a
 fill is an order's filled quantity and average price so far, so a partial fill of a working order counts.
@@ -58,6 +59,11 @@ _PAPER_URL = "https://paper-api.alpaca.markets"
 _LIVE_URL = "https://api.alpaca.markets"
 _LIVE_HOST = "api.alpaca.markets"
 
+
+# The statuses that prove Alpaca refused a request, the order not stored (bad request, bad keys, forbidden: buying
+# power or shares held, not found, unprocessable). Any other (429, 5xx, and a proxy's 408, a 409 or 425 on the way)
+# leaves unknown whether it landed: a submission answered so is settled by looking the order up, a read is retried.
+_REFUSED = frozenset({400, 401, 403, 404, 405, 422})
 
 # GET /v2/orders answers at most 500 orders a request (a larger limit is cut to 500 without notice).
 _PAGE = 500
@@ -158,9 +164,10 @@ class AlpacaBroker:
             status, body = exc.status_code, str(exc)
             if status == 422 and is_duplicate_id(body):
                 return self._already_known(order)
-            if status is not None and 400 <= status < 500 and status != 429:
+            if status in _REFUSED:
                 raise BrokerRejected(refusal(f"alpaca rejected order {_describe(order)}", status, body)) from exc
-            # 429 and 5xx (a gateway's 504 included) say nothing about whether the order got through.
+            # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
+            # whether the order got through.
             return self._settle_by_lookup(order, f"HTTP {status}: {error_message(body)}", exc)
         except requests.RequestException as exc:
             # Timeout, reset connection, or a 2xx whose body is not JSON: the POST may have landed.
@@ -356,7 +363,7 @@ class AlpacaBroker:
             ) from exc
         except APIError as exc:
             status, body = exc.status_code, str(exc)
-            if status is None or status == 429 or status >= 500:
+            if status not in _REFUSED:
                 raise BrokerUnavailable(
                     f"alpaca ({self.endpoint}) failed {what} (HTTP {status}: {error_message(body)})"
                 ) from exc
