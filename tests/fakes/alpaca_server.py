@@ -399,6 +399,18 @@ class FakeAlpacaServer:
                 raise ValueError("a partial fill is more than nothing and less than the order")
             self._fill(order, price, qty=qty)
 
+    def end_order(self, client_order_id: str, status: str) -> None:
+        """Alpaca ends a working order without filling the rest: "rejected" (at the open, buying power checked again),
+        "expired" (a DAY order unfilled at the close) or "canceled" (by hand, a corporate action); stamped as Alpaca
+        does (failed_at, expired_at, canceled_at) at the fake's time. What filled before stays filled."""
+        stamp = {"rejected": "failed_at", "expired": "expired_at", "canceled": "canceled_at"}[status]
+        with self._lock:
+            order = self.orders[client_order_id]
+            if order["status"] in _CLOSED_STATUSES:
+                raise ValueError(f"order {client_order_id} has ended already ({order['status']})")
+            now = self._now()
+            order.update({"status": status, stamp: now, "updated_at": now})
+
     def fill_open_orders(self) -> list[str]:
         """The market opens: every accepted order fills at its symbol's price; returns their client_order_ids."""
         with self._lock:

@@ -14,6 +14,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.outcomes import checkpoint_result, order_refusals
 from llmtrade.app.results import CheckpointResult
 from llmtrade.app.runs import execute, start_run
+from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
@@ -53,7 +54,8 @@ def run_checkpoint(
     for o in failed if not already else []:  # said once, by the run that stored it, under -q too
         app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
     # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.
-    unfinished = done.get(UNFINISHED) if not dry_run else []
+    # With the orders the broker accepted and then ended unfilled (rejected at the open, expired), recorded by this run.
+    unfinished = [*done.get(UNFINISHED), *ended_notes(storage.events, bench.run_id)] if not dry_run else []
     for note in unfinished:
         app.warning(note)
     # Legs held back for their close are the design working: reported, not degraded.

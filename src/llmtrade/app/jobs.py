@@ -45,6 +45,7 @@ from llmtrade.app.results import (
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.app.week_mode import in_week_mode
+from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.discovery.universe import held_outside
 from llmtrade.domain import streams
@@ -149,12 +150,14 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
             abandoned = [abandonment_note(a) for a in result.get(ABANDONED)]
             for note in abandoned:
                 app.warning(note)
-            for note in result.get(UNFINISHED):
+            # Orders the broker accepted and then ended unfilled (rejected at the open, expired), recorded by this run.
+            ended = [] if dry_run else ended_notes(storage.events, run_id)
+            for note in result.get(UNFINISHED) + ended:
                 app.warning(note)
             for note in result.get(QUEUED):  # a dry run's only
                 app.warning(note)
             # Refused orders degrade the run; a leg held back for its close is the design working (workflows/legs.py).
-            degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED)
+            degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED) + ended
             held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
             for note in held_back:
                 app.say(note)
@@ -246,7 +249,10 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     failed = failed_reflections(storage.events, week_id) if built else []
     for note in failed:
         app.warning(f"postmortem {week_id}: {note}")
-    duration = run.finished(session.gateway.totals, degraded=bool(failed))
+    ended = ended_notes(storage.events, bench.run_id)  # orders found ended as the week's fills were recorded
+    for note in ended:
+        app.warning(note)
+    duration = run.finished(session.gateway.totals, degraded=bool(failed or ended))
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:
@@ -260,7 +266,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         duration_ms=round(duration, 1),
         never_sent=never_sent,
         failed_reflections=failed,
-        degraded=[f"reflection missing: {note}" for note in failed],
+        degraded=[f"reflection missing: {note}" for note in failed] + ended,
     )
 
 

@@ -28,6 +28,7 @@ from llmtrade.app.report_records import (
     WeekReport,
     WeekTrading,
 )
+from llmtrade.brokers.order_ends import ENDED_AT
 from llmtrade.council.anonymize import unmasked
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
@@ -46,7 +47,14 @@ from llmtrade.domain.committee import (
 )
 from llmtrade.domain.events import EventPayload, LLMCallCompleted, LLMCallFailed, StoredEvent, rules_answer
 from llmtrade.domain.runs import WeekNotRun
-from llmtrade.domain.trading import OrderFilled, OrderRejected, OrderSubmitted, RiskChecked
+from llmtrade.domain.trading import (
+    Order,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    QueuedOrderCanceled,
+    RiskChecked,
+)
 from llmtrade.domain.wording import MARKET_ZONE, market_time
 
 # The event types the report reads; everything else a week recorded is left out.
@@ -61,6 +69,7 @@ READ: tuple[type[EventPayload], ...] = (
     OrderRejected,
     OrderBlocked,
     OrderFilled,
+    QueuedOrderCanceled,
     CheckpointTaken,
     CheckpointSkipped,
     CheckpointsMissed,
@@ -98,7 +107,8 @@ def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: f
                 of[OrderSubmitted.event_type()] + of[OrderRejected.event_type()] + of[OrderBlocked.event_type()],
                 key=lambda e: e.id,
             )
-        ),
+        )
+        + _ended(of[QueuedOrderCanceled.event_type()], of[OrderSubmitted.event_type()]),
         fills=tuple(_fill(e) for e in of[OrderFilled.event_type()]),
         checkpoints=tuple(
             _checkpoint(e)
@@ -237,6 +247,35 @@ def _order(event: StoredEvent) -> OrderLine:
         status=status,
         detail=detail,
     )
+
+
+def _ended(ends: list[StoredEvent], submitted: list[StoredEvent]) -> tuple[OrderLine, ...]:
+    """The week's orders its broker accepted and then ended without filling them whole (brokers/order_ends.py): the
+    order's line again, under the broker's end, after the lines of what was sent."""
+    sent: dict[str, Order] = {}
+    for event in submitted:
+        order = OrderSubmitted.from_event(event).order
+        sent[order.client_order_id] = order
+    lines = []
+    for event in ends:
+        ended = QueuedOrderCanceled.from_event(event)
+        order = sent.get(ended.client_order_id)
+        if order is None or not ended.reason.startswith(ENDED_AT):
+            continue  # the breaker's cancels and a split's are not the broker's ends
+        lines.append(
+            OrderLine(
+                event_id=event.id,
+                account_id=order.account_id,
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                qty=order.qty,
+                intent=order.intent,
+                status=ended.status.value if ended.status is not None else "ended",
+                detail=ended.reason,
+            )
+        )
+    return tuple(lines)
 
 
 def _fill(event: StoredEvent) -> FillLine:

@@ -140,7 +140,7 @@ class AlpacaBroker:
         return None  # the account, orders and fills are separate calls; nothing names Alpaca's books at an instant
 
     def record_canceled(self, *, run_id: str | None) -> list[str]:
-        return []  # Alpaca records its own cancels: an order's status says it (brokers/alpaca_orders.py)
+        return []  # Alpaca records its own ends in an order's status, read back by brokers/order_ends.py
 
     def submit(self, order: Order) -> OrderResult:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast

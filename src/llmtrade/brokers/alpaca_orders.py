@@ -9,7 +9,7 @@ without float noise.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -60,6 +60,12 @@ def to_result(found: Any) -> OrderResult:
     done = filled_qty(found)
     price = decimal(found.filled_avg_price)
     message = f"alpaca status {status}"
+    ended: datetime | None = None
+    if status in DEAD_STATUSES or status in CANCELED_STATUSES:
+        # When Alpaca ended it: a queued order rejected at the open, a DAY order expired at the close.
+        ended = found.failed_at or found.expired_at or found.canceled_at or found.updated_at
+    if ended is not None:
+        message += f" at {ended.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     if done > 0 and status not in FILLED_STATUSES:
         message += f", {done} of {found.qty} filled"
     return OrderResult(

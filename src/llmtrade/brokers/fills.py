@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
+from llmtrade.brokers.order_ends import record_order_ends
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -152,15 +153,19 @@ def record_new_fills(
     Idempotent and race-safe: a fill is written once per client_order_id whoever calls this and however
     often. Each event is labelled with its order's week (from the OrderSubmitted that sent it), else
     with `week_id`; `run_id` is the run that noticed the fill. `observed` is a look the caller already
-    took with `observe(broker)` (so a caller that needs the fills too reads the broker once)."""
+    took with `observe(broker)` (so a caller that needs the fills too reads the broker once). The orders the broker
+    ended without filling them whole are recorded too (brokers/order_ends.py)."""
     appended: list[Fill] = []
     broker.record_canceled(run_id=run_id)  # orders a read cancels (the paper broker's, a split between), recorded once
-    for fill, event in new_fill_events(events, broker, observed or observe(broker), week_id=week_id, run_id=run_id):
+    seen = observed or observe(broker)
+    for fill, event in new_fill_events(events, broker, seen, week_id=week_id, run_id=run_id):
         try:
             events.append([event], expected_versions={event.stream: 0})
         except ConcurrencyError:
             continue  # another process recorded it between our read and our write: once is enough
         appended.append(fill)
+    # After the fills: an order ended part filled is recorded after its fill, never in place of it.
+    record_order_ends(events, broker, seen, run_id=run_id)
     return appended
 
 

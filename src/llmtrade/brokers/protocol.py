@@ -49,8 +49,9 @@ class Broker(Protocol):
     def record_canceled(self, *, run_id: str | None) -> list[str]:
         """Record, once, each order the broker canceled that only a read derives (the paper broker: a queued order a
         split came between; paper_book.py `split_cancels`); [] from a broker whose cancels are its own records, read
-        back as order statuses (Alpaca). A write, made where a job records the account's fills (brokers/fills.py),
-        `run_id` the run that noticed; a rerun writes nothing more. The client order ids canceled now.
+        back as order statuses (Alpaca: brokers/order_ends.py records them). A write, made where a job records the
+        account's fills (brokers/fills.py), `run_id` the run that noticed; a rerun writes nothing more. The client
+        order ids canceled now.
         """
         ...
 

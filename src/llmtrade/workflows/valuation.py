@@ -24,6 +24,7 @@ from llmtrade.brokers.fills import (
     record_valuation,
     valuation_event,
 )
+from llmtrade.brokers.order_ends import record_order_ends
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
@@ -81,6 +82,7 @@ def value_account(
         state = _one_by_one(events, desk, account, config, occasion=occasion, week_id=week_id, run_id=run_id)
     else:
         _VALUED.keep(events, name, account_id, observed, ours, fills)
+        record_order_ends(events, desk.broker, observed, run_id=run_id)  # after their fills, as record_new_fills does
     if state.halted:
         cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)
 

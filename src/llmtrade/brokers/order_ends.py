@@ -1,0 +1,138 @@
+"""Orders a broker accepted and later ended without filling them whole: recorded once, said, never sent again.
+
+Alpaca accepts a market order queued for the open and may then reject it (buying power checked again at execution),
+expire it (a DAY order unfilled at the close, or the rest of one partly filled) or cancel it (by hand, or for a
+corporate action). Its status says so, but nothing read that back: the week's order stayed "accepted" in the events,
+no event named Alpaca's refusal, and the PM's trade silently never happened (trial A, p1).
+
+So where a job records an account's fills (brokers/fills.py `record_new_fills`, workflows/valuation.py), each order of
+llmtrade's that the account's OrderSubmitted left accepted, that is not working at the broker any more and whose fill
+(if any) is short of its quantity, is looked up by its client_order_id; one the broker ended (REJECTED: rejected,
+expired; CANCELED) is recorded as a QueuedOrderCanceled (the event the paper broker writes for an order a split came
+between, read by discovery/universe.py: the order holds its symbol no longer) with the broker's status and reason, on
+the order's write-once fill stream after its fill if part filled (version 1), else first (version 0, so it can never
+be recorded as filled either). A second recording loses the write and is skipped: once, whoever notices. The run that
+recorded it says it (`ended_notes`), as a degraded run: the trade the plan meant did not happen, and nothing sends
+the order again (its OrderSubmitted stands); the next plan starts from what the account holds.
+
+A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmtrade.brokers.protocol import Broker
+from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.streams import fill_stream
+from llmtrade.domain.trading import Order, OrderFilled, OrderStatus, OrderSubmitted, QueuedOrderCanceled
+from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_store import EventStore
+
+if TYPE_CHECKING:
+    from llmtrade.brokers.fills import Observed  # fills.py calls this module: no cycle at import
+
+_ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
+# How an end recorded here begins its reason: `ended_notes` tells these from the breaker's cancels.
+ENDED_AT = "ended at "
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An order of ours the broker accepted, with what the audit log holds of its fill."""
+
+    order: Order
+    filled: int = 0
+
+
+# client_order_id -> its order, and the ids filled whole or recorded as ended; shared: never changed in place
+_Candidates = tuple[Mapping[str, _Pending], frozenset[str]]
+_TYPES = (OrderSubmitted.event_type(), OrderFilled.event_type(), QueuedOrderCanceled.event_type())
+
+
+def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
+    """The account's orders sent to `broker` and left accepted, neither filled whole nor recorded as ended."""
+    name = broker.name
+
+    def step(state: _Candidates, new: list[StoredEvent]) -> _Candidates:
+        pending, done = dict(state[0]), set(state[1])
+        for event in new:
+            if event.type == OrderSubmitted.event_type():
+                sent = events.payload(OrderSubmitted, event)
+                cid = sent.order.client_order_id
+                if sent.broker == name and sent.result.status is OrderStatus.ACCEPTED and cid not in done:
+                    pending[cid] = _Pending(sent.order, pending[cid].filled if cid in pending else 0)
+            elif event.type == OrderFilled.event_type():
+                fill = events.payload(OrderFilled, event).fill
+                cid = fill.client_order_id
+                if cid in pending and fill.qty < pending[cid].order.qty:
+                    pending[cid] = _Pending(pending[cid].order, fill.qty)  # part filled: ended, or ends later
+                else:
+                    pending.pop(cid, None)
+                    done.add(cid)
+            else:
+                cid = events.payload(QueuedOrderCanceled, event).client_order_id
+                pending.pop(cid, None)
+                done.add(cid)
+        return pending, frozenset(done)
+
+    start: _Candidates = ({}, frozenset())
+    return events.fold(("order-ends", name), account_id=broker.account_id, types=_TYPES, start=start, step=step)[0]
+
+
+def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *, run_id: str | None) -> list[str]:
+    """Record, once, each order of ours the broker ended without filling it whole (see the module docstring); the
+    client order ids recorded now. `observed`: the look whose fills were just recorded (its working orders are not
+    looked up). A write; reads the broker only for orders no longer working and not filled whole."""
+    left = {cid: p for cid, p in _candidates(events, broker).items() if cid not in observed.working}
+    recorded: list[str] = []
+    for cid, pending in left.items():
+        found = broker.find(cid)
+        if found is None or found.status not in _ENDED:
+            continue  # filled (its fill is recorded by the next look), or working again since the look
+        part = f", {found.filled_qty} of {pending.order.qty} filled" if found.filled_qty else ", unfilled"
+        why = QueuedOrderCanceled(
+            account_id=pending.order.account_id,
+            client_order_id=cid,
+            reason=f"{ENDED_AT}{broker.name}{part}: {found.message}",
+            status=found.status,
+        )
+        stream = fill_stream(pending.order.account_id, cid)
+        event = NewEvent.of(
+            why, stream=stream, week_id=pending.order.week_id, account_id=pending.order.account_id, run_id=run_id
+        )
+        try:
+            # After its fill when part filled: never before it, which would keep the fill out of the audit log.
+            events.append([event], expected_versions={stream: 1 if found.filled_qty else 0})
+        except ConcurrencyError:
+            continue  # recorded by another process, or its part fill is not recorded yet: the next look records it
+        recorded.append(cid)
+    return recorded
+
+
+def ended_notes(events: EventStore, run_id: str) -> list[str]:
+    """One line per order whose end at its broker run `run_id` recorded: the trade that did not happen, and that
+    nothing sends it again."""
+    notes: list[str] = []
+    sent: dict[str, dict[str, Order]] = {}  # account -> its orders sent, read for the first of its ends
+    for event in events.read(run_id=run_id, type=QueuedOrderCanceled.event_type()):
+        ended = events.payload(QueuedOrderCanceled, event)
+        if not ended.reason.startswith(ENDED_AT):
+            continue  # the breaker's cancels and a split's are said where they happen
+        if ended.account_id not in sent:
+            found = events.read(account_id=ended.account_id, type=OrderSubmitted.event_type())
+            orders = (events.payload(OrderSubmitted, e).order for e in found)
+            sent[ended.account_id] = {o.client_order_id: o for o in orders}
+        order = sent[ended.account_id].get(ended.client_order_id)
+        what = (
+            f"{order.intent} {order.side.value} {order.qty} {order.symbol} ({ended.client_order_id})"
+            if order is not None
+            else ended.client_order_id
+        )
+        notes.append(
+            f"account {ended.account_id}'s order {what} {ended.reason}; the trade did not happen and is not sent "
+            "again: the next plan starts from what the account holds"
+        )
+    return notes
