@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from llmtrade.brokers.fills import look_at
@@ -44,6 +44,7 @@ from llmtrade.risk.controls import halted, trading_enabled
 from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.ended_close import leg_after_ended_close
 from llmtrade.workflows.valuation import value_account
 
 # The prices a plan was made at; execution values accounts at them after each fill.
@@ -169,11 +170,13 @@ def misfit(
 
 @dataclass(frozen=True)
 class Sent:
-    """What `send_orders` left undone: orders the kill switch blocked, legs held back, orders refused."""
+    """What `send_orders` left undone: orders the kill switch blocked, legs held back, orders refused, and legs
+    abandoned because their close ended without filling whole (workflows/ended_close.py)."""
 
     blocked: int
     held_back: list[LegHeldBack]
     refused: list[OrderRejected]
+    abandoned: list[PlanAbandoned] = field(default_factory=list)
 
 
 def send_orders(
@@ -188,11 +191,11 @@ def send_orders(
 ) -> Sent:
     """Send each order not yet accepted on `stream`; the kill switch is checked before every order.
 
-    A side change's opening leg goes only once its close (the plan's earlier close of the same symbol)
-    has filled; until then it is held back (LegHeldBack, once) for a rerun or the next checkpoint, so
-    the broker never holds both legs at once. An order the broker refused (OrderRejected, with its
-    reason) is sent again by the next call. Returns what was left undone; the kill switch's blocks are
-    recorded as OrderBlocked and left to a rerun.
+    A side change's opening leg goes only once its close (the plan's earlier close of the same symbol) has filled;
+    until then it is held back (LegHeldBack, once) for a rerun or the next checkpoint, so the broker never holds
+    both legs at once; a close the broker ended unfilled abandons it (ended_close.py). An order the broker refused
+    (OrderRejected, with its reason) is sent again by the next call. Returns what was left undone; the kill
+    switch's blocks are recorded as OrderBlocked and left to a rerun.
 
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
@@ -209,6 +212,12 @@ def send_orders(
         if e.type == LegHeldBack.event_type()
     }
     closes: dict[str, str] = {}  # symbol -> the client_order_id of the latest close of it in `orders`
+
+    def record(payload: EventPayload, order: Order) -> None:
+        events.append(
+            [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
+        )
+
     result = Sent(blocked=0, held_back=[], refused=[])
     blocked = 0
     for order in orders:
@@ -221,16 +230,15 @@ def send_orders(
             continue  # sent by an earlier (interrupted) run
         if waiting_for is not None:
             close = broker.find(waiting_for)
+            gone = None if close is None else leg_after_ended_close(broker, order, close)
+            if gone is not None:  # its close will never fill: the account is not flat, the leg must not go
+                record(gone, order)
+                result.abandoned.append(gone)
+                continue
             if close is None or close.status is not OrderStatus.FILLED:
                 pending = held.get(order.client_order_id) or LegHeldBack(order=order, waiting_for=waiting_for)
                 if order.client_order_id not in held:
-                    events.append(
-                        [
-                            NewEvent.of(
-                                pending, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id
-                            )
-                        ]
-                    )
+                    record(pending, order)
                 result.held_back.append(pending)
                 continue
         enabled, why = trading_enabled(events)
@@ -250,9 +258,7 @@ def send_orders(
             )
         else:
             payload = _send(broker, order)
-        events.append(
-            [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
-        )
+        record(payload, order)
         if isinstance(payload, OrderRejected):
             result.refused.append(payload)
         if (
@@ -261,7 +267,7 @@ def send_orders(
             and payload.result.status is OrderStatus.FILLED
         ):
             after_fill()  # lets the breaker see the fill before the next order
-    return Sent(blocked=blocked, held_back=result.held_back, refused=result.refused)
+    return Sent(blocked=blocked, held_back=result.held_back, refused=result.refused, abandoned=result.abandoned)
 
 
 def unfinished_note(item: LegHeldBack | OrderRejected) -> str:
@@ -360,7 +366,8 @@ async def execute_plans(
     ours = {o.client_order_id for p in plans for o in p.orders}
     mine = [a for a in earlier if set(a.client_order_ids) & ours]
     notes = [unfinished_note(item) for sent, _ in outcomes for item in sent.refused]
-    return Execution(already_sent=already, abandoned=mine + [a for _, a in outcomes if a is not None], unfinished=notes)
+    now = [a for _, a in outcomes if a is not None] + [a for sent, _ in outcomes for a in sent.abandoned]
+    return Execution(already_sent=already, abandoned=mine + now, unfinished=notes)
 
 
 def abandonment_note(abandoned: PlanAbandoned) -> str:

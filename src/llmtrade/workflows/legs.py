@@ -14,7 +14,13 @@ from llmtrade.domain.trading import LegHeldBack, Order, OrderRejected, OrderSubm
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import revaluer, send_orders, stop_if_blocked, unfinished_note
+from llmtrade.workflows.execution import (
+    abandonment_note,
+    revaluer,
+    send_orders,
+    stop_if_blocked,
+    unfinished_note,
+)
 
 
 def _undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHeldBack]:
@@ -116,7 +122,7 @@ async def resume_unfinished(
             events, desk.broker, sendable, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
         )
         stop_if_blocked(events, sent.blocked)
-        return [unfinished_note(item) for item in sent.refused]
+        return [unfinished_note(item) for item in sent.refused] + [abandonment_note(a) for a in sent.abandoned]
 
     # Most checkpoints find nothing undone: only the accounts that have something get a thread (a thread per
     # account per checkpoint was most of this step's cost); each still reads its own orders on its thread.
