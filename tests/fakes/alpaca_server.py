@@ -85,6 +85,7 @@ class _Holding:
     qty: int  # signed: negative is short
     avg_entry_price: float
     signed_qty: bool = True  # False: a short is served with a positive qty and only side "short"
+    served_qty: str | None = None  # the qty served instead of `qty` (a fraction: "10.5" after a 3-for-2 split of 7)
 
 
 Handler = Callable[[FakeRequest], FakeResponse]
@@ -356,13 +357,16 @@ class FakeAlpacaServer:
         with self._lock:
             self._prices[symbol] = float(price)
 
-    def set_position(self, symbol: str, qty: int, avg_entry_price: float, *, signed_qty: bool = True) -> None:
-        """Hold `qty` shares (negative: short). `signed_qty=False` serves a short's qty as a positive number."""
+    def set_position(
+        self, symbol: str, qty: int, avg_entry_price: float, *, signed_qty: bool = True, served_qty: str | None = None
+    ) -> None:
+        """Hold `qty` shares (negative: short). `signed_qty=False` serves a short's qty as a positive number;
+        `served_qty` serves that qty instead (a fractional "10.5"; trades book `qty`, the whole shares)."""
         with self._lock:
             if qty == 0:
                 self._holdings.pop(symbol, None)
             else:
-                self._holdings[symbol] = _Holding(qty, float(avg_entry_price), signed_qty)
+                self._holdings[symbol] = _Holding(qty, float(avg_entry_price), signed_qty, served_qty)
 
     def add_asset(
         self,
@@ -812,7 +816,9 @@ class FakeAlpacaServer:
         market_value = holding.qty * mark
         cost_basis = holding.qty * holding.avg_entry_price
         unrealized = market_value - cost_basis
-        shown_qty = holding.qty if holding.signed_qty else abs(holding.qty)
+        shown_qty: int | str = holding.qty if holding.signed_qty else abs(holding.qty)
+        if holding.served_qty is not None:
+            shown_qty = holding.served_qty
         return {
             "asset_id": _asset_id(symbol),
             "symbol": symbol,

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from llmtrade.brokers.alpaca_orders import (
     decimal,
     enum_value,
+    fraction,
     is_duplicate_id,
     is_working,
     money,
@@ -124,11 +125,15 @@ class AlpacaBroker:
         found = self._read("the account", client.get_account)
         held = self._read("the positions", client.get_all_positions)
         positions: dict[str, Position] = {}
+        fractions: dict[str, float] = {}
         for raw in held:
             position = to_position(raw, prices)
             if position is not None:
                 positions[position.symbol] = position
+            if part := fraction(raw):
+                fractions[raw.symbol] = part
         return AccountSnapshot(
+            fractions=fractions,
             account_id=self.account_id,
             cash=money(found.cash, "account cash"),
             equity=money(found.equity, "account equity"),

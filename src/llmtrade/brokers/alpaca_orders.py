@@ -119,8 +119,18 @@ def to_fill(found: Any, account_id: str) -> Fill | None:
     )
 
 
+def fraction(raw: Any) -> float:
+    """The signed fraction of a share an alpaca-py Position holds beyond its whole shares (0.0 for none)."""
+    qty = decimal(raw.qty)
+    if qty is None:
+        return 0.0
+    signed = -abs(qty) if enum_value(raw.side) == "short" else abs(qty)
+    return float(signed - int(signed))
+
+
 def to_position(raw: Any, prices: Mapping[str, float]) -> Position | None:
-    """An alpaca-py Position as ours (signed whole shares), or None when less than one share is held."""
+    """An alpaca-py Position as ours (signed whole shares), or None when less than one share is held; the fraction
+    beyond them is `fraction`'s, reported by reconciliation rather than dropped without a word."""
     qty = decimal(raw.qty)
     if qty is None:
         raise OperationalError(f"alpaca sent position {raw.symbol} without a quantity")

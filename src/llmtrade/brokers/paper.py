@@ -183,6 +183,7 @@ class PaperBroker:
             "realized_pnl": float(round(ledger.realized_pnl, 2)),
             "unrealized_pnl": float(round(unrealized, 2)),
             "at_cost": sorted(s for s, p in positions.items() if p.qty and s not in prices),
+            "fractions": {},  # the paper broker holds whole shares only
         }
         if type(self.account_id) is not str:
             return AccountSnapshot(**values)

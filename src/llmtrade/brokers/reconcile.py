@@ -130,7 +130,22 @@ def look(
         _RECONCILED.keep(events, broker.name, account.account_id, key, account, kept)
     ledger, differences, splits = kept
     managed = managed_view(account, ledger, prices)
-    return Reconciliation(account, ledger, list(differences), managed, planned, tuple(splits))
+    found = [*differences, *_fractions(account)]
+    return Reconciliation(account, ledger, found, managed, planned, tuple(splits))
+
+
+def _fractions(account: AccountSnapshot) -> list[Difference]:
+    """A fraction of a share the broker holds beyond the whole ones: whole-share orders cannot sell it, so it is
+    reported (it was truncated without a word) and left alone."""
+    found = []
+    for symbol, part in sorted(account.fractions.items()):
+        whole = account.positions[symbol].qty if symbol in account.positions else 0
+        detail = (
+            f"the broker holds {whole + part:g} {symbol}: the {abs(part):g} of a share beyond the whole ones cannot be "
+            "traded by llmtrade's whole-share orders; left alone (close it at the broker to be rid of it)"
+        )
+        found.append(Difference(kind="fractional_shares", symbol=symbol, broker_qty=whole, detail=detail))
+    return found
 
 
 def _compared(

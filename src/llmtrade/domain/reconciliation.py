@@ -37,6 +37,7 @@ DifferenceKind = Literal[
     "unknown_order",  # an open order at the broker that llmtrade never sent
     "unknown_fill",  # an execution at the broker of an order llmtrade never sent
     "partial_fill",  # an order of llmtrade's still working with part of it filled
+    "fractional_shares",  # the broker holds a fraction of a share beyond the whole ones (a split, a by-hand buy)
 ]
 
 

@@ -37,6 +37,9 @@ class AccountSnapshot(Record):
     unrealized_pnl: float | None = None
     # Held symbols the prices given did not price, so valued at their average cost: that equity is no market value.
     at_cost: list[str] = Field(default_factory=list)
+    # Symbol -> the signed fraction of a share held beyond the whole shares in `positions` (Alpaca: 10.5 after a
+    # 3-for-2 split of 7): whole-share orders cannot trade it; reconciliation reports it.
+    fractions: dict[str, float] = Field(default_factory=dict)
 
 
 class TradeIntent(Record):
