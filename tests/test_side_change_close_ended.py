@@ -55,10 +55,10 @@ def test_a_side_change_in_market_hours_when_alpaca_fills_a_moment_after_the_post
     storage: Storage,
     server: FakeAlpacaServer,  # noqa: F811
 ) -> None:
-    """Alpaca answers a market order "pending_new" and fills it a moment later. The leg still goes in the same run
-    (its close is looked up after the POST, filled by then); the valuation after each fill, which lets the breaker
-    see a trade before the next order, is made only when the POST's answer says FILLED, so none is made here:
-    reported, not changed (see the report of fixE)."""
+    """Alpaca answers a market order "pending_new" and fills it a moment later. The leg goes in the same run (its close
+    is looked up after the POST, filled by then), and the account is valued after the close's fill before the leg is
+    sent, so the breaker sees the close: that valuation was made only when the POST's answer said FILLED, which
+    Alpaca's never does."""
     broker, desk, plan = flipping(storage, server)
     close, opening = plan.orders
     server.fill_after_post = True
@@ -67,12 +67,12 @@ def test_a_side_change_in_market_hours_when_alpaca_fills_a_moment_after_the_post
 
     assert done.unfinished == [] and done.abandoned == []
     assert sent_to_broker(server) == [close.client_order_id, opening.client_order_id]
-    submitted = [
-        e.payload["result"]["status"] for e in storage.events.read_stream(STREAM) if e.type == "OrderSubmitted"
-    ]
+    recorded = storage.events.read_stream(STREAM)
+    submitted = [e.payload["result"]["status"] for e in recorded if e.type == "OrderSubmitted"]
     assert submitted == [OrderStatus.ACCEPTED.value, OrderStatus.ACCEPTED.value]  # as the POST answered
     assert broker.account({}).positions["SPY"].qty == -16
-    after_fill = [
-        e for e in storage.events.read(type=AccountValued.event_type()) if e.payload["occasion"] == "after fill"
-    ]
-    assert after_fill == []  # the post-fill revaluation never fires against an Alpaca that fills after answering
+    valued = [e for e in storage.events.read(type=AccountValued.event_type()) if e.payload["occasion"] == "after fill"]
+    leg = next(e for e in recorded if e.type == "OrderSubmitted" and e.payload["order"]["intent"] == "open")
+    assert [e.id < leg.id for e in valued] == [True]  # once, after the close filled and before the leg went
+    filled = [OrderFilled.from_event(e).fill.client_order_id for e in storage.events.read(type="OrderFilled")]
+    assert filled == [close.client_order_id]  # the close's fill reached the audit log before the leg was sent

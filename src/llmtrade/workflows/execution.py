@@ -47,6 +47,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import leg_after_ended_close
 from llmtrade.workflows.valuation import value_account
 
+FILLED = OrderStatus.FILLED
 # The prices a plan was made at; execution values accounts at them after each fill.
 PRICES = ContextKey("prices", dict[str, float])
 # Plans not sent because they no longer fit the account (this run's or an earlier one's): a degraded run.
@@ -219,6 +220,7 @@ def send_orders(
         )
 
     result = Sent(blocked=0, held_back=[], refused=[])
+    revalued: set[str] = set()  # orders whose fill `after_fill` has shown the breaker
     blocked = 0
     for order in orders:
         waiting_for = closes.get(order.symbol) if order.intent == "open" else None
@@ -235,12 +237,16 @@ def send_orders(
                 record(gone, order)
                 result.abandoned.append(gone)
                 continue
-            if close is None or close.status is not OrderStatus.FILLED:
+            if close is None or close.status is not FILLED:
                 pending = held.get(order.client_order_id) or LegHeldBack(order=order, waiting_for=waiting_for)
                 if order.client_order_id not in held:
                     record(pending, order)
                 result.held_back.append(pending)
                 continue
+            if after_fill is not None and waiting_for not in revalued:
+                # Filled after its POST's answer (Alpaca's way): the breaker sees the close's fill before the leg.
+                after_fill()
+                revalued.add(waiting_for)
         enabled, why = trading_enabled(events)
         stop, halt_reason = halted(events, order.account_id)
         payload: EventPayload
@@ -261,12 +267,9 @@ def send_orders(
         record(payload, order)
         if isinstance(payload, OrderRejected):
             result.refused.append(payload)
-        if (
-            after_fill is not None
-            and isinstance(payload, OrderSubmitted)
-            and payload.result.status is OrderStatus.FILLED
-        ):
+        if after_fill is not None and isinstance(payload, OrderSubmitted) and payload.result.status is FILLED:
             after_fill()  # lets the breaker see the fill before the next order
+            revalued.add(order.client_order_id)
     return Sent(blocked=blocked, held_back=result.held_back, refused=result.refused, abandoned=result.abandoned)
 
 
