@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
+import pytest
 from typer.testing import CliRunner
 
 from llmtrade.app.report_weeks import week_report
@@ -95,6 +96,26 @@ def test_a_partly_filled_order_that_expires_is_recorded_after_its_fill(storage: 
         assert OrderFilled.from_event(stream[0]).fill.qty == 4
         [ended] = _ends(storage)
         assert "4 of 10 filled: alpaca status expired at 2026-01-06 21:00 UTC" in ended.reason
+
+
+def test_a_runs_ended_notes_read_nothing_from_the_store(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every checkpoint, weekly run and postmortem asks for its notes: a read by run and type there flushed the
+    backtest's buffered writes and queried (statements per checkpoint 0.1 -> 5.1). The notes are kept as the ends
+    are recorded; a run that recorded none costs nothing."""
+    from llmtrade.brokers.order_ends import ended_notes
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+        server.end_order(CID, "canceled")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        def no_reads(*args: object, **kwargs: object) -> None:
+            raise AssertionError("ended_notes read the store")
+
+        monkeypatch.setattr(storage.events, "read", no_reads)
+        [note] = ended_notes(storage.events, "r2")
+        assert f"acct_1's order open buy 10 SPY ({CID}) ended at alpaca, unfilled" in note
+        assert ended_notes(storage.events, "a-run-that-recorded-no-end") == []
 
 
 def test_a_checkpoint_says_the_weeks_order_alpaca_rejected_and_is_degraded(runs: Runs, alpaca: CountingAlpaca) -> None:  # noqa: F811

@@ -45,6 +45,7 @@ class Plain:
         self.inner = inner
         self.name = inner.name
         self.account_id = inner.account_id
+        self.records_own_ends = inner.records_own_ends
         self.account = inner.account
         self.open_orders = inner.open_orders
         self.fills = inner.fills

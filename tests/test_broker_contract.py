@@ -258,7 +258,7 @@ def test_two_recorders_racing_write_each_fill_once(venue: Venue, storage: Storag
     class Racing:
         """The broker, but another process records the fills between our read of the log and our write."""
 
-        name, account_id = broker.name, broker.account_id
+        name, account_id, records_own_ends = broker.name, broker.account_id, broker.records_own_ends
 
         def record_canceled(self, *, run_id: str | None) -> list[str]:
             return broker.record_canceled(run_id=run_id)

@@ -29,6 +29,7 @@ class SlowBroker:
     """A broker whose every submit takes a while, counting how many are in flight at once."""
 
     name = "slow"
+    records_own_ends = True
     in_flight = 0
     peak = 0
     lock = threading.Lock()

@@ -77,6 +77,7 @@ class AlpacaBroker:
     """One Alpaca account; `account_id` is our name for it, the keys decide which Alpaca account it is."""
 
     name = "alpaca"
+    records_own_ends = False  # its ends are order statuses, recorded by brokers/order_ends.py
 
     def __init__(
         self,

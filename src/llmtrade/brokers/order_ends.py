@@ -15,15 +15,24 @@ be recorded as filled either). A second recording loses the write and is skipped
 recorded it says it (`ended_notes`), as a degraded run: the trade the plan meant did not happen, and nothing sends
 the order again (its OrderSubmitted stands); the next plan starts from what the account holds.
 
-A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events.
+A broker that records every end it makes itself (`Broker.records_own_ends`: the paper broker, whose split cancels
+PaperBroker.record_canceled writes with the ledger's cancel on the same write-once stream) is left alone: recording
+its ends here first took that stream, and the broker's own record (the ledger's cancel with it) could never be
+written. The breaker's cancels (risk/controls.py `cancel_opening_orders`) take the same stream and version, so the
+one order is recorded once, by whichever writer comes first.
+
+A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events,
+and the notes of a run are kept as its ends are recorded (no read of the store for a run that recorded none).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import fill_stream
@@ -37,6 +46,9 @@ if TYPE_CHECKING:
 _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
 # How an end recorded here begins its reason: `ended_notes` tells these from the breaker's cancels.
 ENDED_AT = "ended at "
+# run_id -> the notes of the ends that run recorded, in this process: what `ended_notes` says, read from no store.
+_NOTES: PerStore[tuple[str, ...]] = PerStore()
+_NOTES_LOCK = threading.Lock()  # accounts record on threads of their own
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,10 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
 def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *, run_id: str | None) -> list[str]:
     """Record, once, each order of ours the broker ended without filling it whole (see the module docstring); the
     client order ids recorded now. `observed`: the look whose fills were just recorded (its working orders are not
-    looked up). A write; reads the broker only for orders no longer working and not filled whole."""
+    looked up). A write; reads the broker only for orders no longer working and not filled whole. Nothing for a
+    broker that records its own ends."""
+    if broker.records_own_ends:
+        return []
     left = {cid: p for cid, p in _candidates(events, broker).items() if cid not in observed.working}
     recorded: list[str] = []
     for cid, pending in left.items():
@@ -109,30 +124,27 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
         except ConcurrencyError:
             continue  # recorded by another process, or its part fill is not recorded yet: the next look records it
         recorded.append(cid)
+        if run_id is not None:
+            _keep(events, run_id, _note(pending.order, why))
     return recorded
 
 
+def _note(order: Order, ended: QueuedOrderCanceled) -> str:
+    what = f"{order.intent} {order.side.value} {order.qty} {order.symbol} ({order.client_order_id})"
+    return (
+        f"account {ended.account_id}'s order {what} {ended.reason}; the trade did not happen and is not sent "
+        "again: the next plan starts from what the account holds"
+    )
+
+
+def _keep(events: EventStore, run_id: str, note: str) -> None:
+    with _NOTES_LOCK:
+        _NOTES.put(events, run_id, (*(_NOTES.get(events, run_id) or ()), note))
+
+
 def ended_notes(events: EventStore, run_id: str) -> list[str]:
-    """One line per order whose end at its broker run `run_id` recorded: the trade that did not happen, and that
-    nothing sends it again."""
-    notes: list[str] = []
-    sent: dict[str, dict[str, Order]] = {}  # account -> its orders sent, read for the first of its ends
-    for event in events.read(run_id=run_id, type=QueuedOrderCanceled.event_type()):
-        ended = events.payload(QueuedOrderCanceled, event)
-        if not ended.reason.startswith(ENDED_AT):
-            continue  # the breaker's cancels and a split's are said where they happen
-        if ended.account_id not in sent:
-            found = events.read(account_id=ended.account_id, type=OrderSubmitted.event_type())
-            orders = (events.payload(OrderSubmitted, e).order for e in found)
-            sent[ended.account_id] = {o.client_order_id: o for o in orders}
-        order = sent[ended.account_id].get(ended.client_order_id)
-        what = (
-            f"{order.intent} {order.side.value} {order.qty} {order.symbol} ({ended.client_order_id})"
-            if order is not None
-            else ended.client_order_id
-        )
-        notes.append(
-            f"account {ended.account_id}'s order {what} {ended.reason}; the trade did not happen and is not sent "
-            "again: the next plan starts from what the account holds"
-        )
-    return notes
+    """One line per order whose end at its broker run `run_id` recorded (in this process, as `record_order_ends`
+    recorded it): the trade that did not happen, and that nothing sends it again. Reads nothing: a job that
+    recorded no end (most of them, every backtest checkpoint) pays nothing for asking."""
+    with _NOTES_LOCK:
+        return list(_NOTES.get(events, run_id) or ())

@@ -40,6 +40,7 @@ from llmtrade.brokers.paper_book import (
     broker_id,
     crossing,
     ledger_of,
+    record_split_cancels,
     result,
     split_cancels,
     start_book,
@@ -78,6 +79,7 @@ class OpeningPrices(Protocol):
 
 class PaperBroker:
     name = "paper"
+    records_own_ends = True  # a split's cancel: `record_canceled`; the breaker's: cancel_opening_orders
 
     def __init__(
         self,
@@ -285,18 +287,16 @@ class PaperBroker:
 
     def record_canceled(self, *, run_id: str | None) -> list[str]:
         """Record, once, each queued order a split cancels (paper_book.py `split_cancels`; a read only derives it). A
-        write, made where a job records the account's fills (brokers/fills.py); a rerun finds the orders canceled and
-        writes nothing. The ids canceled now."""
+        write, made where a job records the account's fills (brokers/fills.py); a rerun writes nothing. The ids
+        canceled now (paper_book.py `record_split_cancels`: when another writer got there first)."""
         splits = recorded_splits(self._events)
         if not splits:
             return []  # the usual call: no split, nothing to look at
-        book = self._book()
-        crossed, new, expected = split_cancels(book, self.account_id, splits, self._clock.now(), run_id)
-        try:
-            self._events.append(new, expected_versions=expected)
-        except ConcurrencyError:
-            return self.record_canceled(run_id=run_id)  # another process recorded (or the ledger moved): look again
-        return crossed
+        return record_split_cancels(
+            self._events,
+            self._book,
+            lambda book: split_cancels(book, self.account_id, splits, self._clock.now(), run_id),
+        )
 
     def is_shortable(self, symbol: str) -> bool:
         return self._shortable is None or symbol in self._shortable

@@ -7,7 +7,7 @@ last one. Every book is shared by every caller of that fold: `advance` copies wh
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +24,7 @@ from llmtrade.domain.trading import (
     PaperOrderCanceled,
     QueuedOrderCanceled,
 )
+from llmtrade.errors import ConcurrencyError
 from llmtrade.memo import IdentityMemo
 from llmtrade.storage.event_store import EventStore
 
@@ -218,6 +219,35 @@ def split_cancels(
         new.append(NewEvent.of(why, stream=stream, week_id=week_id, account_id=account_id, run_id=run_id))
         expected[stream] = 0
     return [cid for cid, _ in crossed], new, expected
+
+
+_CANCEL_ATTEMPTS = 5  # ledger moves `record_split_cancels` looks again after before giving up (a rerun records it)
+_Cancels = tuple[list[str], list[NewEvent], dict[str, int]]
+
+
+def record_split_cancels(
+    events: EventStore, book: Callable[[], Book], cancels: Callable[[Book], _Cancels]
+) -> list[str]:
+    """Append `cancels(book())` (`split_cancels`), the ids canceled. An order's write-once stream found taken holds
+    its end already (another process's record): done, and only the ledger's cancel is written; a ledger moved is read
+    again, up to _CANCEL_ATTEMPTS times, then ConcurrencyError. Each retry drops a stream taken or reads a ledger that
+    moved: it called itself on the same book before, which recursed for ever on a stream taken."""
+    taken: set[str] = set()
+    moved = 0
+    while True:
+        crossed, new, expected = cancels(book())
+        try:
+            events.append(
+                [e for e in new if e.stream not in taken],
+                expected_versions={s: v for s, v in expected.items() if s not in taken},
+            )
+            return crossed
+        except ConcurrencyError as clash:
+            whys = {e.stream for e in new if e.type == QueuedOrderCanceled.event_type()}  # each order's own stream
+            if clash.stream in whys:
+                taken.add(clash.stream)  # recorded already, whoever wrote it
+            elif (moved := moved + 1) >= _CANCEL_ATTEMPTS:
+                raise
 
 
 def split_canceled(split: Split) -> str:

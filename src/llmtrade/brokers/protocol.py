@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 class Broker(Protocol):
     name: str  # the registry's name for this kind of broker: "paper", "alpaca"
     account_id: str  # our id of the account (accounts.yaml), not the broker's
+    # True: every order the broker ends unfilled is recorded by the broker itself (the paper broker: `record_canceled`
+    # writes a split's cancel on its ledger and the order's stream together), so brokers/order_ends.py must leave its
+    # orders alone. False: the broker's ends are only its order statuses, which order_ends.py records (Alpaca).
+    records_own_ends: bool
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         """Cash, equity, buying power and positions now.

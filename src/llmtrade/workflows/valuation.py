@@ -55,6 +55,9 @@ def value_account(
     `account` when the caller has one (a checkpoint's reconciliation); `ours`: `our_order_ids` as that
     reconciliation counted them (nothing between the two writes an order). Raises what the broker's reads and
     the store raise."""
+    # The broker's own cancel records first (a split's, at the paper broker), as record_new_fills has it: the order
+    # ends recorded below must never take their streams.
+    desk.broker.record_canceled(run_id=run_id)
     # One look at the broker serves the audit log and the breaker.
     observed = observed if observed is not None else observe(desk.broker)
     ours = ours if ours is not None else our_order_ids(events, account.account_id)
