@@ -196,7 +196,8 @@ def test_a_halt_cancels_the_queued_opening_orders_and_keeps_the_queued_close(sto
     assert [o.client_order_id for o in broker.open_orders()] == ["t-close"]
     recorded = storage.events.read(type="QueuedOrderCanceled")
     assert [e.payload["client_order_id"] for e in recorded] == ["t-open", "t-add"]
-    assert recorded[0].stream == f"breaker:{account_id}"
+    # Each on its order's own write-once stream: one record of its end, whoever records it (review E, D5).
+    assert [e.stream for e in recorded] == [f"fill:{account_id}:t-open", f"fill:{account_id}:t-add"]
     clock.instant = datetime(2026, 1, 8, 15, 0, tzinfo=UTC)  # after the next open
     assert broker.account({}).positions == {}  # only the close filled: nothing left open on a halted account
 

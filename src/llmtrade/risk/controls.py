@@ -15,13 +15,14 @@ from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, with_splits
-from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
+from llmtrade.domain.streams import KILL_SWITCH, breaker_stream, fill_stream
 from llmtrade.domain.trading import (
     AccountHalted,
     AccountResumed,
     BreakerState,
     BreakerUpdated,
     Fill,
+    OrderStatus,
     Position,
     QueuedOrderCanceled,
     RiskVerdict,
@@ -37,6 +38,7 @@ from llmtrade.storage.splits import recorded_splits
 
 # Each lost race means another writer made progress; this many in a row is a livelock, not bad luck.
 _ATTEMPTS = 5
+_ENDED = (OrderStatus.CANCELED, OrderStatus.REJECTED)  # a cancel's answer when it ended the order
 
 # "How many trades has the breaker seen" for a state written when trades were counted per reducing
 # fill: unknown in round trips, so the next evaluation takes every trade closed so far as seen.
@@ -250,27 +252,34 @@ def cancel_opening_orders(
     week_id: date | None,
     run_id: str | None,
 ) -> list[QueuedOrderCanceled]:
-    """Cancel the halted account's queued orders that would open or add (risk/halt.py `opening_orders`);
-    each cancel is an event on its breaker stream. Closes queued ahead of them stay queued."""
+    """Cancel the halted account's queued orders that would open or add (risk/halt.py `opening_orders`). Closes
+    queued ahead of them stay queued.
+
+    An order the cancel ended is recorded on its own write-once fill stream, after its fill if part filled: the
+    stream and version brokers/order_ends.py records a broker's end at, so the one end is recorded once, by whichever
+    writer comes first (another process's record_order_ends between the cancel and this write saw it canceled; two
+    records said it twice). One the cancel did not end (too late: filled; unknown to the broker) is recorded on the
+    breaker stream."""
     canceled: list[QueuedOrderCanceled] = []
     for order in opening_orders(positions, broker.open_orders()):
         result = broker.cancel(order.client_order_id)
-        canceled.append(
-            QueuedOrderCanceled(
-                account_id=broker.account_id,
-                client_order_id=order.client_order_id,
-                reason=f"circuit breaker: {reason}; a halted account may not open or add",
-                status=None if result is None else result.status,
-            )
+        why = QueuedOrderCanceled(
+            account_id=broker.account_id,
+            client_order_id=order.client_order_id,
+            reason=f"circuit breaker: {reason}; a halted account may not open or add",
+            status=None if result is None else result.status,
         )
-    if canceled:
-        stream = breaker_stream(broker.account_id)
-        events.append(
-            [
-                NewEvent.of(c, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)
-                for c in canceled
-            ]
-        )
+        canceled.append(why)
+        if result is None or result.status not in _ENDED:
+            stream, expected = breaker_stream(broker.account_id), None
+        else:
+            stream = fill_stream(broker.account_id, order.client_order_id)
+            expected = {stream: 1 if result.filled_qty else 0}
+        event = NewEvent.of(why, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)
+        try:
+            events.append([event], expected_versions=expected)
+        except ConcurrencyError:
+            continue  # its end is recorded already (order_ends'), or its part fill is not yet: order_ends records it
     return canceled
 
 

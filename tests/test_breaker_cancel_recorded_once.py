@@ -1,0 +1,61 @@
+"""A halted account's opening order canceled by the breaker is recorded once, whoever else notices it ended.
+
+cancel_opening_orders canceled at the broker and then appended its QueuedOrderCanceled on the breaker stream, a
+write of its own: another process's record_order_ends in between found the order CANCELED at Alpaca and recorded an
+"ended at alpaca" end too (two records of one cancel, a degraded note saying the trade silently did not happen). Both
+now take the order's own write-once stream at the same version: the second writer's append is refused and skipped.
+The real alpaca-py client against the loopback fake."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.fills import observe
+from llmtrade.brokers.order_ends import record_order_ends
+from llmtrade.domain.streams import fill_stream
+from llmtrade.domain.trading import OrderResult, OrderStatus, Position, QueuedOrderCanceled
+from llmtrade.risk.controls import cancel_opening_orders
+from llmtrade.storage.bootstrap import Storage
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_alpaca_order_ends import CID, KEY, SECRET, WEEK, _ends, _queued
+
+
+class _OtherProcessBetween(AlpacaBroker):
+    """Alpaca, where another process records the account's order ends right after our cancel is answered."""
+
+    events: object = None
+
+    def cancel(self, client_order_id: str) -> OrderResult | None:
+        done = super().cancel(client_order_id)
+        record_order_ends(self.events, self, observe(self), run_id="other")  # type: ignore[arg-type]
+        return done
+
+
+def test_the_breakers_cancel_and_an_end_noticed_in_between_are_one_record(storage: Storage) -> None:
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        _queued(storage, server)  # an opening buy queued for the open
+        broker = _OtherProcessBetween("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0)
+        broker.events = storage.events
+        flat: Mapping[str, Position] = {}
+
+        canceled = cancel_opening_orders(storage.events, broker, flat, "drawdown 30%", week_id=WEEK, run_id="halt")
+
+        assert [c.client_order_id for c in canceled] == [CID] and server.orders[CID]["status"] == "canceled"
+        [ended] = _ends(storage)  # one record of the one cancel: the other process's, which came first
+        assert (ended.client_order_id, ended.status) == (CID, OrderStatus.CANCELED)
+        [event] = storage.events.read(type=QueuedOrderCanceled.event_type())
+        assert (event.stream, event.run_id) == (fill_stream("acct_1", CID), "other")
+
+
+def test_the_breakers_cancel_taken_first_leaves_order_ends_nothing_to_record(storage: Storage) -> None:
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+
+        cancel_opening_orders(storage.events, broker, {}, "drawdown 30%", week_id=WEEK, run_id="halt")
+        assert record_order_ends(storage.events, broker, observe(broker), run_id="later") == []
+
+        [ended] = _ends(storage)
+        assert ended.reason.startswith("circuit breaker: drawdown 30%") and ended.status is OrderStatus.CANCELED
+        [event] = storage.events.read(type=QueuedOrderCanceled.event_type())
+        assert (event.stream, event.run_id) == (fill_stream("acct_1", CID), "halt")
