@@ -56,7 +56,8 @@ def _line(event: StoredEvent) -> ControlLine:
             f"{gone.reason}; orders {', '.join(gone.client_order_ids)} not sent ({gone.broker}); planned from "
             f"{_positions(gone.planned_positions)}, held {_positions(gone.actual_positions)}"
         )
-        return ControlLine(event_id=event.id, at=at, kind="plan abandoned", account_id=gone.account_id, detail=detail)
+        kind = "plan abandoned" if gone.whole_plan else "order abandoned"
+        return ControlLine(event_id=event.id, at=at, kind=kind, account_id=gone.account_id, detail=detail)
     if event.type == TradingDisabled.event_type():
         off = TradingDisabled.from_event(event)
         return ControlLine(event_id=event.id, at=at, kind="trading disabled", account_id=None, detail=off.reason)

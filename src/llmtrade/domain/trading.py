@@ -212,6 +212,10 @@ class PlanAbandoned(EventPayload):
     client_order_ids: list[str]
     planned_positions: dict[str, int]
     actual_positions: dict[str, int]
+    # False: only the orders named are given up (a side change's opening leg whose close ended unfilled:
+    # workflows/ended_close.py); the plan's other orders are sent as ever, a rerun sending what it has not (each once:
+    # it asks the broker first). True (and every event written before the field): the whole plan.
+    whole_plan: bool = True
 
 
 class AccountHalted(EventPayload):

@@ -44,7 +44,7 @@ from llmtrade.risk.controls import halted, trading_enabled
 from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.ended_close import leg_after_ended_close
+from llmtrade.workflows.ended_close import leg_after_ended_close, leg_note, still_to_send
 from llmtrade.workflows.valuation import value_account
 
 FILLED = OrderStatus.FILLED
@@ -344,8 +344,7 @@ async def execute_plans(
     reported again and never sent."""
     plans = [p for p in plans if p.orders]
     earlier = abandoned_plans(events, stream)
-    given_up = {cid for a in earlier for cid in a.client_order_ids}
-    live = [p for p in plans if not any(o.client_order_id in given_up for o in p.orders)]
+    live = still_to_send(plans, earlier)
     recorded = {r.order.client_order_id for r in recorded_orders(events, stream) if isinstance(r, OrderSubmitted)}
     already = bool(plans) and all(o.client_order_id in recorded for p in live for o in p.orders)
     # Brokers are synchronous clients: their round trips overlap on threads.
@@ -375,6 +374,8 @@ async def execute_plans(
 
 def abandonment_note(abandoned: PlanAbandoned) -> str:
     """The one line a person reads: which account, why, and what to do."""
+    if not abandoned.whole_plan:
+        return leg_note(abandoned)
     return (
         f"account {abandoned.account_id}'s plan abandoned: {abandoned.reason}. Its orders will not be sent; "
         "check the account at its broker (the next week plans from what it holds)"
