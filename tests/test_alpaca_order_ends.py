@@ -98,6 +98,24 @@ def test_a_partly_filled_order_that_expires_is_recorded_after_its_fill(storage: 
         assert "4 of 10 filled: alpaca status expired at 2026-01-06 21:00 UTC" in ended.reason
 
 
+def test_a_partial_fill_of_an_order_that_ended_says_its_time_is_the_orders_last_update(storage: Storage) -> None:
+    """Alpaca's order gives no fill time for an order partly filled and then ended (filled_at stays null): its fill
+    is stamped at updated_at, the expiry, and says so, that no reader takes 21:00 for the time it traded."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+        server.set_time(datetime(2026, 1, 6, 14, 31, tzinfo=UTC))
+        server.partially_fill(CID, 4, 500.0)
+        server.set_time(datetime(2026, 1, 6, 21, 0, tzinfo=UTC))
+        server.end_order(CID, "expired")
+        assert server.orders[CID]["filled_at"] is None  # as Alpaca has it: filled_at only for an order filled whole
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        [fill] = [OrderFilled.from_event(e).fill for e in storage.events.read(type=OrderFilled.event_type())]
+        assert fill.filled_at == datetime(2026, 1, 6, 21, 0, tzinfo=UTC)
+        assert "filled_at is the order's last update" in fill.price_source and "not the trade's" in fill.price_source
+
+
 def test_a_runs_ended_notes_read_nothing_from_the_store(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every checkpoint, weekly run and postmortem asks for its notes: a read by run and type there flushed the
     backtest's buffered writes and queried (statements per checkpoint 0.1 -> 5.1). The notes are kept as the ends

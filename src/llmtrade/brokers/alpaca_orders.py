@@ -96,17 +96,25 @@ def to_broker_order(found: Any) -> BrokerOrder:
     )
 
 
+# A fill whose order had no filled_at: its filled_at is the order's last update (its end), not when it traded.
+_NOT_THE_TRADE_TIME = "alpaca average price; filled_at is the order's last update (no fill time given), not the trade's"
+
+
 def to_fill(found: Any, account_id: str) -> Fill | None:
     """The order's execution so far (quantity and average price), or None when nothing has filled."""
     done = filled_qty(found)
     price = decimal(found.filled_avg_price)
     if done <= 0 or price is None or price <= 0:
         return None
-    # Alpaca stamps filled_at when the order is complete; a partial fill of a working order has only its
-    # last update time, which is when its latest shares filled.
+    # Alpaca stamps filled_at only when the order fills whole. An order partly filled and then ended (a DAY order
+    # expired at the close, a cancel) has none: the order object holds no time of its trades, only updated_at, its
+    # last change, i.e. when it ended. The times of the executions are in the account activities (FILL and
+    # PARTIAL_FILL, transaction_time), an API llmtrade does not call; so such a fill is stamped at the order's last
+    # update and says so, that no reader takes it for the time it traded.
     when: datetime | None = found.filled_at or found.updated_at
     if when is None:
         raise OperationalError(f"alpaca sent filled order {found.client_order_id} without filled_at or updated_at")
+    source = "" if found.filled_at else _NOT_THE_TRADE_TIME
     return Fill(
         client_order_id=found.client_order_id,
         account_id=account_id,
@@ -116,6 +124,7 @@ def to_fill(found: Any, account_id: str) -> Fill | None:
         price=float(price),
         commission=0.0,  # Alpaca charges no commission on US equities; regulatory fees are not per order
         filled_at=when,
+        price_source=source,
     )
 
 
