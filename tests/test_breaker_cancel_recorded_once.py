@@ -9,10 +9,11 @@ The real alpaca-py client against the loopback fake."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from llmtrade.brokers.alpaca import AlpacaBroker
-from llmtrade.brokers.fills import observe
-from llmtrade.brokers.order_ends import record_order_ends
+from llmtrade.brokers.fills import observe, record_new_fills
+from llmtrade.brokers.order_ends import ended_notes, record_order_ends
 from llmtrade.domain.streams import fill_stream
 from llmtrade.domain.trading import OrderResult, OrderStatus, Position, QueuedOrderCanceled
 from llmtrade.risk.controls import cancel_opening_orders
@@ -59,3 +60,27 @@ def test_the_breakers_cancel_taken_first_leaves_order_ends_nothing_to_record(sto
         assert ended.reason.startswith("circuit breaker: drawdown 30%") and ended.status is OrderStatus.CANCELED
         [event] = storage.events.read(type=QueuedOrderCanceled.event_type())
         assert (event.stream, event.run_id) == (fill_stream("acct_1", CID), "halt")
+
+
+def test_the_breakers_cancel_of_a_part_filled_order_is_its_own_record_and_no_end_is_said_after_it(
+    storage: Storage,
+) -> None:
+    """A working order's part fill is recorded only when the order ends (brokers/fills.py), so at the halt the slot
+    after it on the order's stream is not there to take: the breaker's record was dropped, and the next look's
+    order_ends said the breaker's own cancel was an end at Alpaca, "the trade did not happen" (review E2), though 4
+    shares had."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+        server.set_time(datetime(2026, 1, 6, 14, 31, tzinfo=UTC))
+        server.partially_fill(CID, 4, 500.0)
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="look")  # still working: nothing recorded
+        held = broker.account({}).positions
+
+        cancel_opening_orders(storage.events, broker, held, "drawdown 30%", week_id=WEEK, run_id="halt")
+        [ended] = _ends(storage)
+        assert ended.reason.startswith("circuit breaker: drawdown 30%")
+        fills = record_new_fills(storage.events, broker, week_id=WEEK, run_id="next")
+
+        assert [(f.client_order_id, f.qty) for f in fills] == [(CID, 4)]  # the 4 shares are in the books
+        assert [e.reason for e in _ends(storage)] == [ended.reason]  # no second record of the one cancel
+        assert ended_notes(storage.events, "next") == []  # nothing says the trade did not happen

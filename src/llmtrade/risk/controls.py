@@ -258,8 +258,8 @@ def cancel_opening_orders(
     An order the cancel ended is recorded on its own write-once fill stream, after its fill if part filled: the
     stream and version brokers/order_ends.py records a broker's end at, so the one end is recorded once, by whichever
     writer comes first (another process's record_order_ends between the cancel and this write saw it canceled; two
-    records said it twice). One the cancel did not end (too late: filled; unknown to the broker) is recorded on the
-    breaker stream."""
+    records said it twice). One the cancel did not end (too late: filled; unknown to the broker), and one whose part
+    fill is not recorded yet (no slot after it to take), is recorded on the breaker stream."""
     canceled: list[QueuedOrderCanceled] = []
     for order in opening_orders(positions, broker.open_orders()):
         result = broker.cancel(order.client_order_id)
@@ -279,7 +279,13 @@ def cancel_opening_orders(
         try:
             events.append([event], expected_versions=expected)
         except ConcurrencyError:
-            continue  # its end is recorded already (order_ends'), or its part fill is not yet: order_ends records it
+            if any(e.type == QueuedOrderCanceled.event_type() for e in events.read_stream(stream)):
+                continue  # its end is recorded already (another process's order_ends): once is enough
+            # Its part fill is not recorded yet (a working order's fill waits for its end: brokers/fills.py), so the
+            # slot after it is not there to take; dropped, order_ends later called the breaker's own cancel "the trade
+            # did not happen" (review E2). On the breaker stream, as one the cancel did not end: order_ends reads it.
+            moved = event.model_copy(update={"stream": breaker_stream(broker.account_id)})
+            events.append([moved])
     return canceled
 
 
