@@ -632,6 +632,19 @@ def test_halts_the_kill_switch_and_abandoned_plans_are_listed_and_a_halt_still_o
                 stream="orders:acct_1",
                 week_id=WEEK,
             ),
+            NewEvent.of(
+                PlanAbandoned(
+                    account_id="acct_3",
+                    broker="alpaca",
+                    reason="its close expired part filled",
+                    client_order_ids=["lt-b"],
+                    planned_positions={"TLT": -5},
+                    actual_positions={"TLT": -2},
+                    whole_plan=False,
+                ),
+                stream="orders:acct_3",
+                week_id=WEEK,
+            ),
             NewEvent.of(TradingDisabled(reason="broker outage"), stream="kill-switch"),
         ]
     )
@@ -644,6 +657,7 @@ def test_halts_the_kill_switch_and_abandoned_plans_are_listed_and_a_halt_still_o
         ("halted", "acct_4"),
         ("resumed", "acct_2"),
         ("plan abandoned", "acct_1"),
+        ("order abandoned", "acct_3"),
         ("trading disabled", None),
     ]
     assert "planned from SPY +10, held SPY +4" in report.controls[3].detail
@@ -653,5 +667,6 @@ def test_halts_the_kill_switch_and_abandoned_plans_are_listed_and_a_halt_still_o
     assert "acct_2 is halted" not in html
     assert "Trading is disabled (the kill switch" in html and "broker outage" in html
     assert f'<span class="bad">halted since {halt.at}</span>' in html
+    assert '<td class="bad">order abandoned</td>' in html  # a leg given up alone is as bad as a plan
     for control in report.controls:
         assert html.count(f'id="event-{control.event_id}"') == 1 and f'href="#event-{control.event_id}"' in html
