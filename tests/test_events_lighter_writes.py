@@ -37,7 +37,7 @@ def test_an_existing_database_keeps_its_rows_and_stores_new_ones_whole(
         storage.events.append(_events("old"))
 
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        assert migrate_around(conn, empty_database_url, 13, fill, monkeypatch) == [13]
+        assert migrate_around(conn, empty_database_url, 13, fill, monkeypatch)[0] == 13  # and any later ones
         # Written under 0012: the model call was compressed (pglz), the small order was not.
         assert _compression(conn, "old") == {
             "LLMCallCompleted": "pglz",

@@ -279,7 +279,7 @@ def test_a_backtests_books_are_read_from_its_own_database(cli_env: dict[str, str
     [
         ('"2024-09-30"', "pms[0].knowledge_cutoff"),  # a string, not a date
         ("yes", "pms[0].knowledge_cutoff"),
-        ("2024-13-01", "line 19, column"),  # date-shaped but no date: PyYAML's own ValueError, reported
+        ("2024-13-01", "line {line}, column"),  # date-shaped but no date: PyYAML's own ValueError, reported
     ],
     ids=["quoted", "boolean", "no such month"],
 )
@@ -287,11 +287,13 @@ def test_a_knowledge_cutoff_must_be_a_yaml_date(tmp_path: Path, written: str, wh
     folder = tmp_path / "config"
     shutil.copytree(Path(str(packaged_defaults())), folder)
     models = folder / "models.yaml"
-    models.write_text(models.read_text().replace("knowledge_cutoff: 2024-09-30", f"knowledge_cutoff: {written}"))
+    text = models.read_text().replace("knowledge_cutoff: 2024-09-30", f"knowledge_cutoff: {written}")
+    models.write_text(text)
+    line = 1 + next(n for n, x in enumerate(text.splitlines()) if f"knowledge_cutoff: {written}" in x)
     with pytest.raises(ConfigError) as caught:
         load_config(folder)
     [problem] = caught.value.problems
-    assert problem.path.startswith(where)
+    assert problem.path.startswith(where.format(line=line))
 
 
 def test_a_traded_symbol_the_market_cannot_price_fails_as_an_operational_error(
