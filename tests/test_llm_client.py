@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 import httpx
 import pytest
@@ -112,3 +114,31 @@ def test_openrouter_is_asked_for_cost_and_its_cost_is_used() -> None:
         reply = asyncio.run(client.send(REQUEST))
     assert fake.requests[0]["usage"] == {"include": True}
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.cost_usd) == (10, 5, 0.0123)
+
+
+def _trickled(body: dict[str, object], *, pause: float, lines: int) -> httpx.Response:
+    """HTTP 200 at once, then a "\\n" every `pause` s (a whitespace keep-alive), then the answer."""
+    from tests.fakes.openai_server import completion_for
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(lines):
+            await asyncio.sleep(pause)
+            yield b"\n"
+        yield json.dumps(completion_for(body)).encode()
+
+    return httpx.Response(200, headers={"content-type": "application/json"}, content=chunks())
+
+
+def test_a_body_trickled_past_the_timeout_times_the_attempt_out_though_each_read_is_quick() -> None:
+    """Seen with a provider's keep-alive: httpx's timeout is per read, so 0.05 s between bytes never tripped it and
+    the call took as long as the server liked. Each attempt has a whole deadline of timeout_seconds."""
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(*(lambda body: _trickled(body, pause=0.05, lines=40) for _ in range(2)))
+        started = time.perf_counter()
+        with pytest.raises(LLMUnavailable) as caught:
+            asyncio.run(_client(sleeps, max_retries=1, timeout_seconds=0.3).send(REQUEST))
+        took = time.perf_counter() - started
+    assert len(fake.requests) == 2  # a timeout is temporary: retried, then reported
+    assert "no answer within 0.3 s" in str(caught.value)
+    assert took < 1.5  # two attempts of 0.3 s, not two bodies of 2 s

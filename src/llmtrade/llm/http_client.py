@@ -1,7 +1,8 @@
 """An async client for OpenAI-compatible chat completions (OpenRouter, OpenAI, Ollama, vLLM, ...).
 
 Temporary failures (429, 5xx, timeouts, dropped connections) are retried with exponential backoff
-that honours Retry-After, within a bounded number of attempts and a bounded total time. A rate
+that honours Retry-After, within a bounded number of attempts and a bounded total time. Each attempt,
+body included, has a whole deadline (`timeout_seconds`), not only httpx's per-read timeout. A rate
 limit the run cannot wait out (a daily quota, or a Retry-After beyond `max_retry_after_seconds`)
 fails at once as LLMRateLimited. Anything else the server refuses (401, 404, 400) is an
 OperationalError at once: retrying a bad key only burns time; a refusal of the response format is
@@ -216,8 +217,11 @@ class OpenAICompatibleClient:
             self._http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self._timeout), verify=verify)
         async with self._limit:
             try:
-                response = await self._http.post(f"{self.base_url}/chat/completions", json=body)
-            except httpx.TimeoutException:
+                # httpx's timeout is per read: a server that answers 200 and then trickles a byte of whitespace
+                # now and then (a keep-alive) would hold the attempt for ever. The whole attempt has a deadline.
+                async with asyncio.timeout(self._timeout):
+                    response = await self._http.post(f"{self.base_url}/chat/completions", json=body)
+            except (httpx.TimeoutException, TimeoutError):
                 raise _Retryable(f"no answer within {self._timeout:g} s") from None
             except httpx.TransportError as exc:
                 raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
