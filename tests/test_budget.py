@@ -17,18 +17,21 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import ModelRef, ModelsConfig, Price
 from llmtrade.config.sections import BudgetConfig
-from llmtrade.domain.events import BudgetRefused, LLMCallCompleted
-from llmtrade.errors import BudgetExceeded
+from llmtrade.domain.events import BudgetRefused, LLMCallCompleted, LLMCallFailed
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import BudgetExceeded, LLMEmptyAnswer
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.budget import Budget, run_budget, week_spent
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage
+from llmtrade.market.calendar import new_york_date
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes.committee_answers import committee_answer
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.llm_faults import Fault
+from tests.fakes.openai_server import FakeOpenAIServer, completion_for
 from tests.support import FIXED_NOW
 
 PRICE = Price(input_per_mtok=1000.0, output_per_mtok=1000.0)  # $0.001 a token: small calls, visible sums
@@ -204,3 +207,67 @@ def test_a_dry_runs_live_calls_count_against_the_week_budget(
     assert sent > 0 and len(calls) == sent and all(c.source == "live" for c in calls)
     assert types == {"LLMCallCompleted"}  # the dry run's paid calls alone: nothing else of it is stored
     assert spent > 0  # what run_budget starts the week's real runs from
+
+
+def _no_usage(content: str | None = "An answer.", finish: str = "stop") -> object:
+    """A 200 whose body has no `usage` (providers and gateways that drop it)."""
+
+    def step(request: dict) -> Fault:
+        body = completion_for(request)
+        body.pop("usage", None)
+        body["choices"][0]["message"]["content"] = content
+        body["choices"][0]["finish_reason"] = finish
+        return Fault(200, body)
+
+    return step
+
+
+def test_a_reply_with_no_usage_is_counted_at_its_worst_case_not_free(
+    storage: Storage, server: FakeOpenAIServer
+) -> None:
+    """Seen in a trial: a provider that dropped `usage` made 19 calls cost $0.0000 to the budget, which never stopped
+    them. An unknown cost settles at the worst case held, is recorded as unknown (not 0) with what was counted, and a
+    later run's week budget counts it too."""
+    probe = Budget(BudgetConfig(per_run_usd=1.0), {"m/pm": PRICE})
+    worst = _worst(probe, _gateway(storage, server, probe))
+    budget = Budget(BudgetConfig(per_run_usd=worst * 1.5, per_week_usd=100.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, server, budget)
+    server.reset()
+    server.then(_no_usage(), _no_usage(content=None))
+
+    async def go() -> None:
+        await _ask(gateway)
+        with pytest.raises(BudgetExceeded, match="run budget"):  # $0 each, this second call would have been sent
+            await _ask(gateway)
+        await gateway.aclose()
+
+    asyncio.run(go())
+    assert len(server.requests) == 1
+    assert budget.run_spent == pytest.approx(worst)
+    [stored] = storage.events.read(type="LLMCallCompleted")
+    call = LLMCallCompleted.from_event(stored)
+    assert call.cost_usd is None and call.cost_counted_usd == pytest.approx(worst)
+    assert gateway.totals.unpriced_calls == 1 and gateway.totals.cost_usd == 0.0
+    week = week_id_for(new_york_date(stored.occurred_at))
+    assert week_spent(storage.conn, week, {"m/pm": PRICE}) == pytest.approx(worst)
+
+
+def test_a_rejected_reply_with_no_usage_is_counted_at_its_worst_case(
+    storage: Storage, server: FakeOpenAIServer
+) -> None:
+    probe = Budget(BudgetConfig(per_run_usd=1.0), {"m/pm": PRICE})
+    worst = _worst(probe, _gateway(storage, server, probe))
+    budget = Budget(BudgetConfig(per_run_usd=10.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, server, budget)
+    server.reset()
+    server.then(_no_usage(content=None))  # an empty answer: a failed call, billed, its usage unknown
+
+    async def go() -> None:
+        with pytest.raises(LLMEmptyAnswer):
+            await _ask(gateway)
+        await gateway.aclose()
+
+    asyncio.run(go())
+    assert budget.run_spent == pytest.approx(worst)
+    [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
+    assert failed.cost_usd is None and failed.cost_counted_usd == pytest.approx(worst)

@@ -309,8 +309,10 @@ class LLMBadReply(LlmtradeError):
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
         cost_usd: float | None = None,
+        usage_reported: bool = True,
     ):
         self.content = content
+        self.usage_reported = usage_reported  # False: the reply gave no usage, its cost is unknown
         self.reasoning = reasoning
         self.finish_reason = finish_reason
         self.prompt_tokens = prompt_tokens

@@ -315,6 +315,9 @@ class LLMCallCompleted(EventPayload):
     finish_reason: str | None = None
     max_tokens: int | None = None
     note: str | None = None  # e.g. a repair after truncation that raised max_tokens
+    # The reply gave no usage, so cost_usd is None (unknown): what the budget counted for it instead (the worst case
+    # it held). None when the cost is known or no budget was set. Defaulted: events stored before keep loading.
+    cost_counted_usd: float | None = None
 
 
 class LLMCallFailed(EventPayload):
@@ -337,6 +340,10 @@ class LLMCallFailed(EventPayload):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     note: str | None = None
+    # What the reply that came back cost (its tokens are billed though unusable): the provider's figure or the tokens
+    # at models.yaml `prices`; None when unknown (no usage, no price, or no reply at all). Defaulted for old events.
+    cost_usd: float | None = None
+    cost_counted_usd: float | None = None  # as LLMCallCompleted's: the budget's worst case for an unknown cost
 
 
 class BudgetRefused(EventPayload):

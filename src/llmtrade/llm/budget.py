@@ -8,9 +8,11 @@ is set (its cost could not be bounded). After the call the reservation is replac
 (the reply's usage, priced), so calls in flight at once never together pass a ceiling: reserving is
 synchronous, between awaits, so two coroutines of the event loop cannot both take the last dollar.
 
-What the week spent before this process comes from the call records (LLMCallCompleted's cost, and the
-priced tokens of LLMCallFailed) of the week, read once when the budget is built; runs of the same week in
-other processes at the same moment are not seen (the week lock already serialises the weekly jobs).
+A reply with no usage has an unknown cost: it settles at the worst case held for it, recorded with the call
+(`cost_counted_usd`), never at $0. What the week spent before this process comes from the call records (their cost,
+else what the budget counted for them, else their tokens priced) of the week, read once when the budget is
+built; runs of the same week in other processes at the same moment are not seen (the week lock already
+serialises the weekly jobs).
 """
 
 from __future__ import annotations
@@ -152,9 +154,12 @@ def week_spent(conn: psycopg.Connection, week_id: date, prices: Mapping[str, Pri
     """USD the week's model calls cost so far, from their records (occurred_at's New York date in the week)."""
     rows = conn.execute(
         """
-        SELECT payload->>'model', sum((payload->>'cost_usd')::float8),
-               sum(CASE WHEN payload->>'cost_usd' IS NULL THEN (payload->>'prompt_tokens')::bigint END),
-               sum(CASE WHEN payload->>'cost_usd' IS NULL THEN (payload->>'completion_tokens')::bigint END)
+        SELECT payload->>'model',
+               sum(coalesce((payload->>'cost_usd')::float8, (payload->>'cost_counted_usd')::float8)),
+               sum(CASE WHEN coalesce(payload->>'cost_usd', payload->>'cost_counted_usd') IS NULL
+                        THEN (payload->>'prompt_tokens')::bigint END),
+               sum(CASE WHEN coalesce(payload->>'cost_usd', payload->>'cost_counted_usd') IS NULL
+                        THEN (payload->>'completion_tokens')::bigint END)
           FROM events
          WHERE type = ANY(%s)
            AND (occurred_at AT TIME ZONE 'America/New_York')::date >= %s
@@ -172,8 +177,11 @@ def events_spent(events: Sequence[StoredEvent], prices: Mapping[str, Price]) -> 
     for event in events:
         payload = event.payload
         row = rows.setdefault(str(payload.get("model")), [0.0, 0, 0])
-        if payload.get("cost_usd") is not None:
-            row[0] += float(payload["cost_usd"])
+        known = payload.get("cost_usd")
+        if known is None:
+            known = payload.get("cost_counted_usd")  # an unknown cost, counted at the worst case held for it
+        if known is not None:
+            row[0] += float(known)
         else:
             row[1] += int(payload.get("prompt_tokens") or 0)
             row[2] += int(payload.get("completion_tokens") or 0)

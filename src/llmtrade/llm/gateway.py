@@ -228,21 +228,21 @@ class LLMGateway:
         client = self._clients[ref.provider]
         hold = await self._reserve(site, ref, request)
         try:
-            reply, note = await self._send(client, ref, request, site, key, note)
+            reply, note = await self._send(client, ref, request, site, key, note, hold)
         except BaseException as exc:  # a bad reply's tokens were billed; no reply at all, nothing
             bad = exc if isinstance(exc, LLMBadReply) else None
-            spent = Usage(prompt_tokens=bad.prompt_tokens, completion_tokens=bad.completion_tokens) if bad else None
-            self.budget.settle(hold, self._priced(ref.model, spent).cost_usd if spent else 0.0)
+            # A cost unknown (no usage in the reply) settles at the worst case held, never at $0.
+            self.budget.settle(hold, self._priced(ref.model, _spent(bad)).cost_usd if bad else 0.0)
             raise
         usage = self._priced(ref.model, reply.usage)
         self.budget.settle(hold, usage.cost_usd)
+        counted = hold.amount if hold is not None and usage.cost_usd is None else None
         # Cached with the call's record (one batch, off the event loop): see llm/recorder.py.
         entry = CacheEntry(
             key, ref.model, CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
         )
-        return Exchange(
-            reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note, entry
-        )
+        fields = (reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note)
+        return Exchange(*fields, entry, counted)
 
     async def _reserve(self, site: CallSite, ref: ModelRef, request: ChatRequest) -> Hold | None:
         """Hold the call's worst cost under the budget, or record the refusal and stop the run (llm/budget.py)."""
@@ -253,7 +253,14 @@ class LLMGateway:
         return held
 
     async def _send(
-        self, client: ProviderClient, ref: ModelRef, request: ChatRequest, site: CallSite, key: str, note: str | None
+        self,
+        client: ProviderClient,
+        ref: ModelRef,
+        request: ChatRequest,
+        site: CallSite,
+        key: str,
+        note: str | None,
+        hold: Hold | None = None,
     ) -> tuple[ChatReply, str | None]:
         """Send in the strongest response format this (provider, model) accepts, stepping down on refusal;
         returns the reply and the note for its event (which format was refused, if any)."""
@@ -276,7 +283,7 @@ class LLMGateway:
                 step = f"{mode} refused by the provider; asked again in {later[0]} mode"
                 note = f"{note}; {step}" if note else step
             except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
-                await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
+                await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
                 raise
 
     async def _failed(
@@ -290,19 +297,17 @@ class LLMGateway:
         *,
         mode: ResponseMode | None,
         note: str | None,
+        hold: Hold | None = None,
     ) -> None:
         bad = exc if isinstance(exc, LLMBadReply) else None
+        cost: float | None = None
+        counted: float | None = None
         if bad is not None:
             # The tokens were spent even though the answer is unusable: they count in the run's totals.
-            self.totals.add(
-                ref.model,
-                self._priced(
-                    ref.model,
-                    Usage(
-                        prompt_tokens=bad.prompt_tokens, completion_tokens=bad.completion_tokens, cost_usd=bad.cost_usd
-                    ),
-                ),
-            )
+            priced = self._priced(ref.model, _spent(bad))
+            self.totals.add(ref.model, priced)
+            cost = priced.cost_usd
+            counted = hold.amount if hold is not None and cost is None else None
         await self._append(
             site,
             LLMCallFailed(
@@ -321,11 +326,13 @@ class LLMGateway:
                 prompt_tokens=bad.prompt_tokens if bad else 0,
                 completion_tokens=bad.completion_tokens if bad else 0,
                 note=note,
+                cost_usd=cost,
+                cost_counted_usd=counted,
             ),
         )
 
     def _priced(self, model: str, usage: Usage) -> Usage:
-        if usage.cost_usd is not None:
+        if usage.cost_usd is not None or not usage.reported:  # no usage in the reply: unknown, not 0 tokens' worth
             return usage
         price = self._prices.get(model)
         if price is None:
@@ -368,6 +375,7 @@ class LLMGateway:
             "finish_reason": reply.finish_reason if reply else None,
             "max_tokens": request.max_tokens,
             "note": exchange.note,
+            "cost_counted_usd": exchange.counted,
         }
         # Built as NewEvent.of(LLMCallCompleted(**values)) builds it, in one step (llm/offline_path.py).
         event = completed_event(
@@ -385,3 +393,13 @@ class LLMGateway:
             run_id=site.run_id,
         )
         await self._recorder.write(event, entry)
+
+
+def _spent(bad: LLMBadReply) -> Usage:
+    """What a rejected reply said it used (its tokens are billed though the answer is unusable)."""
+    return Usage(
+        prompt_tokens=bad.prompt_tokens,
+        completion_tokens=bad.completion_tokens,
+        cost_usd=bad.cost_usd,
+        reported=bad.usage_reported,
+    )

@@ -167,6 +167,7 @@ _FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("finish_reason", _OPT_STR),
     ("max_tokens", _OPT_INT),
     ("note", _OPT_STR),
+    ("cost_counted_usd", (float, type(None))),
 )
 
 

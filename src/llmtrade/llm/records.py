@@ -106,3 +106,4 @@ class Exchange(NamedTuple):
     reply: ChatReply | None = None  # live calls only: what the normaliser found besides the text
     note: str | None = None
     entry: CacheEntry | None = None  # live calls only: stored in the replay cache with the call's record
+    counted: float | None = None  # what the budget counted for an unknown cost (its worst case held)

@@ -33,6 +33,8 @@ _TEXT_PART_TYPES = frozenset({"text", "output_text"})
 _REASONING_PART_TYPES = frozenset({"reasoning", "thinking"})
 _RAW_LIMIT = 500
 _NATIVE_TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens"})
+# A reply with no usage: what it cost is unknown (a budget counts its worst case), never taken as $0.
+_UNREPORTED = Usage(reported=False)
 
 
 class NormalReply(BaseModel):
@@ -84,7 +86,7 @@ def body_error(data: Any) -> Any | None:
 def parse_usage(data: Any) -> Usage:
     usage = data.get("usage") if isinstance(data, dict) else None
     if not isinstance(usage, dict):
-        return Usage()
+        return _UNREPORTED
     cost = _number(usage.get("cost"))
     return Usage(
         prompt_tokens=int(_number(usage.get("prompt_tokens")) or 0),
@@ -240,4 +242,5 @@ def _spent(usage: Usage) -> dict[str, Any]:
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "cost_usd": usage.cost_usd,
+        "usage_reported": usage.reported,
     }

@@ -27,6 +27,8 @@ class Usage(_Frozen):
     completion_tokens: int = 0
     # USD; None when neither the provider nor models.yaml prices say.
     cost_usd: float | None = None
+    # False: the reply carried no `usage` at all, so its tokens (0 here) and cost are unknown, not zero.
+    reported: bool = True
 
 
 class ChatRequest(_Frozen):
