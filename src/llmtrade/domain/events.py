@@ -259,14 +259,30 @@ class AnswerHeld(EventPayload):
         return {**payload, "basis": None}
 
 
+class FailureHeld(EventPayload):
+    """One role's final failure (an answer still invalid after its repair, a truncated or empty one, a refusal) in a
+    week's stage that then stopped because other roles failed for a temporary reason (or one stopped the run): kept on
+    the stage's held stream beside the AnswerHeld answers, so a rerun takes it as it is instead of asking (and paying
+    for) the same question again; the stage's write-once stream gets it, as the stage's failure record, when the stage
+    settles. `error_type` and `error` are the failure's; `basis` as AnswerHeld's."""
+
+    stage: str
+    key: str
+    error_type: str
+    error: str
+    basis: str | None = None
+
+
 class StageDeferred(EventPayload):
     """A week's stage stopped before its retry deadline because these roles failed for a temporary reason
-    (unreachable, timeout, 429, 5xx); nothing final was stored, and a rerun asks them again."""
+    (unreachable, timeout, 429, 5xx); nothing final was stored, and a rerun asks them again. `failed` names the roles
+    that failed for good meanwhile (held with FailureHeld: not asked again)."""
 
     stage: str
     waiting: list[str]  # role keys
     errors: list[str]  # "key: ErrorType: message", one per waiting role
     deadline: datetime | None  # None: no deadline, every rerun retries
+    failed: list[str] = []  # "key: ErrorType: message", one per role failed for good; defaulted for old events
 
 
 class InputsMissing(EventPayload):

@@ -11,7 +11,9 @@ inside a 200) and must not be frozen: the same question may be answered in ten m
   the stage's held stream (AnswerHeld), with StageDeferred naming the roles it waits for, and a
   TemporaryError (exit 75) is raised. Nothing final is stored, so a rerun (or the next `run-due`)
   settles again: it takes the held answers as they are and asks only the roles without one, so no
-  answered role is paid for twice;
+  answered role is paid for twice. The roles that failed for good in the same fan-out (a truncated or
+  empty answer, one still invalid after its repair: paid for too) are held as well (FailureHeld) and
+  named beside the waiting ones: the rerun takes their failure as it is, never asking them again;
 - at or after the deadline the temporary failures are final too: the stage goes on without those roles
   and returns them as `missing`, for the stage to store InputsMissing and name them in the report;
 - whatever the deadline, a role that stopped the run (a RunStopped its fan-out handed back as MemberStopped,
@@ -33,9 +35,9 @@ from functools import cache
 from typing import Generic, TypeVar
 
 from llmtrade.config.models import ModelRef
-from llmtrade.domain.events import AnswerHeld, EventPayload, InputsMissing, NewEvent, StageDeferred
+from llmtrade.domain.events import AnswerHeld, EventPayload, FailureHeld, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
-from llmtrade.errors import LlmtradeError, TemporaryError
+from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.fanout import first_stop
 from llmtrade.storage.event_store import EventStore
 
@@ -77,6 +79,19 @@ class Settled(Generic[P]):
         ]
 
 
+class HeldFailure(OperationalError):
+    """A role's final failure kept by an earlier run of the stage (FailureHeld), as the rerun settles it."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def failure_type(error: BaseException) -> str:
+    """The name of a role's failure for its record: the original error's, for one held by an earlier run."""
+    return error.error_type if isinstance(error, HeldFailure) else type(error).__name__
+
+
 def is_temporary(error: BaseException) -> bool:
     """A failure worth asking again later (TemporaryError: unreachable, timeout, 429, 5xx, upstream error)."""
     return isinstance(error, TemporaryError)
@@ -103,37 +118,49 @@ async def settle(
     the failures) after holding them, whatever the window. `basis` (`asked_with`) is asked for only when an answer is
     held or one held is read: the common run, which holds none, does not read the templates for it."""
     what: Basis = cache(basis) if basis is not None else _no_basis  # made at most once per settle
-    held = _held(events, stream, stage, answer_type, set(keys), what)
-    todo = [key for key in keys if key not in held]
+    held, held_failed = _held(events, stream, stage, answer_type, set(keys), what)
+    todo = [key for key in keys if key not in held and key not in held_failed]
     fresh, failures = await ask(todo) if todo else ({}, {})
     stop = first_stop(failures.values())
+    hold = {"week_id": week_id, "run_id": run_id, "account_of": account_of, "basis": what}
     if stop is not None:
         # One member's stop (a prompt that does not render, a budget spent) ends the run as before, but the others
-        # answered (and were paid for): held, so the rerun after the fix asks only who has no answer.
-        _hold(events, stage, stream, fresh, [], week_id=week_id, run_id=run_id, account_of=account_of, basis=what)
-        if held or fresh:
-            kept = f"{stage}: kept {len(held) + len(fresh)} answer(s) for the rerun, which asks only the others"
+        # answered, or failed for good (and were paid for): held, so the rerun after the fix asks only the rest.
+        given_up = {k: e for k, e in failures.items() if first_stop([e]) is None and not is_temporary(e)}
+        _hold(events, stage, stream, fresh, given_up, [], **hold)  # type: ignore[arg-type]
+        if held or fresh or held_failed or given_up:
+            finals = len(held_failed) + len(given_up)
+            also = f" and {finals} final failure(s)" if finals else ""
+            kept = f"{stage}: kept {len(held) + len(fresh)} answer(s){also} for the rerun, which asks only the others"
             stop.add_note(f"{kept} (all, if a prompt template or a model is changed first)")
         raise stop
     temporary = {key: error for key, error in failures.items() if is_temporary(error)}
     final = {key: error for key, error in failures.items() if key not in temporary}
     if temporary and window.open:
         deferred = StageDeferred(
-            stage=stage, waiting=list(temporary), errors=_reasons(temporary), deadline=window.deadline
+            stage=stage,
+            waiting=list(temporary),
+            errors=_reasons(temporary),
+            deadline=window.deadline,
+            failed=_reasons({**held_failed, **final}),
         )
-        _hold(
-            events, stage, stream, fresh, [deferred], week_id=week_id, run_id=run_id, account_of=account_of, basis=what
-        )
+        _hold(events, stage, stream, fresh, final, [deferred], **hold)  # type: ignore[arg-type]
         until = f"until {window.deadline.isoformat()}" if window.deadline else "on every rerun"
         kept = f"; kept {len(held) + len(fresh)} answer(s) for the rerun" if held or fresh else ""
+        given = {**held_failed, **final}
+        gone = (
+            f"; failed for good, kept and not asked again: {', '.join(given)} ({'; '.join(_reasons(given))})"
+            if given
+            else ""
+        )
         raise TemporaryError(
-            f"{stage}: waiting for {', '.join(temporary)} ({'; '.join(_reasons(temporary))}){kept}. "
+            f"{stage}: waiting for {', '.join(temporary)} ({'; '.join(_reasons(temporary))}){gone}{kept}. "
             f"Nothing final was stored: a rerun asks them again {until}, then goes on without them"
         )
     answers = {**held, **fresh}
     return Settled(
         answers={key: answers[key] for key in keys if key in answers},
-        failed=final,
+        failed={**held_failed, **final},
         missing=temporary,
         deadline=window.deadline,
     )
@@ -144,6 +171,7 @@ def _hold(
     stage: str,
     stream: str,
     fresh: Mapping[str, P],
+    failed: Mapping[str, LlmtradeError],
     then: Sequence[EventPayload],
     *,
     week_id: date,
@@ -151,7 +179,8 @@ def _hold(
     account_of: Callable[[str], str | None],
     basis: Basis,
 ) -> None:
-    """The `fresh` answers on `stream`'s held stream (AnswerHeld, one per role key), then `then`, in one append."""
+    """The `fresh` answers (AnswerHeld) and the `failed` roles' final failures (FailureHeld) on `stream`'s held
+    stream, one per role key, then `then`, in one append."""
     target = held_stream(stream)
     batch = [
         NewEvent.of(
@@ -169,6 +198,16 @@ def _hold(
             account_id=account_of(key),
         )
         for key, answer in fresh.items()
+    ]
+    batch += [
+        NewEvent.of(
+            FailureHeld(stage=stage, key=key, error_type=failure_type(error), error=str(error), basis=basis()),
+            stream=target,
+            week_id=week_id,
+            run_id=run_id,
+            account_id=account_of(key),
+        )
+        for key, error in failed.items()
     ]
     batch += [NewEvent.of(payload, stream=target, week_id=week_id, run_id=run_id) for payload in then]
     if batch:
@@ -188,11 +227,17 @@ def asked_with(templates: str, models: Iterable[ModelRef]) -> str:
 
 def _held(
     events: EventStore, stream: str, stage: str, answer_type: type[P], keys: set[str], basis: Basis
-) -> dict[str, P]:
-    """The answers earlier stopped runs kept for `stage`, by key (the first one kept wins), of those asked with
-    `basis` (or held before it was kept)."""
+) -> tuple[dict[str, P], dict[str, LlmtradeError]]:
+    """The answers and the final failures earlier stopped runs kept for `stage`, by key (the first one kept wins), of
+    those asked with `basis` (or held before it was kept)."""
     found: dict[str, P] = {}
-    for event in events.read(stream=held_stream(stream), type=AnswerHeld.event_type()):
+    failed: dict[str, LlmtradeError] = {}
+    for event in events.read(stream=held_stream(stream), type=[AnswerHeld.event_type(), FailureHeld.event_type()]):
+        if event.type == FailureHeld.event_type():
+            gone = FailureHeld.from_event(event)
+            if gone.stage == stage and gone.key in keys and gone.key not in failed and gone.basis == basis():
+                failed[gone.key] = HeldFailure(gone.error_type, gone.error)
+            continue
         held = AnswerHeld.from_event(event)
         if held.stage != stage or held.key not in keys or held.key in found:
             continue
@@ -201,7 +246,7 @@ def _held(
         if held.basis is not None and held.basis != basis():
             continue  # asked with other templates or models: asked again, not mixed with this run's
         found[held.key] = answer_type.model_validate(answer_type.upcast(held.answer, held.answer_version))
-    return found
+    return found, {key: error for key, error in failed.items() if key not in found}
 
 
 def _reasons(errors: dict[str, LlmtradeError]) -> list[str]:

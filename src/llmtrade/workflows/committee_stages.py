@@ -28,7 +28,7 @@ from llmtrade.domain.streams import week_stream
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import Window, asked_with, is_temporary, settle
+from llmtrade.pipeline.retry import Window, asked_with, failure_type, is_temporary, settle
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES
 from llmtrade.workflows.research_stages import DEGRADED, RESEARCH_PACKS
@@ -113,7 +113,7 @@ class PitchStage(_CommitteeStage):
                         pm_id=key,
                         model=pms[key].model,
                         account_id=pms[key].account,
-                        error_type=type(error).__name__,
+                        error_type=failure_type(error),
                         error=str(error),
                     )
                     for key, error in failed.items()
@@ -202,7 +202,7 @@ class ReviewStage(_CommitteeStage):
                     ReviewFailed(
                         reviewer_pm_id=reviewer_of[key].id,
                         model=reviewer_of[key].model,
-                        error_type=type(error).__name__,
+                        error_type=failure_type(error),
                         error=str(error),
                         pitch_id=pitch_of[key],
                     )

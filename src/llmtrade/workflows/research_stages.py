@@ -28,7 +28,7 @@ from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import Window, asked_with, is_temporary, settle
+from llmtrade.pipeline.retry import Window, asked_with, failure_type, is_temporary, settle
 from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 from llmtrade.storage.event_store import EventStore
 
@@ -187,7 +187,7 @@ class ResearchStage:
         for key, error in failed.items():
             payloads.append(
                 ResearchProviderFailed(
-                    label=key, model=by_id[key].model, error_type=type(error).__name__, error=str(error)
+                    label=key, model=by_id[key].model, error_type=failure_type(error), error=str(error)
                 )
             )
         return [*payloads, *settled.inputs_missing(self.name)]
