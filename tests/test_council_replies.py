@@ -78,7 +78,8 @@ def _finished(url: str, run_id: str) -> Any:
         (f.truncated(), "LLMTruncated", "cut off at max_tokens"),
         (f.error_mid_answer(provider="Chutes"), "LLMUpstreamError", "Chutes"),
         (f.content_filter(), "LLMContentFiltered", "content filter"),
-        (f.error_body(200, 502, "Provider returned error", "Together", "overloaded"), "LLMUpstreamError", "Together"),
+        # An in-body 5xx is retried within the call like an HTTP 5xx, then unavailable (temporary).
+        (f.error_body(200, 502, "Provider returned error", "Together", "overloaded"), "LLMUnavailable", "Together"),
     ],
 )
 def test_a_member_whose_reply_is_no_answer_is_a_recorded_failure_and_the_run_is_degraded(

@@ -22,6 +22,7 @@ from llmtrade.errors import (
     LLMUnavailable,
     LLMUpstreamError,
     StructuredOutputRefused,
+    TemporaryError,
 )
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
@@ -176,11 +177,6 @@ def test_a_truncated_free_text_answer_is_a_failure_not_an_answer(storage: Storag
     ("step", "error", "words"),
     [
         (f.error_mid_answer(), LLMUpstreamError, ["failed mid-answer", "Chutes", "connection reset by peer"]),
-        (
-            f.error_body(200, 502, "Provider returned error", "Together", "upstream timeout"),
-            LLMUpstreamError,
-            ["Together", "upstream timeout"],
-        ),
         (f.content_filter(), LLMContentFiltered, ["content filter"]),
         (f.refusal("I can't help with that."), LLMContentFiltered, ["refused to answer: I can't help"]),
         (f.tool_call_only(), LLMEmptyAnswer, ["called a tool"]),
@@ -336,3 +332,38 @@ def test_the_loopback_server_sends_faults_byte_for_byte(storage: Storage) -> Non
         with pytest.raises(LLMUpstreamError, match="Chutes"):
             _text(_gateway(storage, server.base_url))
     assert len(server.requests) == 2
+
+
+def test_an_error_inside_a_200_is_retried_when_its_code_is_a_5xx(storage: Storage) -> None:
+    """OpenRouter relays an upstream failure in a 200 whose error.code mirrors the status: a 502 is retried within
+    the call like an HTTP 502 (it was an LLMUpstreamError at once)."""
+    with fake_llm() as fake:
+        fake.then(f.error_body(200, 502, "Provider returned error", "Together", "upstream timeout"))
+        assert _text(_gateway(storage))
+    assert len(fake.requests) == 2 and _failed(storage) == []
+
+
+def test_an_error_inside_a_200_with_a_4xx_code_is_final(storage: Storage) -> None:
+    """Seen in a trial: HTTP 200 with {"error": {"code": 400, "message": "...maximum context length..."}} was an
+    LLMUpstreamError (temporary) whatever its code, so the run exited 75 on every rerun, past the week's last close.
+    A 4xx code is a refusal, as an HTTP 400 is: final, with the provider's reason."""
+    too_long = "This endpoint's maximum context length is 8192 tokens. However, you requested about 9000 tokens"
+    with fake_llm() as fake:
+        fake.then(f.error_body(200, 400, too_long))
+        with pytest.raises(LLMRequestRejected) as caught:
+            _text(_gateway(storage))
+    assert len(fake.requests) == 1
+    assert "maximum context length is 8192 tokens" in str(caught.value)
+    assert not isinstance(caught.value, TemporaryError)
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMRequestRejected"
+
+
+def test_an_error_inside_a_200_with_code_402_or_408_is_temporary(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.error_body(200, 408, "Request timed out"))
+        assert _text(_gateway(storage))  # retried
+        fake.then(f.error_body(200, 402, "Insufficient credits"))
+        with pytest.raises(LLMUnavailable, match="insufficient credits at fake: add credits"):
+            _text(_gateway(storage))
+    assert len(fake.requests) == 3

@@ -290,6 +290,12 @@ class LLMRateLimited(LLMUnavailable):
     still temporary (exit 75, a later run may succeed), but failed at once instead of retried for minutes."""
 
 
+class LLMOutOfCredits(LLMUnavailable):
+    """The provider has no credits left for the key (HTTP 402; OpenRouter's `metadata.limit_source` says which
+    limit): fixed by topping up, not by waiting in the run, so failed at once, and temporary (exit 75) until the
+    stage's retry deadline."""
+
+
 class StructuredOutputRefused(LLMRequestRejected):
     """The provider refused the response format (json_schema, strict mode or one of the schema's keywords);
     the gateway falls back to a weaker format rather than failing the role."""

@@ -39,3 +39,9 @@ def market_time(at: datetime | str, timespec: str = "seconds") -> str:
             return at
         at = parsed
     return at.astimezone(MARKET_ZONE).isoformat(timespec=timespec)
+
+
+def in_short(reason: str, limit: int = 200) -> str:
+    """A failure's reason on one line, cut at `limit` characters: what a degraded note carries of it."""
+    line = " ".join(reason.split())
+    return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."

@@ -5,7 +5,8 @@ that honours Retry-After, within a bounded number of attempts and a bounded tota
 body included, has a whole deadline (`timeout_seconds`), not only httpx's per-read timeout. A rate
 limit the run cannot wait out (a daily quota, or a Retry-After beyond `max_retry_after_seconds`)
 fails at once as LLMRateLimited. Anything else the server refuses (401, 404, 400) is an
-OperationalError at once: retrying a bad key only burns time; a refusal of the response format is
+OperationalError at once: retrying a bad key only burns time (408, request timed out upstream, is retried;
+402, no credits, is LLMOutOfCredits at once: temporary, fixed by a top-up); a refusal of the response format is
 StructuredOutputRefused, so the gateway can ask again in a weaker format. Every 200 body goes
 through the reply normaliser (llm/replies.py).
 """
@@ -34,7 +35,13 @@ from tenacity import (
     stop_after_delay,
 )
 
-from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, StructuredOutputRefused
+from llmtrade.errors import (
+    LLMOutOfCredits,
+    LLMRateLimited,
+    LLMRequestRejected,
+    LLMUnavailable,
+    StructuredOutputRefused,
+)
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
@@ -228,26 +235,44 @@ class OpenAICompatibleClient:
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: still a failed call, not a crash
                 raise _Retryable(f"unreadable response: {exc or type(exc).__name__}") from None
         status = response.status_code
-        if status == 429:
-            self._check_rate_limit(response, model)
-        if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}: {_error_text(response)}", _retry_after(response))
         if status >= 400:
-            reason = _error_text(response)
-            message = f"{self.name} refused the request for {model}: HTTP {status}: {reason}"
-            if mode in ("json_schema", "json_object") and status in (400, 404, 422) and _FORMAT_REFUSED.search(reason):
-                raise StructuredOutputRefused(f"{message} (response format {mode})")
-            raise LLMRequestRejected(message)
+            self._refused(status, _error_text(response), response, model, mode, said=f"HTTP {status}")
         try:
             data = response.json()
         except ValueError:
             raise _Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
         error = body_error(data)
-        if isinstance(error, dict) and _is_rate_limit(error):
-            # OpenRouter relays an upstream 429 inside a 200: same rules as a real one.
-            self._check_rate_limit(response, model, error_detail(error))
-            raise _Retryable(f"HTTP 200 carrying a rate limit: {error_detail(error)}", _retry_after(response))
+        if isinstance(error, dict):
+            # An error inside a 200 (OpenRouter relays upstream failures so): its code decides as a status would.
+            code = _error_code(error)
+            if _is_rate_limit(error):
+                code = 429
+            if code is not None and code >= 400:
+                self._refused(code, error_detail(error), response, model, mode, said=f"HTTP 200 carrying error {code}")
         return data
+
+    def _refused(
+        self, status: int, reason: str, response: httpx.Response, model: str, mode: ResponseMode | None, *, said: str
+    ) -> None:
+        """Raise what an error `status` means: 408, 429 and 5xx are retried here (a 429 the run cannot wait out
+        fails at once as LLMRateLimited); 402, no credits, fails at once as LLMOutOfCredits (temporary: fixed by
+        topping up); any other 4xx is a final refusal."""
+        if status == 429:
+            self._check_rate_limit(response, model, reason)
+        if status in (408, 429) or status >= 500:
+            raise _Retryable(f"{said}: {reason}", _retry_after(response))
+        if status == 402:
+            wait = _retry_after(response)
+            if wait is not None and wait <= self._max_retry_after:  # OpenRouter's in-flight budget: it passes
+                raise _Retryable(f"{said}: {reason}", wait)
+            raise LLMOutOfCredits(
+                f"insufficient credits at {self.name}: add credits ({said} for {model}: {reason}); "
+                "a rerun after the top-up asks again"
+            )
+        message = f"{self.name} refused the request for {model}: {said}: {reason}"
+        if mode in ("json_schema", "json_object") and status in (400, 404, 422) and _FORMAT_REFUSED.search(reason):
+            raise StructuredOutputRefused(f"{message} (response format {mode})")
+        raise LLMRequestRejected(message)
 
     def _check_rate_limit(self, response: httpx.Response, model: str, text: str | None = None) -> None:
         """Fail at once on a limit that will not lift within the run's patience."""
@@ -263,6 +288,14 @@ class OpenAICompatibleClient:
                 f"{self.name} rate-limited {model} and asked to wait {wait:.0f} s (Retry-After), longer than "
                 f"the {self._max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
             )
+
+
+def _error_code(error: dict[str, Any]) -> int | None:
+    """An error object's numeric code (OpenRouter's mirrors the HTTP status), or None for a word code."""
+    try:
+        return int(str(error.get("code")))
+    except ValueError:
+        return None
 
 
 def _is_rate_limit(error: dict[str, Any]) -> bool:

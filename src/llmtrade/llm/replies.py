@@ -73,6 +73,9 @@ def error_detail(error: Any) -> str:
             parts.append(f"says: {_raw_text(raw)}")
         if reasons:
             parts.append(f"flagged: {reasons}")
+        limit = metadata.get("limit_source")  # OpenRouter's 402: which limit ran out (credits, the key's limit)
+        if limit:
+            parts.append(f"limit_source {limit}")
     return "; ".join(parts)[: _RAW_LIMIT * 2]
 
 

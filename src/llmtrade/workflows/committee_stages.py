@@ -25,6 +25,7 @@ from llmtrade.domain.committee import (
 )
 from llmtrade.domain.events import EventPayload, InputsMissing, StoredEvent
 from llmtrade.domain.streams import week_stream
+from llmtrade.domain.wording import in_short
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
@@ -139,6 +140,7 @@ class PitchStage(_CommitteeStage):
         notes = [
             f"PM {f.pm_id} ({f.model}) failed to pitch"
             + (" (its provider was still unavailable at the deadline)" if f.pm_id in late else "")
+            + f": {in_short(f.error)}"
             + f"; account {f.account_id} stays flat"
             for f in failed
         ]

@@ -21,6 +21,7 @@ from llmtrade.domain.research import (
     ResearchPackBuilt,
     ResearchProviderFailed,
 )
+from llmtrade.domain.wording import in_short
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
@@ -130,7 +131,13 @@ class ResearchStage:
         degraded: list[str] = []
         missing = len(self.providers) - len(packs)
         if missing > 0:
-            degraded.append(f"research: {missing} of {len(self.providers)} providers failed")
+            failed = [
+                ResearchProviderFailed.from_event(e) for e in stored if e.type == ResearchProviderFailed.event_type()
+            ]
+            why = "; ".join(f"{f.label} ({f.model}): {in_short(f.error)}" for f in failed)
+            degraded.append(
+                f"research: {missing} of {len(self.providers)} providers failed" + (f": {why}" if why else "")
+            )
         for gap in (InputsMissing.from_event(e) for e in stored if e.type == InputsMissing.event_type()):
             degraded.append(f"research: no pack from {', '.join(gap.missing)} (still unavailable at the deadline)")
         result = context.with_values((RESEARCH_PACKS, packs), (DEGRADED, degraded))
