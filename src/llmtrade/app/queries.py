@@ -37,7 +37,7 @@ from llmtrade.domain.checkpoints import (
     ClosingPutOff,
     PostmortemCompleted,
 )
-from llmtrade.domain.events import LLMCallCompleted, StoredEvent, rules_answer
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, StoredEvent, cost_unknown, rules_answer
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
@@ -111,7 +111,7 @@ def status(app: Container) -> StatusResult:
         enabled, why = trading_enabled(events)
         runs = last_runs(events, lease_held(storage))
         # Every model call, whether its run finished, failed or was killed: all of them cost money.
-        calls = events.read(type=LLMCallCompleted.event_type())
+        calls = events.read(type=[LLMCallCompleted.event_type(), LLMCallFailed.event_type()])
         fired_now = event_checkpoint_lines(events, week_id)
         put_off = closings_put_off(events, week_id)
         missed = [
@@ -345,14 +345,26 @@ def _ending(end: StoredEvent | None) -> tuple[Outcome, str | None]:
     return "finished", None
 
 
-def usage(answers: list[StoredEvent]) -> UsageSum:
+def usage(records: list[StoredEvent]) -> UsageSum:
+    """The calls among `records` (LLMCallCompleted and LLMCallFailed): what the budget counts, so a failed call a reply
+    came back to (a truncated or empty answer: billed) is in the tokens and the cost."""
+    answers = [e for e in records if e.type == LLMCallCompleted.event_type()]
     calls = [e for e in answers if not rules_answer(e.payload)]
+    billed = [
+        e
+        for e in records
+        if e.type != LLMCallCompleted.event_type()
+        and (e.payload.get("prompt_tokens") or e.payload.get("completion_tokens") or e.payload.get("cost_usd"))
+    ]
+    spent = calls + billed
     return UsageSum(
         calls=len(calls),
         rules_answers=len(answers) - len(calls),
-        prompt_tokens=sum(e.payload["prompt_tokens"] for e in calls),
-        completion_tokens=sum(e.payload["completion_tokens"] for e in calls),
-        cost_usd=round(sum(e.payload["cost_usd"] or 0.0 for e in calls), 6),
+        prompt_tokens=sum(e.payload.get("prompt_tokens") or 0 for e in spent),
+        completion_tokens=sum(e.payload.get("completion_tokens") or 0 for e in spent),
+        cost_usd=round(sum(e.payload.get("cost_usd") or 0.0 for e in spent), 6),
+        failed_calls=len(billed),
+        unknown_cost_calls=sum(1 for e in spent if cost_unknown(e.payload)),
     )
 
 

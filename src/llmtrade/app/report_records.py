@@ -199,7 +199,7 @@ class WeekCost(Result):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
-    unpriced_calls: int  # calls whose provider gave no price (cost_usd null): not in cost_usd
+    unpriced_calls: int  # calls (answered, or failed with a reply: billed) whose cost is not known: not in cost_usd
 
 
 class WeekTrading(Result):

@@ -45,7 +45,14 @@ from llmtrade.domain.committee import (
     ReviewsAggregated,
     ReviewSubmitted,
 )
-from llmtrade.domain.events import EventPayload, LLMCallCompleted, LLMCallFailed, StoredEvent, rules_answer
+from llmtrade.domain.events import (
+    EventPayload,
+    LLMCallCompleted,
+    LLMCallFailed,
+    StoredEvent,
+    cost_unknown,
+    rules_answer,
+)
 from llmtrade.domain.runs import WeekNotRun
 from llmtrade.domain.trading import (
     Order,
@@ -358,15 +365,16 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
 
 def _cost(answers: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCost:
     calls = [e for e in answers if not rules_answer(e.payload)]
-    priced = [e.payload["cost_usd"] for e in calls if e.payload.get("cost_usd") is not None]
+    # What the budget counts: a failed call a reply came back to (truncated, empty) was billed for its tokens.
+    spent = [*calls, *failed]
     return WeekCost(
         calls=len(calls),
         rules_answers=len(answers) - len(calls),
         failed_calls=len(failed),
-        prompt_tokens=sum(e.payload["prompt_tokens"] for e in calls),
-        completion_tokens=sum(e.payload["completion_tokens"] for e in calls),
-        cost_usd=round(sum(priced), 6),
-        unpriced_calls=len(calls) - len(priced),
+        prompt_tokens=sum(e.payload.get("prompt_tokens") or 0 for e in spent),
+        completion_tokens=sum(e.payload.get("completion_tokens") or 0 for e in spent),
+        cost_usd=round(sum(e.payload.get("cost_usd") or 0.0 for e in spent), 6),
+        unpriced_calls=sum(1 for e in spent if cost_unknown(e.payload)),
     )
 
 

@@ -234,6 +234,9 @@ class UsageSum(Result):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    # Failed calls a reply came back to (truncated, empty: billed); their tokens and cost are in the sums above.
+    failed_calls: int = 0
+    unknown_cost_calls: int = 0  # calls whose cost is not known (no usage, no price): not in cost_usd
 
 
 class StatusUsage(Result):

@@ -44,7 +44,10 @@ def print_trace(out: Output, run: RunTrace) -> None:
             ("started (New York)", market_time(run.started_at)),
             ("model calls", calls_text(run.model_calls, run.rules_answers)),
             ("tokens", f"{run.prompt_tokens} in / {run.completion_tokens} out"),
-            ("cost", f"${run.cost_usd:.4f}"),
+            (
+                "cost",
+                f"${run.cost_usd:.4f}" + (f" (cost unknown for {n} calls)" if (n := run.unknown_cost_calls) else ""),
+            ),
             ("orders / fills", f"{run.orders} / {run.fills}"),
             ("failures", run.failures),
         ]

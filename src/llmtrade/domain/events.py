@@ -305,6 +305,20 @@ def rules_answer(payload: Mapping[str, Any]) -> bool:
     return payload.get("source") == RULES_SOURCE
 
 
+def cost_unknown(payload: Mapping[str, Any]) -> bool:
+    """Whether a call record (LLMCallCompleted or LLMCallFailed) is of a reply whose cost is not known: no cost, yet
+    something came back (an answer, tokens, or a reply without usage the budget counted at its worst case). A failed
+    call that got no reply at all cost nothing."""
+    if payload.get("cost_usd") is not None:
+        return False
+    answered = "outcome" in payload  # LLMCallCompleted
+    return (
+        answered
+        or bool(payload.get("prompt_tokens") or payload.get("completion_tokens"))
+        or (payload.get("cost_counted_usd") is not None)
+    )
+
+
 class LLMCallCompleted(EventPayload):
     """One request to a model and its answer (from the provider, the offline rules or the cache)."""
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.domain.events import StoredEvent, rules_answer
+from llmtrade.domain.events import StoredEvent, cost_unknown, rules_answer
 from llmtrade.domain.runs import RunKilled
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.errors import UsageError
@@ -100,6 +100,7 @@ class RunTrace(_Frozen):
     cost_usd: float
     orders: int
     fills: int
+    unknown_cost_calls: int = 0  # calls whose reply's cost is not known (no usage, no price): not in cost_usd
     failures: int
     stages: list[StageSpan]
     entries: list[TraceEntry]
@@ -131,6 +132,7 @@ class _Builder:
         self.mode: str | None = None
         self.status: RunStatus = "unfinished"
         self.duration: float | None = None
+        self.unknown = 0
 
     def build(self) -> RunTrace:
         for event in self.found:
@@ -150,6 +152,7 @@ class _Builder:
             prompt_tokens=sum(e.prompt_tokens or 0 for e in calls),
             completion_tokens=sum(e.completion_tokens or 0 for e in calls),
             cost_usd=sum(e.cost_usd or 0.0 for e in calls),
+            unknown_cost_calls=self.unknown,
             orders=sum(1 for e in self.entries if e.kind == "order"),
             fills=sum(1 for e in self.entries if e.kind == "fill"),
             failures=sum(1 for e in self.entries if e.kind == "failure"),
@@ -235,6 +238,7 @@ class _Builder:
         failed = event.type == "LLMCallFailed"
         cost = p.get("cost_usd")
         rules = not failed and rules_answer(p)
+        self.unknown += not rules and cost_unknown(p)
         if self.open_stages:
             self._running().took(rules=rules, cost=cost or 0.0)
         self._entry(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmtrade.app.results import StatusResult
+from llmtrade.app.results import StatusResult, UsageSum
 from llmtrade.commands.render.common import calls_text, counted, drawdown, money, pct, pnl
 from llmtrade.console import Output
 from llmtrade.domain.wording import market_time
@@ -113,10 +113,18 @@ def print_status(out: Output, report: StatusResult) -> None:
     week, total = report.usage.this_week, report.usage.to_date
     out.pairs(
         [
-            ("model calls this week", calls_text(week.calls, week.rules_answers, week.cost_usd)),
-            ("model calls to date", calls_text(total.calls, total.rules_answers, total.cost_usd)),
+            ("model calls this week", calls_text(week.calls, week.rules_answers, week.cost_usd) + _billed(week)),
+            ("model calls to date", calls_text(total.calls, total.rules_answers, total.cost_usd) + _billed(total)),
             # The leaderboard's SPY row, over the closes this status values at: said, as its costs are in it.
             ("SPY since the first run (as the leaderboard's SPY: slippage paid)", pct(report.spy_return_since_start)),
             ("how the accounts compare", COMPARE),
         ]
     )
+
+
+def _billed(usage: UsageSum) -> str:
+    """What the cost beside the calls holds besides their answers, and what it cannot hold."""
+    said = f"; with {usage.failed_calls} failed calls' billed tokens in the cost" if usage.failed_calls else ""
+    if usage.unknown_cost_calls:
+        said += f"; cost unknown for {usage.unknown_cost_calls} calls"
+    return said

@@ -1,0 +1,100 @@
+"""Every place that shows what model calls cost counts what the budget counts (trial L, defects 5 and 2).
+
+`trace` and `status` summed only LLMCallCompleted, while a failed call a reply came back to (a truncated answer, an
+empty one) was billed and priced by the budget: a run's footer said $0.1532, trace $0.0032. A reply with no usage has
+an unknown cost, said as such. Real gateway and client over HTTP to the loopback fake, real event store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.app.queries import usage
+from llmtrade.cli import app
+from llmtrade.config.models import ModelRef, Price
+from llmtrade.config.sections import BudgetConfig
+from llmtrade.llm.budget import Budget
+from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.types import ChatMessage
+from llmtrade.observe.timeline import trace_run
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.llm_cache import AnswerCache
+from tests.fakes.committee_answers import committee_answer
+from tests.fakes.llm_faults import Fault
+from tests.fakes.llm_transport import FakeLLM
+from tests.fakes.openai_server import FakeOpenAIServer, completion_for
+
+runner = CliRunner()
+
+PRICE = Price(input_per_mtok=1000.0, output_per_mtok=1000.0)
+REF = ModelRef(model="m/pm", provider="fake", max_tokens=50)
+SITE = CallSite(role="pm_pitch", run_id="run-cost")
+MESSAGES = (ChatMessage(role="user", content="Pitch."),)
+CALLS = ["LLMCallCompleted", "LLMCallFailed"]
+
+
+def _empty_billed(request: dict[str, Any]) -> Fault:
+    body = completion_for(request)
+    body["choices"][0]["message"]["content"] = None
+    body["usage"] = {"prompt_tokens": 1379, "completion_tokens": 8000, "total_tokens": 9379}
+    return Fault(200, body)
+
+
+def _no_usage(request: dict[str, Any]) -> Fault:
+    body = completion_for(request)
+    body.pop("usage", None)
+    return Fault(200, body)
+
+
+def _gateway(storage: Storage, server: FakeOpenAIServer, budget: Budget) -> LLMGateway:
+    return LLMGateway(
+        mode=LLMMode.LIVE,
+        clients={"fake": OpenAICompatibleClient("fake", server.base_url, "k", max_retries=0)},
+        prices={"m/pm": PRICE},
+        events=storage.events,
+        cache=AnswerCache(storage.conn),
+        budget=budget,
+    )
+
+
+def _gpt_pitch_empty(body: dict[str, Any]) -> Fault:
+    schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+    if body["model"] == "openai/gpt-5.1" and schema == "PitchAnswer":
+        return _empty_billed(body)
+    return Fault(200, committee_answer(body))
+
+
+def test_trace_and_status_count_the_billed_failed_calls_the_run_counted(
+    live: FakeLLM, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live.behaviour = _gpt_pitch_empty  # an empty answer, and its repair: 1379+8000 tokens each, billed
+    ran = runner.invoke(app, ["run-weekly", "--json"])
+    assert ran.exit_code == 0, ran.output
+    report = json.loads(ran.stdout)
+    spent = report["usage"]["cost_usd"]
+    assert spent > 2 * 8000 * 10.0 / 1e6  # gpt's two empty answers at $10 per million output tokens are in it
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["usage"]["this_week"]["cost_usd"] == pytest.approx(spent, abs=1e-5)
+    assert status["usage"]["this_week"]["failed_calls"] == 2
+    trace = json.loads(runner.invoke(app, ["trace", report["run_id"], "--json"]).stdout)
+    assert trace["cost_usd"] == pytest.approx(spent, abs=1e-5)
+
+
+def test_trace_and_status_say_when_a_calls_cost_is_unknown(storage: Storage) -> None:
+    with FakeOpenAIServer() as server:
+        server.then(_no_usage)
+        gateway = _gateway(storage, server, Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE}))
+
+        async def go() -> None:
+            await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+            await gateway.aclose()
+
+        asyncio.run(go())
+    assert usage(storage.events.read(type=CALLS)).unknown_cost_calls == 1
+    assert trace_run(storage.events, SITE.run_id).unknown_cost_calls == 1
