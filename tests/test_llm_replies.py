@@ -163,3 +163,10 @@ def test_error_detail_shows_openrouter_metadata_raw_and_provider() -> None:
         "Provider returned error (code 400); upstream provider Azure; says: Invalid schema: 'minItems' is not permitted"
     )
     assert "flagged: ['violence']" in error_detail({"message": "flagged", "metadata": {"reasons": ["violence"]}})
+
+
+def test_a_truncation_spent_on_reasoning_alone_says_so() -> None:
+    """Seen in a trial: every token went to `reasoning` and the message said only "0 characters of answer"."""
+    with pytest.raises(LLMTruncated) as caught:
+        _norm(_body({"content": None, "reasoning": "Let me weigh the yield curve first, then"}, "length"))
+    assert "every token went to reasoning" in str(caught.value) and "raise max_tokens" in str(caught.value)

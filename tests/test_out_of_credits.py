@@ -90,3 +90,23 @@ def test_a_pm_whose_provider_has_no_credits_waits_until_the_deadline_then_its_de
     assert report["failed_pms"] == ["gpt"]
     [line] = [d for d in report["degraded"] if "gpt" in d]
     assert "insufficient credits at openrouter: add credits" in line and "stays flat" in line
+
+
+def test_a_stage_line_counts_the_requests_it_sent(live: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen in a trial: "pitches: failed in 0.09 s (3 model calls)" of a stage that had sent 5 requests. A retried
+    request is a request sent (and, at a provider that bills failed attempts, perhaps paid for)."""
+    answered: set[str] = set()
+
+    def once_timed_out(body: dict[str, Any]) -> Fault:
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+        if body["model"] == GPT and schema == "PitchAnswer" and "gpt" not in answered:
+            answered.add("gpt")
+            return Fault(408, {"error": {"code": 408, "message": "Request timed out"}})
+        return Fault(200, committee_answer(body))
+
+    live.behaviour = once_timed_out
+    monkeypatch.setenv("LLMTRADE_NOW", WEDNESDAY_8AM)
+    ran = runner.invoke(app, ["run-weekly"])
+    assert ran.exit_code == 0, ran.output
+    [line] = [x for x in ran.stderr.splitlines() if x.strip().startswith("pitches: completed")]
+    assert line.endswith("(5 model requests)")  # four PMs, and gpt's request again after its 408

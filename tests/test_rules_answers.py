@@ -48,15 +48,16 @@ def test_the_stage_lines_count_model_calls_as_the_footer_does(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An offline run's stage lines said "(12 model calls)" above a footer of "model calls: 0 (and 19 offline rules
-    answers)" (found by the new-user trial): they count model calls only, live or replayed, as the footer does."""
+    answers)" (found by the new-user trial): they count the requests sent to providers (trial L: counting answers
+    said 3 of a stage that sent 5), so an offline run's stage lines say none."""
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
     offline = runner.invoke(app, ["run-weekly"])
     assert offline.exit_code == 0, offline.output
-    assert "peer_review: completed in" in offline.stderr and "model calls)" not in offline.stderr
+    assert "peer_review: completed in" in offline.stderr and "model requests)" not in offline.stderr
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
     with going_live(monkeypatch) as fake:
         live = runner.invoke(app, ["run-weekly"])
     assert live.exit_code == 0, live.output
-    staged = [int(n) for n in re.findall(r"\((\d+) model calls\)", live.stderr)]
+    staged = [int(n) for n in re.findall(r"\((\d+) model requests\)", live.stderr)]
     [footer] = [int(n) for n in re.findall(r"^model calls: (\d+)", live.stdout, re.MULTILINE)]
-    assert staged and 0 < sum(staged) <= footer <= len(fake.requests)
+    assert staged and 0 < sum(staged) <= len(fake.requests) and footer <= len(fake.requests)

@@ -191,9 +191,13 @@ class StageError(LlmtradeError):
 class LLMUnavailable(TemporaryError):
     """A model provider did not answer after every retry (rate limit, 5xx, timeout, connection)."""
 
+    attempts = 1  # requests sent for the call (set by the client): what a stage's line counts
+
 
 class LLMRequestRejected(OperationalError):
     """A provider refused the request itself (bad key, unknown model, bad parameters): retrying won't help."""
+
+    attempts = 1  # as LLMUnavailable's
 
 
 class InvalidLLMOutput(OperationalError):
@@ -304,6 +308,8 @@ class StructuredOutputRefused(LLMRequestRejected):
 class LLMBadReply(LlmtradeError):
     """A provider answered, but the answer cannot be used as one. Carries what came back (partial text,
     reasoning, finish reason, token counts) so the call's event keeps it, and the provider's own reason."""
+
+    attempts = 1  # as LLMUnavailable's
 
     def __init__(
         self,

@@ -132,11 +132,10 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 bench,
                 app.clock,
                 dry_run=dry_run,
-                # Model calls only, as the run's footer counts them: an offline stage said "(12 model calls)" above a
-                # footer of "model calls: 0 (and 19 offline rules answers)" (found by the new-user trial).
-                observer=observer(lambda: session.gateway.totals.calls - session.gateway.totals.rules)
-                if observer
-                else None,
+                # The requests sent to providers, retries and refusals included: an offline stage said "(12 model
+                # calls)" above a footer of "model calls: 0" (the new-user trial), and counting answers said "(3 model
+                # calls)" of a stage that had sent 5 requests (trial L).
+                observer=observer(lambda: session.gateway.totals.requests) if observer else None,
             )
             arguments = {
                 "week": str(week) if week else None,

@@ -72,7 +72,7 @@ def postmortem(
 
 
 def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, float | None], None]:
-    """Stage-by-stage progress on stderr (stdout keeps only the report), with each stage's model calls."""
+    """Stage-by-stage progress on stderr (stdout keeps only the report), with the requests each stage sent."""
     seen = {"calls": 0}
 
     def observe(stage: str, state: str, seconds: float | None) -> None:
@@ -82,7 +82,7 @@ def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, floa
             return
         text = f"{stage}: {state}"
         if seconds is not None:
-            text += f" in {seconds:.2f} s" + (f" ({made} model calls)" if made else "")
+            text += f" in {seconds:.2f} s" + (f" ({made} model requests)" if made else "")
         print_error(text, prefix="  ")
 
     return observe

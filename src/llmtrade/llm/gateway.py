@@ -273,8 +273,12 @@ class LLMGateway:
                 mode = self.response_modes.get(remembered, first)
                 wire = in_mode(request, mode)
             try:
-                return await client.send(wire), note
-            except StructuredOutputRefused as exc:
+                reply = await client.send(wire)
+            except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
+                self.totals.requests += exc.attempts
+                if not isinstance(exc, StructuredOutputRefused):
+                    await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
+                    raise
                 await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
                 if not later:
@@ -282,9 +286,9 @@ class LLMGateway:
                 self.response_modes[remembered] = later[0]
                 step = f"{mode} refused by the provider; asked again in {later[0]} mode"
                 note = f"{note}; {step}" if note else step
-            except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
-                await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
-                raise
+            else:
+                self.totals.requests += reply.attempts
+                return reply, note
 
     async def _failed(
         self,

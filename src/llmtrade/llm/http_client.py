@@ -36,6 +36,7 @@ from tenacity import (
 )
 
 from llmtrade.errors import (
+    LLMBadReply,
     LLMOutOfCredits,
     LLMRateLimited,
     LLMRequestRejected,
@@ -155,14 +156,23 @@ class OpenAICompatibleClient:
                     data = await self._post(body, request.model, mode)
         except _Retryable as exc:
             elapsed = time.perf_counter() - started
-            raise LLMUnavailable(
+            unavailable = LLMUnavailable(
                 f"{self.name} did not answer {request.model} after {attempts} attempt(s) in {elapsed:.1f} s: {exc}"
-            ) from None
+            )
+            unavailable.attempts = attempts
+            raise unavailable from None
+        except (LLMUnavailable, LLMRequestRejected) as exc:  # failed at once: a refusal, no credits, a quota
+            exc.attempts = attempts
+            raise
         latency_ms = (time.perf_counter() - started) * 1000
-        # Raises an LLMBadReply subclass when the 200 carries no usable answer.
-        normal = normalise_reply(
-            data, provider=self.name, model=request.model, reasoning_as_answer=self._reasoning_as_answer
-        )
+        try:
+            # Raises an LLMBadReply subclass when the 200 carries no usable answer.
+            normal = normalise_reply(
+                data, provider=self.name, model=request.model, reasoning_as_answer=self._reasoning_as_answer
+            )
+        except LLMBadReply as exc:
+            exc.attempts = attempts
+            raise
         return ChatReply(
             content=normal.text,
             usage=normal.usage,

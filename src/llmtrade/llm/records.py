@@ -54,6 +54,7 @@ class UsageTotals:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0
+    requests: int = 0  # HTTP requests sent to providers, retries and refused ones included (not `calls`: answers)
     by_model: dict[str, Usage] = field(default_factory=dict)
 
     def add(self, model: str, usage: Usage, *, rules: bool = False) -> None:

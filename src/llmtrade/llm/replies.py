@@ -142,9 +142,15 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
         raise LLMUpstreamError(f"{who} failed mid-answer ({why}): {detail}{got}", **partial)
     # Some routes normalise a native MAX_TOKENS to "stop"; the native reason is the truth then.
     if finish == "length" or str(native).lower() in _NATIVE_TRUNCATION:
+        spent = (
+            f"every token went to reasoning ({len(reasoning)} characters of it, no answer): raise max_tokens or lower "
+            "the model's reasoning effort"
+            if reasoning and not text
+            else "the answer is incomplete"
+        )
         raise LLMTruncated(
             f"{who} was cut off at max_tokens ({why}, {usage.completion_tokens} completion tokens, "
-            f"{len(text)} characters of answer): the answer is incomplete",
+            f"{len(text)} characters of answer): {spent}",
             **partial,
         )
     if finish == "content_filter":
