@@ -6,7 +6,7 @@ import httpx
 import pytest
 import respx
 
-from llmtrade.domain.events import EmbeddingCallCompleted, EmbeddingCallFailed
+from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
 from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, ReplayMiss
 from llmtrade.llm.embeddings import (
     EmbeddingClient,

@@ -25,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from llmtrade.domain.events import EmbeddingCallCompleted, EmbeddingCallFailed, EventSink, NewEvent
+from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
+from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, OperationalError, ReplayMiss
 from llmtrade.llm.http_client import _QUOTA, _error_text, _retry_after, shared_tls_context
