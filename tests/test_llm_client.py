@@ -131,14 +131,18 @@ def _trickled(body: dict[str, object], *, pause: float, lines: int) -> httpx.Res
 
 def test_a_body_trickled_past_the_timeout_times_the_attempt_out_though_each_read_is_quick() -> None:
     """Seen with a provider's keep-alive: httpx's timeout is per read, so 0.05 s between bytes never tripped it and
-    the call took as long as the server liked. Each attempt has a whole deadline of timeout_seconds."""
+    the call took as long as the server liked. Each attempt has a whole deadline (attempt_floor_seconds + max_tokens /
+    min_tokens_per_second: 0.3 s + 4000 / 1e5 here)."""
     sleeps = Sleeps()
     with fake_llm() as fake:
         fake.then(*(lambda body: _trickled(body, pause=0.05, lines=40) for _ in range(2)))
         started = time.perf_counter()
+        client = _client(
+            sleeps, max_retries=1, timeout_seconds=0.3, attempt_floor_seconds=0.3, min_tokens_per_second=1e5
+        )
         with pytest.raises(LLMUnavailable) as caught:
-            asyncio.run(_client(sleeps, max_retries=1, timeout_seconds=0.3).send(REQUEST))
+            asyncio.run(client.send(REQUEST))
         took = time.perf_counter() - started
     assert len(fake.requests) == 2  # a timeout is temporary: retried, then reported
-    assert "no answer within 0.3 s" in str(caught.value)
+    assert "no whole answer within 0.34 s" in str(caught.value)
     assert took < 1.5  # two attempts of 0.3 s, not two bodies of 2 s

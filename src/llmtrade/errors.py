@@ -192,12 +192,15 @@ class LLMUnavailable(TemporaryError):
     """A model provider did not answer after every retry (rate limit, 5xx, timeout, connection)."""
 
     attempts = 1  # requests sent for the call (set by the client): what a stage's line counts
+    # Attempts cut off after the provider had answered 200 (set by the client): it went on generating and bills them.
+    cut_off = 0
 
 
 class LLMRequestRejected(OperationalError):
     """A provider refused the request itself (bad key, unknown model, bad parameters): retrying won't help."""
 
     attempts = 1  # as LLMUnavailable's
+    cut_off = 0  # as LLMUnavailable's
 
 
 class InvalidLLMOutput(OperationalError):
@@ -310,6 +313,7 @@ class LLMBadReply(LlmtradeError):
     reasoning, finish reason, token counts) so the call's event keeps it, and the provider's own reason."""
 
     attempts = 1  # as LLMUnavailable's
+    cut_off = 0  # as LLMUnavailable's
 
     def __init__(
         self,

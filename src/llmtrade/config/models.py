@@ -173,7 +173,12 @@ class ScheduleConfig(_Model):
 class Provider(_Model):
     base_url: HttpUrl
     api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    # The wait for a reply's first byte and between its reads (a keep-alive byte restarts it).
     timeout_seconds: Annotated[Number, Field(gt=0, le=900)] = 120.0
+    # Each attempt's whole deadline, body included: this floor plus max_tokens at the slowest rate a real model
+    # writes (300 s + 4000 / 20 = 500 s), so a long legitimate answer fits and a never-ending keep-alive ends.
+    attempt_floor_seconds: Annotated[Number, Field(gt=0, le=3600)] = 300.0
+    min_tokens_per_second: Annotated[Number, Field(gt=0, le=10000)] = 20.0
     max_concurrency: Annotated[Count, Field(ge=1, le=64)] = 16
     max_retries: Annotated[Count, Field(ge=0, le=10)] = 4
     structured_outputs: Flag = True

@@ -309,6 +309,8 @@ def cost_unknown(payload: Mapping[str, Any]) -> bool:
     """Whether a call record (LLMCallCompleted or LLMCallFailed) is of a reply whose cost is not known: no cost, yet
     something came back (an answer, tokens, or a reply without usage the budget counted at its worst case). A failed
     call that got no reply at all cost nothing."""
+    if payload.get("cut_off_attempts"):  # generated and billed, cost never reported
+        return True
     if payload.get("cost_usd") is not None:
         return False
     answered = "outcome" in payload  # LLMCallCompleted
@@ -348,6 +350,9 @@ class LLMCallCompleted(EventPayload):
     # The reply gave no usage, so cost_usd is None (unknown): what the budget counted for it instead (the worst case
     # it held). None when the cost is known or no budget was set. Defaulted: events stored before keep loading.
     cost_counted_usd: float | None = None
+    # Attempts cut off after the provider answered 200 (the whole-attempt deadline, a dropped body): generated and
+    # billed at a cost never reported, so the call's cost is unknown (counted at its worst case). Defaulted.
+    cut_off_attempts: int = 0
 
 
 class LLMCallFailed(EventPayload):
@@ -374,6 +379,7 @@ class LLMCallFailed(EventPayload):
     # at models.yaml `prices`; None when unknown (no usage, no price, or no reply at all). Defaulted for old events.
     cost_usd: float | None = None
     cost_counted_usd: float | None = None  # as LLMCallCompleted's: the budget's worst case for an unknown cost
+    cut_off_attempts: int = 0  # as LLMCallCompleted's
 
 
 class BudgetRefused(EventPayload):

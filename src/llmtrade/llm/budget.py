@@ -28,6 +28,7 @@ from llmtrade.config.models import ModelsConfig, Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.events import BudgetRefused
 from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import LLMBadReply, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.types import ChatRequest
 from llmtrade.market.calendar import new_york_date
 
@@ -145,6 +146,20 @@ class Budget:
             return
         self.reserved = max(0.0, self.reserved - hold.amount)
         self.run_spent += hold.amount if cost is None else cost
+
+
+def counted_cost(hold: Hold | None, known: float | None, cut_off: int) -> float | None:
+    """What the budget counts for a call whose cost is not wholly known: its reply's cost (or, unknown, the worst
+    case held) plus the worst case for each attempt cut off after a 200 (generated and billed, cost never reported).
+    None when the cost is known, or no budget holds anything."""
+    if hold is None or (known is not None and not cut_off):
+        return None
+    return (hold.amount if known is None else known) + hold.amount * cut_off
+
+
+def cut_off_of(exc: BaseException) -> int:
+    """Attempts of a failed call cut off after the provider had answered 200 (set by the client)."""
+    return exc.cut_off if isinstance(exc, LLMUnavailable | LLMRequestRejected | LLMBadReply) else 0
 
 
 _CALLS = ["LLMCallCompleted", "LLMCallFailed"]

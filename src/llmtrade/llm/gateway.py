@@ -36,7 +36,7 @@ from llmtrade.errors import (
     ReplayMiss,
     StructuredOutputRefused,
 )
-from llmtrade.llm.budget import Budget, BudgetRefused, Hold
+from llmtrade.llm.budget import Budget, BudgetRefused, Hold, counted_cost, cut_off_of
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
@@ -229,18 +229,22 @@ class LLMGateway:
         hold = await self._reserve(site, ref, request)
         try:
             reply, note = await self._send(client, ref, request, site, key, note, hold)
-        except BaseException as exc:  # a bad reply's tokens were billed; no reply at all, nothing
+        except BaseException as exc:  # a bad reply's tokens were billed, and so were attempts cut off after a 200
             bad = exc if isinstance(exc, LLMBadReply) else None
-            # A cost unknown (no usage in the reply) settles at the worst case held, never at $0.
-            self.budget.settle(hold, self._priced(ref.model, _spent(bad)).cost_usd if bad else 0.0)
+            known = self._priced(ref.model, _spent(bad)).cost_usd if bad else 0.0
+            # A cost unknown (no usage, an attempt cut off) settles at the worst case held, never at $0.
+            counted = counted_cost(hold, known, cut_off_of(exc))
+            self.budget.settle(hold, known if counted is None else counted)
             raise
         usage = self._priced(ref.model, reply.usage)
-        self.budget.settle(hold, usage.cost_usd)
-        counted = hold.amount if hold is not None and usage.cost_usd is None else None
+        counted = counted_cost(hold, usage.cost_usd, reply.cut_off)
+        self.budget.settle(hold, usage.cost_usd if counted is None else counted)
         # Cached with the call's record (one batch, off the event loop): see llm/recorder.py.
         entry = CacheEntry(
             key, ref.model, CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
         )
+        if reply.cut_off:  # the answer's cost is known, the attempts cut off before it are not: the call's is not
+            usage = usage.model_copy(update={"cost_usd": None})
         fields = (reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note)
         return Exchange(*fields, entry, counted)
 
@@ -265,6 +269,7 @@ class LLMGateway:
         """Send in the strongest response format this (provider, model) accepts, stepping down on refusal;
         returns the reply and the note for its event (which format was refused, if any)."""
         remembered = (client.name, ref.model)
+        cut_before = 0  # attempts cut off under a response format the provider then refused: billed all the same
         while True:
             wire = request
             mode: ResponseMode | None = None
@@ -277,8 +282,10 @@ class LLMGateway:
             except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
                 self.totals.requests += exc.attempts
                 if not isinstance(exc, StructuredOutputRefused):
+                    exc.cut_off += cut_before
                     await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
                     raise
+                cut_before, exc.cut_off = cut_before + exc.cut_off, 0
                 await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
                 if not later:
@@ -288,6 +295,8 @@ class LLMGateway:
                 note = f"{note}; {step}" if note else step
             else:
                 self.totals.requests += reply.attempts
+                if cut_before:
+                    reply = reply.model_copy(update={"cut_off": reply.cut_off + cut_before})
                 return reply, note
 
     async def _failed(
@@ -304,14 +313,16 @@ class LLMGateway:
         hold: Hold | None = None,
     ) -> None:
         bad = exc if isinstance(exc, LLMBadReply) else None
+        cut = cut_off_of(exc)
         cost: float | None = None
-        counted: float | None = None
-        if bad is not None:
-            # The tokens were spent even though the answer is unusable: they count in the run's totals.
-            priced = self._priced(ref.model, _spent(bad))
-            self.totals.add(ref.model, priced)
-            cost = priced.cost_usd
-            counted = hold.amount if hold is not None and cost is None else None
+        if bad is not None or cut:
+            # The tokens were spent even though the answer is unusable (or cut off): they count in the run's totals.
+            priced = self._priced(ref.model, _spent(bad)) if bad else Usage(cost_usd=0.0)
+            cost = None if cut else priced.cost_usd  # an attempt cut off cost what nobody reported
+            self.totals.add(ref.model, priced.model_copy(update={"cost_usd": cost}))
+            counted = counted_cost(hold, priced.cost_usd, cut)
+        else:
+            counted = None
         await self._append(
             site,
             LLMCallFailed(
@@ -332,6 +343,7 @@ class LLMGateway:
                 note=note,
                 cost_usd=cost,
                 cost_counted_usd=counted,
+                cut_off_attempts=cut,
             ),
         )
 
@@ -380,6 +392,7 @@ class LLMGateway:
             "max_tokens": request.max_tokens,
             "note": exchange.note,
             "cost_counted_usd": exchange.counted,
+            "cut_off_attempts": reply.cut_off if reply else 0,
         }
         # Built as NewEvent.of(LLMCallCompleted(**values)) builds it, in one step (llm/offline_path.py).
         event = completed_event(

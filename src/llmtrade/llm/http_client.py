@@ -1,8 +1,13 @@
 """An async client for OpenAI-compatible chat completions (OpenRouter, OpenAI, Ollama, vLLM, ...).
 
 Temporary failures (429, 5xx, timeouts, dropped connections) are retried with exponential backoff
-that honours Retry-After, within a bounded number of attempts and a bounded total time. Each attempt,
-body included, has a whole deadline (`timeout_seconds`), not only httpx's per-read timeout. A rate
+that honours Retry-After, within a bounded number of attempts and a bounded total time. Two clocks bound an
+attempt: `timeout_seconds` waits for the first byte and between reads (httpx's timeout), and a whole-attempt
+deadline, body included, that a real answer fits: `attempt_floor_seconds` plus the request's max_tokens at
+`min_tokens_per_second` (300 s + 4000 / 20 = 500 s by default; a reasoning model writes 30-100 tokens/s), so a
+server that answers 200 and then trickles keep-alive bytes for ever still times out. An attempt cut off after
+its 200 (that deadline, a read timeout, a dropped body) was generated and billed by the provider at a cost
+nobody reported: the reply or error says how many (`cut_off`), and the gateway counts each at its worst case. A
 limit the run cannot wait out (a daily quota, or a Retry-After beyond `max_retry_after_seconds`)
 fails at once as LLMRateLimited. Anything else the server refuses (401, 404, 400) is an
 OperationalError at once: retrying a bad key only burns time (408, request timed out upstream, is retried;
@@ -93,9 +98,10 @@ def _warm(tls: bool) -> None:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, *, billed: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.billed = billed  # cut off after a 200: the provider generated (and bills) it
 
 
 class OpenAICompatibleClient:
@@ -112,6 +118,8 @@ class OpenAICompatibleClient:
         structured_outputs: bool = True,
         reasoning_as_answer: bool = False,
         max_retry_after_seconds: float = 120.0,
+        attempt_floor_seconds: float = 300.0,
+        min_tokens_per_second: float = 20.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.name = name
@@ -125,6 +133,8 @@ class OpenAICompatibleClient:
         self.structured_outputs = structured_outputs
         self._reasoning_as_answer = reasoning_as_answer
         self._max_retry_after = max_retry_after_seconds
+        self._attempt_floor = attempt_floor_seconds
+        self._min_rate = min_tokens_per_second
         self._sleep = sleep
         # OpenRouter reports each call's cost when asked; other servers may reject the extra field.
         self._ask_for_cost = urlsplit(self.base_url).hostname == "openrouter.ai"
@@ -141,6 +151,8 @@ class OpenAICompatibleClient:
         mode = self._mode(request)
         body = self._body(request, mode)
         attempts = 0
+        cut_off = 0
+        deadline = self.attempt_deadline(request.max_tokens)
         started = time.perf_counter()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._max_total),
@@ -153,16 +165,23 @@ class OpenAICompatibleClient:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    data = await self._post(body, request.model, mode)
+                    try:
+                        data = await self._post(body, request.model, mode, deadline)
+                    except _Retryable as exc:
+                        cut_off += exc.billed
+                        raise
         except _Retryable as exc:
             elapsed = time.perf_counter() - started
             unavailable = LLMUnavailable(
                 f"{self.name} did not answer {request.model} after {attempts} attempt(s) in {elapsed:.1f} s: {exc}"
+                + (f" ({cut_off} cut off after the provider began answering: billed, cost unknown)" if cut_off else "")
             )
             unavailable.attempts = attempts
+            unavailable.cut_off = cut_off
             raise unavailable from None
         except (LLMUnavailable, LLMRequestRejected) as exc:  # failed at once: a refusal, no credits, a quota
             exc.attempts = attempts
+            exc.cut_off = cut_off
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         try:
@@ -172,6 +191,7 @@ class OpenAICompatibleClient:
             )
         except LLMBadReply as exc:
             exc.attempts = attempts
+            exc.cut_off = cut_off
             raise
         return ChatReply(
             content=normal.text,
@@ -184,7 +204,13 @@ class OpenAICompatibleClient:
             think=normal.think,
             answer_from=normal.answer_from,
             response_mode=mode,
+            cut_off=cut_off,
         )
+
+    def attempt_deadline(self, max_tokens: int) -> float:
+        """Seconds one attempt may take in all, body included: room for `max_tokens` at the slowest rate a real
+        model writes, never less than the wait for a first byte."""
+        return max(self._attempt_floor, self._timeout) + max_tokens / self._min_rate
 
     def _mode(self, request: ChatRequest) -> ResponseMode | None:
         if request.json_schema is None:
@@ -225,7 +251,7 @@ class OpenAICompatibleClient:
             body["usage"] = {"include": True}
         return body
 
-    async def _post(self, body: dict[str, Any], model: str, mode: ResponseMode | None) -> Any:
+    async def _post(self, body: dict[str, Any], model: str, mode: ResponseMode | None, deadline: float) -> Any:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             # A plain-HTTP base URL (a local vLLM or Ollama) never does TLS (redirects are not followed),
@@ -233,17 +259,25 @@ class OpenAICompatibleClient:
             verify: ssl.SSLContext | bool = shared_tls_context() if self.base_url.startswith("https:") else False
             self._http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self._timeout), verify=verify)
         async with self._limit:
+            began: int | None = None  # the status, once it came: past a 2xx, the provider is generating
             try:
                 # httpx's timeout is per read: a server that answers 200 and then trickles a byte of whitespace
                 # now and then (a keep-alive) would hold the attempt for ever. The whole attempt has a deadline.
-                async with asyncio.timeout(self._timeout):
-                    response = await self._http.post(f"{self.base_url}/chat/completions", json=body)
-            except (httpx.TimeoutException, TimeoutError):
-                raise _Retryable(f"no answer within {self._timeout:g} s") from None
+                async with asyncio.timeout(deadline):
+                    async with self._http.stream("POST", f"{self.base_url}/chat/completions", json=body) as response:
+                        began = response.status_code
+                        await response.aread()
+            except TimeoutError:
+                said = f"no whole answer within {deadline:g} s (the attempt's deadline for {body['max_tokens']} tokens)"
+                raise _Retryable(said, billed=_generating(began)) from None
+            except httpx.TimeoutException:
+                raise _Retryable(f"no answer within {self._timeout:g} s", billed=_generating(began)) from None
             except httpx.TransportError as exc:
-                raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
+                raise _Retryable(f"connection failed: {exc or type(exc).__name__}", billed=_generating(began)) from None
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: still a failed call, not a crash
-                raise _Retryable(f"unreadable response: {exc or type(exc).__name__}") from None
+                raise _Retryable(
+                    f"unreadable response: {exc or type(exc).__name__}", billed=_generating(began)
+                ) from None
         status = response.status_code
         if status >= 400:
             self._refused(status, _error_text(response), response, model, mode, said=f"HTTP {status}")
@@ -298,6 +332,11 @@ class OpenAICompatibleClient:
                 f"{self.name} rate-limited {model} and asked to wait {wait:.0f} s (Retry-After), longer than "
                 f"the {self._max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
             )
+
+
+def _generating(status: int | None) -> bool:
+    """Whether an attempt cut off after `status` came back was being generated (and so billed) by the provider."""
+    return status is not None and 200 <= status < 300
 
 
 def _error_code(error: dict[str, Any]) -> int | None:

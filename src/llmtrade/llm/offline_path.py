@@ -168,6 +168,7 @@ _FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("max_tokens", _OPT_INT),
     ("note", _OPT_STR),
     ("cost_counted_usd", (float, type(None))),
+    ("cut_off_attempts", _INT),
 )
 
 

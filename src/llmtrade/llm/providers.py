@@ -89,5 +89,7 @@ def build_clients(models: ModelsConfig, settings: Settings) -> dict[str, OpenAIC
             structured_outputs=provider.structured_outputs,
             reasoning_as_answer=provider.reasoning_as_answer,
             max_retry_after_seconds=provider.max_retry_after_seconds,
+            attempt_floor_seconds=provider.attempt_floor_seconds,
+            min_tokens_per_second=provider.min_tokens_per_second,
         )
     return clients

@@ -57,6 +57,9 @@ class ChatReply(_Frozen):
     think: str | None = None
     answer_from: Literal["content", "reasoning"] = "content"
     response_mode: ResponseMode | None = None
+    # Earlier attempts cut off after a 200 (the whole-attempt deadline, a dropped body): the provider generated
+    # and bills them, at a cost nobody reported.
+    cut_off: int = 0
 
 
 class Outcome(StrEnum):

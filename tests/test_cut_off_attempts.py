@@ -1,0 +1,180 @@
+"""An attempt's two clocks (review G, D2) and the cost of an attempt cut off after its 200 (D1).
+
+`timeout_seconds` bounds the wait for a first byte and between reads; the whole attempt has a deadline a real
+answer fits (attempt_floor_seconds + max_tokens / min_tokens_per_second). An attempt cut off after the provider
+answered 200 was generated and is billed: the budget counts it at its worst case and its record says the cost is
+unknown. HTTP mocked at the transport (respx) with a body trickled as a keep-alive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from llmtrade.config.models import ModelRef, Price
+from llmtrade.config.sections import BudgetConfig
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, cost_unknown
+from llmtrade.errors import LLMUnavailable
+from llmtrade.llm.budget import Budget, BudgetRefused
+from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.types import ChatMessage, ChatRequest
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.llm_cache import AnswerCache
+from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.fakes.openai_server import completion_for
+
+PRICE = Price(input_per_mtok=1000.0, output_per_mtok=1000.0)
+REF = ModelRef(model="m/pm", provider="fake", max_tokens=50)
+SITE = CallSite(role="pm_pitch", run_id="run-cut")
+MESSAGES = (ChatMessage(role="user", content="Pitch."),)
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+def _trickled(body: dict[str, object], *, pause: float, lines: int) -> httpx.Response:
+    """HTTP 200 at once, then a "\\n" every `pause` s (a provider's whitespace keep-alive while it generates), then
+    the answer (with its usage)."""
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(lines):
+            await asyncio.sleep(pause)
+            yield b"\n"
+        yield json.dumps(completion_for(body)).encode()
+
+    return httpx.Response(200, headers={"content-type": "application/json"}, content=chunks())
+
+
+def test_a_long_answer_kept_alive_past_timeout_seconds_is_not_cut_off() -> None:
+    """Regression seen in review: with the whole attempt bounded by timeout_seconds (default 120), a reasoning model's
+    legitimate long answer (4000 tokens at 30 tokens/s: 133 s) behind a keep-alive was cut and asked again, every
+    attempt generated and paid. timeout_seconds now bounds only the wait between reads; here 0.3 s between reads and
+    an answer that takes 1.2 s to come: one attempt, answered."""
+    with fake_llm() as fake:
+        fake.then(lambda body: _trickled(body, pause=0.05, lines=24))
+        client = OpenAICompatibleClient("test", BASE_URL, "k", timeout_seconds=0.3, max_retries=2, sleep=_no_wait)
+        request = ChatRequest(model="m/one", messages=MESSAGES, max_tokens=4000)
+        reply = asyncio.run(client.send(request))
+    assert reply.attempts == 1 and len(fake.requests) == 1
+    assert reply.cut_off == 0
+    # The default whole-attempt deadline leaves room for 4000 tokens at 20 tokens/s on top of a 300 s floor.
+    assert client.attempt_deadline(4000) == 500.0
+    assert client.attempt_deadline(32768) > 32768 / 20
+
+
+def test_a_keep_alive_that_never_ends_still_times_out_at_the_attempt_deadline() -> None:
+    with fake_llm() as fake:
+        fake.then(*(lambda body: _trickled(body, pause=0.05, lines=400) for _ in range(2)))
+        client = OpenAICompatibleClient(
+            "test",
+            BASE_URL,
+            "k",
+            timeout_seconds=0.2,
+            attempt_floor_seconds=0.3,
+            min_tokens_per_second=1000.0,
+            max_retries=1,
+            sleep=_no_wait,
+        )
+        started = time.perf_counter()
+        with pytest.raises(LLMUnavailable, match=r"no whole answer within 0\.35 s") as caught:
+            asyncio.run(client.send(ChatRequest(model="m/one", messages=MESSAGES, max_tokens=50)))
+        took = time.perf_counter() - started
+    assert len(fake.requests) == 2 and took < 2.0  # two attempts of 0.35 s, not two bodies of 20 s
+    assert caught.value.cut_off == 2  # both were answered 200 before they were cut: generated, billed
+    assert "2 cut off after the provider began answering: billed, cost unknown" in str(caught.value)
+
+
+def _gateway(storage: Storage, budget: Budget, **kw: object) -> LLMGateway:
+    client = OpenAICompatibleClient(
+        "fake",
+        BASE_URL,
+        "k",
+        timeout_seconds=0.2,
+        attempt_floor_seconds=0.3,
+        min_tokens_per_second=1000.0,
+        sleep=_no_wait,
+        **kw,  # type: ignore[arg-type]
+    )
+    return LLMGateway(
+        mode=LLMMode.LIVE,
+        clients={"fake": client},
+        prices={"m/pm": PRICE},
+        events=storage.events,
+        cache=AnswerCache(storage.conn),
+        budget=budget,
+    )
+
+
+def _worst(gateway: LLMGateway) -> float:
+    probe = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    hold = probe.reserve_request("probe", gateway._request(REF, MESSAGES, None))
+    assert hold is not None and not isinstance(hold, BudgetRefused)
+    return hold.amount
+
+
+def test_attempts_cut_off_after_their_200_count_at_their_worst_case_not_free(storage: Storage) -> None:
+    """Seen in review: four attempts cut off at the deadline, each generated to the end and billed by the provider,
+    and the budget counted $0 (run_spent 0.0; the failed call's record had no cost and no cost_counted_usd)."""
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=3)
+    worst = _worst(gateway)
+    with fake_llm() as fake:
+        fake.then(*(lambda body: _trickled(body, pause=0.05, lines=400) for _ in range(4)))
+
+        async def go() -> None:
+            with pytest.raises(LLMUnavailable):
+                await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+            await gateway.aclose()
+
+        asyncio.run(go())
+    assert len(fake.requests) == 4
+    assert budget.run_spent == pytest.approx(4 * worst)
+    [stored] = storage.events.read(type="LLMCallFailed")
+    failed = LLMCallFailed.from_event(stored)
+    assert failed.cut_off_attempts == 4 and failed.cost_usd is None
+    assert failed.cost_counted_usd == pytest.approx(4 * worst)
+    assert cost_unknown(stored.payload)
+
+
+def test_an_answer_after_a_cut_off_attempt_counts_both(storage: Storage) -> None:
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=1)
+    worst = _worst(gateway)
+    with fake_llm() as fake:
+        fake.then(lambda body: _trickled(body, pause=0.05, lines=400), lambda body: _trickled(body, pause=0, lines=0))
+
+        async def go() -> None:
+            await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+            await gateway.aclose()
+
+        asyncio.run(go())
+    [stored] = storage.events.read(type="LLMCallCompleted")
+    call = LLMCallCompleted.from_event(stored)
+    answer_cost = (call.prompt_tokens + call.completion_tokens) * 1000.0 / 1e6  # the answer's usage at PRICE
+    assert answer_cost > 0
+    assert budget.run_spent == pytest.approx(answer_cost + worst)
+    assert call.cut_off_attempts == 1 and call.cost_usd is None
+    assert call.cost_counted_usd == pytest.approx(answer_cost + worst)
+
+
+def test_an_attempt_that_never_got_a_status_counts_nothing(storage: Storage) -> None:
+    """No 200 came back (the first byte never did): nothing is known to be generated, nothing counted."""
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=0)
+    with fake_llm(delay=1.0) as fake:
+        fake.then(lambda body: _trickled(body, pause=0, lines=0))
+
+        async def go() -> None:
+            with pytest.raises(LLMUnavailable):
+                await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+            await gateway.aclose()
+
+        asyncio.run(go())
+    assert budget.run_spent == 0.0
+    [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
+    assert failed.cut_off_attempts == 0 and failed.cost_counted_usd is None
