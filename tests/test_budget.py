@@ -271,3 +271,50 @@ def test_a_rejected_reply_with_no_usage_is_counted_at_its_worst_case(
     assert budget.run_spent == pytest.approx(worst)
     [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
     assert failed.cost_usd is None and failed.cost_counted_usd == pytest.approx(worst)
+
+
+def _usage_as(usage: dict) -> object:
+    """A 200 whose `usage` is `usage` (an empty object, or only total_tokens: seen from gateways)."""
+
+    def step(request: dict) -> Fault:
+        body = completion_for(request)
+        body["usage"] = usage
+        return Fault(200, body)
+
+    return step
+
+
+@pytest.mark.parametrize("usage", [{}, {"total_tokens": 40}, {"prompt_tokens": 12}])
+def test_a_usage_without_both_token_counts_is_counted_at_its_worst_case(storage: Storage, usage: dict) -> None:
+    """Seen in review: only a `usage` that was not an object counted as unreported, so `"usage": {}` or one with only
+    total_tokens was priced $0 (0 tokens). Input and output are priced apart, so without both counts (and no cost
+    from the provider) the cost is unknown: the worst case held."""
+    with FakeOpenAIServer() as server:  # its own: the module's may hold steps a refused call left unasked
+        probe = Budget(BudgetConfig(per_run_usd=1.0), {"m/pm": PRICE})
+        worst = _worst(probe, _gateway(storage, server, probe))
+        budget = Budget(BudgetConfig(per_run_usd=10.0), {"m/pm": PRICE})
+        gateway = _gateway(storage, server, budget)
+        server.then(_usage_as(usage))
+
+        async def go() -> None:
+            await _ask(gateway)
+            await gateway.aclose()
+
+        asyncio.run(go())
+    assert budget.run_spent == pytest.approx(worst)
+    [call] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+    assert call.cost_usd is None and call.cost_counted_usd == pytest.approx(worst)
+
+
+def test_a_usage_with_the_providers_cost_alone_is_priced_at_that_cost(storage: Storage) -> None:
+    with FakeOpenAIServer() as server:
+        budget = Budget(BudgetConfig(per_run_usd=10.0), {"m/pm": PRICE})
+        gateway = _gateway(storage, server, budget)
+        server.then(_usage_as({"total_tokens": 40, "cost": 0.0123}))
+
+        async def go() -> None:
+            await _ask(gateway)
+            await gateway.aclose()
+
+        asyncio.run(go())
+    assert budget.run_spent == pytest.approx(0.0123)

@@ -87,14 +87,19 @@ def body_error(data: Any) -> Any | None:
 
 
 def parse_usage(data: Any) -> Usage:
+    """A reply's usage. It is reported only when it can be priced honestly: the provider's own cost, or both the
+    prompt and completion token counts. `usage: {}`, or only total_tokens (input and output are priced apart), is
+    unreported: its cost unknown, counted at the worst case, never $0."""
     usage = data.get("usage") if isinstance(data, dict) else None
     if not isinstance(usage, dict):
         return _UNREPORTED
     cost = _number(usage.get("cost"))
+    prompt, completion = _number(usage.get("prompt_tokens")), _number(usage.get("completion_tokens"))
     return Usage(
-        prompt_tokens=int(_number(usage.get("prompt_tokens")) or 0),
-        completion_tokens=int(_number(usage.get("completion_tokens")) or 0),
+        prompt_tokens=int(prompt or 0),
+        completion_tokens=int(completion or 0),
         cost_usd=cost,
+        reported=cost is not None or (prompt is not None and completion is not None),
     )
 
 
