@@ -247,7 +247,7 @@ def test_a_reply_with_no_usage_is_counted_at_its_worst_case_not_free(
     [stored] = storage.events.read(type="LLMCallCompleted")
     call = LLMCallCompleted.from_event(stored)
     assert call.cost_usd is None and call.cost_counted_usd == pytest.approx(worst)
-    assert gateway.totals.unpriced_calls == 1 and gateway.totals.cost_usd == 0.0
+    assert gateway.totals.unpriced_calls == 1 and gateway.totals.cost_usd == pytest.approx(worst)  # as counted
     week = week_id_for(new_york_date(stored.occurred_at))
     assert week_spent(storage.conn, week, {"m/pm": PRICE}) == pytest.approx(worst)
 

@@ -18,6 +18,7 @@ from llmtrade.app.queries import usage
 from llmtrade.cli import app
 from llmtrade.config.models import ModelRef, Price
 from llmtrade.config.sections import BudgetConfig
+from llmtrade.errors import LLMEmptyAnswer, LLMRequestRejected
 from llmtrade.llm.budget import Budget
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
@@ -31,6 +32,7 @@ from tests.fakes.llm_transport import FakeLLM
 from tests.fakes.openai_server import FakeOpenAIServer, completion_for
 
 runner = CliRunner()
+
 
 PRICE = Price(input_per_mtok=1000.0, output_per_mtok=1000.0)
 REF = ModelRef(model="m/pm", provider="fake", max_tokens=50)
@@ -98,3 +100,49 @@ def test_trace_and_status_say_when_a_calls_cost_is_unknown(storage: Storage) -> 
         asyncio.run(go())
     assert usage(storage.events.read(type=CALLS)).unknown_cost_calls == 1
     assert trace_run(storage.events, SITE.run_id).unknown_cost_calls == 1
+
+
+def _empty_no_usage(request: dict[str, Any]) -> Fault:
+    body = completion_for(request)
+    body.pop("usage", None)
+    body["choices"][0]["message"]["content"] = None
+    return Fault(200, body)
+
+
+def _refused(request: dict[str, Any]) -> Fault:
+    return Fault(401, {"error": {"message": "bad key", "code": 401}})
+
+
+def test_status_trace_and_the_report_count_every_call_the_budget_counted_alike(storage: Storage) -> None:
+    """Seen in review: a failed reply with no usage (only cost_counted_usd) was dropped by status (0 failed calls, $0)
+    while trace said 1 call of unknown cost and the budget counted its worst case. Status, trace, the report's week
+    cost and the run's totals now count the same calls at what the budget counted; a refusal (no reply) costs
+    nothing anywhere."""
+    from llmtrade.app.report_weeks import _cost
+
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    with FakeOpenAIServer() as server:
+        server.then(_empty_no_usage, _empty_billed, _refused, _no_usage)
+        gateway = _gateway(storage, server, budget)
+
+        async def go() -> None:
+            for failure in (LLMEmptyAnswer, LLMEmptyAnswer, LLMRequestRejected):  # no usage, billed, no reply
+                with pytest.raises(failure):
+                    await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+            await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")  # no usage: unknown
+            await gateway.aclose()
+
+        asyncio.run(go())
+    records = storage.events.read(type=CALLS)
+    status = usage(records)
+    trace = trace_run(storage.events, SITE.run_id)
+    week = _cost(
+        [e for e in records if e.type == "LLMCallCompleted"], [e for e in records if e.type == "LLMCallFailed"]
+    )
+    assert budget.run_spent > 0
+    assert status.cost_usd == pytest.approx(budget.run_spent, abs=1e-6)
+    assert trace.cost_usd == pytest.approx(budget.run_spent, abs=1e-6)
+    assert week.cost_usd == pytest.approx(budget.run_spent, abs=1e-6)
+    assert gateway.totals.cost_usd == pytest.approx(budget.run_spent, abs=1e-6)  # the run's footer
+    assert status.failed_calls == week.failed_calls == 2  # the refusal (no reply, $0) is not a billed call
+    assert status.unknown_cost_calls == week.unpriced_calls == trace.unknown_cost_calls == 2

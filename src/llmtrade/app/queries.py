@@ -37,7 +37,15 @@ from llmtrade.domain.checkpoints import (
     ClosingPutOff,
     PostmortemCompleted,
 )
-from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, StoredEvent, cost_unknown, rules_answer
+from llmtrade.domain.events import (
+    LLMCallCompleted,
+    LLMCallFailed,
+    StoredEvent,
+    budget_counted,
+    cost_unknown,
+    rules_answer,
+    spent_usd,
+)
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
@@ -350,19 +358,14 @@ def usage(records: list[StoredEvent]) -> UsageSum:
     came back to (a truncated or empty answer: billed) is in the tokens and the cost."""
     answers = [e for e in records if e.type == LLMCallCompleted.event_type()]
     calls = [e for e in answers if not rules_answer(e.payload)]
-    billed = [
-        e
-        for e in records
-        if e.type != LLMCallCompleted.event_type()
-        and (e.payload.get("prompt_tokens") or e.payload.get("completion_tokens") or e.payload.get("cost_usd"))
-    ]
+    billed = [e for e in records if e.type != LLMCallCompleted.event_type() and budget_counted(e.payload)]
     spent = calls + billed
     return UsageSum(
         calls=len(calls),
         rules_answers=len(answers) - len(calls),
         prompt_tokens=sum(e.payload.get("prompt_tokens") or 0 for e in spent),
         completion_tokens=sum(e.payload.get("completion_tokens") or 0 for e in spent),
-        cost_usd=round(sum(e.payload.get("cost_usd") or 0.0 for e in spent), 6),
+        cost_usd=round(sum(spent_usd(e.payload) for e in spent), 6),
         failed_calls=len(billed),
         unknown_cost_calls=sum(1 for e in spent if cost_unknown(e.payload)),
     )

@@ -50,8 +50,10 @@ from llmtrade.domain.events import (
     LLMCallCompleted,
     LLMCallFailed,
     StoredEvent,
+    budget_counted,
     cost_unknown,
     rules_answer,
+    spent_usd,
 )
 from llmtrade.domain.runs import WeekNotRun
 from llmtrade.domain.trading import (
@@ -365,15 +367,16 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
 
 def _cost(answers: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCost:
     calls = [e for e in answers if not rules_answer(e.payload)]
-    # What the budget counts: a failed call a reply came back to (truncated, empty) was billed for its tokens.
-    spent = [*calls, *failed]
+    # What the budget counts, as status does (app/queries.usage): the failed calls that were billed.
+    billed = [e for e in failed if budget_counted(e.payload)]
+    spent = [*calls, *billed]
     return WeekCost(
         calls=len(calls),
         rules_answers=len(answers) - len(calls),
-        failed_calls=len(failed),
+        failed_calls=len(billed),
         prompt_tokens=sum(e.payload.get("prompt_tokens") or 0 for e in spent),
         completion_tokens=sum(e.payload.get("completion_tokens") or 0 for e in spent),
-        cost_usd=round(sum(e.payload.get("cost_usd") or 0.0 for e in spent), 6),
+        cost_usd=round(sum(spent_usd(e.payload) for e in spent), 6),
         unpriced_calls=sum(1 for e in spent if cost_unknown(e.payload)),
     )
 

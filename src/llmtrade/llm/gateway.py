@@ -319,8 +319,8 @@ class LLMGateway:
             # The tokens were spent even though the answer is unusable (or cut off): they count in the run's totals.
             priced = self._priced(ref.model, _spent(bad)) if bad else Usage(cost_usd=0.0)
             cost = None if cut else priced.cost_usd  # an attempt cut off cost what nobody reported
-            self.totals.add(ref.model, priced.model_copy(update={"cost_usd": cost}))
             counted = counted_cost(hold, priced.cost_usd, cut)
+            self.totals.add(ref.model, priced.model_copy(update={"cost_usd": cost}), counted=counted)
         else:
             counted = None
         await self._append(
@@ -366,7 +366,7 @@ class LLMGateway:
         outcome: str,
         problem: str | None = None,
     ) -> None:
-        self.totals.add(ref.model, exchange.usage, rules=exchange.source == "rules")
+        self.totals.add(ref.model, exchange.usage, rules=exchange.source == "rules", counted=exchange.counted)
         reply = exchange.reply
         values = {
             "role": site.role,

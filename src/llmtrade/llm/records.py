@@ -57,13 +57,16 @@ class UsageTotals:
     requests: int = 0  # HTTP requests sent to providers, retries and refused ones included (not `calls`: answers)
     by_model: dict[str, Usage] = field(default_factory=dict)
 
-    def add(self, model: str, usage: Usage, *, rules: bool = False) -> None:
+    def add(self, model: str, usage: Usage, *, rules: bool = False, counted: float | None = None) -> None:
+        """`counted`: what the budget counted for a call whose cost is unknown (its worst case), in `cost_usd` as
+        status, trace and the report count it (domain.events.spent_usd)."""
         self.calls += 1
         self.rules += rules
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
         if usage.cost_usd is None:
             self.unpriced_calls += 1
+            self.cost_usd += counted or 0.0
         else:
             self.cost_usd += usage.cost_usd
         before = self.by_model.get(model)

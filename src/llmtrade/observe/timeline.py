@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.domain.events import StoredEvent, cost_unknown, rules_answer
+from llmtrade.domain.events import StoredEvent, cost_unknown, rules_answer, spent_usd
 from llmtrade.domain.runs import RunKilled
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.errors import UsageError
@@ -133,6 +133,7 @@ class _Builder:
         self.status: RunStatus = "unfinished"
         self.duration: float | None = None
         self.unknown = 0
+        self.spent = 0.0  # what the budget counted for the run's calls (domain.events.spent_usd)
 
     def build(self) -> RunTrace:
         for event in self.found:
@@ -151,7 +152,7 @@ class _Builder:
             rules_answers=sum(1 for e in self.entries if e.kind == "rules_answer"),
             prompt_tokens=sum(e.prompt_tokens or 0 for e in calls),
             completion_tokens=sum(e.completion_tokens or 0 for e in calls),
-            cost_usd=sum(e.cost_usd or 0.0 for e in calls),
+            cost_usd=self.spent,
             unknown_cost_calls=self.unknown,
             orders=sum(1 for e in self.entries if e.kind == "order"),
             fills=sum(1 for e in self.entries if e.kind == "fill"),
@@ -239,8 +240,9 @@ class _Builder:
         cost = p.get("cost_usd")
         rules = not failed and rules_answer(p)
         self.unknown += not rules and cost_unknown(p)
+        self.spent += spent_usd(p)
         if self.open_stages:
-            self._running().took(rules=rules, cost=cost or 0.0)
+            self._running().took(rules=rules, cost=spent_usd(p))
         self._entry(
             event,
             "rules_answer" if rules else "model_call",
