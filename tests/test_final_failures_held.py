@@ -10,12 +10,15 @@ the message and in StageDeferred, and the rerun asks only the role that is missi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.config.loader import write_defaults
 from tests.fakes import llm_faults as f
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
@@ -81,3 +84,114 @@ def test_a_final_failure_beside_a_temporary_one_is_kept_named_and_not_asked_agai
     assert report["failed_pms"] == ["gpt"]
     [failed] = stored_events(url, stream=f"week:{WEEK}:pitches", type="PitchFailed")
     assert failed.payload["pm_id"] == "gpt" and failed.payload["error_type"] == "LLMTruncated"
+
+
+def _route_with(gpt: Any, grok_down: bool) -> Any:
+    def route(body: dict[str, Any]) -> Fault:
+        if _schema(body) == "PitchAnswer" and body["model"] == GPT:
+            return gpt(body)
+        if grok_down and _schema(body) == "PitchAnswer" and body["model"] == GROK:
+            return f.rate_limited("86400")(body)
+        return Fault(200, committee_answer(body))
+
+    return route
+
+
+def _config_with(folder: Path, **provider: Any) -> Path:
+    write_defaults(folder)
+    models = yaml.safe_load((folder / "models.yaml").read_text())
+    models["providers"]["openrouter"].update(provider)
+    (folder / "models.yaml").write_text(yaml.safe_dump(models))
+    return folder
+
+
+def test_a_held_failure_is_asked_again_once_the_providers_settings_that_caused_it_change(
+    live: FakeLLM, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Seen in review: a held LLMEmptyAnswer (the text only in `reasoning`) survived setting reasoning_as_answer: true,
+    the basis covering only templates and models: the PM stayed flat all week. The basis now covers the provider's
+    settings that change an answer."""
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config_with(tmp_path / "before")))
+    live.behaviour = _route_with(f.reasoning_only(), grok_down=True)
+    first = runner.invoke(app, ["run-weekly"])
+    assert first.exit_code == 75, first.output
+    assert "LLMEmptyAnswer" in " ".join(first.output.split())
+
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_config_with(tmp_path / "after", reasoning_as_answer=True)))
+    live.behaviour = _route_with(f.reasoning_only(), grok_down=False)
+    before = len(live.requests)
+    monkeypatch.setenv("LLMTRADE_NOW", BEFORE_DEADLINE)
+    second = runner.invoke(app, ["run-weekly", "--json"])
+    assert second.exit_code == 0, second.output
+    assert _pitches_asked(live, before).get(GPT) == 1  # asked again with the new setting, and answered
+    assert json.loads(second.stdout)["failed_pms"] == []
+
+
+def test_a_refused_key_is_not_held_so_the_rerun_after_the_fix_asks_again(
+    live: FakeLLM, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in review: a 401 beside a temporary failure was held as a final failure, so fixing the key changed
+    nothing: the PM stayed flat all week. A refused key or account (401/403) is named, not held."""
+    url = cli_env["DATABASE_URL"]
+    refused = lambda body: Fault(401, {"error": {"code": 401, "message": "User not found."}})  # noqa: E731
+    live.behaviour = _route_with(refused, grok_down=True)
+    first = runner.invoke(app, ["run-weekly"])
+    assert first.exit_code == 75, first.output
+    said = " ".join(first.output.split())
+    assert "asked again once the key or account is fixed" in said and "gpt" in said
+    assert stored_events(url, stream=f"week:{WEEK}:pitches:held", type="FailureHeld") == []
+
+    live.behaviour = _route_with(lambda body: Fault(200, committee_answer(body)), grok_down=False)
+    before = len(live.requests)
+    monkeypatch.setenv("LLMTRADE_NOW", BEFORE_DEADLINE)
+    second = runner.invoke(app, ["run-weekly", "--json"])
+    assert second.exit_code == 0, second.output
+    assert _pitches_asked(live, before) == {GPT: 1, GROK: 1}
+    assert json.loads(second.stdout)["failed_pms"] == []
+
+
+def test_held_failures_are_asked_again_when_every_other_pm_fails_too(
+    live: FakeLLM, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in review: a rerun in which every PM failed raised "every PM failed" and stored nothing, while the held
+    failures stayed held: no later run ever asked them again. Then they are asked again in that run."""
+
+    def others_down(body: dict[str, Any]) -> Fault:
+        if _schema(body) == "PitchAnswer":
+            return (f.truncated(0.3) if body["model"] == GPT else f.rate_limited("86400"))(body)
+        return Fault(200, committee_answer(body))
+
+    live.behaviour = others_down  # gpt truncated (held), every other PM waited for: no answer held
+    first = runner.invoke(app, ["run-weekly"])
+    assert first.exit_code == 75, first.output
+    assert "failed for good" in " ".join(first.output.split())
+
+    def every_pitch_empty(body: dict[str, Any]) -> Fault:
+        if _schema(body) == "PitchAnswer":
+            return f.reasoning_only()(body)  # empty: final
+        return Fault(200, committee_answer(body))
+
+    live.behaviour = every_pitch_empty
+    before = len(live.requests)
+    monkeypatch.setenv("LLMTRADE_NOW", BEFORE_DEADLINE)
+    second = runner.invoke(app, ["run-weekly"])
+    assert second.exit_code != 0
+    assert "every PM failed to pitch" in " ".join(second.output.split())
+    assert _pitches_asked(live, before).get(GPT, 0) >= 1  # the held one was asked again, not left held for ever
+
+
+def test_held_failures_are_not_asked_again_while_the_others_are_only_waited_for(
+    live: FakeLLM, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def others_down(body: dict[str, Any]) -> Fault:
+        if _schema(body) == "PitchAnswer":
+            return (f.truncated(0.3) if body["model"] == GPT else f.rate_limited("86400"))(body)
+        return Fault(200, committee_answer(body))
+
+    live.behaviour = others_down
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 75
+    before = len(live.requests)
+    monkeypatch.setenv("LLMTRADE_NOW", BEFORE_DEADLINE)
+    again = runner.invoke(app, ["run-weekly"])
+    assert again.exit_code == 75, again.output
+    assert GPT not in _pitches_asked(live, before)  # still held: the stage waits for the others, nothing is lost

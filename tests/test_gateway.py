@@ -138,7 +138,7 @@ def test_a_provider_failure_is_recorded_and_raised(storage: Storage) -> None:
             asyncio.run(_gateway(storage).ask_text(REF, MESSAGES, SITE, rules=lambda r: "x"))
     [event] = storage.events.read(type="LLMCallFailed")
     failed = LLMCallFailed.from_event(event)
-    assert (failed.model, failed.error_type) == ("m/pm", "LLMRequestRejected") and "bad key" in failed.error
+    assert (failed.model, failed.error_type) == ("m/pm", "LLMAuthRejected") and "bad key" in failed.error
 
 
 def test_replay_answers_from_the_cache_at_no_cost_and_fails_clearly_on_a_miss(storage: Storage) -> None:

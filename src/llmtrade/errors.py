@@ -303,6 +303,11 @@ class LLMOutOfCredits(LLMUnavailable):
     stage's retry deadline."""
 
 
+class LLMAuthRejected(LLMRequestRejected):
+    """The provider refused the key or the account (HTTP 401/403): final for this run, but cured by a fixed key or
+    account, so never held for a rerun (pipeline/retry): the rerun after the fix asks again."""
+
+
 class StructuredOutputRefused(LLMRequestRejected):
     """The provider refused the response format (json_schema, strict mode or one of the schema's keywords);
     the gateway falls back to a weaker format rather than failing the role."""

@@ -68,6 +68,8 @@ class ProviderClient(Protocol):
     # Whether a structured answer is first asked with `json_schema` (models.yaml `structured_outputs`), else
     # `json_object`: part of the contract, not a capability asked for with getattr and a default.
     structured_outputs: bool
+    # What of the provider can change an answer (its base URL, formats, reasoning_as_answer), as one string.
+    answer_settings: str
 
     async def send(self, request: ChatRequest) -> ChatReply: ...
 
@@ -104,6 +106,10 @@ class LLMGateway:
         self.totals = UsageTotals()
         # (provider, model) -> the strongest response format it accepted (or the last left) this run.
         self.response_modes: dict[tuple[str, str], ResponseMode] = {}
+
+    def provider_settings(self) -> dict[str, str]:
+        """Each provider's settings that can change an answer, by name (none offline: the rules answer)."""
+        return {name: client.answer_settings for name, client in self._clients.items()}
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -41,6 +41,7 @@ from tenacity import (
 )
 
 from llmtrade.errors import (
+    LLMAuthRejected,
     LLMBadReply,
     LLMOutOfCredits,
     LLMRateLimited,
@@ -138,6 +139,16 @@ class OpenAICompatibleClient:
         self._sleep = sleep
         # OpenRouter reports each call's cost when asked; other servers may reject the extra field.
         self._ask_for_cost = urlsplit(self.base_url).hostname == "openrouter.ai"
+        # What of this provider can change an answer (where it is asked, in what format, whether reasoning may stand
+        # for it): part of a held answer's basis (pipeline/retry.asked_with), so a changed setting asks again.
+        self.answer_settings = json.dumps(
+            {
+                "base_url": self.base_url,
+                "structured_outputs": structured_outputs,
+                "reasoning_as_answer": reasoning_as_answer,
+            },
+            sort_keys=True,
+        )
         self._http: httpx.AsyncClient | None = None
         warm_up(tls=self.base_url.startswith("https:"))
 
@@ -316,6 +327,8 @@ class OpenAICompatibleClient:
         message = f"{self.name} refused the request for {model}: {said}: {reason}"
         if mode in ("json_schema", "json_object") and status in (400, 404, 422) and _FORMAT_REFUSED.search(reason):
             raise StructuredOutputRefused(f"{message} (response format {mode})")
+        if status in (401, 403):  # a key or account the user can fix: a rerun after the fix asks again
+            raise LLMAuthRejected(f"{message}; check the provider's API key and account")
         raise LLMRequestRejected(message)
 
     def _check_rate_limit(self, response: httpx.Response, model: str, text: str | None = None) -> None:

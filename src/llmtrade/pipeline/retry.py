@@ -37,7 +37,7 @@ from typing import Generic, TypeVar
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import AnswerHeld, EventPayload, FailureHeld, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
-from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
+from llmtrade.errors import LLMAuthRejected, LlmtradeError, OperationalError, TemporaryError
 from llmtrade.fanout import first_stop
 from llmtrade.storage.event_store import EventStore
 
@@ -92,6 +92,12 @@ def failure_type(error: BaseException) -> str:
     return error.error_type if isinstance(error, HeldFailure) else type(error).__name__
 
 
+def holdable(error: BaseException) -> bool:
+    """A final failure a rerun takes as it is (FailureHeld): not a temporary one (asked again), and not a refused key
+    or account (LLMAuthRejected, 401/403: fixed by the user, then asked again)."""
+    return not is_temporary(error) and not isinstance(error, LLMAuthRejected)
+
+
 def is_temporary(error: BaseException) -> bool:
     """A failure worth asking again later (TemporaryError: unreachable, timeout, 429, 5xx, upstream error)."""
     return isinstance(error, TemporaryError)
@@ -110,23 +116,37 @@ async def settle(
     run_id: str,
     account_of: Callable[[str], str | None] = lambda _: None,
     basis: Callable[[], str] | None = None,
+    needs_an_answer: bool = False,
 ) -> Settled[P]:
     """Ask the roles in `keys` that hold no answer on `stream`'s held stream; sort the outcome (module doc).
 
     `ask(keys)` returns (answers, failures) by key. Raises TemporaryError, after holding the new answers,
     while the window is open and a role failed for a temporary reason; raises a role's stop (MemberStopped among
     the failures) after holding them, whatever the window. `basis` (`asked_with`) is asked for only when an answer is
-    held or one held is read: the common run, which holds none, does not read the templates for it."""
+    held or one held is read: the common run, which holds none, does not read the templates for it. `needs_an_answer`:
+    the stage stores nothing when no role answers ("every PM failed"), so when none did and none is waited for, the
+    held final failures are asked again in the same run (no later run would ever ask them again)."""
     what: Basis = cache(basis) if basis is not None else _no_basis  # made at most once per settle
     held, held_failed = _held(events, stream, stage, answer_type, set(keys), what)
     todo = [key for key in keys if key not in held and key not in held_failed]
     fresh, failures = await ask(todo) if todo else ({}, {})
+    waits = window.open and any(is_temporary(error) for error in failures.values())  # deferred: the holds stay
+    if (
+        needs_an_answer
+        and held_failed
+        and not held
+        and not fresh
+        and not waits
+        and first_stop(failures.values()) is None
+    ):
+        again, again_failed = await ask(list(held_failed))
+        fresh, failures, held_failed = {**fresh, **again}, {**failures, **again_failed}, {}
     stop = first_stop(failures.values())
     hold = {"week_id": week_id, "run_id": run_id, "account_of": account_of, "basis": what}
     if stop is not None:
         # One member's stop (a prompt that does not render, a budget spent) ends the run as before, but the others
         # answered, or failed for good (and were paid for): held, so the rerun after the fix asks only the rest.
-        given_up = {k: e for k, e in failures.items() if first_stop([e]) is None and not is_temporary(e)}
+        given_up = {k: e for k, e in failures.items() if first_stop([e]) is None and holdable(e)}
         _hold(events, stage, stream, fresh, given_up, [], **hold)  # type: ignore[arg-type]
         if held or fresh or held_failed or given_up:
             finals = len(held_failed) + len(given_up)
@@ -144,15 +164,18 @@ async def settle(
             deadline=window.deadline,
             failed=_reasons({**held_failed, **final}),
         )
-        _hold(events, stage, stream, fresh, final, [deferred], **hold)  # type: ignore[arg-type]
+        kept_final = {key: error for key, error in final.items() if holdable(error)}
+        _hold(events, stage, stream, fresh, kept_final, [deferred], **hold)  # type: ignore[arg-type]
         until = f"until {window.deadline.isoformat()}" if window.deadline else "on every rerun"
         kept = f"; kept {len(held) + len(fresh)} answer(s) for the rerun" if held or fresh else ""
-        given = {**held_failed, **final}
+        given = {**held_failed, **kept_final}
         gone = (
             f"; failed for good, kept and not asked again: {', '.join(given)} ({'; '.join(_reasons(given))})"
             if given
             else ""
         )
+        if refused := {key: error for key, error in final.items() if key not in kept_final}:
+            gone += f"; refused, asked again once the key or account is fixed: {'; '.join(_reasons(refused))}"
         raise TemporaryError(
             f"{stage}: waiting for {', '.join(temporary)} ({'; '.join(_reasons(temporary))}){gone}{kept}. "
             f"Nothing final was stored: a rerun asks them again {until}, then goes on without them"
@@ -218,10 +241,18 @@ def _no_basis() -> None:
     return None
 
 
-def asked_with(templates: str, models: Iterable[ModelRef]) -> str:
-    """A stage's `basis`: the prompt templates' fingerprint (PromptRenderer.fingerprint) and what of each model can
-    change its answer (as llm/wire.cache_key counts it), not the budgets (raised to go on after a BudgetExceeded)."""
-    refs = sorted({f"{m.provider}\x1f{m.model}\x1f{m.temperature!r}\x1f{m.max_tokens}" for m in models})
+def asked_with(templates: str, models: Iterable[ModelRef], providers: Mapping[str, str] | None = None) -> str:
+    """A stage's `basis`: the prompt templates' fingerprint (PromptRenderer.fingerprint), what of each model can
+    change its answer (as llm/wire.cache_key counts it) and what of its provider can (`providers`: the gateway's
+    provider_settings: base URL, response formats, reasoning_as_answer), not the budgets (raised to go on after a
+    BudgetExceeded) nor timeouts or keys (a 401/403 is never held: LLMAuthRejected)."""
+    settings = providers or {}
+    refs = sorted(
+        {
+            f"{m.provider}\x1f{m.model}\x1f{m.temperature!r}\x1f{m.max_tokens}\x1f{settings.get(m.provider, '')}"
+            for m in models
+        }
+    )
     return hashlib.sha256("\x1e".join([templates, *refs]).encode()).hexdigest()
 
 

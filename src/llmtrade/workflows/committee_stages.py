@@ -99,7 +99,10 @@ class PitchStage(_CommitteeStage):
                 week_id=self.committee.week_id,
                 run_id=context.run_id,
                 account_of=lambda key: pms[key].account,
-                basis=lambda: asked_with(self.committee.prompts.fingerprint(), self.committee.pms),
+                needs_an_answer=True,  # every PM failed: nothing stored, so held failures are asked again
+                basis=lambda: asked_with(
+                    self.committee.prompts.fingerprint(), self.committee.pms, self.committee.gateway.provider_settings()
+                ),
             )
             failed = {**settled.failed, **settled.missing}
             if not settled.answers:
@@ -195,7 +198,9 @@ class ReviewStage(_CommitteeStage):
                 week_id=self.committee.week_id,
                 run_id=context.run_id,
                 account_of=lambda key: reviewer_of[key].account,
-                basis=lambda: asked_with(self.committee.prompts.fingerprint(), self.committee.pms),
+                basis=lambda: asked_with(
+                    self.committee.prompts.fingerprint(), self.committee.pms, self.committee.gateway.provider_settings()
+                ),
             )
             reviews = [answer.review for answer in settled.answers.values()]
             return [

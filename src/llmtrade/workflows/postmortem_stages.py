@@ -233,7 +233,11 @@ class ReflectStage:
                 week_id=bench.week_id,
                 run_id=bench.run_id,
                 account_of=lambda key: key,
-                basis=lambda: asked_with(bench.prompts.fingerprint(), [d.frozen.owner for d in drafts if d.frozen]),
+                basis=lambda: asked_with(
+                    bench.prompts.fingerprint(),
+                    [d.frozen.owner for d in drafts if d.frozen],
+                    bench.gateway.provider_settings(),
+                ),
             )
             late = " (still unavailable at the deadline)"
             return [

@@ -182,7 +182,8 @@ class ResearchStage:
             window=self.window,
             week_id=week_id,
             run_id=context.run_id,
-            basis=lambda: asked_with(self.prompts.fingerprint(), self.providers),
+            needs_an_answer=True,  # every provider failed: nothing stored, so held failures are asked again
+            basis=lambda: asked_with(self.prompts.fingerprint(), self.providers, self.gateway.provider_settings()),
         )
         failed = {**settled.failed, **settled.missing}
         if not settled.answers:
