@@ -60,4 +60,5 @@ def test_the_stage_lines_count_model_calls_as_the_footer_does(
     assert live.exit_code == 0, live.output
     staged = [int(n) for n in re.findall(r"\((\d+) model requests\)", live.stderr)]
     [footer] = [int(n) for n in re.findall(r"^model calls: (\d+)", live.stdout, re.MULTILINE)]
-    assert staged and 0 < sum(staged) <= len(fake.requests) and footer <= len(fake.requests)
+    # A clean run sends one request per answer: what the stage lines count is within what the footer counts.
+    assert staged and 0 < sum(staged) <= footer <= len(fake.requests)

@@ -59,6 +59,7 @@ def embedder_for(
             timeout_seconds=provider.timeout_seconds,
             max_retries=provider.max_retries,
             max_retry_after_seconds=provider.max_retry_after_seconds,
+            attempt_floor_seconds=provider.attempt_floor_seconds,
         )
     return Embeddings(
         client,

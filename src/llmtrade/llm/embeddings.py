@@ -2,10 +2,14 @@
 
 `EmbeddingClient.post` sends one batch: `{"model", "input": [texts], "encoding_format": "float",
 "dimensions"?}` and reads `{"data": [{"index", "embedding": [floats]}], "usage": {"prompt_tokens", "cost"?}}`.
-The same error split as chat calls (llm/http_client.py): 429 and 5xx, timeouts and dropped connections are
-retried with backoff (honouring Retry-After) and end as LLMUnavailable (exit 75); a quota or a wait beyond the
-cap is LLMRateLimited at once; any other 4xx is LLMRequestRejected with the provider's reason (OpenRouter's
-error.metadata included); a 200 whose body is not one vector per input is EmbeddingMalformed, and vectors of
+The same error split as chat calls (llm/http_client.py): 408, 429 and 5xx (an HTTP status, or an in-body error's
+code), timeouts and dropped connections are retried with backoff (honouring Retry-After) and end as LLMUnavailable
+(exit 75); a quota or a wait beyond the cap is LLMRateLimited at once; 402 is LLMOutOfCredits at once (temporary:
+add credits, or raise the key's limit); 401/403 LLMAuthRejected; any other 4xx is LLMRequestRejected with the
+provider's reason (OpenRouter's error.metadata included). `timeout_seconds` bounds the wait for a first byte and
+between reads; each attempt, body included, also has a whole deadline (`attempt_floor_seconds`, at least
+`timeout_seconds`), so a server trickling keep-alive bytes for ever times out.
+A 200 whose body is not one vector per input is EmbeddingMalformed, and vectors of
 the wrong size EmbeddingDimensionMismatch (both exit 1: asking again gets the same answer).
 
 `Embeddings` (the memory's Embedder for a configured model) adds the per-text cache (storage/
@@ -28,13 +32,31 @@ import httpx
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
 from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, OperationalError, ReplayMiss
-from llmtrade.llm.http_client import _QUOTA, _error_text, _retry_after, shared_tls_context
+from llmtrade.errors import (
+    LLMAuthRejected,
+    LLMRateLimited,
+    LLMRequestRejected,
+    LLMUnavailable,
+    OperationalError,
+    ReplayMiss,
+)
+from llmtrade.llm.http_client import shared_tls_context
+from llmtrade.llm.http_errors import (
+    QUOTA,
+    error_code,
+    error_text,
+    is_rate_limit,
+    limit_source_of,
+    out_of_credits,
+    retry_after,
+)
 from llmtrade.llm.replies import body_error, error_detail
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
+# Headers of the encoding httpx already undid while reading the stream: not carried to the reply rebuilt from it.
+_DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 class EmbeddingMalformed(OperationalError):
@@ -73,6 +95,7 @@ class EmbeddingClient:
         max_retries: int = 4,
         max_total_seconds: float = 300.0,
         max_retry_after_seconds: float = 120.0,
+        attempt_floor_seconds: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.name = name
@@ -82,6 +105,8 @@ class EmbeddingClient:
         self._max_retries = max_retries
         self._max_total = max_total_seconds
         self._max_retry_after = max_retry_after_seconds
+        # A batch of texts has no max_tokens to size it by: the attempt's whole deadline is the floor.
+        self._deadline = max(attempt_floor_seconds, timeout_seconds)
         self._sleep = sleep
         self._http: httpx.Client | None = None
 
@@ -137,41 +162,72 @@ class EmbeddingClient:
             verify: Any = shared_tls_context() if self.base_url.startswith("https:") else False
             self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(self._timeout), verify=verify)
         try:
-            response = self._http.post(f"{self.base_url}/embeddings", json=body)
+            response = self._read(body)
         except httpx.TimeoutException:
             raise _Retryable(f"no answer within {self._timeout:g} s") from None
         except httpx.HTTPError as exc:
             raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
         status = response.status_code
-        if status == 429:
-            self._check_rate_limit(_error_text(response), _retry_after(response), model)
-        if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}: {_error_text(response)}", _retry_after(response))
         if status >= 400:
-            raise LLMRequestRejected(
-                f"{self.name} refused to embed with {model}: HTTP {status}: {_error_text(response)}"
-            )
+            self._refused(status, error_text(response), response, model, f"HTTP {status}", limit_source_of(response))
         try:
             data = response.json()
         except ValueError:
             raise _Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
         error = body_error(data) if isinstance(data, dict) and not data.get("data") else None
         if error is not None:
-            # OpenRouter relays an upstream failure inside a 200: a rate limit or a 5xx is worth waiting for.
+            # OpenRouter relays an upstream failure inside a 200: its code decides as an HTTP status would.
             detail = error_detail(error)
-            code = str(error.get("code")) if isinstance(error, dict) else ""
-            if code == "429" or "rate limit" in detail.lower():
-                self._check_rate_limit(detail, _retry_after(response), model)
-                raise _Retryable(f"HTTP 200 carrying a rate limit: {detail}", _retry_after(response))
-            if code.startswith("5"):
-                raise _Retryable(f"HTTP 200 carrying an upstream error: {detail}")
-            raise LLMRequestRejected(f"{self.name} refused to embed with {model}: {detail}")
+            code = error_code(error) if isinstance(error, dict) else None
+            if isinstance(error, dict) and is_rate_limit(error):
+                code = 429
+            limit = limit_source_of(error) if isinstance(error, dict) else None
+            self._refused(
+                code or 400,
+                detail,
+                response,
+                model,
+                f"HTTP 200 carrying error {error.get('code') if isinstance(error, dict) else error!r}",
+                limit,
+            )
         if not isinstance(data, dict):
             raise EmbeddingMalformed(f"{self.name} answered {model}'s embeddings with {json.dumps(data)[:200]}")
         return data
 
+    def _read(self, body: dict[str, Any]) -> httpx.Response:
+        """POST `body` and read the whole reply within the attempt's deadline (httpx's timeout is per read: a
+        trickled keep-alive would hold the attempt for ever)."""
+        assert self._http is not None
+        ends = time.monotonic() + self._deadline
+        with self._http.stream("POST", f"{self.base_url}/embeddings", json=body) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() > ends:
+                    raise _Retryable(f"no whole answer within {self._deadline:g} s (the attempt's deadline)")
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DECODED]
+        return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=response.request)
+
+    def _refused(
+        self, status: int, reason: str, response: httpx.Response, model: str, said: str, limit: str | None
+    ) -> None:
+        """Raise what an error `status` means, as the chat client does (llm/http_client.py `_refused`)."""
+        if status == 429:
+            self._check_rate_limit(reason, retry_after(response), model)
+        if status in (408, 429) or status >= 500:
+            raise _Retryable(f"{said}: {reason}", retry_after(response))
+        if status == 402:
+            wait = retry_after(response)
+            if wait is not None and wait <= self._max_retry_after:  # OpenRouter's in-flight budget: it passes
+                raise _Retryable(f"{said}: {reason}", wait)
+            raise out_of_credits(self.name, model, f"{said}: {reason}", limit)
+        message = f"{self.name} refused to embed with {model}: {said}: {reason}"
+        if status in (401, 403):
+            raise LLMAuthRejected(f"{message}; check the provider's API key and account")
+        raise LLMRequestRejected(message)
+
     def _check_rate_limit(self, text: str, wait: float | None, model: str) -> None:
-        if _QUOTA.search(text):
+        if QUOTA.search(text):
             raise LLMRateLimited(f"{self.name} rate-limited {model} by a quota that resets later ({text})")
         if wait is not None and wait > self._max_retry_after:
             raise LLMRateLimited(

@@ -19,7 +19,6 @@ through the reply normaliser (llm/replies.py).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
 import re
@@ -27,7 +26,6 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,22 +41,26 @@ from tenacity import (
 from llmtrade.errors import (
     LLMAuthRejected,
     LLMBadReply,
-    LLMOutOfCredits,
     LLMRateLimited,
     LLMRequestRejected,
     LLMUnavailable,
     StructuredOutputRefused,
+)
+from llmtrade.llm.http_errors import (
+    QUOTA,
+    error_code,
+    error_text,
+    generating,
+    is_rate_limit,
+    limit_source_of,
+    out_of_credits,
+    retry_after,
 )
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
-# Words of a rate limit that resets on a calendar, not in seconds (OpenRouter's free-models-per-day,
-# OpenAI's "exceeded your current quota", Gemini's per-day limits): waiting inside the run is pointless.
-_QUOTA = re.compile(
-    r"per[ -]?day|daily|\bRPD\b|quota|billing|insufficient[_ ]credits|limit_rpd|free-models-per-day", re.IGNORECASE
-)
 # How providers word a refusal of response_format or one of the schema's keywords.
 _FORMAT_REFUSED = re.compile(
     r"response_format|json_schema|json[ _]schema|structured[ _-]?output|json[ _]mode|json_object|strict"
@@ -280,18 +282,21 @@ class OpenAICompatibleClient:
                         await response.aread()
             except TimeoutError:
                 said = f"no whole answer within {deadline:g} s (the attempt's deadline for {body['max_tokens']} tokens)"
-                raise _Retryable(said, billed=_generating(began)) from None
+                raise _Retryable(said, billed=generating(began)) from None
             except httpx.TimeoutException:
-                raise _Retryable(f"no answer within {self._timeout:g} s", billed=_generating(began)) from None
+                raise _Retryable(f"no answer within {self._timeout:g} s", billed=generating(began)) from None
             except httpx.TransportError as exc:
-                raise _Retryable(f"connection failed: {exc or type(exc).__name__}", billed=_generating(began)) from None
+                raise _Retryable(f"connection failed: {exc or type(exc).__name__}", billed=generating(began)) from None
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: still a failed call, not a crash
                 raise _Retryable(
-                    f"unreadable response: {exc or type(exc).__name__}", billed=_generating(began)
+                    f"unreadable response: {exc or type(exc).__name__}", billed=generating(began)
                 ) from None
         status = response.status_code
         if status >= 400:
-            self._refused(status, _error_text(response), response, model, mode, said=f"HTTP {status}")
+            said = f"HTTP {status}"
+            self._refused(
+                status, error_text(response), response, model, mode, said=said, limit=limit_source_of(response)
+            )
         try:
             data = response.json()
         except ValueError:
@@ -299,15 +304,24 @@ class OpenAICompatibleClient:
         error = body_error(data)
         if isinstance(error, dict):
             # An error inside a 200 (OpenRouter relays upstream failures so): its code decides as a status would.
-            code = _error_code(error)
-            if _is_rate_limit(error):
+            code = error_code(error)
+            if is_rate_limit(error):
                 code = 429
             if code is not None and code >= 400:
-                self._refused(code, error_detail(error), response, model, mode, said=f"HTTP 200 carrying error {code}")
+                said = f"HTTP 200 carrying error {code}"
+                self._refused(code, error_detail(error), response, model, mode, said=said, limit=limit_source_of(error))
         return data
 
     def _refused(
-        self, status: int, reason: str, response: httpx.Response, model: str, mode: ResponseMode | None, *, said: str
+        self,
+        status: int,
+        reason: str,
+        response: httpx.Response,
+        model: str,
+        mode: ResponseMode | None,
+        *,
+        said: str,
+        limit: str | None = None,
     ) -> None:
         """Raise what an error `status` means: 408, 429 and 5xx are retried here (a 429 the run cannot wait out
         fails at once as LLMRateLimited); 402, no credits, fails at once as LLMOutOfCredits (temporary: fixed by
@@ -315,15 +329,12 @@ class OpenAICompatibleClient:
         if status == 429:
             self._check_rate_limit(response, model, reason)
         if status in (408, 429) or status >= 500:
-            raise _Retryable(f"{said}: {reason}", _retry_after(response))
+            raise _Retryable(f"{said}: {reason}", retry_after(response))
         if status == 402:
-            wait = _retry_after(response)
+            wait = retry_after(response)
             if wait is not None and wait <= self._max_retry_after:  # OpenRouter's in-flight budget: it passes
                 raise _Retryable(f"{said}: {reason}", wait)
-            raise LLMOutOfCredits(
-                f"insufficient credits at {self.name}: add credits ({said} for {model}: {reason}); "
-                "a rerun after the top-up asks again"
-            )
+            raise out_of_credits(self.name, model, f"{said}: {reason}", limit)
         message = f"{self.name} refused the request for {model}: {said}: {reason}"
         if mode in ("json_schema", "json_object") and status in (400, 404, 422) and _FORMAT_REFUSED.search(reason):
             raise StructuredOutputRefused(f"{message} (response format {mode})")
@@ -333,9 +344,9 @@ class OpenAICompatibleClient:
 
     def _check_rate_limit(self, response: httpx.Response, model: str, text: str | None = None) -> None:
         """Fail at once on a limit that will not lift within the run's patience."""
-        text = text or _error_text(response)
-        wait = _retry_after(response)
-        if _QUOTA.search(text):
+        text = text or error_text(response)
+        wait = retry_after(response)
+        if QUOTA.search(text):
             raise LLMRateLimited(
                 f"{self.name} rate-limited {model} by a quota that resets later ({text}); "
                 "not retried: try again after the quota resets, or use another provider or model"
@@ -345,48 +356,3 @@ class OpenAICompatibleClient:
                 f"{self.name} rate-limited {model} and asked to wait {wait:.0f} s (Retry-After), longer than "
                 f"the {self._max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
             )
-
-
-def _generating(status: int | None) -> bool:
-    """Whether an attempt cut off after `status` came back was being generated (and so billed) by the provider."""
-    return status is not None and 200 <= status < 300
-
-
-def _error_code(error: dict[str, Any]) -> int | None:
-    """An error object's numeric code (OpenRouter's mirrors the HTTP status), or None for a word code."""
-    try:
-        return int(str(error.get("code")))
-    except ValueError:
-        return None
-
-
-def _is_rate_limit(error: dict[str, Any]) -> bool:
-    return str(error.get("code")) == "429" or "rate limit" in str(error.get("message", "")).lower()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return (when - datetime.now(UTC)).total_seconds()
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(data, dict) and data.get("error"):
-        # The message plus OpenRouter's metadata (provider_name, raw): the real reason lives there.
-        return error_detail(data["error"])
-    if isinstance(data, dict) and isinstance(data.get("detail"), str):  # vLLM / FastAPI style
-        return data["detail"][:300]
-    return json.dumps(data)[:300]
