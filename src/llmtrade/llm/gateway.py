@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from llmtrade.clock import Timer
 from llmtrade.config.models import ModelRef, Price
-from llmtrade.domain.events import EventPayload, EventSink, LLMCallFailed, NewEvent
+from llmtrade.domain.events import EventPayload, EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
     BudgetExceeded,
@@ -37,6 +37,7 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold, counted_cost, cut_off_of
+from llmtrade.llm.call_records import failed_record, priced, spent_by
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
@@ -237,7 +238,7 @@ class LLMGateway:
             reply, note = await self._send(client, ref, request, site, key, note, hold)
         except BaseException as exc:  # a bad reply's tokens were billed, and so were attempts cut off after a 200
             bad = exc if isinstance(exc, LLMBadReply) else None
-            known = self._priced(ref.model, _spent(bad)).cost_usd if bad else 0.0
+            known = self._priced(ref.model, spent_by(bad)).cost_usd if bad else 0.0
             # A cost unknown (no usage, an attempt cut off) settles at the worst case held, never at $0.
             counted = counted_cost(hold, known, cut_off_of(exc))
             self.budget.settle(hold, known if counted is None else counted)
@@ -323,44 +324,19 @@ class LLMGateway:
         cost: float | None = None
         if bad is not None or cut:
             # The tokens were spent even though the answer is unusable (or cut off): they count in the run's totals.
-            priced = self._priced(ref.model, _spent(bad)) if bad else Usage(cost_usd=0.0)
-            cost = None if cut else priced.cost_usd  # an attempt cut off cost what nobody reported
-            counted = counted_cost(hold, priced.cost_usd, cut)
-            self.totals.add(ref.model, priced.model_copy(update={"cost_usd": cost}), counted=counted)
+            used = self._priced(ref.model, spent_by(bad)) if bad else Usage(cost_usd=0.0)
+            cost = None if cut else used.cost_usd  # an attempt cut off cost what nobody reported
+            counted = counted_cost(hold, used.cost_usd, cut)
+            self.totals.add(ref.model, used.model_copy(update={"cost_usd": cost}), counted=counted)
         else:
             counted = None
-        await self._append(
-            site,
-            LLMCallFailed(
-                role=site.role,
-                provider=provider,
-                model=ref.model,
-                messages=plain_messages(request.messages),
-                error_type=type(exc).__name__,
-                error=str(exc),
-                cache_key=key,
-                answer=bad.content if bad else None,
-                reasoning=bad.reasoning if bad else None,
-                finish_reason=bad.finish_reason if bad else None,
-                response_mode=mode,
-                max_tokens=request.max_tokens,
-                prompt_tokens=bad.prompt_tokens if bad else 0,
-                completion_tokens=bad.completion_tokens if bad else 0,
-                note=note,
-                cost_usd=cost,
-                cost_counted_usd=counted,
-                cut_off_attempts=cut,
-            ),
+        record = failed_record(
+            site.role, ref.model, provider, request, key, exc, mode=mode, note=note, cost=cost, counted=counted
         )
+        await self._append(site, record)
 
     def _priced(self, model: str, usage: Usage) -> Usage:
-        if usage.cost_usd is not None or not usage.reported:  # no usage in the reply: unknown, not 0 tokens' worth
-            return usage
-        price = self._prices.get(model)
-        if price is None:
-            return usage
-        cost = (usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok) / 1e6
-        return usage.model_copy(update={"cost_usd": cost})
+        return priced(self._prices.get(model), usage)
 
     async def _record(
         self,
@@ -416,13 +392,3 @@ class LLMGateway:
             run_id=site.run_id,
         )
         await self._recorder.write(event, entry)
-
-
-def _spent(bad: LLMBadReply) -> Usage:
-    """What a rejected reply said it used (its tokens are billed though the answer is unusable)."""
-    return Usage(
-        prompt_tokens=bad.prompt_tokens,
-        completion_tokens=bad.completion_tokens,
-        cost_usd=bad.cost_usd,
-        reported=bad.usage_reported,
-    )
