@@ -16,7 +16,8 @@ import pytest
 
 from llmtrade.config.models import ModelRef, Price
 from llmtrade.config.sections import BudgetConfig
-from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, cost_unknown
+from llmtrade.domain.call_costs import cost_unknown
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.errors import LLMUnavailable
 from llmtrade.llm.budget import Budget, BudgetRefused
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode

@@ -30,6 +30,7 @@ from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery.universe import held_outside
+from llmtrade.domain.call_costs import budget_counted, cost_unknown, spent_usd
 from llmtrade.domain.checkpoints import (
     AccountValued,
     CheckpointCompleted,
@@ -41,10 +42,7 @@ from llmtrade.domain.events import (
     LLMCallCompleted,
     LLMCallFailed,
     StoredEvent,
-    budget_counted,
-    cost_unknown,
     rules_answer,
-    spent_usd,
 )
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar

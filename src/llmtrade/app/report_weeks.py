@@ -30,6 +30,7 @@ from llmtrade.app.report_records import (
 )
 from llmtrade.brokers.order_ends import ENDED_AT
 from llmtrade.council.anonymize import unmasked
+from llmtrade.domain.call_costs import budget_counted, cost_unknown, spent_usd
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
     CheckpointsMissed,
@@ -50,10 +51,7 @@ from llmtrade.domain.events import (
     LLMCallCompleted,
     LLMCallFailed,
     StoredEvent,
-    budget_counted,
-    cost_unknown,
     rules_answer,
-    spent_usd,
 )
 from llmtrade.domain.runs import WeekNotRun
 from llmtrade.domain.trading import (

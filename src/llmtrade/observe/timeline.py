@@ -19,7 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.domain.events import StoredEvent, cost_unknown, rules_answer, spent_usd
+from llmtrade.domain.call_costs import cost_unknown, spent_usd
+from llmtrade.domain.events import StoredEvent, rules_answer
 from llmtrade.domain.runs import RunKilled
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.errors import UsageError
