@@ -18,7 +18,7 @@ from llmtrade.config.models import ModelRef, Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.call_costs import cost_unknown
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import LLMUnavailable
+from llmtrade.errors import LlmtradeError, LLMUnavailable
 from llmtrade.llm.budget import Budget, BudgetRefused
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
@@ -179,3 +179,76 @@ def test_an_attempt_that_never_got_a_status_counts_nothing(storage: Storage) -> 
     assert budget.run_spent == 0.0
     [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
     assert failed.cut_off_attempts == 0 and failed.cost_counted_usd is None
+
+
+# ---------------------------------------------------------------- an error in the body of a 200 (review G2)
+
+_SPENT = {"prompt_tokens": 10, "completion_tokens": 40}  # $0.05 at PRICE
+
+
+def _ask(gateway: LLMGateway, raises: type[Exception] | None = LlmtradeError) -> None:
+    async def go() -> None:
+        try:
+            if raises is None:
+                await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+            else:
+                with pytest.raises(raises):
+                    await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+        finally:
+            await gateway.aclose()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("code", "retries", "sent"),
+    [(502, 2, 3), (400, 0, 1), (402, 0, 1), (429, 1, 2)],
+)
+def test_an_error_in_a_200_body_is_billed_at_the_usage_it_reports(
+    storage: Storage, code: int, retries: int, sent: int
+) -> None:
+    """Review G2: a 200 whose body is {"error": {"code": ...}, "usage": {...}} (OpenRouter sends an error during
+    generation so) was retried or refused and counted $0 (before aaa2147 it was priced). Each attempt's tokens are
+    billed: priced into the budget, the run's totals and the failed call's record."""
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=retries)
+    body = {"error": {"code": code, "message": "upstream died mid-answer"}, "usage": _SPENT}
+    with fake_llm() as fake:
+        fake.then(*(httpx.Response(200, json=body) for _ in range(sent)))
+        _ask(gateway)
+    assert len(fake.requests) == sent
+    assert budget.run_spent == pytest.approx(sent * 0.05)
+    [stored] = storage.events.read(type="LLMCallFailed")
+    failed = LLMCallFailed.from_event(stored)
+    assert (failed.prompt_tokens, failed.completion_tokens) == (10 * sent, 40 * sent)
+    assert failed.cost_usd == pytest.approx(sent * 0.05) and failed.cost_counted_usd is None
+    assert gateway.totals.cost_usd == pytest.approx(sent * 0.05)
+
+
+def test_an_error_in_a_200_body_without_usage_counts_at_its_worst_case(storage: Storage) -> None:
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=0)
+    worst = _worst(gateway)
+    with fake_llm() as fake:
+        fake.then(httpx.Response(200, json={"error": {"code": 400, "message": "context length"}}))
+        _ask(gateway)
+    assert budget.run_spent == pytest.approx(worst)
+    [stored] = storage.events.read(type="LLMCallFailed")
+    assert LLMCallFailed.from_event(stored).cost_counted_usd == pytest.approx(worst)
+    assert cost_unknown(stored.payload)
+
+
+def test_an_answer_after_an_error_in_a_200_body_counts_both(storage: Storage) -> None:
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=1)
+    body = {"error": {"code": 502, "message": "upstream died mid-answer"}, "usage": _SPENT}
+    with fake_llm() as fake:
+        fake.then(httpx.Response(200, json=body), lambda req: _trickled(req, pause=0, lines=0))
+        _ask(gateway, raises=None)
+    [stored] = storage.events.read(type="LLMCallCompleted")
+    call = LLMCallCompleted.from_event(stored)
+    assert call.prompt_tokens > 10 and call.completion_tokens > 40  # the answer's and the failed attempt's
+    assert call.cost_usd == pytest.approx((call.prompt_tokens + call.completion_tokens) * 1000.0 / 1e6)
+    assert budget.run_spent == pytest.approx(call.cost_usd)
+    [entry] = storage.conn.execute("SELECT prompt_tokens, completion_tokens FROM llm_cache").fetchall()
+    assert entry == (call.prompt_tokens - 10, call.completion_tokens - 40)  # the cache keeps the answer's alone

@@ -194,6 +194,9 @@ class LLMUnavailable(TemporaryError):
     attempts = 1  # requests sent for the call (set by the client): what a stage's line counts
     # Attempts cut off after the provider had answered 200 (set by the client): it went on generating and bills them.
     cut_off = 0
+    # The usages (llm.types.Usage) the provider reported for attempts that failed after its 200 (an error in the
+    # body): billed at that cost (set by the client).
+    billed: tuple = ()
 
 
 class LLMRequestRejected(OperationalError):
@@ -201,6 +204,7 @@ class LLMRequestRejected(OperationalError):
 
     attempts = 1  # as LLMUnavailable's
     cut_off = 0  # as LLMUnavailable's
+    billed: tuple = ()  # as LLMUnavailable's
 
 
 class InvalidLLMOutput(OperationalError):
@@ -319,6 +323,7 @@ class LLMBadReply(LlmtradeError):
 
     attempts = 1  # as LLMUnavailable's
     cut_off = 0  # as LLMUnavailable's
+    billed: tuple = ()  # as LLMUnavailable's
 
     def __init__(
         self,

@@ -148,18 +148,25 @@ class Budget:
         self.run_spent += hold.amount if cost is None else cost
 
 
-def counted_cost(hold: Hold | None, known: float | None, cut_off: int) -> float | None:
-    """What the budget counts for a call whose cost is not wholly known: its reply's cost (or, unknown, the worst
-    case held) plus the worst case for each attempt cut off after a 200 (generated and billed, cost never reported).
+def counted_cost(hold: Hold | None, costs: Sequence[float | None], cut_off: int) -> float | None:
+    """What the budget counts for a call whose cost is not wholly known: the known `costs` of its billed parts (its
+    reply, earlier attempts that reported their usage), the worst case held for each part whose cost is unknown (None:
+    no usage), and the worst case for each attempt cut off after a 200 (generated and billed, cost never reported).
     None when the cost is known, or no budget holds anything."""
-    if hold is None or (known is not None and not cut_off):
+    unknown = cut_off + sum(cost is None for cost in costs)
+    if hold is None or not unknown:
         return None
-    return (hold.amount if known is None else known) + hold.amount * cut_off
+    return sum(cost for cost in costs if cost is not None) + hold.amount * unknown
 
 
 def cut_off_of(exc: BaseException) -> int:
     """Attempts of a failed call cut off after the provider had answered 200 (set by the client)."""
     return exc.cut_off if isinstance(exc, LLMUnavailable | LLMRequestRejected | LLMBadReply) else 0
+
+
+def billed_of(exc: BaseException) -> tuple:
+    """The usages the provider reported for a failed call's attempts that failed after its 200 (set by the client)."""
+    return exc.billed if isinstance(exc, LLMUnavailable | LLMRequestRejected | LLMBadReply) else ()
 
 
 _CALLS = ["LLMCallCompleted", "LLMCallFailed"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from llmtrade.config.models import Price
 from llmtrade.domain.events import LLMCallFailed
 from llmtrade.errors import LLMBadReply
-from llmtrade.llm.budget import cut_off_of
+from llmtrade.llm.budget import Hold, billed_of, counted_cost, cut_off_of
 from llmtrade.llm.records import plain_messages
 from llmtrade.llm.types import ChatRequest, ResponseMode, Usage
 
@@ -17,6 +19,35 @@ def priced(price: Price | None, usage: Usage) -> Usage:
         return usage
     cost = (usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok) / 1e6
     return usage.model_copy(update={"cost_usd": cost})
+
+
+def call_cost(
+    price: Price | None, hold: Hold | None, parts: Sequence[Usage], cut_off: int
+) -> tuple[Usage, float | None]:
+    """A call's usage over its billed `parts` (its reply, and earlier attempts that failed after a 200 and reported
+    their usage), priced; its cost unknown (None) when a part's is or an attempt was cut off. And what the budget
+    counts for it when unknown (llm/budget.counted_cost), else None."""
+    costs = [priced(price, part).cost_usd for part in parts]
+    known = not cut_off and all(cost is not None for cost in costs)
+    usage = Usage(
+        prompt_tokens=sum(part.prompt_tokens for part in parts),
+        completion_tokens=sum(part.completion_tokens for part in parts),
+        cost_usd=sum(cost for cost in costs if cost is not None) if known else None,
+        reported=all(part.reported for part in parts),
+    )
+    return usage, counted_cost(hold, costs, cut_off)
+
+
+def failed_cost(price: Price | None, hold: Hold | None, exc: BaseException) -> tuple[Usage | None, float | None]:
+    """What a failed call's billed attempts used (a rejected reply's tokens, attempts that failed after a 200), priced
+    (None: nothing was billed), and what the budget counts for it (call_cost)."""
+    bad = exc if isinstance(exc, LLMBadReply) else None
+    parts = [spent_by(bad)] if bad else []
+    parts += billed_of(exc)
+    cut = cut_off_of(exc)
+    if not parts and not cut:
+        return None, None
+    return call_cost(price, hold, parts, cut)
 
 
 def spent_by(bad: LLMBadReply) -> Usage:
@@ -39,10 +70,11 @@ def failed_record(
     *,
     mode: ResponseMode | None,
     note: str | None,
-    cost: float | None,
+    used: Usage | None,
     counted: float | None,
 ) -> LLMCallFailed:
-    """The LLMCallFailed of a call that raised `exc`, with what did come back (a bad reply's text and tokens)."""
+    """The LLMCallFailed of a call that raised `exc`, with what did come back (a bad reply's text) and what its billed
+    attempts `used` (call_cost; None: nothing billed)."""
     bad = exc if isinstance(exc, LLMBadReply) else None
     return LLMCallFailed(
         role=role,
@@ -57,10 +89,10 @@ def failed_record(
         finish_reason=bad.finish_reason if bad else None,
         response_mode=mode,
         max_tokens=request.max_tokens,
-        prompt_tokens=bad.prompt_tokens if bad else 0,
-        completion_tokens=bad.completion_tokens if bad else 0,
+        prompt_tokens=used.prompt_tokens if used else 0,
+        completion_tokens=used.completion_tokens if used else 0,
         note=note,
-        cost_usd=cost,
+        cost_usd=used.cost_usd if used else None,
         cost_counted_usd=counted,
         cut_off_attempts=cut_off_of(exc),
     )

@@ -36,8 +36,8 @@ from llmtrade.errors import (
     ReplayMiss,
     StructuredOutputRefused,
 )
-from llmtrade.llm.budget import Budget, BudgetRefused, Hold, counted_cost, cut_off_of
-from llmtrade.llm.call_records import failed_record, priced, spent_by
+from llmtrade.llm.budget import Budget, BudgetRefused, Hold
+from llmtrade.llm.call_records import call_cost, failed_cost, failed_record, priced
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
@@ -236,22 +236,19 @@ class LLMGateway:
         hold = await self._reserve(site, ref, request)
         try:
             reply, note = await self._send(client, ref, request, site, key, note, hold)
-        except BaseException as exc:  # a bad reply's tokens were billed, and so were attempts cut off after a 200
-            bad = exc if isinstance(exc, LLMBadReply) else None
-            known = self._priced(ref.model, spent_by(bad)).cost_usd if bad else 0.0
+        except BaseException as exc:  # a bad reply's tokens were billed, and so were attempts failed after a 200
+            used, counted = failed_cost(self._prices.get(ref.model), hold, exc)
             # A cost unknown (no usage, an attempt cut off) settles at the worst case held, never at $0.
-            counted = counted_cost(hold, known, cut_off_of(exc))
-            self.budget.settle(hold, known if counted is None else counted)
+            self.budget.settle(hold, counted if counted is not None else (used.cost_usd if used else 0.0))
             raise
-        usage = self._priced(ref.model, reply.usage)
-        counted = counted_cost(hold, usage.cost_usd, reply.cut_off)
+        answer = self._priced(ref.model, reply.usage)
+        # The call's cost: its answer's and its attempts' billed before it (unknown when one was cut off).
+        usage, counted = call_cost(self._prices.get(ref.model), hold, (reply.usage, *reply.billed), reply.cut_off)
         self.budget.settle(hold, usage.cost_usd if counted is None else counted)
         # Cached with the call's record (one batch, off the event loop): see llm/recorder.py.
         entry = CacheEntry(
-            key, ref.model, CachedAnswer(reply.content, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+            key, ref.model, CachedAnswer(reply.content, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd)
         )
-        if reply.cut_off:  # the answer's cost is known, the attempts cut off before it are not: the call's is not
-            usage = usage.model_copy(update={"cost_usd": None})
         fields = (reply.content, usage, "live", reply.provider, reply.attempts, reply.latency_ms, key, reply, note)
         return Exchange(*fields, entry, counted)
 
@@ -276,7 +273,8 @@ class LLMGateway:
         """Send in the strongest response format this (provider, model) accepts, stepping down on refusal;
         returns the reply and the note for its event (which format was refused, if any)."""
         remembered = (client.name, ref.model)
-        cut_before = 0  # attempts cut off under a response format the provider then refused: billed all the same
+        # Attempts billed under a response format the provider then refused (cut off, or usages): billed all the same.
+        cut_before, billed_before = 0, ()
         while True:
             wire = request
             mode: ResponseMode | None = None
@@ -290,9 +288,11 @@ class LLMGateway:
                 self.totals.requests += exc.attempts
                 if not isinstance(exc, StructuredOutputRefused):
                     exc.cut_off += cut_before
+                    exc.billed = (*billed_before, *exc.billed)
                     await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
                     raise
                 cut_before, exc.cut_off = cut_before + exc.cut_off, 0
+                billed_before, exc.billed = (*billed_before, *exc.billed), ()
                 await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
                 if not later:
@@ -302,8 +302,9 @@ class LLMGateway:
                 note = f"{note}; {step}" if note else step
             else:
                 self.totals.requests += reply.attempts
-                if cut_before:
-                    reply = reply.model_copy(update={"cut_off": reply.cut_off + cut_before})
+                if cut_before or billed_before:
+                    update = {"cut_off": reply.cut_off + cut_before, "billed": (*billed_before, *reply.billed)}
+                    reply = reply.model_copy(update=update)
                 return reply, note
 
     async def _failed(
@@ -319,19 +320,11 @@ class LLMGateway:
         note: str | None,
         hold: Hold | None = None,
     ) -> None:
-        bad = exc if isinstance(exc, LLMBadReply) else None
-        cut = cut_off_of(exc)
-        cost: float | None = None
-        if bad is not None or cut:
-            # The tokens were spent even though the answer is unusable (or cut off): they count in the run's totals.
-            used = self._priced(ref.model, spent_by(bad)) if bad else Usage(cost_usd=0.0)
-            cost = None if cut else used.cost_usd  # an attempt cut off cost what nobody reported
-            counted = counted_cost(hold, used.cost_usd, cut)
-            self.totals.add(ref.model, used.model_copy(update={"cost_usd": cost}), counted=counted)
-        else:
-            counted = None
+        used, counted = failed_cost(self._prices.get(ref.model), hold, exc)
+        if used is not None:  # billed though unusable (or cut off, or an error after its 200): in the run's totals
+            self.totals.add(ref.model, used, counted=counted)
         record = failed_record(
-            site.role, ref.model, provider, request, key, exc, mode=mode, note=note, cost=cost, counted=counted
+            site.role, ref.model, provider, request, key, exc, mode=mode, note=note, used=used, counted=counted
         )
         await self._append(site, record)
 

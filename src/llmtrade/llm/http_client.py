@@ -7,7 +7,8 @@ deadline, body included, that a real answer fits: `attempt_floor_seconds` plus t
 `min_tokens_per_second` (300 s + 4000 / 20 = 500 s by default; a reasoning model writes 30-100 tokens/s), so a
 server that answers 200 and then trickles keep-alive bytes for ever still times out. An attempt cut off after
 its 200 (that deadline, a read timeout, a dropped body) was generated and billed by the provider at a cost
-nobody reported: the reply or error says how many (`cut_off`), and the gateway counts each at its worst case. A
+nobody reported: the reply or error says how many (`cut_off`), and the gateway counts each at its worst case; an
+attempt whose 200 carried an error in its body is billed at the usage it reported (`billed`), else so too. A
 limit the run cannot wait out (a daily quota, or a Retry-After beyond `max_retry_after_seconds`)
 fails at once as LLMRateLimited. Anything else the server refuses (401, 404, 400) is an
 OperationalError at once: retrying a bad key only burns time (408, request timed out upstream, is retried;
@@ -56,8 +57,8 @@ from llmtrade.llm.http_errors import (
     out_of_credits,
     retry_after,
 )
-from llmtrade.llm.replies import body_error, error_detail, normalise_reply
-from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
+from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage
+from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode, Usage
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
@@ -101,10 +102,29 @@ def _warm(tls: bool) -> None:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None, *, billed: bool = False):
+    def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
-        self.billed = billed  # cut off after a 200: the provider generated (and bills) it
+
+
+class _Tally:
+    """A call's attempts that failed after the provider's 200 (it began generating, and bills them): the usage each
+    reported, or, none reported (cut off, an error body without usage), one more counted at its worst case."""
+
+    def __init__(self) -> None:
+        self.billed: list[Usage] = []
+        self.cut_off = 0
+
+    def bill(self, usage: Usage | None) -> None:
+        if usage is not None and usage.reported:
+            self.billed.append(usage)
+        else:
+            self.cut_off += 1
+
+    def onto(self, exc: LLMUnavailable | LLMRequestRejected | LLMBadReply, attempts: int) -> None:
+        exc.attempts = attempts
+        exc.cut_off = self.cut_off
+        exc.billed = tuple(self.billed)
 
 
 class OpenAICompatibleClient:
@@ -164,7 +184,7 @@ class OpenAICompatibleClient:
         mode = self._mode(request)
         body = self._body(request, mode)
         attempts = 0
-        cut_off = 0
+        tally = _Tally()
         deadline = self.attempt_deadline(request.max_tokens)
         started = time.perf_counter()
         retrying = AsyncRetrying(
@@ -178,23 +198,18 @@ class OpenAICompatibleClient:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    try:
-                        data = await self._post(body, request.model, mode, deadline)
-                    except _Retryable as exc:
-                        cut_off += exc.billed
-                        raise
+                    data = await self._post(body, request.model, mode, deadline, tally)
         except _Retryable as exc:
             elapsed = time.perf_counter() - started
+            cut_off = tally.cut_off
             unavailable = LLMUnavailable(
                 f"{self.name} did not answer {request.model} after {attempts} attempt(s) in {elapsed:.1f} s: {exc}"
                 + (f" ({cut_off} cut off after the provider began answering: billed, cost unknown)" if cut_off else "")
             )
-            unavailable.attempts = attempts
-            unavailable.cut_off = cut_off
+            tally.onto(unavailable, attempts)
             raise unavailable from None
         except (LLMUnavailable, LLMRequestRejected) as exc:  # failed at once: a refusal, no credits, a quota
-            exc.attempts = attempts
-            exc.cut_off = cut_off
+            tally.onto(exc, attempts)
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         try:
@@ -203,8 +218,7 @@ class OpenAICompatibleClient:
                 data, provider=self.name, model=request.model, reasoning_as_answer=self._reasoning_as_answer
             )
         except LLMBadReply as exc:
-            exc.attempts = attempts
-            exc.cut_off = cut_off
+            tally.onto(exc, attempts)
             raise
         return ChatReply(
             content=normal.text,
@@ -217,7 +231,8 @@ class OpenAICompatibleClient:
             think=normal.think,
             answer_from=normal.answer_from,
             response_mode=mode,
-            cut_off=cut_off,
+            cut_off=tally.cut_off,
+            billed=tuple(tally.billed),
         )
 
     def attempt_deadline(self, max_tokens: int) -> float:
@@ -264,7 +279,9 @@ class OpenAICompatibleClient:
             body["usage"] = {"include": True}
         return body
 
-    async def _post(self, body: dict[str, Any], model: str, mode: ResponseMode | None, deadline: float) -> Any:
+    async def _post(
+        self, body: dict[str, Any], model: str, mode: ResponseMode | None, deadline: float, tally: _Tally
+    ) -> Any:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             # A plain-HTTP base URL (a local vLLM or Ollama) never does TLS (redirects are not followed),
@@ -280,17 +297,10 @@ class OpenAICompatibleClient:
                     async with self._http.stream("POST", f"{self.base_url}/chat/completions", json=body) as response:
                         began = response.status_code
                         await response.aread()
-            except TimeoutError:
-                said = f"no whole answer within {deadline:g} s (the attempt's deadline for {body['max_tokens']} tokens)"
-                raise _Retryable(said, billed=generating(began)) from None
-            except httpx.TimeoutException:
-                raise _Retryable(f"no answer within {self._timeout:g} s", billed=generating(began)) from None
-            except httpx.TransportError as exc:
-                raise _Retryable(f"connection failed: {exc or type(exc).__name__}", billed=generating(began)) from None
-            except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: still a failed call, not a crash
-                raise _Retryable(
-                    f"unreadable response: {exc or type(exc).__name__}", billed=generating(began)
-                ) from None
+            except (TimeoutError, httpx.HTTPError) as exc:
+                if generating(began):  # cut off after its 200: generated, billed at a cost nobody reported
+                    tally.bill(None)
+                raise _Retryable(self._cut_off_reason(exc, deadline, body["max_tokens"])) from None
         status = response.status_code
         if status >= 400:
             said = f"HTTP {status}"
@@ -309,8 +319,26 @@ class OpenAICompatibleClient:
                 code = 429
             if code is not None and code >= 400:
                 said = f"HTTP 200 carrying error {code}"
-                self._refused(code, error_detail(error), response, model, mode, said=said, limit=limit_source_of(error))
+                try:
+                    self._refused(
+                        code, error_detail(error), response, model, mode, said=said, limit=limit_source_of(error)
+                    )
+                except Exception:
+                    # The 200 says the model began (OpenRouter sends an error during generation in the body): the
+                    # tokens it reports are billed, and with none reported the attempt counts at its worst case.
+                    tally.bill(parse_usage(data))
+                    raise
         return data
+
+    def _cut_off_reason(self, exc: BaseException, deadline: float, max_tokens: int) -> str:
+        if isinstance(exc, TimeoutError):
+            return f"no whole answer within {deadline:g} s (the attempt's deadline for {max_tokens} tokens)"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"no answer within {self._timeout:g} s"
+        if isinstance(exc, httpx.TransportError):
+            return f"connection failed: {exc or type(exc).__name__}"
+        # e.g. a body that cannot be decoded: still a failed call, not a crash
+        return f"unreadable response: {exc or type(exc).__name__}"
 
     def _refused(
         self,

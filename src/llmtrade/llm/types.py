@@ -60,6 +60,8 @@ class ChatReply(_Frozen):
     # Earlier attempts cut off after a 200 (the whole-attempt deadline, a dropped body): the provider generated
     # and bills them, at a cost nobody reported.
     cut_off: int = 0
+    # Earlier attempts that failed after a 200 and reported their usage (an error in the body): billed at that cost.
+    billed: tuple[Usage, ...] = ()
 
 
 class Outcome(StrEnum):
