@@ -252,3 +252,17 @@ def test_an_answer_after_an_error_in_a_200_body_counts_both(storage: Storage) ->
     assert budget.run_spent == pytest.approx(call.cost_usd)
     [entry] = storage.conn.execute("SELECT prompt_tokens, completion_tokens FROM llm_cache").fetchall()
     assert entry == (call.prompt_tokens - 10, call.completion_tokens - 40)  # the cache keeps the answer's alone
+
+
+def test_a_200_whose_body_is_not_json_counts_at_its_worst_case(storage: Storage) -> None:
+    """Review G2: a 200 whose body is not JSON (cut or mangled on the way) was retried and counted $0; the 200 says
+    the answer was generated, so it counts as the other attempts cut off after their 200 do."""
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=1)
+    worst = _worst(gateway)
+    with fake_llm() as fake:
+        fake.then(*(httpx.Response(200, content=b'\n\n{"id": "gen-1", "choi') for _ in range(2)))
+        _ask(gateway)
+    assert budget.run_spent == pytest.approx(2 * worst)
+    [stored] = storage.events.read(type="LLMCallFailed")
+    assert LLMCallFailed.from_event(stored).cut_off_attempts == 2 and cost_unknown(stored.payload)

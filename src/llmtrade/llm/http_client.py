@@ -310,6 +310,8 @@ class OpenAICompatibleClient:
         try:
             data = response.json()
         except ValueError:
+            if generating(status):  # the 200 says it was generated (a proxy cut or mangled it): billed, cost unknown
+                tally.bill(None)
             raise _Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
         error = body_error(data)
         if isinstance(error, dict):
