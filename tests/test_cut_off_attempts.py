@@ -18,7 +18,7 @@ from llmtrade.config.models import ModelRef, Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.call_costs import cost_unknown
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import LlmtradeError, LLMUnavailable
+from llmtrade.errors import BudgetExceeded, LlmtradeError, LLMUnavailable
 from llmtrade.llm.budget import Budget, BudgetRefused
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
@@ -266,3 +266,60 @@ def test_a_200_whose_body_is_not_json_counts_at_its_worst_case(storage: Storage)
     assert budget.run_spent == pytest.approx(2 * worst)
     [stored] = storage.events.read(type="LLMCallFailed")
     assert LLMCallFailed.from_event(stored).cut_off_attempts == 2 and cost_unknown(stored.payload)
+
+
+# ------------------------------------------------- a retry after a billed attempt holds its own worst case
+
+
+def test_retries_after_billed_attempts_never_pass_the_run_ceiling(storage: Storage) -> None:
+    """Review G2: the budget held one worst case per call, but each billed attempt counts at the worst case, so the
+    retries after cut-off attempts were sent unreserved (limit 0.0945, spent 0.252). A retry now holds one more worst
+    case first; when it does not fit, it is not sent: the refusal is recorded and the call ends as BudgetExceeded,
+    its billed attempts counted."""
+    probe = _gateway(storage, Budget.unlimited())
+    worst = _worst(probe)
+    budget = Budget(BudgetConfig(per_run_usd=1.5 * worst), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=3)
+    with fake_llm() as fake:
+        fake.then(*(lambda body: _trickled(body, pause=0.05, lines=400) for _ in range(4)))
+        _ask(gateway, raises=BudgetExceeded)
+    assert len(fake.requests) == 1
+    assert budget.run_spent == pytest.approx(worst) and budget.reserved == 0.0
+    [refused] = storage.events.read(type="BudgetRefused")
+    assert refused.payload["worst_case_usd"] == pytest.approx(worst, abs=1e-6)
+    [stored] = storage.events.read(type="LLMCallFailed")
+    failed = LLMCallFailed.from_event(stored)
+    assert failed.error_type == "BudgetExceeded" and failed.cut_off_attempts == 1
+    assert failed.cost_counted_usd == pytest.approx(worst)
+    assert gateway.totals.requests == 1
+
+
+def test_concurrent_calls_with_billed_retries_never_together_pass_the_ceiling(storage: Storage) -> None:
+    """Each call's retries hold their worst case before they are sent, so two calls cut off at once cannot together
+    spend past the ceiling; with room for three worst cases, three attempts are sent in all."""
+    worst = _worst(_gateway(storage, Budget.unlimited()))
+    budget = Budget(BudgetConfig(per_run_usd=3.5 * worst), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=3)
+    with fake_llm() as fake:
+        fake.then(*(lambda body: _trickled(body, pause=0.05, lines=400) for _ in range(8)))
+
+        async def go() -> None:
+            calls = [gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x") for _ in range(2)]
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            assert all(isinstance(outcome, BudgetExceeded) for outcome in outcomes)
+            await gateway.aclose()
+
+        asyncio.run(go())
+    assert budget.run_spent <= 3.5 * worst and budget.reserved == 0.0
+    assert len(fake.requests) == 3 and budget.run_spent == pytest.approx(3 * worst)
+
+
+def test_a_retry_after_a_billed_attempt_is_sent_when_its_worst_case_fits(storage: Storage) -> None:
+    worst = _worst(_gateway(storage, Budget.unlimited()))
+    budget = Budget(BudgetConfig(per_run_usd=2.5 * worst), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=1)
+    with fake_llm() as fake:
+        fake.then(lambda body: _trickled(body, pause=0.05, lines=400), lambda body: _trickled(body, pause=0, lines=0))
+        _ask(gateway, raises=None)
+    assert len(fake.requests) == 2 and budget.reserved == 0.0
+    assert budget.run_spent <= 2.5 * worst

@@ -226,7 +226,12 @@ class RunStopped(OperationalError):
 class BudgetExceeded(RunStopped):
     """A model call refused before it was sent: what is spent plus its worst case would pass a dollar budget
     (models.yaml `budget:`), or its model has no price while a budget is set. Exit 1: waiting does not help;
-    raise the budget or wait for the next week's."""
+    raise the budget or wait for the next week's. Also a retry not sent after billed attempts of the call (one more
+    worst case did not fit): those attempts are counted as LLMUnavailable's are (set by the client)."""
+
+    attempts = 0
+    cut_off = 0
+    billed: tuple = ()
 
 
 class ReplayMiss(RunStopped):

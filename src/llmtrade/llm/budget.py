@@ -6,7 +6,9 @@ configured price. The call is refused when the run's spent + reserved + worst ca
 `per_run_usd`, or the week's would pass `per_week_usd`; a model with no price is refused whenever a budget
 is set (its cost could not be bounded). After the call the reservation is replaced by what it cost
 (the reply's usage, priced), so calls in flight at once never together pass a ceiling: reserving is
-synchronous, between awaits, so two coroutines of the event loop cannot both take the last dollar.
+synchronous, between awaits, so two coroutines of the event loop cannot both take the last dollar. A billed attempt
+(cut off after its 200, an error in a 200's body) may count at the worst case, so a retry after one first holds
+another (`extend`), or is not sent.
 
 A reply with no usage has an unknown cost: it settles at the worst case held for it, recorded with the call
 (`cost_counted_usd`), never at $0. What the week spent before this process comes from the call records (their cost,
@@ -28,7 +30,7 @@ from llmtrade.config.models import ModelsConfig, Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.events import BudgetRefused
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LLMBadReply, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.types import ChatRequest
 from llmtrade.market.calendar import new_york_date
 
@@ -42,12 +44,15 @@ if TYPE_CHECKING:
 _BYTES_PER_TOKEN = 3
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hold:
-    """One call's reservation (USD), released by `Budget.settle`."""
+    """One call's reservation, released by `Budget.settle`: `amount` (USD) is its worst case, held `times` over:
+    once, and once more for each attempt billed before a retry (`Budget.extend`; each billed attempt may count at the
+    worst case, so a retry holds its own)."""
 
     model: str
     amount: float
+    times: int = 1
 
 
 def estimate_prompt_tokens(messages: Sequence[Mapping[str, object]], extra: object = None) -> int:
@@ -100,6 +105,22 @@ class Budget:
             return Hold(model, 0.0)
         price = self._prices.get(model)
         worst = None if price is None else price_of(price, prompt_tokens, max_tokens)
+        refused = self._refusal(role, model, worst)
+        if refused is not None:
+            return refused
+        assert worst is not None  # an active budget refused every unpriced model above
+        self.reserved += worst
+        return Hold(model, worst)
+
+    def extend(self, role: str, hold: Hold) -> BudgetRefused | None:
+        """Hold the call's worst case once more, for a retry after a billed attempt, or the refusal to record."""
+        refused = self._refusal(role, hold.model, hold.amount)
+        if refused is None:
+            self.reserved += hold.amount
+            hold.times += 1
+        return refused
+
+    def _refusal(self, role: str, model: str, worst: float | None) -> BudgetRefused | None:
         for name, limit, spent in (
             ("run", self.config.per_run_usd, self.run_spent),
             ("week", self.config.per_week_usd, self.week_before + self.run_spent),
@@ -128,9 +149,7 @@ class Budget:
                 worst_case_usd=None if worst is None else round(worst, 6),
                 reason=reason,
             )
-        assert worst is not None  # an active budget refused every unpriced model above
-        self.reserved += worst
-        return Hold(model, worst)
+        return None
 
     def reserve_request(self, role: str, request: ChatRequest) -> Hold | BudgetRefused | None:
         """`reserve` for a chat request (None: no budget is set, nothing to hold)."""
@@ -144,7 +163,7 @@ class Budget:
         """Release `hold` and count what the call cost (None: unknown, counted as its worst case)."""
         if hold is None:
             return
-        self.reserved = max(0.0, self.reserved - hold.amount)
+        self.reserved = max(0.0, self.reserved - hold.amount * hold.times)
         self.run_spent += hold.amount if cost is None else cost
 
 
@@ -159,14 +178,18 @@ def counted_cost(hold: Hold | None, costs: Sequence[float | None], cut_off: int)
     return sum(cost for cost in costs if cost is not None) + hold.amount * unknown
 
 
+# The failures that carry a call's billed attempts (the client sets them; BudgetExceeded: a retry not sent after them).
+_COUNTED = (LLMUnavailable, LLMRequestRejected, LLMBadReply, BudgetExceeded)
+
+
 def cut_off_of(exc: BaseException) -> int:
     """Attempts of a failed call cut off after the provider had answered 200 (set by the client)."""
-    return exc.cut_off if isinstance(exc, LLMUnavailable | LLMRequestRejected | LLMBadReply) else 0
+    return exc.cut_off if isinstance(exc, _COUNTED) else 0
 
 
 def billed_of(exc: BaseException) -> tuple:
     """The usages the provider reported for a failed call's attempts that failed after its 200 (set by the client)."""
-    return exc.billed if isinstance(exc, LLMUnavailable | LLMRequestRejected | LLMBadReply) else ()
+    return exc.billed if isinstance(exc, _COUNTED) else ()
 
 
 _CALLS = ["LLMCallCompleted", "LLMCallFailed"]

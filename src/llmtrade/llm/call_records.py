@@ -1,4 +1,5 @@
-"""The gateway's record of a failed call and the pricing of what a reply used (llm/gateway.py)."""
+"""The gateway's record of a failed call, the pricing of what a reply used (llm/gateway.py), and the client's tally
+of a call's billed attempts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Sequence
 
 from llmtrade.config.models import Price
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMBadReply
+from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.budget import Hold, billed_of, counted_cost, cut_off_of
 from llmtrade.llm.records import plain_messages
 from llmtrade.llm.types import ChatRequest, ResponseMode, Usage
@@ -96,3 +97,28 @@ def failed_record(
         cost_counted_usd=counted,
         cut_off_attempts=cut_off_of(exc),
     )
+
+
+class BilledAttempts:
+    """A call's attempts (llm/http_client.py) that failed after the provider's 200 (it began generating, and
+    bills them): the usage each reported, or, none reported (cut off, an error body without usage), one more counted
+    at its worst case."""
+
+    def __init__(self) -> None:
+        self.billed: list[Usage] = []
+        self.cut_off = 0
+
+    def bill(self, usage: Usage | None) -> None:
+        if usage is not None and usage.reported:
+            self.billed.append(usage)
+        else:
+            self.cut_off += 1
+
+    @property
+    def count(self) -> int:
+        return len(self.billed) + self.cut_off
+
+    def onto(self, exc: LLMUnavailable | LLMRequestRejected | LLMBadReply | BudgetExceeded, attempts: int) -> None:
+        exc.attempts = attempts
+        exc.cut_off = self.cut_off
+        exc.billed = tuple(self.billed)

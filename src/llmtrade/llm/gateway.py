@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import StrEnum
+from functools import partial
 from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -72,7 +73,9 @@ class ProviderClient(Protocol):
     # What of the provider can change an answer (its base URL, formats, reasoning_as_answer), as one string.
     answer_settings: str
 
-    async def send(self, request: ChatRequest) -> ChatReply: ...
+    async def send(
+        self, request: ChatRequest, *, before_attempt: Callable[[int], Awaitable[None]] | None = None
+    ) -> ChatReply: ...
 
     async def aclose(self) -> None: ...
 
@@ -241,7 +244,7 @@ class LLMGateway:
             # A cost unknown (no usage, an attempt cut off) settles at the worst case held, never at $0.
             self.budget.settle(hold, counted if counted is not None else (used.cost_usd if used else 0.0))
             raise
-        answer = self._priced(ref.model, reply.usage)
+        answer = priced(self._prices.get(ref.model), reply.usage)
         # The call's cost: its answer's and its attempts' billed before it (unknown when one was cut off).
         usage, counted = call_cost(self._prices.get(ref.model), hold, (reply.usage, *reply.billed), reply.cut_off)
         self.budget.settle(hold, usage.cost_usd if counted is None else counted)
@@ -282,9 +285,10 @@ class LLMGateway:
                 first: ResponseMode = "json_schema" if client.structured_outputs else "json_object"
                 mode = self.response_modes.get(remembered, first)
                 wire = in_mode(request, mode)
+            before = partial(self._hold_per_attempt, site, ref, hold, cut_before + len(billed_before))
             try:
-                reply = await client.send(wire)
-            except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:
+                reply = await client.send(wire, before_attempt=before)
+            except (LLMUnavailable, LLMRequestRejected, LLMBadReply, BudgetExceeded) as exc:
                 self.totals.requests += exc.attempts
                 if not isinstance(exc, StructuredOutputRefused):
                     exc.cut_off += cut_before
@@ -307,6 +311,19 @@ class LLMGateway:
                     reply = reply.model_copy(update=update)
                 return reply, note
 
+    async def _hold_per_attempt(self, site: CallSite, ref: ModelRef, hold: Hold | None, before: int, now: int) -> None:
+        """Before an attempt after `before` + `now` billed ones (under an earlier response format, and this one), hold
+        a worst case for each and one for this attempt, so calls in flight never together pass a ceiling; else record
+        the refusal and end the call (BudgetExceeded)."""
+        billed = before + now
+        while hold is not None and hold.times <= billed:
+            refused = self.budget.extend(site.role, hold)
+            if refused is not None:
+                await self._append(site, refused)
+                raise BudgetExceeded(
+                    f"{site.role} call to {ref.model}: no retry sent after {billed} billed attempt(s): {refused.reason}"
+                )
+
     async def _failed(
         self,
         site: CallSite,
@@ -327,9 +344,6 @@ class LLMGateway:
             site.role, ref.model, provider, request, key, exc, mode=mode, note=note, used=used, counted=counted
         )
         await self._append(site, record)
-
-    def _priced(self, model: str, usage: Usage) -> Usage:
-        return priced(self._prices.get(model), usage)
 
     async def _record(
         self,

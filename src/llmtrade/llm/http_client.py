@@ -40,6 +40,7 @@ from tenacity import (
 )
 
 from llmtrade.errors import (
+    BudgetExceeded,
     LLMAuthRejected,
     LLMBadReply,
     LLMRateLimited,
@@ -47,6 +48,7 @@ from llmtrade.errors import (
     LLMUnavailable,
     StructuredOutputRefused,
 )
+from llmtrade.llm.call_records import BilledAttempts
 from llmtrade.llm.http_errors import (
     QUOTA,
     error_code,
@@ -58,7 +60,7 @@ from llmtrade.llm.http_errors import (
     retry_after,
 )
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage
-from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode, Usage
+from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
@@ -105,26 +107,6 @@ class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
-
-
-class _Tally:
-    """A call's attempts that failed after the provider's 200 (it began generating, and bills them): the usage each
-    reported, or, none reported (cut off, an error body without usage), one more counted at its worst case."""
-
-    def __init__(self) -> None:
-        self.billed: list[Usage] = []
-        self.cut_off = 0
-
-    def bill(self, usage: Usage | None) -> None:
-        if usage is not None and usage.reported:
-            self.billed.append(usage)
-        else:
-            self.cut_off += 1
-
-    def onto(self, exc: LLMUnavailable | LLMRequestRejected | LLMBadReply, attempts: int) -> None:
-        exc.attempts = attempts
-        exc.cut_off = self.cut_off
-        exc.billed = tuple(self.billed)
 
 
 class OpenAICompatibleClient:
@@ -179,12 +161,16 @@ class OpenAICompatibleClient:
             await self._http.aclose()
             self._http = None
 
-    async def send(self, request: ChatRequest) -> ChatReply:
-        """Send one request, retrying temporary failures; returns the first answer received."""
+    async def send(
+        self, request: ChatRequest, *, before_attempt: Callable[[int], Awaitable[None]] | None = None
+    ) -> ChatReply:
+        """Send one request, retrying temporary failures; returns the first answer received. `before_attempt` is
+        awaited before each attempt with the number of this call's attempts billed so far (the gateway holds one more
+        worst case under the budget for each: llm/budget.Hold); what it raises (BudgetExceeded) ends the call."""
         mode = self._mode(request)
         body = self._body(request, mode)
         attempts = 0
-        tally = _Tally()
+        tally = BilledAttempts()
         deadline = self.attempt_deadline(request.max_tokens)
         started = time.perf_counter()
         retrying = AsyncRetrying(
@@ -197,6 +183,12 @@ class OpenAICompatibleClient:
         try:
             async for attempt in retrying:
                 with attempt:
+                    if before_attempt is not None:
+                        try:
+                            await before_attempt(tally.count)
+                        except BudgetExceeded as exc:
+                            tally.onto(exc, attempts)
+                            raise
                     attempts += 1
                     data = await self._post(body, request.model, mode, deadline, tally)
         except _Retryable as exc:
@@ -280,7 +272,7 @@ class OpenAICompatibleClient:
         return body
 
     async def _post(
-        self, body: dict[str, Any], model: str, mode: ResponseMode | None, deadline: float, tally: _Tally
+        self, body: dict[str, Any], model: str, mode: ResponseMode | None, deadline: float, tally: BilledAttempts
     ) -> Any:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
