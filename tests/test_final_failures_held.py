@@ -19,6 +19,9 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.config.loader import write_defaults
+from llmtrade.config.models import ModelRef
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.pipeline.retry import asked_with
 from tests.fakes import llm_faults as f
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
@@ -127,13 +130,19 @@ def test_a_held_failure_is_asked_again_once_the_providers_settings_that_caused_i
     assert json.loads(second.stdout)["failed_pms"] == []
 
 
-def test_a_refused_key_is_not_held_so_the_rerun_after_the_fix_asks_again(
-    live: FakeLLM, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(401, "User not found."), (404, "No endpoints found matching your data policy"), (404, "Model not found")],
+)
+def test_a_refused_key_or_a_missing_endpoint_is_not_held_so_the_rerun_after_the_fix_asks_again(
+    live: FakeLLM, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, status: int, message: str
 ) -> None:
     """Seen in review: a 401 beside a temporary failure was held as a final failure, so fixing the key changed
-    nothing: the PM stayed flat all week. A refused key or account (401/403) is named, not held."""
+    nothing: the PM stayed flat all week. A refused key or account (401/403) is named, not held; so is a 404 (review
+    G2: OpenRouter's "No endpoints found matching your data policy", fixed in the account's settings, or an unknown
+    model)."""
     url = cli_env["DATABASE_URL"]
-    refused = lambda body: Fault(401, {"error": {"code": 401, "message": "User not found."}})  # noqa: E731
+    refused = lambda body: Fault(status, {"error": {"code": status, "message": message}})  # noqa: E731
     live.behaviour = _route_with(refused, grok_down=True)
     first = runner.invoke(app, ["run-weekly"])
     assert first.exit_code == 75, first.output
@@ -195,3 +204,29 @@ def test_held_failures_are_not_asked_again_while_the_others_are_only_waited_for(
     again = runner.invoke(app, ["run-weekly"])
     assert again.exit_code == 75, again.output
     assert GPT not in _pitches_asked(live, before)  # still held: the stage waits for the others, nothing is lost
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"base_url": "https://other.example/api/v1"},
+        {"structured_outputs": False},
+        {"reasoning_as_answer": True},
+        {"api_key": "sk-or-v1-another"},
+    ],
+    ids=["base_url", "structured_outputs", "reasoning_as_answer", "key"],
+)
+def test_the_held_basis_changes_with_each_provider_setting_that_can_change_an_answer(change: dict[str, Any]) -> None:
+    """A held answer or final failure is taken only when asked with the same basis: a changed base URL, response
+    format, reasoning_as_answer or key (its account's settings route the model; review G2) asks again. The key is
+    in it only as a short hash."""
+    same = {"name": "openrouter", "base_url": "https://openrouter.ai/api/v1", "api_key": "sk-or-v1-secret"}
+    models = [ModelRef(model=GPT, provider="openrouter")]
+
+    def basis(**settings: Any) -> str:
+        client = OpenAICompatibleClient(**{**same, **settings})
+        assert "sk-or-v1" not in client.answer_settings
+        return asked_with("templates", models, {"openrouter": client.answer_settings})
+
+    assert basis() == basis()
+    assert basis(**change) != basis()

@@ -317,6 +317,12 @@ class LLMAuthRejected(LLMRequestRejected):
     account, so never held for a rerun (pipeline/retry): the rerun after the fix asks again."""
 
 
+class LLMNoEndpoint(LLMAuthRejected):
+    """HTTP 404: nothing at the provider serves the model for this account (an unknown model, or OpenRouter's "No
+    endpoints found matching your data policy"): fixed in the account's settings or models.yaml, so, as a refused
+    key, never held for a rerun."""
+
+
 class StructuredOutputRefused(LLMRequestRejected):
     """The provider refused the response format (json_schema, strict mode or one of the schema's keywords);
     the gateway falls back to a weaker format rather than failing the role."""

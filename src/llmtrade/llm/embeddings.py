@@ -34,6 +34,7 @@ from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
     LLMAuthRejected,
+    LLMNoEndpoint,
     LLMRateLimited,
     LLMRequestRejected,
     LLMUnavailable,
@@ -224,6 +225,8 @@ class EmbeddingClient:
         message = f"{self.name} refused to embed with {model}: {said}: {reason}"
         if status in (401, 403):
             raise LLMAuthRejected(f"{message}; check the provider's API key and account")
+        if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
+            raise LLMNoEndpoint(f"{message}; check the model's name and the account's settings at the provider")
         raise LLMRequestRejected(message)
 
     def _check_rate_limit(self, text: str, wait: float | None, model: str) -> None:

@@ -20,6 +20,7 @@ through the reply normaliser (llm/replies.py).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import re
@@ -43,6 +44,7 @@ from llmtrade.errors import (
     BudgetExceeded,
     LLMAuthRejected,
     LLMBadReply,
+    LLMNoEndpoint,
     LLMRateLimited,
     LLMRequestRejected,
     LLMUnavailable,
@@ -144,12 +146,14 @@ class OpenAICompatibleClient:
         # OpenRouter reports each call's cost when asked; other servers may reject the extra field.
         self._ask_for_cost = urlsplit(self.base_url).hostname == "openrouter.ai"
         # What of this provider can change an answer (where it is asked, in what format, whether reasoning may stand
-        # for it): part of a held answer's basis (pipeline/retry.asked_with), so a changed setting asks again.
+        # for it, with which key: its account's settings route the model): part of a held answer's and failure's
+        # basis (pipeline/retry.asked_with), so a changed setting or key asks again. The key only as a short hash.
         self.answer_settings = json.dumps(
             {
                 "base_url": self.base_url,
                 "structured_outputs": structured_outputs,
                 "reasoning_as_answer": reasoning_as_answer,
+                "key": hashlib.sha256(api_key.encode()).hexdigest()[:12] if api_key else None,
             },
             sort_keys=True,
         )
@@ -362,6 +366,8 @@ class OpenAICompatibleClient:
             raise StructuredOutputRefused(f"{message} (response format {mode})")
         if status in (401, 403):  # a key or account the user can fix: a rerun after the fix asks again
             raise LLMAuthRejected(f"{message}; check the provider's API key and account")
+        if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
+            raise LLMNoEndpoint(f"{message}; check the model's name and the account's settings at the provider")
         raise LLMRequestRejected(message)
 
     def _check_rate_limit(self, response: httpx.Response, model: str, text: str | None = None) -> None:

@@ -94,7 +94,7 @@ def failure_type(error: BaseException) -> str:
 
 def holdable(error: BaseException) -> bool:
     """A final failure a rerun takes as it is (FailureHeld): not a temporary one (asked again), and not a refused key
-    or account (LLMAuthRejected, 401/403: fixed by the user, then asked again)."""
+    or account (LLMAuthRejected, 401/403, and LLMNoEndpoint, 404: fixed by the user, then asked again)."""
     return not is_temporary(error) and not isinstance(error, LLMAuthRejected)
 
 
@@ -244,8 +244,8 @@ def _no_basis() -> None:
 def asked_with(templates: str, models: Iterable[ModelRef], providers: Mapping[str, str] | None = None) -> str:
     """A stage's `basis`: the prompt templates' fingerprint (PromptRenderer.fingerprint), what of each model can
     change its answer (as llm/wire.cache_key counts it) and what of its provider can (`providers`: the gateway's
-    provider_settings: base URL, response formats, reasoning_as_answer), not the budgets (raised to go on after a
-    BudgetExceeded) nor timeouts or keys (a 401/403 is never held: LLMAuthRejected)."""
+    provider_settings: base URL, response formats, reasoning_as_answer, a hash of the key), not the budgets (raised to
+    go on after a BudgetExceeded) nor timeouts (a 401/403/404 is never held: LLMAuthRejected)."""
     settings = providers or {}
     refs = sorted(
         {
