@@ -146,3 +146,26 @@ def test_status_trace_and_the_report_count_every_call_the_budget_counted_alike(s
     assert gateway.totals.cost_usd == pytest.approx(budget.run_spent, abs=1e-6)  # the run's footer
     assert status.failed_calls == week.failed_calls == 2  # the refusal (no reply, $0) is not a billed call
     assert status.unknown_cost_calls == week.unpriced_calls == trace.unknown_cost_calls == 2
+
+
+def test_a_billed_failed_reply_without_usage_is_said_unknown_with_no_budget_set(storage: Storage) -> None:
+    """Review G2 (D4): with no budget set, an empty answer with no usage (billed) was recorded with cost None, nothing
+    counted and 0 tokens: status, trace and the report neither counted it nor said 'cost unknown' (the footer did).
+    The record now says a reply came back (billed), and every view says its cost is unknown."""
+    from llmtrade.domain.call_costs import budget_counted, cost_unknown
+
+    with FakeOpenAIServer() as server:
+        server.then(_empty_no_usage)
+        gateway = _gateway(storage, server, Budget.unlimited())
+
+        async def go() -> None:
+            with pytest.raises(LLMEmptyAnswer):
+                await gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x")
+            await gateway.aclose()
+
+        asyncio.run(go())
+    [stored] = storage.events.read(type="LLMCallFailed")
+    assert gateway.totals.unpriced_calls == 1
+    assert cost_unknown(stored.payload) and budget_counted(stored.payload)
+    assert usage(storage.events.read(type=CALLS)).unknown_cost_calls == 1
+    assert trace_run(storage.events, SITE.run_id).unknown_cost_calls == 1

@@ -15,6 +15,8 @@ def cost_unknown(payload: Mapping[str, Any]) -> bool:
     call that got no reply at all cost nothing."""
     if payload.get("cut_off_attempts"):  # generated and billed, cost never reported
         return True
+    if payload.get("billed") and payload.get("cost_usd") is None:  # a reply without usage, no budget set to count it
+        return True
     if payload.get("cost_usd") is not None:
         return False
     answered = "outcome" in payload  # LLMCallCompleted
@@ -38,6 +40,7 @@ def budget_counted(payload: Mapping[str, Any]) -> bool:
         or payload.get("cost_usd")
         or payload.get("cost_counted_usd") is not None
         or payload.get("cut_off_attempts")
+        or payload.get("billed")
     )
 
 

@@ -364,6 +364,9 @@ class LLMCallFailed(EventPayload):
     cost_usd: float | None = None
     cost_counted_usd: float | None = None  # as LLMCallCompleted's: the budget's worst case for an unknown cost
     cut_off_attempts: int = 0  # as LLMCallCompleted's
+    # A reply (or a 200) came back, so the provider bills the call, its cost known or not. Defaulted: older records
+    # are read by their tokens and costs as before.
+    billed: bool = False
 
 
 class BudgetRefused(EventPayload):

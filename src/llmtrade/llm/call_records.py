@@ -96,6 +96,7 @@ def failed_record(
         cost_usd=used.cost_usd if used else None,
         cost_counted_usd=counted,
         cut_off_attempts=cut_off_of(exc),
+        billed=used is not None,
     )
 
 
