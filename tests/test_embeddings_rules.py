@@ -106,3 +106,14 @@ def test_an_in_body_code_given_as_a_float_or_a_string_is_read_as_a_number(code: 
         with pytest.raises(LLMRequestRejected, match="maximum context length"):
             asyncio.run(client.send(ChatRequest(model="m/one", messages=(ChatMessage(role="user", content="hi"),))))
         assert len(fake.requests) == 1  # final at once, not retried as an upstream error
+
+
+@respx.mock
+@pytest.mark.parametrize("error", [{"message": "upstream hiccup"}, {"code": "server_error", "message": "hiccup"}])
+def test_an_embeddings_in_body_error_without_a_numeric_code_is_temporary(error: dict[str, object]) -> None:
+    """Review G2: `code or 400` made an in-body error with a word code, or none, a final refusal; the chat client
+    takes it as an upstream failure (temporary). Now retried, then LLMUnavailable."""
+    route = respx.post(f"{BASE}/embeddings").mock(return_value=httpx.Response(200, json={"error": error}))
+    with pytest.raises(LLMUnavailable):
+        _client().post(MODEL, ["a"])
+    assert route.call_count == 2

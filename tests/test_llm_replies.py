@@ -14,7 +14,7 @@ from llmtrade.errors import (
     LLMUpstreamError,
     TemporaryError,
 )
-from llmtrade.llm.replies import error_detail, normalise_reply, split_think
+from llmtrade.llm.replies import error_detail, normalise_reply, parse_usage, split_think
 
 
 def _body(message: dict[str, Any], finish: str | None = "stop", **choice: Any) -> dict[str, Any]:
@@ -170,3 +170,20 @@ def test_a_truncation_spent_on_reasoning_alone_says_so() -> None:
     with pytest.raises(LLMTruncated) as caught:
         _norm(_body({"content": None, "reasoning": "Let me weigh the yield curve first, then"}, "length"))
     assert "every token went to reasoning" in str(caught.value) and "raise max_tokens" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": float("nan"), "completion_tokens": 5},
+        {"prompt_tokens": 5, "completion_tokens": float("inf")},
+        {"prompt_tokens": -5, "completion_tokens": 5},
+        {"prompt_tokens": "1e999", "completion_tokens": 5},
+    ],
+)
+def test_a_usage_figure_that_is_no_count_is_unreported(usage: dict[str, Any]) -> None:
+    """Review G2: NaN, infinite or negative token counts or costs were taken as figures (a NaN cost, or a call priced
+    below $0). They are unreported: the cost unknown, counted at the worst case."""
+    assert not parse_usage({"usage": usage}).reported
+    assert parse_usage({"usage": {"cost": -0.5}}).cost_usd is None
+    assert parse_usage({"usage": {"cost": float("nan")}}).cost_usd is None

@@ -183,8 +183,10 @@ class EmbeddingClient:
             if isinstance(error, dict) and is_rate_limit(error):
                 code = 429
             limit = limit_source_of(error) if isinstance(error, dict) else None
+            if code is None or code < 400:  # a word code, or none: an upstream failure, temporary as in chat
+                code = 502
             self._refused(
-                code or 400,
+                code,
                 detail,
                 response,
                 model,

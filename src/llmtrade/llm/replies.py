@@ -17,6 +17,7 @@ never a traceback.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Literal
 
@@ -245,10 +246,13 @@ def _raw_text(raw: Any) -> str:
 
 
 def _number(value: Any) -> float | None:
+    """A usage figure, or None (unreported) for anything that is not a count or a cost: NaN, infinite or negative
+    would price a call at nonsense or below $0."""
     try:
-        return float(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+        number = float(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is not None and math.isfinite(number) and number >= 0 else None
 
 
 def _spent(usage: Usage) -> dict[str, Any]:
