@@ -20,7 +20,6 @@ through the reply normaliser (llm/replies.py).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 import re
@@ -146,14 +145,14 @@ class OpenAICompatibleClient:
         # OpenRouter reports each call's cost when asked; other servers may reject the extra field.
         self._ask_for_cost = urlsplit(self.base_url).hostname == "openrouter.ai"
         # What of this provider can change an answer (where it is asked, in what format, whether reasoning may stand
-        # for it, with which key: its account's settings route the model): part of a held answer's and failure's
-        # basis (pipeline/retry.asked_with), so a changed setting or key asks again. The key only as a short hash.
+        # for it): part of a held answer's and failure's basis (pipeline/retry.asked_with), so a changed setting asks
+        # again. Not the key: a new key is the fix for a 401, and the answers a stopped run kept for the other roles
+        # must not be paid for again after it (review G3); what a key's account can refuse (401/403/404) is never held.
         self.answer_settings = json.dumps(
             {
                 "base_url": self.base_url,
                 "structured_outputs": structured_outputs,
                 "reasoning_as_answer": reasoning_as_answer,
-                "key": hashlib.sha256(api_key.encode()).hexdigest()[:12] if api_key else None,
             },
             sort_keys=True,
         )

@@ -175,7 +175,7 @@ async def settle(
             else ""
         )
         if refused := {key: error for key, error in final.items() if key not in kept_final}:
-            gone += f"; refused, asked again once the key or account is fixed: {'; '.join(_reasons(refused))}"
+            gone += f"; refused, asked again once the key, account or model is fixed: {'; '.join(_reasons(refused))}"
         raise TemporaryError(
             f"{stage}: waiting for {', '.join(temporary)} ({'; '.join(_reasons(temporary))}){gone}{kept}. "
             f"Nothing final was stored: a rerun asks them again {until}, then goes on without them"
@@ -244,8 +244,8 @@ def _no_basis() -> None:
 def asked_with(templates: str, models: Iterable[ModelRef], providers: Mapping[str, str] | None = None) -> str:
     """A stage's `basis`: the prompt templates' fingerprint (PromptRenderer.fingerprint), what of each model can
     change its answer (as llm/wire.cache_key counts it) and what of its provider can (`providers`: the gateway's
-    provider_settings: base URL, response formats, reasoning_as_answer, a hash of the key), not the budgets (raised to
-    go on after a BudgetExceeded) nor timeouts (a 401/403/404 is never held: LLMAuthRejected)."""
+    provider_settings: base URL, response formats, reasoning_as_answer), not the key (rotated after a 401), the
+    budgets (raised to go on after a BudgetExceeded) nor timeouts (a 401/403/404 is never held: LLMAuthRejected)."""
     settings = providers or {}
     refs = sorted(
         {
