@@ -31,9 +31,9 @@ def test_a_clock_set_back_runs_no_checkpoint_older_than_one_done(
     assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0  # 08:00: the week's run
     _at(monkeypatch, "14:05")
     assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0  # the 14:00 checkpoint
-    _at(monkeypatch, "12:05")  # set back
+    _at(monkeypatch, "12:05")  # set back: refused before anything (app/clock_guard.py)
     back = runner.invoke(app, ["run-due"])
-    assert back.exit_code == 0 and "nothing is due" in back.stdout, back.output
+    assert back.exit_code == 75 and "the clock is behind the books" in back.stderr, back.output
     done = {e.payload["time"] for e in stored_events(wednesday_week, type="CheckpointCompleted")}
     assert done == {"14:00"}
 

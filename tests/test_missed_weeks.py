@@ -46,9 +46,12 @@ def test_a_week_the_machine_was_off_is_said_once_recorded_skipped_and_shown(
     [*_, missed] = stored_events(wednesday_week, type="CheckpointsMissed")
     assert missed.payload["checkpoints"] == ["checkpoint:2026-01-13T14:00", "checkpoint:2026-01-13T15:50"]
 
-    # Said once: neither the next wake-up nor one on a clock set back to the lost week's Tuesday says it again.
+    # Said once: the next wake-up does not say it again, and one on a clock set back to the lost week's Tuesday is
+    # refused (app/clock_guard.py) without a word of it.
     assert wake_quietly(monkeypatch, "08:35", day="2026-01-21").stderr == ""
-    assert wake_quietly(monkeypatch, "16:40", day="2026-01-20").stderr == ""
+    back = wake_quietly(monkeypatch, "16:40", day="2026-01-20")
+    assert back.exit_code == 75 and "the clock is behind the books" in back.stderr, back.stderr
+    assert "never run" not in back.stderr
     assert len(stored_events(wednesday_week, type="WeekNotRun")) == 1
 
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-21T10:00:00-05:00")

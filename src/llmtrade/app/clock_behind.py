@@ -12,22 +12,22 @@ from datetime import datetime, timedelta
 
 from llmtrade.market.calendar import NEW_YORK
 
-_SLACK = timedelta(minutes=5)
+# A little slack: a cron job recording while the reader reads, or another machine's clock a little ahead, is no
+# clock set back (a review). The commands that write refuse past it too (app/clock_guard.py).
+SLACK = timedelta(minutes=5)
 
 
 def clock_behind(recorded: Iterable[datetime], now: datetime, reader: str) -> str | None:
     """What `reader` says when a record of the books (`recorded`: when each was made) is later than the clock's `now`;
     None when none is."""
     latest = max(recorded, default=None)
-    # A little slack: a cron job recording while the reader reads, or another machine's clock a little ahead, is no
-    # clock set back (a review).
-    if latest is None or latest <= now + _SLACK:
+    if latest is None or latest <= now + SLACK:
         return None
     return (
-        f"the books hold records made after the clock ({_ny(latest)}; the clock reads {_ny(now)}): {reader} shows them "
-        "as they stand, not as of the clock. Is it set back (LLMTRADE_NOW)?"
+        f"the books hold records made after the clock ({new_york(latest)}; the clock reads {new_york(now)}): {reader} "
+        "shows them as they stand, not as of the clock. Is it set back (LLMTRADE_NOW)?"
     )
 
 
-def _ny(at: datetime) -> str:
+def new_york(at: datetime) -> str:
     return f"{at.astimezone(NEW_YORK):%Y-%m-%d %H:%M} New York"

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
+from llmtrade.app.clock_guard import refuse_behind_books
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.due_said import COMMANDS as _COMMANDS
@@ -387,6 +388,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
             [a.id for a in config.accounts.accounts],
             otherwise="",
         )
+    refuse_behind_books(app, "breaker reset")
     with app.storage() as storage:
         if not breaker_state(storage.events, account_id, account.starting_cash)[0].halted:
             # A reset of a running breaker recorded a resume with no halt before it, which broke every leaderboard

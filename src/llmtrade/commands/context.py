@@ -118,14 +118,22 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
 
 @contextmanager
 def job(
-    ctx: typer.Context, *, offline: bool = False, replay: bool = False, alerts: bool = True, silence: bool = False
+    ctx: typer.Context,
+    *,
+    offline: bool = False,
+    replay: bool = False,
+    alerts: bool = True,
+    silence: bool = False,
+    writes: bool = True,
 ) -> Iterator[Container]:
     """A job command's container, its alerts checked once the block ends however it ends (app/alerting.py; `alerts`
     False: a dry run, which records nothing; `silence`: run-due's check for a cron that stopped succeeding). A config
     that cannot be used is recorded (ConfigRejected) and alerted, before its error (exit 2) leaves: no run records
     it, and no other alert would. One found once the job began (a broken prompt override, read when a job first asks a
-    model) is recorded too, and alerted as any failure of a run is (`alerting`)."""
+    model) is recorded too, and alerted as any failure of a run is (`alerting`). A job that `writes` (not a dry run)
+    refuses on a clock behind the books before anything (app/clock_guard.py)."""
     from llmtrade.app.alerting import alerting, unloadable  # lazy: see package docstring
+    from llmtrade.app.clock_guard import refuse_behind_books
     from llmtrade.errors import ConfigError
 
     root = state(ctx)
@@ -135,6 +143,8 @@ def job(
         if alerts:
             unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn)
         raise
+    if writes:
+        refuse_behind_books(app, ctx.info_name or "llmtrade")
     try:
         with alerting(app, silence=silence, enabled=alerts):
             yield app

@@ -25,7 +25,7 @@ def run_weekly(
     from llmtrade.app import jobs  # lazy: see package docstring
     from llmtrade.commands.render.week import print_weekly
 
-    with job(ctx, offline=offline, replay=replay, alerts=not dry_run) as app:
+    with job(ctx, offline=offline, replay=replay, alerts=not dry_run, writes=not dry_run) as app:
         result = jobs.weekly(
             app, week=parse_date(week), dry_run=dry_run, observer=lambda calls: _progress(as_json, calls)
         )
@@ -48,7 +48,7 @@ def checkpoint(
     from llmtrade.app import jobs  # lazy: see package docstring
     from llmtrade.commands.render.week import print_checkpoint
 
-    with job(ctx, offline=offline, replay=replay, alerts=not dry_run) as app:
+    with job(ctx, offline=offline, replay=replay, alerts=not dry_run, writes=not dry_run) as app:
         result = jobs.checkpoint(app, time, week=parse_date(week), dry_run=dry_run)
     if as_json:
         echo_json(result)

@@ -130,6 +130,17 @@ class ConfigRejected(EventPayload):
     error: str
 
 
+class ClockBehindRefused(EventPayload):
+    """A command that trades or records the books (run-due, run-weekly, checkpoint, postmortem, a breaker reset, a
+    position adopted or released) refused before doing anything: the books hold a record (`latest_at`) later than
+    the clock's `now`, beyond a few minutes' slack (app/clock_guard.py). Recorded once while the same command finds
+    the same latest record: cron's wake-ups every few minutes would add one each."""
+
+    command: str
+    latest_at: datetime
+    now: datetime
+
+
 class WeekCompleted(EventPayload):
     """The weekly run finished every stage for the week; a later run-weekly does nothing."""
 

@@ -64,6 +64,8 @@ WEEK_NOT_RUN = "week-not-run"  # WeekNotRun, write-once per week: said once
 ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
 # Appended to: each configuration a job command stopped on (ConfigRejected), once while the same error lasts.
 CONFIG_REJECTED = "config-rejected"
+# Appended to: each command refused for a clock behind the books (ClockBehindRefused), once while the same lasts.
+CLOCK_BEHIND = "clock-behind"
 
 
 def run_stream(run_id: str) -> str:

@@ -1,0 +1,75 @@
+"""A command that trades or records the books refuses to run on a clock set back behind them.
+
+The books are written forward: a record made at a later instant cannot be undone by a job run at an earlier one. A
+trial set LLMTRADE_NOW a week back after the books had run on: `run-due` ran that week's weekly run, submitted and
+filled orders at its prices and replaced an account's positions, exit 0 ("Only the current week ever trades").
+`status` and the other readers say such a clock (app/clock_behind.py); a command that writes refuses, before doing
+anything, with exit 75 (errors.TemporaryError): a clock stepped back (NTP) fixes itself as it catches up, and one set
+back by hand (LLMTRADE_NOW) is the operator's to put right. A backtest never comes here: its clock steps forward
+through its own database, and its jobs are called without the CLI's commands."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from llmtrade.app.clock_behind import SLACK, new_york
+from llmtrade.app.container import Container
+from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased
+from llmtrade.domain.runs import ClockBehindRefused, RunFailed, RunFinished, RunKilled, RunStarted
+from llmtrade.domain.streams import CLOCK_BEHIND
+from llmtrade.domain.trading import BreakerUpdated, OrderFilled, OrderSubmitted
+from llmtrade.errors import ConcurrencyError, TemporaryError
+from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.latest_record import latest_record
+
+# What the books' time is read from: every run's start and end, and what changes an account outside a run (a
+# breaker reset, a position adopted or released). Not the alerts, nor this refusal: both are recorded on a clock
+# behind the books, and the latest of them would then hide how far behind it is.
+BOOK_TYPES = tuple(
+    cls.event_type()
+    for cls in (
+        RunStarted,
+        RunFinished,
+        RunFailed,
+        RunKilled,
+        AccountValued,
+        OrderSubmitted,
+        OrderFilled,
+        BreakerUpdated,
+        PositionAdopted,
+        PositionReleased,
+    )
+)
+
+
+def refuse_behind_books(app: Container, command: str) -> None:
+    """Raise TemporaryError (exit 75) naming the books' latest record and the clock, recorded (ClockBehindRefused),
+    when the books hold a record later than the clock's now (beyond the slack); nothing else is done."""
+    now = app.clock.now()
+    with app.storage() as storage:
+        latest = latest_record(storage.conn, BOOK_TYPES)
+        if latest is None or latest <= now + SLACK:
+            return
+        _record(storage.events, ClockBehindRefused(command=command, latest_at=latest, now=now))
+    raise TemporaryError(
+        f"the clock is behind the books: their latest record was made at {new_york(latest)}, and the clock reads "
+        f"{new_york(now)}. {command} refused: nothing ran and nothing was recorded (a job run at an earlier instant "
+        "would trade or judge at past prices over what is already on record). Set the clock right (unset "
+        "LLMTRADE_NOW, or set it to a time after that record); a clock stepped back a little runs again once it "
+        "passes it"
+    )
+
+
+def _record(events: EventStore, refused: ClockBehindRefused) -> None:
+    """Once while the same command finds the same latest record (the module's docstring)."""
+    before = events.read_stream(CLOCK_BEHIND)
+    last = next((e for e in reversed(before) if e.payload.get("command") == refused.command), None)
+    if last is not None and ClockBehindRefused.from_event(last).latest_at == refused.latest_at:
+        return
+    with suppress(ConcurrencyError):  # another process recorded it at the same moment
+        events.append(
+            [NewEvent.of(refused, stream=CLOCK_BEHIND)],
+            expected_versions={CLOCK_BEHIND: before[-1].version if before else 0},
+        )

@@ -1,0 +1,87 @@
+"""A clock set back behind the books: every command that trades or records them refuses before doing anything.
+
+A new user's cron trial set LLMTRADE_NOW a week back after the books had run on: `run-due` ran that week's weekly run,
+submitted and filled orders at its prices and replaced an account's positions, exit 0, saying "nothing is due" on
+stdout and "weekly:... waits for the open" on stderr. Refused now, exit 75, naming the books' latest record and the
+clock, recorded once (ClockBehindRefused)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from tests.support import stored_events
+
+runner = CliRunner()
+
+_BOOKS = ("RunStarted", "OrderSubmitted", "OrderFilled", "AccountValued", "BreakerUpdated", "PositionAdopted")
+
+
+def _written(url: str) -> int:
+    return sum(len(stored_events(url, type=kind)) for kind in _BOOKS)
+
+
+def _run_the_week(monkeypatch: pytest.MonkeyPatch) -> None:
+    for now in ("2026-01-07T08:00:00-05:00", "2026-01-07T14:05:00-05:00"):  # the weekly run, the 14:00 checkpoint
+        monkeypatch.setenv("LLMTRADE_NOW", now)
+        woke = runner.invoke(app, ["-q", "run-due"])
+        assert woke.exit_code == 0, woke.output
+
+
+def test_run_due_on_a_clock_set_back_into_the_week_before_runs_nothing(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run_the_week(monkeypatch)
+    before = _written(wednesday_week)
+    monkeypatch.setenv("LLMTRADE_NOW", "2025-12-31T15:05:00Z")  # the week before, in session
+    for _ in range(2):  # two wake-ups: said each time, recorded once
+        back = runner.invoke(app, ["-q", "run-due"])
+        assert back.exit_code == 75, back.output
+        assert back.stdout == ""  # not "nothing is due", nor a weekly waiting for the open
+        assert back.stderr.startswith(
+            "error: the clock is behind the books: their latest record was made at 2026-01-07 14:"
+        ), back.stderr
+        assert "the clock reads 2025-12-31 10:05 New York" in back.stderr
+        assert "run-due refused: nothing ran" in back.stderr and "LLMTRADE_NOW" in back.stderr
+        assert back.stderr.count("\n") == 1, back.stderr
+    assert _written(wednesday_week) == before  # no run, order, fill or valuation
+    [refused] = stored_events(wednesday_week, type="ClockBehindRefused")
+    assert refused.payload["command"] == "run-due"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run-due"],
+        ["run-weekly"],
+        ["checkpoint", "12:00"],
+        ["postmortem", "--week", "2025-12-31"],
+        ["breaker", "reset", "acct_1"],
+        ["positions", "adopt", "acct_1", "GLD"],
+        ["positions", "release", "acct_1", "GLD"],
+    ],
+)
+def test_each_command_that_writes_the_books_refuses_a_clock_set_back_within_the_week(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    _run_the_week(monkeypatch)
+    before = _written(wednesday_week)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")  # before the 14:00 checkpoint it ran
+    back = runner.invoke(app, ["-q", *command])
+    assert back.exit_code == 75, back.output
+    assert "the clock is behind the books" in back.stderr and f"{command[0]}" in back.stderr, back.stderr
+    assert _written(wednesday_week) == before
+
+
+def test_a_dry_run_and_a_clock_within_the_slack_are_not_refused(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run_the_week(monkeypatch)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
+    dry = runner.invoke(app, ["checkpoint", "12:00", "--dry-run"])
+    assert "the clock is behind the books" not in dry.output, dry.output
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:02:00-05:00")  # 3 minutes behind the checkpoint's records
+    near = runner.invoke(app, ["-q", "run-due"])
+    assert near.exit_code == 0, near.output
+    assert not stored_events(wednesday_week, type="ClockBehindRefused")
