@@ -28,7 +28,7 @@ from llmtrade.domain.alerts import AlertFailed, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, EventPayload, NewEvent
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound
-from llmtrade.domain.runs import RunFailed, RunFinished
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
 from llmtrade.domain.trading import AccountHalted, AccountResumed
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
@@ -212,6 +212,22 @@ def test_a_job_that_keeps_failing_is_one_incident_a_day(storage: Storage) -> Non
     _append(tomorrow, failure, "run:d", run_id="d", week_id=FIXED_NOW.date())
     keys = [i.key for i in find_incidents(storage.events, CONFIG, FIXED_NOW + timedelta(days=1), silence=False)]
     assert keys == [today.key, "run-failed:checkpoint:2026-01-07:StageError:2026-01-08"]
+
+
+def test_a_run_killed_without_warning_is_alerted_once(storage: Storage, http_sink: HttpSink) -> None:
+    # SIGKILL leaves no RunFailed: the next run records RunKilled (app/killed_runs.py), which no alert read.
+    http_sink.received.clear()
+    events = EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(hours=1)))
+    killed = RunKilled(
+        command="run-due", found_by="r8", last_event_type="OrderSubmitted", last_event_at=FIXED_NOW - timedelta(hours=2)
+    )
+    _append(events, killed, "run:r7", run_id="r7", week_id=FIXED_NOW.date())
+    [incident] = [i for i in find_incidents(storage.events, CONFIG, FIXED_NOW, silence=False) if i.kind == "run-killed"]
+    assert incident.key == "run-killed:run-due:r7"
+    assert incident.title == "llmtrade: run-due was killed"
+    assert "r7" in incident.body and "OrderSubmitted" in incident.body
+    assert [a.key for a in _check(storage, [http_sink.url]).sent if a.key.startswith("run-killed")] == [incident.key]
+    assert not [a for a in _check(storage, [http_sink.url], FIXED_NOW + timedelta(days=1)).sent if "killed" in a.key]
 
 
 def test_an_alert_that_fails_to_send_is_recorded_and_sent_by_the_next_check(storage: Storage) -> None:

@@ -38,6 +38,10 @@ def _event(rng: random.Random, kind: str) -> tuple[str, dict[str, Any], str | No
         if rng.random() < 0.7:
             payload["degraded"] = rng.random() < 0.3
         return kind, payload, None
+    if kind == "RunKilled":
+        last = _START + timedelta(minutes=rng.randint(0, 900))
+        return kind, {"command": rng.choice(_JOBS), "found_by": "r", "last_event_type": "StageStarted",
+                      "last_event_at": last.isoformat()}, None  # fmt: skip
     if kind == "StageCompleted":
         loaded = {"loaded": True} if rng.random() < 0.2 else {}
         return kind, {"stage": rng.choice(_STAGES), "duration_ms": rng.random() * 5000, **loaded}, None
@@ -71,7 +75,7 @@ def _event(rng: random.Random, kind: str) -> tuple[str, dict[str, Any], str | No
 
 
 _KINDS = [
-    "RunFinished", "RunFailed", "StageCompleted", "StageFailed", "LLMCallCompleted", "LLMCallFailed",
+    "RunFinished", "RunFailed", "RunKilled", "StageCompleted", "StageFailed", "LLMCallCompleted", "LLMCallFailed",
     "OrderSubmitted", "OrderRejected", "OrderFilled", "BreakerUpdated", "AccountValued", "MarketProviderFailed",
     "MarketDataRejected", "RiskChecked", "ResearchPackBuilt",
 ]  # fmt: skip
@@ -268,7 +272,7 @@ def test_a_refresh_reads_by_the_horizon_even_after_many_in_one_session(conn: psy
         refresh(conn)
         sequential, by_index = (after - earlier for after, earlier in zip(_events_read(conn), before, strict=True))
     assert sequential == 0
-    assert by_index == 14  # the new events the metrics read, one of each type
+    assert by_index == 15  # the new events the metrics read, one of each type
 
 
 def _events_read(conn: psycopg.Connection) -> tuple[int, int]:
@@ -318,3 +322,40 @@ def test_the_equity_says_when_it_was_valued_and_a_database_folded_before_0014_ge
         if line.startswith("llmtrade_equity_valued_timestamp_seconds{")
     }
     assert shown == pytest.approx(dict(valued))
+
+
+def test_a_killed_run_is_the_jobs_last_run_failed_and_a_database_folded_before_0015_counts_it(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed with SIGKILL records no end; the run that finds it records RunKilled. The metrics read only
+    RunFinished and RunFailed: `llmtrade_last_run_status` stayed "ok" and no run was counted (a cron trial)."""
+    shipped = migrations.available()
+    finished = {"command": "checkpoint", "degraded": False, "duration_ms": 1000.0}
+    killed = {
+        "command": "checkpoint",
+        "found_by": "r2",
+        "last_event_type": "StageStarted",
+        "last_event_at": (_START + timedelta(minutes=70)).isoformat(),
+    }
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 15])
+        migrations.migrate(conn)
+        _insert(conn, [("RunFinished", finished, None)])
+        refresh(conn)  # folded before 0015
+        _insert(conn, [("RunKilled", killed, None)])
+        monkeypatch.undo()
+        migrations.migrate(conn)
+        assert refresh(conn) == aggregate(conn)
+        text = render(observe_metrics.snapshot(conn))
+    lines = set(text.splitlines())
+    assert 'llmtrade_last_run_status{job="checkpoint",status="failed"} 1.0' in lines, text
+    assert 'llmtrade_last_run_status{job="checkpoint",status="ok"} 0.0' in lines
+    assert 'llmtrade_runs_total{job="checkpoint",status="failed"} 1.0' in lines
+    assert 'llmtrade_runs_total{job="checkpoint",status="ok"} 1.0' in lines
+    # its end: the last moment it was known alive
+    ended = (_START + timedelta(minutes=70)).timestamp()
+    assert f'llmtrade_last_run_timestamp_seconds{{job="checkpoint"}} {ended:.1f}' in lines or any(
+        line.startswith('llmtrade_last_run_timestamp_seconds{job="checkpoint"}')
+        and float(line.rsplit(" ", 1)[1]) == ended
+        for line in lines
+    )

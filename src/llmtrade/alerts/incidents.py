@@ -23,7 +23,7 @@ from llmtrade.domain.alerts import AlertFailed, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
-from llmtrade.domain.runs import RunFailed, RunFinished
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
 from llmtrade.domain.trading import AccountHalted, AccountResumed
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.llm.budget import week_spent
@@ -55,7 +55,7 @@ def find_incidents(
     only). `spent`: the week's model cost when the caller knows it (None: not checked)."""
     since = min(now - LOOKBACK, _owed_since(events) or now)
     found: list[Incident] = []
-    found += _runs(_recent(events, [RunFailed.event_type(), RunFinished.event_type()], since))
+    found += _runs(_recent(events, [RunFailed.event_type(), RunFinished.event_type(), RunKilled.event_type()], since))
     found += _breakers(_recent(events, [AccountHalted.event_type(), AccountResumed.event_type()], since))
     found += _budget(_recent(events, [BudgetRefused.event_type()], since))
     found += _reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
@@ -125,6 +125,23 @@ def _recent(events: EventStore, types: list[str], since: datetime) -> list[Store
 def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
     incidents = []
     for event in found:
+        if event.type == RunKilled.event_type():
+            # A run killed without warning (SIGKILL, the OOM killer, a reboot) records no failure of its own: the
+            # run that finds it records RunKilled (app/killed_runs.py), once, so it is one incident, said once.
+            killed = RunKilled.from_event(event)
+            incidents.append(
+                Incident(
+                    f"run-killed:{killed.command}:{event.run_id}",
+                    "run-killed",
+                    f"llmtrade: {killed.command} was killed",
+                    f"Run {event.run_id} of {killed.command}"
+                    + (f" for week {event.week_id}" if event.week_id else "")
+                    + f" {killed.note(event.occurred_at)}. The next wake-up resumes its job from its last stored "
+                    "stage.",
+                    [event.id],
+                )
+            )
+            continue
         if event.type == RunFailed.event_type():
             failed = RunFailed.from_event(event)
             incidents.append(

@@ -9,8 +9,8 @@ metrics` on another machine prints the same text.
 Names (all `llmtrade_`), by label:
 - job (the command a run ran: run-weekly, checkpoint, postmortem...): `last_success_timestamp_seconds`
   (the last RunFinished; a failed run leaves it), `last_run_timestamp_seconds`, `last_run_status`
-  (one series per status ok|degraded|failed, 1 for the last run's), `last_run_duration_seconds`, `runs_total`
-  (also by status)
+  (one series per status ok|degraded|failed, 1 for the last run's; a run killed without warning, RunKilled, is
+  failed), `last_run_duration_seconds`, `runs_total` (also by status)
 - stage: `last_stage_duration_seconds`, `stage_failures_total`
 - model: `model_calls_total` (and source live|rules|cache, result ok|failed), `model_tokens_total` (and kind
   prompt|completion), `model_cost_usd_total`, `model_cache_hits_total`
@@ -66,7 +66,8 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
     status = gauge("last_run_status", "1 for the status of the job's last run, 0 for the others.", ["job", "status"])
     duration = gauge("last_run_duration_seconds", "How long the job's last run took.", ["job"])
     for job, kind, degraded, at, ms in ends:
-        now = "failed" if kind == "RunFailed" else "degraded" if degraded else "ok"
+        # A run killed without warning (RunKilled) failed: no end of its own, but not ok (migration 0015).
+        now = "failed" if kind in ("RunFailed", "RunKilled") else "degraded" if degraded else "ok"
         last_at.add([job], float(at))
         duration.add([job], ms / 1000)
         for name in _STATUSES:

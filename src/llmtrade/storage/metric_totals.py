@@ -1,12 +1,12 @@
 """The metrics' totals (observe/metrics.py) as a projection of the events, brought up to date by what is new.
 
-`refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time): one round trip
-that folds the events written since the last refresh into the tables metric_counts (sums: runs, stage failures,
-model calls with their tokens and cost, orders and fills, market data failures, clamps) and metric_latest (the value
-of the highest-ranked event: a job's last run and last success, a stage's last duration, a breaker, an equity and
-when it was valued), then returns every family's rows. A metrics step after a command so costs the events written
-since the last one, not the whole history (the full aggregate, `aggregate`, grew about 7 ms per 1,000 model call
-records).
+`refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time, 0015 killed runs): one
+round trip that folds the events written since the last refresh into the tables metric_counts (sums: runs, stage
+failures, model calls with their tokens and cost, orders and fills, market data failures, clamps) and metric_latest
+(the value of the highest-ranked event: a job's last run and last success, a stage's last duration, a breaker, an
+equity and when it was valued), then returns every family's rows. A metrics step after a command so costs the events
+written since the last one, not the whole history (the full aggregate, `aggregate`, grew about 7 ms per 1,000 model
+call records).
 
 Why each event is counted exactly once. A refresh locks the state row first, so refreshes run one at a time
 and each reads with a snapshot S taken after the previous one committed. In that one statement it reads the
@@ -52,9 +52,11 @@ if TYPE_CHECKING:
 # Each family's rows as JSON arrays, in the order `refresh` and `aggregate` return them (observe/metrics.py
 # unpacks them in this order).
 FAMILIES = (
-    "run_ends",  # job, RunFinished|RunFailed, degraded, unix time, duration ms: the job's last run
+    # job, RunFinished|RunFailed|RunKilled, degraded, unix time, duration ms: the job's last run (a killed run's time
+    # is when it was last known alive, its duration 0: not known)
+    "run_ends",
     "successes",  # job, unix time of its last RunFinished
-    "run_counts",  # job, ok|degraded|failed, runs
+    "run_counts",  # job, ok|degraded|failed (a killed run too), runs
     "stages",  # stage, duration ms of its last completion (not loaded from a previous run)
     "stage_failures",  # stage, failures
     "calls",  # model, live|rules|cache, ok|failed, calls, prompt tokens, completion tokens, cost USD
@@ -67,18 +69,20 @@ FAMILIES = (
 
 _RUN_ENDS = """
 SELECT payload->>'command', type, coalesce((payload->>'degraded')::boolean, false),
-       extract(epoch FROM occurred_at), coalesce((payload->>'duration_ms')::float8, 0)
+       extract(epoch FROM CASE WHEN type = 'RunKilled' THEN (payload->>'last_event_at')::timestamptz
+                               ELSE occurred_at END),
+       coalesce((payload->>'duration_ms')::float8, 0)
 FROM (SELECT DISTINCT ON (payload->>'command') payload, type, occurred_at
-      FROM events WHERE type IN ('RunFinished', 'RunFailed')
+      FROM events WHERE type IN ('RunFinished', 'RunFailed', 'RunKilled')
       ORDER BY payload->>'command', id DESC) AS last"""
 _LAST_SUCCESS = """
 SELECT payload->>'command', extract(epoch FROM max(occurred_at))
 FROM events WHERE type = 'RunFinished' GROUP BY 1"""
 _RUN_COUNTS = """
 SELECT payload->>'command',
-       CASE WHEN type = 'RunFailed' THEN 'failed'
+       CASE WHEN type IN ('RunFailed', 'RunKilled') THEN 'failed'
             WHEN (payload->>'degraded')::boolean THEN 'degraded' ELSE 'ok' END, count(*)
-FROM events WHERE type IN ('RunFinished', 'RunFailed') GROUP BY 1, 2"""
+FROM events WHERE type IN ('RunFinished', 'RunFailed', 'RunKilled') GROUP BY 1, 2"""
 _STAGES = """
 SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_ms')::float8
 FROM events WHERE type = 'StageCompleted' AND NOT coalesce((payload->>'loaded')::boolean, false)
