@@ -55,10 +55,27 @@ _SUMMARY = (
     "provider",
 )
 _SCALARS = (str, int, float, bool)
-# Failures a person sees on stderr already (the command's error) are logged but not echoed to the terminal.
-_ERRORS = frozenset({"RunFailed"})
+# A run's failure, a run found killed, a configuration no job could run with: error. Every other failure, refusal,
+# abandon or miss is a warning, never info (a cron trial found RunKilled, ConfigRejected, AlertFailed, WeekNotRun and
+# CheckpointsMissed at info, out of a log shipper's warning filter): tests/test_log_levels.py holds every event type
+# named so to it.
+_ERRORS = frozenset({"RunFailed", "RunKilled", "ConfigRejected", "LookaheadAuditFailed"})
 _WARNINGS = frozenset(
     {
+        "AlertFailed",
+        "BudgetRefused",
+        "CheckpointSkipped",
+        "CheckpointsMissed",
+        "ClockBehindRefused",
+        "ClosingPutOff",
+        "CouncilMemberFailed",
+        "OrphanedPositionsSaid",
+        "PitchFailed",
+        "QuoteRefused",
+        "ResearchProviderFailed",
+        "ReviewFailed",
+        "SweepRunFailed",
+        "WeekNotRun",
         "StageFailed",
         "StageDeferred",
         "InputsMissing",
