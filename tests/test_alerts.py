@@ -24,7 +24,7 @@ from llmtrade.alerts.send import BODY_MAX, clip, send, target_of, urls_from
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
-from llmtrade.domain.alerts import AlertFailed, AlertSent
+from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, EventPayload, NewEvent
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound
@@ -250,6 +250,30 @@ def test_an_alert_that_fails_to_send_is_recorded_and_sent_by_the_next_check(stor
         assert _check(storage, [url]).sent == []
     finally:
         sink.stop()
+
+
+def test_an_alert_failing_for_three_days_is_given_up_said_once_and_never_tried_again(storage: Storage) -> None:
+    # A cron trial: one January alert tried (and printed) at every wake-up into late February.
+    url = "json://127.0.0.1:9/alerts"
+    tried: list[str] = []
+
+    def down(url: str, title: str, body: str) -> str:
+        tried.append(title)
+        return "connection refused"
+
+    failing = RunFailed(command="run-weekly", error_type="X", error="y", duration_ms=1)
+    _append(EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(hours=1))), failing, "run:r5", run_id="r5")
+    outcomes = []
+    for hours in (0, 5, 24, 71, 72, 80, 24 * 30):
+        at = FIXED_NOW + timedelta(hours=hours)
+        events = EventStore(storage.conn, FixedClock(at))
+        incidents = [i for i in find_incidents(events, CONFIG, at, silence=False) if i.kind == "run-failed"]
+        done = dispatch(events, incidents, [url], down, at)
+        outcomes.append((len(done.failed), len(done.given_up)))
+    assert outcomes == [(1, 0), (1, 0), (1, 0), (1, 0), (0, 1), (0, 0), (0, 0)]
+    assert len(tried) == 4  # not after it was given up
+    [gone] = [AlertGivenUp.from_event(e) for e in storage.events.read(type="AlertGivenUp")]
+    assert gone.attempts == 4 and gone.error == "connection refused" and gone.first_failed_at == FIXED_NOW
 
 
 def test_silence_is_an_incident_after_eight_days_without_a_successful_weekly_run(storage: Storage) -> None:

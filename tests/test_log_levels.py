@@ -13,7 +13,9 @@ import llmtrade.domain
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.tracing import _level
 
-_FAILURE = re.compile(r"(Failed|Refused|Rejected|Missed|Skipped|Abandoned|Killed|NotRun|Missing|Blocked|PutOff)$")
+_FAILURE = re.compile(
+    r"(Failed|Refused|Rejected|Missed|Skipped|Abandoned|Killed|NotRun|Missing|Blocked|PutOff|GivenUp)$"
+)
 _ERRORS = {"RunFailed", "RunKilled", "ConfigRejected"}
 
 

@@ -1,18 +1,21 @@
 """Each incident to each URL once: skipped where its stream holds an AlertSent, else sent and recorded.
 
 A send that fails is recorded (AlertFailed) and left for the next command; it never raises, so an
-unreachable Discord cannot fail the cron job it reports on. Two processes checking at the same moment
+unreachable Discord cannot fail the cron job it reports on. An alert still failing GIVE_UP_AFTER after its first
+failure is given up instead of tried again (AlertGivenUp, once): a cron every 5 minutes otherwise tried, and said,
+each unsent alert at every wake-up for ever. Two processes checking at the same moment
 may both send one alert (the services offer no idempotency key); only one AlertSent is kept."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from llmtrade.alerts.incidents import Incident
 from llmtrade.alerts.send import target_of
-from llmtrade.domain.alerts import AlertFailed, AlertSent
+from llmtrade.domain.alerts import GIVE_UP_AFTER, AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import alert_stream
 from llmtrade.errors import ConcurrencyError
@@ -24,24 +27,46 @@ Sender = Callable[[str, str, str], str | None]
 
 @dataclass(frozen=True)
 class Dispatched:
-    """What one check did: alerts sent, failed (to be retried), and skipped as already sent."""
+    """What one check did: alerts sent, failed (to be retried), skipped as already sent or given up, and given up now
+    (to be said once)."""
 
     sent: list[AlertSent]
     failed: list[AlertFailed]
     skipped: int
+    given_up: list[AlertGivenUp] = field(default_factory=list)
 
 
-def dispatch(events: EventStore, incidents: Sequence[Incident], urls: Sequence[str], sender: Sender) -> Dispatched:
+def dispatch(
+    events: EventStore, incidents: Sequence[Incident], urls: Sequence[str], sender: Sender, now: datetime | None = None
+) -> Dispatched:
+    """Send each incident to each URL unless done; `now` (the clock's) decides which failing ones are given up (None:
+    none is)."""
     sent: list[AlertSent] = []
     failed: list[AlertFailed] = []
+    given_up: list[AlertGivenUp] = []
     skipped = 0
     for incident in incidents:
         for url in urls:
             target = target_of(url)
             stream = alert_stream(incident.key, target)
             history = events.read_stream(stream)
-            if any(e.type == AlertSent.event_type() for e in history):
+            if any(e.type in _DONE for e in history):
                 skipped += 1
+                continue
+            tries = [e for e in history if e.type == AlertFailed.event_type()]
+            if tries and now is not None and now - tries[0].occurred_at >= GIVE_UP_AFTER:
+                last = AlertFailed.from_event(tries[-1])
+                gone = AlertGivenUp(
+                    key=incident.key,
+                    kind=incident.kind,
+                    target=target,
+                    attempts=len(tries),
+                    first_failed_at=tries[0].occurred_at,
+                    error=last.error,
+                )
+                with suppress(ConcurrencyError):  # another process gave it up, or sent it, first
+                    events.append([NewEvent.of(gone, stream=stream)], expected_versions={stream: history[-1].version})
+                    given_up.append(gone)
                 continue
             try:
                 error = sender(url, incident.title, incident.body)
@@ -65,4 +90,7 @@ def dispatch(events: EventStore, incidents: Sequence[Incident], urls: Sequence[s
                     [NewEvent.of(payload, stream=stream)],
                     expected_versions={stream: history[-1].version if history else 0},
                 )
-    return Dispatched(sent, failed, skipped)
+    return Dispatched(sent, failed, skipped, given_up)
+
+
+_DONE = frozenset({AlertSent.event_type(), AlertGivenUp.event_type()})

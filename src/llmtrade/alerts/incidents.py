@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from llmtrade.config.models import Config
-from llmtrade.domain.alerts import AlertFailed, AlertSent
+from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
@@ -110,7 +110,8 @@ def _owed_since(events: EventStore) -> datetime | None:
     the incidents read again for them that were sent already are skipped by their AlertSent."""
     last: dict[str, str] = {}  # stream -> the type of its last event
     first_failed: dict[str, datetime] = {}
-    for event in events.read(type=[AlertFailed.event_type(), AlertSent.event_type()]):  # oldest first
+    # A stream ending in AlertGivenUp is owed no more (alerts/dispatch.py).
+    for event in events.read(type=[AlertFailed.event_type(), AlertSent.event_type(), AlertGivenUp.event_type()]):
         last[event.stream] = event.type
         if event.type == AlertFailed.event_type():
             first_failed.setdefault(event.stream, event.occurred_at)

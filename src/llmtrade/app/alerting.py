@@ -18,6 +18,7 @@ from llmtrade.alerts.send import send, urls_from
 from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock
+from llmtrade.domain.wording import market_time
 from llmtrade.errors import ConfigError
 from llmtrade.exits import one_line
 from llmtrade.settings import Settings
@@ -35,10 +36,19 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
         incidents = find_incidents(
             storage.events, config, now, silence=silence, spent=week_cost(storage.conn, config, now)
         )
-        done = dispatch(storage.events, incidents, urls, sender)
-    for failed in done.failed:
-        app.warning(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
+        done = dispatch(storage.events, incidents, urls, sender, now)
+    _say(done, app.warning)
     return done
+
+
+def _say(done: Dispatched, warn: Callable[[str], None]) -> None:
+    for failed in done.failed:
+        warn(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
+    for gone in done.given_up:  # said once: the stream ends with it
+        warn(
+            f"alert {gone.key} to {gone.target} given up: not sent in {gone.attempts} attempt(s) since "
+            f"{market_time(gone.first_failed_at)} (the last: {gone.error}); it is not retried"
+        )
 
 
 @contextmanager
@@ -75,12 +85,11 @@ def unloadable(
             if not urls:
                 return
             incident = config_unloadable(command, "; ".join(str(error).splitlines()), clock.now())
-            done = dispatch(storage.events, [incident], urls, sender)
+            done = dispatch(storage.events, [incident], urls, sender, clock.now())
     except Exception as exc:  # the database gone too: said, the config's error still decides the exit
         warn(
             f"the configuration error is not recorded in the books{' nor alerted' if urls else ''}: the database "
             f"cannot be reached ({type(exc).__name__}: {one_line(str(exc))})"
         )
         return
-    for failed in done.failed:
-        warn(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
+    _say(done, warn)

@@ -2,14 +2,21 @@
 per day" holds across processes and a failed send is retried by the next command.
 
 Each (incident, target) pair has its own stream (streams.alert_stream): an AlertSent on it means done;
-AlertFailed records an attempt that did not reach the service (the next command tries again). A target
+AlertFailed records an attempt that did not reach the service (the next command tries again, for GIVE_UP_AFTER
+from its first failure; then AlertGivenUp ends the stream: never tried again). A target
 is named by `target` (the URL's scheme and a hash of the whole URL), never by the URL itself, which
 holds the service's secret.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from llmtrade.domain.events import EventPayload
+
+# How long a failed alert is retried from its first failure: a cron every 5 minutes tried and printed an alert of
+# January at every wake-up into late February. Long enough for a service down over a weekend.
+GIVE_UP_AFTER = timedelta(days=3)
 
 
 class AlertSent(EventPayload):
@@ -29,4 +36,16 @@ class AlertFailed(EventPayload):
     key: str
     kind: str
     target: str
+    error: str
+
+
+class AlertGivenUp(EventPayload):
+    """An alert no longer retried: its sends failed for GIVE_UP_AFTER from the first (`first_failed_at`), `attempts`
+    times, the last for `error`. Recorded once, on the alert's stream, and said once; the incident is not sent."""
+
+    key: str
+    kind: str
+    target: str
+    attempts: int
+    first_failed_at: datetime
     error: str

@@ -63,6 +63,7 @@ _ERRORS = frozenset({"RunFailed", "RunKilled", "ConfigRejected", "LookaheadAudit
 _WARNINGS = frozenset(
     {
         "AlertFailed",
+        "AlertGivenUp",
         "BudgetRefused",
         "CheckpointSkipped",
         "CheckpointsMissed",
