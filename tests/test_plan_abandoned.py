@@ -178,16 +178,19 @@ def test_a_weekly_plan_that_no_longer_fits_completes_the_week_degraded_and_names
             runner.invoke(app, ["run-weekly"])
         plans = [p for p in stored_events(url, type="OrdersPlanned") if p.payload["orders"]]
         account_id = plans[0].payload["account_id"]
-        with open_storage(Settings(DATABASE_URL=url), FixedClock(MIDDAY)) as storage:
+        # Traded by hand before the rerun, at 09:45: a trade recorded after the rerun's clock would have it refused
+        # for a clock behind the books (app/clock_guard.py).
+        by_hand = datetime(2026, 1, 7, 14, 45, tzinfo=UTC)
+        with open_storage(Settings(DATABASE_URL=url), FixedClock(by_hand)) as storage:
             broker = PaperBroker(
                 account_id,
                 starting_cash=100_000,
                 events=storage.events,
-                clock=FixedClock(MIDDAY),
+                clock=FixedClock(by_hand),
                 calendar=TradingCalendar(),
                 prices=Opens(),
             )
-            broker.submit(_order(account_id, "by-hand", qty=1))  # traded by hand before the rerun
+            broker.submit(_order(account_id, "by-hand", qty=1))
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T10:00:00-05:00")
 
         rerun = runner.invoke(app, ["run-weekly"])
