@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
-from llmtrade.alerts.dispatch import dispatch
+from llmtrade.alerts.dispatch import Sender, dispatch
 from llmtrade.alerts.incidents import find_incidents
 from llmtrade.alerts.send import BODY_MAX, clip, send, target_of, urls_from
 from llmtrade.cli import app
@@ -271,9 +271,35 @@ def test_an_alert_failing_for_three_days_is_given_up_said_once_and_never_tried_a
         done = dispatch(events, incidents, [url], down, at)
         outcomes.append((len(done.failed), len(done.given_up)))
     assert outcomes == [(1, 0), (1, 0), (1, 0), (1, 0), (0, 1), (0, 0), (0, 0)]
-    assert len(tried) == 4  # not after it was given up
+    assert len(tried) == 5  # the 5th, at 72 h, was the last try; none after it was given up
     [gone] = [AlertGivenUp.from_event(e) for e in storage.events.read(type="AlertGivenUp")]
-    assert gone.attempts == 4 and gone.error == "connection refused" and gone.first_failed_at == FIXED_NOW
+    assert gone.attempts == 5 and gone.error == "connection refused" and gone.first_failed_at == FIXED_NOW
+
+
+def test_an_alert_owed_past_the_give_up_time_is_tried_once_more_and_sent_if_the_endpoint_answers(
+    storage: Storage,
+) -> None:
+    # The first send failed as the network went down with the machine suspending; it came back 4 days later with the
+    # endpoint working: the alert was given up untried.
+    failing = RunFailed(command="run-weekly", error_type="X", error="y", duration_ms=1)
+    _append(EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(hours=1))), failing, "run:p5", run_id="p5")
+    url = "json://127.0.0.1:9/alerts"
+    tried: list[str] = []
+
+    def sender(ok: bool) -> Sender:
+        def send(url: str, title: str, body: str) -> str | None:
+            tried.append(title)
+            return None if ok else "connection refused"
+
+        return send
+
+    for at, ok in ((FIXED_NOW, False), (FIXED_NOW + timedelta(days=4), True)):
+        events = EventStore(storage.conn, FixedClock(at))
+        incidents = [i for i in find_incidents(events, CONFIG, at, silence=False) if i.kind == "run-failed"]
+        done = dispatch(events, incidents, [url], sender(ok), at)
+    assert len(tried) == 2
+    assert len(done.sent) == 1 and done.given_up == []
+    assert not storage.events.read(type="AlertGivenUp")
 
 
 def test_silence_is_an_incident_after_eight_days_without_a_successful_weekly_run(storage: Storage) -> None:

@@ -1,9 +1,9 @@
 """Each incident to each URL once: skipped where its stream holds an AlertSent, else sent and recorded.
 
 A send that fails is recorded (AlertFailed) and left for the next command; it never raises, so an
-unreachable Discord cannot fail the cron job it reports on. An alert still failing GIVE_UP_AFTER after its first
-failure is given up instead of tried again (AlertGivenUp, once): a cron every 5 minutes otherwise tried, and said,
-each unsent alert at every wake-up for ever. Two processes checking at the same moment
+unreachable Discord cannot fail the cron job it reports on. An alert still owed GIVE_UP_AFTER after its first
+failure is tried once more, and given up when that try fails too (AlertGivenUp, once): a cron every 5 minutes
+otherwise tried, and said, each unsent alert at every wake-up for ever. Two processes checking at the same moment
 may both send one alert (the services offer no idempotency key); only one AlertSent is kept."""
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ class Dispatched:
 def dispatch(
     events: EventStore, incidents: Sequence[Incident], urls: Sequence[str], sender: Sender, now: datetime | None = None
 ) -> Dispatched:
-    """Send each incident to each URL unless done; `now` (the clock's) decides which failing ones are given up (None:
-    none is)."""
+    """Send each incident to each URL unless done; `now` (the clock's) decides which failing ones are given up if their
+    last try fails (None: none is)."""
     sent: list[AlertSent] = []
     failed: list[AlertFailed] = []
     given_up: list[AlertGivenUp] = []
@@ -54,26 +54,13 @@ def dispatch(
                 skipped += 1
                 continue
             tries = [e for e in history if e.type == AlertFailed.event_type()]
-            if tries and now is not None and now - tries[0].occurred_at >= GIVE_UP_AFTER:
-                last = AlertFailed.from_event(tries[-1])
-                gone = AlertGivenUp(
-                    key=incident.key,
-                    kind=incident.kind,
-                    target=target,
-                    attempts=len(tries),
-                    first_failed_at=tries[0].occurred_at,
-                    error=last.error,
-                )
-                with suppress(ConcurrencyError):  # another process gave it up, or sent it, first
-                    events.append([NewEvent.of(gone, stream=stream)], expected_versions={stream: history[-1].version})
-                    given_up.append(gone)
-                continue
             try:
                 error = sender(url, incident.title, incident.body)
             except Exception as exc:  # a plugin's own bug must not fail the command being reported on
                 error = f"{type(exc).__name__}: {exc}"
+            payload: AlertSent | AlertFailed | AlertGivenUp
             if error is None:
-                payload: AlertSent | AlertFailed = AlertSent(
+                payload = AlertSent(
                     key=incident.key,
                     kind=incident.kind,
                     target=target,
@@ -81,15 +68,30 @@ def dispatch(
                     body=incident.body,
                     event_ids=incident.event_ids,
                 )
-                sent.append(payload)
+            elif tries and now is not None and now - tries[0].occurred_at >= GIVE_UP_AFTER:
+                # Given up only after this last try failed too: a machine off for days came back with its endpoint
+                # working and gave its alert up untried.
+                payload = AlertGivenUp(
+                    key=incident.key,
+                    kind=incident.kind,
+                    target=target,
+                    attempts=len(tries) + 1,
+                    first_failed_at=tries[0].occurred_at,
+                    error=error,
+                )
             else:
                 payload = AlertFailed(key=incident.key, kind=incident.kind, target=target, error=error)
+            if isinstance(payload, AlertSent):
+                sent.append(payload)
+            elif isinstance(payload, AlertFailed):
                 failed.append(payload)
             with suppress(ConcurrencyError):  # another process recorded this alert's outcome first
                 events.append(
                     [NewEvent.of(payload, stream=stream)],
                     expected_versions={stream: history[-1].version if history else 0},
                 )
+                if isinstance(payload, AlertGivenUp):  # said once: by the process that recorded it
+                    given_up.append(payload)
     return Dispatched(sent, failed, skipped, given_up)
 
 

@@ -3,7 +3,8 @@ per day" holds across processes and a failed send is retried by the next command
 
 Each (incident, target) pair has its own stream (streams.alert_stream): an AlertSent on it means done;
 AlertFailed records an attempt that did not reach the service (the next command tries again, for GIVE_UP_AFTER
-from its first failure; then AlertGivenUp ends the stream: never tried again). A target
+from its first failure; the first try after that is the last: failed too, AlertGivenUp ends the stream, never tried
+again). A target
 is named by `target` (the URL's scheme and a hash of the whole URL), never by the URL itself, which
 holds the service's secret.
 """
@@ -40,8 +41,9 @@ class AlertFailed(EventPayload):
 
 
 class AlertGivenUp(EventPayload):
-    """An alert no longer retried: its sends failed for GIVE_UP_AFTER from the first (`first_failed_at`), `attempts`
-    times, the last for `error`. Recorded once, on the alert's stream, and said once; the incident is not sent."""
+    """An alert no longer retried: its sends failed from the first (`first_failed_at`) until one tried GIVE_UP_AFTER
+    or more after it, `attempts` times, the last for `error`. Recorded once, on the alert's stream, and said once; the
+    incident is not sent."""
 
     key: str
     kind: str
