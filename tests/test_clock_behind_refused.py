@@ -7,11 +7,15 @@ clock, recorded once (ClockBehindRefused)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.app import clock_guard
 from llmtrade.cli import app
 from tests.support import stored_events
+from tests.test_alerts import HttpSink
 
 runner = CliRunner()
 
@@ -44,6 +48,7 @@ def test_run_due_on_a_clock_set_back_into_the_week_before_runs_nothing(
         ), back.stderr
         assert "the clock reads 2025-12-31 10:05 New York" in back.stderr
         assert "run-due refused: nothing ran" in back.stderr and "LLMTRADE_NOW" in back.stderr
+        assert "nothing was recorded" not in back.stderr  # its ClockBehindRefused is
         assert back.stderr.count("\n") == 1, back.stderr
     assert _written(wednesday_week) == before  # no run, order, fill or valuation
     [refused] = stored_events(wednesday_week, type="ClockBehindRefused")
@@ -85,3 +90,37 @@ def test_a_dry_run_and_a_clock_within_the_slack_are_not_refused(
     near = runner.invoke(app, ["-q", "run-due"])
     assert near.exit_code == 0, near.output
     assert not stored_events(wednesday_week, type="ClockBehindRefused")
+
+
+def test_a_refusal_is_alerted_once_per_latest_record(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It stops every cron job, and LLMTRADE_ALERT_URLS heard nothing of it (a configuration rejected is alerted).
+    _run_the_week(monkeypatch)
+    sink = HttpSink()
+    try:
+        monkeypatch.setenv("LLMTRADE_ALERT_URLS", sink.url)
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
+        for command in (["run-due"], ["run-due"], ["checkpoint", "12:00"]):
+            back = runner.invoke(app, ["-q", *command])
+            assert back.exit_code == 75, back.output
+        assert [m["title"] for m in sink.received] == ["llmtrade: the clock is behind the books; nothing runs"]
+        assert "run-due refused: nothing ran" in sink.received[0]["message"]
+        dry = runner.invoke(app, ["-q", "checkpoint", "12:00", "--dry-run"])
+        assert len(sink.received) == 1, dry.output
+    finally:
+        sink.stop()
+
+
+def test_a_record_dated_after_the_system_time_is_said_to_be_in_the_future(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A drill run ahead (Friday) on the live books blocks the real Wednesday's cron: refused still (the record must
+    # hold), but "unset LLMTRADE_NOW" was no remedy: the real clock is behind that record too.
+    _run_the_week(monkeypatch)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T14:05:00-05:00")
+    assert runner.invoke(app, ["-q", "checkpoint", "14:00"]).exit_code in (0, 75)
+    monkeypatch.setattr(clock_guard, "real_now", lambda: datetime(2026, 1, 7, 20, 55, tzinfo=UTC))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T15:55:00-05:00")
+    back = runner.invoke(app, ["-q", "run-due"])
+    assert back.exit_code == 75, back.output
+    assert "dated in the future (the system time is 2026-01-07 15:55 New York)" in back.stderr, back.stderr
+    assert "a drill" in back.stderr and "unset LLMTRADE_NOW" not in back.stderr

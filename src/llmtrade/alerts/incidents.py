@@ -95,6 +95,18 @@ def config_unloadable(command: str, error: str, now: datetime) -> Incident:
     )
 
 
+def clock_behind_incident(latest: datetime, refusal: str) -> Incident:
+    """A command refused for a clock behind the books (app/clock_guard.py): once per latest record (the key), sent
+    by the first command refused for it. It stops every job until put right, and nothing else alerts: no run fails,
+    and the silence check sees no time pass on a clock set back."""
+    return Incident(
+        f"clock-behind:{latest.isoformat()}",
+        "clock-behind",
+        "llmtrade: the clock is behind the books; nothing runs",
+        refusal[0].upper() + refusal[1:] + ".",
+    )
+
+
 def week_cost(conn: psycopg.Connection, config: Config, now: datetime) -> float | None:
     """The current week's model cost from its call records, when a weekly budget is set (else None)."""
     if config.models.budget.per_week_usd is None:

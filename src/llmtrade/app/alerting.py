@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
-from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
+from llmtrade.alerts.incidents import Incident, config_unloadable, find_incidents, week_cost
 from llmtrade.alerts.send import send, urls_from
 from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container
@@ -62,6 +62,22 @@ def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> 
                 check_alerts(app, silence=silence)
             except Exception as exc:  # the job's own outcome decides the exit code, never its report
                 app.warning(f"alerts not checked: {type(exc).__name__}: {exc}")
+
+
+def alert_refused(app: Container, incident: Incident, sender: Sender = send) -> None:
+    """Send a refusal that runs no job (app/clock_guard.py) to LLMTRADE_ALERT_URLS, once per its key. Only it: the
+    other incidents are keyed by the clock's day (a drawdown, the week's cost), which a clock set back has wrong, and
+    the alerts still owed wait for a command that runs. Never raises: the refusal's exit (75) stays its own."""
+    urls = urls_from(app.settings.alert_urls)
+    if not urls:
+        return
+    try:
+        with app.storage() as storage:
+            done = dispatch(storage.events, [incident], urls, sender, app.clock.now())
+    except Exception as exc:  # the refusal decides the exit, never its alert
+        app.warning(f"alert not sent: {type(exc).__name__}: {one_line(str(exc))}")
+        return
+    _say(done, app.warning)
 
 
 def unloadable(

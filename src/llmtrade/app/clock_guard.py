@@ -5,13 +5,18 @@ trial set LLMTRADE_NOW a week back after the books had run on: `run-due` ran tha
 filled orders at its prices and replaced an account's positions, exit 0 ("Only the current week ever trades").
 `status` and the other readers say such a clock (app/clock_behind.py); a command that writes refuses, before doing
 anything, with exit 75 (errors.TemporaryError): a clock stepped back (NTP) fixes itself as it catches up, and one set
-back by hand (LLMTRADE_NOW) is the operator's to put right. A backtest never comes here: its clock steps forward
+back by hand (LLMTRADE_NOW) is the operator's to put right. It is alerted, once per latest record: it stops every
+cron job, and nothing else would tell LLMTRADE_ALERT_URLS. A backtest never comes here: its clock steps forward
 through its own database, and its jobs are called without the CLI's commands."""
 
 from __future__ import annotations
 
+import time
 from contextlib import suppress
+from datetime import UTC, datetime
 
+from llmtrade.alerts.incidents import clock_behind_incident
+from llmtrade.app.alerting import alert_refused
 from llmtrade.app.clock_behind import SLACK, new_york
 from llmtrade.app.container import Container
 from llmtrade.domain.checkpoints import AccountValued
@@ -44,32 +49,67 @@ BOOK_TYPES = tuple(
 )
 
 
-def refuse_behind_books(app: Container, command: str) -> None:
-    """Raise TemporaryError (exit 75) naming the books' latest record and the clock, recorded (ClockBehindRefused),
-    when the books hold a record later than the clock's now (beyond the slack); nothing else is done."""
+class ClockBehind(TemporaryError):
+    """The refusal (exit 75). `said_before`: the same command found the same latest record before (its
+    ClockBehindRefused is on record), so cron's `run-due -q` has said it already (commands/schedule.py)."""
+
+    def __init__(self, message: str, *, said_before: bool):
+        super().__init__(message)
+        self.said_before = said_before
+
+
+def refuse_behind_books(app: Container, command: str, *, alert: bool = True) -> None:
+    """Raise ClockBehind (exit 75) naming the books' latest record and the clock, recorded (ClockBehindRefused), when
+    the books hold a record later than the clock's now (beyond the slack); nothing else is done but the alert
+    (`alert` False: none, a dry run's), once per latest record (app/alerting.py `alert_refused`)."""
     now = app.clock.now()
     with app.storage() as storage:
         latest = latest_record(storage.conn, BOOK_TYPES)
         if latest is None or latest <= now + SLACK:
             return
-        _record(storage.events, ClockBehindRefused(command=command, latest_at=latest, now=now))
-    raise TemporaryError(
+        said_before = not _record(storage.events, ClockBehindRefused(command=command, latest_at=latest, now=now))
+    message = refusal(command, latest, now, real_now())
+    if alert:
+        alert_refused(app, clock_behind_incident(latest, message))
+    raise ClockBehind(message, said_before=said_before)
+
+
+def refusal(command: str, latest: datetime, now: datetime, real: datetime) -> str:
+    """The refusal's one line; `real`: the system's own time, which LLMTRADE_NOW does not move."""
+    said = (
         f"the clock is behind the books: their latest record was made at {new_york(latest)}, and the clock reads "
-        f"{new_york(now)}. {command} refused: nothing ran and nothing was recorded (a job run at an earlier instant "
-        "would trade or judge at past prices over what is already on record). Set the clock right (unset "
-        "LLMTRADE_NOW, or set it to a time after that record); a clock stepped back a little runs again once it "
-        "passes it"
+        f"{new_york(now)}. {command} refused: nothing ran (a job run at an earlier instant would trade or judge at "
+        "past prices over what is already on record). "
+    )
+    if latest > real + SLACK:
+        # A drill run ahead (LLMTRADE_NOW set to a later day) on the live books: no clock set right passes that record
+        # before its time, so "unset LLMTRADE_NOW" alone was a wrong remedy.
+        return said + (
+            f"That record is dated in the future (the system time is {new_york(real)}): a drill run ahead with "
+            "LLMTRADE_NOW on these books? Nothing runs until that time passes; if a drill made it, restore the books "
+            "from before the drill (drills belong in their own LLMTRADE_HOME)"
+        )
+    return said + (
+        "Set the clock right (unset LLMTRADE_NOW, or set it to a time after that record); a clock stepped back a "
+        "little runs again once it passes it"
     )
 
 
-def _record(events: EventStore, refused: ClockBehindRefused) -> None:
-    """Once while the same command finds the same latest record (the module's docstring)."""
+def real_now() -> datetime:
+    """The system's time, not the app's clock (LLMTRADE_NOW): what tells a record made ahead by a drill."""
+    return datetime.fromtimestamp(time.time(), UTC)
+
+
+def _record(events: EventStore, refused: ClockBehindRefused) -> bool:
+    """Once while the same command finds the same latest record (the module's docstring); False when it was on record
+    already."""
     before = events.read_stream(CLOCK_BEHIND)
     last = next((e for e in reversed(before) if e.payload.get("command") == refused.command), None)
     if last is not None and ClockBehindRefused.from_event(last).latest_at == refused.latest_at:
-        return
+        return False
     with suppress(ConcurrencyError):  # another process recorded it at the same moment
         events.append(
             [NewEvent.of(refused, stream=CLOCK_BEHIND)],
             expected_versions={CLOCK_BEHIND: before[-1].version if before else 0},
         )
+    return True

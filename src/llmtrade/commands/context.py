@@ -131,7 +131,8 @@ def job(
     that cannot be used is recorded (ConfigRejected) and alerted, before its error (exit 2) leaves: no run records
     it, and no other alert would. One found once the job began (a broken prompt override, read when a job first asks a
     model) is recorded too, and alerted as any failure of a run is (`alerting`). A job that `writes` (not a dry run)
-    refuses on a clock behind the books before anything (app/clock_guard.py)."""
+    refuses on a clock behind the books before anything, alerted there: `alerting` is not begun, its incidents
+    keyed by a day the clock has wrong (app/clock_guard.py)."""
     from llmtrade.app.alerting import alerting, unloadable  # lazy: see package docstring
     from llmtrade.app.clock_guard import refuse_behind_books
     from llmtrade.errors import ConfigError
@@ -144,7 +145,7 @@ def job(
             unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn)
         raise
     if writes:
-        refuse_behind_books(app, ctx.info_name or "llmtrade")
+        refuse_behind_books(app, ctx.info_name or "llmtrade", alert=alerts)
     try:
         with alerting(app, silence=silence, enabled=alerts):
             yield app
