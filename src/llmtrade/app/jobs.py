@@ -1,4 +1,4 @@
-"""The jobs cron runs: the weekly run, a checkpoint, the postmortem, run-due; and a breaker reset.
+"""The jobs cron runs: the weekly run, a checkpoint, the postmortem, run-due (a breaker reset: app/breaker_reset.py).
 
 The CLI's commands and `run-due` both call these, so a job run by hand and a job run by the
 scheduler are the same code. Each takes the invocation's Container (mode decided once, everything
@@ -15,7 +15,6 @@ from typing import TypeVar
 
 from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
-from llmtrade.app.clock_guard import refuse_behind_books
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.due_said import COMMANDS as _COMMANDS
@@ -34,7 +33,6 @@ from llmtrade.app.orphaned_positions import say_orphaned_positions
 from llmtrade.app.outcomes import weekly_result
 from llmtrade.app.queries import due
 from llmtrade.app.results import (
-    BreakerReset,
     CheckpointResult,
     DueJobRun,
     PostmortemResult,
@@ -47,22 +45,16 @@ from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.brokers.order_ends import ended_notes
-from llmtrade.brokers.reconcile import look_now
-from llmtrade.discovery.universe import held_outside
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import UsageError
 from llmtrade.exits import temporary
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import new_york_date
-from llmtrade.market.held_prices import closes_with_held
 from llmtrade.pipeline.context import PipelineContext
-from llmtrade.risk.controls import breaker_state
-from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
@@ -375,31 +367,3 @@ def _queued_for_the_open(app: Container, week_id: date) -> dict[str, list[str]]:
             desk.account.id: [o for o in queued_order_ids(desk) if o not in own] for desk in app.desks(storage, market)
         }
         return {account: ids for account, ids in queued.items() if ids}  # by account: the message names each
-
-
-def reset_breaker(app: Container, account_id: str) -> BreakerReset:
-    """Resume a halted account by hand; its peak restarts at its current equity."""
-    config = app.loaded.config
-    account = config.accounts.account(account_id)
-    if account is None:
-        raise UsageError.unknown(
-            f"no account {account_id!r} in accounts.yaml",
-            account_id,
-            [a.id for a in config.accounts.accounts],
-            otherwise="",
-        )
-    refuse_behind_books(app, "breaker reset")
-    with app.storage() as storage:
-        if not breaker_state(storage.events, account_id, account.starting_cash)[0].halted:
-            # A reset of a running breaker recorded a resume with no halt before it, which broke every leaderboard
-            # and report after (a new user's trial); it would also forget the peak its drawdown is measured from.
-            raise UsageError(f"{account_id} is not halted: nothing to reset (`llmtrade status` shows each breaker)")
-        live = app.trading_is_live(storage.events)
-        # Valuing the account is a read: its price fetches are not this command's record.
-        market = app.market(storage, live=live, record=False)
-        desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
-        held = held_outside(config, storage.events)
-        prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
-        equity = look_now(storage.events, desk.broker, prices).managed.equity
-        state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
-    return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

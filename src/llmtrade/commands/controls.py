@@ -65,9 +65,9 @@ def trading_enable(
 @breaker_app.command("reset")
 def breaker_reset(ctx: typer.Context, account: Annotated[str, typer.Argument(help="Account id, e.g. acct_3.")]) -> None:
     """Resume a halted account by hand (its drawdown peak restarts from its current equity)."""
-    from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.app.breaker_reset import reset_breaker  # lazy: see package docstring
 
-    reset = jobs.reset_breaker(container(ctx), account)
+    reset = reset_breaker(container(ctx), account)
     Output().line(f"{account}: breaker reset; trading resumes (peak equity now {reset.peak_equity:,.2f})")
 
 

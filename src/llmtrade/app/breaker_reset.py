@@ -1,0 +1,43 @@
+"""A breaker reset by hand: an account halted by its circuit breaker resumes, its peak restarted at its equity now.
+
+Not a job cron runs (app/jobs.py): a person's command, refused like them on a clock behind the books."""
+
+from __future__ import annotations
+
+from llmtrade.app.clock_guard import refuse_behind_books
+from llmtrade.app.container import Container
+from llmtrade.app.results import BreakerReset
+from llmtrade.brokers.reconcile import look_now
+from llmtrade.discovery.universe import held_outside
+from llmtrade.errors import UsageError
+from llmtrade.market.held_prices import closes_with_held
+from llmtrade.risk.controls import breaker_state
+from llmtrade.risk.controls import reset_breaker as reset_breaker_events
+
+
+def reset_breaker(app: Container, account_id: str) -> BreakerReset:
+    """Resume a halted account by hand; its peak restarts at its current equity."""
+    config = app.loaded.config
+    account = config.accounts.account(account_id)
+    if account is None:
+        raise UsageError.unknown(
+            f"no account {account_id!r} in accounts.yaml",
+            account_id,
+            [a.id for a in config.accounts.accounts],
+            otherwise="",
+        )
+    refuse_behind_books(app, "breaker reset")
+    with app.storage() as storage:
+        if not breaker_state(storage.events, account_id, account.starting_cash)[0].halted:
+            # A reset of a running breaker recorded a resume with no halt before it, which broke every leaderboard
+            # and report after (a new user's trial); it would also forget the peak its drawdown is measured from.
+            raise UsageError(f"{account_id} is not halted: nothing to reset (`llmtrade status` shows each breaker)")
+        live = app.trading_is_live(storage.events)
+        # Valuing the account is a read: its price fetches are not this command's record.
+        market = app.market(storage, live=live, record=False)
+        desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
+        held = held_outside(config, storage.events)
+        prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
+        equity = look_now(storage.events, desk.broker, prices).managed.equity
+        state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
+    return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)
