@@ -224,7 +224,7 @@ def test_a_run_killed_without_warning_is_alerted_once(storage: Storage, http_sin
     _append(events, killed, "run:r7", run_id="r7", week_id=FIXED_NOW.date())
     [incident] = [i for i in find_incidents(storage.events, CONFIG, FIXED_NOW, silence=False) if i.kind == "run-killed"]
     assert incident.key == "run-killed:run-due:r7"
-    assert incident.title == "llmtrade: run-due was killed"
+    assert incident.title == "llmtrade: run-due recorded no end (killed, or lost its database)"
     assert "r7" in incident.body and "OrderSubmitted" in incident.body
     assert [a.key for a in _check(storage, [http_sink.url]).sent if a.key.startswith("run-killed")] == [incident.key]
     assert not [a for a in _check(storage, [http_sink.url], FIXED_NOW + timedelta(days=1)).sent if "killed" in a.key]

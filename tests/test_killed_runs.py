@@ -194,3 +194,24 @@ def test_one_unreadable_old_run_does_not_stop_later_killed_runs_being_recorded(
     assert result.exit_code == 0, result.output
     assert "runs killed earlier were not recorded" in result.stderr
     assert [e.run_id for e in stored_events(cli_env["DATABASE_URL"], type="RunKilled")] == ["r-killed"]
+
+
+def test_a_run_with_no_end_is_not_called_killed_outright(storage: Storage, cli_env: dict[str, str]) -> None:
+    """A run that lost its database mid-run (exit 75, said as such) cannot record its end either: status said
+    "killed: recorded no end, and no process holds its lease: killed". It may have been either: the wording says so,
+    in status before a job records it and in RunKilled's note (status, report, trace, alerts) after; `outcome` stays
+    "killed" in --json, the RunKilled's name."""
+    from llmtrade.domain.runs import RunKilled
+
+    started = RunStarted(
+        command="run-weekly", arguments={}, mode="offline", mode_reason="x", config_source="y", version="z", lease=1
+    )
+    storage.events.append([NewEvent.of(started, stream=run_stream("r1"), run_id="r1")])
+    result = runner.invoke(app, ["status", "--offline"])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if "run-weekly" in line]
+    assert "recorded no end (killed, or lost its database)" in line and ": killed" not in line, line
+    assert "killed:" not in line, line
+    at = datetime(2026, 1, 7, 12, tzinfo=UTC)
+    note = RunKilled(command="run-weekly", found_by="r2", last_event_type="RunStarted", last_event_at=at).note(at)
+    assert note.startswith("recorded no end (killed, or lost its database)"), note

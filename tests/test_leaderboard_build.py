@@ -554,7 +554,7 @@ def test_a_run_recorded_killed_is_said_killed_under_the_table(storage: Storage, 
     events.append([NewEvent.of(p, stream=run_stream("p"), run_id="p") for p in (started, killed)])
     board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
     [note] = [n for n in board.notes if "`llmtrade report` lists each" in n]
-    assert note.startswith("1 were killed before they recorded an end (the last: postmortem of "), note
+    assert note.startswith("1 recorded no end, killed or lost their database (the last: postmortem of "), note
     assert "recorded no end, killed or still running" not in note
 
 

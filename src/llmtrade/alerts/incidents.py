@@ -146,7 +146,7 @@ def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
                 Incident(
                     f"run-killed:{killed.command}:{event.run_id}",
                     "run-killed",
-                    f"llmtrade: {killed.command} was killed",
+                    f"llmtrade: {killed.command} recorded no end (killed, or lost its database)",
                     f"Run {event.run_id} of {killed.command}"
                     + (f" for week {event.week_id}" if event.week_id else "")
                     + f" {killed.note(event.occurred_at)}. The next wake-up resumes its job from its last stored "

@@ -47,7 +47,7 @@ from llmtrade.domain.events import (
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
-from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted, WeekCompleted
+from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted, WeekCompleted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
@@ -337,7 +337,7 @@ def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = Non
     return last
 
 
-_UNRECORDED = "recorded no end, and no process holds its lease: killed (the next job records it as RunKilled)"
+_UNRECORDED = UNENDED + ", and no process holds its lease (the next job records it as RunKilled)"
 Outcome = Literal["finished", "failed", "killed", "running", "running or killed"]
 
 

@@ -113,7 +113,8 @@ def failure_note(lines: Sequence[RunLine]) -> str | None:
     if killed:
         last = killed[-1]
         parts.append(
-            f"{len(killed)} were killed before they recorded an end (the last: {last.command} of {last.started_at})"
+            f"{len(killed)} recorded no end, killed or lost their database (the last: {last.command} of "
+            f"{last.started_at})"
         )
     if unended:
         last = unended[-1]

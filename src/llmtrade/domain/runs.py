@@ -97,6 +97,10 @@ class RunFailed(EventPayload):
     exit_code: int | None = None
 
 
+# What a run with no end and no lease is known to be: killed, or lost its database (and so could not record its end).
+UNENDED = "recorded no end (killed, or lost its database)"
+
+
 class RunKilled(EventPayload):
     """A run that recorded no end (RunFinished, RunFailed) and never will: no process holds its lease any more, so
     it was killed without warning (SIGKILL, the OOM killer, a reboot or power cut, the database server restarted), or
@@ -113,8 +117,7 @@ class RunKilled(EventPayload):
     def note(self, found_at: datetime) -> str:
         """What `status`, `report` and `trace` say of the run."""
         return (
-            f"recorded no end; its connection to the database was gone (killed, or the connection lost) when run "
-            f"{self.found_by} looked at "
+            f"{UNENDED}: no process held its lease when run {self.found_by} looked at "
             f"{market_time(found_at)} (its last event: {self.last_event_type} at {market_time(self.last_event_at)})"
         )
 

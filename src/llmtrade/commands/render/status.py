@@ -76,7 +76,8 @@ def print_status(out: Output, report: StatusResult) -> None:
                 command,
                 market_time(r.at),
                 r.mode,
-                r.outcome + (f": {r.error}" if r.error else ""),
+                # "killed" (--json: the RunKilled's name) is the error's own wording: killed, or lost its database.
+                r.error if r.outcome == "killed" and r.error else r.outcome + (f": {r.error}" if r.error else ""),
                 "yes" if r.degraded else "no",
             )
             for command, r in sorted(report.last_runs.items())
