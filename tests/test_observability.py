@@ -7,6 +7,7 @@ each test reads what it left behind, so the suite pays for the runs once.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -313,6 +314,24 @@ def test_an_unwritable_metrics_folder_is_reported_and_leaves_the_exit_code(
     assert result.exit_code == 0
     assert result.stderr.count("metrics not written") == 1
     assert result.stderr.startswith("warning: metrics not written")  # not "error:": the exit code is 0
+    # Said plainly, not "FileExistsError: [Errno 17] File exists: '...'" (a new-user trial).
+    assert f"metrics not written to {blocked}: it is a file, not a folder" in result.stderr, result.stderr
+    assert "Errno" not in result.stderr and "FileExistsError" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("number", "said"),
+    [
+        (errno.EACCES, "permission denied"),
+        (errno.ENOSPC, "no space left on its disk"),
+        (errno.EROFS, "its file system is read-only"),
+        (errno.ENOTDIR, "a folder above it is a file"),
+    ],
+)
+def test_a_metrics_folder_that_cannot_be_written_is_said_plainly(number: int, said: str) -> None:
+    from llmtrade.commands.metrics import unwritable
+
+    assert unwritable(Path("/m"), OSError(number, os.strerror(number), "/m/x")) == f"metrics not written to /m: {said}"
 
 
 # ---------------------------------------------------------------- trace

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -13,6 +14,8 @@ from llmtrade.commands.context import Reads, state
 from llmtrade.console import print_error
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import psycopg
 
     from llmtrade.commands.context import State
@@ -54,14 +57,18 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
 def _publish(root: State) -> None:
     started = time.perf_counter()
     settings = root.settings
+    folder = settings.metrics_dir or settings.home / "metrics"
     try:
         found = _read(settings)
         if found is None:
             return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
         from llmtrade.observe.metrics import write
 
-        path = write(found, settings.metrics_dir or settings.home / "metrics")
+        path = write(found, folder)
         _log.debug("metrics written to %s in %.1f ms", path, (time.perf_counter() - started) * 1000)
+    except OSError as exc:
+        _not_done("metrics not written", exc, said=unwritable(folder, exc))
+        return
     except Exception as exc:
         _not_done("metrics not written", exc)
         return
@@ -123,10 +130,29 @@ def export_traces_after_command(root: State, error: BaseException | None) -> Non
         _not_done("traces not exported", exc)
 
 
-def _not_done(what: str, exc: Exception) -> None:
+def _not_done(what: str, exc: Exception, *, said: str = "") -> None:
     _log.warning(what, extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
     # A warning, not an error: the command's exit code stays its own (an operator read "error:" beside exit 0).
-    print_error(f"{what}: {type(exc).__name__}: {exc}", prefix="warning: ")
+    print_error(said or f"{what}: {type(exc).__name__}: {exc}", prefix="warning: ")
+
+
+# What an OSError writing the metrics folder means, in words: a trial read "metrics not written: FileExistsError:
+# [Errno 17] File exists: '/tmp/x'" for a file where the folder should be.
+_PLAIN = {
+    errno.EEXIST: "it is a file, not a folder",
+    errno.ENOTDIR: "a folder above it is a file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "its file system is read-only",
+    errno.ENOSPC: "no space left on its disk",
+    errno.EDQUOT: "the disk quota is used up",
+}
+
+
+def unwritable(folder: Path, exc: OSError) -> str:
+    """The warning for a metrics `folder` that could not be written: its path and why, plainly."""
+    why = _PLAIN.get(exc.errno or 0) or exc.strerror or f"{type(exc).__name__}: {exc}"
+    return f"metrics not written to {folder}: {why}"
 
 
 def _opened_one(root: State) -> bool:
