@@ -323,3 +323,58 @@ def test_a_retry_after_a_billed_attempt_is_sent_when_its_worst_case_fits(storage
         _ask(gateway, raises=None)
     assert len(fake.requests) == 2 and budget.reserved == 0.0
     assert budget.run_spent <= 2.5 * worst
+
+
+# ------------------------------------------------- a call cancelled after billed attempts (SIGTERM, a sibling failing)
+
+
+def _cancelled_after_a_billed_attempt(storage: Storage, budget: Budget, *, retry_answers: bool) -> LLMGateway:
+    """A first attempt billed (a 200 carrying a 502, with its usage), then a retry that hangs (before its status, or
+    after its 200: `retry_answers`); the call is cancelled while the retry is in flight."""
+    gateway = _gateway(storage, budget, max_retries=2)
+    body = {"error": {"code": 502, "message": "upstream died mid-answer"}, "usage": _SPENT}
+    with fake_llm() as fake:
+
+        def billed(request: dict[str, object]) -> httpx.Response:
+            fake.delay = 0.0 if retry_answers else 60.0  # the next request waits for its status
+            return httpx.Response(200, json=body)
+
+        fake.then(billed, lambda request: _trickled(request, pause=0.05, lines=400))
+
+        async def go() -> None:
+            call = asyncio.create_task(gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "x"))
+            while len(fake.requests) < 2:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            await gateway.aclose()
+
+        asyncio.run(go())
+    return gateway
+
+
+def test_a_call_cancelled_after_a_billed_attempt_counts_it(storage: Storage) -> None:
+    """Review: a call cancelled (SIGTERM through the job loop, a sibling failing in a gather) after a billed attempt
+    settled at $0 (the client's tally of billed attempts went only onto its typed errors) and left no record. It now
+    counts what was billed (the usage reported), in the budget, the run's totals and an LLMCallFailed."""
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    gateway = _cancelled_after_a_billed_attempt(storage, budget, retry_answers=False)
+    assert budget.run_spent == pytest.approx(0.05) and budget.reserved == 0.0
+    assert gateway.totals.cost_usd == pytest.approx(0.05)
+    [stored] = storage.events.read(type="LLMCallFailed")
+    failed = LLMCallFailed.from_event(stored)
+    assert failed.error_type == "CancelledError" and failed.cost_usd == pytest.approx(0.05)
+    assert (failed.prompt_tokens, failed.completion_tokens) == (10, 40)
+
+
+def test_a_call_cancelled_after_its_retry_s_200_counts_that_attempt_at_its_worst_case(storage: Storage) -> None:
+    """The retry had answered 200 (generating, billed) when the call was cancelled: counted as a cut-off attempt."""
+    budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
+    worst = _worst(_gateway(storage, Budget.unlimited()))
+    _cancelled_after_a_billed_attempt(storage, budget, retry_answers=True)
+    assert budget.run_spent == pytest.approx(0.05 + worst) and budget.reserved == 0.0
+    [stored] = storage.events.read(type="LLMCallFailed")
+    failed = LLMCallFailed.from_event(stored)
+    assert failed.cut_off_attempts == 1 and failed.cost_counted_usd == pytest.approx(0.05 + worst)

@@ -19,6 +19,7 @@ serialises the weekly jobs).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -178,18 +179,19 @@ def counted_cost(hold: Hold | None, costs: Sequence[float | None], cut_off: int)
     return sum(cost for cost in costs if cost is not None) + hold.amount * unknown
 
 
-# The failures that carry a call's billed attempts (the client sets them; BudgetExceeded: a retry not sent after them).
-_COUNTED = (LLMUnavailable, LLMRequestRejected, LLMBadReply, BudgetExceeded)
+# The failures that carry a call's billed attempts (the client sets them; BudgetExceeded: a retry not sent after them;
+# a cancellation, SIGTERM or a sibling task failing, when the client or the gateway saw it: llm/call_records.py).
+_COUNTED = (LLMUnavailable, LLMRequestRejected, LLMBadReply, BudgetExceeded, asyncio.CancelledError)
 
 
 def cut_off_of(exc: BaseException) -> int:
     """Attempts of a failed call cut off after the provider had answered 200 (set by the client)."""
-    return exc.cut_off if isinstance(exc, _COUNTED) else 0
+    return getattr(exc, "cut_off", 0) if isinstance(exc, _COUNTED) else 0
 
 
 def billed_of(exc: BaseException) -> tuple:
     """The usages the provider reported for a failed call's attempts that failed after its 200 (set by the client)."""
-    return exc.billed if isinstance(exc, _COUNTED) else ()
+    return getattr(exc, "billed", ()) if isinstance(exc, _COUNTED) else ()
 
 
 _CALLS = ["LLMCallCompleted", "LLMCallFailed"]

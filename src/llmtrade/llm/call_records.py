@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from llmtrade.config.models import Price
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import LLMBadReply
 from llmtrade.llm.budget import Hold, billed_of, counted_cost, cut_off_of
 from llmtrade.llm.records import plain_messages
 from llmtrade.llm.types import ChatRequest, ResponseMode, Usage
@@ -67,7 +67,7 @@ def failed_record(
     provider: str,
     request: ChatRequest,
     key: str,
-    exc: Exception,
+    exc: BaseException,
     *,
     mode: ResponseMode | None,
     note: str | None,
@@ -83,7 +83,7 @@ def failed_record(
         model=model,
         messages=plain_messages(request.messages),
         error_type=type(exc).__name__,
-        error=str(exc),
+        error=str(exc) or f"{type(exc).__name__}: stopped in flight",  # a cancellation says nothing
         cache_key=key,
         answer=bad.content if bad else None,
         reasoning=bad.reasoning if bad else None,
@@ -119,7 +119,14 @@ class BilledAttempts:
     def count(self) -> int:
         return len(self.billed) + self.cut_off
 
-    def onto(self, exc: LLMUnavailable | LLMRequestRejected | LLMBadReply | BudgetExceeded, attempts: int) -> None:
-        exc.attempts = attempts
-        exc.cut_off = self.cut_off
-        exc.billed = tuple(self.billed)
+    def onto(self, exc: BaseException, attempts: int) -> None:
+        """Onto a typed failure, or a cancellation (asyncio.CancelledError carries them as plain attributes)."""
+        exc.attempts = attempts  # type: ignore[attr-defined]
+        exc.cut_off = self.cut_off  # type: ignore[attr-defined]
+        exc.billed = tuple(self.billed)  # type: ignore[attr-defined]
+
+
+def billed_on(exc: BaseException, cut_off: int, billed: Sequence[Usage]) -> None:
+    """Add a call's attempts billed under an earlier response format to a cancellation's (llm/gateway.py)."""
+    exc.cut_off = cut_off + cut_off_of(exc)  # type: ignore[attr-defined]
+    exc.billed = (*billed, *billed_of(exc))  # type: ignore[attr-defined]

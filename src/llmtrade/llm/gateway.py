@@ -13,6 +13,7 @@ is remembered for the rest of the run, and each event says which mode answered.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,8 +38,8 @@ from llmtrade.errors import (
     ReplayMiss,
     StructuredOutputRefused,
 )
-from llmtrade.llm.budget import Budget, BudgetRefused, Hold
-from llmtrade.llm.call_records import call_cost, failed_cost, failed_record, priced
+from llmtrade.llm.budget import Budget, BudgetRefused, Hold, billed_of, cut_off_of
+from llmtrade.llm.call_records import billed_on, call_cost, failed_cost, failed_record, priced
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
@@ -288,6 +289,16 @@ class LLMGateway:
             before = partial(self._hold_per_attempt, site, ref, hold, cut_before + len(billed_before))
             try:
                 reply = await client.send(wire, before_attempt=before)
+            except asyncio.CancelledError as exc:  # SIGTERM, a sibling failing: attempts billed before it still count
+                billed_on(exc, cut_before, billed_before)
+                self.totals.requests += getattr(exc, "attempts", 0)
+                if cut_off_of(exc) or billed_of(exc):
+                    try:  # the record is queued before the first wait: a second cancellation cuts only the wait
+                        await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
+                    except asyncio.CancelledError as again:
+                        billed_on(again, cut_off_of(exc), billed_of(exc))
+                        raise
+                raise
             except (LLMUnavailable, LLMRequestRejected, LLMBadReply, BudgetExceeded) as exc:
                 self.totals.requests += exc.attempts
                 if not isinstance(exc, StructuredOutputRefused):
@@ -331,7 +342,7 @@ class LLMGateway:
         provider: str,
         request: ChatRequest,
         key: str,
-        exc: Exception,
+        exc: BaseException,
         *,
         mode: ResponseMode | None,
         note: str | None,
@@ -391,11 +402,6 @@ class LLMGateway:
 
     async def _append(self, site: CallSite, payload: EventPayload, entry: CacheEntry | None = None) -> None:
         """Returns once the call's record (and `entry`, in the replay cache) is stored; llm/recorder.py."""
-        event = NewEvent.of(
-            payload,
-            stream=llm_stream(site.run_id),
-            week_id=site.week_id,
-            account_id=site.account_id,
-            run_id=site.run_id,
-        )
+        stream, run = llm_stream(site.run_id), site.run_id
+        event = NewEvent.of(payload, stream=stream, week_id=site.week_id, account_id=site.account_id, run_id=run)
         await self._recorder.write(event, entry)

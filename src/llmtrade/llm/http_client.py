@@ -203,8 +203,8 @@ class OpenAICompatibleClient:
             )
             tally.onto(unavailable, attempts)
             raise unavailable from None
-        except (LLMUnavailable, LLMRequestRejected) as exc:  # failed at once: a refusal, no credits, a quota
-            tally.onto(exc, attempts)
+        except (LLMUnavailable, LLMRequestRejected, asyncio.CancelledError) as exc:  # a refusal, no credits, a quota
+            tally.onto(exc, attempts)  # or cancelled (SIGTERM, a sibling failing): billed attempts count all the same
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         try:
@@ -296,6 +296,10 @@ class OpenAICompatibleClient:
                 if generating(began):  # cut off after its 200: generated, billed at a cost nobody reported
                     tally.bill(None)
                 raise _Retryable(self._cut_off_reason(exc, deadline, body["max_tokens"])) from None
+            except asyncio.CancelledError:
+                if generating(began):  # cancelled after its 200: generated and billed all the same
+                    tally.bill(None)
+                raise
         status = response.status_code
         if status >= 400:
             said = f"HTTP {status}"
