@@ -378,3 +378,21 @@ def test_a_call_cancelled_after_its_retry_s_200_counts_that_attempt_at_its_worst
     [stored] = storage.events.read(type="LLMCallFailed")
     failed = LLMCallFailed.from_event(stored)
     assert failed.cut_off_attempts == 1 and failed.cost_counted_usd == pytest.approx(0.05 + worst)
+
+
+def test_a_retry_after_an_attempt_billed_at_a_known_cost_holds_that_cost_not_a_worst_case(storage: Storage) -> None:
+    """Review: after an attempt whose 200 carried an error and its usage (2 tokens), the retry held one more whole
+    worst case for it, so a retry that fits was refused ('$0.0630 held ... $0.0630 worst case' against $0.0945). The
+    attempt's known cost is held now; its retry is sent and answered, within the ceiling."""
+    worst = _worst(_gateway(storage, Budget.unlimited()))
+    budget = Budget(BudgetConfig(per_run_usd=1.5 * worst), {"m/pm": PRICE})
+    gateway = _gateway(storage, budget, max_retries=1)
+    body = {"error": {"code": 502, "message": "upstream died"}, "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    with fake_llm() as fake:
+        fake.then(httpx.Response(200, json=body), lambda request: _trickled(request, pause=0, lines=0))
+        _ask(gateway, raises=None)
+    assert len(fake.requests) == 2 and budget.reserved == 0.0
+    assert not storage.events.read(type="BudgetRefused")
+    [stored] = storage.events.read(type="LLMCallCompleted")
+    assert budget.run_spent == pytest.approx(LLMCallCompleted.from_event(stored).cost_usd)
+    assert budget.run_spent <= 1.5 * worst

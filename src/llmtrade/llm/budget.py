@@ -7,8 +7,8 @@ configured price. The call is refused when the run's spent + reserved + worst ca
 is set (its cost could not be bounded). After the call the reservation is replaced by what it cost
 (the reply's usage, priced), so calls in flight at once never together pass a ceiling: reserving is
 synchronous, between awaits, so two coroutines of the event loop cannot both take the last dollar. A billed attempt
-(cut off after its 200, an error in a 200's body) may count at the worst case, so a retry after one first holds
-another (`extend`), or is not sent.
+(cut off after its 200, an error in a 200's body) counts at the cost it reported, else at the worst case, so a retry
+after one first holds that too (`extend`), or is not sent.
 
 A reply with no usage has an unknown cost: it settles at the worst case held for it, recorded with the call
 (`cost_counted_usd`), never at $0. What the week spent before this process comes from the call records (their cost,
@@ -47,13 +47,13 @@ _BYTES_PER_TOKEN = 3
 
 @dataclass
 class Hold:
-    """One call's reservation, released by `Budget.settle`: `amount` (USD) is its worst case, held `times` over:
-    once, and once more for each attempt billed before a retry (`Budget.extend`; each billed attempt may count at the
-    worst case, so a retry holds its own)."""
+    """One call's reservation, released by `Budget.settle`: `amount` (USD) is an attempt's worst case; `held` what is
+    held in all: the worst case, and before a retry what the attempts billed before it may count (`Budget.extend`: the
+    cost one reported, else its worst case)."""
 
     model: str
     amount: float
-    times: int = 1
+    held: float
 
 
 def estimate_prompt_tokens(messages: Sequence[Mapping[str, object]], extra: object = None) -> int:
@@ -103,7 +103,7 @@ class Budget:
     def reserve(self, role: str, model: str, prompt_tokens: int, max_tokens: int) -> Hold | BudgetRefused:
         """Hold the call's worst case, or the refusal to record when it does not fit (nothing held then)."""
         if not self.active:
-            return Hold(model, 0.0)
+            return Hold(model, 0.0, 0.0)
         price = self._prices.get(model)
         worst = None if price is None else price_of(price, prompt_tokens, max_tokens)
         refused = self._refusal(role, model, worst)
@@ -111,14 +111,16 @@ class Budget:
             return refused
         assert worst is not None  # an active budget refused every unpriced model above
         self.reserved += worst
-        return Hold(model, worst)
+        return Hold(model, worst, worst)
 
-    def extend(self, role: str, hold: Hold) -> BudgetRefused | None:
-        """Hold the call's worst case once more, for a retry after a billed attempt, or the refusal to record."""
-        refused = self._refusal(role, hold.model, hold.amount)
-        if refused is None:
-            self.reserved += hold.amount
-            hold.times += 1
+    def extend(self, role: str, hold: Hold, needed: float) -> BudgetRefused | None:
+        """Hold `needed` in all for the call (a retry after billed attempts: `billed_cost` and its own worst case), or
+        the refusal to record (nothing more held then)."""
+        more = needed - hold.held
+        refused = self._refusal(role, hold.model, more) if more > 0 else None
+        if refused is None and more > 0:
+            self.reserved += more
+            hold.held = needed
         return refused
 
     def _refusal(self, role: str, model: str, worst: float | None) -> BudgetRefused | None:
@@ -164,7 +166,7 @@ class Budget:
         """Release `hold` and count what the call cost (None: unknown, counted as its worst case)."""
         if hold is None:
             return
-        self.reserved = max(0.0, self.reserved - hold.amount * hold.times)
+        self.reserved = max(0.0, self.reserved - hold.held)
         self.run_spent += hold.amount if cost is None else cost
 
 
@@ -173,10 +175,14 @@ def counted_cost(hold: Hold | None, costs: Sequence[float | None], cut_off: int)
     reply, earlier attempts that reported their usage), the worst case held for each part whose cost is unknown (None:
     no usage), and the worst case for each attempt cut off after a 200 (generated and billed, cost never reported).
     None when the cost is known, or no budget holds anything."""
-    unknown = cut_off + sum(cost is None for cost in costs)
-    if hold is None or not unknown:
+    if hold is None or not (cut_off or None in costs):
         return None
-    return sum(cost for cost in costs if cost is not None) + hold.amount * unknown
+    return billed_cost(hold, costs, cut_off)
+
+
+def billed_cost(hold: Hold, costs: Sequence[float | None], cut_off: int) -> float:
+    """What a call's billed parts count (`counted_cost`): the known `costs`, the worst case for each other one."""
+    return sum(cost for cost in costs if cost is not None) + hold.amount * (cut_off + costs.count(None))
 
 
 # The failures that carry a call's billed attempts (the client sets them; BudgetExceeded: a retry not sent after them;

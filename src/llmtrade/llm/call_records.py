@@ -115,10 +115,6 @@ class BilledAttempts:
         else:
             self.cut_off += 1
 
-    @property
-    def count(self) -> int:
-        return len(self.billed) + self.cut_off
-
     def onto(self, exc: BaseException, attempts: int) -> None:
         """Onto a typed failure, or a cancellation (asyncio.CancelledError carries them as plain attributes)."""
         exc.attempts = attempts  # type: ignore[attr-defined]

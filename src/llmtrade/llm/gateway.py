@@ -38,8 +38,8 @@ from llmtrade.errors import (
     ReplayMiss,
     StructuredOutputRefused,
 )
-from llmtrade.llm.budget import Budget, BudgetRefused, Hold, billed_of, cut_off_of
-from llmtrade.llm.call_records import billed_on, call_cost, failed_cost, failed_record, priced
+from llmtrade.llm.budget import Budget, BudgetRefused, Hold, billed_cost, billed_of, cut_off_of
+from llmtrade.llm.call_records import BilledAttempts, billed_on, call_cost, failed_cost, failed_record, priced
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
@@ -75,7 +75,7 @@ class ProviderClient(Protocol):
     answer_settings: str
 
     async def send(
-        self, request: ChatRequest, *, before_attempt: Callable[[int], Awaitable[None]] | None = None
+        self, request: ChatRequest, *, before_attempt: Callable[[BilledAttempts], Awaitable[None]] | None = None
     ) -> ChatReply: ...
 
     async def aclose(self) -> None: ...
@@ -286,7 +286,7 @@ class LLMGateway:
                 first: ResponseMode = "json_schema" if client.structured_outputs else "json_object"
                 mode = self.response_modes.get(remembered, first)
                 wire = in_mode(request, mode)
-            before = partial(self._hold_per_attempt, site, ref, hold, cut_before + len(billed_before))
+            before = partial(self._hold_per_attempt, site, ref, hold, cut_before, billed_before)
             try:
                 reply = await client.send(wire, before_attempt=before)
             except asyncio.CancelledError as exc:  # SIGTERM, a sibling failing: attempts billed before it still count
@@ -322,18 +322,22 @@ class LLMGateway:
                     reply = reply.model_copy(update=update)
                 return reply, note
 
-    async def _hold_per_attempt(self, site: CallSite, ref: ModelRef, hold: Hold | None, before: int, now: int) -> None:
-        """Before an attempt after `before` + `now` billed ones (under an earlier response format, and this one), hold
-        a worst case for each and one for this attempt, so calls in flight never together pass a ceiling; else record
-        the refusal and end the call (BudgetExceeded)."""
-        billed = before + now
-        while hold is not None and hold.times <= billed:
-            refused = self.budget.extend(site.role, hold)
-            if refused is not None:
-                await self._append(site, refused)
-                raise BudgetExceeded(
-                    f"{site.role} call to {ref.model}: no retry sent after {billed} billed attempt(s): {refused.reason}"
-                )
+    async def _hold_per_attempt(
+        self, site: CallSite, ref: ModelRef, hold: Hold | None, cut: int, billed: Sequence[Usage], now: BilledAttempts
+    ) -> None:
+        """Before an attempt, hold what the attempts billed before it (under an earlier response format: `cut`,
+        `billed`; and this one: `now`) may count (a reported cost, else a worst case) and a worst case for this one, so
+        calls in flight never together pass a ceiling; else record the refusal and end the call (BudgetExceeded)."""
+        costs = [priced(self._prices.get(ref.model), usage).cost_usd for usage in (*billed, *now.billed)]
+        if hold is None or not (costs or cut + now.cut_off):
+            return
+        refused = self.budget.extend(site.role, hold, hold.amount + billed_cost(hold, costs, cut + now.cut_off))
+        if refused is not None:
+            await self._append(site, refused)
+            count = len(costs) + cut + now.cut_off
+            raise BudgetExceeded(
+                f"{site.role} call to {ref.model}: no retry sent after {count} billed attempt(s): {refused.reason}"
+            )
 
     async def _failed(
         self,

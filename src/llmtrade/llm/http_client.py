@@ -165,11 +165,11 @@ class OpenAICompatibleClient:
             self._http = None
 
     async def send(
-        self, request: ChatRequest, *, before_attempt: Callable[[int], Awaitable[None]] | None = None
+        self, request: ChatRequest, *, before_attempt: Callable[[BilledAttempts], Awaitable[None]] | None = None
     ) -> ChatReply:
         """Send one request, retrying temporary failures; returns the first answer received. `before_attempt` is
-        awaited before each attempt with the number of this call's attempts billed so far (the gateway holds one more
-        worst case under the budget for each: llm/budget.Hold); what it raises (BudgetExceeded) ends the call."""
+        awaited before each attempt with this call's attempts billed so far (the gateway holds what each may count
+        under the budget: llm/budget.Hold); what it raises (BudgetExceeded) ends the call."""
         mode = self._mode(request)
         body = self._body(request, mode)
         attempts = 0
@@ -188,7 +188,7 @@ class OpenAICompatibleClient:
                 with attempt:
                     if before_attempt is not None:
                         try:
-                            await before_attempt(tally.count)
+                            await before_attempt(tally)
                         except BudgetExceeded as exc:
                             tally.onto(exc, attempts)
                             raise
