@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from llmtrade.errors import LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import LLMAuthRejected, LLMNoEndpoint, LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.embeddings import EmbeddingClient
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage, ChatRequest
@@ -48,6 +48,21 @@ def test_an_embeddings_402_is_out_of_credits_and_says_what_fixes_it() -> None:
     respx.post(f"{BASE}/embeddings").mock(return_value=httpx.Response(402, json=NO_CREDITS))
     with pytest.raises(LLMOutOfCredits, match="add credits"):
         _client().post(MODEL, ["a"])
+
+
+@pytest.mark.parametrize("message", ["No endpoints found matching your data policy", "Model not found"])
+@respx.mock
+def test_an_embeddings_404_is_no_endpoint_named_as_refused_not_retried(message: str) -> None:
+    """Review G2: a 404 (OpenRouter's data-policy routing, an unknown model) is fixed in the account or models.yaml,
+    as a refused key is: LLMNoEndpoint, an LLMAuthRejected (named, never held as a final failure, asked again after
+    the fix), as the chat client's is; not retried, not a plain LLMRequestRejected."""
+    route = respx.post(f"{BASE}/embeddings").mock(
+        return_value=httpx.Response(404, json={"error": {"code": 404, "message": message}})
+    )
+    with pytest.raises(LLMNoEndpoint, match="check the model's name and the account's settings") as caught:
+        _client().post(MODEL, ["a"])
+    assert isinstance(caught.value, LLMAuthRejected) and message in str(caught.value)
+    assert route.call_count == 1
 
 
 @respx.mock
