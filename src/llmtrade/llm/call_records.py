@@ -1,15 +1,16 @@
-"""The gateway's record of a failed call, the pricing of what a reply used (llm/gateway.py), and the client's tally
-of a call's billed attempts."""
+"""The gateway's records of a call (a failed one's LLMCallFailed, an answered one's fields), the pricing of what a
+reply used (llm/gateway.py), and the client's tally of a call's billed attempts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from llmtrade.config.models import Price
 from llmtrade.domain.events import LLMCallFailed
 from llmtrade.errors import LLMBadReply
 from llmtrade.llm.budget import Hold, billed_of, counted_cost, cut_off_of
-from llmtrade.llm.records import plain_messages
+from llmtrade.llm.records import Exchange, plain_messages
 from llmtrade.llm.types import ChatRequest, ResponseMode, Usage
 
 
@@ -49,6 +50,39 @@ def failed_cost(price: Price | None, hold: Hold | None, exc: BaseException) -> t
     if not parts and not cut:
         return None, None
     return call_cost(price, hold, parts, cut)
+
+
+def completed_values(
+    role: str, model: str, request: ChatRequest, exchange: Exchange, *, outcome: str, problem: str | None
+) -> dict[str, Any]:
+    """The fields of the LLMCallCompleted of a call answered by `exchange` (llm/gateway.py)."""
+    reply = exchange.reply
+    return {
+        "role": role,
+        "provider": exchange.provider,
+        "model": model,
+        "source": exchange.source,
+        "messages": plain_messages(request.messages),
+        "answer": exchange.content,
+        "schema_name": request.schema_name,
+        "outcome": outcome,
+        "problem": problem,
+        "prompt_tokens": exchange.usage.prompt_tokens,
+        "completion_tokens": exchange.usage.completion_tokens,
+        "cost_usd": exchange.usage.cost_usd,
+        "latency_ms": exchange.latency_ms,
+        "attempts": exchange.attempts,
+        "cache_key": exchange.key,
+        "reasoning": reply.reasoning if reply else None,
+        "think": reply.think if reply else None,
+        "answer_from": reply.answer_from if reply else "content",
+        "response_mode": reply.response_mode if reply else None,
+        "finish_reason": reply.finish_reason if reply else None,
+        "max_tokens": request.max_tokens,
+        "note": exchange.note,
+        "cost_counted_usd": exchange.counted,
+        "cut_off_attempts": reply.cut_off if reply else 0,
+    }
 
 
 def spent_by(bad: LLMBadReply) -> Usage:

@@ -39,10 +39,18 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold, billed_cost, billed_of, cut_off_of
-from llmtrade.llm.call_records import BilledAttempts, billed_on, call_cost, failed_cost, failed_record, priced
+from llmtrade.llm.call_records import (
+    BilledAttempts,
+    billed_on,
+    call_cost,
+    completed_values,
+    failed_cost,
+    failed_record,
+    priced,
+)
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
-from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, plain_messages, sum_usage
+from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, sum_usage
 from llmtrade.llm.structured import (
     AnswerInvalid,
     parse_answer,
@@ -371,33 +379,7 @@ class LLMGateway:
         problem: str | None = None,
     ) -> None:
         self.totals.add(ref.model, exchange.usage, rules=exchange.source == "rules", counted=exchange.counted)
-        reply = exchange.reply
-        values = {
-            "role": site.role,
-            "provider": exchange.provider,
-            "model": ref.model,
-            "source": exchange.source,
-            "messages": plain_messages(request.messages),
-            "answer": exchange.content,
-            "schema_name": request.schema_name,
-            "outcome": outcome,
-            "problem": problem,
-            "prompt_tokens": exchange.usage.prompt_tokens,
-            "completion_tokens": exchange.usage.completion_tokens,
-            "cost_usd": exchange.usage.cost_usd,
-            "latency_ms": exchange.latency_ms,
-            "attempts": exchange.attempts,
-            "cache_key": exchange.key,
-            "reasoning": reply.reasoning if reply else None,
-            "think": reply.think if reply else None,
-            "answer_from": reply.answer_from if reply else "content",
-            "response_mode": reply.response_mode if reply else None,
-            "finish_reason": reply.finish_reason if reply else None,
-            "max_tokens": request.max_tokens,
-            "note": exchange.note,
-            "cost_counted_usd": exchange.counted,
-            "cut_off_attempts": reply.cut_off if reply else 0,
-        }
+        values = completed_values(site.role, ref.model, request, exchange, outcome=outcome, problem=problem)
         # Built as NewEvent.of(LLMCallCompleted(**values)) builds it, in one step (llm/offline_path.py).
         event = completed_event(
             values, stream=llm_stream(site.run_id), week_id=site.week_id, account_id=site.account_id, run_id=site.run_id
