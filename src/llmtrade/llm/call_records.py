@@ -3,7 +3,9 @@ reply used (llm/gateway.py), and the client's tally of a call's billed attempts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from llmtrade.config.models import Price
@@ -154,6 +156,17 @@ class BilledAttempts:
         exc.attempts = attempts  # type: ignore[attr-defined]
         exc.cut_off = self.cut_off  # type: ignore[attr-defined]
         exc.billed = tuple(self.billed)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def billed_if_cancelled(cut_off: int, billed: Sequence[Usage]) -> Iterator[None]:
+    """Around the await that records a failed call: a cancellation arriving meanwhile carries the call's billed
+    attempts (`cut_off` cut off, `billed` usages), so the gateway's settle still counts them (review J)."""
+    try:
+        yield
+    except asyncio.CancelledError as again:
+        billed_on(again, cut_off, billed)
+        raise
 
 
 def billed_on(exc: BaseException, cut_off: int, billed: Sequence[Usage]) -> None:

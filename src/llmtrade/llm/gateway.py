@@ -41,6 +41,7 @@ from llmtrade.errors import (
 from llmtrade.llm.budget import Budget, BudgetRefused, Hold, billed_cost, billed_of, cut_off_of
 from llmtrade.llm.call_records import (
     BilledAttempts,
+    billed_if_cancelled,
     billed_on,
     call_cost,
     completed_values,
@@ -302,21 +303,23 @@ class LLMGateway:
                 self.totals.requests += getattr(exc, "attempts", 0)
                 if cut_off_of(exc) or billed_of(exc):
                     try:  # the record is queued before the first wait: a second cancellation cuts only the wait
-                        await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
-                    except asyncio.CancelledError as again:
-                        billed_on(again, cut_off_of(exc), billed_of(exc))
-                        raise
+                        with billed_if_cancelled(cut_off_of(exc), billed_of(exc)):
+                            await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
+                    except Exception as error:  # a store failing must not turn the cancellation into its error
+                        raise exc from error
                 raise
             except (LLMUnavailable, LLMRequestRejected, LLMBadReply, BudgetExceeded) as exc:
                 self.totals.requests += exc.attempts
                 if not isinstance(exc, StructuredOutputRefused):
                     exc.cut_off += cut_before
                     exc.billed = (*billed_before, *exc.billed)
-                    await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
+                    with billed_if_cancelled(exc.cut_off, exc.billed):
+                        await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note, hold=hold)
                     raise
                 cut_before, exc.cut_off = cut_before + exc.cut_off, 0
                 billed_before, exc.billed = (*billed_before, *exc.billed), ()
-                await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
+                with billed_if_cancelled(cut_before, billed_before):
+                    await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
                 if not later:
                     raise
