@@ -23,6 +23,7 @@ from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
 from llmtrade.llm.records import CallSite, UsageTotals
+from llmtrade.llm.replies import parse_usage
 from llmtrade.llm.types import Usage
 
 
@@ -67,24 +68,43 @@ class ToolChat:
             raise BudgetExceeded(f"{site.role} call to {self.model} not sent: {held.reason}")
         started = time.perf_counter()
         try:
-            data = await self._post(body)
+            response = await self._post(body)
         except (LLMUnavailable, LLMRequestRejected) as exc:
-            self.budget.settle(held, 0.0)
+            self.budget.settle(held, 0.0)  # no 200: nothing was generated
             self._append(site, self._failed(messages, key, exc))
             raise
+        except BaseException:  # cancelled while waiting (SIGTERM, Ctrl-C): its hold released, nothing known billed
+            self.budget.settle(held, 0.0)
+            raise
         latency = (time.perf_counter() - started) * 1000
+        # From here a 200 came: the model generated and the call is billed, its cost unknown unless reported.
+        worst = held.amount if held is not None else None
+        data = _json(response)
         try:
             message = data["choices"][0]["message"]
             calls = [
                 ToolCall(str(c.get("id", "")), str(c["function"]["name"]), str(c["function"].get("arguments") or ""))
                 for c in message.get("tool_calls") or []
             ]
-        except (KeyError, IndexError, TypeError) as exc:
-            self.budget.settle(held, None)
-            error = LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}")
-            self._append(site, self._failed(messages, key, error))
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            usage = self._usage(data)
+            self.budget.settle(held, usage.cost_usd)
+            error: LLMUnavailable | LLMRequestRejected = (
+                LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON")
+                if data is None
+                else LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}")
+            )
+            billed = {
+                "billed": True,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost_usd": usage.cost_usd,
+                "cost_counted_usd": worst if usage.cost_usd is None else None,
+            }
+            failed = self._failed(messages, key, error).model_copy(update=billed)
+            self._append(site, failed)
             raise error from None
-        usage = self._usage(data.get("usage") or {})
+        usage = self._usage(data)
         self.budget.settle(held, usage.cost_usd)
         self.totals.add(self.model, usage)
         content = message.get("content") if isinstance(message.get("content"), str) else None
@@ -103,6 +123,7 @@ class ToolChat:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 cost_usd=usage.cost_usd,
+                cost_counted_usd=worst if usage.cost_usd is None else None,
                 latency_ms=latency,
                 attempts=1,
                 cache_key=key,
@@ -113,7 +134,7 @@ class ToolChat:
         )
         return Turn(content, calls, {k: v for k, v in message.items() if k in ("role", "content", "tool_calls")})
 
-    async def _post(self, body: dict[str, Any]) -> Any:
+    async def _post(self, body: dict[str, Any]) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         url = f"{self.base_url.rstrip('/')}/chat/completions"
         try:
@@ -128,17 +149,17 @@ class ToolChat:
                 f"{self.provider} refused the request for {self.model}: HTTP {response.status_code}: "
                 f"{response.text[:300]}"
             )
-        try:
-            return response.json()
-        except ValueError:
-            raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON") from None
+        return response
 
-    def _usage(self, raw: dict[str, Any]) -> Usage:
-        prompt, completion = int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0)
-        cost = raw.get("cost")
-        if not isinstance(cost, int | float):
-            cost = price_of(self.price, prompt, completion) if self.price is not None else None
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
+    def _usage(self, data: Any) -> Usage:
+        """The reply's usage priced (replies.parse_usage): none reported, or not both token counts, is unknown (None:
+        the budget counts its worst case), never $0."""
+        usage = parse_usage(data)
+        if usage.cost_usd is None and usage.reported and self.price is not None:
+            return usage.model_copy(
+                update={"cost_usd": price_of(self.price, usage.prompt_tokens, usage.completion_tokens)}
+            )
+        return usage
 
     def _failed(self, messages: list[dict[str, Any]], key: str, exc: Exception) -> LLMCallFailed:
         return LLMCallFailed(
@@ -156,6 +177,14 @@ class ToolChat:
         self.events.append(
             [NewEvent.of(payload, stream=llm_stream(site.run_id), week_id=site.week_id, run_id=site.run_id)]
         )
+
+
+def _json(response: httpx.Response) -> Any:
+    """The body as JSON, or None when it is not."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _flat(message: dict[str, Any]) -> dict[str, str]:
