@@ -18,7 +18,7 @@ import pytest
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_data import AlpacaBarProvider
-from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.alpaca_server import FakeAlpacaServer, FakeResponse
 
 KEY_ID = "test-key-id"
 SECRET = "test-secret"
@@ -217,3 +217,17 @@ def test_importing_the_provider_does_not_import_alpaca_py() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert result.stdout.strip() == "[]"
+
+
+def test_bars_null_for_symbols_with_no_data_is_no_bars_not_a_crash(server: FakeAlpacaServer) -> None:
+    """Alpaca answers `"bars": null` (not `{}`) when none of the symbols has a bar in the window (a delisted or
+    not yet listed symbol: alpacahq/alpaca-trade-api-python#478); alpaca-py then fails inside its own parser with
+    an AttributeError that escaped as a traceback. It is an answer of nothing, which the service reports as
+    missing and passes to the next provider."""
+    server.route(
+        "GET", r"/v2/stocks/bars", lambda _: FakeResponse(200, {"bars": None, "next_page_token": None}), first=True
+    )
+
+    bars = provider_for(server).daily_bars(["GLTA", "SPY"], date(2026, 1, 5), date(2026, 1, 16))
+
+    assert bars == {"GLTA": [], "SPY": []}

@@ -238,10 +238,11 @@ class FakeAlpacaServer:
 
     # ----------------------------------------------------------------- test controls
 
-    def route(self, method: str, path_pattern: str, handler: Handler) -> None:
-        """Serve `method` on paths fully matching `path_pattern` (named groups reach the handler's `match`)."""
+    def route(self, method: str, path_pattern: str, handler: Handler, *, first: bool = False) -> None:
+        """Serve `method` on paths fully matching `path_pattern` (named groups reach the handler's `match`);
+        `first`: ahead of the built-in routes, to answer an endpoint as the real service sometimes does."""
         with self._lock:
-            self._routes.append((method.upper(), re.compile(path_pattern), handler))
+            self._routes.insert(0 if first else len(self._routes), (method.upper(), re.compile(path_pattern), handler))
 
     def add_bars(self, symbol: str, rows: Iterable[Mapping[str, Any] | Bar]) -> None:
         """Daily bars for `symbol`: Alpaca-shaped dicts ({"t", "o", "h", "l", "c", "v", ...}) or our `Bar`s.

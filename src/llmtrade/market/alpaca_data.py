@@ -88,6 +88,11 @@ class AlpacaBarProvider(DataAccess):
             raise wire_error(exc, "alpaca market data", where, self.timeout_seconds) from exc
         except APIError as exc:
             raise data_api_error(exc, self.feed, self.retry_attempts) from exc
+        except AttributeError:
+            # `"bars": null`: Alpaca's answer when no symbol asked has a bar in the window (one delisted or not
+            # listed yet, alpacahq/alpaca-trade-api-python#478), which alpaca-py calls `.items()` on. An answer of
+            # nothing: the service reports each symbol missing and asks the next provider.
+            return {}
         except ValueError as exc:
             # alpaca-py's own complaint about a response with none of the keys it knows.
             raise MarketDataError(f"alpaca market data answered in an unexpected shape: {exc}") from exc
