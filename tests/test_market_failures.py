@@ -143,6 +143,33 @@ def test_yahoo_struggling_is_temporary(status: int | None, page: str | None, sai
         YFinanceProvider(timeout_seconds=2, session=yahoo.session()).daily_bars(["SPY"], START, END)
 
 
+@pytest.mark.parametrize(
+    ("status", "page"), [(503, None), (None, "<html><body>Will be right back...</body></html>")], ids=["503", "page"]
+)
+def test_yahoo_back_after_an_outage_is_asked_again_not_answered_from_yfinances_memory(
+    status: int | None, page: str | None
+) -> None:
+    """yfinance keeps every chart answer for a range that ended over 30 minutes ago in a process-wide lru_cache,
+    a 5xx or a maintenance page too. The same range asked again in the process (the weekly run after discovery,
+    a checkpoint after the run) got the outage back without a request, read as Yahoo having nothing: "possibly
+    delisted", permanent (exit 1), for as long as the process lived."""
+    days = [date(2026, 1, d) for d in (2, 5, 6, 7, 8, 9)]
+    opens = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in days]
+    yahoo = YahooIntraday(
+        bars={"SPY": [(at, 600.0 + i) for i, at in enumerate(opens)]},
+        session_open=opens[-1],
+        session_close=opens[-1].replace(hour=16, minute=0),
+        status=status,
+        page=page,
+    )
+    provider = YFinanceProvider(timeout_seconds=2, session=yahoo.session())
+    with pytest.raises(MarketDataUnavailable):
+        provider.daily_bars(["SPY"], START, END)
+    yahoo.status, yahoo.page = None, None  # Yahoo is back
+    bars = provider.daily_bars(["SPY"], START, END)["SPY"]
+    assert [(bar.day, bar.close) for bar in bars] == [(day, 600.0 + i) for i, day in enumerate(days)]
+
+
 def test_yahoo_answering_not_found_is_missing_in_yfinances_words(capfd: pytest.CaptureFixture[str]) -> None:
     """Yahoo's chart API answers an unknown symbol with {"chart": {"error": {"code": "Not Found", ...}}}: it was
     heard, and it will say the same next time."""

@@ -103,6 +103,10 @@ def download(symbols: Sequence[str], *, session: Any = None, timeout: float, **o
     wire = Wire()
     with _ONE_AT_A_TIME, _kept(wire), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # yfinance keeps every answer for a range that ended 30 minutes ago in a process-wide lru_cache, a 5xx or a
+        # maintenance page alike: asked again in the process, the outage came back with no request on the wire, so
+        # read as Yahoo having nothing (permanent). Every download asks Yahoo; llmtrade's bar cache is the memory.
+        _forget(yfinance)
         watched = _watched(session if session is not None else _new_session(), wire)
         try:
             frame = yfinance.download(
@@ -120,6 +124,14 @@ def download(symbols: Sequence[str], *, session: Any = None, timeout: float, **o
             wire.raised = exc
             frame = None
     return frame, wire
+
+
+def _forget(yfinance: Any) -> None:
+    """Empty yfinance's in-memory cache of answers (`YfData.cache_get` in yfinance 1.7), where it has one."""
+    cache_get = getattr(getattr(getattr(yfinance, "data", None), "YfData", None), "cache_get", None)
+    clear = getattr(cache_get, "cache_clear", None)
+    if callable(clear):
+        clear()
 
 
 def _new_session() -> Any:
