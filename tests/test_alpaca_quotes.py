@@ -23,7 +23,7 @@ from llmtrade.market.synthetic_quotes import SyntheticQuotes
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_latest import FakeLatestPrices
-from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.alpaca_server import FakeAlpacaServer, FakeResponse
 
 KEY_ID = "test-key-id"
 SECRET = "test-secret"
@@ -212,3 +212,17 @@ def test_both_alpaca_data_clients_refuse_the_same_bad_settings_and_never_show_th
             provider(KEY_ID, SECRET, **bad)
     shown = repr(provider(KEY_ID, SECRET, url_override="http://127.0.0.1:1"))
     assert shown.startswith(provider.__name__) and KEY_ID not in shown and SECRET not in shown
+
+
+def test_trades_null_is_no_trades_and_the_quote_midpoint_stands(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    """`"trades": null` where the symbols map belongs (Alpaca's null for "nothing", as its bars endpoint answers,
+    alpacahq/alpaca-trade-api-python#478): alpaca-py calls `.items()` on it and its AttributeError escaped as a
+    traceback. It is no trades: the midpoint stands, and a symbol with neither is left to the next provider."""
+    latest.set_quote("SPY", 600.0, 600.2, at(11, 59))
+    server.route("GET", r"/v2/stocks/trades/latest", lambda _: FakeResponse(200, {"trades": None}), first=True)
+
+    quotes = provider_for(server).latest(["SPY", "TLT"], NOON)
+
+    assert [(s, q.price, q.kind) for s, q in quotes.items()] == [("SPY", 600.1, "quote-mid")]

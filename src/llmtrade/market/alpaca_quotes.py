@@ -80,6 +80,10 @@ class AlpacaQuotes(DataAccess):
             raise wire_error(exc, "alpaca latest prices", where, self.timeout_seconds) from exc
         except APIError as exc:
             raise data_api_error(exc, self.feed, self.retry_attempts) from exc
+        except AttributeError:
+            # `"trades": null` / `"quotes": null` (Alpaca's null for "nothing", as on its bars endpoint), which
+            # alpaca-py calls `.items()` on: no prices, so each symbol is left to the next provider.
+            return {}
         except (ValueError, TypeError) as exc:
             # alpaca-py parsing an empty body (TypeError) or one with none of its keys (ValueError).
             raise MarketDataUnavailable(f"alpaca latest prices ({where}) answered with no usable body: {exc}") from exc
