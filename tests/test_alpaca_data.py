@@ -11,14 +11,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_data import AlpacaBarProvider
-from tests.fakes.alpaca_server import FakeAlpacaServer, FakeResponse
+from tests.fakes.alpaca_server import NEW_YORK, FakeAlpacaServer, FakeRequest, FakeResponse
 
 KEY_ID = "test-key-id"
 SECRET = "test-secret"
@@ -231,3 +231,27 @@ def test_bars_null_for_symbols_with_no_data_is_no_bars_not_a_crash(server: FakeA
     bars = provider_for(server).daily_bars(["GLTA", "SPY"], date(2026, 1, 5), date(2026, 1, 16))
 
     assert bars == {"GLTA": [], "SPY": []}
+
+
+def test_sip_feed_never_asks_for_the_latest_15_minutes_a_free_plan_refuses(server: FakeAlpacaServer) -> None:
+    """Alpaca's free plan answers a SIP bars request whose end reaches into the latest 15 minutes with 403
+    "subscription does not permit querying recent SIP data": a run after the close asking for that session's bar
+    (its end the last second of the day) was stopped as a refused key. The request now ends 15 minutes ago."""
+    today = datetime.now(NEW_YORK).date()
+    days = [today - timedelta(days=k) for k in (3, 2, 1)]
+    server.add_bars("SPY", [row(day, 600 + i) for i, day in enumerate(days)])
+
+    def free_plan(request: FakeRequest) -> FakeResponse:
+        end = datetime.fromisoformat(request.query["end"].replace("Z", "+00:00"))
+        if request.query.get("feed") == "sip" and end > datetime.now(UTC) - timedelta(minutes=15):
+            return FakeResponse(403, {"message": "subscription does not permit querying recent SIP data"})
+        return server._stock_bars(request)
+
+    server.route("GET", r"/v2/stocks/bars", free_plan, first=True)
+    provider = AlpacaBarProvider(
+        KEY_ID, SECRET, feed="sip", url_override=server.base_url, timeout_seconds=2, retry_attempts=0
+    )
+
+    bars = provider.daily_bars(["SPY"], days[0], today)["SPY"]
+
+    assert [bar.day for bar in bars] == days

@@ -9,7 +9,7 @@ request is a MarketDataError (fix something), anything that may pass is MarketDa
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,8 @@ from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 # session date is that instant read in New York, never the UTC date.
 _NEW_YORK = ZoneInfo("America/New_York")
 
-# Statuses that mean "the service is struggling", worth alpaca-py's own retry loop. alpaca-py's default is
-# only [429, 504]; a 500/502/503 on a read-only request is just as likely to pass a moment later.
+# How recent SIP data Alpaca's free plan refuses (403); a minute over its 15 for clocks that differ.
+_SIP_DELAY = timedelta(minutes=16)
 
 
 class AlpacaBarProvider(DataAccess):
@@ -74,7 +74,7 @@ class AlpacaBarProvider(DataAccess):
             timeframe=TimeFrame.Day,
             # Midnight to the last second of the New York days, so no session at either edge is cut off.
             start=datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK),
-            end=datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=_NEW_YORK) - timedelta(seconds=1),
+            end=_until(end, self.feed),
             feed=feed,
             # Split-adjusted: an unadjusted split looks like a crash to every return and average.
             # Dividends stay unadjusted, as in the CSV and yfinance bars (auto_adjust=False).
@@ -98,6 +98,18 @@ class AlpacaBarProvider(DataAccess):
             raise MarketDataError(f"alpaca market data answered in an unexpected shape: {exc}") from exc
         finally:
             client._session.close()
+
+
+def _until(end: date, feed: str) -> datetime:
+    """The request's end: the last second of New York day `end`; on the SIP feed, never within the last 15 minutes.
+
+    Alpaca's free plan answers a SIP request reaching into the latest 15 minutes with 403 "subscription does not
+    permit querying recent SIP data" (what a run after the close asking for that session's bar does). A session's
+    daily bar is complete at its close, long before the cut."""
+    last = datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=_NEW_YORK) - timedelta(seconds=1)
+    if feed != "sip":
+        return last
+    return min(last, datetime.now(UTC) - _SIP_DELAY)
 
 
 def _to_bar(symbol: str, row: Any) -> Bar:
