@@ -15,7 +15,7 @@ import random
 import time
 from datetime import timedelta
 
-from llmtrade.analytics import curves
+from llmtrade.analytics import baseline_tracks, curves
 from llmtrade.analytics.standings import standings
 from llmtrade.config.loader import load_config
 from llmtrade.domain.trading import Fill, Side
@@ -73,9 +73,9 @@ def main() -> int:
     accounts_done = time.perf_counter()
     costs = curves.Costs(slippage_bps=5, commission=1.0)
     tracks += [
-        curves.flat_track(sessions, 100_000.0),
-        curves.buy_and_hold_track("SPY", sessions, closes, 100_000.0, costs),
-        curves.equal_weight_track(symbols, sessions, closes, 100_000.0, costs),
+        baseline_tracks.flat_track(sessions, 100_000.0),
+        baseline_tracks.buy_and_hold_track("SPY", sessions, closes, 100_000.0, costs),
+        baseline_tracks.equal_weight_track(symbols, sessions, closes, 100_000.0, costs),
     ]
     baselines_done = time.perf_counter()
     trials = {f"acct_{a}" for a in range(5)}

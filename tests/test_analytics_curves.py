@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from llmtrade.analytics import curves
+from llmtrade.analytics import baseline_tracks, curves
 from llmtrade.analytics.records import Curve
 from llmtrade.analytics.standings import standings
 from llmtrade.domain.ledger import Split, fold
@@ -94,7 +94,7 @@ def test_between_cuts_the_curve_and_counts_only_the_activity_inside() -> None:
 
 
 def test_flat_is_constant_cash() -> None:
-    flat = curves.flat_track(DAYS, 10_000.0)
+    flat = baseline_tracks.flat_track(DAYS, 10_000.0)
     assert flat.curve.equity == (10_000.0,) * 4 and flat.curve.gross_exposure == (0.0,) * 4
     assert flat.curve.kind == "baseline" and flat.curve.name == "FLAT"
 
@@ -102,7 +102,7 @@ def test_flat_is_constant_cash() -> None:
 def test_spy_buys_whole_shares_at_the_first_close_after_slippage_and_commission() -> None:
     spy = {"SPY": {MON: 100.0, TUE: 110.0, WED: 99.0, THU: 100.0}}
     costs = curves.Costs(slippage_bps=10, commission=1.0)
-    track = curves.buy_and_hold_track("SPY", DAYS, spy, 10_000.0, costs)
+    track = baseline_tracks.buy_and_hold_track("SPY", DAYS, spy, 10_000.0, costs)
     # floor(9999 / 100.1) = 99 shares; cash left 10000 - 99 x 100.1 - 1 = 89.1.
     assert track.curve.equity == pytest.approx((10_000.0, 89.1 + 99 * 110, 89.1 + 99 * 99, 89.1 + 99 * 100))
     assert track.costs_usd == (0.0, 1.0, 1.0, 1.0) and track.trade_count == 0
@@ -112,7 +112,7 @@ def test_spy_buys_whole_shares_at_the_first_close_after_slippage_and_commission(
 
 def test_equal_weight_rebalances_at_the_close_of_each_weeks_first_session() -> None:
     closes = {"A": {MON: 100.0, TUE: 100.0, WED: 200.0, THU: 200.0}, "B": dict.fromkeys(DAYS, 100.0)}
-    track = curves.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
+    track = baseline_tracks.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
     # Monday: 50 A + 50 B. Wednesday starts llmtrade's week: worth 15000, rebalanced to 37 A + 75 B
     # (selling 13 A for 2600, buying 25 B for 2500: 100 cash).
     assert track.curve.equity == pytest.approx((10_000.0, 10_000.0, 15_000.0, 15_000.0))
@@ -126,26 +126,28 @@ def test_with_weekly_universes_equal_weight_holds_each_weeks_list_and_sells_what
     closes = {s: dict.fromkeys(DAYS, 100.0) for s in ("A", "B", "C", "D")}
     closes["A"] = {MON: 100.0, TUE: 100.0, WED: 200.0, THU: 200.0}
     weekly = {week_id_for(MON): ["A", "B"], week_id_for(WED): ["B", "C"]}
-    track = curves.equal_weight_track(["D"], DAYS, closes, 10_000.0, curves.Costs(), weekly)
+    track = baseline_tracks.equal_weight_track(["D"], DAYS, closes, 10_000.0, curves.Costs(), weekly)
     # Monday: 50 A + 50 B. Wednesday: worth 15,000; A (left the list) sold for 10,000, 75 B + 75 C.
     assert track.curve.equity == pytest.approx((10_000.0, 10_000.0, 15_000.0, 15_000.0))
     assert track.traded == pytest.approx(5000 + 5000 + 10_000 + 2500 + 7500)
     assert track.trade_count == 1  # A bought at 100 and sold at 200: a round trip, won
     # A week without a list of its own holds the configured universe.
-    only_first = curves.equal_weight_track(["D"], DAYS, closes, 10_000.0, curves.Costs(), {week_id_for(MON): ["A"]})
+    only_first = baseline_tracks.equal_weight_track(
+        ["D"], DAYS, closes, 10_000.0, curves.Costs(), {week_id_for(MON): ["A"]}
+    )
     assert only_first.traded == pytest.approx(10_000 + 20_000 + 20_000)  # all A, then A sold and all D at Wednesday
 
 
 def test_a_buy_and_hold_without_a_close_to_trade_at_is_refused() -> None:
     with pytest.raises(ValueError, match="no close of SPY on 2026-01-05"):
-        curves.buy_and_hold_track("SPY", DAYS, {"SPY": {TUE: 1.0}}, 10_000.0, curves.Costs())
+        baseline_tracks.buy_and_hold_track("SPY", DAYS, {"SPY": {TUE: 1.0}}, 10_000.0, curves.Costs())
 
 
 def test_equal_weight_holds_what_trades_a_symbol_listed_later_joins_at_its_first_rebalance() -> None:
     """Found with a universe holding an ETF launched after the range's start: the baseline raised 'no close of
     B' and the leaderboard stopped. It now weighs the symbols with a close and its note names the one left out."""
     closes = {"A": dict.fromkeys(DAYS, 100.0), "B": {WED: 50.0, THU: 50.0}}
-    track = curves.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
+    track = baseline_tracks.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
     # Monday: all in A (100 shares). Wednesday, B's first close: 50 A + 100 B.
     assert track.curve.equity == pytest.approx((10_000.0,) * 4)
     assert track.traded == pytest.approx(10_000 + 5_000 + 5_000)
@@ -157,7 +159,7 @@ def test_equal_weight_keeps_a_holding_without_a_close_at_its_last_close() -> Non
     """Delisted, or a day missing from its file: the holding cannot trade that day, so it stays at its last close
     and the others are weighed with the rest of the value."""
     closes = {"A": dict.fromkeys(DAYS, 100.0), "B": {MON: 100.0, TUE: 200.0}}
-    track = curves.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
+    track = baseline_tracks.equal_weight_track(["A", "B"], DAYS, closes, 10_000.0, curves.Costs())
     # Monday: 50 A + 50 B. Tuesday: B doubles (15,000). Wednesday: B has no close: its 50 shares kept at 200
     # (10,000), the other 5,000 in A (50 shares, unchanged); Thursday the same.
     assert track.curve.equity == pytest.approx((10_000.0, 15_000.0, 15_000.0, 15_000.0))
@@ -172,7 +174,7 @@ def test_equal_weight_keeps_a_holding_without_a_close_at_its_last_close() -> Non
 def test_standings_deflate_only_the_trials_and_keep_flat_free_of_nan() -> None:
     a = _track([BUY, SELL])
     b = _track([BUY]).model_copy(update={"curve": _track([BUY]).curve.model_copy(update={"name": "acct_2"})})
-    rows = standings([a, b, curves.flat_track(DAYS, 10_000.0)], trials=2, trial_names={"acct_1", "acct_2"})
+    rows = standings([a, b, baseline_tracks.flat_track(DAYS, 10_000.0)], trials=2, trial_names={"acct_1", "acct_2"})
     by_name = {r.name: r for r in rows}
     # Three returns are too few for a DSR at all (tests/test_standings_evidence.py deflates 20); FLAT never has one.
     assert by_name["acct_1"].dsr is None and by_name["FLAT"].dsr is None
@@ -183,7 +185,7 @@ def test_standings_deflate_only_the_trials_and_keep_flat_free_of_nan() -> None:
 
 
 def test_standings_refuse_tracks_over_different_sessions() -> None:
-    short = curves.flat_track(DAYS[:3], 10_000.0)
+    short = baseline_tracks.flat_track(DAYS[:3], 10_000.0)
     with pytest.raises(ValueError, match="same sessions"):
         standings([_track([]), short], trials=1, trial_names=set())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from llmtrade.analytics import curves
+from llmtrade.analytics import baseline_tracks, curves
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 
 TRIAL_ROLES = (AccountRole.PM, AccountRole.CHAIRMAN)
@@ -33,5 +33,5 @@ def spy_return(config: Config, start: tuple[date, float], end: tuple[date, float
         return 0.0
     cash = baseline_cash(config)
     closes = {BENCHMARK: {start[0]: start[1], end[0]: end[1]}}
-    track = curves.buy_and_hold_track(BENCHMARK, [start[0], end[0]], closes, cash, baseline_costs(config))
+    track = baseline_tracks.buy_and_hold_track(BENCHMARK, [start[0], end[0]], closes, cash, baseline_costs(config))
     return track.curve.equity[-1] / cash - 1.0

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from llmtrade.analytics import curves, draws, metrics
+from llmtrade.analytics import baseline_tracks, curves, draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
@@ -296,9 +296,9 @@ def _tracks(
     ]
     cash, costs = baseline_cash(config), baseline_costs(config)
     tracks += [
-        curves.flat_track(sessions, cash),
-        curves.buy_and_hold_track(BENCHMARK, sessions, closes, cash, costs),
-        curves.equal_weight_track(config.assets.symbols, sessions, closes, cash, costs, weekly),
+        baseline_tracks.flat_track(sessions, cash),
+        baseline_tracks.buy_and_hold_track(BENCHMARK, sessions, closes, cash, costs),
+        baseline_tracks.equal_weight_track(config.assets.symbols, sessions, closes, cash, costs, weekly),
     ]
     return tracks
 
