@@ -20,10 +20,17 @@ from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.config.sections import DiscoveryConfig
 from llmtrade.discovery.universe import held_outside, week_config
 from llmtrade.domain.committee import PitchSubmitted
-from llmtrade.domain.discovery import ForwardReturns, SuggestionsMade, UniverseFixed, WatchlistEntry, WatchlistSet
+from llmtrade.domain.discovery import (
+    ForwardReturns,
+    SuggestionsMade,
+    UniverseFixed,
+    WatchlistEdited,
+    WatchlistEntry,
+    WatchlistSet,
+)
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased
-from llmtrade.domain.streams import DISCOVERY, UNIVERSE, managed_stream, week_stream
+from llmtrade.domain.streams import DISCOVERY, UNIVERSE, WATCHLIST_EDITS, managed_stream, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill, OrderFilled, Position, RiskChecked, Side, TradeIntent
 from llmtrade.risk import gate
 from llmtrade.settings import Settings
@@ -229,3 +236,63 @@ def test_held_outside_follows_the_ledger_adopted_shares_in_hand_made_fills_out(s
     assert held_outside(config, storage.events) == ["AAPL", "XLE"]
     storage.events.append([managed(PositionReleased(account_id="acct_1", symbol="AAPL", qty=-3))])
     assert held_outside(config, storage.events) == ["XLE"]
+
+
+def test_a_symbol_kept_only_because_held_is_reduce_only_at_the_gate(storage: Storage) -> None:
+    """The new-user trial: `watchlist add nvda`, a week where acct_4 went short 162 NVDA, `watchlist remove nvda`;
+    the next week kept NVDA in the universe because it was held, a PM pitched SHORT NVDA again, and the gate added
+    to it (-164). What is there only because it is held may be closed or cut, never opened, added to or flipped."""
+    config = load_config(None).config
+    config = config.model_copy(
+        update={"assets": config.assets.model_copy(update={"discovery": DiscoveryConfig(universe_mode="watchlist")})}
+    )
+    at = datetime(2026, 1, 7, 15, tzinfo=UTC)
+    entry = WatchlistEntry(symbol="BKLN", asset_class="credit", rank=1, score=0.9)
+    listed = WatchlistSet(asof=datetime(2026, 1, 6, 21, tzinfo=UTC), session=date(2026, 1, 6), entries=[entry])
+    edit = WatchlistEdited(symbol="NVDA", action="include", asset_class="us_equity")
+    storage.events.append([NewEvent.of(listed, stream=DISCOVERY), NewEvent.of(edit, stream=WATCHLIST_EDITS)])
+    sold = Fill(
+        client_order_id="lt-2026-01-07-acct_4-NVDA-open",
+        account_id="acct_4",
+        symbol="NVDA",
+        side=Side.SELL,
+        qty=162,
+        price=180.0,
+        filled_at=at,
+    )
+    storage.events.append(
+        [NewEvent.of(OrderFilled(fill=sold, broker="paper"), stream="orders:acct_4", account_id="acct_4")]
+    )
+    removed = WatchlistEdited(symbol="NVDA", action="exclude", asset_class="us_equity")
+    storage.events.append([NewEvent.of(removed, stream=WATCHLIST_EDITS)])
+    week = week_config(config, storage.events, date(2026, 1, 14), "run-2")
+    (fixed,) = storage.events.read(type=UniverseFixed.event_type())
+    assert ("NVDA", True) in {(i.symbol, i.held) for i in UniverseFixed.from_event(fixed).instruments}
+    short = AccountSnapshot(
+        account_id="acct_4",
+        cash=228_350.0,
+        equity=200_000.0,
+        buying_power=171_650.0,
+        positions={"NVDA": Position(symbol="NVDA", qty=-162, avg_price=180.0)},
+    )
+    flat = AccountSnapshot(account_id="acct_1", cash=100_000.0, equity=100_000.0, buying_power=100_000.0, positions={})
+    prices = {"NVDA": 175.0}
+
+    def verdict(account: AccountSnapshot, direction: str, conviction: int):
+        intent = TradeIntent(
+            account_id=account.account_id, instrument="NVDA", direction=direction, conviction=conviction, source="x"
+        )
+        return gate.check(intent, account, 175.0, assets=week.assets, risk=config.risk, prices=prices)
+
+    added = verdict(short, "SHORT", -2)
+    assert added.target_qty == -162, added  # held, not added to
+    assert "held" in added.reason and "NVDA" in added.reason
+    assert any(a.rule == "held_only" for a in added.adjustments), added.adjustments
+    cut = verdict(short, "SHORT", -1)
+    assert cut.target_qty == -114 and not cut.adjustments, cut  # a smaller short is a cut, as the gate sized it
+    flipped = verdict(short, "LONG", 2)
+    assert flipped.target_qty == 0, flipped  # the close of a side change, without its open
+    opened = verdict(flat, "LONG", 2)
+    assert opened.target_qty == 0 and not opened.approved, opened
+    assert "held_only" in opened.reason
+    assert verdict(short, "FLAT", 0).target_qty == 0

@@ -48,6 +48,9 @@ class Instrument(_Model):
     asset_class: AssetClass
     name: str = ""
     shortable: Flag = True
+    # Set by the week's universe (discovery/universe.py) on a symbol it keeps only because an account holds it (off
+    # the watchlist): there to be managed, so the risk gate lets a trade close or cut it, never open, add or flip.
+    held_only: Flag = False
 
 
 MarketProviderName = Literal["alpaca", "yfinance", "csv", "synthetic"]

@@ -56,7 +56,13 @@ def week_config(config: Config, events: EventStore, week_id: date, run_id: str) 
     if fixed is None:
         return config
     universe = [
-        Instrument(symbol=i.symbol, asset_class=AssetClass(i.asset_class), name=i.name, shortable=i.shortable)
+        Instrument(
+            symbol=i.symbol,
+            asset_class=AssetClass(i.asset_class),
+            name=i.name,
+            shortable=i.shortable,
+            held_only=i.held,  # reduce-only at the gate (risk/halt.py `held_only`)
+        )
         for i in fixed.instruments
     ]
     return config.model_copy(update={"assets": config.assets.model_copy(update={"universe": universe})})

@@ -20,7 +20,7 @@ from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
 from llmtrade.domain.market import jump_named
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
 from llmtrade.domain.wording import counted
-from llmtrade.risk.halt import reducing_target
+from llmtrade.risk.halt import held_only, reducing_target
 
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
 UNIVERSE = "universe"
@@ -118,6 +118,25 @@ def check(
         )
     if not (price > 0 and math.isfinite(price)):
         return reject(PRICE, f"price {price} for {symbol} is not a positive number")
+
+    # 1a. In the week's universe only because an account holds it (off the watchlist, dropped by discovery): there to
+    # be closed or cut, so the verdict it would get is cut to its risk-reducing part (a trial added to such a short).
+    if instrument.held_only:
+        tradable = [i.model_copy(update={"held_only": False}) if i is instrument else i for i in assets.universe]
+        free = check(
+            intent,
+            account,
+            price,
+            assets=assets.model_copy(update={"universe": tradable}),
+            risk=risk,
+            prices=prices,
+            broker_shortable=broker_shortable,
+            halted=halted,
+            halt_reason=halt_reason,
+            suspect=suspect,
+            suspect_held=suspect_held,
+        )
+        return held_only(free, current)
 
     # 1b. A price that may be a bad print (or a split the feed left unadjusted) would size the trade by its error: at a
     # quarter of the real price, four times the shares, past every limit below. Closing needs no price; sizing does.

@@ -3,14 +3,18 @@
 Pure code, like the gate: the callers pass the position (and the orders the broker still holds for
 it) and get a verdict; nothing here reads a broker or the event store. A halt exists to stop new
 bets, not to trap the account in the one that lost: an EXIT, a REDUCE and the week roll's close all
-go out; an open, an add or the opening leg of a side change do not.
+go out; an open, an add or the opening leg of a side change do not. A symbol the week's universe keeps only
+because it is held is cut the same way (`held_only`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from llmtrade.domain.trading import BrokerOrder, Order, OrderStatus, Position, Side
+from llmtrade.domain.trading import BrokerOrder, Order, OrderStatus, Position, RiskAdjustment, RiskVerdict, Side
+
+# The gate's rule (risk/gate.py) for a symbol in the week's universe only because an account holds it.
+HELD_ONLY = "held_only"
 
 
 def reducing_target(current: int, target: int) -> int:
@@ -23,6 +27,39 @@ def reducing_target(current: int, target: int) -> int:
     if current == 0 or target == 0 or (current > 0) != (target > 0):
         return 0
     return target if abs(target) <= abs(current) else current
+
+
+def held_only(free: RiskVerdict, current: int) -> RiskVerdict:
+    """`free` (the verdict the symbol would get were it in the universe on its own account) cut to what only reduces
+    the position held, `current` signed shares: the universe keeps a symbol off the watchlist while it is held, to
+    close or cut it, not to trade it up. The cut is recorded as the gate records its other clamps."""
+    allowed = reducing_target(current, free.target_qty)
+    if allowed == free.target_qty:
+        return free  # a close, a cut, or no change: nothing here to refuse
+    why = f"{free.instrument} is in the universe only because it is held ({current:+d}): it may be closed or cut"
+    if current == 0:
+        return free.model_copy(
+            update={
+                "approved": False,
+                "target_qty": 0,
+                "reason": f"{HELD_ONLY}: {why}, not opened {free.target_qty:+d}; position unchanged at 0",
+            }
+        )
+    cut = RiskAdjustment(
+        rule=HELD_ONLY,
+        detail=f"{why}, not added to or turned; {current:+d} -> {allowed:+d}, not {free.target_qty:+d}",
+        before_qty=abs(free.target_qty),
+        after_qty=abs(allowed),
+    )
+    done = f"held at {current:+d}, not added to" if allowed == current else f"closed (from {current:+d})"
+    return free.model_copy(
+        update={
+            "approved": True,
+            "target_qty": allowed,
+            "reason": f"{HELD_ONLY}: {why}: {done} (wanted {free.target_qty:+d})",
+            "adjustments": [*free.adjustments, cut],
+        }
+    )
 
 
 def reduces(side: Side, qty: int, position: int) -> bool:
