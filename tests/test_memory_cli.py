@@ -59,6 +59,17 @@ def test_search_by_week_ranks_only_earlier_weeks(remembered: None) -> None:
     assert {h["week_id"] for h in found["hits"]} == {str(w) for w in WEEKS[:5]}
 
 
+def test_search_by_week_honours_an_earlier_as_of(remembered: None) -> None:
+    """A trial: --week 2026-01-28 --as-of 2026-01-20 searched up to the week's own condition (known 2026-01-28) and
+    listed the week of 2026-01-21, not known at the time asked. The earlier of the two bounds holds."""
+    as_of = f"{WEEKS[3]}T00:00:00+00:00"  # before the fourth week's condition was known
+    found = _json("memory", "search", "--week", str(WEEKS[5]), "--as-of", as_of)
+    assert found["as_of"].replace("Z", "+00:00") == as_of
+    assert {h["week_id"] for h in found["hits"]} == {str(w) for w in WEEKS[:3]}
+    later = _json("memory", "search", "--week", str(WEEKS[2]), "--as-of", f"{WEEKS[6]}T00:00:00+00:00")
+    assert {h["week_id"] for h in later["hits"]} == {str(w) for w in WEEKS[:2]}  # the week's own bound is earlier
+
+
 def test_show_prints_a_setup_with_its_outcome_and_event(remembered: None) -> None:
     memory_id = f"setup:{WEEKS[0]}:pitch:pm-a"
     shown = _json("memory", "show", memory_id)

@@ -62,8 +62,9 @@ def _known_instrument(container: Container, storage: Storage, instrument: str) -
         )
 
 
-def search_week(container: Container, day: date, *, limit: int) -> MemorySearch:
-    """Past weeks whose market condition was most like the week of `day`'s, as known when that week's was.
+def search_week(container: Container, day: date, *, limit: int, as_of: datetime | None = None) -> MemorySearch:
+    """Past weeks whose market condition was most like the week of `day`'s, as known when that week's was, or at
+    `as_of` when that is earlier (a trial's --as-of was ignored: it listed a week not known at the time asked).
     Raises UsageError when no condition of that week is stored."""
     week_id = week_id_for(day)
     with container.storage(persist=False) as storage:
@@ -77,10 +78,9 @@ def search_week(container: Container, day: date, *, limit: int) -> MemorySearch:
             memory_id=row[0], week_id=row[1], known_at=row[2], session=row[3], names=row[4], values=row[5]
         )
         memory = _memory(container, storage)
-        hits = memory.similar_conditions(condition, as_of=condition.known_at, limit=limit)
-        return MemorySearch(
-            by="week", query=str(week_id), as_of=condition.known_at, embedding_model="", hits=list(hits)
-        )
+        when = condition.known_at if as_of is None else min(as_of, condition.known_at)
+        hits = memory.similar_conditions(condition, as_of=when, limit=limit)
+        return MemorySearch(by="week", query=str(week_id), as_of=when, embedding_model="", hits=list(hits))
 
 
 def show(container: Container, memory_id: str) -> MemoryShown:

@@ -27,7 +27,12 @@ def search(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="How many hits.")] = 10,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Search only what was known before this ISO time (default: now).")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Search only what was known before this ISO time (default: now; with --week, the week's own time "
+            "when that is earlier).",
+        ),
     ] = None,
     offline: Offline = False,
     replay: Replay = False,
@@ -43,7 +48,7 @@ def search(
     if week is not None:
         day = parse_date(week)
         assert day is not None
-        result = memory_queries.search_week(app, day, limit=limit)
+        result = memory_queries.search_week(app, day, limit=limit, as_of=_instant(as_of))
     else:
         assert text is not None
         result = memory_queries.search_text(
