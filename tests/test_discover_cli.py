@@ -82,3 +82,16 @@ def test_watchlist_edits_are_recorded_and_refused_for_unknown_symbols(
     assert unknown.exit_code == 2 and "not a discovery candidate" in unknown.output
     human = runner.invoke(app, ["discover", "--offline"])
     assert human.exit_code == 0 and "watchlist (" in human.output
+
+
+def test_discover_performance_counts_only_sessions_closed_by_now(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: performance at LLMTRADE_NOW=2026-02-09T12:00 counted the judged session 2026-02-10 (after now)."""
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T06:00:00-05:00")
+    _json("discover", "--offline")  # judges the session of 2026-01-13
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T12:00:00-05:00")  # before that session closed
+    early = _json("discover", "performance")
+    assert (early["asof_session"], early["judged_sessions"], early["matured_sessions"]) == ("2026-01-12", 0, 0)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T17:00:00-05:00")
+    assert _json("discover", "performance")["judged_sessions"] == 1

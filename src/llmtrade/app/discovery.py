@@ -227,7 +227,12 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
     with books_app.storage(persist=False) as storage:
         now = app.clock.now() if backtest is None else _backtest_end(storage)
         last = app.calendar.last_completed_session(now) if now else None
-        judged = outcomes.judged(storage.events.read(stream=DISCOVERY))
+        # Only sessions closed by now: a clock set back (LLMTRADE_NOW, a trial) counted a session judged after it.
+        judged = {
+            day: made
+            for day, made in outcomes.judged(storage.events.read(stream=DISCOVERY)).items()
+            if last is not None and day <= last
+        }
         matured = outcomes.matured(storage.events, last) if last else []
     at = [m for m in matured if m.horizon == horizon]
     return PerformanceResult(
