@@ -42,12 +42,19 @@ def build_memory(
 
 
 def embedder_for(
-    models: ModelsConfig, storage: Storage, settings: Settings, mode: LLMMode, *, run_id: str | None = None
+    models: ModelsConfig,
+    storage: Storage,
+    settings: Settings,
+    mode: LLMMode,
+    *,
+    run_id: str | None = None,
+    warm: bool = True,
 ) -> Embedder:
+    """`warm=False`: the packaged model is loaded by the first embed only (a command that may never embed)."""
     config: MemoryConfig = models.memory
     chosen = config.embedding
     if chosen is None or mode is LLMMode.OFFLINE:
-        return PackagedEmbedder()
+        return PackagedEmbedder(warm=warm)
     client = None
     if mode is LLMMode.LIVE:
         provider = models.providers[chosen.provider]

@@ -24,8 +24,10 @@ from llmtrade.storage.bootstrap import Storage
 
 
 def _memory(container: Container, storage: Storage) -> PgMemory:
+    # No warm-up thread: search by week and stats never embed, search by text and rebuild embed at once.
     models = container.loaded.config.models
-    return PgMemory(storage.conn, storage.events, embedder_for(models, storage, container.settings, container.mode))
+    embedder = embedder_for(models, storage, container.settings, container.mode, warm=False)
+    return PgMemory(storage.conn, storage.events, embedder)
 
 
 def search_text(

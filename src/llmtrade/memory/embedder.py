@@ -48,17 +48,21 @@ class Embedder(Protocol):
 class PackagedEmbedder:
     """The offline embedder: WordLlama's packaged 256-dimension model, loaded once per process.
 
-    Made, it starts loading the model (~0.3-0.6 s) on a background thread, so a weekly run's first
-    `remember` finds it loaded instead of loading it between two model round trips. A text with no
-    tokens (the empty string) has no direction; it gets `BLANK`, a fixed unit vector, never NaN (which
-    pgvector refuses)."""
+    Made with `warm` (the default), it starts loading the model (~0.3-0.6 s) on a background thread, so a
+    weekly run's first `remember` finds it loaded instead of loading it between two model round trips; a
+    command that may never embed (`memory search --week`, `memory stats`) passes warm=False. The thread is
+    not a daemon: the interpreter waits for it at exit. A daemon thread still inside tokenizers' or
+    safetensors' native code when the process ended was unwound by Python 3.11's finalization, and glibc
+    aborted the process (`FATAL: exception not rethrown`, exit 134) after the command had done its work.
+    A text with no tokens (the empty string) has no direction; it gets `BLANK`, a fixed unit vector, never
+    NaN (which pgvector refuses)."""
 
     model = PACKAGED_MODEL
     dims = PACKAGED_DIMS
 
-    def __init__(self) -> None:
-        if not _loaded():
-            threading.Thread(target=_warm, name="embedder-warm-up", daemon=True).start()
+    def __init__(self, *, warm: bool = True) -> None:
+        if warm and not _loaded():
+            threading.Thread(target=_warm, name="embedder-warm-up", daemon=False).start()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
