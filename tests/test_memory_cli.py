@@ -130,3 +130,39 @@ def test_an_instrument_no_setup_could_be_of_exits_2_naming_the_universe(remember
     assert "known: " in typo.stderr and "SPY" in typo.stderr
     assert runner.invoke(app, ["memory", "search", "trend", "--instrument", "SPY"]).exit_code == 0
     assert runner.invoke(app, ["memory", "search", "trend", "--instrument", "AAPL"]).exit_code == 0  # a candidate
+
+
+def test_search_by_text_says_vectors_of_another_model_are_not_searched_until_rebuilt(
+    remembered: None, database_url: str
+) -> None:
+    """After a model change `memory stats` said to rebuild, but `memory search` said only "nothing remembered
+    matches" (exit 0), as if the memory were empty."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE memory_setups SET embedding_model = 'other/model'")
+    result = runner.invoke(app, ["memory", "search", "momentum breakout"])
+    assert result.exit_code == 0, result.output
+    assert "24 setup vectors from other/model are not searched" in result.stdout
+    assert "until `llmtrade memory rebuild`" in result.stdout
+    found = _json("memory", "search", "momentum breakout")
+    assert (found["unsearched"], found["unsearched_models"]) == (24, ["other/model"])
+
+
+def test_search_with_the_memory_switched_off_says_it_is_off(
+    remembered: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """With models.yaml memory.enabled: false, `memory search` said "nothing remembered matches", not that the
+    memory is off."""
+    from llmtrade.config.loader import write_defaults
+
+    config = tmp_path / "cfg"
+    write_defaults(config)
+    models = config / "models.yaml"
+    models.write_text(models.read_text().replace("memory: {enabled: true", "memory: {enabled: false"))
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    for command in (["memory", "search", "nothing like this at all"], ["memory", "search", "--week", str(WEEKS[5])]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        assert "the memory is off (models.yaml memory.enabled: false)" in result.stdout
+    assert _json("memory", "search", "--week", str(WEEKS[5]))["enabled"] is False

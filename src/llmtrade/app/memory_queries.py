@@ -44,7 +44,25 @@ def search_text(
         memory = _memory(container, storage)
         query = SetupQuery(instrument=instrument or "", direction="LONG", conviction=1, thesis=text)
         hits = memory.similar_setups(query, as_of=when, limit=limit)
-        return MemorySearch(by="text", query=text, as_of=when, embedding_model=memory.embedder.model, hits=list(hits))
+        embedder = memory.embedder
+        # After the search: a configured model knows its size once it has embedded the query.
+        other = [
+            (model, rows)
+            for model, dims, rows in storage.conn.execute(
+                "SELECT embedding_model, embedding_dims, count(*) FROM memory_setups GROUP BY 1, 2 ORDER BY 1, 2"
+            ).fetchall()
+            if model != embedder.model or dims != embedder.dims
+        ]
+        return MemorySearch(
+            by="text",
+            query=text,
+            as_of=when,
+            embedding_model=embedder.model,
+            hits=list(hits),
+            enabled=container.loaded.config.models.memory.enabled,
+            unsearched=sum(rows for _, rows in other),
+            unsearched_models=tuple(sorted({model for model, _ in other})),
+        )
 
 
 def _known_instrument(container: Container, storage: Storage, instrument: str) -> None:
@@ -82,7 +100,14 @@ def search_week(container: Container, day: date, *, limit: int, as_of: datetime 
         memory = _memory(container, storage)
         when = condition.known_at if as_of is None else min(as_of, condition.known_at)
         hits = memory.similar_conditions(condition, as_of=when, limit=limit)
-        return MemorySearch(by="week", query=str(week_id), as_of=when, embedding_model="", hits=list(hits))
+        return MemorySearch(
+            by="week",
+            query=str(week_id),
+            as_of=when,
+            embedding_model="",
+            hits=list(hits),
+            enabled=container.loaded.config.models.memory.enabled,
+        )
 
 
 def show(container: Container, memory_id: str) -> MemoryShown:

@@ -20,6 +20,10 @@ class MemorySearch(Result):
     as_of: datetime
     embedding_model: str
     hits: list[Recollection]
+    enabled: bool = True  # models.yaml memory.enabled: false, the committee neither remembers nor recalls
+    # By text: setup vectors another model (or size) made, which are not searched until `memory rebuild`.
+    unsearched: int = 0
+    unsearched_models: tuple[str, ...] = ()
 
 
 class MemoryShown(Result):

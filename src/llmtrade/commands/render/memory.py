@@ -28,9 +28,19 @@ def _summary(hit: Recollection) -> str:
 
 def print_search(out: Output, result: MemorySearch) -> None:
     what = "setups like the text" if result.by == "text" else f"weeks like {result.query}"
+    if not result.enabled:
+        out.line("the memory is off (models.yaml memory.enabled: false): the committee neither remembers nor recalls")
+    if result.unsearched:
+        n = result.unsearched
+        out.line(
+            f"{counted(n, 'setup vector')} from {', '.join(result.unsearched_models)} {'is' if n == 1 else 'are'} "
+            f"not searched (this invocation embeds with {result.embedding_model}) until `llmtrade memory rebuild`"
+        )
     out.line(f"{what}, known before {result.as_of.isoformat()}:")
     if not result.hits:
-        out.line("  nothing remembered matches")
+        out.line(
+            "  nothing remembered matches" + ("" if result.enabled else " (nothing is remembered while it is off)")
+        )
         return
     out.table(
         "",
