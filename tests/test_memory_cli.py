@@ -166,3 +166,12 @@ def test_search_with_the_memory_switched_off_says_it_is_off(
         assert result.exit_code == 0, result.output
         assert "the memory is off (models.yaml memory.enabled: false)" in result.stdout
     assert _json("memory", "search", "--week", str(WEEKS[5]))["enabled"] is False
+
+
+def test_search_says_its_score_is_a_distance_smaller_closer(remembered: None) -> None:
+    """The score column did not say which way it runs (a distance: smaller is closer)."""
+    by_week = runner.invoke(app, ["memory", "search", "--week", str(WEEKS[5])])
+    assert by_week.exit_code == 0 and "distance (smaller = closer)" in by_week.stdout
+    by_text = runner.invoke(app, ["memory", "search", "momentum breakout"])
+    assert by_text.exit_code == 0 and "score (smaller = closer)" in by_text.stdout
+    assert "smaller = closer" in " ".join(runner.invoke(app, ["memory", "search", "--help"]).stdout.split())

@@ -38,7 +38,10 @@ def search(
     replay: Replay = False,
     as_json: Json = False,
 ) -> None:
-    """Past setups like TEXT (with their outcomes), or past weeks like --week DATE's market condition."""
+    """Past setups like TEXT (with their outcomes), or past weeks like --week DATE's market condition.
+
+    Best first; the score is a distance, smaller = closer: for TEXT 1 / the setup's fused rank sum, for --week
+    the root-mean-square z-score difference of the two weeks' market conditions."""
     from llmtrade.app import memory_queries  # lazy: see package docstring
     from llmtrade.commands.render.memory import print_search
 

@@ -44,7 +44,13 @@ def print_search(out: Output, result: MemorySearch) -> None:
         return
     out.table(
         "",
-        ["#", "memory id", "score", "what"],
+        # Both scores are distances: a week's condition distance, a setup's 1 / its fused rank sum.
+        [
+            "#",
+            "memory id",
+            "distance (smaller = closer)" if result.by == "week" else "score (smaller = closer)",
+            "what",
+        ],
         [[h.rank, h.memory_id, f"{h.score:.3f}", _summary(h)] for h in result.hits],
     )
 
