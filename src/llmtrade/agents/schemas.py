@@ -18,8 +18,12 @@ from llmtrade.llm.structured import strict_schema
 
 
 def warm_up(symbols: Sequence[str]) -> threading.Thread:
-    """Start building the research, pitch, review and decision schemas for `symbols`; returns the thread."""
-    thread = threading.Thread(target=build, args=(list(symbols),), name="llmtrade-schemas-warm-up", daemon=True)
+    """Start building the research, pitch, review and decision schemas for `symbols`; returns the thread.
+
+    Not a daemon: the interpreter waits for it at exit (tens of ms). pydantic-core is native code, and a daemon
+    thread still inside it when a command ended early could be unwound by finalization and glibc abort the process
+    (exit 134), as the embedder's warm-up did (memory/embedder.py)."""
+    thread = threading.Thread(target=build, args=(list(symbols),), name="llmtrade-schemas-warm-up", daemon=False)
     thread.start()
     return thread
 
