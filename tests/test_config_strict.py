@@ -616,3 +616,11 @@ def test_a_config_file_in_utf16_without_a_mark_is_named_so_with_the_fix(tmp_path
     risk = folder / "risk.yaml"
     risk.write_bytes(risk.read_text().encode("utf-16-le"))
     _refused(folder, ["config", "validate"], "line 1: holds NUL bytes, as UTF-16", "iconv -f utf-16 -t utf-8")
+
+
+def test_held_only_is_llmtrades_mark_not_a_setting_of_assets_yaml(tmp_path: Path) -> None:
+    """held_only marks a symbol the week's universe keeps only because it is held (reduce-only at the gate). Written
+    in assets.yaml it was accepted and made the gate call an unheld symbol held (review L): refused, named."""
+    spy = "  - {symbol: SPY, asset_class: equity, name: SPDR S&P 500 ETF}"
+    folder = _folder(tmp_path, ("assets.yaml", spy, spy[:-1] + ", held_only: true}"))
+    _refused(folder, ["config", "validate"], "held_only is set by llmtrade", "SPY")

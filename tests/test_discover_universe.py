@@ -9,6 +9,7 @@ import shutil
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -278,11 +279,11 @@ def test_a_symbol_kept_only_because_held_is_reduce_only_at_the_gate(storage: Sto
     flat = AccountSnapshot(account_id="acct_1", cash=100_000.0, equity=100_000.0, buying_power=100_000.0, positions={})
     prices = {"NVDA": 175.0}
 
-    def verdict(account: AccountSnapshot, direction: str, conviction: int):
+    def verdict(account: AccountSnapshot, direction: str, conviction: int, **halt: Any):
         intent = TradeIntent(
             account_id=account.account_id, instrument="NVDA", direction=direction, conviction=conviction, source="x"
         )
-        return gate.check(intent, account, 175.0, assets=week.assets, risk=config.risk, prices=prices)
+        return gate.check(intent, account, 175.0, assets=week.assets, risk=config.risk, prices=prices, **halt)
 
     added = verdict(short, "SHORT", -2)
     assert added.target_qty == -162, added  # held, not added to
@@ -294,5 +295,9 @@ def test_a_symbol_kept_only_because_held_is_reduce_only_at_the_gate(storage: Sto
     assert flipped.target_qty == 0, flipped  # the close of a side change, without its open
     opened = verdict(flat, "LONG", 2)
     assert opened.target_qty == 0 and not opened.approved, opened
-    assert "held_only" in opened.reason
+    assert "held_only" in opened.reason and "another account holds it" in opened.reason
     assert verdict(short, "FLAT", 0).target_qty == 0
+    # A halted account's shadow book (what the halt cost) counts only what the gate would have allowed (review L).
+    halted = {"halted": True, "halt_reason": "drawdown 10%"}
+    assert verdict(short, "SHORT", -2, **halted).shadow_qty == -162
+    assert verdict(short, "LONG", 2, **halted).shadow_qty == 0

@@ -94,6 +94,18 @@ class AssetsConfig(_Model):
     market_data: MarketDataConfig = MarketDataConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
 
+    @field_validator("universe")
+    @classmethod
+    def _held_only_is_not_configured(cls, universe: list[Instrument]) -> list[Instrument]:
+        # held_only is the week's universe's mark (discovery/universe.py sets it without validating assets.yaml again):
+        # written in assets.yaml it would say a symbol is held when it is not (review L).
+        if marked := [i.symbol for i in universe if i.held_only]:
+            raise ValueError(
+                f"held_only is set by llmtrade on a symbol kept only because it is held, not in assets.yaml "
+                f"(remove it from {', '.join(marked)})"
+            )
+        return universe
+
     @property
     def symbols(self) -> list[str]:
         return [i.symbol for i in self.universe]

@@ -34,15 +34,25 @@ def held_only(free: RiskVerdict, current: int) -> RiskVerdict:
     the position held, `current` signed shares: the universe keeps a symbol off the watchlist while it is held, to
     close or cut it, not to trade it up. The cut is recorded as the gate records its other clamps."""
     allowed = reducing_target(current, free.target_qty)
-    if allowed == free.target_qty:
+    # A halted account's shadow book (what it would have traded) obeys the same rule: the halt's cost is measured
+    # against trades the gate would have allowed (review L).
+    shadow = None if free.shadow_qty is None else reducing_target(current, free.shadow_qty)
+    if allowed == free.target_qty and shadow == free.shadow_qty:
         return free  # a close, a cut, or no change: nothing here to refuse
-    why = f"{free.instrument} is in the universe only because it is held ({current:+d}): it may be closed or cut"
+    if allowed == free.target_qty:
+        return free.model_copy(update={"shadow_qty": shadow})
+    why = (
+        f"{free.instrument} is in the universe only because it is held ({current:+d}): it may be closed or cut"
+        if current
+        else f"{free.instrument} is in the universe only because another account holds it: it may not be opened"
+    )
     if current == 0:
         return free.model_copy(
             update={
                 "approved": False,
                 "target_qty": 0,
-                "reason": f"{HELD_ONLY}: {why}, not opened {free.target_qty:+d}; position unchanged at 0",
+                "shadow_qty": shadow,
+                "reason": f"{HELD_ONLY}: {why} ({free.target_qty:+d} wanted); position unchanged at 0",
             }
         )
     cut = RiskAdjustment(
@@ -56,6 +66,7 @@ def held_only(free: RiskVerdict, current: int) -> RiskVerdict:
         update={
             "approved": True,
             "target_qty": allowed,
+            "shadow_qty": shadow,
             "reason": f"{HELD_ONLY}: {why}: {done} (wanted {free.target_qty:+d})",
             "adjustments": [*free.adjustments, cut],
         }
