@@ -101,7 +101,9 @@ def test_too_short_history_gives_none() -> None:
     assert short.sma_20 is None
     single = compute_indicators(series()[:1])
     assert single.return_1w is None
-    assert single.drawdown_from_52w_high == pytest.approx(100 / 101 - 1)
+    # Under a year of bars there is no 52-week high to fall from (a trial read 25 bars' drawdown as a year's).
+    assert single.drawdown_from_52w_high is None
+    assert compute_indicators(series()).drawdown_from_52w_high is None
 
 
 def test_rsi_first_average_is_a_simple_mean() -> None:
@@ -162,10 +164,12 @@ def test_realized_vol_is_annualised_stdev_of_20_log_returns() -> None:
 
 
 def test_drawdown_from_the_highest_high() -> None:
+    # A year of quiet bars before the series (highs of 101), so the window is a year's.
+    year = [bar(i - 400, 100, 101, 99) for i in range(252)]
     # The spike on day 20 reached 140; the last close is 130.
-    assert compute_indicators(series()).drawdown_from_52w_high == pytest.approx(130 / 140 - 1)
+    assert compute_indicators([*year, *series()]).drawdown_from_52w_high == pytest.approx(130 / 140 - 1)
     # Before the spike, day 19 closes 118 and the highest high so far is day 18's 120.
-    assert compute_indicators(series()[:20]).drawdown_from_52w_high == pytest.approx(118 / 120 - 1)
+    assert compute_indicators([*year, *series()[:20]]).drawdown_from_52w_high == pytest.approx(118 / 120 - 1)
 
 
 def test_drawdown_looks_back_252_sessions_only() -> None:

@@ -34,7 +34,8 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
 
     RSI and ATR use Wilder's smoothing from the first bar given, so they depend a little on how much
     history is passed; give at least a year when the values matter. The 52-week high is the highest
-    high of the last 252 bars, or of all bars when fewer were given. `spy_bars` feeds corr_spy_60 only.
+    high of the last 252 bars; with fewer, the drawdown from it is n/a (None): a "52-week" figure over 25 bars
+    of a fund listed last month read as a year's (a trial). `spy_bars` feeds corr_spy_60 only.
     """
     if not bars:
         raise MarketDataError("no bars to compute indicators from")
@@ -71,7 +72,11 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
         rsi_14=_rsi_of(gains, losses, _WILDER_PERIOD),
         atr_14=_wilder(true_ranges, _WILDER_PERIOD),
         realized_vol_20=_realized_vol(closes, 20),
-        drawdown_from_52w_high=last.close / max(map(_HIGH, bars[-TRADING_DAYS_PER_YEAR:])) - 1,
+        drawdown_from_52w_high=(
+            last.close / max(map(_HIGH, bars[-TRADING_DAYS_PER_YEAR:])) - 1
+            if len(bars) >= TRADING_DAYS_PER_YEAR
+            else None
+        ),
         corr_spy_60=corr,
         bars_used=len(bars),
         synthetic=synthetic,
