@@ -9,6 +9,7 @@ import jinja2
 import pytest
 from pytest import MonkeyPatch
 
+from llmtrade.config.models import AssetClass, Instrument
 from llmtrade.domain.market import IndicatorSet
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.errors import ConfigError, PromptError
@@ -198,3 +199,45 @@ def test_a_frozen_models_json_is_written_once_per_object_and_afresh_for_a_new_on
     for _ in range(2):
         renderer.render("peer_review", label="A", pitch={"idea": "x"}, snapshot=snapshot)
     assert written[2:] == [{"idea": "x"}, {"idea": "x"}]
+
+
+def _week_prompts(universe: list[Instrument]) -> dict[str, str]:
+    """The user prompts that list the week's universe (research, pitch) or decide on it (chairman), for `universe`."""
+    renderer, snapshot, week = PromptRenderer(), _market(101.5), date(2025, 1, 8)
+    asof = datetime(2025, 1, 8, 13, tzinfo=UTC)
+    return {
+        "research": renderer.render("research", universe=universe, snapshot=snapshot, week_id=week, asof=asof).user,
+        "pm_pitch": renderer.render(
+            "pm_pitch", packs=[], universe=universe, week_id=week, snapshot=snapshot, memory=()
+        ).user,
+        "chairman_decision": renderer.render(
+            "chairman_decision",
+            pitches={},
+            reviews={},
+            scores=[],
+            week_id=week,
+            snapshot=snapshot,
+            flags=(),
+            universe=universe,
+        ).user,
+    }
+
+
+def test_a_symbol_held_only_is_shown_close_only_and_a_week_without_one_is_asked_as_before() -> None:
+    """The risk gate refuses to open, add to or flip a symbol the week's universe keeps only because an account holds
+    it: a PM shown it unmarked could pitch it and leave its account flat for the week. A week without one is asked
+    the same prompts as before the mark (the replay cache's keys)."""
+    spy, tlt = Instrument(symbol="SPY", asset_class=AssetClass.EQUITY), Instrument(symbol="TLT", asset_class="rates")
+    held = Instrument(symbol="QQQ", asset_class=AssetClass.EQUITY, name="Nasdaq 100", held_only=True)
+    note = "close-only: in the universe only because an account holds it; it may be closed or cut, never opened"
+    marked = _week_prompts([spy, held, tlt])
+    assert f"Universe: SPY (equity), QQQ (equity; {note}, added to or flipped), TLT (rates).\n" in marked["pm_pitch"]
+    assert f"- QQQ (equity; {note}, added to or flipped): Nasdaq 100\n" in marked["research"]
+    assert f"\n\nQQQ: {note}, added to or flipped.\n\nDecide the committee's trade." in marked["chairman_decision"]
+    plain = _week_prompts([spy, held.model_copy(update={"held_only": False}), tlt])
+    assert "Universe: SPY (equity), QQQ (equity), TLT (rates).\n\nMarket snapshot" in plain["pm_pitch"]
+    assert "Universe:\n- SPY (equity): \n- QQQ (equity): Nasdaq 100\n- TLT (rates): \n\nMarket" in plain["research"]
+    assert plain["chairman_decision"].endswith(
+        "Aggregate scores (mean of all review scores, best first):\n\nDecide the committee's trade."
+    )
+    assert not any("close-only" in text for text in plain.values())

@@ -47,6 +47,7 @@ async def decide(
         week_id=week_id,
         snapshot=packs[0].snapshot,
         flags=tuple(flags),
+        universe=universe,
     )
     answer = await gateway.ask(
         chairman,
