@@ -20,7 +20,7 @@ from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
 from llmtrade.domain.market import jump_named
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
 from llmtrade.domain.wording import counted
-from llmtrade.risk.halt import held_only, reducing_target
+from llmtrade.risk.halt import cut_to_reducing, held_only, reducing_target
 
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
 UNIVERSE = "universe"
@@ -280,32 +280,18 @@ def _halted(free: RiskVerdict, current: int, account_id: str, why: str) -> RiskV
     if allowed == free.target_qty:
         # Nothing to cut: a close, a reduce, or a verdict that changes nothing.
         return free.model_copy(update={"shadow_qty": shadow, "reason": f"{halted}; allowed: {free.reason}"})
-    if current == 0:
-        return free.model_copy(
-            update={
-                "approved": False,
-                "target_qty": 0,
-                "shadow_qty": shadow,
-                "reason": f"{CIRCUIT_BREAKER}: {halted}: may not open {free.target_qty:+d}; position unchanged at 0",
-            }
-        )
-    cut = RiskAdjustment(
+    return cut_to_reducing(
+        free,
+        current,
+        allowed,
         rule=CIRCUIT_BREAKER,
+        shadow=shadow,
+        refused=f"{CIRCUIT_BREAKER}: {halted}: may not open {free.target_qty:+d}; position unchanged at 0",
         detail=f"{halted}: a halted account may only reduce or close; {current:+d} -> {allowed:+d}, "
         f"not {free.target_qty:+d}",
-        before_qty=abs(free.target_qty),
-        after_qty=abs(allowed),
-    )
-    return free.model_copy(
-        update={
-            "approved": True,
-            "target_qty": allowed,
-            "shadow_qty": shadow,
-            "reason": f"{CIRCUIT_BREAKER}: {halted}: "
-            + (f"held at {current:+d}, may not add" if allowed == current else f"{current:+d} -> {allowed:+d} only")
-            + f" (wanted {free.target_qty:+d})",
-            "adjustments": [*free.adjustments, cut],
-        }
+        reason=f"{CIRCUIT_BREAKER}: {halted}: "
+        + (f"held at {current:+d}, may not add" if allowed == current else f"{current:+d} -> {allowed:+d} only")
+        + f" (wanted {free.target_qty:+d})",
     )
 
 

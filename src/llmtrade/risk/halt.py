@@ -46,28 +46,42 @@ def held_only(free: RiskVerdict, current: int) -> RiskVerdict:
         if current
         else f"{free.instrument} is in the universe only because another account holds it: it may not be opened"
     )
-    if current == 0:
-        return free.model_copy(
-            update={
-                "approved": False,
-                "target_qty": 0,
-                "shadow_qty": shadow,
-                "reason": f"{HELD_ONLY}: {why} ({free.target_qty:+d} wanted); position unchanged at 0",
-            }
-        )
-    cut = RiskAdjustment(
-        rule=HELD_ONLY,
-        detail=f"{why}, not added to or turned; {current:+d} -> {allowed:+d}, not {free.target_qty:+d}",
-        before_qty=abs(free.target_qty),
-        after_qty=abs(allowed),
-    )
     done = f"held at {current:+d}, not added to" if allowed == current else f"closed (from {current:+d})"
+    return cut_to_reducing(
+        free,
+        current,
+        allowed,
+        rule=HELD_ONLY,
+        shadow=shadow,
+        refused=f"{HELD_ONLY}: {why} ({free.target_qty:+d} wanted); position unchanged at 0",
+        detail=f"{why}, not added to or turned; {current:+d} -> {allowed:+d}, not {free.target_qty:+d}",
+        reason=f"{HELD_ONLY}: {why}: {done} (wanted {free.target_qty:+d})",
+    )
+
+
+def cut_to_reducing(
+    free: RiskVerdict,
+    current: int,
+    allowed: int,
+    *,
+    rule: str,
+    shadow: int | None,
+    refused: str,
+    detail: str,
+    reason: str,
+) -> RiskVerdict:
+    """`free` cut to `allowed` (its risk-reducing part of `current`, signed shares: `reducing_target`) by `rule`: from
+    flat refused with `refused`, else approved at `allowed` with `reason` and the clamp recorded (`detail`), as the
+    gate records its others. `shadow`: the halted account's shadow quantity to carry."""
+    if current == 0:
+        return free.model_copy(update={"approved": False, "target_qty": 0, "shadow_qty": shadow, "reason": refused})
+    cut = RiskAdjustment(rule=rule, detail=detail, before_qty=abs(free.target_qty), after_qty=abs(allowed))
     return free.model_copy(
         update={
             "approved": True,
             "target_qty": allowed,
             "shadow_qty": shadow,
-            "reason": f"{HELD_ONLY}: {why}: {done} (wanted {free.target_qty:+d})",
+            "reason": reason,
             "adjustments": [*free.adjustments, cut],
         }
     )
