@@ -89,6 +89,7 @@ def _user_text(watched: list[WatchedIndicator], values: dict[str, float | None])
         "pnl_pct": 0.01,
         "time": "12:00",
         "memory": (),
+        "close_only": False,
     }
     return checkpointer._user_text(variables)
 

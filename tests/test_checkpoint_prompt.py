@@ -38,6 +38,7 @@ def _variables(rng: random.Random) -> dict[str, Any]:
         "pnl_pct": rng.choice([0.0, -0.031, 0.0149, 0.00049, -1e-9]),
         "time": rng.choice(["09:00", "12:00", "15:50"]),
         "memory": tuple(rng.choice(_TEXTS) + f" [m{i}]" for i in range(rng.choice([0, 0, 1, 3]))),
+        "close_only": rng.random() < 0.25,
     }
 
 
@@ -50,11 +51,12 @@ def test_the_packaged_prompt_is_the_renderers_to_the_byte() -> None:
         assert written == renderer.render(ROLE, **variables)
 
 
-def test_an_override_of_either_template_is_rendered_by_the_renderer(tmp_path: Path) -> None:
-    variables = _variables(random.Random(5)) | {"memory": ("a [m1]",)}
+def test_an_override_of_any_template_it_follows_is_rendered_by_the_renderer(tmp_path: Path) -> None:
+    variables = _variables(random.Random(5)) | {"memory": ("a [m1]",), "close_only": True}
     for name, text in (
         ("checkpoint.user.j2", "Position {{ instrument }} at {{ time }}.\n"),
         ("_memory.j2", "Memory:\n{% for line in memory %}\n* {{ line }}\n{% endfor %}\n"),
+        ("_close_only.j2", "close it"),
     ):
         folder = tmp_path / name.replace(".", "_")
         folder.mkdir()
@@ -62,7 +64,7 @@ def test_an_override_of_either_template_is_rendered_by_the_renderer(tmp_path: Pa
         renderer = PromptRenderer(folder)
         assert _packaged(renderer, variables) is None
         rendered = renderer.render(ROLE, **variables)
-        assert rendered.user.startswith("Position") or "* a [m1]" in rendered.user
+        assert rendered.user.startswith("Position") or "* a [m1]" in rendered.user or "close it" in rendered.user
 
 
 def test_an_override_with_the_packaged_text_is_written_the_same(tmp_path: Path) -> None:

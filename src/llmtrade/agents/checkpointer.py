@@ -45,9 +45,13 @@ async def check(
     site: CallSite,
     memory: Sequence[str] = (),
     templates: Templates | None = None,
+    close_only: bool = False,
 ) -> CheckpointAnswer:
     """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt);
-    `templates`: the templates as `read_templates` read them for this checkpoint (None: read now)."""
+    `templates`: the templates as `read_templates` read them for this checkpoint (None: read now);
+    `close_only`: the instrument is in the week's universe only because an account holds it (Instrument.held_only),
+    where the risk gate lets a trade close or cut it and nothing else: the prompt says so and the answer's schema
+    offers no FLIP and no rise in conviction, so a strict model cannot answer what the gate would refuse."""
     variables: dict[str, Any] = {
         "instrument": instrument,
         "direction": direction,
@@ -58,9 +62,10 @@ async def check(
         "pnl_pct": pnl_pct,
         "time": time,
         "memory": tuple(memory),
+        "close_only": close_only,
     }
     prompt = _packaged(prompts, variables, templates) or prompts.render(ROLE, **variables)
-    schema = answer_schema(conviction)
+    schema = answer_schema(conviction, close_only=close_only)
     answer = await gateway.ask(
         owner,
         as_messages(prompt),
@@ -80,16 +85,25 @@ def _answer_of(reply: CheckpointReply) -> CheckpointAnswer:
     return reply.to_answer()
 
 
-# The sha256 of the packaged checkpoint.user.j2 and _memory.j2 that `_user_text` writes without Jinja. A position
-# is re-judged some 19 times a week per account, and Jinja's runtime was most of each render (~0.1 ms, a tenth of
-# the ask); any other text (an override, an edit) goes through the renderer, so the prompt is the template's.
+# The sha256 of the packaged checkpoint.user.j2, _memory.j2 and _close_only.j2 that `_user_text` writes without
+# Jinja. A position is re-judged some 19 times a week per account, and Jinja's runtime was most of each render
+# (~0.1 ms, a tenth of the ask); any other text (an override, an edit) goes through the renderer, so the prompt
+# is the template's.
 _PACKAGED = {
-    "checkpoint.user.j2": "27f6f6fd646267186850e109e18f8edb6543c86acc2777a1c9028b1b0bf20998",
+    "checkpoint.user.j2": "ddf9e92c42b366706b58e5984d65cadbe18d2e5a8cd9b2dbe1a606fd87477566",
     "_memory.j2": "d94abf5f07948b86fd72c650229f65d3a7b06048accf11fc885b0935af8b48b2",
+    "_close_only.j2": "91b95831c34e2c1ff56d7d41e623c327af285669f6717f9210a988a8c465d6fb",
 }
 _MEMORY_HEADER = (
     "Similar past setups from the committee's memory (most similar first, each cited by its memory id; "
     "only outcomes known before this run):"
+)
+
+
+# The packaged _close_only.j2's text (its digest is checked with the others: an override goes through the renderer).
+_CLOSE_ONLY = (
+    "close-only: in the universe only because an account holds it; it may be closed or cut, never opened, added to or "
+    "flipped"
 )
 
 
@@ -148,7 +162,10 @@ def _user_text(v: Mapping[str, Any]) -> str:
     ]
     if v["memory"]:
         lines += [_MEMORY_HEADER, *(f"- {line}" for line in v["memory"])]
-    lines.append("Decide: STAY, REDUCE, EXIT or FLIP.")
+    if v["close_only"]:
+        lines += [f"{v['instrument']}: {_CLOSE_ONLY}.", "Decide: STAY, REDUCE or EXIT."]
+    else:
+        lines.append("Decide: STAY, REDUCE, EXIT or FLIP.")
     return "\n".join(lines).strip()
 
 
@@ -181,15 +198,16 @@ _string = encode_basestring
 
 
 @cache
-def answer_schema(before: int) -> type[CheckpointReply]:
+def answer_schema(before: int, *, close_only: bool = False) -> type[CheckpointReply]:
     """The reply for a position held at conviction `before` (never 0 here).
 
     The action and the new conviction agree by construction: the model picks one of three moves,
     each an object whose enums allow only the convictions that move can take (an `anyOf`, which
-    strict mode supports; `oneOf` and `if`/`then` it does not).
+    strict mode supports; `oneOf` and `if`/`then` it does not). `close_only` (a held-only symbol): two
+    moves, the kept side no higher than `before` and no FLIP, which the risk gate would cut back.
     """
     side = 1 if before > 0 else -1
-    keep: Any = Literal[side, 2 * side]  # type: ignore[valid-type]
+    keep: Any = Literal[side] if close_only and abs(before) == 1 else Literal[side, 2 * side]  # type: ignore[valid-type]
     flip: Any = Literal[-side, -2 * side]  # type: ignore[valid-type]
     hold = create_model(
         "Hold",
@@ -204,7 +222,7 @@ def answer_schema(before: int) -> type[CheckpointReply]:
         action=(Literal["FLIP"], ...),
         conviction_after=(flip, Field(description=f"the side opposite {before:+d}")),
     )
-    move: Any = hold | exit_ | reverse
+    move: Any = hold | exit_ if close_only else hold | exit_ | reverse
     return create_model("CheckpointDecision", __base__=CheckpointReply, move=(move, ...))
 
 

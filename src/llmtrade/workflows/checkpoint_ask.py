@@ -161,6 +161,8 @@ class AskStage:
             conviction=prepared.before,
             thesis=prepared.frozen.thesis,
         )
+        # Kept in the week's universe only because an account holds it: the gate lets it be closed or cut, nothing more.
+        instrument = bench.config.assets.instrument(prepared.frozen.instrument)
         return await checkpointer.check(
             bench.gateway,
             bench.prompts,
@@ -180,6 +182,7 @@ class AskStage:
             site=site,
             memory=memory,
             templates=templates,
+            close_only=instrument is not None and instrument.held_only,
         )
 
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
