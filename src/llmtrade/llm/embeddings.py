@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -33,9 +33,6 @@ from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCal
 from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
-    LLMAuthRejected,
-    LLMNoEndpoint,
-    LLMRateLimited,
     LLMRequestRejected,
     LLMUnavailable,
     OperationalError,
@@ -43,13 +40,12 @@ from llmtrade.errors import (
 )
 from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
-    QUOTA,
+    Retryable,
     error_code,
     error_text,
     is_rate_limit,
     limit_source_of,
-    out_of_credits,
-    retry_after,
+    refusal,
 )
 from llmtrade.llm.replies import body_error, error_detail
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
@@ -75,12 +71,6 @@ class EmbeddingReply:
     cost_usd: float | None
     attempts: int
     latency_ms: float
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class EmbeddingClient:
@@ -128,7 +118,7 @@ class EmbeddingClient:
             try:
                 data = self._send(body, model)
                 break
-            except _Retryable as exc:
+            except Retryable as exc:
                 elapsed = time.perf_counter() - started
                 if attempts > self._max_retries or elapsed >= self._max_total:
                     raise LLMUnavailable(
@@ -152,7 +142,7 @@ class EmbeddingClient:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _wait(self, exc: _Retryable, attempt: int) -> float:
+    def _wait(self, exc: Retryable, attempt: int) -> float:
         if exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self._max_retry_after)
         return min(_BACKOFF_FIRST * 2 ** (attempt - 1), _BACKOFF_MAX) + random.uniform(0, _BACKOFF_FIRST)
@@ -165,16 +155,16 @@ class EmbeddingClient:
         try:
             response = self._read(body)
         except httpx.TimeoutException:
-            raise _Retryable(f"no answer within {self._timeout:g} s") from None
+            raise Retryable(f"no answer within {self._timeout:g} s") from None
         except httpx.HTTPError as exc:
-            raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
+            raise Retryable(f"connection failed: {exc or type(exc).__name__}") from None
         status = response.status_code
         if status >= 400:
             self._refused(status, error_text(response), response, model, f"HTTP {status}", limit_source_of(response))
         try:
             data = response.json()
         except ValueError:
-            raise _Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
+            raise Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
         error = body_error(data) if isinstance(data, dict) and not data.get("data") else None
         if error is not None:
             # OpenRouter relays an upstream failure inside a 200: its code decides as an HTTP status would.
@@ -207,38 +197,25 @@ class EmbeddingClient:
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
                 if time.monotonic() > ends:
-                    raise _Retryable(f"no whole answer within {self._deadline:g} s (the attempt's deadline)")
+                    raise Retryable(f"no whole answer within {self._deadline:g} s (the attempt's deadline)")
         kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DECODED]
         return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=response.request)
 
     def _refused(
         self, status: int, reason: str, response: httpx.Response, model: str, said: str, limit: str | None
-    ) -> None:
-        """Raise what an error `status` means, as the chat client does (llm/http_client.py `_refused`)."""
-        if status == 429:
-            self._check_rate_limit(reason, retry_after(response), model)
-        if status in (408, 429) or status >= 500:
-            raise _Retryable(f"{said}: {reason}", retry_after(response))
-        if status == 402:
-            wait = retry_after(response)
-            if wait is not None and wait <= self._max_retry_after:  # OpenRouter's in-flight budget: it passes
-                raise _Retryable(f"{said}: {reason}", wait)
-            raise out_of_credits(self.name, model, f"{said}: {reason}", limit)
-        message = f"{self.name} refused to embed with {model}: {said}: {reason}"
-        if status in (401, 403):
-            raise LLMAuthRejected(f"{message}; check the provider's API key and account")
-        if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
-            raise LLMNoEndpoint(f"{message}; check the model's name and the account's settings at the provider")
-        raise LLMRequestRejected(message)
-
-    def _check_rate_limit(self, text: str, wait: float | None, model: str) -> None:
-        if QUOTA.search(text):
-            raise LLMRateLimited(f"{self.name} rate-limited {model} by a quota that resets later ({text})")
-        if wait is not None and wait > self._max_retry_after:
-            raise LLMRateLimited(
-                f"{self.name} rate-limited {model} and asked to wait {wait:.0f} s, longer than "
-                f"the {self._max_retry_after:g} s allowed: {text}"
-            )
+    ) -> NoReturn:
+        """Raise what an error `status` means, as the chat client does (llm/http_errors.py `refusal`)."""
+        raise refusal(
+            status,
+            reason,
+            response,
+            provider=self.name,
+            model=model,
+            said=said,
+            asked="to embed with",
+            max_retry_after=self._max_retry_after,
+            limit=limit,
+        )
 
 
 def _vectors(data: dict[str, Any], count: int, provider: str, model: str) -> list[list[float]]:

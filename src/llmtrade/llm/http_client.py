@@ -22,12 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,36 +40,25 @@ from tenacity import (
 
 from llmtrade.errors import (
     BudgetExceeded,
-    LLMAuthRejected,
     LLMBadReply,
-    LLMNoEndpoint,
-    LLMRateLimited,
     LLMRequestRejected,
     LLMUnavailable,
-    StructuredOutputRefused,
 )
 from llmtrade.llm.call_records import BilledAttempts
 from llmtrade.llm.http_errors import (
-    QUOTA,
+    Retryable,
     error_code,
     error_text,
     generating,
     is_rate_limit,
     limit_source_of,
-    out_of_credits,
-    retry_after,
+    refusal,
 )
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
-# How providers word a refusal of response_format or one of the schema's keywords.
-_FORMAT_REFUSED = re.compile(
-    r"response_format|json_schema|json[ _]schema|structured[ _-]?output|json[ _]mode|json_object|strict"
-    r"|guided[ _]decoding|grammar|schema|additionalProperties|requested parameters",
-    re.IGNORECASE,
-)
 
 
 _tls_lock = threading.Lock()
@@ -102,12 +90,6 @@ def _warm(tls: bool) -> None:
 
     if tls:
         shared_tls_context()
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class OpenAICompatibleClient:
@@ -179,7 +161,7 @@ class OpenAICompatibleClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._max_total),
             wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
+            retry=retry_if_exception_type(Retryable),
             sleep=self._sleep,
             reraise=True,
         )
@@ -194,7 +176,7 @@ class OpenAICompatibleClient:
                             raise
                     attempts += 1
                     data = await self._post(body, request.model, mode, deadline, tally)
-        except _Retryable as exc:
+        except Retryable as exc:
             elapsed = time.perf_counter() - started
             cut_off = tally.cut_off
             unavailable = LLMUnavailable(
@@ -244,7 +226,7 @@ class OpenAICompatibleClient:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self._max_retry_after)
         # Exponential with jitter, so a committee's parallel calls do not retry in lockstep.
         backoff = min(_BACKOFF_FIRST * 2 ** (state.attempt_number - 1), _BACKOFF_MAX)
@@ -295,7 +277,7 @@ class OpenAICompatibleClient:
             except (TimeoutError, httpx.HTTPError) as exc:
                 if generating(began):  # cut off after its 200: generated, billed at a cost nobody reported
                     tally.bill(None)
-                raise _Retryable(self._cut_off_reason(exc, deadline, body["max_tokens"])) from None
+                raise Retryable(self._cut_off_reason(exc, deadline, body["max_tokens"])) from None
             except asyncio.CancelledError:
                 if generating(began):  # cancelled after its 200: generated and billed all the same
                     tally.bill(None)
@@ -311,7 +293,7 @@ class OpenAICompatibleClient:
         except ValueError:
             if generating(status):  # the 200 says it was generated (a proxy cut or mangled it): billed, cost unknown
                 tally.bill(None)
-            raise _Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
+            raise Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
         error = body_error(data)
         if isinstance(error, dict):
             # An error inside a 200 (OpenRouter relays upstream failures so): its code decides as a status would.
@@ -351,39 +333,17 @@ class OpenAICompatibleClient:
         *,
         said: str,
         limit: str | None = None,
-    ) -> None:
-        """Raise what an error `status` means: 408, 429 and 5xx are retried here (a 429 the run cannot wait out
-        fails at once as LLMRateLimited); 402, no credits, fails at once as LLMOutOfCredits (temporary: fixed by
-        topping up); any other 4xx is a final refusal."""
-        if status == 429:
-            self._check_rate_limit(response, model, reason)
-        if status in (408, 429) or status >= 500:
-            raise _Retryable(f"{said}: {reason}", retry_after(response))
-        if status == 402:
-            wait = retry_after(response)
-            if wait is not None and wait <= self._max_retry_after:  # OpenRouter's in-flight budget: it passes
-                raise _Retryable(f"{said}: {reason}", wait)
-            raise out_of_credits(self.name, model, f"{said}: {reason}", limit)
-        message = f"{self.name} refused the request for {model}: {said}: {reason}"
-        if mode in ("json_schema", "json_object") and status in (400, 404, 422) and _FORMAT_REFUSED.search(reason):
-            raise StructuredOutputRefused(f"{message} (response format {mode})")
-        if status in (401, 403):  # a key or account the user can fix: a rerun after the fix asks again
-            raise LLMAuthRejected(f"{message}; check the provider's API key and account")
-        if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
-            raise LLMNoEndpoint(f"{message}; check the model's name and the account's settings at the provider")
-        raise LLMRequestRejected(message)
-
-    def _check_rate_limit(self, response: httpx.Response, model: str, text: str | None = None) -> None:
-        """Fail at once on a limit that will not lift within the run's patience."""
-        text = text or error_text(response)
-        wait = retry_after(response)
-        if QUOTA.search(text):
-            raise LLMRateLimited(
-                f"{self.name} rate-limited {model} by a quota that resets later ({text}); "
-                "not retried: try again after the quota resets, or use another provider or model"
-            )
-        if wait is not None and wait > self._max_retry_after:
-            raise LLMRateLimited(
-                f"{self.name} rate-limited {model} and asked to wait {wait:.0f} s (Retry-After), longer than "
-                f"the {self._max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
-            )
+    ) -> NoReturn:
+        """Raise what an error `status` means (llm/http_errors.py `refusal`): 408, 429 and 5xx are retried here."""
+        raise refusal(
+            status,
+            reason,
+            response,
+            provider=self.name,
+            model=model,
+            said=said,
+            asked="the request for",
+            max_retry_after=self._max_retry_after,
+            limit=limit,
+            mode=mode,
+        )

@@ -1,6 +1,6 @@
 """What an OpenAI-compatible provider's error says, read the same way by the chat client (llm/http_client.py) and
 the embeddings client (llm/embeddings.py): an in-body error's code, a 402's limit and what fixes it, Retry-After, a
-daily quota's words, the reason to show."""
+daily quota's words, the reason to show, and the error a status means (`refusal`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from typing import Any
 
 import httpx
 
-from llmtrade.errors import LLMOutOfCredits
+from llmtrade.errors import (
+    LLMAuthRejected,
+    LLMNoEndpoint,
+    LLMOutOfCredits,
+    LLMRateLimited,
+    LLMRequestRejected,
+    StructuredOutputRefused,
+)
 from llmtrade.llm.replies import error_detail
 
 # Words of a rate limit that resets on a calendar, not in seconds (OpenRouter's free-models-per-day,
@@ -96,3 +103,70 @@ def error_text(response: httpx.Response) -> str:
     if isinstance(data, dict) and isinstance(data.get("detail"), str):  # vLLM / FastAPI style
         return data["detail"][:300]
     return json.dumps(data)[:300]
+
+
+# How providers word a refusal of response_format or one of the schema's keywords.
+FORMAT_REFUSED = re.compile(
+    r"response_format|json_schema|json[ _]schema|structured[ _-]?output|json[ _]mode|json_object|strict"
+    r"|guided[ _]decoding|grammar|schema|additionalProperties|requested parameters",
+    re.IGNORECASE,
+)
+
+
+class Retryable(Exception):
+    """A failure another attempt may not meet; `retry_after`: the seconds the provider asked to wait (None: unsaid)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def refusal(
+    status: int,
+    reason: str,
+    response: httpx.Response,
+    *,
+    provider: str,
+    model: str,
+    said: str,
+    asked: str,
+    max_retry_after: float,
+    limit: str | None = None,
+    mode: str | None = None,
+) -> Exception:
+    """The error an HTTP error `status` (or an in-body error's code) means, for the chat and the embeddings client.
+
+    408, 429 and 5xx are `Retryable` (with the Retry-After asked), but a 429 of a quota that resets on a calendar, or
+    whose Retry-After is longer than `max_retry_after`, is LLMRateLimited at once; 402 is LLMOutOfCredits (temporary:
+    fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's in-flight budget, which passes);
+    with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse that format
+    is StructuredOutputRefused; 401/403 LLMAuthRejected and 404 LLMNoEndpoint (fixed by the user: a rerun asks
+    again); any other 4xx LLMRequestRejected. `asked`: what was refused, in the message ("the request for",
+    "to embed with"); `said`: how the status came ("HTTP 429", "HTTP 200 carrying error 502")."""
+    wait = retry_after(response)
+    if status == 429:
+        text = reason or error_text(response)
+        if QUOTA.search(text):
+            return LLMRateLimited(
+                f"{provider} rate-limited {model} by a quota that resets later ({text}); "
+                "not retried: try again after the quota resets, or use another provider or model"
+            )
+        if wait is not None and wait > max_retry_after:
+            return LLMRateLimited(
+                f"{provider} rate-limited {model} and asked to wait {wait:.0f} s (Retry-After), longer than "
+                f"the {max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
+            )
+    if status in (408, 429) or status >= 500:
+        return Retryable(f"{said}: {reason}", wait)
+    if status == 402:
+        if wait is not None and wait <= max_retry_after:
+            return Retryable(f"{said}: {reason}", wait)
+        return out_of_credits(provider, model, f"{said}: {reason}", limit)
+    message = f"{provider} refused {asked} {model}: {said}: {reason}"
+    if mode in ("json_schema", "json_object") and status in (400, 404, 422) and FORMAT_REFUSED.search(reason):
+        return StructuredOutputRefused(f"{message} (response format {mode})")
+    if status in (401, 403):
+        return LLMAuthRejected(f"{message}; check the provider's API key and account")
+    if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
+        return LLMNoEndpoint(f"{message}; check the model's name and the account's settings at the provider")
+    return LLMRequestRejected(message)

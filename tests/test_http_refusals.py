@@ -1,0 +1,76 @@
+"""One reading of a provider's error status for both OpenAI-compatible clients (llm/http_errors.py `refusal`): the
+chat client and the embeddings client raise the same kind of error for the same answer, so a key, a quota or an
+out-of-credits account is told apart the same way whether the week's chat or the memory's embedder met it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import respx
+
+from llmtrade.errors import (
+    LLMAuthRejected,
+    LLMNoEndpoint,
+    LLMOutOfCredits,
+    LLMRateLimited,
+    LLMRequestRejected,
+    LLMUnavailable,
+)
+from llmtrade.llm.embeddings import EmbeddingClient
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.types import ChatMessage, ChatRequest
+
+BASE = "http://provider.test/v1"
+REQUEST = ChatRequest(model="m/one", messages=(ChatMessage(role="user", content="hi"),))
+
+CASES = [
+    (httpx.Response(401, json={"error": {"message": "No auth credentials found"}}), LLMAuthRejected),
+    (httpx.Response(403, json={"error": {"message": "key disabled"}}), LLMAuthRejected),
+    (httpx.Response(404, json={"error": {"message": "No endpoints found for m/one"}}), LLMNoEndpoint),
+    (httpx.Response(402, json={"error": {"message": "Insufficient credits"}}), LLMOutOfCredits),
+    (httpx.Response(429, json={"error": {"message": "free-models-per-day limit"}}), LLMRateLimited),
+    (httpx.Response(429, headers={"Retry-After": "3600"}, json={"error": {"message": "slow"}}), LLMRateLimited),
+    (httpx.Response(400, json={"error": {"message": "bad parameter: temperature"}}), LLMRequestRejected),
+    (httpx.Response(503, json={"error": {"message": "overloaded"}}), LLMUnavailable),
+    (httpx.Response(408, json={"error": {"message": "timed out upstream"}}), LLMUnavailable),
+    # OpenRouter relays an upstream failure inside a 200: its code decides as the status would.
+    (httpx.Response(200, json={"error": {"code": 402, "message": "Insufficient credits"}}), LLMOutOfCredits),
+    (httpx.Response(200, json={"error": {"code": 401, "message": "User not found."}}), LLMAuthRejected),
+]
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+def _chat(response: httpx.Response) -> BaseException:
+    client = OpenAICompatibleClient("prov", BASE, "k", max_retries=1, sleep=_no_wait)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=response)
+        with pytest.raises(Exception) as raised:
+            asyncio.run(client.send(REQUEST))
+    return raised.value
+
+
+def _embed(response: httpx.Response) -> BaseException:
+    client = EmbeddingClient("prov", BASE, "k", max_retries=1, sleep=lambda seconds: None)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/embeddings").mock(return_value=response)
+        with pytest.raises(Exception) as raised:
+            client.post("m/one", ["text"])
+    client.close()
+    return raised.value
+
+
+@pytest.mark.parametrize(("response", "kind"), CASES, ids=lambda c: getattr(c, "status_code", None) or c.__name__)
+def test_both_clients_read_an_error_status_as_the_same_kind_of_failure(
+    response: httpx.Response, kind: type[Exception]
+) -> None:
+    chat, embed = _chat(response), _embed(response)
+    assert type(chat) is kind, chat
+    assert type(embed) is kind, embed
+    assert "prov" in str(chat) and "prov" in str(embed)
+    if kind is LLMAuthRejected:
+        assert "API key" in str(chat) and "API key" in str(embed)
