@@ -82,6 +82,10 @@ def test_watchlist_edits_are_recorded_and_refused_for_unknown_symbols(
     assert unknown.exit_code == 2 and "not a discovery candidate" in unknown.output
     human = runner.invoke(app, ["discover", "--offline"])
     assert human.exit_code == 0 and "watchlist (" in human.output
+    # Offline no model picked: the line names the rules, not the model models.yaml configures as if it had answered.
+    assert found["llm_rules"] is True
+    (line,) = [text for text in human.output.splitlines() if text.startswith("LLM picker")]
+    assert "offline rules in place of " in line and "$0, no model asked" in line, line
 
 
 def test_discover_performance_counts_only_sessions_closed_by_now(

@@ -140,6 +140,7 @@ def test_the_pickers_cost_counts_the_repaired_call_as_well_as_the_final_one(stor
         picks = _pick(storage, server.base_url, prices={REF.model: PRICE})
     calls, cost = _billed(storage)
     assert calls == 2
+    assert not picks.rules  # a model answered: discover shows its name and cost
     last = storage.events.read(type="LLMCallCompleted")[-1].payload
     assert last["outcome"] == "repaired"
     assert picks.cost_usd == pytest.approx(cost)

@@ -29,13 +29,15 @@ CUTOFF = 0.8  # difflib ratio below which a name resolves to nothing
 @dataclass(frozen=True)
 class Picks:
     """The resolved picks (ticker, reason), best first; what was dropped; the model; what every call made for
-    them cost in USD (repairs included), None when no call was priced."""
+    them cost in USD (repairs included), None when no call was priced; `rules`: the offline rules answered in the
+    model's place (offline, no model asked)."""
 
     picks: list[tuple[str, str]]
     dropped: list[str]
     market_view: str
     model: str
     cost_usd: float | None
+    rules: bool = False
 
 
 async def pick(
@@ -67,14 +69,20 @@ async def pick(
     # Every call the answer took counts (a truncated or invalid first answer and its repair, a reply the
     # provider billed but could not be used): the gateway's totals see each one, the answer's usage not all.
     totals = gateway.totals
-    cost_before, unpriced_before, calls_before = totals.cost_usd, totals.unpriced_calls, totals.calls
+    cost_before, unpriced_before, calls_before, rules_before = (
+        totals.cost_usd,
+        totals.unpriced_calls,
+        totals.calls,
+        totals.rules,
+    )
     answer = await gateway.ask(
         ref, as_messages(prompt), site, output=schema, rules=lambda rng: offline_picks(schema, candidates, most, rng)
     )
     priced = (totals.calls - calls_before) - (totals.unpriced_calls - unpriced_before)
     cost = totals.cost_usd - cost_before if priced else None
     picks, dropped = resolve(answer.value.picks, candidates)
-    return Picks(picks, dropped, answer.value.market_view, answer.model, cost)
+    rules = totals.calls - calls_before == totals.rules - rules_before
+    return Picks(picks, dropped, answer.value.market_view, answer.model, cost, rules)
 
 
 def candidate_table(candidates: Sequence[CandidateFeatures]) -> str:

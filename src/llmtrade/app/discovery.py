@@ -87,6 +87,7 @@ def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
         dropped=found.dropped,
         llm_model=found.llm_model,
         llm_cost_usd=found.llm_cost_usd,
+        llm_rules=found.llm_rules,
         market_view=found.market_view,
     )
 

@@ -36,6 +36,7 @@ class DiscoverResult(_Result):
     dropped: list[str]  # LLM picks that resolved to no candidate
     llm_model: str
     llm_cost_usd: float | None
+    llm_rules: bool  # the offline rules answered in the LLM picker's place ($0, no model asked)
     market_view: str
 
 

@@ -45,6 +45,7 @@ class Discovery:
     dropped: list[str]  # the LLM picker's answers that resolved to no candidate
     llm_model: str
     llm_cost_usd: float | None
+    llm_rules: bool  # the offline rules answered in the LLM picker's place
     market_view: str
 
     def events(self, run_id: str) -> list[NewEvent]:
@@ -175,6 +176,7 @@ async def discover(
         dropped=picked.dropped,
         llm_model=picked.model,
         llm_cost_usd=picked.cost_usd,
+        llm_rules=picked.rules,
         market_view=picked.market_view,
     )
 

@@ -25,6 +25,13 @@ def _disagreements(out: Output, rows: list[Disagreement]) -> None:
         )
 
 
+def _picker(result: DiscoverResult) -> str:
+    if result.llm_rules:  # offline: no model was asked, whatever models.yaml names
+        return f"offline rules in place of {result.llm_model} ($0, no model asked)"
+    cost = f"${result.llm_cost_usd:.4f}" if result.llm_cost_usd is not None else "unknown"
+    return f"{result.llm_model} (cost {cost})"
+
+
 def print_discover(out: Output, result: DiscoverResult) -> None:
     out.pairs(
         [
@@ -32,10 +39,7 @@ def print_discover(out: Output, result: DiscoverResult) -> None:
             ("as of", f"{result.asof.isoformat()} (session {result.session})"),
             ("candidates", f"{result.candidates} from {result.source}"),
             ("skipped", ", ".join(result.skipped) or "none"),
-            (
-                "LLM picker",
-                f"{result.llm_model} (cost {result.llm_cost_usd if result.llm_cost_usd is not None else '?'})",
-            ),
+            ("LLM picker", _picker(result)),
             ("market view", result.market_view),
         ]
     )
