@@ -107,11 +107,16 @@ def test_the_weeks_universe_is_fixed_once_and_a_later_discovery_does_not_move_it
     monkeypatch.setenv("LLMTRADE_NOW", NOW)
     config = _config(tmp_path, "both")
     _run(config, "discover", "--offline")
+    assert _run(config, "watchlist", "show")["fixed_week"] is None  # nothing of the week ran: an edit counts now
     _run(config, "run-weekly", "--offline")
     (first,) = _events(database_url, UniverseFixed)
     static = load_config(config).config.assets.symbols
     assert [i.symbol for i in first.instruments][: len(static)] == static  # both: the universe, then the watchlist
     added = next(i.symbol for i in first.instruments if i.discovered)
+    removed = _run(config, "watchlist", "remove", added)
+    assert removed["fixed_week"] == "2026-01-07"  # said: the change reaches the committee next week
+    said = runner.invoke(app, ["--config", str(config), "watchlist", "add", added])
+    assert "universe of week 2026-01-07 already fixed: changes apply from 2026-01-14" in said.output, said.output
     _run(config, "watchlist", "remove", added)
     assert added not in {e["symbol"] for e in _run(config, "watchlist", "show")["entries"]}
     _run(config, "discover", "--offline")

@@ -22,8 +22,10 @@ from llmtrade.domain.discovery import HORIZONS, WatchlistEdited
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import BACKTEST, DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.llm.gateway import CallSite
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.csv_folder import unusable
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.providers import csv_dir, provider_names
@@ -150,22 +152,26 @@ def record_discovery(
     return run_id, found, Usage.of(session.gateway.totals)
 
 
-def _view(app: Container, watchlist: Watchlist) -> WatchlistResult:
+def _view(app: Container, storage: Storage, watchlist: Watchlist) -> WatchlistResult:
     latest = watchlist.latest
+    mode = app.loaded.config.assets.discovery.universe_mode
+    week = week_id_for(app.clock.now().astimezone(NEW_YORK).date())
+    fixed = mode != "static" and bool(storage.events.read_stream(week_stream(week, UNIVERSE)))
     return WatchlistResult(
         asof=latest.asof if latest else None,
         entries=watchlist.effective(app.loaded.config.assets.discovery.watchlist_size),
         include=list(watchlist.include),
         exclude=watchlist.exclude,
         disagreements=latest.disagreements if latest else [],
-        universe_mode=app.loaded.config.assets.discovery.universe_mode,
+        universe_mode=mode,
+        fixed_week=week if fixed else None,
     )
 
 
 def watchlist_show(app: Container) -> WatchlistResult:
     """The last discovery run's watchlist and the manual edits in force."""
     with app.storage() as storage:
-        return _view(app, current_watchlist(storage))
+        return _view(app, storage, current_watchlist(storage))
 
 
 def watchlist_edit(app: Container, symbol: str, action: str) -> WatchlistResult:
@@ -181,7 +187,7 @@ def watchlist_edit(app: Container, symbol: str, action: str) -> WatchlistResult:
     with app.storage() as storage:
         edit = WatchlistEdited(symbol=symbol, action=action, asset_class=known[symbol])  # type: ignore[arg-type]
         storage.events.append([NewEvent.of(edit, stream=WATCHLIST_EDITS)])
-        return _view(app, current_watchlist(storage))
+        return _view(app, storage, current_watchlist(storage))
 
 
 def fill_forward_returns(app: Container) -> int:

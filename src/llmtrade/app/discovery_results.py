@@ -47,6 +47,9 @@ class WatchlistResult(_Result):
     exclude: list[str]
     disagreements: list[Disagreement]
     universe_mode: str
+    # The week now under way, when its universe is already fixed (watchlist modes: by the week's first job), so a
+    # change to the watchlist reaches the committee from the next week's; None otherwise.
+    fixed_week: date | None = None
 
 
 class PerformanceResult(_Result):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, WatchlistResult
 from llmtrade.console import Output
 from llmtrade.domain.discovery import Disagreement, WatchlistEntry
@@ -57,14 +59,16 @@ def print_discover(out: Output, result: DiscoverResult) -> None:
 
 def print_watchlist(out: Output, result: WatchlistResult) -> None:
     when = result.asof.isoformat() if result.asof else "no discovery run yet"
-    out.pairs(
-        [
-            ("from", when),
-            ("universe mode", result.universe_mode),
-            ("included", ", ".join(result.include) or "none"),
-            ("excluded", ", ".join(result.exclude) or "none"),
-        ]
-    )
+    rows = [
+        ("from", when),
+        ("universe mode", result.universe_mode),
+        ("included", ", ".join(result.include) or "none"),
+        ("excluded", ", ".join(result.exclude) or "none"),
+    ]
+    if result.fixed_week is not None:
+        later = result.fixed_week + timedelta(days=7)
+        rows.append(("this week", f"universe of week {result.fixed_week} already fixed: changes apply from {later}"))
+    out.pairs(rows)
     _watchlist(out, f"watchlist ({len(result.entries)})", result.entries)
     _disagreements(out, result.disagreements)
 
