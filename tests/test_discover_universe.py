@@ -306,3 +306,25 @@ def test_a_symbol_kept_only_because_held_is_reduce_only_at_the_gate(storage: Sto
     halted = {"halted": True, "halt_reason": "drawdown 10%"}
     assert verdict(short, "SHORT", -2, **halted).shadow_qty == -162
     assert verdict(short, "LONG", 2, **halted).shadow_qty == 0
+
+
+def test_market_commands_in_watchlist_mode_show_the_universe_the_committee_sees(
+    cli_env: dict[str, str], database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`market snapshot` is "what the committee would see" and `market bars` takes a symbol of the universe: in
+    watchlist mode both listed assets.yaml's static universe, so a watchlist symbol was refused as not in the universe
+    and the snapshot showed names the committee is not shown (trial M). Neither fixes the week's universe."""
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    config = _config(tmp_path, "watchlist")
+    static = set(load_config(config).config.assets.symbols)
+    watched = [e["symbol"] for e in _run(config, "discover", "--offline")["watchlist"]]
+    outside = next(s for s in watched if s not in static)
+    snapshot = _run(config, "market", "snapshot")
+    assert set(snapshot["indicators"]) == {"SPY", *watched}  # watchlist mode: SPY plus the watchlist
+    bars = runner.invoke(app, ["--config", str(config), "market", "bars", outside, "--days", "2"])
+    assert bars.exit_code == 0, bars.output
+    assert f"{outside}: SYNTHETIC prices" in bars.output
+    unseen = next(s for s in sorted(static) if s not in watched and s != "SPY")  # static, not shown this week
+    refused = runner.invoke(app, ["--config", str(config), "market", "bars", unseen])
+    assert refused.exit_code == 2 and "not in this week's universe nor held" in refused.output
+    assert _events(database_url, UniverseFixed) == []  # a command that reads fixes nothing

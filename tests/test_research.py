@@ -104,7 +104,7 @@ def test_market_bars_from_a_csv_folder(
 
 def test_unknown_symbols_and_bad_weeks_are_refused(at_thursday: dict[str, str]) -> None:
     unknown = runner.invoke(app, ["market", "bars", "BTC"])
-    assert unknown.exit_code == 2 and "BTC is not in the universe" in unknown.stderr
+    assert unknown.exit_code == 2 and "BTC is not in this week's universe nor held" in unknown.stderr
     bad = runner.invoke(app, ["research", "--week", "someday"])
     assert bad.exit_code == 2 and "--week 'someday' is not a date" in bad.stderr
 

@@ -10,16 +10,21 @@ from llmtrade.app.outcomes import council_result
 from llmtrade.app.results import CouncilResult, ResearchPacks, ResearchResult, SnapshotResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.week_mode import in_week_mode
+from llmtrade.config.models import Config
 from llmtrade.council.general import GeneralCouncil
+from llmtrade.discovery.universe import held_outside, universe_now
 from llmtrade.domain.council import CouncilConvened
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.service import BarSeries
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.pipeline.retry import Window
+from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows import council_stages, research_stages
 from llmtrade.workflows.schedule import JobKind, retry_deadline
 from llmtrade.workflows.weekly import require_begun, require_same_mode
@@ -132,13 +137,16 @@ class BarsView:
 
 
 def market_bars(app: Container, symbol: str, days: int) -> BarsView:
-    """The last daily bars of `symbol` complete as of now, in the invocation's mode."""
-    config = app.loaded.config
+    """The last daily bars of `symbol` complete as of now, in the invocation's mode: a symbol of this week's universe
+    (in watchlist modes the week's, as the committee sees it) or one an account holds outside it."""
     symbol = symbol.upper()
-    if config.assets.instrument(symbol) is None:
-        raise UsageError(f"{symbol} is not in the universe ({', '.join(config.assets.symbols)})")
-    app.announce()
     with app.storage() as storage:
+        config = _universe_now(app, storage)
+        held = held_outside(config, storage.events)
+        if config.assets.instrument(symbol) is None and symbol not in held:
+            known = ", ".join([*config.assets.symbols, *held])
+            raise UsageError(f"{symbol} is not in this week's universe nor held ({known})")
+        app.announce()
         market = app.market(storage)
         now = app.clock.now()
         end = market.calendar.last_completed_session(now)
@@ -149,8 +157,15 @@ def market_bars(app: Container, symbol: str, days: int) -> BarsView:
 
 
 def market_snapshot(app: Container) -> SnapshotResult:
-    """Indicators for the whole universe as of now: what the committee would see."""
+    """Indicators for this week's universe as of now (in watchlist modes the week's, fixed or not yet): what the
+    committee would see."""
     app.announce()
     with app.storage() as storage:
         market = app.market(storage)
-        return SnapshotResult(take_snapshot(market, app.loaded.config.assets.symbols, app.clock.now()))
+        symbols = _universe_now(app, storage).assets.symbols
+        return SnapshotResult(take_snapshot(market, symbols, app.clock.now()))
+
+
+def _universe_now(app: Container, storage: Storage) -> Config:
+    week = week_id_for(app.clock.now().astimezone(NEW_YORK).date())
+    return universe_now(app.loaded.config, storage.events, week)

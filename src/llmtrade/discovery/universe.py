@@ -53,8 +53,19 @@ def fix_universe(config: Config, events: EventStore, week_id: date, run_id: str)
 def week_config(config: Config, events: EventStore, week_id: date, run_id: str) -> Config:
     """`config` with assets.universe replaced by the week's fixed universe (unchanged in static mode)."""
     fixed = fix_universe(config, events, week_id, run_id)
-    if fixed is None:
+    return config if fixed is None else _with_universe(config, fixed)
+
+
+def universe_now(config: Config, events: EventStore, week_id: date) -> Config:
+    """`config` with the universe the committee sees in week `week_id`: the week's fixed one, or, before any job of
+    the week fixed it, the one its first job would fix (nothing recorded: for commands that only read)."""
+    if config.assets.discovery.universe_mode == "static":
         return config
+    stored = events.read_stream(week_stream(week_id, UNIVERSE))
+    return _with_universe(config, UniverseFixed.from_event(stored[0]) if stored else _build(config, events))
+
+
+def _with_universe(config: Config, fixed: UniverseFixed) -> Config:
     universe = [
         Instrument(
             symbol=i.symbol,
