@@ -37,10 +37,10 @@ from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ah
 from llmtrade.app.backtest_prices import benchmark_late, check_prices, origin
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_stops import note_stop
+from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
-from llmtrade.app.queries import done_keys
 from llmtrade.app.results import Usage, WeeklyResult
 from llmtrade.clock import SteppingClock, SystemClock
 from llmtrade.config.loader import LoadedConfig

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.desk_brokers import BrokersOf
-from llmtrade.app.queries import done_keys
+from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import ClosingPutOff

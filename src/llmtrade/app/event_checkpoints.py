@@ -28,9 +28,9 @@ from functools import partial
 from llmtrade.app.checkpoint_deadlines import checkpoint_deadline, scheduled_open
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
+from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.due_waits import Waits
 from llmtrade.app.guards import closed_at
-from llmtrade.app.queries import done_keys
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
 from llmtrade.config.models import AccountRole

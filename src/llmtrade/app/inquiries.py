@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
+from llmtrade.app.inquiry_results import CouncilResult, ResearchPacks, ResearchResult, SnapshotResult
 from llmtrade.app.outcomes import council_result
-from llmtrade.app.results import CouncilResult, ResearchPacks, ResearchResult, SnapshotResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.config.models import Config

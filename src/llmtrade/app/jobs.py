@@ -17,6 +17,7 @@ from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
+from llmtrade.app.due_jobs import due
 from llmtrade.app.due_said import COMMANDS as _COMMANDS
 from llmtrade.app.due_said import say_waits_over
 from llmtrade.app.due_waits import Waits, kill_switch_said, run_wait_repeated
@@ -31,7 +32,6 @@ from llmtrade.app.guards import (
 from llmtrade.app.missed_checkpoints import say_missed_checkpoints
 from llmtrade.app.orphaned_positions import say_orphaned_positions
 from llmtrade.app.outcomes import weekly_result
-from llmtrade.app.queries import due
 from llmtrade.app.results import (
     CheckpointResult,
     DueJobRun,

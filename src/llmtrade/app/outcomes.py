@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+from llmtrade.app.inquiry_results import CouncilFailure, CouncilResult
 from llmtrade.app.results import (
     CheckpointAccount,
     CheckpointResult,
-    CouncilFailure,
-    CouncilResult,
     DecisionRow,
     MarketSource,
     PitchRow,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
+from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.killed_runs import lease_held
 from llmtrade.app.missed_weeks import unrun_weeks
 from llmtrade.app.results import (
@@ -33,10 +34,8 @@ from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.call_costs import budget_counted, cost_unknown, spent_usd
 from llmtrade.domain.checkpoints import (
     AccountValued,
-    CheckpointCompleted,
     CheckpointsMissed,
     ClosingPutOff,
-    PostmortemCompleted,
 )
 from llmtrade.domain.events import (
     LLMCallCompleted,
@@ -47,7 +46,7 @@ from llmtrade.domain.events import (
 from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
-from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted, WeekCompleted
+from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
@@ -63,8 +62,6 @@ from llmtrade.storage.projections import week_start_valuation
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.event_checkpoint import fired
-from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
-from llmtrade.workflows.weekly import completion
 
 
 def status(app: Container) -> StatusResult:
@@ -367,36 +364,3 @@ def usage(records: list[StoredEvent]) -> UsageSum:
         failed_calls=len(billed),
         unknown_cost_calls=sum(1 for e in spent if cost_unknown(e.payload)),
     )
-
-
-def done_keys(events: EventStore) -> set[str]:
-    """Keys of the scheduled jobs already done, as workflows.schedule names them."""
-    keys: set[str] = set()
-    for event in events.read(
-        type=[WeekCompleted.event_type(), CheckpointCompleted.event_type(), PostmortemCompleted.event_type()]
-    ):
-        if event.type == WeekCompleted.event_type() and event.week_id:
-            keys.add(weekly_key(event.week_id))
-        elif event.type == CheckpointCompleted.event_type():
-            done = CheckpointCompleted.from_event(event)
-            keys.add(done.key)
-        elif event.type == PostmortemCompleted.event_type():
-            keys.add(f"postmortem:{PostmortemCompleted.from_event(event).week_id}")
-    return keys
-
-
-def due(app: Container) -> list[Job]:
-    """The scheduled jobs due now and not done; a postmortem only for a week that was actually run."""
-    with app.storage(persist=False) as storage:
-        done = done_keys(storage.events)
-        now = app.clock.now()
-        current = week_id_for(new_york_date(now))
-        run_weeks = [date.fromisoformat(key.split(":", 1)[1]) for key in done if key.startswith("weekly:")]
-        jobs = due_jobs(app.loaded.config.schedule, app.calendar, now, done, run_weeks=run_weeks)
-        return [
-            job
-            for job in jobs
-            # Only this week trades; a postmortem only reviews a week that was run.
-            if (job.kind is JobKind.POSTMORTEM and completion(storage.events, job.week_id) is not None)
-            or (job.kind is not JobKind.POSTMORTEM and job.week_id == current)
-        ]

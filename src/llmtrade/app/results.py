@@ -18,9 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from llmtrade.analytics.records import DRAWDOWN
 from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
-from llmtrade.domain.council import CouncilAnswer, RankAggregate, Ranking
 from llmtrade.domain.reconciliation import Difference
-from llmtrade.domain.research import MarketSnapshot, ResearchPack
 from llmtrade.domain.trading import Order, Position, RiskVerdict
 from llmtrade.llm.gateway import UsageTotals
 
@@ -291,46 +289,6 @@ class StatusResult(Result):
     valued_at: date | None = None
 
 
-# ---------------------------------------------------------------- council, research, market
-
-
-class CouncilFailure(Result):
-    model: str
-    stage: str
-    error: str
-
-
-class CouncilResult(Result):
-    run_id: str
-    mode: str
-    query: str
-    answers: list[CouncilAnswer]
-    failures: list[CouncilFailure]
-    rankings: list[Ranking]
-    standings: list[RankAggregate]
-    chairman: str
-    verdict: str
-    usage: Usage
-    duration_ms: float
-
-
-class ResearchPacks(RootModel[list[ResearchPack]]):
-    """`research --json`: the week's packs (each carries its market snapshot)."""
-
-    model_config = ConfigDict(frozen=True)
-
-
-class ResearchResult(Result):
-    week_id: date
-    already_done: bool  # the packs were frozen by an earlier run and are shown, not rebuilt
-    packs: ResearchPacks
-    degraded: list[str]
-
-
-class SnapshotResult(RootModel[MarketSnapshot]):
-    model_config = ConfigDict(frozen=True)
-
-
 # ---------------------------------------------------------------- positions
 
 
@@ -391,9 +349,6 @@ DOCUMENTS: dict[str, Any] = {
     "checkpoint": CheckpointResult,
     "postmortem": PostmortemResult,
     "status": StatusResult,
-    "council": CouncilResult,
-    "research": ResearchPacks,
-    "market snapshot": SnapshotResult,
     "run-due": RunDueResult,
     "positions list": ManagedAccounts,
     "positions adopt": PositionChange,

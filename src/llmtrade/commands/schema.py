@@ -18,12 +18,21 @@ def schema(
 
     from pydantic import TypeAdapter
 
-    from llmtrade.app import ask_results, discovery_results, evaluation_results, housekeeping, memory_results, results
+    from llmtrade.app import (
+        ask_results,
+        discovery_results,
+        evaluation_results,
+        housekeeping,
+        inquiry_results,
+        memory_results,
+        results,
+    )
     from llmtrade.observe.timeline import RunTrace
     from llmtrade.sweep import results as sweep_results
 
     documents = {
         **results.DOCUMENTS,
+        **inquiry_results.DOCUMENTS,
         **housekeeping.DOCUMENTS,
         **evaluation_results.DOCUMENTS,
         **discovery_results.DOCUMENTS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from llmtrade.app.results import CouncilResult, ResearchResult
+from llmtrade.app.inquiry_results import CouncilResult, ResearchResult
 from llmtrade.commands.render.common import footer, num, pct, share
 from llmtrade.console import Output
 from llmtrade.domain.research import MarketSnapshot
