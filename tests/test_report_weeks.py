@@ -41,7 +41,7 @@ from llmtrade.domain.checkpoints import (
 )
 from llmtrade.domain.committee import DecisionMade, PitchFailed, PitchSubmitted, ReviewSubmitted
 from llmtrade.domain.events import EventPayload, InputsMissing, LLMCallCompleted, NewEvent, StoredEvent
-from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import checkpoint_stream
 from llmtrade.domain.trading import (
     AccountHalted,
@@ -550,6 +550,34 @@ def test_failed_degraded_and_unfinished_runs_are_said_first_and_linked_to_their_
     html = render_report(Report(source="live", accounts=(), weeks=(week_report(WEEK, events + again),)), leaderboard())
     assert "no end recorded (a later run of the same job finished)" in html
     assert "run-weekly of 2026-01-07T08:00:00-05:00 degraded <a" in html  # a degraded run is not resolved by any
+
+
+def test_a_run_found_gone_is_labelled_no_end_as_its_detail_says() -> None:
+    """A run a later run found with no end and no process (RunKilled) was labelled "killed" in the runs table, the
+    week's counts and the troubled list, beside its detail "recorded no end (killed, or lost its database)": it may
+    have lost its database instead. The label says what is known: no end."""
+    events = [
+        _run_event(_started("checkpoint"), 30, "c2", "2026-01-09T14:00:00+00:00"),
+        _run_event(
+            RunKilled(
+                command="checkpoint",
+                found_by="c3",
+                last_event_type="RunStarted",
+                last_event_at=datetime.fromisoformat("2026-01-09T14:00:00+00:00"),
+            ),
+            31,
+            "c2",
+            "2026-01-09T19:05:00+00:00",
+        ),
+    ]
+    week = week_report(WEEK, events)
+    assert [(r.outcome, r.end_event_id) for r in week.runs] == [("killed", 31)]  # --json: the RunKilled's name
+    html = render_report(Report(source="live", accounts=(), weeks=(week,)), leaderboard())
+    assert "recorded no end (killed, or lost its database)" in html
+    assert "checkpoint: 1 no end<" in html, html
+    assert "checkpoint of 2026-01-09T09:00:00-05:00 no end <a" in html
+    assert "#31</a></span> no end</td>" in html
+    assert "killed<" not in html and "killed <a" not in html and "1 killed" not in html
 
 
 def test_a_folder_that_is_not_writable_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -184,7 +184,8 @@ class RunLine(Result):
     arguments: dict[str, str | int | float | bool | None]  # as RunStarted recorded them: the week, the slot
     started_at: str  # New York time
     mode: str  # live | offline | replay
-    outcome: str  # finished | degraded | failed | killed (a later run found it gone) | no end recorded (or running)
+    # finished | degraded | failed | killed (a later run found it gone; the page says "no end") | no end recorded
+    outcome: str
     end_event_id: int | None  # the RunFinished, RunFailed or RunKilled; None when no end is recorded
     detail: tuple[str, ...]  # the error of a failed run; what a stage went on without or is waiting for
 

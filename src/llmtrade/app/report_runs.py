@@ -19,6 +19,13 @@ NO_END = "no end recorded"
 KILLED = "killed"  # no end recorded, and a later run found its process gone (app/killed_runs.py)
 
 
+def shown(outcome: str) -> str:
+    """An outcome as the report's page labels it. KILLED (the RunKilled's name, kept in --json as `status` keeps it)
+    reads "no end": the run may have lost its database instead, as its detail says (domain/runs.py UNENDED), and
+    "killed" above that detail said more than is known."""
+    return "no end" if outcome == KILLED else outcome
+
+
 def run_lines(events: Sequence[StoredEvent]) -> tuple[RunLine, ...]:
     """Each run started among `events`, oldest first, with its outcome and what its own events say went wrong."""
     by_run: dict[str, list[StoredEvent]] = {}

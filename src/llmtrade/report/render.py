@@ -47,6 +47,7 @@ def _environment() -> Any:
         interval=_interval,
         weeks=_weeks,
         counted=counted,
+        outcome=report_runs.shown,
     )
     return environment
 
@@ -101,7 +102,8 @@ def run_counts(week: WeekReport) -> list[str]:
     counts: dict[str, dict[str, int]] = {}
     for run in week.runs:
         outcomes = counts.setdefault(run.command, {})
-        outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+        label = report_runs.shown(run.outcome)
+        outcomes[label] = outcomes.get(label, 0) + 1
     return [f"{command}: " + ", ".join(f"{n} {outcome}" for outcome, n in o.items()) for command, o in counts.items()]
 
 
