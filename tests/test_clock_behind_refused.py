@@ -127,3 +127,40 @@ def test_a_record_dated_after_the_system_time_is_said_to_be_in_the_future(
     assert back.exit_code == 75, back.output
     assert "dated in the future (the system time is 2026-01-07 15:55 New York)" in back.stderr, back.stderr
     assert "a drill" in back.stderr and "unset LLMTRADE_NOW" not in back.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["discover", "--offline"], "discover"),
+        (["watchlist", "add", "XLE"], "watchlist add"),
+        (["watchlist", "remove", "XLE"], "watchlist remove"),
+        (["memory", "rebuild", "--offline"], "memory rebuild"),
+    ],
+)
+def test_discovery_a_watchlist_edit_and_a_memory_rebuild_refuse_a_clock_set_back(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, command: list[str], named: str
+) -> None:
+    # Each records the books too (a discovery run and its watchlist, an edit, the memory and its embedding calls),
+    # dated by the clock: they ran on a clock set back and wrote records dated before the books' latest.
+    _run_the_week(monkeypatch)
+    before = len(stored_events(wednesday_week))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
+    back = runner.invoke(app, ["-q", *command])
+    assert back.exit_code == 75, back.output
+    assert back.stdout == ""
+    assert "the clock is behind the books" in back.stderr, back.stderr
+    assert f"{named} refused: nothing ran" in back.stderr
+    [refused] = stored_events(wednesday_week, type="ClockBehindRefused")
+    assert len(stored_events(wednesday_week)) == before + 1, [e.type for e in stored_events(wednesday_week)][before:]
+    assert refused.payload["command"] == named
+
+
+def test_the_kill_switch_stays_usable_on_a_clock_set_back(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On purpose: stopping every order must work whatever the clock says.
+    _run_the_week(monkeypatch)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
+    for command in (["trading", "disable"], ["trading", "enable"]):
+        done = runner.invoke(app, ["-q", *command])
+        assert done.exit_code == 0, done.output
+    assert not stored_events(wednesday_week, type="ClockBehindRefused")

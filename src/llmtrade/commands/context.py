@@ -116,6 +116,18 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
     )
 
 
+def recorder(ctx: typer.Context, command: str, *, offline: bool = False, replay: bool = False) -> Container:
+    """The container of a command that records the books outside a job (`discover`, a `watchlist` edit, `memory
+    rebuild`), refused as a job is on a clock behind the books (app/clock_guard.py), alerted: each writes records
+    dated by the clock, which would land before what the books already hold. Not the kill switch (`trading
+    disable`): stopping every order stays possible whatever the clock says."""
+    from llmtrade.app.clock_guard import refuse_behind_books  # lazy: see package docstring
+
+    app = container(ctx, offline=offline, replay=replay)
+    refuse_behind_books(app, command)
+    return app
+
+
 @contextmanager
 def job(
     ctx: typer.Context,

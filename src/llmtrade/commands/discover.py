@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import Reads, container, echo_json
+from llmtrade.commands.context import Reads, container, echo_json, recorder
 from llmtrade.commands.options import Backtest, Json, Offline, Replay
 from llmtrade.console import Output
 
@@ -29,7 +29,7 @@ def discover(ctx: typer.Context, offline: Offline = False, replay: Replay = Fals
     from llmtrade.app import discovery  # lazy: see package docstring
     from llmtrade.commands.render.discover import print_discover
 
-    result = discovery.discover(container(ctx, offline=offline, replay=replay))
+    result = discovery.discover(recorder(ctx, "discover", offline=offline, replay=replay))
     if as_json:
         echo_json(result)
     else:
@@ -69,7 +69,7 @@ def watchlist_add(ctx: typer.Context, symbol: Symbol, as_json: Json = False) -> 
     from llmtrade.app import discovery  # lazy: see package docstring
     from llmtrade.commands.render.discover import print_watchlist
 
-    result = discovery.watchlist_edit(container(ctx), symbol, "include")
+    result = discovery.watchlist_edit(recorder(ctx, "watchlist add"), symbol, "include")
     echo_json(result) if as_json else print_watchlist(Output(), result)
 
 
@@ -79,7 +79,7 @@ def watchlist_remove(ctx: typer.Context, symbol: Symbol, as_json: Json = False) 
     from llmtrade.app import discovery  # lazy: see package docstring
     from llmtrade.commands.render.discover import print_watchlist
 
-    result = discovery.watchlist_edit(container(ctx), symbol, "exclude")
+    result = discovery.watchlist_edit(recorder(ctx, "watchlist remove"), symbol, "exclude")
     echo_json(result) if as_json else print_watchlist(Output(), result)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmtrade.commands.context import Reads, container, echo_json
+from llmtrade.commands.context import Reads, container, echo_json, recorder
 from llmtrade.commands.options import Json, Offline, Replay, parse_date
 from llmtrade.console import Output
 from llmtrade.errors import UsageError
@@ -99,7 +99,7 @@ def rebuild(ctx: typer.Context, offline: Offline = False, replay: Replay = False
     from llmtrade.app import memory_queries
     from llmtrade.commands.render.memory import print_rebuilt
 
-    result = memory_queries.rebuild(container(ctx, offline=offline, replay=replay))
+    result = memory_queries.rebuild(recorder(ctx, "memory rebuild", offline=offline, replay=replay))
     if as_json:
         echo_json(result)
     else:

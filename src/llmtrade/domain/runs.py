@@ -135,9 +135,10 @@ class ConfigRejected(EventPayload):
 
 class ClockBehindRefused(EventPayload):
     """A command that trades or records the books (run-due, run-weekly, checkpoint, postmortem, a breaker reset, a
-    position adopted or released) refused before doing anything: the books hold a record (`latest_at`) later than
-    the clock's `now`, beyond a few minutes' slack (app/clock_guard.py). Recorded once while the same command finds
-    the same latest record: cron's wake-ups every few minutes would add one each."""
+    position adopted or released, discover, a watchlist edit, memory rebuild) refused before doing anything: the books
+    hold a record (`latest_at`) later than the clock's `now`, beyond a few minutes' slack (app/clock_guard.py).
+    Recorded once while the same command finds the same latest record: cron's wake-ups every few minutes would add one
+    each."""
 
     command: str
     latest_at: datetime
