@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home, alias="LLMTRADE_HOME")
     config_dir: Path | None = Field(default=None, alias="LLMTRADE_CONFIG_DIR")
     now: datetime | None = Field(default=None, alias="LLMTRADE_NOW")
+    # How far the system clock may be from the database server's before a command that writes the books refuses
+    # (app/clock_skew.py); 0 turns the check off.
+    clock_skew_minutes: float = Field(default=5.0, ge=0, alias="LLMTRADE_CLOCK_SKEW_MINUTES")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     llm_base_url: str | None = Field(default=None, alias="LLMTRADE_LLM_BASE_URL")
     llm_api_key: str | None = Field(default=None, alias="LLMTRADE_LLM_API_KEY")

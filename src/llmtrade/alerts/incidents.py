@@ -107,6 +107,17 @@ def clock_behind_incident(latest: datetime, refusal: str) -> Incident:
     )
 
 
+def clock_skew_incident(since: datetime, refusal: str) -> Incident:
+    """A command refused for a system clock away from the database server's (app/clock_skew.py): once per skew (the
+    server's time at its first refusal, the key). It stops every job until put right, and nothing else alerts."""
+    return Incident(
+        f"clock-skew:{since.isoformat()}",
+        "clock-skew",
+        "llmtrade: the system clock disagrees with the database server's; nothing runs",
+        refusal[0].upper() + refusal[1:] + ".",
+    )
+
+
 def week_cost(conn: psycopg.Connection, config: Config, now: datetime) -> float | None:
     """The current week's model cost from its call records, when a weekly budget is set (else None)."""
     if config.models.budget.per_week_usd is None:

@@ -4,7 +4,7 @@ Not a job cron runs (app/jobs.py): a person's command, refused like them on a cl
 
 from __future__ import annotations
 
-from llmtrade.app.clock_guard import refuse_behind_books
+from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.results import BreakerReset
 from llmtrade.brokers.reconcile import look_now
@@ -26,7 +26,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
             [a.id for a in config.accounts.accounts],
             otherwise="",
         )
-    refuse_behind_books(app, "breaker reset")
+    refuse_wrong_clock(app, "breaker reset")
     with app.storage() as storage:
         if not breaker_state(storage.events, account_id, account.starting_cash)[0].halted:
             # A reset of a running breaker recorded a resume with no halt before it, which broke every leaderboard

@@ -1,4 +1,5 @@
-"""A command that trades or records the books refuses to run on a clock set back behind them.
+"""A command that trades or records the books refuses to run on a clock set back behind them, or on a system clock
+away from the database server's (app/clock_skew.py, checked first: it names the clocks that disagree).
 
 The books are written forward: a record made at a later instant cannot be undone by a job run at an earlier one. A
 trial set LLMTRADE_NOW a week back after the books had run on: `run-due` ran that week's weekly run, submitted and
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import time
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from llmtrade.alerts.incidents import clock_behind_incident
+from llmtrade.alerts.incidents import clock_behind_incident, clock_skew_incident
+from llmtrade.app import clock_skew
 from llmtrade.app.alerting import alert_refused
 from llmtrade.app.clock_behind import SLACK, new_york
 from llmtrade.app.container import Container
@@ -49,25 +51,45 @@ BOOK_TYPES = tuple(
 )
 
 
-class ClockBehind(TemporaryError):
-    """The refusal (exit 75). `said_before`: the same command found the same latest record before (its
-    ClockBehindRefused is on record), so cron's `run-due -q` has said it already (commands/schedule.py)."""
+class ClockRefused(TemporaryError):
+    """A refusal for a wrong clock (exit 75). `said_before`: the same command was refused for the same thing before
+    (its ClockBehindRefused or ClockSkewRefused is on record), so cron's `run-due -q` has said it already
+    (commands/schedule.py)."""
 
     def __init__(self, message: str, *, said_before: bool):
         super().__init__(message)
         self.said_before = said_before
 
 
-def refuse_behind_books(app: Container, command: str, *, alert: bool = True) -> None:
-    """Raise ClockBehind (exit 75) naming the books' latest record and the clock, recorded (ClockBehindRefused), when
-    the books hold a record later than the clock's now (beyond the slack); nothing else is done but the alert
-    (`alert` False: none, a dry run's), once per latest record (app/alerting.py `alert_refused`)."""
+class ClockBehind(ClockRefused):
+    """The clock is behind the books' latest record."""
+
+
+class ClockSkewed(ClockRefused):
+    """The system clock is away from the database server's (app/clock_skew.py)."""
+
+
+def refuse_wrong_clock(app: Container, command: str, *, alert: bool = True) -> None:
+    """Raise ClockSkewed (exit 75) when the system clock is away from the database server's beyond the allowance, or
+    ClockBehind naming the books' latest record and the clock when the books hold a record later than the clock's now
+    (beyond the slack); each recorded (ClockSkewRefused, ClockBehindRefused). Nothing else is done but the alert
+    (`alert` False: none, a dry run's), once per skew or latest record (app/alerting.py `alert_refused`)."""
     now = app.clock.now()
+    allowed = timedelta(minutes=app.settings.clock_skew_minutes)
     with app.storage() as storage:
-        latest = latest_record(storage.conn, BOOK_TYPES)
-        if latest is None or latest <= now + SLACK:
-            return
-        said_before = not _record(storage.events, ClockBehindRefused(command=command, latest_at=latest, now=now))
+        skew = clock_skew.measure(app.clock, storage.conn, allowed)
+        if skew is not None:
+            skewed, recorded = clock_skew.record(storage.events, command, skew, allowed)
+        else:
+            latest = latest_record(storage.conn, BOOK_TYPES)
+            if latest is None or latest <= now + SLACK:
+                return
+            said_before = not _record(storage.events, ClockBehindRefused(command=command, latest_at=latest, now=now))
+    if skew is not None:
+        said = clock_skew.refusal(skewed)
+        if alert:
+            alert_refused(app, clock_skew_incident(skewed.since, said))
+        raise ClockSkewed(said, said_before=not recorded)
     message = refusal(command, latest, now, real_now())
     if alert:
         alert_refused(app, clock_behind_incident(latest, message))

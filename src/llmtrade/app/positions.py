@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from llmtrade.app.clock_guard import refuse_behind_books
+from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
 from llmtrade.brokers.reconcile import Reconciliation, look_now
@@ -75,7 +75,7 @@ def adopt(app: Container, account_id: str, symbol: str) -> PositionChange:
     Raises UsageError for an unknown account or when every share is already managed (or none is held)."""
     _known(app, account_id)
     symbol = symbol.upper()
-    refuse_behind_books(app, "positions adopt")
+    refuse_wrong_clock(app, "positions adopt")
     with _looking(app, persist=True) as (events, seen, heads, prices):
         found = seen[account_id]
         held = found.account.positions.get(symbol)
@@ -104,7 +104,7 @@ def release(app: Container, account_id: str, symbol: str) -> PositionChange:
     Raises UsageError for an unknown account or a symbol llmtrade's records hold none of."""
     _known(app, account_id)
     symbol = symbol.upper()
-    refuse_behind_books(app, "positions release")
+    refuse_wrong_clock(app, "positions release")
     with _looking(app, persist=True) as (events, seen, heads, _prices):
         ledger_qty = seen[account_id].ledger.qty(symbol)
         if ledger_qty == 0:

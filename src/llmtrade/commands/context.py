@@ -118,13 +118,13 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
 
 def recorder(ctx: typer.Context, command: str, *, offline: bool = False, replay: bool = False) -> Container:
     """The container of a command that records the books outside a job (`discover`, a `watchlist` edit, `memory
-    rebuild`), refused as a job is on a clock behind the books (app/clock_guard.py), alerted: each writes records
-    dated by the clock, which would land before what the books already hold. Not the kill switch (`trading
-    disable`): stopping every order stays possible whatever the clock says."""
-    from llmtrade.app.clock_guard import refuse_behind_books  # lazy: see package docstring
+    rebuild`), refused as a job is on a wrong clock (behind the books, or away from the database server's:
+    app/clock_guard.py), alerted: each writes records dated by the clock. Not the kill switch (`trading disable`):
+    stopping every order stays possible whatever the clock says."""
+    from llmtrade.app.clock_guard import refuse_wrong_clock  # lazy: see package docstring
 
     app = container(ctx, offline=offline, replay=replay)
-    refuse_behind_books(app, command)
+    refuse_wrong_clock(app, command)
     return app
 
 
@@ -143,10 +143,10 @@ def job(
     that cannot be used is recorded (ConfigRejected) and alerted, before its error (exit 2) leaves: no run records
     it, and no other alert would. One found once the job began (a broken prompt override, read when a job first asks a
     model) is recorded too, and alerted as any failure of a run is (`alerting`). A job that `writes` (not a dry run)
-    refuses on a clock behind the books before anything, alerted there: `alerting` is not begun, its incidents
-    keyed by a day the clock has wrong (app/clock_guard.py)."""
+    refuses on a wrong clock (behind the books, or away from the database server's) before anything, alerted there:
+    `alerting` is not begun, its incidents keyed by a day the clock has wrong (app/clock_guard.py)."""
     from llmtrade.app.alerting import alerting, unloadable  # lazy: see package docstring
-    from llmtrade.app.clock_guard import refuse_behind_books
+    from llmtrade.app.clock_guard import refuse_wrong_clock
     from llmtrade.errors import ConfigError
 
     root = state(ctx)
@@ -157,7 +157,7 @@ def job(
             unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn)
         raise
     if writes:
-        refuse_behind_books(app, ctx.info_name or "llmtrade", alert=alerts)
+        refuse_wrong_clock(app, ctx.info_name or "llmtrade", alert=alerts)
     try:
         with alerting(app, silence=silence, enabled=alerts):
             yield app

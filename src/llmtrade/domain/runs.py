@@ -145,6 +145,21 @@ class ClockBehindRefused(EventPayload):
     now: datetime
 
 
+class ClockSkewRefused(EventPayload):
+    """A command that writes the books refused before doing anything: the system clock read `system_at` while the
+    database server's read `database_at`, `skew_seconds` apart (positive: the system clock ahead), beyond the
+    `allowed_seconds` (LLMTRADE_CLOCK_SKEW_MINUTES; app/clock_skew.py). `since`: the server's time at this skew's
+    first refusal, the same on every refusal of it (its alert's key). Recorded once per command while the same skew
+    lasts: cron's wake-ups every few minutes would add one each."""
+
+    command: str
+    system_at: datetime
+    database_at: datetime
+    skew_seconds: float
+    allowed_seconds: float
+    since: datetime
+
+
 class WeekCompleted(EventPayload):
     """The weekly run finished every stage for the week; a later run-weekly does nothing."""
 

@@ -66,6 +66,9 @@ ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
 CONFIG_REJECTED = "config-rejected"
 # Appended to: each command refused for a clock behind the books (ClockBehindRefused), once while the same lasts.
 CLOCK_BEHIND = "clock-behind"
+# Appended to: each command refused for a system clock away from the database server's (ClockSkewRefused), once per
+# command while the same skew lasts.
+CLOCK_SKEW = "clock-skew"
 
 
 def run_stream(run_id: str) -> str:

@@ -68,6 +68,7 @@ _WARNINGS = frozenset(
         "CheckpointSkipped",
         "CheckpointsMissed",
         "ClockBehindRefused",
+        "ClockSkewRefused",
         "ClosingPutOff",
         "CouncilMemberFailed",
         "OrphanedPositionsSaid",

@@ -38,7 +38,7 @@ _MAX_BYTES = 10 * 1024 * 1024
 _BACKUPS = 5
 _HUMAN_ORDER = ("run_id", "stage", "account", "week")
 # Failures a person sees on stderr already (the command's error) are logged but not echoed by --verbose.
-_SHOWN_ALREADY = frozenset({"RunFailed", "ConfigRejected", "ClockBehindRefused"})
+_SHOWN_ALREADY = frozenset({"RunFailed", "ConfigRejected", "ClockBehindRefused", "ClockSkewRefused"})
 # Libraries whose own warnings go where llmtrade's lines go, not to the terminal through logging's last-resort
 # handler: psycopg's "error ignored terminating <psycopg.Pipeline [BAD] at 0x...>: the connection is lost" came
 # before the one line saying the database was lost (the line the user needs; the file keeps psycopg's for a look).
