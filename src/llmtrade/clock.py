@@ -18,17 +18,25 @@ Timer = Callable[[], float]
 
 
 class Clock(Protocol):
+    # Whether `now` reads the machine's real time (and so may be compared with another clock's: app/clock_skew.py),
+    # not an instant someone chose (LLMTRADE_NOW, a backtest's step).
+    real: bool
+
     def now(self) -> datetime:
         """The current instant, timezone-aware."""
         ...
 
 
 class SystemClock:
+    real = True
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
 
 class FixedClock:
+    real = False
+
     def __init__(self, instant: datetime):
         if instant.utcoffset() is None:
             raise ValueError("a fixed clock needs a timezone-aware instant")
@@ -45,6 +53,8 @@ class SteppingClock:
 
     Time only moves forward (ValueError otherwise): a backtest replays the schedule in order, and an
     event stamped earlier than the one before it would break the books' time order."""
+
+    real = False
 
     def __init__(self, instant: datetime):
         if instant.utcoffset() is None:

@@ -8,7 +8,7 @@ clock_timestamp()` beside this process's clock costs one round trip before each 
 machine (DATABASE_URL) is an independent witness; the embedded server reads this machine's clock and so always
 agrees: there a clock set ahead is not caught.
 
-Only the system clock is checked (clock.SystemClock). LLMTRADE_NOW set is the operator's chosen time (drills, tests,
+Only the system clock is checked (Clock.real). LLMTRADE_NOW set is the operator's chosen time (drills, tests,
 replays), and a backtest's stepped clock is its own: neither is compared with the server's, which reads the real
 time. Beyond LLMTRADE_CLOCK_SKEW_MINUTES (default 5; 0: never) either way: exit 75, as a clock set back (it is the
 operator's to put right, or NTP's), recorded (ClockSkewRefused) once per command while the same skew lasts, alerted
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from llmtrade.app.clock_behind import new_york
-from llmtrade.clock import Clock, SystemClock
+from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import ClockSkewRefused, RunStarted
 from llmtrade.domain.streams import CLOCK_SKEW
@@ -45,7 +45,7 @@ class Skew:
 def measure(clock: Clock, conn: psycopg.Connection, allowed: timedelta) -> Skew | None:
     """How far the system clock is from the database server's, when beyond `allowed`; None within it, when the
     clock is not the system's (LLMTRADE_NOW, a backtest's), or when `allowed` is 0 (the check off)."""
-    if not isinstance(clock, SystemClock) or allowed <= timedelta(0):
+    if not clock.real or allowed <= timedelta(0):
         return None
     before = clock.now()
     server = database_now(conn)
