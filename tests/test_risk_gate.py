@@ -316,6 +316,21 @@ def test_an_instrument_outside_the_universe_is_rejected(cfg: Config) -> None:
     assert verdict.reason.startswith("universe:") and "TSLA" in verdict.reason
 
 
+def test_a_halted_accounts_close_outside_the_universe_closes_its_shadow_too(cfg: Config) -> None:
+    """Held though out of the universe, a halted account's close goes through (risk-reducing) and its shadow book, the
+    halt's cost, closes too: it kept the position, counting a cost on shares neither book held. A position kept is left
+    to the shadow book's own quantity (None), not set to the real one."""
+    account = _account(positions={"TSLA": (30, 200.0)})
+    halted = {"halted": True, "halt_reason": "drawdown 10%"}
+    closed = _check(cfg, _intent("TSLA", "FLAT", 0), account, 210.0, **halted)
+    assert closed.approved and closed.target_qty == 0 and closed.shadow_qty == 0, closed
+    flipped = _check(cfg, _intent("TSLA", "SHORT", -2), account, 210.0, **halted)
+    assert flipped.target_qty == 0 and flipped.shadow_qty == 0, flipped  # the close of a side change, no open
+    kept = _check(cfg, _intent("TSLA", "LONG", 2), account, 210.0, **halted)
+    assert kept.target_qty == 30 and kept.shadow_qty is None, kept
+    assert _check(cfg, _intent("TSLA", "FLAT", 0), account, 210.0).shadow_qty is None  # not halted: no shadow
+
+
 def test_a_price_that_is_not_positive_is_rejected(cfg: Config) -> None:
     account = _account(positions={"SPY": (10, 50.0)})
     for price in (0.0, -5.0, float("nan")):

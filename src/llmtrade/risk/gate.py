@@ -110,12 +110,15 @@ def check(
             intent.direction != "FLAT" and intent.conviction != 0 and (intent.direction == "LONG") == (current > 0)
         )
         target = current if same_side else 0
-        return approve(
+        kept = approve(
             target,
             f"{UNIVERSE}: {symbol} is not in the tradable universe: held at {current:+d}, "
             + (f"kept at {current:+d}, not added to" if same_side else f"closed (from {current:+d})"),
             [],
         )
+        # A halted account's shadow book closes what the account closes (a shadow still holding it would count the
+        # halt's cost on a position neither book has); a position kept is its own book's, left as it is (None).
+        return kept.model_copy(update={"shadow_qty": 0}) if halted and not same_side else kept
     if not (price > 0 and math.isfinite(price)):
         return reject(PRICE, f"price {price} for {symbol} is not a positive number")
 
