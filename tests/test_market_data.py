@@ -24,7 +24,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 
-CLASSES = {"SPY": "equity", "TLT": "rates"}
+CLASSES = {"SPY": "equity", "TLT": "rates", "QQQ": "equity"}
 
 
 def write_csv(folder: Path, symbol: str, start: date, end: date) -> None:
@@ -300,3 +300,33 @@ def test_a_backtests_provider_that_reads_no_file_says_it_returned_no_bars(storag
     with pytest.raises(MarketDataError) as refused:
         market.bars(["SPY"], date(2010, 1, 4), date(2010, 1, 15))
     assert "synthetic returned no bars for SPY between 2010-01-04 and 2010-01-15" in str(refused.value)
+
+
+def test_a_csv_folder_without_one_symbols_file_keeps_the_others_and_the_next_provider_is_asked_for_it_alone(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """One symbol's file missing (or a folder in its place) cost every symbol: the next provider was asked for all."""
+    write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 9))
+    (tmp_path / "csv" / "QQQ.csv").mkdir()
+    write_csv(tmp_path / "other", "TLT", date(2025, 12, 1), date(2026, 1, 9))
+    write_csv(tmp_path / "other", "QQQ", date(2025, 12, 1), date(2026, 1, 9))
+    other = Asked(CsvFolderProvider(tmp_path / "other"))
+    series = _market(storage, CsvFolderProvider(tmp_path / "csv"), other).bars(
+        ["SPY", "TLT", "QQQ"], date(2026, 1, 2), date(2026, 1, 9)
+    )
+    assert other.asked == [["TLT", "QQQ"]] and list(series.bars) == ["SPY", "TLT", "QQQ"]
+    failed = storage.events.read(type="MarketProviderFailed")[0].payload
+    assert failed["symbols"] == ["TLT", "QQQ"]
+    assert "has no file for TLT" in failed["error"] and "QQQ.csv is a folder, not a file" in failed["error"]
+
+
+class Asked(Counting):
+    """Counting, and which symbols each call asked for."""
+
+    def __init__(self, inner: CsvFolderProvider):
+        super().__init__(inner)
+        self.asked: list[list[str]] = []
+
+    def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
+        self.asked.append(list(symbols))
+        return super().daily_bars(symbols, start, end)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from llmtrade.domain.market import Bar
 from llmtrade.errors import (
     MarketDataError,
     MarketDataMissing,
@@ -253,3 +254,147 @@ def test_quotes_with_every_provider_unreachable_are_temporary_and_alpacas_reason
     )
     assert "HTTPConnectionPool" not in str(caught.value)  # urllib3's nested reprs stay out of the line
     assert [e.payload["reason"] for e in storage.events.read(type="QuoteRefused")] == ["unavailable", "unavailable"]
+
+
+# ---------------------------------------------------------------- one symbol of a batch with no bars
+#
+# yfinance.download of several tickers fetches each on its own; one with nothing in the range (listed after it,
+# delisted, not traded yet) is logged ("$NEWCO: possibly delisted; no price data found (1d ...)", then
+# "1 Failed download:" and "['NEWCO']: ...") and left as an all-NaN column beside the others (ranaroussi/yfinance#183,
+# #359, #2506). Alpaca's bars answer simply has no key for a symbol without bars.
+
+SESSIONS = CALENDAR.sessions_between(START, END)
+OPENS = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in SESSIONS]
+
+
+def _yahoo(*, without: date | None = None, **kwargs: object) -> YahooIntraday:
+    """Yahoo with SPY's and TLT's daily bars of START..END (TLT's lacking `without`), stamped at the open."""
+    bars = {
+        "SPY": [(at, 600.0 + i) for i, at in enumerate(OPENS)],
+        "TLT": [(at, 90.0 + i) for i, at in enumerate(OPENS) if at.date() != without],
+    }
+    return YahooIntraday(bars=bars, session_open=OPENS[-1], session_close=OPENS[-1].replace(hour=16), **kwargs)  # type: ignore[arg-type]
+
+
+def _daily(symbol: str, first: float) -> list[Bar]:
+    return [
+        Bar(
+            symbol=symbol,
+            day=day,
+            open=first + i,
+            high=first + i + 1,
+            low=first + i - 1,
+            close=first + i,
+            volume=1e5,
+            source="feed",
+        )
+        for i, day in enumerate(SESSIONS)
+    ]
+
+
+def _failed(storage: Storage) -> list[dict]:
+    return [e.payload for e in storage.events.read(type="MarketProviderFailed")]
+
+
+def test_a_symbol_yahoo_has_no_bars_for_is_asked_of_the_next_provider_alone_and_the_others_are_kept(
+    storage: Storage,
+) -> None:
+    from tests.fakes.alpaca_server import FakeAlpacaServer
+
+    yahoo = YFinanceProvider(timeout_seconds=2, session=_yahoo(listed={"NEWCO"}).session())
+    with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+        server.add_bars("NEWCO", _daily("NEWCO", 20.0))
+        alpaca = AlpacaBarProvider("k", "s", url_override=server.base_url, timeout_seconds=2, retry_attempts=0)
+        series = _service(storage, yahoo, alpaca).bars(["SPY", "NEWCO", "TLT"], START, END)
+    assert [r.query["symbols"] for r in server.requests if r.path == "/v2/stocks/bars"] == ["NEWCO"]
+    assert series.provider == "yfinance,alpaca" and list(series.bars) == ["SPY", "NEWCO", "TLT"]
+    assert {s: {b.source for b in bars} for s, bars in series.bars.items()} == {
+        "SPY": {"yfinance"},
+        "NEWCO": {"alpaca"},
+        "TLT": {"yfinance"},
+    }
+    assert all([b.day for b in bars] == SESSIONS for bars in series.bars.values())
+    [failed] = _failed(storage)
+    assert (failed["provider"], failed["symbols"]) == ("yfinance", ["NEWCO"])
+    assert "NEWCO" in failed["error"] and "possibly delisted; no price data found" in failed["error"]
+    assert "SPY" not in failed["error"] and "TLT" not in failed["error"]
+    fetched = [e.payload for e in storage.events.read(type="MarketDataFetched")]
+    assert [(f["provider"], f["symbols"]) for f in fetched] == [("yfinance", ["SPY", "TLT"]), ("alpaca", ["NEWCO"])]
+    # Every symbol is cached, from whichever provider supplied it: the next read asks nobody.
+    again = _service(storage, UnavailableProvider("yfinance", "not asked")).bars(["SPY", "NEWCO", "TLT"], START, END)
+    assert again.from_cache and again.bars == series.bars
+
+
+@pytest.mark.parametrize(
+    ("yahoo", "said"),
+    [
+        ({"listed": {"NEWCO"}}, "['NEWCO']: possibly delisted; no price data found (1d 2026-01-02 -> 2026-01-10)"),
+        ({}, "['NEWCO']: No data found"),  # a symbol Yahoo does not know: its chart answers "Not Found"
+    ],
+    ids=["listed-no-bars", "unknown"],
+)
+def test_a_symbol_no_provider_has_is_the_only_one_named_in_yfinances_words_and_the_others_are_cached(
+    storage: Storage, yahoo: dict, said: str
+) -> None:
+    provider = YFinanceProvider(timeout_seconds=2, session=_yahoo(**yahoo).session())
+    with pytest.raises(MarketDataMissing) as partial:
+        provider.daily_bars(["SPY", "NEWCO", "TLT"], START, END)
+    assert partial.value.symbols == ("NEWCO",) and sorted(partial.value.answered) == ["SPY", "TLT"]
+    with pytest.raises(MarketDataError) as caught:
+        _service(storage, provider).bars(["SPY", "NEWCO", "TLT"], START, END)
+    assert caught.value.exit_code == 1 and not isinstance(caught.value, MarketDataUnavailable)
+    assert str(caught.value) == (
+        f"yfinance: yfinance returned no bars for NEWCO: yfinance said {said!r} "
+        f"(so no market data provider could supply NEWCO (of the 3 asked) for {START}..{END})"
+    )
+    cache = BarCache(storage.conn)
+    assert cache.covers(["SPY", "TLT"], START, END, synthetic=False)
+    assert cache.count(["SPY", "TLT"], START, END, synthetic=False) == 2 * len(SESSIONS)
+    assert not cache.covers(["NEWCO"], START, END, synthetic=False)
+
+
+def test_yahoo_throttling_one_symbol_of_a_batch_is_temporary_for_that_symbol_alone(storage: Storage) -> None:
+    provider = YFinanceProvider(timeout_seconds=2, session=_yahoo(status_of={"NEWCO": 429}).session())
+    with pytest.raises(MarketDataUnavailable) as caught:
+        _service(storage, provider).bars(["SPY", "NEWCO", "TLT"], START, END)
+    assert caught.value.exit_code == 75
+    assert str(caught.value).startswith(
+        "yfinance: yfinance returned no bars for NEWCO: query2.finance.yahoo.com answered HTTP 429 "
+        "(so no market data provider could supply NEWCO (of the 3 asked)"
+    )
+    assert BarCache(storage.conn).covers(["SPY", "TLT"], START, END, synthetic=False)
+
+
+def test_a_batch_with_an_empty_symbol_and_a_missing_day_caches_nothing(storage: Storage) -> None:
+    """The symbols that came back are kept only when valid: one with a hole rejects the answer, as ever (a missing
+    trading day is never cached), and both it and the empty one are named."""
+    hole = SESSIONS[2]
+    provider = YFinanceProvider(timeout_seconds=2, session=_yahoo(without=hole, listed={"NEWCO"}).session())
+    with pytest.raises(MarketDataError) as caught:
+        _service(storage, provider).bars(["SPY", "NEWCO", "TLT"], START, END)
+    message = str(caught.value)
+    assert f"TLT: missing 1 NYSE session(s) between {START} and {END}: {hole}" in message
+    assert "yfinance returned no bars for NEWCO" in message
+    assert "could supply NEWCO, TLT (of the 3 asked)" in message
+    cache = BarCache(storage.conn)
+    assert cache.count(["SPY", "NEWCO", "TLT"], START, END, synthetic=False) == 0
+    assert not cache.covers(["SPY"], START, END, synthetic=False)
+
+
+def test_a_symbol_alpaca_has_no_bars_for_is_asked_of_yahoo_alone(storage: Storage) -> None:
+    """The same for every provider: Alpaca's answer without NEWCO costs only NEWCO, and Yahoo is asked for it."""
+    from tests.fakes.alpaca_server import FakeAlpacaServer
+
+    fake = _yahoo()
+    fake.bars["NEWCO"] = [(at, 20.0 + i) for i, at in enumerate(OPENS)]
+    yahoo = YFinanceProvider(timeout_seconds=2, session=fake.session())
+    with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+        server.add_bars("SPY", _daily("SPY", 600.0))
+        server.add_bars("TLT", _daily("TLT", 90.0))
+        alpaca = AlpacaBarProvider("k", "s", url_override=server.base_url, timeout_seconds=2, retry_attempts=0)
+        series = _service(storage, alpaca, yahoo).bars(["SPY", "NEWCO", "TLT"], START, END)
+    assert set(fake.charted) == {"NEWCO"}
+    assert series.provider == "alpaca,yfinance"
+    assert [b.close for b in series.bars["NEWCO"]] == [20.0 + i for i in range(len(SESSIONS))]
+    [failed] = _failed(storage)
+    assert (failed["provider"], failed["symbols"]) == ("alpaca", ["NEWCO"])

@@ -8,7 +8,7 @@ and an exit code; neither ever reaches the user as a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -263,11 +263,16 @@ class MarketDataError(OperationalError):
 class MarketDataMissing(MarketDataError):
     """A market data provider answered, but has nothing for what was asked (a symbol it does not know, a range it
     does not cover, a file that is not there): the next provider is asked. Asking it again later gets the same
-    answer, so when no provider is left someone has to look (exit 1). `symbols`: those it lacked, when it knows."""
+    answer, so when no provider is left someone has to look (exit 1). `symbols`: those it lacked, when it knows;
+    `answered`: the bars it did send for the other symbols of the request, which the market service keeps (a batch
+    one symbol of which came back empty: a symbol listed after the range, or delisted, beside ones that trade)."""
 
-    def __init__(self, message: str, *, symbols: Sequence[str] = ()):
+    def __init__(
+        self, message: str, *, symbols: Sequence[str] = (), answered: Mapping[str, Sequence[Any]] | None = None
+    ):
         super().__init__(message)
         self.symbols = tuple(symbols)
+        self.answered = dict(answered or {})
 
 
 class MarketProviderUnset(MarketDataMissing):
@@ -278,7 +283,15 @@ class MarketProviderUnset(MarketDataMissing):
 class MarketDataUnavailable(TemporaryError):
     """A market data provider could not be reached or is struggling (no network, a name that does not resolve, a
     refused connection, a timeout, a 429 or 5xx, a maintenance page instead of data): another provider may answer,
-    and the same one later."""
+    and the same one later. `symbols` and `answered` as MarketDataMissing's: one symbol's request of a batch
+    throttled while the others came back."""
+
+    def __init__(
+        self, message: str, *, symbols: Sequence[str] = (), answered: Mapping[str, Sequence[Any]] | None = None
+    ):
+        super().__init__(message)
+        self.symbols = tuple(symbols)
+        self.answered = dict(answered or {})
 
 
 class LiveTradingRefused(OperationalError):

@@ -32,6 +32,15 @@ class YahooIntraday:
     # a refused connection and raises as it does on a machine without network.
     unreachable_port: int | None = None
     charts: list[dict[str, str]] = field(default_factory=list)  # the chart requests' query parameters
+    charted: list[str] = field(default_factory=list)  # the symbol of each chart request, in order
+    # Symbols Yahoo knows that have no bar to send (listed but not traded yet, or after the range asked): their chart
+    # answers the symbol's meta and no prices (no "timestamp", an empty quote), as Yahoo does (ranaroussi/yfinance#806),
+    # where an unknown symbol gets {"error": {"code": "Not Found"}}. yfinance then finds the time zone, and says
+    # "possibly delisted; no price data found" of the range.
+    listed: set[str] = field(default_factory=set)
+    # Set per symbol: that symbol's chart requests alone are answered with this status (Yahoo throttling one request
+    # of a batch download while the others go through).
+    status_of: dict[str, int] = field(default_factory=dict)
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -42,43 +51,22 @@ class YahooIntraday:
 
     def chart(self, symbol: str) -> dict[str, Any]:
         rows = self.bars.get(symbol) or []
+        if not rows and symbol in self.listed:
+            return {"chart": {"result": [{"meta": self._meta(symbol), "indicators": {"quote": [{}]}}], "error": None}}
         if not rows:
             return {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
-        assert self.session_open is not None and self.session_close is not None
-        period = {
-            "timezone": "EST",
-            "start": int(self.session_open.timestamp()),
-            "end": int(self.session_close.timestamp()),
-            "gmtoffset": -18000,
-        }
         closes = [price for _, price in rows]
+        meta = {
+            **self._meta(symbol),
+            "regularMarketTime": int(rows[-1][0].timestamp()),
+            "regularMarketPrice": closes[-1],
+            "chartPreviousClose": closes[0],
+        }
         return {
             "chart": {
                 "result": [
                     {
-                        "meta": {
-                            "currency": "USD",
-                            "symbol": symbol,
-                            "exchangeName": "PCX",
-                            "instrumentType": "ETF",
-                            "firstTradeDate": 728317800,
-                            "regularMarketTime": int(rows[-1][0].timestamp()),
-                            "gmtoffset": -18000,
-                            "timezone": "EST",
-                            "exchangeTimezoneName": "America/New_York",
-                            "regularMarketPrice": closes[-1],
-                            "chartPreviousClose": closes[0],
-                            "priceHint": 2,
-                            "currentTradingPeriod": {
-                                "pre": {**period, "start": period["start"] - 19800, "end": period["start"]},
-                                "regular": period,
-                                "post": {**period, "start": period["end"], "end": period["end"] + 14400},
-                            },
-                            "tradingPeriods": [[period]],
-                            "dataGranularity": "1m",
-                            "range": "",
-                            "validRanges": ["1d", "5d", "1mo"],
-                        },
+                        "meta": meta,
                         "timestamp": [int(start.timestamp()) for start, _ in rows],
                         "indicators": {
                             "quote": [
@@ -95,6 +83,36 @@ class YahooIntraday:
                 ],
                 "error": None,
             }
+        }
+
+    def _meta(self, symbol: str) -> dict[str, Any]:
+        """The chart answer's "meta" that does not depend on the prices sent."""
+        assert self.session_open is not None and self.session_close is not None
+        period = {
+            "timezone": "EST",
+            "start": int(self.session_open.timestamp()),
+            "end": int(self.session_close.timestamp()),
+            "gmtoffset": -18000,
+        }
+        return {
+            "currency": "USD",
+            "symbol": symbol,
+            "exchangeName": "PCX",
+            "instrumentType": "ETF",
+            "firstTradeDate": 728317800,
+            "gmtoffset": -18000,
+            "timezone": "EST",
+            "exchangeTimezoneName": "America/New_York",
+            "priceHint": 2,
+            "currentTradingPeriod": {
+                "pre": {**period, "start": period["start"] - 19800, "end": period["start"]},
+                "regular": period,
+                "post": {**period, "start": period["end"], "end": period["end"] + 14400},
+            },
+            "tradingPeriods": [[period]],
+            "dataGranularity": "1m",
+            "range": "",
+            "validRanges": ["1d", "5d", "1mo"],
         }
 
 
@@ -115,8 +133,10 @@ class _Adapter(BaseAdapter):
         if url.path.startswith("/v8/finance/chart/"):
             symbol = url.path.rsplit("/", 1)[1]
             self.yahoo.charts.append({k: v[-1] for k, v in parse_qs(url.query).items()})
-            if self.yahoo.status is not None:
-                return _response(request, self.yahoo.status, "Too Many Requests" if self.yahoo.status == 429 else "")
+            self.yahoo.charted.append(symbol)
+            status = self.yahoo.status_of.get(symbol, self.yahoo.status)
+            if status is not None:
+                return _response(request, status, "Too Many Requests" if status == 429 else "")
             if self.yahoo.page is not None:
                 return _response(request, 200, self.yahoo.page)
             return _response(request, 200, json.dumps(self.yahoo.chart(symbol)))

@@ -52,24 +52,12 @@ class CsvFolderProvider:
         if not self.folder.is_dir():
             raise MarketDataMissing(folder_gone(self.folder, self.named_by))
         found = {s: unusable(self._file(s)) for s in symbols}
-        missing = [s for s, why in found.items() if why == ABSENT]
-        if missing:
-            # What to do is in the message: a folder of a few files (the seven ETFs') met the packaged 12-symbol
-            # universe, and a new user was left to find assets.yaml alone.
-            raise MarketDataMissing(
-                f"csv folder {self.folder} has no file for {few(missing)}: add a SYMBOL.csv for each, or leave them "
-                "out of assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)",
-                symbols=missing,
-            )
-        broken = [f"{s}.csv {why}" for s, why in found.items() if why is not None]
-        if broken:
-            raise MarketDataMissing(
-                f"csv folder {self.folder}: {'; '.join(broken)}: {USABLE}",
-                symbols=[s for s, why in found.items() if why is not None],
-            )
+        lacking = [s for s, why in found.items() if why is not None]
         bars: dict[str, list[Bar]] = {}
         problems: list[BarProblem] = []
         for symbol in symbols:
+            if symbol in lacking:
+                continue
             try:
                 bars[symbol] = _between(self._file(symbol), symbol, start, end)
             except SeriesRejected as exc:  # every file read before any is refused: all their problems said at once
@@ -79,9 +67,30 @@ class CsvFolderProvider:
                 raise MarketDataMissing(
                     f"csv folder {self.folder}: {symbol}.csv {CANNOT_READ} ({reason}): {USABLE}"
                 ) from exc
+        if lacking:
+            # The files there are kept (`answered`) when they all read cleanly: the service takes their bars and asks
+            # the next provider only for the symbols without a usable file. Said first, before the others' problems.
+            raise self._lacking(found, {} if problems else bars)
         if problems:
             raise SeriesRejected(problems, read=bars)
         return bars
+
+    def _lacking(self, found: dict[str, str | None], answered: dict[str, list[Bar]]) -> MarketDataMissing:
+        """The error for the symbols `found` without a usable file (`unusable`'s reason), `answered` the others'."""
+        missing = [s for s, why in found.items() if why == ABSENT]
+        broken = [f"{s}.csv {why}" for s, why in found.items() if why not in (None, ABSENT)]
+        said = []
+        if missing:
+            # What to do is in the message: a folder of a few files (the seven ETFs') met the packaged 12-symbol
+            # universe, and a new user was left to find assets.yaml alone.
+            said.append(
+                f"csv folder {self.folder} has no file for {few(missing)}: add a SYMBOL.csv for each, or leave them "
+                "out of assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)"
+            )
+        if broken:
+            said.append(f"csv folder {self.folder}: {'; '.join(broken)}: {USABLE}")
+        lacking = [s for s, why in found.items() if why is not None]
+        return MarketDataMissing("; ".join(said), symbols=lacking, answered=answered)
 
     def origin(self, symbol: str) -> str:
         """The file a symbol's bars come from, so a rejection can name it."""

@@ -6,8 +6,7 @@ before T, so nothing the committee sees could not have been known at T.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
@@ -17,8 +16,6 @@ from llmtrade.domain.market import (
     MarketDataRejected,
     MarketProviderFailed,
     PriceJumpFlagged,
-    Quote,
-    SplitDetected,
 )
 from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
@@ -27,42 +24,11 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.splits import Traded, gap_factor, known, restatements, split_event, split_warning
+from llmtrade.market.series import BarSeries, Recording, Shortfall, joined
+from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
-
-
-@dataclass(frozen=True)
-class BarSeries:
-    bars: dict[str, list[Bar]]
-    provider: str
-    from_cache: bool
-    synthetic: bool
-    start: date
-    end: date
-    # Passed validation.validate_bars against the sessions of start..end (MarketData returns no other).
-    validated: bool = False
-
-
-@dataclass(frozen=True)
-class Recording:
-    """Where the service records fetches and fallbacks."""
-
-    events: EventSink
-    run_id: str | None = None
-    week_id: date | None = None
-    # Where a warning about the prices fetched goes (the command's stderr); None: only the events say it.
-    say: Callable[[str], None] | None = None
-    # The jumps recorded before (symbol, day, looks_like: PriceJumpFlagged), said and recorded once: a weekly run
-    # reads some 300 sessions, and one split in them was said again every week for over a year.
-    flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
-    # The splits recorded before (SplitDetected): a split is recorded once, whichever run sees it first.
-    splits_before: Callable[[], Iterable[SplitDetected]] | None = None
-    # The fills recorded of a symbol in a window (market/splits.py `traded`): they place a split's uncertain ex-day.
-    traded: Traded | None = None
-    # The quotes a week's runs recorded, fetched or refused (market/quote_checks.py `recorded_quotes`).
-    quotes_before: Callable[[date], Iterable[Quote]] | None = None
 
 
 class MarketData:
@@ -114,7 +80,9 @@ class MarketData:
         Every answer, the cache's included, goes through `validation.validate_bars` against the NYSE
         sessions of the range. A rejected answer is recorded (one MarketDataRejected per problem) and
         the next provider is asked; only a valid answer is stored, so only complete ranges are ever
-        recorded as covered. When no provider is left the error names every failure (a few symbols of
+        recorded as covered. A provider that has no bar at all for some symbols (one listed after the
+        range, or delisted) while the others came back supplies those others; only the empty ones are
+        asked of the next provider. When no provider is left the error names every failure (a few symbols of
         many), and it is temporary (exit 75) only when a provider could not be reached and none answered
         wrongly (market/failures.py): a provider that answered with a hole, a duplicate, a bad value or no
         bars at all answers the same on the next wake-up, and a stale feed at run time (the weekly run is
@@ -123,63 +91,96 @@ class MarketData:
         """
         wanted = list(dict.fromkeys(symbols))
         sessions = self.calendar.sessions_between(start, end)
-        failures: list[str] = []
-        errors: list[Exception] = []
-        short: set[str] = set()  # the symbols some provider could not supply, named in the summary
+        tally = Shortfall()
+        parts: list[BarSeries] = []  # what each provider supplied, the symbols it lacked asked of the next
+        asked = wanted
         for provider in self.providers:
-            cached = self._cached(provider, wanted, start, end, sessions)
-            if cached is not None:
-                return cached
-            try:
-                fetched = provider.daily_bars(wanted, start, end)
-                empty = [s for s in wanted if not fetched.get(s)]
-                if empty:
-                    raise MarketDataMissing(none_for(provider.name, provider.origin, empty, start, end), symbols=empty)
-                bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in wanted}
-                problems = validate_bars(bars, sessions, where=provider.origin, ends=self.ends)
-                if problems:
-                    raise SeriesRejected(problems)
-            except SeriesRejected as rejected:
-                exc = rejected.with_series_checks(sessions, start, end, where=provider.origin, ends=self.ends)
-                short.update(p.symbol for p in exc.problems)
-                # Unrecorded (`status`, the leaderboard), the message is the only place its problems are told.
-                failures.append(f"{provider.name}: {exc if self._records_refusals else exc.every()}")
-                errors.append(exc)
-                self._reject(provider.name, exc.problems, wanted, start, end)
-                continue
-            except FALLBACK as exc:
-                short.update(getattr(exc, "symbols", ()) or wanted)
-                failures.append(f"{provider.name}: {exc}")
-                errors.append(exc)
-                self._failed(provider.name, exc, wanted, start, end)
-                continue
-            except MarketDataError as exc:
-                self._failed(provider.name, exc, wanted, start, end)
-                raise
-            self._flag(provider, bars)
-            unplaced = self._find_splits(provider, bars, start, end)
-            kept = {s: b for s, b in bars.items() if s not in unplaced}
-            self._cache.store(kept, start, end, provider=provider.name, synthetic=provider.synthetic)
-            # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
-            # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
-            # the next read (the weekly run after `market snapshot`) is not validated a second time.
-            if not unplaced and self._cache.count(wanted, start, end, synthetic=provider.synthetic) == _count(bars):
-                self._cache.vouch(wanted, start, end, synthetic=provider.synthetic)
-            self._record(
-                MarketDataFetched(
-                    **self._common(provider.name, wanted, start, end),
-                    bars=_count(bars),
-                    synthetic=provider.synthetic,
-                    from_cache=False,
-                )
+            part = self._cached(provider, asked, start, end, sessions) or self._answer(
+                provider, asked, start, end, sessions, tally
             )
-            return BarSeries(bars, provider.name, False, provider.synthetic, start, end, validated=True)
+            if part is None:
+                continue
+            parts.append(part)
+            asked = [s for s in asked if s not in part.bars]
+            if not asked:
+                return joined(parts, wanted)
         # The symbols that were short, not all asked (a trial: "could not supply 7 symbols" when one file was bad).
-        named = [s for s in wanted if s in short] or wanted
+        named = [s for s in asked if s in tally.short] or asked
         of = f" (of the {len(wanted)} asked)" if len(named) < len(wanted) else ""
         raise none_left(
-            nobody_could(f"no market data provider could supply {few(named)}{of} for {start}..{end}", failures), errors
+            nobody_could(f"no market data provider could supply {few(named)}{of} for {start}..{end}", tally.failures),
+            tally.errors,
         )
+
+    def _answer(
+        self, provider: BarProvider, asked: list[str], start: date, end: date, sessions: list[date], tally: Shortfall
+    ) -> BarSeries | None:
+        """`provider`'s valid bars of `asked` (some of them when it has none for the others), stored and on record;
+        None when it supplied none. What it lacked or got refused is on record and in `tally`."""
+        try:
+            try:
+                fetched: Mapping[str, Sequence[Bar]] = provider.daily_bars(asked, start, end)
+            except FALLBACK as exc:
+                answered = getattr(exc, "answered", None)  # the others' bars, when `exc` is about some symbols only
+                if not answered:
+                    raise
+                fetched = answered
+                self._lacked(provider, exc, [s for s in asked if not fetched.get(s)], start, end, tally)
+            else:
+                empty = [s for s in asked if not fetched.get(s)]
+                if empty:
+                    lacked = MarketDataMissing(
+                        none_for(provider.name, provider.origin, empty, start, end), symbols=empty
+                    )
+                    self._lacked(provider, lacked, empty, start, end, tally)
+            supplied = [s for s in asked if fetched.get(s)]
+            if not supplied:
+                return None
+            bars = {s: [b for b in fetched[s] if start <= b.day <= end] for s in supplied}
+            problems = validate_bars(bars, sessions, where=provider.origin, ends=self.ends)
+            if problems:
+                raise SeriesRejected(problems)
+        except SeriesRejected as rejected:
+            exc = rejected.with_series_checks(sessions, start, end, where=provider.origin, ends=self.ends)
+            tally.short.update(p.symbol for p in exc.problems)
+            # Unrecorded (`status`, the leaderboard), the message is the only place its problems are told.
+            tally.failures.append(f"{provider.name}: {exc if self._records_refusals else exc.every()}")
+            tally.errors.append(exc)
+            self._reject(provider.name, exc.problems, asked, start, end)
+            return None
+        except FALLBACK as exc:
+            self._lacked(provider, exc, getattr(exc, "symbols", ()) or asked, start, end, tally)
+            return None
+        except MarketDataError as exc:
+            self._failed(provider.name, exc, asked, start, end)
+            raise
+        self._flag(provider, bars)
+        unplaced = self._find_splits(provider, bars, start, end)
+        kept = {s: b for s, b in bars.items() if s not in unplaced}
+        self._cache.store(kept, start, end, provider=provider.name, synthetic=provider.synthetic)
+        # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
+        # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
+        # the next read (the weekly run after `market snapshot`) is not validated a second time.
+        if not unplaced and self._cache.count(supplied, start, end, synthetic=provider.synthetic) == _count(bars):
+            self._cache.vouch(supplied, start, end, synthetic=provider.synthetic)
+        self._record(
+            MarketDataFetched(
+                **self._common(provider.name, supplied, start, end),
+                bars=_count(bars),
+                synthetic=provider.synthetic,
+                from_cache=False,
+            )
+        )
+        return BarSeries(bars, provider.name, False, provider.synthetic, start, end, validated=True)
+
+    def _lacked(
+        self, provider: BarProvider, exc: Exception, symbols: Sequence[str], start: date, end: date, tally: Shortfall
+    ) -> None:
+        """`provider` had nothing for `symbols` (`exc` says why): on record, and in `tally` for the summary."""
+        tally.short.update(symbols)
+        tally.failures.append(f"{provider.name}: {exc}")
+        tally.errors.append(exc)
+        self._failed(provider.name, exc, list(symbols), start, end)
 
     def _failed(self, provider: str, exc: Exception, wanted: list[str], start: date, end: date) -> None:
         self._record(

@@ -3,7 +3,8 @@
 yfinance does not raise when it cannot reach its server: `download` returns an empty frame and logs why.
 An empty answer is therefore a failure here, so the service falls back or stops instead of running the
 committee on no data, and market/yfinance_wire.py tells which failure it was: Yahoo not heard (no network,
-a timeout, a 429 or 5xx: temporary) or Yahoo with nothing for the symbols (operational).
+a timeout, a 429 or 5xx: temporary) or Yahoo with nothing for the symbols (operational). A batch some symbols of
+which came back is a failure for the others only, carrying the bars that came (`answered`).
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ class YFinanceProvider:
         )
         bars = {symbol: _bars(frame, symbol) for symbol in symbols} if frame is not None and not frame.empty else {}
         empty = [symbol for symbol in symbols if not bars.get(symbol)]
+        if len(empty) == len(symbols):
+            raise wire.failure("yfinance returned no bars")  # the caller names what it asked for
         if empty:
-            # The caller names what it asked for; the symbols are said again only when some did come back.
-            raise wire.failure(
-                "yfinance returned no bars" + (f" for {few(empty)}" if len(empty) < len(symbols) else "")
-            )
+            # A batch one symbol of which has no bar (listed after the range, delisted, not traded yet: its column all
+            # NaN, or missing) is no failure of the others: their bars go with the error, which names only the empty
+            # ones, in yfinance's words about them, so the service keeps the rest and asks the next provider for these.
+            answered = {symbol: series for symbol, series in bars.items() if series}
+            raise wire.failure(f"yfinance returned no bars for {few(empty)}", symbols=empty, answered=answered)
         return bars
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from llmtrade.errors import MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.failures import no_answer, wire_reason
@@ -31,6 +31,8 @@ _ONE_AT_A_TIME = threading.Lock()
 
 # What a chart request's answer and a wire failure can say at most in a one-line message.
 _CLIP = 200
+# How many of yfinance's lines a failure quotes (one per reason: its summary groups the symbols by reason).
+_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class Exchange:
     def chart(self) -> bool:
         return "/finance/chart/" in self.url
 
+    @property
+    def symbol(self) -> str | None:
+        """The symbol a chart request asked for (/v8/finance/chart/SPY); None for any other request."""
+        path = urlsplit(self.url).path
+        return unquote(path.rsplit("/", 1)[1]) if self.chart and "/" in path else None
+
 
 @dataclass
 class Wire:
@@ -60,11 +68,14 @@ class Wire:
     said: list[str] = field(default_factory=list)
     raised: BaseException | None = None  # what `yfinance.download` itself raised, if it did
 
-    def outage(self) -> str | None:
+    def outage(self, symbols: Sequence[str] = ()) -> str | None:
         """Why Yahoo could not be heard, in one line, when it could not: a request that got no answer, or a 429, a
         5xx or a page that is not JSON where its chart API answers; None when Yahoo answered. Chart requests decide
-        when there were any (a crumb request may fail while the charts still answer)."""
-        asked = [x for x in self.exchanges if x.chart] or self.exchanges
+        when there were any (a crumb request may fail while the charts still answer); `symbols`: only those symbols'
+        chart requests, when there were any (Yahoo throttled one symbol of a batch, the others came back)."""
+        charts = [x for x in self.exchanges if x.chart]
+        of = [x for x in charts if x.symbol in symbols]
+        asked = of or charts or self.exchanges
         for exchange in asked:
             if exchange.error is not None and no_answer(exchange.error):
                 reason = wire_reason(exchange.error)[:_CLIP]
@@ -78,18 +89,48 @@ class Wire:
             return wire_reason(self.raised)[:_CLIP]
         return None
 
-    def failure(self, what: str, *, hint: str = "") -> MarketDataUnavailable | MarketDataMissing:
+    def failure(
+        self,
+        what: str,
+        *,
+        hint: str = "",
+        symbols: Sequence[str] = (),
+        answered: Mapping[str, Sequence[Any]] | None = None,
+    ) -> MarketDataUnavailable | MarketDataMissing:
         """The error for `what` ("yfinance returned no bars for SPY, TLT") that this download left empty; `hint`
-        follows when Yahoo answered (why it may have nothing)."""
-        reason = self.outage()
+        follows when Yahoo answered (why it may have nothing). `symbols`: the symbols it lacked when others came
+        back (`answered`, their bars): told by their own requests and yfinance's lines about them."""
+        reason = self.outage(symbols)
         if reason is not None:
-            return MarketDataUnavailable(f"{what}: {reason}")
+            return MarketDataUnavailable(f"{what}: {reason}", symbols=symbols, answered=answered)
         if self.raised is not None:
             said = f"yfinance failed: {type(self.raised).__name__}: {_line(self.raised)}"
         else:
-            words = next((line for line in self.said if "Failed download" not in line), None)
-            said = f"yfinance said {words[:_CLIP]!r}" if words else "Yahoo answered with nothing"
-        return MarketDataMissing(f"{what}: {said}" + (f" ({hint})" if hint else ""))
+            words = self._words(symbols)
+            said = (
+                f"yfinance said {'; '.join(repr(w[:_CLIP]) for w in words)}" if words else "Yahoo answered with nothing"
+            )
+        message = f"{what}: {said}" + (f" ({hint})" if hint else "")
+        return MarketDataMissing(message, symbols=symbols, answered=answered)
+
+    def _words(self, symbols: Sequence[str]) -> list[str]:
+        """What yfinance said of `symbols` (of the download, when none given): its summary lines, which group the
+        symbols by reason ("['NEWCO']: possibly delisted; no price data found ..."), else its line per symbol
+        ("$NEWCO: ..."); a few at most. Its count line ("1 Failed download:") says nothing of why."""
+        lines = [line for line in self.said if "Failed download" not in line]
+        named = [line for line in lines if any(_names(line, symbol) for symbol in symbols)]
+        if not named:
+            return lines[:1]
+        summary = [line for line in named if line.startswith("[")]
+        return (summary or named)[:_WORDS]
+
+
+def _names(line: str, symbol: str) -> bool:
+    """Whether one of yfinance's lines is about `symbol`: "$NEWCO: ..." or "['NEWCO', 'GONE']: ..."."""
+    if line.startswith(f"${symbol}:"):
+        return True
+    head, colon, _ = line.partition("]:")
+    return bool(colon) and head.startswith("[") and f"'{symbol}'" in head
 
 
 def download(symbols: Sequence[str], *, session: Any = None, timeout: float, **options: Any) -> tuple[Any, Wire]:

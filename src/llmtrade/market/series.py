@@ -1,0 +1,72 @@
+"""What the market data service hands out (`BarSeries`), where it records (`Recording`), and how one read's parts
+from several providers make one series (a provider short of some symbols, the next asked only for those)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from llmtrade.domain.events import EventSink
+from llmtrade.domain.market import Bar, Quote, SplitDetected
+from llmtrade.market.splits import Traded
+
+
+@dataclass(frozen=True)
+class BarSeries:
+    bars: dict[str, list[Bar]]
+    provider: str
+    from_cache: bool
+    synthetic: bool
+    start: date
+    end: date
+    # Passed validation.validate_bars against the sessions of start..end (MarketData returns no other).
+    validated: bool = False
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Where the service records fetches and fallbacks."""
+
+    events: EventSink
+    run_id: str | None = None
+    week_id: date | None = None
+    # Where a warning about the prices fetched goes (the command's stderr); None: only the events say it.
+    say: Callable[[str], None] | None = None
+    # The jumps recorded before (symbol, day, looks_like: PriceJumpFlagged), said and recorded once: a weekly run
+    # reads some 300 sessions, and one split in them was said again every week for over a year.
+    flagged_before: Callable[[], Iterable[tuple[str, date, str]]] | None = None
+    # The splits recorded before (SplitDetected): a split is recorded once, whichever run sees it first.
+    splits_before: Callable[[], Iterable[SplitDetected]] | None = None
+    # The fills recorded of a symbol in a window (market/splits.py `traded`): they place a split's uncertain ex-day.
+    traded: Traded | None = None
+    # The quotes a week's runs recorded, fetched or refused (market/quote_checks.py `recorded_quotes`).
+    quotes_before: Callable[[date], Iterable[Quote]] | None = None
+
+
+@dataclass
+class Shortfall:
+    """What the providers asked for one range could not supply: each one's failure (`failures`, said in the error
+    when none is left; `errors`, which decide its kind) and the symbols some provider was short of."""
+
+    failures: list[str] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)
+    short: set[str] = field(default_factory=set)
+
+
+def joined(parts: Sequence[BarSeries], wanted: Sequence[str]) -> BarSeries:
+    """One series of `wanted` from the parts providers supplied in turn (one part: itself): its provider names each
+    of theirs, and it is from the cache only when every part was."""
+    if len(parts) == 1:
+        return parts[0]
+    bars = {symbol: series for part in parts for symbol, series in part.bars.items()}
+    first = parts[0]
+    return BarSeries(
+        {symbol: bars[symbol] for symbol in wanted},
+        ",".join(dict.fromkeys(name for part in parts for name in part.provider.split(","))),
+        all(part.from_cache for part in parts),
+        any(part.synthetic for part in parts),
+        first.start,
+        first.end,
+        validated=True,
+    )
