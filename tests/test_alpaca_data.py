@@ -10,15 +10,25 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from llmtrade.app.container import Container
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_data import AlpacaBarProvider
+from llmtrade.market.alpaca_http import DataAccess, within_deadline
+from llmtrade.market.alpaca_limits import RateLimitWaits
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import NEW_YORK, FakeAlpacaServer, FakeRequest, FakeResponse
+from tests.support import FIXED_NOW
 
 KEY_ID = "test-key-id"
 SECRET = "test-secret"
@@ -255,3 +265,116 @@ def test_sip_feed_never_asks_for_the_latest_15_minutes_a_free_plan_refuses(serve
     bars = provider.daily_bars(["SPY"], days[0], today)["SPY"]
 
     assert [bar.day for bar in bars] == days
+
+
+# ---------------------------------------------------------------- Alpaca's rate limit
+#
+# Alpaca answers a request over the account's limit with 429 and says on every answer when its window resets
+# (X-RateLimit-Reset, epoch seconds); alpaca-py retried a 429 a fixed retry_wait_seconds apart, reading no header.
+
+
+class Wall:
+    """The fake Alpaca's clock and the provider's, one value: a wait is spent by stepping it, not by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_rate_limit_longer_than_alpaca_pys_fixed_waits_is_waited_out_as_alpaca_says(
+    server: FakeAlpacaServer,
+) -> None:
+    """In real time: alpaca-py's 3 attempts 0.5 s apart all met the window, which ends some 3 s later."""
+    load_two_symbols(server)
+    server.use_up_rate_limit(2.2)
+    provider = AlpacaBarProvider(
+        KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, retry_attempts=RETRIES, retry_wait_seconds=0.5
+    )
+    started = time.monotonic()
+    bars = provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert [bar.day for bar in bars["SPY"]] == WINTER_DAYS[:5]
+    assert 2.0 <= time.monotonic() - started <= 5.0
+    assert len(bar_requests(server)) == 1 + 2  # the 429, then both pages
+
+
+def test_a_rate_limit_is_waited_until_its_reset_within_the_bound(server: FakeAlpacaServer) -> None:
+    load_two_symbols(server)
+    wall = Wall()
+    server.wall = wall
+    server.use_up_rate_limit(40.0)
+    waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=waits)
+    bars = provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert [bar.day for bar in bars["SPY"]] == WINTER_DAYS[:5]
+    [slept] = wall.slept
+    assert 40.0 <= slept <= 41.5  # until X-RateLimit-Reset (a whole second), and a moment
+
+
+@pytest.mark.parametrize(
+    ("window", "deadline_in", "said"),
+    [
+        (300.0, None, r"Alpaca asked to wait 30[01] s, longer than the 90 s llmtrade waits at most"),
+        (40.0, 25.0, r"Alpaca asked to wait 4[01] s, longer than the 25 s left before the job's deadline"),
+    ],
+    ids=["past-the-most", "past-the-deadline"],
+)
+def test_a_rate_limit_past_the_bound_is_not_waited_and_is_temporary_naming_the_wait(
+    server: FakeAlpacaServer, window: float, deadline_in: float | None, said: str
+) -> None:
+    load_two_symbols(server)
+    wall = Wall()
+    server.wall = wall
+    server.use_up_rate_limit(window)
+    now = datetime(2026, 1, 7, 16, 0, tzinfo=UTC)
+    deadline = now + timedelta(seconds=deadline_in) if deadline_in is not None else None
+    waits = RateLimitWaits(deadline=deadline, clock=FixedClock(now), wall=wall, sleep=wall.sleep)
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=waits)
+    with pytest.raises(MarketDataUnavailable, match=rf"rate-limited \(HTTP 429: too many requests.\): {said}"):
+        provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert wall.slept == [] and len(bar_requests(server)) == 1
+
+
+def test_a_rate_limit_past_the_bound_fails_at_once_by_default(server: FakeAlpacaServer) -> None:
+    """No wait begun that the job could not see the end of, and no second request into the same window."""
+    load_two_symbols(server)
+    server.use_up_rate_limit(300.0)
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    started = time.monotonic()
+    with pytest.raises(MarketDataUnavailable, match=r"Alpaca asked to wait 30[01] s, longer than the 90 s") as caught:
+        provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert caught.value.exit_code == 75 and time.monotonic() - started < 1.0
+    assert len(bar_requests(server)) == 1
+
+
+def test_a_jobs_market_and_quotes_wait_out_no_rate_limit_past_the_jobs_deadline(
+    storage: Storage, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's deadline (workflows/schedule.py `retry_deadline`, what Container.workbench is given) bounds the
+    waits of the Alpaca providers its market and quotes are built with, read on the job's clock; other reads, and
+    the providers a backtest keeps from job to job, are left as they are."""
+    monkeypatch.setenv("ALPACA_DATA_KEY", "k")
+    monkeypatch.setenv("ALPACA_DATA_SECRET", "s")
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path), LLMTRADE_MARKET_PROVIDERS="alpaca")
+    clock = FixedClock(FIXED_NOW)
+    app = Container(settings, load_config(None), clock, None, lambda _t: None, offline=True)
+    deadline = FIXED_NOW + timedelta(minutes=1)
+    market = app.market(storage, live=True, deadline=deadline)
+    [bars] = market.providers
+    [quotes] = app.quotes(storage, market, live=True, deadline=deadline).providers
+    bound = f"the 60 s left before the job's deadline ({deadline:%Y-%m-%d %H:%M %Z})"
+    for provider in (bars, quotes):
+        assert isinstance(provider, DataAccess)
+        assert (provider.waits.deadline, provider.waits.clock, provider.waits.most_seconds) == (deadline, clock, 90.0)
+        assert provider.waits.budget() == (60.0, bound)
+    [unbounded] = app.market(storage, live=True).providers
+    assert isinstance(unbounded, DataAccess) and unbounded.waits.deadline is None
+    kept = AlpacaBarProvider("k", "s")
+    [copied] = within_deadline([kept], deadline, clock)
+    assert copied is not kept and kept.waits.deadline is None

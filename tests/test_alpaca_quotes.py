@@ -226,3 +226,18 @@ def test_trades_null_is_no_trades_and_the_quote_midpoint_stands(
     quotes = provider_for(server).latest(["SPY", "TLT"], NOON)
 
     assert [(s, q.price, q.kind) for s, q in quotes.items()] == [("SPY", 600.1, "quote-mid")]
+
+
+def test_alpacas_rate_limit_is_waited_out_as_it_says_and_a_wait_past_the_bound_fails_at_once(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    """The latest prices go through the same data client as the bars (market/alpaca_limits.py): a 429 waits until
+    X-RateLimit-Reset, not alpaca-py's fixed wait, and one that would wait past the bound is temporary at once."""
+    latest.set_trade("SPY", 601.0, at(11, 59))
+    server.use_up_rate_limit(1.2)
+    assert provider_for(server).latest(["SPY"], NOON)["SPY"].price == 601.0  # three 0.01 s retries would not do
+    server.reset()
+    server.use_up_rate_limit(300.0)
+    with pytest.raises(MarketDataUnavailable, match=r"rate-limited .*Alpaca asked to wait 30[01] s, longer than"):
+        provider_for(server).latest(["SPY"], NOON)
+    assert len(server.requests) == 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import sys
 import threading
@@ -30,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -66,6 +67,7 @@ class FakeRequest:
 class FakeResponse(NamedTuple):
     status: int
     body: Any
+    headers: Mapping[str, str] = {}
 
 
 @dataclass
@@ -109,8 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Alpaca's own servers; requests reuses the connection
 
     def _dispatch(self) -> None:
-        status, body = self.server.fake._handle(self.command, self.path, dict(self.headers.items()), self._body())
-        self._send_json(status, body)
+        status, body, headers = self.server.fake._handle(
+            self.command, self.path, dict(self.headers.items()), self._body()
+        )
+        self._send_json(status, body, headers)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
@@ -118,11 +122,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send_json(self, status: int, body: Any) -> None:
+    def _send_json(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
         # 204 No Content has no body at all, as Alpaca answers a successful cancel.
         payload = b"" if status == HTTPStatus.NO_CONTENT else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -162,6 +168,13 @@ class FakeAlpacaServer:
         self._delays: deque[float] = deque()
         self._route_failures: list[_RouteFailure] = []
         self._after: list[list[Any]] = []  # after_next: [method, pattern, action, times left]
+        # Alpaca's rate limit: `rate_limit` requests a window, the window a minute from its first request. Every answer
+        # says where the account stands (X-RateLimit-Limit, -Remaining, and -Reset: the window's end, in whole epoch
+        # seconds), and a request over the limit is answered 429 until the window ends. `wall` is the fake's clock
+        # for it (a test may step it instead of sleeping).
+        self.rate_limit = 200
+        self.wall: Callable[[], float] = time.time
+        self._window: list[float] = []  # [end, requests counted in it]
         # Trading state. `fill_immediately` may be flipped by a test at any time: True is "the market is open".
         self.fill_immediately = fill_immediately
         # True (the market is open, as Alpaca has it): a market order is answered "pending_new", unfilled, and fills
@@ -295,6 +308,12 @@ class FakeAlpacaServer:
             raise ValueError("times must be at least 1")
         with self._lock:
             self._after.append([method.upper(), re.compile(path_pattern), action, times])
+
+    def use_up_rate_limit(self, seconds: float) -> None:
+        """The account's requests for the window used up now, by someone else, in a window that ends `seconds` from
+        now (on `wall`): every request before then is answered 429, as Alpaca answers it."""
+        with self._lock:
+            self._window = [self.wall() + seconds, float(self.rate_limit)]
 
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """Sleep `seconds` before answering each of the next `times` requests, to exercise client timeouts."""
@@ -432,6 +451,35 @@ class FakeAlpacaServer:
     # ----------------------------------------------------------------- dispatch
 
     def _handle(self, method: str, target: str, headers: dict[str, str], raw_body: bytes) -> FakeResponse:
+        limited, told = self._count_request()
+        if limited:
+            split = urlsplit(target)
+            query = {name: values[-1] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
+            with self._lock:
+                self.requests.append(RecordedRequest(method, split.path, query, headers))
+            return FakeResponse(HTTPStatus.TOO_MANY_REQUESTS, {"message": "too many requests."}, told)
+        response = self._answer(method, target, headers, raw_body)
+        if response.headers is _UNTOLD:  # an armed failure, a gateway's as much as Alpaca's: no rate-limit headers
+            return response._replace(headers={})
+        return response._replace(headers={**told, **response.headers})
+
+    def _count_request(self) -> tuple[bool, dict[str, str]]:
+        """This request counted in the rate limit's window: whether it is over the limit, and the headers Alpaca
+        sends on every answer."""
+        with self._lock:
+            now = self.wall()
+            if not self._window or now >= self._window[0]:
+                self._window = [now + 60.0, 0.0]
+            self._window[1] += 1
+            end, used = self._window
+        told = {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(max(0, self.rate_limit - int(used))),
+            "X-RateLimit-Reset": str(math.ceil(end)),
+        }
+        return used > self.rate_limit, told
+
+    def _answer(self, method: str, target: str, headers: dict[str, str], raw_body: bytes) -> FakeResponse:
         split = urlsplit(target)
         query = {name: values[-1] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
         with self._lock:
@@ -885,7 +933,12 @@ class _BadRequest(Exception):
 
 
 def _failure(status: int) -> FakeResponse:
-    return FakeResponse(status, {"message": f"fake failure: {HTTPStatus(status).phrase.lower()}"})
+    return FakeResponse(status, {"message": f"fake failure: {HTTPStatus(status).phrase.lower()}"}, _UNTOLD)
+
+
+# The headers of an armed failure (`fail_next`, `fail_route`): the rate limit's are not added to it, so a 429 armed
+# so says no wait, and the client waits its own.
+_UNTOLD: Mapping[str, str] = MappingProxyType({})
 
 
 def _alpaca_bar(row: Mapping[str, Any] | Bar) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from llmtrade.app.backtest_market import CutoffMarket
@@ -326,8 +326,9 @@ class BacktestContainer(Container):
         run_id: str | None = None,
         week_id: date | None = None,
         record: bool = True,
+        deadline: datetime | None = None,
     ) -> MarketData:
-        market = super().market(storage, live=False, run_id=run_id, week_id=week_id, record=record)
+        market = super().market(storage, live=False, run_id=run_id, week_id=week_id, record=record, deadline=deadline)
         market.ends = self.delisted
         if self.cutoff is None:
             return market

@@ -30,6 +30,7 @@ from llmtrade.domain.runs import RunStarted, new_run_id
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.http_client import warm_up as http_warm_up
 from llmtrade.llm.providers import ModeDecision, decide_mode
+from llmtrade.market.alpaca_http import within_deadline
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
@@ -195,11 +196,14 @@ class Container:
         run_id: str | None = None,
         week_id: date | None = None,
         record: bool = True,
+        deadline: datetime | None = None,
     ) -> MarketData:
-        """Prices in the invocation's mode (or `live` as given); `record=False` records no fetch events."""
+        """Prices in the invocation's mode (or `live` as given); `record=False` records no fetch events; `deadline`:
+        the job's, past which no rate limit is waited out (market/alpaca_limits.py)."""
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
-        providers = self.bar_providers(provider_names(assets, self.settings, live=use_live))
+        names = provider_names(assets, self.settings, live=use_live)
+        providers = within_deadline(self.bar_providers(names), deadline, self.clock)
         jumps = partial(flagged_before, storage.events)
         # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
         splits = partial(splits_before, storage.events)
@@ -230,15 +234,22 @@ class Container:
         return BarCache(storage.conn)
 
     def quotes(
-        self, storage: Storage, market: MarketData, *, live: bool | None = None, sightings: Sightings | None = None
+        self,
+        storage: Storage,
+        market: MarketData,
+        *,
+        live: bool | None = None,
+        sightings: Sightings | None = None,
+        deadline: datetime | None = None,
     ) -> QuoteService:
         """Prices now (intraday), from the same providers in the same order as `market`'s daily bars;
         fetches and refusals are recorded where `market` records (its run and week); `sightings`: where a `market`
-        that records nothing reads the day's other prints and keeps a bad one (market/quotes.py)."""
+        that records nothing reads the day's other prints and keeps a bad one (market/quotes.py); `deadline` as
+        `market`'s."""
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
-        providers = self.quote_providers(names)
+        providers = within_deadline(self.quote_providers(names), deadline, self.clock)
         recording, checks = market.recording, self.checks_prints
         return quote_service(assets, providers, market, self.clock, recording, check_prints=checks, sightings=sightings)
 
@@ -295,10 +306,10 @@ class Container:
         """Prices and accounts for one run of a week's job, in the invocation's mode; `deadline`: until when
         its stages retry temporary model failures (workflows/schedule.py `retry_deadline`)."""
         run_id = new_run_id(now)
-        market = self.market(storage, run_id=run_id, week_id=week_id)
+        market = self.market(storage, run_id=run_id, week_id=week_id, deadline=deadline)
         # The week's universe (issue 15): the static list, or the watchlist fixed once for the week.
         config = self.offered(week_config(self.loaded.config, storage.events, week_id, run_id), week_id)
-        quotes = self.quotes(storage, market)
+        quotes = self.quotes(storage, market, deadline=deadline)
         desks = self.desks(storage, market, config=config, quotes=quotes)  # one quote service for the job
         return Workbench(
             config,

@@ -1,8 +1,9 @@
 """Daily bars from Alpaca's market data API (v2 stocks bars), through alpaca-py.
 
 alpaca-py speaks `requests`, sets no timeout at all and retries only 429/504 on its own, sleeping
-between attempts. We give every request a timeout, widen its retries to the other 5xx answers (a bars
-GET is an idempotent read) and translate what is left into our two error families: a refused key or
+a fixed time between attempts. We give every request a timeout, widen its retries to the other 5xx
+answers (a bars GET is an idempotent read), wait out a 429 as long as Alpaca's X-RateLimit-Reset says
+(alpaca_limits.py) and translate what is left into our two error families: a refused key or
 request is a MarketDataError (fix something), anything that may pass is MarketDataUnavailable
 (another provider or a later run may succeed).
 """

@@ -2,28 +2,37 @@
 
 alpaca-py speaks `requests`, passes no timeout at all and retries 429/504 on its own for every call,
 order submission included. The market data provider widens those retries (a bars GET is an
-idempotent read); the broker turns them off (a resent order is resolved by lookup, never by a blind
-second POST). Both go through the helpers here, so the two clients cannot drift apart.
+idempotent read) and waits out a 429 as long as Alpaca says (alpaca_limits.py); the broker turns
+them off (a resent order is resolved by lookup, never by a blind second POST). Both go through the
+helpers here, so the two clients cannot drift apart.
 
 Nothing here imports requests or alpaca-py at module level: importing it must stay cheap.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from llmtrade.clock import Clock
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_limits import RateLimitWaits, waits_out_rate_limits
 from llmtrade.market.failures import wire_reason
 
 if TYPE_CHECKING:
     from requests import Session
 
 
-# Statuses a market-data read retries: a GET of bars or prices is idempotent, so widening alpaca-py's 429/504.
-DATA_RETRY_STATUSES = (429, 500, 502, 503, 504)
+P = TypeVar("P")
+
+# Statuses alpaca-py's own loop retries on a market-data read: a GET of bars or prices is idempotent, so widening its
+# 504 to the other 5xx. A 429 is waited out as Alpaca says instead, by the session's adapter (alpaca_limits.py).
+DATA_RETRY_STATUSES = (500, 502, 503, 504)
 
 
 class DataAccess:
@@ -40,6 +49,7 @@ class DataAccess:
         timeout_seconds: float = 15.0,
         retry_attempts: int = 3,
         retry_wait_seconds: float = 3.0,
+        waits: RateLimitWaits | None = None,
     ):
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
@@ -53,10 +63,18 @@ class DataAccess:
         # alpaca-py's defaults are 3 retries, 3 s apart; tests lower both so a retry drill takes milliseconds.
         self.retry_attempts = retry_attempts
         self.retry_wait_seconds = retry_wait_seconds
+        # How long a 429 is waited out (alpaca_limits.py): within a sane most, and the job's deadline when given.
+        self.waits = waits or RateLimitWaits()
 
     def __repr__(self) -> str:
         # Never show the keys, not even in a traceback's locals.
         return f"{type(self).__name__}(feed={self.feed!r}, url_override={self.url_override!r})"
+
+    def waiting(self, waits: RateLimitWaits) -> Self:
+        """A copy of this provider that waits out a 429 within `waits`."""
+        other = copy.copy(self)
+        other.waits = waits
+        return other
 
     def data_client(self) -> tuple[Any, Any]:
         """`data_client` for these settings: (StockHistoricalDataClient, DataFeed)."""
@@ -68,7 +86,19 @@ class DataAccess:
             timeout_seconds=self.timeout_seconds,
             retry_attempts=self.retry_attempts,
             retry_wait_seconds=self.retry_wait_seconds,
+            waits=self.waits,
         )
+
+
+def within_deadline(providers: list[P], deadline: datetime | None, clock: Clock) -> list[P]:
+    """`providers`, the Alpaca ones (copies: a backtest keeps its providers from job to job) waiting out a 429 no later
+    than `deadline`, the job's (workflows/schedule.py `retry_deadline`), read on `clock`; None: as they are."""
+    if deadline is None:
+        return providers
+    return [
+        p.waiting(replace(p.waits, deadline=deadline, clock=clock)) if isinstance(p, DataAccess) else p
+        for p in providers
+    ]
 
 
 def data_client(
@@ -80,9 +110,11 @@ def data_client(
     timeout_seconds: float,
     retry_attempts: int,
     retry_wait_seconds: float,
+    waits: RateLimitWaits,
 ) -> tuple[Any, Any]:
     """(StockHistoricalDataClient, DataFeed) for the daily-bar and the latest-price providers alike:
-    raw dicts (we build our own records), our timeout, and retries on DATA_RETRY_STATUSES.
+    raw dicts (we build our own records), our timeout, retries on DATA_RETRY_STATUSES, and a 429 waited out as
+    Alpaca asks within `waits` (alpaca_limits.py), `retry_attempts` times at most.
 
     Raises MarketDataError for a feed alpaca-py does not know. The caller closes `client._session`."""
     # lazy: alpaca-py is heavy; keeps CLI start-up fast
@@ -96,7 +128,7 @@ def data_client(
         raise MarketDataError(f"unknown alpaca data feed {feed!r} (expected one of {known})") from None
     client = StockHistoricalDataClient(api_key=api_key, secret_key=secret_key, raw_data=True, url_override=url_override)
     configure_retries(client, retry_attempts, retry_wait_seconds, DATA_RETRY_STATUSES)
-    impose_timeout(client._session, timeout_seconds)
+    waits_out_rate_limits(client._session, timeout_seconds, retry_attempts, retry_wait_seconds, waits)
     return client, data_feed
 
 
@@ -111,6 +143,9 @@ def data_api_error(exc: Any, feed: str, retries: int) -> MarketDataError | Marke
             f"in assets.yaml, ALPACA_DATA_KEY/ALPACA_DATA_SECRET by default) and that they may read the "
             f"{feed!r} feed (HTTP {status}: {detail})"
         )
+    refused = getattr(exc.response, "refused_wait", None)
+    if status == 429 and refused is not None:
+        return MarketDataUnavailable(f"alpaca market data is rate-limited (HTTP 429: {detail}): {refused.said()}")
     # Also 5xx statuses outside the retry list (505, a CDN's 52x): the service, not our request, is at fault.
     if status is not None and (status == 429 or status >= 500):
         return MarketDataUnavailable(
@@ -144,7 +179,7 @@ def impose_timeout(session: Session, timeout_seconds: float) -> None:
     """
     if timeout_seconds <= 0:
         raise ValueError("timeout_seconds must be positive")
-    adapter = _timeout_adapter_class()(timeout_seconds)
+    adapter = timeout_adapter_class()(timeout_seconds)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
 
@@ -164,7 +199,7 @@ def configure_retries(client: Any, attempts: int, wait_seconds: float, statuses:
 
 
 @cache
-def _timeout_adapter_class() -> type:
+def timeout_adapter_class() -> type:
     # lazy: requests comes in with alpaca-py; defined on first use so importing this module stays cheap
     from requests.adapters import HTTPAdapter
 

@@ -11,9 +11,10 @@ an IEX midpoint far from the price the dashboard shows, alpacahq/alpaca-py#475),
 position and size an order off a price nobody trades at. The latest trade then stands. A symbol Alpaca has nothing
 for is simply absent from its answer, and so from ours.
 
-Timeouts, retries and errors are the daily-bar provider's (alpaca_http.py): 429 and 5xx are retried by
-alpaca-py's own loop, then reported as MarketDataUnavailable so the next provider is asked; a refused
-key is a MarketDataError. An empty body (alpaca-py then fails inside its own parser) is unavailable too.
+Timeouts, retries and errors are the daily-bar provider's (alpaca_http.py): 5xx are retried by
+alpaca-py's own loop, a 429 is waited out as Alpaca says (alpaca_limits.py), then either is reported as
+MarketDataUnavailable so the next provider is asked; a refused key is a MarketDataError. An empty body
+(alpaca-py then fails inside its own parser) is unavailable too.
 """
 
 from __future__ import annotations

@@ -1,0 +1,137 @@
+"""Alpaca's rate limit waited out as Alpaca names it, not alpaca-py's fixed three seconds.
+
+Alpaca answers a request over the account's limit (200 a minute on the free plan) with 429, and every answer says
+where the account stands: X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset, the epoch second the
+window resets ("on 429, do not retry before X-RateLimit-Reset", docs.alpaca.markets, rate limits). alpaca-py 0.44
+(alpaca/common/rest.py) retries a 429 `retry_attempts` times `retry_wait_seconds` apart (3 and 3 by default) and
+reads no header: a window that resets 20 s later was hit four times in 9 s and the read failed as temporary (exit 75)
+though waiting what Alpaca said would have answered it. So a market-data client's session carries an adapter that
+answers a 429 itself: it waits until the reset (or a Retry-After, where a proxy sends one) and sends the request
+again, within a bound (`RateLimitWaits`: a sane most, and the job's deadline when there is one). A wait past the
+bound is not begun: the read fails at once as temporary, naming the wait Alpaca asked for. alpaca-py's own loop no
+longer retries a 429 (alpaca_http.DATA_RETRY_STATUSES); the trading client has neither (a resent order is resolved
+by lookup, brokers/alpaca.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import Any
+
+from llmtrade.clock import Clock, SystemClock
+
+# The longest a market-data read waits out Alpaca's rate limit, all its waits together: a window is a minute long,
+# so a reset further off than this is a limit set some other way, not worth holding a job for.
+MOST_SECONDS = 90.0
+# X-RateLimit-Reset is a whole second: a request sent on it may still count in the window that is ending.
+_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class RateLimitWaits:
+    """How long a 429 may be waited out: `most_seconds` in all, and never past `deadline` (the job's, read on
+    `clock`, when it has one). `wall` is what X-RateLimit-Reset (epoch seconds, Alpaca's clock) is read against
+    and `sleep` how the wait is spent: both real time, but for tests, which step a fake's time instead."""
+
+    most_seconds: float = MOST_SECONDS
+    deadline: datetime | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    wall: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    def budget(self) -> tuple[float, str]:
+        """The longest wait allowed now, and what sets it, for a message ("the 90 s llmtrade waits at most")."""
+        if self.deadline is not None:
+            left = (self.deadline - self.clock.now()).total_seconds()
+            if left < self.most_seconds:
+                left = max(left, 0.0)
+                return left, f"the {left:.0f} s left before the job's deadline ({self.deadline:%Y-%m-%d %H:%M %Z})"
+        return self.most_seconds, f"the {self.most_seconds:g} s llmtrade waits at most"
+
+
+@dataclass(frozen=True)
+class RefusedWait:
+    """A 429 not waited out: the wait Alpaca asked for, and the bound it passed (`RateLimitWaits.budget`)."""
+
+    asked: float
+    bound: str
+    waited: float = 0.0  # the earlier 429s' waits of the same request
+
+    def said(self) -> str:
+        if self.waited:
+            return f"Alpaca asked to wait {self.asked:.0f} s more after {self.waited:.0f} s, past {self.bound}"
+        return f"Alpaca asked to wait {self.asked:.0f} s, longer than {self.bound}"
+
+
+def asked_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """The seconds a 429's headers ask to wait from epoch second `now`: until X-RateLimit-Reset (Alpaca's), or a
+    Retry-After (seconds, or an HTTP date), the later of the two; None when they say nothing usable."""
+    waits: list[float] = []
+    reset = _number(headers.get("X-RateLimit-Reset"))
+    if reset is not None:
+        waits.append(reset - now)
+    after = headers.get("Retry-After")
+    seconds = _number(after)
+    if seconds is not None:
+        waits.append(seconds)
+    elif after:
+        with suppress(TypeError, ValueError):  # neither a number nor a date: nothing asked
+            waits.append(parsedate_to_datetime(after).timestamp() - now)
+    return max(0.0, *waits) + _MARGIN if waits else None
+
+
+def waits_out_rate_limits(
+    session: Any, timeout_seconds: float, attempts: int, fallback_seconds: float, waits: RateLimitWaits
+) -> None:
+    """Mount on `session` an adapter that gives every request `timeout_seconds` (alpaca_http.impose_timeout's) and
+    answers a 429 as this module says: up to `attempts` times, waiting what Alpaca asked (`fallback_seconds` when it
+    asked nothing), all within `waits`' bound. A 429 it gives up on reaches alpaca-py as it came, with `refused_wait`
+    (a RefusedWait) set when the bound, not the attempts, stopped it."""
+    adapter = _adapter_class()(timeout_seconds, attempts, fallback_seconds, waits)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+@cache
+def _adapter_class() -> type:
+    # lazy, as alpaca_http's timeout adapter: requests comes in with alpaca-py
+    from llmtrade.market.alpaca_http import timeout_adapter_class
+
+    class RateLimitAdapter(timeout_adapter_class()):  # type: ignore[misc]
+        def __init__(self, timeout_seconds: float, attempts: int, fallback: float, waits: RateLimitWaits):
+            super().__init__(timeout_seconds)
+            self.attempts, self.fallback, self.waits = attempts, fallback, waits
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            waited = 0.0
+            for attempt in range(self.attempts + 1):
+                response = super().send(request, *args, **kwargs)
+                if response.status_code != 429 or attempt == self.attempts:
+                    return response
+                wait = asked_wait(response.headers, self.waits.wall())
+                wait = self.fallback if wait is None else wait
+                most, bound = self.waits.budget()
+                if waited + wait > most:
+                    response.refused_wait = RefusedWait(wait, bound, waited)
+                    return response
+                response.close()
+                self.waits.sleep(wait)
+                waited += wait
+            return response
+
+    return RateLimitAdapter
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
