@@ -25,6 +25,7 @@ from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.alpaca_http import DataAccess, within_deadline
 from llmtrade.market.alpaca_limits import RateLimitWaits
+from llmtrade.market.providers import build_providers
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import NEW_YORK, FakeAlpacaServer, FakeRequest, FakeResponse
@@ -378,3 +379,55 @@ def test_a_jobs_market_and_quotes_wait_out_no_rate_limit_past_the_jobs_deadline(
     kept = AlpacaBarProvider("k", "s")
     [copied] = within_deadline([kept], deadline, clock)
     assert copied is not kept and kept.waits.deadline is None
+
+
+# ---------------------------------------------------------------- the SIP feed just after midnight
+
+
+@pytest.mark.parametrize("hhmmss", ["00:00:00", "00:07:30", "00:15:59", "00:16:00"])
+def test_a_sip_range_starting_today_just_after_midnight_asks_nothing_and_has_no_bars(
+    server: FakeAlpacaServer, monkeypatch: pytest.MonkeyPatch, hhmmss: str
+) -> None:
+    """The SIP request ends 16 minutes before now (the free plan refuses the latest 15); a range starting today
+    asked before 00:16 in New York would end before it starts, which Alpaca answers 422. Now nothing is asked and
+    there are no bars, which the service takes as this provider having none (the next one is asked)."""
+    today = date(2026, 1, 14)
+    now = datetime.combine(today, datetime.strptime(hhmmss, "%H:%M:%S").time(), tzinfo=NEW_YORK)
+    server.wall = now.timestamp
+    server.free_plan = True
+    server.add_bars("SPY", [row(day, 600 + i) for i, day in enumerate(WINTER_DAYS) if day < today])
+    provider = _sip_provider(server, now, monkeypatch)
+    assert provider.daily_bars(["SPY", "QQQ"], today, today) == {"SPY": [], "QQQ": []}
+    assert bar_requests(server) == []
+    # The days before are asked as ever, up to 16 minutes ago.
+    bars = provider.daily_bars(["SPY"], date(2026, 1, 12), today)["SPY"]
+    assert [bar.day for bar in bars] == [date(2026, 1, 12), date(2026, 1, 13)]
+    [asked] = bar_requests(server)
+    assert datetime.fromisoformat(asked["end"]) == now - timedelta(minutes=16)
+
+
+@pytest.mark.parametrize("hhmmss", ["00:16:01", "00:30:00"])
+def test_a_sip_range_starting_today_past_the_cut_is_asked_up_to_16_minutes_ago(
+    server: FakeAlpacaServer, monkeypatch: pytest.MonkeyPatch, hhmmss: str
+) -> None:
+    today = date(2026, 1, 14)
+    now = datetime.combine(today, datetime.strptime(hhmmss, "%H:%M:%S").time(), tzinfo=NEW_YORK)
+    server.wall = now.timestamp
+    server.free_plan = True
+    provider = _sip_provider(server, now, monkeypatch)
+    assert provider.daily_bars(["SPY"], today, today) == {"SPY": []}  # today's bar is made by today's trades
+    [asked] = bar_requests(server)
+    start, end = (datetime.fromisoformat(asked[key]) for key in ("start", "end"))
+    assert start == datetime.combine(today, datetime.min.time(), tzinfo=NEW_YORK) < end == now - timedelta(minutes=16)
+
+
+def _sip_provider(server: FakeAlpacaServer, now: datetime, monkeypatch: pytest.MonkeyPatch) -> AlpacaBarProvider:
+    """The alpaca provider as a command builds it (market/providers.py) on the SIP feed, its clock LLMTRADE_NOW."""
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY_ID)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    settings = Settings(LLMTRADE_NOW=now.isoformat(), LLMTRADE_ALPACA_DATA_URL=server.base_url)
+    assets = load_config(None).config.assets
+    assets = assets.model_copy(update={"market_data": assets.market_data.model_copy(update={"alpaca_feed": "sip"})})
+    [provider] = build_providers(assets, settings, ["alpaca"])
+    assert isinstance(provider, AlpacaBarProvider) and provider.feed == "sip"
+    return provider

@@ -175,6 +175,9 @@ class FakeAlpacaServer:
         self.rate_limit = 200
         self.wall: Callable[[], float] = time.time
         self._window: list[float] = []  # [end, requests counted in it]
+        # Alpaca's free plan: a SIP bars request reaching into the 15 minutes before `wall` is refused (403). Any
+        # request whose end precedes its start is refused (422) whatever the plan.
+        self.free_plan = False
         # Trading state. `fill_immediately` may be flipped by a test at any time: True is "the market is open".
         self.fill_immediately = fill_immediately
         # True (the market is open, as Alpaca has it): a market order is answered "pending_new", unfilled, and fills
@@ -579,6 +582,11 @@ class FakeAlpacaServer:
             raise _BadRequest(f"the fake serves only 1Day bars, not {timeframe!r}")
         start = _parse_instant(query["start"], end_of_day=False) if query.get("start") else None
         end = _parse_instant(query["end"], end_of_day=True) if query.get("end") else None
+        if start is not None and end is not None and end < start:
+            raise _BadRequest("end should not be before start", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+        recent = datetime.fromtimestamp(self.wall(), UTC) - timedelta(minutes=15)
+        if self.free_plan and query.get("feed") == "sip" and (end is None or end > recent):
+            raise _BadRequest("subscription does not permit querying recent SIP data", HTTPStatus.FORBIDDEN)
         limit = _positive_int(query.get("limit"), "limit") or 1000  # Alpaca's default page size
         offset = _decode_token(query["page_token"]) if query.get("page_token") else 0
         with self._lock:

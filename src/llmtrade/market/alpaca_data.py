@@ -66,6 +66,13 @@ class AlpacaBarProvider(DataAccess):
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
 
+        # Midnight to the last second of the New York days, so no session at either edge is cut off.
+        begin, until = datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK), _until(end, self.feed, self.clock.now())
+        if until <= begin:
+            # A SIP range that starts within the latest 16 minutes (today's, between 00:00 and 00:16 in New York):
+            # cut to what the feed gives, it would end before it starts, which Alpaca refuses (422). Nothing it could
+            # hold is out yet (a session's daily bar is stamped at its midnight and made by its trades), so: no bars.
+            return {}
         # raw_data: plain dicts keyed by symbol. We build our own Bar anyway, and alpaca-py's models
         # would only add a second, stricter parse that fails with less helpful messages.
         client, feed = self.data_client()
@@ -73,9 +80,8 @@ class AlpacaBarProvider(DataAccess):
         request = StockBarsRequest(
             symbol_or_symbols=symbols,
             timeframe=TimeFrame.Day,
-            # Midnight to the last second of the New York days, so no session at either edge is cut off.
-            start=datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK),
-            end=_until(end, self.feed),
+            start=begin,
+            end=until,
             feed=feed,
             # Split-adjusted: an unadjusted split looks like a crash to every return and average.
             # Dividends stay unadjusted, as in the CSV and yfinance bars (auto_adjust=False).
@@ -101,8 +107,9 @@ class AlpacaBarProvider(DataAccess):
             client._session.close()
 
 
-def _until(end: date, feed: str) -> datetime:
-    """The request's end: the last second of New York day `end`; on the SIP feed, never within the last 15 minutes.
+def _until(end: date, feed: str, now: datetime) -> datetime:
+    """The request's end: the last second of New York day `end`; on the SIP feed, never within the 15 minutes
+    before `now`.
 
     Alpaca's free plan answers a SIP request reaching into the latest 15 minutes with 403 "subscription does not
     permit querying recent SIP data" (what a run after the close asking for that session's bar does). A session's
@@ -110,7 +117,7 @@ def _until(end: date, feed: str) -> datetime:
     last = datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=_NEW_YORK) - timedelta(seconds=1)
     if feed != "sip":
         return last
-    return min(last, datetime.now(UTC) - _SIP_DELAY)
+    return min(last, now.astimezone(UTC) - _SIP_DELAY)
 
 
 def _to_bar(symbol: str, row: Any) -> Bar:

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from llmtrade.clock import Clock
+from llmtrade.clock import Clock, SystemClock
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_limits import RateLimitWaits, waits_out_rate_limits
 from llmtrade.market.failures import wire_reason
@@ -50,6 +50,7 @@ class DataAccess:
         retry_attempts: int = 3,
         retry_wait_seconds: float = 3.0,
         waits: RateLimitWaits | None = None,
+        clock: Clock | None = None,
     ):
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
@@ -65,6 +66,8 @@ class DataAccess:
         self.retry_wait_seconds = retry_wait_seconds
         # How long a 429 is waited out (alpaca_limits.py): within a sane most, and the job's deadline when given.
         self.waits = waits or RateLimitWaits()
+        # What "now" is for the SIP feed's cut (alpaca_data.py `_until`): LLMTRADE_NOW's instant when it is set.
+        self.clock = clock or SystemClock()
 
     def __repr__(self) -> str:
         # Never show the keys, not even in a traceback's locals.

@@ -11,6 +11,7 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
+from llmtrade.clock import make_clock
 from llmtrade.config.models import AssetsConfig, MarketProviderName
 from llmtrade.errors import UsageError
 from llmtrade.market.alpaca_data import AlpacaBarProvider
@@ -75,6 +76,7 @@ def _alpaca(assets: AssetsConfig, settings: Settings) -> BarProvider:
         feed=data.alpaca_feed,
         url_override=settings.alpaca_data_url,
         timeout_seconds=data.request_timeout_seconds,
+        clock=make_clock(settings.now),  # the command's clock: the SIP feed's cut is 16 minutes before its now
     )
 
 
