@@ -142,6 +142,7 @@ def _abandon_undone(
         client_order_ids=left,
         planned_positions={},
         actual_positions={s: p.qty for s, p in held.items() if p.qty},
+        whole_plan=False,  # the symbol's orders only: the plans' orders in other symbols still go, each once
     )
     storage.events.append(
         [NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=desk.account.id)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -202,9 +203,9 @@ class OrdersPlanned(EventPayload):
 class PlanAbandoned(EventPayload):
     """A frozen plan that will not be sent, for a reason a person can act on; on the orders stream.
 
-    Written once per plan (its `client_order_ids` identify it): a rerun reports it again and sends
-    none of its orders. Positions are whole shares by symbol (negative is short), as the plan assumed
-    them (`planned_positions`) and as the broker holds them now (`actual_positions`)."""
+    Written once per plan (its `client_order_ids` identify it): a rerun reports it again and sends none of the orders
+    it gives up (`whole_plan`: all of the plan's, or those named alone). Positions are whole shares by symbol (negative
+    is short), as the plan assumed them (`planned_positions`) and as the broker holds them now (`actual_positions`)."""
 
     account_id: str
     broker: str
@@ -213,9 +214,37 @@ class PlanAbandoned(EventPayload):
     planned_positions: dict[str, int]
     actual_positions: dict[str, int]
     # False: only the orders named are given up (a side change's opening leg whose close ended unfilled:
-    # workflows/ended_close.py); the plan's other orders are sent as ever, a rerun sending what it has not (each once:
-    # it asks the broker first). True (and every event written before the field): the whole plan.
+    # workflows/ended_close.py; an order a checkpoint found no longer valid or sized before a split: workflows/legs.py;
+    # a delisted symbol's orders: app/backtest_delisting.py); the plan's other orders are sent as ever, a rerun sending
+    # what it has not (each once: it asks the broker first). True: the whole plan.
     whole_plan: bool = True
+
+    schema_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        # Schema 1 took the whole plan as abandoned unless told otherwise: a leg abandoned for its ended close was
+        # written without the field before it existed, and the checkpoints' and the delistings' abandonments of single
+        # orders were written with its default, True. Each named its orders alone (every later run gave up only
+        # those) and each is told by the reason its build wrote; any other (a plan that no longer fits, one
+        # superseded by a newer plan) was the whole plan's.
+        if any(pattern.fullmatch(payload.get("reason", "")) for pattern in _V1_ONE_ORDER_REASONS):
+            return {**payload, "whole_plan": False}
+        return payload
+
+
+# The reasons schema-1 builds gave an abandonment of the orders named alone, as they wrote them (never to change: they
+# read events already stored).
+_V1_ONE_ORDER_REASONS = tuple(
+    re.compile(pattern, re.DOTALL)
+    for pattern in (
+        r"no longer valid for what the account holds",
+        r"planned before a split of its symbol, in the shares before it",
+        r"\S+ delisted: its last session has closed, nothing in it can be traded",
+        r"its close \S+ ended at \S+ before filling whole \(.*\), so \S+ is still held \(-?\d+ shares\) "
+        r"and the opening leg (buy|sell) \d+ \S+ \(\S+\) was not sent",
+    )
+)
 
 
 class AccountHalted(EventPayload):

@@ -86,8 +86,9 @@ async def resume_unfinished(
     """Send again the orders on `stream` refused earlier or held back for their close, while still valid.
 
     Accounts in `superseded` have a newer plan (this checkpoint's): their unfinished orders are
-    abandoned (PlanAbandoned, once) instead. An order no longer valid for what the account holds
-    (`still_valid`) is abandoned too. Orders in `own` (the caller's own plans) are left to the caller.
+    abandoned (PlanAbandoned, once, whole_plan) instead. An order no longer valid for what the account holds
+    (`still_valid`), or sized before a split, is abandoned alone (whole_plan False). Orders in `own` (the caller's own
+    plans) are left to the caller.
     Returns the notes of the orders refused again (legs still held back: `held_back_notes`)."""
     notes: list[str] = []
 
@@ -101,13 +102,18 @@ async def resume_unfinished(
         valid = [o for o in left if o.client_order_id not in crossed]
         sendable = [] if account_id in superseded else [o for o in valid if _resumable(o, valid, positions)]
         dropped = [o for o in valid if o not in sendable]
+        # A newer plan replaces what is left of the older ones whole; the others give up only the orders named, as
+        # the first run gives up a leg whose close ended (ended_close.py): a rerun of the week still sends the plan's
+        # other orders (each once), and the run and the report say an order was abandoned, not the plan.
         reasons = {
-            "superseded by a newer plan for the account"
+            ("superseded by a newer plan for the account", True)
             if account_id in superseded
-            else "no longer valid for what the account holds": dropped,
-            "planned before a split of its symbol, in the shares before it": [o for o in left if o not in valid],
+            else ("no longer valid for what the account holds", False): dropped,
+            ("planned before a split of its symbol, in the shares before it", False): [
+                o for o in left if o not in valid
+            ],
         }
-        for reason, orders in ((r, o) for r, o in reasons.items() if o):
+        for (reason, whole), orders in ((r, o) for r, o in reasons.items() if o):
             gone = PlanAbandoned(
                 account_id=account_id,
                 broker=desk.broker.name,
@@ -115,6 +121,7 @@ async def resume_unfinished(
                 client_order_ids=[o.client_order_id for o in orders],
                 planned_positions={},
                 actual_positions={s: p.qty for s, p in positions.items() if p.qty},
+                whole_plan=whole,
             )
             events.append([NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)])
         after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)

@@ -1,0 +1,199 @@
+"""An order given up on its own after the first run (by the next checkpoint's resume, or by a backtest's delisting) is
+recorded as that order only (whole_plan False), as the first run records a leg whose close ended: the plan's other
+orders still go, each once. Both recorded the default whole_plan=True, so a rerun of the week skipped the whole plan
+(a refused buy of another symbol never went) and said "plan abandoned ... Its orders will not be sent". Through the
+real alpaca-py client against the loopback fake, and on the paper broker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from llmtrade.app.backtest_delisting import _abandon_undone
+from llmtrade.app.report_controls import control_lines
+from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.order_plan import client_order_id, plan_orders
+from llmtrade.brokers.paper import PaperBroker
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.reconciliation import PositionAdopted
+from llmtrade.domain.streams import managed_stream
+from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, PlanAbandoned, Position, Side
+from llmtrade.errors import BrokerRejected
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution import Execution, abandonment_note, execute_plans
+from llmtrade.workflows.legs import resume_unfinished, unfinished_orders
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_plan_abandoned import _desk
+from tests.test_side_changes import ACCOUNT, CONFIG, KEY_ID, SECRET, STREAM, WEEK
+
+PRICES = {"QQQ": 400.0, "TLT": 90.0, "GLD": 100.0, "SPY": 100.0}
+
+
+def _run(storage: Storage, desk: Desk, plan: OrdersPlanned) -> Execution:
+    return asyncio.run(
+        execute_plans(
+            storage.events, {desk.account.id: desk}, [plan], CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="r"
+        )
+    )
+
+
+def _abandoned(storage: Storage) -> list[PlanAbandoned]:
+    return [PlanAbandoned.from_event(e) for e in storage.events.read(type=PlanAbandoned.event_type())]
+
+
+def test_an_order_no_longer_valid_at_a_checkpoint_is_given_up_alone_and_a_rerun_sends_the_rest(
+    storage: Storage,
+) -> None:
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        server.fill_immediately = True  # the market is open
+        for symbol in ("QQQ", "TLT"):
+            server.set_price(symbol, PRICES[symbol])
+        server.set_position("QQQ", 10, 380)
+        adopted = PositionAdopted(account_id=ACCOUNT.id, symbol="QQQ", qty=10, avg_price=380, price=400)
+        storage.events.append([NewEvent.of(adopted, stream=managed_stream(ACCOUNT.id), account_id=ACCOUNT.id)])
+        broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+        desk = Desk(ACCOUNT, broker)
+        held = {"QQQ": Position(symbol="QQQ", qty=10, avg_price=380)}
+        plan = OrdersPlanned(
+            account_id=ACCOUNT.id,
+            broker=broker.name,
+            orders=plan_orders(WEEK, ACCOUNT.id, held, "TLT", 5),
+            positions_before=held,
+        )
+        close, buy = plan.orders
+        assert (close.symbol, close.intent, buy.symbol, buy.intent) == ("QQQ", "close", "TLT", "open")
+
+        server.fail_route("POST", "/v2/orders", 422, times=2)
+        first = _run(storage, desk, plan)  # the broker refuses both
+        assert len(first.unfinished) == 2 and list(server.orders) == []
+        server.set_position("QQQ", 0, 0)  # QQQ sold by hand: the close no longer has what it closes
+        server.fail_route("POST", "/v2/orders", 422)  # ... and the buy is refused once more at the checkpoint
+        notes = asyncio.run(
+            resume_unfinished(
+                storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
+            )
+        )
+        assert any("refused" in n and buy.client_order_id in n for n in notes), notes
+        [gone] = _abandoned(storage)
+        assert gone.client_order_ids == [close.client_order_id]
+        assert gone.whole_plan is False  # the close alone: the buy is still the plan's
+        assert [o.client_order_id for o in unfinished_orders(storage.events, STREAM)] == [buy.client_order_id]
+
+        rerun = _run(storage, desk, plan)  # the week's rerun (its unfinished buy makes it run again)
+
+        assert list(server.orders) == [buy.client_order_id]  # the buy went; the close never did
+        assert rerun.unfinished == []
+        [note] = [abandonment_note(a) for a in rerun.abandoned]
+        assert close.client_order_id in note and "other orders are sent" in note and "will not be sent" not in note
+        [line] = control_lines(storage.events.read(type=PlanAbandoned.event_type()))
+        assert line.kind == "order abandoned"
+        _run(storage, desk, plan)  # and again: nothing twice
+        assert server.count("POST", "/v2/orders") == 4  # two refusals, one more at the checkpoint, the buy once
+        assert broker.account({}).positions["TLT"].qty == 5
+
+
+class _Refusing(PaperBroker):
+    """The paper broker, refusing every order while `refusing`."""
+
+    refusing = False
+
+    def submit(self, order: Order) -> OrderResult:
+        if self.refusing:
+            raise BrokerRejected(f"{order.symbol}: not tradable now")
+        return super().submit(order)
+
+
+def test_a_delisting_gives_up_the_symbols_orders_alone_and_a_rerun_sends_the_plans_others(storage: Storage) -> None:
+    plain = _desk(storage, 0)
+    paper = plain.broker
+    assert isinstance(paper, PaperBroker)
+    broker = _Refusing(
+        paper.account_id,
+        starting_cash=paper.starting_cash,
+        events=storage.events,
+        clock=paper._clock,
+        calendar=paper._calendar,
+        prices=paper._prices,
+        slippage_bps=0,
+    )
+    desk = Desk(plain.account, broker)
+    account_id = desk.account.id
+    earlier = Order(  # last week's GLD, llmtrade's own
+        client_order_id=client_order_id(WEEK - timedelta(days=7), account_id, "GLD", "open"),
+        account_id=account_id,
+        week_id=WEEK - timedelta(days=7),
+        symbol="GLD",
+        side=Side.BUY,
+        qty=10,
+        intent="open",
+    )
+    broker.submit(earlier)
+    held = dict(broker.account(PRICES).positions)
+    plan = OrdersPlanned(
+        account_id=account_id,
+        broker="paper",
+        orders=plan_orders(WEEK, account_id, held, "SPY", 5),
+        positions_before=held,
+    )
+    close, buy = plan.orders
+    assert (close.symbol, buy.symbol) == ("GLD", "SPY")
+    broker.refusing = True
+    _run(storage, desk, plan)  # both refused
+    broker.refusing = False
+
+    _abandon_undone(storage, desk, "GLD", WEEK, "delisting", PRICES)  # GLD's last session has closed
+
+    [gone] = _abandoned(storage)
+    assert gone.client_order_ids == [close.client_order_id] and "delisted" in gone.reason
+    assert gone.whole_plan is False
+    rerun = _run(storage, desk, plan)
+    sent = [e.payload["order"]["client_order_id"] for e in storage.events.read(type="OrderSubmitted")]
+    assert sent == [buy.client_order_id]  # the SPY buy went, once; nothing in GLD
+    assert [a.whole_plan for a in rerun.abandoned] == [False]
+    _run(storage, desk, plan)
+    assert len(storage.events.read(type="OrderSubmitted")) == 1
+
+
+_LEG = "lt-20260107-acct_1-SPY-open"
+_OLD = {  # reason -> whole_plan, as schema-1 builds wrote them (the field absent, or True by default)
+    (
+        "its close lt-20260107-acct_1-SPY-close ended at alpaca before filling whole (4 shares filled; alpaca "
+        "status expired at 2026-01-07 21:00 UTC, 4 of 10 filled), so SPY is still held (6 shares) and the opening "
+        f"leg sell 16 SPY ({_LEG}) was not sent"
+    ): False,
+    "no longer valid for what the account holds": False,
+    "planned before a split of its symbol, in the shares before it": False,
+    "GLD delisted: its last session has closed, nothing in it can be traded": False,
+    "superseded by a newer plan for the account": True,
+    (
+        "positions changed since its orders were planned (planned from nothing, now {'SPY': 3}); none of its orders "
+        "is at the broker, so nothing was sent"
+    ): True,
+    "planned for the paper broker, but the account now uses alpaca": True,
+}
+
+
+def test_abandonments_stored_by_older_builds_read_as_the_orders_they_named(storage: Storage) -> None:
+    """Schema 1: the leg of an ended close (written before whole_plan existed) and the single orders a checkpoint or a
+    delisting gave up (written with its default) read as what they were; a plan's own abandonment stays whole."""
+    stored = []
+    for n, reason in enumerate(_OLD):
+        payload = {
+            "account_id": "acct_1",
+            "broker": "alpaca",
+            "reason": reason,
+            "client_order_ids": [_LEG if n == 0 else f"lt-20260107-acct_1-X{n}-open"],
+            "planned_positions": {},
+            "actual_positions": {"SPY": 6},
+        }
+        if n % 2:
+            payload["whole_plan"] = True  # the checkpoints' and delistings' default, written out
+        stored.append(NewEvent(type="PlanAbandoned", stream=STREAM, payload=payload, schema_version=1))
+    storage.events.append(stored)
+
+    read = {a.reason: a.whole_plan for a in _abandoned(storage)}
+
+    assert read == _OLD
+    [line] = [c for c in control_lines(storage.events.read(type="PlanAbandoned")) if _LEG in c.detail]
+    assert line.kind == "order abandoned"
