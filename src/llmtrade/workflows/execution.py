@@ -7,8 +7,10 @@ the stream does not (the run died between the two) is recorded from the broker's
 plan is compared with the account's positions; a plan that no longer fits is abandoned for that
 account alone (PlanAbandoned), and the other accounts still trade. The kill switch and the
 circuit breaker are checked before every order (a halted account's orders go only if they reduce
-risk, risk/halt.py), and after every fill the account is valued so its breaker sees the trade
-before the next order; a halt cancels the queued orders that would open or add.
+risk, risk/halt.py); before each order that may open or add, the account is valued if any of the plan's
+orders filled since its breaker last looked (workflows/fill_watch.py: Alpaca fills after the POST's answer), so a
+fill that breaches the breaker stops the plan's remaining opening orders; a halt cancels the queued orders that would
+open or add.
 Brokers are reached only through the Broker protocol.
 """
 
@@ -45,6 +47,7 @@ from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import leg_after_ended_close, leg_note, still_to_send
+from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.valuation import value_account
 
 FILLED = OrderStatus.FILLED
@@ -220,7 +223,7 @@ def send_orders(
         )
 
     result = Sent(blocked=0, held_back=[], refused=[])
-    revalued: set[str] = set()  # orders whose fill `after_fill` has shown the breaker
+    watch = FillWatch(broker, after_fill, [o.client_order_id for o in orders if o.client_order_id in done])
     blocked = 0
     for order in orders:
         waiting_for = closes.get(order.symbol) if order.intent == "open" else None
@@ -243,10 +246,8 @@ def send_orders(
                     record(pending, order)
                 result.held_back.append(pending)
                 continue
-            if after_fill is not None and waiting_for not in revalued:
-                # Filled after its POST's answer (Alpaca's way): the breaker sees the close's fill before the leg.
-                after_fill()
-                revalued.add(waiting_for)
+            watch.found(close)  # filled after its POST's answer (Alpaca's way): the breaker sees it before the leg
+        watch.before(order)  # an order that may open or add goes only once the breaker has seen every fill so far
         enabled, why = trading_enabled(events)
         stop, halt_reason = halted(events, order.account_id)
         payload: EventPayload
@@ -267,9 +268,8 @@ def send_orders(
         record(payload, order)
         if isinstance(payload, OrderRejected):
             result.refused.append(payload)
-        if after_fill is not None and isinstance(payload, OrderSubmitted) and payload.result.status is FILLED:
-            after_fill()  # lets the breaker see the fill before the next order
-            revalued.add(order.client_order_id)
+        if isinstance(payload, OrderSubmitted):
+            watch.sent(payload.result)
     return Sent(blocked=blocked, held_back=result.held_back, refused=result.refused, abandoned=result.abandoned)
 
 
