@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from llmtrade.app.report_weeks import week_report
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.order_ends import ended_notes, record_order_ends
@@ -84,3 +85,28 @@ def test_the_breakers_cancel_of_a_part_filled_order_is_its_own_record_and_no_end
         assert [(f.client_order_id, f.qty) for f in fills] == [(CID, 4)]  # the 4 shares are in the books
         assert [e.reason for e in _ends(storage)] == [ended.reason]  # no second record of the one cancel
         assert ended_notes(storage.events, "next") == []  # nothing says the trade did not happen
+
+
+def test_the_one_record_of_a_breakers_cancel_noticed_by_another_process_gives_the_breakers_reason(
+    storage: Storage,
+) -> None:
+    """The other process's record of the cancel (it found the order canceled before the breaker recorded it) said
+    "ended at alpaca, unfilled: alpaca status canceled": the halt that canceled it was named nowhere, the report listed
+    it as Alpaca's end and that run called it a trade that silently did not happen. The breaker now says what it is
+    about to cancel, and why, before the cancel reaches Alpaca, so whoever records the end records the breaker's
+    reason."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        _queued(storage, server)
+        broker = _OtherProcessBetween("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0)
+        broker.events = storage.events
+
+        cancel_opening_orders(storage.events, broker, {}, "drawdown 30%", week_id=WEEK, run_id="halt")
+
+        [ended] = _ends(storage)  # still one record, the other process's
+        [event] = storage.events.read(type=QueuedOrderCanceled.event_type())
+        assert (event.stream, event.run_id) == (fill_stream("acct_1", CID), "other")
+        assert ended.reason == "circuit breaker: drawdown 30%; a halted account may not open or add"
+        assert ended.status is OrderStatus.CANCELED
+        assert ended_notes(storage.events, "other") == []  # not said as an end at Alpaca
+        lines = week_report(WEEK, storage.events.read(week_id=WEEK)).orders
+        assert [(o.client_order_id, o.status) for o in lines] == [(CID, "accepted")]  # nor listed as one

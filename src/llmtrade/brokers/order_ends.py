@@ -19,7 +19,9 @@ A broker that records every end it makes itself (`Broker.records_own_ends`: the 
 PaperBroker.record_canceled writes with the ledger's cancel on the same write-once stream) is left alone: recording
 its ends here first took that stream, and the broker's own record (the ledger's cancel with it) could never be
 written. The breaker's cancels (risk/controls.py `cancel_opening_orders`) take the same stream and version, so the
-one order is recorded once, by whichever writer comes first.
+one order is recorded once, by whichever writer comes first; the breaker says which order it cancels, and why
+(BreakerCancelRequested), before its cancel reaches the broker, so an order found canceled here that it asked for is
+recorded with the breaker's reason and not said as the broker's end.
 
 A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events,
 and the notes of a run are kept as its ends are recorded (no read of the store for a run that recorded none).
@@ -35,8 +37,15 @@ from typing import TYPE_CHECKING
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.streams import fill_stream
-from llmtrade.domain.trading import Order, OrderFilled, OrderStatus, OrderSubmitted, QueuedOrderCanceled
+from llmtrade.domain.streams import breaker_stream, fill_stream
+from llmtrade.domain.trading import (
+    BreakerCancelRequested,
+    Order,
+    OrderFilled,
+    OrderStatus,
+    OrderSubmitted,
+    QueuedOrderCanceled,
+)
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -108,10 +117,12 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
         if found is None or found.status not in _ENDED:
             continue  # filled (its fill is recorded by the next look), or working again since the look
         part = f", {found.filled_qty} of {pending.order.qty} filled" if found.filled_qty else ", unfilled"
+        # Read after the look-up: a breaker that canceled it said so before its cancel reached the broker.
+        halt = _breakers_cancel(events, pending.order.account_id, cid) if found.status is OrderStatus.CANCELED else None
         why = QueuedOrderCanceled(
             account_id=pending.order.account_id,
             client_order_id=cid,
-            reason=f"{ENDED_AT}{broker.name}{part}: {found.message}",
+            reason=halt or f"{ENDED_AT}{broker.name}{part}: {found.message}",
             status=found.status,
         )
         stream = fill_stream(pending.order.account_id, cid)
@@ -124,9 +135,19 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
         except ConcurrencyError:
             continue  # recorded by another process, or its part fill is not recorded yet: the next look records it
         recorded.append(cid)
-        if run_id is not None:
+        if run_id is not None and halt is None:  # the halt's cancel is said by the halt, as when the breaker records it
             _keep(events, run_id, _note(pending.order, why))
     return recorded
+
+
+def _breakers_cancel(events: EventStore, account_id: str, client_order_id: str) -> str | None:
+    """The reason the account's circuit breaker gave when it asked to cancel the order, or None if it never did."""
+    asked = [
+        events.payload(BreakerCancelRequested, e)
+        for e in events.read_stream(breaker_stream(account_id))
+        if e.type == BreakerCancelRequested.event_type()
+    ]
+    return next((a.reason for a in reversed(asked) if a.client_order_id == client_order_id), None)
 
 
 def _note(order: Order, ended: QueuedOrderCanceled) -> str:

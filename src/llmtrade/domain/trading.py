@@ -277,6 +277,17 @@ class QueuedOrderCanceled(EventPayload):
     status: OrderStatus | None  # the order's state after the cancel (None: the broker never had it)
 
 
+class BreakerCancelRequested(EventPayload):
+    """The circuit breaker is about to cancel a halted account's queued order that would open or add (on its breaker
+    stream), recorded before the cancel reaches a broker that does not record its own ends (Alpaca). Whoever then finds
+    the order canceled and records its end first (risk/controls.py `cancel_opening_orders`, or another process's
+    brokers/order_ends.py) records it with this `reason`: the halt's cancel, not the broker's own end."""
+
+    account_id: str
+    client_order_id: str
+    reason: str
+
+
 HaltCause = Literal["drawdown", "losses"]
 
 

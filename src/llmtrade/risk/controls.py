@@ -19,6 +19,7 @@ from llmtrade.domain.streams import KILL_SWITCH, breaker_stream, fill_stream
 from llmtrade.domain.trading import (
     AccountHalted,
     AccountResumed,
+    BreakerCancelRequested,
     BreakerState,
     BreakerUpdated,
     Fill,
@@ -259,14 +260,28 @@ def cancel_opening_orders(
     stream and version brokers/order_ends.py records a broker's end at, so the one end is recorded once, by whichever
     writer comes first (another process's record_order_ends between the cancel and this write saw it canceled; two
     records said it twice). One the cancel did not end (too late: filled; unknown to the broker), and one whose part
-    fill is not recorded yet (no slot after it to take), is recorded on the breaker stream."""
+    fill is not recorded yet (no slot after it to take), is recorded on the breaker stream. At a broker that does not
+    record its own ends, each cancel is announced first (BreakerCancelRequested, on the breaker stream), so the other
+    writer, when it comes first, records the breaker's reason too (it recorded the broker's end, the halt named
+    nowhere)."""
     canceled: list[QueuedOrderCanceled] = []
+    because = f"circuit breaker: {reason}; a halted account may not open or add"
     for order in opening_orders(positions, broker.open_orders()):
+        if not broker.records_own_ends:
+            # Said before the cancel: another process's order_ends that finds the order canceled before this one
+            # records it then records the breaker's reason, not an end at the broker.
+            asked = BreakerCancelRequested(
+                account_id=broker.account_id, client_order_id=order.client_order_id, reason=because
+            )
+            stream = breaker_stream(broker.account_id)
+            events.append(
+                [NewEvent.of(asked, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)]
+            )
         result = broker.cancel(order.client_order_id)
         why = QueuedOrderCanceled(
             account_id=broker.account_id,
             client_order_id=order.client_order_id,
-            reason=f"circuit breaker: {reason}; a halted account may not open or add",
+            reason=because,
             status=None if result is None else result.status,
         )
         canceled.append(why)
