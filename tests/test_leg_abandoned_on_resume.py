@@ -7,13 +7,19 @@ real alpaca-py client against the loopback fake, and on the paper broker."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
 
 from llmtrade.app.backtest_delisting import _abandon_undone
 from llmtrade.app.report_controls import control_lines
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.order_plan import client_order_id, plan_orders
 from llmtrade.brokers.paper import PaperBroker
+from llmtrade.cli import app
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted
 from llmtrade.domain.streams import managed_stream
@@ -21,9 +27,10 @@ from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, PlanAband
 from llmtrade.errors import BrokerRejected
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import Execution, abandonment_note, execute_plans
+from llmtrade.workflows.execution import ABANDONED, Execution, abandonment_note, execute_plans
 from llmtrade.workflows.legs import resume_unfinished, unfinished_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_checkpoint_stages import week  # noqa: F401 - `week` is a fixture
 from tests.test_plan_abandoned import _desk
 from tests.test_side_changes import ACCOUNT, CONFIG, KEY_ID, SECRET, STREAM, WEEK
 
@@ -197,3 +204,41 @@ def test_abandonments_stored_by_older_builds_read_as_the_orders_they_named(stora
     assert read == _OLD
     [line] = [c for c in control_lines(storage.events.read(type="PlanAbandoned")) if _LEG in c.detail]
     assert line.kind == "order abandoned"
+
+
+def test_a_checkpoint_says_every_abandonment_and_skips_an_account_only_for_its_whole_plan(
+    week: tuple[object, str],  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A checkpoint took any abandonment of an account's orders for its whole checkpoint skipped (`skipped` set to the
+    note, though its decision stood and its plan's other orders went), and kept one note per account."""
+    import llmtrade.app.checkpoint_run as checkpoint_run
+
+    def gone(account_id: str, cid: str, whole: bool) -> PlanAbandoned:
+        return PlanAbandoned(
+            account_id=account_id,
+            broker="paper",
+            reason=f"why {cid}",
+            client_order_ids=[cid],
+            planned_positions={},
+            actual_positions={},
+            whole_plan=whole,
+        )
+
+    abandoned = [gone("acct_1", "leg", False), gone("acct_2", "plan", True), gone("acct_2", "other", False)]
+    real = checkpoint_run.execute
+
+    def execute(*args: Any, **kwargs: Any) -> Any:  # the execute stage gave these up, now or in an earlier run
+        done = real(*args, **kwargs)
+        return done.with_value(ABANDONED, [*done.get(ABANDONED), *abandoned])
+
+    monkeypatch.setattr(checkpoint_run, "execute", execute)
+
+    result = CliRunner().invoke(app, ["checkpoint", "12:00", "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    skipped = {a["account_id"]: a["skipped"] for a in report["accounts"]}
+    assert skipped["acct_1"] is None  # its checkpoint stands: only an order of its plan was given up
+    assert skipped["acct_2"] == abandonment_note(abandoned[1])
+    assert all(abandonment_note(a) in report["degraded"] for a in abandoned)

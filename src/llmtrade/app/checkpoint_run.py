@@ -44,12 +44,14 @@ def run_checkpoint(
     run = start_run(session, run_id=bench.run_id, command="checkpoint", arguments=arguments, week_id=week_id)
     job = CheckpointRun(bench, day=slot.day, time=slot.time, dry_run=dry_run, event_for=slot.event_for)
     done = execute(job.run_pipeline(), session, run)
-    abandoned = {a.account_id: abandonment_note(a) for a in done.get(ABANDONED)}
-    for note in abandoned.values():
+    gone = done.get(ABANDONED)
+    abandoned = [abandonment_note(a) for a in gone]
+    for note in abandoned:
         app.warning(note)
-    outcomes = [
-        replace(o, skipped=abandoned[o.account_id]) if o.account_id in abandoned else o for o in done.get(OUTCOMES)
-    ]
+    # A whole plan given up skips the account's part of the checkpoint; an order given up alone (a leg whose close
+    # ended, one no longer valid) does not: its decision stands and its plan's other orders went. Each is said.
+    whole = {a.account_id: note for a, note in zip(gone, abandoned, strict=True) if a.whole_plan}
+    outcomes = [replace(o, skipped=whole[o.account_id]) if o.account_id in whole else o for o in done.get(OUTCOMES)]
     failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
     for o in failed if not already else []:  # said once, by the run that stored it, under -q too
         app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
@@ -63,7 +65,7 @@ def run_checkpoint(
     for note in held_back:
         app.say(note)
     # One list decides both what is said as DEGRADED and what RunFinished records: they once disagreed (a trial).
-    degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + list(abandoned.values()) + unfinished
+    degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + abandoned + unfinished
     duration = run.finished(session.gateway.totals, degraded=bool(degraded))
     return checkpoint_result(
         outcomes,
