@@ -28,11 +28,11 @@ from llmtrade.errors import BrokerRejected
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import ABANDONED, Execution, abandonment_note, execute_plans
-from llmtrade.workflows.legs import resume_unfinished, unfinished_orders
+from llmtrade.workflows.legs import held_back_notes, resume_unfinished, unfinished_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_checkpoint_stages import week  # noqa: F401 - `week` is a fixture
 from tests.test_plan_abandoned import _desk
-from tests.test_side_changes import ACCOUNT, CONFIG, KEY_ID, SECRET, STREAM, WEEK
+from tests.test_side_changes import ACCOUNT, CONFIG, KEY_ID, SECRET, STREAM, WEEK, flipping
 
 PRICES = {"QQQ": 400.0, "TLT": 90.0, "GLD": 100.0, "SPY": 100.0}
 
@@ -242,3 +242,36 @@ def test_a_checkpoint_says_every_abandonment_and_skips_an_account_only_for_its_w
     assert skipped["acct_1"] is None  # its checkpoint stands: only an order of its plan was given up
     assert skipped["acct_2"] == abandonment_note(abandoned[1])
     assert all(abandonment_note(a) in report["degraded"] for a in abandoned)
+
+
+def test_a_held_back_leg_whose_close_is_given_up_at_a_checkpoint_is_given_up_with_it(storage: Storage) -> None:
+    """A side change whose close the broker refused holds its opening leg back for the close's fill. When a checkpoint
+    gave the close up (the position was sold by hand), the leg was still taken as resumable and held back again, on
+    every later checkpoint and rerun of the week, for a fill that can never come (the week ran again for it forever,
+    the postmortem said it was never sent). As the first run gives up a leg whose close ended, it goes with its close:
+    that leg alone (whole_plan False)."""
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        server.set_price("SPY", 600)
+        server.add_asset("SPY", shortable=True)
+        server.set_position("SPY", 10, 590)
+        _, desk, plan = flipping(storage, server)
+        close, leg = plan.orders
+        server.fail_route("POST", "/v2/orders", 422)  # the broker refuses the close: the leg waits for it
+        asyncio.run(
+            execute_plans(
+                storage.events, {ACCOUNT.id: desk}, [plan], CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="r"
+            )
+        )
+        assert held_back_notes(storage.events, STREAM) != []
+        server.set_position("SPY", 0, 0)  # sold by hand: the close has nothing left to close
+
+        asyncio.run(
+            resume_unfinished(
+                storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
+            )
+        )
+
+        given_up = {cid: a.whole_plan for a in _abandoned(storage) for cid in a.client_order_ids}
+        assert given_up == {close.client_order_id: False, leg.client_order_id: False}
+        assert held_back_notes(storage.events, STREAM) == [] and unfinished_orders(storage.events, STREAM) == []
+        assert list(server.orders) == []  # nothing sent
