@@ -129,7 +129,14 @@ def test_a_plain_text_template_is_rendered_once_and_an_edited_override_is_read_a
     system = tmp_path / "checkpoint.system.j2"
     system.write_text("Manage the position.\n", encoding="utf-8")
     renderer = PromptRenderer(tmp_path)
-    values = {"instrument": "SPY", "direction": "LONG", "conviction": 1, "thesis": ["up"], "watched": []}
+    values = {
+        "instrument": "SPY",
+        "direction": "LONG",
+        "conviction": 1,
+        "thesis": ["up"],
+        "watched": [],
+        "close_only": False,
+    }
     first = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="12:00", memory=(), **values)
     again = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="12:00", memory=(), **values)
     assert first.system == again.system == "Manage the position."
