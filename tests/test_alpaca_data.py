@@ -431,3 +431,22 @@ def _sip_provider(server: FakeAlpacaServer, now: datetime, monkeypatch: pytest.M
     [provider] = build_providers(assets, settings, ["alpaca"])
     assert isinstance(provider, AlpacaBarProvider) and provider.feed == "sip"
     return provider
+
+
+def test_a_sip_cut_stays_out_of_alpacas_own_latest_15_minutes_when_llmtrade_now_is_ahead_of_the_real_clock(
+    server: FakeAlpacaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The free plan refuses SIP data within 15 minutes of Alpaca's clock, the real one, not the command's: an
+    LLMTRADE_NOW ten minutes ahead cut the request at 6 minutes ago, refused 403 and taken for a refused key (exit 1).
+    The cut is 16 minutes before the earlier of the two: never into the latest 15 real minutes, never past the
+    command's now."""
+    real = datetime.now(UTC)  # the fake's wall: real time, as Alpaca's
+    server.free_plan = True
+    today = real.astimezone(NEW_YORK).date()
+    days = [today - timedelta(days=k) for k in (3, 2, 1)]
+    server.add_bars("SPY", [row(day, 600 + i) for i, day in enumerate(days)])
+    provider = _sip_provider(server, real + timedelta(minutes=10), monkeypatch)
+    bars = provider.daily_bars(["SPY"], days[0], today)["SPY"]
+    assert [bar.day for bar in bars] == days
+    [asked] = bar_requests(server)
+    assert datetime.fromisoformat(asked["end"]) <= real - timedelta(minutes=15)

@@ -67,7 +67,10 @@ class AlpacaBarProvider(DataAccess):
         from alpaca.data.timeframe import TimeFrame
 
         # Midnight to the last second of the New York days, so no session at either edge is cut off.
-        begin, until = datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK), _until(end, self.feed, self.clock.now())
+        # The SIP cut's now is the earlier of the command's (nothing after it is asked: LLMTRADE_NOW in the past) and
+        # the real one (the free plan's 15 minutes are Alpaca's real clock's: an LLMTRADE_NOW ahead of it was refused).
+        now = min(self.clock.now(), datetime.now(UTC))
+        begin, until = datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK), _until(end, self.feed, now)
         if until <= begin:
             # A SIP range that starts within the latest 16 minutes (today's, between 00:00 and 00:16 in New York):
             # cut to what the feed gives, it would end before it starts, which Alpaca refuses (422). Nothing it could

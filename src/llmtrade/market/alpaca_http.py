@@ -66,7 +66,8 @@ class DataAccess:
         self.retry_wait_seconds = retry_wait_seconds
         # How long a 429 is waited out (alpaca_limits.py): within a sane most, and the job's deadline when given.
         self.waits = waits or RateLimitWaits()
-        # What "now" is for the SIP feed's cut (alpaca_data.py `_until`): LLMTRADE_NOW's instant when it is set.
+        # The command's "now" (LLMTRADE_NOW's instant when it is set): the SIP feed's cut is never after it, nor
+        # within the free plan's 15 minutes of the real clock (alpaca_data.py `_fetch`).
         self.clock = clock or SystemClock()
 
     def __repr__(self) -> str:
