@@ -7,6 +7,7 @@ Timeouts and retry waits are tiny so the failure drills stay fast.
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
@@ -352,6 +353,64 @@ def test_a_rate_limit_past_the_bound_fails_at_once_by_default(server: FakeAlpaca
         provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
     assert caught.value.exit_code == 75 and time.monotonic() - started < 1.0
     assert len(bar_requests(server)) == 1
+
+
+class WallClock:
+    """The job's clock on the Wall: real time, as a SystemClock's, that a wait moves on."""
+
+    real = True
+
+    def __init__(self, wall: Wall) -> None:
+        self.wall = wall
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall.now, UTC)
+
+
+def limited_first(server: FakeAlpacaServer, wall: Wall, script: list[float | None]) -> None:
+    """The bars requests answered in turn as `script` says: a number, 429 with X-RateLimit-Reset that many seconds on
+    (Alpaca's window ended for this account by someone else's requests); None, the bars; then the bars."""
+
+    def answer(request: FakeRequest) -> FakeResponse:
+        reset = script.pop(0) if script else None
+        if reset is None:
+            return server._stock_bars(request)
+        told = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(math.ceil(wall.now + reset))}
+        return FakeResponse(429, {"message": "too many requests."}, told)
+
+    server.route("GET", r"/v2/stocks/bars", answer, first=True)
+
+
+def test_a_reads_rate_limit_waits_together_stay_within_the_most_across_its_pages(server: FakeAlpacaServer) -> None:
+    """The bound is the read's: each page (a request of its own) waited up to 90 s anew, so a read of three pages
+    met by a used-up window at each waited 40 + 60 + 60 s, past the 90 s said."""
+    load_two_symbols(server)  # 10 bars of SPY and QQQ in 5 days: 3 pages of 4
+    wall = Wall()
+    server.wall = wall
+    limited_first(server, wall, [40.0, None, 60.0, None, 60.0])
+    waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=waits)
+    said = r"Alpaca asked to wait 6[01] s more after 4[01] s, past the 90 s llmtrade waits at most"
+    with pytest.raises(MarketDataUnavailable, match=said):
+        provider.daily_bars(["SPY", "QQQ"], date(2026, 1, 5), date(2026, 1, 9))
+    assert len(wall.slept) == 1 and sum(wall.slept) <= 90.0
+
+
+def test_a_rate_limit_wait_that_ends_before_the_deadline_is_waited_after_an_earlier_one(
+    server: FakeAlpacaServer,
+) -> None:
+    """The waits already spent brought the deadline nearer on the job's clock; they were counted against it a second
+    time, so a second wait of 50 s after 30, 58 s still left of the deadline's 90, was refused."""
+    load_two_symbols(server)
+    wall = Wall()
+    server.wall = wall
+    limited_first(server, wall, [30.0, 50.0])
+    clock = WallClock(wall)
+    waits = RateLimitWaits(deadline=clock.now() + timedelta(seconds=90), clock=clock, wall=wall, sleep=wall.sleep)
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=waits)
+    bars = provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert [bar.day for bar in bars["SPY"]] == WINTER_DAYS[:5]
+    assert len(wall.slept) == 2 and sum(wall.slept) <= 90.0
 
 
 def test_a_jobs_market_and_quotes_wait_out_no_rate_limit_past_the_jobs_deadline(

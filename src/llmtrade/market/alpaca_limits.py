@@ -46,14 +46,16 @@ class RateLimitWaits:
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
 
-    def budget(self) -> tuple[float, str]:
-        """The longest wait allowed now, and what sets it, for a message ("the 90 s llmtrade waits at most")."""
+    def budget(self, waited: float = 0.0) -> tuple[float, str]:
+        """The longest wait allowed now, after `waited` seconds the same read waited already, and what sets it, for a
+        message ("the 90 s llmtrade waits at most"): what is left of the most, or the time left before the deadline
+        (which the waits already spent have brought nearer, so they are not counted against it a second time)."""
+        room, bound = self.most_seconds - waited, f"the {self.most_seconds:g} s llmtrade waits at most"
         if self.deadline is not None:
-            left = (self.deadline - self.clock.now()).total_seconds()
-            if left < self.most_seconds:
-                left = max(left, 0.0)
+            left = max((self.deadline - self.clock.now()).total_seconds(), 0.0)
+            if left < room:
                 return left, f"the {left:.0f} s left before the job's deadline ({self.deadline:%Y-%m-%d %H:%M %Z})"
-        return self.most_seconds, f"the {self.most_seconds:g} s llmtrade waits at most"
+        return max(room, 0.0), bound
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class RefusedWait:
 
     asked: float
     bound: str
-    waited: float = 0.0  # the earlier 429s' waits of the same request
+    waited: float = 0.0  # the earlier 429s' waits of the same read
 
     def said(self) -> str:
         if self.waited:
@@ -108,22 +110,24 @@ def _adapter_class() -> type:
         def __init__(self, timeout_seconds: float, attempts: int, fallback: float, waits: RateLimitWaits):
             super().__init__(timeout_seconds)
             self.attempts, self.fallback, self.waits = attempts, fallback, waits
+            # Every wait of this session's requests: a data client (and its session) is made for one read, whose
+            # pages and alpaca-py's retries are requests of their own, and the bound is the read's, not each one's.
+            self.waited = 0.0
 
         def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            waited = 0.0
             for attempt in range(self.attempts + 1):
                 response = super().send(request, *args, **kwargs)
                 if response.status_code != 429 or attempt == self.attempts:
                     return response
                 wait = asked_wait(response.headers, self.waits.wall())
                 wait = self.fallback if wait is None else wait
-                most, bound = self.waits.budget()
-                if waited + wait > most:
-                    response.refused_wait = RefusedWait(wait, bound, waited)
+                room, bound = self.waits.budget(self.waited)
+                if wait > room:
+                    response.refused_wait = RefusedWait(wait, bound, self.waited)
                     return response
                 response.close()
                 self.waits.sleep(wait)
-                waited += wait
+                self.waited += wait
             return response
 
     return RateLimitAdapter
