@@ -413,6 +413,24 @@ def test_a_rate_limit_wait_that_ends_before_the_deadline_is_waited_after_an_earl
     assert len(wall.slept) == 2 and sum(wall.slept) <= 90.0
 
 
+def test_a_rate_limit_is_not_waited_past_the_deadline_of_a_job_whose_clock_stands_still(
+    server: FakeAlpacaServer,
+) -> None:
+    """LLMTRADE_NOW's clock does not move while the job waits: the deadline 60 s ahead stayed 60 s ahead, so a read's
+    second page waited 40 s more after 40, 81 s in all. The real time passed since the job began now counts."""
+    load_two_symbols(server)
+    wall = Wall()
+    server.wall = wall
+    limited_first(server, wall, [40.0, None, 40.0])
+    now = datetime(2026, 1, 7, 16, 0, tzinfo=UTC)
+    waits = RateLimitWaits(deadline=now + timedelta(seconds=60), clock=FixedClock(now), wall=wall, sleep=wall.sleep)
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=waits)
+    said = r"Alpaca asked to wait 4[01] s more after 4[01] s, past the 1\d s left before the job's deadline"
+    with pytest.raises(MarketDataUnavailable, match=said):
+        provider.daily_bars(["SPY", "QQQ"], date(2026, 1, 5), date(2026, 1, 9))
+    assert len(wall.slept) == 1
+
+
 def test_a_jobs_market_and_quotes_wait_out_no_rate_limit_past_the_jobs_deadline(
     storage: Storage, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -432,7 +450,8 @@ def test_a_jobs_market_and_quotes_wait_out_no_rate_limit_past_the_jobs_deadline(
     for provider in (bars, quotes):
         assert isinstance(provider, DataAccess)
         assert (provider.waits.deadline, provider.waits.clock, provider.waits.most_seconds) == (deadline, clock, 90.0)
-        assert provider.waits.budget() == (60.0, bound)
+        left, said = provider.waits.budget()
+        assert said == bound and 59.0 < left <= 60.0  # the job's fixed clock, and the real time since the job began
     [unbounded] = app.market(storage, live=True).providers
     assert isinstance(unbounded, DataAccess) and unbounded.waits.deadline is None
     kept = AlpacaBarProvider("k", "s")

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
@@ -45,6 +45,18 @@ class RateLimitWaits:
     clock: Clock = field(default_factory=SystemClock)
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    # When these waits were set (on `wall`; a copy made with another deadline is set anew): a clock that does not
+    # read real time (LLMTRADE_NOW's fixed one) stands still while the job waits, and the deadline never came nearer.
+    since: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "since", self.wall())
+
+    def now(self) -> datetime:
+        """The job's time now: its clock's, and on a clock that does not read real time, the real time passed since
+        these waits were set added (the job's waits and its work, which such a clock does not count)."""
+        now = self.clock.now()
+        return now if self.clock.real else now + timedelta(seconds=max(self.wall() - self.since, 0.0))
 
     def budget(self, waited: float = 0.0) -> tuple[float, str]:
         """The longest wait allowed now, after `waited` seconds the same read waited already, and what sets it, for a
@@ -52,7 +64,7 @@ class RateLimitWaits:
         (which the waits already spent have brought nearer, so they are not counted against it a second time)."""
         room, bound = self.most_seconds - waited, f"the {self.most_seconds:g} s llmtrade waits at most"
         if self.deadline is not None:
-            left = max((self.deadline - self.clock.now()).total_seconds(), 0.0)
+            left = max((self.deadline - self.now()).total_seconds(), 0.0)
             if left < room:
                 return left, f"the {left:.0f} s left before the job's deadline ({self.deadline:%Y-%m-%d %H:%M %Z})"
         return max(room, 0.0), bound
