@@ -431,6 +431,25 @@ def test_a_rate_limit_is_not_waited_past_the_deadline_of_a_job_whose_clock_stand
     assert len(wall.slept) == 1
 
 
+@pytest.mark.parametrize("alpaca_ahead", [120.0, -120.0], ids=["clock-behind", "clock-ahead"])
+def test_a_rate_limit_is_waited_by_alpacas_clock_when_this_machines_is_off(
+    server: FakeAlpacaServer, alpaca_ahead: float
+) -> None:
+    """X-RateLimit-Reset is Alpaca's epoch second: read against this machine's clock two minutes behind Alpaca's, a
+    window ending in 30 s asked 150 s and was refused as past the 90 s; two minutes ahead, it was waited 0.5 s and
+    asked again into the same window, three times. The answer's Date is Alpaca's clock: the wait is read against it."""
+    load_two_symbols(server)
+    wall = Wall()
+    server.wall = lambda: wall.now + alpaca_ahead
+    server.use_up_rate_limit(30.0)
+    waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=waits)
+    bars = provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert [bar.day for bar in bars["SPY"]] == WINTER_DAYS[:5]
+    [slept] = wall.slept
+    assert 30.0 <= slept <= 32.5  # until the reset (a whole second) on the Date (a whole second), and a moment
+
+
 def test_a_jobs_market_and_quotes_wait_out_no_rate_limit_past_the_jobs_deadline(
     storage: Storage, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

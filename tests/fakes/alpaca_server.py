@@ -118,6 +118,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header, as every answer carries it: the fake's clock (`wall`), which its rate limit reads too.
+        return super().date_time_string(self.server.fake.wall() if timestamp is None else timestamp)
+
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""

@@ -18,9 +18,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
@@ -32,6 +31,9 @@ from llmtrade.clock import Clock, SystemClock
 MOST_SECONDS = 90.0
 # X-RateLimit-Reset is a whole second: a request sent on it may still count in the window that is ending.
 _MARGIN = 0.5
+# How far this machine's clock may be ahead of an answer's Date in step with it: the Date's second is cut to a whole
+# one, and the answer takes a moment to come back.
+_DATE_SLACK = 2.0
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,15 @@ class RefusedWait:
 
 
 def asked_wait(headers: Mapping[str, str], now: float) -> float | None:
-    """The seconds a 429's headers ask to wait from epoch second `now`: until X-RateLimit-Reset (Alpaca's), or a
-    Retry-After (seconds, or an HTTP date), the later of the two; None when they say nothing usable."""
+    """The seconds a 429's headers ask to wait: until X-RateLimit-Reset (Alpaca's epoch second), or a Retry-After
+    (seconds, or an HTTP date), the later of the two; None when they say nothing usable. An instant is read against
+    epoch second `now`, this machine's clock, unless the answer's Date (Alpaca's clock, a whole second) says that
+    clock is off: then against the Date. A clock a minute behind Alpaca's waited a minute too long, or refused a wait
+    that fitted the bound; one ahead asked again before the window had ended."""
     waits: list[float] = []
+    said_at = _instant(headers.get("Date"))
+    if said_at is not None and not 0.0 <= now - said_at < _DATE_SLACK:
+        now = said_at
     reset = _number(headers.get("X-RateLimit-Reset"))
     if reset is not None:
         waits.append(reset - now)
@@ -95,10 +103,20 @@ def asked_wait(headers: Mapping[str, str], now: float) -> float | None:
     seconds = _number(after)
     if seconds is not None:
         waits.append(seconds)
-    elif after:
-        with suppress(TypeError, ValueError):  # neither a number nor a date: nothing asked
-            waits.append(parsedate_to_datetime(after).timestamp() - now)
+    elif (until := _instant(after)) is not None:
+        waits.append(until - now)
     return max(0.0, *waits) + _MARGIN if waits else None
+
+
+def _instant(text: str | None) -> float | None:
+    """An HTTP date's epoch second (GMT, as HTTP dates are); None when `text` is none."""
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
 
 
 def waits_out_rate_limits(
