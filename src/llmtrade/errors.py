@@ -260,12 +260,11 @@ class MarketDataError(OperationalError):
     """Market data that cannot be used: a malformed file, an unknown symbol, no provider left."""
 
 
-class MarketDataMissing(MarketDataError):
-    """A market data provider answered, but has nothing for what was asked (a symbol it does not know, a range it
-    does not cover, a file that is not there): the next provider is asked. Asking it again later gets the same
-    answer, so when no provider is left someone has to look (exit 1). `symbols`: those it lacked, when it knows;
-    `answered`: the bars it did send for the other symbols of the request, which the market service keeps (a batch
-    one symbol of which came back empty: a symbol listed after the range, or delisted, beside ones that trade)."""
+class PartAnswered(LlmtradeError):
+    """A market data provider's failure that may be about some symbols of a request only (MarketDataMissing's and
+    MarketDataUnavailable's one shape): `symbols`, those it lacked, when it knows; `answered`, the bars it did send
+    for the others, which the market service keeps (a batch one symbol of which came back empty: a symbol listed
+    after the range, or delisted, beside ones that trade; or one symbol's request throttled)."""
 
     def __init__(
         self, message: str, *, symbols: Sequence[str] = (), answered: Mapping[str, Sequence[Any]] | None = None
@@ -273,6 +272,12 @@ class MarketDataMissing(MarketDataError):
         super().__init__(message)
         self.symbols = tuple(symbols)
         self.answered = dict(answered or {})
+
+
+class MarketDataMissing(PartAnswered, MarketDataError):
+    """A market data provider answered, but has nothing for what was asked (a symbol it does not know, a range it
+    does not cover, a file that is not there): the next provider is asked. Asking it again later gets the same
+    answer, so when no provider is left someone has to look (exit 1). `symbols` and `answered`: PartAnswered's."""
 
 
 class MarketProviderUnset(MarketDataMissing):
@@ -280,18 +285,11 @@ class MarketProviderUnset(MarketDataMissing):
     says nothing about whether a later run would succeed, so it neither makes nor spoils a temporary failure."""
 
 
-class MarketDataUnavailable(TemporaryError):
+class MarketDataUnavailable(PartAnswered, TemporaryError):
     """A market data provider could not be reached or is struggling (no network, a name that does not resolve, a
     refused connection, a timeout, a 429 or 5xx, a maintenance page instead of data): another provider may answer,
-    and the same one later. `symbols` and `answered` as MarketDataMissing's: one symbol's request of a batch
-    throttled while the others came back."""
-
-    def __init__(
-        self, message: str, *, symbols: Sequence[str] = (), answered: Mapping[str, Sequence[Any]] | None = None
-    ):
-        super().__init__(message)
-        self.symbols = tuple(symbols)
-        self.answered = dict(answered or {})
+    and the same one later. `symbols` and `answered`: PartAnswered's (one symbol's request of a batch throttled while
+    the others came back)."""
 
 
 class LiveTradingRefused(OperationalError):
