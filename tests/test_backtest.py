@@ -547,3 +547,28 @@ def test_an_audit_of_more_weeks_than_the_range_has_says_it_audits_them_all(books
     done = backtest(settings, load_config(None), None, spec, say=said.append)
     assert "--audit 3: the range has 1 week(s); every one is audited" in said
     assert [a.week_id for a in done.audit] == [FIRST]
+
+
+def test_an_audit_asked_of_weeks_already_run_says_they_are_not_audited(books: Books, tmp_path: Path) -> None:
+    """`--audit 2` added to a backtest resumed (or already finished) audited nothing of the weeks run before, and
+    said nothing: the user took the range as checked for look-ahead. An audit runs just before a week's weekly run,
+    so a week run before cannot be audited now; it is said, with what an earlier invocation's audit found."""
+    name = _unique()
+    _run(books.live_url, tmp_path, name, last=FIRST, audit=0)  # week 1, never audited
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=books.live_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=FIRST, last=LAST, offline=True, replay=False, audit=2)
+    resumed = backtest(settings, load_config(None), None, spec, say=said.append)
+    assert [a.week_id for a in resumed.audit] == [LAST]  # the week run now is audited
+    assert (
+        f"--audit 2: week {FIRST} ran before this invocation, so it is not audited now (an audit runs just before a "
+        f"week's weekly run): {FIRST} never audited; to audit it, run the range under a new --name with --audit"
+    ) in said
+    said.clear()
+    again = backtest(settings, load_config(None), None, spec, say=said.append)
+    assert again.audit == []
+    assert (
+        f"--audit 2: weeks {FIRST} and {LAST} ran before this invocation, so they are not audited now (an audit "
+        f"runs just before a week's weekly run): {FIRST} never audited, {LAST} audited then (passed); to audit them, "
+        "run the range under a new --name with --audit"
+    ) in said

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from llmtrade.analytics.draws import drawn_apart, import_ahead
 from llmtrade.app.backtest_answers import shared_answers
-from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, record, sample
+from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, not_audited_now, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
@@ -180,6 +180,9 @@ def backtest(
             scheduled = [job.at for jobs in plan.values() for job in jobs]
             draw_ahead(app, min(scheduled), max(scheduled))
         done = done_keys(events)
+        ran = {w for w in audited if w in finished or any(j.key in done for j in plan[w] if j.kind is JobKind.WEEKLY)}
+        if unaudited := not_audited_now(spec.audit, ran, events.read_stream(streams.BACKTEST)):
+            app.warning(unaudited)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)
         report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=0, week_id=None))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -56,6 +56,32 @@ def sample(weeks: list[date], count: int) -> set[date]:
     if count == 1:
         return {weeks[0]}
     return {weeks[round(i * (len(weeks) - 1) / (count - 1))] for i in range(count)}
+
+
+def not_audited_now(count: int, ran_before: set[date], stream: Sequence[StoredEvent]) -> str | None:
+    """What to say when weeks `--audit count` sampled ran before this invocation (`ran_before`: their weekly run is
+    stored): an audit runs just before a week's weekly run, so they cannot be audited now, and a user who added
+    --audit to a resumed backtest would otherwise take them as checked. Each says what an earlier audit found
+    (`stream`: the backtest stream's verdicts), if any; None when every sampled week runs now."""
+    skipped = sorted(ran_before)
+    if not skipped:
+        return None
+    verdicts: dict[date, str] = {}
+    for event in stream:
+        if event.type == LookaheadAuditPassed.event_type():
+            verdicts[LookaheadAuditPassed.from_event(event).week_id] = "audited then (passed)"
+        elif event.type == LookaheadAuditFailed.event_type():
+            verdicts[LookaheadAuditFailed.from_event(event).week_id] = "audited then (FAILED)"
+    one = len(skipped) == 1
+    weeks = f"week {skipped[0]}" if one else f"weeks {', '.join(map(str, skipped[:-1]))} and {skipped[-1]}"
+    found = ", ".join(f"{w} {verdicts.get(w, 'never audited')}" for w in skipped)
+    said = (
+        f"--audit {count}: {weeks} ran before this invocation, so {'it is' if one else 'they are'} not audited now "
+        f"(an audit runs just before a week's weekly run): {found}"
+    )
+    if any(w not in verdicts for w in skipped):
+        said += f"; to audit {'it' if one else 'them'}, run the range under a new --name with --audit"
+    return said
 
 
 def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draft:
