@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmtrade.app.price_basis import price_basis, snapshot_provider
+from llmtrade.app.price_basis import adjusted_beside, price_basis, snapshot_provider
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_a_csv_folders_closes_are_said_to_be_of_unknown_kind_even_beside_a_provi
     assert note is not None
     assert basis.dividends == "unknown" and basis.sources == ("alpaca", "csv")
     assert "of which csv cannot be told adjusted for dividends or not" in note
-    assert "if they are (Yahoo's Adj Close), the dividends are in the returns" in note
+    assert "the dividends are in the returns" in note
 
 
 def test_a_fetched_snapshot_is_of_its_providers_kind(tmp_path: Path) -> None:
@@ -58,3 +58,39 @@ def test_synthetic_closes_pay_no_dividend() -> None:
     basis, note = price_basis({"synthetic"})
     assert basis.dividends == "none" and basis.sources == ("synthetic",)
     assert note is None  # the leaderboard's own note says synthetic prices say nothing of real markets
+
+
+def _prices(folder: Path, symbol: str, header: str, *, encoding: str = "utf-8") -> None:
+    (folder / f"{symbol}.csv").write_text(f"{header}\n2024-01-02,1,1,1,1,1,100\n", encoding=encoding)
+
+
+def test_closes_read_beside_an_adjusted_close_column_leave_dividends_out(tmp_path: Path) -> None:
+    """A folder of Yahoo downloads (Date,Open,High,Low,Close,Adj Close,Volume) was said to be of unknown kind, and the
+    note went on "if they are (Yahoo's Adj Close), the dividends are in the returns": a user whose files came from
+    Yahoo with an Adj Close column read that dividends were in, but the Close column is read, and it leaves them out.
+    No vendor puts an adjusted close beside a Close already adjusted (Yahoo's Adj Close, Alpha Vantage's
+    adjusted_close, Tiingo's adjClose, Quandl's Adj. Close)."""
+    _prices(tmp_path, "SPY", "Date,Open,High,Low,Close,Adj Close,Volume")
+    _prices(tmp_path, "QQQ", "timestamp,open,high,low,close,adjusted_close,volume")
+    _prices(tmp_path, "TLT", "date,open,high,low,close,adjClose,volume", encoding="utf-8-sig")
+    beside = adjusted_beside(tmp_path, ["SPY", "QQQ", "TLT"])
+    assert beside
+    basis, note = price_basis({"csv"}, adjusted_beside=beside)
+    assert note is not None and basis.dividends == "excluded"
+    assert note.startswith(
+        "prices: closes without dividends (the files' Close column, beside an adjusted close column that is not "
+        "read): the paper broker pays none"
+    )
+
+
+def test_an_adjusted_close_column_in_some_files_only_leaves_the_kind_unknown(tmp_path: Path) -> None:
+    _prices(tmp_path, "SPY", "Date,Open,High,Low,Close,Adj Close,Volume")
+    _prices(tmp_path, "QQQ", "Date,Open,High,Low,Close,Volume")
+    assert not adjusted_beside(tmp_path, ["SPY", "QQQ"])
+    assert not adjusted_beside(tmp_path, ["SPY", "GLD"])  # no file: nothing known of it
+    assert not adjusted_beside(None, ["SPY"])
+    basis, note = price_basis({"csv"}, adjusted_beside=False)
+    assert basis.dividends == "unknown" and note is not None
+    # The unknown kind no longer points a Yahoo user with an Adj Close column at "dividends are in the returns".
+    assert "Yahoo's Adj Close)" not in note
+    assert "a file's Adj Close column is never read" in note

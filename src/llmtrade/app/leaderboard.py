@@ -52,7 +52,7 @@ from llmtrade.app.marked_books import (
     trading_runs,
 )
 from llmtrade.app.open_week import open_week_note
-from llmtrade.app.price_basis import csv_folder, price_basis, snapshot_provider
+from llmtrade.app.price_basis import CSV, adjusted_beside, csv_folder, price_basis, snapshot_provider
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
@@ -186,7 +186,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
         *filter(None, [removed_note(traded, configured)]),
     ]
-    prices, prices_note = price_basis(sources, snapshot=snapshot_provider(csv_folder(app, record)))
+    folder = csv_folder(app, record)
+    beside = adjusted_beside(folder, symbols) if CSV in sources else False
+    prices, prices_note = price_basis(sources, snapshot=snapshot_provider(folder), adjusted_beside=beside)
     notes += filter(None, [prices_note, universe_note(config, record, weekly)])
     stopped = unfinished(record)  # a killed backtest's books: say so first
     if stopped:

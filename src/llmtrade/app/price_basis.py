@@ -7,7 +7,10 @@ What each source gives (nothing is adjusted here: an adjustment llmtrade cannot 
 - yfinance: `auto_adjust=False`, whose Close is split-adjusted but not for dividends (Yahoo's Adj Close, not read,
   holds them);
 - csv: the files' Close, as given: llmtrade cannot tell whether they are adjusted for dividends, unless the folder
-  is a snapshot `backtest --fetch-history` wrote (its manifest.json names the provider that answered);
+  is a snapshot `backtest --fetch-history` wrote (its manifest.json names the provider that answered), or every file
+  has an adjusted close column beside its Close (`adjusted_beside`: Yahoo's Adj Close, Alpha Vantage's
+  adjusted_close, Tiingo's adjClose; no vendor puts one beside a Close already adjusted), whose Close, the column
+  read, then leaves dividends out;
 - synthetic: generated prices, which pay no dividend.
 
 The paper broker credits no dividend, so on closes without them each ex-dividend day books the drop in price as a
@@ -17,7 +20,7 @@ loss for every account and baseline that held the symbol (SPY and EQUAL_WEIGHT a
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from llmtrade.analytics.records import PriceBasis
@@ -25,6 +28,7 @@ from llmtrade.app.container import Container
 from llmtrade.domain.backtests import BacktestStarted
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.market import Bar
+from llmtrade.market.csv_text import NotText, decoded, delimiter
 from llmtrade.market.providers import csv_dir
 
 # The providers whose closes are known to leave dividends out, and how they are asked for them.
@@ -32,6 +36,9 @@ WITHOUT_DIVIDENDS = {
     "alpaca": "Alpaca's bars with adjustment=split",
     "yfinance": "Yahoo's Close with auto_adjust=False",
 }
+# A CSV folder's closes when every file has an adjusted close column beside the Close read (`adjusted_beside`).
+BESIDE_ADJUSTED = "the files' Close column, beside an adjusted close column that is not read"
+ADJUSTED_CLOSE = frozenset({"adjclose", "adjustedclose"})  # header names lowercased, letters and digits only
 CSV = "csv"
 SYNTHETIC = "synthetic"
 MANIFEST = "manifest.json"  # app/backtest_history.py's snapshot manifest
@@ -49,12 +56,16 @@ def snapshot_provider(folder: Path | None) -> str | None:
     return provider if isinstance(provider, str) else None
 
 
-def price_basis(sources: Collection[str], *, snapshot: str | None = None) -> tuple[PriceBasis, str | None]:
+def price_basis(
+    sources: Collection[str], *, snapshot: str | None = None, adjusted_beside: bool = False
+) -> tuple[PriceBasis, str | None]:
     """The kind of the closes given by `sources` (each bar's provider: alpaca, yfinance, csv, synthetic), `snapshot`
-    naming the provider a CSV folder was fetched from, and the leaderboard's note saying what it means (None for
-    synthetic closes: the leaderboard already says they say nothing of real markets)."""
+    naming the provider a CSV folder was fetched from, `adjusted_beside` whether every CSV file has an adjusted close
+    column beside the Close read, and the leaderboard's note saying what it means (None for synthetic closes: the
+    leaderboard already says they say nothing of real markets)."""
     named = sorted(set(sources))
-    kinds = [WITHOUT_DIVIDENDS.get(snapshot or "") if s == CSV else WITHOUT_DIVIDENDS.get(s) for s in named]
+    csv_kind = WITHOUT_DIVIDENDS.get(snapshot or "") or (BESIDE_ADJUSTED if adjusted_beside else None)
+    kinds = [csv_kind if s == CSV else WITHOUT_DIVIDENDS.get(s) for s in named]
     if named == [SYNTHETIC]:
         return PriceBasis(sources=tuple(named), dividends="none"), None
     if named and all(kinds):
@@ -70,9 +81,27 @@ def price_basis(sources: Collection[str], *, snapshot: str | None = None) -> tup
         f"prices: closes from {', '.join(named) or 'no source'}, of which {unknown} cannot be told adjusted for "
         "dividends or not (a CSV folder's Close is as its files give it): if not (a broker's export, Yahoo's Close), "
         "each ex-dividend day books the drop in price as a loss for the accounts and for SPY and EQUAL_WEIGHT, and "
-        "total returns are short of a holder's by the dividends paid; if they are (Yahoo's Adj Close), the dividends "
-        "are in the returns. No adjustment is made"
+        "total returns are short of a holder's by the dividends paid; if they are (a Close column that holds adjusted "
+        "closes; a file's Adj Close column is never read), the dividends are in the returns. No adjustment is made"
     )
+
+
+def adjusted_beside(folder: Path | None, symbols: Iterable[str]) -> bool:
+    """Whether every symbol's file in `folder` has an adjusted close column (Adj Close, adjusted_close, adjClose, Adj.
+    Close) beside the Close the CSV provider reads: that Close is then the one without dividends. False when a file
+    is missing, unreadable or has none (its kind is then unknown, not guessed)."""
+    if folder is None:
+        return False
+    wanted = list(symbols)
+    for symbol in wanted:
+        try:
+            header = decoded((folder / f"{symbol}.csv").read_bytes()).partition("\n")[0]
+        except (OSError, NotText):
+            return False
+        columns = {"".join(c for c in name.lower() if c.isalnum()) for name in header.split(delimiter(header))}
+        if not columns & ADJUSTED_CLOSE:
+            return False
+    return bool(wanted)
 
 
 def sources_of(bars: Mapping[str, Sequence[Bar]]) -> set[str]:
