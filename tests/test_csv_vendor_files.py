@@ -80,3 +80,35 @@ def test_a_row_with_more_or_fewer_fields_than_the_header_is_refused_naming_its_l
     quoted = f'{day},"1,234.50",1240,1230,1238,5000'
     with pytest.raises(SeriesRejected, match="is not a number"):
         read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", [*ROWS[:4], quoted]), "SPY")
+
+
+def _yfinance(rows: list[str], ticker: str = "SPY") -> tuple[str, list[str]]:
+    """A file as `yfinance.download(...).to_csv()` writes it since 0.2.51 (multi-level columns): three header rows,
+    the columns in its order (Close, High, Low, Open, Volume)."""
+    body = []
+    for row in rows:
+        day, open_, high, low, close, volume = row.split(",")
+        body.append(",".join([day, close, high, low, open_, volume]))
+    head = f"Price,Close,High,Low,Open,Volume\nTicker,{','.join([ticker] * 5)}\nDate,,,,,"
+    return head, body
+
+
+def test_yfinances_three_row_header_is_read(tmp_path: Path) -> None:
+    """Found with a yfinance download: refused as 'line 1: missing column(s) Date (has Price, Close, High, ...)',
+    though every figure was there; yfinance writes its column levels as three header rows (Price, Ticker, Date)."""
+    plain = read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", ROWS), "SPY")
+    assert read_csv(_file(tmp_path, *_yfinance(ROWS)), "SPY") == plain
+    # Its lines keep their numbers in a refusal: the first row of prices is line 4.
+    bad = [ROWS[0].replace(ROWS[0].split(",")[4], "x", 1), *ROWS[1:]]
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, *_yfinance(bad)), "SPY")
+    assert caught.value.problems[0].where == f"{tmp_path / 'SPY.csv'}, line 4"
+
+
+def test_yfinances_header_naming_another_ticker_is_refused(tmp_path: Path) -> None:
+    """A download of QQQ saved as SPY.csv would trade SPY on QQQ's prices."""
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, *_yfinance(ROWS, ticker="QQQ")), "SPY")
+    [problem] = caught.value.problems
+    assert problem.kind is ProblemKind.WRONG_SYMBOL and problem.where == f"{tmp_path / 'SPY.csv'}, line 2"
+    assert "Ticker 'QQQ' is not SPY, the file's symbol" in str(caught.value)

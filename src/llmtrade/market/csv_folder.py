@@ -9,8 +9,9 @@ A file whose rows run newest first (Alpha Vantage, Investing.com) is refused say
 fewer fields than the header (an unquoted 1,234.50 shifts every column after it). A malformed file is
 refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
 shift every indicator computed from it; every file asked for is read first, and all their problems are refused at
-once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one (market/csv_text.py). Missing
-sessions are found by the market service's validator (market/validation.py), which names this file through `origin`.
+once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one, and yfinance's three header
+rows are read as one (market/csv_text.py). Missing sessions are found by the market service's validator
+(market/validation.py), which names this file through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
 (`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
 """
@@ -33,7 +34,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.wording import counted
 from llmtrade.errors import MarketDataMissing
 from llmtrade.exits import path_error
-from llmtrade.market.csv_text import NotText, decoded, delimiter
+from llmtrade.market.csv_text import NotText, decoded, delimiter, levels
 from llmtrade.market.failures import few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -185,7 +186,11 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     The whole file is read before it is refused, every problem kept (up to `PER_FILE`, then a count of the rest): a
     user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars but
     read no further; a problem of the whole file (its order, its symbol, its currency) is said once (`_ONCE`)."""
-    rows = _lines(path, symbol)
+    rows, tickers = levels(_lines(path, symbol))
+    if other := next((t for t in tickers if _spelled(t) != _spelled(symbol)), None):  # another symbol's download
+        raise _rejected(
+            path, 2, symbol, None, ProblemKind.WRONG_SYMBOL, f"Ticker {other!r} is not {symbol}, the file's symbol"
+        )
     reader = csv.DictReader(rows, delimiter=delimiter(rows[0]) if rows else ",")
     columns = reader.fieldnames or []
     spelled = {c.strip().lower(): c for c in columns}

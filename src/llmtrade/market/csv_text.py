@@ -5,7 +5,7 @@ mark says the encoding exactly, so such a file is read, not refused: refused, it
 "not UTF-8 (the file looks Latin-1...)", which named the wrong encoding, and a user who "fixed" that by converting
 from Latin-1 got a file of NULs. Without a mark there is no telling UTF-16 from UTF-8 but by its NUL bytes, which no
 price file holds: such a file is refused naming UTF-16/UTF-32, not Latin-1. Excel's "Unicode text" is also separated
-by tabs, not commas (`delimiter`).
+by tabs, not commas (`delimiter`). yfinance's `download(...).to_csv()` writes three header rows (`levels`).
 """
 
 from __future__ import annotations
@@ -54,3 +54,18 @@ def decoded(raw: bytes) -> str:
 def delimiter(header: str) -> str:
     """The header line's separator: a tab when it has tabs and no comma (Excel's "Unicode text"), else a comma."""
     return "\t" if "\t" in header and "," not in header else ","
+
+
+def levels(rows: list[str]) -> tuple[list[str], list[str]]:
+    """The file's lines with yfinance's three header rows made one, and the tickers its second row names; the lines
+    as they are and no ticker for any other file. Since 0.2.51 `yfinance.download(...).to_csv()` writes its
+    multi-level columns as 'Price,Close,High,Low,Open,Volume', 'Ticker,SPY,SPY,...', 'Date,,,,,': the first row
+    names the columns but for Date, named by the third. The two rows after the first are left blank (the reader
+    skips blank lines), so every line keeps its number in a refusal."""
+    if len(rows) < 3:
+        return rows, []
+    sep = delimiter(rows[0])
+    price, ticker, day = ([f.strip() for f in row.rstrip("\r\n").split(sep)] for row in rows[:3])
+    if price[0].lower() != "price" or ticker[0].lower() != "ticker" or day[0].lower() != "date" or any(day[1:]):
+        return rows, []
+    return [sep.join(["Date", *price[1:]]) + "\n", "\n", "\n", *rows[3:]], ticker[1:]
