@@ -112,3 +112,19 @@ def test_yfinances_header_naming_another_ticker_is_refused(tmp_path: Path) -> No
     [problem] = caught.value.problems
     assert problem.kind is ProblemKind.WRONG_SYMBOL and problem.where == f"{tmp_path / 'SPY.csv'}, line 2"
     assert "Ticker 'QQQ' is not SPY, the file's symbol" in str(caught.value)
+
+
+def test_a_semicolon_separated_file_is_refused_saying_so(tmp_path: Path) -> None:
+    """Excel in a European locale saves 'CSV' with semicolons and decimal commas: refused as 'missing column(s) Date,
+    Open, High, Low, Close, Volume (has Date;Open;High;Low;Close;Volume)', which read as if the columns were absent."""
+    rows = [";".join(r.replace(".", ",").split(",")) for r in ROWS]  # not what Excel writes exactly: refused anyway
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, "Date;Open;High;Low;Close;Volume", rows), "SPY")
+    [problem] = caught.value.problems
+    assert problem.where == f"{tmp_path / 'SPY.csv'}, line 1"
+    assert "its fields are separated by ';' (Excel's CSV in a locale with decimal commas)" in problem.reason
+    assert "save it with ',' between fields and '.' in numbers" in problem.reason
+    empty = tmp_path / "SPY.csv"
+    empty.write_text("")
+    with pytest.raises(SeriesRejected, match="missing column"):  # an empty file: no header to look at
+        read_csv(empty, "SPY")

@@ -34,7 +34,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.wording import counted
 from llmtrade.errors import MarketDataMissing
 from llmtrade.exits import path_error
-from llmtrade.market.csv_text import NotText, decoded, delimiter, levels
+from llmtrade.market.csv_text import NotText, decoded, delimiter, levels, separated
 from llmtrade.market.failures import few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -204,7 +204,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
             symbol,
             None,
             ProblemKind.UNREADABLE,
-            f"missing column(s) {', '.join(absent)} (has {', '.join(columns)})",
+            f"missing column(s) {', '.join(absent)} (has {', '.join(columns)}){separated(rows[0] if rows else '')}",
         )
     named = next((c for c in columns if c.strip().lower() in ("ticker", "symbol")), None)
     currency = spelled.get("currency")

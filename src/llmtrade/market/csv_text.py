@@ -69,3 +69,14 @@ def levels(rows: list[str]) -> tuple[list[str], list[str]]:
     if price[0].lower() != "price" or ticker[0].lower() != "ticker" or day[0].lower() != "date" or any(day[1:]):
         return rows, []
     return [sep.join(["Date", *price[1:]]) + "\n", "\n", "\n", *rows[3:]], ticker[1:]
+
+
+def separated(header: str) -> str:
+    """What to add when a header lacks the columns because its fields are separated by semicolons (Excel's CSV in a
+    locale with decimal commas, read as one column): "" for any other header."""
+    if ";" not in header or "," in header or "\t" in header:
+        return ""
+    return (
+        ": its fields are separated by ';' (Excel's CSV in a locale with decimal commas): save it with ',' between "
+        "fields and '.' in numbers"
+    )
