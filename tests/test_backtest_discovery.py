@@ -296,3 +296,38 @@ def test_the_pickers_answers_count_in_the_week_they_came_before_as_the_summary_c
     assert pickers == [FIRST, FIRST + timedelta(days=7), LAST], pickers
     assert all(week is not None for week, _ in rows)  # every answer in a week: the report's weeks sum to the summary
     assert len(rows) == run.result.rules_answers + run.result.llm_calls
+
+
+def test_a_candidates_unusable_file_leaves_that_candidate_out_not_every_weeks_discovery(
+    database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Found with a CSV folder holding an old XLK.csv newest first beside good files: the candidates' bars were
+    fetched in one request, which the one bad file refused whole, so discovery failed before every weekly run (said
+    week after week, each with its own dates) and a watchlist-mode backtest quietly traded assets.yaml's universe.
+    A candidate with no file is left out without a word; one whose file cannot be used is now left out too, said
+    once with the file's problem, and the other candidates are judged every week."""
+    from tests.test_backtest_bad_start import WEEK, _write, history
+
+    bars = history(WEEK + timedelta(days=17))  # two weeks and the second one's postmortem
+    extra = SyntheticMarket({"SPY": "equity"}, seed=11, extra=candidate_classes())
+    first, last = min(b.day for b in bars["SPY"]), max(b.day for b in bars["SPY"])
+    more = extra.daily_bars(["XLE", "XLK"], first, last)
+    folder, name = tmp_path / "prices", f"t{uuid.uuid4().hex[:10]}"
+    _write(folder, {**bars, "XLE": more["XLE"]})
+    lines = [f"{b.day},{b.open},{b.high},{b.low},{b.close},{int(b.volume)}" for b in reversed(more["XLK"])]
+    (folder / "XLK.csv").write_text("\n".join(["Date,Open,High,Low,Close,Volume", *lines]) + "\n")
+    warned: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK + timedelta(days=7), offline=True, replay=False, csv=folder)
+    backtest(settings, load_config(None), None, spec, say=lambda _t: None, warn=warned.append)
+    about = [w for w in warned if w.startswith("backtest discovery")]
+    assert len(about) == 1, about
+    assert about[0].startswith(
+        f"backtest discovery leaves out XLK (the other candidates are judged): {folder / 'XLK.csv'}, line 3: XLK: date"
+    )
+    judged = {
+        s["symbol"]
+        for _, payload in _events(_url(pg_admin_url, backtest_database(name)), "SuggestionsMade")
+        for s in payload["suggestions"]
+    }
+    assert "XLE" in judged and "XLK" not in judged

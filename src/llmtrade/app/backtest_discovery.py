@@ -36,6 +36,7 @@ from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream,
 from llmtrade.errors import LlmtradeError, MarketDataError, RunStopped, TemporaryError
 from llmtrade.exits import causes
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.failures import few
 from llmtrade.market.service import BarSeries, MarketData
 from llmtrade.storage.bootstrap import Storage
 
@@ -178,7 +179,14 @@ def start(
             # Only the candidates outside the universe are fetched: the prefetch holds the universe's bars already
             # (a fetch of all would build, validate and store them again, and drop the cache's copy).
             others = [s for s in symbols if s not in universe]
-            fetched = market.bars(others, first, end) if others else None
+            fetched, dropped = _usable(market, others, first, end)
+            if dropped:  # said once; each week's discovery then judges the others
+                reasons = "; ".join(dropped.values())
+                app.warning(
+                    f"backtest discovery leaves out {few(sorted(dropped))} (the other candidates are judged): {reasons}"
+                )
+                candidates = [c for c in candidates if c.symbol not in dropped]
+                symbols = [s for s in symbols if s not in dropped]
             if fetched is not None:  # bars enter here, unrecorded: said as the universe's are at the prefetch
                 flag_jumps(app, storage, market, fetched.bars)
             # The universe's bars as the bar cache holds them: the very Bars the weekly run reads, so the snapshot
@@ -197,6 +205,31 @@ def start(
         if not all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS)
     }
     return BacktestDiscovery(app, candidates, spent, held, pending, count=count)
+
+
+def _usable(market: MarketData, symbols: list[str], first: date, end: date) -> tuple[BarSeries | None, dict[str, str]]:
+    """The bars of the candidates `symbols` whose prices can be used, and why each other cannot (its file's problem).
+    One request for all, as a rule; when it is refused (a CSV folder refuses a whole request for one bad file, and
+    the candidates outside the universe are files the user may not know are read: an old XLK.csv newest first), each
+    is asked alone and the refused are left out, as a candidate with no file is, rather than failing every week's
+    discovery. A provider out of reach (temporary) is raised: it says nothing of a file."""
+    if not symbols:
+        return None, {}
+    try:
+        return market.bars(symbols, first, end), {}
+    except MarketDataError:
+        pass
+    dropped: dict[str, str] = {}
+    for symbol in symbols:
+        try:
+            market.bars([symbol], first, end)
+        except MarketDataError as exc:
+            # The provider's own lines (the file, the line, what is wrong), without the summary of what was wanted.
+            lines = str(exc).splitlines()
+            said = [line.strip().removeprefix("- ") for line in lines[1:]] or [lines[0].split(" (so no market data")[0]]
+            dropped[symbol] = "; ".join(line.removeprefix("csv: ") for line in said)
+    usable = [s for s in symbols if s not in dropped]
+    return (market.bars(usable, first, end) if usable else None), dropped
 
 
 @dataclass(frozen=True)
