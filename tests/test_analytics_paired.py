@@ -49,3 +49,19 @@ def test_weeks_after_a_wipe_out_are_undefined_not_zero() -> None:
         f"acct_1 was wiped out (equity 0) in backtest memory-on on {SESSIONS[wiped_at]}: its weekly returns after are "
         "undefined, so 2 of 4 weeks are paired"
     )
+
+
+def test_an_account_with_the_same_returns_in_both_books_is_said_to_be_the_same() -> None:
+    """Found running README's own example, memory on versus memory off, offline: the rules' answers read no memory,
+    so both books were the same to the byte, and every row read '0.00 [n/a]' and '0 of 26' weeks better, as if the
+    weeks were too few to tell and the first books lost every week. A note now says the returns were the same."""
+    equity = [100.0 * (1 + 0.001 * ((i % 5) - 2)) for i in range(len(SESSIONS))]
+    paired = pairing(_board("memory-on", equity), _board("memory-off", equity))
+    [diff] = paired.differences
+    assert diff.weeks == 4 and diff.weeks_better == 0
+    assert (
+        "acct_1: the same return in both books every paired week (a difference of 0, with no spread for an interval): "
+        "what differs between the books changed nothing these accounts earned"
+    ) in paired.notes
+    changed = [*equity[:-1], equity[-1] * 1.01]
+    assert not [n for n in pairing(_board("a", equity), _board("b", changed)).notes if "the same return" in n]

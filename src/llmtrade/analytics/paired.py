@@ -103,6 +103,7 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
         notes.append(f"accounts in only one of the books are left out: {', '.join(missing)}")
     ends = week_ends(common)
     differences = []
+    same: list[str] = []  # accounts whose every paired week returned the same in both books
     for curve in mine:
         on, off = _on(curve, common), _on(other[curve.name], common)
         both = [
@@ -118,6 +119,8 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                     f"{curve.name} was wiped out (equity 0) in {books} on {day}: its weekly returns after are "
                     f"undefined, so {len(both)} of {counted(len(ends), 'week')} are paired"
                 )
+        if both and all(a == b for a, b in both):
+            same.append(curve.name)
         daily_on, daily_off = _daily(on), _daily(off)
         differences.append(
             PairedDifference(
@@ -136,6 +139,13 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                 **_activity(rows_on.get(curve.name), curve, common, "on"),
                 **_activity(rows_off.get(curve.name), other[curve.name], common, "off"),
             )
+        )
+    if same:
+        # Else each reads "0.00 [n/a]" and "0 of N" weeks better, as if too few weeks or a loss every week (README's
+        # memory on/off offline: the rules' answers read no memory, and the two books are the same).
+        notes.append(
+            f"{', '.join(same)}: the same return in both books every paired week (a difference of 0, with no spread "
+            "for an interval): what differs between the books changed nothing these accounts earned"
         )
     if differences and max(len(common) - 1, 0) < metrics.MIN_RETURNS_FOR_RATIO:
         notes.append(
