@@ -127,3 +127,13 @@ def test_a_sweeps_short_rows_hide_every_annualised_figure_and_it_says_the_risk_f
     for excess in (s.excess_vs_flat, s.excess_vs_spy):
         assert (excess.estimate, excess.low, excess.high) == (None, None, None)
     assert any("risk-free rate of 0" in n for n in sweep.notes)
+
+
+def test_a_sweeps_rows_all_as_short_are_counted_not_listed() -> None:
+    """The example sweep (8 runs of 3 weeks) listed all 40 rows, each label with its run's every axis, to say '14
+    daily returns' 40 times: about 4,000 characters before the note's point."""
+    note = short_note([(f"overrides=default seed={i} range=2026-01-07..2026-01-21 acct_1", 14) for i in range(40)])
+    assert note is not None
+    assert "n/a under 20 daily returns (all 40 rows: 14 daily returns each)" in note and len(note) < 700
+    mixed = short_note([(f"run{i} acct_1", 14 if i else 9) for i in range(40)])
+    assert mixed is not None and "run0 acct_1: 9 daily returns" in mixed  # not all alike: each is named

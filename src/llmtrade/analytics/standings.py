@@ -118,6 +118,9 @@ def standing(
     )
 
 
+_LISTED = 5  # short stretches named one by one at most; more, all of the same length, are counted (a sweep's rows)
+
+
 def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
     """The note for rows of too few daily returns for a ratio: `spans` are (what, daily returns), e.g. ("the whole
     range", 4), ("acct_3's row", 2); None when every one has `metrics.MIN_RETURNS_FOR_RATIO`."""
@@ -127,6 +130,8 @@ def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
         return None
     minimum = metrics.MIN_RETURNS_FOR_RATIO
     listed = "; ".join(f"{what}: {n} daily return{'' if n == 1 else 's'}" for what, n in short)
+    if len(short) > _LISTED and len({n for _, n in short}) == 1:  # a sweep's rows alike: counted, not each named
+        listed = f"all {len(short)} rows: {short[0][1]} daily return{'' if short[0][1] == 1 else 's'} each"
     fewest = min(n for _, n in short)
     error = metrics.sharpe_error(fewest)
     example = f", {error:.1f} on {fewest}" if error is not None else ""
