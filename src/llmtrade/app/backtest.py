@@ -54,7 +54,6 @@ from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, Us
 from llmtrade.exits import stop_if_terminated
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.settings import Settings
-from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
 from llmtrade.workflows.schedule import Job, JobKind, week_jobs
@@ -154,7 +153,7 @@ def backtest(
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
     ):
         events = storage.events
-        finished = check_resume(events, inputs, priced=BarCache(storage.conn).holds_bars())
+        finished = check_resume(app, storage, inputs)
         if finished and max(finished) > weeks[-1]:
             # Its books run past --to and cannot be cut: a result for the shorter range would show all of them.
             raise UsageError(

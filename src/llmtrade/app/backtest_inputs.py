@@ -2,7 +2,10 @@
 
 A backtest's name stands for one replay: the first week, the models' mode, the config and the prices. A
 rerun with any of them changed would mix two experiments in one set of books, so it is refused; with the
-same inputs it resumes (the last week may move, to extend a backtest).
+same inputs it resumes (the last week may move, to extend a backtest). Price files that only grew (`_changed_bar`:
+every bar the books were written from is still there, the same) are the same prices: a weekly reader downloads the
+new week into the folder and extends the backtest; refused, a backtest could be extended only on files that held
+the later rows already.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from llmtrade import __version__
 from llmtrade.analytics.records import Leaderboard
@@ -19,9 +23,11 @@ from llmtrade.app.baseline_universe import config_hash
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
 from llmtrade.domain.market import MarketDataRejected
-from llmtrade.errors import OperationalError, UsageError
-from llmtrade.market.csv_folder import price_files
+from llmtrade.errors import LlmtradeError, OperationalError, UsageError
+from llmtrade.market.csv_folder import price_files, read_csv
 from llmtrade.market.providers import csv_dir
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 
 
@@ -74,10 +80,11 @@ class Inputs:
         )
 
 
-def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[date]:
+def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs) -> set[date]:
     """The weeks an earlier run of this backtest finished; UsageError when its inputs differ from `inputs`,
-    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one).
-    `priced`: the backtest's bar cache holds bars (an earlier start read its prices; they would be read again)."""
+    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one)."""
+    events = storage.events
+    priced = BarCache(storage.conn).holds_bars()  # an earlier start read its prices; they would be read again
     stream = events.read_stream(streams.BACKTEST)
     starts = [e for e in stream if e.type == BacktestStarted.event_type()]
     if not starts:
@@ -107,6 +114,17 @@ def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[dat
         )
         if old != new
     ]
+    folder = csv_dir(app.loaded.config.assets, app.settings)
+    if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
+        changed = _changed_bar(storage, folder)
+        if changed is None:
+            app.say(
+                "prices: the files changed since this backtest last ran, but every bar it read is the same: going on "
+                f"(price data hash {was.data_hash[:12]}, now {inputs.data_hash[:12]})"
+            )
+            differences = []
+        else:
+            differences[0] += f": {changed}"
     if differences:
         raise UsageError(
             f"backtest {inputs.name!r} was started with other inputs: " + "; ".join(differences) + ". "
@@ -119,6 +137,29 @@ def check_resume(events: EventStore, inputs: Inputs, *, priced: bool) -> set[dat
             f"line {leak.line}); its results are not evidence: fix the leak and start a new backtest"
         )
     return weeks_done(stream)
+
+
+def _changed_bar(storage: Storage, folder: Path) -> str | None:
+    """The first bar the backtest's cache holds (every bar its weeks read) that the files in `folder` no longer have
+    the same (a restatement, a split adjusted since, a partial day's bar completed), said with its file and day;
+    None when they all are, whatever rows were added before or after them."""
+    rows = storage.conn.execute(
+        "SELECT symbol, day, open, high, low, close, volume FROM market_bars WHERE NOT synthetic ORDER BY symbol, day"
+    ).fetchall()
+    by_symbol: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_symbol.setdefault(row[0], []).append(row[1:])
+    for symbol, cached in by_symbol.items():
+        path = folder / f"{symbol}.csv"
+        try:
+            now = {b.day: (b.open, b.high, b.low, b.close, b.volume) for b in read_csv(path, symbol)}
+        except (OSError, LlmtradeError) as exc:
+            return f"{path.name} cannot be read as it was ({str(exc).splitlines()[0]})"
+        for day, *bar in cached:
+            if now.get(day) != tuple(bar):
+                found = f"close {now[day][3]}" if day in now else "no such row"
+                return f"{path.name}'s bar of {day} is not the one this backtest read (close {bar[3]}; now {found})"
+    return None
 
 
 def follow_books(events: EventStore) -> None:

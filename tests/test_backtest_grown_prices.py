@@ -1,0 +1,67 @@
+"""A backtest extended as its price files grow: a weekly reader downloads the new week's bars into the same folder and
+moves --to a week later. The files' hash changed, so the resume was refused as run on other prices, and a backtest
+could be extended only on files that already held the later rows. Files that only gained rows after the bars the
+books were written from are now the same prices; a bar already read that changed is still refused, naming it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.evaluation_results import BacktestResult
+from llmtrade.config.loader import load_config
+from llmtrade.errors import UsageError
+from llmtrade.settings import Settings
+from tests.test_backtest import _unique
+from tests.test_backtest_bad_start import WEEK, _write, history
+
+SECOND = WEEK + timedelta(days=7)
+
+
+def _run(database_url: str, home: Path, name: str, folder: Path, said: list[str] | None = None) -> BacktestResult:
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(home))
+    last = SECOND if said is not None else WEEK
+    spec = BacktestSpec(name=name, first=WEEK, last=last, offline=True, replay=False, csv=folder)
+    return backtest(settings, load_config(None), None, spec, say=(said if said is not None else []).append)
+
+
+def test_files_that_gained_later_rows_extend_the_backtest(database_url: str, tmp_path: Path) -> None:
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {s: [b for b in rows if b.day <= WEEK + timedelta(days=6)] for s, rows in bars.items()})
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    _write(folder, bars)  # the next week's download: every file longer
+    (folder / "NOTES.csv").write_text("anything\n")  # a file no symbol reads
+    said: list[str] = []
+    extended = _run(database_url, tmp_path, name, folder, said)
+    assert extended.weeks_run == 1  # the second week, on the grown files
+    assert any(
+        t.startswith(
+            "prices: the files changed since this backtest last ran, but every bar it read is the same: going on"
+        )
+        for t in said
+    ), said
+    # The same books as a backtest run on the grown files from the start: the first week read no later bar.
+    whole = _run(database_url, tmp_path, _unique(), folder, [])
+    assert whole.leaderboard.model_dump(exclude={"source"}) == extended.leaderboard.model_dump(exclude={"source"})
+
+
+def test_a_bar_already_read_that_changed_is_refused_naming_it(database_url: str, tmp_path: Path) -> None:
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, bars)
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    day = WEEK - timedelta(days=1)  # a session the first week read
+    gld = [
+        b.model_copy(update={"close": b.close * 1.01, "high": b.high * 1.01}) if b.day == day else b
+        for b in bars["GLD"]
+    ]
+    _write(folder, {**bars, "GLD": gld})
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert "price data hash" in message
+    assert f"GLD.csv's bar of {day} is not the one this backtest read (close " in message
