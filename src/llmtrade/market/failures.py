@@ -123,4 +123,7 @@ def none_for(provider: str, origin: Callable[[str], str | None], symbols: Sequen
     if not located:
         return f"{provider} returned no bars for {few(symbols)} between {start} and {end}"
     files = few(located, noun="files")
-    return f"no bars between {start} and {end} in {files}; give files whose rows cover that range"
+    return (
+        f"no bars between {start} and {end} in {files}; give files whose rows cover that range, or leave a symbol not "
+        "yet listed then out of assets.yaml's universe for this range"
+    )
