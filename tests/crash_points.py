@@ -144,6 +144,7 @@ class CountingAlpaca:
             return submit(request)
 
         server._routes.insert(0, ("POST", re.compile(r"/v2/orders"), counting))
+        self.clean = self.snapshot()  # the server before any order: a test restores it to start from nothing
 
     def snapshot(self) -> dict[str, Any]:
         """The server's trading state and the submissions counted so far."""
