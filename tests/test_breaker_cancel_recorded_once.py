@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import pytest
+
 from llmtrade.app.report_weeks import week_report
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.order_ends import ended_notes, record_order_ends
+from llmtrade.config.loader import load_config
 from llmtrade.domain.streams import fill_stream
 from llmtrade.domain.trading import OrderResult, OrderStatus, Position, QueuedOrderCanceled
-from llmtrade.risk.controls import cancel_opening_orders
+from llmtrade.errors import BrokerUnavailable
+from llmtrade.risk.controls import cancel_opening_orders, evaluate_breaker, halted, reset_breaker
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_order_ends import CID, KEY, SECRET, WEEK, _ends, _queued
@@ -110,3 +114,40 @@ def test_the_one_record_of_a_breakers_cancel_noticed_by_another_process_gives_th
         assert ended_notes(storage.events, "other") == []  # not said as an end at Alpaca
         lines = week_report(WEEK, storage.events.read(week_id=WEEK)).orders
         assert [(o.client_order_id, o.status) for o in lines] == [(CID, "accepted")]  # nor listed as one
+
+
+def test_a_cancel_the_breaker_asked_for_and_never_made_is_not_the_breakers_once_the_account_has_resumed(
+    storage: Storage,
+) -> None:
+    """The breaker says what it cancels before its DELETE; when the DELETE fails (Alpaca answered 500, the order still
+    working) nothing takes the request back. After the account resumed (reset by hand, or its drawdown recovered), an
+    end Alpaca made later (canceled by hand, or by Alpaca: a corporate action) was recorded with the old halt's reason:
+    the report left it "accepted" and no run said the trade did not happen."""
+    breaker = load_config(None).config.risk.circuit_breaker
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+        evaluate_breaker(
+            storage.events,
+            "acct_1",
+            starting_equity=100_000,
+            equity=70_000,
+            fills=[],
+            config=breaker,
+            week_id=WEEK,
+            run_id="halt",
+        )
+        assert halted(storage.events, "acct_1")[0]
+        server.fail_route("DELETE", r"/v2/orders/[^/]+", 500)
+        with pytest.raises(BrokerUnavailable):
+            cancel_opening_orders(storage.events, broker, {}, "drawdown 30%", week_id=WEEK, run_id="halt")
+        assert server.orders[CID]["status"] == "accepted"  # the cancel never reached the order
+        reset_breaker(storage.events, "acct_1", starting_equity=100_000, equity=70_000)
+        assert not halted(storage.events, "acct_1")[0]
+        server.end_order(CID, "canceled")  # canceled later, not by the breaker
+
+        assert record_order_ends(storage.events, broker, observe(broker), run_id="later") == [CID]
+
+        [ended] = _ends(storage)
+        assert ended.reason.startswith("ended at alpaca, unfilled: alpaca status canceled"), ended.reason
+        [note] = ended_notes(storage.events, "later")
+        assert CID in note and "the trade did not happen" in note

@@ -281,7 +281,8 @@ class BreakerCancelRequested(EventPayload):
     """The circuit breaker is about to cancel a halted account's queued order that would open or add (on its breaker
     stream), recorded before the cancel reaches a broker that does not record its own ends (Alpaca). Whoever then finds
     the order canceled and records its end first (risk/controls.py `cancel_opening_orders`, or another process's
-    brokers/order_ends.py) records it with this `reason`: the halt's cancel, not the broker's own end."""
+    brokers/order_ends.py) records it with this `reason`: the halt's cancel, not the broker's own end. Nothing takes it
+    back when the cancel fails; an AccountResumed after it does (an end found then is the broker's)."""
 
     account_id: str
     client_order_id: str
