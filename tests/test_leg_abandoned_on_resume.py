@@ -275,3 +275,43 @@ def test_a_held_back_leg_whose_close_is_given_up_at_a_checkpoint_is_given_up_wit
         assert given_up == {close.client_order_id: False, leg.client_order_id: False}
         assert held_back_notes(storage.events, STREAM) == [] and unfinished_orders(storage.events, STREAM) == []
         assert list(server.orders) == []  # nothing sent
+
+
+def test_a_held_back_leg_whose_close_an_earlier_run_gave_up_is_given_up_and_not_held_back_for_good(
+    storage: Storage,
+) -> None:
+    """The checkpoint that gives up a refused close and its held-back leg writes the two abandonments one after the
+    other; killed between them (or the close given up by a build before the leg went with it), the close was given up
+    alone and every later checkpoint and rerun of the week held the leg back again, for a close that is never sent."""
+    from tests.crash_points import Crash, dying
+
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        server.set_price("SPY", 600)
+        server.add_asset("SPY", shortable=True)
+        server.set_position("SPY", 10, 590)
+        _, desk, plan = flipping(storage, server)
+        close, leg = plan.orders
+        server.fail_route("POST", "/v2/orders", 422)  # the broker refuses the close: the leg waits for it
+        _run(storage, desk, plan)
+        assert held_back_notes(storage.events, STREAM) != []
+        server.set_position("SPY", 0, 0)  # sold by hand: the close has nothing left to close
+        with dying("PlanAbandoned", "after"), pytest.raises(Crash):  # killed right after the close's abandonment
+            asyncio.run(
+                resume_unfinished(
+                    storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
+                )
+            )
+        assert [a.client_order_ids for a in _abandoned(storage)] == [[close.client_order_id]]
+
+        notes = asyncio.run(  # the checkpoint's rerun
+            resume_unfinished(
+                storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c2"
+            )
+        )
+
+        given_up = {cid: a.whole_plan for a in _abandoned(storage) for cid in a.client_order_ids}
+        assert given_up == {close.client_order_id: False, leg.client_order_id: False}
+        assert any(leg.client_order_id in n and "abandoned" in n for n in notes), notes
+        assert held_back_notes(storage.events, STREAM) == [] and unfinished_orders(storage.events, STREAM) == []
+        _run(storage, desk, plan)  # and the week's rerun sends nothing either
+        assert list(server.orders) == [] and server.count("POST", "/v2/orders") == 1  # the close's one refusal

@@ -12,10 +12,12 @@ audit log (brokers/fills.py); what remains is held and managed as any position i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from llmtrade.brokers.protocol import Broker
+from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, OrderStatus, PlanAbandoned
+from llmtrade.storage.event_store import EventStore
 
 _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
 
@@ -39,6 +41,43 @@ def leg_after_ended_close(broker: Broker, leg: Order, close: OrderResult) -> Pla
         planned_positions={},
         actual_positions=held,
         whole_plan=False,  # the leg only: the plan's other orders (a later buy of another symbol) still go
+    )
+
+
+def given_up_orders(events: EventStore, history: Sequence[StoredEvent]) -> dict[str, PlanAbandoned]:
+    """client_order_id -> the abandonment on the orders stream `history` (as read) that gave the order up."""
+    found = (events.payload(PlanAbandoned, e) for e in history if e.type == PlanAbandoned.event_type())
+    return {cid: gone for gone in found for cid in gone.client_order_ids}
+
+
+def leg_waiting(
+    broker: Broker, leg: Order, close_id: str, given_up: Mapping[str, PlanAbandoned]
+) -> tuple[OrderResult | None, PlanAbandoned | None]:
+    """The close `leg` waits for as the broker has it now (None: the broker has none, or it was given up, so never
+    sent) and the leg's abandonment when that close will never fill; `given_up`: `given_up_orders` of the stream."""
+    if close_id in given_up:
+        return None, leg_after_given_up_close(broker, leg, given_up[close_id])
+    close = broker.find(close_id)
+    return close, None if close is None else leg_after_ended_close(broker, leg, close)
+
+
+def leg_after_given_up_close(broker: Broker, leg: Order, close: PlanAbandoned) -> PlanAbandoned:
+    """The opening `leg`'s abandonment when an earlier run gave up the close it waits for (`close`): that close is
+    never sent, so its fill never comes (a checkpoint gives the two up together, workflows/legs.py; this is the leg
+    whose close was given up by a run killed before it wrote the leg's, or by a build that gave up the close alone)."""
+    held = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
+    return PlanAbandoned(
+        account_id=leg.account_id,
+        broker=broker.name,
+        reason=(
+            f"its close {', '.join(close.client_order_ids)} was given up ({close.reason}), so the opening leg "
+            f"{leg.side.value} {leg.qty} {leg.symbol} ({leg.client_order_id}) would wait for a fill that never comes "
+            "and was not sent"
+        ),
+        client_order_ids=[leg.client_order_id],
+        planned_positions={},
+        actual_positions=held,
+        whole_plan=False,  # the leg only, as its close was given up alone
     )
 
 

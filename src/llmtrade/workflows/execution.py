@@ -46,7 +46,7 @@ from llmtrade.risk.controls import halted, trading_enabled
 from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.ended_close import leg_after_ended_close, leg_note, still_to_send
+from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.valuation import value_account
 
@@ -197,7 +197,8 @@ def send_orders(
 
     A side change's opening leg goes only once its close (the plan's earlier close of the same symbol) has filled;
     until then it is held back (LegHeldBack, once) for a rerun or the next checkpoint, so the broker never holds
-    both legs at once; a close the broker ended unfilled abandons it (ended_close.py). An order the broker refused
+    both legs at once; a close the broker ended unfilled, or one an earlier run gave up, abandons it (ended_close.py).
+    An order the broker refused
     (OrderRejected, with its reason) is sent again by the next call. Returns what was left undone; the kill
     switch's blocks are recorded as OrderBlocked and left to a rerun.
 
@@ -215,6 +216,7 @@ def send_orders(
         for e in history
         if e.type == LegHeldBack.event_type()
     }
+    given_up = given_up_orders(events, history)  # an earlier run's: a leg waiting for one of them waits for good
     closes: dict[str, str] = {}  # symbol -> the client_order_id of the latest close of it in `orders`
 
     def record(payload: EventPayload, order: Order) -> None:
@@ -234,8 +236,7 @@ def send_orders(
         if order.client_order_id in done:
             continue  # sent by an earlier (interrupted) run
         if waiting_for is not None:
-            close = broker.find(waiting_for)
-            gone = None if close is None else leg_after_ended_close(broker, order, close)
+            close, gone = leg_waiting(broker, order, waiting_for, given_up)
             if gone is not None:  # its close will never fill: the account is not flat, the leg must not go
                 record(gone, order)
                 result.abandoned.append(gone)
