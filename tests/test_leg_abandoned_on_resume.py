@@ -315,3 +315,46 @@ def test_a_held_back_leg_whose_close_an_earlier_run_gave_up_is_given_up_and_not_
         assert held_back_notes(storage.events, STREAM) == [] and unfinished_orders(storage.events, STREAM) == []
         _run(storage, desk, plan)  # and the week's rerun sends nothing either
         assert list(server.orders) == [] and server.count("POST", "/v2/orders") == 1  # the close's one refusal
+
+
+def test_a_weeks_rerun_never_sends_an_opening_leg_whose_close_a_checkpoint_gave_up(storage: Storage) -> None:
+    """A plan [close QQQ, close SPY, open SPY short] whose SPY close the broker refused, killed before the leg was held
+    back for it: the next checkpoint gave the close up alone (6 of the 10 SPY sold by hand since), and the week's
+    rerun, which leaves out the orders given up alone, sent the leg as if it had no close: a sell of 16 against the 4
+    SPY still held, through zero in one order, which a plan never does (Alpaca refuses it, the paper broker crosses),
+    and every later checkpoint sent it again while SPY was held."""
+    from tests.crash_points import Crash, dying
+
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        for symbol, qty, price in (("QQQ", 5, 400.0), ("SPY", 10, 590.0)):
+            server.set_price(symbol, price)
+            server.set_position(symbol, qty, price)
+            adopted = PositionAdopted(account_id=ACCOUNT.id, symbol=symbol, qty=qty, avg_price=price, price=price)
+            storage.events.append([NewEvent.of(adopted, stream=managed_stream(ACCOUNT.id), account_id=ACCOUNT.id)])
+        server.add_asset("SPY", shortable=True)
+        broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+        desk = Desk(ACCOUNT, broker)
+        held = {s: Position(symbol=s, qty=q, avg_price=p) for s, q, p in (("QQQ", 5, 400.0), ("SPY", 10, 590.0))}
+        orders = plan_orders(WEEK, ACCOUNT.id, held, "SPY", -16)
+        plan = OrdersPlanned(account_id=ACCOUNT.id, broker=broker.name, orders=orders, positions_before=held)
+        qqq, close, leg = plan.orders
+        assert [(o.symbol, o.intent) for o in plan.orders] == [("QQQ", "close"), ("SPY", "close"), ("SPY", "open")]
+        # QQQ's close is queued for the open; the broker refuses SPY's
+        server.after_next("POST", "/v2/orders", lambda: server.fail_route("POST", "/v2/orders", 422))
+        with dying("LegHeldBack"), pytest.raises(Crash):  # killed before the leg is held back for its close
+            _run(storage, desk, plan)
+        server.set_position("SPY", 4, 590)  # 6 sold by hand: the close of 10 no longer fits
+        asyncio.run(
+            resume_unfinished(
+                storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
+            )
+        )
+        assert [(a.client_order_ids, a.whole_plan) for a in _abandoned(storage)] == [([close.client_order_id], False)]
+
+        rerun = _run(storage, desk, plan)  # the week's rerun
+
+        assert server.count("POST", "/v2/orders") == 2 and list(server.orders) == [qqq.client_order_id]
+        given_up = {cid: a.whole_plan for a in _abandoned(storage) for cid in a.client_order_ids}
+        assert given_up == {close.client_order_id: False, leg.client_order_id: False}
+        assert [a.client_order_ids for a in rerun.abandoned if leg.client_order_id in a.client_order_ids] != []
+        assert unfinished_orders(storage.events, STREAM) == []  # nothing left for a checkpoint to send

@@ -82,17 +82,15 @@ def leg_after_given_up_close(broker: Broker, leg: Order, close: PlanAbandoned) -
 
 
 def still_to_send(plans: Sequence[OrdersPlanned], abandoned: Sequence[PlanAbandoned]) -> list[OrdersPlanned]:
-    """`plans` less those abandoned whole, and less the legs abandoned alone: a plan [close SPY, open SPY short, buy
-    TLT] whose run died after the leg's abandonment and before TLT was sent sends TLT on a rerun (skipping the whole
-    plan for its leg's abandonment left TLT unsent for good, though the close had gone). Each order still goes once:
-    the rerun asks the broker for it first (execution.py `recover_orders`)."""
+    """`plans` less those abandoned whole: a plan [close SPY, open SPY short, buy TLT] whose run died after the leg's
+    abandonment and before TLT was sent sends TLT on a rerun (skipping the whole plan for its leg's abandonment left
+    TLT unsent for good, though the close had gone). The orders given up alone stay in their plans, and send_orders
+    skips each (it reads the stream's abandonments): a plan's order is known for what it is only among its plan's, and
+    an opening leg whose close was left out here was sent as if it had none (its close refused, the run killed before
+    the leg was held back, the close given up by the next checkpoint: a sell through the shares still held). Each order
+    still goes once: the rerun asks the broker for it first (execution.py `recover_orders`)."""
     given_up = {cid for a in abandoned if a.whole_plan for cid in a.client_order_ids}
-    legs = {cid for a in abandoned if not a.whole_plan for cid in a.client_order_ids}
-    return [
-        p.model_copy(update={"orders": [o for o in p.orders if o.client_order_id not in legs]}) if legs else p
-        for p in plans
-        if not any(o.client_order_id in given_up for o in p.orders)
-    ]
+    return [p for p in plans if not any(o.client_order_id in given_up for o in p.orders)]
 
 
 def leg_note(abandoned: PlanAbandoned) -> str:

@@ -233,8 +233,8 @@ def send_orders(
             waiting_for = held[order.client_order_id].waiting_for
         if order.intent == "close":
             closes[order.symbol] = order.client_order_id
-        if order.client_order_id in done:
-            continue  # sent by an earlier (interrupted) run
+        if order.client_order_id in done or order.client_order_id in given_up:
+            continue  # sent by an earlier (interrupted) run, or given up by one: a leg of it is given up with it
         if waiting_for is not None:
             close, gone = leg_waiting(broker, order, waiting_for, given_up)
             if gone is not None:  # its close will never fill: the account is not flat, the leg must not go
@@ -347,6 +347,7 @@ async def execute_plans(
     earlier = abandoned_plans(events, stream)
     live = still_to_send(plans, earlier)
     recorded = {r.order.client_order_id for r in recorded_orders(events, stream) if isinstance(r, OrderSubmitted)}
+    recorded |= {cid for a in earlier for cid in a.client_order_ids}  # given up alone: never sent, nothing to do
     already = bool(plans) and all(o.client_order_id in recorded for p in live for o in p.orders)
     # Brokers are synchronous clients: their round trips overlap on threads.
     outcomes = await asyncio.gather(
