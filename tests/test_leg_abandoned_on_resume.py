@@ -358,3 +358,49 @@ def test_a_weeks_rerun_never_sends_an_opening_leg_whose_close_a_checkpoint_gave_
         assert given_up == {close.client_order_id: False, leg.client_order_id: False}
         assert [a.client_order_ids for a in rerun.abandoned if leg.client_order_id in a.client_order_ids] != []
         assert unfinished_orders(storage.events, STREAM) == []  # nothing left for a checkpoint to send
+
+
+def test_a_checkpoint_asks_the_broker_for_a_refused_close_sent_again_before_giving_it_up(storage: Storage) -> None:
+    """A checkpoint sends a refused close again; Alpaca accepts and fills it, and the process is killed before its
+    answer is recorded. The next checkpoint read the close as still refused, found the position it closes gone (the
+    close itself had closed it), gave it up as no longer valid and its held-back leg with it: the side change's short
+    was never sent, and the books said a close that filled was abandoned. It now asks the broker first, as a rerun of
+    the week does: the close is recorded from Alpaca's answer and the leg goes, once."""
+    from tests.crash_points import Crash, dying
+
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        server.fill_immediately = True  # the market is open
+        server.set_price("SPY", 600)
+        server.add_asset("SPY", shortable=True)
+        server.set_position("SPY", 10, 590)
+        _, desk, plan = flipping(storage, server)
+        close, leg = plan.orders
+        server.fail_route("POST", "/v2/orders", 422)  # the broker refuses the close: the leg waits for it
+        _run(storage, desk, plan)
+        assert held_back_notes(storage.events, STREAM) != []
+
+        def checkpoint(run_id: str) -> list[str]:
+            return asyncio.run(
+                resume_unfinished(
+                    storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id=run_id
+                )
+            )
+
+        with dying("OrderSubmitted"), pytest.raises(Crash):  # Alpaca filled the close; its answer is not recorded
+            checkpoint("c1")
+        assert server.orders[close.client_order_id]["status"] == "filled" and "SPY" not in broker_positions(server)
+
+        checkpoint("c2")
+
+        assert _abandoned(storage) == []
+        assert broker_positions(server) == {"SPY": -16}  # the side change is done
+        assert {cid: o["status"] for cid, o in server.orders.items()} == {
+            close.client_order_id: "filled",
+            leg.client_order_id: "filled",
+        }
+        assert held_back_notes(storage.events, STREAM) == [] and unfinished_orders(storage.events, STREAM) == []
+
+
+def broker_positions(server: FakeAlpacaServer) -> dict[str, int]:
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    return {s: p.qty for s, p in broker.account({}).positions.items()}

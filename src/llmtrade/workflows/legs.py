@@ -5,12 +5,20 @@ sending them again: on a rerun of the week and at every checkpoint, while they a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 
 from llmtrade.config.models import Config
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.trading import LegHeldBack, Order, OrderRejected, OrderSubmitted, PlanAbandoned, Position
+from llmtrade.domain.trading import (
+    LegHeldBack,
+    Order,
+    OrderRejected,
+    OrderStatus,
+    OrderSubmitted,
+    PlanAbandoned,
+    Position,
+)
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
@@ -94,9 +102,13 @@ async def resume_unfinished(
 
     def resume(desk: Desk) -> list[str]:
         account_id = desk.account.id
-        left = [o for o in unfinished_orders(events, stream, account_id) if o.client_order_id not in own]
-        if not left:
+        undone = [o for o in unfinished_orders(events, stream, account_id) if o.client_order_id not in own]
+        if not undone:
             return []
+        after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
+        left = _not_at_broker(
+            events, desk, undone, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
+        )
         positions = desk.broker.account(prices).positions
         crossed = _split_since(events, stream, left)
         valid = [o for o in left if o.client_order_id not in crossed]
@@ -132,7 +144,6 @@ async def resume_unfinished(
                 whole_plan=whole,
             )
             events.append([NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)])
-        after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
         sent = send_orders(
             events, desk.broker, sendable, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
         )
@@ -146,6 +157,36 @@ async def resume_unfinished(
     for found in await asyncio.gather(*(asyncio.to_thread(resume, desk) for desk in busy)):
         notes += found
     return notes
+
+
+def _not_at_broker(
+    events: EventStore,
+    desk: Desk,
+    orders: list[Order],
+    *,
+    stream: str,
+    week_id: date,
+    run_id: str,
+    after_fill: Callable[[], None],
+) -> list[Order]:
+    """`orders` (refused or held back, as the stream has them) the broker does not hold. One it holds was sent again by
+    a run killed before it recorded the broker's answer: it is recorded from the broker's answer now, as a rerun of the
+    week records its plan's (execution.py `recover_orders`), and its fill shown to the breaker. Judged as still refused,
+    a close the broker had filled was found no longer valid (its position gone: it had closed it) and given up with
+    its held-back leg, and the side change's opening leg was never sent."""
+    broker, filled = desk.broker, False
+    missing: list[Order] = []
+    for order in orders:
+        found = broker.find(order.client_order_id)
+        if found is None:
+            missing.append(order)
+            continue
+        held = OrderSubmitted(order=order, broker=broker.name, result=found)
+        events.append([NewEvent.of(held, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)])
+        filled = filled or found.status is OrderStatus.FILLED
+    if filled:
+        after_fill()
+    return missing
 
 
 def _split_since(events: EventStore, stream: str, orders: list[Order]) -> set[str]:
