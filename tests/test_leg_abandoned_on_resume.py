@@ -404,3 +404,27 @@ def test_a_checkpoint_asks_the_broker_for_a_refused_close_sent_again_before_givi
 def broker_positions(server: FakeAlpacaServer) -> dict[str, int]:
     broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
     return {s: p.qty for s, p in broker.account({}).positions.items()}
+
+
+def test_a_checkpoint_says_the_orders_it_gives_up_itself(storage: Storage) -> None:
+    """resume_unfinished's own abandonments (an order no longer valid, one sized before a split, a leg whose close
+    went with it) were returned to no one: the checkpoint neither warned of them nor counted itself degraded, though the
+    trade the plan meant will not happen (only an abandonment send_orders made, an ended close's leg, was said)."""
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        server.set_price("SPY", 600)
+        server.add_asset("SPY", shortable=True)
+        server.set_position("SPY", 10, 590)
+        _, desk, plan = flipping(storage, server)
+        close, leg = plan.orders
+        server.fail_route("POST", "/v2/orders", 422)  # the broker refuses the close: the leg waits for it
+        _run(storage, desk, plan)
+        server.set_position("SPY", 0, 0)  # sold by hand: the close has nothing left to close
+
+        notes = asyncio.run(
+            resume_unfinished(
+                storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
+            )
+        )
+
+        assert sorted(notes) == sorted(abandonment_note(a) for a in _abandoned(storage))
+        assert any(close.client_order_id in n for n in notes) and any(leg.client_order_id in n for n in notes)

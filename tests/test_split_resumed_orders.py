@@ -15,6 +15,7 @@ from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import SPLITS
 from llmtrade.domain.trading import PlanAbandoned
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.execution import abandonment_note
 from llmtrade.workflows.legs import held_back_notes, resume_unfinished
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.support import FIXED_NOW
@@ -54,7 +55,8 @@ def test_a_held_back_leg_sized_before_a_split_is_abandoned_not_sent_after_it(
             storage.events, {ACCOUNT.id: desk}, CONFIG, {"SPY": 2400.0}, stream=STREAM, week_id=WEEK, run_id="c"
         )
     )
-    assert notes == [] and sent_to_broker(server) == [close.client_order_id]  # the short is not sent
+    assert sent_to_broker(server) == [close.client_order_id]  # the short is not sent
     [gone] = [PlanAbandoned.from_event(e) for e in storage.events.read_stream(STREAM) if e.type == "PlanAbandoned"]
+    assert notes == [abandonment_note(gone)]  # and said
     assert gone.client_order_ids == [opening.client_order_id] and "split" in gone.reason
     assert held_back_notes(storage.events, STREAM) == []

@@ -97,7 +97,8 @@ async def resume_unfinished(
     abandoned (PlanAbandoned, once, whole_plan) instead. An order no longer valid for what the account holds
     (`still_valid`), or sized before a split, is abandoned alone (whole_plan False). Orders in `own` (the caller's own
     plans) are left to the caller.
-    Returns the notes of the orders refused again (legs still held back: `held_back_notes`)."""
+    Returns the notes of the orders refused again and of those given up alone, now or by send_orders (legs still held
+    back: `held_back_notes`)."""
     notes: list[str] = []
 
     def resume(desk: Desk) -> list[str]:
@@ -133,6 +134,7 @@ async def resume_unfinished(
                 False,
             ): orphans,
         }
+        said: list[str] = []  # an order given up alone is a trade that will not happen: said, and a degraded run
         for (reason, whole), orders in ((r, o) for r, o in reasons.items() if o):
             gone = PlanAbandoned(
                 account_id=account_id,
@@ -144,11 +146,12 @@ async def resume_unfinished(
                 whole_plan=whole,
             )
             events.append([NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)])
+            said += [] if whole else [abandonment_note(gone)]  # a newer plan replacing the older is no news
         sent = send_orders(
             events, desk.broker, sendable, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
         )
         stop_if_blocked(events, sent.blocked)
-        return [unfinished_note(item) for item in sent.refused] + [abandonment_note(a) for a in sent.abandoned]
+        return [*said, *(unfinished_note(item) for item in sent.refused), *map(abandonment_note, sent.abandoned)]
 
     # Most checkpoints find nothing undone: only the accounts that have something get a thread (a thread per
     # account per checkpoint was most of this step's cost); each still reads its own orders on its thread.
