@@ -7,13 +7,14 @@ exceptions it really raises (including on an empty body) meet the quote service'
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from llmtrade.clock import FixedClock
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_data import AlpacaBarProvider
+from llmtrade.market.alpaca_limits import RateLimitWaits
 from llmtrade.market.alpaca_quotes import AlpacaQuotes
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.quotes import QuoteService
@@ -234,10 +235,35 @@ def test_alpacas_rate_limit_is_waited_out_as_it_says_and_a_wait_past_the_bound_f
     """The latest prices go through the same data client as the bars (market/alpaca_limits.py): a 429 waits until
     X-RateLimit-Reset, not alpaca-py's fixed wait, and one that would wait past the bound is temporary at once."""
     latest.set_trade("SPY", 601.0, at(11, 59))
+    wall = Wall()  # the fake's clock and the provider's waits, stepped rather than slept
+    server.wall = wall
     server.use_up_rate_limit(1.2)
-    assert provider_for(server).latest(["SPY"], NOON)["SPY"].price == 601.0  # three 0.01 s retries would not do
+    assert stepping(server, wall).latest(["SPY"], NOON)["SPY"].price == 601.0  # three 0.01 s retries would not do
+    [slept] = wall.slept
+    assert 1.2 <= slept <= 2.7  # until X-RateLimit-Reset (a whole second), and a moment
     server.reset()
+    wall.slept.clear()
     server.use_up_rate_limit(300.0)
     with pytest.raises(MarketDataUnavailable, match=r"rate-limited .*Alpaca asked to wait 30[01] s, longer than"):
-        provider_for(server).latest(["SPY"], NOON)
-    assert len(server.requests) == 1
+        stepping(server, wall).latest(["SPY"], NOON)
+    assert len(server.requests) == 1 and wall.slept == []
+
+
+class Wall:
+    """The fake Alpaca's clock and the provider's, one value: a wait is spent by stepping it, not by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def stepping(server: FakeAlpacaServer, wall: Wall) -> AlpacaQuotes:
+    """`provider_for`'s provider, its rate-limit waits spent on `wall`."""
+    return provider_for(server).waiting(RateLimitWaits(wall=wall, sleep=wall.sleep))
