@@ -431,6 +431,31 @@ def test_a_rate_limit_is_not_waited_past_the_deadline_of_a_job_whose_clock_stand
     assert len(wall.slept) == 1
 
 
+def test_a_job_past_its_deadline_still_waits_out_a_short_rate_limit_up_to_alpaca_pys_old_retries(
+    server: FakeAlpacaServer,
+) -> None:
+    """A job already past its deadline (a late catch-up run) refused even a 0.5 s wait and failed as temporary
+    (exit 75), where alpaca-py had retried three times 3 s apart. A read now always may wait 9 s in all."""
+    load_two_symbols(server)
+    wall = Wall()
+    wall.now = float(int(wall.now))  # a whole second: each wait is exactly the reset's seconds and the 0.5 s margin
+    server.wall = wall
+    clock = WallClock(wall)
+    late = RateLimitWaits(deadline=clock.now() - timedelta(minutes=10), clock=clock, wall=wall, sleep=wall.sleep)
+    limited_first(server, wall, [2.0])
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=late)
+    bars = provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert [bar.day for bar in bars["SPY"]] == WINTER_DAYS[:5] and wall.slept == [2.5]
+    # Past those 9 s the deadline stands: a third wait of 7 s after 2.5 and 5 (each to a whole second) is not begun.
+    wall.slept, wall.now = [], float(math.ceil(wall.now))
+    limited_first(server, wall, [2.0, 4.0, 6.0])
+    provider = AlpacaBarProvider(KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2, waits=late)
+    said = r"Alpaca asked to wait 7 s more after 8 s, past the 9 s a read may wait in all past the job's deadline"
+    with pytest.raises(MarketDataUnavailable, match=said) as caught:
+        provider.daily_bars(["SPY"], date(2026, 1, 5), date(2026, 1, 9))
+    assert caught.value.exit_code == 75 and wall.slept == [2.5, 5.0]
+
+
 @pytest.mark.parametrize("alpaca_ahead", [120.0, -120.0], ids=["clock-behind", "clock-ahead"])
 def test_a_rate_limit_is_waited_by_alpacas_clock_when_this_machines_is_off(
     server: FakeAlpacaServer, alpaca_ahead: float

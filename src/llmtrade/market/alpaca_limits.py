@@ -7,10 +7,10 @@ window resets ("on 429, do not retry before X-RateLimit-Reset", docs.alpaca.mark
 reads no header: a window that resets 20 s later was hit four times in 9 s and the read failed as temporary (exit 75)
 though waiting what Alpaca said would have answered it. So a market-data client's session carries an adapter that
 answers a 429 itself: it waits until the reset (or a Retry-After, where a proxy sends one) and sends the request
-again, within a bound (`RateLimitWaits`: a sane most, and the job's deadline when there is one). A wait past the
-bound is not begun: the read fails at once as temporary, naming the wait Alpaca asked for. alpaca-py's own loop no
-longer retries a 429 (alpaca_http.DATA_RETRY_STATUSES); the trading client has neither (a resent order is resolved
-by lookup, brokers/alpaca.py).
+again, within a bound (`RateLimitWaits`: a sane most, and the job's deadline when there is one, though 9 s are always
+allowed). A wait past the bound is not begun: the read fails at once as temporary, naming the wait Alpaca asked for.
+alpaca-py's own loop no longer retries a 429 (alpaca_http.DATA_RETRY_STATUSES); the trading client has neither (a
+resent order is resolved by lookup, brokers/alpaca.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ from llmtrade.clock import Clock, SystemClock
 # The longest a market-data read waits out Alpaca's rate limit, all its waits together: a window is a minute long,
 # so a reset further off than this is a limit set some other way, not worth holding a job for.
 MOST_SECONDS = 90.0
+# What a read may always wait in all, its job's deadline near or past (a late catch-up run): alpaca-py's own three
+# retries 3 s apart, which a throttled read had before llmtrade answered a 429 itself. Refusing even a 0.5 s wait there
+# failed the job (exit 75) over one throttled read.
+LATE_SECONDS = 9.0
 # X-RateLimit-Reset is a whole second: a request sent on it may still count in the window that is ending.
 _MARGIN = 0.5
 # How far this machine's clock may be ahead of an answer's Date in step with it: the Date's second is cut to a whole
@@ -39,8 +43,9 @@ _DATE_SLACK = 2.0
 @dataclass(frozen=True)
 class RateLimitWaits:
     """How long a 429 may be waited out: `most_seconds` in all, and never past `deadline` (the job's, read on
-    `clock`, when it has one). `wall` is what X-RateLimit-Reset (epoch seconds, Alpaca's clock) is read against
-    and `sleep` how the wait is spent: both real time, but for tests, which step a fake's time instead."""
+    `clock`, when it has one) but for the LATE_SECONDS a read may always wait. `wall` is what X-RateLimit-Reset (epoch
+    seconds, Alpaca's clock) is read against and `sleep` how the wait is spent: both real time, but for tests, which
+    step a fake's time instead."""
 
     most_seconds: float = MOST_SECONDS
     deadline: datetime | None = None
@@ -63,12 +68,17 @@ class RateLimitWaits:
     def budget(self, waited: float = 0.0) -> tuple[float, str]:
         """The longest wait allowed now, after `waited` seconds the same read waited already, and what sets it, for a
         message ("the 90 s llmtrade waits at most"): what is left of the most, or the time left before the deadline
-        (which the waits already spent have brought nearer, so they are not counted against it a second time)."""
+        (which the waits already spent have brought nearer, so they are not counted against it a second time), or, when
+        that is less, what is left of the LATE_SECONDS a read may always wait."""
         room, bound = self.most_seconds - waited, f"the {self.most_seconds:g} s llmtrade waits at most"
         if self.deadline is not None:
             left = max((self.deadline - self.now()).total_seconds(), 0.0)
+            least = min(LATE_SECONDS, self.most_seconds)  # never more than the most
+            when = f"{self.deadline:%Y-%m-%d %H:%M %Z}"
+            if least - waited > left:
+                return least - waited, f"the {least:g} s a read may wait in all past the job's deadline ({when})"
             if left < room:
-                return left, f"the {left:.0f} s left before the job's deadline ({self.deadline:%Y-%m-%d %H:%M %Z})"
+                return left, f"the {left:.0f} s left before the job's deadline ({when})"
         return max(room, 0.0), bound
 
 
