@@ -11,7 +11,13 @@ import pytest
 from llmtrade.app.backtest_market import CutoffProvider
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, MarketDataMissing, MarketProviderUnset, UsageError
+from llmtrade.errors import (
+    MarketDataError,
+    MarketDataMissing,
+    MarketDataUnavailable,
+    MarketProviderUnset,
+    UsageError,
+)
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_folder import CsvFolderProvider, read_csv
 from llmtrade.market.providers import build_providers, provider_names
@@ -322,6 +328,44 @@ def test_a_csv_folder_without_one_symbols_file_keeps_the_others_and_the_next_pro
     failed = storage.events.read(type="MarketProviderFailed")[0].payload
     assert failed["symbols"] == ["TLT", "QQQ"]
     assert "has no file for TLT" in failed["error"] and "QQQ.csv is a folder, not a file" in failed["error"]
+
+
+def test_a_missing_file_does_not_hide_another_files_bad_rows_both_are_named_and_recorded(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """QQQ's file missing and TLT's with a bad row: the error named QQQ alone "(of the 3 asked)", and TLT's row was
+    never said nor recorded, the next provider asked for it as if nothing were wrong. Both are said now, the file and
+    line of the bad row too, and the exit is 1 as for either alone (a file to fix, a file to add)."""
+    folder = tmp_path / "csv"
+    write_csv(folder, "SPY", date(2025, 12, 1), date(2026, 1, 9))
+    write_csv(folder, "TLT", date(2025, 12, 1), date(2026, 1, 9))
+    lines = (folder / "TLT.csv").read_text().splitlines()
+    [bad] = [n for n, text in enumerate(lines, start=1) if text.startswith("2026-01-06,")]
+    fields = lines[bad - 1].split(",")
+    lines[bad - 1] = ",".join([*fields[:5], "n/a", *fields[6:]])  # the close
+    (folder / "TLT.csv").write_text("\n".join(lines) + "\n")
+    market = _market(storage, CsvFolderProvider(folder))
+    with pytest.raises(MarketDataError) as refused:
+        market.bars(["SPY", "TLT", "QQQ"], date(2026, 1, 2), date(2026, 1, 9))
+    message = str(refused.value)
+    assert refused.value.exit_code == 1 and not isinstance(refused.value, MarketDataUnavailable)
+    assert f"csv folder {folder} has no file for QQQ" in message
+    assert f"{folder / 'TLT.csv'}, line {bad}: TLT: 2026-01-06: Close 'n/a' is not a number" in message
+    assert "could supply TLT, QQQ (of the 3 asked)" in message
+    [rejected] = [e.payload for e in storage.events.read(type="MarketDataRejected")]
+    assert (rejected["symbol"], rejected["where"]) == ("TLT", f"{folder / 'TLT.csv'}, line {bad}")
+    [failed] = [e.payload for e in storage.events.read(type="MarketProviderFailed")]
+    assert failed["symbols"] == ["QQQ"] and "has no file for QQQ" in failed["error"]
+    # With a provider after it that has every file, the read goes on as for the bad rows alone: on record.
+    write_csv(tmp_path / "other", "SPY", date(2025, 12, 1), date(2026, 1, 9))
+    write_csv(tmp_path / "other", "TLT", date(2025, 12, 1), date(2026, 1, 9))
+    write_csv(tmp_path / "other", "QQQ", date(2025, 12, 1), date(2026, 1, 9))
+    other = Asked(CsvFolderProvider(tmp_path / "other"))
+    series = _market(storage, CsvFolderProvider(folder), other).bars(
+        ["SPY", "TLT", "QQQ"], date(2026, 1, 5), date(2026, 1, 9)
+    )
+    assert other.asked == [["SPY", "TLT", "QQQ"]] and list(series.bars) == ["SPY", "TLT", "QQQ"]
+    assert len(storage.events.read(type="MarketDataRejected")) == 2
 
 
 class Asked(Counting):

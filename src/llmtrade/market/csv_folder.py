@@ -68,12 +68,14 @@ class CsvFolderProvider:
                 raise MarketDataMissing(
                     f"csv folder {self.folder}: {symbol}.csv {CANNOT_READ} ({reason}): {USABLE}"
                 ) from exc
-        if lacking:
-            # The files there are kept (`answered`) when they all read cleanly: the service takes their bars and asks
-            # the next provider only for the symbols without a usable file. Said first, before the others' problems.
-            raise self._lacking(found, {} if problems else bars)
         if problems:
-            raise SeriesRejected(problems, read=bars)
+            # A bad row refuses the whole answer, as ever; the symbols without a usable file go with the refusal
+            # (`lacking`), so neither is said without the other (the missing file alone was, the bad rows never).
+            raise SeriesRejected(problems, read=bars, lacking=self._lacking(found, {}) if lacking else None)
+        if lacking:
+            # The files there are kept (`answered`): the service takes their bars and asks the next provider only for
+            # the symbols without a usable file.
+            raise self._lacking(found, bars)
         return bars
 
     def _lacking(self, found: dict[str, str | None], answered: dict[str, list[Bar]]) -> MarketDataMissing:

@@ -141,6 +141,8 @@ class MarketData:
             if problems:
                 raise SeriesRejected(problems)
         except SeriesRejected as rejected:
+            if rejected.lacking is not None:  # symbols it had nothing for besides (CSV files missing): said first
+                self._lacked(provider, rejected.lacking, rejected.lacking.symbols, start, end, tally)
             exc = rejected.with_series_checks(sessions, start, end, where=provider.origin, ends=self.ends)
             tally.short.update(p.symbol for p in exc.problems)
             # Unrecorded (`status`, the leaderboard), the message is the only place its problems are told.

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmtrade.domain.market import Bar
 from llmtrade.domain.wording import counted
-from llmtrade.errors import MarketDataError
+from llmtrade.errors import MarketDataError, MarketDataMissing
 
 # How many dates one problem lists in its message; the event keeps them all.
 _SHOWN = 5
@@ -99,13 +99,22 @@ class BarProblem(BaseModel):
 class SeriesRejected(MarketDataError):
     """A provider's answer failed validation; the service records it and asks the next provider."""
 
-    def __init__(self, problems: Sequence[BarProblem], *, read: Mapping[str, Sequence[Bar]] | None = None):
+    def __init__(
+        self,
+        problems: Sequence[BarProblem],
+        *,
+        read: Mapping[str, Sequence[Bar]] | None = None,
+        lacking: MarketDataMissing | None = None,
+    ):
         """`read`: the bars of the symbols the provider could read (a CSV folder's good files), so the checks made on
-        whole series (missing sessions) are said with these problems, not in the run after they are fixed."""
+        whole series (missing sessions) are said with these problems, not in the run after they are fixed. `lacking`:
+        the symbols the provider had nothing for besides (a CSV folder without their files), which the market service
+        says and records with these problems; this message is the problems alone."""
         if not problems:
             raise ValueError("SeriesRejected needs at least one problem")
         self.problems = list(problems)
         self.read = dict(read or {})
+        self.lacking = lacking
         super().__init__(self.told(recorded=True))
 
     def told(self, *, recorded: bool) -> str:
@@ -139,7 +148,7 @@ class SeriesRejected(MarketDataError):
             return self
         read = {s: [b for b in bars if start <= b.day <= end] for s, bars in self.read.items()}
         more = validate_bars(read, sessions, where=where, ends=ends)
-        return SeriesRejected([*self.problems, *more]) if more else self
+        return SeriesRejected([*self.problems, *more], lacking=self.lacking) if more else self
 
     def every(self) -> str:
         """The message for a caller that records none of the problems: it does not send the user to the events."""
