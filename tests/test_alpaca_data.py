@@ -26,8 +26,12 @@ from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.alpaca_http import DataAccess, within_deadline
 from llmtrade.market.alpaca_limits import RateLimitWaits
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.providers import build_providers
+from llmtrade.market.service import MarketData, Recording
 from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import NEW_YORK, FakeAlpacaServer, FakeRequest, FakeResponse
 from tests.support import FIXED_NOW
@@ -541,6 +545,53 @@ def test_a_sip_range_starting_today_past_the_cut_is_asked_up_to_16_minutes_ago(
     [asked] = bar_requests(server)
     start, end = (datetime.fromisoformat(asked[key]) for key in ("start", "end"))
     assert start == datetime.combine(today, datetime.min.time(), tzinfo=NEW_YORK) < end == now - timedelta(minutes=16)
+
+
+@pytest.mark.parametrize(("hhmm", "complete"), [("16:05", False), ("16:20", True)])
+def test_a_sessions_sip_bar_is_taken_and_cached_only_once_the_cut_reaches_its_close(
+    server: FakeAlpacaServer,
+    storage: Storage,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    hhmm: str,
+    complete: bool,
+) -> None:
+    """A session counts as complete at its 16:00 close, but the SIP request ends 16 minutes before now: between 16:00
+    and 16:16 Alpaca sends the day's bar made of the trades before the cut, without its close (the fake sends the
+    day's bar for any end past its midnight stamp, as Alpaca does), and it was returned and cached as the session's.
+    Now the session is not taken from the SIP feed until the cut reaches its close: the next provider is asked, and
+    with none left the read is temporary (exit 75), nothing asked of Alpaca nor cached; from 16:16 it is as before."""
+    today = date(2026, 1, 14)
+    now = datetime.combine(today, datetime.strptime(hhmm, "%H:%M").time(), tzinfo=NEW_YORK)
+    server.wall = now.timestamp
+    server.free_plan = True
+    server.add_bars("SPY", [row(day, 600 + i) for i, day in enumerate(WINTER_DAYS) if day <= today])
+    provider = _sip_provider(server, now, monkeypatch)
+    cache = BarCache(storage.conn)
+    market = MarketData([provider], cache, TradingCalendar(), Recording(storage.events, "r1"))
+    if complete:
+        series = market.bars_asof(["SPY"], now, sessions=5)
+        assert series.provider == "alpaca" and series.bars["SPY"][-1].day == today
+        assert cache.count(["SPY"], today, today, synthetic=False) == 1
+        return
+    with pytest.raises(MarketDataUnavailable) as caught:
+        market.bars_asof(["SPY"], now, sessions=5)
+    assert caught.value.exit_code == 75
+    assert str(caught.value).startswith(
+        "alpaca: alpaca has no complete bar of 2026-01-14 yet: the sip feed is asked up to 16 minutes before now (the "
+        "free plan refuses the latest 15): to 2026-01-14 15:49 New York, before the 16:00 close; complete from 16:16"
+    )
+    assert bar_requests(server) == [] and cache.count(["SPY"], today, today, synthetic=False) == 0
+    [failed] = [e.payload for e in storage.events.read(type="MarketProviderFailed")]
+    assert (failed["provider"], failed["error_type"]) == ("alpaca", "MarketDataUnavailable")
+    # A provider after it whose bar of the session is complete (a file's) supplies the read.
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    lines = [f"{day},{599 + i},{602 + i},{598 + i},{600 + i},1000000" for i, day in enumerate(WINTER_DAYS[:8])]
+    (folder / "SPY.csv").write_text("\n".join(["Date,Open,High,Low,Close,Volume", *lines]) + "\n")
+    market = MarketData([provider, CsvFolderProvider(folder)], cache, TradingCalendar(), Recording(storage.events))
+    series = market.bars_asof(["SPY"], now, sessions=5)
+    assert series.provider == "csv" and series.bars["SPY"][-1].day == today and bar_requests(server) == []
 
 
 def _sip_provider(server: FakeAlpacaServer, now: datetime, monkeypatch: pytest.MonkeyPatch) -> AlpacaBarProvider:

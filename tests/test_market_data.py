@@ -58,6 +58,9 @@ class Counting:
     def origin(self, symbol: str) -> str | None:
         return self.inner.origin(symbol)
 
+    def incomplete(self, close: datetime) -> str | None:
+        return self.inner.incomplete(close)
+
 
 def _market(storage: Storage, *providers: object) -> MarketData:
     return MarketData(list(providers), BarCache(storage.conn), TradingCalendar(), Recording(storage.events, "r1"))  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from llmtrade.clock import FixedClock
 from llmtrade.domain.market import Bar
 from llmtrade.errors import (
     MarketDataError,
@@ -379,6 +380,32 @@ def test_a_batch_with_an_empty_symbol_and_a_missing_day_caches_nothing(storage: 
     cache = BarCache(storage.conn)
     assert cache.count(["SPY", "NEWCO", "TLT"], START, END, synthetic=False) == 0
     assert not cache.covers(["SPY"], START, END, synthetic=False)
+
+
+@pytest.mark.parametrize(("hhmm", "complete"), [("16:05", False), ("16:19", False), ("16:20", True)])
+def test_yahoos_bar_of_a_session_is_taken_and_cached_only_a_while_after_its_close(
+    storage: Storage, hhmm: str, complete: bool
+) -> None:
+    """Yahoo's daily bar of the day is live until a while after the close (its closing prints come in later): read
+    at 16:05, it was returned and cached as the complete session's. Now it is taken from 20 minutes after the close;
+    before, Yahoo is not asked and the read is temporary (exit 75), with nothing cached."""
+    now = datetime.combine(END, time.fromisoformat(hhmm), tzinfo=NEW_YORK)
+    fake = _yahoo()
+    provider = YFinanceProvider(timeout_seconds=2, session=fake.session(), clock=FixedClock(now))
+    cache = BarCache(storage.conn)
+    if complete:
+        series = _service(storage, provider).bars_asof(["SPY", "TLT"], now, sessions=5)
+        assert all(bars[-1].day == END for bars in series.bars.values())
+        assert cache.count(["SPY", "TLT"], END, END, synthetic=False) == 2
+        return
+    with pytest.raises(MarketDataUnavailable) as caught:
+        _service(storage, provider).bars_asof(["SPY", "TLT"], now, sessions=5)
+    assert caught.value.exit_code == 75
+    assert str(caught.value).startswith(
+        f"yfinance: yfinance has no complete bar of {END} yet: Yahoo's daily bar is live until a while after the "
+        f"close; taken from {END} 16:20 New York"
+    )
+    assert fake.charted == [] and cache.count(["SPY", "TLT"], START, END, synthetic=False) == 0
 
 
 def test_a_symbol_alpaca_has_no_bars_for_is_asked_of_yahoo_alone(storage: Storage) -> None:

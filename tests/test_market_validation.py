@@ -9,7 +9,7 @@ error names every failure and is operational (exit 1).
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -197,6 +197,9 @@ class Feed:
         return {s: [b for b in self.bars if b.symbol == s] for s in symbols}
 
     def origin(self, symbol: str) -> None:
+        return None
+
+    def incomplete(self, close: datetime) -> None:
         return None
 
 

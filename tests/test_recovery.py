@@ -100,6 +100,9 @@ class _Feed:
     def origin(self, symbol: str) -> None:
         return None
 
+    def incomplete(self, close: datetime) -> None:
+        return None
+
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if self.failures:
             self.failures -= 1

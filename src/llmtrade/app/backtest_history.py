@@ -154,6 +154,7 @@ class _Kept:
         self.name = provider.name
         self.synthetic = provider.synthetic
         self.origin = provider.origin  # the file a CSV provider names in its problems
+        self.incomplete = provider.incomplete  # a live provider's bar of a session just closed, not taken yet
         self.answers: dict[tuple[tuple[str, ...], date, date], dict[str, list[Bar]] | Exception] = {}
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:

@@ -9,7 +9,7 @@ fetches is stored: the cache write of a cut-off series would be the audit's only
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from llmtrade.domain.market import Bar
@@ -36,6 +36,9 @@ class CutoffProvider:
 
     def origin(self, symbol: str) -> str | None:
         return self._inner.origin(symbol)
+
+    def incomplete(self, close: datetime) -> str | None:
+        return self._inner.incomplete(close)
 
 
 class ReadOnlyCache(BarCache):

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.alpaca_http import DataAccess, data_api_error, wire_error
+from llmtrade.market.provider import live_now
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
@@ -37,6 +38,18 @@ class AlpacaBarProvider(DataAccess):
 
     def origin(self, symbol: str) -> None:
         return None
+
+    def incomplete(self, close: datetime) -> str | None:
+        """On the SIP feed, why the bar of the session closing at `close` is not complete yet: the request ends 16
+        minutes before now (`_until`), and a daily bar asked before that reaches the close is made of the trades before
+        the cut, without its last minutes and closing print. The IEX feed is asked to the end of the day."""
+        if self.feed != "sip" or close <= (cut := live_now(self.clock) - _SIP_DELAY):
+            return None
+        cut, close, whole = (t.astimezone(_NEW_YORK) for t in (cut, close, close + _SIP_DELAY))
+        return (
+            "the sip feed is asked up to 16 minutes before now (the free plan refuses the latest 15): to "
+            f"{cut:%Y-%m-%d %H:%M} New York, before the {close:%H:%M} close; complete from {whole:%H:%M}"
+        )
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         """Bars per symbol for the New York session dates start..end inclusive, ascending; [] when none."""
@@ -69,7 +82,7 @@ class AlpacaBarProvider(DataAccess):
         # Midnight to the last second of the New York days, so no session at either edge is cut off.
         # The SIP cut's now is the earlier of the command's (nothing after it is asked: LLMTRADE_NOW in the past) and
         # the real one (the free plan's 15 minutes are Alpaca's real clock's: an LLMTRADE_NOW ahead of it was refused).
-        now = min(self.clock.now(), datetime.now(UTC))
+        now = live_now(self.clock)
         begin, until = datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK), _until(end, self.feed, now)
         if until <= begin:
             # A SIP range that starts within the latest 16 minutes (today's, between 00:00 and 00:16 in New York):
@@ -115,8 +128,10 @@ def _until(end: date, feed: str, now: datetime) -> datetime:
     before `now`.
 
     Alpaca's free plan answers a SIP request reaching into the latest 15 minutes with 403 "subscription does not
-    permit querying recent SIP data" (what a run after the close asking for that session's bar does). A session's
-    daily bar is complete at its close, long before the cut."""
+    permit querying recent SIP data" (what a run after the close asking for that session's bar does). So a session's
+    daily bar asked before 16 minutes past its close is made of the trades before the cut, without its close: Alpaca
+    sends it all the same, and `incomplete` says so, for the market service not to take it (nor cache it) until the
+    cut reaches the close."""
     last = datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=_NEW_YORK) - timedelta(seconds=1)
     if feed != "sip":
         return last

@@ -23,7 +23,7 @@ import math
 import os
 import stat
 from bisect import bisect_left, bisect_right
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -98,6 +98,9 @@ class CsvFolderProvider:
     def origin(self, symbol: str) -> str:
         """The file a symbol's bars come from, so a rejection can name it."""
         return str(self._file(symbol))
+
+    def incomplete(self, close: datetime) -> None:
+        return None  # a file's bars are what they are
 
     def _file(self, symbol: str) -> Path:
         return self.folder / f"{symbol}.csv"

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable, MarketProviderUnset
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.provider import BarProvider
 
 # The failures after which the next provider is asked (a series the validator refuses is the third, SeriesRejected,
 # which the service records problem by problem).
@@ -96,6 +98,22 @@ def wire_reason(exc: BaseException) -> str:
     if isinstance(bottom, OSError) and bottom.strerror:
         return bottom.strerror[:1].lower() + bottom.strerror[1:]
     return text or type(exc).__name__
+
+
+def not_complete(
+    provider: BarProvider, calendar: TradingCalendar, sessions: Sequence[date]
+) -> MarketDataUnavailable | None:
+    """`provider` not asked for a range whose last session (of `sessions`) it has no complete bar of yet (its
+    `incomplete`: Alpaca's SIP feed asked 16 minutes back, Yahoo's bar still live after the close), as a temporary
+    failure: the next provider is asked, and a later run asks it again. Taken, its bar would have been returned and
+    cached as the session's, without its close; a session counts as complete at its close (calendar.py), not its bar
+    at every provider. None when the bar is complete, or the range holds no session."""
+    if not sessions:
+        return None
+    why = provider.incomplete(calendar.session_close(sessions[-1]))
+    if why is None:
+        return None
+    return MarketDataUnavailable(f"{provider.name} has no complete bar of {sessions[-1]} yet: {why}")
 
 
 def few(names: Sequence[str], shown: int = 5, *, noun: str = "symbols") -> str:

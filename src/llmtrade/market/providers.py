@@ -62,7 +62,8 @@ def _synthetic(assets: AssetsConfig, settings: Settings) -> BarProvider:
 
 
 def _yfinance(assets: AssetsConfig, settings: Settings) -> BarProvider:
-    return YFinanceProvider(timeout_seconds=assets.market_data.request_timeout_seconds)
+    # The command's clock: a session's bar is taken some minutes after its close (yfinance_data.SETTLED).
+    return YFinanceProvider(timeout_seconds=assets.market_data.request_timeout_seconds, clock=make_clock(settings.now))
 
 
 def _alpaca(assets: AssetsConfig, settings: Settings) -> BarProvider:

@@ -21,7 +21,7 @@ from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
 from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left
+from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.series import BarSeries, Recording, Shortfall, joined
@@ -87,7 +87,8 @@ class MarketData:
         wrongly (market/failures.py): a provider that answered with a hole, a duplicate, a bad value or no
         bars at all answers the same on the next wake-up, and a stale feed at run time (the weekly run is
         hours after the close) is a feed to look at, not a delay to wait out. A provider that refuses the
-        request itself (a bad key) stops the read at once, on record.
+        request itself (a bad key) stops the read at once, on record. A provider whose bar of the range's last session
+        is not complete yet (failures.py `not_complete`) is not asked: temporary, as one not reached.
         """
         wanted = list(dict.fromkeys(symbols))
         sessions = self.calendar.sessions_between(start, end)
@@ -95,9 +96,11 @@ class MarketData:
         parts: list[BarSeries] = []  # what each provider supplied, the symbols it lacked asked of the next
         asked = wanted
         for provider in self.providers:
-            part = self._cached(provider, asked, start, end, sessions) or self._answer(
-                provider, asked, start, end, sessions, tally
-            )
+            part = self._cached(provider, asked, start, end, sessions)
+            if part is None and (early := not_complete(provider, self.calendar, sessions)) is not None:
+                self._lacked(provider, early, asked, start, end, tally)  # its last bar partial: not taken, not cached
+                continue
+            part = part or self._answer(provider, asked, start, end, sessions, tally)
             if part is None:
                 continue
             parts.append(part)

@@ -16,7 +16,7 @@ import random
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from llmtrade.config.candidates import packaged_candidates
@@ -94,6 +94,9 @@ class SyntheticMarket:
 
     def origin(self, symbol: str) -> None:
         return None
+
+    def incomplete(self, close: datetime) -> None:
+        return None  # its bars are drawn whole
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         unknown = [s for s in symbols if s not in self._classes and s not in self._extra]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketProviderUnset
@@ -20,3 +20,6 @@ class UnavailableProvider:
 
     def origin(self, symbol: str) -> None:
         return None
+
+    def incomplete(self, close: datetime) -> None:
+        return None  # asked, it says why it cannot be

@@ -9,29 +9,49 @@ which came back is a failure for the others only, carrying the bars that came (`
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain.market import Bar
 from llmtrade.market.failures import few
+from llmtrade.market.provider import live_now
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 from llmtrade.market.yfinance_wire import download
+
+# How long after a session's close Yahoo's daily bar of it is taken as complete. Yahoo sends the day's bar while the
+# session trades, priced at the latest trade (dpguthrie/yahooquery#36), and goes on changing it after the close as the
+# closing prints come in; today's row may even be missing or NaN for a while (ranaroussi/yfinance#826). Read at 16:05,
+# the bar was taken, and cached, as the session's. 20 minutes covers the closing auctions' prints, and the default
+# postmortem (16:30) still finds it.
+SETTLED = timedelta(minutes=20)
+_NEW_YORK = ZoneInfo("America/New_York")
 
 
 class YFinanceProvider:
     name = "yfinance"
     synthetic = False
 
-    def __init__(self, timeout_seconds: float = 15.0, session: Any = None):
+    def __init__(self, timeout_seconds: float = 15.0, session: Any = None, clock: Clock | None = None):
         self._timeout = timeout_seconds
         # A requests/curl_cffi session for yfinance to use; None lets yfinance make its own (tests pass one
         # whose transport answers, or fails, as Yahoo's does).
         self._session = session
+        # The command's clock (LLMTRADE_NOW's instant when set): whether a session's bar has settled (`incomplete`).
+        self.clock = clock or SystemClock()
 
     def origin(self, symbol: str) -> None:
         return None
+
+    def incomplete(self, close: datetime) -> str | None:
+        """Why Yahoo's bar of the session closing at `close` is not complete yet: within SETTLED after the close."""
+        if live_now(self.clock) >= close + SETTLED:
+            return None
+        settled = (close + SETTLED).astimezone(_NEW_YORK)
+        return f"Yahoo's daily bar is live until a while after the close; taken from {settled:%Y-%m-%d %H:%M} New York"
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         frame, wire = download(
