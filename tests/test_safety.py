@@ -17,7 +17,7 @@ from llmtrade.domain.trading import Order, OrdersPlanned, Position, Side
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.workflows.execution import misfit
+from llmtrade.workflows.plan_recovery import misfit
 from tests.support import FIXED_NOW, going_live
 
 runner = CliRunner()

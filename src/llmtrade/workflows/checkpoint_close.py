@@ -25,7 +25,7 @@ from llmtrade.exits import signalled
 from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_slot import Slot, outcome_from
-from llmtrade.workflows.execution import recorded_orders, recover_orders
+from llmtrade.workflows.plan_recovery import recorded_orders, recover_orders
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,9 @@ from llmtrade.workflows.execution import (
     UNFINISHED,
     Execution,
     execute_plans,
-    recorded_orders,
 )
 from llmtrade.workflows.legs import resume_unfinished
+from llmtrade.workflows.plan_recovery import recorded_orders
 from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.workbench import Workbench
 

@@ -11,7 +11,8 @@ from llmtrade.domain.trading import OrderRejected, OrderSubmitted
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import ABANDONED, PRICES, UNFINISHED, execute_plans, recorded_orders
+from llmtrade.workflows.execution import ABANDONED, PRICES, UNFINISHED, execute_plans
+from llmtrade.workflows.plan_recovery import recorded_orders
 from llmtrade.workflows.trading_stages import PLANS
 
 EXECUTED = ContextKey("executed_orders", list[OrderSubmitted | OrderRejected])
