@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,34 @@ def test_a_bar_already_read_that_changed_is_refused_naming_it(database_url: str,
     message = str(caught.value)
     assert "price data hash" in message
     assert f"GLD.csv's bar of {day} is not the one this backtest read (close " in message
+
+
+@pytest.mark.parametrize(
+    ("symbol", "first_run", "added"),
+    [
+        # A fund whose file began after the first week's as-of session (a late listing: not offered that week),
+        # then given its earlier history: a fresh run offers it, and its indicators read those rows.
+        ("GLD", lambda rows: [b for b in rows if WEEK <= b.day <= WEEK + timedelta(days=6)], "earlier"),
+        # A file that ended inside the range (taken as delisted: positions closed at its last close), then given its
+        # later rows: a fresh run holds it through the week.
+        ("TLT", lambda rows: [b for b in rows if b.day <= WEEK + timedelta(days=1)], "later"),
+    ],
+)
+def test_rows_added_inside_the_days_the_weeks_read_are_refused(
+    database_url: str, tmp_path: Path, symbol: str, first_run: Any, added: str
+) -> None:
+    """Every bar in the cache was the same, so a grown file passed as 'only grew', though the weeks already run had
+    read its rows over those days and found none there: the finished weeks were not what a backtest run afresh on
+    the grown files gives."""
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    first = {s: [b for b in rows if b.day <= WEEK + timedelta(days=6)] for s, rows in bars.items()}
+    _write(folder, {**first, symbol: first_run(bars[symbol])})
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    _write(folder, bars)
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert "price data hash" in message
+    assert f"{symbol}.csv now has a bar of " in message
+    assert "inside the days this backtest's weeks read" in message, message

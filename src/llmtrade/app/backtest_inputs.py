@@ -3,9 +3,9 @@
 A backtest's name stands for one replay: the first week, the models' mode, the config and the prices. A
 rerun with any of them changed would mix two experiments in one set of books, so it is refused; with the
 same inputs it resumes (the last week may move, to extend a backtest). Price files that only grew (`_changed_bar`:
-every bar the books were written from is still there, the same) are the same prices: a weekly reader downloads the
-new week into the folder and extends the backtest; refused, a backtest could be extended only on files that held
-the later rows already.
+every bar the books were written from is still there, the same, and no row was added inside the days the weeks read)
+are the same prices: a weekly reader downloads the new week into the folder and extends the backtest; refused, a
+backtest could be extended only on files that held the later rows already.
 """
 
 from __future__ import annotations
@@ -140,16 +140,20 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs) -> se
 
 
 def _changed_bar(storage: Storage, folder: Path) -> str | None:
-    """The first bar the backtest's cache holds (every bar its weeks read) that the files in `folder` no longer have
-    the same (a restatement, a split adjusted since, a partial day's bar completed), said with its file and day;
-    None when they all are, whatever rows were added before or after them."""
+    """The first bar the files in `folder` no longer give as the backtest read it, said with its file and day: a bar
+    the cache holds (every bar its weeks read) that changed or is gone (a restatement, a split adjusted since, a
+    partial day's bar completed), or a row now inside the days its weeks read that was not there then (a late
+    listing given its earlier history, a file that ended early given its later rows: a backtest run afresh reads
+    them in those weeks). None when the files only gained rows outside those days."""
     rows = storage.conn.execute(
         "SELECT symbol, day, open, high, low, close, volume FROM market_bars WHERE NOT synthetic ORDER BY symbol, day"
     ).fetchall()
     by_symbol: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_symbol.setdefault(row[0], []).append(row[1:])
-    for symbol, cached in by_symbol.items():
+    spans = BarCache(storage.conn).spans(synthetic=False)
+    for symbol in sorted({*by_symbol, *spans}):
+        cached = by_symbol.get(symbol, [])
         path = folder / f"{symbol}.csv"
         try:
             now = {b.day: (b.open, b.high, b.low, b.close, b.volume) for b in read_csv(path, symbol)}
@@ -159,6 +163,15 @@ def _changed_bar(storage: Storage, folder: Path) -> str | None:
             if now.get(day) != tuple(bar):
                 found = f"close {now[day][3]}" if day in now else "no such row"
                 return f"{path.name}'s bar of {day} is not the one this backtest read (close {bar[3]}; now {found})"
+        read = {day for day, *_ in cached}
+        for day in sorted(now):
+            span = next(((a, b) for a, b in spans.get(symbol, ()) if a <= day <= b), None)
+            if span is not None and day not in read:
+                return (
+                    f"{path.name} now has a bar of {day}, inside the days this backtest's weeks read ({span[0]} to "
+                    f"{span[1]}), which had no row then: a backtest run afresh on these files would read it in those "
+                    "weeks"
+                )
     return None
 
 

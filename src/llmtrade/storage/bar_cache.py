@@ -104,6 +104,17 @@ class BarCache:
         row = self._conn.execute("SELECT EXISTS (SELECT 1 FROM market_bars)").fetchone()
         return bool(row and row[0])
 
+    def spans(self, *, synthetic: bool) -> dict[str, list[tuple[date, date]]]:
+        """Each symbol's recorded fetches (first and last day): the days whose bars the cache holds every one of."""
+        rows = self._conn.execute(
+            "SELECT symbol, start_day, end_day FROM market_fetches WHERE synthetic = %s ORDER BY symbol, start_day",
+            (synthetic,),
+        ).fetchall()
+        out: dict[str, list[tuple[date, date]]] = {}
+        for symbol, first, last in rows:
+            out.setdefault(symbol, []).append((first, last))
+        return out
+
     def count(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> int:
         """How many bars of these symbols the cache holds in start..end (one indexed count, no rows read)."""
         row = self._conn.execute(
