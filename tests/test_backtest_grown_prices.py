@@ -15,6 +15,7 @@ from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.config.loader import load_config
 from llmtrade.errors import UsageError
+from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.settings import Settings
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
@@ -97,3 +98,25 @@ def test_rows_added_inside_the_days_the_weeks_read_are_refused(
     assert "price data hash" in message
     assert f"{symbol}.csv now has a bar of " in message
     assert "inside the days this backtest's weeks read" in message, message
+
+
+def test_a_discovery_candidates_file_added_is_refused_when_the_weeks_run_would_have_judged_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A candidate with no file is left out of a backtest's discovery (in_backtest: true by default), so the weeks
+    already run never judged XLE; its file added with the new week's download held no bar the cache had, and the
+    backtest resumed judging XLE from then on, where one run afresh on the same files judges it every week (in
+    watchlist mode, trades it)."""
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {s: [b for b in rows if b.day <= WEEK + timedelta(days=6)] for s, rows in bars.items()})
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    first, last = min(b.day for b in bars["SPY"]), max(b.day for b in bars["SPY"])
+    extra = SyntheticMarket({"SPY": "equity"}, seed=11, extra=candidate_classes()).daily_bars(["XLE"], first, last)
+    _write(folder, {**bars, "XLE": extra["XLE"]})
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert "price data hash" in message
+    assert "XLE.csv, a discovery candidate's file, has bars from " in message, message
+    assert "the weeks already run did not read it" in message, message

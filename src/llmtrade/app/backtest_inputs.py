@@ -20,6 +20,8 @@ from llmtrade import __version__
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.baseline_universe import config_hash
+from llmtrade.app.discovery import priceable
+from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
 from llmtrade.domain.market import MarketDataRejected
@@ -116,7 +118,7 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs) -> se
     ]
     folder = csv_dir(app.loaded.config.assets, app.settings)
     if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
-        changed = _changed_bar(storage, folder)
+        changed = _changed_bar(storage, folder) or _unread_candidate(app, storage, folder)
         if changed is None:
             app.say(
                 "prices: the files changed since this backtest last ran, but every bar it read is the same: going on "
@@ -172,6 +174,37 @@ def _changed_bar(storage: Storage, folder: Path) -> str | None:
                     f"{span[1]}), which had no row then: a backtest run afresh on these files would read it in those "
                     "weeks"
                 )
+    return None
+
+
+def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path) -> str | None:
+    """A discovery candidate's file the weeks already run did not read (it was not there, or could not be used) that
+    now has rows inside the days they read: a backtest run afresh on these files judges it in those weeks (in
+    watchlist mode, may trade it). None when discovery is off or no such file is there. A file that still cannot be
+    read is left out afresh too (app/backtest_discovery.py), so it is not one."""
+    discovery = app.loaded.config.assets.discovery
+    if discovery.universe_mode == "static" and not discovery.in_backtest:
+        return None
+    spans = BarCache(storage.conn).spans(synthetic=False)
+    if not spans:
+        return None
+    first = min(a for ranges in spans.values() for a, _ in ranges)
+    last = max(b for ranges in spans.values() for _, b in ranges)
+    for candidate in priceable(app, packaged_candidates()):
+        if candidate.symbol in spans:
+            continue
+        try:
+            days = [b.day for b in read_csv(folder / f"{candidate.symbol}.csv", candidate.symbol)]
+        except (OSError, LlmtradeError):
+            continue
+        inside = [day for day in days if first <= day <= last]
+        if inside:
+            return (
+                f"{candidate.symbol}.csv, a discovery candidate's file, has bars from {inside[0]} to {inside[-1]}, "
+                f"inside the days this backtest's weeks read ({first} to {last}), but the weeks already run did not "
+                f"read it (it was not there, or could not be used): a backtest run afresh on these files would judge "
+                f"{candidate.symbol} in those weeks"
+            )
     return None
 
 
