@@ -33,7 +33,15 @@ from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
-from llmtrade.app.backtest_inputs import Inputs, Progress, check_resume, draw_ahead, follow_books, standings
+from llmtrade.app.backtest_inputs import (
+    Inputs,
+    Progress,
+    check_resume,
+    draw_ahead,
+    follow_books,
+    range_weeks,
+    standings,
+)
 from llmtrade.app.backtest_prices import benchmark_late, check_prices, origin
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_stops import note_stop
@@ -49,7 +57,6 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
-from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, UsageError
 from llmtrade.exits import stop_if_terminated
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
@@ -61,7 +68,6 @@ from llmtrade.workflows.weeks import resolve_week
 
 # History the first weekly run reads (bars_asof: 300 sessions, padded), prefetched with the rest.
 _HISTORY = timedelta(days=int(300 * 1.5) + 10 + 30)
-_WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,8 @@ def backtest(
             "a backtest needs --offline (rules provider) or --replay (cached answers); live models are "
             "called only for --replay's misses, with --live-misses USD"
         )
-    weeks = _weeks(spec.first, spec.last)
     calendar = TradingCalendar()
+    weeks = range_weeks(spec.first, spec.last, calendar, _HISTORY)
     schedule = loaded.config.schedule
     plan = {w: week_jobs(schedule, calendar, w) for w in weeks}
     if not any(plan.values()):
@@ -273,13 +279,6 @@ def _span(jobs: list[Job], calendar: TradingCalendar) -> tuple[date, date]:
     at the last one's instant."""
     last_at = max(job.at for job in jobs)
     return min(job.at for job in jobs).date() - _HISTORY, calendar.last_completed_session(last_at) or last_at.date()
-
-
-def _weeks(first: date, last: date) -> list[date]:
-    start, end = week_id_for(first), week_id_for(last)
-    if end < start:
-        raise UsageError(f"--to {last} is before --from {first}")
-    return [start + n * _WEEK for n in range((end - start) // _WEEK + 1)]
 
 
 @dataclass

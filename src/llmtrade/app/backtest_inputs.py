@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,17 @@ from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
 from llmtrade.domain.market import MarketDataRejected
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_folder import price_files, read_csv
 from llmtrade.market.providers import csv_dir
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+
+_WEDNESDAY = 2
+_WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,31 @@ class Inputs:
             version=__version__,
             resumed_after=resumed_after,
         )
+
+
+def range_weeks(first: date, last: date, calendar: TradingCalendar, history: timedelta) -> list[date]:
+    """The weeks (their Wednesdays) `first`..`last` give; UsageError (exit 2) when --to is before --from, or when the
+    weeks (each run to the next Wednesday, a postmortem's latest day) or the first one's `history` reach outside the
+    NYSE calendar, naming its range: a bad argument, which the first lookup past it refused as market data (exit 1),
+    naming a day never given."""
+    start, end = week_id_for(first), week_id_for(last)
+    if end < start:
+        raise UsageError(f"--to {last} is before --from {first}")
+    covers = f"the NYSE calendar covers {calendar.first_day} to {calendar.last_day}"
+    earliest = calendar.first_day + history
+    earliest += timedelta(days=(_WEDNESDAY - earliest.weekday()) % 7)  # a week's first day
+    if start < earliest:
+        raise UsageError(
+            f"--from {first}: {covers}, and a backtest's first week reads {history.days} days of history before it: "
+            f"give --from {earliest} or later"
+        )
+    latest = week_id_for(calendar.last_day - _WEEK)
+    if end > latest:
+        raise UsageError(
+            f"--to {last}: {covers} (it reaches about two years past today): give --to {latest + timedelta(days=6)} "
+            "or earlier"
+        )
+    return [start + n * _WEEK for n in range((end - start) // _WEEK + 1)]
 
 
 def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs) -> set[date]:
