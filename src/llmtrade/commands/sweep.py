@@ -16,6 +16,7 @@ from llmtrade.errors import OperationalError, UsageError
 
 if TYPE_CHECKING:
     from llmtrade.sweep.driver import SweepProgress, SweepResult
+    from llmtrade.sweep.results import SweepRun
 
 
 def sweep(
@@ -82,7 +83,7 @@ def print_sweep(out: Output, result: SweepResult) -> None:
     out.table(
         "runs",
         ["backtest", "axes", "status", "attempts", "seconds"],
-        [(r.backtest, r.label, r.status, r.attempts, r.seconds if r.seconds is not None else "") for r in result.runs],
+        [_run_row(r) for r in result.runs],
     )
     out.table(
         "leaderboard (best Sharpe first; DSR deflated for every trial of the sweep)",
@@ -102,6 +103,14 @@ def print_sweep(out: Output, result: SweepResult) -> None:
     )
     for note in board.notes:
         out.line(note)
+
+
+def _run_row(run: SweepRun) -> tuple[object, ...]:
+    """A run's row; one an earlier invocation finished (--json status "resumed") is said "done earlier", with no
+    attempt or time of this invocation (it read 'resumed' and 0 attempts, as if picked up and not tried)."""
+    if run.status == "resumed":
+        return (run.backtest, run.label, "done earlier", "", "")
+    return (run.backtest, run.label, run.status, run.attempts, run.seconds if run.seconds is not None else "")
 
 
 def _num(value: float | None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from llmtrade.app.results import Result
 from llmtrade.sweep.board import SweepLeaderboard
 
@@ -14,7 +16,11 @@ class SweepRun(Result):
     run_id: str
     backtest: str
     label: str
-    status: str  # finished | resumed | failed
+    # "resumed" names a run an earlier invocation finished, not run now (0 attempts; the human output says "done
+    # earlier"): kept for the scripts that read it.
+    status: str = Field(
+        description="finished (by this invocation), resumed (finished by an earlier one, not run now), failed"
+    )
     attempts: int  # attempts made by this invocation
     seconds: float | None = None  # this invocation's last attempt
     error: str | None = None
