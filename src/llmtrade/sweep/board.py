@@ -55,10 +55,10 @@ def trial_accounts(plan: RunPlan) -> list[str]:
 
 
 def sweep_leaderboard(
-    name: str, run_ids: Sequence[str], trials: int, finished: Mapping[str, SweepRunFinished]
+    name: str, run_ids: Sequence[str], trials: int, finished: Mapping[str, SweepRunFinished], *, failed: int = 0
 ) -> SweepLeaderboard:
     """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
-    `finished`, deflated for `trials` trials."""
+    `finished`, deflated for `trials` trials; `failed` of the others failed after their retries (the rest not run)."""
     picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
     for run_id in run_ids:
         run = finished.get(run_id)
@@ -87,8 +87,7 @@ def sweep_leaderboard(
     done = sum(1 for run_id in run_ids if run_id in finished)
     short = short_note([(f"{row.label} {row.account}", row.standing.sessions) for row in rows])
     notes = (
-        f"trials = {trials}: the PM and chairman accounts of all {len(plans)} runs of the sweep; the deflated "
-        "Sharpe assumes the best of that many was picked",
+        _trials_note(trials, len(plans), done, failed),
         "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
         "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
         *([short] if short else []),
@@ -100,7 +99,23 @@ def sweep_leaderboard(
         finished=done,
         trials=trials,
         rows=tuple(rows[i] for i in order),
-        notes=notes if done == len(plans) else (*notes, f"{len(plans) - done} run(s) have no result"),
+        notes=notes,
+    )
+
+
+def _trials_note(trials: int, runs: int, done: int, failed: int) -> str:
+    """What `trials` counts, and how many of the sweep's runs it counts have a result: a sweep whose every run failed
+    said 'trials = 10: the PM and chairman accounts of all 2 runs of the sweep' above an empty table."""
+    accounts = f"the PM and chairman accounts of all {runs} runs of the sweep"
+    if done == runs:
+        return f"trials = {trials}: {accounts}; the deflated Sharpe assumes the best of that many was picked"
+    others = [f"{failed} failed" if failed else "", f"{runs - done - failed} not run" if runs - done - failed else ""]
+    rest = ", ".join(filter(None, others))
+    if done == 0:
+        return f"0 of the {runs} runs finished ({rest}): no row to rank (trials = {trials}: {accounts})"
+    return (
+        f"trials = {trials}: {accounts}, though only {done} finished ({rest}: a configuration tried counts all the "
+        "same); the deflated Sharpe assumes the best of that many was picked"
     )
 
 

@@ -162,16 +162,19 @@ def run_sweep(
             status |= _execute(storage, executor, todo, sweep.retries, len(plans), report)
         finally:
             executor.close()
-        board = sweep_leaderboard(sweep.name, [p.run_id for p in plans], trials_of(plans), finished_runs(storage))
-    runs = [status[p.run_id] for p in plans]
+        runs = [status[p.run_id] for p in plans]
+        failed = sum(r.status == "failed" for r in runs)
+        board = sweep_leaderboard(
+            sweep.name, [p.run_id for p in plans], trials_of(plans), finished_runs(storage), failed=failed
+        )
     return SweepResult(
         name=sweep.name,
         database=database,
         executor=executor.name,
         workers=executor.workers,
         runs=runs,
-        finished=sum(r.status != "failed" for r in runs),
-        failed=sum(r.status == "failed" for r in runs),
+        finished=len(runs) - failed,
+        failed=failed,
         leaderboard=board,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -85,8 +85,9 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     if not starts:
         raise UsageError(f"sweep {name!r} has not started a run yet")
     started = starts[-1]
-    board = sweep_leaderboard(name, started.run_ids, started.trials, finished)
     failures = [SweepRunFailed.from_event(e) for e in events if e.type == SweepRunFailed.event_type()]
+    final = {f.run_id for f in failures if f.final} - set(finished)
+    board = sweep_leaderboard(name, started.run_ids, started.trials, finished, failed=len(final))
     runs = []
     for run_id in started.run_ids:
         mine = [f for f in failures if f.run_id == run_id]
