@@ -4,6 +4,7 @@ fixes what the message named and runs the same command again. Once a job has run
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -73,11 +74,16 @@ def test_a_backtest_stopped_by_a_bad_price_file_runs_once_the_file_is_fixed(
     _write(folder, bars, bad=BENCHMARK)
     with pytest.raises(MarketDataError, match=r"SPY\.csv, line \d+: SPY: 2026-01-06: Close 'nan'"):
         _run(database_url, tmp_path, name, folder)
-    # Nothing to rank in its books yet: the leaderboard says to run the backtest again (it said run-weekly).
+    # Nothing to rank in its books yet: the leaderboard says what stopped it, to be fixed first (it said run-weekly,
+    # then 'run the same command again first', which met the same bad file again).
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     live = Container(settings, load_config(None), FixedClock(datetime(2026, 1, 20, tzinfo=UTC)), None, lambda _t: None)
-    with pytest.raises(UsageError, match=r"to rank \(run the same `llmtrade backtest` command again first\)"):
+    with pytest.raises(UsageError) as caught:
         leaderboard(live, backtest=name)
+    said = str(caught.value)
+    assert "to rank (its last run stopped on an error the same command meets again (exit 1: csv: " in said, said
+    assert re.search(r"SPY\.csv, line \d+: SPY: 2026-01-06: Close 'nan'", said), said
+    assert said.endswith("): fix what it names, then run the same `llmtrade backtest` command first)"), said
     # As the message asks: fix the file and run again (found on real ETF files: the rerun was refused with exit 2,
     # "started with other inputs: price data hash", though nothing had run on the bad file).
     _write(folder, bars)

@@ -8,6 +8,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import (
     BacktestFinished,
     BacktestStarted,
+    BacktestStopped,
     BacktestWeekDone,
     LookaheadAuditFailed,
     unfinished,
@@ -55,3 +56,22 @@ def test_a_backtest_stopped_by_its_look_ahead_audit_is_not_to_be_resumed() -> No
     note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1), leak))
     assert note is not None
     assert note.endswith(f"it failed its look-ahead audit at week {W2}: its results are not evidence")
+
+
+def test_a_backtest_stopped_by_an_error_a_rerun_meets_again_says_to_fix_it_first() -> None:
+    """'run the same command again to resume it' met a permanent failure (a bad price file, exit 1) again; a temporary
+    one (exit 75) is gone past by the same command later, and a resume that began since supersedes either."""
+    bad = BacktestStopped(
+        error="csv: /d/SPY.csv, line 9: SPY: 2024-01-09: Close 'nan' is not a finite number", exit_code=1
+    )
+    note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1), bad))
+    assert note is not None
+    assert note.endswith(
+        f"its last run stopped on an error the same command meets again (exit 1: {bad.error}): fix what it names, then "
+        "run the same `llmtrade backtest` command to resume it"
+    ), note
+    down = BacktestStopped(error="LLM provider unreachable", exit_code=75)
+    note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1), down))
+    assert note is not None and note.endswith("run the same `llmtrade backtest` command again later to resume it")
+    note = unfinished(_stream(_started(W3), bad, _started(W3)))  # started again since (the file fixed), then killed
+    assert note is not None and note.endswith("run the same `llmtrade backtest` command again to resume it")

@@ -44,7 +44,7 @@ from llmtrade.app.backtest_inputs import (
 )
 from llmtrade.app.backtest_prices import benchmark_late, check_prices, origin
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
-from llmtrade.app.backtest_stops import note_stop
+from llmtrade.app.backtest_stops import note_stop, stops_recorded
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
@@ -156,6 +156,7 @@ def backtest(
         plain_sigint(),
         weekly_heap() as settle_heap,
         app.held() as storage,
+        stops_recorded() as stopping,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
     ):
         events = storage.events
@@ -174,6 +175,7 @@ def backtest(
             clock.set(max(clock.now(), next((plan[w][0].at for w in todo if plan[w]), clock.now())))
             last_done = max(finished) if finished else None
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
+            stopping.append(events)  # a failure from here on is recorded (BacktestStopped)
             # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs
             # (check_resume lets a start with nothing after it be replaced only while no bar is cached).
             events.flush()

@@ -23,7 +23,7 @@ from llmtrade.app.baseline_universe import config_hash
 from llmtrade.app.discovery import priceable
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestStarted, first_leak, weeks_done
+from llmtrade.domain.backtests import BacktestStarted, BacktestStopped, first_leak, weeks_done
 from llmtrade.domain.market import MarketDataRejected
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
@@ -125,10 +125,11 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs) -> se
                 f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
             )
         return set()
-    if not priced and events.count() == len(starts) + len(events.read(type=MarketDataRejected.event_type())):
+    stops = len([e for e in stream if e.type == BacktestStopped.event_type()])
+    if not priced and events.count() == len(starts) + stops + len(events.read(type=MarketDataRejected.event_type())):
         # Every earlier start stopped before its first job and before any price reached the cache (a bad price file,
-        # a missing one: the message said to fix it and run again, and its refusals are on record): nothing holds its
-        # inputs, so these start afresh.
+        # a missing one: the message said to fix it and run again, and its refusals and stop (BacktestStopped) are on
+        # record): nothing holds its inputs, so these start afresh.
         return set()
     # The inputs the books were written with: a start before any job may have named others, and every later
     # start (a resume) repeats them.

@@ -9,9 +9,32 @@ override that does not render."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import BacktestStopped
+from llmtrade.domain.events import NewEvent
 from llmtrade.errors import BudgetExceeded, LlmtradeError, PromptError, ReplayMiss, TemporaryError
-from llmtrade.exits import causes
+from llmtrade.exits import causes, error_text, exit_code_of
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.schedule import Job, JobKind
+
+
+@contextmanager
+def stops_recorded() -> Iterator[list[EventStore]]:
+    """Record the invocation's failure (BacktestStopped) on the backtest stream of the store put in the list given,
+    once it is there (after the invocation recorded its start): the leaderboard then says what to fix rather than
+    'run the same command again', which meets a permanent failure again (domain/backtests.py `again`)."""
+    armed: list[EventStore] = []
+    try:
+        yield armed
+    except LlmtradeError as exc:
+        if armed:
+            stop = BacktestStopped(error=error_text(exc).split("\n")[0], exit_code=exit_code_of(exc))
+            with suppress(Exception):  # the failure is what is raised, not a failure to record it
+                armed[0].append([NewEvent.of(stop, stream=streams.BACKTEST)])
+        raise
 
 
 def note_stop(exc: LlmtradeError, *, name: str, job: Job, weeks_done: int, weeks: int) -> None:

@@ -58,7 +58,7 @@ from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import delisted_note, jumps_note, unfinished
+from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
@@ -138,15 +138,16 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     configured = {a.id for a in config.accounts.accounts}
     fills, brokers, traded = fills_of(events, configured)
     runs = trading_runs(events)
-    # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume).
-    first = "`llmtrade run-weekly`" if source == "live" else "the same `llmtrade backtest` command again"
+    record = events.read_stream(streams.BACKTEST)
+    # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume), once
+    # what stopped it is fixed when that would stop it again (a bad price file).
+    first = "run `llmtrade run-weekly` first" if source == "live" else again(record, " first")
     first_at, last_at = span_of([e.occurred_at for e in runs], fills, first)
     calendar = app.calendar
     sessions = sessions_of(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
     run_ids = {e.run_id for e in runs if e.run_id}
-    record = events.read_stream(streams.BACKTEST)
     weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
     try:
         closes, synthetic, sources = closes_of(app, storage, symbols, sessions, run_ids)

@@ -110,11 +110,9 @@ def fills_of(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[s
 
 
 def span_of(run_times: list[datetime], fills: Sequence[Fill], first: str) -> tuple[datetime, datetime]:
-    """When the books start and end: the first and last trading run's event or fill. `first`: what to run
-    when there is none."""
+    """When the books start and end: the first and last trading run's event or fill. `first`: what to do
+    when there is none ("run `llmtrade run-weekly` first")."""
     times = [*run_times, *(f.filled_at for f in fills)]
     if not times:
-        raise UsageError(
-            f"no trading in these books yet: no weekly run, checkpoint or fill to rank (run {first} first)"
-        )
+        raise UsageError(f"no trading in these books yet: no weekly run, checkpoint or fill to rank ({first})")
     return min(times), max(times)

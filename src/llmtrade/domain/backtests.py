@@ -32,6 +32,16 @@ class BacktestStarted(EventPayload):
     resumed_after: date | None = None
 
 
+class BacktestStopped(EventPayload):
+    """An invocation that recorded its start (BacktestStarted) and then ended on an error, at its start (its prices, a
+    file missing) or in a job: `exit_code` 75 for a temporary failure the same command later goes past, 1 or 2 for one
+    it meets again until what `error` (its message's first line) names is fixed. What a leaderboard of its books tells
+    the reader to do (`again`)."""
+
+    error: str
+    exit_code: int
+
+
 class BacktestWeekDone(EventPayload):
     """Every scheduled job of `week_id` (weekly run, checkpoints, postmortem) ran; a resume starts after it."""
 
@@ -105,7 +115,29 @@ def unfinished(stream: Sequence[StoredEvent]) -> str | None:
     leak = first_leak(stream)
     if leak is not None:
         return f"{note}; it failed its look-ahead audit at week {leak.week_id}: its results are not evidence"
-    return f"{note}; run the same `llmtrade backtest` command again to resume it"
+    return f"{note}; {again(stream, ' to resume it')}"
+
+
+# Exits after which the same command goes on: a temporary failure (75), a stop by Ctrl-C (130) or SIGTERM (143).
+_GOES_ON = frozenset({75, 130, 143})
+_SAID = 400  # characters of a stop's error repeated (a missing-files message lists every file and what to do)
+
+
+def again(stream: Sequence[StoredEvent], then: str) -> str:
+    """What to do to go on with the backtest whose `stream` this is (`then`: what for, " to resume it"): run the same
+    command again, or, when its last invocation stopped on an error that command meets again (a bad price file, a
+    missing one: BacktestStopped, exit 1 or 2), fix that first; said 'run again', the user met the same error again."""
+    last = max((e.id for e in stream if e.type == BacktestStarted.event_type()), default=None)
+    stops = [e for e in stream if e.type == BacktestStopped.event_type() and last is not None and e.id > last]
+    stop = BacktestStopped.from_event(stops[-1]) if stops else None
+    if stop is None or stop.exit_code in _GOES_ON:
+        later = " later" if stop is not None and stop.exit_code == 75 else ""
+        return f"run the same `llmtrade backtest` command again{later}{then}"
+    error = stop.error if len(stop.error) <= _SAID else stop.error[: _SAID - 1] + "…"
+    return (
+        f"its last run stopped on an error the same command meets again (exit {stop.exit_code}: {error}): fix what it "
+        f"names, then run the same `llmtrade backtest` command{then}"
+    )
 
 
 def flagged_jumps(stream: Sequence[StoredEvent]) -> list[PriceJumpFlagged]:
