@@ -32,4 +32,6 @@ def print_backtest(out: Output, report: BacktestResult) -> None:
         )
     t = report.timing
     per_week = f", {t.seconds_per_week:.2f} s per week" if t.seconds_per_week is not None else ""
-    out.line(f"time: {t.seconds:.1f} s{per_week}; " + ", ".join(f"{k} {v:.1f} s" for k, v in t.by_kind.items()))
+    # By kind only when something ran now: a finished backtest run again ended its line with "; ", before nothing.
+    kinds = ", ".join(f"{k} {v:.1f} s" for k, v in t.by_kind.items())
+    out.line(f"time: {t.seconds:.1f} s{per_week}" + (f"; {kinds}" if kinds else ""))
