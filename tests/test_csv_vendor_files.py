@@ -128,3 +128,24 @@ def test_a_semicolon_separated_file_is_refused_saying_so(tmp_path: Path) -> None
     empty.write_text("")
     with pytest.raises(SeriesRejected, match="missing column"):  # an empty file: no header to look at
         read_csv(empty, "SPY")
+
+
+def test_us_format_dates_are_said_once_with_their_count_and_lines(tmp_path: Path) -> None:
+    """Found with a file saved with US dates (01/05/2026): the refusal listed 20 'unparsable date' lines alike, then
+    'and N more problems', for one fix of the whole file."""
+    us = []
+    for row in ROWS:
+        day, rest = row.split(",", 1)
+        us.append(f"{day[5:7]}/{day[8:10]}/{day[:4]},{rest}")
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", us), "SPY")
+    [problem] = caught.value.problems
+    assert problem.where == f"{tmp_path / 'SPY.csv'}, line 2"
+    assert problem.reason.startswith(f"unparsable date {us[0].split(',')[0]!r} (expected YYYY-MM-DD)")
+    assert problem.reason.endswith(f"(and {len(us) - 1} more rows alike: lines 3-{len(us) + 1})")
+    # A bad date on one row among good ones is still that row's own problem.
+    one = [*ROWS[:3], us[3], *ROWS[4:]]
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", one), "SPY")
+    [problem] = caught.value.problems
+    assert problem.where.endswith("line 5") and "alike" not in problem.reason

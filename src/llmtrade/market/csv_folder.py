@@ -190,7 +190,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
 
     The whole file is read before it is refused, every problem kept (up to `PER_FILE`, then a count of the rest): a
     user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars but
-    read no further; a problem of the whole file (its order, its symbol, its currency) is said once (`_ONCE`)."""
+    read no further; a problem of the whole file (its order, symbol, currency or dates) is said once (`_ONCE`)."""
     rows, tickers = levels(_lines(path, symbol))
     if other := next((t for t in tickers if _spelled(t) != _spelled(symbol)), None):  # another symbol's download
         raise _rejected(
@@ -232,7 +232,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
         try:
             bar = _bar(path, line, symbol, {c: row.get(name) or "" for c, name in names.items()})
         except SeriesRejected as exc:
-            problems.add(*exc.problems)
+            problems.add(*exc.problems, line=line)
             continue
         if named is not None and _spelled(row.get(named) or symbol) != _spelled(symbol):
             reason = f"{bar.day}: {named} {(row.get(named) or '').strip()!r} is not {symbol}, the file's symbol"
@@ -263,8 +263,10 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
 PER_FILE = 20
 
 # Said once per file, with a count of the rows alike: one fix mends them all (a file in reverse order is out of order
-# at every row; a file copied under another symbol's name, or a listing in another currency, is wrong at every row).
+# at every row; a file copied under another symbol's name, or a listing in another currency, is wrong at every row;
+# a file saved with US dates, 01/05/2026, has an unparsable date on every row).
 _ONCE = frozenset({ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY})
+_DATE = "unparsable date"
 
 
 class _Problems:
@@ -275,15 +277,16 @@ class _Problems:
         self.found: list[BarProblem] = []
         # A kind said once -> its place in found, and the lines of the rows alike after it: a file with two separate
         # order mistakes is two fixes, so each line is named, not only counted.
-        self._alike: dict[ProblemKind, tuple[int, list[int]]] = {}
+        self._alike: dict[str, tuple[int, list[int]]] = {}
 
     def add(self, *problems: BarProblem, line: int | None = None) -> None:
         for problem in problems:
-            if problem.kind in _ONCE:
-                if problem.kind in self._alike:
-                    self._alike[problem.kind][1].append(line or 0)
+            key = problem.kind if problem.kind in _ONCE else _DATE if problem.reason.startswith(_DATE) else None
+            if key is not None:
+                if key in self._alike:
+                    self._alike[key][1].append(line or 0)
                     continue
-                self._alike[problem.kind] = (len(self.found), [])
+                self._alike[key] = (len(self.found), [])
             self.found.append(problem)
 
     def refuse(self, line: int, day: date | None, kind: ProblemKind, reason: str) -> None:
@@ -379,7 +382,7 @@ def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
         day = date.fromisoformat((row["Date"] or "").strip()[:10])
     except ValueError:
         raise _rejected(
-            path, line, symbol, None, ProblemKind.UNREADABLE, f"unparsable date {row['Date']!r} (expected YYYY-MM-DD)"
+            path, line, symbol, None, ProblemKind.UNREADABLE, f"{_DATE} {row['Date']!r} (expected YYYY-MM-DD)"
         ) from None
     values: dict[str, float] = {}
     for column in REQUIRED[1:]:
