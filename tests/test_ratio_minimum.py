@@ -137,3 +137,12 @@ def test_a_sweeps_rows_all_as_short_are_counted_not_listed() -> None:
     assert "n/a under 20 daily returns (all 40 rows: 14 daily returns each)" in note and len(note) < 700
     mixed = short_note([(f"run{i} acct_1", 14 if i else 9) for i in range(40)])
     assert mixed is not None and "run0 acct_1: 9 daily returns" in mixed  # not all alike: each is named
+
+
+def test_short_rows_among_long_ones_are_not_said_to_be_all() -> None:
+    """A sweep over two ranges, 30 rows of a long one and 10 of three weeks, read '(all 10 rows: 14 daily returns
+    each)', as if every row of the board were n/a."""
+    long = [(f"range=2025 seed={i} acct_1", 250) for i in range(30)]
+    note = short_note([*long, *((f"range=2026 seed={i} acct_1", 14) for i in range(10))])
+    assert note is not None
+    assert "n/a under 20 daily returns (10 of the 40 rows: 14 daily returns each)" in note, note

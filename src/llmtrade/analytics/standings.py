@@ -131,7 +131,9 @@ def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
     minimum = metrics.MIN_RETURNS_FOR_RATIO
     listed = "; ".join(f"{what}: {n} daily return{'' if n == 1 else 's'}" for what, n in short)
     if len(short) > _LISTED and len({n for _, n in short}) == 1:  # a sweep's rows alike: counted, not each named
-        listed = f"all {len(short)} rows: {short[0][1]} daily return{'' if short[0][1] == 1 else 's'} each"
+        rows = len(dict.fromkeys((what, n) for what, n in spans if n > 0))  # "all" only when no row has enough
+        which = f"all {len(short)}" if len(short) == rows else f"{len(short)} of the {rows}"
+        listed = f"{which} rows: {short[0][1]} daily return{'' if short[0][1] == 1 else 's'} each"
     fewest = min(n for _, n in short)
     error = metrics.sharpe_error(fewest)
     example = f", {error:.1f} on {fewest}" if error is not None else ""
