@@ -120,3 +120,19 @@ def test_a_discovery_candidates_file_added_is_refused_when_the_weeks_run_would_h
     assert "price data hash" in message
     assert "XLE.csv, a discovery candidate's file, has bars from " in message, message
     assert "the weeks already run did not read it" in message, message
+
+
+def test_a_candidates_file_a_fresh_run_would_leave_out_too_does_not_refuse_the_resume(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A candidate file with a session missing inside the days the weeks read is left out of a backtest run afresh
+    (app/backtest_discovery.py), as it would have been then: it changes nothing the weeks run saw."""
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {s: [b for b in rows if b.day <= WEEK + timedelta(days=6)] for s, rows in bars.items()})
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    first, last = min(b.day for b in bars["SPY"]), max(b.day for b in bars["SPY"])
+    xle = SyntheticMarket({"SPY": "equity"}, seed=11, extra=candidate_classes()).daily_bars(["XLE"], first, last)["XLE"]
+    _write(folder, {**bars, "XLE": [b for b in xle if b.day != WEEK - timedelta(days=30)]})
+    assert WEEK - timedelta(days=30) in {b.day for b in xle}  # a session: the file has a hole there
+    assert _run(database_url, tmp_path, name, folder, []).weeks_run == 1

@@ -30,6 +30,7 @@ from llmtrade.errors import LlmtradeError, OperationalError, UsageError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_folder import price_files, read_csv
 from llmtrade.market.providers import csv_dir
+from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
@@ -212,7 +213,7 @@ def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path) ->
     """A discovery candidate's file the weeks already run did not read (it was not there, or could not be used) that
     now has rows inside the days they read: a backtest run afresh on these files judges it in those weeks (in
     watchlist mode, may trade it). None when discovery is off or no such file is there. A file that still cannot be
-    read is left out afresh too (app/backtest_discovery.py), so it is not one."""
+    read, or whose rows there fail validation, is left out afresh too (app/backtest_discovery.py), so it is not one."""
     discovery = app.loaded.config.assets.discovery
     if discovery.universe_mode == "static" and not discovery.in_backtest:
         return None
@@ -225,11 +226,12 @@ def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path) ->
         if candidate.symbol in spans:
             continue
         try:
-            days = [b.day for b in read_csv(folder / f"{candidate.symbol}.csv", candidate.symbol)]
+            bars = [b for b in read_csv(folder / f"{candidate.symbol}.csv", candidate.symbol) if first <= b.day <= last]
         except (OSError, LlmtradeError):
             continue
-        inside = [day for day in days if first <= day <= last]
-        if inside:
+        inside = [b.day for b in bars]
+        # One a backtest run afresh would leave out too (a hole, a stale tail over those days) is not one it judges.
+        if inside and not validate_bars({candidate.symbol: bars}, app.calendar.sessions_between(first, last)):
             return (
                 f"{candidate.symbol}.csv, a discovery candidate's file, has bars from {inside[0]} to {inside[-1]}, "
                 f"inside the days this backtest's weeks read ({first} to {last}), but the weeks already run did not "
