@@ -149,3 +149,15 @@ def test_us_format_dates_are_said_once_with_their_count_and_lines(tmp_path: Path
         read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", one), "SPY")
     [problem] = caught.value.problems
     assert problem.where.endswith("line 5") and "alike" not in problem.reason
+
+
+def test_yfinances_download_of_several_tickers_is_refused_saying_so(tmp_path: Path) -> None:
+    """`yfinance.download(["QQQ", "SPY"]).to_csv()` saved as SPY.csv was refused as 'Ticker 'QQQ' is not SPY, the file's
+    symbol', though SPY's columns are there too: one file holds both, column by column (never read as either)."""
+    body = [",".join([r.split(",")[0], *(r.split(",")[1:] * 2)]) for r in ROWS]
+    head = "Price,Close,Close,High,High,Low,Low,Open,Open,Volume,Volume\nTicker,QQQ,SPY,QQQ,SPY,QQQ,SPY,QQQ,SPY,QQQ,SPY"
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, f"{head}\nDate,,,,,,,,,,", body), "SPY")
+    [problem] = caught.value.problems
+    assert problem.kind is ProblemKind.WRONG_SYMBOL and problem.where == f"{tmp_path / 'SPY.csv'}, line 2"
+    assert "Ticker row names QQQ and SPY: a download of several tickers in one file" in problem.reason, problem.reason

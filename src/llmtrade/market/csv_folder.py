@@ -193,9 +193,12 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     read no further; a problem of the whole file (its order, symbol, currency or dates) is said once (`_ONCE`)."""
     rows, tickers = levels(_lines(path, symbol))
     if other := next((t for t in tickers if _spelled(t) != _spelled(symbol)), None):  # another symbol's download
-        raise _rejected(
-            path, 2, symbol, None, ProblemKind.WRONG_SYMBOL, f"Ticker {other!r} is not {symbol}, the file's symbol"
-        )
+        named = sorted({t.strip() for t in tickers})
+        said = f"Ticker {other!r} is not {symbol}, the file's symbol"
+        if len(named) > 1:  # download([...]) of several: each's columns side by side, never read as one symbol's
+            listed = f"{', '.join(named[:-1])} and {named[-1]}"
+            said = f"Ticker row names {listed}: a download of several tickers in one file; save each in its own"
+        raise _rejected(path, 2, symbol, None, ProblemKind.WRONG_SYMBOL, said)
     reader = csv.DictReader(rows, delimiter=delimiter(rows[0]) if rows else ",")
     columns = reader.fieldnames or []
     spelled = {c.strip().lower(): c for c in columns}
