@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
 from llmtrade.domain.market import Bar
-from llmtrade.market.csv_folder import PER_FILE, CsvFolderProvider, read_csv
+from llmtrade.market.csv_folder import CsvFolderProvider, read_csv
+from llmtrade.market.csv_problems import PER_FILE
 from llmtrade.market.validation import SHOWN_PROBLEMS, SeriesRejected
 from tests.market_series import END, START, rows, write
 from tests.test_backtest import _unique

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llmtrade.market.csv_folder import PER_FILE, CsvFolderProvider, read_csv
+from llmtrade.market.csv_folder import CsvFolderProvider, read_csv
+from llmtrade.market.csv_problems import PER_FILE
 from llmtrade.market.validation import SHOWN_PROBLEMS, SeriesRejected
 from tests.market_series import END, START, rows, write
 

@@ -31,9 +31,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
-from llmtrade.domain.wording import counted
 from llmtrade.errors import MarketDataMissing
 from llmtrade.exits import path_error
+from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, rejected
 from llmtrade.market.csv_text import NotText, decoded, delimiter, levels, separated
 from llmtrade.market.failures import few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
@@ -188,9 +188,10 @@ def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[
 def read_csv(path: Path, symbol: str) -> list[Bar]:
     """Every bar in `path`, or SeriesRejected naming the file, and each line wrong, and what to do.
 
-    The whole file is read before it is refused, every problem kept (up to `PER_FILE`, then a count of the rest): a
-    user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars but
-    read no further; a problem of the whole file (its order, symbol, currency or dates) is said once (`_ONCE`)."""
+    The whole file is read before it is refused, every problem kept (up to csv_problems.PER_FILE, then a count of the
+    rest): a user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars
+    but read no further; a problem of the whole file (its order, symbol, currency or dates) is said once
+    (csv_problems.FileProblems)."""
     rows, tickers = levels(_lines(path, symbol))
     if other := next((t for t in tickers if _spelled(t) != _spelled(symbol)), None):  # another symbol's download
         named = sorted({t.strip() for t in tickers})
@@ -198,7 +199,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
         if len(named) > 1:  # download([...]) of several: each's columns side by side, never read as one symbol's
             listed = f"{', '.join(named[:-1])} and {named[-1]}"
             said = f"Ticker row names {listed}: a download of several tickers in one file; save each in its own"
-        raise _rejected(path, 2, symbol, None, ProblemKind.WRONG_SYMBOL, said)
+        raise rejected(path, 2, symbol, None, ProblemKind.WRONG_SYMBOL, said)
     reader = csv.DictReader(rows, delimiter=delimiter(rows[0]) if rows else ",")
     columns = reader.fieldnames or []
     spelled = {c.strip().lower(): c for c in columns}
@@ -206,7 +207,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     names = {c: name for c, name in found.items() if name is not None}
     absent = [c for c in REQUIRED if c not in names]
     if absent:
-        raise _rejected(
+        raise rejected(
             path,
             1,
             symbol,
@@ -218,7 +219,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     currency = spelled.get("currency")
     bars: list[Bar] = []
     seen: dict[date, int] = {}
-    problems = _Problems(path, symbol)
+    problems = FileProblems(path, symbol)
     numbered = [(reader.line_num, row) for row in reader]
     for at, (line, row) in enumerate(numbered):
         fields = field_count(row, columns)
@@ -262,79 +263,6 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     return bars
 
 
-# The problems one file's refusal lists; a file wrong on every row (a vendor's layout) is one fix, not 5,000 lines.
-PER_FILE = 20
-
-# Said once per file, with a count of the rows alike: one fix mends them all (a file in reverse order is out of order
-# at every row; a file copied under another symbol's name, or a listing in another currency, is wrong at every row;
-# a file saved with US dates, 01/05/2026, has an unparsable date on every row).
-_ONCE = frozenset({ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY})
-_DATE = "unparsable date"
-
-
-class _Problems:
-    """One file's problems as they are found, row by row."""
-
-    def __init__(self, path: Path, symbol: str):
-        self.path, self.symbol = path, symbol
-        self.found: list[BarProblem] = []
-        # A kind said once -> its place in found, and the lines of the rows alike after it: a file with two separate
-        # order mistakes is two fixes, so each line is named, not only counted.
-        self._alike: dict[str, tuple[int, list[int]]] = {}
-
-    def add(self, *problems: BarProblem, line: int | None = None) -> None:
-        for problem in problems:
-            key = problem.kind if problem.kind in _ONCE else _DATE if problem.reason.startswith(_DATE) else None
-            if key is not None:
-                if key in self._alike:
-                    self._alike[key][1].append(line or 0)
-                    continue
-                self._alike[key] = (len(self.found), [])
-            self.found.append(problem)
-
-    def refuse(self, line: int, day: date | None, kind: ProblemKind, reason: str) -> None:
-        self.add(*_rejected(self.path, line, self.symbol, day, kind, reason).problems, line=line)
-
-    def said(self) -> list[BarProblem]:
-        """The problems to refuse the file with: each said-once kind with its rows alike (their count and lines,
-        `_spans`), the first PER_FILE and one counting the rest (`stands_for` them)."""
-        found = list(self.found)
-        for place, lines in self._alike.values():
-            if lines:
-                alike = f"{counted(len(lines), 'more row')} alike: {_spans(lines)}"
-                found[place] = found[place].model_copy(update={"reason": f"{found[place].reason} (and {alike})"})
-        if len(found) <= PER_FILE:
-            return found
-        unlisted = len(found) - PER_FILE
-        reason = f"{counted(unlisted, 'more problem')} on later lines, not listed"
-        more = BarProblem(
-            symbol=self.symbol,
-            kind=ProblemKind.UNREADABLE,
-            days=[],
-            reason=reason,
-            where=str(self.path),
-            stands_for=unlisted,
-        )
-        return [*found[:PER_FILE], more]
-
-
-# The runs of lines a said-once problem names (a file with a few separate mistakes, not a vendor's layout, has few).
-_SPANS_NAMED = 5
-
-
-def _spans(lines: list[int]) -> str:
-    """`lines` (ascending) as runs: "line 18", "lines 3-29", "lines 18, 40-45", the first _SPANS_NAMED of them."""
-    runs: list[list[int]] = []
-    for n in lines:
-        if runs and n == runs[-1][1] + 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    named = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:_SPANS_NAMED])
-    rest = f" and {counted(len(runs) - _SPANS_NAMED, 'more run')}" if len(runs) > _SPANS_NAMED else ""
-    return f"line{'' if len(lines) == 1 else 's'} {named}{rest}"
-
-
 def field_count(row: dict[str | None, object], columns: list[str]) -> int:
     """How many fields the row had: DictReader keeps those past the header's under the key None, and gives None for
     each of the header's columns the row lacks."""
@@ -370,22 +298,16 @@ def _lines(path: Path, symbol: str) -> list[str]:
     try:
         text = decoded(path.read_bytes())
     except NotText as exc:
-        raise _rejected(path, exc.line, symbol, None, ProblemKind.UNREADABLE, exc.reason) from None
+        raise rejected(path, exc.line, symbol, None, ProblemKind.UNREADABLE, exc.reason) from None
     return text.splitlines(keepends=True)
-
-
-def _rejected(path: Path, line: int, symbol: str, day: date | None, kind: ProblemKind, reason: str) -> SeriesRejected:
-    return SeriesRejected(
-        [BarProblem(symbol=symbol, kind=kind, days=[day] if day else [], reason=reason, where=f"{path}, line {line}")]
-    )
 
 
 def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
     try:
         day = date.fromisoformat((row["Date"] or "").strip()[:10])
     except ValueError:
-        raise _rejected(
-            path, line, symbol, None, ProblemKind.UNREADABLE, f"{_DATE} {row['Date']!r} (expected YYYY-MM-DD)"
+        raise rejected(
+            path, line, symbol, None, ProblemKind.UNREADABLE, f"{UNPARSABLE_DATE} {row['Date']!r} (expected YYYY-MM-DD)"
         ) from None
     values: dict[str, float] = {}
     for column in REQUIRED[1:]:
@@ -394,13 +316,13 @@ def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
         try:
             values[column] = float(text)
         except ValueError:
-            raise _rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a number") from None
+            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a number") from None
         # float() reads "nan" and "inf" happily; a bar with either would poison every average.
         if not math.isfinite(values[column]):
-            raise _rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a finite number")
+            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a finite number")
         if values[column] < 0 or (column != "Volume" and values[column] == 0):
             what = "a non-negative volume" if column == "Volume" else "a positive price"
-            raise _rejected(path, line, symbol, day, kind, f"{day}: {column} {text} is not {what}")
+            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text} is not {what}")
     try:
         return Bar(
             symbol=symbol,
@@ -415,4 +337,4 @@ def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
     except ValidationError as exc:
         # The message names the symbol; the problem's place already does (no "GLD: GLD 2024-02-06").
         problem = "; ".join(e["msg"].removeprefix("Value error, ").removeprefix(f"{symbol} ") for e in exc.errors())
-        raise _rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, problem) from None
+        raise rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, problem) from None

@@ -87,7 +87,7 @@ class BarProblem(BaseModel):
     days: list[date]
     reason: str
     where: str | None = None  # a file (and line) when the data came from one
-    # How many problems this one says: more than 1 for a count of a file's problems not listed (csv_folder.PER_FILE),
+    # How many problems this one says: more than 1 for a count of a file's problems not listed (csv_problems.PER_FILE),
     # so a refusal's "N problems" counts them all. Not recorded: the event's reason says the count.
     stands_for: int = 1
 

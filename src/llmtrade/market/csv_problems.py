@@ -1,0 +1,94 @@
+"""One price file's problems as its reader finds them, row by row (market/csv_folder.py `read_csv`): what its refusal
+lists, each kind a whole file gets wrong said once with the rows alike, and at most PER_FILE of them."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from llmtrade.domain.wording import counted
+from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
+
+# The problems one file's refusal lists; a file wrong on every row (a vendor's layout) is one fix, not 5,000 lines.
+PER_FILE = 20
+
+# Said once per file, with a count of the rows alike: one fix mends them all (a file in reverse order is out of order
+# at every row; a file copied under another symbol's name, or a listing in another currency, is wrong at every row;
+# a file saved with US dates, 01/05/2026, has an unparsable date on every row).
+_ONCE = frozenset({ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY})
+UNPARSABLE_DATE = "unparsable date"
+
+
+class FileProblems:
+    """One file's problems as they are found, row by row."""
+
+    def __init__(self, path: Path, symbol: str):
+        self.path, self.symbol = path, symbol
+        self.found: list[BarProblem] = []
+        # A kind said once -> its place in found, and the lines of the rows alike after it: a file with two separate
+        # order mistakes is two fixes, so each line is named, not only counted.
+        self._alike: dict[str, tuple[int, list[int]]] = {}
+
+    def add(self, *problems: BarProblem, line: int | None = None) -> None:
+        for problem in problems:
+            key = (
+                problem.kind
+                if problem.kind in _ONCE
+                else UNPARSABLE_DATE
+                if problem.reason.startswith(UNPARSABLE_DATE)
+                else None
+            )
+            if key is not None:
+                if key in self._alike:
+                    self._alike[key][1].append(line or 0)
+                    continue
+                self._alike[key] = (len(self.found), [])
+            self.found.append(problem)
+
+    def refuse(self, line: int, day: date | None, kind: ProblemKind, reason: str) -> None:
+        self.add(*rejected(self.path, line, self.symbol, day, kind, reason).problems, line=line)
+
+    def said(self) -> list[BarProblem]:
+        """The problems to refuse the file with: each said-once kind with its rows alike (their count and lines,
+        `_spans`), the first PER_FILE and one counting the rest (`stands_for` them)."""
+        found = list(self.found)
+        for place, lines in self._alike.values():
+            if lines:
+                alike = f"{counted(len(lines), 'more row')} alike: {_spans(lines)}"
+                found[place] = found[place].model_copy(update={"reason": f"{found[place].reason} (and {alike})"})
+        if len(found) <= PER_FILE:
+            return found
+        unlisted = len(found) - PER_FILE
+        reason = f"{counted(unlisted, 'more problem')} on later lines, not listed"
+        more = BarProblem(
+            symbol=self.symbol,
+            kind=ProblemKind.UNREADABLE,
+            days=[],
+            reason=reason,
+            where=str(self.path),
+            stands_for=unlisted,
+        )
+        return [*found[:PER_FILE], more]
+
+
+# The runs of lines a said-once problem names (a file with a few separate mistakes, not a vendor's layout, has few).
+_SPANS_NAMED = 5
+
+
+def _spans(lines: list[int]) -> str:
+    """`lines` (ascending) as runs: "line 18", "lines 3-29", "lines 18, 40-45", the first _SPANS_NAMED of them."""
+    runs: list[list[int]] = []
+    for n in lines:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    named = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:_SPANS_NAMED])
+    rest = f" and {counted(len(runs) - _SPANS_NAMED, 'more run')}" if len(runs) > _SPANS_NAMED else ""
+    return f"line{'' if len(lines) == 1 else 's'} {named}{rest}"
+
+
+def rejected(path: Path, line: int, symbol: str, day: date | None, kind: ProblemKind, reason: str) -> SeriesRejected:
+    return SeriesRejected(
+        [BarProblem(symbol=symbol, kind=kind, days=[day] if day else [], reason=reason, where=f"{path}, line {line}")]
+    )
