@@ -14,7 +14,7 @@ from llmtrade.brokers.protocol import Broker
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
-from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, with_splits
+from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, fold, with_splits
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream, fill_stream
 from llmtrade.domain.trading import (
     AccountHalted,
@@ -120,6 +120,16 @@ def halted(events: EventStore, account_id: str) -> tuple[bool, str]:
         return False, ""
     state = events.payload(BreakerUpdated, latest).state
     return state.halted, state.reason if state.halted else ""
+
+
+def shadow_symbols(events: EventStore, account_id: str) -> set[str]:
+    """The symbols the halted account's shadow book holds now (none for a running account). The week's roll closes
+    the whole shadow book at the week's prices (risk/shadow.py), so each is to be priced then, in the universe or not:
+    one that had left it, held by no account, was priced by nothing and kept for good, its bet never counted."""
+    if not halted(events, account_id)[0]:
+        return set()
+    book = fold([s.fill for s in _shadow_book(events.read_stream(breaker_stream(account_id)))], 0.0)
+    return {symbol for symbol, position in book.positions.items() if position.qty}
 
 
 def evaluate_breaker(

@@ -27,7 +27,7 @@ from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.market.jumps import last_suspect
 from llmtrade.risk import gate as risk
-from llmtrade.risk.controls import halted
+from llmtrade.risk.controls import halted, shadow_symbols
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import WEEK_START
 from llmtrade.workflows.broker_splits import SeenSplits
@@ -83,8 +83,11 @@ class WeekGate:
         universe's only), before any account is looked at: the week roll sells them and the week start values them at
         these, where they were taken at cost (an operator's trial). One no provider has stays at cost, and its
         valuation says so (AccountValued.at_cost). A last close of theirs the next session has not confirmed is
-        suspect, as a universe symbol's (`MarketSnapshot.suspect`): the roll's money is not sized off it."""
-        extra = [s for s in held_outside(self.config, self.events) if s not in snapshot.indicators]
+        suspect, as a universe symbol's (`MarketSnapshot.suspect`): the roll's money is not sized off it. A halted
+        account's shadow book is rolled at these too: what it holds outside the universe is read with them."""
+        shadows = sorted({s for desk in self.desks for s in shadow_symbols(self.events, desk.account.id)})
+        held = dict.fromkeys([*held_outside(self.config, self.events), *shadows])
+        extra = [s for s in held if s not in snapshot.indicators]
         if self.market is None or not extra:
             self._held, self._held_suspect = {}, {}
             return
