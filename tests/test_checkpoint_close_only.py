@@ -133,3 +133,40 @@ def test_the_checkpoint_stage_asks_a_held_only_symbols_owner_close_only(
     result = runner.invoke(app, ["checkpoint", "12:00"])
     assert result.exit_code == 0, result.output
     assert asked and all(close_only for _, close_only in asked), asked
+
+
+def test_a_position_on_a_symbol_out_of_the_universe_is_asked_close_only_too(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symbol taken out of assets.yaml mid-week while held (static mode reads assets.yaml at each job) is in no
+    universe at all: the gate lets it be closed or cut, nothing more (risk/gate.py, step 1), as a held-only one. It was
+    asked with FLIP and a rise in conviction offered."""
+    from typer.testing import CliRunner
+
+    from llmtrade.app import container
+    from llmtrade.cli import app
+    from llmtrade.config.models import Config
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    asked: list[tuple[str, bool]] = []
+    check = checkpointer.check
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        asked.append((kwargs["instrument"], kwargs["close_only"]))
+        return await check(*args, **kwargs)
+
+    monkeypatch.setattr(checkpointer, "check", recording)
+    fixed = container.week_config
+
+    def spy_only(*args: Any) -> Config:
+        config = fixed(*args)
+        kept = [i for i in config.assets.universe if i.symbol == "SPY"]
+        return config.model_copy(update={"assets": config.assets.model_copy(update={"universe": kept})})
+
+    monkeypatch.setattr(container, "week_config", spy_only)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+    result = runner.invoke(app, ["checkpoint", "12:00"])
+    assert result.exit_code == 0, result.output
+    assert {symbol for symbol, _ in asked} - {"SPY"}, asked  # some position out of the universe was asked
+    assert all(close_only == (symbol != "SPY") for symbol, close_only in asked), asked

@@ -50,8 +50,9 @@ async def check(
     """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt);
     `templates`: the templates as `read_templates` read them for this checkpoint (None: read now);
     `close_only`: the instrument is in the week's universe only because an account holds it (Instrument.held_only),
-    where the risk gate lets a trade close or cut it and nothing else: the prompt says so and the answer's schema
-    offers no FLIP and no rise in conviction, so a strict model cannot answer what the gate would refuse."""
+    or in no universe at all though held, where the risk gate lets a trade close or cut it and nothing else: the
+    prompt says so and the answer's schema offers no FLIP and no rise in conviction, so a strict model cannot answer
+    what the gate would refuse."""
     variables: dict[str, Any] = {
         "instrument": instrument,
         "direction": direction,

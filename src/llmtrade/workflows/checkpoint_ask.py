@@ -161,7 +161,8 @@ class AskStage:
             conviction=prepared.before,
             thesis=prepared.frozen.thesis,
         )
-        # Kept in the week's universe only because an account holds it: the gate lets it be closed or cut, nothing more.
+        # Kept in the week's universe only because an account holds it, or in no universe at all (taken out of
+        # assets.yaml while held): either way the gate lets it be closed or cut, nothing more (risk/gate.py).
         instrument = bench.config.assets.instrument(prepared.frozen.instrument)
         return await checkpointer.check(
             bench.gateway,
@@ -182,7 +183,7 @@ class AskStage:
             site=site,
             memory=memory,
             templates=templates,
-            close_only=instrument is not None and instrument.held_only,
+            close_only=instrument is None or instrument.held_only,
         )
 
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
