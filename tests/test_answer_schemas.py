@@ -51,7 +51,12 @@ def answer_models() -> dict[str, list[type[BaseModel]]]:
         "pm_pitch": [pitch_reply_schema(SYMBOLS)],
         "peer_review": [ReviewAnswer],
         "chairman_decision": [decision_reply_schema(SYMBOLS)],
-        "checkpoint": [checkpointer.answer_schema(before) for before in (-2, -1, 1, 2)],
+        # close_only: a held-only symbol's (no FLIP; at +-1 the kept side is a one-value enum)
+        "checkpoint": [
+            checkpointer.answer_schema(before, close_only=close_only)
+            for close_only in (False, True)
+            for before in (-2, -1, 1, 2)
+        ],
         "postmortem": [PostmortemAnswer],
         "council_ranking": [council_ranker.ranking_schema(list(labels)) for labels in ("A", "AB", "ABC", "ABCDEFG")],
         "picker": [picker_reply_schema(SYMBOLS, most) for most in (1, 3, 10)],
@@ -164,6 +169,19 @@ def test_a_checkpoint_move_agrees_with_the_position(before: int) -> None:
         assert {"EXIT": after == 0, "FLIP": after < 0, "STAY": after > 0, "REDUCE": after > 0}[answer.action]
         seen.add(answer.action)
     assert seen == {"STAY", "REDUCE", "EXIT", "FLIP"}
+
+
+@pytest.mark.parametrize("before", [-2, -1, 1, 2])
+def test_a_close_only_checkpoint_move_never_flips_nor_adds(before: int) -> None:
+    schema = checkpointer.answer_schema(before, close_only=True)
+    side = 1 if before > 0 else -1
+    seen = set()
+    for seed in range(RUNS):
+        answer = schema.model_validate(random_instance(strict_schema(schema), random.Random(seed))).to_answer()
+        after = answer.conviction_after * side
+        assert 0 <= after <= abs(before) and (after == 0) == (answer.action == "EXIT"), answer
+        seen.add(answer.action)
+    assert seen == {"STAY", "REDUCE", "EXIT"}
 
 
 def test_instruments_and_labels_are_enums_and_integers_are_bounded_by_enums() -> None:
