@@ -169,3 +169,15 @@ def test_only_the_system_clock_is_measured(storage: Storage) -> None:
     assert measure(SteppingClock(FIXED_NOW), storage.conn, allowed) is None
     assert measure(FixedClock(FIXED_NOW), storage.conn, allowed) is None
     assert measure(SystemClock(), storage.conn, allowed) is None  # this machine's server: the same clock
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e13"])
+def test_an_allowance_no_timedelta_holds_is_a_bad_setting_not_a_crash(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # ge=0 let 'inf' (and a number past timedelta's 999999999 days) through, and every command that writes the books
+    # then died on OverflowError turning it into a timedelta.
+    monkeypatch.delenv("LLMTRADE_NOW", raising=False)
+    monkeypatch.setenv("LLMTRADE_CLOCK_SKEW_MINUTES", value)
+    bad = runner.invoke(app, ["-q", "watchlist", "add", "XLE"])
+    assert bad.exit_code == 2 and "LLMTRADE_CLOCK_SKEW_MINUTES" in bad.stderr, bad.output

@@ -28,8 +28,11 @@ class Settings(BaseSettings):
     config_dir: Path | None = Field(default=None, alias="LLMTRADE_CONFIG_DIR")
     now: datetime | None = Field(default=None, alias="LLMTRADE_NOW")
     # How far the system clock may be from the database server's before a command that writes the books refuses
-    # (app/clock_skew.py); 0 turns the check off.
-    clock_skew_minutes: float = Field(default=5.0, ge=0, alias="LLMTRADE_CLOCK_SKEW_MINUTES")
+    # (app/clock_skew.py); 0 turns the check off. At most a year, and finite: it becomes a timedelta, which 'inf' or
+    # 1e13 minutes overflow (every such command died on OverflowError).
+    clock_skew_minutes: float = Field(
+        default=5.0, ge=0, le=365 * 24 * 60, allow_inf_nan=False, alias="LLMTRADE_CLOCK_SKEW_MINUTES"
+    )
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     llm_base_url: str | None = Field(default=None, alias="LLMTRADE_LLM_BASE_URL")
     llm_api_key: str | None = Field(default=None, alias="LLMTRADE_LLM_API_KEY")
