@@ -14,7 +14,14 @@ import respx
 from llmtrade.config.models import Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import (
+    LLMAuthRejected,
+    LLMNoEndpoint,
+    LLMOutOfCredits,
+    LLMRateLimited,
+    LLMRequestRejected,
+    LLMUnavailable,
+)
 from llmtrade.llm.budget import Budget
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
@@ -109,3 +116,28 @@ def test_a_turn_cancelled_while_it_waits_gives_its_hold_back(storage: Storage) -
 
     asyncio.run(go())
     assert budget.reserved == 0.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "said"),
+    [
+        (httpx.Response(402, json={"error": {"message": "Insufficient credits"}}), LLMOutOfCredits, "add credits"),
+        (httpx.Response(401, json={"error": {"message": "No auth credentials found"}}), LLMAuthRejected, "API key"),
+        (httpx.Response(404, json={"error": {"message": "No endpoints found"}}), LLMNoEndpoint, "model's name"),
+        (httpx.Response(429, json={"error": {"message": "free-models-per-day"}}), LLMRateLimited, "quota"),
+        (httpx.Response(503, json={"error": {"message": "overloaded"}}), LLMUnavailable, "overloaded"),
+    ],
+    ids=["402", "401", "404", "429-quota", "503"],
+)
+def test_a_refused_turn_is_read_as_the_gateway_reads_it(
+    storage: Storage, answer: httpx.Response, kind: type[Exception], said: str
+) -> None:
+    """ask's turn called a 402 a rejected request (exit 1, 'refused'), not out of credits (exit 75, 'add credits'), and
+    a 401 was not told apart as the key, a 503 lost its reason (review of 61874c7): it reads a status as the chat client
+    does now."""
+    with pytest.raises(Exception) as raised:
+        _turn(_chat(storage, _budget()), answer)
+    assert type(raised.value) is kind, raised.value
+    assert said in str(raised.value), raised.value
+    failed = storage.events.read(type=LLMCallFailed.event_type())
+    assert failed and failed[-1].payload["error_type"] == kind.__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, L
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
+from llmtrade.llm.http_errors import Retryable, error_text, limit_source_of, refusal
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import parse_usage
 from llmtrade.llm.types import Usage
@@ -142,13 +144,24 @@ class ToolChat:
                 response = await http.post(url, json=body)
         except httpx.HTTPError as exc:
             raise LLMUnavailable(f"{self.provider} did not answer {self.model}: {exc or type(exc).__name__}") from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise LLMUnavailable(f"{self.provider} answered {self.model} with HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise LLMRequestRejected(
-                f"{self.provider} refused the request for {self.model}: HTTP {response.status_code}: "
-                f"{response.text[:300]}"
+        status = response.status_code
+        if status >= 400:
+            # Read as the gateway's client reads it (a 402 is out of credits, a 401/403 the key, a daily quota's 429
+            # not worth waiting for); what it would retry is temporary here: a turn of `ask` is asked once.
+            error = refusal(
+                status,
+                error_text(response),
+                response,
+                provider=self.provider,
+                model=self.model,
+                said=f"HTTP {status}",
+                asked="the request for",
+                max_retry_after=math.inf,  # not waited here: only a daily quota is told apart
+                limit=limit_source_of(response),
             )
+            if isinstance(error, Retryable):
+                raise LLMUnavailable(f"{self.provider} answered {self.model} with {error}") from None
+            raise error
         return response
 
     def _usage(self, data: Any) -> Usage:
