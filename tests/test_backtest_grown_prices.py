@@ -136,3 +136,25 @@ def test_a_candidates_file_a_fresh_run_would_leave_out_too_does_not_refuse_the_r
     _write(folder, {**bars, "XLE": [b for b in xle if b.day != WEEK - timedelta(days=30)]})
     assert WEEK - timedelta(days=30) in {b.day for b in xle}  # a session: the file has a hole there
     assert _run(database_url, tmp_path, name, folder, []).weeks_run == 1
+
+
+def test_a_file_that_did_not_grow_with_the_others_is_refused_when_its_end_falls_inside_the_weeks_run(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Every file but TLT's given the next week's rows, --to moved a week: TLT's file now ends before the range does,
+    which a backtest run afresh on these files takes as its delisting on its last day, inside the weeks already run
+    (positions closed at that close, before the week's postmortem). The resume took it as delisted too but settled it
+    at its first job, the next morning, out of session: a position held was never filled and the backtest stopped
+    (exit 1, 'run the backtest again'), and one not held left other books than the fresh run's. Now it is refused
+    before any job, naming the file and what to do."""
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    first = {s: [b for b in rows if b.day <= WEEK + timedelta(days=6)] for s, rows in bars.items()}
+    _write(folder, first)
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    _write(folder, {**bars, "TLT": first["TLT"]})  # the weekly download missed TLT
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert f"TLT.csv ends at {WEEK + timedelta(days=6)}" in message, message
+    assert "give TLT.csv its later rows" in message, message

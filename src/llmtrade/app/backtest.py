@@ -28,7 +28,7 @@ from llmtrade.analytics.draws import drawn_apart, import_ahead
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, not_audited_now, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
-from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted
+from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted, refuse_ended_inside_weeks_run
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
@@ -366,6 +366,7 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     where = origin(market)
     if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing
         raise MarketDataError(ended_message(BENCHMARK, app.delisted[BENCHMARK], where(BENCHMARK)))
+    refuse_ended_inside_weeks_run(app, storage, app.delisted, (j for js in plan.values() for j in js), where)
     market.bars(app.loaded.config.assets.symbols, first, last)
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).

@@ -17,21 +17,25 @@ ends early is taken as the symbol's delisting on its last bar's day:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmtrade.app.due_jobs import done_keys
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
+from llmtrade.domain.backtests import delisted
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import DelistingSettled, PricesEndEarly, Quote
 from llmtrade.domain.runs import RunStarted, new_run_id
 from llmtrade.domain.streams import ORDERS, run_stream, week_stream
 from llmtrade.domain.trading import Order, OrderStatus, PlanAbandoned, Side
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError
+from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, UsageError
 from llmtrade.llm.records import UsageTotals
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import revaluer, send_orders
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from llmtrade.app.backtest_container import BacktestContainer
     from llmtrade.clock import SteppingClock
     from llmtrade.workflows.desk import Desk
+    from llmtrade.workflows.schedule import Job
 
 COMMAND = "delisting"
 
@@ -61,6 +66,42 @@ def find_delisted(market: MarketData, symbols: Sequence[str], first: date, last:
         s: max(b.day for b in rows if b.day <= last) for s, rows in bars.items() if any(b.day <= last for b in rows)
     }
     return {s: day for s, day in ends.items() if sessions[0] <= day < sessions[-1]}
+
+
+def refuse_ended_inside_weeks_run(
+    app: BacktestContainer,
+    storage: Storage,
+    ends: Mapping[str, date],
+    jobs: Iterable[Job],
+    where: Callable[[str], str | None],
+) -> None:
+    """UsageError when a delisting of `ends` (this start's, found on its files over its range) is not one the weeks
+    already run took (no PricesEndEarly of it) and its last session closed before one of their jobs ran.
+
+    A file that did not grow with the others (a weekly download that missed it) while --to moved on ends where the
+    weeks run stopped reading: a backtest run afresh on these files takes the symbol as delisted there, and settles it
+    at that close, before the jobs after it (the week's postmortem), no longer offering it. The weeks run held it as
+    trading; this start would settle it only at its first job, out of session (a position held never filled: exit 1
+    after every rerun), on other books than the fresh run's. Refused before any job: the file is to be grown."""
+    if not ends:
+        return
+    done = done_keys(storage.events)
+    ran = [job.at for job in jobs if job.key in done]
+    if not ran:
+        return
+    last_ran = max(ran)
+    taken = delisted(storage.events.read_stream(streams.BACKTEST))
+    for symbol, day in sorted(ends.items(), key=lambda item: (item[1], item[0])):
+        if symbol in taken or app.calendar.session_close(day) > last_ran:
+            continue  # taken as delisted then, or settled after the weeks run as in a run afresh
+        file = where(symbol)
+        named = Path(file).name if file else f"{symbol}'s prices"
+        raise UsageError(
+            f"{named} ends at {day}, before this range does, so a backtest run afresh on these files takes {symbol} as "
+            f"delisted that day and closes every position in it at that close, inside the weeks this backtest already "
+            f"ran (to {last_ran.astimezone(NEW_YORK):%Y-%m-%d %H:%M} New York), which took it as trading on: give "
+            f"{named} its later rows (as the other files were given), or run this range under a new --name"
+        )
 
 
 def ended_message(symbol: str, last: date, where: str | None) -> str:
