@@ -158,3 +158,24 @@ def test_a_file_that_did_not_grow_with_the_others_is_refused_when_its_end_falls_
     message = str(caught.value)
     assert f"TLT.csv ends at {WEEK + timedelta(days=6)}" in message, message
     assert "give TLT.csv its later rows" in message, message
+
+
+def test_a_candidates_file_that_ends_before_the_extended_range_does_not_refuse_the_resume(
+    database_url: str, tmp_path: Path
+) -> None:
+    """XLE's file added with the next week's download but holding only the days the first week read: a backtest run
+    afresh on these files reads the candidates over the whole range, to the second week, finds XLE's stale tail and
+    leaves it out, as the resumed one does; the check judged it over the days the first week read alone, where it is
+    whole, and refused the resume as one a fresh run would judge."""
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {s: [b for b in rows if b.day <= WEEK + timedelta(days=6)] for s, rows in bars.items()})
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    first, last = min(b.day for b in bars["SPY"]), WEEK + timedelta(days=6)
+    xle = SyntheticMarket({"SPY": "equity"}, seed=11, extra=candidate_classes()).daily_bars(["XLE"], first, last)["XLE"]
+    _write(folder, {**bars, "XLE": xle})
+    said: list[str] = []
+    extended = _run(database_url, tmp_path, name, folder, said)
+    assert extended.weeks_run == 1
+    whole = _run(database_url, tmp_path, _unique(), folder, [])
+    assert whole.leaderboard.model_dump(exclude={"source"}) == extended.leaderboard.model_dump(exclude={"source"})

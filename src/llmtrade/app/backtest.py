@@ -160,7 +160,7 @@ def backtest(
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
     ):
         events = storage.events
-        finished = check_resume(app, storage, inputs)
+        finished = check_resume(app, storage, inputs, until=_span([j for js in plan.values() for j in js], calendar)[1])
         if finished and max(finished) > weeks[-1]:
             # Its books run past --to and cannot be cut: a result for the shorter range would show all of them.
             raise UsageError(

@@ -113,9 +113,10 @@ def range_weeks(first: date, last: date, calendar: TradingCalendar, history: tim
     return [start + n * _WEEK for n in range((end - start) // _WEEK + 1)]
 
 
-def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs) -> set[date]:
+def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, until: date) -> set[date]:
     """The weeks an earlier run of this backtest finished; UsageError when its inputs differ from `inputs`,
-    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one)."""
+    OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one). `until`: the
+    last session the range (to --to) reads, which a backtest run afresh reads the discovery candidates' files to."""
     events = storage.events
     priced = BarCache(storage.conn).holds_bars()  # an earlier start read its prices; they would be read again
     stream = events.read_stream(streams.BACKTEST)
@@ -150,7 +151,7 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs) -> se
     ]
     folder = csv_dir(app.loaded.config.assets, app.settings)
     if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
-        changed = _changed_bar(storage, folder) or _unread_candidate(app, storage, folder)
+        changed = _changed_bar(storage, folder) or _unread_candidate(app, storage, folder, until)
         if changed is None:
             app.say(
                 "prices: the files changed since this backtest last ran, but every bar it read is the same: going on "
@@ -209,11 +210,12 @@ def _changed_bar(storage: Storage, folder: Path) -> str | None:
     return None
 
 
-def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path) -> str | None:
+def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path, until: date) -> str | None:
     """A discovery candidate's file the weeks already run did not read (it was not there, or could not be used) that
     now has rows inside the days they read: a backtest run afresh on these files judges it in those weeks (in
     watchlist mode, may trade it). None when discovery is off or no such file is there. A file that still cannot be
-    read, or whose rows there fail validation, is left out afresh too (app/backtest_discovery.py), so it is not one."""
+    read, or whose rows fail validation over the days a run afresh reads them (to `until`: a stale tail before the
+    range's new end too), is left out afresh too (app/backtest_discovery.py), so it is not one."""
     discovery = app.loaded.config.assets.discovery
     if discovery.universe_mode == "static" and not discovery.in_backtest:
         return None
@@ -222,16 +224,17 @@ def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path) ->
         return None
     first = min(a for ranges in spans.values() for a, _ in ranges)
     last = max(b for ranges in spans.values() for _, b in ranges)
+    end = max(last, until)  # a run afresh reads the candidates to the range's end (backtest.py `_start_discovery`)
     for candidate in priceable(app, packaged_candidates()):
         if candidate.symbol in spans:
             continue
         try:
-            bars = [b for b in read_csv(folder / f"{candidate.symbol}.csv", candidate.symbol) if first <= b.day <= last]
+            bars = [b for b in read_csv(folder / f"{candidate.symbol}.csv", candidate.symbol) if first <= b.day <= end]
         except (OSError, LlmtradeError):
             continue
-        inside = [b.day for b in bars]
-        # One a backtest run afresh would leave out too (a hole, a stale tail over those days) is not one it judges.
-        if inside and not validate_bars({candidate.symbol: bars}, app.calendar.sessions_between(first, last)):
+        inside = [b.day for b in bars if b.day <= last]
+        # One a backtest run afresh would leave out too (a hole, a stale tail over its days) is not one it judges.
+        if inside and not validate_bars({candidate.symbol: bars}, app.calendar.sessions_between(first, end)):
             return (
                 f"{candidate.symbol}.csv, a discovery candidate's file, has bars from {inside[0]} to {inside[-1]}, "
                 f"inside the days this backtest's weeks read ({first} to {last}), but the weeks already run did not "
