@@ -353,9 +353,10 @@ def _compare(app: BacktestContainer, job: Job, outcome: object, draft: Draft, ta
 
 
 def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date]) -> None:
-    """Every bar the weeks to run will read, fetched once into the bar cache (reads stay point-in-time)."""
+    """Every bar the weeks to run will read, fetched once into the bar cache (reads stay point-in-time), over the days a
+    backtest run afresh reads (the whole range's), so a resume takes the same symbols as delisted."""
     jobs = [job for w in todo for job in plan[w]]
-    first, last = _span(jobs, app.calendar)
+    first, last = _span([job for week in plan.values() for job in week], app.calendar)
     market = app.market(storage, record=False)
     # Its fetches, jumps and splits are not recorded (check_prices says and records what misleads), but a refusal is,
     # as live records it: the books of a backtest stopped by its prices say why (`llmtrade events --backtest NAME`).
@@ -384,11 +385,12 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
 def _start_discovery(
     app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally
 ) -> BacktestDiscovery | None:
-    """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as `_prefetch` does."""
+    """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as `_prefetch` does: from the
+    whole range's first history day, so a resume leaves out the candidates a backtest run afresh does."""
     jobs = [job for w in todo for job in plan[w]]
     if not jobs:
         return None
-    first = min(j.at for j in jobs).date() - _HISTORY
+    first = min(j.at for week in plan.values() for j in week).date() - _HISTORY
     last = max(j.at for j in jobs)
     return start_discovery(app, storage, first=first, last=last, spent=tally.spent, count=tally.count)
 
