@@ -26,7 +26,7 @@ from pathlib import Path
 
 from llmtrade.analytics.draws import drawn_apart, import_ahead
 from llmtrade.app.backtest_answers import shared_answers
-from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, not_audited_now, record, sample
+from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, leak_message, not_audited_now, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted, refuse_ended_inside_weeks_run
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
@@ -349,7 +349,7 @@ def _compare(app: BacktestContainer, job: Job, outcome: object, draft: Draft, ta
         record(storage.events, audit, draft.items)
     tally.audits.append(audit)
     if not audit.passed:
-        raise OperationalError(_leak_message(audit))
+        raise OperationalError(leak_message(audit))
 
 
 def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date]) -> None:
@@ -393,11 +393,3 @@ def _start_discovery(
     first = min(j.at for week in plan.values() for j in week).date() - _HISTORY
     last = max(j.at for j in jobs)
     return start_discovery(app, storage, first=first, last=last, spent=tally.spent, count=tally.count)
-
-
-def _leak_message(audit: AuditWeek) -> str:
-    return (
-        f"look-ahead audit failed for week {audit.week_id}: {audit.role}, line {audit.line}: "
-        f"real run {audit.real!r}, run without later bars {audit.audited!r}. The pipeline read data after "
-        "the week's as-of time; this backtest's results are not evidence"
-    )

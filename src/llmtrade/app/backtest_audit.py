@@ -200,3 +200,12 @@ def _items(
 
 def _text(event: StoredEvent) -> str:
     return f"{event.type}\n" + json.dumps(event.payload, indent=1, sort_keys=True, default=str)
+
+
+def leak_message(audit: AuditWeek) -> str:
+    """Why a week's audit stops the backtest (exit 1): where the real run and the cut-off one first differ."""
+    return (
+        f"look-ahead audit failed for week {audit.week_id}: {audit.role}, line {audit.line}: "
+        f"real run {audit.real!r}, run without later bars {audit.audited!r}. The pipeline read data after "
+        "the week's as-of time; this backtest's results are not evidence"
+    )
