@@ -5,6 +5,7 @@ symbol is asked exactly as before (the replay cache's keys)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from llmtrade.agents import checkpointer
 from llmtrade.agents.checkpointer import ROLE, _packaged, answer_schema
+from llmtrade.config.models import Config, Instrument
 from llmtrade.domain.committee import WatchedIndicator
 from llmtrade.prompts.renderer import PromptRenderer
 
@@ -99,17 +101,13 @@ def test_a_close_only_answer_schema_offers_no_flip_and_no_rise_in_conviction(bef
     assert "FLIP" in str(answer_schema(before).model_json_schema())  # the usual position may still flip
 
 
-def test_the_checkpoint_stage_asks_a_held_only_symbols_owner_close_only(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Wiring: the stage reads the week's universe mark. Here every symbol of the week's universe is marked held-only
-    after the weekly run (as a watchlist week marks what it keeps only because it is held), so each position is asked
-    close-only (and the gate is reduce-only on it)."""
+def _asked_at_noon(monkeypatch: pytest.MonkeyPatch, universe: Callable[[list[Instrument]], list[Instrument]]) -> list:
+    """(instrument, close_only) of each position the 12:00 checkpoint asked about, after the week's run, with the
+    week's universe as `universe` makes it from the one the run had (as a later job of the week reads it)."""
     from typer.testing import CliRunner
 
     from llmtrade.app import container
     from llmtrade.cli import app
-    from llmtrade.config.models import Config
 
     runner = CliRunner()
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
@@ -123,15 +121,25 @@ def test_the_checkpoint_stage_asks_a_held_only_symbols_owner_close_only(
     monkeypatch.setattr(checkpointer, "check", recording)
     fixed = container.week_config
 
-    def held_only(*args: Any) -> Config:
+    def changed(*args: Any) -> Config:
         config = fixed(*args)
-        marked = [i.model_copy(update={"held_only": True}) for i in config.assets.universe]
-        return config.model_copy(update={"assets": config.assets.model_copy(update={"universe": marked})})
+        kept = universe(config.assets.universe)
+        return config.model_copy(update={"assets": config.assets.model_copy(update={"universe": kept})})
 
-    monkeypatch.setattr(container, "week_config", held_only)
+    monkeypatch.setattr(container, "week_config", changed)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
     result = runner.invoke(app, ["checkpoint", "12:00"])
     assert result.exit_code == 0, result.output
+    return asked
+
+
+def test_the_checkpoint_stage_asks_a_held_only_symbols_owner_close_only(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wiring: the stage reads the week's universe mark. Here every symbol of the week's universe is marked held-only
+    after the weekly run (as a watchlist week marks what it keeps only because it is held), so each position is asked
+    close-only (and the gate is reduce-only on it)."""
+    asked = _asked_at_noon(monkeypatch, lambda universe: [i.model_copy(update={"held_only": True}) for i in universe])
     assert asked and all(close_only for _, close_only in asked), asked
 
 
@@ -141,32 +149,6 @@ def test_a_position_on_a_symbol_out_of_the_universe_is_asked_close_only_too(
     """A symbol taken out of assets.yaml mid-week while held (static mode reads assets.yaml at each job) is in no
     universe at all: the gate lets it be closed or cut, nothing more (risk/gate.py, step 1), as a held-only one. It was
     asked with FLIP and a rise in conviction offered."""
-    from typer.testing import CliRunner
-
-    from llmtrade.app import container
-    from llmtrade.cli import app
-    from llmtrade.config.models import Config
-
-    runner = CliRunner()
-    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
-    asked: list[tuple[str, bool]] = []
-    check = checkpointer.check
-
-    async def recording(*args: Any, **kwargs: Any) -> Any:
-        asked.append((kwargs["instrument"], kwargs["close_only"]))
-        return await check(*args, **kwargs)
-
-    monkeypatch.setattr(checkpointer, "check", recording)
-    fixed = container.week_config
-
-    def spy_only(*args: Any) -> Config:
-        config = fixed(*args)
-        kept = [i for i in config.assets.universe if i.symbol == "SPY"]
-        return config.model_copy(update={"assets": config.assets.model_copy(update={"universe": kept})})
-
-    monkeypatch.setattr(container, "week_config", spy_only)
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
-    result = runner.invoke(app, ["checkpoint", "12:00"])
-    assert result.exit_code == 0, result.output
+    asked = _asked_at_noon(monkeypatch, lambda universe: [i for i in universe if i.symbol == "SPY"])
     assert {symbol for symbol, _ in asked} - {"SPY"}, asked  # some position out of the universe was asked
     assert all(close_only == (symbol != "SPY") for symbol, close_only in asked), asked
