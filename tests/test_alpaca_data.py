@@ -583,7 +583,7 @@ def test_a_sessions_sip_bar_is_taken_and_cached_only_once_the_cut_reaches_its_cl
     )
     assert bar_requests(server) == [] and cache.count(["SPY"], today, today, synthetic=False) == 0
     [failed] = [e.payload for e in storage.events.read(type="MarketProviderFailed")]
-    assert (failed["provider"], failed["error_type"]) == ("alpaca", "MarketDataUnavailable")
+    assert (failed["provider"], failed["error_type"]) == ("alpaca", "BarNotComplete")  # a MarketDataUnavailable
     # A provider after it whose bar of the session is complete (a file's) supplies the read.
     folder = tmp_path / "csv"
     folder.mkdir()

@@ -9,6 +9,7 @@ and an exit code; neither ever reaches the user as a traceback.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 
@@ -290,6 +291,17 @@ class MarketDataUnavailable(PartAnswered, TemporaryError):
     refused connection, a timeout, a 429 or 5xx, a maintenance page instead of data): another provider may answer,
     and the same one later. `symbols` and `answered`: PartAnswered's (one symbol's request of a batch throttled while
     the others came back)."""
+
+
+class BarNotComplete(MarketDataUnavailable):
+    """No provider left has a complete bar of `session` yet (market/failures.py `not_complete`: Alpaca's SIP feed asked
+    16 minutes back, Yahoo's bar still live after the close): temporary, a later run gets it. A read-only valuation
+    (`status`) values at the session before instead; `reasons`: each provider's why, for it to say."""
+
+    def __init__(self, message: str, *, session: date, reasons: Sequence[str] = ()):
+        super().__init__(message)
+        self.session = session
+        self.reasons = tuple(reasons) or (message,)
 
 
 class LiveTradingRefused(OperationalError):

@@ -50,8 +50,9 @@ from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, Run
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LlmtradeError
+from llmtrade.errors import BarNotComplete, LlmtradeError
 from llmtrade.market.calendar import new_york_date
+from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import bars_with_held
 from llmtrade.market.metrics import hit_rate, max_drawdown, total_return
 from llmtrade.market.splits import unrecorded_gap
@@ -82,15 +83,13 @@ def status(app: Container) -> StatusResult:
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
             # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
-            series, missing = bars_with_held(
-                market, config.assets.symbols, held_outside(config, events), now, sessions=10
-            )
+            series, missing, asof, note = _priced(app, market, config.assets.symbols, held_outside(config, events), now)
             prices = _in_new_shares(series, recorded_splits(events), now)
             bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
             spy_start = (bought[BENCHMARK][-1].day, bought[BENCHMARK][-1].close) if bought.get(BENCHMARK) else None
         except LlmtradeError as exc:
             warnings.append(f"prices unavailable ({exc}); positions are valued at cost")
-            prices, spy_start, series, missing = {}, None, {}, {}
+            prices, spy_start, series, missing, asof, note = {}, None, {}, {}, now, None
         spy_end = (series[BENCHMARK][-1].day, prices[BENCHMARK]) if series.get(BENCHMARK) else None
         # The leaderboard's SPY baseline over these closes (its slippage and commission paid), not SPY's bare move.
         spy = spy_return(config, spy_start, spy_end) if spy_start and spy_end else None
@@ -99,7 +98,7 @@ def status(app: Container) -> StatusResult:
         paper_bps = config.accounts.paper.slippage_bps
         # Only brokers that keep their own fills report them (today the paper broker); others count none.
         fills = {desk.account.id: _our_fills(events, desk) for desk in desks}
-        closing, said = closing_equity(app, storage, market, now, fills, series)
+        closing, said = closing_equity(app, storage, market, asof, fills, series)
         warnings += said
         rows = [_standing(events, desk, fills[desk.account.id], marks, closing, week_id, paper_bps) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}
@@ -131,6 +130,7 @@ def status(app: Container) -> StatusResult:
         trading_enabled=enabled,
         kill_switch_reason=why,
         valued_at=max((bars[-1].day for bars in series.values() if bars), default=None),
+        valued_note=note,
         spy_return_since_start=spy,
         accounts=accounts,
         last_runs=runs,
@@ -141,6 +141,21 @@ def status(app: Container) -> StatusResult:
         weeks_not_run=not_run,
         warnings=warnings,
     )
+
+
+def _priced(
+    app: Container, market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime
+) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, str | None]:
+    """The bars status values at, what held symbol has none and why, the instant they are the last closes at, and why
+    that is not `now`. When the only thing short is the last session's bar, final at no provider yet (BarNotComplete:
+    Alpaca's SIP feed to 16:16, Yahoo's to 16:20), the session before's closes: a job waits for the bar (exit 75), but
+    a hand-run status valued every position at cost, where the closes before are the honest answer."""
+    try:
+        return *bars_with_held(market, universe, held, now, sessions=10), now, None
+    except BarNotComplete as exc:
+        asof = app.calendar.session_close(app.calendar.previous_session(exc.session))
+        series, missing = bars_with_held(market, universe, held, asof, sessions=10)
+        return series, missing, asof, f"{exc.session}'s close is not final yet ({'; '.join(exc.reasons)})"
 
 
 def _unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:

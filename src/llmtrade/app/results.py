@@ -287,6 +287,8 @@ class StatusResult(Result):
     # The session whose close values the accounts: the last closed at `asof` (None when no price could be had). The
     # leaderboard values the books at the last close a run saw (its `end`), which is earlier until a run values this.
     valued_at: date | None = None
+    # Why `valued_at` is the session before the last one closed at `asof` (its bar is final at no provider yet).
+    valued_note: str | None = None
 
 
 # ---------------------------------------------------------------- positions

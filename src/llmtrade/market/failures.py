@@ -21,7 +21,13 @@ import socket
 from collections.abc import Callable, Sequence
 from datetime import date
 
-from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable, MarketProviderUnset
+from llmtrade.errors import (
+    BarNotComplete,
+    MarketDataError,
+    MarketDataMissing,
+    MarketDataUnavailable,
+    MarketProviderUnset,
+)
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
 
@@ -56,6 +62,9 @@ def none_left(message: str, errors: Sequence[BaseException]) -> MarketDataError 
     could not be reached and none answered wrongly (see the module's docstring), else operational. `message`: see
     `nobody_could`."""
     asked = [e for e in errors if not isinstance(e, MarketProviderUnset)]
+    pending = [e for e in asked if isinstance(e, BarNotComplete)]
+    if asked and len(pending) == len(asked):  # only the last session's bar is not final yet, anywhere
+        return BarNotComplete(message, session=pending[0].session, reasons=[str(e) for e in pending])
     if asked and all(isinstance(e, MarketDataUnavailable) for e in asked):
         return MarketDataUnavailable(message)
     return MarketDataError(message)
@@ -100,9 +109,7 @@ def wire_reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def not_complete(
-    provider: BarProvider, calendar: TradingCalendar, sessions: Sequence[date]
-) -> MarketDataUnavailable | None:
+def not_complete(provider: BarProvider, calendar: TradingCalendar, sessions: Sequence[date]) -> BarNotComplete | None:
     """`provider` not asked for a range whose last session (of `sessions`) it has no complete bar of yet (its
     `incomplete`: Alpaca's SIP feed asked 16 minutes back, Yahoo's bar still live after the close), as a temporary
     failure: the next provider is asked, and a later run asks it again. Taken, its bar would have been returned and
@@ -113,7 +120,7 @@ def not_complete(
     why = provider.incomplete(calendar.session_close(sessions[-1]))
     if why is None:
         return None
-    return MarketDataUnavailable(f"{provider.name} has no complete bar of {sessions[-1]} yet: {why}")
+    return BarNotComplete(f"{provider.name} has no complete bar of {sessions[-1]} yet: {why}", session=sessions[-1])
 
 
 def few(names: Sequence[str], shown: int = 5, *, noun: str = "symbols") -> str:

@@ -16,6 +16,8 @@ def print_status(out: Output, report: StatusResult) -> None:
     valued = f"valued at the close of {report.valued_at}" if report.valued_at else "no close to value at"
     # Every time in New York, the schedule's zone (domain/wording.py): --json keeps the results' own.
     out.heading(f"status as of {market_time(report.asof)} New York (week {report.week_id}, {valued}): trading {switch}")
+    if report.valued_note:
+        out.line(f"valued at the close of {report.valued_at}: {report.valued_note}")
     out.table(
         "accounts",
         [
