@@ -105,7 +105,8 @@ def test_a_jump_said_by_an_earlier_run_is_not_said_or_recorded_again(
     import yfinance
 
     from llmtrade.app.container import Container
-    from llmtrade.market.service import MarketData, Recording, flagged_before
+    from llmtrade.market.series import flagged_before
+    from llmtrade.market.service import MarketData, Recording
     from llmtrade.storage.bar_cache import BarCache
 
     monkeypatch.setattr(yfinance, "download", lambda *a, **k: _yahoo(_scaled(good_bars(), 4.0, before=SPLIT)))

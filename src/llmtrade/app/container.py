@@ -38,7 +38,8 @@ from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService, Sightings
-from llmtrade.market.service import MarketData, Recording, flagged_before
+from llmtrade.market.series import flagged_before
+from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.splits import splits_before, traded
 from llmtrade.memory.protocol import Memory
 from llmtrade.prompts.renderer import PromptRenderer

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from llmtrade.domain.events import EventSink
-from llmtrade.domain.market import Bar, Quote, SplitDetected
+from llmtrade.domain.market import Bar, PriceJumpFlagged, Quote, SplitDetected
 from llmtrade.market.splits import Traded
+from llmtrade.storage.event_store import EventStore
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,14 @@ def joined(parts: Sequence[BarSeries], wanted: Sequence[str]) -> BarSeries:
         first.end,
         validated=True,
     )
+
+
+def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
+    """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
+    found = events.read(type=PriceJumpFlagged.event_type())
+    return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
+
+
+def bar_count(bars: dict[str, list[Bar]]) -> int:
+    """How many bars `bars` holds, over every symbol."""
+    return sum(len(series) for series in bars.values())

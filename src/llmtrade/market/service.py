@@ -15,7 +15,6 @@ from llmtrade.domain.market import (
     MarketDataFetched,
     MarketDataRejected,
     MarketProviderFailed,
-    PriceJumpFlagged,
 )
 from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
@@ -24,11 +23,10 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.series import BarSeries, Recording, Shortfall, joined
+from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined
 from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
-from llmtrade.storage.event_store import EventStore
 
 
 class MarketData:
@@ -166,12 +164,12 @@ class MarketData:
         # The range now holds the bars just validated, upserted; when it holds nothing else (no row left from
         # an earlier answer on a day this one lacks) it reads back as exactly them, so it is vouched now and
         # the next read (the weekly run after `market snapshot`) is not validated a second time.
-        if not unplaced and self._cache.count(supplied, start, end, synthetic=provider.synthetic) == _count(bars):
+        if not unplaced and self._cache.count(supplied, start, end, synthetic=provider.synthetic) == bar_count(bars):
             self._cache.vouch(supplied, start, end, synthetic=provider.synthetic)
         self._record(
             MarketDataFetched(
                 **self._common(provider.name, supplied, start, end),
-                bars=_count(bars),
+                bars=bar_count(bars),
                 synthetic=provider.synthetic,
                 from_cache=False,
             )
@@ -204,7 +202,7 @@ class MarketData:
             # This very read passed below before and the cache vouches nothing was written since: the same bars
             # (each caller its own lists), recorded as every read from the cache is.
             bars, source = kept
-            self._record(self._fetched(provider, wanted, start, end, _count(bars)))
+            self._record(self._fetched(provider, wanted, start, end, bar_count(bars)))
             bars = {symbol: list(series) for symbol, series in bars.items()}
             return BarSeries(bars, source or provider.name, True, provider.synthetic, start, end, validated=True)
         if not self._cache.covers(wanted, start, end, synthetic=provider.synthetic):
@@ -221,7 +219,7 @@ class MarketData:
             self._reject("cache", problems, wanted, start, end)
             self._cache.forget(wanted, start, end, synthetic=provider.synthetic)
             return None
-        self._record(self._fetched(provider, wanted, start, end, _count(cached)))
+        self._record(self._fetched(provider, wanted, start, end, bar_count(cached)))
         source = sources_of(cached, "")
         self._cache.keep(key, ({symbol: list(series) for symbol, series in cached.items()}, source))
         return BarSeries(cached, source or provider.name, True, provider.synthetic, start, end, validated=True)
@@ -397,13 +395,3 @@ class MarketData:
         rec = self._recording
         stream = stream or market_stream(rec.run_id)
         self._recording.events.append([NewEvent.of(payload, stream=stream, run_id=rec.run_id, week_id=rec.week_id)])
-
-
-def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
-    """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
-    found = events.read(type=PriceJumpFlagged.event_type())
-    return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
-
-
-def _count(bars: dict[str, list[Bar]]) -> int:
-    return sum(len(series) for series in bars.values())
