@@ -17,6 +17,7 @@ RANK = {
     "fanout": 0,
     "memo": 0,  # values made once per object (by identity), for any layer
     "readers": 0,  # stdout and stderr that outlive their reader: entry.py wraps them first
+    "retry_after": 0,  # a Retry-After header's seconds: the model providers' clients and Alpaca's market data
     "text_bytes": 0,  # a file's encoding by its byte-order mark: config files and CSV prices
     "domain": 1,
     "clock": 1,

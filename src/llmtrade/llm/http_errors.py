@@ -4,10 +4,9 @@ daily quota's words, the reason to show, and the error a status means (`refusal`
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import httpx
@@ -21,6 +20,7 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.replies import error_detail
+from llmtrade.retry_after import retry_after_seconds
 
 # Words of a rate limit that resets on a calendar, not in seconds (OpenRouter's free-models-per-day,
 # OpenAI's "exceeded your current quota", Gemini's per-day limits): waiting inside the run is pointless.
@@ -78,18 +78,8 @@ def out_of_credits(provider: str, model: str, reason: str, limit_source: str | N
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return (when - datetime.now(UTC)).total_seconds()
+    """The seconds `response`'s Retry-After asks to wait (llmtrade/retry_after.py), None when it says none."""
+    return retry_after_seconds(response.headers.get("retry-after"), time.time())
 
 
 def error_text(response: httpx.Response) -> str:

@@ -19,12 +19,12 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from llmtrade.clock import Clock, SystemClock
+from llmtrade.retry_after import http_instant, retry_after_seconds
 
 # The longest a market-data read waits out Alpaca's rate limit, all its waits together: a window is a minute long,
 # so a reset further off than this is a limit set some other way, not worth holding a job for.
@@ -103,30 +103,15 @@ def asked_wait(headers: Mapping[str, str], now: float) -> float | None:
     clock is off: then against the Date. A clock a minute behind Alpaca's waited a minute too long, or refused a wait
     that fitted the bound; one ahead asked again before the window had ended."""
     waits: list[float] = []
-    said_at = _instant(headers.get("Date"))
+    said_at = http_instant(headers.get("Date"))
     if said_at is not None and not 0.0 <= now - said_at < _DATE_SLACK:
         now = said_at
     reset = _number(headers.get("X-RateLimit-Reset"))
     if reset is not None:
         waits.append(reset - now)
-    after = headers.get("Retry-After")
-    seconds = _number(after)
-    if seconds is not None:
-        waits.append(seconds)
-    elif (until := _instant(after)) is not None:
-        waits.append(until - now)
+    if (after := retry_after_seconds(headers.get("Retry-After"), now)) is not None:
+        waits.append(after)
     return max(0.0, *waits) + _MARGIN if waits else None
-
-
-def _instant(text: str | None) -> float | None:
-    """An HTTP date's epoch second (GMT, as HTTP dates are); None when `text` is none."""
-    if not text:
-        return None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
 
 
 def waits_out_rate_limits(
