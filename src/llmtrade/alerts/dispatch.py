@@ -9,17 +9,15 @@ may both send one alert (the services offer no idempotency key); only one AlertS
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from llmtrade.alerts.incidents import Incident
 from llmtrade.alerts.send import target_of
 from llmtrade.domain.alerts import GIVE_UP_AFTER, AlertFailed, AlertGivenUp, AlertSent
-from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import alert_stream
-from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.head_append import append_after
 
 # (url, title, body) -> None when sent, else why not; alerts/send.py's `send` in production.
 Sender = Callable[[str, str, str], str | None]
@@ -85,13 +83,9 @@ def dispatch(
                 sent.append(payload)
             elif isinstance(payload, AlertFailed):
                 failed.append(payload)
-            with suppress(ConcurrencyError):  # another process recorded this alert's outcome first
-                events.append(
-                    [NewEvent.of(payload, stream=stream)],
-                    expected_versions={stream: history[-1].version if history else 0},
-                )
-                if isinstance(payload, AlertGivenUp):  # said once: by the process that recorded it
-                    given_up.append(payload)
+            # False: another process recorded this alert's outcome first; a give-up is said by the one that recorded it.
+            if append_after(events, stream, history, payload) and isinstance(payload, AlertGivenUp):
+                given_up.append(payload)
     return Dispatched(sent, failed, skipped, given_up)
 
 

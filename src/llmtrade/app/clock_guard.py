@@ -13,7 +13,6 @@ through its own database, and its jobs are called without the CLI's commands."""
 from __future__ import annotations
 
 import time
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from llmtrade.alerts.incidents import clock_behind_incident, clock_skew_incident
@@ -22,13 +21,13 @@ from llmtrade.app.alerting import alert_refused
 from llmtrade.app.clock_behind import SLACK, new_york
 from llmtrade.app.container import Container
 from llmtrade.domain.checkpoints import AccountValued
-from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased
 from llmtrade.domain.runs import ClockBehindRefused, RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import CLOCK_BEHIND
 from llmtrade.domain.trading import BreakerUpdated, OrderFilled, OrderSubmitted
-from llmtrade.errors import ConcurrencyError, TemporaryError
+from llmtrade.errors import TemporaryError
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.head_append import append_after
 from llmtrade.storage.latest_record import latest_record
 
 # What the books' time is read from: every run's start and end, and what changes an account outside a run (a
@@ -129,9 +128,5 @@ def _record(events: EventStore, refused: ClockBehindRefused) -> bool:
     last = next((e for e in reversed(before) if e.payload.get("command") == refused.command), None)
     if last is not None and ClockBehindRefused.from_event(last).latest_at == refused.latest_at:
         return False
-    with suppress(ConcurrencyError):  # another process recorded it at the same moment
-        events.append(
-            [NewEvent.of(refused, stream=CLOCK_BEHIND)],
-            expected_versions={CLOCK_BEHIND: before[-1].version if before else 0},
-        )
+    append_after(events, CLOCK_BEHIND, before, refused)  # or another process recorded it at the same moment
     return True

@@ -17,7 +17,6 @@ one."""
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,12 +24,11 @@ import psycopg
 
 from llmtrade.app.clock_behind import new_york
 from llmtrade.clock import Clock
-from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import ClockSkewRefused, RunStarted
 from llmtrade.domain.streams import CLOCK_SKEW
-from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.database_clock import database_now
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.head_append import append_after
 
 SETTING = "LLMTRADE_CLOCK_SKEW_MINUTES"
 
@@ -82,11 +80,7 @@ def record(events: EventStore, command: str, skew: Skew, allowed: timedelta) -> 
             break
         if said.command == command:
             return refused, False
-    with suppress(ConcurrencyError):  # another process recorded one at the same moment
-        events.append(
-            [NewEvent.of(refused, stream=CLOCK_SKEW)],
-            expected_versions={CLOCK_SKEW: before[-1].version if before else 0},
-        )
+    append_after(events, CLOCK_SKEW, before, refused)  # or another process recorded one at the same moment
     return refused, True
 
 

@@ -8,13 +8,11 @@ again when the error changes, or when a run has started since (the configuration
 
 from __future__ import annotations
 
-from contextlib import suppress
-
-from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import ConfigRejected, RunStarted
 from llmtrade.domain.streams import CONFIG_REJECTED
-from llmtrade.errors import ConcurrencyError, ConfigError
+from llmtrade.errors import ConfigError
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.head_append import append_after
 
 
 def rejected(command: str, error: ConfigError) -> ConfigRejected:
@@ -31,10 +29,4 @@ def record_rejected(events: EventStore, rejection: ConfigRejected) -> bool:
         same = ConfigRejected.from_event(last).error == rejection.error
         if same and not events.read(type=RunStarted.event_type(), after_id=last.id, limit=1):
             return False
-    with suppress(ConcurrencyError):  # another process recorded it at the same moment
-        events.append(
-            [NewEvent.of(rejection, stream=CONFIG_REJECTED)],
-            expected_versions={CONFIG_REJECTED: before[-1].version if before else 0},
-        )
-        return True
-    return False
+    return append_after(events, CONFIG_REJECTED, before, rejection)  # False: another process recorded it first
