@@ -33,7 +33,7 @@ from llmtrade.market.service import MarketData, Recording
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
-from tests.fakes.alpaca_server import NEW_YORK, FakeAlpacaServer, FakeRequest, FakeResponse
+from tests.fakes.alpaca_server import NEW_YORK, FakeAlpacaServer, FakeRequest, FakeResponse, Wall
 from tests.support import FIXED_NOW
 
 KEY_ID = "test-key-id"
@@ -277,21 +277,6 @@ def test_sip_feed_never_asks_for_the_latest_15_minutes_a_free_plan_refuses(serve
 #
 # Alpaca answers a request over the account's limit with 429 and says on every answer when its window resets
 # (X-RateLimit-Reset, epoch seconds); alpaca-py retried a 429 a fixed retry_wait_seconds apart, reading no header.
-
-
-class Wall:
-    """The fake Alpaca's clock and the provider's, one value: a wait is spent by stepping it, not by sleeping."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_a_rate_limit_longer_than_alpaca_pys_fixed_waits_is_waited_out_as_alpaca_says(

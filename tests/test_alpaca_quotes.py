@@ -7,7 +7,7 @@ exceptions it really raises (including on an empty body) meet the quote service'
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
@@ -24,7 +24,7 @@ from llmtrade.market.synthetic_quotes import SyntheticQuotes
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_latest import FakeLatestPrices
-from tests.fakes.alpaca_server import FakeAlpacaServer, FakeResponse
+from tests.fakes.alpaca_server import FakeAlpacaServer, FakeResponse, Wall
 
 KEY_ID = "test-key-id"
 SECRET = "test-secret"
@@ -247,21 +247,6 @@ def test_alpacas_rate_limit_is_waited_out_as_it_says_and_a_wait_past_the_bound_f
     with pytest.raises(MarketDataUnavailable, match=r"rate-limited .*Alpaca asked to wait 30[01] s, longer than"):
         stepping(server, wall).latest(["SPY"], NOON)
     assert len(server.requests) == 1 and wall.slept == []
-
-
-class Wall:
-    """The fake Alpaca's clock and the provider's, one value: a wait is spent by stepping it, not by sleeping."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).timestamp()
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def stepping(server: FakeAlpacaServer, wall: Wall) -> AlpacaQuotes:

@@ -1078,3 +1078,18 @@ def _instant(text: str) -> datetime:
 def _order_stamp(at: datetime) -> str:
     """An order's or a fill's timestamp as Alpaca writes it: UTC, microseconds, a Z."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Wall:
+    """The fake Alpaca's clock and the provider's, one value: a wait is spent by stepping it, not by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
