@@ -11,6 +11,7 @@ backtest could be extended only on files that held the later rows already.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,6 @@ from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 
-_WEDNESDAY = 2
 _WEEK = timedelta(days=7)
 
 
@@ -97,8 +97,7 @@ def range_weeks(first: date, last: date, calendar: TradingCalendar, history: tim
     if end < start:
         raise UsageError(f"--to {last} is before --from {first}")
     covers = f"the NYSE calendar covers {calendar.first_day} to {calendar.last_day}"
-    earliest = calendar.first_day + history
-    earliest += timedelta(days=(_WEDNESDAY - earliest.weekday()) % 7)  # a week's first day
+    earliest = week_id_for(calendar.first_day + history + timedelta(days=6))  # the first week starting after it
     if start < earliest:
         raise UsageError(
             f"--from {first}: {covers}, and a backtest's first week reads {history.days} days of history before it: "
@@ -151,7 +150,8 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
     ]
     folder = csv_dir(app.loaded.config.assets, app.settings)
     if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
-        changed = _changed_bar(storage, folder) or _unread_candidate(app, storage, folder, until)
+        spans = BarCache(storage.conn).spans(synthetic=False)  # the days each symbol's weeks read
+        changed = _changed_bar(storage, folder, spans) or _unread_candidate(app, folder, spans, until)
         if changed is None:
             app.say(
                 "prices: the files changed since this backtest last ran, but every bar it read is the same: going on "
@@ -174,7 +174,7 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
     return weeks_done(stream)
 
 
-def _changed_bar(storage: Storage, folder: Path) -> str | None:
+def _changed_bar(storage: Storage, folder: Path, spans: Mapping[str, Sequence[tuple[date, date]]]) -> str | None:
     """The first bar the files in `folder` no longer give as the backtest read it, said with its file and day: a bar
     the cache holds (every bar its weeks read) that changed or is gone (a restatement, a split adjusted since, a
     partial day's bar completed), or a row now inside the days its weeks read that was not there then (a late
@@ -186,7 +186,6 @@ def _changed_bar(storage: Storage, folder: Path) -> str | None:
     by_symbol: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_symbol.setdefault(row[0], []).append(row[1:])
-    spans = BarCache(storage.conn).spans(synthetic=False)
     for symbol in sorted({*by_symbol, *spans}):
         cached = by_symbol.get(symbol, [])
         path = folder / f"{symbol}.csv"
@@ -210,7 +209,9 @@ def _changed_bar(storage: Storage, folder: Path) -> str | None:
     return None
 
 
-def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path, until: date) -> str | None:
+def _unread_candidate(
+    app: BacktestContainer, folder: Path, spans: Mapping[str, Sequence[tuple[date, date]]], until: date
+) -> str | None:
     """A discovery candidate's file the weeks already run did not read (it was not there, or could not be used) that
     now has rows inside the days they read: a backtest run afresh on these files judges it in those weeks (in
     watchlist mode, may trade it). None when discovery is off or no such file is there. A file that still cannot be
@@ -219,7 +220,6 @@ def _unread_candidate(app: BacktestContainer, storage: Storage, folder: Path, un
     discovery = app.loaded.config.assets.discovery
     if discovery.universe_mode == "static" and not discovery.in_backtest:
         return None
-    spans = BarCache(storage.conn).spans(synthetic=False)
     if not spans:
         return None
     first = min(a for ranges in spans.values() for a, _ in ranges)
