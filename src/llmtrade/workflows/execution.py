@@ -112,9 +112,8 @@ def send_orders(
     A side change's opening leg goes only once its close (the plan's earlier close of the same symbol) has filled;
     until then it is held back (LegHeldBack, once) for a rerun or the next checkpoint, so the broker never holds
     both legs at once; a close the broker ended unfilled, or one an earlier run gave up, abandons it (ended_close.py).
-    An order the broker refused
-    (OrderRejected, with its reason) is sent again by the next call. Returns what was left undone; the kill
-    switch's blocks are recorded as OrderBlocked and left to a rerun.
+    An order the broker refused (OrderRejected, with its reason) is sent again by the next call. Returns what was left
+    undone; the kill switch's blocks are recorded as OrderBlocked and left to a rerun.
 
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
