@@ -4,8 +4,8 @@ weeks, and (with `--trace A:B`) what the heap gained between week A and week B, 
 Each range runs in a process of its own (this script started again with one range), as `llmtrade backtest`
 does, so its peak (resource.getrusage's ru_maxrss) is that range's alone; PostgreSQL is started per range as
 benchmarks/backtest_speed.py starts it (its memory is not counted: another process). RSS after a week is read
-from /proc/self/status (VmRSS) in the progress callback, after the week's flush was handed over and its young
-garbage collected (app/backtest_process.py `weekly_heap`).
+from /proc/self/status (VmRSS) in the progress callback, after the week's flush was handed over and its heap
+frozen (app/backtest_process.py `weekly_heap`).
 
 `--trace A:B` starts tracemalloc after week A (only what is allocated from then on is traced: the first weeks'
 start-up is not in the figure) and compares a snapshot there with one after week B (Snapshot.compare_to),

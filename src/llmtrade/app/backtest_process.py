@@ -34,33 +34,30 @@ def plain_sigint() -> Iterator[None]:
 
 @contextmanager
 def weekly_heap() -> Iterator[Callable[[], None]]:
-    """A function to call after each week: the week's young cyclic garbage collected, then everything still
-    alive frozen (gc.freeze), so the collector's later passes never walk it again; the collector's thresholds
-    raised for the backtest's length; all unfrozen and the thresholds restored on the way out.
+    """A function to call after each week: everything alive frozen (gc.freeze), so the collector's later passes never
+    walk it again; the collector's thresholds raised for the backtest's length; all unfrozen and the thresholds restored
+    on the way out, where the next full collection frees whatever cyclic garbage the freezes kept.
 
     A backtest keeps what it has stored in memory (the event copies, the memory's history), hundreds of
     thousands of objects by the 500th week, and each of Python's full collections walks them all: the longer
     the backtest, the more each week paid (issue 13). Frozen objects are still freed when their last reference
-    goes; only a cycle among them would wait for the unfreeze. A week's cycles die young (52 weeks: some 27,000
-    objects found by young collections, about 100 by all the weekly full ones together), so a young collection
-    (generations 0 and 1) settles the week, at a fraction of a full one's cost. The default thresholds (700
-    allocations) had the collector run ~3,000 times in 52 weeks, walking objects a moment from being freed by
-    their reference counts: at `THRESHOLDS` it runs a tenth as often, and with the young weekly collection the
-    collector's CPU in all fell from 1.5 to 0.5 s over 52 weeks; the stored events are the same bytes (the
-    collector decides when cycles are freed, never what is computed).
+    goes; only a cycle among them waits for the unfreeze. A week makes few cycles (26 synthetic weeks: about 540
+    objects a week, nearly all the closures of json.dumps(indent=...)'s pure-Python encoder, which the prompts' JSON
+    filter uses), so they are frozen with the rest rather than collected first: a young collection before each
+    freeze walked every survivor of the week to find them, 2.7 of a 520-week run's 62 CPU seconds for some 260,000
+    small objects (the run's peak RSS: 956 MB with it, 954 without; benchmarks/backtest_memory.py). The default
+    thresholds (700 allocations) had the collector run ~3,000 times in 52 weeks, walking objects a moment from being
+    freed by their reference counts: at `THRESHOLDS` it runs a tenth as often. The stored events are the same bytes
+    (the collector decides when cycles are freed, never what is computed).
     A process that froze its own heap already is left alone (unfreezing would undo its choice)."""
     if gc.get_freeze_count() or not gc.isenabled():
         yield lambda: None
         return
 
-    def settle() -> None:
-        gc.collect(1)  # walks only what is not frozen and still young: this week's survivors
-        gc.freeze()
-
     thresholds = gc.get_threshold()
     gc.set_threshold(*THRESHOLDS)
     try:
-        yield settle
+        yield gc.freeze
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
