@@ -1,6 +1,9 @@
 """A breaker reset by hand: an account halted by its circuit breaker resumes, its peak restarted at its equity now.
 
-Not a job cron runs (app/jobs.py): a person's command, refused like them on a clock behind the books."""
+Not a job cron runs (app/jobs.py): a person's command, refused like them on a clock behind the books. Refused too
+(exit 75) between a session's close and the minute its bar is final at a provider (BarNotComplete), where `status`
+values at the session before's closes: a peak restarted there would measure the next drawdown from an equity the day
+already moved away from (a day's fall read again as a fresh loss, tripping the breaker just reset)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from llmtrade.app.container import Container
 from llmtrade.app.results import BreakerReset
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.discovery.universe import held_outside
-from llmtrade.errors import UsageError
-from llmtrade.market.held_prices import closes_with_held
+from llmtrade.errors import BarNotComplete, TemporaryError, UsageError
+from llmtrade.market.held_prices import closes_with_held, not_final
 from llmtrade.risk.controls import breaker_state
 from llmtrade.risk.controls import reset_breaker as reset_breaker_events
 
@@ -37,7 +40,13 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
         held = held_outside(config, storage.events)
-        prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
+        try:
+            prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
+        except BarNotComplete as exc:
+            raise TemporaryError(
+                f"{account_id}: a breaker reset restarts its peak at the account's equity at the last close, and "
+                f"{not_final(exc)}: the breaker was not reset; run it again once the close is final"
+            ) from exc
         equity = look_now(storage.events, desk.broker, prices).managed.equity
         state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

@@ -5,12 +5,18 @@ hands it the shares of a symbol it holds at the broker but does not manage (all 
 `release` takes back every share of a symbol it manages, which also clears a ledger quantity the
 broker no longer holds. Both are events on the account's `managed:` stream, appended at the version
 read, so two hands at once cannot both adopt the same shares. Listing is a read: it writes nothing.
+
+Between a session's close and the minute its bar is final at a provider (market/held_prices.py `bars_or_before`)
+listing and releasing look at the broker at the session before's closes, as `status` values, since neither records a
+price; adopting is refused (exit 75) until the close is final, since the close it records is where llmtrade's gains
+and losses on the shares start: the session before's would hand it the day's move, made before it held them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
@@ -20,8 +26,8 @@ from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
 from llmtrade.domain.streams import managed_stream
-from llmtrade.errors import ConcurrencyError, TemporaryError, UsageError
-from llmtrade.market.held_prices import closes_with_held
+from llmtrade.errors import BarNotComplete, ConcurrencyError, TemporaryError, UsageError
+from llmtrade.market.held_prices import HELD_SESSIONS, bars_or_before, not_final
 from llmtrade.storage.event_store import EventStore
 
 
@@ -33,28 +39,44 @@ def _known(app: Container, account_id: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Look:
+    """Every account reconciled now, by account id (`seen`), with the store to write to, each account's `managed:`
+    stream version as it was before the look (`heads`, the version to append at), the closes it was valued at, and
+    why those are the session before's (`pending`, see the module's docstring)."""
+
+    events: EventStore
+    seen: dict[str, Reconciliation]
+    heads: dict[str, int]
+    prices: dict[str, float]
+    pending: BarNotComplete | None
+
+
 @contextmanager
-def _looking(
-    app: Container, *, persist: bool
-) -> Iterator[tuple[EventStore, dict[str, Reconciliation], dict[str, int], dict[str, float]]]:
-    """Every account reconciled now (a read), by account id, with the store to write to and each
-    account's `managed:` stream version as it was before the look (the version to append at)."""
+def _looking(app: Container, *, persist: bool) -> Iterator[_Look]:
+    """Every account reconciled now (a read): see `_Look`."""
     config = app.loaded.config
     with app.storage(persist=persist) as storage:
         heads = {a.id: storage.events.stream_version(managed_stream(a.id)) for a in config.accounts.accounts}
         live = app.trading_is_live(storage.events)
         market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
         held = held_outside(config, storage.events)
-        prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
+        bars, _missing, _asof, pending = bars_or_before(
+            market, config.assets.symbols, held, app.clock.now(), sessions=HELD_SESSIONS
+        )
+        prices = {s: b[-1].close for s, b in bars.items() if b}
         seen = {d.account.id: look_now(storage.events, d.broker, prices) for d in app.desks(storage, market, live=live)}
-        yield storage.events, seen, heads, prices
+        yield _Look(storage.events, seen, heads, prices, pending)
 
 
 def listing(app: Container, account_id: str | None = None) -> ManagedAccounts:
     """Each account's managed positions and its differences with the broker now. Writes nothing."""
     if account_id is not None:
         _known(app, account_id)
-    with _looking(app, persist=False) as (_events, seen, _heads, _prices):
+    with _looking(app, persist=False) as found:
+        if found.pending is not None:  # said as `status` says it, on stderr: the --json document is the accounts
+            before = app.calendar.previous_session(found.pending.session)
+            app.warning(f"valued at the close of {before}: {not_final(found.pending)}")
         return ManagedAccounts(
             [
                 ManagedAccount(
@@ -63,7 +85,7 @@ def listing(app: Container, account_id: str | None = None) -> ManagedAccounts:
                     broker=list(r.account.positions.values()),
                     differences=[DifferenceLine(difference=d, recorded_at=None) for d in r.differences],
                 )
-                for aid, r in seen.items()
+                for aid, r in found.seen.items()
                 if account_id is None or aid == account_id
             ]
         )
@@ -76,8 +98,8 @@ def adopt(app: Container, account_id: str, symbol: str) -> PositionChange:
     _known(app, account_id)
     symbol = symbol.upper()
     refuse_wrong_clock(app, "positions adopt")
-    with _looking(app, persist=True) as (events, seen, heads, prices):
-        found = seen[account_id]
+    with _looking(app, persist=True) as look:
+        found = look.seen[account_id]
         held = found.account.positions.get(symbol)
         broker_qty = held.qty if held else 0
         ledger_qty = found.ledger.qty(symbol)
@@ -89,12 +111,17 @@ def adopt(app: Container, account_id: str, symbol: str) -> PositionChange:
                 f"{account_id}: llmtrade's records hold {ledger_qty} {symbol} but the broker {broker_qty}; "
                 f"`llmtrade positions release {account_id} {symbol}` first, then adopt"
             )
+        if look.pending is not None:
+            raise TemporaryError(
+                f"{account_id}: adopting {symbol} records its last close as where llmtrade's gains and losses on it "
+                f"start, and {not_final(look.pending)}: nothing was adopted; run it again once the close is final"
+            )
         adopted = broker_qty - ledger_qty  # after this the ledger holds exactly what the broker does
-        price = prices.get(symbol, held.avg_price)  # what the shares made before today is not the PM's
+        price = look.prices.get(symbol, held.avg_price)  # what the shares made before today is not the PM's
         payload = PositionAdopted(
             account_id=account_id, symbol=symbol, qty=adopted, avg_price=held.avg_price, price=price
         )
-        _append(events, account_id, payload, heads[account_id])
+        _append(look.events, account_id, payload, look.heads[account_id])
     return PositionChange(action="adopted", account_id=account_id, symbol=symbol, qty=adopted, managed_qty=broker_qty)
 
 
@@ -105,15 +132,15 @@ def release(app: Container, account_id: str, symbol: str) -> PositionChange:
     _known(app, account_id)
     symbol = symbol.upper()
     refuse_wrong_clock(app, "positions release")
-    with _looking(app, persist=True) as (events, seen, heads, _prices):
-        ledger_qty = seen[account_id].ledger.qty(symbol)
+    with _looking(app, persist=True) as look:  # at the session before's closes too: a release records no price
+        ledger_qty = look.seen[account_id].ledger.qty(symbol)
         if ledger_qty == 0:
             raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to release")
         _append(
-            events,
+            look.events,
             account_id,
             PositionReleased(account_id=account_id, symbol=symbol, qty=ledger_qty),
-            heads[account_id],
+            look.heads[account_id],
         )
     return PositionChange(action="released", account_id=account_id, symbol=symbol, qty=ledger_qty, managed_qty=0)
 

@@ -50,10 +50,10 @@ from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, Run
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import BarNotComplete, LlmtradeError
+from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.daily_bars import DailyBars
-from llmtrade.market.held_prices import bars_with_held
+from llmtrade.market.held_prices import bars_or_before, not_final
 from llmtrade.market.metrics import hit_rate, max_drawdown, total_return
 from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
@@ -83,7 +83,7 @@ def status(app: Container) -> StatusResult:
         first = events.read(type=AccountValued.event_type(), limit=1)
         try:
             # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
-            series, missing, asof, note = _priced(app, market, config.assets.symbols, held_outside(config, events), now)
+            series, missing, asof, note = _priced(market, config.assets.symbols, held_outside(config, events), now)
             prices = _in_new_shares(series, recorded_splits(events), now)
             bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
             spy_start = (bought[BENCHMARK][-1].day, bought[BENCHMARK][-1].close) if bought.get(BENCHMARK) else None
@@ -144,18 +144,13 @@ def status(app: Container) -> StatusResult:
 
 
 def _priced(
-    app: Container, market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime
+    market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, str | None]:
     """The bars status values at, what held symbol has none and why, the instant they are the last closes at, and why
-    that is not `now`. When the only thing short is the last session's bar, final at no provider yet (BarNotComplete:
-    Alpaca's SIP feed to 16:16, Yahoo's to 16:20), the session before's closes: a job waits for the bar (exit 75), but
-    a hand-run status valued every position at cost, where the closes before are the honest answer."""
-    try:
-        return *bars_with_held(market, universe, held, now, sessions=10), now, None
-    except BarNotComplete as exc:
-        asof = app.calendar.session_close(app.calendar.previous_session(exc.session))
-        series, missing = bars_with_held(market, universe, held, asof, sessions=10)
-        return series, missing, asof, f"{exc.session}'s close is not final yet ({'; '.join(exc.reasons)})"
+    that is not `now` (market/held_prices.py `bars_or_before`: a hand-run status valued every position at cost while
+    the last session's bar was not final anywhere, where the closes before are the honest answer)."""
+    series, missing, asof, pending = bars_or_before(market, universe, held, now, sessions=10)
+    return series, missing, asof, None if pending is None else not_final(pending)
 
 
 def _unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import LlmtradeError
+from llmtrade.errors import BarNotComplete, LlmtradeError
 from llmtrade.market.daily_bars import DailyBars
 
 # Sessions of bars read to price a held symbol: its last close, and the sessions before it that say whether that close
@@ -72,3 +72,22 @@ def closes_with_held(
     that a provider has; why each other held symbol has none."""
     bars, problems = bars_with_held(market, universe, held, asof, sessions=HELD_SESSIONS)
     return {s: b[-1].close for s, b in bars.items() if b}, problems
+
+
+def bars_or_before(
+    market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime, *, sessions: int
+) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
+    """`bars_with_held` at `now`, the instant they are the last closes at, and why that is not `now`. When the only
+    thing short is the last session's bar, final at no provider yet (BarNotComplete: Alpaca's SIP feed to 16:16,
+    Yahoo's to 16:20), the session before's closes and that error: a read (`status`, `positions list`) values there and
+    says why (`not_final`), a command that writes from today's close refuses with it (exit 75), where a job waits."""
+    try:
+        return *bars_with_held(market, universe, held, now, sessions=sessions), now, None
+    except BarNotComplete as exc:
+        asof = market.calendar.session_close(market.calendar.previous_session(exc.session))
+        return *bars_with_held(market, universe, held, asof, sessions=sessions), asof, exc
+
+
+def not_final(pending: BarNotComplete) -> str:
+    """Why the closes `bars_or_before` gave are the session before's: each provider's reason, which says from when."""
+    return f"{pending.session}'s close is not final yet ({'; '.join(pending.reasons)})"
