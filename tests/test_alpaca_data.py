@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -579,8 +580,30 @@ def test_a_sessions_sip_bar_is_taken_and_cached_only_once_the_cut_reaches_its_cl
     assert series.provider == "csv" and series.bars["SPY"][-1].day == today and bar_requests(server) == []
 
 
+def test_llmtrade_now_just_after_a_past_sessions_close_takes_its_sip_bar_up_to_that_now(
+    server: FakeAlpacaServer, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LLMTRADE_NOW on a past session at 16:05: the SIP cut and completion were both judged on that clock, 16 minutes
+    before it (15:49), so the bar was never complete and every run exited 75 for good, though Alpaca's real clock was
+    long past it. Now the 16 minutes are the real clock's: the bar is taken and cached, asked up to the command's now
+    and not after it (the day after, on the server, is not read)."""
+    today = date(2026, 1, 14)
+    now = datetime.combine(today, datetime.strptime("16:05", "%H:%M").time(), tzinfo=NEW_YORK)
+    server.wall = (now + timedelta(days=30)).timestamp  # the real world, a month on
+    server.free_plan = True
+    server.add_bars("SPY", [row(day, 600 + i) for i, day in enumerate(WINTER_DAYS)])
+    provider = _sip_provider(server, now, monkeypatch)
+    cache = BarCache(storage.conn)
+    market = MarketData([provider], cache, TradingCalendar(), Recording(storage.events, "r1"))
+    series = market.bars_asof(["SPY"], now, sessions=5)
+    assert series.provider == "alpaca" and series.bars["SPY"][-1].day == today
+    assert cache.count(["SPY"], today, today, synthetic=False) == 1
+    assert {datetime.fromisoformat(asked["end"]) for asked in bar_requests(server)} == {now}  # its pages
+
+
 def _sip_provider(server: FakeAlpacaServer, now: datetime, monkeypatch: pytest.MonkeyPatch) -> AlpacaBarProvider:
-    """The alpaca provider as a command builds it (market/providers.py) on the SIP feed, its clock LLMTRADE_NOW."""
+    """The alpaca provider as a command builds it (market/providers.py) on the SIP feed, its clock LLMTRADE_NOW, its
+    real clock the fake's (`server.wall`: Alpaca's and the real world's, one)."""
     monkeypatch.setenv("ALPACA_DATA_KEY", KEY_ID)
     monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
     settings = Settings(LLMTRADE_NOW=now.isoformat(), LLMTRADE_ALPACA_DATA_URL=server.base_url)
@@ -588,7 +611,7 @@ def _sip_provider(server: FakeAlpacaServer, now: datetime, monkeypatch: pytest.M
     assets = assets.model_copy(update={"market_data": assets.market_data.model_copy(update={"alpaca_feed": "sip"})})
     [provider] = build_providers(assets, settings, ["alpaca"])
     assert isinstance(provider, AlpacaBarProvider) and provider.feed == "sip"
-    return provider
+    return provider.waiting(replace(provider.waits, wall=server.wall))
 
 
 def test_a_sip_cut_stays_out_of_alpacas_own_latest_15_minutes_when_llmtrade_now_is_ahead_of_the_real_clock(

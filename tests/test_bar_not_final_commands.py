@@ -38,7 +38,7 @@ def _at(monkeypatch: pytest.MonkeyPatch, hhmm: str) -> None:
     is (as in test_status_marks)."""
     now = datetime.fromisoformat(f"2026-01-07T{hhmm}:00-05:00")
     monkeypatch.setenv("LLMTRADE_NOW", now.isoformat())
-    sip = SimpleNamespace(feed="sip", clock=FixedClock(now))
+    sip = SimpleNamespace(feed="sip", clock=FixedClock(now), waits=SimpleNamespace(wall=now.timestamp))
     monkeypatch.setattr(SyntheticMarket, "incomplete", lambda self, close: AlpacaBarProvider.incomplete(sip, close))
 
 

@@ -391,7 +391,7 @@ def test_yahoos_bar_of_a_session_is_taken_and_cached_only_a_while_after_its_clos
     before, Yahoo is not asked and the read is temporary (exit 75), with nothing cached."""
     now = datetime.combine(END, time.fromisoformat(hhmm), tzinfo=NEW_YORK)
     fake = _yahoo()
-    provider = YFinanceProvider(timeout_seconds=2, session=fake.session(), clock=FixedClock(now))
+    provider = YFinanceProvider(timeout_seconds=2, session=fake.session(), clock=FixedClock(now), wall=now.timestamp)
     cache = BarCache(storage.conn)
     if complete:
         series = _service(storage, provider).bars_asof(["SPY", "TLT"], now, sessions=5)
@@ -406,6 +406,24 @@ def test_yahoos_bar_of_a_session_is_taken_and_cached_only_a_while_after_its_clos
         f"close; taken from {END} 16:20 New York"
     )
     assert fake.charted == [] and cache.count(["SPY", "TLT"], START, END, synthetic=False) == 0
+
+
+def test_llmtrade_now_just_after_a_past_sessions_close_takes_the_bar_the_real_world_has_final(storage: Storage) -> None:
+    """LLMTRADE_NOW on a past session at 16:05: its bar was judged against that clock, never 20 minutes past the close,
+    so every run exited 75 for good, though Yahoo's bar of it had long been final. Now completion is the real clock's:
+    taken and cached; and nothing after the command's now is taken: at 15:00 that session is not asked of Yahoo."""
+    after = datetime.combine(END, time(16, 5), tzinfo=NEW_YORK)
+    real = (after + timedelta(days=30)).timestamp
+    fake = _yahoo()
+    provider = YFinanceProvider(timeout_seconds=2, session=fake.session(), clock=FixedClock(after), wall=real)
+    series = _service(storage, provider).bars_asof(["SPY", "TLT"], after, sessions=5)
+    assert all(bars[-1].day == END for bars in series.bars.values())
+    assert BarCache(storage.conn).count(["SPY", "TLT"], END, END, synthetic=False) == 2
+    during = datetime.combine(END, time(15, 0), tzinfo=NEW_YORK)
+    early = YFinanceProvider(timeout_seconds=2, session=fake.session(), clock=FixedClock(during), wall=real)
+    assert early.incomplete(datetime.combine(END, time(16, 0), tzinfo=NEW_YORK)) == (
+        f"the command's clock is {END} 15:00 New York, before the close"
+    )
 
 
 def test_a_symbol_alpaca_has_no_bars_for_is_asked_of_yahoo_alone(storage: Storage) -> None:

@@ -5,6 +5,7 @@ leaderboard's under the same "valued at the close of" heading (app/queries.py `M
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -46,7 +47,7 @@ def test_status_before_the_days_bar_is_final_values_at_the_close_before_and_says
     now = datetime.fromisoformat(f"2026-01-07T{hhmm}:00-05:00")
     monkeypatch.setenv("LLMTRADE_NOW", now.isoformat())
     # The offline market's bar of a session is final when SIP's is (alpaca_data.py `incomplete`, on the sip feed).
-    sip = SimpleNamespace(feed="sip", clock=FixedClock(now))
+    sip = SimpleNamespace(feed="sip", clock=FixedClock(now), waits=SimpleNamespace(wall=now.timestamp))
     monkeypatch.setattr(SyntheticMarket, "incomplete", lambda self, close: AlpacaBarProvider.incomplete(sip, close))
     shown = runner.invoke(app, ["status", "--json"])
     assert shown.exit_code == 0, shown.output
@@ -65,3 +66,20 @@ def test_status_before_the_days_bar_is_final_values_at_the_close_before_and_says
     plain = runner.invoke(app, ["status"])
     assert plain.exit_code == 0, plain.output
     assert f"valued at the close of 2026-01-06: {status['valued_note']}" in " ".join(plain.stdout.split())
+
+
+def test_status_on_a_past_sessions_clock_just_after_its_close_values_at_that_close(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LLMTRADE_NOW at 16:05 of a session the real world is long past: its bar was judged on that clock, never 16
+    minutes past the close, so status valued at the session before for good (and a job waited, exit 75, for ever).
+    The real clock (the machine's, months on) says the bar is final: valued at that close."""
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    now = datetime.fromisoformat("2026-01-07T16:05:00-05:00")
+    monkeypatch.setenv("LLMTRADE_NOW", now.isoformat())
+    sip = SimpleNamespace(feed="sip", clock=FixedClock(now), waits=SimpleNamespace(wall=time.time))
+    monkeypatch.setattr(SyntheticMarket, "incomplete", lambda self, close: AlpacaBarProvider.incomplete(sip, close))
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    assert (status["valued_at"], status["valued_note"]) == ("2026-01-07", None)

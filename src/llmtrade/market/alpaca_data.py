@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.alpaca_http import DataAccess, data_api_error, wire_error
-from llmtrade.market.provider import live_now
+from llmtrade.market.provider import data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
@@ -41,11 +41,14 @@ class AlpacaBarProvider(DataAccess):
 
     def incomplete(self, close: datetime) -> str | None:
         """On the SIP feed, why the bar of the session closing at `close` is not complete yet: the request ends 16
-        minutes before now (`_until`), and a daily bar asked before that reaches the close is made of the trades before
-        the cut, without its last minutes and closing print. The IEX feed is asked to the end of the day."""
-        if self.feed != "sip" or close <= (cut := live_now(self.clock) - _SIP_DELAY):
+        minutes before the real now (`_until`; the wall of `waits`), and a daily bar asked before that reaches the
+        close is made of the trades before the cut, without its last minutes and closing print. The IEX feed is asked
+        to the end of the day. Never after the command's now either (provider.py `data_cut`)."""
+        if self.feed != "sip" or close <= (cut := data_cut(self.clock, self.waits.wall, _SIP_DELAY)):
             return None
         cut, close, whole = (t.astimezone(_NEW_YORK) for t in (cut, close, close + _SIP_DELAY))
+        if cut == self.clock.now():  # LLMTRADE_NOW before the close: the session is not over at the command's now
+            return f"the command's clock is {cut:%Y-%m-%d %H:%M} New York, before the {close:%H:%M} close"
         return (
             "the sip feed is asked up to 16 minutes before now (the free plan refuses the latest 15): to "
             f"{cut:%Y-%m-%d %H:%M} New York, before the {close:%H:%M} close; complete from {whole:%H:%M}"
@@ -79,11 +82,11 @@ class AlpacaBarProvider(DataAccess):
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
 
-        # Midnight to the last second of the New York days, so no session at either edge is cut off.
-        # The SIP cut's now is the earlier of the command's (nothing after it is asked: LLMTRADE_NOW in the past) and
+        # Midnight to the last second of the New York days, so no session at either edge is cut off. The SIP cut is
+        # the earlier of the command's now (nothing after it is asked: LLMTRADE_NOW in the past) and 16 minutes before
         # the real one (the free plan's 15 minutes are Alpaca's real clock's: an LLMTRADE_NOW ahead of it was refused).
-        now = live_now(self.clock)
-        begin, until = datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK), _until(end, self.feed, now)
+        cut = data_cut(self.clock, self.waits.wall, _SIP_DELAY)
+        begin, until = datetime.combine(start, time(0, 0), tzinfo=_NEW_YORK), _until(end, self.feed, cut)
         if until <= begin:
             # A SIP range that starts within the latest 16 minutes (today's, between 00:00 and 00:16 in New York):
             # cut to what the feed gives, it would end before it starts, which Alpaca refuses (422). Nothing it could
@@ -123,9 +126,9 @@ class AlpacaBarProvider(DataAccess):
             client._session.close()
 
 
-def _until(end: date, feed: str, now: datetime) -> datetime:
-    """The request's end: the last second of New York day `end`; on the SIP feed, never within the 15 minutes
-    before `now`.
+def _until(end: date, feed: str, cut: datetime) -> datetime:
+    """The request's end: the last second of New York day `end`; on the SIP feed, never after `cut` (provider.py
+    `data_cut`: the command's now, and never within the 15 minutes before the real one).
 
     Alpaca's free plan answers a SIP request reaching into the latest 15 minutes with 403 "subscription does not
     permit querying recent SIP data" (what a run after the close asking for that session's bar does). So a session's
@@ -135,7 +138,7 @@ def _until(end: date, feed: str, now: datetime) -> datetime:
     last = datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=_NEW_YORK) - timedelta(seconds=1)
     if feed != "sip":
         return last
-    return min(last, now.astimezone(UTC) - _SIP_DELAY)
+    return min(last, cut.astimezone(UTC))
 
 
 def _to_bar(symbol: str, row: Any) -> Bar:

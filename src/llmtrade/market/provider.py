@@ -3,7 +3,8 @@ from, and whether its bar of a session is complete yet."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from llmtrade.clock import Clock
@@ -31,7 +32,16 @@ class BarProvider(Protocol):
         ...
 
 
-def live_now(clock: Clock) -> datetime:
-    """Where a live provider's data stands now: the earlier of the command's now (`clock`, LLMTRADE_NOW's instant when
-    set: nothing after it is taken) and the real one (an LLMTRADE_NOW ahead of it is not what the provider has)."""
-    return min(clock.now(), datetime.now(UTC))
+def real_now(wall: Callable[[], float]) -> datetime:
+    """The real world's now, on `wall` (epoch seconds: time.time but for tests, which step a fake's)."""
+    return datetime.fromtimestamp(wall(), UTC)
+
+
+def data_cut(clock: Clock, wall: Callable[[], float], delay: timedelta) -> datetime:
+    """Up to when a live provider's data is taken: never after the command's now (`clock`, LLMTRADE_NOW's instant when
+    set: nothing after it is taken), nor within `delay` of the real now (`wall`: what the provider does not have final
+    yet, or withholds, however far ahead LLMTRADE_NOW is). A session whose close is past the cut has a complete bar
+    there: its bar is the real world's, so an LLMTRADE_NOW on a past session just after its close (16:05) is complete
+    when the real world is `delay` past that close. Judged against the command's clock alone, as it was, it never
+    was: every run exited 75, the bar long final at the provider."""
+    return min(clock.now(), real_now(wall) - delay)

@@ -9,6 +9,8 @@ which came back is a failure for the others only, carrying the bars that came (`
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain.market import Bar
 from llmtrade.market.failures import few
-from llmtrade.market.provider import live_now
+from llmtrade.market.provider import data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 from llmtrade.market.yfinance_wire import download
 
@@ -35,21 +37,32 @@ class YFinanceProvider:
     name = "yfinance"
     synthetic = False
 
-    def __init__(self, timeout_seconds: float = 15.0, session: Any = None, clock: Clock | None = None):
+    def __init__(
+        self,
+        timeout_seconds: float = 15.0,
+        session: Any = None,
+        clock: Clock | None = None,
+        wall: Callable[[], float] = time.time,
+    ):
         self._timeout = timeout_seconds
         # A requests/curl_cffi session for yfinance to use; None lets yfinance make its own (tests pass one
         # whose transport answers, or fails, as Yahoo's does).
         self._session = session
-        # The command's clock (LLMTRADE_NOW's instant when set): whether a session's bar has settled (`incomplete`).
+        # The command's clock (LLMTRADE_NOW's instant when set) and the real one (epoch seconds; a test's fake): whether
+        # a session's bar has settled (`incomplete`).
         self.clock = clock or SystemClock()
+        self.wall = wall
 
     def origin(self, symbol: str) -> None:
         return None
 
     def incomplete(self, close: datetime) -> str | None:
-        """Why Yahoo's bar of the session closing at `close` is not complete yet: within SETTLED after the close."""
-        if live_now(self.clock) >= close + SETTLED:
+        """Why Yahoo's bar of the session closing at `close` is not complete yet: within SETTLED after the close in
+        real time, or the session not closed at the command's now (provider.py `data_cut`)."""
+        if close <= (cut := data_cut(self.clock, self.wall, SETTLED)):
             return None
+        if cut == self.clock.now():  # LLMTRADE_NOW before the close: the session is not over at the command's now
+            return f"the command's clock is {cut.astimezone(_NEW_YORK):%Y-%m-%d %H:%M} New York, before the close"
         settled = (close + SETTLED).astimezone(_NEW_YORK)
         return f"Yahoo's daily bar is live until a while after the close; taken from {settled:%Y-%m-%d %H:%M} New York"
 
