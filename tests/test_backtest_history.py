@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -21,7 +21,9 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import MarketDataUnavailable, OperationalError, UsageError
+from llmtrade.market import providers as providers_module
+from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
@@ -313,3 +315,77 @@ def test_a_history_one_provider_ends_early_but_another_carries_on_is_not_taken_a
     assert f"alpaca's history of {ended} ends at {WEEK} but csv has bars to" in said
     assert "not taken as delistings" in said
     assert not snapshot_folder(settings, "dropped").exists()
+
+
+class _Unheard:
+    """A second provider that cannot be asked now: rate-limited (a MarketDataUnavailable), or its bar of the range's
+    last session not complete yet (`incomplete`: a BarNotComplete)."""
+
+    name, synthetic = "yfinance", False
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def origin(self, symbol: str) -> None:
+        return None
+
+    def incomplete(self, close: datetime) -> str | None:
+        return "Yahoo's daily bar is live until a while after the close" if self.why == "live" else None
+
+    def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
+        raise MarketDataUnavailable("yfinance returned no bars: HTTP 429 Too Many Requests")
+
+
+@pytest.mark.parametrize("why", ["429", "live"])
+def test_a_history_that_ends_early_while_another_provider_cannot_be_asked_is_a_wait_and_writes_nothing(
+    history: dict[str, list[Bar]],
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    why: str,
+) -> None:
+    """Alpaca's history of a symbol ends early and the next provider could not be asked (a 429, its bar not final
+    yet): whether it carries the symbol on (dropped by one feed, not delisted) is not known. The snapshot was written
+    all the same, the symbol sold as delisted for good (a resume reuses the snapshot); now it is a temporary failure,
+    exit 75, nothing written, and a run once the provider answers decides."""
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "alpaca,yfinance")
+    monkeypatch.setitem(providers_module.FACTORIES, "yfinance", lambda _assets, _settings: _Unheard(why))
+    ended = next(s for s in sorted(history) if s != BENCHMARK)
+    args = ["backtest", "--from", WEEK.isoformat(), "--to", WEEK.isoformat(), "--offline", "--fetch-history"]
+    with _ended_feed(history, ended, WEEK) as server:
+        monkeypatch.setenv("LLMTRADE_ALPACA_DATA_URL", server.base_url)
+        waited = runner.invoke(cli, [*args, "--name", "unheard"])
+    assert waited.exit_code == 75, waited.output
+    said = " ".join(waited.stderr.split())
+    assert f"alpaca's history of {ended} ends at {WEEK}" in said and "could not be asked" in said, said
+    assert "nothing was written" in said
+    folder = snapshot_folder(Settings(LLMTRADE_HOME=str(tmp_path)), "unheard")
+    assert not folder.exists() and not folder.with_name("prices.partial").exists()
+
+
+@pytest.mark.parametrize("failure", ["503", "429", "timeout", "live"])
+def test_a_provider_that_cannot_be_asked_now_is_a_wait_and_writes_nothing(
+    feed: Feed, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """Every provider failing temporarily (a 5xx, a 429, a timeout, its bar of the range's last session not final)
+    is a temporary failure, exit 75 with each reason, and no snapshot (nor a partial one) is left."""
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "yfinance" if failure == "live" else "alpaca")
+    url = feed.server.base_url
+    fast = {"url_override": url, "timeout_seconds": 0.5, "retry_attempts": 1, "retry_wait_seconds": 0.01}
+    monkeypatch.setitem(providers_module.FACTORIES, "alpaca", lambda _a, _s: AlpacaBarProvider(KEY, SECRET, **fast))
+    monkeypatch.setitem(providers_module.FACTORIES, "yfinance", lambda _a, _s: _Unheard("live"))
+    if failure == "timeout":
+        feed.server.fail_route("GET", "/v2/stocks/bars", 200, times=10, delay_seconds=1.0)
+    elif failure != "live":
+        feed.server.fail_next(int(failure), times=10)
+    args = ["backtest", "--from", WEEK.isoformat(), "--to", WEEK.isoformat(), "--offline", "--fetch-history"]
+    waited = runner.invoke(cli, [*args, "--name", "wait"])
+    assert waited.exit_code == 75, waited.output
+    reason = {"503": "HTTP 503", "429": "HTTP 429", "timeout": "did not answer within 0.5s", "live": "live until"}
+    assert reason[failure] in waited.stderr, waited.stderr
+    folder = snapshot_folder(Settings(LLMTRADE_HOME=str(tmp_path)), "wait")
+    assert not folder.exists() and not folder.with_name("prices.partial").exists()

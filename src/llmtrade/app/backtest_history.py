@@ -35,7 +35,7 @@ from llmtrade.clock import Clock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, OperationalError, UsageError
+from llmtrade.errors import MarketDataError, MarketDataUnavailable, OperationalError, UsageError
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData
@@ -85,7 +85,10 @@ def fetch_history(
     is named). Nothing is written unless every symbol's series passed validation. A symbol whose answer ends before
     the range does, with no other problem (delisted, or no longer carried), is stored so and said: the backtest takes
     it as a delisting, as it takes a CSV file that ends early (app/backtest_delisting.py); the benchmark ending early,
-    a hole inside a history, or another provider's bars after that end (one feed dropped it) is still refused.
+    a hole inside a history, or another provider's bars after that end (one feed dropped it) is still refused. A
+    provider that could not be asked now (a 429, a 5xx, a timeout, its bar of the last session not final) is a
+    temporary failure (exit 75), nothing written: when every provider failed so, as any read's, and when a history
+    ending early could be a delisting but that provider's say on it is missing (`_unjudged`).
     """
     folder = snapshot_folder(settings, name)
     wanted = tuple(dict.fromkeys(symbols))
@@ -126,6 +129,8 @@ def fetch_history(
                 recent = end >= clock.now().date() - _RECENT
                 sessions = app.calendar.sessions_between(start, end)
                 market.ends, disputed = _ends_early(kept, wanted, sessions, recent=recent)
+                if market.ends and (unheard := [f"{p.name}: {p.unheard}" for p in kept if p.unheard is not None]):
+                    raise MarketDataUnavailable(_unjudged(market.ends, kept, unheard, folder)) from refused
                 try:
                     if not market.ends:
                         raise
@@ -154,8 +159,17 @@ class _Kept:
         self.name = provider.name
         self.synthetic = provider.synthetic
         self.origin = provider.origin  # the file a CSV provider names in its problems
-        self.incomplete = provider.incomplete  # a live provider's bar of a session just closed, not taken yet
         self.answers: dict[tuple[tuple[str, ...], date, date], dict[str, list[Bar]] | Exception] = {}
+        # Why it could not be asked, when it could not (a 429, a 5xx, a timeout, its bar of the last session not
+        # final yet): not kept as an answer, and what it would have said of a history ending early is not known.
+        self.unheard: str | None = None
+
+    def incomplete(self, close: datetime) -> str | None:
+        """The provider's: a live provider's bar of a session just closed, not taken yet (and so not heard)."""
+        why = self.provider.incomplete(close)
+        if why is not None:
+            self.unheard = why
+        return why
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         key = (tuple(symbols), start, end)
@@ -164,10 +178,25 @@ class _Kept:
                 self.answers[key] = self.provider.daily_bars(symbols, start, end)
             except MarketDataError as exc:
                 self.answers[key] = exc
+            except MarketDataUnavailable as exc:
+                self.unheard = str(exc)
+                raise
         answer = self.answers[key]
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+def _unjudged(ends: dict[str, date], kept: Sequence[_Kept], unheard: Sequence[str], folder: Path) -> str:
+    """Why a history ending early was not taken as a delisting: a provider that could not be asked might carry the
+    symbol on (`_ends_early`'s dispute), and a snapshot, once written, is reused by every resume: a temporary failure
+    (exit 75), as the read would be without the early end."""
+    first = next(p.name for p in kept for a in p.answers.values() if not isinstance(a, Exception))
+    said = "; ".join(f"{first}'s history of {symbol} ends at {day}" for symbol, day in sorted(ends.items()))
+    return (
+        f"--fetch-history: {said}, before the range does, but {'; '.join(unheard)}: it could not be asked whether "
+        f"it carries on (so not taken as a delisting); nothing was written to {folder}; run it again later"
+    )
 
 
 def _ends_early(
