@@ -30,6 +30,7 @@ from llmtrade.market.csv_folder import unusable
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.schedule import JobKind, retry_deadline
 
 TOP = 10
 
@@ -65,15 +66,21 @@ def priceable(app: Container, candidates: Sequence[CandidateInstrument]) -> list
 
 def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
     """Score every candidate with every picker as of now, record it, and set the watchlist; `week_id`: the week whose
-    weekly run it comes before (run-due's), whose costs its model calls count in."""
+    weekly run it comes before (run-due's), whose costs its model calls count in, and whose deadline (workflows/
+    schedule.py `retry_deadline`) bounds its market reads' rate-limit waits, as the weekly run's own reads are: each
+    read waited up to 90 s whatever the deadline, the run-due wake-up holding the weekly run behind it. By hand (no
+    week), a read waits its 90 s at most."""
+    deadline = None
+    if week_id is not None:
+        deadline = retry_deadline(app.loaded.config.schedule, app.calendar, JobKind.WEEKLY, week_id)
     with app.storage(models=True) as storage:
         app.announce()  # before Alpaca's assets API is asked, as every command says its mode first
         candidates, source = _candidates(app)
-        run_id, found, _ = record_discovery(app, storage, candidates, week_id=week_id)
+        run_id, found, _ = record_discovery(app, storage, candidates, week_id=week_id, deadline=deadline)
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
         # missing for that span leave them to run-due's daily job rather than failing a finished run.
         try:
-            outcomes.fill(storage.events, app.market(storage, record=False), found.session)
+            outcomes.fill(storage.events, app.market(storage, record=False, deadline=deadline), found.session)
         except LlmtradeError as exc:
             app.warning(f"discovery forward returns not filled ({exc}); run-due fills them later")
     return DiscoverResult(
@@ -103,6 +110,7 @@ def record_discovery(
     current: Watchlist | None = None,
     features_of: FeatureReader | None = None,
     week_id: date | None = None,
+    deadline: datetime | None = None,
 ) -> tuple[str, Discovery, Usage]:
     """One discovery run over `candidates` as of the clock's now, as a `discover` run (RunStarted ..
     RunFinished) with its SuggestionsMade and WatchlistSet events; the run id, what it found and what its calls
@@ -111,7 +119,8 @@ def record_discovery(
     watchlist as `current_watchlist(storage)` folds it now, when the caller has just folded it; `features_of`:
     the candidates' features as `discovery.run.candidate_features` reads them from `bars` (a backtest's, held);
     `week_id`: the week whose weekly run it comes before, on its model calls' records (the report's cost per week
-    counts them there: a backtest's 26 picker answers were in its summary's count and in no week of its report).
+    counts them there: a backtest's 26 picker answers were in its summary's count and in no week of its report);
+    `deadline`: the job's, past which the market's reads wait out no rate limit (Container.market).
 
     Raises what the run raises (MarketDataError when no candidate has the history to judge; a model's
     failure), the run recorded as failed."""
@@ -119,7 +128,7 @@ def record_discovery(
     session = app.session(storage)
     now = app.clock.now()
     run_id = new_run_id(now)
-    market = app.market(storage, run_id=run_id)
+    market = app.market(storage, run_id=run_id, deadline=deadline)
     current = current if current is not None else current_watchlist(storage)
     run = start_run(
         session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
