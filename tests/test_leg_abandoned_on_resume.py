@@ -27,6 +27,7 @@ from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, PlanAband
 from llmtrade.errors import BrokerRejected
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.ended_close import leg_after_given_up_close
 from llmtrade.workflows.execution import ABANDONED, Execution, abandonment_note, execute_plans
 from llmtrade.workflows.legs import held_back_notes, resume_unfinished, unfinished_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -275,6 +276,35 @@ def test_a_held_back_leg_whose_close_is_given_up_at_a_checkpoint_is_given_up_wit
         assert given_up == {close.client_order_id: False, leg.client_order_id: False}
         assert held_back_notes(storage.events, STREAM) == [] and unfinished_orders(storage.events, STREAM) == []
         assert list(server.orders) == []  # nothing sent
+
+
+def test_a_leg_is_given_up_for_its_given_up_close_in_one_wording_whoever_gave_the_close_up(storage: Storage) -> None:
+    """The rule "a leg whose close was given up is given up too" was written twice: the checkpoint that gives up the
+    close wrote the leg's abandonment in its own words ("its close was given up (no longer valid ...)", naming neither
+    the close nor why), send_orders (an earlier run gave the close up) in others. One rule now, one reason: the leg's
+    names its close and the close's own reason, wherever it is given up."""
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        server.set_price("SPY", 600)
+        server.add_asset("SPY", shortable=True)
+        server.set_position("SPY", 10, 590)
+        broker, desk, plan = flipping(storage, server)
+        close, leg = plan.orders
+        server.fail_route("POST", "/v2/orders", 422)  # the broker refuses the close: the leg waits for it
+        _run(storage, desk, plan)
+        server.set_position("SPY", 0, 0)  # sold by hand: the close has nothing left to close
+
+        asyncio.run(
+            resume_unfinished(
+                storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
+            )
+        )
+
+        gone = {a.client_order_ids[0]: a for a in _abandoned(storage)}
+        assert (
+            gone[leg.client_order_id].reason
+            == leg_after_given_up_close(broker, leg, gone[close.client_order_id]).reason
+        )
+        assert f"its close {close.client_order_id} was given up (no longer valid" in gone[leg.client_order_id].reason
 
 
 def test_a_held_back_leg_whose_close_an_earlier_run_gave_up_is_given_up_and_not_held_back_for_good(

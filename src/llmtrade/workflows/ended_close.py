@@ -62,9 +62,11 @@ def leg_waiting(
 
 
 def leg_after_given_up_close(broker: Broker, leg: Order, close: PlanAbandoned) -> PlanAbandoned:
-    """The opening `leg`'s abandonment when an earlier run gave up the close it waits for (`close`): that close is
-    never sent, so its fill never comes (a checkpoint gives the two up together, workflows/legs.py; this is the leg
-    whose close was given up by a run killed before it wrote the leg's, or by a build that gave up the close alone)."""
+    """The opening `leg`'s abandonment when the close it waits for was given up (`close`): that close is never sent, so
+    its fill never comes. The one rule and reason for it: send_orders applies it to a leg whose close a checkpoint has
+    just given up (workflows/legs.py), one an earlier run gave up (killed before it wrote the leg's), or a build that
+    gave up the close alone. (Builds before this wrote the checkpoint's own wording, "its close was given up (no
+    longer valid ...): the opening leg would wait ...", whole_plan False; nothing matches reason texts of schema 2.)"""
     held = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
     return PlanAbandoned(
         account_id=leg.account_id,

@@ -114,13 +114,13 @@ async def resume_unfinished(
         crossed = _split_since(events, stream, left)
         valid = [o for o in left if o.client_order_id not in crossed]
         sendable = [] if account_id in superseded else [o for o in valid if _resumable(o, valid, positions)]
-        # An opening leg waits for its close's fill: a close given up here never goes, so neither does its leg.
-        orphans = [o for o in valid if o in sendable and _close_given_up(o, valid, sendable)]
-        sendable = [o for o in sendable if o not in orphans]
-        dropped = [o for o in valid if o not in sendable and o not in orphans]
+        dropped = [o for o in valid if o not in sendable]
         # A newer plan replaces what is left of the older ones whole; the others give up only the orders named, as
         # the first run gives up a leg whose close ended (ended_close.py): a rerun of the week still sends the plan's
-        # other orders (each once), and the run and the report say an order was abandoned, not the plan.
+        # other orders (each once), and the run and the report say an order was abandoned, not the plan. A held-back
+        # leg whose close is given up here stays in `sendable`: send_orders reads the close's abandonment written
+        # below and gives the leg up by the one rule and reason of ended_close.py `leg_after_given_up_close` (the
+        # same as when an earlier run gave the close up), before anything of it is sent.
         reasons = {
             ("superseded by a newer plan for the account", True)
             if account_id in superseded
@@ -128,11 +128,6 @@ async def resume_unfinished(
             ("planned before a split of its symbol, in the shares before it", False): [
                 o for o in left if o not in valid
             ],
-            (
-                "its close was given up (no longer valid for what the account holds): the opening leg would wait for "
-                "a fill that never comes",
-                False,
-            ): orphans,
         }
         said: list[str] = []  # an order given up alone is a trade that will not happen: said, and a degraded run
         for (reason, whole), orders in ((r, o) for r, o in reasons.items() if o):
@@ -217,14 +212,9 @@ _REFUSALS: dict[str, type[OrderRejected] | type[LegHeldBack]] = {
 }
 
 
-def _close_given_up(order: Order, left: list[Order], sendable: list[Order]) -> bool:
-    """Whether `order` is an opening leg whose close, left undone with it, is not sent again (`sendable`)."""
-    closes = [o for o in left if o.symbol == order.symbol and o.intent == "close"]
-    return order.intent == "open" and bool(closes) and not any(c in sendable for c in closes)
-
-
 def _resumable(order: Order, left: list[Order], positions: Mapping[str, Position]) -> bool:
-    """A held-back leg whose close is still to come is valid while the close is; others by `still_valid`."""
+    """A held-back leg whose close is still to come is valid while the close is (given up with it by send_orders when
+    the close is not); others by `still_valid`."""
     if order.intent == "open" and any(o.symbol == order.symbol and o.intent == "close" for o in left):
         return True
     if order.intent == "open" and order.symbol in positions and positions[order.symbol].qty:
