@@ -151,3 +151,60 @@ def test_a_cancel_the_breaker_asked_for_and_never_made_is_not_the_breakers_once_
         assert ended.reason.startswith("ended at alpaca, unfilled: alpaca status canceled"), ended.reason
         [note] = ended_notes(storage.events, "later")
         assert CID in note and "the trade did not happen" in note
+
+
+def test_a_cancel_by_hand_after_the_breakers_cancel_failed_is_not_the_breakers_while_the_account_is_still_halted(
+    storage: Storage,
+) -> None:
+    """The breaker's DELETE failed (Alpaca answered 500: the order still working) and the error told the operator so;
+    they canceled the order by hand at Alpaca, the account still halted. The breaker's request, never made, still
+    stood for the halt: the end was recorded with the breaker's reason, listed nowhere as Alpaca's and said by no run.
+    A cancel the breaker could not make is now withdrawn when it fails (BreakerCancelFailed): the end is Alpaca's."""
+    breaker = load_config(None).config.risk.circuit_breaker
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+        evaluate_breaker(
+            storage.events,
+            "acct_1",
+            starting_equity=100_000,
+            equity=70_000,
+            fills=[],
+            config=breaker,
+            week_id=WEEK,
+            run_id="halt",
+        )
+        server.fail_route("DELETE", r"/v2/orders/[^/]+", 500)
+        with pytest.raises(BrokerUnavailable):
+            cancel_opening_orders(storage.events, broker, {}, "drawdown 30%", week_id=WEEK, run_id="halt")
+        assert server.orders[CID]["status"] == "accepted"  # the cancel never reached the order
+        server.end_order(CID, "canceled")  # canceled by hand, the account still halted
+        assert halted(storage.events, "acct_1")[0]
+
+        assert record_order_ends(storage.events, broker, observe(broker), run_id="later") == [CID]
+
+        [ended] = _ends(storage)
+        assert ended.reason.startswith("ended at alpaca, unfilled: alpaca status canceled"), ended.reason
+        [note] = ended_notes(storage.events, "later")
+        assert CID in note and "the trade did not happen" in note
+        lines = week_report(WEEK, storage.events.read(week_id=WEEK)).orders
+        assert [(o.client_order_id, o.status) for o in lines] == [(CID, "accepted"), (CID, "canceled")]
+
+
+def test_the_breakers_cancel_answered_and_then_unread_stays_the_breakers(storage: Storage) -> None:
+    """Alpaca took the DELETE (204) and the look-up of the order's state afterwards failed: the cancel was made, so
+    it is not withdrawn, and the end, when found, is the breaker's."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+        lookups = r"/v2/orders:by_client_order_id"
+        server.after_next("DELETE", r"/v2/orders/[^/]+", lambda: server.fail_route("GET", lookups, 500))
+
+        cancel_opening_orders(storage.events, broker, {}, "drawdown 30%", week_id=WEEK, run_id="halt")
+        assert (
+            server.orders[CID]["status"] == "canceled"
+            and server.count("DELETE", f"/v2/orders/{server.orders[CID]['id']}") == 1
+        )
+        record_order_ends(storage.events, broker, observe(broker), run_id="later")
+
+        [ended] = _ends(storage)
+        assert ended.reason.startswith("circuit breaker: drawdown 30%"), ended.reason
+        assert ended_notes(storage.events, "later") == []

@@ -223,8 +223,13 @@ class AlpacaBroker:
 
         self._read(f"the cancel of order {client_order_id}", delete)
         # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel
-        # while Alpaca works on it, or filled when the fill won the race) comes from a lookup.
-        after = self._lookup(client_order_id)
+        # while Alpaca works on it, or filled when the fill won the race) comes from a lookup. One that fails does not
+        # make the cancel fail: Alpaca took it (a raise says a cancel was not made, risk/controls.py), and the order's
+        # state is read again by the next look; until then it is as found, working.
+        try:
+            after = self._lookup(client_order_id)
+        except LlmtradeError:
+            after = None
         return to_result(after if after is not None else found)
 
     def is_shortable(self, symbol: str) -> bool:

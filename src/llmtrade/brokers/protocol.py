@@ -93,7 +93,9 @@ class Broker(Protocol):
 
         None when the broker never had the order. Canceling an order that is already filled or dead is
         not an error: its state is returned unchanged (idempotent: a second cancel answers like the first).
-        A broker that cancels asynchronously may answer ACCEPTED while the cancel is pending.
+        A broker that cancels asynchronously may answer ACCEPTED while the cancel is pending. A raise says the
+        cancel was not made, as far as is known (risk/controls.py takes the breaker's request back then); once the
+        broker took it, a failure to read the order's state afterwards is no raise.
         """
         ...
 

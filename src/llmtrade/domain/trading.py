@@ -281,12 +281,24 @@ class BreakerCancelRequested(EventPayload):
     """The circuit breaker is about to cancel a halted account's queued order that would open or add (on its breaker
     stream), recorded before the cancel reaches a broker that does not record its own ends (Alpaca). Whoever then finds
     the order canceled and records its end first (risk/controls.py `cancel_opening_orders`, or another process's
-    brokers/order_ends.py) records it with this `reason`: the halt's cancel, not the broker's own end. Nothing takes it
-    back when the cancel fails; an AccountResumed after it does (an end found then is the broker's)."""
+    brokers/order_ends.py) records it with this `reason`: the halt's cancel, not the broker's own end. A failed cancel
+    takes it back (BreakerCancelFailed), and so does an AccountResumed after it (an end found then is the broker's).
+    A process killed between the request and the broker's answer leaves it standing for the halt."""
 
     account_id: str
     client_order_id: str
     reason: str
+
+
+class BreakerCancelFailed(EventPayload):
+    """The circuit breaker's cancel of an order it asked for (BreakerCancelRequested, just before) failed at the broker
+    (no answer, an error: the order as it was, as far as anyone knows), on the account's breaker stream. It takes the
+    request back: an end found later (canceled by hand, Alpaca's own) is the broker's, not the halt's, and the
+    breaker's next look at the halted account asks again for an order still working."""
+
+    account_id: str
+    client_order_id: str
+    reason: str  # the broker's failure
 
 
 HaltCause = Literal["drawdown", "losses"]

@@ -19,6 +19,7 @@ from llmtrade.domain.streams import KILL_SWITCH, breaker_stream, fill_stream
 from llmtrade.domain.trading import (
     AccountHalted,
     AccountResumed,
+    BreakerCancelFailed,
     BreakerCancelRequested,
     BreakerState,
     BreakerUpdated,
@@ -29,7 +30,7 @@ from llmtrade.domain.trading import (
     RiskVerdict,
     ShadowTraded,
 )
-from llmtrade.errors import ConcurrencyError
+from llmtrade.errors import ConcurrencyError, LlmtradeError
 from llmtrade.risk import breaker
 from llmtrade.risk.breaker_head import breaker_head
 from llmtrade.risk.halt import opening_orders
@@ -273,7 +274,8 @@ def cancel_opening_orders(
     fill is not recorded yet (no slot after it to take), is recorded on the breaker stream. At a broker that does not
     record its own ends, each cancel is announced first (BreakerCancelRequested, on the breaker stream), so the other
     writer, when it comes first, records the breaker's reason too (it recorded the broker's end, the halt named
-    nowhere)."""
+    nowhere); a cancel the broker failed takes its request back (BreakerCancelFailed) before the error is raised, so an
+    end found later (the order canceled by hand after that error) is recorded as the broker's, not the halt's."""
     canceled: list[QueuedOrderCanceled] = []
     because = f"circuit breaker: {reason}; a halted account may not open or add"
     for order in opening_orders(positions, broker.open_orders()):
@@ -287,7 +289,20 @@ def cancel_opening_orders(
             events.append(
                 [NewEvent.of(asked, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)]
             )
-        result = broker.cancel(order.client_order_id)
+        try:
+            result = broker.cancel(order.client_order_id)
+        except LlmtradeError as exc:
+            if not broker.records_own_ends:
+                # The request was not made: an end found later (canceled by hand once this error was read) is the
+                # broker's, not the halt's; the next look at the halted account asks again if it is still working.
+                failed = BreakerCancelFailed(
+                    account_id=broker.account_id, client_order_id=order.client_order_id, reason=str(exc)
+                )
+                stream = breaker_stream(broker.account_id)
+                events.append(
+                    [NewEvent.of(failed, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)]
+                )
+            raise
         why = QueuedOrderCanceled(
             account_id=broker.account_id,
             client_order_id=order.client_order_id,
