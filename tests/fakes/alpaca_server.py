@@ -11,7 +11,8 @@ pagination without loading thousands of bars. Trading JSON is shaped for alpaca-
 (TradeAccount, Position, Order, Asset): money and quantities as strings, enums in Alpaca's spelling.
 Orders are unique by client_order_id (a reuse is answered 422, code 40010001, as Alpaca does); with
 `fill_immediately` (the market is open) a market order fills at once at the price given by `set_price`,
-otherwise it is "accepted" and waits for `fill_open_orders`. It uses nothing outside the standard library.
+otherwise it is "accepted" and waits for `fill_open_orders`. A DELETE cancels at once, or with `hold_cancels` leaves the
+order "pending_cancel" until `settle_cancels`. It uses nothing outside the standard library.
 """
 
 from __future__ import annotations
@@ -201,6 +202,10 @@ class FakeAlpacaServer:
         # True: a DELETE finds its order just filled (at its symbol's price), as happens at Alpaca when the
         # fill wins the race between a client's lookup and its cancel.
         self.fill_before_cancel = False
+        # True: a DELETE leaves its order "pending_cancel" (Alpaca forwards the cancel to the venue holding the order,
+        # which outside market hours takes it only at the next open: seconds, minutes or until the open; some orders
+        # stay so until they fill) until `settle_cancels` ends it; still open, listed by GET /v2/orders?status=open.
+        self.hold_cancels = False
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -441,6 +446,20 @@ class FakeAlpacaServer:
                 raise ValueError(f"order {client_order_id} has ended already ({order['status']})")
             now = self._now()
             order.update({"status": status, stamp: now, "updated_at": now})
+
+    def settle_cancels(self, *, filled: bool = False) -> list[str]:
+        """The venue answers the cancels `hold_cancels` left pending: each order is canceled, or (`filled`) it filled
+        first at its symbol's price, as one that could not be canceled does. Returns their client_order_ids."""
+        with self._lock:
+            settled = [cid for cid, order in self.orders.items() if order["status"] == "pending_cancel"]
+            for cid in settled:
+                order = self.orders[cid]
+                if filled:
+                    self._fill(order, self._prices[order["symbol"]])
+                else:
+                    now = self._now()
+                    order.update(status="canceled", canceled_at=now, updated_at=now)
+            return settled
 
     def fill_open_orders(self) -> list[str]:
         """The market opens: every accepted order fills at its symbol's price; returns their client_order_ids."""
@@ -834,7 +853,10 @@ class FakeAlpacaServer:
                     f'order is already in "{order["status"]}" state', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000
                 )
             now = self._now()
-            order.update(status="canceled", canceled_at=now, updated_at=now)
+            if self.hold_cancels or order["status"] == "pending_cancel":
+                order.update(status="pending_cancel", updated_at=now)  # a cancel asked again is still the one cancel
+            else:
+                order.update(status="canceled", canceled_at=now, updated_at=now)
         return FakeResponse(HTTPStatus.NO_CONTENT, None)
 
     def _asset(self, request: FakeRequest) -> FakeResponse:

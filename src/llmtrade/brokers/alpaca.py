@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from llmtrade.brokers.alpaca_orders import (
+    CANCELING_STATUS,
     decimal,
     enum_value,
     fraction,
@@ -209,8 +210,8 @@ class AlpacaBroker:
         found = self._lookup(client_order_id)
         if found is None:
             return None
-        if not is_working(found):
-            return to_result(found)  # filled or ended already: nothing to cancel, and not an error
+        if not is_working(found) or enum_value(found.status) == CANCELING_STATUS:
+            return to_result(found)  # filled or ended already (no error), or its cancel under way: asked once
         client = self._trading_client()
 
         def delete() -> None:
@@ -222,10 +223,9 @@ class AlpacaBroker:
                     raise
 
         self._read(f"the cancel of order {client_order_id}", delete)
-        # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel
-        # while Alpaca works on it, or filled when the fill won the race) comes from a lookup. One that fails does not
-        # make the cancel fail: Alpaca took it (a raise says a cancel was not made, risk/controls.py), and the order's
-        # state is read again by the next look; until then it is as found, working.
+        # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel while Alpaca
+        # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
+        # (a raise says none was made, risk/controls.py): the next look reads the order; until then it is as found.
         try:
             after = self._lookup(client_order_id)
         except LlmtradeError:

@@ -32,6 +32,9 @@ _KEYS_HINT = "check the account's keys (alpaca.key_env / alpaca.secret_env in ac
 FILLED_STATUSES = frozenset({"filled"})
 CANCELED_STATUSES = frozenset({"canceled"})
 DEAD_STATUSES = frozenset({"rejected", "expired", "replaced"})
+# Working, with a cancel under way (by us or by hand): Alpaca's venue takes it in seconds, or at the next open when
+# asked outside market hours, and an order it cannot cancel stays so until it fills.
+CANCELING_STATUS = "pending_cancel"
 
 
 def order_status(found: Any) -> OrderStatus:
@@ -93,6 +96,7 @@ def to_broker_order(found: Any) -> BrokerOrder:
         filled_qty=filled_qty(found),
         broker_order_id=str(found.id),
         submitted_at=found.submitted_at,
+        canceling=enum_value(found.status) == CANCELING_STATUS,
     )
 
 

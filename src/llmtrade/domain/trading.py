@@ -112,6 +112,9 @@ class BrokerOrder(Record):
     filled_qty: int = Field(default=0, ge=0)  # shares filled so far (a partial fill of a working order)
     broker_order_id: str | None = None
     submitted_at: datetime | None = None
+    # A cancel of it (asked by anyone) is under way and not done yet (Alpaca's pending_cancel): still working, it may
+    # fill yet, and nothing asks to cancel it again.
+    canceling: bool = False
 
 
 class Fill(Record):

@@ -271,7 +271,10 @@ def cancel_opening_orders(
     stream and version brokers/order_ends.py records a broker's end at, so the one end is recorded once, by whichever
     writer comes first (another process's record_order_ends between the cancel and this write saw it canceled; two
     records said it twice). One the cancel did not end (too late: filled; unknown to the broker), and one whose part
-    fill is not recorded yet (no slot after it to take), is recorded on the breaker stream. At a broker that does not
+    fill is not recorded yet (no slot after it to take), is recorded on the breaker stream. One still working, its
+    cancel under way (Alpaca's pending_cancel, for seconds or until the next open), is not recorded now, nor asked to
+    cancel again by a later look of the halt (`BrokerOrder.canceling`): brokers/order_ends.py records its end when it
+    comes, with the breaker's reason, and brokers/fills.py its fill if it fills first. At a broker that does not
     record its own ends, each cancel is announced first (BreakerCancelRequested, on the breaker stream), so the other
     writer, when it comes first, records the breaker's reason too (it recorded the broker's end, the halt named
     nowhere); a cancel the broker failed takes its request back (BreakerCancelFailed) before the error is raised, so an
@@ -279,6 +282,8 @@ def cancel_opening_orders(
     canceled: list[QueuedOrderCanceled] = []
     because = f"circuit breaker: {reason}; a halted account may not open or add"
     for order in opening_orders(positions, broker.open_orders()):
+        if order.canceling:
+            continue  # its cancel is under way (asked by an earlier look of this halt, or by hand): asked once
         if not broker.records_own_ends:
             # Said before the cancel: another process's order_ends that finds the order canceled before this one
             # records it then records the breaker's reason, not an end at the broker.
@@ -310,6 +315,10 @@ def cancel_opening_orders(
             status=None if result is None else result.status,
         )
         canceled.append(why)
+        if result is not None and result.status is OrderStatus.ACCEPTED and not broker.records_own_ends:
+            # Still working, its cancel under way (Alpaca's pending_cancel): nothing ended yet. Its end is recorded
+            # when it comes, with this halt's reason (order_ends reads the request), or its fill if it fills first.
+            continue
         if result is None or result.status not in _ENDED:
             stream, expected = breaker_stream(broker.account_id), None
         else:
