@@ -81,7 +81,7 @@ def test_an_order_no_longer_valid_at_a_checkpoint_is_given_up_alone_and_a_rerun_
             resume_unfinished(
                 storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
             )
-        )
+        ).notes
         assert any("refused" in n and buy.client_order_id in n for n in notes), notes
         [gone] = _abandoned(storage)
         assert gone.client_order_ids == [close.client_order_id]
@@ -337,7 +337,7 @@ def test_a_held_back_leg_whose_close_an_earlier_run_gave_up_is_given_up_and_not_
             resume_unfinished(
                 storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c2"
             )
-        )
+        ).notes
 
         given_up = {cid: a.whole_plan for a in _abandoned(storage) for cid in a.client_order_ids}
         assert given_up == {close.client_order_id: False, leg.client_order_id: False}
@@ -454,7 +454,7 @@ def test_a_checkpoint_says_the_orders_it_gives_up_itself(storage: Storage) -> No
             resume_unfinished(
                 storage.events, {ACCOUNT.id: desk}, CONFIG, PRICES, stream=STREAM, week_id=WEEK, run_id="c"
             )
-        )
+        ).notes
 
         assert sorted(notes) == sorted(abandonment_note(a) for a in _abandoned(storage))
         assert any(close.client_order_id in n for n in notes) and any(leg.client_order_id in n for n in notes)

@@ -37,9 +37,9 @@ def _threads(storage: Storage, monkeypatch: pytest.MonkeyPatch, own: frozenset[s
     """The accounts `resume_unfinished` hands to a thread (the threads' work left out)."""
     started: list[str] = []
 
-    async def to_thread(function: Any, desk: Any, *a: Any, **kw: Any) -> list[str]:
+    async def to_thread(function: Any, desk: Any, *a: Any, **kw: Any) -> tuple[list[str], list[str]]:
         started.append(desk.account.id)
-        return []
+        return [], []
 
     monkeypatch.setattr(legs.asyncio, "to_thread", to_thread)
     desks = {a: SimpleNamespace(account=SimpleNamespace(id=a)) for a in ("acct_1", "acct_2", "acct_3")}

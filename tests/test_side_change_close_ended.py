@@ -32,7 +32,7 @@ def test_a_close_that_expires_part_filled_abandons_its_opening_leg(storage: Stor
         resume_unfinished(
             storage.events, {ACCOUNT.id: desk}, CONFIG, {"SPY": 600.0}, stream=STREAM, week_id=WEEK, run_id="c"
         )
-    )
+    ).notes
 
     assert sent_to_broker(server) == [close.client_order_id]  # the leg never went: 6 SPY are still held
     [gone] = [PlanAbandoned.from_event(e) for e in storage.events.read_stream(STREAM) if e.type == "PlanAbandoned"]

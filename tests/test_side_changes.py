@@ -97,7 +97,7 @@ def test_flip_sends_the_open_only_after_the_close_fills_and_ends_short(
         resume_unfinished(
             storage.events, {ACCOUNT.id: desk}, CONFIG, {"SPY": 600.0}, stream=STREAM, week_id=WEEK, run_id="c"
         )
-    )
+    ).notes
     assert notes == []
     assert sent_to_broker(server) == [close.client_order_id, opening.client_order_id]
     assert held_back_notes(storage.events, STREAM) == []  # sent: no longer reported as held back

@@ -54,7 +54,7 @@ def test_a_held_back_leg_sized_before_a_split_is_abandoned_not_sent_after_it(
         resume_unfinished(
             storage.events, {ACCOUNT.id: desk}, CONFIG, {"SPY": 2400.0}, stream=STREAM, week_id=WEEK, run_id="c"
         )
-    )
+    ).notes
     assert sent_to_broker(server) == [close.client_order_id]  # the short is not sent
     [gone] = [PlanAbandoned.from_event(e) for e in storage.events.read_stream(STREAM) if e.type == "PlanAbandoned"]
     assert notes == [abandonment_note(gone)]  # and said

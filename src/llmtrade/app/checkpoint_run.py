@@ -20,7 +20,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
-from llmtrade.workflows.legs import held_back_notes
+from llmtrade.workflows.legs import SUPERSEDED, held_back_notes
 
 
 def run_checkpoint(
@@ -64,6 +64,11 @@ def run_checkpoint(
     held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)
     for note in held_back:
         app.say(note)
+    # The week's orders left undone that this checkpoint's newer plan replaced: said once, by the run that gave them up
+    # (a repeat finds none), and not degraded: the account's new plan is the one it trades now.
+    superseded = [] if dry_run else done.get(SUPERSEDED)
+    for note in superseded:
+        app.say(note)
     # One list decides both what is said as DEGRADED and what RunFinished records: they once disagreed (a trial).
     degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + abandoned + unfinished
     duration = run.finished(session.gateway.totals, degraded=bool(degraded))
@@ -80,5 +85,6 @@ def run_checkpoint(
         duration_ms=duration,
         refused=order_refusals(storage.events, week_id),
         held_back=held_back,
+        superseded=superseded,
         degraded=degraded,
     )

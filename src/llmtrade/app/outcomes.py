@@ -141,10 +141,12 @@ def checkpoint_result(
     duration_ms: float,
     refused: Mapping[str, str] | None = None,
     held_back: list[str] | None = None,
+    superseded: list[str] | None = None,
     degraded: list[str] | None = None,
 ) -> CheckpointResult:
     """`refused`: client_order_id -> reason, for orders that did not go out (see `order_refusals`);
-    `held_back`: a note per opening leg still held back for its close (workflows/legs.py `held_back_notes`)."""
+    `held_back`: a note per opening leg still held back for its close (workflows/legs.py `held_back_notes`);
+    `superseded`: a note per account whose orders left undone this checkpoint's plan replaced (legs.py)."""
     refused = refused or {}
     return CheckpointResult(
         run_id=run_id,
@@ -172,6 +174,7 @@ def checkpoint_result(
         usage=Usage.of(totals),
         duration_ms=round(duration_ms, 1),
         held_back=held_back or [],
+        superseded=superseded or [],
         degraded=degraded or [],
     )
 

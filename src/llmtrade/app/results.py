@@ -156,6 +156,9 @@ class CheckpointResult(Result):
     duration_ms: float
     # Opening legs of the week still held back until their close fills: reported, not degraded.
     held_back: list[str] = []
+    # The week's orders left undone (refused, held back) that this checkpoint's newer plan for their account replaced,
+    # one line per account: given up whole, never sent; reported, not degraded.
+    superseded: list[str] = []
     # What made the run degraded, one line each (an owner that failed, a plan abandoned, an order refused): its
     # RunFinished records `degraded` exactly when this is not empty.
     degraded: list[str] = []

@@ -41,7 +41,7 @@ from llmtrade.workflows.execution import (
     Execution,
     execute_plans,
 )
-from llmtrade.workflows.legs import resume_unfinished
+from llmtrade.workflows.legs import SUPERSEDED, resume_unfinished
 from llmtrade.workflows.plan_recovery import recorded_orders
 from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.workbench import Workbench
@@ -228,7 +228,7 @@ class DecideStage:
 class ExecuteStage:
     name = "execute"
     reads = (OUTCOMES, PRICES, DEFERRED, UNDECIDED)
-    writes = (SENT, ABANDONED, UNFINISHED)
+    writes = (SENT, ABANDONED, UNFINISHED, SUPERSEDED)
     overlaps = False
 
     def __init__(self, bench: Workbench, *, dry_run: bool):
@@ -237,7 +237,7 @@ class ExecuteStage:
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.dry_run:
-            return context.with_values((SENT, []), (ABANDONED, []), (UNFINISHED, []))  # a dry run sends nothing
+            return context.with_values((SENT, []), (ABANDONED, []), (UNFINISHED, []), (SUPERSEDED, []))  # sends nothing
         bench = self.bench
         stream = week_stream(bench.week_id, ORDERS)
         plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None]
@@ -274,8 +274,13 @@ class ExecuteStage:
         ours = {order.client_order_id for plan in plans for order in plan.orders}
         # Most checkpoints plan nothing: then nothing of theirs is on the week's orders stream to read back.
         sent = [r for r in recorded_orders(bench.events, stream) if r.order.client_order_id in ours] if ours else []
-        unfinished = resumed + execution.unfinished
-        result = context.with_values((SENT, sent), (ABANDONED, execution.abandoned), (UNFINISHED, unfinished))
+        unfinished = resumed.notes + execution.unfinished
+        result = context.with_values(
+            (SENT, sent),
+            (ABANDONED, execution.abandoned),
+            (UNFINISHED, unfinished),
+            (SUPERSEDED, resumed.superseded),
+        )
         return result.with_loaded(self.name) if execution.already_sent and not unfinished else result
 
 

@@ -5,7 +5,8 @@ sending them again: on a rerun of the week and at every checkpoint, while they a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from llmtrade.config.models import Config
@@ -19,6 +20,7 @@ from llmtrade.domain.trading import (
     PlanAbandoned,
     Position,
 )
+from llmtrade.pipeline.context import ContextKey
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
@@ -29,6 +31,29 @@ from llmtrade.workflows.execution import (
     stop_if_blocked,
     unfinished_note,
 )
+
+# A line per account whose earlier orders of the week a checkpoint's newer plan superseded (resume_unfinished): said by
+# the checkpoint, not degraded.
+SUPERSEDED = ContextKey("superseded_orders", list[str])
+
+
+@dataclass(frozen=True)
+class ResumedOrders:
+    """What `resume_unfinished` has to say: `notes`, one line per order refused again or given up alone (a degraded
+    run); `superseded`, one line per account whose orders left undone a newer plan replaced now (said, not degraded)."""
+
+    notes: list[str]
+    superseded: list[str]
+
+
+def superseded_note(account_id: str, orders: Sequence[Order]) -> str:
+    """The line a person reads of an account's undone orders a newer plan (this checkpoint's) gave up whole: they
+    were refused or held back, and would otherwise have been sent by the next rerun or checkpoint."""
+    what = "; ".join(f"{o.intent} {o.side.value} {o.qty} {o.symbol} ({o.client_order_id})" for o in orders)
+    return (
+        f"account {account_id}'s orders left undone from an earlier plan of the week ({what}) superseded by its newer "
+        "plan: not sent, the newer plan starts from what the account holds"
+    )
 
 
 def _undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHeldBack]:
@@ -90,7 +115,7 @@ async def resume_unfinished(
     run_id: str,
     superseded: frozenset[str] = frozenset(),
     own: frozenset[str] = frozenset(),
-) -> list[str]:
+) -> ResumedOrders:
     """Send again the orders on `stream` refused earlier or held back for their close, while still valid.
 
     Accounts in `superseded` have a newer plan (this checkpoint's): their unfinished orders are
@@ -98,14 +123,15 @@ async def resume_unfinished(
     (`still_valid`), or sized before a split, is abandoned alone (whole_plan False). Orders in `own` (the caller's own
     plans) are left to the caller.
     Returns the notes of the orders refused again and of those given up alone, now or by send_orders (legs still held
-    back: `held_back_notes`)."""
+    back: `held_back_notes`), and a line per account whose orders a newer plan superseded now."""
     notes: list[str] = []
+    replaced: list[str] = []
 
-    def resume(desk: Desk) -> list[str]:
+    def resume(desk: Desk) -> tuple[list[str], list[str]]:
         account_id = desk.account.id
         undone = [o for o in unfinished_orders(events, stream, account_id) if o.client_order_id not in own]
         if not undone:
-            return []
+            return [], []
         after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
         left = _not_at_broker(
             events, desk, undone, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
@@ -130,6 +156,7 @@ async def resume_unfinished(
             ],
         }
         said: list[str] = []  # an order given up alone is a trade that will not happen: said, and a degraded run
+        newer: list[str] = []  # a newer plan replacing the older: said, not degraded (the new plan is the account's)
         for (reason, whole), orders in ((r, o) for r, o in reasons.items() if o):
             gone = PlanAbandoned(
                 account_id=account_id,
@@ -141,20 +168,25 @@ async def resume_unfinished(
                 whole_plan=whole,
             )
             events.append([NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)])
-            said += [] if whole else [abandonment_note(gone)]  # a newer plan replacing the older is no news
+            if whole:
+                newer.append(superseded_note(account_id, orders))
+            else:
+                said.append(abandonment_note(gone))
         sent = send_orders(
             events, desk.broker, sendable, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
         )
         stop_if_blocked(events, sent.blocked)
-        return [*said, *(unfinished_note(item) for item in sent.refused), *map(abandonment_note, sent.abandoned)]
+        refused = [unfinished_note(item) for item in sent.refused]
+        return [*said, *refused, *map(abandonment_note, sent.abandoned)], newer
 
     # Most checkpoints find nothing undone: only the accounts that have something get a thread (a thread per
     # account per checkpoint was most of this step's cost); each still reads its own orders on its thread.
     waiting = {o.account_id for o in unfinished_orders(events, stream) if o.client_order_id not in own}
     busy = [desk for desk in desks.values() if desk.account.id in waiting]
-    for found in await asyncio.gather(*(asyncio.to_thread(resume, desk) for desk in busy)):
+    for found, newer in await asyncio.gather(*(asyncio.to_thread(resume, desk) for desk in busy)):
         notes += found
-    return notes
+        replaced += newer
+    return ResumedOrders(notes=notes, superseded=replaced)
 
 
 def _not_at_broker(

@@ -112,6 +112,8 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
         out.warning(f"DEGRADED: {note}")
     for note in report.held_back:
         out.line(f"HELD BACK: {note}")
+    for note in report.superseded:
+        out.line(f"SUPERSEDED: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
 
 
