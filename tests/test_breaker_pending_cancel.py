@@ -87,3 +87,21 @@ def test_an_order_pending_cancel_that_fills_instead_is_recorded_filled_and_never
         [fill] = [OrderFilled.from_event(e).fill for e in storage.events.read(type=OrderFilled.event_type())]
         assert (fill.client_order_id, fill.qty) == (CID, 10)
         assert _deletes(server) == 1
+
+
+def test_an_order_canceled_by_hand_and_pending_is_not_claimed_by_the_breaker(storage: Storage) -> None:
+    """An order the operator canceled by hand, its cancel still pending at Alpaca when the halt came: the breaker asked
+    to cancel it again and its end was recorded as the halt's. It is left alone: its end is Alpaca's, and said."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        look = _halted_with_a_queued_buy(storage, server)
+        server.orders[CID]["status"] = "pending_cancel"  # canceled by hand at Alpaca's dashboard, not done yet
+        look("c1")  # halts
+        assert halted(storage.events, "acct_1")[0]
+        assert _deletes(server) == 0 and _requests(storage) == 0
+        server.settle_cancels()
+        look("c2")
+
+        [ended] = _ends(storage)
+        assert ended.reason.startswith("ended at alpaca, unfilled: alpaca status canceled"), ended.reason
+        [note] = ended_notes(storage.events, "c2")
+        assert CID in note
