@@ -5,7 +5,8 @@ rerun with any of them changed would mix two experiments in one set of books, so
 same inputs it resumes (the last week may move, to extend a backtest). Price files that only grew (`_changed_bar`:
 every bar the books were written from is still there, the same, and no row was added inside the days the weeks read)
 are the same prices: a weekly reader downloads the new week into the folder and extends the backtest; refused, a
-backtest could be extended only on files that held the later rows already.
+backtest could be extended only on files that held the later rows already. A CSV folder's intraday files are compared
+day by day (`_changed_intraday`): a day changed inside the days the books reach is refused, rows added after them go on.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from llmtrade.domain.backtests import BacktestStarted, BacktestStopped, first_le
 from llmtrade.domain.market import MarketDataRejected
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
-from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.csv_folder import price_files, read_csv
+from llmtrade.market.csv_quotes import INTRADAY_DIR, intraday_days
 from llmtrade.market.providers import csv_dir
 from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bar_cache import BarCache
@@ -60,19 +62,23 @@ class Inputs:
     config_hash: str
     data: str
     data_hash: str
+    intraday: dict[str, dict[date, str]]  # BacktestStarted.intraday
 
     @classmethod
     def of(cls, app: BacktestContainer, name: str, start: date, end: date) -> Inputs:
         config = app.loaded.config
         folder = csv_dir(config.assets, app.settings)
+        intraday: dict[str, dict[date, str]] = {}
         if folder is not None:
             data, data_hash = f"csv:{folder.resolve()}", _folder_hash(folder)
+            # The days the range's jobs may quote: a week's jobs fall on its Wednesday to the next (its postmortem).
+            intraday = intraday_days(folder, start, end + _WEEK)
         else:
             data, data_hash = (
                 "synthetic",
                 hashlib.sha256(f"synthetic:{config.assets.market_data.synthetic_seed}".encode()).hexdigest(),
             )
-        return cls(name, start, end, app.mode.value, config_hash(config), data, data_hash)
+        return cls(name, start, end, app.mode.value, config_hash(config), data, data_hash, intraday)
 
     def started(self, *, resumed_after: date | None) -> BacktestStarted:
         return BacktestStarted(
@@ -85,6 +91,7 @@ class Inputs:
             data_hash=self.data_hash,
             version=__version__,
             resumed_after=resumed_after,
+            intraday=self.intraday,
         )
 
 
@@ -160,6 +167,15 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             differences = []
         else:
             differences[0] += f": {changed}"
+    if was.data == inputs.data:
+        if was.intraday is None:
+            if inputs.intraday:
+                app.say(
+                    "intraday files: this backtest's earlier run did not record them (an older llmtrade), so their "
+                    "changes cannot be checked; they are recorded from now on"
+                )
+        elif (moved := _changed_intraday(was.intraday, inputs.intraday, _books_end(storage))) is not None:
+            differences.append(f"intraday prices: {moved}")
     if differences:
         raise UsageError(
             f"backtest {inputs.name!r} was started with other inputs: " + "; ".join(differences) + ". "
@@ -206,6 +222,41 @@ def _changed_bar(storage: Storage, folder: Path, spans: Mapping[str, Sequence[tu
                     f"{span[1]}), which had no row then: a backtest run afresh on these files would read it in those "
                     "weeks"
                 )
+    return None
+
+
+def _books_end(storage: Storage) -> date | None:
+    """The New York day of the books' last event (every one stamped with the stepped clock): the last day a job read."""
+    row = storage.conn.execute("SELECT max(occurred_at) FROM events").fetchone()
+    return None if row is None or row[0] is None else row[0].astimezone(NEW_YORK).date()
+
+
+def _changed_intraday(
+    was: Mapping[str, Mapping[date, str]], now: Mapping[str, Mapping[date, str]], end: date | None
+) -> str | None:
+    """The first intraday file's day, to `end` (the books' last), whose prices are not the ones the backtest's start
+    recorded (`was`): changed, gone, or new (a file added, rows given where there were none: a backtest run afresh
+    would quote them, where the weeks run had no row or priced the symbol by the daily bridge). None when the files
+    only changed after `end`: the weeks still to run read those days."""
+    if end is None:
+        return None
+    for name in sorted({*was, *now}):
+        then, today = was.get(name, {}), now.get(name)
+        path = f"{INTRADAY_DIR}/{name}"
+        for day in sorted(d for d in {*then, *(today or {})} if d <= end):
+            old, new = then.get(day), (today or {}).get(day)
+            if old == new:
+                continue
+            if today is None:
+                return f"{path} is gone or cannot be read as intraday prices; this backtest read its prices of {day}"
+            if old is None:
+                return (
+                    f"{path} now has prices of {day}, inside the days this backtest's weeks ran (to {end}), which had "
+                    "none then: a backtest run afresh on these files would quote them in those weeks"
+                )
+            if new is None:
+                return f"{path} no longer has the prices of {day} this backtest read"
+            return f"{path}'s prices of {day} are not the ones this backtest read"
     return None
 
 

@@ -30,6 +30,10 @@ class BacktestStarted(EventPayload):
     data_hash: str  # sha256 of the price files (or the synthetic seed)
     version: str
     resumed_after: date | None = None
+    # A CSV folder's intraday files (intraday/SYMBOL.csv), which data_hash does not cover: each file's digest per New
+    # York day of the range's (market/csv_quotes.py `intraday_days`), so a resume can name a day changed inside the
+    # weeks already run and let files that only grew after them go on. None: not recorded (a start before it was).
+    intraday: dict[str, dict[date, str]] | None = None
 
 
 class BacktestStopped(EventPayload):

@@ -21,15 +21,17 @@ would tell the reader the day's direction).
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
-from bisect import bisect_right
-from datetime import datetime
+from array import array
+from bisect import bisect_left, bisect_right
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
-from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, field_count, folder_gone, unusable
 from llmtrade.market.csv_text import NotText, decoded, delimiter
 from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
@@ -143,6 +145,39 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
         stamps.append(instant.timestamp())
         prices.append(price)
     return stamps, prices
+
+
+def intraday_days(folder: Path, first: date, last: date) -> dict[str, dict[date, str]]:
+    """Each intraday file's prices from `first` to `last` (New York days), a short digest per day that has rows, by
+    file name: what a backtest's resume compares (app/backtest_inputs.py), the files being no part of its price data
+    hash. A quote reads only its own session's rows (an older one is stale), so the days bound what a range can read.
+    A file that cannot be read as intraday prices is left out: any job quoting from it stops, so the weeks that ran
+    read nothing from it."""
+    found: dict[str, dict[date, str]] = {}
+    for path in sorted((folder / INTRADAY_DIR).glob("*.csv")):
+        if unusable(path) is not None:  # a folder or a link to nothing: the daily bridge prices the symbol
+            continue
+        try:
+            stat = path.stat()
+            stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+        except (OSError, MarketDataError):
+            continue
+        found[path.name] = _digests(stamps, prices, first, last)
+    return found
+
+
+def _digests(stamps: list[float], prices: list[float], first: date, last: date) -> dict[date, str]:
+    """A digest of each New York day's rows (`stamps` ascending) from `first` to `last`."""
+    days: dict[date, str] = {}
+    i = bisect_left(stamps, datetime.combine(first, time(), NEW_YORK).timestamp())
+    end = datetime.combine(last + timedelta(days=1), time(), NEW_YORK).timestamp()
+    while i < len(stamps) and stamps[i] < end:
+        day = datetime.fromtimestamp(stamps[i], NEW_YORK).date()
+        j = bisect_left(stamps, datetime.combine(day + timedelta(days=1), time(), NEW_YORK).timestamp(), i)
+        rows = array("d", stamps[i:j]).tobytes() + array("d", prices[i:j]).tobytes()
+        days[day] = hashlib.sha256(rows).hexdigest()[:16]
+        i = j
+    return days
 
 
 def intraday_file(folder: Path, symbol: str) -> Path:

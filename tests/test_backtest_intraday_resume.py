@@ -1,0 +1,82 @@
+"""A backtest resumed on a CSV folder whose intraday files (`intraday/SYMBOL.csv`, market/csv_quotes.py) changed. The
+price data hash covered the daily files alone and the grown-files check read only the bar cache, so a resume on
+intraday prices edited inside the weeks already run went on silently: books written from one set of checkpoint prices
+continued on another, unlike a backtest run afresh. Changed inside those weeks is now refused naming the file and the
+day; rows only added after them (the next week's download) resume."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import UsageError
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from tests.test_backtest import _unique
+from tests.test_backtest_bad_start import WEEK, _write, history
+from tests.test_backtest_grown_prices import SECOND, _run
+
+# The last day of the first week's jobs (its postmortem, Tuesday after).
+FIRST_ENDS = WEEK + timedelta(days=6)
+
+
+def _intraday(folder: Path, symbol: str, bars: list[Bar], *, nudge: dict[object, float] | None = None) -> None:
+    """`symbol`'s intraday file: a row every ten minutes of each session of `bars`, from the open to the close;
+    `nudge`: a day's prices multiplied by its factor."""
+    calendar = TradingCalendar()
+    lines = ["Timestamp,Price"]
+    for bar in bars:
+        if not calendar.is_session(bar.day):
+            continue
+        factor = (nudge or {}).get(bar.day, 1.0)
+        start = datetime.combine(bar.day, time(9, 40), NEW_YORK)
+        for n in range(38):  # 09:40 to 15:50
+            at = start + timedelta(minutes=10 * n)
+            price = (bar.open + (bar.close - bar.open) * n / 37) * factor
+            lines.append(f"{at.isoformat()},{price:.4f}")
+    (folder / "intraday").mkdir(parents=True, exist_ok=True)
+    (folder / "intraday" / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+
+
+def _first_week(database_url: str, tmp_path: Path, *, gld_intraday: bool = True) -> tuple[Path, str, dict]:
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, bars)
+    if gld_intraday:
+        _intraday(folder, "GLD", [b for b in bars["GLD"] if b.day <= FIRST_ENDS])
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    return folder, name, bars
+
+
+def test_an_intraday_file_changed_inside_the_weeks_run_is_refused_naming_file_and_day(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder, name, bars = _first_week(database_url, tmp_path)
+    day = WEEK + timedelta(days=1)  # a session the first week's checkpoints priced
+    _intraday(folder, "GLD", [b for b in bars["GLD"] if b.day <= FIRST_ENDS], nudge={day: 1.01})
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert f"intraday/GLD.csv's prices of {day} are not the ones this backtest read" in message, message
+
+
+def test_an_intraday_file_added_with_rows_inside_the_weeks_run_is_refused(database_url: str, tmp_path: Path) -> None:
+    """The weeks run priced GLD by the daily bridge (no intraday file); a run afresh prices it from the file."""
+    folder, name, bars = _first_week(database_url, tmp_path, gld_intraday=False)
+    _intraday(folder, "GLD", bars["GLD"])
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert f"intraday/GLD.csv now has prices of {WEEK}, inside the days this backtest's weeks ran" in message, message
+
+
+def test_an_intraday_file_that_only_grew_after_the_weeks_run_resumes(database_url: str, tmp_path: Path) -> None:
+    folder, name, bars = _first_week(database_url, tmp_path)
+    _intraday(folder, "GLD", bars["GLD"])  # the next week's rows added
+    said: list[str] = []
+    assert _run(database_url, tmp_path, name, folder, said).weeks_run == 1
+    # Grown again after the second week: the extension reads the same days, and a rerun says nothing is left.
+    _intraday(folder, "GLD", bars["GLD"], nudge={SECOND + timedelta(days=9): 1.02})
+    assert _run(database_url, tmp_path, name, folder, []).weeks_run == 0
