@@ -6,6 +6,7 @@ the committee before its first bar."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from tests.test_backtest import _unique, _url
-from tests.test_backtest_bad_start import WEEK, _write
+from tests.test_backtest_bad_start import WEEK, _write, refused_at_start
 from tests.test_backtest_bad_start import bars as bars
 
 SPLIT = WEEK + timedelta(days=1)  # Thursday of the backtest's week
@@ -192,3 +193,69 @@ def test_a_leaderboard_given_another_config_than_the_backtests_says_so_with_exit
     said = rf"^backtest {name} ran with another config than the one given now .*give --config the folder it ran with"
     with pytest.raises(UsageError, match=said + "; with this one: the books were priced with real"):
         leaderboard(Container(settings, load_config(None), now, None, print), backtest=name)
+
+
+@pytest.mark.parametrize("discovery", [True, False])
+def test_a_symbol_listed_after_the_range_is_a_late_listing_with_no_price_in_it(
+    database_url: str, pg_admin_url: str, tmp_path: Path, discovery: bool
+) -> None:
+    """IWM's file begins after the range's last session: the start stopped ('csv: no bars between ... in IWM.csv'),
+    where a file beginning a day inside the range is a late listing. Now it is one too: said once (not again as a
+    discovery candidate left out), recorded, never offered, left out of EQUAL_WEIGHT, and the range runs; its earlier
+    history given later, inside the weeks run, refuses the resume (a run afresh would offer it)."""
+    config = tmp_path / "config"
+    shutil.copytree(Path(str(packaged_defaults())), config)
+    if not discovery:
+        assets_yaml = yaml.safe_load((config / "assets.yaml").read_text())
+        assets_yaml["discovery"]["in_backtest"] = False
+        (config / "assets.yaml").write_text(yaml.safe_dump(assets_yaml, sort_keys=False))
+    assets = load_config(config).config.assets
+    classes = {i.symbol: i.asset_class.value for i in assets.universe}
+    start = WEEK - backtest_module._HISTORY - timedelta(days=5)
+    symbols = sorted({*assets.symbols, BENCHMARK})
+    made = SyntheticMarket(classes, seed=11).daily_bars(symbols, start, WEEK + timedelta(days=60))
+    listed = WEEK + timedelta(days=41)  # 2026-02-17, a Tuesday
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {**made, "IWM": [b for b in made["IWM"] if b.day >= listed]})
+    said: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
+    result = backtest(settings, load_config(config), config, spec, say=said.append)
+    assert result.weeks_run == 1 and all(a.passed for a in result.audit)
+    [late] = [text for text in said if "IWM" in text]
+    assert late.startswith("prices begin after the range: ")
+    assert f"IWM's ({folder / 'IWM.csv'}) first bar is {listed}" in late, late
+    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+        [(recorded,)] = conn.execute("SELECT payload FROM events WHERE type = 'PricesBeginLate'").fetchall()
+        snapshots = [p for (p,) in conn.execute("SELECT payload FROM events WHERE stream LIKE 'week:%:snapshot'")]
+    assert (recorded["symbol"], recorded["first_day"]) == ("IWM", listed.isoformat())
+    assert snapshots and all("IWM" not in p["snapshot"]["indicators"] for p in snapshots)
+    live = Container(settings, load_config(config), FixedClock(datetime(2026, 1, 20, tzinfo=UTC)), config, print)
+    assert {"SPY", "EQUAL_WEIGHT"} <= {s.name for s in leaderboard(live, backtest=name).standings}
+    if not discovery:  # the range extended past its first bar, on the same files: a late listing inside it now
+        past = replace(spec, last=listed + timedelta(days=1), audit=0)
+        assert backtest(settings, load_config(config), config, past, say=said.append).weeks_run == 6
+        with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+            weeks = conn.execute("SELECT week_id, payload FROM events WHERE stream LIKE 'week:%:snapshot'").fetchall()
+        offered = {week: "IWM" in p["snapshot"]["indicators"] for week, p in weeks}
+        assert offered == {week: week > listed for week in offered}, offered
+    _write(folder, made)  # IWM's whole history given: a run afresh offers it in the weeks already run
+    extended = replace(spec, last=WEEK + timedelta(days=7))
+    with pytest.raises(UsageError) as caught:
+        backtest(settings, load_config(config), config, extended, say=said.append)
+    assert "IWM.csv now has a bar of " in str(caught.value), caught.value
+    assert "inside the days this backtest's weeks read" in str(caught.value), caught.value
+
+
+def test_a_benchmark_listed_after_the_range_stops_the_start(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Every week reads SPY: listed after the range, it is no late listing to go on without."""
+    folder = tmp_path / "prices"
+    later = SyntheticMarket({BENCHMARK: "equity"}, seed=11).daily_bars(
+        [BENCHMARK], WEEK + timedelta(days=30), WEEK + timedelta(days=40)
+    )
+    _write(folder, {**bars, BENCHMARK: later[BENCHMARK]})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
+    refused_at_start(settings, spec, pg_admin_url, r"prices begin after the range: SPY's .* every week reads SPY")

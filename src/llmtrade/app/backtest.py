@@ -42,7 +42,7 @@ from llmtrade.app.backtest_inputs import (
     range_weeks,
     standings,
 )
-from llmtrade.app.backtest_prices import benchmark_late, check_prices, origin
+from llmtrade.app.backtest_prices import benchmark_late, check_prices, listed_after, origin
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_stops import note_stop, stops_recorded
 from llmtrade.app.due_jobs import done_keys
@@ -368,17 +368,19 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing
         raise MarketDataError(ended_message(BENCHMARK, app.delisted[BENCHMARK], where(BENCHMARK)))
     refuse_ended_inside_weeks_run(app, storage, app.delisted, (j for js in plan.values() for j in js), where)
-    market.bars(app.loaded.config.assets.symbols, first, last)
+    after = listed_after(app, market, first, last, min(job.at for job in jobs))  # no bar to fetch: never offered
+    symbols = [s for s in app.loaded.config.assets.symbols if s not in after]
+    market.bars(symbols, first, last)
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
-    held = market.bars(app.loaded.config.assets.symbols, first, last)
+    held = market.bars(symbols, first, last)
     late = benchmark_late(app, market, held.bars, min(job.at for job in jobs))
     if late is not None:
         # No week can run on these prices: forgotten, the start binds nothing (check_resume binds one with cached
         # bars), so the same command with the benchmark's history given is a fresh start, not "other inputs".
-        app.bar_cache(storage).forget(app.loaded.config.assets.symbols, first, last, synthetic=held.synthetic)
+        app.bar_cache(storage).forget(symbols, first, last, synthetic=held.synthetic)
         raise MarketDataError(late)
-    check_prices(app, storage, market, held.bars, min(job.at for job in jobs))
+    check_prices(app, storage, market, held.bars, min(job.at for job in jobs), after)
     record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})
 
 
@@ -392,4 +394,7 @@ def _start_discovery(
         return None
     first = min(j.at for week in plan.values() for j in week).date() - _HISTORY
     last = max(j.at for j in jobs)
-    return start_discovery(app, storage, first=first, last=last, spent=tally.spent, count=tally.count)
+    unlisted = {s for s, day in app.listed_later.items() if day > last.date()}  # listed after the range: no bar
+    return start_discovery(
+        app, storage, first=first, last=last, spent=tally.spent, count=tally.count, unlisted=unlisted
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -160,21 +160,24 @@ def start(
     last: datetime,
     spent: Counter[str],
     count: Callable[[Usage], None],
+    unlisted: Collection[str] = (),
 ) -> BacktestDiscovery | None:
     """The backtest's discovery over `storage`, its candidates' bars fetched from `first` (history
     included) to the last session complete at `last`; None when it is off (static mode, `in_backtest`
-    false). Sessions an earlier, interrupted invocation judged without all their returns are picked up."""
+    false). Sessions an earlier, interrupted invocation judged without all their returns are picked up. `unlisted`:
+    the universe's symbols listed after the range (app/backtest_prices.py `listed_after`), which have no bar to hold."""
     settings = app.loaded.config.assets.discovery
     if settings.universe_mode == "static" and not settings.in_backtest:
         return None
-    candidates = priceable(app, packaged_candidates())
+    # A universe symbol listed after the range was said at the prefetch: not left out again as a candidate.
+    candidates = [c for c in priceable(app, packaged_candidates()) if c.symbol not in unlisted]
     end = app.calendar.last_completed_session(last) or last.date()
     market = app.market(storage, record=False)
     held = None
     try:
         if candidates:
             # The universe too: the picker's memory takes a snapshot of it (app/discovery_memory.py).
-            universe = sorted({*app.loaded.config.assets.symbols, BENCHMARK})
+            universe = sorted({*app.loaded.config.assets.symbols, BENCHMARK} - set(unlisted))
             symbols = sorted({c.symbol for c in candidates} | set(universe))
             # Only the candidates outside the universe are fetched: the prefetch holds the universe's bars already
             # (a fetch of all would build, validate and store them again, and drop the cache's copy).

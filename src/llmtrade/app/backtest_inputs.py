@@ -25,7 +25,7 @@ from llmtrade.app.baseline_universe import config_hash
 from llmtrade.app.discovery import priceable
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestStarted, BacktestStopped, first_leak, weeks_done
+from llmtrade.domain.backtests import BacktestStarted, BacktestStopped, first_leak, listed_late, weeks_done
 from llmtrade.domain.market import MarketDataRejected
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
@@ -158,6 +158,12 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
     folder = csv_dir(app.loaded.config.assets, app.settings)
     if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
         spans = BarCache(storage.conn).spans(synthetic=False)  # the days each symbol's weeks read
+        if spans:
+            # A symbol listed after the range (app/backtest_prices.py `listed_after`) was never fetched: its file was
+            # read over the days the others were, and had no row in them (a row there now is a late listing's earlier
+            # history, which a run afresh offers).
+            read = (min(a for r in spans.values() for a, _ in r), max(b for r in spans.values() for _, b in r))
+            spans |= {s: [read] for s, day in listed_late(stream).items() if s not in spans and day > read[1]}
         changed = _changed_bar(storage, folder, spans) or _unread_candidate(app, folder, spans, until)
         if changed is None:
             app.say(

@@ -5,7 +5,9 @@ bar off the NYSE calendar, a price that is not positive. What is left passes as 
 - history too short for the indicators (the first weeks then see the 200-day average as n/a): said;
 - a symbol whose prices begin after the first week's as-of session (an ETF launched during the range): said and
   recorded (PricesBeginLate); the weeks before its first bar do not offer it (BacktestContainer.offered), no
-  look-ahead: the committee of a week sees only what had a price by its as-of time;
+  look-ahead: the committee of a week sees only what had a price by its as-of time. One whose prices begin after the
+  range's last session (`listed_after`) is the same case with no week after its first bar: said and recorded alike,
+  never offered, its file not fetched (it was refused as "no bars between", unlike one listed a day earlier);
 - a split-like jump or a one-day spike (market/jumps.py), most likely a split the file left unadjusted or a bad
   row, which every return across it books as a loss or a gain that never happened: said, naming the file, the
   day, the ratio and what to do, and recorded (PriceJumpFlagged on the backtest stream), so the leaderboard and
@@ -19,7 +21,7 @@ the choice theirs: adjusted prices, or the move stands.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.container import Container
@@ -28,18 +30,50 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import flagged_jumps
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PricesBeginLate
+from llmtrade.errors import LlmtradeError, MarketDataError
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 
 
+def listed_after(
+    app: BacktestContainer, market: MarketData, first: date, last: date, first_at: datetime
+) -> dict[str, date]:
+    """Each universe symbol whose bars (the first provider's: a backtest reads one) have none in first..last and begin
+    after `last`, with its first bar's day: listed after the range. A file with no bar after `last` either (empty, or
+    ended before the range) is not one: the fetch refuses it, naming the file. A synthetic market lists every symbol;
+    a provider that fails here says so at the fetch that follows. MarketDataError for the benchmark (every week
+    reads it; the first job at `first_at`)."""
+    provider = market.providers[0]
+    if provider.synthetic:
+        return {}
+    symbols = app.loaded.config.assets.symbols
+    try:
+        inside = provider.daily_bars(list(symbols), first, last)
+        empty = [s for s in symbols if not inside.get(s)]
+        later = provider.daily_bars(empty, last + timedelta(days=1), date.max) if empty else {}
+    except LlmtradeError:
+        return {}
+    after = {s: min(b.day for b in rows) for s, rows in later.items() if rows}
+    if BENCHMARK in after:
+        asof = app.calendar.last_completed_session(first_at)
+        raise MarketDataError(after_message(BENCHMARK, after[BENCHMARK], asof, origin(market)(BENCHMARK)))
+    return after
+
+
 def check_prices(
-    app: BacktestContainer, storage: Storage, market: MarketData, bars: Mapping[str, Sequence[Bar]], first_at: datetime
+    app: BacktestContainer,
+    storage: Storage,
+    market: MarketData,
+    bars: Mapping[str, Sequence[Bar]],
+    first_at: datetime,
+    after: Mapping[str, date] | None = None,
 ) -> None:
     """Say what misleads in `bars` (the backtest's prefetched history; its first job at `first_at`), record each
     split-like jump and each late listing once per backtest, and tell `app` which symbols begin late (the weeks
-    before their first bar do not offer them: BacktestContainer.offered)."""
+    before their first bar do not offer them: BacktestContainer.offered). `after`: the symbols listed after the range
+    (`listed_after`, not in `bars`), with their first bar's day: late listings no week offers."""
     where = origin(market)
     stream = storage.events.read_stream(streams.BACKTEST)
     asof = app.calendar.last_completed_session(first_at)
@@ -49,10 +83,12 @@ def check_prices(
     short = short_history({s: b for s, b in bars.items() if s not in app.listed_later}, first_at.date())
     if short:
         app.warning(short)
+    app.listed_later |= dict(after or {})
     fresh: list[NewEvent] = []
     known = {PricesBeginLate.from_event(e).symbol for e in stream if e.type == PricesBeginLate.event_type()}
     for symbol, first in sorted(app.listed_later.items()):
-        app.warning(late_message(symbol, first, asof, where(symbol)))
+        said = after_message if symbol in (after or {}) else late_message
+        app.warning(said(symbol, first, asof, where(symbol)))
         if symbol not in known:
             late = PricesBeginLate(symbol=symbol, first_day=first, where=where(symbol))
             fresh.append(NewEvent.of(late, stream=streams.BACKTEST))
@@ -107,6 +143,23 @@ def late_message(symbol: str, first: date, asof: date | None, where: str | None)
         f"prices begin late: {symbol}'s{place} first bar is {first}, after the first week's as-of session {asof}: the "
         f"weeks before it do not offer {symbol} to the committee (it had no price yet), and EQUAL_WEIGHT leaves it "
         "out until its first close. If it traded before, give the file its earlier history"
+    )
+
+
+def after_message(symbol: str, first: date, asof: date | None, where: str | None) -> str:
+    """What a symbol whose prices begin after the backtest's range means for it (`asof`: the first week's)."""
+    place = f" ({where})" if where else ""
+    if symbol == BENCHMARK:
+        return (
+            f"prices begin after the range: {symbol}'s{place} first bar is {first}, after the range's last session; "
+            f"every week reads {BENCHMARK}, the benchmark, so none can run: give its history from before the first "
+            "week"
+        )
+    return (
+        f"prices begin after the range: {symbol}'s{place} first bar is {first}, after the range's last session: "
+        f"{symbol} has no price in the range, so no week offers it to the committee and EQUAL_WEIGHT leaves it out "
+        f"(a late listing, as one listed after the first week's as-of session {asof}). If it traded before, give the "
+        "file its earlier history"
     )
 
 

@@ -13,7 +13,7 @@ from llmtrade.analytics import curves
 from llmtrade.app.container import Container
 from llmtrade.app.price_basis import sources_of
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import delisted
+from llmtrade.domain.backtests import delisted, listed_late
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
@@ -59,7 +59,15 @@ def closes_of(
     start, end = sessions[0], sessions[-1]
     # A backtest's delisted symbols end at their last bar (PricesEndEarly): their closes stop there, and EQUAL_WEIGHT
     # keeps what it held of them at that close.
-    ends = delisted(storage.events.read_stream(streams.BACKTEST))
+    stream = storage.events.read_stream(streams.BACKTEST)
+    ends = delisted(stream)
+    # Its symbols listed after these sessions (PricesBeginLate) have no close in them (EQUAL_WEIGHT leaves them out).
+    unlisted = [s for s, first in listed_late(stream).items() if first > end and s in symbols]
+    if unlisted:
+        closes, synthetic, sources = closes_of(
+            app, storage, [s for s in symbols if s not in unlisted], sessions, run_ids
+        )
+        return {**closes, **{s: {} for s in unlisted}}, synthetic, sources
     priced = priced_synthetic(storage.events, run_ids)
     if priced is not None:
         # The container's cache: a backtest's holds the bars it prefetched in memory (storage/bar_cache.py).

@@ -12,7 +12,14 @@ from datetime import date
 from typing import Any, ClassVar
 
 from llmtrade.domain.events import EventPayload, StoredEvent
-from llmtrade.domain.market import SPIKE, DelistingSettled, PriceJumpFlagged, PricesEndEarly, jump_named
+from llmtrade.domain.market import (
+    SPIKE,
+    DelistingSettled,
+    PriceJumpFlagged,
+    PricesBeginLate,
+    PricesEndEarly,
+    jump_named,
+)
 from llmtrade.domain.wording import counted
 
 
@@ -160,6 +167,16 @@ def delisted(stream: Sequence[StoredEvent]) -> dict[str, date]:
         PricesEndEarly.from_event(e).symbol: PricesEndEarly.from_event(e).last_day
         for e in stream
         if e.type == PricesEndEarly.event_type()
+    }
+
+
+def listed_late(stream: Sequence[StoredEvent]) -> dict[str, date]:
+    """The symbols a backtest's `stream` recorded as beginning after its first week's as-of session (PricesBeginLate),
+    with their first day (after the range's end for one listed after it)."""
+    return {
+        PricesBeginLate.from_event(e).symbol: PricesBeginLate.from_event(e).first_day
+        for e in stream
+        if e.type == PricesBeginLate.event_type()
     }
 
 
