@@ -95,6 +95,32 @@ def test_a_bad_sweep_file_exits_2_naming_the_file_and_the_key(tmp_path: Path, te
     assert names in result.output
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            BASE + "  - {from: 1990-01-03, to: 1990-02-07}\n",
+            "key ranges.1 (the runs range=1990-01-03..1990-02-07): from: 1990-01-03: the NYSE calendar covers "
+            "2000-01-01 to 2028-12-02, and a backtest's first week reads",
+        ),
+        (
+            BASE.replace("2026-01-21", "2031-01-01"),
+            "key ranges.0 (the runs range=2026-01-07..2031-01-01): to: 2031-01-01: the NYSE calendar covers "
+            "2000-01-01 to 2028-12-02",
+        ),
+    ],
+)
+def test_a_range_outside_the_nyse_calendar_exits_2_before_any_run(tmp_path: Path, text: str, said: str) -> None:
+    """Each run failed on its own after the sweep had started (its database made, the runs before it done), with
+    the backtest's '--from'/'--to' message naming options the sweep was not given. Now checked with the file."""
+    path = _write(tmp_path, text)
+    result = runner.invoke(cli, ["backtest", "sweep", str(path)], env={"DATABASE_URL": "postgresql://x@127.0.0.1:1/n"})
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert f"sweep file {path}: {said}" in flat, flat
+    assert " or later" in flat or " or earlier" in flat
+
+
 def test_several_seeds_over_csv_prices_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="key seeds"):
         _plans(tmp_path, BASE + "seeds: [1, 2]\n", prices="csv:abc", csv=True)

@@ -34,6 +34,7 @@ from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import (
+    HISTORY,
     Inputs,
     Progress,
     check_resume,
@@ -66,8 +67,7 @@ from llmtrade.storage.database import backtest_database
 from llmtrade.workflows.schedule import Job, JobKind, week_jobs
 from llmtrade.workflows.weeks import resolve_week
 
-# History the first weekly run reads (bars_asof: 300 sessions, padded), prefetched with the rest.
-_HISTORY = timedelta(days=int(300 * 1.5) + 10 + 30)
+_HISTORY = HISTORY  # the first weekly run's, prefetched with the rest (backtest_inputs.py)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 
 _WEEK = timedelta(days=7)
+# History the first weekly run reads (bars_asof: 300 sessions, padded), prefetched with the rest.
+HISTORY = timedelta(days=int(300 * 1.5) + 10 + 30)
 
 
 @dataclass(frozen=True)
@@ -95,26 +97,33 @@ class Inputs:
         )
 
 
-def range_weeks(first: date, last: date, calendar: TradingCalendar, history: timedelta) -> list[date]:
+def range_weeks(
+    first: date,
+    last: date,
+    calendar: TradingCalendar,
+    history: timedelta = HISTORY,
+    *,
+    keys: tuple[str, str] = ("--from", "--to"),
+) -> list[date]:
     """The weeks (their Wednesdays) `first`..`last` give; UsageError (exit 2) when --to is before --from, or when the
     weeks (each run to the next Wednesday, a postmortem's latest day) or the first one's `history` reach outside the
     NYSE calendar, naming its range: a bad argument, which the first lookup past it refused as market data (exit 1),
-    naming a day never given."""
+    naming a day never given. `keys`: how the message names the first and last day (a sweep file's "from:", "to:")."""
     start, end = week_id_for(first), week_id_for(last)
     if end < start:
-        raise UsageError(f"--to {last} is before --from {first}")
+        raise UsageError(f"{keys[1]} {last} is before {keys[0]} {first}")
     covers = f"the NYSE calendar covers {calendar.first_day} to {calendar.last_day}"
     earliest = week_id_for(calendar.first_day + history + timedelta(days=6))  # the first week starting after it
     if start < earliest:
         raise UsageError(
-            f"--from {first}: {covers}, and a backtest's first week reads {history.days} days of history before it: "
-            f"give --from {earliest} or later"
+            f"{keys[0]} {first}: {covers}, and a backtest's first week reads {history.days} days of history before "
+            f"it: give {keys[0]} {earliest} or later"
         )
     latest = week_id_for(calendar.last_day - _WEEK)
     if end > latest:
         raise UsageError(
-            f"--to {last}: {covers} (it reaches about two years past today): give --to {latest + timedelta(days=6)} "
-            "or earlier"
+            f"{keys[1]} {last}: {covers} (it reaches about two years past today): give {keys[1]} "
+            f"{latest + timedelta(days=6)} or earlier"
         )
     return [start + n * _WEEK for n in range((end - start) // _WEEK + 1)]
 

@@ -35,12 +35,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmtrade import __version__
+from llmtrade.app.backtest_inputs import range_weeks
 from llmtrade.config import rules
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import Config
 from llmtrade.config.problems import problem
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
+from llmtrade.market.calendar import TradingCalendar
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$"
 _AXIS_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
@@ -104,9 +106,16 @@ def read(path: Path) -> SweepFile:
         sweep = SweepFile.model_validate(data)
     except ValidationError as exc:
         raise UsageError(f"sweep file {path}: " + "; ".join(_problem(e, SweepFile) for e in exc.errors())) from exc
+    calendar = TradingCalendar()
     for n, span in enumerate(sweep.ranges):
         if week_id_for(span.last) < week_id_for(span.first):
             raise UsageError(f"sweep file {path}: key ranges.{n}: to {span.last} is before from {span.first}")
+        # Checked here, as `backtest` checks --from/--to, not by each run after the sweep started (exit 1 per run).
+        try:
+            range_weeks(span.first, span.last, calendar, keys=("from:", "to:"))
+        except UsageError as exc:
+            runs = f"range={week_id_for(span.first)}..{week_id_for(span.last)}"  # the runs' label (`plan`)
+            raise UsageError(f"sweep file {path}: key ranges.{n} (the runs {runs}): {exc}") from None
     return sweep
 
 
