@@ -114,6 +114,40 @@ def test_yfinances_header_naming_another_ticker_is_refused(tmp_path: Path) -> No
     assert "Ticker 'QQQ' is not SPY, the file's symbol" in str(caught.value)
 
 
+def _by_ticker(rows: list[str], ticker: str = "SPY", *, dated: bool = True) -> tuple[str, list[str]]:
+    """A file as `yfinance.download(..., group_by='ticker').to_csv()` writes it: the column levels the other way round
+    (yfinance/multi.py concatenates with names=['Ticker', 'Price'] and swaps them back only for group_by='column'), the
+    ticker row first, the fields in Ticker.history's order (Open, High, Low, Close, Volume); then the index's name,
+    Date, on a row of its own, which yfinance 1.4.0 lost (its index unnamed: pandas then writes no such row)."""
+    head = f"Ticker,{','.join([ticker] * 5)}\nPrice,Open,High,Low,Close,Volume" + ("\nDate,,,,," if dated else "")
+    return head, rows
+
+
+@pytest.mark.parametrize("dated", [True, False])
+def test_yfinances_file_grouped_by_ticker_is_read(tmp_path: Path, dated: bool) -> None:
+    """Refused as 'line 1: missing column(s) Date, Open, High, Low, Close, Volume (has Ticker, SPY, SPY, ...)'."""
+    plain = read_csv(_file(tmp_path, "Date,Open,High,Low,Close,Volume", ROWS), "SPY")
+    assert read_csv(_file(tmp_path, *_by_ticker(ROWS, dated=dated)), "SPY") == plain
+    bad = [ROWS[0].replace(ROWS[0].split(",")[4], "x", 1), *ROWS[1:]]  # lines keep their numbers
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, *_by_ticker(bad, dated=dated)), "SPY")
+    assert caught.value.problems[0].where == f"{tmp_path / 'SPY.csv'}, line {4 if dated else 3}"
+
+
+def test_yfinances_file_grouped_by_ticker_naming_another_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, *_by_ticker(ROWS, ticker="QQQ")), "SPY")
+    [problem] = caught.value.problems
+    assert problem.kind is ProblemKind.WRONG_SYMBOL and problem.where == f"{tmp_path / 'SPY.csv'}, line 1"
+    assert "Ticker 'QQQ' is not SPY, the file's symbol" in str(caught.value)
+    # group_by='ticker' of several: each ticker's columns side by side, never read as one symbol's.
+    body = [",".join([r.split(",")[0], *(r.split(",")[1:] * 2)]) for r in ROWS]
+    head = "Ticker,QQQ,QQQ,QQQ,QQQ,QQQ,SPY,SPY,SPY,SPY,SPY\nPrice,Open,High,Low,Close,Volume,Open,High,Low,Close,Volume"
+    with pytest.raises(SeriesRejected) as caught:
+        read_csv(_file(tmp_path, f"{head}\nDate,,,,,,,,,,", body), "SPY")
+    assert "Ticker row names QQQ and SPY: a download of several tickers in one file" in str(caught.value)
+
+
 def test_a_semicolon_separated_file_is_refused_saying_so(tmp_path: Path) -> None:
     """Excel in a European locale saves 'CSV' with semicolons and decimal commas: refused as 'missing column(s) Date,
     Open, High, Low, Close, Volume (has Date;Open;High;Low;Close;Volume)', which read as if the columns were absent."""

@@ -9,9 +9,9 @@ A file whose rows run newest first (Alpha Vantage, Investing.com) is refused say
 fewer fields than the header (an unquoted 1,234.50 shifts every column after it). A malformed file is
 refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
 shift every indicator computed from it; every file asked for is read first, and all their problems are refused at
-once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one, and yfinance's three header
-rows are read as one (market/csv_text.py). Missing sessions are found by the market service's validator
-(market/validation.py), which names this file through `origin`.
+once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one, and yfinance's header rows (its
+column levels in either order: group_by='column' or 'ticker') are read as one (market/csv_text.py). Missing sessions
+are found by the market service's validator (market/validation.py), which names this file through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
 (`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
 """
@@ -192,14 +192,14 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     rest): a user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars
     but read no further; a problem of the whole file (its order, symbol, currency or dates) is said once
     (csv_problems.FileProblems)."""
-    rows, tickers = levels(_lines(path, symbol))
+    rows, tickers, ticker_line = levels(_lines(path, symbol))
     if other := next((t for t in tickers if _spelled(t) != _spelled(symbol)), None):  # another symbol's download
         named = sorted({t.strip() for t in tickers})
         said = f"Ticker {other!r} is not {symbol}, the file's symbol"
         if len(named) > 1:  # download([...]) of several: each's columns side by side, never read as one symbol's
             listed = f"{', '.join(named[:-1])} and {named[-1]}"
             said = f"Ticker row names {listed}: a download of several tickers in one file; save each in its own"
-        raise rejected(path, 2, symbol, None, ProblemKind.WRONG_SYMBOL, said)
+        raise rejected(path, ticker_line, symbol, None, ProblemKind.WRONG_SYMBOL, said)
     reader = csv.DictReader(rows, delimiter=delimiter(rows[0]) if rows else ",")
     columns = reader.fieldnames or []
     spelled = {c.strip().lower(): c for c in columns}

@@ -5,7 +5,7 @@ mark says the encoding exactly, so such a file is read, not refused: refused, it
 "not UTF-8 (the file looks Latin-1...)", which named the wrong encoding, and a user who "fixed" that by converting
 from Latin-1 got a file of NULs. Without a mark there is no telling UTF-16 from UTF-8 but by its NUL bytes, which no
 price file holds: such a file is refused naming UTF-16/UTF-32, not Latin-1. Excel's "Unicode text" is also separated
-by tabs, not commas (`delimiter`). yfinance's `download(...).to_csv()` writes three header rows (`levels`).
+by tabs, not commas (`delimiter`). yfinance's `download(...).to_csv()` writes a header row per column level (`levels`).
 """
 
 from __future__ import annotations
@@ -56,19 +56,25 @@ def delimiter(header: str) -> str:
     return "\t" if "\t" in header and "," not in header else ","
 
 
-def levels(rows: list[str]) -> tuple[list[str], list[str]]:
-    """The file's lines with yfinance's three header rows made one, and the tickers its second row names; the lines
-    as they are and no ticker for any other file. Since 0.2.51 `yfinance.download(...).to_csv()` writes its
-    multi-level columns as 'Price,Close,High,Low,Open,Volume', 'Ticker,SPY,SPY,...', 'Date,,,,,': the first row
-    names the columns but for Date, named by the third. The two rows after the first are left blank (the reader
-    skips blank lines), so every line keeps its number in a refusal."""
-    if len(rows) < 3:
-        return rows, []
+def levels(rows: list[str]) -> tuple[list[str], list[str], int]:
+    """The file's lines with yfinance's header rows made one, the tickers its Ticker row names and that row's line; the
+    lines as they are, no ticker and line 0 for any other file. `yfinance.download(...).to_csv()` writes its
+    multi-level columns one row per level, each led by the level's name: since 0.2.51 'Price,Close,High,Low,Open,Volume'
+    then 'Ticker,SPY,SPY,...'; with group_by='ticker' the other way round, 'Ticker,SPY,...' then
+    'Price,Open,High,Low,Close,Volume' (it swaps the levels back only for group_by='column'). The index's name follows
+    on a row of its own, 'Date,,,,,', absent where the index lost its name (yfinance 1.4.0). The header rows after the
+    first are left blank (the reader skips blank lines), so every line keeps its number in a refusal."""
+    if len(rows) < 2:
+        return rows, [], 0
     sep = delimiter(rows[0])
-    price, ticker, day = ([f.strip() for f in row.rstrip("\r\n").split(sep)] for row in rows[:3])
-    if price[0].lower() != "price" or ticker[0].lower() != "ticker" or day[0].lower() != "date" or any(day[1:]):
-        return rows, []
-    return [sep.join(["Date", *price[1:]]) + "\n", "\n", "\n", *rows[3:]], ticker[1:]
+    first, second, third = ([f.strip() for f in row.rstrip("\r\n").split(sep)] for row in [*rows[:3], ""][:3])
+    heads = (first[0].lower(), second[0].lower())
+    if heads not in (("price", "ticker"), ("ticker", "price")):
+        return rows, [], 0
+    price, ticker, line = (first, second, 2) if heads[0] == "price" else (second, first, 1)
+    named = 1 if third[0].lower() == "date" and not any(third[1:]) else 0  # the index's name row
+    header = sep.join(["Date", *price[1:]]) + "\n"
+    return [header, *["\n"] * (1 + named), *rows[2 + named :]], ticker[1:], line
 
 
 def separated(header: str) -> str:
