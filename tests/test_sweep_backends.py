@@ -132,8 +132,8 @@ def test_a_killed_sweep_resumes_without_recomputing_finished_runs(serial: dict[s
     assert serial["executed"][0] == first[0]
     assert serial["executed"][1] != first[0]
     statuses = {r.run_id: r.status for r in result.runs}
-    assert statuses[first[0]] == "resumed"
-    assert sorted(statuses.values()) == ["finished", "resumed"]
+    assert statuses[first[0]] == "done_earlier"  # as the table says it ("done earlier"), not "resumed"
+    assert sorted(statuses.values()) == ["done_earlier", "finished"]
     assert result.leaderboard.finished == 2
     assert result.failed == 0
 

@@ -1,6 +1,7 @@
 """What `backtest sweep` says of runs it did not run now: one an earlier invocation finished read 'resumed' with 0
-attempts, as if picked up and not tried; and a sweep whose every run failed said 'trials = 10: the PM and chairman
-accounts of all 2 runs of the sweep' above an empty table, as if they had been ranked."""
+attempts, as if picked up and not tried (the table now says 'done earlier', and --json 'done_earlier'); and a sweep
+whose every run failed said 'trials = 10: the PM and chairman accounts of all 2 runs of the sweep' above an empty
+table, as if they had been ranked."""
 
 from __future__ import annotations
 
@@ -22,13 +23,16 @@ def _result(runs: list[SweepRun]) -> SweepResult:
 
 
 def test_a_run_finished_by_an_earlier_sweep_is_said_done_earlier(capsys: pytest.CaptureFixture[str]) -> None:
-    earlier = SweepRun(run_id="a", backtest="s-a", label="memory=on", status="resumed", attempts=0)
+    earlier = SweepRun(run_id="a", backtest="s-a", label="memory=on", status="done_earlier", attempts=0)
     now = SweepRun(run_id="b", backtest="s-b", label="memory=off", status="finished", attempts=1, seconds=2.5)
     print_sweep(Output(), _result([earlier, now]))
     rows = {line.split("\t")[0]: line.split("\t")[1:] for line in capsys.readouterr().out.splitlines()}
     assert rows["s-a"] == ["memory=on", "done earlier", "", ""]
     assert rows["s-b"] == ["memory=off", "finished", "1", "2.5"]
-    assert earlier.model_dump()["status"] == "resumed"  # --json keeps its value
+    # --json says the same as the table: 'resumed' (kept before for scripts) read as a run picked up now.
+    assert earlier.model_dump()["status"] == "done_earlier"
+    schema = SweepRun.model_json_schema()["properties"]["status"]
+    assert schema["enum"] == ["finished", "done_earlier", "failed"], schema
 
 
 def test_a_sweep_whose_every_run_failed_says_how_many_ran_and_failed() -> None:

@@ -106,9 +106,9 @@ def print_sweep(out: Output, result: SweepResult) -> None:
 
 
 def _run_row(run: SweepRun) -> tuple[object, ...]:
-    """A run's row; one an earlier invocation finished (--json status "resumed") is said "done earlier", with no
+    """A run's row; one an earlier invocation finished (--json status "done_earlier") is said "done earlier", with no
     attempt or time of this invocation (it read 'resumed' and 0 attempts, as if picked up and not tried)."""
-    if run.status == "resumed":
+    if run.status == "done_earlier":
         return (run.backtest, run.label, "done earlier", "", "")
     return (run.backtest, run.label, run.status, run.attempts, run.seconds if run.seconds is not None else "")
 

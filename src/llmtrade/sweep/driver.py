@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from llmtrade import __version__
 from llmtrade.clock import SystemClock
@@ -143,7 +144,7 @@ def run_sweep(
         todo = [p for p in plans if p.run_id not in finished]
         executor = open_executor(options.executor, shared, workers=options.workers, address=options.address)
         status = {
-            p.run_id: SweepRun(run_id=p.run_id, backtest=p.backtest, label=p.label, status="resumed", attempts=0)
+            p.run_id: SweepRun(run_id=p.run_id, backtest=p.backtest, label=p.label, status="done_earlier", attempts=0)
             for p in plans
             if p.run_id in finished
         }
@@ -233,7 +234,7 @@ def _execute(
     return status
 
 
-def _status(plan: RunPlan, outcome: RunOutcome, status: str) -> SweepRun:
+def _status(plan: RunPlan, outcome: RunOutcome, status: Literal["finished", "failed"]) -> SweepRun:
     return SweepRun(
         run_id=plan.run_id,
         backtest=plan.backtest,

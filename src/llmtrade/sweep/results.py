@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -11,15 +11,15 @@ from llmtrade.sweep.board import SweepLeaderboard
 
 
 class SweepRun(Result):
-    """One run of the sweep and how it ended: finished (now or before), failed (after `attempts`), or not run."""
+    """One run of the sweep and how it ended (`status`): "finished" by this invocation; "done_earlier", finished by an
+    earlier invocation of the sweep and not run now (0 attempts, no seconds; the table says "done earlier"); "failed"
+    after `attempts`. Before, a run done earlier read "resumed" here alone, as if this invocation had picked it up."""
 
     run_id: str
     backtest: str
     label: str
-    # "resumed" names a run an earlier invocation finished, not run now (0 attempts; the human output says "done
-    # earlier"): kept for the scripts that read it.
-    status: str = Field(
-        description="finished (by this invocation), resumed (finished by an earlier one, not run now), failed"
+    status: Literal["finished", "done_earlier", "failed"] = Field(
+        description="finished (by this invocation), done_earlier (finished by an earlier one, not run now), failed"
     )
     attempts: int  # attempts made by this invocation
     seconds: float | None = None  # this invocation's last attempt
