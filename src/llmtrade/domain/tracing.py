@@ -64,6 +64,7 @@ _WARNINGS = frozenset(
     {
         "AlertFailed",
         "AlertGivenUp",
+        "BreakerCancelFailed",
         "BudgetRefused",
         "CheckpointSkipped",
         "CheckpointsMissed",
