@@ -208,3 +208,27 @@ def test_the_breakers_cancel_answered_and_then_unread_stays_the_breakers(storage
         [ended] = _ends(storage)
         assert ended.reason.startswith("circuit breaker: drawdown 30%"), ended.reason
         assert ended_notes(storage.events, "later") == []
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["canceled", "pending_cancel"])
+def test_the_breakers_cancel_carried_out_without_an_answer_stays_the_breakers(storage: Storage, pending: bool) -> None:
+    """Alpaca carried out the DELETE and its answer was lost (a gateway's 500 after it, a read timeout): the breaker
+    took its request back as a cancel never made (BreakerCancelFailed) and the end, found canceled by the next look,
+    was recorded as Alpaca's own: listed in the report and said as "the trade did not happen", the halt named nowhere.
+    The order's state after the failure says the cancel was made: it is the breaker's, and no error."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker = _queued(storage, server)
+        server.hold_cancels = pending  # outside market hours Alpaca's venue takes the cancel at the next open
+        server.fail_route("DELETE", r"/v2/orders/[^/]+", 500, after_processing=True)
+
+        cancel_opening_orders(storage.events, broker, {}, "drawdown 30%", week_id=WEEK, run_id="halt")
+        assert server.orders[CID]["status"] == ("pending_cancel" if pending else "canceled")
+        server.settle_cancels()
+        record_order_ends(storage.events, broker, observe(broker), run_id="later")
+
+        [ended] = _ends(storage)
+        assert ended.reason.startswith("circuit breaker: drawdown 30%"), ended.reason
+        assert ended_notes(storage.events, "later") == []
+        lines = week_report(WEEK, storage.events.read(week_id=WEEK)).orders
+        assert [(o.client_order_id, o.status) for o in lines] == [(CID, "accepted")]
+        assert server.count("DELETE", f"/v2/orders/{server.orders[CID]['id']}") == 1

@@ -11,7 +11,8 @@ holds. `submit` POSTs at most once.
 
 Open orders and fills come from GET /v2/orders (paged by submission time, 500 at most per answer); a
 fill is an order's filled quantity and average price so far, so a partial fill of a working order counts.
-A cancel looks the order up by client_order_id and DELETEs it; a 422 (it filled or ended first) is no error.
+A cancel looks the order up by client_order_id and DELETEs it; a 422 (it filled or ended first) is no error, and a
+DELETE left unanswered is settled by the order's state (canceled or pending_cancel: made, no error).
 
 A real-money endpoint (paper=False, or a url_override on api.alpaca.markets) is refused at construction,
 before any request, unless live trading was explicitly enabled in risk.yaml.
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from llmtrade.brokers.alpaca_orders import (
-    CANCELING_STATUS,
+    canceling,
     decimal,
     enum_value,
     fraction,
@@ -210,7 +211,7 @@ class AlpacaBroker:
         found = self._lookup(client_order_id)
         if found is None:
             return None
-        if not is_working(found) or enum_value(found.status) == CANCELING_STATUS:
+        if not is_working(found) or canceling(found):
             return to_result(found)  # filled or ended already (no error), or its cancel under way: asked once
         client = self._trading_client()
 
@@ -222,14 +223,19 @@ class AlpacaBroker:
                 if exc.status_code != 422:
                     raise
 
-        self._read(f"the cancel of order {client_order_id}", delete)
+        try:
+            self._read(f"the cancel of order {client_order_id}", delete)
+        except BrokerUnavailable:
+            # No answer, or a 5xx: Alpaca may have carried it out. A raise says a cancel not made (the breaker takes
+            # its request back): only for an order still working with no cancel under way, or unknown (no look-up).
+            after = self._looked_up(client_order_id)
+            if after is None or (is_working(after) and not canceling(after)):
+                raise
+            return to_result(after)
         # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel while Alpaca
         # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
-        # (a raise says none was made, risk/controls.py): the next look reads the order; until then it is as found.
-        try:
-            after = self._lookup(client_order_id)
-        except LlmtradeError:
-            after = None
+        # (a raise says none was made): the next look reads the order; until then it is as found.
+        after = self._looked_up(client_order_id)
         return to_result(after if after is not None else found)
 
     def is_shortable(self, symbol: str) -> bool:
@@ -282,6 +288,13 @@ class AlpacaBroker:
                 raise
 
         return self._read(f"the lookup of order {client_order_id}", get)
+
+    def _looked_up(self, client_order_id: str) -> Any:
+        """`_lookup`, or None when it fails too (after a cancel: the order's state is then left to the next look)."""
+        try:
+            return self._lookup(client_order_id)
+        except LlmtradeError:
+            return None
 
     def _orders(self, status: str, *, after: datetime | None) -> list[Any]:
         """Every order with `status` ("open", "closed", "all") submitted after `after`, each once.

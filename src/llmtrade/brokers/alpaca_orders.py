@@ -52,6 +52,11 @@ def is_working(found: Any) -> bool:
     return order_status(found) is OrderStatus.ACCEPTED
 
 
+def canceling(found: Any) -> bool:
+    """Whether a cancel of the order is under way (Alpaca's pending_cancel): still working, it may fill yet."""
+    return enum_value(found.status) == CANCELING_STATUS
+
+
 def filled_qty(found: Any) -> int:
     # Whole shares: we trade whole shares; a fractional remainder is not ours to account for.
     return int(decimal(found.filled_qty) or 0)
@@ -96,7 +101,7 @@ def to_broker_order(found: Any) -> BrokerOrder:
         filled_qty=filled_qty(found),
         broker_order_id=str(found.id),
         submitted_at=found.submitted_at,
-        canceling=enum_value(found.status) == CANCELING_STATUS,
+        canceling=canceling(found),
     )
 
 
