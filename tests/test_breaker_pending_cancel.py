@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from llmtrade.app.report_weeks import week_report
 from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.config.loader import load_config
 from llmtrade.domain.streams import fill_stream
 from llmtrade.domain.trading import BreakerCancelRequested, OrderFilled, OrderStatus, QueuedOrderCanceled
-from llmtrade.risk.controls import halted
+from llmtrade.risk.controls import halted, reset_breaker
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.valuation import value_account
@@ -105,3 +106,26 @@ def test_an_order_canceled_by_hand_and_pending_is_not_claimed_by_the_breaker(sto
         assert ended.reason.startswith("ended at alpaca, unfilled: alpaca status canceled"), ended.reason
         [note] = ended_notes(storage.events, "c2")
         assert CID in note
+
+
+def test_an_order_pending_cancel_when_the_account_resumes_ends_as_the_breakers_cancel(storage: Storage) -> None:
+    """The breaker's cancel was taken (Alpaca answered it pending_cancel: outside market hours, until the open) and the
+    account resumed before Alpaca carried it out (reset by hand over the weekend, or its drawdown recovered). The
+    resume took the request back as one never made, so the end, when Alpaca made it, was recorded as Alpaca's own
+    ("ended at alpaca ...", listed and said as a trade that did not happen), the halt that canceled it named nowhere.
+    A cancel the broker took is the halt's, whenever it ends."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        look = _halted_with_a_queued_buy(storage, server)
+        look("c1")  # halts, and asks Alpaca to cancel the buy: pending_cancel until the open
+        assert server.orders[CID]["status"] == "pending_cancel"
+        reset_breaker(storage.events, "acct_1", starting_equity=100_000, equity=70_000)
+        assert not halted(storage.events, "acct_1")[0]
+        server.settle_cancels()  # the open: the venue takes the cancel
+        look("c2")
+
+        [ended] = _ends(storage)
+        assert (ended.client_order_id, ended.status) == (CID, OrderStatus.CANCELED)
+        assert ended.reason.startswith("circuit breaker: "), ended.reason
+        assert ended_notes(storage.events, "c2") == []
+        lines = week_report(WEEK, storage.events.read(week_id=WEEK)).orders
+        assert [(o.client_order_id, o.status) for o in lines] == [(CID, "accepted")]

@@ -21,8 +21,9 @@ its ends here first took that stream, and the broker's own record (the ledger's 
 written. The breaker's cancels (risk/controls.py `cancel_opening_orders`) take the same stream and version, so the
 one order is recorded once, by whichever writer comes first; the breaker says which order it cancels, and why
 (BreakerCancelRequested), before its cancel reaches the broker, so an order found canceled here that it asked for (in
-the halt the account is still in, the cancel not failed since) is recorded with the breaker's reason and not said as
-the broker's end.
+the halt the account is still in, the cancel not failed since; or in one since resumed when the broker took the cancel
+and left the order pending_cancel, BreakerCancelTaken) is recorded with the breaker's reason and not said as the
+broker's end.
 
 A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events,
 and the notes of a run are kept as its ends are recorded (no read of the store for a run that recorded none).
@@ -43,6 +44,7 @@ from llmtrade.domain.trading import (
     AccountResumed,
     BreakerCancelFailed,
     BreakerCancelRequested,
+    BreakerCancelTaken,
     Order,
     OrderFilled,
     OrderStatus,
@@ -145,24 +147,30 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
 
 def _breakers_cancel(events: EventStore, account_id: str, client_order_id: str) -> str | None:
     """The reason the account's circuit breaker gave when it asked to cancel the order in the halt it is still in, or
-    None if it did not. A request is written before its DELETE; one whose DELETE failed (the order still working, or
-    so far as anyone knows) is taken back (BreakerCancelFailed), and so is every one once the account has resumed: an
-    end found later (a cancel by hand, or Alpaca's own) is the broker's, not the halt's."""
+    in one since resumed when the broker took the cancel (BreakerCancelTaken: under way when the account resumed,
+    Alpaca's pending_cancel until the open); None if it did not. A request is written before its DELETE; one whose
+    DELETE failed (the order still working, or so far as anyone knows) is taken back (BreakerCancelFailed), and so is
+    every one not taken once the account has resumed: an end found later (a cancel by hand, or Alpaca's own) is the
+    broker's, not the halt's."""
     asked: str | None = None
-    requested, failed, resumed = (
+    taken = False  # the broker took the cancel `asked` for
+    requested, failed, took, resumed = (
         BreakerCancelRequested.event_type(),
         BreakerCancelFailed.event_type(),
+        BreakerCancelTaken.event_type(),
         AccountResumed.event_type(),
     )
     for event in events.read_stream(breaker_stream(account_id)):
         if event.type == requested:
             request = events.payload(BreakerCancelRequested, event)
             if request.client_order_id == client_order_id:
-                asked = request.reason
+                asked, taken = request.reason, False
         elif event.type == failed:
             if events.payload(BreakerCancelFailed, event).client_order_id == client_order_id:
                 asked = None
-        elif event.type == resumed:
+        elif event.type == took:
+            taken = taken or events.payload(BreakerCancelTaken, event).client_order_id == client_order_id
+        elif event.type == resumed and not taken:
             asked = None
     return asked
 

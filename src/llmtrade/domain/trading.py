@@ -285,8 +285,9 @@ class BreakerCancelRequested(EventPayload):
     stream), recorded before the cancel reaches a broker that does not record its own ends (Alpaca). Whoever then finds
     the order canceled and records its end first (risk/controls.py `cancel_opening_orders`, or another process's
     brokers/order_ends.py) records it with this `reason`: the halt's cancel, not the broker's own end. A failed cancel
-    takes it back (BreakerCancelFailed), and so does an AccountResumed after it (an end found then is the broker's).
-    A process killed between the request and the broker's answer leaves it standing for the halt."""
+    takes it back (BreakerCancelFailed), and so does an AccountResumed after it (an end found then is the broker's),
+    unless the broker took the cancel (BreakerCancelTaken). A process killed between the request and the broker's
+    answer leaves it standing for the halt."""
 
     account_id: str
     client_order_id: str
@@ -302,6 +303,16 @@ class BreakerCancelFailed(EventPayload):
     account_id: str
     client_order_id: str
     reason: str  # the broker's failure
+
+
+class BreakerCancelTaken(EventPayload):
+    """The broker took the circuit breaker's cancel (BreakerCancelRequested, just before) of an order still working,
+    its cancel under way (Alpaca's pending_cancel: until the venue takes it, at the next open outside market hours), on
+    the account's breaker stream. The order's end, when it comes, is that halt's cancel even if the account resumed
+    in between (a resume takes back only requests never taken: brokers/order_ends.py)."""
+
+    account_id: str
+    client_order_id: str
 
 
 HaltCause = Literal["drawdown", "losses"]

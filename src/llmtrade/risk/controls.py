@@ -21,6 +21,7 @@ from llmtrade.domain.trading import (
     AccountResumed,
     BreakerCancelFailed,
     BreakerCancelRequested,
+    BreakerCancelTaken,
     BreakerState,
     BreakerUpdated,
     Fill,
@@ -274,39 +275,35 @@ def cancel_opening_orders(
     fill is not recorded yet (no slot after it to take), is recorded on the breaker stream. One still working, its
     cancel under way (Alpaca's pending_cancel, for seconds or until the next open), is not recorded now, nor asked to
     cancel again by a later look of the halt (`BrokerOrder.canceling`): brokers/order_ends.py records its end when it
-    comes, with the breaker's reason, and brokers/fills.py its fill if it fills first. At a broker that does not
-    record its own ends, each cancel is announced first (BreakerCancelRequested, on the breaker stream), so the other
-    writer, when it comes first, records the breaker's reason too (it recorded the broker's end, the halt named
-    nowhere); a cancel the broker failed takes its request back (BreakerCancelFailed) before the error is raised, so an
-    end found later (the order canceled by hand after that error) is recorded as the broker's, not the halt's."""
+    comes, with the breaker's reason (BreakerCancelTaken: even after a resume), and brokers/fills.py its fill if it
+    fills first. At a broker that does not record its own ends, each cancel is announced first (BreakerCancelRequested,
+    on the breaker stream), so the other writer, when it comes first, records the breaker's reason too (it recorded the
+    broker's end, the halt named nowhere); a cancel the broker failed takes its request back (BreakerCancelFailed)
+    before the error is raised, so an end found later (the order canceled by hand after that error) is recorded as the
+    broker's, not the halt's."""
     canceled: list[QueuedOrderCanceled] = []
     because = f"circuit breaker: {reason}; a halted account may not open or add"
+    account = broker.account_id
+
+    def said(payload: EventPayload) -> None:  # on the account's breaker stream
+        events.append(
+            [NewEvent.of(payload, stream=breaker_stream(account), account_id=account, week_id=week_id, run_id=run_id)]
+        )
+
     for order in opening_orders(positions, broker.open_orders()):
         if order.canceling:
             continue  # its cancel is under way (asked by an earlier look of this halt, or by hand): asked once
         if not broker.records_own_ends:
             # Said before the cancel: another process's order_ends that finds the order canceled before this one
             # records it then records the breaker's reason, not an end at the broker.
-            asked = BreakerCancelRequested(
-                account_id=broker.account_id, client_order_id=order.client_order_id, reason=because
-            )
-            stream = breaker_stream(broker.account_id)
-            events.append(
-                [NewEvent.of(asked, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)]
-            )
+            said(BreakerCancelRequested(account_id=account, client_order_id=order.client_order_id, reason=because))
         try:
             result = broker.cancel(order.client_order_id)
         except LlmtradeError as exc:
             if not broker.records_own_ends:
                 # The request was not made: an end found later (canceled by hand once this error was read) is the
                 # broker's, not the halt's; the next look at the halted account asks again if it is still working.
-                failed = BreakerCancelFailed(
-                    account_id=broker.account_id, client_order_id=order.client_order_id, reason=str(exc)
-                )
-                stream = breaker_stream(broker.account_id)
-                events.append(
-                    [NewEvent.of(failed, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)]
-                )
+                said(BreakerCancelFailed(account_id=account, client_order_id=order.client_order_id, reason=str(exc)))
             raise
         why = QueuedOrderCanceled(
             account_id=broker.account_id,
@@ -317,7 +314,9 @@ def cancel_opening_orders(
         canceled.append(why)
         if result is not None and result.status is OrderStatus.ACCEPTED and not broker.records_own_ends:
             # Still working, its cancel under way (Alpaca's pending_cancel): nothing ended yet. Its end is recorded
-            # when it comes, with this halt's reason (order_ends reads the request), or its fill if it fills first.
+            # when it comes, with this halt's reason (order_ends reads the request, taken: a resume before the end no
+            # longer takes it back), or its fill if it fills first.
+            said(BreakerCancelTaken(account_id=account, client_order_id=order.client_order_id))
             continue
         if result is None or result.status not in _ENDED:
             stream, expected = breaker_stream(broker.account_id), None
