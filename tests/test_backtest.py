@@ -7,6 +7,7 @@ one or two weeks.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import shutil
@@ -30,6 +31,7 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.domain.events import NewEvent
 from llmtrade.errors import UsageError
+from llmtrade.market.paths_ahead import PathsAhead
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from llmtrade.storage.database import backtest_database
@@ -88,6 +90,7 @@ class Books:
     steps: list[Progress]
     unaudited_url: str
     frozen: list[int]  # the heap's frozen objects at each progress report (app/backtest_process.py `weekly_heap`)
+    planned_ahead: int  # the day plans run a's checkpoints took from its paths worker (market/paths_ahead.py)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +107,15 @@ def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
     steps: list[Progress] = []
     frozen: list[int] = []
     a_name, b_name = _unique(), _unique()
-    a = _run(live_url, home, a_name, progress=lambda p: (steps.append(p), frozen.append(gc.get_freeze_count())))
-    b = _run(live_url, home, b_name)
+    given: list[int] = []
+    with pytest.MonkeyPatch.context() as m:
+        taken = PathsAhead.given
+        m.setattr(PathsAhead, "given", lambda self, keys: (found := taken(self, keys), given.append(len(found)))[0])
+        a = _run(live_url, home, a_name, progress=lambda p: (steps.append(p), frozen.append(gc.get_freeze_count())))
+    with pytest.MonkeyPatch.context() as m:
+        # b plans every day itself: the same books from plans made in the worker and here (test_the_same_backtest_...).
+        m.setattr(backtest_module, "paths_planned", lambda *args: contextlib.nullcontext())
+        b = _run(live_url, home, b_name)
     unaudited = _unique()
     _run(live_url, home, unaudited, audit=0)
     return Books(
@@ -118,6 +128,7 @@ def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
         steps,
         _url(pg_admin_url, backtest_database(unaudited)),
         frozen,
+        sum(given),
     )
 
 
@@ -178,6 +189,8 @@ def test_each_finished_week_freezes_the_heap_and_the_backtest_unfreezes_it(books
 
 
 def test_the_same_backtest_twice_gives_identical_books_and_result(books: Books) -> None:
+    # a took its checkpoints' day plans from a worker process, b made every one itself: the same bytes all the same.
+    assert books.planned_ahead > 0
     a, b = _dump(books.a_url), _dump(books.b_url)
     assert len(a) > 1000
     assert a == b

@@ -19,12 +19,13 @@ import contextlib
 import contextvars
 import importlib
 import multiprocessing
-import os
 import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
+
+from llmtrade.worker_process import started_as_helper
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,7 +50,7 @@ class DrawWorker:
         with contextlib.suppress(Exception), _STARTING:  # no process (a sandbox without semaphores): draws made here
             before = set(multiprocessing.active_children())
             self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
             )
             self._pool.submit(_import_arch)  # spawns the process now
             self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
@@ -116,24 +117,6 @@ def import_pending() -> bool:
 def current() -> DrawWorker | None:
     """The worker of the `drawn_apart` block this code runs in, or None."""
     return _WORKER.get()
-
-
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group: the backtest handles it and shuts the worker down; the worker
-    # itself must not die printing a traceback of its own.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A parent killed outright (SIGKILL, the OOM killer) shuts nothing down, and the worker holds both ends of its
-    # call queue, so it would wait for work for good, holding the command's stderr: it goes when the parent does.
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent,), name="llmtrade-draws-parent", daemon=True).start()
-
-
-def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
-    parent.join()  # returns when the parent's sentinel fires: it has ended, however
-    os._exit(0)
 
 
 def _import_arch() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ from llmtrade.app.backtest_inputs import (
     range_weeks,
     standings,
 )
+from llmtrade.app.backtest_paths import paths_planned
 from llmtrade.app.backtest_prices import benchmark_late, check_prices, listed_after, origin
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_stops import note_stop, stops_recorded
@@ -158,6 +160,7 @@ def backtest(
         app.held() as storage,
         stops_recorded() as stopping,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
+        ExitStack() as later,
     ):
         events = storage.events
         finished = check_resume(app, storage, inputs, until=_span([j for js in plan.values() for j in js], calendar)[1])
@@ -181,6 +184,7 @@ def backtest(
             events.flush()
             _prefetch(app, storage, plan, todo)
         discovery = _start_discovery(app, storage, plan, todo, tally)
+        later.enter_context(paths_planned(app, plan, todo))  # the checkpoints' intraday paths, planned on another core
         if todo:
             import_ahead(arch=not draws_apart)  # the leaderboard's statistics, imported while the weeks wait
             # Its draws too, made by the draws worker meanwhile, for the books' expected range: the whole plan's.

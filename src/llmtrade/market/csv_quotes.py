@@ -29,12 +29,12 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from llmtrade.domain.market import Quote
+from llmtrade.domain.market import Bar, Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, field_count, folder_gone, unusable
 from llmtrade.market.csv_text import NotText, decoded, delimiter
-from llmtrade.market.intraday_path import bridge_prices, point_at, session_minutes
+from llmtrade.market.intraday_path import PlanKey, bridge_prices, plan_keys, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
 # The bridge's seed for CSV days: fixed, so a drill prices a day the same way on every run.
@@ -71,6 +71,31 @@ class CsvQuotes:
         if approximated:
             quotes.update(self._bridged(approximated, now))
         return quotes
+
+    def path_keys(self, symbols: list[str], days: list[date]) -> list[list[PlanKey]]:
+        """What `latest` plans on each of `days` (sessions) for the `symbols` it bridges (a daily file and no intraday
+        one), by day: market/paths_ahead.py plans them ahead. None where its files cannot be read now (`latest` says).
+        """
+        bridged = [
+            s
+            for s in symbols
+            if unusable(intraday_file(self.folder, s)) is not None and unusable(self.folder / f"{s}.csv") is None
+        ]
+        if not days or not bridged:
+            return []
+        try:
+            bars = self._daily.daily_bars(bridged, min(days), max(days))
+        except MarketDataError:  # each day's quote then says what is wrong
+            return []
+        by_day: dict[date, list[Bar]] = {}
+        for symbol in bridged:
+            for bar in bars.get(symbol) or []:
+                by_day.setdefault(bar.day, []).append(bar)
+        keys = []
+        for day in days:
+            minutes = session_minutes(self._calendar.session_open(day), self._calendar.session_close(day))
+            keys.append(plan_keys(by_day.get(day, []), minutes, _BRIDGE_SEED))
+        return keys
 
     def _bridged(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         day = new_york_date(now)

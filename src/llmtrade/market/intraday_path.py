@@ -12,13 +12,14 @@ close is what a random walk's would be, without revealing more of the day than a
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +30,9 @@ from llmtrade.domain.market import Bar
 # Per-minute volatility as a share of the day's log range: small enough that the path mostly stays
 # inside the range on its own (it is mirrored back at the extremes anyway), large enough to move between checkpoints.
 _NOISE = 0.25
+
+# What a day's plan depends on: open, high, low, close, minutes, seed.
+PlanKey = tuple[float, float, float, float, int, str]
 
 
 def session_minutes(opens: datetime, closes: datetime) -> int:
@@ -77,6 +81,36 @@ def _key(bar: Bar, minutes: int, seed: str) -> tuple[float, float, float, float,
     return (bar.open, bar.high, bar.low, bar.close, minutes, f"{seed}:{bar.symbol}:{bar.day.isoformat()}")
 
 
+def plan_keys(bars: Sequence[Bar], minutes: int, seed: str) -> list[PlanKey]:
+    """What `day_plans(bars, minutes, seed)` plans each bar's day by: everything its plan depends on."""
+    return [_key(bar, minutes, seed) for bar in bars]
+
+
+def made_plans(keys: Sequence[PlanKey]) -> list[Plan]:
+    """Each key's plan, made here and now (neither kept nor looked up): what a process that plans days for another
+    runs (market/paths_ahead.py). The same plans, to the bit, as `day_plans` makes for the same keys."""
+    made = _made(list(dict.fromkeys(keys)))
+    return [made[key] for key in keys]
+
+
+# Where plans made elsewhere are found (market/paths_ahead.py: a backtest's worker process), asked for the keys not
+# kept before any is made here. A plan depends on its key alone, so any source's plan of a key is this process's.
+PlanSource = Callable[[Sequence[PlanKey]], dict[PlanKey, "Plan"]]
+_ELSEWHERE: list[PlanSource] = []
+
+
+@contextlib.contextmanager
+def planned_elsewhere(source: PlanSource) -> Iterator[None]:
+    """Inside the block, days not kept are first asked of `source` (which answers what it has, at once)."""
+    with _PLANS_LOCK:
+        _ELSEWHERE.append(source)
+    try:
+        yield
+    finally:
+        with _PLANS_LOCK:
+            _ELSEWHERE.remove(source)
+
+
 def point_at(opens: datetime, minutes: int, now: datetime) -> tuple[int, datetime]:
     """The path index in force at `now` and its instant: the last minute mark at or before `now`."""
     elapsed = int((now - opens).total_seconds() // 60)
@@ -105,9 +139,8 @@ class Plan:
         return tuple(tuple(walk.tolist()) for walk in self.walks)
 
 
-_PlanKey = tuple[float, float, float, float, int, str]  # open, high, low, close, minutes, seed
 # The plans of the days priced last (a backtest's checkpoints price each day three times), least recent first.
-_PLANS: OrderedDict[_PlanKey, Plan] = OrderedDict()
+_PLANS: OrderedDict[PlanKey, Plan] = OrderedDict()
 _PLANS_KEPT = 4096
 _PLANS_LOCK = threading.Lock()
 
@@ -116,29 +149,41 @@ def _plan(open_: float, high: float, low: float, close: float, n: int, seed: str
     return _plans([(open_, high, low, close, n, seed)])[0]
 
 
-def _plans(keys: Sequence[_PlanKey]) -> list[Plan]:
+def _plans(keys: Sequence[PlanKey]) -> list[Plan]:
     """Each key's plan; those not kept are made together (`_made`) and kept."""
     with _PLANS_LOCK:
         found = {key: _PLANS.get(key) for key in keys}
         for key, plan in found.items():
             if plan is not None:
                 _PLANS.move_to_end(key)
+        sources = list(_ELSEWHERE)
     missing = [key for key, plan in found.items() if plan is None]
+    for source in sources:
+        if not missing:
+            break
+        given = source(missing)
+        missing = [key for key in missing if key not in given]
+        found.update(given)
+        _keep(given)
     if missing:
         made = _made(missing)
         found.update(made)
-        with _PLANS_LOCK:
-            _PLANS.update(made)
-            while len(_PLANS) > _PLANS_KEPT:
-                _PLANS.popitem(last=False)
+        _keep(made)
     return [found[key] for key in keys]  # type: ignore[misc]  # every key found or made
 
 
-def _made(keys: Sequence[_PlanKey]) -> dict[_PlanKey, Plan]:
+def _keep(plans: dict[PlanKey, Plan]) -> None:
+    with _PLANS_LOCK:
+        _PLANS.update(plans)
+        while len(_PLANS) > _PLANS_KEPT:
+            _PLANS.popitem(last=False)
+
+
+def _made(keys: Sequence[PlanKey]) -> dict[PlanKey, Plan]:
     """The plans of `keys` (distinct), each from its own seeded generator in the order one plan alone draws: the
     two touch minutes, then one gauss per minute, stretch after stretch (the stretches tile 0..n)."""
-    made: dict[_PlanKey, Plan] = {}
-    drafts: list[tuple[_PlanKey, dict[int, float], int]] = []
+    made: dict[PlanKey, Plan] = {}
+    drafts: list[tuple[PlanKey, dict[int, float], int]] = []
     draws: list[tuple[int, int, float]] = []
     for key in keys:
         open_, high, low, close, n, seed = key

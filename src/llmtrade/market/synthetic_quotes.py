@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from llmtrade.domain.market import Quote
+from llmtrade.domain.market import Bar, Quote
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.intraday_path import Plan, day_plans, point_at, prices_at, session_minutes
+from llmtrade.market.intraday_path import Plan, PlanKey, day_plans, plan_keys, point_at, prices_at, session_minutes
 from llmtrade.market.quote_provider import quote_of
 from llmtrade.market.synthetic import SyntheticMarket
 
@@ -48,3 +48,18 @@ class SyntheticQuotes:
         for symbol, price in zip(listed, prices, strict=True):
             quotes[symbol] = quote_of(symbol, price, at, self.name, "synthetic-path", synthetic=True)
         return quotes
+
+    def path_keys(self, symbols: list[str], days: list[date]) -> list[list[PlanKey]]:
+        """What `latest` plans on `days` (sessions) for `symbols`, by day: market/paths_ahead.py plans them ahead."""
+        if not days:
+            return []
+        bars = self._market.daily_bars(symbols, min(days), max(days))
+        by_day: dict[date, list[Bar]] = {}
+        for symbol in symbols:
+            for bar in bars.get(symbol) or []:
+                by_day.setdefault(bar.day, []).append(bar)
+        keys = []
+        for day in days:
+            minutes = session_minutes(self._calendar.session_open(day), self._calendar.session_close(day))
+            keys.append(plan_keys(by_day.get(day, []), minutes, self._seed))
+        return keys
