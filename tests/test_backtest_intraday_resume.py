@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import UsageError
+from llmtrade.errors import MarketDataError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
@@ -80,3 +80,18 @@ def test_an_intraday_file_that_only_grew_after_the_weeks_run_resumes(database_ur
     # Grown again after the second week: the extension reads the same days, and a rerun says nothing is left.
     _intraday(folder, "GLD", bars["GLD"], nudge={SECOND + timedelta(days=9): 1.02})
     assert _run(database_url, tmp_path, name, folder, []).weeks_run == 0
+
+
+def test_an_extension_stopped_before_its_first_job_binds_no_intraday_day(database_url: str, tmp_path: Path) -> None:
+    """--to moved on before the next week was downloaded: that start stopped at its prices, before any job, its start
+    and stop stamped at the next week's first job. The next week's rows, downloaded then, are read by no week run."""
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {s: [b for b in rows if b.day <= FIRST_ENDS] for s, rows in bars.items()})
+    _intraday(folder, "GLD", [b for b in bars["GLD"] if b.day <= FIRST_ENDS])
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+    with pytest.raises(MarketDataError, match=r"SPY's .* last bar is .*, before the range ends"):
+        _run(database_url, tmp_path, name, folder, [])
+    _write(folder, bars)  # the next week's download, daily and intraday
+    _intraday(folder, "GLD", bars["GLD"])
+    assert _run(database_url, tmp_path, name, folder, []).weeks_run == 1

@@ -27,6 +27,7 @@ from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, BacktestStopped, first_leak, listed_late, weeks_done
 from llmtrade.domain.market import MarketDataRejected
+from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
@@ -37,6 +38,7 @@ from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.latest_record import latest_record
 
 _WEEK = timedelta(days=7)
 # History the first weekly run reads (bars_asof: 300 sessions, padded), prefetched with the rest.
@@ -241,9 +243,12 @@ def _changed_bar(storage: Storage, folder: Path, spans: Mapping[str, Sequence[tu
 
 
 def _books_end(storage: Storage) -> date | None:
-    """The New York day of the books' last event (every one stamped with the stepped clock): the last day a job read."""
-    row = storage.conn.execute("SELECT max(occurred_at) FROM events").fetchone()
-    return None if row is None or row[0] is None else row[0].astimezone(NEW_YORK).date()
+    """The New York day of the last job's run (its RunStarted, stamped with the stepped clock as all it records): the
+    last day a job read. Not the last event's: a start stamps its own records (BacktestStarted, its refusals, its stop)
+    at the next week's first job, and one that stopped before it (--to moved on before the week was downloaded) made
+    that week's days look read, refusing the rows then downloaded for it."""
+    last = latest_record(storage.conn, [RunStarted.event_type()])
+    return None if last is None else last.astimezone(NEW_YORK).date()
 
 
 def _changed_intraday(
