@@ -95,3 +95,17 @@ def test_an_extension_stopped_before_its_first_job_binds_no_intraday_day(databas
     _write(folder, bars)  # the next week's download, daily and intraday
     _intraday(folder, "GLD", bars["GLD"])
     assert _run(database_url, tmp_path, name, folder, []).weeks_run == 1
+
+
+def test_an_intraday_file_grown_with_a_bad_row_is_refused_naming_its_line(database_url: str, tmp_path: Path) -> None:
+    """The next week's download appended a row that cannot be read: the file, read whole, gives no day at all. The
+    refusal says which line, not only that the file 'is gone or cannot be read'."""
+    folder, name, _bars = _first_week(database_url, tmp_path)
+    path = folder / "intraday" / "GLD.csv"
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join([*rows, "2026-01-21T10:00:00-05:00,n/a"]) + "\n")
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert f"{path}, line {len(rows) + 1}: unreadable row" in message, message
+    assert "mend the file, then run the same command again" in message, message

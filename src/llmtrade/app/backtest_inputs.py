@@ -67,22 +67,24 @@ class Inputs:
     data: str
     data_hash: str
     intraday: dict[str, dict[date, str]]  # BacktestStarted.intraday
+    unread: dict[str, str]  # why each intraday file left out of `intraday` cannot be read (not recorded)
 
     @classmethod
     def of(cls, app: BacktestContainer, name: str, start: date, end: date) -> Inputs:
         config = app.loaded.config
         folder = csv_dir(config.assets, app.settings)
         intraday: dict[str, dict[date, str]] = {}
+        unread: dict[str, str] = {}
         if folder is not None:
             data, data_hash = f"csv:{folder.resolve()}", _folder_hash(folder)
             # The days the range's jobs may quote: a week's jobs fall on its Wednesday to the next (its postmortem).
-            intraday = intraday_days(folder, start, end + _WEEK)
+            intraday, unread = intraday_days(folder, start, end + _WEEK)
         else:
             data, data_hash = (
                 "synthetic",
                 hashlib.sha256(f"synthetic:{config.assets.market_data.synthetic_seed}".encode()).hexdigest(),
             )
-        return cls(name, start, end, app.mode.value, config_hash(config), data, data_hash, intraday)
+        return cls(name, start, end, app.mode.value, config_hash(config), data, data_hash, intraday, unread)
 
     def started(self, *, resumed_after: date | None) -> BacktestStarted:
         return BacktestStarted(
@@ -192,7 +194,12 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
                     "changes cannot be checked; they are recorded from now on"
                 )
         elif (moved := _changed_intraday(was.intraday, inputs.intraday, _books_end(storage))) is not None:
-            differences.append(f"intraday prices: {moved}")
+            if (why := inputs.unread.get(moved[0])) is not None:  # the file to mend, not inputs to put back
+                raise UsageError(
+                    f"backtest {inputs.name!r}: intraday prices: {why}; its weeks run read the file's prices of "
+                    f"{moved[1]}: mend the file, then run the same command again to resume"
+                )
+            differences.append(f"intraday prices: {moved[2]}")
     if differences:
         raise UsageError(
             f"backtest {inputs.name!r} was started with other inputs: " + "; ".join(differences) + ". "
@@ -253,11 +260,11 @@ def _books_end(storage: Storage) -> date | None:
 
 def _changed_intraday(
     was: Mapping[str, Mapping[date, str]], now: Mapping[str, Mapping[date, str]], end: date | None
-) -> str | None:
+) -> tuple[str, date, str] | None:
     """The first intraday file's day, to `end` (the books' last), whose prices are not the ones the backtest's start
     recorded (`was`): changed, gone, or new (a file added, rows given where there were none: a backtest run afresh
-    would quote them, where the weeks run had no row or priced the symbol by the daily bridge). None when the files
-    only changed after `end`: the weeks still to run read those days."""
+    would quote them, where the weeks run had no row or priced the symbol by the daily bridge); as the file's name, the
+    day and what changed. None when the files only changed after `end`: the weeks still to run read those days."""
     if end is None:
         return None
     for name in sorted({*was, *now}):
@@ -268,15 +275,16 @@ def _changed_intraday(
             if old == new:
                 continue
             if today is None:
-                return f"{path} is gone or cannot be read as intraday prices; this backtest read its prices of {day}"
+                return name, day, f"{path} is gone; this backtest read its prices of {day}"
             if old is None:
-                return (
+                said = (
                     f"{path} now has prices of {day}, inside the days this backtest's weeks ran (to {end}), which had "
                     "none then: a backtest run afresh on these files would quote them in those weeks"
                 )
+                return name, day, said
             if new is None:
-                return f"{path} no longer has the prices of {day} this backtest read"
-            return f"{path}'s prices of {day} are not the ones this backtest read"
+                return name, day, f"{path} no longer has the prices of {day} this backtest read"
+            return name, day, f"{path}'s prices of {day} are not the ones this backtest read"
     return None
 
 

@@ -172,23 +172,31 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
     return stamps, prices
 
 
-def intraday_days(folder: Path, first: date, last: date) -> dict[str, dict[date, str]]:
+def intraday_days(folder: Path, first: date, last: date) -> tuple[dict[str, dict[date, str]], dict[str, str]]:
     """Each intraday file's prices from `first` to `last` (New York days), a short digest per day that has rows, by
     file name: what a backtest's resume compares (app/backtest_inputs.py), the files being no part of its price data
     hash. A quote reads only its own session's rows (an older one is stale), so the days bound what a range can read.
-    A file that cannot be read as intraday prices is left out: any job quoting from it stops, so the weeks that ran
-    read nothing from it."""
+    A file that cannot be read as intraday prices is left out (any job quoting from it stops, so the weeks that ran
+    read nothing from it), and why is given apart, by file name: a resume refused over it names the line to mend."""
     found: dict[str, dict[date, str]] = {}
+    unread: dict[str, str] = {}
     for path in sorted((folder / INTRADAY_DIR).glob("*.csv")):
-        if unusable(path) is not None:  # a folder or a link to nothing: the daily bridge prices the symbol
+        why = unusable(path)
+        if why is not None:  # a folder or a link to nothing: the daily bridge prices the symbol; else a quote stops
+            if why.startswith(CANNOT_READ):
+                unread[path.name] = f"{path}: the intraday file {why}"
             continue
         try:
             stat = path.stat()
             stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
-        except (OSError, MarketDataError):
+        except OSError as exc:
+            unread[path.name] = f"{path}: the intraday file {CANNOT_READ} ({exc.strerror or exc})"
+            continue
+        except MarketDataError as exc:
+            unread[path.name] = str(exc)
             continue
         found[path.name] = _digests(stamps, prices, first, last)
-    return found
+    return found, unread
 
 
 def _digests(stamps: list[float], prices: list[float], first: date, last: date) -> dict[date, str]:
