@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, UsageError
+from llmtrade.errors import LlmtradeError, MarketDataError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
@@ -109,3 +109,20 @@ def test_an_intraday_file_grown_with_a_bad_row_is_refused_naming_its_line(databa
     message = str(caught.value)
     assert f"{path}, line {len(rows) + 1}: unreadable row" in message, message
     assert "mend the file, then run the same command again" in message, message
+
+
+def test_an_intraday_file_unreadable_from_the_start_once_mended_resumes(database_url: str, tmp_path: Path) -> None:
+    """A bad row in an intraday file stops the backtest at its first quote of it, the line named. No job read the
+    file (any quote of it stops), so once it is mended the backtest resumes: it was refused as a file that 'now has
+    prices of ..., which had none then', a new --name the only way on."""
+    bars = history(SECOND + timedelta(days=10))
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, bars)
+    _intraday(folder, "GLD", [b for b in bars["GLD"] if b.day <= FIRST_ENDS])
+    path = folder / "intraday" / "GLD.csv"
+    good = path.read_text()
+    path.write_text(good + "2026-01-31T10:00:00-05:00,n/a\n")
+    with pytest.raises(LlmtradeError, match="unreadable row"):  # its 12:00 checkpoint, the first to quote it
+        _run(database_url, tmp_path, name, folder)
+    path.write_text(good)
+    assert _run(database_url, tmp_path, name, folder).weeks_run == 1

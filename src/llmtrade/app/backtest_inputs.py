@@ -26,6 +26,7 @@ from llmtrade.app.discovery import priceable
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, BacktestStopped, first_leak, listed_late, weeks_done
+from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.market import MarketDataRejected
 from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.weeks import week_id_for
@@ -98,6 +99,7 @@ class Inputs:
             version=__version__,
             resumed_after=resumed_after,
             intraday=self.intraday,
+            intraday_unread=sorted(self.unread),
         )
 
 
@@ -186,20 +188,8 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             differences = []
         else:
             differences[0] += f": {changed}"
-    if was.data == inputs.data:
-        if was.intraday is None:
-            if inputs.intraday:
-                app.say(
-                    "intraday files: this backtest's earlier run did not record them (an older llmtrade), so their "
-                    "changes cannot be checked; they are recorded from now on"
-                )
-        elif (moved := _changed_intraday(was.intraday, inputs.intraday, _books_end(storage))) is not None:
-            if (why := inputs.unread.get(moved[0])) is not None:  # the file to mend, not inputs to put back
-                raise UsageError(
-                    f"backtest {inputs.name!r}: intraday prices: {why}; its weeks run read the file's prices of "
-                    f"{moved[1]}: mend the file, then run the same command again to resume"
-                )
-            differences.append(f"intraday prices: {moved[2]}")
+    if was.data == inputs.data and (moved := _intraday_moved(app, storage, was, starts, inputs)) is not None:
+        differences.append(f"intraday prices: {moved}")
     if differences:
         raise UsageError(
             f"backtest {inputs.name!r} was started with other inputs: " + "; ".join(differences) + ". "
@@ -258,16 +248,66 @@ def _books_end(storage: Storage) -> date | None:
     return None if last is None else last.astimezone(NEW_YORK).date()
 
 
+def _intraday_moved(
+    app: BacktestContainer, storage: Storage, was: BacktestStarted, starts: Sequence[StoredEvent], inputs: Inputs
+) -> str | None:
+    """What changed in the intraday files inside the days the books reach (`_changed_intraday`), None when nothing
+    did; UsageError naming the line when the file that changed cannot be read now (the file to mend, not inputs to
+    put back)."""
+    if was.intraday is None:
+        if inputs.intraday:
+            app.say(
+                "intraday files: this backtest's earlier run did not record them (an older llmtrade), so their "
+                "changes cannot be checked; they are recorded from now on"
+            )
+        return None
+    recorded, unread = _read_intraday(was, starts)
+    moved = _changed_intraday(recorded, unread, inputs.intraday, _books_end(storage))
+    if moved is None:
+        return None
+    if (why := inputs.unread.get(moved[0])) is not None:
+        raise UsageError(
+            f"backtest {inputs.name!r}: intraday prices: {why}; its weeks run read the file's prices of {moved[1]}: "
+            "mend the file, then run the same command again to resume"
+        )
+    return moved[2]
+
+
+def _read_intraday(was: BacktestStarted, starts: Sequence[StoredEvent]) -> tuple[dict[str, dict[date, str]], set[str]]:
+    """The intraday files' days as the weeks run read them, and the files none of them read: the last start's (`was`,
+    of `starts`) record, but a file it could not read (no job read it since: any quote of it stops) as the last start
+    before that read it recorded it (or as absent then, its symbol priced by the daily bridge), and among the files
+    none read when no start read it (a bad row from the first: mended, it is compared with nothing)."""
+    read = dict(was.intraday or {})
+    unread: set[str] = set()
+    earlier = [BacktestStarted.from_event(e) for e in reversed(starts[:-1])] if was.intraday_unread else []
+    for name in was.intraday_unread:
+        unread.add(name)
+        for start in earlier:
+            if start.intraday is None:  # recorded by no start before: its changes cannot be checked
+                break
+            if name not in start.intraday_unread:
+                unread.discard(name)
+                if name in start.intraday:
+                    read[name] = start.intraday[name]
+                break
+    return read, unread
+
+
 def _changed_intraday(
-    was: Mapping[str, Mapping[date, str]], now: Mapping[str, Mapping[date, str]], end: date | None
+    was: Mapping[str, Mapping[date, str]],
+    unread: set[str],
+    now: Mapping[str, Mapping[date, str]],
+    end: date | None,
 ) -> tuple[str, date, str] | None:
     """The first intraday file's day, to `end` (the books' last), whose prices are not the ones the backtest's start
     recorded (`was`): changed, gone, or new (a file added, rows given where there were none: a backtest run afresh
     would quote them, where the weeks run had no row or priced the symbol by the daily bridge); as the file's name, the
-    day and what changed. None when the files only changed after `end`: the weeks still to run read those days."""
+    day and what changed. None when the files only changed after `end`: the weeks still to run read those days. The
+    files no week read (`unread`, `_read_intraday`) are not compared."""
     if end is None:
         return None
-    for name in sorted({*was, *now}):
+    for name in sorted({*was, *now} - unread):
         then, today = was.get(name, {}), now.get(name)
         path = f"{INTRADAY_DIR}/{name}"
         for day in sorted(d for d in {*then, *(today or {})} if d <= end):

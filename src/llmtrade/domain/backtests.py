@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from llmtrade.domain.events import EventPayload, StoredEvent
 from llmtrade.domain.market import (
     SPIKE,
@@ -41,6 +43,10 @@ class BacktestStarted(EventPayload):
     # York day of the range's (market/csv_quotes.py `intraday_days`), so a resume can name a day changed inside the
     # weeks already run and let files that only grew after them go on. None: not recorded (a start before it was).
     intraday: dict[str, dict[date, str]] | None = None
+    # The intraday files this start could not read (a bad row, no permission), left out of `intraday`: no job read
+    # them after it (any quote of one stops), so mended, a resume compares them with the last start that read them.
+    # Left out of the record when there are none.
+    intraday_unread: list[str] = Field(default_factory=list, exclude_if=lambda names: not names)
 
 
 class BacktestStopped(EventPayload):
