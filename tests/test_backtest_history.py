@@ -156,7 +156,7 @@ def test_a_snapshot_that_does_not_cover_a_longer_range_is_refused(
     made = fetch_history(
         settings,
         load_config(None),
-        FixedClock(FIXED_NOW),
+        FixedClock(FIXED_NOW + timedelta(hours=9)),  # the range's last day, after its close
         name="short",
         symbols=symbols,
         start=start,
@@ -278,7 +278,7 @@ def test_a_recent_range_a_few_sessions_short_is_a_feed_not_updated_yet_and_still
     def fetch(name: str, last: date) -> object:
         with _ended_feed(history, ended, last) as server:
             settings = _settings(database_url, tmp_path, Feed(server, history))
-            clock = FixedClock(FIXED_NOW)  # the range's last day
+            clock = FixedClock(FIXED_NOW + timedelta(hours=9))  # the range's last day, after its close
             return fetch_history(
                 settings, load_config(None), clock, name=name, symbols=symbols, start=start, end=WEEK, say=print
             )
@@ -389,3 +389,23 @@ def test_a_provider_that_cannot_be_asked_now_is_a_wait_and_writes_nothing(
     assert reason[failure] in waited.stderr, waited.stderr
     folder = snapshot_folder(Settings(LLMTRADE_HOME=str(tmp_path)), "wait")
     assert not folder.exists() and not folder.with_name("prices.partial").exists()
+
+
+def test_a_range_reaching_past_the_last_complete_session_is_refused_before_any_provider_is_asked(
+    feed: Feed, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--to this week or later: its jobs read sessions no provider has yet. Alpaca's answer ended at today, every
+    symbol but the benchmark was taken for a delisting, and Yahoo, not asked for a bar not final (the range's last
+    session is days away), made it a wait (exit 75, 'run it again later'); with Alpaca alone the benchmark's 'stale'
+    history refused it (exit 1). The range is the thing to change: exit 2 saying so, nothing asked, nothing written."""
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "alpaca,yfinance")
+    monkeypatch.setenv("LLMTRADE_ALPACA_DATA_URL", feed.server.base_url)
+    week = (date.today() + timedelta(days=(2 - date.today().weekday()) % 7 + 7)).isoformat()  # next week's Wednesday
+    args = ["backtest", "--from", week, "--to", week, "--offline", "--fetch-history", "--name", "ahead"]
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.stderr.split())
+    assert "not complete yet" in said and "end the range earlier" in said, said
+    assert feed.requests() == 0
+    assert not snapshot_folder(Settings(LLMTRADE_HOME=str(tmp_path)), "ahead").exists()

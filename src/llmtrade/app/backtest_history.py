@@ -114,9 +114,10 @@ def fetch_history(
             "--fetch-history asks the live market data providers, but only the synthetic market is configured "
             "(assets.yaml market_data.providers or LLMTRADE_MARKET_PROVIDERS); name alpaca, yfinance or csv"
         )
-    say(f"backtest {name}: fetching {len(wanted)} symbols' daily bars {start}..{end} from {', '.join(names)}")
     # The live home's storage: its bar cache is market data, not books, and may already cover the range.
     app = Container(settings, loaded, clock, None, say)
+    _refuse_ahead(app, settings, clock, end)
+    say(f"backtest {name}: fetching {len(wanted)} symbols' daily bars {start}..{end} from {', '.join(names)}")
     try:
         with app.storage() as storage:
             kept = [_Kept(p) for p in build_providers(assets, settings, names)]
@@ -149,6 +150,23 @@ def fetch_history(
     snapshot = Snapshot(folder, series.provider, start, end, wanted, fetched=True)
     _write(snapshot, series.bars, fetched_at=clock.now())
     return snapshot
+
+
+def _refuse_ahead(app: Container, settings: Settings, clock: Clock, end: date) -> None:
+    """UsageError (exit 2) when the range reads a session not closed now (on `clock`, or on LLMTRADE_NOW when earlier:
+    the providers take nothing after it): no provider has its bar, and asked, each history ended at today's, taken
+    for a delisting of every symbol but the benchmark, refused as stale (exit 1) or, with a provider whose bar of that
+    far session was 'not final', a wait (exit 75, 'run it again later') for days. A session closed but not final yet
+    (16:00 to 16:16 on Alpaca's SIP feed) is still such a wait."""
+    now = clock.now() if settings.now is None else min(clock.now(), settings.now)
+    last = app.calendar.last_completed_session(now)
+    if last is not None and end <= last:
+        return
+    raise UsageError(
+        f"--fetch-history: the range reads prices to {end}, a session not complete yet (the last one complete now "
+        f"is {last}): no provider has its bar; end the range earlier (a week's jobs read to the Tuesday after it), or "
+        f"run it once {end} has closed"
+    )
 
 
 class _Kept:
