@@ -18,8 +18,8 @@ RANK = {
     "memo": 0,  # values made once per object (by identity), for any layer
     "readers": 0,  # stdout and stderr that outlive their reader: entry.py wraps them first
     "retry_after": 0,  # a Retry-After header's seconds: the model providers' clients and Alpaca's market data
-    "text_bytes": 0,
-    "worker_process": 0,  # what a command's helper process runs first: analytics/draws.py, market/paths_ahead.py  # a file's encoding by its byte-order mark: config files and CSV prices
+    "text_bytes": 0,  # a file's encoding by its byte-order mark: config files and CSV prices
+    "worker_process": 0,  # what a command's helper process runs first: analytics/draws.py, market/paths_ahead.py
     "domain": 1,
     "clock": 1,
     "settings": 1,
