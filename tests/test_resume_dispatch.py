@@ -37,11 +37,11 @@ def _threads(storage: Storage, monkeypatch: pytest.MonkeyPatch, own: frozenset[s
     """The accounts `resume_unfinished` hands to a thread (the threads' work left out)."""
     started: list[str] = []
 
-    async def to_thread(function: Any, desk: Any, *a: Any, **kw: Any) -> tuple[list[str], list[str]]:
-        started.append(desk.account.id)
-        return [], []
+    async def on_threads(calls: Any) -> list[tuple[list[str], list[str]]]:
+        started.extend(call.args[0].account.id for call in calls)  # each a partial(resume, desk)
+        return [([], []) for _ in calls]
 
-    monkeypatch.setattr(legs.asyncio, "to_thread", to_thread)
+    monkeypatch.setattr(legs, "on_threads", on_threads)
     desks = {a: SimpleNamespace(account=SimpleNamespace(id=a)) for a in ("acct_1", "acct_2", "acct_3")}
     asyncio.run(
         legs.resume_unfinished(

@@ -16,10 +16,10 @@ Brokers are reached only through the Broker protocol.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.protocol import Broker
@@ -45,6 +45,7 @@ from llmtrade.pipeline.context import ContextKey
 from llmtrade.risk.controls import halted, trading_enabled
 from llmtrade.risk.halt import may_send, pending_position
 from llmtrade.storage.event_store import EventStore
+from llmtrade.threads import on_threads
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
@@ -262,10 +263,10 @@ async def execute_plans(
     recorded = {r.order.client_order_id for r in recorded_orders(events, stream) if isinstance(r, OrderSubmitted)}
     recorded |= {cid for a in earlier for cid in a.client_order_ids}  # given up alone: never sent, nothing to do
     already = bool(plans) and all(o.client_order_id in recorded for p in live for o in p.orders)
-    # Brokers are synchronous clients: their round trips overlap on threads.
-    outcomes = await asyncio.gather(
-        *(
-            asyncio.to_thread(
+    # Brokers are synchronous clients: their round trips overlap on threads, none left sending behind a stop.
+    outcomes = await on_threads(
+        [
+            partial(
                 for_account(plan.account_id, execute_plan),
                 events,
                 desks[plan.account_id],
@@ -277,7 +278,7 @@ async def execute_plans(
                 run_id=run_id,
             )
             for plan in live
-        )
+        ]
     )
     stop_if_blocked(events, sum(sent.blocked for sent, _ in outcomes))
     ours = {o.client_order_id for p in plans for o in p.orders}

@@ -4,10 +4,10 @@ sending them again: on a rerun of the week and at every checkpoint, while they a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 
 from llmtrade.config.models import Config
 from llmtrade.domain.events import NewEvent
@@ -23,6 +23,7 @@ from llmtrade.domain.trading import (
 from llmtrade.pipeline.context import ContextKey
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
+from llmtrade.threads import on_threads
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
     abandonment_note,
@@ -183,7 +184,7 @@ async def resume_unfinished(
     # account per checkpoint was most of this step's cost); each still reads its own orders on its thread.
     waiting = {o.account_id for o in unfinished_orders(events, stream) if o.client_order_id not in own}
     busy = [desk for desk in desks.values() if desk.account.id in waiting]
-    for found, newer in await asyncio.gather(*(asyncio.to_thread(resume, desk) for desk in busy)):
+    for found, newer in await on_threads([partial(resume, desk) for desk in busy]):
         notes += found
         replaced += newer
     return ResumedOrders(notes=notes, superseded=replaced)
