@@ -73,7 +73,7 @@ class BacktestContainer(Container):
     _bar_cache: HeldBarCache | None = field(default=None, init=False)
     # The one event loop of the jobs run while `held` (app/job_loop.py).
     _loop: JobLoop | None = field(default=None, init=False)
-    # Whether the held database's events go without the indexes storage/bulk_load.py defers, until `index_books`.
+    # Whether the held database goes without what storage/bulk_load.py defers (its memory's graph) until `index_books`.
     _deferred: bool = field(default=False, init=False)
     # The draft view handed to the last dry run, so the audit can read what that run recorded.
     last_draft: DraftEventStore | None = field(default=None, init=False)
@@ -187,7 +187,7 @@ class BacktestContainer(Container):
         """The indexes a fresh backtest went without, each built on a connection of its own while the block runs (the
         backtest's leaderboard, which reads the books from memory), after flushing what is held; waited for on the way
         out, and any whose build failed built on the held connection then (`index_books`). The builds are PostgreSQL's
-        work and the block is this process's: they overlap (520 weeks: some 2 s of the one, 1 s of the other)."""
+        work and the block is this process's: they overlap."""
         if self._held is None or not self._deferred:
             yield
             return

@@ -1,29 +1,28 @@
-"""A fresh backtest's events are bulk-loaded: four of the events' indexes are built once, when its weeks are done,
-instead of row by row at every weekly COPY.
+"""A fresh backtest's memory is bulk-loaded: the HNSW graph of its setups' vectors (memory_setup_vectors_hnsw,
+migration 0009) is built once, when its weeks are done, instead of one insert at a time at every remember.
 
-A backtest writes some 850 events a week in one COPY (storage/sole_writer.py), and PostgreSQL's CPU for it is most
-of what the process waits on at each week's end. Every index of `events` is updated for every row; the four here
-are keyed by account or by type first, so each COPY inserts into leaf pages spread over the whole index (the others
-are keyed by something that grows with the backtest: id, week, run, a stream's version). Built once from the
-finished table (a sort per index) they cost a fraction of that: measured in the commit that added this module.
+Each remember projects its memories at once, in a round trip the backtest waits for (memory/store.py), and a graph
+insert is most of that round trip's server time: 520 synthetic weeks, with the graph built row by row, waited some
+3.0 s in their weekly runs beyond their CPU, 2.4 s with it deferred. The backtest never reads by the graph: its
+similar-setups reads come from its held setups (memory/held_setups.py), an exact scan, until memory/store.py's
+EXACT_BELOW setups (20,000: some forty years of weeks), past which a read goes to PostgreSQL, which then scans the
+vectors exactly until the graph is built. A resume runs with it (the held setups are read from the table once, at the
+start): only a backtest that starts on an empty events table defers it.
 
-Why a backtest can go without them while it runs: they serve reads by account and by type, and a backtest's store is
-its database's sole writer, whose reads by account and by type come from its in-process copies
-(storage/event_copies.py), each read from PostgreSQL once, at the start, while the table is nearly empty, then kept
-current from its own appends. Its reads that do reach PostgreSQL every week keep their indexes: a week's events
-(week_id, id), a run's model calls for the look-ahead audit (run_id, id), the heads (stream, version), the highest id
-(the primary key). A resume runs with all of them (its copies' first reads go over the weeks written before), so
-only a backtest that starts on an empty events table defers them.
+The events' own indexes by account and by type were deferred the same way while a week's COPY was written in the
+backtest's own thread; since it runs behind (storage/write_behind.py) on a connection of its own, PostgreSQL
+maintains them on the other core while the next week computes, and building them at the end was only a wait:
+520 synthetic weeks' time outside the jobs went from 4.8 to 3.7 s without it.
 
-They are built back
-- by the backtest when its weeks are done, each on a connection of its own while its leaderboard is made (`beside`:
-  the leaderboard's reads come from the copies and the bar cache held in memory, none by these indexes), the backtest
-  holding SOLE_WRITER on its first (BacktestContainer.indexing_books); else on its held connection (`index_books`);
-- by any open of a database (storage/bootstrap.py) that finds one missing while no backtest holds the database (a
+The graph is built back
+- by the backtest when its weeks are done, on a connection of its own while its leaderboard is made (`beside`: the
+  leaderboard reads nothing of the memory), the backtest holding SOLE_WRITER on its first
+  (BacktestContainer.indexing_books); else on its held connection (`index_books`);
+- by any open of a database (storage/bootstrap.py) that finds it missing while no backtest holds the database (a
   backtest that failed or was killed: its resume, a leaderboard of it, a report): every reader outside a running
-  backtest gets the indexes the migrations made. A failing backtest does not build them on its way out: the
+  backtest gets the indexes the migrations made. A failing backtest does not build it on its way out: the
   failure (an interrupt, say) is reported at once, and whatever opens the database next pays.
-A live database never loses them: only BacktestContainer.held defers, on the backtest's own database.
+A live database never loses it: only BacktestContainer.held defers, on the backtest's own database.
 """
 
 from __future__ import annotations
@@ -37,21 +36,30 @@ if TYPE_CHECKING:
 # (app/backtest_container.py); building the indexes waits for no one holding it.
 SOLE_WRITER = 0x11_77_B7_01
 
-# Exactly as the migrations made them (0001, 0010): tests/test_bulk_load.py compares the definitions PostgreSQL
-# reports after a build with those of a freshly migrated database.
+# Exactly as the migrations made them (0009): tests/test_bulk_load.py compares the definitions PostgreSQL reports
+# after a build with those of a freshly migrated database.
 DEFERRED: dict[str, str] = {
+    "memory_setup_vectors_hnsw": (
+        "CREATE INDEX IF NOT EXISTS memory_setup_vectors_hnsw ON memory_setup_vectors"
+        " USING hnsw ((embedding::halfvec(256)) halfvec_cosine_ops) WITH (m = 8, ef_construction = 128)"
+    ),
+}
+# The events' indexes an older build deferred (migrations 0001, 0010): built back where a backtest it ran was killed.
+DEFERRED_BEFORE: dict[str, str] = {
     "events_account_idx": "CREATE INDEX IF NOT EXISTS events_account_idx ON events (account_id, id)",
     "events_account_txid_idx": "CREATE INDEX IF NOT EXISTS events_account_txid_idx ON events (account_id, txid)",
     "events_type_txid_idx": "CREATE INDEX IF NOT EXISTS events_type_txid_idx ON events (type, txid)",
     "events_account_type_idx": "CREATE INDEX IF NOT EXISTS events_account_type_idx ON events (account_id, type, id)",
 }
+_BUILT_BACK = {**DEFERRED_BEFORE, **DEFERRED}
 
 
 def missing(conn: psycopg.Connection) -> list[str]:
-    """The deferred indexes the database lacks (none on a database the migrations made and no backtest deferred)."""
+    """The indexes a backtest deferred (this build or an older one) that the database lacks (none on a database the
+    migrations made and no backtest deferred)."""
     rows = conn.execute(
         "SELECT name FROM unnest(%s::text[]) WITH ORDINALITY AS d(name, n) WHERE to_regclass(name) IS NULL ORDER BY n",
-        (list(DEFERRED),),
+        (list(_BUILT_BACK),),
     ).fetchall()
     return [str(row[0]) for row in rows]
 
@@ -73,10 +81,9 @@ def defer(conn: psycopg.Connection) -> bool:
 
 def beside(conn: psycopg.Connection, name: str) -> None:
     """Build the deferred index `name` on `conn`: a session of its own, opened by the process whose first session
-    holds SOLE_WRITER (so no one else writes the table or builds the index meanwhile). The process builds each on a
-    session of its own at once: each build is mostly a scan of the whole table, and PostgreSQL has the concurrent
-    scans share their reads (synchronize_seqscans); at 520 weeks, on a loaded machine, one after another took 3.7-4.0 s,
-    all four at once 2.2-2.4 s.
+    holds SOLE_WRITER (so no one else writes the table or builds the index meanwhile). The process builds each missing
+    one on a session of its own at once (an older build's four events indexes: each build is mostly a scan of the whole
+    table, and PostgreSQL has the concurrent scans share their reads, synchronize_seqscans).
 
     Without parallel workers: the builds are already several. A lock it cannot have within a few seconds (the holder's
     session in a transaction that wrote events: never expected) fails the build rather than wait for a holder that
@@ -85,7 +92,7 @@ def beside(conn: psycopg.Connection, name: str) -> None:
         conn.execute("SET LOCAL lock_timeout = '5s'")
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         conn.execute("SET LOCAL max_parallel_maintenance_workers = 0")
-        conn.execute(DEFERRED[name])
+        conn.execute(_BUILT_BACK[name])
 
 
 def build(conn: psycopg.Connection) -> list[str]:
@@ -99,8 +106,8 @@ def build(conn: psycopg.Connection) -> list[str]:
         if not (row and row[0]):
             return []
         names = missing(conn)  # again under the lock: another opener may have built them meanwhile
-        # Each index is a sort of the table's keys: in memory, not spilled, up to a few million events.
+        # In memory, not spilled: a graph of ~250k setups, a sort of a few million events' keys.
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for name in names:
-            conn.execute(DEFERRED[name])
+            conn.execute(_BUILT_BACK[name])
     return names
