@@ -26,7 +26,10 @@ def paths_planned(app: BacktestContainer, plan: dict[date, list[Job]], todo: lis
     if keys_of is None or not any(sessions):
         yield
         return
-    symbols = list(assets.symbols)
-    chunks = [[key for day_keys in keys_of(symbols, days) for key in day_keys] for days in sessions if days]
+    # Asked once for every session: a provider reads its bars for the whole span at once (a call a week cost as
+    # much as the planning it saved).
+    every = sorted({day for days in sessions for day in days})
+    of_day = dict(zip(every, keys_of(list(assets.symbols), every), strict=True))
+    chunks = [[key for day in days for key in of_day[day]] for days in sessions if days]
     with paths_ahead(chunks):
         yield
