@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from llmtrade.config.loader import load_config
 from llmtrade.market import intraday_path, paths_ahead
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.intraday_path import Plan, PlanKey, made_plans, plan_keys, planned_elsewhere
 from llmtrade.market.paths_ahead import PathsAhead
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.market.synthetic_quotes import SyntheticQuotes
+from tests.test_backtest import _unique
+from tests.test_backtest_bad_start import _write, history
+from tests.test_backtest_grown_prices import SECOND, _run
+from tests.test_backtest_intraday_resume import _intraday
 from tests.test_backtest_speedups import _bars
 
 
@@ -114,6 +119,9 @@ def test_a_csv_folders_keys_are_the_bridged_days_only(tmp_path: Path) -> None:
     keys = quotes.path_keys(["SPY", "TLT", "GLD"], [date(2026, 1, 8)])
     # TLT has real intraday prices (nothing to plan), GLD no file at all: SPY's day alone, with the bridge's seed.
     assert keys == [[(10.5, 12.0, 10.0, 11.0, 390, "csv:SPY:2026-01-08")]]
+    # A list for every day asked, empty where nothing is bridged (TLT's real prices; no file at all).
+    assert quotes.path_keys(["TLT", "GLD"], [date(2026, 1, 7), date(2026, 1, 8)]) == [[], []]
+    assert PathsAhead([[], []])._pool is None  # and no worker is started for days with nothing to plan
 
 
 def test_a_worker_that_cannot_start_or_dies_changes_nothing_but_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,3 +152,14 @@ def test_a_worker_that_cannot_start_or_dies_changes_nothing_but_the_time(monkeyp
 
 def _slow_start() -> None:
     time.sleep(30)  # a worker still starting when it is killed (run in the spawned process)
+
+
+def test_a_csv_backtest_with_every_symbol_priced_by_intraday_files_runs(database_url: str, tmp_path: Path) -> None:
+    # Nothing is bridged, so nothing is planned: the provider has no key on any day (it gave no list at all, and the
+    # backtest stopped on a ValueError from zip(strict=True) before its first week).
+    bars = history(SECOND + timedelta(days=10))
+    folder = tmp_path / "prices"
+    _write(folder, bars)
+    for symbol in load_config(None).config.assets.symbols:
+        _intraday(folder, symbol, bars[symbol])
+    assert _run(database_url, tmp_path, _unique(), folder).weeks_run == 1

@@ -74,7 +74,8 @@ class CsvQuotes:
 
     def path_keys(self, symbols: list[str], days: list[date]) -> list[list[PlanKey]]:
         """What `latest` plans on each of `days` (sessions) for the `symbols` it bridges (a daily file and no intraday
-        one), by day: market/paths_ahead.py plans them ahead. None where its files cannot be read now (`latest` says).
+        one), by day: market/paths_ahead.py plans them ahead. A list for every day, empty where nothing is bridged or
+        its files cannot be read now (`latest` says why).
         """
         bridged = [
             s
@@ -82,11 +83,11 @@ class CsvQuotes:
             if unusable(intraday_file(self.folder, s)) is not None and unusable(self.folder / f"{s}.csv") is None
         ]
         if not days or not bridged:
-            return []
+            return [[] for _ in days]
         try:
             bars = self._daily.daily_bars(bridged, min(days), max(days))
         except MarketDataError:  # each day's quote then says what is wrong
-            return []
+            return [[] for _ in days]
         by_day: dict[date, list[Bar]] = {}
         for symbol in bridged:
             for bar in bars.get(symbol) or []:

@@ -41,7 +41,7 @@ class PathsAhead:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._process: multiprocessing.process.BaseProcess | None = None  # known for the tests: its death is handled
-        if not self._chunks:
+        if not any(self._chunks):  # nothing to plan (every symbol priced by an intraday file): no process
             return
         with contextlib.suppress(Exception):  # no process (a sandbox without semaphores): every plan made here
             before = set(multiprocessing.active_children())
