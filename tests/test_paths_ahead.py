@@ -4,6 +4,8 @@ changes nothing but the time."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -163,3 +165,20 @@ def test_a_csv_backtest_with_every_symbol_priced_by_intraday_files_runs(database
     for symbol in load_config(None).config.assets.symbols:
         _intraday(folder, symbol, bars[symbol])
     assert _run(database_url, tmp_path, _unique(), folder).weeks_run == 1
+
+
+def test_a_sigterm_to_the_process_group_leaves_the_worker_to_the_backtest() -> None:
+    # `timeout`, systemd and a CI runner signal the whole process group: the worker must not die on the spot, which
+    # could be midway through writing a week's plans to its pipe, leaving the pool's reader (and the stopping
+    # backtest's way out, which waits for it) waiting for the rest for good. The backtest stops it itself.
+    bars = _bars()
+    chunks = [plan_keys(bars, 390, f"s{n}") for n in range(2 + paths_ahead._WINDOW)]
+    with paths_ahead.paths_ahead(chunks) as ahead:
+        assert len(_given(ahead, chunks[0])) == len(chunks[0])  # started: its first steps are done
+        assert ahead._process is not None
+        os.kill(ahead._process.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        assert ahead._process.is_alive()
+        last = chunks[-1]  # asked of the worker only now
+        assert len(_given(ahead, last)) == len(last)
+    assert not ahead._process.is_alive()  # stopped on the way out
