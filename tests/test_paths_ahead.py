@@ -4,8 +4,11 @@ changes nothing but the time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import struct
+import threading
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -182,3 +185,35 @@ def test_a_sigterm_to_the_process_group_leaves_the_worker_to_the_backtest() -> N
         last = chunks[-1]  # asked of the worker only now
         assert len(_given(ahead, last)) == len(last)
     assert not ahead._process.is_alive()  # stopped on the way out
+
+
+def test_a_worker_still_starting_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stop in a backtest's first moments (or a short backtest's end) waited for the worker's start: a spawn and
+    # numpy's import, seconds on a loaded machine (here 30).
+    monkeypatch.setattr(paths_ahead, "started_as_helper", _slow_start)
+    started = time.monotonic()
+    with paths_ahead.paths_ahead([plan_keys(_bars(), 390, "7")]) as ahead:
+        assert ahead._process is not None
+    assert time.monotonic() - started < 15
+    assert not ahead._process.is_alive()
+
+
+def test_a_worker_killed_midway_through_an_answer_is_not_waited_on_for_good() -> None:
+    bars = _bars()
+    chunks = [plan_keys(bars, 390, "7")]
+    with paths_ahead.paths_ahead(chunks) as ahead:
+        assert len(_given(ahead, chunks[0])) == len(chunks[0])
+        pool = ahead._pool
+        assert pool is not None
+        # What the pool's reader holds when its worker dies midway through an answer: a length, part of the bytes.
+        writer = pool._result_queue._writer  # type: ignore[attr-defined]
+        os.write(writer.fileno(), struct.pack("!i", 1_000_000) + b"\0" * 100)
+        time.sleep(0.3)  # the pool's thread is reading it
+        closing = threading.Thread(target=ahead.close, daemon=True)
+        closing.start()
+        closing.join(20)
+        waiting = closing.is_alive()
+        if waiting:  # before: waited for the rest for good (given here, so this test's process can end)
+            with contextlib.suppress(OSError):
+                os.write(writer.fileno(), b"\0" * (1_000_000 - 100))
+    assert not waiting

@@ -1,12 +1,19 @@
-"""What a helper process of a command runs first (analytics/draws.py, market/paths_ahead.py): it leaves Ctrl-C and
-SIGTERM to its parent and ends with it."""
+"""A command's helper processes (analytics/draws.py, market/paths_ahead.py): what one runs first (it leaves Ctrl-C and
+SIGTERM to its parent and ends with it), and how the command stops one at once, never waiting on it for good
+(`stop_helper`: the paths worker's)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
+from concurrent.futures import ProcessPoolExecutor
+
+# Held while a paths worker is started, so that each tells its own process from the children there before it
+# (backtests on threads). analytics/draws.py holds a lock of its own.
+STARTING = threading.Lock()
 
 
 def started_as_helper() -> None:
@@ -29,3 +36,23 @@ def started_as_helper() -> None:
 def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
     parent.join()  # returns when the parent's sentinel fires: it has ended, however
     os._exit(0)
+
+
+def stop_helper(pool: ProcessPoolExecutor, process: multiprocessing.process.BaseProcess | None) -> None:
+    """Stop a helper at once: its process killed, whatever it is doing (still starting: seconds on a loaded machine, a
+    stopped command's way out waited for them; an orderly exit of one that imported numpy or pandas takes 0.3-0.7 s),
+    then its pool shut down.
+
+    A helper killed midway through writing an answer to its pipe leaves the pool's reader waiting for the rest, and the
+    pool keeps the pipe's writing end open itself, so the pipe never ends and the shutdown waited for good (it hung a
+    test of the paths worker). Once the process is gone that end is closed: the reader meets the pipe's end, the pool
+    is broken, and the shutdown returns. Only a process still alive is killed: a reaped child's pid may have been
+    given to another."""
+    if process is not None:
+        if process.is_alive():
+            process.kill()
+        if multiprocessing.connection.wait([process.sentinel], timeout=30):  # gone: nothing more of it is written
+            writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)  # CPython's ProcessPoolExecutor
+            if writer is not None:
+                writer.close()
+    pool.shutdown(wait=True, cancel_futures=True)

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from llmtrade.market.intraday_path import Plan, PlanKey, made_plans, planned_elsewhere
-from llmtrade.worker_process import started_as_helper
+from llmtrade.worker_process import STARTING, started_as_helper, stop_helper
 
 # How many chunks (a backtest gives one per week) the worker may be asked for beyond the one last drawn from.
 _WINDOW = 6
@@ -43,7 +43,7 @@ class PathsAhead:
         self._process: multiprocessing.process.BaseProcess | None = None  # known for the tests: its death is handled
         if not any(self._chunks):  # nothing to plan (every symbol priced by an intraday file): no process
             return
-        with contextlib.suppress(Exception):  # no process (a sandbox without semaphores): every plan made here
+        with contextlib.suppress(Exception), STARTING:  # no process (a sandbox without semaphores): all made here
             before = set(multiprocessing.active_children())
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
@@ -99,12 +99,12 @@ class PathsAhead:
             self._next += 1
 
     def close(self) -> None:
-        """Stop the worker: what it was not given yet is withdrawn, then it is waited for (a chunk takes it
-        milliseconds). Never killed: a worker killed while it writes a chunk's plans to its pipe leaves the pool's
-        reader waiting for the rest of them for good, and the command with it (seen in a test)."""
+        """Stop the worker: killed, whatever it is doing (it holds nothing but plans), so a stopped backtest never
+        waits for one still starting (a spawn and numpy's import: seconds on a loaded machine), nor for its orderly
+        exit; one killed while it writes a chunk's plans is not waited on for good (worker_process.stop_helper)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            stop_helper(pool, self._process)
 
 
 @contextlib.contextmanager
