@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.app import backtest as backtest_module
+from llmtrade.app import backtest_paths
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.backtest_inputs import Progress
 from llmtrade.app.evaluation_results import BacktestResult
@@ -31,6 +32,7 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.domain.events import NewEvent
 from llmtrade.errors import UsageError
+from llmtrade.market import intraday_path
 from llmtrade.market.paths_ahead import PathsAhead
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
@@ -111,10 +113,13 @@ def books(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
     with pytest.MonkeyPatch.context() as m:
         taken = PathsAhead.given
         m.setattr(PathsAhead, "given", lambda self, keys: (found := taken(self, keys), given.append(len(found)))[0])
+        m.setattr(backtest_paths, "AHEAD_FROM", 1)  # a worker for its two weeks
+        intraday_path._PLANS.clear()  # none kept from an earlier test: a asks the worker for every day
         a = _run(live_url, home, a_name, progress=lambda p: (steps.append(p), frozen.append(gc.get_freeze_count())))
     with pytest.MonkeyPatch.context() as m:
         # b plans every day itself: the same books from plans made in the worker and here (test_the_same_backtest_...).
         m.setattr(backtest_module, "paths_planned", lambda *args: contextlib.nullcontext())
+        intraday_path._PLANS.clear()  # and none kept from a's: b makes every plan itself
         b = _run(live_url, home, b_name)
     unaudited = _unique()
     _run(live_url, home, unaudited, audit=0)

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llmtrade.app import backtest_paths
+from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.config.loader import load_config
 from llmtrade.market import intraday_path, paths_ahead
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
@@ -25,7 +27,8 @@ from llmtrade.market.intraday_path import Plan, PlanKey, made_plans, plan_keys, 
 from llmtrade.market.paths_ahead import PathsAhead
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.market.synthetic_quotes import SyntheticQuotes
-from tests.test_backtest import _unique
+from llmtrade.settings import Settings
+from tests.test_backtest import FIRST, LAST, _unique
 from tests.test_backtest_bad_start import _write, history
 from tests.test_backtest_grown_prices import SECOND, _run
 from tests.test_backtest_intraday_resume import _intraday
@@ -159,7 +162,9 @@ def _slow_start() -> None:
     time.sleep(30)  # a worker still starting when it is killed (run in the spawned process)
 
 
-def test_a_csv_backtest_with_every_symbol_priced_by_intraday_files_runs(database_url: str, tmp_path: Path) -> None:
+def test_a_csv_backtest_with_every_symbol_priced_by_intraday_files_runs(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Nothing is bridged, so nothing is planned: the provider has no key on any day (it gave no list at all, and the
     # backtest stopped on a ValueError from zip(strict=True) before its first week).
     bars = history(SECOND + timedelta(days=10))
@@ -167,7 +172,24 @@ def test_a_csv_backtest_with_every_symbol_priced_by_intraday_files_runs(database
     _write(folder, bars)
     for symbol in load_config(None).config.assets.symbols:
         _intraday(folder, symbol, bars[symbol])
+    monkeypatch.setattr(backtest_paths, "AHEAD_FROM", 1)  # its one week's sessions asked of the provider
     assert _run(database_url, tmp_path, _unique(), folder).weeks_run == 1
+
+
+def test_a_short_backtest_starts_no_worker(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A week or two (most of a test suite's backtests): the worker's start would cost more than it saves.
+    started: list[int] = []
+    real = PathsAhead.__init__
+
+    def counted(self: PathsAhead, chunks: Sequence[Sequence[PlanKey]]) -> None:
+        started.append(len(chunks))
+        real(self, chunks)
+
+    monkeypatch.setattr(PathsAhead, "__init__", counted)
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=_unique(), first=FIRST, last=LAST, offline=True, replay=False, audit=0)
+    assert backtest(settings, load_config(None), None, spec, say=lambda _t: None).weeks_run == 2
+    assert started == []
 
 
 def test_a_sigterm_to_the_process_group_leaves_the_worker_to_the_backtest() -> None:

@@ -11,6 +11,12 @@ from llmtrade.market.paths_ahead import paths_ahead
 from llmtrade.market.providers import provider_names
 from llmtrade.workflows.schedule import Job, JobKind
 
+# The fewest weeks (with checkpoints) to run for which a worker is started: under them the sessions are planned in this
+# process, as without one. A worker's start (a spawn and numpy's import: some 0.25 s of CPU, on the other core, which
+# the database's writes share) costs more than planning a week's sessions (~5 ms), and most backtests a test suite runs
+# are a week or two.
+AHEAD_FROM = 13
+
 
 @contextlib.contextmanager
 def paths_planned(app: BacktestContainer, plan: dict[date, list[Job]], todo: list[date]) -> Iterator[None]:
@@ -23,7 +29,7 @@ def paths_planned(app: BacktestContainer, plan: dict[date, list[Job]], todo: lis
     first = app.quote_providers(provider_names(assets, app.settings, live=app.live))[:1]
     keys_of = getattr(first[0], "path_keys", None) if first else None
     sessions = [sorted({job.day for job in plan[w] if job.kind is JobKind.CHECKPOINT}) for w in todo]
-    if keys_of is None or not any(sessions):
+    if keys_of is None or sum(1 for days in sessions if days) < AHEAD_FROM:
         yield
         return
     # Asked once for every session: a provider reads its bars for the whole span at once (a call a week cost as
