@@ -230,7 +230,7 @@ def backtest(
         if todo:
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
             events.flush()
-        # The books indexed whole (by account, by type) while the leaderboard, which reads them from memory, is made.
+        # The memory's graph built (storage/bulk_load.py) while the leaderboard, reading the books from memory, is made.
         with app.indexing_books():
             # Valued at the range's last scheduled instant, however much of it this invocation ran.
             clock.set(max(clock.now(), max(job.at for jobs in plan.values() for job in jobs)))

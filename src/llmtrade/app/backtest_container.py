@@ -145,8 +145,8 @@ class BacktestContainer(Container):
                 "name still running?); wait for it to finish or stop it, then run this again"
             )
         try:
-            # A fresh backtest's events are bulk-loaded: indexes by account and by type built when its weeks are done
-            # (`index_books`); after a failure, by the next open of the database (storage/bootstrap.py).
+            # A fresh backtest's memory is bulk-loaded: its HNSW graph built when its weeks are done (`index_books`);
+            # after a failure, by the next open of the database (storage/bootstrap.py).
             self._deferred = bulk_load.defer(opened.conn)
         except BaseException:
             opened.close()
