@@ -8,7 +8,6 @@ Execution: workflows/execution_stage.py.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 from llmtrade.config.models import Account, AccountRole
@@ -25,6 +24,7 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
+from llmtrade.threads import on_threads
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.execution import PRICES
 from llmtrade.workflows.research_stages import SNAPSHOT
@@ -117,8 +117,9 @@ class RiskPrepStage(WeekGate):
             return planned, ready
 
         run = context.run_id
-        # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait.
-        prepared, ready = await asyncio.to_thread(prepare) if self.overlaps else prepare()
+        # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait. Not
+        # to_thread alone: a stop landing as the thread starts left it recording after the run's failure was.
+        prepared, ready = (await on_threads([prepare]))[0] if self.overlaps else prepare()
         return context.with_values((PREPARED, prepared), (READY, ready), (QUEUED, list(self.queued)))
 
 

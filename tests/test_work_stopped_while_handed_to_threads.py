@@ -1,0 +1,87 @@
+"""A stop (SIGTERM, Ctrl-C: a KeyboardInterrupt in the main thread) landing while a job hands blocking work to a thread
+of the loop's executor: none of it is done behind the job's end (after the command recorded the run failed and closed
+its connection).
+
+As in test_orders_stopped_while_handed_to_threads: the stop is raised in the main thread just after it started the
+thread the work was queued for, before the executor counted that thread among those its shutdown waits for, and
+the thread goes on only once the job has ended, as one a loaded machine schedules late."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from llmtrade.app.job_loop import run_job
+from llmtrade.domain.events import NewEvent
+from llmtrade.exits import Terminated
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.committee_stages import FAILED_PMS, PITCHES
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.research_stages import SNAPSHOT
+from llmtrade.workflows.trading_stages import RiskPrepStage
+from tests.test_plan_abandoned import CONFIG, WEEK, _desk
+
+_REAL_START = threading.Thread.start
+
+
+@contextmanager
+def _stopped_as_the_first_thread_starts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Within the block, the first thread started raises the stop in its start, and runs only once the function the
+    block gives is called (at the job's end). On leaving, that thread is released and joined."""
+    job_ended = threading.Event()
+    started: list[threading.Thread] = []
+
+    def start(self: threading.Thread) -> None:
+        if started:
+            _REAL_START(self)
+            return
+        started.append(self)
+        run = self.run
+        self.run = lambda: (job_ended.wait(30), run())  # type: ignore[method-assign]
+        _REAL_START(self)
+        raise Terminated  # the SIGTERM handler's raise, landing in the thread's start (Thread.start waits for it)
+
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(threading.Thread, "start", start)
+            yield job_ended.set
+    finally:
+        job_ended.set()
+        for thread in started:
+            thread.join(30)
+            assert not thread.is_alive()
+    assert started, "no thread was started: the stop never landed"
+
+
+def _stopped(work: Coroutine[Any, Any, Any]) -> None:
+    with pytest.raises(Terminated):
+        run_job(work)
+
+
+def test_risk_prep_handed_to_a_thread_as_the_stop_lands_records_nothing_after_the_job_ended(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = _desk(storage, 0)  # a PM's account: prepared before the chairman's decision
+    stage = RiskPrepStage([desk], CONFIG, storage.events, WEEK, overlaps=True)
+    planned: list[str] = []
+
+    def plan(desk: Desk, *args: Any, **kw: Any) -> list[Any]:
+        # What planning records as it goes (the account's reconciliation, its week-start valuation) on the run's own
+        # connection: in the CLI, after the run's failure was recorded, or failing on the closed connection.
+        planned.append(desk.account.id)
+        storage.events.append([NewEvent(type="AccountValued", stream="week:2026-01-07:risk-prep")])
+        return []
+
+    monkeypatch.setattr(stage, "held_prices", lambda snapshot: None)
+    monkeypatch.setattr(stage, "plan", plan)
+    context = PipelineContext(run_id="r", values={SNAPSHOT.name: None, PITCHES.name: [], FAILED_PMS.name: []})
+    with _stopped_as_the_first_thread_starts(monkeypatch) as job_ended:
+        _stopped(stage.run(context))
+        job_ended()
+    assert planned == []
+    assert storage.events.read(type="AccountValued") == []
