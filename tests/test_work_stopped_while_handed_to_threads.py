@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,12 +19,16 @@ import pytest
 from llmtrade.app.job_loop import run_job
 from llmtrade.domain.events import NewEvent
 from llmtrade.exits import Terminated
+from llmtrade.memory.protocol import Memory
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.memory_stages import RememberResearchStage
 from llmtrade.workflows.research_stages import SNAPSHOT
 from llmtrade.workflows.trading_stages import RiskPrepStage
+from llmtrade.workflows.workbench import Side
 from tests.test_plan_abandoned import CONFIG, WEEK, _desk
 
 _REAL_START = threading.Thread.start
@@ -61,6 +66,28 @@ def _stopped_as_the_first_thread_starts(monkeypatch: pytest.MonkeyPatch) -> Iter
 def _stopped(work: Coroutine[Any, Any, Any]) -> None:
     with pytest.raises(Terminated):
         run_job(work)
+
+
+def test_a_memory_stages_side_work_handed_to_a_thread_as_the_stop_lands_is_never_done_after_the_job_ended(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+
+    @contextmanager
+    def side() -> Iterator[Side]:
+        opened.append("side")  # in the CLI: a new connection, opened while (or after) the run's own is closed
+        yield Side(events=storage.events, memory=None)
+
+    def remember(events: EventStore, memory: Memory | None) -> None:
+        # What `remember` writes over the side connection: a week's memory part, its rows projected with it.
+        events.append([NewEvent(type="MemoryRemembered", stream="memory:2026-01-07:research")])
+
+    stage = RememberResearchStage(SimpleNamespace(side=side), dry_run=False)  # type: ignore[arg-type]
+    with _stopped_as_the_first_thread_starts(monkeypatch) as job_ended:
+        _stopped(stage._on_side(remember))
+        job_ended()
+    assert opened == []  # the thread that reached the work after the job ended did nothing
+    assert storage.events.read(type="MemoryRemembered") == []
 
 
 def test_risk_prep_handed_to_a_thread_as_the_stop_lands_records_nothing_after_the_job_ended(

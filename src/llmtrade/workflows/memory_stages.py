@@ -22,7 +22,6 @@ memory ids in the order shown): "which memories did this decision see?" is a que
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TypeVar
@@ -47,6 +46,7 @@ from llmtrade.memory.protocol import Memory, Remembered, SetupQuery
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import hold_back
 from llmtrade.storage.event_store import EventStore
+from llmtrade.threads import on_threads
 from llmtrade.workflows.committee_stages import DECISION, PITCHES
 from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES, RECALLED_AHEAD
 from llmtrade.workflows.memory_records import decision_setup, pitch_setup, symbol_notes
@@ -162,7 +162,10 @@ class _MemoryStage:
 
         if self.overlaps:
             await hold_back(AFTER_THE_REQUESTS_S)
-        return await asyncio.to_thread(on_side)
+        # Not to_thread alone: a stop landing as the thread starts left the work to run after the job had ended,
+        # remembering (on a connection it opened then) after the run's failure was recorded.
+        (answer,) = await on_threads([on_side])
+        return answer
 
 
 class RememberResearchStage(_MemoryStage):
