@@ -15,7 +15,7 @@ RANK = {
     "exits": 0,
     "paths": 0,
     "fanout": 0,
-    "threads": 0,  # blocking calls on threads side by side, none left running behind a stop (workflows' accounts)
+    "threads": 0,  # blocking calls on threads, none left running behind a stop (accounts, risk_prep, memory, records)
     "memo": 0,  # values made once per object (by identity), for any layer
     "readers": 0,  # stdout and stderr that outlive their reader: entry.py wraps them first
     "retry_after": 0,  # a Retry-After header's seconds: the model providers' clients and Alpaca's market data

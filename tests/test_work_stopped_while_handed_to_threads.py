@@ -1,6 +1,6 @@
 """A stop (SIGTERM, Ctrl-C: a KeyboardInterrupt in the main thread) landing while a job hands blocking work to a thread
 of the loop's executor: none of it is done behind the job's end (after the command recorded the run failed and closed
-its connection).
+its connection), and what must be on file (a model call's record) is on file when the job has ended.
 
 As in test_orders_stopped_while_handed_to_threads: the stop is raised in the main thread just after it started the
 thread the work was queued for, before the executor counted that thread among those its shutdown waits for, and
@@ -8,17 +8,21 @@ the thread goes on only once the job has ended, as one a loaded machine schedule
 
 from __future__ import annotations
 
+import ast
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+import llmtrade
 from llmtrade.app.job_loop import run_job
 from llmtrade.domain.events import NewEvent
 from llmtrade.exits import Terminated
+from llmtrade.llm.recorder import Recorder
 from llmtrade.memory.protocol import Memory
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
@@ -68,6 +72,23 @@ def _stopped(work: Coroutine[Any, Any, Any]) -> None:
         run_job(work)
 
 
+def _calls(storage: Storage) -> list[str]:
+    return [e.payload["call"] for e in storage.events.read(type="LLMCallCompleted")]
+
+
+def test_a_model_calls_record_handed_to_a_thread_as_the_stop_lands_is_on_file_when_the_job_ends(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(storage.events, None)  # a live command's: its batches stored on a worker thread
+    record = NewEvent(type="LLMCallCompleted", stream="llm:calls", payload={"call": "c1"})
+    with _stopped_as_the_first_thread_starts(monkeypatch) as job_ended:
+        _stopped(recorder.write(record))
+        # Here the command records the run failed and closes its connection: the paid call must be on file by now.
+        assert _calls(storage) == ["c1"]
+        job_ended()
+    assert _calls(storage) == ["c1"]  # and once: the late thread stored nothing
+
+
 def test_a_memory_stages_side_work_handed_to_a_thread_as_the_stop_lands_is_never_done_after_the_job_ended(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,3 +133,17 @@ def test_risk_prep_handed_to_a_thread_as_the_stop_lands_records_nothing_after_th
         job_ended()
     assert planned == []
     assert storage.events.read(type="AccountValued") == []
+
+
+def test_no_work_is_handed_to_a_thread_but_through_threads_py() -> None:
+    """`asyncio.to_thread` (or a loop's run_in_executor) anywhere but threads.py is work a stop can leave running
+    behind the job's end, as each of the cases above did."""
+    package = Path(llmtrade.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "threads.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in {"to_thread", "run_in_executor"}:
+                found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert found == []

@@ -8,14 +8,18 @@ thread, and the stop is raised in that wait) leaves the thread uncounted and the
 It then ran after the command had ended: an account's plan sent after the stop, its order accepted by the broker and
 its OrderSubmitted failing on the closed connection (test_live_stops' cron run-due test, once in a full run under
 load). So each call passes a gate: `on_threads` neither returns nor raises while a call that began is running, and a
-call that reaches its thread after that does nothing."""
+call that reaches its thread after that does nothing. The same held for every job's work handed to a thread (risk_prep's
+records, the memory stages' side connection, the model calls' records): none uses `asyncio.to_thread` alone. Work that
+must be done even when stopped (a paid model call's record) goes through `on_thread_or_here`: the caller does it itself
+when no thread began it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -61,3 +65,44 @@ async def on_threads(calls: Sequence[Callable[[], T]]) -> list[T]:
         if isinstance(answer, BaseException):
             raise answer
     return cast(list[T], answers)
+
+
+class _Handover(Generic[T]):
+    """One call for a thread, run by whichever side takes it first: the thread, or its caller on the way out."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._call = call
+        self._taken = threading.Lock()  # held by whichever side took the call, for good
+        self._ended = threading.Event()
+
+    def on_thread(self) -> T | None:
+        if not self._taken.acquire(blocking=False):
+            return None  # the caller ran it itself on its way out
+        return self._run()
+
+    def settle(self) -> None:
+        """On the caller's way out: run the call here unless a thread took it, else wait for that thread's end."""
+        if self._taken.acquire(blocking=False):
+            with contextlib.suppress(Exception):  # what is raised is what ended the caller (a stop), not this
+                self._run()
+        self._ended.wait()
+
+    def _run(self) -> T:
+        try:
+            return self._call()
+        finally:
+            self._ended.set()
+
+
+async def on_thread_or_here(call: Callable[[], T]) -> T:
+    """`call`'s answer, the call run on a thread, for work that must be done even when the caller is stopped (a model
+    call's record: the call was made and paid for). Stopped before a thread began it (the stop raised in the thread's
+    start, see the module doc), the caller runs it itself on its way out, its failure not raised over the stop;
+    stopped while a thread runs it, the caller leaves once it has ended. Either way it is done once, before the
+    caller has left, and a thread that reaches it later does nothing."""
+    handover: _Handover[T] = _Handover(call)
+    try:
+        return cast(T, await asyncio.to_thread(handover.on_thread))  # the thread took it: its answer
+    finally:
+        # Blocks the loop while the call runs (here or on its thread), which is only on the way out of a stop.
+        handover.settle()

@@ -10,16 +10,19 @@ transaction, while the loop goes on reading the other replies.
 The guarantee is unchanged: `write` returns only once its record is stored (a store that holds its
 appends in memory, a backtest's, is flushed with a live answer), so a caller never uses an answer whose
 call is not on file, no answer is cached without its call, and a write that fails raises in every
-caller whose record it carried. A caller cancelled while waiting does not cancel the write.
+caller whose record it carried. A caller cancelled while waiting does not cancel the write, and a stop does not
+lose a batch handed to its thread (threads.py `on_thread_or_here`): it is stored before the job ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import partial
 
 from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
+from llmtrade.threads import on_thread_or_here
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class Recorder:
                 if self._inline:
                     self._store(batch)
                 else:
-                    await asyncio.to_thread(self._store, batch)
+                    # Stored before the job ends even when a stop lands as the batch is handed to its thread.
+                    await on_thread_or_here(partial(self._store, batch))
             except Exception as exc:
                 for item in batch:
                     if item.done.get_loop() is loop and not item.done.done():
