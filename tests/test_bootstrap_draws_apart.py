@@ -148,3 +148,53 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+_CLOSED_WHILE_A_DRAW_IS_SENT = """
+import os, threading, time
+from llmtrade.analytics.draws import DrawWorker
+
+worker = DrawWorker()
+assert worker.indices(8, 2, 3, 7) is not None  # started, arch imported: nothing of that left to answer
+pool = worker._pool
+reader = pool._result_queue._reader  # CPython's ProcessPoolExecutor: where its manager thread reads answers
+let_read = threading.Event()
+
+
+class Held:
+    # The pool's reader held before it reads an answer, until let go: the worker's answer is then written only as far
+    # as the pipe holds (64 kB), and the worker is caught in the middle of it.
+    def fileno(self):
+        return reader.fileno()
+
+    def recv(self):
+        let_read.wait()
+        return reader.recv()
+
+    def __getattr__(self, name):
+        return getattr(reader, name)
+
+
+pool._result_queue._reader = Held()
+worker.ahead(2600, 20, 2000, 7)  # 10 MB of draws, asked ahead, never taken: the backtest stopped
+deadline = time.monotonic() + 60
+while not reader.poll(0.05):
+    assert time.monotonic() < deadline, "no answer began"
+closer = threading.Thread(target=worker.close)
+closer.start()
+worker._process.join(1)  # killed by now, if close kills it while its answer is on its way
+let_read.set()
+closer.join(30)
+print("hung" if closer.is_alive() else "closed", flush=True)
+os._exit(0)  # a hung pool's manager thread would hold the interpreter's exit
+"""
+
+
+def test_a_worker_writing_draws_when_the_block_ends_is_let_finish_before_it_is_killed() -> None:
+    # A worker killed midway through writing an answer (a draw asked ahead, the backtest stopped or ended without it)
+    # left the pool's reader waiting for the rest of it for good, and the backtest's way out with it (the pool holds
+    # the pipe's writing end itself, so it never ends): as market/paths_ahead.py's worker hung a test.
+    shown = subprocess.run(
+        [sys.executable, "-c", _CLOSED_WHILE_A_DRAW_IS_SENT], capture_output=True, text=True, timeout=180
+    )
+    assert shown.stdout.split() == ["closed"], shown.stderr
