@@ -190,7 +190,7 @@ os._exit(0)  # a hung pool's manager thread would hold the interpreter's exit
 """
 
 
-def test_a_worker_writing_draws_when_the_block_ends_is_let_finish_before_it_is_killed() -> None:
+def test_a_worker_killed_while_writing_draws_when_the_block_ends_does_not_hang_the_way_out() -> None:
     # A worker killed midway through writing an answer (a draw asked ahead, the backtest stopped or ended without it)
     # left the pool's reader waiting for the rest of it for good, and the backtest's way out with it (the pool holds
     # the pipe's writing end itself, so it never ends): as market/paths_ahead.py's worker hung a test.

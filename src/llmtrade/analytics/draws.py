@@ -19,18 +19,15 @@ import contextlib
 import contextvars
 import importlib
 import multiprocessing
-import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
-from llmtrade.worker_process import started_as_helper
+from llmtrade.worker_process import started_as_helper, stop_helper
 
 if TYPE_CHECKING:
-    from multiprocessing.sharedctypes import Synchronized
-
     import numpy as np
 
 # The worker of the `drawn_apart` block this code runs in, if any (a context variable: a sweep's other
@@ -39,8 +36,6 @@ _WORKER: contextvars.ContextVar[DrawWorker | None] = contextvars.ContextVar("llm
 # Held while a worker starts: a sweep's backtests start theirs on threads, and each tells its own process from the
 # children that were there before it.
 _STARTING = threading.Lock()
-# In the worker: its parent's count of the answers it began to send, -1 once the parent is closing (`_answered`).
-_BEGUN: Synchronized[int] | None = None
 
 
 class DrawWorker:
@@ -52,16 +47,12 @@ class DrawWorker:
         self._ahead: dict[tuple[int, int, int, int], Future[np.ndarray]] = {}
         # The worker's process, known the moment it is started: `close` kills it even while it is still starting.
         self._process: multiprocessing.process.BaseProcess | None = None
-        # Everything asked of the worker, and (shared with it) how many answers it began to send: `close` kills it
-        # only once each answer begun has arrived whole.
-        self._asked: list[Future[Any]] = []
-        self._begun: Synchronized[int] | None = None
         with contextlib.suppress(Exception), _STARTING:  # no process (a sandbox without semaphores): draws made here
-            spawn = multiprocessing.get_context("spawn")
-            self._begun = spawn.Value("q", 0)
             before = set(multiprocessing.active_children())
-            self._pool = ProcessPoolExecutor(1, mp_context=spawn, initializer=_started, initargs=(self._begun,))
-            self._submit(_import_arch)  # spawns the process now
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
+            )
+            self._pool.submit(_import_arch)  # spawns the process now
             self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
 
     @property
@@ -75,7 +66,7 @@ class DrawWorker:
         if self._pool is None:
             return None
         try:
-            made = self._ahead.pop((n, block, reps, seed), None) or self._submit(_draw, n, block, reps, seed)
+            made = self._ahead.pop((n, block, reps, seed), None) or self._pool.submit(_draw, n, block, reps, seed)
             return made.result().astype("int64")  # back to arch's own dtype
         except Exception:  # a dead or broken worker (BrokenProcessPool, a pickling error): drawn in-process
             return None
@@ -85,50 +76,16 @@ class DrawWorker:
         if self._pool is None or (n, block, reps, seed) in self._ahead:
             return
         with contextlib.suppress(Exception):  # a broken pool: `indices` finds out, and the draws are made in-process
-            self._ahead[(n, block, reps, seed)] = self._submit(_draw, n, block, reps, seed)
-
-    def _submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
-        assert self._pool is not None
-        asked = self._pool.submit(_answered, function, *args)
-        self._asked.append(asked)
-        return asked
+            self._ahead[(n, block, reps, seed)] = self._pool.submit(_draw, n, block, reps, seed)
 
     def close(self) -> None:
-        """Stop the worker: killed, since it holds nothing (an orderly exit of a process that imported pandas,
-        scipy and matplotlib takes 0.3-0.7 s, the largest part of a short backtest's tail), then joined."""
+        """Stop the worker at once (worker_process.stop_helper): killed, since it holds nothing (an orderly exit of a
+        process that imported pandas, scipy and matplotlib takes 0.3-0.7 s, the largest part of a short backtest's
+        tail; a worker still starting, importing arch, was waited for, and a SIGTERM'd backtest ran on meanwhile: seen
+        once in CI), and never left hanging on an answer it was writing when killed (draws asked ahead, not taken)."""
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        # Killed whether or not it has begun to answer: a worker still starting (spawning, importing arch: seconds,
-        # more on a loaded machine) was waited for, and a SIGTERM'd backtest ran on meanwhile (seen once in CI: still
-        # running 60 s after the signal); a draw being made is not waited for either. But not while it writes an
-        # answer to its pipe (a draw: megabytes, asked ahead and not taken when the backtest was stopped, or ended
-        # without it): the pool's reader then waits for the rest of the message for good, and the shutdown below
-        # with it (market/paths_ahead.py's worker hung a test so). So no answer may begin from here, and those that
-        # began are let arrive first: milliseconds.
-        begun = self._no_more_answers()
-        if begun is None:  # not known (the worker died holding the count): an orderly shutdown, never a hang
-            pool.shutdown(wait=True, cancel_futures=True)
-            return
-        while begun > sum(a.done() and not a.cancelled() for a in self._asked):
-            wait([a for a in self._asked if not a.done()], return_when=FIRST_COMPLETED)
-        # Only while alive: a reaped child's pid may have been given to another process.
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-    def _no_more_answers(self) -> int | None:
-        """Forbid the worker to begin another answer (`_answered`): how many it began, or None when not known."""
-        if self._begun is None:
-            return 0
-        lock = self._begun.get_lock()
-        if not lock.acquire(timeout=10):  # held for a few instructions by a live worker
-            return None
-        try:
-            begun, self._begun.value = self._begun.value, -1
-            return begun
-        finally:
-            lock.release()
+        if pool is not None:
+            stop_helper(pool, self._process)
 
 
 @contextlib.contextmanager
@@ -156,28 +113,6 @@ def import_pending() -> bool:
 def current() -> DrawWorker | None:
     """The worker of the `drawn_apart` block this code runs in, or None."""
     return _WORKER.get()
-
-
-def _started(begun: Synchronized[int]) -> None:
-    """The worker's initializer: the parent's count of answers (`_answered`), then a helper's first steps."""
-    global _BEGUN
-    _BEGUN = begun
-    started_as_helper()
-
-
-def _answered(function: Callable[..., Any], *args: Any) -> Any:
-    """`function(*args)` in the worker, whose answer (or failure) the pool then writes to its pipe: counted as begun
-    first, or, the parent closing, the worker ends instead, so a kill never lands in the middle of an answer."""
-    try:
-        return function(*args)
-    finally:
-        if _BEGUN is not None:
-            with _BEGUN.get_lock():
-                closing = _BEGUN.value < 0
-                if not closing:
-                    _BEGUN.value += 1
-            if closing:
-                os._exit(0)
 
 
 def _import_arch() -> None:
