@@ -62,7 +62,8 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, UsageError
 from llmtrade.exits import stop_if_terminated
-from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
+from llmtrade.market.csv_quotes import gaps_notice
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
@@ -177,6 +178,9 @@ def backtest(
         if todo:
             clock.set(max(clock.now(), next((plan[w][0].at for w in todo if plan[w]), clock.now())))
             last_done = max(finished) if finished else None
+            quoting = sorted({new_york_date(j.at) for w in todo for j in plan[w] if calendar.is_open(j.at)})
+            if gaps := gaps_notice(inputs.intraday, quoting):  # once, before the first week (csv_quotes.py)
+                say(gaps)
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
             stopping.append(events)  # a failure from here on is recorded (BacktestStopped)
             # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs

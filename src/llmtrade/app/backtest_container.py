@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from llmtrade.app.backtest_market import CutoffMarket
@@ -38,6 +38,7 @@ from llmtrade.clock import Timer
 from llmtrade.config.models import BENCHMARK, Config, ModelsConfig
 from llmtrade.errors import TemporaryError
 from llmtrade.llm.gateway import LLMMode
+from llmtrade.market.csv_quotes import CsvQuotes
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.service import MarketData
@@ -315,7 +316,12 @@ class BacktestContainer(Container):
         """As `bar_providers`."""
         key = tuple(names)
         if key not in self._quote_providers:
-            self._quote_providers[key] = super().quote_providers(names)
+            built = super().quote_providers(names)
+            limit = timedelta(seconds=self.loaded.config.assets.market_data.quote_staleness_seconds)
+            for provider in built:
+                if isinstance(provider, CsvQuotes):  # the files are the whole record: a gap is bridged, not waited out
+                    provider.bridge_after = limit
+            self._quote_providers[key] = built
         return list(self._quote_providers[key])
 
     def market(

@@ -16,6 +16,11 @@ as the synthetic market (intraday_path.py): kind "daily-bridge", `approximation=
 wherever the quote goes. It is a model of where the price could have been, not a price anyone traded;
 it is used rather than the open (a price from before the order) or a straight line to the close (which
 would tell the reader the day's direction).
+
+In a backtest (`bridge_after`: its staleness limit) the files are the whole record: a symbol whose intraday file has
+no row in the session before `now`, or only one older than the limit, is priced by the same bridge, labelled as
+such, rather than refused (market/quotes.py). A live run keeps the refusal (a temporary problem: the next download
+may bring the row); a backtest's would fail every rerun the same way.
 """
 
 from __future__ import annotations
@@ -45,8 +50,12 @@ class CsvQuotes:
     name = "csv"
     synthetic = False
 
-    def __init__(self, folder: Path, calendar: TradingCalendar, *, named_by: str = ""):
+    def __init__(
+        self, folder: Path, calendar: TradingCalendar, *, named_by: str = "", bridge_after: timedelta | None = None
+    ):
         self.folder = folder
+        # A backtest's staleness limit: an intraday file's row before the session or older than it is bridged instead.
+        self.bridge_after = bridge_after
         self.named_by = named_by
         self._daily = CsvFolderProvider(folder, named_by=named_by)
         self._calendar = calendar
@@ -64,13 +73,23 @@ class CsvQuotes:
                 raise MarketDataError(f"{path}: the intraday file {why}")
             if why is None:
                 quote = _from_file(path, symbol, now)
-                if quote is not None:
+                if quote is not None and not self._gap(quote, now):
                     quotes[symbol] = quote
+                elif self.bridge_after is not None and unusable(self.folder / f"{symbol}.csv") is None:
+                    approximated.append(symbol)
             else:
                 approximated.append(symbol)
         if approximated:
             quotes.update(self._bridged(approximated, now))
         return quotes
+
+    def _gap(self, quote: Quote, now: datetime) -> bool:
+        """Whether a backtest bridges `now` rather than price it by `quote`, a file's last row at or before `now`:
+        from before `now`'s session opened, or older than the staleness limit (which the quote service refuses)."""
+        day = new_york_date(now)
+        if self.bridge_after is None or not self._calendar.is_session(day):
+            return False
+        return quote.as_of < self._calendar.session_open(day) or now - quote.as_of > self.bridge_after
 
     def path_keys(self, symbols: list[str], days: list[date]) -> list[list[PlanKey]]:
         """What `latest` plans on each of `days` (sessions) for the `symbols` it bridges (a daily file and no intraday
@@ -198,6 +217,29 @@ def intraday_days(folder: Path, first: date, last: date) -> tuple[dict[str, dict
             continue
         found[path.name] = _digests(stamps, prices, first, last)
     return found, unread
+
+
+def gaps_notice(found: dict[str, dict[date, str]], sessions: list[date]) -> str | None:
+    """What a backtest says once at its start when intraday files (`found`, as `intraday_days` gives) have no rows on
+    some of the `sessions` its jobs read: which files, which days, and that those checkpoints are bridged (an
+    approximation, see the module doc); None when every file covers every session. Files missing the same days are
+    named together (a folder exported the same way gives one line, not one per symbol)."""
+    by_missing: dict[tuple[date, ...], list[str]] = {}
+    for name, days in sorted(found.items()):
+        missing = tuple(d for d in sessions if d not in days)
+        if missing:
+            by_missing.setdefault(missing, []).append(f"{INTRADAY_DIR}/{name}")
+    if not by_missing:
+        return None
+    parts = []
+    for missing, names in by_missing.items():
+        shown = ", ".join(str(d) for d in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        files = ", ".join(names[:5]) + (f" and {len(names) - 5} more files" if len(names) > 5 else "")
+        parts.append(f"{files}: no rows on {len(missing)} of the {len(sessions)} sessions the weeks read ({shown})")
+    return (
+        "intraday prices: " + "; ".join(parts) + ". A checkpoint on such a session prices the symbol by the daily "
+        "bridge (kind daily-bridge: an approximation, labelled as such), not from the file"
+    )
 
 
 def _digests(stamps: list[float], prices: list[float], first: date, last: date) -> dict[date, str]:
