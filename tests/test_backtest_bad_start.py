@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest import BacktestSpec, backtest
@@ -17,7 +19,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.app.leaderboard import leaderboard
 from llmtrade.clock import FixedClock
-from llmtrade.config.loader import load_config
+from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, UsageError
@@ -170,4 +172,25 @@ def test_a_benchmark_whose_prices_begin_after_the_first_week_is_refused_and_bind
         _run(database_url, tmp_path, name, folder)
     _write(folder, bars)
     fixed = _run(database_url, tmp_path, name, folder)
+    assert (fixed.weeks_done_before, fixed.weeks_run) == (0, 1)
+
+
+def test_a_start_stopped_by_a_missing_file_binds_nothing_once_the_symbol_is_left_out(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Found by a new user: a CSV folder without IWM's file stopped the start ("has no file for IWM: ... leave them out
+    of assets.yaml's universe"), and the same command with IWM left out, as told, was refused as "started with other
+    inputs: config hash". The other symbols' bars had reached the cache before the refusal (one symbol missing from a
+    batch costs only that symbol), and cached bars bound the name."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, {symbol: rows for symbol, rows in bars.items() if symbol != "IWM"})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
+    refused_at_start(settings, spec, pg_admin_url, match=r"has no file for IWM: add a SYMBOL\.csv for each")
+    config = tmp_path / "config"
+    shutil.copytree(Path(str(packaged_defaults())), config)
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != "IWM"]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    fixed = backtest(settings, load_config(config), config, spec, say=lambda _t: None)
     assert (fixed.weeks_done_before, fixed.weeks_run) == (0, 1)

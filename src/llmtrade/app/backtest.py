@@ -41,6 +41,7 @@ from llmtrade.app.backtest_inputs import (
     check_resume,
     draw_ahead,
     follow_books,
+    ran_nothing,
     range_weeks,
     standings,
 )
@@ -181,12 +182,20 @@ def backtest(
             quoting = sorted({new_york_date(j.at) for w in todo for j in plan[w] if calendar.is_open(j.at)})
             if gaps := gaps_notice(inputs.intraday, quoting):  # once, before the first week (csv_quotes.py)
                 say(gaps)
+            unbound = ran_nothing(events)  # before this start: did any earlier one run a job?
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
             stopping.append(events)  # a failure from here on is recorded (BacktestStopped)
             # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs
             # (check_resume lets a start with nothing after it be replaced only while no bar is cached).
             events.flush()
-            _prefetch(app, storage, plan, todo)
+            try:
+                _prefetch(app, storage, plan, todo)
+            except (MarketDataError, UsageError):
+                # Stopped before any job ran (a file missing, a bad row): what it cached (the other symbols' bars: a
+                # batch missing one costs only that one) goes, so the command mended as told starts afresh.
+                if unbound:
+                    app.bar_cache(storage).forget_all()
+                raise
         discovery = _start_discovery(app, storage, plan, todo, tally)
         later.enter_context(paths_planned(app, plan, todo))  # the checkpoints' intraday paths, planned on another core
         if todo:
@@ -383,10 +392,7 @@ def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Jo
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
     held = market.bars(symbols, first, last)
     late = benchmark_late(app, market, held.bars, min(job.at for job in jobs))
-    if late is not None:
-        # No week can run on these prices: forgotten, the start binds nothing (check_resume binds one with cached
-        # bars), so the same command with the benchmark's history given is a fresh start, not "other inputs".
-        app.bar_cache(storage).forget(symbols, first, last, synthetic=held.synthetic)
+    if late is not None:  # no week can run on these prices (what they cached is forgotten: the start binds nothing)
         raise MarketDataError(late)
     check_prices(app, storage, market, held.bars, min(job.at for job in jobs), after)
     record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})

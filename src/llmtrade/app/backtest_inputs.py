@@ -148,11 +148,10 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
                 f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
             )
         return set()
-    stops = len([e for e in stream if e.type == BacktestStopped.event_type()])
-    if not priced and events.count() == len(starts) + stops + len(events.read(type=MarketDataRejected.event_type())):
+    if not priced and ran_nothing(events):
         # Every earlier start stopped before its first job and before any price reached the cache (a bad price file,
         # a missing one: the message said to fix it and run again, and its refusals and stop (BacktestStopped) are on
-        # record): nothing holds its inputs, so these start afresh.
+        # record; app/backtest.py forgets what such a start cached): nothing holds its inputs, so these start afresh.
         return set()
     # The inputs the books were written with: a start before any job may have named others, and every later
     # start (a resume) repeats them.
@@ -202,6 +201,14 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             f"line {leak.line}); its results are not evidence: fix the leak and start a new backtest"
         )
     return weeks_done(stream)
+
+
+def ran_nothing(events: EventStore) -> bool:
+    """Whether every start on record stopped before its first job: the books hold only starts, their stops and the
+    price refusals that stopped them (a job's first event is none of these)."""
+    stream = events.read_stream(streams.BACKTEST)
+    marks = [e for e in stream if e.type in (BacktestStarted.event_type(), BacktestStopped.event_type())]
+    return events.count() == len(marks) + len(events.read(type=MarketDataRejected.event_type()))
 
 
 def _changed_bar(storage: Storage, folder: Path, spans: Mapping[str, Sequence[tuple[date, date]]]) -> str | None:

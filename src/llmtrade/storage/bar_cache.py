@@ -163,6 +163,17 @@ class BarCache:
                 (synthetic, list(symbols), start, end),
             )
 
+    def forget_all(self) -> None:
+        """`forget` every symbol the cache holds a bar, a fetch or a vouch of, on every day."""
+        for synthetic in (False, True):
+            rows = self._conn.execute(
+                """SELECT symbol FROM market_bars WHERE synthetic = %s UNION SELECT symbol FROM market_fetches
+                   WHERE synthetic = %s UNION SELECT symbol FROM market_vouched WHERE synthetic = %s""",
+                (synthetic,) * 3,
+            ).fetchall()
+            if rows:
+                self.forget([r[0] for r in rows], date.min, date.max, synthetic=synthetic)
+
     def store(
         self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool
     ) -> None:
