@@ -29,7 +29,6 @@ from llmtrade.analytics.draws import drawn_apart, import_ahead
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, leak_message, not_audited_now, record, sample
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
-from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted, refuse_ended_inside_weeks_run
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
@@ -46,7 +45,7 @@ from llmtrade.app.backtest_inputs import (
     standings,
 )
 from llmtrade.app.backtest_paths import paths_planned
-from llmtrade.app.backtest_prices import benchmark_late, check_prices, listed_after, origin
+from llmtrade.app.backtest_prices import prefetch, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_stops import note_stop, stops_recorded
 from llmtrade.app.due_jobs import done_keys
@@ -165,7 +164,7 @@ def backtest(
         ExitStack() as later,
     ):
         events = storage.events
-        finished = check_resume(app, storage, inputs, until=_span([j for js in plan.values() for j in js], calendar)[1])
+        finished = check_resume(app, storage, inputs, until=span([j for js in plan.values() for j in js], calendar)[1])
         if finished and max(finished) > weeks[-1]:
             # Its books run past --to and cannot be cut: a result for the shorter range would show all of them.
             raise UsageError(
@@ -189,7 +188,7 @@ def backtest(
             # (check_resume lets a start with nothing after it be replaced only while no bar is cached).
             events.flush()
             try:
-                _prefetch(app, storage, plan, todo)
+                prefetch(app, storage, plan, todo)
             except (MarketDataError, UsageError):
                 # Stopped before any job ran (a file missing, a bad row): what it cached (the other symbols' bars: a
                 # batch missing one costs only that one) goes, so the command mended as told starts afresh.
@@ -282,22 +281,15 @@ def _history(
     *,
     say: Callable[[str], None],
 ) -> Path:
-    """The backtest's price snapshot for every bar its whole range reads (as `_prefetch` counts them)."""
+    """The backtest's price snapshot for every bar its whole range reads (as backtest_prices.prefetch counts them)."""
     if spec.csv is not None:
         raise UsageError("--fetch-history and --csv exclude each other: prices come from one source")
-    start, end = _span([job for jobs in plan.values() for job in jobs], calendar)
+    start, end = span([job for jobs in plan.values() for job in jobs], calendar)
     symbols = sorted({*loaded.config.assets.symbols, BENCHMARK})
     snapshot = fetch_history(
         settings, loaded, SystemClock(), name=spec.name, symbols=symbols, start=start, end=end, say=say
     )
     return snapshot.folder
-
-
-def _span(jobs: list[Job], calendar: TradingCalendar) -> tuple[date, date]:
-    """The sessions `jobs` read: the first one's history (`_HISTORY` before it) to the last session complete
-    at the last one's instant."""
-    last_at = max(job.at for job in jobs)
-    return min(job.at for job in jobs).date() - _HISTORY, calendar.last_completed_session(last_at) or last_at.date()
 
 
 @dataclass
@@ -369,40 +361,11 @@ def _compare(app: BacktestContainer, job: Job, outcome: object, draft: Draft, ta
         raise OperationalError(leak_message(audit))
 
 
-def _prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date]) -> None:
-    """Every bar the weeks to run will read, fetched once into the bar cache (reads stay point-in-time), over the days a
-    backtest run afresh reads (the whole range's), so a resume takes the same symbols as delisted."""
-    jobs = [job for w in todo for job in plan[w]]
-    first, last = _span([job for week in plan.values() for job in week], app.calendar)
-    market = app.market(storage, record=False)
-    # Its fetches, jumps and splits are not recorded (check_prices says and records what misleads), but a refusal is,
-    # as live records it: the books of a backtest stopped by its prices say why (`llmtrade events --backtest NAME`).
-    market.refusals = storage.events
-    # Found before the fetch, so a file that simply ends early is a delisting, not a stale tail that refuses it all.
-    app.delisted = find_delisted(market, app.loaded.config.assets.symbols, first, last)
-    market.ends = app.delisted
-    where = origin(market)
-    if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing
-        raise MarketDataError(ended_message(BENCHMARK, app.delisted[BENCHMARK], where(BENCHMARK)))
-    refuse_ended_inside_weeks_run(app, storage, app.delisted, (j for js in plan.values() for j in js), where)
-    after = listed_after(app, market, first, last, min(job.at for job in jobs))  # no bar to fetch: never offered
-    symbols = [s for s in app.loaded.config.assets.symbols if s not in after]
-    market.bars(symbols, first, last)
-    # Read back once from the cache, validated there and vouched for: every later read inside the range
-    # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
-    held = market.bars(symbols, first, last)
-    late = benchmark_late(app, market, held.bars, min(job.at for job in jobs))
-    if late is not None:  # no week can run on these prices (what they cached is forgotten: the start binds nothing)
-        raise MarketDataError(late)
-    check_prices(app, storage, market, held.bars, min(job.at for job in jobs), after)
-    record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})
-
-
 def _start_discovery(
     app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally
 ) -> BacktestDiscovery | None:
-    """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as `_prefetch` does: from the
-    whole range's first history day, so a resume leaves out the candidates a backtest run afresh does."""
+    """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as backtest_prices.prefetch
+    does: from the whole range's first history day, so a resume leaves out the candidates a backtest run afresh does."""
     jobs = [job for w in todo for job in plan[w]]
     if not jobs:
         return None

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted, refuse_ended_inside_weeks_run
+from llmtrade.app.backtest_inputs import HISTORY
 from llmtrade.app.container import Container
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
@@ -31,10 +33,12 @@ from llmtrade.domain.backtests import flagged_jumps
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PricesBeginLate
 from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.schedule import Job
 
 
 def listed_after(
@@ -206,3 +210,39 @@ def origin(market: MarketData) -> Callable[[str], str | None]:
         return next((found for p in market.providers if (found := p.origin(symbol)) is not None), None)
 
     return where
+
+
+def span(jobs: list[Job], calendar: TradingCalendar) -> tuple[date, date]:
+    """The sessions `jobs` read: the first one's history (`HISTORY` before it) to the last session complete
+    at the last one's instant."""
+    last_at = max(job.at for job in jobs)
+    return min(job.at for job in jobs).date() - HISTORY, calendar.last_completed_session(last_at) or last_at.date()
+
+
+def prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date]) -> None:
+    """Every bar the weeks to run will read, fetched once into the bar cache (reads stay point-in-time), over the days a
+    backtest run afresh reads (the whole range's), so a resume takes the same symbols as delisted."""
+    jobs = [job for w in todo for job in plan[w]]
+    first, last = span([job for week in plan.values() for job in week], app.calendar)
+    market = app.market(storage, record=False)
+    # Its fetches, jumps and splits are not recorded (check_prices says and records what misleads), but a refusal is,
+    # as live records it: the books of a backtest stopped by its prices say why (`llmtrade events --backtest NAME`).
+    market.refusals = storage.events
+    # Found before the fetch, so a file that simply ends early is a delisting, not a stale tail that refuses it all.
+    app.delisted = find_delisted(market, app.loaded.config.assets.symbols, first, last)
+    market.ends = app.delisted
+    where = origin(market)
+    if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing
+        raise MarketDataError(ended_message(BENCHMARK, app.delisted[BENCHMARK], where(BENCHMARK)))
+    refuse_ended_inside_weeks_run(app, storage, app.delisted, (j for js in plan.values() for j in js), where)
+    after = listed_after(app, market, first, last, min(job.at for job in jobs))  # no bar to fetch: never offered
+    symbols = [s for s in app.loaded.config.assets.symbols if s not in after]
+    market.bars(symbols, first, last)
+    # Read back once from the cache, validated there and vouched for: every later read inside the range
+    # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
+    held = market.bars(symbols, first, last)
+    late = benchmark_late(app, market, held.bars, min(job.at for job in jobs))
+    if late is not None:  # no week can run on these prices (what they cached is forgotten: the start binds nothing)
+        raise MarketDataError(late)
+    check_prices(app, storage, market, held.bars, min(job.at for job in jobs), after)
+    record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})
