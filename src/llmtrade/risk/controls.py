@@ -280,7 +280,8 @@ def cancel_opening_orders(
     on the breaker stream), so the other writer, when it comes first, records the breaker's reason too (it recorded the
     broker's end, the halt named nowhere); a cancel the broker failed takes its request back (BreakerCancelFailed)
     before the error is raised, so an end found later (the order canceled by hand after that error) is recorded as the
-    broker's, not the halt's."""
+    broker's, not the halt's. A failed cancel does not stop the loop: every order is asked, then the first error is
+    raised (the job stops as before), so the account's later opening orders are not left working until a later look."""
     canceled: list[QueuedOrderCanceled] = []
     because = f"circuit breaker: {reason}; a halted account may not open or add"
     account = broker.account_id
@@ -290,6 +291,7 @@ def cancel_opening_orders(
             [NewEvent.of(payload, stream=breaker_stream(account), account_id=account, week_id=week_id, run_id=run_id)]
         )
 
+    failed: LlmtradeError | None = None  # the first cancel the broker failed, raised once every order was asked
     for order in opening_orders(positions, broker.open_orders()):
         if order.canceling:
             continue  # its cancel is under way (asked by an earlier look of this halt, or by hand): asked once
@@ -304,7 +306,10 @@ def cancel_opening_orders(
                 # The request was not made: an end found later (canceled by hand once this error was read) is the
                 # broker's, not the halt's; the next look at the halted account asks again if it is still working.
                 said(BreakerCancelFailed(account_id=account, client_order_id=order.client_order_id, reason=str(exc)))
-            raise
+            # The account's later opening orders are still asked now: raising here left them working (free to fill)
+            # until a later job's look. The job still stops on the failure, raised after the loop.
+            failed = failed or exc
+            continue
         why = QueuedOrderCanceled(
             account_id=broker.account_id,
             client_order_id=order.client_order_id,
@@ -334,6 +339,8 @@ def cancel_opening_orders(
             # did not happen" (review E2). On the breaker stream, as one the cancel did not end: order_ends reads it.
             moved = event.model_copy(update={"stream": breaker_stream(broker.account_id)})
             events.append([moved])
+    if failed is not None:
+        raise failed
     return canceled
 
 
