@@ -7,18 +7,14 @@ plan was queued for, before the loop's executor counted that thread among those 
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
-from llmtrade.app.job_loop import run_job
-from llmtrade.exits import Terminated
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import execute_plans
 from tests.test_plan_abandoned import CONFIG, WEEK, _desk, _order, _plan
-
-_REAL_START = threading.Thread.start
+from tests.test_work_stopped_while_handed_to_threads import _stopped, _stopped_as_the_first_thread_starts
 
 
 def test_a_stop_as_an_accounts_thread_starts_sends_none_of_its_orders_after_the_job_ended(
@@ -26,22 +22,6 @@ def test_a_stop_as_an_accounts_thread_starts_sends_none_of_its_orders_after_the_
 ) -> None:
     desk = _desk(storage, 0)
     plan = _plan(desk, _order(desk.account.id, "open"))
-    job_ended = threading.Event()
-    started: list[threading.Thread] = []
-
-    def start(self: threading.Thread) -> None:
-        if started:
-            _REAL_START(self)
-            return
-        started.append(self)
-        run = self.run
-        # The thread goes on only once the job is over, as one a loaded machine schedules late: whatever it does then
-        # is done behind the command's back (in the CLI: after the run's failure was recorded and its connection
-        # closed, so an order accepted by the broker had its OrderSubmitted fail).
-        self.run = lambda: (job_ended.wait(30), run())  # type: ignore[method-assign]
-        _REAL_START(self)
-        raise Terminated  # the SIGTERM handler's raise, landing in the thread's start (Thread.start waits for it)
-
     work: Any = execute_plans(
         storage.events,
         {desk.account.id: desk},
@@ -52,13 +32,12 @@ def test_a_stop_as_an_accounts_thread_starts_sends_none_of_its_orders_after_the_
         week_id=WEEK,
         run_id="r",
     )
-    with monkeypatch.context() as patched, pytest.raises(Terminated):
-        patched.setattr(threading.Thread, "start", start)
-        run_job(work)
-    job_ended.set()
-    (thread,) = started
-    thread.join(30)
+    # The account's thread goes on only once the job is over, as one a loaded machine schedules late: whatever it
+    # does then is done behind the command's back (in the CLI: after the run's failure was recorded and its connection
+    # closed, so an order accepted by the broker had its OrderSubmitted fail). Joined, and found ended, on leaving.
+    with _stopped_as_the_first_thread_starts(monkeypatch) as job_ended:
+        _stopped(work)
+        job_ended()
 
-    assert not thread.is_alive()
     assert storage.events.read(type="PaperOrderAccepted") == []  # the account's order never reached the broker
     assert storage.events.read(type="OrderSubmitted") == []
