@@ -40,7 +40,7 @@ Decide: STAY, REDUCE, EXIT or FLIP.
 NOTE = "close-only: in the universe only because an account holds it; it may be closed or cut, never opened"
 
 
-def _variables(*, close_only: bool, memory: tuple[str, ...] = ()) -> dict[str, Any]:
+def _variables(*, close_only: bool, memory: tuple[str, ...] = (), outside: bool = False) -> dict[str, Any]:
     rsi = WatchedIndicator(
         name="RSI", threshold={"indicator": "rsi_14", "op": "<", "value": 70.0}, why="not overbought"
     )
@@ -55,6 +55,7 @@ def _variables(*, close_only: bool, memory: tuple[str, ...] = ()) -> dict[str, A
         "time": "12:00",
         "memory": memory,
         "close_only": close_only,
+        "outside": outside,
     }
 
 
@@ -66,6 +67,21 @@ def test_a_close_only_position_is_asked_to_stay_reduce_or_exit_and_told_why() ->
         assert written is not None and written == renderer.render(ROLE, **variables)
         assert written.user.endswith(f"\nNVDA: {NOTE}, added to or flipped.\nDecide: STAY, REDUCE or EXIT."), written
         assert "FLIP." not in written.user
+
+
+def test_a_held_position_in_no_universe_is_told_so_not_that_the_universe_keeps_it() -> None:
+    # A symbol taken out of assets.yaml while held is in no universe at all: the prompt said "in the universe only
+    # because an account holds it", which was not true of it.
+    renderer = PromptRenderer()
+    for memory in ((), ("a past setup [setup:1]",)):
+        variables = _variables(close_only=True, memory=memory, outside=True)
+        written = _packaged(renderer, variables)
+        assert written is not None and written == renderer.render(ROLE, **variables)
+        assert written.user.endswith(
+            "\nNVDA: close-only: in no universe this week, judged only because an account holds it; it may be closed "
+            "or cut, never opened, added to or flipped.\nDecide: STAY, REDUCE or EXIT."
+        ), written
+        assert "in the universe only because" not in written.user
 
 
 def test_a_position_not_close_only_is_asked_as_before_to_the_byte(tmp_path: Path) -> None:
@@ -101,6 +117,10 @@ def test_a_close_only_answer_schema_offers_no_flip_and_no_rise_in_conviction(bef
     assert "FLIP" in str(answer_schema(before).model_json_schema())  # the usual position may still flip
 
 
+# (instrument, outside) of each position the last `_asked_at_noon` asked about.
+outside: list[tuple[str, bool]] = []
+
+
 def _asked_at_noon(monkeypatch: pytest.MonkeyPatch, universe: Callable[[list[Instrument]], list[Instrument]]) -> list:
     """(instrument, close_only) of each position the 12:00 checkpoint asked about, after the week's run, with the
     week's universe as `universe` makes it from the one the run had (as a later job of the week reads it)."""
@@ -112,10 +132,12 @@ def _asked_at_noon(monkeypatch: pytest.MonkeyPatch, universe: Callable[[list[Ins
     runner = CliRunner()
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0
     asked: list[tuple[str, bool]] = []
+    outside.clear()
     check = checkpointer.check
 
     async def recording(*args: Any, **kwargs: Any) -> Any:
         asked.append((kwargs["instrument"], kwargs["close_only"]))
+        outside.append((kwargs["instrument"], kwargs.get("outside", False)))
         return await check(*args, **kwargs)
 
     monkeypatch.setattr(checkpointer, "check", recording)
@@ -152,3 +174,4 @@ def test_a_position_on_a_symbol_out_of_the_universe_is_asked_close_only_too(
     asked = _asked_at_noon(monkeypatch, lambda universe: [i for i in universe if i.symbol == "SPY"])
     assert {symbol for symbol, _ in asked} - {"SPY"}, asked  # some position out of the universe was asked
     assert all(close_only == (symbol != "SPY") for symbol, close_only in asked), asked
+    assert outside == [(symbol, symbol != "SPY") for symbol, _ in asked]  # and told it is in no universe

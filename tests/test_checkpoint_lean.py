@@ -125,7 +125,7 @@ def test_a_requests_content_address_is_the_whole_requests_json_digest_with_the_s
     assert cache_key(awkward) == _reference_key(awkward)
 
 
-def test_a_plain_text_template_is_rendered_once_and_an_edited_override_is_read_again(tmp_path: Path) -> None:
+def test_a_plain_text_template_is_rendered_once_and_an_edited_override_reaches_the_next_command(tmp_path: Path) -> None:
     system = tmp_path / "checkpoint.system.j2"
     system.write_text("Manage the position.\n", encoding="utf-8")
     renderer = PromptRenderer(tmp_path)
@@ -136,6 +136,7 @@ def test_a_plain_text_template_is_rendered_once_and_an_edited_override_is_read_a
         "thesis": ["up"],
         "watched": [],
         "close_only": False,
+        "outside": False,
     }
     first = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="12:00", memory=(), **values)
     again = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="12:00", memory=(), **values)
@@ -143,7 +144,12 @@ def test_a_plain_text_template_is_rendered_once_and_an_edited_override_is_read_a
     system.write_text("Manage it {{ time }}.\n", encoding="utf-8")  # no longer plain text: rendered each time
     stamp = system.stat().st_mtime + 5
     os.utime(system, (stamp, stamp))
-    edited = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="14:00", memory=(), **values)
+    # A run's prompts do not change under it (each template is read once per process): the next command's do.
+    kept = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="14:00", memory=(), **values)
+    assert kept.system == "Manage the position."
+    edited = PromptRenderer(tmp_path).render(
+        "checkpoint", values=values, pnl_pct=0.01, time="14:00", memory=(), **values
+    )
     assert edited.system == "Manage it 14:00."
     assert "Checkpoint 14:00 New York." in edited.user  # the user prompt follows its variables
 

@@ -39,6 +39,7 @@ def _variables(rng: random.Random) -> dict[str, Any]:
         "time": rng.choice(["09:00", "12:00", "15:50"]),
         "memory": tuple(rng.choice(_TEXTS) + f" [m{i}]" for i in range(rng.choice([0, 0, 1, 3]))),
         "close_only": rng.random() < 0.25,
+        "outside": rng.random() < 0.5,  # said only of a close-only position (in no universe at all)
     }
 
 
@@ -53,11 +54,13 @@ def test_the_packaged_prompt_is_the_renderers_to_the_byte() -> None:
 
 def test_an_override_of_any_template_it_follows_is_rendered_by_the_renderer(tmp_path: Path) -> None:
     variables = _variables(random.Random(5)) | {"memory": ("a [m1]",), "close_only": True}
-    for name, text in (
-        ("checkpoint.user.j2", "Position {{ instrument }} at {{ time }}.\n"),
-        ("_memory.j2", "Memory:\n{% for line in memory %}\n* {{ line }}\n{% endfor %}\n"),
-        ("_close_only.j2", "close it"),
+    for name, text, outside in (
+        ("checkpoint.user.j2", "Position {{ instrument }} at {{ time }}.\n", False),
+        ("_memory.j2", "Memory:\n{% for line in memory %}\n* {{ line }}\n{% endfor %}\n", False),
+        ("_close_only.j2", "close it", False),
+        ("_close_only_outside.j2", "close it", True),
     ):
+        variables["outside"] = outside
         folder = tmp_path / name.replace(".", "_")
         folder.mkdir()
         (folder / name).write_text(text, encoding="utf-8")
@@ -65,6 +68,7 @@ def test_an_override_of_any_template_it_follows_is_rendered_by_the_renderer(tmp_
         assert _packaged(renderer, variables) is None
         rendered = renderer.render(ROLE, **variables)
         assert rendered.user.startswith("Position") or "* a [m1]" in rendered.user or "close it" in rendered.user
+        assert outside is ("in no universe" not in rendered.user and "close it" in rendered.user) or not outside
 
 
 def test_an_override_with_the_packaged_text_is_written_the_same(tmp_path: Path) -> None:

@@ -46,13 +46,15 @@ async def check(
     memory: Sequence[str] = (),
     templates: Templates | None = None,
     close_only: bool = False,
+    outside: bool = False,
 ) -> CheckpointAnswer:
     """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt);
     `templates`: the templates as `read_templates` read them for this checkpoint (None: read now);
     `close_only`: the instrument is in the week's universe only because an account holds it (Instrument.held_only),
     or in no universe at all though held, where the risk gate lets a trade close or cut it and nothing else: the
     prompt says so and the answer's schema offers no FLIP and no rise in conviction, so a strict model cannot answer
-    what the gate would refuse."""
+    what the gate would refuse. `outside` (with `close_only`): the held instrument is in no universe this week at all,
+    which the prompt says instead of the held-only line."""
     variables: dict[str, Any] = {
         "instrument": instrument,
         "direction": direction,
@@ -64,6 +66,7 @@ async def check(
         "time": time,
         "memory": tuple(memory),
         "close_only": close_only,
+        "outside": close_only and outside,
     }
     prompt = _packaged(prompts, variables, templates) or prompts.render(ROLE, **variables)
     schema = answer_schema(conviction, close_only=close_only)
@@ -86,14 +89,15 @@ def _answer_of(reply: CheckpointReply) -> CheckpointAnswer:
     return reply.to_answer()
 
 
-# The sha256 of the packaged checkpoint.user.j2, _memory.j2 and _close_only.j2 that `_user_text` writes without
+# The sha256 of the packaged checkpoint.user.j2 and the partials it includes, which `_user_text` writes without
 # Jinja. A position is re-judged some 19 times a week per account, and Jinja's runtime was most of each render
 # (~0.1 ms, a tenth of the ask); any other text (an override, an edit) goes through the renderer, so the prompt
 # is the template's.
 _PACKAGED = {
-    "checkpoint.user.j2": "ddf9e92c42b366706b58e5984d65cadbe18d2e5a8cd9b2dbe1a606fd87477566",
+    "checkpoint.user.j2": "15d1b13bb934c5e5c422e93422077fbaa42b48d16aefba1f7632675966ade4fc",
     "_memory.j2": "d94abf5f07948b86fd72c650229f65d3a7b06048accf11fc885b0935af8b48b2",
     "_close_only.j2": "91b95831c34e2c1ff56d7d41e623c327af285669f6717f9210a988a8c465d6fb",
+    "_close_only_outside.j2": "fd7f6494681b9523096d522493566b35bdef592faf5a4211c3df8396e736649b",
 }
 _MEMORY_HEADER = (
     "Similar past setups from the committee's memory (most similar first, each cited by its memory id; "
@@ -105,6 +109,11 @@ _MEMORY_HEADER = (
 _CLOSE_ONLY = (
     "close-only: in the universe only because an account holds it; it may be closed or cut, never opened, added to or "
     "flipped"
+)
+# The packaged _close_only_outside.j2's text: a held instrument in no universe at all.
+_OUTSIDE = (
+    "close-only: in no universe this week, judged only because an account holds it; it may be closed or cut, never "
+    "opened, added to or flipped"
 )
 
 
@@ -164,7 +173,7 @@ def _user_text(v: Mapping[str, Any]) -> str:
     if v["memory"]:
         lines += [_MEMORY_HEADER, *(f"- {line}" for line in v["memory"])]
     if v["close_only"]:
-        lines += [f"{v['instrument']}: {_CLOSE_ONLY}.", "Decide: STAY, REDUCE or EXIT."]
+        lines += [f"{v['instrument']}: {_OUTSIDE if v['outside'] else _CLOSE_ONLY}.", "Decide: STAY, REDUCE or EXIT."]
     else:
         lines.append("Decide: STAY, REDUCE, EXIT or FLIP.")
     return "\n".join(lines).strip()

@@ -184,6 +184,7 @@ class AskStage:
             memory=memory,
             templates=templates,
             close_only=instrument is None or instrument.held_only,
+            outside=instrument is None,
         )
 
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
