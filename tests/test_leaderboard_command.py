@@ -67,6 +67,9 @@ def test_json_ranks_every_account_and_baseline_over_the_books_sessions_and_is_by
     rows = {s["name"]: s for s in board["standings"]}
     assert rows["FLAT"]["sharpe"]["estimate"] is None and rows["FLAT"]["total_return"] == 0.0
     assert rows["acct_6"]["trades"] == 0 and rows["acct_6"]["avg_gross_exposure"] == 0.0
+    # Two rows with the same figures: the board says why (a user read them as two results).
+    assert rows["acct_6"]["total_return"] == rows["FLAT"]["total_return"]
+    assert any(n.startswith("acct_6 is the FLAT account: it holds its cash and never trades") for n in board["notes"])
     traders = {f.fill.account_id for f in _fills(traded)}
     assert traders, "the offline week filled no order: nothing to rank"
     for account in traders:

@@ -76,3 +76,17 @@ def levels_note(board: Sequence[Standing]) -> str | None:
         f"{', '.join(both)}: PSR over 95% with weeks still needed is no contradiction: PSR is one-sided (the "
         "probability that the true Sharpe ratio is above 0), the weeks needed and the intervals two-sided at 95%"
     )
+
+
+def flat_account_note(flat_accounts: Sequence[str]) -> str | None:
+    """Why the FLAT account and the FLAT baseline are two rows with the same figures: the account is the books' (it
+    holds its cash and never trades), the baseline is computed from prices (no account needed). A user read them as
+    two results."""
+    if not flat_accounts:
+        return None
+    names = ", ".join(flat_accounts)
+    which = "is the FLAT account" if len(flat_accounts) == 1 else "are FLAT accounts"
+    return (
+        f"{names} {which}: it holds its cash and never trades, so its row is the FLAT baseline's as the books have it "
+        "(the FLAT row is computed from prices alone); the two agree unless the books do not"
+    )

@@ -36,7 +36,7 @@ from llmtrade.app.baseline_universe import (
     weekly_universes,
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
-from llmtrade.app.board_notes import levels_note, undecided_note
+from llmtrade.app.board_notes import flat_account_note, levels_note, undecided_note
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
@@ -56,7 +56,7 @@ from llmtrade.app.price_basis import CSV, adjusted_beside, csv_folder, price_bas
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
-from llmtrade.config.models import BENCHMARK, Config
+from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished
 from llmtrade.domain.ledger import Split
@@ -186,6 +186,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *(span_note(account, sessions, start, periods=bool(periods)) for account, start in late.items()),
         *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
         *filter(None, [removed_note(traded, configured)]),
+        *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
     ]
     folder = csv_folder(app, record)
     beside = adjusted_beside(folder, symbols) if CSV in sources else False
