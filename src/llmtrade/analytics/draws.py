@@ -133,17 +133,15 @@ def _draw(n: int, block: int, reps: int, seed: int) -> np.ndarray:
     return made
 
 
-def import_ahead(*, arch: bool = True) -> threading.Thread:
-    """Start importing what the bootstrap intervals need (numpy, scipy.special, then arch: some 1.1 CPU seconds,
-    most of it arch's univariate package, statsmodels and matplotlib; `arch` False: not arch, whose draws a
-    `draws.drawn_apart` worker makes) on a daemon thread, and return it.
+def import_ahead() -> threading.Thread:
+    """Start importing arch (some 1.1 CPU seconds, most of it its univariate package, statsmodels and matplotlib) on a
+    daemon thread, and return it: for a process whose bootstrap draws no `drawn_apart` worker makes.
 
     For a caller with a long stretch of work before its first interval (a backtest: its leaderboard comes
     last) whose thread often waits on something else (PostgreSQL): the import runs in those waits instead
     of adding to the wall time at the end. Nothing depends on the thread: a later import waits for it
     (Python's per-module import lock) or, if it failed, imports again and raises there."""
-    modules = ("scipy.special", "arch.bootstrap") if arch else ("scipy.special",)
-    thread = threading.Thread(target=_import_bootstrap, args=(modules,), name="import-arch", daemon=True)
+    thread = threading.Thread(target=_import_bootstrap, args=(("arch.bootstrap",),), name="import-arch", daemon=True)
     thread.start()
     return thread
 

@@ -198,7 +198,8 @@ def backtest(
         discovery = _start_discovery(app, storage, plan, todo, tally)
         later.enter_context(paths_planned(app, plan, todo))  # the checkpoints' intraday paths, planned on another core
         if todo:
-            import_ahead(arch=not draws_apart)  # the leaderboard's statistics, imported while the weeks wait
+            if not draws_apart:
+                import_ahead()  # the leaderboard's bootstrap, imported while the weeks wait (else the worker's)
             # Its draws too, made by the draws worker meanwhile, for the books' expected range: the whole plan's.
             scheduled = [job.at for jobs in plan.values() for job in jobs]
             draw_ahead(app, min(scheduled), max(scheduled))
