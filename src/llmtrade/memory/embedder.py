@@ -240,5 +240,8 @@ def _load_packaged() -> _Model:
     tokenizer.no_truncation()
     specials = tuple(token.content for token in tokenizer.get_added_tokens_decoder().values())
     table = np.ascontiguousarray(weights.astype(np.float32))
-    spaces = json.loads(tokenizer.to_str()).get("normalizer") == _SPACES
+    # The normalizer's own JSON (its pickled state), not the whole tokenizer's written out and parsed again (1.2 MB:
+    # 0.05 CPU seconds of every command that embeds, a sixth of the model's load).
+    normalizer = tokenizer.normalizer
+    spaces = normalizer is not None and json.loads(normalizer.__getstate__()) == _SPACES
     return _Model(tokenizer, table, words_apart=_words_apart(tokenizer), specials=specials, spaces=spaces)
