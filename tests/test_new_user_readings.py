@@ -280,3 +280,11 @@ def test_a_record_made_moments_after_the_clock_read_is_no_clock_set_back() -> No
     assert clock_behind([now - timedelta(days=1), now + timedelta(minutes=4)], now, "status") is None
     said = clock_behind([now + timedelta(minutes=6)], now, "status")
     assert said is not None and said.startswith("the books hold records made after the clock (2026-01-07 12:06 New")
+
+
+def test_events_help_says_every_week_is_listed_without_week() -> None:
+    # It said "Default: this week" (the option shared with the week's commands), and listed every week's events.
+    shown = runner.invoke(app, ["events", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    text = " ".join(shown.stdout.split())
+    assert "Default: every week." in text and "Default: this week" not in text

@@ -24,6 +24,12 @@ Week = Annotated[
     str | None,
     typer.Option("--week", help="Any date in the week (YYYY-MM-DD); the week's Wednesday is used. Default: this week."),
 ]
+AnyWeek = Annotated[
+    str | None,
+    typer.Option(
+        "--week", help="Only the week of this date (YYYY-MM-DD; the week's Wednesday is used). Default: every week."
+    ),
+]
 PastWeek = Annotated[
     str | None, typer.Option("--week", help="Any date in the week to review (YYYY-MM-DD); default: last week.")
 ]

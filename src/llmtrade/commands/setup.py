@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, read_books, state
-from llmtrade.commands.options import Backtest, Json, JsonLines, Week, parse_date
+from llmtrade.commands.options import AnyWeek, Backtest, Json, JsonLines, parse_date
 from llmtrade.console import Output
 from llmtrade.domain.wording import counted
 from llmtrade.errors import ConfigError, UsageError
@@ -159,7 +159,7 @@ def db_stop(
 
 def events(
     ctx: typer.Context,
-    week: Week = None,
+    week: AnyWeek = None,
     type: Annotated[list[str] | None, typer.Option("--type", "-t", help="Event type; repeat for several.")] = None,
     account: Annotated[str | None, typer.Option(help="Account id, e.g. acct_3.")] = None,
     run: Annotated[str | None, typer.Option(help="Run id.")] = None,
