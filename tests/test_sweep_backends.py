@@ -159,6 +159,8 @@ def test_report_sweep_compares_the_runs_in_one_offline_html_file(
     assert result.exit_code == 0, result.output
     page = output.read_text()
     assert json.loads(result.stdout)["bytes"] == len(page.encode())
+    # Its two runs of two weeks each (it said 0 weeks).
+    assert (json.loads(result.stdout)["runs"], json.loads(result.stdout)["weeks"]) == (2, 4)
     for run in serial["result"].runs:
         assert run.backtest in page
         assert run.label in page
@@ -177,6 +179,7 @@ def test_report_sweep_compares_the_runs_in_one_offline_html_file(
     reader.join(timeout=10)
     assert piped.exit_code == 0, piped.output
     assert received == [page.encode()] and stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert "2 runs (4 weeks in all)" in piped.stdout
 
     missing = runner.invoke(cli, ["report", "--sweep", "nosuch", "-o", str(output)], env=env)
     assert missing.exit_code == 2

@@ -18,6 +18,7 @@ from llmtrade.app.report import write_page
 from llmtrade.clock import SystemClock
 from llmtrade.domain import streams
 from llmtrade.domain.sweeps import SweepRunFailed, SweepStarted
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import signed_percent
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
@@ -104,7 +105,9 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
         )
     data = render(board, runs).encode("utf-8")
     write_page(target, data)  # atomic, and through a pipe or device (-o /dev/stdout), as `llmtrade report`'s
-    return ReportWritten(path=str(target), bytes=len(data), weeks=0, accounts=len(board.rows))
+    # Each finished run's weeks (its range's Wednesdays): the sweep's page compares them, it has no weeks of its own.
+    weeks = sum((week_id_for(run.end) - week_id_for(run.start)).days // 7 + 1 for run in finished.values())
+    return ReportWritten(path=str(target), bytes=len(data), weeks=weeks, accounts=len(board.rows), runs=len(runs))
 
 
 def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:

@@ -8,6 +8,9 @@ from llmtrade.console import Output
 
 
 def print_written(out: Output, written: ReportWritten) -> None:
-    covers = f"{counted(written.weeks, 'week')}, {counted(written.accounts, 'account')}"
+    weeks = counted(written.weeks, "week")
+    if written.runs is not None:  # a sweep's page: its runs' weeks, each run's own
+        weeks = f"{counted(written.runs, 'run')} ({weeks} in all)"
+    covers = f"{weeks}, {counted(written.accounts, 'account')}"
     where = "the page to standard output" if written.path == "-" else written.path
     out.line(f"wrote {where} ({written.bytes:,} bytes): {covers}")
