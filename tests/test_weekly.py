@@ -67,6 +67,7 @@ def test_a_second_run_of_the_same_week_adds_nothing(wednesday_week: str) -> None
     assert again.exit_code == 0
     assert "week 2026-01-07 is already complete" in again.stdout and "nothing to do" in again.stdout
     assert "at 2026-01-07T08:00:00-05:00): nothing to do" in again.stdout  # New York, to the second (a README check)
+    assert "OFFLINE MODE: rules provider" in again.stderr  # the mode said first, as by every command (it was not)
     assert _count(wednesday_week) == before
 
 

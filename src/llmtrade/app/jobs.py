@@ -95,11 +95,11 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         retry = bool(unfinished_orders(storage.events, week_stream(week_id, streams.ORDERS)))
         done = completion(storage.events, week_id)
         if done is not None and not retry:
-            return _complete(week_id, done)
+            return _complete(app, week_id, done)
         with app.week_lock(storage.conn, week_id):
             done = completion(storage.events, week_id)  # the run we waited behind may have finished it
             if done is not None and not retry:
-                return _complete(week_id, done)
+                return _complete(app, week_id, done)
             previous = previous_week_needs_postmortem(storage, week_id)
             if previous is not None and (week_mode(storage.events, previous) == LLMMode.OFFLINE.value) != (
                 app.mode is LLMMode.OFFLINE
@@ -179,7 +179,8 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     ).model_copy(update={"held_back": held_back})
 
 
-def _complete(week_id: date, done: StoredEvent) -> WeekAlreadyComplete:
+def _complete(app: Container, week_id: date, done: StoredEvent) -> WeekAlreadyComplete:
+    app.announce()  # the week's mode, as every command says first (README), though nothing runs
     return WeekAlreadyComplete(week_id=week_id, completed_by=done.payload, at=done.occurred_at.isoformat())
 
 
