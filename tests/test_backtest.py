@@ -397,6 +397,21 @@ def test_a_name_that_differs_only_in_case_is_not_taken_for_another_backtest(book
         _run(books.live_url, Path("."), books.a.name.upper())
 
 
+def test_ctrl_c_says_where_the_backtest_stopped(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backtest_module, "checkpoint", interrupted)
+    name = _unique()
+    result = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-14", "--offline", "--name", name])
+    assert result.exit_code == 130, result.output
+    assert "interrupted (Ctrl-C); what finished before it is stored: run the same command again to go on." in (
+        result.stderr
+    )
+    assert f"backtest {name!r} stopped in week 2026-01-07, at its " in result.stderr
+    assert "(weeks done: 0 of 2)." in result.stderr
+
+
 def test_a_backtest_needs_offline_or_replay(cli_env: dict[str, str]) -> None:
     result = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--name", _unique()])
     assert result.exit_code == 2
@@ -433,8 +448,12 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
         return real(*args, **kwargs)
 
     monkeypatch.setattr(backtest_module, "checkpoint", killed_on_the_25th)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stopped:
         _run(books.live_url, tmp_path, name)
+    # Where it stopped, for the one line the command prints (it said only "interrupted (Ctrl-C)").
+    [where] = stopped.value.__notes__
+    assert where.startswith(f"backtest {name!r} stopped in week {LAST}, at its ") and "checkpoint of" in where
+    assert where.endswith("(weeks done: 1 of 2).")
     url = _url(pg_admin_url, backtest_database(name))
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
     monkeypatch.setattr(backtest_module, "checkpoint", real)

@@ -37,7 +37,14 @@ from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
-from llmtrade.exits import classify, ctrl_c_as_interrupt, interrupted, sigterm_as_interrupt, stopped_by_signal
+from llmtrade.exits import (
+    classify,
+    ctrl_c_as_interrupt,
+    interrupted,
+    sigterm_as_interrupt,
+    stopped_by_signal,
+    with_notes,
+)
 from llmtrade.storage import servers_used
 
 # The commands cron runs (commands/context.py `job`): a halt during one is said on stderr even under --quiet.
@@ -94,13 +101,14 @@ class _Group(TyperGroup):
             raise  # typer's own flow: --help, ctx.exit
         except KeyboardInterrupt as exc:  # typer would exit 130 (143) without a word
             error = exc
-            stopped = stopped_by_signal(exc, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
+            stopped = with_notes(stopped_by_signal(exc, writes=_writes(ctx)) or interrupted(writes=_writes(ctx)), exc)
             print_error(stopped.message)
             ctx.exit(stopped.code)
         except Exception as exc:
             error = exc
             # An error on a stopped command's way out: the stop.
-            failure = stopped_by_signal(exc, writes=_writes(ctx)) or classify(exc)
+            stop = stopped_by_signal(exc, writes=_writes(ctx))
+            failure = with_notes(stop, exc) if stop is not None else classify(exc)
             if failure is None:
                 raise
             print_error(one_line(failure.message) if quiet() else failure.message)

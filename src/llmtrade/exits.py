@@ -250,11 +250,17 @@ def classify(exc: BaseException) -> Failure | None:
     out (`add_note`: where it happened, what to do there, e.g. a backtest's week) follow the message, innermost first:
     a note added inside a stage (what a stopped stage kept for the rerun, pipeline/retry.py) is said too."""
     found = _classified(exc)
+    return None if found is None else with_notes(found, exc)
+
+
+def with_notes(failure: Failure, exc: BaseException) -> Failure:
+    """`failure` with the notes callers added to `exc` and what it was raised from (`add_note`: where it happened,
+    what to do there, e.g. a backtest's week), innermost first, after its message."""
     notes = [one_line(str(note)) for link in reversed(causes(exc)) for note in getattr(link, "__notes__", ())]
-    if found is None or not notes:
-        return found
-    message = found.message.rstrip()
-    return Failure(found.code, " ".join([message if message.endswith((".", "!", "?")) else f"{message}.", *notes]))
+    if not notes:
+        return failure
+    message = failure.message.rstrip()
+    return Failure(failure.code, " ".join([message if message.endswith((".", "!", "?")) else f"{message}.", *notes]))
 
 
 def _classified(exc: BaseException) -> Failure | None:

@@ -221,7 +221,7 @@ def backtest(
                             if discovery is not None and job.kind is JobKind.WEEKLY:
                                 discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
                             _step(app, job, audit=week_id in audited, tally=tally)
-                        except LlmtradeError as exc:
+                        except (LlmtradeError, KeyboardInterrupt) as exc:  # a stop by Ctrl-C or SIGTERM too
                             note_stop(exc, name=spec.name, job=job, weeks_done=len(finished), weeks=len(weeks))
                             raise
                 if discovery is not None:

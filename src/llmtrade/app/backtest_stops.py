@@ -37,9 +37,13 @@ def stops_recorded() -> Iterator[list[EventStore]]:
         raise
 
 
-def note_stop(exc: LlmtradeError, *, name: str, job: Job, weeks_done: int, weeks: int) -> None:
-    """Add the backtest's note to `exc` (a job's failure, about to end the backtest)."""
+def note_stop(exc: BaseException, *, name: str, job: Job, weeks_done: int, weeks: int) -> None:
+    """Add the backtest's note to `exc` (a job's failure, or a Ctrl-C or SIGTERM in it, about to end the backtest):
+    where it stopped, and for a failure what to do there (a stop's own line says to run the same command again)."""
     where = f"backtest {name!r} stopped in week {job.week_id}, at its {_job(job)} (weeks done: {weeks_done} of {weeks})"
+    if not isinstance(exc, LlmtradeError):
+        exc.add_note(f"{where}.")
+        return
     advice = _advice(exc)
     exc.add_note(f"{where}: {advice}" if advice else f"{where}.")
 
