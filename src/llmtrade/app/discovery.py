@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.discovery_memory import similar_conditions
@@ -23,16 +23,21 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import BACKTEST, DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LlmtradeError, UsageError
+from llmtrade.errors import BarNotComplete, LlmtradeError, TemporaryError, UsageError
+from llmtrade.exits import temporary
 from llmtrade.llm.gateway import CallSite
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.csv_folder import unusable
 from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.held_prices import not_final
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.schedule import JobKind, retry_deadline
+from llmtrade.workflows.schedule import JobKind, next_fires, retry_deadline
 
 TOP = 10
+# The most run-due's daily forward returns wait out a provider's rate limit, from when they begin: bookkeeping any later
+# wake-up does, so never worth holding this one into the next (cron wakes every 5 minutes).
+FORWARD_RETURNS_WAIT = timedelta(minutes=2)
 
 
 def current_watchlist(storage: Storage) -> Watchlist:
@@ -200,16 +205,39 @@ def watchlist_edit(app: Container, symbol: str, action: str) -> WatchlistResult:
 
 
 def fill_forward_returns(app: Container) -> int:
-    """Record every discovery forward return matured by now (run-due's daily job); how many were recorded."""
+    """Record every discovery forward return matured by now (run-due's daily job); how many were recorded.
+
+    Its reads wait out no rate limit past `forward_returns_deadline`, as a job's reads stop at the job's deadline: a
+    provider still throttling then is a wait (TemporaryError, the wake-up's exit 75, on record as the provider's
+    failure), and the next wake-up records what is left. The newest session's closes not final yet at any provider
+    (its first minutes after the close): what matured before it is recorded, the rest by a later wake-up, unsaid
+    under --quiet. A failure of another kind is said and left to the next run-due, as before."""
+    now = app.clock.now()
     with app.storage() as storage:
-        last = app.calendar.last_completed_session(app.clock.now())
+        last = app.calendar.last_completed_session(now)
         if last is None or current_watchlist(storage).latest is None:
             return 0  # discovery never ran here: nothing to measure, and no market to build
+        market = app.market(storage, deadline=forward_returns_deadline(app, now))
         try:
-            return len(outcomes.fill(storage.events, app.market(storage), last))
-        except LlmtradeError as exc:  # prices not there yet: the next run-due fills them
+            try:
+                return len(outcomes.fill(storage.events, market, last))
+            except BarNotComplete as exc:
+                app.say(f"discovery forward returns to {exc.session} wait: {not_final(exc)}")
+                return len(outcomes.fill(storage.events, market, app.calendar.previous_session(exc.session)))
+        except LlmtradeError as exc:
+            if temporary(exc):
+                said = f"discovery forward returns not filled: {exc}; the next run-due fills them"
+                raise TemporaryError(said) from exc
             app.warning(f"discovery forward returns not filled ({exc}); the next run-due tries again")
             return 0
+
+
+def forward_returns_deadline(app: Container, now: datetime) -> datetime:
+    """Until when run-due's forward returns, begun at `now`, wait out a provider's rate limit: FORWARD_RETURNS_WAIT on,
+    and never past the next scheduled job's time (a wake-up still reading then would hold back that job's, under a
+    cron line with `flock -n` skip it)."""
+    upcoming = next_fires(app.loaded.config.schedule, app.calendar, now, count=1)
+    return min([now + FORWARD_RETURNS_WAIT, *(job.at for job in upcoming)])
 
 
 def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | None:
