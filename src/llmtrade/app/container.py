@@ -31,6 +31,7 @@ from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.http_client import warm_up as http_warm_up
 from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.market.alpaca_http import within_deadline
+from llmtrade.market.alpaca_limits import BY_HAND_SECONDS, WaitAllowance
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
@@ -83,6 +84,9 @@ class Container:
     warn: Callable[[str], None] | None = None
     # The command the user ran (run-due runs the jobs of others): what an error tells them to run again.
     invoked_as: str | None = None
+    # Run by hand (`status`, `market ...`): its reads wait out rate limits BY_HAND_SECONDS in all (`allowance`), not
+    # each read its own 90 s; a job's reads are bounded by the job's deadline instead.
+    by_hand: bool = False
     _announced: str | None = field(default=None, init=False)  # how the banner was given: said, warned
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
     _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
@@ -101,6 +105,11 @@ class Container:
             replay=self.replay,
             live_misses_usd=self.live_misses_usd,
         )
+
+    @cached_property
+    def allowance(self) -> WaitAllowance | None:
+        """What this invocation's reads may wait out in all (market/alpaca_limits.py), when run by hand."""
+        return WaitAllowance(BY_HAND_SECONDS) if self.by_hand else None
 
     @property
     def mode(self) -> LLMMode:
@@ -200,11 +209,11 @@ class Container:
         deadline: datetime | None = None,
     ) -> MarketData:
         """Prices in the invocation's mode (or `live` as given); `record=False` records no fetch events; `deadline`:
-        the job's, past which no rate limit is waited out (market/alpaca_limits.py)."""
+        the job's, past which no rate limit is waited out (market/alpaca_limits.py), nor past `allowance` in all."""
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
-        providers = within_deadline(self.bar_providers(names), deadline, self.clock)
+        providers = within_deadline(self.bar_providers(names), deadline, self.clock, self.allowance)
         jumps = partial(flagged_before, storage.events)
         # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
         splits = partial(splits_before, storage.events)
@@ -250,7 +259,7 @@ class Container:
         use_live = self.live if live is None else live
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
-        providers = within_deadline(self.quote_providers(names), deadline, self.clock)
+        providers = within_deadline(self.quote_providers(names), deadline, self.clock, self.allowance)
         recording, checks = market.recording, self.checks_prints
         return quote_service(assets, providers, market, self.clock, recording, check_prints=checks, sightings=sightings)
 

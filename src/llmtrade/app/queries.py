@@ -51,6 +51,7 @@ from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_s
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
+from llmtrade.exits import temporary
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import bars_or_before, not_final
@@ -81,6 +82,7 @@ def status(app: Container) -> StatusResult:
         if behind is not None:
             warnings.append(behind)
         first = events.read(type=AccountValued.event_type(), limit=1)
+        wait = None
         try:
             # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
             series, missing, asof, note = _priced(market, config.assets.symbols, held_outside(config, events), now)
@@ -90,6 +92,7 @@ def status(app: Container) -> StatusResult:
         except LlmtradeError as exc:
             warnings.append(f"prices unavailable ({exc}); positions are valued at cost")
             prices, spy_start, series, missing, asof, note = {}, None, {}, {}, now, None
+            wait = str(exc) if temporary(exc) else None
         spy_end = (series[BENCHMARK][-1].day, prices[BENCHMARK]) if series.get(BENCHMARK) else None
         # The leaderboard's SPY baseline over these closes (its slippage and commission paid), not SPY's bare move.
         spy = spy_return(config, spy_start, spy_end) if spy_start and spy_end else None
@@ -131,6 +134,7 @@ def status(app: Container) -> StatusResult:
         kill_switch_reason=why,
         valued_at=max((bars[-1].day for bars in series.values() if bars), default=None),
         valued_note=note,
+        prices_wait=wait,
         spy_return_since_start=spy,
         accounts=accounts,
         last_runs=runs,

@@ -57,7 +57,7 @@ def market_bars(
     from llmtrade.app import inquiries  # lazy: see package docstring
     from llmtrade.commands.render.asking import print_bars
 
-    view = inquiries.market_bars(container(ctx, offline=offline), symbol, days)
+    view = inquiries.market_bars(container(ctx, offline=offline, by_hand=True), symbol, days)
     if as_json:
         for bar in view.bars:
             typer.echo(bar.model_dump_json())
@@ -71,7 +71,7 @@ def market_snapshot(ctx: typer.Context, offline: Offline = False, as_json: Json 
     from llmtrade.app import inquiries  # lazy: see package docstring
     from llmtrade.commands.render.asking import print_snapshot
 
-    result = inquiries.market_snapshot(container(ctx, offline=offline))
+    result = inquiries.market_snapshot(container(ctx, offline=offline, by_hand=True))
     if as_json:
         echo_json(result)
     else:

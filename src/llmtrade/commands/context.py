@@ -98,8 +98,12 @@ def warn(text: str) -> None:
     print_error(text, prefix="")
 
 
-def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False) -> Container:
-    """The invocation's application container: its mode is decided from these flags, once."""
+def container(
+    ctx: typer.Context, *, offline: bool = False, replay: bool = False, by_hand: bool | None = None
+) -> Container:
+    """The invocation's application container: its mode is decided from these flags, once. `by_hand`: a command a
+    person waits for, whose reads wait out rate limits a bound in all (Container.by_hand); unset, a command that only
+    reads (`Reads`) is one."""
     from llmtrade.app.container import Container  # lazy: see package docstring
 
     root = state(ctx)
@@ -113,6 +117,7 @@ def container(ctx: typer.Context, *, offline: bool = False, replay: bool = False
         replay=replay,
         warn=warn,
         invoked_as=ctx.info_name,
+        by_hand=not root.writes if by_hand is None else by_hand,
     )
 
 

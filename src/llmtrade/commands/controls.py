@@ -9,6 +9,7 @@ import typer
 from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
+from llmtrade.errors import TemporaryError
 
 trading_app = typer.Typer(help="The global kill switch: status, disable, enable.", no_args_is_help=True)
 breaker_app = typer.Typer(help="Per-account circuit breakers.", no_args_is_help=True)
@@ -24,6 +25,8 @@ def status(ctx: typer.Context, offline: Offline = False, as_json: Json = False) 
         echo_json(result)
     else:
         print_status(Output(), result)
+    if result.prices_wait is not None:  # its warning said why: the exit says the figures are not the answer yet
+        raise TemporaryError("positions valued at cost: no price could be read now; run status again later")
 
 
 @trading_app.command("status", cls=Reads)

@@ -42,7 +42,7 @@ def adopt(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json: J
     """Hand llmtrade the shares of SYMBOL at ACCOUNT's broker that it did not open: it may trade them now."""
     from llmtrade.app import positions  # lazy: see package docstring
 
-    change = positions.adopt(container(ctx), account, symbol)
+    change = positions.adopt(container(ctx, by_hand=True), account, symbol)
     if as_json:
         echo_json(change)
     else:
@@ -54,7 +54,7 @@ def release(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json:
     """Take SYMBOL in ACCOUNT back from llmtrade: it will not trade those shares again."""
     from llmtrade.app import positions  # lazy: see package docstring
 
-    change = positions.release(container(ctx), account, symbol)
+    change = positions.release(container(ctx, by_hand=True), account, symbol)
     if as_json:
         echo_json(change)
     else:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
-from llmtrade.market.alpaca_limits import RateLimitWaits, waits_out_rate_limits
+from llmtrade.market.alpaca_limits import RateLimitWaits, WaitAllowance, waits_out_rate_limits
 from llmtrade.market.failures import wire_reason
 
 if TYPE_CHECKING:
@@ -94,13 +94,18 @@ class DataAccess:
         )
 
 
-def within_deadline(providers: list[P], deadline: datetime | None, clock: Clock) -> list[P]:
+def within_deadline(
+    providers: list[P], deadline: datetime | None, clock: Clock, allowance: WaitAllowance | None = None
+) -> list[P]:
     """`providers`, the Alpaca ones (copies: a backtest keeps its providers from job to job) waiting out a 429 no later
-    than `deadline`, the job's (workflows/schedule.py `retry_deadline`), read on `clock`; None: as they are."""
-    if deadline is None:
+    than `deadline`, the job's (workflows/schedule.py `retry_deadline`), read on `clock`, and within `allowance`, what
+    the whole command may wait (a command run by hand's); both None: as they are."""
+    if deadline is None and allowance is None:
         return providers
     return [
-        p.waiting(replace(p.waits, deadline=deadline, clock=clock)) if isinstance(p, DataAccess) else p
+        p.waiting(replace(p.waits, deadline=deadline, clock=clock, allowance=allowance))
+        if isinstance(p, DataAccess)
+        else p
         for p in providers
     ]
 

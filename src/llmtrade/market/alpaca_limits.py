@@ -8,14 +8,16 @@ reads no header: a window that resets 20 s later was hit four times in 9 s and t
 though waiting what Alpaca said would have answered it. So a market-data client's session carries an adapter that
 answers a 429 itself: it waits until the reset (or a Retry-After, where a proxy sends one) and sends the request
 again, within a bound (`RateLimitWaits`: a sane most, and the job's deadline when there is one, though 9 s are always
-allowed). A wait past the bound is not begun: the read fails at once as temporary, naming the wait Alpaca asked for.
-alpaca-py's own loop no longer retries a 429 (alpaca_http.DATA_RETRY_STATUSES); the trading client has neither (a
-resent order is resolved by lookup, brokers/alpaca.py).
+allowed; for a command run by hand, BY_HAND_SECONDS for all its reads together). A wait past the bound is not begun:
+the read fails at once as temporary, naming the wait Alpaca asked for. alpaca-py's own loop no longer retries a 429
+(alpaca_http.DATA_RETRY_STATUSES); the trading client has neither (a resent order is resolved by lookup,
+brokers/alpaca.py).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,10 @@ MOST_SECONDS = 90.0
 # retries 3 s apart, which a throttled read had before llmtrade answered a 429 itself. Refusing even a 0.5 s wait there
 # failed the job (exit 75) over one throttled read.
 LATE_SECONDS = 9.0
+# The most a command run by hand (`status`, `market bars`, `positions list`...) waits out rate limits, all its reads
+# together (`WaitAllowance`): a person at a terminal, where each read's own 90 s made `status` wait for minutes. Past it
+# a 429 fails its read at once, as temporary (exit 75), naming it.
+BY_HAND_SECONDS = 45.0
 # X-RateLimit-Reset is a whole second: a request sent on it may still count in the window that is ending.
 _MARGIN = 0.5
 # How far this machine's clock may be ahead of an answer's Date in step with it: the Date's second is cut to a whole
@@ -40,15 +46,39 @@ _MARGIN = 0.5
 _DATE_SLACK = 2.0
 
 
+class WaitAllowance:
+    """What a command's reads may wait out in 429s in all, `seconds`: one for the command, shared by every read's
+    client (each read has its own), each wait taken from it before it is begun. Locked: reads may run on threads."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._spent = 0.0
+        self._lock = threading.Lock()
+
+    def left(self) -> float:
+        with self._lock:
+            return max(self.seconds - self._spent, 0.0)
+
+    def take(self, seconds: float) -> bool:
+        """Take `seconds` if that many are left (the wait may begin); False, taking nothing, if not."""
+        with self._lock:
+            if self._spent + seconds > self.seconds:
+                return False
+            self._spent += seconds
+            return True
+
+
 @dataclass(frozen=True)
 class RateLimitWaits:
     """How long a 429 may be waited out: `most_seconds` in all, and never past `deadline` (the job's, read on
     `clock`, when it has one) but for the LATE_SECONDS a read may always wait. `wall` is what X-RateLimit-Reset (epoch
     seconds, Alpaca's clock) is read against and `sleep` how the wait is spent: both real time, but for tests, which
-    step a fake's time instead."""
+    step a fake's time instead. `allowance`: what the whole command may wait in all, these waits' and its other reads'
+    (a command run by hand's BY_HAND_SECONDS); None, no bound but these."""
 
     most_seconds: float = MOST_SECONDS
     deadline: datetime | None = None
+    allowance: WaitAllowance | None = None
     clock: Clock = field(default_factory=SystemClock)
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -69,17 +99,25 @@ class RateLimitWaits:
         """The longest wait allowed now, after `waited` seconds the same read waited already, and what sets it, for a
         message ("the 90 s llmtrade waits at most"): what is left of the most, or the time left before the deadline
         (which the waits already spent have brought nearer, so they are not counted against it a second time), or, when
-        that is less, what is left of the LATE_SECONDS a read may always wait."""
+        that is less, what is left of the LATE_SECONDS a read may always wait; and never more than is left of the
+        command's `allowance` (no LATE_SECONDS past it: it is the command's whole bound, not a job's slot)."""
         room, bound = self.most_seconds - waited, f"the {self.most_seconds:g} s llmtrade waits at most"
         if self.deadline is not None:
             left = max((self.deadline - self.now()).total_seconds(), 0.0)
             least = min(LATE_SECONDS, self.most_seconds)  # never more than the most
             when = f"{self.deadline:%Y-%m-%d %H:%M %Z}"
             if least - waited > left:
-                return least - waited, f"the {least:g} s a read may wait in all past the job's deadline ({when})"
-            if left < room:
-                return left, f"the {left:.0f} s left before the job's deadline ({when})"
+                room, bound = least - waited, f"the {least:g} s a read may wait in all past the job's deadline ({when})"
+            elif left < room:
+                room, bound = left, f"the {left:.0f} s left before the job's deadline ({when})"
+        if self.allowance is not None and (left := self.allowance.left()) < room:
+            most = self.allowance.seconds
+            room, bound = left, f"the {left:.0f} s left of the {most:g} s a command run by hand waits in all"
         return max(room, 0.0), bound
+
+    def take(self, seconds: float) -> bool:
+        """Whether a wait of `seconds` may begin, taken from the command's allowance when it has one."""
+        return self.allowance is None or self.allowance.take(seconds)
 
 
 @dataclass(frozen=True)
@@ -147,7 +185,7 @@ def _adapter_class() -> type:
                 wait = asked_wait(response.headers, self.waits.wall())
                 wait = self.fallback if wait is None else wait
                 room, bound = self.waits.budget(self.waited)
-                if wait > room:
+                if wait > room or not self.waits.take(wait):  # another read may have taken the allowance since
                     response.refused_wait = RefusedWait(wait, bound, self.waited)
                     return response
                 response.close()
