@@ -1,7 +1,8 @@
-"""`positions` and `breaker reset` between a session's close and the minute its bar is final at a provider (Alpaca's
-SIP feed: 16:16). The market service takes no bar of the day then, and they stopped on it (exit 75) with the market's
-message only. `positions list` and `release` now look at the session before's closes, as `status` values, and say why;
-`adopt` and `breaker reset`, which record from the day's close, refuse until it is final and say so."""
+"""`positions`, `breaker reset` and `market` between a session's close and the minute its bar is final at a provider
+(Alpaca's SIP feed: 16:16). The market service takes no bar of the day then, and they stopped on it (exit 75) with the
+market's message only. `positions list` and `release` now look at the session before's closes, as `status` values, and
+say why, and `market bars` and `market snapshot` show up to that session; `adopt` and `breaker reset`, which record
+from the day's close, refuse until it is final and say so."""
 
 from __future__ import annotations
 
@@ -125,3 +126,24 @@ def test_breaker_reset_waits_for_the_days_close_to_be_final(
     reset = runner.invoke(app, ["breaker", "reset", "acct_3"])
     assert reset.exit_code == 0, reset.output
     assert len(stored_events(wednesday_week, type="AccountResumed")) == 1
+
+
+def test_market_bars_and_snapshot_show_the_sessions_before_and_say_the_newest_is_not_final(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They stopped on it (exit 75) with the market's message, where `status` and `positions list` value at the
+    session before's closes: now they show up to that session, and say why the newest is not there yet."""
+    _at(monkeypatch, "16:05")
+    bars = runner.invoke(app, ["market", "bars", "SPY", "--days", "3", "--json"])
+    assert bars.exit_code == 0, bars.output
+    days = [json.loads(line)["day"] for line in bars.stdout.splitlines()]
+    assert days == ["2026-01-02", "2026-01-05", "2026-01-06"]
+    assert _one_line(bars.stderr).endswith(f"bars to the close of 2026-01-06: {_NOT_FINAL}"), bars.stderr
+    snapshot = runner.invoke(app, ["market", "snapshot", "--json"])
+    assert snapshot.exit_code == 0, snapshot.output
+    assert json.loads(snapshot.stdout)["session"] == "2026-01-06"
+    assert _one_line(snapshot.stderr).endswith(f"snapshot at the close of 2026-01-06: {_NOT_FINAL}")
+    _at(monkeypatch, "16:20")
+    final = runner.invoke(app, ["market", "bars", "SPY", "--days", "1", "--json"])
+    assert final.exit_code == 0 and "not final" not in final.stderr, final.output
+    assert json.loads(final.stdout)["day"] == "2026-01-07"

@@ -17,8 +17,9 @@ from llmtrade.domain.council import CouncilConvened
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import UsageError
+from llmtrade.errors import BarNotComplete, UsageError
 from llmtrade.market.calendar import NEW_YORK
+from llmtrade.market.held_prices import close_before, not_final
 from llmtrade.market.service import BarSeries
 from llmtrade.market.snapshot import take_snapshot
 from llmtrade.pipeline.context import PipelineContext
@@ -138,7 +139,8 @@ class BarsView:
 
 def market_bars(app: Container, symbol: str, days: int) -> BarsView:
     """The last daily bars of `symbol` complete as of now, in the invocation's mode: a symbol of this week's universe
-    (in watchlist modes the week's, as the committee sees it) or one an account holds outside it."""
+    (in watchlist modes the week's, as the committee sees it) or one an account holds outside it. In the minutes after
+    a close before its bar is final at a provider, to the session before, said."""
     symbol = symbol.upper()
     with app.storage() as storage:
         config = _universe_now(app, storage)
@@ -152,18 +154,30 @@ def market_bars(app: Container, symbol: str, days: int) -> BarsView:
         end = market.calendar.last_completed_session(now)
         if end is None:
             raise UsageError(f"no completed session before {now.isoformat()}")
-        series = market.bars([symbol], end - timedelta(days=int(days * 1.5) + 10), end)
+        span = timedelta(days=int(days * 1.5) + 10)
+        try:
+            series = market.bars([symbol], end - span, end)
+        except BarNotComplete as exc:  # its first minutes after the close: to the session before, as `status` values
+            end = market.calendar.previous_session(exc.session)
+            app.warning(f"bars to the close of {end}: {not_final(exc)}")
+            series = market.bars([symbol], end - span, end)
     return BarsView(symbol, now, series, days)
 
 
 def market_snapshot(app: Container) -> SnapshotResult:
     """Indicators for this week's universe as of now (in watchlist modes the week's, fixed or not yet): what the
-    committee would see."""
+    committee would see. In the minutes after a close before its bar is final at a provider, as of the session
+    before's close, said."""
     app.announce()
     with app.storage() as storage:
         market = app.market(storage)
         symbols = _universe_now(app, storage).assets.symbols
-        return SnapshotResult(take_snapshot(market, symbols, app.clock.now()))
+        try:
+            return SnapshotResult(take_snapshot(market, symbols, app.clock.now()))
+        except BarNotComplete as exc:
+            before = close_before(market, exc)
+            app.warning(f"snapshot at the close of {market.calendar.previous_session(exc.session)}: {not_final(exc)}")
+            return SnapshotResult(take_snapshot(market, symbols, before))
 
 
 def _universe_now(app: Container, storage: Storage) -> Config:

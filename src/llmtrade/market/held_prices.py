@@ -84,8 +84,13 @@ def bars_or_before(
     try:
         return *bars_with_held(market, universe, held, now, sessions=sessions), now, None
     except BarNotComplete as exc:
-        asof = market.calendar.session_close(market.calendar.previous_session(exc.session))
+        asof = close_before(market, exc)
         return *bars_with_held(market, universe, held, asof, sessions=sessions), asof, exc
+
+
+def close_before(market: DailyBars, pending: BarNotComplete) -> datetime:
+    """The close of the session before the one whose bar is final at no provider yet: the last a read can show."""
+    return market.calendar.session_close(market.calendar.previous_session(pending.session))
 
 
 def not_final(pending: BarNotComplete) -> str:
