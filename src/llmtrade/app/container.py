@@ -88,6 +88,7 @@ class Container:
     # each read its own 90 s; a job's reads are bounded by the job's deadline instead.
     by_hand: bool = False
     _announced: str | None = field(default=None, init=False)  # how the banner was given: said, warned
+    _warned: set[str] = field(default_factory=set, init=False, repr=False)  # `warning_once`'s
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
     _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
     # The models config a job's memory writes with (`writing_models`), and the loaded one it was made from.
@@ -134,6 +135,12 @@ class Container:
         """What needs a look (a degraded run, a failure the job went on without), unlike `say`'s progress: a cron
         user with --quiet still gets it."""
         (self.warn or self.say)(text)
+
+    def warning_once(self, text: str) -> None:
+        """`warning`, the same text once per invocation (a job reads the same symbols several times, run-due many)."""
+        if text not in self._warned:
+            self._warned.add(text)
+            self.warning(text)
 
     def announce(self, *, needs_a_look: bool = False) -> None:
         """The mode banner, on stderr, once per invocation (however many jobs run-due runs); a `warning` (said under
@@ -229,7 +236,9 @@ class Container:
             traded=trades,
             quotes_before=quotes,
         )
-        return MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
+        market = MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
+        market.mixed = self.warning_once
+        return market
 
     def bar_providers(self, names: list[str]) -> list[BarProvider]:
         """The daily-bar providers named, in order, built afresh (a backtest keeps them: app/backtest_container.py)."""

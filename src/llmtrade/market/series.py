@@ -9,6 +9,7 @@ from datetime import date
 
 from llmtrade.domain.events import EventSink
 from llmtrade.domain.market import Bar, PriceJumpFlagged, Quote, SplitDetected
+from llmtrade.market.failures import few
 from llmtrade.market.splits import Traded
 from llmtrade.storage.event_store import EventStore
 
@@ -70,6 +71,22 @@ def joined(parts: Sequence[BarSeries], wanted: Sequence[str]) -> BarSeries:
         first.start,
         first.end,
         validated=True,
+    )
+
+
+def mixing(parts: Sequence[BarSeries]) -> str | None:
+    """What to say of one read's parts when some are the synthetic market's and some real (offline,
+    LLMTRADE_MARKET_PROVIDERS=csv,synthetic: a symbol with no file made up beside the files'); None when one kind."""
+    made_up = [symbol for part in parts if part.synthetic for symbol in part.bars]
+    real = [part for part in parts if not part.synthetic]
+    if not made_up or not real:
+        return None
+    names = ",".join(dict.fromkeys(name for part in real for name in part.provider.split(",")))
+    return (
+        f"SYNTHETIC prices mixed with real ones: {few(made_up)} from the synthetic market, "
+        f"{few([symbol for part in real for symbol in part.bars])} from {names}: anything computed across them (an "
+        "indicator against SPY, a size, one account's return against another's) means nothing; give every symbol "
+        "real prices, or use the synthetic market alone"
     )
 
 

@@ -6,7 +6,7 @@ before T, so nothing the committee sees could not have been known at T.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent
@@ -23,7 +23,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
-from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined
+from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing
 from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
@@ -56,6 +56,8 @@ class MarketData:
         # Where a rejected answer is recorded when nothing else is (a backtest's prefetch, unrecorded but for this):
         # the books of a backtest that stopped on its prices say why, as a live run's do.
         self.refusals: EventSink | None = None
+        # Where a read that mixes synthetic and real prices is said (series.py `mixing`), recorded or not (`status`).
+        self.mixed: Callable[[str], None] | None = None
 
     @property
     def recording(self) -> Recording | None:
@@ -104,6 +106,8 @@ class MarketData:
             parts.append(part)
             asked = [s for s in asked if s not in part.bars]
             if not asked:
+                if self.mixed is not None and (said := mixing(parts)) is not None:
+                    self.mixed(said)
                 return joined(parts, wanted)
         # The symbols that were short, not all asked (a trial: "could not supply 7 symbols" when one file was bad).
         named = [s for s in asked if s in tally.short] or asked
