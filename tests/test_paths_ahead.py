@@ -239,20 +239,3 @@ def test_a_worker_killed_midway_through_an_answer_is_not_waited_on_for_good() ->
             with contextlib.suppress(OSError):
                 os.write(writer.fileno(), b"\0" * (1_000_000 - 100))
     assert not waiting
-
-
-def test_a_helper_runs_at_the_lowest_priority() -> None:
-    # It only works ahead (the command makes what is not ready): the database server, whose answers the command
-    # waits on, takes the core first. The draws worker starts the same way (analytics/draws.py).
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from llmtrade.worker_process import started_as_helper, stop_helper
-
-    before = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper)
-    try:
-        assert pool.submit(os.nice, 0).result(timeout=60) == 19
-    finally:
-        stop_helper(pool, next((c for c in multiprocessing.active_children() if c not in before), None))
-    assert os.nice(0) < 19  # this process is left as it was

@@ -4,7 +4,6 @@ SIGTERM to its parent and ends with it), and how the command stops one at once, 
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -26,16 +25,9 @@ def started_as_helper() -> None:
     writing an answer to its pipe, and the pool's reader in the command then waits for the rest for good (the pool
     keeps the pipe's writing end open too), and the command's way out with it. A parent killed outright (SIGKILL, the
     OOM killer) shuts nothing down, and the helper holds both ends of its call queue, so it would wait for work for
-    good, holding the command's stderr: it goes when the parent does.
-
-    A helper works ahead on what the command may use (day plans, bootstrap draws) and the command makes anything
-    not ready itself, while it waits on PostgreSQL's answers all along: the helper runs at the lowest priority, so the
-    server's work takes the core first (a helper's start, importing numpy or arch, held the server back in a short
-    backtest's first weeks)."""
+    good, holding the command's stderr: it goes when the parent does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        os.nice(19)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent,), name="llmtrade-helper-parent", daemon=True).start()
