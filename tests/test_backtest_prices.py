@@ -172,7 +172,7 @@ def test_a_spike_on_the_last_bar_before_a_run_is_never_named_a_split(
     assert f"on {tuesday} (x10.0" in note and "a one-day spike, back the next session (a bad row?)" in note
 
 
-def test_a_leaderboard_given_another_config_than_the_backtests_says_so_with_exit_2(
+def test_a_leaderboard_reads_a_backtest_with_its_recorded_config_and_refuses_another_given(
     bars: dict[str, list[Bar]], database_url: str, tmp_path: Path
 ) -> None:
     """A new user ran a CSV backtest with a config cut to the folder's symbols, then `leaderboard --backtest` without
@@ -189,10 +189,20 @@ def test_a_leaderboard_given_another_config_than_the_backtests_says_so_with_exit
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
     backtest(settings, load_config(config), config, spec, say=lambda _t: None)
     now = FixedClock(datetime(2026, 1, 20, tzinfo=UTC))
-    assert leaderboard(Container(settings, load_config(config), now, config, print), backtest=name).standings
-    said = rf"^backtest {name} ran with another config than the one given now .*give --config the folder it ran with"
-    with pytest.raises(UsageError, match=said + "; with this one: the books were priced with real"):
-        leaderboard(Container(settings, load_config(None), now, None, print), backtest=name)
+    given = leaderboard(Container(settings, load_config(config), now, config, print), backtest=name)
+    assert given.standings
+    # Read without --config (the README's own `report --backtest` example; a sweep's runs have no folder to give): with
+    # the config the backtest recorded at its start. It was refused, as if the packaged defaults had been asked for.
+    recorded = leaderboard(Container(settings, load_config(None), now, None, print), backtest=name)
+    assert recorded.model_dump() == given.model_dump()
+    # Another config given is the user's choice: refused, saying both ways out.
+    other = tmp_path / "other"
+    shutil.copytree(Path(str(packaged_defaults())), other)
+    said = rf"^backtest {name} ran with another config than the one given now .*leave out --config .* to read it with "
+    with pytest.raises(
+        UsageError, match=said + "the config it recorded, or give the folder it ran with; with this one"
+    ):
+        leaderboard(Container(settings, load_config(other), now, other, print), backtest=name)
 
 
 @pytest.mark.parametrize("discovery", [True, False])

@@ -28,6 +28,7 @@ from pathlib import Path
 from llmtrade.analytics.draws import drawn_apart, import_ahead
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, leak_message, not_audited_now, record, sample
+from llmtrade.app.backtest_config import record_config
 from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
@@ -183,6 +184,7 @@ def backtest(
                 say(gaps)
             unbound = ran_nothing(events)  # before this start: did any earlier one run a job?
             events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
+            record_config(events, app.loaded.config)  # what its books are read with, --config or not (backtest_config)
             stopping.append(events)  # a failure from here on is recorded (BacktestStopped)
             # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs
             # (check_resume lets a start with nothing after it be replaced only while no bar is cached).

@@ -18,7 +18,7 @@ from contextlib import suppress
 from datetime import date
 
 from llmtrade.config.models import Config
-from llmtrade.domain.backtests import BacktestStarted
+from llmtrade.domain.backtests import BacktestConfigRecorded, BacktestStarted
 from llmtrade.domain.discovery import UniverseFixed
 from llmtrade.domain.events import StoredEvent
 from llmtrade.errors import MarketDataError
@@ -40,10 +40,15 @@ def other_config(config: Config, record: Sequence[StoredEvent]) -> str | None:
     if ran == now:
         return None
     name = started[-1].payload.get("name", "")
-    return (
-        f"backtest {name} ran with another config than the one given now (config hash {ran[:12]}, now {now[:12]}): "
-        "give --config the folder it ran with"
+    recorded = any(e.type == BacktestConfigRecorded.event_type() for e in record)
+    fix = (
+        "leave out --config (and LLMTRADE_CONFIG_DIR) to read it with the config it recorded, or give the folder it "
+        "ran with"
+        if recorded
+        else "give --config the folder it ran with"
     )
+    hashes = f"config hash {ran[:12]}, now {now[:12]}"
+    return f"backtest {name} ran with another config than the one given now ({hashes}): {fix}"
 
 
 # The leaderboard's read of the weeks' universes, by type alone (leaderboard.follow_books keeps it followed).

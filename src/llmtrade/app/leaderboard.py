@@ -28,6 +28,7 @@ from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
+from llmtrade.app.backtest_config import reading_config
 from llmtrade.app.baseline_universe import (
     UNIVERSE_TYPES,
     other_config,
@@ -99,7 +100,7 @@ def books(app: Container, backtest: str | None, *, option: str = "--backtest") -
             f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
             f"first, {instead}"
         )
-    return replace(app, database=name), f"backtest {backtest}"
+    return reading_config(replace(app, database=name), backtest), f"backtest {backtest}"
 
 
 def leaderboard(app: Container, *, backtest: str | None = None, versus: str | None = None) -> Leaderboard:

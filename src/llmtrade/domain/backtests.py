@@ -49,6 +49,17 @@ class BacktestStarted(EventPayload):
     intraday_unread: list[str] = Field(default_factory=list, exclude_if=lambda names: not names)
 
 
+class BacktestConfigRecorded(EventPayload):
+    """The loaded config a backtest ran with (`config`: `Config.model_dump_json()`, whose sha256 is `config_hash`, as
+    BacktestStarted's), recorded with the first start that ran with it. `leaderboard`, `report` and `discover` read
+    the books with it when no --config is given: a user need not keep the folder (a sweep's runs never had one). Kept
+    as the JSON text, not an object: jsonb reorders an object's keys, and the hash is of the text in the model's order
+    (a dict of prices by model is in the order the file gave)."""
+
+    config_hash: str
+    config: str
+
+
 class BacktestStopped(EventPayload):
     """An invocation that recorded its start (BacktestStarted) and then ended on an error, at its start (its prices, a
     file missing) or in a job: `exit_code` 75 for a temporary failure the same command later goes past, 1 or 2 for one

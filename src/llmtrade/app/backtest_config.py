@@ -1,0 +1,51 @@
+"""The config a backtest's books are read with: the one it recorded (BacktestConfigRecorded), unless --config is given.
+
+`leaderboard`, `report` and `discover --backtest NAME` value a backtest's books with its accounts, universe and fees:
+with another config they would rank other accounts over other symbols, so a config whose hash is not the backtest's
+is refused (app/baseline_universe.py `other_config`). A new user's trial met that refusal for every backtest run with
+`--config DIR` and read without it (the README's own `report --backtest` example), and a sweep's runs, whose configs
+are the sweep's overrides, have no folder to give at all. A backtest records its loaded config at its start; read
+without --config, its books are read with that one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from llmtrade.app.baseline_universe import config_hash
+from llmtrade.app.container import Container
+from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.models import Config
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import BacktestConfigRecorded
+from llmtrade.domain.events import NewEvent
+from llmtrade.storage.event_store import EventStore
+
+
+def record_config(events: EventStore, config: Config) -> None:
+    """Append `config` to the backtest stream of `events` unless the same config (by hash) is recorded already."""
+    digest = config_hash(config)
+    recorded = events.read(stream=streams.BACKTEST, type=BacktestConfigRecorded.event_type())
+    if any(e.payload.get("config_hash") == digest for e in recorded):
+        return
+    made = BacktestConfigRecorded(config_hash=digest, config=config.model_dump_json())
+    events.append([NewEvent.of(made, stream=streams.BACKTEST)])
+
+
+def reading_config(reader: Container, name: str) -> Container:
+    """`reader` (a container over the backtest `name`'s books), with the config the backtest recorded when the command
+    was given none (no --config, no LLMTRADE_CONFIG_DIR) and it is not the one loaded; else `reader` as it is (a
+    config given is the user's choice: one the backtest did not run with is refused where it matters)."""
+    if reader.config_dir is not None:
+        return reader
+    loaded = config_hash(reader.loaded.config)
+    with reader.storage(persist=False) as storage:
+        recorded = storage.events.read(stream=streams.BACKTEST, type=BacktestConfigRecorded.event_type())
+    for event in reversed(recorded):  # the latest start's, should a later one have bound another
+        made = BacktestConfigRecorded.from_event(event)
+        if made.config_hash == loaded:
+            return reader
+        config = Config.model_validate_json(made.config)  # JSON's rules: a strict config's dates are text there
+        if config_hash(config) != made.config_hash:  # not read back as it ran (an older build's fields): refused later
+            return reader
+        return replace(reader, loaded=LoadedConfig(config, source=f"recorded by backtest {name}"))
+    return reader
