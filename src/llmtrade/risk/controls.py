@@ -292,9 +292,8 @@ def cancel_opening_orders(
         )
 
     failed: LlmtradeError | None = None  # the first cancel the broker failed, raised once every order was asked
+    # An order whose cancel is under way (asked by an earlier look of this halt, or by hand) is not listed: asked once.
     for order in opening_orders(positions, broker.open_orders()):
-        if order.canceling:
-            continue  # its cancel is under way (asked by an earlier look of this halt, or by hand): asked once
         if not broker.records_own_ends:
             # Said before the cancel: another process's order_ends that finds the order canceled before this one
             # records it then records the breaker's reason, not an end at the broker.

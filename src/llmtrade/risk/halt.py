@@ -10,6 +10,7 @@ because it is held is cut the same way (`held_only`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from llmtrade.domain.trading import BrokerOrder, Order, OrderStatus, Position, RiskAdjustment, RiskVerdict, Side
 
@@ -93,38 +94,75 @@ def reduces(side: Side, qty: int, position: int) -> bool:
     return position != 0 and (position > 0) != (signed > 0) and abs(signed) <= abs(position)
 
 
-def may_send(order: Order, position: int) -> bool:
-    """Whether a halted account may send `order`, holding `position` signed shares of its symbol
-    (counting what orders already queued at the broker will do to it, see `pending_position`)."""
-    return reduces(order.side, order.qty, position)
+def may_send(order: Order, position: int | PendingPosition) -> bool:
+    """Whether a halted account may send `order`, holding `position` signed shares of its symbol, or, counting what
+    the orders already at the broker may do to it, `pending_position`'s range: judged at its worst for the order."""
+    held = position if isinstance(position, int) else position.worst_for(order.side)
+    return reduces(order.side, order.qty, held)
 
 
-def pending_position(positions: Mapping[str, Position], queued: Iterable[BrokerOrder], symbol: str) -> int:
-    """Signed shares of `symbol` once the orders still working at the broker have filled.
+@dataclass(frozen=True)
+class PendingPosition:
+    """Where one symbol's signed position may end once the orders still at the broker are done: `low` to `high`.
+
+    The one rule for pending exposure (`pending_position`, `opening_orders`; the halt's checks in
+    workflows/execution.py): an order working at the broker is counted as filling what remains of it. An order whose
+    cancel is under way (`BrokerOrder.canceling`: Alpaca's pending_cancel, for seconds, until the next open outside
+    market hours, or until it fills when the venue cannot cancel it) usually ends canceled, but may fill any part of
+    what remains before the cancel lands: it is counted as filling none of it and as filling all of it, which is what
+    widens `low`..`high`. A check that bounds risk judges an order at the end of the range worst for it
+    (`worst_for`): a sell is judged against the least the account may hold, a buy against the most, so a halted
+    account's close still reduces whichever way a pending cancel turns out, and never crosses zero when it fills (an
+    add canceled and still pending counted as filled let a sell larger than what is held pass as a close). Nothing
+    plans on top of such an order: a week's gate and a checkpoint wait while any order of llmtrade's is still at the
+    broker, a pending cancel included (workflows/execution.py `queued_order_ids`), so a plan is sized only from what
+    the account holds."""
+
+    low: int
+    high: int
+
+    def worst_for(self, side: Side) -> int:
+        """The position an order on `side` is judged against: for a sell the least it may be, for a buy the most
+        (a reduction is judged where it reduces least, or where it would cross zero soonest)."""
+        return self.low if side is Side.SELL else self.high
+
+    def after(self, order: BrokerOrder) -> PendingPosition:
+        """The range once `order` (working at the broker) is done: all of what remains of it filled, or, its cancel
+        under way, anywhere between none and all of it."""
+        remaining = order.qty - order.filled_qty
+        signed = remaining if order.side is Side.BUY else -remaining
+        if not order.canceling:
+            return PendingPosition(self.low + signed, self.high + signed)
+        return PendingPosition(self.low + min(signed, 0), self.high + max(signed, 0))
+
+
+def pending_position(positions: Mapping[str, Position], queued: Iterable[BrokerOrder], symbol: str) -> PendingPosition:
+    """Where the account's position in `symbol` may end once the orders still working at the broker are done
+    (`PendingPosition`: one with its cancel under way may fill or not).
 
     Two closes queued for the same open must not both pass as reducing a position only one of them closes."""
     held = positions[symbol].qty if symbol in positions else 0
+    pending = PendingPosition(held, held)
     for order in queued:
-        if order.symbol == symbol and order.status is OrderStatus.ACCEPTED:
-            remaining = order.qty - order.filled_qty
-            held += remaining if order.side is Side.BUY else -remaining
-    return held
+        if order.symbol == symbol and order.status is OrderStatus.ACCEPTED and order.qty > order.filled_qty:
+            pending = pending.after(order)
+    return pending
 
 
 def opening_orders(positions: Mapping[str, Position], queued: Sequence[BrokerOrder]) -> list[BrokerOrder]:
-    """The queued orders a halt cancels: those that would open or add, taken oldest first, each
-    judged against the position as the orders before it leave it (a close queued ahead stays)."""
-    held = {symbol: position.qty for symbol, position in positions.items()}
+    """The queued orders a halt cancels: those that would open or add, taken oldest first, each judged against the
+    position as the orders before it leave it (a close queued ahead stays), at its worst (`PendingPosition`). An order
+    whose cancel is under way is not listed (it is asked once, by whoever asked it) but may still fill: the orders
+    after it are judged whichever way it ends."""
+    held = {symbol: PendingPosition(position.qty, position.qty) for symbol, position in positions.items()}
     cancel: list[BrokerOrder] = []
     for order in queued:
-        if order.status is not OrderStatus.ACCEPTED:
+        if order.status is not OrderStatus.ACCEPTED or order.qty <= order.filled_qty:
             continue
-        remaining = order.qty - order.filled_qty
-        if remaining <= 0:
-            continue
-        position = held.get(order.symbol, 0)
-        if reduces(order.side, remaining, position):
-            held[order.symbol] = position + (remaining if order.side is Side.BUY else -remaining)
+        pending = held.get(order.symbol, PendingPosition(0, 0))
+        # One whose cancel is under way is asked no more, but widens what the orders after it are judged against.
+        if order.canceling or reduces(order.side, order.qty - order.filled_qty, pending.worst_for(order.side)):
+            held[order.symbol] = pending.after(order)
         else:
             cancel.append(order)
     return cancel

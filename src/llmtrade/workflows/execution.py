@@ -43,7 +43,7 @@ from llmtrade.domain.trading import (
 from llmtrade.errors import BrokerRejected, KillSwitchOn
 from llmtrade.pipeline.context import ContextKey
 from llmtrade.risk.controls import halted, trading_enabled
-from llmtrade.risk.halt import may_send, pending_position
+from llmtrade.risk.halt import PendingPosition, may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.threads import on_threads
 from llmtrade.workflows.desk import Desk
@@ -62,8 +62,9 @@ UNFINISHED = ContextKey("unfinished_orders", list[str])
 
 
 def queued_order_ids(desk: Desk, orders: Sequence[BrokerOrder] | None = None) -> list[str]:
-    """llmtrade's orders the account's broker accepted but has not filled (e.g. queued for the open);
-    an order made by hand is reconciliation's business (an `unknown_order` difference), not a reason to wait.
+    """llmtrade's orders the account's broker accepted but has not filled (e.g. queued for the open), one whose cancel
+    is under way included (it may fill yet: risk/halt.py `PendingPosition`); an order made by hand is reconciliation's
+    business (an `unknown_order` difference), not a reason to wait.
     `orders`: the broker's open orders as the caller just read them; default: read now."""
     listed = desk.broker.open_orders() if orders is None else orders
     return [order.client_order_id for order in listed if is_ours(order.client_order_id)]
@@ -307,8 +308,9 @@ def stop_if_blocked(events: EventStore, blocked: int) -> None:
         )
 
 
-def _pending(broker: Broker, symbol: str) -> int:
-    """The account's signed position in `symbol` once the orders it has queued at the broker fill."""
+def _pending(broker: Broker, symbol: str) -> PendingPosition:
+    """Where the account's signed position in `symbol` may end once the orders it has at the broker are done (an order
+    whose cancel is under way may fill or not: risk/halt.py `PendingPosition`, the rule for pending exposure)."""
     return pending_position(broker.account({}).positions, broker.open_orders(), symbol)
 
 
