@@ -451,8 +451,8 @@ def test_cancel_that_loses_the_race_to_a_fill_returns_the_fill_without_an_error(
 
     answer = broker.cancel(queued.client_order_id)
 
-    assert answer is not None
-    assert (answer.status, answer.filled_qty) == (OrderStatus.FILLED, 10)
+    assert answer is not None and not answer.asked  # the DELETE was refused: the fill came first
+    assert (answer.result.status, answer.result.filled_qty) == (OrderStatus.FILLED, 10)
     assert server.count("DELETE", f"{ORDERS}/{queued.broker_order_id}") == 1  # answered 422, then looked up
 
 
@@ -464,7 +464,7 @@ def test_cancel_of_a_filled_order_sends_no_delete(server: FakeAlpacaServer) -> N
 
     answer = broker.cancel(filled.client_order_id)
 
-    assert answer is not None and answer.status is OrderStatus.FILLED
+    assert answer is not None and answer.result.status is OrderStatus.FILLED and not answer.asked
     assert [r for r in server.requests if r.method == "DELETE"] == []
 
 
@@ -493,5 +493,5 @@ def test_a_failed_delete_is_unavailable_and_a_second_cancel_completes_it(server:
         broker.cancel(queued.client_order_id)
     answer = broker.cancel(queued.client_order_id)
 
-    assert answer is not None and answer.status is OrderStatus.CANCELED
+    assert answer is not None and answer.result.status is OrderStatus.CANCELED and answer.asked
     assert broker.open_orders() == []

@@ -17,9 +17,10 @@ from llmtrade.app.report_weeks import week_report
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.order_ends import ended_notes, record_order_ends
+from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.config.loader import load_config
 from llmtrade.domain.streams import fill_stream
-from llmtrade.domain.trading import OrderResult, OrderStatus, Position, QueuedOrderCanceled
+from llmtrade.domain.trading import OrderStatus, Position, QueuedOrderCanceled
 from llmtrade.errors import BrokerUnavailable
 from llmtrade.risk.controls import cancel_opening_orders, evaluate_breaker, halted, reset_breaker
 from llmtrade.storage.bootstrap import Storage
@@ -32,7 +33,7 @@ class _OtherProcessBetween(AlpacaBroker):
 
     events: object = None
 
-    def cancel(self, client_order_id: str) -> OrderResult | None:
+    def cancel(self, client_order_id: str) -> CancelAnswer | None:
         done = super().cancel(client_order_id)
         record_order_ends(self.events, self, observe(self), run_id="other")  # type: ignore[arg-type]
         return done

@@ -180,10 +180,10 @@ def test_cancel_takes_an_open_order_off_the_book_and_it_never_fills(venue: Venue
 
     canceled = broker.cancel(queued.client_order_id)
 
-    assert canceled is not None and canceled.status is OrderStatus.CANCELED
+    assert canceled is not None and canceled.result.status is OrderStatus.CANCELED and canceled.asked
     assert broker.open_orders() == []
     again = broker.cancel(queued.client_order_id)  # idempotent
-    assert again is not None and again.status is OrderStatus.CANCELED
+    assert again is not None and again.result.status is OrderStatus.CANCELED and not again.asked  # asked once
     found = broker.find(queued.client_order_id)
     assert found is not None and found.status is OrderStatus.CANCELED
     venue.open_session({"SPY": 500.0})
@@ -202,8 +202,8 @@ def test_cancel_of_a_filled_order_returns_its_filled_state(venue: Venue) -> None
 
     answer = broker.cancel(filled.client_order_id)
 
-    assert answer is not None
-    assert (answer.status, answer.filled_qty, answer.fill_price) == (OrderStatus.FILLED, 10, 500.0)
+    assert answer is not None and not answer.asked
+    assert (answer.result.status, answer.result.filled_qty, answer.result.fill_price) == (OrderStatus.FILLED, 10, 500.0)
     assert broker.account({}).positions["SPY"].qty == 10
 
 

@@ -237,7 +237,7 @@ def test_a_cancel_after_the_fill_time_comes_too_late_even_before_the_price_is_kn
 
     answer = broker.cancel(queued.client_order_id)
 
-    assert answer is not None and answer.status is OrderStatus.ACCEPTED
+    assert answer is not None and answer.result.status is OrderStatus.ACCEPTED and not answer.asked
     assert storage.events.count() == count
     assert [o.client_order_id for o in broker.open_orders()] == [queued.client_order_id]
 

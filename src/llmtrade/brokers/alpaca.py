@@ -11,8 +11,9 @@ holds. `submit` POSTs at most once.
 
 Open orders and fills come from GET /v2/orders (paged by submission time, 500 at most per answer); a
 fill is an order's filled quantity and average price so far, so a partial fill of a working order counts.
-A cancel looks the order up by client_order_id and DELETEs it; a 422 (it filled or ended first) is no error, and a
-DELETE left unanswered is settled by the order's state (canceled or pending_cancel: made, no error).
+A cancel looks the order up by client_order_id and DELETEs it; a 422 (it filled or ended first) is no error, and no
+cancel of ours (`CancelAnswer.asked`); a DELETE left unanswered is settled by the order's state (canceled or
+pending_cancel: made, no error).
 
 A real-money endpoint (paper=False, or a url_override on api.alpaca.markets) is refused at construction,
 before any request, unless live trading was explicitly enabled in risk.yaml.
@@ -43,6 +44,7 @@ from llmtrade.brokers.alpaca_orders import (
     to_result,
 )
 from llmtrade.brokers.fills import Observed
+from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderResult, Position
 from llmtrade.errors import (
     BrokerRejected,
@@ -204,7 +206,7 @@ class AlpacaBroker:
         fills.sort(key=lambda f: f.filled_at)
         return [f for f in fills if since is None or f.filled_at >= since]
 
-    def cancel(self, client_order_id: str) -> OrderResult | None:
+    def cancel(self, client_order_id: str) -> CancelAnswer | None:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         from alpaca.common.exceptions import APIError
 
@@ -212,31 +214,36 @@ class AlpacaBroker:
         if found is None:
             return None
         if not is_working(found) or canceling(found):
-            return to_result(found)  # filled or ended already (no error), or its cancel under way: asked once
+            # Filled or ended already (no error), or its cancel under way: asked once, by whoever asked it. Not this
+            # call's: a cancel made by hand between the caller's listing of the order and this look is not ours.
+            return CancelAnswer(to_result(found), asked=False)
         client = self._trading_client()
 
-        def delete() -> None:
+        def delete() -> bool:
             try:
                 client.cancel_order_by_id(found.id)
             except APIError as exc:
-                # 422: the order filled or ended between our lookup and the DELETE; its state says which.
+                # 422: the order filled or ended between our lookup and the DELETE (its state says which), the cancel
+                # refused: an end found after it is not this call's.
                 if exc.status_code != 422:
                     raise
+                return False
+            return True
 
         try:
-            self._read(f"the cancel of order {client_order_id}", delete)
+            asked = self._read(f"the cancel of order {client_order_id}", delete)
         except BrokerUnavailable:
             # No answer, or a 5xx: Alpaca may have carried it out. A raise says a cancel not made (the breaker takes
             # its request back): only for an order still working with no cancel under way, or unknown (no look-up).
             after = self._looked_up(client_order_id)
             if after is None or (is_working(after) and not canceling(after)):
                 raise
-            return to_result(after)
+            return CancelAnswer(to_result(after), asked=True)  # as far as anyone knows, this call's DELETE did it
         # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel while Alpaca
         # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
         # (a raise says none was made): the next look reads the order; until then it is as found.
         after = self._looked_up(client_order_id)
-        return to_result(after if after is not None else found)
+        return CancelAnswer(to_result(after if after is not None else found), asked=asked)
 
     def is_shortable(self, symbol: str) -> bool:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast

@@ -45,6 +45,7 @@ from llmtrade.brokers.paper_book import (
     split_cancels,
     start_book,
 )
+from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Ledger, Split, fold, with_splits
@@ -267,9 +268,9 @@ class PaperBroker:
             return [*book.booked_fills, *(f for _, f in derived)]  # the usual case: what is derived fills last
         return [f for _, f in heapq.merge(book.booked, derived, key=lambda kf: kf[0])]
 
-    def cancel(self, client_order_id: str) -> OrderResult | None:
+    def cancel(self, client_order_id: str) -> CancelAnswer | None:
         """Cancel a queued order before its fill time; after it, the order has filled (or will, once its
-        opening price is known), so the cancel comes too late and the order's state is returned."""
+        opening price is known), so the cancel comes too late and the order's state is returned, not asked."""
         book = self._book()
         if client_order_id not in book.accepted:
             return None
@@ -282,8 +283,9 @@ class PaperBroker:
                 self._append(canceled, pending.order.week_id, expected=book.version)
             except ConcurrencyError:
                 return self.cancel(client_order_id)  # the ledger moved: decide again on what it says now
-            return self.find(client_order_id)
-        return result(book, client_order_id, derived, splits)
+            found = self.find(client_order_id)
+            return None if found is None else CancelAnswer(found, asked=True)
+        return CancelAnswer(result(book, client_order_id, derived, splits), asked=False)
 
     def record_canceled(self, *, run_id: str | None) -> list[str]:
         """Record, once, each queued order a split cancels (paper_book.py `split_cancels`; a read only derives it). A

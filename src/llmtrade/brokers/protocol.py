@@ -18,6 +18,7 @@ its own (brokers/fills.py `record_new_fills`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +26,18 @@ from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, O
 
 if TYPE_CHECKING:
     from llmtrade.brokers.fills import Observed
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    """What `Broker.cancel` did: the order's state after the call, and whether this call asked the broker to cancel it.
+
+    `asked` False: the order was found filled or ended already, or with a cancel under way that someone else asked
+    for (Alpaca's pending_cancel), or it ended between the call's look and its request (Alpaca's 422): nothing of its
+    end is this call's. The circuit breaker credits only an end it asked for (risk/controls.py)."""
+
+    result: OrderResult
+    asked: bool
 
 
 class Broker(Protocol):
@@ -88,14 +101,14 @@ class Broker(Protocol):
         """
         ...
 
-    def cancel(self, client_order_id: str) -> OrderResult | None:
-        """Cancel an open order and return its state afterwards.
+    def cancel(self, client_order_id: str) -> CancelAnswer | None:
+        """Cancel an open order and return its state afterwards, and whether this call asked for the cancel.
 
-        None when the broker never had the order. Canceling an order that is already filled or dead is
-        not an error: its state is returned unchanged (idempotent: a second cancel answers like the first).
-        A broker that cancels asynchronously may answer ACCEPTED while the cancel is pending. A raise says the
-        cancel was not made, as far as is known (risk/controls.py takes the breaker's request back then); once the
-        broker took it, a failure to read the order's state afterwards is no raise.
+        None when the broker never had the order. Canceling an order that is already filled or dead, or whose cancel
+        is under way, is not an error: its state is returned unchanged, not asked (idempotent: a second cancel answers
+        like the first, but asks nothing). A broker that cancels asynchronously may answer ACCEPTED while the cancel
+        is pending. A raise says the cancel was not made, as far as is known (risk/controls.py takes the breaker's
+        request back then); once the broker took it, a failure to read the order's state afterwards is no raise.
         """
         ...
 

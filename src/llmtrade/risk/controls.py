@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
-from llmtrade.brokers.protocol import Broker
+from llmtrade.brokers.protocol import Broker, CancelAnswer
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
@@ -280,8 +280,13 @@ def cancel_opening_orders(
     on the breaker stream), so the other writer, when it comes first, records the breaker's reason too (it recorded the
     broker's end, the halt named nowhere); a cancel the broker failed takes its request back (BreakerCancelFailed)
     before the error is raised, so an end found later (the order canceled by hand after that error) is recorded as the
-    broker's, not the halt's. A failed cancel does not stop the loop: every order is asked, then the first error is
-    raised (the job stops as before), so the account's later opening orders are not left working until a later look."""
+    broker's, not the halt's. A cancel the broker did not ask for (`CancelAnswer.asked`: the order found ended, or its
+    cancel under way, by another hand between the listing and the broker's look, or ended before its DELETE: Alpaca's
+    422) takes its request back the same way, with "not asked": the end is the broker's. A cancel by hand that lands
+    between the broker's look and its DELETE and leaves the order pending_cancel cannot be told from the breaker's own
+    (both were asked; Alpaca does not say whose took): it stays the halt's. A failed cancel does not stop the loop:
+    every order is asked, then the first error is raised (the job stops as before), so the account's later opening
+    orders are not left working until a later look."""
     canceled: list[QueuedOrderCanceled] = []
     because = f"circuit breaker: {reason}; a halted account may not open or add"
     account = broker.account_id
@@ -299,7 +304,7 @@ def cancel_opening_orders(
             # records it then records the breaker's reason, not an end at the broker.
             said(BreakerCancelRequested(account_id=account, client_order_id=order.client_order_id, reason=because))
         try:
-            result = broker.cancel(order.client_order_id)
+            answer = broker.cancel(order.client_order_id)
         except LlmtradeError as exc:
             if not broker.records_own_ends:
                 # The request was not made: an end found later (canceled by hand once this error was read) is the
@@ -308,6 +313,14 @@ def cancel_opening_orders(
             # The account's later opening orders are still asked now: raising here left them working (free to fill)
             # until a later job's look. The job still stops on the failure, raised after the loop.
             failed = failed or exc
+            continue
+        result = None if answer is None else answer.result
+        if answer is not None and not broker.records_own_ends and (gone := _not_asked(answer)):
+            # Ended, or its cancel under way, by another hand between the listing above and the broker's look (a
+            # cancel by hand, Alpaca's own end): no cancel was made, and the end is not the halt's (it was recorded
+            # with the halt's reason, or taken as the halt's: BreakerCancelTaken). The request is taken back;
+            # brokers/order_ends.py records the end as the broker's.
+            said(BreakerCancelFailed(account_id=account, client_order_id=order.client_order_id, reason=gone))
             continue
         why = QueuedOrderCanceled(
             account_id=broker.account_id,
@@ -341,6 +354,16 @@ def cancel_opening_orders(
     if failed is not None:
         raise failed
     return canceled
+
+
+def _not_asked(answer: CancelAnswer) -> str:
+    """Why a cancel the broker did not ask for leaves the order's end to another hand; "" when it was asked, or the
+    order filled (a fill is no end to credit: recorded as before, on the breaker stream, as a cancel come too late)."""
+    found = answer.result
+    if answer.asked or found.status is OrderStatus.FILLED:
+        return ""
+    state = "with its cancel already under way" if found.status is OrderStatus.ACCEPTED else "ended already"
+    return f"not asked: the order was found {state} ({found.message}), by another hand than the breaker's"
 
 
 def _updated(state: BreakerState, seen: int) -> BreakerUpdated:
