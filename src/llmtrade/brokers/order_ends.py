@@ -149,11 +149,14 @@ def _breakers_cancel(events: EventStore, account_id: str, client_order_id: str) 
     """The reason the account's circuit breaker gave when it asked to cancel the order in the halt it is still in, or
     in one since resumed when the broker took the cancel (BreakerCancelTaken: under way when the account resumed,
     Alpaca's pending_cancel until the open); None if it did not. A request is written before its DELETE; one whose
-    DELETE failed (the order still working, or so far as anyone knows) is taken back (BreakerCancelFailed), and so is
-    every one not taken once the account has resumed: an end found later (a cancel by hand, or Alpaca's own) is the
-    broker's, not the halt's."""
+    DELETE failed or was not made (the order still working, or so far as anyone knows) is taken back
+    (BreakerCancelFailed), and so is every one not taken once the account has resumed: an end found later (a cancel by
+    hand, or Alpaca's own) is the broker's, not the halt's. A cancel the broker took stays the halt's whatever is said
+    after it: another process that settled the request as not made (risk/halt_cancels.py) while its DELETE was on the
+    way, or whose own cancel then found it under way, only came second."""
     asked: str | None = None
-    taken = False  # the broker took the cancel `asked` for
+    latest: str | None = None  # the reason of the latest request for the order, whatever became of it
+    taken: str | None = None  # the reason of the request the broker took, once it took one
     requested, failed, took, resumed = (
         BreakerCancelRequested.event_type(),
         BreakerCancelFailed.event_type(),
@@ -164,15 +167,16 @@ def _breakers_cancel(events: EventStore, account_id: str, client_order_id: str) 
         if event.type == requested:
             request = events.payload(BreakerCancelRequested, event)
             if request.client_order_id == client_order_id:
-                asked, taken = request.reason, False
+                asked = latest = request.reason
         elif event.type == failed:
             if events.payload(BreakerCancelFailed, event).client_order_id == client_order_id:
                 asked = None
         elif event.type == took:
-            taken = taken or events.payload(BreakerCancelTaken, event).client_order_id == client_order_id
-        elif event.type == resumed and not taken:
+            if events.payload(BreakerCancelTaken, event).client_order_id == client_order_id:
+                taken = taken or latest
+        elif event.type == resumed:
             asked = None
-    return asked
+    return taken or asked
 
 
 def _note(order: Order, ended: QueuedOrderCanceled) -> str:

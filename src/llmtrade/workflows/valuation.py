@@ -31,6 +31,7 @@ from llmtrade.config.models import Config
 from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk.controls import breaker_change, breaker_events, cancel_opening_orders, evaluate_breaker
+from llmtrade.risk.halt_cancels import settle_unanswered
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 
@@ -67,6 +68,9 @@ def value_account(
     fills = kept if kept is not None else view_of(name, account_id, observed.fills).ours(ours)
     starting = desk.account.starting_cash
     breaker = config.risk.circuit_breaker
+    # A breaker cancel a killed process left unanswered is settled from the order before the breaker's change is
+    # worked out: a resume in it takes back only the requests never made (risk/halt_cancels.py).
+    settle_unanswered(events, desk.broker, observed.orders, week_id=week_id, run_id=run_id)
     state, changes, version = breaker_change(
         events, account_id, starting_equity=starting, equity=account.equity, fills=fills, config=breaker
     )
