@@ -1,8 +1,9 @@
 """The Alpaca broker: account, positions and market orders through alpaca-py's TradingClient (paper by default).
 
 Orders are made idempotent by their client_order_id, never by retrying blindly. alpaca-py's own retry
-loop (429/504, on every call) is switched off here: a 504 on POST /v2/orders may come back after Alpaca
-accepted the order, and a second POST would either buy twice or bounce off the duplicate check. So a
+loop (429/504, on every call) is switched off (brokers/alpaca_client.py, which makes the calls): a 504 on
+POST /v2/orders may come back after Alpaca accepted the order, and a second POST would either buy twice or
+bounce off the duplicate check. So a
 submission that ends ambiguously (timeout, dropped connection, 429, 5xx, any status that does not prove a
 refusal: a proxy's 408) is settled by looking the order up by its client_order_id: found, it is the answer;
 not found, Alpaca never got it and the caller may simply rerun, which sends it again under the same id. A
@@ -21,13 +22,14 @@ before any request, unless live trading was explicitly enabled in risk.yaml.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, transport_detail
 from llmtrade.brokers.alpaca_orders import (
     canceling,
     decimal,
@@ -54,9 +56,7 @@ from llmtrade.errors import (
     OperationalError,
     TemporaryError,
 )
-from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
-
-T = TypeVar("T")
+from llmtrade.market.alpaca_http import error_message
 
 # alpaca-py's BaseURL.TRADING_PAPER / TRADING_LIVE, spelled out so that building a broker (and refusing a
 # live one) imports nothing of alpaca-py.
@@ -65,13 +65,6 @@ _LIVE_URL = "https://api.alpaca.markets"
 _LIVE_HOST = "api.alpaca.markets"
 
 
-# The statuses that prove Alpaca refused a request, the order not stored (bad request, bad keys, forbidden: buying
-# power or shares held, not found, unprocessable). Any other (429, 5xx, and a proxy's 408, a 409 or 425 on the way)
-# leaves unknown whether it landed: a submission answered so is settled by looking the order up, a read is retried.
-_REFUSED = frozenset({400, 401, 403, 404, 405, 422})
-
-# GET /v2/orders answers at most 500 orders a request (a larger limit is cut to 500 without notice).
-_PAGE = 500
 # How long before its fill an order of ours may have been submitted: DAY orders, at most a long weekend
 # plus a holiday in the queue; a week covers it with room.
 _SUBMITTED_BEFORE_FILL = timedelta(days=7)
@@ -109,9 +102,9 @@ class AlpacaBroker:
                 "live trading is not enabled. Set `live_trading_enabled: true` in risk.yaml to allow it, "
                 "or trade on paper."
             )
-        self._api_key = api_key
-        self._secret_key = secret_key
-        self._client: Any = None
+        self._api = AlpacaTrading(
+            api_key, secret_key, paper=paper, url_override=url_override, endpoint=self.endpoint, timeout=timeout_seconds
+        )
 
     def __repr__(self) -> str:
         # Never show the keys, not even in a traceback's locals.
@@ -119,16 +112,14 @@ class AlpacaBroker:
 
     def close(self) -> None:
         """Release the pooled connection; the broker opens a new one if used again."""
-        if self._client is not None:
-            self._client._session.close()
-            self._client = None
+        self._api.close()
 
     # ----------------------------------------------------------------- Broker protocol
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
-        client = self._trading_client()
-        found = self._read("the account", client.get_account)
-        held = self._read("the positions", client.get_all_positions)
+        client = self._api.client()
+        found = self._api.read("the account", client.get_account)
+        held = self._api.read("the positions", client.get_all_positions)
         positions: dict[str, Position] = {}
         fractions: dict[str, float] = {}
         for raw in held:
@@ -167,21 +158,21 @@ class AlpacaBroker:
             time_in_force=TimeInForce.DAY,
             client_order_id=order.client_order_id,
         )
-        client = self._trading_client()
+        client = self._api.client()
         try:
             placed = client.submit_order(request)
         except APIError as exc:
             status, body = exc.status_code, str(exc)
             if status == 422 and is_duplicate_id(body):
                 return self._already_known(order)
-            if status in _REFUSED:
+            if status in REFUSED:
                 raise BrokerRejected(refusal(f"alpaca rejected order {_describe(order)}", status, body)) from exc
             # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
             # whether the order got through.
             return self._settle_by_lookup(order, f"HTTP {status}: {error_message(body)}", exc)
         except requests.RequestException as exc:
             # Timeout, reset connection, or a 2xx whose body is not JSON: the POST may have landed.
-            return self._settle_by_lookup(order, _transport_detail(exc, self.timeout_seconds), exc)
+            return self._settle_by_lookup(order, transport_detail(exc, self.timeout_seconds), exc)
         except ValidationError as exc:
             raise OperationalError(
                 f"alpaca accepted order {_describe(order)} but answered in a shape alpaca-py cannot read "
@@ -190,11 +181,11 @@ class AlpacaBroker:
         return to_result(placed)
 
     def find(self, client_order_id: str) -> OrderResult | None:
-        found = self._lookup(client_order_id)
+        found = self._api.lookup(client_order_id)
         return None if found is None else to_result(found)
 
     def open_orders(self) -> list[BrokerOrder]:
-        orders = self._orders("open", after=None)
+        orders = self._api.orders("open", after=None)
         return [to_broker_order(o) for o in orders if is_working(o)]
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
@@ -202,7 +193,9 @@ class AlpacaBroker:
         # after it (a DAY order queued over a weekend and a holiday), so the query reaches back further
         # than `since` and the fill time decides below.
         after = None if since is None else since - _SUBMITTED_BEFORE_FILL
-        fills = [f for f in (to_fill(o, self.account_id) for o in self._orders("all", after=after)) if f is not None]
+        fills = [
+            f for f in (to_fill(o, self.account_id) for o in self._api.orders("all", after=after)) if f is not None
+        ]
         fills.sort(key=lambda f: f.filled_at)
         return [f for f in fills if since is None or f.filled_at >= since]
 
@@ -210,14 +203,14 @@ class AlpacaBroker:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         from alpaca.common.exceptions import APIError
 
-        found = self._lookup(client_order_id)
+        found = self._api.lookup(client_order_id)
         if found is None:
             return None
         if not is_working(found) or canceling(found):
             # Filled or ended already (no error), or its cancel under way: asked once, by whoever asked it. Not this
             # call's: a cancel made by hand between the caller's listing of the order and this look is not ours.
             return CancelAnswer(to_result(found), asked=False)
-        client = self._trading_client()
+        client = self._api.client()
 
         def delete() -> bool:
             try:
@@ -231,25 +224,25 @@ class AlpacaBroker:
             return True
 
         try:
-            asked = self._read(f"the cancel of order {client_order_id}", delete)
+            asked = self._api.read(f"the cancel of order {client_order_id}", delete)
         except BrokerUnavailable:
             # No answer, or a 5xx: Alpaca may have carried it out. A raise says a cancel not made (the breaker takes
             # its request back): only for an order still working with no cancel under way, or unknown (no look-up).
-            after = self._looked_up(client_order_id)
+            after = self._api.looked_up(client_order_id)
             if after is None or (is_working(after) and not canceling(after)):
                 raise
             return CancelAnswer(to_result(after), asked=True)  # as far as anyone knows, this call's DELETE did it
         # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel while Alpaca
         # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
         # (a raise says none was made): the next look reads the order; until then it is as found.
-        after = self._looked_up(client_order_id)
+        after = self._api.looked_up(client_order_id)
         return CancelAnswer(to_result(after if after is not None else found), asked=asked)
 
     def is_shortable(self, symbol: str) -> bool:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         from alpaca.common.exceptions import APIError
 
-        client = self._trading_client()
+        client = self._api.client()
 
         def get() -> Any:
             try:
@@ -260,90 +253,15 @@ class AlpacaBroker:
                     return None
                 raise
 
-        asset = self._read(f"asset {symbol}", get)
+        asset = self._api.read(f"asset {symbol}", get)
         return asset is not None and bool(asset.shortable)
 
     # ----------------------------------------------------------------- internals
 
-    def _trading_client(self) -> Any:
-        if self._client is None:
-            # lazy: alpaca-py is heavy; keeps CLI start-up fast
-            from alpaca.trading.client import TradingClient
-
-            client = TradingClient(
-                api_key=self._api_key, secret_key=self._secret_key, paper=self.paper, url_override=self.url_override
-            )
-            # No retries at all: see the module docstring. Reads fail fast too; the caller's rerun retries them.
-            configure_retries(client, 0, 0, ())
-            impose_timeout(client._session, self.timeout_seconds)
-            self._client = client
-        return self._client
-
-    def _lookup(self, client_order_id: str) -> Any:
-        """Alpaca's order (alpaca-py model) with this client_order_id, or None when it has none."""
-        # lazy: alpaca-py is heavy; keeps CLI start-up fast
-        from alpaca.common.exceptions import APIError
-
-        client = self._trading_client()
-
-        def get() -> Any:
-            try:
-                return client.get_order_by_client_id(client_order_id)
-            except APIError as exc:
-                if exc.status_code == 404:
-                    return None
-                raise
-
-        return self._read(f"the lookup of order {client_order_id}", get)
-
-    def _looked_up(self, client_order_id: str) -> Any:
-        """`_lookup`, or None when it fails too (after a cancel: the order's state is then left to the next look)."""
-        try:
-            return self._lookup(client_order_id)
-        except LlmtradeError:
-            return None
-
-    def _orders(self, status: str, *, after: datetime | None) -> list[Any]:
-        """Every order with `status` ("open", "closed", "all") submitted after `after`, each once.
-
-        GET /v2/orders has no page token: it returns at most `limit` (max 500) orders, newest first, and
-        the next page is asked with `until` (exclusive, on submission time). Orders submitted in the same
-        instant as the last one of a page would fall between pages, so the next page's `until` is a
-        microsecond past that instant and the orders seen twice are dropped by id.
-        """
-        # lazy: alpaca-py is heavy; keeps CLI start-up fast
-        from alpaca.common.enums import Sort
-        from alpaca.trading.enums import QueryOrderStatus
-        from alpaca.trading.requests import GetOrdersRequest
-
-        client = self._trading_client()
-        seen: dict[str, Any] = {}
-        until: datetime | None = None
-        while True:
-            request = GetOrdersRequest(
-                status=QueryOrderStatus(status),
-                limit=_PAGE,
-                after=after,
-                until=until,
-                direction=Sort.DESC,
-                nested=False,
-            )
-            page = self._read("the orders", lambda request=request: client.get_orders(request))
-            fresh = [o for o in page if str(o.id) not in seen]
-            seen.update((str(o.id), o) for o in page)
-            if len(page) < _PAGE:
-                break
-            if not fresh:
-                raise OperationalError(
-                    f"alpaca returned more than {_PAGE} orders submitted in one instant; cannot page past them"
-                )
-            until = min(o.submitted_at for o in page) + timedelta(microseconds=1)
-        return sorted(seen.values(), key=lambda o: o.submitted_at)
-
     def _settle_by_lookup(self, order: Order, failure: str, cause: BaseException) -> OrderResult:
         """After a submission that may or may not have landed: the order if Alpaca has it, else an error."""
         try:
-            found = self._lookup(order.client_order_id)
+            found = self._api.lookup(order.client_order_id)
         except LlmtradeError as lookup_error:
             kind = BrokerUnavailable if isinstance(lookup_error, TemporaryError) else OperationalError
             raise kind(
@@ -360,7 +278,7 @@ class AlpacaBroker:
 
     def _already_known(self, order: Order) -> OrderResult:
         """Alpaca refused a duplicate client_order_id: the order it already holds is the answer."""
-        found = self._lookup(order.client_order_id)
+        found = self._api.lookup(order.client_order_id)
         if found is None:
             raise BrokerUnavailable(
                 f"alpaca says client_order_id {order.client_order_id} is already used, yet a lookup by it found "
@@ -380,45 +298,11 @@ class AlpacaBroker:
             )
         return to_result(found)
 
-    def _read(self, what: str, call: Callable[[], T]) -> T:
-        """`call()`, with everything it may raise translated into our error families."""
-        # lazy: alpaca-py is heavy; keeps CLI start-up fast
-        import requests
-        from alpaca.common.exceptions import APIError
-
-        try:
-            return call()
-        except requests.RequestException as exc:
-            raise BrokerUnavailable(
-                f"alpaca ({self.endpoint}) failed {what}: {_transport_detail(exc, self.timeout_seconds)}"
-            ) from exc
-        except APIError as exc:
-            status, body = exc.status_code, str(exc)
-            if status not in _REFUSED:
-                raise BrokerUnavailable(
-                    f"alpaca ({self.endpoint}) failed {what} (HTTP {status}: {error_message(body)})"
-                ) from exc
-            raise BrokerRejected(refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
-        except ValidationError as exc:
-            raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {short(exc)}") from exc
-
 
 def _host(url: str) -> str:
     # urlsplit finds a host only after "//"; a bare "api.alpaca.markets" must not slip through as a path.
     split = urlsplit(url if "//" in url else f"//{url}")
     return (split.hostname or "").rstrip(".")
-
-
-def _transport_detail(exc: Exception, timeout_seconds: float) -> str:
-    # lazy: alpaca-py is heavy; keeps CLI start-up fast (requests comes with it)
-    import requests
-
-    # ConnectTimeout is both; it means "never connected", so ConnectionError is checked first.
-    if isinstance(exc, requests.ConnectionError):
-        return f"could not connect or the connection dropped: {exc}"
-    if isinstance(exc, requests.Timeout):
-        return f"no answer within {timeout_seconds:g}s"
-    return f"unusable answer: {exc}"
 
 
 def _describe(order: Order) -> str:

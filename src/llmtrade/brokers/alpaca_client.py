@@ -1,0 +1,167 @@
+"""The calls the Alpaca broker makes through alpaca-py's TradingClient, and their failures as our errors.
+
+One client per account, built on first use (alpaca-py is imported only then: importing the broker stays cheap), with
+alpaca-py's own retry loop switched off and a timeout on every request (brokers/alpaca.py says why no call is retried
+blindly). `read` turns what a call raises into our error families: no answer, 429 and 5xx are BrokerUnavailable
+(temporary), a refusal is BrokerRejected, an answer alpaca-py cannot read is OperationalError. Orders are looked up by
+client_order_id and listed page by page (GET /v2/orders has no page token). What the answers mean is
+brokers/alpaca_orders.py's; what to do with them is brokers/alpaca.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from llmtrade.brokers.alpaca_orders import refusal, short
+from llmtrade.errors import BrokerRejected, BrokerUnavailable, LlmtradeError, OperationalError
+from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
+
+T = TypeVar("T")
+
+# The statuses that prove Alpaca refused a request, the order not stored (bad request, bad keys, forbidden: buying
+# power or shares held, not found, unprocessable). Any other (429, 5xx, and a proxy's 408, a 409 or 425 on the way)
+# leaves unknown whether it landed: a submission answered so is settled by looking the order up, a read is retried.
+REFUSED = frozenset({400, 401, 403, 404, 405, 422})
+
+# GET /v2/orders answers at most 500 orders a request (a larger limit is cut to 500 without notice).
+_PAGE = 500
+
+
+class AlpacaTrading:
+    """One account's TradingClient, built on first use; the keys stay here and out of every repr."""
+
+    def __init__(
+        self, api_key: str, secret_key: str, *, paper: bool, url_override: str | None, endpoint: str, timeout: float
+    ) -> None:
+        self._api_key = api_key
+        self._secret_key = secret_key
+        self.paper = paper
+        self.url_override = url_override
+        self.endpoint = endpoint
+        self.timeout_seconds = timeout
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        # Never show the keys, not even in a traceback's locals.
+        return f"AlpacaTrading(endpoint={self.endpoint!r})"
+
+    def close(self) -> None:
+        """Release the pooled connection; a new one is opened if used again."""
+        if self._client is not None:
+            self._client._session.close()
+            self._client = None
+
+    def client(self) -> Any:
+        """alpaca-py's TradingClient for the account, built on first use."""
+        if self._client is None:
+            # lazy: alpaca-py is heavy; keeps CLI start-up fast
+            from alpaca.trading.client import TradingClient
+
+            client = TradingClient(
+                api_key=self._api_key, secret_key=self._secret_key, paper=self.paper, url_override=self.url_override
+            )
+            # No retries at all: see brokers/alpaca.py's docstring. Reads fail fast too; the caller's rerun retries
+            # them.
+            configure_retries(client, 0, 0, ())
+            impose_timeout(client._session, self.timeout_seconds)
+            self._client = client
+        return self._client
+
+    def lookup(self, client_order_id: str) -> Any:
+        """Alpaca's order (alpaca-py model) with this client_order_id, or None when it has none."""
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.common.exceptions import APIError
+
+        client = self.client()
+
+        def get() -> Any:
+            try:
+                return client.get_order_by_client_id(client_order_id)
+            except APIError as exc:
+                if exc.status_code == 404:
+                    return None
+                raise
+
+        return self.read(f"the lookup of order {client_order_id}", get)
+
+    def looked_up(self, client_order_id: str) -> Any:
+        """`lookup`, or None when it fails too (after a cancel: the order's state is then left to the next look)."""
+        try:
+            return self.lookup(client_order_id)
+        except LlmtradeError:
+            return None
+
+    def orders(self, status: str, *, after: datetime | None) -> list[Any]:
+        """Every order with `status` ("open", "closed", "all") submitted after `after`, each once.
+
+        GET /v2/orders has no page token: it returns at most `limit` (max 500) orders, newest first, and
+        the next page is asked with `until` (exclusive, on submission time). Orders submitted in the same
+        instant as the last one of a page would fall between pages, so the next page's `until` is a
+        microsecond past that instant and the orders seen twice are dropped by id.
+        """
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.common.enums import Sort
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        client = self.client()
+        seen: dict[str, Any] = {}
+        until: datetime | None = None
+        while True:
+            request = GetOrdersRequest(
+                status=QueryOrderStatus(status),
+                limit=_PAGE,
+                after=after,
+                until=until,
+                direction=Sort.DESC,
+                nested=False,
+            )
+            page = self.read("the orders", lambda request=request: client.get_orders(request))
+            fresh = [o for o in page if str(o.id) not in seen]
+            seen.update((str(o.id), o) for o in page)
+            if len(page) < _PAGE:
+                break
+            if not fresh:
+                raise OperationalError(
+                    f"alpaca returned more than {_PAGE} orders submitted in one instant; cannot page past them"
+                )
+            until = min(o.submitted_at for o in page) + timedelta(microseconds=1)
+        return sorted(seen.values(), key=lambda o: o.submitted_at)
+
+    def read(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, with everything it may raise translated into our error families."""
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        import requests
+        from alpaca.common.exceptions import APIError
+
+        try:
+            return call()
+        except requests.RequestException as exc:
+            raise BrokerUnavailable(
+                f"alpaca ({self.endpoint}) failed {what}: {transport_detail(exc, self.timeout_seconds)}"
+            ) from exc
+        except APIError as exc:
+            status, body = exc.status_code, str(exc)
+            if status not in REFUSED:
+                raise BrokerUnavailable(
+                    f"alpaca ({self.endpoint}) failed {what} (HTTP {status}: {error_message(body)})"
+                ) from exc
+            raise BrokerRejected(refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
+        except ValidationError as exc:
+            raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {short(exc)}") from exc
+
+
+def transport_detail(exc: Exception, timeout_seconds: float) -> str:
+    # lazy: alpaca-py is heavy; keeps CLI start-up fast (requests comes with it)
+    import requests
+
+    # ConnectTimeout is both; it means "never connected", so ConnectionError is checked first.
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not connect or the connection dropped: {exc}"
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {timeout_seconds:g}s"
+    return f"unusable answer: {exc}"
