@@ -16,7 +16,8 @@ from llmtrade.brokers.order_ends import ended_notes, record_order_ends
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.config.loader import load_config
 from llmtrade.domain.trading import BreakerCancelFailed
-from llmtrade.risk.controls import cancel_opening_orders, evaluate_breaker, halted, reset_breaker
+from llmtrade.risk.controls import evaluate_breaker, halted, reset_breaker
+from llmtrade.risk.halt_cancels import cancel_opening_orders
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.valuation import value_account

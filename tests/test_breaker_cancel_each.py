@@ -11,7 +11,7 @@ import pytest
 
 from llmtrade.domain.trading import BreakerCancelFailed, Order, Side
 from llmtrade.errors import BrokerUnavailable
-from llmtrade.risk.controls import cancel_opening_orders
+from llmtrade.risk.halt_cancels import cancel_opening_orders
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import send_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer

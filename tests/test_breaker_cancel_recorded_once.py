@@ -22,7 +22,8 @@ from llmtrade.config.loader import load_config
 from llmtrade.domain.streams import fill_stream
 from llmtrade.domain.trading import OrderStatus, Position, QueuedOrderCanceled
 from llmtrade.errors import BrokerUnavailable
-from llmtrade.risk.controls import cancel_opening_orders, evaluate_breaker, halted, reset_breaker
+from llmtrade.risk.controls import evaluate_breaker, halted, reset_breaker
+from llmtrade.risk.halt_cancels import cancel_opening_orders
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_order_ends import CID, KEY, SECRET, WEEK, _ends, _queued

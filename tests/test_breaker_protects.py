@@ -22,11 +22,11 @@ from llmtrade.risk import controls, gate
 from llmtrade.risk.controls import (
     UNCOUNTED,
     breaker_state,
-    cancel_opening_orders,
     evaluate_breaker,
     halted,
     record_shadow,
 )
+from llmtrade.risk.halt_cancels import cancel_opening_orders
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.desk import Desk

@@ -18,7 +18,7 @@ the order again (its OrderSubmitted stands); the next plan starts from what the 
 A broker that records every end it makes itself (`Broker.records_own_ends`: the paper broker, whose split cancels
 PaperBroker.record_canceled writes with the ledger's cancel on the same write-once stream) is left alone: recording
 its ends here first took that stream, and the broker's own record (the ledger's cancel with it) could never be
-written. The breaker's cancels (risk/controls.py `cancel_opening_orders`) take the same stream and version, so the
+written. The breaker's cancels (risk/halt_cancels.py `cancel_opening_orders`) take the same stream and version, so the
 one order is recorded once, by whichever writer comes first; the breaker says which order it cancels, and why
 (BreakerCancelRequested), before its cancel reaches the broker, so an order found canceled here that it asked for (in
 the halt the account is still in, the cancel not failed since; or in one since resumed when the broker took the cancel

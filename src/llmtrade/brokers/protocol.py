@@ -34,7 +34,7 @@ class CancelAnswer:
 
     `asked` False: the order was found filled or ended already, or with a cancel under way that someone else asked
     for (Alpaca's pending_cancel), or it ended between the call's look and its request (Alpaca's 422): nothing of its
-    end is this call's. The circuit breaker credits only an end it asked for (risk/controls.py)."""
+    end is this call's. The circuit breaker credits only an end it asked for (risk/halt_cancels.py)."""
 
     result: OrderResult
     asked: bool
@@ -107,7 +107,7 @@ class Broker(Protocol):
         None when the broker never had the order. Canceling an order that is already filled or dead, or whose cancel
         is under way, is not an error: its state is returned unchanged, not asked (idempotent: a second cancel answers
         like the first, but asks nothing). A broker that cancels asynchronously may answer ACCEPTED while the cancel
-        is pending. A raise says the cancel was not made, as far as is known (risk/controls.py takes the breaker's
+        is pending. A raise says the cancel was not made, as far as is known (risk/halt_cancels.py takes the breaker's
         request back then); once the broker took it, a failure to read the order's state afterwards is no raise.
         """
         ...

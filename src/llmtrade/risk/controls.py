@@ -2,7 +2,7 @@
 circuit breaker. Both live in events, so their history is as auditable as the trades.
 
 A halted account's breaker stream also holds its shadow trades (`record_shadow`) and the queued
-opening orders its halt canceled (`cancel_opening_orders`)."""
+opening orders its halt canceled (risk/halt_cancels.py `cancel_opening_orders`)."""
 
 from __future__ import annotations
 
@@ -10,38 +10,29 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
-from llmtrade.brokers.protocol import Broker, CancelAnswer
 from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, fold, with_splits
-from llmtrade.domain.streams import KILL_SWITCH, breaker_stream, fill_stream
+from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import (
     AccountHalted,
     AccountResumed,
-    BreakerCancelFailed,
-    BreakerCancelRequested,
-    BreakerCancelTaken,
     BreakerState,
     BreakerUpdated,
     Fill,
-    OrderStatus,
-    Position,
-    QueuedOrderCanceled,
     RiskVerdict,
     ShadowTraded,
 )
-from llmtrade.errors import ConcurrencyError, LlmtradeError
+from llmtrade.errors import ConcurrencyError
 from llmtrade.risk import breaker
 from llmtrade.risk.breaker_head import breaker_head
-from llmtrade.risk.halt import opening_orders
 from llmtrade.risk.shadow import shadow_fills
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
 # Each lost race means another writer made progress; this many in a row is a livelock, not bad luck.
 _ATTEMPTS = 5
-_ENDED = (OrderStatus.CANCELED, OrderStatus.REJECTED)  # a cancel's answer when it ended the order
 
 # "How many trades has the breaker seen" for a state written when trades were counted per reducing
 # fill: unknown in round trips, so the next evaluation takes every trade closed so far as seen.
@@ -254,116 +245,6 @@ def record_shadow(
         return state, [*payloads, _updated(state, seen), *transitions], version
 
     return _recorded(events, account_id, change, week_id=week_id, run_id=run_id)
-
-
-def cancel_opening_orders(
-    events: EventStore,
-    broker: Broker,
-    positions: Mapping[str, Position],
-    reason: str,
-    *,
-    week_id: date | None,
-    run_id: str | None,
-) -> list[QueuedOrderCanceled]:
-    """Cancel the halted account's queued orders that would open or add (risk/halt.py `opening_orders`). Closes
-    queued ahead of them stay queued.
-
-    An order the cancel ended is recorded on its own write-once fill stream, after its fill if part filled: the
-    stream and version brokers/order_ends.py records a broker's end at, so the one end is recorded once, by whichever
-    writer comes first (another process's record_order_ends between the cancel and this write saw it canceled; two
-    records said it twice). One the cancel did not end (too late: filled; unknown to the broker), and one whose part
-    fill is not recorded yet (no slot after it to take), is recorded on the breaker stream. One still working, its
-    cancel under way (Alpaca's pending_cancel, for seconds or until the next open), is not recorded now, nor asked to
-    cancel again by a later look of the halt (`BrokerOrder.canceling`): brokers/order_ends.py records its end when it
-    comes, with the breaker's reason (BreakerCancelTaken: even after a resume), and brokers/fills.py its fill if it
-    fills first. At a broker that does not record its own ends, each cancel is announced first (BreakerCancelRequested,
-    on the breaker stream), so the other writer, when it comes first, records the breaker's reason too (it recorded the
-    broker's end, the halt named nowhere); a cancel the broker failed takes its request back (BreakerCancelFailed)
-    before the error is raised, so an end found later (the order canceled by hand after that error) is recorded as the
-    broker's, not the halt's. A cancel the broker did not ask for (`CancelAnswer.asked`: the order found ended, or its
-    cancel under way, by another hand between the listing and the broker's look, or ended before its DELETE: Alpaca's
-    422) takes its request back the same way, with "not asked": the end is the broker's. A cancel by hand that lands
-    between the broker's look and its DELETE and leaves the order pending_cancel cannot be told from the breaker's own
-    (both were asked; Alpaca does not say whose took): it stays the halt's. A failed cancel does not stop the loop:
-    every order is asked, then the first error is raised (the job stops as before), so the account's later opening
-    orders are not left working until a later look."""
-    canceled: list[QueuedOrderCanceled] = []
-    because = f"circuit breaker: {reason}; a halted account may not open or add"
-    account = broker.account_id
-
-    def said(payload: EventPayload) -> None:  # on the account's breaker stream
-        events.append(
-            [NewEvent.of(payload, stream=breaker_stream(account), account_id=account, week_id=week_id, run_id=run_id)]
-        )
-
-    failed: LlmtradeError | None = None  # the first cancel the broker failed, raised once every order was asked
-    # An order whose cancel is under way (asked by an earlier look of this halt, or by hand) is not listed: asked once.
-    for order in opening_orders(positions, broker.open_orders()):
-        if not broker.records_own_ends:
-            # Said before the cancel: another process's order_ends that finds the order canceled before this one
-            # records it then records the breaker's reason, not an end at the broker.
-            said(BreakerCancelRequested(account_id=account, client_order_id=order.client_order_id, reason=because))
-        try:
-            answer = broker.cancel(order.client_order_id)
-        except LlmtradeError as exc:
-            if not broker.records_own_ends:
-                # The request was not made: an end found later (canceled by hand once this error was read) is the
-                # broker's, not the halt's; the next look at the halted account asks again if it is still working.
-                said(BreakerCancelFailed(account_id=account, client_order_id=order.client_order_id, reason=str(exc)))
-            # The account's later opening orders are still asked now: raising here left them working (free to fill)
-            # until a later job's look. The job still stops on the failure, raised after the loop.
-            failed = failed or exc
-            continue
-        result = None if answer is None else answer.result
-        if answer is not None and not broker.records_own_ends and (gone := _not_asked(answer)):
-            # Ended, or its cancel under way, by another hand between the listing above and the broker's look (a
-            # cancel by hand, Alpaca's own end): no cancel was made, and the end is not the halt's (it was recorded
-            # with the halt's reason, or taken as the halt's: BreakerCancelTaken). The request is taken back;
-            # brokers/order_ends.py records the end as the broker's.
-            said(BreakerCancelFailed(account_id=account, client_order_id=order.client_order_id, reason=gone))
-            continue
-        why = QueuedOrderCanceled(
-            account_id=broker.account_id,
-            client_order_id=order.client_order_id,
-            reason=because,
-            status=None if result is None else result.status,
-        )
-        canceled.append(why)
-        if result is not None and result.status is OrderStatus.ACCEPTED and not broker.records_own_ends:
-            # Still working, its cancel under way (Alpaca's pending_cancel): nothing ended yet. Its end is recorded
-            # when it comes, with this halt's reason (order_ends reads the request, taken: a resume before the end no
-            # longer takes it back), or its fill if it fills first.
-            said(BreakerCancelTaken(account_id=account, client_order_id=order.client_order_id))
-            continue
-        if result is None or result.status not in _ENDED:
-            stream, expected = breaker_stream(broker.account_id), None
-        else:
-            stream = fill_stream(broker.account_id, order.client_order_id)
-            expected = {stream: 1 if result.filled_qty else 0}
-        event = NewEvent.of(why, stream=stream, account_id=broker.account_id, week_id=week_id, run_id=run_id)
-        try:
-            events.append([event], expected_versions=expected)
-        except ConcurrencyError:
-            if any(e.type == QueuedOrderCanceled.event_type() for e in events.read_stream(stream)):
-                continue  # its end is recorded already (another process's order_ends): once is enough
-            # Its part fill is not recorded yet (a working order's fill waits for its end: brokers/fills.py), so the
-            # slot after it is not there to take; dropped, order_ends later called the breaker's own cancel "the trade
-            # did not happen" (review E2). On the breaker stream, as one the cancel did not end: order_ends reads it.
-            moved = event.model_copy(update={"stream": breaker_stream(broker.account_id)})
-            events.append([moved])
-    if failed is not None:
-        raise failed
-    return canceled
-
-
-def _not_asked(answer: CancelAnswer) -> str:
-    """Why a cancel the broker did not ask for leaves the order's end to another hand; "" when it was asked, or the
-    order filled (a fill is no end to credit: recorded as before, on the breaker stream, as a cancel come too late)."""
-    found = answer.result
-    if answer.asked or found.status is OrderStatus.FILLED:
-        return ""
-    state = "with its cancel already under way" if found.status is OrderStatus.ACCEPTED else "ended already"
-    return f"not asked: the order was found {state} ({found.message}), by another hand than the breaker's"
 
 
 def _updated(state: BreakerState, seen: int) -> BreakerUpdated:

@@ -30,8 +30,8 @@ from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
 from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill
 from llmtrade.errors import ConcurrencyError
-from llmtrade.risk.controls import breaker_change, breaker_events, cancel_opening_orders, evaluate_breaker
-from llmtrade.risk.halt_cancels import settle_unanswered
+from llmtrade.risk.controls import breaker_change, breaker_events, evaluate_breaker
+from llmtrade.risk.halt_cancels import cancel_opening_orders, settle_unanswered
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 
