@@ -8,12 +8,14 @@ import re
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import yaml
 
 from llmtrade.app import backtest as backtest_module
+from llmtrade.app import backtest_discovery
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import BacktestResult
@@ -23,7 +25,7 @@ from llmtrade.config.loader import load_config, packaged_defaults
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, UsageError
-from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from tests.test_backtest import _unique, _url
@@ -193,4 +195,37 @@ def test_a_start_stopped_by_a_missing_file_binds_nothing_once_the_symbol_is_left
     assets["universe"] = [i for i in assets["universe"] if i["symbol"] != "IWM"]
     (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
     fixed = backtest(settings, load_config(config), config, spec, say=lambda _t: None)
+    assert (fixed.weeks_done_before, fixed.weeks_run) == (0, 1)
+
+
+def test_a_start_that_fails_in_discoverys_fetch_binds_nothing(
+    bars: dict[str, list[Bar]],
+    database_url: str,
+    pg_admin_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The prefetch's failures forgot what it cached (33e2226), but discovery fetches its candidates' bars after it,
+    still before the first job: a failure there (a file's problem only leaves that candidate out, so a database
+    error, a bug) left the universe's and the candidates' bars cached, and the start bound the name to its inputs,
+    so the same command on mended files was refused as "started with other inputs"."""
+    folder, name = tmp_path / "prices", _unique()
+    first, last = min(b.day for b in bars[BENCHMARK]), max(b.day for b in bars[BENCHMARK])
+    xle = SyntheticMarket({BENCHMARK: "equity"}, seed=11, extra=candidate_classes()).daily_bars(["XLE"], first, last)
+    _write(folder, {**bars, **xle})
+    fetch = backtest_discovery._usable
+
+    def failing(*args: Any) -> Any:
+        fetch(*args)  # the candidates' bars reach the cache
+        raise psycopg.OperationalError("the database is out of disk space")
+
+    monkeypatch.setattr(backtest_discovery, "_usable", failing)
+    with pytest.raises(psycopg.OperationalError, match="out of disk space"):
+        _run(database_url, tmp_path, name, folder)
+    monkeypatch.undo()
+    with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
+        assert conn.execute("SELECT count(*) FROM market_bars").fetchone() == (0,)
+    doubled = [b.model_copy(update={"close": b.close * 2, "high": b.high * 2}) for b in xle["XLE"]]
+    _write(folder, {**bars, "XLE": doubled})  # the input mended (other prices): a fresh start, not "other inputs"
+    fixed = _run(database_url, tmp_path, name, folder)
     assert (fixed.weeks_done_before, fixed.weeks_run) == (0, 1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -61,7 +61,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
-from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, UsageError
+from llmtrade.errors import LlmtradeError, OperationalError, UsageError
 from llmtrade.exits import stop_if_terminated
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_quotes import gaps_notice
@@ -176,6 +176,7 @@ def backtest(
         if rebuild_if_ahead(app, storage):
             say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
         todo = [w for w in weeks if w not in finished]
+        unbound = False
         if todo:
             clock.set(max(clock.now(), next((plan[w][0].at for w in todo if plan[w]), clock.now())))
             last_done = max(finished) if finished else None
@@ -189,22 +190,26 @@ def backtest(
             # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs
             # (check_resume lets a start with nothing after it be replaced only while no bar is cached).
             events.flush()
-            try:
+        try:
+            if todo:
                 prefetch(app, storage, plan, todo)
-            except (MarketDataError, UsageError):
-                # Stopped before any job ran (a file missing, a bad row): what it cached (the other symbols' bars: a
-                # batch missing one costs only that one) goes, so the command mended as told starts afresh.
-                if unbound:
+            discovery = _start_discovery(app, storage, plan, todo, tally)
+            later.enter_context(paths_planned(app, plan, todo))  # the checkpoints' intraday paths, on another core
+            if todo:
+                if not draws_apart:
+                    import_ahead()  # the leaderboard's bootstrap, imported while the weeks wait (else the worker's)
+                # Its draws too, made by the draws worker meanwhile, for the books' expected range: the whole plan's.
+                scheduled = [job.at for jobs in plan.values() for job in jobs]
+                draw_ahead(app, min(scheduled), max(scheduled))
+        except Exception:
+            # Failed before any job ran, in whichever part of the start (a file missing or a bad row at the prefetch,
+            # a database error in discovery's fetch of its candidates): what it cached (the other symbols' bars: a
+            # batch missing one costs only that one; the candidates') goes, so the command mended starts afresh. A
+            # stop (Ctrl-C, SIGTERM) is no failure: the same command resumes on what it cached.
+            if unbound:
+                with suppress(Exception):  # the failure is what is said (a connection lost fails this too)
                     app.bar_cache(storage).forget_all()
-                raise
-        discovery = _start_discovery(app, storage, plan, todo, tally)
-        later.enter_context(paths_planned(app, plan, todo))  # the checkpoints' intraday paths, planned on another core
-        if todo:
-            if not draws_apart:
-                import_ahead()  # the leaderboard's bootstrap, imported while the weeks wait (else the worker's)
-            # Its draws too, made by the draws worker meanwhile, for the books' expected range: the whole plan's.
-            scheduled = [job.at for jobs in plan.values() for job in jobs]
-            draw_ahead(app, min(scheduled), max(scheduled))
+            raise
         done = done_keys(events)
         ran = {w for w in audited if w in finished or any(j.key in done for j in plan[w] if j.kind is JobKind.WEEKLY)}
         if unaudited := not_audited_now(spec.audit, ran, events.read_stream(streams.BACKTEST)):
