@@ -44,10 +44,10 @@ def _write(folder: Path, bars: dict[str, list[Bar]], *, bad: str | None = None) 
         (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
 
 
-def _run(live_url: str, home: Path, name: str, folder: Path) -> BacktestResult:
+def _run(live_url: str, home: Path, name: str, folder: Path, said: list[str] | None = None) -> BacktestResult:
     settings = Settings(DATABASE_URL=live_url, LLMTRADE_HOME=str(home))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
-    return backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    return backtest(settings, load_config(None), None, spec, say=(said if said is not None else []).append)
 
 
 def history(until: date) -> dict[str, list[Bar]]:
@@ -106,17 +106,25 @@ def test_a_backtest_stopped_by_a_bad_price_file_runs_once_the_file_is_fixed(
         _run(database_url, tmp_path, name, folder)
 
 
-def test_a_start_killed_after_caching_its_prices_still_binds_them(
+def test_a_start_killed_before_its_first_job_is_replaced_by_one_on_other_prices(
     bars: dict[str, list[Bar]],
     database_url: str,
     pg_admin_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Its bars are in the backtest's cache, and a rerun would read them from there: other prices must be refused,
-    or the books would be priced from the old files under the new files' hash."""
+    """A start killed after its prefetch, before its first job, bound the name (its bars were cached, a spike in them
+    recorded), so the same command on the mended files was refused as "started with other inputs" though no job had
+    run; so was a database an older llmtrade's failed start had left its bars in. Now a start after starts that ran no
+    job replaces them, said once: their bars are forgotten (read from the cache, they would price the books from the
+    old files under the new files' hash) and what they recorded of them (the spike) no longer stands."""
     folder, name = tmp_path / "prices", _unique()
-    _write(folder, bars)
+    spiked = WEEK - timedelta(days=20)
+    assert spiked in {b.day for b in bars["GLD"]}
+    gld = [
+        b.model_copy(update={"close": b.close * 3, "high": b.close * 3}) if b.day == spiked else b for b in bars["GLD"]
+    ]
+    _write(folder, {**bars, "GLD": gld})
     url = _url(pg_admin_url, backtest_database(name))
 
     def killed(*args: object, **kwargs: object) -> None:
@@ -130,12 +138,25 @@ def test_a_start_killed_after_caching_its_prices_still_binds_them(
     with pytest.raises(KeyboardInterrupt):
         _run(database_url, tmp_path, name, folder)
     monkeypatch.undo()
-    doubled = {
-        s: [b.model_copy(update={"close": b.close * 2, "high": b.high * 2}) for b in rows] for s, rows in bars.items()
-    }
-    _write(folder, doubled)
-    with pytest.raises(UsageError, match="price data hash"):
-        _run(database_url, tmp_path, name, folder)
+    with psycopg.connect(url) as conn:
+        stored = [r[0] for r in conn.execute("SELECT type FROM events ORDER BY id")]
+    assert stored == ["BacktestStarted", "PriceJumpFlagged"], stored  # a kill is no failure: no BacktestStopped
+    _write(folder, bars)  # the spike mended
+    said: list[str] = []
+    fixed = _run(database_url, tmp_path, name, folder, said)
+    assert (fixed.weeks_done_before, fixed.weeks_run) == (0, 1)
+    [replaced] = [text for text in said if "ran no job" in text]
+    assert replaced.startswith(
+        f"backtest {name!r}: its earlier start ran no job, so this one replaces it with other inputs: price data hash "
+    ), replaced
+    # The books of a backtest run afresh on the mended files: their bars, no note of the spike.
+    fresh = _run(database_url, tmp_path, _unique(), folder)
+    assert fixed.leaderboard.model_dump(exclude={"source"}) == fresh.leaderboard.model_dump(exclude={"source"})
+    assert not [note for note in fixed.leaderboard.notes if "spike" in note], fixed.leaderboard.notes
+    said.clear()  # said once: the books now hold the replacing start's inputs
+    again = _run(database_url, tmp_path, name, folder, said)
+    assert (again.weeks_done_before, again.weeks_run) == (1, 0)
+    assert not [text for text in said if "ran no job" in text], said
 
 
 def test_prices_that_begin_too_late_for_the_indicators_are_said_at_the_start(

@@ -165,7 +165,8 @@ def backtest(
         ExitStack() as later,
     ):
         events = storage.events
-        finished = check_resume(app, storage, inputs, until=span([j for js in plan.values() for j in js], calendar)[1])
+        resume = check_resume(app, storage, inputs, until=span([j for js in plan.values() for j in js], calendar)[1])
+        finished = resume.finished
         if finished and max(finished) > weeks[-1]:
             # Its books run past --to and cannot be cut: a result for the shorter range would show all of them.
             raise UsageError(
@@ -183,12 +184,13 @@ def backtest(
             quoting = sorted({new_york_date(j.at) for w in todo for j in plan[w] if calendar.is_open(j.at)})
             if gaps := gaps_notice(inputs.intraday, quoting):  # once, before the first week (csv_quotes.py)
                 say(gaps)
-            unbound = ran_nothing(events)  # before this start: did any earlier one run a job?
-            events.append([NewEvent.of(inputs.started(resumed_after=last_done), stream=streams.BACKTEST)])
+            unbound = ran_nothing(storage)  # before this start: did any earlier one run a job?
+            begun = inputs.started(resumed_after=last_done, replaced_after=resume.replaced_after)
+            events.append([NewEvent.of(begun, stream=streams.BACKTEST)])
             record_config(events, app.loaded.config)  # what its books are read with, --config or not (backtest_config)
             stopping.append(events)  # a failure from here on is recorded (BacktestStopped)
             # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs
-            # (check_resume lets a start with nothing after it be replaced only while no bar is cached).
+            # (check_resume compares a start that ran a job with the cache, and replaces one that ran none).
             events.flush()
         try:
             if todo:

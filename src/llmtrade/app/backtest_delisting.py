@@ -125,11 +125,7 @@ def record_delisted(
     app: BacktestContainer, storage: Storage, ends: Mapping[str, date], where: Mapping[str, str | None]
 ) -> None:
     """Say each delisting of `ends` and record it once per backtest (PricesEndEarly on the backtest stream)."""
-    known = {
-        PricesEndEarly.from_event(e).symbol
-        for e in storage.events.read_stream(streams.BACKTEST)
-        if e.type == PricesEndEarly.event_type()
-    }
+    known = set(delisted(storage.events.read_stream(streams.BACKTEST)))  # as they stand (domain/backtests.py)
     fresh = [
         NewEvent.of(PricesEndEarly(symbol=s, last_day=day, where=where.get(s)), stream=streams.BACKTEST)
         for s, day in sorted(ends.items())

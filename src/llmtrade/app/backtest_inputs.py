@@ -25,9 +25,8 @@ from llmtrade.app.baseline_universe import config_hash
 from llmtrade.app.discovery import priceable
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestStarted, BacktestStopped, first_leak, listed_late, weeks_done
+from llmtrade.domain.backtests import BacktestStarted, first_leak, listed_late, weeks_done
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.market import MarketDataRejected
 from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, OperationalError, UsageError
@@ -87,7 +86,7 @@ class Inputs:
             )
         return cls(name, start, end, app.mode.value, config_hash(config), data, data_hash, intraday, unread)
 
-    def started(self, *, resumed_after: date | None) -> BacktestStarted:
+    def started(self, *, resumed_after: date | None, replaced_after: date | None = None) -> BacktestStarted:
         return BacktestStarted(
             name=self.name,
             start=self.start,
@@ -100,6 +99,7 @@ class Inputs:
             resumed_after=resumed_after,
             intraday=self.intraday,
             intraday_unread=sorted(self.unread),
+            replaced_after=replaced_after,
         )
 
 
@@ -134,12 +134,20 @@ def range_weeks(
     return [start + n * _WEEK for n in range((end - start) // _WEEK + 1)]
 
 
-def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, until: date) -> set[date]:
+@dataclass(frozen=True)
+class Resume:
+    """What `check_resume` found: the weeks an earlier run finished, and the prices this start reads afresh
+    (BacktestStarted.replaced_after: date.min for all of them, None for none)."""
+
+    finished: set[date]
+    replaced_after: date | None = None
+
+
+def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, until: date) -> Resume:
     """The weeks an earlier run of this backtest finished; UsageError when its inputs differ from `inputs`,
     OperationalError when it failed its look-ahead audit (its books are not evidence: start a new one). `until`: the
     last session the range (to --to) reads, which a backtest run afresh reads the discovery candidates' files to."""
     events = storage.events
-    priced = BarCache(storage.conn).holds_bars()  # an earlier start read its prices; they would be read again
     stream = events.read_stream(streams.BACKTEST)
     starts = [e for e in stream if e.type == BacktestStarted.event_type()]
     if not starts:
@@ -147,14 +155,8 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             raise UsageError(
                 f"the database of backtest {inputs.name!r} holds events but no backtest: choose another name"
             )
-        return set()
-    if not priced and ran_nothing(events):
-        # Every earlier start stopped before its first job and before any price reached the cache (a bad price file,
-        # a missing one: the message said to fix it and run again, and its refusals and stop (BacktestStopped) are on
-        # record; app/backtest.py forgets what such a start cached): nothing holds its inputs, so these start afresh.
-        return set()
-    # The inputs the books were written with: a start before any job may have named others, and every later
-    # start (a resume) repeats them.
+        return Resume(set())
+    # The inputs the books were written with: every start after the first that ran a job (a resume) repeats them.
     was = BacktestStarted.from_event(starts[-1])
     differences = [
         f"{label} {old} (now {new})"
@@ -169,6 +171,19 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
         )
         if old != new
     ]
+    if ran_nothing(storage):
+        if differences:
+            # Every earlier start stopped before its first job (a bad price file, a missing one, a kill; an older
+            # llmtrade left what such a start cached): no book holds its inputs, so these replace them. What it cached
+            # goes, and what it recorded of its prices (jumps, late listings) no longer stands (replaced_after).
+            app.bar_cache(storage).forget_all()
+            app.say(
+                f"backtest {inputs.name!r}: its earlier start ran no job, so this one replaces it with other inputs: "
+                + "; ".join(differences)
+            )
+            return Resume(set(), replaced_after=date.min)
+        return Resume(set())
+    starts = _since_replaced(starts)
     folder = csv_dir(app.loaded.config.assets, app.settings)
     if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
         spans = BarCache(storage.conn).spans(synthetic=False)  # the days each symbol's weeks read
@@ -200,15 +215,23 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             f"backtest {inputs.name!r} failed its look-ahead audit at week {leak.week_id} ({leak.role}, "
             f"line {leak.line}); its results are not evidence: fix the leak and start a new backtest"
         )
-    return weeks_done(stream)
+    return Resume(weeks_done(stream))
 
 
-def ran_nothing(events: EventStore) -> bool:
-    """Whether every start on record stopped before its first job: the books hold only starts, their stops and the
-    price refusals that stopped them (a job's first event is none of these)."""
-    stream = events.read_stream(streams.BACKTEST)
-    marks = [e for e in stream if e.type in (BacktestStarted.event_type(), BacktestStopped.event_type())]
-    return events.count() == len(marks) + len(events.read(type=MarketDataRejected.event_type()))
+def ran_nothing(storage: Storage) -> bool:
+    """Whether every start on record stopped before its first job: no job's run began (RunStarted: every job, a
+    discovery before the weekly run and a delisting's settlement open one first) and no week is done (one with no
+    job on the schedule runs none)."""
+    if latest_record(storage.conn, [RunStarted.event_type()]) is not None:
+        return False
+    return not weeks_done(storage.events.read_stream(streams.BACKTEST))
+
+
+def _since_replaced(starts: Sequence[StoredEvent]) -> Sequence[StoredEvent]:
+    """`starts` from the last that replaced every earlier one (BacktestStarted.replaced_after date.min): the earlier
+    ones ran no job, so what they read says nothing of the books."""
+    fresh = [i for i, e in enumerate(starts) if BacktestStarted.from_event(e).replaced_after == date.min]
+    return starts[fresh[-1] :] if fresh else starts
 
 
 def _changed_bar(storage: Storage, folder: Path, spans: Mapping[str, Sequence[tuple[date, date]]]) -> str | None:

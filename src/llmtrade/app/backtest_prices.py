@@ -29,7 +29,7 @@ from llmtrade.app.backtest_inputs import HISTORY
 from llmtrade.app.container import Container
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import flagged_jumps
+from llmtrade.domain.backtests import flagged_jumps, listed_late
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PricesBeginLate
 from llmtrade.errors import LlmtradeError, MarketDataError
@@ -89,7 +89,7 @@ def check_prices(
         app.warning(short)
     app.listed_later |= dict(after or {})
     fresh: list[NewEvent] = []
-    known = {PricesBeginLate.from_event(e).symbol for e in stream if e.type == PricesBeginLate.event_type()}
+    known = set(listed_late(stream))  # as they stand: a start that read the prices afresh records them again
     for symbol, first in sorted(app.listed_later.items()):
         said = after_message if symbol in (after or {}) else late_message
         app.warning(said(symbol, first, asof, where(symbol)))

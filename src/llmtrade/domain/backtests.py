@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -47,6 +47,11 @@ class BacktestStarted(EventPayload):
     # them after it (any quote of one stops), so mended, a resume compares them with the last start that read them.
     # Left out of the record when there are none.
     intraday_unread: list[str] = Field(default_factory=list, exclude_if=lambda names: not names)
+    # The prices this start read afresh, no job of the books having read them, and with them what the starts before it
+    # recorded of them (their jumps, late listings, delistings: `standing`): all of them (date.min) when no earlier
+    # start ran a job (one stopped at its start, with other inputs), else the bars after this day, the last any job
+    # read (a run killed with bars cached ahead of its jobs, a file mended there). Left out of the record when None.
+    replaced_after: date | None = Field(default=None, exclude_if=lambda day: day is None)
 
 
 class BacktestConfigRecorded(EventPayload):
@@ -168,33 +173,50 @@ def again(stream: Sequence[StoredEvent], then: str) -> str:
     )
 
 
-def flagged_jumps(stream: Sequence[StoredEvent]) -> list[PriceJumpFlagged]:
-    """The split-like price jumps a backtest's `stream` recorded at its starts, each (symbol, day) once, by day."""
-    found = {}
+_Said = TypeVar("_Said", PriceJumpFlagged, PricesBeginLate, PricesEndEarly)
+
+
+def standing(stream: Sequence[StoredEvent], kind: type[_Said]) -> list[_Said]:
+    """The `kind` records a backtest's `stream` holds that still stand, in order: those of prices a later start read
+    afresh (BacktestStarted.replaced_after) are dropped, that start having recorded what it found in them itself. A
+    jump is dropped from that day on (a spike is judged by the next session's bar too), a late listing or a delisting
+    after it."""
+    kept: list[_Said] = []
     for event in stream:
-        if event.type == PriceJumpFlagged.event_type():
-            jump = PriceJumpFlagged.from_event(event)
-            found.setdefault((jump.symbol, jump.day), jump)
+        if event.type == kind.event_type():
+            kept.append(kind.from_event(event))
+        elif event.type == BacktestStarted.event_type():
+            cut = BacktestStarted.from_event(event).replaced_after
+            if cut is not None:
+                kept = [said for said in kept if not _read_afresh(said, cut)]
+    return kept
+
+
+def _read_afresh(said: PriceJumpFlagged | PricesBeginLate | PricesEndEarly, cut: date) -> bool:
+    if isinstance(said, PriceJumpFlagged):
+        return said.day >= cut
+    return (said.first_day if isinstance(said, PricesBeginLate) else said.last_day) > cut
+
+
+def flagged_jumps(stream: Sequence[StoredEvent]) -> list[PriceJumpFlagged]:
+    """The split-like price jumps a backtest's `stream` recorded at its starts (`standing`), each (symbol, day) once,
+    by day."""
+    found = {}
+    for jump in standing(stream, PriceJumpFlagged):
+        found.setdefault((jump.symbol, jump.day), jump)
     return sorted(found.values(), key=lambda j: (j.day, j.symbol))
 
 
 def delisted(stream: Sequence[StoredEvent]) -> dict[str, date]:
-    """The symbols a backtest's `stream` recorded as ending before its range (PricesEndEarly), with their last day."""
-    return {
-        PricesEndEarly.from_event(e).symbol: PricesEndEarly.from_event(e).last_day
-        for e in stream
-        if e.type == PricesEndEarly.event_type()
-    }
+    """The symbols a backtest's `stream` recorded as ending before its range (PricesEndEarly, `standing`), with their
+    last day."""
+    return {said.symbol: said.last_day for said in standing(stream, PricesEndEarly)}
 
 
 def listed_late(stream: Sequence[StoredEvent]) -> dict[str, date]:
-    """The symbols a backtest's `stream` recorded as beginning after its first week's as-of session (PricesBeginLate),
-    with their first day (after the range's end for one listed after it)."""
-    return {
-        PricesBeginLate.from_event(e).symbol: PricesBeginLate.from_event(e).first_day
-        for e in stream
-        if e.type == PricesBeginLate.event_type()
-    }
+    """The symbols a backtest's `stream` recorded as beginning after its first week's as-of session (PricesBeginLate,
+    `standing`), with their first day (after the range's end for one listed after it)."""
+    return {said.symbol: said.first_day for said in standing(stream, PricesBeginLate)}
 
 
 def delisted_note(stream: Sequence[StoredEvent]) -> str | None:
