@@ -7,6 +7,9 @@ every bar the books were written from is still there, the same, and no row was a
 are the same prices: a weekly reader downloads the new week into the folder and extends the backtest; refused, a
 backtest could be extended only on files that held the later rows already. A CSV folder's intraday files are compared
 day by day (`_changed_intraday`): a day changed inside the days the books reach is refused, rows added after them go on.
+The days the books reach end with the last job's (`_books_end`): daily bars cached for later days (the prefetch caches
+the whole range; a run killed midway) bind nothing, and are read again from changed files. A start after starts that
+ran no job (`ran_nothing`) replaces them when its inputs differ: nothing holds theirs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from llmtrade.app.baseline_universe import config_hash
 from llmtrade.app.discovery import priceable
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestStarted, first_leak, listed_late, weeks_done
+from llmtrade.domain.backtests import BacktestStarted, delisted, first_leak, listed_late, weeks_done
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.weeks import week_id_for
@@ -185,21 +188,31 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
         return Resume(set())
     starts = _since_replaced(starts)
     folder = csv_dir(app.loaded.config.assets, app.settings)
+    replaced_after: date | None = None
     if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
-        spans = BarCache(storage.conn).spans(synthetic=False)  # the days each symbol's weeks read
+        # The last day a job of the books read (a bridged checkpoint reads its day's own bar): a bar after it was
+        # cached ahead (the prefetch holds the whole range) but read by no job, a killed run's included.
+        read_to = _books_end(storage) or date.min
+        spans = BarCache(storage.conn).spans(synthetic=False)  # the days each symbol's weeks read or will
         if spans:
             # A symbol listed after the range (app/backtest_prices.py `listed_after`) was never fetched: its file was
             # read over the days the others were, and had no row in them (a row there now is a late listing's earlier
             # history, which a run afresh offers).
             read = (min(a for r in spans.values() for a, _ in r), max(b for r in spans.values() for _, b in r))
             spans |= {s: [read] for s, day in listed_late(stream).items() if s not in spans and day > read[1]}
-        changed = _changed_bar(storage, folder, spans) or _unread_candidate(app, folder, spans, until)
+        cached = _cached(storage)
+        changed, later = _changed_bar(cached, folder, spans, read_to, delisted(stream))
+        changed = changed or _unread_candidate(app, folder, spans, until, read_to)
         if changed is None:
+            ahead = f"; its bars after {read_to}, the last day its jobs read, are read again from them ({later})"
             app.say(
-                "prices: the files changed since this backtest last ran, but every bar it read is the same: going on "
-                f"(price data hash {was.data_hash[:12]}, now {inputs.data_hash[:12]})"
+                "prices: the files changed since this backtest last ran, but every bar it read is the same: going on"
+                f"{ahead if later else ''} (price data hash {was.data_hash[:12]}, now {inputs.data_hash[:12]})"
             )
             differences = []
+            # Forgotten (below) whether or not they changed: a start killed between the forget and its record would
+            # otherwise leave the next one nothing to compare, and what was recorded of them standing.
+            replaced_after = read_to
         else:
             differences[0] += f": {changed}"
     if was.data == inputs.data and (moved := _intraday_moved(app, storage, was, starts, inputs)) is not None:
@@ -215,7 +228,13 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             f"backtest {inputs.name!r} failed its look-ahead audit at week {leak.week_id} ({leak.role}, "
             f"line {leak.line}); its results are not evidence: fix the leak and start a new backtest"
         )
-    return Resume(weeks_done(stream))
+    if replaced_after is not None:
+        # What no job read is read again from the files (the prefetch), and what the starts recorded of it (a jump, a
+        # late listing, a delisting after that day) no longer stands: this start records it again (replaced_after).
+        symbols = sorted({*cached, *spans})
+        if symbols:
+            app.bar_cache(storage).forget(symbols, replaced_after + timedelta(days=1), date.max, synthetic=False)
+    return Resume(weeks_done(stream), replaced_after=replaced_after)
 
 
 def ran_nothing(storage: Storage) -> bool:
@@ -234,39 +253,72 @@ def _since_replaced(starts: Sequence[StoredEvent]) -> Sequence[StoredEvent]:
     return starts[fresh[-1] :] if fresh else starts
 
 
-def _changed_bar(storage: Storage, folder: Path, spans: Mapping[str, Sequence[tuple[date, date]]]) -> str | None:
-    """The first bar the files in `folder` no longer give as the backtest read it, said with its file and day: a bar
-    the cache holds (every bar its weeks read) that changed or is gone (a restatement, a split adjusted since, a
-    partial day's bar completed), or a row now inside the days its weeks read that was not there then (a late
-    listing given its earlier history, a file that ended early given its later rows: a backtest run afresh reads
-    them in those weeks). None when the files only gained rows outside those days."""
+def _cached(storage: Storage) -> dict[str, list[tuple[Any, ...]]]:
+    """The cache's bars of the files (not the synthetic market's), by symbol: (day, open, high, low, close, volume)."""
     rows = storage.conn.execute(
         "SELECT symbol, day, open, high, low, close, volume FROM market_bars WHERE NOT synthetic ORDER BY symbol, day"
     ).fetchall()
     by_symbol: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_symbol.setdefault(row[0], []).append(row[1:])
-    for symbol in sorted({*by_symbol, *spans}):
-        cached = by_symbol.get(symbol, [])
+    return by_symbol
+
+
+def _changed_bar(
+    cached: Mapping[str, Sequence[tuple[Any, ...]]],
+    folder: Path,
+    spans: Mapping[str, Sequence[tuple[date, date]]],
+    read_to: date,
+    ends: Mapping[str, date],
+) -> tuple[str | None, str | None]:
+    """The first bar the files in `folder` no longer give as the backtest's jobs read it (to `read_to`, the last day
+    one read), said with its file and day: a bar the cache holds (`cached`: every bar its weeks read) that changed or
+    is gone (a restatement, a split adjusted since, a partial day's bar completed), a row now inside the days its
+    weeks read that was not there then (a late listing given its earlier history, a file that ended early given its
+    later rows: a backtest run afresh reads them in those weeks), or a row after the last day of a delisting (`ends`)
+    the jobs took. Then the first such change after `read_to`, which no job read (the prefetch caches the whole
+    range: a run killed midway cached bars ahead of its jobs): not refused, but said, and read again. (None, None)
+    when the files only gained rows outside those days."""
+    later: str | None = None
+    for symbol in sorted({*cached, *spans}):
+        rows = cached.get(symbol, [])
         path = folder / f"{symbol}.csv"
         try:
             now = {b.day: (b.open, b.high, b.low, b.close, b.volume) for b in read_csv(path, symbol)}
         except (OSError, LlmtradeError) as exc:
-            return f"{path.name} cannot be read as it was ({str(exc).splitlines()[0]})"
-        for day, *bar in cached:
+            said = f"{path.name} cannot be read as it was ({str(exc).splitlines()[0]})"
+            if any(day <= read_to for day, *_ in rows) or any(a <= read_to for a, _ in spans.get(symbol, ())):
+                return said, None
+            later = later or said
+            continue
+        for day, *bar in rows:
             if now.get(day) != tuple(bar):
                 found = f"close {now[day][3]}" if day in now else "no such row"
-                return f"{path.name}'s bar of {day} is not the one this backtest read (close {bar[3]}; now {found})"
-        read = {day for day, *_ in cached}
+                if day <= read_to:
+                    return (
+                        f"{path.name}'s bar of {day} is not the one this backtest read (close {bar[3]}; now {found})",
+                        None,
+                    )
+                later = later or f"{path.name}'s bar of {day}: close {bar[3]}, now {found}"
+        read = {day for day, *_ in rows}
         for day in sorted(now):
             span = next(((a, b) for a, b in spans.get(symbol, ()) if a <= day <= b), None)
-            if span is not None and day not in read:
+            if span is None or day in read:
+                continue
+            if day <= read_to:
                 return (
                     f"{path.name} now has a bar of {day}, inside the days this backtest's weeks read ({span[0]} to "
-                    f"{span[1]}), which had no row then: a backtest run afresh on these files would read it in those "
-                    "weeks"
-                )
-    return None
+                    f"{min(span[1], read_to)}), which had no row then: a backtest run afresh on these files would read "
+                    "it in those weeks"
+                ), None
+            later = later or f"{path.name} now has a bar of {day}"
+        last = ends.get(symbol)
+        if last is not None and last <= read_to and (after := [day for day in sorted(now) if day > last]):
+            return (
+                f"{path.name} now has a bar of {after[0]}, after {last}, which this backtest's weeks took as its last "
+                f"day (a delisting; its jobs read to {read_to}): a backtest run afresh on these files would trade it on"
+            ), None
+    return None, later
 
 
 def _books_end(storage: Storage) -> date | None:
@@ -359,10 +411,11 @@ def _changed_intraday(
 
 
 def _unread_candidate(
-    app: BacktestContainer, folder: Path, spans: Mapping[str, Sequence[tuple[date, date]]], until: date
+    app: BacktestContainer, folder: Path, spans: Mapping[str, Sequence[tuple[date, date]]], until: date, read_to: date
 ) -> str | None:
     """A discovery candidate's file the weeks already run did not read (it was not there, or could not be used) that
-    now has rows inside the days they read: a backtest run afresh on these files judges it in those weeks (in
+    now has rows inside the days they read (to `read_to`, the last day a job read): a backtest run afresh on these
+    files judges it in those weeks (in
     watchlist mode, may trade it). None when discovery is off or no such file is there. A file that still cannot be
     read, or whose rows fail validation over the days a run afresh reads them (to `until`: a stale tail before the
     range's new end too), is left out afresh too (app/backtest_discovery.py), so it is not one."""
@@ -381,13 +434,14 @@ def _unread_candidate(
             bars = [b for b in read_csv(folder / f"{candidate.symbol}.csv", candidate.symbol) if first <= b.day <= end]
         except (OSError, LlmtradeError):
             continue
-        inside = [b.day for b in bars if b.day <= last]
+        inside = [b.day for b in bars if b.day <= min(last, read_to)]
         # One a backtest run afresh would leave out too (a hole, a stale tail over its days) is not one it judges.
         if inside and not validate_bars({candidate.symbol: bars}, app.calendar.sessions_between(first, end)):
             return (
                 f"{candidate.symbol}.csv, a discovery candidate's file, has bars from {inside[0]} to {inside[-1]}, "
-                f"inside the days this backtest's weeks read ({first} to {last}), but the weeks already run did not "
-                f"read it (it was not there, or could not be used): a backtest run afresh on these files would judge "
+                f"inside the days this backtest's weeks read ({first} to {min(last, read_to)}), but the weeks already "
+                "run did not read it (it was not there, or could not be used): a backtest run afresh on these files "
+                "would judge "
                 f"{candidate.symbol} in those weeks"
             )
     return None
