@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import pytest
 
-from llmtrade.app.backtest_container import one_thread_at_a_time
+from llmtrade.app.backtest_threads import one_thread_at_a_time
 from llmtrade.domain.ledger import TripCounting, closed_trade_pnls, round_trips
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Fill, Side

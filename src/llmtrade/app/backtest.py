@@ -29,26 +29,18 @@ from llmtrade.analytics.draws import drawn_apart, import_ahead
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, leak_message, not_audited_now, record, sample
 from llmtrade.app.backtest_config import record_config
-from llmtrade.app.backtest_container import BacktestContainer, one_thread_at_a_time
+from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
-from llmtrade.app.backtest_inputs import (
-    HISTORY,
-    Inputs,
-    Progress,
-    check_resume,
-    draw_ahead,
-    follow_books,
-    ran_nothing,
-    range_weeks,
-    standings,
-)
+from llmtrade.app.backtest_inputs import HISTORY, Inputs, Progress, draw_ahead, follow_books, range_weeks, standings
 from llmtrade.app.backtest_paths import paths_planned
 from llmtrade.app.backtest_prices import prefetch, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
+from llmtrade.app.backtest_resume import check_resume, ran_nothing
 from llmtrade.app.backtest_stops import note_stop, stops_recorded
+from llmtrade.app.backtest_threads import one_thread_at_a_time
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
