@@ -1,4 +1,4 @@
-"""The standard normal the statistics use (analytics/metrics.py `normal_cdf`, `normal_quantile`): the standard
+"""The standard normal the statistics use (analytics/normal.py `normal_cdf`, `normal_quantile`): the standard
 library's, checked against scipy.special's ndtr and ndtri (an independent implementation, Cephes), and no scipy
 import in the process for them."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.special import ndtr, ndtri
 
-from llmtrade.analytics.metrics import normal_cdf, normal_quantile
+from llmtrade.analytics.normal import normal_cdf, normal_quantile
 
 
 def test_the_cdf_is_scipys_to_within_2e_14_and_keeps_both_tails() -> None:

@@ -21,21 +21,18 @@ matplotlib and scipy.stats): a maintained bootstrap beats a copy of its draws th
 arch's internals.
 
 numpy and arch are imported inside the functions: `llmtrade --help` must not pay for them. The standard normal
-distribution is the standard library's: its CDF as 0.5 erfc(-x / sqrt 2) (accurate in both tails, where 1 + erf
-cancels) and its quantile statistics.NormalDist's inv_cdf (Wichura's AS241); they agree with scipy.special's ndtr
-and ndtri to within 2e-14 and 1e-13, relative (tests/test_metrics_normal.py), and a backtest's process no longer
-imports scipy (0.25 CPU seconds) for three numbers.
+distribution is the standard library's (analytics/normal.py).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from llmtrade.analytics import draws
+from llmtrade.analytics.normal import normal_cdf, normal_quantile
 from llmtrade.analytics.records import Interval
 
 if TYPE_CHECKING:
@@ -188,21 +185,6 @@ def probabilistic_sharpe(returns: Sequence[float], benchmark: float = 0.0) -> fl
     if denominator <= 0:
         return None
     return _finite(normal_cdf((sr - benchmark) * math.sqrt(len(returns) - 1) / math.sqrt(denominator)))
-
-
-def normal_cdf(x: float) -> float:
-    """The standard normal CDF at `x`, 0.5 erfc(-x / sqrt 2): no cancellation in the lower tail (1 + erf(x / sqrt 2)
-    is 0 there long before the probability is)."""
-    return 0.5 * math.erfc(-x / _SQRT2)
-
-
-def normal_quantile(p: float) -> float:
-    """The standard normal quantile of `p` (0 < p < 1): statistics.NormalDist's inv_cdf (Wichura 1988, AS241)."""
-    return _NORMAL.inv_cdf(p)
-
-
-_SQRT2 = math.sqrt(2.0)
-_NORMAL = statistics.NormalDist()
 
 
 def expected_max_sharpe(trials: int, variance: float) -> float:
