@@ -131,7 +131,7 @@ def test_a_start_killed_before_its_first_job_is_replaced_by_one_on_other_prices(
         with psycopg.connect(url) as conn:  # what another process would find now
             stored = [r[0] for r in conn.execute("SELECT type FROM events ORDER BY id")]
             cached = conn.execute("SELECT count(*) FROM market_bars").fetchone()
-        assert stored == ["BacktestStarted"] and cached is not None and cached[0] > 0
+        assert stored == ["BacktestStarted", "BacktestConfigRecorded"] and cached is not None and cached[0] > 0
         raise KeyboardInterrupt
 
     monkeypatch.setattr(backtest_module, "_start_discovery", killed)  # the step after the prefetch
@@ -140,7 +140,8 @@ def test_a_start_killed_before_its_first_job_is_replaced_by_one_on_other_prices(
     monkeypatch.undo()
     with psycopg.connect(url) as conn:
         stored = [r[0] for r in conn.execute("SELECT type FROM events ORDER BY id")]
-    assert stored == ["BacktestStarted", "PriceJumpFlagged"], stored  # a kill is no failure: no BacktestStopped
+    # A kill is no failure: no BacktestStopped.
+    assert stored == ["BacktestStarted", "BacktestConfigRecorded", "PriceJumpFlagged"], stored
     _write(folder, bars)  # the spike mended
     said: list[str] = []
     fixed = _run(database_url, tmp_path, name, folder, said)

@@ -36,10 +36,11 @@ def test_a_backtest_stopped_by_its_prices_records_why_in_its_own_books(
         statement = "SELECT type, payload FROM events ORDER BY id"
         events = list(conn.execute(statement))
     # Then the stop itself (BacktestStopped): the leaderboard says to fix the files, not to run the command again.
-    assert [t for t, _ in events] == ["BacktestStarted"] + ["MarketDataRejected"] * len(places) + ["BacktestStopped"]
+    rejected = ["MarketDataRejected"] * len(places)
+    assert [t for t, _ in events] == ["BacktestStarted", "BacktestConfigRecorded", *rejected, "BacktestStopped"]
     assert events[-1][1]["exit_code"] == 1
-    assert [p["where"] for _, p in events[1:-1]] == places
-    assert [p["kind"] for _, p in events[1:-1]] == ["bad_price", "bad_volume", "unreadable", "bad_price", "bad_price"]
+    assert [p["where"] for _, p in events[2:-1]] == places
+    assert [p["kind"] for _, p in events[2:-1]] == ["bad_price", "bad_volume", "unreadable", "bad_price", "bad_price"]
     shown = runner.invoke(cli, ["events", "--backtest", name, "--type", "MarketDataRejected"])
     assert shown.exit_code == 0 and shown.output.count("\tMarketDataRejected\t") == len(places), shown.output
     _write(folder, bars)
