@@ -183,3 +183,31 @@ def test_the_cached_bars_source_is_found_once_per_slice_and_fresh_bars_are_looke
     assert first == sources_of({"SPY": spy[:], "TLT": tlt[:]}, "x") == "csv,synthetic"
     assert sources_of({"SPY": good_bars("SPY", "stooq")}, "x") == "stooq"  # other objects: their own sources
     assert sources_of({"SPY": []}, "fallback") == "fallback"
+
+
+def test_what_a_command_says_its_prompts_were_is_the_text_it_renders_after_an_edit(tmp_path: Path) -> None:
+    # Each template is compiled once per renderer (auto_reload off); its digest and the fingerprint a held answer is
+    # kept under (pipeline/retry.py) read the files again, so after an edit midway they named the new text while the
+    # prompts were still the old one's: a rerun under the new text reused answers asked with the old.
+    from llmtrade.agents.checkpointer import read_templates
+
+    system = tmp_path / "checkpoint.system.j2"
+    system.write_text("Manage the position.\n", encoding="utf-8")
+    user = tmp_path / "checkpoint.user.j2"
+    text = "Checkpoint {{ time }} for {{ instrument }}.\n"
+    user.write_text(text, encoding="utf-8")
+    renderer = PromptRenderer(tmp_path)
+    renderer._compile_all()  # warm_up's: every template compiled before the run's first render
+    fingerprint = renderer.fingerprint()
+
+    system.write_text("Manage it {{ time }}.\n", encoding="utf-8")
+    user.unlink()  # the packaged checkpoint.user.j2 from now on, for the next command
+    stamp = system.stat().st_mtime + 5
+    os.utime(system, (stamp, stamp))
+
+    assert renderer.render_template("checkpoint.system.j2", time="12:00") == "Manage the position."
+    assert renderer.fingerprint() == fingerprint
+    assert renderer.source_digest("checkpoint.user.j2") == hashlib.sha256(text.encode()).hexdigest()
+    # The override is what renders (not the packaged text `_user_text` writes without Jinja).
+    assert read_templates(renderer).packaged is False
+    assert PromptRenderer(tmp_path).fingerprint() != fingerprint  # the next command reads the edit

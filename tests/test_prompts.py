@@ -79,12 +79,13 @@ def test_a_template_missing_at_render_time_is_named_with_the_template_asking_for
         f"prompt template {tmp_path / 'pm_pitch.user.j2'}, line 2: asks for template '_week_2026-01-07.j2', which is "
         f"not in {tmp_path} or packaged"
     )
+    # A partial deleted after the check was read by it: the command renders the text it read (each template is read
+    # once per command), where it failed as missing.
     (tmp_path / "pm_pitch.user.j2").write_text('Week\n\n{% include "_rules.j2" %}')
     (tmp_path / "_rules.j2").write_text("Be brief.")
     renderer = PromptRenderer(tmp_path)
     (tmp_path / "_rules.j2").unlink()
-    with pytest.raises(PromptError, match=r"pm_pitch\.user\.j2, line 3: asks for template '_rules\.j2'"):
-        renderer.render("pm_pitch", **variables)
+    assert renderer.render("pm_pitch", **variables).user == "Week\n\nBe brief."
 
 
 def test_an_override_failing_as_it_renders_names_its_file_and_line(tmp_path: Path) -> None:
