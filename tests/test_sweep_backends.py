@@ -188,6 +188,41 @@ def test_report_sweep_compares_the_runs_in_one_offline_html_file(
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'llmtrade_sw_nosuch'").fetchone() is None
 
 
+def test_report_sweep_counts_the_runs_it_compares_and_only_their_weeks(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    # The sweep file edited to one of its two runs and a new one never run: the page compares the one run (2 weeks).
+    # The line counted every run of the plan and every finished run's weeks, of the plan or not: "2 runs (4 weeks in
+    # all)".
+    from llmtrade.clock import SystemClock
+    from llmtrade.domain import streams
+    from llmtrade.domain.events import NewEvent
+    from llmtrade.domain.sweeps import SweepStarted
+    from llmtrade.storage.bootstrap import open_storage
+    from llmtrade.storage.database import locate, sibling
+
+    _, settings, _ = place
+    env = {"DATABASE_URL": settings.database_url or ""}
+    ids = [r.run_id for r in serial["result"].runs]
+    location = sibling(locate(settings), sweep_database(NAME))
+
+    def started(run_ids: list[str]) -> None:
+        start = SweepStarted(
+            name=NAME, runs=len(run_ids), run_ids=run_ids, trials=10, finished_before=1, executor="serial", workers=1,
+            version="test",
+        )  # fmt: skip
+        with open_storage(settings, SystemClock(), location=location) as storage:
+            storage.events.append([NewEvent.of(start, stream=streams.SWEEP)])
+
+    started([ids[0], "f" * 64])
+    try:
+        result = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(tmp_path / "one.html"), "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        assert (json.loads(result.stdout)["runs"], json.loads(result.stdout)["weeks"]) == (1, 2)
+    finally:
+        started(ids)  # the plan as it was, for the tests after
+
+
 def test_local_processes_give_the_serial_leaderboard_bytes(
     serial: dict[str, Any], place: tuple[str, Settings, Path]
 ) -> None:

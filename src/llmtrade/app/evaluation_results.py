@@ -17,7 +17,7 @@ class ReportWritten(Result):
 
     path: str = Field(description='the file written; "-" for standard output (`-o -`)')
     bytes: int
-    weeks: int = Field(description="the weeks covered; a sweep's report: its finished runs' weeks, summed")
+    weeks: int = Field(description="the weeks covered; a sweep's report: the weeks of the runs compared, summed")
     accounts: int
     runs: int | None = Field(None, description="a sweep's report: the runs compared; None for one set of books")
 

@@ -105,9 +105,11 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
         )
     data = render(board, runs).encode("utf-8")
     write_page(target, data)  # atomic, and through a pipe or device (-o /dev/stdout), as `llmtrade report`'s
-    # Each finished run's weeks (its range's Wednesdays): the sweep's page compares them, it has no weeks of its own.
-    weeks = sum((week_id_for(run.end) - week_id_for(run.start)).days // 7 + 1 for run in finished.values())
-    return ReportWritten(path=str(target), bytes=len(data), weeks=weeks, accounts=len(board.rows), runs=len(runs))
+    # The runs the page compares (the plan's finished ones: not one run before, nor one of an earlier plan) and each
+    # one's weeks (its range's Wednesdays): the sweep's page has no weeks of its own.
+    compared = [finished[run_id] for run_id in started.run_ids if run_id in finished]
+    weeks = sum((week_id_for(run.end) - week_id_for(run.start)).days // 7 + 1 for run in compared)
+    return ReportWritten(path=str(target), bytes=len(data), weeks=weeks, accounts=len(board.rows), runs=len(compared))
 
 
 def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:
