@@ -54,3 +54,13 @@ def test_a_fraction_of_a_week_more_is_a_week_more_as_in_the_table() -> None:
     assert note is not None and "acct_4 (Sharpe 2.90) needs about 1 more" in note, note
     reached = undecided_note([_account("acct_4", 2.9, 0.0)])
     assert reached is not None and "has its minimum track record length, yet its intervals contain zero" in reached
+
+
+def test_the_flat_accounts_note_reads_right_for_one_and_for_several() -> None:
+    from llmtrade.app.board_notes import flat_account_note
+
+    assert flat_account_note([]) is None
+    one = flat_account_note(["acct_6"])
+    assert one is not None and one.startswith("acct_6 is the FLAT account: it holds its cash and never trades")
+    several = flat_account_note(["acct_6", "acct_7"])
+    assert several is not None and several.startswith("acct_6, acct_7 are FLAT accounts: each holds its cash")

@@ -80,13 +80,15 @@ def levels_note(board: Sequence[Standing]) -> str | None:
 
 def flat_account_note(flat_accounts: Sequence[str]) -> str | None:
     """Why the FLAT account and the FLAT baseline are two rows with the same figures: the account is the books' (it
-    holds its cash and never trades), the baseline is computed from prices (no account needed). A user read them as
-    two results."""
+    holds its cash and never trades), the baseline is cash with no account at all. A user read them as two results."""
     if not flat_accounts:
         return None
-    names = ", ".join(flat_accounts)
-    which = "is the FLAT account" if len(flat_accounts) == 1 else "are FLAT accounts"
+    if len(flat_accounts) == 1:
+        return (
+            f"{flat_accounts[0]} is the FLAT account: it holds its cash and never trades, so its row is FLAT as the "
+            "books have it, beside the FLAT baseline (cash, no account); the two agree unless the books do not"
+        )
     return (
-        f"{names} {which}: it holds its cash and never trades, so its row is the FLAT baseline's as the books have it "
-        "(the FLAT row is computed from prices alone); the two agree unless the books do not"
+        f"{', '.join(flat_accounts)} are FLAT accounts: each holds its cash and never trades, so each row is FLAT as "
+        "the books have it, beside the FLAT baseline (cash, no account); they agree unless the books do not"
     )

@@ -180,7 +180,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
 
 
 def _complete(app: Container, week_id: date, done: StoredEvent) -> WeekAlreadyComplete:
-    app.announce()  # the week's mode, as every command says first (README), though nothing runs
+    app.announce(needs_a_look=bool(app.decision.unset_keys))  # the week's mode, as every command says it (README)
     return WeekAlreadyComplete(week_id=week_id, completed_by=done.payload, at=done.occurred_at.isoformat())
 
 
