@@ -20,6 +20,7 @@ from jinja2 import meta, nodes
 from llmtrade.config.files import read_text
 from llmtrade.errors import ConfigError, ConfigProblem, LlmtradeError, PromptError
 from llmtrade.memo import IdentityMemo
+from llmtrade.prompts.read_once import ReadOnce
 
 
 @dataclass(frozen=True)
@@ -84,27 +85,6 @@ def _nowhere(names: list[str], folder: Path | None) -> str:
     return f"the first there is of templates {', '.join(repr(n) for n in names)}: none is {where}"
 
 
-class _ReadOnce(jinja2.BaseLoader):
-    """`loader`'s templates, each read once: what a render compiles from, and what `fingerprint` and `source_digest`
-    say it was, are the same text for the renderer's life (a template edited or removed midway is the next one's)."""
-
-    def __init__(self, loader: jinja2.BaseLoader) -> None:
-        self.loader = loader
-        self._read: dict[str, tuple[str, str | None]] = {}
-        self._lock = threading.Lock()  # warm_up compiles on a thread of its own
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
-        kept = self._read.get(template)
-        if kept is None:
-            source, filename, _ = self.loader.get_source(environment, template)
-            with self._lock:
-                kept = self._read.setdefault(template, (source, filename))
-        return kept[0], kept[1], lambda: True
-
-    def list_templates(self) -> list[str]:
-        return self.loader.list_templates()
-
-
 class PromptRenderer:
     def __init__(self, override_dir: Path | None = None):
         loaders: list[jinja2.BaseLoader] = []
@@ -114,13 +94,13 @@ class PromptRenderer:
         loaders.append(jinja2.PackageLoader("llmtrade", "prompts"))
         self.override_dir = override_dir
         self._env = jinja2.Environment(
-            loader=_ReadOnce(jinja2.ChoiceLoader(loaders)),
+            loader=ReadOnce(jinja2.ChoiceLoader(loaders)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # prompts are plain text, not HTML
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            # Each template read once per renderer (`_ReadOnce`): a run's prompts do not change under it (a backtest of
+            # Each template read once per renderer (`ReadOnce`): a run's prompts do not change under it (a backtest of
             # hours keeps the texts it started with, whose digests its calls record), and the check for an edit is a
             # stat of the file per render (jinja's default), some 6,400 a 52-week backtest.
             auto_reload=False,
@@ -203,7 +183,7 @@ class PromptRenderer:
 
     def fingerprint(self) -> str:
         """The sha256 (hex) of every template's text as this renderer's renders read it (overrides over the packaged
-        ones, partials included; each read once, `_ReadOnce`), by name: what a held answer was asked with
+        ones, partials included; each read once, `ReadOnce`), by name: what a held answer was asked with
         (pipeline/retry.py). Read, not compiled, so a template that does not parse still has one (its render fails as
         before)."""
         digest = hashlib.sha256()
