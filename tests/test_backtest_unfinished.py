@@ -75,3 +75,31 @@ def test_a_backtest_stopped_by_an_error_a_rerun_meets_again_says_to_fix_it_first
     assert note is not None and note.endswith("run the same `llmtrade backtest` command again later to resume it")
     note = unfinished(_stream(_started(W3), bad, _started(W3)))  # started again since (the file fixed), then killed
     assert note is not None and note.endswith("run the same `llmtrade backtest` command again to resume it")
+
+
+def test_figures_past_the_weeks_done_are_said_with_the_part_of_the_week_they_hold() -> None:
+    """A trial's note said "21 of its 104 weeks ... done, and these figures cover only those" beside figures to the
+    close of the 22nd week's second session: the jobs of a week begun are in the books, and are said to be."""
+    one_done = _stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1))
+    # Its books end at the close of the last week's Tuesday: nothing of the next week.
+    note = unfinished(one_done, through=date(2024, 1, 9))
+    assert (
+        note is not None
+        and "1 of its 3 weeks (2024-01-03 to 2024-01-17) done, and these figures cover only those;" in note
+    )
+    note = unfinished(one_done, through=date(2024, 1, 11))
+    assert note is not None
+    assert (
+        f"1 of its 3 weeks ({W1} to {W3}) done and week {W2} in part: these figures cover the weeks done and week "
+        f"{W2}'s jobs to the close of 2024-01-11; run the same"
+    ) in note
+    note = unfinished(_stream(_started(W3)), through=date(2024, 1, 4))
+    assert note is not None
+    assert f"0 of its 3 weeks ({W1} to {W3}) done and week {W1} in part: these figures cover week {W1}'s jobs" in note
+
+
+def test_a_backtest_running_in_another_process_is_said_to_be_running_not_to_be_resumed() -> None:
+    note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1)), running=True)
+    assert note is not None and note.endswith(
+        "it is still running (another process holds its database): these are the books it has written so far"
+    )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
+from llmtrade.app.backtest_lock import take
 from llmtrade.app.backtest_market import CutoffMarket
 from llmtrade.app.backtest_memory import CachedMemory, RecallCache
 from llmtrade.app.container import Container
@@ -55,9 +56,6 @@ from llmtrade.workflows.workbench import SideOpener
 
 if TYPE_CHECKING:
     import psycopg
-
-# A session advisory lock on the backtest's own database: one process writes its books at a time.
-_SOLE_WRITER = bulk_load.SOLE_WRITER
 
 
 @dataclass
@@ -134,8 +132,7 @@ class BacktestContainer(Container):
             raise ValueError("a backtest container needs its database")
         location = sibling(locate(self.settings), self.database)
         opened = open_storage(self.settings, self.clock, location=location)
-        locked = opened.conn.execute("SELECT pg_try_advisory_lock(%s)", (_SOLE_WRITER,)).fetchone()
-        if not (locked and locked[0]):
+        if not take(opened.conn):  # app/backtest_lock.py: the leaderboard tries it too, to say the backtest runs
             opened.close()
             # Temporary (exit 75), as another run of the same week is (workflows/weekly.py `week_lock`): once the
             # other process ends, the same command resumes after its last finished week.

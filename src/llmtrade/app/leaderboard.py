@@ -29,6 +29,7 @@ from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
 from llmtrade.app.backtest_config import reading_config
+from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.baseline_universe import (
     UNIVERSE_TYPES,
     other_config,
@@ -193,7 +194,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     beside = adjusted_beside(folder, symbols) if CSV in sources else False
     prices, prices_note = price_basis(sources, snapshot=snapshot_provider(folder), adjusted_beside=beside)
     notes += filter(None, [prices_note, universe_note(config, record, weekly)])
-    stopped = unfinished(record)  # a killed backtest's books: say so first
+    # A killed backtest's books: say so first, with the part of its unfinished week the figures hold, and whether it
+    # is running still (its lock held by another process) rather than to be resumed.
+    stopped = unfinished(record, through=sessions[-1], running=bool(record) and held_elsewhere(storage.conn))
     if stopped:
         notes.insert(0, stopped)
     notes += filter(None, [open_week_note(events, sessions[-1]) if source == "live" else None])

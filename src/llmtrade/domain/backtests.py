@@ -8,7 +8,7 @@ after the last finished week.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
@@ -128,10 +128,16 @@ def first_leak(stream: Sequence[StoredEvent]) -> LookaheadAuditFailed | None:
     return None if leak is None else LookaheadAuditFailed.from_event(leak)
 
 
-def unfinished(stream: Sequence[StoredEvent]) -> str | None:
+def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, running: bool = False) -> str | None:
     """What a leaderboard of these books must say when a backtest's `stream` (streams.BACKTEST) shows it stopped
-    before its range's end (killed, interrupted, failed): its numbers cover only the weeks done. None for a
-    finished backtest, and for books with no backtest (the live ones)."""
+    before its range's end (killed, interrupted, failed): which weeks are done, and what its figures cover. None for
+    a finished backtest, and for books with no backtest (the live ones).
+
+    `through`: the last session the figures value (their end). A backtest stopped inside a week has run part of its
+    jobs, whose books (fills, checkpoints) are real and are valued to the close the last of them saw: a figure past
+    the weeks done is said with the part of the week it holds, not as "only those" (a trial's note said 21 weeks
+    beside figures to the close of the 22nd week's second session). `running`: another process holds the backtest's
+    database (app/backtest_lock.py), so it is said to be running, not to be resumed (the same command exits 75)."""
     starts = [e for e in stream if e.type == BacktestStarted.event_type()]
     if not starts:
         return None
@@ -140,15 +146,25 @@ def unfinished(stream: Sequence[StoredEvent]) -> str | None:
         return None
     started = BacktestStarted.from_event(last)
     planned = (started.end - started.start).days // 7 + 1
-    done = len(weeks_done(stream))
-    note = (
-        f"backtest {started.name} is unfinished: {done} of its {counted(planned, 'week')} ({started.start} to "
-        f"{started.end}) done, and these figures cover only those"
-    )
+    done = weeks_done(stream)
+    weeks = f"{len(done)} of its {counted(planned, 'week')} ({started.start} to {started.end}) done"
+    pending = next((w for w in (started.start + timedelta(days=7 * n) for n in range(planned)) if w not in done), None)
+    if through is not None and pending is not None and through >= pending:
+        held = f"the weeks done and week {pending}'s" if done else f"week {pending}'s"
+        note = f"backtest {started.name} is unfinished: {weeks} and week {pending} in part: these figures cover "
+        note += f"{held} jobs to the close of {through}"
+    else:
+        note = f"backtest {started.name} is unfinished: {weeks}, and these figures cover only those"
     leak = first_leak(stream)
     if leak is not None:
         return f"{note}; it failed its look-ahead audit at week {leak.week_id}: its results are not evidence"
+    if running:
+        return f"{note}; {RUNNING}"
     return f"{note}; {again(stream, ' to resume it')}"
+
+
+# What an unfinished backtest's note says while another process runs it (its database's lock held).
+RUNNING = "it is still running (another process holds its database): these are the books it has written so far"
 
 
 # Exits after which the same command goes on: a temporary failure (75), a stop by Ctrl-C (130) or SIGTERM (143).
