@@ -16,8 +16,8 @@ from llmtrade.app.container import Container
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestConfigRecorded
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.backtests import BacktestConfigRecorded, BacktestStarted
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.storage.event_store import EventStore
 
 
@@ -31,15 +31,26 @@ def record_config(events: EventStore, config: Config) -> None:
     events.append([NewEvent.of(made, stream=streams.BACKTEST)])
 
 
-def reading_config(reader: Container, name: str) -> Container:
-    """`reader` (a container over the backtest `name`'s books), with the config the backtest recorded when the command
-    was given none (no --config, no LLMTRADE_CONFIG_DIR) and it is not the one loaded; else `reader` as it is (a
-    config given is the user's choice: one the backtest did not run with is refused where it matters)."""
+def reading_config(reader: Container, name: str) -> tuple[Container, str]:
+    """`reader` (a container over the books of the backtest asked for as `name`), with the config the backtest recorded
+    when the command was given none (no --config, no LLMTRADE_CONFIG_DIR) and it is not the one loaded, else `reader`
+    as it is (a config given is the user's choice: one the backtest did not run with is refused where it matters); and
+    the name the backtest recorded (its latest start's), `name` when it recorded none. Names that differ only in case
+    or - and _ share one database (storage/database.py `backtest_database`): `Q1-Test`'s books asked for as `q1_test`
+    are labelled Q1-Test, as the backtest's own result and its notes have them."""
+    with reader.storage(persist=False) as storage:
+        kinds = [BacktestConfigRecorded.event_type(), BacktestStarted.event_type()]
+        stream = storage.events.read(stream=streams.BACKTEST, type=kinds)
+    starts = [BacktestStarted.from_event(e) for e in stream if e.type == BacktestStarted.event_type()]
+    recorded = starts[-1].name if starts else name
+    configs = [e for e in stream if e.type == BacktestConfigRecorded.event_type()]
+    return _with_recorded(reader, configs, recorded), recorded
+
+
+def _with_recorded(reader: Container, recorded: list[StoredEvent], name: str) -> Container:
     if reader.config_dir is not None:
         return reader
     loaded = config_hash(reader.loaded.config)
-    with reader.storage(persist=False) as storage:
-        recorded = storage.events.read(stream=streams.BACKTEST, type=BacktestConfigRecorded.event_type())
     for event in reversed(recorded):  # the latest start's, should a later one have bound another
         made = BacktestConfigRecorded.from_event(event)
         if made.config_hash == loaded:

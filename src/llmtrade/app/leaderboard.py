@@ -101,7 +101,13 @@ def books(app: Container, backtest: str | None, *, option: str = "--backtest") -
             f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
             f"first, {instead}"
         )
-    return reading_config(replace(app, database=name), backtest), f"backtest {backtest}"
+    reader, recorded = reading_config(replace(app, database=name), backtest)
+    if recorded != backtest:  # another spelling of its name (case, - or _): its books are labelled as it recorded
+        app.say(
+            f"{option} {backtest}: these are the books of backtest {recorded} (names that differ only in case or - "
+            f"and _ share one database, {name}); they are shown as {recorded}"
+        )
+    return reader, f"backtest {recorded}"
 
 
 def leaderboard(app: Container, *, backtest: str | None = None, versus: str | None = None) -> Leaderboard:
@@ -113,8 +119,11 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     Read-only: storage is a draft view and no fetch is recorded. Raises UsageError (exit 2) for a backtest
     that does not exist (without creating its database), `versus` naming the same books, or books with
     nothing to rank yet."""
-    if versus is not None and versus == backtest:
-        raise UsageError(f"--versus {versus} names the same books as --backtest: compare two different backtests")
+    # Names that differ only in case or - and _ name one database, so the same books.
+    if versus is not None and backtest is not None and backtest_database(versus) == backtest_database(backtest):
+        raise UsageError(
+            f"--versus {versus} names the same books as --backtest {backtest}: compare two different backtests"
+        )
     books_app, source = books(app, backtest)
     other_app, other_source = books(app, versus, option="--versus") if versus is not None else (None, "")
     with draws.drawn_apart(draws.import_pending()):  # arch imported, and its draws made, on the other core
