@@ -36,7 +36,7 @@ from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import HISTORY, Inputs, Progress, draw_ahead, follow_books, range_weeks, standings
 from llmtrade.app.backtest_paths import paths_planned
-from llmtrade.app.backtest_prices import prefetch, span
+from llmtrade.app.backtest_prices import prefetch, refuse_outside, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_resume import check_resume, ran_nothing
 from llmtrade.app.backtest_stops import note_stop, stops_recorded
@@ -140,6 +140,8 @@ def backtest(
         database=backtest_database(spec.name),
         warn=warn,
     )
+    # A range the prices do not cover at all: a bad argument, refused before the backtest's database is made.
+    refuse_outside(app, (spec.first, spec.last), weeks[0], span([j for js in plan.values() for j in js], calendar)[1])
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)
     if spec.audit > len(weeks):  # not capped without a word (a trial's --audit 50 over 2 weeks)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted, refuse_ended_inside_weeks_run
@@ -32,10 +33,11 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import flagged_jumps, listed_late
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PricesBeginLate
-from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.errors import LlmtradeError, MarketDataError, UsageError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
+from llmtrade.market.providers import provider_names
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.schedule import Job
@@ -64,6 +66,32 @@ def listed_after(
         asof = app.calendar.last_completed_session(first_at)
         raise MarketDataError(after_message(BENCHMARK, after[BENCHMARK], asof, origin(market)(BENCHMARK)))
     return after
+
+
+def refuse_outside(app: BacktestContainer, given: tuple[date, date], first: date, last: date) -> None:
+    """UsageError (exit 2) when none of the price files (the universe's and the benchmark's) has a bar from the range's
+    first week (`first`, its Wednesday) to its last session (`last`): a range given (`given`, --from and --to as the
+    user wrote them) that the prices do not cover at all, named with their first and last day. Asked of the files
+    before anything is written: it was refused as prices that end early (or begin after the range), exit 1, "give its
+    later history", though the history the user has ends there. A synthetic market covers any range; files that cannot
+    be read are left to the fetch, which says what is wrong with them, and so are prices that cover part of the range
+    (a symbol that ends inside it is a delisting; the benchmark, every week's, is refused there)."""
+    provider = app.bar_providers(provider_names(app.loaded.config.assets, app.settings, live=False))[0]
+    if provider.synthetic:
+        return
+    symbols = sorted({*app.loaded.config.assets.symbols, BENCHMARK})
+    try:
+        days = [bar.day for rows in provider.daily_bars(symbols, date.min, date.max).values() for bar in rows]
+    except LlmtradeError:
+        return
+    if not days or any(first <= day <= last for day in days):
+        return
+    where = provider.origin(BENCHMARK)
+    place = f" in {Path(where).parent}" if where else ""
+    raise UsageError(
+        f"the prices do not cover the range {given[0]} to {given[1]}: the files{place} run from {min(days)} to "
+        f"{max(days)}; give a range inside those days"
+    )
 
 
 def check_prices(
