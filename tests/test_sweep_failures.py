@@ -109,3 +109,21 @@ def test_a_replay_sweep_ships_the_live_answer_cache_into_each_runs_database(data
     run_location = sibling(location, backtest_database(name))
     with psycopg.connect(run_location.url) as conn:
         assert conn.execute("SELECT key, content FROM llm_cache").fetchall() == [("k1", '{"a": 1}')]
+
+
+def test_the_summary_tells_runs_that_fail_alike_on_every_attempt_from_runs_to_retry() -> None:
+    """A run that failed on an error no retry mends (a bad file, a range outside the prices: SweepRun.permanent) was
+    advised to be retried with the others ("rerun the sweep to retry them"), which meets the same error again."""
+    from llmtrade.commands.sweep import _advice
+    from llmtrade.sweep.results import SweepRun
+
+    def failed(label: str, *, permanent: bool) -> SweepRun:
+        return SweepRun(run_id=label, backtest=label, label=label, status="failed", attempts=1, permanent=permanent)
+
+    flaky, bad = failed("seed=1", permanent=False), failed("range=2027", permanent=True)
+    assert _advice([flaky]) == "rerun the sweep to retry them"
+    assert _advice([bad]).endswith("(no retry mends it): fix what its error names, then rerun the sweep")
+    assert _advice([flaky, bad]) == (
+        "range=2027 fails alike on every attempt (no retry mends it): fix what its error names; then rerun the sweep, "
+        "which retries the others too"
+    )

@@ -59,11 +59,32 @@ def sweep(
         print_sweep(Output(), result)
     if result.failed:
         failed = [r for r in result.runs if r.status == "failed"]
+        retried = "" if any(r.permanent for r in failed) else " after their retries"
         raise OperationalError(
-            f"sweep {result.name}: {len(failed)} of {counted(len(result.runs), 'run')} failed after their retries "
-            f"({'; '.join(f'{r.label}: {r.error}' for r in failed)}); rerun the sweep to retry them: "
+            f"sweep {result.name}: {len(failed)} of {counted(len(result.runs), 'run')} failed{retried} "
+            f"({'; '.join(f'{r.label}: {r.error}' for r in failed)}); {_advice(failed)}: "
             "finished runs are not run again"
         )
+
+
+def _advice(failed: list[SweepRun]) -> str:
+    """What to do about the failed runs: a run that failed on an error every attempt meets alike (a bad file, a range
+    outside the prices: SweepRun.permanent) is to be mended first, never retried as it stands; the others, retried."""
+    permanent = [r.label for r in failed if r.permanent]
+    if not permanent:
+        return "rerun the sweep to retry them"
+    if len(permanent) == len(failed):
+        if len(failed) == 1:
+            return "it fails alike on every attempt (no retry mends it): fix what its error names, then rerun the sweep"
+        return (
+            "they fail alike on every attempt (no retry mends them): fix what their errors name, then rerun the sweep"
+        )
+    one = len(permanent) == 1
+    return (
+        f"{'; '.join(permanent)} {'fails' if one else 'fail'} alike on every attempt (no retry mends "
+        f"{'it' if one else 'them'}): fix what {'its error names' if one else 'their errors name'}; then rerun the "
+        "sweep, which retries the others too"
+    )
 
 
 def print_sweep(out: Output, result: SweepResult) -> None:

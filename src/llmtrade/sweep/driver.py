@@ -243,6 +243,7 @@ def _status(plan: RunPlan, outcome: RunOutcome, status: Literal["finished", "fai
         attempts=outcome.attempt,
         seconds=outcome.seconds,
         error=outcome.error,
+        permanent=status == "failed" and outcome.final,
     )
 
 

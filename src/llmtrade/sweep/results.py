@@ -24,6 +24,12 @@ class SweepRun(Result):
     attempts: int  # attempts made by this invocation
     seconds: float | None = None  # this invocation's last attempt
     error: str | None = None
+    # A failure no retry mends (exit 1 or 2: a bad file, a refused setting, a range outside the prices), not retried:
+    # what `error` names is to be fixed before the sweep is run again (a retry, or a rerun as it stands, meets it).
+    permanent: bool = Field(
+        default=False,
+        description="failed on an error every attempt meets alike (exit 1 or 2): fix what `error` names, then rerun",
+    )
 
 
 class SweepResult(Result):
