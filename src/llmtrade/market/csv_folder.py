@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing
 from llmtrade.exits import path_error
@@ -80,9 +81,16 @@ class CsvFolderProvider:
 
     def _lacking(self, found: dict[str, str | None], answered: dict[str, list[Bar]]) -> MarketDataMissing:
         """The error for the symbols `found` without a usable file (`unusable`'s reason), `answered` the others'."""
-        missing = [s for s, why in found.items() if why == ABSENT]
+        missing = [s for s, why in found.items() if why == ABSENT and s != BENCHMARK]
         broken = [f"{s}.csv {why}" for s, why in found.items() if why not in (None, ABSENT)]
         said = []
+        if found.get(BENCHMARK) == ABSENT:
+            # Not "or leave them out of the universe": the benchmark is read whatever the universe holds.
+            said.append(
+                f"csv folder {self.folder} has no file for {BENCHMARK}, the benchmark: every week reads it and the "
+                f"leaderboard ranks against it, whatever the universe holds, so it cannot be left out: add "
+                f"{BENCHMARK}.csv"
+            )
         if missing:
             # What to do is in the message: a folder of a few files (the seven ETFs') met the packaged 12-symbol
             # universe, and a new user was left to find assets.yaml alone.
