@@ -412,6 +412,27 @@ def test_ctrl_c_says_where_the_backtest_stopped(cli_env: dict[str, str], monkeyp
     assert "(weeks done: 0 of 2)." in result.stderr
 
 
+def test_a_sigterm_found_between_two_jobs_says_where_the_backtest_stopped(
+    books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from llmtrade.exits import Terminated
+
+    calls = {"n": 0}
+
+    def terminated_before_the_5th() -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise Terminated
+
+    monkeypatch.setattr(backtest_module, "stop_if_terminated", terminated_before_the_5th)
+    name = _unique()
+    with pytest.raises(Terminated) as stopped:
+        _run(books.live_url, tmp_path, name)
+    # It had no note: the check runs before each job, outside the job's own handler.
+    [where] = stopped.value.__notes__
+    assert where.startswith(f"backtest {name!r} stopped in week {FIRST}, at its ") and "(weeks done: 0 of 2)" in where
+
+
 def test_a_backtest_needs_offline_or_replay(cli_env: dict[str, str]) -> None:
     result = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--name", _unique()])
     assert result.exit_code == 2

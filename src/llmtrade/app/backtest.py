@@ -216,17 +216,18 @@ def backtest(
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:
                 for job in plan[week_id]:
-                    stop_if_terminated()
-                    if job.key not in done:
-                        try:
-                            settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out
-                            clock.set(job.at)
-                            if discovery is not None and job.kind is JobKind.WEEKLY:
-                                discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
-                            _step(app, job, audit=week_id in audited, tally=tally)
-                        except (LlmtradeError, KeyboardInterrupt) as exc:  # a stop by Ctrl-C or SIGTERM too
-                            note_stop(exc, name=spec.name, job=job, weeks_done=len(finished), weeks=len(weeks))
-                            raise
+                    try:
+                        stop_if_terminated()  # a SIGTERM that landed where it could not be raised: said here
+                        if job.key in done:
+                            continue
+                        settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out
+                        clock.set(job.at)
+                        if discovery is not None and job.kind is JobKind.WEEKLY:
+                            discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
+                        _step(app, job, audit=week_id in audited, tally=tally)
+                    except (LlmtradeError, KeyboardInterrupt) as exc:  # a stop by Ctrl-C or SIGTERM too
+                        note_stop(exc, name=spec.name, job=job, weeks_done=len(finished), weeks=len(weeks))
+                        raise
                 if discovery is not None:
                     discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]))
