@@ -2,8 +2,8 @@
 
 A session advisory lock (storage/bulk_load.py SOLE_WRITER, which also keeps the memory's deferred index builds to its
 holder). `take` is the backtest's (app/backtest_container.py `held`: not taken, the backtest exits 75); `held_elsewhere`
-is a reader's, which tries it without waiting and lets it go at once: the leaderboard of a backtest running in another
-process says it is running, not "run the same command again to resume it" (which would meet the lock)."""
+is a reader's look at it: the leaderboard of a backtest running in another process says it is running, not "run the
+same command again to resume it" (which would meet the lock)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ def take(conn: psycopg.Connection) -> bool:
 
 
 def held_elsewhere(conn: psycopg.Connection) -> bool:
-    """Whether another session holds the lock (a backtest running in another process). Tried without waiting and
-    released at once when taken: a backtest starting meanwhile is kept waiting for no more than the round trip (it
-    would then exit 75, and its rerun goes on). The lock is re-entrant: the backtest's own session is not another."""
-    if not take(conn):
-        return True
-    conn.execute("SELECT pg_advisory_unlock(%s)", (SOLE_WRITER,))
-    return False
+    """Whether another session holds the lock (a backtest running in another process), read from pg_locks: nothing is
+    taken, so a backtest starting at that moment never finds it held by this reader (it would exit 75). A bigint key
+    shows as classid (its high 32 bits), objid (its low 32) and objsubid 1 (PostgreSQL's docs, pg_locks)."""
+    row = conn.execute(
+        """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 1)""",
+        (SOLE_WRITER >> 32 & 0xFFFFFFFF, SOLE_WRITER & 0xFFFFFFFF),
+    ).fetchone()
+    return bool(row and row[0])
