@@ -180,7 +180,9 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
 
 
 def _complete(app: Container, week_id: date, done: StoredEvent) -> WeekAlreadyComplete:
-    app.announce(needs_a_look=bool(app.decision.unset_keys))  # the week's mode, as every command says it (README)
+    # The week's mode, as every command says it (README); said, not warned: the run that began the week offline for
+    # want of a key warned under --quiet, once a week.
+    app.announce()
     return WeekAlreadyComplete(week_id=week_id, completed_by=done.payload, at=done.occurred_at.isoformat())
 
 
