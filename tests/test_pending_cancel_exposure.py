@@ -9,14 +9,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from llmtrade.brokers.alpaca import AlpacaBroker
-from llmtrade.config.loader import load_config
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import BrokerOrder, Order, OrderStatus, Position, Side
-from llmtrade.risk.controls import evaluate_breaker, halted
 from llmtrade.risk.halt import may_send, opening_orders, pending_position
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import send_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_breaker_cancel_credit import _halt
 
 WEEK = date(2026, 1, 5)
 HELD = {"SPY": Position(symbol="SPY", qty=100, avg_price=500.0)}
@@ -77,7 +76,6 @@ def test_a_halted_accounts_opening_leg_is_blocked_while_an_add_it_canceled_may_n
     the cancel sat in pending_cancel. The plan's side change closed the 100 (filled) and its opening leg, a short of
     20, was judged against 50 (the pending add counted as filled) and sent: a halted account opened a short once the
     cancel landed. Now the leg is judged against the 0 held if the cancel lands, and blocked."""
-    config = load_config(None).config
     with FakeAlpacaServer(key_id="k", secret_key="s") as server:
         server.set_price("SPY", 500.0)
         server.add_asset("SPY", shortable=True)
@@ -87,17 +85,7 @@ def test_a_halted_accounts_opening_leg_is_blocked_while_an_add_it_canceled_may_n
         add = "lt-20260105-acct_1-SPY-resize"
         broker.submit(_order(Side.BUY, 50, cid=add))
         server.orders[add]["status"] = "pending_cancel"  # the breaker's cancel, which the venue has not taken yet
-        evaluate_breaker(
-            storage.events,
-            "acct_1",
-            starting_equity=100_000,
-            equity=70_000,
-            fills=[],
-            config=config.risk.circuit_breaker,
-            week_id=WEEK,
-            run_id="halt",
-        )
-        assert halted(storage.events, "acct_1")[0]
+        _halt(storage)
         server.fill_immediately = True  # the market is open
         close = _order(Side.SELL, 100, cid="lt-20260105-acct_1-SPY-close", intent="close")
         leg = _order(Side.SELL, 20, cid="lt-20260105-acct_1-SPY-open", intent="open")
