@@ -140,8 +140,9 @@ def backtest(
         database=backtest_database(spec.name),
         warn=warn,
     )
+    last_session = span([j for js in plan.values() for j in js], calendar)[1]  # the last the range's jobs read
     # A range the prices do not cover at all: a bad argument, refused before the backtest's database is made.
-    refuse_outside(app, (spec.first, spec.last), weeks[0], span([j for js in plan.values() for j in js], calendar)[1])
+    refuse_outside(app, (spec.first, spec.last), weeks[0], last_session)
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)
     if spec.audit > len(weeks):  # not capped without a word (a trial's --audit 50 over 2 weeks)
@@ -159,7 +160,7 @@ def backtest(
         ExitStack() as later,
     ):
         events = storage.events
-        resume = check_resume(app, storage, inputs, until=span([j for js in plan.values() for j in js], calendar)[1])
+        resume = check_resume(app, storage, inputs, until=last_session)
         finished = resume.finished
         if finished and max(finished) > weeks[-1]:
             # Its books run past --to and cannot be cut: a result for the shorter range would show all of them.

@@ -1,11 +1,11 @@
 """The config a backtest's books are read with: the one it recorded (BacktestConfigRecorded), unless --config is given.
 
-`leaderboard`, `report` and `discover --backtest NAME` value a backtest's books with its accounts, universe and fees:
-with another config they would rank other accounts over other symbols, so a config whose hash is not the backtest's
-is refused (app/baseline_universe.py `other_config`). A new user's trial met that refusal for every backtest run with
-`--config DIR` and read without it (the README's own `report --backtest` example), and a sweep's runs, whose configs
-are the sweep's overrides, have no folder to give at all. A backtest records its loaded config at its start; read
-without --config, its books are read with that one."""
+`leaderboard`, `report` and `discover performance --backtest NAME` value a backtest's books with its accounts,
+universe and fees: with another config they would rank other accounts over other symbols, so a config whose hash is
+not the backtest's is refused (app/baseline_universe.py `other_config`). A new user's trial met that refusal for every
+backtest run with `--config DIR` and read without it (the README's own `report --backtest` example), and a sweep's
+runs, whose configs are the sweep's overrides, have no folder to give at all. A backtest records its loaded config at
+its start; read without --config, its books are read with that one."""
 
 from __future__ import annotations
 
