@@ -306,6 +306,7 @@ def run(
     meter.cpu.clear()
     statements_before = meter.statements
     started, cpu = time.perf_counter(), time.process_time()
+    cpu_started = cpu
     server_before = server_cpu(meter.postmaster)
     marks: list[tuple[float, float]] = []
     if profiler:
@@ -353,6 +354,13 @@ def run(
     meter.models.clear()
     outside = wall - sum(result.timing.by_kind.values())
     print(f"  outside the jobs (database, prefetch, leaderboard): {outside:.1f} s wall")
+    if marks:
+        # The fixed costs a short backtest cannot spread: before the first week ends, after the last.
+        print(
+            f"  to the first week's end: {marks[0][0] - started:.2f} s wall, {marks[0][1] - cpu_started:.2f} s CPU; "
+            f"after the last week: {started + wall - marks[-1][0]:.2f} s wall, "
+            f"{cpu_started + cpu - marks[-1][1]:.2f} s CPU"
+        )
     print(
         f"  database: {statements / weeks:.0f} statements (round trips) per week, "
         f"{stored / weeks:.0f} events stored per week ({stored} in all)"

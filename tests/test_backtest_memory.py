@@ -333,3 +333,29 @@ def test_a_sole_writers_memory_counts_the_setups_instead_of_asking_the_planner(s
         fresh = PgMemory(storage.conn, held, PackagedEmbedder(), stored_ids=stored_ids)
         assert fresh.similar_setups(_queries()[0], as_of=later, limit=3)
     assert not [q for q in sent if "reltuples" in q]
+
+
+@pytest.mark.parametrize(
+    ("memory", "mode", "warmed"),
+    [
+        ({}, "OFFLINE", True),
+        ({}, "LIVE", True),  # no embedding model configured: the packaged one embeds live too
+        ({"embedding": {"model": "text-embedding-3-small"}}, "OFFLINE", True),
+        ({"embedding": {"model": "text-embedding-3-small"}}, "LIVE", False),  # a remote model embeds
+        ({"enabled": False}, "OFFLINE", False),  # no memory: nothing embeds
+    ],
+)
+def test_the_packaged_model_is_warmed_ahead_only_when_the_memory_embeds_with_it(
+    memory: dict[str, object], mode: str, warmed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmtrade.app import memory_build
+    from llmtrade.config.loader import load_config
+    from llmtrade.config.sections import MemoryConfig
+    from llmtrade.llm.gateway import LLMMode
+
+    made: list[bool] = []
+    monkeypatch.setattr(memory_build, "PackagedEmbedder", lambda *, warm: made.append(warm))
+    packaged = load_config(None).config.models
+    models = packaged.model_copy(update={"memory": MemoryConfig.model_validate(memory)})
+    memory_build.warm_embedder(models, LLMMode[mode])
+    assert made == ([True] if warmed else [])

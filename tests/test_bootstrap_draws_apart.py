@@ -198,3 +198,40 @@ def test_a_worker_killed_while_writing_draws_when_the_block_ends_does_not_hang_t
         [sys.executable, "-c", _CLOSED_WHILE_A_DRAW_IS_SENT], capture_output=True, text=True, timeout=180
     )
     assert shown.stdout.split() == ["closed"], shown.stderr
+
+
+def test_a_deferred_worker_starts_at_start_worker_and_makes_the_draws_asked_ahead_before() -> None:
+    expected = metrics.arch_indices(50, metrics.block_length(50), 200, 7)
+    metrics._indices.cache_clear()
+    try:
+        before = set(multiprocessing.active_children())
+        with draws.drawn_apart(deferred=True):
+            worker = draws.current()
+            assert worker is not None and worker.pid is None
+            metrics.draw_ahead([50], reps=200, seed=7)  # queued: no process yet
+            assert set(multiprocessing.active_children()) == before and worker._ahead == {}
+            draws.start_worker()
+            assert worker.pid is not None and (50, metrics.block_length(50), 200, 7) in worker._ahead
+            draws.start_worker()  # once only
+            assert len(set(multiprocessing.active_children()) - before) == 1
+            assert np.array_equal(metrics._indices(50, metrics.block_length(50), 200, 7), expected)
+    finally:
+        metrics._indices.cache_clear()
+
+
+def test_a_deferred_worker_never_started_is_started_by_the_first_draws_taken() -> None:
+    expected = metrics.arch_indices(30, 3, 50, 7)
+    with draws.drawn_apart(deferred=True):
+        worker = draws.current()
+        assert worker is not None and worker.pid is None
+        made = worker.indices(30, 3, 50, 7)
+        assert worker.pid is not None and made is not None and np.array_equal(made, expected)
+
+
+def test_a_deferred_worker_never_started_ends_with_its_block_and_starts_no_process_after() -> None:
+    before = set(multiprocessing.active_children())
+    with draws.drawn_apart(deferred=True):
+        worker = draws.current()
+    assert worker is not None
+    worker.start()  # closed: nothing is spawned
+    assert worker.pid is None and set(multiprocessing.active_children()) == before

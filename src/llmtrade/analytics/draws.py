@@ -5,7 +5,9 @@ statsmodels and matplotlib), and a backtest needs arch only for its leaderboard,
 on a thread or not, that import is paid on the backtest's own core, the largest fixed cost of a short backtest.
 `drawn_apart()` starts a spawned process that imports arch at once, on the machine's other core while the weeks
 run, and then makes the leaderboard's draws (`metrics.arch_indices`, the very call the process itself would
-make: the same arrays, so the same bytes wherever they are made).
+make: the same arrays, so the same bytes wherever they are made). `deferred`: the process is started later, at
+`start_worker()` (a backtest's a few weeks in, when its other core is idle) or by the first draws taken; draws asked
+for ahead before then are asked of it when it starts.
 
 A process that cannot start, dies or fails is said nowhere and costs only its time: `indices` answers None and
 the draws are made in this process, as without it. Nothing else is shared with the process (it is spawned, not
@@ -41,12 +43,23 @@ _STARTING = threading.Lock()
 class DrawWorker:
     """One spawned process that imports arch when it starts and makes stationary-bootstrap index draws."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, deferred: bool = False) -> None:
         self._pool: ProcessPoolExecutor | None = None
         # Draws asked for ahead (`ahead`), by their arguments: made by the worker while the caller goes on.
         self._ahead: dict[tuple[int, int, int, int], Future[np.ndarray]] = {}
+        # Draws asked for ahead before the process was started: asked of it when it is.
+        self._queued: list[tuple[int, int, int, int]] = []
         # The worker's process, known the moment it is started: `close` kills it even while it is still starting.
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._started = self._closed = False
+        if not deferred:
+            self.start()
+
+    def start(self) -> None:
+        """Spawn the process (it imports arch at once), and ask it for the draws queued before; once only."""
+        if self._started or self._closed:
+            return
+        self._started = True
         with contextlib.suppress(Exception), _STARTING:  # no process (a sandbox without semaphores): draws made here
             before = set(multiprocessing.active_children())
             self._pool = ProcessPoolExecutor(
@@ -54,6 +67,9 @@ class DrawWorker:
             )
             self._pool.submit(_import_arch)  # spawns the process now
             self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
+        queued, self._queued = self._queued, []
+        for args in queued:
+            self.ahead(*args)
 
     @property
     def pid(self) -> int | None:
@@ -62,7 +78,9 @@ class DrawWorker:
 
     def indices(self, n: int, block: int, reps: int, seed: int) -> np.ndarray | None:
         """`metrics.arch_indices(n, block, reps, seed)` made in the worker (an int64 array, reps x n), or None
-        when the worker is not there or failed (the caller then makes them itself)."""
+        when the worker is not there or failed (the caller then makes them itself). A worker not started yet is
+        started now."""
+        self.start()
         if self._pool is None:
             return None
         try:
@@ -72,7 +90,11 @@ class DrawWorker:
             return None
 
     def ahead(self, n: int, block: int, reps: int, seed: int) -> None:
-        """Have the worker make these draws now, for `indices` to take later (a dead worker: they are made then)."""
+        """Have the worker make these draws now, for `indices` to take later (a dead worker: they are made then); a
+        worker not started yet makes them once it is."""
+        if not self._started and not self._closed:
+            self._queued.append((n, block, reps, seed))
+            return
         if self._pool is None or (n, block, reps, seed) in self._ahead:
             return
         with contextlib.suppress(Exception):  # a broken pool: `indices` finds out, and the draws are made in-process
@@ -83,19 +105,21 @@ class DrawWorker:
         process that imported pandas, scipy and matplotlib takes 0.3-0.7 s, the largest part of a short backtest's
         tail; a worker still starting, importing arch, was waited for, and a SIGTERM'd backtest ran on meanwhile: seen
         once in CI), and never left hanging on an answer it was writing when killed (draws asked ahead, not taken)."""
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             stop_helper(pool, self._process)
 
 
 @contextlib.contextmanager
-def drawn_apart(enabled: bool = True) -> Iterator[None]:
-    """Inside the block (when `enabled`), `metrics`' bootstrap draws come from a worker process started now; the
-    worker is shut down when the block ends, whatever way it ends."""
+def drawn_apart(enabled: bool = True, *, deferred: bool = False) -> Iterator[None]:
+    """Inside the block (when `enabled`), `metrics`' bootstrap draws come from a worker process started now
+    (`deferred`: at `start_worker()`, or the first draws taken); the worker is shut down when the block ends,
+    whatever way it ends."""
     if not enabled:
         yield
         return
-    worker = DrawWorker()
+    worker = DrawWorker(deferred=deferred)
     token = _WORKER.set(worker)
     try:
         yield
@@ -108,6 +132,13 @@ def import_pending() -> bool:
     """Whether arch is still to be imported in this process: only then does a worker gain a command anything (a
     sweep's driver, or a test session, has it already, and its draws are quick in-process)."""
     return "arch" not in sys.modules
+
+
+def start_worker() -> None:
+    """Start the deferred worker of the `drawn_apart` block this code runs in (nothing without one, or once started)."""
+    worker = _WORKER.get()
+    if worker is not None:
+        worker.start()
 
 
 def current() -> DrawWorker | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from llmtrade.analytics.draws import drawn_apart, import_ahead
+from llmtrade.analytics.draws import drawn_apart, import_ahead, start_worker
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, leak_message, not_audited_now, record, sample
 from llmtrade.app.backtest_config import record_config
@@ -35,7 +35,7 @@ from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import fetch_history
 from llmtrade.app.backtest_inputs import HISTORY, Inputs, Progress, draw_ahead, follow_books, range_weeks, standings
-from llmtrade.app.backtest_paths import paths_planned
+from llmtrade.app.backtest_paths import draws_worker_from, paths_planned
 from llmtrade.app.backtest_prices import prefetch, refuse_outside, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_resume import check_resume, ran_nothing
@@ -150,7 +150,7 @@ def backtest(
     tally = _Tally()
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
     with (
-        drawn_apart(draws_apart),  # first: its process starts (and imports arch) while everything else does
+        drawn_apart(draws_apart, deferred=True),  # started a few weeks in (backtest_paths.py `draws_worker_from`)
         one_thread_at_a_time(),
         plain_sigint(),
         weekly_heap() as settle_heap,
@@ -213,6 +213,9 @@ def backtest(
             app.warning(unaudited)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)
+        weeks_now, draws_after = 0, draws_worker_from(len(todo))
+        if draws_after == 0:
+            start_worker()
         report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=0, week_id=None))
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:
@@ -243,6 +246,9 @@ def backtest(
                 finished.add(week_id)
                 done_now = Progress(len(finished), len(weeks), tally.calls, week_id, rules_answers=tally.rules)
                 report(done_now)
+                weeks_now += 1
+                if weeks_now == draws_after:
+                    start_worker()
         if discovery is not None:
             discovery.finish()
         if todo:

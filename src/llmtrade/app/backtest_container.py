@@ -130,6 +130,10 @@ class BacktestContainer(Container):
         """Open the backtest's database for the container's life; every job's `storage()` reuses it."""
         if self.database is None:
             raise ValueError("a backtest container needs its database")
+        from llmtrade.app.memory_build import warm_embedder  # lazy, as Container.memory
+
+        # Loaded while PostgreSQL creates and migrates the database (~0.3 s of CPU), not in the first week's recall.
+        warm_embedder(self.loaded.config.models, self.mode)
         location = sibling(locate(self.settings), self.database)
         opened = open_storage(self.settings, self.clock, location=location)
         if not take(opened.conn):  # app/backtest_lock.py: the leaderboard tries it too, to say the backtest runs

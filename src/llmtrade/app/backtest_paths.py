@@ -1,4 +1,5 @@
-"""The intraday paths a backtest's checkpoints will quote, planned ahead by a worker process (market/paths_ahead.py)."""
+"""A backtest's helper processes: the intraday paths its checkpoints will quote, planned ahead by a worker process
+(market/paths_ahead.py), and the week at which the leaderboard's draws worker (analytics/draws.py) is started."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ def paths_planned(app: BacktestContainer, plan: dict[date, list[Job]], todo: lis
     chunks = [[key for day in days for key in of_day[day]] for days in sessions if days]
     with paths_ahead(chunks):
         yield
+
+
+# The week after which a backtest starts its draws worker (its spawn and arch's import: some 1.2 s of CPU). Started with
+# the backtest, it competed for the two cores with the database's creation, the paths worker's start and the first
+# weeks (their wall time 0.06-0.1 s a week above their CPU time: 0.4 s of a 52-week run's 6.6); a few weeks on, the
+# other core is mostly idle (PostgreSQL's writes and the paths worker take a fifth of it) and the import is done long
+# before the leaderboard.
+DRAWS_AFTER = 6
+
+
+def draws_worker_from(weeks: int) -> int:
+    """After how many of the `weeks` to run the draws worker is started: DRAWS_AFTER, or 0 (at once) for a run too
+    short (under three times as many weeks) to finish the import behind its weeks if started late."""
+    return DRAWS_AFTER if weeks >= 3 * DRAWS_AFTER else 0

@@ -78,3 +78,11 @@ def embedder_for(
         run_id=run_id,
         replay=mode is LLMMode.REPLAY,
     )
+
+
+def warm_embedder(models: ModelsConfig, mode: LLMMode) -> None:
+    """Start loading the packaged model now (memory/embedder.py: on a thread, once per process) when the memory is on
+    and embeds with it: for a command with a stretch of waiting before its first embed (a backtest creating and
+    migrating its database), which the load then fills, rather than the first job's memory."""
+    if models.memory.enabled and (models.memory.embedding is None or mode is LLMMode.OFFLINE):
+        PackagedEmbedder(warm=True)
