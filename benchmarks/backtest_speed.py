@@ -364,7 +364,8 @@ def run(
     outside = wall - sum(result.timing.by_kind.values())
     print(f"  outside the jobs (database, prefetch, leaderboard): {outside:.1f} s wall")
     if marks:
-        # The fixed costs a short backtest cannot spread: before the first week (the first progress report), after the last.
+        # The fixed costs a short backtest cannot spread: before the first week (its first progress report), after
+        # the last.
         print(
             f"  before the first week: {marks[0][0] - started:.2f} s wall, {marks[0][1] - cpu_started:.2f} s CPU; "
             f"after the last week: {started + wall - marks[-1][0]:.2f} s wall, "
