@@ -17,7 +17,7 @@ from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.config.loader import load_config
 from llmtrade.domain.trading import BreakerCancelFailed
 from llmtrade.risk.controls import evaluate_breaker, halted, reset_breaker
-from llmtrade.risk.halt_cancels import cancel_opening_orders
+from llmtrade.risk.halt_cancels import cancel_opening_orders, resume_by_hand
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.valuation import value_account
@@ -117,7 +117,7 @@ def _killed_at_the_halt(storage: Storage, server: FakeAlpacaServer, kind: type[A
     return broker
 
 
-@pytest.mark.parametrize("resume", ["by hand", "by recovery"])
+@pytest.mark.parametrize("resume", ["by hand", "by hand before any look", "by recovery"])
 def test_a_cancel_alpaca_took_before_the_process_died_ends_as_the_breakers(storage: Storage, resume: str) -> None:
     """Alpaca took the breaker's cancel (pending_cancel until the open) and the process died before it recorded that
     (BreakerCancelTaken). The request stood unanswered, and the resume took it back as a cancel never made: the end,
@@ -128,6 +128,11 @@ def test_a_cancel_alpaca_took_before_the_process_died_ends_as_the_breakers(stora
         if resume == "by hand":
             _look(storage, broker, "c2")  # the next checkpoint, still halted
             reset_breaker(storage.events, "acct_1", starting_equity=100_000, equity=70_000)
+        elif resume == "by hand before any look":
+            # `llmtrade breaker reset` right after the crash: no valuation has settled the request (it took it back)
+            resume_by_hand(storage.events, broker, "acct_1", starting_equity=100_000, equity=70_000)
+            [taken] = storage.events.read(type="BreakerCancelTaken")
+            assert taken.payload["client_order_id"] == CID
         else:
             server.set_account(equity=100_000)
             _look(storage, broker, "c2")  # the drawdown recovered: this look resumes the account

@@ -15,7 +15,7 @@ from llmtrade.discovery.universe import held_outside
 from llmtrade.errors import BarNotComplete, TemporaryError, UsageError
 from llmtrade.market.held_prices import closes_with_held, not_final
 from llmtrade.risk.controls import breaker_state
-from llmtrade.risk.controls import reset_breaker as reset_breaker_events
+from llmtrade.risk.halt_cancels import resume_by_hand
 
 
 def reset_breaker(app: Container, account_id: str) -> BreakerReset:
@@ -48,5 +48,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
                 f"{not_final(exc)}: the breaker was not reset; run it again once the close is final"
             ) from exc
         equity = look_now(storage.events, desk.broker, prices).managed.equity
-        state = reset_breaker_events(storage.events, account_id, starting_equity=account.starting_cash, equity=equity)
+        state = resume_by_hand(
+            storage.events, desk.broker, account_id, starting_equity=account.starting_cash, equity=equity
+        )
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)

@@ -283,11 +283,12 @@ class QueuedOrderCanceled(EventPayload):
 class BreakerCancelRequested(EventPayload):
     """The circuit breaker is about to cancel a halted account's queued order that would open or add (on its breaker
     stream), recorded before the cancel reaches a broker that does not record its own ends (Alpaca). Whoever then finds
-    the order canceled and records its end first (risk/controls.py `cancel_opening_orders`, or another process's
+    the order canceled and records its end first (risk/halt_cancels.py `cancel_opening_orders`, or another process's
     brokers/order_ends.py) records it with this `reason`: the halt's cancel, not the broker's own end. A failed cancel
     takes it back (BreakerCancelFailed), and so does an AccountResumed after it (an end found then is the broker's),
-    unless the broker took the cancel (BreakerCancelTaken). A process killed between the request and the broker's
-    answer leaves it standing for the halt."""
+    unless the broker took the cancel (BreakerCancelTaken). One a killed process left unanswered is settled from the
+    order as the broker has it before the breaker's next change, a resume by hand's too (risk/halt_cancels.py
+    `settle_unanswered`): taken if its cancel is under way or done, else failed."""
 
     account_id: str
     client_order_id: str
@@ -295,10 +296,12 @@ class BreakerCancelRequested(EventPayload):
 
 
 class BreakerCancelFailed(EventPayload):
-    """The circuit breaker's cancel of an order it asked for (BreakerCancelRequested, just before) failed at the broker
-    (no answer, an error: the order as it was, as far as anyone knows), on the account's breaker stream. It takes the
-    request back: an end found later (canceled by hand, Alpaca's own) is the broker's, not the halt's, and the
-    breaker's next look at the halted account asks again for an order still working."""
+    """The circuit breaker's cancel of an order it asked for (BreakerCancelRequested) was not made, on the account's
+    breaker stream: it failed at the broker (no answer, an error: the order as it was, as far as anyone knows), it was
+    not asked (the order already canceled or canceling by another hand), or a killed process never sent it (settled
+    later from the order: risk/halt_cancels.py `settle_unanswered`). It takes the request back: an end found later
+    (canceled by hand, Alpaca's own) is the broker's, not the halt's, and the breaker's next look at the halted
+    account asks again for an order still working."""
 
     account_id: str
     client_order_id: str

@@ -15,7 +15,7 @@ holds, asks again).
 
 What cannot be told apart: a process killed before its DELETE and a cancel made by hand before the settling look both
 leave the order canceling or canceled, and the end is then credited to the halt that asked first. A resume by hand
-(app/breaker_reset.py) made before any valuation has settled the request takes it back as before.
+(`resume_by_hand`, app/breaker_reset.py) settles the requests first too.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from llmtrade.domain.trading import (
     BreakerCancelFailed,
     BreakerCancelRequested,
     BreakerCancelTaken,
+    BreakerState,
     BrokerOrder,
     OrderStatus,
     Position,
     QueuedOrderCanceled,
 )
 from llmtrade.errors import ConcurrencyError, LlmtradeError
+from llmtrade.risk.controls import reset_breaker
 from llmtrade.risk.halt import opening_orders
 from llmtrade.storage.event_store import EventStore
 
@@ -94,6 +96,18 @@ def settle_unanswered(
         events.append([event])
         answered.append(cid)
     return answered
+
+
+def resume_by_hand(
+    events: EventStore, broker: Broker, account_id: str, *, starting_equity: float, equity: float
+) -> BreakerState:
+    """Resume the halted account by hand (risk/controls.py `reset_breaker`: its peak restarted at `equity`), after
+    settling the breaker cancel requests a killed process left unanswered from its orders as `broker` has them now:
+    the resume takes back only the requests never made, and a cancel the broker took (Alpaca's pending_cancel until
+    the open) stays the halt's when it ends the order. Raises what the broker's reads raise, before anything is
+    recorded."""
+    settle_unanswered(events, broker, broker.open_orders(), week_id=None, run_id=None)
+    return reset_breaker(events, account_id, starting_equity=starting_equity, equity=equity)
 
 
 def _answer(broker: Broker, cid: str, listed: BrokerOrder | None) -> EventPayload | None:
