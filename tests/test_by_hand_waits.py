@@ -85,3 +85,31 @@ def test_a_job_keeps_its_own_bound_per_read(throttled: Wall) -> None:
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 75, result.output
     assert sum(throttled.slept) > BY_HAND_SECONDS
+
+
+def test_a_breaker_reset_by_hand_waits_a_bound_in_all_and_resumes_nothing(throttled: Wall, wednesday_week: str) -> None:
+    """`breaker reset` values the account at the last close before it restarts its peak: a person's command, its reads
+    bounded as `status`'s are (it waited its own 90 s per read)."""
+    from llmtrade.clock import FixedClock
+    from llmtrade.config.models import CircuitBreaker
+    from llmtrade.risk.controls import evaluate_breaker
+    from llmtrade.settings import Settings
+    from llmtrade.storage.bootstrap import open_storage
+    from tests.support import FIXED_NOW, stored_events
+
+    with open_storage(Settings(DATABASE_URL=wednesday_week), FixedClock(FIXED_NOW)) as storage:
+        evaluate_breaker(
+            storage.events,
+            "acct_3",
+            starting_equity=100_000,
+            equity=60_000,  # down 40%: the drawdown halt
+            fills=[],
+            config=CircuitBreaker(),
+            week_id=None,
+            run_id=None,
+        )
+    result = runner.invoke(app, ["breaker", "reset", "acct_3"])
+    assert result.exit_code == 75, result.output
+    assert throttled.slept and sum(throttled.slept) <= BY_HAND_SECONDS
+    assert "Traceback" not in result.output
+    assert stored_events(wednesday_week, type="AccountResumed") == []

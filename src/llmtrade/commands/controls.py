@@ -70,7 +70,7 @@ def breaker_reset(ctx: typer.Context, account: Annotated[str, typer.Argument(hel
     """Resume a halted account by hand (its drawdown peak restarts from its current equity)."""
     from llmtrade.app.breaker_reset import reset_breaker  # lazy: see package docstring
 
-    reset = reset_breaker(container(ctx), account)
+    reset = reset_breaker(container(ctx, by_hand=True), account)  # a person waits for it: reads bounded in all
     Output().line(f"{account}: breaker reset; trading resumes (peak equity now {reset.peak_equity:,.2f})")
 
 
