@@ -65,13 +65,14 @@ def test_a_sweep_run_failed_on_a_range_outside_its_prices_is_not_advised_to_be_r
     path = tmp_path / "sweep.yaml"
     path.write_text(f"name: {_unique()}\nretries: 2\nranges: [{{from: 2026-03-04, to: 2026-03-11}}]\n")
     result = runner.invoke(cli, ["backtest", "sweep", str(path), "--csv", str(prices), "--json"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a bad argument, as `llmtrade backtest` refuses it (it exited 1)
     said = " ".join(result.stderr.split())
     assert "the prices do not cover the range 2026-03-04 to 2026-03-11" in said, said
+    assert "; exit 2 (bad input only: usage errors); " in said, said
     assert "retry" not in said.replace("no retry mends", ""), said
     assert said.endswith(
         "it fails alike on every attempt (no retry mends it): fix what its error names, then rerun the sweep: "
         "finished runs are not run again"
     ), said
     [run] = json.loads(result.stdout[: result.stdout.rindex("}") + 1])["runs"]
-    assert (run["status"], run["attempts"], run["permanent"]) == ("failed", 1, True)
+    assert (run["status"], run["attempts"], run["permanent"], run["exit_code"]) == ("failed", 1, True, 2)

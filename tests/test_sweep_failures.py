@@ -127,3 +127,51 @@ def test_the_summary_tells_runs_that_fail_alike_on_every_attempt_from_runs_to_re
         "range=2027 fails alike on every attempt (no retry mends it): fix what its error names; then rerun the sweep, "
         "which retries the others too"
     )
+
+
+@pytest.mark.parametrize(
+    ("fails", "code", "said"),
+    [
+        ({"base": "usage", "tight": "usage"}, 2, "exit 2 (bad input only: usage errors)"),
+        ({"base": "usage", "tight": "temporary"}, 75, "exit 75 (a temporary failure: a rerun may succeed)"),
+        ({"base": "usage", "tight": "temporary", "tighter": "operational"}, 1, "exit 1 (an operational failure)"),
+    ],
+)
+def test_the_sweep_exits_as_its_failed_runs_would_alone(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: dict[str, str], code: int, said: str
+) -> None:
+    """A sweep whose runs had all failed on bad arguments (UsageError: exit 2 for `llmtrade backtest`) exited 1, as if
+    someone had to look, and one whose failures were temporary exited 1 too: a scheduler could not tell a sweep to fix
+    from one to run again. Now 2 when each failure is a usage error, 75 when one is temporary, 1 when one is
+    operational; the summary says which, and --json each run's `exit_code`."""
+    from llmtrade.errors import OperationalError, TemporaryError, UsageError
+
+    errors = {
+        "usage": UsageError("from: 2026-01-07: no such week"),
+        "temporary": TemporaryError("the provider did not answer"),
+        "operational": OperationalError("the audit found a difference"),
+    }
+
+    def failing(plan: Any, shared: Any) -> dict[str, Any]:
+        raise errors[fails[plan.axes["overrides"]]]
+
+    overrides = {"base": "{}", "tight": "{risk.limits.max_position_pct: 0.05}"}
+    overrides["tighter"] = "{risk.limits.max_position_pct: 0.04}"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"name: k{uuid.uuid4().hex[:8]}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\noverrides: {{"
+        + ", ".join(f"{name}: {overrides[name]}" for name in fails)
+        + "}\n"
+    )
+    monkeypatch.setattr(work, "_backtest", failing)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"])
+
+    assert result.exit_code == code, result.output
+    assert f"{len(fails)} of {len(fails)} runs failed" in result.stderr
+    assert f"; {said}; " in " ".join(result.stderr.split()), result.stderr
+    document = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    codes = {"usage": 2, "temporary": 75, "operational": 1}
+    assert {r["label"].split()[0]: r["exit_code"] for r in document["runs"]} == {
+        f"overrides={name}": codes[kind] for name, kind in fails.items()
+    }

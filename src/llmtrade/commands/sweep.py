@@ -12,7 +12,8 @@ import typer
 from llmtrade.commands.context import echo_json, state
 from llmtrade.commands.options import Json
 from llmtrade.console import Output, quiet
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError, UsageError
+from llmtrade.exits import TEMPORARY
 
 if TYPE_CHECKING:
     from llmtrade.sweep.driver import SweepProgress, SweepResult
@@ -40,7 +41,9 @@ def sweep(
     """Run every combination of the sweep file's axes (config overrides, model sets, memory, seeds, date
     ranges) as one backtest each; rerunning the file skips every run already finished.
 
-    Exits 1 with a summary when a run still failed after its retries; the other runs are kept."""
+    When a run still failed after its retries (the other runs are kept) it exits with a summary, as `llmtrade
+    backtest` would for the runs' failures: 2 when each was bad input, 75 when one was temporary (run the sweep
+    again), 1 when one was operational."""
     from llmtrade.domain.wording import counted  # lazy: see package docstring
     from llmtrade.sweep.driver import SweepOptions, run_sweep
 
@@ -60,11 +63,25 @@ def sweep(
     if result.failed:
         failed = [r for r in result.runs if r.status == "failed"]
         retried = "" if any(r.permanent for r in failed) else " after their retries"
-        raise OperationalError(
+        error, kind = _failure(failed)
+        raise error(
             f"sweep {result.name}: {len(failed)} of {counted(len(result.runs), 'run')} failed{retried} "
-            f"({'; '.join(f'{r.label}: {r.error}' for r in failed)}); {_advice(failed)}: "
+            f"({'; '.join(f'{r.label}: {r.error}' for r in failed)}); {kind}; {_advice(failed)}: "
             "finished runs are not run again"
         )
+
+
+def _failure(failed: list[SweepRun]) -> tuple[type[LlmtradeError], str]:
+    """The error the sweep exits with and what the summary says of it, from its failed runs' kinds, as `llmtrade
+    backtest` would exit for each: 1 if any failed operationally (a bug too: someone has to look), else 75 if any
+    failed on something temporary (rerun the sweep), else 2 (bad input: usage errors only). It exited 1 whatever they
+    were, so a scheduler could not tell a sweep to fix from one to run again."""
+    codes = [r.exit_code if r.exit_code is not None else 1 for r in failed]
+    if any(code not in (2, TEMPORARY) for code in codes):
+        return OperationalError, "exit 1 (an operational failure)"
+    if TEMPORARY in codes:
+        return TemporaryError, "exit 75 (a temporary failure: a rerun may succeed)"
+    return UsageError, "exit 2 (bad input only: usage errors)"
 
 
 def _advice(failed: list[SweepRun]) -> str:

@@ -244,6 +244,7 @@ def _status(plan: RunPlan, outcome: RunOutcome, status: Literal["finished", "fai
         seconds=outcome.seconds,
         error=outcome.error,
         permanent=status == "failed" and outcome.final,
+        exit_code=outcome.code if status == "failed" else None,
     )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
+from llmtrade.exits import TEMPORARY
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 
 if TYPE_CHECKING:
@@ -212,11 +213,13 @@ def _python_path() -> str:
 
 
 def lost(task: RunTask, exc: BaseException) -> RunOutcome:
-    """The outcome of a task whose worker was lost before it could hand one back: failed, to be retried."""
+    """The outcome of a task whose worker was lost before it could hand one back: failed, to be retried; temporary
+    (exit 75): the run resumes inside its own backtest when the sweep is run again."""
     return RunOutcome(
         run_id=task.plan.run_id,
         attempt=task.attempt,
         error=f"worker lost: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}",
+        code=TEMPORARY,
         seconds=0.0,
         worker=0,
     )

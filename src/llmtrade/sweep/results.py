@@ -30,6 +30,14 @@ class SweepRun(Result):
         default=False,
         description="failed on an error every attempt meets alike (exit 1 or 2): fix what `error` names, then rerun",
     )
+    # The sweep exits as its failed runs' codes say (commands/sweep.py `_failure`): it exited 1 for runs that had
+    # all failed on bad input, which `llmtrade backtest` alone refuses with 2.
+    exit_code: int | None = Field(
+        default=None,
+        description="a failed run: the exit code its error gives `llmtrade backtest` alone: 2 bad input (a usage "
+        "error), 1 an operational failure, 75 a temporary one; the sweep exits 1 if any run's is 1, else 75 if any "
+        "is 75, else 2",
+    )
 
 
 class SweepResult(Result):

@@ -65,6 +65,9 @@ class RunOutcome(BaseModel):
     leaderboard: dict[str, Any] | None = None
     error: str | None = None
     final: bool = False  # the error is one no retry mends (exit 1 or 2: a bad file, a refused setting)
+    # The exit code the error gives a `llmtrade backtest` alone (exits.py `exit_code_of`: 1 for a bug too), so the
+    # sweep's own follows its runs' failures (commands/sweep.py); 75 for a worker lost (executors.py `lost`).
+    code: int | None = None
     seconds: float
     worker: int  # the process id that ran it (for the benchmark and the progress line)
 
@@ -90,6 +93,7 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
             error=said,
             # A bad file or setting fails every attempt alike (a new user's sweep retried a missing CSV file).
             final=failure is not None and failure.code in (1, 2),
+            code=failure.code if failure is not None else 1,
             seconds=round(time.perf_counter() - started, 3),
             worker=os.getpid(),
         )
