@@ -1,5 +1,6 @@
 """A backtest range its price files do not cover at all is a bad argument (exit 2) naming the prices' first and last
-day, refused before anything is written; in a sweep, a run that failed so is not to be retried.
+day, refused before anything is written. A sweep refuses such a range before any run starts
+(tests/test_sweep_file.py `test_a_range_the_price_files_do_not_cover_exits_2_before_any_run`).
 
 Found by a new user's trial on CSV folders of daily ETF prices: `--from 2015-01-07 --to 2015-06-24` (and a range in
 2027) exited 1, an operational failure, with "prices end early ... give its later history"; a sweep of the same range
@@ -7,7 +8,6 @@ exited 1 advising "rerun the sweep to retry them", which can never succeed."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,24 +55,3 @@ def test_a_range_the_prices_cover_in_part_is_not_refused_as_outside_them(cli_env
     result = runner.invoke(cli, [*args, "--name", _unique()])
     assert result.exit_code == 1, result.output
     assert "prices end early: SPY's" in result.stderr and "do not cover the range" not in result.stderr
-
-
-def test_a_sweep_run_failed_on_a_range_outside_its_prices_is_not_advised_to_be_retried(
-    cli_env: dict[str, str], prices: Path, tmp_path: Path
-) -> None:
-    """Its one attempt failed for good (SweepRunFailed final at attempt 1: a retry meets the same error), so the
-    sweep's summary says to fix what it names; a rerun as it stands can never succeed."""
-    path = tmp_path / "sweep.yaml"
-    path.write_text(f"name: {_unique()}\nretries: 2\nranges: [{{from: 2026-03-04, to: 2026-03-11}}]\n")
-    result = runner.invoke(cli, ["backtest", "sweep", str(path), "--csv", str(prices), "--json"])
-    assert result.exit_code == 2, result.output  # a bad argument, as `llmtrade backtest` refuses it (it exited 1)
-    said = " ".join(result.stderr.split())
-    assert "the prices do not cover the range 2026-03-04 to 2026-03-11" in said, said
-    assert "; exit 2 (bad input only: usage errors); " in said, said
-    assert "retry" not in said.replace("no retry mends", ""), said
-    assert said.endswith(
-        "it fails alike on every attempt (no retry mends it): fix what its error names, then rerun the sweep: "
-        "finished runs are not run again"
-    ), said
-    [run] = json.loads(result.stdout[: result.stdout.rindex("}") + 1])["runs"]
-    assert (run["status"], run["attempts"], run["permanent"], run["exit_code"]) == ("failed", 1, True, 2)

@@ -196,3 +196,49 @@ def test_a_runs_failure_names_the_users_folder_and_a_bad_file_is_not_retried(
 
     monkeypatch.setattr(work, "_backtest", unreachable)
     assert not work.run(task, shared).final  # a wait: retried
+
+
+@pytest.fixture(scope="module")
+def covered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CSV folder of the universe's and SPY's daily bars, 2024-08-30 to 2026-01-16 (written once for the module)."""
+    from datetime import timedelta
+
+    from tests.test_backtest_bad_start import WEEK, _write, history
+
+    folder = tmp_path_factory.mktemp("covered") / "prices"
+    _write(folder, history(WEEK + timedelta(days=10)))
+    return folder
+
+
+@pytest.mark.parametrize(("first", "last"), [("2026-03-04", "2026-03-11"), ("2024-01-03", "2024-01-10")])
+def test_a_range_the_price_files_do_not_cover_exits_2_before_any_run(
+    tmp_path: Path, covered: Path, monkeypatch: pytest.MonkeyPatch, first: str, last: str
+) -> None:
+    """Each run of such a range failed on its own, after the sweep's database, its workers and the run's own database
+    were made (exit 1 then, however many runs). Now refused with the file, as `llmtrade backtest` refuses it (exit 2,
+    naming the range and the files' first and last day), before any database is reached (the one given answers no
+    one) and before any run starts."""
+    from llmtrade.sweep import work
+
+    def started(plan: object, shared: object) -> dict[str, object]:
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(work, "_backtest", started)
+    path = _write(
+        tmp_path, f"name: demo\nranges:\n  - {{from: 2026-01-07, to: 2026-01-14}}\n  - {{from: {first}, to: {last}}}\n"
+    )
+    args = ["backtest", "sweep", str(path), "--csv", str(covered)]
+    result = runner.invoke(cli, args, env={"DATABASE_URL": "postgresql://x@127.0.0.1:1/n"})
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.stderr.split()) == (
+        f"error: sweep file {path}: key ranges.1 (the runs range={first}..{last}): the prices do not cover the range "
+        f"{first} to {last}: the files in {covered} run from 2024-08-30 to 2026-01-16; give a range inside those days"
+    )
+
+
+def test_a_range_the_price_files_cover_in_part_is_left_to_its_runs(covered: Path, tmp_path: Path) -> None:
+    """Prices that end inside the range are a run's failure to say (its benchmark ends early: exit 1), as a backtest
+    says it, not a range outside the prices."""
+    path = _write(tmp_path, "name: demo\nranges: [{from: 2026-01-07, to: 2026-02-04}]\n")
+    _, shared, plans = prepare(Settings(), load_config(None), path, covered)
+    assert len(plans) == 1 and shared.prices is not None

@@ -26,8 +26,10 @@ from pathlib import Path
 
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted, refuse_ended_inside_weeks_run
-from llmtrade.app.backtest_inputs import HISTORY
+from llmtrade.app.backtest_inputs import HISTORY, range_weeks
 from llmtrade.app.container import Container
+from llmtrade.clock import SystemClock
+from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import flagged_jumps, listed_late
@@ -39,8 +41,9 @@ from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
 from llmtrade.market.providers import provider_names
 from llmtrade.market.service import MarketData
+from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.schedule import Job
+from llmtrade.workflows.schedule import Job, week_jobs
 
 
 def listed_after(
@@ -68,7 +71,7 @@ def listed_after(
     return after
 
 
-def refuse_outside(app: BacktestContainer, given: tuple[date, date], first: date, last: date) -> None:
+def refuse_outside(app: Container, given: tuple[date, date], first: date, last: date) -> None:
     """UsageError (exit 2) when none of the price files (the universe's and the benchmark's) has a bar from the range's
     first week (`first`, its Wednesday) to its last session (`last`): a range given (`given`, --from and --to as the
     user wrote them) that the prices do not cover at all, named with their first and last day. Asked of the files
@@ -92,6 +95,26 @@ def refuse_outside(app: BacktestContainer, given: tuple[date, date], first: date
         f"the prices do not cover the range {given[0]} to {given[1]}: the files{place} run from {min(days)} to "
         f"{max(days)}; give a range inside those days"
     )
+
+
+def refuse_uncovered(settings: Settings, loaded: LoadedConfig, folder: Path, given: tuple[date, date]) -> None:
+    """`refuse_outside` for a backtest of `given` (its --from and --to) over the CSV folder `folder`, asked before the
+    backtest is built: a sweep asks it of each of its runs before any starts (each failed on it alone, after the
+    sweep's database, its workers and the run's own database were made). The range's first week and the last session
+    its jobs read are found as `backtest` finds them; a range with no job is left to the backtest, which says so."""
+    calendar = TradingCalendar()
+    weeks = range_weeks(given[0], given[1], calendar)
+    jobs = [job for week in weeks for job in week_jobs(loaded.config.schedule, calendar, week)]
+    if not jobs:
+        return
+    # The prices as the backtest reads them: the folder given, never a live provider list (app/backtest.py).
+    reading = settings.model_copy(update={"market_providers": None}).with_csv_dir(folder, "--csv")
+    app = Container(reading, loaded, SystemClock(), None, say=_silent)
+    refuse_outside(app, given, weeks[0], span(jobs, calendar)[1])
+
+
+def _silent(_text: str) -> None:
+    """Nothing is said while the prices are only looked at."""
 
 
 def check_prices(

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Literal
 
 from llmtrade import __version__
+from llmtrade.app.backtest_prices import refuse_uncovered
 from llmtrade.clock import SystemClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarted
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.csv_folder import ABSENT, USABLE, price_files, unusable
 from llmtrade.market.providers import csv_dir
@@ -72,7 +74,7 @@ def prepare(
 ) -> tuple[SweepFile, Shared, list[RunPlan]]:
     """The sweep file read and expanded into runs, and what their workers share (prices read once, here;
     `answers`: the replay cache's rows, for a replay sweep). UsageError (exit 2) for a bad sweep file or
-    prices folder."""
+    prices folder, or a range the price files do not cover at all."""
     sweep = sweep_spec.read(path)
     folder = csv or csv_dir(loaded.config.assets, settings)
     prices: dict[str, bytes] | None = None
@@ -99,6 +101,8 @@ def prepare(
         cached = hashlib.sha256(repr(sorted(answers)).encode()).hexdigest()
         fingerprint += f"|answers:{cached}"
     plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None)
+    if folder is not None:
+        _refuse_uncovered(settings, loaded.source, path, sweep, plans, folder)
     shared = Shared(
         settings=settings.model_dump(by_alias=True, exclude_none=True, exclude={"market_csv_dir"}),
         config_dir=None,
@@ -109,6 +113,32 @@ def prepare(
         prices_source=str(folder) if folder is not None else None,
     )
     return sweep, shared, plans
+
+
+def _refuse_uncovered(
+    settings: Settings, source: str, path: Path, sweep: SweepFile, plans: list[RunPlan], folder: Path
+) -> None:
+    """UsageError (exit 2) for a range of the sweep its price files do not cover at all, naming its key, its runs and
+    the files' first and last day, as `llmtrade backtest` refuses it (app/backtest_prices.py `refuse_outside`):
+    before any run starts. It failed each run alone, after the sweep's database, its workers and the run's own
+    database were made. Asked once per range and per universe and schedule its runs read (an override may change
+    either)."""
+    for n, span in enumerate(sweep.ranges):
+        start, end = week_id_for(span.first), week_id_for(span.last)
+        runs = [p for p in plans if (p.start, p.end) == (start, end)]
+        reads = {p.run_id: (p.config.assets.model_dump_json(), p.config.schedule.model_dump_json()) for p in runs}
+        asked: set[tuple[str, str]] = set()
+        for plan in runs:
+            if reads[plan.run_id] in asked:
+                continue
+            asked.add(reads[plan.run_id])
+            try:
+                refuse_uncovered(settings, LoadedConfig(plan.config, source), folder, (span.first, span.last))
+            except UsageError as exc:
+                # The range's runs, or the one refused when the others read other files or days (an override's).
+                alike = len(set(reads.values())) == 1
+                which = f"the runs range={start}..{end}" if alike else f"the run {plan.label}"
+                raise UsageError(f"sweep file {path}: key ranges.{n} ({which}): {exc}") from None
 
 
 def run_sweep(
