@@ -18,6 +18,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines
+from llmtrade.app.report_partial import marked
 from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.errors import UsageError
@@ -32,7 +33,8 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
     Reads only, a week at a time: years of books hold hundreds of MB of model calls (prompts and answers), and a
     report read whole held them all at once (1.5 GB at 439 weeks). Events without a week (council, market fetches)
     are not part of any week, and the controls (halts, the kill switch, abandoned plans) are read apart: the kill
-    switch has no week."""
+    switch has no week. The week not done (an unfinished backtest's, the live one with no postmortem) is marked as
+    the leaderboard's note says of it (app/report_partial.py)."""
     accounts = app.loaded.config.accounts.accounts
     slippage = app.loaded.config.accounts.paper.slippage_bps
     return Report(
@@ -41,9 +43,13 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
             AccountLine(account_id=a.id, name=a.name, role=a.role.value, starting_cash=a.starting_cash)
             for a in accounts
         ),
-        weeks=tuple(
-            week_report(week_id, storage.events.read(week_id=week_id, type=list(TYPES)), slippage_bps=slippage)
-            for week_id in storage.events.week_ids(TYPES)
+        weeks=marked(
+            storage.events,
+            leaderboard,
+            [
+                week_report(week_id, storage.events.read(week_id=week_id, type=list(TYPES)), slippage_bps=slippage)
+                for week_id in storage.events.week_ids(TYPES)
+            ],
         ),
         controls=control_lines(storage.events.read(type=list(CONTROL_TYPES))),
     )

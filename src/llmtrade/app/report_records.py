@@ -229,6 +229,15 @@ class WeekNotRunLine(Result):
     reason: str
 
 
+class WeekInPart(Result):
+    """A listed week whose jobs are not all done, as the leaderboard's note says of it (app/report_partial.py):
+    `label` for the week list ("partial": an unfinished backtest stopped inside it; "running": one still running in
+    another process; "open": the live week with no postmortem yet), `note` for its section."""
+
+    label: str
+    note: str
+
+
 class WeekReport(Result):
     """Everything recorded for one week (its Wednesday), in the order the week happened."""
 
@@ -246,6 +255,7 @@ class WeekReport(Result):
     postmortems: tuple[PostmortemLine, ...]
     missed: tuple[MissedCheckpoint, ...] = ()
     not_run: WeekNotRunLine | None = None
+    in_part: WeekInPart | None = None
     cost: WeekCost
     trading: WeekTrading
 

@@ -138,17 +138,13 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
     the weeks done is said with the part of the week it holds, not as "only those" (a trial's note said 21 weeks
     beside figures to the close of the 22nd week's second session). `running`: another process holds the backtest's
     database (app/backtest_lock.py), so it is said to be running, not to be resumed (the same command exits 75)."""
-    starts = [e for e in stream if e.type == BacktestStarted.event_type()]
-    if not starts:
+    started = _unfinished_start(stream)
+    if started is None:
         return None
-    last = starts[-1]
-    if any(e.type == BacktestFinished.event_type() and e.id > last.id for e in stream):
-        return None
-    started = BacktestStarted.from_event(last)
     planned = (started.end - started.start).days // 7 + 1
     done = weeks_done(stream)
     weeks = f"{len(done)} of its {counted(planned, 'week')} ({started.start} to {started.end}) done"
-    pending = next((w for w in (started.start + timedelta(days=7 * n) for n in range(planned)) if w not in done), None)
+    pending = week_not_done(stream)
     if through is not None and pending is not None and through >= pending:
         held = f"the weeks done and week {pending}'s" if done else f"week {pending}'s"
         note = f"backtest {started.name} is unfinished: {weeks} and week {pending} in part: these figures cover "
@@ -161,6 +157,29 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
     if running:
         return f"{note}; {RUNNING}"
     return f"{note}; {again(stream, ' to resume it')}"
+
+
+def week_not_done(stream: Sequence[StoredEvent]) -> date | None:
+    """The first week of an unfinished backtest's range (its last start's) that its `stream` shows not done: the week
+    it stopped (or runs) inside, if it got as far as any of its jobs. None for a finished backtest, one with every week
+    done, and books with no backtest (the live ones)."""
+    started = _unfinished_start(stream)
+    if started is None:
+        return None
+    done = weeks_done(stream)
+    planned = (started.end - started.start).days // 7 + 1
+    return next((w for w in (started.start + timedelta(days=7 * n) for n in range(planned)) if w not in done), None)
+
+
+def _unfinished_start(stream: Sequence[StoredEvent]) -> BacktestStarted | None:
+    """The last start of a backtest's `stream` when no BacktestFinished followed it, else None."""
+    starts = [e for e in stream if e.type == BacktestStarted.event_type()]
+    if not starts:
+        return None
+    last = starts[-1]
+    if any(e.type == BacktestFinished.event_type() and e.id > last.id for e in stream):
+        return None
+    return BacktestStarted.from_event(last)
 
 
 # What an unfinished backtest's note says while another process runs it (its database's lock held).
