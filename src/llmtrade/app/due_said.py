@@ -1,5 +1,6 @@
 """What a run-due wake-up says, even under --quiet, of the scheduled jobs it ran: the end of a wait whose start it said,
-and a job run long after its time with no wait said (app/jobs.py `run_due`)."""
+and a job run long after its time with no wait said (app/jobs.py `run_due`); and the same lateness of a week's run
+made by `run-weekly` itself (`say_weekly_late`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from datetime import datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.due_waits import run_waited
-from llmtrade.app.results import CheckpointResult, DueJobRun, PostmortemResult, WeeklyResult
+from llmtrade.app.results import CheckpointResult, DueJobRun, PostmortemResult, WeeklyOutcome, WeeklyResult
+from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.checkpoint_close import waited
-from llmtrade.workflows.schedule import JobKind
+from llmtrade.workflows.schedule import JobKind, week_jobs
+from llmtrade.workflows.weekly import completion
 
 # The command a scheduled job's run records (RunStarted.command), for its waits.
 COMMANDS = {JobKind.WEEKLY: "run-weekly", JobKind.POSTMORTEM: "postmortem"}
@@ -35,13 +38,48 @@ def say_waits_over(app: Container, results: list[DueJobRun], scheduled: dict[str
             if how is not None:
                 app.warning(f"{run.job} finished: it {how}")
             elif run.job in scheduled and not isinstance(report, CheckpointResult):
-                late = app.clock.now() - scheduled[run.job]
-                if late > _LATE:
-                    due_at = scheduled[run.job].astimezone(NEW_YORK).strftime("%a %Y-%m-%d %H:%M")
-                    app.warning(
-                        f"{run.job} ran {_span(late)} late (due {due_at} New York): no wake-up ran it before "
-                        "(the machine off, or cron stopped?)"
-                    )
+                late = _late(run.job, scheduled[run.job], app.clock.now())
+                if late is not None:
+                    app.warning(f"{late}: no wake-up ran it before (the machine off, or cron stopped?)")
+
+
+def say_weekly_late(app: Container, outcome: WeeklyOutcome) -> None:
+    """`run-weekly` run as a command (by hand, or by a cron line of its own) whose run finished its week more than
+    `_LATE` after the week's scheduled run: said in one line, under --quiet too, as run-due says of a weekly run it
+    makes late (an operator ran one two days late by hand and was told nothing). Not its reason (no wake-up ran it):
+    what the lateness means for a week whose as-of is fixed (workflows/weeks.py `resolve_week`: its scheduled instant,
+    or now if earlier) -- it decided from the prices an on-time run would have, and the sessions closed since are not
+    in its inputs. Nothing for a dry run, a week already complete, or a rerun of one (its orders retried)."""
+    if not isinstance(outcome, WeeklyResult) or outcome.dry_run:
+        return
+    calendar, now = app.calendar, app.clock.now()
+    job = next(
+        (j for j in week_jobs(app.loaded.config.schedule, calendar, outcome.week_id) if j.kind is JobKind.WEEKLY), None
+    )
+    late = None if job is None else _late(job.key, job.at, now)
+    if late is None:
+        return
+    with app.storage(persist=False) as storage:
+        done = completion(storage.events, outcome.week_id)
+    if done is None or done.run_id != outcome.run_id:
+        return
+    session = outcome.market.session  # the last session closed at the as-of: the newest close in its inputs
+    last = calendar.last_completed_session(now)
+    since = len(calendar.sessions_between(session + timedelta(days=1), last)) if last is not None else 0
+    line = f"{late}: it decided from prices to the close of {session}, as it would have on time"
+    if since:
+        line += f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in its inputs"
+    app.warning(line)
+
+
+def _late(job: str, due: datetime, now: datetime) -> str | None:
+    """A late line's start, e.g. "weekly:2026-01-14 ran 2.1 days late (due Wed 2026-01-14 08:00 New York)", when
+    `now` is more than `_LATE` after `due`; None when it is not."""
+    late = now - due
+    if late <= _LATE:
+        return None
+    due_at = due.astimezone(NEW_YORK).strftime("%a %Y-%m-%d %H:%M")
+    return f"{job} ran {_span(late)} late (due {due_at} New York)"
 
 
 # A day, not an hour: a quick start's week run by hand on a Tuesday evening leaves its postmortem (due at that

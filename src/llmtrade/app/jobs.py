@@ -19,7 +19,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.due_jobs import due
 from llmtrade.app.due_said import COMMANDS as _COMMANDS
-from llmtrade.app.due_said import say_waits_over
+from llmtrade.app.due_said import say_waits_over, say_weekly_late
 from llmtrade.app.due_waits import Waits, kill_switch_said, run_wait_repeated
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
@@ -177,6 +177,14 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         duration_ms=duration,
         resumed=list(result.loaded),
     ).model_copy(update={"held_back": held_back})
+
+
+def run_weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observer | None = None) -> WeeklyOutcome:
+    """`run-weekly` as a command: the week's run (`weekly`), and a line when it ran late, as run-due says of the weekly
+    runs it makes (app/due_said.py `say_weekly_late`). run-due calls `weekly` and says its own."""
+    outcome = weekly(app, week=week, dry_run=dry_run, observer=observer)
+    say_weekly_late(app, outcome)
+    return outcome
 
 
 def _complete(app: Container, week_id: date, done: StoredEvent) -> WeekAlreadyComplete:

@@ -26,7 +26,7 @@ def run_weekly(
     from llmtrade.commands.render.week import print_weekly
 
     with job(ctx, offline=offline, replay=replay, alerts=not dry_run, writes=not dry_run) as app:
-        result = jobs.weekly(
+        result = jobs.run_weekly(
             app, week=parse_date(week), dry_run=dry_run, observer=lambda calls: _progress(as_json, calls)
         )
     if as_json:
