@@ -25,16 +25,16 @@ from tests.test_backtest import FIRST, LAST, _run, _unique, _url
 runner = CliRunner()
 
 
-def test_an_unfinished_backtests_note_says_the_part_of_its_unfinished_week_its_figures_hold(
-    database_url: str, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def stopped_in_its_second_week(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new two-week backtest stopped by Ctrl-C at week 2's 2026-01-16 09:00 checkpoint (its 30th job: its 2026-01-14
+    and -15 sessions have run); its name. DATABASE_URL is set to `database_url` for the commands that read it."""
     name = _unique()
     real = backtest_module.checkpoint
     calls = {"n": 0}
 
     def interrupted_on_the_30th(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 30:  # week 2's 2026-01-16 09:00 checkpoint: its 2026-01-14 and -15 sessions have run
+        if calls["n"] == 30:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
@@ -43,6 +43,13 @@ def test_an_unfinished_backtests_note_says_the_part_of_its_unfinished_week_its_f
         _run(database_url, tmp_path, name, audit=0)
     monkeypatch.setattr(backtest_module, "checkpoint", real)
     monkeypatch.setenv("DATABASE_URL", database_url)
+    return name
+
+
+def test_an_unfinished_backtests_note_says_the_part_of_its_unfinished_week_its_figures_hold(
+    database_url: str, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    name = stopped_in_its_second_week(database_url, tmp_path, monkeypatch)
 
     board = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json"])
     assert board.exit_code == 0, board.output

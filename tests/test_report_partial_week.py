@@ -9,17 +9,16 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.app import backtest as backtest_module
 from llmtrade.cli import app as cli
 from llmtrade.storage.bulk_load import SOLE_WRITER
 from llmtrade.storage.database import backtest_database
-from tests.test_backtest import FIRST, LAST, _run, _unique, _url
+from tests.test_backtest import FIRST, LAST, _url
+from tests.test_backtest_unfinished_books import stopped_in_its_second_week
 
 runner = CliRunner()
 
@@ -44,21 +43,7 @@ def _report(tmp_path: Path, *args: str) -> str:
 def test_an_unfinished_backtests_week_is_marked_partial_as_the_leaderboards_note_says(
     database_url: str, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    name = _unique()
-    real = backtest_module.checkpoint
-    calls = {"n": 0}
-
-    def interrupted_on_the_30th(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 30:  # inside the second week, after its 2026-01-16 09:00 checkpoint (as Ctrl-C would stop it)
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(backtest_module, "checkpoint", interrupted_on_the_30th)
-    with pytest.raises(KeyboardInterrupt):
-        _run(database_url, tmp_path, name, audit=0)
-    monkeypatch.setattr(backtest_module, "checkpoint", real)
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    name = stopped_in_its_second_week(database_url, tmp_path, monkeypatch)
 
     page = _report(tmp_path, "--backtest", name)
     text = _text(page)
