@@ -36,7 +36,6 @@ from llmtrade.app.session import Session
 from llmtrade.clock import Timer
 from llmtrade.config.models import BENCHMARK, Config, ModelsConfig
 from llmtrade.errors import TemporaryError
-from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.csv_quotes import CsvQuotes
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.quote_provider import QuoteProvider
@@ -267,7 +266,9 @@ class BacktestContainer(Container):
         memory = self._built(self.writing_models(), storage, run_id=run_id)
         if memory is None:
             return None
-        packaged = self.mode is LLMMode.OFFLINE or self.loaded.config.models.memory.embedding is None
+        from llmtrade.app.memory_build import embeds_packaged  # lazy, as Container.memory
+
+        packaged = embeds_packaged(self.loaded.config.models.memory, self.mode)
         return CachedMemory(memory, storage.conn, self._recall) if packaged else memory
 
     def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:

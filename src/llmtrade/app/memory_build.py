@@ -53,7 +53,7 @@ def embedder_for(
     """`warm=False`: the packaged model is loaded by the first embed only (a command that may never embed)."""
     config: MemoryConfig = models.memory
     chosen = config.embedding
-    if chosen is None or mode is LLMMode.OFFLINE:
+    if chosen is None or embeds_packaged(config, mode):  # `chosen is None` again: for the type checker
         return PackagedEmbedder(warm=warm)
     client = None
     if mode is LLMMode.LIVE:
@@ -84,5 +84,10 @@ def warm_embedder(models: ModelsConfig, mode: LLMMode) -> None:
     """Start loading the packaged model now (memory/embedder.py: on a thread, once per process) when the memory is on
     and embeds with it: for a command with a stretch of waiting before its first embed (a backtest creating and
     migrating its database), which the load then fills, rather than the first job's memory."""
-    if models.memory.enabled and (models.memory.embedding is None or mode is LLMMode.OFFLINE):
+    if models.memory.enabled and embeds_packaged(models.memory, mode):
         PackagedEmbedder(warm=True)
+
+
+def embeds_packaged(config: MemoryConfig, mode: LLMMode) -> bool:
+    """Whether the memory embeds with the packaged offline model: no embedding model configured, or an offline run."""
+    return config.embedding is None or mode is LLMMode.OFFLINE
