@@ -24,7 +24,9 @@ def test_jobs_run_days_late_are_said_once_and_on_time_ones_are_not(
     missed, *late = back.stderr.splitlines()
     assert late == [
         f"postmortem:2026-01-07 ran 2.7 days late (due Tue 2026-01-13 16:30 New York){why}",
-        f"weekly:2026-01-14 ran 2.1 days late (due Wed 2026-01-14 08:00 New York){why}",
+        # The week's as-of is its slot: what the run decided from, and what it did not see (as run-weekly says it).
+        f"weekly:2026-01-14 ran 2.1 days late (due Wed 2026-01-14 08:00 New York){why}; it decided from prices to the "
+        "close of 2026-01-13, as it would have on time: the 2 sessions closed since are not in its inputs",
     ]
     # The checkpoints the week lost, in one line (tests/test_missed_checkpoints.py).
     assert missed.startswith("checkpoint(s) never run, New York: 20, from Wed 2026-01-07 09:00 to Tue 2026-01-13 16:00")

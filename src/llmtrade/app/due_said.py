@@ -23,7 +23,8 @@ def say_waits_over(app: Container, results: list[DueJobRun], scheduled: dict[str
     """A job finished now after waiting (its start was said, exit 75): its end is said too, even under --quiet, so
     cron's mails tell a wait's start and its end, nothing between (app/due_waits.py). A weekly run or postmortem that
     never waited but ran more than `_LATE` after its time is said too: no wake-up ran it before (the machine off, cron
-    stopped), which an operator's trial found told nowhere (a weekly run five days late, silent under -q)."""
+    stopped), which an operator's trial found told nowhere (a weekly run five days late, silent under -q); a weekly
+    run with what it decided from, as `say_weekly_late` says it."""
     done = [r for r in results if isinstance(r.report, CheckpointResult | WeeklyResult | PostmortemResult)]
     if not done:
         return
@@ -40,7 +41,10 @@ def say_waits_over(app: Container, results: list[DueJobRun], scheduled: dict[str
             elif run.job in scheduled and not isinstance(report, CheckpointResult):
                 late = _late(run.job, scheduled[run.job], app.clock.now())
                 if late is not None:
-                    app.warning(f"{late}: no wake-up ran it before (the machine off, or cron stopped?)")
+                    line = f"{late}: no wake-up ran it before (the machine off, or cron stopped?)"
+                    if isinstance(report, WeeklyResult):
+                        line += f"; {_decided_from(app, report)}"
+                    app.warning(line)
 
 
 def say_weekly_late(app: Container, outcome: WeeklyOutcome) -> None:
@@ -63,13 +67,19 @@ def say_weekly_late(app: Container, outcome: WeeklyOutcome) -> None:
         done = completion(storage.events, outcome.week_id)
     if done is None or done.run_id != outcome.run_id:
         return
+    app.warning(f"{late}: {_decided_from(app, outcome)}")
+
+
+def _decided_from(app: Container, outcome: WeeklyResult) -> str:
+    """What a late weekly run decided from: the prices an on-time run would have (its as-of is the week's scheduled
+    instant), and how many sessions closed since are not in its inputs."""
     session = outcome.market.session  # the last session closed at the as-of: the newest close in its inputs
-    last = calendar.last_completed_session(now)
-    since = len(calendar.sessions_between(session + timedelta(days=1), last)) if last is not None else 0
-    line = f"{late}: it decided from prices to the close of {session}, as it would have on time"
+    last = app.calendar.last_completed_session(app.clock.now())
+    since = len(app.calendar.sessions_between(session + timedelta(days=1), last)) if last is not None else 0
+    said = f"it decided from prices to the close of {session}, as it would have on time"
     if since:
-        line += f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in its inputs"
-    app.warning(line)
+        said += f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in its inputs"
+    return said
 
 
 def _late(job: str, due: datetime, now: datetime) -> str | None:
