@@ -9,6 +9,7 @@ import struct
 import threading
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -317,3 +318,42 @@ def test_a_weeks_first_read_holds_the_writers_unwritten_appends_and_writes_nothi
     store.flush()
     assert written() == ["A", "B", "X", "C"]
     assert [e.type for e in EventStore(storage.conn, FixedClock(FIXED_NOW)).read(week_id=WEEK)] == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("cut", ["inside its COPY", "after its COMMIT"])
+def test_a_flush_cut_short_by_ctrl_c_holds_its_events_for_the_next_and_writes_each_once(
+    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    """A Ctrl-C inside a flush (a read that asks PostgreSQL flushes first) dropped the week's held events, and the
+    stop's record flushed after it was stored past a gap of them (a trial: events 1-129, then 511)."""
+    from llmtrade.storage import sole_writer
+
+    store = EventStore(storage.conn, FixedClock(FIXED_NOW), exclusive=True)
+    assert store.read_stream("s") == []
+    store.append([NewEvent(type="Done", stream="s", payload={"n": n}) for n in range(3)])
+    real_write, real_copy = sole_writer.write, sole_writer.copy_events
+
+    def committed_then_interrupted(conn: psycopg.Connection, held: list[tuple[StoredEvent, str]]) -> None:
+        real_write(conn, held)
+        raise KeyboardInterrupt
+
+    def interrupted_after_a_row(cursor: psycopg.Cursor, rows: Any) -> None:
+        def cut() -> Any:
+            yield next(iter(rows))
+            raise KeyboardInterrupt
+
+        real_copy(cursor, cut())
+
+    if cut == "after its COMMIT":
+        monkeypatch.setattr(sole_writer, "write", committed_then_interrupted)
+    else:
+        monkeypatch.setattr(sole_writer, "copy_events", interrupted_after_a_row)
+    with pytest.raises(KeyboardInterrupt):
+        store.flush()
+    monkeypatch.setattr(sole_writer, "write", real_write)
+    monkeypatch.setattr(sole_writer, "copy_events", real_copy)
+    store.append([NewEvent(type="RunFailed", stream="s", payload={"error": "KeyboardInterrupt"})])
+    store.flush()  # the stop's record, as the backtest flushes it on its way out
+    rows = _rows(database_url)
+    assert [(r[1], r[3]) for r in rows] == [("Done", 1), ("Done", 2), ("Done", 3), ("RunFailed", 4)]
+    assert [r[0] for r in rows] == list(range(rows[0][0], rows[0][0] + 4))  # no gap, nothing twice

@@ -76,6 +76,8 @@ class SoleWriter:
         self._behind = Behind(behind) if behind is not None else None
         self._inflight: _Inflight | None = None
         self._failed: BaseException | None = None  # a write behind's failure: raised by every later flush
+        # How many of the held events a flush cut short (`flush`) may have written after all: asked by the next flush.
+        self._unsure: int | None = None
 
     def _held(self) -> list[StoredEvent]:
         """Every event appended and not known committed, ids ascending: the flush in flight's, then those held."""
@@ -122,9 +124,18 @@ class SoleWriter:
 
     def flush(self) -> None:
         """Write every held event in one transaction. ConcurrencyError (everything held dropped) when another
-        writer took one of their versions."""
+        writer took one of their versions.
+
+        A flush cut short by anything else (Ctrl-C or SIGTERM raised inside its COPY or its COMMIT, the connection
+        lost) holds its events again, in order, for the next flush: they were dropped, and the stop's own record
+        (RunFailed, flushed next) was written after a gap of the week's lost events (a trial's Ctrl-C stored events
+        1-129 and 511). Whether the COMMIT took effect is not known then (psycopg cancels the statement on Ctrl-C, and
+        a COMMIT may complete all the same): the next flush asks for the last id first, and writes them only if
+        absent."""
         with self.lock:
             self.wait()
+            if self._unsure is not None:
+                self._settle_unsure()
             if not self.pending:
                 return
             held, self.pending = self.pending, []
@@ -133,6 +144,18 @@ class SoleWriter:
             except ConcurrencyError:
                 self._drop()
                 raise
+            except BaseException:
+                self.pending = [*held, *self.pending]
+                self._unsure = len(held)
+                raise
+
+    def _settle_unsure(self) -> None:
+        """After a flush cut short: its events (the first `_unsure` held) were written if the last of them is in the
+        table (one transaction: all or none), and are then no longer held."""
+        count, self._unsure = self._unsure or 0, None
+        last = self.pending[count - 1][0].id
+        if self.conn.execute("SELECT 1 FROM events WHERE id = %s", (last,)).fetchone() is not None:
+            self.pending = self.pending[count:]
 
     def flush_behind(self) -> None:
         """`flush`, its transaction run behind (storage/write_behind.py) while the caller goes on; the flush before
@@ -142,6 +165,8 @@ class SoleWriter:
             if self._behind is None:
                 self.flush()
                 return
+            if self._unsure is not None:
+                self._settle_unsure()
             if not self.pending:
                 return
             inflight = _Inflight(self.pending)
@@ -189,6 +214,7 @@ class SoleWriter:
     def _drop(self) -> None:
         """Forget everything known without asking: another writer was there after all."""
         self.pending = []
+        self._unsure = None
         self._next_id = None
         self.state.forget()
         with self.copies.lock:
