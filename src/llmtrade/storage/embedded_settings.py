@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmtrade.exits import signals_held
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -27,7 +29,11 @@ def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> Non
     until its next start: it is never restarted here."""
     # pgserver's own inter-process lock, which its start() takes for initdb: the settings go into an initialised
     # directory (initdb wants an empty one), and two commands starting on a fresh home take turns.
-    with server._lock:
+    # initdb is not cut short by a Ctrl-C or SIGTERM to this process (said when it is done): subprocess kills a child
+    # on KeyboardInterrupt, and an initdb killed midway left PG_VERSION with no `postgres` database, which every
+    # later start took as a made directory (a trial: exit 75, "database postgres does not exist", for good). A
+    # Ctrl-C at a terminal reaches initdb too, which then removes what it made, and the next command makes it anew.
+    with server._lock, signals_held():
         server.ensure_pgdata_inited()
         write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
 
