@@ -34,7 +34,11 @@ def sweep(
     ] = 0,
     csv: Annotated[
         Path | None,
-        typer.Option("--csv", help="Folder of daily prices, one SYMBOL.csv each (default: the synthetic market)."),
+        typer.Option(
+            "--csv",
+            help="Folder of daily prices, one SYMBOL.csv each (default: market_data.csv_dir, else the synthetic "
+            "market).",
+        ),
     ] = None,
     as_json: Json = False,
 ) -> None:
