@@ -126,12 +126,10 @@ class SoleWriter:
         """Write every held event in one transaction. ConcurrencyError (everything held dropped) when another
         writer took one of their versions.
 
-        A flush cut short by anything else (Ctrl-C or SIGTERM raised inside its COPY or its COMMIT, the connection
-        lost) holds its events again, in order, for the next flush: they were dropped, and the stop's own record
-        (RunFailed, flushed next) was written after a gap of the week's lost events (a trial's Ctrl-C stored events
-        1-129 and 511). Whether the COMMIT took effect is not known then (psycopg cancels the statement on Ctrl-C, and
-        a COMMIT may complete all the same): the next flush asks for the last id first, and writes them only if
-        absent."""
+        A flush cut short otherwise (Ctrl-C or SIGTERM inside its COPY or COMMIT, the connection lost) holds its
+        events again for the next flush (dropped, they left a gap before the stop's RunFailed: a trial's events 1-129
+        and 511). Whether its COMMIT took effect is unknown (psycopg cancels on Ctrl-C; a COMMIT may complete all the
+        same): the next flush asks for the last id first and writes them only if absent."""
         with self.lock:
             self.wait()
             if self._unsure is not None:
