@@ -7,7 +7,7 @@ after the last finished week.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -144,7 +144,7 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
     planned = (started.end - started.start).days // 7 + 1
     done = weeks_done(stream)
     weeks = f"{len(done)} of its {counted(planned, 'week')} ({started.start} to {started.end}) done"
-    pending = week_not_done(stream)
+    pending = _first_not_done(started, done)
     if through is not None and pending is not None and through >= pending:
         held = f"the weeks done and week {pending}'s" if done else f"week {pending}'s"
         note = f"backtest {started.name} is unfinished: {weeks} and week {pending} in part: these figures cover "
@@ -164,9 +164,11 @@ def week_not_done(stream: Sequence[StoredEvent]) -> date | None:
     it stopped (or runs) inside, if it got as far as any of its jobs. None for a finished backtest, one with every week
     done, and books with no backtest (the live ones)."""
     started = _unfinished_start(stream)
-    if started is None:
-        return None
-    done = weeks_done(stream)
+    return None if started is None else _first_not_done(started, weeks_done(stream))
+
+
+def _first_not_done(started: BacktestStarted, done: Collection[date]) -> date | None:
+    """The first week of `started`'s range not in `done`, or None."""
     planned = (started.end - started.start).days // 7 + 1
     return next((w for w in (started.start + timedelta(days=7 * n) for n in range(planned)) if w not in done), None)
 
