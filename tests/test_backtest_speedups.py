@@ -1,5 +1,5 @@
-"""What the backtest's speed-ups must keep: one priced minute is the whole path's, to the bit; every job's
-threads are one worker, the same across jobs, stopped when the backtest ends; trades counted a batch of
+"""What the backtest's speed-ups must keep: one priced minute is the whole path's, to the bit; a job's
+thread work runs at once on its own thread, a stop answered when it ends; trades counted a batch of
 fills at a time are the trades counted at once."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import signal
 import threading
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -79,13 +80,44 @@ def test_a_minute_outside_the_session_is_refused() -> None:
         bridge_price(bar, 390, "csv", -1)
 
 
-def test_every_jobs_threads_are_one_worker_kept_across_jobs_and_stopped_at_the_end() -> None:
-    before = threading.active_count()
+def test_a_jobs_thread_work_runs_at_once_on_its_own_thread_in_order_and_starts_no_thread() -> None:
+    before, policy = threading.active_count(), asyncio.get_event_loop_policy()
+    ran: list[tuple[str, int]] = []
+
+    async def job(n: int) -> list[str]:
+        def call(k: int) -> str:
+            ran.append((threading.current_thread().name, k))
+            return threading.current_thread().name
+
+        return list(await asyncio.gather(*(asyncio.to_thread(call, k) for k in range(n))))
+
     with one_thread_at_a_time():
-        names = {asyncio.run(asyncio.to_thread(lambda: threading.current_thread().name)) for _ in range(5)}
-        assert len(names) == 1
-        assert threading.active_count() == before + 1  # no shutdown threads left behind by the jobs' loops
-    assert threading.active_count() == before
+        names = {name for n in range(1, 5) for name in asyncio.run(job(n))}
+        assert names == {threading.main_thread().name}
+        assert threading.active_count() == before  # no worker, and no shutdown thread left by the jobs' loops
+    assert [k for _, k in ran] == [0, 0, 1, 0, 1, 2, 0, 1, 2, 3]  # each job's calls in the order handed over
+    assert asyncio.get_event_loop_policy() is policy
+
+
+def test_a_stop_landing_in_a_jobs_thread_work_is_answered_when_the_call_has_ended() -> None:
+    # A worker thread's call ran to its end past a Ctrl-C (threads.py); a call run at once must too, the stop then.
+    ended: list[str] = []
+
+    def call() -> None:
+        signal.raise_signal(signal.SIGINT)
+        ended.append("after the signal")
+
+    async def job() -> None:
+        await asyncio.to_thread(call)
+        ended.append("the job went on")
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with one_thread_at_a_time(), pytest.raises(KeyboardInterrupt):
+            asyncio.run(job())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert ended == ["after the signal"]
 
 
 def _random_fills(seed: int, n: int) -> list[Fill]:

@@ -12,7 +12,7 @@ the paper broker are live's; what differs is only what a replay of history must 
   else the synthetic market), whatever accounts.yaml and the mode say: a backtest never touches a
   live account or asks a live feed while its weeks run, even in `--replay` mode (`--fetch-history` asks
   once, before the first week: app/backtest_history.py);
-- the accounts' broker round trips, which live overlaps on threads, run one after another
+- the accounts' broker round trips, which live overlaps on threads, run one after another on the job's own thread
   (app/backtest_threads.py `one_thread_at_a_time`), so the books' events come in the same order on every run;
 - while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day;
 - every job's coroutine runs on one event loop held with the database (app/job_loop.py), not a loop per job.
