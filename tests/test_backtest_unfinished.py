@@ -81,12 +81,13 @@ def test_figures_past_the_weeks_done_are_said_with_the_part_of_the_week_they_hol
     """A trial's note said "21 of its 104 weeks ... done, and these figures cover only those" beside figures to the
     close of the 22nd week's second session: the jobs of a week begun are in the books, and are said to be."""
     one_done = _stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1))
-    # Its books end at the close of the last week's Tuesday: nothing of the next week.
+    # Its books end at the close of the last week's Tuesday: nothing of the next week, which is named still.
     note = unfinished(one_done, through=date(2024, 1, 9))
+    assert note is not None
     assert (
-        note is not None
-        and "1 of its 3 weeks (2024-01-03 to 2024-01-17) done, and these figures cover only those;" in note
-    )
+        f"1 of its 3 weeks ({W1} to {W3}) done and week {W2} not done: these figures cover only the weeks done, none "
+        "of its closes; run the same"
+    ) in note
     note = unfinished(one_done, through=date(2024, 1, 11))
     assert note is not None
     assert (
@@ -96,6 +97,12 @@ def test_figures_past_the_weeks_done_are_said_with_the_part_of_the_week_they_hol
     note = unfinished(_stream(_started(W3)), through=date(2024, 1, 4))
     assert note is not None
     assert f"0 of its 3 weeks ({W1} to {W3}) done and week {W1} in part: these figures cover week {W1}'s jobs" in note
+
+
+def test_every_week_done_without_its_finish_names_no_week() -> None:
+    both = _stream(_started(W2), BacktestWeekDone(week_id=W1, jobs=1), BacktestWeekDone(week_id=W2, jobs=1))
+    note = unfinished(both, through=date(2024, 1, 16))
+    assert note is not None and f"2 of its 2 weeks ({W1} to {W2}) done, and these figures cover only those;" in note
 
 
 def test_a_backtest_running_in_another_process_is_said_to_be_running_not_to_be_resumed() -> None:

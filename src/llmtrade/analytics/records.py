@@ -235,3 +235,9 @@ class Leaderboard(Record):
         description="a backtest stopped before its range's end: what its figures cover; None for the live books, "
         "whose week still open (no postmortem yet) is said in `notes`",
     )
+    unfinished_week: date | None = Field(
+        None,
+        description="a backtest stopped before its range's end: the week of its range it has not done (the one it "
+        "stopped or still runs inside, named by `unfinished` and marked in the report's week list); None for the live "
+        "books, a finished backtest, and one with every week done",
+    )

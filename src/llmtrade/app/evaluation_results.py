@@ -20,6 +20,17 @@ class ReportWritten(Result):
     weeks: int = Field(description="the weeks covered; a sweep's report: the weeks of the runs compared, summed")
     accounts: int
     runs: int | None = Field(None, description="a sweep's report: the runs compared; None for one set of books")
+    # As the leaderboard's own --json says them (Leaderboard.unfinished, .unfinished_week): a script reading the
+    # report's result had no word of a backtest stopped before its range's end.
+    unfinished: str | None = Field(
+        None,
+        description="a backtest stopped before its range's end: the leaderboard's note on what its figures cover "
+        "(Leaderboard.unfinished); None for the live books, a finished backtest and a sweep's report",
+    )
+    unfinished_week: date | None = Field(
+        None,
+        description="that backtest's week not done, marked in the report's week list (Leaderboard.unfinished_week)",
+    )
 
 
 class AuditWeek(Result):

@@ -60,7 +60,7 @@ from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished
+from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
@@ -240,6 +240,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         notes=tuple(notes),
         prices=prices,
         unfinished=stopped,
+        unfinished_week=week_not_done(record),
     )
 
 

@@ -68,7 +68,14 @@ def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> Repor
 
     data = render_report(report, leaderboard).encode("utf-8")
     write_page(target, data)
-    return ReportWritten(path=str(target), bytes=len(data), weeks=len(report.weeks), accounts=len(report.accounts))
+    return ReportWritten(
+        path=str(target),
+        bytes=len(data),
+        weeks=len(report.weeks),
+        accounts=len(report.accounts),
+        unfinished=leaderboard.unfinished,
+        unfinished_week=leaderboard.unfinished_week,
+    )
 
 
 # `-o -`: standard output, as Unix tools take it (a file named "-" is `-o ./-`'s no more: give its folder, /x/-).

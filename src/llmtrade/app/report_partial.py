@@ -17,18 +17,14 @@ from llmtrade.analytics.records import Leaderboard
 from llmtrade.app import report_runs
 from llmtrade.app.open_week import open_week
 from llmtrade.app.report_records import WeekInPart, WeekReport
-from llmtrade.domain import streams
-from llmtrade.domain.backtests import RUNNING, week_not_done
+from llmtrade.domain.backtests import RUNNING
 from llmtrade.storage.event_store import EventStore
 
 
 def marked(events: EventStore, leaderboard: Leaderboard, weeks: Sequence[WeekReport]) -> tuple[WeekReport, ...]:
     """`weeks` with the one not done (if listed) marked `in_part`, as the leaderboard built from the same books says."""
-    end = leaderboard.end
-    if leaderboard.source == "live":
-        week_id = open_week(events, end)
-    else:
-        week_id = week_not_done(events.read_stream(streams.BACKTEST))
+    # A backtest's week is the one its leaderboard names (`unfinished_week`): the note and the mark are one reading.
+    week_id = open_week(events, leaderboard.end) if leaderboard.source == "live" else leaderboard.unfinished_week
     return tuple(
         week.model_copy(update={"in_part": _mark(week, leaderboard)}) if week.week_id == week_id else week
         for week in weeks

@@ -136,7 +136,8 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
     `through`: the last session the figures value (their end). A backtest stopped inside a week has run part of its
     jobs, whose books (fills, checkpoints) are real and are valued to the close the last of them saw: a figure past
     the weeks done is said with the part of the week it holds, not as "only those" (a trial's note said 21 weeks
-    beside figures to the close of the 22nd week's second session). `running`: another process holds the backtest's
+    beside figures to the close of the 22nd week's second session); the week not done is named either way, as
+    `week_not_done` names it for the report's week list. `running`: another process holds the backtest's
     database (app/backtest_lock.py), so it is said to be running, not to be resumed (the same command exits 75)."""
     started = _unfinished_start(stream)
     if started is None:
@@ -149,6 +150,11 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
         held = f"the weeks done and week {pending}'s" if done else f"week {pending}'s"
         note = f"backtest {started.name} is unfinished: {weeks} and week {pending} in part: these figures cover "
         note += f"{held} jobs to the close of {through}"
+    elif pending is not None:
+        # Stopped before the week's first close (inside its weekly run): the week is named still, as the report's
+        # week list marks it (a trial's note named no week beside a report marking the second one partial).
+        note = f"backtest {started.name} is unfinished: {weeks} and week {pending} not done: these figures cover "
+        note += "only the weeks done" + (", none of its closes" if through is not None else "")
     else:
         note = f"backtest {started.name} is unfinished: {weeks}, and these figures cover only those"
     leak = first_leak(stream)
