@@ -85,7 +85,7 @@ def test_a_backtest_stopped_by_a_bad_price_file_runs_once_the_file_is_fixed(
     with pytest.raises(UsageError) as caught:
         leaderboard(live, backtest=name)
     said = str(caught.value)
-    assert "to rank (its last run stopped on an error the same command meets again (exit 1: csv: " in said, said
+    assert "to rank (its last run stopped on an error the same command meets again (exit 2: csv: " in said, said
     assert re.search(r"SPY\.csv, line \d+: SPY: 2026-01-06: Close 'nan'", said), said
     assert said.endswith("): fix what it names, then run the same `llmtrade backtest` command first)"), said
     # As the message asks: fix the file and run again (found on real ETF files: the rerun was refused with exit 2,
@@ -210,7 +210,8 @@ def test_a_start_stopped_by_a_missing_file_binds_nothing_once_the_symbol_is_left
     _write(folder, {symbol: rows for symbol, rows in bars.items() if symbol != "IWM"})
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
-    refused_at_start(settings, spec, pg_admin_url, match=r"has no file for IWM: add a SYMBOL\.csv for each")
+    missing = r"has no file for IWM \(.*/IWM\.csv does not exist\): add it, or leave it out of the universe in"
+    refused_at_start(settings, spec, pg_admin_url, match=missing)
     config = tmp_path / "config"
     shutil.copytree(Path(str(packaged_defaults())), config)
     assets = yaml.safe_load((config / "assets.yaml").read_text())

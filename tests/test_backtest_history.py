@@ -352,7 +352,7 @@ def test_a_history_that_ends_early_while_another_provider_cannot_be_asked_is_a_w
     monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
     monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "alpaca,yfinance")
-    monkeypatch.setitem(providers_module.FACTORIES, "yfinance", lambda _assets, _settings: _Unheard(why))
+    monkeypatch.setitem(providers_module.FACTORIES, "yfinance", lambda _assets, _settings, _file: _Unheard(why))
     ended = next(s for s in sorted(history) if s != BENCHMARK)
     args = ["backtest", "--from", WEEK.isoformat(), "--to", WEEK.isoformat(), "--offline", "--fetch-history"]
     with _ended_feed(history, ended, WEEK) as server:
@@ -376,8 +376,8 @@ def test_a_provider_that_cannot_be_asked_now_is_a_wait_and_writes_nothing(
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "yfinance" if failure == "live" else "alpaca")
     url = feed.server.base_url
     fast = {"url_override": url, "timeout_seconds": 0.5, "retry_attempts": 1, "retry_wait_seconds": 0.01}
-    monkeypatch.setitem(providers_module.FACTORIES, "alpaca", lambda _a, _s: AlpacaBarProvider(KEY, SECRET, **fast))
-    monkeypatch.setitem(providers_module.FACTORIES, "yfinance", lambda _a, _s: _Unheard("live"))
+    monkeypatch.setitem(providers_module.FACTORIES, "alpaca", lambda _a, _s, _f: AlpacaBarProvider(KEY, SECRET, **fast))
+    monkeypatch.setitem(providers_module.FACTORIES, "yfinance", lambda _a, _s, _f: _Unheard("live"))
     if failure == "timeout":
         feed.server.fail_route("GET", "/v2/stocks/bars", 200, times=10, delay_seconds=1.0)
     elif failure != "live":

@@ -123,7 +123,7 @@ def test_a_backtest_says_every_problem_of_every_file_in_one_error(
     week = WEEK.isoformat()
     args = ["backtest", "--offline", "--csv", str(folder), "--from", week, "--to", week, "--name", name]
     result = runner.invoke(cli, args)
-    assert result.exit_code == 1, result.output  # market data that cannot be used (errors.MarketDataError)
+    assert result.exit_code == 2, result.output  # the folder's to mend (market/failures.py PriceFilesMisconfigured)
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "csv: 5 problems with the prices (so no market data provider could supply" in result.stderr
     for where in places:
@@ -145,7 +145,7 @@ def test_a_missing_session_is_said_with_the_other_files_problems_and_the_summary
     week = WEEK.isoformat()
     args = ["backtest", "--offline", "--csv", str(folder), "--from", week, "--to", week, "--name", name]
     result = runner.invoke(cli, args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a file's bad row beside another's gap: the folder's to mend
     assert f"\n  - {folder / 'GLD.csv'}, line 6: GLD: " in result.stderr, result.stderr
     assert "QQQ: missing 1 NYSE session(s)" in result.stderr and gone.split(",")[0] in result.stderr, result.stderr
     assert f"could supply QQQ, GLD (of the {len(bars)} asked) for" in result.stderr, result.stderr  # asked order

@@ -79,16 +79,17 @@ def test_a_symbol_whose_file_is_no_file_is_refused_naming_what_is_there(tmp_path
     write(tmp_path, "SPY", rows("SPY"))
     _no_file(tmp_path / "TLT.csv", kind)
     said = {
-        "a folder": "TLT.csv is a folder, not a file",
-        "a link to nothing": f"TLT.csv is a link to {tmp_path / 'gone' / 'TLT.csv'}, which does not exist",
-        "a pipe": "TLT.csv is not a regular file (a pipe, socket or device)",
+        "a folder": "is a folder, not a file",
+        "a link to nothing": f"is a link to {tmp_path / 'gone' / 'TLT.csv'}, which does not exist",
+        "a pipe": "is not a regular file (a pipe, socket or device)",
     }[kind]
     with pytest.raises(MarketDataMissing) as refused:
         CsvFolderProvider(tmp_path).daily_bars(["SPY", "TLT"], START, END)
     assert str(refused.value) == (
-        f"csv folder {tmp_path}: {said}: each symbol's prices must be a readable file SYMBOL.csv "
-        "(a link to one will do)"
+        f"csv folder {tmp_path}: {tmp_path / 'TLT.csv'} {said}: each symbol's prices must be a readable file "
+        "SYMBOL.csv (a link to one will do)"
     )
+    assert refused.value.exit_code == 2  # the configured folder's to mend (market/failures.py PriceFileMissing)
 
 
 def test_a_symbols_file_that_cannot_be_read_is_refused_naming_it(
@@ -97,8 +98,9 @@ def test_a_symbols_file_that_cannot_be_read_is_refused_naming_it(
     write(tmp_path, "SPY", rows("SPY"))
     write(tmp_path, "TLT", rows("TLT"))
     _unreadable(monkeypatch, "TLT.csv")
-    with pytest.raises(MarketDataMissing, match=r": TLT\.csv cannot be read \(Permission denied\): each symbol's"):
+    with pytest.raises(MarketDataMissing, match=r"/TLT\.csv cannot be read \(Permission denied\): each symbol's") as e:
         CsvFolderProvider(tmp_path).daily_bars(["SPY", "TLT"], START, END)
+    assert e.value.exit_code == 2  # no permission: the folder's to mend, as exits.path_error has it
 
 
 def test_a_sweep_ships_the_price_files_alone_and_names_a_needed_one_that_is_no_file(tmp_path: Path) -> None:

@@ -276,10 +276,11 @@ def test_problems_not_recorded_are_all_in_the_message(storage: Storage, tmp_path
 
 
 def test_a_csv_with_no_bar_in_the_range_is_named_with_the_range(storage: Storage, tmp_path: Path) -> None:
-    """Found with a backtest of 2010 on files that start in 2018, and with a file holding only its header: the
-    message was "csv returned no bars for SPY", without the range or the file."""
+    """Found with a backtest of 2010 on files that start in 2018: the message was "csv returned no bars for SPY",
+    without the range or the file. (A file holding only its header is refused as unusable for any range:
+    tests/test_csv_config_exit.py.)"""
     write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 9))
-    (tmp_path / "csv" / "TLT.csv").write_text("Date,Open,High,Low,Close,Volume\n")
+    write_csv(tmp_path / "csv", "TLT", date(2025, 12, 1), date(2026, 1, 9))
     market = _market(storage, CsvFolderProvider(tmp_path / "csv"))
     with pytest.raises(MarketDataError) as refused:
         market.bars(["SPY", "TLT"], date(2025, 6, 2), date(2025, 6, 13))
@@ -301,8 +302,16 @@ def test_a_csv_folder_without_a_universe_symbols_file_says_what_to_do(storage: S
     with pytest.raises(MarketDataError) as refused:
         market.bars(["SPY", "TLT"], date(2025, 12, 1), date(2026, 1, 9))
     assert (
-        f"csv folder {tmp_path / 'csv'} has no file for TLT: add a SYMBOL.csv for each, or leave them out of "
-        "assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)"
+        f"csv folder {tmp_path / 'csv'} has no file for TLT ({tmp_path / 'csv' / 'TLT.csv'} does not exist): add it, "
+        "or leave it out of the universe in assets.yaml"
+    ) in str(refused.value)
+    packaged = CsvFolderProvider(tmp_path / "csv", assets_file="assets.yaml (packaged defaults)")
+    with pytest.raises(MarketDataError) as refused:
+        _market(storage, packaged).bars(["SPY", "TLT", "IWM"], date(2025, 12, 1), date(2026, 1, 9))
+    assert (
+        f"has no file for TLT, IWM ({tmp_path / 'csv' / 'TLT.csv'}, {tmp_path / 'csv' / 'IWM.csv'} do not exist): add "
+        "a SYMBOL.csv for each, or leave them out of the universe in assets.yaml (packaged defaults) (`llmtrade init "
+        "DIR` writes an editable copy; then --config DIR)"
     ) in str(refused.value)
 
 
@@ -338,7 +347,8 @@ def test_a_missing_file_does_not_hide_another_files_bad_rows_both_are_named_and_
 ) -> None:
     """QQQ's file missing and TLT's with a bad row: the error named QQQ alone "(of the 3 asked)", and TLT's row was
     never said nor recorded, the next provider asked for it as if nothing were wrong. Both are said now, the file and
-    line of the bad row too, and the exit is 1 as for either alone (a file to fix, a file to add)."""
+    line of the bad row too, and the exit is 2 as for either alone (a file to fix, a file to add: the configured
+    folder's to mend)."""
     folder = tmp_path / "csv"
     write_csv(folder, "SPY", date(2025, 12, 1), date(2026, 1, 9))
     write_csv(folder, "TLT", date(2025, 12, 1), date(2026, 1, 9))
@@ -351,7 +361,8 @@ def test_a_missing_file_does_not_hide_another_files_bad_rows_both_are_named_and_
     with pytest.raises(MarketDataError) as refused:
         market.bars(["SPY", "TLT", "QQQ"], date(2026, 1, 2), date(2026, 1, 9))
     message = str(refused.value)
-    assert refused.value.exit_code == 1 and not isinstance(refused.value, MarketDataUnavailable)
+    # Either is the configured folder's to mend (exit 2), and nothing to wait out.
+    assert refused.value.exit_code == 2 and not isinstance(refused.value, MarketDataUnavailable)
     assert f"csv folder {folder} has no file for QQQ" in message
     assert f"{folder / 'TLT.csv'}, line {bad}: TLT: 2026-01-06: Close 'n/a' is not a number" in message
     assert "could supply TLT, QQQ (of the 3 asked)" in message

@@ -32,10 +32,11 @@ from pathlib import Path
 
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock
-from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.loader import LoadedConfig, file_label
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable, OperationalError, UsageError
+from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData
@@ -120,7 +121,8 @@ def fetch_history(
     say(f"backtest {name}: fetching {len(wanted)} symbols' daily bars {start}..{end} from {', '.join(names)}")
     try:
         with app.storage() as storage:
-            kept = [_Kept(p) for p in build_providers(assets, settings, names)]
+            assets_file = file_label(loaded.source, "assets.yaml")
+            kept = [_Kept(p) for p in build_providers(assets, settings, names, assets_file=assets_file)]
             market = MarketData(kept, app.bar_cache(storage), app.calendar)
             try:
                 series = market.bars(wanted, start, end)
@@ -139,9 +141,10 @@ def fetch_history(
                 except MarketDataError as exc:
                     if not disputed:
                         raise
-                    raise MarketDataError(f"{exc}; not taken as delistings: {'; '.join(disputed)}") from refused
+                    said = f"{exc}; not taken as delistings: {'; '.join(disputed)}"
+                    raise _alike(exc, MarketDataError)(said) from refused
     except MarketDataError as exc:
-        raise OperationalError(f"--fetch-history: {exc}; nothing was written to {folder}") from exc
+        raise _alike(exc, OperationalError)(f"--fetch-history: {exc}; nothing was written to {folder}") from exc
     for symbol, day in sorted(market.ends.items()):
         say(
             f"backtest {name}: {series.provider}'s history of {symbol} ends at {day}, before {end} (delisted, or no "
@@ -203,6 +206,11 @@ class _Kept:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+def _alike(exc: MarketDataError, otherwise: type[OperationalError]) -> type[OperationalError]:
+    """The error to say `exc` again in: a CSV folder's of the configuration keeps its exit 2, whatever wraps it."""
+    return PriceFilesMisconfigured if isinstance(exc, PriceFilesMisconfigured) else otherwise
 
 
 def _unjudged(ends: dict[str, date], kept: Sequence[_Kept], unheard: Sequence[str], folder: Path) -> str:

@@ -23,7 +23,7 @@ from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.paid_calls import keep_paid_calls
 from llmtrade.app.session import Session, open_session, prompts_dir
 from llmtrade.clock import Clock, Timer
-from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.loader import LoadedConfig, file_label
 from llmtrade.config.models import Config, ModelsConfig
 from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
@@ -242,7 +242,8 @@ class Container:
 
     def bar_providers(self, names: list[str]) -> list[BarProvider]:
         """The daily-bar providers named, in order, built afresh (a backtest keeps them: app/backtest_container.py)."""
-        return build_providers(self.loaded.config.assets, self.settings, names)
+        assets_file = file_label(self.loaded.source, "assets.yaml")
+        return build_providers(self.loaded.config.assets, self.settings, names, assets_file=assets_file)
 
     def quote_providers(self, names: list[str]) -> list[QuoteProvider]:
         """The quote providers named, in order, built afresh (a backtest keeps them, as `bar_providers`)."""

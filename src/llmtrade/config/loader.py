@@ -52,7 +52,7 @@ def load_config(config_dir: Path | None = None, *, environment: rules.Environmen
     errors: dict[str, ConfigError] = {}
     near = _near_names(folder) if isinstance(folder, Path) else {}
     for filename, model in CONFIG_FILES.items():
-        label = _label(source, filename)
+        label = file_label(source, filename)
         try:
             if filename in near:
                 raise _near_name_error(label, filename, near[filename], there=folder.joinpath(filename).exists())
@@ -64,7 +64,7 @@ def load_config(config_dir: Path | None = None, *, environment: rules.Environmen
     for finding in rules.check(parts, environment or rules.Environment()):
         found.setdefault(finding.file, []).append(finding.problem)
     for filename, problems in found.items():
-        errors[filename] = ConfigError(_label(source, filename), problems)
+        errors[filename] = ConfigError(file_label(source, filename), problems)
     if errors:
         raise ConfigError.combine([errors[name] for name in CONFIG_FILES if name in errors])
     config = Config(**{name.removesuffix(".yaml"): part for name, part in parts.items()})
@@ -110,7 +110,8 @@ def _near_name_error(label: str, filename: str, near: list[str], *, there: bool)
     )
 
 
-def _label(source: str, filename: str) -> str:
+def file_label(source: str, filename: str) -> str:
+    """How a message names one of the files: its path, or "assets.yaml (packaged defaults)"."""
     return f"{source}/{filename}" if source != PACKAGED else f"{filename} ({PACKAGED})"
 
 

@@ -14,11 +14,14 @@ column levels in either order: group_by='column' or 'ticker') are read as one (m
 are found by the market service's validator (market/validation.py), which names this file through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
 (`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
+Each of these is the configured folder's to mend (exit 2: failures.py PriceFileMissing, SeriesRejected `files`),
+but a file only out of reach for now (`_out_of_reach`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import os
 import stat
@@ -30,30 +33,34 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from llmtrade.config.loader import PACKAGED
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataMissing
-from llmtrade.exits import path_error
+from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswered
+from llmtrade.exits import PATH_ERRNOS, path_error
 from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, rejected
 from llmtrade.market.csv_text import NotText, decoded, delimiter, levels, separated
-from llmtrade.market.failures import few
+from llmtrade.market.failures import PriceFileMissing, few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
+_HEADER = f"no header row ({','.join(REQUIRED)}) and no rows"
 
 
 class CsvFolderProvider:
     name = "csv"
     synthetic = False
 
-    def __init__(self, folder: Path, *, named_by: str = ""):
+    def __init__(self, folder: Path, *, named_by: str = "", assets_file: str = "assets.yaml"):
         self.folder = folder
         self.named_by = named_by  # where the folder was named (assets.yaml's key, --csv), for the message
+        self.assets_file = assets_file  # the assets.yaml whose universe asks for the files (config/loader.py label)
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if not self.folder.is_dir():
             raise MarketDataMissing(folder_gone(self.folder, self.named_by))
-        found = {s: unusable(self._file(s)) for s in symbols}
+        reached = {s: _reached(self._file(s)) for s in symbols}
+        found = {s: None if r is None else r[0] for s, r in reached.items()}
         lacking = [s for s, why in found.items() if why is not None]
         bars: dict[str, list[Bar]] = {}
         problems: list[BarProblem] = []
@@ -66,42 +73,55 @@ class CsvFolderProvider:
                 problems += exc.problems
             except OSError as exc:  # unreadable though a regular file (no permission, an I/O error), or gone since
                 reason = exc.strerror or str(exc)
-                raise MarketDataMissing(
-                    f"csv folder {self.folder}: {symbol}.csv {CANNOT_READ} ({reason}): {USABLE}"
-                ) from exc
+                message = f"csv folder {self.folder}: {self._file(symbol)} {CANNOT_READ} ({reason}): {USABLE}"
+                raise _out_of_reach(exc)(message) from exc
         if problems:
             # A bad row refuses the whole answer, as ever; the symbols without a usable file go with the refusal
             # (`lacking`), so neither is said without the other (the missing file alone was, the bad rows never).
-            raise SeriesRejected(problems, read=bars, lacking=self._lacking(found, {}) if lacking else None)
+            lacked = self._lacking(reached, {}) if lacking else None
+            raise SeriesRejected(problems, read=bars, lacking=lacked, files=True)
         if lacking:
             # The files there are kept (`answered`): the service takes their bars and asks the next provider only for
             # the symbols without a usable file.
-            raise self._lacking(found, bars)
+            raise self._lacking(reached, bars)
         return bars
 
-    def _lacking(self, found: dict[str, str | None], answered: dict[str, list[Bar]]) -> MarketDataMissing:
-        """The error for the symbols `found` without a usable file (`unusable`'s reason), `answered` the others'."""
+    def _lacking(self, reached: dict[str, _Unusable | None], answered: dict[str, list[Bar]]) -> PartAnswered:
+        """The error for the symbols without a usable file (`reached`: `_reached`'s answers), `answered` the others':
+        the configuration's to mend (PriceFileMissing, exit 2) when any is, else as `_out_of_reach` says."""
+        found = {s: None if r is None else r[0] for s, r in reached.items()}
         missing = [s for s, why in found.items() if why == ABSENT and s != BENCHMARK]
-        broken = [f"{s}.csv {why}" for s, why in found.items() if why not in (None, ABSENT)]
+        broken = [f"{self._file(s)} {why}" for s, why in found.items() if why not in (None, ABSENT)]
         said = []
         if found.get(BENCHMARK) == ABSENT:
             # Not "or leave them out of the universe": the benchmark is read whatever the universe holds.
             said.append(
-                f"csv folder {self.folder} has no file for {BENCHMARK}, the benchmark: every week reads it and the "
-                f"leaderboard ranks against it, whatever the universe holds, so it cannot be left out: add "
-                f"{BENCHMARK}.csv"
+                f"csv folder {self.folder}{self._named} has no file for {BENCHMARK}, the benchmark ("
+                f"{self._file(BENCHMARK)} does not exist): every week reads it and the leaderboard ranks against it, "
+                f"whatever the universe holds, so it cannot be left out: add {BENCHMARK}.csv"
             )
         if missing:
-            # What to do is in the message: a folder of a few files (the seven ETFs') met the packaged 12-symbol
-            # universe, and a new user was left to find assets.yaml alone.
+            # What to do is in the message, the files and the config file named: a folder of a few files (the seven
+            # ETFs') met the packaged 12-symbol universe, and a new user was left to find assets.yaml alone.
+            files = few([str(self._file(s)) for s in missing], noun="files")
+            one = len(missing) == 1
+            edit = f"leave {'it' if one else 'them'} out of the universe in {self.assets_file}"
+            if self.assets_file.endswith(f"({PACKAGED})"):
+                edit += " (`llmtrade init DIR` writes an editable copy; then --config DIR)"
             said.append(
-                f"csv folder {self.folder} has no file for {few(missing)}: add a SYMBOL.csv for each, or leave them "
-                "out of assets.yaml's universe (`llmtrade init DIR` writes an editable copy; then --config DIR)"
+                f"csv folder {self.folder}{self._named} has no file for {few(missing)} ({files} "
+                f"{'does' if one else 'do'} not exist): add {'it' if one else 'a SYMBOL.csv for each'}, or {edit}"
             )
         if broken:
-            said.append(f"csv folder {self.folder}: {'; '.join(broken)}: {USABLE}")
+            said.append(f"csv folder {self.folder}{self._named}: {'; '.join(broken)}: {USABLE}")
         lacking = [s for s, why in found.items() if why is not None]
-        return MarketDataMissing("; ".join(said), symbols=lacking, answered=answered)
+        kinds = {r[1] for r in reached.values() if r is not None}
+        error = next(k for k in (PriceFileMissing, MarketDataMissing, MarketDataUnavailable) if k in kinds)
+        return error("; ".join(said), symbols=lacking, answered=answered)
+
+    @property
+    def _named(self) -> str:
+        return f" ({self.named_by})" if self.named_by else ""
 
     def origin(self, symbol: str) -> str:
         """The file a symbol's bars come from, so a rejection can name it."""
@@ -127,19 +147,42 @@ USABLE = "each symbol's prices must be a readable file SYMBOL.csv (a link to one
 def unusable(path: Path) -> str | None:
     """Why `path` cannot be read as a symbol's prices, None when it can: ABSENT when nothing is there, else what is
     there instead ("is a folder", "is a link to /x, which does not exist", ...). Links are followed."""
+    found = _reached(path)
+    return None if found is None else found[0]
+
+
+# Why a file cannot be read, and the error that says so: the configuration's to mend, or not (`_out_of_reach`).
+_Unusable = tuple[str, type[MarketDataMissing] | type[MarketDataUnavailable]]
+
+# Errors of a file that is there, but out of reach for a while (a network share's stale handle, a lock, a timeout):
+# a later run may read it, so it is no configuration to mend.
+_FOR_NOW = frozenset({errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE})
+
+
+def _reached(path: Path) -> _Unusable | None:
+    """`unusable`'s reason, with the error it calls for (`_out_of_reach`'s for a file that cannot be looked at)."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         if path.is_symlink():
-            return f"is a link to {os.readlink(path)}, which does not exist"
-        return ABSENT
+            return f"is a link to {os.readlink(path)}, which does not exist", PriceFileMissing
+        return ABSENT, PriceFileMissing
     except OSError as exc:  # no permission to a folder on the way, a loop of links
-        return f"{CANNOT_READ} ({exc.strerror or exc})"
+        return f"{CANNOT_READ} ({exc.strerror or exc})", _out_of_reach(exc)
     if stat.S_ISDIR(mode):
-        return "is a folder, not a file"
+        return "is a folder, not a file", PriceFileMissing
     if not stat.S_ISREG(mode):
-        return "is not a regular file (a pipe, socket or device)"
+        return "is not a regular file (a pipe, socket or device)", PriceFileMissing
     return None
+
+
+def _out_of_reach(exc: OSError) -> type[MarketDataMissing] | type[MarketDataUnavailable]:
+    """The error for a price file the system would not read: a problem of the path (no permission, a loop of links:
+    exits.PATH_ERRNOS) is the folder's to mend (exit 2, as exits.path_error has it); one out of reach for now
+    (_FOR_NOW) is temporary (75); any other (an I/O error) someone must look at (1)."""
+    if exc.errno in PATH_ERRNOS:
+        return PriceFileMissing
+    return MarketDataUnavailable if exc.errno in _FOR_NOW else MarketDataMissing
 
 
 def price_files(folder: Path) -> dict[str, bytes]:
@@ -214,6 +257,8 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     found = {c: spelled.get(c.lower()) or (spelled.get("timestamp") if c == "Date" else None) for c in REQUIRED}
     names = {c: name for c, name in found.items() if name is not None}
     absent = [c for c in REQUIRED if c not in names]
+    if not columns:  # 0 bytes, or blank lines (a download cut short, a file truncated to be rewritten)
+        raise rejected(path, 1, symbol, None, ProblemKind.UNREADABLE, f"the file is empty: {_HEADER}")
     if absent:
         raise rejected(
             path,
@@ -267,7 +312,9 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
         seen[bar.day] = line
         bars.append(bar)
     if problems.found:
-        raise SeriesRejected(problems.said())
+        raise SeriesRejected(problems.said(), files=True)
+    if not bars:  # a header alone: no range could be read from it (it was "no bars between ..." of every range)
+        raise rejected(path, 1, symbol, None, ProblemKind.UNREADABLE, "the file holds its header and no rows")
     return bars
 
 

@@ -89,6 +89,8 @@ def _spans(lines: list[int]) -> str:
 
 
 def rejected(path: Path, line: int, symbol: str, day: date | None, kind: ProblemKind, reason: str) -> SeriesRejected:
+    """A price file's own problem at `line`: the configured folder's to mend (SeriesRejected `files`, exit 2)."""
     return SeriesRejected(
-        [BarProblem(symbol=symbol, kind=kind, days=[day] if day else [], reason=reason, where=f"{path}, line {line}")]
+        [BarProblem(symbol=symbol, kind=kind, days=[day] if day else [], reason=reason, where=f"{path}, line {line}")],
+        files=True,
     )

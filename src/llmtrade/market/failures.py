@@ -1,4 +1,4 @@
-"""How a market data provider failed, and what it means when every provider did: exit 75 or exit 1.
+"""How a market data provider failed, and what it means when every provider did: exit 75, 1 or 2.
 
 A provider's failure is one of two kinds. Temporary (MarketDataUnavailable): it could not be reached or is
 struggling, so no answer came back -- no network, a name that does not resolve, a refused or reset connection, a
@@ -12,6 +12,8 @@ When every provider failed, the failure is temporary only if at least one failed
 wrongly. The one that could not be reached has not had its say, so a later run may well succeed; an answer that was
 refused, though, is something to look at now, and under cron exit 75 means "try again later" and is not mailed, so
 waiting would hide it. This is the rule a council's or the research's failure of all follows (exits.all_failed).
+A failure of the run's own CSV folder (no usable file for a configured symbol, a file whose header or rows cannot be
+read) is its configuration's to mend: exit 2 whatever the others said (PriceFilesMisconfigured).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import date
 
 from llmtrade.errors import (
     BarNotComplete,
+    ConfigError,
     MarketDataError,
     MarketDataMissing,
     MarketDataUnavailable,
@@ -30,6 +33,23 @@ from llmtrade.errors import (
 )
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.provider import BarProvider
+from llmtrade.market.validation import SeriesRejected
+
+
+class PriceFilesMisconfigured(MarketDataError):
+    """Market data the run's own CSV folder (assets.yaml market_data.csv_dir, LLMTRADE_MARKET_CSV_DIR, --csv) cannot
+    give for a symbol the configuration asks for: no usable file (missing, empty, a folder, no permission), or a file
+    whose header or rows cannot be read as prices. The folder or the configuration is to mend, as any bad
+    configuration (exit 2; a new user's trial met exit 1 under a message saying to edit assets.yaml). A file only
+    out of reach for a while (a network share's stale handle) is not one: see market/csv_folder.py."""
+
+    exit_code = ConfigError.exit_code
+
+
+class PriceFileMissing(PriceFilesMisconfigured, MarketDataMissing):
+    """A CSV folder with no usable file for some symbols (`symbols`): the next provider is asked for them (a
+    MarketDataMissing), and when none supplies them the run stops with exit 2 (`none_left`)."""
+
 
 # The failures after which the next provider is asked (a series the validator refuses is the third, SeriesRejected,
 # which the service records problem by problem).
@@ -62,12 +82,21 @@ def none_left(message: str, errors: Sequence[BaseException]) -> MarketDataError 
     could not be reached and none answered wrongly (see the module's docstring), else operational. `message`: see
     `nobody_could`."""
     asked = [e for e in errors if not isinstance(e, MarketProviderUnset)]
+    if any(_misconfigured(e) for e in asked):
+        # The run's own CSV folder cannot give a configured symbol's prices: its configuration to mend (exit 2),
+        # whatever the other providers said (a trial's missing file exited 1 under "edit assets.yaml").
+        return PriceFilesMisconfigured(message)
     pending = [e for e in asked if isinstance(e, BarNotComplete)]
     if asked and len(pending) == len(asked):  # only the last session's bar is not final yet, anywhere
         return BarNotComplete(message, session=pending[0].session, reasons=[str(e) for e in pending])
     if asked and all(isinstance(e, MarketDataUnavailable) for e in asked):
         return MarketDataUnavailable(message)
     return MarketDataError(message)
+
+
+def _misconfigured(exc: BaseException) -> bool:
+    """A CSV folder's failure that its configuration is to mend: a file missing or unusable, or rows unreadable."""
+    return isinstance(exc, PriceFilesMisconfigured) or (isinstance(exc, SeriesRejected) and exc.files)
 
 
 def nobody_could(what: str, failures: Sequence[str]) -> str:

@@ -46,27 +46,28 @@ def provider_names(assets: AssetsConfig, settings: Settings, *, live: bool) -> l
     return names
 
 
-ProviderFactory = Callable[[AssetsConfig, Settings], BarProvider]
+# The third argument: the assets.yaml the universe came from, as messages name it (config/loader.py `file_label`).
+ProviderFactory = Callable[[AssetsConfig, Settings, str], BarProvider]
 
 
-def _csv(assets: AssetsConfig, settings: Settings) -> BarProvider:
+def _csv(assets: AssetsConfig, settings: Settings, assets_file: str) -> BarProvider:
     folder = csv_dir(assets, settings)
     if folder is None:
         raise UsageError("market provider csv needs market_data.csv_dir in assets.yaml or LLMTRADE_MARKET_CSV_DIR")
-    return CsvFolderProvider(folder, named_by=csv_dir_from(settings))
+    return CsvFolderProvider(folder, named_by=csv_dir_from(settings), assets_file=assets_file)
 
 
-def _synthetic(assets: AssetsConfig, settings: Settings) -> BarProvider:
+def _synthetic(assets: AssetsConfig, settings: Settings, _assets_file: str) -> BarProvider:
     classes = {i.symbol: i.asset_class.value for i in assets.universe}
     return SyntheticMarket(classes, extra=candidate_classes(), seed=assets.market_data.synthetic_seed)
 
 
-def _yfinance(assets: AssetsConfig, settings: Settings) -> BarProvider:
+def _yfinance(assets: AssetsConfig, settings: Settings, _assets_file: str) -> BarProvider:
     # The command's clock: a session's bar is taken some minutes after its close (yfinance_data.SETTLED).
     return YFinanceProvider(timeout_seconds=assets.market_data.request_timeout_seconds, clock=make_clock(settings.now))
 
 
-def _alpaca(assets: AssetsConfig, settings: Settings) -> BarProvider:
+def _alpaca(assets: AssetsConfig, settings: Settings, _assets_file: str) -> BarProvider:
     data = assets.market_data
     key, secret = settings.secret(data.alpaca.key_env), settings.secret(data.alpaca.secret_env)
     if not key or not secret:
@@ -91,9 +92,12 @@ FACTORIES: dict[str, ProviderFactory] = {
 }
 
 
-def build_providers(assets: AssetsConfig, settings: Settings, names: list[str]) -> list[BarProvider]:
-    """The providers named, in order (the first that answers wins; the rest are fallbacks)."""
-    return [FACTORIES[name](assets, settings) for name in names]
+def build_providers(
+    assets: AssetsConfig, settings: Settings, names: list[str], *, assets_file: str = "assets.yaml"
+) -> list[BarProvider]:
+    """The providers named, in order (the first that answers wins; the rest are fallbacks). `assets_file`: where
+    `assets` was read, for a message that sends the user there (a CSV folder without a universe symbol's file)."""
+    return [FACTORIES[name](assets, settings, assets_file) for name in names]
 
 
 def csv_dir(assets: AssetsConfig, settings: Settings) -> Path | None:

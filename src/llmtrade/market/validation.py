@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmtrade.domain.market import Bar
 from llmtrade.domain.wording import counted
-from llmtrade.errors import MarketDataError, MarketDataMissing
+from llmtrade.errors import ConfigError, MarketDataError, PartAnswered
 
 # How many dates one problem lists in its message; the event keeps them all.
 _SHOWN = 5
@@ -104,17 +104,24 @@ class SeriesRejected(MarketDataError):
         problems: Sequence[BarProblem],
         *,
         read: Mapping[str, Sequence[Bar]] | None = None,
-        lacking: MarketDataMissing | None = None,
+        lacking: PartAnswered | None = None,
+        files: bool = False,
     ):
         """`read`: the bars of the symbols the provider could read (a CSV folder's good files), so the checks made on
         whole series (missing sessions) are said with these problems, not in the run after they are fixed. `lacking`:
         the symbols the provider had nothing for besides (a CSV folder without their files), which the market service
-        says and records with these problems; this message is the problems alone."""
+        says and records with these problems; this message is the problems alone. `files`: some problems are a price
+        file's own (its header or rows cannot be read as prices: market/csv_folder.py `read_csv`), the configured
+        folder's to mend: exit 2, as failures.py PriceFilesMisconfigured; a series' gaps and staleness are the data's
+        (1)."""
         if not problems:
             raise ValueError("SeriesRejected needs at least one problem")
         self.problems = list(problems)
         self.read = dict(read or {})
         self.lacking = lacking
+        self.files = files
+        if files:
+            self.exit_code = ConfigError.exit_code
         super().__init__(self.told(recorded=True))
 
     def told(self, *, recorded: bool) -> str:
@@ -148,7 +155,7 @@ class SeriesRejected(MarketDataError):
             return self
         read = {s: [b for b in bars if start <= b.day <= end] for s, bars in self.read.items()}
         more = validate_bars(read, sessions, where=where, ends=ends)
-        return SeriesRejected([*self.problems, *more], lacking=self.lacking) if more else self
+        return SeriesRejected([*self.problems, *more], lacking=self.lacking, files=self.files) if more else self
 
     def every(self) -> str:
         """The message for a caller that records none of the problems: it does not send the user to the events."""
