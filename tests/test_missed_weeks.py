@@ -36,7 +36,7 @@ def test_a_week_the_machine_was_off_is_said_once_recorded_skipped_and_shown(
         "postmortem): no wake-up ran its weekly run (the machine off, or cron stopped or broken?) before its last "
         "session closed; skipped, not run late"
     ), lines
-    assert lines[2].startswith("postmortem:2026-01-07 ran 7.7 days late"), lines
+    assert lines[2].startswith("postmortem:2026-01-07 ran 7 days 16 hours late"), lines
     assert len(lines) == 3, lines
 
     [lost] = stored_events(wednesday_week, week_id=date(2026, 1, 14))  # `events --week` shows it, and only it

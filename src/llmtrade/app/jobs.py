@@ -183,8 +183,8 @@ def run_weekly(app: Container, *, week: date | None, dry_run: bool, observer: Ob
     """`run-weekly` as a command: the week's run (`weekly`), and a line when it ran late, as run-due says of the weekly
     runs it makes (app/due_said.py `say_weekly_late`). run-due calls `weekly` and says its own."""
     outcome = weekly(app, week=week, dry_run=dry_run, observer=observer)
-    say_weekly_late(app, outcome)
-    return outcome
+    late = say_weekly_late(app, outcome)
+    return outcome if late is None else outcome.model_copy(update={"late": late})
 
 
 def _complete(app: Container, week_id: date, done: StoredEvent) -> WeekAlreadyComplete:
@@ -319,8 +319,7 @@ def run_due(app: Container) -> DueWake:
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
     results.extend(_attempt(waits, lambda: run_event_checkpoints(app, waits)) or [])
     _attempt(waits, lambda: fill_forward_returns(app))  # discovery's matured outcomes (issue 15), daily
-    say_waits_over(app, results, scheduled)
-    return DueWake(RunDueResult(results), waits)
+    return DueWake(RunDueResult(say_waits_over(app, results, scheduled)), waits)
 
 
 def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | CheckpointResult:

@@ -10,7 +10,7 @@ only renders them.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -94,6 +94,13 @@ class PlannedOrder(Order):
     fill_price: float | None
 
 
+class LateRun(Result):
+    """A scheduled job run more than a day after its time (the line said on stderr, under --quiet too)."""
+
+    seconds: float = Field(description="how long after `due` the run finished its job, in seconds")
+    due: datetime = Field(description="the instant the job was scheduled for (New York time, with its UTC offset)")
+
+
 class WeeklyResult(Result):
     run_id: str
     week_id: date
@@ -119,6 +126,12 @@ class WeeklyResult(Result):
     # A dry run's only: each account with orders queued at its broker, sized from the positions it holds before they
     # fill (a real run waits for them, exit 75).
     queued: list[str] = []
+    # A script read "ran 42.5 hours late" from stderr alone (a new user's trial): the same lateness, typed.
+    late: LateRun | None = Field(
+        None,
+        description="the run made its week more than a day after the week's scheduled run (`run-weekly` says so in "
+        "a line); None when on time, for a dry run, and for a rerun of a week already complete",
+    )
 
 
 class WeekAlreadyComplete(Result):
@@ -338,6 +351,11 @@ class DueJobRun(Result):
     report: WeeklyResult | WeekAlreadyComplete | CheckpointResult | PostmortemResult
     # An event checkpoint (a price move, not the schedule): why it fired.
     trigger: EventCheckpointTriggered | None = None
+    late: LateRun | None = Field(
+        None,
+        description="a weekly run or postmortem this wake-up ran more than a day after its time with no wait said "
+        "before (its late line); None otherwise",
+    )
 
 
 class RunDueResult(RootModel[list[DueJobRun]]):
