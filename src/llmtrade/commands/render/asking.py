@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llmtrade.app.inquiry_results import CouncilResult, ResearchResult
-from llmtrade.commands.render.common import footer, num, pct, share
+from llmtrade.commands.render.common import footer, num, pct, prices_from, share
 from llmtrade.console import Output
 from llmtrade.domain.research import MarketSnapshot
 
@@ -37,8 +37,7 @@ _SNAPSHOT_COLUMNS += ("RSI14", "ATR14", "vol20", "DD 52w", "corr SPY")
 
 
 def print_snapshot(out: Output, snapshot: MarketSnapshot) -> None:
-    label = "SYNTHETIC prices (offline)" if snapshot.synthetic else "prices"
-    where = f"last session {snapshot.session}, {label} from {snapshot.source}"
+    where = f"last session {snapshot.session}, prices: {prices_from(snapshot.source, synthetic=snapshot.synthetic)}"
     out.table(
         f"market snapshot as of {snapshot.asof.isoformat()}: {where}",
         [*_SNAPSHOT_COLUMNS],
@@ -109,10 +108,9 @@ def print_research(out: Output, result: ResearchResult) -> None:
 
 def print_bars(out: Output, view: BarsView) -> None:
     series = view.series
-    label = "SYNTHETIC prices" if series.synthetic else "prices"
+    source = series.provider + (" (cache)" if series.from_cache else "")
     out.table(
-        f"{view.symbol}: {label} from {series.provider}{' (cache)' if series.from_cache else ''}, "
-        f"as of {view.asof.isoformat()}",
+        f"{view.symbol} prices: {prices_from(source, synthetic=series.synthetic)}, as of {view.asof.isoformat()}",
         ["day", "open", "high", "low", "close", "volume", "source"],
         [
             (b.day, f"{b.open:.2f}", f"{b.high:.2f}", f"{b.low:.2f}", f"{b.close:.2f}", int(b.volume), b.source)

@@ -9,7 +9,7 @@ from llmtrade.app.results import (
     WeekAlreadyComplete,
     WeeklyResult,
 )
-from llmtrade.commands.render.common import footer, money, pct, pnl
+from llmtrade.commands.render.common import footer, money, pct, pnl, prices_from
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
 from llmtrade.domain.wording import market_time
@@ -24,7 +24,7 @@ def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> Non
         return
     market = report.market
     out.heading(f"week {report.week_id}: {'DRY RUN, ' if report.dry_run else ''}{report.mode} mode")
-    out.line(f"prices: {'SYNTHETIC ' if market.synthetic else ''}{market.source}, last session {market.session}")
+    out.line(f"prices: {prices_from(market.source, synthetic=market.synthetic)}, last session {market.session}")
     if report.resumed_stages:
         out.line("resumed: " + ", ".join(report.resumed_stages) + " loaded from the stored week")
     out.table(
