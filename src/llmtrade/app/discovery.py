@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from llmtrade.app.container import Container
 from llmtrade.app.discovery_memory import similar_conditions
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
+from llmtrade.app.forward_returns_said import say_failed, say_filled
 from llmtrade.app.leaderboard import books
 from llmtrade.app.results import Usage
 from llmtrade.app.runs import execute, start_run
@@ -211,7 +212,8 @@ def fill_forward_returns(app: Container) -> int:
     provider still throttling then is a wait (TemporaryError, the wake-up's exit 75, on record as the provider's
     failure), and the next wake-up records what is left. The newest session's closes not final yet at any provider
     (its first minutes after the close): what matured before it is recorded, the rest by a later wake-up, unsaid
-    under --quiet. A failure of another kind is said and left to the next run-due, as before."""
+    under --quiet. A failure of another kind is left to the next run-due, said once while it lasts, and its end once
+    (app/forward_returns_said.py)."""
     now = app.clock.now()
     with app.storage() as storage:
         last = app.calendar.last_completed_session(now)
@@ -220,16 +222,17 @@ def fill_forward_returns(app: Container) -> int:
         market = app.market(storage, deadline=forward_returns_deadline(app, now))
         try:
             try:
-                return len(outcomes.fill(storage.events, market, last))
+                recorded = len(outcomes.fill(storage.events, market, last))
             except BarNotComplete as exc:
                 app.say(f"discovery forward returns to {exc.session} wait: {not_final(exc)}")
-                return len(outcomes.fill(storage.events, market, app.calendar.previous_session(exc.session)))
+                recorded = len(outcomes.fill(storage.events, market, app.calendar.previous_session(exc.session)))
         except LlmtradeError as exc:
             if temporary(exc):
                 said = f"discovery forward returns not filled: {exc}; the next run-due fills them"
                 raise TemporaryError(said) from exc
-            app.warning(f"discovery forward returns not filled ({exc}); the next run-due tries again")
+            say_failed(app, storage.events, str(exc))  # once while it lasts, not at every wake-up
             return 0
+        return say_filled(app, storage.events, recorded)
 
 
 def forward_returns_deadline(app: Container, now: datetime) -> datetime:

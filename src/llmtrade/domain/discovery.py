@@ -201,3 +201,10 @@ class ForwardReturns(EventPayload):
     def excess(self, symbol: str) -> float | None:
         raw = self.returns.get(symbol)
         return None if raw is None else raw - self.benchmark_return
+
+
+class ForwardReturnsFailureSaid(EventPayload):
+    """run-due said that its daily forward returns failed for good (app/forward_returns_said.py): `error` what failed,
+    said again only when it changes; None when a later wake-up filled them and said so (the failure over)."""
+
+    error: str | None

@@ -31,6 +31,7 @@ collide with an old one and a reader cannot drift from its writer.
 | recall:{run_id}                          | memory reads (appended)       | what each role was shown       |
 | alert:{key}@{target}                     | alerts (appended)             | one incident's alert to one URL |
 | config-rejected                          | a job command (appended)      | configurations it could not use |
+| forward-returns-failed                   | run-due (appended, versioned) | forward returns' failures said |
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ def recall_stream(run_id: str) -> str:
 DISCOVERY = "discovery"
 WATCHLIST_EDITS = "watchlist-edits"
 UNIVERSE = "universe"  # week:{week}:universe, written once by the week's first job when discovery feeds the committee
+# Appended to at the version read: each failure for good of run-due's forward returns said, and its end (once each).
+FORWARD_RETURNS_FAILED = "forward-returns-failed"  # ForwardReturnsFailureSaid
 
 
 def forward_returns_stream(session: date, horizon: int) -> str:

@@ -73,6 +73,7 @@ _WARNINGS = frozenset(
         "ClosingPutOff",
         "CouncilMemberFailed",
         "OrphanedPositionsSaid",
+        "ForwardReturnsFailureSaid",
         "PitchFailed",
         "QuoteRefused",
         "ResearchProviderFailed",
