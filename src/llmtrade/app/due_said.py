@@ -1,10 +1,11 @@
 """What a run-due wake-up says, even under --quiet, of the scheduled jobs it ran: the end of a wait whose start it said,
 and a job run long after its time with no wait said (app/jobs.py `run_due`); and the same lateness of a week's run
-made by `run-weekly` itself (`say_weekly_late`)."""
+made by `run-weekly` itself (`say_weekly_late`), and of a postmortem run by hand or by `run-weekly` first
+(`say_postmortem_late`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.due_waits import run_waited
@@ -16,10 +17,12 @@ from llmtrade.app.results import (
     WeeklyOutcome,
     WeeklyResult,
 )
+from llmtrade.domain.checkpoints import PostmortemCompleted
+from llmtrade.domain.streams import postmortem_stream
 from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.checkpoint_close import waited
-from llmtrade.workflows.schedule import JobKind, week_jobs
+from llmtrade.workflows.schedule import JobKind, postmortem_job, week_jobs
 from llmtrade.workflows.weekly import completion
 
 # The command a scheduled job's run records (RunStarted.command), for its waits.
@@ -82,12 +85,41 @@ def say_weekly_late(app: Container, outcome: WeeklyOutcome) -> LateRun | None:
     return late
 
 
+def say_postmortem_late(app: Container, result: PostmortemResult) -> LateRun | None:
+    """A postmortem run as a command, or by `run-weekly` first for the week before, whose run closed its week more than
+    `_LATE` after the week's scheduled postmortem: said in one line, under --quiet too, as `say_weekly_late` says of a
+    weekly run (both said nothing). What the lateness means for it: a late postmortem reads its week's prices to its
+    slot's time, not today's (workflows/postmortem_stages.py GatherStage), so the sessions closed since are not in it.
+    Nothing for a week its postmortem had closed before this run (run again, it only reads it back). run-due says its
+    own (`say_waits_over`)."""
+    job = postmortem_job(app.loaded.config.schedule, app.calendar, result.week_id)
+    late = None if job is None else _late_run(job.at, app.clock.now())
+    if job is None or late is None:
+        return None
+    with app.storage(persist=False) as storage:
+        marker = PostmortemCompleted.event_type()
+        done = storage.events.read(stream=postmortem_stream(result.week_id), type=marker, limit=1)
+    if not done or PostmortemCompleted.from_event(done[0]).run_id != result.run_id:
+        return None
+    session = app.calendar.last_completed_session(job.at)  # the newest close GatherStage read, at the slot's time
+    said = f"it closed the week at the closes of {session}, as it would have on time"
+    if session is not None and (since := _sessions_since(app, session)):
+        said += f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in it"
+    app.warning(f"{_said(job.key, late)}: {said}")
+    return late
+
+
+def _sessions_since(app: Container, session: date) -> int:
+    """How many sessions have closed by now after `session`."""
+    last = app.calendar.last_completed_session(app.clock.now())
+    return len(app.calendar.sessions_between(session + timedelta(days=1), last)) if last is not None else 0
+
+
 def _decided_from(app: Container, outcome: WeeklyResult) -> str:
     """What a late weekly run decided from: the prices an on-time run would have (its as-of is the week's scheduled
     instant), and how many sessions closed since are not in its inputs."""
     session = outcome.market.session  # the last session closed at the as-of: the newest close in its inputs
-    last = app.calendar.last_completed_session(app.clock.now())
-    since = len(app.calendar.sessions_between(session + timedelta(days=1), last)) if last is not None else 0
+    since = _sessions_since(app, session)
     said = f"it decided from prices to the close of {session}, as it would have on time"
     if since:
         said += f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in its inputs"

@@ -19,7 +19,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.due_jobs import due
 from llmtrade.app.due_said import COMMANDS as _COMMANDS
-from llmtrade.app.due_said import say_waits_over, say_weekly_late
+from llmtrade.app.due_said import say_postmortem_late, say_waits_over, say_weekly_late
 from llmtrade.app.due_waits import Waits, kill_switch_said, run_wait_repeated
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
@@ -108,12 +108,13 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                     app.warning(f"week {previous} ran live: its postmortem is left to a live `llmtrade postmortem`")
                 elif not dry_run:  # an offline week is closed offline, as it ran (app/week_mode.py)
                     app.say(f"postmortem of week {previous} first")
-                    postmortem(app, week=previous)
+                    say_postmortem_late(app, postmortem(app, week=previous))
                 previous = None
             if previous is not None and not dry_run:
-                # DESIGN's first stage: last week's postmortem closes it before this week opens.
+                # DESIGN's first stage: last week's postmortem closes it before this week opens. Late, it says so as
+                # a postmortem run by hand does (run-due runs it as a job of its own first, which says its own).
                 app.say(f"postmortem of week {previous} first")
-                _postmortem(app, storage, previous, now)
+                say_postmortem_late(app, _postmortem(app, storage, previous, now))
             # A week begun offline for want of a key runs offline to its end (app/week_mode.py): said under --quiet
             # too, once a week, as cron's environment often lacks the shell's keys (or api_key_env is misspelt).
             app.announce(needs_a_look=bool(app.decision.unset_keys))
@@ -234,6 +235,15 @@ def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
         require_same_mode(storage.events, week_id, app.mode)
         with app.week_lock(storage.conn, week_id, command="postmortem"):
             return _postmortem(app, storage, week_id, now)
+
+
+def run_postmortem(app: Container, *, week: date | None) -> PostmortemResult:
+    """`postmortem` as a command: the week's postmortem (`postmortem`), and a line when it closed the week late, as
+    `run_weekly` says of a weekly run (app/due_said.py `say_postmortem_late`). run-due calls `postmortem` and says its
+    own."""
+    result = postmortem(app, week=week)
+    late = say_postmortem_late(app, result)
+    return result if late is None else result.model_copy(update={"late": late})
 
 
 def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) -> PostmortemResult:

@@ -190,6 +190,11 @@ class PostmortemResult(Result):
     failed_reflections: list[str] = []
     # What made the run degraded, one line each: its RunFinished records `degraded` exactly when this is not empty.
     degraded: list[str] = []
+    late: LateRun | None = Field(
+        None,
+        description="`postmortem` closed its week more than a day after the week's scheduled postmortem (said in a "
+        "line); None when on time, for a week closed before, and under run-due (its job's own `late`)",
+    )
 
 
 # ---------------------------------------------------------------- status

@@ -64,7 +64,7 @@ def postmortem(
     from llmtrade.commands.render.week import print_postmortem
 
     with job(ctx, offline=offline, replay=replay) as app:
-        result = jobs.postmortem(app, week=parse_date(week))
+        result = jobs.run_postmortem(app, week=parse_date(week))
     if as_json:
         echo_json(result)
     else:
