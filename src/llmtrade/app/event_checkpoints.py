@@ -7,8 +7,9 @@ quote service against its last checkpoint's price (workflows/event_checkpoint.py
 is recorded (EventCheckpointTriggered, appended at the version read, so two processes cannot both
 fire) before its checkpoint runs for that account alone. Another process holding the week lock leaves
 this to the next `run-due` (recorded as EventChecksDeferred, said only without --quiet: a wake-up overlapping
-a long run is no fault); a symbol without a price now is reported and skipped (a print refused as a bad one
-recorded, QuoteRefused on the same stream, so the next wake-up's same price confirms a real move).
+a long run is no fault); a symbol without a price now is reported (once while it lasts: app/event_quotes_said.py) and
+skipped (a print refused as a bad one recorded, QuoteRefused on the same stream, so the next wake-up's same price
+confirms a real move).
 
 A fired checkpoint that cannot finish (its account holds a symbol without a price now, its owner unavailable) waits
 (exit 75, without holding back the wake-up's other work: app/jobs.py `run_due`) and is resumed by the next wake-up,
@@ -30,6 +31,7 @@ from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.due_waits import Waits
+from llmtrade.app.event_quotes_said import say_no_price, say_priced
 from llmtrade.app.guards import closed_at
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import in_week_mode, offline_note
@@ -164,8 +166,9 @@ def _fire(
         try:
             quote = quotes.quote(reference.symbol, now)
         except LlmtradeError as exc:
-            app.warning(f"{account.id}: no price for {reference.symbol} now, no event checkpoint ({exc})")
+            say_no_price(app, events, account.id, reference.symbol, str(exc))  # once while it lasts (its own module)
             continue
+        say_priced(app, events, account.id, reference.symbol)
         trigger = rule.decide(setting, account.id, reference, quote, now, last, splits)
         if trigger is None:
             continue

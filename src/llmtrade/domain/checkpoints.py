@@ -125,6 +125,16 @@ class OrphanedPositionsSaid(EventPayload):
     holdings: dict[str, str]
 
 
+class EventQuoteFailureSaid(EventPayload):
+    """run-due said that an account's instrument (`symbol`) had no price now to look for a move
+    (app/event_quotes_said.py): `error` the first wake-up's failure, said once while it lasts (each wake-up's text
+    names its own time); None when a later wake-up had a price again and said so."""
+
+    account_id: str
+    symbol: str
+    error: str | None
+
+
 class CheckpointSkipped(EventPayload):
     account_id: str
     reason: str

@@ -17,6 +17,7 @@ collide with an old one and a reader cannot drift from its writer.
 | week:{week}:checkpoint:{day}T{hh:mm}:{acct} | checkpoint ask, then decide | judgement; verdict and plan |
 | week:{week}:checkpoint:{day}T{hh:mm}     | checkpoint complete (once)    | its completion marker          |
 | week:{week}:event-checkpoints:{acct}     | run-due (appended, versioned) | why an event checkpoint fired  |
+| event-quotes-failed:{acct}               | run-due (appended, versioned) | its instrument's price lost, back |
 | week:{week}:postmortem-reflections       | postmortem reflect (once)     | the owners' reflections        |
 | week:{week}:postmortem                   | postmortem record (once)      | the postmortem and its marker  |
 | week:{week}:done                         | `run-weekly`                  | the week's completion          |
@@ -111,6 +112,12 @@ def event_checkpoint_stream(week_id: date, account_id: str) -> str:
     """Appended at the version read: each EventCheckpointTriggered of the account this week, so two
     run-dues deciding at once cannot both fire."""
     return week_stream(week_id, f"event-checkpoints:{account_id}")
+
+
+def event_quotes_stream(account_id: str) -> str:
+    """Appended at the version read: each time run-due said the account's instrument had no price now for its event
+    checkpoints, and each time it said one was had again (EventQuoteFailureSaid)."""
+    return f"event-quotes-failed:{account_id}"
 
 
 def postmortem_stream(week_id: date) -> str:

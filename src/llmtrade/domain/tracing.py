@@ -74,6 +74,7 @@ _WARNINGS = frozenset(
         "CouncilMemberFailed",
         "OrphanedPositionsSaid",
         "ForwardReturnsFailureSaid",
+        "EventQuoteFailureSaid",
         "PitchFailed",
         "QuoteRefused",
         "ResearchProviderFailed",
