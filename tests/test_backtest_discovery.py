@@ -131,6 +131,7 @@ def test_a_forward_return_is_recorded_only_after_its_session_closed_on_the_backt
     ]
     for at, outcome in recorded:
         assert at >= calendar.session_close(date.fromisoformat(outcome["matured"])), outcome["matured"]
+        assert "unmeasured" not in outcome  # every judged candidate priced: stored as before the field existed
     # Each week's run judged before the next one's returns could be known: the first week's 5-session return
     # (matured 2026-01-13) is recorded before the second run, the second week's only after the third.
     runs = {p["session"]: at for at, p in _events(run.url, "SuggestionsMade") if p["picker"] == "ensemble"}

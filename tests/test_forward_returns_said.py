@@ -1,6 +1,7 @@
-"""run-due's daily discovery forward returns failing for good (a judged candidate's prices gone from the provider, its
-CSV file removed) are said once, under -q, not at every wake-up: the line was mailed by cron every five minutes for
-good. Said again when the failure changes, and its end (a later wake-up fills them) said once too."""
+"""run-due's daily discovery forward returns failing for good (the benchmark's prices gone from the provider, its CSV
+file removed or unreadable; a judged candidate's alone is recorded as unmeasured: test_forward_returns_missing.py) are
+said once, under -q, not at every wake-up: the line was mailed by cron every five minutes for good. Said again when the
+failure changes, and its end (a later wake-up fills them) said once too."""
 
 from __future__ import annotations
 
@@ -54,20 +55,21 @@ def test_a_forward_returns_failure_for_good_is_said_once_again_when_it_changes_a
     monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
     monkeypatch.setattr(jobs, "due", lambda _app: [])  # nothing due but the forward returns
     monkeypatch.setattr(jobs, "run_event_checkpoints", lambda _app, _waits: [])
-    (folder / "TLT.csv").unlink()
+    (folder / "SPY.csv").unlink()
     code, said = _wake(monkeypatch, "12:00", "-q")
     assert code == 0, said
     [line] = said.splitlines()
-    assert line.startswith("discovery forward returns not filled (") and "TLT" in line, said
+    assert line.startswith("discovery forward returns not filled (") and "SPY.csv" in line, said
     # The next wake-ups meet the same failure: nothing under -q; without it, that it lasts.
     assert _wake(monkeypatch, "12:05", "-q") == (0, "")
     assert _wake(monkeypatch, "12:10", "-q") == (0, "")
     code, said = _wake(monkeypatch, "12:15")
     assert code == 0 and "discovery forward returns still not filled" in said, said
-    # Another failure (SPY's file gone too): said, once.
-    (folder / "SPY.csv").unlink()
+    # Another failure (SPY's file back, unreadable): said, once.
+    (folder / "SPY.csv").write_text("not,a,price,file\n")
     code, said = _wake(monkeypatch, "12:20", "-q")
-    assert code == 0 and said.startswith("discovery forward returns not filled (") and "SPY" in said, said
+    assert code == 0 and said.startswith("discovery forward returns not filled (") and "SPY.csv" in said, said
+    assert "does not exist" not in said, said
     assert _wake(monkeypatch, "12:25", "-q") == (0, "")
     # The files back: the returns are filled, and that is said once.
     for symbol, text in texts.items():
@@ -82,7 +84,7 @@ def test_a_forward_returns_failure_for_good_is_said_once_again_when_it_changes_a
     said_events = stored_events(url, stream="forward-returns-failed")
     assert [e.payload["error"] is None for e in said_events] == [False, False, True]
     # Failing again after that: said again.
-    (folder / "TLT.csv").unlink()
+    (folder / "SPY.csv").unlink()
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T17:00:00-05:00")  # the 8th's close: another return to fill
     woke = runner.invoke(app, ["-q", "run-due"])
     assert woke.exit_code == 0 and "discovery forward returns not filled (" in woke.stderr, woke.output

@@ -36,7 +36,7 @@ from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream,
 from llmtrade.errors import LlmtradeError, MarketDataError, RunStopped, TemporaryError
 from llmtrade.exits import causes
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.failures import few
+from llmtrade.market.failures import few, own_words
 from llmtrade.market.service import BarSeries, MarketData
 from llmtrade.storage.bootstrap import Storage
 
@@ -227,10 +227,7 @@ def _usable(market: MarketData, symbols: list[str], first: date, end: date) -> t
         try:
             market.bars([symbol], first, end)
         except MarketDataError as exc:
-            # The provider's own lines (the file, the line, what is wrong), without the summary of what was wanted.
-            lines = str(exc).splitlines()
-            said = [line.strip().removeprefix("- ") for line in lines[1:]] or [lines[0].split(" (so no market data")[0]]
-            dropped[symbol] = "; ".join(line.removeprefix("csv: ") for line in said)
+            dropped[symbol] = own_words(exc)
     usable = [s for s in symbols if s not in dropped]
     return (market.bars(usable, first, end) if usable else None), dropped
 

@@ -15,7 +15,7 @@ from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.candidates import alpaca_candidates, trading_client
-from llmtrade.discovery.performance import evaluate, refit_weights
+from llmtrade.discovery.performance import evaluate, refit_weights, unmeasured_picks
 from llmtrade.discovery.run import Discovery, FeatureReader
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, current
@@ -288,6 +288,7 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
         top=settings.watchlist_size,
         judged_sessions=len(judged),
         matured_sessions=len({m.session for m in at}),
+        unmeasured_picks=unmeasured_picks(judged, at, horizon=horizon),
         pickers=evaluate(judged, at, horizon=horizon, top=settings.watchlist_size),
         weights=settings.ensemble_weights,
         refit_weights=refit_weights(judged, at, horizon=horizon, default=settings.ensemble_weights),

@@ -60,6 +60,9 @@ class PerformanceResult(_Result):
     top: int  # how many of each picker's best count as its picks (the watchlist size)
     judged_sessions: int
     matured_sessions: int
+    # Candidates judged in the matured sessions without a forward return (prices missing for good, e.g. a CSV file
+    # gone): left out of every statistic, not counted as a zero return; each session's counted once.
+    unmeasured_picks: int
     pickers: list[PickerPerformance]
     weights: EnsembleWeights  # configured
     refit_weights: EnsembleWeights  # re-fitted from the matured outcomes alone

@@ -1,10 +1,11 @@
 """run-due's daily discovery forward returns failing for good: said once, not at every wake-up.
 
-A failure that no wake-up will get past by itself (a judged candidate whose prices the provider no longer has, a CSV
-file removed) was warned by each wake-up, so cron mailed the same line every five minutes for good. Now it is recorded
-when said (ForwardReturnsFailureSaid, appended at the version read: of two wake-ups at once, the one that records it
-says it), said again only when its text changes, and its end -- a later wake-up filling them -- said once too. Between,
-a run-due without --quiet still says it lasts. A temporary failure is not this: it is the wake-up's wait (exit 75).
+A failure that no wake-up will get past by itself (SPY's prices gone from the provider, its CSV file removed; a judged
+candidate's alone is recorded as unmeasured: discovery/outcomes.py `priced`) was warned by each wake-up, so cron mailed
+the same line every five minutes for good. Now it is recorded when said (ForwardReturnsFailureSaid, appended at the
+version read: of two wake-ups at once, the one that records it says it), said again only when its text changes, and its
+end -- a later wake-up filling them -- said once too. Between, a run-due without --quiet still says it lasts. A
+temporary failure is not this: it is the wake-up's wait (exit 75).
 """
 
 from __future__ import annotations

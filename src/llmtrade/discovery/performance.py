@@ -9,6 +9,8 @@ Per picker, over the judged sessions whose horizon has matured (as of the reader
 - turnover: the mean share of its top `top` replaced from one judged session to the next (all judged
   sessions, matured or not: it needs no outcome);
 - coverage: the share of judged sessions whose outcome has matured;
+- a candidate without a forward return in a matured session (its prices missing: ForwardReturns `unmeasured`) is
+  left out of that session's statistics, never counted as a zero return (`unmeasured_picks` counts them);
 - cost per week: what its model calls cost, per ISO week with a run (the LLM picker; 0 for the others);
 - ensemble minus picker: the mean of the per-session IC differences with a stationary-bootstrap interval.
 """
@@ -116,6 +118,21 @@ def evaluate(
             row = row.model_copy(update={"ensemble_minus": interval if common else None})
         out.append(row)
     return out
+
+
+def unmeasured_picks(
+    judged: Mapping[date, Sequence[SuggestionsMade]], outcomes: Sequence[ForwardReturns], *, horizon: int
+) -> int:
+    """How many candidates judged in the sessions matured at `horizon` have no forward return (their prices missing
+    for good, or no close on the session or at maturity: ForwardReturns `unmeasured`): each session's once, whatever
+    the pickers. `evaluate` leaves them out of every statistic; none counts as a zero return."""
+    by_session = {o.session: o for o in outcomes if o.horizon == horizon}
+    return sum(
+        symbol not in by_session[day].returns
+        for day, runs in judged.items()
+        if day in by_session
+        for symbol in {s.symbol for made in runs for s in made.suggestions}
+    )
 
 
 def refit_weights(

@@ -189,14 +189,19 @@ HORIZONS: tuple[int, ...] = (1, 5, 20)  # sessions after the as-of session
 
 class ForwardReturns(EventPayload):
     """Every candidate's return from the close of `session` (a discovery run's as-of session) to the close
-    `horizon` sessions later (`matured`), raw and in excess of SPY's. Written once per (session, horizon),
-    only after `matured` has closed: an outcome is never visible before it happened."""
+    `horizon` sessions later (`matured`), raw and in excess of SPY's; a candidate without prices for the span is in
+    `unmeasured` instead. Written once per (session, horizon), only after `matured` has closed: an outcome is never
+    visible before it happened."""
 
     session: date
     horizon: int
     matured: date
     benchmark_return: float
     returns: dict[str, float]
+    # The judged symbols without a return, and why (a provider that has nothing for one, its CSV file gone, a delisted
+    # symbol; or no close on `session` or `matured`): left out of `returns`, so unmeasured, never a zero. Left out of
+    # the record when empty, as outcomes stored before it were written (a recorded outcome is never re-measured).
+    unmeasured: dict[str, str] = Field(default_factory=dict, exclude_if=lambda symbols: not symbols)
 
     def excess(self, symbol: str) -> float | None:
         raw = self.returns.get(symbol)

@@ -111,6 +111,14 @@ def nobody_could(what: str, failures: Sequence[str]) -> str:
     return "\n".join([f"{'; '.join(heads)} (so {what})" + (":" if details else ""), *details])
 
 
+def own_words(exc: BaseException) -> str:
+    """Why a read of one symbol failed, in the providers' own words (the file, the line, what is wrong) without the
+    summary of what was wanted that `nobody_could` puts after them: what a candidate left out is said with."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    said = [line.strip().removeprefix("- ") for line in lines[1:]] or [lines[0].split(" (so no market data")[0]]
+    return "; ".join(line.removeprefix("csv: ") for line in said)
+
+
 def no_answer(exc: BaseException) -> bool:
     """Whether `exc`, raised by an HTTP client, means the request got no answer (temporary): not reached, reset, timed
     out. A request the client refused to send (a bad URL or header: a ValueError too) is not an outage."""

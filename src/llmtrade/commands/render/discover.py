@@ -7,7 +7,7 @@ from datetime import timedelta
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, WatchlistResult
 from llmtrade.console import Output
 from llmtrade.domain.discovery import Disagreement, WatchlistEntry
-from llmtrade.domain.wording import signed_percent
+from llmtrade.domain.wording import counted, signed_percent
 
 
 def _watchlist(out: Output, title: str, entries: list[WatchlistEntry]) -> None:
@@ -82,14 +82,16 @@ def _f(value: float | None, spec: str = ".3f") -> str:
 
 
 def print_performance(out: Output, result: PerformanceResult) -> None:
-    out.pairs(
-        [
-            ("as of session", str(result.asof_session) if result.asof_session else "none complete"),
-            ("horizon", f"{result.horizon} sessions, excess over SPY"),
-            ("judged sessions", f"{result.judged_sessions} ({result.matured_sessions} matured)"),
-            ("top", f"best {result.top} of each picker count as its picks"),
-        ]
-    )
+    heading = [
+        ("as of session", str(result.asof_session) if result.asof_session else "none complete"),
+        ("horizon", f"{result.horizon} sessions, excess over SPY"),
+        ("judged sessions", f"{result.judged_sessions} ({result.matured_sessions} matured)"),
+        ("top", f"best {result.top} of each picker count as its picks"),
+    ]
+    if result.unmeasured_picks:
+        unmeasured = counted(result.unmeasured_picks, "judged candidate")
+        heading.append(("unmeasured", f"{unmeasured} of matured sessions had no prices: left out, not counted as 0"))
+    out.pairs(heading)
     rows = []
     for p in result.pickers:
         diff = p.ensemble_minus
