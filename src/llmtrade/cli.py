@@ -83,8 +83,17 @@ class _Group(TyperGroup):
 
     def invoke(self, ctx: typer.Context) -> Any:
         # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (exits.py).
-        with sigterm_as_interrupt(), ctrl_c_as_interrupt():
-            return self._invoke(ctx)
+        try:
+            with sigterm_as_interrupt(), ctrl_c_as_interrupt():
+                return self._invoke(ctx)
+        except KeyboardInterrupt as stop:
+            # Landed as the command's handlers were put back, its end decided: typer exited 130 without a word. The
+            # command's own end (an exit said, a bug's traceback) stands; one that succeeded ends as the stop.
+            if stop.__context__ is not None:
+                raise stop.__context__ from None
+            stopped = stopped_by_signal(stop, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
+            print_error(stopped.message)
+            ctx.exit(stopped.code)
 
     def _invoke(self, ctx: typer.Context) -> Any:
         error: BaseException | None = None

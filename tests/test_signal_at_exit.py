@@ -1,0 +1,108 @@
+"""SIGTERM or Ctrl-C in the moments after a command has printed its result: the one line and the documented code, or
+the command's own end, never the process killed by the signal (a trial's `timeout -s INT` landing 50-150 ms after a
+backtest's result ended it with -2 and no line). llmtrade/entry.py ends the process itself once the exit functions
+have run, before the interpreter gives the signals back to their default action; cli.py says a stop that lands while
+the command's handlers are put back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade import cli
+from llmtrade.entry import INTERRUPTED_OUTSIDE_A_COMMAND, OUTSIDE_A_COMMAND
+
+# Runs the console script's entry point on `llmtrade schema status` (no database), with a signal (its name the first
+# argument) sent to itself at a moment of the process's end (the second): a real signal, at a point the test
+# chooses rather than a race against a timer.
+_STOP_AT_EXIT = """
+import atexit, os, signal, sys
+
+SIGNAL, AT = getattr(signal, sys.argv[1]), sys.argv[2]
+
+
+def stop():
+    os.kill(os.getpid(), SIGNAL)
+
+
+class StopWhenCollected:
+    def __del__(self, kill=os.kill, pid=os.getpid(), signum=SIGNAL):  # the module's names may be gone by then
+        kill(pid, signum)
+
+
+if AT == "teardown":
+    held = StopWhenCollected()  # a global of __main__: collected as the interpreter tears its modules down
+
+
+class RegisterAtImport:  # as a module the command imports registers its exit function (logging's, multiprocessing's)
+    def find_spec(self, name, path=None, target=None):
+        if name == "llmtrade.cli" and AT == "exit functions":
+            atexit.register(stop)
+        return None
+
+
+sys.meta_path.insert(0, RegisterAtImport())
+sys.argv = ["llmtrade", "schema", "status"]
+from llmtrade.entry import main
+main()
+"""
+
+
+def _run(signal_name: str, at: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LLMTRADE_HOME": str(tmp_path / "home")}
+    return subprocess.run(
+        [sys.executable, "-c", _STOP_AT_EXIT, signal_name, at],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_signal_as_the_interpreter_tears_down_does_not_kill_a_finished_command(
+    signal_name: str, tmp_path: Path
+) -> None:
+    done = _run(signal_name, "teardown", tmp_path)
+    # Before: the interpreter had put the default action back, and the signal killed the process (-15, -2).
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout)["$schema"]  # the result, whole
+
+
+@pytest.mark.parametrize(
+    ("signal_name", "code", "line"),
+    [("SIGTERM", 143, OUTSIDE_A_COMMAND), ("SIGINT", 130, INTERRUPTED_OUTSIDE_A_COMMAND)],
+)
+def test_a_signal_in_the_exit_functions_is_one_line_and_its_exit_code(
+    signal_name: str, code: int, line: str, tmp_path: Path
+) -> None:
+    done = _run(signal_name, "exit functions", tmp_path)
+    # Before: "Exception ignored in atexit callback" and SystemExit's traceback, and exit 0.
+    assert (done.returncode, done.stderr.splitlines()) == (code, [line])
+    assert json.loads(done.stdout)["$schema"]  # printed before it: kept
+
+
+def test_a_ctrl_c_as_the_commands_handlers_are_put_back_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @contextmanager
+    def put_back_under_a_ctrl_c() -> Iterator[None]:
+        yield
+        raise KeyboardInterrupt  # as a Ctrl-C landing in the handler's restore, the command's end decided
+
+    monkeypatch.setattr(cli, "ctrl_c_as_interrupt", put_back_under_a_ctrl_c)
+    result = CliRunner().invoke(cli.app, ["schema", "status"])
+    # Before: typer's own exit 130, without a word.
+    assert result.exit_code == 130
+    assert result.stderr.splitlines() == [
+        "error: interrupted (Ctrl-C); this command only reads: it stopped and changed nothing"
+    ]
