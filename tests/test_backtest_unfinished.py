@@ -11,6 +11,7 @@ from llmtrade.domain.backtests import (
     BacktestStopped,
     BacktestWeekDone,
     LookaheadAuditFailed,
+    finish_missing,
     unfinished,
 )
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
@@ -110,3 +111,23 @@ def test_a_backtest_running_in_another_process_is_said_to_be_running_not_to_be_r
     assert note is not None and note.endswith(
         "it is still running (another process holds its database): these are the books it has written so far"
     )
+
+
+def test_a_backtest_stopped_after_its_last_week_is_not_said_to_miss_a_week() -> None:
+    """Stopped after its last week's BacktestWeekDone, before BacktestFinished: a trial's note read "1 of its 1 week
+    done", as if weeks were missing; the same command records the finish (app/backtest.py, `finish_missing`)."""
+    stream = _stream(_started(W2), BacktestWeekDone(week_id=W1, jobs=1), BacktestWeekDone(week_id=W2, jobs=1))
+    assert finish_missing(stream)
+    assert unfinished(stream, through=date(2024, 1, 16)) == (
+        f"backtest y is unfinished in its record only: every week of its range (2 weeks, {W1} to {W2}) is done, but it "
+        "stopped before recording its finish; these figures cover every week; run the same `llmtrade backtest` "
+        "command again to record its finish"
+    )
+    assert not finish_missing(_stream(_started(W2), BacktestWeekDone(week_id=W1, jobs=1)))
+    finished = _stream(
+        _started(W2),
+        BacktestWeekDone(week_id=W1, jobs=1),
+        BacktestWeekDone(week_id=W2, jobs=1),
+        BacktestFinished(name="y", weeks=2),
+    )
+    assert not finish_missing(finished) and unfinished(finished) is None

@@ -39,7 +39,7 @@ from llmtrade.app.backtest_paths import draws_worker_from, paths_planned
 from llmtrade.app.backtest_prices import prefetch, refuse_outside, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_resume import check_resume, ran_nothing
-from llmtrade.app.backtest_stops import note_stop, stops_recorded
+from llmtrade.app.backtest_stops import Whereabouts, stops_recorded
 from llmtrade.app.backtest_threads import one_thread_at_a_time
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
@@ -50,10 +50,10 @@ from llmtrade.clock import SteppingClock, SystemClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone
+from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone, finish_missing
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
-from llmtrade.errors import LlmtradeError, OperationalError, UsageError
+from llmtrade.errors import OperationalError, UsageError
 from llmtrade.exits import stop_if_terminated
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_quotes import gaps_notice
@@ -172,6 +172,8 @@ def backtest(
         if rebuild_if_ahead(app, storage):
             say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
         todo = [w for w in weeks if w not in finished]
+        where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks))
+        later.enter_context(where.noted())  # a stop from here on says where the weeks were (backtest_stops.py)
         unbound = False
         if todo:
             clock.set(max(clock.now(), next((plan[w][0].at for w in todo if plan[w]), clock.now())))
@@ -220,22 +222,21 @@ def backtest(
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:
                 for job in plan[week_id]:
-                    try:
-                        stop_if_terminated()  # a SIGTERM that landed where it could not be raised: said here
-                        if job.key in done:
-                            continue
-                        settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out
-                        clock.set(job.at)
-                        if discovery is not None and job.kind is JobKind.WEEKLY:
-                            discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
-                        _step(app, job, audit=week_id in audited, tally=tally)
-                    except (LlmtradeError, KeyboardInterrupt) as exc:  # a stop by Ctrl-C or SIGTERM too
-                        note_stop(exc, name=spec.name, job=job, weeks_done=len(finished), weeks=len(weeks))
-                        raise
+                    where.at(job)
+                    stop_if_terminated()  # a SIGTERM that landed where it could not be raised: said here
+                    if job.key in done:
+                        continue
+                    settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out
+                    clock.set(job.at)
+                    if discovery is not None and job.kind is JobKind.WEEKLY:
+                        discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
+                    _step(app, job, audit=week_id in audited, tally=tally)
+                where.week_ran(week_id)
                 if discovery is not None:
                     discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]))
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
+                where.week_done()
                 # The week reaches the database whole, its BacktestWeekDone last: a resume starts after it. Its COPY
                 # and commit run behind, on the writer's own connection, while the next week computes; the next
                 # week's flush (or any read that must ask PostgreSQL, or the way out) waits for it first.
@@ -251,9 +252,11 @@ def backtest(
                     start_worker()
         if discovery is not None:
             discovery.finish()
-        if todo:
+        # A rerun of one stopped after its last week records the finish it lacks, running no week (finish_missing).
+        if todo or finish_missing(events.read_stream(streams.BACKTEST)):
             events.append([NewEvent.of(BacktestFinished(name=spec.name, weeks=len(weeks)), stream=streams.BACKTEST)])
             events.flush()
+        where.finished()
         # The memory's graph built (storage/bulk_load.py) while the leaderboard, reading the books from memory, is made.
         with app.indexing_books():
             # Valued at the range's last scheduled instant, however much of it this invocation ran.

@@ -1,5 +1,7 @@
 """What a backtest adds to a job's failure on its way out: where it stopped (the backtest, the week, the job, the weeks
 done) and what to do there, as a note (`add_note`) the CLI prints after the failure's own message (exits.classify).
+`Whereabouts` follows the loop between the jobs too: a stop between two weeks, or after the last week and before the
+backtest's finish is recorded, said nothing of where it stopped.
 
 The job's own message names the call, the model and the provider's reason, but not the backtest's week, and its advice
 is a live run's: "drop --replay" (a backtest needs --offline or --replay), "a rerun asks again until the deadline,
@@ -9,8 +11,10 @@ override that does not render."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import date
 
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStopped
@@ -35,6 +39,61 @@ def stops_recorded() -> Iterator[list[EventStore]]:
             with suppress(Exception):  # the failure is what is raised, not a failure to record it
                 armed[0].append([NewEvent.of(stop, stream=streams.BACKTEST)])
         raise
+
+
+@dataclass
+class Whereabouts:
+    """Where a backtest's loop over the weeks `todo` is (`weeks_done` of `weeks` so far), for the note `noted` adds
+    to a failure or a stop there: in a job (`note_stop`), after a week's jobs (`week_ran`), after its BacktestWeekDone
+    (`week_done`), after the finish (`finished`)."""
+
+    name: str
+    todo: Sequence[date]
+    weeks_done: int
+    weeks: int
+    job: Job | None = None
+    ran: date | None = None  # the last week whose jobs all ran
+    recorded: bool = False  # its BacktestWeekDone appended
+    ended: bool = False  # BacktestFinished appended
+
+    def at(self, job: Job) -> None:
+        self.job = job
+
+    def week_ran(self, week_id: date) -> None:
+        self.job, self.ran, self.recorded = None, week_id, False
+
+    def week_done(self) -> None:
+        self.recorded = True
+        self.weeks_done += 1
+
+    def finished(self) -> None:
+        self.ended = True
+
+    @contextmanager
+    def noted(self) -> Iterator[None]:
+        """A failure or a stop (Ctrl-C, SIGTERM) raised in the block gets the note of where the loop was."""
+        try:
+            yield
+        except (LlmtradeError, KeyboardInterrupt) as exc:
+            if self.job is not None:
+                note_stop(exc, name=self.name, job=self.job, weeks_done=self.weeks_done, weeks=self.weeks)
+            else:
+                exc.add_note(f"backtest {self.name!r} stopped {self._where()}.")
+            raise
+
+    def _where(self) -> str:
+        done = f"(weeks done: {self.weeks_done} of {self.weeks})"
+        if self.ended:
+            return f"with its finish recorded {done}, while making its leaderboard: its books are whole"
+        if self.ran is None:
+            first = f" ({self.todo[0]})" if self.todo else ""
+            return f"before the first week it had to run{first} {done}"
+        if not self.recorded:
+            return f"after the jobs of week {self.ran}, before recording the week done {done}"
+        later = [w for w in self.todo if w > self.ran]
+        if later:
+            return f"between week {self.ran} and week {later[0]} {done}"
+        return f"after its last week ({self.ran}), before recording its finish {done}: no week is left to run"
 
 
 def note_stop(exc: BaseException, *, name: str, job: Job, weeks_done: int, weeks: int) -> None:

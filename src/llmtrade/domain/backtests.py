@@ -146,7 +146,14 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
     done = weeks_done(stream)
     weeks = f"{len(done)} of its {counted(planned, 'week')} ({started.start} to {started.end}) done"
     pending = _first_not_done(started, done)
-    if through is not None and pending is not None and through >= pending:
+    then = " to resume it"
+    if pending is None:
+        # Stopped after its last week, before BacktestFinished: "1 of its 1 week done" read as weeks missing.
+        range_ = f"{counted(planned, 'week')}, {started.start} to {started.end}"
+        note = f"backtest {started.name} is unfinished in its record only: every week of its range ({range_}) is "
+        note += "done, but it stopped before recording its finish; these figures cover every week"
+        then = " to record its finish"
+    elif through is not None and through >= pending:
         held = f"the weeks done and week {pending}'s" if done else f"week {pending}'s"
         note = f"backtest {started.name} is unfinished: {weeks} and week {pending} in part: these figures cover "
         note += f"{held} jobs to the close of {through}"
@@ -162,7 +169,14 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
         return f"{note}; it failed its look-ahead audit at week {leak.week_id}: its results are not evidence"
     if running:
         return f"{note}; {RUNNING}"
-    return f"{note}; {again(stream, ' to resume it')}"
+    return f"{note}; {again(stream, then)}"
+
+
+def finish_missing(stream: Sequence[StoredEvent]) -> bool:
+    """Whether a backtest's `stream` shows every week of its last start's range done and no BacktestFinished after
+    that start: stopped between its last week and its finish, which a rerun records without running a week."""
+    started = _unfinished_start(stream)
+    return started is not None and _first_not_done(started, weeks_done(stream)) is None
 
 
 def week_not_done(stream: Sequence[StoredEvent]) -> date | None:
