@@ -178,15 +178,12 @@ def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) ->
             mode_reason=app.decision.reason,
             config_source=app.loaded.source,
         )
-    except BaseException:
-        run.unbind()
-        raise
-    try:
-        answer, read = run_job(_converse(chat, tools, question, CallSite(role=ROLE, run_id=run_id)))
     except BaseException as exc:
-        run.failed(exc)
+        run.failed_if_open(exc)  # its start stored, then the stop landed (in the start's log line, say)
         raise
-    run.finished(chat.totals, degraded=False)
+    with run.ends_recorded():
+        answer, read = run_job(_converse(chat, tools, question, CallSite(role=ROLE, run_id=run_id)))
+        run.finished(chat.totals, degraded=False)
     cited = [n for n in dict.fromkeys(int(m) for m in _CITED.findall(answer)) if n in read]
     return AskResult(question=question, mode="live", answer=answer, cited=cited, run_id=run_id)
 

@@ -42,36 +42,38 @@ def run_checkpoint(
         bench = replace(bench, desks=[d for d in bench.desks if d.account.id == slot.event_for])
     already = bool(storage.events.read_stream(slot.stream(week_id)))
     run = start_run(session, run_id=bench.run_id, command="checkpoint", arguments=arguments, week_id=week_id)
-    job = CheckpointRun(bench, day=slot.day, time=slot.time, dry_run=dry_run, event_for=slot.event_for)
-    done = execute(job.run_pipeline(), session, run)
-    gone = done.get(ABANDONED)
-    abandoned = [abandonment_note(a) for a in gone]
-    for note in abandoned:
-        app.warning(note)
-    # A whole plan given up skips the account's part of the checkpoint; an order given up alone (a leg whose close
-    # ended, one no longer valid) does not: its decision stands and its plan's other orders went. Each is said.
-    whole = {a.account_id: note for a, note in zip(gone, abandoned, strict=True) if a.whole_plan}
-    outcomes = [replace(o, skipped=whole[o.account_id]) if o.account_id in whole else o for o in done.get(OUTCOMES)]
-    failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
-    for o in failed if not already else []:  # said once, by the run that stored it, under -q too
-        app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
-    # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.
-    # With the orders the broker accepted and then ended unfilled (rejected at the open, expired), recorded by this run.
-    unfinished = [*done.get(UNFINISHED), *ended_notes(storage.events, bench.run_id)] if not dry_run else []
-    for note in unfinished:
-        app.warning(note)
-    # Legs held back for their close are the design working: reported, not degraded.
-    held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)
-    for note in held_back:
-        app.say(note)
-    # The week's orders left undone that this checkpoint's newer plan replaced: said once, by the run that gave them up
-    # (a repeat finds none), and not degraded: the account's new plan is the one it trades now.
-    superseded = [] if dry_run else done.get(SUPERSEDED)
-    for note in superseded:
-        app.say(note)
-    # One list decides both what is said as DEGRADED and what RunFinished records: they once disagreed (a trial).
-    degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + abandoned + unfinished
-    duration = run.finished(session.gateway.totals, degraded=bool(degraded))
+    with run.ends_recorded():
+        job = CheckpointRun(bench, day=slot.day, time=slot.time, dry_run=dry_run, event_for=slot.event_for)
+        done = execute(job.run_pipeline(), session, run)
+        gone = done.get(ABANDONED)
+        abandoned = [abandonment_note(a) for a in gone]
+        for note in abandoned:
+            app.warning(note)
+        # A whole plan given up skips the account's part of the checkpoint; an order given up alone (a leg whose close
+        # ended, one no longer valid) does not: its decision stands and its plan's other orders went. Each is said.
+        whole = {a.account_id: note for a, note in zip(gone, abandoned, strict=True) if a.whole_plan}
+        outcomes = [replace(o, skipped=whole[o.account_id]) if o.account_id in whole else o for o in done.get(OUTCOMES)]
+        failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
+        for o in failed if not already else []:  # said once, by the run that stored it, under -q too
+            app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
+        # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.
+        # With the orders the broker accepted and then ended unfilled (rejected at the open, expired), recorded by this
+        # run.
+        unfinished = [*done.get(UNFINISHED), *ended_notes(storage.events, bench.run_id)] if not dry_run else []
+        for note in unfinished:
+            app.warning(note)
+        # Legs held back for their close are the design working: reported, not degraded.
+        held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)
+        for note in held_back:
+            app.say(note)
+        # The week's orders left undone that this checkpoint's newer plan replaced: said once, by the run that gave them
+        # up (a repeat finds none), and not degraded: the account's new plan is the one it trades now.
+        superseded = [] if dry_run else done.get(SUPERSEDED)
+        for note in superseded:
+            app.say(note)
+        # One list decides both what is said as DEGRADED and what RunFinished records: they once disagreed (a trial).
+        degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + abandoned + unfinished
+        duration = run.finished(session.gateway.totals, degraded=bool(degraded))
     return checkpoint_result(
         outcomes,
         week_id=week_id,

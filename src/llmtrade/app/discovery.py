@@ -139,31 +139,29 @@ def record_discovery(
     run = start_run(
         session, run_id=run_id, command="discover", arguments={"offline": app.offline, "replay": app.replay}
     )
-    try:
+    # Its end recorded whatever stops it (a Ctrl-C between its answer and its SuggestionsMade too): its prices may meet
+    # the outage the candidates' would (exit 75), the run on file as failed either way.
+    with run.ends_recorded():
         remembered = similar_conditions(app, storage, bars or market, now=now, run_id=run_id)
-    except BaseException as exc:
-        # Its prices may meet the outage the candidates' would (exit 75): the run is on file as failed either way.
-        run.failed(exc)
-        raise
-    found = execute(
-        run_discovery(
-            bars or market,
-            candidates,
-            config.assets.discovery,
-            gateway=session.gateway,
-            prompts=session.prompts,
-            ref=config.models.research[0],
-            asof=now,
-            site=CallSite(role="picker", run_id=run_id, week_id=week_id),
-            current=current,
-            similar_conditions=remembered,
-            features_of=features_of,
-        ),
-        session,
-        run,
-    )
-    storage.events.append(found.events(run_id))
-    run.finished(session.gateway.totals, degraded=False)
+        found = execute(
+            run_discovery(
+                bars or market,
+                candidates,
+                config.assets.discovery,
+                gateway=session.gateway,
+                prompts=session.prompts,
+                ref=config.models.research[0],
+                asof=now,
+                site=CallSite(role="picker", run_id=run_id, week_id=week_id),
+                current=current,
+                similar_conditions=remembered,
+                features_of=features_of,
+            ),
+            session,
+            run,
+        )
+        storage.events.append(found.events(run_id))
+        run.finished(session.gateway.totals, degraded=False)
     return run_id, found, Usage.of(session.gateway.totals)
 
 

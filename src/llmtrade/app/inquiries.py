@@ -48,20 +48,21 @@ def council(app: Container, query: str) -> CouncilResult:
             command="council",
             arguments={"query": query, "offline": app.offline, "replay": app.replay},
         )
-        body = GeneralCouncil(session.gateway, session.prompts, members, chairman, run_id)
-        storage.events.append(
-            [
-                NewEvent.of(
-                    CouncilConvened(query=query, members=[m.model for m in members], chairman=chairman.model),
-                    stream=council_stages.council_stream(run_id),
-                    run_id=run_id,
-                )
-            ]
-        )
-        pipeline = Pipeline(council_stages.council_stages(body, storage.events), storage.events)
-        context = PipelineContext(run_id=run_id).with_value(council_stages.QUERY, query)
-        result = execute(pipeline.run(context), session, run)
-        duration = run.finished(session.gateway.totals, degraded=bool(result.get(council_stages.FAILURES)))
+        with run.ends_recorded():
+            body = GeneralCouncil(session.gateway, session.prompts, members, chairman, run_id)
+            storage.events.append(
+                [
+                    NewEvent.of(
+                        CouncilConvened(query=query, members=[m.model for m in members], chairman=chairman.model),
+                        stream=council_stages.council_stream(run_id),
+                        run_id=run_id,
+                    )
+                ]
+            )
+            pipeline = Pipeline(council_stages.council_stages(body, storage.events), storage.events)
+            context = PipelineContext(run_id=run_id).with_value(council_stages.QUERY, query)
+            result = execute(pipeline.run(context), session, run)
+            duration = run.finished(session.gateway.totals, degraded=bool(result.get(council_stages.FAILURES)))
     return council_result(
         result,
         run_id=run_id,
@@ -111,10 +112,11 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
             arguments={"week": str(week) if week else None, "offline": app.offline, "replay": app.replay},
             week_id=week_id,
         )
-        context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
-        result = execute(pipeline.run(context), session, run)
-        degraded = result.get(research_stages.DEGRADED)
-        run.finished(session.gateway.totals, degraded=bool(degraded))
+        with run.ends_recorded():
+            context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
+            result = execute(pipeline.run(context), session, run)
+            degraded = result.get(research_stages.DEGRADED)
+            run.finished(session.gateway.totals, degraded=bool(degraded))
     return ResearchResult(
         week_id=week_id,
         already_done=already,

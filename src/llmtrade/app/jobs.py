@@ -138,37 +138,40 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 "replay": app.replay,
             }
             run = start_run(session, run_id=run_id, command="run-weekly", arguments=arguments, week_id=week_id)
-            context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
-            result = execute(pipeline.run(context), session, run)
-            abandoned = [abandonment_note(a) for a in result.get(ABANDONED)]
-            for note in abandoned:
-                app.warning(note)
-            # Orders the broker accepted and then ended unfilled (rejected at the open, expired), recorded by this run.
-            ended = [] if dry_run else ended_notes(storage.events, run_id)
-            for note in result.get(UNFINISHED) + ended:
-                app.warning(note)
-            for note in result.get(QUEUED):  # a dry run's only
-                app.warning(note)
-            # Refused orders degrade the run; a leg held back for its close is the design working (workflows/legs.py).
-            degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED) + ended
-            held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
-            for note in held_back:
-                app.say(note)
-            result = result.with_value(research_stages.DEGRADED, degraded)
-            if not dry_run and done is None:
-                done_stream = week_stream(week_id, streams.DONE)
-                storage.events.append(
-                    [
-                        NewEvent.of(
-                            WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded + held_back),
-                            stream=done_stream,
-                            week_id=week_id,
-                            run_id=run_id,
-                        )
-                    ],
-                    expected_versions={done_stream: 0},
-                )
-            duration = run.finished(session.gateway.totals, degraded=bool(degraded))
+            with run.ends_recorded():
+                context = PipelineContext(run_id=run_id, week_id=week_id).with_value(research_stages.ASOF, asof)
+                result = execute(pipeline.run(context), session, run)
+                abandoned = [abandonment_note(a) for a in result.get(ABANDONED)]
+                for note in abandoned:
+                    app.warning(note)
+                # Orders the broker accepted and then ended unfilled (rejected at the open, expired), recorded by this
+                # run.
+                ended = [] if dry_run else ended_notes(storage.events, run_id)
+                for note in result.get(UNFINISHED) + ended:
+                    app.warning(note)
+                for note in result.get(QUEUED):  # a dry run's only
+                    app.warning(note)
+                # Refused orders degrade the run; a leg held back for its close is the design working
+                # (workflows/legs.py).
+                degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED) + ended
+                held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
+                for note in held_back:
+                    app.say(note)
+                result = result.with_value(research_stages.DEGRADED, degraded)
+                if not dry_run and done is None:
+                    done_stream = week_stream(week_id, streams.DONE)
+                    storage.events.append(
+                        [
+                            NewEvent.of(
+                                WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded + held_back),
+                                stream=done_stream,
+                                week_id=week_id,
+                                run_id=run_id,
+                            )
+                        ],
+                        expected_versions={done_stream: 0},
+                    )
+                duration = run.finished(session.gateway.totals, degraded=bool(degraded))
     return weekly_result(
         result,
         run_id=run_id,
@@ -253,19 +256,20 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     run = start_run(
         session, run_id=bench.run_id, command="postmortem", arguments={"week": str(week_id)}, week_id=week_id
     )
-    scheduled = postmortem_job(app.loaded.config.schedule, app.calendar, week_id)
-    written, built = execute(PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run)
-    project_week_summaries(storage.conn, storage.events)
-    # A reflection that failed for good (or was still unavailable at the deadline) is stored as missing: the week's
-    # lessons lack it for ever, so the run that wrote it is degraded and says so, under --quiet too (a trial's
-    # override failed every reflection; the run exited 0, RunFinished said not degraded, nothing was printed).
-    failed = failed_reflections(storage.events, week_id) if built else []
-    for note in failed:
-        app.warning(f"postmortem {week_id}: {note}")
-    ended = ended_notes(storage.events, bench.run_id)  # orders found ended as the week's fills were recorded
-    for note in ended:
-        app.warning(note)
-    duration = run.finished(session.gateway.totals, degraded=bool(failed or ended))
+    with run.ends_recorded():
+        scheduled = postmortem_job(app.loaded.config.schedule, app.calendar, week_id)
+        written, built = execute(PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run)
+        project_week_summaries(storage.conn, storage.events)
+        # A reflection that failed for good (or was still unavailable at the deadline) is stored as missing: the week's
+        # lessons lack it for ever, so the run that wrote it is degraded and says so, under --quiet too (a trial's
+        # override failed every reflection; the run exited 0, RunFinished said not degraded, nothing was printed).
+        failed = failed_reflections(storage.events, week_id) if built else []
+        for note in failed:
+            app.warning(f"postmortem {week_id}: {note}")
+        ended = ended_notes(storage.events, bench.run_id)  # orders found ended as the week's fills were recorded
+        for note in ended:
+            app.warning(note)
+        duration = run.finished(session.gateway.totals, degraded=bool(failed or ended))
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:

@@ -1,20 +1,24 @@
-"""Recording a run's start and end, so every command's mode and outcome are on file."""
+"""Recording a run's start and end, so every command's mode and outcome are on file.
+
+Every run whose start is on file gets an end: a failure or a stop (Ctrl-C, SIGTERM) anywhere between the two is
+recorded as its RunFailed (`RunLog.ends_recorded`, `start_run`), even one landing inside the append of the start or
+the end, after the event was stored (in its log line): a backtest stopped there left a RunStarted with no end."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
-from contextlib import suppress
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import date
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from llmtrade import __version__
 from llmtrade.app import killed_runs
 from llmtrade.app.session import Session
 from llmtrade.clock import Timer
-from llmtrade.domain.events import EventPayload, EventSink, NewEvent
-from llmtrade.domain.runs import RunFailed, RunFinished, RunStarted
+from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StoredEvent
+from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import bind_run, restore
 from llmtrade.exits import error_text, exit_code_of, one_line, stopped_by_signal
@@ -22,13 +26,21 @@ from llmtrade.llm.gateway import UsageTotals
 
 T = TypeVar("T")
 
+_ENDS = frozenset(kind.event_type() for kind in (RunFinished, RunFailed, RunKilled))
+
+
+class RunEvents(EventSink, Protocol):
+    """Where a run is recorded: a sink that reads its streams back (an EventStore, its draft view)."""
+
+    def read_stream(self, stream: str) -> Sequence[StoredEvent]: ...
+
 
 class RunLog:
     """A run's RunStarted / RunFinished / RunFailed events on its run stream."""
 
     def __init__(
         self,
-        events: EventSink,
+        events: RunEvents,
         *,
         run_id: str,
         command: str,
@@ -46,6 +58,9 @@ class RunLog:
         # carries the run's ids; a job after it in the same command binds its own.
         self._outer_log_context = bind_run(run_id, week_id)
         self._give_back: Callable[[], None] | None = None
+        # How far the run's record is: "new", "starting" (its RunStarted being appended), "open", "ending" (its end
+        # being appended), "ended". A failure inside an append leaves which of the two it was unsaid: `_open` asks.
+        self._record = "new"
 
     def started(
         self,
@@ -58,6 +73,7 @@ class RunLog:
         give_back: Callable[[], None] | None = None,
     ) -> None:
         """`lease`: the run's lease, held (app/killed_runs.py); `give_back` releases it once the run's end is stored."""
+        self._record = "starting"
         self._append(
             RunStarted(
                 command=self.command,
@@ -69,6 +85,7 @@ class RunLog:
                 lease=lease,
             )
         )
+        self._record = "open"
         self._give_back = give_back
 
     def finished(self, totals: UsageTotals, *, degraded: bool) -> float:
@@ -97,6 +114,32 @@ class RunLog:
             )
         )
 
+    @contextmanager
+    def ends_recorded(self) -> Iterator[RunLog]:
+        """The run, for a block that ends by recording its end: a failure or a stop raised in it before that end is
+        on file is recorded as the run's RunFailed, then raised."""
+        try:
+            yield self
+        except BaseException as exc:
+            self.failed_if_open(exc)
+            raise
+
+    def failed_if_open(self, error: BaseException) -> None:
+        """RunFailed for `error` when the run's start is on file and its end is not (nothing to record otherwise)."""
+        if self._record == "open" or (self._record in ("starting", "ending") and self._open()):
+            self.failed(error)
+        else:
+            self.unbind()
+
+    def _open(self) -> bool:
+        """Whether the run's stream holds its start and no end: asked after an append that raised, which may have
+        stored its event first. False when the stream cannot be read (the database gone: nothing can be recorded)."""
+        try:
+            types = [e.type for e in self._events.read_stream(run_stream(self.run_id))]
+        except Exception:
+            return False
+        return RunStarted.event_type() in types and not _ENDS.intersection(types)
+
     def unbind(self) -> None:
         """Give the log lines back the context from before the run (its end calls this; so does a run that
         could not even record its start)."""
@@ -106,7 +149,9 @@ class RunLog:
         # The run's ids leave the log context even when its end cannot be recorded (the database gone):
         # the next job of the command, or the command's own error line, must not carry them.
         try:
+            self._record = "ending"
             self._append(payload)
+            self._record = "ended"
             # Only once the end is stored: a run whose end could not be keeps its lease until its connection ends.
             if self._give_back is not None:
                 with suppress(Exception):  # a lease not given back is freed with the connection all the same
@@ -162,8 +207,8 @@ def start_run(session: Session, *, run_id: str, command: str, arguments: dict, w
             lease=lease,
             give_back=None if lease is None else partial(killed_runs.give_back, storage, lease),
         )
-    except BaseException:
-        run.unbind()
+    except BaseException as exc:
+        run.failed_if_open(exc)  # its start stored, then the stop landed (in the start's log line, say)
         if lease is not None:
             with suppress(Exception):
                 killed_runs.give_back(storage, lease)
