@@ -81,3 +81,27 @@ def test_a_run_stopped_anywhere_after_its_start_has_its_runfailed_as_a_stop(
     *finished, stopped = runs
     assert {run[2] for run in finished} <= {"RunFinished"}
     assert stopped[1:] == (where.split()[0], "RunFailed", "KeyboardInterrupt", "130")
+
+
+def test_a_stop_that_leaves_the_backtests_connection_busy_still_writes_the_runs_end(
+    database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C between a statement sent on the backtest's held connection and its answer leaves the connection busy
+    ("another command is already in progress"): the flush on the way out failed there, and the stopped postmortem's
+    RunFailed (and its events before it) were lost with it (a trial's SIGTERM, 1 in 60 stops)."""
+
+    def busy_then_stopped(conn: psycopg.Connection[Any], *args: Any) -> None:
+        conn.pgconn.send_query(b"SELECT 1")  # sent, its answer never read: as psycopg is left by a stop there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs, "project_week_summaries", busy_then_stopped)
+    backtest = _unique()
+    with pytest.raises(KeyboardInterrupt):
+        _run(database_url, tmp_path, backtest, audit=0)
+
+    with psycopg.connect(_url(pg_admin_url, backtest_database(backtest))) as conn:
+        last = conn.execute(
+            "SELECT type, payload->>'command', payload->>'exit_code' FROM events ORDER BY id"
+        ).fetchall()
+    assert last[-1] == ("RunFailed", "postmortem", "130")
+    assert ("PostmortemCompleted", None, None) in last  # what the run recorded before the stop: kept

@@ -168,7 +168,7 @@ class BacktestContainer(Container):
         except BaseException:
             # What the jobs before the failure recorded is kept, as live keeps it; the failure is what is raised.
             with suppress(Exception):
-                self._held.events.flush()
+                _keep(self._held, location.url)
             raise
         finally:
             loop, self._loop = self._loop, None
@@ -339,6 +339,25 @@ class BacktestContainer(Container):
         if self.cutoff is None:
             return market
         return CutoffMarket.over(market, storage.conn, self.cutoff)
+
+
+def _keep(held: Storage, url: str) -> None:
+    """Flush what `held` holds; when its connection is left unusable, on a connection of its own instead.
+
+    A stop (Ctrl-C, SIGTERM) landing between a statement psycopg sent and its answer leaves the connection busy
+    ("another command is already in progress"): the flush there failed, and the stopped run's RunFailed and every
+    event since the last flush were lost with it. The held connection is closed first, so that the server rolls back
+    what it had begun (a flush's COPY cut short among it); the lock it held goes with it, the backtest ending."""
+    try:
+        held.events.flush()
+    except Exception:
+        from psycopg.pq import TransactionStatus  # lazy, as everywhere in the app's storage calls
+
+        if held.conn.info.transaction_status is TransactionStatus.IDLE:
+            raise  # usable: the failure is the flush's own (another writer, a full disk), not the connection's
+        held.conn.close()
+        with _writing(url) as conn:
+            held.events.flush(conn)
 
 
 def _writing(url: str) -> psycopg.Connection:

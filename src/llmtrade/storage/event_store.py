@@ -307,11 +307,11 @@ class EventStore:
                 copies.fold_keep(memo, held, mark, state)
             return state
 
-    def flush(self) -> None:
-        """Write what an exclusive store holds (storage/sole_writer.py); nothing to do for any other.
-        Raises ConcurrencyError when another writer took one of the held versions."""
+    def flush(self, conn: psycopg.Connection | None = None) -> None:
+        """Write what an exclusive store holds (storage/sole_writer.py; on `conn` from now on when given: its own
+        left unusable); nothing to do for any other. ConcurrencyError when another writer took a held version."""
         if self._writer is not None:
-            self._writer.flush()
+            self._writer.flush(conn)
 
     def flush_behind(self) -> None:
         """`flush`, run behind on an exclusive store's own connection while the caller goes on (sole_writer.py)."""

@@ -122,9 +122,9 @@ class SoleWriter:
                 self.copies.feed(stored, self.state)
             return stored
 
-    def flush(self) -> None:
-        """Write every held event in one transaction. ConcurrencyError (everything held dropped) when another
-        writer took one of their versions.
+    def flush(self, conn: psycopg.Connection | None = None) -> None:
+        """Write every held event in one transaction (on `conn` from now on when given: app/backtest_container.py
+        `_keep`). ConcurrencyError (everything held dropped) when another writer took one of their versions.
 
         A flush cut short otherwise (Ctrl-C or SIGTERM inside its COPY or COMMIT, the connection lost) holds its
         events again for the next flush (dropped, they left a gap before the stop's RunFailed: a trial's events 1-129
@@ -132,6 +132,7 @@ class SoleWriter:
         same): the next flush asks for the last id first and writes them only if absent."""
         with self.lock:
             self.wait()
+            self.conn = self.conn if conn is None else conn
             if self._unsure is not None:
                 self._settle_unsure()
             if not self.pending:
