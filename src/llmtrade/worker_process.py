@@ -1,6 +1,9 @@
 """A command's helper processes (analytics/draws.py, market/paths_ahead.py): what one runs first (it leaves Ctrl-C and
 SIGTERM to its parent and ends with it), and how the command stops one at once, never waiting on it for good
-(`stop_helper`: the paths worker's)."""
+(`stop_helper`: the paths worker's). Each is spawned with Ctrl-C and SIGTERM held back (exits.signals_held): a stop
+landing between the spawn and the start-up data the parent then writes to it left the child reading an empty pipe,
+and it printed "EOFError: Ran out of input" and its traceback after the stop's one line (found by a new user's
+trial), never known to the parent, so never stopped by it."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
+from llmtrade.exits import signals_held
 from llmtrade.worker_process import started_as_helper, stop_helper
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ class DrawWorker:
         if self._started or self._closed:
             return
         self._started = True
-        with contextlib.suppress(Exception), _STARTING:  # no process (a sandbox without semaphores): draws made here
+        # No process (a sandbox without semaphores): draws made here. A stop waits for the spawn (worker_process.py).
+        with contextlib.suppress(Exception), _STARTING, signals_held():
             before = set(multiprocessing.active_children())
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper

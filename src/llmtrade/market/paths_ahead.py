@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from llmtrade.exits import signals_held
 from llmtrade.market.intraday_path import Plan, PlanKey, made_plans, planned_elsewhere
 from llmtrade.worker_process import STARTING, started_as_helper, stop_helper
 
@@ -43,13 +44,18 @@ class PathsAhead:
         self._process: multiprocessing.process.BaseProcess | None = None  # known for the tests: its death is handled
         if not any(self._chunks):  # nothing to plan (every symbol priced by an intraday file): no process
             return
-        with contextlib.suppress(Exception), STARTING:  # no process (a sandbox without semaphores): all made here
-            before = set(multiprocessing.active_children())
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
-            )
-            self._ask_up_to(_WINDOW)
-            self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
+        try:
+            # No process (a sandbox without semaphores): all made here. A stop waits for the spawn (worker_process.py).
+            with contextlib.suppress(Exception), STARTING, signals_held():
+                before = set(multiprocessing.active_children())
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
+                )
+                self._ask_up_to(_WINDOW)
+                self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
+        except BaseException:  # the stop held back, raised once the worker is known: stopped with it
+            self.close()
+            raise
 
     def given(self, keys: Sequence[PlanKey]) -> dict[PlanKey, Plan]:
         """The plans of `keys` the worker has made already (none waited for); the chunks before the furthest one

@@ -1,0 +1,68 @@
+"""A Ctrl-C (or SIGTERM) landing while a helper process is spawned (analytics/draws.py, market/paths_ahead.py) leaves
+no traceback of the helper's on the command's stderr, and no helper behind: the signal waits for the spawn
+(worker_process.py). Found by a new user's trial: a backtest stopped in its first second said its stop's line, then
+"EOFError: Ran out of input" from a child that never got its start-up data."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.util
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from llmtrade.analytics.draws import DrawWorker
+from llmtrade.market.intraday_path import plan_keys
+from llmtrade.market.paths_ahead import PathsAhead
+from tests.test_backtest_speedups import _bars
+
+
+def _draws() -> object:
+    worker = DrawWorker(deferred=True)
+    try:
+        worker.start()
+    finally:
+        worker.close()
+    return worker
+
+
+def _paths() -> object:
+    ahead = PathsAhead([plan_keys(_bars()[:4], 390, "7")])
+    ahead.close()
+    return ahead
+
+
+def _ended(pid: int) -> None:
+    """Wait for child `pid` to end (reaped already by the helper's stop: nothing to wait for)."""
+    with contextlib.suppress(ChildProcessError):
+        end = time.monotonic() + 120
+        while os.waitpid(pid, os.WNOHANG) == (0, 0) and time.monotonic() < end:
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("start", [_draws, _paths], ids=["draws worker", "paths worker"])
+def test_a_ctrl_c_as_a_helper_is_spawned_leaves_no_traceback_of_it(
+    start: Callable[[], object], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    real = multiprocessing.util.spawnv_passfds
+    spawned: list[int] = []
+
+    def spawned_then_ctrl_c(path: Any, args: list[Any], passfds: Any) -> int:
+        pid = real(path, args, passfds)
+        if any("spawn_main" in str(arg) for arg in args):  # the helper (not multiprocessing's resource tracker)
+            spawned.append(pid)
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, before the child is sent its start-up data
+        return pid
+
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawned_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        start()
+    assert spawned
+    for pid in spawned:
+        _ended(pid)
+    # Before: the child read an empty pipe and printed its traceback ("EOFError: Ran out of input").
+    assert "Traceback" not in capfd.readouterr().err
