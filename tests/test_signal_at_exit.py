@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade import cli
+from llmtrade import cli, exits
 from llmtrade.entry import INTERRUPTED_OUTSIDE_A_COMMAND, OUTSIDE_A_COMMAND
 
 # Runs the console script's entry point on `llmtrade schema status` (no database), with a signal (its name the first
@@ -106,3 +108,44 @@ def test_a_ctrl_c_as_the_commands_handlers_are_put_back_is_one_line_and_exit_130
     assert result.stderr.splitlines() == [
         "error: interrupted (Ctrl-C); this command only reads: it stopped and changed nothing"
     ]
+
+
+def _in_a_weakref_callback(stop: Callable[[], None]) -> None:
+    """`stop` called in a weakref callback, as a signal's handler runs when the signal lands in one (importlib's module
+    locks have one): Python can only drop what it raises there."""
+
+    class Referent:
+        pass
+
+    referent = Referent()
+    held = weakref.ref(referent, lambda _ref: stop())
+    del referent
+    assert held() is None
+
+
+def _ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+def test_a_sigterm_dropped_in_a_weakref_callback_prints_nothing_and_still_stops(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with exits.sigterm_as_interrupt():
+        _in_a_weakref_callback(lambda: exits._terminated(signal.SIGTERM, None))
+        # Before: "Exception ignored in: <function ...>" and Terminated's traceback, above the stop's one line.
+        assert capfd.readouterr().err == ""
+        with pytest.raises(exits.Terminated):
+            exits.stop_if_terminated()
+    exits._TERM_RECEIVED.clear()  # no later test of this process is taken for a stopped command
+
+
+def test_a_ctrl_c_dropped_in_a_weakref_callback_prints_nothing_and_stops_the_loop(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with exits.sigterm_as_interrupt():
+        _in_a_weakref_callback(_ctrl_c)
+        assert capfd.readouterr().err == ""
+        # Before: lost, the backtest ran on to its end.
+        with pytest.raises(KeyboardInterrupt):
+            exits.stop_if_terminated()
+        exits.stop_if_terminated()  # said once

@@ -22,6 +22,8 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError, UsageError
 
@@ -135,6 +137,8 @@ TERMINATED_READING = Failure(143, "terminated (SIGTERM); this command only reads
 
 # Set by the SIGTERM handler: the command was told to stop, whatever error its way out then raised.
 _TERM_RECEIVED = threading.Event()
+# Set when a Ctrl-C's KeyboardInterrupt was raised where Python could only drop it (`_unraisable`).
+_CTRL_C_LOST = threading.Event()
 
 
 class Terminated(KeyboardInterrupt):
@@ -156,8 +160,24 @@ def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block SIGTERM raises Terminated in the main thread (signals reach only it); the handler that was
     there before is put back after."""
     _TERM_RECEIVED.clear()
-    with handling(signal.SIGTERM, _terminated):
-        yield
+    _CTRL_C_LOST.clear()
+    previous, sys.unraisablehook = sys.unraisablehook, partial(_unraisable, sys.unraisablehook)
+    try:
+        with handling(signal.SIGTERM, _terminated):
+            yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _unraisable(previous: Callable[[Any], object], unraisable: Any) -> None:
+    """A stop raised in a weakref callback or a finaliser (importlib's module locks have one), where Python can only
+    drop it: printed as "Exception ignored in ..." with its traceback before the stop's one line (a trial's SIGTERM
+    at a backtest's start). Not printed: a SIGTERM is the command's end all the same (`_TERM_RECEIVED`), and a Ctrl-C
+    is kept for `stop_if_terminated`; anything else is printed as Python does."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        previous(unraisable)
+    elif not isinstance(unraisable.exc_value, Terminated):
+        _CTRL_C_LOST.set()
 
 
 @contextmanager
@@ -216,11 +236,14 @@ def _terminated(signum: int, frame: object) -> None:
 
 def stop_if_terminated() -> None:
     """Raise Terminated when SIGTERM came and its raise was lost: a signal landing in a weakref callback or a
-    finaliser is printed as "Exception ignored" and the command ran on (a 10-week backtest finished and exited 0,
-    found by the SIGTERM test in a full run). For long loops, between their steps; only within a command that answers
-    SIGTERM so (`sigterm_as_interrupt`): the flag outlives the command that received it."""
+    finaliser is dropped (`_unraisable`) and the command ran on (a 10-week backtest finished and exited 0, found by
+    the SIGTERM test in a full run); KeyboardInterrupt for a Ctrl-C dropped so. For long loops, between their steps;
+    only within a command that answers SIGTERM so (`sigterm_as_interrupt`): the flag outlives the command."""
     if _TERM_RECEIVED.is_set() and signal.getsignal(signal.SIGTERM) is _terminated:
         raise Terminated
+    if _CTRL_C_LOST.is_set():  # a Ctrl-C dropped where it landed (`_unraisable`): said here
+        _CTRL_C_LOST.clear()
+        raise KeyboardInterrupt
 
 
 def stopped_by_signal(exc: BaseException, *, writes: bool = True) -> Failure | None:
