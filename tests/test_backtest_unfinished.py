@@ -13,6 +13,7 @@ from llmtrade.domain.backtests import (
     LookaheadAuditFailed,
     finish_missing,
     unfinished,
+    week_not_done,
 )
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 
@@ -103,7 +104,9 @@ def test_figures_past_the_weeks_done_are_said_with_the_part_of_the_week_they_hol
 def test_every_week_done_without_its_finish_names_no_week() -> None:
     both = _stream(_started(W2), BacktestWeekDone(week_id=W1, jobs=1), BacktestWeekDone(week_id=W2, jobs=1))
     note = unfinished(both, through=date(2024, 1, 16))
-    assert note is not None and f"2 of its 2 weeks ({W1} to {W2}) done, and these figures cover only those;" in note
+    # Only its finish is missing (test_a_backtest_stopped_after_its_last_week_is_not_said_to_miss_a_week): no week.
+    assert week_not_done(both) is None
+    assert note is not None and f"every week of its range (2 weeks, {W1} to {W2}) is done" in note
 
 
 def test_a_backtest_running_in_another_process_is_said_to_be_running_not_to_be_resumed() -> None:

@@ -86,11 +86,11 @@ def test_a_backtest_runs_without_the_deferred_indexes_and_ends_with_every_index(
     seen: list[list[str]] = []
     real = SoleWriter.flush
 
-    def looks_at_the_indexes(self: SoleWriter) -> None:
+    def looks_at_the_indexes(self: SoleWriter, conn: psycopg.Connection | None = None) -> None:
         if self.pending:  # a week's (or part of one's) events written: what another connection sees then
             with psycopg.connect(url, autocommit=True) as other:
                 seen.append(bulk_load.missing(other))
-        real(self)
+        real(self, conn)
 
     monkeypatch.setattr(SoleWriter, "flush", looks_at_the_indexes)
     _run(database_url, tmp_path, name, audit=1)
