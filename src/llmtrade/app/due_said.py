@@ -18,10 +18,10 @@ from llmtrade.app.results import (
     WeeklyResult,
 )
 from llmtrade.domain.checkpoints import PostmortemCompleted
-from llmtrade.domain.streams import postmortem_stream
 from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.checkpoint_close import waited
+from llmtrade.workflows.postmortem import postmortem_completion
 from llmtrade.workflows.schedule import JobKind, postmortem_job, week_jobs
 from llmtrade.workflows.weekly import completion
 
@@ -97,33 +97,32 @@ def say_postmortem_late(app: Container, result: PostmortemResult) -> LateRun | N
     if job is None or late is None:
         return None
     with app.storage(persist=False) as storage:
-        marker = PostmortemCompleted.event_type()
-        done = storage.events.read(stream=postmortem_stream(result.week_id), type=marker, limit=1)
-    if not done or PostmortemCompleted.from_event(done[0]).run_id != result.run_id:
+        done = postmortem_completion(storage.events, result.week_id)
+    if done is None or PostmortemCompleted.from_event(done).run_id != result.run_id:
         return None
     session = app.calendar.last_completed_session(job.at)  # the newest close GatherStage read, at the slot's time
     said = f"it closed the week at the closes of {session}, as it would have on time"
-    if session is not None and (since := _sessions_since(app, session)):
-        said += f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in it"
-    app.warning(f"{_said(job.key, late)}: {said}")
+    app.warning(f"{_said(job.key, late)}: {said}{_not_in(app, session, 'it')}")
     return late
 
 
-def _sessions_since(app: Container, session: date) -> int:
-    """How many sessions have closed by now after `session`."""
+def _not_in(app: Container, session: date | None, what: str) -> str:
+    """': the N sessions closed since are not in `what`', the sessions closed by now after `session`; '' for none."""
     last = app.calendar.last_completed_session(app.clock.now())
-    return len(app.calendar.sessions_between(session + timedelta(days=1), last)) if last is not None else 0
+    if session is None or last is None:
+        return ""
+    since = len(app.calendar.sessions_between(session + timedelta(days=1), last))
+    return (
+        f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in {what}" if since else ""
+    )
 
 
 def _decided_from(app: Container, outcome: WeeklyResult) -> str:
     """What a late weekly run decided from: the prices an on-time run would have (its as-of is the week's scheduled
     instant), and how many sessions closed since are not in its inputs."""
     session = outcome.market.session  # the last session closed at the as-of: the newest close in its inputs
-    since = _sessions_since(app, session)
     said = f"it decided from prices to the close of {session}, as it would have on time"
-    if since:
-        said += f": the {counted(since, 'session')} closed since {'is' if since == 1 else 'are'} not in its inputs"
-    return said
+    return said + _not_in(app, session, "its inputs")
 
 
 def _late_run(due: datetime, now: datetime) -> LateRun | None:

@@ -10,13 +10,12 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 
 from llmtrade.config.models import Config
-from llmtrade.domain.checkpoints import PostmortemCompleted
 from llmtrade.domain.runs import WeekCompleted
-from llmtrade.domain.streams import postmortem_stream
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import require_checkpoint_time
+from llmtrade.workflows.postmortem import postmortem_completion
 from llmtrade.workflows.schedule import JobKind, week_jobs
 from llmtrade.workflows.weekly import completion
 
@@ -58,8 +57,8 @@ def require_open_week(storage: Storage, week_id: date, now: datetime) -> None:
 
 def closed_at(storage: Storage, week_id: date) -> datetime | None:
     """When `week_id`'s postmortem completed, or None while the week is open."""
-    done = storage.events.read(stream=postmortem_stream(week_id), type=PostmortemCompleted.event_type(), limit=1)
-    return done[0].occurred_at if done else None
+    done = postmortem_completion(storage.events, week_id)
+    return done.occurred_at if done is not None else None
 
 
 def require_postmortem_due(

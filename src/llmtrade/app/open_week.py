@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from llmtrade.domain.checkpoints import PostmortemCompleted
 from llmtrade.domain.runs import WeekCompleted
-from llmtrade.domain.streams import postmortem_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.postmortem import postmortem_completion
 
 
 def open_week_note(events: EventStore, end: date) -> str | None:
@@ -32,6 +31,6 @@ def open_week(events: EventStore, end: date) -> date | None:
     if not run or run[-1] < week_id_for(end):
         return None
     week_id = run[-1]
-    if events.read(stream=postmortem_stream(week_id), type=PostmortemCompleted.event_type(), limit=1):
+    if postmortem_completion(events, week_id) is not None:
         return None
     return week_id

@@ -13,16 +13,25 @@ week's outcomes and lessons go into the committee's memory, and only then the co
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from llmtrade.domain.checkpoints import Postmortem
+from llmtrade.domain.checkpoints import Postmortem, PostmortemCompleted
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.streams import postmortem_stream
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.postmortem_memory import CompleteStage, RememberOutcomesStage
 from llmtrade.workflows.postmortem_stages import POSTMORTEMS, WRITTEN_NOW, GatherStage, RecordStage, ReflectStage
 from llmtrade.workflows.workbench import Workbench
 
-__all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_pipeline"]
+__all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_completion", "postmortem_pipeline"]
+
+
+def postmortem_completion(events: EventStore, week_id: date) -> StoredEvent | None:
+    """The week's PostmortemCompleted (its postmortem closed the week), or None while the week is open."""
+    found = events.read(stream=postmortem_stream(week_id), type=PostmortemCompleted.event_type(), limit=1)
+    return found[0] if found else None
 
 
 def postmortem_pipeline(
