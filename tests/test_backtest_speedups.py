@@ -218,6 +218,28 @@ def test_each_settled_week_is_frozen_without_a_collection_and_all_unfrozen_at_th
     assert gone() is None  # the cycle a freeze kept is freed by the first full collection after the backtest
 
 
+def test_the_collector_is_settled_before_the_backtest_builds_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settled only once the providers were built, a full collection walked the whole heap of imports in every
+    backtest's start (34 ms of a 52-week run's 0.5 s start; issue 13's short-run criterion)."""
+    import gc
+
+    from llmtrade.app import backtest as module
+    from llmtrade.app.backtest_process import THRESHOLDS
+
+    assert gc.get_freeze_count() == 0
+    seen: list[tuple[tuple[int, ...], bool]] = []
+
+    def run(*args: object) -> str:  # the backtest's whole work, from its first step
+        seen.append((gc.get_threshold(), gc.get_freeze_count() > 0))
+        return "ran"
+
+    monkeypatch.setattr(module, "_backtest", run)
+    spec = module.BacktestSpec(name="heap", first=date(2024, 1, 3), last=date(2024, 1, 10), offline=True, replay=False)
+    assert module.backtest(None, None, None, spec, say=print) == "ran"  # type: ignore[arg-type]
+    assert seen == [(THRESHOLDS, True)]  # the thresholds raised and the start's heap frozen before its first step
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() != THRESHOLDS  # and both undone after
+
+
 def _frozen(objects: list[object]) -> bool:
     """Every one of `objects` is in gc's permanent generation (frozen)."""
     import gc

@@ -33,7 +33,7 @@ from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
-from llmtrade.app.backtest_history import fetch_history
+from llmtrade.app.backtest_history import history_for
 from llmtrade.app.backtest_inputs import HISTORY, Inputs, Progress, draw_ahead, follow_books, range_weeks, standings
 from llmtrade.app.backtest_paths import draws_worker_from, paths_planned
 from llmtrade.app.backtest_prices import prefetch, refuse_outside, span
@@ -46,9 +46,8 @@ from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestT
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
 from llmtrade.app.results import Usage, WeeklyResult
-from llmtrade.clock import SteppingClock, SystemClock
+from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import LoadedConfig
-from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone, finish_missing
 from llmtrade.domain.events import NewEvent
@@ -108,6 +107,24 @@ def backtest(
     the command's choice; off, arch is imported here on a daemon thread. `warn`: where what needs a look goes (the
     prices' jumps and late listings, a discovery that failed); unset, `say`."""
     started = time.perf_counter()
+    # The collector settled from the start (app/backtest_process.py): entered after the providers were built, a full
+    # collection walked the whole heap of imports there (some 34 ms, the largest single piece of a short run's start).
+    with weekly_heap() as heap:
+        return _backtest(settings, loaded, config_dir, spec, say, warn, progress, draws_apart, started, heap)
+
+
+def _backtest(
+    settings: Settings,
+    loaded: LoadedConfig,
+    config_dir: Path | None,
+    spec: BacktestSpec,
+    say: Callable[[str], None],
+    warn: Callable[[str], None] | None,
+    progress: Callable[[Progress], None] | None,
+    draws_apart: bool,
+    started: float,
+    heap: Callable[[], None],
+) -> BacktestResult:
     if not (spec.offline or spec.replay):
         raise UsageError(
             "a backtest needs --offline (rules provider) or --replay (cached answers); live models are "
@@ -122,7 +139,8 @@ def backtest(
     first_job = next(jobs[0] for jobs in plan.values() if jobs)
     folder = spec.csv
     if spec.fetch_history:
-        folder = _history(settings, loaded, spec, plan, calendar, say=say)
+        every = [job for week in plan.values() for job in week]
+        folder = history_for(settings, loaded, name=spec.name, csv=spec.csv, jobs=every, calendar=calendar, say=say)
     # The backtest reads the CSV folder given (or fetched), else the config's; a live provider list never applies.
     settings = settings.model_copy(update={"market_providers": None})
     if folder is not None:  # named by its option in a message about it
@@ -153,7 +171,6 @@ def backtest(
         drawn_apart(draws_apart, deferred=True),  # started a few weeks in (backtest_paths.py `draws_worker_from`)
         one_thread_at_a_time(),
         plain_sigint(),
-        weekly_heap() as settle_heap,
         app.held() as storage,
         stops_recorded() as stopping,
         shared_answers(settings, storage, seed=seed, give_back=give_back, say=say),
@@ -243,7 +260,7 @@ def backtest(
                 events.flush_behind()
                 # A closed week's streams are read no more: their copies leave memory (else ~2 MB a week, kept).
                 events.drop_idle_copies()
-                settle_heap()
+                heap()  # the week's survivors frozen
                 finished.add(week_id)
                 done_now = Progress(len(finished), len(weeks), tally.calls, week_id, rules_answers=tally.rules)
                 report(done_now)
@@ -285,26 +302,6 @@ def backtest(
             by_kind={k: round(v, 3) for k, v in sorted(tally.spent.items())},
         ),
     )
-
-
-def _history(
-    settings: Settings,
-    loaded: LoadedConfig,
-    spec: BacktestSpec,
-    plan: dict[date, list[Job]],
-    calendar: TradingCalendar,
-    *,
-    say: Callable[[str], None],
-) -> Path:
-    """The backtest's price snapshot for every bar its whole range reads (as backtest_prices.prefetch counts them)."""
-    if spec.csv is not None:
-        raise UsageError("--fetch-history and --csv exclude each other: prices come from one source")
-    start, end = span([job for jobs in plan.values() for job in jobs], calendar)
-    symbols = sorted({*loaded.config.assets.symbols, BENCHMARK})
-    snapshot = fetch_history(
-        settings, loaded, SystemClock(), name=spec.name, symbols=symbols, start=start, end=end, say=say
-    )
-    return snapshot.folder
 
 
 @dataclass

@@ -30,18 +30,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from llmtrade.app.backtest_prices import span
 from llmtrade.app.container import Container
-from llmtrade.clock import Clock
+from llmtrade.clock import Clock, SystemClock
 from llmtrade.config.loader import LoadedConfig, file_label
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable, OperationalError, UsageError
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData
 from llmtrade.market.validation import ProblemKind, validate_bars
 from llmtrade.settings import Settings
+from llmtrade.workflows.schedule import Job
 
 MANIFEST = "manifest.json"
 # A history a few sessions short of a range that ended this past week may be a feed not updated yet, not a delisting.
@@ -303,3 +306,23 @@ def _read_manifest(folder: Path) -> Snapshot | None:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a price snapshot manifest ({exc}); delete the folder and run again") from exc
+
+
+def history_for(
+    settings: Settings,
+    loaded: LoadedConfig,
+    *,
+    name: str,
+    csv: Path | None,
+    jobs: Sequence[Job],
+    calendar: TradingCalendar,
+    say: Callable[[str], None],
+) -> Path:
+    """The folder of backtest `name`'s price snapshot, for every bar its `jobs` read (as app/backtest_prices.py
+    `prefetch` counts them); UsageError when a CSV folder (`csv`, --csv) was given too."""
+    if csv is not None:
+        raise UsageError("--fetch-history and --csv exclude each other: prices come from one source")
+    start, end = span(list(jobs), calendar)
+    symbols = sorted({*loaded.config.assets.symbols, BENCHMARK})
+    snapshot = fetch_history(settings, loaded, SystemClock(), name=name, symbols=symbols, start=start, end=end, say=say)
+    return snapshot.folder

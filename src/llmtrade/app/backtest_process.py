@@ -35,8 +35,9 @@ def plain_sigint() -> Iterator[None]:
 @contextmanager
 def weekly_heap() -> Iterator[Callable[[], None]]:
     """A function to call after each week: everything alive frozen (gc.freeze), so the collector's later passes never
-    walk it again; the collector's thresholds raised for the backtest's length; all unfrozen and the thresholds restored
-    on the way out, where the next full collection frees whatever cyclic garbage the freezes kept.
+    walk it again, as everything alive on entry is; the collector's thresholds raised for the backtest's length; all
+    unfrozen and the thresholds restored on the way out, where the next full collection frees whatever cyclic garbage
+    the freezes kept.
 
     A backtest keeps what it has stored in memory (the event copies, the memory's history), hundreds of
     thousands of objects by the 500th week, and each of Python's full collections walks them all: the longer
@@ -56,6 +57,7 @@ def weekly_heap() -> Iterator[Callable[[], None]]:
 
     thresholds = gc.get_threshold()
     gc.set_threshold(*THRESHOLDS)
+    gc.freeze()  # what the start finds alive too (the imports, the config): never walked again
     try:
         yield gc.freeze
     finally:
