@@ -218,6 +218,54 @@ def test_discovery_holds_the_universes_bars_the_weekly_run_reads_so_its_snapshot
         assert indicators_of(held[symbol], held["SPY"]) is indicators_of(read[symbol], read["SPY"])
 
 
+@pytest.mark.parametrize("mode", ["static", "watchlist"])
+def test_candidates_are_held_from_their_first_features_window_unless_a_watchlist_may_trade_them(
+    database_url: str, tmp_path: Path, mode: str
+) -> None:
+    """Static mode never trades a candidate: its bars before the first weekly run's features window were fetched,
+    validated and stored for nothing (issue 13: a fixed cost of every backtest's start). A watchlist's symbols are
+    traded, and their weekly snapshots read a universe symbol's whole history: held from the range's first day."""
+    from dataclasses import replace as replaced
+
+    from llmtrade.app.backtest_discovery import features_from
+
+    app = offline_backtest(database_url, tmp_path)
+    config = app.loaded.config
+    discovery_settings = config.assets.discovery.model_copy(update={"universe_mode": mode})
+    assets = config.assets.model_copy(update={"discovery": discovery_settings})
+    app.loaded = replaced(app.loaded, config=config.model_copy(update={"assets": assets}))
+    first, weekly = date(2024, 6, 3), datetime(2026, 1, 7, 11, 0, tzinfo=NEW_YORK)
+    since = features_from(CAL, weekly)
+    assert since is not None and first < since
+    with app.held() as storage:
+        found = start_discovery(
+            app,
+            storage,
+            first=first,
+            last=datetime(2026, 1, 30, 17, 0, tzinfo=NEW_YORK),
+            spent=Counter(),
+            count=print,
+            first_weekly=weekly,
+        )
+        assert found is not None and found.held is not None
+        held, universe = found.held, {*app.loaded.config.assets.symbols, "SPY"}
+        others = sorted(s for s in held.days if s not in universe)
+        assert others, "no candidate outside the universe: the test proves nothing"
+        held_from = since if mode == "static" else first
+        assert {held.starts[s] for s in others} == {held_from}
+        assert all(held.days[s][0] >= held_from for s in others)
+        assert {held.starts[s] for s in universe} == {first}
+        market = app.market(storage, record=False)
+        # What the candidates' features read, as the market answers it: the first week's and a later one's.
+        candidates = [c for c in found.candidates if c.symbol in others]
+        for asof in (weekly, weekly + timedelta(days=21)):
+            assert held.candidate_features(candidates, asof) == candidate_features(market, candidates, asof)
+        # A read from before what is held is the market's whole answer, never a short one.
+        early = held.bars(others[:1], first, date(2026, 1, 6))
+        assert early.bars[others[0]][0].day == market.bars(others[:1], first, date(2026, 1, 6)).bars[others[0]][0].day
+        assert early.bars[others[0]][0].day < since
+
+
 def test_held_bars_give_the_features_the_market_gives_to_the_bit_week_after_week(storage: Storage) -> None:
     symbols = ["SPY", "XLE", "AAPL", "MSFT"]
     candidates = [c for c in packaged_candidates() if c.symbol in symbols]

@@ -384,6 +384,14 @@ def _start_discovery(
     first = min(j.at for week in plan.values() for j in week).date() - _HISTORY
     last = max(j.at for j in jobs)
     unlisted = {s for s, day in app.listed_later.items() if day > last.date()}  # listed after the range: no bar
+    weekly = min((j.at for week in plan.values() for j in week if j.kind is JobKind.WEEKLY), default=None)
     return start_discovery(
-        app, storage, first=first, last=last, spent=tally.spent, count=tally.count, unlisted=unlisted
+        app,
+        storage,
+        first=first,
+        last=last,
+        spent=tally.spent,
+        count=tally.count,
+        unlisted=unlisted,
+        first_weekly=weekly,
     )

@@ -161,14 +161,23 @@ def start(
     spent: Counter[str],
     count: Callable[[Usage], None],
     unlisted: Collection[str] = (),
+    first_weekly: datetime | None = None,
 ) -> BacktestDiscovery | None:
     """The backtest's discovery over `storage`, its candidates' bars fetched from `first` (history
     included) to the last session complete at `last`; None when it is off (static mode, `in_backtest`
     false). Sessions an earlier, interrupted invocation judged without all their returns are picked up. `unlisted`:
-    the universe's symbols listed after the range (app/backtest_prices.py `listed_after`), which have no bar to hold."""
+    the universe's symbols listed after the range (app/backtest_prices.py `listed_after`), which have no bar to hold.
+    `first_weekly`: the range's first weekly run, whose discovery reads the earliest bars: in static mode the
+    candidates outside the universe are fetched from its features' window on (`features_from`), not from `first`."""
     settings = app.loaded.config.assets.discovery
     if settings.universe_mode == "static" and not settings.in_backtest:
         return None
+    # Static mode never trades a candidate, so nothing reads one's bars before its first features' window: the
+    # history before it (some 380 days of a 52-week run's 850) was fetched, validated and stored for nothing. A
+    # watchlist is traded: its symbols' weekly snapshots read a universe symbol's whole history.
+    since = first
+    if settings.universe_mode == "static" and first_weekly is not None:
+        since = max(first, features_from(app.calendar, first_weekly) or first)
     # A universe symbol listed after the range was said at the prefetch: not left out again as a candidate.
     candidates = [c for c in priceable(app, packaged_candidates()) if c.symbol not in unlisted]
     end = app.calendar.last_completed_session(last) or last.date()
@@ -182,7 +191,7 @@ def start(
             # Only the candidates outside the universe are fetched: the prefetch holds the universe's bars already
             # (a fetch of all would build, validate and store them again, and drop the cache's copy).
             others = [s for s in symbols if s not in universe]
-            fetched, dropped = _usable(market, others, first, end)
+            fetched, dropped = _usable(market, others, since, end)
             if dropped:  # said once; each week's discovery then judges the others
                 reasons = "; ".join(dropped.values())
                 app.warning(
@@ -199,7 +208,10 @@ def start(
             if not shared.from_cache:  # fetched just now (no prefetch before): storing it dropped the cache's copy
                 shared = market.bars(universe, first, end)
             both = {**(fetched.bars if fetched else {}), **shared.bars}
-            held = HeldBars.of(market, replace(fetched or shared, bars={s: both[s] for s in symbols}))
+            # Held from the universe's first day (the candidates' each from `since`), labelled as before.
+            starts = {s: shared.start if s in shared.bars else since for s in symbols}
+            series = replace(fetched or shared, bars={s: both[s] for s in symbols}, start=shared.start)
+            held = HeldBars.of(market, series, starts)
     except LlmtradeError as exc:  # each week's run asks the market again, and says so if it fails then
         app.warning(f"backtest discovery: the candidates' bars could not be fetched ahead ({exc})")
     pending = {
@@ -241,11 +253,14 @@ class HeldBars:
     market: MarketData
     held: BarSeries
     days: dict[str, list[date]]
+    starts: dict[str, date]  # by symbol: the first day its bars are held for (a range asked from then on, not a bar)
     pairs: dict[str, PairHistory] = field(default_factory=dict)  # by symbol, each made when first asked for
 
     @classmethod
-    def of(cls, market: MarketData, held: BarSeries) -> HeldBars:
-        return cls(market, held, {s: [b.day for b in rows] for s, rows in held.bars.items()})
+    def of(cls, market: MarketData, held: BarSeries, starts: dict[str, date] | None = None) -> HeldBars:
+        """`starts`: a symbol's held from a day after `held.start` (each defaults to it)."""
+        starts = {s: max(held.start, (starts or {}).get(s, held.start)) for s in held.bars}
+        return cls(market, held, {s: [b.day for b in rows] for s, rows in held.bars.items()}, starts)
 
     @property
     def calendar(self) -> TradingCalendar:
@@ -253,7 +268,7 @@ class HeldBars:
 
     def bars(self, symbols: Sequence[str], start: date, end: date) -> BarSeries:
         wanted = list(dict.fromkeys(symbols))
-        if start < self.held.start or end > self.held.end or any(s not in self.days for s in wanted):
+        if end > self.held.end or any(s not in self.starts or start < self.starts[s] for s in wanted):
             return self.market.bars(wanted, start, end)
         sliced = {
             s: self.held.bars[s][bisect_left(self.days[s], start) : bisect_right(self.days[s], end)] for s in wanted
@@ -273,10 +288,10 @@ class HeldBars:
         window `bars_asof` would slice, rather than from a slice of its bars every week."""
         session = self.calendar.last_completed_session(asof)
         symbols = [c.symbol for c in candidates]
-        if session is None or any(s not in self.days for s in symbols):
+        if session is None or session > self.held.end:
             return candidate_features(self, candidates, asof)
-        start = session - timedelta(days=int(FEATURE_SESSIONS * 1.5) + 10)  # bars_asof's window
-        if start < self.held.start or session > self.held.end:
+        start = _window_start(session)
+        if any(s not in self.starts or start < self.starts[s] for s in symbols):
             return candidate_features(self, candidates, asof)
 
         def row_of(c: CandidateInstrument) -> CandidateFeatures | None:
@@ -296,3 +311,14 @@ class HeldBars:
 
         found, skipped = sort_out(candidates, row_of)
         return session, found, skipped
+
+
+def features_from(calendar: TradingCalendar, asof: datetime) -> date | None:
+    """The first day the candidates' features as of `asof` read (`bars_asof`'s window of FEATURE_SESSIONS sessions
+    before the last session complete then); None when no session is complete by then."""
+    session = calendar.last_completed_session(asof)
+    return None if session is None else _window_start(session)
+
+
+def _window_start(session: date) -> date:
+    return session - timedelta(days=int(FEATURE_SESSIONS * 1.5) + 10)  # MarketData.bars_asof's window
