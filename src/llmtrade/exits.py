@@ -196,7 +196,12 @@ def ctrl_c_as_interrupt() -> Iterator[None]:
 def signals_held() -> Iterator[None]:
     """Within the block Ctrl-C and SIGTERM wait: each that came is answered when the block ends, by the handler that
     was there before (raised again), for a step that must not be cut short midway. Off the main thread (signals reach
-    only it) nothing is changed."""
+    only it) nothing is changed.
+
+    A block that fails after one came ends in the stop, raised from the failure: a terminal's Ctrl-C reaches the
+    whole process group, so a child the block waits for is stopped too, and its failure is the stop's doing (a first
+    command's initdb, killed so, was "could not start the embedded PostgreSQL", exit 1, with initdb's whole output).
+    A handler before that raises nothing (SIG_IGN) leaves the failure as it was."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -205,10 +210,23 @@ def signals_held() -> Iterator[None]:
     def hold(signum: int, frame: object) -> None:
         came.append(signum)
 
+    failure: BaseException | None = None
     with handling(signal.SIGINT, hold), handling(signal.SIGTERM, hold):
-        yield
-    for signum in dict.fromkeys(came):
-        signal.raise_signal(signum)
+        try:
+            yield
+        except BaseException as exc:
+            if not came:
+                raise
+            failure = exc
+    try:
+        for signum in dict.fromkeys(came):
+            signal.raise_signal(signum)
+    except BaseException as stop:
+        if failure is None:
+            raise
+        raise stop from failure
+    if failure is not None:
+        raise failure
 
 
 @contextmanager

