@@ -99,3 +99,44 @@ def test_a_killed_local_worker_fails_its_run_only_and_the_retry_runs_on_a_fresh_
     finally:
         holder.close()
         executor.close()
+
+
+def test_a_sweep_workers_library_warnings_reach_no_terminal() -> None:
+    """A Ctrl-C stopping a worker's query had psycopg print "error ignored in rollback of <psycopg.Transaction ...>"
+    through logging's last-resort handler (a worker sets no logging up), before the sweep's one line."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging\n"
+        "from llmtrade.sweep.executors import _initialise\n"
+        "logging.getLogger('psycopg').warning('error ignored before the start')\n"
+        "_initialise(None)  # a pool process's start\n"
+        "logging.getLogger('psycopg').warning('error ignored in rollback')\n"
+        "logging.getLogger('somebody.else').warning('shown as ever')\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.splitlines() == ["error ignored before the start", "shown as ever"]
+
+
+def test_a_sweep_worker_answers_sigterm_as_its_command_does() -> None:
+    """A SIGTERM to the process group (`timeout`, systemd) killed the workers outright: multiprocessing's resource
+    tracker then printed "There appear to be 10 leaked semaphore objects" after the sweep's one line (a new user's
+    trial). A worker's run now stops as on Ctrl-C (exits.Terminated), its stop recorded in its books."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, time\n"
+        "from llmtrade.exits import Terminated\n"
+        "from llmtrade.sweep.executors import _initialise\n"
+        "_initialise(None)  # a pool process's start\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(5)\n"
+        "except Terminated:\n"
+        "    print('stopped as on Ctrl-C')\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout.strip()) == (0, "stopped as on Ctrl-C"), ran.stdout + ran.stderr

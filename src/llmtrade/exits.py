@@ -252,6 +252,15 @@ def _terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def sigterm_as_interrupt_for_good() -> None:
+    """For a worker process's whole life (a sweep's): SIGTERM raises Terminated in its main thread, as it does in a
+    command (`sigterm_as_interrupt`), so the worker's run stops as on Ctrl-C, its stop recorded in its books. Killed
+    outright by a SIGTERM sent to the group (`timeout`, systemd), the workers left the pool's queues half-used, and
+    multiprocessing's resource tracker printed "There appear to be 10 leaked semaphore objects" after the sweep's
+    one line (a new user's trial)."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
 def stop_if_terminated() -> None:
     """Raise Terminated when SIGTERM came and its raise was lost: a signal landing in a weakref callback or a
     finaliser is dropped (`_unraisable`) and the command ran on (a 10-week backtest finished and exited 0, found by

@@ -7,6 +7,7 @@ trial), never known to the parent, so never stopped by it."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -34,6 +35,15 @@ def started_as_helper() -> None:
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent,), name="llmtrade-helper-parent", daemon=True).start()
+
+
+def without_library_warnings() -> None:
+    """For a worker process that runs the command's work but sets no logging up (a sweep's): the libraries' own
+    warnings reach no terminal through logging's last-resort handler, as the command's go to its log file
+    (observe/logs.py). A Ctrl-C stopping a sweep worker's query printed psycopg's "error ignored in rollback of
+    <psycopg.Transaction ...>: sending query failed: another command is already in progress" before the sweep's one
+    line (a new user's trial); the run's own end is recorded in its books and the sweep's."""
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
