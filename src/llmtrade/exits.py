@@ -245,20 +245,32 @@ def handling(signum: signal.Signals, handler: Callable[[int, object], None]) -> 
 
 def _terminated(signum: int, frame: object) -> None:
     _TERM_RECEIVED.set()
+    _never_awaited_unsaid()
+    raise Terminated
+
+
+def stops_answered_for_good() -> None:
+    """For a worker process's whole life (a sweep's): SIGTERM raises Terminated in its main thread, as it does in a
+    command (`sigterm_as_interrupt`), so the worker's run stops as on Ctrl-C, its stop recorded in its books; Ctrl-C
+    raises KeyboardInterrupt, and neither leaves a "coroutine ... was never awaited" warning behind (`_terminated`).
+    Killed outright by a SIGTERM sent to the group (`timeout`, systemd), the workers left the pool's queues half-used,
+    and multiprocessing's resource tracker printed "There appear to be 10 leaked semaphore objects" after the
+    sweep's one line; a Ctrl-C printed a worker's "RuntimeWarning: coroutine 'Committee.reviews.<locals>.one' was
+    never awaited" (a new user's trials)."""
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGINT, _interrupted)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    _never_awaited_unsaid()
+    signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+
+def _never_awaited_unsaid() -> None:
     # The stop lands anywhere: between making a job's coroutine and awaiting it, it leaves one never started, and its
     # collection printed "RuntimeWarning: coroutine ... was never awaited" (and tracemalloc's hint) after the stop's one
     # line (seen once in CI's SIGTERM test under load). Nothing of it ran, so nothing is lost: it is not said.
     warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
-    raise Terminated
-
-
-def sigterm_as_interrupt_for_good() -> None:
-    """For a worker process's whole life (a sweep's): SIGTERM raises Terminated in its main thread, as it does in a
-    command (`sigterm_as_interrupt`), so the worker's run stops as on Ctrl-C, its stop recorded in its books. Killed
-    outright by a SIGTERM sent to the group (`timeout`, systemd), the workers left the pool's queues half-used, and
-    multiprocessing's resource tracker printed "There appear to be 10 leaked semaphore objects" after the sweep's
-    one line (a new user's trial)."""
-    signal.signal(signal.SIGTERM, _terminated)
 
 
 def stop_if_terminated() -> None:

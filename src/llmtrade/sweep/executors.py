@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
-from llmtrade.exits import TEMPORARY, sigterm_as_interrupt_for_good
+from llmtrade.exits import TEMPORARY, stops_answered_for_good
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 from llmtrade.worker_process import without_library_warnings
 
@@ -69,11 +69,11 @@ _worker_shared: Shared | None = None
 
 def _initialise(shared: Shared) -> None:
     """A pool process's start: keep what every run needs, shipped once (not with every task); the libraries' warnings
-    kept off the terminal (worker_process.without_library_warnings); SIGTERM answered as in a command."""
+    kept off the terminal (worker_process.without_library_warnings); Ctrl-C and SIGTERM answered as in a command."""
     global _worker_shared
     _worker_shared = shared
     without_library_warnings()
-    sigterm_as_interrupt_for_good()  # a SIGTERM to the group stops the worker's run as Ctrl-C does
+    stops_answered_for_good()  # a SIGTERM to the group stops the worker's run as Ctrl-C does, each said once
 
 
 def _run_in_pool(task: RunTask) -> RunOutcome:
