@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +95,43 @@ def test_a_block_that_fails_after_a_held_stop_ends_in_the_stop_raised_from_its_f
             raise RuntimeError("ignored stop")
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _answers_sigint(pid: int) -> bool:
+    """Whether process `pid` has SIGINT blocked, ignored or caught yet (/proc/PID/status): Python catches it from its
+    first moments, before a helper's initializer runs."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+        status = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+    except OSError:
+        return True  # gone already: nothing more to wait for
+    return any(int(status.get(key, "0"), 16) & (1 << (signal.SIGINT - 1)) for key in ("SigBlk", "SigIgn", "SigCgt"))
+
+
+@pytest.mark.parametrize("start", [_draws, _paths], ids=["draws worker", "paths worker"])
+def test_a_ctrl_c_reaching_a_starting_helper_leaves_no_traceback_of_it(
+    start: Callable[[], object], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A terminal's Ctrl-C reaches the whole process group, the helpers too. One still importing (its initializer,
+    which ignores Ctrl-C, not run yet) printed "Traceback ... File "<string>", line 1, in <module>" and its
+    KeyboardInterrupt after the command's one line (a new user's trial: a sweep stopped as a run's paths worker
+    started). The helper now starts with Ctrl-C and SIGTERM blocked (worker_process.spawned_deaf)."""
+    real = multiprocessing.util.spawnv_passfds
+    spawned: list[int] = []
+
+    def spawned_then_its_ctrl_c(path: Any, args: list[Any], passfds: Any) -> int:
+        pid = real(path, args, passfds)
+        if any("spawn_main" in str(arg) for arg in args):  # the helper (not multiprocessing's resource tracker)
+            spawned.append(pid)
+            end = time.monotonic() + 60
+            while not _answers_sigint(pid) and time.monotonic() < end:
+                time.sleep(0.001)
+            os.kill(pid, signal.SIGINT)  # the group's Ctrl-C, as it reaches the helper: while it starts
+        return pid
+
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawned_then_its_ctrl_c)
+    start()
+    assert spawned
+    for pid in spawned:
+        _ended(pid)
+    assert "Traceback" not in capfd.readouterr().err

@@ -7,17 +7,40 @@ trial), never known to the parent, so never stopped by it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 # Held while a paths worker is started, so that each tells its own process from the children there before it
 # (backtests on threads). analytics/draws.py holds a lock of its own.
 STARTING = threading.Lock()
+
+
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def spawned_deaf() -> Iterator[None]:
+    """Ctrl-C and SIGTERM blocked for this thread while the block spawns a helper (whose start-up inherits the blocked
+    mask across fork and exec, until `started_as_helper` ignores them); a stop that came meanwhile is delivered when
+    the block ends. Inside `exits.signals_held`, which holds the parent's. A Ctrl-C at a terminal reaches the whole
+    group: a helper still importing printed its "KeyboardInterrupt" traceback after the command's one line (a new
+    user's trial, a sweep stopped as a run's paths worker started): Python answers SIGINT from its first moments,
+    long before the helper's initializer can ignore it."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to inherit
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def started_as_helper() -> None:
@@ -29,9 +52,11 @@ def started_as_helper() -> None:
     writing an answer to its pipe, and the pool's reader in the command then waits for the rest for good (the pool
     keeps the pipe's writing end open too), and the command's way out with it. A parent killed outright (SIGKILL, the
     OOM killer) shuts nothing down, and the helper holds both ends of its call queue, so it would wait for work for
-    good, holding the command's stderr: it goes when the parent does."""
+    good, holding the command's stderr: it goes when the parent does. Both were blocked from the helper's first
+    instruction (`spawned_deaf`): a stop that came while it started is dropped here, ignored."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent,), name="llmtrade-helper-parent", daemon=True).start()

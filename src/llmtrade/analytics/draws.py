@@ -28,7 +28,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 from llmtrade.exits import signals_held
-from llmtrade.worker_process import started_as_helper, stop_helper
+from llmtrade.worker_process import spawned_deaf, started_as_helper, stop_helper
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,7 +62,7 @@ class DrawWorker:
             return
         self._started = True
         # No process (a sandbox without semaphores): draws made here. A stop waits for the spawn (worker_process.py).
-        with contextlib.suppress(Exception), _STARTING, signals_held():
+        with contextlib.suppress(Exception), _STARTING, signals_held(), spawned_deaf():
             before = set(multiprocessing.active_children())
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from llmtrade.exits import signals_held
 from llmtrade.market.intraday_path import Plan, PlanKey, made_plans, planned_elsewhere
-from llmtrade.worker_process import STARTING, started_as_helper, stop_helper
+from llmtrade.worker_process import STARTING, spawned_deaf, started_as_helper, stop_helper
 
 # How many chunks (a backtest gives one per week) the worker may be asked for beyond the one last drawn from.
 _WINDOW = 6
@@ -46,7 +46,7 @@ class PathsAhead:
             return
         try:
             # No process (a sandbox without semaphores): all made here. A stop waits for the spawn (worker_process.py).
-            with contextlib.suppress(Exception), STARTING, signals_held():
+            with contextlib.suppress(Exception), STARTING, signals_held(), spawned_deaf():
                 before = set(multiprocessing.active_children())
                 self._pool = ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
