@@ -148,3 +148,40 @@ def test_a_sweep_worker_answers_a_stop_as_its_command_does(signum: str, stop: st
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stdout.strip()) == (0, f"stopped by {stop}"), ran.stdout + ran.stderr
     assert ran.stderr == ""
+
+
+def test_a_ctrl_c_reaching_a_starting_sweep_worker_leaves_no_traceback_and_runs_nothing(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A terminal's Ctrl-C reaches the sweep's workers too: one still starting (Python answers SIGINT from its first
+    moments) printed its KeyboardInterrupt traceback after the sweep's one line. It now starts with the stops
+    blocked (worker_process.spawned_deaf) and, finding one came, ends without running anything."""
+    import multiprocessing.util
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tests.test_helper_spawn_stops import _answers_sigint, _ended
+
+    real = multiprocessing.util.spawnv_passfds
+    spawned: list[int] = []
+
+    def spawned_then_its_ctrl_c(path: object, args: list[object], passfds: object) -> int:
+        pid = real(path, args, passfds)
+        if any("spawn_main" in str(arg) for arg in args):  # the worker (not multiprocessing's resource tracker)
+            spawned.append(pid)
+            end = time.monotonic() + 60
+            while not _answers_sigint(pid) and time.monotonic() < end:
+                time.sleep(0.001)
+            os.kill(pid, signal.SIGINT)  # the group's Ctrl-C, as it reaches the worker: while it starts
+        return pid
+
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawned_then_its_ctrl_c)
+    executor = LocalExecutor(None, workers=1)  # type: ignore[arg-type]
+    try:
+        future = executor._submit(None)  # type: ignore[arg-type]
+        assert isinstance(future.exception(timeout=60), BrokenProcessPool)  # it ran nothing
+    finally:
+        executor.close()
+    assert spawned
+    for pid in spawned:
+        _ended(pid)
+    assert "Traceback" not in capfd.readouterr().err

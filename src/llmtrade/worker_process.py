@@ -43,6 +43,18 @@ def spawned_deaf() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
+def stopped_while_starting() -> bool:
+    """Whether a Ctrl-C or SIGTERM came while this process started with them blocked (`spawned_deaf`): its parent is
+    being stopped, as the group is."""
+    return hasattr(signal, "sigpending") and bool(signal.sigpending() & _STOPS)
+
+
+def stops_unblocked() -> None:
+    """Ctrl-C and SIGTERM no longer blocked (`spawned_deaf`): answered from here by the handlers set."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+
 def started_as_helper() -> None:
     """A ProcessPoolExecutor's initializer for a helper process.
 
@@ -56,7 +68,7 @@ def started_as_helper() -> None:
     instruction (`spawned_deaf`): a stop that came while it started is dropped here, ignored."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+    stops_unblocked()
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent,), name="llmtrade-helper-parent", daemon=True).start()

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
-from llmtrade.exits import TEMPORARY, stops_answered_for_good
+from llmtrade.exits import TEMPORARY, signals_held, stops_answered_for_good
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
-from llmtrade.worker_process import without_library_warnings
+from llmtrade.worker_process import spawned_deaf, stopped_while_starting, stops_unblocked, without_library_warnings
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -73,7 +73,10 @@ def _initialise(shared: Shared) -> None:
     global _worker_shared
     _worker_shared = shared
     without_library_warnings()
+    if stopped_while_starting():  # the sweep is being stopped (the group's Ctrl-C): this worker runs nothing
+        os._exit(0)
     stops_answered_for_good()  # a SIGTERM to the group stops the worker's run as Ctrl-C does, each said once
+    stops_unblocked()  # blocked from its start (`_submit`): a Ctrl-C while it imported printed its traceback
 
 
 def _run_in_pool(task: RunTask) -> RunOutcome:
@@ -113,12 +116,15 @@ class LocalExecutor:
     def _submit(self, task: RunTask) -> Future[RunOutcome]:
         from concurrent.futures.process import BrokenProcessPool
 
-        try:
-            return self._pool.submit(_run_in_pool, task)
-        except BrokenProcessPool:  # a worker died in an earlier batch: the pool is gone, start another
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = self._open()
-            return self._pool.submit(_run_in_pool, task)
+        # A submit may spawn a worker: it starts with Ctrl-C and SIGTERM blocked (worker_process.spawned_deaf), and
+        # a stop meanwhile waits for the spawn (an unfinished one left the child reading an empty pipe).
+        with signals_held(), spawned_deaf():
+            try:
+                return self._pool.submit(_run_in_pool, task)
+            except BrokenProcessPool:  # a worker died in an earlier batch: the pool is gone, start another
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = self._open()
+                return self._pool.submit(_run_in_pool, task)
 
     def _hand_out(self, waiting: deque[RunTask], running: dict[Future[RunOutcome], RunTask]) -> None:
         """Submit waiting tasks until one is in flight per worker."""
