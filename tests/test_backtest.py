@@ -416,7 +416,7 @@ def test_ctrl_c_says_where_the_backtest_stopped(cli_env: dict[str, str], monkeyp
 def test_a_sigterm_found_between_two_jobs_says_where_the_backtest_stopped(
     books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from llmtrade.exits import Terminated
+    from llmtrade.stops import Terminated
 
     calls = {"n": 0}
 

@@ -93,7 +93,7 @@ def test_after_a_sigterm_a_coroutine_left_unstarted_is_not_said() -> None:
     import gc
     import warnings
 
-    from llmtrade import exits
+    from llmtrade import stops
 
     async def job() -> None:
         return None
@@ -101,11 +101,11 @@ def test_after_a_sigterm_a_coroutine_left_unstarted_is_not_said() -> None:
     with warnings.catch_warnings(record=True) as seen:  # the filters are put back after
         warnings.simplefilter("always")
         try:
-            exits._terminated(signal.SIGTERM, None)
-        except exits.Terminated:
+            stops._terminated(signal.SIGTERM, None)
+        except stops.Terminated:
             left = job()
             del left
             gc.collect()
         finally:
-            exits._TERM_RECEIVED.clear()  # no later test of this process is taken for a stopped command
+            stops._TERM_RECEIVED.clear()  # no later test of this process is taken for a stopped command
     assert not [w for w in seen if "never awaited" in str(w.message)]

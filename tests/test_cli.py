@@ -20,7 +20,8 @@ from llmtrade import __version__
 from llmtrade.cli import app
 from llmtrade.domain.events import NewEvent
 from llmtrade.errors import DatabaseUnavailable
-from llmtrade.exits import TERMINATED, Terminated, sigterm_as_interrupt, stopped_by_signal
+from llmtrade.exits import TERMINATED, stopped_by_signal
+from llmtrade.stops import Terminated, sigterm_as_interrupt
 from llmtrade.storage import migrations
 from llmtrade.storage.bootstrap import Storage
 
@@ -338,12 +339,12 @@ def test_a_sigterm_swallowed_on_the_way_out_still_ends_the_command_as_terminated
 def test_a_sigterm_whose_raise_was_lost_stops_a_loop_at_its_next_step() -> None:
     """A full run's SIGTERM test: the signal landed in a weakref callback, Python printed "Exception ignored" and the
     10-week backtest ran to its end and exited 0. The backtest checks between its jobs (app/backtest.py)."""
-    from llmtrade import exits
+    from llmtrade import stops
 
-    with exits.sigterm_as_interrupt():
-        exits.stop_if_terminated()  # nothing received: nothing raised
-        exits._TERM_RECEIVED.set()  # as the handler does before its raise is lost
-        with pytest.raises(exits.Terminated):
-            exits.stop_if_terminated()
-    exits.stop_if_terminated()  # outside a command: the flag left over from one stops nothing
-    exits._TERM_RECEIVED.clear()
+    with stops.sigterm_as_interrupt():
+        stops.stop_if_terminated()  # nothing received: nothing raised
+        stops._TERM_RECEIVED.set()  # as the handler does before its raise is lost
+        with pytest.raises(stops.Terminated):
+            stops.stop_if_terminated()
+    stops.stop_if_terminated()  # outside a command: the flag left over from one stops nothing
+    stops._TERM_RECEIVED.clear()

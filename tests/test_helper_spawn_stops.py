@@ -75,22 +75,22 @@ def test_a_block_that_fails_after_a_held_stop_ends_in_the_stop_raised_from_its_f
 ) -> None:
     """A terminal's Ctrl-C reaches a child the held block waits for (initdb): its failure is the stop's doing, and the
     command's answer is the stop's (exit 130/143), not the child's failure (exit 1)."""
-    from llmtrade import exits
+    from llmtrade import stops
 
-    expected = exits.Terminated if stop == "Terminated" else KeyboardInterrupt
+    expected = stops.Terminated if stop == "Terminated" else KeyboardInterrupt
     try:
-        with exits.sigterm_as_interrupt(), pytest.raises(expected) as raised, exits.signals_held():
+        with stops.sigterm_as_interrupt(), pytest.raises(expected) as raised, stops.signals_held():
             signal.raise_signal(signum)  # held: the block goes on
             raise RuntimeError("the child was stopped too")
     finally:
-        exits._TERM_RECEIVED.clear()  # this test's SIGTERM, not a later test's command's
+        stops._TERM_RECEIVED.clear()  # this test's SIGTERM, not a later test's command's
     assert isinstance(raised.value.__cause__, RuntimeError)
     # Without a stop, the failure itself; a stop whose handler raises nothing (ignored) leaves the failure too.
-    with pytest.raises(RuntimeError), exits.signals_held():
+    with pytest.raises(RuntimeError), stops.signals_held():
         raise RuntimeError("a failure of its own")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with pytest.raises(RuntimeError), exits.signals_held():
+        with pytest.raises(RuntimeError), stops.signals_held():
             signal.raise_signal(signal.SIGINT)
             raise RuntimeError("ignored stop")
     finally:

@@ -13,6 +13,7 @@ PACKAGE = Path(llmtrade.__file__).parent
 RANK = {
     "errors": 0,
     "exits": 0,
+    "stops": 0,  # how a command answers Ctrl-C and SIGTERM: exits.py maps the stop to its exit code
     "paths": 0,
     "fanout": 0,
     "threads": 0,  # blocking calls on threads, none left running behind a stop (accounts, risk_prep, memory, records)

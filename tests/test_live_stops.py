@@ -164,6 +164,7 @@ def test_every_coroutine_of_llmtrade_is_run_by_the_one_runner() -> None:
 _STOPPED_WHILE_ORDERING = """
 import os, signal, sys, threading
 from llmtrade import exits
+from llmtrade import stops
 from llmtrade.brokers.paper import PaperBroker
 real = PaperBroker.submit
 fired = []
@@ -177,7 +178,7 @@ def submit(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
         # Held here until the CLI's handler has run in the main thread. Sent before the order (and 0.5 s given), the
         # stop landed under load before any order was accepted: the test failed one run in seven (stop 37).
-        if not exits._TERM_RECEIVED.wait(60):
+        if not stops._TERM_RECEIVED.wait(60):
             raise SystemExit("the SIGTERM was never handled")
     return result
 PaperBroker.submit = submit

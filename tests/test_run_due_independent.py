@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from llmtrade.app import event_checkpoints, jobs
 from llmtrade.cli import app
 from llmtrade.errors import OperationalError, TemporaryError
-from llmtrade.exits import Terminated
+from llmtrade.stops import Terminated
 from tests.support import stored_events
 from tests.test_event_checkpoint import (
     _intraday,

@@ -13,7 +13,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import RunFailed
 from llmtrade.domain.streams import run_stream
 from llmtrade.errors import LLMUnavailable
-from llmtrade.exits import Terminated
+from llmtrade.stops import Terminated
 from llmtrade.storage.bootstrap import Storage
 from tests.support import FIXED_NOW
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade import cli, exits
+from llmtrade import cli, stops
 from llmtrade.entry import INTERRUPTED_OUTSIDE_A_COMMAND, OUTSIDE_A_COMMAND
 
 # Runs the console script's entry point on `llmtrade schema status` (no database), with a signal (its name the first
@@ -130,22 +130,22 @@ def _ctrl_c() -> None:
 def test_a_sigterm_dropped_in_a_weakref_callback_prints_nothing_and_still_stops(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    with exits.sigterm_as_interrupt():
-        _in_a_weakref_callback(lambda: exits._terminated(signal.SIGTERM, None))
+    with stops.sigterm_as_interrupt():
+        _in_a_weakref_callback(lambda: stops._terminated(signal.SIGTERM, None))
         # Before: "Exception ignored in: <function ...>" and Terminated's traceback, above the stop's one line.
         assert capfd.readouterr().err == ""
-        with pytest.raises(exits.Terminated):
-            exits.stop_if_terminated()
-    exits._TERM_RECEIVED.clear()  # no later test of this process is taken for a stopped command
+        with pytest.raises(stops.Terminated):
+            stops.stop_if_terminated()
+    stops._TERM_RECEIVED.clear()  # no later test of this process is taken for a stopped command
 
 
 def test_a_ctrl_c_dropped_in_a_weakref_callback_prints_nothing_and_stops_the_loop(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    with exits.sigterm_as_interrupt():
+    with stops.sigterm_as_interrupt():
         _in_a_weakref_callback(_ctrl_c)
         assert capfd.readouterr().err == ""
         # Before: lost, the backtest ran on to its end.
         with pytest.raises(KeyboardInterrupt):
-            exits.stop_if_terminated()
-        exits.stop_if_terminated()  # said once
+            stops.stop_if_terminated()
+        stops.stop_if_terminated()  # said once

@@ -125,7 +125,7 @@ def test_a_sweep_worker_answers_a_stop_as_its_command_does(signum: str, stop: st
     """A SIGTERM to the process group (`timeout`, systemd) killed the workers outright: multiprocessing's resource
     tracker then printed "There appear to be 10 leaked semaphore objects" after the sweep's one line; a Ctrl-C landing
     between making a coroutine and awaiting it printed the worker's "RuntimeWarning: coroutine ... was never awaited"
-    (a new user's trials). A worker's run now stops as on Ctrl-C (exits.Terminated for SIGTERM), saying nothing."""
+    (a new user's trials). A worker's run now stops as on Ctrl-C (stops.Terminated for SIGTERM), saying nothing."""
     import subprocess
     import sys
 

@@ -21,10 +21,10 @@ import pytest
 import llmtrade
 from llmtrade.app.job_loop import run_job
 from llmtrade.domain.events import NewEvent
-from llmtrade.exits import Terminated
 from llmtrade.llm.recorder import Recorder
 from llmtrade.memory.protocol import Memory
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.stops import Terminated
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.committee_stages import FAILED_PMS, PITCHES

@@ -37,14 +37,8 @@ from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
-from llmtrade.exits import (
-    classify,
-    ctrl_c_as_interrupt,
-    interrupted,
-    sigterm_as_interrupt,
-    stopped_by_signal,
-    with_notes,
-)
+from llmtrade.exits import classify, interrupted, stopped_by_signal, with_notes
+from llmtrade.stops import ctrl_c_as_interrupt, sigterm_as_interrupt
 from llmtrade.storage import servers_used
 
 # The commands cron runs (commands/context.py `job`): a halt during one is said on stderr even under --quiet.
@@ -82,7 +76,7 @@ class _Group(TyperGroup):
         return frozenset(found)
 
     def invoke(self, ctx: typer.Context) -> Any:
-        # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (exits.py).
+        # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (stops.py).
         try:
             with sigterm_as_interrupt(), ctrl_c_as_interrupt():
                 return self._invoke(ctx)

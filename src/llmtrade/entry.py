@@ -1,13 +1,13 @@
 """The `llmtrade` console script: SIGTERM and Ctrl-C answered from the process's first moment to its last.
 
 Importing the command line (typer, rich, the command modules) takes 0.2 to 0.8 s, and the handler that turns SIGTERM
-into a stop (exits.py `sigterm_as_interrupt`) is installed only when a command starts: a SIGTERM before then (cron's
+into a stop (stops.py `sigterm_as_interrupt`) is installed only when a command starts: a SIGTERM before then (cron's
 `timeout` on a slow machine, a `docker stop` right after the start) ended the process with Python's default action,
 exit 143 and not a word; a Ctrl-C then printed a KeyboardInterrupt's traceback (during the imports) or ended in a
 silent 130 (typer's own exit, while it parsed the arguments). This module imports nothing but `atexit`,
 `contextlib`, `os`, `signal` and `sys` before it installs a handler of its own for each in that window, and for the
 moment after the command, when the command's own handlers have been put back to these (a command runs under Python's
-Ctrl-C handler: exits.py `ctrl_c_as_interrupt`). Nothing is written in either window (the command's stores begin and
+Ctrl-C handler: stops.py `ctrl_c_as_interrupt`). Nothing is written in either window (the command's stores begin and
 end inside its own handler), so there is nothing to go on with.
 
 After the command the process ends here, not by the interpreter's own exit: that puts every signal back to the

@@ -15,17 +15,12 @@ nothing heavy: an exception of a library that was never imported cannot have bee
 from __future__ import annotations
 
 import errno
-import signal
 import sys
-import threading
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
 
 from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError, UsageError
+from llmtrade.stops import Terminated, sigterm_received
 
 TEMPORARY = 75
 
@@ -131,21 +126,6 @@ INTERRUPTED_READING = Failure(130, "interrupted (Ctrl-C); this command only read
 TERMINATED_READING = Failure(143, "terminated (SIGTERM); this command only reads: it stopped and changed nothing")
 
 
-# Before a command starts and after it ends, SIGTERM is answered by the console script's own handler (entry.py):
-# importing the command line takes long enough for cron's `timeout` to land there.
-
-
-# Set by the SIGTERM handler: the command was told to stop, whatever error its way out then raised.
-_TERM_RECEIVED = threading.Event()
-# Set when a Ctrl-C's KeyboardInterrupt was raised where Python could only drop it (`_unraisable`).
-_CTRL_C_LOST = threading.Event()
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the command is, as KeyboardInterrupt is for Ctrl-C: every path that stops cleanly on
-    Ctrl-C (a run recorded failed, a backtest's held week written, tasks cancelled) stops the same way."""
-
-
 def signalled(error_type: str, exit_code: int | None) -> bool:
     """A run's recorded failure (RunFailed's error_type and exit_code) was a stop by SIGTERM or Ctrl-C (exit 143 or
     130, whatever its way out raised), not an error of its own. A failure recorded before RunFailed had its exit code
@@ -153,136 +133,6 @@ def signalled(error_type: str, exit_code: int | None) -> bool:
     if exit_code is None:
         return error_type in {Terminated.__name__, KeyboardInterrupt.__name__}
     return exit_code in (TERMINATED.code, INTERRUPTED.code)
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block SIGTERM raises Terminated in the main thread (signals reach only it); the handler that was
-    there before is put back after."""
-    _TERM_RECEIVED.clear()
-    _CTRL_C_LOST.clear()
-    previous, sys.unraisablehook = sys.unraisablehook, partial(_unraisable, sys.unraisablehook)
-    try:
-        with handling(signal.SIGTERM, _terminated):
-            yield
-    finally:
-        sys.unraisablehook = previous
-
-
-def _unraisable(previous: Callable[[Any], object], unraisable: Any) -> None:
-    """A stop raised in a weakref callback or a finaliser (importlib's module locks have one), where Python can only
-    drop it: printed as "Exception ignored in ..." with its traceback before the stop's one line (a trial's SIGTERM
-    at a backtest's start). Not printed: a SIGTERM is the command's end all the same (`_TERM_RECEIVED`), and a Ctrl-C
-    is kept for `stop_if_terminated`; anything else is printed as Python does."""
-    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
-        previous(unraisable)
-    elif not isinstance(unraisable.exc_value, Terminated):
-        _CTRL_C_LOST.set()
-
-
-@contextmanager
-def ctrl_c_as_interrupt() -> Iterator[None]:
-    """Within the block Ctrl-C raises KeyboardInterrupt, as Python's own handler does: the console script answers it
-    itself before and after a command (entry.py), and asyncio.run and a backtest (app/backtest_process.py) look for
-    Python's handler to put theirs in its place. An ignored Ctrl-C stays ignored."""
-    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.default_int_handler):
-        yield
-        return
-    with handling(signal.SIGINT, signal.default_int_handler):
-        yield
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """Within the block Ctrl-C and SIGTERM wait: each that came is answered when the block ends, by the handler that
-    was there before (raised again), for a step that must not be cut short midway. Off the main thread (signals reach
-    only it) nothing is changed.
-
-    A block that fails after one came ends in the stop, raised from the failure: a terminal's Ctrl-C reaches the
-    whole process group, so a child the block waits for is stopped too, and its failure is the stop's doing (a first
-    command's initdb, killed so, was "could not start the embedded PostgreSQL", exit 1, with initdb's whole output).
-    A handler before that raises nothing (SIG_IGN) leaves the failure as it was."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[int] = []
-
-    def hold(signum: int, frame: object) -> None:
-        came.append(signum)
-
-    failure: BaseException | None = None
-    with handling(signal.SIGINT, hold), handling(signal.SIGTERM, hold):
-        try:
-            yield
-        except BaseException as exc:
-            if not came:
-                raise
-            failure = exc
-    try:
-        for signum in dict.fromkeys(came):
-            signal.raise_signal(signum)
-    except BaseException as stop:
-        if failure is None:
-            raise
-        raise stop from failure
-    if failure is not None:
-        raise failure
-
-
-@contextmanager
-def handling(signum: signal.Signals, handler: Callable[[int, object], None]) -> Iterator[None]:
-    """Within the block `handler` answers `signum`, and the handler before it is put back after; off the main
-    thread (signals reach only it, and only it may set a handler) nothing is installed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signum, previous)
-
-
-def _terminated(signum: int, frame: object) -> None:
-    _TERM_RECEIVED.set()
-    _never_awaited_unsaid()
-    raise Terminated
-
-
-def stops_answered_for_good() -> None:
-    """For a worker process's whole life (a sweep's): SIGTERM raises Terminated in its main thread, as it does in a
-    command (`sigterm_as_interrupt`), so the worker's run stops as on Ctrl-C, its stop recorded in its books; Ctrl-C
-    raises KeyboardInterrupt, and neither leaves a "coroutine ... was never awaited" warning behind (`_terminated`).
-    Killed outright by a SIGTERM sent to the group (`timeout`, systemd), the workers left the pool's queues half-used,
-    and multiprocessing's resource tracker printed "There appear to be 10 leaked semaphore objects" after the
-    sweep's one line; a Ctrl-C printed a worker's "RuntimeWarning: coroutine 'Committee.reviews.<locals>.one' was
-    never awaited" (a new user's trials)."""
-    signal.signal(signal.SIGTERM, _terminated)
-    signal.signal(signal.SIGINT, _interrupted)
-
-
-def _interrupted(signum: int, frame: object) -> None:
-    _never_awaited_unsaid()
-    signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
-
-
-def _never_awaited_unsaid() -> None:
-    # The stop lands anywhere: between making a job's coroutine and awaiting it, it leaves one never started, and its
-    # collection printed "RuntimeWarning: coroutine ... was never awaited" (and tracemalloc's hint) after the stop's one
-    # line (seen once in CI's SIGTERM test under load). Nothing of it ran, so nothing is lost: it is not said.
-    warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
-
-
-def stop_if_terminated() -> None:
-    """Raise Terminated when SIGTERM came and its raise was lost: a signal landing in a weakref callback or a
-    finaliser is dropped (`_unraisable`) and the command ran on (a 10-week backtest finished and exited 0, found by
-    the SIGTERM test in a full run); KeyboardInterrupt for a Ctrl-C dropped so. For long loops, between their steps;
-    only within a command that answers SIGTERM so (`sigterm_as_interrupt`): the flag outlives the command."""
-    if _TERM_RECEIVED.is_set() and signal.getsignal(signal.SIGTERM) is _terminated:
-        raise Terminated
-    if _CTRL_C_LOST.is_set():  # a Ctrl-C dropped where it landed (`_unraisable`): said here
-        _CTRL_C_LOST.clear()
-        raise KeyboardInterrupt
 
 
 def stopped_by_signal(exc: BaseException, *, writes: bool = True) -> Failure | None:
@@ -294,7 +144,7 @@ def stopped_by_signal(exc: BaseException, *, writes: bool = True) -> Failure | N
     a lost database (exit 75) instead of the stop they asked for (found by the SIGTERM test in CI). So a SIGTERM
     received during the command, or a KeyboardInterrupt anywhere in `exc`'s chain, is the command's end."""
     chain = causes(exc)
-    if _TERM_RECEIVED.is_set() or any(isinstance(link, Terminated) for link in chain):
+    if sigterm_received() or any(isinstance(link, Terminated) for link in chain):
         return TERMINATED if writes else TERMINATED_READING
     if any(isinstance(link, KeyboardInterrupt) for link in chain):
         return interrupted(writes=writes)

@@ -1,6 +1,6 @@
 """A command's helper processes (analytics/draws.py, market/paths_ahead.py): what one runs first (it leaves Ctrl-C and
 SIGTERM to its parent and ends with it), and how the command stops one at once, never waiting on it for good
-(`stop_helper`: the paths worker's). Each is spawned with Ctrl-C and SIGTERM held back (exits.signals_held): a stop
+(`stop_helper`: the paths worker's). Each is spawned with Ctrl-C and SIGTERM held back (stops.signals_held): a stop
 landing between the spawn and the start-up data the parent then writes to it left the child reading an empty pipe,
 and it printed "EOFError: Ran out of input" and its traceback after the stop's one line (found by a new user's
 trial), never known to the parent, so never stopped by it."""
@@ -29,7 +29,7 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
 def spawned_deaf() -> Iterator[None]:
     """Ctrl-C and SIGTERM blocked for this thread while the block spawns a helper (whose start-up inherits the blocked
     mask across fork and exec, until `started_as_helper` ignores them); a stop that came meanwhile is delivered when
-    the block ends. Inside `exits.signals_held`, which holds the parent's. A Ctrl-C at a terminal reaches the whole
+    the block ends. Inside `stops.signals_held`, which holds the parent's. A Ctrl-C at a terminal reaches the whole
     group: a helper still importing printed its "KeyboardInterrupt" traceback after the command's one line (a new
     user's trial, a sweep stopped as a run's paths worker started): Python answers SIGINT from its first moments,
     long before the helper's initializer can ignore it."""

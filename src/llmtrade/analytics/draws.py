@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
-from llmtrade.exits import signals_held
+from llmtrade.stops import signals_held
 from llmtrade.worker_process import spawned_deaf, started_as_helper, stop_helper
 
 if TYPE_CHECKING:

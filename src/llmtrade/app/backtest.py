@@ -53,10 +53,10 @@ from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone, finish
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
 from llmtrade.errors import OperationalError, UsageError
-from llmtrade.exits import stop_if_terminated
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_quotes import gaps_notice
 from llmtrade.settings import Settings
+from llmtrade.stops import stop_if_terminated
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
 from llmtrade.workflows.schedule import Job, JobKind, week_jobs

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from llmtrade.exits import handling
+from llmtrade.stops import handling
 
 # The collector's thresholds during a backtest (gc.set_threshold; Python's default is 700, 10, 10): see `weekly_heap`.
 THRESHOLDS = (20_000, 20, 100)

@@ -10,7 +10,7 @@ of a 156-week synthetic backtest's 17, for some 1,300 calls).
 
 A stop keeps what a worker thread gave it: a Ctrl-C or SIGTERM landing in the main thread while a thread ran a call
 was answered once the call had ended (threads.py: a call that began runs to its end), so a call run here holds them
-until it ends (exits.py `signals_held`) and the stop is raised then, where the job awaited the call.
+until it ends (stops.py `signals_held`) and the stop is raised then, where the job awaited the call.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from llmtrade.exits import signals_held
+from llmtrade.stops import signals_held
 
 T = TypeVar("T")
 

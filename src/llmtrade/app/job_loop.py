@@ -1,6 +1,6 @@
 """How a job's coroutine is run: `run_job` for a live command (a loop of its own, as `asyncio.run` gives it), and
 `JobLoop`, one event loop for every job of a backtest. Both are the one place a coroutine of llmtrade's is run to
-its end, so a stop behaves the same in every command: a Ctrl-C or SIGTERM (a KeyboardInterrupt, exits.py) raised in
+its end, so a stop behaves the same in every command: a Ctrl-C or SIGTERM (a KeyboardInterrupt, stops.py) raised in
 a background task (the recorder's writer, a gathered model call) is the stop the CLI says in one line, never also
 "Task exception was never retrieved" and a traceback when the task is collected (`_quiet_stops`).
 

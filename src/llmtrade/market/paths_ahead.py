@@ -22,8 +22,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from llmtrade.exits import signals_held
 from llmtrade.market.intraday_path import Plan, PlanKey, made_plans, planned_elsewhere
+from llmtrade.stops import signals_held
 from llmtrade.worker_process import STARTING, spawned_deaf, started_as_helper, stop_helper
 
 # How many chunks (a backtest gives one per week) the worker may be asked for beyond the one last drawn from.

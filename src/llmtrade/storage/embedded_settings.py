@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmtrade.exits import signals_held
+from llmtrade.stops import signals_held
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,7 +46,7 @@ def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> Non
 @contextmanager
 def _logs_held(name: str) -> Iterator[None]:
     """The records of logger `name` (and its children) held back while the block runs: given out after it, unless
-    it ended in a stop (KeyboardInterrupt, or SIGTERM's exits.Terminated)."""
+    it ended in a stop (KeyboardInterrupt, or SIGTERM's stops.Terminated)."""
     logger = logging.getLogger(name)
     held: list[logging.LogRecord] = []
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
-from llmtrade.exits import TEMPORARY, signals_held, stops_answered_for_good
+from llmtrade.exits import TEMPORARY
+from llmtrade.stops import signals_held, stops_answered_for_good
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 from llmtrade.worker_process import spawned_deaf, stopped_while_starting, stops_unblocked, without_library_warnings
 
