@@ -37,6 +37,31 @@ def _paths() -> object:
     return ahead
 
 
+def on_each_spawn(monkeypatch: pytest.MonkeyPatch, then: Callable[[int], None]) -> list[int]:
+    """The pids of the processes multiprocessing spawns from here on (not its resource tracker), `then` called with
+    each as soon as it is spawned."""
+    real = multiprocessing.util.spawnv_passfds
+    spawned: list[int] = []
+
+    def spawn(path: Any, args: list[Any], passfds: Any) -> int:
+        pid = real(path, args, passfds)
+        if any("spawn_main" in str(arg) for arg in args):
+            spawned.append(pid)
+            then(pid)
+        return pid
+
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawn)
+    return spawned
+
+
+def ctrl_c_while_it_starts(pid: int) -> None:
+    """The group's Ctrl-C as it reaches child `pid` while it starts: once it answers SIGINT at all."""
+    end = time.monotonic() + 60
+    while not _answers_sigint(pid) and time.monotonic() < end:
+        time.sleep(0.001)
+    os.kill(pid, signal.SIGINT)
+
+
 def _ended(pid: int) -> None:
     """Wait for child `pid` to end (reaped already by the helper's stop: nothing to wait for)."""
     with contextlib.suppress(ChildProcessError):
@@ -49,17 +74,8 @@ def _ended(pid: int) -> None:
 def test_a_ctrl_c_as_a_helper_is_spawned_leaves_no_traceback_of_it(
     start: Callable[[], object], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    real = multiprocessing.util.spawnv_passfds
-    spawned: list[int] = []
-
-    def spawned_then_ctrl_c(path: Any, args: list[Any], passfds: Any) -> int:
-        pid = real(path, args, passfds)
-        if any("spawn_main" in str(arg) for arg in args):  # the helper (not multiprocessing's resource tracker)
-            spawned.append(pid)
-            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, before the child is sent its start-up data
-        return pid
-
-    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawned_then_ctrl_c)
+    # A real Ctrl-C to this process, before the child is sent its start-up data.
+    spawned = on_each_spawn(monkeypatch, lambda _pid: os.kill(os.getpid(), signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):
         start()
     assert spawned
@@ -116,20 +132,7 @@ def test_a_ctrl_c_reaching_a_starting_helper_leaves_no_traceback_of_it(
     which ignores Ctrl-C, not run yet) printed "Traceback ... File "<string>", line 1, in <module>" and its
     KeyboardInterrupt after the command's one line (a new user's trial: a sweep stopped as a run's paths worker
     started). The helper now starts with Ctrl-C and SIGTERM blocked (worker_process.spawned_deaf)."""
-    real = multiprocessing.util.spawnv_passfds
-    spawned: list[int] = []
-
-    def spawned_then_its_ctrl_c(path: Any, args: list[Any], passfds: Any) -> int:
-        pid = real(path, args, passfds)
-        if any("spawn_main" in str(arg) for arg in args):  # the helper (not multiprocessing's resource tracker)
-            spawned.append(pid)
-            end = time.monotonic() + 60
-            while not _answers_sigint(pid) and time.monotonic() < end:
-                time.sleep(0.001)
-            os.kill(pid, signal.SIGINT)  # the group's Ctrl-C, as it reaches the helper: while it starts
-        return pid
-
-    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawned_then_its_ctrl_c)
+    spawned = on_each_spawn(monkeypatch, ctrl_c_while_it_starts)
     start()
     assert spawned
     for pid in spawned:

@@ -156,25 +156,11 @@ def test_a_ctrl_c_reaching_a_starting_sweep_worker_leaves_no_traceback_and_runs_
     """A terminal's Ctrl-C reaches the sweep's workers too: one still starting (Python answers SIGINT from its first
     moments) printed its KeyboardInterrupt traceback after the sweep's one line. It now starts with the stops
     blocked (worker_process.spawned_deaf) and, finding one came, ends without running anything."""
-    import multiprocessing.util
     from concurrent.futures.process import BrokenProcessPool
 
-    from tests.test_helper_spawn_stops import _answers_sigint, _ended
+    from tests.test_helper_spawn_stops import _ended, ctrl_c_while_it_starts, on_each_spawn
 
-    real = multiprocessing.util.spawnv_passfds
-    spawned: list[int] = []
-
-    def spawned_then_its_ctrl_c(path: object, args: list[object], passfds: object) -> int:
-        pid = real(path, args, passfds)
-        if any("spawn_main" in str(arg) for arg in args):  # the worker (not multiprocessing's resource tracker)
-            spawned.append(pid)
-            end = time.monotonic() + 60
-            while not _answers_sigint(pid) and time.monotonic() < end:
-                time.sleep(0.001)
-            os.kill(pid, signal.SIGINT)  # the group's Ctrl-C, as it reaches the worker: while it starts
-        return pid
-
-    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawned_then_its_ctrl_c)
+    spawned = on_each_spawn(monkeypatch, ctrl_c_while_it_starts)
     executor = LocalExecutor(None, workers=1)  # type: ignore[arg-type]
     try:
         future = executor._submit(None)  # type: ignore[arg-type]
