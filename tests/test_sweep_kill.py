@@ -131,7 +131,7 @@ def test_a_sweep_worker_answers_a_stop_as_its_command_does(signum: str, stop: st
 
     code = (
         "import gc, os, signal, time\n"
-        "from llmtrade.exits import Terminated\n"
+        "from llmtrade.stops import Terminated\n"
         "from llmtrade.sweep.executors import _initialise\n"
         "_initialise(None)  # a pool process's start\n"
         "async def job():\n"
@@ -171,3 +171,80 @@ def test_a_ctrl_c_reaching_a_starting_sweep_worker_leaves_no_traceback_and_runs_
     for pid in spawned:
         _ended(pid)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(pg_admin_url: str, tmp_path: Path) -> None:
+    """`kill PID` or `docker stop` signals the driver alone: its pool's shutdown then waited for each run in flight to
+    finish, a whole backtest. A worker still busy after a short grace is sent SIGTERM, and its run stops as on Ctrl-C.
+    The victim's run is held mid-run on a lock (as in the test above), so it never finishes by itself."""
+    import threading
+
+    name = f"s{uuid.uuid4().hex[:8]}"
+    home = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{home}"')
+    settings = Settings(DATABASE_URL=_url(pg_admin_url, home), LLMTRADE_HOME=str(tmp_path / "home"))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: {name}\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n")
+    (victim,) = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    books = backtest_database(victim.backtest)
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{books}" TEMPLATE "llmtrade_migrated" STRATEGY FILE_COPY')
+    holder = psycopg.connect(_url(pg_admin_url, books))
+    holder.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")  # held until rollback
+    shared = Shared(
+        settings=settings.model_dump(by_alias=True, exclude_none=True),
+        config_dir=None,
+        config_source="packaged",
+        prices=None,
+        prices_hash="synthetic",
+    )
+    executor = LocalExecutor(shared, workers=1)
+
+    def stop_the_driver_once_the_run_is_held() -> None:
+        deadline = time.monotonic() + 60
+        while not _blocked(pg_admin_url, books) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)  # this process alone: not its worker
+
+    closing = threading.Thread(target=executor.close, daemon=True)
+    try:
+        threading.Thread(target=stop_the_driver_once_the_run_is_held, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            next(iter(executor.map([RunTask(plan=victim, attempt=1)])))
+        closing.start()
+        closing.join(timeout=30)
+        assert not closing.is_alive(), "the pool's shutdown still waits for the held run"
+        assert _blocked(pg_admin_url, books) is False  # the run stopped, the lock still held
+    finally:
+        holder.rollback()
+        holder.close()
+        if not closing.is_alive() and not closing.ident:
+            executor.close()
+        closing.join(timeout=60)
+
+
+def test_a_sweep_workers_stop_dropped_in_a_weakref_callback_prints_nothing_and_still_stops() -> None:
+    """A SIGTERM the driver sends a busy worker (`_stop_running`) landed in a weakref callback: Python printed
+    "Exception ignored in: <function WeakSet.__init__.<locals>._remove ...>" and Terminated's traceback (a trial:
+    `kill -INT` of a sweep's driver). Not printed now, and the run stops at its next job (`stop_if_terminated`)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import signal, weakref\n"
+        "from llmtrade.stops import Terminated, stop_if_terminated\n"
+        "from llmtrade.sweep.executors import _initialise\n"
+        "_initialise(None)  # a pool process's start\n"
+        "class Referent:\n"
+        "    pass\n"
+        "referent = Referent()\n"
+        "held = weakref.ref(referent, lambda _ref: signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None))\n"
+        "del referent  # the handler raises inside the callback, where Python can only drop it\n"
+        "try:\n"
+        "    stop_if_terminated()\n"
+        "except Terminated:\n"
+        "    print('stopped at the next job')\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout.strip(), ran.stderr) == (0, "stopped at the next job", "")

@@ -129,9 +129,11 @@ def stops_answered_for_good() -> None:
     Killed outright by a SIGTERM sent to the group (`timeout`, systemd), the workers left the pool's queues half-used,
     and multiprocessing's resource tracker printed "There appear to be 10 leaked semaphore objects" after the
     sweep's one line; a Ctrl-C printed a worker's "RuntimeWarning: coroutine 'Committee.reviews.<locals>.one' was
-    never awaited" (a new user's trials)."""
+    never awaited", and a SIGTERM landing in a weakref callback "Exception ignored in ..." and Terminated's traceback
+    (`_unraisable`: the run stops at its next job, `stop_if_terminated`) (a new user's trials)."""
     signal.signal(signal.SIGTERM, _terminated)
     signal.signal(signal.SIGINT, _interrupted)
+    sys.unraisablehook = partial(_unraisable, sys.unraisablehook)
 
 
 def _interrupted(signum: int, frame: object) -> None:

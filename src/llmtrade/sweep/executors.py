@@ -15,7 +15,10 @@ built in plan order).
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +32,11 @@ from llmtrade.worker_process import spawned_deaf, stopped_while_starting, stops_
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing.process import BaseProcess
+
+# How long a stopped driver waits for its runs in flight to end by themselves (the workers got the group's stop too)
+# before it sends each worker still busy a SIGTERM (LocalExecutor._stop_running).
+_GRACE = 3.0
 
 
 class Executor(Protocol):
@@ -101,10 +109,10 @@ class LocalExecutor:
             raise UsageError("--address is for --executor ray: the local executor uses this machine's processes")
         self.workers = workers or os.cpu_count() or 1
         self._shared = shared
+        self._workers: set[BaseProcess] = set()  # every process the pools spawned (`_stop_running` signals them)
         self._pool = self._open()
 
     def _open(self) -> ProcessPoolExecutor:
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         return ProcessPoolExecutor(
@@ -120,12 +128,15 @@ class LocalExecutor:
         # A submit may spawn a worker: it starts with Ctrl-C and SIGTERM blocked (worker_process.spawned_deaf), and
         # a stop meanwhile waits for the spawn (an unfinished one left the child reading an empty pipe).
         with signals_held(), spawned_deaf():
+            before = set(multiprocessing.active_children())
             try:
                 return self._pool.submit(_run_in_pool, task)
             except BrokenProcessPool:  # a worker died in an earlier batch: the pool is gone, start another
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = self._open()
                 return self._pool.submit(_run_in_pool, task)
+            finally:
+                self._workers |= set(multiprocessing.active_children()) - before  # spawned by this submit
 
     def _hand_out(self, waiting: deque[RunTask], running: dict[Future[RunOutcome], RunTask]) -> None:
         """Submit waiting tasks until one is in flight per worker."""
@@ -152,9 +163,26 @@ class LocalExecutor:
                 # Refilled before the outcomes are handed on: a worker need not wait while the driver records.
                 self._hand_out(waiting, running)
                 yield from outcomes
+        except KeyboardInterrupt:
+            self._stop_running(running)
+            raise
         finally:
             for future in running:
                 future.cancel()
+
+    def _stop_running(self, running: dict[Future[RunOutcome], RunTask]) -> None:
+        """The driver was stopped: the runs in flight stop too. A stop sent to the group (a terminal's Ctrl-C,
+        `timeout`, systemd) reached the workers already, and their runs end within `_GRACE`; a stop of the driver
+        alone (`kill PID`, `docker stop`) did not, and the pool's shutdown waited for each run in flight to finish
+        (a whole backtest), so each worker still busy is sent SIGTERM, which it answers as a command does."""
+        from concurrent.futures import wait
+
+        if not running or not wait(running, timeout=_GRACE).not_done:
+            return
+        for process in self._workers:
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
