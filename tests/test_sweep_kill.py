@@ -132,21 +132,28 @@ def test_a_sweep_worker_answers_a_stop_as_its_command_does(signum: str, stop: st
     code = (
         "import gc, os, signal, time\n"
         "from llmtrade.stops import Terminated\n"
-        "from llmtrade.sweep.executors import _initialise\n"
+        "from llmtrade.sweep.executors import _initialise, _running_a_task\n"
         "_initialise(None)  # a pool process's start\n"
+        f"os.kill(os.getpid(), signal.{signum})  # waiting for work: ignored (the pool's shutdown ends it)\n"
+        "time.sleep(0.2)\n"
         "async def job():\n"
         "    pass\n"
         "try:\n"
-        "    made = job()  # made, and the stop lands before it is awaited\n"
-        f"    os.kill(os.getpid(), signal.{signum})\n"
-        "    time.sleep(5)\n"
+        "    with _running_a_task():\n"
+        "        made = job()  # made, and the stop lands before it is awaited\n"
+        f"        os.kill(os.getpid(), signal.{signum})\n"
+        "        time.sleep(5)\n"
         "except KeyboardInterrupt as exc:\n"
         "    del made\n"
         "    gc.collect()\n"
         "    print('stopped by', type(exc).__name__)\n"
+        f"os.kill(os.getpid(), signal.{signum})  # waiting for work again: ignored\n"
+        "time.sleep(0.2)\n"
+        "print('still there')\n"
     )
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert (ran.returncode, ran.stdout.strip()) == (0, f"stopped by {stop}"), ran.stdout + ran.stderr
+    said = ran.stdout + ran.stderr
+    assert (ran.returncode, ran.stdout.split()) == (0, ["stopped", "by", stop, "still", "there"]), said
     assert ran.stderr == ""
 
 
@@ -173,10 +180,13 @@ def test_a_ctrl_c_reaching_a_starting_sweep_worker_leaves_no_traceback_and_runs_
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(pg_admin_url: str, tmp_path: Path) -> None:
+def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(
+    pg_admin_url: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """`kill PID` or `docker stop` signals the driver alone: its pool's shutdown then waited for each run in flight to
-    finish, a whole backtest. A worker still busy after a short grace is sent SIGTERM, and its run stops as on Ctrl-C.
-    The victim's run is held mid-run on a lock (as in the test above), so it never finishes by itself."""
+    finish, a whole backtest. A worker still busy after a short grace is sent SIGTERM, and its run stops as on Ctrl-C;
+    one waiting for work ignores it (raised there, the stop killed it with a traceback). The victim's run is held
+    mid-run on a lock (as in the test above), so it never finishes by itself; the other's worker is idle by then."""
     import threading
 
     name = f"s{uuid.uuid4().hex[:8]}"
@@ -185,8 +195,11 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(pg_admin_url: str, 
         conn.execute(f'CREATE DATABASE "{home}"')
     settings = Settings(DATABASE_URL=_url(pg_admin_url, home), LLMTRADE_HOME=str(tmp_path / "home"))
     path = tmp_path / "sweep.yaml"
-    path.write_text(f"name: {name}\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n")
-    (victim,) = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    path.write_text(
+        f"name: {name}\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n"
+        "overrides: {victim: {}, other: {risk.limits.max_position_pct: 0.05}}\n"
+    )
+    victim, other = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
     books = backtest_database(victim.backtest)
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{books}" TEMPLATE "llmtrade_migrated" STRATEGY FILE_COPY')
@@ -199,7 +212,7 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(pg_admin_url: str, 
         prices=None,
         prices_hash="synthetic",
     )
-    executor = LocalExecutor(shared, workers=1)
+    executor = LocalExecutor(shared, workers=2)
 
     def stop_the_driver_once_the_run_is_held() -> None:
         deadline = time.monotonic() + 60
@@ -209,13 +222,16 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(pg_admin_url: str, 
 
     closing = threading.Thread(target=executor.close, daemon=True)
     try:
+        outcomes = executor.map([RunTask(plan=victim, attempt=1), RunTask(plan=other, attempt=1)])
+        assert next(outcomes).run_id == other.run_id  # its worker now waits for work
         threading.Thread(target=stop_the_driver_once_the_run_is_held, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
-            next(iter(executor.map([RunTask(plan=victim, attempt=1)])))
+            next(outcomes)
         closing.start()
         closing.join(timeout=30)
         assert not closing.is_alive(), "the pool's shutdown still waits for the held run"
         assert _blocked(pg_admin_url, books) is False  # the run stopped, the lock still held
+        assert "Traceback" not in capfd.readouterr().err  # nor did the idle worker die of the stop
     finally:
         holder.rollback()
         holder.close()
@@ -234,15 +250,16 @@ def test_a_sweep_workers_stop_dropped_in_a_weakref_callback_prints_nothing_and_s
     code = (
         "import signal, weakref\n"
         "from llmtrade.stops import Terminated, stop_if_terminated\n"
-        "from llmtrade.sweep.executors import _initialise\n"
+        "from llmtrade.sweep.executors import _initialise, _running_a_task\n"
         "_initialise(None)  # a pool process's start\n"
         "class Referent:\n"
         "    pass\n"
-        "referent = Referent()\n"
-        "held = weakref.ref(referent, lambda _ref: signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None))\n"
-        "del referent  # the handler raises inside the callback, where Python can only drop it\n"
         "try:\n"
-        "    stop_if_terminated()\n"
+        "    with _running_a_task():\n"
+        "        referent = Referent()\n"
+        "        held = weakref.ref(referent, lambda _ref: signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None))\n"
+        "        del referent  # the handler raises inside the callback, where Python can only drop it\n"
+        "        stop_if_terminated()\n"
         "except Terminated:\n"
         "    print('stopped at the next job')\n"
     )

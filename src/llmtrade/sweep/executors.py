@@ -85,13 +85,38 @@ def _initialise(shared: Shared) -> None:
     if stopped_while_starting():  # the sweep is being stopped (the group's Ctrl-C): this worker runs nothing
         os._exit(0)
     stops_answered_for_good()  # a SIGTERM to the group stops the worker's run as Ctrl-C does, each said once
+    _ANSWERS.update({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
+    _idle()
     stops_unblocked()  # blocked from its start (`_submit`): a Ctrl-C while it imported printed its traceback
+
+
+# The worker's answers to Ctrl-C and SIGTERM while it runs a task (`stops_answered_for_good`'s).
+_ANSWERS: dict[int, Any] = {}
+
+
+def _idle() -> None:
+    """Waiting for work, a worker ignores Ctrl-C and SIGTERM: the pool's shutdown ends it. Raised there, the stop
+    killed it with a traceback (concurrent.futures' wait for work does not catch it)."""
+    for signum in _ANSWERS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _running_a_task() -> Iterator[None]:
+    """Within the block, Ctrl-C and SIGTERM stop the worker's run, as a command's (`_ANSWERS`)."""
+    for signum, handler in _ANSWERS.items():
+        signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        _idle()
 
 
 def _run_in_pool(task: RunTask) -> RunOutcome:
     if _worker_shared is None:
         raise RuntimeError("a sweep worker ran a task before its initializer")
-    return run(task, _worker_shared)
+    with _running_a_task():
+        return run(task, _worker_shared)
 
 
 class LocalExecutor:
@@ -177,9 +202,10 @@ class LocalExecutor:
         (a whole backtest), so each worker still busy is sent SIGTERM, which it answers as a command does."""
         from concurrent.futures import wait
 
-        if not running or not wait(running, timeout=_GRACE).not_done:
+        busy = wait(running, timeout=_GRACE).not_done if running else set()
+        if not busy:
             return
-        for process in self._workers:
+        for process in self._workers:  # an idle one ignores it (`_running_a_task`)
             if process.is_alive() and process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGTERM)
