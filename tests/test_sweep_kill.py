@@ -22,6 +22,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from llmtrade.sweep import spec
 from llmtrade.sweep.executors import LocalExecutor
+from llmtrade.sweep.spec import RunPlan
 from llmtrade.sweep.work import RunTask, Shared
 
 
@@ -39,9 +40,10 @@ def _blocked(admin_url: str, database: str) -> bool:
     return bool(row and row[0])
 
 
-def test_a_killed_local_worker_fails_its_run_only_and_the_retry_runs_on_a_fresh_pool(
-    pg_admin_url: str, tmp_path: Path
-) -> None:
+def _held_sweep(pg_admin_url: str, tmp_path: Path) -> tuple[RunPlan, RunPlan, str, psycopg.Connection, Shared]:
+    """A two-run sweep (one week each) whose `victim` run will be held mid-run: its database is made ahead (a copy of
+    the migrated template) and `holder` locks its schema_migrations table until rolled back, so a worker running it
+    blocks in its first query. Returns (victim, other, the victim's database, holder, what the workers share)."""
     name = f"k{uuid.uuid4().hex[:8]}"
     home = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
@@ -66,6 +68,13 @@ def test_a_killed_local_worker_fails_its_run_only_and_the_retry_runs_on_a_fresh_
         prices=None,
         prices_hash="synthetic",
     )
+    return victim, other, books, holder, shared
+
+
+def test_a_killed_local_worker_fails_its_run_only_and_the_retry_runs_on_a_fresh_pool(
+    pg_admin_url: str, tmp_path: Path
+) -> None:
+    victim, other, books, holder, shared = _held_sweep(pg_admin_url, tmp_path)
     executor = LocalExecutor(shared, workers=2)
     try:
         outcomes = executor.map([RunTask(plan=victim, attempt=1), RunTask(plan=other, attempt=1)])
@@ -189,29 +198,7 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(
     mid-run on a lock (as in the test above), so it never finishes by itself; the other's worker is idle by then."""
     import threading
 
-    name = f"s{uuid.uuid4().hex[:8]}"
-    home = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{home}"')
-    settings = Settings(DATABASE_URL=_url(pg_admin_url, home), LLMTRADE_HOME=str(tmp_path / "home"))
-    path = tmp_path / "sweep.yaml"
-    path.write_text(
-        f"name: {name}\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n"
-        "overrides: {victim: {}, other: {risk.limits.max_position_pct: 0.05}}\n"
-    )
-    victim, other = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
-    books = backtest_database(victim.backtest)
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{books}" TEMPLATE "llmtrade_migrated" STRATEGY FILE_COPY')
-    holder = psycopg.connect(_url(pg_admin_url, books))
-    holder.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")  # held until rollback
-    shared = Shared(
-        settings=settings.model_dump(by_alias=True, exclude_none=True),
-        config_dir=None,
-        config_source="packaged",
-        prices=None,
-        prices_hash="synthetic",
-    )
+    victim, other, books, holder, shared = _held_sweep(pg_admin_url, tmp_path)
     executor = LocalExecutor(shared, workers=2)
 
     def stop_the_driver_once_the_run_is_held() -> None:
