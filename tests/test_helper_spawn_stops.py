@@ -131,7 +131,7 @@ def test_a_ctrl_c_reaching_a_starting_helper_leaves_no_traceback_of_it(
     """A terminal's Ctrl-C reaches the whole process group, the helpers too. One still importing (its initializer,
     which ignores Ctrl-C, not run yet) printed "Traceback ... File "<string>", line 1, in <module>" and its
     KeyboardInterrupt after the command's one line (a new user's trial: a sweep stopped as a run's paths worker
-    started). The helper now starts with Ctrl-C and SIGTERM blocked (worker_process.spawned_deaf)."""
+    started). The helper now starts with Ctrl-C and SIGTERM blocked (worker_process.spawning)."""
     spawned = on_each_spawn(monkeypatch, ctrl_c_while_it_starts)
     start()
     assert spawned

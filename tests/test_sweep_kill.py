@@ -171,7 +171,7 @@ def test_a_ctrl_c_reaching_a_starting_sweep_worker_leaves_no_traceback_and_runs_
 ) -> None:
     """A terminal's Ctrl-C reaches the sweep's workers too: one still starting (Python answers SIGINT from its first
     moments) printed its KeyboardInterrupt traceback after the sweep's one line. It now starts with the stops
-    blocked (worker_process.spawned_deaf) and, finding one came, ends without running anything."""
+    blocked (worker_process.spawning) and, finding one came, ends without running anything."""
     from concurrent.futures.process import BrokenProcessPool
 
     from tests.test_helper_spawn_stops import _ended, ctrl_c_while_it_starts, on_each_spawn

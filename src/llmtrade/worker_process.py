@@ -1,6 +1,6 @@
 """A command's helper processes (analytics/draws.py, market/paths_ahead.py): what one runs first (it leaves Ctrl-C and
 SIGTERM to its parent and ends with it), and how the command stops one at once, never waiting on it for good
-(`stop_helper`: the paths worker's). Each is spawned with Ctrl-C and SIGTERM held back (stops.signals_held): a stop
+(`stop_helper`: the paths worker's). Each is spawned with Ctrl-C and SIGTERM held back (`spawning`): a stop
 landing between the spawn and the start-up data the parent then writes to it left the child reading an empty pipe,
 and it printed "EOFError: Ran out of input" and its traceback after the stop's one line (found by a new user's
 trial), never known to the parent, so never stopped by it."""
@@ -14,8 +14,10 @@ import multiprocessing.connection
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+
+from llmtrade.stops import signals_held
 
 # Held while a paths worker is started, so that each tells its own process from the children there before it
 # (backtests on threads). analytics/draws.py holds a lock of its own.
@@ -26,31 +28,39 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
 @contextlib.contextmanager
-def spawned_deaf() -> Iterator[None]:
-    """Ctrl-C and SIGTERM blocked for this thread while the block spawns a helper (whose start-up inherits the blocked
-    mask across fork and exec, until `started_as_helper` ignores them); a stop that came meanwhile is delivered when
-    the block ends. Inside `stops.signals_held`, which holds the parent's. A Ctrl-C at a terminal reaches the whole
-    group: a helper still importing printed its "KeyboardInterrupt" traceback after the command's one line (a new
-    user's trial, a sweep stopped as a run's paths worker started): Python answers SIGINT from its first moments,
-    long before the helper's initializer can ignore it."""
-    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to inherit
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+def spawning() -> Iterator[Callable[[], list[multiprocessing.process.BaseProcess]]]:
+    """For a block that spawns helper processes: yields what gives the processes spawned in it so far (the command's
+    other children, there before, left out). Ctrl-C and SIGTERM are held for the parent until the block ends
+    (stops.signals_held: a stop landing between a spawn and the start-up data the parent then writes left the child
+    reading an empty pipe), and blocked for this thread meanwhile, so each child starts with them blocked (the mask
+    is inherited across fork and exec) until its initializer ignores or answers them (`started_as_helper`,
+    `stops_unblocked`). A Ctrl-C at a terminal reaches the whole group: a helper still importing printed its
+    "KeyboardInterrupt" traceback after the command's one line (a new user's trial, a sweep stopped as a run's paths
+    worker started): Python answers SIGINT from its first moments, long before a helper's initializer can."""
+    with signals_held():
+        before = set(multiprocessing.active_children())
+
+        def spawned() -> list[multiprocessing.process.BaseProcess]:
+            return [child for child in multiprocessing.active_children() if child not in before]
+
+        if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to inherit
+            yield spawned
+            return
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            yield spawned
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def stopped_while_starting() -> bool:
-    """Whether a Ctrl-C or SIGTERM came while this process started with them blocked (`spawned_deaf`): its parent is
+    """Whether a Ctrl-C or SIGTERM came while this process started with them blocked (`spawning`): its parent is
     being stopped, as the group is."""
     return hasattr(signal, "sigpending") and bool(signal.sigpending() & _STOPS)
 
 
 def stops_unblocked() -> None:
-    """Ctrl-C and SIGTERM no longer blocked (`spawned_deaf`): answered from here by the handlers set."""
+    """Ctrl-C and SIGTERM no longer blocked (`spawning`): answered from here by the handlers set."""
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
 
@@ -65,7 +75,7 @@ def started_as_helper() -> None:
     keeps the pipe's writing end open too), and the command's way out with it. A parent killed outright (SIGKILL, the
     OOM killer) shuts nothing down, and the helper holds both ends of its call queue, so it would wait for work for
     good, holding the command's stderr: it goes when the parent does. Both were blocked from the helper's first
-    instruction (`spawned_deaf`): a stop that came while it started is dropped here, ignored."""
+    instruction (`spawning`): a stop that came while it started is dropped here, ignored."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stops_unblocked()

@@ -27,8 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
-from llmtrade.stops import signals_held
-from llmtrade.worker_process import spawned_deaf, started_as_helper, stop_helper
+from llmtrade.worker_process import spawning, started_as_helper, stop_helper
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,13 +61,12 @@ class DrawWorker:
             return
         self._started = True
         # No process (a sandbox without semaphores): draws made here. A stop waits for the spawn (worker_process.py).
-        with contextlib.suppress(Exception), _STARTING, signals_held(), spawned_deaf():
-            before = set(multiprocessing.active_children())
+        with contextlib.suppress(Exception), _STARTING, spawning() as spawned:
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
             )
             self._pool.submit(_import_arch)  # spawns the process now
-            self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
+            self._process = next(iter(spawned()), None)
         queued, self._queued = self._queued, []
         for args in queued:
             self.ahead(*args)

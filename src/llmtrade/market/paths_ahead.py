@@ -23,8 +23,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from llmtrade.market.intraday_path import Plan, PlanKey, made_plans, planned_elsewhere
-from llmtrade.stops import signals_held
-from llmtrade.worker_process import STARTING, spawned_deaf, started_as_helper, stop_helper
+from llmtrade.worker_process import STARTING, spawning, started_as_helper, stop_helper
 
 # How many chunks (a backtest gives one per week) the worker may be asked for beyond the one last drawn from.
 _WINDOW = 6
@@ -46,13 +45,12 @@ class PathsAhead:
             return
         try:
             # No process (a sandbox without semaphores): all made here. A stop waits for the spawn (worker_process.py).
-            with contextlib.suppress(Exception), STARTING, signals_held(), spawned_deaf():
-                before = set(multiprocessing.active_children())
+            with contextlib.suppress(Exception), STARTING, spawning() as spawned:
                 self._pool = ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"), initializer=started_as_helper
                 )
                 self._ask_up_to(_WINDOW)
-                self._process = next((c for c in multiprocessing.active_children() if c not in before), None)
+                self._process = next(iter(spawned()), None)
         except BaseException:  # the stop held back, raised once the worker is known: stopped with it
             self.close()
             raise

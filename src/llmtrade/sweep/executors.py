@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
-from llmtrade.stops import signals_held, stops_answered_for_good
+from llmtrade.stops import stops_answered_for_good
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
-from llmtrade.worker_process import spawned_deaf, stopped_while_starting, stops_unblocked, without_library_warnings
+from llmtrade.worker_process import spawning, stopped_while_starting, stops_unblocked, without_library_warnings
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -150,10 +150,9 @@ class LocalExecutor:
     def _submit(self, task: RunTask) -> Future[RunOutcome]:
         from concurrent.futures.process import BrokenProcessPool
 
-        # A submit may spawn a worker: it starts with Ctrl-C and SIGTERM blocked (worker_process.spawned_deaf), and
-        # a stop meanwhile waits for the spawn (an unfinished one left the child reading an empty pipe).
-        with signals_held(), spawned_deaf():
-            before = set(multiprocessing.active_children())
+        # A submit may spawn a worker: it starts with Ctrl-C and SIGTERM blocked, and a stop meanwhile waits for the
+        # spawn (worker_process.spawning).
+        with spawning() as spawned:
             try:
                 return self._pool.submit(_run_in_pool, task)
             except BrokenProcessPool:  # a worker died in an earlier batch: the pool is gone, start another
@@ -161,7 +160,7 @@ class LocalExecutor:
                 self._pool = self._open()
                 return self._pool.submit(_run_in_pool, task)
             finally:
-                self._workers |= set(multiprocessing.active_children()) - before  # spawned by this submit
+                self._workers.update(spawned())
 
     def _hand_out(self, waiting: deque[RunTask], running: dict[Future[RunOutcome], RunTask]) -> None:
         """Submit waiting tasks until one is in flight per worker."""
