@@ -280,7 +280,7 @@ class HeldBars:
         end = self.calendar.last_completed_session(asof)
         if end is None:
             raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
-        return self.bars(symbols, end - timedelta(days=int(sessions * 1.5) + 10), end)
+        return self.bars(symbols, _window_start(end, sessions), end)
 
     def candidate_features(self, candidates: Sequence[CandidateInstrument], asof: datetime) -> Featured:
         """`discovery.run.candidate_features(self, candidates, asof)`, the same rows, from each held symbol's
@@ -320,5 +320,5 @@ def features_from(calendar: TradingCalendar, asof: datetime) -> date | None:
     return None if session is None else _window_start(session)
 
 
-def _window_start(session: date) -> date:
-    return session - timedelta(days=int(FEATURE_SESSIONS * 1.5) + 10)  # MarketData.bars_asof's window
+def _window_start(session: date, sessions: int = FEATURE_SESSIONS) -> date:
+    return session - timedelta(days=int(sessions * 1.5) + 10)  # MarketData.bars_asof's window
