@@ -60,6 +60,24 @@ KNOWN = {
     "USO": (1.00, 0.05, 72.0),
     "BNO": (0.95, 0.06, 27.0),
 }
+# A KNOWN symbol's own class, its path's factor whether the universe holds it or not, and whatever class assets.yaml
+# gives it (that class groups it for the risk gate's class limit; its prices are the symbol's). A trial took USO out
+# of assets.yaml while an account was short 1828 at 11.17: priced as a candidate instead (a path of its own, from
+# another start), the week's roll bought it back at 95.37, and the account's equity went to -53,549.
+KNOWN_CLASS = {
+    "SPY": "equity",
+    "QQQ": "equity",
+    "IWM": "equity",
+    "TLT": "rates",
+    "IEF": "rates",
+    "HYG": "credit",
+    "LQD": "credit",
+    "UUP": "usd",
+    "GLD": "gold",
+    "IAU": "gold",
+    "USO": "oil",
+    "BNO": "oil",
+}
 TRADING_DAYS = 252
 # The path is generated from ORIGIN in whole blocks of this many sessions (about a year), as far as the
 # furthest day asked for: a backtest of 2016 does not generate through the calendar's horizon.
@@ -99,7 +117,7 @@ class SyntheticMarket:
         return None  # its bars are drawn whole
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
-        unknown = [s for s in symbols if s not in self._classes and s not in self._extra]
+        unknown = [s for s in symbols if s not in self._classes and s not in self._extra and s not in KNOWN]
         if unknown:
             raise MarketDataError(f"synthetic market does not know {', '.join(unknown)} (not in the universe)")
         if end < ORIGIN:
@@ -215,14 +233,15 @@ def _generate(
     made session by session, in order: the rows of a prefix of `sessions` are the rows of the prefix.
 
     A symbol taken out of the universe or put in moves no other symbol's bars (an operator's trial took LQD out of
-    assets.yaml mid-week: QQQ's prices were rewritten from 2082 to 617, and a position sold at the new one). Every
-    KNOWN symbol makes its draws in the seed's stream, in a fixed order, whether the universe holds it or not; any
-    other symbol draws from a stream of its own (seed, symbol). The packaged universe is KNOWN: its path is the one
-    every earlier version generated."""
+    assets.yaml mid-week: QQQ's prices were rewritten from 2082 to 617, and a position sold at the new one), nor its
+    own when it is KNOWN: every KNOWN symbol is generated, at its own class (KNOWN_CLASS), from its draws in the
+    seed's stream, in a fixed order, whether the universe holds it or not, so one still held after it left the
+    universe is valued and closed at the prices it was bought at. Any other symbol draws from a stream of its own
+    (seed, symbol). The packaged universe is KNOWN: its path is the one every earlier version generated."""
     rng = random.Random(seed)
     chol = _cholesky([[_corr(a, b) for b in FACTORS] for a in FACTORS])
-    symbols = [s for s, _ in classes]
-    configured = dict(classes)
+    configured = {**dict(classes), **KNOWN_CLASS}
+    symbols = list(configured)
     others = {s: random.Random(zlib.crc32(f"synthetic:{seed}:{s}".encode())) for s in symbols if s not in KNOWN}
     drawing = [(s, rng) for s in sorted(KNOWN)] + [(s, others[s]) for s in sorted(others)]
     price = {s: KNOWN.get(s, (1.0, 0.03, 100.0))[2] for s in symbols}
@@ -241,11 +260,7 @@ def _generate(
         }
         factors.append((regime, factor_return))
         for symbol, stream in drawing:
-            asset_class = configured.get(symbol)
-            if asset_class is None:  # a KNOWN symbol the universe lacks: its five draws made all the same
-                for _ in range(5):
-                    stream.gauss(0, 1)
-                continue
+            asset_class = configured[symbol]
             draw = stream.gauss
             beta, idio, _ = KNOWN.get(symbol, (1.0, 0.03, 100.0))
             day_return = beta * factor_return[asset_class] + idio * math.sqrt(dt) * draw(0, 1)
