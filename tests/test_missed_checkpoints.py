@@ -5,6 +5,7 @@ minutes never running the 15:50 one (nothing between 15:50 and the close), both 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -46,6 +47,32 @@ def test_checkpoints_before_a_late_weekly_run_and_those_begun_are_not_missed(
     assert _code_and_said(wake_quietly(monkeypatch, "13:00"))[0] == 0
     assert _code_and_said(wake_quietly(monkeypatch, "14:00")) == (0, "")  # its 14:00 checkpoint, run on time
     assert stored_events(wednesday_week, type="CheckpointsMissed") == []
+
+
+def test_a_schedule_changed_mid_week_misses_only_checkpoints_it_named_in_their_time(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A trial moved the checkpoints to 10:30 and 15:50 on a Thursday night: the next wake-up said every 10:30 of the
+    # week "never run" and recorded them missed, though no schedule had named them then.
+    for at in ("08:00", "09:05", "12:05", "14:05", "15:55"):
+        assert _code_and_said(wake_quietly(monkeypatch, at)) == (0, ""), at
+    for at in ("09:05", "12:05", "14:05", "15:55"):
+        assert _code_and_said(wake_quietly(monkeypatch, at, "2026-01-08")) == (0, ""), at
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    schedule = config / "schedule.yaml"
+    old = 'checkpoints: ["09:00", "12:00", "14:00", "15:50"]'
+    assert old in schedule.read_text()
+    schedule.write_text(schedule.read_text().replace(old, 'checkpoints: ["10:30", "15:50"]'))
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    assert _code_and_said(wake_quietly(monkeypatch, "08:05", "2026-01-09")) == (0, "")
+    assert stored_events(wednesday_week, type="CheckpointsMissed") == []
+    # Under the new schedule its own times still count: Friday's 10:30 passed with no wake-up.
+    code, said = _code_and_said(wake_quietly(monkeypatch, "15:55", "2026-01-09"))
+    assert code == 0 and "never run" in said and "Fri 2026-01-09 10:30-15:50" in said, said
+    assert "Wed" not in said and "Thu" not in said, said
+    [missed] = stored_events(wednesday_week, type="CheckpointsMissed")
+    assert missed.payload["checkpoints"] == ["checkpoint:2026-01-09T10:30"]
 
 
 def _code_and_said(woke: Result) -> tuple[int, str]:

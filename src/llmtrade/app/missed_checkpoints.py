@@ -4,20 +4,23 @@ run-due runs only today's latest checkpoint (a later one supersedes the earlier,
 so a checkpoint whose time passed while no wake-up came is never run. An operator's trial found that said nowhere:
 the machine off for a morning lost its 09:00 and 12:00 checkpoints, and a crontab waking every 30 or 60 minutes never
 ran the 15:50 one (nothing between 15:50 and the 16:00 close), both silently. Here the first wake-up after such a
-checkpoint's time records it (CheckpointsMissed) and says it in one line; `status` counts them. A checkpoint begun and
-left unfinished is another matter, closed past its deadline by app/checkpoint_deadlines.py.
+checkpoint's time records it (CheckpointsMissed) and says it in one line; `status` counts them. A checkpoint is
+looked for only under the schedule in force at its time (the times run-due found in schedule.yaml then). A checkpoint
+begun and left unfinished is another matter, closed past its deadline by app/checkpoint_deadlines.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.missed_weeks import weeks_not_run_said
-from llmtrade.domain.checkpoints import CheckpointCompleted, CheckpointsMissed
+from llmtrade.config.models import ScheduleConfig
+from llmtrade.domain.checkpoints import CheckpointCompleted, CheckpointsMissed, CheckpointTimesSeen
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import WeekCompleted, WeekNotRun
-from llmtrade.domain.streams import MISSED_CHECKPOINTS, week_stream
+from llmtrade.domain.streams import CHECKPOINT_TIMES, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import NEW_YORK, new_york_date
@@ -47,16 +50,59 @@ def say_missed_checkpoints(app: Container) -> None:
         not_run = events.week_ids(WeekNotRun.event_type())
         looked = max([*ran, *not_run])
         week = max(ran[0], min(looked, current) - _WEEK)
+        in_force = _times_in_force(events, app.loaded.config.schedule, now)
         said: list[str] = []
         while week <= current:
-            said += [line for line in [_missed_in(app, events, week, now)] if line]
+            said += [line for line in [_missed_in(app, events, week, now, in_force)] if line]
             week += _WEEK
         said += weeks_not_run_said(app, events, now, set(ran), set(not_run))
     for line in said:
         app.warning(line)
 
 
-def _missed_in(app: Container, events: EventStore, week_id: date, now: datetime) -> str | None:
+def _times_in_force(events: EventStore, schedule: ScheduleConfig, now: datetime) -> list[tuple[datetime, list[str]]]:
+    """Each set of checkpoint times run-due has found in schedule.yaml, from when (CheckpointTimesSeen); `schedule`'s
+    are recorded (and added) first when they are not the last found. A trial moved the checkpoints from 09:00, 12:00,
+    14:00 and 15:50 to 10:30 and 15:50 on a Thursday night: the next wake-up said every 10:30 of that week and the
+    week before "never run" and recorded them missed, though no schedule had named them then."""
+    found = events.read_stream(CHECKPOINT_TIMES)
+    in_force = [(e.occurred_at, CheckpointTimesSeen.from_event(e).times) for e in found]
+    times = list(schedule.checkpoints)
+    if not in_force or in_force[-1][1] != times:
+        payload = CheckpointTimesSeen(times=times)
+        with contextlib.suppress(ConcurrencyError):  # two wake-ups at once: either record serves
+            events.append(
+                [NewEvent.of(payload, stream=CHECKPOINT_TIMES)], expected_versions={CHECKPOINT_TIMES: len(found)}
+            )
+        in_force.append((now, times))
+    return in_force
+
+
+def _in_force_at(in_force: list[tuple[datetime, list[str]]], at: datetime) -> tuple[str, ...]:
+    """The checkpoint times in force at `at`: the last found by then; before the first found (books older than these
+    records), the first, as no other is known."""
+    return tuple(next((times for found, times in reversed(in_force) if found <= at), in_force[0][1]))
+
+
+def _passed(
+    schedule: ScheduleConfig, app: Container, week_id: date, now: datetime, in_force: list[tuple[datetime, list[str]]]
+) -> list[tuple[Job, datetime]]:
+    """The week's checkpoints whose time ended by `now`, each one the schedule in force at its time named, with that
+    schedule's end of its time, in time order."""
+    passed = []
+    for times in dict.fromkeys(tuple(t) for _, t in in_force):
+        then = schedule.model_copy(update={"checkpoints": list(times)})
+        passed += [
+            (job, until)
+            for job, until in passed_checkpoints(then, app.calendar, week_id, now)
+            if _in_force_at(in_force, job.at) == times
+        ]
+    return sorted(passed, key=lambda found: found[0].at)
+
+
+def _missed_in(
+    app: Container, events: EventStore, week_id: date, now: datetime, in_force: list[tuple[datetime, list[str]]]
+) -> str | None:
     """Record the week's checkpoints missed and not said before; what to say of them, None for none."""
     recorded = events.read(week_id=week_id, type=[WeekCompleted.event_type(), CheckpointCompleted.event_type()])
     completed = [e for e in recorded if e.type == WeekCompleted.event_type()]
@@ -71,7 +117,7 @@ def _missed_in(app: Container, events: EventStore, week_id: date, now: datetime)
     }
     missed = [
         (job, until)
-        for job, until in passed_checkpoints(app.loaded.config.schedule, app.calendar, week_id, now)
+        for job, until in _passed(app.loaded.config.schedule, app, week_id, now, in_force)
         if job.at > ran and job.key not in done and job.key not in said and _never_begun(events, job)
     ]
     return _record(events, week_id, missed) if missed else None

@@ -118,6 +118,14 @@ class CheckpointsMissed(EventPayload):
     reason: str
 
 
+class CheckpointTimesSeen(EventPayload):
+    """The checkpoint times schedule.yaml gave run-due from this event's time on: recorded by the first wake-up that
+    found them, and again whenever they change (app/missed_checkpoints.py), so a checkpoint counts as missed only at
+    a time the schedule then in force named."""
+
+    times: list[str]  # HH:MM, New York, sorted
+
+
 class OrphanedPositionsSaid(EventPayload):
     """run-due said that accounts no longer in accounts.yaml hold positions (app/orphaned_positions.py): what each
     holds ("SYMBOL +QTY, ..."), said again only when that changes."""

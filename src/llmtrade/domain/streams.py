@@ -62,6 +62,7 @@ EVENT_CHECKS = "event-checks"
 # Appended to: each run-due that found checkpoints past their deadline and had to leave their closing to the next.
 CLOSINGS_PUT_OFF = "closings-put-off"
 MISSED_CHECKPOINTS = "missed-checkpoints"  # CheckpointsMissed, per week
+CHECKPOINT_TIMES = "checkpoint-times"  # CheckpointTimesSeen: appended to when schedule.yaml's checkpoints change
 WEEK_NOT_RUN = "week-not-run"  # WeekNotRun, write-once per week: said once
 ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
 # Appended to: each configuration a job command stopped on (ConfigRejected), once while the same error lasts.
