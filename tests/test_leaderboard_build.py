@@ -121,7 +121,7 @@ def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_
     rows = {s.name: s for s in board.standings}
     assert rows["acct_1"].trades == 1 and rows["acct_1"].hit_rate is not None
     assert "acct_9" not in rows
-    assert board.trials == 5
+    assert board.trials == 6  # acct_9 traded, then left accounts.yaml: not ranked, still tried
     assert all(rows[name].dsr is None for name in ("FLAT", "SPY", "EQUAL_WEIGHT"))
     assert any(n.startswith("no knowledge_cutoff in models.yaml for gpt") for n in board.notes)
     assert board.periods == ()
@@ -450,6 +450,8 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     assert "acct_4 entered the books after they began: its row runs from the close of 2024-12-03" in notes
     assert "acct_3 is in accounts.yaml but no run has valued it yet" in notes
     assert "acct_9 traded in these books but is not in accounts.yaml" in notes
+    # Tried all the same: left out of the count, dropping the losers from accounts.yaml raised the rest's DSR.
+    assert board.trials == 6 and "trials = 6: the accounts compared (PMs and the chairman), and acct_9, traded" in notes
     # The whole range has its ratios, and acct_4's row; acct_3's of no return shows none and its own note says why.
     assert rows["acct_1"].sharpe.estimate is not None and rows["acct_4"].sharpe.estimate is not None
     assert "Sharpe, Sortino and Calmar are n/a" not in notes

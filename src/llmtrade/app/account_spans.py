@@ -74,13 +74,13 @@ def span_note(account: str, sessions: Sequence[date], start: int, *, periods: bo
 
 def removed_note(traded: set[str], accounts: set[str]) -> str | None:
     """A note for the accounts that traded in these books (`traded`) but are no longer in accounts.yaml (`accounts`):
-    not ranked, not trials."""
+    not ranked, still trials (app/leaderboard.py counts them)."""
     gone = sorted(traded - accounts)
     if not gone:
         return None
     return (
         f"{', '.join(gone)} traded in these books but {'is' if len(gone) == 1 else 'are'} not in accounts.yaml: "
-        "left out of the rows and the trials (put it back to rank it)"
+        "left out of the rows (put it back to rank it), still counted in the trials"
     )
 
 

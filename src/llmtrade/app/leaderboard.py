@@ -172,7 +172,10 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     closes = {**closes, **more}
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), weekly)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
-    trials = len(trial_names)
+    # An account taken out of accounts.yaml after it traded was tried all the same (the FLAT account never trades):
+    # left out of the count, dropping the losers raised the survivors' deflated Sharpe.
+    removed = sorted(traded - configured)
+    trials = len(trial_names) + len(removed)
     board = standings(tracks, trials=trials, trial_names=trial_names)
     # A backtest trades one config from its first week to its last (a resume refuses another, backtest_inputs.py):
     # every account begins with it, and its valuations (tens of thousands) are not read back to say so.
@@ -185,8 +188,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     notes = [
         f"from the close of {sessions[0]} to the close of {sessions[-1]}: "
         f"{counted(len(sessions) - 1, 'daily return')}; nothing after the last session in the books",
-        f"trials = {trials}: the accounts compared (PMs and the chairman); the deflated Sharpe assumes the best "
-        "of that many was picked",
+        f"trials = {trials}: the accounts compared (PMs and the chairman)"
+        + (f", and {', '.join(removed)}, traded here and since taken out of accounts.yaml" if removed else "")
+        + "; the deflated Sharpe assumes the best of that many was picked",
         RISK_FREE_NOTE,
         EXCESS_NOTE,
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
