@@ -4,6 +4,7 @@ short stayed open for good, no checkpoint judging it and no roll closing it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,14 @@ def test_a_removed_account_still_holding_is_said_once_a_day(
     [line] = [s for s in woke.stderr.splitlines() if s.startswith("acct_4 ")]
     assert f"acct_4 is not in accounts.yaml but its books hold {held.pop()} " in line
     assert "close it at its broker" in line
+    # status, which has no row for it, says it every time it is read (it was left out without a word).
+    shown = runner.invoke(app, ["--config", str(config), "status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert [w for w in json.loads(shown.stdout)["warnings"] if w.startswith("acct_4 is not in accounts.yaml")]
+    assert (
+        "acct_4 is not in accounts.yaml but its books hold"
+        in runner.invoke(app, ["--config", str(config), "status"]).stderr
+    )
     # Said once: no desk looks at the account any more, so nothing recorded would end a daily line.
     for at in ("2026-01-07T14:01", "2026-01-08T09:01"):
         monkeypatch.setenv("LLMTRADE_NOW", f"{at}:00-05:00")

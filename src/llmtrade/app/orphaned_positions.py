@@ -28,13 +28,7 @@ def say_orphaned_positions(app: Container) -> None:
     configured = {a.id for a in app.loaded.config.accounts.accounts}
     with app.storage() as storage:
         events = storage.events
-        fills: dict[str, list[Fill]] = {}
-        for event in events.read(type=OrderFilled.event_type()):
-            if event.account_id not in configured:  # a fill's account, as recorded with it: only removed ones parsed
-                fill = events.payload(OrderFilled, event).fill
-                if fill.account_id not in configured:
-                    fills.setdefault(fill.account_id, []).append(fill)
-        held = {account: holding for account in sorted(fills) if (holding := _holding(events, account, fills[account]))}
+        held = orphaned_holdings(events, configured)
         said = events.read(stream=ORPHANED_POSITIONS)
         before = OrphanedPositionsSaid.from_event(said[-1]).holdings if said else {}
         if held == before:
@@ -48,11 +42,26 @@ def say_orphaned_positions(app: Container) -> None:
         except ConcurrencyError:
             return
     for account, holding in new.items():
-        app.warning(
-            f"{account} is not in accounts.yaml but its books hold {holding}: nothing judges or closes it now; put "
-            "the account back to have it managed (a checkpoint or the week's roll closes it), or close it at its "
-            "broker and keep the account out"
-        )
+        app.warning(orphan_line(account, holding))
+
+
+def orphaned_holdings(events: EventStore, configured: set[str]) -> dict[str, str]:
+    """What the books hold for each account not in `configured` (accounts.yaml), by account; none holding nothing."""
+    fills: dict[str, list[Fill]] = {}
+    for event in events.read(type=OrderFilled.event_type()):
+        if event.account_id not in configured:  # a fill's account, as recorded with it: only removed ones parsed
+            fill = events.payload(OrderFilled, event).fill
+            if fill.account_id not in configured:
+                fills.setdefault(fill.account_id, []).append(fill)
+    return {account: holding for account in sorted(fills) if (holding := _holding(events, account, fills[account]))}
+
+
+def orphan_line(account: str, holding: str) -> str:
+    return (
+        f"{account} is not in accounts.yaml but its books hold {holding}: nothing judges or closes it now; put "
+        "the account back to have it managed (a checkpoint or the week's roll closes it), or close it at its "
+        "broker and keep the account out"
+    )
 
 
 def _holding(events: EventStore, account: str, recorded: list[Fill]) -> str:

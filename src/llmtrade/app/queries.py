@@ -16,6 +16,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.killed_runs import lease_held
 from llmtrade.app.missed_weeks import unrun_weeks
+from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.results import (
     AccountStanding,
     ClosingPutOffLine,
@@ -108,6 +109,9 @@ def status(app: Container) -> StatusResult:
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
             warnings += _unpriced(rows, prices, missing)
+        # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen.
+        gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
+        warnings += [orphan_line(account, holding) for account, holding in gone.items()]
         for warning in warnings:
             app.warning(warning)
         # No "vs FLAT" or "vs SPY" here: a difference of two totals without its uncertainty, trades and costs reads as
