@@ -20,6 +20,7 @@ from llmtrade.analytics.curves import FLAT
 from llmtrade.analytics.records import Period, Standing
 from llmtrade.analytics.standings import standings
 from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.committee import DecisionMade, PitchSubmitted
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import TradingCalendar
@@ -82,6 +83,35 @@ def removed_note(traded: set[str], accounts: set[str]) -> str | None:
         f"{', '.join(gone)} traded in these books but {'is' if len(gone) == 1 else 'are'} not in accounts.yaml: "
         "left out of the rows (put it back to rank it), still counted in the trials"
     )
+
+
+def models_notes(events: EventStore) -> list[str]:
+    """A note for each account whose trades more than one model decided, week by week: a cron user swaps a PM's model
+    in models.yaml for a newer one and keeps its account, so the account's row ranks both models' weeks together
+    under one name, and nothing said so (a trial swapped acct_1's openai/gpt-5.1 after two weeks)."""
+    weeks: dict[str, dict[str, list[date]]] = {}  # account -> model -> the weeks it pitched or decided for it
+    for event in events.read(type=[PitchSubmitted.event_type(), DecisionMade.event_type()]):
+        if event.week_id is None:
+            continue
+        if event.type == PitchSubmitted.event_type():
+            chosen = events.payload(PitchSubmitted, event).pitch
+        else:
+            chosen = events.payload(DecisionMade, event).decision
+        weeks.setdefault(chosen.account_id, {}).setdefault(chosen.model, []).append(event.week_id)
+    notes = []
+    for account, models in sorted(weeks.items()):
+        if len(models) < 2:
+            continue
+        spans = sorted((min(days), max(days), model) for model, days in models.items())
+        said = ", ".join(
+            f"{model} (week {first})" if first == last else f"{model} (weeks {first} to {last})"
+            for first, last, model in spans
+        )
+        notes.append(
+            f"{account} traded for {len(models)} models: {said}; its row ranks them together (a model given an "
+            "account of its own in accounts.yaml is ranked alone)"
+        )
+    return notes
 
 
 def late_rows(

@@ -27,7 +27,7 @@ from llmtrade.analytics import baseline_tracks, curves, draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
-from llmtrade.app.account_spans import late_rows, late_starts, removed_note, short_spans, span_note
+from llmtrade.app.account_spans import late_rows, late_starts, models_notes, removed_note, short_spans, span_note
 from llmtrade.app.backtest_config import reading_config
 from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.baseline_universe import (
@@ -201,6 +201,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *(span_note(account, sessions, start, periods=bool(periods)) for account, start in late.items()),
         *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
         *filter(None, [removed_note(traded, configured)]),
+        # A backtest trades one config throughout (a resume refuses another): only live books can change models.
+        *(models_notes(events) if source == "live" else []),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
     ]
     folder = csv_folder(app, record)
