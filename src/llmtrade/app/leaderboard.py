@@ -58,6 +58,7 @@ from llmtrade.app.price_basis import CSV, adjusted_beside, csv_folder, price_bas
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
+from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
@@ -203,6 +204,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *filter(None, [removed_note(traded, configured)]),
         # A backtest trades one config throughout (a resume refuses another): only live books can change models.
         *(models_notes(events) if source == "live" else []),
+        *(cash_warnings(app, events) if source == "live" else []),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
     ]
     folder = csv_folder(app, record)

@@ -27,6 +27,7 @@ from llmtrade.app.results import (
     StatusUsage,
     UsageSum,
 )
+from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closing, closing_equity
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
@@ -112,6 +113,7 @@ def status(app: Container) -> StatusResult:
         # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen.
         gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
         warnings += [orphan_line(account, holding) for account, holding in gone.items()]
+        warnings += cash_warnings(app, events)
         for warning in warnings:
             app.warning(warning)
         # No "vs FLAT" or "vs SPY" here: a difference of two totals without its uncertainty, trades and costs reads as
