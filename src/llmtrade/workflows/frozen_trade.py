@@ -101,10 +101,6 @@ def _frozen_of(
         # Parsed once per process (the store keeps it): every checkpoint asks for every account's pitch.
         pitch = events.payload(PitchSubmitted, event).pitch
         if pitch.account_id == account_id:
-            # The PM may have been renamed or removed since Wednesday: its pitch's model still owns the trade.
-            owner = next((pm for pm in config.models.pms if pm.id == pitch.pm_id), None) or ModelRef(
-                model=pitch.model, provider=next(iter(config.models.providers))
-            )
             return FrozenTrade(
                 pitch.instrument,
                 pitch.direction,
@@ -112,10 +108,22 @@ def _frozen_of(
                 pitch.thesis_bullets,
                 pitch.indicators,
                 pitch.invalidation,
-                owner,
+                _owner(config, pitch.pm_id, pitch.account_id, pitch.model),
                 event.occurred_at,
             )
     return None
+
+
+def _owner(config: Config, pm_id: str, account_id: str, model: str) -> ModelRef:
+    """The model entry that judges a pitch's trade through its week: its PM's; a PM renamed since Wednesday (the same
+    model on the same account) by its new entry; else the pitch's model as another entry configures it, and only when
+    none does on the first provider. A PM renamed mid-week whose model runs on a second provider had its checkpoints
+    ask the first provider (at the default temperature and max_tokens) for a model it may not serve."""
+    pms = config.models.pms
+    owner = next((pm for pm in pms if pm.id == pm_id), None)
+    owner = owner or next((pm for pm in pms if pm.account == account_id and pm.model == model), None)
+    owner = owner or next((ref for _, ref in config.models.model_refs() if ref.model == model), None)
+    return owner or ModelRef(model=model, provider=next(iter(config.models.providers)))
 
 
 def through_splits(frozen: FrozenTrade, splits: Sequence[Split], now: datetime) -> FrozenTrade:
