@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from pydantic import BaseModel
+from typer.testing import CliRunner
 
+from llmtrade import __version__
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.baseline_universe import other_config, universe_note
+from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.history import ADDED
 from llmtrade.config.loader import load_config
@@ -29,11 +34,13 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from llmtrade.storage.database import backtest_database
+from llmtrade.sweep import spec as sweep_spec
 from tests.test_backtest import _unique, _url, datetime_now
 from tests.test_backtest_bad_start import WEEK, _write, history
 from tests.test_baseline_universe import _record
 
 SECOND = WEEK + timedelta(days=7)
+runner = CliRunner()
 
 # Every field of the config's models as the oldest build ADDED reaches back to had them (84904eb, 2026-11-30).
 BEFORE_ADDED = {
@@ -151,3 +158,44 @@ def test_a_backtest_an_earlier_build_started_resumes_after_the_upgrade(
         )
     resumed = _run(database_url, tmp_path, name, folder, SECOND)
     assert (resumed.weeks_done_before, resumed.weeks_run) == (1, 1)
+
+
+def test_a_sweep_an_earlier_build_ran_is_done_earlier_after_the_upgrade(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep's run is identified by the hash of its config's dump: 972aba5's sweep, rerun after the upgrade, ran
+    every run again under new ids (each in a new database), and a run it had killed midway began again from its first
+    week."""
+    name = f"h{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: {name}\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\nseeds: [7, 11]\n")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    with monkeypatch.context() as old_build:  # the ids as the earlier build made them: its config had no new fields
+
+        def earlier(config: Config, *, prices: str, start: Any, end: Any, mode: str, **_: Any) -> str:
+            dumped = config.model_dump(mode="json", exclude=_added_fields(config))
+            document = {"config": dumped, "prices": prices, "start": start.isoformat(), "end": end.isoformat()}
+            document |= {"mode": mode, "version": __version__}
+            return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+        old_build.setattr(sweep_spec, "run_hash", earlier)
+        first = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"])
+        assert first.exit_code == 0, first.output
+    before = {r["run_id"] for r in json.loads(first.stdout[: first.stdout.rindex("}") + 1])["runs"]}
+    again = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"])
+    assert again.exit_code == 0, again.output
+    runs = json.loads(again.stdout[: again.stdout.rindex("}") + 1])["runs"]
+    assert {r["status"] for r in runs} == {"done_earlier"}
+    assert {r["run_id"] for r in runs} == before
+
+
+def _added_fields(config: Config) -> dict[str, Any]:
+    """pydantic's `exclude` for the fields added since 972aba5, written out by hand."""
+    return {
+        "assets": {"universe": {i: {"held_only": True} for i in range(len(config.assets.universe))}},
+        "models": {
+            "providers": {
+                k: {"attempt_floor_seconds": True, "min_tokens_per_second": True} for k in config.models.providers
+            }
+        },
+    }

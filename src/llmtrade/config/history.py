@@ -29,14 +29,18 @@ ADDED: tuple[tuple[type[BaseModel], str], ...] = (
 
 def earlier_dumps(config: Config) -> list[str]:
     """`config.model_dump_json()` as each earlier shape had it, newest first; none past a field set off its default."""
-    dumps: list[str] = []
+    return [config.model_dump_json(exclude=exclude) for exclude in earlier_shapes(config)]
+
+
+def earlier_shapes(config: Config) -> list[dict[Any, Any]]:
+    """pydantic's `exclude` that dumps `config` as each earlier shape had it, newest first (`earlier_dumps`)."""
+    shapes: list[dict[Any, Any]] = []
     for since in range(len(ADDED) - 1, -1, -1):
-        dropped = ADDED[since:]
-        exclude = _exclude(config, dropped)
+        exclude = _exclude(config, ADDED[since:])
         if exclude is None:
             break  # a field added since holds a value of its own: no earlier build could have had this config
-        dumps.append(config.model_dump_json(exclude=exclude))
-    return dumps
+        shapes.append(exclude)
+    return shapes
 
 
 def _exclude(value: Any, dropped: Sequence[tuple[type[BaseModel], str]]) -> dict[Any, Any] | None:
