@@ -8,6 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.domain.checkpoints import PostmortemCompleted
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import postmortem_stream
 from llmtrade.workflows import postmortem_memory
 from tests.support import stored_events
 
@@ -60,3 +63,53 @@ def test_a_weekly_run_by_hand_runs_first_a_postmortem_cut_off_before_the_memory(
     assert stored_events(wednesday_week, type="OutcomeRemembered")
     started = [e for e in stored_events(wednesday_week, type="RunStarted") if e.payload["command"] == "run-weekly"]
     assert completed.id < started[-1].id  # closed before the new week began
+
+
+def test_a_postmortem_an_earlier_build_cut_off_before_the_memory_is_run_again_once(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Builds before the marker came last (84904eb, 72a5597, 972aba5) wrote PostmortemCompleted with the postmortems,
+    then the memory. An upgrade trial killed 84904eb's postmortem between them; after the upgrade run-due said "nothing
+    is due" for good and the week's 5 setups never had their outcomes (nor its 5 lessons)."""
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:35:00-05:00")
+
+    async def old_build_killed(self: postmortem_memory.RememberOutcomesStage, context: object) -> object:
+        bench = self.bench  # the marker as the old record stage wrote it, beside the postmortems; then the kill
+        marker = PostmortemCompleted(week_id=bench.week_id, run_id=bench.run_id)
+        stream = postmortem_stream(bench.week_id)
+        bench.events.append([NewEvent.of(marker, stream=stream, week_id=bench.week_id, run_id=bench.run_id)])
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as kill:
+        kill.setattr(postmortem_memory.RememberOutcomesStage, "run", old_build_killed)
+        assert runner.invoke(app, ["-q", "run-due"]).exit_code == 130
+    assert stored_events(wednesday_week, type="PostmortemCompleted")
+    assert stored_events(wednesday_week, type="OutcomeRemembered") == []
+
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:40:00-05:00")
+    again = runner.invoke(app, ["run-due"])
+    assert again.exit_code == 0 and "ran postmortem:2026-01-07" in again.stdout, again.output
+    assert stored_events(wednesday_week, type="OutcomeRemembered")
+    assert stored_events(wednesday_week, type="LessonRemembered")
+    assert len(stored_events(wednesday_week, type="PostmortemCompleted")) == 1
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:45:00-05:00")
+    assert "nothing is due" in runner.invoke(app, ["run-due"]).stdout
+
+
+def test_a_postmortem_that_remembered_no_outcome_is_not_run_again(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repair above is asked once: a week whose finished postmortem had no outcome to remember stays done."""
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:35:00-05:00")
+
+    async def nothing(self: object, context: object) -> object:
+        return context  # as when no setup's account had a postmortem
+
+    with monkeypatch.context() as none:
+        none.setattr(postmortem_memory.RememberOutcomesStage, "run", nothing)
+        assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    assert stored_events(wednesday_week, type="OutcomeRemembered") == []
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:45:00-05:00")
+    assert "nothing is due" in runner.invoke(app, ["run-due"]).stdout

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmtrade.app.baseline_universe import config_hash
+from llmtrade.app.baseline_universe import config_hash, config_hashes
 from llmtrade.app.container import Container
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import Config
@@ -50,13 +50,13 @@ def reading_config(reader: Container, name: str) -> tuple[Container, str]:
 def _with_recorded(reader: Container, recorded: list[StoredEvent], name: str) -> Container:
     if reader.config_dir is not None:
         return reader
-    loaded = config_hash(reader.loaded.config)
+    loaded = config_hashes(reader.loaded.config)
     for event in reversed(recorded):  # the latest start's, should a later one have bound another
         made = BacktestConfigRecorded.from_event(event)
-        if made.config_hash == loaded:
+        if made.config_hash in loaded:
             return reader
         config = Config.model_validate_json(made.config)  # JSON's rules: a strict config's dates are text there
-        if config_hash(config) != made.config_hash:  # not read back as it ran (an older build's fields): refused later
+        if made.config_hash not in config_hashes(config):  # not read back as it ran: refused later
             return reader
         return replace(reader, loaded=LoadedConfig(config, source=f"recorded by backtest {name}"))
     return reader

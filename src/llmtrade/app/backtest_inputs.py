@@ -17,7 +17,7 @@ from pathlib import Path
 from llmtrade import __version__
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.backtest_container import BacktestContainer
-from llmtrade.app.baseline_universe import config_hash
+from llmtrade.app.baseline_universe import config_hash, config_hashes
 from llmtrade.domain.backtests import BacktestStarted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
@@ -55,6 +55,8 @@ class Inputs:
     data_hash: str
     intraday: dict[str, dict[date, str]]  # BacktestStarted.intraday
     unread: dict[str, str]  # why each intraday file left out of `intraday` cannot be read (not recorded)
+    # config_hash and the hashes earlier builds gave the same config (baseline_universe.config_hashes): a resume's match
+    config_hashes: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, app: BacktestContainer, name: str, start: date, end: date) -> Inputs:
@@ -71,7 +73,8 @@ class Inputs:
                 "synthetic",
                 hashlib.sha256(f"synthetic:{config.assets.market_data.synthetic_seed}".encode()).hexdigest(),
             )
-        return cls(name, start, end, app.mode.value, config_hash(config), data, data_hash, intraday, unread)
+        made = config_hash(config), config_hashes(config)
+        return cls(name, start, end, app.mode.value, made[0], data, data_hash, intraday, unread, made[1])
 
     def started(self, *, resumed_after: date | None, replaced_after: date | None = None) -> BacktestStarted:
         return BacktestStarted(

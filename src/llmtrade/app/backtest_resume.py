@@ -69,7 +69,8 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             ("name", was.name, inputs.name),
             ("first week", was.start, inputs.start),
             ("mode", was.mode, inputs.mode),
-            ("config hash", was.config_hash[:12], inputs.config_hash[:12]),
+            # The same config as an earlier build hashed it is the same config (an upgrade added fields to it).
+            ("config hash", was.config_hash[:12], _config_seen(was.config_hash, inputs)[:12]),
             ("prices", was.data, inputs.data),
             ("price data hash", was.data_hash[:12], inputs.data_hash[:12]),
         )
@@ -136,6 +137,11 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
         if symbols:
             app.bar_cache(storage).forget(symbols, replaced_after + timedelta(days=1), date.max, synthetic=False)
     return Resume(weeks_done(stream), replaced_after=replaced_after)
+
+
+def _config_seen(recorded: str, inputs: Inputs) -> str:
+    """`recorded` when it is the hash this build or an earlier one gives the config of `inputs`, else the config's."""
+    return recorded if recorded in inputs.config_hashes else inputs.config_hash
 
 
 def ran_nothing(storage: Storage) -> bool:

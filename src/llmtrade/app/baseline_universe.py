@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import date
 
+from llmtrade.config.history import earlier_dumps
 from llmtrade.config.models import Config
 from llmtrade.domain.backtests import BacktestConfigRecorded, BacktestStarted
 from llmtrade.domain.discovery import UniverseFixed
@@ -30,6 +31,13 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
 
 
+def config_hashes(config: Config) -> frozenset[str]:
+    """Every hash a backtest may have recorded for `config`: this build's, and each earlier build's, which dumped it
+    without the fields added since (config/history.py): the same files hash otherwise after an upgrade."""
+    dumps = [config.model_dump_json(), *earlier_dumps(config)]
+    return frozenset(hashlib.sha256(dump.encode()).hexdigest() for dump in dumps)
+
+
 def other_config(config: Config, record: Sequence[StoredEvent]) -> str | None:
     """What to say when `config` is not the one the backtest of `record` (streams.BACKTEST) ran with; None when it
     is, or when the books are no backtest's."""
@@ -37,7 +45,7 @@ def other_config(config: Config, record: Sequence[StoredEvent]) -> str | None:
     if not started:
         return None
     ran, now = str(started[-1].payload.get("config_hash", "")), config_hash(config)
-    if ran == now:
+    if ran in config_hashes(config):
         return None
     name = started[-1].payload.get("name", "")
     recorded = any(e.type == BacktestConfigRecorded.event_type() for e in record)
@@ -112,7 +120,7 @@ def universe_note(
     if started:
         ran = str(started[-1].payload.get("config_hash", ""))  # the start that bound the books; earlier ones bound none
         now = config_hash(config)
-        if ran == now:
+        if ran in config_hashes(config):
             return None  # the universe every week of the backtest traded
         return (
             f"EQUAL_WEIGHT holds the universe of the config given now ({listed}), which is not the config the backtest "

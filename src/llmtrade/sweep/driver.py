@@ -170,6 +170,7 @@ def run_sweep(
     database = sweep_database(sweep.name)
     report = progress or (lambda _p: None)
     with open_storage(settings, SystemClock(), location=sibling(location, database)) as storage:
+        plans = as_recorded(plans, storage)
         finished = finished_runs(storage)
         todo = [p for p in plans if p.run_id not in finished]
         executor = open_executor(options.executor, shared, workers=options.workers, address=options.address)
@@ -216,6 +217,24 @@ def live_answers(settings: Settings, location: DatabaseLocation) -> list[Answer]
     with open_storage(settings, SystemClock(), location=location) as live:
         entries = AnswerCache(live.conn).entries()
     return [(k, m, a.content, a.prompt_tokens, a.completion_tokens, a.cost_usd) for k, m, a in entries]
+
+
+def as_recorded(plans: list[RunPlan], storage: Storage) -> list[RunPlan]:
+    """`plans`, each under the id its sweep's record knows it by: an earlier build's hash of the same inputs when
+    only that one is recorded (begun, failed or finished), so an upgrade that added config fields skips the runs
+    finished and resumes the one killed midway, instead of running every one again under a new id."""
+    events = storage.events.read_stream(streams.SWEEP)
+    known = {e.payload.get("run_id") for e in events if e.type != SweepStarted.event_type()}
+    known |= {i for e in events if e.type == SweepStarted.event_type() for i in e.payload.get("run_ids", [])}
+    mapped = []
+    for plan in plans:
+        found = next((i for i in plan.earlier_ids if i in known), None) if plan.run_id not in known else None
+        if found is None:
+            mapped.append(plan)
+        else:
+            name = plan.backtest.removesuffix(plan.run_id[:12]) + found[:12]
+            mapped.append(plan.model_copy(update={"run_id": found, "backtest": name}))
+    return mapped
 
 
 def finished_runs(storage: Storage) -> dict[str, SweepRunFinished]:

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llmtrade import __version__
 from llmtrade.app.backtest_inputs import range_weeks
 from llmtrade.config import rules
+from llmtrade.config.history import earlier_shapes
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import Config
 from llmtrade.config.problems import problem
@@ -84,6 +85,9 @@ class RunPlan(BaseModel):
     end: date  # last week
     mode: Literal["offline", "replay"]
     config: Config
+    # The run's id as earlier builds hashed the same inputs (config/history.py), newest first: an upgrade that added
+    # config fields goes on with the runs its sweep finished or began (driver.py `as_recorded`), not new ones.
+    earlier_ids: tuple[str, ...] = ()
 
 
 def read(path: Path) -> SweepFile:
@@ -161,6 +165,10 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
         config = _validated(path, tree, f"overrides.{o_name} / model_sets.{m_name}")
         start, end = week_id_for(span.first), week_id_for(span.last)
         run_id = run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode)
+        earlier = tuple(
+            run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode, exclude=shape)
+            for shape in earlier_shapes(config)
+        )
         axes = {
             "overrides": o_name,
             "models": m_name,
@@ -185,15 +193,19 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
                 end=end,
                 mode=sweep.mode,
                 config=config,
+                earlier_ids=earlier,
             )
         )
     return runs
 
 
-def run_hash(config: Config, *, prices: str, start: date, end: date, mode: str) -> str:
-    """sha256 of everything a run's result depends on: config, prices' fingerprint, weeks, mode, code version."""
+def run_hash(
+    config: Config, *, prices: str, start: date, end: date, mode: str, exclude: dict[Any, Any] | None = None
+) -> str:
+    """sha256 of everything a run's result depends on: config, prices' fingerprint, weeks, mode, code version.
+    `exclude`: the config's fields an earlier build did not have (config/history.py `earlier_shapes`)."""
     document = {
-        "config": config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json", exclude=exclude),
         "prices": prices,
         "start": start.isoformat(),
         "end": end.isoformat(),

@@ -61,7 +61,8 @@ class CompleteStage:
     counts the postmortem done by it (app/queries.py `done_keys`), so a run cut off after the postmortem was recorded
     and before the week's outcomes and lessons reached the memory is run again. An operator's trial killed runs there
     12 times of 12: no wake-up ever wrote them, and the memory showed the week's setups without their outcomes. A week
-    recorded before this stage existed has its marker beside its postmortems: found, nothing written."""
+    recorded before this stage existed has its marker beside its postmortems: found, nothing written (one such run cut
+    off before the memory is due once more: app/due_jobs.py `cut_off_before_memory`)."""
 
     name = "complete"
     reads = ()
