@@ -42,7 +42,8 @@ def test_a_removed_account_still_holding_is_said_once_a_day(
     assert woke.exit_code == 0, woke.output
     [line] = [s for s in woke.stderr.splitlines() if s.startswith("acct_4 ")]
     assert f"acct_4 is not in accounts.yaml but its books hold {held.pop()} " in line
-    assert "close it at its broker" in line
+    assert "put the account back to have it managed" in line
+    assert "a paper account's position exists only in these books" in line
     # status, which has no row for it, says it every time it is read (it was left out without a word).
     shown = runner.invoke(app, ["--config", str(config), "status", "--json"])
     assert shown.exit_code == 0, shown.output

@@ -59,8 +59,8 @@ def orphaned_holdings(events: EventStore, configured: set[str]) -> dict[str, str
 def orphan_line(account: str, holding: str) -> str:
     return (
         f"{account} is not in accounts.yaml but its books hold {holding}: nothing judges or closes it now; put "
-        "the account back to have it managed (a checkpoint or the week's roll closes it), or close it at its "
-        "broker and keep the account out"
+        "the account back to have it managed (a checkpoint or the week's roll closes it); on Alpaca it may instead "
+        "be closed there and the account kept out (a paper account's position exists only in these books)"
     )
 
 
