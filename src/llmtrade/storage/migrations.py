@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from llmtrade.errors import DatabaseError
+from llmtrade.errors import DatabaseError, UsageError
 
 if TYPE_CHECKING:
     import psycopg
@@ -71,12 +71,20 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
     done: list[Migration] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   number integer PRIMARY KEY,
-                   name text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+        try:
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       number integer PRIMARY KEY,
+                       name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+        except Exception as exc:
+            # From PostgreSQL 15 a role that does not own the database may create nothing in schema public: the first
+            # table is where that shows (it was a raw traceback).
+            refused = None if _is_outage(exc) else _server_refusal("the migrations' own table", exc)
+            if refused is not None:
+                raise refused from exc
+            raise
         have = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
         for migration in available():
             if migration.number in have:
@@ -91,9 +99,49 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
             except Exception as exc:
                 if _is_outage(exc):
                     raise  # the server went away or filled its disk: exit 75 (exits.py), not a bad migration
+                refused = _server_refusal(f"migration {migration.number:04d}_{migration.name}", exc)
+                if refused is not None:
+                    raise refused from exc
                 raise DatabaseError(f"migration {migration.number:04d}_{migration.name} failed: {exc}") from exc
             done.append(migration)
     return done
+
+
+# SQLSTATEs of a server that cannot hold the schema as it is set up (a DATABASE_URL's; the embedded server has both):
+# the role may not create what a migration creates, or the server has no pgvector to create.
+_NOT_ALLOWED = "42501"  # insufficient_privilege
+# An extension not installed on the server: PostgreSQL 18 says feature_not_supported ('extension "vector" is not
+# available'), earlier versions undefined_file ('could not open extension control file').
+_NO_EXTENSION = ("0A000", "58P01")
+
+
+def _server_refusal(what: str, exc: Exception) -> UsageError | None:
+    """The setup to fix (exit 2, naming DATABASE_URL) when the server refused `what` for its role's privileges or
+    a missing extension, else None. A managed PostgreSQL whose role is not the database's owner refuses
+    `CREATE EXTENSION vector` ("Must be superuser") or, from PostgreSQL 15, any table in schema public; a server
+    without pgvector has no control file for it. Either said as "migration 0005_memory failed" with exit 1 read as a
+    fault of llmtrade's, not a setting of the server's."""
+    state = getattr(exc, "sqlstate", None)
+    diag = getattr(exc, "diag", None)
+    reason = " ".join(str(getattr(diag, "message_primary", None) or exc).split())
+    if state != _NOT_ALLOWED and not (state in _NO_EXTENSION and "extension" in reason):
+        return None
+    hint = getattr(diag, "message_hint", None)
+    said = f"{reason} ({' '.join(hint.split())})" if hint else reason
+    if state != _NOT_ALLOWED:
+        todo = (
+            "install pgvector on that server (https://github.com/pgvector/pgvector#installation; managed services "
+            "list it among their extensions), or unset DATABASE_URL for the embedded server, which has it"
+        )
+    else:
+        todo = (
+            "have the server's administrator run `CREATE EXTENSION IF NOT EXISTS vector;` in that database and grant "
+            "the role CREATE on schema public (or make it the database's owner), or unset DATABASE_URL for the "
+            "embedded server"
+        )
+    return UsageError(
+        f"DATABASE_URL's server cannot hold llmtrade's tables as set up: {what} was refused: {said}; {todo}"
+    )
 
 
 def _up_to_date(conn: psycopg.Connection) -> bool:
