@@ -74,6 +74,22 @@ def test_a_postmortem_an_earlier_build_cut_off_before_the_memory_is_run_again_on
     assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:35:00-05:00")
 
+    _cut_off_as_an_earlier_build_was(wednesday_week, monkeypatch)
+
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:40:00-05:00")
+    again = runner.invoke(app, ["run-due"])
+    assert again.exit_code == 0 and "ran postmortem:2026-01-07" in again.stdout, again.output
+    assert stored_events(wednesday_week, type="OutcomeRemembered")
+    assert stored_events(wednesday_week, type="LessonRemembered")
+    assert len(stored_events(wednesday_week, type="PostmortemCompleted")) == 1
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:45:00-05:00")
+    assert "nothing is due" in runner.invoke(app, ["run-due"]).stdout
+
+
+def _cut_off_as_an_earlier_build_was(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The week's postmortem killed as an earlier build's was: its marker written beside the postmortems, before the
+    memory (the postmortem of the week run by `wednesday_week`, due at LLMTRADE_NOW)."""
+
     async def old_build_killed(self: postmortem_memory.RememberOutcomesStage, context: object) -> object:
         bench = self.bench  # the marker as the old record stage wrote it, beside the postmortems; then the kill
         marker = PostmortemCompleted(week_id=bench.week_id, run_id=bench.run_id)
@@ -87,14 +103,25 @@ def test_a_postmortem_an_earlier_build_cut_off_before_the_memory_is_run_again_on
     assert stored_events(wednesday_week, type="PostmortemCompleted")
     assert stored_events(wednesday_week, type="OutcomeRemembered") == []
 
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:40:00-05:00")
-    again = runner.invoke(app, ["run-due"])
-    assert again.exit_code == 0 and "ran postmortem:2026-01-07" in again.stdout, again.output
-    assert stored_events(wednesday_week, type="OutcomeRemembered")
-    assert stored_events(wednesday_week, type="LessonRemembered")
+
+def test_a_weekly_run_by_hand_first_repairs_a_postmortem_an_earlier_build_cut_off_before_the_memory(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upgrade trial's note: run-due repaired such a week, `run-weekly` by hand took its marker for done and opened
+    the next week with last week's setups still without their outcomes."""
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:35:00-05:00")
+    _cut_off_as_an_earlier_build_was(wednesday_week, monkeypatch)
+
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    weekly = runner.invoke(app, ["run-weekly"])
+    assert weekly.exit_code == 0, weekly.output
+    assert "postmortem of week 2026-01-07 first" in weekly.stderr
+    outcomes = stored_events(wednesday_week, type="OutcomeRemembered")
+    assert outcomes and stored_events(wednesday_week, type="LessonRemembered")
+    started = [e for e in stored_events(wednesday_week, type="RunStarted") if e.payload["command"] == "run-weekly"]
+    assert max(e.id for e in outcomes) < started[-1].id  # remembered before the new week began
     assert len(stored_events(wednesday_week, type="PostmortemCompleted")) == 1
-    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:45:00-05:00")
-    assert "nothing is due" in runner.invoke(app, ["run-due"]).stdout
 
 
 def test_a_postmortem_that_remembered_no_outcome_is_not_run_again(

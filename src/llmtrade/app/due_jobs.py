@@ -7,11 +7,11 @@ from datetime import date
 
 from llmtrade.app.container import Container
 from llmtrade.domain.checkpoints import CheckpointCompleted, PostmortemCompleted
-from llmtrade.domain.memory import OutcomeRemembered, SetupRemembered
-from llmtrade.domain.runs import RunFinished, WeekCompleted
+from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.postmortem import cut_off_before_memory
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
 from llmtrade.workflows.weekly import completion
 
@@ -30,38 +30,6 @@ def done_keys(events: EventStore) -> set[str]:
         elif event.type == PostmortemCompleted.event_type():
             keys.add(f"postmortem:{PostmortemCompleted.from_event(event).week_id}")
     return keys
-
-
-def cut_off_before_memory(events: EventStore) -> set[str]:
-    """Postmortems counted done by a marker written before the week's outcomes and lessons reached the memory, and cut
-    off there: builds before 005cb9f (72a5597, 972aba5 among them) wrote PostmortemCompleted with the postmortems, then
-    remembered, so one killed between (an upgrade trial's, from 84904eb) was done for good: run-due said "nothing is
-    due" and the week's setups stayed without outcomes. Such a week (its setups remembered, no outcome, no postmortem
-    run finished after its marker) is due once more: its rerun loads every stored stage and writes only the memory.
-    A week whose finished run remembered nothing (no setup's account had a postmortem) is not asked again."""
-    markers = {
-        PostmortemCompleted.from_event(e).week_id: e.id for e in events.read(type=PostmortemCompleted.event_type())
-    }
-    if not markers:
-        return set()
-    kinds = [SetupRemembered.event_type(), OutcomeRemembered.event_type(), RunFinished.event_type()]
-    setups: set[date] = set()
-    outcomes: set[date] = set()
-    finished: dict[date, int] = {}
-    for event in events.read(type=kinds):
-        if event.week_id is None or event.week_id not in markers:
-            continue
-        if event.type == SetupRemembered.event_type():
-            setups.add(event.week_id)
-        elif event.type == OutcomeRemembered.event_type():
-            outcomes.add(event.week_id)
-        elif event.payload.get("command") == "postmortem":
-            finished[event.week_id] = max(finished.get(event.week_id, 0), event.id)
-    return {
-        f"postmortem:{week}"
-        for week, marker in markers.items()
-        if week in setups and week not in outcomes and finished.get(week, 0) < marker
-    }
 
 
 def due(app: Container) -> list[Job]:

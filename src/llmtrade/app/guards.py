@@ -15,7 +15,7 @@ from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import require_checkpoint_time
-from llmtrade.workflows.postmortem import postmortem_completion
+from llmtrade.workflows.postmortem import cut_off_before_memory, postmortem_completion
 from llmtrade.workflows.schedule import JobKind, week_jobs
 from llmtrade.workflows.weekly import completion
 
@@ -84,8 +84,10 @@ def previous_week_needs_postmortem(storage: Storage, week_id: date) -> date | No
     previous = week_id - timedelta(days=7)
     if completion(storage.events, previous) is None:
         return None
-    if (
-        closed_at(storage, previous) is not None
-    ):  # completed: its records alone (a run cut off before the memory) are not
+    # Completed: its records alone (a run cut off before the memory) are not, nor an earlier build's marker written
+    # before the memory when that run was cut off there (the repair run-due makes, app/due_jobs.py, by hand too).
+    if closed_at(storage, previous) is not None and f"postmortem:{previous}" not in cut_off_before_memory(
+        storage.events
+    ):
         return None
     return previous

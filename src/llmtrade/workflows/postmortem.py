@@ -17,6 +17,8 @@ from datetime import date, datetime
 
 from llmtrade.domain.checkpoints import Postmortem, PostmortemCompleted
 from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.memory import OutcomeRemembered, SetupRemembered
+from llmtrade.domain.runs import RunFinished
 from llmtrade.domain.streams import postmortem_stream
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
@@ -32,6 +34,38 @@ def postmortem_completion(events: EventStore, week_id: date) -> StoredEvent | No
     """The week's PostmortemCompleted (its postmortem closed the week), or None while the week is open."""
     found = events.read(stream=postmortem_stream(week_id), type=PostmortemCompleted.event_type(), limit=1)
     return found[0] if found else None
+
+
+def cut_off_before_memory(events: EventStore) -> set[str]:
+    """Postmortems counted done by a marker written before the week's outcomes and lessons reached the memory, and cut
+    off there: builds before 005cb9f (72a5597, 972aba5 among them) wrote PostmortemCompleted with the postmortems, then
+    remembered, so one killed between (an upgrade trial's, from 84904eb) was done for good: run-due said "nothing is
+    due" and the week's setups stayed without outcomes. Such a week (its setups remembered, no outcome, no postmortem
+    run finished after its marker) is due once more: its rerun loads every stored stage and writes only the memory.
+    A week whose finished run remembered nothing (no setup's account had a postmortem) is not asked again."""
+    markers = {
+        PostmortemCompleted.from_event(e).week_id: e.id for e in events.read(type=PostmortemCompleted.event_type())
+    }
+    if not markers:
+        return set()
+    kinds = [SetupRemembered.event_type(), OutcomeRemembered.event_type(), RunFinished.event_type()]
+    setups: set[date] = set()
+    outcomes: set[date] = set()
+    finished: dict[date, int] = {}
+    for event in events.read(type=kinds):
+        if event.week_id is None or event.week_id not in markers:
+            continue
+        if event.type == SetupRemembered.event_type():
+            setups.add(event.week_id)
+        elif event.type == OutcomeRemembered.event_type():
+            outcomes.add(event.week_id)
+        elif event.payload.get("command") == "postmortem":
+            finished[event.week_id] = max(finished.get(event.week_id, 0), event.id)
+    return {
+        f"postmortem:{week}"
+        for week, marker in markers.items()
+        if week in setups and week not in outcomes and finished.get(week, 0) < marker
+    }
 
 
 def postmortem_pipeline(
