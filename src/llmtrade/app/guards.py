@@ -87,7 +87,7 @@ def previous_week_needs_postmortem(storage: Storage, week_id: date) -> date | No
     # Completed: its records alone (a run cut off before the memory) are not, nor an earlier build's marker written
     # before the memory when that run was cut off there (the repair run-due makes, app/due_jobs.py, by hand too).
     if closed_at(storage, previous) is not None and f"postmortem:{previous}" not in cut_off_before_memory(
-        storage.events
+        storage.events, previous
     ):
         return None
     return previous

@@ -36,23 +36,25 @@ def postmortem_completion(events: EventStore, week_id: date) -> StoredEvent | No
     return found[0] if found else None
 
 
-def cut_off_before_memory(events: EventStore) -> set[str]:
+def cut_off_before_memory(events: EventStore, week_id: date | None = None) -> set[str]:
     """Postmortems counted done by a marker written before the week's outcomes and lessons reached the memory, and cut
     off there: builds before 005cb9f (72a5597, 972aba5 among them) wrote PostmortemCompleted with the postmortems, then
     remembered, so one killed between (an upgrade trial's, from 84904eb) was done for good: run-due said "nothing is
     due" and the week's setups stayed without outcomes. Such a week (its setups remembered, no outcome, no postmortem
     run finished after its marker) is due once more: its rerun loads every stored stage and writes only the memory.
-    A week whose finished run remembered nothing (no setup's account had a postmortem) is not asked again."""
-    markers = {
-        PostmortemCompleted.from_event(e).week_id: e.id for e in events.read(type=PostmortemCompleted.event_type())
-    }
+    A week whose finished run remembered nothing (no setup's account had a postmortem) is not asked again.
+    `week_id`: that week's alone, read by its own records (the weekly run asks of the week before, every week of a
+    backtest too); None: every week's (run-due)."""
+    marked = PostmortemCompleted.event_type()
+    found = events.read(type=marked) if week_id is None else events.read(stream=postmortem_stream(week_id), type=marked)
+    markers = {PostmortemCompleted.from_event(e).week_id: e.id for e in found}
     if not markers:
         return set()
     kinds = [SetupRemembered.event_type(), OutcomeRemembered.event_type(), RunFinished.event_type()]
     setups: set[date] = set()
     outcomes: set[date] = set()
     finished: dict[date, int] = {}
-    for event in events.read(type=kinds):
+    for event in events.read(type=kinds) if week_id is None else events.read(type=kinds, week_id=week_id):
         if event.week_id is None or event.week_id not in markers:
             continue
         if event.type == SetupRemembered.event_type():
