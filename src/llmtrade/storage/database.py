@@ -285,7 +285,7 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     import psycopg  # lazy: psycopg costs ~0.1 s to import, --help must not pay it
 
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         if _BAD_SETTING.search(str(exc)):
             raise _bad_url(url, exc) from exc
@@ -293,6 +293,29 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     except psycopg.ProgrammingError as exc:
         # libpq could not even parse it: a setting to fix, not an outage to wait out.
         raise _bad_url(url, exc) from exc
+    try:
+        conn.execute(_SESSION)
+    except BaseException:
+        conn.close()
+        raise
+    conn.autocommit = autocommit
+    return conn
+
+
+# The session settings llmtrade's reads and writes assume, as the embedded server has them, whatever a DATABASE_URL's
+# server, database or role sets as defaults (ALTER DATABASE/ROLE ... SET, PGOPTIONS): psycopg parses timestamps only
+# in DateStyle ISO (a server on 'SQL, DMY' failed every command with a traceback), floats are read back exactly only
+# with extra_float_digits >= 1, texts are sent and read as UTF-8, and instants come back in UTC.
+_SESSION = b"".join(
+    f"SET {name} TO '{value}';".encode()
+    for name, value in {
+        "DateStyle": "ISO",
+        "IntervalStyle": "postgres",
+        "TimeZone": "UTC",
+        "extra_float_digits": "1",
+        "client_encoding": "UTF8",
+    }.items()
+)
 
 
 def check_url(url: str) -> None:
